@@ -1,0 +1,109 @@
+package server
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/labstack/echo/v4"
+	echomiddleware "github.com/oapi-codegen/echo-middleware"
+
+	gendb "github.com/keelhq/keel/gen/db"
+	"github.com/keelhq/keel/gen/oapi"
+)
+
+// Register creates an account. The request validator has already checked the
+// body against the spec.
+func (s *Server) Register(ctx context.Context, req oapi.RegisterRequestObject) (oapi.RegisterResponseObject, error) {
+	hash, err := s.passwords.hash(ctx, req.Body.Password)
+	if err != nil {
+		return nil, err
+	}
+	row, err := s.store.Write.CreateUser(ctx, gendb.CreateUserParams{
+		Email:        normalizeEmail(string(req.Body.Email)),
+		PasswordHash: string(hash),
+		CreatedAt:    s.now().UTC(),
+	})
+	if isUniqueViolation(err) {
+		return nil, errEmailTaken
+	}
+	if err != nil {
+		return nil, err
+	}
+	return oapi.Register201JSONResponse(toUser(row.ID, row.Email, row.CreatedAt)), nil
+}
+
+// Login exchanges an email and password for a bearer token. An unknown email
+// and a wrong password give the same answer in about the same time.
+func (s *Server) Login(ctx context.Context, req oapi.LoginRequestObject) (oapi.LoginResponseObject, error) {
+	creds, err := s.store.Read.GetCredentials(ctx, normalizeEmail(string(req.Body.Email)))
+	var hash []byte
+	switch {
+	case err == nil:
+		hash = []byte(creds.PasswordHash)
+	case !errors.Is(err, sql.ErrNoRows):
+		return nil, err
+	}
+	if !s.passwords.check(ctx, hash, req.Body.Password) {
+		return nil, errBadCredentials
+	}
+	token, err := s.tokens.issue(creds.ID)
+	if err != nil {
+		return nil, err
+	}
+	return oapi.Login200JSONResponse{
+		Token:     token,
+		TokenType: oapi.Bearer,
+		ExpiresIn: int64(s.cfg.JWTTTL.Seconds()),
+	}, nil
+}
+
+// normalizeEmail is the one form of an email keel stores and looks up.
+func normalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// authenticate is the request validator's hook for the spec's bearerAuth
+// scheme: it verifies the token and puts its user id in the request context,
+// where the strict handlers find it.
+func (s *Server) authenticate(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
+	if in.SecuritySchemeName != "bearerAuth" {
+		return &echo.HTTPError{Code: 401, Internal: &authError{"unsupported security scheme"}}
+	}
+	raw, ok := bearerToken(in.RequestValidationInput.Request.Header.Get(echo.HeaderAuthorization))
+	if !ok {
+		return &echo.HTTPError{Code: 401, Internal: &authError{"a bearer token is required"}}
+	}
+	id, err := s.tokens.verify(raw)
+	if err != nil {
+		return &echo.HTTPError{Code: 401, Internal: &authError{"the bearer token is invalid or expired"}}
+	}
+	c := echomiddleware.GetEchoContext(ctx)
+	r := c.Request()
+	c.SetRequest(r.WithContext(withUserID(r.Context(), id)))
+	return nil
+}
+
+// bearerToken takes the token from an Authorization header; the scheme name
+// is case-insensitive (RFC 9110).
+func bearerToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(header, " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", false
+	}
+	return token, true
+}
+
+type userIDKey struct{}
+
+func withUserID(ctx context.Context, id int64) context.Context {
+	return context.WithValue(ctx, userIDKey{}, id)
+}
+
+// userID is the id authenticate put in the context; ok is false on a route
+// the spec does not protect.
+func userID(ctx context.Context) (id int64, ok bool) {
+	id, ok = ctx.Value(userIDKey{}).(int64)
+	return id, ok
+}

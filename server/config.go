@@ -1,0 +1,136 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Config is keel's whole configuration. It is read once from the environment by
+// LoadConfig; every field has a default that lets `make run` work with no setup.
+type Config struct {
+	Addr            string        // ADDR: where to listen
+	DatabasePath    string        // DATABASE_URL: the SQLite file
+	JWTSecret       []byte        // JWT_SECRET: empty means "use or create one in the data directory"
+	JWTTTL          time.Duration // JWT_TTL: token lifetime
+	BcryptCost      int           // BCRYPT_COST
+	JobInterval     time.Duration // JOB_INTERVAL: how often the scheduled job runs
+	LogLevel        slog.Level    // LOG_LEVEL: debug, info, warn, error
+	LogFormat       string        // LOG_FORMAT: json or text
+	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT: how long in-flight requests get on shutdown
+}
+
+// Setting describes one environment variable keel reads, for --help and the README.
+type Setting struct {
+	Name, Default, Meaning string
+}
+
+// Settings lists every environment variable LoadConfig reads, in the order of
+// the README's table.
+var Settings = []Setting{
+	{"ADDR", ":8080", "address to listen on"},
+	{"DATABASE_URL", "data/keel.db", "SQLite database: a file path (or file:/sqlite: URL); its folder is created"},
+	{"JWT_SECRET", "(generated)", "HS256 signing secret, at least 32 bytes; when unset, a random one is kept in <data dir>/jwt_secret (mode 0600)"},
+	{"JWT_TTL", "1h", "token lifetime (Go duration)"},
+	{"BCRYPT_COST", "10", "bcrypt cost, 4 to 31"},
+	{"JOB_INTERVAL", "5s", "how often the scheduled job runs"},
+	{"LOG_LEVEL", "info", "debug, info, warn or error"},
+	{"LOG_FORMAT", "json", "json, or text for people"},
+	{"SHUTDOWN_TIMEOUT", "10s", "how long in-flight requests may take to finish on SIGINT/SIGTERM"},
+}
+
+// minSecretLen is the shortest JWT_SECRET accepted: HS256 wants a key at least
+// as long as its 256-bit output.
+const minSecretLen = 32
+
+// LoadConfig reads the configuration through getenv. A bad value is an error
+// that names the variable, so the binary can stop with a clear message.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	get := func(name string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		for _, s := range Settings {
+			if s.Name == name {
+				return s.Default
+			}
+		}
+		return ""
+	}
+	var (
+		cfg  Config
+		errs []error
+		bad  = func(name, why string) { errs = append(errs, fmt.Errorf("%s=%q: %s", name, getenv(name), why)) }
+	)
+
+	cfg.Addr = get("ADDR")
+
+	path, err := databasePath(get("DATABASE_URL"))
+	if err != nil {
+		bad("DATABASE_URL", err.Error())
+	}
+	cfg.DatabasePath = path
+
+	if s := getenv("JWT_SECRET"); s != "" {
+		if len(s) < minSecretLen {
+			bad("JWT_SECRET", fmt.Sprintf("must be at least %d bytes", minSecretLen))
+		}
+		cfg.JWTSecret = []byte(s)
+	}
+
+	duration := func(name string, min time.Duration) time.Duration {
+		d, err := time.ParseDuration(get(name))
+		switch {
+		case err != nil:
+			bad(name, "not a duration such as 1h, 30s or 500ms")
+		case d < min:
+			bad(name, fmt.Sprintf("must be at least %s", min))
+		}
+		return d
+	}
+	cfg.JWTTTL = duration("JWT_TTL", time.Second)
+	cfg.JobInterval = duration("JOB_INTERVAL", time.Millisecond)
+	cfg.ShutdownTimeout = duration("SHUTDOWN_TIMEOUT", 0)
+
+	cost, err := strconv.Atoi(get("BCRYPT_COST"))
+	if err != nil || cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
+		bad("BCRYPT_COST", fmt.Sprintf("must be a whole number from %d to %d", bcrypt.MinCost, bcrypt.MaxCost))
+	}
+	cfg.BcryptCost = cost
+
+	if err := cfg.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL"))); err != nil {
+		bad("LOG_LEVEL", "must be debug, info, warn or error")
+	}
+	cfg.LogFormat = strings.ToLower(get("LOG_FORMAT"))
+	if cfg.LogFormat != "json" && cfg.LogFormat != "text" {
+		bad("LOG_FORMAT", "must be json or text")
+	}
+
+	return cfg, errors.Join(errs...)
+}
+
+// databasePath turns DATABASE_URL into a SQLite file path. A plain path selects
+// SQLite; so do file: and sqlite: URLs. Other schemes are not supported.
+func databasePath(url string) (string, error) {
+	for _, prefix := range []string{"sqlite://", "sqlite:", "file://", "file:"} {
+		if rest, ok := strings.CutPrefix(url, prefix); ok {
+			url = rest
+			break
+		}
+	}
+	if i := strings.IndexByte(url, '?'); i >= 0 {
+		return "", errors.New("query options are not supported; keel sets the SQLite pragmas itself")
+	}
+	if strings.Contains(url, "://") {
+		return "", errors.New("only SQLite is supported: give a file path such as data/keel.db")
+	}
+	if url == "" || url == ":memory:" {
+		return "", errors.New("must name a database file")
+	}
+	return url, nil
+}

@@ -1,0 +1,161 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/labstack/echo/v4"
+
+	"github.com/keelhq/keel/gen/oapi"
+)
+
+// Outcomes the handlers report as plain errors; handleError turns each into
+// its documented status. Nothing else leaves this file as a client-facing text.
+var (
+	errEmailTaken     = errors.New("an account with this email already exists")
+	errBadCredentials = errors.New("invalid email or password")
+	errUserGone       = errors.New("the token's user no longer exists")
+)
+
+// fieldError is a request field that fails a check the spec cannot express
+// (such as bcrypt's byte limit). It becomes a 400 naming the field.
+type fieldError struct{ field, reason string }
+
+func (e *fieldError) Error() string { return e.field + ": " + e.reason }
+
+// authError is a request whose bearer token is missing or invalid.
+type authError struct{ reason string }
+
+func (e *authError) Error() string { return e.reason }
+
+const problemJSON = "application/problem+json"
+
+// handleError is keel's one Echo HTTPErrorHandler: every error any handler or
+// middleware returns becomes an RFC 9457 problem with a documented status.
+// Only 5xx are logged, with the request id; their text never reaches the client.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	p := problemFor(err)
+	req := c.Request()
+	id := c.Response().Header().Get(echo.HeaderXRequestID)
+	if id != "" {
+		p.Instance = &id
+	}
+	if p.Status >= 500 {
+		s.log.LogAttrs(req.Context(), slog.LevelError, "request failed",
+			slog.String("request_id", id), slog.String("method", req.Method),
+			slog.String("route", c.Path()), slog.Any("err", err))
+	}
+	h := c.Response().Header()
+	switch p.Status {
+	case http.StatusUnauthorized:
+		h.Set(echo.HeaderWWWAuthenticate, `Bearer realm="keel"`)
+	case http.StatusMethodNotAllowed:
+		if allow, ok := c.Get(echo.ContextKeyHeaderAllow).(string); ok && allow != "" {
+			h.Set(echo.HeaderAllow, allow)
+		}
+	}
+	if req.Method == http.MethodHead {
+		_ = c.NoContent(p.Status)
+		return
+	}
+	body, _ := json.Marshal(p)
+	_ = c.Blob(p.Status, problemJSON, body)
+}
+
+// problemFor maps an error to the problem the client sees.
+func problemFor(err error) oapi.Problem {
+	var (
+		fe *fieldError
+		ae *authError
+		he *echo.HTTPError
+		me *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &fe):
+		return validationProblem("the request is invalid", oapi.FieldError{Field: fe.field, Reason: fe.reason})
+	case errors.As(err, &ae):
+		return problem(http.StatusUnauthorized, ae.reason)
+	case errors.Is(err, errEmailTaken):
+		return problem(http.StatusConflict, errEmailTaken.Error())
+	case errors.Is(err, errBadCredentials), errors.Is(err, errUserGone):
+		return problem(http.StatusUnauthorized, err.Error())
+	case errors.As(err, &me):
+		return problem(http.StatusRequestEntityTooLarge, "the request body is over the limit")
+	case errors.As(err, &he):
+		return httpProblem(he)
+	}
+	return problem(http.StatusInternalServerError, "")
+}
+
+// httpProblem maps Echo's own errors and those of the request validator, which
+// wraps kin-openapi's in an *echo.HTTPError.
+func httpProblem(he *echo.HTTPError) oapi.Problem {
+	var (
+		re *openapi3filter.RequestError
+		ae *authError
+	)
+	switch {
+	case errors.As(he.Internal, &ae):
+		return problem(http.StatusUnauthorized, ae.reason)
+	case errors.As(he.Internal, &re):
+		return requestProblem(re)
+	case he.Code >= 500:
+		return problem(he.Code, "")
+	case he.Code == http.StatusNotFound:
+		return problem(he.Code, "no resource at this path")
+	case he.Code == http.StatusMethodNotAllowed:
+		return problem(he.Code, "this resource does not support the method")
+	}
+	detail, _ := he.Message.(string)
+	return problem(he.Code, detail)
+}
+
+// requestProblem explains why the request validator refused a request.
+func requestProblem(re *openapi3filter.RequestError) oapi.Problem {
+	var (
+		me *http.MaxBytesError
+		pe *openapi3filter.ParseError
+		se *openapi3.SchemaError
+	)
+	switch {
+	case errors.As(re.Err, &me):
+		return problem(http.StatusRequestEntityTooLarge, "the request body is over the limit")
+	case strings.HasPrefix(re.Reason, "header Content-Type has unexpected value"):
+		return problem(http.StatusUnsupportedMediaType, "the request body must be application/json")
+	case re.RequestBody != nil && errors.Is(re.Err, openapi3filter.ErrInvalidRequired):
+		return problem(http.StatusBadRequest, "a JSON request body is required")
+	case errors.As(re.Err, &pe):
+		return problem(http.StatusBadRequest, "the request body is not valid JSON")
+	case errors.As(re.Err, &se):
+		field := "/" + strings.Join(se.JSONPointer(), "/")
+		if re.Parameter != nil {
+			field = re.Parameter.Name
+		}
+		return validationProblem("the request is invalid", oapi.FieldError{Field: field, Reason: se.Reason})
+	case re.Parameter != nil:
+		return validationProblem("the request is invalid", oapi.FieldError{Field: re.Parameter.Name, Reason: re.Reason})
+	}
+	return problem(http.StatusBadRequest, "the request is invalid")
+}
+
+func problem(status int, detail string) oapi.Problem {
+	p := oapi.Problem{Type: "about:blank", Title: http.StatusText(status), Status: status}
+	if detail != "" {
+		p.Detail = &detail
+	}
+	return p
+}
+
+func validationProblem(detail string, fields ...oapi.FieldError) oapi.Problem {
+	p := problem(http.StatusBadRequest, detail)
+	p.Errors = &fields
+	return p
+}

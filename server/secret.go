@@ -1,0 +1,56 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// LoadSecret returns the JWT signing secret: JWT_SECRET when set, else the one
+// kept in dir/jwt_secret, which it creates (random, mode 0600) on first start
+// so that `make run` needs no setup and tokens survive restarts.
+func LoadSecret(cfg Config, dir string, log *slog.Logger) ([]byte, error) {
+	if len(cfg.JWTSecret) > 0 {
+		return cfg.JWTSecret, nil
+	}
+	path := filepath.Join(dir, "jwt_secret")
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		s := strings.TrimSpace(string(b))
+		if len(s) < minSecretLen {
+			return nil, fmt.Errorf("%s: secret shorter than %d bytes; delete the file to make a new one or set JWT_SECRET", path, minSecretLen)
+		}
+		return []byte(s), nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("read JWT secret: %w", err)
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return nil, err
+	}
+	s := hex.EncodeToString(raw[:])
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data folder: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create JWT secret: %w", err)
+	}
+	if _, err := f.WriteString(s + "\n"); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("write JWT secret: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("write JWT secret: %w", err)
+	}
+	log.Warn("JWT_SECRET is not set: generated a random secret and kept it for next time; set JWT_SECRET in production",
+		slog.String("path", path))
+	return []byte(s), nil
+}

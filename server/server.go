@@ -1,0 +1,84 @@
+// Package server is keel's hand-written code: it implements the strict server
+// interface generated from api/openapi.yaml, and adds what no generator can:
+// JWT auth, password hashing, the scheduled job, the WebSocket greeting, the
+// mapping of errors to problem+json, request logging and the wiring of it all
+// onto one Echo router.
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/keelhq/keel/gen/oapi"
+)
+
+// Server is keel's API. It satisfies the generated strict interface; its
+// methods are thin converters between the generated request and response
+// types and the generated queries.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	store     *Store
+	passwords *passwords
+	tokens    *tokens
+	now       func() time.Time
+
+	// closing is closed by Close to tell open WebSockets to say goodbye;
+	// sockets counts the WebSocket handlers still running.
+	closing   chan struct{}
+	closeOnce sync.Once
+	sockets   sync.WaitGroup
+
+	echo *echo.Echo
+}
+
+var _ oapi.StrictServerInterface = (*Server)(nil)
+
+// Options are the parts of a Server that tests replace.
+type Options struct {
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// New builds the API over an open store. cfg.JWTSecret must be set (see
+// LoadSecret).
+func New(cfg Config, log *slog.Logger, store *Store, opts Options) *Server {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	s := &Server{
+		cfg:       cfg,
+		log:       log,
+		store:     store,
+		passwords: newPasswords(cfg.BcryptCost),
+		tokens:    newTokens(cfg.JWTSecret, cfg.JWTTTL, now),
+		now:       now,
+		closing:   make(chan struct{}),
+	}
+	s.echo = s.routes()
+	return s
+}
+
+// ServeHTTP serves the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// Close tells open WebSockets the server is going away (close code 1001) and
+// waits for their handlers to finish, or for ctx to end. Call it after
+// http.Server.Shutdown, which does not track hijacked connections.
+func (s *Server) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() { close(s.closing) })
+	done := make(chan struct{})
+	go func() { s.sockets.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

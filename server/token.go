@@ -1,0 +1,71 @@
+package server
+
+import (
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+const (
+	tokenIssuer = "keel"
+	// tokenLeeway is the clock skew allowed between keel instances and clients
+	// when checking exp, iat and nbf.
+	tokenLeeway = 30 * time.Second
+)
+
+// tokens issues and verifies keel's access tokens: HS256 JWTs with sub (the
+// user id), iat, exp and iss. Only HS256 is accepted, so "alg: none" and
+// algorithm-swap tokens fail.
+type tokens struct {
+	secret []byte
+	ttl    time.Duration
+	now    func() time.Time
+	parser *jwt.Parser
+}
+
+func newTokens(secret []byte, ttl time.Duration, now func() time.Time) *tokens {
+	return &tokens{
+		secret: secret,
+		ttl:    ttl,
+		now:    now,
+		parser: jwt.NewParser(
+			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+			jwt.WithIssuer(tokenIssuer),
+			jwt.WithExpirationRequired(),
+			jwt.WithIssuedAt(),
+			jwt.WithLeeway(tokenLeeway),
+			jwt.WithTimeFunc(now),
+		),
+	}
+}
+
+// issue returns a signed token for the user.
+func (t *tokens) issue(userID int64) (string, error) {
+	now := t.now()
+	claims := jwt.RegisteredClaims{
+		Issuer:    tokenIssuer,
+		Subject:   strconv.FormatInt(userID, 10),
+		IssuedAt:  jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(now.Add(t.ttl)),
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(t.secret)
+}
+
+var errBadSubject = errors.New("token has no valid subject")
+
+// verify checks the token's signature and claims and returns its user id.
+func (t *tokens) verify(raw string) (int64, error) {
+	var claims jwt.RegisteredClaims
+	if _, err := t.parser.ParseWithClaims(raw, &claims, t.key); err != nil {
+		return 0, err
+	}
+	id, err := strconv.ParseInt(claims.Subject, 10, 64)
+	if err != nil || id < 1 {
+		return 0, errBadSubject
+	}
+	return id, nil
+}
+
+func (t *tokens) key(*jwt.Token) (any, error) { return t.secret, nil }
