@@ -1,10 +1,33 @@
 // Package api holds keel's contract, api/openapi.yaml, embedded so the binary
-// serves the exact document it was built from.
+// validates requests against, and serves, the exact document it was built
+// from. (gen/oapi embeds only the operations it generates code for; this is
+// the whole document, the meta routes included.)
 package api
 
-import _ "embed"
+import (
+	_ "embed"
+	"encoding/json"
+	"sync"
+
+	"github.com/getkin/kin-openapi/openapi3"
+)
 
 // YAML is api/openapi.yaml as written.
 //
 //go:embed openapi.yaml
 var YAML []byte
+
+// Load parses the embedded document. Each call returns a fresh copy, since
+// kin-openapi's routers and validators may annotate it.
+func Load() (*openapi3.T, error) {
+	return openapi3.NewLoader().LoadFromData(YAML)
+}
+
+// JSON is the embedded document as JSON, made on first use.
+var JSON = sync.OnceValues(func() ([]byte, error) {
+	doc, err := Load()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(doc)
+})

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/labstack/echo/v4"
@@ -24,7 +25,7 @@ func (s *Server) Register(ctx context.Context, req oapi.RegisterRequestObject) (
 	row, err := s.store.Write.CreateUser(ctx, gendb.CreateUserParams{
 		Email:        normalizeEmail(string(req.Body.Email)),
 		PasswordHash: string(hash),
-		CreatedAt:    s.now().UTC(),
+		CreatedAt:    s.now().UTC().Truncate(time.Millisecond),
 	})
 	if isUniqueViolation(err) {
 		return nil, errEmailTaken
@@ -46,8 +47,8 @@ func (s *Server) Login(ctx context.Context, req oapi.LoginRequestObject) (oapi.L
 	case !errors.Is(err, sql.ErrNoRows):
 		return nil, err
 	}
-	if !s.passwords.check(ctx, hash, req.Body.Password) {
-		return nil, errBadCredentials
+	if err := s.passwords.check(ctx, hash, req.Body.Password); err != nil {
+		return nil, err
 	}
 	token, err := s.tokens.issue(creds.ID)
 	if err != nil {

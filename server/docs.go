@@ -2,15 +2,12 @@ package server
 
 import (
 	"embed"
-	"encoding/json"
 	"net/http"
 	"path"
-	"sync"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/keelhq/keel/api"
-	"github.com/keelhq/keel/gen/oapi"
 )
 
 // swaggerUI holds Swagger UI's assets, embedded so /docs works with no network.
@@ -32,17 +29,8 @@ func (s *Server) getOpenAPIYAML(c echo.Context) error {
 	return c.Blob(http.StatusOK, "application/yaml", api.YAML)
 }
 
-// specJSON is the embedded document as JSON, made on first use.
-var specJSON = sync.OnceValues(func() ([]byte, error) {
-	spec, err := oapi.GetSwagger()
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(spec)
-})
-
 func (s *Server) getOpenAPIJSON(c echo.Context) error {
-	b, err := specJSON()
+	b, err := api.JSON()
 	if err != nil {
 		return err
 	}

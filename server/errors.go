@@ -58,8 +58,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	case http.StatusUnauthorized:
 		h.Set(echo.HeaderWWWAuthenticate, `Bearer realm="keel"`)
 	case http.StatusMethodNotAllowed:
+		// Echo's router lists OPTIONS, which keel does not answer.
 		if allow, ok := c.Get(echo.ContextKeyHeaderAllow).(string); ok && allow != "" {
-			h.Set(echo.HeaderAllow, allow)
+			h.Set(echo.HeaderAllow, strings.TrimPrefix(allow, "OPTIONS, "))
 		}
 	}
 	if req.Method == http.MethodHead {

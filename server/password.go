@@ -31,6 +31,9 @@ func newPasswords(cost int) *passwords {
 	return p
 }
 
+// maxPasswordBytes is bcrypt's input limit.
+const maxPasswordBytes = 72
+
 // errPasswordTooLong is a password over bcrypt's 72-byte input limit: refused,
 // never silently truncated.
 var errPasswordTooLong = &fieldError{field: "/password", reason: "must be at most 72 bytes in UTF-8 (bcrypt reads no more)"}
@@ -44,12 +47,20 @@ func (p *passwords) hash(_ context.Context, password string) ([]byte, error) {
 	return h, err
 }
 
-// check reports whether password matches hash. A nil hash (unknown user) is
-// compared against the dummy hash so the answer takes the same time.
-func (p *passwords) check(_ context.Context, hash []byte, password string) bool {
-	if hash == nil {
-		bcrypt.CompareHashAndPassword(p.dummy(), []byte(password))
-		return false
+// check returns nil when password matches hash, else errBadCredentials. A nil
+// hash (unknown user) is compared against the dummy hash so that the answer
+// takes the same time. A password bcrypt could never have hashed is refused
+// as such.
+func (p *passwords) check(_ context.Context, hash []byte, password string) error {
+	if len(password) > maxPasswordBytes {
+		return errPasswordTooLong
 	}
-	return bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil
+	if hash == nil {
+		_ = bcrypt.CompareHashAndPassword(p.dummy(), []byte(password))
+		return errBadCredentials
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil {
+		return errBadCredentials
+	}
+	return nil
 }

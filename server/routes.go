@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	echomiddleware "github.com/oapi-codegen/echo-middleware"
 
+	"github.com/keelhq/keel/api"
 	"github.com/keelhq/keel/gen/oapi"
 )
 
@@ -44,9 +45,9 @@ func (s *Server) routes() *echo.Echo {
 // validateRequests checks every request against the embedded spec before a
 // handler sees it, and enforces the bearer scheme through s.authenticate.
 func (s *Server) validateRequests() echo.MiddlewareFunc {
-	spec, err := oapi.GetSwagger()
+	spec, err := api.Load()
 	if err != nil {
-		panic("embedded spec: " + err.Error()) // generated from a document that loaded
+		panic("embedded spec: " + err.Error()) // make generate loaded the same document
 	}
 	return echomiddleware.OapiRequestValidatorWithOptions(spec, &echomiddleware.Options{
 		SilenceServersWarning: true,

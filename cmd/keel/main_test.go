@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/keelhq/keel/gen/client"
+	"github.com/keelhq/keel/internal/contract"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// start runs keel on a free port and returns its address and a function that
+// stops it and returns run's error.
+func start(t *testing.T, env map[string]string) (addr string, out *syncBuffer, stop func() error) {
+	t.Helper()
+	base := map[string]string{
+		"ADDR":         "127.0.0.1:0",
+		"DATABASE_URL": filepath.Join(t.TempDir(), "data", "keel.db"),
+		"BCRYPT_COST":  "4",
+		"JOB_INTERVAL": "20ms",
+	}
+	for k, v := range env {
+		base[k] = v
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out = &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, func(k string) string { return base[k] }, out) }()
+
+	re := regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			addr = m[1]
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("run returned early: %v\n%s", err, out)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if addr == "" {
+		t.Fatalf("keel did not start:\n%s", out)
+	}
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case err = <-done:
+			case <-time.After(15 * time.Second):
+				t.Fatal("run did not return after cancel")
+			}
+		})
+		return err
+	}
+	t.Cleanup(func() { stop() })
+	return addr, out, stop
+}
+
+// TestEndToEnd runs the real binary's run, then the generated Go client
+// registers, logs in and reads the profile, and a WebSocket client gets the
+// greeting and, on shutdown, close 1001.
+func TestEndToEnd(t *testing.T) {
+	addr, out, stop := start(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	v, err := contract.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Transport: &contract.Transport{V: v, Fail: t.Errorf}}
+	c, err := client.NewClientWithResponses("http://"+addr, client.WithHTTPClient(hc))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	reg, err := c.RegisterWithResponse(ctx, client.RegisterRequest{Email: "Ada@Example.com", Password: "password123"})
+	if err != nil || reg.JSON201 == nil {
+		t.Fatalf("register: %v %s", err, reg.Body)
+	}
+	login, err := c.LoginWithResponse(ctx, client.LoginRequest{Email: "ada@example.com", Password: "password123"})
+	if err != nil || login.JSON200 == nil {
+		t.Fatalf("login: %v %s", err, login.Body)
+	}
+	bearer := func(_ context.Context, r *http.Request) error {
+		r.Header.Set("Authorization", "Bearer "+login.JSON200.Token)
+		return nil
+	}
+	prof, err := c.GetProfileWithResponse(ctx, bearer)
+	if err != nil || prof.JSON200 == nil || prof.JSON200.ID != reg.JSON201.ID || prof.JSON200.Email != "ada@example.com" {
+		t.Fatalf("profile: %v %s", err, prof.Body)
+	}
+	if unauth, _ := c.GetProfileWithResponse(ctx); unauth.ApplicationProblemJSON401 == nil {
+		t.Errorf("profile without token: %d", unauth.StatusCode())
+	}
+
+	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	if _, msg, err := ws.Read(ctx); err != nil || string(msg) != "Hello from keel WebSocket" {
+		t.Fatalf("greeting %q %v", msg, err)
+	}
+
+	// The job runs on its own every 20ms.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(out.String(), `"msg":"users counted"`) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(out.String(), `"users":1`) {
+		t.Errorf("job did not log the count:\n%s", out)
+	}
+
+	closed := make(chan websocket.StatusCode, 1)
+	go func() {
+		_, _, err := ws.Read(ctx)
+		closed <- websocket.CloseStatus(err)
+	}()
+	if err := stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if got := <-closed; got != websocket.StatusGoingAway {
+		t.Errorf("WebSocket closed with %v, want 1001", got)
+	}
+	if !strings.Contains(out.String(), `"msg":"stopped"`) {
+		t.Errorf("no clean stop in the log:\n%s", out)
+	}
+}
+
+func TestRunBadConfig(t *testing.T) {
+	err := run(context.Background(), nil, func(k string) string {
+		if k == "JWT_TTL" {
+			return "soon"
+		}
+		return ""
+	}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "JWT_TTL") {
+		t.Errorf("run with a bad JWT_TTL: %v", err)
+	}
+}

@@ -1,0 +1,139 @@
+// Package contract checks HTTP exchanges against keel's OpenAPI document, so
+// that tests fail on any response the spec does not document. It is used only
+// by tests, in-process (Check) or through an http.Client (Transport).
+package contract
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/keelhq/keel/api"
+)
+
+func init() {
+	// The meta routes answer with media types kin-openapi has no decoder for;
+	// their schemas are plain strings, so read them as such.
+	for _, mime := range []string{"text/html", "text/css", "text/javascript", "image/png"} {
+		openapi3filter.RegisterBodyDecoder(mime, openapi3filter.FileBodyDecoder)
+	}
+}
+
+// Validator holds the document and its router.
+type Validator struct {
+	spec    *openapi3.T
+	router  routers.Router
+	problem *openapi3.Schema
+}
+
+// New loads keel's embedded document.
+func New() (*Validator, error) {
+	spec, err := api.Load()
+	if err != nil {
+		return nil, err
+	}
+	router, err := gorillamux.NewRouter(spec)
+	if err != nil {
+		return nil, err
+	}
+	return &Validator{spec: spec, router: router, problem: spec.Components.Schemas["Problem"].Value}, nil
+}
+
+// Check returns an error when the response to req is not one the document
+// allows for that operation: an undocumented status, a wrong media type, or a
+// body that does not match its schema. A request that matches no operation
+// must get a 404 or 405 problem. req's body is not read.
+func (v *Validator) Check(req *http.Request, status int, header http.Header, body []byte) error {
+	ctx := context.Background()
+	route, params, err := v.router.FindRoute(req)
+	if err != nil {
+		if status != http.StatusNotFound && status != http.StatusMethodNotAllowed {
+			return fmt.Errorf("%s %s matches no operation but got %d, not 404 or 405", req.Method, req.URL.Path, status)
+		}
+		return v.checkProblem(status, header, body, req.Method)
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{
+			Request: req, PathParams: params, Route: route,
+			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
+		},
+		Status: status,
+		Header: header,
+		Options: &openapi3filter.Options{
+			IncludeResponseStatus: true,
+			MultiError:            true,
+		},
+	}
+	if req.Method == http.MethodHead {
+		in.Options.ExcludeResponseBody = true
+	}
+	in.SetBodyBytes(body)
+	if err := openapi3filter.ValidateResponse(ctx, in); err != nil {
+		return fmt.Errorf("%s %s → %d is off-spec: %w\nbody: %.500s", req.Method, req.URL.Path, status, err, body)
+	}
+	if status >= 400 {
+		return v.checkProblem(status, header, body, req.Method)
+	}
+	return nil
+}
+
+// checkProblem checks an error response is RFC 9457 problem+json whose
+// status member matches the HTTP status.
+func (v *Validator) checkProblem(status int, header http.Header, body []byte, method string) error {
+	if ct := header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
+		return fmt.Errorf("%d with Content-Type %q, not application/problem+json", status, ct)
+	}
+	if method == http.MethodHead {
+		return nil
+	}
+	var doc any
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return fmt.Errorf("%d problem is not JSON: %w", status, err)
+	}
+	if err := v.problem.VisitJSON(doc); err != nil {
+		return fmt.Errorf("%d problem does not match the Problem schema: %w", status, err)
+	}
+	if got := int(doc.(map[string]any)["status"].(float64)); got != status {
+		return fmt.Errorf("problem status %d differs from HTTP status %d", got, status)
+	}
+	return nil
+}
+
+// Transport is an http.RoundTripper that checks every response against the
+// document and reports violations to Fail (t.Errorf in tests).
+type Transport struct {
+	V    *Validator
+	Base http.RoundTripper
+	Fail func(format string, args ...any)
+}
+
+// RoundTrip sends req, checks the answer, and hands it on unchanged.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	base := t.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	res, err := base.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	res.Body = io.NopCloser(bytes.NewReader(body))
+	if err := t.V.Check(req, res.StatusCode, res.Header, body); err != nil {
+		t.Fail("contract: %v", err)
+	}
+	return res, nil
+}

@@ -1,0 +1,86 @@
+package server
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestLoadConfig(t *testing.T) {
+	t.Run("defaults", func(t *testing.T) {
+		cfg, err := LoadConfig(env(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Addr != ":8080" || cfg.DatabasePath != "data/keel.db" || cfg.JWTTTL != time.Hour ||
+			cfg.BcryptCost != 10 || cfg.JobInterval != 5*time.Second || cfg.LogFormat != "json" || cfg.JWTSecret != nil {
+			t.Errorf("defaults: %+v", cfg)
+		}
+	})
+	t.Run("database URL forms", func(t *testing.T) {
+		for in, want := range map[string]string{"/tmp/x.db": "/tmp/x.db", "file:x.db": "x.db", "sqlite:///tmp/y.db": "/tmp/y.db"} {
+			cfg, err := LoadConfig(env(map[string]string{"DATABASE_URL": in}))
+			if err != nil || cfg.DatabasePath != want {
+				t.Errorf("%s: %q %v, want %q", in, cfg.DatabasePath, err, want)
+			}
+		}
+	})
+	bad := map[string]string{
+		"JWT_SECRET":   "short",
+		"JWT_TTL":      "forever",
+		"BCRYPT_COST":  "99",
+		"JOB_INTERVAL": "-1s",
+		"LOG_LEVEL":    "loud",
+		"LOG_FORMAT":   "xml",
+		"DATABASE_URL": "postgres://db/keel",
+	}
+	for name, value := range bad {
+		t.Run("bad "+name, func(t *testing.T) {
+			_, err := LoadConfig(env(map[string]string{name: value}))
+			if err == nil || !strings.Contains(err.Error(), name) {
+				t.Errorf("%s=%s: error %v does not name the variable", name, value, err)
+			}
+		})
+	}
+}
+
+func TestLoadSecret(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	first, err := LoadSecret(Config{}, dir, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(filepath.Join(dir, "jwt_secret"))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("secret file: %v %v", info, err)
+	}
+	again, err := LoadSecret(Config{}, dir, log)
+	if err != nil || string(again) != string(first) || len(first) < minSecretLen {
+		t.Errorf("secret not kept: %q then %q (%v)", first, again, err)
+	}
+	set, _ := LoadSecret(Config{JWTSecret: []byte("from-env")}, dir, log)
+	if string(set) != "from-env" {
+		t.Errorf("JWT_SECRET not preferred: %q", set)
+	}
+}
+
+func TestOpenStoreErrors(t *testing.T) {
+	dir := t.TempDir()
+	corrupt := filepath.Join(dir, "corrupt.db")
+	if err := os.WriteFile(corrupt, []byte(strings.Repeat("not a database ", 500)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenStore(t.Context(), corrupt); err == nil {
+		t.Error("corrupt database opened")
+	}
+	if _, err := OpenStore(t.Context(), filepath.Join(dir, "corrupt.db", "x.db")); err == nil {
+		t.Error("database under a file opened")
+	}
+}

@@ -1,0 +1,111 @@
+package server
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/keelhq/keel/gen/oapi"
+)
+
+func TestProfile(t *testing.T) {
+	a := newTestAPI(t)
+	user := a.mustRegister("ada@example.com", "password123")
+	token := a.mustLogin("ada@example.com", "password123")
+	secret := a.srv.tokens.secret
+	sub := strconv.FormatInt(user.ID, 10)
+
+	// sign makes a token with the given method, key and claims.
+	sign := func(m jwt.SigningMethod, key any, claims jwt.RegisteredClaims) string {
+		s, err := jwt.NewWithClaims(m, claims).SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	now := a.clock.Now()
+	valid := jwt.RegisteredClaims{Issuer: "keel", Subject: sub, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}
+	with := func(f func(*jwt.RegisteredClaims)) jwt.RegisteredClaims { c := valid; f(&c); return c }
+
+	gone := a.mustRegister("gone@example.com", "password123")
+	goneToken := a.mustLogin("gone@example.com", "password123")
+	if _, err := a.store.writer.Exec(`DELETE FROM users WHERE id = ?`, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name   string
+		auth   string // the Authorization header; none when empty
+		status int
+	}{
+		{"ok", "Bearer " + token, 200},
+		{"scheme in lower case", "bearer " + token, 200},
+		{"token signed by the test", "Bearer " + sign(jwt.SigningMethodHS256, secret, valid), 200},
+		{"missing header", "", 401},
+		{"no token", "Bearer", 401},
+		{"basic scheme", "Basic YWRhOnBhc3N3b3Jk", 401},
+		{"not a JWT", "Bearer not-a-token", 401},
+		{"wrong secret", "Bearer " + sign(jwt.SigningMethodHS256, []byte("another-secret-0123456789abcdef012"), valid), 401},
+		{"HS512 with the right secret", "Bearer " + sign(jwt.SigningMethodHS512, secret, valid), 401},
+		{"alg none", "Bearer " + sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, valid), 401},
+		{"expired", "Bearer " + sign(jwt.SigningMethodHS256, secret, with(func(c *jwt.RegisteredClaims) {
+			c.ExpiresAt = jwt.NewNumericDate(now.Add(-time.Minute))
+		})), 401},
+		{"no expiry", "Bearer " + sign(jwt.SigningMethodHS256, secret, with(func(c *jwt.RegisteredClaims) { c.ExpiresAt = nil })), 401},
+		{"wrong issuer", "Bearer " + sign(jwt.SigningMethodHS256, secret, with(func(c *jwt.RegisteredClaims) { c.Issuer = "evil" })), 401},
+		{"no subject", "Bearer " + sign(jwt.SigningMethodHS256, secret, with(func(c *jwt.RegisteredClaims) { c.Subject = "" })), 401},
+		{"subject not a number", "Bearer " + sign(jwt.SigningMethodHS256, secret, with(func(c *jwt.RegisteredClaims) { c.Subject = "ada" })), 401},
+		{"tampered payload", "Bearer " + tamper(t, token), 401},
+		{"user no longer exists", "Bearer " + goneToken, 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var hdr []string
+			if tt.auth != "" {
+				hdr = []string{"Authorization", tt.auth}
+			}
+			rec := a.do("GET", "/profile", "", hdr...)
+			if rec.Code != tt.status {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tt.status, rec.Body)
+			}
+			if tt.status == 200 {
+				if got := decode[oapi.User](t, rec); got.ID != user.ID || got.Email != user.Email {
+					t.Errorf("profile %+v, want %+v", got, user)
+				}
+			} else if rec.Header().Get("WWW-Authenticate") == "" {
+				t.Error("401 without WWW-Authenticate")
+			}
+		})
+	}
+
+	t.Run("token expires after JWT_TTL", func(t *testing.T) {
+		a.clock.Add(time.Hour + time.Minute)
+		if rec := a.do("GET", "/profile", "", "Authorization", "Bearer "+token); rec.Code != 401 {
+			t.Errorf("status %d after expiry, want 401", rec.Code)
+		}
+	})
+}
+
+// tamper changes the token's payload to another user and keeps the signature.
+func tamper(t *testing.T, token string) string {
+	t.Helper()
+	parts := [3]string{}
+	copy(parts[:], splitDots(token))
+	claims := jwt.RegisteredClaims{Issuer: "keel", Subject: "2", ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}
+	forged, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SigningString()
+	return forged + "." + parts[2]
+}
+
+func splitDots(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == '.' {
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
+}
