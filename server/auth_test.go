@@ -143,7 +143,7 @@ func TestLogin(t *testing.T) {
 // TestBcryptLimit: bcrypt's own byte limit backs the spec's character limit,
 // so no password is ever truncated.
 func TestBcryptLimit(t *testing.T) {
-	p := newPasswords(4)
+	p := newPasswords(4, 1, 1)
 	if _, err := p.hash(t.Context(), strings.Repeat("é", 40)); err != errPasswordTooLong {
 		t.Errorf("hash of 80 bytes: %v, want errPasswordTooLong", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +25,14 @@ type Config struct {
 	LogLevel        slog.Level    // LOG_LEVEL: debug, info, warn, error
 	LogFormat       string        // LOG_FORMAT: json or text
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT: how long in-flight requests get on shutdown
+
+	BodyLimit         int64         // BODY_LIMIT: largest request body in bytes
+	AuthRateLimit     int           // AUTH_RATE_LIMIT: /login and /register requests per minute per IP; 0 is off
+	HashWorkers       int           // HASH_WORKERS: bcrypt runs at once
+	HashQueue         int           // HASH_QUEUE: bcrypt requests that may wait for a worker
+	CORSOrigins       []string      // CORS_ORIGINS: origins allowed to call from a browser; none by default
+	TLSCert, TLSKey   string        // TLS_CERT, TLS_KEY: serve HTTPS (and send HSTS) when both are set
+	ReadHeaderTimeout time.Duration // READ_HEADER_TIMEOUT: how long a client may take to send its headers
 }
 
 // Setting describes one environment variable keel reads, for --help and the README.
@@ -42,6 +52,14 @@ var Settings = []Setting{
 	{"LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"LOG_FORMAT", "json", "json, or text for people"},
 	{"SHUTDOWN_TIMEOUT", "10s", "how long in-flight requests may take to finish on SIGINT/SIGTERM"},
+	{"BODY_LIMIT", "65536", "largest request body in bytes (suffixes KiB and MiB allowed); larger gets 413"},
+	{"AUTH_RATE_LIMIT", "10", "requests per minute per client IP to /login and /register (token bucket); 0 turns it off"},
+	{"HASH_WORKERS", "(CPUs)", "bcrypt hashes computed at once; default one per CPU"},
+	{"HASH_QUEUE", "64", "bcrypt requests that may wait for a worker; past that, 503 with Retry-After"},
+	{"CORS_ORIGINS", "", "comma-separated origins (https://app.example.com) allowed to call keel from a browser; empty is CORS off"},
+	{"TLS_CERT", "", "PEM certificate file; with TLS_KEY, keel serves HTTPS and sends HSTS"},
+	{"TLS_KEY", "", "PEM private key file for TLS_CERT"},
+	{"READ_HEADER_TIMEOUT", "5s", "how long a client may take to send its request headers"},
 }
 
 // minSecretLen is the shortest JWT_SECRET accepted: HS256 wants a key at least
@@ -96,6 +114,40 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	cfg.JWTTTL = duration("JWT_TTL", time.Second)
 	cfg.JobInterval = duration("JOB_INTERVAL", time.Millisecond)
 	cfg.ShutdownTimeout = duration("SHUTDOWN_TIMEOUT", 0)
+	cfg.ReadHeaderTimeout = duration("READ_HEADER_TIMEOUT", time.Millisecond)
+
+	number := func(name string, min int) int {
+		n, err := strconv.Atoi(get(name))
+		if err != nil || n < min {
+			bad(name, fmt.Sprintf("must be a whole number, at least %d", min))
+		}
+		return n
+	}
+	cfg.AuthRateLimit = number("AUTH_RATE_LIMIT", 0)
+	cfg.HashQueue = number("HASH_QUEUE", 0)
+	cfg.HashWorkers = runtime.GOMAXPROCS(0)
+	if getenv("HASH_WORKERS") != "" {
+		cfg.HashWorkers = number("HASH_WORKERS", 1)
+	}
+	limit, err := parseBytes(get("BODY_LIMIT"))
+	if err != nil || limit < 1024 {
+		bad("BODY_LIMIT", "must be a size of at least 1024 bytes, such as 65536 or 64KiB")
+	}
+	cfg.BodyLimit = limit
+
+	for _, o := range strings.Split(getenv("CORS_ORIGINS"), ",") {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		if u, err := url.Parse(o); o != "*" && (err != nil || u.Scheme == "" || u.Host == "" || u.Path != "") {
+			bad("CORS_ORIGINS", fmt.Sprintf("%q is not an origin such as https://app.example.com", o))
+		}
+		cfg.CORSOrigins = append(cfg.CORSOrigins, o)
+	}
+	cfg.TLSCert, cfg.TLSKey = getenv("TLS_CERT"), getenv("TLS_KEY")
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		bad("TLS_CERT", "TLS_CERT and TLS_KEY must be set together")
+	}
 
 	cost, err := strconv.Atoi(get("BCRYPT_COST"))
 	if err != nil || cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
@@ -112,6 +164,21 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 
 	return cfg, errors.Join(errs...)
+}
+
+// parseBytes reads a size in bytes, with an optional KiB or MiB suffix.
+func parseBytes(s string) (int64, error) {
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20} {
+		if rest, ok := strings.CutSuffix(s, suffix); ok {
+			s, mult = strings.TrimSpace(rest), m
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > 1<<40/mult {
+		return 0, errors.New("bad size")
+	}
+	return n * mult, nil
 }
 
 // databasePath turns DATABASE_URL into a SQLite file path. A plain path selects

@@ -1,10 +1,12 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -48,7 +50,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if id != "" {
 		p.Instance = &id
 	}
-	if p.Status >= 500 {
+	var rl *retryLater
+	if errors.As(err, &rl) {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(rl.retryAfterSeconds()))
+	}
+	if p.Status >= 500 && p.Status != http.StatusServiceUnavailable {
 		s.log.LogAttrs(req.Context(), slog.LevelError, "request failed",
 			slog.String("request_id", id), slog.String("method", req.Method),
 			slog.String("route", c.Path()), slog.Any("err", err))
@@ -78,8 +84,14 @@ func problemFor(err error) oapi.Problem {
 		ae *authError
 		he *echo.HTTPError
 		me *http.MaxBytesError
+		rl *retryLater
 	)
 	switch {
+	case errors.As(err, &rl):
+		return problem(rl.status, rl.detail)
+	case errors.Is(err, context.Canceled):
+		// The client went away; nobody reads this answer.
+		return problem(http.StatusServiceUnavailable, "the request was canceled")
 	case errors.As(err, &fe):
 		return validationProblem("the request is invalid", oapi.FieldError{Field: fe.field, Reason: fe.reason})
 	case errors.As(err, &ae):
@@ -133,6 +145,8 @@ func requestProblem(re *openapi3filter.RequestError) oapi.Problem {
 		return problem(http.StatusUnsupportedMediaType, "the request body must be application/json")
 	case re.RequestBody != nil && errors.Is(re.Err, openapi3filter.ErrInvalidRequired):
 		return problem(http.StatusBadRequest, "a JSON request body is required")
+	case errors.As(re.Err, &pe) && pe.RootCause() == errInvalidUTF8:
+		return problem(http.StatusBadRequest, errInvalidUTF8.Error())
 	case errors.As(re.Err, &pe):
 		return problem(http.StatusBadRequest, "the request body is not valid JSON")
 	case errors.As(re.Err, &se):

@@ -73,6 +73,8 @@ func testConfig(t *testing.T) Config {
 			return "test-secret-0123456789abcdef0123456789"
 		case "BCRYPT_COST":
 			return "4"
+		case "AUTH_RATE_LIMIT":
+			return "0" // tests send many requests from one address; TestRateLimit turns it on
 		}
 		return ""
 	})

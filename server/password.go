@@ -2,24 +2,34 @@ package server
 
 import (
 	"context"
-	"errors"
+	"net/http"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
 
 // passwords hashes and checks passwords with bcrypt. Hashing and comparison
 // live together so that a wrong password and an unknown email cost the same.
+//
+// bcrypt is deliberately slow, so it runs in a bounded pool: at most `workers`
+// at once (about one per CPU, so the rest of the API keeps a share of the
+// CPUs), with at most `queue` requests waiting. Past that a request fails fast
+// with errBusy (503 with Retry-After) instead of piling up.
 type passwords struct {
-	cost int
-	// dummy is a hash of a random password at the configured cost, compared
+	cost    int
+	slots   chan struct{}
+	queue   int64
+	waiting atomic.Int64
+	// dummy is a hash of a fixed password at the configured cost, compared
 	// against when the email is unknown so that login takes the same time
 	// either way. It is made once, off the start-up path.
 	dummy func() []byte
 }
 
-func newPasswords(cost int) *passwords {
-	p := &passwords{cost: cost}
+func newPasswords(cost, workers, queue int) *passwords {
+	p := &passwords{cost: cost, slots: make(chan struct{}, max(workers, 1)), queue: int64(queue)}
 	p.dummy = sync.OnceValue(func() []byte {
 		h, err := bcrypt.GenerateFromPassword([]byte("keel-dummy-password-for-timing"), cost)
 		if err != nil {
@@ -34,15 +44,47 @@ func newPasswords(cost int) *passwords {
 // maxPasswordBytes is bcrypt's input limit.
 const maxPasswordBytes = 72
 
-// errPasswordTooLong is a password over bcrypt's 72-byte input limit: refused,
-// never silently truncated.
-var errPasswordTooLong = &fieldError{field: "/password", reason: "must be at most 72 bytes in UTF-8 (bcrypt reads no more)"}
+var (
+	// errPasswordTooLong is a password over bcrypt's 72-byte input limit:
+	// refused, never silently truncated.
+	errPasswordTooLong = &fieldError{field: "/password", reason: "must be at most 72 bytes in UTF-8 (bcrypt reads no more)"}
+	// errBusy is the pool's queue being full.
+	errBusy = &retryLater{status: http.StatusServiceUnavailable, after: time.Second,
+		detail: "the server is busy checking passwords; retry after the time in Retry-After"}
+)
+
+// QueueDepth is how many requests wait for a bcrypt worker now.
+func (p *passwords) QueueDepth() int64 { return p.waiting.Load() }
+
+// run runs fn on a pool worker, waiting for one if the queue has room.
+func (p *passwords) run(ctx context.Context, fn func()) error {
+	select {
+	case p.slots <- struct{}{}: // a worker is free: no queueing
+	default:
+		if p.waiting.Add(1) > p.queue {
+			p.waiting.Add(-1)
+			return errBusy
+		}
+		select {
+		case p.slots <- struct{}{}:
+			p.waiting.Add(-1)
+		case <-ctx.Done():
+			p.waiting.Add(-1)
+			return ctx.Err()
+		}
+	}
+	defer func() { <-p.slots }()
+	fn()
+	return nil
+}
 
 // hash returns the bcrypt hash of password.
-func (p *passwords) hash(_ context.Context, password string) ([]byte, error) {
-	h, err := bcrypt.GenerateFromPassword([]byte(password), p.cost)
-	if errors.Is(err, bcrypt.ErrPasswordTooLong) {
+func (p *passwords) hash(ctx context.Context, password string) (h []byte, err error) {
+	if len(password) > maxPasswordBytes {
 		return nil, errPasswordTooLong
+	}
+	if perr := p.run(ctx, func() { h, err = bcrypt.GenerateFromPassword([]byte(password), p.cost) }); perr != nil {
+		return nil, perr
 	}
 	return h, err
 }
@@ -51,15 +93,22 @@ func (p *passwords) hash(_ context.Context, password string) ([]byte, error) {
 // hash (unknown user) is compared against the dummy hash so that the answer
 // takes the same time. A password bcrypt could never have hashed is refused
 // as such.
-func (p *passwords) check(_ context.Context, hash []byte, password string) error {
+func (p *passwords) check(ctx context.Context, hash []byte, password string) error {
 	if len(password) > maxPasswordBytes {
 		return errPasswordTooLong
 	}
-	if hash == nil {
-		_ = bcrypt.CompareHashAndPassword(p.dummy(), []byte(password))
-		return errBadCredentials
-	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil {
+	ok := false
+	err := p.run(ctx, func() {
+		if hash == nil {
+			_ = bcrypt.CompareHashAndPassword(p.dummy(), []byte(password))
+			return
+		}
+		ok = bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil
+	})
+	switch {
+	case err != nil:
+		return err
+	case !ok:
 		return errBadCredentials
 	}
 	return nil

@@ -27,6 +27,10 @@ func (s *Server) routes() *echo.Echo {
 	e.Use(
 		s.logRequests,
 		middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true}),
+		s.secureHeaders,
+		s.cors(),
+		s.limitAuth(),
+		s.limitBody,
 		s.validateRequests(),
 	)
 

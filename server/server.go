@@ -56,7 +56,7 @@ func New(cfg Config, log *slog.Logger, store *Store, opts Options) *Server {
 		cfg:       cfg,
 		log:       log,
 		store:     store,
-		passwords: newPasswords(cfg.BcryptCost),
+		passwords: newPasswords(cfg.BcryptCost, cfg.HashWorkers, cfg.HashQueue),
 		tokens:    newTokens(cfg.JWTSecret, cfg.JWTTTL, now),
 		now:       now,
 		closing:   make(chan struct{}),

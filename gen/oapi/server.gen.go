@@ -165,6 +165,12 @@ type InternalError = Problem
 // PayloadTooLarge An RFC 9457 problem detail.
 type PayloadTooLarge = Problem
 
+// ServiceUnavailable An RFC 9457 problem detail.
+type ServiceUnavailable = Problem
+
+// TooManyRequests An RFC 9457 problem detail.
+type TooManyRequests = Problem
+
 // Unauthorized An RFC 9457 problem detail.
 type Unauthorized = Problem
 
@@ -295,6 +301,24 @@ type ConflictApplicationProblemPlusJSONResponse Problem
 type InternalErrorApplicationProblemPlusJSONResponse Problem
 
 type PayloadTooLargeApplicationProblemPlusJSONResponse Problem
+
+type ServiceUnavailableResponseHeaders struct {
+	RetryAfter *int
+}
+type ServiceUnavailableApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers ServiceUnavailableResponseHeaders
+}
+
+type TooManyRequestsResponseHeaders struct {
+	RetryAfter *int
+}
+type TooManyRequestsApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers TooManyRequestsResponseHeaders
+}
 
 type UnauthorizedResponseHeaders struct {
 	WWWAuthenticate *string
@@ -433,6 +457,25 @@ func (response Login415ApplicationProblemPlusJSONResponse) VisitLoginResponse(w 
 	return err
 }
 
+type Login429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response Login429ApplicationProblemPlusJSONResponse) VisitLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type Login500ApplicationProblemPlusJSONResponse struct {
 	InternalErrorApplicationProblemPlusJSONResponse
 }
@@ -445,6 +488,25 @@ func (response Login500ApplicationProblemPlusJSONResponse) VisitLoginResponse(w 
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Login503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response Login503ApplicationProblemPlusJSONResponse) VisitLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -591,6 +653,25 @@ func (response Register415ApplicationProblemPlusJSONResponse) VisitRegisterRespo
 	return err
 }
 
+type Register429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response Register429ApplicationProblemPlusJSONResponse) VisitRegisterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type Register500ApplicationProblemPlusJSONResponse struct {
 	InternalErrorApplicationProblemPlusJSONResponse
 }
@@ -603,6 +684,25 @@ func (response Register500ApplicationProblemPlusJSONResponse) VisitRegisterRespo
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Register503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response Register503ApplicationProblemPlusJSONResponse) VisitRegisterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -778,43 +878,47 @@ func (sh *strictHandler) Register(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"3Fltk9M4Ev4rXbqrWobzJJnMDC/hywEFt1DsLcWEmqsjFOnYnVg7tmQkmZCj8t+vWpITO8kwsAds3X6Z",
-	"smOpu9X99NPdmk8i1WWlFSlnxeiTMGQrrSz5l0eYvaL3NVnHb6lWjpR/xKoqZIpOatWvjJ4VVP7tN6sV",
-	"f7NpTiXy018NzcVI/KW/VdEPX23/Zdgl1ut1IjKyqZEVixMjMc4JTFAL0kKJxVybkjLQBuYoCwsfsJCZ",
-	"194T60Q81mpeyPSHG0klyoJNxMIQZiswtJDWkaHM2/VMOTIKiyfGaPMjjbvQJblcqoX3F3tOgcsJLJkP",
-	"ZB7454wcW6/oAxmwuV5akNFe24NODDKQGSkn55IsSAcySCv0wvpzvsRVoTEba/0CzYL+KKzMdLbiaGg+",
-	"0fa4P1koZCmdN/W1wtrl2sj/UPYj7fxFWsvx0Aak8vCF1JD3KhaWf3b6ilRPJCInzMj4/Lu8vDx+WLuc",
-	"l6XoqGuKW1UkRsI6I9WClfrz2bqqtHGU/UKZxLFf88fGQ2kH07ZW1jbtCd4dRbLGJ5xN/NCV+FDFPMMs",
-	"M2Qt3Hr19DGcnw6H/pdjW1F61IOL2hhdq4ydbCtMyQIaAmdkydSBKoOCnCNjodBLMscpWk7TRNBHLKuC",
-	"PYkZ/j2+9VJdikQw8aATI+FNEIko8eMLUguXi9Hw/CwRpVTN+2myG5FEPJVUZJv0r4yuyDgZyHXO3/bP",
-	"yx70nxJACwjPL379J1Ta5yZnqPbQbvs48fDJCSo0WBKvU1hS92z95gR7NhrCGP3t6vAVMk1W/eSgRJfm",
-	"XkVwCEyCQyZiX6CX+L6WhhPsTTzlRsvbzXo9+41Sxwb8TFiwA3cdZB262j+RqksWpq9YwNZMfXWj/ijk",
-	"kN4XeiFVq75hlkkOAhYvW3bMsbC0C/PX6krppQqBCkgzxHIpg6V0OZwNBuz/7oGoQfjnkiukwToRFVq7",
-	"1CbrRibVxlDqINfGEsyQIb1qI3WzrQPWu8MOVk9ucluDlo20Qw5seOBQznKS3j87vwuRYmK92XdK+H1f",
-	"xmWODpakHCyNVovgVpdL22C/dwjMxLlm96U91Qaw1Tc0ZiVAmOYhjuBYZayYTBjLfMVKpKPS3hS2Vqav",
-	"N3ahMbjid6msQ5XS4XRvFVo9D2fUaVobQyoluIWF1U3Nnf7rOCL2+Fk2hVArjg66opU+DXrOBgOPClly",
-	"Pp3fv+9BEd78tyiEyWZB4STSFQfMfsgtg3Fg67JEswp2E1xJ5c8QvduloEeYQZNuB+x1sVTtKnr96hkY",
-	"mlPwhsKSmemAsgcwxZmu3WhWoLqawjKn2PV4R4DFle9esCh2aH+760Y68V8brySfY5dXsRf8/yCYrvZ7",
-	"4DTcHUKao8GUi2biEwIdlNo6/jRbOW4GFbwePz2+B7dmqVlVrum1jroe/jakde+bkNaY+6wbo7Hj14+V",
-	"NGTfSbXvqwtKtcos1MrJwuPNd3IQ93QccXqHk2xzaqncnTPRysGTgxnYGLybGM8vx3Dr54vh+Z0jjpcl",
-	"jpCF6cPY4XqiG8EjQkMGJvVgcJp6Yf6RpgdZwy941+RiU3iDjJY/r0sPb2tHStL23qGAvLZkvjIeqSF0",
-	"lL1D1y2Ow8HwzvHJyfHwfHwyHA0Go8Hg322YZejo2MmSDpaOJnm+qiHcEyO7BfvkK+O941DJKdHoah17",
-	"35HM+JTWRrrVBWd68NTMB44RsX172tjz/HIskj1YBfjOjS5h+vLXizH0C26UpgkjzH01wjztsKFB+dZl",
-	"uXNVGCGkmut9gF8RheEabIlFkQB3+sdzaawDTFNdK+cnPJnSiAth4fIkTuDGG5aANzzwJU7U88txAsjl",
-	"wgUirYyey4ICtcElzS50ekUOFobISbXoTdREjbkcZzqtSz69tD7FeZxiZgyDcpgzm+6CLPBMvdqUdVwg",
-	"13+QbqJYVfM1XLRwSeLUtX50VbTRRRnkZKgHT/x639mAtBM1vW6Cm4bZiNuuo2C7BmdWYTbYnNromm1k",
-	"2SNIsSiaMDe3F9OEd6id6E9Uqqsga+pjPA0Ykc4CKrskk0DlB7Tbtxt80O3b3rkVWscH7U2YHAqZkrKe",
-	"X3hO4en4GQOxNkWEhR31+7oiZXVtUupps+jHTbbPa7d9iUeJSMQHMjbA5qQ36A14BQvASoqROO0Neqe+",
-	"LrjcZ0Wf/yzIswfzinfls0yMxD/IxXEk6V6FDQeDz8zRXzc/Rw3XjM8R0wyHuvKXFudB9yGRGxv73cum",
-	"Nh2I0Zu3iYidmhjFeQvSnFLf8ODCMtWEFBJveWs/0ykfu3nsf0Jrya3jTx4SfmDTobPZa//r2L/E0d0n",
-	"WOjjm+IMC3KhPcOS4GxwElEUMNKNip/URGBGsu6RzlbfLBidKXDd5V9nalp/RyCEXuQaHLTvh7j/8/Ti",
-	"8XD2JXho3d36LSc3b+lcjvGmk9ObN+1e/vl951+i7MBN1bcH+5OPaY5q0XXn3E+DoSDBpmeJecA+iFkQ",
-	"KaQXo9r+aYVlEX+KZeRznPIyLvmOWPJt1DVQqm28EQ21fYlcbGxNGTjd+93w+N8j1e1P3rxdd0LnyVAu",
-	"FGXHUvkztKLErzaGqSlc1zNS57a+cye4vQuEGc218fVYWrBOG8oexLdayfc1TZShBZqs4Cqn5/FCEXh3",
-	"aAQ23CYt5GjzZlgLw5FXKG24cmdZrjaKsl7z2RDyqLczYyVgNSAUWi3IbDXcakavifLLjsDfjMxrPolB",
-	"l/uIowIrC1KuWIEztUq5fzzEsM20+p1IdncY/iKePfkhudG0kpwUscH+/SR7/+Ytm39W/UkI9rH3GaBq",
-	"PHmYSpe+nfByuFm2PvtDx9cXnPdxz27mvpAfSMV8c9vuiCeL2DzGvmWd7G591ZoFYrIvpGrt9Obt79vn",
-	"ndaewDuHNzVTAffEVMwT3xs37fzWDD7GgWFjq6Mkh2L9dv3fAAAA//8=",
+	"7Fltc9u48f8qO/j/Zy5OaUl+yl10b+rcOI0zSS+15XGnUSZakSsRZxJgANCKeqPv3lkAlERJtpP0ztfO",
+	"9I1HJAHsYh9++9v1ryLVZaUVKWdF/1dhyFZaWfIPLzC7oE81WcdPqVaOlP+JVVXIFJ3UqlsZPS6o/NMv",
+	"Viv+ZtOcSuRf/29oIvri/7orEd3w1XbfhV1isVgkIiObGlnxcaIvBjmBCWJBWiixmGhTUgbawARlYeEW",
+	"C5l56R2xSMRPWk0KmT66klSiLFhFLAxhNgdDU2kdGcq8XufKkVFYnBmjzWMqd6lLcrlUU28vtpwClxNY",
+	"MrdkfvS/M3KsvaJbMmBzPbMgo762Ay0fZCAzUk5OJFmQDmQ4rdBT6+/5DueFxmyg9Rs0U/qjYmWsszl7",
+	"Q/ONVtf9zkIhS+m8qpdkbmVKVwpvURY4Lh5d26CUjxoHKVaYSjeHJ6zvODXzysGnmmpKYPTq9PLVx79d",
+	"nV2djRJeP6mLYq8DF+TMHHDi4i1VXY7JgJ4MlaVUq4wdCSO/bP+Ul406QyUSkRNmZHxir33kx43oiac4",
+	"DTOUDsY00YbN7MxcqmlHJGuWKKWSZV2K/kEi3Lwi0RccRlMybIBFIgZav0U1jzhiH9XcWkOJag7oHJWV",
+	"szAxugSXSwtpIUk5wCwzZC08GZ1eDV59vDgdnH18c/72fDCCigyUUtWOEnD6hhSM6/SG3F5nqO70Afwn",
+	"uuBKYe1ybeQ/KXtM+7+V1jIIaQNSecyG1JCHEiwsv/Z27bQNc319vX9au5yXpeiorUq8oHVGqunyfrau",
+	"Km0cZW8pkzjwa/5YEFLawWhdKksbdQTvjkeyxDMuIdv+P1WxuCzj8+LlT3BydHjo3+zbitK9DlzWxuha",
+	"ZWxkW2FKFtAQOCNLrpeoMijIOTIWCj0js5+i5dqUCPqMZcXgJzDDP8enTqpLkQiutuhEX3gVRCJK/PyG",
+	"1NTlon94cpxwwDXPR8mmRxLxUlKRLWteZXRFxsnAKCb8bfu+bEH/KQG0gPD68ue/QqV9QeKypH2Wrds4",
+	"8eGTE1RosCRep7Ck9t26zQ22dDSE0fur1eErZJqs+s5BiS7NvYhgEBgGgwzF9oH+xE+1NJxg7+Mtl1I+",
+	"LNfr8S+UOlbgFWHBBtw0kHXoav+LFOf0e6Fv+ICVmvrmQfnxkF1y3+ipVGukDrNMshOweLemxwQLS5th",
+	"fqVulJ6p4KgQaYb4XMpgJl0Ox70e2799IWoi/L7kCmmwSESF1s60ydqeSbUxlDrItbEEY4ZzM1+P1OW2",
+	"VrB+f9iK1YOHzNZEy/K0XQZscGBXznKSPj8++R4ixESStW2U8H77jOscHcy4MM2MVtNgVl+vYux3dgUz",
+	"ca7Z7dNeagO4RpYbtRIgTPPgR3AsMtJEBoxZPmch0lFpH3LbWqYvlnqhMTjnZ6msQ5XS7nRfY5d6Eu6o",
+	"07Q2hlRK8AQLqxuiOfr7fozY/fNsBKFW7O00xVr6NNFz3Ov5qAg18uT582RVMf23zZqZCCddsUPtU+bJ",
+	"xoGtyxLNPOhNcCOVv0O0bhuCXmAGTbrt0NfFUrUp6OriHAxNKFhDYcnItEPYjzDCsa5df1yguhnBLKdI",
+	"9b0hwOLcU3Ysig3YX+16EE7818YqyX3ochEboP8OgGlL/4HZ1veHkOZoMOWimfiEQAelto4/jeeOPLW7",
+	"Grzc/wGeBMLeNBh7bQv/NqD1w28CWgPmWQ96Y8OunytpyH6U6m5+WisnCx9vgSHHPS1DHD3jJFveWir3",
+	"7Fgk97LWRLhG4c3EeH09gCevLg9Pnu2xvyyxhyyMTiPD9UDXhxeEhgwM617vKPWH+Z802okafsHHJheb",
+	"whvOWLPnXenhdW2dkqxbb5dDrmyg/V/hj9QQOso+omsXx8Pe4bP9g4P9w5PBwWG/1+v3ev9YD7MMHe07",
+	"WdLO0tEkz1cRwq1jZLtgH3ylvzcMKjklGllr1942JCM+pbWRbn7JmR4sNfaO44hYPb1s9Hl9PRDJVliF",
+	"8PXt4ejdz5cD6BZMlEYJR5j76gjzsMOKBuErk+XOVaGFkGqitwP8hihMlMCWWBQJMNPfn0hjHWCa6lo5",
+	"P0GQKfW5EBYuT+LYyXjFEvCKB7zEoXp9PUgAuVy4AKSV0RNZUIA2uKbxpeauFqaGyHFvOVRDNeBynOm0",
+	"Lvn20voU53aKkTFMh+IcI7ILskC3ZObLso5T5PoP0g0Vi2q+hukilyROXevnNYqWsiiDnAx14Myv98wG",
+	"pB2q0V0d3Cj0Rky79oLuGrg5973B8tZG16wjn92HFIuicXMzshslvENteH+oUl2Fs0bex6MQI9JZQGVn",
+	"ZBKofIP29GkTH/T0qTduhdbxRUPnX8iUlPX4wn0Kd8fnHIi1KWJY2H63qytSVtcmpY42027cZLu8dsVL",
+	"fJSIRNySsSFsDjq9To9X8AFYSdEXR51e58jXBZf7rOjynyl59GBc8aY8z0Rf/IVcbEeS9vz3sNe7p4/+",
+	"uv45SrhnKiZT4nCoKz+pOwmydx251LHbnrCuw4Hov/+QiMjURD/2W5DmlHrCg1PLUBNSSHzgrd1Mp3zt",
+	"5mf3V7SW3CK+8iHhGzYdmM0W/a8jf4mtu0+wwOOb4gxTcoGeYUlw3DuIURRipO0V36mJgIxk3QudzX8z",
+	"Z7S6wEUbf52pafE7BkLgInfEwfp8iPmfhxcfD8dfEg9r/7DwWw4e3tIajvGmg6OHN21OvP2+ky8RtmNS",
+	"xZsPnz+8eXOS+o1Jwru+4Io7JuX35dfZ5zRHNW17cOIb0FADYUmTYuqx2WPiRdTqxEBafzXHsoivYuW6",
+	"D8bexSW/Y/h65nZH9NY2zoMDnZgh1zdbUwZOd745Iv99JGxTovcfFi3XefyVU0XZvlT+Dmte4kcb3dTU",
+	"yrtBsPVfsdYYcjV+bIbZ0hML67Sh7Mf4VCv5qaahMjRFkxVcWPUkzjCBdwfusYRTaSFHmzf9YfwHCguU",
+	"Nvxri89ytVGUdZrPhjCzW21dAlYDQqHVlMxKwpOm2xsqv2wP/DBmUvNNDLrcexwVWFmQcsUcnKlVypR1",
+	"F6g3DfLvhOub/fcXQfvBo+RGw145KSKn/3Zc/wK0XP5T+H+Y/q2Y/pN3E6BqnLcbvWeeNPlzuCWwHnAC",
+	"r+0Khpq4ZxMs3shbUjHF3YoDcv8UKXJkZ4tkc+vFWscT8WUq1dpOr972vm2oW9sToG73pqb3YeZPxSTx",
+	"HUDTtKzU4GvsaKlWMkpyKBYfFv8KAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
