@@ -39,3 +39,12 @@ bench: ## Go benchmarks through the real router
 
 clean:
 	rm -rf bin data bench.txt
+
+# Fuzz the request bodies of /register and /login for FUZZTIME each (the seed
+# corpus in server/testdata/fuzz runs with every `make test`). A finding is
+# saved under server/testdata/fuzz/<target>/ and replays with plain go test.
+FUZZTIME ?= 30s
+
+fuzz: ## fuzz /register and /login bodies through the real router, FUZZTIME (30s) each
+	$(GO) test -run '^$$' -fuzz '^FuzzRegister$$' -fuzztime $(FUZZTIME) ./server/
+	$(GO) test -run '^$$' -fuzz '^FuzzLogin$$' -fuzztime $(FUZZTIME) ./server/

@@ -1,0 +1,262 @@
+package server
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBadInput sends /register and /login every kind of bad body keel must
+// refuse: each gets its documented 4xx as problem+json (a.do checks the
+// contract), none a 5xx, none is accepted, and afterwards the server still
+// serves.
+func TestBadInput(t *testing.T) {
+	a := newTestAPI(t)
+	a.mustRegister("ada@example.com", "password123")
+
+	const limit = 64 << 10
+	big := func(n int) string { return strings.Repeat("a", n) }
+	type tc struct {
+		name   string
+		body   string
+		ct     string // Content-Type; application/json when empty
+		status int
+	}
+	// Each body is sent to both routes; for /register the emails are fresh,
+	// so a 2xx would mean the bad body was accepted.
+	tests := []tc{
+		// Not JSON, or not one JSON object.
+		{"empty", ``, "", 400},
+		{"whitespace", " \n\t ", "", 400},
+		{"truncated", `{"email":"new1@example.com","password":"passw`, "", 400},
+		{"truncated after colon", `{"email":`, "", 400},
+		{"unclosed object", `{"email":"new1@example.com","password":"password123"`, "", 400},
+		{"single quotes", `{'email':'new1@example.com','password':'password123'}`, "", 400},
+		{"trailing comma", `{"email":"new1@example.com","password":"password123",}`, "", 400},
+		{"comment", `{"email":"new1@example.com",/*x*/"password":"password123"}`, "", 400},
+		{"NaN", `{"email":"new1@example.com","password":NaN}`, "", 400},
+		{"byte order mark", "\ufeff" + `{"email":"new1@example.com","password":"password123"}`, "", 400},
+		{"array", `[{"email":"new1@example.com","password":"password123"}]`, "", 400},
+		{"empty array", `[]`, "", 400},
+		{"string", `"new1@example.com"`, "", 400},
+		{"number", `12345`, "", 400},
+		{"true", `true`, "", 400},
+		{"null", `null`, "", 400},
+		{"empty object", `{}`, "", 400},
+		// Ambiguous JSON: encoding/json would accept it and read one guess.
+		{"trailing object", `{"email":"new2@example.com","password":"password123"} {}`, "", 400},
+		{"trailing garbage", `{"email":"new3@example.com","password":"password123"}garbage`, "", 400},
+		{"two objects", `{"email":"new4@example.com","password":"password123"}{"email":"x@example.com"}`, "", 400},
+		{"duplicate email", `{"email":"other@example.com","email":"new5@example.com","password":"password123"}`, "", 400},
+		{"duplicate password", `{"email":"new6@example.com","password":"nope","password":"password123"}`, "", 400},
+		{"duplicate via escape", `{"email":"new7@example.com","password":"password123","p\u0061ssword":"password123"}`, "", 400},
+		// Wrong types, nulls, missing and unknown fields.
+		{"number email", `{"email":42,"password":"password123"}`, "", 400},
+		{"object email", `{"email":{"a":"new8@example.com"},"password":"password123"}`, "", 400},
+		{"array password", `{"email":"new8@example.com","password":["password123"]}`, "", 400},
+		{"bool password", `{"email":"new8@example.com","password":true}`, "", 400},
+		{"null email", `{"email":null,"password":"password123"}`, "", 400},
+		{"null password", `{"email":"new8@example.com","password":null}`, "", 400},
+		{"missing email", `{"password":"password123"}`, "", 400},
+		{"missing password", `{"email":"new8@example.com"}`, "", 400},
+		{"unknown field", `{"email":"new8@example.com","password":"password123","role":"admin"}`, "", 400},
+		{"field in other case", `{"Email":"new8@example.com","password":"password123"}`, "", 400},
+		{"proto field", `{"email":"new8@example.com","password":"password123","__proto__":{}}`, "", 400},
+		// Long strings: over the spec's lengths, or over the body limit.
+		{"255-character email", `{"email":"` + big(243) + `@example.com","password":"password123"}`, "", 400},
+		{"73-character password", `{"email":"new8@example.com","password":"` + big(73) + `"}`, "", 400},
+		{"1 MB email", `{"email":"` + big(1<<20) + `@example.com","password":"password123"}`, "", 413},
+		{"1 MB password", `{"email":"new8@example.com","password":"` + big(1<<20) + `"}`, "", 413},
+		{"1 MB unknown field", `{"email":"new8@example.com","password":"password123","x":"` + big(1<<20) + `"}`, "", 413},
+		{"body one byte over the limit", credentials("new8@example.com", "password123") + strings.Repeat(" ", limit+1-len(credentials("new8@example.com", "password123"))), "", 413},
+		// Invalid UTF-8 and control characters in the email.
+		{"invalid UTF-8 in email", "{\"email\":\"new\xff9@example.com\",\"password\":\"password123\"}", "", 400},
+		{"truncated UTF-8 in email", "{\"email\":\"new9@exampl\xc3.com\",\"password\":\"password123\"}", "", 400},
+		{"overlong UTF-8 in email", "{\"email\":\"new9\xc0\xaf@example.com\",\"password\":\"password123\"}", "", 400},
+		{"lone surrogate in email", `{"email":"new9\udc00@example.com","password":"password123"}`, "", 400},
+		{"U+FFFD in email", `{"email":"new9\ufffd@example.com","password":"password123"}`, "", 400},
+		{"NUL in email", `{"email":"new9\u0000@example.com","password":"password123"}`, "", 400},
+		{"newline in email", `{"email":"new9\n@example.com","password":"password123"}`, "", 400},
+		{"raw newline in string", "{\"email\":\"new9\n@example.com\",\"password\":\"password123\"}", "", 400},
+		{"DEL in email", `{"email":"new9\u007f@example.com","password":"password123"}`, "", 400},
+		{"bidi override in email", `{"email":"new9\u202e@example.com","password":"password123"}`, "", 400},
+		// Invalid UTF-8 and lone surrogates in the password: never turned into
+		// U+FFFD (see TestPasswordNeverAltered).
+		{"invalid UTF-8 in password", "{\"email\":\"new10@example.com\",\"password\":\"password\xff123\"}", "", 400},
+		{"lone high surrogate in password", `{"email":"new11@example.com","password":"password\ud800123"}`, "", 400},
+		{"lone low surrogate in password", `{"email":"new12@example.com","password":"password\udfff123"}`, "", 400},
+		{"reversed pair in password", `{"email":"new13@example.com","password":"password\udc00\ud800"}`, "", 400},
+		// Content types.
+		{"text/plain", credentials("new14@example.com", "password123"), "text/plain", 415},
+		{"form", "email=new14%40example.com&password=password123", "application/x-www-form-urlencoded", 415},
+		{"multipart", "--x\r\n\r\n--x--", "multipart/form-data; boundary=x", 415},
+		{"json with suffix", credentials("new14@example.com", "password123"), "application/vnd.api+json", 415},
+		{"two types", credentials("new14@example.com", "password123"), "application/json, text/plain", 415},
+		{"garbage type", credentials("new14@example.com", "password123"), ";;;", 415},
+	}
+	for _, path := range []string{"/register", "/login"} {
+		for _, tt := range tests {
+			t.Run(path+"/"+tt.name, func(t *testing.T) {
+				a := a.forInput(t)
+				ct := tt.ct
+				if ct == "" {
+					ct = "application/json"
+				}
+				start := time.Now()
+				rec := a.send(path, ct, []byte(tt.body))
+				if rec.Code != tt.status {
+					t.Errorf("status %d, want %d: %.300s", rec.Code, tt.status, rec.Body)
+				}
+				if d := time.Since(start); d > 2*time.Second {
+					t.Errorf("took %v", d)
+				}
+			})
+		}
+	}
+
+	t.Run("still serving", func(t *testing.T) {
+		if rec := a.forInput(t).do("GET", "/", ""); rec.Code != http.StatusOK {
+			t.Fatalf("GET / → %d %s", rec.Code, rec.Body)
+		}
+		a.forInput(t).mustLogin("ada@example.com", "password123")
+		if logs := a.logs.String(); strings.Contains(logs, `"level":"ERROR"`) {
+			t.Errorf("errors logged:\n%s", logs)
+		}
+	})
+}
+
+// TestBodyLimitEdges: the limit is BODY_LIMIT exactly (64 KiB by default),
+// whether the client sends Content-Length or streams the body without one,
+// and a body just under it is served.
+func TestBodyLimitEdges(t *testing.T) {
+	a := newTestAPI(t)
+	const limit = 64 << 10
+	body := func(email string, size int) string {
+		b := credentials(email, "password123")
+		return b + strings.Repeat(" ", size-len(b))
+	}
+	send := func(body string, stream bool) int {
+		var r io.Reader = strings.NewReader(body)
+		if stream {
+			r = io.MultiReader(r) // hides the length: sent chunked
+		}
+		req := httptest.NewRequest("POST", "/register", r)
+		req.Header.Set("Content-Type", "application/json")
+		if stream && req.ContentLength != -1 {
+			req.ContentLength = -1
+		}
+		rec := httptest.NewRecorder()
+		a.srv.ServeHTTP(rec, req)
+		if err := spec.Check(req, rec.Code, rec.Header(), rec.Body.Bytes()); err != nil {
+			t.Errorf("contract: %v", err)
+		}
+		return rec.Code
+	}
+	for _, tt := range []struct {
+		name   string
+		body   string
+		stream bool
+		want   int
+	}{
+		{"at the limit", body("at@example.com", limit), false, 201},
+		{"at the limit, streamed", body("at-streamed@example.com", limit), true, 201},
+		{"one byte over", body("over@example.com", limit+1), false, 413},
+		{"one byte over, streamed", body("over-streamed@example.com", limit+1), true, 413},
+		{"10 MB, streamed", body("huge@example.com", 10<<20), true, 413},
+	} {
+		if got := send(tt.body, tt.stream); got != tt.want {
+			t.Errorf("%s: %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestPasswordNeverAltered: a password reaches bcrypt exactly as sent. Bytes
+// that are not UTF-8 and escaped lone surrogates would be decoded as U+FFFD
+// by encoding/json, so two different passwords would open the same account:
+// keel refuses them. Control characters are kept, byte for byte.
+func TestPasswordNeverAltered(t *testing.T) {
+	a := newTestAPI(t)
+	raw := func(email, passwordJSON string) string {
+		return `{"email":"` + email + `","password":"` + passwordJSON + `"}`
+	}
+	// Each registration must be refused; if it were not, its sibling (another
+	// password that decodes the same) must not log in.
+	for i, tt := range []struct{ registered, sibling string }{
+		{"password\xff1", "password\xfe1"},
+		{"password\xff1", "password\ufffd1"},
+		{`password\ud800`, `password\udbff`},
+		{`password\udc00`, `password\ufffd`},
+		{`password\ud800x`, "password\xc3x"},
+	} {
+		email := "altered" + string(rune('a'+i)) + "@example.com"
+		rec := a.do("POST", "/register", raw(email, tt.registered))
+		if rec.Code == http.StatusCreated {
+			login := a.do("POST", "/login", raw(email, tt.sibling))
+			t.Errorf("registered password %q was accepted (201); logging in with %q gives %d", tt.registered, tt.sibling, login.Code)
+		} else if rec.Code != http.StatusBadRequest {
+			t.Errorf("register with password %q: %d, want 400", tt.registered, rec.Code)
+		}
+	}
+
+	// Control characters are legal in a password and are kept exactly.
+	for i, pw := range []string{"pass\x00word1", "pass\tword1", "pass\x1bword1", "pass\u2028word1", "pass\u202eword1"} {
+		email := "ctrl" + string(rune('a'+i)) + "@example.com"
+		a.mustRegister(email, pw)
+		a.mustLogin(email, pw)
+		isCtrl := func(r rune) bool { return r < 0x20 || r == 0x2028 || r == 0x202e }
+		stripped := strings.Map(func(r rune) rune {
+			if isCtrl(r) {
+				return -1
+			}
+			return r
+		}, pw)
+		spaced := strings.Map(func(r rune) rune {
+			if isCtrl(r) {
+				return ' '
+			}
+			return r
+		}, pw)
+		for _, other := range []string{stripped, spaced, pw[:4]} {
+			if rec := a.do("POST", "/login", credentials(email, other)); rec.Code != http.StatusUnauthorized {
+				t.Errorf("password %q registered; %q logs in with %d, want 401", pw, other, rec.Code)
+			}
+		}
+	}
+}
+
+// TestDeepNestingIsCheap: a body under the limit that nests as deep as JSON
+// decoding allows costs milliseconds, not seconds: a refused body must not
+// cost more CPU than the bcrypt the rate limit is sized for. (kin-openapi puts
+// the offending value, indented, in each schema error's message: quadratic in
+// the depth, seconds for 20–60 KB, unless schema error details are off.)
+func TestDeepNestingIsCheap(t *testing.T) {
+	a := newTestAPI(t)
+	const depth = 9990 // encoding/json refuses past 10000
+	for _, tt := range []struct{ path, name, body string }{
+		{"/register", "objects in an unknown member",
+			`{"email":"a@example.com","password":"password123","x":` + strings.Repeat(`{"x":`, depth) + `1` + strings.Repeat("}", depth+1)},
+		{"/login", "arrays as the email",
+			`{"email":` + strings.Repeat(`[`, depth) + strings.Repeat("]", depth) + `,"password":"password123"}`},
+	} {
+		done := make(chan int, 1)
+		start := time.Now()
+		go func() { // so that a slow server fails the test at once instead of stalling it
+			req := httptest.NewRequest("POST", tt.path, strings.NewReader(tt.body))
+			req.Header.Set("Content-Type", "application/json")
+			rec := httptest.NewRecorder()
+			a.srv.ServeHTTP(rec, req)
+			done <- rec.Code
+		}()
+		select {
+		case code := <-done:
+			if code != http.StatusBadRequest {
+				t.Errorf("%s %s: %d, want 400", tt.path, tt.name, code)
+			}
+		case <-time.After(time.Second):
+			t.Errorf("%s %s (%d bytes): no answer after %v; want milliseconds", tt.path, tt.name, len(tt.body), time.Since(start))
+		}
+	}
+}
