@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# End to end from outside Go: build keel, start it on a free 127.0.0.1 port with a
+# temporary SQLite database, then run against it
+#   1. the TypeScript client's test (clients/typescript/test/e2e.test.ts, openapi-fetch),
+#   2. the Swagger UI test in headless Chromium (test/docs.browser.test.ts, playwright-core),
+#   3. the Go SDK example (examples/goclient),
+# and stop the server. `make e2e-node`. Needs Go, Node (npm ci is run here when
+# clients/typescript/node_modules is missing) and Chromium at $CHROMIUM_PATH
+# (default /usr/bin/chromium; without it the browser test is skipped, or fails under CI=true).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+ts=clients/typescript
+
+tmp=$(mktemp -d)
+pid=
+cleanup() {
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		kill -TERM "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+step() { printf '\n== %s\n' "$*"; }
+since() { echo "($(( $(date +%s) - $1 ))s)"; }
+
+[ -d "$ts/node_modules" ] || (cd "$ts" && npm ci --no-audit --no-fund)
+
+t=$(date +%s)
+step "build keel, the Go example and the TypeScript tests (tsc)"
+go build -o "$tmp/keel" ./cmd/keel
+go build -o "$tmp/goclient" ./examples/goclient
+(cd "$ts" && rm -rf dist && npx --no-install tsc)
+since "$t"
+
+port=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+url="http://127.0.0.1:$port"
+secret=$(node -e 'console.log(require("crypto").randomBytes(32).toString("hex"))')
+
+step "start keel on $url"
+# AUTH_RATE_LIMIT=0: the three clients below register and log in more than ten
+# times a minute from one address; the limit itself is tested in Go.
+(
+	cd "$tmp"
+	exec env ADDR="127.0.0.1:$port" DATABASE_URL="$tmp/keel.db" JWT_SECRET="$secret" \
+		BCRYPT_COST=4 AUTH_RATE_LIMIT=0 LOG_LEVEL=warn "$tmp/keel"
+) >"$tmp/keel.log" 2>&1 &
+pid=$!
+up=
+for _ in $(seq 1 100); do
+	if node -e 'fetch(process.argv[1]).then(r=>process.exit(r.status===200?0:1),()=>process.exit(1))' "$url/"; then
+		up=1
+		break
+	fi
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 0.1
+done
+if [ -z "$up" ]; then
+	echo "keel did not answer GET / with 200 on $url; its log:" >&2
+	cat "$tmp/keel.log" >&2
+	exit 1
+fi
+
+status=0
+run() {
+	local name=$1 t
+	shift
+	step "$name"
+	t=$(date +%s)
+	if "$@"; then
+		echo "$name: ok $(since "$t")"
+	else
+		echo "$name: FAILED $(since "$t")"
+		status=1
+	fi
+}
+export KEEL_URL=$url
+run "TypeScript client (openapi-fetch)" bash -c "cd $ts && node --test dist/test/e2e.test.js"
+run "Swagger UI in Chromium" bash -c "cd $ts && node --test dist/test/docs.browser.test.js"
+run "Go SDK example" "$tmp/goclient" -url "$url"
+
+if [ "$status" -ne 0 ]; then
+	echo; echo "keel's log:"; cat "$tmp/keel.log"
+	exit 1
+fi
+echo; echo "e2e-node: all passed $(since "$t")"
