@@ -1,0 +1,471 @@
+package main
+
+// Process-level tests: the real binary, built once, started as a child
+// process on loopback, killed, restarted, stopped with SIGTERM, and pointed at
+// bad databases. Skipped under -short.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"math"
+	mrand "math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	_ "modernc.org/sqlite"
+)
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	keelBin   string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// keelBinary builds ./cmd/keel once per test run and returns its path.
+func keelBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("process tests build and run the keel binary; skipped with -short")
+	}
+	buildOnce.Do(func() {
+		goTool := filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+		if _, err := os.Stat(goTool); os.Getenv("GOROOT") == "" || err != nil {
+			if goTool, buildErr = exec.LookPath("go"); buildErr != nil {
+				return
+			}
+		}
+		if buildDir, buildErr = os.MkdirTemp("", "keel-process-test-"); buildErr != nil {
+			return
+		}
+		keelBin = filepath.Join(buildDir, "keel")
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, goTool, "build", "-o", keelBin, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return keelBin
+}
+
+// proc is a running keel binary.
+type proc struct {
+	t              *testing.T
+	cmd            *exec.Cmd
+	addr           string
+	stdout, stderr *syncBuffer
+	exited         chan struct{} // closed when the process has exited
+	waitErr        error         // set before exited is closed
+}
+
+// testSecret is JWT_SECRET for every process test, so tokens and restarts agree.
+const testSecret = "process-test-secret-0123456789abcdef"
+
+// startKeel runs the binary with a minimal environment (nothing inherited but
+// PATH) plus env, in an empty working folder (so no .env is read), and waits
+// for its "listening" log line.
+func startKeel(t *testing.T, env map[string]string) *proc {
+	t.Helper()
+	p := launch(t, env)
+	re := regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
+	deadline := time.After(15 * time.Second)
+	for p.addr == "" {
+		if m := re.FindStringSubmatch(p.stdout.String()); m != nil {
+			p.addr = m[1]
+			break
+		}
+		select {
+		case <-p.exited:
+			t.Fatalf("keel exited before listening: %v\nstdout:\n%s\nstderr:\n%s", p.waitErr, p.stdout, p.stderr)
+		case <-deadline:
+			t.Fatalf("keel did not listen within 15s\nstdout:\n%s\nstderr:\n%s", p.stdout, p.stderr)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return p
+}
+
+// launch starts the binary without waiting for it to listen.
+func launch(t *testing.T, env map[string]string) *proc {
+	t.Helper()
+	bin := keelBinary(t)
+	vars := map[string]string{
+		"PATH":            os.Getenv("PATH"),
+		"HOME":            t.TempDir(),
+		"ADDR":            "127.0.0.1:0",
+		"DATABASE_URL":    filepath.Join(t.TempDir(), "keel.db"),
+		"JWT_SECRET":      testSecret,
+		"BCRYPT_COST":     "4",
+		"AUTH_RATE_LIMIT": "0",
+		"HASH_QUEUE":      "1024",
+		"JOB_INTERVAL":    "50ms",
+	}
+	for k, v := range env {
+		vars[k] = v
+	}
+	p := &proc{t: t, stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	p.cmd = exec.Command(bin)
+	p.cmd.Dir = t.TempDir()
+	for k, v := range vars {
+		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+	}
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.waitErr = p.cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			p.cmd.Process.Kill()
+			<-p.exited
+		}
+	})
+	return p
+}
+
+// wait waits up to d for the process to exit and returns its exit code
+// (-1 when a signal killed it).
+func (p *proc) wait(d time.Duration) int {
+	p.t.Helper()
+	select {
+	case <-p.exited:
+	case <-time.After(d):
+		p.cmd.Process.Kill()
+		<-p.exited
+		p.t.Fatalf("keel did not exit within %v\nstdout:\n%.4000s\nstderr:\n%s", d, p.stdout, p.stderr)
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+func (p *proc) url(path string) string { return "http://" + p.addr + path }
+
+// post sends a JSON body and returns the status and body.
+func post(ctx context.Context, hc *http.Client, url, body string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, "POST", url, strings.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	res, err := hc.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer res.Body.Close()
+	var b bytes.Buffer
+	_, err = b.ReadFrom(res.Body)
+	return res.StatusCode, b.Bytes(), err
+}
+
+func creds(email, password string) string {
+	b, _ := json.Marshal(map[string]string{"email": email, "password": password})
+	return string(b)
+}
+
+// TestProcessDurability: while clients register users, keel is killed with
+// SIGKILL at a random moment, three times over; after each restart on the
+// same database every registration that got a 201 still logs in, and at the
+// end SQLite's integrity check passes. A 201 is a promise the data is on disk.
+func TestProcessDurability(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "data", "keel.db")
+	env := map[string]string{"DATABASE_URL": db}
+	hc := &http.Client{Timeout: 5 * time.Second}
+	var (
+		mu         sync.Mutex
+		registered []string // emails that got a 201
+	)
+	for round := range 3 {
+		p := startKeel(t, env)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		var wg sync.WaitGroup
+		for w := range 8 {
+			wg.Go(func() {
+				for i := 0; ctx.Err() == nil; i++ {
+					email := fmt.Sprintf("r%d-w%d-%d@example.com", round, w, i)
+					code, body, err := post(ctx, hc, p.url("/register"), creds(email, "password123"))
+					if err != nil {
+						return // killed: this one's outcome is unknown
+					}
+					if code != http.StatusCreated {
+						t.Errorf("register %s: %d %s", email, code, body)
+						return
+					}
+					mu.Lock()
+					registered = append(registered, email)
+					mu.Unlock()
+				}
+			})
+		}
+		time.Sleep(time.Duration(100+mrand.IntN(300)) * time.Millisecond)
+		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		p.wait(5 * time.Second)
+		wg.Wait()
+		cancel()
+		mu.Lock()
+		n := len(registered)
+		mu.Unlock()
+		t.Logf("round %d: %d registrations acknowledged so far", round, n)
+	}
+	if len(registered) == 0 {
+		t.Fatal("no registration succeeded before the kills; the test proved nothing")
+	}
+
+	// Restart on the same database: every acknowledged user logs in.
+	p := startKeel(t, env)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	emails := make(chan string)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for email := range emails {
+				code, body, err := post(ctx, hc, p.url("/login"), creds(email, "password123"))
+				if err != nil || code != http.StatusOK {
+					t.Errorf("after SIGKILL and restart, %s (acknowledged with 201) cannot log in: %d %v %s", email, code, err, body)
+				}
+			}
+		})
+	}
+	for _, e := range registered {
+		emails <- e
+	}
+	close(emails)
+	wg.Wait()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(15 * time.Second); code != 0 {
+		t.Errorf("exit code %d after SIGTERM\nstderr:\n%s", code, p.stderr)
+	}
+
+	conn, err := sql.Open("sqlite", "file:"+db+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var check string
+	if err := conn.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
+		t.Errorf("integrity_check: %q %v", check, err)
+	}
+	var users int
+	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM users").Scan(&users); err != nil || users < len(registered) {
+		t.Errorf("%d users in the database, %d acknowledged (%v)", users, len(registered), err)
+	}
+	t.Logf("%d acknowledged registrations, %d rows (the rest were in flight at a kill)", len(registered), users)
+}
+
+// TestProcessGracefulShutdown: SIGTERM while slow logins are in flight and
+// two WebSockets are open. Every in-flight login completes with 200, each
+// WebSocket is closed with 1001 (going away), and keel exits 0 within
+// SHUTDOWN_TIMEOUT.
+func TestProcessGracefulShutdown(t *testing.T) {
+	cost := slowBcryptCost(t)
+	p := startKeel(t, map[string]string{"BCRYPT_COST": fmt.Sprint(cost), "SHUTDOWN_TIMEOUT": "10s"})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	hc := &http.Client{Timeout: 30 * time.Second}
+	if code, body, err := post(ctx, hc, p.url("/register"), creds("ada@example.com", "password123")); err != nil || code != http.StatusCreated {
+		t.Fatalf("register: %d %v %s", code, err, body)
+	}
+
+	var sockets []*websocket.Conn
+	for range 2 {
+		ws, _, err := websocket.Dial(ctx, "ws://"+p.addr+"/ws", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ws.CloseNow()
+		if _, msg, err := ws.Read(ctx); err != nil || string(msg) != "Hello from keel WebSocket" {
+			t.Fatalf("greeting %q %v", msg, err)
+		}
+		sockets = append(sockets, ws)
+	}
+	closes := make(chan websocket.StatusCode, len(sockets))
+	for _, ws := range sockets {
+		go func() {
+			_, _, err := ws.Read(ctx)
+			closes <- websocket.CloseStatus(err)
+		}()
+	}
+
+	type result struct {
+		code int
+		err  error
+		end  time.Time
+	}
+	const logins = 4
+	results := make(chan result, logins)
+	for range logins {
+		go func() {
+			// A connection of its own, so each login is a separate in-flight request.
+			c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+			code, _, err := post(ctx, c, p.url("/login"), creds("ada@example.com", "password123"))
+			results <- result{code, err, time.Now()}
+		}()
+	}
+	time.Sleep(150 * time.Millisecond) // the logins are sent and hashing
+	sigterm := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+
+	for range logins {
+		r := <-results
+		switch {
+		case r.err != nil || r.code != http.StatusOK:
+			t.Errorf("in-flight login: %d %v", r.code, r.err)
+		case r.end.Before(sigterm):
+			t.Errorf("a login finished %v before SIGTERM: not in flight, so it proves nothing (bcrypt cost %d too low?)", sigterm.Sub(r.end), cost)
+		}
+	}
+	for range sockets {
+		select {
+		case got := <-closes:
+			if got != websocket.StatusGoingAway {
+				t.Errorf("WebSocket closed with %v, want 1001 (going away)", got)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("WebSocket not closed 15s after SIGTERM")
+		}
+	}
+	code := p.wait(10*time.Second + 5*time.Second)
+	took := time.Since(sigterm)
+	if code != 0 {
+		t.Errorf("exit code %d, want 0\nstderr:\n%s", code, p.stderr)
+	}
+	if out := p.stdout.String(); !strings.Contains(out, `"msg":"stopped"`) || strings.Contains(out, "cut off") || strings.Contains(out, "still open") {
+		t.Errorf("no clean stop in the log:\n%.4000s", out)
+	}
+	if strings.Contains(p.stderr.String(), "panic") {
+		t.Errorf("stderr:\n%s", p.stderr)
+	}
+	t.Logf("bcrypt cost %d; exited %v after SIGTERM", cost, took)
+}
+
+// slowBcryptCost picks the bcrypt cost at which one hash takes about half a
+// second on this machine, timing a registration on a throwaway keel at cost 10.
+func slowBcryptCost(t *testing.T) int {
+	t.Helper()
+	p := startKeel(t, map[string]string{"BCRYPT_COST": "10", "HASH_WORKERS": "1"})
+	hc := &http.Client{Timeout: 30 * time.Second}
+	ctx := t.Context()
+	best := time.Duration(math.MaxInt64)
+	for i := range 3 {
+		start := time.Now()
+		code, body, err := post(ctx, hc, p.url("/register"), creds(fmt.Sprintf("calibrate%d@example.com", i), "password123"))
+		if err != nil || code != http.StatusCreated {
+			t.Fatalf("calibrate: %d %v %s", code, err, body)
+		}
+		best = min(best, time.Since(start))
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.wait(15 * time.Second)
+	cost := 10 + int(math.Round(math.Log2(float64(500*time.Millisecond)/float64(best))))
+	return max(10, min(cost, 16))
+}
+
+// TestProcessBadDatabase: a database keel cannot use stops it at start with a
+// non-zero exit and a message naming the database on stderr, never a panic.
+func TestProcessBadDatabase(t *testing.T) {
+	keelBinary(t)
+	random := make([]byte, 16<<10)
+	rand.Read(random)
+
+	type tc struct {
+		name string
+		path func(t *testing.T) string
+	}
+	cases := []tc{
+		{"random bytes", func(t *testing.T) string {
+			f := filepath.Join(t.TempDir(), "keel.db")
+			os.WriteFile(f, random, 0o600)
+			return f
+		}},
+		{"a text file", func(t *testing.T) string {
+			f := filepath.Join(t.TempDir(), "keel.db")
+			os.WriteFile(f, []byte(strings.Repeat("this is not a database\n", 500)), 0o600)
+			return f
+		}},
+		{"a SQLite header then garbage", func(t *testing.T) string {
+			f := filepath.Join(t.TempDir(), "keel.db")
+			os.WriteFile(f, append([]byte("SQLite format 3\x00"), random...), 0o600)
+			return f
+		}},
+		{"parent is a regular file", func(t *testing.T) string {
+			f := filepath.Join(t.TempDir(), "file")
+			os.WriteFile(f, []byte("x"), 0o600)
+			return filepath.Join(f, "keel.db")
+		}},
+		{"a directory", func(t *testing.T) string { return t.TempDir() }},
+	}
+	if os.Geteuid() == 0 {
+		// chmod does not stop root; /proc refuses new files even to root.
+		cases = append(cases,
+			tc{"unwritable folder (/proc)", func(*testing.T) string { return "/proc/keel-process-test.db" }},
+			tc{"uncreatable folder (/proc)", func(*testing.T) string { return "/proc/keel-process-test/keel.db" }})
+	} else {
+		cases = append(cases, tc{"unwritable folder", func(t *testing.T) string {
+			d := t.TempDir()
+			os.Chmod(d, 0o500)
+			t.Cleanup(func() { os.Chmod(d, 0o700) })
+			return filepath.Join(d, "keel.db")
+		}})
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			path := tt.path(t)
+			p := launch(t, map[string]string{"DATABASE_URL": path})
+			code := p.wait(20 * time.Second)
+			out, errOut := p.stdout.String(), p.stderr.String()
+			if code == 0 {
+				t.Errorf("exit code 0 for DATABASE_URL=%s\nstdout:\n%s\nstderr:\n%s", path, out, errOut)
+			}
+			if code == -1 {
+				t.Errorf("killed by a signal: %v", p.waitErr)
+			}
+			if !strings.HasPrefix(errOut, "keel: ") || !strings.Contains(errOut, "database") || !strings.Contains(errOut, path) {
+				t.Errorf("stderr does not name the database problem clearly:\n%s", errOut)
+			}
+			for _, bad := range []string{"panic", "goroutine "} {
+				if strings.Contains(out+errOut, bad) {
+					t.Errorf("output holds %q:\nstdout:\n%s\nstderr:\n%s", bad, out, errOut)
+				}
+			}
+			if strings.Contains(out, `"msg":"listening"`) {
+				t.Errorf("keel listened on an unusable database:\n%s", out)
+			}
+			t.Logf("exit %d: %s", code, strings.TrimSpace(errOut))
+		})
+	}
+}
