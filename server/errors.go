@@ -145,8 +145,8 @@ func requestProblem(re *openapi3filter.RequestError) oapi.Problem {
 		return problem(http.StatusUnsupportedMediaType, "the request body must be application/json")
 	case re.RequestBody != nil && errors.Is(re.Err, openapi3filter.ErrInvalidRequired):
 		return problem(http.StatusBadRequest, "a JSON request body is required")
-	case errors.As(re.Err, &pe) && pe.RootCause() == errInvalidUTF8:
-		return problem(http.StatusBadRequest, errInvalidUTF8.Error())
+	case errors.As(re.Err, &pe) && isBodyError(pe.RootCause()):
+		return problem(http.StatusBadRequest, pe.RootCause().Error())
 	case errors.As(re.Err, &pe):
 		return problem(http.StatusBadRequest, "the request body is not valid JSON")
 	case errors.As(re.Err, &se):

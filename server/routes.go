@@ -53,11 +53,17 @@ func (s *Server) validateRequests() echo.MiddlewareFunc {
 	if err != nil {
 		panic("embedded spec: " + err.Error()) // make generate loaded the same document
 	}
+	opts := openapi3filter.Options{
+		AuthenticationFunc: s.authenticate,
+		// kin-openapi would otherwise put the offending value, indented, in
+		// every schema error: a password in an error text, and quadratic
+		// work for a deeply nested body.
+		SchemaValidationOptions: []openapi3.SchemaValidationOption{openapi3.DisableSchemaErrorDetails()},
+	}
+	opts.WithCustomSchemaErrorFunc(func(e *openapi3.SchemaError) string { return e.Reason })
 	return echomiddleware.OapiRequestValidatorWithOptions(spec, &echomiddleware.Options{
 		SilenceServersWarning: true,
-		Options: openapi3filter.Options{
-			AuthenticationFunc: s.authenticate,
-		},
+		Options:               opts,
 	})
 }
 
@@ -75,8 +81,10 @@ func (e formatError) Error() string { return string(e) }
 // brackets, with spaces around it allowed (they are trimmed before storing).
 func checkEmail(s string) error {
 	s = strings.TrimSpace(s)
-	if strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) || r == unicode.ReplacementChar }) {
-		return formatError("must not contain control characters or invalid UTF-8")
+	if strings.ContainsFunc(s, func(r rune) bool {
+		return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == unicode.ReplacementChar
+	}) {
+		return formatError("must not contain control or formatting characters")
 	}
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Name != "" || a.Address != s {

@@ -2,9 +2,11 @@ package server
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -72,9 +74,26 @@ func (s *Server) cors() echo.MiddlewareFunc {
 	})
 }
 
-// errInvalidUTF8 is a JSON body that is not UTF-8. encoding/json would
-// silently turn the bad bytes into U+FFFD, changing a password without a word.
-var errInvalidUTF8 = errors.New("the request body is not valid UTF-8")
+// Bodies that encoding/json would accept but read in a way the client may
+// not mean. Invalid UTF-8 would silently become U+FFFD (changing a password
+// without a word); with a duplicate key, the last one silently wins; data
+// after the JSON value would be ignored. keel refuses all three with 400.
+var (
+	errInvalidUTF8  = errors.New("the request body is not valid UTF-8")
+	errDuplicateKey = errors.New("the request body repeats a key in one object")
+	errTrailingData = errors.New("the request body has data after its JSON value")
+	// A lone surrogate escape such as \ud800 also decodes to U+FFFD.
+	errBadUnicode = errors.New("the request body has an invalid Unicode escape or a U+FFFD replacement character")
+)
+
+// isBodyError reports whether err is one of checkJSON's refusals.
+func isBodyError(err error) bool {
+	switch err {
+	case errInvalidUTF8, errDuplicateKey, errTrailingData, errBadUnicode:
+		return true
+	}
+	return false
+}
 
 func init() {
 	openapi3filter.RegisterBodyDecoder("application/json", func(body io.Reader, h http.Header, schema *openapi3.SchemaRef, enc openapi3filter.EncodingFn) (any, error) {
@@ -82,9 +101,68 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		if !utf8.Valid(data) {
-			return nil, &openapi3filter.ParseError{Kind: openapi3filter.KindInvalidFormat, Cause: errInvalidUTF8}
+		if err := checkJSON(data); err != nil {
+			return nil, &openapi3filter.ParseError{Kind: openapi3filter.KindInvalidFormat, Cause: err}
 		}
 		return openapi3filter.JSONBodyDecoder(bytes.NewReader(data), h, schema, enc)
 	})
+}
+
+// checkJSON refuses what encoding/json would read ambiguously; syntax errors
+// are left to the decoder that follows.
+func checkJSON(data []byte) error {
+	if !utf8.Valid(data) {
+		return errInvalidUTF8
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := checkValue(dec); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errTrailingData
+	}
+	return nil
+}
+
+// checkValue reads one JSON value from dec, refusing duplicate keys.
+func checkValue(dec *json.Decoder) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	switch tok {
+	case json.Delim('{'):
+		seen := map[string]bool{}
+		for dec.More() {
+			key, err := dec.Token()
+			if err != nil {
+				return err
+			}
+			k, _ := key.(string)
+			if seen[k] {
+				return errDuplicateKey
+			}
+			if strings.ContainsRune(k, utf8.RuneError) {
+				return errBadUnicode
+			}
+			seen[k] = true
+			if err := checkValue(dec); err != nil {
+				return err
+			}
+		}
+		_, err = dec.Token() // '}'
+		return err
+	case json.Delim('['):
+		for dec.More() {
+			if err := checkValue(dec); err != nil {
+				return err
+			}
+		}
+		_, err = dec.Token() // ']'
+		return err
+	}
+	if s, ok := tok.(string); ok && strings.ContainsRune(s, utf8.RuneError) {
+		return errBadUnicode
+	}
+	return nil
 }

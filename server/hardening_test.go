@@ -1,0 +1,251 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/crypto/bcrypt"
+)
+
+func TestBodyLimit(t *testing.T) {
+	a := newTestAPI(t, func(c *Config) { c.BodyLimit = 1024 })
+	big := `{"email":"ada@example.com","password":"` + strings.Repeat("p", 2000) + `"}`
+	if rec := a.do("POST", "/register", big); rec.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("declared length over the limit: %d", rec.Code)
+	}
+	// Without Content-Length (chunked), the limit stops the read itself.
+	req := httptest.NewRequest("POST", "/register", struct{ *strings.Reader }{strings.NewReader(big)})
+	req.ContentLength = -1
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	a.srv.ServeHTTP(rec, req)
+	if err := spec.Check(req, rec.Code, rec.Header(), rec.Body.Bytes()); err != nil {
+		t.Error(err)
+	}
+	if rec.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("streamed body over the limit: %d %s", rec.Code, rec.Body)
+	}
+	if rec := a.do("GET", "/", ""); rec.Code != 200 {
+		t.Errorf("server stopped serving: %d", rec.Code)
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	a := newTestAPI(t, func(c *Config) { c.AuthRateLimit = 3 })
+	do := func(ip, path string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("POST", path, strings.NewReader(credentials("ada@example.com", "password123")))
+		req.Header.Set("Content-Type", "application/json")
+		req.RemoteAddr = ip + ":1234"
+		rec := httptest.NewRecorder()
+		a.srv.ServeHTTP(rec, req)
+		if err := spec.Check(req, rec.Code, rec.Header(), rec.Body.Bytes()); err != nil {
+			t.Error(err)
+		}
+		return rec
+	}
+	var codes []int
+	for _, path := range []string{"/register", "/login", "/login", "/login"} {
+		codes = append(codes, do("192.0.2.1", path).Code)
+	}
+	if !slices.Equal(codes, []int{201, 200, 200, 429}) {
+		t.Fatalf("statuses %v, want the 4th refused", codes)
+	}
+	rec := do("192.0.2.1", "/login")
+	if after, _ := strconv.Atoi(rec.Header().Get("Retry-After")); rec.Code != 429 || after < 1 || after > 20 {
+		t.Errorf("429 Retry-After %q (status %d), want 1..20 s", rec.Header().Get("Retry-After"), rec.Code)
+	}
+	if rec := do("192.0.2.2", "/login"); rec.Code != 200 {
+		t.Errorf("another address is limited too: %d", rec.Code)
+	}
+	if rec := a.do("GET", "/", ""); rec.Code != 200 {
+		t.Errorf("GET / is limited: %d", rec.Code)
+	}
+	a.clock.Add(20 * time.Second) // one token back at 3 a minute
+	if rec := do("192.0.2.1", "/login"); rec.Code != 200 {
+		t.Errorf("not refilled after 20s: %d", rec.Code)
+	}
+}
+
+// TestHashPool saturates the bcrypt pool with logins: past HASH_QUEUE they
+// get 503 with Retry-After, while GET / and GET /profile keep answering fast.
+func TestHashPool(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: real bcrypt work")
+	}
+	a := newTestAPI(t, func(c *Config) { c.HashWorkers, c.HashQueue = 2, 4 })
+	a.mustRegister("ada@example.com", "password123")
+	token := a.mustLogin("ada@example.com", "password123")
+	// Unknown emails compare against the dummy hash: make it cost 12, so each
+	// login holds a worker for ~0.2 s.
+	slow, err := bcrypt.GenerateFromPassword([]byte("x"), 12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.srv.passwords.dummy = func() []byte { return slow }
+
+	ts := httptest.NewServer(a.srv)
+	defer ts.Close()
+	const logins = 24
+	var wg sync.WaitGroup
+	codes := make(chan int, logins)
+	for range logins {
+		wg.Go(func() {
+			// Unknown emails: each compares against a cost-12 dummy hash.
+			res, err := http.Post(ts.URL+"/login", "application/json",
+				strings.NewReader(credentials(fmt.Sprintf("u%d@example.com", time.Now().UnixNano()), "password123")))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			res.Body.Close()
+			if res.StatusCode == 503 && res.Header.Get("Retry-After") == "" {
+				t.Error("503 without Retry-After")
+			}
+			codes <- res.StatusCode
+		})
+	}
+	time.Sleep(50 * time.Millisecond) // let the pool fill
+
+	// Budgets: without the pool, each GET would wait behind ~24 runnable
+	// bcrypt goroutines (~10 ms slices each); with it, behind at most 2. They
+	// are generous because this machine is shared: a quiet run shows a median
+	// of ~2 ms.
+	const medianBudget, worstBudget = 200 * time.Millisecond, 5 * time.Second
+	var took []time.Duration
+	for i := 0; i < 20; i++ {
+		for _, path := range []string{"/", "/profile"} {
+			req, _ := http.NewRequest("GET", ts.URL+path, nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			start := time.Now()
+			res, err := http.DefaultClient.Do(req)
+			took = append(took, time.Since(start))
+			if err != nil || res.StatusCode != 200 {
+				t.Fatalf("GET %s during saturation: %v %v", path, res, err)
+			}
+			res.Body.Close()
+		}
+	}
+	wg.Wait()
+	close(codes)
+	count := map[int]int{}
+	for c := range codes {
+		count[c]++
+	}
+	if count[503] == 0 || count[401] == 0 || count[401]+count[503] != logins {
+		t.Errorf("login statuses %v: want some 401 and some 503", count)
+	}
+	slices.Sort(took)
+	median, worst := took[len(took)/2], took[len(took)-1]
+	if median > medianBudget || worst > worstBudget {
+		t.Errorf("GET / and /profile during saturation: median %v (budget %v), slowest %v (budget %v)",
+			median, medianBudget, worst, worstBudget)
+	}
+	t.Logf("logins %v; GET / and /profile: median %v, slowest %v", count, median, worst)
+}
+
+func TestSecurityHeaders(t *testing.T) {
+	a := newTestAPI(t)
+	for _, path := range []string{"/", "/nope", "/docs"} {
+		h := a.do("GET", path, "").Header()
+		for name, want := range map[string]string{
+			"X-Content-Type-Options": "nosniff",
+			"X-Frame-Options":        "DENY",
+			"Referrer-Policy":        "no-referrer",
+		} {
+			if got := h.Get(name); got != want {
+				t.Errorf("%s: %s = %q, want %q", path, name, got, want)
+			}
+		}
+		if h.Get("Content-Security-Policy") == "" || h.Get("Server") != "" || h.Get("Strict-Transport-Security") != "" {
+			t.Errorf("%s: CSP %q, Server %q, HSTS without TLS %q", path, h.Get("Content-Security-Policy"), h.Get("Server"), h.Get("Strict-Transport-Security"))
+		}
+	}
+	if got := a.do("POST", "/login", credentials("x@example.com", "password123")).Header().Get("Cache-Control"); got != "no-store" {
+		t.Errorf("login Cache-Control %q, want no-store", got)
+	}
+	req := httptest.NewRequest("GET", "https://keel.example/", nil) // httptest sets TLS for https
+	rec := httptest.NewRecorder()
+	a.srv.ServeHTTP(rec, req)
+	if rec.Header().Get("Strict-Transport-Security") == "" {
+		t.Error("no HSTS over TLS")
+	}
+}
+
+func TestCORS(t *testing.T) {
+	preflight := func(a *testAPI, origin string) http.Header {
+		req := httptest.NewRequest("OPTIONS", "/login", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		rec := httptest.NewRecorder()
+		a.srv.ServeHTTP(rec, req)
+		return rec.Header()
+	}
+	off := newTestAPI(t)
+	if got := preflight(off, "https://app.example").Get("Access-Control-Allow-Origin"); got != "" {
+		t.Errorf("CORS on by default: %q", got)
+	}
+	if got := off.do("GET", "/", "", "Origin", "https://app.example").Header().Get("Access-Control-Allow-Origin"); got != "" {
+		t.Errorf("CORS on by default: %q", got)
+	}
+	on := newTestAPI(t, func(c *Config) { c.CORSOrigins = []string{"https://app.example"} })
+	if got := preflight(on, "https://app.example").Get("Access-Control-Allow-Origin"); got != "https://app.example" {
+		t.Errorf("allowed origin refused: %q", got)
+	}
+	if got := preflight(on, "https://evil.example").Get("Access-Control-Allow-Origin"); got != "" {
+		t.Errorf("other origin allowed: %q", got)
+	}
+	if got := on.do("GET", "/", "", "Origin", "https://app.example").Header().Get("Access-Control-Allow-Origin"); got != "https://app.example" {
+		t.Errorf("simple request: %q", got)
+	}
+}
+
+func TestInvalidUTF8(t *testing.T) {
+	a := newTestAPI(t)
+	rec := a.do("POST", "/register", "{\"email\":\"ada@example.com\",\"password\":\"pass\xffword123\"}")
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "UTF-8") {
+		t.Errorf("invalid UTF-8 password: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestTokenTimes: a little clock skew is forgiven; a token from the future
+// (nbf or iat) or just past its expiry beyond the leeway is not.
+func TestTokenTimes(t *testing.T) {
+	a := newTestAPI(t)
+	u := a.mustRegister("ada@example.com", "password123")
+	now := a.clock.Now()
+	sign := func(iat, nbf, exp time.Duration) string {
+		c := jwt.RegisteredClaims{Issuer: "keel", Subject: strconv.FormatInt(u.ID, 10),
+			IssuedAt: jwt.NewNumericDate(now.Add(iat)), ExpiresAt: jwt.NewNumericDate(now.Add(exp))}
+		if nbf != 0 {
+			c.NotBefore = jwt.NewNumericDate(now.Add(nbf))
+		}
+		s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(a.srv.tokens.secret)
+		return s
+	}
+	tests := []struct {
+		name          string
+		iat, nbf, exp time.Duration
+		status        int
+	}{
+		{"expired 10s ago, within leeway", -time.Hour, 0, -10 * time.Second, 200},
+		{"expired 2m ago", -time.Hour, 0, -2 * time.Minute, 401},
+		{"not valid for 10s, within leeway", 0, 10 * time.Second, time.Hour, 200},
+		{"not valid for 5m", 0, 5 * time.Minute, time.Hour, 401},
+		{"issued 5m in the future", 5 * time.Minute, 0, time.Hour, 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if rec := a.do("GET", "/profile", "", "Authorization", "Bearer "+sign(tt.iat, tt.nbf, tt.exp)); rec.Code != tt.status {
+				t.Errorf("status %d, want %d", rec.Code, tt.status)
+			}
+		})
+	}
+}
