@@ -20,14 +20,15 @@ test: ## all tests, with the race detector
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 
-generate: ## regenerate gen/ from api/openapi.yaml and db/ with the pinned tools
+generate: ## regenerate gen/ from api/openapi.yaml and db/ with the pinned tools, and the TS client's types
 	$(TOOL) oapi-codegen -config oapi-codegen.yaml api/openapi.yaml
 	$(TOOL) oapi-codegen -config oapi-codegen.client.yaml api/openapi.yaml
 	$(TOOL) sqlc generate
+	$(MAKE) --no-print-directory ts-generate
 
 check-generated: generate ## fail when gen/ differs from a fresh generation
-	@git add -N gen >/dev/null 2>&1 || true
-	@git diff --exit-code --stat -- gen || { echo "gen/ is stale: run 'make generate' and commit it"; exit 1; }
+	@git add -N gen $(TS_DIR)/src/schema.d.ts >/dev/null 2>&1 || true
+	@git diff --exit-code --stat -- gen $(TS_DIR)/src/schema.d.ts || { echo "gen/ or $(TS_DIR)/src/schema.d.ts is stale: run 'make generate' and commit it"; exit 1; }
 
 lint: ## gofmt, go vet, staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); [ -z "$$out" ] || { echo "gofmt: $$out"; exit 1; }
@@ -48,3 +49,21 @@ FUZZTIME ?= 30s
 fuzz: ## fuzz /register and /login bodies through the real router, FUZZTIME (30s) each
 	$(GO) test -run '^$$' -fuzz '^FuzzRegister$$' -fuzztime $(FUZZTIME) ./server/
 	$(GO) test -run '^$$' -fuzz '^FuzzLogin$$' -fuzztime $(FUZZTIME) ./server/
+
+# --- Clients and docs: clients/typescript (npm, pinned by its package-lock.json) ---
+TS_DIR  := clients/typescript
+TS_DEPS := $(TS_DIR)/node_modules/.package-lock.json
+
+.PHONY: ts-generate spec-lint e2e-node
+
+$(TS_DEPS): $(TS_DIR)/package-lock.json
+	cd $(TS_DIR) && npm ci --no-audit --no-fund
+
+ts-generate: $(TS_DEPS) ## regenerate clients/typescript/src/schema.d.ts from api/openapi.yaml (openapi-typescript)
+	cd $(TS_DIR) && npm run --silent generate
+
+spec-lint: $(TS_DEPS) ## redocly lint api/openapi.yaml with redocly.yaml: no error, no warning
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(TS_DIR)/node_modules/.bin/redocly lint --format=stylish
+
+e2e-node: $(TS_DEPS) ## against a fresh keel: the TS client test, Swagger UI in headless Chromium, the Go SDK example
+	scripts/e2e-node.sh
