@@ -29,6 +29,18 @@ func RunEvery(ctx context.Context, interval time.Duration, log *slog.Logger, nam
 	}
 }
 
+// RunJobs runs keel's scheduled jobs until ctx ends: count-users every
+// JOB_INTERVAL, counted in the metrics.
+func (s *Server) RunJobs(ctx context.Context) {
+	RunEvery(ctx, s.cfg.JobInterval, s.log, "count-users", func(ctx context.Context) error {
+		err := s.CountUsers(ctx)
+		if ctx.Err() == nil {
+			s.metrics.observeJob("count-users", err)
+		}
+		return err
+	})
+}
+
 // CountUsers is keel's scheduled job: it counts the users and logs the count.
 func (s *Server) CountUsers(ctx context.Context) error {
 	n, err := s.store.Read.CountUsers(ctx)

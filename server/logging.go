@@ -22,8 +22,8 @@ func NewLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 }
 
 // logRequests gives every request an id (the client's X-Request-Id when it is
-// a sane one) and logs one line when it is done: method, route, status,
-// latency and request id. It never logs bodies, query strings or headers,
+// a sane one), and when it is done counts it in the metrics and logs one line:
+// method, route, status, latency and request id. It never logs bodies, query strings or headers,
 // which may hold passwords or tokens.
 func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
@@ -39,15 +39,18 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 
+		took := time.Since(start)
 		route := c.Path()
 		if route == "" {
 			route = "(unmatched)"
 		}
+		status := c.Response().Status
+		s.metrics.observeRequest(route, req.Method, status, took)
 		s.log.LogAttrs(req.Context(), slog.LevelInfo, "request",
 			slog.String("method", req.Method),
 			slog.String("route", route),
-			slog.Int("status", c.Response().Status),
-			slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.Int("status", status),
+			slog.Float64("latency_ms", float64(took.Microseconds())/1000),
 			slog.String("request_id", id),
 		)
 		return nil

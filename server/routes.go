@@ -38,6 +38,7 @@ func (s *Server) routes() *echo.Echo {
 	oapi.RegisterHandlers(e, oapi.NewStrictHandler(s, nil))
 
 	// The meta operations, documented in the spec but served by hand.
+	e.GET("/metrics", s.getMetrics())
 	e.GET("/openapi.yaml", s.getOpenAPIYAML)
 	e.GET("/openapi.json", s.getOpenAPIJSON)
 	e.GET("/docs", s.getDocs)

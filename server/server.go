@@ -26,6 +26,7 @@ type Server struct {
 	store     *Store
 	passwords *passwords
 	tokens    *tokens
+	metrics   *metrics
 	now       func() time.Time
 
 	// closing is closed by Close to tell open WebSockets to say goodbye;
@@ -61,6 +62,7 @@ func New(cfg Config, log *slog.Logger, store *Store, opts Options) *Server {
 		now:       now,
 		closing:   make(chan struct{}),
 	}
+	s.metrics = newMetrics(s.passwords.QueueDepth)
 	s.echo = s.routes()
 	return s
 }

@@ -103,6 +103,58 @@ func migrate(ctx context.Context, conn *sql.DB) error {
 	return nil
 }
 
+// MigrationState is one embedded migration and whether the database has it.
+type MigrationState struct {
+	Version int64
+	Name    string
+	Applied bool
+}
+
+// Migrate opens the database at path, applies the migrations it lacks and
+// returns its schema version (keel serve does the same at start).
+func Migrate(ctx context.Context, path string) (int64, error) {
+	s, err := OpenStore(ctx, path)
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	p, err := newMigrator(s.writer)
+	if err != nil {
+		return 0, err
+	}
+	return p.GetDBVersion(ctx)
+}
+
+// MigrationStatus reports, without changing anything, which embedded
+// migrations the database at path has.
+func MigrationStatus(ctx context.Context, path string) ([]MigrationState, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, err
+	}
+	conn, err := sql.Open("sqlite", dsn(path, "_pragma=query_only(0)"))
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	p, err := newMigrator(conn)
+	if err != nil {
+		return nil, err
+	}
+	list, err := p.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]MigrationState, 0, len(list))
+	for _, m := range list {
+		out = append(out, MigrationState{
+			Version: m.Source.Version,
+			Name:    filepath.Base(m.Source.Path),
+			Applied: m.State == goose.StateApplied,
+		})
+	}
+	return out, nil
+}
+
 func newMigrator(conn *sql.DB) (*goose.Provider, error) {
 	fsys, err := fs.Sub(db.Migrations, "migrations")
 	if err != nil {

@@ -38,6 +38,8 @@ func (s *Server) openWebSocket(c echo.Context) error {
 		return nil // Accept has answered the client; the handshake is over.
 	}
 	defer conn.CloseNow()
+	s.metrics.websocket.Inc()
+	defer s.metrics.websocket.Dec()
 
 	ctx := conn.CloseRead(r.Context())
 	if err := conn.Write(ctx, websocket.MessageText, []byte(greeting)); err != nil {

@@ -13,11 +13,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/joho/godotenv"
 
+	"github.com/keelhq/keel/api"
 	"github.com/keelhq/keel/server"
 )
 
@@ -34,6 +36,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	cmd, rest := "serve", args
+	if len(args) > 0 {
+		cmd, rest = args[0], args[1:]
+	}
+	switch cmd {
+	case "-h", "-help", "--help", "help":
+		return usage(stdout)
+	case "version", "--version":
+		_, err := fmt.Fprintln(stdout, versionString())
+		return err
+	case "openapi":
+		_, err := stdout.Write(api.YAML)
+		return err
+	case "serve", "migrate":
+	default:
+		return fmt.Errorf("unknown command %q; see keel --help", cmd)
+	}
+
 	getenv, err := withDotEnv(".env", getenv)
 	if err != nil {
 		return err
@@ -42,21 +62,69 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	log := server.NewLogger(stdout, cfg.LogFormat, cfg.LogLevel)
-
-	switch cmd := firstArg(args); cmd {
-	case "", "serve":
-		return serve(ctx, cfg, log)
-	default:
-		return fmt.Errorf("unknown command %q", cmd)
+	if cmd == "migrate" {
+		return migrate(ctx, cfg, rest, stdout)
 	}
+	if len(rest) > 0 {
+		return fmt.Errorf("serve takes no arguments; configure it with environment variables (keel --help)")
+	}
+	return serve(ctx, cfg, server.NewLogger(stdout, cfg.LogFormat, cfg.LogLevel))
 }
 
-func firstArg(args []string) string {
-	if len(args) == 0 {
-		return ""
+// usage prints the commands and the environment variables they read.
+func usage(w io.Writer) error {
+	var b strings.Builder
+	b.WriteString(`keel serves the keel API (see README.md).
+
+Usage:
+  keel [serve]          serve the API (the default)
+  keel migrate          apply the database migrations and print the schema version
+  keel migrate status   list the migrations and which are applied, changing nothing
+  keel openapi          print the OpenAPI document the binary serves
+  keel version          print the version, commit and Go version
+  keel --help           print this help
+
+Environment (also read from ./.env; serve and migrate read them):
+`)
+	for _, s := range server.Settings {
+		fmt.Fprintf(&b, "  %-20s %s (default %s)\n", s.Name, s.Meaning, orNone(s.Default))
 	}
-	return args[0]
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// migrate runs `keel migrate [status]`.
+func migrate(ctx context.Context, cfg server.Config, args []string, stdout io.Writer) error {
+	switch {
+	case len(args) == 0:
+		v, err := server.Migrate(ctx, cfg.DatabasePath)
+		if err != nil {
+			return fmt.Errorf("database %s: %w", cfg.DatabasePath, err)
+		}
+		_, err = fmt.Fprintf(stdout, "%s: schema version %d\n", cfg.DatabasePath, v)
+		return err
+	case len(args) == 1 && args[0] == "status":
+		list, err := server.MigrationStatus(ctx, cfg.DatabasePath)
+		if err != nil {
+			return fmt.Errorf("database %s: %w", cfg.DatabasePath, err)
+		}
+		for _, m := range list {
+			state := "pending"
+			if m.Applied {
+				state = "applied"
+			}
+			fmt.Fprintf(stdout, "%-8s %05d %s\n", state, m.Version, m.Name)
+		}
+		return nil
+	}
+	return fmt.Errorf("usage: keel migrate [status]")
 }
 
 // withDotEnv reads a .env file when there is one, as dotenv does: variables
@@ -99,7 +167,7 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 	}
 	srv := &http.Server{
 		Handler:           api,
-		ReadHeaderTimeout: 5 * time.Second,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
@@ -111,17 +179,24 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 	jobDone := make(chan struct{})
 	go func() {
 		defer close(jobDone)
-		server.RunEvery(jobCtx, cfg.JobInterval, log, "count-users", api.CountUsers)
+		api.RunJobs(jobCtx)
 	}()
 	defer func() { stopJob(); <-jobDone }()
 
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("database", cfg.DatabasePath))
+	go func() {
+		if cfg.TLSCert != "" {
+			served <- srv.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
+			return
+		}
+		served <- srv.Serve(ln)
+	}()
+	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.Bool("tls", cfg.TLSCert != ""),
+		slog.String("database", cfg.DatabasePath))
 
 	select {
 	case err := <-served:
-		return err
+		return err // TLS files unreadable, or the listener failed
 	case <-ctx.Done():
 	}
 

@@ -168,3 +168,43 @@ func TestRunBadConfig(t *testing.T) {
 		t.Errorf("run with a bad JWT_TTL: %v", err)
 	}
 }
+
+func TestCommands(t *testing.T) {
+	dir := t.TempDir()
+	env := func(k string) string {
+		if k == "DATABASE_URL" {
+			return filepath.Join(dir, "keel.db")
+		}
+		return ""
+	}
+	tests := []struct {
+		args []string
+		want string // in stdout
+		err  string // in the error; empty for success
+	}{
+		{args: []string{"--help"}, want: "keel migrate status"},
+		{args: []string{"help"}, want: "AUTH_RATE_LIMIT"},
+		{args: []string{"version"}, want: "keel "},
+		{args: []string{"openapi"}, want: "openapi: 3.0"},
+		{args: []string{"migrate", "status"}, err: "no such file"},
+		{args: []string{"migrate"}, want: "schema version 1"},
+		{args: []string{"migrate", "status"}, want: "applied  00001 00001_users.sql"},
+		{args: []string{"migrate", "down"}, err: "usage: keel migrate"},
+		{args: []string{"serve", "now"}, err: "no arguments"},
+		{args: []string{"bogus"}, err: `unknown command "bogus"`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var out bytes.Buffer
+			err := run(context.Background(), tt.args, env, &out)
+			switch {
+			case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+				t.Errorf("error %v, want one with %q", err, tt.err)
+			case tt.err == "" && err != nil:
+				t.Errorf("error %v", err)
+			case !strings.Contains(out.String(), tt.want):
+				t.Errorf("output lacks %q:\n%s", tt.want, out.String())
+			}
+		})
+	}
+}

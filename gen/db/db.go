@@ -36,6 +36,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.getUserStmt, err = db.PrepareContext(ctx, getUser); err != nil {
 		return nil, fmt.Errorf("error preparing query GetUser: %w", err)
 	}
+	if q.pingStmt, err = db.PrepareContext(ctx, ping); err != nil {
+		return nil, fmt.Errorf("error preparing query Ping: %w", err)
+	}
 	return &q, nil
 }
 
@@ -59,6 +62,11 @@ func (q *Queries) Close() error {
 	if q.getUserStmt != nil {
 		if cerr := q.getUserStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getUserStmt: %w", cerr)
+		}
+	}
+	if q.pingStmt != nil {
+		if cerr := q.pingStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing pingStmt: %w", cerr)
 		}
 	}
 	return err
@@ -104,6 +112,7 @@ type Queries struct {
 	createUserStmt     *sql.Stmt
 	getCredentialsStmt *sql.Stmt
 	getUserStmt        *sql.Stmt
+	pingStmt           *sql.Stmt
 }
 
 func (q *Queries) WithTx(tx *sql.Tx) *Queries {
@@ -114,5 +123,6 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		createUserStmt:     q.createUserStmt,
 		getCredentialsStmt: q.getCredentialsStmt,
 		getUserStmt:        q.getUserStmt,
+		pingStmt:           q.pingStmt,
 	}
 }

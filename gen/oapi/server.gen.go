@@ -188,12 +188,18 @@ type ServerInterface interface {
 	// GetHealth Health check
 	// (GET /)
 	GetHealth(ctx echo.Context) error
+	// GetLiveness Liveness probe
+	// (GET /healthz)
+	GetLiveness(ctx echo.Context) error
 	// Login Exchange credentials for a bearer token
 	// (POST /login)
 	Login(ctx echo.Context) error
 	// GetProfile The signed-in user
 	// (GET /profile)
 	GetProfile(ctx echo.Context) error
+	// GetReadiness Readiness probe
+	// (GET /readyz)
+	GetReadiness(ctx echo.Context) error
 	// Register Create an account
 	// (POST /register)
 	Register(ctx echo.Context) error
@@ -213,6 +219,15 @@ func (w *ServerInterfaceWrapper) GetHealth(ctx echo.Context) error {
 	return err
 }
 
+// GetLiveness converts echo context to params.
+func (w *ServerInterfaceWrapper) GetLiveness(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetLiveness(ctx)
+	return err
+}
+
 // Login converts echo context to params.
 func (w *ServerInterfaceWrapper) Login(ctx echo.Context) error {
 	var err error
@@ -228,6 +243,15 @@ func (w *ServerInterfaceWrapper) GetProfile(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetProfile(ctx)
+	return err
+}
+
+// GetReadiness converts echo context to params.
+func (w *ServerInterfaceWrapper) GetReadiness(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetReadiness(ctx)
 	return err
 }
 
@@ -288,6 +312,8 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	}
 
 	router.GET(options.BaseURL+"/", wrapper.GetHealth, options.OperationMiddlewares["getHealth"]...)
+	router.GET(options.BaseURL+"/healthz", wrapper.GetLiveness, options.OperationMiddlewares["getLiveness"]...)
+	router.GET(options.BaseURL+"/readyz", wrapper.GetReadiness, options.OperationMiddlewares["getReadiness"]...)
 	router.POST(options.BaseURL+"/register", wrapper.Register, options.OperationMiddlewares["register"]...)
 	router.POST(options.BaseURL+"/login", wrapper.Login, options.OperationMiddlewares["login"]...)
 	router.GET(options.BaseURL+"/profile", wrapper.GetProfile, options.OperationMiddlewares["getProfile"]...)
@@ -364,6 +390,27 @@ func (response GetHealth500ApplicationProblemPlusJSONResponse) VisitGetHealthRes
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLivenessRequestObject struct {
+}
+
+type GetLivenessResponseObject interface {
+	VisitGetLivenessResponse(w http.ResponseWriter) error
+}
+
+type GetLiveness200JSONResponse Health
+
+func (response GetLiveness200JSONResponse) VisitGetLivenessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -567,6 +614,41 @@ func (response GetProfile500ApplicationProblemPlusJSONResponse) VisitGetProfileR
 	return err
 }
 
+type GetReadinessRequestObject struct {
+}
+
+type GetReadinessResponseObject interface {
+	VisitGetReadinessResponse(w http.ResponseWriter) error
+}
+
+type GetReadiness200JSONResponse Health
+
+func (response GetReadiness200JSONResponse) VisitGetReadinessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetReadiness503ApplicationProblemPlusJSONResponse Problem
+
+func (response GetReadiness503ApplicationProblemPlusJSONResponse) VisitGetReadinessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RegisterRequestObject struct {
 	Body *RegisterJSONRequestBody
 }
@@ -712,12 +794,18 @@ type StrictServerInterface interface {
 	// GetHealth Health check
 	// (GET /)
 	GetHealth(ctx context.Context, request GetHealthRequestObject) (GetHealthResponseObject, error)
+	// GetLiveness Liveness probe
+	// (GET /healthz)
+	GetLiveness(ctx context.Context, request GetLivenessRequestObject) (GetLivenessResponseObject, error)
 	// Login Exchange credentials for a bearer token
 	// (POST /login)
 	Login(ctx context.Context, request LoginRequestObject) (LoginResponseObject, error)
 	// GetProfile The signed-in user
 	// (GET /profile)
 	GetProfile(ctx context.Context, request GetProfileRequestObject) (GetProfileResponseObject, error)
+	// GetReadiness Readiness probe
+	// (GET /readyz)
+	GetReadiness(ctx context.Context, request GetReadinessRequestObject) (GetReadinessResponseObject, error)
 	// Register Create an account
 	// (POST /register)
 	Register(ctx context.Context, request RegisterRequestObject) (RegisterResponseObject, error)
@@ -752,6 +840,29 @@ func (sh *strictHandler) GetHealth(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(GetHealthResponseObject); ok {
 		return validResponse.VisitGetHealthResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetLiveness operation middleware
+func (sh *strictHandler) GetLiveness(ctx echo.Context) error {
+	var request GetLivenessRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetLiveness(ctx.Request().Context(), request.(GetLivenessRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetLiveness")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetLivenessResponseObject); ok {
+		return validResponse.VisitGetLivenessResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -827,6 +938,29 @@ func (sh *strictHandler) GetProfile(ctx echo.Context) error {
 	return nil
 }
 
+// GetReadiness operation middleware
+func (sh *strictHandler) GetReadiness(ctx echo.Context) error {
+	var request GetReadinessRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetReadiness(ctx.Request().Context(), request.(GetReadinessRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetReadiness")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetReadinessResponseObject); ok {
+		return validResponse.VisitGetReadinessResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Register operation middleware
 func (sh *strictHandler) Register(ctx echo.Context) error {
 	var request RegisterRequestObject
@@ -878,47 +1012,50 @@ func (sh *strictHandler) Register(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fltc9u48f8qO/j/Zy5OaUl+yl10b+rcOI0zSS+15XGnUSZakSsRZxJgANCKeqPv3lkAlERJtpP0ztfO",
-	"9I1HJAHsYh9++9v1ryLVZaUVKWdF/1dhyFZaWfIPLzC7oE81WcdPqVaOlP+JVVXIFJ3UqlsZPS6o/NMv",
-	"Viv+ZtOcSuRf/29oIvri/7orEd3w1XbfhV1isVgkIiObGlnxcaIvBjmBCWJBWiixmGhTUgbawARlYeEW",
-	"C5l56R2xSMRPWk0KmT66klSiLFhFLAxhNgdDU2kdGcq8XufKkVFYnBmjzWMqd6lLcrlUU28vtpwClxNY",
-	"MrdkfvS/M3KsvaJbMmBzPbMgo762Ay0fZCAzUk5OJFmQDmQ4rdBT6+/5DueFxmyg9Rs0U/qjYmWsszl7",
-	"Q/ONVtf9zkIhS+m8qpdkbmVKVwpvURY4Lh5d26CUjxoHKVaYSjeHJ6zvODXzysGnmmpKYPTq9PLVx79d",
-	"nV2djRJeP6mLYq8DF+TMHHDi4i1VXY7JgJ4MlaVUq4wdCSO/bP+Ul406QyUSkRNmZHxir33kx43oiac4",
-	"DTOUDsY00YbN7MxcqmlHJGuWKKWSZV2K/kEi3Lwi0RccRlMybIBFIgZav0U1jzhiH9XcWkOJag7oHJWV",
-	"szAxugSXSwtpIUk5wCwzZC08GZ1eDV59vDgdnH18c/72fDCCigyUUtWOEnD6hhSM6/SG3F5nqO70Afwn",
-	"uuBKYe1ybeQ/KXtM+7+V1jIIaQNSecyG1JCHEiwsv/Z27bQNc319vX9au5yXpeiorUq8oHVGqunyfrau",
-	"Km0cZW8pkzjwa/5YEFLawWhdKksbdQTvjkeyxDMuIdv+P1WxuCzj8+LlT3BydHjo3+zbitK9DlzWxuha",
-	"ZWxkW2FKFtAQOCNLrpeoMijIOTIWCj0js5+i5dqUCPqMZcXgJzDDP8enTqpLkQiutuhEX3gVRCJK/PyG",
-	"1NTlon94cpxwwDXPR8mmRxLxUlKRLWteZXRFxsnAKCb8bfu+bEH/KQG0gPD68ue/QqV9QeKypH2Wrds4",
-	"8eGTE1RosCRep7Ck9t26zQ22dDSE0fur1eErZJqs+s5BiS7NvYhgEBgGgwzF9oH+xE+1NJxg7+Mtl1I+",
-	"LNfr8S+UOlbgFWHBBtw0kHXoav+LFOf0e6Fv+ICVmvrmQfnxkF1y3+ipVGukDrNMshOweLemxwQLS5th",
-	"fqVulJ6p4KgQaYb4XMpgJl0Ox70e2799IWoi/L7kCmmwSESF1s60ydqeSbUxlDrItbEEY4ZzM1+P1OW2",
-	"VrB+f9iK1YOHzNZEy/K0XQZscGBXznKSPj8++R4ixESStW2U8H77jOscHcy4MM2MVtNgVl+vYux3dgUz",
-	"ca7Z7dNeagO4RpYbtRIgTPPgR3AsMtJEBoxZPmch0lFpH3LbWqYvlnqhMTjnZ6msQ5XS7nRfY5d6Eu6o",
-	"07Q2hlRK8AQLqxuiOfr7fozY/fNsBKFW7O00xVr6NNFz3Ov5qAg18uT582RVMf23zZqZCCddsUPtU+bJ",
-	"xoGtyxLNPOhNcCOVv0O0bhuCXmAGTbrt0NfFUrUp6OriHAxNKFhDYcnItEPYjzDCsa5df1yguhnBLKdI",
-	"9b0hwOLcU3Ysig3YX+16EE7818YqyX3ochEboP8OgGlL/4HZ1veHkOZoMOWimfiEQAelto4/jeeOPLW7",
-	"Grzc/wGeBMLeNBh7bQv/NqD1w28CWgPmWQ96Y8OunytpyH6U6m5+WisnCx9vgSHHPS1DHD3jJFveWir3",
-	"7Fgk97LWRLhG4c3EeH09gCevLg9Pnu2xvyyxhyyMTiPD9UDXhxeEhgwM617vKPWH+Z802okafsHHJheb",
-	"whvOWLPnXenhdW2dkqxbb5dDrmyg/V/hj9QQOso+omsXx8Pe4bP9g4P9w5PBwWG/1+v3ev9YD7MMHe07",
-	"WdLO0tEkz1cRwq1jZLtgH3ylvzcMKjklGllr1942JCM+pbWRbn7JmR4sNfaO44hYPb1s9Hl9PRDJVliF",
-	"8PXt4ejdz5cD6BZMlEYJR5j76gjzsMOKBuErk+XOVaGFkGqitwP8hihMlMCWWBQJMNPfn0hjHWCa6lo5",
-	"P0GQKfW5EBYuT+LYyXjFEvCKB7zEoXp9PUgAuVy4AKSV0RNZUIA2uKbxpeauFqaGyHFvOVRDNeBynOm0",
-	"Lvn20voU53aKkTFMh+IcI7ILskC3ZObLso5T5PoP0g0Vi2q+hukilyROXevnNYqWsiiDnAx14Myv98wG",
-	"pB2q0V0d3Cj0Rky79oLuGrg5973B8tZG16wjn92HFIuicXMzshslvENteH+oUl2Fs0bex6MQI9JZQGVn",
-	"ZBKofIP29GkTH/T0qTduhdbxRUPnX8iUlPX4wn0Kd8fnHIi1KWJY2H63qytSVtcmpY42027cZLu8dsVL",
-	"fJSIRNySsSFsDjq9To9X8AFYSdEXR51e58jXBZf7rOjynyl59GBc8aY8z0Rf/IVcbEeS9vz3sNe7p4/+",
-	"uv45SrhnKiZT4nCoKz+pOwmydx251LHbnrCuw4Hov/+QiMjURD/2W5DmlHrCg1PLUBNSSHzgrd1Mp3zt",
-	"5mf3V7SW3CK+8iHhGzYdmM0W/a8jf4mtu0+wwOOb4gxTcoGeYUlw3DuIURRipO0V36mJgIxk3QudzX8z",
-	"Z7S6wEUbf52pafE7BkLgInfEwfp8iPmfhxcfD8dfEg9r/7DwWw4e3tIajvGmg6OHN21OvP2+ky8RtmNS",
-	"xZsPnz+8eXOS+o1Jwru+4Io7JuX35dfZ5zRHNW17cOIb0FADYUmTYuqx2WPiRdTqxEBafzXHsoivYuW6",
-	"D8bexSW/Y/h65nZH9NY2zoMDnZgh1zdbUwZOd745Iv99JGxTovcfFi3XefyVU0XZvlT+Dmte4kcb3dTU",
-	"yrtBsPVfsdYYcjV+bIbZ0hML67Sh7Mf4VCv5qaahMjRFkxVcWPUkzjCBdwfusYRTaSFHmzf9YfwHCguU",
-	"Nvxri89ytVGUdZrPhjCzW21dAlYDQqHVlMxKwpOm2xsqv2wP/DBmUvNNDLrcexwVWFmQcsUcnKlVypR1",
-	"F6g3DfLvhOub/fcXQfvBo+RGw145KSKn/3Zc/wK0XP5T+H+Y/q2Y/pN3E6BqnLcbvWeeNPlzuCWwHnAC",
-	"r+0Khpq4ZxMs3shbUjHF3YoDcv8UKXJkZ4tkc+vFWscT8WUq1dpOr972vm2oW9sToG73pqb3YeZPxSTx",
-	"HUDTtKzU4GvsaKlWMkpyKBYfFv8KAAD//w==",
+	"7Fptb9vIEf4rg22Bi1NakmU7d9F9qXNwGgdJL7VluGgURCNyJO6Z3GV2l1Z0gf57MbtLvdtO0ovTAv0S",
+	"mOK+zPvzzDCfRKrLSitSzoreJ2HIVlpZ8g/PMDunDzVZx0+pVo6U/xOrqpApOqlVuzJ6VFD5l9+sVvzO",
+	"pjmVyH/92dBY9MSf2ssr2uGtbb8Ju8R8Pk9ERjY1suLjRE/0cwITrgVpocRirE1JGWgDY5SFhRssZOZv",
+	"b4l5In7RalzI9MGFpBJlwSJiYQizGRiaSOvIUOblOlOOjMLi1BhtHlK4C12Sy6WaeHux5RS4nMCSuSHz",
+	"s/87I8fSK7ohAzbXUwsyymtbsOaDDGRGysmxJAvSgQynFXpivZ5vcFZozPpav0Izoe8VKyOdzdgbmjVa",
+	"qvuDhUKW0nlRL8jcyJQuFd6gLHBUPLi0QSgfNQ5SrDCVbgaPWN5RamaVgw811ZTA8MXJxYv3/7g8vTwd",
+	"Jrx+XBfFXgvOyZkZ4NhFLVVdjsiAHg+UpVSrjB0JQ79s/4SXDVsDJRKRE2ZkfGKvvOTHjeiJpzgNU5QO",
+	"RjTWhs3szEyqSUskK5YopZJlXYreQSLcrCLRExxGEzJsgHki+lq/RjWLdcQ+qLm1hhLVDNA5KitnYWx0",
+	"CS6XFtJCknKAWWbIWng0PLnsv3h/ftI/ff/q7PVZfwgVGSilqh0l4PQ1KRjV6TW5vdZA3eoD+G90waXC",
+	"2uXayN8pe0j7v5bWchHSBqTyNRtSQ76UYGH5Z2/X1rphrq6u9k9ql/OyFB2tixIVtM5INVnoZ+uq0sZR",
+	"9poyiX2/5vsWIaUdDFdv5duGLcG745F84ylDyLb/T1QEl0V8nj//BY4Pu13/y76tKN1rwUVtjK5Vxka2",
+	"FaZkAQ2BM7JkvESVQUHOkbFQ6CmZ/RQtY1Mi6COWFRc/gRn+NT61Ul2KRDDaohM94UUQiSjx4ytSE5eL",
+	"Xvf4KOGAa54Pk02PJOK5pCJbYF5ldEXGycAoxvxuW1+2oH+VAFpAeHnx69+h0h6QGJa0z7JVGyc+fHKC",
+	"Cg2WxOsUlrSuW7vRYEtGQxi9v1wd3kKmyaofHJTo0txfEQwCg2CQgdg+0J/4oZaGE+xt1HJxy7vFej36",
+	"jVLHArwgLNiAmwayDl3t/yLFOf1W6Gs+YCmmvr73/njIrntf6YlUK6QOs0yyE7B4syLHGAtLm2F+qa6V",
+	"nqrgqBBphvhcymAqXQ5HnQ7bf10haiL8ruQKaTBPRIXWTrXJ1j2TamModZBrYwlGXM7NbDVSF9vWgvXH",
+	"7lqsHtxntiZaFqftMmBTB3blLCfp06PjHyGWmEiyto0Sft8+4ypHB1MGpqnRahLM6vEqxn5rVzAT55rd",
+	"Pu25NoArZLkRKwHCNA9+BMdXRprIBWOaz/gS6ai097ltJdPnC7nQGJzxs1TWoUppd7qvsEs9DjrqNK2N",
+	"IZUSPMLC6oZoDv+5HyN2/ywbQsCKvZ2mWEmfJnqOOh0fFQEjj58+TZaI6d9tYmYinHTFDrFPmCcbB7Yu",
+	"SzSzIDfBtVReh2jd9RL0DDNo0m2HvC5C1eZFl+dnYGhMwRoKS65MOy77GYY40rXrjQpU10OY5hSpvjcE",
+	"WJx5yo5FsVH2l7vuLSf+bWOV5K7qch4boP+NArN++0/Mtn7sQpqjwZRBM/EJgQ5KbR2/Gs0ceWp32X++",
+	"/xM8CoS9aTD21i38xxStn/6QotVnnnWvNzbs+rGShux7qW7np7VysvDxFhhy3LNmiMMnnGQLraVyT45E",
+	"cidrTYRrBN5MjJdXfXj04qJ7/GSP/WWJPWRheBIZri90PXhGaMjAoO50DlN/mP+Thjurhl/wvsnFBnjD",
+	"GSv2vC09vKxrpySr1tvlkEsbaP8X+CM1hI6y9+jWwbHb6T7ZPzjY7x73D7q9TqfX6fxrNcwydLTvZEk7",
+	"oaNJni8ihFvHyHXAPvhCf28YVHJKNHetqL1tSK74lNZGutkFZ3qw1Mg7jiNi+fS8keflVV8kW2EVwte3",
+	"h8M3v170oV0wURomHGHuiyPMlx0WNFy+NFnuXBVaCKnGejvAr4nCRAlsiUWRADP9/bE01gGmqa6V8xME",
+	"mVKPgbBweRLHTsYLloAXPNRLHKiXV/0EkOHChUJaGT2WBYXSBlc0utDc1cLEEDnuLQdqoPoMx5lO65K1",
+	"l9anOLdTXBnDdCjOMSK7IAt0Q2a2gHWcIOM/SDdQfFXzNkwXGZI4da2f1yha3EUZ5GSoBad+vWc2IO1A",
+	"DW/r4IahN2LatRdk18DNue8NFlobXbOMfHYPUiyKxs3NyG6Y8A614f2BSnUVzhp6Hw9DjEhnAZWdkkmg",
+	"8g3a48dNfNDjx964FVrHiobOv5ApKevrC/cp3B2fcSDWpohhYXvttq5IWV2blFraTNpxk23z2iUv8VEi",
+	"EnFDxoawOWh1Wh1ewQdgJUVPHLY6rUOPCy73WdHmfybkqwfXFW/Ks0z0xN/IxXYkWZ//djudO/roL+uf",
+	"4w13TMVkShwOdeUndcfh7l1HLmRsr09YV8uB6L19l4jI1EQv9luQ5pR6woMTy6UmpJB4x1vbmU5Z7ebP",
+	"9ie0ltw8/hSW/r5ixW01KqNTjgavho8Cr5iatODM+c7SDwacrmNrmaHDEVrft2455ZW8IUXWfj+3NPoU",
+	"8oZR/S4DN8J6Zkq3mdjnle96tXU7e6g6ksA4//BVKjRDDcOBCbnAcbEkOOocxFQMibZuRd/uigAvZN0z",
+	"nc3+MNOttdLzdRBzpqb5N3RbIHS3eG11yMYk2tdon1RHn5NUK199/JaD+7esTRh508Hh/Zs2Pxv4fcef",
+	"c9mOcR9v7j69f/PmOPorKw3v+gwVd3xuuCuHTj+mOarJugfHvosPRAIWXDMmF5s9plZJzshFAYtA0Iph",
+	"tfrTDMsi/hTJwF3I8CYu+YbB7MnwLbFc2zhiDwxtilxcbU0ZON366vj8z8FlnWW+fTdfc6SHNDlRlO1L",
+	"5XVY8Rk/2ug0/93wbkxpICJWOeaGH2omR0zxpGKq6LuxFpwzyQFncDyWqec6oFUxg2nOhM+PWKSFbmii",
+	"txx9TpjJ7wc35/4Lqm/pzA21VlLsIcf4C2MvsDpiy515uzDd3eDXcM3b8W/tq/LaGH85vm8+BklPzK3T",
+	"hrKf41Ot5IeaBsrQBE1WsER6HL8BAO8O3H2BpNJCjjZv5ivxAyRfKG34NMxnudooylrNa45ZuzUWScBq",
+	"QCi0mpBZ3vComZYMlF+2B36YOa5ZE4Mu9+mNCqwsSLliBs7UKuWWbxeeNwOmbwTpm/Orz0L1gwcphE33",
+	"xxUw9sRfD+mfAZSL/1Txfzj/Wjj/xbsJUDXO2w3cU4/Z/hxuqa1Hl9AXtgXjStyzWSwWjDvOoWMPxcU9",
+	"tpix+syTT1vFdjkxiPVlItXKTi/e9r5tXFvZE3Bt96ZmdsCdMxXjxHfQTdO/FIPV2DGSWN5RkkMxfzf/",
+	"dwAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -1,0 +1,78 @@
+package server
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are keel's Prometheus metrics, on a registry of the Server's own
+// (so several Servers, as in tests, never collide).
+type metrics struct {
+	registry  *prometheus.Registry
+	requests  *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+	jobRuns   *prometheus.CounterVec
+	jobFails  *prometheus.CounterVec
+	websocket prometheus.Gauge
+}
+
+func newMetrics(hashQueue func() int64) *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "keel_http_requests_total",
+			Help: "HTTP requests by route template, method and status.",
+		}, []string{"route", "method", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "keel_http_request_duration_seconds",
+			Help:    "HTTP request latency by route template and method.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"route", "method"}),
+		jobRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "keel_job_runs_total",
+			Help: "Scheduled job runs, failed or not.",
+		}, []string{"job"}),
+		jobFails: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "keel_job_failures_total",
+			Help: "Scheduled job runs that failed.",
+		}, []string{"job"}),
+		websocket: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "keel_websockets_open",
+			Help: "WebSocket connections open now.",
+		}),
+	}
+	m.registry.MustRegister(
+		m.requests, m.latency, m.jobRuns, m.jobFails, m.websocket,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "keel_bcrypt_queue_depth",
+			Help: "Requests waiting for a bcrypt worker.",
+		}, func() float64 { return float64(hashQueue()) }),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// observeRequest counts one finished request.
+func (m *metrics) observeRequest(route, method string, status int, took time.Duration) {
+	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(route, method).Observe(took.Seconds())
+}
+
+// observeJob counts one run of a scheduled job.
+func (m *metrics) observeJob(job string, err error) {
+	m.jobRuns.WithLabelValues(job).Inc()
+	if err != nil {
+		m.jobFails.WithLabelValues(job).Inc()
+	}
+}
+
+// getMetrics serves the registry in the Prometheus text format.
+func (s *Server) getMetrics() echo.HandlerFunc {
+	return echo.WrapHandler(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
+}

@@ -1,0 +1,67 @@
+package server
+
+import (
+	"context"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/coder/websocket"
+)
+
+func TestProbes(t *testing.T) {
+	a := newTestAPI(t)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if rec := a.do("GET", path, ""); rec.Code != 200 {
+			t.Errorf("%s = %d", path, rec.Code)
+		}
+	}
+	a.store.Close() // the database stops answering
+	if rec := a.do("GET", "/readyz", ""); rec.Code != 503 {
+		t.Errorf("/readyz with no database = %d, want 503", rec.Code)
+	}
+	if rec := a.do("GET", "/healthz", ""); rec.Code != 200 {
+		t.Errorf("/healthz with no database = %d, want 200", rec.Code)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	a := newTestAPI(t)
+	a.mustRegister("ada@example.com", "password123")
+	a.do("GET", "/nope", "")
+	if err := a.srv.CountUsers(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	a.srv.metrics.observeJob("count-users", nil)
+
+	ts := httptest.NewServer(a.srv)
+	defer ts.Close()
+	c, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(ts.URL, "http")+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if _, _, err := c.Read(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	rec := a.do("GET", "/metrics", "")
+	if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/plain") {
+		t.Fatalf("/metrics = %d %s", rec.Code, rec.Header().Get("Content-Type"))
+	}
+	body := rec.Body.String()
+	for _, want := range []string{
+		`keel_http_requests_total{method="POST",route="/register",status="201"} 1`,
+		`keel_http_requests_total{method="GET",route="(unmatched)",status="404"} 1`,
+		`keel_http_request_duration_seconds_bucket{method="POST",route="/register",le="+Inf"} 1`,
+		`keel_job_runs_total{job="count-users"} 1`,
+		`keel_websockets_open 1`,
+		`keel_bcrypt_queue_depth 0`,
+		`go_goroutines `,
+		`process_resident_memory_bytes `,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
