@@ -230,9 +230,9 @@ func fuzzSeeds(f *testing.F, email func(i int) string, password string) {
 		{`{"email":"%s","password":"%s\udfff\ud800"}`, "application/json"},
 		{`{"email":"other@example.com","email":"%s","password":"%s"}`, "application/json"},
 		{`{"email":"%s","password":"wrong password","password":"%s"}`, "application/json"},
-		{`{"email":"%s","password":"%s` + strings.Repeat("x", 80<<10) + `"}`, "application/json"},
-		{`{"email":"%s` + strings.Repeat("a", 1<<20) + `","password":"%s"}`, "application/json"},
-		{strings.Repeat("[", 20000) + strings.Repeat("]", 20000), "application/json"},
+		{`{"email":"%s","password":"%s` + strings.Repeat("x", 64<<10) + `"}`, "application/json"}, // over BODY_LIMIT
+		{`{"email":"%s` + strings.Repeat("a", 300) + `","password":"%s"}`, "application/json"},
+		{strings.Repeat("[", 10001) + strings.Repeat("]", 10001), "application/json"},
 		{`{"email":"%s","password":"%s","x":` + strings.Repeat(`{"x":`, 1000) + `1` + strings.Repeat("}", 1001), "application/json"},
 	} {
 		body := s.body
