@@ -7,7 +7,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: run build test test-race generate check-generated lint bench fuzz swagger-ui clean
+.PHONY: run build test test-race generate check-generated lint bench load fuzz swagger-ui clean
 
 run: ## serve on $$ADDR (default :8080), data in data/keel.db
 	$(GO) run ./cmd/keel
@@ -35,11 +35,21 @@ lint: ## gofmt, go vet, staticcheck
 	$(GO) vet ./...
 	$(TOOL) staticcheck ./...
 
-bench: ## Go benchmarks through the real router
-	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./server/ | tee bench.txt
-
 clean:
 	rm -rf bin data bench.txt
+
+# benchstat, pinned; `go run pkg@version` leaves every go.mod alone.
+BENCHSTAT := $(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+BENCH     ?= .
+BENCHTIME ?= 1s
+
+bench: ## Go benchmarks of every route (real router), the validator, JWT, the queries; bench.txt + benchstat summary
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) -count 6 ./server/ | tee bench.txt
+	@! grep -q '^FAIL' bench.txt || { echo "a benchmark failed: see bench.txt"; exit 1; }
+	@$(BENCHSTAT) bench.txt 2>/dev/null || echo "(benchstat unavailable; raw results in bench.txt)"
+
+load: ## wrk load test: keel vs go-bare and node-fastify via ../shared/bench (LOAD_PEERS, DURATION, ...)
+	scripts/load.sh
 
 # Fuzz the request bodies of /register and /login for FUZZTIME each (the seed
 # corpus in server/testdata/fuzz runs with every `make test`). A finding is

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# make load: keel side by side with the shared harness's peers, in one run, on loopback.
+#
+# Builds keel as `make build` does, copies the read-only shared harness (../shared/bench next to
+# the repo, or $BENCH_SRC) to a scratch folder, and runs its run.sh for keel (default settings:
+# request logging on, JSON to a file; fresh database; AUTH_RATE_LIMIT=0 so the load is not
+# refused), then the peers. Prints the harness's tables and keel's ratios against the targets.
+#
+# env:  LOAD_PEERS="go-bare node-fastify"   peers to run after keel (go-bare, node-fastify; "" = keel alone)
+#       LOAD_DIR=/tmp/keel-load             scratch folder (binaries, harness copy, results/)
+#       LOAD_TIMEOUT=900                    seconds for the whole harness run; it is stopped after that
+#       KEEL_PORT=28080 BARE_PORT=28090 FASTIFY_PORT=28003 (the next free port above is taken if busy)
+#       KEEL_ENV="LOG_LEVEL=warn ..."       extra environment for keel (e.g. to compare a setting)
+#       and every run.sh setting: DURATION=10s WARMUP=2s CONNS=64 TESTS="get profile ws login"
+#       PIN_SERVER_CPUS= PIN_LOAD_CPUS= OUT_DIR= ... (see ../shared/bench/README.md)
+# Everything listens on and targets 127.0.0.1 only; every test is bounded in time by run.sh.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BENCH_SRC=${BENCH_SRC:-$ROOT/../shared/bench}
+LOAD_DIR=${LOAD_DIR:-/tmp/keel-load}
+LOAD_PEERS=${LOAD_PEERS-go-bare node-fastify}
+LOAD_TIMEOUT=${LOAD_TIMEOUT:-900}
+KEEL_PORT=${KEEL_PORT:-28080} BARE_PORT=${BARE_PORT:-28090} FASTIFY_PORT=${FASTIFY_PORT:-28003}
+KEEL_ENV=${KEEL_ENV:-}
+
+# free_port N: N, or the first port above it that nothing on 127.0.0.1 listens on
+free_port() {
+  local p=$1
+  while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done
+  echo "$p"
+}
+log() { printf '[load %s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "error: $*"; exit 2; }
+
+[ -x "$BENCH_SRC/run.sh" ] || die "no harness at $BENCH_SRC (set BENCH_SRC to the shared bench folder)"
+for p in $LOAD_PEERS; do
+  case "$p" in go-bare | node-fastify) ;; *) die "unknown peer '$p' in LOAD_PEERS (go-bare, node-fastify)" ;; esac
+done
+
+# --- tools: wrk from Debian when missing; curl and node are the harness's own needs ---
+if ! command -v wrk >/dev/null; then
+  log "installing wrk"
+  if [ "$(id -u)" = 0 ]; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; } >&2 || die "apt-get install wrk failed"
+  else
+    die "wrk not found; install it: sudo apt-get update && sudo apt-get install -y wrk"
+  fi
+fi
+command -v curl >/dev/null || die "curl not found"
+command -v node >/dev/null || die "node not found (the harness's report and WebSocket client need it)"
+command -v npm >/dev/null || die "npm not found"
+
+# --- scratch copy of the harness (keeps node_modules between runs) ---
+mkdir -p "$LOAD_DIR/bench" "$LOAD_DIR/results"
+(cd "$BENCH_SRC" && tar --exclude=./node_modules --exclude='./peers/*/node_modules' --exclude=./results -cf - .) |
+  (cd "$LOAD_DIR/bench" && tar -xf - --no-same-owner)
+chmod -R u+w "$LOAD_DIR/bench"
+BENCH="$LOAD_DIR/bench"
+if [ ! -d "$BENCH/node_modules/ws" ]; then
+  log "npm ci in $BENCH"
+  (cd "$BENCH" && npm ci --no-audit --no-fund >&2) || die "npm ci failed in $BENCH"
+fi
+
+KEEL_PORT=$(free_port "$KEEL_PORT"); BARE_PORT=$(free_port "$BARE_PORT"); FASTIFY_PORT=$(free_port "$FASTIFY_PORT")
+
+# --- binaries, built before the clock starts (run.sh counts a wrapper's build as startup) ---
+log "building keel"
+(cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$LOAD_DIR/keel" ./cmd/keel) || die "go build keel failed"
+SPECS=()
+RUN_DIR=$(mktemp -d "$LOAD_DIR/run.XXXXXX")
+trap 'rm -rf "$RUN_DIR"' EXIT
+SECRET=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n') # 48 hex characters
+SPECS+=("keel:$KEEL_PORT=exec env ADDR=127.0.0.1:{PORT} DATABASE_URL=$RUN_DIR/keel.db JWT_SECRET=$SECRET AUTH_RATE_LIMIT=0 $KEEL_ENV $LOAD_DIR/keel")
+for p in $LOAD_PEERS; do
+  case "$p" in
+    go-bare)
+      log "building go-bare"
+      (cd "$BENCH/peers/go-bare" && go build -o "$LOAD_DIR/go-bare" . >&2) || die "go build go-bare failed"
+      SPECS+=("go-bare:$BARE_PORT=exec env DB_FILE=$RUN_DIR/bare.db $LOAD_DIR/go-bare") ;;
+    node-fastify)
+      if [ ! -d "$BENCH/peers/node-fastify/node_modules" ]; then
+        log "npm ci in peers/node-fastify (builds better-sqlite3, about a minute)"
+        (cd "$BENCH/peers/node-fastify" && npm ci --no-audit --no-fund >&2) || die "npm ci failed in peers/node-fastify"
+      fi
+      SPECS+=("node-fastify:$FASTIFY_PORT=exec env DB_FILE=$RUN_DIR/fastify.db HOST=127.0.0.1 node $BENCH/peers/node-fastify/server.js") ;;
+  esac
+done
+
+export OUT_DIR=${OUT_DIR:-$LOAD_DIR/results/$(date -u +%Y%m%dT%H%M%SZ)}
+log "harness: ${#SPECS[@]} implementation(s), about 50 s each; output in $OUT_DIR"
+log "the machine is shared: quote ratios to go-bare from the same run, and repeat before believing a change under ~15 %"
+rc=0
+timeout -k 20 -s INT "$LOAD_TIMEOUT" "$BENCH/run.sh" "${SPECS[@]}" || rc=$?
+[ "$rc" = 0 ] || log "run.sh exited $rc"
+[ -s "$OUT_DIR/results.json" ] || die "no results.json in $OUT_DIR"
+
+# --- keel against the targets (issue: keel is the fastest way to serve this API) ---
+node - "$OUT_DIR/results.json" <<'EOF'
+const r = require(process.argv[2]);
+const by = Object.fromEntries(r.impls.map((i) => [i.name, i]));
+const k = by.keel, bare = by["go-bare"], fast = by["node-fastify"];
+if (!k) process.exit(0);
+if (k.error) {
+  console.log(`\nkeel did not run: ${k.error} (see ${process.argv[2].replace(/results.json$/, "keel/server.log")})`);
+  process.exit(1);
+}
+const rps = (i, t) => i?.http?.[t]?.rps;
+const p99 = (i, t) => i?.http?.[t]?.latency_ms?.p99;
+const wsc = (i) => i?.ws?.concurrent?.greetings_per_s;
+const rows = [];
+const ratio = (what, a, b, min) => {
+  if (a == null || b == null) return;
+  const x = a / b;
+  rows.push([what, x.toFixed(2) + "×", "≥ " + min + "×", x >= min ? "ok" : "MISS"]);
+};
+const cap = (what, v, max, unit) => {
+  if (v == null) return;
+  rows.push([what, v.toFixed(unit === "MB" ? 1 : 0) + " " + unit, "≤ " + max + " " + unit, v <= max ? "ok" : "MISS"]);
+};
+ratio("GET / vs go-bare", rps(k, "get"), rps(bare, "get"), 0.8);
+ratio("GET /profile vs go-bare", rps(k, "profile"), rps(bare, "profile"), 0.8);
+ratio("GET / vs node-fastify", rps(k, "get"), rps(fast, "get"), 2);
+ratio("GET /profile vs node-fastify", rps(k, "profile"), rps(fast, "profile"), 2.5);
+ratio("POST /login vs go-bare", rps(k, "login"), rps(bare, "login"), 0.9);
+ratio("WS greetings/s (conc) vs go-bare", wsc(k), wsc(bare), 0.9);
+cap("startup to first 200", k.startup_ms, 50, "ms");
+cap("idle RSS", k.idle_rss_kb != null ? k.idle_rss_kb / 1024 : null, 20, "MB");
+if (p99(k, "profile") != null && p99(bare, "profile") != null)
+  rows.push(["GET /profile p99 vs go-bare", `${p99(k, "profile").toFixed(2)} / ${p99(bare, "profile").toFixed(2)} ms`, "≤ go-bare",
+    p99(k, "profile") <= p99(bare, "profile") ? "ok" : "MISS"]);
+const bad = Object.values(k.http || {}).reduce((n, h) => n + (h.non_2xx || 0) + (h.socket_errors || 0), 0) +
+  (k.ws ? k.ws.sequential.failed + k.ws.concurrent.failed : 0);
+rows.push(["keel non-2xx + socket errors + WS failures", String(bad), "0", bad === 0 ? "ok" : "MISS"]);
+console.log("\nkeel against the targets (one run; the spread between runs here is up to ~15 %):\n");
+console.log("| target | keel | goal | |\n|---|---:|---:|---|");
+for (const row of rows) console.log("| " + row.join(" | ") + " |");
+EOF
+exit "$rc"
