@@ -15,7 +15,7 @@ import { chromium, type Locator, type Page } from "playwright-core";
 const baseUrl = process.env.KEEL_URL ?? "http://127.0.0.1:8080";
 const executablePath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const screenshotDir = process.env.SCREENSHOT_DIR ?? "/tmp";
-const timeout = 15_000;
+const timeout = 30_000; // per action; generous, as CI machines can be busy
 
 // playwright-core adds --headless and a fresh temporary --user-data-dir itself.
 const args = [
@@ -58,10 +58,11 @@ async function execute(block: Locator, body?: unknown): Promise<{ status: number
 const skip = !existsSync(executablePath) && process.env.CI !== "true" && `no Chromium at ${executablePath}`;
 
 test("Swagger UI at /docs renders the spec and executes requests", { skip }, async () => {
-  const browser = await chromium.launch({ executablePath, headless: true, args, timeout: 30_000 });
+  const browser = await chromium.launch({ executablePath, headless: true, args, timeout: 2 * timeout });
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 1600 } });
     page.setDefaultTimeout(timeout);
+    page.setDefaultNavigationTimeout(2 * timeout);
     const problems: string[] = [];
     page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
     page.on("console", (msg) => {
