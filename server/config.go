@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"runtime"
 	"strconv"
@@ -33,6 +34,7 @@ type Config struct {
 	CORSOrigins       []string      // CORS_ORIGINS: origins allowed to call from a browser; none by default
 	TLSCert, TLSKey   string        // TLS_CERT, TLS_KEY: serve HTTPS (and send HSTS) when both are set
 	ReadHeaderTimeout time.Duration // READ_HEADER_TIMEOUT: how long a client may take to send its headers
+	PprofAddr         string        // PPROF_ADDR: loopback address for net/http/pprof; empty is off
 }
 
 // Setting describes one environment variable keel reads, for --help and the README.
@@ -60,6 +62,7 @@ var Settings = []Setting{
 	{"TLS_CERT", "", "PEM certificate file; with TLS_KEY, keel serves HTTPS and sends HSTS"},
 	{"TLS_KEY", "", "PEM private key file for TLS_CERT"},
 	{"READ_HEADER_TIMEOUT", "5s", "how long a client may take to send its request headers"},
+	{"PPROF_ADDR", "", "opt-in pprof listener on a loopback address such as 127.0.0.1:6060; empty is off"},
 }
 
 // minSecretLen is the shortest JWT_SECRET accepted: HS256 wants a key at least
@@ -144,6 +147,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 		cfg.CORSOrigins = append(cfg.CORSOrigins, o)
 	}
+	if cfg.PprofAddr = getenv("PPROF_ADDR"); cfg.PprofAddr != "" && !isLoopback(cfg.PprofAddr) {
+		bad("PPROF_ADDR", "must be a loopback address such as 127.0.0.1:6060: profiles expose internals")
+	}
 	cfg.TLSCert, cfg.TLSKey = getenv("TLS_CERT"), getenv("TLS_KEY")
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		bad("TLS_CERT", "TLS_CERT and TLS_KEY must be set together")
@@ -164,6 +170,19 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 
 	return cfg, errors.Join(errs...)
+}
+
+// isLoopback reports whether addr (host:port) names a loopback host.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // parseBytes reads a size in bytes, with an optional KiB or MiB suffix.

@@ -84,3 +84,23 @@ func TestOpenStoreErrors(t *testing.T) {
 		t.Error("database under a file opened")
 	}
 }
+
+// TestSettingsDocumented keeps .env.example and the README's table in step
+// with the variables LoadConfig reads.
+func TestSettingsDocumented(t *testing.T) {
+	for _, file := range []string{"../.env.example", "../README.md"} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range Settings {
+			want := s.Name + "="
+			if strings.HasSuffix(file, ".md") {
+				want = "`" + s.Name + "`"
+			}
+			if !strings.Contains(string(b), want) {
+				t.Errorf("%s does not document %s", file, s.Name)
+			}
+		}
+	}
+}

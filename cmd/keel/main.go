@@ -49,7 +49,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case "openapi":
 		_, err := stdout.Write(api.YAML)
 		return err
-	case "serve", "migrate":
+	case "serve", "migrate", "healthcheck":
 	default:
 		return fmt.Errorf("unknown command %q; see keel --help", cmd)
 	}
@@ -62,8 +62,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	if cmd == "migrate" {
+	switch cmd {
+	case "migrate":
 		return migrate(ctx, cfg, rest, stdout)
+	case "healthcheck":
+		return healthcheck(ctx, cfg)
 	}
 	if len(rest) > 0 {
 		return fmt.Errorf("serve takes no arguments; configure it with environment variables (keel --help)")
@@ -80,6 +83,7 @@ Usage:
   keel [serve]          serve the API (the default)
   keel migrate          apply the database migrations and print the schema version
   keel migrate status   list the migrations and which are applied, changing nothing
+  keel healthcheck      exit 0 when the keel at ADDR answers GET /healthz (for container health checks)
   keel openapi          print the OpenAPI document the binary serves
   keel version          print the version, commit and Go version
   keel --help           print this help
@@ -160,6 +164,14 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 		return err
 	}
 	api := server.New(cfg, log, store, server.Options{})
+
+	if cfg.PprofAddr != "" {
+		stopPprof, err := servePprof(cfg.PprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
