@@ -39,6 +39,11 @@ func TestLoadConfig(t *testing.T) {
 		"LOG_LEVEL":    "loud",
 		"LOG_FORMAT":   "xml",
 		"DATABASE_URL": "postgres://db/keel",
+		"BODY_LIMIT":   "lots",
+		"CORS_ORIGINS": "app.example.com",
+		"TLS_CERT":     "cert.pem", // without TLS_KEY
+		"PPROF_ADDR":   "0.0.0.0:6060",
+		"HASH_QUEUE":   "-1",
 	}
 	for name, value := range bad {
 		t.Run("bad "+name, func(t *testing.T) {

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -207,4 +209,47 @@ func TestCommands(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestConnectionLimits: a client that sends its headers too slowly is cut off
+// at READ_HEADER_TIMEOUT, and oversized headers are refused, while the server
+// keeps serving others.
+func TestConnectionLimits(t *testing.T) {
+	addr, _, _ := start(t, map[string]string{"READ_HEADER_TIMEOUT": "300ms"})
+
+	t.Run("slow headers", func(t *testing.T) {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		start := time.Now()
+		if _, err := conn.Write([]byte("GET / HTTP/1.1\r\nHost: keel\r\nX-Slow: ")); err != nil {
+			t.Fatal(err)
+		}
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = io.ReadAll(conn) // returns when the server closes
+		if took := time.Since(start); err != nil || took > 3*time.Second {
+			t.Errorf("slow client held the connection %v (%v)", took, err)
+		}
+	})
+
+	t.Run("oversized headers", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+		req.Header.Set("X-Big", strings.Repeat("a", 64<<10))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+			t.Errorf("status %d, want 431", res.StatusCode)
+		}
+	})
+
+	res, err := http.Get("http://" + addr + "/")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("server stopped serving: %v %v", res, err)
+	}
+	res.Body.Close()
 }
