@@ -86,7 +86,21 @@ func problemFor(err error) oapi.Problem {
 		me *http.MaxBytesError
 		rl *retryLater
 	)
+	var (
+		re *openapi3filter.RequestError
+		se *openapi3filter.SecurityRequirementsError
+	)
 	switch {
+	case errors.As(err, &re):
+		return requestProblem(re)
+	case errors.As(err, &se):
+		// The only scheme is bearerAuth; its error is an authError.
+		for _, e := range se.Errors {
+			if errors.As(e, &ae) {
+				return problem(http.StatusUnauthorized, ae.reason)
+			}
+		}
+		return problem(http.StatusUnauthorized, "a bearer token is required")
 	case errors.As(err, &rl):
 		return problem(rl.status, rl.detail)
 	case errors.Is(err, context.Canceled):
@@ -108,18 +122,10 @@ func problemFor(err error) oapi.Problem {
 	return problem(http.StatusInternalServerError, "")
 }
 
-// httpProblem maps Echo's own errors and those of the request validator, which
-// wraps kin-openapi's in an *echo.HTTPError.
+// httpProblem maps Echo's own errors: routing, binding, and those handlers
+// return as *echo.HTTPError.
 func httpProblem(he *echo.HTTPError) oapi.Problem {
-	var (
-		re *openapi3filter.RequestError
-		ae *authError
-	)
 	switch {
-	case errors.As(he.Internal, &ae):
-		return problem(http.StatusUnauthorized, ae.reason)
-	case errors.As(he.Internal, &re):
-		return requestProblem(re)
 	case he.Code >= 500:
 		return problem(he.Code, "")
 	case he.Code == http.StatusNotFound:

@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/labstack/echo/v4"
+
+	"github.com/keelhq/keel/api"
 )
 
 func TestHealth(t *testing.T) {
@@ -209,4 +212,34 @@ func TestWebSocket(t *testing.T) {
 			t.Errorf("Close: %v", err)
 		}
 	})
+}
+
+// TestRoutesMatchSpec: every route Echo serves is an operation of the spec,
+// and every operation is served.
+func TestRoutesMatchSpec(t *testing.T) {
+	a := newTestAPI(t)
+	doc, err := api.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := newValidator(doc, a.srv.bearerUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := map[string]bool{}
+	for _, r := range a.srv.echo.Routes() {
+		if r.Method == echo.RouteNotFound {
+			continue
+		}
+		key := r.Method + " " + r.Path
+		served[key] = true
+		if v.ops[key] == nil {
+			t.Errorf("%s is served but not in the spec", key)
+		}
+	}
+	for key := range v.ops {
+		if !served[key] {
+			t.Errorf("%s is in the spec but not served", key)
+		}
+	}
 }

@@ -71,7 +71,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if len(rest) > 0 {
 		return fmt.Errorf("serve takes no arguments; configure it with environment variables (keel --help)")
 	}
-	return serve(ctx, cfg, server.NewLogger(stdout, cfg.LogFormat, cfg.LogLevel))
+	// Log lines are buffered and written every 100 ms, off the request path.
+	out := server.NewLogBuffer(stdout, 64<<10, 100*time.Millisecond)
+	defer out.Close()
+	return serve(ctx, cfg, server.NewLogger(out, cfg.LogFormat, cfg.LogLevel))
 }
 
 // usage prints the commands and the environment variables they read.

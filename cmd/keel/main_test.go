@@ -136,7 +136,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// The job runs on its own every 20ms.
 	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(out.String(), `"msg":"users counted"`) && time.Now().Before(deadline) {
+	for !strings.Contains(out.String(), `"users":1`) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if !strings.Contains(out.String(), `"users":1`) {

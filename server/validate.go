@@ -1,0 +1,139 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/labstack/echo/v4"
+)
+
+// operation is what the validator needs to know of one operation of the
+// spec, worked out once at start rather than on every request.
+type operation struct {
+	route *routers.Route
+	// bearer: the operation requires the bearerAuth scheme.
+	bearer bool
+	// inputs: the operation has parameters or a request body to validate.
+	inputs bool
+}
+
+// validator checks requests against the spec with kin-openapi's
+// openapi3filter. Echo has already matched the route, so the validator finds
+// the operation by Echo's route template in a map instead of matching the
+// path again, and it skips openapi3filter altogether for operations with
+// nothing to validate (GET /, the probes, the docs), or only a bearer token
+// (GET /profile).
+type validator struct {
+	ops  map[string]*operation // by method + " " + Echo route template
+	opts *openapi3filter.Options
+	auth func(*http.Request) (int64, error)
+}
+
+func newValidator(spec *openapi3.T, auth func(*http.Request) (int64, error)) (*validator, error) {
+	v := &validator{ops: map[string]*operation{}, auth: auth}
+	v.opts = &openapi3filter.Options{
+		AuthenticationFunc: v.authenticate,
+		// kin-openapi would otherwise put the offending value, indented, in
+		// every schema error: a password in an error text, and quadratic
+		// work for a deeply nested body.
+		SchemaValidationOptions: []openapi3.SchemaValidationOption{openapi3.DisableSchemaErrorDetails()},
+	}
+	v.opts.WithCustomSchemaErrorFunc(func(e *openapi3.SchemaError) string { return e.Reason })
+
+	for path, item := range spec.Paths.Map() {
+		for method, op := range item.Operations() {
+			security := op.Security
+			if security == nil {
+				security = &spec.Security
+			}
+			o := &operation{
+				route:  &routers.Route{Spec: spec, Path: path, PathItem: item, Method: method, Operation: op},
+				inputs: len(op.Parameters) > 0 || len(item.Parameters) > 0 || op.RequestBody != nil,
+			}
+			for _, req := range *security {
+				for name := range req {
+					if name != "bearerAuth" {
+						return nil, fmt.Errorf("%s %s: unknown security scheme %q", method, path, name)
+					}
+					o.bearer = true
+				}
+			}
+			v.ops[method+" "+echoPath(path)] = o
+		}
+	}
+	return v, nil
+}
+
+// echoPath turns an OpenAPI path template (/docs/{asset}) into Echo's (/docs/:asset).
+func echoPath(p string) string {
+	r := strings.NewReplacer("{", ":", "}", "")
+	return r.Replace(p)
+}
+
+type authResultKey struct{}
+
+// authenticate is openapi3filter's hook for the bearerAuth scheme.
+func (v *validator) authenticate(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
+	id, err := v.auth(in.RequestValidationInput.Request)
+	if err != nil {
+		return err
+	}
+	*ctx.Value(authResultKey{}).(*int64) = id
+	return nil
+}
+
+// middleware validates each request against its operation before the handler
+// runs, and puts the authenticated user id in the request context.
+func (v *validator) middleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		op := v.ops[req.Method+" "+c.Path()]
+		switch {
+		case op == nil:
+			// No operation: Echo's own handler answers 404 or 405.
+			return next(c)
+		case op.inputs:
+			var userID int64
+			in := &openapi3filter.RequestValidationInput{
+				Request:    req,
+				PathParams: pathParams(c),
+				Route:      op.route,
+				Options:    v.opts,
+			}
+			if err := openapi3filter.ValidateRequest(context.WithValue(req.Context(), authResultKey{}, &userID), in); err != nil {
+				return err
+			}
+			if userID != 0 {
+				c.SetRequest(req.WithContext(withUserID(req.Context(), userID)))
+			}
+		case op.bearer:
+			userID, err := v.auth(req)
+			if err != nil {
+				return err
+			}
+			c.SetRequest(req.WithContext(withUserID(req.Context(), userID)))
+		}
+		return next(c)
+	}
+}
+
+func pathParams(c echo.Context) map[string]string {
+	names := c.ParamNames()
+	if len(names) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(names))
+	for i, v := range c.ParamValues() {
+		if u, err := url.PathUnescape(v); err == nil {
+			v = u
+		}
+		m[names[i]] = v
+	}
+	return m
+}
