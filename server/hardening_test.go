@@ -207,6 +207,14 @@ func TestCORS(t *testing.T) {
 	}
 }
 
+func TestContentTypeCase(t *testing.T) {
+	a := newTestAPI(t)
+	rec := a.do("POST", "/register", credentials("ada@example.com", "password123"), "Content-Type", "APPLICATION/JSON; Charset=UTF-8")
+	if rec.Code != 201 {
+		t.Errorf("upper-case media type: %d %s", rec.Code, rec.Body)
+	}
+}
+
 func TestInvalidUTF8(t *testing.T) {
 	a := newTestAPI(t)
 	rec := a.do("POST", "/register", "{\"email\":\"ada@example.com\",\"password\":\"pass\xffword123\"}")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"strings"
 	"unicode/utf8"
@@ -25,6 +26,11 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 		req := c.Request()
 		if req.Method != http.MethodPost {
 			return next(c)
+		}
+		// Media types are case-insensitive, but Echo's binder compares them
+		// as written: hand it the canonical form.
+		if mt, params, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType)); err == nil {
+			req.Header.Set(echo.HeaderContentType, mime.FormatMediaType(mt, params))
 		}
 		if req.ContentLength > limit {
 			return &http.MaxBytesError{Limit: limit}
