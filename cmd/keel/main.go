@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -167,6 +168,9 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 		return err
 	}
 	api := server.New(cfg, log, store, server.Options{})
+	// Loading the spec and migrating leave garbage behind; hand it back to
+	// the OS now rather than carry it as idle RSS until the GC gets to it.
+	debug.FreeOSMemory()
 
 	if cfg.PprofAddr != "" {
 		stopPprof, err := servePprof(cfg.PprofAddr, log)
