@@ -17,11 +17,14 @@ import (
 //go:embed openapi.yaml
 var YAML []byte
 
-// Load parses the embedded document. Each call returns a fresh copy, since
-// kin-openapi's routers and validators may annotate it.
+// Load parses the embedded document. Each call returns a fresh copy.
 func Load() (*openapi3.T, error) {
 	return openapi3.NewLoader().LoadFromData(YAML)
 }
+
+// Spec is the embedded document, parsed once and shared: the server only
+// reads it. keel serve starts parsing it early, beside opening the database.
+var Spec = sync.OnceValues(Load)
 
 // JSON is the embedded document as JSON, made on first use.
 var JSON = sync.OnceValues(func() ([]byte, error) {

@@ -62,7 +62,7 @@ func TestDocs(t *testing.T) {
 		{"/docs", "text/html", "swagger-ui-bundle.js"},
 		{"/docs/swagger-ui-bundle.js", "text/javascript", "SwaggerUIBundle"},
 		{"/docs/swagger-ui.css", "text/css", ".swagger-ui"},
-		{"/docs/init.js", "text/javascript", "/openapi.json"},
+		{"/docs/init.js", "text/javascript", "/openapi.yaml"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {

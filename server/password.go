@@ -24,7 +24,7 @@ type passwords struct {
 	waiting atomic.Int64
 	// dummy is a hash of a fixed password at the configured cost, compared
 	// against when the email is unknown so that login takes the same time
-	// either way. It is made once, off the start-up path.
+	// either way.
 	dummy func() []byte
 }
 
@@ -37,7 +37,8 @@ func newPasswords(cost, workers, queue int) *passwords {
 		}
 		return h
 	})
-	go p.dummy()
+	// Made a little after start, off the start-up path, or at first need.
+	time.AfterFunc(2*time.Second, func() { p.dummy() })
 	return p
 }
 

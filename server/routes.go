@@ -48,7 +48,7 @@ func (s *Server) routes() *echo.Echo {
 // validateRequests checks every request against the embedded spec before a
 // handler sees it, and enforces the bearer scheme through s.bearerUser.
 func (s *Server) validateRequests() echo.MiddlewareFunc {
-	spec, err := api.Load()
+	spec, err := api.Spec()
 	if err != nil {
 		panic("embedded spec: " + err.Error()) // make generate loaded the same document
 	}

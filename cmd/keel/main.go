@@ -157,6 +157,7 @@ func withDotEnv(path string, getenv func(string) string) (func(string) string, e
 // and let in-flight requests finish, say goodbye to WebSockets, stop the job,
 // close the database.
 func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
+	go api.Spec() // parse the spec on the other core while the database opens
 	store, err := server.OpenStore(ctx, cfg.DatabasePath)
 	if err != nil {
 		return fmt.Errorf("database %s: %w", cfg.DatabasePath, err)
@@ -168,9 +169,6 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 		return err
 	}
 	api := server.New(cfg, log, store, server.Options{})
-	// Loading the spec and migrating leave garbage behind; hand it back to
-	// the OS now rather than carry it as idle RSS until the GC gets to it.
-	debug.FreeOSMemory()
 
 	if cfg.PprofAddr != "" {
 		stopPprof, err := servePprof(cfg.PprofAddr, log)
@@ -212,6 +210,9 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 	}()
 	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.Bool("tls", cfg.TLSCert != ""),
 		slog.String("database", cfg.DatabasePath))
+	// Loading the spec and migrating leave garbage behind: hand it back to the
+	// OS rather than carry it as idle RSS, off the start-up path.
+	go debug.FreeOSMemory()
 
 	select {
 	case err := <-served:

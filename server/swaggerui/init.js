@@ -1,7 +1,7 @@
 // Swagger UI for keel, from assets embedded in the binary: no network needed.
 window.onload = function () {
   window.ui = SwaggerUIBundle({
-    url: "/openapi.json",
+    url: "/openapi.yaml",
     dom_id: "#swagger-ui",
     deepLinking: true,
     persistAuthorization: true,
