@@ -226,20 +226,20 @@ func TestRoutesMatchSpec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	served := map[string]bool{}
+	served := map[opKey]bool{}
 	for _, r := range a.srv.echo.Routes() {
 		if r.Method == echo.RouteNotFound {
 			continue
 		}
-		key := r.Method + " " + r.Path
+		key := opKey{r.Method, r.Path}
 		served[key] = true
 		if v.ops[key] == nil {
-			t.Errorf("%s is served but not in the spec", key)
+			t.Errorf("%s %s is served but not in the spec", r.Method, r.Path)
 		}
 	}
 	for key := range v.ops {
 		if !served[key] {
-			t.Errorf("%s is in the spec but not served", key)
+			t.Errorf("%s %s is in the spec but not served", key.method, key.path)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -23,13 +24,30 @@ type tokens struct {
 	ttl    time.Duration
 	now    func() time.Time
 	parser *jwt.Parser
+
+	// verified remembers tokens that passed every check, with their user
+	// and expiry, so that a client's repeated requests skip parsing, JSON
+	// decoding and the HMAC (a quarter of GET /profile). The key is the whole
+	// token, signature included, so a changed token is never a hit; expiry is
+	// checked on every hit. Bounded: cleared when full.
+	mu       sync.RWMutex
+	verified map[string]verifiedToken
 }
+
+type verifiedToken struct {
+	userID  int64
+	expires time.Time
+}
+
+// maxVerified bounds the verified-token cache (about 300 bytes an entry).
+const maxVerified = 4096
 
 func newTokens(secret []byte, ttl time.Duration, now func() time.Time) *tokens {
 	return &tokens{
-		secret: secret,
-		ttl:    ttl,
-		now:    now,
+		secret:   secret,
+		ttl:      ttl,
+		now:      now,
+		verified: map[string]verifiedToken{},
 		parser: jwt.NewParser(
 			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 			jwt.WithIssuer(tokenIssuer),
@@ -57,6 +75,13 @@ var errBadSubject = errors.New("token has no valid subject")
 
 // verify checks the token's signature and claims and returns its user id.
 func (t *tokens) verify(raw string) (int64, error) {
+	t.mu.RLock()
+	v, ok := t.verified[raw]
+	t.mu.RUnlock()
+	if ok && t.now().Before(v.expires.Add(tokenLeeway)) {
+		return v.userID, nil
+	}
+
 	var claims jwt.RegisteredClaims
 	if _, err := t.parser.ParseWithClaims(raw, &claims, t.key); err != nil {
 		return 0, err
@@ -65,6 +90,13 @@ func (t *tokens) verify(raw string) (int64, error) {
 	if err != nil || id < 1 {
 		return 0, errBadSubject
 	}
+
+	t.mu.Lock()
+	if len(t.verified) >= maxVerified {
+		clear(t.verified)
+	}
+	t.verified[raw] = verifiedToken{userID: id, expires: claims.ExpiresAt.Time}
+	t.mu.Unlock()
 	return id, nil
 }
 

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"time"
 
-	openapi_types "github.com/oapi-codegen/runtime/types"
-
 	"github.com/keelhq/keel/gen/oapi"
 )
 
@@ -29,5 +27,5 @@ func (s *Server) GetProfile(ctx context.Context, _ oapi.GetProfileRequestObject)
 
 // toUser is the API's view of a user row: never the password hash.
 func toUser(id int64, email string, createdAt time.Time) oapi.User {
-	return oapi.User{ID: id, Email: openapi_types.Email(email), CreatedAt: createdAt.UTC()}
+	return oapi.User{ID: id, Email: email, CreatedAt: createdAt.UTC()}
 }

@@ -30,13 +30,13 @@ type operation struct {
 // nothing to validate (GET /, the probes, the docs), or only a bearer token
 // (GET /profile).
 type validator struct {
-	ops  map[string]*operation // by method + " " + Echo route template
+	ops  map[opKey]*operation
 	opts *openapi3filter.Options
 	auth func(*http.Request) (int64, error)
 }
 
 func newValidator(spec *openapi3.T, auth func(*http.Request) (int64, error)) (*validator, error) {
-	v := &validator{ops: map[string]*operation{}, auth: auth}
+	v := &validator{ops: map[opKey]*operation{}, auth: auth}
 	v.opts = &openapi3filter.Options{
 		AuthenticationFunc: v.authenticate,
 		// kin-openapi would otherwise put the offending value, indented, in
@@ -64,7 +64,7 @@ func newValidator(spec *openapi3.T, auth func(*http.Request) (int64, error)) (*v
 					o.bearer = true
 				}
 			}
-			v.ops[method+" "+echoPath(path)] = o
+			v.ops[opKey{method, echoPath(path)}] = o
 		}
 	}
 	return v, nil
@@ -75,6 +75,9 @@ func echoPath(p string) string {
 	r := strings.NewReplacer("{", ":", "}", "")
 	return r.Replace(p)
 }
+
+// opKey finds an operation by method and Echo route template.
+type opKey struct{ method, path string }
 
 type authResultKey struct{}
 
@@ -93,7 +96,7 @@ func (v *validator) authenticate(ctx context.Context, in *openapi3filter.Authent
 func (v *validator) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
-		op := v.ops[req.Method+" "+c.Path()]
+		op := v.ops[opKey{req.Method, c.Path()}]
 		switch {
 		case op == nil:
 			// No operation: Echo's own handler answers 404 or 405.

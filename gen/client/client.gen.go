@@ -143,7 +143,7 @@ type User struct {
 	CreatedAt time.Time `json:"created_at"`
 
 	// Email Example: ada@example.com
-	Email openapi_types.Email `json:"email"`
+	Email string `json:"email"`
 
 	// ID Example: 1
 	ID int64 `json:"id"`
