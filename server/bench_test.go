@@ -85,8 +85,10 @@ func newBenchAPI(b *testing.B, logTo string, bcryptCost int) *benchAPI {
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Cleanup(func() { f.Close() })
-		w = f
+		// As keel serve writes its log: buffered, flushed every 100 ms.
+		buf := NewLogBuffer(f, 64<<10, 100*time.Millisecond)
+		b.Cleanup(func() { buf.Close(); f.Close() })
+		w = buf
 	}
 	a := &benchAPI{b: b, store: store}
 	a.srv = New(cfg, NewLogger(w, cfg.LogFormat, cfg.LogLevel), store, Options{})
