@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -252,4 +253,60 @@ func TestConnectionLimits(t *testing.T) {
 		t.Fatalf("server stopped serving: %v %v", res, err)
 	}
 	res.Body.Close()
+}
+
+// TestOpsCommands: `keel healthcheck` (the container health check) passes
+// against a running keel and fails without one; PPROF_ADDR serves pprof on
+// loopback only.
+func TestOpsCommands(t *testing.T) {
+	addr, out, _ := start(t, map[string]string{"PPROF_ADDR": "127.0.0.1:0"})
+	env := func(k string) string {
+		if k == "ADDR" {
+			return addr
+		}
+		return ""
+	}
+	if err := run(context.Background(), []string{"healthcheck"}, env, io.Discard); err != nil {
+		t.Errorf("healthcheck against a running keel: %v", err)
+	}
+	closed := func(k string) string {
+		if k == "ADDR" {
+			return "127.0.0.1:1"
+		}
+		return ""
+	}
+	if err := run(context.Background(), []string{"healthcheck"}, closed, io.Discard); err == nil {
+		t.Error("healthcheck with nothing listening passed")
+	}
+
+	m := regexp.MustCompile(`"msg":"pprof listening","addr":"([^"]+)"`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no pprof listener in the log:\n%s", out)
+	}
+	res, err := http.Get("http://" + m[1] + "/debug/pprof/")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("pprof index: %v %v", res, err)
+	}
+	res.Body.Close()
+	// pprof is not on the API port.
+	res, err = http.Get("http://" + addr + "/debug/pprof/")
+	if err != nil || res.StatusCode != 404 {
+		t.Errorf("pprof on the API port: %v %v", res, err)
+	}
+	res.Body.Close()
+}
+
+// TestDockerfile: docker cannot run on the build machines, so check the
+// image's promises in its recipe: a static binary, distroless, non-root, a
+// data volume and a health check through `keel healthcheck`.
+func TestDockerfile(t *testing.T) {
+	b, err := os.ReadFile("../../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"CGO_ENABLED=0", "FROM gcr.io/distroless/static", "USER nonroot", "VOLUME", `HEALTHCHECK`, `"healthcheck"`, "AS build"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("Dockerfile lacks %q", want)
+		}
+	}
 }
