@@ -130,6 +130,16 @@ func TestLogin(t *testing.T) {
 		})
 	}
 
+	t.Run("unknown email and wrong password cost one bcrypt comparison each", func(t *testing.T) {
+		for _, body := range []string{credentials("bob@example.com", "password123"), credentials("ada@example.com", "wrong-password")} {
+			before := a.srv.passwords.compares.Load()
+			a.do("POST", "/login", body)
+			if n := a.srv.passwords.compares.Load() - before; n != 1 {
+				t.Errorf("%s: %d bcrypt comparisons, want 1", body, n)
+			}
+		}
+	})
+
 	t.Run("unknown email and wrong password answer alike", func(t *testing.T) {
 		unknown := problemOf(t, a.do("POST", "/login", credentials("bob@example.com", "password123")))
 		wrong := problemOf(t, a.do("POST", "/login", credentials("ada@example.com", "wrong-password")))

@@ -86,7 +86,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	var (
 		cfg  Config
 		errs []error
-		bad  = func(name, why string) { errs = append(errs, fmt.Errorf("%s=%q: %s", name, getenv(name), why)) }
+		bad  = func(name, why string) {
+			value := fmt.Sprintf("%q", getenv(name))
+			if name == "JWT_SECRET" {
+				value = "(hidden)" // never print a secret, even a bad one
+			}
+			errs = append(errs, fmt.Errorf("%s=%s: %s", name, value, why))
+		}
 	)
 
 	cfg.Addr = get("ADDR")

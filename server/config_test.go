@@ -109,3 +109,29 @@ func TestSettingsDocumented(t *testing.T) {
 		}
 	}
 }
+
+// TestLoginUsesIndex: the login lookup is an index search, not a table scan.
+func TestLoginUsesIndex(t *testing.T) {
+	store, err := OpenStore(t.Context(), filepath.Join(t.TempDir(), "k.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	rows, err := store.reader.Query(`EXPLAIN QUERY PLAN SELECT id, password_hash FROM users WHERE email = ?`, "a@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if got := strings.Join(plan, "; "); !strings.Contains(got, "USING INDEX") || strings.Contains(got, "SCAN users") {
+		t.Errorf("GetCredentials plan: %s", got)
+	}
+}

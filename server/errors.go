@@ -22,6 +22,7 @@ var (
 	errEmailTaken     = errors.New("an account with this email already exists")
 	errBadCredentials = errors.New("invalid email or password")
 	errUserGone       = errors.New("the token's user no longer exists")
+	errNotReady       = errors.New("the database does not answer")
 )
 
 // fieldError is a request field that fails a check the spec cannot express
@@ -64,7 +65,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	case http.StatusUnauthorized:
 		h.Set(echo.HeaderWWWAuthenticate, `Bearer realm="keel"`)
 	case http.StatusMethodNotAllowed:
-		// Echo's router lists OPTIONS, which keel does not answer.
+		// Echo's router lists OPTIONS, which keel answers with 405 too.
 		if allow, ok := c.Get(echo.ContextKeyHeaderAllow).(string); ok && allow != "" {
 			h.Set(echo.HeaderAllow, strings.TrimPrefix(allow, "OPTIONS, "))
 		}
@@ -110,6 +111,8 @@ func problemFor(err error) oapi.Problem {
 		return validationProblem("the request is invalid", oapi.FieldError{Field: fe.field, Reason: fe.reason})
 	case errors.As(err, &ae):
 		return problem(http.StatusUnauthorized, ae.reason)
+	case errors.Is(err, errNotReady):
+		return problem(http.StatusServiceUnavailable, errNotReady.Error())
 	case errors.Is(err, errEmailTaken):
 		return problem(http.StatusConflict, errEmailTaken.Error())
 	case errors.Is(err, errBadCredentials), errors.Is(err, errUserGone):

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -38,12 +39,27 @@ func TestBodyLimit(t *testing.T) {
 	}
 }
 
+// TestNestingLimit: nesting past 32 levels is refused before it costs a deep
+// recursion, at any size up to the body limit.
+func TestNestingLimit(t *testing.T) {
+	a := newTestAPI(t)
+	for _, body := range []string{
+		`{"email":"a@example.com","password":"password123","x":` + strings.Repeat("[", 33) + strings.Repeat("]", 33) + `}`,
+		strings.Repeat("[", 65000),
+	} {
+		rec := a.do("POST", "/register", body)
+		if rec.Code != 400 || !strings.Contains(rec.Body.String(), "too deeply") {
+			t.Errorf("%d bytes of nesting: %d %s", len(body), rec.Code, rec.Body)
+		}
+	}
+}
+
 func TestRateLimit(t *testing.T) {
 	a := newTestAPI(t, func(c *Config) { c.AuthRateLimit = 3 })
 	do := func(ip, path string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest("POST", path, strings.NewReader(credentials("ada@example.com", "password123")))
 		req.Header.Set("Content-Type", "application/json")
-		req.RemoteAddr = ip + ":1234"
+		req.RemoteAddr = net.JoinHostPort(ip, "1234")
 		rec := httptest.NewRecorder()
 		a.srv.ServeHTTP(rec, req)
 		if err := spec.Check(req, rec.Code, rec.Header(), rec.Body.Bytes()); err != nil {
@@ -64,6 +80,16 @@ func TestRateLimit(t *testing.T) {
 	}
 	if rec := do("192.0.2.2", "/login"); rec.Code != 200 {
 		t.Errorf("another address is limited too: %d", rec.Code)
+	}
+	// IPv6 clients count by /64: rotating addresses inside one does not help.
+	for i := 1; i <= 3; i++ {
+		do(fmt.Sprintf("2001:db8::%d", i), "/login")
+	}
+	if rec := do("2001:db8::ffff", "/login"); rec.Code != 429 {
+		t.Errorf("fourth address in one IPv6 /64: %d, want 429", rec.Code)
+	}
+	if rec := do("2001:db8:0:1::1", "/login"); rec.Code != 200 {
+		t.Errorf("another /64: %d, want 200", rec.Code)
 	}
 	if rec := a.do("GET", "/", ""); rec.Code != 200 {
 		t.Errorf("GET / is limited: %d", rec.Code)

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"net/http"
 	"time"
 
 	"github.com/keelhq/keel/gen/oapi"
@@ -28,7 +27,7 @@ func (s *Server) GetReadiness(ctx context.Context, _ oapi.GetReadinessRequestObj
 	defer cancel()
 	if err := s.store.Read.Ping(ctx); err != nil {
 		s.log.WarnContext(ctx, "not ready: the database does not answer", "err", err)
-		return oapi.GetReadiness503ApplicationProblemPlusJSONResponse(problem(http.StatusServiceUnavailable, "the database does not answer")), nil
+		return nil, errNotReady
 	}
 	return oapi.GetReadiness200JSONResponse{Status: oapi.Ok}, nil
 }

@@ -37,6 +37,10 @@ func TestRouting(t *testing.T) {
 		{"GET", "/register", 405, "POST"},
 		{"PUT", "/", 405, "GET"},
 		{"GET", "/docs/secret.txt", 404, ""},
+		{"GET", "/docs/" + strings.Repeat("a", 65), 400, ""},
+		{"OPTIONS", "/login", 405, "POST"},
+		{"OPTIONS", "/", 405, "GET"},
+		{"FOO", "/", 405, "GET"},
 		{"GET", "/docs/..%2fserver.go", 404, ""},
 	}
 	for _, tt := range tests {
@@ -180,9 +184,15 @@ func TestWebSocket(t *testing.T) {
 		if rec := a.do("GET", "/ws", ""); rec.Code != http.StatusUpgradeRequired {
 			t.Errorf("status %d, want 426", rec.Code)
 		}
-		rec := a.do("GET", "/ws", "", "Connection", "Upgrade", "Upgrade", "websocket", "Sec-WebSocket-Version", "8")
-		if rec.Code != http.StatusBadRequest {
-			t.Errorf("status %d, want 400", rec.Code)
+		for _, hdr := range [][]string{
+			{"Sec-WebSocket-Version", "8", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="},
+			{"Sec-WebSocket-Version", "13", "Sec-WebSocket-Key", "short"},
+			{"Sec-WebSocket-Version", "13"},
+		} {
+			rec := a.do("GET", "/ws", "", append([]string{"Connection", "Upgrade", "Upgrade", "websocket"}, hdr...)...)
+			if rec.Code != http.StatusBadRequest {
+				t.Errorf("%v: status %d, want 400", hdr, rec.Code)
+			}
 		}
 	})
 

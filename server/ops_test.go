@@ -29,6 +29,8 @@ func TestMetrics(t *testing.T) {
 	a := newTestAPI(t)
 	a.mustRegister("ada@example.com", "password123")
 	a.do("GET", "/nope", "")
+	a.do("FOO1", "/", "")
+	a.do("FOO2", "/", "")
 	if err := a.srv.CountUsers(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -57,6 +59,7 @@ func TestMetrics(t *testing.T) {
 		`keel_job_runs_total{job="count-users"} 1`,
 		`keel_websockets_open 1`,
 		`keel_bcrypt_queue_depth 0`,
+		`keel_http_requests_total{method="OTHER",route="/",status="405"} 2`,
 		`go_goroutines `,
 		`process_resident_memory_bytes `,
 	} {

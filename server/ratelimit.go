@@ -3,6 +3,7 @@ package server
 import (
 	"math"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -53,8 +54,11 @@ func (l *ipLimiter) wait(ip string) time.Duration {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if now.Sub(l.lastSweep) > time.Minute {
+	if now.Sub(l.lastSweep) > time.Minute || len(l.buckets) >= maxBuckets {
 		l.sweep(now)
+		if len(l.buckets) >= maxBuckets {
+			clear(l.buckets)
+		}
 	}
 	b, ok := l.buckets[ip]
 	if !ok {
@@ -79,6 +83,26 @@ func (l *ipLimiter) sweep(now time.Time) {
 	l.lastSweep = now
 }
 
+// maxBuckets bounds the limiter's memory (~200 bytes a bucket) against a
+// flood of addresses; past it, full buckets are swept at once, and if that is
+// not enough the oldest state is dropped wholesale.
+const maxBuckets = 100_000
+
+// clientKey is the bucket a client address counts against: the address for
+// IPv4, its /64 network for IPv6, where one subscriber typically holds a
+// whole /64 and could otherwise rotate addresses to dodge the limit.
+func clientKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || a.Is4() || a.Is4In6() {
+		return ip
+	}
+	p, err := a.Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return p.String()
+}
+
 // limitAuth applies the per-IP limit to the routes that run bcrypt and are
 // the targets of credential stuffing: /login and /register.
 func (s *Server) limitAuth() echo.MiddlewareFunc {
@@ -88,10 +112,10 @@ func (s *Server) limitAuth() echo.MiddlewareFunc {
 	l := newIPLimiter(s.cfg.AuthRateLimit, s.now)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			if p := c.Path(); p != "/login" && p != "/register" {
+			if p := c.Path(); c.Request().Method != http.MethodPost || (p != "/login" && p != "/register") {
 				return next(c)
 			}
-			if d := l.wait(c.RealIP()); d > 0 {
+			if d := l.wait(clientKey(c.RealIP())); d > 0 {
 				return &retryLater{status: http.StatusTooManyRequests, after: d,
 					detail: "too many attempts from this address; retry after the time in Retry-After"}
 			}

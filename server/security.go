@@ -101,12 +101,18 @@ var (
 	errTrailingData = errors.New("the request body has data after its JSON value")
 	// A lone surrogate escape such as \ud800 also decodes to U+FFFD.
 	errBadUnicode = errors.New("the request body has an invalid Unicode escape or a U+FFFD replacement character")
+	// keel's bodies are flat objects; refusing deep nesting early keeps the
+	// check's recursion (and the goroutine stack) small.
+	errTooDeep = errors.New("the request body nests objects or arrays too deeply")
 )
+
+// maxJSONDepth is the deepest nesting of objects and arrays checkJSON reads.
+const maxJSONDepth = 32
 
 // isBodyError reports whether err is one of checkJSON's refusals.
 func isBodyError(err error) bool {
 	switch err {
-	case errInvalidUTF8, errDuplicateKey, errTrailingData, errBadUnicode:
+	case errInvalidUTF8, errDuplicateKey, errTrailingData, errBadUnicode, errTooDeep:
 		return true
 	}
 	return false
@@ -125,14 +131,15 @@ func init() {
 	})
 }
 
-// checkJSON refuses what encoding/json would read ambiguously; syntax errors
-// are left to the decoder that follows.
+// checkJSON refuses what encoding/json would read ambiguously, and nesting
+// past maxJSONDepth. A syntax error stops it too; the caller reports it as
+// malformed JSON.
 func checkJSON(data []byte) error {
 	if !utf8.Valid(data) {
 		return errInvalidUTF8
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := checkValue(dec); err != nil {
+	if err := checkValue(dec, 0); err != nil {
 		return err
 	}
 	if _, err := dec.Token(); err != io.EOF {
@@ -142,10 +149,13 @@ func checkJSON(data []byte) error {
 }
 
 // checkValue reads one JSON value from dec, refusing duplicate keys.
-func checkValue(dec *json.Decoder) error {
+func checkValue(dec *json.Decoder, depth int) error {
 	tok, err := dec.Token()
 	if err != nil {
 		return err
+	}
+	if d, ok := tok.(json.Delim); ok && (d == '{' || d == '[') && depth >= maxJSONDepth {
+		return errTooDeep
 	}
 	switch tok {
 	case json.Delim('{'):
@@ -163,7 +173,7 @@ func checkValue(dec *json.Decoder) error {
 				return errBadUnicode
 			}
 			seen[k] = true
-			if err := checkValue(dec); err != nil {
+			if err := checkValue(dec, depth+1); err != nil {
 				return err
 			}
 		}
@@ -171,7 +181,7 @@ func checkValue(dec *json.Decoder) error {
 		return err
 	case json.Delim('['):
 		for dec.More() {
-			if err := checkValue(dec); err != nil {
+			if err := checkValue(dec, depth+1); err != nil {
 				return err
 			}
 		}

@@ -131,7 +131,9 @@ func MigrationStatus(ctx context.Context, path string) ([]MigrationState, error)
 	if _, err := os.Stat(path); err != nil {
 		return nil, err
 	}
-	conn, err := sql.Open("sqlite", dsn(path, "_pragma=query_only(0)"))
+	// Not dsn(): its journal_mode(WAL) would change a database that is not
+	// in WAL mode yet, and status changes nothing.
+	conn, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		return nil, err
 	}
@@ -162,9 +164,6 @@ func newMigrator(conn *sql.DB) (*goose.Provider, error) {
 	}
 	return goose.NewProvider(goose.DialectSQLite3, conn, fsys)
 }
-
-// Ping reports whether the database answers.
-func (s *Store) Ping(ctx context.Context) error { return s.reader.PingContext(ctx) }
 
 // Close closes both connection pools and their prepared statements.
 func (s *Store) Close() error {

@@ -99,8 +99,14 @@ func (v *validator) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		op := v.ops[opKey{req.Method, c.Path()}]
 		switch {
 		case op == nil:
-			// No operation: Echo's own handler answers 404 or 405.
-			return next(c)
+			// No operation. Echo matched the path under other methods (405;
+			// it has put the Allow list in the context) or nothing (404).
+			// Answer here rather than let Echo's OPTIONS handler send an
+			// undocumented 204.
+			if c.Path() == "" {
+				return echo.ErrNotFound
+			}
+			return echo.ErrMethodNotAllowed
 		case op.inputs:
 			var userID int64
 			in := &openapi3filter.RequestValidationInput{

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/base64"
 	"net/http"
 	"net/url"
 	"strings"
@@ -22,7 +23,7 @@ func (s *Server) openWebSocket(c echo.Context) error {
 		c.Response().Header().Set("Upgrade", "websocket")
 		return echo.NewHTTPError(http.StatusUpgradeRequired, "this endpoint speaks WebSocket only")
 	}
-	if r.Header.Get("Sec-WebSocket-Version") != "13" || r.Header.Get("Sec-WebSocket-Key") == "" {
+	if r.Header.Get("Sec-WebSocket-Version") != "13" || !validKey(r.Header.Values("Sec-WebSocket-Key")) || !r.ProtoAtLeast(1, 1) {
 		c.Response().Header().Set("Sec-WebSocket-Version", "13")
 		return echo.NewHTTPError(http.StatusBadRequest, "not a valid WebSocket handshake (version 13 with a key)")
 	}
@@ -51,6 +52,16 @@ func (s *Server) openWebSocket(c echo.Context) error {
 		conn.Close(websocket.StatusGoingAway, "server shutting down")
 	}
 	return nil
+}
+
+// validKey reports whether the handshake has one Sec-WebSocket-Key that is 16
+// bytes in base64 (RFC 6455 §4.2.1), as the WebSocket library requires.
+func validKey(keys []string) bool {
+	if len(keys) != 1 {
+		return false
+	}
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(keys[0]))
+	return err == nil && len(b) == 16
 }
 
 // headerHasToken reports whether the comma-separated header holds token,

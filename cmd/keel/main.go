@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -169,6 +170,7 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 		return err
 	}
 	api := server.New(cfg, log, store, server.Options{})
+	var tlsConfig *tls.Config
 
 	if cfg.PprofAddr != "" {
 		stopPprof, err := servePprof(cfg.PprofAddr, log)
@@ -178,6 +180,14 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 		defer stopPprof()
 	}
 
+	if cfg.TLSCert != "" {
+		// Load the pair before listening, so that a bad file stops start-up.
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("TLS_CERT/TLS_KEY: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("ADDR=%q: %w", cfg.Addr, err)
@@ -190,6 +200,7 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsConfig,
 	}
 
 	jobCtx, stopJob := context.WithCancel(context.WithoutCancel(ctx))
@@ -202,8 +213,8 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 
 	served := make(chan error, 1)
 	go func() {
-		if cfg.TLSCert != "" {
-			served <- srv.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
+		if tlsConfig != nil {
+			served <- srv.ServeTLS(ln, "", "")
 			return
 		}
 		served <- srv.Serve(ln)
@@ -220,6 +231,8 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 	case <-ctx.Done():
 	}
 
+	// A second SIGINT or SIGTERM now kills the process at once.
+	signal.Reset(os.Interrupt, syscall.SIGTERM)
 	log.Info("shutting down", slog.Duration("timeout", cfg.ShutdownTimeout))
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
@@ -227,8 +240,12 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 		log.Warn("in-flight requests cut off at the shutdown deadline", slog.Any("err", err))
 		srv.Close()
 	}
-	if err := api.Close(shutdownCtx); err != nil {
-		log.Warn("WebSockets still open at the shutdown deadline", slog.Any("err", err))
+	// The WebSockets get their own few seconds for the 1001 handshake, even
+	// when the requests used up the shutdown deadline.
+	closeCtx, cancelClose := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer cancelClose()
+	if err := api.Close(closeCtx); err != nil {
+		log.Warn("WebSockets still open after their close handshake", slog.Any("err", err))
 	}
 	stopJob()
 	<-jobDone
