@@ -52,7 +52,7 @@ BENCH     ?= .
 BENCHTIME ?= 1s
 
 bench: ## Go benchmarks of every route (real router), the validator, JWT, the queries; bench.txt + benchstat summary
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) -count 6 ./server/ | tee bench.txt
+	$(GO) test -run '^$$' -bench '$(value BENCH)' -benchmem -benchtime $(BENCHTIME) -count 6 ./server/ | tee bench.txt
 	@! grep -q '^FAIL' bench.txt || { echo "a benchmark failed: see bench.txt"; exit 1; }
 	@$(BENCHSTAT) bench.txt 2>/dev/null || echo "(benchstat unavailable; raw results in bench.txt)"
 
