@@ -35,6 +35,7 @@ type Config struct {
 	TLSCert, TLSKey   string        // TLS_CERT, TLS_KEY: serve HTTPS (and send HSTS) when both are set
 	ReadHeaderTimeout time.Duration // READ_HEADER_TIMEOUT: how long a client may take to send its headers
 	PprofAddr         string        // PPROF_ADDR: loopback address for net/http/pprof; empty is off
+	TrustedProxies    []*net.IPNet  // TRUSTED_PROXIES: proxies whose X-Forwarded-For names the client
 }
 
 // Setting describes one environment variable keel reads, for --help and the README.
@@ -63,6 +64,7 @@ var Settings = []Setting{
 	{"TLS_KEY", "", "PEM private key file for TLS_CERT"},
 	{"READ_HEADER_TIMEOUT", "5s", "how long a client may take to send its request headers"},
 	{"PPROF_ADDR", "", "opt-in pprof listener on a loopback address such as 127.0.0.1:6060; empty is off"},
+	{"TRUSTED_PROXIES", "", "comma-separated proxy addresses or CIDRs whose X-Forwarded-For names the client (for the rate limit and logs); empty trusts none"},
 }
 
 // minSecretLen is the shortest JWT_SECRET accepted: HS256 wants a key at least
@@ -155,6 +157,24 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if cfg.PprofAddr = getenv("PPROF_ADDR"); cfg.PprofAddr != "" && !isLoopback(cfg.PprofAddr) {
 		bad("PPROF_ADDR", "must be a loopback address such as 127.0.0.1:6060: profiles expose internals")
+	}
+	for _, p := range strings.Split(getenv("TRUSTED_PROXIES"), ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if !strings.Contains(p, "/") {
+			if ip := net.ParseIP(p); ip != nil && ip.To4() != nil {
+				p += "/32"
+			} else {
+				p += "/128"
+			}
+		}
+		_, ipnet, err := net.ParseCIDR(p)
+		if err != nil {
+			bad("TRUSTED_PROXIES", fmt.Sprintf("%q is not an address or CIDR such as 10.0.0.0/8", p))
+			continue
+		}
+		cfg.TrustedProxies = append(cfg.TrustedProxies, ipnet)
 	}
 	cfg.TLSCert, cfg.TLSKey = getenv("TLS_CERT"), getenv("TLS_KEY")
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {

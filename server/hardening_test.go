@@ -100,6 +100,32 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
+// TestTrustedProxies: X-Forwarded-For names the client only when the peer
+// is a trusted proxy; otherwise a client could pick its own rate-limit bucket.
+func TestTrustedProxies(t *testing.T) {
+	login := func(a *testAPI, peer, xff string) int {
+		req := httptest.NewRequest("POST", "/login", strings.NewReader(credentials("x@example.com", "password123")))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", xff)
+		req.RemoteAddr = peer + ":1234"
+		rec := httptest.NewRecorder()
+		a.srv.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	_, proxies, _ := net.ParseCIDR("192.0.2.0/24")
+	behind := newTestAPI(t, func(c *Config) { c.AuthRateLimit = 1; c.TrustedProxies = []*net.IPNet{proxies} })
+	if a, b := login(behind, "192.0.2.10", "203.0.113.1"), login(behind, "192.0.2.10", "203.0.113.2"); a != 401 || b != 401 {
+		t.Errorf("two clients behind a trusted proxy: %d, %d; want both served (401)", a, b)
+	}
+	if c := login(behind, "192.0.2.10", "203.0.113.1"); c != 429 {
+		t.Errorf("same client again: %d, want 429", c)
+	}
+	direct := newTestAPI(t, func(c *Config) { c.AuthRateLimit = 1 })
+	if a, b := login(direct, "198.51.100.7", "203.0.113.1"), login(direct, "198.51.100.7", "203.0.113.2"); a != 401 || b != 429 {
+		t.Errorf("X-Forwarded-For from an untrusted peer changed the bucket: %d, %d; want 401, 429", a, b)
+	}
+}
+
 // TestHashPool saturates the bcrypt pool with logins: past HASH_QUEUE they
 // get 503 with Retry-After, while GET / and GET /profile keep answering fast.
 func TestHashPool(t *testing.T) {

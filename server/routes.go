@@ -18,9 +18,18 @@ func (s *Server) routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	// keel is reached directly unless an operator puts a proxy in front; never
-	// trust X-Forwarded-For from clients by default.
+	// The client address (for the rate limit) is the peer's, unless the peer
+	// is a proxy named in TRUSTED_PROXIES: then it is the last address in
+	// X-Forwarded-For that is not a trusted proxy. Nothing is trusted by
+	// default, not even loopback or private networks.
 	e.IPExtractor = echo.ExtractIPDirect()
+	if len(s.cfg.TrustedProxies) > 0 {
+		opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+		for _, n := range s.cfg.TrustedProxies {
+			opts = append(opts, echo.TrustIPRange(n))
+		}
+		e.IPExtractor = echo.ExtractIPFromXFFHeader(opts...)
+	}
 
 	e.Use(
 		s.logRequests,
