@@ -28,7 +28,7 @@ var Spec = sync.OnceValues(Load)
 
 // JSON is the embedded document as JSON, made on first use.
 var JSON = sync.OnceValues(func() ([]byte, error) {
-	doc, err := Load()
+	doc, err := Spec()
 	if err != nil {
 		return nil, err
 	}

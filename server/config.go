@@ -228,21 +228,21 @@ func parseBytes(s string) (int64, error) {
 
 // databasePath turns DATABASE_URL into a SQLite file path. A plain path selects
 // SQLite; so do file: and sqlite: URLs. Other schemes are not supported.
-func databasePath(url string) (string, error) {
+func databasePath(raw string) (string, error) {
 	for _, prefix := range []string{"sqlite://", "sqlite:", "file://", "file:"} {
-		if rest, ok := strings.CutPrefix(url, prefix); ok {
-			url = rest
+		if rest, ok := strings.CutPrefix(raw, prefix); ok {
+			raw = rest
 			break
 		}
 	}
-	if i := strings.IndexByte(url, '?'); i >= 0 {
+	if i := strings.IndexByte(raw, '?'); i >= 0 {
 		return "", errors.New("query options are not supported; keel sets the SQLite pragmas itself")
 	}
-	if strings.Contains(url, "://") {
+	if strings.Contains(raw, "://") {
 		return "", errors.New("only SQLite is supported: give a file path such as data/keel.db")
 	}
-	if url == "" || url == ":memory:" {
+	if raw == "" || raw == ":memory:" {
 		return "", errors.New("must name a database file")
 	}
-	return url, nil
+	return raw, nil
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/keelhq/keel/gen/oapi"
 	"github.com/keelhq/keel/internal/contract"
+	"github.com/keelhq/keel/internal/testutil"
 )
 
 // spec is the contract every response in these tests is checked against.
@@ -27,23 +27,8 @@ var spec = func() *contract.Validator {
 	return v
 }()
 
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is shared with the logger under test.
+type syncBuffer = testutil.SyncBuffer
 
 // clock is a settable time source for tests.
 type clock struct {

@@ -18,24 +18,11 @@ import (
 
 	"github.com/keelhq/keel/gen/client"
 	"github.com/keelhq/keel/internal/contract"
+	"github.com/keelhq/keel/internal/testutil"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is shared with the logger under test.
+type syncBuffer = testutil.SyncBuffer
 
 // start runs keel on a free port and returns its address and a function that
 // stops it and returns run's error.
