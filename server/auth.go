@@ -2,15 +2,13 @@ package server
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
-	gendb "github.com/keelhq/keel/gen/db"
+	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
 )
 
@@ -21,35 +19,31 @@ func (s *Server) Register(ctx context.Context, req oapi.RegisterRequestObject) (
 	if err != nil {
 		return nil, err
 	}
-	row, err := s.store.Write.CreateUser(ctx, gendb.CreateUserParams{
-		Email:        normalizeEmail(string(req.Body.Email)),
-		PasswordHash: string(hash),
-		CreatedAt:    s.now().UTC().Truncate(time.Millisecond),
-	})
-	if isUniqueViolation(err) {
+	u, err := s.store.CreateUser(ctx, normalizeEmail(string(req.Body.Email)), string(hash), s.now())
+	if errors.Is(err, db.ErrEmailTaken) {
 		return nil, errEmailTaken
 	}
 	if err != nil {
 		return nil, err
 	}
-	return oapi.Register201JSONResponse(toUser(row.ID, row.Email, row.CreatedAt)), nil
+	return oapi.Register201JSONResponse(toUser(u)), nil
 }
 
 // Login exchanges an email and password for a bearer token. An unknown email
 // and a wrong password give the same answer in about the same time.
 func (s *Server) Login(ctx context.Context, req oapi.LoginRequestObject) (oapi.LoginResponseObject, error) {
-	creds, err := s.store.Read.GetCredentials(ctx, normalizeEmail(string(req.Body.Email)))
+	creds, err := s.store.GetCredentials(ctx, normalizeEmail(string(req.Body.Email)))
 	var hash []byte
 	switch {
 	case err == nil:
 		hash = []byte(creds.PasswordHash)
-	case !errors.Is(err, sql.ErrNoRows):
+	case !errors.Is(err, db.ErrNotFound):
 		return nil, err
 	}
 	if err := s.passwords.check(ctx, hash, req.Body.Password); err != nil {
 		return nil, err
 	}
-	token, err := s.tokens.issue(creds.ID)
+	token, err := s.tokens.issue(creds.UserID)
 	if err != nil {
 		return nil, err
 	}

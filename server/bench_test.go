@@ -37,7 +37,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/keelhq/keel/api"
-	gendb "github.com/keelhq/keel/gen/db"
+	"github.com/keelhq/keel/db"
 )
 
 // benchAPI is a Server over a fresh SQLite database, logging JSON lines at
@@ -46,7 +46,7 @@ import (
 type benchAPI struct {
 	b     *testing.B
 	srv   *Server
-	store *Store
+	store db.Store
 	token string // a valid bearer token for user userID
 	user  int64
 	email string
@@ -74,11 +74,7 @@ func newBenchAPI(b *testing.B, logTo string, bcryptCost int) *benchAPI {
 		b.Fatal(err)
 	}
 	dir := b.TempDir()
-	store, err := OpenStore(context.Background(), filepath.Join(dir, "keel.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { store.Close() })
+	store := newTestDB(b).store
 	var w io.Writer = io.Discard
 	if logTo == "file" {
 		f, err := os.Create(filepath.Join(dir, "keel.log"))
@@ -99,9 +95,7 @@ func newBenchAPI(b *testing.B, logTo string, bcryptCost int) *benchAPI {
 	if err != nil {
 		b.Fatal(err)
 	}
-	row, err := store.Write.CreateUser(context.Background(), gendb.CreateUserParams{
-		Email: a.email, PasswordHash: string(hash), CreatedAt: time.Now().UTC().Truncate(time.Millisecond),
-	})
+	row, err := store.CreateUser(context.Background(), a.email, string(hash), time.Now())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -396,12 +390,12 @@ func bareMux(a *benchAPI) http.Handler {
 			writeJSON(w, 401, map[string]string{"error": "unauthorized"})
 			return
 		}
-		row, err := a.store.Read.GetUser(r.Context(), id)
+		row, err := a.store.GetUser(r.Context(), id)
 		if err != nil {
 			writeJSON(w, 401, map[string]string{"error": "unauthorized"})
 			return
 		}
-		writeJSON(w, 200, toUser(row.ID, row.Email, row.CreatedAt))
+		writeJSON(w, 200, toUser(row))
 	})
 	return mux
 }
@@ -559,7 +553,7 @@ func BenchmarkQueries(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				if _, err := a.store.Read.GetUser(ctx, a.user); err != nil {
+				if _, err := a.store.GetUser(ctx, a.user); err != nil {
 					b.Error(err)
 					return
 				}
@@ -570,7 +564,7 @@ func BenchmarkQueries(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				if _, err := a.store.Read.GetCredentials(ctx, a.email); err != nil {
+				if _, err := a.store.GetCredentials(ctx, a.email); err != nil {
 					b.Error(err)
 					return
 				}
@@ -582,9 +576,7 @@ func BenchmarkQueries(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				_, err := a.store.Write.CreateUser(ctx, gendb.CreateUserParams{
-					Email: uniqueEmail(), PasswordHash: "$2a$04$notarealhashnotarealhashnotarealhashnotarealhashnotrea", CreatedAt: now,
-				})
+				_, err := a.store.CreateUser(ctx, uniqueEmail(), "$2a$04$notarealhashnotarealhashnotarealhashnotarealhashnotrea", now)
 				if err != nil {
 					b.Error(err)
 					return
@@ -596,7 +588,7 @@ func BenchmarkQueries(b *testing.B) {
 	b.Run("CountUsers", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := a.store.Read.CountUsers(ctx); err != nil {
+			if _, err := a.store.CountUsers(ctx); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -18,7 +18,8 @@ import (
 // LoadConfig; every field has a default that lets `make run` work with no setup.
 type Config struct {
 	Addr            string        // ADDR: where to listen
-	DatabasePath    string        // DATABASE_URL: the SQLite file
+	Database        Database      // DATABASE_URL: a SQLite file or a PostgreSQL URL
+	DBMaxConns      int           // DB_MAX_CONNS: PostgreSQL connections per replica
 	JWTSecret       []byte        // JWT_SECRET: empty means "use or create one in the data directory"
 	JWTTTL          time.Duration // JWT_TTL: token lifetime
 	BcryptCost      int           // BCRYPT_COST
@@ -47,8 +48,9 @@ type Setting struct {
 // the README's table.
 var Settings = []Setting{
 	{"ADDR", ":8080", "address to listen on"},
-	{"DATABASE_URL", "data/keel.db", "SQLite database: a file path (or file:/sqlite: URL); its folder is created"},
-	{"JWT_SECRET", "(generated)", "HS256 signing secret, at least 32 bytes; when unset, a random one is kept in <data dir>/jwt_secret (mode 0600)"},
+	{"DATABASE_URL", "data/keel.db", "postgres:// or postgresql:// URL for PostgreSQL; anything else is a SQLite file path (or file:/sqlite: URL), whose folder is created"},
+	{"DB_MAX_CONNS", "10", "PostgreSQL connections per replica (the pool's size); unused with SQLite"},
+	{"JWT_SECRET", "(generated)", "HS256 signing secret, at least 32 bytes; required with PostgreSQL (every replica signs with it); with SQLite, when unset, a random one is kept in <data dir>/jwt_secret (mode 0600)"},
 	{"JWT_TTL", "1h", "token lifetime (Go duration)"},
 	{"BCRYPT_COST", "10", "bcrypt cost, 4 to 31"},
 	{"JOB_INTERVAL", "5s", "how often the scheduled job runs"},
@@ -90,8 +92,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		errs []error
 		bad  = func(name, why string) {
 			value := fmt.Sprintf("%q", getenv(name))
-			if name == "JWT_SECRET" {
+			switch name {
+			case "JWT_SECRET":
 				value = "(hidden)" // never print a secret, even a bad one
+			case "DATABASE_URL":
+				value = fmt.Sprintf("%q", redactURL(getenv(name)))
 			}
 			errs = append(errs, fmt.Errorf("%s=%s: %s", name, value, why))
 		}
@@ -99,17 +104,19 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 
 	cfg.Addr = get("ADDR")
 
-	path, err := databasePath(get("DATABASE_URL"))
+	d, err := parseDatabase(get("DATABASE_URL"))
 	if err != nil {
 		bad("DATABASE_URL", err.Error())
 	}
-	cfg.DatabasePath = path
+	cfg.Database = d
 
 	if s := getenv("JWT_SECRET"); s != "" {
 		if len(s) < minSecretLen {
 			bad("JWT_SECRET", fmt.Sprintf("must be at least %d bytes", minSecretLen))
 		}
 		cfg.JWTSecret = []byte(s)
+	} else if d.Engine == Postgres {
+		bad("JWT_SECRET", "must be set with PostgreSQL: every replica must sign tokens with the same secret")
 	}
 
 	duration := func(name string, min time.Duration) time.Duration {
@@ -135,6 +142,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		return n
 	}
 	cfg.AuthRateLimit = number("AUTH_RATE_LIMIT", 0)
+	cfg.DBMaxConns = number("DB_MAX_CONNS", 1)
 	cfg.HashQueue = number("HASH_QUEUE", 0)
 	cfg.HashWorkers = runtime.GOMAXPROCS(0)
 	if getenv("HASH_WORKERS") != "" {
@@ -226,6 +234,56 @@ func parseBytes(s string) (int64, error) {
 	return n * mult, nil
 }
 
+// The database engines DATABASE_URL selects.
+const (
+	SQLite   = "sqlite"
+	Postgres = "postgres"
+)
+
+// Database is the database DATABASE_URL names.
+type Database struct {
+	Engine string // SQLite or Postgres
+	Path   string // the SQLite file
+	URL    string // the PostgreSQL URL; it may hold a password, so print String()
+}
+
+// String names the database for logs and errors, without a password.
+func (d Database) String() string {
+	if d.Engine == Postgres {
+		return redactURL(d.URL)
+	}
+	return d.Path
+}
+
+// redactURL hides a URL's password.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		if strings.Contains(raw, "@") {
+			return "(a URL that does not parse; not shown, it may hold a password)"
+		}
+		return raw
+	}
+	return u.Redacted()
+}
+
+// parseDatabase reads DATABASE_URL: postgres:// and postgresql:// URLs select
+// PostgreSQL, anything else is a SQLite file.
+func parseDatabase(raw string) (Database, error) {
+	if strings.HasPrefix(raw, "postgres://") || strings.HasPrefix(raw, "postgresql://") {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return Database{}, errors.New("not a URL such as postgres://user:password@host:5432/keel")
+		}
+		if u.Host == "" && u.Query().Get("host") == "" {
+			return Database{}, errors.New("names no host, as in postgres://user:password@host:5432/keel")
+		}
+		return Database{Engine: Postgres, URL: raw}, nil
+	}
+	path, err := databasePath(raw)
+	return Database{Engine: SQLite, Path: path}, err
+}
+
 // databasePath turns DATABASE_URL into a SQLite file path. A plain path selects
 // SQLite; so do file: and sqlite: URLs. Other schemes are not supported.
 func databasePath(raw string) (string, error) {
@@ -239,7 +297,7 @@ func databasePath(raw string) (string, error) {
 		return "", errors.New("query options are not supported; keel sets the SQLite pragmas itself")
 	}
 	if strings.Contains(raw, "://") {
-		return "", errors.New("only SQLite is supported: give a file path such as data/keel.db")
+		return "", errors.New("give a postgres:// URL or a SQLite file path such as data/keel.db")
 	}
 	if raw == "" || raw == ":memory:" {
 		return "", errors.New("must name a database file")

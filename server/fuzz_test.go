@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -47,13 +46,9 @@ func fuzzAPI(f *testing.F) *testAPI {
 	if err != nil {
 		f.Fatal(err)
 	}
-	store, err := OpenStore(context.Background(), filepath.Join(f.TempDir(), "keel.db"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { store.Close() })
-	a := &testAPI{store: store, clock: &clock{t: time.Now()}, logs: &syncBuffer{}}
-	a.srv = New(cfg, NewLogger(a.logs, "json", slog.LevelWarn), store, Options{Now: a.clock.Now})
+	d := newTestDB(f)
+	a := &testAPI{db: d, store: d.store, clock: &clock{t: time.Now()}, logs: &syncBuffer{}}
+	a.srv = New(cfg, NewLogger(a.logs, "json", slog.LevelWarn), d.store, Options{Now: a.clock.Now})
 	f.Cleanup(func() { a.srv.Close(context.Background()) })
 	return a
 }

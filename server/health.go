@@ -25,7 +25,7 @@ const readyTimeout = time.Second
 func (s *Server) GetReadiness(ctx context.Context, _ oapi.GetReadinessRequestObject) (oapi.GetReadinessResponseObject, error) {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
-	if err := s.store.Read.Ping(ctx); err != nil {
+	if err := s.store.Ping(ctx); err != nil {
 		s.log.WarnContext(ctx, "not ready: the database does not answer", "err", err)
 		return nil, errNotReady
 	}

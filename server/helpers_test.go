@@ -7,12 +7,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
 	"github.com/keelhq/keel/internal/contract"
 	"github.com/keelhq/keel/internal/testutil"
@@ -69,11 +69,12 @@ func testConfig(t *testing.T) Config {
 	return cfg
 }
 
-// testAPI is a Server over a fresh SQLite database in a temporary folder.
+// testAPI is a Server over a fresh database (see newTestDB).
 type testAPI struct {
 	t     *testing.T
 	srv   *Server
-	store *Store
+	db    testDB
+	store db.Store
 	clock *clock
 	logs  *syncBuffer
 }
@@ -84,18 +85,15 @@ func newTestAPI(t *testing.T, change ...func(*Config)) *testAPI {
 	for _, f := range change {
 		f(&cfg)
 	}
-	store, err := OpenStore(context.Background(), filepath.Join(t.TempDir(), "keel.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	d := newTestDB(t)
 	a := &testAPI{
 		t:     t,
-		store: store,
+		db:    d,
+		store: d.store,
 		clock: &clock{t: time.Now()},
 		logs:  &syncBuffer{},
 	}
-	a.srv = New(cfg, NewLogger(a.logs, "json", slog.LevelDebug), store, Options{Now: a.clock.Now})
+	a.srv = New(cfg, NewLogger(a.logs, "json", slog.LevelDebug), d.store, Options{Now: a.clock.Now})
 	t.Cleanup(func() { a.srv.Close(context.Background()) })
 	return a
 }

@@ -43,7 +43,7 @@ func (s *Server) RunJobs(ctx context.Context) {
 
 // CountUsers is keel's scheduled job: it counts the users and logs the count.
 func (s *Server) CountUsers(ctx context.Context) error {
-	n, err := s.store.Read.CountUsers(ctx)
+	n, err := s.store.CountUsers(ctx)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"math"
 	"net/http"
 	"net/netip"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"golang.org/x/time/rate"
+
+	"github.com/keelhq/keel/db"
 )
 
 // retryLater is a request refused for now: 429 (rate limit) or 503 (bcrypt
@@ -48,9 +51,9 @@ func newIPLimiter(perMinute int, now func() time.Time) *ipLimiter {
 	}
 }
 
-// wait reports how long ip must wait before its next request; 0 admits it and
-// takes a token.
-func (l *ipLimiter) wait(ip string) time.Duration {
+// take admits one request from key and returns 0, or refuses it and returns
+// how long key must wait.
+func (l *ipLimiter) take(_ context.Context, key string) (time.Duration, error) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -60,17 +63,17 @@ func (l *ipLimiter) wait(ip string) time.Duration {
 			clear(l.buckets)
 		}
 	}
-	b, ok := l.buckets[ip]
+	b, ok := l.buckets[key]
 	if !ok {
 		b = rate.NewLimiter(rate.Every(l.every), l.burst)
-		l.buckets[ip] = b
+		l.buckets[key] = b
 	}
 	r := b.ReserveN(now, 1)
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
-		return d
+		return d, nil
 	}
-	return 0
+	return 0, nil
 }
 
 // sweep drops full buckets: they behave exactly like new ones.
@@ -103,19 +106,45 @@ func clientKey(ip string) string {
 	return p.String()
 }
 
+// authLimiter admits or refuses one request from a client key.
+type authLimiter interface {
+	take(ctx context.Context, key string) (time.Duration, error)
+}
+
+// storeLimiter is the limit kept in the database (PostgreSQL), the same for
+// every replica.
+type storeLimiter struct {
+	rl        db.RateLimiter
+	perMinute int
+	now       func() time.Time
+}
+
+func (l storeLimiter) take(ctx context.Context, key string) (time.Duration, error) {
+	return l.rl.TakeAuthToken(ctx, key, l.perMinute, l.now())
+}
+
 // limitAuth applies the per-IP limit to the routes that run bcrypt and are
-// the targets of credential stuffing: /login and /register.
+// the targets of credential stuffing: /login and /register. On a store that
+// keeps the limit for the whole cluster (PostgreSQL) it counts there;
+// otherwise in this process.
 func (s *Server) limitAuth() echo.MiddlewareFunc {
 	if s.cfg.AuthRateLimit <= 0 {
 		return func(next echo.HandlerFunc) echo.HandlerFunc { return next }
 	}
-	l := newIPLimiter(s.cfg.AuthRateLimit, s.now)
+	var l authLimiter = newIPLimiter(s.cfg.AuthRateLimit, s.now)
+	if rl, ok := s.store.(db.RateLimiter); ok {
+		l = storeLimiter{rl, s.cfg.AuthRateLimit, s.now}
+	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if p := c.Path(); c.Request().Method != http.MethodPost || (p != "/login" && p != "/register") {
 				return next(c)
 			}
-			if d := l.wait(clientKey(c.RealIP())); d > 0 {
+			d, err := l.take(c.Request().Context(), clientKey(c.RealIP()))
+			if err != nil {
+				return err
+			}
+			if d > 0 {
 				return &retryLater{status: http.StatusTooManyRequests, after: d,
 					detail: "too many attempts from this address; retry after the time in Retry-After"}
 			}

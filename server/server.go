@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
 )
 
@@ -23,7 +24,7 @@ import (
 type Server struct {
 	cfg       Config
 	log       *slog.Logger
-	store     *Store
+	store     db.Store
 	passwords *passwords
 	tokens    *tokens
 	metrics   *metrics
@@ -46,9 +47,9 @@ type Options struct {
 	Now func() time.Time
 }
 
-// New builds the API over an open store. cfg.JWTSecret must be set (see
-// LoadSecret).
-func New(cfg Config, log *slog.Logger, store *Store, opts Options) *Server {
+// New builds the API over an open store (db/sqlite or db/postgres).
+// cfg.JWTSecret must be set (see LoadSecret).
+func New(cfg Config, log *slog.Logger, store db.Store, opts Options) *Server {
 	now := opts.Now
 	if now == nil {
 		now = time.Now

@@ -2,10 +2,9 @@ package server
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"time"
 
+	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
 )
 
@@ -15,17 +14,17 @@ func (s *Server) GetProfile(ctx context.Context, _ oapi.GetProfileRequestObject)
 	if !ok {
 		return nil, errors.New("profile reached without authentication")
 	}
-	row, err := s.store.Read.GetUser(ctx, id)
-	if errors.Is(err, sql.ErrNoRows) {
+	u, err := s.store.GetUser(ctx, id)
+	if errors.Is(err, db.ErrNotFound) {
 		return nil, errUserGone
 	}
 	if err != nil {
 		return nil, err
 	}
-	return oapi.GetProfile200JSONResponse(toUser(row.ID, row.Email, row.CreatedAt)), nil
+	return oapi.GetProfile200JSONResponse(toUser(u)), nil
 }
 
-// toUser is the API's view of a user row: never the password hash.
-func toUser(id int64, email string, createdAt time.Time) oapi.User {
-	return oapi.User{ID: id, Email: email, CreatedAt: createdAt.UTC()}
+// toUser is the API's view of a user: never the password hash.
+func toUser(u db.User) oapi.User {
+	return oapi.User{ID: u.ID, Email: u.Email, CreatedAt: u.CreatedAt.UTC()}
 }

@@ -35,9 +35,7 @@ func TestProfile(t *testing.T) {
 	if rec := a.do("GET", "/profile", "", "Authorization", "Bearer "+goneToken); rec.Code != 200 {
 		t.Fatalf("profile before deletion: %d", rec.Code)
 	}
-	if _, err := a.store.writer.Exec(`DELETE FROM users WHERE id = ?`, gone.ID); err != nil {
-		t.Fatal(err)
-	}
+	a.db.exec(t, `DELETE FROM users WHERE id = %d`, gone.ID)
 
 	tests := []struct {
 		name   string

@@ -119,23 +119,23 @@ func orNone(s string) string {
 func migrate(ctx context.Context, cfg server.Config, args []string, stdout io.Writer) error {
 	switch {
 	case len(args) == 0:
-		v, err := server.Migrate(ctx, cfg.DatabasePath)
+		v, err := migrateUp(ctx, cfg)
 		if err != nil {
-			return fmt.Errorf("database %s: %w", cfg.DatabasePath, err)
+			return fmt.Errorf("database %s: %w", cfg.Database, err)
 		}
-		_, err = fmt.Fprintf(stdout, "%s: schema version %d\n", cfg.DatabasePath, v)
+		_, err = fmt.Fprintf(stdout, "%s: schema version %d\n", cfg.Database, v)
 		return err
 	case len(args) == 1 && args[0] == "status":
-		list, err := server.MigrationStatus(ctx, cfg.DatabasePath)
+		list, err := migrationStatus(ctx, cfg)
 		if err != nil {
-			return fmt.Errorf("database %s: %w", cfg.DatabasePath, err)
+			return fmt.Errorf("database %s: %w", cfg.Database, err)
 		}
 		for _, m := range list {
 			state := "pending"
 			if m.Applied {
 				state = "applied"
 			}
-			fmt.Fprintf(stdout, "%-8s %05d %s\n", state, m.Version, m.Name)
+			fmt.Fprintf(stdout, "%-8s %-5s %05d %s\n", state, m.Source, m.Version, m.Name)
 		}
 		return nil
 	}
@@ -165,13 +165,13 @@ func withDotEnv(path string, getenv func(string) string) (func(string) string, e
 // close the database.
 func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 	go api.Spec() // parse the spec on the other core while the database opens
-	store, err := server.OpenStore(ctx, cfg.DatabasePath)
+	store, err := openStore(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("database %s: %w", cfg.DatabasePath, err)
+		return fmt.Errorf("database %s: %w", cfg.Database, err)
 	}
 	defer store.Close()
 
-	cfg.JWTSecret, err = server.LoadSecret(cfg, filepath.Dir(cfg.DatabasePath), log)
+	cfg.JWTSecret, err = server.LoadSecret(cfg, filepath.Dir(cfg.Database.Path), log)
 	if err != nil {
 		return err
 	}
@@ -226,7 +226,7 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 		served <- srv.Serve(ln)
 	}()
 	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.Bool("tls", cfg.TLSCert != ""),
-		slog.String("database", cfg.DatabasePath))
+		slog.String("database", cfg.Database.String()))
 	// Loading the spec and migrating leave garbage behind: hand it back to the
 	// OS rather than carry it as idle RSS, off the start-up path.
 	go debug.FreeOSMemory()

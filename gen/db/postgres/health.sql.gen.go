@@ -3,7 +3,7 @@
 //   sqlc v1.31.1
 // source: health.sql
 
-package db
+package pggen
 
 import (
 	"context"

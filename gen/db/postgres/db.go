@@ -2,7 +2,7 @@
 // versions:
 //   sqlc v1.31.1
 
-package db
+package pggen
 
 import (
 	"context"
@@ -39,6 +39,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.pingStmt, err = db.PrepareContext(ctx, ping); err != nil {
 		return nil, fmt.Errorf("error preparing query Ping: %w", err)
 	}
+	if q.takeAuthTokenStmt, err = db.PrepareContext(ctx, takeAuthToken); err != nil {
+		return nil, fmt.Errorf("error preparing query TakeAuthToken: %w", err)
+	}
 	return &q, nil
 }
 
@@ -67,6 +70,11 @@ func (q *Queries) Close() error {
 	if q.pingStmt != nil {
 		if cerr := q.pingStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing pingStmt: %w", cerr)
+		}
+	}
+	if q.takeAuthTokenStmt != nil {
+		if cerr := q.takeAuthTokenStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing takeAuthTokenStmt: %w", cerr)
 		}
 	}
 	return err
@@ -113,6 +121,7 @@ type Queries struct {
 	getCredentialsStmt *sql.Stmt
 	getUserStmt        *sql.Stmt
 	pingStmt           *sql.Stmt
+	takeAuthTokenStmt  *sql.Stmt
 }
 
 func (q *Queries) WithTx(tx *sql.Tx) *Queries {
@@ -124,5 +133,6 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		getCredentialsStmt: q.getCredentialsStmt,
 		getUserStmt:        q.getUserStmt,
 		pingStmt:           q.pingStmt,
+		takeAuthTokenStmt:  q.takeAuthTokenStmt,
 	}
 }

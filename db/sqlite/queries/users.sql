@@ -7,7 +7,9 @@ RETURNING id, email, created_at;
 SELECT id, email, created_at FROM users WHERE id = ?;
 
 -- name: GetCredentials :one
-SELECT id, password_hash FROM users WHERE email = ?;
+-- COLLATE NOCASE: found in any letter case, as on PostgreSQL (lower(email)),
+-- through the NOCASE unique index.
+SELECT id, password_hash FROM users WHERE email = sqlc.arg(email) COLLATE NOCASE;
 
 -- name: CountUsers :one
 SELECT count(*) FROM users;

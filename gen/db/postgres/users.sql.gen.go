@@ -3,7 +3,7 @@
 //   sqlc v1.31.1
 // source: users.sql
 
-package db
+package pggen
 
 import (
 	"context"
@@ -23,7 +23,7 @@ func (q *Queries) CountUsers(ctx context.Context) (int64, error) {
 
 const createUser = `-- name: CreateUser :one
 INSERT INTO users (email, password_hash, created_at)
-VALUES (?, ?, ?)
+VALUES ($1, $2, $3)
 RETURNING id, email, created_at
 `
 
@@ -47,7 +47,7 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (CreateU
 }
 
 const getCredentials = `-- name: GetCredentials :one
-SELECT id, password_hash FROM users WHERE email = ?
+SELECT id, password_hash FROM users WHERE lower(email) = lower($1)
 `
 
 type GetCredentialsRow struct {
@@ -63,7 +63,7 @@ func (q *Queries) GetCredentials(ctx context.Context, email string) (GetCredenti
 }
 
 const getUser = `-- name: GetUser :one
-SELECT id, email, created_at FROM users WHERE id = ?
+SELECT id, email, created_at FROM users WHERE id = $1
 `
 
 type GetUserRow struct {

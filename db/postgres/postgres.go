@@ -1,0 +1,262 @@
+// Package postgres is keel's PostgreSQL adapter (pgx through database/sql):
+// any number of keel replicas on one database. Migrations run under an
+// advisory lock, so replicas starting together on an empty database apply
+// them once while the others wait. Its migrations and queries are in this
+// folder; sqlc generates gen/db/postgres.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+
+	"github.com/keelhq/keel/db"
+	gen "github.com/keelhq/keel/gen/db/postgres"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// DB is a PostgreSQL database; it satisfies db.Store and db.RateLimiter.
+type DB struct {
+	pool *sql.DB
+	q    *gen.Queries
+}
+
+var (
+	_ db.Store       = (*DB)(nil)
+	_ db.RateLimiter = (*DB)(nil)
+)
+
+// Options tune the connection pool.
+type Options struct {
+	// MaxConns bounds the pool (DB_MAX_CONNS); 10 when zero.
+	MaxConns int
+}
+
+// connectTimeout bounds each attempt to reach the server, so an address
+// that drops packets stops keel at start instead of hanging it.
+const connectTimeout = 10 * time.Second
+
+// Open connects to the database at url (postgres:// or postgresql://),
+// checks that it answers, applies the migrations (keel's and River's, under
+// one advisory lock) and prepares the queries.
+func Open(ctx context.Context, url string, opts Options) (_ *DB, err error) {
+	pool, err := connect(ctx, url, opts)
+	if err != nil {
+		return nil, err
+	}
+	d := &DB{pool: pool}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	if err := migrate(ctx, pool); err != nil {
+		return nil, err
+	}
+	if d.q, err = gen.Prepare(ctx, pool); err != nil {
+		return nil, fmt.Errorf("prepare queries: %w", err)
+	}
+	return d, nil
+}
+
+// connect opens the pool and checks the server answers. Its errors say what
+// is wrong (a bad URL, no server, a wrong password, no such database) and
+// never hold the password.
+func connect(ctx context.Context, url string, opts Options) (*sql.DB, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		// pgx's message quotes the URL with the password masked.
+		return nil, fmt.Errorf("not a PostgreSQL URL: %w", err)
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = connectTimeout
+	}
+	pool := stdlib.OpenDB(*cfg)
+	n := opts.MaxConns
+	if n <= 0 {
+		n = 10
+	}
+	pool.SetMaxOpenConns(n)
+	pool.SetMaxIdleConns(n)
+	pool.SetConnMaxIdleTime(5 * time.Minute)
+	pingCtx, cancel := context.WithTimeout(ctx, connectTimeout+time.Second)
+	defer cancel()
+	if err := pool.PingContext(pingCtx); err != nil {
+		pool.Close()
+		return nil, explain(err)
+	}
+	return pool, nil
+}
+
+// explain names the usual reasons a connection fails.
+func explain(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "28P01", "28000":
+			return fmt.Errorf("the server refused the user or password: %s", pe.Message)
+		case "3D000":
+			return fmt.Errorf("no such database: %s", pe.Message)
+		}
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return fmt.Errorf("cannot reach the server: %w", err)
+	}
+	return err
+}
+
+// migrationLock is the advisory lock key under which replicas migrate: one
+// at a time, the others wait, then find nothing left to do.
+const migrationLock = 0x6b65656c // "keel"
+
+// migrate applies keel's and River's migrations while holding the advisory
+// lock on a connection of its own.
+func migrate(ctx context.Context, pool *sql.DB) error {
+	conn, err := pool.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
+		return fmt.Errorf("take the migration lock: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock)
+	_, err = migrations(pool).Up(ctx, pool)
+	return err
+}
+
+func migrations(pool *sql.DB) db.Migrations {
+	fsys, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		panic(err) // the embedded folder is there at compile time
+	}
+	return db.Migrations{Dialect: goose.DialectPostgres, FS: fsys, Driver: riverdatabasesql.New(pool)}
+}
+
+// Migrate connects, applies the migrations the database lacks and returns
+// keel's schema version (keel serve does the same at start).
+func Migrate(ctx context.Context, url string) (int64, error) {
+	pool, err := connect(ctx, url, Options{MaxConns: 2})
+	if err != nil {
+		return 0, err
+	}
+	defer pool.Close()
+	if err := migrate(ctx, pool); err != nil {
+		return 0, err
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, pool, migrations(pool).FS)
+	if err != nil {
+		return 0, err
+	}
+	return p.GetDBVersion(ctx)
+}
+
+// Status reports, without changing anything, which migrations the database
+// at url has.
+func Status(ctx context.Context, url string) ([]db.Migration, error) {
+	pool, err := connect(ctx, url, Options{MaxConns: 2})
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
+	return migrations(pool).Status(ctx, pool)
+}
+
+// Close closes the pool and its prepared statements.
+func (d *DB) Close() error {
+	var errs []error
+	if d.q != nil {
+		errs = append(errs, d.q.Close())
+	}
+	if d.pool != nil {
+		errs = append(errs, d.pool.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// JobDriver is River's database/sql driver over the pool. It polls for jobs
+// (database/sql cannot LISTEN), which suits keel's few, periodic jobs.
+func (d *DB) JobDriver() riverdriver.Driver[*sql.Tx] { return riverdatabasesql.New(d.pool) }
+
+// CreateUser implements db.Store.
+func (d *DB) CreateUser(ctx context.Context, email, passwordHash string, createdAt time.Time) (db.User, error) {
+	row, err := d.q.CreateUser(ctx, gen.CreateUserParams{Email: email, PasswordHash: passwordHash, CreatedAt: db.Millis(createdAt)})
+	if err != nil {
+		return db.User{}, translate(err)
+	}
+	return db.User{ID: row.ID, Email: row.Email, CreatedAt: db.Millis(row.CreatedAt)}, nil
+}
+
+// GetUser implements db.Store.
+func (d *DB) GetUser(ctx context.Context, id int64) (db.User, error) {
+	row, err := d.q.GetUser(ctx, id)
+	if err != nil {
+		return db.User{}, translate(err)
+	}
+	return db.User{ID: row.ID, Email: row.Email, CreatedAt: db.Millis(row.CreatedAt)}, nil
+}
+
+// GetCredentials implements db.Store.
+func (d *DB) GetCredentials(ctx context.Context, email string) (db.Credentials, error) {
+	row, err := d.q.GetCredentials(ctx, email)
+	if err != nil {
+		return db.Credentials{}, translate(err)
+	}
+	return db.Credentials{UserID: row.ID, PasswordHash: row.PasswordHash}, nil
+}
+
+// CountUsers implements db.Store.
+func (d *DB) CountUsers(ctx context.Context) (int64, error) { return d.q.CountUsers(ctx) }
+
+// Ping implements db.Store.
+func (d *DB) Ping(ctx context.Context) error { return d.q.Ping(ctx) }
+
+// TakeAuthToken implements db.RateLimiter with GCRA in one statement: a
+// client's row holds its theoretical arrival time (tat); a request is
+// admitted when tat is at most burst-1 intervals ahead of now, and moves tat
+// one interval on.
+func (d *DB) TakeAuthToken(ctx context.Context, key string, perMinute int, now time.Time) (time.Duration, error) {
+	interval := time.Minute / time.Duration(perMinute)
+	tolerance := interval * time.Duration(perMinute-1)
+	waitMs, err := d.q.TakeAuthToken(ctx, gen.TakeAuthTokenParams{
+		Key:         key,
+		Now:         now,
+		IntervalMs:  interval.Milliseconds(),
+		ToleranceMs: tolerance.Milliseconds(),
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		// Refused, and the row changed under us: wait one interval.
+		return interval, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(min(waitMs, math.MaxInt64/int64(time.Millisecond))) * time.Millisecond, nil
+}
+
+// translate turns PostgreSQL's errors into db's.
+func translate(err error) error {
+	var pe *pgconn.PgError
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return db.ErrNotFound
+	case errors.As(err, &pe) && pe.Code == "23505": // unique_violation
+		return db.ErrEmailTaken
+	}
+	return err
+}

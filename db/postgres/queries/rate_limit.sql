@@ -1,0 +1,20 @@
+-- name: TakeAuthToken :one
+-- GCRA in one statement. The upsert moves the key's theoretical arrival
+-- time (tat) one interval on when the request is admitted and returns 0;
+-- when refused it changes nothing and the second branch returns how many
+-- milliseconds the client must wait. Intervals are in milliseconds; now is
+-- the replica's clock, so tests can inject one (replicas' clocks agree to
+-- well within a rate limit's precision).
+WITH admitted AS (
+    INSERT INTO auth_rate_limit AS r (key, tat)
+    VALUES (sqlc.arg(key), sqlc.arg(now)::timestamptz + make_interval(secs => sqlc.arg(interval_ms)::bigint / 1000.0))
+    ON CONFLICT (key) DO UPDATE
+    SET tat = greatest(r.tat, sqlc.arg(now)::timestamptz) + make_interval(secs => sqlc.arg(interval_ms)::bigint / 1000.0)
+    WHERE r.tat - sqlc.arg(now)::timestamptz <= make_interval(secs => sqlc.arg(tolerance_ms)::bigint / 1000.0)
+    RETURNING 0::bigint AS wait_ms
+)
+SELECT wait_ms FROM admitted
+UNION ALL
+SELECT ceil(extract(epoch FROM r.tat - sqlc.arg(now)::timestamptz - make_interval(secs => sqlc.arg(tolerance_ms)::bigint / 1000.0)) * 1000)::bigint
+FROM auth_rate_limit r
+WHERE r.key = sqlc.arg(key) AND NOT EXISTS (SELECT 1 FROM admitted);

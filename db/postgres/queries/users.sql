@@ -1,0 +1,13 @@
+-- name: CreateUser :one
+INSERT INTO users (email, password_hash, created_at)
+VALUES ($1, $2, $3)
+RETURNING id, email, created_at;
+
+-- name: GetUser :one
+SELECT id, email, created_at FROM users WHERE id = $1;
+
+-- name: GetCredentials :one
+SELECT id, password_hash FROM users WHERE lower(email) = lower(sqlc.arg(email));
+
+-- name: CountUsers :one
+SELECT count(*) FROM users;

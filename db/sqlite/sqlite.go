@@ -1,0 +1,211 @@
+// Package sqlite is keel's SQLite adapter (modernc.org/sqlite, pure Go): the
+// zero-setup default. One writer connection, because SQLite allows one writer
+// at a time and queueing in Go beats failing with "database is locked", beside
+// a pool of read-only connections that WAL lets run alongside it. Its
+// migrations and queries are in this folder; sqlc generates gen/db/sqlite.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/keelhq/keel/db"
+	gen "github.com/keelhq/keel/gen/db/sqlite"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// DB is a SQLite database; it satisfies db.Store.
+type DB struct {
+	writer, reader *sql.DB
+	// write runs statements on the writer connection, read on the reader
+	// pool; both hold prepared statements for every query in queries/.
+	write, read *gen.Queries
+}
+
+var _ db.Store = (*DB)(nil)
+
+// Open opens (creating if needed) the SQLite database at path, applies the
+// migrations (keel's and River's) and prepares the queries.
+func Open(ctx context.Context, path string) (_ *DB, err error) {
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("create database folder: %w", err)
+		}
+	}
+	d := &DB{}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	// _txlock=immediate takes the write lock at BEGIN, so a transaction never
+	// has to upgrade a read lock and fail with SQLITE_BUSY halfway through.
+	if d.writer, err = sql.Open("sqlite", dsn(path, "_txlock", "immediate")); err != nil {
+		return nil, err
+	}
+	d.writer.SetMaxOpenConns(1)
+	d.writer.SetMaxIdleConns(1)
+	d.writer.SetConnMaxLifetime(0)
+	d.writer.SetConnMaxIdleTime(0)
+
+	if _, err := migrations(d.writer).Up(ctx, d.writer); err != nil {
+		return nil, err
+	}
+
+	if d.reader, err = sql.Open("sqlite", dsn(path, "_pragma", "query_only(1)")); err != nil {
+		return nil, err
+	}
+	readers := max(4, runtime.GOMAXPROCS(0))
+	d.reader.SetMaxOpenConns(readers)
+	d.reader.SetMaxIdleConns(readers)
+	d.reader.SetConnMaxIdleTime(0)
+
+	if d.write, err = gen.Prepare(ctx, d.writer); err != nil {
+		return nil, fmt.Errorf("prepare queries: %w", err)
+	}
+	if d.read, err = gen.Prepare(ctx, d.reader); err != nil {
+		return nil, fmt.Errorf("prepare queries: %w", err)
+	}
+	return d, nil
+}
+
+// dsn is the modernc.org/sqlite connection string for path: WAL so readers
+// never block the writer, a busy timeout so a brief lock waits instead of
+// failing, foreign keys enforced, and synchronous=NORMAL, which in WAL mode
+// keeps every commit across a process crash (only a power loss can undo the
+// last ones). extra is one more name and value.
+func dsn(path string, extra ...string) string {
+	u := url.URL{Scheme: "file", Opaque: path}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	for i := 0; i+1 < len(extra); i += 2 {
+		q.Add(extra[i], extra[i+1])
+	}
+	return u.String() + "?" + q.Encode()
+}
+
+func migrations(writer *sql.DB) db.Migrations {
+	fsys, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		panic(err) // the embedded folder is there at compile time
+	}
+	return db.Migrations{Dialect: goose.DialectSQLite3, FS: fsys, Driver: riversqlite.New(writer)}
+}
+
+// Migrate opens the database at path, applies the migrations it lacks and
+// returns keel's schema version (keel serve does the same at start).
+func Migrate(ctx context.Context, path string) (int64, error) {
+	d, err := Open(ctx, path)
+	if err != nil {
+		return 0, err
+	}
+	defer d.Close()
+	p, err := goose.NewProvider(goose.DialectSQLite3, d.writer, migrations(d.writer).FS)
+	if err != nil {
+		return 0, err
+	}
+	return p.GetDBVersion(ctx)
+}
+
+// Status reports, without changing anything, which migrations the database
+// at path has.
+func Status(ctx context.Context, path string) ([]db.Migration, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, err
+	}
+	// Not dsn(): its journal_mode(WAL) would change a database that is not
+	// in WAL mode yet, and status changes nothing.
+	u := url.URL{Scheme: "file", Opaque: path, RawQuery: "_pragma=busy_timeout(10000)"}
+	conn, err := sql.Open("sqlite", u.String())
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	conn.SetMaxOpenConns(1)
+	return migrations(conn).Status(ctx, conn)
+}
+
+// Close closes both connection pools and their prepared statements.
+func (d *DB) Close() error {
+	var errs []error
+	for _, q := range []*gen.Queries{d.write, d.read} {
+		if q != nil {
+			errs = append(errs, q.Close())
+		}
+	}
+	for _, c := range []*sql.DB{d.reader, d.writer} {
+		if c != nil {
+			errs = append(errs, c.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// JobDriver is River's SQLite driver on the writer connection: River writes,
+// and SQLite wants its writers in one line.
+func (d *DB) JobDriver() riverdriver.Driver[*sql.Tx] { return riversqlite.New(d.writer) }
+
+// CreateUser implements db.Store.
+func (d *DB) CreateUser(ctx context.Context, email, passwordHash string, createdAt time.Time) (db.User, error) {
+	row, err := d.write.CreateUser(ctx, gen.CreateUserParams{Email: email, PasswordHash: passwordHash, CreatedAt: db.Millis(createdAt)})
+	if err != nil {
+		return db.User{}, translate(err)
+	}
+	return db.User{ID: row.ID, Email: row.Email, CreatedAt: db.Millis(row.CreatedAt)}, nil
+}
+
+// GetUser implements db.Store.
+func (d *DB) GetUser(ctx context.Context, id int64) (db.User, error) {
+	row, err := d.read.GetUser(ctx, id)
+	if err != nil {
+		return db.User{}, translate(err)
+	}
+	return db.User{ID: row.ID, Email: row.Email, CreatedAt: db.Millis(row.CreatedAt)}, nil
+}
+
+// GetCredentials implements db.Store.
+func (d *DB) GetCredentials(ctx context.Context, email string) (db.Credentials, error) {
+	row, err := d.read.GetCredentials(ctx, email)
+	if err != nil {
+		return db.Credentials{}, translate(err)
+	}
+	return db.Credentials{UserID: row.ID, PasswordHash: row.PasswordHash}, nil
+}
+
+// CountUsers implements db.Store.
+func (d *DB) CountUsers(ctx context.Context) (int64, error) { return d.read.CountUsers(ctx) }
+
+// Ping implements db.Store.
+func (d *DB) Ping(ctx context.Context) error { return d.read.Ping(ctx) }
+
+// translate turns SQLite's errors into db's.
+func translate(err error) error {
+	var e *sqlite.Error
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return db.ErrNotFound
+	case errors.As(err, &e) && e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+		return db.ErrEmailTaken
+	}
+	return err
+}

@@ -1,0 +1,219 @@
+// Package pgtest gives tests a throwaway PostgreSQL: one cluster per test
+// binary, started on first use with initdb and pg_ctl into a temporary folder
+// on a free loopback port (as the postgres user when the tests run as root,
+// since initdb refuses root), and one fresh database per test.
+//
+// KEEL_TEST_POSTGRES_URL points the tests at an existing server instead (a
+// role that may CREATE DATABASE). Without PostgreSQL binaries the tests that
+// need it skip, unless KEEL_REQUIRE_POSTGRES=1 (set by .ci/run) turns the
+// skip into a failure.
+package pgtest
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+)
+
+var (
+	once     sync.Once
+	admin    string // URL of the maintenance database on the server
+	startErr error
+	stop     func()
+	seq      atomic.Int64
+)
+
+// Main runs the tests and stops the cluster afterwards: call it from
+// TestMain as os.Exit(pgtest.Main(m)).
+func Main(m *testing.M) int {
+	code := m.Run()
+	if stop != nil {
+		stop()
+	}
+	return code
+}
+
+// NewDatabase returns the URL of a new, empty database that is dropped when
+// the test ends, skipping the test (or failing it in CI) when PostgreSQL is
+// not available.
+func NewDatabase(t testing.TB) string {
+	t.Helper()
+	base := Server(t)
+	name := fmt.Sprintf("keel_test_%d_%d", os.Getpid(), seq.Add(1))
+	conn, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Exec(`CREATE DATABASE ` + name); err != nil {
+		t.Fatalf("pgtest: create database: %v", err)
+	}
+	t.Cleanup(func() {
+		conn, err := sql.Open("pgx", base)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		conn.Exec(`DROP DATABASE IF EXISTS ` + name + ` WITH (FORCE)`)
+	})
+	u, _ := url.Parse(base)
+	u.Path = "/" + name
+	return u.String()
+}
+
+// Server returns the URL of the server's maintenance database, starting the
+// cluster on first use.
+func Server(t testing.TB) string {
+	t.Helper()
+	once.Do(func() {
+		if u := os.Getenv("KEEL_TEST_POSTGRES_URL"); u != "" {
+			admin = u
+			return
+		}
+		admin, stop, startErr = start()
+	})
+	if startErr != nil {
+		if os.Getenv("KEEL_REQUIRE_POSTGRES") != "" {
+			t.Fatalf("pgtest: PostgreSQL is required here (KEEL_REQUIRE_POSTGRES) but cannot start: %v", startErr)
+		}
+		t.Skipf("pgtest: no PostgreSQL for this test (%v); install PostgreSQL or set KEEL_TEST_POSTGRES_URL", startErr)
+	}
+	return admin
+}
+
+// binDir finds the PostgreSQL server binaries: pg_ctl on PATH, else the
+// newest Debian install under /usr/lib/postgresql.
+func binDir() (string, error) {
+	if p, err := exec.LookPath("pg_ctl"); err == nil {
+		return filepath.Dir(p), nil
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return version(dirs[i]) > version(dirs[j]) })
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
+			return d, nil
+		}
+	}
+	return "", fmt.Errorf("no initdb or pg_ctl on PATH or in /usr/lib/postgresql/*/bin")
+}
+
+func version(dir string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(dir)))
+	return n
+}
+
+// start runs initdb and pg_ctl start, and returns the server's URL and a
+// function that stops it and removes its files.
+func start() (string, func(), error) {
+	bin, err := binDir()
+	if err != nil {
+		return "", nil, err
+	}
+	dir, err := os.MkdirTemp("", "keel-pgtest-")
+	if err != nil {
+		return "", nil, err
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	var cred *syscall.Credential
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			cleanup()
+			return "", nil, fmt.Errorf("running as root and there is no postgres user for initdb: %v", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		if err := os.Chown(dir, uid, gid); err != nil {
+			cleanup()
+			return "", nil, err
+		}
+	}
+	run := func(name string, args ...string) error {
+		cmd := exec.Command(filepath.Join(bin, name), args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		cmd.Env = append(os.Environ(), "LC_ALL=C")
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %v\n%s", name, err, out)
+		}
+		return nil
+	}
+	data := filepath.Join(dir, "data")
+	if err := run("initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions"); err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	// fsync off and a small footprint: the data is thrown away anyway.
+	opts := strings.Join([]string{
+		"-p " + strconv.Itoa(port), "-k " + dir, "-c listen_addresses=127.0.0.1",
+		"-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off",
+		"-c max_connections=300", "-c shared_buffers=32MB",
+	}, " ")
+	logFile := filepath.Join(dir, "server.log")
+	if err := run("pg_ctl", "start", "-w", "-t", "60", "-D", data, "-l", logFile, "-o", opts); err != nil {
+		log, _ := os.ReadFile(logFile)
+		cleanup()
+		return "", nil, fmt.Errorf("%v\n%s", err, log)
+	}
+	stopFn := func() {
+		run("pg_ctl", "stop", "-D", data, "-m", "immediate", "-w")
+		cleanup()
+	}
+	u := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+	if err := waitReady(u); err != nil {
+		stopFn()
+		return "", nil, err
+	}
+	return u, stopFn, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func waitReady(u string) error {
+	conn, err := sql.Open("pgx", u)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		if err = conn.PingContext(ctx); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("server not ready: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
