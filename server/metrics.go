@@ -16,8 +16,6 @@ type metrics struct {
 	registry  *prometheus.Registry
 	requests  *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
-	jobRuns   *prometheus.CounterVec
-	jobFails  *prometheus.CounterVec
 	websocket prometheus.Gauge
 }
 
@@ -33,21 +31,13 @@ func newMetrics(hashQueue func() int64) *metrics {
 			Help:    "HTTP request latency by route template and method.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"route", "method"}),
-		jobRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "keel_job_runs_total",
-			Help: "Scheduled job runs, failed or not.",
-		}, []string{"job"}),
-		jobFails: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "keel_job_failures_total",
-			Help: "Scheduled job runs that failed.",
-		}, []string{"job"}),
 		websocket: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "keel_websockets_open",
 			Help: "WebSocket connections open now.",
 		}),
 	}
 	m.registry.MustRegister(
-		m.requests, m.latency, m.jobRuns, m.jobFails, m.websocket,
+		m.requests, m.latency, m.websocket,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "keel_bcrypt_queue_depth",
 			Help: "Requests waiting for a bcrypt worker.",
@@ -70,13 +60,9 @@ func (m *metrics) observeRequest(route, method string, status int, took time.Dur
 	m.latency.WithLabelValues(route, method).Observe(took.Seconds())
 }
 
-// observeJob counts one run of a scheduled job.
-func (m *metrics) observeJob(job string, err error) {
-	m.jobRuns.WithLabelValues(job).Inc()
-	if err != nil {
-		m.jobFails.WithLabelValues(job).Inc()
-	}
-}
+// Registry is where the rest of keel (the job engine) adds its metrics to
+// those /metrics serves.
+func (s *Server) Registry() prometheus.Registerer { return s.metrics.registry }
 
 // getMetrics serves the registry in the Prometheus text format.
 func (s *Server) getMetrics() echo.HandlerFunc {

@@ -22,6 +22,7 @@ import (
 	"github.com/joho/godotenv"
 
 	"github.com/keelhq/keel/api"
+	"github.com/keelhq/keel/internal/jobs"
 	"github.com/keelhq/keel/server"
 )
 
@@ -209,13 +210,16 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 		TLSConfig:         tlsConfig,
 	}
 
-	jobCtx, stopJob := context.WithCancel(context.WithoutCancel(ctx))
-	jobDone := make(chan struct{})
-	go func() {
-		defer close(jobDone)
-		api.RunJobs(jobCtx)
-	}()
-	defer func() { stopJob(); <-jobDone }()
+	engine, err := jobs.New(store, jobs.Config{CountUsersEvery: cfg.JobInterval, Log: log, Registry: api.Registry()})
+	if err != nil {
+		return fmt.Errorf("job engine: %w", err)
+	}
+	// Not ctx: the engine stops in the shutdown sequence below, after the
+	// HTTP server, so that requests in flight may still insert jobs.
+	if err := engine.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("job engine: %w", err)
+	}
+	defer engine.Stop(context.Background())
 
 	served := make(chan error, 1)
 	go func() {
@@ -253,8 +257,11 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 	if err := api.Close(closeCtx); err != nil {
 		log.Warn("WebSockets still open after their close handshake", slog.Any("err", err))
 	}
-	stopJob()
-	<-jobDone
+	// Running jobs get the rest of the shutdown deadline to finish; River
+	// takes back any it had to abandon.
+	if err := engine.Stop(shutdownCtx); err != nil {
+		log.Warn("jobs still running at the shutdown deadline", slog.Any("err", err))
+	}
 	log.Info("stopped")
 	return nil
 }

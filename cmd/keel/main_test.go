@@ -33,6 +33,7 @@ func start(t *testing.T, env map[string]string) (addr string, out *syncBuffer, s
 		"DATABASE_URL": filepath.Join(t.TempDir(), "data", "keel.db"),
 		"BCRYPT_COST":  "4",
 		"JOB_INTERVAL": "20ms",
+		"LOG_LEVEL":    "debug", // the job logs its count at debug
 	}
 	for k, v := range env {
 		base[k] = v
@@ -122,8 +123,8 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("greeting %q %v", msg, err)
 	}
 
-	// The job runs on its own every 20ms.
-	deadline := time.Now().Add(5 * time.Second)
+	// The job runs on its own every 20ms, once River has elected this process leader.
+	deadline := time.Now().Add(15 * time.Second)
 	for !strings.Contains(out.String(), `"users":1`) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
