@@ -58,7 +58,7 @@ func New(store db.Store, cfg Config) (*Engine, error) {
 		// job waits a small part of its period, never more than a second.
 		FetchPollInterval: pollInterval(cfg.CountUsersEvery),
 		FetchCooldown:     min(river.FetchCooldownDefault, pollInterval(cfg.CountUsersEvery)),
-		WorkerMiddleware:  []rivertype.WorkerMiddleware{m},
+		Plugins:           []rivertype.Plugin{m},
 	})
 	if err != nil {
 		return nil, err
