@@ -7,7 +7,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: run dev build test test-race generate check-generated lint bench load fuzz swagger-ui clean
+.PHONY: run dev build test test-race generate check-generated lint bench load fuzz swagger-ui clean clean-data
 
 run: ## serve on $$ADDR (default :8080), data in data/keel.db
 	$(GO) run ./cmd/keel
@@ -43,8 +43,11 @@ lint: ## gofmt, go vet, staticcheck, and the spec lint (redocly)
 	$(TOOL) staticcheck ./...
 	$(MAKE) --no-print-directory spec-lint
 
-clean:
-	rm -rf bin data bench.txt
+clean: ## remove build outputs (bin/, bench.txt); keeps data/
+	rm -rf bin bench.txt
+
+clean-data: ## DELETE data/: the SQLite database and the generated JWT secret (every account and token)
+	rm -rf data
 
 # benchstat, pinned; `go run pkg@version` leaves every go.mod alone.
 BENCHSTAT := $(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da

@@ -103,17 +103,22 @@ Usage:
 Environment (also read from ./.env; serve and migrate read them):
 `)
 	for _, s := range server.Settings {
-		fmt.Fprintf(&b, "  %-20s %s (default %s)\n", s.Name, s.Meaning, orNone(s.Default))
+		fmt.Fprintf(&b, "  %-20s %s (%s)\n", s.Name, s.Meaning, defaultText(s.Default))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
-func orNone(s string) string {
-	if s == "" {
-		return "none"
+// defaultText says what an unset variable means: a value, or a word in
+// parentheses for a default that is not a value (such as "generated").
+func defaultText(d string) string {
+	switch {
+	case d == "":
+		return "unset by default"
+	case strings.HasPrefix(d, "("):
+		return strings.Trim(d, "()") + " when unset"
 	}
-	return s
+	return "default " + d
 }
 
 // migrate runs `keel migrate [status]`.
@@ -243,7 +248,7 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 
 	// A second SIGINT or SIGTERM now kills the process at once.
 	signal.Reset(os.Interrupt, syscall.SIGTERM)
-	log.Info("shutting down", slog.Duration("timeout", cfg.ShutdownTimeout))
+	log.Info("shutting down", slog.String("timeout", cfg.ShutdownTimeout.String()))
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"strings"
 )
 
 // version and commit are set at build time by `make build`
@@ -29,6 +30,10 @@ func versionString() string {
 	}
 	if c == "" {
 		c = "unknown"
+	}
+	// Without a tag, `make build`'s version is the commit itself: say it once.
+	if strings.HasPrefix(v, c) || strings.HasPrefix(c, strings.TrimSuffix(v, "-dirty")) {
+		return fmt.Sprintf("keel %s (%s %s/%s)", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	}
 	return fmt.Sprintf("keel %s (commit %s, %s %s/%s)", v, c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
