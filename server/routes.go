@@ -68,24 +68,22 @@ func (s *Server) validateRequests() echo.MiddlewareFunc {
 	return v.middleware
 }
 
-func init() {
-	// kin-openapi's own "email" check is a loose pattern; keel stores what it
-	// accepts, so accept only a bare addr-spec, as net/mail parses it.
-	openapi3.DefineStringFormatValidator("email", openapi3.NewCallbackValidator(checkEmail))
-}
+// emailFormat is the server's reading of the spec's `format: email`, given
+// to the request validator alone (kin-openapi's global registry stays
+// untouched, so the contract checker in tests keeps its own reading).
+var emailFormat = openapi3.WithStringFormatValidator("email", openapi3.NewCallbackValidator(checkEmail))
 
 type formatError string
 
 func (e formatError) Error() string { return string(e) }
 
-// checkEmail accepts a single address without a display name or angle
-// brackets, with spaces around it allowed (they are trimmed before storing).
+// checkEmail accepts what the spec promises: a bare RFC 5322 addr-spec in
+// ASCII, as net/mail parses it, with no display name, angle brackets or
+// surrounding spaces. Internationalized addresses (idn-email) are refused
+// rather than stored in a form other clients of the spec cannot expect.
 func checkEmail(s string) error {
-	s = strings.TrimSpace(s)
-	if strings.ContainsFunc(s, func(r rune) bool {
-		return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == unicode.ReplacementChar
-	}) {
-		return formatError("must not contain control or formatting characters")
+	if strings.ContainsFunc(s, func(r rune) bool { return r > unicode.MaxASCII || unicode.IsControl(r) }) {
+		return formatError("must be an ASCII email address such as ada@example.com")
 	}
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Name != "" || a.Address != s {

@@ -42,7 +42,7 @@ func newValidator(spec *openapi3.T, auth func(*http.Request) (int64, error)) (*v
 		// kin-openapi would otherwise put the offending value, indented, in
 		// every schema error: a password in an error text, and quadratic
 		// work for a deeply nested body.
-		SchemaValidationOptions: []openapi3.SchemaValidationOption{openapi3.DisableSchemaErrorDetails()},
+		SchemaValidationOptions: []openapi3.SchemaValidationOption{openapi3.DisableSchemaErrorDetails(), emailFormat},
 	}
 	v.opts.WithCustomSchemaErrorFunc(func(e *openapi3.SchemaError) string { return e.Reason })
 

@@ -48,7 +48,7 @@ func (e TokenTokenType) Valid() bool {
 	}
 }
 
-// Email An email address (RFC 5322 addr-spec). Surrounding spaces are trimmed and letters lower-cased.
+// Email An email address (RFC 5322 addr-spec, ASCII only; no surrounding spaces). Letters are lower-cased before it is stored.
 //
 // Example: ada@example.com
 type Email = openapi_types.Email
@@ -75,7 +75,7 @@ type HealthStatus string
 
 // LoginRequest Unknown fields are rejected with 400.
 type LoginRequest struct {
-	// Email An email address (RFC 5322 addr-spec). Surrounding spaces are trimmed and letters lower-cased.
+	// Email An email address (RFC 5322 addr-spec, ASCII only; no surrounding spaces). Letters are lower-cased before it is stored.
 	//
 	// Example: ada@example.com
 	Email Email `json:"email"`
@@ -111,7 +111,7 @@ type Problem struct {
 
 // RegisterRequest Unknown fields are rejected with 400.
 type RegisterRequest struct {
-	// Email An email address (RFC 5322 addr-spec). Surrounding spaces are trimmed and letters lower-cased.
+	// Email An email address (RFC 5322 addr-spec, ASCII only; no surrounding spaces). Letters are lower-cased before it is stored.
 	//
 	// Example: ada@example.com
 	Email Email `json:"email"`

@@ -52,7 +52,7 @@ func (e TokenTokenType) Valid() bool {
 	}
 }
 
-// Email An email address (RFC 5322 addr-spec). Surrounding spaces are trimmed and letters lower-cased.
+// Email An email address (RFC 5322 addr-spec, ASCII only; no surrounding spaces). Letters are lower-cased before it is stored.
 //
 // Example: ada@example.com
 type Email = openapi_types.Email
@@ -79,7 +79,7 @@ type HealthStatus string
 
 // LoginRequest Unknown fields are rejected with 400.
 type LoginRequest struct {
-	// Email An email address (RFC 5322 addr-spec). Surrounding spaces are trimmed and letters lower-cased.
+	// Email An email address (RFC 5322 addr-spec, ASCII only; no surrounding spaces). Letters are lower-cased before it is stored.
 	//
 	// Example: ada@example.com
 	Email Email `json:"email"`
@@ -115,7 +115,7 @@ type Problem struct {
 
 // RegisterRequest Unknown fields are rejected with 400.
 type RegisterRequest struct {
-	// Email An email address (RFC 5322 addr-spec). Surrounding spaces are trimmed and letters lower-cased.
+	// Email An email address (RFC 5322 addr-spec, ASCII only; no surrounding spaces). Letters are lower-cased before it is stored.
 	//
 	// Example: ada@example.com
 	Email Email `json:"email"`
@@ -1012,54 +1012,54 @@ func (sh *strictHandler) Register(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fptb9s4tv4rB7wXmKZXfomTtFP3y+0M0tsU7Z1u4iCLbYqalo4tTiRSJak4nsD/fXFISpZs561NZnaB",
-	"/RLEkkie85zX50jXLFZ5oSRKa9jwmmk0hZIG3Y9feHKM30o0ln7FSlqU7l9eFJmIuRVK9gqtJhnm//O7",
-	"UZLu4RXPiwzp3wQtFxkbMpsiaL8TCANCXvJMJCxiqLXShg0/X7OpwCxhQ9bDnBZFTCN3W7K8NBYmCFyC",
-	"uwc8STQaA6aMU+AGeML/NxzbjVXOll8iJqSxXMbIhmx/OuCv4l3sT14me/zFQWd/wCJmLLelYcP9fj9i",
-	"VlgSmTSGSuWI2UVBF/lElXY4ybi8YMuImTjFnJN+/61xyobsv3orDHv+rul98rCw5XIZsQRNrEVBeLEh",
-	"G7XRyHk2VTrHBJSGKReZAQePg7dLJ/6q5DQT8Y9agUvgcaxKaWEubAo2FaZCNNPIkwXglTDWsAfB92oF",
-	"Xy3ok2LnRRamllrjTBiLGhMH15G0qCXPDsm5vg+ze6t/0PSe6mA4QX2JGrwAT4bFicrRpkLOnNeQ/0ig",
-	"SDPu9Nfuf298kEjymFTNKfq8lKYLLU9MQCQorZgKNCAsCL9bpmbGwfqJLzLFk5FSH7ie4SOmhIlKFmRP",
-	"RUK6M0Uu7IO8cHdvZYYQwHAorbALGCkFXuI/JaI3lPHm+Ml4rRyU5B8ixlPJL7nI+CR7DDT9OXT0pDQL",
-	"iFOML8g5Cm7MXOnEvAaNVi+AT20QzYocyc7HdL3zhq4/BPWDfgP1oBM0lXpSwFf6cgsxL3hM1n5Gek1i",
-	"vSgsfCuxxAjG796cvPv6t9PD08NxRM9Pyyzb6XqtG2jIMp+gBjU9lwZjJROKFRg3wBl3zyWLWIo8Qe1K",
-	"ZBM5Z5BWgIZdrII5F1TDpkqjt4KQsy5rIpELKfIyZ8PdGjWK1BlqAmAZsZFSH7lcBO82P+oxSkHO5QK4",
-	"tZgX1sBUq9zXhFBfH91f9geNWkFhSfpArdDTecstusaZQGnrluLZ+M3p6N3X4zejw68fjj4ejcZQoIZc",
-	"yNJiBFZdoIRJGV+g3emeyxtdCP4VPehU8tKmSos/MPnRXgImyDVp7RARxuU/oTF5WPOwu3KIlnRP5gsf",
-	"hTGUFZWu2lCINbrCxzNDl51G3baRzs7OOm9Km9JjMbcOi5UoQVRjtZCzGmtTFoXSFpOPmAg+cs88bsms",
-	"G+PGRm6DB1XOg6YJaqHBSQ1O7D+1bkplYbyu0bjLlvWBziKHjiVsBMybdY7w7Pjtr3CwNxi4Kx1TYLzT",
-	"hZNSa1XKhDzBFDxGA1wjWC1yasS5TCBDa1EbyNQcdSfmhrrLaGUYts46IkZtPLdsyCoKk/OrDyhnNmXD",
-	"wcF+RBFa/d6L1t0mYm+JAtVda6FVgdoKz8UCPbregqC7FTkiBO9Pfvt/KJTr8ajTU7DuNZHz8RSh4Jrn",
-	"SM9JnmNbt5qEbchYsbKGi4a7kCg08icLObdx6o7wgMC5B+ScbW7odgyJY/g5aFmf8qV+Xk1+x9iSAO+Q",
-	"ZwTgOkCVQ18zlJQEPzN1QRusxFQXd54fNtl27gc1E7JBh3mSCDICzz415JjyzOC6m5/KC6nm0hvKe5pG",
-	"2hcTz8T2+33Cv60QVh5+W3D5MFhGrOry2paJldYYW0iVNggTqn960fTUelnLWV8OWr66exdslbfUu20D",
-	"sMoD22KWgvTV/sFLCHkw8JZNUKpkuL7HWcotzKmSz7WSswbBDb7f3ebM1fhhfbe3SgNvsPBKrAiQx6m3",
-	"I1g6MjAvShjzdEGHCIu5uctsjUhfrrKr1nxBv1fJ+/q20UFCfYbTUcVxqTXKGOEZz4yquNv4753gsZ2j",
-	"ZAy+oO1shaIRPpX3uMlIzq98U3Hw6lW0ajH81GStyagLyYaFiXpqC6bMc64XXm6ECyGdDgHddgraOopZ",
-	"yWtDPV0/6PT4CDRO0aMheU6Zacthr2HcqGZjmKcY2LMDAgxfOBbMs2wt7Tdq4F1xYUP1dKhEt2WX4zDC",
-	"+PdIMO3Tf6b29OUA4pRrHlPRjFxAcAu5MpZuTRYWXS98Onrb+RmeeYJWceKdNsKPk7R+fpSkNaJm8E5r",
-	"rOF6VQiN5quQNzf0pbQi85zKNdBhTQuIvRcUZLXWQtoX+yy6tc2PmK0EXg+M92cjePbuZHDwYofsZZAs",
-	"ZGD8JjTdLtEN4Rff1p+X/f5e7DZz/+J4a9ZwD3ytYrEqvH6PBp43hYeTtbVL1ERvm0FOjedJD7BHrJFb",
-	"TL5y2y6Og/7gRWd3tzM4GO0Ohv3+sN//R9PNEm6xQ5R3a+mogudBDWF7m4hddWaqs7G3aFfx3Qc6wRrK",
-	"ftAeBGhgsYkulQGMSy3s4oTC38PniR65yerX20qe92cjFm34mvdpR7LHn347GUEvo+5pHJHb2Qe7nctF",
-	"JKg/fIVjam3heYWQU7Xp9ReIflAMJudZFgG1/52p0MbWo3Dj51ZDqo6ZTaMwTdZOsAic4D6J8nP5/mwU",
-	"AacaYn12LbSaigx9voMznJyo+AItzDSiJYZ+Ls/liGp0ouIyJ+2FcXFPRJDSpZ/ChmFWaDnQAF6iXtS1",
-	"ns84NQUg7Lmko6q7/mUN1SmKZ+PmjhLrszCBFDV24dA979odEOZcjm/inmNPmKgX2/GyK7B64QlDrbVW",
-	"JclIew8h5llWmbmaxI8jWiHXrH8uY1X4vcbOxmPvI8Ia4NLMUUdQONb2/HnlH/j8uQO34MaSon5+kokY",
-	"pXFJh8gL8fojcsRSZ8EtzLDXUwVKo0odY1fpWS8sMj16dtWsOC9hEbtEbbzb7Hb73T49QRvwQrAh2+v2",
-	"u3uuWNjURUWP/szQpRRKNg7Ko4QN2f+hDRwlar9OG/T7t0wAKuZ/P1IdTrhlNCpiJHcoCzdxPvBnb9uy",
-	"lrHXfnHSTAds+PlLxEL7xoaBhPkZM4UjnxlKNT6E2Bda2ktUTGpX//auuTFol+GSf/SPBoqbahRaxeQN",
-	"Tg3nBU4xOevCkXV0000LrCoD30y45RNuHJndMMoHcYkSjfnrzFLpk4lLKvW3AVwJ69pVvAliF1eOCitj",
-	"txKrMnSGYSjispRnSFXbAzO0vvHlOcJ+fzeEog+0NoqOAzNfXtDYX1SyeDToWvx62S5iVpe4fEKz+S7v",
-	"Bqs1x4PUWbsc7YJq/z5B1XiJ7pbs3r2kNQmlRbt7dy9afz3n1h3c57Atg0paPHh19+L1dxLfmWlo1T1U",
-	"3PLa7LYYOryKUy5nbQtOHbVvDq8bwUWwh9DK0WpRJ7BQCLrBrZqXFjzPwqXQDNxWGT6FR57QmV2HfIMv",
-	"l6Z6k+M6tDmn5GpKTMCq7nf7548Xl3aX+fnLsmVIV9LETGLSEdLp0LAZ/TTBaO5zgNtrSlUiQpaj3vBb",
-	"Sc0RtXhCUqvoKFoXjqnJAav5dCpi1+uAktkC5ik1fG7uIgwMPLPeMPQx8kT8deXm2H0Y4XievsRuI8Tu",
-	"+QLiUWb7Ndh1rQ615da4raG7vfhVvebN9a/1sUhrtr+a6Vev1IRrzI1VGpPX4VcpxbcSz6XGGddJRhKp",
-	"aXgxALTa9+51JRUGUm7SaugS3kLTgcL4TzBoL1tqiUm3uk0+azZmJREYBRwyJWeoVyc8q0Yo59I9tuPf",
-	"vE1L0kRzm7rw5hKMyFDabAFWlzImyretnldTpycq6etDrXtV9d0/JRHWH0JxA4ETf39Jv0ehrL+M+k85",
-	"/95y/qszE6y+YtteuOeuZrt9iFL7jws9L+y5LwPDmvVkUXfcYTgdOBQl90AxQ/ZZRtcbyXY1MQj5ZSZk",
-	"Y6UTb3PdZl1rrPF1bfuianZAzBmzaeQYdEX6V2KQGltGEqszcrScLb8s/xkAAP//",
+	"7Fptb9s48v8qA/7/wDY9+SFO0m7dN5ct0muK9raXOMjhmqKmpbHFjUSqJJXEG/i7H4akZMl2ntpk9w64",
+	"N0EsieTMbx5/I12zWOWFkiitYcNrptEUShp0P37hyRF+K9FY+hUraVG6f3lRZCLmVijZK7SaZJj/5Tej",
+	"JN3DK54XGdK/CVouMjZkNkXQficQBoS84JlIWMRQa6UNG36+ZlOBWcKGrIc5LYqYRu62ZHlpLEwQuAR3",
+	"D3iSaDQGTBmnwA3whP81HNuNVc4WXyImpLFcxsiGbHc64K/ibexPXiY7/MVeZ3fAImYst6Vhw91+P2JW",
+	"WBKZNIZK5YjZeUEX+USVdjjJuDxni4iZOMWck37/r3HKhuz/eksMe/6u6X3ysLDFYhGxBE2sRUF4sSEb",
+	"tdHIeTZVOscElIYpF5kBB4+Dt0snvlFymon4R63AJfA4VqW0cClsCjYVpkI008iTOeCVMNawB8H3aglf",
+	"LeiTYudFFqaWWuNMGIsaEwfXobSoJc8OyLm+D7N7q7/X9J7qYDhGfYEavABPhsWxytGmQs6c15D/SKBI",
+	"M+701+5/b3yQSPKYVF1S9HkpTRdanpiASFBaMRVoQFgQfrdMzYyD9ROfZ4onI6U+cD3DR0wJE5XMyZ6K",
+	"hHRnilzYB3nh9s7SDCGA4UBaYecwUgq8xH9IRK8p483xk/FaOSjJP0SMJ5JfcJHxSfYYaPpz6OhJaeYQ",
+	"pxifk3MU3JhLpRPzGjRaPQc+tUE0K3IkOx/R9c4+XX8I6nv9BupBJ2gq9aSAL/XlFmJe8Jis/Yz0msR6",
+	"Xlj4VmKJEYzf7R+/+/qPk4OTg3FEz0/LLNvqeq0baMgyn6AGNT2TBmMlE4oVGDfAGXfPJItYijxB7Upk",
+	"EzlnkFaAhl2sgksuqIZNlUZvBSFnXdZEIhdS5GXOhts1ahSpM9QEwCJiI6U+cjkP3m1+1GOUgpzLOXBr",
+	"MS+sgalWua8Job4+ur/sDhq1gsKS9IFaoafzllt0jTOB0tYtxbPx/sno3dej/dHB1w+HHw9HYyhQQy5k",
+	"aTECq85RwqSMz9Fudc/kjS4E/4kedCJ5aVOlxe+Y/GgvARPkmrR2iAjj8p/QmDysedheOkRLuifzhY/C",
+	"GMqKSldtKMQaXeHjmaHLTqNu20inp6ed/dKm9FjMrcNiKUoQ1Vgt5KzG2pRFobTF5CMmgo/cM49bMuvG",
+	"uLGR2+BBlXOvaYJaaHBSgxP7D62bUlkYr2o07rJFfaCzyIFjCWsBs7/KEZ4dvX0DezuDgbvSMQXGEewf",
+	"vzk8BCWz+WuQCkyptSplQn5hCh6j2erCB7QWtQGuqQe6RN2JucGkCkHhendjles6o6XB2CobiRi199yy",
+	"IauoTc6vPqCc2ZQNB3u7EUVu9XsnWnWniL0lalR3s4VWBWorPEcLtOl6A7LuVuQIErw//vXvUCjX+1EH",
+	"qGDVmyLn+ylCwTXPkZ6TPMe2bjU5W5OxYmsN1w13IVFo5E8Wcm7j1B3hAYEzD8gZW9/Q7RgSyvBz0LI+",
+	"5Uv9vJr8hrElAd4hzwjAVYAqR79mKCk5fmbqnDZYiqnO7zw/bLLp3A9qJmSDJvMkEWQEnn1qyDHlmcFV",
+	"9z+R51JdSm8o72kaaV9MPEPb7fcJ/7ZCWHn+bUHnw2MRsar7a1smVlpjbCFV2iBMqC7qedNT62UtZ305",
+	"aPnq9l2wVd5S77YJwCo/bIplCt5Xu3svIeTHwGfWQamS5Ooepym3cEkV/lIrOWsQ3+D73U3OXI0lVnd7",
+	"qzTwBjuvxIoAeZx6O4KlIwMj4zKBy3ROhwiLubnLbI1IXyyzrtZ8Tr+XSf36tpFCQv2H01HFcak1yhjh",
+	"Gc+Mqjjd+J+d4LGdw2QMvtBtbYSiET6V97iJSc6vfLOx9+pVtGw9/DRlpfmoC8yahYmSagumzHOu515u",
+	"hHMhnQ4B3XYK2jiiWcprQ51dPejk6BA0TtGjIXlOmWnDYa9h3KhyY7hMMbBqBwQYPnfsmGfZStpv1Ma7",
+	"4sKGqupQiW7LLkdhtPHfkWDap/9MbevLAcQp1zymYhq5gOAWcmUs3ZrMLboe+WT0tvMzPPPEreLKW22E",
+	"Hydp/fwoSWtETeKd1ljB9aoQGs1XIW9u9EtpRea5lmusw5oWEDsvKMhqrYW0L3ZZdGv7HzFbCbwaGO9P",
+	"R/Ds3fFg78UW2csgWcjAeD804y7RDeEX3+6flf3+Tuw2c//ieGPWcA98rWKxKrx+jwaeN4WHk7W1S9RE",
+	"b5NBToznTw+wR6yRW0y+ctsujoP+4EVne7sz2BttD4b9/rDf/1fTzRJusUNUeGPpqILnQQ1he5uIXXVm",
+	"qrO2t2hX8e0HOsEKyn4AHwRoYLGOLpUBjEst7PyYwt/D5wkgucny19tKnvenIxat+Zr3aUe+x59+PR5B",
+	"L6PuaRyR29kHu53LRSSoP3yJY2pt4fmGkFO17vXniH6ADCbnWRYB0YLOVGhj6xG58fOsIVXHzKZRmDJr",
+	"J1gETnCfRPmZfH86ioBTDbE+uxZaTUWGPt/BKU6OVXyOFmYa0RJzP5NnckQ1OlFxmZP2wri4J4JI6dJP",
+	"Z8OQK7QcaAAvUM/rWs9nnJoCEPZM0lHVXf8Sh+oUxbNx80iJ9VmYQIoau3DgnnftDghzJsc3cdKxJ1LU",
+	"i2152RVYPfeEodZaq5JkpL2HEPMsq8xcTejHEa2QK9Y/k7Eq/F5jZ+Ox9xFhDXBpLlFHUDg29/x55R/4",
+	"/LkDt+DGkqJ+rpKJGKVxSYfIC/H9Q3LEUmfBLcyw11MFSqNKHWNX6VkvLDI9enbZrDgvYRG7QG2822x3",
+	"+90+PUEb8EKwIdvp9rs7rljY1EVFj/7M0KUUSjYOysOEDdnf0AaOErVfsw36/VsmA9VE4H5kO5xwy8hU",
+	"xEjuUBZuEr3nz960ZS1jr/1CpZkO2PDzl4iF9o0NAwnzs2cKRz4zlGp8CLEvtLSXqJjUrv7tXXNj0C7C",
+	"Jf/o7w0U19UotIrJG5wazgucYnLWhUPr6KabIlhVBr6ZcMsn3Dgyu2aUD+ICJRrz55ml0icTF1TqbwO4",
+	"Eta1q3gTxC6uHBVWxm4kVmXoDMOwxGUpz5CqtgdmaH3jy3OE3f52CEUfaG0UHQdmvrygsb+oZP5o0LX4",
+	"9aJdxKwucfGEZvNd3g1Wa44NqbN2OdoF1e59gqrxct0t2b57SWtCSou2d+5etPrazq3bu89hGwaYtHjw",
+	"6u7Fq+8qvjPT0Kp7qLjhddptMXRwFadcztoWnDpq3xxqN4KLYA+hlaPVok5goRB0g1s1L815noVLoRm4",
+	"rTJ8Co88oTO7DvkGXy5N9YbHdWiXnJKrKTEBq7rf7Z8/XlzaXebnL4uWIV1JEzOJSUdIp0PDZvTTBKO5",
+	"zwRurylViQhZjnrDbyU1R9TiCUmtoqNoXTiiJges5tOpiF2v4ybJcJlSw+fmLsLAwDPrNUMfIU/En1du",
+	"jtwHE47n6QvsNkLsni8mHmXmX4Nd1+pQW26N2xq624tf1WveXP9aH5FYLfI8jOrumPO/Dr9KKb6VeCY1",
+	"zrhOMpJITSFzLwyAVvveva6kwkDKTVoNXcLbaTpQGP9pBu1lSy0x6Va3yWfN2qwkAqOAQ6bkDPXyhGfV",
+	"COVMuse2/Bu5aUmaaG5TF95cghEZSpvNwepSxkT5NtXzaur0RCV9dah1r6q+/YckwvoDKW4gcOLvL+n3",
+	"KJT1F1P/K+ffW87fODPB8uu2zYX70tVstw9Rav/RoeeFPffFYFizmizqjjsMpwOHouQeKGbIPovoei3Z",
+	"LicGIb/MhGysdOKtr1uva401vq5tXlTNDog5YzaNHIOuSP9SDFJjw0hieUaOlrPFl8W/AwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

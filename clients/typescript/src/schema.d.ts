@@ -249,7 +249,7 @@ export interface components {
         };
         /**
          * Format: email
-         * @description An email address (RFC 5322 addr-spec). Surrounding spaces are trimmed and letters lower-cased.
+         * @description An email address (RFC 5322 addr-spec, ASCII only; no surrounding spaces). Letters are lower-cased before it is stored.
          * @example ada@example.com
          */
         Email: string;
