@@ -243,7 +243,7 @@ func Query(t testing.TB, file, name, param string) string {
 	if len(lines) == 0 {
 		t.Fatalf("no query %s in %s", name, file)
 	}
-	return sqlcArg.ReplaceAllString(strings.Join(lines, " "), param)
+	return sqlcArg.ReplaceAllLiteralString(strings.Join(lines, " "), param)
 }
 
 var sqlcArg = regexp.MustCompile(`sqlc\.arg\(\w+\)`)
