@@ -278,4 +278,3 @@ func closedPort(t *testing.T) string {
 	l.Close()
 	return port
 }
-
