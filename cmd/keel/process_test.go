@@ -531,8 +531,6 @@ func TestProcessBadPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	realPassword, _ := server.User.Password()
-	wrongPassword := *server
-	wrongPassword.User = url.UserPassword(server.User.Username(), secret)
 	missingDB := *server
 	missingDB.Path = "/keel_no_such_database"
 
@@ -540,12 +538,16 @@ func TestProcessBadPostgres(t *testing.T) {
 		{"a port that is not a number", "postgres://keel:" + secret + "@db:notaport/keel", "DATABASE_URL"},
 		{"an option pgx rejects", "postgres://keel:" + secret + "@db/keel?sslmode=sometimes", "not a PostgreSQL URL"},
 		{"nothing listening", "postgres://keel:" + secret + "@127.0.0.1:" + closedPort(t) + "/keel?sslmode=disable", "cannot reach the server"},
-		{"a wrong password", wrongPassword.String(), "refused the user or password"},
+		{"a wrong password", "", "refused the user or password"}, // pgtest.WrongPassword
 		{"no such database", missingDB.String(), "no such database"},
 	}
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
-			p := launch(t, map[string]string{"DATABASE_URL": tt.url})
+			u := tt.url
+			if u == "" {
+				u = pgtest.WrongPassword(t, secret)
+			}
+			p := launch(t, map[string]string{"DATABASE_URL": u})
 			code := p.wait(30 * time.Second)
 			out, errOut := p.stdout.String(), p.stderr.String()
 			switch code {

@@ -232,23 +232,22 @@ func TestOpenErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	realPassword, _ := server.User.Password()
-	withPassword := func(password string) string {
-		u := *server
-		u.User = url.UserPassword(u.User.Username(), password)
-		return u.String()
-	}
 	missingDB := *server
 	missingDB.Path = "/keel_no_such_database"
 
 	cases := []struct{ name, url, want string }{
 		{"a URL that does not parse", "postgres://keel:" + secret + "@db:notaport/keel", "not a PostgreSQL URL"},
 		{"nothing listening", "postgres://keel:" + secret + "@127.0.0.1:" + closedPort(t) + "/keel?sslmode=disable", "cannot reach the server"},
-		{"a wrong password", withPassword(secret), "refused the user or password"},
+		{"a wrong password", "", "refused the user or password"}, // pgtest.WrongPassword
 		{"no such database", missingDB.String(), "no such database"},
 	}
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
-			d, err := Open(t.Context(), tt.url, Options{})
+			u := tt.url
+			if u == "" {
+				u = pgtest.WrongPassword(t, secret)
+			}
+			d, err := Open(t.Context(), u, Options{})
 			if err == nil {
 				d.Close()
 				t.Fatal("Open succeeded")

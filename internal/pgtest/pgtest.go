@@ -249,3 +249,25 @@ func waitReady(u string) error {
 		}
 	}
 }
+
+// WrongPassword returns the server's URL with password in place of the real
+// one, for tests of a refused login. It skips the test when the server lets
+// that password in: a server from KEEL_TEST_POSTGRES_URL may trust every
+// connection, and then there is nothing to show.
+func WrongPassword(t testing.TB, password string) string {
+	t.Helper()
+	u, err := url.Parse(Server(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(u.User.Username(), password)
+	conn, err := sql.Open("pgx", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if conn.PingContext(t.Context()) == nil {
+		t.Skip("pgtest: the server accepts any password (trust authentication), so a wrong one cannot be shown")
+	}
+	return u.String()
+}
