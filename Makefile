@@ -23,9 +23,17 @@ build: ## static, stripped binary in bin/keel, and the image size it implies
 dev: ## serve, rebuilding and restarting on source changes (air, pinned in tools/go.mod)
 	$(TOOL) air -c .air.toml
 
-test: ## all tests, with the race detector
+# The store suite (db/storetest) runs on both engines in ./...; the server's
+# tests and the durability test then run again on PostgreSQL. pgtest starts a
+# throwaway PostgreSQL when its binaries are here (or uses KEEL_TEST_POSTGRES_URL);
+# without them those tests skip, except in CI (KEEL_REQUIRE_POSTGRES=1).
+test: ## all tests with the race detector, on SQLite and on PostgreSQL
 	$(GO) vet ./...
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v pg_ctl >/dev/null || [ -n "$$KEEL_TEST_POSTGRES_URL" ] || \
+		echo "make test: no PostgreSQL binaries, so the PostgreSQL tests skip (install postgresql or set KEEL_TEST_POSTGRES_URL; CI requires them)"
 	$(GO) test -race -count=1 ./...
+	KEEL_TEST_DB=postgres $(GO) test -race -count=1 ./server/
+	KEEL_TEST_DB=postgres $(GO) test -race -count=1 -run '^TestProcessDurability$$' ./cmd/keel/
 
 generate: ## regenerate gen/ from api/openapi.yaml and db/ with the pinned tools, and the TS client's types
 	$(TOOL) oapi-codegen -config oapi-codegen.yaml api/openapi.yaml

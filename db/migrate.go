@@ -64,7 +64,7 @@ func (m Migrations) Status(ctx context.Context, conn *sql.DB) ([]Migration, erro
 	applied := map[int]bool{}
 	existing, err := rm.ExistingVersions(ctx)
 	if err != nil && !isMissingTable(ctx, conn, m.Dialect) {
-		return nil, fmt.Errorf("list the job engine's migrations: %w", err)
+		return nil, fmt.Errorf("read River's migrations: %w", err)
 	}
 	for _, e := range existing {
 		applied[e.Version] = true

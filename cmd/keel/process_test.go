@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"math"
 	mrand "math/rand/v2"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +28,8 @@ import (
 
 	"github.com/coder/websocket"
 	_ "modernc.org/sqlite"
+
+	"github.com/keelhq/keel/internal/pgtest"
 )
 
 var (
@@ -36,7 +40,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := pgtest.Main(m)
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
 	}
@@ -194,9 +198,15 @@ func creds(email, password string) string {
 // TestProcessDurability: while clients register users, keel is killed with
 // SIGKILL at a random moment, three times over; after each restart on the
 // same database every registration that got a 201 still logs in, and at the
-// end SQLite's integrity check passes. A 201 is a promise the data is on disk.
+// end SQLite's integrity check passes (on PostgreSQL, with KEEL_TEST_DB=postgres,
+// every acknowledged email is a row). A 201 is a promise the data is on disk.
 func TestProcessDurability(t *testing.T) {
+	postgres := os.Getenv("KEEL_TEST_DB") == "postgres"
+	keelBinary(t) // skip under -short before starting a database
 	db := filepath.Join(t.TempDir(), "data", "keel.db")
+	if postgres {
+		db = pgtest.NewDatabase(t)
+	}
 	env := map[string]string{"DATABASE_URL": db}
 	hc := &http.Client{Timeout: 5 * time.Second}
 	var (
@@ -269,6 +279,10 @@ func TestProcessDurability(t *testing.T) {
 		t.Errorf("exit code %d after SIGTERM\nstderr:\n%s", code, p.stderr)
 	}
 
+	if postgres {
+		checkRowsPostgres(ctx, t, db, registered)
+		return
+	}
 	conn, err := sql.Open("sqlite", "file:"+db+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
@@ -283,6 +297,40 @@ func TestProcessDurability(t *testing.T) {
 		t.Errorf("%d users in the database, %d acknowledged (%v)", users, len(registered), err)
 	}
 	t.Logf("%d acknowledged registrations, %d rows (the rest were in flight at a kill)", len(registered), users)
+}
+
+// checkRowsPostgres checks, through pgx, that every acknowledged email is a
+// row in the PostgreSQL database at url: PostgreSQL checks its own pages, so
+// there is no integrity_check to run, but a lost commit would show here.
+func checkRowsPostgres(ctx context.Context, t *testing.T, url string, registered []string) {
+	t.Helper()
+	conn, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rows, err := conn.QueryContext(ctx, "SELECT email FROM users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	stored := map[string]bool{}
+	for rows.Next() {
+		var email string
+		if err := rows.Scan(&email); err != nil {
+			t.Fatal(err)
+		}
+		stored[email] = true
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range registered {
+		if !stored[e] {
+			t.Errorf("%s was acknowledged with 201 but is not in the database", e)
+		}
+	}
+	t.Logf("%d acknowledged registrations, %d rows (the rest were in flight at a kill)", len(registered), len(stored))
 }
 
 // TestProcessGracefulShutdown: SIGTERM while slow logins are in flight and
@@ -469,4 +517,69 @@ func TestProcessBadDatabase(t *testing.T) {
 			t.Logf("exit %d: %s", code, strings.TrimSpace(errOut))
 		})
 	}
+}
+
+// TestProcessBadPostgres: a PostgreSQL database keel cannot use (a URL that
+// does not parse, no server, a wrong password, no such database) stops it at
+// start with a non-zero exit and "keel: " and the reason on stderr: never a
+// panic, and never the password in any output.
+func TestProcessBadPostgres(t *testing.T) {
+	keelBinary(t)
+	const secret = "hunter2-not-shown"
+	server, err := url.Parse(pgtest.Server(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	realPassword, _ := server.User.Password()
+	missingDB := *server
+	missingDB.Path = "/keel_no_such_database"
+
+	cases := []struct{ name, url, want string }{
+		{"a port that is not a number", "postgres://keel:" + secret + "@db:notaport/keel", "DATABASE_URL"},
+		{"an option pgx rejects", "postgres://keel:" + secret + "@db/keel?sslmode=sometimes", "not a PostgreSQL URL"},
+		{"nothing listening", "postgres://keel:" + secret + "@127.0.0.1:" + closedPort(t) + "/keel?sslmode=disable", "cannot reach the server"},
+		{"a wrong password", "", "refused the user or password"}, // pgtest.WrongPassword
+		{"no such database", missingDB.String(), "no such database"},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			u := tt.url
+			if u == "" {
+				u = pgtest.WrongPassword(t, secret)
+			}
+			p := launch(t, map[string]string{"DATABASE_URL": u})
+			code := p.wait(30 * time.Second)
+			out, errOut := p.stdout.String(), p.stderr.String()
+			switch code {
+			case 0:
+				t.Errorf("exit code 0\nstdout:\n%s\nstderr:\n%s", out, errOut)
+			case -1:
+				t.Errorf("killed by a signal: %v", p.waitErr)
+			}
+			if !strings.HasPrefix(errOut, "keel: ") || !strings.Contains(errOut, tt.want) {
+				t.Errorf("stderr does not say %q after \"keel: \":\n%s", tt.want, errOut)
+			}
+			for _, bad := range []string{"panic", "goroutine ", secret, realPassword} {
+				if bad != "" && strings.Contains(out+errOut, bad) {
+					t.Errorf("output holds %q:\nstdout:\n%s\nstderr:\n%s", bad, out, errOut)
+				}
+			}
+			if strings.Contains(out, `"msg":"listening"`) {
+				t.Errorf("keel listened without its database:\n%s", out)
+			}
+			t.Logf("exit %d: %s", code, strings.TrimSpace(errOut))
+		})
+	}
+}
+
+// closedPort is a loopback port nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	l.Close()
+	return port
 }

@@ -3,6 +3,11 @@
 // on a free loopback port (as the postgres user when the tests run as root,
 // since initdb refuses root), and one fresh database per test.
 //
+// The server checks passwords on TCP connections (scram-sha-256), as a real
+// one does, so a test can show what a wrong password does; the URLs this
+// package returns carry the postgres role's random password. Connections on
+// the Unix socket, which only this package uses, are trusted.
+//
 // KEEL_TEST_POSTGRES_URL points the tests at an existing server instead (a
 // role that may CREATE DATABASE). Without PostgreSQL binaries the tests that
 // need it skip, unless KEEL_REQUIRE_POSTGRES=1 (set by .ci/run) turns the
@@ -11,6 +16,7 @@ package pgtest
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"fmt"
 	"net"
@@ -156,7 +162,8 @@ func start() (string, func(), error) {
 		return nil
 	}
 	data := filepath.Join(dir, "data")
-	if err := run("initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions"); err != nil {
+	if err := run("initdb", "-D", data, "-U", "postgres", "--auth-host=scram-sha-256", "--auth-local=trust",
+		"-E", "UTF8", "--no-sync", "--no-instructions"); err != nil {
 		cleanup()
 		return "", nil, err
 	}
@@ -181,12 +188,37 @@ func start() (string, func(), error) {
 		run("pg_ctl", "stop", "-D", data, "-m", "immediate", "-w")
 		cleanup()
 	}
-	u := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+	// The role has no password yet, so TCP logins fail: set one through the
+	// trusted socket.
+	socket := fmt.Sprintf("postgres://postgres@/postgres?host=%s&port=%d", url.QueryEscape(dir), port)
+	password := rand.Text()
+	if err := setPassword(socket, password); err != nil {
+		stopFn()
+		return "", nil, err
+	}
+	u := fmt.Sprintf("postgres://postgres:%s@127.0.0.1:%d/postgres?sslmode=disable", password, port)
 	if err := waitReady(u); err != nil {
 		stopFn()
 		return "", nil, err
 	}
 	return u, stopFn, nil
+}
+
+// setPassword gives the postgres role password, over the socket at u.
+func setPassword(u, password string) error {
+	if err := waitReady(u); err != nil {
+		return err
+	}
+	conn, err := sql.Open("pgx", u)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	// rand.Text is base32: nothing in it needs quoting.
+	if _, err := conn.Exec(`ALTER ROLE postgres PASSWORD '` + password + `'`); err != nil {
+		return fmt.Errorf("set the postgres role's password: %v", err)
+	}
+	return nil
 }
 
 func freePort() (int, error) {
@@ -216,4 +248,26 @@ func waitReady(u string) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// WrongPassword returns the server's URL with password in place of the real
+// one, for tests of a refused login. It skips the test when the server lets
+// that password in: a server from KEEL_TEST_POSTGRES_URL may trust every
+// connection, and then there is nothing to show.
+func WrongPassword(t testing.TB, password string) string {
+	t.Helper()
+	u, err := url.Parse(Server(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(u.User.Username(), password)
+	conn, err := sql.Open("pgx", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if conn.PingContext(t.Context()) == nil {
+		t.Skip("pgtest: the server accepts any password (trust authentication), so a wrong one cannot be shown")
+	}
+	return u.String()
 }

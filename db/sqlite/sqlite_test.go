@@ -1,0 +1,81 @@
+package sqlite
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/keelhq/keel/db"
+	"github.com/keelhq/keel/db/storetest"
+)
+
+// TestStore holds SQLite to the behaviour every adapter shares.
+func TestStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) db.Store { return open(t) })
+}
+
+// open is a fresh database in the test's temporary folder.
+func open(t *testing.T) *DB {
+	t.Helper()
+	d, err := Open(t.Context(), filepath.Join(t.TempDir(), "keel.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// TestOpenErrors: a file that is not a database, or a path through a regular
+// file, fails Open with an error instead of a panic or a half-open store.
+func TestOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	corrupt := filepath.Join(dir, "corrupt.db")
+	if err := os.WriteFile(corrupt, []byte(strings.Repeat("not a database ", 500)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ name, path, want string }{
+		{"corrupt file", corrupt, "not a database"},
+		{"path under a regular file", filepath.Join(corrupt, "keel.db"), "not a directory"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := Open(t.Context(), tt.path)
+			if err == nil {
+				d.Close()
+				t.Fatalf("Open(%s) succeeded", tt.path)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Open(%s): %v; want it to say %q", tt.path, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestLoginUsesIndex: GetCredentials' own statement (from queries/users.sql)
+// is an index search, not a scan of every user, at any table size.
+func TestLoginUsesIndex(t *testing.T) {
+	d := open(t)
+	query := storetest.Query(t, "queries/users.sql", "GetCredentials", "?")
+	rows, err := d.reader.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+query, "a@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(plan, "; ")
+	if !strings.Contains(got, "USING INDEX users_email_unique") || strings.Contains(got, "SCAN users") {
+		t.Errorf("plan of %q: %s; want a search using users_email_unique", query, got)
+	}
+	t.Logf("%s: %s", query, got)
+}

@@ -1,0 +1,249 @@
+// Package storetest is the one test suite every db.Store adapter runs, so
+// that SQLite and PostgreSQL behave the same as far as keel can tell: a
+// difference between the engines is a failing test here, not a surprise in
+// production. Each adapter's own tests call Run with a function that opens a
+// fresh, empty database of its engine.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keelhq/keel/db"
+)
+
+// Run runs the suite. open returns a new, empty, migrated store for one
+// subtest and arranges its closing with t.Cleanup.
+func Run(t *testing.T, open func(t *testing.T) db.Store) {
+	tests := []struct {
+		name string
+		test func(t *testing.T, s db.Store)
+	}{
+		{"a created user reads back", createAndGet},
+		{"emails are unique", uniqueEmails},
+		{"emails are unique regardless of letter case", uniqueAnyCase},
+		{"credentials are found in any letter case", credentialsAnyCase},
+		{"timestamps come back in UTC to the millisecond", timestamps},
+		{"missing rows are ErrNotFound", missingRows},
+		{"CountUsers counts accounts", countUsers},
+		{"one email created at once from many goroutines: one success", concurrentSameEmail},
+		{"distinct emails created at once: all succeed", concurrentDistinctEmails},
+		{"Ping answers", ping},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.test(t, open(t))
+		})
+	}
+}
+
+// when is a creation time with nanoseconds in a zone east of UTC, so a
+// store that keeps local time or more than milliseconds shows it.
+var when = time.Date(2026, 11, 25, 23, 59, 58, 123456789, time.FixedZone("IST", 5*3600+1800))
+
+// mustCreate creates a user or fails the test.
+func mustCreate(t *testing.T, s db.Store, email string) db.User {
+	t.Helper()
+	u, err := s.CreateUser(t.Context(), email, "hash-of-"+email, when)
+	if err != nil {
+		t.Fatalf("CreateUser(%q): %v", email, err)
+	}
+	return u
+}
+
+func createAndGet(t *testing.T, s db.Store) {
+	u := mustCreate(t, s, "ada@example.com")
+	if u.ID <= 0 || u.Email != "ada@example.com" {
+		t.Errorf("CreateUser returned %+v", u)
+	}
+	got, err := s.GetUser(t.Context(), u.ID)
+	if err != nil || got != u {
+		t.Errorf("GetUser(%d) = %+v, %v; want %+v", u.ID, got, err, u)
+	}
+	c, err := s.GetCredentials(t.Context(), "ada@example.com")
+	if err != nil || c != (db.Credentials{UserID: u.ID, PasswordHash: "hash-of-ada@example.com"}) {
+		t.Errorf("GetCredentials = %+v, %v", c, err)
+	}
+}
+
+func uniqueEmails(t *testing.T, s db.Store) {
+	a := mustCreate(t, s, "ada@example.com")
+	b := mustCreate(t, s, "bob@example.com")
+	if a.ID == b.ID {
+		t.Errorf("two users share id %d", a.ID)
+	}
+	if _, err := s.CreateUser(t.Context(), "ada@example.com", "other", when); !errors.Is(err, db.ErrEmailTaken) {
+		t.Errorf("second ada@example.com: %v, want db.ErrEmailTaken", err)
+	}
+}
+
+func uniqueAnyCase(t *testing.T, s db.Store) {
+	mustCreate(t, s, "ada@example.com")
+	for _, email := range []string{"Ada@example.com", "ADA@EXAMPLE.COM", "ada@Example.Com"} {
+		t.Run(email, func(t *testing.T) {
+			if _, err := s.CreateUser(t.Context(), email, "other", when); !errors.Is(err, db.ErrEmailTaken) {
+				t.Errorf("CreateUser(%q) after ada@example.com: %v, want db.ErrEmailTaken", email, err)
+			}
+		})
+	}
+	if n, err := s.CountUsers(t.Context()); err != nil || n != 1 {
+		t.Errorf("CountUsers = %d, %v; want 1", n, err)
+	}
+}
+
+func credentialsAnyCase(t *testing.T, s db.Store) {
+	// Stored in mixed case, as a writer that forgot to normalise would.
+	u := mustCreate(t, s, "Grace.Hopper@Example.com")
+	for _, email := range []string{"Grace.Hopper@Example.com", "grace.hopper@example.com", "GRACE.HOPPER@EXAMPLE.COM"} {
+		t.Run(email, func(t *testing.T) {
+			c, err := s.GetCredentials(t.Context(), email)
+			if err != nil || c.UserID != u.ID {
+				t.Errorf("GetCredentials(%q) = %+v, %v; want user %d", email, c, err, u.ID)
+			}
+		})
+	}
+}
+
+func timestamps(t *testing.T, s db.Store) {
+	want := time.Date(2026, 11, 25, 18, 29, 58, 123000000, time.UTC) // when, in UTC, to the millisecond
+	check := func(what string, got time.Time) {
+		t.Helper()
+		if !got.Equal(want) || got.Location() != time.UTC {
+			t.Errorf("%s: created_at %v (%s), want %v", what, got, got.Location(), want)
+		}
+	}
+	u := mustCreate(t, s, "ada@example.com")
+	check("CreateUser", u.CreatedAt)
+	got, err := s.GetUser(t.Context(), u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("GetUser", got.CreatedAt)
+}
+
+func missingRows(t *testing.T, s db.Store) {
+	u := mustCreate(t, s, "ada@example.com")
+	if _, err := s.GetUser(t.Context(), u.ID+1000); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("GetUser(unknown id): %v, want db.ErrNotFound", err)
+	}
+	if _, err := s.GetCredentials(t.Context(), "nobody@example.com"); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("GetCredentials(unknown email): %v, want db.ErrNotFound", err)
+	}
+}
+
+func countUsers(t *testing.T, s db.Store) {
+	count := func(want int64) {
+		t.Helper()
+		if n, err := s.CountUsers(t.Context()); err != nil || n != want {
+			t.Errorf("CountUsers = %d, %v; want %d", n, err, want)
+		}
+	}
+	count(0)
+	for i := range 3 {
+		mustCreate(t, s, fmt.Sprintf("user%d@example.com", i))
+	}
+	count(3)
+	s.CreateUser(t.Context(), "user0@example.com", "x", when) // refused: counts nothing
+	count(3)
+}
+
+// racers is how many goroutines create at once: more than either adapter's
+// connections, so some wait for one.
+const racers = 32
+
+// race runs create(i) for i in [0, racers) all at once and returns the errors.
+func race(t *testing.T, create func(ctx context.Context, i int) error) []error {
+	t.Helper()
+	errs := make([]error, racers)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range racers {
+		wg.Go(func() {
+			<-start
+			errs[i] = create(t.Context(), i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
+
+func concurrentSameEmail(t *testing.T, s db.Store) {
+	errs := race(t, func(ctx context.Context, i int) error {
+		_, err := s.CreateUser(ctx, "ada@example.com", fmt.Sprint("hash", i), when)
+		return err
+	})
+	var ok int
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, db.ErrEmailTaken):
+			t.Errorf("CreateUser: %v, want nil or db.ErrEmailTaken", err)
+		}
+	}
+	if ok != 1 {
+		t.Errorf("%d of %d concurrent CreateUser calls for one email succeeded, want exactly 1", ok, racers)
+	}
+	if n, err := s.CountUsers(t.Context()); err != nil || n != 1 {
+		t.Errorf("CountUsers = %d, %v; want 1", n, err)
+	}
+}
+
+func concurrentDistinctEmails(t *testing.T, s db.Store) {
+	errs := race(t, func(ctx context.Context, i int) error {
+		_, err := s.CreateUser(ctx, fmt.Sprintf("user%d@example.com", i), "hash", when)
+		return err
+	})
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("CreateUser(user%d): %v", i, err)
+		}
+	}
+	if n, err := s.CountUsers(t.Context()); err != nil || n != racers {
+		t.Errorf("CountUsers = %d, %v; want %d", n, err, racers)
+	}
+}
+
+func ping(t *testing.T, s db.Store) {
+	if err := s.Ping(t.Context()); err != nil {
+		t.Errorf("Ping: %v", err)
+	}
+}
+
+// Query returns the SQL of the query called name in an sqlc query file,
+// comments dropped and each sqlc.arg(…) replaced by param, so a test can
+// EXPLAIN the very statement the adapter runs.
+func Query(t testing.TB, file, name, param string) string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	in := false
+	for line := range strings.Lines(string(b)) {
+		line = strings.TrimSpace(line)
+		if rest, ok := strings.CutPrefix(line, "-- name: "); ok {
+			in = strings.Fields(rest)[0] == name
+			continue
+		}
+		if in && line != "" && !strings.HasPrefix(line, "--") {
+			lines = append(lines, line)
+		}
+	}
+	if len(lines) == 0 {
+		t.Fatalf("no query %s in %s", name, file)
+	}
+	return sqlcArg.ReplaceAllLiteralString(strings.Join(lines, " "), param)
+}
+
+var sqlcArg = regexp.MustCompile(`sqlc\.arg\(\w+\)`)
