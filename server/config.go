@@ -105,7 +105,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			switch name {
 			case "JWT_SECRET":
 				value = "(hidden)" // never print a secret, even a bad one
-			case "DATABASE_URL", "SMTP_URL":
+			case "DATABASE_URL", "SMTP_URL", "PUBLIC_URL":
 				value = fmt.Sprintf("%q", redactURL(getenv(name)))
 			}
 			errs = append(errs, fmt.Errorf("%s=%s: %s", name, value, why))
