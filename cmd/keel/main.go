@@ -215,6 +215,11 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 		TLSConfig:         tlsConfig,
 	}
 
+	mailer, err := newMailer(cfg, log, api.Registry())
+	if err != nil {
+		return err
+	}
+	_ = mailer // TODO(accounts): jobs.Config{Mailer: mailer}
 	engine, err := jobs.New(store, jobs.Config{CountUsersEvery: cfg.JobInterval, Log: log, Registry: api.Registry()})
 	if err != nil {
 		return fmt.Errorf("job engine: %w", err)
