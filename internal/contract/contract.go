@@ -33,6 +33,7 @@ type Validator struct {
 	spec    *openapi3.T
 	router  routers.Router
 	problem *openapi3.Schema
+	second  *second
 }
 
 // New loads keel's embedded document, with the checker's own reading of
@@ -47,7 +48,11 @@ func New() (*Validator, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Validator{spec: spec, router: router, problem: spec.Components.Schemas["Problem"].Value}, nil
+	s, err := newSecond()
+	if err != nil {
+		return nil, err
+	}
+	return &Validator{spec: spec, router: router, problem: spec.Components.Schemas["Problem"].Value, second: s}, nil
 }
 
 // Check returns an error when the response to req is not one the document
@@ -95,6 +100,9 @@ func (v *Validator) CheckServerFault(req *http.Request, status int, header http.
 	in.SetBodyBytes(body)
 	if err := openapi3filter.ValidateResponse(ctx, in); err != nil {
 		return fmt.Errorf("%s %s → %d is off-spec: %w\nbody: %.500s", req.Method, req.URL.Path, status, err, body)
+	}
+	if err := v.second.check(req, status, header, body); err != nil {
+		return err
 	}
 	if status >= 400 {
 		return v.checkProblem(status, header, body, req.Method)
