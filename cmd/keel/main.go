@@ -162,8 +162,8 @@ func withDotEnv(path string, getenv func(string) string) (func(string) string, e
 }
 
 // serve runs the API until ctx ends, then shuts down in order: stop accepting
-// and let in-flight requests finish, say goodbye to WebSockets, stop the job,
-// close the database.
+// and let in-flight requests finish, say goodbye to WebSockets, stop the job
+// engine (started before listening), close the database.
 func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 	go api.Spec() // parse the spec on the other core while the database opens
 	store, err := openStore(ctx, cfg)
@@ -195,6 +195,23 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	engine, err := jobs.New(store, jobs.Config{CountUsersEvery: cfg.JobInterval, Log: log, Registry: api.Registry()})
+	if err != nil {
+		return fmt.Errorf("job engine: %w", err)
+	}
+	// Not ctx: the engine stops in the shutdown sequence below, after the
+	// HTTP server, so that requests in flight may still insert jobs.
+	if err := engine.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("job engine: %w", err)
+	}
+	// For the early returns; after the shutdown sequence's Stop this one
+	// returns at once, and it is bounded like that one in any case.
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		engine.Stop(stopCtx)
+	}()
+
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("ADDR=%q: %w", cfg.Addr, err)
@@ -209,17 +226,6 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		TLSConfig:         tlsConfig,
 	}
-
-	engine, err := jobs.New(store, jobs.Config{CountUsersEvery: cfg.JobInterval, Log: log, Registry: api.Registry()})
-	if err != nil {
-		return fmt.Errorf("job engine: %w", err)
-	}
-	// Not ctx: the engine stops in the shutdown sequence below, after the
-	// HTTP server, so that requests in flight may still insert jobs.
-	if err := engine.Start(context.WithoutCancel(ctx)); err != nil {
-		return fmt.Errorf("job engine: %w", err)
-	}
-	defer engine.Stop(context.Background())
 
 	served := make(chan error, 1)
 	go func() {
@@ -257,8 +263,8 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 	if err := api.Close(closeCtx); err != nil {
 		log.Warn("WebSockets still open after their close handshake", slog.Any("err", err))
 	}
-	// Running jobs get the rest of the shutdown deadline to finish; River
-	// takes back any it had to abandon.
+	// Running jobs get the rest of the shutdown deadline to finish, then are
+	// cancelled; River takes back any it had to abandon.
 	if err := engine.Stop(shutdownCtx); err != nil {
 		log.Warn("jobs still running at the shutdown deadline", slog.Any("err", err))
 	}
