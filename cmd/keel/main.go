@@ -163,7 +163,7 @@ func withDotEnv(path string, getenv func(string) string) (func(string) string, e
 
 // serve runs the API until ctx ends, then shuts down in order: stop accepting
 // and let in-flight requests finish, say goodbye to WebSockets, stop the job
-// engine (started before listening), close the database.
+// engine (started beside the listener), close the database.
 func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 	go api.Spec() // parse the spec on the other core while the database opens
 	store, err := openStore(ctx, cfg)
@@ -199,11 +199,6 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("job engine: %w", err)
 	}
-	// Not ctx: the engine stops in the shutdown sequence below, after the
-	// HTTP server, so that requests in flight may still insert jobs.
-	if err := engine.Start(context.WithoutCancel(ctx)); err != nil {
-		return fmt.Errorf("job engine: %w", err)
-	}
 	// For the early returns; after the shutdown sequence's Stop this one
 	// returns at once, and it is bounded like that one in any case.
 	defer func() {
@@ -235,16 +230,31 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 		}
 		served <- srv.Serve(ln)
 	}()
+	// The engine starts beside the listener: River's Start (its services,
+	// the first leader election) takes a few to a few tens of ms that serving
+	// need not wait for, and requests may insert jobs before it is done. Not
+	// ctx: the engine stops in the shutdown sequence below, after the HTTP
+	// server, so that requests in flight may still insert jobs.
+	engineStarted := make(chan error, 1)
+	go func() { engineStarted <- engine.Start(context.WithoutCancel(ctx)) }()
 	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.Bool("tls", cfg.TLSCert != ""),
 		slog.String("database", cfg.Database.String()))
 	// Loading the spec and migrating leave garbage behind: hand it back to the
 	// OS rather than carry it as idle RSS, off the start-up path.
 	go debug.FreeOSMemory()
 
-	select {
-	case err := <-served:
-		return err // TLS files unreadable, or the listener failed
-	case <-ctx.Done():
+	for running := true; running; {
+		select {
+		case err := <-served:
+			return err // TLS files unreadable, or the listener failed
+		case err := <-engineStarted:
+			if err != nil {
+				return fmt.Errorf("job engine: %w", err)
+			}
+			engineStarted = nil // started: wait on the others
+		case <-ctx.Done():
+			running = false
+		}
 	}
 
 	// A second SIGINT or SIGTERM now kills the process at once.

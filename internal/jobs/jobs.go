@@ -19,6 +19,7 @@ import (
 	"database/sql"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,6 +46,10 @@ type Config struct {
 // Engine is keel's River client with its workers and periodic jobs.
 type Engine struct {
 	client *river.Client[*sql.Tx]
+	// mu orders Start and Stop when serve runs Start beside the listener:
+	// a Stop waits for a Start under way, and a Start after Stop does nothing.
+	mu      sync.Mutex
+	stopped bool
 }
 
 // kinds collects the workers and periodic jobs New registers.
@@ -120,7 +125,16 @@ func pollInterval(period time.Duration) time.Duration {
 }
 
 // Start begins electing a leader, enqueuing periodic jobs and working jobs.
-func (e *Engine) Start(ctx context.Context) error { return e.client.Start(ctx) }
+// It returns once River's services are up (a few ms to a few tens of ms), or
+// at once after Stop.
+func (e *Engine) Start(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.stopped {
+		return nil
+	}
+	return e.client.Start(ctx)
+}
 
 // cancelGrace is how long Stop waits for jobs to return once it has
 // cancelled their contexts: a worker that ignores its context must not hold
@@ -132,6 +146,9 @@ const cancelGrace = 2 * time.Second
 // stopped (or never started) engine returns at once, so a deferred Stop after
 // the shutdown sequence's costs nothing.
 func (e *Engine) Stop(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.stopped = true
 	err := e.client.Stop(ctx)
 	if err == nil {
 		return nil
