@@ -72,6 +72,15 @@ type RateLimiter interface {
 	TakeAuthToken(ctx context.Context, key string, perMinute int, now time.Time) (time.Duration, error)
 }
 
+// RateLimitPruner is a RateLimiter whose state is rows that outlive their use
+// (PostgreSQL): the prune-rate-limits job deletes them. A store without it
+// has nothing to prune, and the job is not registered.
+type RateLimitPruner interface {
+	// PruneAuthRateLimits deletes the keys that would be admitted as if new
+	// at now and returns how many it deleted.
+	PruneAuthRateLimits(ctx context.Context, now time.Time) (int64, error)
+}
+
 // Migration is one migration the binary holds and whether the database has it:
 // keel's own (goose, in db/<engine>/migrations) or River's.
 type Migration struct {

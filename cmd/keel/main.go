@@ -167,8 +167,8 @@ func withDotEnv(path string, getenv func(string) string) (func(string) string, e
 }
 
 // serve runs the API until ctx ends, then shuts down in order: stop accepting
-// and let in-flight requests finish, say goodbye to WebSockets, stop the job,
-// close the database.
+// and let in-flight requests finish, say goodbye to WebSockets, stop the job
+// engine (started beside the listener), close the database.
 func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 	go api.Spec() // parse the spec on the other core while the database opens
 	store, err := openStore(ctx, cfg)
@@ -200,6 +200,23 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	mailer, err := newMailer(cfg, log, api.Registry())
+	if err != nil {
+		return err
+	}
+	_ = mailer // TODO(accounts): jobs.Config{Mailer: mailer}
+	engine, err := jobs.New(store, jobs.Config{CountUsersEvery: cfg.JobInterval, Log: log, Registry: api.Registry()})
+	if err != nil {
+		return fmt.Errorf("job engine: %w", err)
+	}
+	// For the early returns; after the shutdown sequence's Stop this one
+	// returns at once, and it is bounded like that one in any case.
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		engine.Stop(stopCtx)
+	}()
+
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("ADDR=%q: %w", cfg.Addr, err)
@@ -215,22 +232,6 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 		TLSConfig:         tlsConfig,
 	}
 
-	mailer, err := newMailer(cfg, log, api.Registry())
-	if err != nil {
-		return err
-	}
-	_ = mailer // TODO(accounts): jobs.Config{Mailer: mailer}
-	engine, err := jobs.New(store, jobs.Config{CountUsersEvery: cfg.JobInterval, Log: log, Registry: api.Registry()})
-	if err != nil {
-		return fmt.Errorf("job engine: %w", err)
-	}
-	// Not ctx: the engine stops in the shutdown sequence below, after the
-	// HTTP server, so that requests in flight may still insert jobs.
-	if err := engine.Start(context.WithoutCancel(ctx)); err != nil {
-		return fmt.Errorf("job engine: %w", err)
-	}
-	defer engine.Stop(context.Background())
-
 	served := make(chan error, 1)
 	go func() {
 		if tlsConfig != nil {
@@ -239,16 +240,31 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 		}
 		served <- srv.Serve(ln)
 	}()
+	// The engine starts beside the listener: River's Start (its services,
+	// the first leader election) takes a few to a few tens of ms that serving
+	// need not wait for, and requests may insert jobs before it is done. Not
+	// ctx: the engine stops in the shutdown sequence below, after the HTTP
+	// server, so that requests in flight may still insert jobs.
+	engineStarted := make(chan error, 1)
+	go func() { engineStarted <- engine.Start(context.WithoutCancel(ctx)) }()
 	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.Bool("tls", cfg.TLSCert != ""),
 		slog.String("database", cfg.Database.String()))
 	// Loading the spec and migrating leave garbage behind: hand it back to the
 	// OS rather than carry it as idle RSS, off the start-up path.
 	go debug.FreeOSMemory()
 
-	select {
-	case err := <-served:
-		return err // TLS files unreadable, or the listener failed
-	case <-ctx.Done():
+	for running := true; running; {
+		select {
+		case err := <-served:
+			return err // TLS files unreadable, or the listener failed
+		case err := <-engineStarted:
+			if err != nil {
+				return fmt.Errorf("job engine: %w", err)
+			}
+			engineStarted = nil // started: wait on the others
+		case <-ctx.Done():
+			running = false
+		}
 	}
 
 	// A second SIGINT or SIGTERM now kills the process at once.
@@ -267,8 +283,8 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 	if err := api.Close(closeCtx); err != nil {
 		log.Warn("WebSockets still open after their close handshake", slog.Any("err", err))
 	}
-	// Running jobs get the rest of the shutdown deadline to finish; River
-	// takes back any it had to abandon.
+	// Running jobs get the rest of the shutdown deadline to finish, then are
+	// cancelled; River takes back any it had to abandon.
 	if err := engine.Stop(shutdownCtx); err != nil {
 		log.Warn("jobs still running at the shutdown deadline", slog.Any("err", err))
 	}

@@ -29,15 +29,17 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// DB is a PostgreSQL database; it satisfies db.Store and db.RateLimiter.
+// DB is a PostgreSQL database; it satisfies db.Store, db.RateLimiter and
+// db.RateLimitPruner.
 type DB struct {
 	pool *sql.DB
 	q    *gen.Queries
 }
 
 var (
-	_ db.Store       = (*DB)(nil)
-	_ db.RateLimiter = (*DB)(nil)
+	_ db.Store           = (*DB)(nil)
+	_ db.RateLimiter     = (*DB)(nil)
+	_ db.RateLimitPruner = (*DB)(nil)
 )
 
 // Options tune the connection pool.
@@ -247,6 +249,11 @@ func (d *DB) TakeAuthToken(ctx context.Context, key string, perMinute int, now t
 		return 0, err
 	}
 	return time.Duration(min(waitMs, math.MaxInt64/int64(time.Millisecond))) * time.Millisecond, nil
+}
+
+// PruneAuthRateLimits implements db.RateLimitPruner.
+func (d *DB) PruneAuthRateLimits(ctx context.Context, now time.Time) (int64, error) {
+	return d.q.PruneAuthRateLimits(ctx, now)
 }
 
 // translate turns PostgreSQL's errors into db's.

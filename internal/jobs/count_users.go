@@ -5,7 +5,6 @@ import (
 	"log/slog"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/keelhq/keel/db"
 )
@@ -15,16 +14,6 @@ type CountUsers struct{}
 
 // Kind names the job in River's tables and in keel's metrics.
 func (CountUsers) Kind() string { return "count-users" }
-
-// countUsersOpts: a count that failed is stale by the next period, so it is
-// not retried, and at most one waits at a time (a slow cluster does not pile
-// them up): a new one is not inserted while another waits or runs, so runs
-// never overlap.
-var countUsersOpts = &river.InsertOpts{
-	MaxAttempts: 1,
-	UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
-		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateScheduled}},
-}
 
 type countUsersWorker struct {
 	river.WorkerDefaults[CountUsers]

@@ -1,20 +1,25 @@
 // Package jobs is keel's job engine: River, on whichever database keel runs
 // (riversqlite for SQLite, riverdatabasesql for PostgreSQL; both over
 // *sql.Tx). Jobs are data: a job kind is an args type and a worker, one file
-// each (count_users.go), registered in New. Periodic jobs are enqueued by the
-// elected leader only, so on N replicas they run once per interval for the
-// whole cluster, on whichever replica fetches them; when the leader dies,
-// another replica is elected within about 15 s and carries on.
+// each (count_users.go, prune_rate_limits.go), registered in New. Periodic
+// jobs are enqueued by the elected leader only, so on N replicas they run
+// once per interval for the whole cluster, on whichever replica fetches them;
+// when the leader dies without resigning, another replica is elected within
+// River's leader TTL (about 15 s) and carries on.
 //
 // To add a job kind: write its args (with Kind) and worker in a file of its
-// own, register the worker in New, and insert it with Client().InsertTx in
-// the transaction of the change that causes it.
+// own; register it in New (periodic, or addWorker for one inserted by a
+// change); insert it with Client().InsertTx in the transaction of the change
+// that causes it.
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,7 +33,12 @@ import (
 type Config struct {
 	// CountUsersEvery is JOB_INTERVAL, the period of the count-users job.
 	CountUsersEvery time.Duration
-	Log             *slog.Logger
+	// PruneRateLimitsEvery is the period of prune-rate-limits (on stores
+	// that implement db.RateLimitPruner); 10 minutes when zero.
+	PruneRateLimitsEvery time.Duration
+	// Now is the clock jobs compare stored times with; time.Now when nil.
+	Now func() time.Time
+	Log *slog.Logger
 	// Registry is where the engine's metrics go (the Server's /metrics).
 	Registry prometheus.Registerer
 }
@@ -36,29 +46,73 @@ type Config struct {
 // Engine is keel's River client with its workers and periodic jobs.
 type Engine struct {
 	client *river.Client[*sql.Tx]
+	// mu orders Start and Stop when serve runs Start beside the listener:
+	// a Stop waits for a Start under way, and a Start after Stop does nothing.
+	mu      sync.Mutex
+	stopped bool
+}
+
+// kinds collects the workers and periodic jobs New registers.
+type kinds struct {
+	workers  *river.Workers
+	periodic []*river.PeriodicJob
+	names    []string      // every kind, for metrics at 0 from the start
+	shortest time.Duration // the shortest period, which sets the poll interval
+}
+
+// addWorker registers a kind that something inserts.
+func addWorker[T river.JobArgs](k *kinds, w river.Worker[T]) {
+	river.AddWorker(k.workers, w)
+	var args T
+	k.names = append(k.names, args.Kind())
+}
+
+// addPeriodic registers a kind the leader inserts every period.
+func addPeriodic[T river.JobArgs](k *kinds, w river.Worker[T], every time.Duration) {
+	addWorker(k, w)
+	var args T
+	k.periodic = append(k.periodic, river.NewPeriodicJob(river.PeriodicInterval(every),
+		func() (river.JobArgs, *river.InsertOpts) { return args, periodicOpts }, nil))
+	if k.shortest == 0 || every < k.shortest {
+		k.shortest = every
+	}
+}
+
+// periodicOpts: a periodic run that failed is stale by the next period, so
+// it is not retried, and at most one of a kind waits at a time (a slow
+// cluster does not pile them up): a new one is not inserted while another
+// waits or runs, so runs never overlap.
+var periodicOpts = &river.InsertOpts{
+	MaxAttempts: 1,
+	UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
+		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateScheduled}},
 }
 
 // New builds the engine; Start begins working jobs. Before Start (or without
 // it) the engine can still insert jobs.
 func New(store db.Store, cfg Config) (*Engine, error) {
-	m := newMetrics(store, cfg.Registry)
-	workers := river.NewWorkers()
-	river.AddWorker(workers, &countUsersWorker{store: store, log: cfg.Log})
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	k := &kinds{workers: river.NewWorkers()}
+	addPeriodic(k, &countUsersWorker{store: store, log: cfg.Log}, cfg.CountUsersEvery)
+	if p, ok := store.(db.RateLimitPruner); ok {
+		addPeriodic(k, &pruneRateLimitsWorker{store: p, now: cfg.Now, log: cfg.Log},
+			cmp.Or(cfg.PruneRateLimitsEvery, 10*time.Minute))
+	}
 
 	client, err := river.NewClient(store.JobDriver(), &river.Config{
 		// River's own logs (leadership changes, retries) at warn and above.
 		Logger:  slog.New(levelAtLeast{cfg.Log.Handler(), slog.LevelWarn}),
 		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
-		Workers: workers,
-		PeriodicJobs: []*river.PeriodicJob{
-			river.NewPeriodicJob(river.PeriodicInterval(cfg.CountUsersEvery),
-				func() (river.JobArgs, *river.InsertOpts) { return CountUsers{}, countUsersOpts }, nil),
-		},
+		Workers: k.workers,
 		// Neither driver can LISTEN, so workers poll: often enough that a
 		// job waits a small part of its period, never more than a second.
-		FetchPollInterval: pollInterval(cfg.CountUsersEvery),
-		FetchCooldown:     min(river.FetchCooldownDefault, pollInterval(cfg.CountUsersEvery)),
-		Plugins:           []rivertype.Plugin{m},
+		FetchPollInterval: pollInterval(k.shortest),
+		FetchCooldown:     min(river.FetchCooldownDefault, pollInterval(k.shortest)),
+		PeriodicJobs:      k.periodic,
+		// Installed as middleware only (not a hook): counts every job worked.
+		Middleware: []rivertype.Middleware{newMetrics(store, cfg.Registry, k.names)},
 	})
 	if err != nil {
 		return nil, err
@@ -71,10 +125,38 @@ func pollInterval(period time.Duration) time.Duration {
 }
 
 // Start begins electing a leader, enqueuing periodic jobs and working jobs.
-func (e *Engine) Start(ctx context.Context) error { return e.client.Start(ctx) }
+// It returns once River's services are up (a few ms to a few tens of ms), or
+// at once after Stop.
+func (e *Engine) Start(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.stopped {
+		return nil
+	}
+	return e.client.Start(ctx)
+}
 
-// Stop waits for running jobs to finish (or ctx to end) and stops.
-func (e *Engine) Stop(ctx context.Context) error { return e.client.Stop(ctx) }
+// cancelGrace is how long Stop waits for jobs to return once it has
+// cancelled their contexts: a worker that ignores its context must not hold
+// the process up.
+const cancelGrace = 2 * time.Second
+
+// Stop lets running jobs finish until ctx ends, then cancels them and waits
+// at most cancelGrace more. River takes back the jobs it abandons. Stop on a
+// stopped (or never started) engine returns at once, so a deferred Stop after
+// the shutdown sequence's costs nothing.
+func (e *Engine) Stop(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.stopped = true
+	err := e.client.Stop(ctx)
+	if err == nil {
+		return nil
+	}
+	cancelCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelGrace)
+	defer cancel()
+	return errors.Join(err, e.client.StopAndCancel(cancelCtx))
+}
 
 // Client is the River client, for inserting jobs (InsertTx within the
 // transaction of the change that causes them).

@@ -17,15 +17,13 @@ import (
 // every kind is counted without a line in its worker) and reports River's
 // jobs by state for the whole database.
 type metrics struct {
-	river.WorkerMiddlewareDefaults
+	river.MiddlewareDefaults
 	runs, fails *prometheus.CounterVec
 }
 
-// kinds are the job kinds whose series exist from the start, at 0, so that
-// alerts and dashboards see them before the first run.
-var kinds = []string{CountUsers{}.Kind()}
-
-func newMetrics(store db.Store, reg prometheus.Registerer) *metrics {
+// newMetrics makes the counters, with a series at 0 for each of kinds from
+// the start so that alerts and dashboards see them before the first run.
+func newMetrics(store db.Store, reg prometheus.Registerer, kinds []string) *metrics {
 	m := &metrics{
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "keel_job_runs_total",

@@ -18,3 +18,9 @@ UNION ALL
 SELECT ceil(extract(epoch FROM r.tat - sqlc.arg(now)::timestamptz - make_interval(secs => sqlc.arg(tolerance_ms)::bigint / 1000.0)) * 1000)::bigint
 FROM auth_rate_limit r
 WHERE r.key = sqlc.arg(key) AND NOT EXISTS (SELECT 1 FROM admitted);
+
+-- name: PruneAuthRateLimits :execrows
+-- A key whose tat has passed is as good as absent (TakeAuthToken starts it
+-- from now either way), so its row can go: this keeps the table as small as
+-- the set of clients seen within the last interval or so.
+DELETE FROM auth_rate_limit WHERE tat < sqlc.arg(now)::timestamptz;

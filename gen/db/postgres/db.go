@@ -39,6 +39,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.pingStmt, err = db.PrepareContext(ctx, ping); err != nil {
 		return nil, fmt.Errorf("error preparing query Ping: %w", err)
 	}
+	if q.pruneAuthRateLimitsStmt, err = db.PrepareContext(ctx, pruneAuthRateLimits); err != nil {
+		return nil, fmt.Errorf("error preparing query PruneAuthRateLimits: %w", err)
+	}
 	if q.takeAuthTokenStmt, err = db.PrepareContext(ctx, takeAuthToken); err != nil {
 		return nil, fmt.Errorf("error preparing query TakeAuthToken: %w", err)
 	}
@@ -70,6 +73,11 @@ func (q *Queries) Close() error {
 	if q.pingStmt != nil {
 		if cerr := q.pingStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing pingStmt: %w", cerr)
+		}
+	}
+	if q.pruneAuthRateLimitsStmt != nil {
+		if cerr := q.pruneAuthRateLimitsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing pruneAuthRateLimitsStmt: %w", cerr)
 		}
 	}
 	if q.takeAuthTokenStmt != nil {
@@ -114,25 +122,27 @@ func (q *Queries) queryRow(ctx context.Context, stmt *sql.Stmt, query string, ar
 }
 
 type Queries struct {
-	db                 DBTX
-	tx                 *sql.Tx
-	countUsersStmt     *sql.Stmt
-	createUserStmt     *sql.Stmt
-	getCredentialsStmt *sql.Stmt
-	getUserStmt        *sql.Stmt
-	pingStmt           *sql.Stmt
-	takeAuthTokenStmt  *sql.Stmt
+	db                      DBTX
+	tx                      *sql.Tx
+	countUsersStmt          *sql.Stmt
+	createUserStmt          *sql.Stmt
+	getCredentialsStmt      *sql.Stmt
+	getUserStmt             *sql.Stmt
+	pingStmt                *sql.Stmt
+	pruneAuthRateLimitsStmt *sql.Stmt
+	takeAuthTokenStmt       *sql.Stmt
 }
 
 func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 	return &Queries{
-		db:                 tx,
-		tx:                 tx,
-		countUsersStmt:     q.countUsersStmt,
-		createUserStmt:     q.createUserStmt,
-		getCredentialsStmt: q.getCredentialsStmt,
-		getUserStmt:        q.getUserStmt,
-		pingStmt:           q.pingStmt,
-		takeAuthTokenStmt:  q.takeAuthTokenStmt,
+		db:                      tx,
+		tx:                      tx,
+		countUsersStmt:          q.countUsersStmt,
+		createUserStmt:          q.createUserStmt,
+		getCredentialsStmt:      q.getCredentialsStmt,
+		getUserStmt:             q.getUserStmt,
+		pingStmt:                q.pingStmt,
+		pruneAuthRateLimitsStmt: q.pruneAuthRateLimitsStmt,
+		takeAuthTokenStmt:       q.takeAuthTokenStmt,
 	}
 }

@@ -10,6 +10,21 @@ import (
 	"time"
 )
 
+const pruneAuthRateLimits = `-- name: PruneAuthRateLimits :execrows
+DELETE FROM auth_rate_limit WHERE tat < $1::timestamptz
+`
+
+// A key whose tat has passed is as good as absent (TakeAuthToken starts it
+// from now either way), so its row can go: this keeps the table as small as
+// the set of clients seen within the last interval or so.
+func (q *Queries) PruneAuthRateLimits(ctx context.Context, now time.Time) (int64, error) {
+	result, err := q.exec(ctx, q.pruneAuthRateLimitsStmt, pruneAuthRateLimits, now)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
 const takeAuthToken = `-- name: TakeAuthToken :one
 WITH admitted AS (
     INSERT INTO auth_rate_limit AS r (key, tat)

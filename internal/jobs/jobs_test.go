@@ -1,0 +1,357 @@
+package jobs
+
+import (
+	"context"
+	"database/sql"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/riverqueue/river/rivertype"
+	_ "modernc.org/sqlite"
+
+	"github.com/keelhq/keel/db"
+	"github.com/keelhq/keel/db/postgres"
+	"github.com/keelhq/keel/db/sqlite"
+	"github.com/keelhq/keel/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// testDB is a real, fresh database: the store the engine runs on and a raw
+// connection through which a test breaks things behind keel's back.
+type testDB struct {
+	store db.Store
+	raw   *sql.DB
+	url   string // PostgreSQL only: to open more stores (replicas) on it
+}
+
+// engines are the databases every behaviour is checked on.
+var engines = []struct {
+	name string
+	open func(t *testing.T) testDB
+}{
+	{"sqlite", func(t *testing.T) testDB {
+		path := filepath.Join(t.TempDir(), "keel.db")
+		store, err := sqlite.Open(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { store.Close() })
+		return testDB{store: store, raw: rawDB(t, "sqlite", path)}
+	}},
+	{"postgres", func(t *testing.T) testDB {
+		url := pgtest.NewDatabase(t)
+		return testDB{store: openPostgres(t, url), raw: rawDB(t, "pgx", url), url: url}
+	}},
+}
+
+func openPostgres(t *testing.T, url string) *postgres.DB {
+	t.Helper()
+	store, err := postgres.Open(context.Background(), url, postgres.Options{MaxConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return store
+}
+
+func rawDB(t *testing.T, driver, dsn string) *sql.DB {
+	t.Helper()
+	raw, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	return raw
+}
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// startEngine starts an engine on store whose metrics go to a fresh
+// registry, and stops it when the test ends.
+func startEngine(t *testing.T, store db.Store, cfg Config) (*Engine, *prometheus.Registry) {
+	t.Helper()
+	e, reg := newEngine(t, store, cfg)
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		e.Stop(ctx)
+	})
+	return e, reg
+}
+
+func newEngine(t *testing.T, store db.Store, cfg Config) (*Engine, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	cfg.Registry, cfg.Log = reg, quiet
+	if cfg.CountUsersEvery == 0 {
+		cfg.CountUsersEvery = time.Hour
+	}
+	e, err := New(store, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, reg
+}
+
+// metric returns the value of the series name{label=value} in reg, and
+// whether the series exists.
+func metric(t *testing.T, reg *prometheus.Registry, name, label, value string) (float64, bool) {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if hasLabel(m, label, value) {
+				if c := m.GetCounter(); c != nil {
+					return c.GetValue(), true
+				}
+				return m.GetGauge().GetValue(), true
+			}
+		}
+	}
+	return 0, false
+}
+
+func hasLabel(m *dto.Metric, name, value string) bool {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name && l.GetValue() == value {
+			return true
+		}
+	}
+	return false
+}
+
+func runs(t *testing.T, reg *prometheus.Registry, kind string) float64 {
+	t.Helper()
+	v, _ := metric(t, reg, "keel_job_runs_total", "job", kind)
+	return v
+}
+
+// waitFor polls cond until it holds or timeout passes, and returns how long
+// it took.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > timeout {
+			t.Fatalf("after %v: %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// The periodic job runs again and again at its interval, and the worker
+// middleware (installed through Config.Middleware) counts every run; both
+// series exist at 0 before the first run, and a finished job shows in
+// keel_river_jobs. prune-rate-limits exists only where the store can prune.
+func TestCountUsersRunsAndIsCounted(t *testing.T) {
+	for _, engine := range engines {
+		t.Run(engine.name, func(t *testing.T) {
+			d := engine.open(t)
+			e, reg := newEngine(t, d.store, Config{CountUsersEvery: 300 * time.Millisecond})
+			for _, name := range []string{"keel_job_runs_total", "keel_job_failures_total"} {
+				if v, ok := metric(t, reg, name, "job", "count-users"); !ok || v != 0 {
+					t.Errorf(`before the first run, %s{job="count-users"} = %v (present %v), want 0`, name, v, ok)
+				}
+			}
+			_, canPrune := d.store.(db.RateLimitPruner)
+			if _, ok := metric(t, reg, "keel_job_runs_total", "job", "prune-rate-limits"); ok != canPrune {
+				t.Errorf(`keel_job_runs_total{job="prune-rate-limits"} present = %v, want %v (the store prunes: %v)`, ok, canPrune, canPrune)
+			}
+
+			if err := e.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			defer e.Stop(context.Background())
+			took := waitFor(t, 15*time.Second, "count-users did not run 3 times", func() bool { return runs(t, reg, "count-users") >= 3 })
+			t.Logf("3 runs at a 300 ms interval after %v (leader election included)", took.Round(time.Millisecond))
+			if v, _ := metric(t, reg, "keel_job_failures_total", "job", "count-users"); v != 0 {
+				t.Errorf(`keel_job_failures_total{job="count-users"} = %v, want 0`, v)
+			}
+			if v, _ := metric(t, reg, "keel_river_jobs", "state", string(rivertype.JobStateCompleted)); v < 1 {
+				t.Errorf(`keel_river_jobs{state="completed"} = %v, want at least 1`, v)
+			}
+		})
+	}
+}
+
+// A job that fails is counted as a run and as a failure: here the users
+// table is gone behind keel's back, so count-users' query fails.
+func TestFailingJobIsCounted(t *testing.T) {
+	for _, engine := range engines {
+		t.Run(engine.name, func(t *testing.T) {
+			d := engine.open(t)
+			if _, err := d.raw.Exec(`DROP TABLE users`); err != nil {
+				t.Fatal(err)
+			}
+			_, reg := startEngine(t, d.store, Config{CountUsersEvery: 300 * time.Millisecond})
+			fails := func() float64 {
+				v, _ := metric(t, reg, "keel_job_failures_total", "job", "count-users")
+				return v
+			}
+			waitFor(t, 15*time.Second, "no failure counted", func() bool { return fails() >= 1 })
+			if r, f := runs(t, reg, "count-users"), fails(); r < f {
+				t.Errorf("runs %v < failures %v: a failed run is a run", r, f)
+			}
+		})
+	}
+}
+
+// keel_river_jobs has a series for every River state, counting the jobs of
+// the whole database: here one inserted but not worked (no Start).
+func TestRiverJobsByState(t *testing.T) {
+	for _, engine := range engines {
+		t.Run(engine.name, func(t *testing.T) {
+			d := engine.open(t)
+			e, reg := newEngine(t, d.store, Config{})
+			if _, err := e.Client().Insert(context.Background(), CountUsers{}, nil); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range rivertype.JobStates() {
+				want := 0.0
+				if s == rivertype.JobStateAvailable {
+					want = 1
+				}
+				if v, ok := metric(t, reg, "keel_river_jobs", "state", string(s)); !ok || v != want {
+					t.Errorf(`keel_river_jobs{state=%q} = %v (present %v), want %v`, s, v, ok, want)
+				}
+			}
+		})
+	}
+}
+
+// prune-rate-limits deletes the rate limit's rows whose time has passed and
+// keeps the others.
+func TestPruneRateLimits(t *testing.T) {
+	d := engines[1].open(t)
+	limiter := d.store.(db.RateLimiter)
+	ctx := context.Background()
+	// At 6 a minute a request moves tat 10 s on: the hour-old one has
+	// expired, the current one has not.
+	for key, at := range map[string]time.Time{"old": time.Now().Add(-time.Hour), "new": time.Now()} {
+		if _, err := limiter.TakeAuthToken(ctx, key, 6, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, reg := startEngine(t, d.store, Config{PruneRateLimitsEvery: 300 * time.Millisecond})
+	waitFor(t, 15*time.Second, "prune-rate-limits did not run", func() bool { return runs(t, reg, "prune-rate-limits") >= 1 })
+	var keys []string
+	rows, err := d.raw.Query(`SELECT key FROM auth_rate_limit ORDER BY key`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		rows.Scan(&k)
+		keys = append(keys, k)
+	}
+	if len(keys) != 1 || keys[0] != "new" {
+		t.Errorf("keys left after pruning = %q, want [new]", keys)
+	}
+}
+
+// Three engines on one PostgreSQL database (three replicas) run the
+// periodic job about once per interval in total, not once each. When the
+// leader dies without resigning (its database pool closed under it, as in a
+// crash), another is elected after the leader's TTL and the runs go on; when
+// the next leader stops gracefully, the last one carries on.
+func TestOncePerClusterAndFailover(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	const every = time.Second
+	type replica struct {
+		store  *postgres.DB
+		engine *Engine
+		reg    *prometheus.Registry
+	}
+	var replicas []*replica
+	for range 3 {
+		store := openPostgres(t, url)
+		e, reg := startEngine(t, store, Config{CountUsersEvery: every})
+		replicas = append(replicas, &replica{store, e, reg})
+	}
+	total := func(rs []*replica) float64 {
+		var n float64
+		for _, r := range rs {
+			n += runs(t, r.reg, "count-users")
+		}
+		return n
+	}
+	waitFor(t, 15*time.Second, "no run on any replica", func() bool { return total(replicas) >= 1 })
+
+	const window = 6 * time.Second
+	before := total(replicas)
+	time.Sleep(window)
+	n := total(replicas) - before
+	t.Logf("%v runs in %v at a %v interval on three replicas", n, window, every)
+	// About 6; 18 would be one per replica.
+	if n < 4 || n > 8 {
+		t.Errorf("%v runs in %v at a %v interval, want about %v for the whole cluster", n, window, every, window/every)
+	}
+
+	raw := rawDB(t, "pgx", url)
+	leader := func(rs []*replica) (*replica, []*replica) {
+		var id string
+		if err := raw.QueryRow(`SELECT leader_id FROM river_leader`).Scan(&id); err != nil {
+			t.Fatalf("the leader: %v", err)
+		}
+		for i, r := range rs {
+			if r.engine.Client().ID() == id {
+				return r, append(rs[:i:i], rs[i+1:]...)
+			}
+		}
+		t.Fatalf("leader %q is none of the replicas", id)
+		return nil, nil
+	}
+	// runsOn waits until the survivors have run the job twice more.
+	runsOn := func(survivors []*replica, what string) time.Duration {
+		before := total(survivors)
+		return waitFor(t, 30*time.Second, what, func() bool { return total(survivors) >= before+2 })
+	}
+
+	crashed, survivors := leader(replicas)
+	crashed.store.Close()
+	t.Logf("after a crash of the leader, runs went on within %v", runsOn(survivors, "no runs after the leader crashed").Round(100*time.Millisecond))
+
+	stopped, survivors := leader(survivors)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := stopped.engine.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("after the leader stopped, runs went on within %v", runsOn(survivors, "no runs after the leader stopped").Round(100*time.Millisecond))
+}
+
+// Stop returns promptly when called again, and on an engine never started.
+func TestStopTwice(t *testing.T) {
+	d := engines[0].open(t)
+	e, _ := newEngine(t, d.store, Config{})
+	if err := e.Stop(context.Background()); err != nil {
+		t.Errorf("Stop before Start: %v", err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := e.Stop(ctx); err != nil {
+			t.Errorf("Stop %d: %v", i+1, err)
+		}
+		cancel()
+	}
+}
