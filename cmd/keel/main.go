@@ -23,6 +23,7 @@ import (
 
 	"github.com/keelhq/keel/api"
 	"github.com/keelhq/keel/internal/jobs"
+	"github.com/keelhq/keel/internal/mail"
 	"github.com/keelhq/keel/server"
 )
 
@@ -210,10 +211,16 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 		TLSConfig:         tlsConfig,
 	}
 
-	engine, err := jobs.New(store, jobs.Config{CountUsersEvery: cfg.JobInterval, Log: log, Registry: api.Registry()})
+	engine, err := jobs.New(store, jobs.Config{
+		CountUsersEvery: cfg.JobInterval, Log: log, Registry: api.Registry(),
+		// Emails go to the log until the SMTP sender is wired (SMTP_URL).
+		Mailer:    mail.Console{Log: log, From: "keel@localhost"},
+		PublicURL: cfg.PublicURL, VerifyTTL: cfg.VerifyTTL, ResetTTL: cfg.ResetTTL,
+	})
 	if err != nil {
 		return fmt.Errorf("job engine: %w", err)
 	}
+	api.UseJobs(engine.Client())
 	// Not ctx: the engine stops in the shutdown sequence below, after the
 	// HTTP server, so that requests in flight may still insert jobs.
 	if err := engine.Start(context.WithoutCancel(ctx)); err != nil {

@@ -22,6 +22,21 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for AcceptedStatus.
+const (
+	AcceptedStatusAccepted AcceptedStatus = "accepted"
+)
+
+// Valid indicates whether the value is a known member of the AcceptedStatus enum.
+func (e AcceptedStatus) Valid() bool {
+	switch e {
+	case AcceptedStatusAccepted:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for HealthStatus.
 const (
 	Ok HealthStatus = "ok"
@@ -52,6 +67,32 @@ func (e TokenTokenType) Valid() bool {
 	}
 }
 
+// Accepted defines model for Accepted.
+type Accepted struct {
+	// Status Example: accepted
+	Status AcceptedStatus `json:"status"`
+}
+
+// AcceptedStatus Example: accepted
+type AcceptedStatus string
+
+// ChangePasswordRequest defines model for ChangePasswordRequest.
+type ChangePasswordRequest struct {
+	// CurrentPassword Example: correct horse battery
+	CurrentPassword string `json:"current_password"`
+
+	// NewPassword 8 to 72 characters, and at most 72 bytes in UTF-8 (bcrypt's limit).
+	//
+	// Example: correct horse battery
+	NewPassword Password `json:"new_password"`
+}
+
+// DeleteProfileRequest defines model for DeleteProfileRequest.
+type DeleteProfileRequest struct {
+	// Password Example: correct horse battery
+	Password string `json:"password"`
+}
+
 // Email An email address (RFC 5322 addr-spec). Surrounding spaces are trimmed and letters lower-cased.
 //
 // Example: ada@example.com
@@ -66,6 +107,14 @@ type FieldError struct {
 
 	// Reason Example: string doesn't match the format "email"
 	Reason string `json:"reason"`
+}
+
+// ForgotPasswordRequest defines model for ForgotPasswordRequest.
+type ForgotPasswordRequest struct {
+	// Email An email address (RFC 5322 addr-spec). Surrounding spaces are trimmed and letters lower-cased.
+	//
+	// Example: ada@example.com
+	Email Email `json:"email"`
 }
 
 // Health defines model for Health.
@@ -87,6 +136,11 @@ type LoginRequest struct {
 	// Password Example: correct horse battery
 	Password string `json:"password"`
 }
+
+// Password 8 to 72 characters, and at most 72 bytes in UTF-8 (bcrypt's limit).
+//
+// Example: correct horse battery
+type Password = string
 
 // Problem An RFC 9457 problem detail.
 type Problem struct {
@@ -113,6 +167,12 @@ type Problem struct {
 	Type string `json:"type"`
 }
 
+// RefreshRequest defines model for RefreshRequest.
+type RefreshRequest struct {
+	// RefreshToken Example: 3q2-7wAAAAAAAAAAAAAAAAAAAAF2b3J0ZXgtc2lnbmF0dXJlLWV4YW1wbGUtMDEyMzQ1Njc4OWFi
+	RefreshToken string `json:"refresh_token"`
+}
+
 // RegisterRequest Unknown fields are rejected with 400.
 type RegisterRequest struct {
 	// Email An email address (RFC 5322 addr-spec). Surrounding spaces are trimmed and letters lower-cased.
@@ -126,20 +186,81 @@ type RegisterRequest struct {
 	Password string `json:"password"`
 }
 
+// ResetPasswordRequest defines model for ResetPasswordRequest.
+type ResetPasswordRequest struct {
+	// NewPassword 8 to 72 characters, and at most 72 bytes in UTF-8 (bcrypt's limit).
+	//
+	// Example: correct horse battery
+	NewPassword Password `json:"new_password"`
+
+	// Token The token from the reset email.
+	//
+	// Example: mJ0b8gGQq3Yp1x9bX2kq4S7m0e5vWc6a8uTnR1dLhZo
+	Token string `json:"token"`
+}
+
+// Session defines model for Session.
+type Session struct {
+	// CreatedAt When the login that started the session happened.
+	//
+	// Example: 2026-11-25T12:00:00Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// Current This is the session of the token that asked.
+	//
+	// Example: true
+	Current bool `json:"current"`
+
+	// ID Example: 3q2-7wAAAAAAAAAAAAAAAA
+	ID string `json:"id"`
+
+	// LastUsedAt The last login or refresh of the session (so within `JWT_TTL` of its last use).
+	//
+	// Example: 2026-11-25T12:15:00Z
+	LastUsedAt time.Time `json:"last_used_at"`
+
+	// UserAgent The User-Agent of the login (at most 256 characters); empty when none was sent.
+	//
+	// Example: curl/8.5.0
+	UserAgent string `json:"user_agent"`
+}
+
 // Token defines model for Token.
 type Token struct {
-	// ExpiresIn Seconds until the token expires.
+	// ExpiresIn Seconds until the access token expires (`JWT_TTL`).
 	//
-	// Example: 3600
+	// Example: 900
 	ExpiresIn int64 `json:"expires_in"`
 
-	// Token A JWT (HS256) to send as `Authorization: Bearer <token>`.
+	// RefreshExpiresIn Seconds until the refresh token expires (`REFRESH_TTL`).
+	//
+	// Example: 2592000
+	RefreshExpiresIn int64 `json:"refresh_expires_in"`
+
+	// RefreshToken An opaque token for `POST /token/refresh`, good once: each refresh returns a new
+	// one. Keep it secret; presenting a spent one ends the session.
+	//
+	//
+	// Example: 3q2-7wAAAAAAAAAAAAAAAAAAAAF2b3J0ZXgtc2lnbmF0dXJlLWV4YW1wbGUtMDEyMzQ1Njc4OWFi
+	RefreshToken string `json:"refresh_token"`
+
+	// Token A JWT (HS256) to send as `Authorization: Bearer <token>`; it names its session (`sid`).
+	//
+	// Example: eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJrZWVsIiwic3ViIjoiMSIsInNpZCI6IjNxMi03d0FBQUFBQUFBQUFBQUFBQUEiLCJleHAiOjE3OTU2OTYzMDAsImlhdCI6MTc5NTY5NTQwMH0.2bM9u8J4oN8Qw6n1m5zQyq1U8fV9bH3xT0kJ7cR2aLs
 	Token     string         `json:"token"`
 	TokenType TokenTokenType `json:"token_type"`
 }
 
 // TokenTokenType defines model for Token.TokenType.
 type TokenTokenType string
+
+// TokenRequest defines model for TokenRequest.
+type TokenRequest struct {
+	// Token The token from the email.
+	//
+	// Example: mJ0b8gGQq3Yp1x9bX2kq4S7m0e5vWc6a8uTnR1dLhZo
+	Token string `json:"token"`
+}
 
 // User defines model for User.
 type User struct {
@@ -148,6 +269,11 @@ type User struct {
 
 	// Email Example: ada@example.com
 	Email string `json:"email"`
+
+	// EmailVerified The user has confirmed the address with the token emailed to it.
+	//
+	// Example: false
+	EmailVerified bool `json:"email_verified"`
 
 	// ID Example: 1
 	ID int64 `json:"id"`
@@ -161,6 +287,9 @@ type Conflict = Problem
 
 // InternalError An RFC 9457 problem detail.
 type InternalError = Problem
+
+// NoSuchSession An RFC 9457 problem detail.
+type NoSuchSession = Problem
 
 // PayloadTooLarge An RFC 9457 problem detail.
 type PayloadTooLarge = Problem
@@ -177,32 +306,86 @@ type Unauthorized = Problem
 // UnsupportedMediaType An RFC 9457 problem detail.
 type UnsupportedMediaType = Problem
 
+// WrongPassword An RFC 9457 problem detail.
+type WrongPassword = Problem
+
+// VerifyEmailJSONRequestBody defines body for VerifyEmail for application/json ContentType.
+type VerifyEmailJSONRequestBody = TokenRequest
+
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = LoginRequest
 
+// ForgotPasswordJSONRequestBody defines body for ForgotPassword for application/json ContentType.
+type ForgotPasswordJSONRequestBody = ForgotPasswordRequest
+
+// ResetPasswordJSONRequestBody defines body for ResetPassword for application/json ContentType.
+type ResetPasswordJSONRequestBody = ResetPasswordRequest
+
+// DeleteProfileJSONRequestBody defines body for DeleteProfile for application/json ContentType.
+type DeleteProfileJSONRequestBody = DeleteProfileRequest
+
+// ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
+type ChangePasswordJSONRequestBody = ChangePasswordRequest
+
 // RegisterJSONRequestBody defines body for Register for application/json ContentType.
 type RegisterJSONRequestBody = RegisterRequest
+
+// RefreshTokenJSONRequestBody defines body for RefreshToken for application/json ContentType.
+type RefreshTokenJSONRequestBody = RefreshRequest
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// GetHealth Health check
 	// (GET /)
 	GetHealth(ctx echo.Context) error
+	// VerifyEmail Confirm the email address with the token sent to it
+	// (POST /email/verify)
+	VerifyEmail(ctx echo.Context) error
+	// ResendVerification Send the verification email again
+	// (POST /email/verify/resend)
+	ResendVerification(ctx echo.Context) error
 	// GetLiveness Liveness probe
 	// (GET /healthz)
 	GetLiveness(ctx echo.Context) error
-	// Login Exchange credentials for a bearer token
+	// Login Exchange credentials for a bearer token and a refresh token
 	// (POST /login)
 	Login(ctx echo.Context) error
+	// Logout End this session
+	// (POST /logout)
+	Logout(ctx echo.Context) error
+	// ForgotPassword Email a password reset token
+	// (POST /password/forgot)
+	ForgotPassword(ctx echo.Context) error
+	// ResetPassword Set a new password with a reset token
+	// (POST /password/reset)
+	ResetPassword(ctx echo.Context) error
+	// DeleteProfile Delete the account
+	// (DELETE /profile)
+	DeleteProfile(ctx echo.Context) error
 	// GetProfile The signed-in user
 	// (GET /profile)
 	GetProfile(ctx echo.Context) error
+	// ChangePassword Change the password
+	// (PUT /profile/password)
+	ChangePassword(ctx echo.Context) error
 	// GetReadiness Readiness probe
 	// (GET /readyz)
 	GetReadiness(ctx echo.Context) error
 	// Register Create an account
 	// (POST /register)
 	Register(ctx echo.Context) error
+	// DeleteSessions End every session of the user ("log out everywhere")
+	// (DELETE /sessions)
+	DeleteSessions(ctx echo.Context) error
+	// ListSessions The signed-in user's live sessions
+	// (GET /sessions)
+	ListSessions(ctx echo.Context) error
+	// DeleteSession End one session of the user
+	// (DELETE /sessions/{id})
+	DeleteSession(ctx echo.Context, id string) error
+	// RefreshToken Exchange a refresh token for a new pair
+	// (POST /token/refresh)
+	RefreshToken(ctx echo.Context) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -216,6 +399,24 @@ func (w *ServerInterfaceWrapper) GetHealth(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetHealth(ctx)
+	return err
+}
+
+// VerifyEmail converts echo context to params.
+func (w *ServerInterfaceWrapper) VerifyEmail(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.VerifyEmail(ctx)
+	return err
+}
+
+// ResendVerification converts echo context to params.
+func (w *ServerInterfaceWrapper) ResendVerification(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ResendVerification(ctx)
 	return err
 }
 
@@ -237,12 +438,57 @@ func (w *ServerInterfaceWrapper) Login(ctx echo.Context) error {
 	return err
 }
 
+// Logout converts echo context to params.
+func (w *ServerInterfaceWrapper) Logout(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.Logout(ctx)
+	return err
+}
+
+// ForgotPassword converts echo context to params.
+func (w *ServerInterfaceWrapper) ForgotPassword(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ForgotPassword(ctx)
+	return err
+}
+
+// ResetPassword converts echo context to params.
+func (w *ServerInterfaceWrapper) ResetPassword(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ResetPassword(ctx)
+	return err
+}
+
+// DeleteProfile converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteProfile(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteProfile(ctx)
+	return err
+}
+
 // GetProfile converts echo context to params.
 func (w *ServerInterfaceWrapper) GetProfile(ctx echo.Context) error {
 	var err error
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetProfile(ctx)
+	return err
+}
+
+// ChangePassword converts echo context to params.
+func (w *ServerInterfaceWrapper) ChangePassword(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ChangePassword(ctx)
 	return err
 }
 
@@ -261,6 +507,49 @@ func (w *ServerInterfaceWrapper) Register(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.Register(ctx)
+	return err
+}
+
+// DeleteSessions converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteSessions(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteSessions(ctx)
+	return err
+}
+
+// ListSessions converts echo context to params.
+func (w *ServerInterfaceWrapper) ListSessions(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListSessions(ctx)
+	return err
+}
+
+// DeleteSession converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteSession(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteSession(ctx, id)
+	return err
+}
+
+// RefreshToken converts echo context to params.
+func (w *ServerInterfaceWrapper) RefreshToken(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RefreshToken(ctx)
 	return err
 }
 
@@ -316,7 +605,18 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/readyz", wrapper.GetReadiness, options.OperationMiddlewares["getReadiness"]...)
 	router.POST(options.BaseURL+"/register", wrapper.Register, options.OperationMiddlewares["register"]...)
 	router.POST(options.BaseURL+"/login", wrapper.Login, options.OperationMiddlewares["login"]...)
+	router.DELETE(options.BaseURL+"/profile", wrapper.DeleteProfile, options.OperationMiddlewares["deleteProfile"]...)
 	router.GET(options.BaseURL+"/profile", wrapper.GetProfile, options.OperationMiddlewares["getProfile"]...)
+	router.PUT(options.BaseURL+"/profile/password", wrapper.ChangePassword, options.OperationMiddlewares["changePassword"]...)
+	router.POST(options.BaseURL+"/token/refresh", wrapper.RefreshToken, options.OperationMiddlewares["refreshToken"]...)
+	router.POST(options.BaseURL+"/logout", wrapper.Logout, options.OperationMiddlewares["logout"]...)
+	router.DELETE(options.BaseURL+"/sessions", wrapper.DeleteSessions, options.OperationMiddlewares["deleteSessions"]...)
+	router.GET(options.BaseURL+"/sessions", wrapper.ListSessions, options.OperationMiddlewares["listSessions"]...)
+	router.DELETE(options.BaseURL+"/sessions/:id", wrapper.DeleteSession, options.OperationMiddlewares["deleteSession"]...)
+	router.POST(options.BaseURL+"/password/forgot", wrapper.ForgotPassword, options.OperationMiddlewares["forgotPassword"]...)
+	router.POST(options.BaseURL+"/password/reset", wrapper.ResetPassword, options.OperationMiddlewares["resetPassword"]...)
+	router.POST(options.BaseURL+"/email/verify", wrapper.VerifyEmail, options.OperationMiddlewares["verifyEmail"]...)
+	router.POST(options.BaseURL+"/email/verify/resend", wrapper.ResendVerification, options.OperationMiddlewares["resendVerification"]...)
 
 }
 
@@ -325,6 +625,8 @@ type BadRequestApplicationProblemPlusJSONResponse Problem
 type ConflictApplicationProblemPlusJSONResponse Problem
 
 type InternalErrorApplicationProblemPlusJSONResponse Problem
+
+type NoSuchSessionApplicationProblemPlusJSONResponse Problem
 
 type PayloadTooLargeApplicationProblemPlusJSONResponse Problem
 
@@ -357,6 +659,8 @@ type UnauthorizedApplicationProblemPlusJSONResponse struct {
 
 type UnsupportedMediaTypeApplicationProblemPlusJSONResponse Problem
 
+type WrongPasswordApplicationProblemPlusJSONResponse Problem
+
 type GetHealthRequestObject struct {
 }
 
@@ -383,6 +687,161 @@ type GetHealth500ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response GetHealth500ApplicationProblemPlusJSONResponse) VisitGetHealthResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyEmailRequestObject struct {
+	Body *VerifyEmailJSONRequestBody
+}
+
+type VerifyEmailResponseObject interface {
+	VisitVerifyEmailResponse(w http.ResponseWriter) error
+}
+
+type VerifyEmail204Response struct {
+}
+
+func (response VerifyEmail204Response) VisitVerifyEmailResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type VerifyEmail400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyEmail400ApplicationProblemPlusJSONResponse) VisitVerifyEmailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyEmail413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyEmail413ApplicationProblemPlusJSONResponse) VisitVerifyEmailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyEmail415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyEmail415ApplicationProblemPlusJSONResponse) VisitVerifyEmailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyEmail429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyEmail429ApplicationProblemPlusJSONResponse) VisitVerifyEmailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyEmail500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyEmail500ApplicationProblemPlusJSONResponse) VisitVerifyEmailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendVerificationRequestObject struct {
+}
+
+type ResendVerificationResponseObject interface {
+	VisitResendVerificationResponse(w http.ResponseWriter) error
+}
+
+type ResendVerification202JSONResponse Accepted
+
+func (response ResendVerification202JSONResponse) VisitResendVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendVerification401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ResendVerification401ApplicationProblemPlusJSONResponse) VisitResendVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendVerification500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ResendVerification500ApplicationProblemPlusJSONResponse) VisitResendVerificationResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -558,6 +1017,432 @@ func (response Login503ApplicationProblemPlusJSONResponse) VisitLoginResponse(w 
 	return err
 }
 
+type LogoutRequestObject struct {
+}
+
+type LogoutResponseObject interface {
+	VisitLogoutResponse(w http.ResponseWriter) error
+}
+
+type Logout204Response struct {
+}
+
+func (response Logout204Response) VisitLogoutResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type Logout401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response Logout401ApplicationProblemPlusJSONResponse) VisitLogoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Logout500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response Logout500ApplicationProblemPlusJSONResponse) VisitLogoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForgotPasswordRequestObject struct {
+	Body *ForgotPasswordJSONRequestBody
+}
+
+type ForgotPasswordResponseObject interface {
+	VisitForgotPasswordResponse(w http.ResponseWriter) error
+}
+
+type ForgotPassword202JSONResponse Accepted
+
+func (response ForgotPassword202JSONResponse) VisitForgotPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForgotPassword400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ForgotPassword400ApplicationProblemPlusJSONResponse) VisitForgotPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForgotPassword413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ForgotPassword413ApplicationProblemPlusJSONResponse) VisitForgotPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForgotPassword415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response ForgotPassword415ApplicationProblemPlusJSONResponse) VisitForgotPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForgotPassword429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ForgotPassword429ApplicationProblemPlusJSONResponse) VisitForgotPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForgotPassword500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ForgotPassword500ApplicationProblemPlusJSONResponse) VisitForgotPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetPasswordRequestObject struct {
+	Body *ResetPasswordJSONRequestBody
+}
+
+type ResetPasswordResponseObject interface {
+	VisitResetPasswordResponse(w http.ResponseWriter) error
+}
+
+type ResetPassword204Response struct {
+}
+
+func (response ResetPassword204Response) VisitResetPasswordResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type ResetPassword400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ResetPassword400ApplicationProblemPlusJSONResponse) VisitResetPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetPassword413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ResetPassword413ApplicationProblemPlusJSONResponse) VisitResetPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetPassword415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response ResetPassword415ApplicationProblemPlusJSONResponse) VisitResetPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetPassword429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ResetPassword429ApplicationProblemPlusJSONResponse) VisitResetPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetPassword500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ResetPassword500ApplicationProblemPlusJSONResponse) VisitResetPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetPassword503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ResetPassword503ApplicationProblemPlusJSONResponse) VisitResetPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteProfileRequestObject struct {
+	Body *DeleteProfileJSONRequestBody
+}
+
+type DeleteProfileResponseObject interface {
+	VisitDeleteProfileResponse(w http.ResponseWriter) error
+}
+
+type DeleteProfile204Response struct {
+}
+
+func (response DeleteProfile204Response) VisitDeleteProfileResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteProfile400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteProfile400ApplicationProblemPlusJSONResponse) VisitDeleteProfileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteProfile401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteProfile401ApplicationProblemPlusJSONResponse) VisitDeleteProfileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteProfile403ApplicationProblemPlusJSONResponse struct {
+	WrongPasswordApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteProfile403ApplicationProblemPlusJSONResponse) VisitDeleteProfileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteProfile413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteProfile413ApplicationProblemPlusJSONResponse) VisitDeleteProfileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteProfile415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteProfile415ApplicationProblemPlusJSONResponse) VisitDeleteProfileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteProfile429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteProfile429ApplicationProblemPlusJSONResponse) VisitDeleteProfileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteProfile500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteProfile500ApplicationProblemPlusJSONResponse) VisitDeleteProfileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteProfile503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteProfile503ApplicationProblemPlusJSONResponse) VisitDeleteProfileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetProfileRequestObject struct {
 }
 
@@ -610,6 +1495,159 @@ func (response GetProfile500ApplicationProblemPlusJSONResponse) VisitGetProfileR
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ChangePasswordRequestObject struct {
+	Body *ChangePasswordJSONRequestBody
+}
+
+type ChangePasswordResponseObject interface {
+	VisitChangePasswordResponse(w http.ResponseWriter) error
+}
+
+type ChangePassword204Response struct {
+}
+
+func (response ChangePassword204Response) VisitChangePasswordResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type ChangePassword400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ChangePassword400ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ChangePassword401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ChangePassword401ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ChangePassword403ApplicationProblemPlusJSONResponse struct {
+	WrongPasswordApplicationProblemPlusJSONResponse
+}
+
+func (response ChangePassword403ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ChangePassword413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ChangePassword413ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ChangePassword415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response ChangePassword415ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ChangePassword429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ChangePassword429ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ChangePassword500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ChangePassword500ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ChangePassword503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ChangePassword503ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -789,26 +1827,353 @@ func (response Register503ApplicationProblemPlusJSONResponse) VisitRegisterRespo
 	return err
 }
 
+type DeleteSessionsRequestObject struct {
+}
+
+type DeleteSessionsResponseObject interface {
+	VisitDeleteSessionsResponse(w http.ResponseWriter) error
+}
+
+type DeleteSessions204Response struct {
+}
+
+func (response DeleteSessions204Response) VisitDeleteSessionsResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteSessions401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteSessions401ApplicationProblemPlusJSONResponse) VisitDeleteSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteSessions500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteSessions500ApplicationProblemPlusJSONResponse) VisitDeleteSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSessionsRequestObject struct {
+}
+
+type ListSessionsResponseObject interface {
+	VisitListSessionsResponse(w http.ResponseWriter) error
+}
+
+type ListSessions200JSONResponse []Session
+
+func (response ListSessions200JSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSessions401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListSessions401ApplicationProblemPlusJSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSessions500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListSessions500ApplicationProblemPlusJSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteSessionRequestObject struct {
+	ID string `json:"id"`
+}
+
+type DeleteSessionResponseObject interface {
+	VisitDeleteSessionResponse(w http.ResponseWriter) error
+}
+
+type DeleteSession204Response struct {
+}
+
+func (response DeleteSession204Response) VisitDeleteSessionResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteSession400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteSession400ApplicationProblemPlusJSONResponse) VisitDeleteSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteSession401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteSession401ApplicationProblemPlusJSONResponse) VisitDeleteSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteSession404ApplicationProblemPlusJSONResponse struct {
+	NoSuchSessionApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteSession404ApplicationProblemPlusJSONResponse) VisitDeleteSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteSession500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteSession500ApplicationProblemPlusJSONResponse) VisitDeleteSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RefreshTokenRequestObject struct {
+	Body *RefreshTokenJSONRequestBody
+}
+
+type RefreshTokenResponseObject interface {
+	VisitRefreshTokenResponse(w http.ResponseWriter) error
+}
+
+type RefreshToken200JSONResponse Token
+
+func (response RefreshToken200JSONResponse) VisitRefreshTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RefreshToken400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RefreshToken400ApplicationProblemPlusJSONResponse) VisitRefreshTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RefreshToken401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RefreshToken401ApplicationProblemPlusJSONResponse) VisitRefreshTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RefreshToken413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response RefreshToken413ApplicationProblemPlusJSONResponse) VisitRefreshTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RefreshToken415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response RefreshToken415ApplicationProblemPlusJSONResponse) VisitRefreshTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RefreshToken500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RefreshToken500ApplicationProblemPlusJSONResponse) VisitRefreshTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// GetHealth Health check
 	// (GET /)
 	GetHealth(ctx context.Context, request GetHealthRequestObject) (GetHealthResponseObject, error)
+	// VerifyEmail Confirm the email address with the token sent to it
+	// (POST /email/verify)
+	VerifyEmail(ctx context.Context, request VerifyEmailRequestObject) (VerifyEmailResponseObject, error)
+	// ResendVerification Send the verification email again
+	// (POST /email/verify/resend)
+	ResendVerification(ctx context.Context, request ResendVerificationRequestObject) (ResendVerificationResponseObject, error)
 	// GetLiveness Liveness probe
 	// (GET /healthz)
 	GetLiveness(ctx context.Context, request GetLivenessRequestObject) (GetLivenessResponseObject, error)
-	// Login Exchange credentials for a bearer token
+	// Login Exchange credentials for a bearer token and a refresh token
 	// (POST /login)
 	Login(ctx context.Context, request LoginRequestObject) (LoginResponseObject, error)
+	// Logout End this session
+	// (POST /logout)
+	Logout(ctx context.Context, request LogoutRequestObject) (LogoutResponseObject, error)
+	// ForgotPassword Email a password reset token
+	// (POST /password/forgot)
+	ForgotPassword(ctx context.Context, request ForgotPasswordRequestObject) (ForgotPasswordResponseObject, error)
+	// ResetPassword Set a new password with a reset token
+	// (POST /password/reset)
+	ResetPassword(ctx context.Context, request ResetPasswordRequestObject) (ResetPasswordResponseObject, error)
+	// DeleteProfile Delete the account
+	// (DELETE /profile)
+	DeleteProfile(ctx context.Context, request DeleteProfileRequestObject) (DeleteProfileResponseObject, error)
 	// GetProfile The signed-in user
 	// (GET /profile)
 	GetProfile(ctx context.Context, request GetProfileRequestObject) (GetProfileResponseObject, error)
+	// ChangePassword Change the password
+	// (PUT /profile/password)
+	ChangePassword(ctx context.Context, request ChangePasswordRequestObject) (ChangePasswordResponseObject, error)
 	// GetReadiness Readiness probe
 	// (GET /readyz)
 	GetReadiness(ctx context.Context, request GetReadinessRequestObject) (GetReadinessResponseObject, error)
 	// Register Create an account
 	// (POST /register)
 	Register(ctx context.Context, request RegisterRequestObject) (RegisterResponseObject, error)
+	// DeleteSessions End every session of the user ("log out everywhere")
+	// (DELETE /sessions)
+	DeleteSessions(ctx context.Context, request DeleteSessionsRequestObject) (DeleteSessionsResponseObject, error)
+	// ListSessions The signed-in user's live sessions
+	// (GET /sessions)
+	ListSessions(ctx context.Context, request ListSessionsRequestObject) (ListSessionsResponseObject, error)
+	// DeleteSession End one session of the user
+	// (DELETE /sessions/{id})
+	DeleteSession(ctx context.Context, request DeleteSessionRequestObject) (DeleteSessionResponseObject, error)
+	// RefreshToken Exchange a refresh token for a new pair
+	// (POST /token/refresh)
+	RefreshToken(ctx context.Context, request RefreshTokenRequestObject) (RefreshTokenResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -840,6 +2205,75 @@ func (sh *strictHandler) GetHealth(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(GetHealthResponseObject); ok {
 		return validResponse.VisitGetHealthResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// VerifyEmail operation middleware
+func (sh *strictHandler) VerifyEmail(ctx echo.Context) error {
+	var request VerifyEmailRequestObject
+
+	var body VerifyEmailJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.VerifyEmail(ctx.Request().Context(), request.(VerifyEmailRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "VerifyEmail")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(VerifyEmailResponseObject); ok {
+		return validResponse.VisitVerifyEmailResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ResendVerification operation middleware
+func (sh *strictHandler) ResendVerification(ctx echo.Context) error {
+	var request ResendVerificationRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ResendVerification(ctx.Request().Context(), request.(ResendVerificationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ResendVerification")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ResendVerificationResponseObject); ok {
+		return validResponse.VisitResendVerificationResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -915,6 +2349,167 @@ func (sh *strictHandler) Login(ctx echo.Context) error {
 	return nil
 }
 
+// Logout operation middleware
+func (sh *strictHandler) Logout(ctx echo.Context) error {
+	var request LogoutRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.Logout(ctx.Request().Context(), request.(LogoutRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "Logout")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(LogoutResponseObject); ok {
+		return validResponse.VisitLogoutResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ForgotPassword operation middleware
+func (sh *strictHandler) ForgotPassword(ctx echo.Context) error {
+	var request ForgotPasswordRequestObject
+
+	var body ForgotPasswordJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ForgotPassword(ctx.Request().Context(), request.(ForgotPasswordRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ForgotPassword")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ForgotPasswordResponseObject); ok {
+		return validResponse.VisitForgotPasswordResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ResetPassword operation middleware
+func (sh *strictHandler) ResetPassword(ctx echo.Context) error {
+	var request ResetPasswordRequestObject
+
+	var body ResetPasswordJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ResetPassword(ctx.Request().Context(), request.(ResetPasswordRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ResetPassword")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ResetPasswordResponseObject); ok {
+		return validResponse.VisitResetPasswordResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeleteProfile operation middleware
+func (sh *strictHandler) DeleteProfile(ctx echo.Context) error {
+	var request DeleteProfileRequestObject
+
+	var body DeleteProfileJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteProfile(ctx.Request().Context(), request.(DeleteProfileRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteProfile")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteProfileResponseObject); ok {
+		return validResponse.VisitDeleteProfileResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // GetProfile operation middleware
 func (sh *strictHandler) GetProfile(ctx echo.Context) error {
 	var request GetProfileRequestObject
@@ -932,6 +2527,52 @@ func (sh *strictHandler) GetProfile(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(GetProfileResponseObject); ok {
 		return validResponse.VisitGetProfileResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ChangePassword operation middleware
+func (sh *strictHandler) ChangePassword(ctx echo.Context) error {
+	var request ChangePasswordRequestObject
+
+	var body ChangePasswordJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ChangePassword(ctx.Request().Context(), request.(ChangePasswordRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ChangePassword")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ChangePasswordResponseObject); ok {
+		return validResponse.VisitChangePasswordResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -1007,59 +2648,211 @@ func (sh *strictHandler) Register(ctx echo.Context) error {
 	return nil
 }
 
+// DeleteSessions operation middleware
+func (sh *strictHandler) DeleteSessions(ctx echo.Context) error {
+	var request DeleteSessionsRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteSessions(ctx.Request().Context(), request.(DeleteSessionsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteSessions")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteSessionsResponseObject); ok {
+		return validResponse.VisitDeleteSessionsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListSessions operation middleware
+func (sh *strictHandler) ListSessions(ctx echo.Context) error {
+	var request ListSessionsRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListSessions(ctx.Request().Context(), request.(ListSessionsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListSessions")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListSessionsResponseObject); ok {
+		return validResponse.VisitListSessionsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeleteSession operation middleware
+func (sh *strictHandler) DeleteSession(ctx echo.Context, id string) error {
+	var request DeleteSessionRequestObject
+
+	request.ID = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteSession(ctx.Request().Context(), request.(DeleteSessionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteSession")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteSessionResponseObject); ok {
+		return validResponse.VisitDeleteSessionResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RefreshToken operation middleware
+func (sh *strictHandler) RefreshToken(ctx echo.Context) error {
+	var request RefreshTokenRequestObject
+
+	var body RefreshTokenJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RefreshToken(ctx.Request().Context(), request.(RefreshTokenRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RefreshToken")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RefreshTokenResponseObject); ok {
+		return validResponse.VisitRefreshTokenResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fptb9s4tv4rB7wXmKZXfomTtFP3y+0M0tsU7Z1u4iCLbYqalo4tTiRSJak4nsD/fXFISpZs561NZnaB",
-	"/RLEkkie85zX50jXLFZ5oSRKa9jwmmk0hZIG3Y9feHKM30o0ln7FSlqU7l9eFJmIuRVK9gqtJhnm//O7",
-	"UZLu4RXPiwzp3wQtFxkbMpsiaL8TCANCXvJMJCxiqLXShg0/X7OpwCxhQ9bDnBZFTCN3W7K8NBYmCFyC",
-	"uwc8STQaA6aMU+AGeML/NxzbjVXOll8iJqSxXMbIhmx/OuCv4l3sT14me/zFQWd/wCJmLLelYcP9fj9i",
-	"VlgSmTSGSuWI2UVBF/lElXY4ybi8YMuImTjFnJN+/61xyobsv3orDHv+rul98rCw5XIZsQRNrEVBeLEh",
-	"G7XRyHk2VTrHBJSGKReZAQePg7dLJ/6q5DQT8Y9agUvgcaxKaWEubAo2FaZCNNPIkwXglTDWsAfB92oF",
-	"Xy3ok2LnRRamllrjTBiLGhMH15G0qCXPDsm5vg+ze6t/0PSe6mA4QX2JGrwAT4bFicrRpkLOnNeQ/0ig",
-	"SDPu9Nfuf298kEjymFTNKfq8lKYLLU9MQCQorZgKNCAsCL9bpmbGwfqJLzLFk5FSH7ie4SOmhIlKFmRP",
-	"RUK6M0Uu7IO8cHdvZYYQwHAorbALGCkFXuI/JaI3lPHm+Ml4rRyU5B8ixlPJL7nI+CR7DDT9OXT0pDQL",
-	"iFOML8g5Cm7MXOnEvAaNVi+AT20QzYocyc7HdL3zhq4/BPWDfgP1oBM0lXpSwFf6cgsxL3hM1n5Gek1i",
-	"vSgsfCuxxAjG796cvPv6t9PD08NxRM9Pyyzb6XqtG2jIMp+gBjU9lwZjJROKFRg3wBl3zyWLWIo8Qe1K",
-	"ZBM5Z5BWgIZdrII5F1TDpkqjt4KQsy5rIpELKfIyZ8PdGjWK1BlqAmAZsZFSH7lcBO82P+oxSkHO5QK4",
-	"tZgX1sBUq9zXhFBfH91f9geNWkFhSfpArdDTecstusaZQGnrluLZ+M3p6N3X4zejw68fjj4ejcZQoIZc",
-	"yNJiBFZdoIRJGV+g3emeyxtdCP4VPehU8tKmSos/MPnRXgImyDVp7RARxuU/oTF5WPOwu3KIlnRP5gsf",
-	"hTGUFZWu2lCINbrCxzNDl51G3baRzs7OOm9Km9JjMbcOi5UoQVRjtZCzGmtTFoXSFpOPmAg+cs88bsms",
-	"G+PGRm6DB1XOg6YJaqHBSQ1O7D+1bkplYbyu0bjLlvWBziKHjiVsBMybdY7w7Pjtr3CwNxi4Kx1TYLzT",
-	"hZNSa1XKhDzBFDxGA1wjWC1yasS5TCBDa1EbyNQcdSfmhrrLaGUYts46IkZtPLdsyCoKk/OrDyhnNmXD",
-	"wcF+RBFa/d6L1t0mYm+JAtVda6FVgdoKz8UCPbregqC7FTkiBO9Pfvt/KJTr8ajTU7DuNZHz8RSh4Jrn",
-	"SM9JnmNbt5qEbchYsbKGi4a7kCg08icLObdx6o7wgMC5B+ScbW7odgyJY/g5aFmf8qV+Xk1+x9iSAO+Q",
-	"ZwTgOkCVQ18zlJQEPzN1QRusxFQXd54fNtl27gc1E7JBh3mSCDICzz415JjyzOC6m5/KC6nm0hvKe5pG",
-	"2hcTz8T2+33Cv60QVh5+W3D5MFhGrOry2paJldYYW0iVNggTqn960fTUelnLWV8OWr66exdslbfUu20D",
-	"sMoD22KWgvTV/sFLCHkw8JZNUKpkuL7HWcotzKmSz7WSswbBDb7f3ebM1fhhfbe3SgNvsPBKrAiQx6m3",
-	"I1g6MjAvShjzdEGHCIu5uctsjUhfrrKr1nxBv1fJ+/q20UFCfYbTUcVxqTXKGOEZz4yquNv4753gsZ2j",
-	"ZAy+oO1shaIRPpX3uMlIzq98U3Hw6lW0ajH81GStyagLyYaFiXpqC6bMc64XXm6ECyGdDgHddgraOopZ",
-	"yWtDPV0/6PT4CDRO0aMheU6Zacthr2HcqGZjmKcY2LMDAgxfOBbMs2wt7Tdq4F1xYUP1dKhEt2WX4zDC",
-	"+PdIMO3Tf6b29OUA4pRrHlPRjFxAcAu5MpZuTRYWXS98Onrb+RmeeYJWceKdNsKPk7R+fpSkNaJm8E5r",
-	"rOF6VQiN5quQNzf0pbQi85zKNdBhTQuIvRcUZLXWQtoX+yy6tc2PmK0EXg+M92cjePbuZHDwYofsZZAs",
-	"ZGD8JjTdLtEN4Rff1p+X/f5e7DZz/+J4a9ZwD3ytYrEqvH6PBp43hYeTtbVL1ERvm0FOjedJD7BHrJFb",
-	"TL5y2y6Og/7gRWd3tzM4GO0Ohv3+sN//R9PNEm6xQ5R3a+mogudBDWF7m4hddWaqs7G3aFfx3Qc6wRrK",
-	"ftAeBGhgsYkulQGMSy3s4oTC38PniR65yerX20qe92cjFm34mvdpR7LHn347GUEvo+5pHJHb2Qe7nctF",
-	"JKg/fIVjam3heYWQU7Xp9ReIflAMJudZFgG1/52p0MbWo3Dj51ZDqo6ZTaMwTdZOsAic4D6J8nP5/mwU",
-	"AacaYn12LbSaigx9voMznJyo+AItzDSiJYZ+Ls/liGp0ouIyJ+2FcXFPRJDSpZ/ChmFWaDnQAF6iXtS1",
-	"ns84NQUg7Lmko6q7/mUN1SmKZ+PmjhLrszCBFDV24dA979odEOZcjm/inmNPmKgX2/GyK7B64QlDrbVW",
-	"JclIew8h5llWmbmaxI8jWiHXrH8uY1X4vcbOxmPvI8Ia4NLMUUdQONb2/HnlH/j8uQO34MaSon5+kokY",
-	"pXFJh8gL8fojcsRSZ8EtzLDXUwVKo0odY1fpWS8sMj16dtWsOC9hEbtEbbzb7Hb73T49QRvwQrAh2+v2",
-	"u3uuWNjURUWP/szQpRRKNg7Ko4QN2f+hDRwlar9OG/T7t0wAKuZ/P1IdTrhlNCpiJHcoCzdxPvBnb9uy",
-	"lrHXfnHSTAds+PlLxEL7xoaBhPkZM4UjnxlKNT6E2Bda2ktUTGpX//auuTFol+GSf/SPBoqbahRaxeQN",
-	"Tg3nBU4xOevCkXV0000LrCoD30y45RNuHJndMMoHcYkSjfnrzFLpk4lLKvW3AVwJ69pVvAliF1eOCitj",
-	"txKrMnSGYSjispRnSFXbAzO0vvHlOcJ+fzeEog+0NoqOAzNfXtDYX1SyeDToWvx62S5iVpe4fEKz+S7v",
-	"Bqs1x4PUWbsc7YJq/z5B1XiJ7pbs3r2kNQmlRbt7dy9afz3n1h3c57Atg0paPHh19+L1dxLfmWlo1T1U",
-	"3PLa7LYYOryKUy5nbQtOHbVvDq8bwUWwh9DK0WpRJ7BQCLrBrZqXFjzPwqXQDNxWGT6FR57QmV2HfIMv",
-	"l6Z6k+M6tDmn5GpKTMCq7nf7548Xl3aX+fnLsmVIV9LETGLSEdLp0LAZ/TTBaO5zgNtrSlUiQpaj3vBb",
-	"Sc0RtXhCUqvoKFoXjqnJAav5dCpi1+uAktkC5ik1fG7uIgwMPLPeMPQx8kT8deXm2H0Y4XievsRuI8Tu",
-	"+QLiUWb7Ndh1rQ615da4raG7vfhVvebN9a/1sUhrtr+a6Vev1IRrzI1VGpPX4VcpxbcSz6XGGddJRhKp",
-	"aXgxALTa9+51JRUGUm7SaugS3kLTgcL4TzBoL1tqiUm3uk0+azZmJREYBRwyJWeoVyc8q0Yo59I9tuPf",
-	"vE1L0kRzm7rw5hKMyFDabAFWlzImyretnldTpycq6etDrXtV9d0/JRHWH0JxA4ETf39Jv0ehrL+M+k85",
-	"/95y/qszE6y+YtteuOeuZrt9iFL7jws9L+y5LwPDmvVkUXfcYTgdOBQl90AxQ/ZZRtcbyXY1MQj5ZSZk",
-	"Y6UTb3PdZl1rrPF1bfuianZAzBmzaeQYdEX6V2KQGltGEqszcrScLb8s/xkAAP//",
+	"7Fz5cts4k3+VLu5WjT1Ly5JsJbHyz3ryyRN77Ry2HM+hlAWRLQkxCTAAaEVJ+Xn2PfbJtnCQIiVKtnxk",
+	"Ml/NVE3K4gE0Gt2/PsFvXsDjhDNkSnrtb55AmXAm0fz4hYSn+DlFqfSvgDOFzPxJkiSiAVGUs+1E8EGE",
+	"8X99kpzpe/iFxEmE+s8QFaGR1/bUGEHYkYBKoOyaRDT0fA+F4EJ67T+/eUOKUei1vW2M9Uu+J5CYIb04",
+	"lQoGCISBuQckDAVKCTINxkAkkJD8t5u2FvDYu/noe5RJRViAXtvbHTbJXtDA+uB5uEOetbZ2m57vSUVU",
+	"Kr32br3ue4oqTbJeMWRL9j01TfRFMuCpag8iwq68G9+TwRhjotf3nwKHXtv7j+0ZD7ftXbn9zrLFu7m5",
+	"8b0QZSBoovnltb1umRsxiYZcxBgCFzAkNJJg2GPYW9MzvuJsGNHgobtAGJAg4ClTMKFqDGpMZcbRSCAJ",
+	"p4BfqFTSW4t9ezP25YQ+Ke8syVTmVAscUalQYGjYdcgUCkaijhau+/HszstvFaUnmxjOUFyjAEvAk/Hi",
+	"jMeoxpSNjNRo+WGgNU2a2V+av+3mA0NNjxzzidY+S6WsQUkSQ6AhMkWHFCVQBdSOFvGRNGx9w8/SYHyG",
+	"UlLLrweIIuNWeaUbbS2B251x/A1XcMBTFj6txKUSBYyJBMYhoteY0V3QI2pl7x2ZRpyEXc6PiRjhI+Lm",
+	"gIdTLfRc76TZGBpTtRbnGjszzjmUgw5TVE2hyzlYir8L7C0sxsrsT9KuyrBSKxEN8JyRa0IjMogeg5t2",
+	"Hj31IJVTCMYYXGkNSoiUEy5C+RIEKjEFMlSONEVj1Mpwqq9v7evr63C9VS9w3a0Jiot6UobP1ksUBCQh",
+	"gd7tDb2uQSCmiYLPKaboQ//1/tnry/fnnfNO39fPD9Mo2qzZVRe4wdJ4gAL4sMckBpyFGlCgX2BOv9bT",
+	"Cj1GEqIwfkSRc2ZDSijmRlEcJoRqQz/kAu0uUDaqeUVOxJTROI29diPnmoazEQrNgBvf63J+QtjUSbd8",
+	"qMRwDjFhUyBKYZwoCUPBY6vwzgl5dHnZbRYMqlZLvR7IF/R00rJirUFEkanc79ro7593X1+e7nc7l8eH",
+	"J4fdPiQoIKYsVeiD4lfIYJAGV6j8HuMMtPWZAk9QGN5DTMQVhtD/snWFGG0JonDLKH5/0wcufBhyAf13",
+	"b8+6sJ1p5vaQixFXfXtTk9Vj1hPY4AyBuOlXiSz8iBJ7zkiqxlzQrxg+1MGDARKhV212gEqDt1RguJ6B",
+	"bcwEsETdk8neCZVSozAXWWwAgUDjjZBI6stmRbXyJl1cXGztp2qsHwuIMryYkeJIlUpQNsp5LdMk4UJh",
+	"eIIhJV3zzOOa6DxaKQxkBljLUreKW5ATDYZqMGR/VzvNuIL+/Ir6xkxfCM5G75ySPgIzM33X00702OvJ",
+	"bsHYHnAxoGGI7Gl5lRM8otdW6zS3lHMbf9LOcz6Vkdv9IMBEWW0nYUj1WCR6JzQ+KqpD7yGJJPpeUrj0",
+	"LV/jNw+ZBpQ/PZIN9NGfsXN21V/QAR1UO0Bo/5kN+DF/jg8+YaBMxDkmbITZrhaSAGvQG6RCIFOXSUE2",
+	"ZlQGXAgMFIy5kAgDbXTE1PM9HQoT5bW9/DXfi8mXY2QjNfbaz5u+htTsZ2Nhjb7HcFKac+XWZs/N82aB",
+	"+Llxq5j2L4xQ4TvBhzTC+/Hs+/Jqbs0rF9cxWZkFW7g/n5PZOD14Ba2dZtNc2ZIJBps1OEuF0GGaBnmZ",
+	"kAAlEIGgBI1jDIGwECLUy5IQ8QmKrYBIHc2X5Houy1NYf5YyKiy+2dotrX6nQlIOKEZhniUo74RLR32r",
+	"UHhzyzeJJzg6e/sGEm5iah1Zc5g3CL4xXwYnBIlRP8dIjOW15UmvBRqzLFhRHuxdCDlK9pOCmKhgbKaw",
+	"DIGeZUjPuxUC7CrzWao2/sC4XQ+DAsyEZ5UuWgmbp9C+WkXYaySR3tlvt+IkvyojJL96CDYe8xFld+VD",
+	"WXrO2RXjE2YlyKqAQD0uhjaVsFuva8G4P/f8vxZCMjFeCSVFZ6HMnxfap37ehGBMBAk0HPgGG4iCmEul",
+	"bw2mCo0Df9492HoBGzaKzRIHm2W1epxVv6hQy8wnqAJEjYB7u63n4Fwel4Rb3NjM75kf42JMFEx0xGUc",
+	"oEKWyQFLrQopslz6/GgHXAAppJQzsnxAEoytLILSU7o0oub4ZDzVk1CFsbxN9AowejPztIQgU/175rt9",
+	"W5UHD3V8ZtbIA2t8A4QNEkmeJSL7v205rds6DPtgA4HNSlYUICCTBZPmj8kXG4y19vb8WWhmSwBzwVnu",
+	"Ry7sMMgxFwpkGsdEh7VDQ94VZWYNjrtlQaysK8zoVS4OmZ/o/PQQBA7RcoORWMN+xWQvoV/wbPswGaNL",
+	"BRtGgCRTk9IlUTRnUwv+8G26rVzUYbjir0LIUxwKlOP72QphX740EV8ZxHY+N7eeT/Yr/jtoDnaO6n/8",
+	"NlJBM2KD+KAe/nYUHV982P39ojEZ/HquTv7VmZ58fd948ynYfXtxQOe9hWfrAV2Zymom2KLE38NS/D1x",
+	"+D7W5xQlPtCduV+E4Xu5SC/ioM3YuIyb3muJynrWZU7GR/XBi9Gv7z/v/J40vuwNfmtefd49ex7XsXV9",
+	"ETwjL9IuO22Ex+M/+AMl3BJ7h7CnUBFaJzoUSBSGl0RV2T/Ma08G/InSSGYyIDaJb6svY5IkyObjhGa9",
+	"+Wyr0dhqtrqNZrteb9frfxRlLSQKtxSNsQqJXdxXtUlU6ti+OL9Dfrt3hkoir+bIUSLFfJ4B5xESZsxi",
+	"eBdsqyIxIlJdpnIJ77Qw6Scc77gAB1UZtRnxG5IbJKEM+kcX3ctu97ivn6FK2gFSiZurONtorcXZVKK4",
+	"JKMlzEU4lyi29vX9jFK7go0MdJqtZwVA2nwJGCdqam0d4wxhQiRIZGoOe1IRbb+otWr1Wy2caUkoCOYc",
+	"r0trmIlKlU50M01fJ0j6klCB8pKy5SnnlCkaGeaQINDhtpU99yps5DtZ3rk97eDk20SZerbr+StT035u",
+	"4dYjKxO2ebpOOwennbPXFbQ1W3vN+gPoWwKq+wx4Qj6nObTOKgrmwrZ7v+/DiPMQOAuwbT3ibA0CVSqY",
+	"jvIZTnpaxGrwP4iJ9qQkBgLVS0g0UjOl/TICMjHSyxDQ1Adm2mYLDE/mySw6lEuYAkcXXdh4fdZsPdvU",
+	"Nl6ituoS+vsuy28ihDb8YusIvbRe3wnMYOZP7L/Ui2ckNi0CcgYmfUnDuY31cHo0Hvwa0Lf06PD862Hj",
+	"DT2Uh+y0Fbw6fHZ4lfz24dXRXg2nR0mwc6IfEn9cfJCHdEKDnQ/08BOnJ2f6hTfJH/qFT2++nND6Tlg/",
+	"+OX9+fz/HXr86ijC1/v07afOztvuefNt9/evJ//al4dxNA5fHT476QatN93fW2+67ycnr+u15uBkL31x",
+	"tMvfvHg/ecYacevr++nnxvmL4Ye9weudL9361dHz4LRJjuVSBl9mfnuWaLBsKyDCLba1MIpf1P956a7U",
+	"xqW4cz+n5u7OyQ/gllStXRuQBzkhj+RC5E74WqnL8jC+92VrxLeqx768RkGHFJekJ/NmlYCzITWNZcZg",
+	"uAStSyZku2pG1I9woGXL6Th2q+vSWBO6q4xuxoWS8Z1b7OKe60gfg1RQNT3T7rbdVFsD1YA2+3WQEXh0",
+	"0fX8BVQsCLizEcb36PvGn1gLIPPqr2GaxYOc8LFSiS0jUTbki9t3hWgb20DGJIp8bVGCrSEVUuWte9K2",
+	"kLRhbPKfvut+s5V13zlNZpNJjx1ddH0gkAiubOyY2OqEjebgAgdnPLhCBSOBqK1Yrcd6zPi6IQ/SWK/e",
+	"Ob0BZ0r7XrZrzPWVuKwSSlfiz9I5ZEQokwqo6jE9VXbXNpdaA2oK8dKYy2wuDGGMAmvQMc+bjBZQ2WP9",
+	"ZZXEvi047O22nm9a2jkoMbUJ93zVgqeaRj12GwISRdk2Z52DfV+/weZ2v8cCntix+maP+1ZGtOUjTE5Q",
+	"+MYBkPDzz5l84M8/G+YmRCq9UGv5Ixogk8ZWaOPptb2TQy2IqYicWMj29jZPkEmeigBrXIy23UtyWz87",
+	"y0cZKfF87xqFjbu8Rq1eq+sn9AAkodrBqNVrOyYUVmOjFdv6nxEaoMsbMQ5Dr+39isql0v1y+2+zXl9R",
+	"z83quHeroboZVnQp0QC1OKSJqSq37NxVQ+Y0bpcbPYtw4LX//Oh7LkPntV2twLZ7aXUkI6mxx6qQ91G/",
+	"uh3yQC87+3P7G5ES1Y27ZMBo24DR1NQcuKzg5Qdzv5N3MBtt+IWH00djZMnC35TBVMeaNwubuFttJjJ7",
+	"QCVkEGs4v3sXzhc6w/UrjZ3bX5nvjDTvtW5/r7JnQ7/c3Lv95fl2sMeXrFfWyM4co2WG1lgSY2ULAki0",
+	"lfqorf1cI5TbzHnJ2zbhRrhcAE/NfSOGTr4Wtbr5aMKYdzJU6PW+Eys78KxpmzODnxMyhY2URSaIrRbH",
+	"rL9708ll4y7CUmhXepTNLvsTf368Ke3+mY6fNPkVazU2sLDX2i+TDmss8HwtYHJFX4nggeNImhibYmCS",
+	"jWpwqEzx1zaa8NRVf0OiyIBIU1pegPhjeo0MpfzrQD5bT0SvMWuKWaJUGbGmvoHLANtY6aIqzCUnFBHK",
+	"+FIuBod9BqnLq7stMl6QLbLN2njQdu9IEiPs1hvO1FtDXuarKQU/EdCXysx3Avr64xqZZftY7MwjAq0P",
+	"eG/TcR+t/re3N/qtOyyxokN+lVZ1vgSmrau0g0NTHS71jVqtKGXy1jRZER/xVC1XTSNGJIpMx7/LZOpZ",
+	"S3NKkIonMOHCdOgTZXJ0PuT9xAKNfNeq1FJPf1dPKEtiUQnIwtwN+gHNTcdYGyoL52bK22K4H6MSNPdl",
+	"XUxQcwhQvDQlceQuzXVZr0BVE7cRHbaZDIgrVVnJ2bC9u/3TzlnH5aHBtUTlXtHYSFgezo6J7DHqokqL",
+	"tHmZhcToA2VgqtQzTNbT+nogNUYBXBgzaMNIlDU41sKIYY8lKOY7101khsKlsCoQvdzt9ETQXt1SdSeM",
+	"/z6+2+FwbosKZwV9gw15ebLs0v0TQawfQXSsKzJzQAoatSbu5lpshliNv/kZAVO1sPV9i6tz5U2TT9Ra",
+	"vwi0pVr6EylLZb3+IYFvscHcGsR/At/v64icobJFtdle2ITlQ0TfJjbtlkeoKvqpbH+2sy10xDDcosw1",
+	"6edgV6kGVOuHOU+UHxhUY+yxjHxrvSwexmR2INnGgPbVCRGhrDI5pbbxJ1Kiytb0B2WPHLuohBFn+H3d",
+	"/7uIZPlYyj+6uoaurvZBrShlPQhaCBZzHMtV1V+agy4qwBOFtaZCuOqI9yxbNyESqJSprYxtFGvdxmxg",
+	"cIVh1plqvNLPKYofOVXVXUC9Jbkph6TbxQ63JK3wIl5pLrjikO2FyfHc17GbcFirgd4c0dTQqqMHdxzU",
+	"uO9lZ6PHNCUvS41Ks8YqkIpMpVsFUFaFpuWTS08Ep9XHo34Up+QfTP27YaqVJygef1wHVLXWmkz56oRy",
+	"lh92YbaO4g1oZW2AxJ2PrsEpTzXECzIc0sCUTYGzaAqTMY3Qfe9CQtO2IC8g+SmSkP51ueZT800Y09wk",
+	"rrFW2MQ7nkx9lFOhObPzRL1LI6/0jHPWrc58Z/7l6ggvj89Lx+xmx+uyg+vUuHEGsMOX7lfK6OcUe0zg",
+	"iIjQVGn40J3RA/22dXmLsDUmcpx1p7tvS+gJqbRfn9FjqVQwDGvZbS2zcqGp3AfJgUDE2QjFbIaNrNe8",
+	"x8xjm/Z8+zDVKxHEGBM1JgwkjZCpaApKpCwgSk+4rBglkakeK6eoqqxK1sz/ZDFu+azAnSxJ47v4RfkX",
+	"o4gE151zf8N0B+DOPyH1j3m5b3j9ymxTIYO3ZijtHC+5KpYuZfD5hOXemu185by2JM49ywa/i2fUKQXi",
+	"f4/8/PIc2kbPi/gIeKrsQxNtWHveZmF7ctZ/XBYpHVOplvNwPft6p9N92fGOhaN9i3hht6v0gazC+n0d",
+	"CKBUYPrZ/k6B0k+ytChZvWFF1dn+RsObsv6sUAbTp+UOh9uPIS6cOMxUIHRdir92upDPZpoOKTPnqEwb",
+	"l+sxo1n8MzMjxW9e3OHwSaFT99nubY26Hx9YcPtekc7u7S+Vv3X3nZBDx8gVerNc2koHGZb7gqfFcwzl",
+	"gyO21Ksvl0qvLyvOcriTDjrwlj1migY1eLd4/GHuBEh2EGIy5lHh8JHAVJqvE2Jg+lZ7zLRxPq/X4f/+",
+	"d7fW2K01N31w/UE0b0LVLBKYRCTA0J5SMi6mdU9mN2xTEWE9lh88Oe2cn3UuD990O6cf9o/7QEa8bXs+",
+	"1WLh0VL5kyzkNaio9gvNYrt5l/5T+Ialw7Q/SifIvsvfU/Hv3/rx2AW/rA9jrsnC9WJkfK0u7k9MXd+M",
+	"Lq4zc2HbiLfNh2/dO/MgkLdU5ccAjU9Zm1kLF2He+Iv4sdBg7ueU25hyxFPlu7CqFGm5VuhCYbMwo1nW",
+	"4nyLBrjwjk2G3OWln/KUrbSfiEtQWOo3C+PlkFo9ZNb1DlRJjIa+KXRn7eqzJWqOVjTTz6aJURHv5uPN",
+	"/wcAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -15,6 +15,7 @@ import (
 	"context"
 	"database/sql"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +23,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/keelhq/keel/db"
+	"github.com/keelhq/keel/internal/mail"
 )
 
 // Config is what the engine needs besides the store.
@@ -31,6 +33,15 @@ type Config struct {
 	Log             *slog.Logger
 	// Registry is where the engine's metrics go (the Server's /metrics).
 	Registry prometheus.Registerer
+
+	// Mailer sends the account emails (verify_email.go, reset_password.go).
+	Mailer mail.Sender
+	// PublicURL is the base of the links in emails (PUBLIC_URL).
+	PublicURL string
+	// VerifyTTL and ResetTTL are how long emailed tokens work (VERIFY_TTL, RESET_TTL).
+	VerifyTTL, ResetTTL time.Duration
+	// Now is the clock tokens expire by; time.Now when nil.
+	Now func() time.Time
 }
 
 // Engine is keel's River client with its workers and periodic jobs.
@@ -44,6 +55,13 @@ func New(store db.Store, cfg Config) (*Engine, error) {
 	m := newMetrics(store, cfg.Registry)
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &countUsersWorker{store: store, log: cfg.Log})
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	publicURL := strings.TrimSuffix(cfg.PublicURL, "/")
+	river.AddWorker(workers, &verifyEmailWorker{store: store, mailer: cfg.Mailer, publicURL: publicURL, ttl: cfg.VerifyTTL, now: now})
+	river.AddWorker(workers, &resetPasswordWorker{store: store, mailer: cfg.Mailer, publicURL: publicURL, ttl: cfg.ResetTTL, now: now})
 
 	client, err := river.NewClient(store.JobDriver(), &river.Config{
 		// River's own logs (leadership changes, retries) at warn and above.

@@ -23,7 +23,7 @@ type metrics struct {
 
 // kinds are the job kinds whose series exist from the start, at 0, so that
 // alerts and dashboards see them before the first run.
-var kinds = []string{CountUsers{}.Kind()}
+var kinds = []string{CountUsers{}.Kind(), VerifyEmail{}.Kind(), ResetPassword{}.Kind()}
 
 func newMetrics(store db.Store, reg prometheus.Registerer) *metrics {
 	m := &metrics{
