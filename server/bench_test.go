@@ -44,10 +44,10 @@ import (
 // info level (keel's default) to a real file, as the load harness does with
 // keel's stdout; logTo "discard" drops the lines after formatting them.
 type benchAPI struct {
-	b     *testing.B
-	srv   *Server
-	store db.Store
-	token string // a valid bearer token for user userID
+	b       *testing.B
+	srv     *Server
+	store   db.Store
+	token   string // a valid bearer token for user userID
 	user    int64
 	session string // the session of token
 	email   string

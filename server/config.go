@@ -17,22 +17,22 @@ import (
 // Config is keel's whole configuration. It is read once from the environment by
 // LoadConfig; every field has a default that lets `make run` work with no setup.
 type Config struct {
-	Addr            string        // ADDR: where to listen
-	Database        Database      // DATABASE_URL: a SQLite file or a PostgreSQL URL
-	DBMaxConns      int           // DB_MAX_CONNS: PostgreSQL connections per replica
-	JWTSecret       []byte        // JWT_SECRET: empty means "use or create one in the data directory"
-	JWTTTL          time.Duration // JWT_TTL: access token lifetime
+	Addr       string        // ADDR: where to listen
+	Database   Database      // DATABASE_URL: a SQLite file or a PostgreSQL URL
+	DBMaxConns int           // DB_MAX_CONNS: PostgreSQL connections per replica
+	JWTSecret  []byte        // JWT_SECRET: empty means "use or create one in the data directory"
+	JWTTTL     time.Duration // JWT_TTL: access token lifetime
 	// REFRESH_TTL: refresh token lifetime; REFRESH_REUSE_INTERVAL: how long the
 	// refresh token just replaced still gets the current pair (0: never).
 	RefreshTTL, RefreshReuseInterval time.Duration
 	ResetTTL                         time.Duration // RESET_TTL: how long a password reset token works
 	VerifyTTL                        time.Duration // VERIFY_TTL: how long an email verification token works
 	PublicURL                        string        // PUBLIC_URL: the base of the links in emails
-	BcryptCost      int           // BCRYPT_COST
-	JobInterval     time.Duration // JOB_INTERVAL: how often the scheduled job runs
-	LogLevel        slog.Level    // LOG_LEVEL: debug, info, warn, error
-	LogFormat       string        // LOG_FORMAT: json or text
-	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT: how long in-flight requests get on shutdown
+	BcryptCost                       int           // BCRYPT_COST
+	JobInterval                      time.Duration // JOB_INTERVAL: how often the scheduled job runs
+	LogLevel                         slog.Level    // LOG_LEVEL: debug, info, warn, error
+	LogFormat                        string        // LOG_FORMAT: json or text
+	ShutdownTimeout                  time.Duration // SHUTDOWN_TIMEOUT: how long in-flight requests get on shutdown
 
 	BodyLimit         int64         // BODY_LIMIT: largest request body in bytes
 	AuthRateLimit     int           // AUTH_RATE_LIMIT: /login and /register requests per minute per IP; 0 is off

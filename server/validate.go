@@ -62,7 +62,7 @@ func newValidator(spec *openapi3.T, auth func(*http.Request) (principal, error),
 				security = &spec.Security
 			}
 			o := &operation{
-				route:  &routers.Route{Spec: spec, Path: path, PathItem: item, Method: method, Operation: op},
+				route:         &routers.Route{Spec: spec, Path: path, PathItem: item, Method: method, Operation: op},
 				inputs:        len(op.Parameters) > 0 || len(item.Parameters) > 0 || op.RequestBody != nil,
 				checksSession: selfChecked[op.OperationID],
 			}

@@ -114,7 +114,9 @@ func (d *DB) DeleteSession(ctx context.Context, userID int64, id string) error {
 }
 
 // EndSession implements db.Store.
-func (d *DB) EndSession(ctx context.Context, id string) error { return d.write.DeleteSessionByID(ctx, id) }
+func (d *DB) EndSession(ctx context.Context, id string) error {
+	return d.write.DeleteSessionByID(ctx, id)
+}
 
 // DeleteSessions implements db.Store.
 func (d *DB) DeleteSessions(ctx context.Context, userID int64, keep string) error {
