@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	netmail "net/mail"
 	"net/url"
 	"runtime"
 	"strconv"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/keelhq/keel/internal/mail"
 )
 
 // Config is keel's whole configuration. It is read once from the environment by
@@ -27,7 +30,6 @@ type Config struct {
 	RefreshTTL, RefreshReuseInterval time.Duration
 	ResetTTL                         time.Duration // RESET_TTL: how long a password reset token works
 	VerifyTTL                        time.Duration // VERIFY_TTL: how long an email verification token works
-	PublicURL                        string        // PUBLIC_URL: the base of the links in emails
 	BcryptCost                       int           // BCRYPT_COST
 	JobInterval                      time.Duration // JOB_INTERVAL: how often the scheduled job runs
 	LogLevel                         slog.Level    // LOG_LEVEL: debug, info, warn, error
@@ -43,6 +45,10 @@ type Config struct {
 	ReadHeaderTimeout time.Duration // READ_HEADER_TIMEOUT: how long a client may take to send its headers
 	PprofAddr         string        // PPROF_ADDR: loopback address for net/http/pprof; empty is off
 	TrustedProxies    []*net.IPNet  // TRUSTED_PROXIES: proxies whose X-Forwarded-For names the client
+
+	SMTPURL   string // SMTP_URL: where emails go; empty writes them to the log. May hold a password: never print it
+	MailFrom  string // MAIL_FROM: the From of every email, normalised ("keel <noreply@localhost>")
+	PublicURL string // PUBLIC_URL: the base of links in emails, without a trailing slash
 }
 
 // Setting describes one environment variable keel reads, for --help and the README.
@@ -62,7 +68,6 @@ var Settings = []Setting{
 	{"REFRESH_REUSE_INTERVAL", "0s", "how long the refresh token just replaced may be presented again and get the current pair (concurrent refreshes from browser tabs); 0 is strict: any reuse ends the session"},
 	{"RESET_TTL", "30m", "how long a password reset token works"},
 	{"VERIFY_TTL", "24h", "how long an email verification token works"},
-	{"PUBLIC_URL", "http://localhost:8080", "the base of the links in emails (the app that takes the verification and reset tokens)"},
 	{"BCRYPT_COST", "10", "bcrypt cost, 4 to 31"},
 	{"JOB_INTERVAL", "5s", "how often the scheduled job runs"},
 	{"LOG_LEVEL", "info", "debug, info, warn or error"},
@@ -78,6 +83,9 @@ var Settings = []Setting{
 	{"READ_HEADER_TIMEOUT", "5s", "how long a client may take to send its request headers"},
 	{"PPROF_ADDR", "", "opt-in pprof listener on a loopback address such as 127.0.0.1:6060; empty is off"},
 	{"TRUSTED_PROXIES", "", "comma-separated proxy addresses or CIDRs whose X-Forwarded-For names the client (for the rate limit and logs); empty trusts none"},
+	{"SMTP_URL", "", "smtp://user:password@host:587 (STARTTLS when the server offers it) or smtps://user:password@host:465 (implicit TLS); empty writes emails to the log instead"},
+	{"MAIL_FROM", "keel <noreply@localhost>", "the From address of keel's emails"},
+	{"PUBLIC_URL", "http://localhost:8080", "the address users reach keel at, the base of the links in emails (http or https, no query)"},
 }
 
 // minSecretLen is the shortest JWT_SECRET accepted: HS256 wants a key at least
@@ -106,7 +114,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			switch name {
 			case "JWT_SECRET":
 				value = "(hidden)" // never print a secret, even a bad one
-			case "DATABASE_URL":
+			case "DATABASE_URL", "SMTP_URL", "PUBLIC_URL":
 				value = fmt.Sprintf("%q", redactURL(getenv(name)))
 			}
 			errs = append(errs, fmt.Errorf("%s=%s: %s", name, value, why))
@@ -145,11 +153,6 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	cfg.RefreshReuseInterval = duration("REFRESH_REUSE_INTERVAL", 0)
 	cfg.ResetTTL = duration("RESET_TTL", time.Second)
 	cfg.VerifyTTL = duration("VERIFY_TTL", time.Second)
-	if u, err := url.Parse(get("PUBLIC_URL")); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("PUBLIC_URL", "must be an http(s) URL such as https://app.example.com")
-	} else {
-		cfg.PublicURL = strings.TrimSuffix(u.String(), "/")
-	}
 	cfg.JobInterval = duration("JOB_INTERVAL", time.Millisecond)
 	cfg.ShutdownTimeout = duration("SHUTDOWN_TIMEOUT", 0)
 	cfg.ReadHeaderTimeout = duration("READ_HEADER_TIMEOUT", time.Millisecond)
@@ -207,6 +210,22 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	cfg.TLSCert, cfg.TLSKey = getenv("TLS_CERT"), getenv("TLS_KEY")
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		bad("TLS_CERT", "TLS_CERT and TLS_KEY must be set together")
+	}
+
+	if cfg.SMTPURL = getenv("SMTP_URL"); cfg.SMTPURL != "" {
+		if _, err := mail.ParseSMTPURL(cfg.SMTPURL); err != nil {
+			bad("SMTP_URL", err.Error())
+		}
+	}
+	if from, err := netmail.ParseAddress(get("MAIL_FROM")); err != nil {
+		bad("MAIL_FROM", "not an email address such as noreply@example.com or \"keel <noreply@example.com>\"")
+	} else {
+		cfg.MailFrom = from.String()
+	}
+	cfg.PublicURL = strings.TrimSuffix(get("PUBLIC_URL"), "/")
+	if u, err := url.Parse(cfg.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") ||
+		u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		bad("PUBLIC_URL", "must be an absolute http(s) URL without a query, such as https://keel.example.com")
 	}
 
 	cost, err := strconv.Atoi(get("BCRYPT_COST"))

@@ -23,7 +23,6 @@ import (
 
 	"github.com/keelhq/keel/api"
 	"github.com/keelhq/keel/internal/jobs"
-	"github.com/keelhq/keel/internal/mail"
 	"github.com/keelhq/keel/server"
 )
 
@@ -211,11 +210,13 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 		TLSConfig:         tlsConfig,
 	}
 
+	mailer, err := newMailer(cfg, log, api.Registry())
+	if err != nil {
+		return err
+	}
 	engine, err := jobs.New(store, jobs.Config{
 		CountUsersEvery: cfg.JobInterval, Log: log, Registry: api.Registry(),
-		// Emails go to the log until the SMTP sender is wired (SMTP_URL).
-		Mailer:    mail.Console{Log: log, From: "keel@localhost"},
-		PublicURL: cfg.PublicURL, VerifyTTL: cfg.VerifyTTL, ResetTTL: cfg.ResetTTL,
+		Mailer: mailer, PublicURL: cfg.PublicURL, VerifyTTL: cfg.VerifyTTL, ResetTTL: cfg.ResetTTL,
 	})
 	if err != nil {
 		return fmt.Errorf("job engine: %w", err)
