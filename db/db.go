@@ -11,7 +11,9 @@ package db
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"time"
 
@@ -20,10 +22,45 @@ import (
 
 // User is an account as the API shows it: never the password hash.
 type User struct {
-	ID        int64
-	Email     string
-	CreatedAt time.Time // UTC, millisecond precision on every engine
+	ID            int64
+	Email         string
+	CreatedAt     time.Time // UTC, millisecond precision on every engine
+	EmailVerified bool
 }
+
+// Session is one login: the access tokens it issues name it, and it holds
+// the state of its refresh token (never the token itself, only its SHA-256).
+// A session ends by being deleted.
+type Session struct {
+	ID         string
+	UserID     int64
+	CreatedAt  time.Time
+	LastUsedAt time.Time // the last login or refresh
+	UserAgent  string
+	// Generation counts the refresh tokens the session has issued (1 at
+	// login); RefreshHash is the hash of the current one, issued at RotatedAt.
+	Generation       int64
+	RefreshHash      string
+	RotatedAt        time.Time
+	RefreshExpiresAt time.Time
+}
+
+// OneTimeToken is an emailed token (its SHA-256 in Hash) that confirms
+// Email (PurposeVerifyEmail) or lets its user set a new password
+// (PurposeResetPassword), once, until ExpiresAt.
+type OneTimeToken struct {
+	Hash      string
+	UserID    int64
+	Purpose   string
+	Email     string
+	ExpiresAt time.Time
+}
+
+// The purposes of one-time tokens.
+const (
+	PurposeVerifyEmail   = "verify-email"
+	PurposeResetPassword = "reset-password"
+)
 
 // Credentials are what login compares a password against.
 type Credentials struct {
@@ -44,12 +81,54 @@ var (
 type Store interface {
 	// CreateUser stores a new account. Emails are unique regardless of
 	// letter case (ErrEmailTaken); createdAt is kept to the millisecond.
-	CreateUser(ctx context.Context, email, passwordHash string, createdAt time.Time) (User, error)
+	// after, when not nil, runs in the same transaction with the new user
+	// (to insert the jobs the change causes); its error rolls it all back.
+	CreateUser(ctx context.Context, email, passwordHash string, createdAt time.Time, after func(*sql.Tx, User) error) (User, error)
 	// GetUser returns the account with id, or ErrNotFound.
 	GetUser(ctx context.Context, id int64) (User, error)
 	// GetCredentials returns the password hash of the account with email,
 	// matched regardless of letter case, or ErrNotFound.
 	GetCredentials(ctx context.Context, email string) (Credentials, error)
+	// DeleteUser deletes the account with id, its sessions and its tokens,
+	// or returns ErrNotFound.
+	DeleteUser(ctx context.Context, id int64) error
+
+	// CreateSession stores a new session.
+	CreateSession(ctx context.Context, s Session) error
+	// GetSessionUser returns the user of the session, in one query, or
+	// ErrNotFound when the session has ended (or is not the user's).
+	GetSessionUser(ctx context.Context, sessionID string, userID int64) (User, error)
+	// GetSessionCredentials is GetSessionUser for a password check.
+	GetSessionCredentials(ctx context.Context, sessionID string, userID int64) (Credentials, error)
+	// GetSession returns the session with id (its refresh state) or ErrNotFound.
+	GetSession(ctx context.Context, id string) (Session, error)
+	// RotateRefresh replaces the session's refresh token hash oldHash by
+	// newHash in one conditional statement and returns the new generation;
+	// ErrNotFound when oldHash is no longer current (another refresh won) or
+	// the session has ended.
+	RotateRefresh(ctx context.Context, id, oldHash, newHash string, now, expiresAt time.Time) (int64, error)
+	// ListSessions returns the user's sessions, newest first.
+	ListSessions(ctx context.Context, userID int64) ([]Session, error)
+	// DeleteSession ends the user's session id, or returns ErrNotFound.
+	DeleteSession(ctx context.Context, userID int64, id string) error
+	// EndSession ends the session id, whoever's it is (reuse detection).
+	EndSession(ctx context.Context, id string) error
+	// DeleteSessions ends every session of the user but keep ("" keeps none).
+	DeleteSessions(ctx context.Context, userID int64, keep string) error
+	// ChangePassword stores a new password hash and ends every other
+	// session of the user than keep, in one transaction.
+	ChangePassword(ctx context.Context, userID int64, passwordHash, keep string) error
+
+	// CreateOneTimeToken stores an emailed token's hash.
+	CreateOneTimeToken(ctx context.Context, t OneTimeToken) error
+	// VerifyEmail spends a verification token and marks its address
+	// verified, or returns ErrNotFound (unknown, used or expired at now).
+	VerifyEmail(ctx context.Context, hash string, now time.Time) error
+	// ResetPassword spends a reset token, stores the new password hash and
+	// ends every session of the user, in one transaction, or returns
+	// ErrNotFound (unknown, used or expired at now).
+	ResetPassword(ctx context.Context, hash, passwordHash string, now time.Time) error
+
 	// CountUsers returns the number of accounts.
 	CountUsers(ctx context.Context) (int64, error)
 	// Ping checks that the database answers a query.
@@ -88,6 +167,14 @@ type Migration struct {
 	Version int64
 	Name    string
 	Applied bool
+}
+
+// HashToken is how keel stores a high-entropy token (refresh, verification,
+// reset) and looks it up: SHA-256, hex. A slow hash such as bcrypt would add
+// nothing, since nobody can guess 256 random bits, and would cost every refresh.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
 }
 
 // Millis is t in UTC to the millisecond: the precision every engine keeps.

@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -10,16 +12,22 @@ import (
 
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
+	"github.com/keelhq/keel/internal/jobs"
 )
 
-// Register creates an account. The request validator has already checked the
-// body against the spec.
+// Register creates an account and, in the same transaction, the job that
+// emails its verification token. The request validator has already checked
+// the body against the spec.
 func (s *Server) Register(ctx context.Context, req oapi.RegisterRequestObject) (oapi.RegisterResponseObject, error) {
 	hash, err := s.passwords.hash(ctx, req.Body.Password)
 	if err != nil {
 		return nil, err
 	}
-	u, err := s.store.CreateUser(ctx, normalizeEmail(string(req.Body.Email)), string(hash), s.now())
+	u, err := s.store.CreateUser(ctx, normalizeEmail(string(req.Body.Email)), string(hash), s.now(),
+		func(tx *sql.Tx, u db.User) error {
+			_, err := s.jobs().InsertTx(ctx, tx, jobs.VerifyEmail{UserID: u.ID}, nil)
+			return err
+		})
 	if errors.Is(err, db.ErrEmailTaken) {
 		return nil, errEmailTaken
 	}
@@ -29,8 +37,9 @@ func (s *Server) Register(ctx context.Context, req oapi.RegisterRequestObject) (
 	return oapi.Register201JSONResponse(toUser(u)), nil
 }
 
-// Login exchanges an email and password for a bearer token. An unknown email
-// and a wrong password give the same answer in about the same time.
+// Login exchanges an email and password for an access token and a refresh
+// token, and starts a session. An unknown email and a wrong password give the
+// same answer in about the same time.
 func (s *Server) Login(ctx context.Context, req oapi.LoginRequestObject) (oapi.LoginResponseObject, error) {
 	creds, err := s.store.GetCredentials(ctx, normalizeEmail(string(req.Body.Email)))
 	var hash []byte
@@ -43,33 +52,196 @@ func (s *Server) Login(ctx context.Context, req oapi.LoginRequestObject) (oapi.L
 	if err := s.passwords.check(ctx, hash, req.Body.Password); err != nil {
 		return nil, err
 	}
-	token, err := s.tokens.issue(creds.UserID)
+	now := s.now()
+	sess := db.Session{
+		ID: newSessionID(), UserID: creds.UserID, CreatedAt: now, LastUsedAt: now,
+		UserAgent: userAgent(ctx), Generation: 1, RotatedAt: now, RefreshExpiresAt: now.Add(s.cfg.RefreshTTL),
+	}
+	refresh := s.tokens.refresh(sess.ID, 1)
+	sess.RefreshHash = db.HashToken(refresh)
+	if err := s.store.CreateSession(ctx, sess); err != nil {
+		return nil, err
+	}
+	tok, err := s.tokenPair(sess, refresh)
 	if err != nil {
 		return nil, err
 	}
-	return oapi.Login200JSONResponse{
-		Token:     token,
-		TokenType: oapi.Bearer,
-		ExpiresIn: int64(s.cfg.JWTTTL.Seconds()),
+	return oapi.Login200JSONResponse(tok), nil
+}
+
+// RefreshToken rotates the session's refresh token (see tokens.refresh for
+// its format and README "Accounts" for the rules).
+func (s *Server) RefreshToken(ctx context.Context, req oapi.RefreshTokenRequestObject) (oapi.RefreshTokenResponseObject, error) {
+	presented := req.Body.RefreshToken
+	sid, gen, ok := s.tokens.parseRefresh(presented)
+	if !ok {
+		return nil, errBadRefresh
+	}
+	// Twice at most: a refresh that loses the race for its token looks at
+	// the session again and is then a reuse (or, within the reuse interval,
+	// gets the winner's pair).
+	for range 2 {
+		sess, err := s.store.GetSession(ctx, sid)
+		if errors.Is(err, db.ErrNotFound) {
+			return nil, errBadRefresh
+		}
+		if err != nil {
+			return nil, err
+		}
+		now := s.now()
+		switch {
+		case !now.Before(sess.RefreshExpiresAt):
+			return nil, s.endSession(ctx, sid, "refresh token expired")
+		case gen == sess.Generation:
+			next := s.tokens.refresh(sid, gen+1)
+			sess.RefreshExpiresAt = now.Add(s.cfg.RefreshTTL)
+			_, err := s.store.RotateRefresh(ctx, sid, db.HashToken(presented), db.HashToken(next), now, sess.RefreshExpiresAt)
+			if errors.Is(err, db.ErrNotFound) {
+				continue // another refresh of this token won
+			}
+			if err != nil {
+				return nil, err
+			}
+			tok, err := s.tokenPair(sess, next)
+			if err != nil {
+				return nil, err
+			}
+			return oapi.RefreshToken200JSONResponse(tok), nil
+		case gen == sess.Generation-1 && now.Sub(sess.RotatedAt) < s.cfg.RefreshReuseInterval:
+			// The token just replaced, soon enough (another tab refreshed
+			// first): the current pair, unchanged.
+			tok, err := s.tokenPair(sess, s.tokens.refresh(sid, sess.Generation))
+			if err != nil {
+				return nil, err
+			}
+			return oapi.RefreshToken200JSONResponse(tok), nil
+		case gen < sess.Generation:
+			// A spent token: it was stolen, or this client lost a race
+			// under strict rotation. Either way nobody can tell which
+			// holder is legitimate, so the session ends (RFC 9700 §4.14.2).
+			return nil, s.endSession(ctx, sid, "refresh token reused")
+		default:
+			return nil, errBadRefresh
+		}
+	}
+	return nil, s.endSession(ctx, sid, "refresh token reused")
+}
+
+// endSession ends a session the refresh flow found dead or compromised and
+// returns the refresh error.
+func (s *Server) endSession(ctx context.Context, sid, why string) error {
+	if err := s.store.EndSession(ctx, sid); err != nil {
+		return err
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "session ended", slog.String("reason", why))
+	return errBadRefresh
+}
+
+// tokenPair is the answer to a login or refresh: a new access token for the
+// session, and its refresh token.
+func (s *Server) tokenPair(sess db.Session, refresh string) (oapi.Token, error) {
+	access, err := s.tokens.issue(principal{userID: sess.UserID, sessionID: sess.ID})
+	if err != nil {
+		return oapi.Token{}, err
+	}
+	return oapi.Token{
+		Token:            access,
+		TokenType:        oapi.Bearer,
+		ExpiresIn:        int64(s.cfg.JWTTTL.Seconds()),
+		RefreshToken:     refresh,
+		RefreshExpiresIn: max(1, int64(sess.RefreshExpiresAt.Sub(s.now()).Seconds())),
 	}, nil
+}
+
+// Logout ends the caller's session.
+func (s *Server) Logout(ctx context.Context, _ oapi.LogoutRequestObject) (oapi.LogoutResponseObject, error) {
+	p := mustPrincipal(ctx)
+	if err := s.store.DeleteSession(ctx, p.userID, p.sessionID); errors.Is(err, db.ErrNotFound) {
+		return nil, errSessionEnded
+	} else if err != nil {
+		return nil, err
+	}
+	return oapi.Logout204Response{}, nil
+}
+
+// ForgotPassword queues a reset email for the address. The job is queued
+// whether or not an account has it (the worker finds out), so the answer
+// and its cost are the same either way.
+func (s *Server) ForgotPassword(ctx context.Context, req oapi.ForgotPasswordRequestObject) (oapi.ForgotPasswordResponseObject, error) {
+	email := normalizeEmail(string(req.Body.Email))
+	if err := s.limitEmail(ctx, email); err != nil {
+		return nil, err
+	}
+	if _, err := s.jobs().Insert(ctx, jobs.ResetPassword{Email: email}, nil); err != nil {
+		return nil, err
+	}
+	return oapi.ForgotPassword202JSONResponse{Status: oapi.AcceptedStatusAccepted}, nil
+}
+
+// ResetPassword sets a new password with an emailed token and ends every
+// session of the user.
+func (s *Server) ResetPassword(ctx context.Context, req oapi.ResetPasswordRequestObject) (oapi.ResetPasswordResponseObject, error) {
+	hash, err := s.passwords.hash(ctx, req.Body.NewPassword)
+	if errors.Is(err, errPasswordTooLong) {
+		return nil, errNewPasswordTooLong
+	}
+	if err != nil {
+		return nil, err
+	}
+	err = s.store.ResetPassword(ctx, db.HashToken(req.Body.Token), string(hash), s.now())
+	if errors.Is(err, db.ErrNotFound) {
+		return nil, errBadEmailToken
+	}
+	if err != nil {
+		return nil, err
+	}
+	return oapi.ResetPassword204Response{}, nil
+}
+
+// VerifyEmail confirms an address with the token emailed to it.
+func (s *Server) VerifyEmail(ctx context.Context, req oapi.VerifyEmailRequestObject) (oapi.VerifyEmailResponseObject, error) {
+	err := s.store.VerifyEmail(ctx, db.HashToken(req.Body.Token), s.now())
+	if errors.Is(err, db.ErrNotFound) {
+		return nil, errBadEmailToken
+	}
+	if err != nil {
+		return nil, err
+	}
+	return oapi.VerifyEmail204Response{}, nil
 }
 
 // normalizeEmail is the one form of an email keel stores and looks up.
 func normalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
 
 // bearerUser is the validator's check of the spec's bearerAuth scheme: it
-// verifies the request's token and returns its user id.
-func (s *Server) bearerUser(r *http.Request) (int64, error) {
+// verifies the request's token and returns whom it speaks for.
+func (s *Server) bearerUser(r *http.Request) (principal, error) {
 	raw, ok := bearerToken(r.Header.Get(echo.HeaderAuthorization))
 	if !ok {
-		return 0, &authError{"a bearer token is required"}
+		return principal{}, &authError{"a bearer token is required"}
 	}
-	id, err := s.tokens.verify(raw)
+	p, err := s.tokens.verify(raw)
 	if err != nil {
-		return 0, &authError{"the bearer token is invalid or expired"}
+		return principal{}, &authError{"the bearer token is invalid or expired"}
 	}
-	return id, nil
+	return p, nil
 }
+
+// sessionLive is the validator's check that a verified token's session has
+// not ended (logout, password change or reset, deletion, reuse detection).
+// It asks the database on every request, so an ended session is refused at
+// once by every replica.
+func (s *Server) sessionLive(ctx context.Context, p principal) error {
+	_, err := s.store.GetSessionUser(ctx, p.sessionID, p.userID)
+	if errors.Is(err, db.ErrNotFound) {
+		return errSessionEnded
+	}
+	return err
+}
+
+// sessionCheckedByHandler are the bearer operations whose handlers check the
+// session in their own query, saving the validator's round trip.
+var sessionCheckedByHandler = map[string]bool{"getProfile": true}
 
 // bearerToken takes the token from an Authorization header; the scheme name
 // is case-insensitive (RFC 9110).
@@ -82,15 +254,45 @@ func bearerToken(header string) (string, bool) {
 	return token, true
 }
 
-type userIDKey struct{}
+type principalKey struct{}
 
-func withUserID(ctx context.Context, id int64) context.Context {
-	return context.WithValue(ctx, userIDKey{}, id)
+func withPrincipal(ctx context.Context, p principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
 }
 
-// userID is the id authenticate put in the context; ok is false on a route
-// the spec does not protect.
-func userID(ctx context.Context) (id int64, ok bool) {
-	id, ok = ctx.Value(userIDKey{}).(int64)
-	return id, ok
+// mustPrincipal is whom the validator authenticated; only bearer operations
+// call it, and the validator never lets one through without.
+func mustPrincipal(ctx context.Context) principal {
+	p, ok := ctx.Value(principalKey{}).(principal)
+	if !ok {
+		panic("bearer operation reached without authentication")
+	}
+	return p
+}
+
+type userAgentKey struct{}
+
+// maxUserAgent bounds what a session keeps of its login's User-Agent.
+const maxUserAgent = 256
+
+// keepUserAgent is a strict-handler middleware that gives the login handler
+// the request's User-Agent (strict handlers see only the context).
+func keepUserAgent(f oapi.StrictHandlerFunc, operationID string) oapi.StrictHandlerFunc {
+	if operationID != "Login" {
+		return f
+	}
+	return func(c echo.Context, req any) (any, error) {
+		r := c.Request()
+		ua := strings.ToValidUTF8(r.UserAgent(), "")
+		if len(ua) > maxUserAgent {
+			ua = strings.ToValidUTF8(ua[:maxUserAgent], "")
+		}
+		c.SetRequest(r.WithContext(context.WithValue(r.Context(), userAgentKey{}, ua)))
+		return f(c, req)
+	}
+}
+
+func userAgent(ctx context.Context) string {
+	ua, _ := ctx.Value(userAgentKey{}).(string)
+	return ua
 }

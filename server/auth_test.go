@@ -128,7 +128,7 @@ func TestLogin(t *testing.T) {
 			}
 			if tt.status == 200 {
 				tok := decode[oapi.Token](t, rec)
-				if tok.TokenType != oapi.Bearer || tok.ExpiresIn != 3600 || tok.Token == "" {
+				if tok.TokenType != oapi.Bearer || tok.ExpiresIn != 900 || tok.Token == "" || tok.RefreshToken == "" || tok.RefreshExpiresIn != 30*24*3600 {
 					t.Errorf("token %+v", tok)
 				}
 			}

@@ -44,13 +44,17 @@ import (
 // info level (keel's default) to a real file, as the load harness does with
 // keel's stdout; logTo "discard" drops the lines after formatting them.
 type benchAPI struct {
-	b     *testing.B
-	srv   *Server
-	store db.Store
-	token string // a valid bearer token for user userID
-	user  int64
-	email string
+	b       *testing.B
+	srv     *Server
+	store   db.Store
+	token   string // a valid bearer token for user userID
+	user    int64
+	session string // the session of token
+	email   string
 }
+
+// benchSession is a session id for the token benchmarks (they never ask the database).
+var benchSession = newSessionID()
 
 const (
 	benchPassword = "correct horse battery"
@@ -87,20 +91,28 @@ func newBenchAPI(b *testing.B, logTo string, bcryptCost int) *benchAPI {
 		w = buf
 	}
 	a := &benchAPI{b: b, store: store}
-	a.srv = New(cfg, NewLogger(w, cfg.LogFormat, cfg.LogLevel), store, Options{})
+	log := NewLogger(w, cfg.LogFormat, cfg.LogLevel)
+	a.srv = New(cfg, log, store, Options{})
 	b.Cleanup(func() { a.srv.Close(context.Background()) })
+	useJobs(b, a.srv, store, log, time.Now)
 
 	a.email = "bench@example.com"
 	hash, err := a.srv.passwords.hash(context.Background(), benchPassword)
 	if err != nil {
 		b.Fatal(err)
 	}
-	row, err := store.CreateUser(context.Background(), a.email, string(hash), time.Now())
+	row, err := store.CreateUser(context.Background(), a.email, string(hash), time.Now(), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	a.user = row.ID
-	if a.token, err = a.srv.tokens.issue(row.ID); err != nil {
+	a.session = newSessionID()
+	now := time.Now()
+	if err := store.CreateSession(context.Background(), db.Session{ID: a.session, UserID: row.ID, CreatedAt: now, LastUsedAt: now,
+		Generation: 1, RefreshHash: "bench", RotatedAt: now, RefreshExpiresAt: now.Add(time.Hour)}); err != nil {
+		b.Fatal(err)
+	}
+	if a.token, err = a.srv.tokens.issue(principal{row.ID, a.session}); err != nil {
 		b.Fatal(err)
 	}
 	return a
@@ -380,17 +392,17 @@ func bareMux(a *benchAPI) http.Handler {
 	})
 	mux.HandleFunc("GET /profile", func(w http.ResponseWriter, r *http.Request) {
 		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		var id int64
+		var p principal
 		if ok {
 			var err error
-			id, err = a.srv.tokens.verify(raw)
+			p, err = a.srv.tokens.verify(raw)
 			ok = err == nil
 		}
 		if !ok {
 			writeJSON(w, 401, map[string]string{"error": "unauthorized"})
 			return
 		}
-		row, err := a.store.GetUser(r.Context(), id)
+		row, err := a.store.GetSessionUser(r.Context(), p.sessionID, p.userID)
 		if err != nil {
 			writeJSON(w, 401, map[string]string{"error": "unauthorized"})
 			return
@@ -433,8 +445,12 @@ func BenchmarkValidator(b *testing.B) {
 		{"POST_register", request{method: "POST", path: "/register", body: credentials("ada@example.com", benchPassword)}},
 	}
 
+	doc, err := api.Spec()
+	if err != nil {
+		b.Fatal(err)
+	}
 	e := echo.New()
-	e.Use(a.srv.validateRequests())
+	e.Use(a.srv.validateRequests(doc))
 	noop := func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }
 	e.GET("/", noop)
 	e.GET("/profile", noop)
@@ -492,7 +508,7 @@ func BenchmarkTokenIssue(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := tk.issue(42); err != nil {
+			if _, err := tk.issue(principal{42, benchSession}); err != nil {
 				b.Error(err)
 				return
 			}
@@ -502,14 +518,14 @@ func BenchmarkTokenIssue(b *testing.B) {
 
 func BenchmarkTokenVerify(b *testing.B) {
 	tk := newTokens([]byte(benchSecret), time.Hour, time.Now)
-	raw, err := tk.issue(42)
+	raw, err := tk.issue(principal{42, benchSession})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if id, err := tk.verify(raw); err != nil || id != 42 {
+			if id, err := tk.verify(raw); err != nil || id.userID != 42 {
 				b.Error(id, err)
 				return
 			}
@@ -560,6 +576,17 @@ func BenchmarkQueries(b *testing.B) {
 			}
 		})
 	})
+	b.Run("GetSessionUser", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := a.store.GetSessionUser(ctx, a.session, a.user); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
 	b.Run("GetCredentials", func(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
@@ -576,7 +603,7 @@ func BenchmarkQueries(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				_, err := a.store.CreateUser(ctx, uniqueEmail(), "$2a$04$notarealhashnotarealhashnotarealhashnotarealhashnotrea", now)
+				_, err := a.store.CreateUser(ctx, uniqueEmail(), "$2a$04$notarealhashnotarealhashnotarealhashnotarealhashnotrea", now, nil)
 				if err != nil {
 					b.Error(err)
 					return

@@ -20,16 +20,21 @@ import (
 // Config is keel's whole configuration. It is read once from the environment by
 // LoadConfig; every field has a default that lets `make run` work with no setup.
 type Config struct {
-	Addr            string        // ADDR: where to listen
-	Database        Database      // DATABASE_URL: a SQLite file or a PostgreSQL URL
-	DBMaxConns      int           // DB_MAX_CONNS: PostgreSQL connections per replica
-	JWTSecret       []byte        // JWT_SECRET: empty means "use or create one in the data directory"
-	JWTTTL          time.Duration // JWT_TTL: token lifetime
-	BcryptCost      int           // BCRYPT_COST
-	JobInterval     time.Duration // JOB_INTERVAL: how often the scheduled job runs
-	LogLevel        slog.Level    // LOG_LEVEL: debug, info, warn, error
-	LogFormat       string        // LOG_FORMAT: json or text
-	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT: how long in-flight requests get on shutdown
+	Addr       string        // ADDR: where to listen
+	Database   Database      // DATABASE_URL: a SQLite file or a PostgreSQL URL
+	DBMaxConns int           // DB_MAX_CONNS: PostgreSQL connections per replica
+	JWTSecret  []byte        // JWT_SECRET: empty means "use or create one in the data directory"
+	JWTTTL     time.Duration // JWT_TTL: access token lifetime
+	// REFRESH_TTL: refresh token lifetime; REFRESH_REUSE_INTERVAL: how long the
+	// refresh token just replaced still gets the current pair (0: never).
+	RefreshTTL, RefreshReuseInterval time.Duration
+	ResetTTL                         time.Duration // RESET_TTL: how long a password reset token works
+	VerifyTTL                        time.Duration // VERIFY_TTL: how long an email verification token works
+	BcryptCost                       int           // BCRYPT_COST
+	JobInterval                      time.Duration // JOB_INTERVAL: how often the scheduled job runs
+	LogLevel                         slog.Level    // LOG_LEVEL: debug, info, warn, error
+	LogFormat                        string        // LOG_FORMAT: json or text
+	ShutdownTimeout                  time.Duration // SHUTDOWN_TIMEOUT: how long in-flight requests get on shutdown
 
 	BodyLimit         int64         // BODY_LIMIT: largest request body in bytes
 	AuthRateLimit     int           // AUTH_RATE_LIMIT: /login and /register requests per minute per IP; 0 is off
@@ -58,14 +63,18 @@ var Settings = []Setting{
 	{"DATABASE_URL", "data/keel.db", "postgres:// or postgresql:// URL for PostgreSQL; anything else is a SQLite file path (or file:/sqlite: URL), whose folder is created"},
 	{"DB_MAX_CONNS", "10", "PostgreSQL connections per replica (the pool's size); unused with SQLite"},
 	{"JWT_SECRET", "(generated)", "HS256 signing secret, at least 32 bytes; required with PostgreSQL (every replica signs with it); with SQLite, when unset, a random one is kept in <data dir>/jwt_secret (mode 0600)"},
-	{"JWT_TTL", "1h", "token lifetime (Go duration)"},
+	{"JWT_TTL", "15m", "access token lifetime (Go duration); an ended session's tokens are refused at once anyway"},
+	{"REFRESH_TTL", "720h", "refresh token lifetime (30 days); each refresh starts it again"},
+	{"REFRESH_REUSE_INTERVAL", "0s", "how long the refresh token just replaced may be presented again and get the current pair (concurrent refreshes from browser tabs); 0 is strict: any reuse ends the session"},
+	{"RESET_TTL", "30m", "how long a password reset token works"},
+	{"VERIFY_TTL", "24h", "how long an email verification token works"},
 	{"BCRYPT_COST", "10", "bcrypt cost, 4 to 31"},
 	{"JOB_INTERVAL", "5s", "how often the scheduled job runs"},
 	{"LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"LOG_FORMAT", "json", "json, or text for people"},
 	{"SHUTDOWN_TIMEOUT", "10s", "how long in-flight requests may take to finish on SIGINT/SIGTERM"},
 	{"BODY_LIMIT", "65536", "largest request body in bytes (suffixes KiB and MiB allowed); larger gets 413"},
-	{"AUTH_RATE_LIMIT", "10", "requests per minute per client IP to /login and /register (token bucket); 0 turns it off"},
+	{"AUTH_RATE_LIMIT", "10", "requests per minute per client IP to each operation marked x-keel-rate-limit in the spec (login, register, password reset, email verification, password change, account deletion; token bucket); 0 turns it off"},
 	{"HASH_WORKERS", "(one per CPU)", "bcrypt hashes computed at once"},
 	{"HASH_QUEUE", "64", "bcrypt requests that may wait for a worker; past that, 503 with Retry-After"},
 	{"CORS_ORIGINS", "", "comma-separated origins (https://app.example.com) allowed to call keel from a browser; empty is CORS off"},
@@ -140,6 +149,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		return d
 	}
 	cfg.JWTTTL = duration("JWT_TTL", time.Second)
+	cfg.RefreshTTL = duration("REFRESH_TTL", time.Second)
+	cfg.RefreshReuseInterval = duration("REFRESH_REUSE_INTERVAL", 0)
+	cfg.ResetTTL = duration("RESET_TTL", time.Second)
+	cfg.VerifyTTL = duration("VERIFY_TTL", time.Second)
 	cfg.JobInterval = duration("JOB_INTERVAL", time.Millisecond)
 	cfg.ShutdownTimeout = duration("SHUTDOWN_TIMEOUT", 0)
 	cfg.ReadHeaderTimeout = duration("READ_HEADER_TIMEOUT", time.Millisecond)

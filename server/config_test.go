@@ -18,7 +18,8 @@ func TestLoadConfig(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg.Addr != ":8080" || cfg.Database != (Database{Engine: SQLite, Path: "data/keel.db"}) || cfg.DBMaxConns != 10 || cfg.JWTTTL != time.Hour ||
+		if cfg.Addr != ":8080" || cfg.Database != (Database{Engine: SQLite, Path: "data/keel.db"}) || cfg.DBMaxConns != 10 || cfg.JWTTTL != 15*time.Minute || cfg.RefreshTTL != 30*24*time.Hour || cfg.RefreshReuseInterval != 0 ||
+			cfg.ResetTTL != 30*time.Minute || cfg.PublicURL != "http://localhost:8080" ||
 			cfg.BcryptCost != 10 || cfg.JobInterval != 5*time.Second || cfg.LogFormat != "json" || cfg.JWTSecret != nil {
 			t.Errorf("defaults: %+v", cfg)
 		}

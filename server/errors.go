@@ -23,6 +23,18 @@ var (
 	errBadCredentials = errors.New("invalid email or password")
 	errUserGone       = errors.New("the token's user no longer exists")
 	errNotReady       = errors.New("the database does not answer")
+	// errWrongPassword is a signed-in user's wrong password (403, not 401:
+	// the token is fine, and a client must not take it for a logout).
+	errWrongPassword  = errors.New("the password is wrong")
+	errUnknownSession = errors.New("no such session")
+	// errSessionEnded is a valid access token whose session has ended.
+	errSessionEnded = &authError{"the session has ended; log in again"}
+	// errBadRefresh is every refused refresh alike: unknown, expired, spent.
+	errBadRefresh = &authError{"the refresh token is invalid, expired or spent"}
+	// errBadEmailToken is a verification or reset token that is unknown,
+	// used or expired.
+	errBadEmailToken      = &fieldError{field: "/token", reason: "is unknown, used or expired"}
+	errNewPasswordTooLong = &fieldError{field: "/new_password", reason: errPasswordTooLong.reason}
 )
 
 // fieldError is a request field that fails a check the spec cannot express
@@ -117,6 +129,10 @@ func problemFor(err error) oapi.Problem {
 		return problem(http.StatusConflict, errEmailTaken.Error())
 	case errors.Is(err, errBadCredentials), errors.Is(err, errUserGone):
 		return problem(http.StatusUnauthorized, err.Error())
+	case errors.Is(err, errWrongPassword):
+		return problem(http.StatusForbidden, err.Error())
+	case errors.Is(err, errUnknownSession):
+		return problem(http.StatusNotFound, err.Error())
 	case errors.As(err, &me):
 		return problem(http.StatusRequestEntityTooLarge, "the request body is over the limit")
 	case errors.As(err, &he):

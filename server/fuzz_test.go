@@ -48,8 +48,10 @@ func fuzzAPI(f *testing.F) *testAPI {
 	}
 	d := newTestDB(f)
 	a := &testAPI{db: d, store: d.store, clock: &clock{t: time.Now()}, logs: &syncBuffer{}}
-	a.srv = New(cfg, NewLogger(a.logs, "json", slog.LevelWarn), d.store, Options{Now: a.clock.Now})
+	log := NewLogger(a.logs, "json", slog.LevelWarn)
+	a.srv = New(cfg, log, d.store, Options{Now: a.clock.Now})
 	f.Cleanup(func() { a.srv.Close(context.Background()) })
+	a.jobs = useJobs(f, a.srv, d.store, log, a.clock.Now)
 	return a
 }
 

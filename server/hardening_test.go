@@ -280,10 +280,11 @@ func TestInvalidUTF8(t *testing.T) {
 func TestTokenTimes(t *testing.T) {
 	a := newTestAPI(t)
 	u := a.mustRegister("ada@example.com", "password123")
+	sid := a.sessionOf(a.mustLogin("ada@example.com", "password123"))
 	now := a.clock.Now()
 	sign := func(iat, nbf, exp time.Duration) string {
-		c := jwt.RegisteredClaims{Issuer: "keel", Subject: strconv.FormatInt(u.ID, 10),
-			IssuedAt: jwt.NewNumericDate(now.Add(iat)), ExpiresAt: jwt.NewNumericDate(now.Add(exp))}
+		c := claims{RegisteredClaims: jwt.RegisteredClaims{Issuer: "keel", Subject: strconv.FormatInt(u.ID, 10),
+			IssuedAt: jwt.NewNumericDate(now.Add(iat)), ExpiresAt: jwt.NewNumericDate(now.Add(exp))}, SessionID: sid}
 		if nbf != 0 {
 			c.NotBefore = jwt.NewNumericDate(now.Add(nbf))
 		}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,8 @@ import (
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
 	"github.com/keelhq/keel/internal/contract"
+	"github.com/keelhq/keel/internal/jobs"
+	"github.com/keelhq/keel/internal/mail"
 	"github.com/keelhq/keel/internal/testutil"
 )
 
@@ -80,6 +83,9 @@ type testAPI struct {
 	// broken is set by a test that breaks the server on purpose (closes its
 	// database), where a 500 is the right answer.
 	broken bool
+	// jobs is the job engine, not started: emails wait in the queue until a
+	// test calls startJobs.
+	jobs *jobs.Engine
 }
 
 func newTestAPI(t *testing.T, change ...func(*Config)) *testAPI {
@@ -96,9 +102,76 @@ func newTestAPI(t *testing.T, change ...func(*Config)) *testAPI {
 		clock: &clock{t: time.Now()},
 		logs:  &syncBuffer{},
 	}
-	a.srv = New(cfg, NewLogger(a.logs, "json", slog.LevelDebug), d.store, Options{Now: a.clock.Now})
+	log := NewLogger(a.logs, "json", slog.LevelDebug)
+	a.srv = New(cfg, log, d.store, Options{Now: a.clock.Now})
 	t.Cleanup(func() { a.srv.Close(context.Background()) })
+	a.jobs = useJobs(t, a.srv, d.store, log, a.clock.Now)
 	return a
+}
+
+// useJobs gives srv a real job engine on store, with the console mailer
+// writing to log and emailed tokens expiring by now. It is not started.
+func useJobs(t testing.TB, srv *Server, store db.Store, log *slog.Logger, now func() time.Time) *jobs.Engine {
+	t.Helper()
+	e, err := jobs.New(store, jobs.Config{
+		// A short period makes the engine poll for jobs every 20 ms.
+		CountUsersEvery: 100 * time.Millisecond,
+		Log:             log,
+		Registry:        srv.Registry(),
+		Mailer:          mail.Console{Log: log, From: "keel@example.com"},
+		PublicURL:       srv.cfg.PublicURL,
+		VerifyTTL:       srv.cfg.VerifyTTL,
+		ResetTTL:        srv.cfg.ResetTTL,
+		Now:             now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.UseJobs(e.Client())
+	return e
+}
+
+// startJobs starts the job engine, so queued emails are sent (to the log).
+func (a *testAPI) startJobs() {
+	a.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := a.jobs.Start(ctx); err != nil {
+		a.t.Fatal(err)
+	}
+	a.t.Cleanup(func() {
+		stopCtx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+		defer stop()
+		_ = a.jobs.Stop(stopCtx)
+		cancel()
+	})
+}
+
+var emailToken = regexp.MustCompile(`token=([A-Za-z0-9_-]{43})`)
+
+// waitEmail waits for the console mailer's email to `to` whose subject
+// holds `subject`, skipping the first `skip` such emails, and returns the
+// token in it.
+func (a *testAPI) waitEmail(to, subject string, skip int) string {
+	a.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		n := 0
+		for _, line := range strings.Split(a.logs.String(), "\n") {
+			var rec struct{ Msg, To, Subject, Text string }
+			if json.Unmarshal([]byte(line), &rec) != nil || !strings.HasPrefix(rec.Msg, "email") || rec.To != to || !strings.Contains(rec.Subject, subject) {
+				continue
+			}
+			if n++; n > skip {
+				if m := emailToken.FindStringSubmatch(rec.Text); m != nil {
+					return m[1]
+				}
+				a.t.Fatalf("email without a token: %s", line)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	a.t.Fatalf("no email %q to %s after %d in the log:\n%s", subject, to, skip, a.logs.String())
+	return ""
 }
 
 // do sends a request through the real router, checks the response against
@@ -138,14 +211,30 @@ func (a *testAPI) mustRegister(email, password string) oapi.User {
 	return decode[oapi.User](a.t, rec)
 }
 
-// mustLogin logs in and returns the token.
+// mustLogin logs in and returns the access token.
 func (a *testAPI) mustLogin(email, password string) string {
 	a.t.Helper()
-	rec := a.do("POST", "/login", credentials(email, password))
+	return a.mustLoginPair(email, password).Token
+}
+
+// mustLoginPair logs in and returns the whole answer.
+func (a *testAPI) mustLoginPair(email, password string, hdr ...string) oapi.Token {
+	a.t.Helper()
+	rec := a.do("POST", "/login", credentials(email, password), hdr...)
 	if rec.Code != http.StatusOK {
 		a.t.Fatalf("login %s: %d %s", email, rec.Code, rec.Body)
 	}
-	return decode[oapi.Token](a.t, rec).Token
+	return decode[oapi.Token](a.t, rec)
+}
+
+// sessionOf is the session id an access token names.
+func (a *testAPI) sessionOf(token string) string {
+	a.t.Helper()
+	p, err := a.srv.tokens.verify(token)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return p.sessionID
 }
 
 func credentials(email, password string) string {

@@ -33,7 +33,7 @@ func TestRouting(t *testing.T) {
 	}{
 		{"GET", "/nope", 404, ""},
 		{"GET", "/profile/", 404, ""},
-		{"DELETE", "/profile", 405, "GET"},
+		{"DELETE", "/profile/password", 405, "PUT"},
 		{"GET", "/register", 405, "POST"},
 		{"PUT", "/", 405, "GET"},
 		{"GET", "/docs/secret.txt", 404, ""},
@@ -233,7 +233,7 @@ func TestRoutesMatchSpec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := newValidator(doc, a.srv.bearerUser)
+	v, err := newValidator(doc, a.srv.bearerUser, a.srv.sessionLive, sessionCheckedByHandler)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/labstack/echo/v4"
 	"golang.org/x/time/rate"
 
@@ -123,11 +124,29 @@ func (l storeLimiter) take(ctx context.Context, key string) (time.Duration, erro
 	return l.rl.TakeAuthToken(ctx, key, l.perMinute, l.now())
 }
 
-// limitAuth applies the per-IP limit to the routes that run bcrypt and are
-// the targets of credential stuffing: /login and /register. On a store that
-// keeps the limit for the whole cluster (PostgreSQL) it counts there;
-// otherwise in this process.
-func (s *Server) limitAuth() echo.MiddlewareFunc {
+// rateLimitExtension marks the operations of the spec under AUTH_RATE_LIMIT:
+// those that run bcrypt or take a guessable secret, the targets of
+// credential stuffing. The spec says which they are; this code only reads it.
+const rateLimitExtension = "x-keel-rate-limit"
+
+// rateLimited lists the operations the spec marks with rateLimitExtension,
+// by method and Echo route template.
+func rateLimited(spec *openapi3.T) map[opKey]bool {
+	m := map[opKey]bool{}
+	for path, item := range spec.Paths.Map() {
+		for method, op := range item.Operations() {
+			if on, _ := op.Extensions[rateLimitExtension].(bool); on {
+				m[opKey{method, echoPath(path)}] = true
+			}
+		}
+	}
+	return m
+}
+
+// limitAuth applies the per-IP limit to the operations the spec marks with
+// x-keel-rate-limit. On a store that keeps the limit for the whole cluster
+// (PostgreSQL) it counts there; otherwise in this process.
+func (s *Server) limitAuth(spec *openapi3.T) echo.MiddlewareFunc {
 	if s.cfg.AuthRateLimit <= 0 {
 		return func(next echo.HandlerFunc) echo.HandlerFunc { return next }
 	}
@@ -135,9 +154,10 @@ func (s *Server) limitAuth() echo.MiddlewareFunc {
 	if rl, ok := s.store.(db.RateLimiter); ok {
 		l = storeLimiter{rl, s.cfg.AuthRateLimit, s.now}
 	}
+	limited := rateLimited(spec)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			if p := c.Path(); c.Request().Method != http.MethodPost || (p != "/login" && p != "/register") {
+			if !limited[opKey{c.Request().Method, c.Path()}] {
 				return next(c)
 			}
 			d, err := l.take(c.Request().Context(), clientKey(c.RealIP()))
@@ -151,4 +171,39 @@ func (s *Server) limitAuth() echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
+}
+
+// emailsPerMinute is how many reset emails one address may be sent a
+// minute: the per-IP limit alone would let a botnet flood one inbox.
+const emailsPerMinute = 1
+
+// newEmailLimiter is the per-address limit of POST /password/forgot, on
+// whenever AUTH_RATE_LIMIT is. Keys are hashed, so the rate-limit table holds
+// no email addresses.
+func (s *Server) newEmailLimiter() authLimiter {
+	if s.cfg.AuthRateLimit <= 0 {
+		return nil
+	}
+	if rl, ok := s.store.(db.RateLimiter); ok {
+		return storeLimiter{rl, emailsPerMinute, s.now}
+	}
+	return newIPLimiter(emailsPerMinute, s.now)
+}
+
+// limitEmail admits one reset email to address, or refuses it with 429.
+// Known and unknown addresses count alike, so the answer says nothing of
+// which exist.
+func (s *Server) limitEmail(ctx context.Context, address string) error {
+	if s.emailLimit == nil {
+		return nil
+	}
+	d, err := s.emailLimit.take(ctx, "email:"+db.HashToken(address))
+	if err != nil {
+		return err
+	}
+	if d > 0 {
+		return &retryLater{status: http.StatusTooManyRequests, after: d,
+			detail: "too many reset emails for this address; retry after the time in Retry-After"}
+	}
+	return nil
 }

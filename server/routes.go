@@ -15,6 +15,10 @@ import (
 
 // routes builds the Echo router: every route keel serves is listed here.
 func (s *Server) routes() *echo.Echo {
+	spec, err := api.Spec()
+	if err != nil {
+		panic("embedded spec: " + err.Error()) // make generate loaded the same document
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
@@ -36,13 +40,13 @@ func (s *Server) routes() *echo.Echo {
 		middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true}),
 		s.secureHeaders,
 		s.cors(),
-		s.limitAuth(),
+		s.limitAuth(spec),
 		s.limitBody,
-		s.validateRequests(),
+		s.validateRequests(spec),
 	)
 
 	// The operations of api/openapi.yaml, through the generated strict handler.
-	oapi.RegisterHandlers(e, oapi.NewStrictHandler(s, nil))
+	oapi.RegisterHandlers(e, oapi.NewStrictHandler(s, []oapi.StrictMiddlewareFunc{keepUserAgent}))
 
 	// The meta operations, documented in the spec but served by hand.
 	e.GET("/metrics", s.getMetrics())
@@ -55,13 +59,10 @@ func (s *Server) routes() *echo.Echo {
 }
 
 // validateRequests checks every request against the embedded spec before a
-// handler sees it, and enforces the bearer scheme through s.bearerUser.
-func (s *Server) validateRequests() echo.MiddlewareFunc {
-	spec, err := api.Spec()
-	if err != nil {
-		panic("embedded spec: " + err.Error()) // make generate loaded the same document
-	}
-	v, err := newValidator(spec, s.bearerUser)
+// handler sees it, and enforces the bearer scheme through s.bearerUser and
+// s.sessionLive.
+func (s *Server) validateRequests(spec *openapi3.T) echo.MiddlewareFunc {
+	v, err := newValidator(spec, s.bearerUser, s.sessionLive, sessionCheckedByHandler)
 	if err != nil {
 		panic(err)
 	}

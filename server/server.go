@@ -7,12 +7,14 @@ package server
 
 import (
 	"context"
+	"database/sql"
 	"log/slog"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/riverqueue/river"
 
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
@@ -29,6 +31,11 @@ type Server struct {
 	tokens    *tokens
 	metrics   *metrics
 	now       func() time.Time
+	// river inserts the jobs requests cause (emails); set by UseJobs.
+	river *river.Client[*sql.Tx]
+	// emailLimit limits POST /password/forgot per address; nil when
+	// AUTH_RATE_LIMIT is 0.
+	emailLimit authLimiter
 
 	// closing is closed by Close to tell open WebSockets to say goodbye;
 	// sockets counts the WebSocket handlers still running.
@@ -64,8 +71,22 @@ func New(cfg Config, log *slog.Logger, store db.Store, opts Options) *Server {
 		closing:   make(chan struct{}),
 	}
 	s.metrics = newMetrics(s.passwords.QueueDepth)
+	s.emailLimit = s.newEmailLimiter()
 	s.echo = s.routes()
 	return s
+}
+
+// UseJobs gives the Server the job engine's client, through which requests
+// insert the jobs they cause (in their own transaction where they change
+// anything). Call it before serving: the engine is built after the Server
+// because it registers its metrics on the Server's registry.
+func (s *Server) UseJobs(c *river.Client[*sql.Tx]) { s.river = c }
+
+func (s *Server) jobs() *river.Client[*sql.Tx] {
+	if s.river == nil {
+		panic("server: UseJobs was not called")
+	}
+	return s.river
 }
 
 // ServeHTTP serves the API.

@@ -6,17 +6,18 @@ import (
 
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
+	"github.com/keelhq/keel/internal/jobs"
 )
 
-// GetProfile returns the user the bearer token was issued to.
+// GetProfile returns the user the bearer token was issued to. Its one query
+// reads the user and checks the session (the validator leaves that check to
+// it: sessionCheckedByHandler), so the session check costs GET /profile no
+// round trip.
 func (s *Server) GetProfile(ctx context.Context, _ oapi.GetProfileRequestObject) (oapi.GetProfileResponseObject, error) {
-	id, ok := userID(ctx)
-	if !ok {
-		return nil, errors.New("profile reached without authentication")
-	}
-	u, err := s.store.GetUser(ctx, id)
+	p := mustPrincipal(ctx)
+	u, err := s.store.GetSessionUser(ctx, p.sessionID, p.userID)
 	if errors.Is(err, db.ErrNotFound) {
-		return nil, errUserGone
+		return nil, errSessionEnded
 	}
 	if err != nil {
 		return nil, err
@@ -24,7 +25,80 @@ func (s *Server) GetProfile(ctx context.Context, _ oapi.GetProfileRequestObject)
 	return oapi.GetProfile200JSONResponse(toUser(u)), nil
 }
 
+// DeleteProfile deletes the account, its sessions and its tokens, after
+// checking the password.
+func (s *Server) DeleteProfile(ctx context.Context, req oapi.DeleteProfileRequestObject) (oapi.DeleteProfileResponseObject, error) {
+	p, err := s.checkPassword(ctx, req.Body.Password)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.DeleteUser(ctx, p.userID); errors.Is(err, db.ErrNotFound) {
+		return nil, errSessionEnded
+	} else if err != nil {
+		return nil, err
+	}
+	return oapi.DeleteProfile204Response{}, nil
+}
+
+// ChangePassword sets a new password and ends every other session.
+func (s *Server) ChangePassword(ctx context.Context, req oapi.ChangePasswordRequestObject) (oapi.ChangePasswordResponseObject, error) {
+	p, err := s.checkPassword(ctx, req.Body.CurrentPassword)
+	if err != nil {
+		return nil, err
+	}
+	hash, err := s.passwords.hash(ctx, req.Body.NewPassword)
+	if errors.Is(err, errPasswordTooLong) {
+		return nil, errNewPasswordTooLong
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.ChangePassword(ctx, p.userID, string(hash), p.sessionID); errors.Is(err, db.ErrNotFound) {
+		return nil, errSessionEnded
+	} else if err != nil {
+		return nil, err
+	}
+	return oapi.ChangePassword204Response{}, nil
+}
+
+// checkPassword checks the signed-in user's password: a wrong one is 403
+// (the caller is authenticated; the password is what is wrong).
+func (s *Server) checkPassword(ctx context.Context, password string) (principal, error) {
+	p := mustPrincipal(ctx)
+	creds, err := s.store.GetSessionCredentials(ctx, p.sessionID, p.userID)
+	if errors.Is(err, db.ErrNotFound) {
+		return p, errSessionEnded
+	}
+	if err != nil {
+		return p, err
+	}
+	err = s.passwords.check(ctx, []byte(creds.PasswordHash), password)
+	if errors.Is(err, errBadCredentials) {
+		return p, errWrongPassword
+	}
+	return p, err
+}
+
+// ResendVerification queues the verification email again, unless the
+// address is verified already.
+func (s *Server) ResendVerification(ctx context.Context, _ oapi.ResendVerificationRequestObject) (oapi.ResendVerificationResponseObject, error) {
+	p := mustPrincipal(ctx)
+	u, err := s.store.GetUser(ctx, p.userID)
+	if errors.Is(err, db.ErrNotFound) {
+		return nil, errSessionEnded
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !u.EmailVerified {
+		if _, err := s.jobs().Insert(ctx, jobs.VerifyEmail{UserID: u.ID}, nil); err != nil {
+			return nil, err
+		}
+	}
+	return oapi.ResendVerification202JSONResponse{Status: oapi.AcceptedStatusAccepted}, nil
+}
+
 // toUser is the API's view of a user: never the password hash.
 func toUser(u db.User) oapi.User {
-	return oapi.User{ID: u.ID, Email: u.Email, CreatedAt: u.CreatedAt.UTC()}
+	return oapi.User{ID: u.ID, Email: u.Email, CreatedAt: u.CreatedAt.UTC(), EmailVerified: u.EmailVerified}
 }

@@ -18,17 +18,20 @@ func TestProfile(t *testing.T) {
 	sub := strconv.FormatInt(user.ID, 10)
 
 	// sign makes a token with the given method, key and claims.
-	sign := func(m jwt.SigningMethod, key any, claims jwt.RegisteredClaims) string {
-		s, err := jwt.NewWithClaims(m, claims).SignedString(key)
+	sign := func(m jwt.SigningMethod, key any, c claims) string {
+		s, err := jwt.NewWithClaims(m, c).SignedString(key)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s
 	}
 	now := a.clock.Now()
-	valid := jwt.RegisteredClaims{Issuer: "keel", Subject: sub, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}
-	with := func(f func(*jwt.RegisteredClaims)) jwt.RegisteredClaims { c := valid; f(&c); return c }
+	valid := claims{RegisteredClaims: jwt.RegisteredClaims{Issuer: "keel", Subject: sub, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))},
+		SessionID: a.sessionOf(token)}
+	with := func(f func(*claims)) claims { c := valid; f(&c); return c }
 
+	a.mustRegister("bob@example.com", "password123")
+	goneToken2 := a.mustLogin("bob@example.com", "password123")
 	gone := a.mustRegister("gone@example.com", "password123")
 	goneToken := a.mustLogin("gone@example.com", "password123")
 	// Use the token once, so that it is in the verified-token cache.
@@ -52,14 +55,17 @@ func TestProfile(t *testing.T) {
 		{"wrong secret", "Bearer " + sign(jwt.SigningMethodHS256, []byte("another-secret-0123456789abcdef012"), valid), 401},
 		{"HS512 with the right secret", "Bearer " + sign(jwt.SigningMethodHS512, secret, valid), 401},
 		{"alg none", "Bearer " + sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, valid), 401},
-		{"expired", "Bearer " + sign(jwt.SigningMethodHS256, secret, with(func(c *jwt.RegisteredClaims) {
+		{"expired", "Bearer " + sign(jwt.SigningMethodHS256, secret, with(func(c *claims) {
 			c.ExpiresAt = jwt.NewNumericDate(now.Add(-time.Minute))
 		})), 401},
-		{"no expiry", "Bearer " + sign(jwt.SigningMethodHS256, secret, with(func(c *jwt.RegisteredClaims) { c.ExpiresAt = nil })), 401},
-		{"wrong issuer", "Bearer " + sign(jwt.SigningMethodHS256, secret, with(func(c *jwt.RegisteredClaims) { c.Issuer = "evil" })), 401},
-		{"no subject", "Bearer " + sign(jwt.SigningMethodHS256, secret, with(func(c *jwt.RegisteredClaims) { c.Subject = "" })), 401},
-		{"subject not a number", "Bearer " + sign(jwt.SigningMethodHS256, secret, with(func(c *jwt.RegisteredClaims) { c.Subject = "ada" })), 401},
+		{"no expiry", "Bearer " + sign(jwt.SigningMethodHS256, secret, with(func(c *claims) { c.ExpiresAt = nil })), 401},
+		{"wrong issuer", "Bearer " + sign(jwt.SigningMethodHS256, secret, with(func(c *claims) { c.Issuer = "evil" })), 401},
+		{"no subject", "Bearer " + sign(jwt.SigningMethodHS256, secret, with(func(c *claims) { c.Subject = "" })), 401},
+		{"subject not a number", "Bearer " + sign(jwt.SigningMethodHS256, secret, with(func(c *claims) { c.Subject = "ada" })), 401},
 		{"tampered payload", "Bearer " + tamper(t, token), 401},
+		{"no session id", "Bearer " + sign(jwt.SigningMethodHS256, secret, with(func(c *claims) { c.SessionID = "" })), 401},
+		{"unknown session", "Bearer " + sign(jwt.SigningMethodHS256, secret, with(func(c *claims) { c.SessionID = newSessionID() })), 401},
+		{"another user's session", "Bearer " + sign(jwt.SigningMethodHS256, secret, with(func(c *claims) { c.SessionID = a.sessionOf(goneToken2) })), 401},
 		{"user no longer exists", "Bearer " + goneToken, 401},
 	}
 	for _, tt := range tests {

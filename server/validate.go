@@ -21,6 +21,9 @@ type operation struct {
 	bearer bool
 	// inputs: the operation has parameters or a request body to validate.
 	inputs bool
+	// checksSession: the operation's handler checks the session itself, in
+	// the query it runs anyway (GET /profile), so the validator does not.
+	checksSession bool
 }
 
 // validator checks requests against the spec with kin-openapi's
@@ -32,11 +35,17 @@ type operation struct {
 type validator struct {
 	ops  map[opKey]*operation
 	opts *openapi3filter.Options
-	auth func(*http.Request) (int64, error)
+	// auth verifies a request's bearer token; live checks in the database
+	// that its session has not ended, on every request (a verified token
+	// says nothing about that).
+	auth func(*http.Request) (principal, error)
+	live func(context.Context, principal) error
 }
 
-func newValidator(spec *openapi3.T, auth func(*http.Request) (int64, error)) (*validator, error) {
-	v := &validator{ops: map[opKey]*operation{}, auth: auth}
+// newValidator builds the validator; selfChecked names the operations whose
+// handlers check the session themselves.
+func newValidator(spec *openapi3.T, auth func(*http.Request) (principal, error), live func(context.Context, principal) error, selfChecked map[string]bool) (*validator, error) {
+	v := &validator{ops: map[opKey]*operation{}, auth: auth, live: live}
 	v.opts = &openapi3filter.Options{
 		AuthenticationFunc: v.authenticate,
 		// kin-openapi would otherwise put the offending value, indented, in
@@ -53,8 +62,9 @@ func newValidator(spec *openapi3.T, auth func(*http.Request) (int64, error)) (*v
 				security = &spec.Security
 			}
 			o := &operation{
-				route:  &routers.Route{Spec: spec, Path: path, PathItem: item, Method: method, Operation: op},
-				inputs: len(op.Parameters) > 0 || len(item.Parameters) > 0 || op.RequestBody != nil,
+				route:         &routers.Route{Spec: spec, Path: path, PathItem: item, Method: method, Operation: op},
+				inputs:        len(op.Parameters) > 0 || len(item.Parameters) > 0 || op.RequestBody != nil,
+				checksSession: selfChecked[op.OperationID],
 			}
 			for _, req := range *security {
 				for name := range req {
@@ -83,11 +93,11 @@ type authResultKey struct{}
 
 // authenticate is openapi3filter's hook for the bearerAuth scheme.
 func (v *validator) authenticate(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
-	id, err := v.auth(in.RequestValidationInput.Request)
+	p, err := v.auth(in.RequestValidationInput.Request)
 	if err != nil {
 		return err
 	}
-	*ctx.Value(authResultKey{}).(*int64) = id
+	*ctx.Value(authResultKey{}).(*principal) = p
 	return nil
 }
 
@@ -108,28 +118,45 @@ func (v *validator) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			return echo.ErrMethodNotAllowed
 		case op.inputs:
-			var userID int64
+			var p principal
 			in := &openapi3filter.RequestValidationInput{
 				Request:    req,
 				PathParams: pathParams(c),
 				Route:      op.route,
 				Options:    v.opts,
 			}
-			if err := openapi3filter.ValidateRequest(context.WithValue(req.Context(), authResultKey{}, &userID), in); err != nil {
+			if err := openapi3filter.ValidateRequest(context.WithValue(req.Context(), authResultKey{}, &p), in); err != nil {
 				return err
 			}
-			if userID != 0 {
-				c.SetRequest(req.WithContext(withUserID(req.Context(), userID)))
+			if p.userID != 0 {
+				if err := v.authenticated(c, op, p); err != nil {
+					return err
+				}
 			}
 		case op.bearer:
-			userID, err := v.auth(req)
+			p, err := v.auth(req)
 			if err != nil {
 				return err
 			}
-			c.SetRequest(req.WithContext(withUserID(req.Context(), userID)))
+			if err := v.authenticated(c, op, p); err != nil {
+				return err
+			}
 		}
 		return next(c)
 	}
+}
+
+// authenticated checks that p's session lives (unless the handler does)
+// and puts p in the request's context.
+func (v *validator) authenticated(c echo.Context, op *operation, p principal) error {
+	req := c.Request()
+	if !op.checksSession {
+		if err := v.live(req.Context(), p); err != nil {
+			return err
+		}
+	}
+	c.SetRequest(req.WithContext(withPrincipal(req.Context(), p)))
+	return nil
 }
 
 func pathParams(c echo.Context) map[string]string {

@@ -204,11 +204,14 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	_ = mailer // TODO(accounts): jobs.Config{Mailer: mailer}
-	engine, err := jobs.New(store, jobs.Config{CountUsersEvery: cfg.JobInterval, Log: log, Registry: api.Registry()})
+	engine, err := jobs.New(store, jobs.Config{
+		CountUsersEvery: cfg.JobInterval, Log: log, Registry: api.Registry(),
+		Mailer: mailer, PublicURL: cfg.PublicURL, VerifyTTL: cfg.VerifyTTL, ResetTTL: cfg.ResetTTL,
+	})
 	if err != nil {
 		return fmt.Errorf("job engine: %w", err)
 	}
+	api.UseJobs(engine.Client())
 	// For the early returns; after the shutdown sequence's Stop this one
 	// returns at once, and it is bounded like that one in any case.
 	defer func() {

@@ -195,22 +195,13 @@ func (d *DB) Close() error {
 // (database/sql cannot LISTEN), which suits keel's few, periodic jobs.
 func (d *DB) JobDriver() riverdriver.Driver[*sql.Tx] { return riverdatabasesql.New(d.pool) }
 
-// CreateUser implements db.Store.
-func (d *DB) CreateUser(ctx context.Context, email, passwordHash string, createdAt time.Time) (db.User, error) {
-	row, err := d.q.CreateUser(ctx, gen.CreateUserParams{Email: email, PasswordHash: passwordHash, CreatedAt: db.Millis(createdAt)})
-	if err != nil {
-		return db.User{}, translate(err)
-	}
-	return db.User{ID: row.ID, Email: row.Email, CreatedAt: db.Millis(row.CreatedAt)}, nil
-}
-
 // GetUser implements db.Store.
 func (d *DB) GetUser(ctx context.Context, id int64) (db.User, error) {
 	row, err := d.q.GetUser(ctx, id)
 	if err != nil {
 		return db.User{}, translate(err)
 	}
-	return db.User{ID: row.ID, Email: row.Email, CreatedAt: db.Millis(row.CreatedAt)}, nil
+	return db.User{ID: row.ID, Email: row.Email, CreatedAt: db.Millis(row.CreatedAt), EmailVerified: row.EmailVerified}, nil
 }
 
 // GetCredentials implements db.Store.

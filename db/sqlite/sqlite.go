@@ -16,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"time"
 
 	"github.com/pressly/goose/v3"
 	"github.com/riverqueue/river/riverdriver"
@@ -165,22 +164,13 @@ func (d *DB) Close() error {
 // and SQLite wants its writers in one line.
 func (d *DB) JobDriver() riverdriver.Driver[*sql.Tx] { return riversqlite.New(d.writer) }
 
-// CreateUser implements db.Store.
-func (d *DB) CreateUser(ctx context.Context, email, passwordHash string, createdAt time.Time) (db.User, error) {
-	row, err := d.write.CreateUser(ctx, gen.CreateUserParams{Email: email, PasswordHash: passwordHash, CreatedAt: db.Millis(createdAt)})
-	if err != nil {
-		return db.User{}, translate(err)
-	}
-	return db.User{ID: row.ID, Email: row.Email, CreatedAt: db.Millis(row.CreatedAt)}, nil
-}
-
 // GetUser implements db.Store.
 func (d *DB) GetUser(ctx context.Context, id int64) (db.User, error) {
 	row, err := d.read.GetUser(ctx, id)
 	if err != nil {
 		return db.User{}, translate(err)
 	}
-	return db.User{ID: row.ID, Email: row.Email, CreatedAt: db.Millis(row.CreatedAt)}, nil
+	return db.User{ID: row.ID, Email: row.Email, CreatedAt: db.Millis(row.CreatedAt), EmailVerified: row.EmailVerified}, nil
 }
 
 // GetCredentials implements db.Store.

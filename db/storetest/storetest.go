@@ -52,7 +52,7 @@ var when = time.Date(2026, 11, 25, 23, 59, 58, 123456789, time.FixedZone("IST", 
 // mustCreate creates a user or fails the test.
 func mustCreate(t *testing.T, s db.Store, email string) db.User {
 	t.Helper()
-	u, err := s.CreateUser(t.Context(), email, "hash-of-"+email, when)
+	u, err := s.CreateUser(t.Context(), email, "hash-of-"+email, when, nil)
 	if err != nil {
 		t.Fatalf("CreateUser(%q): %v", email, err)
 	}
@@ -80,7 +80,7 @@ func uniqueEmails(t *testing.T, s db.Store) {
 	if a.ID == b.ID {
 		t.Errorf("two users share id %d", a.ID)
 	}
-	if _, err := s.CreateUser(t.Context(), "ada@example.com", "other", when); !errors.Is(err, db.ErrEmailTaken) {
+	if _, err := s.CreateUser(t.Context(), "ada@example.com", "other", when, nil); !errors.Is(err, db.ErrEmailTaken) {
 		t.Errorf("second ada@example.com: %v, want db.ErrEmailTaken", err)
 	}
 }
@@ -89,7 +89,7 @@ func uniqueAnyCase(t *testing.T, s db.Store) {
 	mustCreate(t, s, "ada@example.com")
 	for _, email := range []string{"Ada@example.com", "ADA@EXAMPLE.COM", "ada@Example.Com"} {
 		t.Run(email, func(t *testing.T) {
-			if _, err := s.CreateUser(t.Context(), email, "other", when); !errors.Is(err, db.ErrEmailTaken) {
+			if _, err := s.CreateUser(t.Context(), email, "other", when, nil); !errors.Is(err, db.ErrEmailTaken) {
 				t.Errorf("CreateUser(%q) after ada@example.com: %v, want db.ErrEmailTaken", email, err)
 			}
 		})
@@ -151,7 +151,7 @@ func countUsers(t *testing.T, s db.Store) {
 		mustCreate(t, s, fmt.Sprintf("user%d@example.com", i))
 	}
 	count(3)
-	s.CreateUser(t.Context(), "user0@example.com", "x", when) // refused: counts nothing
+	s.CreateUser(t.Context(), "user0@example.com", "x", when, nil) // refused: counts nothing
 	count(3)
 }
 
@@ -178,7 +178,7 @@ func race(t *testing.T, create func(ctx context.Context, i int) error) []error {
 
 func concurrentSameEmail(t *testing.T, s db.Store) {
 	errs := race(t, func(ctx context.Context, i int) error {
-		_, err := s.CreateUser(ctx, "ada@example.com", fmt.Sprint("hash", i), when)
+		_, err := s.CreateUser(ctx, "ada@example.com", fmt.Sprint("hash", i), when, nil)
 		return err
 	})
 	var ok int
@@ -200,7 +200,7 @@ func concurrentSameEmail(t *testing.T, s db.Store) {
 
 func concurrentDistinctEmails(t *testing.T, s db.Store) {
 	errs := race(t, func(ctx context.Context, i int) error {
-		_, err := s.CreateUser(ctx, fmt.Sprintf("user%d@example.com", i), "hash", when)
+		_, err := s.CreateUser(ctx, fmt.Sprintf("user%d@example.com", i), "hash", when, nil)
 		return err
 	})
 	for i, err := range errs {

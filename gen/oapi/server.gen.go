@@ -22,6 +22,21 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for AcceptedStatus.
+const (
+	AcceptedStatusAccepted AcceptedStatus = "accepted"
+)
+
+// Valid indicates whether the value is a known member of the AcceptedStatus enum.
+func (e AcceptedStatus) Valid() bool {
+	switch e {
+	case AcceptedStatusAccepted:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for HealthStatus.
 const (
 	Ok HealthStatus = "ok"
@@ -52,6 +67,32 @@ func (e TokenTokenType) Valid() bool {
 	}
 }
 
+// Accepted defines model for Accepted.
+type Accepted struct {
+	// Status Example: accepted
+	Status AcceptedStatus `json:"status"`
+}
+
+// AcceptedStatus Example: accepted
+type AcceptedStatus string
+
+// ChangePasswordRequest defines model for ChangePasswordRequest.
+type ChangePasswordRequest struct {
+	// CurrentPassword Example: correct horse battery
+	CurrentPassword string `json:"current_password"`
+
+	// NewPassword 8 to 72 characters, and at most 72 bytes in UTF-8 (bcrypt's limit).
+	//
+	// Example: correct horse battery
+	NewPassword Password `json:"new_password"`
+}
+
+// DeleteProfileRequest defines model for DeleteProfileRequest.
+type DeleteProfileRequest struct {
+	// Password Example: correct horse battery
+	Password string `json:"password"`
+}
+
 // Email An email address (RFC 5322 addr-spec, ASCII only; no surrounding spaces). Letters are lower-cased before it is stored.
 //
 // Example: ada@example.com
@@ -66,6 +107,14 @@ type FieldError struct {
 
 	// Reason Example: string doesn't match the format "email"
 	Reason string `json:"reason"`
+}
+
+// ForgotPasswordRequest defines model for ForgotPasswordRequest.
+type ForgotPasswordRequest struct {
+	// Email An email address (RFC 5322 addr-spec, ASCII only; no surrounding spaces). Letters are lower-cased before it is stored.
+	//
+	// Example: ada@example.com
+	Email Email `json:"email"`
 }
 
 // Health defines model for Health.
@@ -87,6 +136,11 @@ type LoginRequest struct {
 	// Password Example: correct horse battery
 	Password string `json:"password"`
 }
+
+// Password 8 to 72 characters, and at most 72 bytes in UTF-8 (bcrypt's limit).
+//
+// Example: correct horse battery
+type Password = string
 
 // Problem An RFC 9457 problem detail.
 type Problem struct {
@@ -113,6 +167,12 @@ type Problem struct {
 	Type string `json:"type"`
 }
 
+// RefreshRequest defines model for RefreshRequest.
+type RefreshRequest struct {
+	// RefreshToken Example: 3q2-7wAAAAAAAAAAAAAAAAAAAAF2b3J0ZXgtc2lnbmF0dXJlLWV4YW1wbGUtMDEyMzQ1Njc4OWFi
+	RefreshToken string `json:"refresh_token"`
+}
+
 // RegisterRequest Unknown fields are rejected with 400.
 type RegisterRequest struct {
 	// Email An email address (RFC 5322 addr-spec, ASCII only; no surrounding spaces). Letters are lower-cased before it is stored.
@@ -126,20 +186,81 @@ type RegisterRequest struct {
 	Password string `json:"password"`
 }
 
+// ResetPasswordRequest defines model for ResetPasswordRequest.
+type ResetPasswordRequest struct {
+	// NewPassword 8 to 72 characters, and at most 72 bytes in UTF-8 (bcrypt's limit).
+	//
+	// Example: correct horse battery
+	NewPassword Password `json:"new_password"`
+
+	// Token The token from the reset email.
+	//
+	// Example: mJ0b8gGQq3Yp1x9bX2kq4S7m0e5vWc6a8uTnR1dLhZo
+	Token string `json:"token"`
+}
+
+// Session defines model for Session.
+type Session struct {
+	// CreatedAt When the login that started the session happened.
+	//
+	// Example: 2026-11-25T12:00:00Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// Current This is the session of the token that asked.
+	//
+	// Example: true
+	Current bool `json:"current"`
+
+	// ID Example: 3q2-7wAAAAAAAAAAAAAAAA
+	ID string `json:"id"`
+
+	// LastUsedAt The last login or refresh of the session (so within `JWT_TTL` of its last use).
+	//
+	// Example: 2026-11-25T12:15:00Z
+	LastUsedAt time.Time `json:"last_used_at"`
+
+	// UserAgent The User-Agent of the login (at most 256 characters); empty when none was sent.
+	//
+	// Example: curl/8.5.0
+	UserAgent string `json:"user_agent"`
+}
+
 // Token defines model for Token.
 type Token struct {
-	// ExpiresIn Seconds until the token expires.
+	// ExpiresIn Seconds until the access token expires (`JWT_TTL`).
 	//
-	// Example: 3600
+	// Example: 900
 	ExpiresIn int64 `json:"expires_in"`
 
-	// Token A JWT (HS256) to send as `Authorization: Bearer <token>`.
+	// RefreshExpiresIn Seconds until the refresh token expires (`REFRESH_TTL`).
+	//
+	// Example: 2592000
+	RefreshExpiresIn int64 `json:"refresh_expires_in"`
+
+	// RefreshToken An opaque token for `POST /token/refresh`, good once: each refresh returns a new
+	// one. Keep it secret; presenting a spent one ends the session.
+	//
+	//
+	// Example: 3q2-7wAAAAAAAAAAAAAAAAAAAAF2b3J0ZXgtc2lnbmF0dXJlLWV4YW1wbGUtMDEyMzQ1Njc4OWFi
+	RefreshToken string `json:"refresh_token"`
+
+	// Token A JWT (HS256) to send as `Authorization: Bearer <token>`; it names its session (`sid`).
+	//
+	// Example: eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJrZWVsIiwic3ViIjoiMSIsInNpZCI6IjNxMi03d0FBQUFBQUFBQUFBQUFBQUEiLCJleHAiOjE3OTU2OTYzMDAsImlhdCI6MTc5NTY5NTQwMH0.2bM9u8J4oN8Qw6n1m5zQyq1U8fV9bH3xT0kJ7cR2aLs
 	Token     string         `json:"token"`
 	TokenType TokenTokenType `json:"token_type"`
 }
 
 // TokenTokenType defines model for Token.TokenType.
 type TokenTokenType string
+
+// TokenRequest defines model for TokenRequest.
+type TokenRequest struct {
+	// Token The token from the email.
+	//
+	// Example: mJ0b8gGQq3Yp1x9bX2kq4S7m0e5vWc6a8uTnR1dLhZo
+	Token string `json:"token"`
+}
 
 // User defines model for User.
 type User struct {
@@ -148,6 +269,11 @@ type User struct {
 
 	// Email Example: ada@example.com
 	Email string `json:"email"`
+
+	// EmailVerified The user has confirmed the address with the token emailed to it.
+	//
+	// Example: false
+	EmailVerified bool `json:"email_verified"`
 
 	// ID Example: 1
 	ID int64 `json:"id"`
@@ -161,6 +287,9 @@ type Conflict = Problem
 
 // InternalError An RFC 9457 problem detail.
 type InternalError = Problem
+
+// NoSuchSession An RFC 9457 problem detail.
+type NoSuchSession = Problem
 
 // PayloadTooLarge An RFC 9457 problem detail.
 type PayloadTooLarge = Problem
@@ -177,32 +306,86 @@ type Unauthorized = Problem
 // UnsupportedMediaType An RFC 9457 problem detail.
 type UnsupportedMediaType = Problem
 
+// WrongPassword An RFC 9457 problem detail.
+type WrongPassword = Problem
+
+// VerifyEmailJSONRequestBody defines body for VerifyEmail for application/json ContentType.
+type VerifyEmailJSONRequestBody = TokenRequest
+
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = LoginRequest
 
+// ForgotPasswordJSONRequestBody defines body for ForgotPassword for application/json ContentType.
+type ForgotPasswordJSONRequestBody = ForgotPasswordRequest
+
+// ResetPasswordJSONRequestBody defines body for ResetPassword for application/json ContentType.
+type ResetPasswordJSONRequestBody = ResetPasswordRequest
+
+// DeleteProfileJSONRequestBody defines body for DeleteProfile for application/json ContentType.
+type DeleteProfileJSONRequestBody = DeleteProfileRequest
+
+// ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
+type ChangePasswordJSONRequestBody = ChangePasswordRequest
+
 // RegisterJSONRequestBody defines body for Register for application/json ContentType.
 type RegisterJSONRequestBody = RegisterRequest
+
+// RefreshTokenJSONRequestBody defines body for RefreshToken for application/json ContentType.
+type RefreshTokenJSONRequestBody = RefreshRequest
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// GetHealth Health check
 	// (GET /)
 	GetHealth(ctx echo.Context) error
+	// VerifyEmail Confirm the email address with the token sent to it
+	// (POST /email/verify)
+	VerifyEmail(ctx echo.Context) error
+	// ResendVerification Send the verification email again
+	// (POST /email/verify/resend)
+	ResendVerification(ctx echo.Context) error
 	// GetLiveness Liveness probe
 	// (GET /healthz)
 	GetLiveness(ctx echo.Context) error
-	// Login Exchange credentials for a bearer token
+	// Login Exchange credentials for a bearer token and a refresh token
 	// (POST /login)
 	Login(ctx echo.Context) error
+	// Logout End this session
+	// (POST /logout)
+	Logout(ctx echo.Context) error
+	// ForgotPassword Email a password reset token
+	// (POST /password/forgot)
+	ForgotPassword(ctx echo.Context) error
+	// ResetPassword Set a new password with a reset token
+	// (POST /password/reset)
+	ResetPassword(ctx echo.Context) error
+	// DeleteProfile Delete the account
+	// (DELETE /profile)
+	DeleteProfile(ctx echo.Context) error
 	// GetProfile The signed-in user
 	// (GET /profile)
 	GetProfile(ctx echo.Context) error
+	// ChangePassword Change the password
+	// (PUT /profile/password)
+	ChangePassword(ctx echo.Context) error
 	// GetReadiness Readiness probe
 	// (GET /readyz)
 	GetReadiness(ctx echo.Context) error
 	// Register Create an account
 	// (POST /register)
 	Register(ctx echo.Context) error
+	// DeleteSessions End every session of the user ("log out everywhere")
+	// (DELETE /sessions)
+	DeleteSessions(ctx echo.Context) error
+	// ListSessions The signed-in user's live sessions
+	// (GET /sessions)
+	ListSessions(ctx echo.Context) error
+	// DeleteSession End one session of the user
+	// (DELETE /sessions/{id})
+	DeleteSession(ctx echo.Context, id string) error
+	// RefreshToken Exchange a refresh token for a new pair
+	// (POST /token/refresh)
+	RefreshToken(ctx echo.Context) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -216,6 +399,24 @@ func (w *ServerInterfaceWrapper) GetHealth(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetHealth(ctx)
+	return err
+}
+
+// VerifyEmail converts echo context to params.
+func (w *ServerInterfaceWrapper) VerifyEmail(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.VerifyEmail(ctx)
+	return err
+}
+
+// ResendVerification converts echo context to params.
+func (w *ServerInterfaceWrapper) ResendVerification(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ResendVerification(ctx)
 	return err
 }
 
@@ -237,12 +438,57 @@ func (w *ServerInterfaceWrapper) Login(ctx echo.Context) error {
 	return err
 }
 
+// Logout converts echo context to params.
+func (w *ServerInterfaceWrapper) Logout(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.Logout(ctx)
+	return err
+}
+
+// ForgotPassword converts echo context to params.
+func (w *ServerInterfaceWrapper) ForgotPassword(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ForgotPassword(ctx)
+	return err
+}
+
+// ResetPassword converts echo context to params.
+func (w *ServerInterfaceWrapper) ResetPassword(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ResetPassword(ctx)
+	return err
+}
+
+// DeleteProfile converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteProfile(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteProfile(ctx)
+	return err
+}
+
 // GetProfile converts echo context to params.
 func (w *ServerInterfaceWrapper) GetProfile(ctx echo.Context) error {
 	var err error
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetProfile(ctx)
+	return err
+}
+
+// ChangePassword converts echo context to params.
+func (w *ServerInterfaceWrapper) ChangePassword(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ChangePassword(ctx)
 	return err
 }
 
@@ -261,6 +507,49 @@ func (w *ServerInterfaceWrapper) Register(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.Register(ctx)
+	return err
+}
+
+// DeleteSessions converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteSessions(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteSessions(ctx)
+	return err
+}
+
+// ListSessions converts echo context to params.
+func (w *ServerInterfaceWrapper) ListSessions(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListSessions(ctx)
+	return err
+}
+
+// DeleteSession converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteSession(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteSession(ctx, id)
+	return err
+}
+
+// RefreshToken converts echo context to params.
+func (w *ServerInterfaceWrapper) RefreshToken(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RefreshToken(ctx)
 	return err
 }
 
@@ -316,7 +605,18 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/readyz", wrapper.GetReadiness, options.OperationMiddlewares["getReadiness"]...)
 	router.POST(options.BaseURL+"/register", wrapper.Register, options.OperationMiddlewares["register"]...)
 	router.POST(options.BaseURL+"/login", wrapper.Login, options.OperationMiddlewares["login"]...)
+	router.DELETE(options.BaseURL+"/profile", wrapper.DeleteProfile, options.OperationMiddlewares["deleteProfile"]...)
 	router.GET(options.BaseURL+"/profile", wrapper.GetProfile, options.OperationMiddlewares["getProfile"]...)
+	router.PUT(options.BaseURL+"/profile/password", wrapper.ChangePassword, options.OperationMiddlewares["changePassword"]...)
+	router.POST(options.BaseURL+"/token/refresh", wrapper.RefreshToken, options.OperationMiddlewares["refreshToken"]...)
+	router.POST(options.BaseURL+"/logout", wrapper.Logout, options.OperationMiddlewares["logout"]...)
+	router.DELETE(options.BaseURL+"/sessions", wrapper.DeleteSessions, options.OperationMiddlewares["deleteSessions"]...)
+	router.GET(options.BaseURL+"/sessions", wrapper.ListSessions, options.OperationMiddlewares["listSessions"]...)
+	router.DELETE(options.BaseURL+"/sessions/:id", wrapper.DeleteSession, options.OperationMiddlewares["deleteSession"]...)
+	router.POST(options.BaseURL+"/password/forgot", wrapper.ForgotPassword, options.OperationMiddlewares["forgotPassword"]...)
+	router.POST(options.BaseURL+"/password/reset", wrapper.ResetPassword, options.OperationMiddlewares["resetPassword"]...)
+	router.POST(options.BaseURL+"/email/verify", wrapper.VerifyEmail, options.OperationMiddlewares["verifyEmail"]...)
+	router.POST(options.BaseURL+"/email/verify/resend", wrapper.ResendVerification, options.OperationMiddlewares["resendVerification"]...)
 
 }
 
@@ -325,6 +625,8 @@ type BadRequestApplicationProblemPlusJSONResponse Problem
 type ConflictApplicationProblemPlusJSONResponse Problem
 
 type InternalErrorApplicationProblemPlusJSONResponse Problem
+
+type NoSuchSessionApplicationProblemPlusJSONResponse Problem
 
 type PayloadTooLargeApplicationProblemPlusJSONResponse Problem
 
@@ -357,6 +659,8 @@ type UnauthorizedApplicationProblemPlusJSONResponse struct {
 
 type UnsupportedMediaTypeApplicationProblemPlusJSONResponse Problem
 
+type WrongPasswordApplicationProblemPlusJSONResponse Problem
+
 type GetHealthRequestObject struct {
 }
 
@@ -383,6 +687,161 @@ type GetHealth500ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response GetHealth500ApplicationProblemPlusJSONResponse) VisitGetHealthResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyEmailRequestObject struct {
+	Body *VerifyEmailJSONRequestBody
+}
+
+type VerifyEmailResponseObject interface {
+	VisitVerifyEmailResponse(w http.ResponseWriter) error
+}
+
+type VerifyEmail204Response struct {
+}
+
+func (response VerifyEmail204Response) VisitVerifyEmailResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type VerifyEmail400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyEmail400ApplicationProblemPlusJSONResponse) VisitVerifyEmailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyEmail413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyEmail413ApplicationProblemPlusJSONResponse) VisitVerifyEmailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyEmail415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyEmail415ApplicationProblemPlusJSONResponse) VisitVerifyEmailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyEmail429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyEmail429ApplicationProblemPlusJSONResponse) VisitVerifyEmailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyEmail500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyEmail500ApplicationProblemPlusJSONResponse) VisitVerifyEmailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendVerificationRequestObject struct {
+}
+
+type ResendVerificationResponseObject interface {
+	VisitResendVerificationResponse(w http.ResponseWriter) error
+}
+
+type ResendVerification202JSONResponse Accepted
+
+func (response ResendVerification202JSONResponse) VisitResendVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendVerification401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ResendVerification401ApplicationProblemPlusJSONResponse) VisitResendVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendVerification500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ResendVerification500ApplicationProblemPlusJSONResponse) VisitResendVerificationResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -558,6 +1017,432 @@ func (response Login503ApplicationProblemPlusJSONResponse) VisitLoginResponse(w 
 	return err
 }
 
+type LogoutRequestObject struct {
+}
+
+type LogoutResponseObject interface {
+	VisitLogoutResponse(w http.ResponseWriter) error
+}
+
+type Logout204Response struct {
+}
+
+func (response Logout204Response) VisitLogoutResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type Logout401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response Logout401ApplicationProblemPlusJSONResponse) VisitLogoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Logout500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response Logout500ApplicationProblemPlusJSONResponse) VisitLogoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForgotPasswordRequestObject struct {
+	Body *ForgotPasswordJSONRequestBody
+}
+
+type ForgotPasswordResponseObject interface {
+	VisitForgotPasswordResponse(w http.ResponseWriter) error
+}
+
+type ForgotPassword202JSONResponse Accepted
+
+func (response ForgotPassword202JSONResponse) VisitForgotPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForgotPassword400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ForgotPassword400ApplicationProblemPlusJSONResponse) VisitForgotPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForgotPassword413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ForgotPassword413ApplicationProblemPlusJSONResponse) VisitForgotPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForgotPassword415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response ForgotPassword415ApplicationProblemPlusJSONResponse) VisitForgotPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForgotPassword429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ForgotPassword429ApplicationProblemPlusJSONResponse) VisitForgotPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForgotPassword500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ForgotPassword500ApplicationProblemPlusJSONResponse) VisitForgotPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetPasswordRequestObject struct {
+	Body *ResetPasswordJSONRequestBody
+}
+
+type ResetPasswordResponseObject interface {
+	VisitResetPasswordResponse(w http.ResponseWriter) error
+}
+
+type ResetPassword204Response struct {
+}
+
+func (response ResetPassword204Response) VisitResetPasswordResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type ResetPassword400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ResetPassword400ApplicationProblemPlusJSONResponse) VisitResetPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetPassword413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ResetPassword413ApplicationProblemPlusJSONResponse) VisitResetPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetPassword415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response ResetPassword415ApplicationProblemPlusJSONResponse) VisitResetPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetPassword429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ResetPassword429ApplicationProblemPlusJSONResponse) VisitResetPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetPassword500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ResetPassword500ApplicationProblemPlusJSONResponse) VisitResetPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetPassword503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ResetPassword503ApplicationProblemPlusJSONResponse) VisitResetPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteProfileRequestObject struct {
+	Body *DeleteProfileJSONRequestBody
+}
+
+type DeleteProfileResponseObject interface {
+	VisitDeleteProfileResponse(w http.ResponseWriter) error
+}
+
+type DeleteProfile204Response struct {
+}
+
+func (response DeleteProfile204Response) VisitDeleteProfileResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteProfile400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteProfile400ApplicationProblemPlusJSONResponse) VisitDeleteProfileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteProfile401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteProfile401ApplicationProblemPlusJSONResponse) VisitDeleteProfileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteProfile403ApplicationProblemPlusJSONResponse struct {
+	WrongPasswordApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteProfile403ApplicationProblemPlusJSONResponse) VisitDeleteProfileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteProfile413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteProfile413ApplicationProblemPlusJSONResponse) VisitDeleteProfileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteProfile415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteProfile415ApplicationProblemPlusJSONResponse) VisitDeleteProfileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteProfile429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteProfile429ApplicationProblemPlusJSONResponse) VisitDeleteProfileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteProfile500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteProfile500ApplicationProblemPlusJSONResponse) VisitDeleteProfileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteProfile503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteProfile503ApplicationProblemPlusJSONResponse) VisitDeleteProfileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetProfileRequestObject struct {
 }
 
@@ -610,6 +1495,159 @@ func (response GetProfile500ApplicationProblemPlusJSONResponse) VisitGetProfileR
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ChangePasswordRequestObject struct {
+	Body *ChangePasswordJSONRequestBody
+}
+
+type ChangePasswordResponseObject interface {
+	VisitChangePasswordResponse(w http.ResponseWriter) error
+}
+
+type ChangePassword204Response struct {
+}
+
+func (response ChangePassword204Response) VisitChangePasswordResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type ChangePassword400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ChangePassword400ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ChangePassword401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ChangePassword401ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ChangePassword403ApplicationProblemPlusJSONResponse struct {
+	WrongPasswordApplicationProblemPlusJSONResponse
+}
+
+func (response ChangePassword403ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ChangePassword413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ChangePassword413ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ChangePassword415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response ChangePassword415ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ChangePassword429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ChangePassword429ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ChangePassword500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ChangePassword500ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ChangePassword503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ChangePassword503ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -789,26 +1827,353 @@ func (response Register503ApplicationProblemPlusJSONResponse) VisitRegisterRespo
 	return err
 }
 
+type DeleteSessionsRequestObject struct {
+}
+
+type DeleteSessionsResponseObject interface {
+	VisitDeleteSessionsResponse(w http.ResponseWriter) error
+}
+
+type DeleteSessions204Response struct {
+}
+
+func (response DeleteSessions204Response) VisitDeleteSessionsResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteSessions401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteSessions401ApplicationProblemPlusJSONResponse) VisitDeleteSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteSessions500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteSessions500ApplicationProblemPlusJSONResponse) VisitDeleteSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSessionsRequestObject struct {
+}
+
+type ListSessionsResponseObject interface {
+	VisitListSessionsResponse(w http.ResponseWriter) error
+}
+
+type ListSessions200JSONResponse []Session
+
+func (response ListSessions200JSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSessions401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListSessions401ApplicationProblemPlusJSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSessions500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListSessions500ApplicationProblemPlusJSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteSessionRequestObject struct {
+	ID string `json:"id"`
+}
+
+type DeleteSessionResponseObject interface {
+	VisitDeleteSessionResponse(w http.ResponseWriter) error
+}
+
+type DeleteSession204Response struct {
+}
+
+func (response DeleteSession204Response) VisitDeleteSessionResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteSession400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteSession400ApplicationProblemPlusJSONResponse) VisitDeleteSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteSession401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteSession401ApplicationProblemPlusJSONResponse) VisitDeleteSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteSession404ApplicationProblemPlusJSONResponse struct {
+	NoSuchSessionApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteSession404ApplicationProblemPlusJSONResponse) VisitDeleteSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteSession500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteSession500ApplicationProblemPlusJSONResponse) VisitDeleteSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RefreshTokenRequestObject struct {
+	Body *RefreshTokenJSONRequestBody
+}
+
+type RefreshTokenResponseObject interface {
+	VisitRefreshTokenResponse(w http.ResponseWriter) error
+}
+
+type RefreshToken200JSONResponse Token
+
+func (response RefreshToken200JSONResponse) VisitRefreshTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RefreshToken400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RefreshToken400ApplicationProblemPlusJSONResponse) VisitRefreshTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RefreshToken401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RefreshToken401ApplicationProblemPlusJSONResponse) VisitRefreshTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RefreshToken413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response RefreshToken413ApplicationProblemPlusJSONResponse) VisitRefreshTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RefreshToken415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response RefreshToken415ApplicationProblemPlusJSONResponse) VisitRefreshTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RefreshToken500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RefreshToken500ApplicationProblemPlusJSONResponse) VisitRefreshTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// GetHealth Health check
 	// (GET /)
 	GetHealth(ctx context.Context, request GetHealthRequestObject) (GetHealthResponseObject, error)
+	// VerifyEmail Confirm the email address with the token sent to it
+	// (POST /email/verify)
+	VerifyEmail(ctx context.Context, request VerifyEmailRequestObject) (VerifyEmailResponseObject, error)
+	// ResendVerification Send the verification email again
+	// (POST /email/verify/resend)
+	ResendVerification(ctx context.Context, request ResendVerificationRequestObject) (ResendVerificationResponseObject, error)
 	// GetLiveness Liveness probe
 	// (GET /healthz)
 	GetLiveness(ctx context.Context, request GetLivenessRequestObject) (GetLivenessResponseObject, error)
-	// Login Exchange credentials for a bearer token
+	// Login Exchange credentials for a bearer token and a refresh token
 	// (POST /login)
 	Login(ctx context.Context, request LoginRequestObject) (LoginResponseObject, error)
+	// Logout End this session
+	// (POST /logout)
+	Logout(ctx context.Context, request LogoutRequestObject) (LogoutResponseObject, error)
+	// ForgotPassword Email a password reset token
+	// (POST /password/forgot)
+	ForgotPassword(ctx context.Context, request ForgotPasswordRequestObject) (ForgotPasswordResponseObject, error)
+	// ResetPassword Set a new password with a reset token
+	// (POST /password/reset)
+	ResetPassword(ctx context.Context, request ResetPasswordRequestObject) (ResetPasswordResponseObject, error)
+	// DeleteProfile Delete the account
+	// (DELETE /profile)
+	DeleteProfile(ctx context.Context, request DeleteProfileRequestObject) (DeleteProfileResponseObject, error)
 	// GetProfile The signed-in user
 	// (GET /profile)
 	GetProfile(ctx context.Context, request GetProfileRequestObject) (GetProfileResponseObject, error)
+	// ChangePassword Change the password
+	// (PUT /profile/password)
+	ChangePassword(ctx context.Context, request ChangePasswordRequestObject) (ChangePasswordResponseObject, error)
 	// GetReadiness Readiness probe
 	// (GET /readyz)
 	GetReadiness(ctx context.Context, request GetReadinessRequestObject) (GetReadinessResponseObject, error)
 	// Register Create an account
 	// (POST /register)
 	Register(ctx context.Context, request RegisterRequestObject) (RegisterResponseObject, error)
+	// DeleteSessions End every session of the user ("log out everywhere")
+	// (DELETE /sessions)
+	DeleteSessions(ctx context.Context, request DeleteSessionsRequestObject) (DeleteSessionsResponseObject, error)
+	// ListSessions The signed-in user's live sessions
+	// (GET /sessions)
+	ListSessions(ctx context.Context, request ListSessionsRequestObject) (ListSessionsResponseObject, error)
+	// DeleteSession End one session of the user
+	// (DELETE /sessions/{id})
+	DeleteSession(ctx context.Context, request DeleteSessionRequestObject) (DeleteSessionResponseObject, error)
+	// RefreshToken Exchange a refresh token for a new pair
+	// (POST /token/refresh)
+	RefreshToken(ctx context.Context, request RefreshTokenRequestObject) (RefreshTokenResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -840,6 +2205,75 @@ func (sh *strictHandler) GetHealth(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(GetHealthResponseObject); ok {
 		return validResponse.VisitGetHealthResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// VerifyEmail operation middleware
+func (sh *strictHandler) VerifyEmail(ctx echo.Context) error {
+	var request VerifyEmailRequestObject
+
+	var body VerifyEmailJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.VerifyEmail(ctx.Request().Context(), request.(VerifyEmailRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "VerifyEmail")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(VerifyEmailResponseObject); ok {
+		return validResponse.VisitVerifyEmailResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ResendVerification operation middleware
+func (sh *strictHandler) ResendVerification(ctx echo.Context) error {
+	var request ResendVerificationRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ResendVerification(ctx.Request().Context(), request.(ResendVerificationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ResendVerification")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ResendVerificationResponseObject); ok {
+		return validResponse.VisitResendVerificationResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -915,6 +2349,167 @@ func (sh *strictHandler) Login(ctx echo.Context) error {
 	return nil
 }
 
+// Logout operation middleware
+func (sh *strictHandler) Logout(ctx echo.Context) error {
+	var request LogoutRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.Logout(ctx.Request().Context(), request.(LogoutRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "Logout")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(LogoutResponseObject); ok {
+		return validResponse.VisitLogoutResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ForgotPassword operation middleware
+func (sh *strictHandler) ForgotPassword(ctx echo.Context) error {
+	var request ForgotPasswordRequestObject
+
+	var body ForgotPasswordJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ForgotPassword(ctx.Request().Context(), request.(ForgotPasswordRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ForgotPassword")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ForgotPasswordResponseObject); ok {
+		return validResponse.VisitForgotPasswordResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ResetPassword operation middleware
+func (sh *strictHandler) ResetPassword(ctx echo.Context) error {
+	var request ResetPasswordRequestObject
+
+	var body ResetPasswordJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ResetPassword(ctx.Request().Context(), request.(ResetPasswordRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ResetPassword")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ResetPasswordResponseObject); ok {
+		return validResponse.VisitResetPasswordResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeleteProfile operation middleware
+func (sh *strictHandler) DeleteProfile(ctx echo.Context) error {
+	var request DeleteProfileRequestObject
+
+	var body DeleteProfileJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteProfile(ctx.Request().Context(), request.(DeleteProfileRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteProfile")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteProfileResponseObject); ok {
+		return validResponse.VisitDeleteProfileResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // GetProfile operation middleware
 func (sh *strictHandler) GetProfile(ctx echo.Context) error {
 	var request GetProfileRequestObject
@@ -932,6 +2527,52 @@ func (sh *strictHandler) GetProfile(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(GetProfileResponseObject); ok {
 		return validResponse.VisitGetProfileResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ChangePassword operation middleware
+func (sh *strictHandler) ChangePassword(ctx echo.Context) error {
+	var request ChangePasswordRequestObject
+
+	var body ChangePasswordJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ChangePassword(ctx.Request().Context(), request.(ChangePasswordRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ChangePassword")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ChangePasswordResponseObject); ok {
+		return validResponse.VisitChangePasswordResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -1007,59 +2648,211 @@ func (sh *strictHandler) Register(ctx echo.Context) error {
 	return nil
 }
 
+// DeleteSessions operation middleware
+func (sh *strictHandler) DeleteSessions(ctx echo.Context) error {
+	var request DeleteSessionsRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteSessions(ctx.Request().Context(), request.(DeleteSessionsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteSessions")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteSessionsResponseObject); ok {
+		return validResponse.VisitDeleteSessionsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListSessions operation middleware
+func (sh *strictHandler) ListSessions(ctx echo.Context) error {
+	var request ListSessionsRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListSessions(ctx.Request().Context(), request.(ListSessionsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListSessions")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListSessionsResponseObject); ok {
+		return validResponse.VisitListSessionsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeleteSession operation middleware
+func (sh *strictHandler) DeleteSession(ctx echo.Context, id string) error {
+	var request DeleteSessionRequestObject
+
+	request.ID = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteSession(ctx.Request().Context(), request.(DeleteSessionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteSession")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteSessionResponseObject); ok {
+		return validResponse.VisitDeleteSessionResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RefreshToken operation middleware
+func (sh *strictHandler) RefreshToken(ctx echo.Context) error {
+	var request RefreshTokenRequestObject
+
+	var body RefreshTokenJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RefreshToken(ctx.Request().Context(), request.(RefreshTokenRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RefreshToken")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RefreshTokenResponseObject); ok {
+		return validResponse.VisitRefreshTokenResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fptb9s48v8qA/7/wDY9+SFO0m7dN5ct0muK9raXOMjhmqKmpbHFjUSqJJXEG/i7H4akZMl2ntpk9w64",
-	"N0EsieTMbx5/I12zWOWFkiitYcNrptEUShp0P37hyRF+K9FY+hUraVG6f3lRZCLmVijZK7SaZJj/5Tej",
-	"JN3DK54XGdK/CVouMjZkNkXQficQBoS84JlIWMRQa6UNG36+ZlOBWcKGrIc5LYqYRu62ZHlpLEwQuAR3",
-	"D3iSaDQGTBmnwA3whP81HNuNVc4WXyImpLFcxsiGbHc64K/ibexPXiY7/MVeZ3fAImYst6Vhw91+P2JW",
-	"WBKZNIZK5YjZeUEX+USVdjjJuDxni4iZOMWck37/r3HKhuz/eksMe/6u6X3ysLDFYhGxBE2sRUF4sSEb",
-	"tdHIeTZVOscElIYpF5kBB4+Dt0snvlFymon4R63AJfA4VqW0cClsCjYVpkI008iTOeCVMNawB8H3aglf",
-	"LeiTYudFFqaWWuNMGIsaEwfXobSoJc8OyLm+D7N7q7/X9J7qYDhGfYEavABPhsWxytGmQs6c15D/SKBI",
-	"M+701+5/b3yQSPKYVF1S9HkpTRdanpiASFBaMRVoQFgQfrdMzYyD9ROfZ4onI6U+cD3DR0wJE5XMyZ6K",
-	"hHRnilzYB3nh9s7SDCGA4UBaYecwUgq8xH9IRK8p483xk/FaOSjJP0SMJ5JfcJHxSfYYaPpz6OhJaeYQ",
-	"pxifk3MU3JhLpRPzGjRaPQc+tUE0K3IkOx/R9c4+XX8I6nv9BupBJ2gq9aSAL/XlFmJe8Jis/Yz0msR6",
-	"Xlj4VmKJEYzf7R+/+/qPk4OTg3FEz0/LLNvqeq0baMgyn6AGNT2TBmMlE4oVGDfAGXfPJItYijxB7Upk",
-	"EzlnkFaAhl2sgksuqIZNlUZvBSFnXdZEIhdS5GXOhts1ahSpM9QEwCJiI6U+cjkP3m1+1GOUgpzLOXBr",
-	"MS+sgalWua8Job4+ur/sDhq1gsKS9IFaoafzllt0jTOB0tYtxbPx/sno3dej/dHB1w+HHw9HYyhQQy5k",
-	"aTECq85RwqSMz9Fudc/kjS4E/4kedCJ5aVOlxe+Y/GgvARPkmrR2iAjj8p/QmDysedheOkRLuifzhY/C",
-	"GMqKSldtKMQaXeHjmaHLTqNu20inp6ed/dKm9FjMrcNiKUoQ1Vgt5KzG2pRFobTF5CMmgo/cM49bMuvG",
-	"uLGR2+BBlXOvaYJaaHBSgxP7D62bUlkYr2o07rJFfaCzyIFjCWsBs7/KEZ4dvX0DezuDgbvSMQXGEewf",
-	"vzk8BCWz+WuQCkyptSplQn5hCh6j2erCB7QWtQGuqQe6RN2JucGkCkHhendjles6o6XB2CobiRi199yy",
-	"IauoTc6vPqCc2ZQNB3u7EUVu9XsnWnWniL0lalR3s4VWBWorPEcLtOl6A7LuVuQIErw//vXvUCjX+1EH",
-	"qGDVmyLn+ylCwTXPkZ6TPMe2bjU5W5OxYmsN1w13IVFo5E8Wcm7j1B3hAYEzD8gZW9/Q7RgSyvBz0LI+",
-	"5Uv9vJr8hrElAd4hzwjAVYAqR79mKCk5fmbqnDZYiqnO7zw/bLLp3A9qJmSDJvMkEWQEnn1qyDHlmcFV",
-	"9z+R51JdSm8o72kaaV9MPEPb7fcJ/7ZCWHn+bUHnw2MRsar7a1smVlpjbCFV2iBMqC7qedNT62UtZ305",
-	"aPnq9l2wVd5S77YJwCo/bIplCt5Xu3svIeTHwGfWQamS5Ooepym3cEkV/lIrOWsQ3+D73U3OXI0lVnd7",
-	"qzTwBjuvxIoAeZx6O4KlIwMj4zKBy3ROhwiLubnLbI1IXyyzrtZ8Tr+XSf36tpFCQv2H01HFcak1yhjh",
-	"Gc+Mqjjd+J+d4LGdw2QMvtBtbYSiET6V97iJSc6vfLOx9+pVtGw9/DRlpfmoC8yahYmSagumzHOu515u",
-	"hHMhnQ4B3XYK2jiiWcprQ51dPejk6BA0TtGjIXlOmWnDYa9h3KhyY7hMMbBqBwQYPnfsmGfZStpv1Ma7",
-	"4sKGqupQiW7LLkdhtPHfkWDap/9MbevLAcQp1zymYhq5gOAWcmUs3ZrMLboe+WT0tvMzPPPEreLKW22E",
-	"Hydp/fwoSWtETeKd1ljB9aoQGs1XIW9u9EtpRea5lmusw5oWEDsvKMhqrYW0L3ZZdGv7HzFbCbwaGO9P",
-	"R/Ds3fFg78UW2csgWcjAeD804y7RDeEX3+6flf3+Tuw2c//ieGPWcA98rWKxKrx+jwaeN4WHk7W1S9RE",
-	"b5NBToznTw+wR6yRW0y+ctsujoP+4EVne7sz2BttD4b9/rDf/1fTzRJusUNUeGPpqILnQQ1he5uIXXVm",
-	"qrO2t2hX8e0HOsEKyn4AHwRoYLGOLpUBjEst7PyYwt/D5wkgucny19tKnvenIxat+Zr3aUe+x59+PR5B",
-	"L6PuaRyR29kHu53LRSSoP3yJY2pt4fmGkFO17vXniH6ADCbnWRYB0YLOVGhj6xG58fOsIVXHzKZRmDJr",
-	"J1gETnCfRPmZfH86ioBTDbE+uxZaTUWGPt/BKU6OVXyOFmYa0RJzP5NnckQ1OlFxmZP2wri4J4JI6dJP",
-	"Z8OQK7QcaAAvUM/rWs9nnJoCEPZM0lHVXf8Sh+oUxbNx80iJ9VmYQIoau3DgnnftDghzJsc3cdKxJ1LU",
-	"i2152RVYPfeEodZaq5JkpL2HEPMsq8xcTejHEa2QK9Y/k7Eq/F5jZ+Ox9xFhDXBpLlFHUDg29/x55R/4",
-	"/LkDt+DGkqJ+rpKJGKVxSYfIC/H9Q3LEUmfBLcyw11MFSqNKHWNX6VkvLDI9enbZrDgvYRG7QG2822x3",
-	"+90+PUEb8EKwIdvp9rs7rljY1EVFj/7M0KUUSjYOysOEDdnf0AaOErVfsw36/VsmA9VE4H5kO5xwy8hU",
-	"xEjuUBZuEr3nz960ZS1jr/1CpZkO2PDzl4iF9o0NAwnzs2cKRz4zlGp8CLEvtLSXqJjUrv7tXXNj0C7C",
-	"Jf/o7w0U19UotIrJG5wazgucYnLWhUPr6KabIlhVBr6ZcMsn3Dgyu2aUD+ICJRrz55ml0icTF1TqbwO4",
-	"Eta1q3gTxC6uHBVWxm4kVmXoDMOwxGUpz5CqtgdmaH3jy3OE3f52CEUfaG0UHQdmvrygsb+oZP5o0LX4",
-	"9aJdxKwucfGEZvNd3g1Wa44NqbN2OdoF1e59gqrxct0t2b57SWtCSou2d+5etPrazq3bu89hGwaYtHjw",
-	"6u7Fq+8qvjPT0Kp7qLjhddptMXRwFadcztoWnDpq3xxqN4KLYA+hlaPVok5goRB0g1s1L815noVLoRm4",
-	"rTJ8Co88oTO7DvkGXy5N9YbHdWiXnJKrKTEBq7rf7Z8/XlzaXebnL4uWIV1JEzOJSUdIp0PDZvTTBKO5",
-	"zwRurylViQhZjnrDbyU1R9TiCUmtoqNoXTiiJges5tOpiF2v4ybJcJlSw+fmLsLAwDPrNUMfIU/En1du",
-	"jtwHE47n6QvsNkLsni8mHmXmX4Nd1+pQW26N2xq624tf1WveXP9aH5FYLfI8jOrumPO/Dr9KKb6VeCY1",
-	"zrhOMpJITSFzLwyAVvveva6kwkDKTVoNXcLbaTpQGP9pBu1lSy0x6Va3yWfN2qwkAqOAQ6bkDPXyhGfV",
-	"COVMuse2/Bu5aUmaaG5TF95cghEZSpvNwepSxkT5NtXzaur0RCV9dah1r6q+/YckwvoDKW4gcOLvL+n3",
-	"KJT1F1P/K+ffW87fODPB8uu2zYX70tVstw9Rav/RoeeFPffFYFizmizqjjsMpwOHouQeKGbIPovoei3Z",
-	"LicGIb/MhGysdOKtr1uva401vq5tXlTNDog5YzaNHIOuSP9SDFJjw0hieUaOlrPFl8W/AwAA//8=",
+	"7Fz5cts4k38VFHerYs/Suiw5sfLPevLJE3ltJ7HleA6lLIhsiYhJgAFAy0rKz7PvsU+2hYMUKVGy5COT",
+	"+SpTNSmLB9BodP/6BL85HotiRoFK4bS/ORxEzKgA/eNX7J/BlwSEVL88RiVQ/SeO45B4WBJGqzFnwxCi",
+	"//osGFX34BZHcQjqTx8kJqHTdmQAiJuREBGI0BscEt9xHeCcceG0//rmjAiEvtN2qhCpl1yHA9ZDOlEi",
+	"JBoCwhTpewj7PgchkEi8AGGBsI//205b8Vjk3H1yHUKFxNQDp+00Rw2879WhNnzp7+K91k6z4biOkFgm",
+	"wmk3azXXkUQqktWKUbpk15HTWF3EQ5bI9jDE9Nq5cx3hBRBhtb7/5DBy2s5/VGc8rJq7ovresMW5u7tz",
+	"HR+Ex0ms+OW0nV6RGxEOR4xH4CPG0QiTUCDNHs3eiprxDaOjkHiP3QVMEfY8llCJJkQGSAZEpBwNOWB/",
+	"iuCWCCmcjdi3P2NfRuiz8s6QTERGNYcxERI4+JpdXSqBUxx2lHA9jGdrL7+Vl550YnQO/AY4MgQ8Gy/O",
+	"WQQyIHSspUbJD0VK04Se/bX+22w+oqDoEQGbKO0zVIoKKkiij4gPVJIRAYGIRMSMFrKx0Gw9ZeeJF5yD",
+	"EMTw6xGiSJlRXmFH20jgmjOOnzKJDllC/eeVuEQARwEWiDIUkhtI6c7pETGy9x5PQ4b9HmPHmI/hCXFz",
+	"yPypEnqmdlJvDImI3Ihz9d0Z5yzKoQ6VRE5RjzFkKP4usLewGCOzL4RZlWalUiLiwQXFN5iEeBg+BTfN",
+	"PGrqYSKmyAvAu1YaFGMhJoz74jXiIPkU4ZG0pEkSgVKGM3V950Bd34TrrVqO63ZNKL+oZ2X4bL1YIg/H",
+	"2FO7vaXWNfT4NJboSwIJuGjw9uD87dWHi85FZ+Cq50dJGG5XzKpz3KBJNASO2KhPBXiM+gpQ0CDHnEGl",
+	"rxQ6AOwD135EnnN6QwooZkeRDE0wUYZ+xDiYXSB0XHHynIgIJVESOe16xjUFZ2PgigF3rtNj7ATTqZVu",
+	"8ViJYQxFmE4RlhKiWAo04iwyCm+dkCeXl2YjZ1CVWqr1oGxBzyctK9bqhQSozPyurcHBRe/t1dlBr3N1",
+	"3D3p9gYoBo4iQhMJLpLsGigaJt41SLdPGUXK+kwRi4Fr3qMI82vw0eB25xog3OFYwo5W/MG2ixh30Yhx",
+	"NHj/7ryHqqlmVkeMj5kcmJuKrD41nsAWo4CwnX6VyKIfUWIvKE5kwDj5Cv5jHTw0BMzVqvUOEKHxlnDw",
+	"NzOw9ZkAFqh7Ntk7IUIoFGY8jQ2Qx0F7IzgU6rJeUaW4SZeXlzsHiQzUYx6WmhczUiypQnJCxxmvRRLH",
+	"jEvwT8AnuKefeVoTnUUruYH0ABtZ6lZ+CzKikaYaabK/q52mTKLB/IoG2kxfckbH762SPgEzU31X007U",
+	"2JvJbs7YHjI+JL4P9Hl5lRE8JjdG6xS3pHUbXyjnOZtKy+2B50EsjbZj3ydqLBy+5wofJVGh9wiHAlwn",
+	"zl36lq3xmwNUAcpfDk4H+uTO2Dm76i7ogAqqLSC0/0oH/JQ9x4afwZM64gwwHUO6q7kkwAb0egnnQOVV",
+	"nJONGZUe4xw8iQLGBaChMjp86riOCoWxdNpO9prrRPj2GOhYBk77ZcNVkJr+rC+s0XUoTApzrtza9Ll5",
+	"3iwQPzduGdP+BSFIeM/ZiITwMJ59X17NrXnl4jo6K7NgCw/mczJbZ4dvUGu30dBXdkQMnosOzt90u4jR",
+	"cPoa6dCPcxW0KcgXMfZAbFfQMahlCYS5ijknwHc8LMBPrSvRuRIhmY7yC/I+l/3J8SVNJeWY0mg1C1zZ",
+	"LZGgQwKhn2UPijtk01TfSoBA33J1Qgodnb87RTHTsbaKuBmaNxSuNmsaPziOQD1HcQTFtWXJsAUa0+xY",
+	"Xk7MXeQzEPSFRBGWXqCnMAxBfcOQvnMvNJhVZrOUCcShdsceBxGQCtUqHTWSN0+hebWMsLeAQ7Wz3+7F",
+	"T3ZdRE52/RjMPGZjQtflQ1F6Lug1ZRNqJMioAAc1LvgmxdCs1ZRgPJx77t8LLakYr4SYvBNR5M8r5Wu/",
+	"bCAvwBx7CiZchKmvYtqICaluDacStGN/0TvceYW2THSbJhS2i2r1NKt+VaKWqa9QBpQKGfebrZfIukI2",
+	"Obe4sak/ND/GZYAlmqhITDtGueyTBZZKGVKkOfb50Q4ZRziXak7JchFgLzCyiKSa0qYXFccnwVRNQiRE",
+	"4j7Ry8Ho3cwD4xxP1e+ZT/dtVX7cV3GbXiPzjFH2AG3hULA0QTn4fcdq3U7XHyATIGyXsiIHAaks6PR/",
+	"hG9NkNba33dnIZspDcwFbZl/ubDDSASMSySSKMIq3B1p8q4J1Wuw3C0KYmm9YUavtPHJ/EQXZ13EYQSG",
+	"GxRHCvZLJnuNBjmPd4AmAdgUsWYEEniqU704DOdsas5Pvk+3pY1GNFfcVQh5BiMOIniYreDm5SsdCRZB",
+	"bPdLY+fl5KDkv8PGcPeo9ufvY+k1QjqMDmv+70fh8eXH5h+X9cnwtwt58q/O9OTrh/rpZ6/57vKQzHsL",
+	"e5sBXZHKciaYYsU/w1L8M3H4IdbnDAQ80p15WOThOplIL+KgyeTYTJzaawHSeNxFTkZHteGr8W8fvuz+",
+	"Eddv94e/N66/NM9fRjVo3Vx6e/hV0qNndf84+JM9UsINsWuEQ7lK0SZRIwcswb/Cssz+QVaT0uCPpUIy",
+	"nRkxyX1TlQlwHAOdjxMatcbeTr2+02j16o12rdau1f7My5qPJexIEkEZEtt4sGyTiFCRSX5+i/xm7zSV",
+	"WFzPkSN5Atk8Q8ZCwFSbRX8dbCsjMcRCXiViCe+UMKknLO8YRxaqUmpT4rcE00hCKBocXfauer3jgXqG",
+	"SGEGSARsr+JsvbURZxMB/AqPlzAX0IUAvnOg7qeUmhVspaDTaO3lAGn7NYIollNj6yijgCZYIAFUzmFP",
+	"wsPqq0qrUrvXwulWhZxgzvG6sIaZqJTpRC/V9E2CpNuYcBBXhC5PRSdUklAzB3ueCsON7NlX0Va2k8Wd",
+	"21cOTrZNhMq9puOuTFm7mYXbjKxU2ObpOuscnnXO35bQ1mjtN2qPoG8JqB5QxGL8JcmgdVZp0Beq9v2B",
+	"i8aM+YhRD9rGI07XwEEmnKoon8Kkr0Ssgv4HIFaelACPg3yNYoXUVCq/DCMRa+mlgEDXDWbaZgoPz+bJ",
+	"LDqUS5iCji57aOvteaO1t61svABl1QUaHNjsv44Q2uhXU1/oJ7XarqcH03/C4LVaPMWRbh0QMzAZCOLP",
+	"bawD06Ng+JtH3pGj7sXXbv2UdEWXnrW8N9297nX8+8c3R/sVmB7F3u6Jeoj/eflRdMmEeLsfSfczIyfn",
+	"6oXT+E/1wufT2xNS2/Vrh79+uJj/v0OO3xyF8PaAvPvc2X3Xu2i86/3x9eRfB6IbhYH/prt30vNap70/",
+	"Wqe9D5OTt7VKY3iyn7w6arLTVx8me7Qetb5+mH6pX7wafdwfvt297dWuj156Zw18LJYy+Cr129NEg2Fb",
+	"DhHusa25Udy8/s9Ld6k2LsWdhzk16zsnP4BbUrZ2ZUAe5YQ8kQuROeEbpS6Lw7jO7c6Y7ZSPfXUDnIwI",
+	"LElPZk0sHqMjohvOtMGwiVubTEh3VY+oHmGIFC2n5di9rkt9Q+guM7opFwrGd26xi3uuIn3wEk7k9Fy5",
+	"22ZTTW1UAdrs12FK4NFlz3EXUDEn4NZGaN9j4Gp/YiOAzKrCmmkGDzLCAyljU14idMQWt+8awDS8IRHh",
+	"MHSVRfF2RoQLmbX0CdNa0kaBzn+6tivOVNxd6zTpTcZ9enTZcxFGMWfSxI6xqVqYaA5dwvCcedcg0ZgD",
+	"KCtW6dM+1b6uz7wkUqu3Tq/HqFS+l+kms/0mNqsEwpb+03QOHmNChURE9qmaKr1rmk6NAdUFeqHNZToX",
+	"+CgADhXU0c/rjBYiok8HyyqMA1OI2G+2Xm4b2hmSfGoS7tmqOUsUjWrsNvJwGKbbnHYUDlz1Bp3b/T71",
+	"WGzGGug9HhgZUZYPUzEB7moHQKBffknlA375RTM3xkKqhRrLHxIPqNC2QhlPp+2cdJUgJjy0YiHa1SqL",
+	"gQqWcA8qjI+r9iVRVc/O8lFaShzXuQFu4i6nXqlVauoJNQCOiXIwKrXKrg6FZaC1oqr+GYMGuqxBo+s7",
+	"bec3kDaV7hbbghu12oo6b1rfXa+2amdY0b1EPFDikMS62twyc5cNmdFYLTaA5uHAaf/1yXVshs5p21qB",
+	"aQNT6ojHQmGPUSHnk3q16jNPLTv9s/oNCwHyzl7SYFTVYDTVNQcmSnj5Ud/vZJ3NWht+Zf70yRhZsPB3",
+	"RTBVsebdwiY2y81Eag+IQCnEas431+F8rmNcvVLfvf+V+Y5J/V7r/vdKeznUy439+1+ebxN7esl6Y4zs",
+	"zDFaZmi1JdFWNieAWFmpT8razzVI2c2cl7yqDjf85QJ4pu9rMbTytajVjScTxqzDoUSvD6xYmYFnzdyM",
+	"avyc4CnaSmiog9hycUz7vretXNbXEZZcG9OTbHbRn/jr011h989V/KTIL1mrtoG5vVZ+mbBYY4Dnaw6T",
+	"S/pNOPMsR5JY2xQNk3RcQV2pi7+mAYUltvrrY4mHWOjS8gLEH5MboCDE3wfy6XpCcgNps8wSpUqJ1fUN",
+	"WAbY2krnVWEuOSExl9qXsjE4OqAosXl1u0XaCzJFtll7D5iuHoEjQM1a3Zp6Y8iLfNWl4GcC+kKZeS2g",
+	"rz2tkVm2j/mOPczB+IAPNh0P0ep/e3uj3lpjiSWd86u0qnPr6Xavwg6OdHW40E9qtKKQydvQZIVszBK5",
+	"XDW1GOEw1CcBbCZTzVqYU3cBxWjCuO7cx1Ln6FyU9Rlz0PJdKVNLNf26nlCaxCICAfUzN+gHNDcdbW2I",
+	"yJ2nKW6L5n4EkpPMl7UxQcUiQP7SFEehvTTXfb0CVXXchlXYpjMgtlRlJGfL9PQOzjrnHZuHRrYlKvOK",
+	"Ai1hWTgbYNGnxEaVBmmzMguOwEWEIl2lnmGymtZVA8kAOGJcm0ETRoKooGMljOD3aQx8vqNdR2bAbQqr",
+	"BNGL3U7PBO3lLVVrYfz38d26o7ktyp0hdDU2ZOXJokv3M4LYPILoGFdk5oDkNGpD3M20WA+xGn+zswO6",
+	"amHq+wZX58qbOp+otH4RaAu19GdSltJ6/WMC33zjuTGIPwPf7+uInIM0RbXZXpiE5WNE3yQ2zZaHIEv6",
+	"qUzftrUtZEzB3yHUNu9nYFeqBkTphz5nlB0klAH0aUq+sV4GDyM8O6hsYkDz6gRzX5SZnEI7+TMpUWnL",
+	"+qOyR5ZdRKAxo/B93f91RLJ4XOWnrm6gq6t9UCNKaQ+CEoLFHMdyVXWX5qDzCvBMYa2uEK46+j3L1k2w",
+	"QESIxFTGtvK1bm02wLsGP+1M1V7plwT4j5yq6i2g3pLclEXSar7DLU5KvIg3igu2OGR6YTI8d80JDnNT",
+	"Ab0+uqmgVUUP9piodt+LzkafKkpeFxqVZo1VSEg8FXYViNAyNC2eaHomOC0/NvWjOCU/MfWfhqlGnlD+",
+	"WOQmoKq0VmfKVyeU0/ywDbNVFK9BK20DxPbcdAWdsURBPMejEfF02VQf6kKTgIRgv4MhUMO0IC8g+Rlg",
+	"n/x9ueYz/a0Y3dzEb6CS28Q1T6w+yWnRjNlZot6mkVd6xhnrVme+U/9ydYSXxeeSkyiyBzvuOXL32v5K",
+	"KPmSQJ9yGGPu6yoNG6FQn91D6m3j8uZhK8AiSLvT7Tcn1IREmK/SqLFkwin4lfS2klmx0FTuIsEQRiGj",
+	"Y+CzGbbSXvM+1Y9tm3Pvo0SthGNtTGSAKRIkBCrDKZI8oR6WasJlxSgBVPZpMUVVZlXSZv5ni3GLZwXW",
+	"siT17+IXZV+SwgLZ7pyHG6Y1gDv7tNRP8/LQ8PqN3qZcBm/DUNo6XmJVLF3I4LMJzbw10/nKWGVJnHue",
+	"Dr6OZ9QpBOL/jPz88hzaVt8J2RixRJqHJsqw9p3t3PZkrP+0LFI6JkIu5+Fm9nWt033p8Y6Fo32LeGG2",
+	"q/DhrNz6XRUIgJBI97P9kwKlF6KwKFG+YXnVqX4j/l1Rf1Yog+7TsofDzUcSF04cpirg2y7F3zo9lM2m",
+	"mw4J1eeodBuX7TEjafwzMyP5b2Gscfgk16m717yvUffTIwtu3yvSad7/UvEbeN8JOVSMXKI3y6WtcJBh",
+	"uS94lj/HUDw4Ykq96nKh9Pq65CyHPemgAm/Rp7poUEHvF48/zJ0ASQ9CTAIW5g4fcUiE/moheLpvtU91",
+	"G+fLWg393/82K/VmpbHtItsfRLImVMUiDnGIPfDNKSXtYhr3ZHbDNBVh2qfZwZOzzsV556p72uucfTw4",
+	"HiA8Zm3T8ykXC4+Gyhcil9cgvNwv1IvtZV36z+EbFg7T/iidIAc2f0/4v3/rx1MX/NI+jLkmC9uLkfK1",
+	"vLg/0XV9PTq/Sc2FaSOu6g/i2nfmQSBrqcqOAWqfsjKzFjbCvHMX8WOhwdzNKDcx5Zgl0rVhVSHSsq3Q",
+	"ucJmbka9rMX5Fg1w7h2TDFnnpRdZylaYT8fFwA3127nxMkgtHzLtekdECghHri50p+3qsyUqjpY008+m",
+	"iUBi5+7T3f8HAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

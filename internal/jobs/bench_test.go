@@ -26,7 +26,7 @@ func BenchmarkGetUserBesideEngine(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer store.Close()
-			u, err := store.CreateUser(ctx, "bench@example.com", "x", time.Now())
+			u, err := store.CreateUser(ctx, "bench@example.com", "x", time.Now(), nil)
 			if err != nil {
 				b.Fatal(err)
 			}

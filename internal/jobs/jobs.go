@@ -19,6 +19,7 @@ import (
 	"database/sql"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/keelhq/keel/db"
+	"github.com/keelhq/keel/internal/mail"
 )
 
 // Config is what the engine needs besides the store.
@@ -36,11 +38,19 @@ type Config struct {
 	// PruneRateLimitsEvery is the period of prune-rate-limits (on stores
 	// that implement db.RateLimitPruner); 10 minutes when zero.
 	PruneRateLimitsEvery time.Duration
-	// Now is the clock jobs compare stored times with; time.Now when nil.
+	// Now is the clock jobs compare stored times with (and emailed tokens
+	// expire by); time.Now when nil.
 	Now func() time.Time
 	Log *slog.Logger
 	// Registry is where the engine's metrics go (the Server's /metrics).
 	Registry prometheus.Registerer
+
+	// Mailer sends the account emails (verify_email.go, reset_password.go).
+	Mailer mail.Sender
+	// PublicURL is the base of the links in emails (PUBLIC_URL).
+	PublicURL string
+	// VerifyTTL and ResetTTL are how long emailed tokens work (VERIFY_TTL, RESET_TTL).
+	VerifyTTL, ResetTTL time.Duration
 }
 
 // Engine is keel's River client with its workers and periodic jobs.
@@ -100,6 +110,9 @@ func New(store db.Store, cfg Config) (*Engine, error) {
 		addPeriodic(k, &pruneRateLimitsWorker{store: p, now: cfg.Now, log: cfg.Log},
 			cmp.Or(cfg.PruneRateLimitsEvery, 10*time.Minute))
 	}
+	publicURL := strings.TrimSuffix(cfg.PublicURL, "/")
+	addWorker(k, &verifyEmailWorker{store: store, mailer: cfg.Mailer, publicURL: publicURL, ttl: cfg.VerifyTTL, now: cfg.Now})
+	addWorker(k, &resetPasswordWorker{store: store, mailer: cfg.Mailer, publicURL: publicURL, ttl: cfg.ResetTTL, now: cfg.Now})
 
 	client, err := river.NewClient(store.JobDriver(), &river.Config{
 		// River's own logs (leadership changes, retries) at warn and above.

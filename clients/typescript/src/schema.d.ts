@@ -75,7 +75,8 @@ export interface paths {
          * @description The email is trimmed and lower-cased before it is stored; it is unique
          *     regardless of letter case. The password is hashed with bcrypt and is never
          *     returned. bcrypt reads at most 72 bytes, so a longer password (in UTF-8
-         *     bytes) is refused rather than silently truncated.
+         *     bytes) is refused rather than silently truncated. A verification email is sent
+         *     to the address.
          */
         post: operations["register"];
         delete?: never;
@@ -94,8 +95,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Exchange credentials for a bearer token
-         * @description An unknown email and a wrong password get the same 401 answer.
+         * Exchange credentials for a bearer token and a refresh token
+         * @description Starts a session. An unknown email and a wrong password get the same 401 answer.
          */
         post: operations["login"];
         delete?: never;
@@ -115,6 +116,189 @@ export interface paths {
         get: operations["getProfile"];
         put?: never;
         post?: never;
+        /**
+         * Delete the account
+         * @description Deletes the signed-in user's account and every session of it, after checking the
+         *     password. The email may register again afterwards.
+         */
+        delete: operations["deleteProfile"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/profile/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Change the password
+         * @description Checks the current password, stores the new one and ends every other session of the
+         *     user; the session that asked stays signed in.
+         */
+        put: operations["changePassword"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/token/refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Exchange a refresh token for a new pair
+         * @description Returns a new access token and a new refresh token; the refresh token presented is
+         *     spent. Presenting a spent refresh token ends the whole session (reuse detection,
+         *     RFC 9700 §4.14.2), unless it is the one replaced last and it was replaced less than
+         *     `REFRESH_REUSE_INTERVAL` ago: then the answer is the session's current pair.
+         */
+        post: operations["refreshToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * End this session
+         * @description The caller's access and refresh tokens stop working at once, on every replica.
+         */
+        post: operations["logout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The signed-in user's live sessions */
+        get: operations["listSessions"];
+        put?: never;
+        post?: never;
+        /**
+         * End every session of the user ("log out everywhere")
+         * @description The caller's own session ends too.
+         */
+        delete: operations["deleteSessions"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sessions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** End one session of the user */
+        delete: operations["deleteSession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/password/forgot": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Email a password reset token
+         * @description Sends a one-time reset token (valid `RESET_TTL`) to the address when an account has
+         *     it. The answer is the same, in about the same time, whether or not one does. Limited
+         *     per client address and per email.
+         */
+        post: operations["forgotPassword"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/password/reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Set a new password with a reset token
+         * @description The token is spent, and every session of the user ends.
+         */
+        post: operations["resetPassword"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/email/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Confirm the email address with the token sent to it */
+        post: operations["verifyEmail"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/email/verify/resend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send the verification email again */
+        post: operations["resendVerification"];
         delete?: never;
         options?: never;
         head?: never;
@@ -288,18 +472,114 @@ export interface components {
              * @example 2026-11-25T12:00:00Z
              */
             created_at: string;
+            /**
+             * @description The user has confirmed the address with the token emailed to it.
+             * @example false
+             */
+            email_verified: boolean;
         };
         Token: {
-            /** @description A JWT (HS256) to send as `Authorization: Bearer <token>`. */
+            /**
+             * @description A JWT (HS256) to send as `Authorization: Bearer <token>`; it names its session (`sid`).
+             * @example eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJrZWVsIiwic3ViIjoiMSIsInNpZCI6IjNxMi03d0FBQUFBQUFBQUFBQUFBQUEiLCJleHAiOjE3OTU2OTYzMDAsImlhdCI6MTc5NTY5NTQwMH0.2bM9u8J4oN8Qw6n1m5zQyq1U8fV9bH3xT0kJ7cR2aLs
+             */
             token: string;
             /** @enum {string} */
             token_type: "Bearer";
             /**
              * Format: int64
-             * @description Seconds until the token expires.
-             * @example 3600
+             * @description Seconds until the access token expires (`JWT_TTL`).
+             * @example 900
              */
             expires_in: number;
+            /**
+             * @description An opaque token for `POST /token/refresh`, good once: each refresh returns a new
+             *     one. Keep it secret; presenting a spent one ends the session.
+             * @example 3q2-7wAAAAAAAAAAAAAAAAAAAAF2b3J0ZXgtc2lnbmF0dXJlLWV4YW1wbGUtMDEyMzQ1Njc4OWFi
+             */
+            refresh_token: string;
+            /**
+             * Format: int64
+             * @description Seconds until the refresh token expires (`REFRESH_TTL`).
+             * @example 2592000
+             */
+            refresh_expires_in: number;
+        };
+        /**
+         * Format: password
+         * @description 8 to 72 characters, and at most 72 bytes in UTF-8 (bcrypt's limit).
+         * @example correct horse battery
+         */
+        Password: string;
+        RefreshRequest: {
+            /** @example 3q2-7wAAAAAAAAAAAAAAAAAAAAF2b3J0ZXgtc2lnbmF0dXJlLWV4YW1wbGUtMDEyMzQ1Njc4OWFi */
+            refresh_token: string;
+        };
+        TokenRequest: {
+            /**
+             * @description The token from the email.
+             * @example mJ0b8gGQq3Yp1x9bX2kq4S7m0e5vWc6a8uTnR1dLhZo
+             */
+            token: string;
+        };
+        ChangePasswordRequest: {
+            /**
+             * Format: password
+             * @example correct horse battery
+             */
+            current_password: string;
+            new_password: components["schemas"]["Password"];
+        };
+        ForgotPasswordRequest: {
+            email: components["schemas"]["Email"];
+        };
+        ResetPasswordRequest: {
+            /**
+             * @description The token from the reset email.
+             * @example mJ0b8gGQq3Yp1x9bX2kq4S7m0e5vWc6a8uTnR1dLhZo
+             */
+            token: string;
+            new_password: components["schemas"]["Password"];
+        };
+        DeleteProfileRequest: {
+            /**
+             * Format: password
+             * @example correct horse battery
+             */
+            password: string;
+        };
+        Accepted: {
+            /**
+             * @example accepted
+             * @enum {string}
+             */
+            status: "accepted";
+        };
+        Session: {
+            /** @example 3q2-7wAAAAAAAAAAAAAAAA */
+            id: string;
+            /**
+             * Format: date-time
+             * @description When the login that started the session happened.
+             * @example 2026-11-25T12:00:00Z
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description The last login or refresh of the session (so within `JWT_TTL` of its last use).
+             * @example 2026-11-25T12:15:00Z
+             */
+            last_used_at: string;
+            /**
+             * @description The User-Agent of the login (at most 256 characters); empty when none was sent.
+             * @example curl/8.5.0
+             */
+            user_agent: string;
+            /**
+             * @description This is the session of the token that asked.
+             * @example true
+             */
+            current: boolean;
         };
         /** @description An RFC 9457 problem detail. */
         Problem: {
@@ -412,6 +692,42 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description The password given is not the user's. */
+        WrongPassword: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "about:blank",
+                 *       "title": "Forbidden",
+                 *       "status": 403,
+                 *       "detail": "the password is wrong",
+                 *       "instance": "4f2a9c1e0b7d3a65-42"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The user has no live session with this id. */
+        NoSuchSession: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "about:blank",
+                 *       "title": "Not Found",
+                 *       "status": 404,
+                 *       "detail": "no such session",
+                 *       "instance": "4f2a9c1e0b7d3a65-42"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description The email is already registered. */
         Conflict: {
             headers: {
@@ -485,8 +801,9 @@ export interface components {
             };
         };
         /**
-         * @description Too many attempts from this client address (`AUTH_RATE_LIMIT` per minute, token bucket).
-         *     Retry after the number of seconds in `Retry-After`.
+         * @description Too many attempts from this client address (`AUTH_RATE_LIMIT` per minute, token bucket,
+         *     on every operation marked `x-keel-rate-limit`), or, for `POST /password/forgot`, for this
+         *     email (one a minute). Retry after the number of seconds in `Retry-After`.
          */
         TooManyRequests: {
             headers: {
@@ -696,13 +1013,295 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The user the token was issued to. */
+            /** @description The user the token was issued to (its session is checked in the same query). */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["User"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteProfile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeleteProfileRequest"];
+            };
+        };
+        responses: {
+            /** @description The account is gone. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["WrongPassword"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    changePassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChangePasswordRequest"];
+            };
+        };
+        responses: {
+            /** @description The password is changed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["WrongPassword"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    refreshToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RefreshRequest"];
+            };
+        };
+        responses: {
+            /** @description A new pair. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Token"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    logout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The session is ended. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listSessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every live session of the user, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"][];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteSessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every session is ended. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A session id from `GET /sessions`. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The session is ended. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NoSuchSession"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    forgotPassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ForgotPasswordRequest"];
+            };
+        };
+        responses: {
+            /** @description If an account has this email, a reset email is on its way. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    resetPassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResetPasswordRequest"];
+            };
+        };
+        responses: {
+            /** @description The password is changed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    verifyEmail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TokenRequest"];
+            };
+        };
+        responses: {
+            /** @description The address is verified. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    resendVerification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A verification email is on its way (unless the address is verified already). */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
                 };
             };
             401: components["responses"]["Unauthorized"];

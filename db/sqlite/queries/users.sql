@@ -1,10 +1,10 @@
 -- name: CreateUser :one
 INSERT INTO users (email, password_hash, created_at)
 VALUES (?, ?, ?)
-RETURNING id, email, created_at;
+RETURNING id, email, created_at, email_verified;
 
 -- name: GetUser :one
-SELECT id, email, created_at FROM users WHERE id = ?;
+SELECT id, email, created_at, email_verified FROM users WHERE id = ?;
 
 -- name: GetCredentials :one
 -- COLLATE NOCASE: found in any letter case, as on PostgreSQL (lower(email)),

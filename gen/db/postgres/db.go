@@ -27,14 +27,50 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.countUsersStmt, err = db.PrepareContext(ctx, countUsers); err != nil {
 		return nil, fmt.Errorf("error preparing query CountUsers: %w", err)
 	}
+	if q.createOneTimeTokenStmt, err = db.PrepareContext(ctx, createOneTimeToken); err != nil {
+		return nil, fmt.Errorf("error preparing query CreateOneTimeToken: %w", err)
+	}
+	if q.createSessionStmt, err = db.PrepareContext(ctx, createSession); err != nil {
+		return nil, fmt.Errorf("error preparing query CreateSession: %w", err)
+	}
 	if q.createUserStmt, err = db.PrepareContext(ctx, createUser); err != nil {
 		return nil, fmt.Errorf("error preparing query CreateUser: %w", err)
+	}
+	if q.deleteOneTimeTokensStmt, err = db.PrepareContext(ctx, deleteOneTimeTokens); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteOneTimeTokens: %w", err)
+	}
+	if q.deleteSessionStmt, err = db.PrepareContext(ctx, deleteSession); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteSession: %w", err)
+	}
+	if q.deleteSessionByIDStmt, err = db.PrepareContext(ctx, deleteSessionByID); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteSessionByID: %w", err)
+	}
+	if q.deleteSessionsExceptStmt, err = db.PrepareContext(ctx, deleteSessionsExcept); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteSessionsExcept: %w", err)
+	}
+	if q.deleteUserStmt, err = db.PrepareContext(ctx, deleteUser); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteUser: %w", err)
 	}
 	if q.getCredentialsStmt, err = db.PrepareContext(ctx, getCredentials); err != nil {
 		return nil, fmt.Errorf("error preparing query GetCredentials: %w", err)
 	}
+	if q.getSessionStmt, err = db.PrepareContext(ctx, getSession); err != nil {
+		return nil, fmt.Errorf("error preparing query GetSession: %w", err)
+	}
+	if q.getSessionCredentialsStmt, err = db.PrepareContext(ctx, getSessionCredentials); err != nil {
+		return nil, fmt.Errorf("error preparing query GetSessionCredentials: %w", err)
+	}
+	if q.getSessionUserStmt, err = db.PrepareContext(ctx, getSessionUser); err != nil {
+		return nil, fmt.Errorf("error preparing query GetSessionUser: %w", err)
+	}
 	if q.getUserStmt, err = db.PrepareContext(ctx, getUser); err != nil {
 		return nil, fmt.Errorf("error preparing query GetUser: %w", err)
+	}
+	if q.listSessionsStmt, err = db.PrepareContext(ctx, listSessions); err != nil {
+		return nil, fmt.Errorf("error preparing query ListSessions: %w", err)
+	}
+	if q.markEmailVerifiedStmt, err = db.PrepareContext(ctx, markEmailVerified); err != nil {
+		return nil, fmt.Errorf("error preparing query MarkEmailVerified: %w", err)
 	}
 	if q.pingStmt, err = db.PrepareContext(ctx, ping); err != nil {
 		return nil, fmt.Errorf("error preparing query Ping: %w", err)
@@ -42,8 +78,17 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.pruneAuthRateLimitsStmt, err = db.PrepareContext(ctx, pruneAuthRateLimits); err != nil {
 		return nil, fmt.Errorf("error preparing query PruneAuthRateLimits: %w", err)
 	}
+	if q.rotateRefreshStmt, err = db.PrepareContext(ctx, rotateRefresh); err != nil {
+		return nil, fmt.Errorf("error preparing query RotateRefresh: %w", err)
+	}
+	if q.setPasswordStmt, err = db.PrepareContext(ctx, setPassword); err != nil {
+		return nil, fmt.Errorf("error preparing query SetPassword: %w", err)
+	}
 	if q.takeAuthTokenStmt, err = db.PrepareContext(ctx, takeAuthToken); err != nil {
 		return nil, fmt.Errorf("error preparing query TakeAuthToken: %w", err)
+	}
+	if q.takeOneTimeTokenStmt, err = db.PrepareContext(ctx, takeOneTimeToken); err != nil {
+		return nil, fmt.Errorf("error preparing query TakeOneTimeToken: %w", err)
 	}
 	return &q, nil
 }
@@ -55,9 +100,44 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing countUsersStmt: %w", cerr)
 		}
 	}
+	if q.createOneTimeTokenStmt != nil {
+		if cerr := q.createOneTimeTokenStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing createOneTimeTokenStmt: %w", cerr)
+		}
+	}
+	if q.createSessionStmt != nil {
+		if cerr := q.createSessionStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing createSessionStmt: %w", cerr)
+		}
+	}
 	if q.createUserStmt != nil {
 		if cerr := q.createUserStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing createUserStmt: %w", cerr)
+		}
+	}
+	if q.deleteOneTimeTokensStmt != nil {
+		if cerr := q.deleteOneTimeTokensStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteOneTimeTokensStmt: %w", cerr)
+		}
+	}
+	if q.deleteSessionStmt != nil {
+		if cerr := q.deleteSessionStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteSessionStmt: %w", cerr)
+		}
+	}
+	if q.deleteSessionByIDStmt != nil {
+		if cerr := q.deleteSessionByIDStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteSessionByIDStmt: %w", cerr)
+		}
+	}
+	if q.deleteSessionsExceptStmt != nil {
+		if cerr := q.deleteSessionsExceptStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteSessionsExceptStmt: %w", cerr)
+		}
+	}
+	if q.deleteUserStmt != nil {
+		if cerr := q.deleteUserStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteUserStmt: %w", cerr)
 		}
 	}
 	if q.getCredentialsStmt != nil {
@@ -65,9 +145,34 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing getCredentialsStmt: %w", cerr)
 		}
 	}
+	if q.getSessionStmt != nil {
+		if cerr := q.getSessionStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getSessionStmt: %w", cerr)
+		}
+	}
+	if q.getSessionCredentialsStmt != nil {
+		if cerr := q.getSessionCredentialsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getSessionCredentialsStmt: %w", cerr)
+		}
+	}
+	if q.getSessionUserStmt != nil {
+		if cerr := q.getSessionUserStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getSessionUserStmt: %w", cerr)
+		}
+	}
 	if q.getUserStmt != nil {
 		if cerr := q.getUserStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getUserStmt: %w", cerr)
+		}
+	}
+	if q.listSessionsStmt != nil {
+		if cerr := q.listSessionsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listSessionsStmt: %w", cerr)
+		}
+	}
+	if q.markEmailVerifiedStmt != nil {
+		if cerr := q.markEmailVerifiedStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing markEmailVerifiedStmt: %w", cerr)
 		}
 	}
 	if q.pingStmt != nil {
@@ -80,9 +185,24 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing pruneAuthRateLimitsStmt: %w", cerr)
 		}
 	}
+	if q.rotateRefreshStmt != nil {
+		if cerr := q.rotateRefreshStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing rotateRefreshStmt: %w", cerr)
+		}
+	}
+	if q.setPasswordStmt != nil {
+		if cerr := q.setPasswordStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing setPasswordStmt: %w", cerr)
+		}
+	}
 	if q.takeAuthTokenStmt != nil {
 		if cerr := q.takeAuthTokenStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing takeAuthTokenStmt: %w", cerr)
+		}
+	}
+	if q.takeOneTimeTokenStmt != nil {
+		if cerr := q.takeOneTimeTokenStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing takeOneTimeTokenStmt: %w", cerr)
 		}
 	}
 	return err
@@ -122,27 +242,57 @@ func (q *Queries) queryRow(ctx context.Context, stmt *sql.Stmt, query string, ar
 }
 
 type Queries struct {
-	db                      DBTX
-	tx                      *sql.Tx
-	countUsersStmt          *sql.Stmt
-	createUserStmt          *sql.Stmt
-	getCredentialsStmt      *sql.Stmt
-	getUserStmt             *sql.Stmt
-	pingStmt                *sql.Stmt
-	pruneAuthRateLimitsStmt *sql.Stmt
-	takeAuthTokenStmt       *sql.Stmt
+	db                        DBTX
+	tx                        *sql.Tx
+	countUsersStmt            *sql.Stmt
+	createOneTimeTokenStmt    *sql.Stmt
+	createSessionStmt         *sql.Stmt
+	createUserStmt            *sql.Stmt
+	deleteOneTimeTokensStmt   *sql.Stmt
+	deleteSessionStmt         *sql.Stmt
+	deleteSessionByIDStmt     *sql.Stmt
+	deleteSessionsExceptStmt  *sql.Stmt
+	deleteUserStmt            *sql.Stmt
+	getCredentialsStmt        *sql.Stmt
+	getSessionStmt            *sql.Stmt
+	getSessionCredentialsStmt *sql.Stmt
+	getSessionUserStmt        *sql.Stmt
+	getUserStmt               *sql.Stmt
+	listSessionsStmt          *sql.Stmt
+	markEmailVerifiedStmt     *sql.Stmt
+	pingStmt                  *sql.Stmt
+	pruneAuthRateLimitsStmt   *sql.Stmt
+	rotateRefreshStmt         *sql.Stmt
+	setPasswordStmt           *sql.Stmt
+	takeAuthTokenStmt         *sql.Stmt
+	takeOneTimeTokenStmt      *sql.Stmt
 }
 
 func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 	return &Queries{
-		db:                      tx,
-		tx:                      tx,
-		countUsersStmt:          q.countUsersStmt,
-		createUserStmt:          q.createUserStmt,
-		getCredentialsStmt:      q.getCredentialsStmt,
-		getUserStmt:             q.getUserStmt,
-		pingStmt:                q.pingStmt,
-		pruneAuthRateLimitsStmt: q.pruneAuthRateLimitsStmt,
-		takeAuthTokenStmt:       q.takeAuthTokenStmt,
+		db:                        tx,
+		tx:                        tx,
+		countUsersStmt:            q.countUsersStmt,
+		createOneTimeTokenStmt:    q.createOneTimeTokenStmt,
+		createSessionStmt:         q.createSessionStmt,
+		createUserStmt:            q.createUserStmt,
+		deleteOneTimeTokensStmt:   q.deleteOneTimeTokensStmt,
+		deleteSessionStmt:         q.deleteSessionStmt,
+		deleteSessionByIDStmt:     q.deleteSessionByIDStmt,
+		deleteSessionsExceptStmt:  q.deleteSessionsExceptStmt,
+		deleteUserStmt:            q.deleteUserStmt,
+		getCredentialsStmt:        q.getCredentialsStmt,
+		getSessionStmt:            q.getSessionStmt,
+		getSessionCredentialsStmt: q.getSessionCredentialsStmt,
+		getSessionUserStmt:        q.getSessionUserStmt,
+		getUserStmt:               q.getUserStmt,
+		listSessionsStmt:          q.listSessionsStmt,
+		markEmailVerifiedStmt:     q.markEmailVerifiedStmt,
+		pingStmt:                  q.pingStmt,
+		pruneAuthRateLimitsStmt:   q.pruneAuthRateLimitsStmt,
+		rotateRefreshStmt:         q.rotateRefreshStmt,
+		setPasswordStmt:           q.setPasswordStmt,
+		takeAuthTokenStmt:         q.takeAuthTokenStmt,
+		takeOneTimeTokenStmt:      q.takeOneTimeTokenStmt,
 	}
 }

@@ -13,9 +13,30 @@ type AuthRateLimit struct {
 	Tat time.Time
 }
 
+type OneTimeToken struct {
+	Hash      string
+	UserID    int64
+	Purpose   string
+	Email     string
+	ExpiresAt time.Time
+}
+
+type Session struct {
+	ID               string
+	UserID           int64
+	CreatedAt        time.Time
+	LastUsedAt       time.Time
+	UserAgent        string
+	Generation       int64
+	RefreshHash      string
+	RotatedAt        time.Time
+	RefreshExpiresAt time.Time
+}
+
 type User struct {
-	ID           int64
-	Email        string
-	PasswordHash string
-	CreatedAt    time.Time
+	ID            int64
+	Email         string
+	PasswordHash  string
+	CreatedAt     time.Time
+	EmailVerified bool
 }

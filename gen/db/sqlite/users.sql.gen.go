@@ -24,7 +24,7 @@ func (q *Queries) CountUsers(ctx context.Context) (int64, error) {
 const createUser = `-- name: CreateUser :one
 INSERT INTO users (email, password_hash, created_at)
 VALUES (?, ?, ?)
-RETURNING id, email, created_at
+RETURNING id, email, created_at, email_verified
 `
 
 type CreateUserParams struct {
@@ -34,15 +34,21 @@ type CreateUserParams struct {
 }
 
 type CreateUserRow struct {
-	ID        int64
-	Email     string
-	CreatedAt time.Time
+	ID            int64
+	Email         string
+	CreatedAt     time.Time
+	EmailVerified bool
 }
 
 func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (CreateUserRow, error) {
 	row := q.queryRow(ctx, q.createUserStmt, createUser, arg.Email, arg.PasswordHash, arg.CreatedAt)
 	var i CreateUserRow
-	err := row.Scan(&i.ID, &i.Email, &i.CreatedAt)
+	err := row.Scan(
+		&i.ID,
+		&i.Email,
+		&i.CreatedAt,
+		&i.EmailVerified,
+	)
 	return i, err
 }
 
@@ -65,18 +71,24 @@ func (q *Queries) GetCredentials(ctx context.Context, email string) (GetCredenti
 }
 
 const getUser = `-- name: GetUser :one
-SELECT id, email, created_at FROM users WHERE id = ?
+SELECT id, email, created_at, email_verified FROM users WHERE id = ?
 `
 
 type GetUserRow struct {
-	ID        int64
-	Email     string
-	CreatedAt time.Time
+	ID            int64
+	Email         string
+	CreatedAt     time.Time
+	EmailVerified bool
 }
 
 func (q *Queries) GetUser(ctx context.Context, id int64) (GetUserRow, error) {
 	row := q.queryRow(ctx, q.getUserStmt, getUser, id)
 	var i GetUserRow
-	err := row.Scan(&i.ID, &i.Email, &i.CreatedAt)
+	err := row.Scan(
+		&i.ID,
+		&i.Email,
+		&i.CreatedAt,
+		&i.EmailVerified,
+	)
 	return i, err
 }

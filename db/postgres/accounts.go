@@ -1,0 +1,201 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/keelhq/keel/db"
+	gen "github.com/keelhq/keel/gen/db/postgres"
+)
+
+// The accounts part of db.Store: sessions and one-time tokens.
+
+// inTx runs fn in a transaction from the pool.
+func (d *DB) inTx(ctx context.Context, fn func(*sql.Tx, *gen.Queries) error) error {
+	tx, err := d.pool.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx, d.q.WithTx(tx)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// CreateUser implements db.Store.
+func (d *DB) CreateUser(ctx context.Context, email, passwordHash string, createdAt time.Time, after func(*sql.Tx, db.User) error) (u db.User, err error) {
+	err = d.inTx(ctx, func(tx *sql.Tx, q *gen.Queries) error {
+		row, err := q.CreateUser(ctx, gen.CreateUserParams{Email: email, PasswordHash: passwordHash, CreatedAt: db.Millis(createdAt)})
+		if err != nil {
+			return translate(err)
+		}
+		u = db.User{ID: row.ID, Email: row.Email, CreatedAt: db.Millis(row.CreatedAt), EmailVerified: row.EmailVerified}
+		if after != nil {
+			return after(tx, u)
+		}
+		return nil
+	})
+	return u, err
+}
+
+// DeleteUser implements db.Store; the sessions and tokens go with the
+// user (ON DELETE CASCADE).
+func (d *DB) DeleteUser(ctx context.Context, id int64) error {
+	return oneRow(d.q.DeleteUser(ctx, id))
+}
+
+// CreateSession implements db.Store.
+func (d *DB) CreateSession(ctx context.Context, s db.Session) error {
+	return d.q.CreateSession(ctx, gen.CreateSessionParams{
+		ID: s.ID, UserID: s.UserID, CreatedAt: db.Millis(s.CreatedAt), LastUsedAt: db.Millis(s.LastUsedAt),
+		UserAgent: s.UserAgent, Generation: s.Generation, RefreshHash: s.RefreshHash,
+		RotatedAt: db.Millis(s.RotatedAt), RefreshExpiresAt: db.Millis(s.RefreshExpiresAt),
+	})
+}
+
+// GetSessionUser implements db.Store.
+func (d *DB) GetSessionUser(ctx context.Context, sessionID string, userID int64) (db.User, error) {
+	row, err := d.q.GetSessionUser(ctx, gen.GetSessionUserParams{SessionID: sessionID, UserID: userID})
+	if err != nil {
+		return db.User{}, translate(err)
+	}
+	return db.User{ID: row.ID, Email: row.Email, CreatedAt: db.Millis(row.CreatedAt), EmailVerified: row.EmailVerified}, nil
+}
+
+// GetSessionCredentials implements db.Store.
+func (d *DB) GetSessionCredentials(ctx context.Context, sessionID string, userID int64) (db.Credentials, error) {
+	row, err := d.q.GetSessionCredentials(ctx, gen.GetSessionCredentialsParams{SessionID: sessionID, UserID: userID})
+	if err != nil {
+		return db.Credentials{}, translate(err)
+	}
+	return db.Credentials{UserID: row.ID, PasswordHash: row.PasswordHash}, nil
+}
+
+// GetSession implements db.Store.
+func (d *DB) GetSession(ctx context.Context, id string) (db.Session, error) {
+	row, err := d.q.GetSession(ctx, id)
+	if err != nil {
+		return db.Session{}, translate(err)
+	}
+	return db.Session{ID: row.ID, UserID: row.UserID, Generation: row.Generation, RefreshHash: row.RefreshHash,
+		RotatedAt: db.Millis(row.RotatedAt), RefreshExpiresAt: db.Millis(row.RefreshExpiresAt)}, nil
+}
+
+// RotateRefresh implements db.Store.
+func (d *DB) RotateRefresh(ctx context.Context, id, oldHash, newHash string, now, expiresAt time.Time) (int64, error) {
+	g, err := d.q.RotateRefresh(ctx, gen.RotateRefreshParams{
+		ID: id, OldHash: oldHash, NewHash: newHash, Now: db.Millis(now), ExpiresAt: db.Millis(expiresAt)})
+	if err != nil {
+		return 0, translate(err)
+	}
+	return g, nil
+}
+
+// ListSessions implements db.Store.
+func (d *DB) ListSessions(ctx context.Context, userID int64) ([]db.Session, error) {
+	rows, err := d.q.ListSessions(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]db.Session, len(rows))
+	for i, r := range rows {
+		out[i] = db.Session{ID: r.ID, UserID: userID, CreatedAt: db.Millis(r.CreatedAt), LastUsedAt: db.Millis(r.LastUsedAt),
+			UserAgent: r.UserAgent, RefreshExpiresAt: db.Millis(r.RefreshExpiresAt)}
+	}
+	return out, nil
+}
+
+// DeleteSession implements db.Store.
+func (d *DB) DeleteSession(ctx context.Context, userID int64, id string) error {
+	return oneRow(d.q.DeleteSession(ctx, gen.DeleteSessionParams{ID: id, UserID: userID}))
+}
+
+// EndSession implements db.Store.
+func (d *DB) EndSession(ctx context.Context, id string) error { return d.q.DeleteSessionByID(ctx, id) }
+
+// DeleteSessions implements db.Store.
+func (d *DB) DeleteSessions(ctx context.Context, userID int64, keep string) error {
+	return d.q.DeleteSessionsExcept(ctx, gen.DeleteSessionsExceptParams{UserID: userID, Keep: keep})
+}
+
+// ChangePassword implements db.Store.
+func (d *DB) ChangePassword(ctx context.Context, userID int64, passwordHash, keep string) error {
+	return d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
+		if err := oneRow(q.SetPassword(ctx, gen.SetPasswordParams{ID: userID, PasswordHash: passwordHash})); err != nil {
+			return err
+		}
+		return q.DeleteSessionsExcept(ctx, gen.DeleteSessionsExceptParams{UserID: userID, Keep: keep})
+	})
+}
+
+// CreateOneTimeToken implements db.Store.
+func (d *DB) CreateOneTimeToken(ctx context.Context, t db.OneTimeToken) error {
+	return d.q.CreateOneTimeToken(ctx, gen.CreateOneTimeTokenParams{
+		Hash: t.Hash, UserID: t.UserID, Purpose: t.Purpose, Email: t.Email, ExpiresAt: db.Millis(t.ExpiresAt)})
+}
+
+// take spends a one-time token inside tx: the row is deleted whatever its
+// expiry, so an expired token is gone too.
+func take(ctx context.Context, q *gen.Queries, hash, purpose string, now time.Time) (gen.TakeOneTimeTokenRow, error) {
+	row, err := q.TakeOneTimeToken(ctx, gen.TakeOneTimeTokenParams{Hash: hash, Purpose: purpose})
+	if err != nil {
+		return row, translate(err)
+	}
+	if !now.Before(row.ExpiresAt) {
+		return row, errExpired
+	}
+	return row, nil
+}
+
+// errExpired rolls back the transaction of an expired token: it stays, and
+// answers the same ErrNotFound however often it is tried.
+var errExpired = errors.New("token expired")
+
+func expiredIsNotFound(err error) error {
+	if errors.Is(err, errExpired) {
+		return db.ErrNotFound
+	}
+	return err
+}
+
+// VerifyEmail implements db.Store.
+func (d *DB) VerifyEmail(ctx context.Context, hash string, now time.Time) error {
+	return expiredIsNotFound(d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
+		row, err := take(ctx, q, hash, db.PurposeVerifyEmail, now)
+		if err != nil {
+			return err
+		}
+		// An address changed since the email was sent stays unverified.
+		_, err = q.MarkEmailVerified(ctx, gen.MarkEmailVerifiedParams{ID: row.UserID, Email: row.Email})
+		return err
+	}))
+}
+
+// ResetPassword implements db.Store.
+func (d *DB) ResetPassword(ctx context.Context, hash, passwordHash string, now time.Time) error {
+	return expiredIsNotFound(d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
+		row, err := take(ctx, q, hash, db.PurposeResetPassword, now)
+		if err != nil {
+			return err
+		}
+		if err := oneRow(q.SetPassword(ctx, gen.SetPasswordParams{ID: row.UserID, PasswordHash: passwordHash})); err != nil {
+			return err
+		}
+		// Every other reset link sent before is void now.
+		if err := q.DeleteOneTimeTokens(ctx, gen.DeleteOneTimeTokensParams{UserID: row.UserID, Purpose: db.PurposeResetPassword}); err != nil {
+			return err
+		}
+		return q.DeleteSessionsExcept(ctx, gen.DeleteSessionsExceptParams{UserID: row.UserID, Keep: ""})
+	}))
+}
+
+// oneRow turns an :execrows result into ErrNotFound when nothing changed.
+func oneRow(n int64, err error) error {
+	if err == nil && n == 0 {
+		return db.ErrNotFound
+	}
+	return err
+}

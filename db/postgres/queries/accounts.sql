@@ -1,0 +1,64 @@
+-- name: GetSessionUser :one
+-- The bearer check and GET /profile in one round trip: the user, provided
+-- the token's session is still there.
+SELECT u.id, u.email, u.created_at, u.email_verified
+FROM sessions s JOIN users u ON u.id = s.user_id
+WHERE s.id = sqlc.arg(session_id) AND s.user_id = sqlc.arg(user_id);
+
+-- name: GetSessionCredentials :one
+SELECT u.id, u.password_hash
+FROM sessions s JOIN users u ON u.id = s.user_id
+WHERE s.id = sqlc.arg(session_id) AND s.user_id = sqlc.arg(user_id);
+
+-- name: CreateSession :exec
+INSERT INTO sessions (id, user_id, created_at, last_used_at, user_agent, generation, refresh_hash, rotated_at, refresh_expires_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9);
+
+-- name: GetSession :one
+SELECT id, user_id, generation, refresh_hash, rotated_at, refresh_expires_at
+FROM sessions WHERE id = sqlc.arg(id);
+
+-- name: RotateRefresh :one
+-- The database decides which of concurrent refreshes of one token wins: only
+-- the one whose UPDATE still finds the old hash.
+UPDATE sessions
+SET refresh_hash = sqlc.arg(new_hash), generation = generation + 1, rotated_at = sqlc.arg(now),
+    last_used_at = sqlc.arg(now), refresh_expires_at = sqlc.arg(expires_at)
+WHERE id = sqlc.arg(id) AND refresh_hash = sqlc.arg(old_hash)
+RETURNING generation;
+
+-- name: ListSessions :many
+SELECT id, created_at, last_used_at, user_agent, refresh_expires_at
+FROM sessions WHERE user_id = sqlc.arg(user_id)
+ORDER BY created_at DESC, id;
+
+-- name: DeleteSession :execrows
+DELETE FROM sessions WHERE id = sqlc.arg(id) AND user_id = sqlc.arg(user_id);
+
+-- name: DeleteSessionByID :exec
+DELETE FROM sessions WHERE id = sqlc.arg(id);
+
+-- name: DeleteSessionsExcept :exec
+DELETE FROM sessions WHERE user_id = sqlc.arg(user_id) AND id <> sqlc.arg(keep);
+
+-- name: SetPassword :execrows
+UPDATE users SET password_hash = sqlc.arg(password_hash) WHERE id = sqlc.arg(id);
+
+-- name: DeleteUser :execrows
+DELETE FROM users WHERE id = sqlc.arg(id);
+
+-- name: CreateOneTimeToken :exec
+INSERT INTO one_time_tokens (hash, user_id, purpose, email, expires_at)
+VALUES ($1, $2, $3, $4, $5);
+
+-- name: TakeOneTimeToken :one
+-- Deleting is what makes a token one-time: of two requests with one token,
+-- only one gets the row back.
+DELETE FROM one_time_tokens WHERE hash = sqlc.arg(hash) AND purpose = sqlc.arg(purpose)
+RETURNING user_id, email, expires_at;
+
+-- name: DeleteOneTimeTokens :exec
+DELETE FROM one_time_tokens WHERE user_id = sqlc.arg(user_id) AND purpose = sqlc.arg(purpose);
+
+-- name: MarkEmailVerified :execrows
+UPDATE users SET email_verified = TRUE WHERE id = sqlc.arg(id) AND email = sqlc.arg(email);
