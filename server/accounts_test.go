@@ -377,7 +377,7 @@ func TestPasswordReset(t *testing.T) {
 	s1 := a.mustLoginPair("ada@example.com", "password123")
 	s2 := a.mustLoginPair("ada@example.com", "password123")
 
-	known := a.status(a.do("POST", "/password/forgot", jsonBody("email", " ADA@example.com")), 202, "forgot, known")
+	known := a.status(a.do("POST", "/password/forgot", jsonBody("email", "ADA@example.com")), 202, "forgot, known")
 	unknown := a.status(a.do("POST", "/password/forgot", jsonBody("email", "nobody@example.com")), 202, "forgot, unknown")
 	if known.Body.String() != unknown.Body.String() {
 		t.Errorf("answers differ: %s vs %s", known.Body, unknown.Body)

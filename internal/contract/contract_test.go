@@ -41,7 +41,7 @@ func TestCheckResponses(t *testing.T) {
 	h := http.Header{"Content-Type": {"application/json"}}
 	profile := httptest.NewRequest("GET", "/profile", nil)
 	profile.Header.Set("Authorization", "Bearer x")
-	good := `{"id":1,"email":"ada@example.com","created_at":"2026-11-25T10:00:00Z"}`
+	good := `{"id":1,"email":"ada@example.com","created_at":"2026-11-25T10:00:00Z","email_verified":false}`
 	bad := strings.Replace(good, "ada@", "ñandú@", 1)
 	if err := v.Check(profile, 200, h, []byte(good)); err != nil {
 		t.Errorf("a good profile: %v", err)
