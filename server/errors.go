@@ -77,9 +77,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 	case http.StatusUnauthorized:
 		h.Set(echo.HeaderWWWAuthenticate, `Bearer realm="keel"`)
 	case http.StatusMethodNotAllowed:
-		// Echo's router lists OPTIONS, which keel answers with 405 too.
-		if allow, ok := c.Get(echo.ContextKeyHeaderAllow).(string); ok && allow != "" {
-			h.Set(echo.HeaderAllow, strings.TrimPrefix(allow, "OPTIONS, "))
+		// The methods the spec documents for the path, in the format OPTIONS
+		// sends too.
+		if allow := s.allow[c.Path()]; allow != "" {
+			h.Set(echo.HeaderAllow, allow)
 		}
 	}
 	if req.Method == http.MethodHead {

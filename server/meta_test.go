@@ -33,14 +33,15 @@ func TestRouting(t *testing.T) {
 	}{
 		{"GET", "/nope", 404, ""},
 		{"GET", "/profile/", 404, ""},
-		{"DELETE", "/profile/password", 405, "PUT"},
-		{"GET", "/register", 405, "POST"},
-		{"PUT", "/", 405, "GET"},
+		{"DELETE", "/profile/password", 405, "OPTIONS, PUT"},
+		{"GET", "/register", 405, "OPTIONS, POST"},
+		{"PUT", "/", 405, "GET, OPTIONS"},
 		{"GET", "/docs/secret.txt", 404, ""},
 		{"GET", "/docs/" + strings.Repeat("a", 65), 400, ""},
-		{"OPTIONS", "/login", 405, "POST"},
-		{"OPTIONS", "/", 405, "GET"},
-		{"FOO", "/", 405, "GET"},
+		{"OPTIONS", "/login", 204, "OPTIONS, POST"},
+		{"OPTIONS", "/", 204, "GET, OPTIONS"},
+		{"OPTIONS", "/nope", 404, ""},
+		{"FOO", "/", 405, "GET, OPTIONS"},
 		{"GET", "/docs/..%2fserver.go", 404, ""},
 	}
 	for _, tt := range tests {

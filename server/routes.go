@@ -39,7 +39,7 @@ func (s *Server) routes() *echo.Echo {
 		s.logRequests,
 		middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true}),
 		s.secureHeaders,
-		s.cors(),
+		s.cors,
 		s.limitAuth(spec),
 		s.limitBody,
 		s.validateRequests(spec),
@@ -55,6 +55,11 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/docs", s.getDocs)
 	e.GET("/docs/:asset", s.getDocsAsset)
 	e.GET("/ws", s.openWebSocket)
+	// Every path's OPTIONS operation: Allow, and the CORS preflight.
+	s.allow = allowedMethods(spec)
+	for path := range s.allow {
+		e.OPTIONS(path, s.answerOptions)
+	}
 	return e
 }
 

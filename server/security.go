@@ -13,7 +13,6 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 )
 
 // limitBody refuses bodies over BODY_LIMIT with 413: at once when
@@ -75,21 +74,6 @@ var (
 	}
 	hsts = []string{"max-age=63072000; includeSubDomains"}
 )
-
-// cors is off (a no-op) unless CORS_ORIGINS names origins; then those origins
-// may call keel from a browser with a bearer token (no cookies).
-func (s *Server) cors() echo.MiddlewareFunc {
-	if len(s.cfg.CORSOrigins) == 0 {
-		return func(next echo.HandlerFunc) echo.HandlerFunc { return next }
-	}
-	return middleware.CORSWithConfig(middleware.CORSConfig{
-		AllowOrigins:  s.cfg.CORSOrigins,
-		AllowMethods:  []string{http.MethodGet, http.MethodPost},
-		AllowHeaders:  []string{echo.HeaderAuthorization, echo.HeaderContentType, echo.HeaderXRequestID},
-		ExposeHeaders: []string{echo.HeaderXRequestID, "Retry-After", echo.HeaderWWWAuthenticate},
-		MaxAge:        600,
-	})
-}
 
 // Bodies that encoding/json would accept but read in a way the client may
 // not mean. Invalid UTF-8 would silently become U+FFFD (changing a password

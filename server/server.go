@@ -44,6 +44,8 @@ type Server struct {
 	sockets   sync.WaitGroup
 
 	echo *echo.Echo
+	// allow is each route's methods, from the spec (cors.go).
+	allow map[string]string
 }
 
 var _ oapi.StrictServerInterface = (*Server)(nil)

@@ -16,7 +16,11 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
-        options?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsRoot"];
         head?: never;
         patch?: never;
         trace?: never;
@@ -36,7 +40,11 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
-        options?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsHealthz"];
         head?: never;
         patch?: never;
         trace?: never;
@@ -56,7 +64,11 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
-        options?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsReadyz"];
         head?: never;
         patch?: never;
         trace?: never;
@@ -80,7 +92,11 @@ export interface paths {
          */
         post: operations["register"];
         delete?: never;
-        options?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsRegister"];
         head?: never;
         patch?: never;
         trace?: never;
@@ -100,7 +116,11 @@ export interface paths {
          */
         post: operations["login"];
         delete?: never;
-        options?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsLogin"];
         head?: never;
         patch?: never;
         trace?: never;
@@ -122,7 +142,11 @@ export interface paths {
          *     password. The email may register again afterwards.
          */
         delete: operations["deleteProfile"];
-        options?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsProfile"];
         head?: never;
         patch?: never;
         trace?: never;
@@ -143,7 +167,11 @@ export interface paths {
         put: operations["changePassword"];
         post?: never;
         delete?: never;
-        options?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsProfilePassword"];
         head?: never;
         patch?: never;
         trace?: never;
@@ -166,7 +194,11 @@ export interface paths {
          */
         post: operations["refreshToken"];
         delete?: never;
-        options?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsTokenRefresh"];
         head?: never;
         patch?: never;
         trace?: never;
@@ -186,7 +218,11 @@ export interface paths {
          */
         post: operations["logout"];
         delete?: never;
-        options?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsLogout"];
         head?: never;
         patch?: never;
         trace?: never;
@@ -207,7 +243,11 @@ export interface paths {
          * @description The caller's own session ends too.
          */
         delete: operations["deleteSessions"];
-        options?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsSessions"];
         head?: never;
         patch?: never;
         trace?: never;
@@ -224,7 +264,11 @@ export interface paths {
         post?: never;
         /** End one session of the user */
         delete: operations["deleteSession"];
-        options?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsSessionsId"];
         head?: never;
         patch?: never;
         trace?: never;
@@ -246,7 +290,11 @@ export interface paths {
          */
         post: operations["forgotPassword"];
         delete?: never;
-        options?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsPasswordForgot"];
         head?: never;
         patch?: never;
         trace?: never;
@@ -266,7 +314,11 @@ export interface paths {
          */
         post: operations["resetPassword"];
         delete?: never;
-        options?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsPasswordReset"];
         head?: never;
         patch?: never;
         trace?: never;
@@ -283,7 +335,11 @@ export interface paths {
         /** Confirm the email address with the token sent to it */
         post: operations["verifyEmail"];
         delete?: never;
-        options?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsEmailVerify"];
         head?: never;
         patch?: never;
         trace?: never;
@@ -300,7 +356,11 @@ export interface paths {
         /** Send the verification email again */
         post: operations["resendVerification"];
         delete?: never;
-        options?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsEmailVerifyResend"];
         head?: never;
         patch?: never;
         trace?: never;
@@ -323,7 +383,11 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
-        options?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsWs"];
         head?: never;
         patch?: never;
         trace?: never;
@@ -344,7 +408,11 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
-        options?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsMetrics"];
         head?: never;
         patch?: never;
         trace?: never;
@@ -361,7 +429,11 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
-        options?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsOpenapiYaml"];
         head?: never;
         patch?: never;
         trace?: never;
@@ -378,7 +450,11 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
-        options?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsOpenapiJson"];
         head?: never;
         patch?: never;
         trace?: never;
@@ -398,7 +474,11 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
-        options?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsDocs"];
         head?: never;
         patch?: never;
         trace?: never;
@@ -415,7 +495,11 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
-        options?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsDocsAsset"];
         head?: never;
         patch?: never;
         trace?: never;
@@ -674,6 +758,41 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description The methods this path allows, in `Allow`. For a CORS preflight from an origin in `CORS_ORIGINS`, also the `Access-Control-Allow-*` headers. */
+        Options: {
+            headers: {
+                /** @description The methods this path answers. */
+                Allow?: string;
+                /** @description The preflight's origin, when it is in `CORS_ORIGINS`. */
+                "Access-Control-Allow-Origin"?: string;
+                /** @description The methods a browser may use from that origin. */
+                "Access-Control-Allow-Methods"?: string;
+                /** @description The request headers a browser may send from that origin. */
+                "Access-Control-Allow-Headers"?: string;
+                /** @description How long, in seconds, a browser may cache this preflight. */
+                "Access-Control-Max-Age"?: number;
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
+        /** @description A CORS preflight from an origin that is not in `CORS_ORIGINS`. */
+        PreflightRefused: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "about:blank",
+                 *       "title": "Forbidden",
+                 *       "status": 403,
+                 *       "detail": "this origin may not call keel from a browser",
+                 *       "instance": "4f2a9c1e0b7d3a65-42"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description Nothing is here. */
         NotFound: {
             headers: {
@@ -893,6 +1012,19 @@ export interface operations {
             500: components["responses"]["InternalError"];
         };
     };
+    optionsRoot: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
     getLiveness: {
         parameters: {
             query?: never;
@@ -911,6 +1043,19 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
+        };
+    };
+    optionsHealthz: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
         };
     };
     getReadiness: {
@@ -940,6 +1085,19 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+        };
+    };
+    optionsReadyz: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
         };
     };
     register: {
@@ -973,6 +1131,19 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    optionsRegister: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
     login: {
         parameters: {
             query?: never;
@@ -1002,6 +1173,19 @@ export interface operations {
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    optionsLogin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
         };
     };
     getProfile: {
@@ -1056,6 +1240,19 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    optionsProfile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
     changePassword: {
         parameters: {
             query?: never;
@@ -1084,6 +1281,19 @@ export interface operations {
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    optionsProfilePassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
         };
     };
     refreshToken: {
@@ -1115,6 +1325,19 @@ export interface operations {
             500: components["responses"]["InternalError"];
         };
     };
+    optionsTokenRefresh: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
     logout: {
         parameters: {
             query?: never;
@@ -1133,6 +1356,19 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             500: components["responses"]["InternalError"];
+        };
+    };
+    optionsLogout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
         };
     };
     listSessions: {
@@ -1177,6 +1413,19 @@ export interface operations {
             500: components["responses"]["InternalError"];
         };
     };
+    optionsSessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
     deleteSession: {
         parameters: {
             query?: never;
@@ -1200,6 +1449,21 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NoSuchSession"];
             500: components["responses"]["InternalError"];
+        };
+    };
+    optionsSessionsId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
         };
     };
     forgotPassword: {
@@ -1231,6 +1495,19 @@ export interface operations {
             500: components["responses"]["InternalError"];
         };
     };
+    optionsPasswordForgot: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
     resetPassword: {
         parameters: {
             query?: never;
@@ -1257,6 +1534,19 @@ export interface operations {
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    optionsPasswordReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
         };
     };
     verifyEmail: {
@@ -1286,6 +1576,19 @@ export interface operations {
             500: components["responses"]["InternalError"];
         };
     };
+    optionsEmailVerify: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
     resendVerification: {
         parameters: {
             query?: never;
@@ -1306,6 +1609,19 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             500: components["responses"]["InternalError"];
+        };
+    };
+    optionsEmailVerifyResend: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
         };
     };
     openWebSocket: {
@@ -1329,6 +1645,19 @@ export interface operations {
             426: components["responses"]["UpgradeRequired"];
         };
     };
+    optionsWs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
     getMetrics: {
         parameters: {
             query?: never;
@@ -1347,6 +1676,19 @@ export interface operations {
                     "text/plain": string;
                 };
             };
+        };
+    };
+    optionsMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
         };
     };
     getOpenAPIYAML: {
@@ -1369,6 +1711,19 @@ export interface operations {
             };
         };
     };
+    optionsOpenapiYaml: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
     getOpenAPIJSON: {
         parameters: {
             query?: never;
@@ -1389,6 +1744,19 @@ export interface operations {
             };
         };
     };
+    optionsOpenapiJson: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
     getDocs: {
         parameters: {
             query?: never;
@@ -1407,6 +1775,19 @@ export interface operations {
                     "text/html": string;
                 };
             };
+        };
+    };
+    optionsDocs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
         };
     };
     getDocsAsset: {
@@ -1433,6 +1814,21 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
+        };
+    };
+    optionsDocsAsset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                asset: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
         };
     };
 }

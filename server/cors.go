@@ -1,0 +1,88 @@
+package server
+
+import (
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/labstack/echo/v4"
+)
+
+// errPreflightRefused is a CORS preflight from an origin not in CORS_ORIGINS
+// (any origin, when CORS is off): a documented 403 rather than a bare 204
+// that leaves the browser to guess.
+var errPreflightRefused = &echo.HTTPError{Code: http.StatusForbidden, Message: "this origin may not call keel from a browser"}
+
+// allowedMethods maps each path of the spec, as an Echo route, to the
+// methods it answers ("GET, OPTIONS"): the Allow header of OPTIONS and of
+// every 405, and the methods a CORS preflight may ask for.
+func allowedMethods(spec *openapi3.T) map[string]string {
+	allow := map[string]string{}
+	for path, item := range spec.Paths.Map() {
+		var methods []string
+		for m := range item.Operations() {
+			methods = append(methods, m)
+		}
+		sort.Strings(methods)
+		allow[echoPath(path)] = strings.Join(methods, ", ")
+	}
+	return allow
+}
+
+// corsHeaders are the request headers a browser may send cross-origin, and
+// the response headers its script may read.
+const (
+	corsAllowHeaders  = "Authorization, Content-Type, X-Request-Id"
+	corsExposeHeaders = "X-Request-Id, Retry-After, WWW-Authenticate"
+)
+
+// corsOrigin returns the Access-Control-Allow-Origin value for origin, or ""
+// when CORS_ORIGINS does not list it (or is empty: CORS off).
+func (s *Server) corsOrigin(origin string) string {
+	switch {
+	case origin == "":
+		return ""
+	case slices.Contains(s.cfg.CORSOrigins, "*"):
+		return "*"
+	case slices.Contains(s.cfg.CORSOrigins, origin):
+		return origin
+	}
+	return ""
+}
+
+// cors lets the origins in CORS_ORIGINS read keel's answers from a browser
+// (with a bearer token; no cookies are involved). Preflights are OPTIONS
+// operations of the spec, answered by answerOptions.
+func (s *Server) cors(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if allowed := s.corsOrigin(c.Request().Header.Get("Origin")); allowed != "" && c.Path() != "" {
+			h := c.Response().Header()
+			h.Set(echo.HeaderAccessControlAllowOrigin, allowed)
+			h.Set(echo.HeaderAccessControlExposeHeaders, corsExposeHeaders)
+			h.Add(echo.HeaderVary, echo.HeaderOrigin)
+		}
+		return next(c)
+	}
+}
+
+// answerOptions is every path's OPTIONS operation: 204 with Allow, plus the
+// Access-Control-Allow-* headers for a preflight from an allowed origin; a
+// preflight from any other origin gets 403.
+func (s *Server) answerOptions(c echo.Context) error {
+	allow := s.allow[c.Path()]
+	h := c.Response().Header()
+	h.Set(echo.HeaderAllow, allow)
+	r := c.Request()
+	if origin := r.Header.Get(echo.HeaderOrigin); origin != "" && r.Header.Get(echo.HeaderAccessControlRequestMethod) != "" {
+		allowed := s.corsOrigin(origin)
+		if allowed == "" {
+			return errPreflightRefused
+		}
+		h.Set(echo.HeaderAccessControlAllowMethods, allow)
+		h.Set(echo.HeaderAccessControlAllowHeaders, corsAllowHeaders)
+		h.Set(echo.HeaderAccessControlMaxAge, "600")
+	}
+	return c.NoContent(http.StatusNoContent)
+}
