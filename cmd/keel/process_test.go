@@ -26,6 +26,8 @@ import (
 
 	"github.com/coder/websocket"
 	_ "modernc.org/sqlite"
+
+	"github.com/keelhq/keel/internal/pgtest"
 )
 
 var (
@@ -36,7 +38,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := pgtest.Main(m) // stops the throwaway PostgreSQL the cluster test started
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
 	}
