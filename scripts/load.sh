@@ -6,7 +6,14 @@
 # request logging on, JSON to a file; fresh database; AUTH_RATE_LIMIT=0 so the load is not
 # refused), then the peers. Prints the harness's tables and keel's ratios against the targets.
 #
+# keel runs twice: on SQLite ("keel", a fresh file) and on PostgreSQL ("keel-postgres", a fresh
+# database on a throwaway server: initdb and pg_ctl as user postgres on a free loopback port, stopped
+# and removed afterwards; or a new database on KEEL_TEST_POSTGRES_URL's server, dropped afterwards).
+#
 # env:  LOAD_PEERS="go-bare node-fastify"   peers to run after keel (go-bare, node-fastify; "" = keel alone)
+#       LOAD_POSTGRES=1                     0 skips keel on PostgreSQL
+#       KEEL_TEST_POSTGRES_URL=postgres://… an existing server (a role that may CREATE DATABASE) instead
+#       PG_PORT=25432                       first port tried for the throwaway server
 #       LOAD_DIR=/tmp/keel-load             scratch folder (binaries, harness copy, results/)
 #       LOAD_TIMEOUT=900                    seconds for the whole harness run; it is stopped after that
 #       KEEL_PORT=28080 BARE_PORT=28090 FASTIFY_PORT=28003 (the next free port above is taken if busy)
@@ -21,6 +28,8 @@ BENCH_SRC=${BENCH_SRC:-$ROOT/../shared/bench}
 LOAD_DIR=${LOAD_DIR:-/tmp/keel-load}
 LOAD_PEERS=${LOAD_PEERS-go-bare node-fastify}
 LOAD_TIMEOUT=${LOAD_TIMEOUT:-900}
+LOAD_POSTGRES=${LOAD_POSTGRES:-1}
+PG_PORT=${PG_PORT:-25432}
 KEEL_PORT=${KEEL_PORT:-28080} BARE_PORT=${BARE_PORT:-28090} FASTIFY_PORT=${FASTIFY_PORT:-28003}
 KEEL_ENV=${KEEL_ENV:-}
 
@@ -69,9 +78,44 @@ log "building keel"
 (cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$LOAD_DIR/keel" ./cmd/keel) || die "go build keel failed"
 SPECS=()
 RUN_DIR=$(mktemp -d "$LOAD_DIR/run.XXXXXX")
-trap 'rm -rf "$RUN_DIR"' EXIT
 SECRET=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n') # 48 hex characters
 SPECS+=("keel:$KEEL_PORT=exec env ADDR=127.0.0.1:{PORT} DATABASE_URL=$RUN_DIR/keel.db JWT_SECRET=$SECRET AUTH_RATE_LIMIT=0 $KEEL_ENV $LOAD_DIR/keel")
+
+# --- keel on PostgreSQL: a throwaway server (or a new database on KEEL_TEST_POSTGRES_URL's) ---
+PG_DIR= PG_BIN= PG_DROP=
+stop_postgres() {
+  if [ -n "$PG_DROP" ]; then
+    psql -q "$KEEL_TEST_POSTGRES_URL" -c "DROP DATABASE IF EXISTS $PG_DROP WITH (FORCE)" >/dev/null 2>&1 || true
+  fi
+  if [ -n "$PG_DIR" ]; then
+    as_postgres "$PG_BIN/pg_ctl" stop -D "$PG_DIR/data" -m fast -w >/dev/null 2>&1 || true
+    rm -rf "$PG_DIR"
+  fi
+}
+as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+trap 'stop_postgres; rm -rf "$RUN_DIR"' EXIT
+if [ "$LOAD_POSTGRES" = 1 ]; then
+  if [ -n "${KEEL_TEST_POSTGRES_URL:-}" ]; then
+    command -v psql >/dev/null || die "KEEL_TEST_POSTGRES_URL is set but psql is missing"
+    PG_DROP="keel_load_$$"
+    psql -q "$KEEL_TEST_POSTGRES_URL" -c "CREATE DATABASE $PG_DROP" >&2 || die "cannot create a database on KEEL_TEST_POSTGRES_URL"
+    PG_URL=$(node -e 'const u = new URL(process.argv[1]); u.pathname = "/" + process.argv[2]; console.log(u.href)' "$KEEL_TEST_POSTGRES_URL" "$PG_DROP")
+  else
+    PG_BIN=$(command -v pg_ctl >/dev/null && dirname "$(command -v pg_ctl)" || ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+    [ -x "$PG_BIN/initdb" ] || die "no PostgreSQL server binaries (apt-get install postgresql), or set LOAD_POSTGRES=0 or KEEL_TEST_POSTGRES_URL"
+    PG_DIR=$(mktemp -d /tmp/keel-load-pg.XXXXXX)
+    [ "$(id -u)" = 0 ] && chown postgres "$PG_DIR"
+    PG_PORT=$(free_port "$PG_PORT")
+    log "PostgreSQL ($PG_BIN) on 127.0.0.1:$PG_PORT in $PG_DIR"
+    as_postgres "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 --no-instructions >/dev/null || die "initdb failed"
+    # Default durability (fsync on): the same promise as keel's SQLite, whose 201 means on disk.
+    as_postgres "$PG_BIN/pg_ctl" start -w -t 60 -D "$PG_DIR/data" -l "$PG_DIR/server.log" \
+      -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=100" >/dev/null || die "pg_ctl start failed: $(cat "$PG_DIR/server.log")"
+    PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres?sslmode=disable"
+  fi
+  PG_KEEL_PORT=$(free_port $((KEEL_PORT + 1)))
+  SPECS+=("keel-postgres:$PG_KEEL_PORT=exec env ADDR=127.0.0.1:{PORT} DATABASE_URL=$PG_URL JWT_SECRET=$SECRET AUTH_RATE_LIMIT=0 $KEEL_ENV $LOAD_DIR/keel")
+fi
 for p in $LOAD_PEERS; do
   case "$p" in
     go-bare)
@@ -99,7 +143,7 @@ timeout -k 20 -s INT "$LOAD_TIMEOUT" "$BENCH/run.sh" "${SPECS[@]}" || rc=$?
 node - "$OUT_DIR/results.json" <<'EOF'
 const r = require(process.argv[2]);
 const by = Object.fromEntries(r.impls.map((i) => [i.name, i]));
-const k = by.keel, bare = by["go-bare"], fast = by["node-fastify"];
+const k = by.keel, bare = by["go-bare"], fast = by["node-fastify"], pg = by["keel-postgres"];
 if (!k) process.exit(0);
 if (k.error) {
   console.log(`\nkeel did not run: ${k.error} (see ${process.argv[2].replace(/results.json$/, "keel/server.log")})`);
@@ -124,14 +168,18 @@ ratio("GET / vs node-fastify", rps(k, "get"), rps(fast, "get"), 2);
 ratio("GET /profile vs node-fastify", rps(k, "profile"), rps(fast, "profile"), 2.5);
 ratio("POST /login vs go-bare", rps(k, "login"), rps(bare, "login"), 0.9);
 ratio("WS greetings/s (conc) vs go-bare", wsc(k), wsc(bare), 0.9);
+ratio("keel-postgres GET / vs keel (SQLite)", rps(pg, "get"), rps(k, "get"), 0.85);
+ratio("keel-postgres GET /profile vs keel (SQLite)", rps(pg, "profile"), rps(k, "profile"), 0.7);
 cap("startup to first 200", k.startup_ms, 50, "ms");
 cap("idle RSS", k.idle_rss_kb != null ? k.idle_rss_kb / 1024 : null, 20, "MB");
 if (p99(k, "profile") != null && p99(bare, "profile") != null)
   rows.push(["GET /profile p99 vs go-bare", `${p99(k, "profile").toFixed(2)} / ${p99(bare, "profile").toFixed(2)} ms`, "≤ go-bare",
     p99(k, "profile") <= p99(bare, "profile") ? "ok" : "MISS"]);
-const bad = Object.values(k.http || {}).reduce((n, h) => n + (h.non_2xx || 0) + (h.socket_errors || 0), 0) +
-  (k.ws ? k.ws.sequential.failed + k.ws.concurrent.failed : 0);
-rows.push(["keel non-2xx + socket errors + WS failures", String(bad), "0", bad === 0 ? "ok" : "MISS"]);
+for (const i of [k, pg].filter(Boolean)) {
+const bad = Object.values(i.http || {}).reduce((n, h) => n + (h.non_2xx || 0) + (h.socket_errors || 0), 0) +
+  (i.ws ? i.ws.sequential.failed + i.ws.concurrent.failed : 0);
+rows.push([i.name + " non-2xx + socket errors + WS failures", String(bad), "0", bad === 0 ? "ok" : "MISS"]);
+}
 console.log("\nkeel against the targets (one run; the spread between runs here is up to ~15 %):\n");
 console.log("| target | keel | goal | |\n|---|---:|---:|---|");
 for (const row of rows) console.log("| " + row.join(" | ") + " |");

@@ -40,7 +40,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	code := pgtest.Main(m)
+	code := pgtest.Main(m) // stops the throwaway PostgreSQL the cluster test started
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
 	}
