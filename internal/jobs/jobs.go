@@ -25,6 +25,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/keelhq/keel/db"
@@ -114,7 +115,14 @@ func New(store db.Store, cfg Config) (*Engine, error) {
 	addWorker(k, &verifyEmailWorker{store: store, mailer: cfg.Mailer, publicURL: publicURL, ttl: cfg.VerifyTTL, now: cfg.Now})
 	addWorker(k, &resetPasswordWorker{store: store, mailer: cfg.Mailer, publicURL: publicURL, ttl: cfg.ResetTTL, now: cfg.Now})
 
-	client, err := river.NewClient(store.JobDriver(), &river.Config{
+	driver := store.JobDriver()
+	var reindex []string // nil: River's default indexes (PostgreSQL's)
+	if _, ok := driver.(*riversqlite.Driver); ok {
+		// River's reindexer names PostgreSQL's indexes, which SQLite's
+		// schema lacks (it warned every midnight); SQLite needs no REINDEX.
+		reindex = []string{}
+	}
+	client, err := river.NewClient(driver, &river.Config{
 		// River's own logs (leadership changes, retries) at warn and above.
 		Logger:  slog.New(levelAtLeast{cfg.Log.Handler(), slog.LevelWarn}),
 		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
@@ -124,6 +132,14 @@ func New(store db.Store, cfg Config) (*Engine, error) {
 		FetchPollInterval: pollInterval(k.shortest),
 		FetchCooldown:     min(river.FetchCooldownDefault, pollInterval(k.shortest)),
 		PeriodicJobs:      k.periodic,
+		// A job of a replica that died mid-run stays "running" until the
+		// rescuer takes it back; a periodic kind is not inserted again while
+		// one runs, so River's default of an hour would stop it cluster-wide
+		// for that long. Jobs are short (a count, one email), so a job runs
+		// at most JobTimeout and is rescued soon after.
+		JobTimeout:           jobTimeout,
+		RescueStuckJobsAfter: jobTimeout + 10*time.Second,
+		ReindexerIndexNames:  reindex,
 		// Installed as middleware only (not a hook): counts every job worked.
 		Middleware: []rivertype.Middleware{newMetrics(store, cfg.Registry, k.names)},
 	})
@@ -132,6 +148,11 @@ func New(store db.Store, cfg Config) (*Engine, error) {
 	}
 	return &Engine{client: client}, nil
 }
+
+// jobTimeout bounds every job: longer than an SMTP exchange (its timeout is
+// 15 s), short enough that a crashed replica's job is rescued within about
+// half a minute.
+const jobTimeout = 20 * time.Second
 
 func pollInterval(period time.Duration) time.Duration {
 	return max(river.FetchCooldownMin, min(time.Second, period/5))
