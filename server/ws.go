@@ -149,14 +149,20 @@ func (w leanHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	// net/http has already flushed the 101 response; keep any bytes the
-	// client sent after its handshake that net/http's reader holds.
-	var r io.Reader = conn
+	// net/http has already flushed the 101 response. Bytes the client sent
+	// after its handshake may wait in net/http's reader: move them into the
+	// new reader's buffer, where the library looks for them (it replaces the
+	// reader's source with the connection).
+	br := bufio.NewReaderSize(conn, wsReadBuffer)
 	if n := brw.Reader.Buffered(); n > 0 {
 		early, _ := brw.Reader.Peek(n)
-		r = io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn)
+		br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(early), conn), max(wsReadBuffer, n))
+		if _, err := br.Peek(n); err != nil {
+			conn.Close()
+			return nil, nil, err
+		}
 	}
-	return conn, bufio.NewReadWriter(bufio.NewReaderSize(r, wsReadBuffer), bufio.NewWriterSize(conn, wsWriteBuffer)), nil
+	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(conn, wsWriteBuffer)), nil
 }
 
 // validKey reports whether the handshake has one Sec-WebSocket-Key that is 16
