@@ -55,19 +55,23 @@ func (s *Server) openWebSocket(c echo.Context) error {
 	if err != nil {
 		return nil // Accept has answered the client; the handshake is over.
 	}
+	// Counted before the greeting, so a client that has it sees itself in
+	// keel_websockets_open.
+	held := s.sockets.add(conn)
+	if held {
+		s.metrics.websocket.Inc()
+	}
 	// The library keeps the context of the last write; the request's would pin
 	// its context chain for the socket's life. The first frame of a new socket
 	// fits in the kernel's send buffer, so this write does not wait.
 	if err := conn.Write(context.Background(), websocket.MessageText, []byte(greeting)); err != nil {
-		conn.CloseNow()
-		return nil
+		conn.CloseNow() // and holdSocket's read ends at once
 	}
-	if !s.sockets.add(conn) {
+	if !held {
 		// Close has begun: say goodbye at once, as it does to the others.
 		conn.Close(websocket.StatusGoingAway, "server shutting down")
 		return nil
 	}
-	s.metrics.websocket.Inc()
 	go s.holdSocket(conn)
 	return nil
 }
