@@ -10,7 +10,6 @@ import (
 	"database/sql"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -37,11 +36,8 @@ type Server struct {
 	// AUTH_RATE_LIMIT is 0.
 	emailLimit authLimiter
 
-	// closing is closed by Close to tell open WebSockets to say goodbye;
-	// sockets counts the WebSocket handlers still running.
-	closing   chan struct{}
-	closeOnce sync.Once
-	sockets   sync.WaitGroup
+	// sockets are the held WebSockets, which Close says goodbye to.
+	sockets socketSet
 
 	echo *echo.Echo
 	// allow is each route's methods, from the spec (cors.go).
@@ -70,7 +66,6 @@ func New(cfg Config, log *slog.Logger, store db.Store, opts Options) *Server {
 		passwords: newPasswords(cfg.BcryptCost, cfg.HashWorkers, cfg.HashQueue),
 		tokens:    newTokens(cfg.JWTSecret, cfg.JWTTTL, now),
 		now:       now,
-		closing:   make(chan struct{}),
 	}
 	s.metrics = newMetrics(s.passwords.QueueDepth)
 	s.emailLimit = s.newEmailLimiter()
@@ -95,12 +90,11 @@ func (s *Server) jobs() *river.Client[*sql.Tx] {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
 
 // Close tells open WebSockets the server is going away (close code 1001) and
-// waits for their handlers to finish, or for ctx to end. Call it after
+// waits for their close handshakes to finish, or for ctx to end. Call it after
 // http.Server.Shutdown, which does not track hijacked connections.
 func (s *Server) Close(ctx context.Context) error {
-	s.closeOnce.Do(func() { close(s.closing) })
 	done := make(chan struct{})
-	go func() { s.sockets.Wait(); close(done) }()
+	go func() { s.sockets.closeAll(); close(done) }()
 	select {
 	case <-done:
 		return nil
