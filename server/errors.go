@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -48,7 +50,26 @@ type authError struct{ reason string }
 
 func (e *authError) Error() string { return e.reason }
 
+// retryLater is a request refused for now: 429 (rate limit) or 503 (bcrypt
+// queue full), sent with Retry-After.
+type retryLater struct {
+	status int
+	after  time.Duration
+	detail string
+}
+
+func (e *retryLater) Error() string { return e.detail }
+
+// retryAfterSeconds is the Retry-After value: whole seconds, at least 1.
+func (e *retryLater) retryAfterSeconds() int {
+	return max(1, int(math.Ceil(e.after.Seconds())))
+}
+
 const problemJSON = "application/problem+json"
+
+// statusClientClosed is what the log and metrics record for a request whose
+// client went away before the answer; it is never sent.
+const statusClientClosed = 499
 
 // handleError is keel's one Echo HTTPErrorHandler: every error any handler or
 // middleware returns becomes an RFC 9457 problem with a documented status.
@@ -57,8 +78,15 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	p := problemFor(err)
 	req := c.Request()
+	if errors.Is(err, context.Canceled) && req.Context().Err() != nil {
+		// The client went away mid-request: nobody reads an answer, so none
+		// is sent (none the spec would have to document). The log and the
+		// metrics say 499, nginx's "client closed request".
+		c.Response().Status = statusClientClosed
+		return
+	}
+	p := problemFor(err)
 	id := c.Response().Header().Get(echo.HeaderXRequestID)
 	if id != "" {
 		p.Instance = &id
@@ -105,25 +133,18 @@ func problemFor(err error) oapi.Problem {
 		se *openapi3filter.SecurityRequirementsError
 	)
 	switch {
+	case errors.As(err, &me): // however deep: from the validator or a handler
+		return problem(http.StatusRequestEntityTooLarge, "the request body is over the limit")
+	case errors.As(err, &ae): // from the bearer check, also inside the validator's error
+		return problem(http.StatusUnauthorized, ae.reason)
+	case errors.As(err, &se):
+		return problem(http.StatusUnauthorized, "a bearer token is required")
 	case errors.As(err, &re):
 		return requestProblem(re)
-	case errors.As(err, &se):
-		// The only scheme is bearerAuth; its error is an authError.
-		for _, e := range se.Errors {
-			if errors.As(e, &ae) {
-				return problem(http.StatusUnauthorized, ae.reason)
-			}
-		}
-		return problem(http.StatusUnauthorized, "a bearer token is required")
 	case errors.As(err, &rl):
 		return problem(rl.status, rl.detail)
-	case errors.Is(err, context.Canceled):
-		// The client went away; nobody reads this answer.
-		return problem(http.StatusServiceUnavailable, "the request was canceled")
 	case errors.As(err, &fe):
 		return validationProblem("the request is invalid", oapi.FieldError{Field: fe.field, Reason: fe.reason})
-	case errors.As(err, &ae):
-		return problem(http.StatusUnauthorized, ae.reason)
 	case errors.Is(err, errNotReady):
 		return problem(http.StatusServiceUnavailable, errNotReady.Error())
 	case errors.Is(err, errEmailTaken):
@@ -134,8 +155,6 @@ func problemFor(err error) oapi.Problem {
 		return problem(http.StatusForbidden, err.Error())
 	case errors.Is(err, errUnknownSession):
 		return problem(http.StatusNotFound, err.Error())
-	case errors.As(err, &me):
-		return problem(http.StatusRequestEntityTooLarge, "the request body is over the limit")
 	case errors.As(err, &he):
 		return httpProblem(he)
 	}
@@ -160,15 +179,10 @@ func httpProblem(he *echo.HTTPError) oapi.Problem {
 // requestProblem explains why the request validator refused a request.
 func requestProblem(re *openapi3filter.RequestError) oapi.Problem {
 	var (
-		me *http.MaxBytesError
 		pe *openapi3filter.ParseError
 		se *openapi3.SchemaError
 	)
 	switch {
-	case errors.As(re.Err, &me):
-		return problem(http.StatusRequestEntityTooLarge, "the request body is over the limit")
-	case strings.HasPrefix(re.Reason, "header Content-Type has unexpected value"):
-		return problem(http.StatusUnsupportedMediaType, "the request body must be application/json")
 	case re.RequestBody != nil && errors.Is(re.Err, openapi3filter.ErrInvalidRequired):
 		return problem(http.StatusBadRequest, "a JSON request body is required")
 	case errors.As(re.Err, &pe) && isBodyError(pe.RootCause()):

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"math"
 	"net/http"
 	"net/netip"
 	"sync"
@@ -14,21 +13,6 @@ import (
 
 	"github.com/keelhq/keel/db"
 )
-
-// retryLater is a request refused for now: 429 (rate limit) or 503 (bcrypt
-// queue full), sent with Retry-After.
-type retryLater struct {
-	status int
-	after  time.Duration
-	detail string
-}
-
-func (e *retryLater) Error() string { return e.detail }
-
-// retryAfterSeconds is the Retry-After value: whole seconds, at least 1.
-func (e *retryLater) retryAfterSeconds() int {
-	return max(1, int(math.Ceil(e.after.Seconds())))
-}
 
 // ipLimiter is a token bucket per client IP: perMinute requests a minute, with
 // a burst of the same size. Buckets that have refilled are dropped now and

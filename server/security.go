@@ -15,28 +15,27 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// limitBody refuses bodies over BODY_LIMIT with 413: at once when
-// Content-Length says so, else when reading passes the limit, so a large body
-// is never read into memory. Only POST operations read a body; others leave
-// it unread.
+// limitBody refuses bodies over BODY_LIMIT with 413, whatever the method:
+// at once when Content-Length says so, else when reading passes the limit, so
+// a large body is never read into memory.
 func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	limit := s.cfg.BodyLimit
 	return func(c echo.Context) error {
 		req := c.Request()
-		if req.Method != http.MethodPost {
-			return next(c)
+		if req.Body == nil || req.Body == http.NoBody {
+			return next(c) // GET and friends: nothing to limit
 		}
 		// Media types are case-insensitive, but Echo's binder compares them
 		// as written: hand it the canonical form.
-		if mt, params, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType)); err == nil {
-			req.Header.Set(echo.HeaderContentType, mime.FormatMediaType(mt, params))
+		if ct := req.Header.Get(echo.HeaderContentType); ct != "" {
+			if mt, params, err := mime.ParseMediaType(ct); err == nil {
+				req.Header.Set(echo.HeaderContentType, mime.FormatMediaType(mt, params))
+			}
 		}
 		if req.ContentLength > limit {
 			return &http.MaxBytesError{Limit: limit}
 		}
-		if req.Body != nil && req.Body != http.NoBody {
-			req.Body = http.MaxBytesReader(c.Response(), req.Body, limit)
-		}
+		req.Body = http.MaxBytesReader(c.Response(), req.Body, limit)
 		return next(c)
 	}
 }

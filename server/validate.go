@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -21,6 +22,9 @@ type operation struct {
 	bearer bool
 	// inputs: the operation has parameters or a request body to validate.
 	inputs bool
+	// body: the operation takes a request body (application/json, the only
+	// media type keel's spec uses: the spec lint enforces it).
+	body bool
 	// checksSession: the operation's handler checks the session itself, in
 	// the query it runs anyway (GET /profile), so the validator does not.
 	checksSession bool
@@ -64,6 +68,7 @@ func newValidator(spec *openapi3.T, auth func(*http.Request) (principal, error),
 			o := &operation{
 				route:         &routers.Route{Spec: spec, Path: path, PathItem: item, Method: method, Operation: op},
 				inputs:        len(op.Parameters) > 0 || len(item.Parameters) > 0 || op.RequestBody != nil,
+				body:          op.RequestBody != nil,
 				checksSession: selfChecked[op.OperationID],
 			}
 			for _, req := range *security {
@@ -109,15 +114,16 @@ func (v *validator) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		op := v.ops[opKey{req.Method, c.Path()}]
 		switch {
 		case op == nil:
-			// No operation. Echo matched the path under other methods (405;
-			// it has put the Allow list in the context) or nothing (404).
-			// Answer here rather than let Echo's OPTIONS handler send an
-			// undocumented 204.
+			// No operation: Echo matched the path under other methods (405)
+			// or nothing (404).
 			if c.Path() == "" {
 				return echo.ErrNotFound
 			}
 			return echo.ErrMethodNotAllowed
 		case op.inputs:
+			if op.body && !isJSON(req) {
+				return errNotJSON
+			}
 			var p principal
 			in := &openapi3filter.RequestValidationInput{
 				Request:    req,
@@ -157,6 +163,21 @@ func (v *validator) authenticated(c echo.Context, op *operation, p principal) er
 	}
 	c.SetRequest(req.WithContext(withPrincipal(req.Context(), p)))
 	return nil
+}
+
+// errNotJSON is a request body in another media type than the spec's.
+var errNotJSON = &echo.HTTPError{Code: http.StatusUnsupportedMediaType, Message: "the request body must be application/json"}
+
+// isJSON reports whether the request's body is declared application/json (in
+// any letter case, with any parameters), or there is no body to declare: an
+// absent body is the validator's to refuse, as "required".
+func isJSON(req *http.Request) bool {
+	ct := req.Header.Get(echo.HeaderContentType)
+	if ct == "" {
+		return req.ContentLength == 0
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == echo.MIMEApplicationJSON
 }
 
 func pathParams(c echo.Context) map[string]string {
