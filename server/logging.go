@@ -25,8 +25,10 @@ func NewLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 
 // logRequests gives every request an id (the client's X-Request-Id when it is
 // a sane one), and when it is done counts it in the metrics and logs one line:
-// method, route, status, latency and request id. It never logs bodies, query strings or headers,
-// which may hold passwords or tokens.
+// method, route, status, latency, request id and the client's address (the
+// peer's, or X-Forwarded-For's behind TRUSTED_PROXIES, as the rate limit sees
+// it). It never logs bodies, query strings or headers, which may hold
+// passwords or tokens.
 func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
@@ -54,6 +56,7 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			slog.Int("status", status),
 			slog.Float64("latency_ms", float64(took.Microseconds())/1000),
 			slog.String("request_id", id),
+			slog.String("client_ip", c.RealIP()),
 		)
 		return nil
 	}

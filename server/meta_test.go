@@ -128,7 +128,7 @@ func TestLogs(t *testing.T) {
 			continue
 		}
 		n++
-		for _, k := range []string{"method", "route", "status", "latency_ms", "request_id"} {
+		for _, k := range []string{"method", "route", "status", "latency_ms", "request_id", "client_ip"} {
 			if _, ok := m[k]; !ok {
 				t.Errorf("request line lacks %s: %s", k, l)
 			}
