@@ -135,7 +135,8 @@ test("Swagger UI at /docs renders the spec and executes requests", { skip }, asy
         assert.equal(path, o.path, o.operationId);
         const lock = block.locator(".opblock-summary .authorization__btn");
         if (o.bearer) {
-          assert.equal(await lock.getAttribute("aria-label"), `authorization button ${state}`, o.operationId);
+          // waitFor, not a one-off read: the icon follows the Authorize dialog's state.
+          await lock.and(page.locator(`[aria-label="authorization button ${state}"]`)).waitFor();
         } else {
           assert.equal(await lock.count(), 0, `${o.operationId} needs no token, so it has no lock`);
         }
