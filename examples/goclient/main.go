@@ -1,6 +1,8 @@
 // Command goclient shows keel's generated Go SDK (github.com/keelhq/keel/gen/client)
-// against a running server: it registers a new account, logs in and reads the
-// profile with the bearer token, printing each answer.
+// against a running server: it registers a new account, logs in, reads the
+// profile and the session list with the bearer token, refreshes the pair,
+// logs out, and shows that reuse of a spent refresh token ends a session,
+// printing each answer.
 //
 //	go run ./examples/goclient                       # http://localhost:8080, a random email
 //	go run ./examples/goclient -url http://127.0.0.1:9000 -email ada@example.com
@@ -83,14 +85,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return unexpected("POST /login", login.StatusCode(), login.Body)
 	}
 	tok := login.JSON200
-	fmt.Fprintf(out, "POST /login    %d token_type=%s expires_in=%ds token=%s…\n", login.StatusCode(), tok.TokenType, tok.ExpiresIn, tok.Token[:min(16, len(tok.Token))])
-
-	// The token goes on each request through a RequestEditorFn.
-	bearer := func(_ context.Context, req *http.Request) error {
-		req.Header.Set("Authorization", "Bearer "+tok.Token)
-		return nil
+	fmt.Fprintf(out, "POST /login    %d token_type=%s expires_in=%ds refresh_expires_in=%ds token=%s\n",
+		login.StatusCode(), tok.TokenType, tok.ExpiresIn, tok.RefreshExpiresIn, short(tok.Token))
+	if tok.RefreshToken == "" || tok.RefreshExpiresIn <= 0 {
+		return errors.New("POST /login: no refresh token")
 	}
-	prof, err := c.GetProfileWithResponse(ctx, bearer)
+
+	prof, err := c.GetProfileWithResponse(ctx, bearer(tok.Token))
 	if err != nil {
 		return err
 	}
@@ -112,9 +113,138 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return unexpected("GET /profile without a token", anon.StatusCode(), anon.Body)
 	}
 	fmt.Fprintf(out, "GET /profile   %d (no token) title=%q\n", anon.StatusCode(), anon.ApplicationProblemJSON401.Title)
+
+	if err := lifecycle(ctx, c, tok, out); err != nil {
+		return err
+	}
+	if err := reuse(ctx, c, client.LoginRequest{Email: client.Email(*email), Password: *password}, out); err != nil {
+		return err
+	}
 	fmt.Fprintln(out, "ok")
 	return nil
 }
+
+// lifecycle lists the session, refreshes the pair, uses the new access token
+// and logs out; then both tokens of the pair are refused.
+func lifecycle(ctx context.Context, c *client.ClientWithResponses, tok *client.Token, out io.Writer) error {
+	list, err := c.ListSessionsWithResponse(ctx, bearer(tok.Token))
+	if err != nil {
+		return err
+	}
+	if list.JSON200 == nil {
+		return unexpected("GET /sessions", list.StatusCode(), list.Body)
+	}
+	var current *client.Session
+	for i, s := range *list.JSON200 {
+		if s.Current {
+			current = &(*list.JSON200)[i]
+		}
+	}
+	if current == nil {
+		return fmt.Errorf("GET /sessions: no session is marked current: %s", list.Body)
+	}
+	fmt.Fprintf(out, "GET /sessions  %d %d live, current id=%s user_agent=%q\n", list.StatusCode(), len(*list.JSON200), current.ID, current.UserAgent)
+
+	ref, err := c.RefreshTokenWithResponse(ctx, client.RefreshRequest{RefreshToken: tok.RefreshToken})
+	if err != nil {
+		return err
+	}
+	if ref.JSON200 == nil {
+		return unexpected("POST /token/refresh", ref.StatusCode(), ref.Body)
+	}
+	next := ref.JSON200
+	if next.RefreshToken == tok.RefreshToken || next.Token == "" {
+		return errors.New("POST /token/refresh: the refresh token did not rotate")
+	}
+	fmt.Fprintf(out, "POST /token/refresh %d a new pair, token=%s\n", ref.StatusCode(), short(next.Token))
+
+	prof, err := c.GetProfileWithResponse(ctx, bearer(next.Token))
+	if err != nil {
+		return err
+	}
+	if prof.JSON200 == nil {
+		return unexpected("GET /profile with the refreshed token", prof.StatusCode(), prof.Body)
+	}
+	fmt.Fprintf(out, "GET /profile   %d (refreshed token) email_verified=%t\n", prof.StatusCode(), prof.JSON200.EmailVerified)
+
+	bye, err := c.LogoutWithResponse(ctx, bearer(next.Token))
+	if err != nil {
+		return err
+	}
+	if bye.StatusCode() != http.StatusNoContent {
+		return unexpected("POST /logout", bye.StatusCode(), bye.Body)
+	}
+	fmt.Fprintf(out, "POST /logout   %d\n", bye.StatusCode())
+
+	after, err := c.GetProfileWithResponse(ctx, bearer(next.Token))
+	if err != nil {
+		return err
+	}
+	if after.ApplicationProblemJSON401 == nil {
+		return unexpected("GET /profile after logout", after.StatusCode(), after.Body)
+	}
+	fmt.Fprintf(out, "GET /profile   %d (after logout)\n", after.StatusCode())
+	for _, rt := range []string{next.RefreshToken, tok.RefreshToken} {
+		r, err := c.RefreshTokenWithResponse(ctx, client.RefreshRequest{RefreshToken: rt})
+		if err != nil {
+			return err
+		}
+		if r.ApplicationProblemJSON401 == nil {
+			return unexpected("POST /token/refresh after logout", r.StatusCode(), r.Body)
+		}
+	}
+	fmt.Fprintln(out, "POST /token/refresh 401 (after logout, both refresh tokens)")
+	return nil
+}
+
+// reuse starts a session, refreshes it and presents the spent refresh token
+// again: keel answers 401 and ends the session, so the new pair is refused too.
+func reuse(ctx context.Context, c *client.ClientWithResponses, creds client.LoginRequest, out io.Writer) error {
+	login, err := c.LoginWithResponse(ctx, creds)
+	if err != nil {
+		return err
+	}
+	if login.JSON200 == nil {
+		return unexpected("POST /login", login.StatusCode(), login.Body)
+	}
+	first := login.JSON200
+	ref, err := c.RefreshTokenWithResponse(ctx, client.RefreshRequest{RefreshToken: first.RefreshToken})
+	if err != nil {
+		return err
+	}
+	if ref.JSON200 == nil {
+		return unexpected("POST /token/refresh", ref.StatusCode(), ref.Body)
+	}
+	again, err := c.RefreshTokenWithResponse(ctx, client.RefreshRequest{RefreshToken: first.RefreshToken})
+	if err != nil {
+		return err
+	}
+	if again.ApplicationProblemJSON401 == nil {
+		return unexpected("POST /token/refresh with a spent token", again.StatusCode(), again.Body)
+	}
+	fmt.Fprintf(out, "POST /token/refresh %d (spent token: reuse detected, the session ends)\n", again.StatusCode())
+	prof, err := c.GetProfileWithResponse(ctx, bearer(ref.JSON200.Token))
+	if err != nil {
+		return err
+	}
+	if prof.ApplicationProblemJSON401 == nil {
+		return unexpected("GET /profile after reuse detection", prof.StatusCode(), prof.Body)
+	}
+	fmt.Fprintf(out, "GET /profile   %d (the newer access token, after reuse)\n", prof.StatusCode())
+	return nil
+}
+
+// bearer puts the token on a request: the generated client takes such
+// RequestEditorFns on every call.
+func bearer(token string) client.RequestEditorFn {
+	return func(_ context.Context, req *http.Request) error {
+		req.Header.Set("Authorization", "Bearer "+token)
+		return nil
+	}
+}
+
+// short is the start of a secret, enough to tell two apart in the output.
+func short(s string) string { return s[:min(16, len(s))] + "…" }
 
 func unexpected(call string, status int, body []byte) error {
 	return fmt.Errorf("%s: unexpected %d: %s", call, status, body)

@@ -15,6 +15,8 @@ export type RegisterRequest = Schemas["RegisterRequest"];
 export type LoginRequest = Schemas["LoginRequest"];
 export type User = Schemas["User"];
 export type Token = Schemas["Token"];
+export type RefreshRequest = Schemas["RefreshRequest"];
+export type Session = Schemas["Session"];
 /** An RFC 9457 problem: the body of every keel error (`application/problem+json`). */
 export type Problem = Schemas["Problem"];
 export type FieldError = Schemas["FieldError"];
@@ -58,3 +60,110 @@ export function bearer(token: () => string | undefined): Middleware {
     },
   };
 }
+
+export interface KeelSessionOptions {
+  /** Where keel is served, e.g. `http://localhost:8080`. */
+  baseUrl: string;
+  /** A fetch to use instead of globalThis.fetch (tests, SSR). */
+  fetch?: (input: Request) => Promise<Response>;
+  /**
+   * Refresh this many seconds before the access token expires, on the next
+   * request that needs it (default 30). The refresh happens before that request
+   * is sent, so it never goes out with an expired token.
+   */
+  refreshLeeway?: number;
+  /** The clock, in milliseconds since the epoch (default Date.now); tests move it. */
+  now?: () => number;
+  /**
+   * Called with the new pair after each login and refresh, and with undefined
+   * when the session is over (logout, or a refresh the server refused), so an
+   * app can keep the pair wherever it keeps secrets.
+   */
+  onTokens?: (tokens: Token | undefined) => void;
+}
+
+/**
+ * createKeelSession keeps the pair `POST /login` returns and uses it: `client`
+ * sends the access token on each request and, when it is about to expire,
+ * refreshes first (`POST /token/refresh`), storing the new pair (keel rotates
+ * refresh tokens: each one is good once). Refreshes are serialised: calls that
+ * overlap share one request, because presenting a refresh token twice makes keel
+ * end the session (reuse detection, unless `REFRESH_REUSE_INTERVAL` is set).
+ * One KeelSession per signed-in user and tab; tabs that share a pair must
+ * coordinate their refreshes themselves.
+ */
+export function createKeelSession(options: KeelSessionOptions) {
+  const now = options.now ?? Date.now;
+  const leeway = (options.refreshLeeway ?? 30) * 1000;
+  // auth has no middleware: it sends login, refresh and logout as they are.
+  const auth = createKeelClient({ baseUrl: options.baseUrl, ...(options.fetch ? { fetch: options.fetch } : {}) });
+  let tokens: Token | undefined;
+  let expiresAt = 0; // when tokens.token expires, by now()
+  let refreshing: ReturnType<typeof doRefresh> | undefined;
+
+  function set(next: Token | undefined): void {
+    tokens = next;
+    expiresAt = next ? now() + next.expires_in * 1000 : 0;
+    options.onTokens?.(next);
+  }
+
+  async function doRefresh(refreshToken: string) {
+    const res = await auth.POST("/token/refresh", { body: { refresh_token: refreshToken } });
+    if (res.data) {
+      set(res.data);
+    } else if (res.response.status === 401 && tokens?.refresh_token === refreshToken) {
+      set(undefined); // spent, expired or the session has ended: sign in again
+    }
+    return res;
+  }
+
+  const client = createKeelClient({ baseUrl: options.baseUrl, ...(options.fetch ? { fetch: options.fetch } : {}) });
+  client.use({
+    async onRequest({ request }) {
+      if (tokens && now() >= expiresAt - leeway) {
+        await session.refresh();
+      }
+      if (tokens && !request.headers.has("Authorization")) {
+        request.headers.set("Authorization", `Bearer ${tokens.token}`);
+      }
+      return request;
+    },
+  });
+
+  const session = {
+    /** An openapi-fetch client that sends the session's access token, refreshing it ahead of expiry. */
+    client,
+    /** The current pair, or undefined when signed out. */
+    get tokens(): Token | undefined {
+      return tokens;
+    },
+    /** POST /login: on 200 the session keeps the pair. */
+    async login(body: LoginRequest) {
+      const res = await auth.POST("/login", { body });
+      if (res.data) set(res.data);
+      return res;
+    },
+    /**
+     * POST /token/refresh with the kept refresh token: on 200 the new pair replaces
+     * it; on 401 the session is over and the pair is dropped. Overlapping calls
+     * share one request. Throws when there is no pair.
+     */
+    refresh() {
+      if (!tokens) throw new Error("keel: no session to refresh; log in first");
+      refreshing ??= doRefresh(tokens.refresh_token).finally(() => {
+        refreshing = undefined;
+      });
+      return refreshing;
+    },
+    /** POST /logout with the current access token; the pair is dropped whatever the answer. */
+    async logout() {
+      const token = tokens?.token;
+      set(undefined);
+      return auth.POST("/logout", token ? { headers: { Authorization: `Bearer ${token}` } } : {});
+    },
+  };
+  return session;
+}
+
+/** The session helper createKeelSession returns. */
+export type KeelSession = ReturnType<typeof createKeelSession>;

@@ -1,9 +1,13 @@
 // Swagger UI in a real browser: load keel's /docs in headless Chromium (the
 // system one, CHROMIUM_PATH, default /usr/bin/chromium; playwright-core never
-// downloads a browser), find the operations, and use "Try it out" → "Execute"
-// to register, log in, authorize with the token and read the profile.
+// downloads a browser), check that every operation of the spec is there and that
+// exactly the bearer ones carry the lock, then use "Try it out" → "Execute" as a
+// user would: register, log in, authorize with the token, and call every
+// protected operation (profile, sessions, resend verification, end one session,
+// change the password, refresh and re-authorize, log out, log out everywhere,
+// delete the account), checking each status.
 // Needs a running keel (KEEL_URL); skipped when there is no Chromium, except under CI=true.
-// A screenshot of the final page goes to $SCREENSHOT_DIR (default /tmp).
+// Screenshots go to $SCREENSHOT_DIR (default /tmp).
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -33,25 +37,69 @@ function op(page: Page, tag: string, operationId: string): Locator {
   return page.locator(`#operations-${tag}-${operationId}`);
 }
 
-// execute expands an operation, fills its JSON body if given, presses Execute
-// and returns the live response's status code and body text.
-async function execute(block: Locator, body?: unknown): Promise<{ status: number; text: string }> {
+// execute expands an operation, fills its path parameters and JSON body if
+// given, presses Execute and returns the live response's status code and body
+// text ("" for none). The response of an earlier execution is cleared first, so
+// the one read is this execution's.
+async function execute(
+  block: Locator,
+  body?: unknown,
+  params: Record<string, string> = {},
+): Promise<{ status: number; text: string }> {
   if (!(await block.locator(".opblock-body").isVisible())) {
     await block.locator(".opblock-summary").first().click();
   }
-  const tryOut = block.locator("button.try-out__btn");
-  if ((await tryOut.textContent())?.trim() === "Try it out") {
+  // tryItOutEnabled: true opens it already; once open, the buttons are Cancel (and Reset).
+  const tryOut = block.locator("button.try-out__btn:not(.cancel):not(.reset)");
+  if ((await tryOut.count()) > 0) {
     await tryOut.click();
+  }
+  const live = block.locator(".live-responses-table tbody .response").first();
+  const clear = block.locator("button.btn-clear");
+  if (await clear.isVisible()) {
+    await clear.click();
+    await live.waitFor({ state: "detached" });
+  }
+  for (const [name, value] of Object.entries(params)) {
+    await block.locator(`tr[data-param-name="${name}"] input`).fill(value);
   }
   if (body !== undefined) {
     await block.locator("textarea.body-param__text").fill(JSON.stringify(body, null, 2));
   }
   await block.locator("button.execute").click();
-  const live = block.locator(".live-responses-table tbody .response").first();
   await live.waitFor({ timeout });
   const status = Number((await live.locator(".response-col_status").textContent())?.trim());
-  const text = (await live.locator(".response-col_description pre").first().textContent()) ?? "";
+  // The body's block (absent for a 204); the response headers and duration follow it.
+  const pre = live.locator(".response-col_description .highlight-code pre");
+  const text = (await pre.count()) > 0 ? ((await pre.first().textContent()) ?? "") : "";
   return { status, text };
+}
+
+interface Operation {
+  id: string; // #operations-<tag>-<operationId>
+  method: string;
+  path: string;
+  operationId: string;
+  bearer: boolean;
+}
+
+// operations reads the spec keel serves and lists each operation, and whether it needs the bearer token.
+async function operations(): Promise<Operation[]> {
+  const res = await fetch(`${baseUrl}/openapi.json`);
+  assert.equal(res.status, 200);
+  type Op = { operationId: string; tags?: string[]; security?: Record<string, string[]>[] };
+  const spec = (await res.json()) as { paths: Record<string, Record<string, Op>>; security?: Op["security"] };
+  const methods = new Set(["get", "put", "post", "delete", "patch", "head", "options"]);
+  const ops: Operation[] = [];
+  for (const [path, item] of Object.entries(spec.paths)) {
+    for (const [method, o] of Object.entries(item)) {
+      if (!methods.has(method)) continue;
+      const security = o.security ?? spec.security ?? [];
+      const bearer = security.some((req) => Object.keys(req).includes("bearerAuth"));
+      ops.push({ id: `operations-${o.tags?.[0] ?? "default"}-${o.operationId}`, method, path, operationId: o.operationId, bearer });
+    }
+  }
+  return ops;
 }
 
 // Under CI a missing browser is a failure, not a skip.
@@ -75,54 +123,129 @@ test("Swagger UI at /docs renders the spec and executes requests", { skip }, asy
     await page.locator(".swagger-ui .info .title").waitFor();
     assert.match((await page.locator(".swagger-ui .info .title").textContent()) ?? "", /keel/);
 
-    // The operations the spec lists are all on the page.
-    const register = op(page, "auth", "register");
-    const login = op(page, "auth", "login");
-    const profile = op(page, "users", "getProfile");
-    for (const [block, path] of [[register, "/register"], [login, "/login"], [profile, "/profile"]] as const) {
-      await block.waitFor();
-      assert.equal((await block.locator(".opblock-summary-path").first().textContent())?.trim(), path);
-    }
-    await op(page, "health", "getHealth").waitFor();
+    // Every operation of the spec is on the page, and exactly the bearer ones have the lock.
+    const ops = await operations();
+    const protectedOps = ops.filter((o) => o.bearer);
+    assert.ok(protectedOps.length >= 8, `bearer operations: ${protectedOps.map((o) => o.operationId).join(", ")}`);
+    const locks = async (state: "locked" | "unlocked") => {
+      for (const o of ops) {
+        const block = page.locator(`#${o.id}`);
+        await block.waitFor();
+        const path = (await block.locator(".opblock-summary-path").first().getAttribute("data-path")) ?? "";
+        assert.equal(path, o.path, o.operationId);
+        const lock = block.locator(".opblock-summary .authorization__btn");
+        if (o.bearer) {
+          // waitFor, not a one-off read: the icon follows the Authorize dialog's state.
+          await lock.and(page.locator(`[aria-label="authorization button ${state}"]`)).waitFor();
+        } else {
+          assert.equal(await lock.count(), 0, `${o.operationId} needs no token, so it has no lock`);
+        }
+      }
+    };
+    await locks("unlocked");
+
+    const block = (operationId: string): Locator => {
+      const o = ops.find((x) => x.operationId === operationId);
+      assert.ok(o, `no operation ${operationId} in the spec`);
+      return page.locator(`#${o.id}`);
+    };
+    const executed = new Set<string>();
+    const call = async (operationId: string, want: number, body?: unknown, params?: Record<string, string>) => {
+      const r = await execute(block(operationId), body, params);
+      assert.equal(r.status, want, `${operationId}: ${r.text}`);
+      executed.add(operationId);
+      return r.text === "" ? undefined : JSON.parse(r.text);
+    };
+
+    // authorize pastes a bearer token into the Authorize dialog, replacing any there.
+    const authorize = async (token: string) => {
+      await page.locator(".scheme-container button.authorize").click();
+      const dialog = page.locator(".dialog-ux .modal-ux");
+      await dialog.waitFor();
+      const remove = dialog.locator('.auth-btn-wrapper button[aria-label="Remove authorization"]');
+      if ((await remove.count()) > 0) {
+        await remove.click();
+      }
+      await dialog.locator(".auth-container input").first().fill(token);
+      await dialog.locator(".auth-btn-wrapper button.authorize").click();
+      await dialog.locator(".auth-btn-wrapper button.btn-done, button.close-modal").first().click();
+      await dialog.waitFor({ state: "detached" });
+    };
 
     const email = `ui-${randomBytes(6).toString("hex")}@example.com`;
     const password = "correct horse battery";
+    const newPassword = "battery staple horse";
 
-    const reg = await execute(register, { email, password });
-    assert.equal(reg.status, 201, reg.text);
-    assert.equal(JSON.parse(reg.text).email, email);
-
-    const log = await execute(login, { email, password });
-    assert.equal(log.status, 200, log.text);
-    const token: string = JSON.parse(log.text).token;
-    assert.ok(token);
+    const user = await call("register", 201, { email, password });
+    assert.equal(user.email, email);
+    const pair1 = await call("login", 200, { email, password });
+    assert.ok(pair1.token && pair1.refresh_token);
 
     // Without authorizing, the profile is a 401 problem.
-    const anon = await execute(profile);
-    assert.equal(anon.status, 401, anon.text);
+    await call("getProfile", 401);
 
-    // Authorize: paste the bearer token into the dialog.
-    await page.locator(".scheme-container button.authorize").click();
-    const dialog = page.locator(".dialog-ux .modal-ux");
-    await dialog.waitFor();
-    await dialog.locator(".auth-container input").first().fill(token);
-    await dialog.locator(".auth-btn-wrapper button.authorize").click();
-    await dialog.locator(".auth-btn-wrapper button.btn-done, button.close-modal").first().click();
-    await dialog.waitFor({ state: "detached" });
+    await authorize(pair1.token);
+    await locks("locked");
 
-    const me = await execute(profile);
-    assert.equal(me.status, 200, me.text);
-    assert.equal(JSON.parse(me.text).email, email);
+    const me = await call("getProfile", 200);
+    assert.equal(me.email, email);
+    assert.equal(me.email_verified, false);
+    const profileShot = join(screenshotDir, "keel-docs-profile.png");
+    await block("getProfile").screenshot({ path: profileShot });
 
-    // Two screenshots to look at: the top of the page, and the profile call with its 200.
+    const one = await call("listSessions", 200);
+    assert.equal(one.length, 1, JSON.stringify(one));
+    assert.equal(one[0].current, true);
+
+    assert.deepEqual(await call("resendVerification", 202), { status: "accepted" });
+
+    // A second login is a second session; end it from this one.
+    await call("login", 200, { email, password });
+    const two: { id: string; current: boolean }[] = await call("listSessions", 200);
+    assert.equal(two.length, 2, JSON.stringify(two));
+    const other = two.find((s) => !s.current);
+    assert.ok(other);
+    await call("deleteSession", 204, undefined, { id: other.id });
+    assert.equal((await call("listSessions", 200)).length, 1);
+
+    await call("changePassword", 204, { current_password: password, new_password: newPassword });
+
+    // Refresh with the first pair's refresh token, then authorize with the new access token.
+    const pair2 = await call("refreshToken", 200, { refresh_token: pair1.refresh_token });
+    assert.notEqual(pair2.refresh_token, pair1.refresh_token);
+    await authorize(pair2.token);
+    assert.equal((await call("getProfile", 200)).email, email);
+
+    // Log out: the authorized token is refused at once.
+    await call("logout", 204);
+    await call("getProfile", 401);
+
+    // Log in with the new password; "log out everywhere" ends this session too.
+    const pair3 = await call("login", 200, { email, password: newPassword });
+    await authorize(pair3.token);
+    await call("deleteSessions", 204);
+    await call("getProfile", 401);
+
+    // Log in again and delete the account: its token and its password stop working.
+    const pair4 = await call("login", 200, { email, password: newPassword });
+    await authorize(pair4.token);
+    await call("deleteProfile", 204, { password: newPassword });
+    await call("getProfile", 401);
+    await call("login", 401, { email, password: newPassword });
+
+    // Every bearer operation of the spec was executed from the page.
+    assert.deepEqual(
+      protectedOps.map((o) => o.operationId).filter((id) => !executed.has(id)),
+      [],
+      "bearer operations not executed from /docs",
+    );
+
     const top = join(screenshotDir, "keel-docs.png");
-    const call = join(screenshotDir, "keel-docs-profile.png");
-    await profile.screenshot({ path: call });
     await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: top });
-    console.log(`screenshots: ${top} ${call}`);
+    console.log(`screenshots: ${top} ${profileShot}`);
 
-    // The 401 above logs a failed resource load in the console; anything else
+    // The 401s above log a failed resource load in the console; anything else
     // (a CSP violation, a script error, a failed asset) is a bug.
     const unexpected = problems.filter((p) => !/status of 401/.test(p));
     assert.deepEqual(unexpected, []);

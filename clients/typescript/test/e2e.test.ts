@@ -6,7 +6,15 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { test } from "node:test";
 
-import { createKeelClient, type Problem, type RegisterRequest, type Token, type User } from "../src/client.js";
+import {
+  createKeelClient,
+  createKeelSession,
+  type Problem,
+  type RegisterRequest,
+  type Session,
+  type Token,
+  type User,
+} from "../src/client.js";
 
 const baseUrl = process.env.KEEL_URL ?? "http://127.0.0.1:8080";
 
@@ -34,7 +42,8 @@ test("register → login → profile through openapi-fetch", async (t) => {
     assert.ok(user.id >= 1);
     assert.equal(user.email, email.toLowerCase(), "the email is stored lower-cased");
     assert.ok(!Number.isNaN(Date.parse(user.created_at)), `created_at ${user.created_at} is a date-time`);
-    assert.deepEqual(Object.keys(user).sort(), ["created_at", "email", "id"], "no password or hash comes back");
+    assert.equal(user.email_verified, false, "a new address is not verified yet");
+    assert.deepEqual(Object.keys(user).sort(), ["created_at", "email", "email_verified", "id"], "no password or hash comes back");
   });
 
   await t.test("POST /register again → 409 problem", async () => {
@@ -83,6 +92,9 @@ test("register → login → profile through openapi-fetch", async (t) => {
     assert.equal(tok.token_type, "Bearer");
     assert.ok(tok.expires_in > 0);
     assert.equal(tok.token.split(".").length, 3, "a JWT has three parts");
+    assert.ok(tok.refresh_token.length > 0);
+    assert.ok(tok.refresh_expires_in > tok.expires_in);
+    assert.deepEqual(Object.keys(tok).sort(), ["expires_in", "refresh_expires_in", "refresh_token", "token", "token_type"]);
     token = tok.token;
   });
 
@@ -90,6 +102,197 @@ test("register → login → profile through openapi-fetch", async (t) => {
     const { data, error, response } = await keel.GET("/profile");
     assert.equal(response.status, 200, JSON.stringify(error));
     assert.deepEqual(data, user);
+  });
+});
+
+// registered signs up a fresh account and returns its email and password.
+async function registered(prefix: string): Promise<{ email: string; password: string }> {
+  const email = `${prefix}-${randomBytes(6).toString("hex")}@example.com`;
+  const password = "correct horse battery";
+  const { error, response } = await createKeelClient({ baseUrl }).POST("/register", { body: { email, password } });
+  assert.equal(response.status, 201, JSON.stringify(error));
+  return { email, password };
+}
+
+// as returns request options that send token as the bearer.
+const as = (token: string) => ({ headers: { Authorization: `Bearer ${token}` } });
+
+test("sessions: login → refresh → logout, GET /sessions, DELETE /sessions/{id}, reuse detection", async (t) => {
+  const keel = createKeelClient({ baseUrl });
+  const { email, password } = await registered("ts-session");
+
+  const login = async (userAgent: string): Promise<Token> => {
+    const { data, error, response } = await keel.POST("/login", {
+      body: { email, password },
+      headers: { "User-Agent": userAgent },
+    });
+    assert.equal(response.status, 200, JSON.stringify(error));
+    assert.ok(data);
+    return data;
+  };
+  const profileStatus = async (token: string) => (await keel.GET("/profile", as(token))).response.status;
+  const refresh = (refreshToken: string) => keel.POST("/token/refresh", { body: { refresh_token: refreshToken } });
+  const sessions = async (token: string): Promise<Session[]> => {
+    const { data, error, response } = await keel.GET("/sessions", as(token));
+    assert.equal(response.status, 200, JSON.stringify(error));
+    assert.ok(data);
+    return data;
+  };
+
+  // Session A: the one that refreshes; B: the one that logs out; C: ended from A.
+  const a1 = await login("e2e-a");
+  let a2: Token | undefined;
+
+  await t.test("POST /token/refresh → 200, a new pair; the new access token works", async () => {
+    const { data, error, response } = await refresh(a1.refresh_token);
+    assert.equal(response.status, 200, JSON.stringify(error));
+    assert.ok(data);
+    assert.equal(data.token_type, "Bearer");
+    assert.ok(data.expires_in > 0 && data.refresh_expires_in > 0);
+    assert.notEqual(data.refresh_token, a1.refresh_token, "refresh tokens rotate");
+    a2 = data;
+    assert.equal(await profileStatus(a2.token), 200);
+  });
+
+  await t.test("GET /sessions → 200: the caller's session, marked current", async () => {
+    assert.ok(a2);
+    const list = await sessions(a2.token);
+    assert.equal(list.length, 1, JSON.stringify(list));
+    const [s] = list;
+    assert.ok(s);
+    assert.equal(s.current, true);
+    assert.equal(s.user_agent, "e2e-a");
+    assert.ok(s.id.length > 0);
+    assert.ok(!Number.isNaN(Date.parse(s.created_at)) && !Number.isNaN(Date.parse(s.last_used_at)));
+    assert.ok(Date.parse(s.last_used_at) >= Date.parse(s.created_at));
+    assert.deepEqual(Object.keys(s).sort(), ["created_at", "current", "id", "last_used_at", "user_agent"]);
+  });
+
+  await t.test("POST /logout → 204; that session's access and refresh tokens then get 401", async () => {
+    assert.ok(a2);
+    const b = await login("e2e-b");
+    assert.equal(await profileStatus(b.token), 200);
+    const list = await sessions(b.token);
+    assert.equal(list.length, 2, JSON.stringify(list));
+    assert.deepEqual(list.map((s) => [s.user_agent, s.current]).sort(), [["e2e-a", false], ["e2e-b", true]]);
+
+    const { error, response } = await keel.POST("/logout", as(b.token));
+    assert.equal(response.status, 204, JSON.stringify(error));
+
+    const after = await keel.GET("/profile", as(b.token));
+    assert.equal(after.response.status, 401, "an ended session's access token is refused at once");
+    assert.equal(after.error?.status, 401);
+    assert.match(after.response.headers.get("content-type") ?? "", /^application\/problem\+json/);
+    assert.equal((await refresh(b.refresh_token)).response.status, 401, "and so is its refresh token");
+    assert.equal((await keel.POST("/logout", as(b.token))).response.status, 401, "logging out twice");
+
+    // The other session is untouched.
+    assert.equal(await profileStatus(a2.token), 200);
+    assert.deepEqual((await sessions(a2.token)).map((s) => s.user_agent), ["e2e-a"]);
+  });
+
+  await t.test("DELETE /sessions/{id} → 204 ends another session; an unknown id → 404", async () => {
+    assert.ok(a2);
+    const c = await login("e2e-c");
+    const other = (await sessions(a2.token)).find((s) => s.user_agent === "e2e-c");
+    assert.ok(other);
+    const del = await keel.DELETE("/sessions/{id}", { params: { path: { id: other.id } }, ...as(a2.token) });
+    assert.equal(del.response.status, 204, JSON.stringify(del.error));
+    assert.equal(await profileStatus(c.token), 401);
+    assert.equal((await refresh(c.refresh_token)).response.status, 401);
+    const again = await keel.DELETE("/sessions/{id}", { params: { path: { id: other.id } }, ...as(a2.token) });
+    assert.equal(again.response.status, 404);
+    assert.equal(again.error?.status, 404);
+  });
+
+  await t.test("the spent refresh token → 401, and the whole session ends (reuse detection)", async () => {
+    assert.ok(a2);
+    const reuse = await refresh(a1.refresh_token);
+    assert.equal(reuse.response.status, 401);
+    assert.equal(reuse.data, undefined);
+    assert.equal(reuse.error?.status, 401);
+    assert.equal(await profileStatus(a2.token), 401, "the access token of the newer pair is refused too");
+    assert.equal((await refresh(a2.refresh_token)).response.status, 401, "and the refresh token that replaced it");
+    // A new login still works.
+    const fresh = await login("e2e-d");
+    assert.equal(await profileStatus(fresh.token), 200);
+    assert.equal((await keel.POST("/logout", as(fresh.token))).response.status, 204);
+  });
+
+  await t.test("POST /token/refresh with garbage → 401, with no body field → 400", async () => {
+    assert.equal((await refresh("not-a-refresh-token")).response.status, 401);
+    // @ts-expect-error RefreshRequest requires refresh_token.
+    const { response } = await keel.POST("/token/refresh", { body: {} });
+    assert.equal(response.status, 400);
+  });
+});
+
+test("createKeelSession keeps the pair, refreshes ahead of expiry, serialises refreshes, logs out", async (t) => {
+  const { email, password } = await registered("ts-helper");
+  let clock = Date.now();
+  const seen: (Token | undefined)[] = [];
+  const session = createKeelSession({ baseUrl, now: () => clock, onTokens: (tok) => seen.push(tok) });
+  const raw = createKeelClient({ baseUrl });
+
+  await t.test("login keeps the pair; the client sends its access token", async () => {
+    assert.equal(session.tokens, undefined);
+    const { data, response } = await session.login({ email, password });
+    assert.equal(response.status, 200);
+    assert.deepEqual(session.tokens, data);
+    assert.equal(seen.length, 1);
+    const me = await session.client.GET("/profile");
+    assert.equal(me.response.status, 200, JSON.stringify(me.error));
+    assert.equal(me.data?.email, email);
+  });
+
+  await t.test("a request near the access token's expiry refreshes first", async () => {
+    const before = session.tokens;
+    assert.ok(before);
+    clock += (before.expires_in - 10) * 1000; // within the default 30 s leeway
+    const list = await session.client.GET("/sessions");
+    assert.equal(list.response.status, 200, JSON.stringify(list.error));
+    assert.equal(list.data?.length, 1);
+    assert.ok(session.tokens);
+    assert.notEqual(session.tokens.refresh_token, before.refresh_token, "the pair was rotated");
+    assert.equal(seen.length, 2);
+    // The old refresh token is spent: not used again by the helper (that would end the session).
+    assert.equal((await session.client.GET("/profile")).response.status, 200);
+  });
+
+  await t.test("overlapping refresh() calls share one request, so reuse detection never fires", async () => {
+    const before = session.tokens;
+    assert.ok(before);
+    const [r1, r2, r3] = await Promise.all([session.refresh(), session.refresh(), session.refresh()]);
+    assert.equal(r1.response.status, 200);
+    assert.equal(r1, r2);
+    assert.equal(r2, r3);
+    assert.equal(seen.length, 3);
+    assert.notEqual(session.tokens?.refresh_token, before.refresh_token);
+    assert.equal((await session.client.GET("/profile")).response.status, 200, "the session lives");
+  });
+
+  await t.test("logout → 204 drops the pair; the last access token gets 401", async () => {
+    const last = session.tokens;
+    assert.ok(last);
+    const { response } = await session.logout();
+    assert.equal(response.status, 204);
+    assert.equal(session.tokens, undefined);
+    assert.equal(seen.at(-1), undefined);
+    assert.equal((await raw.GET("/profile", as(last.token))).response.status, 401);
+    assert.equal((await raw.POST("/token/refresh", { body: { refresh_token: last.refresh_token } })).response.status, 401);
+    assert.equal((await session.client.GET("/profile")).response.status, 401, "signed out: no token is sent");
+    assert.throws(() => session.refresh(), /log in first/);
+  });
+
+  await t.test("a refresh the server refuses drops the pair", async () => {
+    await session.login({ email, password });
+    const first = session.tokens;
+    assert.ok(first);
+    // Another holder of the same refresh token rotates it; the helper's copy is then spent.
+    assert.equal((await raw.POST("/token/refresh", { body: { refresh_token: first.refresh_token } })).response.status, 200);
+    const res = await session.refresh();
+    assert.equal(res.response.status, 401);
+    assert.equal(session.tokens, undefined);
   });
 });
 
