@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -149,7 +150,7 @@ func (s *Server) tokenPair(sess db.Session, refresh string) (oapi.Token, error) 
 		TokenType:        oapi.Bearer,
 		ExpiresIn:        int64(s.cfg.JWTTTL.Seconds()),
 		RefreshToken:     refresh,
-		RefreshExpiresIn: max(1, int64(sess.RefreshExpiresAt.Sub(s.now()).Seconds())),
+		RefreshExpiresIn: max(1, int64(sess.RefreshExpiresAt.Sub(s.now()).Round(time.Second).Seconds())), // stored to the ms: round, not floor,
 	}, nil
 }
 
