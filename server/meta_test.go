@@ -37,6 +37,7 @@ func TestRouting(t *testing.T) {
 		{"GET", "/register", 405, "OPTIONS, POST"},
 		{"PUT", "/", 405, "GET, OPTIONS"},
 		{"GET", "/docs/secret.txt", 404, ""},
+		{"GET", "/docs/", 200, ""},
 		{"GET", "/docs/" + strings.Repeat("a", 65), 400, ""},
 		{"OPTIONS", "/login", 204, "OPTIONS, POST"},
 		{"OPTIONS", "/", 204, "GET, OPTIONS"},

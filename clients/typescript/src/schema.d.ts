@@ -483,6 +483,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/docs/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Swagger UI for this document (the same page at /docs/)
+         * @description Served from assets embedded in the binary; needs no network.
+         */
+        get: operations["getDocsSlash"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsDocsSlash"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/docs/{asset}": {
         parameters: {
             query?: never;
@@ -1778,6 +1802,39 @@ export interface operations {
         };
     };
     optionsDocs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    getDocsSlash: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The Swagger UI page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+        };
+    };
+    optionsDocsSlash: {
         parameters: {
             query?: never;
             header?: never;
