@@ -93,106 +93,136 @@ var Settings = []Setting{
 const minSecretLen = 32
 
 // LoadConfig reads the configuration through getenv. A bad value is an error
-// that names the variable, so the binary can stop with a clear message.
+// that names the variable (and never shows a secret), so the binary can stop
+// with a clear message; every bad value is reported at once.
 func LoadConfig(getenv func(string) string) (Config, error) {
-	get := func(name string) string {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			return v
-		}
-		for _, s := range Settings {
-			if s.Name == name {
-				return s.Default
-			}
-		}
-		return ""
+	var cfg Config
+	r := &envReader{getenv: getenv}
+	r.database(&cfg)
+	r.auth(&cfg)
+	r.http(&cfg)
+	r.mail(&cfg)
+	r.logging(&cfg)
+	cfg.JobInterval = r.duration("JOB_INTERVAL", time.Millisecond)
+	cfg.ShutdownTimeout = r.duration("SHUTDOWN_TIMEOUT", 0)
+	return cfg, errors.Join(r.errs...)
+}
+
+// envReader reads settings, collecting an error per bad value.
+type envReader struct {
+	getenv func(string) string
+	errs   []error
+}
+
+// get is the variable's value, trimmed, or its default from Settings.
+func (r *envReader) get(name string) string {
+	if v := strings.TrimSpace(r.getenv(name)); v != "" {
+		return v
 	}
-	var (
-		cfg  Config
-		errs []error
-		bad  = func(name, why string) {
-			value := fmt.Sprintf("%q", getenv(name))
-			switch name {
-			case "JWT_SECRET":
-				value = "(hidden)" // never print a secret, even a bad one
-			case "DATABASE_URL", "SMTP_URL", "PUBLIC_URL":
-				value = fmt.Sprintf("%q", redactURL(getenv(name)))
-			}
-			errs = append(errs, fmt.Errorf("%s=%s: %s", name, value, why))
+	for _, s := range Settings {
+		if s.Name == name {
+			return s.Default
 		}
-	)
+	}
+	return ""
+}
 
-	cfg.Addr = get("ADDR")
+// bad records why the variable's value is refused, quoting the value unless
+// it is or may hold a secret.
+func (r *envReader) bad(name, why string) {
+	value := fmt.Sprintf("%q", r.getenv(name))
+	switch name {
+	case "JWT_SECRET":
+		value = "(hidden)" // never print a secret, even a bad one
+	case "DATABASE_URL", "SMTP_URL", "PUBLIC_URL":
+		value = fmt.Sprintf("%q", redactURL(r.getenv(name)))
+	}
+	r.errs = append(r.errs, fmt.Errorf("%s=%s: %s", name, value, why))
+}
 
-	d, err := parseDatabase(get("DATABASE_URL"))
+func (r *envReader) duration(name string, min time.Duration) time.Duration {
+	d, err := time.ParseDuration(r.get(name))
+	switch {
+	case err != nil:
+		r.bad(name, "not a duration such as 1h, 30s or 500ms")
+	case d < min:
+		r.bad(name, fmt.Sprintf("must be at least %s", min))
+	}
+	return d
+}
+
+func (r *envReader) number(name string, min int) int {
+	n, err := strconv.Atoi(r.get(name))
+	if err != nil || n < min {
+		r.bad(name, fmt.Sprintf("must be a whole number, at least %d", min))
+	}
+	return n
+}
+
+// list splits a comma-separated variable, dropping empty items.
+func (r *envReader) list(name string) []string {
+	var out []string
+	for _, item := range strings.Split(r.getenv(name), ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+func (r *envReader) database(cfg *Config) {
+	d, err := parseDatabase(r.get("DATABASE_URL"))
 	if err != nil {
-		bad("DATABASE_URL", err.Error())
+		r.bad("DATABASE_URL", err.Error())
 	}
 	cfg.Database = d
+	cfg.DBMaxConns = r.number("DB_MAX_CONNS", 1)
+}
 
-	if s := getenv("JWT_SECRET"); s != "" {
+func (r *envReader) auth(cfg *Config) {
+	if s := r.getenv("JWT_SECRET"); s != "" {
 		if len(s) < minSecretLen {
-			bad("JWT_SECRET", fmt.Sprintf("must be at least %d bytes", minSecretLen))
+			r.bad("JWT_SECRET", fmt.Sprintf("must be at least %d bytes", minSecretLen))
 		}
 		cfg.JWTSecret = []byte(s)
-	} else if d.Engine == Postgres {
-		bad("JWT_SECRET", "must be set with PostgreSQL: every replica must sign tokens with the same secret")
+	} else if cfg.Database.Engine == Postgres {
+		r.bad("JWT_SECRET", "must be set with PostgreSQL: every replica must sign tokens with the same secret")
 	}
+	cfg.JWTTTL = r.duration("JWT_TTL", time.Second)
+	cfg.RefreshTTL = r.duration("REFRESH_TTL", time.Second)
+	cfg.RefreshReuseInterval = r.duration("REFRESH_REUSE_INTERVAL", 0)
+	cfg.ResetTTL = r.duration("RESET_TTL", time.Second)
+	cfg.VerifyTTL = r.duration("VERIFY_TTL", time.Second)
 
-	duration := func(name string, min time.Duration) time.Duration {
-		d, err := time.ParseDuration(get(name))
-		switch {
-		case err != nil:
-			bad(name, "not a duration such as 1h, 30s or 500ms")
-		case d < min:
-			bad(name, fmt.Sprintf("must be at least %s", min))
-		}
-		return d
+	cost, err := strconv.Atoi(r.get("BCRYPT_COST"))
+	if err != nil || cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
+		r.bad("BCRYPT_COST", fmt.Sprintf("must be a whole number from %d to %d", bcrypt.MinCost, bcrypt.MaxCost))
 	}
-	cfg.JWTTTL = duration("JWT_TTL", time.Second)
-	cfg.RefreshTTL = duration("REFRESH_TTL", time.Second)
-	cfg.RefreshReuseInterval = duration("REFRESH_REUSE_INTERVAL", 0)
-	cfg.ResetTTL = duration("RESET_TTL", time.Second)
-	cfg.VerifyTTL = duration("VERIFY_TTL", time.Second)
-	cfg.JobInterval = duration("JOB_INTERVAL", time.Millisecond)
-	cfg.ShutdownTimeout = duration("SHUTDOWN_TIMEOUT", 0)
-	cfg.ReadHeaderTimeout = duration("READ_HEADER_TIMEOUT", time.Millisecond)
-
-	number := func(name string, min int) int {
-		n, err := strconv.Atoi(get(name))
-		if err != nil || n < min {
-			bad(name, fmt.Sprintf("must be a whole number, at least %d", min))
-		}
-		return n
-	}
-	cfg.AuthRateLimit = number("AUTH_RATE_LIMIT", 0)
-	cfg.DBMaxConns = number("DB_MAX_CONNS", 1)
-	cfg.HashQueue = number("HASH_QUEUE", 0)
+	cfg.BcryptCost = cost
+	cfg.HashQueue = r.number("HASH_QUEUE", 0)
 	cfg.HashWorkers = runtime.GOMAXPROCS(0)
-	if getenv("HASH_WORKERS") != "" {
-		cfg.HashWorkers = number("HASH_WORKERS", 1)
+	if r.getenv("HASH_WORKERS") != "" {
+		cfg.HashWorkers = r.number("HASH_WORKERS", 1)
 	}
-	limit, err := parseBytes(get("BODY_LIMIT"))
+	cfg.AuthRateLimit = r.number("AUTH_RATE_LIMIT", 0)
+}
+
+func (r *envReader) http(cfg *Config) {
+	cfg.Addr = r.get("ADDR")
+	cfg.ReadHeaderTimeout = r.duration("READ_HEADER_TIMEOUT", time.Millisecond)
+	limit, err := parseBytes(r.get("BODY_LIMIT"))
 	if err != nil || limit < 1024 {
-		bad("BODY_LIMIT", "must be a size of at least 1024 bytes, such as 65536 or 64KiB")
+		r.bad("BODY_LIMIT", "must be a size of at least 1024 bytes, such as 65536 or 64KiB")
 	}
 	cfg.BodyLimit = limit
 
-	for _, o := range strings.Split(getenv("CORS_ORIGINS"), ",") {
-		if o = strings.TrimSpace(o); o == "" {
-			continue
-		}
+	for _, o := range r.list("CORS_ORIGINS") {
 		if u, err := url.Parse(o); o != "*" && (err != nil || u.Scheme == "" || u.Host == "" || u.Path != "") {
-			bad("CORS_ORIGINS", fmt.Sprintf("%q is not an origin such as https://app.example.com", o))
+			r.bad("CORS_ORIGINS", fmt.Sprintf("%q is not an origin such as https://app.example.com", o))
 		}
 		cfg.CORSOrigins = append(cfg.CORSOrigins, o)
 	}
-	if cfg.PprofAddr = getenv("PPROF_ADDR"); cfg.PprofAddr != "" && !isLoopback(cfg.PprofAddr) {
-		bad("PPROF_ADDR", "must be a loopback address such as 127.0.0.1:6060: profiles expose internals")
-	}
-	for _, p := range strings.Split(getenv("TRUSTED_PROXIES"), ",") {
-		if p = strings.TrimSpace(p); p == "" {
-			continue
-		}
+	for _, p := range r.list("TRUSTED_PROXIES") {
 		if !strings.Contains(p, "/") {
 			if ip := net.ParseIP(p); ip != nil && ip.To4() != nil {
 				p += "/32"
@@ -202,47 +232,46 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 		_, ipnet, err := net.ParseCIDR(p)
 		if err != nil {
-			bad("TRUSTED_PROXIES", fmt.Sprintf("%q is not an address or CIDR such as 10.0.0.0/8", p))
+			r.bad("TRUSTED_PROXIES", fmt.Sprintf("%q is not an address or CIDR such as 10.0.0.0/8", p))
 			continue
 		}
 		cfg.TrustedProxies = append(cfg.TrustedProxies, ipnet)
 	}
-	cfg.TLSCert, cfg.TLSKey = getenv("TLS_CERT"), getenv("TLS_KEY")
+	cfg.TLSCert, cfg.TLSKey = r.getenv("TLS_CERT"), r.getenv("TLS_KEY")
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
-		bad("TLS_CERT", "TLS_CERT and TLS_KEY must be set together")
+		r.bad("TLS_CERT", "TLS_CERT and TLS_KEY must be set together")
 	}
+	if cfg.PprofAddr = r.getenv("PPROF_ADDR"); cfg.PprofAddr != "" && !isLoopback(cfg.PprofAddr) {
+		r.bad("PPROF_ADDR", "must be a loopback address such as 127.0.0.1:6060: profiles expose internals")
+	}
+}
 
-	if cfg.SMTPURL = getenv("SMTP_URL"); cfg.SMTPURL != "" {
+func (r *envReader) mail(cfg *Config) {
+	if cfg.SMTPURL = r.getenv("SMTP_URL"); cfg.SMTPURL != "" {
 		if _, err := mail.ParseSMTPURL(cfg.SMTPURL); err != nil {
-			bad("SMTP_URL", err.Error())
+			r.bad("SMTP_URL", err.Error())
 		}
 	}
-	if from, err := netmail.ParseAddress(get("MAIL_FROM")); err != nil {
-		bad("MAIL_FROM", "not an email address such as noreply@example.com or \"keel <noreply@example.com>\"")
+	if from, err := netmail.ParseAddress(r.get("MAIL_FROM")); err != nil {
+		r.bad("MAIL_FROM", "not an email address such as noreply@example.com or \"keel <noreply@example.com>\"")
 	} else {
 		cfg.MailFrom = from.String()
 	}
-	cfg.PublicURL = strings.TrimSuffix(get("PUBLIC_URL"), "/")
+	cfg.PublicURL = strings.TrimSuffix(r.get("PUBLIC_URL"), "/")
 	if u, err := url.Parse(cfg.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") ||
 		u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
-		bad("PUBLIC_URL", "must be an absolute http(s) URL without a query, such as https://keel.example.com")
+		r.bad("PUBLIC_URL", "must be an absolute http(s) URL without a query, such as https://keel.example.com")
 	}
+}
 
-	cost, err := strconv.Atoi(get("BCRYPT_COST"))
-	if err != nil || cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
-		bad("BCRYPT_COST", fmt.Sprintf("must be a whole number from %d to %d", bcrypt.MinCost, bcrypt.MaxCost))
+func (r *envReader) logging(cfg *Config) {
+	if err := cfg.LogLevel.UnmarshalText([]byte(r.get("LOG_LEVEL"))); err != nil {
+		r.bad("LOG_LEVEL", "must be debug, info, warn or error")
 	}
-	cfg.BcryptCost = cost
-
-	if err := cfg.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL"))); err != nil {
-		bad("LOG_LEVEL", "must be debug, info, warn or error")
-	}
-	cfg.LogFormat = strings.ToLower(get("LOG_FORMAT"))
+	cfg.LogFormat = strings.ToLower(r.get("LOG_FORMAT"))
 	if cfg.LogFormat != "json" && cfg.LogFormat != "text" {
-		bad("LOG_FORMAT", "must be json or text")
+		r.bad("LOG_FORMAT", "must be json or text")
 	}
-
-	return cfg, errors.Join(errs...)
 }
 
 // isLoopback reports whether addr (host:port) names a loopback host.
