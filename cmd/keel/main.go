@@ -22,6 +22,7 @@ import (
 	"github.com/joho/godotenv"
 
 	"github.com/keelhq/keel/api"
+	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/internal/jobs"
 	"github.com/keelhq/keel/server"
 )
@@ -166,9 +167,9 @@ func withDotEnv(path string, getenv func(string) string) (func(string) string, e
 	}, nil
 }
 
-// serve runs the API until ctx ends, then shuts down in order: stop accepting
-// and let in-flight requests finish, say goodbye to WebSockets, stop the job
-// engine (started beside the listener), close the database.
+// serve runs the API until ctx ends, then shuts down in order: stop
+// accepting and let in-flight requests finish, say goodbye to WebSockets,
+// stop the job engine, close the database.
 func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 	go api.Spec() // parse the spec on the other core while the database opens
 	store, err := openStore(ctx, cfg)
@@ -181,9 +182,7 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	api := server.New(cfg, log, store, server.Options{})
-	var tlsConfig *tls.Config
-
+	app := server.New(cfg, log, store, server.Options{})
 	if cfg.PprofAddr != "" {
 		stopPprof, err := servePprof(cfg.PprofAddr, log)
 		if err != nil {
@@ -191,27 +190,14 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 		}
 		defer stopPprof()
 	}
-
-	if cfg.TLSCert != "" {
-		// Load the pair before listening, so that a bad file stops start-up.
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-		if err != nil {
-			return fmt.Errorf("TLS_CERT/TLS_KEY: %w", err)
-		}
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
-	mailer, err := newMailer(cfg, log, api.Registry())
+	tlsConfig, err := loadTLS(cfg)
 	if err != nil {
 		return err
 	}
-	engine, err := jobs.New(store, jobs.Config{
-		CountUsersEvery: cfg.JobInterval, Log: log, Registry: api.Registry(),
-		Mailer: mailer, PublicURL: cfg.PublicURL, VerifyTTL: cfg.VerifyTTL, ResetTTL: cfg.ResetTTL,
-	})
+	engine, err := newEngine(cfg, log, store, app)
 	if err != nil {
-		return fmt.Errorf("job engine: %w", err)
+		return err
 	}
-	api.UseJobs(engine.Client())
 	// For the early returns; after the shutdown sequence's Stop this one
 	// returns at once, and it is bounded like that one in any case.
 	defer func() {
@@ -224,17 +210,7 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("ADDR=%q: %w", cfg.Addr, err)
 	}
-	srv := &http.Server{
-		Handler:           api,
-		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		TLSConfig:         tlsConfig,
-	}
-
+	srv := newHTTPServer(cfg, app, log, tlsConfig)
 	served := make(chan error, 1)
 	go func() {
 		if tlsConfig != nil {
@@ -246,8 +222,8 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 	// The engine starts beside the listener: River's Start (its services,
 	// the first leader election) takes a few to a few tens of ms that serving
 	// need not wait for, and requests may insert jobs before it is done. Not
-	// ctx: the engine stops in the shutdown sequence below, after the HTTP
-	// server, so that requests in flight may still insert jobs.
+	// ctx: the engine stops in the shutdown sequence, after the HTTP server,
+	// so that requests in flight may still insert jobs.
 	engineStarted := make(chan error, 1)
 	go func() { engineStarted <- engine.Start(context.WithoutCancel(ctx)) }()
 	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.Bool("tls", cfg.TLSCert != ""),
@@ -269,7 +245,60 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 			running = false
 		}
 	}
+	shutdown(ctx, cfg, log, srv, app, engine)
+	return nil
+}
 
+// loadTLS loads TLS_CERT and TLS_KEY, when set, before listening, so that a
+// bad file stops start-up.
+func loadTLS(cfg server.Config) (*tls.Config, error) {
+	if cfg.TLSCert == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("TLS_CERT/TLS_KEY: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// newEngine builds the job engine with its mailer, on the Server's metrics,
+// and hands its client to the Server, which inserts jobs.
+func newEngine(cfg server.Config, log *slog.Logger, store db.Store, app *server.Server) (*jobs.Engine, error) {
+	mailer, err := newMailer(cfg, log, app.Registry())
+	if err != nil {
+		return nil, err
+	}
+	engine, err := jobs.New(store, jobs.Config{
+		CountUsersEvery: cfg.JobInterval, Log: log, Registry: app.Registry(),
+		Mailer: mailer, PublicURL: cfg.PublicURL, VerifyTTL: cfg.VerifyTTL, ResetTTL: cfg.ResetTTL,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("job engine: %w", err)
+	}
+	app.UseJobs(engine.Client())
+	return engine, nil
+}
+
+// newHTTPServer is keel's http.Server: every timeout set, headers capped.
+func newHTTPServer(cfg server.Config, h http.Handler, log *slog.Logger, tlsConfig *tls.Config) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsConfig,
+	}
+}
+
+// shutdown stops, in order: the HTTP server (in-flight requests get
+// SHUTDOWN_TIMEOUT), the WebSockets (1001, a few seconds of their own), the
+// job engine (the rest of the deadline). serve's deferred Close closes the
+// database last.
+func shutdown(ctx context.Context, cfg server.Config, log *slog.Logger, srv *http.Server, app *server.Server, engine *jobs.Engine) {
 	// A second SIGINT or SIGTERM now kills the process at once.
 	signal.Reset(os.Interrupt, syscall.SIGTERM)
 	log.Info("shutting down", slog.String("timeout", cfg.ShutdownTimeout.String()))
@@ -279,18 +308,15 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 		log.Warn("in-flight requests cut off at the shutdown deadline", slog.Any("err", err))
 		srv.Close()
 	}
-	// The WebSockets get their own few seconds for the 1001 handshake, even
-	// when the requests used up the shutdown deadline.
 	closeCtx, cancelClose := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer cancelClose()
-	if err := api.Close(closeCtx); err != nil {
+	if err := app.Close(closeCtx); err != nil {
 		log.Warn("WebSockets still open after their close handshake", slog.Any("err", err))
 	}
-	// Running jobs get the rest of the shutdown deadline to finish, then are
-	// cancelled; River takes back any it had to abandon.
+	// Running jobs are cancelled at the deadline; River takes back any it
+	// had to abandon.
 	if err := engine.Stop(shutdownCtx); err != nil {
 		log.Warn("jobs still running at the shutdown deadline", slog.Any("err", err))
 	}
 	log.Info("stopped")
-	return nil
 }
