@@ -279,6 +279,9 @@ func TestInvalidUTF8(t *testing.T) {
 // (nbf or iat) or just past its expiry beyond the leeway is not.
 func TestTokenTimes(t *testing.T) {
 	a := newTestAPI(t)
+	// Claims are whole seconds: start on one, so that a claim is exactly
+	// the offset the case names.
+	a.clock.t = a.clock.t.Truncate(time.Second)
 	u := a.mustRegister("ada@example.com", "password123")
 	sid := a.sessionOf(a.mustLogin("ada@example.com", "password123"))
 	now := a.clock.Now()
@@ -301,6 +304,13 @@ func TestTokenTimes(t *testing.T) {
 		{"not valid for 10s, within leeway", 0, 10 * time.Second, time.Hour, 200},
 		{"not valid for 5m", 0, 5 * time.Minute, time.Hour, 401},
 		{"issued 5m in the future", 5 * time.Minute, 0, time.Hour, 401},
+		// The leeway is 30 s, no more: each claim a second either side of it.
+		{"expired 29s ago", -time.Hour, 0, -29 * time.Second, 200},
+		{"expired 31s ago", -time.Hour, 0, -31 * time.Second, 401},
+		{"not valid for 29s", 0, 29 * time.Second, time.Hour, 200},
+		{"not valid for 31s", 0, 31 * time.Second, time.Hour, 401},
+		{"issued 29s in the future", 29 * time.Second, 0, time.Hour, 200},
+		{"issued 31s in the future", 31 * time.Second, 0, time.Hour, 401},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
