@@ -95,12 +95,7 @@ func TestRateLimit(t *testing.T) {
 		req := httptest.NewRequest("POST", path, strings.NewReader(credentials("ada@example.com", "password123")))
 		req.Header.Set("Content-Type", "application/json")
 		req.RemoteAddr = net.JoinHostPort(ip, "1234")
-		rec := httptest.NewRecorder()
-		a.srv.ServeHTTP(rec, req)
-		if err := spec.Check(req, rec.Code, rec.Header(), rec.Body.Bytes()); err != nil {
-			t.Error(err)
-		}
-		return rec
+		return a.serve(req)
 	}
 	var codes []int
 	for _, path := range []string{"/register", "/login", "/login", "/login"} {
@@ -143,9 +138,7 @@ func TestTrustedProxies(t *testing.T) {
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("X-Forwarded-For", xff)
 		req.RemoteAddr = peer + ":1234"
-		rec := httptest.NewRecorder()
-		a.srv.ServeHTTP(rec, req)
-		return rec.Code
+		return a.serve(req).Code
 	}
 	_, proxies, _ := net.ParseCIDR("192.0.2.0/24")
 	behind := newTestAPI(t, func(c *Config) { c.AuthRateLimit = 1; c.TrustedProxies = []*net.IPNet{proxies} })
@@ -180,13 +173,14 @@ func TestHashPool(t *testing.T) {
 
 	ts := httptest.NewServer(a.srv)
 	defer ts.Close()
+	hc := a.client() // the 503s too must be documented problems
 	const logins = 24
 	var wg sync.WaitGroup
 	codes := make(chan int, logins)
 	for range logins {
 		wg.Go(func() {
 			// Unknown emails: each compares against a cost-12 dummy hash.
-			res, err := http.Post(ts.URL+"/login", "application/json",
+			res, err := hc.Post(ts.URL+"/login", "application/json",
 				strings.NewReader(credentials(fmt.Sprintf("u%d@example.com", time.Now().UnixNano()), "password123")))
 			if err != nil {
 				t.Error(err)
@@ -212,7 +206,7 @@ func TestHashPool(t *testing.T) {
 			req, _ := http.NewRequest("GET", ts.URL+path, nil)
 			req.Header.Set("Authorization", "Bearer "+token)
 			start := time.Now()
-			res, err := http.DefaultClient.Do(req)
+			res, err := hc.Do(req)
 			took = append(took, time.Since(start))
 			if err != nil || res.StatusCode != 200 {
 				t.Fatalf("GET %s during saturation: %v %v", path, res, err)
@@ -259,9 +253,7 @@ func TestSecurityHeaders(t *testing.T) {
 		t.Errorf("login Cache-Control %q, want no-store", got)
 	}
 	req := httptest.NewRequest("GET", "https://keel.example/", nil) // httptest sets TLS for https
-	rec := httptest.NewRecorder()
-	a.srv.ServeHTTP(rec, req)
-	if rec.Header().Get("Strict-Transport-Security") == "" {
+	if rec := a.serve(req); rec.Header().Get("Strict-Transport-Security") == "" {
 		t.Error("no HSTS over TLS")
 	}
 }
@@ -273,6 +265,12 @@ func TestCORS(t *testing.T) {
 		req.Header.Set("Access-Control-Request-Method", "POST")
 		rec := httptest.NewRecorder()
 		a.srv.ServeHTTP(rec, req)
+		// A preflight the CORS middleware answers (204, no body) is the
+		// browsers' protocol, not an operation the spec could document;
+		// any other answer must be one of the spec's.
+		if rec.Code != http.StatusNoContent || rec.Body.Len() != 0 {
+			a.check(req, rec)
+		}
 		return rec.Header()
 	}
 	off := newTestAPI(t)
