@@ -288,6 +288,9 @@ func FuzzLogin(f *testing.F) {
 		req.Header.Set("Content-Type", "application/json")
 		rec := httptest.NewRecorder()
 		api.srv.ServeHTTP(rec, req)
+		if err := spec.Check(req, rec.Code, rec.Header(), rec.Body.Bytes()); err != nil {
+			f.Fatalf("contract: %v", err)
+		}
 		if rec.Code != http.StatusCreated {
 			f.Fatalf("register the fuzz user: %d %s", rec.Code, rec.Body)
 		}

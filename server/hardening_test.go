@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,27 +18,60 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
+// TestBodyLimit: a body over BODY_LIMIT gets 413 without being read into
+// memory. The body is a stream of 1 MiB that counts the bytes the server
+// takes from it, sent through the real router with its length declared and
+// with no length (as a chunked body arrives); the server may read the limit
+// and a little more (to see that it is passed), never the rest.
 func TestBodyLimit(t *testing.T) {
-	a := newTestAPI(t, func(c *Config) { c.BodyLimit = 1024 })
-	big := `{"email":"ada@example.com","password":"` + strings.Repeat("p", 2000) + `"}`
-	if rec := a.do("POST", "/register", big); rec.Code != http.StatusRequestEntityTooLarge {
-		t.Errorf("declared length over the limit: %d", rec.Code)
-	}
-	// Without Content-Length (chunked), the limit stops the read itself.
-	req := httptest.NewRequest("POST", "/register", struct{ *strings.Reader }{strings.NewReader(big)})
-	req.ContentLength = -1
-	req.Header.Set("Content-Type", "application/json")
-	rec := httptest.NewRecorder()
-	a.srv.ServeHTTP(rec, req)
-	if err := spec.Check(req, rec.Code, rec.Header(), rec.Body.Bytes()); err != nil {
-		t.Error(err)
-	}
-	if rec.Code != http.StatusRequestEntityTooLarge {
-		t.Errorf("streamed body over the limit: %d %s", rec.Code, rec.Body)
+	const limit, size, slack = 1024, 1 << 20, 512
+	a := newTestAPI(t, func(c *Config) { c.BodyLimit = limit })
+	for _, tt := range []struct {
+		name   string
+		length int64 // Content-Length; -1 for none
+	}{
+		{"declared length", size},
+		{"unknown length", -1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := a.forInput(t)
+			body := &countingReader{r: io.LimitReader(io.MultiReader(strings.NewReader(`{"email":"ada@example.com","password":"`), repeatByte('p')), size)}
+			req := httptest.NewRequest("POST", "/register", body)
+			req.ContentLength = tt.length
+			req.Header.Set("Content-Type", "application/json")
+			if rec := a.serve(req); rec.Code != http.StatusRequestEntityTooLarge {
+				t.Errorf("status %d, want 413: %s", rec.Code, rec.Body)
+			}
+			if n := body.n.Load(); n > limit+slack {
+				t.Errorf("the server read %d bytes of the body; the limit is %d", n, limit)
+			}
+		})
 	}
 	if rec := a.do("GET", "/", ""); rec.Code != 200 {
 		t.Errorf("server stopped serving: %d", rec.Code)
 	}
+}
+
+// countingReader counts the bytes read from r.
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// repeatByte is an endless stream of one byte.
+type repeatByte byte
+
+func (b repeatByte) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(b)
+	}
+	return len(p), nil
 }
 
 // TestNestingLimit: nesting past 32 levels is refused before it costs a deep
@@ -60,12 +95,7 @@ func TestRateLimit(t *testing.T) {
 		req := httptest.NewRequest("POST", path, strings.NewReader(credentials("ada@example.com", "password123")))
 		req.Header.Set("Content-Type", "application/json")
 		req.RemoteAddr = net.JoinHostPort(ip, "1234")
-		rec := httptest.NewRecorder()
-		a.srv.ServeHTTP(rec, req)
-		if err := spec.Check(req, rec.Code, rec.Header(), rec.Body.Bytes()); err != nil {
-			t.Error(err)
-		}
-		return rec
+		return a.serve(req)
 	}
 	var codes []int
 	for _, path := range []string{"/register", "/login", "/login", "/login"} {
@@ -108,9 +138,7 @@ func TestTrustedProxies(t *testing.T) {
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("X-Forwarded-For", xff)
 		req.RemoteAddr = peer + ":1234"
-		rec := httptest.NewRecorder()
-		a.srv.ServeHTTP(rec, req)
-		return rec.Code
+		return a.serve(req).Code
 	}
 	_, proxies, _ := net.ParseCIDR("192.0.2.0/24")
 	behind := newTestAPI(t, func(c *Config) { c.AuthRateLimit = 1; c.TrustedProxies = []*net.IPNet{proxies} })
@@ -145,13 +173,14 @@ func TestHashPool(t *testing.T) {
 
 	ts := httptest.NewServer(a.srv)
 	defer ts.Close()
+	hc := a.client() // the 503s too must be documented problems
 	const logins = 24
 	var wg sync.WaitGroup
 	codes := make(chan int, logins)
 	for range logins {
 		wg.Go(func() {
 			// Unknown emails: each compares against a cost-12 dummy hash.
-			res, err := http.Post(ts.URL+"/login", "application/json",
+			res, err := hc.Post(ts.URL+"/login", "application/json",
 				strings.NewReader(credentials(fmt.Sprintf("u%d@example.com", time.Now().UnixNano()), "password123")))
 			if err != nil {
 				t.Error(err)
@@ -177,7 +206,7 @@ func TestHashPool(t *testing.T) {
 			req, _ := http.NewRequest("GET", ts.URL+path, nil)
 			req.Header.Set("Authorization", "Bearer "+token)
 			start := time.Now()
-			res, err := http.DefaultClient.Do(req)
+			res, err := hc.Do(req)
 			took = append(took, time.Since(start))
 			if err != nil || res.StatusCode != 200 {
 				t.Fatalf("GET %s during saturation: %v %v", path, res, err)
@@ -224,9 +253,7 @@ func TestSecurityHeaders(t *testing.T) {
 		t.Errorf("login Cache-Control %q, want no-store", got)
 	}
 	req := httptest.NewRequest("GET", "https://keel.example/", nil) // httptest sets TLS for https
-	rec := httptest.NewRecorder()
-	a.srv.ServeHTTP(rec, req)
-	if rec.Header().Get("Strict-Transport-Security") == "" {
+	if rec := a.serve(req); rec.Header().Get("Strict-Transport-Security") == "" {
 		t.Error("no HSTS over TLS")
 	}
 }
@@ -288,6 +315,9 @@ func TestInvalidUTF8(t *testing.T) {
 // (nbf or iat) or just past its expiry beyond the leeway is not.
 func TestTokenTimes(t *testing.T) {
 	a := newTestAPI(t)
+	// Claims are whole seconds: start on one, so that a claim is exactly
+	// the offset the case names.
+	a.clock.t = a.clock.t.Truncate(time.Second)
 	u := a.mustRegister("ada@example.com", "password123")
 	sid := a.sessionOf(a.mustLogin("ada@example.com", "password123"))
 	now := a.clock.Now()
@@ -310,6 +340,13 @@ func TestTokenTimes(t *testing.T) {
 		{"not valid for 10s, within leeway", 0, 10 * time.Second, time.Hour, 200},
 		{"not valid for 5m", 0, 5 * time.Minute, time.Hour, 401},
 		{"issued 5m in the future", 5 * time.Minute, 0, time.Hour, 401},
+		// The leeway is 30 s, no more: each claim a second either side of it.
+		{"expired 29s ago", -time.Hour, 0, -29 * time.Second, 200},
+		{"expired 31s ago", -time.Hour, 0, -31 * time.Second, 401},
+		{"not valid for 29s", 0, 29 * time.Second, time.Hour, 200},
+		{"not valid for 31s", 0, 31 * time.Second, time.Hour, 401},
+		{"issued 29s in the future", 29 * time.Second, 0, time.Hour, 200},
+		{"issued 31s in the future", 31 * time.Second, 0, time.Hour, 401},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

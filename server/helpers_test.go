@@ -189,8 +189,22 @@ func (a *testAPI) do(method, path, body string, hdr ...string) *httptest.Respons
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
+	return a.serve(req)
+}
+
+// serve is do for a request the test builds itself (a peer address, a body
+// of unknown length, a reader that counts what the server consumed).
+func (a *testAPI) serve(req *http.Request) *httptest.ResponseRecorder {
+	a.t.Helper()
 	rec := httptest.NewRecorder()
 	a.srv.ServeHTTP(rec, req)
+	a.check(req, rec)
+	return rec
+}
+
+// check checks a response the test got some other way against the spec.
+func (a *testAPI) check(req *http.Request, rec *httptest.ResponseRecorder) {
+	a.t.Helper()
 	check := spec.Check
 	if a.broken {
 		check = spec.CheckServerFault
@@ -198,7 +212,12 @@ func (a *testAPI) do(method, path, body string, hdr ...string) *httptest.Respons
 	if err := check(req, rec.Code, rec.Header(), rec.Body.Bytes()); err != nil {
 		a.t.Errorf("contract: %v", err)
 	}
-	return rec
+}
+
+// client is an http.Client whose every response is checked against the
+// spec, for tests that need a real listener (httptest.NewServer).
+func (a *testAPI) client() *http.Client {
+	return &http.Client{Transport: &contract.Transport{V: spec, Fail: a.t.Errorf}}
 }
 
 // mustRegister registers email with password and fails the test otherwise.

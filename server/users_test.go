@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/base64"
 	"strconv"
 	"testing"
 	"time"
@@ -30,8 +31,12 @@ func TestProfile(t *testing.T) {
 		SessionID: a.sessionOf(token)}
 	with := func(f func(*claims)) claims { c := valid; f(&c); return c }
 
-	a.mustRegister("bob@example.com", "password123")
-	goneToken2 := a.mustLogin("bob@example.com", "password123")
+	bob := a.mustRegister("bob@example.com", "password123")
+	bobToken := a.mustLogin("bob@example.com", "password123")
+	// Bob's claims, with his live session: a token carrying them but not
+	// signed with the secret would be served as Bob were its signature not
+	// checked, so each forgery below can only fail for its signature.
+	bobClaims := with(func(c *claims) { c.Subject = strconv.FormatInt(bob.ID, 10); c.SessionID = a.sessionOf(bobToken) })
 	gone := a.mustRegister("gone@example.com", "password123")
 	goneToken := a.mustLogin("gone@example.com", "password123")
 	// Use the token once, so that it is in the verified-token cache.
@@ -53,6 +58,7 @@ func TestProfile(t *testing.T) {
 		{"basic scheme", "Basic YWRhOnBhc3N3b3Jk", 401},
 		{"not a JWT", "Bearer not-a-token", 401},
 		{"wrong secret", "Bearer " + sign(jwt.SigningMethodHS256, []byte("another-secret-0123456789abcdef012"), valid), 401},
+		{"flipped signature", "Bearer " + flipSignature(t, token), 401},
 		{"HS512 with the right secret", "Bearer " + sign(jwt.SigningMethodHS512, secret, valid), 401},
 		{"alg none", "Bearer " + sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, valid), 401},
 		{"expired", "Bearer " + sign(jwt.SigningMethodHS256, secret, with(func(c *claims) {
@@ -62,10 +68,11 @@ func TestProfile(t *testing.T) {
 		{"wrong issuer", "Bearer " + sign(jwt.SigningMethodHS256, secret, with(func(c *claims) { c.Issuer = "evil" })), 401},
 		{"no subject", "Bearer " + sign(jwt.SigningMethodHS256, secret, with(func(c *claims) { c.Subject = "" })), 401},
 		{"subject not a number", "Bearer " + sign(jwt.SigningMethodHS256, secret, with(func(c *claims) { c.Subject = "ada" })), 401},
-		{"tampered payload", "Bearer " + tamper(t, token), 401},
+		{"tampered payload", "Bearer " + tamper(t, token, bobClaims), 401},
+		{"tampered expiry", "Bearer " + tamper(t, token, with(func(c *claims) { c.ExpiresAt = jwt.NewNumericDate(now.Add(2 * time.Hour)) })), 401},
 		{"no session id", "Bearer " + sign(jwt.SigningMethodHS256, secret, with(func(c *claims) { c.SessionID = "" })), 401},
 		{"unknown session", "Bearer " + sign(jwt.SigningMethodHS256, secret, with(func(c *claims) { c.SessionID = newSessionID() })), 401},
-		{"another user's session", "Bearer " + sign(jwt.SigningMethodHS256, secret, with(func(c *claims) { c.SessionID = a.sessionOf(goneToken2) })), 401},
+		{"another user's session", "Bearer " + sign(jwt.SigningMethodHS256, secret, with(func(c *claims) { c.SessionID = a.sessionOf(bobToken) })), 401},
 		{"user no longer exists", "Bearer " + goneToken, 401},
 	}
 	for _, tt := range tests {
@@ -96,14 +103,28 @@ func TestProfile(t *testing.T) {
 	})
 }
 
-// tamper changes the token's payload to another user and keeps the signature.
-func tamper(t *testing.T, token string) string {
+// tamper gives the token the payload c and keeps its signature.
+func tamper(t *testing.T, token string, c claims) string {
 	t.Helper()
-	parts := [3]string{}
-	copy(parts[:], splitDots(token))
-	claims := jwt.RegisteredClaims{Issuer: "keel", Subject: "2", ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}
-	forged, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SigningString()
-	return forged + "." + parts[2]
+	forged, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SigningString()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return forged + "." + splitDots(token)[2]
+}
+
+// flipSignature flips one bit of the token's signature, in the decoded MAC
+// rather than in its base64 text, whose last character carries padding bits
+// a decoder may ignore.
+func flipSignature(t *testing.T, token string) string {
+	t.Helper()
+	parts := splitDots(token)
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig[0] ^= 1
+	return parts[0] + "." + parts[1] + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
 
 func splitDots(s string) []string {

@@ -236,7 +236,7 @@ func TestConnectionLimits(t *testing.T) {
 		}
 	})
 
-	res, err := http.Get("http://" + addr + "/")
+	res, err := checkedClient(t, 0, nil).Get("http://" + addr + "/")
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("server stopped serving: %v %v", res, err)
 	}
@@ -276,8 +276,8 @@ func TestOpsCommands(t *testing.T) {
 		t.Fatalf("pprof index: %v %v", res, err)
 	}
 	res.Body.Close()
-	// pprof is not on the API port.
-	res, err = http.Get("http://" + addr + "/debug/pprof/")
+	// pprof is not on the API port: a 404 there is the spec's problem.
+	res, err = checkedClient(t, 0, nil).Get("http://" + addr + "/debug/pprof/")
 	if err != nil || res.StatusCode != 404 {
 		t.Errorf("pprof on the API port: %v %v", res, err)
 	}

@@ -208,7 +208,7 @@ func TestProcessDurability(t *testing.T) {
 		db = pgtest.NewDatabase(t)
 	}
 	env := map[string]string{"DATABASE_URL": db}
-	hc := &http.Client{Timeout: 5 * time.Second}
+	hc := checkedClient(t, 5*time.Second, nil)
 	var (
 		mu         sync.Mutex
 		registered []string // emails that got a 201
@@ -342,7 +342,7 @@ func TestProcessGracefulShutdown(t *testing.T) {
 	p := startKeel(t, map[string]string{"BCRYPT_COST": fmt.Sprint(cost), "SHUTDOWN_TIMEOUT": "10s"})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	hc := &http.Client{Timeout: 30 * time.Second}
+	hc := checkedClient(t, 30*time.Second, nil)
 	if code, body, err := post(ctx, hc, p.url("/register"), creds("ada@example.com", "password123")); err != nil || code != http.StatusCreated {
 		t.Fatalf("register: %d %v %s", code, err, body)
 	}
@@ -377,7 +377,7 @@ func TestProcessGracefulShutdown(t *testing.T) {
 	for range logins {
 		go func() {
 			// A connection of its own, so each login is a separate in-flight request.
-			c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+			c := checkedClient(t, 30*time.Second, &http.Transport{DisableKeepAlives: true})
 			code, _, err := post(ctx, c, p.url("/login"), creds("ada@example.com", "password123"))
 			results <- result{code, err, time.Now()}
 		}()
@@ -427,7 +427,7 @@ func TestProcessGracefulShutdown(t *testing.T) {
 func slowBcryptCost(t *testing.T) int {
 	t.Helper()
 	p := startKeel(t, map[string]string{"BCRYPT_COST": "10", "HASH_WORKERS": "1"})
-	hc := &http.Client{Timeout: 30 * time.Second}
+	hc := checkedClient(t, 30*time.Second, nil)
 	ctx := t.Context()
 	best := time.Duration(math.MaxInt64)
 	for i := range 3 {
