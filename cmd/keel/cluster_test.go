@@ -206,6 +206,67 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
+	// login logs grace in on replica i and returns her token pair.
+	type pair struct {
+		Token        string `json:"token"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	loginOn := func(t *testing.T, hc *http.Client, i int) pair {
+		t.Helper()
+		code, body, err := post(ctx, hc, replicas[i].url("/login"), creds("grace@example.com", "password123"))
+		if err != nil || code != http.StatusOK {
+			t.Fatalf("login on replica %d: %d %v %s", i, code, err, body)
+		}
+		var p pair
+		json.Unmarshal(body, &p)
+		return p
+	}
+	t.Run("logged out on one replica, refused at once on another", func(t *testing.T) {
+		hc := clientAs(t, v, "192.0.2.10")
+		if code, body, err := post(ctx, hc, replicas[0].url("/register"), creds("grace@example.com", "password123")); err != nil || code != http.StatusCreated {
+			t.Fatalf("register: %d %v %s", code, err, body)
+		}
+		p := loginOn(t, hc, 0)
+		if code, body, err := getProfile(ctx, hc, replicas[2], p.Token); err != nil || code != http.StatusOK {
+			t.Fatalf("profile on replica 2 before logout: %d %v %s", code, err, body)
+		}
+		req, _ := http.NewRequestWithContext(ctx, "POST", replicas[1].url("/logout"), nil)
+		req.Header.Set("Authorization", "Bearer "+p.Token)
+		res, err := hc.Do(req)
+		if err != nil || res.StatusCode != http.StatusNoContent {
+			t.Fatalf("logout on replica 1: %v %v", res, err)
+		}
+		res.Body.Close()
+		// Replica 2 has verified this token's signature before (its cache):
+		// the session check must still refuse it, at once.
+		if code, body, err := getProfile(ctx, hc, replicas[2], p.Token); err != nil || code != http.StatusUnauthorized {
+			t.Errorf("profile on replica 2 right after logout on replica 1: %d %v %s, want 401", code, err, body)
+		}
+	})
+	t.Run("refresh on one replica, reuse the old token on another: the session ends everywhere", func(t *testing.T) {
+		hc := clientAs(t, v, "192.0.2.11")
+		old := loginOn(t, hc, 0)
+		body, _ := json.Marshal(map[string]string{"refresh_token": old.RefreshToken})
+		code, b, err := post(ctx, hc, replicas[0].url("/token/refresh"), string(body))
+		if err != nil || code != http.StatusOK {
+			t.Fatalf("refresh on replica 0: %d %v %s", code, err, b)
+		}
+		var fresh pair
+		json.Unmarshal(b, &fresh)
+		if code, b, err := post(ctx, hc, replicas[1].url("/token/refresh"), string(body)); err != nil || code != http.StatusUnauthorized {
+			t.Fatalf("reuse of the spent refresh token on replica 1: %d %v %s, want 401", code, err, b)
+		}
+		for i := range replicas {
+			if code, b, err := getProfile(ctx, hc, replicas[i], fresh.Token); err != nil || code != http.StatusUnauthorized {
+				t.Errorf("replica %d still honours the session after reuse: %d %v %s", i, code, err, b)
+			}
+		}
+		freshBody, _ := json.Marshal(map[string]string{"refresh_token": fresh.RefreshToken})
+		if code, b, err := post(ctx, hc, replicas[2].url("/token/refresh"), string(freshBody)); err != nil || code != http.StatusUnauthorized {
+			t.Errorf("the replacing refresh token on replica 2: %d %v %s, want 401", code, err, b)
+		}
+	})
+
 	t.Run("same email at once through every replica: one 201, the rest 409", func(t *testing.T) {
 		for round := range 3 {
 			email := fmt.Sprintf("race%d@example.com", round)
