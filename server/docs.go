@@ -46,6 +46,9 @@ func (s *Server) getDocs(c echo.Context) error {
 	return c.HTMLBlob(http.StatusOK, b)
 }
 
+// getDocsSlash serves the same page at /docs/: its asset URLs are absolute.
+func (s *Server) getDocsSlash(c echo.Context) error { return s.getDocs(c) }
+
 func (s *Server) getDocsAsset(c echo.Context) error {
 	name := c.Param("asset")
 	mime, ok := docsAssets[name]

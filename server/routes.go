@@ -53,7 +53,7 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/openapi.yaml", s.getOpenAPIYAML)
 	e.GET("/openapi.json", s.getOpenAPIJSON)
 	e.GET("/docs", s.getDocs)
-	e.GET("/docs/", s.getDocs) // the same page: its asset URLs are absolute
+	e.GET("/docs/", s.getDocsSlash)
 	e.GET("/docs/:asset", s.getDocsAsset)
 	e.GET("/ws", s.openWebSocket)
 	// Every path's OPTIONS operation: Allow, and the CORS preflight.
