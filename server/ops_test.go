@@ -52,6 +52,8 @@ func TestMetrics(t *testing.T) {
 		`keel_http_requests_total{method="GET",route="(unmatched)",status="404"} 1`,
 		`keel_http_request_duration_seconds_bucket{method="POST",route="/register",le="+Inf"} 1`,
 		`keel_websockets_open 1`,
+		`keel_http_requests_total{method="POST",route="/login",status="429"} 0`, // documented: there from the start
+		`keel_http_requests_total{method="GET",route="/profile",status="500"} 0`,
 		`keel_bcrypt_queue_depth 0`,
 		`keel_http_requests_total{method="OTHER",route="/",status="405"} 2`,
 		`go_goroutines `,

@@ -56,6 +56,7 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/docs/", s.getDocsSlash)
 	e.GET("/docs/:asset", s.getDocsAsset)
 	e.GET("/ws", s.openWebSocket)
+	s.metrics.seedRequests(spec)
 	// Every path's OPTIONS operation: Allow, and the CORS preflight.
 	s.allow = allowedMethods(spec)
 	for path := range s.allow {
