@@ -127,6 +127,7 @@ func problemFor(err error) oapi.Problem {
 		he *echo.HTTPError
 		me *http.MaxBytesError
 		rl *retryLater
+		be *bodyError
 	)
 	var (
 		re *openapi3filter.RequestError
@@ -139,6 +140,8 @@ func problemFor(err error) oapi.Problem {
 		return problem(http.StatusUnauthorized, ae.reason)
 	case errors.As(err, &se):
 		return problem(http.StatusUnauthorized, "a bearer token is required")
+	case errors.As(err, &be):
+		return problem(http.StatusBadRequest, be.detail)
 	case errors.As(err, &re):
 		return requestProblem(re)
 	case errors.As(err, &rl):
@@ -185,8 +188,6 @@ func requestProblem(re *openapi3filter.RequestError) oapi.Problem {
 	switch {
 	case re.RequestBody != nil && errors.Is(re.Err, openapi3filter.ErrInvalidRequired):
 		return problem(http.StatusBadRequest, "a JSON request body is required")
-	case errors.As(re.Err, &pe) && isBodyError(pe.RootCause()):
-		return problem(http.StatusBadRequest, pe.RootCause().Error())
 	case errors.As(re.Err, &pe):
 		return problem(http.StatusBadRequest, "the request body is not valid JSON")
 	case errors.As(re.Err, &se):

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/labstack/echo/v4"
 )
 
@@ -101,17 +99,39 @@ func isBodyError(err error) bool {
 	return false
 }
 
-func init() {
-	openapi3filter.RegisterBodyDecoder("application/json", func(body io.Reader, h http.Header, schema *openapi3.SchemaRef, enc openapi3filter.EncodingFn) (any, error) {
-		data, err := io.ReadAll(body)
-		if err != nil {
-			return nil, err
+// bodyError is a request body refused before the spec's validation: not
+// readable, or JSON that checkJSON refuses. It becomes a 400 with its text.
+type bodyError struct{ detail string }
+
+func (e *bodyError) Error() string { return e.detail }
+
+// readJSONBody reads the request body (limitBody has bounded it), refuses
+// what checkJSON refuses, and leaves the bytes for the validator and the
+// handler to read again. It runs in the validator's middleware rather than as
+// a kin-openapi body decoder, which would be a process-wide registration.
+func readJSONBody(req *http.Request) error {
+	if req.Body == nil || req.Body == http.NoBody {
+		return nil
+	}
+	data, err := io.ReadAll(req.Body)
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return err // 413
+	case err != nil:
+		return &bodyError{"the request body could not be read"}
+	}
+	req.Body = io.NopCloser(bytes.NewReader(data))
+	if len(data) == 0 {
+		return nil // the validator says whether a body is required
+	}
+	if err := checkJSON(data); err != nil {
+		if isBodyError(err) {
+			return &bodyError{err.Error()}
 		}
-		if err := checkJSON(data); err != nil {
-			return nil, &openapi3filter.ParseError{Kind: openapi3filter.KindInvalidFormat, Cause: err}
-		}
-		return openapi3filter.JSONBodyDecoder(bytes.NewReader(data), h, schema, enc)
-	})
+		return &bodyError{"the request body is not valid JSON"}
+	}
+	return nil
 }
 
 // checkJSON refuses what encoding/json would read ambiguously, and nesting

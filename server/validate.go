@@ -121,8 +121,13 @@ func (v *validator) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			return echo.ErrMethodNotAllowed
 		case op.inputs:
-			if op.body && !isJSON(req) {
-				return errNotJSON
+			if op.body {
+				if !isJSON(req) {
+					return errNotJSON
+				}
+				if err := readJSONBody(req); err != nil {
+					return err
+				}
 			}
 			var p principal
 			in := &openapi3filter.RequestValidationInput{
