@@ -107,7 +107,8 @@ func (v *validator) authenticate(ctx context.Context, in *openapi3filter.Authent
 }
 
 // middleware validates each request against its operation before the handler
-// runs, and puts the authenticated user id in the request context.
+// runs, and puts the authenticated principal (user and session) in the
+// request context.
 func (v *validator) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/keelhq/keel/gen/client"
 	"github.com/keelhq/keel/internal/contract"
+	"github.com/keelhq/keel/internal/pgtest"
 	"github.com/keelhq/keel/internal/testutil"
 )
 
@@ -311,6 +313,45 @@ func TestVersionString(t *testing.T) {
 		version, commit = tt.version, tt.commit
 		if got := versionString(); !strings.HasPrefix(got, tt.want) || strings.Count(got, "9ca99fc") != 1 {
 			t.Errorf("version %q commit %q: %q, want it to start %q and name the commit once", tt.version, tt.commit, got, tt.want)
+		}
+	}
+}
+
+// TestMigrateCommandsPostgres: keel migrate and keel migrate status on
+// PostgreSQL: pending before, applied after, keel's and River's, and the
+// password never in the output.
+func TestMigrateCommandsPostgres(t *testing.T) {
+	dbURL := pgtest.NewDatabase(t)
+	env := func(k string) string {
+		switch k {
+		case "DATABASE_URL":
+			return dbURL
+		case "JWT_SECRET":
+			return testSecret
+		}
+		return ""
+	}
+	status := func() string {
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"migrate", "status"}, env, &out); err != nil {
+			t.Fatalf("migrate status: %v", err)
+		}
+		return out.String()
+	}
+	if before := status(); !strings.Contains(before, "pending  keel  00001") || !strings.Contains(before, "pending  river 00001") {
+		t.Errorf("status of an empty database:\n%s", before)
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"migrate"}, env, &out); err != nil || !strings.Contains(out.String(), "schema version 3") {
+		t.Fatalf("migrate: %v\n%s", err, out.String())
+	}
+	after := status()
+	if strings.Contains("\n"+after, "\npending ") || !strings.Contains(after, "applied  keel  00003") || !strings.Contains(after, "applied  river") {
+		t.Errorf("status after migrate:\n%s", after)
+	}
+	if u, _ := url.Parse(dbURL); u.User != nil {
+		if pw, ok := u.User.Password(); ok && strings.Contains(out.String()+after, pw) {
+			t.Error("the database password is in the output")
 		}
 	}
 }
