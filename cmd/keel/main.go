@@ -289,8 +289,11 @@ func newHTTPServer(cfg server.Config, h http.Handler, log *slog.Logger, tlsConfi
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		TLSConfig:         tlsConfig,
+		// "OPTIONS *" reaches keel (a 404 problem) instead of getting
+		// net/http's bare, undocumented 200.
+		DisableGeneralOptionsHandler: true,
+		ErrorLog:                     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		TLSConfig:                    tlsConfig,
 	}
 }
 

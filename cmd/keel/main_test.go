@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"io"
@@ -353,5 +354,29 @@ func TestMigrateCommandsPostgres(t *testing.T) {
 		if pw, ok := u.User.Password(); ok && strings.Contains(out.String()+after, pw) {
 			t.Error("the database password is in the output")
 		}
+	}
+}
+
+// TestAsteriskOptions: "OPTIONS *" (the server-wide form) gets keel's 404
+// problem, not net/http's bare 200 that no operation documents.
+func TestAsteriskOptions(t *testing.T) {
+	addr, _, stop := start(t, nil)
+	defer stop()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(conn, "OPTIONS * HTTP/1.1\r\nHost: keel\r\nConnection: close\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusNotFound || res.Header.Get("Content-Type") != "application/problem+json" {
+		t.Errorf("OPTIONS *: %d %s, want a 404 problem", res.StatusCode, res.Header.Get("Content-Type"))
 	}
 }
