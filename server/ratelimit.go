@@ -157,13 +157,14 @@ func (s *Server) limitAuth(spec *openapi3.T) echo.MiddlewareFunc {
 	}
 }
 
-// emailsPerMinute is how many reset emails one address may be sent a
-// minute: the per-IP limit alone would let a botnet flood one inbox.
+// emailsPerMinute is how many emails (reset or verification) one address may
+// be sent a minute: the per-IP limit alone would let a botnet flood one inbox.
 const emailsPerMinute = 1
 
-// newEmailLimiter is the per-address limit of POST /password/forgot, on
-// whenever AUTH_RATE_LIMIT is. Keys are hashed, so the rate-limit table holds
-// no email addresses.
+// newEmailLimiter is the per-address limit of POST /password/forgot and
+// POST /email/verify/resend, on whenever AUTH_RATE_LIMIT is. Keys are SHA-256
+// hashes: the rate-limit table holds no address in the clear (though a
+// dictionary of known addresses would match them).
 func (s *Server) newEmailLimiter() authLimiter {
 	if s.cfg.AuthRateLimit <= 0 {
 		return nil
@@ -174,7 +175,7 @@ func (s *Server) newEmailLimiter() authLimiter {
 	return newIPLimiter(emailsPerMinute, s.now)
 }
 
-// limitEmail admits one reset email to address, or refuses it with 429.
+// limitEmail admits one email to address, or refuses it with 429.
 // Known and unknown addresses count alike, so the answer says nothing of
 // which exist.
 func (s *Server) limitEmail(ctx context.Context, address string) error {
@@ -187,7 +188,7 @@ func (s *Server) limitEmail(ctx context.Context, address string) error {
 	}
 	if d > 0 {
 		return &retryLater{status: http.StatusTooManyRequests, after: d,
-			detail: "too many reset emails for this address; retry after the time in Retry-After"}
+			detail: "too many emails for this address; retry after the time in Retry-After"}
 	}
 	return nil
 }

@@ -91,6 +91,11 @@ func (s *Server) ResendVerification(ctx context.Context, _ oapi.ResendVerificati
 		return nil, err
 	}
 	if !u.EmailVerified {
+		// Anyone may register someone else's address: without this, a loop
+		// on resend would mail-bomb it.
+		if err := s.limitEmail(ctx, u.Email); err != nil {
+			return nil, err
+		}
 		if _, err := s.jobs().Insert(ctx, jobs.VerifyEmail{UserID: u.ID}, nil); err != nil {
 			return nil, err
 		}

@@ -424,6 +424,8 @@ type ClientInterface interface {
 
 	// ResendVerification Send the verification email again
 	//
+	// Limited like the other account operations (`AUTH_RATE_LIMIT` per client address) and, with `POST /password/forgot`, to one email a minute per address.
+	//
 	// Corresponds with POST /email/verify/resend (the `ResendVerification` operationId).
 	ResendVerification(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
@@ -669,6 +671,8 @@ func (c *Client) VerifyEmail(ctx context.Context, body VerifyEmailJSONRequestBod
 }
 
 // ResendVerification Send the verification email again
+//
+// Limited like the other account operations (`AUTH_RATE_LIMIT` per client address) and, with `POST /password/forgot`, to one email a minute per address.
 //
 // Corresponds with POST /email/verify/resend (the `ResendVerification` operationId).
 func (c *Client) ResendVerification(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1721,6 +1725,8 @@ type ClientWithResponsesInterface interface {
 
 	// ResendVerificationWithResponse Send the verification email again
 	//
+	// Limited like the other account operations (`AUTH_RATE_LIMIT` per client address) and, with `POST /password/forgot`, to one email a minute per address.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /email/verify/resend (the `ResendVerification` operationId).
@@ -2061,6 +2067,11 @@ type ResendVerificationResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// ResendVerificationResponse429Headers the declared response headers of an HTTP 429 response for ResendVerification
+type ResendVerificationResponse429Headers struct {
+	RetryAfter *int
+}
+
 type ResendVerificationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2068,10 +2079,14 @@ type ResendVerificationResponse struct {
 	JSON202 *Accepted
 	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationProblemJSON429 *TooManyRequests
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ResendVerificationResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ResendVerificationResponse429Headers
 }
 
 // GetJSON202 returns the response for an HTTP 202 `application/json` response
@@ -2082,6 +2097,11 @@ func (r ResendVerificationResponse) GetJSON202() *Accepted {
 // GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r ResendVerificationResponse) GetApplicationProblemJSON401() *Unauthorized {
 	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ResendVerificationResponse) GetApplicationProblemJSON429() *TooManyRequests {
+	return r.ApplicationProblemJSON429
 }
 
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -3244,6 +3264,8 @@ func (c *ClientWithResponses) VerifyEmailWithResponse(ctx context.Context, body 
 
 // ResendVerificationWithResponse Send the verification email again
 //
+// Limited like the other account operations (`AUTH_RATE_LIMIT` per client address) and, with `POST /password/forgot`, to one email a minute per address.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /email/verify/resend (the `ResendVerification` operationId).
@@ -3717,6 +3739,13 @@ func ParseResendVerificationResponse(rsp *http.Response) (*ResendVerificationRes
 		}
 		response.ApplicationProblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -3737,6 +3766,16 @@ func ParseResendVerificationResponse(rsp *http.Response) (*ResendVerificationRes
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ResendVerificationResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil

@@ -353,7 +353,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Send the verification email again */
+        /**
+         * Send the verification email again
+         * @description Limited like the other account operations (`AUTH_RATE_LIMIT` per client address) and, with `POST /password/forgot`, to one email a minute per address.
+         */
         post: operations["resendVerification"];
         delete?: never;
         /**
@@ -1632,6 +1635,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
         };
     };
