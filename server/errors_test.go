@@ -25,6 +25,28 @@ func TestBodyLimitAnyMethod(t *testing.T) {
 	}
 }
 
+// TestBodyIgnoredWhereNoneIsTaken: a body sent to an operation that takes
+// none is never read: no 413 (which those operations do not document).
+func TestBodyIgnoredWhereNoneIsTaken(t *testing.T) {
+	a := newTestAPI(t, func(c *Config) { c.BodyLimit = 1024 })
+	a.mustRegister("ada@example.com", "password123")
+	bearer := "Bearer " + a.mustLogin("ada@example.com", "password123")
+	big := strings.Repeat("x", 4096)
+	for _, tt := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/profile", 200},
+		{"GET", "/sessions", 200},
+		{"GET", "/healthz", 200},
+		{"POST", "/logout", 204},
+	} {
+		if rec := a.do(tt.method, tt.path, big, "Authorization", bearer); rec.Code != tt.status {
+			t.Errorf("%s %s with a 4 KiB body: %d, want %d: %s", tt.method, tt.path, rec.Code, tt.status, rec.Body)
+		}
+	}
+}
+
 // TestMediaTypes: the request body's media type is read as RFC 9110 says
 // (any letter case, parameters allowed), and anything but JSON is a 415.
 func TestMediaTypes(t *testing.T) {

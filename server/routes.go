@@ -57,6 +57,12 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/docs/:asset", s.getDocsAsset)
 	e.GET("/ws", s.openWebSocket)
 	s.metrics.seedRequests(spec)
+	s.takesBody = map[opKey]bool{}
+	for path, item := range spec.Paths.Map() {
+		for method, op := range item.Operations() {
+			s.takesBody[opKey{method, echoPath(path)}] = op.RequestBody != nil
+		}
+	}
 	// Every path's OPTIONS operation: Allow, and the CORS preflight.
 	s.allow = allowedMethods(spec)
 	for path := range s.allow {

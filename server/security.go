@@ -13,15 +13,21 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// limitBody refuses bodies over BODY_LIMIT with 413, whatever the method:
-// at once when Content-Length says so, else when reading passes the limit, so
-// a large body is never read into memory.
+// limitBody refuses bodies over BODY_LIMIT with 413, for every operation
+// that takes a body (whatever its method): at once when Content-Length says
+// so, else when reading passes the limit, so a large body is never read into
+// memory. A body sent to an operation that takes none is ignored, never read
+// (and never answered with a 413 that operation does not document).
 func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	limit := s.cfg.BodyLimit
 	return func(c echo.Context) error {
 		req := c.Request()
 		if req.Body == nil || req.Body == http.NoBody {
 			return next(c) // GET and friends: nothing to limit
+		}
+		if !s.takesBody[opKey{req.Method, c.Path()}] {
+			req.Body = http.NoBody
+			return next(c)
 		}
 		// Media types are case-insensitive, but Echo's binder compares them
 		// as written: hand it the canonical form.

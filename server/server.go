@@ -40,8 +40,10 @@ type Server struct {
 	sockets socketSet
 
 	echo *echo.Echo
-	// allow is each route's methods, from the spec (cors.go).
-	allow map[string]string
+	// allow is each route's methods, from the spec (cors.go); takesBody
+	// the operations that take a request body (security.go).
+	allow     map[string]string
+	takesBody map[opKey]bool
 }
 
 var _ oapi.StrictServerInterface = (*Server)(nil)
