@@ -39,10 +39,17 @@ func (a *testAPI) status(rec *httptest.ResponseRecorder, want int, what string) 
 	return rec
 }
 
-// profileStatus is the status GET /profile gives the access token.
+// profileStatus is the status GET /profile gives the access token. GET
+// /profile checks the session in its own query, every other bearer operation
+// in the validator: GET /sessions must agree, so each test that sees a
+// session end (or live) sees it through both paths.
 func (a *testAPI) profileStatus(token string) int {
 	a.t.Helper()
-	return a.do("GET", "/profile", "", bearer(token)...).Code
+	profile := a.do("GET", "/profile", "", bearer(token)...).Code
+	if sessions := a.do("GET", "/sessions", "", bearer(token)...).Code; (sessions == 200) != (profile == 200) {
+		a.t.Errorf("GET /profile says %d but GET /sessions says %d for the same token", profile, sessions)
+	}
+	return profile
 }
 
 // TestRefreshRotation: a refresh gives a new pair and spends the old
@@ -278,7 +285,10 @@ func TestSessions(t *testing.T) {
 // sessions end, the caller's stays.
 func TestChangePassword(t *testing.T) {
 	a := newTestAPI(t)
+	a.startJobs()
 	a.mustRegister("ada@example.com", "password123")
+	a.status(a.do("POST", "/password/forgot", jsonBody("email", "ada@example.com")), 202, "forgot, before the change")
+	mailed := a.waitEmail("ada@example.com", "eset", 0)
 	mine := a.mustLoginPair("ada@example.com", "password123")
 	other := a.mustLoginPair("ada@example.com", "password123")
 	change := func(current, next string) string {
@@ -288,6 +298,10 @@ func TestChangePassword(t *testing.T) {
 	a.status(a.do("PUT", "/profile/password", change("wrong-password", "new-password-1"), bearer(mine.Token)...), 403, "wrong current")
 	a.status(a.do("PUT", "/profile/password", change("password123", "short"), bearer(mine.Token)...), 400, "short new")
 	a.status(a.do("PUT", "/profile/password", change("password123", strings.Repeat("é", 40)), bearer(mine.Token)...), 400, "new over 72 bytes")
+	rec := a.status(a.do("PUT", "/profile/password", change(strings.Repeat("é", 40), "new-password-1"), bearer(mine.Token)...), 400, "current over 72 bytes")
+	if p := problemOf(t, rec); p.Errors == nil || (*p.Errors)[0].Field != "/current_password" {
+		t.Errorf("the problem names %s, want /current_password", rec.Body)
+	}
 	a.status(a.do("PUT", "/profile/password", change("password123", "new-password-1")), 401, "no token")
 	if a.profileStatus(other.Token) != 200 {
 		t.Fatal("a refused change ended a session")
@@ -299,6 +313,9 @@ func TestChangePassword(t *testing.T) {
 	if a.profileStatus(other.Token) != 401 {
 		t.Error("another session survived the change")
 	}
+	// The validator's session check too, not only GET /profile's own query.
+	a.status(a.do("GET", "/sessions", "", bearer(other.Token)...), 401, "another session on GET /sessions")
+	a.status(a.do("POST", "/password/reset", jsonBody("token", mailed, "new_password", "attacker-pass-1")), 400, "a reset link mailed before the change")
 	a.status(a.refresh(other.RefreshToken), 401, "another session's refresh")
 	a.status(a.refresh(mine.RefreshToken), 200, "own refresh")
 	a.status(a.do("POST", "/login", credentials("ada@example.com", "password123")), 401, "old password")

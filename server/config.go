@@ -61,7 +61,7 @@ type Setting struct {
 var Settings = []Setting{
 	{"ADDR", ":8080", "address to listen on"},
 	{"DATABASE_URL", "data/keel.db", "postgres:// or postgresql:// URL for PostgreSQL; anything else is a SQLite file path (or file:/sqlite: URL), whose folder is created"},
-	{"DB_MAX_CONNS", "10", "PostgreSQL connections per replica (the pool's size); unused with SQLite"},
+	{"DB_MAX_CONNS", "10", "PostgreSQL connections per replica (the pool's size, at least 2); unused with SQLite"},
 	{"JWT_SECRET", "(generated)", "HS256 signing secret, at least 32 bytes; required with PostgreSQL (every replica signs with it); with SQLite, when unset, a random one is kept in <data dir>/jwt_secret (mode 0600)"},
 	{"JWT_TTL", "15m", "access token lifetime (Go duration); an ended session's tokens are refused at once anyway"},
 	{"REFRESH_TTL", "720h", "refresh token lifetime (30 days); each refresh starts it again"},
@@ -176,7 +176,9 @@ func (r *envReader) database(cfg *Config) {
 		r.bad("DATABASE_URL", err.Error())
 	}
 	cfg.Database = d
-	cfg.DBMaxConns = r.number("DB_MAX_CONNS", 1)
+	// Two at least: start-up migrates on one connection while another holds
+	// the migration lock.
+	cfg.DBMaxConns = r.number("DB_MAX_CONNS", 2)
 }
 
 func (r *envReader) auth(cfg *Config) {
@@ -190,6 +192,10 @@ func (r *envReader) auth(cfg *Config) {
 	}
 	cfg.JWTTTL = r.duration("JWT_TTL", time.Second)
 	cfg.RefreshTTL = r.duration("REFRESH_TTL", time.Second)
+	if cfg.JWTTTL > cfg.RefreshTTL {
+		// An access token would outlive the session that issued it.
+		r.bad("JWT_TTL", "must not be longer than REFRESH_TTL")
+	}
 	cfg.RefreshReuseInterval = r.duration("REFRESH_REUSE_INTERVAL", 0)
 	cfg.ResetTTL = r.duration("RESET_TTL", time.Second)
 	cfg.VerifyTTL = r.duration("VERIFY_TTL", time.Second)

@@ -38,6 +38,16 @@ func TestLoadConfig(t *testing.T) {
 			}
 		}
 	})
+	t.Run("settings that could not work together", func(t *testing.T) {
+		for _, e := range []map[string]string{
+			{"DB_MAX_CONNS": "1"},                  // start-up would wait on itself for a second connection
+			{"JWT_TTL": "2h", "REFRESH_TTL": "1h"}, // an access token would outlive its session
+		} {
+			if _, err := LoadConfig(env(e)); err == nil {
+				t.Errorf("%v accepted", e)
+			}
+		}
+	})
 	t.Run("PostgreSQL needs JWT_SECRET; its password is never printed", func(t *testing.T) {
 		_, err := LoadConfig(env(map[string]string{"DATABASE_URL": "postgres://keel:hunter2-secret@db/keel", "DB_MAX_CONNS": "0"}))
 		if err == nil || !strings.Contains(err.Error(), "JWT_SECRET") || !strings.Contains(err.Error(), "DB_MAX_CONNS") {

@@ -35,8 +35,9 @@ var (
 	errBadRefresh = &authError{"the refresh token is invalid, expired or spent"}
 	// errBadEmailToken is a verification or reset token that is unknown,
 	// used or expired.
-	errBadEmailToken      = &fieldError{field: "/token", reason: "is unknown, used or expired"}
-	errNewPasswordTooLong = &fieldError{field: "/new_password", reason: errPasswordTooLong.reason}
+	errBadEmailToken          = &fieldError{field: "/token", reason: "is unknown, used or expired"}
+	errNewPasswordTooLong     = &fieldError{field: "/new_password", reason: errPasswordTooLong.reason}
+	errCurrentPasswordTooLong = &fieldError{field: "/current_password", reason: errPasswordTooLong.reason}
 )
 
 // fieldError is a request field that fails a check the spec cannot express

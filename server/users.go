@@ -40,9 +40,13 @@ func (s *Server) DeleteProfile(ctx context.Context, req oapi.DeleteProfileReques
 	return oapi.DeleteProfile204Response{}, nil
 }
 
-// ChangePassword sets a new password and ends every other session.
+// ChangePassword sets a new password, ends every other session and voids
+// the reset links already mailed.
 func (s *Server) ChangePassword(ctx context.Context, req oapi.ChangePasswordRequestObject) (oapi.ChangePasswordResponseObject, error) {
 	p, err := s.checkPassword(ctx, req.Body.CurrentPassword)
+	if errors.Is(err, errPasswordTooLong) {
+		return nil, errCurrentPasswordTooLong
+	}
 	if err != nil {
 		return nil, err
 	}

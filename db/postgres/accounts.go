@@ -127,7 +127,11 @@ func (d *DB) ChangePassword(ctx context.Context, userID int64, passwordHash, kee
 		if err := oneRow(q.SetPassword(ctx, gen.SetPasswordParams{ID: userID, PasswordHash: passwordHash})); err != nil {
 			return err
 		}
-		return q.DeleteSessionsExcept(ctx, gen.DeleteSessionsExceptParams{UserID: userID, Keep: keep})
+		if err := q.DeleteSessionsExcept(ctx, gen.DeleteSessionsExceptParams{UserID: userID, Keep: keep}); err != nil {
+			return err
+		}
+		// A reset link mailed before the change must not undo it.
+		return q.DeleteOneTimeTokens(ctx, gen.DeleteOneTimeTokensParams{UserID: userID, Purpose: db.PurposeResetPassword})
 	})
 }
 
