@@ -85,7 +85,7 @@ var Settings = []Setting{
 	{"TRUSTED_PROXIES", "", "comma-separated proxy addresses or CIDRs whose X-Forwarded-For names the client (for the rate limit and logs); empty trusts none"},
 	{"SMTP_URL", "", "smtp://user:password@host:587 (STARTTLS when the server offers it) or smtps://user:password@host:465 (implicit TLS); empty writes emails to the log instead"},
 	{"MAIL_FROM", "keel <noreply@localhost>", "the From address of keel's emails"},
-	{"PUBLIC_URL", "http://localhost:8080", "the address users reach keel at, the base of the links in emails (http or https, no query)"},
+	{"PUBLIC_URL", "http://localhost:8080", "the base of the links in emails: your app's address, which serves /verify-email?token=… and /reset-password?token=… and posts the token to POST /email/verify or POST /password/reset (http or https, no query)"},
 }
 
 // minSecretLen is the shortest JWT_SECRET accepted: HS256 wants a key at least

@@ -23,7 +23,6 @@ import (
 var (
 	errEmailTaken     = errors.New("an account with this email already exists")
 	errBadCredentials = errors.New("invalid email or password")
-	errUserGone       = errors.New("the token's user no longer exists")
 	errNotReady       = errors.New("the database does not answer")
 	// errWrongPassword is a signed-in user's wrong password (403, not 401:
 	// the token is fine, and a client must not take it for a logout).
@@ -153,7 +152,7 @@ func problemFor(err error) oapi.Problem {
 		return problem(http.StatusServiceUnavailable, errNotReady.Error())
 	case errors.Is(err, errEmailTaken):
 		return problem(http.StatusConflict, errEmailTaken.Error())
-	case errors.Is(err, errBadCredentials), errors.Is(err, errUserGone):
+	case errors.Is(err, errBadCredentials):
 		return problem(http.StatusUnauthorized, err.Error())
 	case errors.Is(err, errWrongPassword):
 		return problem(http.StatusForbidden, err.Error())
