@@ -129,6 +129,10 @@ type Store interface {
 	// ErrNotFound (unknown, used or expired at now).
 	ResetPassword(ctx context.Context, hash, passwordHash string, now time.Time) error
 
+	// PruneAccounts deletes the sessions and one-time tokens that expired
+	// before now (they can never be used again) and returns how many.
+	PruneAccounts(ctx context.Context, now time.Time) (int64, error)
+
 	// CountUsers returns the number of accounts.
 	CountUsers(ctx context.Context) (int64, error)
 	// Ping checks that the database answers a query.

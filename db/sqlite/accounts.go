@@ -205,3 +205,18 @@ func oneRow(n int64, err error) error {
 	}
 	return err
 }
+
+// PruneAccounts implements db.Store.
+func (d *DB) PruneAccounts(ctx context.Context, now time.Time) (int64, error) {
+	var n int64
+	err := d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
+		s, err := q.DeleteExpiredSessions(ctx, db.Millis(now))
+		if err != nil {
+			return err
+		}
+		t, err := q.DeleteExpiredTokens(ctx, db.Millis(now))
+		n = s + t
+		return err
+	})
+	return n, err
+}

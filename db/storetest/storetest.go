@@ -36,6 +36,8 @@ func Run(t *testing.T, open func(t *testing.T) db.Store) {
 		{"one email created at once from many goroutines: one success", concurrentSameEmail},
 		{"distinct emails created at once: all succeed", concurrentDistinctEmails},
 		{"Ping answers", ping},
+		{"concurrent rotations of one refresh token: exactly one wins", concurrentRotation},
+		{"expired sessions and tokens are pruned, live ones kept", pruneAccounts},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -247,3 +249,79 @@ func Query(t testing.TB, file, name, param string) string {
 }
 
 var sqlcArg = regexp.MustCompile(`sqlc\.arg\(\w+\)`)
+
+// session stores a session of a new user, its refresh token hash "h1" and
+// its refresh expiry at expires.
+func session(t *testing.T, s db.Store, email, id string, expires time.Time) db.Session {
+	t.Helper()
+	u, err := s.CreateUser(t.Context(), email, "x", when, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess := db.Session{ID: id, UserID: u.ID, CreatedAt: when, LastUsedAt: when, UserAgent: "test",
+		Generation: 1, RefreshHash: "h1", RotatedAt: when, RefreshExpiresAt: expires}
+	if err := s.CreateSession(t.Context(), sess); err != nil {
+		t.Fatal(err)
+	}
+	return sess
+}
+
+// concurrentRotation: the check-and-rotate of a refresh token is one
+// conditional statement, so of many rotations of the same old hash at once
+// exactly one succeeds and the others get ErrNotFound, on every engine.
+func concurrentRotation(t *testing.T, s db.Store) {
+	sess := session(t, s, "ada@example.com", "s1", when.Add(time.Hour))
+	const n = 16
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		won     int
+		unknown []error
+	)
+	for i := range n {
+		wg.Go(func() {
+			_, err := s.RotateRefresh(t.Context(), sess.ID, "h1", fmt.Sprint("h2-", i), when.Add(time.Minute), when.Add(2*time.Hour))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				won++
+			case !errors.Is(err, db.ErrNotFound):
+				unknown = append(unknown, err)
+			}
+		})
+	}
+	wg.Wait()
+	if won != 1 || len(unknown) > 0 {
+		t.Errorf("%d rotations won (want 1); other errors: %v", won, unknown)
+	}
+}
+
+// pruneAccounts: PruneAccounts deletes what expired before now and keeps
+// what has not.
+func pruneAccounts(t *testing.T, s db.Store) {
+	ctx := t.Context()
+	old := session(t, s, "old@example.com", "old", when.Add(-time.Minute))
+	live := session(t, s, "live@example.com", "live", when.Add(time.Hour))
+	for _, tok := range []db.OneTimeToken{
+		{Hash: "expired", UserID: old.UserID, Purpose: db.PurposeVerifyEmail, Email: "old@example.com", ExpiresAt: when.Add(-time.Second)},
+		{Hash: "valid", UserID: live.UserID, Purpose: db.PurposeVerifyEmail, Email: "live@example.com", ExpiresAt: when.Add(time.Hour)},
+	} {
+		if err := s.CreateOneTimeToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.PruneAccounts(ctx, when)
+	if err != nil || n != 2 {
+		t.Fatalf("PruneAccounts: %d rows, %v; want the expired session and token", n, err)
+	}
+	if _, err := s.GetSession(ctx, old.ID); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("expired session: %v, want ErrNotFound", err)
+	}
+	if _, err := s.GetSession(ctx, live.ID); err != nil {
+		t.Errorf("live session pruned: %v", err)
+	}
+	if err := s.VerifyEmail(ctx, "valid", when); err != nil {
+		t.Errorf("live token pruned: %v", err)
+	}
+}

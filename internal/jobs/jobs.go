@@ -36,9 +36,9 @@ import (
 type Config struct {
 	// CountUsersEvery is JOB_INTERVAL, the period of the count-users job.
 	CountUsersEvery time.Duration
-	// PruneRateLimitsEvery is the period of prune-rate-limits (on stores
-	// that implement db.RateLimitPruner); 10 minutes when zero.
-	PruneRateLimitsEvery time.Duration
+	// PruneEvery is the period of prune-accounts and prune-rate-limits (on
+	// stores that implement db.RateLimitPruner); 10 minutes when zero.
+	PruneEvery time.Duration
 	// Now is the clock jobs compare stored times with (and emailed tokens
 	// expire by); time.Now when nil.
 	Now func() time.Time
@@ -107,9 +107,10 @@ func New(store db.Store, cfg Config) (*Engine, error) {
 	}
 	k := &kinds{workers: river.NewWorkers()}
 	addPeriodic(k, &countUsersWorker{store: store, log: cfg.Log}, cfg.CountUsersEvery)
+	addPeriodic(k, &pruneAccountsWorker{store: store, now: cfg.Now, log: cfg.Log}, cmp.Or(cfg.PruneEvery, 10*time.Minute))
 	if p, ok := store.(db.RateLimitPruner); ok {
 		addPeriodic(k, &pruneRateLimitsWorker{store: p, now: cfg.Now, log: cfg.Log},
-			cmp.Or(cfg.PruneRateLimitsEvery, 10*time.Minute))
+			cmp.Or(cfg.PruneEvery, 10*time.Minute))
 	}
 	publicURL := strings.TrimSuffix(cfg.PublicURL, "/")
 	addWorker(k, &verifyEmailWorker{store: store, mailer: cfg.Mailer, publicURL: publicURL, ttl: cfg.VerifyTTL, now: cfg.Now})

@@ -252,7 +252,7 @@ func TestPruneRateLimits(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, reg := startEngine(t, d.store, Config{PruneRateLimitsEvery: 300 * time.Millisecond})
+	_, reg := startEngine(t, d.store, Config{PruneEvery: 300 * time.Millisecond})
 	waitFor(t, 15*time.Second, "prune-rate-limits did not run", func() bool { return runs(t, reg, "prune-rate-limits") >= 1 })
 	var keys []string
 	rows, err := d.raw.Query(`SELECT key FROM auth_rate_limit ORDER BY key`)

@@ -66,6 +66,31 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) er
 	return err
 }
 
+const deleteExpiredSessions = `-- name: DeleteExpiredSessions :execrows
+DELETE FROM sessions WHERE refresh_expires_at < $1
+`
+
+// Sessions whose refresh token has expired can never be used again.
+func (q *Queries) DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error) {
+	result, err := q.exec(ctx, q.deleteExpiredSessionsStmt, deleteExpiredSessions, now)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const deleteExpiredTokens = `-- name: DeleteExpiredTokens :execrows
+DELETE FROM one_time_tokens WHERE expires_at < $1
+`
+
+func (q *Queries) DeleteExpiredTokens(ctx context.Context, now time.Time) (int64, error) {
+	result, err := q.exec(ctx, q.deleteExpiredTokensStmt, deleteExpiredTokens, now)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
 const deleteOneTimeTokens = `-- name: DeleteOneTimeTokens :exec
 DELETE FROM one_time_tokens WHERE user_id = $1 AND purpose = $2
 `

@@ -36,6 +36,12 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.createUserStmt, err = db.PrepareContext(ctx, createUser); err != nil {
 		return nil, fmt.Errorf("error preparing query CreateUser: %w", err)
 	}
+	if q.deleteExpiredSessionsStmt, err = db.PrepareContext(ctx, deleteExpiredSessions); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteExpiredSessions: %w", err)
+	}
+	if q.deleteExpiredTokensStmt, err = db.PrepareContext(ctx, deleteExpiredTokens); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteExpiredTokens: %w", err)
+	}
 	if q.deleteOneTimeTokensStmt, err = db.PrepareContext(ctx, deleteOneTimeTokens); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteOneTimeTokens: %w", err)
 	}
@@ -107,6 +113,16 @@ func (q *Queries) Close() error {
 	if q.createUserStmt != nil {
 		if cerr := q.createUserStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing createUserStmt: %w", cerr)
+		}
+	}
+	if q.deleteExpiredSessionsStmt != nil {
+		if cerr := q.deleteExpiredSessionsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteExpiredSessionsStmt: %w", cerr)
+		}
+	}
+	if q.deleteExpiredTokensStmt != nil {
+		if cerr := q.deleteExpiredTokensStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteExpiredTokensStmt: %w", cerr)
 		}
 	}
 	if q.deleteOneTimeTokensStmt != nil {
@@ -232,6 +248,8 @@ type Queries struct {
 	createOneTimeTokenStmt    *sql.Stmt
 	createSessionStmt         *sql.Stmt
 	createUserStmt            *sql.Stmt
+	deleteExpiredSessionsStmt *sql.Stmt
+	deleteExpiredTokensStmt   *sql.Stmt
 	deleteOneTimeTokensStmt   *sql.Stmt
 	deleteSessionStmt         *sql.Stmt
 	deleteSessionByIDStmt     *sql.Stmt
@@ -258,6 +276,8 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		createOneTimeTokenStmt:    q.createOneTimeTokenStmt,
 		createSessionStmt:         q.createSessionStmt,
 		createUserStmt:            q.createUserStmt,
+		deleteExpiredSessionsStmt: q.deleteExpiredSessionsStmt,
+		deleteExpiredTokensStmt:   q.deleteExpiredTokensStmt,
 		deleteOneTimeTokensStmt:   q.deleteOneTimeTokensStmt,
 		deleteSessionStmt:         q.deleteSessionStmt,
 		deleteSessionByIDStmt:     q.deleteSessionByIDStmt,
