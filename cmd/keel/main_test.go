@@ -181,7 +181,7 @@ func TestCommands(t *testing.T) {
 		{args: []string{"version"}, want: "keel "},
 		{args: []string{"openapi"}, want: "openapi: 3.0"},
 		{args: []string{"migrate", "status"}, err: "no such file"},
-		{args: []string{"migrate"}, want: "schema version 3"},
+		{args: []string{"migrate"}, want: "schema version 4"},
 		{args: []string{"migrate", "status"}, want: "applied  keel  00002 00002_users_email_lookup.sql"},
 		{args: []string{"migrate", "down"}, err: "usage: keel migrate"},
 		{args: []string{"serve", "now"}, err: "no arguments"},
