@@ -82,21 +82,26 @@ func addWorker[T river.JobArgs](k *kinds, w river.Worker[T]) {
 func addPeriodic[T river.JobArgs](k *kinds, w river.Worker[T], every time.Duration) {
 	addWorker(k, w)
 	var args T
+	opts := periodicOpts(every)
 	k.periodic = append(k.periodic, river.NewPeriodicJob(river.PeriodicInterval(every),
-		func() (river.JobArgs, *river.InsertOpts) { return args, periodicOpts }, nil))
+		func() (river.JobArgs, *river.InsertOpts) { return args, opts }, nil))
 	if k.shortest == 0 || every < k.shortest {
 		k.shortest = every
 	}
 }
 
 // periodicOpts: a periodic run that failed is stale by the next period, so
-// it is not retried, and at most one of a kind waits at a time (a slow
-// cluster does not pile them up): a new one is not inserted while another
-// waits or runs, so runs never overlap.
-var periodicOpts = &river.InsertOpts{
-	MaxAttempts: 1,
-	UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
-		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateScheduled}},
+// it is not retried; and one run is inserted per period however many leaders
+// the period saw (a new leader's first insert does not double the old one's).
+// Unique by period rather than by state: a run left "running" by a replica
+// that died must not block the runs after it until River rescues it. River
+// counts periods in whole seconds, so shorter ones (tests) go without.
+func periodicOpts(every time.Duration) *river.InsertOpts {
+	opts := &river.InsertOpts{MaxAttempts: 1}
+	if every >= time.Second {
+		opts.UniqueOpts = river.UniqueOpts{ByPeriod: every}
+	}
+	return opts
 }
 
 // New builds the engine; Start begins working jobs. Before Start (or without
