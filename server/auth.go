@@ -211,8 +211,10 @@ func (s *Server) VerifyEmail(ctx context.Context, req oapi.VerifyEmailRequestObj
 	return oapi.VerifyEmail204Response{}, nil
 }
 
-// normalizeEmail is the one form of an email keel stores and looks up.
-func normalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+// normalizeEmail is the one form of an email keel stores and looks up. The
+// validator has already refused surrounding spaces and non-ASCII (checkEmail),
+// so lower-casing is all that is left.
+func normalizeEmail(email string) string { return strings.ToLower(email) }
 
 // bearerUser is the validator's check of the spec's bearerAuth scheme: it
 // verifies the request's token and returns whom it speaks for.

@@ -3,10 +3,7 @@ package server
 import (
 	"net/http"
 	"slices"
-	"sort"
-	"strings"
 
-	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/labstack/echo/v4"
 )
 
@@ -14,22 +11,6 @@ import (
 // (any origin, when CORS is off): a documented 403 rather than a bare 204
 // that leaves the browser to guess.
 var errPreflightRefused = &echo.HTTPError{Code: http.StatusForbidden, Message: "this origin may not call keel from a browser"}
-
-// allowedMethods maps each path of the spec, as an Echo route, to the
-// methods it answers ("GET, OPTIONS"): the Allow header of OPTIONS and of
-// every 405, and the methods a CORS preflight may ask for.
-func allowedMethods(spec *openapi3.T) map[string]string {
-	allow := map[string]string{}
-	for path, item := range spec.Paths.Map() {
-		var methods []string
-		for m := range item.Operations() {
-			methods = append(methods, m)
-		}
-		sort.Strings(methods)
-		allow[echoPath(path)] = strings.Join(methods, ", ")
-	}
-	return allow
-}
 
 // corsHeaders are the request headers a browser may send cross-origin, and
 // the response headers its script may read.

@@ -3,7 +3,6 @@ package server
 import (
 	"strconv"
 
-	"github.com/getkin/kin-openapi/openapi3"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -53,13 +52,11 @@ func newMetrics(hashQueue func() int64) *metrics {
 // seedRequests creates keel_http_requests_total at 0 for every status the
 // spec documents for each operation, so that an alert on, say, 5xx or 429
 // sees a series from the start rather than none until the first one.
-func (m *metrics) seedRequests(spec *openapi3.T) {
-	for path, item := range spec.Paths.Map() {
-		for method, op := range item.Operations() {
-			for status := range op.Responses.Map() {
-				if _, err := strconv.Atoi(status); err == nil {
-					m.requests.WithLabelValues(echoPath(path), method, status)
-				}
+func (m *metrics) seedRequests(ops map[opKey]*operation) {
+	for k, op := range ops {
+		for status := range op.route.Operation.Responses.Map() {
+			if _, err := strconv.Atoi(status); err == nil {
+				m.requests.WithLabelValues(k.path, k.method, status)
 			}
 		}
 	}

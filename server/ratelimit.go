@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/labstack/echo/v4"
 	"golang.org/x/time/rate"
 
@@ -108,29 +107,10 @@ func (l storeLimiter) take(ctx context.Context, key string) (time.Duration, erro
 	return l.rl.TakeAuthToken(ctx, key, l.perMinute, l.now())
 }
 
-// rateLimitExtension marks the operations of the spec under AUTH_RATE_LIMIT:
-// those that run bcrypt or take a guessable secret, the targets of
-// credential stuffing. The spec says which they are; this code only reads it.
-const rateLimitExtension = "x-keel-rate-limit"
-
-// rateLimited lists the operations the spec marks with rateLimitExtension,
-// by method and Echo route template.
-func rateLimited(spec *openapi3.T) map[opKey]bool {
-	m := map[opKey]bool{}
-	for path, item := range spec.Paths.Map() {
-		for method, op := range item.Operations() {
-			if on, _ := op.Extensions[rateLimitExtension].(bool); on {
-				m[opKey{method, echoPath(path)}] = true
-			}
-		}
-	}
-	return m
-}
-
 // limitAuth applies the per-IP limit to the operations the spec marks with
 // x-keel-rate-limit. On a store that keeps the limit for the whole cluster
 // (PostgreSQL) it counts there; otherwise in this process.
-func (s *Server) limitAuth(spec *openapi3.T) echo.MiddlewareFunc {
+func (s *Server) limitAuth() echo.MiddlewareFunc {
 	if s.cfg.AuthRateLimit <= 0 {
 		return func(next echo.HandlerFunc) echo.HandlerFunc { return next }
 	}
@@ -138,10 +118,9 @@ func (s *Server) limitAuth(spec *openapi3.T) echo.MiddlewareFunc {
 	if rl, ok := s.store.(db.RateLimiter); ok {
 		l = storeLimiter{rl, s.cfg.AuthRateLimit, s.now}
 	}
-	limited := rateLimited(spec)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			if !limited[opKey{c.Request().Method, c.Path()}] {
+			if op := s.ops[opKey{c.Request().Method, c.Path()}]; op == nil || !op.rateLimited {
 				return next(c)
 			}
 			d, err := l.take(c.Request().Context(), clientKey(c.RealIP()))

@@ -19,6 +19,12 @@ func (s *Server) routes() *echo.Echo {
 	if err != nil {
 		panic("embedded spec: " + err.Error()) // make generate loaded the same document
 	}
+	ops, err := operations(spec, sessionCheckedByHandler)
+	if err != nil {
+		panic(err)
+	}
+	s.ops = ops
+	s.allow = allowedMethods(ops)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
@@ -40,9 +46,9 @@ func (s *Server) routes() *echo.Echo {
 		middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true}),
 		s.secureHeaders,
 		s.cors,
-		s.limitAuth(spec),
+		s.limitAuth(),
 		s.limitBody,
-		s.validateRequests(spec),
+		newValidator(ops, s.bearerUser, s.sessionLive).middleware,
 	)
 
 	// The operations of api/openapi.yaml, through the generated strict handler.
@@ -56,30 +62,12 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/docs/", s.getDocsSlash)
 	e.GET("/docs/:asset", s.getDocsAsset)
 	e.GET("/ws", s.openWebSocket)
-	s.metrics.seedRequests(spec)
-	s.takesBody = map[opKey]bool{}
-	for path, item := range spec.Paths.Map() {
-		for method, op := range item.Operations() {
-			s.takesBody[opKey{method, echoPath(path)}] = op.RequestBody != nil
-		}
-	}
+	s.metrics.seedRequests(ops)
 	// Every path's OPTIONS operation: Allow, and the CORS preflight.
-	s.allow = allowedMethods(spec)
 	for path := range s.allow {
 		e.OPTIONS(path, s.answerOptions)
 	}
 	return e
-}
-
-// validateRequests checks every request against the embedded spec before a
-// handler sees it, and enforces the bearer scheme through s.bearerUser and
-// s.sessionLive.
-func (s *Server) validateRequests(spec *openapi3.T) echo.MiddlewareFunc {
-	v, err := newValidator(spec, s.bearerUser, s.sessionLive, sessionCheckedByHandler)
-	if err != nil {
-		panic(err)
-	}
-	return v.middleware
 }
 
 // emailFormat is the server's reading of the spec's `format: email`, given

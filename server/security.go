@@ -25,7 +25,7 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 		if req.Body == nil || req.Body == http.NoBody {
 			return next(c) // GET and friends: nothing to limit
 		}
-		if !s.takesBody[opKey{req.Method, c.Path()}] {
+		if op := s.ops[opKey{req.Method, c.Path()}]; op == nil || !op.body {
 			req.Body = http.NoBody
 			return next(c)
 		}

@@ -40,10 +40,10 @@ type Server struct {
 	sockets socketSet
 
 	echo *echo.Echo
-	// allow is each route's methods, from the spec (cors.go); takesBody
-	// the operations that take a request body (security.go).
-	allow     map[string]string
-	takesBody map[opKey]bool
+	// ops is the spec's operations, read once (operations.go); allow each
+	// route's methods, from the same table.
+	ops   map[opKey]*operation
+	allow map[string]string
 }
 
 var _ oapi.StrictServerInterface = (*Server)(nil)

@@ -2,33 +2,14 @@ package server
 
 import (
 	"context"
-	"fmt"
 	"mime"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
 	"github.com/labstack/echo/v4"
 )
-
-// operation is what the validator needs to know of one operation of the
-// spec, worked out once at start rather than on every request.
-type operation struct {
-	route *routers.Route
-	// bearer: the operation requires the bearerAuth scheme.
-	bearer bool
-	// inputs: the operation has parameters or a request body to validate.
-	inputs bool
-	// body: the operation takes a request body (application/json, the only
-	// media type keel's spec uses: the spec lint enforces it).
-	body bool
-	// checksSession: the operation's handler checks the session itself, in
-	// the query it runs anyway (GET /profile), so the validator does not.
-	checksSession bool
-}
 
 // validator checks requests against the spec with kin-openapi's
 // openapi3filter. Echo has already matched the route, so the validator finds
@@ -46,10 +27,9 @@ type validator struct {
 	live func(context.Context, principal) error
 }
 
-// newValidator builds the validator; selfChecked names the operations whose
-// handlers check the session themselves.
-func newValidator(spec *openapi3.T, auth func(*http.Request) (principal, error), live func(context.Context, principal) error, selfChecked map[string]bool) (*validator, error) {
-	v := &validator{ops: map[opKey]*operation{}, auth: auth, live: live}
+// newValidator builds the validator over the operation table.
+func newValidator(ops map[opKey]*operation, auth func(*http.Request) (principal, error), live func(context.Context, principal) error) *validator {
+	v := &validator{ops: ops, auth: auth, live: live}
 	v.opts = &openapi3filter.Options{
 		AuthenticationFunc: v.authenticate,
 		// kin-openapi would otherwise put the offending value, indented, in
@@ -58,41 +38,8 @@ func newValidator(spec *openapi3.T, auth func(*http.Request) (principal, error),
 		SchemaValidationOptions: []openapi3.SchemaValidationOption{openapi3.DisableSchemaErrorDetails(), emailFormat},
 	}
 	v.opts.WithCustomSchemaErrorFunc(func(e *openapi3.SchemaError) string { return e.Reason })
-
-	for path, item := range spec.Paths.Map() {
-		for method, op := range item.Operations() {
-			security := op.Security
-			if security == nil {
-				security = &spec.Security
-			}
-			o := &operation{
-				route:         &routers.Route{Spec: spec, Path: path, PathItem: item, Method: method, Operation: op},
-				inputs:        len(op.Parameters) > 0 || len(item.Parameters) > 0 || op.RequestBody != nil,
-				body:          op.RequestBody != nil,
-				checksSession: selfChecked[op.OperationID],
-			}
-			for _, req := range *security {
-				for name := range req {
-					if name != "bearerAuth" {
-						return nil, fmt.Errorf("%s %s: unknown security scheme %q", method, path, name)
-					}
-					o.bearer = true
-				}
-			}
-			v.ops[opKey{method, echoPath(path)}] = o
-		}
-	}
-	return v, nil
+	return v
 }
-
-// echoPath turns an OpenAPI path template (/docs/{asset}) into Echo's (/docs/:asset).
-func echoPath(p string) string {
-	r := strings.NewReplacer("{", ":", "}", "")
-	return r.Replace(p)
-}
-
-// opKey finds an operation by method and Echo route template.
-type opKey struct{ method, path string }
 
 type authResultKey struct{}
 
