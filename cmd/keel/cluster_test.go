@@ -82,21 +82,7 @@ func waitListening(p *proc, d time.Duration) error {
 
 // jobRuns is keel_job_runs_total{job="count-users"} on p (-1 when p is down).
 func jobRuns(ctx context.Context, hc *http.Client, p *proc) float64 {
-	req, _ := http.NewRequestWithContext(ctx, "GET", p.url("/metrics"), nil)
-	res, err := hc.Do(req)
-	if err != nil {
-		return -1
-	}
-	defer res.Body.Close()
-	sc := bufio.NewScanner(res.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), `keel_job_runs_total{job="count-users"} `); ok {
-			n, _ := strconv.ParseFloat(rest, 64)
-			return n
-		}
-	}
-	return -1
+	return metric(ctx, hc, p, `keel_job_runs_total{job="count-users"}`)
 }
 
 // totalRuns sums jobRuns over the replicas that answer.

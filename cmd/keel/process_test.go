@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"math"
 	mrand "math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -537,7 +536,7 @@ func TestProcessBadPostgres(t *testing.T) {
 	cases := []struct{ name, url, want string }{
 		{"a port that is not a number", "postgres://keel:" + secret + "@db:notaport/keel", "DATABASE_URL"},
 		{"an option pgx rejects", "postgres://keel:" + secret + "@db/keel?sslmode=sometimes", "not a PostgreSQL URL"},
-		{"nothing listening", "postgres://keel:" + secret + "@127.0.0.1:" + closedPort(t) + "/keel?sslmode=disable", "cannot reach the server"},
+		{"nothing listening", "postgres://keel:" + secret + "@127.0.0.1:" + pgtest.UnusedPort(t) + "/keel?sslmode=disable", "cannot reach the server"},
 		{"a wrong password", "", "refused the user or password"}, // pgtest.WrongPassword
 		{"no such database", missingDB.String(), "no such database"},
 	}
@@ -570,16 +569,4 @@ func TestProcessBadPostgres(t *testing.T) {
 			t.Logf("exit %d: %s", code, strings.TrimSpace(errOut))
 		})
 	}
-}
-
-// closedPort is a loopback port nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	l.Close()
-	return port
 }

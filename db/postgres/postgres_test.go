@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -237,7 +236,7 @@ func TestOpenErrors(t *testing.T) {
 
 	cases := []struct{ name, url, want string }{
 		{"a URL that does not parse", "postgres://keel:" + secret + "@db:notaport/keel", "not a PostgreSQL URL"},
-		{"nothing listening", "postgres://keel:" + secret + "@127.0.0.1:" + closedPort(t) + "/keel?sslmode=disable", "cannot reach the server"},
+		{"nothing listening", "postgres://keel:" + secret + "@127.0.0.1:" + pgtest.UnusedPort(t) + "/keel?sslmode=disable", "cannot reach the server"},
 		{"a wrong password", "", "refused the user or password"}, // pgtest.WrongPassword
 		{"no such database", missingDB.String(), "no such database"},
 	}
@@ -264,16 +263,4 @@ func TestOpenErrors(t *testing.T) {
 			t.Log(msg)
 		})
 	}
-}
-
-// closedPort is a loopback port nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	l.Close()
-	return port
 }

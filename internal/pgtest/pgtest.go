@@ -221,6 +221,17 @@ func setPassword(u, password string) error {
 	return nil
 }
 
+// UnusedPort is a loopback port nothing listens on (it was free a moment
+// ago), for tests of a server that cannot be reached.
+func UnusedPort(t testing.TB) string {
+	t.Helper()
+	p, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strconv.Itoa(p)
+}
+
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
