@@ -302,6 +302,8 @@ func concurrentRotation(t *testing.T, s db.Store) {
 func pruneAccounts(t *testing.T, s db.Store) {
 	ctx := t.Context()
 	old := session(t, s, "old@example.com", "old", when.Add(-time.Minute))
+	// Expiring exactly now is expired, as the server counts it.
+	edge := session(t, s, "edge@example.com", "edge", when)
 	live := session(t, s, "live@example.com", "live", when.Add(time.Hour))
 	for _, tok := range []db.OneTimeToken{
 		{Hash: "expired", UserID: old.UserID, Purpose: db.PurposeVerifyEmail, Email: "old@example.com", ExpiresAt: when.Add(-time.Second)},
@@ -312,8 +314,11 @@ func pruneAccounts(t *testing.T, s db.Store) {
 		}
 	}
 	n, err := s.PruneAccounts(ctx, when)
-	if err != nil || n != 2 {
-		t.Fatalf("PruneAccounts: %d rows, %v; want the expired session and token", n, err)
+	if err != nil || n != 3 {
+		t.Fatalf("PruneAccounts: %d rows, %v; want the two expired sessions and the token", n, err)
+	}
+	if _, err := s.GetSession(ctx, edge.ID); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("session expiring exactly now: %v, want ErrNotFound", err)
 	}
 	if _, err := s.GetSession(ctx, old.ID); !errors.Is(err, db.ErrNotFound) {
 		t.Errorf("expired session: %v, want ErrNotFound", err)

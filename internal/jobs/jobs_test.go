@@ -3,6 +3,8 @@ package jobs
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -164,9 +166,12 @@ func TestCountUsersRunsAndIsCounted(t *testing.T) {
 		t.Run(engine.name, func(t *testing.T) {
 			d := engine.open(t)
 			e, reg := newEngine(t, d.store, Config{CountUsersEvery: 300 * time.Millisecond})
-			for _, name := range []string{"keel_job_runs_total", "keel_job_failures_total"} {
-				if v, ok := metric(t, reg, name, "job", "count-users"); !ok || v != 0 {
-					t.Errorf(`before the first run, %s{job="count-users"} = %v (present %v), want 0`, name, v, ok)
+			// Every kind registered on every engine, at 0 before any run.
+			for _, kind := range []string{"count-users", "prune-accounts", "verify-email", "reset-password"} {
+				for _, name := range []string{"keel_job_runs_total", "keel_job_failures_total"} {
+					if v, ok := metric(t, reg, name, "job", kind); !ok || v != 0 {
+						t.Errorf(`before the first run, %s{job=%q} = %v (present %v), want 0`, name, kind, v, ok)
+					}
 				}
 			}
 			_, canPrune := d.store.(db.RateLimitPruner)
@@ -267,6 +272,54 @@ func TestPruneRateLimits(t *testing.T) {
 	}
 	if len(keys) != 1 || keys[0] != "new" {
 		t.Errorf("keys left after pruning = %q, want [new]", keys)
+	}
+}
+
+// prune-accounts runs on both engines and deletes an expired session while
+// keeping a live one.
+func TestPruneAccountsRuns(t *testing.T) {
+	for _, engine := range engines {
+		t.Run(engine.name, func(t *testing.T) {
+			d := engine.open(t)
+			ctx := context.Background()
+			now := time.Now()
+			for i, expires := range []time.Time{now.Add(-time.Hour), now.Add(time.Hour)} {
+				u, err := d.store.CreateUser(ctx, fmt.Sprintf("u%d@example.com", i), "x", now, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := d.store.CreateSession(ctx, db.Session{ID: fmt.Sprint("s", i), UserID: u.ID, CreatedAt: now, LastUsedAt: now,
+					Generation: 1, RefreshHash: "h", RotatedAt: now, RefreshExpiresAt: expires}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, reg := startEngine(t, d.store, Config{PruneEvery: 300 * time.Millisecond})
+			waitFor(t, 15*time.Second, "prune-accounts did not run", func() bool { return runs(t, reg, "prune-accounts") >= 1 })
+			if _, err := d.store.GetSession(ctx, "s0"); !errors.Is(err, db.ErrNotFound) {
+				t.Errorf("the expired session: %v, want pruned", err)
+			}
+			if _, err := d.store.GetSession(ctx, "s1"); err != nil {
+				t.Errorf("the live session: %v, want kept", err)
+			}
+		})
+	}
+}
+
+// A periodic kind is unique per period: a second insert within one (a new
+// leader's first, say) is skipped as a duplicate, on both engines.
+func TestPeriodicRunIsUniquePerPeriod(t *testing.T) {
+	for _, engine := range engines {
+		t.Run(engine.name, func(t *testing.T) {
+			e, _ := newEngine(t, engine.open(t).store, Config{})
+			opts := periodicOpts(time.Minute)
+			if _, err := e.Client().Insert(context.Background(), CountUsers{}, opts); err != nil {
+				t.Fatal(err)
+			}
+			res, err := e.Client().Insert(context.Background(), CountUsers{}, opts)
+			if err != nil || !res.UniqueSkippedAsDuplicate {
+				t.Errorf("a second insert in one period: %+v, %v; want it skipped as a duplicate", res, err)
+			}
+		})
 	}
 }
 

@@ -64,8 +64,9 @@ DELETE FROM one_time_tokens WHERE user_id = sqlc.arg(user_id) AND purpose = sqlc
 UPDATE users SET email_verified = TRUE WHERE id = sqlc.arg(id) AND email = sqlc.arg(email);
 
 -- name: DeleteExpiredSessions :execrows
--- Sessions whose refresh token has expired can never be used again.
-DELETE FROM sessions WHERE refresh_expires_at < sqlc.arg(now);
+-- Sessions whose refresh token has expired (at now, as the server counts it:
+-- not before its expiry) can never be used again.
+DELETE FROM sessions WHERE refresh_expires_at <= sqlc.arg(now);
 
 -- name: DeleteExpiredTokens :execrows
-DELETE FROM one_time_tokens WHERE expires_at < sqlc.arg(now);
+DELETE FROM one_time_tokens WHERE expires_at <= sqlc.arg(now);

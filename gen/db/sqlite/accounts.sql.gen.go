@@ -67,10 +67,11 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) er
 }
 
 const deleteExpiredSessions = `-- name: DeleteExpiredSessions :execrows
-DELETE FROM sessions WHERE refresh_expires_at < ?1
+DELETE FROM sessions WHERE refresh_expires_at <= ?1
 `
 
-// Sessions whose refresh token has expired can never be used again.
+// Sessions whose refresh token has expired (at now, as the server counts it:
+// not before its expiry) can never be used again.
 func (q *Queries) DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error) {
 	result, err := q.exec(ctx, q.deleteExpiredSessionsStmt, deleteExpiredSessions, now)
 	if err != nil {
@@ -80,7 +81,7 @@ func (q *Queries) DeleteExpiredSessions(ctx context.Context, now time.Time) (int
 }
 
 const deleteExpiredTokens = `-- name: DeleteExpiredTokens :execrows
-DELETE FROM one_time_tokens WHERE expires_at < ?1
+DELETE FROM one_time_tokens WHERE expires_at <= ?1
 `
 
 func (q *Queries) DeleteExpiredTokens(ctx context.Context, now time.Time) (int64, error) {
