@@ -382,6 +382,14 @@ func TestEmailVerification(t *testing.T) {
 		a.clock.Add(24*time.Hour + time.Second)
 		a.status(a.do("POST", "/email/verify", jsonBody("token", second)), 400, "expired token")
 	})
+
+	t.Run("a token works until VERIFY_TTL", func(t *testing.T) {
+		a := a.forInput(t)
+		a.mustRegister("cy@example.com", "password123")
+		token := a.waitEmail("cy@example.com", "Confirm", 0)
+		a.clock.Add(a.srv.cfg.VerifyTTL - time.Minute)
+		a.status(a.do("POST", "/email/verify", jsonBody("token", token)), 204, "a minute before VERIFY_TTL")
+	})
 }
 
 // TestPasswordReset, end to end: forgot answers alike for any address and
@@ -428,6 +436,19 @@ func TestPasswordReset(t *testing.T) {
 		a.mustLogin("ada@example.com", "new-password-1")
 	})
 
+	t.Run("a reset voids the other links, which work until RESET_TTL", func(t *testing.T) {
+		a := a.forInput(t)
+		a.status(a.do("POST", "/password/forgot", jsonBody("email", "ada@example.com")), 202, "forgot")
+		first := a.waitEmail("ada@example.com", "Reset", 2)
+		a.clock.Add(time.Minute) // past the per-email limit
+		a.status(a.do("POST", "/password/forgot", jsonBody("email", "ada@example.com")), 202, "forgot again")
+		second := a.waitEmail("ada@example.com", "Reset", 3)
+		a.clock.Add(a.srv.cfg.ResetTTL - 2*time.Minute) // the first has a minute left
+		a.status(a.do("POST", "/password/reset", reset(second, "new-password-4")), 204, "reset before RESET_TTL")
+		a.status(a.do("POST", "/password/reset", reset(first, "new-password-5")), 400, "another link after a reset")
+		a.mustLogin("ada@example.com", "new-password-4")
+	})
+
 	// Only the console mailer's lines may hold a token; no log line holds a
 	// refresh token's hash.
 	secrets := []string{s1.Token, s1.RefreshToken, s2.RefreshToken, token, db.HashToken(s1.RefreshToken), db.HashToken(token)}
@@ -455,6 +476,32 @@ func TestAccountRateLimits(t *testing.T) {
 		t.Error("429 without Retry-After")
 	}
 	a.status(a.refresh("x"), 401, "refresh is not marked")
+
+	// The spec's markers are the ones this test knows, and each marked
+	// operation is refused once the client's budget is spent.
+	want := map[string]bool{"register": true, "login": true, "forgotPassword": true, "resetPassword": true,
+		"verifyEmail": true, "resendVerification": true, "changePassword": true, "deleteProfile": true}
+	requests := map[string][2]string{
+		"register": {"POST /register", credentials("x@example.com", "password123")}, "login": {"POST /login", credentials("x@example.com", "password123")},
+		"forgotPassword": {"POST /password/forgot", jsonBody("email", "x@example.com")}, "resetPassword": {"POST /password/reset", jsonBody("token", "x", "new_password", "new-password-1")},
+		"verifyEmail": {"POST /email/verify", jsonBody("token", "x")}, "resendVerification": {"POST /email/verify/resend", ""},
+		"changePassword": {"PUT /profile/password", jsonBody("current_password", "password123", "new_password", "password456")}, "deleteProfile": {"DELETE /profile", jsonBody("password", "password123")},
+	}
+	marked := map[string]bool{}
+	for _, op := range a.srv.ops {
+		if op.rateLimited {
+			marked[op.route.Operation.OperationID] = true
+		}
+	}
+	if diff := cmp.Diff(want, marked); diff != "" {
+		t.Errorf("operations marked x-keel-rate-limit (-want +got):\n%s", diff)
+	}
+	for id := range want {
+		spent := newTestAPI(t, func(c *Config) { c.AuthRateLimit = 1 })
+		spent.status(spent.do("POST", "/email/verify", jsonBody("token", "x")), 400, "the one request of the minute")
+		method, path, _ := strings.Cut(requests[id][0], " ")
+		spent.status(spent.do(method, path, requests[id][1]), 429, id+" once the budget is spent")
+	}
 
 	b := newTestAPI(t, func(c *Config) { c.AuthRateLimit = 100 })
 	b.status(b.do("POST", "/password/forgot", jsonBody("email", "ada@example.com")), 202, "first forgot")
