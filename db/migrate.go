@@ -63,7 +63,7 @@ func (m Migrations) Status(ctx context.Context, conn *sql.DB) ([]Migration, erro
 	}
 	applied := map[int]bool{}
 	existing, err := rm.ExistingVersions(ctx)
-	if err != nil && !isMissingTable(ctx, conn, m.Dialect) {
+	if err != nil {
 		return nil, fmt.Errorf("read River's migrations: %w", err)
 	}
 	for _, e := range existing {
@@ -73,17 +73,6 @@ func (m Migrations) Status(ctx context.Context, conn *sql.DB) ([]Migration, erro
 		out = append(out, Migration{Source: "river", Version: int64(v.Version), Name: v.Name, Applied: applied[v.Version]})
 	}
 	return out, nil
-}
-
-// isMissingTable reports whether River's migration table is absent, which
-// ExistingVersions reports as an error on a database River never touched.
-func isMissingTable(ctx context.Context, conn *sql.DB, d goose.Dialect) bool {
-	q := `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'river_migration'`
-	if d == goose.DialectPostgres {
-		q = `SELECT count(*) FROM pg_catalog.pg_tables WHERE tablename = 'river_migration' AND schemaname = ANY (current_schemas(false))`
-	}
-	var n int
-	return conn.QueryRowContext(ctx, q).Scan(&n) == nil && n == 0
 }
 
 func (m Migrations) river() (*rivermigrate.Migrator[*sql.Tx], error) {

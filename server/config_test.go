@@ -38,6 +38,11 @@ func TestLoadConfig(t *testing.T) {
 			}
 		}
 	})
+	t.Run("JWT_TTL may equal REFRESH_TTL", func(t *testing.T) {
+		if _, err := LoadConfig(env(map[string]string{"JWT_TTL": "1h", "REFRESH_TTL": "1h"})); err != nil {
+			t.Errorf("JWT_TTL = REFRESH_TTL refused: %v", err)
+		}
+	})
 	t.Run("settings that could not work together", func(t *testing.T) {
 		for _, e := range []map[string]string{
 			{"DB_MAX_CONNS": "1"},                  // start-up would wait on itself for a second connection

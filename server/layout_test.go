@@ -43,6 +43,12 @@ func TestOperationsInOneHop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// What Echo really routes to: the generated wrapper of that method, not
+	// a hand-written handler registered over it.
+	routed := map[string]string{}
+	for _, r := range newTestAPI(t).srv.echo.Routes() {
+		routed[r.Method+" "+r.Path] = r.Name
+	}
 	for path, item := range spec.Paths.Map() {
 		for method, op := range item.Operations() {
 			if len(op.Tags) != 1 {
@@ -63,6 +69,9 @@ func TestOperationsInOneHop(t *testing.T) {
 				name := strings.ToUpper(id[:1]) + id[1:]
 				if got := methods[name]; got != tag+".go" {
 					t.Errorf("%s %s (%s, tag %s): method %s is in %q, want %s.go", method, path, id, tag, name, got, tag)
+				}
+				if got := routed[method+" "+echoPath(path)]; !strings.HasSuffix(got, "(*ServerInterfaceWrapper)."+name+"-fm") {
+					t.Errorf("%s %s is served by %q, not the generated wrapper of Server.%s", method, path, got, name)
 				}
 			}
 		}

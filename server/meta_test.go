@@ -66,6 +66,7 @@ func TestDocs(t *testing.T) {
 		{"/openapi.yaml", "application/yaml", "openapi: 3.0"},
 		{"/openapi.json", "application/json", `"openapi":"3.0`},
 		{"/docs", "text/html", "swagger-ui-bundle.js"},
+		{"/docs/", "text/html", "swagger-ui-bundle.js"},
 		{"/docs/swagger-ui-bundle.js", "text/javascript", "SwaggerUIBundle"},
 		{"/docs/swagger-ui.css", "text/css", ".swagger-ui"},
 		{"/docs/init.js", "text/javascript", "/openapi.yaml"},

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"fmt"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -21,6 +23,23 @@ func TestProbes(t *testing.T) {
 	}
 	if rec := a.do("GET", "/healthz", ""); rec.Code != 200 {
 		t.Errorf("/healthz with no database = %d, want 200", rec.Code)
+	}
+}
+
+// TestMetricsSeeded: every (route, method, status) the spec documents has its
+// request counter at 0 before any request.
+func TestMetricsSeeded(t *testing.T) {
+	a := newTestAPI(t)
+	body := a.do("GET", "/metrics", "").Body.String()
+	for k, op := range a.srv.ops {
+		for status := range op.route.Operation.Responses.Map() {
+			if _, err := strconv.Atoi(status); err != nil {
+				continue
+			}
+			if want := fmt.Sprintf(`keel_http_requests_total{method=%q,route=%q,status=%q} `, k.method, k.path, status); !strings.Contains(body, want) {
+				t.Errorf("not there from the start: %s", want)
+			}
+		}
 	}
 }
 

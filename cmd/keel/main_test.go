@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -323,36 +325,72 @@ func TestVersionString(t *testing.T) {
 // password never in the output.
 func TestMigrateCommandsPostgres(t *testing.T) {
 	dbURL := pgtest.NewDatabase(t)
-	env := func(k string) string {
-		switch k {
-		case "DATABASE_URL":
-			return dbURL
-		case "JWT_SECRET":
-			return testSecret
+	envFor := func(url string) func(string) string {
+		return func(k string) string {
+			switch k {
+			case "DATABASE_URL":
+				return url
+			case "JWT_SECRET":
+				return testSecret
+			}
+			return ""
 		}
-		return ""
+	}
+	// A deadline of its own: a command that waits on itself fails here
+	// instead of hanging the test binary.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	command := func(url string, args ...string) (string, error) {
+		var out bytes.Buffer
+		err := run(ctx, args, envFor(url), &out)
+		return out.String(), err
 	}
 	status := func() string {
-		var out bytes.Buffer
-		if err := run(context.Background(), []string{"migrate", "status"}, env, &out); err != nil {
+		out, err := command(dbURL, "migrate", "status")
+		if err != nil {
 			t.Fatalf("migrate status: %v", err)
 		}
-		return out.String()
+		return out
 	}
 	if before := status(); !strings.Contains(before, "pending  keel  00001") || !strings.Contains(before, "pending  river 00001") {
 		t.Errorf("status of an empty database:\n%s", before)
 	}
-	var out bytes.Buffer
-	if err := run(context.Background(), []string{"migrate"}, env, &out); err != nil || !strings.Contains(out.String(), "schema version 3") {
-		t.Fatalf("migrate: %v\n%s", err, out.String())
+	out, err := command(dbURL, "migrate")
+	if err != nil || !strings.Contains(out, "schema version 3") {
+		t.Fatalf("migrate: %v\n%s", err, out)
 	}
 	after := status()
 	if strings.Contains("\n"+after, "\npending ") || !strings.Contains(after, "applied  keel  00003") || !strings.Contains(after, "applied  river") {
 		t.Errorf("status after migrate:\n%s", after)
 	}
 	if u, _ := url.Parse(dbURL); u.User != nil {
-		if pw, ok := u.User.Password(); ok && strings.Contains(out.String()+after, pw) {
+		if pw, ok := u.User.Password(); ok && strings.Contains(out+after, pw) {
 			t.Error("the database password is in the output")
+		}
+	}
+
+	// Status reads each migration on its own: with River's last one undone,
+	// exactly that one is pending.
+	conn, err := sql.Open("pgx", dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var last int
+	if err := conn.QueryRowContext(ctx, `DELETE FROM river_migration WHERE version = (SELECT max(version) FROM river_migration) RETURNING version`).Scan(&last); err != nil {
+		t.Fatal(err)
+	}
+	if partial := status(); strings.Count(partial, "pending  river") != 1 || !strings.Contains(partial, fmt.Sprintf("pending  river %05d", last)) {
+		t.Errorf("status with River's migration %d undone:\n%s", last, partial)
+	}
+
+	// A wrong password stops both commands, and neither says it.
+	const secret = "probe-Secret-pw-42"
+	bad := pgtest.WrongPassword(t, secret)
+	for _, args := range [][]string{{"migrate"}, {"migrate", "status"}} {
+		out, err := command(bad, args...)
+		if err == nil || strings.Contains(err.Error()+out, secret) {
+			t.Errorf("%v with a wrong password: %v\n%s", args, err, out)
 		}
 	}
 }

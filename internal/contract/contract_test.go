@@ -24,6 +24,7 @@ func TestEmailFormat(t *testing.T) {
 		{"ada..b@example.com", false},
 		{"ada@-example.com", false},
 		{"ada@exämple.com", false},
+		{strings.Repeat("a", 64) + "@" + strings.Repeat("b", 63) + "." + strings.Repeat("c", 63) + "." + strings.Repeat("d", 63) + ".com", false}, // 260 bytes
 	} {
 		if err := checkAddrSpec(tt.email); (err == nil) != tt.ok {
 			t.Errorf("%q: %v, want ok=%v", tt.email, err, tt.ok)
