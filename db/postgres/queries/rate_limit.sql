@@ -15,7 +15,10 @@ WITH admitted AS (
 )
 SELECT wait_ms FROM admitted
 UNION ALL
-SELECT ceil(extract(epoch FROM r.tat - sqlc.arg(now)::timestamptz - make_interval(secs => sqlc.arg(tolerance_ms)::bigint / 1000.0)) * 1000)::bigint
+-- A refusal always waits at least 1 ms: this branch reads the statement's
+-- snapshot, which may predate the concurrent admissions that made the upsert
+-- refuse, and a wait of 0 would read as admitted.
+SELECT greatest(1, ceil(extract(epoch FROM r.tat - sqlc.arg(now)::timestamptz - make_interval(secs => sqlc.arg(tolerance_ms)::bigint / 1000.0)) * 1000))::bigint
 FROM auth_rate_limit r
 WHERE r.key = sqlc.arg(key) AND NOT EXISTS (SELECT 1 FROM admitted);
 

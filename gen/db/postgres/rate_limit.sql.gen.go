@@ -36,7 +36,7 @@ WITH admitted AS (
 )
 SELECT wait_ms FROM admitted
 UNION ALL
-SELECT ceil(extract(epoch FROM r.tat - $2::timestamptz - make_interval(secs => $4::bigint / 1000.0)) * 1000)::bigint
+SELECT greatest(1, ceil(extract(epoch FROM r.tat - $2::timestamptz - make_interval(secs => $4::bigint / 1000.0)) * 1000))::bigint
 FROM auth_rate_limit r
 WHERE r.key = $1 AND NOT EXISTS (SELECT 1 FROM admitted)
 `
@@ -54,6 +54,9 @@ type TakeAuthTokenParams struct {
 // milliseconds the client must wait. Intervals are in milliseconds; now is
 // the replica's clock, so tests can inject one (replicas' clocks agree to
 // well within a rate limit's precision).
+// A refusal always waits at least 1 ms: this branch reads the statement's
+// snapshot, which may predate the concurrent admissions that made the upsert
+// refuse, and a wait of 0 would read as admitted.
 func (q *Queries) TakeAuthToken(ctx context.Context, arg TakeAuthTokenParams) (int64, error) {
 	row := q.queryRow(ctx, q.takeAuthTokenStmt, takeAuthToken,
 		arg.Key,
