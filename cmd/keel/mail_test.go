@@ -10,12 +10,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/keelhq/keel/internal/mail"
-	"github.com/keelhq/keel/server"
 )
 
 // Without SMTP_URL, emails go to the log whole and keel says so once, at start.
 func TestNewMailerConsole(t *testing.T) {
-	cfg, err := server.LoadConfig(func(string) string { return "" })
+	cfg, err := loadConfig(func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +48,7 @@ func TestNewMailerConsole(t *testing.T) {
 }
 
 func TestNewMailerSMTP(t *testing.T) {
-	cfg, err := server.LoadConfig(func(k string) string {
+	cfg, err := loadConfig(func(k string) string {
 		return map[string]string{"SMTP_URL": "smtps://user:pw@mail.example.com"}[k]
 	})
 	if err != nil {

@@ -22,8 +22,9 @@ import (
 	"github.com/joho/godotenv"
 
 	"github.com/keelhq/keel/api"
-	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/internal/jobs"
+	"github.com/keelhq/keel/internal/password"
+	"github.com/keelhq/keel/internal/token"
 	"github.com/keelhq/keel/server"
 )
 
@@ -62,7 +63,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	cfg, err := server.LoadConfig(getenv)
+	cfg, err := loadConfig(getenv)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
@@ -82,9 +83,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		debug.SetGCPercent(400)
 	}
 	// Log lines are buffered and written every 100 ms, off the request path.
-	out := server.NewLogBuffer(stdout, 64<<10, 100*time.Millisecond)
+	out := newLogBuffer(stdout, 64<<10, 100*time.Millisecond)
 	defer out.Close()
-	return serve(ctx, cfg, server.NewLogger(out, cfg.LogFormat, cfg.LogLevel))
+	return serve(ctx, cfg, newLogger(out, cfg.LogFormat, cfg.LogLevel))
 }
 
 // usage prints the commands and the environment variables they read.
@@ -103,7 +104,7 @@ Usage:
 
 Environment (also read from ./.env; serve and migrate read them):
 `)
-	for _, s := range server.Settings {
+	for _, s := range settings {
 		fmt.Fprintf(&b, "  %-20s %s (%s)\n", s.Name, s.Meaning, defaultText(s.Default))
 	}
 	_, err := io.WriteString(w, b.String())
@@ -123,17 +124,17 @@ func defaultText(d string) string {
 }
 
 // migrate runs `keel migrate [status]`.
-func migrate(ctx context.Context, cfg server.Config, args []string, stdout io.Writer) error {
+func migrate(ctx context.Context, cfg config, args []string, stdout io.Writer) error {
 	switch {
 	case len(args) == 0:
-		v, err := migrateUp(ctx, cfg)
+		v, err := dbEngines[cfg.Database.Engine].migrate(ctx, cfg)
 		if err != nil {
 			return fmt.Errorf("database %s: %w", cfg.Database, err)
 		}
 		_, err = fmt.Fprintf(stdout, "%s: schema version %d\n", cfg.Database, v)
 		return err
 	case len(args) == 1 && args[0] == "status":
-		list, err := migrationStatus(ctx, cfg)
+		list, err := dbEngines[cfg.Database.Engine].status(ctx, cfg)
 		if err != nil {
 			return fmt.Errorf("database %s: %w", cfg.Database, err)
 		}
@@ -170,19 +171,24 @@ func withDotEnv(path string, getenv func(string) string) (func(string) string, e
 // serve runs the API until ctx ends, then shuts down in order: stop
 // accepting and let in-flight requests finish, say goodbye to WebSockets,
 // stop the job engine, close the database.
-func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
+func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	go api.Spec() // parse the spec on the other core while the database opens
-	store, err := openStore(ctx, cfg)
+	store, err := dbEngines[cfg.Database.Engine].open(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("database %s: %w", cfg.Database, err)
 	}
 	defer store.Close()
 
-	cfg.JWTSecret, err = server.LoadSecret(cfg, filepath.Dir(cfg.Database.Path), log)
+	secret, err := token.LoadSecret(cfg.JWTSecret, filepath.Dir(cfg.Database.Path), log)
 	if err != nil {
 		return err
 	}
-	app := server.New(cfg, log, store, server.Options{})
+	app := server.New(cfg.server(), server.Deps{
+		Log:       log,
+		Store:     store,
+		Tokens:    token.New(secret, cfg.JWTTTL, time.Now),
+		Passwords: password.New(cfg.BcryptCost, cfg.HashWorkers, cfg.HashQueue),
+	})
 	if cfg.PprofAddr != "" {
 		stopPprof, err := servePprof(cfg.PprofAddr, log)
 		if err != nil {
@@ -251,7 +257,7 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) error {
 
 // loadTLS loads TLS_CERT and TLS_KEY, when set, before listening, so that a
 // bad file stops start-up.
-func loadTLS(cfg server.Config) (*tls.Config, error) {
+func loadTLS(cfg config) (*tls.Config, error) {
 	if cfg.TLSCert == "" {
 		return nil, nil
 	}
@@ -264,24 +270,24 @@ func loadTLS(cfg server.Config) (*tls.Config, error) {
 
 // newEngine builds the job engine with its mailer, on the Server's metrics,
 // and hands its client to the Server, which inserts jobs.
-func newEngine(cfg server.Config, log *slog.Logger, store db.Store, app *server.Server) (*jobs.Engine, error) {
+func newEngine(cfg config, log *slog.Logger, store database, app *server.Server) (*jobs.Engine, error) {
 	mailer, err := newMailer(cfg, log, app.Registry())
 	if err != nil {
 		return nil, err
 	}
-	engine, err := jobs.New(store, jobs.Config{
+	engine, err := jobs.New(store, store.Jobs(), jobs.Config{
 		CountUsersEvery: cfg.JobInterval, Log: log, Registry: app.Registry(),
 		Mailer: mailer, PublicURL: cfg.PublicURL, VerifyTTL: cfg.VerifyTTL, ResetTTL: cfg.ResetTTL,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("job engine: %w", err)
 	}
-	app.UseJobs(engine.Client())
+	app.UseJobs(engine)
 	return engine, nil
 }
 
 // newHTTPServer is keel's http.Server: every timeout set, headers capped.
-func newHTTPServer(cfg server.Config, h http.Handler, log *slog.Logger, tlsConfig *tls.Config) *http.Server {
+func newHTTPServer(cfg config, h http.Handler, log *slog.Logger, tlsConfig *tls.Config) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
@@ -301,7 +307,7 @@ func newHTTPServer(cfg server.Config, h http.Handler, log *slog.Logger, tlsConfi
 // SHUTDOWN_TIMEOUT), the WebSockets (1001, a few seconds of their own), the
 // job engine (the rest of the deadline). serve's deferred Close closes the
 // database last.
-func shutdown(ctx context.Context, cfg server.Config, log *slog.Logger, srv *http.Server, app *server.Server, engine *jobs.Engine) {
+func shutdown(ctx context.Context, cfg config, log *slog.Logger, srv *http.Server, app *server.Server, engine *jobs.Engine) {
 	// A second SIGINT or SIGTERM now kills the process at once.
 	signal.Reset(os.Interrupt, syscall.SIGTERM)
 	log.Info("shutting down", slog.String("timeout", cfg.ShutdownTimeout.String()))

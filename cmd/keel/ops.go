@@ -9,13 +9,11 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"time"
-
-	"github.com/keelhq/keel/server"
 )
 
 // healthcheck asks the keel listening at cfg.Addr for GET /healthz: the
 // container health check, since distroless images have no curl.
-func healthcheck(ctx context.Context, cfg server.Config) error {
+func healthcheck(ctx context.Context, cfg config) error {
 	host, port, err := net.SplitHostPort(cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("ADDR=%q: %w", cfg.Addr, err)

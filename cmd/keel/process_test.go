@@ -1,8 +1,8 @@
 package main
 
-// Process-level tests: the real binary, built once, started as a child
-// process on loopback, killed, restarted, stopped with SIGTERM, and pointed at
-// bad databases. Skipped under -short.
+// Process-level tests: keel's main in a child process (this test binary, see
+// keelBinary) on loopback, killed, restarted, stopped with SIGTERM, and
+// pointed at bad databases. Skipped under -short.
 
 import (
 	"bytes"
@@ -31,49 +31,32 @@ import (
 	"github.com/keelhq/keel/internal/pgtest"
 )
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	keelBin   string
-	buildErr  error
-)
+// mainEnv, set in a process's environment, makes this test binary run keel's
+// main instead of the tests (see TestMain and keelBinary).
+const mainEnv = "KEEL_PROCESS_TEST_MAIN"
 
 func TestMain(m *testing.M) {
-	code := pgtest.Main(m) // stops the throwaway PostgreSQL the cluster test started
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
+	if os.Getenv(mainEnv) == "1" {
+		main()
+		os.Exit(0)
 	}
-	os.Exit(code)
+	os.Exit(pgtest.Main(m)) // stops the throwaway PostgreSQL the cluster test started
 }
 
-// keelBinary builds ./cmd/keel once per test run and returns its path.
+// keelBinary returns the program the process tests run: this very test
+// binary, which is keel when mainEnv is set. It is built with the tests' own
+// flags (the race detector among them), so the child processes are checked
+// for races too, and keel is not compiled a second time for them.
 func keelBinary(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("process tests build and run the keel binary; skipped with -short")
+		t.Skip("process tests run the keel binary; skipped with -short")
 	}
-	buildOnce.Do(func() {
-		goTool := filepath.Join(os.Getenv("GOROOT"), "bin", "go")
-		if _, err := os.Stat(goTool); os.Getenv("GOROOT") == "" || err != nil {
-			if goTool, buildErr = exec.LookPath("go"); buildErr != nil {
-				return
-			}
-		}
-		if buildDir, buildErr = os.MkdirTemp("", "keel-process-test-"); buildErr != nil {
-			return
-		}
-		keelBin = filepath.Join(buildDir, "keel")
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, goTool, "build", "-o", keelBin, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return keelBin
+	return exe
 }
 
 // proc is a running keel binary.
@@ -127,6 +110,7 @@ func launch(t *testing.T, env map[string]string) *proc {
 		"AUTH_RATE_LIMIT": "0",
 		"HASH_QUEUE":      "1024",
 		"JOB_INTERVAL":    "50ms",
+		mainEnv:           "1",
 	}
 	for k, v := range env {
 		vars[k] = v

@@ -1,4 +1,4 @@
-package server
+package main
 
 import (
 	"io"
@@ -14,11 +14,11 @@ func env(m map[string]string) func(string) string { return func(k string) string
 
 func TestLoadConfig(t *testing.T) {
 	t.Run("defaults", func(t *testing.T) {
-		cfg, err := LoadConfig(env(nil))
+		cfg, err := loadConfig(env(nil))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg.Addr != ":8080" || cfg.Database != (Database{Engine: SQLite, Path: "data/keel.db"}) || cfg.DBMaxConns != 10 || cfg.JWTTTL != 15*time.Minute || cfg.RefreshTTL != 30*24*time.Hour || cfg.RefreshReuseInterval != 0 ||
+		if cfg.Addr != ":8080" || cfg.Database != (databaseURL{Engine: engineSQLite, Path: "data/keel.db"}) || cfg.DBMaxConns != 10 || cfg.JWTTTL != 15*time.Minute || cfg.RefreshTTL != 30*24*time.Hour || cfg.RefreshReuseInterval != 0 ||
 			cfg.ResetTTL != 30*time.Minute || cfg.PublicURL != "http://localhost:8080" ||
 			cfg.BcryptCost != 10 || cfg.JobInterval != 5*time.Second || cfg.LogFormat != "json" || cfg.JWTSecret != nil {
 			t.Errorf("defaults: %+v", cfg)
@@ -26,20 +26,20 @@ func TestLoadConfig(t *testing.T) {
 	})
 	t.Run("database URL forms", func(t *testing.T) {
 		for in, want := range map[string]string{"/tmp/x.db": "/tmp/x.db", "file:x.db": "x.db", "sqlite:///tmp/y.db": "/tmp/y.db"} {
-			cfg, err := LoadConfig(env(map[string]string{"DATABASE_URL": in}))
-			if err != nil || cfg.Database != (Database{Engine: SQLite, Path: want}) {
+			cfg, err := loadConfig(env(map[string]string{"DATABASE_URL": in}))
+			if err != nil || cfg.Database != (databaseURL{Engine: engineSQLite, Path: want}) {
 				t.Errorf("%s: %+v %v, want %q", in, cfg.Database, err, want)
 			}
 		}
 		for _, in := range []string{"postgres://keel:pw@db:5432/keel", "postgresql://db/keel?sslmode=disable"} {
-			cfg, err := LoadConfig(env(map[string]string{"DATABASE_URL": in, "JWT_SECRET": strings.Repeat("s", 32)}))
-			if err != nil || cfg.Database != (Database{Engine: Postgres, URL: in}) {
+			cfg, err := loadConfig(env(map[string]string{"DATABASE_URL": in, "JWT_SECRET": strings.Repeat("s", 32)}))
+			if err != nil || cfg.Database != (databaseURL{Engine: enginePostgres, URL: in}) {
 				t.Errorf("%s: %+v %v", in, cfg.Database, err)
 			}
 		}
 	})
 	t.Run("JWT_TTL may equal REFRESH_TTL", func(t *testing.T) {
-		if _, err := LoadConfig(env(map[string]string{"JWT_TTL": "1h", "REFRESH_TTL": "1h"})); err != nil {
+		if _, err := loadConfig(env(map[string]string{"JWT_TTL": "1h", "REFRESH_TTL": "1h"})); err != nil {
 			t.Errorf("JWT_TTL = REFRESH_TTL refused: %v", err)
 		}
 	})
@@ -48,17 +48,17 @@ func TestLoadConfig(t *testing.T) {
 			{"DB_MAX_CONNS": "1"},                  // start-up would wait on itself for a second connection
 			{"JWT_TTL": "2h", "REFRESH_TTL": "1h"}, // an access token would outlive its session
 		} {
-			if _, err := LoadConfig(env(e)); err == nil {
+			if _, err := loadConfig(env(e)); err == nil {
 				t.Errorf("%v accepted", e)
 			}
 		}
 	})
 	t.Run("PostgreSQL needs JWT_SECRET; its password is never printed", func(t *testing.T) {
-		_, err := LoadConfig(env(map[string]string{"DATABASE_URL": "postgres://keel:hunter2-secret@db/keel", "DB_MAX_CONNS": "0"}))
+		_, err := loadConfig(env(map[string]string{"DATABASE_URL": "postgres://keel:hunter2-secret@db/keel", "DB_MAX_CONNS": "0"}))
 		if err == nil || !strings.Contains(err.Error(), "JWT_SECRET") || !strings.Contains(err.Error(), "DB_MAX_CONNS") {
 			t.Errorf("error %v, want one naming JWT_SECRET and DB_MAX_CONNS", err)
 		}
-		_, err = LoadConfig(env(map[string]string{"DATABASE_URL": "postgres://keel:hunter2-secret@/keel"}))
+		_, err = loadConfig(env(map[string]string{"DATABASE_URL": "postgres://keel:hunter2-secret@/keel"}))
 		if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "DATABASE_URL") {
 			t.Errorf("error %v: want DATABASE_URL named and no password", err)
 		}
@@ -80,7 +80,7 @@ func TestLoadConfig(t *testing.T) {
 	}
 	for name, value := range bad {
 		t.Run("bad "+name, func(t *testing.T) {
-			_, err := LoadConfig(env(map[string]string{name: value}))
+			_, err := loadConfig(env(map[string]string{name: value}))
 			if err == nil || !strings.Contains(err.Error(), name) {
 				t.Errorf("%s=%s: error %v does not name the variable", name, value, err)
 			}
@@ -88,36 +88,15 @@ func TestLoadConfig(t *testing.T) {
 	}
 }
 
-func TestLoadSecret(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "data")
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	first, err := LoadSecret(Config{}, dir, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := os.Stat(filepath.Join(dir, "jwt_secret"))
-	if err != nil || info.Mode().Perm() != 0o600 {
-		t.Fatalf("secret file: %v %v", info, err)
-	}
-	again, err := LoadSecret(Config{}, dir, log)
-	if err != nil || string(again) != string(first) || len(first) < minSecretLen {
-		t.Errorf("secret not kept: %q then %q (%v)", first, again, err)
-	}
-	set, _ := LoadSecret(Config{JWTSecret: []byte("from-env")}, dir, log)
-	if string(set) != "from-env" {
-		t.Errorf("JWT_SECRET not preferred: %q", set)
-	}
-}
-
 // TestSettingsDocumented keeps .env.example and the README's table in step
-// with the variables LoadConfig reads.
+// with the variables loadConfig reads.
 func TestSettingsDocumented(t *testing.T) {
 	for _, file := range []string{"../.env.example", "../README.md"} {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, s := range Settings {
+		for _, s := range settings {
 			want := s.Name + "="
 			if strings.HasSuffix(file, ".md") {
 				want = "`" + s.Name + "`"

@@ -1,4 +1,4 @@
-package server
+package token
 
 import (
 	"crypto/rand"
@@ -12,20 +12,21 @@ import (
 	"strings"
 )
 
-// LoadSecret returns the JWT signing secret: JWT_SECRET when set, else the one
-// kept in dir/jwt_secret, which it creates (random, mode 0600) on first start
-// so that `make run` needs no setup and tokens survive restarts.
-func LoadSecret(cfg Config, dir string, log *slog.Logger) ([]byte, error) {
-	if len(cfg.JWTSecret) > 0 {
-		return cfg.JWTSecret, nil
+// LoadSecret returns the signing secret: set (JWT_SECRET) when not empty,
+// else the one kept in dir/jwt_secret, which it creates (random, mode 0600)
+// on first start so that `make run` needs no setup and tokens survive
+// restarts.
+func LoadSecret(set []byte, dir string, log *slog.Logger) ([]byte, error) {
+	if len(set) > 0 {
+		return set, nil
 	}
 	path := filepath.Join(dir, "jwt_secret")
 	b, err := os.ReadFile(path)
 	switch {
 	case err == nil:
 		s := strings.TrimSpace(string(b))
-		if len(s) < minSecretLen {
-			return nil, fmt.Errorf("%s: secret shorter than %d bytes; delete the file to make a new one or set JWT_SECRET", path, minSecretLen)
+		if len(s) < MinSecretLen {
+			return nil, fmt.Errorf("%s: secret shorter than %d bytes; delete the file to make a new one or set JWT_SECRET", path, MinSecretLen)
 		}
 		return []byte(s), nil
 	case !errors.Is(err, fs.ErrNotExist):

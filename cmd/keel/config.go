@@ -1,4 +1,4 @@
-package server
+package main
 
 import (
 	"errors"
@@ -15,13 +15,15 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/keelhq/keel/internal/mail"
+	"github.com/keelhq/keel/internal/token"
+	"github.com/keelhq/keel/server"
 )
 
-// Config is keel's whole configuration. It is read once from the environment by
-// LoadConfig; every field has a default that lets `make run` work with no setup.
-type Config struct {
+// config is keel's whole configuration. It is read once from the environment by
+// loadConfig; every field has a default that lets `make run` work with no setup.
+type config struct {
 	Addr       string        // ADDR: where to listen
-	Database   Database      // DATABASE_URL: a SQLite file or a PostgreSQL URL
+	Database   databaseURL   // DATABASE_URL: a SQLite file or a PostgreSQL URL
 	DBMaxConns int           // DB_MAX_CONNS: PostgreSQL connections per replica
 	JWTSecret  []byte        // JWT_SECRET: empty means "use or create one in the data directory"
 	JWTTTL     time.Duration // JWT_TTL: access token lifetime
@@ -51,14 +53,26 @@ type Config struct {
 	PublicURL string // PUBLIC_URL: the base of links in emails, without a trailing slash
 }
 
-// Setting describes one environment variable keel reads, for --help and the README.
-type Setting struct {
+// server is the part of the configuration the HTTP layer reads.
+func (c config) server() server.Config {
+	return server.Config{
+		BodyLimit:            c.BodyLimit,
+		AuthRateLimit:        c.AuthRateLimit,
+		CORSOrigins:          c.CORSOrigins,
+		TrustedProxies:       c.TrustedProxies,
+		RefreshTTL:           c.RefreshTTL,
+		RefreshReuseInterval: c.RefreshReuseInterval,
+	}
+}
+
+// setting describes one environment variable keel reads, for --help and the README.
+type setting struct {
 	Name, Default, Meaning string
 }
 
-// Settings lists every environment variable LoadConfig reads, in the order of
+// settings lists every environment variable loadConfig reads, in the order of
 // the README's table.
-var Settings = []Setting{
+var settings = []setting{
 	{"ADDR", ":8080", "address to listen on"},
 	{"DATABASE_URL", "data/keel.db", "postgres:// or postgresql:// URL for PostgreSQL; anything else is a SQLite file path (or file:/sqlite: URL), whose folder is created"},
 	{"DB_MAX_CONNS", "10", "PostgreSQL connections per replica (the pool's size, at least 2); unused with SQLite"},
@@ -88,15 +102,11 @@ var Settings = []Setting{
 	{"PUBLIC_URL", "http://localhost:8080", "the base of the links in emails: your app's address, which serves /verify-email?token=… and /reset-password?token=… and posts the token to POST /email/verify or POST /password/reset (http or https, no query)"},
 }
 
-// minSecretLen is the shortest JWT_SECRET accepted: HS256 wants a key at least
-// as long as its 256-bit output.
-const minSecretLen = 32
-
-// LoadConfig reads the configuration through getenv. A bad value is an error
+// loadConfig reads the configuration through getenv. A bad value is an error
 // that names the variable (and never shows a secret), so the binary can stop
 // with a clear message; every bad value is reported at once.
-func LoadConfig(getenv func(string) string) (Config, error) {
-	var cfg Config
+func loadConfig(getenv func(string) string) (config, error) {
+	var cfg config
 	r := &envReader{getenv: getenv}
 	r.database(&cfg)
 	r.auth(&cfg)
@@ -114,12 +124,12 @@ type envReader struct {
 	errs   []error
 }
 
-// get is the variable's value, trimmed, or its default from Settings.
+// get is the variable's value, trimmed, or its default from settings.
 func (r *envReader) get(name string) string {
 	if v := strings.TrimSpace(r.getenv(name)); v != "" {
 		return v
 	}
-	for _, s := range Settings {
+	for _, s := range settings {
 		if s.Name == name {
 			return s.Default
 		}
@@ -170,7 +180,7 @@ func (r *envReader) list(name string) []string {
 	return out
 }
 
-func (r *envReader) database(cfg *Config) {
+func (r *envReader) database(cfg *config) {
 	d, err := parseDatabase(r.get("DATABASE_URL"))
 	if err != nil {
 		r.bad("DATABASE_URL", err.Error())
@@ -181,13 +191,13 @@ func (r *envReader) database(cfg *Config) {
 	cfg.DBMaxConns = r.number("DB_MAX_CONNS", 2)
 }
 
-func (r *envReader) auth(cfg *Config) {
+func (r *envReader) auth(cfg *config) {
 	if s := r.getenv("JWT_SECRET"); s != "" {
-		if len(s) < minSecretLen {
-			r.bad("JWT_SECRET", fmt.Sprintf("must be at least %d bytes", minSecretLen))
+		if len(s) < token.MinSecretLen {
+			r.bad("JWT_SECRET", fmt.Sprintf("must be at least %d bytes", token.MinSecretLen))
 		}
 		cfg.JWTSecret = []byte(s)
-	} else if cfg.Database.Engine == Postgres {
+	} else if cfg.Database.Engine == enginePostgres {
 		r.bad("JWT_SECRET", "must be set with PostgreSQL: every replica must sign tokens with the same secret")
 	}
 	cfg.JWTTTL = r.duration("JWT_TTL", time.Second)
@@ -213,7 +223,7 @@ func (r *envReader) auth(cfg *Config) {
 	cfg.AuthRateLimit = r.number("AUTH_RATE_LIMIT", 0)
 }
 
-func (r *envReader) http(cfg *Config) {
+func (r *envReader) http(cfg *config) {
 	cfg.Addr = r.get("ADDR")
 	cfg.ReadHeaderTimeout = r.duration("READ_HEADER_TIMEOUT", time.Millisecond)
 	limit, err := parseBytes(r.get("BODY_LIMIT"))
@@ -252,7 +262,7 @@ func (r *envReader) http(cfg *Config) {
 	}
 }
 
-func (r *envReader) mail(cfg *Config) {
+func (r *envReader) mail(cfg *config) {
 	if cfg.SMTPURL = r.getenv("SMTP_URL"); cfg.SMTPURL != "" {
 		if _, err := mail.ParseSMTPURL(cfg.SMTPURL); err != nil {
 			r.bad("SMTP_URL", err.Error())
@@ -270,7 +280,7 @@ func (r *envReader) mail(cfg *Config) {
 	}
 }
 
-func (r *envReader) logging(cfg *Config) {
+func (r *envReader) logging(cfg *config) {
 	if err := cfg.LogLevel.UnmarshalText([]byte(r.get("LOG_LEVEL"))); err != nil {
 		r.bad("LOG_LEVEL", "must be debug, info, warn or error")
 	}
@@ -310,20 +320,20 @@ func parseBytes(s string) (int64, error) {
 
 // The database engines DATABASE_URL selects.
 const (
-	SQLite   = "sqlite"
-	Postgres = "postgres"
+	engineSQLite   = "sqlite"
+	enginePostgres = "postgres"
 )
 
-// Database is the database DATABASE_URL names.
-type Database struct {
-	Engine string // SQLite or Postgres
+// databaseURL is the database DATABASE_URL names.
+type databaseURL struct {
+	Engine string // engineSQLite or enginePostgres
 	Path   string // the SQLite file
 	URL    string // the PostgreSQL URL; it may hold a password, so print String()
 }
 
 // String names the database for logs and errors, without a password.
-func (d Database) String() string {
-	if d.Engine == Postgres {
+func (d databaseURL) String() string {
+	if d.Engine == enginePostgres {
 		return redactURL(d.URL)
 	}
 	return d.Path
@@ -343,19 +353,19 @@ func redactURL(raw string) string {
 
 // parseDatabase reads DATABASE_URL: postgres:// and postgresql:// URLs select
 // PostgreSQL, anything else is a SQLite file.
-func parseDatabase(raw string) (Database, error) {
+func parseDatabase(raw string) (databaseURL, error) {
 	if strings.HasPrefix(raw, "postgres://") || strings.HasPrefix(raw, "postgresql://") {
 		u, err := url.Parse(raw)
 		if err != nil {
-			return Database{}, errors.New("not a URL such as postgres://user:password@host:5432/keel")
+			return databaseURL{}, errors.New("not a URL such as postgres://user:password@host:5432/keel")
 		}
 		if u.Host == "" && u.Query().Get("host") == "" {
-			return Database{}, errors.New("names no host, as in postgres://user:password@host:5432/keel")
+			return databaseURL{}, errors.New("names no host, as in postgres://user:password@host:5432/keel")
 		}
-		return Database{Engine: Postgres, URL: raw}, nil
+		return databaseURL{Engine: enginePostgres, URL: raw}, nil
 	}
 	path, err := databasePath(raw)
-	return Database{Engine: SQLite, Path: path}, err
+	return databaseURL{Engine: engineSQLite, Path: path}, err
 }
 
 // databasePath turns DATABASE_URL into a SQLite file path. A plain path selects

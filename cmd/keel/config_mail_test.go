@@ -1,4 +1,4 @@
-package server
+package main
 
 import (
 	"strings"
@@ -7,7 +7,7 @@ import (
 
 func TestLoadConfigEmail(t *testing.T) {
 	t.Run("defaults: console mailer, local links", func(t *testing.T) {
-		cfg, err := LoadConfig(env(nil))
+		cfg, err := loadConfig(env(nil))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -20,7 +20,7 @@ func TestLoadConfigEmail(t *testing.T) {
 			{"SMTP_URL": "smtp://user:p%40ss@mail.example.com:587", "MAIL_FROM": "noreply@example.com", "PUBLIC_URL": "https://keel.example.com/"},
 			{"SMTP_URL": "smtps://mail.example.com", "MAIL_FROM": "Keel <noreply@example.com>", "PUBLIC_URL": "http://10.0.0.1:8080/app"},
 		} {
-			cfg, err := LoadConfig(env(m))
+			cfg, err := loadConfig(env(m))
 			if err != nil {
 				t.Errorf("%v: %v", m, err)
 				continue
@@ -37,7 +37,7 @@ func TestLoadConfigEmail(t *testing.T) {
 	} {
 		for _, v := range values {
 			t.Run("bad "+name+" "+v, func(t *testing.T) {
-				_, err := LoadConfig(env(map[string]string{name: v}))
+				_, err := loadConfig(env(map[string]string{name: v}))
 				if err == nil || !strings.Contains(err.Error(), name+"=") {
 					t.Errorf("%s=%s: error %v does not name the variable", name, v, err)
 				}
@@ -46,7 +46,7 @@ func TestLoadConfigEmail(t *testing.T) {
 	}
 	t.Run("a bad SMTP_URL never shows its password", func(t *testing.T) {
 		for _, v := range []string{"smtp://user:hunter2-secret@host:notaport", "smtp://user:hunter2%zz-secret@host", "http://user:hunter2-secret@host", "smtp://user:hunter2-secret@host/path"} {
-			_, err := LoadConfig(env(map[string]string{"SMTP_URL": v}))
+			_, err := loadConfig(env(map[string]string{"SMTP_URL": v}))
 			if err == nil || !strings.Contains(err.Error(), "SMTP_URL") || strings.Contains(err.Error(), "hunter2") {
 				t.Errorf("%s: error %v: want SMTP_URL named and no password", v, err)
 			}
