@@ -23,21 +23,21 @@ build: ## static, stripped binary in bin/keel, and the image size it implies
 dev: ## serve, rebuilding and restarting on source changes (air, pinned in tools/go.mod)
 	$(TOOL) air -c .air.toml
 
-# The store suite (db/storetest) runs on both engines in ./...; the server's
-# tests and the durability test then run again on PostgreSQL. pgtest starts a
-# throwaway PostgreSQL when its binaries are here (or uses KEEL_TEST_POSTGRES_URL);
-# without them those tests skip, except in CI (KEEL_REQUIRE_POSTGRES=1).
+# One `go test ./...` covers both engines: the store suite runs each engine
+# side by side, the server's tests run on SQLite and, at the same time, on
+# PostgreSQL in a second process of the same test binary
+# (testutil.RunOnBothEngines), and the process tests run each engine in
+# parallel subtests. pgtest starts a throwaway PostgreSQL when its binaries
+# are here (or uses KEEL_TEST_POSTGRES_URL); without them those tests skip,
+# except in CI (KEEL_REQUIRE_POSTGRES=1). go vet runs in `make lint`.
 # -race needs cgo and a C compiler; where there is none, make test runs without it and says so.
 RACE := $(shell [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v $$($(GO) env CC | cut -d' ' -f1) >/dev/null 2>&1 && echo -race)
 
 test: ## all tests (with the race detector when a C compiler is there), on SQLite and on PostgreSQL
-	$(GO) vet ./...
 	@[ -n "$(RACE)" ] || echo "make test: no C compiler for cgo, so the tests run without the race detector (install gcc for -race)"
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v pg_ctl >/dev/null || [ -n "$$KEEL_TEST_POSTGRES_URL" ] || \
 		echo "make test: no PostgreSQL binaries, so the PostgreSQL tests skip (install postgresql or set KEEL_TEST_POSTGRES_URL; CI requires them)"
 	$(GO) test $(RACE) -count=1 ./...
-	KEEL_TEST_DB=postgres $(GO) test $(RACE) -count=1 ./server/
-	KEEL_TEST_DB=postgres $(GO) test $(RACE) -count=1 -run '^TestProcessDurability$$' ./cmd/keel/
 
 generate: ## regenerate gen/ from api/openapi.yaml and db/ with the pinned tools, and the TS client's types
 	$(TOOL) oapi-codegen -config oapi-codegen.yaml api/openapi.yaml

@@ -143,9 +143,18 @@ func metric(ctx context.Context, hc *http.Client, p *proc, sample string) float6
 // the same database, and the verification email arrives exactly once, to
 // the registered address, with a PUBLIC_URL link whose token verifies the
 // address (204, then email_verified in /profile); no second copy follows.
-// On PostgreSQL with KEEL_TEST_DB=postgres.
+// Both engines, at once.
 func TestProcessEmailSurvivesOutageAndRestart(t *testing.T) {
 	keelBinary(t) // skip under -short before starting a database
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			testEmailSurvivesOutage(t, engine == "postgres")
+		})
+	}
+}
+
+func testEmailSurvivesOutage(t *testing.T, postgres bool) {
 	const (
 		refuseDelay = 2 * time.Second
 		publicURL   = "https://keel.test:8443/app"
@@ -153,7 +162,7 @@ func TestProcessEmailSurvivesOutageAndRestart(t *testing.T) {
 		password    = "password123"
 	)
 	db := filepath.Join(t.TempDir(), "keel.db")
-	if os.Getenv("KEEL_TEST_DB") == "postgres" {
+	if postgres {
 		db = pgtest.NewDatabase(t)
 	}
 	sink := startSMTPSink(t, refuseDelay)

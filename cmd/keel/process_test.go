@@ -181,11 +181,19 @@ func creds(email, password string) string {
 // TestProcessDurability: while clients register users, keel is killed with
 // SIGKILL at a random moment, three times over; after each restart on the
 // same database every registration that got a 201 still logs in, and at the
-// end SQLite's integrity check passes (on PostgreSQL, with KEEL_TEST_DB=postgres,
-// every acknowledged email is a row). A 201 is a promise the data is on disk.
+// end SQLite's integrity check passes (on PostgreSQL, every acknowledged email
+// is a row). A 201 is a promise the data is on disk. Both engines, at once.
 func TestProcessDurability(t *testing.T) {
-	postgres := os.Getenv("KEEL_TEST_DB") == "postgres"
 	keelBinary(t) // skip under -short before starting a database
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			testDurability(t, engine == "postgres")
+		})
+	}
+}
+
+func testDurability(t *testing.T, postgres bool) {
 	db := filepath.Join(t.TempDir(), "data", "keel.db")
 	if postgres {
 		db = pgtest.NewDatabase(t)

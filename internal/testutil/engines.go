@@ -1,0 +1,67 @@
+package testutil
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// EngineEnv names the database a package's tests run on: unset is SQLite,
+// "postgres" is PostgreSQL (a throwaway cluster, internal/pgtest).
+const EngineEnv = "KEEL_TEST_DB"
+
+// OnPostgres reports whether this process runs its tests on PostgreSQL.
+func OnPostgres() bool { return os.Getenv(EngineEnv) == "postgres" }
+
+// RunOnBothEngines runs a package's tests on SQLite in this process and, at
+// the same time, on PostgreSQL in a child process of the same test binary
+// (EngineEnv=postgres), so one `go test ./...` covers both engines with one
+// build, and the two runs share the machine's cores. The child's output is
+// shown when it fails or under -v. Call it from TestMain in place of m.Run.
+//
+// Benchmarks, fuzzing, -list and coverage profiles run once, here: doubling
+// them would only double their time (or clobber the profile).
+func RunOnBothEngines(m *testing.M) int {
+	flag.Parse()
+	if os.Getenv(EngineEnv) != "" || flagSet("test.bench") || flagSet("test.fuzz") ||
+		flagSet("test.list") || flagSet("test.coverprofile") {
+		return m.Run()
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testutil: the PostgreSQL run cannot start:", err)
+		return 1
+	}
+	child := exec.Command(exe, os.Args[1:]...)
+	child.Env = append(os.Environ(), EngineEnv+"=postgres")
+	var out bytes.Buffer
+	child.Stdout, child.Stderr = &out, &out
+	if err := child.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "testutil: the PostgreSQL run cannot start:", err)
+		return 1
+	}
+	code := m.Run()
+	err = child.Wait()
+	if err != nil || testing.Verbose() {
+		fmt.Printf("=== the same tests on PostgreSQL (%s=postgres): %v\n%s", EngineEnv, errOrPass(err), out.Bytes())
+	}
+	if err != nil && code == 0 {
+		code = 1
+	}
+	return code
+}
+
+func flagSet(name string) bool {
+	f := flag.Lookup(name)
+	return f != nil && f.Value.String() != "" && f.Value.String() != f.DefValue
+}
+
+func errOrPass(err error) any {
+	if err == nil {
+		return "PASS"
+	}
+	return err
+}
