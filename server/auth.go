@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"log/slog"
-	"net/http"
 	"strings"
 	"time"
 
@@ -13,25 +12,19 @@ import (
 
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
-	"github.com/keelhq/keel/internal/jobs"
+	"github.com/keelhq/keel/internal/token"
 )
 
 // Register creates an account and, in the same transaction, the job that
 // emails its verification token. The request validator has already checked
 // the body against the spec.
 func (s *Server) Register(ctx context.Context, req oapi.RegisterRequestObject) (oapi.RegisterResponseObject, error) {
-	hash, err := s.passwords.hash(ctx, req.Body.Password)
+	hash, err := s.passwords.Hash(ctx, req.Body.Password)
 	if err != nil {
 		return nil, err
 	}
 	u, err := s.store.CreateUser(ctx, normalizeEmail(string(req.Body.Email)), string(hash), s.now(),
-		func(tx *sql.Tx, u db.User) error {
-			_, err := s.jobs().InsertTx(ctx, tx, jobs.VerifyEmail{UserID: u.ID}, nil)
-			return err
-		})
-	if errors.Is(err, db.ErrEmailTaken) {
-		return nil, errEmailTaken
-	}
+		func(tx *sql.Tx, u db.User) error { return s.jobs().VerifyEmailTx(ctx, tx, u.ID) })
 	if err != nil {
 		return nil, err
 	}
@@ -43,22 +36,22 @@ func (s *Server) Register(ctx context.Context, req oapi.RegisterRequestObject) (
 // same answer in about the same time.
 func (s *Server) Login(ctx context.Context, req oapi.LoginRequestObject) (oapi.LoginResponseObject, error) {
 	creds, err := s.store.GetCredentials(ctx, normalizeEmail(string(req.Body.Email)))
-	var hash []byte
+	var hash []byte // nil: an unknown email, compared against the dummy hash
 	switch {
 	case err == nil:
 		hash = []byte(creds.PasswordHash)
-	case !errors.Is(err, db.ErrNotFound):
+	case !errors.Is(err, db.ErrNoUser):
 		return nil, err
 	}
-	if err := s.passwords.check(ctx, hash, req.Body.Password); err != nil {
+	if err := s.passwords.Check(ctx, hash, req.Body.Password); err != nil {
 		return nil, err
 	}
 	now := s.now()
 	sess := db.Session{
-		ID: newSessionID(), UserID: creds.UserID, CreatedAt: now, LastUsedAt: now,
+		ID: token.NewSessionID(), UserID: creds.UserID, CreatedAt: now, LastUsedAt: now,
 		UserAgent: userAgent(ctx), Generation: 1, RotatedAt: now, RefreshExpiresAt: now.Add(s.cfg.RefreshTTL),
 	}
-	refresh := s.tokens.refresh(sess.ID, 1)
+	refresh := s.tokens.Refresh(sess.ID, 1)
 	sess.RefreshHash = db.HashToken(refresh)
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return nil, err
@@ -70,11 +63,11 @@ func (s *Server) Login(ctx context.Context, req oapi.LoginRequestObject) (oapi.L
 	return oapi.Login200JSONResponse(tok), nil
 }
 
-// RefreshToken rotates the session's refresh token (see tokens.refresh for
-// its format and README "Accounts" for the rules).
+// RefreshToken rotates the session's refresh token (see token.Issuer.Refresh
+// for its format and docs/accounts.md for the rules).
 func (s *Server) RefreshToken(ctx context.Context, req oapi.RefreshTokenRequestObject) (oapi.RefreshTokenResponseObject, error) {
 	presented := req.Body.RefreshToken
-	sid, gen, ok := s.tokens.parseRefresh(presented)
+	sid, gen, ok := s.tokens.ParseRefresh(presented)
 	if !ok {
 		return nil, errBadRefresh
 	}
@@ -83,7 +76,7 @@ func (s *Server) RefreshToken(ctx context.Context, req oapi.RefreshTokenRequestO
 	// gets the winner's pair).
 	for range 2 {
 		sess, err := s.store.GetSession(ctx, sid)
-		if errors.Is(err, db.ErrNotFound) {
+		if errors.Is(err, db.ErrNoSession) {
 			return nil, errBadRefresh
 		}
 		if err != nil {
@@ -94,10 +87,10 @@ func (s *Server) RefreshToken(ctx context.Context, req oapi.RefreshTokenRequestO
 		case !now.Before(sess.RefreshExpiresAt):
 			return nil, s.endSession(ctx, sid, "refresh token expired")
 		case gen == sess.Generation:
-			next := s.tokens.refresh(sid, gen+1)
+			next := s.tokens.Refresh(sid, gen+1)
 			sess.RefreshExpiresAt = now.Add(s.cfg.RefreshTTL)
 			_, err := s.store.RotateRefresh(ctx, sid, db.HashToken(presented), db.HashToken(next), now, sess.RefreshExpiresAt)
-			if errors.Is(err, db.ErrNotFound) {
+			if errors.Is(err, db.ErrStale) {
 				continue // another refresh of this token won
 			}
 			if err != nil {
@@ -111,7 +104,7 @@ func (s *Server) RefreshToken(ctx context.Context, req oapi.RefreshTokenRequestO
 		case gen == sess.Generation-1 && now.Sub(sess.RotatedAt) < s.cfg.RefreshReuseInterval:
 			// The token just replaced, soon enough (another tab refreshed
 			// first): the current pair, unchanged.
-			tok, err := s.tokenPair(sess, s.tokens.refresh(sid, sess.Generation))
+			tok, err := s.tokenPair(sess, s.tokens.Refresh(sid, sess.Generation))
 			if err != nil {
 				return nil, err
 			}
@@ -141,14 +134,14 @@ func (s *Server) endSession(ctx context.Context, sid, why string) error {
 // tokenPair is the answer to a login or refresh: a new access token for the
 // session, and its refresh token.
 func (s *Server) tokenPair(sess db.Session, refresh string) (oapi.Token, error) {
-	access, err := s.tokens.issue(principal{userID: sess.UserID, sessionID: sess.ID})
+	access, err := s.tokens.Issue(token.Principal{UserID: sess.UserID, SessionID: sess.ID})
 	if err != nil {
 		return oapi.Token{}, err
 	}
 	return oapi.Token{
 		Token:            access,
 		TokenType:        oapi.Bearer,
-		ExpiresIn:        int64(s.cfg.JWTTTL.Seconds()),
+		ExpiresIn:        int64(s.tokens.TTL().Seconds()),
 		RefreshToken:     refresh,
 		RefreshExpiresIn: max(1, int64(sess.RefreshExpiresAt.Sub(s.now()).Round(time.Second).Seconds())), // stored to the ms: round, not floor,
 	}, nil
@@ -157,9 +150,7 @@ func (s *Server) tokenPair(sess db.Session, refresh string) (oapi.Token, error) 
 // Logout ends the caller's session.
 func (s *Server) Logout(ctx context.Context, _ oapi.LogoutRequestObject) (oapi.LogoutResponseObject, error) {
 	p := mustPrincipal(ctx)
-	if err := s.store.DeleteSession(ctx, p.userID, p.sessionID); errors.Is(err, db.ErrNotFound) {
-		return nil, errSessionEnded
-	} else if err != nil {
+	if err := s.store.DeleteSession(ctx, p.UserID, p.SessionID); err != nil {
 		return nil, err
 	}
 	return oapi.Logout204Response{}, nil
@@ -173,7 +164,7 @@ func (s *Server) ForgotPassword(ctx context.Context, req oapi.ForgotPasswordRequ
 	if err := s.limitEmail(ctx, email); err != nil {
 		return nil, err
 	}
-	if _, err := s.jobs().Insert(ctx, jobs.ResetPassword{Email: email}, nil); err != nil {
+	if err := s.jobs().ResetPassword(ctx, email); err != nil {
 		return nil, err
 	}
 	return oapi.ForgotPassword202JSONResponse{Status: oapi.AcceptedStatusAccepted}, nil
@@ -182,18 +173,11 @@ func (s *Server) ForgotPassword(ctx context.Context, req oapi.ForgotPasswordRequ
 // ResetPassword sets a new password with an emailed token and ends every
 // session of the user.
 func (s *Server) ResetPassword(ctx context.Context, req oapi.ResetPasswordRequestObject) (oapi.ResetPasswordResponseObject, error) {
-	hash, err := s.passwords.hash(ctx, req.Body.NewPassword)
-	if errors.Is(err, errPasswordTooLong) {
-		return nil, errNewPasswordTooLong
-	}
+	hash, err := s.passwords.Hash(ctx, req.Body.NewPassword)
 	if err != nil {
-		return nil, err
+		return nil, passwordField(err, "/new_password")
 	}
-	err = s.store.ResetPassword(ctx, db.HashToken(req.Body.Token), string(hash), s.now())
-	if errors.Is(err, db.ErrNotFound) {
-		return nil, errBadEmailToken
-	}
-	if err != nil {
+	if err := s.store.ResetPassword(ctx, db.HashToken(req.Body.Token), string(hash), s.now()); err != nil {
 		return nil, err
 	}
 	return oapi.ResetPassword204Response{}, nil
@@ -201,77 +185,16 @@ func (s *Server) ResetPassword(ctx context.Context, req oapi.ResetPasswordReques
 
 // VerifyEmail confirms an address with the token emailed to it.
 func (s *Server) VerifyEmail(ctx context.Context, req oapi.VerifyEmailRequestObject) (oapi.VerifyEmailResponseObject, error) {
-	err := s.store.VerifyEmail(ctx, db.HashToken(req.Body.Token), s.now())
-	if errors.Is(err, db.ErrNotFound) {
-		return nil, errBadEmailToken
-	}
-	if err != nil {
+	if err := s.store.VerifyEmail(ctx, db.HashToken(req.Body.Token), s.now()); err != nil {
 		return nil, err
 	}
 	return oapi.VerifyEmail204Response{}, nil
 }
 
 // normalizeEmail is the one form of an email keel stores and looks up. The
-// validator has already refused surrounding spaces and non-ASCII (checkEmail),
-// so lower-casing is all that is left.
+// validator has already refused surrounding spaces and non-ASCII
+// (validate.Email), so lower-casing is all that is left.
 func normalizeEmail(email string) string { return strings.ToLower(email) }
-
-// bearerUser is the validator's check of the spec's bearerAuth scheme: it
-// verifies the request's token and returns whom it speaks for.
-func (s *Server) bearerUser(r *http.Request) (principal, error) {
-	raw, ok := bearerToken(r.Header.Get(echo.HeaderAuthorization))
-	if !ok {
-		return principal{}, &authError{"a bearer token is required"}
-	}
-	p, err := s.tokens.verify(raw)
-	if err != nil {
-		return principal{}, &authError{"the bearer token is invalid or expired"}
-	}
-	return p, nil
-}
-
-// sessionLive is the validator's check that a verified token's session has
-// not ended (logout, password change or reset, deletion, reuse detection).
-// It asks the database on every request, so an ended session is refused at
-// once by every replica.
-func (s *Server) sessionLive(ctx context.Context, p principal) error {
-	_, err := s.store.GetSessionUser(ctx, p.sessionID, p.userID)
-	if errors.Is(err, db.ErrNotFound) {
-		return errSessionEnded
-	}
-	return err
-}
-
-// sessionCheckedByHandler are the bearer operations whose handlers check the
-// session in their own query, saving the validator's round trip.
-var sessionCheckedByHandler = map[string]bool{"getProfile": true}
-
-// bearerToken takes the token from an Authorization header; the scheme name
-// is case-insensitive (RFC 9110).
-func bearerToken(header string) (string, bool) {
-	scheme, token, ok := strings.Cut(header, " ")
-	token = strings.TrimSpace(token)
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return "", false
-	}
-	return token, true
-}
-
-type principalKey struct{}
-
-func withPrincipal(ctx context.Context, p principal) context.Context {
-	return context.WithValue(ctx, principalKey{}, p)
-}
-
-// mustPrincipal is whom the validator authenticated; only bearer operations
-// call it, and the validator never lets one through without.
-func mustPrincipal(ctx context.Context) principal {
-	p, ok := ctx.Value(principalKey{}).(principal)
-	if !ok {
-		panic("bearer operation reached without authentication")
-	}
-	return p
-}
 
 type userAgentKey struct{}
 

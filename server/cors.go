@@ -7,11 +7,6 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// errPreflightRefused is a CORS preflight from an origin not in CORS_ORIGINS
-// (any origin, when CORS is off): a documented 403 rather than a bare 204
-// that leaves the browser to guess.
-var errPreflightRefused = &echo.HTTPError{Code: http.StatusForbidden, Message: "this origin may not call keel from a browser"}
-
 // corsHeaders are the request headers a browser may send cross-origin, and
 // the response headers its script may read.
 const (

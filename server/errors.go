@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
@@ -15,54 +16,182 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/labstack/echo/v4"
 
+	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
+	"github.com/keelhq/keel/internal/password"
+	"github.com/keelhq/keel/internal/validate"
+	"github.com/keelhq/keel/internal/ws"
 )
 
-// Outcomes the handlers report as plain errors; handleError turns each into
-// its documented status. Nothing else leaves this file as a client-facing text.
-var (
-	errEmailTaken     = errors.New("an account with this email already exists")
-	errBadCredentials = errors.New("invalid email or password")
-	errNotReady       = errors.New("the database does not answer")
-	// errWrongPassword is a signed-in user's wrong password (403, not 401:
-	// the token is fine, and a client must not take it for a logout).
-	errWrongPassword  = errors.New("the password is wrong")
-	errUnknownSession = errors.New("no such session")
-	// errSessionEnded is a valid access token whose session has ended.
-	errSessionEnded = &authError{"the session has ended; log in again"}
-	// errBadRefresh is every refused refresh alike: unknown, expired, spent.
-	errBadRefresh = &authError{"the refresh token is invalid, expired or spent"}
-	// errBadEmailToken is a verification or reset token that is unknown,
-	// used or expired.
-	errBadEmailToken          = &fieldError{field: "/token", reason: "is unknown, used or expired"}
-	errNewPasswordTooLong     = &fieldError{field: "/new_password", reason: errPasswordTooLong.reason}
-	errCurrentPasswordTooLong = &fieldError{field: "/current_password", reason: errPasswordTooLong.reason}
-)
-
-// fieldError is a request field that fails a check the spec cannot express
-// (such as bcrypt's byte limit). It becomes a 400 naming the field.
-type fieldError struct{ field, reason string }
-
-func (e *fieldError) Error() string { return e.field + ": " + e.reason }
-
-// authError is a request whose bearer token is missing or invalid.
-type authError struct{ reason string }
-
-func (e *authError) Error() string { return e.reason }
-
-// retryLater is a request refused for now: 429 (rate limit) or 503 (bcrypt
-// queue full), sent with Retry-After.
-type retryLater struct {
-	status int
-	after  time.Duration
-	detail string
+// Error is what a client is told when a request fails: the one type every
+// refusal becomes (handleError renders it as problem+json). A handler returns
+// one for an outcome that is the handler's own; errors of the libraries and
+// the store become one in toError, here.
+type Error struct {
+	Status int
+	// Detail is the problem's detail; with Field, it is the field's reason
+	// (errors[0].reason) and the detail is "the request is invalid".
+	Detail string
+	// Field names the request field at fault (a JSON pointer such as
+	// /password, or a parameter's name), for a 400.
+	Field string
+	// RetryAfter, when not zero, is sent as Retry-After (whole seconds, at
+	// least 1): 429, and 503 when the bcrypt queue is full.
+	RetryAfter time.Duration
 }
 
-func (e *retryLater) Error() string { return e.detail }
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("%d %s: %s", e.Status, e.Field, e.Detail)
+	}
+	return fmt.Sprintf("%d %s", e.Status, e.Detail)
+}
 
-// retryAfterSeconds is the Retry-After value: whole seconds, at least 1.
-func (e *retryLater) retryAfterSeconds() int {
-	return max(1, int(math.Ceil(e.after.Seconds())))
+// The outcomes handlers report themselves.
+var (
+	// errBadCredentials is a login's unknown email or wrong password, alike.
+	errBadCredentials = &Error{Status: http.StatusUnauthorized, Detail: "invalid email or password"}
+	// errWrongPassword is a signed-in user's wrong password (403, not 401:
+	// the token is fine, and a client must not take it for a logout).
+	errWrongPassword  = &Error{Status: http.StatusForbidden, Detail: "the password is wrong"}
+	errUnknownSession = &Error{Status: http.StatusNotFound, Detail: "no such session"}
+	// errSessionEnded is a valid access token whose session has ended.
+	errSessionEnded = &Error{Status: http.StatusUnauthorized, Detail: "the session has ended; log in again"}
+	// errBadRefresh is every refused refresh alike: unknown, expired, spent.
+	errBadRefresh = &Error{Status: http.StatusUnauthorized, Detail: "the refresh token is invalid, expired or spent"}
+	errNoBearer   = &Error{Status: http.StatusUnauthorized, Detail: "a bearer token is required"}
+	errBadBearer  = &Error{Status: http.StatusUnauthorized, Detail: "the bearer token is invalid or expired"}
+	errNotReady   = &Error{Status: http.StatusServiceUnavailable, Detail: "the database does not answer"}
+	// errPreflightRefused is a CORS preflight from an origin not in
+	// CORS_ORIGINS (any origin, when CORS is off): a documented 403 rather
+	// than a bare 204 that leaves the browser to guess.
+	errPreflightRefused = &Error{Status: http.StatusForbidden, Detail: "this origin may not call keel from a browser"}
+)
+
+// tooManyRequests is a refusal by the rate limit, for what.
+func tooManyRequests(what string, wait time.Duration) *Error {
+	return &Error{Status: http.StatusTooManyRequests, RetryAfter: wait,
+		Detail: "too many " + what + "; retry after the time in Retry-After"}
+}
+
+// passwordTooLongReason is the reason a password over bcrypt's limit gets.
+const passwordTooLongReason = "must be at most 72 bytes in UTF-8 (bcrypt reads no more)"
+
+// passwordField names field as the password password.ErrTooLong is about
+// (toError names /password); other errors pass through.
+func passwordField(err error, field string) error {
+	if errors.Is(err, password.ErrTooLong) {
+		return &Error{Status: http.StatusBadRequest, Field: field, Detail: passwordTooLongReason}
+	}
+	return err
+}
+
+// sentinels are the library and storage errors a client is told about, and
+// what it is told. db.ErrStale is not here: RefreshToken retries on it.
+var sentinels = []struct {
+	err error
+	to  *Error
+}{
+	{db.ErrNoUser, errSessionEnded}, // only a signed-in user's own account is looked up by id
+	{db.ErrNoSession, errSessionEnded},
+	{db.ErrNoToken, &Error{Status: http.StatusBadRequest, Field: "/token", Detail: "is unknown, used or expired"}},
+	{db.ErrEmailTaken, &Error{Status: http.StatusConflict, Detail: "an account with this email already exists"}},
+	{password.ErrTooLong, &Error{Status: http.StatusBadRequest, Field: "/password", Detail: passwordTooLongReason}},
+	{password.ErrBusy, &Error{Status: http.StatusServiceUnavailable, RetryAfter: time.Second,
+		Detail: "the server is busy checking passwords; retry after the time in Retry-After"}},
+	{password.ErrMismatch, errBadCredentials},
+	{validate.ErrNotJSON, &Error{Status: http.StatusUnsupportedMediaType, Detail: "the request body must be application/json"}},
+	{ws.ErrNotUpgrade, &Error{Status: http.StatusUpgradeRequired, Detail: "this endpoint speaks WebSocket only"}},
+	{ws.ErrBadHandshake, &Error{Status: http.StatusBadRequest, Detail: "not a valid WebSocket handshake (version 13 with a key)"}},
+	{ws.ErrCrossOrigin, &Error{Status: http.StatusForbidden, Detail: "cross-origin WebSocket handshakes are refused"}},
+}
+
+// toError is the one mapping of errors to what a client is told; anything
+// it does not know is a 500 whose text stays in the log.
+func toError(err error) *Error {
+	var (
+		e  *Error
+		me *http.MaxBytesError
+		be *validate.BodyError
+		se *openapi3filter.SecurityRequirementsError
+		re *openapi3filter.RequestError
+		he *echo.HTTPError
+	)
+	switch {
+	case errors.As(err, &me): // however deep: from the validator or a handler
+		return &Error{Status: http.StatusRequestEntityTooLarge, Detail: "the request body is over the limit"}
+	case errors.As(err, &e): // a handler's, or the bearer check's inside the validator's error
+		return e
+	}
+	// Also inside the validator's error: the bearer check's store errors.
+	for _, s := range sentinels {
+		if errors.Is(err, s.err) {
+			return s.to
+		}
+	}
+	switch {
+	case errors.As(err, &se):
+		return errNoBearer
+	case errors.As(err, &be):
+		return &Error{Status: http.StatusBadRequest, Detail: be.Detail}
+	case errors.As(err, &re):
+		return requestError(re)
+	case errors.As(err, &he):
+		return httpError(he)
+	}
+	return &Error{Status: http.StatusInternalServerError}
+}
+
+// httpError maps Echo's own errors: routing (404, 405) and any other
+// *echo.HTTPError a library returns.
+func httpError(he *echo.HTTPError) *Error {
+	switch {
+	case he.Code >= 500:
+		return &Error{Status: he.Code}
+	case he.Code == http.StatusNotFound:
+		return &Error{Status: he.Code, Detail: "no resource at this path"}
+	case he.Code == http.StatusMethodNotAllowed:
+		return &Error{Status: he.Code, Detail: "this resource does not support the method"}
+	}
+	detail, _ := he.Message.(string)
+	return &Error{Status: he.Code, Detail: detail}
+}
+
+// requestError explains why the request validator refused a request.
+func requestError(re *openapi3filter.RequestError) *Error {
+	var (
+		pe *openapi3filter.ParseError
+		se *openapi3.SchemaError
+	)
+	switch {
+	case re.RequestBody != nil && errors.Is(re.Err, openapi3filter.ErrInvalidRequired):
+		return &Error{Status: http.StatusBadRequest, Detail: "a JSON request body is required"}
+	case errors.As(re.Err, &pe):
+		return &Error{Status: http.StatusBadRequest, Detail: "the request body is not valid JSON"}
+	case errors.As(re.Err, &se):
+		field := "/" + strings.Join(se.JSONPointer(), "/")
+		if re.Parameter != nil {
+			field = re.Parameter.Name
+		}
+		return &Error{Status: http.StatusBadRequest, Field: field, Detail: se.Reason}
+	case re.Parameter != nil:
+		return &Error{Status: http.StatusBadRequest, Field: re.Parameter.Name, Detail: re.Reason}
+	}
+	return &Error{Status: http.StatusBadRequest, Detail: "the request is invalid"}
+}
+
+// problem is e as RFC 9457 problem+json.
+func (e *Error) problem() oapi.Problem {
+	p := oapi.Problem{Type: "about:blank", Title: http.StatusText(e.Status), Status: e.Status}
+	detail := e.Detail
+	if e.Field != "" {
+		detail = "the request is invalid"
+		p.Errors = &[]oapi.FieldError{{Field: e.Field, Reason: e.Detail}}
+	}
+	if detail != "" {
+		p.Detail = &detail
+	}
+	return p
 }
 
 const problemJSON = "application/problem+json"
@@ -73,7 +202,8 @@ const statusClientClosed = 499
 
 // handleError is keel's one Echo HTTPErrorHandler: every error any handler or
 // middleware returns becomes an RFC 9457 problem with a documented status.
-// Only 5xx are logged, with the request id; their text never reaches the client.
+// Only 5xx are logged (not 503: the server is well, only busy or waiting for
+// its database), with the request id; their text never reaches the client.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
@@ -86,22 +216,22 @@ func (s *Server) handleError(err error, c echo.Context) {
 		c.Response().Status = statusClientClosed
 		return
 	}
-	p := problemFor(err)
-	id := c.Response().Header().Get(echo.HeaderXRequestID)
+	e := toError(err)
+	p := e.problem()
+	h := c.Response().Header()
+	id := h.Get(echo.HeaderXRequestID)
 	if id != "" {
 		p.Instance = &id
 	}
-	var rl *retryLater
-	if errors.As(err, &rl) {
-		c.Response().Header().Set("Retry-After", strconv.Itoa(rl.retryAfterSeconds()))
-	}
-	if p.Status >= 500 && p.Status != http.StatusServiceUnavailable {
+	if e.Status >= 500 && e.Status != http.StatusServiceUnavailable {
 		s.log.LogAttrs(req.Context(), slog.LevelError, "request failed",
 			slog.String("request_id", id), slog.String("method", req.Method),
 			slog.String("route", c.Path()), slog.Any("err", err))
 	}
-	h := c.Response().Header()
-	switch p.Status {
+	if e.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(e.RetryAfter.Seconds())))))
+	}
+	switch e.Status {
 	case http.StatusUnauthorized:
 		h.Set(echo.HeaderWWWAuthenticate, `Bearer realm="keel"`)
 	case http.StatusMethodNotAllowed:
@@ -112,106 +242,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		}
 	}
 	if req.Method == http.MethodHead {
-		_ = c.NoContent(p.Status)
+		_ = c.NoContent(e.Status)
 		return
 	}
 	body, _ := json.Marshal(p)
-	_ = c.Blob(p.Status, problemJSON, body)
-}
-
-// problemFor maps an error to the problem the client sees.
-func problemFor(err error) oapi.Problem {
-	var (
-		fe *fieldError
-		ae *authError
-		he *echo.HTTPError
-		me *http.MaxBytesError
-		rl *retryLater
-		be *bodyError
-	)
-	var (
-		re *openapi3filter.RequestError
-		se *openapi3filter.SecurityRequirementsError
-	)
-	switch {
-	case errors.As(err, &me): // however deep: from the validator or a handler
-		return problem(http.StatusRequestEntityTooLarge, "the request body is over the limit")
-	case errors.As(err, &ae): // from the bearer check, also inside the validator's error
-		return problem(http.StatusUnauthorized, ae.reason)
-	case errors.As(err, &se):
-		return problem(http.StatusUnauthorized, "a bearer token is required")
-	case errors.As(err, &be):
-		return problem(http.StatusBadRequest, be.detail)
-	case errors.As(err, &re):
-		return requestProblem(re)
-	case errors.As(err, &rl):
-		return problem(rl.status, rl.detail)
-	case errors.As(err, &fe):
-		return validationProblem("the request is invalid", oapi.FieldError{Field: fe.field, Reason: fe.reason})
-	case errors.Is(err, errNotReady):
-		return problem(http.StatusServiceUnavailable, errNotReady.Error())
-	case errors.Is(err, errEmailTaken):
-		return problem(http.StatusConflict, errEmailTaken.Error())
-	case errors.Is(err, errBadCredentials):
-		return problem(http.StatusUnauthorized, err.Error())
-	case errors.Is(err, errWrongPassword):
-		return problem(http.StatusForbidden, err.Error())
-	case errors.Is(err, errUnknownSession):
-		return problem(http.StatusNotFound, err.Error())
-	case errors.As(err, &he):
-		return httpProblem(he)
-	}
-	return problem(http.StatusInternalServerError, "")
-}
-
-// httpProblem maps Echo's own errors: routing, binding, and those handlers
-// return as *echo.HTTPError.
-func httpProblem(he *echo.HTTPError) oapi.Problem {
-	switch {
-	case he.Code >= 500:
-		return problem(he.Code, "")
-	case he.Code == http.StatusNotFound:
-		return problem(he.Code, "no resource at this path")
-	case he.Code == http.StatusMethodNotAllowed:
-		return problem(he.Code, "this resource does not support the method")
-	}
-	detail, _ := he.Message.(string)
-	return problem(he.Code, detail)
-}
-
-// requestProblem explains why the request validator refused a request.
-func requestProblem(re *openapi3filter.RequestError) oapi.Problem {
-	var (
-		pe *openapi3filter.ParseError
-		se *openapi3.SchemaError
-	)
-	switch {
-	case re.RequestBody != nil && errors.Is(re.Err, openapi3filter.ErrInvalidRequired):
-		return problem(http.StatusBadRequest, "a JSON request body is required")
-	case errors.As(re.Err, &pe):
-		return problem(http.StatusBadRequest, "the request body is not valid JSON")
-	case errors.As(re.Err, &se):
-		field := "/" + strings.Join(se.JSONPointer(), "/")
-		if re.Parameter != nil {
-			field = re.Parameter.Name
-		}
-		return validationProblem("the request is invalid", oapi.FieldError{Field: field, Reason: se.Reason})
-	case re.Parameter != nil:
-		return validationProblem("the request is invalid", oapi.FieldError{Field: re.Parameter.Name, Reason: re.Reason})
-	}
-	return problem(http.StatusBadRequest, "the request is invalid")
-}
-
-func problem(status int, detail string) oapi.Problem {
-	p := oapi.Problem{Type: "about:blank", Title: http.StatusText(status), Status: status}
-	if detail != "" {
-		p.Detail = &detail
-	}
-	return p
-}
-
-func validationProblem(detail string, fields ...oapi.FieldError) oapi.Problem {
-	p := problem(http.StatusBadRequest, detail)
-	p.Errors = &fields
-	return p
+	_ = c.Blob(e.Status, problemJSON, body)
 }

@@ -1,27 +1,15 @@
 package server
 
 import (
-	"bufio"
 	"crypto/rand"
 	"encoding/hex"
-	"io"
 	"log/slog"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
 )
-
-// NewLogger returns keel's logger: JSON lines by default, text for people.
-func NewLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: level}
-	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
-}
 
 // logRequests gives every request an id (the client's X-Request-Id when it is
 // a sane one), and when it is done counts it in the metrics and logs one line:
@@ -90,59 +78,4 @@ var (
 
 func newRequestID() string {
 	return requestIDPrefix + "-" + strconv.FormatUint(requestIDSeq.Add(1), 10)
-}
-
-// LogBuffer batches log lines in memory and writes them out every interval
-// (or when the buffer fills), so that no request waits on a write to stdout.
-// The price: lines from the last interval are lost if the process is killed
-// with SIGKILL. Close flushes what is left.
-type LogBuffer struct {
-	mu   sync.Mutex
-	w    *bufio.Writer
-	stop chan struct{}
-	done chan struct{}
-}
-
-// NewLogBuffer buffers up to size bytes for w and flushes every interval.
-func NewLogBuffer(w io.Writer, size int, interval time.Duration) *LogBuffer {
-	b := &LogBuffer{w: bufio.NewWriterSize(w, size), stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(b.done)
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				b.Flush()
-			case <-b.stop:
-				return
-			}
-		}
-	}()
-	return b
-}
-
-// Write buffers p; slog handlers call it once per record.
-func (b *LogBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.w.Write(p)
-}
-
-// Flush writes out the buffered lines.
-func (b *LogBuffer) Flush() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.w.Flush()
-}
-
-// Close stops the periodic flush and flushes what is left.
-func (b *LogBuffer) Close() error {
-	select {
-	case <-b.stop:
-	default:
-		close(b.stop)
-	}
-	<-b.done
-	return b.Flush()
 }

@@ -2,13 +2,14 @@ package server
 
 import (
 	"strconv"
-
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/keelhq/keel/internal/validate"
 )
 
 // metrics are keel's Prometheus metrics, on a registry of the Server's own
@@ -52,11 +53,11 @@ func newMetrics(hashQueue func() int64) *metrics {
 // seedRequests creates keel_http_requests_total at 0 for every status the
 // spec documents for each operation, so that an alert on, say, 5xx or 429
 // sees a series from the start rather than none until the first one.
-func (m *metrics) seedRequests(ops map[opKey]*operation) {
+func (m *metrics) seedRequests(ops validate.Operations) {
 	for k, op := range ops {
-		for status := range op.route.Operation.Responses.Map() {
+		for status := range op.Route.Operation.Responses.Map() {
 			if _, err := strconv.Atoi(status); err == nil {
-				m.requests.WithLabelValues(k.path, k.method, status)
+				m.requests.WithLabelValues(k.Path, k.Method, status)
 			}
 		}
 	}

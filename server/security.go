@@ -1,16 +1,16 @@
 package server
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
-	"io"
+	"context"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/keelhq/keel/internal/token"
+	"github.com/keelhq/keel/internal/validate"
 )
 
 // limitBody refuses bodies over BODY_LIMIT with 413, for every operation
@@ -25,7 +25,7 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 		if req.Body == nil || req.Body == http.NoBody {
 			return next(c) // GET and friends: nothing to limit
 		}
-		if op := s.ops[opKey{req.Method, c.Path()}]; op == nil || !op.body {
+		if op := s.ops[validate.Key{Method: req.Method, Path: c.Path()}]; op == nil || !op.Body {
 			req.Body = http.NoBody
 			return next(c)
 		}
@@ -78,127 +78,92 @@ var (
 	hsts = []string{"max-age=63072000; includeSubDomains"}
 )
 
-// Bodies that encoding/json would accept but read in a way the client may
-// not mean. Invalid UTF-8 would silently become U+FFFD (changing a password
-// without a word); with a duplicate key, the last one silently wins; data
-// after the JSON value would be ignored. keel refuses all three with 400.
-var (
-	errInvalidUTF8  = errors.New("the request body is not valid UTF-8")
-	errDuplicateKey = errors.New("the request body repeats a key in one object")
-	errTrailingData = errors.New("the request body has data after its JSON value")
-	// A lone surrogate escape such as \ud800 also decodes to U+FFFD.
-	errBadUnicode = errors.New("the request body has an invalid Unicode escape or a U+FFFD replacement character")
-	// keel's bodies are flat objects; refusing deep nesting early keeps the
-	// check's recursion (and the goroutine stack) small.
-	errTooDeep = errors.New("the request body nests objects or arrays too deeply")
-)
-
-// maxJSONDepth is the deepest nesting of objects and arrays checkJSON reads.
-const maxJSONDepth = 32
-
-// isBodyError reports whether err is one of checkJSON's refusals.
-func isBodyError(err error) bool {
-	switch err {
-	case errInvalidUTF8, errDuplicateKey, errTrailingData, errBadUnicode, errTooDeep:
-		return true
+// validateRequests checks each request against its operation of the spec
+// (internal/validate) before the handler runs. Echo has already matched the
+// route, so the operation is found by Echo's route template in the table
+// instead of matching the path again.
+func (s *Server) validateRequests(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		op := s.ops[validate.Key{Method: req.Method, Path: c.Path()}]
+		if op == nil {
+			// No operation: Echo matched the path under other methods (405)
+			// or nothing (404).
+			if c.Path() == "" {
+				return echo.ErrNotFound
+			}
+			return echo.ErrMethodNotAllowed
+		}
+		checked, err := s.validator.Check(req, op, pathParams(c))
+		if err != nil {
+			return err
+		}
+		c.SetRequest(checked)
+		return next(c)
 	}
-	return false
 }
 
-// bodyError is a request body refused before the spec's validation: not
-// readable, or JSON that checkJSON refuses. It becomes a 400 with its text.
-type bodyError struct{ detail string }
-
-func (e *bodyError) Error() string { return e.detail }
-
-// readJSONBody reads the request body (limitBody has bounded it), refuses
-// what checkJSON refuses, and leaves the bytes for the validator and the
-// handler to read again. It runs in the validator's middleware rather than as
-// a kin-openapi body decoder, which would be a process-wide registration.
-func readJSONBody(req *http.Request) error {
-	if req.Body == nil || req.Body == http.NoBody {
+func pathParams(c echo.Context) map[string]string {
+	names := c.ParamNames()
+	if len(names) == 0 {
 		return nil
 	}
-	data, err := io.ReadAll(req.Body)
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		return err // 413
-	case err != nil:
-		return &bodyError{"the request body could not be read"}
-	}
-	req.Body = io.NopCloser(bytes.NewReader(data))
-	if len(data) == 0 {
-		return nil // the validator says whether a body is required
-	}
-	if err := checkJSON(data); err != nil {
-		if isBodyError(err) {
-			return &bodyError{err.Error()}
+	m := make(map[string]string, len(names))
+	for i, v := range c.ParamValues() {
+		if u, err := url.PathUnescape(v); err == nil {
+			v = u
 		}
-		return &bodyError{"the request body is not valid JSON"}
+		m[names[i]] = v
 	}
-	return nil
+	return m
 }
 
-// checkJSON refuses what encoding/json would read ambiguously, and nesting
-// past maxJSONDepth. A syntax error stops it too; the caller reports it as
-// malformed JSON.
-func checkJSON(data []byte) error {
-	if !utf8.Valid(data) {
-		return errInvalidUTF8
+// authenticate is the validator's check of the spec's bearerAuth scheme: it
+// verifies the request's token and, unless the operation's handler does it
+// in its own query (sessionCheckedByHandler), that the token's session has
+// not ended (logout, password change or reset, deletion, reuse detection).
+// It asks the database on every request, so an ended session is refused at
+// once by every replica. The handler finds the principal in its context.
+func (s *Server) authenticate(r *http.Request, op *validate.Operation) (context.Context, error) {
+	raw, ok := bearerToken(r.Header.Get(echo.HeaderAuthorization))
+	if !ok {
+		return nil, errNoBearer
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := checkValue(dec, 0); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errTrailingData
-	}
-	return nil
-}
-
-// checkValue reads one JSON value from dec, refusing duplicate keys.
-func checkValue(dec *json.Decoder, depth int) error {
-	tok, err := dec.Token()
+	p, err := s.tokens.Verify(raw)
 	if err != nil {
-		return err
+		return nil, errBadBearer
 	}
-	if d, ok := tok.(json.Delim); ok && (d == '{' || d == '[') && depth >= maxJSONDepth {
-		return errTooDeep
-	}
-	switch tok {
-	case json.Delim('{'):
-		seen := map[string]bool{}
-		for dec.More() {
-			key, err := dec.Token()
-			if err != nil {
-				return err
-			}
-			k, _ := key.(string)
-			if seen[k] {
-				return errDuplicateKey
-			}
-			if strings.ContainsRune(k, utf8.RuneError) {
-				return errBadUnicode
-			}
-			seen[k] = true
-			if err := checkValue(dec, depth+1); err != nil {
-				return err
-			}
+	if !sessionCheckedByHandler[op.ID] {
+		if _, err := s.store.GetSessionUser(r.Context(), p.SessionID, p.UserID); err != nil {
+			return nil, err // db.ErrNoSession: the session has ended
 		}
-		_, err = dec.Token() // '}'
-		return err
-	case json.Delim('['):
-		for dec.More() {
-			if err := checkValue(dec, depth+1); err != nil {
-				return err
-			}
-		}
-		_, err = dec.Token() // ']'
-		return err
 	}
-	if s, ok := tok.(string); ok && strings.ContainsRune(s, utf8.RuneError) {
-		return errBadUnicode
+	return context.WithValue(r.Context(), principalKey{}, p), nil
+}
+
+// sessionCheckedByHandler are the bearer operations whose handlers check the
+// session in their own query, saving the validator's round trip.
+var sessionCheckedByHandler = map[string]bool{"getProfile": true, "resendVerification": true}
+
+// bearerToken takes the token from an Authorization header; the scheme name
+// is case-insensitive (RFC 9110).
+func bearerToken(header string) (string, bool) {
+	scheme, tok, ok := strings.Cut(header, " ")
+	tok = strings.TrimSpace(tok)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		return "", false
 	}
-	return nil
+	return tok, true
+}
+
+type principalKey struct{}
+
+// mustPrincipal is whom the validator authenticated; only bearer operations
+// call it, and the validator never lets one through without.
+func mustPrincipal(ctx context.Context) token.Principal {
+	p, ok := ctx.Value(principalKey{}).(token.Principal)
+	if !ok {
+		panic("bearer operation reached without authentication")
+	}
+	return p
 }

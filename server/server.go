@@ -1,91 +1,115 @@
-// Package server is keel's hand-written code: it implements the strict server
-// interface generated from api/openapi.yaml, and adds what no generator can:
-// JWT auth, password hashing, the scheduled job, the WebSocket greeting, the
-// mapping of errors to problem+json, request logging and the wiring of it all
-// onto one Echo router.
+// Package server is keel's HTTP layer: it implements the strict server
+// interface generated from api/openapi.yaml (one file per spec tag, a method
+// per operationId), maps every error to problem+json in one place
+// (errors.go), and wires the middleware (request log, security headers,
+// CORS, rate and body limits, the request validator) onto one Echo router.
+// Tokens, passwords, request validation and WebSockets are in their own
+// packages under internal/; cmd/keel reads the configuration and wires it all.
 package server
 
 import (
 	"context"
 	"database/sql"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/riverqueue/river"
 
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
+	"github.com/keelhq/keel/internal/password"
+	"github.com/keelhq/keel/internal/token"
+	"github.com/keelhq/keel/internal/validate"
+	"github.com/keelhq/keel/internal/ws"
 )
+
+// Config is what the HTTP layer needs; cmd/keel reads the environment.
+type Config struct {
+	BodyLimit            int64
+	AuthRateLimit        int // per minute per client address; 0 is off
+	CORSOrigins          []string
+	TrustedProxies       []*net.IPNet
+	RefreshTTL           time.Duration
+	RefreshReuseInterval time.Duration
+}
+
+// Deps are the Server's collaborators, built by the caller.
+type Deps struct {
+	Log       *slog.Logger
+	Store     db.Store
+	Tokens    *token.Issuer
+	Passwords *password.Pool
+	Now       func() time.Time // time.Now when nil
+}
+
+// Jobs inserts the jobs requests cause (emails): internal/jobs' Engine.
+type Jobs interface {
+	// VerifyEmailTx inserts the verification email in tx, the transaction
+	// that creates the user.
+	VerifyEmailTx(ctx context.Context, tx *sql.Tx, userID int64) error
+	VerifyEmail(ctx context.Context, userID int64) error
+	ResetPassword(ctx context.Context, email string) error
+}
 
 // Server is keel's API. It satisfies the generated strict interface; its
 // methods are thin converters between the generated request and response
-// types and the generated queries.
+// types and the store.
 type Server struct {
 	cfg       Config
 	log       *slog.Logger
 	store     db.Store
-	passwords *passwords
-	tokens    *tokens
+	passwords *password.Pool
+	tokens    *token.Issuer
 	metrics   *metrics
 	now       func() time.Time
-	// river inserts the jobs requests cause (emails); set by UseJobs.
-	river *river.Client[*sql.Tx]
-	// emailLimit limits POST /password/forgot per address; nil when
-	// AUTH_RATE_LIMIT is 0.
-	emailLimit authLimiter
+	// queue inserts the jobs requests cause; set by UseJobs.
+	queue Jobs
 
 	// sockets are the held WebSockets, which Close says goodbye to.
-	sockets socketSet
+	sockets ws.Registry
 
 	echo *echo.Echo
-	// ops is the spec's operations, read once (operations.go); allow each
-	// route's methods, from the same table.
-	ops   map[opKey]*operation
-	allow map[string]string
+	// ops is the spec's operations, read once; allow each route's methods,
+	// from the same table.
+	ops       validate.Operations
+	allow     map[string]string
+	validator *validate.Validator
 }
 
 var _ oapi.StrictServerInterface = (*Server)(nil)
 
-// Options are the parts of a Server that tests replace.
-type Options struct {
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
-}
-
 // New builds the API over an open store (db/sqlite or db/postgres).
-// cfg.JWTSecret must be set (see LoadSecret).
-func New(cfg Config, log *slog.Logger, store db.Store, opts Options) *Server {
-	now := opts.Now
+func New(cfg Config, deps Deps) *Server {
+	now := deps.Now
 	if now == nil {
 		now = time.Now
 	}
 	s := &Server{
 		cfg:       cfg,
-		log:       log,
-		store:     store,
-		passwords: newPasswords(cfg.BcryptCost, cfg.HashWorkers, cfg.HashQueue),
-		tokens:    newTokens(cfg.JWTSecret, cfg.JWTTTL, now),
+		log:       deps.Log,
+		store:     deps.Store,
+		passwords: deps.Passwords,
+		tokens:    deps.Tokens,
 		now:       now,
 	}
 	s.metrics = newMetrics(s.passwords.QueueDepth)
-	s.emailLimit = s.newEmailLimiter()
 	s.echo = s.routes()
 	return s
 }
 
-// UseJobs gives the Server the job engine's client, through which requests
-// insert the jobs they cause (in their own transaction where they change
-// anything). Call it before serving: the engine is built after the Server
-// because it registers its metrics on the Server's registry.
-func (s *Server) UseJobs(c *river.Client[*sql.Tx]) { s.river = c }
+// UseJobs gives the Server the job engine, through which requests insert the
+// jobs they cause (in their own transaction where they change anything).
+// Call it before serving: the engine is built after the Server because it
+// registers its metrics on the Server's registry.
+func (s *Server) UseJobs(j Jobs) { s.queue = j }
 
-func (s *Server) jobs() *river.Client[*sql.Tx] {
-	if s.river == nil {
+func (s *Server) jobs() Jobs {
+	if s.queue == nil {
 		panic("server: UseJobs was not called")
 	}
-	return s.river
+	return s.queue
 }
 
 // ServeHTTP serves the API.
@@ -96,7 +120,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.Serv
 // http.Server.Shutdown, which does not track hijacked connections.
 func (s *Server) Close(ctx context.Context) error {
 	done := make(chan struct{})
-	go func() { s.sockets.closeAll(); close(done) }()
+	go func() { s.sockets.CloseAll(); close(done) }()
 	select {
 	case <-done:
 		return nil

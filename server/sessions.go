@@ -11,7 +11,7 @@ import (
 // ListSessions lists the caller's live sessions, newest first.
 func (s *Server) ListSessions(ctx context.Context, _ oapi.ListSessionsRequestObject) (oapi.ListSessionsResponseObject, error) {
 	p := mustPrincipal(ctx)
-	rows, err := s.store.ListSessions(ctx, p.userID)
+	rows, err := s.store.ListSessions(ctx, p.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -19,7 +19,7 @@ func (s *Server) ListSessions(ctx context.Context, _ oapi.ListSessionsRequestObj
 	out := make(oapi.ListSessions200JSONResponse, 0, len(rows))
 	for _, r := range rows {
 		if now.Before(r.RefreshExpiresAt) {
-			out = append(out, toSession(r, p.sessionID))
+			out = append(out, toSession(r, p.SessionID))
 		}
 	}
 	return out, nil
@@ -29,9 +29,9 @@ func (s *Server) ListSessions(ctx context.Context, _ oapi.ListSessionsRequestObj
 // unknown as one that never was (404).
 func (s *Server) DeleteSession(ctx context.Context, req oapi.DeleteSessionRequestObject) (oapi.DeleteSessionResponseObject, error) {
 	p := mustPrincipal(ctx)
-	err := s.store.DeleteSession(ctx, p.userID, req.ID)
-	if errors.Is(err, db.ErrNotFound) {
-		return nil, errUnknownSession
+	err := s.store.DeleteSession(ctx, p.UserID, req.ID)
+	if errors.Is(err, db.ErrNoSession) {
+		return nil, errUnknownSession // not "your session has ended": another one is unknown
 	}
 	if err != nil {
 		return nil, err
@@ -42,7 +42,7 @@ func (s *Server) DeleteSession(ctx context.Context, req oapi.DeleteSessionReques
 // DeleteSessions ends every session of the caller, its own included.
 func (s *Server) DeleteSessions(ctx context.Context, _ oapi.DeleteSessionsRequestObject) (oapi.DeleteSessionsResponseObject, error) {
 	p := mustPrincipal(ctx)
-	if err := s.store.DeleteSessions(ctx, p.userID, ""); err != nil {
+	if err := s.store.DeleteSessions(ctx, p.UserID, ""); err != nil {
 		return nil, err
 	}
 	return oapi.DeleteSessions204Response{}, nil

@@ -6,7 +6,8 @@ import (
 
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
-	"github.com/keelhq/keel/internal/jobs"
+	"github.com/keelhq/keel/internal/password"
+	"github.com/keelhq/keel/internal/token"
 )
 
 // GetProfile returns the user the bearer token was issued to. Its one query
@@ -15,10 +16,7 @@ import (
 // round trip.
 func (s *Server) GetProfile(ctx context.Context, _ oapi.GetProfileRequestObject) (oapi.GetProfileResponseObject, error) {
 	p := mustPrincipal(ctx)
-	u, err := s.store.GetSessionUser(ctx, p.sessionID, p.userID)
-	if errors.Is(err, db.ErrNotFound) {
-		return nil, errSessionEnded
-	}
+	u, err := s.store.GetSessionUser(ctx, p.SessionID, p.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -32,9 +30,7 @@ func (s *Server) DeleteProfile(ctx context.Context, req oapi.DeleteProfileReques
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.DeleteUser(ctx, p.userID); errors.Is(err, db.ErrNotFound) {
-		return nil, errSessionEnded
-	} else if err != nil {
+	if err := s.store.DeleteUser(ctx, p.UserID); err != nil {
 		return nil, err
 	}
 	return oapi.DeleteProfile204Response{}, nil
@@ -44,22 +40,14 @@ func (s *Server) DeleteProfile(ctx context.Context, req oapi.DeleteProfileReques
 // the reset links already mailed.
 func (s *Server) ChangePassword(ctx context.Context, req oapi.ChangePasswordRequestObject) (oapi.ChangePasswordResponseObject, error) {
 	p, err := s.checkPassword(ctx, req.Body.CurrentPassword)
-	if errors.Is(err, errPasswordTooLong) {
-		return nil, errCurrentPasswordTooLong
-	}
 	if err != nil {
-		return nil, err
+		return nil, passwordField(err, "/current_password")
 	}
-	hash, err := s.passwords.hash(ctx, req.Body.NewPassword)
-	if errors.Is(err, errPasswordTooLong) {
-		return nil, errNewPasswordTooLong
-	}
+	hash, err := s.passwords.Hash(ctx, req.Body.NewPassword)
 	if err != nil {
-		return nil, err
+		return nil, passwordField(err, "/new_password")
 	}
-	if err := s.store.ChangePassword(ctx, p.userID, string(hash), p.sessionID); errors.Is(err, db.ErrNotFound) {
-		return nil, errSessionEnded
-	} else if err != nil {
+	if err := s.store.ChangePassword(ctx, p.UserID, string(hash), p.SessionID); err != nil {
 		return nil, err
 	}
 	return oapi.ChangePassword204Response{}, nil
@@ -67,17 +55,14 @@ func (s *Server) ChangePassword(ctx context.Context, req oapi.ChangePasswordRequ
 
 // checkPassword checks the signed-in user's password: a wrong one is 403
 // (the caller is authenticated; the password is what is wrong).
-func (s *Server) checkPassword(ctx context.Context, password string) (principal, error) {
+func (s *Server) checkPassword(ctx context.Context, pw string) (token.Principal, error) {
 	p := mustPrincipal(ctx)
-	creds, err := s.store.GetSessionCredentials(ctx, p.sessionID, p.userID)
-	if errors.Is(err, db.ErrNotFound) {
-		return p, errSessionEnded
-	}
+	creds, err := s.store.GetSessionCredentials(ctx, p.SessionID, p.UserID)
 	if err != nil {
 		return p, err
 	}
-	err = s.passwords.check(ctx, []byte(creds.PasswordHash), password)
-	if errors.Is(err, errBadCredentials) {
+	err = s.passwords.Check(ctx, []byte(creds.PasswordHash), pw)
+	if errors.Is(err, password.ErrMismatch) {
 		return p, errWrongPassword
 	}
 	return p, err
@@ -87,10 +72,7 @@ func (s *Server) checkPassword(ctx context.Context, password string) (principal,
 // address is verified already.
 func (s *Server) ResendVerification(ctx context.Context, _ oapi.ResendVerificationRequestObject) (oapi.ResendVerificationResponseObject, error) {
 	p := mustPrincipal(ctx)
-	u, err := s.store.GetUser(ctx, p.userID)
-	if errors.Is(err, db.ErrNotFound) {
-		return nil, errSessionEnded
-	}
+	u, err := s.store.GetSessionUser(ctx, p.SessionID, p.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +82,7 @@ func (s *Server) ResendVerification(ctx context.Context, _ oapi.ResendVerificati
 		if err := s.limitEmail(ctx, u.Email); err != nil {
 			return nil, err
 		}
-		if _, err := s.jobs().Insert(ctx, jobs.VerifyEmail{UserID: u.ID}, nil); err != nil {
+		if err := s.jobs().VerifyEmail(ctx, u.ID); err != nil {
 			return nil, err
 		}
 	}

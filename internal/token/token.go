@@ -1,4 +1,9 @@
-package server
+// Package token issues and verifies keel's credentials that are not
+// passwords: access tokens (HS256 JWTs naming a user and a session) and
+// refresh tokens (opaque, derived from the session id, its generation and
+// the secret). A valid token says nothing about whether its session still
+// lives: that is the database's to say (the server asks on every request).
+package token
 
 import (
 	"crypto/hmac"
@@ -14,56 +19,62 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
+// MinSecretLen is the shortest signing secret keel accepts, in bytes.
+const MinSecretLen = 32
+
 const (
-	tokenIssuer = "keel"
-	// tokenLeeway is the clock skew allowed between keel instances and clients
+	issuer = "keel"
+	// Leeway is the clock skew allowed between keel instances and clients
 	// when checking exp, iat and nbf.
-	tokenLeeway = 30 * time.Second
+	Leeway = 30 * time.Second
 )
 
-// principal is who a verified access token speaks for: a user, through one
+// Principal is who a verified access token speaks for: a user, through one
 // of their sessions.
-type principal struct {
-	userID    int64
-	sessionID string
+type Principal struct {
+	UserID    int64
+	SessionID string
 }
 
-// tokens issues and verifies keel's access tokens: HS256 JWTs with sub (the
+// Issuer issues and verifies keel's access tokens: HS256 JWTs with sub (the
 // user id), sid (the session id), iat, exp and iss. Only HS256 is accepted,
-// so "alg: none" and algorithm-swap tokens fail. A valid signature says
-// nothing about whether the session still lives: every bearer request asks
-// the database that (see Server.sessionLive).
-type tokens struct {
+// so "alg: none" and algorithm-swap tokens fail. It also derives and checks
+// refresh tokens (see Refresh).
+type Issuer struct {
 	secret []byte
 	ttl    time.Duration
 	now    func() time.Time
 	parser *jwt.Parser
-	// refreshKey derives refresh tokens (see refresh).
+	// refreshKey derives refresh tokens (see Refresh).
 	refreshKey []byte
 
 	// verified remembers tokens whose signature and claims passed, with
 	// their principal and expiry, so that a client's repeated requests skip
 	// parsing, JSON decoding and the HMAC (a quarter of GET /profile). It
-	// caches the signature check only, never liveness: a hit still goes to
-	// the session check. The key is the whole token, signature included, so
-	// a changed token is never a hit; expiry is checked on every hit.
-	// Bounded: cleared when full.
+	// caches the signature check only, never liveness. The key is the whole
+	// token, signature included, so a changed token is never a hit; expiry
+	// is checked on every hit. Bounded: cleared when full.
 	mu       sync.RWMutex
 	verified map[string]verifiedToken
 }
 
 type verifiedToken struct {
-	principal
+	Principal
 	expires time.Time
 }
 
 // maxVerified bounds the verified-token cache (about 300 bytes an entry).
 const maxVerified = 4096
 
-func newTokens(secret []byte, ttl time.Duration, now func() time.Time) *tokens {
+// New returns an Issuer signing with secret (at least MinSecretLen bytes;
+// the caller checks), whose access tokens last ttl by the clock now.
+func New(secret []byte, ttl time.Duration, now func() time.Time) *Issuer {
+	if now == nil {
+		now = time.Now
+	}
 	mac := hmac.New(sha256.New, secret)
 	mac.Write([]byte("keel refresh-token key v1"))
-	return &tokens{
+	return &Issuer{
 		secret:     secret,
 		ttl:        ttl,
 		now:        now,
@@ -71,14 +82,17 @@ func newTokens(secret []byte, ttl time.Duration, now func() time.Time) *tokens {
 		verified:   map[string]verifiedToken{},
 		parser: jwt.NewParser(
 			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-			jwt.WithIssuer(tokenIssuer),
+			jwt.WithIssuer(issuer),
 			jwt.WithExpirationRequired(),
 			jwt.WithIssuedAt(),
-			jwt.WithLeeway(tokenLeeway),
+			jwt.WithLeeway(Leeway),
 			jwt.WithTimeFunc(now),
 		),
 	}
 }
+
+// TTL is how long an access token lasts.
+func (t *Issuer) TTL() time.Duration { return t.ttl }
 
 // claims are the access token's: the registered ones and the session id.
 type claims struct {
@@ -86,17 +100,17 @@ type claims struct {
 	SessionID string `json:"sid"`
 }
 
-// issue returns a signed access token for the user's session.
-func (t *tokens) issue(p principal) (string, error) {
+// Issue returns a signed access token for the user's session.
+func (t *Issuer) Issue(p Principal) (string, error) {
 	now := t.now()
 	c := claims{
 		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer:    tokenIssuer,
-			Subject:   strconv.FormatInt(p.userID, 10),
+			Issuer:    issuer,
+			Subject:   strconv.FormatInt(p.UserID, 10),
 			IssuedAt:  jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(now.Add(t.ttl)),
 		},
-		SessionID: p.sessionID,
+		SessionID: p.SessionID,
 	}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(t.secret)
 }
@@ -106,38 +120,38 @@ var (
 	errNoSession  = errors.New("token names no session")
 )
 
-// verify checks the token's signature and claims and returns whom it speaks for.
-func (t *tokens) verify(raw string) (principal, error) {
+// Verify checks the token's signature and claims and returns whom it speaks for.
+func (t *Issuer) Verify(raw string) (Principal, error) {
 	t.mu.RLock()
 	v, ok := t.verified[raw]
 	t.mu.RUnlock()
-	if ok && t.now().Before(v.expires.Add(tokenLeeway)) {
-		return v.principal, nil
+	if ok && t.now().Before(v.expires.Add(Leeway)) {
+		return v.Principal, nil
 	}
 
 	var c claims
 	if _, err := t.parser.ParseWithClaims(raw, &c, t.key); err != nil {
-		return principal{}, err
+		return Principal{}, err
 	}
 	id, err := strconv.ParseInt(c.Subject, 10, 64)
 	if err != nil || id < 1 {
-		return principal{}, errBadSubject
+		return Principal{}, errBadSubject
 	}
 	if c.SessionID == "" || len(c.SessionID) > maxSessionIDLen {
-		return principal{}, errNoSession
+		return Principal{}, errNoSession
 	}
-	p := principal{userID: id, sessionID: c.SessionID}
+	p := Principal{UserID: id, SessionID: c.SessionID}
 
 	t.mu.Lock()
 	if len(t.verified) >= maxVerified {
 		clear(t.verified)
 	}
-	t.verified[raw] = verifiedToken{principal: p, expires: c.ExpiresAt.Time}
+	t.verified[raw] = verifiedToken{Principal: p, expires: c.ExpiresAt.Time}
 	t.mu.Unlock()
 	return p, nil
 }
 
-func (t *tokens) key(*jwt.Token) (any, error) { return t.secret, nil }
+func (t *Issuer) key(*jwt.Token) (any, error) { return t.secret, nil }
 
 // Session ids are 128 random bits, base64url: unguessable, so that a session
 // id reused after a database is reset cannot meet a refresh token of the old one.
@@ -146,17 +160,18 @@ const (
 	maxSessionIDLen = 64
 )
 
-func newSessionID() string {
+// NewSessionID returns a new random session id.
+func NewSessionID() string {
 	b := make([]byte, sessionIDBytes)
 	rand.Read(b) // never fails (crypto/rand)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// refresh returns the session's refresh token of the given generation.
+// Refresh returns the session's refresh token of the given generation.
 //
 // Refresh tokens are derived, not drawn at random: base64url(sid ‖ generation
 // ‖ HMAC-SHA256(refreshKey, sid ‖ generation)), where refreshKey is derived
-// from JWT_SECRET. To a client it is an opaque 75-character string that
+// from the secret. To a client it is an opaque 75-character string that
 // nobody without the secret can forge. The database keeps only its SHA-256
 // (sessions.refresh_hash), yet the server can
 //   - tell from any token, current or spent, which session and generation it
@@ -165,11 +180,12 @@ func newSessionID() string {
 //   - give a client presenting the token just replaced, within
 //     REFRESH_REUSE_INTERVAL, the current token again, by deriving it.
 //
-// Changing JWT_SECRET voids every refresh token, as it voids access tokens.
-func (t *tokens) refresh(sessionID string, generation int64) string {
+// Changing the secret voids every refresh token, as it voids access tokens.
+// sessionID must come from NewSessionID.
+func (t *Issuer) Refresh(sessionID string, generation int64) string {
 	sid, err := base64.RawURLEncoding.DecodeString(sessionID)
 	if err != nil || len(sid) != sessionIDBytes {
-		panic("refresh token for a malformed session id") // ids come from newSessionID
+		panic("refresh token for a malformed session id") // ids come from NewSessionID
 	}
 	b := make([]byte, 0, sessionIDBytes+8+sha256.Size)
 	b = append(b, sid...)
@@ -178,16 +194,16 @@ func (t *tokens) refresh(sessionID string, generation int64) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func (t *tokens) refreshMAC(msg []byte) []byte {
+func (t *Issuer) refreshMAC(msg []byte) []byte {
 	mac := hmac.New(sha256.New, t.refreshKey)
 	mac.Write(msg)
 	return mac.Sum(nil)
 }
 
-// parseRefresh checks a refresh token's MAC and returns its session id and
+// ParseRefresh checks a refresh token's MAC and returns its session id and
 // generation; ok is false for anything keel did not issue.
-func (t *tokens) parseRefresh(token string) (sessionID string, generation int64, ok bool) {
-	b, err := base64.RawURLEncoding.DecodeString(token)
+func (t *Issuer) ParseRefresh(tok string) (sessionID string, generation int64, ok bool) {
+	b, err := base64.RawURLEncoding.DecodeString(tok)
 	if err != nil || len(b) != sessionIDBytes+8+sha256.Size {
 		return "", 0, false
 	}

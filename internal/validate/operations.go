@@ -1,0 +1,94 @@
+package validate
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/routers"
+)
+
+// Operation is what the HTTP layer needs to know of one operation of the
+// spec, worked out once at start rather than on every request. The rate
+// limit, the body limit, the validator, Allow and the metrics all read this
+// one table, keyed by method and Echo route template.
+type Operation struct {
+	// ID is the operationId.
+	ID    string
+	Route *routers.Route
+	// Bearer: the operation requires the bearerAuth scheme.
+	Bearer bool
+	// Inputs: the operation has parameters or a request body to validate.
+	Inputs bool
+	// Body: the operation takes a request body (application/json, the only
+	// media type keel's spec uses: the spec lint enforces it).
+	Body bool
+	// RateLimited: the spec marks it x-keel-rate-limit (AUTH_RATE_LIMIT).
+	RateLimited bool
+}
+
+// Key finds an operation by method and route template in Echo's form
+// (/sessions/:id).
+type Key struct{ Method, Path string }
+
+// Operations is the spec's operations by method and route.
+type Operations map[Key]*Operation
+
+// RateLimitExtension marks the operations of the spec under AUTH_RATE_LIMIT:
+// those that run bcrypt or take a guessable secret, the targets of
+// credential stuffing. The spec says which they are; this code only reads it.
+const RateLimitExtension = "x-keel-rate-limit"
+
+// Read reads the operation table from the spec.
+func Read(spec *openapi3.T) (Operations, error) {
+	ops := Operations{}
+	for path, item := range spec.Paths.Map() {
+		for method, op := range item.Operations() {
+			limited, _ := op.Extensions[RateLimitExtension].(bool)
+			o := &Operation{
+				ID:          op.OperationID,
+				Route:       &routers.Route{Spec: spec, Path: path, PathItem: item, Method: method, Operation: op},
+				Inputs:      len(op.Parameters) > 0 || len(item.Parameters) > 0 || op.RequestBody != nil,
+				Body:        op.RequestBody != nil,
+				RateLimited: limited,
+			}
+			security := op.Security
+			if security == nil {
+				security = &spec.Security
+			}
+			for _, req := range *security {
+				for name := range req {
+					if name != "bearerAuth" {
+						return nil, fmt.Errorf("%s %s: unknown security scheme %q", method, path, name)
+					}
+					o.Bearer = true
+				}
+			}
+			ops[Key{method, EchoPath(path)}] = o
+		}
+	}
+	return ops, nil
+}
+
+// Allow maps each route to the methods it answers ("GET, OPTIONS"): the
+// Allow header of OPTIONS and of every 405, and the methods a CORS preflight
+// may ask for.
+func (ops Operations) Allow() map[string]string {
+	methods := map[string][]string{}
+	for k := range ops {
+		methods[k.Path] = append(methods[k.Path], k.Method)
+	}
+	allow := map[string]string{}
+	for path, m := range methods {
+		sort.Strings(m)
+		allow[path] = strings.Join(m, ", ")
+	}
+	return allow
+}
+
+// EchoPath turns an OpenAPI path template (/docs/{asset}) into Echo's (/docs/:asset).
+func EchoPath(p string) string {
+	r := strings.NewReplacer("{", ":", "}", "")
+	return r.Replace(p)
+}
