@@ -6,6 +6,7 @@ import (
 )
 
 func TestLoadConfigEmail(t *testing.T) {
+	t.Parallel()
 	t.Run("defaults: console mailer, local links", func(t *testing.T) {
 		cfg, err := loadConfig(env(nil))
 		if err != nil {

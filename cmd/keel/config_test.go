@@ -13,6 +13,7 @@ import (
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 func TestLoadConfig(t *testing.T) {
+	t.Parallel()
 	t.Run("defaults", func(t *testing.T) {
 		cfg, err := loadConfig(env(nil))
 		if err != nil {
@@ -91,6 +92,7 @@ func TestLoadConfig(t *testing.T) {
 // TestSettingsDocumented keeps .env.example and the README's table in step
 // with the variables loadConfig reads.
 func TestSettingsDocumented(t *testing.T) {
+	t.Parallel()
 	for _, file := range []string{"../.env.example", "../README.md"} {
 		b, err := os.ReadFile(file)
 		if err != nil {

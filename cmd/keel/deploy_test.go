@@ -50,6 +50,7 @@ type composeFile struct {
 // load balancer's network as TRUSTED_PROXIES; Caddy on :8080 in front of them,
 // its Caddyfile proxying to every replica.
 func TestCompose(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile("../../deploy/compose.yaml")
 	if err != nil {
 		t.Fatal(err)

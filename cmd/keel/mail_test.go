@@ -14,6 +14,7 @@ import (
 
 // Without SMTP_URL, emails go to the log whole and keel says so once, at start.
 func TestNewMailerConsole(t *testing.T) {
+	t.Parallel()
 	cfg, err := loadConfig(func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
@@ -48,6 +49,7 @@ func TestNewMailerConsole(t *testing.T) {
 }
 
 func TestNewMailerSMTP(t *testing.T) {
+	t.Parallel()
 	cfg, err := loadConfig(func(k string) string {
 		return map[string]string{"SMTP_URL": "smtps://user:pw@mail.example.com"}[k]
 	})

@@ -85,6 +85,7 @@ func start(t *testing.T, env map[string]string) (addr string, out *syncBuffer, s
 // registers, logs in and reads the profile, and a WebSocket client gets the
 // greeting and, on shutdown, close 1001.
 func TestEndToEnd(t *testing.T) {
+	t.Parallel()
 	addr, out, stop := start(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -154,6 +155,7 @@ func TestEndToEnd(t *testing.T) {
 }
 
 func TestRunBadConfig(t *testing.T) {
+	t.Parallel()
 	err := run(context.Background(), nil, func(k string) string {
 		if k == "JWT_TTL" {
 			return "soon"
@@ -166,6 +168,7 @@ func TestRunBadConfig(t *testing.T) {
 }
 
 func TestCommands(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	env := func(k string) string {
 		if k == "DATABASE_URL" {
@@ -209,6 +212,7 @@ func TestCommands(t *testing.T) {
 // at READ_HEADER_TIMEOUT, and oversized headers are refused, while the server
 // keeps serving others.
 func TestConnectionLimits(t *testing.T) {
+	t.Parallel()
 	addr, _, _ := start(t, map[string]string{"READ_HEADER_TIMEOUT": "300ms"})
 
 	t.Run("slow headers", func(t *testing.T) {
@@ -252,6 +256,7 @@ func TestConnectionLimits(t *testing.T) {
 // against a running keel and fails without one; PPROF_ADDR serves pprof on
 // loopback only.
 func TestOpsCommands(t *testing.T) {
+	t.Parallel()
 	addr, out, _ := start(t, map[string]string{"PPROF_ADDR": "127.0.0.1:0"})
 	env := func(k string) string {
 		if k == "ADDR" {
@@ -293,6 +298,7 @@ func TestOpsCommands(t *testing.T) {
 // image's promises in its recipe: a static binary, distroless, non-root, a
 // data volume and a health check through `keel healthcheck`.
 func TestDockerfile(t *testing.T) {
+	t.Parallel()
 	b, err := os.ReadFile("../../Dockerfile")
 	if err != nil {
 		t.Fatal(err)
@@ -324,6 +330,7 @@ func TestVersionString(t *testing.T) {
 // PostgreSQL: pending before, applied after, keel's and River's, and the
 // password never in the output.
 func TestMigrateCommandsPostgres(t *testing.T) {
+	t.Parallel()
 	dbURL := pgtest.NewDatabase(t)
 	envFor := func(url string) func(string) string {
 		return func(k string) string {
@@ -398,6 +405,7 @@ func TestMigrateCommandsPostgres(t *testing.T) {
 // TestAsteriskOptions: "OPTIONS *" (the server-wide form) gets keel's 404
 // problem, not net/http's bare 200 that no operation documents.
 func TestAsteriskOptions(t *testing.T) {
+	t.Parallel()
 	addr, _, stop := start(t, nil)
 	defer stop()
 	conn, err := net.Dial("tcp", addr)

@@ -438,6 +438,7 @@ func slowBcryptCost(t *testing.T) int {
 // TestProcessBadDatabase: a database keel cannot use stops it at start with a
 // non-zero exit and a message naming the database on stderr, never a panic.
 func TestProcessBadDatabase(t *testing.T) {
+	t.Parallel()
 	keelBinary(t)
 	random := make([]byte, 16<<10)
 	rand.Read(random)
@@ -515,6 +516,7 @@ func TestProcessBadDatabase(t *testing.T) {
 // start with a non-zero exit and "keel: " and the reason on stderr: never a
 // panic, and never the password in any output.
 func TestProcessBadPostgres(t *testing.T) {
+	t.Parallel()
 	keelBinary(t)
 	const secret = "hunter2-not-shown"
 	server, err := url.Parse(pgtest.Server(t))
