@@ -87,7 +87,7 @@ fuzz: ## fuzz /register and /login bodies through the real router, FUZZTIME (30s
 TS_DIR  := clients/typescript
 TS_DEPS := $(TS_DIR)/node_modules/.package-lock.json
 
-.PHONY: ts-generate spec-lint e2e-node
+.PHONY: ts-generate spec-lint check-ogen e2e-node
 
 $(TS_DEPS): $(TS_DIR)/package-lock.json
 	cd $(TS_DIR) && npm ci --no-audit --no-fund
@@ -97,6 +97,9 @@ ts-generate: $(TS_DEPS) ## regenerate clients/typescript/src/schema.d.ts from ap
 
 spec-lint: $(TS_DEPS) ## redocly lint api/openapi.yaml with redocly.yaml: no error, no warning
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(TS_DIR)/node_modules/.bin/redocly lint --format=stylish
+
+check-ogen: ## ogen (pinned in tools/go.mod) generates a client from the served document, skipping nothing, and it compiles
+	GO=$(GO) scripts/check-ogen.sh
 
 e2e-node: $(TS_DEPS) ## against a fresh keel: the TS client test, Swagger UI in headless Chromium, the Go SDK example
 	scripts/e2e-node.sh
