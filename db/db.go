@@ -1,12 +1,15 @@
 // Package db is keel's storage seen from the HTTP handlers and the jobs: the
 // small Store interface, the rows it returns, and the errors every adapter
-// translates its database's own errors into. The adapters live beside it,
-// one package per engine, each with its migrations and queries:
+// translates its database's own errors into. It imports nothing beyond the
+// standard library. The adapters live beside it, one package per engine,
+// each with its migrations and queries:
 //
 //	db/sqlite    SQLite (modernc, pure Go): the zero-setup default
 //	db/postgres  PostgreSQL (pgx): any number of replicas on one database
 //
-// sqlc generates each adapter's typed queries into gen/db/<engine>.
+// sqlc generates each adapter's typed queries into gen/db/<engine>; the
+// account logic over them is written once, in db/sqlite/accounts.go, and
+// generated for PostgreSQL (db/postgres/accounts_gen.go).
 package db
 
 import (
@@ -16,8 +19,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"time"
-
-	"github.com/riverqueue/river/riverdriver"
 )
 
 // User is an account as the API shows it: never the password hash.
@@ -68,10 +69,20 @@ type Credentials struct {
 	PasswordHash string
 }
 
-// Errors the adapters return in place of their engines' own.
+// Errors the adapters return in place of their engines' own. Each names what
+// is missing, so that the HTTP layer maps each to one answer in one place
+// (server/errors.go) instead of every handler translating "not found".
 var (
-	// ErrNotFound is a row that is not there.
-	ErrNotFound = errors.New("db: not found")
+	// ErrNoUser is an account that is not there (deleted, or never was).
+	ErrNoUser = errors.New("db: no such user")
+	// ErrNoSession is a session that is not there, or not the user's: it
+	// ended (logout, revocation, password change, deletion) or never was.
+	ErrNoSession = errors.New("db: no such session")
+	// ErrNoToken is a one-time token that is unknown, spent or expired.
+	ErrNoToken = errors.New("db: no such one-time token")
+	// ErrStale is a conditional update that lost: the row no longer holds
+	// the value the caller read (another refresh rotated the token first).
+	ErrStale = errors.New("db: stale")
 	// ErrEmailTaken is a second account for an email, in any letter case.
 	ErrEmailTaken = errors.New("db: email already registered")
 )
@@ -84,49 +95,51 @@ type Store interface {
 	// after, when not nil, runs in the same transaction with the new user
 	// (to insert the jobs the change causes); its error rolls it all back.
 	CreateUser(ctx context.Context, email, passwordHash string, createdAt time.Time, after func(*sql.Tx, User) error) (User, error)
-	// GetUser returns the account with id, or ErrNotFound.
+	// GetUser returns the account with id, or ErrNoUser.
 	GetUser(ctx context.Context, id int64) (User, error)
 	// GetCredentials returns the password hash of the account with email,
-	// matched regardless of letter case, or ErrNotFound.
+	// matched regardless of letter case, or ErrNoUser.
 	GetCredentials(ctx context.Context, email string) (Credentials, error)
 	// DeleteUser deletes the account with id, its sessions and its tokens,
-	// or returns ErrNotFound.
+	// or returns ErrNoUser.
 	DeleteUser(ctx context.Context, id int64) error
 
 	// CreateSession stores a new session.
 	CreateSession(ctx context.Context, s Session) error
 	// GetSessionUser returns the user of the session, in one query, or
-	// ErrNotFound when the session has ended (or is not the user's).
+	// ErrNoSession when the session has ended (or is not the user's).
 	GetSessionUser(ctx context.Context, sessionID string, userID int64) (User, error)
 	// GetSessionCredentials is GetSessionUser for a password check.
 	GetSessionCredentials(ctx context.Context, sessionID string, userID int64) (Credentials, error)
-	// GetSession returns the session with id (its refresh state) or ErrNotFound.
+	// GetSession returns the session with id (its refresh state) or ErrNoSession.
 	GetSession(ctx context.Context, id string) (Session, error)
 	// RotateRefresh replaces the session's refresh token hash oldHash by
 	// newHash in one conditional statement and returns the new generation;
-	// ErrNotFound when oldHash is no longer current (another refresh won) or
+	// ErrStale when oldHash is no longer current (another refresh won) or
 	// the session has ended.
 	RotateRefresh(ctx context.Context, id, oldHash, newHash string, now, expiresAt time.Time) (int64, error)
 	// ListSessions returns the user's sessions, newest first.
 	ListSessions(ctx context.Context, userID int64) ([]Session, error)
-	// DeleteSession ends the user's session id, or returns ErrNotFound.
+	// DeleteSession ends the user's session id, or returns ErrNoSession.
 	DeleteSession(ctx context.Context, userID int64, id string) error
-	// EndSession ends the session id, whoever's it is (reuse detection).
+	// EndSession ends the session id, whoever's it is (reuse detection); a
+	// session already gone is no error.
 	EndSession(ctx context.Context, id string) error
 	// DeleteSessions ends every session of the user but keep ("" keeps none).
 	DeleteSessions(ctx context.Context, userID int64, keep string) error
 	// ChangePassword stores a new password hash and ends every other
-	// session of the user than keep, in one transaction.
+	// session of the user than keep, in one transaction, or returns
+	// ErrNoSession when keep has ended.
 	ChangePassword(ctx context.Context, userID int64, passwordHash, keep string) error
 
 	// CreateOneTimeToken stores an emailed token's hash.
 	CreateOneTimeToken(ctx context.Context, t OneTimeToken) error
 	// VerifyEmail spends a verification token and marks its address
-	// verified, or returns ErrNotFound (unknown, used or expired at now).
+	// verified, or returns ErrNoToken (unknown, used or expired at now).
 	VerifyEmail(ctx context.Context, hash string, now time.Time) error
 	// ResetPassword spends a reset token, stores the new password hash and
 	// ends every session of the user, in one transaction, or returns
-	// ErrNotFound (unknown, used or expired at now).
+	// ErrNoToken (unknown, used or expired at now).
 	ResetPassword(ctx context.Context, hash, passwordHash string, now time.Time) error
 
 	// PruneAccounts deletes the sessions and one-time tokens that expired
@@ -138,30 +151,18 @@ type Store interface {
 	// Ping checks that the database answers a query.
 	Ping(ctx context.Context) error
 
-	// JobDriver is River's driver over this database, whose tables the
-	// adapter's migrations have made.
-	JobDriver() riverdriver.Driver[*sql.Tx]
+	// TakeRateToken admits one request from key under a limit of perMinute
+	// a minute (with a burst of as many) and returns 0, or refuses it and
+	// returns how long key must wait; now is the caller's clock. PostgreSQL
+	// keeps the limit in the database, the same for every replica; SQLite,
+	// whose keel is one process, keeps it in memory.
+	TakeRateToken(ctx context.Context, key string, perMinute int, now time.Time) (time.Duration, error)
+	// PruneRateLimits forgets the keys that would be admitted as if new at
+	// now and returns how many.
+	PruneRateLimits(ctx context.Context, now time.Time) (int64, error)
 
 	// Close releases the database.
 	Close() error
-}
-
-// RateLimiter is a Store that keeps AUTH_RATE_LIMIT for every replica at once
-// (PostgreSQL). Without it, each process limits on its own.
-type RateLimiter interface {
-	// TakeAuthToken admits one request from key under a limit of perMinute a
-	// minute (with a burst of as many) and returns 0, or refuses it and
-	// returns how long key must wait; now is the caller's clock.
-	TakeAuthToken(ctx context.Context, key string, perMinute int, now time.Time) (time.Duration, error)
-}
-
-// RateLimitPruner is a RateLimiter whose state is rows that outlive their use
-// (PostgreSQL): the prune-rate-limits job deletes them. A store without it
-// has nothing to prune, and the job is not registered.
-type RateLimitPruner interface {
-	// PruneAuthRateLimits deletes the keys that would be admitted as if new
-	// at now and returns how many it deleted.
-	PruneAuthRateLimits(ctx context.Context, now time.Time) (int64, error)
 }
 
 // Migration is one migration the binary holds and whether the database has it:

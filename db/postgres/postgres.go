@@ -2,7 +2,10 @@
 // any number of keel replicas on one database. Migrations run under an
 // advisory lock, so replicas starting together on an empty database apply
 // them once while the others wait. Its migrations and queries are in this
-// folder; sqlc generates gen/db/postgres.
+// folder; sqlc generates gen/db/postgres, and db/twin generates the account
+// logic (accounts_gen.go) from SQLite's. This file holds what is
+// PostgreSQL's own: connecting, the migration lock, the rate limit kept in
+// the database for every replica, and its errors.
 package postgres
 
 import (
@@ -11,7 +14,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"time"
 
@@ -19,28 +21,27 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
-	"github.com/riverqueue/river/riverdriver"
-	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 
 	"github.com/keelhq/keel/db"
+	"github.com/keelhq/keel/db/schema"
 	gen "github.com/keelhq/keel/gen/db/postgres"
+	"github.com/keelhq/keel/internal/jobs"
 )
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// DB is a PostgreSQL database; it satisfies db.Store, db.RateLimiter and
-// db.RateLimitPruner.
+// DB is a PostgreSQL database; it satisfies db.Store.
 type DB struct {
-	pool *sql.DB
-	q    *gen.Queries
+	// writer is the pool; write and read are one query set on it, under
+	// SQLite's names (which has a writer apart from its readers), so that
+	// the account logic is the same code on both.
+	writer      *sql.DB
+	write, read *gen.Queries
+	jobs        jobs.Backend
 }
 
-var (
-	_ db.Store           = (*DB)(nil)
-	_ db.RateLimiter     = (*DB)(nil)
-	_ db.RateLimitPruner = (*DB)(nil)
-)
+var _ db.Store = (*DB)(nil)
 
 // Options tune the connection pool.
 type Options struct {
@@ -60,7 +61,7 @@ func Open(ctx context.Context, url string, opts Options) (_ *DB, err error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &DB{pool: pool}
+	d := &DB{writer: pool, jobs: jobs.Postgres(pool)}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -69,9 +70,10 @@ func Open(ctx context.Context, url string, opts Options) (_ *DB, err error) {
 	if err := migrate(ctx, pool); err != nil {
 		return nil, err
 	}
-	if d.q, err = gen.Prepare(ctx, pool); err != nil {
+	if d.write, err = gen.Prepare(ctx, pool); err != nil {
 		return nil, fmt.Errorf("prepare queries: %w", err)
 	}
+	d.read = d.write
 	return d, nil
 }
 
@@ -138,16 +140,12 @@ func migrate(ctx context.Context, pool *sql.DB) error {
 		return fmt.Errorf("take the migration lock: %w", err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock)
-	_, err = migrations(pool).Up(ctx, pool)
-	return err
+	return migrations(pool).Up(ctx, pool)
 }
 
-func migrations(pool *sql.DB) db.Migrations {
-	fsys, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the embedded folder is there at compile time
-	}
-	return db.Migrations{Dialect: goose.DialectPostgres, FS: fsys, Driver: riverdatabasesql.New(pool)}
+// migrations are keel's and River's on pool.
+func migrations(pool *sql.DB) schema.Schema {
+	return schema.Schema{Dialect: goose.DialectPostgres, FS: schema.Dir(migrationFiles, "migrations"), Jobs: jobs.Postgres(pool)}
 }
 
 // Migrate connects, applies the migrations the database lacks and returns
@@ -161,11 +159,7 @@ func Migrate(ctx context.Context, url string) (int64, error) {
 	if err := migrate(ctx, pool); err != nil {
 		return 0, err
 	}
-	p, err := goose.NewProvider(goose.DialectPostgres, pool, migrations(pool).FS)
-	if err != nil {
-		return 0, err
-	}
-	return p.GetDBVersion(ctx)
+	return migrations(pool).Version(ctx, pool)
 }
 
 // Status reports, without changing anything, which migrations the database
@@ -182,51 +176,29 @@ func Status(ctx context.Context, url string) ([]db.Migration, error) {
 // Close closes the pool and its prepared statements.
 func (d *DB) Close() error {
 	var errs []error
-	if d.q != nil {
-		errs = append(errs, d.q.Close())
+	if d.write != nil {
+		errs = append(errs, d.write.Close())
 	}
-	if d.pool != nil {
-		errs = append(errs, d.pool.Close())
+	if d.writer != nil {
+		errs = append(errs, d.writer.Close())
 	}
 	return errors.Join(errs...)
 }
 
-// JobDriver is River's database/sql driver over the pool. It polls for jobs
-// (database/sql cannot LISTEN), which suits keel's few, periodic jobs.
-func (d *DB) JobDriver() riverdriver.Driver[*sql.Tx] { return riverdatabasesql.New(d.pool) }
+// Jobs is River's driver over the pool, for the job engine (jobs.New).
+func (d *DB) Jobs() jobs.Backend { return d.jobs }
 
-// GetUser implements db.Store.
-func (d *DB) GetUser(ctx context.Context, id int64) (db.User, error) {
-	row, err := d.q.GetUser(ctx, id)
-	if err != nil {
-		return db.User{}, translate(err)
+// TakeRateToken implements db.Store with GCRA in one statement, so that
+// every replica counts against the same limit: a key's row holds its
+// theoretical arrival time (tat); a request is admitted when tat is at most
+// burst-1 intervals ahead of now, and moves tat one interval on.
+func (d *DB) TakeRateToken(ctx context.Context, key string, perMinute int, now time.Time) (time.Duration, error) {
+	if perMinute <= 0 {
+		return 0, nil // no limit
 	}
-	return db.User{ID: row.ID, Email: row.Email, CreatedAt: db.Millis(row.CreatedAt), EmailVerified: row.EmailVerified}, nil
-}
-
-// GetCredentials implements db.Store.
-func (d *DB) GetCredentials(ctx context.Context, email string) (db.Credentials, error) {
-	row, err := d.q.GetCredentials(ctx, email)
-	if err != nil {
-		return db.Credentials{}, translate(err)
-	}
-	return db.Credentials{UserID: row.ID, PasswordHash: row.PasswordHash}, nil
-}
-
-// CountUsers implements db.Store.
-func (d *DB) CountUsers(ctx context.Context) (int64, error) { return d.q.CountUsers(ctx) }
-
-// Ping implements db.Store.
-func (d *DB) Ping(ctx context.Context) error { return d.q.Ping(ctx) }
-
-// TakeAuthToken implements db.RateLimiter with GCRA in one statement: a
-// client's row holds its theoretical arrival time (tat); a request is
-// admitted when tat is at most burst-1 intervals ahead of now, and moves tat
-// one interval on.
-func (d *DB) TakeAuthToken(ctx context.Context, key string, perMinute int, now time.Time) (time.Duration, error) {
 	interval := time.Minute / time.Duration(perMinute)
 	tolerance := interval * time.Duration(perMinute-1)
-	waitMs, err := d.q.TakeAuthToken(ctx, gen.TakeAuthTokenParams{
+	waitMs, err := d.write.TakeRateToken(ctx, gen.TakeRateTokenParams{
 		Key:         key,
 		Now:         now,
 		IntervalMs:  interval.Milliseconds(),
@@ -242,17 +214,19 @@ func (d *DB) TakeAuthToken(ctx context.Context, key string, perMinute int, now t
 	return time.Duration(min(waitMs, math.MaxInt64/int64(time.Millisecond))) * time.Millisecond, nil
 }
 
-// PruneAuthRateLimits implements db.RateLimitPruner.
-func (d *DB) PruneAuthRateLimits(ctx context.Context, now time.Time) (int64, error) {
-	return d.q.PruneAuthRateLimits(ctx, now)
+// PruneRateLimits implements db.Store.
+func (d *DB) PruneRateLimits(ctx context.Context, now time.Time) (int64, error) {
+	return d.write.PruneRateLimits(ctx, now)
 }
 
-// translate turns PostgreSQL's errors into db's.
-func translate(err error) error {
+// translate turns PostgreSQL's errors into db's: no row into missing (the
+// error that names what the caller looked for), a unique violation into
+// db.ErrEmailTaken (the only unique key a caller can hit).
+func translate(err, missing error) error {
 	var pe *pgconn.PgError
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return db.ErrNotFound
+	case errors.Is(err, sql.ErrNoRows) && missing != nil:
+		return missing
 	case errors.As(err, &pe) && pe.Code == "23505": // unique_violation
 		return db.ErrEmailTaken
 	}

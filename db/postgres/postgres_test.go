@@ -40,7 +40,7 @@ func open(t *testing.T, u string) *DB {
 func TestLoginUsesIndex(t *testing.T) {
 	d := open(t, pgtest.NewDatabase(t))
 	query := storetest.Query(t, "queries/users.sql", "GetCredentials", "$1")
-	conn, err := d.pool.Conn(t.Context())
+	conn, err := d.writer.Conn(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,10 +112,10 @@ func TestOpenConcurrently(t *testing.T) {
 	}
 }
 
-// TestTakeAuthToken: the cluster-wide AUTH_RATE_LIMIT (GCRA). At 6 a minute
+// TestTakeRateToken: the cluster-wide AUTH_RATE_LIMIT (GCRA). At 6 a minute
 // a client gets a burst of 6, then waits one interval (10 s) per request;
 // the clock is injected, so nothing sleeps.
-func TestTakeAuthToken(t *testing.T) {
+func TestTakeRateToken(t *testing.T) {
 	const perMinute = 6
 	interval := time.Minute / perMinute
 	t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -124,7 +124,7 @@ func TestTakeAuthToken(t *testing.T) {
 	// checking that a refusal comes with a wait of at most one interval.
 	take := func(t *testing.T, d *DB, key string, now time.Time) bool {
 		t.Helper()
-		wait, err := d.TakeAuthToken(t.Context(), key, perMinute, now)
+		wait, err := d.TakeRateToken(t.Context(), key, perMinute, now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -148,7 +148,7 @@ func TestTakeAuthToken(t *testing.T) {
 		if n := burst(t, d, "203.0.113.1", t0); n != perMinute {
 			t.Fatalf("%d admitted at once, want %d", n, perMinute)
 		}
-		wait, err := d.TakeAuthToken(t.Context(), "203.0.113.1", perMinute, t0)
+		wait, err := d.TakeRateToken(t.Context(), "203.0.113.1", perMinute, t0)
 		if err != nil || wait != interval {
 			t.Errorf("the seventh: wait %v, %v; want %v", wait, err, interval)
 		}
@@ -202,7 +202,7 @@ func TestTakeAuthToken(t *testing.T) {
 		for i := range requests {
 			wg.Go(func() {
 				<-start
-				wait, err := handles[i%2].TakeAuthToken(t.Context(), "k", perMinute, t0)
+				wait, err := handles[i%2].TakeRateToken(t.Context(), "k", perMinute, t0)
 				if err != nil {
 					t.Error(err)
 					return

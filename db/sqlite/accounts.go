@@ -1,18 +1,23 @@
 package sqlite
 
+// The account logic of db.Store over the generated queries. It is written
+// once, here: db/twin generates db/postgres/accounts_gen.go from this file
+// (go run ./db/twin, part of make generate), so it may use only what both
+// adapters have under the same names: the fields writer (the connection
+// that writes), write and read (query sets on the writer and the readers),
+// the generated gen package, and translate (each adapter's own, in its
+// hand-written file).
+
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"time"
 
 	"github.com/keelhq/keel/db"
 	gen "github.com/keelhq/keel/gen/db/sqlite"
 )
 
-// The accounts part of db.Store: sessions and one-time tokens.
-
-// inTx runs fn in a transaction on the writer connection.
+// inTx runs fn in a transaction on the writer.
 func (d *DB) inTx(ctx context.Context, fn func(*sql.Tx, *gen.Queries) error) error {
 	tx, err := d.writer.BeginTx(ctx, nil)
 	if err != nil {
@@ -25,12 +30,20 @@ func (d *DB) inTx(ctx context.Context, fn func(*sql.Tx, *gen.Queries) error) err
 	return tx.Commit()
 }
 
+// oneRow turns an :execrows result into missing when nothing changed.
+func oneRow(n int64, err error, missing error) error {
+	if err == nil && n == 0 {
+		return missing
+	}
+	return err
+}
+
 // CreateUser implements db.Store.
 func (d *DB) CreateUser(ctx context.Context, email, passwordHash string, createdAt time.Time, after func(*sql.Tx, db.User) error) (u db.User, err error) {
 	err = d.inTx(ctx, func(tx *sql.Tx, q *gen.Queries) error {
 		row, err := q.CreateUser(ctx, gen.CreateUserParams{Email: email, PasswordHash: passwordHash, CreatedAt: db.Millis(createdAt)})
 		if err != nil {
-			return translate(err)
+			return translate(err, nil)
 		}
 		u = db.User{ID: row.ID, Email: row.Email, CreatedAt: db.Millis(row.CreatedAt), EmailVerified: row.EmailVerified}
 		if after != nil {
@@ -41,10 +54,29 @@ func (d *DB) CreateUser(ctx context.Context, email, passwordHash string, created
 	return u, err
 }
 
+// GetUser implements db.Store.
+func (d *DB) GetUser(ctx context.Context, id int64) (db.User, error) {
+	row, err := d.read.GetUser(ctx, id)
+	if err != nil {
+		return db.User{}, translate(err, db.ErrNoUser)
+	}
+	return db.User{ID: row.ID, Email: row.Email, CreatedAt: db.Millis(row.CreatedAt), EmailVerified: row.EmailVerified}, nil
+}
+
+// GetCredentials implements db.Store.
+func (d *DB) GetCredentials(ctx context.Context, email string) (db.Credentials, error) {
+	row, err := d.read.GetCredentials(ctx, email)
+	if err != nil {
+		return db.Credentials{}, translate(err, db.ErrNoUser)
+	}
+	return db.Credentials{UserID: row.ID, PasswordHash: row.PasswordHash}, nil
+}
+
 // DeleteUser implements db.Store; the sessions and tokens go with the
 // user (ON DELETE CASCADE).
 func (d *DB) DeleteUser(ctx context.Context, id int64) error {
-	return oneRow(d.write.DeleteUser(ctx, id))
+	n, err := d.write.DeleteUser(ctx, id)
+	return oneRow(n, err, db.ErrNoUser)
 }
 
 // CreateSession implements db.Store.
@@ -60,7 +92,7 @@ func (d *DB) CreateSession(ctx context.Context, s db.Session) error {
 func (d *DB) GetSessionUser(ctx context.Context, sessionID string, userID int64) (db.User, error) {
 	row, err := d.read.GetSessionUser(ctx, gen.GetSessionUserParams{SessionID: sessionID, UserID: userID})
 	if err != nil {
-		return db.User{}, translate(err)
+		return db.User{}, translate(err, db.ErrNoSession)
 	}
 	return db.User{ID: row.ID, Email: row.Email, CreatedAt: db.Millis(row.CreatedAt), EmailVerified: row.EmailVerified}, nil
 }
@@ -69,7 +101,7 @@ func (d *DB) GetSessionUser(ctx context.Context, sessionID string, userID int64)
 func (d *DB) GetSessionCredentials(ctx context.Context, sessionID string, userID int64) (db.Credentials, error) {
 	row, err := d.read.GetSessionCredentials(ctx, gen.GetSessionCredentialsParams{SessionID: sessionID, UserID: userID})
 	if err != nil {
-		return db.Credentials{}, translate(err)
+		return db.Credentials{}, translate(err, db.ErrNoSession)
 	}
 	return db.Credentials{UserID: row.ID, PasswordHash: row.PasswordHash}, nil
 }
@@ -78,7 +110,7 @@ func (d *DB) GetSessionCredentials(ctx context.Context, sessionID string, userID
 func (d *DB) GetSession(ctx context.Context, id string) (db.Session, error) {
 	row, err := d.read.GetSession(ctx, id)
 	if err != nil {
-		return db.Session{}, translate(err)
+		return db.Session{}, translate(err, db.ErrNoSession)
 	}
 	return db.Session{ID: row.ID, UserID: row.UserID, Generation: row.Generation, RefreshHash: row.RefreshHash,
 		RotatedAt: db.Millis(row.RotatedAt), RefreshExpiresAt: db.Millis(row.RefreshExpiresAt)}, nil
@@ -89,7 +121,8 @@ func (d *DB) RotateRefresh(ctx context.Context, id, oldHash, newHash string, now
 	g, err := d.write.RotateRefresh(ctx, gen.RotateRefreshParams{
 		ID: id, OldHash: oldHash, NewHash: newHash, Now: db.Millis(now), ExpiresAt: db.Millis(expiresAt)})
 	if err != nil {
-		return 0, translate(err)
+		// No row: another refresh rotated the hash first, or the session ended.
+		return 0, translate(err, db.ErrStale)
 	}
 	return g, nil
 }
@@ -110,7 +143,8 @@ func (d *DB) ListSessions(ctx context.Context, userID int64) ([]db.Session, erro
 
 // DeleteSession implements db.Store.
 func (d *DB) DeleteSession(ctx context.Context, userID int64, id string) error {
-	return oneRow(d.write.DeleteSession(ctx, gen.DeleteSessionParams{ID: id, UserID: userID}))
+	n, err := d.write.DeleteSession(ctx, gen.DeleteSessionParams{ID: id, UserID: userID})
+	return oneRow(n, err, db.ErrNoSession)
 }
 
 // EndSession implements db.Store.
@@ -126,7 +160,15 @@ func (d *DB) DeleteSessions(ctx context.Context, userID int64, keep string) erro
 // ChangePassword implements db.Store.
 func (d *DB) ChangePassword(ctx context.Context, userID int64, passwordHash, keep string) error {
 	return d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
-		if err := oneRow(q.SetPassword(ctx, gen.SetPasswordParams{ID: userID, PasswordHash: passwordHash})); err != nil {
+		if keep != "" {
+			// A session that ended (a logout, a revocation) since its
+			// password was checked must not change the password.
+			if _, err := q.GetSessionCredentials(ctx, gen.GetSessionCredentialsParams{SessionID: keep, UserID: userID}); err != nil {
+				return translate(err, db.ErrNoSession)
+			}
+		}
+		n, err := q.SetPassword(ctx, gen.SetPasswordParams{ID: userID, PasswordHash: passwordHash})
+		if err := oneRow(n, err, db.ErrNoUser); err != nil {
 			return err
 		}
 		if err := q.DeleteSessionsExcept(ctx, gen.DeleteSessionsExceptParams{UserID: userID, Keep: keep}); err != nil {
@@ -143,33 +185,24 @@ func (d *DB) CreateOneTimeToken(ctx context.Context, t db.OneTimeToken) error {
 		Hash: t.Hash, UserID: t.UserID, Purpose: t.Purpose, Email: t.Email, ExpiresAt: db.Millis(t.ExpiresAt)})
 }
 
-// take spends a one-time token inside tx: the row is deleted whatever its
-// expiry, so an expired token is gone too.
+// take spends a one-time token inside a transaction, or returns
+// db.ErrNoToken. The row is deleted whatever its expiry; an expired token's
+// error rolls the deletion back, so it answers the same however often it is
+// tried, until PruneAccounts takes it.
 func take(ctx context.Context, q *gen.Queries, hash, purpose string, now time.Time) (gen.TakeOneTimeTokenRow, error) {
 	row, err := q.TakeOneTimeToken(ctx, gen.TakeOneTimeTokenParams{Hash: hash, Purpose: purpose})
 	if err != nil {
-		return row, translate(err)
+		return row, translate(err, db.ErrNoToken)
 	}
 	if !now.Before(row.ExpiresAt) {
-		return row, errExpired
+		return row, db.ErrNoToken
 	}
 	return row, nil
 }
 
-// errExpired rolls back the transaction of an expired token: it stays, and
-// answers the same ErrNotFound however often it is tried.
-var errExpired = errors.New("token expired")
-
-func expiredIsNotFound(err error) error {
-	if errors.Is(err, errExpired) {
-		return db.ErrNotFound
-	}
-	return err
-}
-
 // VerifyEmail implements db.Store.
 func (d *DB) VerifyEmail(ctx context.Context, hash string, now time.Time) error {
-	return expiredIsNotFound(d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
+	return d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
 		row, err := take(ctx, q, hash, db.PurposeVerifyEmail, now)
 		if err != nil {
 			return err
@@ -177,17 +210,19 @@ func (d *DB) VerifyEmail(ctx context.Context, hash string, now time.Time) error 
 		// An address changed since the email was sent stays unverified.
 		_, err = q.MarkEmailVerified(ctx, gen.MarkEmailVerifiedParams{ID: row.UserID, Email: row.Email})
 		return err
-	}))
+	})
 }
 
 // ResetPassword implements db.Store.
 func (d *DB) ResetPassword(ctx context.Context, hash, passwordHash string, now time.Time) error {
-	return expiredIsNotFound(d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
+	return d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
 		row, err := take(ctx, q, hash, db.PurposeResetPassword, now)
 		if err != nil {
 			return err
 		}
-		if err := oneRow(q.SetPassword(ctx, gen.SetPasswordParams{ID: row.UserID, PasswordHash: passwordHash})); err != nil {
+		// The user's tokens go with the user, so a token found has its user.
+		n, err := q.SetPassword(ctx, gen.SetPasswordParams{ID: row.UserID, PasswordHash: passwordHash})
+		if err := oneRow(n, err, db.ErrNoToken); err != nil {
 			return err
 		}
 		// Every other reset link sent before is void now.
@@ -195,15 +230,7 @@ func (d *DB) ResetPassword(ctx context.Context, hash, passwordHash string, now t
 			return err
 		}
 		return q.DeleteSessionsExcept(ctx, gen.DeleteSessionsExceptParams{UserID: row.UserID, Keep: ""})
-	}))
-}
-
-// oneRow turns an :execrows result into ErrNotFound when nothing changed.
-func oneRow(n int64, err error) error {
-	if err == nil && n == 0 {
-		return db.ErrNotFound
-	}
-	return err
+	})
 }
 
 // PruneAccounts implements db.Store.
@@ -220,3 +247,9 @@ func (d *DB) PruneAccounts(ctx context.Context, now time.Time) (int64, error) {
 	})
 	return n, err
 }
+
+// CountUsers implements db.Store.
+func (d *DB) CountUsers(ctx context.Context) (int64, error) { return d.read.CountUsers(ctx) }
+
+// Ping implements db.Store.
+func (d *DB) Ping(ctx context.Context) error { return d.read.Ping(ctx) }

@@ -3,6 +3,10 @@
 // at a time and queueing in Go beats failing with "database is locked", beside
 // a pool of read-only connections that WAL lets run alongside it. Its
 // migrations and queries are in this folder; sqlc generates gen/db/sqlite.
+// The account logic (accounts.go) is the one hand-written copy, from which
+// db/twin generates PostgreSQL's; this file holds what is SQLite's own. A
+// keel on SQLite is one process, so its rate limit lives in memory
+// (internal/ratelimit).
 package sqlite
 
 import (
@@ -11,20 +15,21 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
+	"time"
 
 	"github.com/pressly/goose/v3"
-	"github.com/riverqueue/river/riverdriver"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/keelhq/keel/db"
+	"github.com/keelhq/keel/db/schema"
 	gen "github.com/keelhq/keel/gen/db/sqlite"
+	"github.com/keelhq/keel/internal/jobs"
+	"github.com/keelhq/keel/internal/ratelimit"
 )
 
 //go:embed migrations/*.sql
@@ -36,6 +41,8 @@ type DB struct {
 	// write runs statements on the writer connection, read on the reader
 	// pool; both hold prepared statements for every query in queries/.
 	write, read *gen.Queries
+	jobs        jobs.Backend
+	limits      ratelimit.Memory
 }
 
 var _ db.Store = (*DB)(nil)
@@ -64,7 +71,8 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	d.writer.SetConnMaxLifetime(0)
 	d.writer.SetConnMaxIdleTime(0)
 
-	if _, err := migrations(d.writer).Up(ctx, d.writer); err != nil {
+	d.jobs = jobs.SQLite(d.writer)
+	if err := migrations(d.writer).Up(ctx, d.writer); err != nil {
 		return nil, err
 	}
 
@@ -103,12 +111,9 @@ func dsn(path string, extra ...string) string {
 	return u.String() + "?" + q.Encode()
 }
 
-func migrations(writer *sql.DB) db.Migrations {
-	fsys, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the embedded folder is there at compile time
-	}
-	return db.Migrations{Dialect: goose.DialectSQLite3, FS: fsys, Driver: riversqlite.New(writer)}
+// migrations are keel's and River's on the connection conn (the writer).
+func migrations(conn *sql.DB) schema.Schema {
+	return schema.Schema{Dialect: goose.DialectSQLite3, FS: schema.Dir(migrationFiles, "migrations"), Jobs: jobs.SQLite(conn)}
 }
 
 // Migrate opens the database at path, applies the migrations it lacks and
@@ -119,11 +124,7 @@ func Migrate(ctx context.Context, path string) (int64, error) {
 		return 0, err
 	}
 	defer d.Close()
-	p, err := goose.NewProvider(goose.DialectSQLite3, d.writer, migrations(d.writer).FS)
-	if err != nil {
-		return 0, err
-	}
-	return p.GetDBVersion(ctx)
+	return migrations(d.writer).Version(ctx, d.writer)
 }
 
 // Status reports, without changing anything, which migrations the database
@@ -160,40 +161,29 @@ func (d *DB) Close() error {
 	return errors.Join(errs...)
 }
 
-// JobDriver is River's SQLite driver on the writer connection: River writes,
-// and SQLite wants its writers in one line.
-func (d *DB) JobDriver() riverdriver.Driver[*sql.Tx] { return riversqlite.New(d.writer) }
+// Jobs is River's driver on the writer connection, for the job engine
+// (jobs.New).
+func (d *DB) Jobs() jobs.Backend { return d.jobs }
 
-// GetUser implements db.Store.
-func (d *DB) GetUser(ctx context.Context, id int64) (db.User, error) {
-	row, err := d.read.GetUser(ctx, id)
-	if err != nil {
-		return db.User{}, translate(err)
-	}
-	return db.User{ID: row.ID, Email: row.Email, CreatedAt: db.Millis(row.CreatedAt), EmailVerified: row.EmailVerified}, nil
+// TakeRateToken implements db.Store in memory: keel on SQLite is one
+// process, so the limit has nobody to share with.
+func (d *DB) TakeRateToken(_ context.Context, key string, perMinute int, now time.Time) (time.Duration, error) {
+	return d.limits.Take(key, perMinute, now), nil
 }
 
-// GetCredentials implements db.Store.
-func (d *DB) GetCredentials(ctx context.Context, email string) (db.Credentials, error) {
-	row, err := d.read.GetCredentials(ctx, email)
-	if err != nil {
-		return db.Credentials{}, translate(err)
-	}
-	return db.Credentials{UserID: row.ID, PasswordHash: row.PasswordHash}, nil
+// PruneRateLimits implements db.Store.
+func (d *DB) PruneRateLimits(_ context.Context, now time.Time) (int64, error) {
+	return d.limits.Prune(now), nil
 }
 
-// CountUsers implements db.Store.
-func (d *DB) CountUsers(ctx context.Context) (int64, error) { return d.read.CountUsers(ctx) }
-
-// Ping implements db.Store.
-func (d *DB) Ping(ctx context.Context) error { return d.read.Ping(ctx) }
-
-// translate turns SQLite's errors into db's.
-func translate(err error) error {
+// translate turns SQLite's errors into db's: no row into missing (the
+// error that names what the caller looked for), a unique violation into
+// db.ErrEmailTaken (the only unique key a caller can hit).
+func translate(err, missing error) error {
 	var e *sqlite.Error
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return db.ErrNotFound
+	case errors.Is(err, sql.ErrNoRows) && missing != nil:
+		return missing
 	case errors.As(err, &e) && e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE:
 		return db.ErrEmailTaken
 	}

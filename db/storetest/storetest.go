@@ -31,7 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) db.Store) {
 		{"emails are unique regardless of letter case", uniqueAnyCase},
 		{"credentials are found in any letter case", credentialsAnyCase},
 		{"timestamps come back in UTC to the millisecond", timestamps},
-		{"missing rows are ErrNotFound", missingRows},
+		{"a missing user is ErrNoUser", missingRows},
 		{"CountUsers counts accounts", countUsers},
 		{"one email created at once from many goroutines: one success", concurrentSameEmail},
 		{"distinct emails created at once: all succeed", concurrentDistinctEmails},
@@ -133,11 +133,11 @@ func timestamps(t *testing.T, s db.Store) {
 
 func missingRows(t *testing.T, s db.Store) {
 	u := mustCreate(t, s, "ada@example.com")
-	if _, err := s.GetUser(t.Context(), u.ID+1000); !errors.Is(err, db.ErrNotFound) {
-		t.Errorf("GetUser(unknown id): %v, want db.ErrNotFound", err)
+	if _, err := s.GetUser(t.Context(), u.ID+1000); !errors.Is(err, db.ErrNoUser) {
+		t.Errorf("GetUser(unknown id): %v, want db.ErrNoUser", err)
 	}
-	if _, err := s.GetCredentials(t.Context(), "nobody@example.com"); !errors.Is(err, db.ErrNotFound) {
-		t.Errorf("GetCredentials(unknown email): %v, want db.ErrNotFound", err)
+	if _, err := s.GetCredentials(t.Context(), "nobody@example.com"); !errors.Is(err, db.ErrNoUser) {
+		t.Errorf("GetCredentials(unknown email): %v, want db.ErrNoUser", err)
 	}
 }
 
@@ -268,7 +268,7 @@ func session(t *testing.T, s db.Store, email, id string, expires time.Time) db.S
 
 // concurrentRotation: the check-and-rotate of a refresh token is one
 // conditional statement, so of many rotations of the same old hash at once
-// exactly one succeeds and the others get ErrNotFound, on every engine.
+// exactly one succeeds and the others get ErrStale, on every engine.
 func concurrentRotation(t *testing.T, s db.Store) {
 	sess := session(t, s, "ada@example.com", "s1", when.Add(time.Hour))
 	const n = 16
@@ -286,7 +286,7 @@ func concurrentRotation(t *testing.T, s db.Store) {
 			switch {
 			case err == nil:
 				won++
-			case !errors.Is(err, db.ErrNotFound):
+			case !errors.Is(err, db.ErrStale):
 				unknown = append(unknown, err)
 			}
 		})
@@ -317,11 +317,11 @@ func pruneAccounts(t *testing.T, s db.Store) {
 	if err != nil || n != 3 {
 		t.Fatalf("PruneAccounts: %d rows, %v; want the two expired sessions and the token", n, err)
 	}
-	if _, err := s.GetSession(ctx, edge.ID); !errors.Is(err, db.ErrNotFound) {
-		t.Errorf("session expiring exactly now: %v, want ErrNotFound", err)
+	if _, err := s.GetSession(ctx, edge.ID); !errors.Is(err, db.ErrNoSession) {
+		t.Errorf("session expiring exactly now: %v, want ErrNoSession", err)
 	}
-	if _, err := s.GetSession(ctx, old.ID); !errors.Is(err, db.ErrNotFound) {
-		t.Errorf("expired session: %v, want ErrNotFound", err)
+	if _, err := s.GetSession(ctx, old.ID); !errors.Is(err, db.ErrNoSession) {
+		t.Errorf("expired session: %v, want ErrNoSession", err)
 	}
 	if _, err := s.GetSession(ctx, live.ID); err != nil {
 		t.Errorf("live session pruned: %v", err)

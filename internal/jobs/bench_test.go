@@ -1,4 +1,4 @@
-package jobs
+package jobs_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keelhq/keel/db/sqlite"
+	"github.com/keelhq/keel/internal/jobs"
 )
 
 // BenchmarkGetUserBesideEngine is GET /profile's query on SQLite with no
@@ -31,7 +32,7 @@ func BenchmarkGetUserBesideEngine(b *testing.B) {
 				b.Fatal(err)
 			}
 			if on {
-				e, err := New(store, Config{CountUsersEvery: 5 * time.Second, Log: quiet})
+				e, err := jobs.New(store, store.Jobs(), jobs.Config{CountUsersEvery: 5 * time.Second, Log: quiet})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -9,8 +9,10 @@
 //
 // To add a job kind: write its args (with Kind) and worker in a file of its
 // own; register it in New (periodic, or addWorker for one inserted by a
-// change); insert it with Client().InsertTx in the transaction of the change
-// that causes it.
+// change); give Engine a method that inserts it (InsertTx in the transaction
+// of the change that causes it), as VerifyEmailTx does. The adapters make
+// the Backend (River's driver over their database), so River's types stay
+// here and in their constructors.
 package jobs
 
 import (
@@ -25,7 +27,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/keelhq/keel/db"
@@ -36,8 +37,8 @@ import (
 type Config struct {
 	// CountUsersEvery is JOB_INTERVAL, the period of the count-users job.
 	CountUsersEvery time.Duration
-	// PruneEvery is the period of prune-accounts and prune-rate-limits (on
-	// stores that implement db.RateLimitPruner); 10 minutes when zero.
+	// PruneEvery is the period of prune-accounts and prune-rate-limits;
+	// 10 minutes when zero.
 	PruneEvery time.Duration
 	// Now is the clock jobs compare stored times with (and emailed tokens
 	// expire by); time.Now when nil.
@@ -106,29 +107,19 @@ func periodicOpts(every time.Duration) *river.InsertOpts {
 
 // New builds the engine; Start begins working jobs. Before Start (or without
 // it) the engine can still insert jobs.
-func New(store db.Store, cfg Config) (*Engine, error) {
+func New(store db.Store, backend Backend, cfg Config) (*Engine, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	k := &kinds{workers: river.NewWorkers()}
 	addPeriodic(k, &countUsersWorker{store: store, log: cfg.Log}, cfg.CountUsersEvery)
 	addPeriodic(k, &pruneAccountsWorker{store: store, now: cfg.Now, log: cfg.Log}, cmp.Or(cfg.PruneEvery, 10*time.Minute))
-	if p, ok := store.(db.RateLimitPruner); ok {
-		addPeriodic(k, &pruneRateLimitsWorker{store: p, now: cfg.Now, log: cfg.Log},
-			cmp.Or(cfg.PruneEvery, 10*time.Minute))
-	}
+	addPeriodic(k, &pruneRateLimitsWorker{store: store, now: cfg.Now, log: cfg.Log}, cmp.Or(cfg.PruneEvery, 10*time.Minute))
 	publicURL := strings.TrimSuffix(cfg.PublicURL, "/")
 	addWorker(k, &verifyEmailWorker{store: store, mailer: cfg.Mailer, publicURL: publicURL, ttl: cfg.VerifyTTL, now: cfg.Now})
 	addWorker(k, &resetPasswordWorker{store: store, mailer: cfg.Mailer, publicURL: publicURL, ttl: cfg.ResetTTL, now: cfg.Now})
 
-	driver := store.JobDriver()
-	var reindex []string // nil: River's default indexes (PostgreSQL's)
-	if _, ok := driver.(*riversqlite.Driver); ok {
-		// River's reindexer names PostgreSQL's indexes, which SQLite's
-		// schema lacks (it warned every midnight); SQLite needs no REINDEX.
-		reindex = []string{}
-	}
-	client, err := river.NewClient(driver, &river.Config{
+	client, err := river.NewClient(backend.driver, &river.Config{
 		// River's own logs (leadership changes, retries) at warn and above.
 		Logger:  slog.New(levelAtLeast{cfg.Log.Handler(), slog.LevelWarn}),
 		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
@@ -145,9 +136,9 @@ func New(store db.Store, cfg Config) (*Engine, error) {
 		// at most JobTimeout and is rescued soon after.
 		JobTimeout:           jobTimeout,
 		RescueStuckJobsAfter: jobTimeout + 10*time.Second,
-		ReindexerIndexNames:  reindex,
+		ReindexerIndexNames:  backend.reindex,
 		// Installed as middleware only (not a hook): counts every job worked.
-		Middleware: []rivertype.Middleware{newMetrics(store, cfg.Registry, k.names)},
+		Middleware: []rivertype.Middleware{newMetrics(backend, cfg.Registry, k.names)},
 	})
 	if err != nil {
 		return nil, err
@@ -198,9 +189,27 @@ func (e *Engine) Stop(ctx context.Context) error {
 	return errors.Join(err, e.client.StopAndCancel(cancelCtx))
 }
 
-// Client is the River client, for inserting jobs (InsertTx within the
-// transaction of the change that causes them).
-func (e *Engine) Client() *river.Client[*sql.Tx] { return e.client }
+// VerifyEmailTx has the user's address confirmed by email, in tx: the
+// registering user's transaction, so that no email goes out for an account
+// that was rolled back, and none is lost to a crash after the commit.
+func (e *Engine) VerifyEmailTx(ctx context.Context, tx *sql.Tx, userID int64) error {
+	_, err := e.client.InsertTx(ctx, tx, VerifyEmail{UserID: userID}, nil)
+	return err
+}
+
+// VerifyEmail has the user's address confirmed by email (again: POST
+// /email/verify/resend).
+func (e *Engine) VerifyEmail(ctx context.Context, userID int64) error {
+	_, err := e.client.Insert(ctx, VerifyEmail{UserID: userID}, nil)
+	return err
+}
+
+// ResetPassword emails a reset link to the account with email, if there is
+// one (the worker finds out, so the caller's answer says nothing of it).
+func (e *Engine) ResetPassword(ctx context.Context, email string) error {
+	_, err := e.client.Insert(ctx, ResetPassword{Email: email}, nil)
+	return err
+}
 
 // levelAtLeast drops records below min.
 type levelAtLeast struct {

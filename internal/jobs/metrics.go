@@ -9,8 +9,6 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
-
-	"github.com/keelhq/keel/db"
 )
 
 // metrics counts the jobs this replica works (a River worker middleware, so
@@ -23,7 +21,7 @@ type metrics struct {
 
 // newMetrics makes the counters, with a series at 0 for each of kinds from
 // the start so that alerts and dashboards see them before the first run.
-func newMetrics(store db.Store, reg prometheus.Registerer, kinds []string) *metrics {
+func newMetrics(backend Backend, reg prometheus.Registerer, kinds []string) *metrics {
 	m := &metrics{
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "keel_job_runs_total",
@@ -39,7 +37,7 @@ func newMetrics(store db.Store, reg prometheus.Registerer, kinds []string) *metr
 		m.fails.WithLabelValues(k)
 	}
 	if reg != nil {
-		reg.MustRegister(m.runs, m.fails, &stateCollector{driver: store.JobDriver()})
+		reg.MustRegister(m.runs, m.fails, &stateCollector{driver: backend.driver})
 	}
 	return m
 }

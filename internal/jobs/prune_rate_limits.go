@@ -10,9 +10,9 @@ import (
 	"github.com/keelhq/keel/db"
 )
 
-// PruneRateLimits deletes the cluster-wide rate limit's expired rows
-// (PostgreSQL's auth_rate_limit), which would otherwise keep one row for
-// every client ever seen.
+// PruneRateLimits forgets the rate limit's keys that have refilled
+// (PostgreSQL's auth_rate_limit rows, SQLite's buckets in memory), which
+// would otherwise keep one for every client ever seen.
 type PruneRateLimits struct{}
 
 // Kind names the job in River's tables and in keel's metrics.
@@ -20,13 +20,13 @@ func (PruneRateLimits) Kind() string { return "prune-rate-limits" }
 
 type pruneRateLimitsWorker struct {
 	river.WorkerDefaults[PruneRateLimits]
-	store db.RateLimitPruner
+	store db.Store
 	now   func() time.Time
 	log   *slog.Logger
 }
 
 func (w *pruneRateLimitsWorker) Work(ctx context.Context, _ *river.Job[PruneRateLimits]) error {
-	n, err := w.store.PruneAuthRateLimits(ctx, w.now())
+	n, err := w.store.PruneRateLimits(ctx, w.now())
 	if err != nil {
 		return err
 	}

@@ -34,7 +34,7 @@ type resetPasswordWorker struct {
 
 func (w *resetPasswordWorker) Work(ctx context.Context, job *river.Job[ResetPassword]) error {
 	creds, err := w.store.GetCredentials(ctx, job.Args.Email)
-	if errors.Is(err, db.ErrNotFound) {
+	if errors.Is(err, db.ErrNoUser) {
 		return nil // no such account: nothing is sent
 	}
 	if err != nil {

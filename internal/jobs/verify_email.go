@@ -32,7 +32,7 @@ type verifyEmailWorker struct {
 
 func (w *verifyEmailWorker) Work(ctx context.Context, job *river.Job[VerifyEmail]) error {
 	u, err := w.store.GetUser(ctx, job.Args.UserID)
-	if errors.Is(err, db.ErrNotFound) || (err == nil && u.EmailVerified) {
+	if errors.Is(err, db.ErrNoUser) || (err == nil && u.EmailVerified) {
 		return nil // deleted or verified since: nothing to send
 	}
 	if err != nil {

@@ -1,4 +1,4 @@
--- name: TakeAuthToken :one
+-- name: TakeRateToken :one
 -- GCRA in one statement. The upsert moves the key's theoretical arrival
 -- time (tat) one interval on when the request is admitted and returns 0;
 -- when refused it changes nothing and the second branch returns how many
@@ -22,8 +22,8 @@ SELECT greatest(1, ceil(extract(epoch FROM r.tat - sqlc.arg(now)::timestamptz - 
 FROM auth_rate_limit r
 WHERE r.key = sqlc.arg(key) AND NOT EXISTS (SELECT 1 FROM admitted);
 
--- name: PruneAuthRateLimits :execrows
--- A key whose tat has passed is as good as absent (TakeAuthToken starts it
+-- name: PruneRateLimits :execrows
+-- A key whose tat has passed is as good as absent (TakeRateToken starts it
 -- from now either way), so its row can go: this keeps the table as small as
 -- the set of clients seen within the last interval or so.
 DELETE FROM auth_rate_limit WHERE tat < sqlc.arg(now)::timestamptz;

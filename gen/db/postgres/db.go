@@ -81,8 +81,8 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.pingStmt, err = db.PrepareContext(ctx, ping); err != nil {
 		return nil, fmt.Errorf("error preparing query Ping: %w", err)
 	}
-	if q.pruneAuthRateLimitsStmt, err = db.PrepareContext(ctx, pruneAuthRateLimits); err != nil {
-		return nil, fmt.Errorf("error preparing query PruneAuthRateLimits: %w", err)
+	if q.pruneRateLimitsStmt, err = db.PrepareContext(ctx, pruneRateLimits); err != nil {
+		return nil, fmt.Errorf("error preparing query PruneRateLimits: %w", err)
 	}
 	if q.rotateRefreshStmt, err = db.PrepareContext(ctx, rotateRefresh); err != nil {
 		return nil, fmt.Errorf("error preparing query RotateRefresh: %w", err)
@@ -90,11 +90,11 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.setPasswordStmt, err = db.PrepareContext(ctx, setPassword); err != nil {
 		return nil, fmt.Errorf("error preparing query SetPassword: %w", err)
 	}
-	if q.takeAuthTokenStmt, err = db.PrepareContext(ctx, takeAuthToken); err != nil {
-		return nil, fmt.Errorf("error preparing query TakeAuthToken: %w", err)
-	}
 	if q.takeOneTimeTokenStmt, err = db.PrepareContext(ctx, takeOneTimeToken); err != nil {
 		return nil, fmt.Errorf("error preparing query TakeOneTimeToken: %w", err)
+	}
+	if q.takeRateTokenStmt, err = db.PrepareContext(ctx, takeRateToken); err != nil {
+		return nil, fmt.Errorf("error preparing query TakeRateToken: %w", err)
 	}
 	return &q, nil
 }
@@ -196,9 +196,9 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing pingStmt: %w", cerr)
 		}
 	}
-	if q.pruneAuthRateLimitsStmt != nil {
-		if cerr := q.pruneAuthRateLimitsStmt.Close(); cerr != nil {
-			err = fmt.Errorf("error closing pruneAuthRateLimitsStmt: %w", cerr)
+	if q.pruneRateLimitsStmt != nil {
+		if cerr := q.pruneRateLimitsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing pruneRateLimitsStmt: %w", cerr)
 		}
 	}
 	if q.rotateRefreshStmt != nil {
@@ -211,14 +211,14 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing setPasswordStmt: %w", cerr)
 		}
 	}
-	if q.takeAuthTokenStmt != nil {
-		if cerr := q.takeAuthTokenStmt.Close(); cerr != nil {
-			err = fmt.Errorf("error closing takeAuthTokenStmt: %w", cerr)
-		}
-	}
 	if q.takeOneTimeTokenStmt != nil {
 		if cerr := q.takeOneTimeTokenStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing takeOneTimeTokenStmt: %w", cerr)
+		}
+	}
+	if q.takeRateTokenStmt != nil {
+		if cerr := q.takeRateTokenStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing takeRateTokenStmt: %w", cerr)
 		}
 	}
 	return err
@@ -279,11 +279,11 @@ type Queries struct {
 	listSessionsStmt          *sql.Stmt
 	markEmailVerifiedStmt     *sql.Stmt
 	pingStmt                  *sql.Stmt
-	pruneAuthRateLimitsStmt   *sql.Stmt
+	pruneRateLimitsStmt       *sql.Stmt
 	rotateRefreshStmt         *sql.Stmt
 	setPasswordStmt           *sql.Stmt
-	takeAuthTokenStmt         *sql.Stmt
 	takeOneTimeTokenStmt      *sql.Stmt
+	takeRateTokenStmt         *sql.Stmt
 }
 
 func (q *Queries) WithTx(tx *sql.Tx) *Queries {
@@ -309,10 +309,10 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		listSessionsStmt:          q.listSessionsStmt,
 		markEmailVerifiedStmt:     q.markEmailVerifiedStmt,
 		pingStmt:                  q.pingStmt,
-		pruneAuthRateLimitsStmt:   q.pruneAuthRateLimitsStmt,
+		pruneRateLimitsStmt:       q.pruneRateLimitsStmt,
 		rotateRefreshStmt:         q.rotateRefreshStmt,
 		setPasswordStmt:           q.setPasswordStmt,
-		takeAuthTokenStmt:         q.takeAuthTokenStmt,
 		takeOneTimeTokenStmt:      q.takeOneTimeTokenStmt,
+		takeRateTokenStmt:         q.takeRateTokenStmt,
 	}
 }

@@ -10,22 +10,22 @@ import (
 	"time"
 )
 
-const pruneAuthRateLimits = `-- name: PruneAuthRateLimits :execrows
+const pruneRateLimits = `-- name: PruneRateLimits :execrows
 DELETE FROM auth_rate_limit WHERE tat < $1::timestamptz
 `
 
-// A key whose tat has passed is as good as absent (TakeAuthToken starts it
+// A key whose tat has passed is as good as absent (TakeRateToken starts it
 // from now either way), so its row can go: this keeps the table as small as
 // the set of clients seen within the last interval or so.
-func (q *Queries) PruneAuthRateLimits(ctx context.Context, now time.Time) (int64, error) {
-	result, err := q.exec(ctx, q.pruneAuthRateLimitsStmt, pruneAuthRateLimits, now)
+func (q *Queries) PruneRateLimits(ctx context.Context, now time.Time) (int64, error) {
+	result, err := q.exec(ctx, q.pruneRateLimitsStmt, pruneRateLimits, now)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected()
 }
 
-const takeAuthToken = `-- name: TakeAuthToken :one
+const takeRateToken = `-- name: TakeRateToken :one
 WITH admitted AS (
     INSERT INTO auth_rate_limit AS r (key, tat)
     VALUES ($1, $2::timestamptz + make_interval(secs => $3::bigint / 1000.0))
@@ -41,7 +41,7 @@ FROM auth_rate_limit r
 WHERE r.key = $1 AND NOT EXISTS (SELECT 1 FROM admitted)
 `
 
-type TakeAuthTokenParams struct {
+type TakeRateTokenParams struct {
 	Key         string
 	Now         time.Time
 	IntervalMs  int64
@@ -57,8 +57,8 @@ type TakeAuthTokenParams struct {
 // A refusal always waits at least 1 ms: this branch reads the statement's
 // snapshot, which may predate the concurrent admissions that made the upsert
 // refuse, and a wait of 0 would read as admitted.
-func (q *Queries) TakeAuthToken(ctx context.Context, arg TakeAuthTokenParams) (int64, error) {
-	row := q.queryRow(ctx, q.takeAuthTokenStmt, takeAuthToken,
+func (q *Queries) TakeRateToken(ctx context.Context, arg TakeRateTokenParams) (int64, error) {
+	row := q.queryRow(ctx, q.takeRateTokenStmt, takeRateToken,
 		arg.Key,
 		arg.Now,
 		arg.IntervalMs,

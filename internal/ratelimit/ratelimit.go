@@ -1,0 +1,100 @@
+// Package ratelimit is keel's in-process token buckets: the rate limit of a
+// keel that is one process (SQLite), where a map in memory is the whole
+// truth. PostgreSQL keeps its limit in the database instead (GCRA in one
+// statement, db/postgres), shared by every replica. Both sit behind
+// db.Store's TakeRateToken and PruneRateLimits.
+package ratelimit
+
+import (
+	"cmp"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Memory is a token bucket per key and limit: perMinute requests a minute,
+// with a burst of as many. One Memory serves several limits at once (keel's
+// per-client AUTH_RATE_LIMIT and its one email a minute per address), so a
+// bucket belongs to a (perMinute, key) pair. Buckets that have refilled are
+// dropped now and then, so memory stays bounded by the keys of the last
+// minute. The zero Memory is ready to use; it must not be copied.
+type Memory struct {
+	mu        sync.Mutex
+	buckets   map[bucketKey]*rate.Limiter
+	lastSweep time.Time
+	// max is the bound on buckets (maxBuckets when 0); tests lower it.
+	max int
+}
+
+type bucketKey struct {
+	perMinute int
+	key       string
+}
+
+// maxBuckets bounds a Memory (~200 bytes a bucket) against a flood of keys;
+// past it, full buckets are swept at once, and if that is not enough the
+// oldest state is dropped wholesale: forgetting a limit admits a few
+// requests too many, which beats running out of memory.
+const maxBuckets = 100_000
+
+// Take admits one request from key under a limit of perMinute a minute and
+// returns 0, or refuses it and returns how long key must wait. now is the
+// caller's clock. A perMinute of 0 or less is no limit.
+func (m *Memory) Take(key string, perMinute int, now time.Time) time.Duration {
+	if perMinute <= 0 {
+		return 0
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.buckets == nil {
+		m.buckets = map[bucketKey]*rate.Limiter{}
+	}
+	limit := cmp.Or(m.max, maxBuckets)
+	if now.Sub(m.lastSweep) > time.Minute || len(m.buckets) >= limit {
+		m.sweep(now)
+		if len(m.buckets) >= limit {
+			clear(m.buckets)
+		}
+	}
+	k := bucketKey{perMinute, key}
+	b, ok := m.buckets[k]
+	if !ok {
+		b = rate.NewLimiter(rate.Every(time.Minute/time.Duration(perMinute)), perMinute)
+		m.buckets[k] = b
+	}
+	r := b.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		// Refused: the request takes nothing, so waiting d is enough.
+		r.CancelAt(now)
+		return d
+	}
+	return 0
+}
+
+// Prune drops the buckets that are full at now (they behave exactly like
+// new ones) and returns how many.
+func (m *Memory) Prune(now time.Time) int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.sweep(now)
+}
+
+// Len is how many buckets m holds.
+func (m *Memory) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.buckets)
+}
+
+func (m *Memory) sweep(now time.Time) int64 {
+	var n int64
+	for k, b := range m.buckets {
+		if b.TokensAt(now) >= float64(b.Burst()) {
+			delete(m.buckets, k)
+			n++
+		}
+	}
+	m.lastSweep = now
+	return n
+}
