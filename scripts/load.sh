@@ -44,7 +44,7 @@ free_port() {
 log() { printf '[load %s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "error: $*"; exit 2; }
 
-[ -x "$BENCH_SRC/run.sh" ] || die "make load needs the shared load harness (run.sh, the peers, wrk and Node), which is not in this repository: none at $BENCH_SRC. Point BENCH_SRC at a copy of it; the figures it produced are in README.md (Performance), the how-to in BENCH.md"
+[ -x "$BENCH_SRC/run.sh" ] || die "make load needs the shared load harness (run.sh, the peers, wrk and Node), which is not in this repository: none at $BENCH_SRC. Point BENCH_SRC at a copy of it; the figures it produced are in docs/performance.md, the how-to in BENCH.md"
 for p in $LOAD_PEERS; do
   case "$p" in go-bare | node-fastify) ;; *) die "unknown peer '$p' in LOAD_PEERS (go-bare, node-fastify)" ;; esac
 done
