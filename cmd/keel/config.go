@@ -65,13 +65,13 @@ func (c config) server() server.Config {
 	}
 }
 
-// setting describes one environment variable keel reads, for --help and the README.
+// setting describes one environment variable keel reads, for --help and docs/configuration.md.
 type setting struct {
 	Name, Default, Meaning string
 }
 
 // settings lists every environment variable loadConfig reads, in the order of
-// the README's table.
+// docs/configuration.md's table.
 var settings = []setting{
 	{"ADDR", ":8080", "address to listen on"},
 	{"DATABASE_URL", "data/keel.db", "postgres:// or postgresql:// URL for PostgreSQL; anything else is a SQLite file path (or file:/sqlite: URL), whose folder is created"},

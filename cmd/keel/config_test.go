@@ -89,11 +89,11 @@ func TestLoadConfig(t *testing.T) {
 	}
 }
 
-// TestSettingsDocumented keeps .env.example and the README's table in step
+// TestSettingsDocumented keeps .env.example and docs/configuration.md's table in step
 // with the variables loadConfig reads.
 func TestSettingsDocumented(t *testing.T) {
 	t.Parallel()
-	for _, file := range []string{"../.env.example", "../README.md"} {
+	for _, file := range []string{"../../.env.example", "../../docs/configuration.md"} {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
