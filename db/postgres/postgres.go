@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -199,7 +200,8 @@ func (d *DB) TakeRateToken(ctx context.Context, key string, perMinute int, now t
 	interval := time.Minute / time.Duration(perMinute)
 	tolerance := interval * time.Duration(perMinute-1)
 	waitMs, err := d.write.TakeRateToken(ctx, gen.TakeRateTokenParams{
-		Key:         key,
+		// A key counts under each limit apart, as in SQLite's buckets.
+		Key:         strconv.Itoa(perMinute) + "/" + key,
 		Now:         now,
 		IntervalMs:  interval.Milliseconds(),
 		ToleranceMs: tolerance.Milliseconds(),

@@ -31,13 +31,25 @@ func Run(t *testing.T, open func(t *testing.T) db.Store) {
 		{"emails are unique regardless of letter case", uniqueAnyCase},
 		{"credentials are found in any letter case", credentialsAnyCase},
 		{"timestamps come back in UTC to the millisecond", timestamps},
-		{"a missing user is ErrNoUser", missingRows},
+		{"a missing user is ErrNoUser", missingUser},
+		{"CreateUser's after runs in its transaction", createUserAfter},
+		{"DeleteUser takes sessions and tokens along", deleteUser},
 		{"CountUsers counts accounts", countUsers},
 		{"one email created at once from many goroutines: one success", concurrentSameEmail},
 		{"distinct emails created at once: all succeed", concurrentDistinctEmails},
 		{"Ping answers", ping},
 		{"concurrent rotations of one refresh token: exactly one wins", concurrentRotation},
 		{"expired sessions and tokens are pruned, live ones kept", pruneAccounts},
+		{"a session reads back; a missing one is ErrNoSession", sessionReads},
+		{"RotateRefresh moves on; the old hash is ErrStale", rotateRefresh},
+		{"ListSessions lists the user's, newest first", listSessions},
+		{"DeleteSession, EndSession and DeleteSessions end the right sessions", endingSessions},
+		{"ChangePassword ends the others and voids reset links", changePassword},
+		{"VerifyEmail spends a token once, before it expires", verifyEmail},
+		{"ResetPassword spends a token once and ends every session", resetPassword},
+		{"TakeRateToken admits a burst, refuses with a wait, refills", takeRateToken},
+		{"PruneRateLimits forgets refilled keys", pruneRateLimits},
+		{"Close releases the database", closeStore},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -129,16 +141,6 @@ func timestamps(t *testing.T, s db.Store) {
 		t.Fatal(err)
 	}
 	check("GetUser", got.CreatedAt)
-}
-
-func missingRows(t *testing.T, s db.Store) {
-	u := mustCreate(t, s, "ada@example.com")
-	if _, err := s.GetUser(t.Context(), u.ID+1000); !errors.Is(err, db.ErrNoUser) {
-		t.Errorf("GetUser(unknown id): %v, want db.ErrNoUser", err)
-	}
-	if _, err := s.GetCredentials(t.Context(), "nobody@example.com"); !errors.Is(err, db.ErrNoUser) {
-		t.Errorf("GetCredentials(unknown email): %v, want db.ErrNoUser", err)
-	}
 }
 
 func countUsers(t *testing.T, s db.Store) {
