@@ -201,6 +201,12 @@ func start() (string, func(), error) {
 		stopFn()
 		return "", nil, err
 	}
+	// initdb --auth-host makes TCP logins check the password; make sure,
+	// since the wrong-password tests count on it and must not skip.
+	if acceptsAnyPassword(u) {
+		stopFn()
+		return "", nil, fmt.Errorf("the cluster in %s lets a wrong password in on TCP (check its pg_hba.conf)", dir)
+	}
 	return u, stopFn, nil
 }
 
@@ -262,9 +268,10 @@ func waitReady(u string) error {
 }
 
 // WrongPassword returns the server's URL with password in place of the real
-// one, for tests of a refused login. It skips the test when the server lets
-// that password in: a server from KEEL_TEST_POSTGRES_URL may trust every
-// connection, and then there is nothing to show.
+// one, for tests of a refused login. The cluster pgtest starts checks
+// passwords on TCP; a server from KEEL_TEST_POSTGRES_URL may trust every
+// connection, and then there is nothing to show: the test skips, or fails
+// under KEEL_REQUIRE_POSTGRES, where every PostgreSQL case must run.
 func WrongPassword(t testing.TB, password string) string {
 	t.Helper()
 	u, err := url.Parse(Server(t))
@@ -272,13 +279,31 @@ func WrongPassword(t testing.TB, password string) string {
 		t.Fatal(err)
 	}
 	u.User = url.UserPassword(u.User.Username(), password)
-	conn, err := sql.Open("pgx", u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if conn.PingContext(t.Context()) == nil {
-		t.Skip("pgtest: the server accepts any password (trust authentication), so a wrong one cannot be shown")
+	if acceptsAnyPassword(u.String()) {
+		const why = "the server accepts any password (trust authentication), so a wrong one cannot be shown"
+		if os.Getenv("KEEL_REQUIRE_POSTGRES") != "" {
+			t.Fatalf("pgtest: every PostgreSQL case must run here (KEEL_REQUIRE_POSTGRES), but %s; "+
+				"point KEEL_TEST_POSTGRES_URL at a server that checks passwords on TCP", why)
+		}
+		t.Skip("pgtest: " + why)
 	}
 	return u.String()
+}
+
+// acceptsAnyPassword reports whether the server at u lets its user in with
+// a password that is not theirs.
+func acceptsAnyPassword(u string) bool {
+	wrong, err := url.Parse(u)
+	if err != nil {
+		return false
+	}
+	wrong.User = url.UserPassword(wrong.User.Username(), "pgtest-"+rand.Text()) // never the real one
+	conn, err := sql.Open("pgx", wrong.String())
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return conn.PingContext(ctx) == nil
 }
