@@ -6,23 +6,25 @@ package jobs_test
 import (
 	"context"
 	"database/sql"
-	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/riverqueue/river/rivertype"
 	_ "modernc.org/sqlite"
 
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/db/postgres"
 	"github.com/keelhq/keel/db/sqlite"
 	"github.com/keelhq/keel/internal/jobs"
+	"github.com/keelhq/keel/internal/mail"
 	"github.com/keelhq/keel/internal/pgtest"
 )
 
@@ -168,158 +170,13 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	return time.Since(start)
 }
 
-// The periodic job runs again and again at its interval, and the worker
-// middleware (installed through Config.Middleware) counts every run; both
-// series exist at 0 before the first run, and a finished job shows in
-// keel_river_jobs.
-func TestCountUsersRunsAndIsCounted(t *testing.T) {
-	for _, engine := range engines {
-		t.Run(engine.name, func(t *testing.T) {
-			d := engine.open(t)
-			e, reg := newEngine(t, d.store, jobs.Config{CountUsersEvery: 300 * time.Millisecond})
-			// Every kind registered on every engine, at 0 before any run.
-			for _, kind := range []string{"count-users", "prune-accounts", "prune-rate-limits", "verify-email", "reset-password"} {
-				for _, name := range []string{"keel_job_runs_total", "keel_job_failures_total"} {
-					if v, ok := metric(t, reg, name, "job", kind); !ok || v != 0 {
-						t.Errorf(`before the first run, %s{job=%q} = %v (present %v), want 0`, name, kind, v, ok)
-					}
-				}
-			}
-
-			if err := e.Start(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			defer e.Stop(context.Background())
-			took := waitFor(t, 15*time.Second, "count-users did not run 3 times", func() bool { return runs(t, reg, "count-users") >= 3 })
-			t.Logf("3 runs at a 300 ms interval after %v (leader election included)", took.Round(time.Millisecond))
-			if v, _ := metric(t, reg, "keel_job_failures_total", "job", "count-users"); v != 0 {
-				t.Errorf(`keel_job_failures_total{job="count-users"} = %v, want 0`, v)
-			}
-			if v, _ := metric(t, reg, "keel_river_jobs", "state", string(rivertype.JobStateCompleted)); v < 1 {
-				t.Errorf(`keel_river_jobs{state="completed"} = %v, want at least 1`, v)
-			}
-		})
-	}
-}
-
-// A job that fails is counted as a run and as a failure: here the users
-// table is gone behind keel's back, so count-users' query fails.
-func TestFailingJobIsCounted(t *testing.T) {
-	for _, engine := range engines {
-		t.Run(engine.name, func(t *testing.T) {
-			d := engine.open(t)
-			drop := `DROP TABLE users`
-			if engine.name == "postgres" {
-				drop += ` CASCADE` // sessions and tokens refer to users
-			}
-			if _, err := d.raw.Exec(drop); err != nil {
-				t.Fatal(err)
-			}
-			_, reg := startEngine(t, d.store, jobs.Config{CountUsersEvery: 300 * time.Millisecond})
-			fails := func() float64 {
-				v, _ := metric(t, reg, "keel_job_failures_total", "job", "count-users")
-				return v
-			}
-			waitFor(t, 15*time.Second, "no failure counted", func() bool { return fails() >= 1 })
-			// Failures first: the middleware counts a run before its failure,
-			// so runs read after are at least the failures read before.
-			if f, r := fails(), runs(t, reg, "count-users"); r < f {
-				t.Errorf("runs %v < failures %v: a failed run is a run", r, f)
-			}
-		})
-	}
-}
-
-// keel_river_jobs has a series for every River state, counting the jobs of
-// the whole database: here one inserted but not worked (no Start).
-func TestRiverJobsByState(t *testing.T) {
-	for _, engine := range engines {
-		t.Run(engine.name, func(t *testing.T) {
-			d := engine.open(t)
-			e, reg := newEngine(t, d.store, jobs.Config{})
-			if _, err := e.RiverClient().Insert(context.Background(), jobs.CountUsers{}, nil); err != nil {
-				t.Fatal(err)
-			}
-			for _, s := range rivertype.JobStates() {
-				want := 0.0
-				if s == rivertype.JobStateAvailable {
-					want = 1
-				}
-				if v, ok := metric(t, reg, "keel_river_jobs", "state", string(s)); !ok || v != want {
-					t.Errorf(`keel_river_jobs{state=%q} = %v (present %v), want %v`, s, v, ok, want)
-				}
-			}
-		})
-	}
-}
-
-// prune-rate-limits runs on both engines and forgets the keys whose limit
-// has refilled, keeping the others: at 6 a minute a request counts for
-// 10 s, so the key last seen 30 s ago is forgotten and the current one is
-// not (it still refuses after a burst). 30 s, not more: SQLite's buckets
-// also sweep themselves each minute, which would leave the job nothing to do.
-func TestPruneRateLimits(t *testing.T) {
-	for _, engine := range engines {
-		t.Run(engine.name, func(t *testing.T) {
-			d := engine.open(t)
-			ctx := context.Background()
-			now := time.Now()
-			if _, err := d.store.TakeRateToken(ctx, "old", 6, now.Add(-30*time.Second)); err != nil {
-				t.Fatal(err)
-			}
-			for range 6 {
-				if _, err := d.store.TakeRateToken(ctx, "new", 6, now); err != nil {
-					t.Fatal(err)
-				}
-			}
-			_, reg := startEngine(t, d.store, jobs.Config{PruneEvery: 300 * time.Millisecond})
-			waitFor(t, 15*time.Second, "prune-rate-limits did not run", func() bool { return runs(t, reg, "prune-rate-limits") >= 1 })
-			// Nothing is left to prune but "new", which is still counting.
-			if n, err := d.store.PruneRateLimits(ctx, time.Now()); err != nil || n != 0 {
-				t.Errorf("PruneRateLimits after the job: %d, %v; want 0 (the job pruned the old key)", n, err)
-			}
-			if wait, err := d.store.TakeRateToken(ctx, "new", 6, now); err != nil || wait == 0 {
-				t.Errorf("the current key after pruning: wait %v, %v; want it kept and refusing", wait, err)
-			}
-		})
-	}
-}
-
-// prune-accounts runs on both engines and deletes an expired session while
-// keeping a live one.
-func TestPruneAccountsRuns(t *testing.T) {
-	for _, engine := range engines {
-		t.Run(engine.name, func(t *testing.T) {
-			d := engine.open(t)
-			ctx := context.Background()
-			now := time.Now()
-			for i, expires := range []time.Time{now.Add(-time.Hour), now.Add(time.Hour)} {
-				u, err := d.store.CreateUser(ctx, fmt.Sprintf("u%d@example.com", i), "x", now, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := d.store.CreateSession(ctx, db.Session{ID: fmt.Sprint("s", i), UserID: u.ID, CreatedAt: now, LastUsedAt: now,
-					Generation: 1, RefreshHash: "h", RotatedAt: now, RefreshExpiresAt: expires}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			_, reg := startEngine(t, d.store, jobs.Config{PruneEvery: 300 * time.Millisecond})
-			waitFor(t, 15*time.Second, "prune-accounts did not run", func() bool { return runs(t, reg, "prune-accounts") >= 1 })
-			if _, err := d.store.GetSession(ctx, "s0"); !errors.Is(err, db.ErrNoSession) {
-				t.Errorf("the expired session: %v, want pruned", err)
-			}
-			if _, err := d.store.GetSession(ctx, "s1"); err != nil {
-				t.Errorf("the live session: %v, want kept", err)
-			}
-		})
-	}
-}
-
 // A periodic kind is unique per period: a second insert within one (a new
 // leader's first, say) is skipped as a duplicate, on both engines.
 func TestPeriodicRunIsUniquePerPeriod(t *testing.T) {
+	t.Parallel()
 	for _, engine := range engines {
 		t.Run(engine.name, func(t *testing.T) {
+			t.Parallel()
 			e, _ := newEngine(t, engine.open(t).store, jobs.Config{})
 			opts := jobs.PeriodicOpts(time.Minute)
 			if _, err := e.RiverClient().Insert(context.Background(), jobs.CountUsers{}, opts); err != nil {
@@ -339,6 +196,7 @@ func TestPeriodicRunIsUniquePerPeriod(t *testing.T) {
 // crash), another is elected after the leader's TTL and the runs go on; when
 // the next leader stops gracefully, the last one carries on.
 func TestOncePerClusterAndFailover(t *testing.T) {
+	t.Parallel()
 	url := pgtest.NewDatabase(t)
 	const every = time.Second
 	type replica struct {
@@ -406,6 +264,7 @@ func TestOncePerClusterAndFailover(t *testing.T) {
 
 // Stop returns promptly when called again, and on an engine never started.
 func TestStopTwice(t *testing.T) {
+	t.Parallel()
 	d := engines[0].open(t)
 	e, _ := newEngine(t, d.store, jobs.Config{})
 	if err := e.Stop(context.Background()); err != nil {
@@ -421,4 +280,41 @@ func TestStopTwice(t *testing.T) {
 		}
 		cancel()
 	}
+}
+
+// inbox is a mail.Sender that keeps what it is given.
+type inbox struct {
+	mu   sync.Mutex
+	msgs []mail.Message
+}
+
+func (b *inbox) Send(_ context.Context, m mail.Message) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.msgs = append(b.msgs, m)
+	return nil
+}
+
+func (b *inbox) all() []mail.Message {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.msgs)
+}
+
+// emailConfig is an engine that sends to box, polling often.
+func emailConfig(box *inbox) jobs.Config {
+	return jobs.Config{CountUsersEvery: 500 * time.Millisecond, Mailer: box, PublicURL: "https://keel.example/",
+		VerifyTTL: time.Hour, ResetTTL: time.Hour}
+}
+
+var tokenInLink = regexp.MustCompile(`\?token=([A-Za-z0-9_-]+)`)
+
+// linkToken is the token in the link of m.
+func linkToken(t *testing.T, m mail.Message) string {
+	t.Helper()
+	match := tokenInLink.FindStringSubmatch(m.Text)
+	if match == nil || !strings.Contains(m.Text, "https://keel.example/") {
+		t.Fatalf("no link with a token under PUBLIC_URL in %q", m.Text)
+	}
+	return match[1]
 }

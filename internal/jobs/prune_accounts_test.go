@@ -1,0 +1,44 @@
+package jobs_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/keelhq/keel/db"
+	"github.com/keelhq/keel/internal/jobs"
+)
+
+// prune-accounts runs on both engines and deletes an expired session while
+// keeping a live one.
+func TestPruneAccountsRuns(t *testing.T) {
+	t.Parallel()
+	for _, engine := range engines {
+		t.Run(engine.name, func(t *testing.T) {
+			t.Parallel()
+			d := engine.open(t)
+			ctx := context.Background()
+			now := time.Now()
+			for i, expires := range []time.Time{now.Add(-time.Hour), now.Add(time.Hour)} {
+				u, err := d.store.CreateUser(ctx, fmt.Sprintf("u%d@example.com", i), "x", now, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := d.store.CreateSession(ctx, db.Session{ID: fmt.Sprint("s", i), UserID: u.ID, CreatedAt: now, LastUsedAt: now,
+					Generation: 1, RefreshHash: "h", RotatedAt: now, RefreshExpiresAt: expires}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, reg := startEngine(t, d.store, jobs.Config{PruneEvery: 300 * time.Millisecond})
+			waitFor(t, 15*time.Second, "prune-accounts did not run", func() bool { return runs(t, reg, "prune-accounts") >= 1 })
+			if _, err := d.store.GetSession(ctx, "s0"); !errors.Is(err, db.ErrNoSession) {
+				t.Errorf("the expired session: %v, want pruned", err)
+			}
+			if _, err := d.store.GetSession(ctx, "s1"); err != nil {
+				t.Errorf("the live session: %v, want kept", err)
+			}
+		})
+	}
+}
