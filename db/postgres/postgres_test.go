@@ -18,6 +18,7 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // TestStore holds PostgreSQL to the behaviour every adapter shares.
 func TestStore(t *testing.T) {
+	t.Parallel()
 	storetest.Run(t, func(t *testing.T) db.Store { return open(t, pgtest.NewDatabase(t)) })
 }
 
@@ -38,6 +39,7 @@ func open(t *testing.T, u string) *DB {
 // proves is that the query's expression matches the index's, which is what
 // makes a login an index search on a large table.
 func TestLoginUsesIndex(t *testing.T) {
+	t.Parallel()
 	d := open(t, pgtest.NewDatabase(t))
 	query := storetest.Query(t, "queries/users.sql", "GetCredentials", "$1")
 	conn, err := d.writer.Conn(t.Context())
@@ -75,6 +77,7 @@ func TestLoginUsesIndex(t *testing.T) {
 // open it. Migrations (keel's and River's) run once, under the advisory
 // lock; without it, River's first migration raced and failed in all but one.
 func TestOpenConcurrently(t *testing.T) {
+	t.Parallel()
 	const replicas = 4
 	for round := range 3 {
 		t.Run(fmt.Sprint("round ", round), func(t *testing.T) {
@@ -116,6 +119,7 @@ func TestOpenConcurrently(t *testing.T) {
 // a client gets a burst of 6, then waits one interval (10 s) per request;
 // the clock is injected, so nothing sleeps.
 func TestTakeRateToken(t *testing.T) {
+	t.Parallel()
 	const perMinute = 6
 	interval := time.Minute / perMinute
 	t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -144,6 +148,7 @@ func TestTakeRateToken(t *testing.T) {
 	}
 
 	t.Run("a burst of six, then a wait of one interval", func(t *testing.T) {
+		t.Parallel()
 		d := open(t, pgtest.NewDatabase(t))
 		if n := burst(t, d, "203.0.113.1", t0); n != perMinute {
 			t.Fatalf("%d admitted at once, want %d", n, perMinute)
@@ -157,6 +162,7 @@ func TestTakeRateToken(t *testing.T) {
 		}
 	})
 	t.Run("refills with the clock", func(t *testing.T) {
+		t.Parallel()
 		d := open(t, pgtest.NewDatabase(t))
 		burst(t, d, "k", t0)
 		if take(t, d, "k", t0.Add(interval-time.Millisecond)) {
@@ -174,6 +180,7 @@ func TestTakeRateToken(t *testing.T) {
 		}
 	})
 	t.Run("two handles on one database share the limit", func(t *testing.T) {
+		t.Parallel()
 		u := pgtest.NewDatabase(t)
 		a, b := open(t, u), open(t, u)
 		for i := range perMinute {
@@ -190,6 +197,7 @@ func TestTakeRateToken(t *testing.T) {
 		}
 	})
 	t.Run("requests at once through two handles: exactly six admitted", func(t *testing.T) {
+		t.Parallel()
 		u := pgtest.NewDatabase(t)
 		handles := []*DB{open(t, u), open(t, u)}
 		const requests = 30
@@ -225,6 +233,7 @@ func TestTakeRateToken(t *testing.T) {
 // TestOpenErrors: each usual reason keel cannot use a PostgreSQL database
 // fails Open with a message naming it, and never the password.
 func TestOpenErrors(t *testing.T) {
+	t.Parallel()
 	const secret = "hunter2-not-shown"
 	server, err := url.Parse(pgtest.Server(t))
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 // TestStore holds SQLite to the behaviour every adapter shares.
 func TestStore(t *testing.T) {
+	t.Parallel()
 	storetest.Run(t, func(t *testing.T) db.Store { return open(t) })
 }
 
@@ -29,6 +30,7 @@ func open(t *testing.T) *DB {
 // TestOpenErrors: a file that is not a database, or a path through a regular
 // file, fails Open with an error instead of a panic or a half-open store.
 func TestOpenErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	corrupt := filepath.Join(dir, "corrupt.db")
 	if err := os.WriteFile(corrupt, []byte(strings.Repeat("not a database ", 500)), 0o600); err != nil {
@@ -54,6 +56,7 @@ func TestOpenErrors(t *testing.T) {
 // TestLoginUsesIndex: GetCredentials' own statement (from queries/users.sql)
 // is an index search, not a scan of every user, at any table size.
 func TestLoginUsesIndex(t *testing.T) {
+	t.Parallel()
 	d := open(t)
 	query := storetest.Query(t, "queries/users.sql", "GetCredentials", "?")
 	rows, err := d.reader.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+query, "a@example.com")
