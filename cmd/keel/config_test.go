@@ -1,10 +1,7 @@
 package main
 
 import (
-	"io"
-	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	netmail "net/mail"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
