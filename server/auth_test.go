@@ -2,15 +2,22 @@ package server
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
+	"github.com/keelhq/keel/internal/password"
+	"github.com/keelhq/keel/internal/token"
 )
 
 func TestRegister(t *testing.T) {
@@ -151,22 +158,22 @@ func TestLogin(t *testing.T) {
 		var mu sync.Mutex
 		var compared [][]byte
 		p := a.srv.passwords
-		compare := p.compare
-		p.compare = func(hash, password []byte) error {
+		compare := p.Compare
+		p.Compare = func(hash, password []byte) error {
 			mu.Lock()
 			compared = append(compared, hash)
 			mu.Unlock()
 			return compare(hash, password)
 		}
-		t.Cleanup(func() { p.compare = compare })
+		t.Cleanup(func() { p.Compare = compare })
 		ada, err := a.store.GetCredentials(t.Context(), "ada@example.com")
 		if err != nil {
 			t.Fatal(err)
 		}
-		dummy := p.dummy()
+		dummy := p.Dummy()
 		// The dummy must cost what a real hash costs, or the timing differs.
-		if cost, err := bcrypt.Cost(dummy); err != nil || cost != a.srv.cfg.BcryptCost {
-			t.Fatalf("dummy hash %q: cost %d (%v), want a bcrypt hash at cost %d", dummy, cost, err, a.srv.cfg.BcryptCost)
+		if cost, err := bcrypt.Cost(dummy); err != nil || cost != 4 {
+			t.Fatalf("dummy hash %q: cost %d (%v), want a bcrypt hash at cost 4 (the pool's)", dummy, cost, err)
 		}
 		for _, tt := range []struct {
 			body string
@@ -193,17 +200,420 @@ func TestLogin(t *testing.T) {
 	})
 }
 
-// TestBcryptLimit: bcrypt's own byte limit backs the spec's character limit,
-// so no password is ever truncated.
-func TestBcryptLimit(t *testing.T) {
-	p := newPasswords(4, 1, 1)
-	if _, err := p.hash(t.Context(), strings.Repeat("é", 40)); err != errPasswordTooLong {
-		t.Errorf("hash of 80 bytes: %v, want errPasswordTooLong", err)
+// TestHashPool saturates the bcrypt pool with logins: past HASH_QUEUE they
+// get 503 with Retry-After, while GET / and GET /profile keep answering fast.
+func TestHashPool(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: real bcrypt work")
 	}
-	if err := p.check(t.Context(), nil, "anything"); err != errBadCredentials {
-		t.Errorf("check with no hash: %v, want errBadCredentials", err)
+	pool := password.New(4, 2, 4)
+	a := newTestAPIWith(t, pool)
+	a.mustRegister("ada@example.com", "password123")
+	token := a.mustLogin("ada@example.com", "password123")
+	// Unknown emails compare against the dummy hash: make it cost 12, so each
+	// login holds a worker for ~0.2 s.
+	slow, err := bcrypt.GenerateFromPassword([]byte("x"), 12)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if rec := problemFor(errPasswordTooLong); rec.Status != http.StatusBadRequest {
-		t.Errorf("errPasswordTooLong maps to %d", rec.Status)
+	pool.SetDummy(slow)
+
+	ts := httptest.NewServer(a.srv)
+	defer ts.Close()
+	hc := a.client() // the 503s too must be documented problems
+	const logins = 24
+	var wg sync.WaitGroup
+	codes := make(chan int, logins)
+	for range logins {
+		wg.Go(func() {
+			// Unknown emails: each compares against a cost-12 dummy hash.
+			res, err := hc.Post(ts.URL+"/login", "application/json",
+				strings.NewReader(credentials(fmt.Sprintf("u%d@example.com", time.Now().UnixNano()), "password123")))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			res.Body.Close()
+			if res.StatusCode == 503 && res.Header.Get("Retry-After") == "" {
+				t.Error("503 without Retry-After")
+			}
+			codes <- res.StatusCode
+		})
 	}
+	time.Sleep(50 * time.Millisecond) // let the pool fill
+
+	// Budgets: without the pool, each GET would wait behind ~24 runnable
+	// bcrypt goroutines (~10 ms slices each); with it, behind at most 2. They
+	// are generous because this machine is shared: a quiet run shows a median
+	// of ~2 ms.
+	const medianBudget, worstBudget = 200 * time.Millisecond, 5 * time.Second
+	var took []time.Duration
+	for i := 0; i < 20; i++ {
+		for _, path := range []string{"/", "/profile"} {
+			req, _ := http.NewRequest("GET", ts.URL+path, nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			start := time.Now()
+			res, err := hc.Do(req)
+			took = append(took, time.Since(start))
+			if err != nil || res.StatusCode != 200 {
+				t.Fatalf("GET %s during saturation: %v %v", path, res, err)
+			}
+			res.Body.Close()
+		}
+	}
+	wg.Wait()
+	close(codes)
+	count := map[int]int{}
+	for c := range codes {
+		count[c]++
+	}
+	if count[503] == 0 || count[401] == 0 || count[401]+count[503] != logins {
+		t.Errorf("login statuses %v: want some 401 and some 503", count)
+	}
+	slices.Sort(took)
+	median, worst := took[len(took)/2], took[len(took)-1]
+	if median > medianBudget || worst > worstBudget {
+		t.Errorf("GET / and /profile during saturation: median %v (budget %v), slowest %v (budget %v)",
+			median, medianBudget, worst, worstBudget)
+	}
+	t.Logf("logins %v; GET / and /profile: median %v, slowest %v", count, median, worst)
+}
+
+// TestRefreshRotation: a refresh gives a new pair and spends the old
+// refresh token; presenting the spent one ends the whole session, the
+// refresh token that replaced it and every access token included.
+func TestRefreshRotation(t *testing.T) {
+	a := newTestAPI(t)
+	a.mustRegister("ada@example.com", "password123")
+	first := a.mustLoginPair("ada@example.com", "password123")
+
+	second := decode[oapi.Token](t, a.status(a.refresh(first.RefreshToken), 200, "refresh"))
+	if second.RefreshToken == first.RefreshToken || second.Token == "" || second.TokenType != oapi.Bearer ||
+		second.ExpiresIn != 900 || second.RefreshExpiresIn != 30*24*3600 {
+		t.Fatalf("refreshed pair %+v", second)
+	}
+	if a.sessionOf(second.Token) != a.sessionOf(first.Token) {
+		t.Error("a refresh changed the session")
+	}
+	third := decode[oapi.Token](t, a.status(a.refresh(second.RefreshToken), 200, "second refresh"))
+	if a.profileStatus(third.Token) != 200 || a.profileStatus(first.Token) != 200 {
+		t.Fatal("the session's access tokens should work before reuse")
+	}
+
+	// Reuse of a spent token, two generations back: the session ends.
+	p := problemOf(t, a.status(a.refresh(first.RefreshToken), 401, "reuse"))
+	if p.Detail == nil || *p.Detail != errBadRefresh.Detail {
+		t.Errorf("reuse problem %+v", p)
+	}
+	a.status(a.refresh(third.RefreshToken), 401, "the replacing token after reuse")
+	for _, tok := range []string{first.Token, second.Token, third.Token} {
+		if got := a.profileStatus(tok); got != 401 {
+			t.Errorf("access token after reuse detection: %d, want 401", got)
+		}
+	}
+
+	t.Run("refused tokens", func(t *testing.T) {
+		a := a.forInput(t)
+		live := a.mustLoginPair("ada@example.com", "password123")
+		forged := []byte(live.RefreshToken)
+		forged[len(forged)-2] ^= 1
+		for name, tok := range map[string]string{
+			"not base64":            "!!!",
+			"random":                strings.Repeat("A", 75),
+			"forged MAC":            string(forged),
+			"access token":          live.Token,
+			"unknown but valid MAC": a.srv.tokens.Refresh(token.NewSessionID(), 1),
+		} {
+			if rec := a.refresh(tok); rec.Code != 401 {
+				t.Errorf("%s: %d, want 401", name, rec.Code)
+			}
+		}
+		a.status(a.do("POST", "/token/refresh", `{}`), 400, "no token")
+		a.status(a.do("POST", "/token/refresh", `{"refresh_token":"x","extra":1}`), 400, "unknown field")
+		// A forged token did not end the live session.
+		a.status(a.refresh(live.RefreshToken), 200, "live token after forgeries")
+	})
+}
+
+// TestRefreshConcurrent: many refreshes of one token at once. Strict (the
+// default): exactly one gets a pair, the others 401, and, since a loser is
+// indistinguishable from a thief, the session ends. With a reuse interval,
+// every one gets the same current pair and the session lives.
+func TestRefreshConcurrent(t *testing.T) {
+	const n = 8
+	run := func(a *testAPI, token string) (codes map[int]int, refresh map[string]bool) {
+		codes, refresh = map[int]int{}, map[string]bool{}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				rec := a.refresh(token)
+				mu.Lock()
+				defer mu.Unlock()
+				codes[rec.Code]++
+				if rec.Code == 200 {
+					refresh[decode[oapi.Token](a.t, rec).RefreshToken] = true
+				}
+			})
+		}
+		wg.Wait()
+		return codes, refresh
+	}
+
+	t.Run("strict", func(t *testing.T) {
+		a := newTestAPI(t)
+		a.mustRegister("ada@example.com", "password123")
+		pair := a.mustLoginPair("ada@example.com", "password123")
+		codes, winners := run(a, pair.RefreshToken)
+		if diff := cmp.Diff(map[int]int{200: 1, 401: n - 1}, codes); diff != "" {
+			t.Fatalf("status counts (-want +got):\n%s", diff)
+		}
+		for tok := range winners {
+			a.status(a.refresh(tok), 401, "the winner's token after the losers' reuse")
+		}
+		if a.profileStatus(pair.Token) != 401 {
+			t.Error("the session lives on after a lost race")
+		}
+	})
+	t.Run("reuse interval", func(t *testing.T) {
+		a := newTestAPI(t, func(c *Config) { c.RefreshReuseInterval = time.Minute })
+		a.mustRegister("ada@example.com", "password123")
+		pair := a.mustLoginPair("ada@example.com", "password123")
+		codes, got := run(a, pair.RefreshToken)
+		if diff := cmp.Diff(map[int]int{200: n}, codes); diff != "" {
+			t.Fatalf("status counts (-want +got):\n%s", diff)
+		}
+		if len(got) != 1 {
+			t.Fatalf("%d different refresh tokens, want the one current", len(got))
+		}
+		for tok := range got {
+			a.status(a.refresh(tok), 200, "the current token")
+		}
+	})
+}
+
+// TestRefreshReuseInterval: within the interval the token just replaced
+// gets the current pair; after it, it is a reuse; an older one always is.
+func TestRefreshReuseInterval(t *testing.T) {
+	a := newTestAPI(t, func(c *Config) { c.RefreshReuseInterval = 10 * time.Second })
+	a.mustRegister("ada@example.com", "password123")
+	first := a.mustLoginPair("ada@example.com", "password123")
+	second := decode[oapi.Token](t, a.status(a.refresh(first.RefreshToken), 200, "refresh"))
+
+	a.clock.Add(5 * time.Second)
+	again := decode[oapi.Token](t, a.status(a.refresh(first.RefreshToken), 200, "within the interval"))
+	if again.RefreshToken != second.RefreshToken {
+		t.Error("within the interval the answer is not the current refresh token")
+	}
+	a.clock.Add(6 * time.Second)
+	a.status(a.refresh(first.RefreshToken), 401, "after the interval")
+	a.status(a.refresh(second.RefreshToken), 401, "the current token after reuse")
+
+	t.Run("older than the one just replaced", func(t *testing.T) {
+		a := a.forInput(t)
+		p1 := a.mustLoginPair("ada@example.com", "password123")
+		p2 := decode[oapi.Token](t, a.status(a.refresh(p1.RefreshToken), 200, "refresh"))
+		a.status(a.refresh(p2.RefreshToken), 200, "refresh")
+		a.status(a.refresh(p1.RefreshToken), 401, "two generations back")
+		a.status(a.refresh(p2.RefreshToken), 401, "session ended")
+	})
+}
+
+// TestExpiry: access tokens die after JWT_TTL, refresh tokens after
+// REFRESH_TTL (counted from the last refresh), by the injected clock.
+func TestExpiry(t *testing.T) {
+	a := newTestAPI(t)
+	a.mustRegister("ada@example.com", "password123")
+	pair := a.mustLoginPair("ada@example.com", "password123")
+	a.clock.Add(16 * time.Minute)
+	if got := a.profileStatus(pair.Token); got != 401 {
+		t.Errorf("access token after JWT_TTL: %d", got)
+	}
+	a.clock.Add(29 * 24 * time.Hour)
+	pair = decode[oapi.Token](t, a.status(a.refresh(pair.RefreshToken), 200, "refresh after 29 days"))
+	a.clock.Add(29 * 24 * time.Hour) // 58 days after login, 29 after the refresh
+	pair = decode[oapi.Token](t, a.status(a.refresh(pair.RefreshToken), 200, "refresh 29 days after the last"))
+	a.clock.Add(30*24*time.Hour + time.Second)
+	a.status(a.refresh(pair.RefreshToken), 401, "refresh after REFRESH_TTL")
+	if got := a.profileStatus(pair.Token); got != 401 {
+		t.Errorf("access token of an expired session: %d", got)
+	}
+}
+
+// TestEmailVerification, end to end: registration queues the email (in its
+// transaction), the worker makes the token and the console mailer logs it;
+// the token verifies once, until VERIFY_TTL.
+func TestEmailVerification(t *testing.T) {
+	a := newTestAPI(t)
+	a.startJobs()
+	a.mustRegister("ada@example.com", "password123")
+	tok := a.mustLogin("ada@example.com", "password123")
+	if decode[oapi.User](t, a.do("GET", "/profile", "", bearer(tok)...)).EmailVerified {
+		t.Fatal("verified before verifying")
+	}
+	token := a.waitEmail("ada@example.com", "Confirm", 0)
+
+	a.status(a.do("POST", "/email/verify", jsonBody("token", "not-a-token")), 400, "unknown token")
+	a.status(a.do("POST", "/email/verify", jsonBody("token", token)), 204, "verify")
+	if !decode[oapi.User](t, a.do("GET", "/profile", "", bearer(tok)...)).EmailVerified {
+		t.Error("not verified after verifying")
+	}
+	p := problemOf(t, a.status(a.do("POST", "/email/verify", jsonBody("token", token)), 400, "used token"))
+	if p.Errors == nil || (*p.Errors)[0].Field != "/token" {
+		t.Errorf("problem %+v does not name /token", p)
+	}
+
+	t.Run("resend and expiry", func(t *testing.T) {
+		a := a.forInput(t)
+		a.mustRegister("bob@example.com", "password123")
+		bob := a.mustLogin("bob@example.com", "password123")
+		a.waitEmail("bob@example.com", "Confirm", 0)
+		a.status(a.do("POST", "/email/verify/resend", "", bearer(bob)...), 202, "resend")
+		a.status(a.do("POST", "/email/verify/resend", ""), 401, "resend without a token")
+		second := a.waitEmail("bob@example.com", "Confirm", 1)
+		a.clock.Add(24*time.Hour + time.Second)
+		a.status(a.do("POST", "/email/verify", jsonBody("token", second)), 400, "expired token")
+	})
+
+	t.Run("a token works until VERIFY_TTL", func(t *testing.T) {
+		a := a.forInput(t)
+		a.mustRegister("cy@example.com", "password123")
+		token := a.waitEmail("cy@example.com", "Confirm", 0)
+		a.clock.Add(testVerifyTTL - time.Minute)
+		a.status(a.do("POST", "/email/verify", jsonBody("token", token)), 204, "a minute before VERIFY_TTL")
+	})
+}
+
+// TestPasswordReset, end to end: forgot answers alike for any address and
+// queues the same work; the emailed token resets once, until RESET_TTL, and
+// ends every session.
+func TestPasswordReset(t *testing.T) {
+	a := newTestAPI(t)
+	a.startJobs()
+	a.mustRegister("ada@example.com", "password123")
+	s1 := a.mustLoginPair("ada@example.com", "password123")
+	s2 := a.mustLoginPair("ada@example.com", "password123")
+
+	known := a.status(a.do("POST", "/password/forgot", jsonBody("email", "ADA@example.com")), 202, "forgot, known")
+	unknown := a.status(a.do("POST", "/password/forgot", jsonBody("email", "nobody@example.com")), 202, "forgot, unknown")
+	if known.Body.String() != unknown.Body.String() {
+		t.Errorf("answers differ: %s vs %s", known.Body, unknown.Body)
+	}
+	var jobs int
+	if err := a.db.raw.QueryRow(`SELECT count(*) FROM river_job WHERE kind = 'reset-password'`).Scan(&jobs); err != nil || jobs != 2 {
+		t.Errorf("reset jobs queued: %d (%v), want one per request, known or not", jobs, err)
+	}
+	token := a.waitEmail("ada@example.com", "Reset", 0)
+
+	reset := func(token, password string) string { return jsonBody("token", token, "new_password", password) }
+	a.status(a.do("POST", "/password/reset", reset(token, "short")), 400, "short password")
+	a.status(a.do("POST", "/password/reset", reset("unknown-token", "new-password-1")), 400, "unknown token")
+	a.status(a.do("POST", "/password/reset", reset(token, "new-password-1")), 204, "reset")
+	a.status(a.do("POST", "/password/reset", reset(token, "new-password-2")), 400, "used token")
+	for _, s := range []oapi.Token{s1, s2} {
+		if got := a.profileStatus(s.Token); got != 401 {
+			t.Errorf("session after reset: %d", got)
+		}
+		a.status(a.refresh(s.RefreshToken), 401, "refresh after reset")
+	}
+	a.status(a.do("POST", "/login", credentials("ada@example.com", "password123")), 401, "old password")
+	a.mustLogin("ada@example.com", "new-password-1")
+
+	t.Run("expired", func(t *testing.T) {
+		a := a.forInput(t)
+		a.status(a.do("POST", "/password/forgot", jsonBody("email", "ada@example.com")), 202, "forgot")
+		token := a.waitEmail("ada@example.com", "Reset", 1)
+		a.clock.Add(31 * time.Minute)
+		a.status(a.do("POST", "/password/reset", reset(token, "new-password-3")), 400, "expired token")
+		a.mustLogin("ada@example.com", "new-password-1")
+	})
+
+	t.Run("a reset voids the other links, which work until RESET_TTL", func(t *testing.T) {
+		a := a.forInput(t)
+		a.status(a.do("POST", "/password/forgot", jsonBody("email", "ada@example.com")), 202, "forgot")
+		first := a.waitEmail("ada@example.com", "Reset", 2)
+		a.clock.Add(time.Minute) // past the per-email limit
+		a.status(a.do("POST", "/password/forgot", jsonBody("email", "ada@example.com")), 202, "forgot again")
+		second := a.waitEmail("ada@example.com", "Reset", 3)
+		a.clock.Add(testResetTTL - 2*time.Minute) // the first has a minute left
+		a.status(a.do("POST", "/password/reset", reset(second, "new-password-4")), 204, "reset before RESET_TTL")
+		a.status(a.do("POST", "/password/reset", reset(first, "new-password-5")), 400, "another link after a reset")
+		a.mustLogin("ada@example.com", "new-password-4")
+	})
+
+	// Only the console mailer's lines may hold a token; no log line holds a
+	// refresh token's hash.
+	secrets := []string{s1.Token, s1.RefreshToken, s2.RefreshToken, token, db.HashToken(s1.RefreshToken), db.HashToken(token)}
+	for _, line := range strings.Split(a.logs.String(), "\n") {
+		if strings.Contains(line, `"msg":"email (console mailer`) {
+			continue
+		}
+		for _, s := range secrets {
+			if strings.Contains(line, s) {
+				t.Errorf("a log line holds a secret: %s", line)
+			}
+		}
+	}
+}
+
+// TestRegisterParallelDistinct registers many distinct emails at once: every
+// one gets 201 with its own id (the single writer connection queues them
+// instead of failing with "database is locked"), and every one can log in.
+func TestRegisterParallelDistinct(t *testing.T) {
+	a := loadAPI(t)
+	const n = 64
+	users := make([]oapi.User, n)
+	codes := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			rec := a.do("POST", "/register", credentials(fmt.Sprintf("user%02d@example.com", i), "password123"))
+			codes[i] = rec.Code
+			if rec.Code == http.StatusCreated {
+				users[i] = decode[oapi.User](t, rec)
+			}
+		})
+	}
+	wg.Wait()
+	ids := map[int64]bool{}
+	for i, c := range codes {
+		if c != http.StatusCreated {
+			t.Errorf("user%02d: %d", i, c)
+			continue
+		}
+		if want := fmt.Sprintf("user%02d@example.com", i); string(users[i].Email) != want || ids[users[i].ID] {
+			t.Errorf("user%02d: got %+v (duplicate id or wrong email)", i, users[i])
+		}
+		ids[users[i].ID] = true
+	}
+	for i := range n {
+		a.mustLogin(fmt.Sprintf("user%02d@example.com", i), "password123")
+	}
+	checkLogs(t, a)
+}
+
+// TestRegisterRaceAnyCase extends TestRegisterRace: the same address written
+// in different cases, registered at once, still makes exactly
+// one account.
+func TestRegisterRaceAnyCase(t *testing.T) {
+	a := loadAPI(t)
+	variants := []string{"race@example.com", "RACE@example.com", "Race@Example.com", "race@EXAMPLE.COM", "rAcE@eXaMpLe.CoM"}
+	const rounds = 4
+	codes := make(chan int, len(variants)*rounds)
+	var wg sync.WaitGroup
+	for range rounds {
+		for _, v := range variants {
+			wg.Go(func() { codes <- a.do("POST", "/register", credentials(v, "password123")).Code })
+		}
+	}
+	wg.Wait()
+	close(codes)
+	got := map[int]int{}
+	for c := range codes {
+		got[c]++
+	}
+	if diff := cmp.Diff(map[int]int{201: 1, 409: len(variants)*rounds - 1}, got); diff != "" {
+		t.Errorf("status counts (-want +got):\n%s", diff)
+	}
+	checkLogs(t, a)
 }

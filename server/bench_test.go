@@ -15,6 +15,7 @@ package server
 // validation and no logging. Read Get*/Bare* as the overhead keel adds.
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,8 +26,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -38,6 +41,8 @@ import (
 
 	"github.com/keelhq/keel/api"
 	"github.com/keelhq/keel/db"
+	"github.com/keelhq/keel/internal/password"
+	"github.com/keelhq/keel/internal/token"
 )
 
 // benchAPI is a Server over a fresh SQLite database, logging JSON lines at
@@ -53,51 +58,45 @@ type benchAPI struct {
 	email   string
 }
 
-// benchSession is a session id for the token benchmarks (they never ask the database).
-var benchSession = newSessionID()
+const benchPassword = "correct horse battery"
 
-const (
-	benchPassword = "correct horse battery"
-	benchSecret   = "bench-secret-0123456789abcdef0123456789"
-)
+// lockedWriter is a buffered log file shared by the handler's goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bufio.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
 
 func newBenchAPI(b *testing.B, logTo string, bcryptCost int) *benchAPI {
 	b.Helper()
-	cfg, err := LoadConfig(func(name string) string {
-		switch name {
-		case "JWT_SECRET":
-			return benchSecret
-		case "BCRYPT_COST":
-			return strconv.Itoa(bcryptCost)
-		case "AUTH_RATE_LIMIT": // the load harness's setting: measure keel, not the limiter
-			return "0"
-		}
-		return ""
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
+	// The load harness's setting: no rate limit (measure keel, not the limiter).
+	cfg := testConfig()
 	dir := b.TempDir()
-	store := newTestDB(b).store
+	d := newTestDB(b)
+	store := d.store
 	var w io.Writer = io.Discard
 	if logTo == "file" {
 		f, err := os.Create(filepath.Join(dir, "keel.log"))
 		if err != nil {
 			b.Fatal(err)
 		}
-		// As keel serve writes its log: buffered, flushed every 100 ms.
-		buf := NewLogBuffer(f, 64<<10, 100*time.Millisecond)
-		b.Cleanup(func() { buf.Close(); f.Close() })
+		// As keel serve writes its log: buffered (cmd/keel also flushes
+		// every 100 ms).
+		buf := &lockedWriter{w: bufio.NewWriterSize(f, 64<<10)}
+		b.Cleanup(func() { buf.w.Flush(); f.Close() })
 		w = buf
 	}
 	a := &benchAPI{b: b, store: store}
-	log := NewLogger(w, cfg.LogFormat, cfg.LogLevel)
-	a.srv = New(cfg, log, store, Options{})
-	b.Cleanup(func() { a.srv.Close(context.Background()) })
-	useJobs(b, a.srv, store, log, time.Now)
+	log := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	a.srv, _ = newServer(b, cfg, d, log, time.Now, password.New(bcryptCost, runtime.NumCPU(), 64))
 
 	a.email = "bench@example.com"
-	hash, err := a.srv.passwords.hash(context.Background(), benchPassword)
+	hash, err := a.srv.passwords.Hash(context.Background(), benchPassword)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -106,13 +105,13 @@ func newBenchAPI(b *testing.B, logTo string, bcryptCost int) *benchAPI {
 		b.Fatal(err)
 	}
 	a.user = row.ID
-	a.session = newSessionID()
+	a.session = token.NewSessionID()
 	now := time.Now()
 	if err := store.CreateSession(context.Background(), db.Session{ID: a.session, UserID: row.ID, CreatedAt: now, LastUsedAt: now,
 		Generation: 1, RefreshHash: "bench", RotatedAt: now, RefreshExpiresAt: now.Add(time.Hour)}); err != nil {
 		b.Fatal(err)
 	}
-	if a.token, err = a.srv.tokens.issue(principal{row.ID, a.session}); err != nil {
+	if a.token, err = a.srv.tokens.Issue(token.Principal{UserID: row.ID, SessionID: a.session}); err != nil {
 		b.Fatal(err)
 	}
 	return a
@@ -392,17 +391,17 @@ func bareMux(a *benchAPI) http.Handler {
 	})
 	mux.HandleFunc("GET /profile", func(w http.ResponseWriter, r *http.Request) {
 		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		var p principal
+		var p token.Principal
 		if ok {
 			var err error
-			p, err = a.srv.tokens.verify(raw)
+			p, err = a.srv.tokens.Verify(raw)
 			ok = err == nil
 		}
 		if !ok {
 			writeJSON(w, 401, map[string]string{"error": "unauthorized"})
 			return
 		}
-		row, err := a.store.GetSessionUser(r.Context(), p.sessionID, p.userID)
+		row, err := a.store.GetSessionUser(r.Context(), p.SessionID, p.UserID)
 		if err != nil {
 			writeJSON(w, 401, map[string]string{"error": "unauthorized"})
 			return
@@ -446,7 +445,7 @@ func BenchmarkValidator(b *testing.B) {
 	}
 
 	e := echo.New()
-	e.Use(newValidator(a.srv.ops, a.srv.bearerUser, a.srv.sessionLive).middleware)
+	e.Use(a.srv.validateRequests)
 	noop := func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }
 	e.GET("/", noop)
 	e.GET("/profile", noop)
@@ -465,7 +464,7 @@ func BenchmarkValidator(b *testing.B) {
 		if !ok {
 			return errors.New("no token")
 		}
-		_, err := a.srv.tokens.verify(raw)
+		_, err := a.srv.tokens.Verify(raw)
 		return err
 	}}
 
@@ -499,36 +498,6 @@ func BenchmarkValidator(b *testing.B) {
 	}
 }
 
-func BenchmarkTokenIssue(b *testing.B) {
-	tk := newTokens([]byte(benchSecret), time.Hour, time.Now)
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := tk.issue(principal{42, benchSession}); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-}
-
-func BenchmarkTokenVerify(b *testing.B) {
-	tk := newTokens([]byte(benchSecret), time.Hour, time.Now)
-	raw, err := tk.issue(principal{42, benchSession})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if id, err := tk.verify(raw); err != nil || id.userID != 42 {
-				b.Error(id, err)
-				return
-			}
-		}
-	})
-}
-
 // BenchmarkLogRequestLine is the one slog JSON line logRequests writes per
 // request, to a file (a write(2) each) and to io.Discard.
 func BenchmarkLogRequestLine(b *testing.B) {
@@ -543,7 +512,7 @@ func BenchmarkLogRequestLine(b *testing.B) {
 				b.Cleanup(func() { f.Close() })
 				w = f
 			}
-			log := NewLogger(w, "json", slog.LevelInfo)
+			log := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			ctx := context.Background()
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {

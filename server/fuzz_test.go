@@ -2,18 +2,19 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/keelhq/keel/gen/oapi"
+	"github.com/keelhq/keel/internal/password"
 )
 
 // The fuzz targets send arbitrary bodies (and Content-Types) to /register and
@@ -30,28 +31,10 @@ import (
 // that input's *testing.T (see forInput).
 func fuzzAPI(f *testing.F) *testAPI {
 	f.Helper()
-	cfg, err := LoadConfig(func(name string) string {
-		switch name {
-		case "JWT_SECRET":
-			return "fuzz-secret-0123456789abcdef0123456789"
-		case "BCRYPT_COST":
-			return "4"
-		case "AUTH_RATE_LIMIT":
-			return "0"
-		case "HASH_QUEUE":
-			return "1024"
-		}
-		return ""
-	})
-	if err != nil {
-		f.Fatal(err)
-	}
 	d := newTestDB(f)
 	a := &testAPI{db: d, store: d.store, clock: &clock{t: time.Now()}, logs: &syncBuffer{}}
-	log := NewLogger(a.logs, "json", slog.LevelWarn)
-	a.srv = New(cfg, log, d.store, Options{Now: a.clock.Now})
-	f.Cleanup(func() { a.srv.Close(context.Background()) })
-	a.jobs = useJobs(f, a.srv, d.store, log, a.clock.Now)
+	log := slog.New(slog.NewJSONHandler(a.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	a.srv, a.jobs = newServer(f, testConfig(), d, log, a.clock.Now, password.New(4, runtime.NumCPU(), 1024))
 	return a
 }
 

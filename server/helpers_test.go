@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -18,7 +19,9 @@ import (
 	"github.com/keelhq/keel/internal/contract"
 	"github.com/keelhq/keel/internal/jobs"
 	"github.com/keelhq/keel/internal/mail"
+	"github.com/keelhq/keel/internal/password"
 	"github.com/keelhq/keel/internal/testutil"
+	"github.com/keelhq/keel/internal/token"
 )
 
 // spec is the contract every response in these tests is checked against.
@@ -51,26 +54,27 @@ func (c *clock) Add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// testConfig is LoadConfig's defaults with a test secret and bcrypt's
-// cheapest cost, so tests spend their time on keel rather than on hashing.
-func testConfig(t *testing.T) Config {
-	t.Helper()
-	cfg, err := LoadConfig(func(name string) string {
-		switch name {
-		case "JWT_SECRET":
-			return "test-secret-0123456789abcdef0123456789"
-		case "BCRYPT_COST":
-			return "4"
-		case "AUTH_RATE_LIMIT":
-			return "0" // tests send many requests from one address; TestRateLimit turns it on
-		}
-		return ""
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
+// testSecret signs the tests' tokens.
+const testSecret = "test-secret-0123456789abcdef0123456789"
+
+// The settings cmd/keel defaults to, which the tests' job engine and tokens use.
+const (
+	testJWTTTL    = 15 * time.Minute
+	testVerifyTTL = 24 * time.Hour
+	testResetTTL  = 30 * time.Minute
+	testPublicURL = "http://localhost:8080"
+)
+
+// testConfig is cmd/keel's defaults with no rate limit: tests send many
+// requests from one address (TestRateLimit turns it on).
+func testConfig() Config {
+	return Config{BodyLimit: 64 << 10, AuthRateLimit: 0, RefreshTTL: 720 * time.Hour}
 }
+
+// testPasswords is the bcrypt pool at bcrypt's cheapest cost, so tests spend
+// their time on keel rather than on hashing; workers and queue are
+// cmd/keel's defaults.
+func testPasswords() *password.Pool { return password.New(4, runtime.NumCPU(), 64) }
 
 // testAPI is a Server over a fresh database (see newTestDB).
 type testAPI struct {
@@ -90,7 +94,13 @@ type testAPI struct {
 
 func newTestAPI(t *testing.T, change ...func(*Config)) *testAPI {
 	t.Helper()
-	cfg := testConfig(t)
+	return newTestAPIWith(t, testPasswords(), change...)
+}
+
+// newTestAPIWith is newTestAPI with the given bcrypt pool.
+func newTestAPIWith(t *testing.T, passwords *password.Pool, change ...func(*Config)) *testAPI {
+	t.Helper()
+	cfg := testConfig()
 	for _, f := range change {
 		f(&cfg)
 	}
@@ -102,33 +112,40 @@ func newTestAPI(t *testing.T, change ...func(*Config)) *testAPI {
 		clock: &clock{t: time.Now()},
 		logs:  &syncBuffer{},
 	}
-	log := NewLogger(a.logs, "json", slog.LevelDebug)
-	a.srv = New(cfg, log, d.store, Options{Now: a.clock.Now})
-	t.Cleanup(func() { a.srv.Close(context.Background()) })
-	a.jobs = useJobs(t, a.srv, d.store, log, a.clock.Now)
+	log := slog.New(slog.NewJSONHandler(a.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	a.srv, a.jobs = newServer(t, cfg, d, log, a.clock.Now, passwords)
 	return a
 }
 
-// useJobs gives srv a real job engine on store, with the console mailer
-// writing to log and emailed tokens expiring by now. It is not started.
-func useJobs(t testing.TB, srv *Server, store db.Store, log *slog.Logger, now func() time.Time) *jobs.Engine {
-	t.Helper()
-	e, err := jobs.New(store, jobs.Config{
+// newServer builds a Server over d for a test or benchmark, with a real job
+// engine on d (the console mailer writing to log, emailed tokens expiring by
+// now), not started.
+func newServer(tb testing.TB, cfg Config, d testDB, log *slog.Logger, now func() time.Time, passwords *password.Pool) (*Server, *jobs.Engine) {
+	tb.Helper()
+	srv := New(cfg, Deps{
+		Log:       log,
+		Store:     d.store,
+		Tokens:    token.New([]byte(testSecret), testJWTTTL, now),
+		Passwords: passwords,
+		Now:       now,
+	})
+	tb.Cleanup(func() { srv.Close(context.Background()) })
+	e, err := jobs.New(d.store, d.jobs, jobs.Config{
 		// A short period makes the engine poll for jobs every 20 ms.
 		CountUsersEvery: 100 * time.Millisecond,
 		Log:             log,
 		Registry:        srv.Registry(),
 		Mailer:          mail.Console{Log: log, From: "keel@example.com"},
-		PublicURL:       srv.cfg.PublicURL,
-		VerifyTTL:       srv.cfg.VerifyTTL,
-		ResetTTL:        srv.cfg.ResetTTL,
+		PublicURL:       testPublicURL,
+		VerifyTTL:       testVerifyTTL,
+		ResetTTL:        testResetTTL,
 		Now:             now,
 	})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	srv.UseJobs(e.Client())
-	return e
+	srv.UseJobs(e)
+	return srv, e
 }
 
 // startJobs starts the job engine, so queued emails are sent (to the log).
@@ -249,11 +266,11 @@ func (a *testAPI) mustLoginPair(email, password string, hdr ...string) oapi.Toke
 // sessionOf is the session id an access token names.
 func (a *testAPI) sessionOf(token string) string {
 	a.t.Helper()
-	p, err := a.srv.tokens.verify(token)
+	p, err := a.srv.tokens.Verify(token)
 	if err != nil {
 		a.t.Fatal(err)
 	}
-	return p.sessionID
+	return p.SessionID
 }
 
 func credentials(email, password string) string {
@@ -274,4 +291,48 @@ func decode[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
 func problemOf(t *testing.T, rec *httptest.ResponseRecorder) oapi.Problem {
 	t.Helper()
 	return decode[oapi.Problem](t, rec)
+}
+
+func bearer(token string) []string { return []string{"Authorization", "Bearer " + token} }
+
+func jsonBody(kv ...string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+func (a *testAPI) refresh(token string) *httptest.ResponseRecorder {
+	a.t.Helper()
+	return a.do("POST", "/token/refresh", jsonBody("refresh_token", token))
+}
+
+// status checks a response's status and returns it for more checks.
+func (a *testAPI) status(rec *httptest.ResponseRecorder, want int, what string) *httptest.ResponseRecorder {
+	a.t.Helper()
+	if rec.Code != want {
+		a.t.Fatalf("%s: status %d, want %d: %s", what, rec.Code, want, rec.Body)
+	}
+	return rec
+}
+
+// profileStatus is the status GET /profile gives the access token. GET
+// /profile checks the session in its own query, every other bearer operation
+// in the validator: GET /sessions must agree, so each test that sees a
+// session end (or live) sees it through both paths.
+func (a *testAPI) profileStatus(token string) int {
+	a.t.Helper()
+	profile := a.do("GET", "/profile", "", bearer(token)...).Code
+	if sessions := a.do("GET", "/sessions", "", bearer(token)...).Code; (sessions == 200) != (profile == 200) {
+		a.t.Errorf("GET /profile says %d but GET /sessions says %d for the same token", profile, sessions)
+	}
+	return profile
+}
+
+// loadAPI is a test API for concurrency: bcrypt cost 4, no rate limit, and a
+// bcrypt queue deep enough that no request is turned away with 503.
+func loadAPI(t *testing.T) *testAPI {
+	return newTestAPIWith(t, password.New(4, runtime.NumCPU(), 1<<12))
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/keelhq/keel/api"
+	"github.com/keelhq/keel/internal/validate"
 )
 
 // TestOperationsInOneHop keeps any behaviour findable from the spec in one
@@ -70,7 +71,7 @@ func TestOperationsInOneHop(t *testing.T) {
 				if got := methods[name]; got != tag+".go" {
 					t.Errorf("%s %s (%s, tag %s): method %s is in %q, want %s.go", method, path, id, tag, name, got, tag)
 				}
-				if got := routed[method+" "+echoPath(path)]; !strings.HasSuffix(got, "(*ServerInterfaceWrapper)."+name+"-fm") {
+				if got := routed[method+" "+validate.EchoPath(path)]; !strings.HasSuffix(got, "(*ServerInterfaceWrapper)."+name+"-fm") {
 					t.Errorf("%s %s is served by %q, not the generated wrapper of Server.%s", method, path, got, name)
 				}
 			}

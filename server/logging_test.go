@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"net"
 	"strings"
 	"testing"
@@ -29,5 +30,58 @@ func TestAccessLogClientIP(t *testing.T) {
 				t.Errorf("want client_ip %s in:\n%s", tt.want, logs)
 			}
 		})
+	}
+}
+
+func TestRequestID(t *testing.T) {
+	a := newTestAPI(t)
+	if got := a.do("GET", "/", "", "X-Request-Id", "abc-123").Header().Get("X-Request-Id"); got != "abc-123" {
+		t.Errorf("client id not kept: %q", got)
+	}
+	for _, bad := range []string{"a b", "x\"}{", strings.Repeat("a", 129)} {
+		got := a.do("GET", "/", "", "X-Request-Id", bad).Header().Get("X-Request-Id")
+		if got == bad || got == "" {
+			t.Errorf("id %q kept or missing: %q", bad, got)
+		}
+	}
+	p := problemOf(t, a.do("GET", "/nope", "", "X-Request-Id", "find-me"))
+	if p.Instance == nil || *p.Instance != "find-me" {
+		t.Errorf("problem instance %v, want the request id", p.Instance)
+	}
+}
+
+// TestLogs: one line per request with its fields, and never a password, hash
+// or token.
+func TestLogs(t *testing.T) {
+	a := newTestAPI(t)
+	a.mustRegister("ada@example.com", "secret-password-1")
+	token := a.mustLogin("ada@example.com", "secret-password-1")
+	a.do("GET", "/profile", "", "Authorization", "Bearer "+token)
+	a.do("POST", "/login", credentials("ada@example.com", "wrong-password-2"))
+
+	logs := a.logs.String()
+	for _, secret := range []string{"secret-password-1", "wrong-password-2", "$2a$", token} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("logs contain %q", secret)
+		}
+	}
+	n := 0
+	for _, l := range strings.Split(strings.TrimSpace(logs), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("not a JSON line: %s", l)
+		}
+		if m["msg"] != "request" {
+			continue
+		}
+		n++
+		for _, k := range []string{"method", "route", "status", "latency_ms", "request_id", "client_ip"} {
+			if _, ok := m[k]; !ok {
+				t.Errorf("request line lacks %s: %s", k, l)
+			}
+		}
+	}
+	if n != 4 {
+		t.Errorf("%d request lines, want 4:\n%s", n, logs)
 	}
 }

@@ -13,27 +13,24 @@ import (
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/db/postgres"
 	"github.com/keelhq/keel/db/sqlite"
+	"github.com/keelhq/keel/internal/jobs"
 	"github.com/keelhq/keel/internal/pgtest"
+	"github.com/keelhq/keel/internal/testutil"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-// testEngine is the database the server tests run on: SQLite, or
-// PostgreSQL with KEEL_TEST_DB=postgres (make test runs both).
-func testEngine() string {
-	if os.Getenv("KEEL_TEST_DB") == "postgres" {
-		return Postgres
-	}
-	return SQLite
-}
-
-// testDB is a fresh database for one test: the store keel uses, and a raw
-// connection through which a test changes rows behind keel's back.
+// testDB is a fresh database for one test: the store keel uses, its job
+// backend, and a raw connection through which a test changes rows behind
+// keel's back.
 type testDB struct {
 	store db.Store
+	jobs  jobs.Backend
 	raw   *sql.DB
 }
 
+// newTestDB opens a fresh database on the engine the tests run on: SQLite,
+// or PostgreSQL with KEEL_TEST_DB=postgres.
 func newTestDB(t testing.TB) testDB {
 	t.Helper()
 	var (
@@ -42,12 +39,20 @@ func newTestDB(t testing.TB) testDB {
 		driver, dn string
 	)
 	ctx := context.Background()
-	if testEngine() == Postgres {
+	if testutil.OnPostgres() {
 		dn, driver = pgtest.NewDatabase(t), "pgx"
-		d.store, err = postgres.Open(ctx, dn, postgres.Options{})
+		var s *postgres.DB
+		s, err = postgres.Open(ctx, dn, postgres.Options{})
+		if err == nil {
+			d.store, d.jobs = s, s.Jobs()
+		}
 	} else {
 		dn, driver = filepath.Join(t.TempDir(), "keel.db"), "sqlite"
-		d.store, err = sqlite.Open(ctx, dn)
+		var s *sqlite.DB
+		s, err = sqlite.Open(ctx, dn)
+		if err == nil {
+			d.store, d.jobs = s, s.Jobs()
+		}
 	}
 	if err != nil {
 		t.Fatal(err)

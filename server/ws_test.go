@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -214,4 +215,70 @@ func maskedFrame(op byte, payload []byte) []byte {
 		f = append(f, b^key[i%4])
 	}
 	return f
+}
+
+func TestWebSocket(t *testing.T) {
+	a := newTestAPI(t)
+	ts := httptest.NewServer(a.srv)
+	defer ts.Close()
+	url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws"
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	t.Run("greeting, then the client closes", func(t *testing.T) {
+		c, _, err := websocket.Dial(ctx, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		typ, msg, err := c.Read(ctx)
+		if err != nil || typ != websocket.MessageText || string(msg) != greeting {
+			t.Fatalf("read %v %q %v", typ, msg, err)
+		}
+		if err := c.Close(websocket.StatusNormalClosure, "bye"); err != nil {
+			t.Error(err)
+		}
+	})
+
+	t.Run("not a handshake", func(t *testing.T) {
+		if rec := a.do("GET", "/ws", ""); rec.Code != http.StatusUpgradeRequired {
+			t.Errorf("status %d, want 426", rec.Code)
+		}
+		for _, hdr := range [][]string{
+			{"Sec-WebSocket-Version", "8", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="},
+			{"Sec-WebSocket-Version", "13", "Sec-WebSocket-Key", "short"},
+			{"Sec-WebSocket-Version", "13"},
+		} {
+			rec := a.do("GET", "/ws", "", append([]string{"Connection", "Upgrade", "Upgrade", "websocket"}, hdr...)...)
+			if rec.Code != http.StatusBadRequest {
+				t.Errorf("%v: status %d, want 400", hdr, rec.Code)
+			}
+		}
+	})
+
+	t.Run("cross-origin", func(t *testing.T) {
+		_, res, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"https://evil.example"}}})
+		if err == nil || res == nil || res.StatusCode != http.StatusForbidden {
+			t.Errorf("cross-origin handshake: %v %v", res, err)
+		}
+	})
+
+	t.Run("server shutdown closes with 1001", func(t *testing.T) {
+		c, _, err := websocket.Dial(ctx, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		if _, _, err := c.Read(ctx); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- a.srv.Close(ctx) }()
+		_, _, err = c.Read(ctx)
+		if got := websocket.CloseStatus(err); got != websocket.StatusGoingAway {
+			t.Errorf("close status %v (%v), want 1001", got, err)
+		}
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("Close: %v", err)
+		}
+	})
 }

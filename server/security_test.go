@@ -5,9 +5,182 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
+
+// TestBodyLimit: a body over BODY_LIMIT gets 413 without being read into
+// memory. The body is a stream of 1 MiB that counts the bytes the server
+// takes from it, sent through the real router with its length declared and
+// with no length (as a chunked body arrives); the server may read the limit
+// and a little more (to see that it is passed), never the rest.
+func TestBodyLimit(t *testing.T) {
+	const limit, size, slack = 1024, 1 << 20, 512
+	a := newTestAPI(t, func(c *Config) { c.BodyLimit = limit })
+	for _, tt := range []struct {
+		name   string
+		length int64 // Content-Length; -1 for none
+	}{
+		{"declared length", size},
+		{"unknown length", -1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := a.forInput(t)
+			body := &countingReader{r: io.LimitReader(io.MultiReader(strings.NewReader(`{"email":"ada@example.com","password":"`), repeatByte('p')), size)}
+			req := httptest.NewRequest("POST", "/register", body)
+			req.ContentLength = tt.length
+			req.Header.Set("Content-Type", "application/json")
+			if rec := a.serve(req); rec.Code != http.StatusRequestEntityTooLarge {
+				t.Errorf("status %d, want 413: %s", rec.Code, rec.Body)
+			}
+			if n := body.n.Load(); n > limit+slack {
+				t.Errorf("the server read %d bytes of the body; the limit is %d", n, limit)
+			}
+		})
+	}
+	if rec := a.do("GET", "/", ""); rec.Code != 200 {
+		t.Errorf("server stopped serving: %d", rec.Code)
+	}
+}
+
+// countingReader counts the bytes read from r.
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// repeatByte is an endless stream of one byte.
+type repeatByte byte
+
+func (b repeatByte) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(b)
+	}
+	return len(p), nil
+}
+
+// TestNestingLimit: nesting past 32 levels is refused before it costs a deep
+// recursion, at any size up to the body limit.
+func TestNestingLimit(t *testing.T) {
+	a := newTestAPI(t)
+	for _, body := range []string{
+		`{"email":"a@example.com","password":"password123","x":` + strings.Repeat("[", 33) + strings.Repeat("]", 33) + `}`,
+		strings.Repeat("[", 65000),
+	} {
+		rec := a.do("POST", "/register", body)
+		if rec.Code != 400 || !strings.Contains(rec.Body.String(), "too deeply") {
+			t.Errorf("%d bytes of nesting: %d %s", len(body), rec.Code, rec.Body)
+		}
+	}
+}
+
+func TestSecurityHeaders(t *testing.T) {
+	a := newTestAPI(t)
+	for _, path := range []string{"/", "/nope", "/docs"} {
+		h := a.do("GET", path, "").Header()
+		for name, want := range map[string]string{
+			"X-Content-Type-Options": "nosniff",
+			"X-Frame-Options":        "DENY",
+			"Referrer-Policy":        "no-referrer",
+		} {
+			if got := h.Get(name); got != want {
+				t.Errorf("%s: %s = %q, want %q", path, name, got, want)
+			}
+		}
+		if h.Get("Content-Security-Policy") == "" || h.Get("Server") != "" || h.Get("Strict-Transport-Security") != "" {
+			t.Errorf("%s: CSP %q, Server %q, HSTS without TLS %q", path, h.Get("Content-Security-Policy"), h.Get("Server"), h.Get("Strict-Transport-Security"))
+		}
+	}
+	if got := a.do("POST", "/login", credentials("x@example.com", "password123")).Header().Get("Cache-Control"); got != "no-store" {
+		t.Errorf("login Cache-Control %q, want no-store", got)
+	}
+	req := httptest.NewRequest("GET", "https://keel.example/", nil) // httptest sets TLS for https
+	if rec := a.serve(req); rec.Header().Get("Strict-Transport-Security") == "" {
+		t.Error("no HSTS over TLS")
+	}
+}
+
+func TestContentTypeCase(t *testing.T) {
+	a := newTestAPI(t)
+	rec := a.do("POST", "/register", credentials("ada@example.com", "password123"), "Content-Type", "APPLICATION/JSON; Charset=UTF-8")
+	if rec.Code != 201 {
+		t.Errorf("upper-case media type: %d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestInvalidUTF8(t *testing.T) {
+	a := newTestAPI(t)
+	rec := a.do("POST", "/register", "{\"email\":\"ada@example.com\",\"password\":\"pass\xffword123\"}")
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "UTF-8") {
+		t.Errorf("invalid UTF-8 password: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestBodyLimitAnyMethod: BODY_LIMIT holds for every operation with a body,
+// not only POST ones (PUT /profile/password, DELETE /profile).
+func TestBodyLimitAnyMethod(t *testing.T) {
+	a := newTestAPI(t, func(c *Config) { c.BodyLimit = 1024 })
+	a.mustRegister("ada@example.com", "password123")
+	token := a.mustLogin("ada@example.com", "password123")
+	big := `{"current_password":"password123","new_password":"` + strings.Repeat("p", 2000) + `"}`
+	for _, tt := range []struct{ method, path, body string }{
+		{"PUT", "/profile/password", big},
+		{"DELETE", "/profile", `{"password":"` + strings.Repeat("p", 2000) + `"}`},
+	} {
+		if rec := a.do(tt.method, tt.path, tt.body, "Authorization", "Bearer "+token); rec.Code != http.StatusRequestEntityTooLarge {
+			t.Errorf("%s %s with a body over the limit: %d %s", tt.method, tt.path, rec.Code, rec.Body)
+		}
+	}
+}
+
+// TestBodyIgnoredWhereNoneIsTaken: a body sent to an operation that takes
+// none is never read: no 413 (which those operations do not document).
+func TestBodyIgnoredWhereNoneIsTaken(t *testing.T) {
+	a := newTestAPI(t, func(c *Config) { c.BodyLimit = 1024 })
+	a.mustRegister("ada@example.com", "password123")
+	bearer := "Bearer " + a.mustLogin("ada@example.com", "password123")
+	big := strings.Repeat("x", 4096)
+	for _, tt := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/profile", 200},
+		{"GET", "/sessions", 200},
+		{"GET", "/healthz", 200},
+		{"POST", "/logout", 204},
+	} {
+		if rec := a.do(tt.method, tt.path, big, "Authorization", bearer); rec.Code != tt.status {
+			t.Errorf("%s %s with a 4 KiB body: %d, want %d: %s", tt.method, tt.path, rec.Code, tt.status, rec.Body)
+		}
+	}
+}
+
+// TestMediaTypes: the request body's media type is read as RFC 9110 says
+// (any letter case, parameters allowed), and anything but JSON is a 415.
+func TestMediaTypes(t *testing.T) {
+	a := newTestAPI(t)
+	body := credentials("ada@example.com", "password123")
+	for _, tt := range []struct {
+		contentType string
+		status      int
+	}{
+		{"Application/JSON; charset=utf-8", 201},
+		{"text/plain", 415},
+		{"application/jsonx", 415},
+		{"application/json;;", 415},
+	} {
+		if rec := a.do("POST", "/register", body, "Content-Type", tt.contentType); rec.Code != tt.status {
+			t.Errorf("Content-Type %q: %d, want %d: %s", tt.contentType, rec.Code, tt.status, rec.Body)
+		}
+	}
+}
 
 // TestBadInput sends /register and /login every kind of bad body keel must
 // refuse: each gets its documented 4xx as problem+json (a.do checks the

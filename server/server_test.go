@@ -3,85 +3,14 @@ package server
 import (
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/keelhq/keel/gen/oapi"
 )
-
-// loadAPI is a test API for concurrency: bcrypt cost 4, no rate limit, and a
-// bcrypt queue deep enough that no request is turned away with 503.
-func loadAPI(t *testing.T) *testAPI {
-	return newTestAPI(t, func(c *Config) { c.HashQueue = 1 << 12 })
-}
-
-// TestRegisterParallelDistinct registers many distinct emails at once: every
-// one gets 201 with its own id (the single writer connection queues them
-// instead of failing with "database is locked"), and every one can log in.
-func TestRegisterParallelDistinct(t *testing.T) {
-	a := loadAPI(t)
-	const n = 64
-	users := make([]oapi.User, n)
-	codes := make([]int, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			rec := a.do("POST", "/register", credentials(fmt.Sprintf("user%02d@example.com", i), "password123"))
-			codes[i] = rec.Code
-			if rec.Code == http.StatusCreated {
-				users[i] = decode[oapi.User](t, rec)
-			}
-		})
-	}
-	wg.Wait()
-	ids := map[int64]bool{}
-	for i, c := range codes {
-		if c != http.StatusCreated {
-			t.Errorf("user%02d: %d", i, c)
-			continue
-		}
-		if want := fmt.Sprintf("user%02d@example.com", i); string(users[i].Email) != want || ids[users[i].ID] {
-			t.Errorf("user%02d: got %+v (duplicate id or wrong email)", i, users[i])
-		}
-		ids[users[i].ID] = true
-	}
-	for i := range n {
-		a.mustLogin(fmt.Sprintf("user%02d@example.com", i), "password123")
-	}
-	checkLogs(t, a)
-}
-
-// TestRegisterRaceAnyCase extends TestRegisterRace: the same address written
-// in different cases, registered at once, still makes exactly
-// one account.
-func TestRegisterRaceAnyCase(t *testing.T) {
-	a := loadAPI(t)
-	variants := []string{"race@example.com", "RACE@example.com", "Race@Example.com", "race@EXAMPLE.COM", "rAcE@eXaMpLe.CoM"}
-	const rounds = 4
-	codes := make(chan int, len(variants)*rounds)
-	var wg sync.WaitGroup
-	for range rounds {
-		for _, v := range variants {
-			wg.Go(func() { codes <- a.do("POST", "/register", credentials(v, "password123")).Code })
-		}
-	}
-	wg.Wait()
-	close(codes)
-	got := map[int]int{}
-	for c := range codes {
-		got[c]++
-	}
-	if diff := cmp.Diff(map[int]int{201: 1, 409: len(variants)*rounds - 1}, got); diff != "" {
-		t.Errorf("status counts (-want +got):\n%s", diff)
-	}
-	checkLogs(t, a)
-}
 
 // TestMixedLoad runs registrations, logins (right and wrong passwords, known
 // and unknown emails), profile reads and health checks from many goroutines

@@ -1,0 +1,237 @@
+package token
+
+import (
+	"encoding/base64"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+const testSecret = "test-secret-0123456789abcdef0123456789"
+
+// fixedClock is a settable clock, on whole seconds (JWT claims are).
+type fixedClock struct{ t time.Time }
+
+func (c *fixedClock) now() time.Time { return c.t }
+
+func newTestIssuer() (*Issuer, *fixedClock) {
+	c := &fixedClock{t: time.Unix(1_800_000_000, 0)}
+	return New([]byte(testSecret), 15*time.Minute, c.now), c
+}
+
+// sign makes a token with the given method, key and claims.
+func sign(t *testing.T, m jwt.SigningMethod, key any, c claims) string {
+	t.Helper()
+	s, err := jwt.NewWithClaims(m, c).SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestIssueVerify(t *testing.T) {
+	t.Parallel()
+	iss, clock := newTestIssuer()
+	p := Principal{UserID: 42, SessionID: NewSessionID()}
+	raw, err := iss.Issue(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := iss.Verify(raw); err != nil || got != p {
+		t.Fatalf("Verify: %+v, %v; want %+v", got, err, p)
+	}
+	if iss.TTL() != 15*time.Minute {
+		t.Errorf("TTL %v", iss.TTL())
+	}
+	// Past the TTL and the leeway, even a token in the verified cache fails.
+	clock.t = clock.t.Add(15*time.Minute + Leeway + time.Second)
+	if _, err := iss.Verify(raw); err == nil {
+		t.Error("an expired token from the cache was accepted")
+	}
+}
+
+// TestForgeries: only a token keel signed, with HS256 and every claim it
+// requires, is accepted.
+func TestForgeries(t *testing.T) {
+	t.Parallel()
+	iss, clock := newTestIssuer()
+	secret := []byte(testSecret)
+	now := clock.t
+	valid := claims{RegisteredClaims: jwt.RegisteredClaims{Issuer: "keel", Subject: "7",
+		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}, SessionID: NewSessionID()}
+	with := func(f func(*claims)) claims { c := valid; f(&c); return c }
+	good, err := iss.Issue(Principal{UserID: 7, SessionID: valid.SessionID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := with(func(c *claims) { c.Subject = "8" })
+
+	tests := []struct {
+		name string
+		raw  string
+		ok   bool
+	}{
+		{"issued", good, true},
+		{"signed by the test", sign(t, jwt.SigningMethodHS256, secret, valid), true},
+		{"not a JWT", "not-a-token", false},
+		{"wrong secret", sign(t, jwt.SigningMethodHS256, []byte("another-secret-0123456789abcdef012"), valid), false},
+		{"flipped signature", flipSignature(t, good), false},
+		{"HS512 with the right secret", sign(t, jwt.SigningMethodHS512, secret, valid), false},
+		{"alg none", sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, valid), false},
+		{"expired", sign(t, jwt.SigningMethodHS256, secret, with(func(c *claims) { c.ExpiresAt = jwt.NewNumericDate(now.Add(-time.Minute)) })), false},
+		{"no expiry", sign(t, jwt.SigningMethodHS256, secret, with(func(c *claims) { c.ExpiresAt = nil })), false},
+		{"wrong issuer", sign(t, jwt.SigningMethodHS256, secret, with(func(c *claims) { c.Issuer = "evil" })), false},
+		{"no subject", sign(t, jwt.SigningMethodHS256, secret, with(func(c *claims) { c.Subject = "" })), false},
+		{"subject not a number", sign(t, jwt.SigningMethodHS256, secret, with(func(c *claims) { c.Subject = "ada" })), false},
+		{"subject zero", sign(t, jwt.SigningMethodHS256, secret, with(func(c *claims) { c.Subject = "0" })), false},
+		{"tampered payload", tamper(t, good, other), false},
+		{"tampered expiry", tamper(t, good, with(func(c *claims) { c.ExpiresAt = jwt.NewNumericDate(now.Add(2 * time.Hour)) })), false},
+		{"no session id", sign(t, jwt.SigningMethodHS256, secret, with(func(c *claims) { c.SessionID = "" })), false},
+		{"session id too long", sign(t, jwt.SigningMethodHS256, secret, with(func(c *claims) { c.SessionID = strings.Repeat("s", 65) })), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Twice: the second may come from the verified-token cache.
+			for range 2 {
+				if _, err := iss.Verify(tt.raw); (err == nil) != tt.ok {
+					t.Fatalf("Verify: %v, want ok=%v", err, tt.ok)
+				}
+			}
+		})
+	}
+}
+
+// TestTokenTimes: a little clock skew is forgiven; a token from the future
+// (nbf or iat) or just past its expiry beyond the leeway is not.
+func TestTokenTimes(t *testing.T) {
+	t.Parallel()
+	iss, clock := newTestIssuer()
+	now := clock.t
+	signAt := func(iat, nbf, exp time.Duration) string {
+		c := claims{RegisteredClaims: jwt.RegisteredClaims{Issuer: "keel", Subject: strconv.Itoa(1),
+			IssuedAt: jwt.NewNumericDate(now.Add(iat)), ExpiresAt: jwt.NewNumericDate(now.Add(exp))}, SessionID: NewSessionID()}
+		if nbf != 0 {
+			c.NotBefore = jwt.NewNumericDate(now.Add(nbf))
+		}
+		return sign(t, jwt.SigningMethodHS256, []byte(testSecret), c)
+	}
+	tests := []struct {
+		name          string
+		iat, nbf, exp time.Duration
+		ok            bool
+	}{
+		{"expired 10s ago, within leeway", -time.Hour, 0, -10 * time.Second, true},
+		{"expired 2m ago", -time.Hour, 0, -2 * time.Minute, false},
+		{"not valid for 10s, within leeway", 0, 10 * time.Second, time.Hour, true},
+		{"not valid for 5m", 0, 5 * time.Minute, time.Hour, false},
+		{"issued 5m in the future", 5 * time.Minute, 0, time.Hour, false},
+		// The leeway is 30 s, no more: each claim a second either side of it.
+		{"expired 29s ago", -time.Hour, 0, -29 * time.Second, true},
+		{"expired 31s ago", -time.Hour, 0, -31 * time.Second, false},
+		{"not valid for 29s", 0, 29 * time.Second, time.Hour, true},
+		{"not valid for 31s", 0, 31 * time.Second, time.Hour, false},
+		{"issued 29s in the future", 29 * time.Second, 0, time.Hour, true},
+		{"issued 31s in the future", 31 * time.Second, 0, time.Hour, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := iss.Verify(signAt(tt.iat, tt.nbf, tt.exp)); (err == nil) != tt.ok {
+				t.Errorf("Verify: %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
+
+// TestRefresh: a refresh token names its session and generation, and only
+// one derived with the secret parses.
+func TestRefresh(t *testing.T) {
+	t.Parallel()
+	iss, _ := newTestIssuer()
+	sid := NewSessionID()
+	tok := iss.Refresh(sid, 3)
+	if len(tok) != 75 {
+		t.Errorf("refresh token of %d characters, want 75", len(tok))
+	}
+	if got, gen, ok := iss.ParseRefresh(tok); !ok || got != sid || gen != 3 {
+		t.Errorf("ParseRefresh: %q %d %v; want %q 3 true", got, gen, ok, sid)
+	}
+	if iss.Refresh(sid, 4) == tok || iss.Refresh(NewSessionID(), 3) == tok {
+		t.Error("refresh tokens of another generation or session are equal")
+	}
+	otherKey := New([]byte("another-secret-0123456789abcdef012"), time.Minute, nil)
+	b, _ := base64.RawURLEncoding.DecodeString(tok)
+	b[len(b)-1] ^= 1
+	for name, bad := range map[string]string{
+		"empty":             "",
+		"not base64":        "!!!",
+		"short":             tok[:40],
+		"flipped MAC":       base64.RawURLEncoding.EncodeToString(b),
+		"another secret":    otherKey.Refresh(sid, 3),
+		"generation 0":      iss.Refresh(sid, 0),
+		"generation > 2^62": iss.Refresh(sid, 1<<62+1),
+	} {
+		if _, _, ok := iss.ParseRefresh(bad); ok {
+			t.Errorf("%s: parsed", name)
+		}
+	}
+}
+
+// tamper gives the token the payload c and keeps its signature.
+func tamper(t *testing.T, tok string, c claims) string {
+	t.Helper()
+	forged, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SigningString()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return forged + "." + strings.Split(tok, ".")[2]
+}
+
+// flipSignature flips one bit of the token's signature, in the decoded MAC
+// rather than in its base64 text, whose last character carries padding bits
+// a decoder may ignore.
+func flipSignature(t *testing.T, tok string) string {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig[0] ^= 1
+	return parts[0] + "." + parts[1] + "." + base64.RawURLEncoding.EncodeToString(sig)
+}
+
+// benchSession is a session id for the benchmarks.
+var benchSession = NewSessionID()
+
+func BenchmarkTokenIssue(b *testing.B) {
+	tk := New([]byte(testSecret), time.Hour, time.Now)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := tk.Issue(Principal{UserID: 42, SessionID: benchSession}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+func BenchmarkTokenVerify(b *testing.B) {
+	tk := New([]byte(testSecret), time.Hour, time.Now)
+	raw, err := tk.Issue(Principal{UserID: 42, SessionID: benchSession})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if id, err := tk.Verify(raw); err != nil || id.UserID != 42 {
+				b.Error(id, err)
+				return
+			}
+		}
+	})
+}
