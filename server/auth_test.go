@@ -21,6 +21,7 @@ import (
 )
 
 func TestRegister(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t)
 	a.mustRegister("taken@example.com", "password123")
 
@@ -94,6 +95,7 @@ func TestRegister(t *testing.T) {
 // TestRegisterRace registers one email from many goroutines at once: exactly
 // one gets 201, the others 409, none a 5xx or "database is locked".
 func TestRegisterRace(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t)
 	const n = 16
 	codes := make(chan int, n)
@@ -113,6 +115,7 @@ func TestRegisterRace(t *testing.T) {
 }
 
 func TestLogin(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t)
 	a.mustRegister("ada@example.com", "password123")
 	// 71 characters, 72 bytes: bcrypt reads all of it. Sent with one more
@@ -203,6 +206,7 @@ func TestLogin(t *testing.T) {
 // TestHashPool saturates the bcrypt pool with logins: past HASH_QUEUE they
 // get 503 with Retry-After, while GET / and GET /profile keep answering fast.
 func TestHashPool(t *testing.T) {
+	// serial: times GET / during bcrypt saturation against a budget; parallel tests would share the CPUs.
 	if testing.Short() {
 		t.Skip("slow: real bcrypt work")
 	}
@@ -283,6 +287,7 @@ func TestHashPool(t *testing.T) {
 // refresh token; presenting the spent one ends the whole session, the
 // refresh token that replaced it and every access token included.
 func TestRefreshRotation(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t)
 	a.mustRegister("ada@example.com", "password123")
 	first := a.mustLoginPair("ada@example.com", "password123")
@@ -340,6 +345,7 @@ func TestRefreshRotation(t *testing.T) {
 // indistinguishable from a thief, the session ends. With a reuse interval,
 // every one gets the same current pair and the session lives.
 func TestRefreshConcurrent(t *testing.T) {
+	t.Parallel()
 	const n = 8
 	run := func(a *testAPI, token string) (codes map[int]int, refresh map[string]bool) {
 		codes, refresh = map[int]int{}, map[string]bool{}
@@ -395,6 +401,7 @@ func TestRefreshConcurrent(t *testing.T) {
 // TestRefreshReuseInterval: within the interval the token just replaced
 // gets the current pair; after it, it is a reuse; an older one always is.
 func TestRefreshReuseInterval(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t, func(c *Config) { c.RefreshReuseInterval = 10 * time.Second })
 	a.mustRegister("ada@example.com", "password123")
 	first := a.mustLoginPair("ada@example.com", "password123")
@@ -422,6 +429,7 @@ func TestRefreshReuseInterval(t *testing.T) {
 // TestExpiry: access tokens die after JWT_TTL, refresh tokens after
 // REFRESH_TTL (counted from the last refresh), by the injected clock.
 func TestExpiry(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t)
 	a.mustRegister("ada@example.com", "password123")
 	pair := a.mustLoginPair("ada@example.com", "password123")
@@ -444,6 +452,7 @@ func TestExpiry(t *testing.T) {
 // transaction), the worker makes the token and the console mailer logs it;
 // the token verifies once, until VERIFY_TTL.
 func TestEmailVerification(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t)
 	a.startJobs()
 	a.mustRegister("ada@example.com", "password123")
@@ -488,6 +497,7 @@ func TestEmailVerification(t *testing.T) {
 // queues the same work; the emailed token resets once, until RESET_TTL, and
 // ends every session.
 func TestPasswordReset(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t)
 	a.startJobs()
 	a.mustRegister("ada@example.com", "password123")
@@ -560,6 +570,7 @@ func TestPasswordReset(t *testing.T) {
 // one gets 201 with its own id (the single writer connection queues them
 // instead of failing with "database is locked"), and every one can log in.
 func TestRegisterParallelDistinct(t *testing.T) {
+	t.Parallel()
 	a := loadAPI(t)
 	const n = 64
 	users := make([]oapi.User, n)
@@ -596,6 +607,7 @@ func TestRegisterParallelDistinct(t *testing.T) {
 // in different cases, registered at once, still makes exactly
 // one account.
 func TestRegisterRaceAnyCase(t *testing.T) {
+	t.Parallel()
 	a := loadAPI(t)
 	variants := []string{"race@example.com", "RACE@example.com", "Race@Example.com", "race@EXAMPLE.COM", "rAcE@eXaMpLe.CoM"}
 	const rounds = 4

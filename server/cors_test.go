@@ -7,6 +7,7 @@ import (
 )
 
 func TestCORS(t *testing.T) {
+	t.Parallel()
 	// preflight sends a browser's CORS preflight through the contract check.
 	preflight := func(a *testAPI, path, origin, method string) *httptest.ResponseRecorder {
 		return a.do("OPTIONS", path, "", "Origin", origin, "Access-Control-Request-Method", method)

@@ -7,6 +7,7 @@ import (
 )
 
 func TestDocs(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t)
 	tests := []struct {
 		path, contentType, contains string

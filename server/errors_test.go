@@ -2,14 +2,26 @@ package server
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/keelhq/keel/db"
+	"github.com/keelhq/keel/internal/password"
+	"github.com/keelhq/keel/internal/validate"
+	"github.com/keelhq/keel/internal/ws"
+	"github.com/labstack/echo/v4"
 )
 
 // TestClientGone: a request whose client went away gets no answer at all
 // (the spec documents none for it), and the log and metrics say 499.
 func TestClientGone(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t)
 	a.mustRegister("ada@example.com", "password123")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -31,6 +43,7 @@ func TestClientGone(t *testing.T) {
 
 // TestInternalError: a 5xx shows no internal text and is logged with its id.
 func TestInternalError(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t)
 	a.store.Close() // every query now fails
 	a.broken = true
@@ -47,5 +60,40 @@ func TestInternalError(t *testing.T) {
 	}
 	if !strings.Contains(a.logs.String(), `"request_id":"boom-1"`) || !strings.Contains(a.logs.String(), `"level":"ERROR"`) {
 		t.Errorf("500 not logged with its request id:\n%s", a.logs)
+	}
+}
+
+// TestToError pins what a client is told for each library and storage error
+// (the HTTP tests show most of them in context).
+func TestToError(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		err  error
+		want Error
+	}{
+		{db.ErrNoUser, *errSessionEnded},
+		{db.ErrNoSession, *errSessionEnded},
+		{fmt.Errorf("wrapped: %w", db.ErrNoSession), *errSessionEnded},
+		{db.ErrNoToken, Error{Status: 400, Field: "/token", Detail: "is unknown, used or expired"}},
+		{db.ErrEmailTaken, Error{Status: 409, Detail: "an account with this email already exists"}},
+		{db.ErrStale, Error{Status: 500}},
+		{password.ErrTooLong, Error{Status: 400, Field: "/password", Detail: passwordTooLongReason}},
+		{passwordField(password.ErrTooLong, "/new_password"), Error{Status: 400, Field: "/new_password", Detail: passwordTooLongReason}},
+		{password.ErrBusy, Error{Status: 503, RetryAfter: time.Second, Detail: "the server is busy checking passwords; retry after the time in Retry-After"}},
+		{password.ErrMismatch, *errBadCredentials},
+		{validate.ErrNotJSON, Error{Status: 415, Detail: "the request body must be application/json"}},
+		{&validate.BodyError{Detail: "x"}, Error{Status: 400, Detail: "x"}},
+		{&http.MaxBytesError{Limit: 1}, Error{Status: 413, Detail: "the request body is over the limit"}},
+		{&openapi3filter.SecurityRequirementsError{Errors: []error{errBadBearer}}, *errBadBearer},
+		{&openapi3filter.SecurityRequirementsError{Errors: []error{db.ErrNoSession}}, *errSessionEnded},
+		{&openapi3filter.SecurityRequirementsError{Errors: []error{errors.New("?")}}, *errNoBearer},
+		{echo.ErrNotFound, Error{Status: 404, Detail: "no resource at this path"}},
+		{echo.ErrMethodNotAllowed, Error{Status: 405, Detail: "this resource does not support the method"}},
+		{ws.ErrCrossOrigin, Error{Status: 403, Detail: "cross-origin WebSocket handshakes are refused"}},
+		{errors.New("disk on fire"), Error{Status: 500}},
+	} {
+		if got := toError(tt.err); *got != tt.want {
+			t.Errorf("toError(%v) = %+v, want %+v", tt.err, *got, tt.want)
+		}
 	}
 }

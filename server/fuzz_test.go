@@ -300,6 +300,7 @@ func FuzzLogin(f *testing.F) {
 // TestStrictCredentials checks the fuzz oracle itself, so that a bug in it
 // cannot hide a bug in keel.
 func TestStrictCredentials(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		body string
 		ok   bool

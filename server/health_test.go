@@ -6,6 +6,7 @@ import (
 )
 
 func TestHealth(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t)
 	rec := a.do("GET", "/", "")
 	if rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != `{"status":"ok"}` {
@@ -14,6 +15,7 @@ func TestHealth(t *testing.T) {
 }
 
 func TestProbes(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t)
 	for _, path := range []string{"/healthz", "/readyz"} {
 		if rec := a.do("GET", path, ""); rec.Code != 200 {

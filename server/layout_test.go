@@ -18,6 +18,7 @@ import (
 // keeps the operationId as its (unexported) name, in any file; every OPTIONS
 // operation is answerOptions (cors.go).
 func TestOperationsInOneHop(t *testing.T) {
+	t.Parallel()
 	methods := map[string]string{} // method name → file
 	files, err := filepath.Glob("*.go")
 	if err != nil {

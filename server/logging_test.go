@@ -10,6 +10,7 @@ import (
 // TestAccessLogClientIP: the request line names the client as the rate limit
 // sees it: the peer, unless the peer is a trusted proxy.
 func TestAccessLogClientIP(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name    string
 		trusted string
@@ -34,6 +35,7 @@ func TestAccessLogClientIP(t *testing.T) {
 }
 
 func TestRequestID(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t)
 	if got := a.do("GET", "/", "", "X-Request-Id", "abc-123").Header().Get("X-Request-Id"); got != "abc-123" {
 		t.Errorf("client id not kept: %q", got)
@@ -53,6 +55,7 @@ func TestRequestID(t *testing.T) {
 // TestLogs: one line per request with its fields, and never a password, hash
 // or token.
 func TestLogs(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t)
 	a.mustRegister("ada@example.com", "secret-password-1")
 	token := a.mustLogin("ada@example.com", "secret-password-1")

@@ -13,6 +13,7 @@ import (
 // TestMetricsSeeded: every (route, method, status) the spec documents has its
 // request counter at 0 before any request.
 func TestMetricsSeeded(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t)
 	body := a.do("GET", "/metrics", "").Body.String()
 	for k, op := range a.srv.ops {
@@ -28,6 +29,7 @@ func TestMetricsSeeded(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t)
 	a.mustRegister("ada@example.com", "password123")
 	a.do("GET", "/nope", "")

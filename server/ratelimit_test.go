@@ -14,6 +14,7 @@ import (
 )
 
 func TestRateLimit(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t, func(c *Config) { c.AuthRateLimit = 3 })
 	do := func(ip, path string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest("POST", path, strings.NewReader(credentials("ada@example.com", "password123")))
@@ -57,6 +58,7 @@ func TestRateLimit(t *testing.T) {
 // TestTrustedProxies: X-Forwarded-For names the client only when the peer
 // is a trusted proxy; otherwise a client could pick its own rate-limit bucket.
 func TestTrustedProxies(t *testing.T) {
+	t.Parallel()
 	login := func(a *testAPI, peer, xff string) int {
 		req := httptest.NewRequest("POST", "/login", strings.NewReader(credentials("x@example.com", "password123")))
 		req.Header.Set("Content-Type", "application/json")
@@ -81,6 +83,7 @@ func TestTrustedProxies(t *testing.T) {
 // TestAccountRateLimits: the operations the spec marks x-keel-rate-limit
 // share the per-IP limit; forgot is also limited per address.
 func TestAccountRateLimits(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t, func(c *Config) { c.AuthRateLimit = 3 })
 	for i := range 3 {
 		a.status(a.do("POST", "/password/reset", jsonBody("token", "x", "new_password", "new-password-1")), 400, "reset "+string(rune('1'+i)))

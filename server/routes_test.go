@@ -10,6 +10,7 @@ import (
 )
 
 func TestRouting(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t)
 	tests := []struct {
 		method, path string
@@ -46,6 +47,7 @@ func TestRouting(t *testing.T) {
 // TestRoutesMatchSpec: every route Echo serves is an operation of the spec,
 // and every operation is served.
 func TestRoutesMatchSpec(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t)
 	doc, err := api.Load()
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 // with no length (as a chunked body arrives); the server may read the limit
 // and a little more (to see that it is passed), never the rest.
 func TestBodyLimit(t *testing.T) {
+	t.Parallel()
 	const limit, size, slack = 1024, 1 << 20, 512
 	a := newTestAPI(t, func(c *Config) { c.BodyLimit = limit })
 	for _, tt := range []struct {
@@ -69,6 +70,7 @@ func (b repeatByte) Read(p []byte) (int, error) {
 // TestNestingLimit: nesting past 32 levels is refused before it costs a deep
 // recursion, at any size up to the body limit.
 func TestNestingLimit(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t)
 	for _, body := range []string{
 		`{"email":"a@example.com","password":"password123","x":` + strings.Repeat("[", 33) + strings.Repeat("]", 33) + `}`,
@@ -82,6 +84,7 @@ func TestNestingLimit(t *testing.T) {
 }
 
 func TestSecurityHeaders(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t)
 	for _, path := range []string{"/", "/nope", "/docs"} {
 		h := a.do("GET", path, "").Header()
@@ -108,6 +111,7 @@ func TestSecurityHeaders(t *testing.T) {
 }
 
 func TestContentTypeCase(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t)
 	rec := a.do("POST", "/register", credentials("ada@example.com", "password123"), "Content-Type", "APPLICATION/JSON; Charset=UTF-8")
 	if rec.Code != 201 {
@@ -116,6 +120,7 @@ func TestContentTypeCase(t *testing.T) {
 }
 
 func TestInvalidUTF8(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t)
 	rec := a.do("POST", "/register", "{\"email\":\"ada@example.com\",\"password\":\"pass\xffword123\"}")
 	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "UTF-8") {
@@ -126,6 +131,7 @@ func TestInvalidUTF8(t *testing.T) {
 // TestBodyLimitAnyMethod: BODY_LIMIT holds for every operation with a body,
 // not only POST ones (PUT /profile/password, DELETE /profile).
 func TestBodyLimitAnyMethod(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t, func(c *Config) { c.BodyLimit = 1024 })
 	a.mustRegister("ada@example.com", "password123")
 	token := a.mustLogin("ada@example.com", "password123")
@@ -143,6 +149,7 @@ func TestBodyLimitAnyMethod(t *testing.T) {
 // TestBodyIgnoredWhereNoneIsTaken: a body sent to an operation that takes
 // none is never read: no 413 (which those operations do not document).
 func TestBodyIgnoredWhereNoneIsTaken(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t, func(c *Config) { c.BodyLimit = 1024 })
 	a.mustRegister("ada@example.com", "password123")
 	bearer := "Bearer " + a.mustLogin("ada@example.com", "password123")
@@ -165,6 +172,7 @@ func TestBodyIgnoredWhereNoneIsTaken(t *testing.T) {
 // TestMediaTypes: the request body's media type is read as RFC 9110 says
 // (any letter case, parameters allowed), and anything but JSON is a 415.
 func TestMediaTypes(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t)
 	body := credentials("ada@example.com", "password123")
 	for _, tt := range []struct {
@@ -187,6 +195,7 @@ func TestMediaTypes(t *testing.T) {
 // contract), none a 5xx, none is accepted, and afterwards the server still
 // serves.
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t)
 	a.mustRegister("ada@example.com", "password123")
 
@@ -305,6 +314,7 @@ func TestBadInput(t *testing.T) {
 // whether the client sends Content-Length or streams the body without one,
 // and a body just under it is served.
 func TestBodyLimitEdges(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t)
 	const limit = 64 << 10
 	body := func(email string, size int) string {
@@ -346,6 +356,7 @@ func TestBodyLimitEdges(t *testing.T) {
 // by encoding/json, so two different passwords would open the same account:
 // keel refuses them. Control characters are kept, byte for byte.
 func TestPasswordNeverAltered(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t)
 	raw := func(email, passwordJSON string) string {
 		return `{"email":"` + email + `","password":"` + passwordJSON + `"}`
@@ -401,6 +412,7 @@ func TestPasswordNeverAltered(t *testing.T) {
 // the offending value, indented, in each schema error's message: quadratic in
 // the depth, seconds for 20–60 KB, unless schema error details are off.)
 func TestDeepNestingIsCheap(t *testing.T) {
+	// serial: answers within a 1 s budget, which parallel tests on a loaded machine could eat.
 	a := newTestAPI(t)
 	const depth = 9990 // encoding/json refuses past 10000
 	for _, tt := range []struct{ path, name, body string }{

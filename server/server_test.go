@@ -18,6 +18,7 @@ import (
 // time: every answer is one the spec documents and expected for the request,
 // none is a 5xx, and nothing like "database is locked" appears anywhere.
 func TestMixedLoad(t *testing.T) {
+	t.Parallel()
 	a := loadAPI(t)
 	const seeded = 8
 	tokens := make([]string, seeded)

@@ -13,6 +13,7 @@ import (
 // TestSessions: list, end one, end all, log out; ended sessions are
 // refused at once, though their tokens are in the verified-signature cache.
 func TestSessions(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t)
 	a.mustRegister("ada@example.com", "password123")
 	a.mustRegister("bob@example.com", "password123")

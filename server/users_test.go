@@ -89,6 +89,7 @@ func TestProfile(t *testing.T) {
 // TestChangePassword: the current password is checked (403), the other
 // sessions end, the caller's stays.
 func TestChangePassword(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t)
 	a.startJobs()
 	a.mustRegister("ada@example.com", "password123")
@@ -130,6 +131,7 @@ func TestChangePassword(t *testing.T) {
 // TestDeleteProfile: the password is checked; the account and its sessions
 // go; the email may register again.
 func TestDeleteProfile(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t)
 	a.mustRegister("ada@example.com", "password123")
 	pair := a.mustLoginPair("ada@example.com", "password123")

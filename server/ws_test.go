@@ -31,6 +31,7 @@ const maxGoroutinesPerSocket = 1.0
 // client that runs no goroutines of its own, so every goroutine added is the
 // server's; then shuts the server down and checks each socket hears 1001.
 func TestHeldWebSockets(t *testing.T) {
+	// serial: counts the process's goroutines, which parallel tests would change.
 	a := newTestAPI(t)
 	ts := httptest.NewServer(a.srv)
 	defer ts.Close()
@@ -102,6 +103,7 @@ func settleGoroutines(want int) int {
 // same packet as the handshake, which net/http had already buffered), closes
 // with 1008 on a data message, and echoes the client's close.
 func TestHeldWebSocketFrames(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t)
 	ts := httptest.NewServer(a.srv)
 	defer ts.Close()
@@ -218,6 +220,7 @@ func maskedFrame(op byte, payload []byte) []byte {
 }
 
 func TestWebSocket(t *testing.T) {
+	t.Parallel()
 	a := newTestAPI(t)
 	ts := httptest.NewServer(a.srv)
 	defer ts.Close()
