@@ -20,15 +20,16 @@ func OnPostgres() bool { return os.Getenv(EngineEnv) == "postgres" }
 // the same time, on PostgreSQL in a child process of the same test binary
 // (EngineEnv=postgres), so one `go test ./...` covers both engines with one
 // build, and the two runs share the machine's cores. The child's output is
-// shown when it fails or under -v. Call it from TestMain in place of m.Run.
+// shown when it fails or under -v. Call it from TestMain with the function
+// that runs the tests (m.Run, or pgtest.Main, which also stops the cluster).
 //
 // Benchmarks, fuzzing, -list and coverage profiles run once, here: doubling
 // them would only double their time (or clobber the profile).
-func RunOnBothEngines(m *testing.M) int {
+func RunOnBothEngines(m *testing.M, run func(*testing.M) int) int {
 	flag.Parse()
 	if os.Getenv(EngineEnv) != "" || flagSet("test.bench") || flagSet("test.fuzz") ||
 		flagSet("test.list") || flagSet("test.coverprofile") {
-		return m.Run()
+		return run(m)
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -43,7 +44,7 @@ func RunOnBothEngines(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "testutil: the PostgreSQL run cannot start:", err)
 		return 1
 	}
-	code := m.Run()
+	code := run(m)
 	err = child.Wait()
 	if err != nil || testing.Verbose() {
 		fmt.Printf("=== the same tests on PostgreSQL (%s=postgres): %v\n%s", EngineEnv, errOrPass(err), out.Bytes())
