@@ -98,6 +98,13 @@ func (s *Server) validateRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		if op.Bearer && !sessionCheckedByHandler[op.ID] {
+			// After the whole request is found valid, as the handler's own
+			// check would be.
+			if err := s.sessionLive(checked.Context()); err != nil {
+				return err
+			}
+		}
 		c.SetRequest(checked)
 		return next(c)
 	}
@@ -119,12 +126,9 @@ func pathParams(c echo.Context) map[string]string {
 }
 
 // authenticate is the validator's check of the spec's bearerAuth scheme: it
-// verifies the request's token and, unless the operation's handler does it
-// in its own query (sessionCheckedByHandler), that the token's session has
-// not ended (logout, password change or reset, deletion, reuse detection).
-// It asks the database on every request, so an ended session is refused at
-// once by every replica. The handler finds the principal in its context.
-func (s *Server) authenticate(r *http.Request, op *validate.Operation) (context.Context, error) {
+// verifies the request's token and returns the context the handler finds
+// the principal in.
+func (s *Server) authenticate(r *http.Request, _ *validate.Operation) (context.Context, error) {
 	raw, ok := bearerToken(r.Header.Get(echo.HeaderAuthorization))
 	if !ok {
 		return nil, errNoBearer
@@ -133,12 +137,17 @@ func (s *Server) authenticate(r *http.Request, op *validate.Operation) (context.
 	if err != nil {
 		return nil, errBadBearer
 	}
-	if !sessionCheckedByHandler[op.ID] {
-		if _, err := s.store.GetSessionUser(r.Context(), p.SessionID, p.UserID); err != nil {
-			return nil, err // db.ErrNoSession: the session has ended
-		}
-	}
 	return context.WithValue(r.Context(), principalKey{}, p), nil
+}
+
+// sessionLive checks that the session of a verified token has not ended
+// (logout, password change or reset, deletion, reuse detection): a valid
+// token says nothing about that. It asks the database on every request, so
+// an ended session is refused at once by every replica.
+func (s *Server) sessionLive(ctx context.Context) error {
+	p := mustPrincipal(ctx)
+	_, err := s.store.GetSessionUser(ctx, p.SessionID, p.UserID)
+	return err // db.ErrNoSession: the session has ended
 }
 
 // sessionCheckedByHandler are the bearer operations whose handlers check the

@@ -441,3 +441,18 @@ func TestDeepNestingIsCheap(t *testing.T) {
 		}
 	}
 }
+
+// TestBearerCheckOrder: a bearer request is refused for its token first,
+// then for its inputs, then for its ended session, in that order.
+func TestBearerCheckOrder(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	a.mustRegister("ada@example.com", "password123")
+	tok := a.mustLogin("ada@example.com", "password123")
+	a.status(a.do("POST", "/logout", "", bearer(tok)...), 204, "logout")
+	bad := jsonBody("current_password", "password123") // no new_password
+	good := jsonBody("current_password", "password123", "new_password", "password456")
+	a.status(a.do("PUT", "/profile/password", bad, bearer("not-a-token")...), 401, "bad token, bad body")
+	a.status(a.do("PUT", "/profile/password", bad, bearer(tok)...), 400, "ended session, bad body")
+	a.status(a.do("PUT", "/profile/password", good, bearer(tok)...), 401, "ended session, good body")
+}

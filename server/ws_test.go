@@ -23,7 +23,7 @@ import (
 const heldSockets = 300
 
 // maxGoroutinesPerSocket is the figure issue 11 reached: a held socket is
-// one goroutine (holdSocket, reading), not the handler's plus the library's
+// one goroutine (ws.Registry.Hold, reading), not the handler's plus the library's
 // CloseRead goroutine as before. See "Held WebSockets" in BENCH.md.
 const maxGoroutinesPerSocket = 1.0
 
