@@ -18,7 +18,10 @@ import (
 	"github.com/keelhq/keel/internal/testutil"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+// TestMain runs the server's tests on SQLite here and, at the same time, on
+// PostgreSQL in a second process of this test binary: one go test run covers
+// both engines.
+func TestMain(m *testing.M) { os.Exit(testutil.RunOnBothEngines(m, pgtest.Main)) }
 
 // testDB is a fresh database for one test: the store keel uses, its job
 // backend, and a raw connection through which a test changes rows behind

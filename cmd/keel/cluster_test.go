@@ -114,6 +114,7 @@ func getProfile(ctx context.Context, hc *http.Client, p *proc, token string) (in
 // TestCluster: three replicas started at once on an empty PostgreSQL
 // database, then the promises of docs/scaling.md one subtest each.
 func TestCluster(t *testing.T) {
+	t.Parallel()
 	keelBinary(t) // skips under -short before PostgreSQL is started
 	root := t
 	dbURL := pgtest.NewDatabase(t)

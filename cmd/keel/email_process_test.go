@@ -144,6 +144,7 @@ func metric(ctx context.Context, hc *http.Client, p *proc, sample string) float6
 // address (204, then email_verified in /profile); no second copy follows.
 // Both engines, at once.
 func TestProcessEmailSurvivesOutageAndRestart(t *testing.T) {
+	t.Parallel()
 	keelBinary(t) // skip under -short before starting a database
 	for _, engine := range []string{"sqlite", "postgres"} {
 		t.Run(engine, func(t *testing.T) {

@@ -184,6 +184,7 @@ func creds(email, password string) string {
 // end SQLite's integrity check passes (on PostgreSQL, every acknowledged email
 // is a row). A 201 is a promise the data is on disk. Both engines, at once.
 func TestProcessDurability(t *testing.T) {
+	t.Parallel()
 	keelBinary(t) // skip under -short before starting a database
 	for _, engine := range []string{"sqlite", "postgres"} {
 		t.Run(engine, func(t *testing.T) {
@@ -338,7 +339,8 @@ func checkRowsPostgres(ctx context.Context, t *testing.T, url string, registered
 // TestProcessGracefulShutdown: SIGTERM while slow logins are in flight and
 // two WebSockets are open. Every in-flight login completes with 200, each
 // WebSocket is closed with 1001 (going away), and keel exits 0 within
-// SHUTDOWN_TIMEOUT.
+// SHUTDOWN_TIMEOUT. Serial: it calibrates bcrypt's cost to this machine's
+// speed, which other tests running beside it would skew.
 func TestProcessGracefulShutdown(t *testing.T) {
 	cost := slowBcryptCost(t)
 	// A deadline far above the logins' ~1 s, so a machine busy with other
