@@ -389,7 +389,7 @@ func TestProcessGracefulShutdown(t *testing.T) {
 			results <- result{code, err, time.Now()}
 		}()
 	}
-	time.Sleep(50 * time.Millisecond) // the logins are sent and hashing (each takes ≥ 100 ms at cost ≥ 11)
+	time.Sleep(50 * time.Millisecond) // the logins are sent and hashing (each takes about 250 ms)
 	sigterm := time.Now()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -428,12 +428,15 @@ func TestProcessGracefulShutdown(t *testing.T) {
 	t.Logf("bcrypt cost %d; exited %v after SIGTERM", cost, took)
 }
 
-// slowBcryptCost picks the bcrypt cost at which one hash takes about half a
-// second on this machine, timing a registration on a throwaway keel at cost 10;
-// never below 11 (over 100 ms on any current CPU), never above 15.
+// slowBcryptCost picks the bcrypt cost at which one hash takes about a
+// quarter of a second in this keel binary on this machine (the race detector
+// makes bcrypt several times slower), timing registrations on a throwaway
+// keel at cost 8: long enough for logins to be in flight at SIGTERM, short
+// enough to keep the test quick. Between 6 and 15.
 func slowBcryptCost(t *testing.T) int {
 	t.Helper()
-	p := startKeel(t, map[string]string{"BCRYPT_COST": "10", "HASH_WORKERS": "1"})
+	const probe = 8
+	p := startKeel(t, map[string]string{"BCRYPT_COST": fmt.Sprint(probe), "HASH_WORKERS": "1"})
 	hc := checkedClient(t, 30*time.Second, nil)
 	ctx := t.Context()
 	best := time.Duration(math.MaxInt64)
@@ -447,8 +450,8 @@ func slowBcryptCost(t *testing.T) int {
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	p.wait(15 * time.Second)
-	cost := 10 + int(math.Round(math.Log2(float64(500*time.Millisecond)/float64(best))))
-	return max(11, min(cost, 15))
+	cost := probe + int(math.Round(math.Log2(float64(250*time.Millisecond)/float64(best))))
+	return max(6, min(cost, 15))
 }
 
 // TestProcessBadDatabase: a database keel cannot use stops it at start with a
