@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -214,10 +215,11 @@ func TestHashPool(t *testing.T) {
 	a := newTestAPIWith(t, pool)
 	a.mustRegister("ada@example.com", "password123")
 	token := a.mustLogin("ada@example.com", "password123")
-	// Unknown emails compare against the dummy hash: make it cost 10, so each
-	// login holds a worker for a tenth of a second or more (several times that
-	// under the race detector).
-	slow, err := bcrypt.GenerateFromPassword([]byte("x"), 10)
+	// Unknown emails compare against the dummy hash: make it cost about
+	// 100 ms a comparison in this binary on this machine (the race detector
+	// makes bcrypt many times slower), so six logins keep both workers busy
+	// while the GETs below run.
+	slow, err := bcrypt.GenerateFromPassword([]byte("x"), bcryptCostFor(t, 100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +233,7 @@ func TestHashPool(t *testing.T) {
 	codes := make(chan int, logins)
 	for range logins {
 		wg.Go(func() {
-			// Unknown emails: each compares against a cost-10 dummy hash.
+			// Unknown emails: each compares against the slow dummy hash.
 			res, err := hc.Post(ts.URL+"/login", "application/json",
 				strings.NewReader(credentials(fmt.Sprintf("u%d@example.com", time.Now().UnixNano()), "password123")))
 			if err != nil {
@@ -282,6 +284,19 @@ func TestHashPool(t *testing.T) {
 			median, medianBudget, worst, worstBudget)
 	}
 	t.Logf("logins %v; GET / and /profile: median %v, slowest %v", count, median, worst)
+}
+
+// bcryptCostFor is the bcrypt cost at which one hash takes about d here,
+// timed at cost 6; between 6 and 14.
+func bcryptCostFor(t *testing.T, d time.Duration) int {
+	t.Helper()
+	const probe = 6
+	start := time.Now()
+	if _, err := bcrypt.GenerateFromPassword([]byte("x"), probe); err != nil {
+		t.Fatal(err)
+	}
+	cost := probe + int(math.Round(math.Log2(float64(d)/float64(time.Since(start)))))
+	return max(probe, min(cost, 14))
 }
 
 // TestRefreshRotation: a refresh gives a new pair and spends the old

@@ -113,12 +113,17 @@ func TestAccountRateLimits(t *testing.T) {
 	if diff := cmp.Diff(want, marked); diff != "" {
 		t.Errorf("operations marked x-keel-rate-limit (-want +got):\n%s", diff)
 	}
-	for id := range want {
-		spent := newTestAPI(t, func(c *Config) { c.AuthRateLimit = 1 })
-		spent.status(spent.do("POST", "/email/verify", jsonBody("token", "x")), 400, "the one request of the minute")
-		method, path, _ := strings.Cut(requests[id][0], " ")
-		spent.status(spent.do(method, path, requests[id][1]), 429, id+" once the budget is spent")
-	}
+	t.Run("each marked operation", func(t *testing.T) {
+		for id := range want {
+			t.Run(id, func(t *testing.T) {
+				t.Parallel()
+				spent := newTestAPI(t, func(c *Config) { c.AuthRateLimit = 1 })
+				spent.status(spent.do("POST", "/email/verify", jsonBody("token", "x")), 400, "the one request of the minute")
+				method, path, _ := strings.Cut(requests[id][0], " ")
+				spent.status(spent.do(method, path, requests[id][1]), 429, id+" once the budget is spent")
+			})
+		}
+	})
 
 	b := newTestAPI(t, func(c *Config) { c.AuthRateLimit = 100 })
 	b.status(b.do("POST", "/password/forgot", jsonBody("email", "ada@example.com")), 202, "first forgot")

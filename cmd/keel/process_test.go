@@ -504,6 +504,7 @@ func TestProcessBadDatabase(t *testing.T) {
 	}
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			path := tt.path(t)
 			p := launch(t, map[string]string{"DATABASE_URL": path})
 			code := p.wait(20 * time.Second)
@@ -555,6 +556,7 @@ func TestProcessBadPostgres(t *testing.T) {
 	}
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			u := tt.url
 			if u == "" {
 				u = pgtest.WrongPassword(t, secret)
