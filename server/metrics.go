@@ -1,6 +1,7 @@
 package server
 
 import (
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -79,7 +80,13 @@ func (m *metrics) observeRequest(route, method string, status int, took time.Dur
 // those /metrics serves.
 func (s *Server) Registry() prometheus.Registerer { return s.metrics.registry }
 
-// getMetrics serves the registry in the Prometheus text format.
+// getMetrics serves the registry in the Prometheus text format. A metric
+// that cannot be collected now (keel_river_jobs' count query timing out on a
+// busy database) is left out of that scrape and logged, rather than failing
+// the whole scrape with a 500 that no client caused.
 func (s *Server) getMetrics() echo.HandlerFunc {
-	return echo.WrapHandler(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
+	return echo.WrapHandler(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{
+		ErrorHandling: promhttp.ContinueOnError,
+		ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}))
 }

@@ -69,3 +69,21 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsWithoutTheDatabase: a metric that cannot be collected now
+// (River's job counts, with the database gone) is left out of the scrape and
+// logged; the scrape itself still answers 200 with everything else, since no
+// client caused the failure.
+func TestMetricsWithoutTheDatabase(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	a.store.Close() // River's count query now fails
+	rec := a.status(a.do("GET", "/metrics", ""), 200, "scrape with the database gone")
+	body := rec.Body.String()
+	if !strings.Contains(body, "keel_http_requests_total{") || strings.Contains(body, "keel_river_jobs{") {
+		t.Errorf("scrape without the database: want the request counters and no job counts:\n%.2000s", body)
+	}
+	if !strings.Contains(a.logs.String(), "keel_river_jobs") {
+		t.Errorf("the failed collection was not logged:\n%s", a.logs)
+	}
+}
