@@ -33,11 +33,15 @@ dev: ## serve, rebuilding and restarting on source changes (air, pinned in tools
 # -race needs cgo and a C compiler; where there is none, make test runs without it and says so.
 RACE := $(shell [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v $$($(GO) env CC | cut -d' ' -f1) >/dev/null 2>&1 && echo -race)
 
+# Test binaries run -p at once: at least 4, since much of their time is spent
+# waiting on child processes (keel replicas, PostgreSQL) rather than computing.
+TEST_P ?= $(shell n=$$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2); [ "$$n" -gt 4 ] && echo $$n || echo 4)
+
 test: ## all tests (with the race detector when a C compiler is there), on SQLite and on PostgreSQL
 	@[ -n "$(RACE)" ] || echo "make test: no C compiler for cgo, so the tests run without the race detector (install gcc for -race)"
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v pg_ctl >/dev/null || [ -n "$$KEEL_TEST_POSTGRES_URL" ] || \
 		echo "make test: no PostgreSQL binaries, so the PostgreSQL tests skip (install postgresql or set KEEL_TEST_POSTGRES_URL; CI requires them)"
-	$(GO) test $(RACE) -count=1 ./...
+	$(GO) test $(RACE) -count=1 -p $(TEST_P) ./...
 
 generate: ## regenerate gen/ from api/openapi.yaml and db/ with the pinned tools, and the TS client's types
 	$(TOOL) oapi-codegen -config oapi-codegen.yaml api/openapi.yaml

@@ -350,10 +350,12 @@ func TestCluster(t *testing.T) {
 		if token == "" {
 			t.Skip("no token: the cross-replica subtest failed")
 		}
-		for i, p := range replicas {
+		for _, p := range replicas { // all at once: their graceful stops overlap
 			if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
+		}
+		for i, p := range replicas {
 			if code := p.wait(20 * time.Second); code != 0 {
 				t.Errorf("replica %d exited %d after SIGTERM\nstderr:\n%s", i, code, p.stderr)
 			}

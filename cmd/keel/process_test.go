@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"math"
 	mrand "math/rand/v2"
@@ -19,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -39,6 +41,13 @@ func TestMain(m *testing.M) {
 	if os.Getenv(mainEnv) == "1" {
 		main()
 		os.Exit(0)
+	}
+	// These tests mostly wait on child processes (keel replicas, PostgreSQL,
+	// an SMTP sink) whose work is not this process's: run more of them at
+	// once than -parallel's default of one per CPU, unless told otherwise.
+	flag.Parse()
+	if f := flag.Lookup("test.parallel"); f != nil && f.Value.String() == f.DefValue {
+		flag.Set("test.parallel", fmt.Sprint(max(4, 2*runtime.GOMAXPROCS(0))))
 	}
 	os.Exit(pgtest.Main(m)) // stops the throwaway PostgreSQL the cluster test started
 }
