@@ -7,6 +7,10 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
+// keel answers CORS itself rather than with Echo's middleware.CORS, which
+// neither refuses a preflight with a documented 403 problem nor takes Allow
+// from the spec.
+
 // corsHeaders are the request headers a browser may send cross-origin, and
 // the response headers its script may read.
 const (

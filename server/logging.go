@@ -16,7 +16,9 @@ import (
 // method, route, status, latency, request id and the client's address (the
 // peer's, or X-Forwarded-For's behind TRUSTED_PROXIES, as the rate limit sees
 // it). It never logs bodies, query strings or headers, which may hold
-// passwords or tokens.
+// passwords or tokens. Not Echo's RequestID and RequestLogger: RequestID
+// takes the client's X-Request-Id as sent (a forged id could forge log
+// lines), and one middleware here does the id, the line and the metrics.
 func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()

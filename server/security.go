@@ -17,7 +17,8 @@ import (
 // that takes a body (whatever its method): at once when Content-Length says
 // so, else when reading passes the limit, so a large body is never read into
 // memory. A body sent to an operation that takes none is ignored, never read
-// (and never answered with a 413 that operation does not document).
+// (and never answered with a 413 that operation does not document), which
+// is why it is not Echo's middleware.BodyLimit: that one limits every request.
 func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	limit := s.cfg.BodyLimit
 	return func(c echo.Context) error {

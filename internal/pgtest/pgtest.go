@@ -12,6 +12,9 @@
 // role that may CREATE DATABASE). Without PostgreSQL binaries the tests that
 // need it skip, unless KEEL_REQUIRE_POSTGRES=1 (set by .ci/run) turns the
 // skip into a failure.
+//
+// Not testcontainers or embedded-postgres: no Docker engine runs here, and
+// the distribution's own binaries need no download.
 package pgtest
 
 import (

@@ -18,7 +18,9 @@ import (
 // per-client AUTH_RATE_LIMIT and its one email a minute per address), so a
 // bucket belongs to a (perMinute, key) pair. Buckets that have refilled are
 // dropped now and then, so memory stays bounded by the keys of the last
-// minute. The zero Memory is ready to use; it must not be copied.
+// minute. The zero Memory is ready to use; it must not be copied. Not Echo's
+// RateLimiterMemoryStore: it holds one rate per store, and keel keeps two
+// limits in one, with Prune for the prune-rate-limits job.
 type Memory struct {
 	mu        sync.Mutex
 	buckets   map[bucketKey]*rate.Limiter
