@@ -29,7 +29,8 @@ dev: ## serve, rebuilding and restarting on source changes (air, pinned in tools
 # (testutil.RunOnBothEngines), and the process tests run each engine in
 # parallel subtests. pgtest starts a throwaway PostgreSQL when its binaries
 # are here (or uses KEEL_TEST_POSTGRES_URL); without them those tests skip,
-# except in CI (KEEL_REQUIRE_POSTGRES=1). go vet runs in `make lint`.
+# except in CI (KEEL_REQUIRE_POSTGRES=1). go vet runs in `make lint`, so
+# go test's own partial vet is off (-vet=off): CI would vet twice.
 # -race needs cgo and a C compiler; where there is none, make test runs without it and says so.
 RACE := $(shell [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v $$($(GO) env CC | cut -d' ' -f1) >/dev/null 2>&1 && echo -race)
 
@@ -41,7 +42,7 @@ test: ## all tests (with the race detector when a C compiler is there), on SQLit
 	@[ -n "$(RACE)" ] || echo "make test: no C compiler for cgo, so the tests run without the race detector (install gcc for -race)"
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v pg_ctl >/dev/null || [ -n "$$KEEL_TEST_POSTGRES_URL" ] || \
 		echo "make test: no PostgreSQL binaries, so the PostgreSQL tests skip (install postgresql or set KEEL_TEST_POSTGRES_URL; CI requires them)"
-	$(GO) test $(RACE) -count=1 -p $(TEST_P) ./...
+	$(GO) test $(RACE) -vet=off -count=1 -p $(TEST_P) ./...
 
 generate: ## regenerate gen/ from api/openapi.yaml and db/ with the pinned tools, and the TS client's types
 	$(TOOL) oapi-codegen -config oapi-codegen.yaml api/openapi.yaml
