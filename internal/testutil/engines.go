@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 )
 
@@ -36,7 +37,7 @@ func RunOnBothEngines(m *testing.M, run func(*testing.M) int) int {
 		fmt.Fprintln(os.Stderr, "testutil: the PostgreSQL run cannot start:", err)
 		return 1
 	}
-	child := exec.Command(exe, os.Args[1:]...)
+	child := exec.Command(exe, childArgs(os.Args[1:])...)
 	child.Env = append(os.Environ(), EngineEnv+"=postgres")
 	var out bytes.Buffer
 	child.Stdout, child.Stderr = &out, &out
@@ -53,6 +54,23 @@ func RunOnBothEngines(m *testing.M, run func(*testing.M) int) int {
 		code = 1
 	}
 	return code
+}
+
+// childArgs are the test flags the PostgreSQL run gets: the parent's, less
+// those naming an output file (profiles, traces, go test's cache log), which
+// two processes must not write at once.
+func childArgs(args []string) []string {
+	var out []string
+	for _, a := range args {
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		switch name {
+		case "test.testlogfile", "test.cpuprofile", "test.memprofile", "test.blockprofile",
+			"test.mutexprofile", "test.trace", "test.coverprofile", "test.outputdir", "test.gocoverdir":
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 func flagSet(name string) bool {
