@@ -75,7 +75,7 @@ func tooManyRequests(what string, wait time.Duration) *Error {
 }
 
 // passwordTooLongReason is the reason a password over bcrypt's limit gets.
-const passwordTooLongReason = "must be at most 72 bytes in UTF-8 (bcrypt reads no more)"
+var passwordTooLongReason = "must be at most " + strconv.Itoa(password.MaxBytes) + " bytes in UTF-8 (bcrypt reads no more)"
 
 // passwordField names field as the password password.ErrTooLong is about
 // (toError names /password); other errors pass through.

@@ -1,9 +1,6 @@
 package server
 
 import (
-	"context"
-
-	"github.com/coder/websocket"
 	"github.com/labstack/echo/v4"
 
 	"github.com/keelhq/keel/internal/ws"
@@ -35,11 +32,10 @@ func (s *Server) openWebSocket(c echo.Context) error {
 	if held {
 		s.metrics.websocket.Inc()
 	}
-	// The library keeps the context of the last write; the request's would pin
-	// its context chain for the socket's life. The first frame of a new socket
-	// fits in the kernel's send buffer, so this write does not wait.
-	if err := conn.Write(context.Background(), websocket.MessageText, []byte(greeting)); err != nil {
-		conn.CloseNow() // and Hold's read ends at once
+	// Greet writes with a context of its own, not the request's, which the
+	// library would keep for the socket's life.
+	if err := ws.Greet(conn, greeting); err != nil {
+		ws.Drop(conn) // and Hold's read ends at once
 	}
 	if !held {
 		// Close has begun: say goodbye at once, as it does to the others.

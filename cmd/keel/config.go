@@ -12,9 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/keelhq/keel/internal/mail"
+	"github.com/keelhq/keel/internal/password"
 	"github.com/keelhq/keel/internal/token"
 	"github.com/keelhq/keel/server"
 )
@@ -211,8 +210,8 @@ func (r *envReader) auth(cfg *config) {
 	cfg.VerifyTTL = r.duration("VERIFY_TTL", time.Second)
 
 	cost, err := strconv.Atoi(r.get("BCRYPT_COST"))
-	if err != nil || cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
-		r.bad("BCRYPT_COST", fmt.Sprintf("must be a whole number from %d to %d", bcrypt.MinCost, bcrypt.MaxCost))
+	if err != nil || cost < password.MinCost || cost > password.MaxCost {
+		r.bad("BCRYPT_COST", fmt.Sprintf("must be a whole number from %d to %d", password.MinCost, password.MaxCost))
 	}
 	cfg.BcryptCost = cost
 	cfg.HashQueue = r.number("HASH_QUEUE", 0)

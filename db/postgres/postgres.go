@@ -68,7 +68,7 @@ func Open(ctx context.Context, url string, opts Options) (_ *DB, err error) {
 			d.Close()
 		}
 	}()
-	if err := migrate(ctx, pool); err != nil {
+	if err := migrate(ctx, pool, d.jobs); err != nil {
 		return nil, err
 	}
 	if d.write, err = gen.Prepare(ctx, pool); err != nil {
@@ -129,9 +129,9 @@ func explain(err error) error {
 // at a time, the others wait, then find nothing left to do.
 const migrationLock = 0x6b65656c // "keel"
 
-// migrate applies keel's and River's migrations while holding the advisory
-// lock on a connection of its own.
-func migrate(ctx context.Context, pool *sql.DB) error {
+// migrate applies keel's and River's migrations (River's through backend, its
+// driver over pool) while holding the advisory lock on a connection of its own.
+func migrate(ctx context.Context, pool *sql.DB, backend jobs.Backend) error {
 	conn, err := pool.Conn(ctx)
 	if err != nil {
 		return err
@@ -141,12 +141,13 @@ func migrate(ctx context.Context, pool *sql.DB) error {
 		return fmt.Errorf("take the migration lock: %w", err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock)
-	return migrations(pool).Up(ctx, pool)
+	return migrations(backend).Up(ctx, pool)
 }
 
-// migrations are keel's and River's on pool.
-func migrations(pool *sql.DB) schema.Schema {
-	return schema.Schema{Dialect: goose.DialectPostgres, FS: schema.Dir(migrationFiles, "migrations"), Jobs: jobs.Postgres(pool)}
+// migrations are keel's and River's, River's through backend (River's driver
+// over the pool).
+func migrations(backend jobs.Backend) schema.Schema {
+	return schema.Schema{Dialect: goose.DialectPostgres, FS: schema.Dir(migrationFiles, "migrations"), Jobs: backend}
 }
 
 // Migrate connects, applies the migrations the database lacks and returns
@@ -157,10 +158,11 @@ func Migrate(ctx context.Context, url string) (int64, error) {
 		return 0, err
 	}
 	defer pool.Close()
-	if err := migrate(ctx, pool); err != nil {
+	backend := jobs.Postgres(pool)
+	if err := migrate(ctx, pool, backend); err != nil {
 		return 0, err
 	}
-	return migrations(pool).Version(ctx, pool)
+	return migrations(backend).Version(ctx, pool)
 }
 
 // Status reports, without changing anything, which migrations the database
@@ -171,7 +173,7 @@ func Status(ctx context.Context, url string) ([]db.Migration, error) {
 		return nil, err
 	}
 	defer pool.Close()
-	return migrations(pool).Status(ctx, pool)
+	return migrations(jobs.Postgres(pool)).Status(ctx, pool)
 }
 
 // Close closes the pool and its prepared statements.

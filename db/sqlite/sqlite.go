@@ -72,7 +72,7 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	d.writer.SetConnMaxIdleTime(0)
 
 	d.jobs = jobs.SQLite(d.writer)
-	if err := migrations(d.writer).Up(ctx, d.writer); err != nil {
+	if err := migrations(d.jobs).Up(ctx, d.writer); err != nil {
 		return nil, err
 	}
 
@@ -111,9 +111,10 @@ func dsn(path string, extra ...string) string {
 	return u.String() + "?" + q.Encode()
 }
 
-// migrations are keel's and River's on the connection conn (the writer).
-func migrations(conn *sql.DB) schema.Schema {
-	return schema.Schema{Dialect: goose.DialectSQLite3, FS: schema.Dir(migrationFiles, "migrations"), Jobs: jobs.SQLite(conn)}
+// migrations are keel's and River's, River's through backend (River's driver
+// on the writer connection).
+func migrations(backend jobs.Backend) schema.Schema {
+	return schema.Schema{Dialect: goose.DialectSQLite3, FS: schema.Dir(migrationFiles, "migrations"), Jobs: backend}
 }
 
 // Migrate opens the database at path, applies the migrations it lacks and
@@ -124,7 +125,7 @@ func Migrate(ctx context.Context, path string) (int64, error) {
 		return 0, err
 	}
 	defer d.Close()
-	return migrations(d.writer).Version(ctx, d.writer)
+	return migrations(d.jobs).Version(ctx, d.writer)
 }
 
 // Status reports, without changing anything, which migrations the database
@@ -142,7 +143,7 @@ func Status(ctx context.Context, path string) ([]db.Migration, error) {
 	}
 	defer conn.Close()
 	conn.SetMaxOpenConns(1)
-	return migrations(conn).Status(ctx, conn)
+	return migrations(jobs.SQLite(conn)).Status(ctx, conn)
 }
 
 // Close closes both connection pools and their prepared statements.

@@ -21,6 +21,12 @@ import (
 // MaxBytes is bcrypt's input limit.
 const MaxBytes = 72
 
+// MinCost and MaxCost bound the cost New accepts (bcrypt's own bounds).
+const (
+	MinCost = bcrypt.MinCost
+	MaxCost = bcrypt.MaxCost
+)
+
 var (
 	// ErrTooLong is a password over bcrypt's 72-byte input limit: refused,
 	// never silently truncated.

@@ -134,6 +134,19 @@ func (reg *Registry) CloseAll() {
 	reg.held.Wait()
 }
 
+// Greet sends text to conn as a text message: the first one a socket gets.
+// It writes with a context of its own: the library keeps the context of the
+// last write, and the request's would pin its context chain for the socket's
+// life. The first frame of a new socket fits in the kernel's send buffer, so
+// this write does not wait.
+func Greet(conn *websocket.Conn, text string) error {
+	return conn.Write(context.Background(), websocket.MessageText, []byte(text))
+}
+
+// Drop closes conn at once, without a close handshake; a Hold on it returns
+// at once.
+func Drop(conn *websocket.Conn) { conn.CloseNow() }
+
 // GoingAway closes conn with 1001: the server is shutting down.
 func GoingAway(conn *websocket.Conn) {
 	conn.Close(websocket.StatusGoingAway, "server shutting down")
