@@ -7,12 +7,8 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// keel answers CORS itself rather than with Echo's middleware.CORS, which
-// neither refuses a preflight with a documented 403 problem nor takes Allow
-// from the spec.
-
-// corsHeaders are the request headers a browser may send cross-origin, and
-// the response headers its script may read.
+// corsAllowHeaders and corsExposeHeaders are the request headers a browser
+// may send cross-origin, and the response headers its script may read.
 const (
 	corsAllowHeaders  = "Authorization, Content-Type, X-Request-Id"
 	corsExposeHeaders = "X-Request-Id, Retry-After, WWW-Authenticate"
@@ -35,7 +31,9 @@ func (s *Server) corsOrigin(origin string) string {
 // cors lets the origins in CORS_ORIGINS read keel's answers from a browser
 // (with a bearer token; no cookies are involved). Preflights are OPTIONS
 // operations of the spec, answered by answerOptions. With CORS off it is not
-// in the chain at all.
+// in the chain at all. keel answers CORS itself rather than with Echo's
+// middleware.CORS, which neither refuses a preflight with a documented 403
+// problem nor takes Allow from the spec.
 func (s *Server) cors(next echo.HandlerFunc) echo.HandlerFunc {
 	if len(s.cfg.CORSOrigins) == 0 {
 		return next

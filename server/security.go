@@ -52,7 +52,11 @@ const contentSecurityPolicy = "default-src 'self'; img-src 'self' data:; style-s
 
 // secureHeaders sets the headers every response carries: no MIME sniffing, no
 // framing, no referrer, a strict CSP, no caching of API answers (tokens among
-// them; the docs assets override it), and HSTS when serving TLS.
+// them; the docs assets override it), and HSTS when serving TLS. Not Echo's
+// middleware.Secure: it calls Header().Set for each value on every request
+// where this assigns shared slices, and it sends HSTS whenever c.Scheme() is
+// https (which X-Forwarded-Proto from a private address can claim), where
+// keel sends it only on its own TLS connections.
 func (s *Server) secureHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()

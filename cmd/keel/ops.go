@@ -44,7 +44,7 @@ func healthcheck(ctx context.Context, cfg config) error {
 	return nil
 }
 
-// servePprof serves net/http/pprof on addr (LoadConfig allows only loopback
+// servePprof serves net/http/pprof on addr (loadConfig allows only loopback
 // addresses) and returns a function that stops it.
 func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
 	mux := http.NewServeMux()
