@@ -170,3 +170,19 @@ func TestCompose(t *testing.T) {
 		}
 	}
 }
+
+// TestDockerfile: docker cannot run on the build machines, so check the
+// image's promises in its recipe: a static binary, distroless, non-root, a
+// data volume and a health check through `keel healthcheck`.
+func TestDockerfile(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"CGO_ENABLED=0", "FROM gcr.io/distroless/static", "USER nonroot", "VOLUME", `HEALTHCHECK`, `"healthcheck"`, "AS build"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("Dockerfile lacks %q", want)
+		}
+	}
+}

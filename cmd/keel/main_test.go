@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -250,80 +249,6 @@ func TestConnectionLimits(t *testing.T) {
 		t.Fatalf("server stopped serving: %v %v", res, err)
 	}
 	res.Body.Close()
-}
-
-// TestOpsCommands: `keel healthcheck` (the container health check) passes
-// against a running keel and fails without one; PPROF_ADDR serves pprof on
-// loopback only.
-func TestOpsCommands(t *testing.T) {
-	t.Parallel()
-	addr, out, _ := start(t, map[string]string{"PPROF_ADDR": "127.0.0.1:0"})
-	env := func(k string) string {
-		if k == "ADDR" {
-			return addr
-		}
-		return ""
-	}
-	if err := run(context.Background(), []string{"healthcheck"}, env, io.Discard); err != nil {
-		t.Errorf("healthcheck against a running keel: %v", err)
-	}
-	closed := func(k string) string {
-		if k == "ADDR" {
-			return "127.0.0.1:1"
-		}
-		return ""
-	}
-	if err := run(context.Background(), []string{"healthcheck"}, closed, io.Discard); err == nil {
-		t.Error("healthcheck with nothing listening passed")
-	}
-
-	m := regexp.MustCompile(`"msg":"pprof listening","addr":"([^"]+)"`).FindStringSubmatch(out.String())
-	if m == nil {
-		t.Fatalf("no pprof listener in the log:\n%s", out)
-	}
-	res, err := http.Get("http://" + m[1] + "/debug/pprof/")
-	if err != nil || res.StatusCode != 200 {
-		t.Fatalf("pprof index: %v %v", res, err)
-	}
-	res.Body.Close()
-	// pprof is not on the API port: a 404 there is the spec's problem.
-	res, err = checkedClient(t, 0, nil).Get("http://" + addr + "/debug/pprof/")
-	if err != nil || res.StatusCode != 404 {
-		t.Errorf("pprof on the API port: %v %v", res, err)
-	}
-	res.Body.Close()
-}
-
-// TestDockerfile: docker cannot run on the build machines, so check the
-// image's promises in its recipe: a static binary, distroless, non-root, a
-// data volume and a health check through `keel healthcheck`.
-func TestDockerfile(t *testing.T) {
-	t.Parallel()
-	b, err := os.ReadFile("../../Dockerfile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"CGO_ENABLED=0", "FROM gcr.io/distroless/static", "USER nonroot", "VOLUME", `HEALTHCHECK`, `"healthcheck"`, "AS build"} {
-		if !strings.Contains(string(b), want) {
-			t.Errorf("Dockerfile lacks %q", want)
-		}
-	}
-}
-
-// TestVersionString: a build whose version is its commit (no tag) names it
-// once; a tagged build names both.
-func TestVersionString(t *testing.T) {
-	defer func(v, c string) { version, commit = v, c }(version, commit)
-	for _, tt := range []struct{ version, commit, want string }{
-		{"9ca99fc", "9ca99fc", "keel 9ca99fc ("},
-		{"9ca99fc-dirty", "9ca99fc", "keel 9ca99fc-dirty ("},
-		{"v1.2.0", "9ca99fc", "keel v1.2.0 (commit 9ca99fc, "},
-	} {
-		version, commit = tt.version, tt.commit
-		if got := versionString(); !strings.HasPrefix(got, tt.want) || strings.Count(got, "9ca99fc") != 1 {
-			t.Errorf("version %q commit %q: %q, want it to start %q and name the commit once", tt.version, tt.commit, got, tt.want)
-		}
-	}
 }
 
 // TestMigrateCommandsPostgres: keel migrate and keel migrate status on

@@ -1,0 +1,42 @@
+package validate
+
+import (
+	"testing"
+
+	"github.com/keelhq/keel/api"
+)
+
+// TestOperations: the table holds every operation of the spec under Echo's
+// route template, with what the middleware reads.
+func TestOperations(t *testing.T) {
+	t.Parallel()
+	spec, err := api.Spec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, err := Read(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, item := range spec.Paths.Map() {
+		n += len(item.Operations())
+	}
+	if len(ops) != n {
+		t.Errorf("%d operations in the table, %d in the spec", len(ops), n)
+	}
+	del := ops[Key{"DELETE", "/sessions/:id"}]
+	if del == nil || del.ID != "deleteSession" || !del.Bearer || !del.Inputs || del.Body {
+		t.Errorf("DELETE /sessions/:id: %+v", del)
+	}
+	login := ops[Key{"POST", "/login"}]
+	if login == nil || login.Bearer || !login.Body || !login.RateLimited {
+		t.Errorf("POST /login: %+v", login)
+	}
+	if got := ops.Allow()["/sessions/:id"]; got != "DELETE, OPTIONS" {
+		t.Errorf("Allow of /sessions/:id: %q", got)
+	}
+	if got := EchoPath("/docs/{asset}"); got != "/docs/:asset" {
+		t.Errorf("EchoPath: %q", got)
+	}
+}
