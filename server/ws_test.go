@@ -36,6 +36,10 @@ func TestHeldWebSockets(t *testing.T) {
 	ts := httptest.NewServer(a.srv)
 	defer ts.Close()
 	addr := ts.Listener.Addr().String()
+	// A scrape first: its job-count query starts the connection pool's own
+	// goroutines (database/sql's idle-connection cleaner on PostgreSQL),
+	// which would otherwise appear mid-test and count as the sockets'.
+	a.do("GET", "/metrics", "")
 
 	before := runtime.NumGoroutine()
 	socks := make([]*rawSocket, heldSockets)

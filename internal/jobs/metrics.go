@@ -63,8 +63,13 @@ var jobsDesc = prometheus.NewDesc("keel_river_jobs", "River jobs in the database
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- jobsDesc }
 
+// countTimeout bounds the count query of a scrape: within Prometheus's
+// default scrape timeout (10 s), and long enough for SQLite's one writer
+// connection, which River's driver uses, to come free under load.
+const countTimeout = 5 * time.Second
+
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), countTimeout)
 	defer cancel()
 	counts, err := c.driver.GetExecutor().JobCountByAllStates(ctx, &riverdriver.JobCountByAllStatesParams{})
 	if err != nil {
