@@ -28,8 +28,7 @@ func OnPostgres() bool { return os.Getenv(EngineEnv) == "postgres" }
 // them would only double their time (or clobber the profile).
 func RunOnBothEngines(m *testing.M, run func(*testing.M) int) int {
 	flag.Parse()
-	if os.Getenv(EngineEnv) != "" || flagSet("test.bench") || flagSet("test.fuzz") ||
-		flagSet("test.list") || flagSet("test.coverprofile") {
+	if !spawnsChild() {
 		return run(m)
 	}
 	exe, err := os.Executable()
@@ -54,6 +53,13 @@ func RunOnBothEngines(m *testing.M, run func(*testing.M) int) int {
 		code = 1
 	}
 	return code
+}
+
+// spawnsChild reports whether RunOnBothEngines starts the PostgreSQL run:
+// not in that run itself, nor for benchmarks, fuzzing, -list or coverage.
+func spawnsChild() bool {
+	return os.Getenv(EngineEnv) == "" && !flagSet("test.bench") && !flagSet("test.fuzz") &&
+		!flagSet("test.list") && !flagSet("test.coverprofile")
 }
 
 // childArgs are the test flags the PostgreSQL run gets: the parent's, less
