@@ -52,8 +52,8 @@ generate: ## regenerate gen/ from api/openapi.yaml and db/ with the pinned tools
 	$(MAKE) --no-print-directory ts-generate
 
 check-generated: generate ## fail when gen/ differs from a fresh generation
-	@git add -N gen db/postgres/accounts_gen.go $(TS_DIR)/src/schema.d.ts >/dev/null 2>&1 || true
-	@git diff --exit-code --stat -- gen db/postgres/accounts_gen.go $(TS_DIR)/src/schema.d.ts || { echo "gen/ or $(TS_DIR)/src/schema.d.ts is stale: run 'make generate' and commit it"; exit 1; }
+	@git add -N gen db/postgres/*_gen.go $(TS_DIR)/src/schema.d.ts >/dev/null 2>&1 || true
+	@git diff --exit-code --stat -- gen db/postgres/*_gen.go $(TS_DIR)/src/schema.d.ts || { echo "gen/ or $(TS_DIR)/src/schema.d.ts is stale: run 'make generate' and commit it"; exit 1; }
 
 lint: ## gofmt, go vet, staticcheck, and the spec lint (redocly)
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); [ -z "$$out" ] || { echo "gofmt: $$out"; exit 1; }
