@@ -69,6 +69,55 @@ type Credentials struct {
 	PasswordHash string
 }
 
+// OAuthFlow is a sign-in with an OpenID Connect provider between keel's
+// redirect to the provider and the provider's callback: one use, until
+// ExpiresAt. The state itself is never stored, only its hash (HashToken).
+type OAuthFlow struct {
+	StateHash     string
+	Provider      string
+	Nonce         string
+	Verifier      string // keel's PKCE verifier, for the code exchange
+	CodeChallenge string // the app's, for POST /oauth/token
+	RedirectTo    string
+	LinkUserID    int64 // the signed-in user linking a provider; 0 for a sign-in
+	ExpiresAt     time.Time
+}
+
+// OAuthCode is the one-time code a callback gives the app (its hash), bound
+// to the app's PKCE challenge: one use, until ExpiresAt.
+type OAuthCode struct {
+	Hash          string
+	UserID        int64
+	Provider      string
+	CodeChallenge string
+	ExpiresAt     time.Time
+}
+
+// Identity is a provider account (Provider, Subject) linked to a user.
+type Identity struct {
+	ID        int64
+	UserID    int64
+	Provider  string
+	Subject   string
+	Email     string
+	CreatedAt time.Time
+}
+
+// ProviderUser is who a verified ID token says signed in.
+type ProviderUser struct {
+	Provider      string
+	Subject       string
+	Email         string // lower-cased; required
+	EmailVerified bool
+}
+
+// How SignInWithProvider found its user.
+const (
+	SignInReturning = "returning" // the identity was linked before
+	SignInLinked    = "linked"    // linked now to the account with its (verified) email
+	SignInNewUser   = "new_user"  // a new account, without a password
+)
+
 // Errors the adapters return in place of their engines' own. Each names what
 // is missing, so that the HTTP layer maps each to one answer in one place
 // (server/errors.go) instead of every handler translating "not found".
@@ -85,6 +134,19 @@ var (
 	ErrStale = errors.New("db: stale")
 	// ErrEmailTaken is a second account for an email, in any letter case.
 	ErrEmailTaken = errors.New("db: email already registered")
+	// ErrNoFlow is a sign-in flow that is unknown, used or expired.
+	ErrNoFlow = errors.New("db: no such sign-in flow")
+	// ErrNoIdentity is an identity that is not there, or not the user's.
+	ErrNoIdentity = errors.New("db: no such identity")
+	// ErrIdentityTaken is a provider account already linked to another user.
+	ErrIdentityTaken = errors.New("db: identity linked to another account")
+	// ErrAccountExists is a provider sign-in whose email belongs to an
+	// account that may not be linked to it silently: the provider or the
+	// account has not verified the address.
+	ErrAccountExists = errors.New("db: an account has this email")
+	// ErrLastWayIn is unlinking the identity an account cannot do without:
+	// it has no password and no other identity.
+	ErrLastWayIn = errors.New("db: the account's last way to sign in")
 )
 
 // Store is what keel needs of a database. Both adapters satisfy it, and one
@@ -142,8 +204,8 @@ type Store interface {
 	// ErrNoToken (unknown, used or expired at now).
 	ResetPassword(ctx context.Context, hash, passwordHash string, now time.Time) error
 
-	// PruneAccounts deletes the sessions and one-time tokens that expired
-	// before now (they can never be used again) and returns how many.
+	// PruneAccounts deletes the sessions, one-time tokens, sign-in flows and
+	// codes that expired before now (they can never be used again) and returns how many.
 	PruneAccounts(ctx context.Context, now time.Time) (int64, error)
 
 	// CountUsers returns the number of accounts.
@@ -160,6 +222,34 @@ type Store interface {
 	// PruneRateLimits forgets the keys that would be admitted as if new at
 	// now and returns how many.
 	PruneRateLimits(ctx context.Context, now time.Time) (int64, error)
+
+	// Sign-in with OpenID Connect providers.
+
+	// CreateOAuthFlow stores a sign-in flow.
+	CreateOAuthFlow(ctx context.Context, f OAuthFlow) error
+	// TakeOAuthFlow spends the flow with stateHash, or returns ErrNoFlow
+	// (unknown, used, or expired at now).
+	TakeOAuthFlow(ctx context.Context, stateHash string, now time.Time) (OAuthFlow, error)
+	// SignInWithProvider finds or creates the user p names and stores code
+	// for them, in one transaction, and says how it found them (SignIn*):
+	// the user its identity is linked to; else the account with its email,
+	// linked now, when both p and the account have verified the address
+	// (ErrAccountExists otherwise); else a new account without a password
+	// (after, when not nil, runs in that transaction with it).
+	SignInWithProvider(ctx context.Context, p ProviderUser, code OAuthCode, now time.Time, after func(*sql.Tx, User) error) (User, string, error)
+	// LinkIdentity links p to the user and stores code for them, in one
+	// transaction; ErrIdentityTaken when p is another user's, ErrNoUser
+	// when the user is gone. Linking an identity again is no error.
+	LinkIdentity(ctx context.Context, userID int64, p ProviderUser, code OAuthCode, now time.Time) error
+	// TakeOAuthCode spends the code with hash, or returns ErrNoToken
+	// (unknown, used, or expired at now).
+	TakeOAuthCode(ctx context.Context, hash string, now time.Time) (OAuthCode, error)
+	// ListIdentities returns the user's identities, oldest first.
+	ListIdentities(ctx context.Context, userID int64) ([]Identity, error)
+	// DeleteIdentity unlinks the user's identity id: ErrNoIdentity when it is
+	// not the user's, ErrLastWayIn when the account has no password and no
+	// other identity.
+	DeleteIdentity(ctx context.Context, userID, id int64) error
 
 	// Close releases the database.
 	Close() error

@@ -38,29 +38,38 @@ func (s *Server) Login(ctx context.Context, req oapi.LoginRequestObject) (oapi.L
 	creds, err := s.store.GetCredentials(ctx, normalizeEmail(string(req.Body.Email)))
 	var hash []byte // nil: an unknown email, compared against the dummy hash
 	switch {
-	case err == nil:
+	case err == nil && creds.PasswordHash != "":
 		hash = []byte(creds.PasswordHash)
+	case err == nil:
+		// An account created by a provider sign-in has no password until
+		// it sets one through the reset mail: the same answer as a wrong one.
 	case !errors.Is(err, db.ErrNoUser):
 		return nil, err
 	}
 	if err := s.passwords.Check(ctx, hash, req.Body.Password); err != nil {
 		return nil, err
 	}
+	tok, err := s.startSession(ctx, creds.UserID)
+	if err != nil {
+		return nil, err
+	}
+	return oapi.Login200JSONResponse(tok), nil
+}
+
+// startSession starts a session for a user who has just proved who they are
+// (a password login, a provider sign-in) and returns its first token pair.
+func (s *Server) startSession(ctx context.Context, userID int64) (oapi.Token, error) {
 	now := s.now()
 	sess := db.Session{
-		ID: token.NewSessionID(), UserID: creds.UserID, CreatedAt: now, LastUsedAt: now,
+		ID: token.NewSessionID(), UserID: userID, CreatedAt: now, LastUsedAt: now,
 		UserAgent: userAgent(ctx), Generation: 1, RotatedAt: now, RefreshExpiresAt: now.Add(s.cfg.RefreshTTL),
 	}
 	refresh := s.tokens.Refresh(sess.ID, 1)
 	sess.RefreshHash = db.HashToken(refresh)
 	if err := s.store.CreateSession(ctx, sess); err != nil {
-		return nil, err
+		return oapi.Token{}, err
 	}
-	tok, err := s.tokenPair(sess, refresh)
-	if err != nil {
-		return nil, err
-	}
-	return oapi.Login200JSONResponse(tok), nil
+	return s.tokenPair(sess, refresh)
 }
 
 // RefreshToken rotates the session's refresh token (see token.Issuer.Refresh
@@ -201,10 +210,10 @@ type userAgentKey struct{}
 // maxUserAgent bounds what a session keeps of its login's User-Agent.
 const maxUserAgent = 256
 
-// keepUserAgent is a strict-handler middleware that gives the login handler
-// the request's User-Agent (strict handlers see only the context).
+// keepUserAgent is a strict-handler middleware that gives the handlers that
+// start sessions the request's User-Agent (strict handlers see only the context).
 func keepUserAgent(f oapi.StrictHandlerFunc, operationID string) oapi.StrictHandlerFunc {
-	if operationID != "Login" {
+	if operationID != "Login" && operationID != "OauthToken" {
 		return f
 	}
 	return func(c echo.Context, req any) (any, error) {

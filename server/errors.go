@@ -18,6 +18,7 @@ import (
 
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
+	"github.com/keelhq/keel/internal/oidc"
 	"github.com/keelhq/keel/internal/password"
 	"github.com/keelhq/keel/internal/validate"
 	"github.com/keelhq/keel/internal/ws"
@@ -96,6 +97,11 @@ var sentinels = []struct {
 	{db.ErrNoSession, errSessionEnded},
 	{db.ErrNoToken, &Error{Status: http.StatusBadRequest, Field: "/token", Detail: "is unknown, used or expired"}},
 	{db.ErrEmailTaken, &Error{Status: http.StatusConflict, Detail: "an account with this email already exists"}},
+	{db.ErrNoIdentity, &Error{Status: http.StatusNotFound, Detail: "no such identity"}},
+	{db.ErrLastWayIn, &Error{Status: http.StatusConflict, Detail: "this is the account's last way to sign in: " +
+		"set a password (POST /password/forgot) or link another provider first"}},
+	{oidc.ErrUnavailable, &Error{Status: http.StatusBadGateway,
+		Detail: "the sign-in provider could not be reached; start the sign-in again"}},
 	{password.ErrTooLong, &Error{Status: http.StatusBadRequest, Field: "/password", Detail: passwordTooLongReason}},
 	{password.ErrBusy, &Error{Status: http.StatusServiceUnavailable, RetryAfter: time.Second,
 		Detail: "the server is busy checking passwords; retry after the time in Retry-After"}},

@@ -20,6 +20,7 @@ type metrics struct {
 	requests  *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
 	websocket prometheus.Gauge
+	signIns   *prometheus.CounterVec
 }
 
 func newMetrics(hashQueue func() int64) *metrics {
@@ -38,9 +39,15 @@ func newMetrics(hashQueue func() int64) *metrics {
 			Name: "keel_websockets_open",
 			Help: "WebSocket connections open now.",
 		}),
+		signIns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "keel_oidc_signins_total",
+			Help: "Callbacks of sign-ins with OpenID Connect providers, by provider and result (" +
+				"new_user, returning, linked, provider_error, invalid_token, email_required, account_exists, " +
+				"identity_taken, account_gone, bad_state, provider_down).",
+		}, []string{"provider", "result"}),
 	}
 	m.registry.MustRegister(
-		m.requests, m.latency, m.websocket,
+		m.requests, m.latency, m.websocket, m.signIns,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "keel_bcrypt_queue_depth",
 			Help: "Requests waiting for a bcrypt worker.",
@@ -75,6 +82,10 @@ func (m *metrics) observeRequest(route, method string, status int, took time.Dur
 	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 	m.latency.WithLabelValues(route, method).Observe(took.Seconds())
 }
+
+// signIn counts one provider callback's result. provider is a configured
+// name (unknown ones are refused before), so the label space stays small.
+func (m *metrics) signIn(provider, result string) { m.signIns.WithLabelValues(provider, result).Inc() }
 
 // Registry is where the rest of keel (the job engine) adds its metrics to
 // those /metrics serves.

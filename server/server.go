@@ -19,6 +19,7 @@ import (
 
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
+	"github.com/keelhq/keel/internal/oidc"
 	"github.com/keelhq/keel/internal/password"
 	"github.com/keelhq/keel/internal/token"
 	"github.com/keelhq/keel/internal/validate"
@@ -33,6 +34,9 @@ type Config struct {
 	TrustedProxies       []*net.IPNet
 	RefreshTTL           time.Duration
 	RefreshReuseInterval time.Duration
+	// RedirectURLs are where a provider sign-in may send the browser back
+	// to (OAUTH_REDIRECT_URLS), compared exactly.
+	RedirectURLs []string
 }
 
 // Deps are the Server's collaborators, built by the caller.
@@ -42,6 +46,9 @@ type Deps struct {
 	Tokens    *token.Issuer
 	Passwords *password.Pool
 	Now       func() time.Time // time.Now when nil
+	// Providers are the OpenID Connect providers users may sign in with
+	// (none: sign-in with providers answers 404).
+	Providers oidc.Providers
 }
 
 // Jobs inserts the jobs requests cause (emails): internal/jobs' Engine.
@@ -66,6 +73,10 @@ type Server struct {
 	now       func() time.Time
 	// queue inserts the jobs requests cause; set by UseJobs.
 	queue Jobs
+
+	// providers and redirects serve sign-in with providers (oauth.go).
+	providers oidc.Providers
+	redirects map[string]struct{}
 
 	// sockets are the held WebSockets, which Close says goodbye to.
 	sockets ws.Registry
@@ -93,6 +104,11 @@ func New(cfg Config, deps Deps) *Server {
 		passwords: deps.Passwords,
 		tokens:    deps.Tokens,
 		now:       now,
+		providers: deps.Providers,
+		redirects: make(map[string]struct{}, len(cfg.RedirectURLs)),
+	}
+	for _, u := range cfg.RedirectURLs {
+		s.redirects[u] = struct{}{}
 	}
 	s.metrics = newMetrics(s.passwords.QueueDepth)
 	s.echo = s.routes()

@@ -7,12 +7,14 @@ import (
 	"net"
 	netmail "net/mail"
 	"net/url"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/keelhq/keel/internal/mail"
+	"github.com/keelhq/keel/internal/oidc"
 	"github.com/keelhq/keel/internal/password"
 	"github.com/keelhq/keel/internal/token"
 	"github.com/keelhq/keel/server"
@@ -50,6 +52,14 @@ type config struct {
 	SMTPURL   string // SMTP_URL: where emails go; empty writes them to the log. May hold a password: never print it
 	MailFrom  string // MAIL_FROM: the From of every email, normalised ("keel <noreply@localhost>")
 	PublicURL string // PUBLIC_URL: the base of links in emails, without a trailing slash
+
+	// OIDC_PROVIDERS and OIDC_<NAME>_*: the OpenID Connect providers users may
+	// sign in with (discovered at start); API_URL: keel's own public base URL
+	// (the providers' callbacks); OAUTH_REDIRECT_URLS: where a sign-in may
+	// send the browser back to.
+	OIDCProviders []oidc.Config
+	APIURL        string
+	RedirectURLs  []string
 }
 
 // server is the part of the configuration the HTTP layer reads.
@@ -61,6 +71,7 @@ func (c config) server() server.Config {
 		TrustedProxies:       c.TrustedProxies,
 		RefreshTTL:           c.RefreshTTL,
 		RefreshReuseInterval: c.RefreshReuseInterval,
+		RedirectURLs:         c.RedirectURLs,
 	}
 }
 
@@ -98,6 +109,13 @@ var settings = []setting{
 	{"TRUSTED_PROXIES", "", "comma-separated proxy addresses or CIDRs whose X-Forwarded-For names the client (for the rate limit and logs); empty trusts none"},
 	{"SMTP_URL", "", "smtp://user:password@host:587 (STARTTLS when the server offers it) or smtps://user:password@host:465 (implicit TLS); empty writes emails to the log instead"},
 	{"MAIL_FROM", "keel <noreply@localhost>", "the From address of keel's emails"},
+	{"OIDC_PROVIDERS", "", "comma-separated names of OpenID Connect providers users may sign in with (google,corp: lower-case letters, digits, - and _); each needs the four settings below; empty is sign-in with providers off"},
+	{"OIDC_<NAME>_ISSUER", "", "the provider's issuer URL, from which keel reads its discovery document at start (https://accounts.google.com)"},
+	{"OIDC_<NAME>_CLIENT_ID", "", "the client id the provider gave keel"},
+	{"OIDC_<NAME>_CLIENT_SECRET", "", "the client secret the provider gave keel (never printed)"},
+	{"OIDC_<NAME>_SCOPES", "openid email profile", "space- or comma-separated scopes to ask for; openid is always asked for"},
+	{"API_URL", "", "keel's own public base URL (https://api.example.com); required with OIDC_PROVIDERS: each provider's callback is API_URL/oauth/<name>/callback"},
+	{"OAUTH_REDIRECT_URLS", "", "comma-separated absolute URLs of your app where a provider sign-in may send the browser back (with ?code= or ?error=), compared exactly; required with OIDC_PROVIDERS"},
 	{"PUBLIC_URL", "http://localhost:8080", "the base of the links in emails: your app's address, which serves /verify-email?token=… and /reset-password?token=… and posts the token to POST /email/verify or POST /password/reset (http or https, no query)"},
 }
 
@@ -111,6 +129,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	r.auth(&cfg)
 	r.http(&cfg)
 	r.mail(&cfg)
+	r.oidc(&cfg)
 	r.logging(&cfg)
 	cfg.JobInterval = r.duration("JOB_INTERVAL", time.Millisecond)
 	cfg.ShutdownTimeout = r.duration("SHUTDOWN_TIMEOUT", 0)
@@ -140,10 +159,14 @@ func (r *envReader) get(name string) string {
 // it is or may hold a secret.
 func (r *envReader) bad(name, why string) {
 	value := fmt.Sprintf("%q", r.getenv(name))
+	switch {
+	case strings.HasPrefix(name, "OIDC_") && strings.HasSuffix(name, "_CLIENT_SECRET"):
+		value = "(hidden)"
+	}
 	switch name {
 	case "JWT_SECRET":
 		value = "(hidden)" // never print a secret, even a bad one
-	case "DATABASE_URL", "SMTP_URL", "PUBLIC_URL":
+	case "DATABASE_URL", "SMTP_URL", "PUBLIC_URL", "API_URL":
 		value = fmt.Sprintf("%q", redactURL(r.getenv(name)))
 	}
 	r.errs = append(r.errs, fmt.Errorf("%s=%s: %s", name, value, why))
@@ -276,6 +299,57 @@ func (r *envReader) mail(cfg *config) {
 	if u, err := url.Parse(cfg.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") ||
 		u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
 		r.bad("PUBLIC_URL", "must be an absolute http(s) URL without a query, such as https://keel.example.com")
+	}
+}
+
+// providerName is a provider's name in OIDC_PROVIDERS and the URLs (the
+// spec's ProviderName).
+var providerName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
+
+func (r *envReader) oidc(cfg *config) {
+	names := r.list("OIDC_PROVIDERS")
+	seen := map[string]bool{}
+	for _, name := range names {
+		if !providerName.MatchString(name) || seen[name] {
+			r.bad("OIDC_PROVIDERS", fmt.Sprintf("%q is not a new name of lower-case letters, digits, - and _ (at most 32, a letter first)", name))
+			continue
+		}
+		seen[name] = true
+		prefix := "OIDC_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_"
+		c := oidc.Config{
+			Name:         name,
+			Issuer:       strings.TrimSpace(r.getenv(prefix + "ISSUER")),
+			ClientID:     strings.TrimSpace(r.getenv(prefix + "CLIENT_ID")),
+			ClientSecret: strings.TrimSpace(r.getenv(prefix + "CLIENT_SECRET")),
+			Scopes:       strings.FieldsFunc(r.getenv(prefix+"SCOPES"), func(c rune) bool { return c == ' ' || c == ',' }),
+		}
+		if u, err := url.Parse(c.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			r.bad(prefix+"ISSUER", "must be the provider's issuer URL, such as https://accounts.google.com")
+		}
+		if c.ClientID == "" {
+			r.bad(prefix+"CLIENT_ID", "must be set: the client id the provider gave keel")
+		}
+		if c.ClientSecret == "" {
+			r.bad(prefix+"CLIENT_SECRET", "must be set: the client secret the provider gave keel")
+		}
+		cfg.OIDCProviders = append(cfg.OIDCProviders, c)
+	}
+	cfg.APIURL = strings.TrimSuffix(r.getenv("API_URL"), "/")
+	if cfg.APIURL != "" || len(names) > 0 {
+		if u, err := url.Parse(cfg.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") ||
+			u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+			r.bad("API_URL", "must be keel's public base URL, absolute http(s) without a query, such as https://api.example.com (required with OIDC_PROVIDERS)")
+		}
+	}
+	for _, to := range r.list("OAUTH_REDIRECT_URLS") {
+		if u, err := url.Parse(to); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" || u.User != nil {
+			r.bad("OAUTH_REDIRECT_URLS", fmt.Sprintf("%q is not an absolute http(s) URL without a fragment, such as https://app.example.com/signed-in", to))
+			continue
+		}
+		cfg.RedirectURLs = append(cfg.RedirectURLs, to)
+	}
+	if len(names) > 0 && len(cfg.RedirectURLs) == 0 && r.getenv("OAUTH_REDIRECT_URLS") == "" {
+		r.bad("OAUTH_REDIRECT_URLS", "must list at least one URL of your app to send the browser back to (required with OIDC_PROVIDERS)")
 	}
 }
 

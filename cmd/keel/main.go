@@ -23,6 +23,7 @@ import (
 
 	"github.com/keelhq/keel/api"
 	"github.com/keelhq/keel/internal/jobs"
+	"github.com/keelhq/keel/internal/oidc"
 	"github.com/keelhq/keel/internal/password"
 	"github.com/keelhq/keel/internal/token"
 	"github.com/keelhq/keel/server"
@@ -183,11 +184,20 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	var providers oidc.Providers
+	if len(cfg.OIDCProviders) > 0 {
+		// At start, so that a wrong issuer or an unreachable provider stops
+		// keel with a message naming it, rather than failing a user's sign-in.
+		if providers, err = oidc.Discover(ctx, cfg.APIURL, cfg.OIDCProviders, nil); err != nil {
+			return err
+		}
+	}
 	app := server.New(cfg.server(), server.Deps{
 		Log:       log,
 		Store:     store,
 		Tokens:    token.New(secret, cfg.JWTTTL, time.Now),
 		Passwords: password.New(cfg.BcryptCost, cfg.HashWorkers, cfg.HashQueue),
+		Providers: providers,
 	})
 	if cfg.PprofAddr != "" {
 		stopPprof, err := servePprof(cfg.PprofAddr, log)

@@ -242,7 +242,15 @@ func (d *DB) PruneAccounts(ctx context.Context, now time.Time) (int64, error) {
 			return err
 		}
 		t, err := q.DeleteExpiredTokens(ctx, db.Millis(now))
-		n = s + t
+		if err != nil {
+			return err
+		}
+		f, err := q.DeleteExpiredOAuthFlows(ctx, db.Millis(now))
+		if err != nil {
+			return err
+		}
+		c, err := q.DeleteExpiredOAuthCodes(ctx, db.Millis(now))
+		n = s + t + f + c
 		return err
 	})
 	return n, err

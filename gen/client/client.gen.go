@@ -63,6 +63,21 @@ func (e TokenTokenType) Valid() bool {
 	}
 }
 
+// Defines values for OauthAuthorizeParamsCodeChallengeMethod.
+const (
+	S256 OauthAuthorizeParamsCodeChallengeMethod = "S256"
+)
+
+// Valid indicates whether the value is a known member of the OauthAuthorizeParamsCodeChallengeMethod enum.
+func (e OauthAuthorizeParamsCodeChallengeMethod) Valid() bool {
+	switch e {
+	case S256:
+		return true
+	default:
+		return false
+	}
+}
+
 // Accepted defines model for Accepted.
 type Accepted struct {
 	// Status Example: accepted
@@ -71,6 +86,14 @@ type Accepted struct {
 
 // AcceptedStatus Example: accepted
 type AcceptedStatus string
+
+// AuthorizeURL defines model for AuthorizeURL.
+type AuthorizeURL struct {
+	// AuthorizeURL The provider's authorization URL, with keel's `state`, `nonce` and PKCE challenge.
+	//
+	// Example: https://accounts.google.com/o/oauth2/v2/auth?client_id=…&state=…
+	AuthorizeURL string `json:"authorize_url"`
+}
 
 // ChangePasswordRequest defines model for ChangePasswordRequest.
 type ChangePasswordRequest struct {
@@ -82,6 +105,11 @@ type ChangePasswordRequest struct {
 	// Example: correct horse battery
 	NewPassword Password `json:"new_password"`
 }
+
+// CodeChallenge `BASE64URL(SHA256(code_verifier))`, without padding (RFC 7636 S256).
+//
+// Example: E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM
+type CodeChallenge = string
 
 // DeleteProfileRequest defines model for DeleteProfileRequest.
 type DeleteProfileRequest struct {
@@ -122,6 +150,43 @@ type Health struct {
 // HealthStatus Example: ok
 type HealthStatus string
 
+// Identity defines model for Identity.
+type Identity struct {
+	// CreatedAt Example: 2026-11-25T12:00:00Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// Email The email the provider gave when the identity was linked.
+	//
+	// Example: ada@example.com
+	Email string `json:"email"`
+
+	// ID Example: 7
+	ID int64 `json:"id"`
+
+	// Provider The provider's name, as in `OIDC_PROVIDERS`.
+	//
+	// Example: google
+	Provider string `json:"provider"`
+
+	// Subject The provider's id for the account (the ID token's `sub`).
+	//
+	// Example: 110169484474386276334
+	Subject string `json:"subject"`
+}
+
+// LinkIdentityRequest Unknown fields are rejected with 400.
+type LinkIdentityRequest struct {
+	// CodeChallenge `BASE64URL(SHA256(code_verifier))`, without padding (RFC 7636 S256).
+	//
+	// Example: E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM
+	CodeChallenge CodeChallenge `json:"code_challenge"`
+
+	// RedirectTo An absolute URL listed in `OAUTH_REDIRECT_URLS`, compared exactly.
+	//
+	// Example: https://app.example.com/signed-in
+	RedirectTo RedirectURL `json:"redirect_to"`
+}
+
 // LoginRequest Unknown fields are rejected with 400.
 type LoginRequest struct {
 	// Email An email address (RFC 5322 addr-spec, ASCII only; no surrounding spaces). Letters are lower-cased before it is stored.
@@ -131,6 +196,19 @@ type LoginRequest struct {
 
 	// Password Example: correct horse battery
 	Password string `json:"password"`
+}
+
+// OAuthTokenRequest Unknown fields are rejected with 400.
+type OAuthTokenRequest struct {
+	// Code The one-time code keel put on `redirect_to`.
+	//
+	// Example: Zk3Qw0cN6l1yqfDk2o8x0n6mV9gQwz5bR2aE7tY4uJc
+	Code string `json:"code"`
+
+	// CodeVerifier The app's PKCE verifier (RFC 7636), whose challenge started the flow.
+	//
+	// Example: dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk
+	CodeVerifier string `json:"code_verifier"`
 }
 
 // Password 8 to 72 characters, and at most 72 bytes in UTF-8 (bcrypt's limit).
@@ -162,6 +240,16 @@ type Problem struct {
 	// Example: about:blank
 	Type string `json:"type"`
 }
+
+// ProviderName A provider's name, as in `OIDC_PROVIDERS` (lower case).
+//
+// Example: google
+type ProviderName = string
+
+// RedirectURL An absolute URL listed in `OAUTH_REDIRECT_URLS`, compared exactly.
+//
+// Example: https://app.example.com/signed-in
+type RedirectURL = string
 
 // RefreshRequest defines model for RefreshRequest.
 type RefreshRequest struct {
@@ -275,6 +363,14 @@ type User struct {
 	ID int64 `json:"id"`
 }
 
+// Provider A provider's name, as in `OIDC_PROVIDERS` (lower case).
+//
+// Example: google
+type Provider = ProviderName
+
+// BadGateway An RFC 9457 problem detail.
+type BadGateway = Problem
+
 // BadRequest An RFC 9457 problem detail.
 type BadRequest = Problem
 
@@ -283,6 +379,15 @@ type Conflict = Problem
 
 // InternalError An RFC 9457 problem detail.
 type InternalError = Problem
+
+// LastWayIn An RFC 9457 problem detail.
+type LastWayIn = Problem
+
+// NoSuchIdentity An RFC 9457 problem detail.
+type NoSuchIdentity = Problem
+
+// NoSuchProvider An RFC 9457 problem detail.
+type NoSuchProvider = Problem
 
 // NoSuchSession An RFC 9457 problem detail.
 type NoSuchSession = Problem
@@ -305,11 +410,39 @@ type UnsupportedMediaType = Problem
 // WrongPassword An RFC 9457 problem detail.
 type WrongPassword = Problem
 
+// OauthAuthorizeParams defines parameters for OauthAuthorize.
+type OauthAuthorizeParams struct {
+	// RedirectTo Where the browser goes back to, with `code` (or `error`); exactly one of `OAUTH_REDIRECT_URLS`.
+	RedirectTo RedirectURL `form:"redirect_to" json:"redirect_to"`
+
+	// CodeChallenge The app's PKCE challenge (RFC 7636), `BASE64URL(SHA256(code_verifier))`; `POST /oauth/token` needs its verifier.
+	CodeChallenge       CodeChallenge                           `form:"code_challenge" json:"code_challenge"`
+	CodeChallengeMethod OauthAuthorizeParamsCodeChallengeMethod `form:"code_challenge_method" json:"code_challenge_method"`
+}
+
+// OauthAuthorizeParamsCodeChallengeMethod defines parameters for OauthAuthorize.
+type OauthAuthorizeParamsCodeChallengeMethod string
+
+// OauthCallbackParams defines parameters for OauthCallback.
+type OauthCallbackParams struct {
+	State *string `form:"state,omitempty" json:"state,omitempty"`
+
+	// Code The provider's authorization code.
+	Code *string `form:"code,omitempty" json:"code,omitempty"`
+
+	// Error The provider's refusal (e.g. `access_denied`), passed on to `redirect_to`.
+	Error            *string `form:"error,omitempty" json:"error,omitempty"`
+	ErrorDescription *string `form:"error_description,omitempty" json:"error_description,omitempty"`
+}
+
 // VerifyEmailJSONRequestBody defines body for VerifyEmail for application/json ContentType.
 type VerifyEmailJSONRequestBody = TokenRequest
 
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = LoginRequest
+
+// OauthTokenJSONRequestBody defines body for OauthToken for application/json ContentType.
+type OauthTokenJSONRequestBody = OAuthTokenRequest
 
 // ForgotPasswordJSONRequestBody defines body for ForgotPassword for application/json ContentType.
 type ForgotPasswordJSONRequestBody = ForgotPasswordRequest
@@ -319,6 +452,9 @@ type ResetPasswordJSONRequestBody = ResetPasswordRequest
 
 // DeleteProfileJSONRequestBody defines body for DeleteProfile for application/json ContentType.
 type DeleteProfileJSONRequestBody = DeleteProfileRequest
+
+// LinkIdentityJSONRequestBody defines body for LinkIdentity for application/json ContentType.
+type LinkIdentityJSONRequestBody = LinkIdentityRequest
 
 // ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
 type ChangePasswordJSONRequestBody = ChangePasswordRequest
@@ -461,6 +597,56 @@ type ClientInterface interface {
 	// Corresponds with POST /logout (the `Logout` operationId).
 	Logout(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// OauthTokenWithBody Exchange the one-time code for a token pair
+	//
+	// The app's half of the sign-in: the `code` keel put on `redirect_to` and the `code_verifier`
+	// whose challenge the app sent to `GET /oauth/{provider}/authorize`. It starts a session like
+	// `POST /login` (refresh, logout and `GET /sessions` work the same). A code works once, for
+	// 60 seconds; an unknown, used or expired code and a verifier that does not match get the
+	// same 400.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /oauth/token (the `OauthToken` operationId).
+	OauthTokenWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OauthToken Exchange the one-time code for a token pair
+	//
+	// The app's half of the sign-in: the `code` keel put on `redirect_to` and the `code_verifier`
+	// whose challenge the app sent to `GET /oauth/{provider}/authorize`. It starts a session like
+	// `POST /login` (refresh, logout and `GET /sessions` work the same). A code works once, for
+	// 60 seconds; an unknown, used or expired code and a verifier that does not match get the
+	// same 400.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /oauth/token (the `OauthToken` operationId).
+	OauthToken(ctx context.Context, body OauthTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OauthAuthorize Start a sign-in with an OpenID Connect provider
+	//
+	// The app sends the browser here. keel keeps the flow (its `state`, `nonce`, its own PKCE
+	// verifier, the app's `code_challenge` and `redirect_to`) for ten minutes, for one use, in the
+	// database, so the callback may land on any replica, and redirects the browser to the
+	// provider. `redirect_to` must be one of `OAUTH_REDIRECT_URLS` exactly.
+	//
+	// Corresponds with GET /oauth/{provider}/authorize (the `OauthAuthorize` operationId).
+	OauthAuthorize(ctx context.Context, provider Provider, params *OauthAuthorizeParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OauthCallback Where the provider sends the browser back
+	//
+	// Register `API_URL/oauth/{provider}/callback` with the provider. keel takes the flow named by
+	// `state` (one use), exchanges the code with its PKCE verifier, verifies the ID token
+	// (signature, `iss`, `aud`, `exp`, `nonce`), finds or creates the account, and redirects the
+	// browser to the flow's `redirect_to` with a one-time `code` (60 seconds, one use) for
+	// `POST /oauth/token`: never a token in a URL. When the provider refuses, or the ID token or
+	// the account rules do, the browser goes to `redirect_to` with `error` and
+	// `error_description` instead, and nothing is created. Without a flow (no, a wrong, a used
+	// or an expired `state`) keel cannot know where to send the browser and answers 400.
+	//
+	// Corresponds with GET /oauth/{provider}/callback (the `OauthCallback` operationId).
+	OauthCallback(ctx context.Context, provider Provider, params *OauthCallbackParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ForgotPasswordWithBody Email a password reset token
 	//
 	// Sends a one-time reset token (valid `RESET_TTL`) to the address when an account has
@@ -525,6 +711,45 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /profile (the `GetProfile` operationId).
 	GetProfile(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListIdentities The provider accounts linked to the signed-in user
+	//
+	// Corresponds with GET /profile/identities (the `ListIdentities` operationId).
+	ListIdentities(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteIdentity Unlink a provider account from the signed-in user
+	//
+	// `ref` is an identity's `id` (from `GET /profile/identities`). Refused with 409 when it is
+	// the last way in: the account has no password and no other identity.
+	//
+	// Corresponds with DELETE /profile/identities/{ref} (the `DeleteIdentity` operationId).
+	DeleteIdentity(ctx context.Context, ref int64, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// LinkIdentityWithBody Start linking a provider account to the signed-in user
+	//
+	// `ref` is a provider's name (from `OIDC_PROVIDERS`). A browser cannot put a bearer header on
+	// a navigation, so this answers with the provider URL for the app to send the browser to;
+	// the flow then runs as for `GET /oauth/{provider}/authorize`, and on success links the
+	// provider account (refused when it is already linked to another account) and sends the
+	// browser to `redirect_to` with a one-time `code` for `POST /oauth/token`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /profile/identities/{ref} (the `LinkIdentity` operationId).
+	LinkIdentityWithBody(ctx context.Context, ref ProviderName, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// LinkIdentity Start linking a provider account to the signed-in user
+	//
+	// `ref` is a provider's name (from `OIDC_PROVIDERS`). A browser cannot put a bearer header on
+	// a navigation, so this answers with the provider URL for the app to send the browser to;
+	// the flow then runs as for `GET /oauth/{provider}/authorize`, and on success links the
+	// provider account (refused when it is already linked to another account) and sends the
+	// browser to `redirect_to` with a one-time `code` for `POST /oauth/token`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /profile/identities/{ref} (the `LinkIdentity` operationId).
+	LinkIdentity(ctx context.Context, ref ProviderName, body LinkIdentityJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ChangePasswordWithBody Change the password
 	//
@@ -759,6 +984,96 @@ func (c *Client) Logout(ctx context.Context, reqEditors ...RequestEditorFn) (*ht
 	return c.Client.Do(req)
 }
 
+// OauthTokenWithBody Exchange the one-time code for a token pair
+//
+// The app's half of the sign-in: the `code` keel put on `redirect_to` and the `code_verifier`
+// whose challenge the app sent to `GET /oauth/{provider}/authorize`. It starts a session like
+// `POST /login` (refresh, logout and `GET /sessions` work the same). A code works once, for
+// 60 seconds; an unknown, used or expired code and a verifier that does not match get the
+// same 400.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /oauth/token (the `OauthToken` operationId).
+func (c *Client) OauthTokenWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOauthTokenRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OauthToken Exchange the one-time code for a token pair
+//
+// The app's half of the sign-in: the `code` keel put on `redirect_to` and the `code_verifier`
+// whose challenge the app sent to `GET /oauth/{provider}/authorize`. It starts a session like
+// `POST /login` (refresh, logout and `GET /sessions` work the same). A code works once, for
+// 60 seconds; an unknown, used or expired code and a verifier that does not match get the
+// same 400.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /oauth/token (the `OauthToken` operationId).
+func (c *Client) OauthToken(ctx context.Context, body OauthTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOauthTokenRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OauthAuthorize Start a sign-in with an OpenID Connect provider
+//
+// The app sends the browser here. keel keeps the flow (its `state`, `nonce`, its own PKCE
+// verifier, the app's `code_challenge` and `redirect_to`) for ten minutes, for one use, in the
+// database, so the callback may land on any replica, and redirects the browser to the
+// provider. `redirect_to` must be one of `OAUTH_REDIRECT_URLS` exactly.
+//
+// Corresponds with GET /oauth/{provider}/authorize (the `OauthAuthorize` operationId).
+func (c *Client) OauthAuthorize(ctx context.Context, provider Provider, params *OauthAuthorizeParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOauthAuthorizeRequest(c.Server, provider, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OauthCallback Where the provider sends the browser back
+//
+// Register `API_URL/oauth/{provider}/callback` with the provider. keel takes the flow named by
+// `state` (one use), exchanges the code with its PKCE verifier, verifies the ID token
+// (signature, `iss`, `aud`, `exp`, `nonce`), finds or creates the account, and redirects the
+// browser to the flow's `redirect_to` with a one-time `code` (60 seconds, one use) for
+// `POST /oauth/token`: never a token in a URL. When the provider refuses, or the ID token or
+// the account rules do, the browser goes to `redirect_to` with `error` and
+// `error_description` instead, and nothing is created. Without a flow (no, a wrong, a used
+// or an expired `state`) keel cannot know where to send the browser and answers 400.
+//
+// Corresponds with GET /oauth/{provider}/callback (the `OauthCallback` operationId).
+func (c *Client) OauthCallback(ctx context.Context, provider Provider, params *OauthCallbackParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOauthCallbackRequest(c.Server, provider, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ForgotPasswordWithBody Email a password reset token
 //
 // Sends a one-time reset token (valid `RESET_TTL`) to the address when an account has
@@ -884,6 +1199,85 @@ func (c *Client) DeleteProfile(ctx context.Context, body DeleteProfileJSONReques
 // Corresponds with GET /profile (the `GetProfile` operationId).
 func (c *Client) GetProfile(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetProfileRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListIdentities The provider accounts linked to the signed-in user
+//
+// Corresponds with GET /profile/identities (the `ListIdentities` operationId).
+func (c *Client) ListIdentities(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListIdentitiesRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteIdentity Unlink a provider account from the signed-in user
+//
+// `ref` is an identity's `id` (from `GET /profile/identities`). Refused with 409 when it is
+// the last way in: the account has no password and no other identity.
+//
+// Corresponds with DELETE /profile/identities/{ref} (the `DeleteIdentity` operationId).
+func (c *Client) DeleteIdentity(ctx context.Context, ref int64, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteIdentityRequest(c.Server, ref)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// LinkIdentityWithBody Start linking a provider account to the signed-in user
+//
+// `ref` is a provider's name (from `OIDC_PROVIDERS`). A browser cannot put a bearer header on
+// a navigation, so this answers with the provider URL for the app to send the browser to;
+// the flow then runs as for `GET /oauth/{provider}/authorize`, and on success links the
+// provider account (refused when it is already linked to another account) and sends the
+// browser to `redirect_to` with a one-time `code` for `POST /oauth/token`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /profile/identities/{ref} (the `LinkIdentity` operationId).
+func (c *Client) LinkIdentityWithBody(ctx context.Context, ref ProviderName, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewLinkIdentityRequestWithBody(c.Server, ref, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// LinkIdentity Start linking a provider account to the signed-in user
+//
+// `ref` is a provider's name (from `OIDC_PROVIDERS`). A browser cannot put a bearer header on
+// a navigation, so this answers with the provider URL for the app to send the browser to;
+// the flow then runs as for `GET /oauth/{provider}/authorize`, and on success links the
+// provider account (refused when it is already linked to another account) and sends the
+// browser to `redirect_to` with a one-time `code` for `POST /oauth/token`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /profile/identities/{ref} (the `LinkIdentity` operationId).
+func (c *Client) LinkIdentity(ctx context.Context, ref ProviderName, body LinkIdentityJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewLinkIdentityRequest(c.Server, ref, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1276,6 +1670,216 @@ func NewLogoutRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewOauthTokenRequest calls the generic OauthToken builder with application/json body
+func NewOauthTokenRequest(server string, body OauthTokenJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewOauthTokenRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewOauthTokenRequestWithBody constructs an http.Request for the OauthToken method, with any body, and a specified content type
+func NewOauthTokenRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/oauth/token")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewOauthAuthorizeRequest constructs an http.Request for the OauthAuthorize method
+func NewOauthAuthorizeRequest(server string, provider Provider, params *OauthAuthorizeParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "provider", provider, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/oauth/%s/authorize", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "redirect_to", params.RedirectTo, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "code_challenge", params.CodeChallenge, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "code_challenge_method", params.CodeChallengeMethod, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOauthCallbackRequest constructs an http.Request for the OauthCallback method
+func NewOauthCallbackRequest(server string, provider Provider, params *OauthCallbackParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "provider", provider, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/oauth/%s/callback", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.State != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "state", *params.State, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Code != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "code", *params.Code, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Error != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "error", *params.Error, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ErrorDescription != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "error_description", *params.ErrorDescription, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewForgotPasswordRequest calls the generic ForgotPassword builder with application/json body
 func NewForgotPasswordRequest(server string, body ForgotPasswordJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -1419,6 +2023,114 @@ func NewGetProfileRequest(server string) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewListIdentitiesRequest constructs an http.Request for the ListIdentities method
+func NewListIdentitiesRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/profile/identities")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDeleteIdentityRequest constructs an http.Request for the DeleteIdentity method
+func NewDeleteIdentityRequest(server string, ref int64) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "ref", ref, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/profile/identities/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewLinkIdentityRequest calls the generic LinkIdentity builder with application/json body
+func NewLinkIdentityRequest(server string, ref ProviderName, body LinkIdentityJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewLinkIdentityRequestWithBody(server, ref, "application/json", bodyReader)
+}
+
+// NewLinkIdentityRequestWithBody constructs an http.Request for the LinkIdentity method, with any body, and a specified content type
+func NewLinkIdentityRequestWithBody(server string, ref ProviderName, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "ref", ref, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/profile/identities/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -1768,6 +2480,60 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /logout (the `Logout` operationId).
 	LogoutWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*LogoutResponse, error)
 
+	// OauthTokenWithBodyWithResponse Exchange the one-time code for a token pair
+	//
+	// The app's half of the sign-in: the `code` keel put on `redirect_to` and the `code_verifier`
+	// whose challenge the app sent to `GET /oauth/{provider}/authorize`. It starts a session like
+	// `POST /login` (refresh, logout and `GET /sessions` work the same). A code works once, for
+	// 60 seconds; an unknown, used or expired code and a verifier that does not match get the
+	// same 400.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /oauth/token (the `OauthToken` operationId).
+	OauthTokenWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OauthTokenResponse, error)
+
+	// OauthTokenWithResponse Exchange the one-time code for a token pair
+	//
+	// The app's half of the sign-in: the `code` keel put on `redirect_to` and the `code_verifier`
+	// whose challenge the app sent to `GET /oauth/{provider}/authorize`. It starts a session like
+	// `POST /login` (refresh, logout and `GET /sessions` work the same). A code works once, for
+	// 60 seconds; an unknown, used or expired code and a verifier that does not match get the
+	// same 400.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /oauth/token (the `OauthToken` operationId).
+	OauthTokenWithResponse(ctx context.Context, body OauthTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*OauthTokenResponse, error)
+
+	// OauthAuthorizeWithResponse Start a sign-in with an OpenID Connect provider
+	//
+	// The app sends the browser here. keel keeps the flow (its `state`, `nonce`, its own PKCE
+	// verifier, the app's `code_challenge` and `redirect_to`) for ten minutes, for one use, in the
+	// database, so the callback may land on any replica, and redirects the browser to the
+	// provider. `redirect_to` must be one of `OAUTH_REDIRECT_URLS` exactly.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /oauth/{provider}/authorize (the `OauthAuthorize` operationId).
+	OauthAuthorizeWithResponse(ctx context.Context, provider Provider, params *OauthAuthorizeParams, reqEditors ...RequestEditorFn) (*OauthAuthorizeResponse, error)
+
+	// OauthCallbackWithResponse Where the provider sends the browser back
+	//
+	// Register `API_URL/oauth/{provider}/callback` with the provider. keel takes the flow named by
+	// `state` (one use), exchanges the code with its PKCE verifier, verifies the ID token
+	// (signature, `iss`, `aud`, `exp`, `nonce`), finds or creates the account, and redirects the
+	// browser to the flow's `redirect_to` with a one-time `code` (60 seconds, one use) for
+	// `POST /oauth/token`: never a token in a URL. When the provider refuses, or the ID token or
+	// the account rules do, the browser goes to `redirect_to` with `error` and
+	// `error_description` instead, and nothing is created. Without a flow (no, a wrong, a used
+	// or an expired `state`) keel cannot know where to send the browser and answers 400.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /oauth/{provider}/callback (the `OauthCallback` operationId).
+	OauthCallbackWithResponse(ctx context.Context, provider Provider, params *OauthCallbackParams, reqEditors ...RequestEditorFn) (*OauthCallbackResponse, error)
+
 	// ForgotPasswordWithBodyWithResponse Email a password reset token
 	//
 	// Sends a one-time reset token (valid `RESET_TTL`) to the address when an account has
@@ -1834,6 +2600,49 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /profile (the `GetProfile` operationId).
 	GetProfileWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetProfileResponse, error)
+
+	// ListIdentitiesWithResponse The provider accounts linked to the signed-in user
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /profile/identities (the `ListIdentities` operationId).
+	ListIdentitiesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListIdentitiesResponse, error)
+
+	// DeleteIdentityWithResponse Unlink a provider account from the signed-in user
+	//
+	// `ref` is an identity's `id` (from `GET /profile/identities`). Refused with 409 when it is
+	// the last way in: the account has no password and no other identity.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /profile/identities/{ref} (the `DeleteIdentity` operationId).
+	DeleteIdentityWithResponse(ctx context.Context, ref int64, reqEditors ...RequestEditorFn) (*DeleteIdentityResponse, error)
+
+	// LinkIdentityWithBodyWithResponse Start linking a provider account to the signed-in user
+	//
+	// `ref` is a provider's name (from `OIDC_PROVIDERS`). A browser cannot put a bearer header on
+	// a navigation, so this answers with the provider URL for the app to send the browser to;
+	// the flow then runs as for `GET /oauth/{provider}/authorize`, and on success links the
+	// provider account (refused when it is already linked to another account) and sends the
+	// browser to `redirect_to` with a one-time `code` for `POST /oauth/token`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /profile/identities/{ref} (the `LinkIdentity` operationId).
+	LinkIdentityWithBodyWithResponse(ctx context.Context, ref ProviderName, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*LinkIdentityResponse, error)
+
+	// LinkIdentityWithResponse Start linking a provider account to the signed-in user
+	//
+	// `ref` is a provider's name (from `OIDC_PROVIDERS`). A browser cannot put a bearer header on
+	// a navigation, so this answers with the provider URL for the app to send the browser to;
+	// the flow then runs as for `GET /oauth/{provider}/authorize`, and on success links the
+	// provider account (refused when it is already linked to another account) and sends the
+	// browser to `redirect_to` with a one-time `code` for `POST /oauth/token`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /profile/identities/{ref} (the `LinkIdentity` operationId).
+	LinkIdentityWithResponse(ctx context.Context, ref ProviderName, body LinkIdentityJSONRequestBody, reqEditors ...RequestEditorFn) (*LinkIdentityResponse, error)
 
 	// ChangePasswordWithBodyWithResponse Change the password
 	//
@@ -2345,6 +3154,234 @@ func (r LogoutResponse) ContentType() string {
 	return ""
 }
 
+// OauthTokenResponse429Headers the declared response headers of an HTTP 429 response for OauthToken
+type OauthTokenResponse429Headers struct {
+	RetryAfter *int
+}
+
+type OauthTokenResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Token
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationProblemJSON413 *PayloadTooLarge
+	// ApplicationProblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationProblemJSON415 *UnsupportedMediaType
+	// ApplicationProblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationProblemJSON429 *TooManyRequests
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *OauthTokenResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OauthTokenResponse) GetJSON200() *Token {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r OauthTokenResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r OauthTokenResponse) GetApplicationProblemJSON413() *PayloadTooLarge {
+	return r.ApplicationProblemJSON413
+}
+
+// GetApplicationProblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r OauthTokenResponse) GetApplicationProblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationProblemJSON415
+}
+
+// GetApplicationProblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r OauthTokenResponse) GetApplicationProblemJSON429() *TooManyRequests {
+	return r.ApplicationProblemJSON429
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r OauthTokenResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r OauthTokenResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OauthTokenResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OauthTokenResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OauthTokenResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OauthAuthorizeResponse302Headers the declared response headers of an HTTP 302 response for OauthAuthorize
+type OauthAuthorizeResponse302Headers struct {
+	Location string
+}
+
+// OauthAuthorizeResponse429Headers the declared response headers of an HTTP 429 response for OauthAuthorize
+type OauthAuthorizeResponse429Headers struct {
+	RetryAfter *int
+}
+
+type OauthAuthorizeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *NoSuchProvider
+	// ApplicationProblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationProblemJSON429 *TooManyRequests
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers302 the parsed response headers for an HTTP 302 response
+	Headers302 *OauthAuthorizeResponse302Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *OauthAuthorizeResponse429Headers
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r OauthAuthorizeResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r OauthAuthorizeResponse) GetApplicationProblemJSON404() *NoSuchProvider {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r OauthAuthorizeResponse) GetApplicationProblemJSON429() *TooManyRequests {
+	return r.ApplicationProblemJSON429
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r OauthAuthorizeResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r OauthAuthorizeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OauthAuthorizeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OauthAuthorizeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OauthAuthorizeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OauthCallbackResponse302Headers the declared response headers of an HTTP 302 response for OauthCallback
+type OauthCallbackResponse302Headers struct {
+	Location string
+}
+
+type OauthCallbackResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *NoSuchProvider
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// ApplicationProblemJSON502 the response for an HTTP 502 `application/problem+json` response
+	ApplicationProblemJSON502 *BadGateway
+	// Headers302 the parsed response headers for an HTTP 302 response
+	Headers302 *OauthCallbackResponse302Headers
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r OauthCallbackResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r OauthCallbackResponse) GetApplicationProblemJSON404() *NoSuchProvider {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r OauthCallbackResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetApplicationProblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
+func (r OauthCallbackResponse) GetApplicationProblemJSON502() *BadGateway {
+	return r.ApplicationProblemJSON502
+}
+
+// GetBody returns the raw response body bytes
+func (r OauthCallbackResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OauthCallbackResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OauthCallbackResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OauthCallbackResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ForgotPasswordResponse429Headers the declared response headers of an HTTP 429 response for ForgotPassword
 type ForgotPasswordResponse429Headers struct {
 	RetryAfter *int
@@ -2685,6 +3722,248 @@ func (r GetProfileResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetProfileResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListIdentitiesResponse401Headers the declared response headers of an HTTP 401 response for ListIdentities
+type ListIdentitiesResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type ListIdentitiesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *[]Identity
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListIdentitiesResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListIdentitiesResponse) GetJSON200() *[]Identity {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListIdentitiesResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListIdentitiesResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListIdentitiesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListIdentitiesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListIdentitiesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListIdentitiesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteIdentityResponse401Headers the declared response headers of an HTTP 401 response for DeleteIdentity
+type DeleteIdentityResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type DeleteIdentityResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *NoSuchIdentity
+	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationProblemJSON409 *LastWayIn
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteIdentityResponse401Headers
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DeleteIdentityResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeleteIdentityResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeleteIdentityResponse) GetApplicationProblemJSON404() *NoSuchIdentity {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r DeleteIdentityResponse) GetApplicationProblemJSON409() *LastWayIn {
+	return r.ApplicationProblemJSON409
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r DeleteIdentityResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteIdentityResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteIdentityResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteIdentityResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteIdentityResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// LinkIdentityResponse401Headers the declared response headers of an HTTP 401 response for LinkIdentity
+type LinkIdentityResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// LinkIdentityResponse429Headers the declared response headers of an HTTP 429 response for LinkIdentity
+type LinkIdentityResponse429Headers struct {
+	RetryAfter *int
+}
+
+type LinkIdentityResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AuthorizeURL
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *NoSuchProvider
+	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationProblemJSON413 *PayloadTooLarge
+	// ApplicationProblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationProblemJSON415 *UnsupportedMediaType
+	// ApplicationProblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationProblemJSON429 *TooManyRequests
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *LinkIdentityResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *LinkIdentityResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r LinkIdentityResponse) GetJSON200() *AuthorizeURL {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r LinkIdentityResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r LinkIdentityResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r LinkIdentityResponse) GetApplicationProblemJSON404() *NoSuchProvider {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r LinkIdentityResponse) GetApplicationProblemJSON413() *PayloadTooLarge {
+	return r.ApplicationProblemJSON413
+}
+
+// GetApplicationProblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r LinkIdentityResponse) GetApplicationProblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationProblemJSON415
+}
+
+// GetApplicationProblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r LinkIdentityResponse) GetApplicationProblemJSON429() *TooManyRequests {
+	return r.ApplicationProblemJSON429
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r LinkIdentityResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r LinkIdentityResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r LinkIdentityResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r LinkIdentityResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r LinkIdentityResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -3337,6 +4616,84 @@ func (c *ClientWithResponses) LogoutWithResponse(ctx context.Context, reqEditors
 	return ParseLogoutResponse(rsp)
 }
 
+// OauthTokenWithBodyWithResponse Exchange the one-time code for a token pair
+//
+// The app's half of the sign-in: the `code` keel put on `redirect_to` and the `code_verifier`
+// whose challenge the app sent to `GET /oauth/{provider}/authorize`. It starts a session like
+// `POST /login` (refresh, logout and `GET /sessions` work the same). A code works once, for
+// 60 seconds; an unknown, used or expired code and a verifier that does not match get the
+// same 400.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /oauth/token (the `OauthToken` operationId).
+func (c *ClientWithResponses) OauthTokenWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OauthTokenResponse, error) {
+	rsp, err := c.OauthTokenWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOauthTokenResponse(rsp)
+}
+
+// OauthTokenWithResponse Exchange the one-time code for a token pair
+//
+// The app's half of the sign-in: the `code` keel put on `redirect_to` and the `code_verifier`
+// whose challenge the app sent to `GET /oauth/{provider}/authorize`. It starts a session like
+// `POST /login` (refresh, logout and `GET /sessions` work the same). A code works once, for
+// 60 seconds; an unknown, used or expired code and a verifier that does not match get the
+// same 400.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /oauth/token (the `OauthToken` operationId).
+func (c *ClientWithResponses) OauthTokenWithResponse(ctx context.Context, body OauthTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*OauthTokenResponse, error) {
+	rsp, err := c.OauthToken(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOauthTokenResponse(rsp)
+}
+
+// OauthAuthorizeWithResponse Start a sign-in with an OpenID Connect provider
+//
+// The app sends the browser here. keel keeps the flow (its `state`, `nonce`, its own PKCE
+// verifier, the app's `code_challenge` and `redirect_to`) for ten minutes, for one use, in the
+// database, so the callback may land on any replica, and redirects the browser to the
+// provider. `redirect_to` must be one of `OAUTH_REDIRECT_URLS` exactly.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /oauth/{provider}/authorize (the `OauthAuthorize` operationId).
+func (c *ClientWithResponses) OauthAuthorizeWithResponse(ctx context.Context, provider Provider, params *OauthAuthorizeParams, reqEditors ...RequestEditorFn) (*OauthAuthorizeResponse, error) {
+	rsp, err := c.OauthAuthorize(ctx, provider, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOauthAuthorizeResponse(rsp)
+}
+
+// OauthCallbackWithResponse Where the provider sends the browser back
+//
+// Register `API_URL/oauth/{provider}/callback` with the provider. keel takes the flow named by
+// `state` (one use), exchanges the code with its PKCE verifier, verifies the ID token
+// (signature, `iss`, `aud`, `exp`, `nonce`), finds or creates the account, and redirects the
+// browser to the flow's `redirect_to` with a one-time `code` (60 seconds, one use) for
+// `POST /oauth/token`: never a token in a URL. When the provider refuses, or the ID token or
+// the account rules do, the browser goes to `redirect_to` with `error` and
+// `error_description` instead, and nothing is created. Without a flow (no, a wrong, a used
+// or an expired `state`) keel cannot know where to send the browser and answers 400.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /oauth/{provider}/callback (the `OauthCallback` operationId).
+func (c *ClientWithResponses) OauthCallbackWithResponse(ctx context.Context, provider Provider, params *OauthCallbackParams, reqEditors ...RequestEditorFn) (*OauthCallbackResponse, error) {
+	rsp, err := c.OauthCallback(ctx, provider, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOauthCallbackResponse(rsp)
+}
+
 // ForgotPasswordWithBodyWithResponse Email a password reset token
 //
 // Sends a one-time reset token (valid `RESET_TTL`) to the address when an account has
@@ -3444,6 +4801,73 @@ func (c *ClientWithResponses) GetProfileWithResponse(ctx context.Context, reqEdi
 		return nil, err
 	}
 	return ParseGetProfileResponse(rsp)
+}
+
+// ListIdentitiesWithResponse The provider accounts linked to the signed-in user
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /profile/identities (the `ListIdentities` operationId).
+func (c *ClientWithResponses) ListIdentitiesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListIdentitiesResponse, error) {
+	rsp, err := c.ListIdentities(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListIdentitiesResponse(rsp)
+}
+
+// DeleteIdentityWithResponse Unlink a provider account from the signed-in user
+//
+// `ref` is an identity's `id` (from `GET /profile/identities`). Refused with 409 when it is
+// the last way in: the account has no password and no other identity.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /profile/identities/{ref} (the `DeleteIdentity` operationId).
+func (c *ClientWithResponses) DeleteIdentityWithResponse(ctx context.Context, ref int64, reqEditors ...RequestEditorFn) (*DeleteIdentityResponse, error) {
+	rsp, err := c.DeleteIdentity(ctx, ref, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteIdentityResponse(rsp)
+}
+
+// LinkIdentityWithBodyWithResponse Start linking a provider account to the signed-in user
+//
+// `ref` is a provider's name (from `OIDC_PROVIDERS`). A browser cannot put a bearer header on
+// a navigation, so this answers with the provider URL for the app to send the browser to;
+// the flow then runs as for `GET /oauth/{provider}/authorize`, and on success links the
+// provider account (refused when it is already linked to another account) and sends the
+// browser to `redirect_to` with a one-time `code` for `POST /oauth/token`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /profile/identities/{ref} (the `LinkIdentity` operationId).
+func (c *ClientWithResponses) LinkIdentityWithBodyWithResponse(ctx context.Context, ref ProviderName, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*LinkIdentityResponse, error) {
+	rsp, err := c.LinkIdentityWithBody(ctx, ref, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseLinkIdentityResponse(rsp)
+}
+
+// LinkIdentityWithResponse Start linking a provider account to the signed-in user
+//
+// `ref` is a provider's name (from `OIDC_PROVIDERS`). A browser cannot put a bearer header on
+// a navigation, so this answers with the provider URL for the app to send the browser to;
+// the flow then runs as for `GET /oauth/{provider}/authorize`, and on success links the
+// provider account (refused when it is already linked to another account) and sends the
+// browser to `redirect_to` with a one-time `code` for `POST /oauth/token`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /profile/identities/{ref} (the `LinkIdentity` operationId).
+func (c *ClientWithResponses) LinkIdentityWithResponse(ctx context.Context, ref ProviderName, body LinkIdentityJSONRequestBody, reqEditors ...RequestEditorFn) (*LinkIdentityResponse, error) {
+	rsp, err := c.LinkIdentity(ctx, ref, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseLinkIdentityResponse(rsp)
 }
 
 // ChangePasswordWithBodyWithResponse Change the password
@@ -3964,6 +5388,216 @@ func ParseLogoutResponse(rsp *http.Response) (*LogoutResponse, error) {
 	return response, nil
 }
 
+// ParseOauthTokenResponse parses an HTTP response from a OauthTokenWithResponse call
+func ParseOauthTokenResponse(rsp *http.Response) (*OauthTokenResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OauthTokenResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Token
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers OauthTokenResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOauthAuthorizeResponse parses an HTTP response from a OauthAuthorizeWithResponse call
+func ParseOauthAuthorizeResponse(rsp *http.Response) (*OauthAuthorizeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OauthAuthorizeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 302:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NoSuchProvider
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 302:
+		var headers OauthAuthorizeResponse302Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		response.Headers302 = &headers
+	case rsp.StatusCode == 429:
+		var headers OauthAuthorizeResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOauthCallbackResponse parses an HTTP response from a OauthCallbackWithResponse call
+func ParseOauthCallbackResponse(rsp *http.Response) (*OauthCallbackResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OauthCallbackResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 302:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NoSuchProvider
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
+		var dest BadGateway
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON502 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 302:
+		var headers OauthCallbackResponse302Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		response.Headers302 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseForgotPasswordResponse parses an HTTP response from a ForgotPasswordWithResponse call
 func ParseForgotPasswordResponse(rsp *http.Response) (*ForgotPasswordResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -4284,6 +5918,227 @@ func ParseGetProfileResponse(rsp *http.Response) (*GetProfileResponse, error) {
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListIdentitiesResponse parses an HTTP response from a ListIdentitiesWithResponse call
+func ParseListIdentitiesResponse(rsp *http.Response) (*ListIdentitiesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListIdentitiesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest []Identity
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListIdentitiesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteIdentityResponse parses an HTTP response from a DeleteIdentityWithResponse call
+func ParseDeleteIdentityResponse(rsp *http.Response) (*DeleteIdentityResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteIdentityResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NoSuchIdentity
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest LastWayIn
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteIdentityResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseLinkIdentityResponse parses an HTTP response from a LinkIdentityWithResponse call
+func ParseLinkIdentityResponse(rsp *http.Response) (*LinkIdentityResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &LinkIdentityResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AuthorizeURL
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NoSuchProvider
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers LinkIdentityResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers LinkIdentityResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil

@@ -67,6 +67,21 @@ func (e TokenTokenType) Valid() bool {
 	}
 }
 
+// Defines values for OauthAuthorizeParamsCodeChallengeMethod.
+const (
+	S256 OauthAuthorizeParamsCodeChallengeMethod = "S256"
+)
+
+// Valid indicates whether the value is a known member of the OauthAuthorizeParamsCodeChallengeMethod enum.
+func (e OauthAuthorizeParamsCodeChallengeMethod) Valid() bool {
+	switch e {
+	case S256:
+		return true
+	default:
+		return false
+	}
+}
+
 // Accepted defines model for Accepted.
 type Accepted struct {
 	// Status Example: accepted
@@ -75,6 +90,14 @@ type Accepted struct {
 
 // AcceptedStatus Example: accepted
 type AcceptedStatus string
+
+// AuthorizeURL defines model for AuthorizeURL.
+type AuthorizeURL struct {
+	// AuthorizeURL The provider's authorization URL, with keel's `state`, `nonce` and PKCE challenge.
+	//
+	// Example: https://accounts.google.com/o/oauth2/v2/auth?client_id=…&state=…
+	AuthorizeURL string `json:"authorize_url"`
+}
 
 // ChangePasswordRequest defines model for ChangePasswordRequest.
 type ChangePasswordRequest struct {
@@ -86,6 +109,11 @@ type ChangePasswordRequest struct {
 	// Example: correct horse battery
 	NewPassword Password `json:"new_password"`
 }
+
+// CodeChallenge `BASE64URL(SHA256(code_verifier))`, without padding (RFC 7636 S256).
+//
+// Example: E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM
+type CodeChallenge = string
 
 // DeleteProfileRequest defines model for DeleteProfileRequest.
 type DeleteProfileRequest struct {
@@ -126,6 +154,43 @@ type Health struct {
 // HealthStatus Example: ok
 type HealthStatus string
 
+// Identity defines model for Identity.
+type Identity struct {
+	// CreatedAt Example: 2026-11-25T12:00:00Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// Email The email the provider gave when the identity was linked.
+	//
+	// Example: ada@example.com
+	Email string `json:"email"`
+
+	// ID Example: 7
+	ID int64 `json:"id"`
+
+	// Provider The provider's name, as in `OIDC_PROVIDERS`.
+	//
+	// Example: google
+	Provider string `json:"provider"`
+
+	// Subject The provider's id for the account (the ID token's `sub`).
+	//
+	// Example: 110169484474386276334
+	Subject string `json:"subject"`
+}
+
+// LinkIdentityRequest Unknown fields are rejected with 400.
+type LinkIdentityRequest struct {
+	// CodeChallenge `BASE64URL(SHA256(code_verifier))`, without padding (RFC 7636 S256).
+	//
+	// Example: E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM
+	CodeChallenge CodeChallenge `json:"code_challenge"`
+
+	// RedirectTo An absolute URL listed in `OAUTH_REDIRECT_URLS`, compared exactly.
+	//
+	// Example: https://app.example.com/signed-in
+	RedirectTo RedirectURL `json:"redirect_to"`
+}
+
 // LoginRequest Unknown fields are rejected with 400.
 type LoginRequest struct {
 	// Email An email address (RFC 5322 addr-spec, ASCII only; no surrounding spaces). Letters are lower-cased before it is stored.
@@ -135,6 +200,19 @@ type LoginRequest struct {
 
 	// Password Example: correct horse battery
 	Password string `json:"password"`
+}
+
+// OAuthTokenRequest Unknown fields are rejected with 400.
+type OAuthTokenRequest struct {
+	// Code The one-time code keel put on `redirect_to`.
+	//
+	// Example: Zk3Qw0cN6l1yqfDk2o8x0n6mV9gQwz5bR2aE7tY4uJc
+	Code string `json:"code"`
+
+	// CodeVerifier The app's PKCE verifier (RFC 7636), whose challenge started the flow.
+	//
+	// Example: dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk
+	CodeVerifier string `json:"code_verifier"`
 }
 
 // Password 8 to 72 characters, and at most 72 bytes in UTF-8 (bcrypt's limit).
@@ -166,6 +244,16 @@ type Problem struct {
 	// Example: about:blank
 	Type string `json:"type"`
 }
+
+// ProviderName A provider's name, as in `OIDC_PROVIDERS` (lower case).
+//
+// Example: google
+type ProviderName = string
+
+// RedirectURL An absolute URL listed in `OAUTH_REDIRECT_URLS`, compared exactly.
+//
+// Example: https://app.example.com/signed-in
+type RedirectURL = string
 
 // RefreshRequest defines model for RefreshRequest.
 type RefreshRequest struct {
@@ -279,6 +367,14 @@ type User struct {
 	ID int64 `json:"id"`
 }
 
+// Provider A provider's name, as in `OIDC_PROVIDERS` (lower case).
+//
+// Example: google
+type Provider = ProviderName
+
+// BadGateway An RFC 9457 problem detail.
+type BadGateway = Problem
+
 // BadRequest An RFC 9457 problem detail.
 type BadRequest = Problem
 
@@ -287,6 +383,15 @@ type Conflict = Problem
 
 // InternalError An RFC 9457 problem detail.
 type InternalError = Problem
+
+// LastWayIn An RFC 9457 problem detail.
+type LastWayIn = Problem
+
+// NoSuchIdentity An RFC 9457 problem detail.
+type NoSuchIdentity = Problem
+
+// NoSuchProvider An RFC 9457 problem detail.
+type NoSuchProvider = Problem
 
 // NoSuchSession An RFC 9457 problem detail.
 type NoSuchSession = Problem
@@ -309,11 +414,39 @@ type UnsupportedMediaType = Problem
 // WrongPassword An RFC 9457 problem detail.
 type WrongPassword = Problem
 
+// OauthAuthorizeParams defines parameters for OauthAuthorize.
+type OauthAuthorizeParams struct {
+	// RedirectTo Where the browser goes back to, with `code` (or `error`); exactly one of `OAUTH_REDIRECT_URLS`.
+	RedirectTo RedirectURL `form:"redirect_to" json:"redirect_to"`
+
+	// CodeChallenge The app's PKCE challenge (RFC 7636), `BASE64URL(SHA256(code_verifier))`; `POST /oauth/token` needs its verifier.
+	CodeChallenge       CodeChallenge                           `form:"code_challenge" json:"code_challenge"`
+	CodeChallengeMethod OauthAuthorizeParamsCodeChallengeMethod `form:"code_challenge_method" json:"code_challenge_method"`
+}
+
+// OauthAuthorizeParamsCodeChallengeMethod defines parameters for OauthAuthorize.
+type OauthAuthorizeParamsCodeChallengeMethod string
+
+// OauthCallbackParams defines parameters for OauthCallback.
+type OauthCallbackParams struct {
+	State *string `form:"state,omitempty" json:"state,omitempty"`
+
+	// Code The provider's authorization code.
+	Code *string `form:"code,omitempty" json:"code,omitempty"`
+
+	// Error The provider's refusal (e.g. `access_denied`), passed on to `redirect_to`.
+	Error            *string `form:"error,omitempty" json:"error,omitempty"`
+	ErrorDescription *string `form:"error_description,omitempty" json:"error_description,omitempty"`
+}
+
 // VerifyEmailJSONRequestBody defines body for VerifyEmail for application/json ContentType.
 type VerifyEmailJSONRequestBody = TokenRequest
 
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = LoginRequest
+
+// OauthTokenJSONRequestBody defines body for OauthToken for application/json ContentType.
+type OauthTokenJSONRequestBody = OAuthTokenRequest
 
 // ForgotPasswordJSONRequestBody defines body for ForgotPassword for application/json ContentType.
 type ForgotPasswordJSONRequestBody = ForgotPasswordRequest
@@ -323,6 +456,9 @@ type ResetPasswordJSONRequestBody = ResetPasswordRequest
 
 // DeleteProfileJSONRequestBody defines body for DeleteProfile for application/json ContentType.
 type DeleteProfileJSONRequestBody = DeleteProfileRequest
+
+// LinkIdentityJSONRequestBody defines body for LinkIdentity for application/json ContentType.
+type LinkIdentityJSONRequestBody = LinkIdentityRequest
 
 // ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
 type ChangePasswordJSONRequestBody = ChangePasswordRequest
@@ -353,6 +489,15 @@ type ServerInterface interface {
 	// Logout End this session
 	// (POST /logout)
 	Logout(ctx echo.Context) error
+	// OauthToken Exchange the one-time code for a token pair
+	// (POST /oauth/token)
+	OauthToken(ctx echo.Context) error
+	// OauthAuthorize Start a sign-in with an OpenID Connect provider
+	// (GET /oauth/{provider}/authorize)
+	OauthAuthorize(ctx echo.Context, provider Provider, params OauthAuthorizeParams) error
+	// OauthCallback Where the provider sends the browser back
+	// (GET /oauth/{provider}/callback)
+	OauthCallback(ctx echo.Context, provider Provider, params OauthCallbackParams) error
 	// ForgotPassword Email a password reset token
 	// (POST /password/forgot)
 	ForgotPassword(ctx echo.Context) error
@@ -365,6 +510,15 @@ type ServerInterface interface {
 	// GetProfile The signed-in user
 	// (GET /profile)
 	GetProfile(ctx echo.Context) error
+	// ListIdentities The provider accounts linked to the signed-in user
+	// (GET /profile/identities)
+	ListIdentities(ctx echo.Context) error
+	// DeleteIdentity Unlink a provider account from the signed-in user
+	// (DELETE /profile/identities/{ref})
+	DeleteIdentity(ctx echo.Context, ref int64) error
+	// LinkIdentity Start linking a provider account to the signed-in user
+	// (POST /profile/identities/{ref})
+	LinkIdentity(ctx echo.Context, ref ProviderName) error
 	// ChangePassword Change the password
 	// (PUT /profile/password)
 	ChangePassword(ctx echo.Context) error
@@ -447,6 +601,100 @@ func (w *ServerInterfaceWrapper) Logout(ctx echo.Context) error {
 	return err
 }
 
+// OauthToken converts echo context to params.
+func (w *ServerInterfaceWrapper) OauthToken(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OauthToken(ctx)
+	return err
+}
+
+// OauthAuthorize converts echo context to params.
+func (w *ServerInterfaceWrapper) OauthAuthorize(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "provider" -------------
+	var provider Provider
+
+	err = runtime.BindStyledParameterWithOptions("simple", "provider", ctx.Param("provider"), &provider, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter provider: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params OauthAuthorizeParams
+	// ------------- Required query parameter "redirect_to" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "redirect_to", ctx.QueryParams(), &params.RedirectTo, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter redirect_to: %s", err))
+	}
+
+	// ------------- Required query parameter "code_challenge" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "code_challenge", ctx.QueryParams(), &params.CodeChallenge, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter code_challenge: %s", err))
+	}
+
+	// ------------- Required query parameter "code_challenge_method" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "code_challenge_method", ctx.QueryParams(), &params.CodeChallengeMethod, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter code_challenge_method: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OauthAuthorize(ctx, provider, params)
+	return err
+}
+
+// OauthCallback converts echo context to params.
+func (w *ServerInterfaceWrapper) OauthCallback(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "provider" -------------
+	var provider Provider
+
+	err = runtime.BindStyledParameterWithOptions("simple", "provider", ctx.Param("provider"), &provider, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter provider: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params OauthCallbackParams
+	// ------------- Optional query parameter "state" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "state", ctx.QueryParams(), &params.State, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter state: %s", err))
+	}
+
+	// ------------- Optional query parameter "code" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "code", ctx.QueryParams(), &params.Code, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter code: %s", err))
+	}
+
+	// ------------- Optional query parameter "error" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "error", ctx.QueryParams(), &params.Error, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter error: %s", err))
+	}
+
+	// ------------- Optional query parameter "error_description" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "error_description", ctx.QueryParams(), &params.ErrorDescription, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter error_description: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OauthCallback(ctx, provider, params)
+	return err
+}
+
 // ForgotPassword converts echo context to params.
 func (w *ServerInterfaceWrapper) ForgotPassword(ctx echo.Context) error {
 	var err error
@@ -480,6 +728,47 @@ func (w *ServerInterfaceWrapper) GetProfile(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetProfile(ctx)
+	return err
+}
+
+// ListIdentities converts echo context to params.
+func (w *ServerInterfaceWrapper) ListIdentities(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListIdentities(ctx)
+	return err
+}
+
+// DeleteIdentity converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteIdentity(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "ref" -------------
+	var ref int64
+
+	err = runtime.BindStyledParameterWithOptions("simple", "ref", ctx.Param("ref"), &ref, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter ref: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteIdentity(ctx, ref)
+	return err
+}
+
+// LinkIdentity converts echo context to params.
+func (w *ServerInterfaceWrapper) LinkIdentity(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "ref" -------------
+	var ref ProviderName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "ref", ctx.Param("ref"), &ref, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter ref: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.LinkIdentity(ctx, ref)
 	return err
 }
 
@@ -617,14 +906,28 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/password/reset", wrapper.ResetPassword, options.OperationMiddlewares["resetPassword"]...)
 	router.POST(options.BaseURL+"/email/verify", wrapper.VerifyEmail, options.OperationMiddlewares["verifyEmail"]...)
 	router.POST(options.BaseURL+"/email/verify/resend", wrapper.ResendVerification, options.OperationMiddlewares["resendVerification"]...)
+	router.GET(options.BaseURL+"/oauth/:provider/authorize", wrapper.OauthAuthorize, options.OperationMiddlewares["oauthAuthorize"]...)
+	router.GET(options.BaseURL+"/oauth/:provider/callback", wrapper.OauthCallback, options.OperationMiddlewares["oauthCallback"]...)
+	router.POST(options.BaseURL+"/oauth/token", wrapper.OauthToken, options.OperationMiddlewares["oauthToken"]...)
+	router.GET(options.BaseURL+"/profile/identities", wrapper.ListIdentities, options.OperationMiddlewares["listIdentities"]...)
+	router.DELETE(options.BaseURL+"/profile/identities/:ref", wrapper.DeleteIdentity, options.OperationMiddlewares["deleteIdentity"]...)
+	router.POST(options.BaseURL+"/profile/identities/:ref", wrapper.LinkIdentity, options.OperationMiddlewares["linkIdentity"]...)
 
 }
+
+type BadGatewayApplicationProblemPlusJSONResponse Problem
 
 type BadRequestApplicationProblemPlusJSONResponse Problem
 
 type ConflictApplicationProblemPlusJSONResponse Problem
 
 type InternalErrorApplicationProblemPlusJSONResponse Problem
+
+type LastWayInApplicationProblemPlusJSONResponse Problem
+
+type NoSuchIdentityApplicationProblemPlusJSONResponse Problem
+
+type NoSuchProviderApplicationProblemPlusJSONResponse Problem
 
 type NoSuchSessionApplicationProblemPlusJSONResponse Problem
 
@@ -637,6 +940,20 @@ type ServiceUnavailableApplicationProblemPlusJSONResponse struct {
 	Body Problem
 
 	Headers ServiceUnavailableResponseHeaders
+}
+
+type ToAppResponseHeaders struct {
+	Location string
+}
+type ToAppResponse struct {
+	Headers ToAppResponseHeaders
+}
+
+type ToProviderResponseHeaders struct {
+	Location string
+}
+type ToProviderResponse struct {
+	Headers ToProviderResponseHeaders
 }
 
 type TooManyRequestsResponseHeaders struct {
@@ -1086,6 +1403,276 @@ func (response Logout500ApplicationProblemPlusJSONResponse) VisitLogoutResponse(
 	return err
 }
 
+type OauthTokenRequestObject struct {
+	Body *OauthTokenJSONRequestBody
+}
+
+type OauthTokenResponseObject interface {
+	VisitOauthTokenResponse(w http.ResponseWriter) error
+}
+
+type OauthToken200JSONResponse Token
+
+func (response OauthToken200JSONResponse) VisitOauthTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OauthToken400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response OauthToken400ApplicationProblemPlusJSONResponse) VisitOauthTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OauthToken413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response OauthToken413ApplicationProblemPlusJSONResponse) VisitOauthTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OauthToken415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response OauthToken415ApplicationProblemPlusJSONResponse) VisitOauthTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OauthToken429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response OauthToken429ApplicationProblemPlusJSONResponse) VisitOauthTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OauthToken500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response OauthToken500ApplicationProblemPlusJSONResponse) VisitOauthTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OauthAuthorizeRequestObject struct {
+	Provider Provider `json:"provider"`
+	Params   OauthAuthorizeParams
+}
+
+type OauthAuthorizeResponseObject interface {
+	VisitOauthAuthorizeResponse(w http.ResponseWriter) error
+}
+
+type OauthAuthorize302Response = ToProviderResponse
+
+func (response OauthAuthorize302Response) VisitOauthAuthorizeResponse(w http.ResponseWriter) error {
+	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
+	w.WriteHeader(302)
+	return nil
+}
+
+type OauthAuthorize400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response OauthAuthorize400ApplicationProblemPlusJSONResponse) VisitOauthAuthorizeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OauthAuthorize404ApplicationProblemPlusJSONResponse struct {
+	NoSuchProviderApplicationProblemPlusJSONResponse
+}
+
+func (response OauthAuthorize404ApplicationProblemPlusJSONResponse) VisitOauthAuthorizeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OauthAuthorize429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response OauthAuthorize429ApplicationProblemPlusJSONResponse) VisitOauthAuthorizeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OauthAuthorize500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response OauthAuthorize500ApplicationProblemPlusJSONResponse) VisitOauthAuthorizeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OauthCallbackRequestObject struct {
+	Provider Provider `json:"provider"`
+	Params   OauthCallbackParams
+}
+
+type OauthCallbackResponseObject interface {
+	VisitOauthCallbackResponse(w http.ResponseWriter) error
+}
+
+type OauthCallback302Response = ToAppResponse
+
+func (response OauthCallback302Response) VisitOauthCallbackResponse(w http.ResponseWriter) error {
+	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
+	w.WriteHeader(302)
+	return nil
+}
+
+type OauthCallback400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response OauthCallback400ApplicationProblemPlusJSONResponse) VisitOauthCallbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OauthCallback404ApplicationProblemPlusJSONResponse struct {
+	NoSuchProviderApplicationProblemPlusJSONResponse
+}
+
+func (response OauthCallback404ApplicationProblemPlusJSONResponse) VisitOauthCallbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OauthCallback500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response OauthCallback500ApplicationProblemPlusJSONResponse) VisitOauthCallbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OauthCallback502ApplicationProblemPlusJSONResponse struct {
+	BadGatewayApplicationProblemPlusJSONResponse
+}
+
+func (response OauthCallback502ApplicationProblemPlusJSONResponse) VisitOauthCallbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(502)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ForgotPasswordRequestObject struct {
 	Body *ForgotPasswordJSONRequestBody
 }
@@ -1507,6 +2094,302 @@ type GetProfile500ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response GetProfile500ApplicationProblemPlusJSONResponse) VisitGetProfileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListIdentitiesRequestObject struct {
+}
+
+type ListIdentitiesResponseObject interface {
+	VisitListIdentitiesResponse(w http.ResponseWriter) error
+}
+
+type ListIdentities200JSONResponse []Identity
+
+func (response ListIdentities200JSONResponse) VisitListIdentitiesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListIdentities401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListIdentities401ApplicationProblemPlusJSONResponse) VisitListIdentitiesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListIdentities500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListIdentities500ApplicationProblemPlusJSONResponse) VisitListIdentitiesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteIdentityRequestObject struct {
+	Ref int64 `json:"ref"`
+}
+
+type DeleteIdentityResponseObject interface {
+	VisitDeleteIdentityResponse(w http.ResponseWriter) error
+}
+
+type DeleteIdentity204Response struct {
+}
+
+func (response DeleteIdentity204Response) VisitDeleteIdentityResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteIdentity400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteIdentity400ApplicationProblemPlusJSONResponse) VisitDeleteIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteIdentity401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteIdentity401ApplicationProblemPlusJSONResponse) VisitDeleteIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteIdentity404ApplicationProblemPlusJSONResponse struct {
+	NoSuchIdentityApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteIdentity404ApplicationProblemPlusJSONResponse) VisitDeleteIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteIdentity409ApplicationProblemPlusJSONResponse struct {
+	LastWayInApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteIdentity409ApplicationProblemPlusJSONResponse) VisitDeleteIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteIdentity500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteIdentity500ApplicationProblemPlusJSONResponse) VisitDeleteIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkIdentityRequestObject struct {
+	Ref  ProviderName `json:"ref"`
+	Body *LinkIdentityJSONRequestBody
+}
+
+type LinkIdentityResponseObject interface {
+	VisitLinkIdentityResponse(w http.ResponseWriter) error
+}
+
+type LinkIdentity200JSONResponse AuthorizeURL
+
+func (response LinkIdentity200JSONResponse) VisitLinkIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkIdentity400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response LinkIdentity400ApplicationProblemPlusJSONResponse) VisitLinkIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkIdentity401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response LinkIdentity401ApplicationProblemPlusJSONResponse) VisitLinkIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkIdentity404ApplicationProblemPlusJSONResponse struct {
+	NoSuchProviderApplicationProblemPlusJSONResponse
+}
+
+func (response LinkIdentity404ApplicationProblemPlusJSONResponse) VisitLinkIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkIdentity413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response LinkIdentity413ApplicationProblemPlusJSONResponse) VisitLinkIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkIdentity415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response LinkIdentity415ApplicationProblemPlusJSONResponse) VisitLinkIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkIdentity429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response LinkIdentity429ApplicationProblemPlusJSONResponse) VisitLinkIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkIdentity500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response LinkIdentity500ApplicationProblemPlusJSONResponse) VisitLinkIdentityResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -2160,6 +3043,15 @@ type StrictServerInterface interface {
 	// Logout End this session
 	// (POST /logout)
 	Logout(ctx context.Context, request LogoutRequestObject) (LogoutResponseObject, error)
+	// OauthToken Exchange the one-time code for a token pair
+	// (POST /oauth/token)
+	OauthToken(ctx context.Context, request OauthTokenRequestObject) (OauthTokenResponseObject, error)
+	// OauthAuthorize Start a sign-in with an OpenID Connect provider
+	// (GET /oauth/{provider}/authorize)
+	OauthAuthorize(ctx context.Context, request OauthAuthorizeRequestObject) (OauthAuthorizeResponseObject, error)
+	// OauthCallback Where the provider sends the browser back
+	// (GET /oauth/{provider}/callback)
+	OauthCallback(ctx context.Context, request OauthCallbackRequestObject) (OauthCallbackResponseObject, error)
 	// ForgotPassword Email a password reset token
 	// (POST /password/forgot)
 	ForgotPassword(ctx context.Context, request ForgotPasswordRequestObject) (ForgotPasswordResponseObject, error)
@@ -2172,6 +3064,15 @@ type StrictServerInterface interface {
 	// GetProfile The signed-in user
 	// (GET /profile)
 	GetProfile(ctx context.Context, request GetProfileRequestObject) (GetProfileResponseObject, error)
+	// ListIdentities The provider accounts linked to the signed-in user
+	// (GET /profile/identities)
+	ListIdentities(ctx context.Context, request ListIdentitiesRequestObject) (ListIdentitiesResponseObject, error)
+	// DeleteIdentity Unlink a provider account from the signed-in user
+	// (DELETE /profile/identities/{ref})
+	DeleteIdentity(ctx context.Context, request DeleteIdentityRequestObject) (DeleteIdentityResponseObject, error)
+	// LinkIdentity Start linking a provider account to the signed-in user
+	// (POST /profile/identities/{ref})
+	LinkIdentity(ctx context.Context, request LinkIdentityRequestObject) (LinkIdentityResponseObject, error)
 	// ChangePassword Change the password
 	// (PUT /profile/password)
 	ChangePassword(ctx context.Context, request ChangePasswordRequestObject) (ChangePasswordResponseObject, error)
@@ -2391,6 +3292,104 @@ func (sh *strictHandler) Logout(ctx echo.Context) error {
 	return nil
 }
 
+// OauthToken operation middleware
+func (sh *strictHandler) OauthToken(ctx echo.Context) error {
+	var request OauthTokenRequestObject
+
+	var body OauthTokenJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OauthToken(ctx.Request().Context(), request.(OauthTokenRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OauthToken")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OauthTokenResponseObject); ok {
+		return validResponse.VisitOauthTokenResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OauthAuthorize operation middleware
+func (sh *strictHandler) OauthAuthorize(ctx echo.Context, provider Provider, params OauthAuthorizeParams) error {
+	var request OauthAuthorizeRequestObject
+
+	request.Provider = provider
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OauthAuthorize(ctx.Request().Context(), request.(OauthAuthorizeRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OauthAuthorize")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OauthAuthorizeResponseObject); ok {
+		return validResponse.VisitOauthAuthorizeResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OauthCallback operation middleware
+func (sh *strictHandler) OauthCallback(ctx echo.Context, provider Provider, params OauthCallbackParams) error {
+	var request OauthCallbackRequestObject
+
+	request.Provider = provider
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OauthCallback(ctx.Request().Context(), request.(OauthCallbackRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OauthCallback")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OauthCallbackResponseObject); ok {
+		return validResponse.VisitOauthCallbackResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // ForgotPassword operation middleware
 func (sh *strictHandler) ForgotPassword(ctx echo.Context) error {
 	var request ForgotPasswordRequestObject
@@ -2546,6 +3545,102 @@ func (sh *strictHandler) GetProfile(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(GetProfileResponseObject); ok {
 		return validResponse.VisitGetProfileResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListIdentities operation middleware
+func (sh *strictHandler) ListIdentities(ctx echo.Context) error {
+	var request ListIdentitiesRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListIdentities(ctx.Request().Context(), request.(ListIdentitiesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListIdentities")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListIdentitiesResponseObject); ok {
+		return validResponse.VisitListIdentitiesResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeleteIdentity operation middleware
+func (sh *strictHandler) DeleteIdentity(ctx echo.Context, ref int64) error {
+	var request DeleteIdentityRequestObject
+
+	request.Ref = ref
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteIdentity(ctx.Request().Context(), request.(DeleteIdentityRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteIdentity")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteIdentityResponseObject); ok {
+		return validResponse.VisitDeleteIdentityResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// LinkIdentity operation middleware
+func (sh *strictHandler) LinkIdentity(ctx echo.Context, ref ProviderName) error {
+	var request LinkIdentityRequestObject
+
+	request.Ref = ref
+
+	var body LinkIdentityJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.LinkIdentity(ctx.Request().Context(), request.(LinkIdentityRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "LinkIdentity")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(LinkIdentityResponseObject); ok {
+		return validResponse.VisitLinkIdentityResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -2789,90 +3884,132 @@ func (sh *strictHandler) RefreshToken(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fz7UttIl3+VLu1WBWaFb9gkOP8sk88kZoEkYMJcnMJt6djqIHUr3S2Mk+J59j32ybb6IlmyZWNzycx8",
-	"lamaFLbVt9Pn/M5d3x2PRTGjQKVw2t8dDiJmVID+8Cv2z+BrAkKqTx6jEqj+E8dxSDwsCaPVmLNhCNF/",
-	"fRGMqt/gFkdxCOpPHyQmodN2ZACIm5kQEYjQGxwS33Ed4Jxx4bT//O6MCIS+03aqEKlBrsMB6ymdKBES",
-	"DQFhivRvCPs+ByGQSLwAYYGwj//bLlvxWOTcfXYdQoXE1AOn7TRHDbzv1aE2fOnv4r3WTrPhuI6QWCbC",
-	"aTdrNdeRRKotqxOj9MiuI6ex+hIPWSLbwxDTa+fOdYQXQITV+f6Tw8hpO/9RndGwan4V1Q+GLM7d3Z3r",
-	"+CA8TmJFL6ft9IrUiHA4YjwCHzGORpiEAmnyaPJW1IpvGB2FxHvsLWCKsOexhEo0ITJAMiAipWjIAftT",
-	"BLdESOFsRL79GfmyjT4r7cyWich2zWFMhAQOviZXl0rgFIcdxVwPo9nax2/luSddGJ0DvwGOzAaejRbn",
-	"LAIZEDrWXKP4hyIlaUKv/lr/bS4fUVD7EQGbKOkzuxQVVOBEHxEfqCQjAgIRiYiZLWRjocl6ys4TLzgH",
-	"IYih1yNYkTIjvMLOthHDNWcUP2USHbKE+s/LcYkAjgIsEGUoJDeQ7jsnR8Tw3gc8DRn2e4wdYz6GJ8TN",
-	"IfOniumZukl9MSQiciPK1XdnlLMohzpUEjlFPcaQ2fEPgb2FwxiefSHMqTQplRARDy4ovsEkxMPwKahp",
-	"1lFLDxMxRV4A3rWSoBgLMWHcF68RB8mnCI+k3ZokEShhOFPf7xyo7zehequWo7o9E8of6lkJPjsvlsjD",
-	"MfbUbW+pcw09Po0l+ppAAi4avDs4f3f18aJz0Rm46vlREobbFXPqHDVoEg2BIzbqUwEeo74CFDTIEWdQ",
-	"6SuBDgD7wLUdkaecvpACitlZJEMTTJSiHzEO5hYIHVecPCUiQkmURE67nlFNwdkYuCLAnev0GDvBdGq5",
-	"WzyWYxhDEaZThKWEKJYCjTiLjMBbI+TJ+aXZyClUJZbqPCg70PNxy4qzeiEBKjO7a2twcNF7d3V20Otc",
-	"HXdPur0BioGjiNBEgoskuwaKhol3DdLtU0aR0j5TxGLgmvYowvwafDS43bkGCHc4lrCjBX+w7SLGXTRi",
-	"HA0+vD/voWoqmdUR42MmB+ZHta0+NZbAFqOAsF1+FcuivyPHXlCcyIBx8g38xxp4aAiYq1PrGyBC4y3h",
-	"4G+mYOszBizs7tl474QIoVCY8dQ3QB4HbY3gUKiv9YkqxUu6vLzcOUhkoB7zsNS0mG3FblVITug4o7VI",
-	"4phxCf4J+AT39DNPq6IzbyU3kZ5gI03dyl9Btmmkd430tn+onqZMosH8iQZaTV9yRscfrJA+ATFTeVfL",
-	"TtTcm/FuTtkeMj4kvg/0eWmVbXhMbozUKWpJaza+UMZztpTm2wPPg1gaace+T9RcOPzAFT5KolzvEQ4F",
-	"uE6c++p7dsbvDlAFKH86OJ3oszsj5+xbd0EGlFNtAaH9Zzrh5+w5NvwCntQeZ4DpGNJbzQUBNtivl3AO",
-	"VF7FOd6Y7dJjnIMnUcC4ADRUSodPHddRrjCWTtvJhrlOhG+PgY5l4LRfNlwFqenH+sIZXYfCpLDmyqtN",
-	"n5unzcLm5+YtI9q/IAQJHzgbkRAeRrMfS6u5M688XEdHZRZ04cF8TGbr7PANau02GvqbHRGD56KD8zfd",
-	"LmI0nL5G2vXjXDltCvJFjD0Q2xV0DOpYAmGufM4J8B0PC/BT7Up0rERIpr38Ar/PRX9ydElDSTmiNFrN",
-	"AlV2SzjokEDoZ9GD4g3ZMNX3EiDQP7k6IIWOzt+fophpX1t53AzNKwpXqzWNHxxHoJ6jOILi2bJg2MIe",
-	"0+hYnk/Mr8hnIOgLiSIsvUAvYQiC+oYgfedeaDCnzFYpY4hDbY49DiIgZapVMmo4b36HZmjZxt4BDtXN",
-	"fr8XP9l1ETnZ9WMw85iNCV2XDkXuuaDXlE2o4SAjAhzUvOCbEEOzVlOM8XDquX8ttKRsvBJi8kZEkT6v",
-	"lK39soG8AHPsKZhwEaa+8mkjJqT6aTiVoA37i97hziu0ZbzbNKCwXRSrpzn1qxKxTG2FMqBUyLjfbL1E",
-	"1hSywbnFi03tofk5LgMs0UR5YtowykWfLLBUypAijbHPz3bIOMK5UHO6LRcB9gLDi0iqJW14UVF8EkzV",
-	"IkRCJO5jvRyM3s0sMM7xVH2e2XTfV8XHfeW36TMyzyhlD9AWDgVLA5SD33as1O10/QEyDsJ2KSlyEJDy",
-	"gg7/R/jWOGmt/X135rKZ1MCc05bZlws3jETAuEQiiSKs3N2R3t41ofoMlrpFRizNN8z2K61/Mr/QxVkX",
-	"cRiBoQbFkYL9ksVeo0HO4h2gSQA2RKwJgQSe6lAvDsM5nZqzk++TbWm9EU0VdxVCnsGIgwgepiu4GXyl",
-	"PcEiiO1+bey8nByU/HfYGO4e1f74bSy9RkiH0WHN/+0oPL781Pz9sj4Zvr2QJ//qTE++fayffvGa7y8P",
-	"yby1sLcZ0BV3WU4Ek6z4Z2iKfyYOP0T7nIGAR5ozD/M8XCdj6UUcNJEcG4lTdy1AGou7SMnoqDZ8NX77",
-	"8evu73H9dn/4W+P6a/P8ZVSD1s2lt4dfJT16VvePgz/YIzncbHYNdyiXKdrEa+SAJfhXWJbpP8hyUhr8",
-	"sVRIpiMjJrhvsjIBjmOg835Co9bY26nXdxqtXr3RrtXatdofeV7zsYQdSSIoQ2LrD5ZdEhHKM8mvb5Hf",
-	"3J3eJRbXc9uRPIFsnSFjIWCq1aK/DraVbTHEQl4lYgntFDOpJyztGEcWqtLdppvfEkwjCaFocHTZu+r1",
-	"jgfqGSKFmSARsL2KsvXWRpRNBPArPF5CXEAXAvjOgfo93ak5wVYKOo3WXg6Qtl8jiGI5NbqOMgpoggUS",
-	"QOUc9iQ8rL6qtCq1ezWcLlXIMeYcrQtnmLFKmUz0UknfxEm6jQkHcUXo8lB0QiUJNXGw5yk33PCeHYq2",
-	"spss3ty+MnCyayJU7jUdd2XI2s003GbbSpltfl9nncOzzvm7kr01WvuN2iP2twRUDyhiMf6aZNA6yzTo",
-	"L6p2/MBFY8Z8xKgHbWMRp2fgIBNOlZdPYdJXLFZB/wMQK0tKgMdBvkaxQmoqlV2GkYg191JAoPMGM2kz",
-	"iYdns2QWDcolREFHlz209e680drbVjpegNLqAg0ObPRfewht9KvJL/STWm3X05PpP2HwWh2e4kiXDogZ",
-	"mAwE8ecu1oHpUTB865H35Kh78a1bPyVd0aVnLe9Nd697Hf/26c3RfgWmR7G3e6Ie4n9cfhJdMiHe7ifS",
-	"/cLIybkacBr/oQZ8Ob09IbVdv3b468eL+f875PjNUQjvDsj7L53d972Lxvve799O/nUgulEY+G+6eyc9",
-	"r3Xa+7112vs4OXlXqzSGJ/vJq6MmO331cbJH61Hr28fp1/rFq9Gn/eG73dte7fropXfWwMdiKYGvUrs9",
-	"DTQYsuUQ4R7dmpvFzcv/PHeXSuNS3HmYUbO+cfI3MEvKzq4UyKOMkCcyITIjfKPQZXEa17ndGbOd8rmv",
-	"boCTEYEl4cmsiMVjdER0wZlWGDZwa4MJ6a3qGdUjDJGi5rQUu9d0qW8I3WVKN6VCQfnOHXbxzpWnD17C",
-	"iZyeK3PbXKrJjSpAm306TDd4dNlz3AVUzDG41RHa9hi42p7YCCCzrLAmmsGDbOOBlLFJLxE6YovXdw1g",
-	"Ct6QiHAYukqjeDsjwoXMSvqEKS1po0DHP11bFWcy7q41mvQl4z49uuy5CKOYM2l8x9hkLYw3hy5heM68",
-	"a5BozAGUFqv0aZ9qW9dnXhKp01uj12NUKtvLVJPZehMbVQJhU/9pOAePMaFCIiL7VC2V/mqKTo0C1Ql6",
-	"odVluhb4KAAOFdTRz+uIFiKiTwfLMowDk4jYb7Zebpu9MyT51ATcs1Nzlqg9qrnbyMNhmF5zWlE4cNUI",
-	"Onf7feqx2Mw10Hc8MDyiNB+mYgLc1QaAQL/8kvIH/PKLJm6MhVQHNZo/JB5QoXWFUp5O2znpKkZMeGjZ",
-	"QrSrVRYDFSzhHlQYH1ftIFFVz87iUZpLHNe5AW78LqdeqVVq6gk1AY6JMjAqtcqudoVloKWiqv4Zgwa6",
-	"rECj6ztt5y1IG0p3i2XBjVptRZ43ze+ul1u1K6yoXiIeKHZIYp1tbpm1y6bM9lgtFoDm4cBp//nZdWyE",
-	"zmnbXIEpA1PiiMdCYY8RIeezGlr1maeOnf5Zzf/9HQsB8s5+pYGpqoFpqvMPTJTQ9ZP+vZNVOWvJ+JX5",
-	"0ycjakHb3xWBVfmddwsX2ixXGaluIAKlcKtvobnOLeSqx9WQ+u79Q+arJ/W41v3jSus61ODG/v2D50vG",
-	"np7L3hiFOzOSlildrVW0xs0xI1Ya67PS/HPFUvYy5zmvql0PP8+AxZs9VoPBRyG5Br04kwHwTJFk3Lq0",
-	"0KtYDratcM01R1lasyWZ8X/M6W2tlp7MzqL0Y1FOzvQxtLRYMVgEosaTyUxWlFECRQeW+83Es/pzRjXk",
-	"T/AUbSU01H53udSkperbVnzq6/B0rvLqL+Xloun05+e7AnOfK1dRHbuERlrd51hZmaDiPl424Pstp5dK",
-	"am448yyJk1jrVa0q6LiCulInwE0RDktsBtzHEg+xgEU2ewvymNwABSH+OkWXnickN5AWDC0Bk3SzOscD",
-	"y5SWtlSWQ8C5xFxqe9LGIdABRYnNLdi705agSTTOSpzAVDYJHAFq1urW3DHGTJGuOh3+TAqukGpfS8HV",
-	"nla5LrvHfNUi5mDs4AerzAfBxL+7nlWj1jhiSffAKqnq3Hq65K1wgyOdIS/U1BqpKEQzN1TVIRuzRC4X",
-	"Tc1GOAx1N4SN5qpVC2vqSqgYTRjX3QtY6jili7Jaaw6avytlYqmWX9cCTAN5RCCgfmb+PYAxn1sPdbQa",
-	"IiLXU1S8Fk39CCQnmT1v/aKKRYD8V1MchfarOWtmBapq3xUrS0dHgWy6znDOlqlrHpx1zjs2Fo9sWVhm",
-	"DQaawzJLLMCiT4n1rA3SZqkmHIGLCEU6Uz/DZLWsqybSJh3jWg0aVxpEBVnTr08XzTjjnQK3YbwSRC9W",
-	"fD0TtJeXla2F8T/GGOyO5q4o10fpamzIUrRFG/Gn57S559Sx/kJmgOQkakPczaRYT7Eaf7P+CZ25MTUO",
-	"BlfnUrw6pqqkvtx9eW5hKa1ZeIzDny++Nwrxp8P/Yw2Rc5AmsTi7CxO0fQzrm+CuufIQZElNmaldt7qF",
-	"jCn4O4TaBoYM7ErFgCj50L1WWTOlDKBP0+0b7WXwMMKzZm3jHJqhE8x9UaZyCiX1zyREpWX7j4qaWXIR",
-	"gcaMwo81/9dhyWLLzk9Z3UBWV9ughpXSOgzFBJsEP9ylcfi8ADyTW6uzpKva32dRygkWiAiRmOzgVj7f",
-	"r9UGeNfgp9W52ir9mgB/TOzruX2H3gLqLd5bHkmr+Sq/OCmxIt4oKtgEmakHyvDcNV0s5kcF9Lp9VUGr",
-	"8h5sq6w234vGRp+qnbwuFGvNisuQkHgq7CkQoWVoWuzqeiY4LW8d+7sYJT8x9Z+GqYafUL41dNOIsg69",
-	"rw4op/Fh62YrL16DVloKiW3veAWdsURBPMejEfF06lg3tqFJQEKw7wIRqGHKsBeQ/AywT/66WPOZfl+O",
-	"LvDiN1DJXeKaXbtP0jGbETsL1Nsw8krLOCPd6sh3al+u9vAy/1xyEkW2ueWetsPX9lNCydcE+pTDGHNf",
-	"p33YCIW6fxGp0cbkzcNWgEWQVujb926oBYkwb+ZRc8mEU/Ar6c+KZ8VCYb2LBEMYhYyOgc9W2Err7ftU",
-	"P7Ztev9HiToJx1qZyABTJEgIVIZTJHlCPSzVgsuyWwKo7NNiiKpMq6QNDc/m4xb7JdbSJPUfYhdlb9PC",
-	"AtkKpYcrpjWAO3u91k/18lD3+o2+plwEb0NX2hpeYpUvXYjgswnNrDVT/ctYZYmfe55Ovo5l1Ck44v+M",
-	"+PzyGNpW3wnZGLFEmocmSrH2ne3c9WSk/7zMUzomQi6n4Wb6da0Ox7TFZaG9cREvzHUVXh6WO7+rHAEQ",
-	"Eumavn+So/RCFA4lyi8sLzrV78S/K8rPCmHQtWq2Qd68KHKh6zIVAd9War7t9FC2mi68JFT3kulSNltn",
-	"R1L/Z6ZG8u8DWaMBJ1etvNe8r1j58yMTbj/K02neP6j4HsAfhBzKRy6Rm+XcVmjmWG4LnuV7OYrNMybV",
-	"q74upF5fl/Sz2G4P5XiLPtVJgwr6sNgCMtcFkzaDTAIW5hqwOCRCv7kRPF2726e6lPVlrYb+73+blXqz",
-	"0th2kS04IlkhriIRhzjEHvimU0ubmMY8mf1gqpQw7dOs+easc3Heueqe9jpnnw6OBwiPWdvUvcrFxKPZ",
-	"5QuRi2sQXm4X6sP2sk6F57ANCw3Ff5dKkAMbvyf837/046kTfmkdxlyRha3FSOlantyf6Ly+np3fpOrC",
-	"lFJX9UuB7ZjFgkhbUpW1QmqbsjLTFtbDvHMX8WOhyN7Ndm58yjFLpGvdqoKnZcvBc4nN3Ir6WIvrLSrg",
-	"3BgTDFln0IssZCvM6/Ni4Gb327n5MkgtnzKt/EdECghHrk50pyX7syMqipY0FMyWiUBi5+7z3f8HAAD/",
-	"/w==",
+	"7H2JUtvI++CrdGl/VcGzwheGBKitXUJMYgZyGBNmErOoLbXtDnK30t3CcVJs7dPsvsc+yj7Jv/rSZdnG",
+	"HJnM7z9TNTPGllpff/3dl344Pp1ElCAiuLP3w4kggxMkEFN/vWf0BgeIyc8B4j7DkcCUOHtOb4xAZH59",
+	"xgGBE+QCyAEmwHvXeXV49b777mPnVbt75lUd18HyngiKseM68lr5l13bdRj6GmOGAmdPsBi5DvfHaALl",
+	"Q//F0NDZc/5LLYWypn/lNQvcW7ne7e2tXIdHlHCkYH8Jg9dQoCmcyb98SgQiQn6EURRiH8qN1CJGByGa",
+	"/NcvXO7qh4O+wUkUIr1fAXHo7DlijADHI7KJSbJl4NM4DAChAgwQYAj6YxTsAy4gEyB7AxxBTBQCuIDE",
+	"lxtvDZtw12+g+uB5sAV3tjdbTcd1uIAi5s7edr3pOgILCYTcA7CbcB0xi+SXcEBjsTcIIbl2btdAltyo",
+	"xtP8Uc7tL8B6d5DwKWIuoMx8RAGYYjEGkADEGGX78rIxJiMwhRz4DEGBgio4K8dEVUL8EgZd9DVGXDzC",
+	"yTC9EsCS9m5giAPHdRRk3Nn7/MMZYhQGzp5TQxN5kyQSqJZ0JjFXpyd3In8DMAgY4hzw2B9LWoYB/B/m",
+	"sVWfTpzbyzXOsVWv58/RbvlJzzGDjQkMh5RNUCDPbghxyIFCj0KvOodDSoYh9h96CpAA6Ps0JkJThhhj",
+	"bjEaMgSDGUDfMBfcWQt9uyn6EkCfFHcaZMwTqBkaYS4kySt0dYhAjMCwLYnrfjhbQwpkqMc+GJwhdoMY",
+	"0AA8GS7O6ARpjpZUI+mHaEZWT99Xn/XhA4IkPHxMp5L7NJS8CnKUGAAcICLwECMOsJAaQq4Q0hFXaD2B",
+	"XFzAWYc8WBhIEcDV4oYen3EQQi7AFM6AoEoSAUz2AEcCQBBBzqeUBWDj/buzHqjZv2tDykZUVCTfhJhc",
+	"AyglHGKpcBxiphj5V6bmhCWVohrDGwQILWACbBCaogESKfKB3qs+MzGrqDN6S89if9wx3z3woAjVEtY+",
+	"Yj1EtlJEvqUCHNGYBE+LyZgjBsaQS+RYmDOSDgcZFGUNpgeiqKiR6VA/T5lPvzDK3tJymCVv+pQM8SiW",
+	"RsRG0UzMUtoZ4hxT8kiExs1qfyM6C/ENsnDP09p7OAspDHqUnkA2Qo9oRQ1oMJMHRaVcV2IaT/B6oq6x",
+	"lWLO2DygrZmmRynQEP8UI2huM1qDSa0gd6VQKVUq9tE5gTcQh3AQPgY29XPkowcxnwF/jPxrqU+tqOX7",
+	"gCHBZgAOhQFNYMkhBHTl95sH8vv1vIYM1s2eQHZTT+s9JPuFAvgwgr487Q25r4HPZpEAX2MUIxd4bw7O",
+	"3lx9OG+ftz1XXj+Mw7BS1bvOYIPEk4ESH33CkU9JoB3LDHK8al8y9BjBwPiqWczNuatnZhUhVSCWZv+Q",
+	"MqRPAZORdFFTTEwwwZN44uw1EqxJ42aEmETArev06EEUlfjEVAE/DOn0GQceQwFmyBdXgnquZmLPpwHy",
+	"wMaQMuBpq4PCWIxrgl4j4lWkqcVj30ecK5dL3tQnnnJnPKWg9eerzIM9MB0jbVNZueuqvzqvgFpWLpQx",
+	"igCLQ8QBQ8OYo70+8aB63lWACEaBforIe/faJNBOlXLyBeCIKPdusg8843dd6U3oc++86hP9dGNEQs0G",
+	"lX3gKUP7yjr95oZEZ4yMqaKukpcbuK+0E+GBDUj6xG5GysvU4XDnoC9uXstXAW4QkxZpALDYS8whSII+",
+	"USbfkNGJXWeIQ8maXCAYSHisDXAloN6vvEOyNySpfSDGUFJZSMlIUl2fWCPSAJLd2IgSlFlGUJBxqQIU",
+	"IoECMEGQTMc4RJU5yj+hWj7Jz4tDKYaSuWCYjBJCXhLhoUUykJRKGf6uHgYQCSKKiTCkfY1QKKleSiTk",
+	"ucAjlPhIk9P73w/bwB/DMERkhKqPBz09hWRmlAx/qOCmFEwgmQEoBJpEglsikGJNRwYeXWy3mhm/QGpH",
+	"uR+QbOjphPaSvfohlrxtgyEb3sF5781V96DXvjrpnHZ6HogQAxNMYoFcI2EGsX+NhNsnki5uEJsBGiGm",
+	"6WQC2TUKgPdtU5LIJoMCbSr961WkjHNBRhgWXDBP/yjB6hPtnm9QggA0j1+mOcCvqDjOieUhSeMPi7qA",
+	"AYJM7lqdAOYgYZ617NxGSoA56J6M9k4x51LMUWYDdsBnSMlNGHIlr+WOClLi4uJi8yAWY3mZD4XCxXLp",
+	"cE54HEWUCRScogDDnrrmcS3lJISYWUgtsJbBvJ09ggRooKAGCuyfai5L9egVd+Qpa/mCUTJ6b5j0EZCZ",
+	"xB4wB1O59nq0m7F5jygb4CBA5GlxlQA8wjea6yS2hPHenvGqc5s8StHtge+jSGhuh0GA5VowfM+kfBQY",
+	"cWdvCEOOXCfKfPUj2eMPBxEpUD470C506aboTL9153ggm1b5bBe8TK6jgy/IFxIxB5bpz7sna4KZyIur",
+	"mIUrk0R5++G8e3Iv0yHd/FiIiO/VasZU4tURpSMdq69RbVg3azfNmvzw37Vau8LBf/v///v/9ON6vbmj",
+	"nif/XIm9/D7LkHg4hmSELGtk0htrYNOPGZMwRhkGS3frUya9CTCmjCMwkJqbzRzXGVI2gUKl18xtrjOB",
+	"304QGYmxs/e86Uq9ZP9szG3VdQia5p65lD/sdUUUzQFfWLcUaTRAh/Zs58nHe3lw1t5pnXdPNs7eHDS3",
+	"dzak+3RlTHdWqRi3isYCRBLPZAQ2ukeH4PnO1g44a27vVPIE0949ReGYwua76c0Ra5/2jkfx4RtI0e8N",
+	"8eK8ezGIXx+fcTHd9E8d14kUiiUg//PzweYnuPm9vrl7tXn5o7V1+y+nBI+vlKn+XnsM9yOBn3v0hSNc",
+	"elZtlT6bO6ODYvJMHcD2VrOpvtnkEfJdcHB22OkASsLZPlBROcZoTNSB8Qj6iFeq4ATJbXEAGQIhnSK2",
+	"6UOOAmtxYZXU4oKqdExOBhbSdBm82JxfBinN7VYOK1slB3mEURgkaZ78CZl8YpmoUz+pLDgEx2fv3gLl",
+	"HyFp5wjtTGVVrWtd0yTlrsKk+b0lWcs5GG0aM0sn+lcQUMTJMwEmUPhjHZJQCAF9jZC+s1Lg6V0mTykj",
+	"iCNloj9M4iFLVMtEjqa8IoT61jLA3iAYypP9sVKn0uu8NqXXD9Gj2fTIOlJfp8yvoMgfZrPe3NlsNDab",
+	"271Gc69e36vXP2VpO5COlPQ/y6gDlXNrmuacD7kkUaQ0xwG5SoCtZri55+O8BHuegRsTsdNy3KXOkptW",
+	"hzy08iQFW1sHZdDyWB/iqmfhwPijaTxpIxtpU0ZMPPAKaqfRqDd2dlsvWq3nra0XO83nO1tbrZWUpgoZ",
+	"MkUyFkg3kWoZyimjxxNMri1N3pU989s/J9eETokWbFoyMySXt0UgrXq96swRtFTSflatL+PuvA2gcJCE",
+	"TVfd2zWXSsO1iL7sMm4RplJ00REmPxNP6wg/96+1DCzFLbUQ3klHoif54GdTWznjUqLlI5CXKCcDRLEA",
+	"lORD83le/XS99WFa99/uhI3Z1+Gr6yZ98a1OdiYfd0cfpt+3B90mbD8Xf7biYz+P0kbzxUpDO2e+lgMN",
+	"o+gZ116PvTC1aSsumI4pR6lDpCvOUJAkHvK7CV5+GYpj9Kl1+PH95uTlbvP35vN4PDg/Pm9EDXY1vWiM",
+	"ji6O3rW//HG9yOCtXv0vZfK6jeaLMrO36AbI4yjutIxaslGEPBpeAEHB86bcJIO+tAl1WB8KMKFcyJ8G",
+	"M4GUxD/vHW2+ABs6y2QTewXx+zg88qLkPG2woMwqlme229p+DkwsxJTMzBOwDYgU17gYQwGmiAgdGclk",
+	"gY0VWS1V/KbyrbjaEWUAZgrALFguQNAfa57TSQubryEBmI5nqnhToAlfJagyNvNtGoJhDM6UPZAEdX4s",
+	"q1oLkooB6muH0kdgA4ac2rIh749NI102O4EHdISwUoqKjL1naUEV5U3gN214bO/uZswQXbA3Z4iYANPc",
+	"CQM+pkwAHk8mkM003AhcY6L2YLCbJ8TSKsAUXmEClMUHnXc7gKEh0tggcKKSRPMP2wdeJuSVSQtqRAAO",
+	"Zyp1B8OwYM9lAmWr+FuYcKTCirvMHM6V55Zs6442HNhQziCQzmBlgUGXFVxw8/vl59RXr7tbjXJvPWs8",
+	"lDEwHHAaxgKB8+4JCDGXUlbBp/Mh7Vedbvuwd3XePTnzXCA5AjIUAPQN+iKcLYhURVE1YznXOB4RFGyq",
+	"CuGsj1pvrVYmXTRkiI/v53gxfbNO2eZNiq2vzc3n04OSf46ag63j+qc/RsJvhmQwOaoHfxyHJxcfW39e",
+	"NKaD1+fi9FV7dvr9Q+PtF7/17uIIF13vnfXMjjyUZUTWNSWafw+77e+p5+5jC3YRRw+MDdwvKuk6CUnP",
+	"6xlTkGBz+0wCqf3hPCYnx/XBi9HrD1+3/owa33YHfzSvv7bOnk/qaPvmwt+BL+Ie6TaCk/En+kAK18De",
+	"IVSaqYi7d2yhaF+gpBJXKVcoctakrT4bwyhCpBgDeFB0wsSKyw4preG1zzeaVZ+dghLyYkhCVwuY5wwo",
+	"DREkJWGIBbKtDMQQcnEV8wW4k8SkKos17igDRlRZaC3wG5wqSSIVx/FF76rXO/HkNViY0uR4TqvlMdvY",
+	"XguzMUfsCo4WIBeBc47Y5oH83UKqd7BhhU5zeycjkCr7AE0iMdO2BKEEqaAQR0QUZE/MwtqL6na1fre4",
+	"RoYwC7jO7SEllTKe6FlOXyfi+C3CDPErTBbn+mMiTIRMl0YZ2jO3go3kJPMntysNyDXDXFbDrQeWJbYi",
+	"XN32Ubd99qYEtub2brP+APgWCNUDAmgEv8aJaE1LOdQXNXO/54IRpQGgxEd72uOwe2BIxIxwAAFB074k",
+	"sSr4HaFIF5n5DIl9EElJTYSqsQI8UtRLEECqMCPlNl3Z8WSWzLzBvgAp4PiiBzbeqASUqrZHUqtz4B1k",
+	"E6B74KUu4OjH9fqWrxZTH5G3LzcvjWKuBEUiTDyOg2JwEc2Ox4PXPn6Hjzvn3zuNt7jDO6S77R92djrX",
+	"0R8fD493q2h2HPlbp/Ii9uniI+/gKfa3PuLOF4pPz+QNb6NP8oYvb7+d4vpWUD96+eG8+G8bnxweh+jN",
+	"AX73pb31rnfefNf78/vpqwPemYTj4LCzc9rzt9/2/tx+2/swPX1TrzYHp7vxi+MWffviw3SHNCbb3z/M",
+	"vjbOXww/7g7ebH3r1a+Pn/vdJjzhCxF8Zf0iG7XXaMtIhBW6NbOKm+X/InWXcuNCuXM/o+buxskvYJaU",
+	"7V0qkF8qwbFWHjC/jOt82xzRzfK1bfRqQa4vKdZXLQ2qzU4pDJMFNcEae6pqRXkJBTivOQ3GVpoujTVF",
+	"d5nSLckbzG12/sxvXYcjP2ZYzM6kua0PVRefSYGW/nVkATy+6DnunFTMELjREcr28FxdTLyOgEzK7hTS",
+	"tDxIAJfOtq7fwWRI549PRYKx1Dh8AsPQlRrF31Q9XUlah+sS+j0wVslE1/QC6pJG1xhNug+2T44vei6A",
+	"IGJUaN/RFg0rbw5coMEZ9a+RACOGkNRi1T7pE2XrBtSPJ3L3xuj1KRHS9tI9dKau3kTtEDe1lTZcpjpq",
+	"uQBY9Il8lP1VN0GbKu1AGdRSXdpnoQCMEUNV0FbXq4ghwLxPvEUlXJ4OQe+2tp9XNOwUCDazSUSza0Zj",
+	"CaNcew/4MAztMds+Sk/VpZPC6feJTyO9lmcqyBWNSM1nu48jxVS//ZaUKv32m0JuBLmQG9WaP8Q+Ilzp",
+	"CtNjftqRhKhqk5IYDI0Q4TRmPqpSNqqZm3hNXpvG+xSVOK5zg5j2u5xGtV6tyyvkAjDC0sCo1qtbOv40",
+	"VlxRk/8ZISXokgrYTuDsOa+RMHnpQpt6s15fUkhnC+juVrxmnrCkSwP7qg8rjlQ537Z+dtmSCYy1fNtr",
+	"Vhw4e58vXcdEQJ09k3jXdf6SHeGIS9mjWci5lLfWAurLbduPteznH5BzJG7NV0ow1ZRgUin1iPISvH5U",
+	"v7eT3m7FGS9pMHs0pOa0/W1esEq/83buQFsLUjtGN2CedB+oU2jd5RQyPfPylsbW6luKXWLqvu3V95UW",
+	"zsqbm7urby7W5D8+lR1qhZsaSYuUrm5RkRo3Q4xQaqxLqfkL1ejmMIuUV1OuR5AlwPzJnsibUQBCfI3U",
+	"w3NtHmkd/MJK+ny9fUXKNdsttKgoXlDt/+jdm2J4tZhZRerHPJ901TYUtxg2mBdEzUfjmaTqtUQUHRjq",
+	"900bie26p0SJ/CmcgY2YhMrvLuca26BfMezTuAtNZ0rb/1JazptOny9vc8R9hkz/UgmO7CgRS8rSBOWr",
+	"aFkL3+8ZvVRa4eIbFMeR0qtKVZBRFXSEqibTVc40NuVkARRwADmaJ7PXSJzgG0QQ53+dorP7CfENshXZ",
+	"C4SJBVbl0NAipaUslcUiQM06UfakiUOAAwJik1swZ6csQZ3ITWvIkZmQAicItOoNY+5oYyaPV1Wc8kQK",
+	"Llf4cicFV39c5broHLNtIZAhbQffW2XeS0z8u+tZedcdtljSJb2Mq9rffFUOnzvBoapAyDUtaa7IRTPX",
+	"VNUhHdFYLGZNRUYwDHX/gY7myqfmnqnKiiMwpUy3cQoVp3RB0szGkKLvahlbysff1QK0gTzMASJBYv7d",
+	"gzCfWg+1lRrCPDM7IX8sCvsTJBhO7PlMJ/PyA9E1TmMYDpN0iR52sae9QN0kvbBgK+nx9XJVRl6fFIuj",
+	"hH5YYgl6r9tJx/UPW39wW0tQ6ymFxwviXJl2fZLzWsGGoSAVC6Cx0M3Zan1zG/cURSUSvlIFB7oUTX7N",
+	"DY0NKeuTnbrtVtwHMFEdLoi5nt6k45GBvlszTVIcpjJiiY7WJd9GsfSJ0Sz1MpXyDtpyvSfSK/P1gL+U",
+	"crG4TDApVcyI0n+csns4ZYnEF3OFl1rua4EfQcwyooTeRcQvZtelRq3he5MhGjA6VRFbFfhSouUaoYgn",
+	"dZNgQzofxRY0V7kk0ox7//thu08srbhWtDzjRgolQseMacgKrIquGkfEeGpctzVLFy7myDWlbX1izWoX",
+	"cN0uIjXXAPrXYAJnIJTrUqk0E4XkGl2mH5Xfqe446ROLt2pBiNrWVQkFHZaXNSXFTIvERxKPU0GwdHLk",
+	"53LKSi9Jhjc6t25JYQJDub2MpHhTiBC0MEmDMjMSw6vsW3CX7imZRvk11uUxJlSYrxe/30TKQj36ivre",
+	"VE9lC3xXN73tl40OAQShQKcL7aWLdlqohb/vZguF+3K7q592NUFiTIOlD7V5vrPm9k5Zlu+yoDK2dOBi",
+	"lQjMUNz9/IfW6lsKQ8B+Hfmsx3HCZKqYHeH5LkKk8wocUkKQL0Cm3eRhMtpKroUi2hbuAe/gfUdy5uI1",
+	"vDSwlwozJcIFvEYZES4pLgCDWZ8YOa6nRcQcVVyAjIayeRZph8llJcfkyu1d+4nnpuj0yYZEHhQxQy7w",
+	"MOdSTcA4kP9D36JUaVRcMMRS8VBm5qHmhhKWCO0+yUvt0hFC5sxS7WpFYGo9ulanVLRdWSIn9szMRquR",
+	"MQEQnHdPquCiOEXIjAjiSaNiZqBQn8xPFAqoOy+1pdU9v4vMRCM73ig/0siM23HNUEI9jhJn5stemL5f",
+	"aLQ3oa4NsMgP0nLuEzW0NrGeDVFUNO34kEiDWVraYKo1jqnUyO5BGdsqKsOX2tGHlt4fpAfL5KcCOj9l",
+	"JE3sbzeaJan8tdrwJREt0xSLHt2q7+6s/2xFUjAEG6g6qoLC6KmKq2JjZuIonW/TKYMRmWGopUCqwocS",
+	"GBculKXCRYs26s3Wo2mlgyj6uQrpvlGi5p3gs8Oql+mi1L5LJM28oW6YqaCFtLLR+deqcQazX83gJDRf",
+	"FbImS6K36tkZuarLgrWk29ADarxu+6xtav6sjE6yTmMVycpOGOsTbDL4WnYkJa2qz0GK3IGUXUnsVz7W",
+	"lQup1BFlypXXKXvEq8CkmPpkPl2ks+CImXKhEvGUb9N+Ile/vBf8Tu7+z0k6dYaFI8oPjcuWgudzUf8E",
+	"A+4RDDB5ySTRkeGoNeO7CRerJZaHFZNBWKpCVJsOOn5bKCVXtVuS68vTpE/NLKW9EQ8pLMhOUdJG7j8x",
+	"rJ+b8DhTA8UJmqZnYaz1B5C+LiLTRx4iUdJEpwfO8CSErlrJzCSqRNiVsgGW/KGG5iXDaXW0yICvtZeW",
+	"hxOYjsLXSWh96xSygJepnNwcnCdiotJZOw+qzjHowhyMKEE/N814F5LMz177h1fX4NXluS5NSlkXfZ0i",
+	"C3dhvV+WAZ4ow6GqsZeNE0+roaaQA8x5rKuQN7J9BUptIP9aN7gmVqnyjyq/bo6yNyf15s8tK0lrZrCN",
+	"KUsvPbYTzEUnveyBR3enxvlkbNBc23z5ueqJPCDdjAtoGCAu9Gspfu3zSjw+O7PPbsc4VQvPM+sAzp9n",
+	"7QdDw9tlqtJjaOipqu90SPMzDjwceGBD16Sr5O382p6aMjtUuVjTFLyrnT41kkxHwpLXjNgkdn7e9IqX",
+	"bCxWop30HRmFuNI8YWS2hYMFL92SZ7ss9r5ej8HlXZVrMlIKcxATO1Pqp2rYOwdLsvzYqt9B26UvsPkJ",
+	"THSu55PDOU5KO4dW8pC7wIlKeaQ4nMGyyNwrO8BBErExAdVIBWVNmY8ezwEo6RMICLzBI9NAoRKcmCex",
+	"1bkIv5q6kAzbiqLS6Kyg+5r9VAxY9RawmKgR9aoTcVW5h/YR05n7ShjxfN40nfTFrBBIeD95U1QqxIpj",
+	"3k05pQlv5QL9d4ruL3hTQGmNYGbe113kReGM7ykx1nhD3+UT1S+WzDn7yZUmuRG6Za/Umqdc4OWGynq/",
+	"qjjMJTP/cwW1VpRqq5Rq8u6HeYF8R5PmTlGAWnYSRhSXCO9DacGb5KbumU+MDlePTdU/EjRVoWUVFpBi",
+	"yczrV1IrHyjrEwnxfm6gQTqAAXABZ9xsD2BSJpLyU5GfKBRQPnr5Vwmo/RMP+LvFAw7TSrbMxJy1ui6U",
+	"VbC86cIWeyUmENQOtx0XAk1Svwq6NBYICAaHQ+yrCjY1SRmot8EA+9rDph5VNBeF6CIY4L+uH6Or7CNl",
+	"vLEbVM0c4h1fHfAoY/sTZCeFsqbVYmlUN0Hd8u4QGxtdnp1IckuC4cnEDNhbMed63/wVE/w1Rn3C0Aiy",
+	"QLVG0SEI1cBsNRhNh2uzYmsM+dg6rOYdXPKBmOv6D7mWiBlBQdX+LGmWzw2fUqY6BCElI8Qyr8y0M6n6",
+	"RF1W0S8g0QYyg0qZiDEkgOMQERHOgGAx8XXtxqIOMI6I6JN8erVMq9jaoSfLz+Rnit1JkzR+Skwvealn",
+	"5lXL91ZMdxDcyatK/1Ev900NHapjymSf10wD2W6CZcGtXJcLnZLEWtN+J6XVBeGlM7v4XSyjdi6J9Pfo",
+	"YVmc/93oOyEdARoLfZGqAes7lczxJKi/XBTlP8FcLMbhEwSL7Ri4O8SK9XHlXiSa2b8rHYG/SdB4LrWZ",
+	"3RQvP7As69R+4KAQHF7CDKtCJwcpCwQgEzlO2n4WBFLwiqrn1UPqMjVoO61VA30uH9iU9ssFIjKk/zMk",
+	"h/SRS/hmMbXlBp4ttgW72Xln+QFzurNLfp1rT9wvmflmJqJJx5v3iSp4qYL382PSCpPibJXddEzDzJBC",
+	"hmKu3umOfBWe7RM17uV5vQ7+3/9tVRutarPiAtOUj5NhNRJFDEUh9FGgMyDKxNTmSfqD7uSHpE+SAXXd",
+	"9vlZ+6rzttfufjw48QAc0T0dvxXzRXMaymc8E9fArNwuVJt9yp62wtDdX6Wh7cDUnmD2798e/VSda4VG",
+	"ZNO3ZvFa3gA7Vb2vanV2Y9WFHjdUc6RMMffMDw0xYweScaHKpqym2sJ4mPMF1d35QVRuArn2KUc0Fq5x",
+	"q3KelhmZlCnKyzxRbau8gDuvgDP36GDIXW56lpQbcN2VESGmoa9k1ktE6vySZ9nOlQVtKxxsvFYzwV1w",
+	"in1GOR0KF7zG4gQOXPA7mvkhhdcuqFarlfRVwWmqN5fHsfZ6Bjy6BEd2chfAgqNwqDsH7citFP3ygSUD",
+	"wdJnTJCAzu3l7X8EAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

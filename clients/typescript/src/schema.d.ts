@@ -368,6 +368,146 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/oauth/{provider}/authorize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Start a sign-in with an OpenID Connect provider
+         * @description The app sends the browser here. keel keeps the flow (its `state`, `nonce`, its own PKCE
+         *     verifier, the app's `code_challenge` and `redirect_to`) for ten minutes, for one use, in the
+         *     database, so the callback may land on any replica, and redirects the browser to the
+         *     provider. `redirect_to` must be one of `OAUTH_REDIRECT_URLS` exactly.
+         */
+        get: operations["oauthAuthorize"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsOauthProviderAuthorize"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth/{provider}/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Where the provider sends the browser back
+         * @description Register `API_URL/oauth/{provider}/callback` with the provider. keel takes the flow named by
+         *     `state` (one use), exchanges the code with its PKCE verifier, verifies the ID token
+         *     (signature, `iss`, `aud`, `exp`, `nonce`), finds or creates the account, and redirects the
+         *     browser to the flow's `redirect_to` with a one-time `code` (60 seconds, one use) for
+         *     `POST /oauth/token`: never a token in a URL. When the provider refuses, or the ID token or
+         *     the account rules do, the browser goes to `redirect_to` with `error` and
+         *     `error_description` instead, and nothing is created. Without a flow (no, a wrong, a used
+         *     or an expired `state`) keel cannot know where to send the browser and answers 400.
+         */
+        get: operations["oauthCallback"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsOauthProviderCallback"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Exchange the one-time code for a token pair
+         * @description The app's half of the sign-in: the `code` keel put on `redirect_to` and the `code_verifier`
+         *     whose challenge the app sent to `GET /oauth/{provider}/authorize`. It starts a session like
+         *     `POST /login` (refresh, logout and `GET /sessions` work the same). A code works once, for
+         *     60 seconds; an unknown, used or expired code and a verifier that does not match get the
+         *     same 400.
+         */
+        post: operations["oauthToken"];
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsOauthToken"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/profile/identities": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The provider accounts linked to the signed-in user */
+        get: operations["listIdentities"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsProfileIdentities"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/profile/identities/{ref}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start linking a provider account to the signed-in user
+         * @description `ref` is a provider's name (from `OIDC_PROVIDERS`). A browser cannot put a bearer header on
+         *     a navigation, so this answers with the provider URL for the app to send the browser to;
+         *     the flow then runs as for `GET /oauth/{provider}/authorize`, and on success links the
+         *     provider account (refused when it is already linked to another account) and sends the
+         *     browser to `redirect_to` with a one-time `code` for `POST /oauth/token`.
+         */
+        post: operations["linkIdentity"];
+        /**
+         * Unlink a provider account from the signed-in user
+         * @description `ref` is an identity's `id` (from `GET /profile/identities`). Refused with 409 when it is
+         *     the last way in: the account has no password and no other identity.
+         */
+        delete: operations["deleteIdentity"];
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsProfileIdentitiesRef"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/ws": {
         parameters: {
             query?: never;
@@ -692,6 +832,73 @@ export interface components {
              */
             current: boolean;
         };
+        /**
+         * @description A provider's name, as in `OIDC_PROVIDERS` (lower case).
+         * @example google
+         */
+        ProviderName: string;
+        /**
+         * @description An absolute URL listed in `OAUTH_REDIRECT_URLS`, compared exactly.
+         * @example https://app.example.com/signed-in
+         */
+        RedirectURL: string;
+        /**
+         * @description `BASE64URL(SHA256(code_verifier))`, without padding (RFC 7636 S256).
+         * @example E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM
+         */
+        CodeChallenge: string;
+        /** @description Unknown fields are rejected with 400. */
+        OAuthTokenRequest: {
+            /**
+             * @description The one-time code keel put on `redirect_to`.
+             * @example Zk3Qw0cN6l1yqfDk2o8x0n6mV9gQwz5bR2aE7tY4uJc
+             */
+            code: string;
+            /**
+             * @description The app's PKCE verifier (RFC 7636), whose challenge started the flow.
+             * @example dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk
+             */
+            code_verifier: string;
+        };
+        /** @description Unknown fields are rejected with 400. */
+        LinkIdentityRequest: {
+            redirect_to: components["schemas"]["RedirectURL"];
+            code_challenge: components["schemas"]["CodeChallenge"];
+        };
+        AuthorizeURL: {
+            /**
+             * @description The provider's authorization URL, with keel's `state`, `nonce` and PKCE challenge.
+             * @example https://accounts.google.com/o/oauth2/v2/auth?client_id=…&state=…
+             */
+            authorize_url: string;
+        };
+        Identity: {
+            /**
+             * Format: int64
+             * @example 7
+             */
+            id: number;
+            /**
+             * @description The provider's name, as in `OIDC_PROVIDERS`.
+             * @example google
+             */
+            provider: string;
+            /**
+             * @description The provider's id for the account (the ID token's `sub`).
+             * @example 110169484474386276334
+             */
+            subject: string;
+            /**
+             * @description The email the provider gave when the identity was linked.
+             * @example ada@example.com
+             */
+            email: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-25T12:00:00Z
+             */
+            created_at: string;
+        };
         /** @description An RFC 9457 problem detail. */
         Problem: {
             /**
@@ -892,6 +1099,102 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description To the provider's authorization endpoint, with keel's `state`, `nonce` and PKCE challenge. */
+        ToProvider: {
+            headers: {
+                Location: string;
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
+        /**
+         * @description To the flow's `redirect_to`, with `code` (for `POST /oauth/token`) on success, or with
+         *     `error` and `error_description` when the provider, the ID token or the account rules refuse:
+         *     `access_denied` and the provider's other errors as it sent them; `invalid_token` (the ID
+         *     token failed a check); `email_required` (the provider gave no email); `account_exists` (an
+         *     account has this email, and the provider or the account has not verified it: sign in and
+         *     link from the profile instead); `identity_taken` (linking an identity that belongs to
+         *     another account); `account_gone` (linking to an account deleted meanwhile).
+         */
+        ToApp: {
+            headers: {
+                Location: string;
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
+        /** @description No provider of this name is configured (`OIDC_PROVIDERS`). */
+        NoSuchProvider: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "about:blank",
+                 *       "title": "Not Found",
+                 *       "status": 404,
+                 *       "detail": "no sign-in provider of this name",
+                 *       "instance": "4f2a9c1e0b7d3a65-42"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The user has no identity with this id. */
+        NoSuchIdentity: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "about:blank",
+                 *       "title": "Not Found",
+                 *       "status": 404,
+                 *       "detail": "no such identity",
+                 *       "instance": "4f2a9c1e0b7d3a65-42"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The account would have no way to sign in (no password and no other identity). */
+        LastWayIn: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "about:blank",
+                 *       "title": "Conflict",
+                 *       "status": 409,
+                 *       "detail": "this is the account's last way to sign in: set a password (POST /password/forgot) or link another provider first",
+                 *       "instance": "4f2a9c1e0b7d3a65-42"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The sign-in provider did not answer, or answered with an error; nothing was created. Start the sign-in again. */
+        BadGateway: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "about:blank",
+                 *       "title": "Bad Gateway",
+                 *       "status": 502,
+                 *       "detail": "the sign-in provider could not be reached; start the sign-in again",
+                 *       "instance": "4f2a9c1e0b7d3a65-42"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description The request body is over the server's limit. */
         PayloadTooLarge: {
             headers: {
@@ -1011,7 +1314,11 @@ export interface components {
             };
         };
     };
-    parameters: never;
+    parameters: {
+        /** @description The provider's name, as in `OIDC_PROVIDERS`. */
+        Provider: components["schemas"]["ProviderName"];
+        ProviderAnyString: string;
+    };
     requestBodies: never;
     headers: never;
     pathItems: never;
@@ -1644,6 +1951,239 @@ export interface operations {
             query?: never;
             header?: never;
             path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    oauthAuthorize: {
+        parameters: {
+            query: {
+                /** @description Where the browser goes back to, with `code` (or `error`); exactly one of `OAUTH_REDIRECT_URLS`. */
+                redirect_to: components["schemas"]["RedirectURL"];
+                /** @description The app's PKCE challenge (RFC 7636), `BASE64URL(SHA256(code_verifier))`; `POST /oauth/token` needs its verifier. */
+                code_challenge: components["schemas"]["CodeChallenge"];
+                code_challenge_method: "S256";
+            };
+            header?: never;
+            path: {
+                /** @description The provider's name, as in `OIDC_PROVIDERS`. */
+                provider: components["parameters"]["Provider"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            302: components["responses"]["ToProvider"];
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NoSuchProvider"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsOauthProviderAuthorize: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                provider: components["parameters"]["ProviderAnyString"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    oauthCallback: {
+        parameters: {
+            query?: {
+                state?: string;
+                /** @description The provider's authorization code. */
+                code?: string;
+                /** @description The provider's refusal (e.g. `access_denied`), passed on to `redirect_to`. */
+                error?: string;
+                error_description?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The provider's name, as in `OIDC_PROVIDERS`. */
+                provider: components["parameters"]["Provider"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            302: components["responses"]["ToApp"];
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NoSuchProvider"];
+            500: components["responses"]["InternalError"];
+            502: components["responses"]["BadGateway"];
+        };
+    };
+    optionsOauthProviderCallback: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                provider: components["parameters"]["ProviderAnyString"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    oauthToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OAuthTokenRequest"];
+            };
+        };
+        responses: {
+            /** @description The code and verifier are good. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Token"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsOauthToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    listIdentities: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The linked identities, oldest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Identity"][];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsProfileIdentities: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    linkIdentity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The provider's name. */
+                ref: components["schemas"]["ProviderName"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LinkIdentityRequest"];
+            };
+        };
+        responses: {
+            /** @description Send the browser to `authorize_url`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthorizeURL"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NoSuchProvider"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteIdentity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The identity's id. */
+                ref: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The identity is unlinked. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NoSuchIdentity"];
+            409: components["responses"]["LastWayIn"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsProfileIdentitiesRef: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ref: string;
+            };
             cookie?: never;
         };
         requestBody?: never;

@@ -27,6 +27,18 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.countUsersStmt, err = db.PrepareContext(ctx, countUsers); err != nil {
 		return nil, fmt.Errorf("error preparing query CountUsers: %w", err)
 	}
+	if q.countWaysInStmt, err = db.PrepareContext(ctx, countWaysIn); err != nil {
+		return nil, fmt.Errorf("error preparing query CountWaysIn: %w", err)
+	}
+	if q.createIdentityStmt, err = db.PrepareContext(ctx, createIdentity); err != nil {
+		return nil, fmt.Errorf("error preparing query CreateIdentity: %w", err)
+	}
+	if q.createOAuthCodeStmt, err = db.PrepareContext(ctx, createOAuthCode); err != nil {
+		return nil, fmt.Errorf("error preparing query CreateOAuthCode: %w", err)
+	}
+	if q.createOAuthFlowStmt, err = db.PrepareContext(ctx, createOAuthFlow); err != nil {
+		return nil, fmt.Errorf("error preparing query CreateOAuthFlow: %w", err)
+	}
 	if q.createOneTimeTokenStmt, err = db.PrepareContext(ctx, createOneTimeToken); err != nil {
 		return nil, fmt.Errorf("error preparing query CreateOneTimeToken: %w", err)
 	}
@@ -36,11 +48,20 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.createUserStmt, err = db.PrepareContext(ctx, createUser); err != nil {
 		return nil, fmt.Errorf("error preparing query CreateUser: %w", err)
 	}
+	if q.deleteExpiredOAuthCodesStmt, err = db.PrepareContext(ctx, deleteExpiredOAuthCodes); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteExpiredOAuthCodes: %w", err)
+	}
+	if q.deleteExpiredOAuthFlowsStmt, err = db.PrepareContext(ctx, deleteExpiredOAuthFlows); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteExpiredOAuthFlows: %w", err)
+	}
 	if q.deleteExpiredSessionsStmt, err = db.PrepareContext(ctx, deleteExpiredSessions); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteExpiredSessions: %w", err)
 	}
 	if q.deleteExpiredTokensStmt, err = db.PrepareContext(ctx, deleteExpiredTokens); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteExpiredTokens: %w", err)
+	}
+	if q.deleteIdentityStmt, err = db.PrepareContext(ctx, deleteIdentity); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteIdentity: %w", err)
 	}
 	if q.deleteOneTimeTokensStmt, err = db.PrepareContext(ctx, deleteOneTimeTokens); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteOneTimeTokens: %w", err)
@@ -60,6 +81,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.getCredentialsStmt, err = db.PrepareContext(ctx, getCredentials); err != nil {
 		return nil, fmt.Errorf("error preparing query GetCredentials: %w", err)
 	}
+	if q.getIdentityUserStmt, err = db.PrepareContext(ctx, getIdentityUser); err != nil {
+		return nil, fmt.Errorf("error preparing query GetIdentityUser: %w", err)
+	}
 	if q.getSessionStmt, err = db.PrepareContext(ctx, getSession); err != nil {
 		return nil, fmt.Errorf("error preparing query GetSession: %w", err)
 	}
@@ -72,8 +96,17 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.getUserStmt, err = db.PrepareContext(ctx, getUser); err != nil {
 		return nil, fmt.Errorf("error preparing query GetUser: %w", err)
 	}
+	if q.getUserByEmailStmt, err = db.PrepareContext(ctx, getUserByEmail); err != nil {
+		return nil, fmt.Errorf("error preparing query GetUserByEmail: %w", err)
+	}
+	if q.listIdentitiesStmt, err = db.PrepareContext(ctx, listIdentities); err != nil {
+		return nil, fmt.Errorf("error preparing query ListIdentities: %w", err)
+	}
 	if q.listSessionsStmt, err = db.PrepareContext(ctx, listSessions); err != nil {
 		return nil, fmt.Errorf("error preparing query ListSessions: %w", err)
+	}
+	if q.lockUserStmt, err = db.PrepareContext(ctx, lockUser); err != nil {
+		return nil, fmt.Errorf("error preparing query LockUser: %w", err)
 	}
 	if q.markEmailVerifiedStmt, err = db.PrepareContext(ctx, markEmailVerified); err != nil {
 		return nil, fmt.Errorf("error preparing query MarkEmailVerified: %w", err)
@@ -89,6 +122,12 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.setPasswordStmt, err = db.PrepareContext(ctx, setPassword); err != nil {
 		return nil, fmt.Errorf("error preparing query SetPassword: %w", err)
+	}
+	if q.takeOAuthCodeStmt, err = db.PrepareContext(ctx, takeOAuthCode); err != nil {
+		return nil, fmt.Errorf("error preparing query TakeOAuthCode: %w", err)
+	}
+	if q.takeOAuthFlowStmt, err = db.PrepareContext(ctx, takeOAuthFlow); err != nil {
+		return nil, fmt.Errorf("error preparing query TakeOAuthFlow: %w", err)
 	}
 	if q.takeOneTimeTokenStmt, err = db.PrepareContext(ctx, takeOneTimeToken); err != nil {
 		return nil, fmt.Errorf("error preparing query TakeOneTimeToken: %w", err)
@@ -106,6 +145,26 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing countUsersStmt: %w", cerr)
 		}
 	}
+	if q.countWaysInStmt != nil {
+		if cerr := q.countWaysInStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing countWaysInStmt: %w", cerr)
+		}
+	}
+	if q.createIdentityStmt != nil {
+		if cerr := q.createIdentityStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing createIdentityStmt: %w", cerr)
+		}
+	}
+	if q.createOAuthCodeStmt != nil {
+		if cerr := q.createOAuthCodeStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing createOAuthCodeStmt: %w", cerr)
+		}
+	}
+	if q.createOAuthFlowStmt != nil {
+		if cerr := q.createOAuthFlowStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing createOAuthFlowStmt: %w", cerr)
+		}
+	}
 	if q.createOneTimeTokenStmt != nil {
 		if cerr := q.createOneTimeTokenStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing createOneTimeTokenStmt: %w", cerr)
@@ -121,6 +180,16 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing createUserStmt: %w", cerr)
 		}
 	}
+	if q.deleteExpiredOAuthCodesStmt != nil {
+		if cerr := q.deleteExpiredOAuthCodesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteExpiredOAuthCodesStmt: %w", cerr)
+		}
+	}
+	if q.deleteExpiredOAuthFlowsStmt != nil {
+		if cerr := q.deleteExpiredOAuthFlowsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteExpiredOAuthFlowsStmt: %w", cerr)
+		}
+	}
 	if q.deleteExpiredSessionsStmt != nil {
 		if cerr := q.deleteExpiredSessionsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deleteExpiredSessionsStmt: %w", cerr)
@@ -129,6 +198,11 @@ func (q *Queries) Close() error {
 	if q.deleteExpiredTokensStmt != nil {
 		if cerr := q.deleteExpiredTokensStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deleteExpiredTokensStmt: %w", cerr)
+		}
+	}
+	if q.deleteIdentityStmt != nil {
+		if cerr := q.deleteIdentityStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteIdentityStmt: %w", cerr)
 		}
 	}
 	if q.deleteOneTimeTokensStmt != nil {
@@ -161,6 +235,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing getCredentialsStmt: %w", cerr)
 		}
 	}
+	if q.getIdentityUserStmt != nil {
+		if cerr := q.getIdentityUserStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getIdentityUserStmt: %w", cerr)
+		}
+	}
 	if q.getSessionStmt != nil {
 		if cerr := q.getSessionStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getSessionStmt: %w", cerr)
@@ -181,9 +260,24 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing getUserStmt: %w", cerr)
 		}
 	}
+	if q.getUserByEmailStmt != nil {
+		if cerr := q.getUserByEmailStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getUserByEmailStmt: %w", cerr)
+		}
+	}
+	if q.listIdentitiesStmt != nil {
+		if cerr := q.listIdentitiesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listIdentitiesStmt: %w", cerr)
+		}
+	}
 	if q.listSessionsStmt != nil {
 		if cerr := q.listSessionsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing listSessionsStmt: %w", cerr)
+		}
+	}
+	if q.lockUserStmt != nil {
+		if cerr := q.lockUserStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing lockUserStmt: %w", cerr)
 		}
 	}
 	if q.markEmailVerifiedStmt != nil {
@@ -209,6 +303,16 @@ func (q *Queries) Close() error {
 	if q.setPasswordStmt != nil {
 		if cerr := q.setPasswordStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing setPasswordStmt: %w", cerr)
+		}
+	}
+	if q.takeOAuthCodeStmt != nil {
+		if cerr := q.takeOAuthCodeStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing takeOAuthCodeStmt: %w", cerr)
+		}
+	}
+	if q.takeOAuthFlowStmt != nil {
+		if cerr := q.takeOAuthFlowStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing takeOAuthFlowStmt: %w", cerr)
 		}
 	}
 	if q.takeOneTimeTokenStmt != nil {
@@ -258,61 +362,87 @@ func (q *Queries) queryRow(ctx context.Context, stmt *sql.Stmt, query string, ar
 }
 
 type Queries struct {
-	db                        DBTX
-	tx                        *sql.Tx
-	countUsersStmt            *sql.Stmt
-	createOneTimeTokenStmt    *sql.Stmt
-	createSessionStmt         *sql.Stmt
-	createUserStmt            *sql.Stmt
-	deleteExpiredSessionsStmt *sql.Stmt
-	deleteExpiredTokensStmt   *sql.Stmt
-	deleteOneTimeTokensStmt   *sql.Stmt
-	deleteSessionStmt         *sql.Stmt
-	deleteSessionByIDStmt     *sql.Stmt
-	deleteSessionsExceptStmt  *sql.Stmt
-	deleteUserStmt            *sql.Stmt
-	getCredentialsStmt        *sql.Stmt
-	getSessionStmt            *sql.Stmt
-	getSessionCredentialsStmt *sql.Stmt
-	getSessionUserStmt        *sql.Stmt
-	getUserStmt               *sql.Stmt
-	listSessionsStmt          *sql.Stmt
-	markEmailVerifiedStmt     *sql.Stmt
-	pingStmt                  *sql.Stmt
-	pruneRateLimitsStmt       *sql.Stmt
-	rotateRefreshStmt         *sql.Stmt
-	setPasswordStmt           *sql.Stmt
-	takeOneTimeTokenStmt      *sql.Stmt
-	takeRateTokenStmt         *sql.Stmt
+	db                          DBTX
+	tx                          *sql.Tx
+	countUsersStmt              *sql.Stmt
+	countWaysInStmt             *sql.Stmt
+	createIdentityStmt          *sql.Stmt
+	createOAuthCodeStmt         *sql.Stmt
+	createOAuthFlowStmt         *sql.Stmt
+	createOneTimeTokenStmt      *sql.Stmt
+	createSessionStmt           *sql.Stmt
+	createUserStmt              *sql.Stmt
+	deleteExpiredOAuthCodesStmt *sql.Stmt
+	deleteExpiredOAuthFlowsStmt *sql.Stmt
+	deleteExpiredSessionsStmt   *sql.Stmt
+	deleteExpiredTokensStmt     *sql.Stmt
+	deleteIdentityStmt          *sql.Stmt
+	deleteOneTimeTokensStmt     *sql.Stmt
+	deleteSessionStmt           *sql.Stmt
+	deleteSessionByIDStmt       *sql.Stmt
+	deleteSessionsExceptStmt    *sql.Stmt
+	deleteUserStmt              *sql.Stmt
+	getCredentialsStmt          *sql.Stmt
+	getIdentityUserStmt         *sql.Stmt
+	getSessionStmt              *sql.Stmt
+	getSessionCredentialsStmt   *sql.Stmt
+	getSessionUserStmt          *sql.Stmt
+	getUserStmt                 *sql.Stmt
+	getUserByEmailStmt          *sql.Stmt
+	listIdentitiesStmt          *sql.Stmt
+	listSessionsStmt            *sql.Stmt
+	lockUserStmt                *sql.Stmt
+	markEmailVerifiedStmt       *sql.Stmt
+	pingStmt                    *sql.Stmt
+	pruneRateLimitsStmt         *sql.Stmt
+	rotateRefreshStmt           *sql.Stmt
+	setPasswordStmt             *sql.Stmt
+	takeOAuthCodeStmt           *sql.Stmt
+	takeOAuthFlowStmt           *sql.Stmt
+	takeOneTimeTokenStmt        *sql.Stmt
+	takeRateTokenStmt           *sql.Stmt
 }
 
 func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 	return &Queries{
-		db:                        tx,
-		tx:                        tx,
-		countUsersStmt:            q.countUsersStmt,
-		createOneTimeTokenStmt:    q.createOneTimeTokenStmt,
-		createSessionStmt:         q.createSessionStmt,
-		createUserStmt:            q.createUserStmt,
-		deleteExpiredSessionsStmt: q.deleteExpiredSessionsStmt,
-		deleteExpiredTokensStmt:   q.deleteExpiredTokensStmt,
-		deleteOneTimeTokensStmt:   q.deleteOneTimeTokensStmt,
-		deleteSessionStmt:         q.deleteSessionStmt,
-		deleteSessionByIDStmt:     q.deleteSessionByIDStmt,
-		deleteSessionsExceptStmt:  q.deleteSessionsExceptStmt,
-		deleteUserStmt:            q.deleteUserStmt,
-		getCredentialsStmt:        q.getCredentialsStmt,
-		getSessionStmt:            q.getSessionStmt,
-		getSessionCredentialsStmt: q.getSessionCredentialsStmt,
-		getSessionUserStmt:        q.getSessionUserStmt,
-		getUserStmt:               q.getUserStmt,
-		listSessionsStmt:          q.listSessionsStmt,
-		markEmailVerifiedStmt:     q.markEmailVerifiedStmt,
-		pingStmt:                  q.pingStmt,
-		pruneRateLimitsStmt:       q.pruneRateLimitsStmt,
-		rotateRefreshStmt:         q.rotateRefreshStmt,
-		setPasswordStmt:           q.setPasswordStmt,
-		takeOneTimeTokenStmt:      q.takeOneTimeTokenStmt,
-		takeRateTokenStmt:         q.takeRateTokenStmt,
+		db:                          tx,
+		tx:                          tx,
+		countUsersStmt:              q.countUsersStmt,
+		countWaysInStmt:             q.countWaysInStmt,
+		createIdentityStmt:          q.createIdentityStmt,
+		createOAuthCodeStmt:         q.createOAuthCodeStmt,
+		createOAuthFlowStmt:         q.createOAuthFlowStmt,
+		createOneTimeTokenStmt:      q.createOneTimeTokenStmt,
+		createSessionStmt:           q.createSessionStmt,
+		createUserStmt:              q.createUserStmt,
+		deleteExpiredOAuthCodesStmt: q.deleteExpiredOAuthCodesStmt,
+		deleteExpiredOAuthFlowsStmt: q.deleteExpiredOAuthFlowsStmt,
+		deleteExpiredSessionsStmt:   q.deleteExpiredSessionsStmt,
+		deleteExpiredTokensStmt:     q.deleteExpiredTokensStmt,
+		deleteIdentityStmt:          q.deleteIdentityStmt,
+		deleteOneTimeTokensStmt:     q.deleteOneTimeTokensStmt,
+		deleteSessionStmt:           q.deleteSessionStmt,
+		deleteSessionByIDStmt:       q.deleteSessionByIDStmt,
+		deleteSessionsExceptStmt:    q.deleteSessionsExceptStmt,
+		deleteUserStmt:              q.deleteUserStmt,
+		getCredentialsStmt:          q.getCredentialsStmt,
+		getIdentityUserStmt:         q.getIdentityUserStmt,
+		getSessionStmt:              q.getSessionStmt,
+		getSessionCredentialsStmt:   q.getSessionCredentialsStmt,
+		getSessionUserStmt:          q.getSessionUserStmt,
+		getUserStmt:                 q.getUserStmt,
+		getUserByEmailStmt:          q.getUserByEmailStmt,
+		listIdentitiesStmt:          q.listIdentitiesStmt,
+		listSessionsStmt:            q.listSessionsStmt,
+		lockUserStmt:                q.lockUserStmt,
+		markEmailVerifiedStmt:       q.markEmailVerifiedStmt,
+		pingStmt:                    q.pingStmt,
+		pruneRateLimitsStmt:         q.pruneRateLimitsStmt,
+		rotateRefreshStmt:           q.rotateRefreshStmt,
+		setPasswordStmt:             q.setPasswordStmt,
+		takeOAuthCodeStmt:           q.takeOAuthCodeStmt,
+		takeOAuthFlowStmt:           q.takeOAuthFlowStmt,
+		takeOneTimeTokenStmt:        q.takeOneTimeTokenStmt,
+		takeRateTokenStmt:           q.takeRateTokenStmt,
 	}
 }

@@ -5,12 +5,41 @@
 package pggen
 
 import (
+	"database/sql"
 	"time"
 )
 
 type AuthRateLimit struct {
 	Key string
 	Tat time.Time
+}
+
+type Identity struct {
+	ID        int64
+	UserID    int64
+	Provider  string
+	Subject   string
+	Email     string
+	CreatedAt time.Time
+}
+
+type OauthCode struct {
+	Hash          string
+	UserID        int64
+	Provider      string
+	CodeChallenge string
+	ExpiresAt     time.Time
+}
+
+type OauthFlow struct {
+	StateHash     string
+	Provider      string
+	Nonce         string
+	Verifier      string
+	CodeChallenge string
+	RedirectTo    string
+	LinkUserID    sql.NullInt64
+	ExpiresAt     time.Time
 }
 
 type OneTimeToken struct {

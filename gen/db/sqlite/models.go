@@ -5,8 +5,37 @@
 package sqlitegen
 
 import (
+	"database/sql"
 	"time"
 )
+
+type Identity struct {
+	ID        int64
+	UserID    int64
+	Provider  string
+	Subject   string
+	Email     string
+	CreatedAt time.Time
+}
+
+type OauthCode struct {
+	Hash          string
+	UserID        int64
+	Provider      string
+	CodeChallenge string
+	ExpiresAt     time.Time
+}
+
+type OauthFlow struct {
+	StateHash     string
+	Provider      string
+	Nonce         string
+	Verifier      string
+	CodeChallenge string
+	RedirectTo    string
+	LinkUserID    sql.NullInt64
+	ExpiresAt     time.Time
+}
 
 type OneTimeToken struct {
 	Hash      string

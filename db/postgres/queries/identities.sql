@@ -1,0 +1,54 @@
+-- name: CreateOAuthFlow :exec
+INSERT INTO oauth_flows (state_hash, provider, nonce, verifier, code_challenge, redirect_to, link_user_id, expires_at)
+VALUES (sqlc.arg(state_hash), sqlc.arg(provider), sqlc.arg(nonce), sqlc.arg(verifier), sqlc.arg(code_challenge),
+        sqlc.arg(redirect_to), sqlc.narg(link_user_id), sqlc.arg(expires_at));
+
+-- name: TakeOAuthFlow :one
+-- Deleting is what makes a flow one-use: of two callbacks with one state,
+-- only one gets the row back.
+DELETE FROM oauth_flows WHERE state_hash = sqlc.arg(state_hash)
+RETURNING provider, nonce, verifier, code_challenge, redirect_to, link_user_id, expires_at;
+
+-- name: CreateOAuthCode :exec
+INSERT INTO oauth_codes (hash, user_id, provider, code_challenge, expires_at)
+VALUES (sqlc.arg(hash), sqlc.arg(user_id), sqlc.arg(provider), sqlc.arg(code_challenge), sqlc.arg(expires_at));
+
+-- name: TakeOAuthCode :one
+DELETE FROM oauth_codes WHERE hash = sqlc.arg(hash)
+RETURNING user_id, provider, code_challenge, expires_at;
+
+-- name: GetIdentityUser :one
+SELECT user_id FROM identities WHERE provider = sqlc.arg(provider) AND subject = sqlc.arg(subject);
+
+-- name: GetUserByEmail :one
+-- lower(email), as GetCredentials.
+SELECT id, email, created_at, email_verified FROM users WHERE lower(email) = lower(sqlc.arg(email));
+
+-- name: CreateIdentity :exec
+INSERT INTO identities (user_id, provider, subject, email, created_at)
+VALUES (sqlc.arg(user_id), sqlc.arg(provider), sqlc.arg(subject), sqlc.arg(email), sqlc.arg(created_at));
+
+-- name: ListIdentities :many
+SELECT id, provider, subject, email, created_at FROM identities
+WHERE user_id = sqlc.arg(user_id) ORDER BY created_at, id;
+
+-- name: CountWaysIn :one
+-- What the account can sign in with besides one identity: its password (when
+-- it has one) and its other identities.
+SELECT (SELECT count(*) FROM users u WHERE u.id = sqlc.arg(user_id) AND u.password_hash <> '')
+     + (SELECT count(*) FROM identities i WHERE i.user_id = sqlc.arg(user_id) AND i.id <> sqlc.arg(id))
+     AS ways;
+
+-- name: DeleteIdentity :execrows
+DELETE FROM identities WHERE id = sqlc.arg(id) AND user_id = sqlc.arg(user_id);
+
+-- name: DeleteExpiredOAuthFlows :execrows
+DELETE FROM oauth_flows WHERE expires_at <= sqlc.arg(now);
+
+-- name: DeleteExpiredOAuthCodes :execrows
+DELETE FROM oauth_codes WHERE expires_at <= sqlc.arg(now);
+
+-- name: LockUser :execrows
+-- A no-op update whose row lock (on PostgreSQL; SQLite has one writer)
+-- serializes the transactions that decide on one account's ways in.
+UPDATE users SET email_verified = email_verified WHERE id = sqlc.arg(id);

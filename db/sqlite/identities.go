@@ -1,0 +1,202 @@
+package sqlite
+
+// Sign-in with OpenID Connect providers, over the generated queries. Like
+// accounts.go it is written once: db/twin generates
+// db/postgres/identities_gen.go from it, so it uses only what both adapters
+// name alike (see accounts.go).
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/keelhq/keel/db"
+	gen "github.com/keelhq/keel/gen/db/sqlite"
+)
+
+// CreateOAuthFlow implements db.Store.
+func (d *DB) CreateOAuthFlow(ctx context.Context, f db.OAuthFlow) error {
+	return d.write.CreateOAuthFlow(ctx, gen.CreateOAuthFlowParams{
+		StateHash: f.StateHash, Provider: f.Provider, Nonce: f.Nonce, Verifier: f.Verifier,
+		CodeChallenge: f.CodeChallenge, RedirectTo: f.RedirectTo,
+		LinkUserID: sql.NullInt64{Int64: f.LinkUserID, Valid: f.LinkUserID != 0}, ExpiresAt: db.Millis(f.ExpiresAt),
+	})
+}
+
+// TakeOAuthFlow implements db.Store. An expired flow is deleted too: it
+// could never be used again.
+func (d *DB) TakeOAuthFlow(ctx context.Context, stateHash string, now time.Time) (db.OAuthFlow, error) {
+	row, err := d.write.TakeOAuthFlow(ctx, stateHash)
+	if err != nil {
+		return db.OAuthFlow{}, translate(err, db.ErrNoFlow)
+	}
+	if !now.Before(row.ExpiresAt) {
+		return db.OAuthFlow{}, db.ErrNoFlow
+	}
+	return db.OAuthFlow{
+		StateHash: stateHash, Provider: row.Provider, Nonce: row.Nonce, Verifier: row.Verifier,
+		CodeChallenge: row.CodeChallenge, RedirectTo: row.RedirectTo, LinkUserID: row.LinkUserID.Int64,
+		ExpiresAt: db.Millis(row.ExpiresAt),
+	}, nil
+}
+
+// createCode stores the callback's one-time code for userID.
+func createCode(ctx context.Context, q *gen.Queries, code db.OAuthCode, userID int64) error {
+	return q.CreateOAuthCode(ctx, gen.CreateOAuthCodeParams{
+		Hash: code.Hash, UserID: userID, Provider: code.Provider, CodeChallenge: code.CodeChallenge,
+		ExpiresAt: db.Millis(code.ExpiresAt),
+	})
+}
+
+// createIdentity links p to userID; a unique violation is p linked already.
+func createIdentity(ctx context.Context, q *gen.Queries, userID int64, p db.ProviderUser, now time.Time) error {
+	err := q.CreateIdentity(ctx, gen.CreateIdentityParams{
+		UserID: userID, Provider: p.Provider, Subject: p.Subject, Email: p.Email, CreatedAt: db.Millis(now)})
+	if errors.Is(translate(err, nil), db.ErrEmailTaken) {
+		return db.ErrIdentityTaken
+	}
+	return err
+}
+
+// SignInWithProvider implements db.Store. Two first sign-ins of one person
+// at once can both miss the identity and the email; the loser's insert then
+// fails on a unique index, and it looks again (once), finding the winner's.
+func (d *DB) SignInWithProvider(ctx context.Context, p db.ProviderUser, code db.OAuthCode, now time.Time, after func(*sql.Tx, db.User) error) (u db.User, how string, err error) {
+	for attempt := 0; ; attempt++ {
+		err = d.inTx(ctx, func(tx *sql.Tx, q *gen.Queries) error {
+			u, how, err = signIn(ctx, tx, q, p, now, after)
+			if err != nil {
+				return err
+			}
+			return createCode(ctx, q, code, u.ID)
+		})
+		lostRace := errors.Is(err, db.ErrIdentityTaken) || (how == db.SignInNewUser && errors.Is(err, db.ErrEmailTaken))
+		if !lostRace || attempt == 1 {
+			return u, how, err
+		}
+	}
+}
+
+// signIn is SignInWithProvider's lookup, in its transaction.
+func signIn(ctx context.Context, tx *sql.Tx, q *gen.Queries, p db.ProviderUser, now time.Time, after func(*sql.Tx, db.User) error) (db.User, string, error) {
+	id, err := q.GetIdentityUser(ctx, gen.GetIdentityUserParams{Provider: p.Provider, Subject: p.Subject})
+	switch {
+	case err == nil:
+		row, err := q.GetUser(ctx, id)
+		if err != nil {
+			return db.User{}, "", translate(err, db.ErrNoUser)
+		}
+		return db.User{ID: row.ID, Email: row.Email, CreatedAt: db.Millis(row.CreatedAt), EmailVerified: row.EmailVerified}, db.SignInReturning, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return db.User{}, "", err
+	}
+	existing, err := q.GetUserByEmail(ctx, p.Email)
+	switch {
+	case err == nil:
+		// Linking by email alone is safe only when both sides have proved
+		// the address: otherwise whoever registered it first (here or at
+		// the provider) would take over the other's account.
+		if !p.EmailVerified || !existing.EmailVerified {
+			return db.User{}, "", db.ErrAccountExists
+		}
+		u := db.User{ID: existing.ID, Email: existing.Email, CreatedAt: db.Millis(existing.CreatedAt), EmailVerified: true}
+		return u, db.SignInLinked, createIdentity(ctx, q, u.ID, p, now)
+	case !errors.Is(err, sql.ErrNoRows):
+		return db.User{}, "", err
+	}
+	// A new account, with no password: it signs in through the provider,
+	// and may set a password through the reset mail.
+	row, err := q.CreateUser(ctx, gen.CreateUserParams{Email: p.Email, PasswordHash: "", CreatedAt: db.Millis(now)})
+	if err != nil {
+		return db.User{}, db.SignInNewUser, translate(err, nil)
+	}
+	if p.EmailVerified {
+		if _, err := q.MarkEmailVerified(ctx, gen.MarkEmailVerifiedParams{ID: row.ID, Email: row.Email}); err != nil {
+			return db.User{}, "", err
+		}
+	}
+	u := db.User{ID: row.ID, Email: row.Email, CreatedAt: db.Millis(row.CreatedAt), EmailVerified: p.EmailVerified}
+	if err := createIdentity(ctx, q, u.ID, p, now); err != nil {
+		return db.User{}, db.SignInNewUser, err
+	}
+	if after != nil {
+		if err := after(tx, u); err != nil {
+			return db.User{}, "", err
+		}
+	}
+	return u, db.SignInNewUser, nil
+}
+
+// LinkIdentity implements db.Store.
+func (d *DB) LinkIdentity(ctx context.Context, userID int64, p db.ProviderUser, code db.OAuthCode, now time.Time) error {
+	return d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
+		owner, err := q.GetIdentityUser(ctx, gen.GetIdentityUserParams{Provider: p.Provider, Subject: p.Subject})
+		switch {
+		case err == nil && owner != userID:
+			return db.ErrIdentityTaken
+		case err == nil: // linked already: nothing to add
+		case errors.Is(err, sql.ErrNoRows):
+			if _, err := q.GetUser(ctx, userID); err != nil {
+				return translate(err, db.ErrNoUser)
+			}
+			if err := createIdentity(ctx, q, userID, p, now); err != nil {
+				return err
+			}
+		default:
+			return err
+		}
+		return createCode(ctx, q, code, userID)
+	})
+}
+
+// TakeOAuthCode implements db.Store.
+func (d *DB) TakeOAuthCode(ctx context.Context, hash string, now time.Time) (db.OAuthCode, error) {
+	row, err := d.write.TakeOAuthCode(ctx, hash)
+	if err != nil {
+		return db.OAuthCode{}, translate(err, db.ErrNoToken)
+	}
+	if !now.Before(row.ExpiresAt) {
+		return db.OAuthCode{}, db.ErrNoToken
+	}
+	return db.OAuthCode{Hash: hash, UserID: row.UserID, Provider: row.Provider, CodeChallenge: row.CodeChallenge,
+		ExpiresAt: db.Millis(row.ExpiresAt)}, nil
+}
+
+// ListIdentities implements db.Store.
+func (d *DB) ListIdentities(ctx context.Context, userID int64) ([]db.Identity, error) {
+	rows, err := d.read.ListIdentities(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]db.Identity, len(rows))
+	for i, r := range rows {
+		out[i] = db.Identity{ID: r.ID, UserID: userID, Provider: r.Provider, Subject: r.Subject, Email: r.Email,
+			CreatedAt: db.Millis(r.CreatedAt)}
+	}
+	return out, nil
+}
+
+// DeleteIdentity implements db.Store. It locks the user's row first, so of
+// two unlinks at once the second counts after the first has committed and
+// cannot leave the account with no way in.
+func (d *DB) DeleteIdentity(ctx context.Context, userID, id int64) error {
+	return d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
+		n, err := q.LockUser(ctx, userID)
+		if err := oneRow(n, err, db.ErrNoIdentity); err != nil {
+			return err
+		}
+		ways, err := q.CountWaysIn(ctx, gen.CountWaysInParams{UserID: userID, ID: id})
+		if err != nil {
+			return err
+		}
+		n, err = q.DeleteIdentity(ctx, gen.DeleteIdentityParams{ID: id, UserID: userID})
+		if err := oneRow(n, err, db.ErrNoIdentity); err != nil {
+			return err
+		}
+		if ways == 0 {
+			return db.ErrLastWayIn // rolls the delete back
+		}
+		return nil
+	})
+}

@@ -1,0 +1,248 @@
+package server
+
+// Sign-in with OpenID Connect providers (docs/oidc.md). keel is the
+// provider's client: it keeps each flow in the database (so the callback may
+// land on any replica), checks the ID token (internal/oidc), finds or
+// creates the account under the linking rules (db.Store.SignInWithProvider)
+// and hands the app a one-time code bound to the app's own PKCE challenge;
+// the app redeems it at POST /oauth/token for the usual token pair. No token
+// ever travels in a URL.
+
+import (
+	"context"
+	"crypto/subtle"
+	"database/sql"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/keelhq/keel/db"
+	"github.com/keelhq/keel/gen/oapi"
+	"github.com/keelhq/keel/internal/oidc"
+	"github.com/keelhq/keel/internal/validate"
+)
+
+const (
+	// flowTTL is how long a sign-in may stay at the provider.
+	flowTTL = 10 * time.Minute
+	// codeTTL is how long the app has to redeem the callback's code.
+	codeTTL = time.Minute
+	// secretBytes is the entropy of states, nonces, verifiers and codes.
+	secretBytes = 32
+)
+
+var (
+	errNoProvider  = &Error{Status: http.StatusNotFound, Detail: "no sign-in provider of this name"}
+	errBadRedirect = &Error{Status: http.StatusBadRequest, Field: "redirect_to",
+		Detail: "is not one of the URLs keel may send the browser back to (OAUTH_REDIRECT_URLS)"}
+	errNoFlow = &Error{Status: http.StatusBadRequest,
+		Detail: "this sign-in is unknown, used or expired (state); start it again"}
+	// errBadCode is every refused code alike: unknown, spent, expired, or
+	// with a verifier that does not match its challenge.
+	errBadCode = &Error{Status: http.StatusBadRequest, Field: "/code",
+		Detail: "is unknown, used or expired, or code_verifier does not match"}
+)
+
+// provider is the configured provider name, or errNoProvider.
+func (s *Server) provider(name string) (*oidc.Provider, error) {
+	if p, ok := s.providers[name]; ok {
+		return p, nil
+	}
+	return nil, errNoProvider
+}
+
+// redirectAllowed: redirect_to must be one of OAUTH_REDIRECT_URLS exactly,
+// so keel never sends a code to a URL an attacker chose.
+func (s *Server) redirectAllowed(to string) bool {
+	_, ok := s.redirects[to]
+	return ok
+}
+
+// startFlow stores a new flow and returns the provider URL to send the
+// browser to. linkUserID is the signed-in user linking p, or 0.
+func (s *Server) startFlow(ctx context.Context, p *oidc.Provider, redirectTo, challenge string, linkUserID int64) (string, error) {
+	if !s.redirectAllowed(redirectTo) {
+		return "", errBadRedirect
+	}
+	state, nonce, verifier := oidc.Random(secretBytes), oidc.Random(secretBytes), oidc.Random(secretBytes)
+	err := s.store.CreateOAuthFlow(ctx, db.OAuthFlow{
+		StateHash: db.HashToken(state), Provider: p.Name(), Nonce: nonce, Verifier: verifier,
+		CodeChallenge: challenge, RedirectTo: redirectTo, LinkUserID: linkUserID, ExpiresAt: s.now().Add(flowTTL),
+	})
+	if err != nil {
+		return "", err
+	}
+	return p.AuthCodeURL(state, nonce, verifier), nil
+}
+
+// OauthAuthorize starts a sign-in: a flow, then the browser to the provider.
+func (s *Server) OauthAuthorize(ctx context.Context, req oapi.OauthAuthorizeRequestObject) (oapi.OauthAuthorizeResponseObject, error) {
+	p, err := s.provider(req.Provider)
+	if err != nil {
+		return nil, err
+	}
+	to, err := s.startFlow(ctx, p, req.Params.RedirectTo, req.Params.CodeChallenge, 0)
+	if err != nil {
+		return nil, err
+	}
+	return oapi.OauthAuthorize302Response{Headers: oapi.ToProviderResponseHeaders{Location: to}}, nil
+}
+
+// LinkIdentity starts linking a provider to the signed-in user. The app
+// sends the browser to the URL: a navigation cannot carry a bearer header.
+func (s *Server) LinkIdentity(ctx context.Context, req oapi.LinkIdentityRequestObject) (oapi.LinkIdentityResponseObject, error) {
+	p, err := s.provider(req.Ref)
+	if err != nil {
+		return nil, err
+	}
+	to, err := s.startFlow(ctx, p, req.Body.RedirectTo, req.Body.CodeChallenge, mustPrincipal(ctx).UserID)
+	if errors.Is(err, errBadRedirect) {
+		return nil, &Error{Status: http.StatusBadRequest, Field: "/redirect_to", Detail: errBadRedirect.Detail}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return oapi.LinkIdentity200JSONResponse{AuthorizeURL: to}, nil
+}
+
+// OauthCallback finishes a flow at the provider's redirect. From the moment
+// the flow is known, every refusal goes back to the app as error and
+// error_description on its redirect_to (RFC 6749 §4.1.2.1), except a
+// provider that cannot be reached (502: nothing was refused, try again).
+func (s *Server) OauthCallback(ctx context.Context, req oapi.OauthCallbackRequestObject) (oapi.OauthCallbackResponseObject, error) {
+	p, err := s.provider(req.Provider)
+	if err != nil {
+		return nil, err
+	}
+	if req.Params.State == nil {
+		return nil, errNoFlow
+	}
+	flow, err := s.store.TakeOAuthFlow(ctx, db.HashToken(*req.Params.State), s.now())
+	if errors.Is(err, db.ErrNoFlow) || (err == nil && flow.Provider != p.Name()) {
+		s.metrics.signIn(p.Name(), "bad_state")
+		return nil, errNoFlow
+	}
+	if err != nil {
+		return nil, err
+	}
+	back := func(result string, q url.Values) (oapi.OauthCallbackResponseObject, error) {
+		s.metrics.signIn(p.Name(), result)
+		return oapi.OauthCallback302Response{Headers: oapi.ToAppResponseHeaders{Location: withQuery(flow.RedirectTo, q)}}, nil
+	}
+	refuse := func(result, code, description string) (oapi.OauthCallbackResponseObject, error) {
+		s.log.LogAttrs(ctx, slog.LevelInfo, "sign-in refused", slog.String("provider", p.Name()), slog.String("error", code))
+		return back(result, url.Values{"error": {code}, "error_description": {description}})
+	}
+	switch {
+	case req.Params.Error != nil:
+		desc := ""
+		if req.Params.ErrorDescription != nil {
+			desc = *req.Params.ErrorDescription
+		}
+		return refuse("provider_error", *req.Params.Error, desc)
+	case req.Params.Code == nil || *req.Params.Code == "":
+		return refuse("provider_error", "invalid_request", "the provider sent neither a code nor an error")
+	}
+	who, err := p.Exchange(ctx, *req.Params.Code, flow.Verifier, flow.Nonce)
+	var refusal *oidc.Refusal
+	switch {
+	case errors.As(err, &refusal):
+		s.log.LogAttrs(ctx, slog.LevelWarn, "ID token refused", slog.String("provider", p.Name()), slog.Any("err", err))
+		return refuse("invalid_token", refusal.Code, refusal.Description)
+	case err != nil:
+		s.metrics.signIn(p.Name(), "provider_down")
+		return nil, err // oidc.ErrUnavailable: 502
+	}
+	email := strings.ToLower(who.Email)
+	if validate.Email(email) != nil {
+		return refuse("email_required", "email_required", "the provider gave no usable email address; allow keel to see it")
+	}
+	user := db.ProviderUser{Provider: p.Name(), Subject: who.Subject, Email: email, EmailVerified: who.EmailVerified}
+	code := oidc.Random(secretBytes)
+	grant := db.OAuthCode{Hash: db.HashToken(code), Provider: p.Name(), CodeChallenge: flow.CodeChallenge, ExpiresAt: s.now().Add(codeTTL)}
+	result := "linked"
+	if flow.LinkUserID != 0 {
+		err = s.store.LinkIdentity(ctx, flow.LinkUserID, user, grant, s.now())
+	} else {
+		_, result, err = s.store.SignInWithProvider(ctx, user, grant, s.now(), func(tx *sql.Tx, u db.User) error {
+			if u.EmailVerified {
+				return nil
+			}
+			return s.jobs().VerifyEmailTx(ctx, tx, u.ID) // as for a registration
+		})
+	}
+	switch {
+	case errors.Is(err, db.ErrAccountExists):
+		return refuse("account_exists", "account_exists",
+			"an account with this email exists; sign in to it and link this provider from the profile")
+	case errors.Is(err, db.ErrIdentityTaken):
+		return refuse("identity_taken", "identity_taken", "this provider account is linked to another keel account")
+	case errors.Is(err, db.ErrNoUser):
+		return refuse("account_gone", "account_gone", "the account that started linking no longer exists")
+	case err != nil:
+		return nil, err
+	}
+	return back(result, url.Values{"code": {code}})
+}
+
+// withQuery is to with q added to its query (to is an exact entry of
+// OAUTH_REDIRECT_URLS, so it parses).
+func withQuery(to string, q url.Values) string {
+	u, err := url.Parse(to)
+	if err != nil {
+		return to
+	}
+	old := u.Query()
+	for k, v := range q {
+		old[k] = v
+	}
+	u.RawQuery = old.Encode()
+	return u.String()
+}
+
+// OauthToken redeems the callback's code, with the verifier of the app's
+// challenge, for a token pair: a session like a password login's.
+func (s *Server) OauthToken(ctx context.Context, req oapi.OauthTokenRequestObject) (oapi.OauthTokenResponseObject, error) {
+	grant, err := s.store.TakeOAuthCode(ctx, db.HashToken(req.Body.Code), s.now())
+	if errors.Is(err, db.ErrNoToken) {
+		return nil, errBadCode
+	}
+	if err != nil {
+		return nil, err
+	}
+	// The code is spent either way: a wrong verifier (someone else's app,
+	// or a code intercepted on the way) cannot retry it.
+	if subtle.ConstantTimeCompare([]byte(oidc.S256(req.Body.CodeVerifier)), []byte(grant.CodeChallenge)) != 1 {
+		return nil, errBadCode
+	}
+	tok, err := s.startSession(ctx, grant.UserID)
+	if err != nil {
+		return nil, err
+	}
+	return oapi.OauthToken200JSONResponse(tok), nil
+}
+
+// ListIdentities lists the provider accounts linked to the caller.
+func (s *Server) ListIdentities(ctx context.Context, _ oapi.ListIdentitiesRequestObject) (oapi.ListIdentitiesResponseObject, error) {
+	rows, err := s.store.ListIdentities(ctx, mustPrincipal(ctx).UserID)
+	if err != nil {
+		return nil, err
+	}
+	out := make(oapi.ListIdentities200JSONResponse, len(rows))
+	for i, r := range rows {
+		out[i] = oapi.Identity{ID: r.ID, Provider: r.Provider, Subject: r.Subject, Email: r.Email, CreatedAt: r.CreatedAt.UTC()}
+	}
+	return out, nil
+}
+
+// DeleteIdentity unlinks one of the caller's identities, unless it is the
+// account's last way in.
+func (s *Server) DeleteIdentity(ctx context.Context, req oapi.DeleteIdentityRequestObject) (oapi.DeleteIdentityResponseObject, error) {
+	if err := s.store.DeleteIdentity(ctx, mustPrincipal(ctx).UserID, req.Ref); err != nil {
+		return nil, err
+	}
+	return oapi.DeleteIdentity204Response{}, nil
+}
