@@ -54,7 +54,10 @@ var (
 	errBadCredentials = &Error{Status: http.StatusUnauthorized, Detail: "invalid email or password"}
 	// errWrongPassword is a signed-in user's wrong password (403, not 401:
 	// the token is fine, and a client must not take it for a logout).
-	errWrongPassword  = &Error{Status: http.StatusForbidden, Detail: "the password is wrong"}
+	errWrongPassword = &Error{Status: http.StatusForbidden, Detail: "the password is wrong"}
+	// errNoPassword is errWrongPassword for an account created by a provider
+	// sign-in, which has none until it sets one through the reset mail.
+	errNoPassword     = &Error{Status: http.StatusForbidden, Detail: "this account has no password yet: set one through POST /password/forgot"}
 	errUnknownSession = &Error{Status: http.StatusNotFound, Detail: "no such session"}
 	// errSessionEnded is a valid access token whose session has ended.
 	errSessionEnded = &Error{Status: http.StatusUnauthorized, Detail: "the session has ended; log in again"}

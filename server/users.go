@@ -61,6 +61,11 @@ func (s *Server) checkPassword(ctx context.Context, pw string) (token.Principal,
 	if err != nil {
 		return p, err
 	}
+	if creds.PasswordHash == "" {
+		// Created by a provider sign-in: nothing to check against, and
+		// nothing a guess could match.
+		return p, errNoPassword
+	}
 	err = s.passwords.Check(ctx, []byte(creds.PasswordHash), pw)
 	if errors.Is(err, password.ErrMismatch) {
 		return p, errWrongPassword
