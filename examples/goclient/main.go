@@ -2,7 +2,9 @@
 // against a running server: it registers a new account, logs in, reads the
 // profile and the session list with the bearer token, refreshes the pair,
 // logs out, and shows that reuse of a spent refresh token ends a session,
-// printing each answer.
+// printing each answer. Then the app's half of a sign-in with an OpenID Connect
+// provider: a PKCE pair, the authorize URL, and the code exchange (against a
+// keel without OIDC_PROVIDERS, so the answers are its 404 and 400).
 //
 //	go run ./examples/goclient                       # http://localhost:8080, a random email
 //	go run ./examples/goclient -url http://127.0.0.1:9000 -email ada@example.com
@@ -21,6 +23,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"golang.org/x/oauth2"
 
 	"github.com/keelhq/keel/gen/client"
 )
@@ -118,6 +122,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	if err := reuse(ctx, c, client.LoginRequest{Email: client.Email(*email), Password: *password}, out); err != nil {
+		return err
+	}
+	if err := signInWithProvider(ctx, c, *baseURL, out); err != nil {
 		return err
 	}
 	fmt.Fprintln(out, "ok")
@@ -231,6 +238,64 @@ func reuse(ctx context.Context, c *client.ClientWithResponses, creds client.Logi
 		return unexpected("GET /profile after reuse detection", prof.StatusCode(), prof.Body)
 	}
 	fmt.Fprintf(out, "GET /profile   %d (the newer access token, after reuse)\n", prof.StatusCode())
+	return nil
+}
+
+// signInWithProvider is the app's half of a sign-in with an OpenID Connect
+// provider: make a PKCE pair, send the browser to keel's authorize URL with the
+// challenge, and, on the redirect_to page, exchange the code keel put there,
+// with the verifier, for a token pair (POST /oauth/token). This keel has no
+// provider named "nosuchprovider", so the URL answers 404 instead of a 302 to
+// the provider, and a made-up code gets 400.
+func signInWithProvider(ctx context.Context, c *client.ClientWithResponses, baseURL string, out io.Writer) error {
+	// RFC 7636 S256: 32 random bytes as base64url (43 characters), and the
+	// base64url SHA-256 of that. Keep the verifier; send the challenge.
+	verifier := oauth2.GenerateVerifier()
+	challenge := oauth2.S256ChallengeFromVerifier(verifier)
+	fmt.Fprintf(out, "PKCE pair      verifier=%s challenge=%s\n", short(verifier), short(challenge))
+
+	// The authorize URL is for a browser to navigate to; the generated
+	// request builder makes it, escaping the provider and the query.
+	params := &client.OauthAuthorizeParams{
+		RedirectTo:          "https://app.example.com/signed-in", // one of keel's OAUTH_REDIRECT_URLS
+		CodeChallenge:       challenge,
+		CodeChallengeMethod: client.S256,
+	}
+	req, err := client.NewOauthAuthorizeRequest(baseURL, "nosuchprovider", params)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "authorize URL  %s\n", req.URL)
+
+	// keel answers the URL with a redirect to the provider: a client that
+	// does not follow redirects sees it (here, a 404: no such provider).
+	noRedirects, err := client.NewClientWithResponses(baseURL, client.WithHTTPClient(&http.Client{
+		Timeout:       10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}))
+	if err != nil {
+		return err
+	}
+	auth, err := noRedirects.OauthAuthorizeWithResponse(ctx, "nosuchprovider", params)
+	if err != nil {
+		return err
+	}
+	if auth.ApplicationProblemJSON404 == nil {
+		return unexpected("GET /oauth/nosuchprovider/authorize", auth.StatusCode(), auth.Body)
+	}
+	fmt.Fprintf(out, "GET /oauth/nosuchprovider/authorize %d title=%q\n", auth.StatusCode(), auth.ApplicationProblemJSON404.Title)
+
+	// On the redirect_to page: ?code=… (or ?error=…&error_description=…).
+	// A code works once, for a minute, and only with its challenge's verifier.
+	tok, err := c.OauthTokenWithResponse(ctx, client.OAuthTokenRequest{Code: "not-a-code-keel-gave", CodeVerifier: verifier})
+	if err != nil {
+		return err
+	}
+	if tok.ApplicationProblemJSON400 == nil {
+		return unexpected("POST /oauth/token with a made-up code", tok.StatusCode(), tok.Body)
+	}
+	// With the code keel gave, tok.JSON200 is a pair like POST /login's.
+	fmt.Fprintf(out, "POST /oauth/token %d (made-up code) title=%q\n", tok.StatusCode(), tok.ApplicationProblemJSON400.Title)
 	return nil
 }
 

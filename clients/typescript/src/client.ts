@@ -20,6 +20,13 @@ export type Session = Schemas["Session"];
 /** An RFC 9457 problem: the body of every keel error (`application/problem+json`). */
 export type Problem = Schemas["Problem"];
 export type FieldError = Schemas["FieldError"];
+/** A provider's name, as in keel's `OIDC_PROVIDERS` (`google`, `gitlab`, …). */
+export type ProviderName = Schemas["ProviderName"];
+export type OAuthTokenRequest = Schemas["OAuthTokenRequest"];
+export type LinkIdentityRequest = Schemas["LinkIdentityRequest"];
+export type AuthorizeURL = Schemas["AuthorizeURL"];
+/** A provider account linked to a user (`GET /profile/identities`). */
+export type Identity = Schemas["Identity"];
 
 export type KeelClient = Client<paths>;
 
@@ -61,6 +68,116 @@ export function bearer(token: () => string | undefined): Middleware {
   };
 }
 
+/*
+ * Sign-in with an OpenID Connect provider (Google, GitLab, Keycloak, …): the app's half.
+ *
+ * keel runs the provider's side (its state, nonce and PKCE, the ID token's checks, finding or
+ * creating the account) and sends the browser back to the app's `redirect_to` with a one-time
+ * `code`, never a token. The app proves the code is its own with its own PKCE pair: the
+ * challenge leaves with the browser, the verifier stays in the tab and goes with the code to
+ * `POST /oauth/token`, so a code that leaks from the address bar is worth nothing elsewhere.
+ *
+ *   // The sign-in page: make a pair, keep the verifier, send the browser to keel.
+ *   const { verifier, challenge } = await createPkcePair();
+ *   sessionStorage.setItem("keel.pkce", verifier);
+ *   window.location.assign(authorizeUrl(API, "google", {
+ *     redirectTo: "https://app.example.com/signed-in", // one of keel's OAUTH_REDIRECT_URLS, exactly
+ *     codeChallenge: challenge,
+ *   }));
+ *
+ *   // The redirect_to page (https://app.example.com/signed-in):
+ *   const result = oauthRedirectResult(window.location.search);
+ *   const verifier = sessionStorage.getItem("keel.pkce");
+ *   sessionStorage.removeItem("keel.pkce");            // a code and its verifier work once
+ *   history.replaceState(null, "", location.pathname); // and the code leaves the address bar
+ *   if (result && "code" in result && verifier) {
+ *     const { data, error } = await session.exchangeCode({ code: result.code, verifier });
+ *     // data: signed in, the session holds the pair as after session.login;
+ *     // error: a 400 problem (unknown, used or expired code): start again.
+ *   } else if (result && "error" in result) {
+ *     // e.g. access_denied, account_exists: show result.error / result.errorDescription.
+ *   }
+ *
+ * Linking a provider to the signed-in user runs the same way, except that the first step is
+ * `session.linkIdentity("google", { redirectTo, codeChallenge })`: a navigation cannot carry the
+ * bearer header, so keel answers with the `authorize_url` to send the browser to.
+ */
+
+/** A PKCE pair (RFC 7636, S256): the challenge goes to keel, the verifier stays with the app. */
+export interface PkcePair {
+  /** 43 base64url characters from 32 random bytes: for `POST /oauth/token` (exchangeCode). */
+  verifier: string;
+  /** `BASE64URL(SHA256(verifier))` without padding: the `code_challenge` for authorizeUrl or linkIdentity. */
+  challenge: string;
+}
+
+/**
+ * createPkcePair makes a fresh PKCE pair with Web Crypto, in browsers and Node ≥ 20. Browsers
+ * offer `crypto.subtle` only in a secure context (https, or http://localhost).
+ */
+export async function createPkcePair(): Promise<PkcePair> {
+  const verifier = base64url(webCrypto().getRandomValues(new Uint8Array(32)));
+  return { verifier, challenge: await pkceChallenge(verifier) };
+}
+
+/** pkceChallenge is the S256 challenge of a verifier: `BASE64URL(SHA256(verifier))`, no padding. */
+export async function pkceChallenge(verifier: string): Promise<string> {
+  const digest = await webCrypto().subtle.digest("SHA-256", new TextEncoder().encode(verifier));
+  return base64url(new Uint8Array(digest));
+}
+
+function webCrypto(): Crypto {
+  const c = globalThis.crypto;
+  if (!c?.subtle) {
+    throw new Error("keel: Web Crypto (crypto.subtle) is not available; in a browser it needs https or localhost");
+  }
+  return c;
+}
+
+function base64url(bytes: Uint8Array): string {
+  let binary = "";
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+export interface AuthorizeOptions {
+  /** Where keel sends the browser back with `code` or `error`: one of its `OAUTH_REDIRECT_URLS`, exactly. */
+  redirectTo: string;
+  /** The challenge of a pair from createPkcePair. */
+  codeChallenge: string;
+}
+
+/**
+ * authorizeUrl is the URL of `GET /oauth/{provider}/authorize` on keel at baseUrl, for
+ * `window.location.assign`: a navigation, not a fetch, because keel answers with a redirect to
+ * the provider's sign-in page.
+ */
+export function authorizeUrl(baseUrl: string, provider: ProviderName, options: AuthorizeOptions): string {
+  const query = new URLSearchParams({
+    redirect_to: options.redirectTo,
+    code_challenge: options.codeChallenge,
+    code_challenge_method: "S256",
+  });
+  return `${baseUrl.replace(/\/+$/, "")}/oauth/${encodeURIComponent(provider)}/authorize?${query}`;
+}
+
+/** What keel put on `redirect_to`: a code for exchangeCode, or the reason the sign-in was refused. */
+export type OAuthRedirectResult = { code: string } | { error: string; errorDescription: string };
+
+/**
+ * oauthRedirectResult reads keel's answer from the redirect_to page's query (`location.search`,
+ * with or without the `?`): `{ code }`, `{ error, errorDescription }` (`access_denied`,
+ * `account_exists`, `identity_taken`, …; the description is empty when none came), or
+ * undefined when the query has neither, so the page was not opened by keel.
+ */
+export function oauthRedirectResult(search: string | URLSearchParams): OAuthRedirectResult | undefined {
+  const q = typeof search === "string" ? new URLSearchParams(search) : search;
+  const error = q.get("error");
+  if (error) return { error, errorDescription: q.get("error_description") ?? "" };
+  const code = q.get("code");
+  return code ? { code } : undefined;
+}
+
 export interface KeelSessionOptions {
   /** Where keel is served, e.g. `http://localhost:8080`. */
   baseUrl: string;
@@ -83,7 +200,7 @@ export interface KeelSessionOptions {
 }
 
 /**
- * createKeelSession keeps the pair `POST /login` returns and uses it: `client`
+ * createKeelSession keeps the pair `POST /login` (or `POST /oauth/token`) returns and uses it: `client`
  * sends the access token on each request and, when it is about to expire,
  * refreshes first (`POST /token/refresh`), storing the new pair (keel rotates
  * refresh tokens: each one is good once). Refreshes are serialised: calls that
@@ -142,6 +259,28 @@ export function createKeelSession(options: KeelSessionOptions) {
       const res = await auth.POST("/login", { body });
       if (res.data) set(res.data);
       return res;
+    },
+    /**
+     * POST /oauth/token: the one-time code from `redirect_to` and the verifier of the pair whose
+     * challenge started the sign-in. On 200 the session keeps the pair, as after login; an
+     * unknown, used or expired code, or a verifier that does not match, gets a 400 problem.
+     */
+    async exchangeCode({ code, verifier }: { code: string; verifier: string }) {
+      const res = await auth.POST("/oauth/token", { body: { code, code_verifier: verifier } });
+      if (res.data) set(res.data);
+      return res;
+    },
+    /**
+     * POST /profile/identities/{provider} as the signed-in user: on 200, `data.authorize_url` is
+     * the provider page to send the browser to; it comes back to `redirectTo` with a code for
+     * exchangeCode, as a sign-in does, and the provider account is then linked (`GET
+     * /profile/identities`). 404 when keel has no such provider.
+     */
+    linkIdentity(provider: ProviderName, options: AuthorizeOptions) {
+      return client.POST("/profile/identities/{ref}", {
+        params: { path: { ref: provider } },
+        body: { redirect_to: options.redirectTo, code_challenge: options.codeChallenge },
+      });
     },
     /**
      * POST /token/refresh with the kept refresh token: on 200 the new pair replaces

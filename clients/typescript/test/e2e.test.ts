@@ -3,12 +3,17 @@
 // starts the server. The @ts-expect-error lines are part of the test: they
 // fail `npm run typecheck` if the generated types stop enforcing the spec.
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { test } from "node:test";
 
 import {
+  authorizeUrl,
   createKeelClient,
   createKeelSession,
+  createPkcePair,
+  type Identity,
+  oauthRedirectResult,
+  pkceChallenge,
   type Problem,
   type RegisterRequest,
   type Session,
@@ -293,6 +298,119 @@ test("createKeelSession keeps the pair, refreshes ahead of expiry, serialises re
     const res = await session.refresh();
     assert.equal(res.response.status, 401);
     assert.equal(session.tokens, undefined);
+  });
+});
+
+// The spec's patterns for a PKCE verifier (OAuthTokenRequest.code_verifier) and challenge (CodeChallenge).
+const verifierPattern = /^[A-Za-z0-9._~-]{43,128}$/;
+const challengePattern = /^[A-Za-z0-9_-]{43}$/;
+
+// keel here has no OIDC_PROVIDERS: these check the app's half and every answer that needs no provider.
+test("sign-in with a provider: PKCE pair, authorize URL, code exchange, identities", async (t) => {
+  const problemJSON = (res: Response) => assert.match(res.headers.get("content-type") ?? "", /^application\/problem\+json/);
+
+  await t.test("createPkcePair: a 43-character base64url verifier and its S256 challenge", async () => {
+    const { verifier, challenge } = await createPkcePair();
+    assert.equal(verifier.length, 43);
+    assert.match(verifier, /^[A-Za-z0-9_-]{43}$/, "base64url without padding");
+    assert.match(verifier, verifierPattern);
+    assert.match(challenge, challengePattern);
+    assert.equal(challenge, createHash("sha256").update(verifier).digest("base64url"));
+    const other = await createPkcePair();
+    assert.notEqual(other.verifier, verifier, "each pair is fresh");
+    assert.notEqual(other.challenge, challenge);
+  });
+
+  await t.test("pkceChallenge: RFC 7636 appendix B", async () => {
+    assert.equal(await pkceChallenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+  });
+
+  await t.test("authorizeUrl: GET /oauth/{provider}/authorize with the query, the provider escaped", () => {
+    const redirectTo = "https://app.example.com/signed-in?next=/a&b=c";
+    const codeChallenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    const u = new URL(authorizeUrl("https://api.example.com/keel/", "google", { redirectTo, codeChallenge }));
+    assert.equal(u.origin + u.pathname, "https://api.example.com/keel/oauth/google/authorize");
+    assert.deepEqual([...u.searchParams], [
+      ["redirect_to", redirectTo],
+      ["code_challenge", codeChallenge],
+      ["code_challenge_method", "S256"],
+    ]);
+    assert.equal(
+      authorizeUrl("http://x", "a/b?c", { redirectTo: "r", codeChallenge: "c" }),
+      "http://x/oauth/a%2Fb%3Fc/authorize?redirect_to=r&code_challenge=c&code_challenge_method=S256",
+    );
+  });
+
+  await t.test("authorizeUrl of a provider keel does not have → 404 problem, no redirect", async () => {
+    const { challenge } = await createPkcePair();
+    const res = await fetch(authorizeUrl(baseUrl, "nosuchprovider", { redirectTo: "https://app.example.com/signed-in", codeChallenge: challenge }), { redirect: "manual" });
+    assert.equal(res.status, 404);
+    assert.equal(res.headers.get("location"), null);
+    problemJSON(res);
+    const problem = (await res.json()) as Problem;
+    assert.equal(problem.status, 404);
+  });
+
+  await t.test("authorizeUrl with a challenge that is not S256-shaped → 400", async () => {
+    const res = await fetch(authorizeUrl(baseUrl, "google", { redirectTo: "https://app.example.com/", codeChallenge: "short" }), { redirect: "manual" });
+    assert.equal(res.status, 400);
+    problemJSON(res);
+  });
+
+  await t.test("oauthRedirectResult reads code or error off redirect_to's query", () => {
+    assert.deepEqual(oauthRedirectResult("?code=abc"), { code: "abc" });
+    assert.deepEqual(oauthRedirectResult("error=access_denied&error_description=the+user+said+no"), {
+      error: "access_denied",
+      errorDescription: "the user said no",
+    });
+    assert.deepEqual(oauthRedirectResult(new URLSearchParams({ error: "account_exists" })), { error: "account_exists", errorDescription: "" });
+    assert.equal(oauthRedirectResult(""), undefined);
+  });
+
+  await t.test("exchangeCode with a bogus code → 400 problem; the session keeps no pair", async () => {
+    const seen: (Token | undefined)[] = [];
+    const session = createKeelSession({ baseUrl, onTokens: (tok) => seen.push(tok) });
+    const { verifier } = await createPkcePair();
+    const { data, error, response } = await session.exchangeCode({ code: "not-a-code", verifier });
+    assert.equal(response.status, 400);
+    problemJSON(response);
+    assert.equal(data, undefined);
+    assert.equal(error?.status, 400);
+    assert.equal(session.tokens, undefined);
+    assert.deepEqual(seen, []);
+    assert.equal((await session.client.GET("/profile")).response.status, 401, "no token is sent");
+  });
+
+  await t.test("POST /oauth/token with a verifier outside the spec's pattern → 400", async () => {
+    const { error, response } = await createKeelClient({ baseUrl }).POST("/oauth/token", { body: { code: "x", code_verifier: "too-short" } });
+    assert.equal(response.status, 400);
+    assert.equal(error?.status, 400);
+  });
+
+  await t.test("identities: none when signed in with a password; unknown id → 404; unknown provider → 404", async () => {
+    const { email, password } = await registered("ts-oidc");
+    const session = createKeelSession({ baseUrl });
+    assert.equal((await session.login({ email, password })).response.status, 200);
+
+    const list = await session.client.GET("/profile/identities");
+    assert.equal(list.response.status, 200, JSON.stringify(list.error));
+    const identities: Identity[] | undefined = list.data;
+    assert.deepEqual(identities, []);
+
+    const del = await session.client.DELETE("/profile/identities/{ref}", { params: { path: { ref: 999 } } });
+    assert.equal(del.response.status, 404);
+    problemJSON(del.response);
+    assert.equal(del.error?.status, 404);
+
+    const { challenge } = await createPkcePair();
+    const link = await session.linkIdentity("nosuchprovider", { redirectTo: "https://app.example.com/linked", codeChallenge: challenge });
+    assert.equal(link.response.status, 404);
+    assert.equal(link.data, undefined);
+    assert.equal(link.error?.status, 404);
+
+    const anon = await createKeelClient({ baseUrl }).GET("/profile/identities");
+    assert.equal(anon.response.status, 401);
+    await session.logout();
   });
 });
 
