@@ -3,7 +3,7 @@
 // downloads a browser), check that every operation of the spec is there and that
 // exactly the bearer ones carry the lock, then use "Try it out" → "Execute" as a
 // user would: register, log in, authorize with the token, and call every
-// protected operation (profile, sessions, resend verification, end one session,
+// protected operation (profile, sessions, resend verification, linked identities, end one session,
 // change the password, refresh and re-authorize, log out, log out everywhere,
 // delete the account), checking each status.
 // Needs a running keel (KEEL_URL); skipped when there is no Chromium, except under CI=true.
@@ -199,6 +199,13 @@ test("Swagger UI at /docs renders the spec and executes requests", { skip }, asy
 
     assert.deepEqual(await call("resendVerification", 202), { status: "accepted" });
 
+    // Linked provider accounts: none for a password sign-up. No provider is
+    // configured here, so an unknown identity and an unknown provider are 404s.
+    assert.deepEqual(await call("listIdentities", 200), []);
+    await call("deleteIdentity", 404, undefined, { ref: "999" });
+    const link = { redirect_to: "https://app.example.com/linked", code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM" };
+    await call("linkIdentity", 404, link, { ref: "nosuchprovider" });
+
     // A second login is a second session; end it from this one.
     await call("login", 200, { email, password });
     const two: { id: string; current: boolean }[] = await call("listSessions", 200);
@@ -245,9 +252,9 @@ test("Swagger UI at /docs renders the spec and executes requests", { skip }, asy
     await page.screenshot({ path: top });
     console.log(`screenshots: ${top} ${profileShot}`);
 
-    // The 401s above log a failed resource load in the console; anything else
-    // (a CSP violation, a script error, a failed asset) is a bug.
-    const unexpected = problems.filter((p) => !/status of 401/.test(p));
+    // The 401s and 404s above log a failed resource load in the console;
+    // anything else (a CSP violation, a script error, a failed asset) is a bug.
+    const unexpected = problems.filter((p) => !/status of 40[14]/.test(p));
     assert.deepEqual(unexpected, []);
   } finally {
     await browser.close();
