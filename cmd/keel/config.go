@@ -308,14 +308,14 @@ var providerName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 
 func (r *envReader) oidc(cfg *config) {
 	names := r.list("OIDC_PROVIDERS")
-	seen := map[string]bool{}
+	seen := map[string]bool{} // by prefix: my-idp and my_idp would share OIDC_MY_IDP_*
 	for _, name := range names {
-		if !providerName.MatchString(name) || seen[name] {
-			r.bad("OIDC_PROVIDERS", fmt.Sprintf("%q is not a new name of lower-case letters, digits, - and _ (at most 32, a letter first)", name))
+		prefix := "OIDC_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_"
+		if !providerName.MatchString(name) || seen[prefix] {
+			r.bad("OIDC_PROVIDERS", fmt.Sprintf("%q is not a new name of lower-case letters, digits, - and _ (at most 32, a letter first; - and _ count as one)", name))
 			continue
 		}
-		seen[name] = true
-		prefix := "OIDC_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_"
+		seen[prefix] = true
 		c := oidc.Config{
 			Name:         name,
 			Issuer:       strings.TrimSpace(r.getenv(prefix + "ISSUER")),
@@ -341,14 +341,17 @@ func (r *envReader) oidc(cfg *config) {
 			r.bad("API_URL", "must be keel's public base URL, absolute http(s) without a query, such as https://api.example.com (required with OIDC_PROVIDERS)")
 		}
 	}
+	refused := false
 	for _, to := range r.list("OAUTH_REDIRECT_URLS") {
 		if u, err := url.Parse(to); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" || u.User != nil {
 			r.bad("OAUTH_REDIRECT_URLS", fmt.Sprintf("%q is not an absolute http(s) URL without a fragment, such as https://app.example.com/signed-in", to))
+			refused = true
 			continue
 		}
 		cfg.RedirectURLs = append(cfg.RedirectURLs, to)
 	}
-	if len(names) > 0 && len(cfg.RedirectURLs) == 0 && r.getenv("OAUTH_REDIRECT_URLS") == "" {
+	// " , " lists nothing, as an unset variable does.
+	if len(names) > 0 && len(cfg.RedirectURLs) == 0 && !refused {
 		r.bad("OAUTH_REDIRECT_URLS", "must list at least one URL of your app to send the browser back to (required with OIDC_PROVIDERS)")
 	}
 }
