@@ -174,6 +174,16 @@ func withDotEnv(path string, getenv func(string) string) (func(string) string, e
 // stop the job engine, close the database.
 func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	go api.Spec() // parse the spec on the other core while the database opens
+	var providers oidc.Providers
+	if len(cfg.OIDCProviders) > 0 {
+		// First, so that a wrong issuer or an unreachable provider stops keel
+		// at once with a message naming it, rather than failing a user's
+		// sign-in later (and before migrating a database for nothing).
+		var err error
+		if providers, err = oidc.Discover(ctx, cfg.APIURL, cfg.OIDCProviders, nil); err != nil {
+			return err
+		}
+	}
 	store, err := dbEngines[cfg.Database.Engine].open(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("database %s: %w", cfg.Database, err)
@@ -183,14 +193,6 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	secret, err := token.LoadSecret(cfg.JWTSecret, filepath.Dir(cfg.Database.Path), log)
 	if err != nil {
 		return err
-	}
-	var providers oidc.Providers
-	if len(cfg.OIDCProviders) > 0 {
-		// At start, so that a wrong issuer or an unreachable provider stops
-		// keel with a message naming it, rather than failing a user's sign-in.
-		if providers, err = oidc.Discover(ctx, cfg.APIURL, cfg.OIDCProviders, nil); err != nil {
-			return err
-		}
 	}
 	app := server.New(cfg.server(), server.Deps{
 		Log:       log,
