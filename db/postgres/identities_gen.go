@@ -130,26 +130,36 @@ func signIn(ctx context.Context, tx *sql.Tx, q *gen.Queries, p db.ProviderUser, 
 	return u, db.SignInNewUser, nil
 }
 
-// LinkIdentity implements db.Store.
+// LinkIdentity implements db.Store. Two links of one provider user at once
+// (a double click) can both miss it; the loser's insert then fails on the
+// unique index, and it looks again (once), finding the winner's: its own
+// user's, which is no error, or another's.
 func (d *DB) LinkIdentity(ctx context.Context, userID int64, p db.ProviderUser, code db.OAuthCode, now time.Time) error {
-	return d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
-		owner, err := q.GetIdentityUser(ctx, gen.GetIdentityUserParams{Provider: p.Provider, Subject: p.Subject})
-		switch {
-		case err == nil && owner != userID:
-			return db.ErrIdentityTaken
-		case err == nil: // linked already: nothing to add
-		case errors.Is(err, sql.ErrNoRows):
-			if _, err := q.GetUser(ctx, userID); err != nil {
-				return translate(err, db.ErrNoUser)
-			}
-			if err := createIdentity(ctx, q, userID, p, now); err != nil {
+	for attempt := 0; ; attempt++ {
+		lostRace := false
+		err := d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
+			owner, err := q.GetIdentityUser(ctx, gen.GetIdentityUserParams{Provider: p.Provider, Subject: p.Subject})
+			switch {
+			case err == nil && owner != userID:
+				return db.ErrIdentityTaken
+			case err == nil: // linked already: nothing to add
+			case errors.Is(err, sql.ErrNoRows):
+				if _, err := q.GetUser(ctx, userID); err != nil {
+					return translate(err, db.ErrNoUser)
+				}
+				if err := createIdentity(ctx, q, userID, p, now); err != nil {
+					lostRace = errors.Is(err, db.ErrIdentityTaken)
+					return err
+				}
+			default:
 				return err
 			}
-		default:
+			return createCode(ctx, q, code, userID)
+		})
+		if !lostRace || attempt == 1 {
 			return err
 		}
-		return createCode(ctx, q, code, userID)
-	})
+	}
 }
 
 // TakeOAuthCode implements db.Store.

@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) db.Store) {
 		{"a provider user links to an account by email only when both verified it", signInByEmail},
 		{"first sign-ins of one provider user at once: one account", concurrentFirstSignIns},
 		{"LinkIdentity links once, to one user", linkIdentity},
+		{"concurrent links of one provider user: one owner", concurrentLinks},
 		{"a sign-in code reads back once, before it expires", oauthCodes},
 		{"ListIdentities lists the user's, oldest first", listIdentities},
 		{"DeleteIdentity unlinks, but not the last way in", deleteIdentity},

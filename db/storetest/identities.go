@@ -1,0 +1,822 @@
+package storetest
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keelhq/keel/db"
+)
+
+// The suite's OpenID Connect half: sign-in flows, provider sign-ins and
+// links, the one-time codes they leave for the app, and unlinking, with the
+// error each returns for what is missing or refused.
+
+// now is the clock of the sign-in tests: to the millisecond, so that an
+// expiry "at now" is the very instant the store keeps.
+var now = db.Millis(when)
+
+// idp is a user of the provider "idp".
+func idp(subject, email string, verified bool) db.ProviderUser {
+	return db.ProviderUser{Provider: "idp", Subject: subject, Email: email, EmailVerified: verified}
+}
+
+// code is a one-time code with hash h, live for a minute.
+func code(h string) db.OAuthCode {
+	return db.OAuthCode{Hash: h, Provider: "idp", CodeChallenge: "challenge-" + h, ExpiresAt: now.Add(time.Minute)}
+}
+
+// signIn signs p in at now, leaving code h, or fails the test.
+func signIn(t *testing.T, s db.Store, p db.ProviderUser, h string) (db.User, string) {
+	t.Helper()
+	u, how, err := s.SignInWithProvider(t.Context(), p, code(h), now, nil)
+	if err != nil {
+		t.Fatalf("SignInWithProvider(%s/%s): %v", p.Provider, p.Subject, err)
+	}
+	return u, how
+}
+
+// link links p to userID at at, leaving code h, or fails the test.
+func link(t *testing.T, s db.Store, userID int64, p db.ProviderUser, h string, at time.Time) {
+	t.Helper()
+	if err := s.LinkIdentity(t.Context(), userID, p, code(h), at); err != nil {
+		t.Fatalf("LinkIdentity(%d, %s/%s): %v", userID, p.Provider, p.Subject, err)
+	}
+}
+
+// verifiedUser creates a user with a password and a verified email.
+func verifiedUser(t *testing.T, s db.Store, email string) db.User {
+	t.Helper()
+	u := mustCreate(t, s, email)
+	token(t, s, "verify-"+email, u.ID, db.PurposeVerifyEmail, now.Add(time.Hour))
+	if err := s.VerifyEmail(t.Context(), "verify-"+email, now); err != nil {
+		t.Fatal(err)
+	}
+	u.EmailVerified = true
+	return u
+}
+
+// subjects lists the subjects of the user's identities, oldest first.
+func subjects(t *testing.T, s db.Store, userID int64) []string {
+	t.Helper()
+	list, err := s.ListIdentities(t.Context(), userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := []string{}
+	for _, i := range list {
+		out = append(out, i.Subject)
+	}
+	return out
+}
+
+// takeCode checks that code h is stored for userID, spending it.
+func takeCode(t *testing.T, s db.Store, h string, userID int64) {
+	t.Helper()
+	c, err := s.TakeOAuthCode(t.Context(), h, now)
+	if err != nil || c.UserID != userID {
+		t.Errorf("TakeOAuthCode(%s) = %+v, %v; want a code of user %d", h, c, err, userID)
+	}
+}
+
+// noCode checks that code h was not stored.
+func noCode(t *testing.T, s db.Store, h string) {
+	t.Helper()
+	if c, err := s.TakeOAuthCode(t.Context(), h, now); !errors.Is(err, db.ErrNoToken) {
+		t.Errorf("TakeOAuthCode(%s) = %+v, %v; want db.ErrNoToken: no code stored", h, c, err)
+	}
+}
+
+// countUsersIs checks the number of accounts.
+func countUsersIs(t *testing.T, s db.Store, want int64) {
+	t.Helper()
+	if n, err := s.CountUsers(t.Context()); err != nil || n != want {
+		t.Errorf("CountUsers = %d, %v; want %d", n, err, want)
+	}
+}
+
+// oauthFlows: a flow reads back whole, once, before it expires; an unknown,
+// spent or expired one is ErrNoFlow.
+func oauthFlows(t *testing.T, s db.Store) {
+	ctx := t.Context()
+	ada := mustCreate(t, s, "ada@example.com")
+	for _, f := range []db.OAuthFlow{
+		{StateHash: "sign-in", Provider: "google", Nonce: "n1", Verifier: "v1", CodeChallenge: "c1",
+			RedirectTo: "https://app.example.com/cb", ExpiresAt: when.Add(10 * time.Minute)},
+		{StateHash: "link", Provider: "github", Nonce: "n2", Verifier: "v2", CodeChallenge: "c2",
+			RedirectTo: "myapp://cb", LinkUserID: ada.ID, ExpiresAt: when.Add(10 * time.Minute)},
+		{StateHash: "live for a millisecond more", Provider: "idp", Nonce: "n3", Verifier: "v3", CodeChallenge: "c3",
+			RedirectTo: "https://app.example.com/", ExpiresAt: now.Add(time.Millisecond)},
+	} {
+		t.Run(f.StateHash, func(t *testing.T) {
+			if err := s.CreateOAuthFlow(ctx, f); err != nil {
+				t.Fatalf("CreateOAuthFlow: %v", err)
+			}
+			want := f
+			want.ExpiresAt = db.Millis(f.ExpiresAt)
+			if got, err := s.TakeOAuthFlow(ctx, f.StateHash, now); err != nil || got != want {
+				t.Errorf("TakeOAuthFlow = %+v, %v; want %+v", got, err, want)
+			}
+			if _, err := s.TakeOAuthFlow(ctx, f.StateHash, now); !errors.Is(err, db.ErrNoFlow) {
+				t.Errorf("TakeOAuthFlow again: %v, want db.ErrNoFlow", err)
+			}
+		})
+	}
+
+	for _, f := range []db.OAuthFlow{
+		{StateHash: "expired", ExpiresAt: now.Add(-time.Second)},
+		{StateHash: "expiring at now", ExpiresAt: now},
+	} {
+		f.Provider, f.Nonce, f.Verifier, f.CodeChallenge, f.RedirectTo = "idp", "n", "v", "c", "https://app.example.com/"
+		if err := s.CreateOAuthFlow(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct{ name, hash string }{
+		{"unknown", "nope"},
+		{"expired", "expired"},
+		{"expired (at now exactly)", "expiring at now"},
+		{"expired, tried again", "expiring at now"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if f, err := s.TakeOAuthFlow(ctx, tt.hash, now); !errors.Is(err, db.ErrNoFlow) {
+				t.Errorf("TakeOAuthFlow = %+v, %v; want db.ErrNoFlow", f, err)
+			}
+		})
+	}
+}
+
+// concurrentFlowTakes: of many callbacks with one state at once, exactly
+// one gets the flow.
+func concurrentFlowTakes(t *testing.T, s db.Store) {
+	f := db.OAuthFlow{StateHash: "state", Provider: "idp", Nonce: "n", Verifier: "v", CodeChallenge: "c",
+		RedirectTo: "https://app.example.com/", ExpiresAt: now.Add(time.Minute)}
+	if err := s.CreateOAuthFlow(t.Context(), f); err != nil {
+		t.Fatal(err)
+	}
+	errs := race(t, func(ctx context.Context, _ int) error {
+		_, err := s.TakeOAuthFlow(ctx, f.StateHash, now)
+		return err
+	})
+	var ok int
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, db.ErrNoFlow):
+			t.Errorf("TakeOAuthFlow: %v, want nil or db.ErrNoFlow", err)
+		}
+	}
+	if ok != 1 {
+		t.Errorf("%d of %d concurrent takes of one flow succeeded, want exactly 1", ok, racers)
+	}
+}
+
+// signInNewUser: a provider user nobody knows gets an account without a
+// password, verified as the provider says, with the identity linked, the
+// code stored for it, and after run in the same transaction.
+func signInNewUser(t *testing.T, s db.Store) {
+	ctx := t.Context()
+	for i, verified := range []bool{true, false} {
+		t.Run(fmt.Sprintf("provider says verified: %v", verified), func(t *testing.T) {
+			p := idp(fmt.Sprint("sub-", i), fmt.Sprintf("new%d@example.com", i), verified)
+			c := code(fmt.Sprint("code-", i))
+			var seen db.User
+			var inTx string
+			u, how, err := s.SignInWithProvider(ctx, p, c, when, func(tx *sql.Tx, u db.User) error {
+				seen = u
+				// The transaction is live and holds the new user.
+				return tx.QueryRowContext(ctx, fmt.Sprintf("SELECT email FROM users WHERE id = %d", u.ID)).Scan(&inTx)
+			})
+			if err != nil || how != db.SignInNewUser {
+				t.Fatalf("SignInWithProvider = %+v, %q, %v; want a new user", u, how, err)
+			}
+			want := db.User{ID: u.ID, Email: p.Email, CreatedAt: now, EmailVerified: verified}
+			if u.ID <= 0 || u != want {
+				t.Errorf("the new user = %+v, want %+v", u, want)
+			}
+			if seen != u || inTx != p.Email {
+				t.Errorf("after saw %+v and read %q in its transaction; want %+v and %q", seen, inTx, u, p.Email)
+			}
+			if got, err := s.GetUser(ctx, u.ID); err != nil || got != want {
+				t.Errorf("GetUser = %+v, %v; want %+v", got, err, want)
+			}
+			if cr, err := s.GetCredentials(ctx, p.Email); err != nil || cr != (db.Credentials{UserID: u.ID}) {
+				t.Errorf("GetCredentials = %+v, %v; want user %d with no password hash", cr, err, u.ID)
+			}
+			ids, err := s.ListIdentities(ctx, u.ID)
+			if err != nil || len(ids) != 1 {
+				t.Fatalf("ListIdentities = %+v, %v; want one", ids, err)
+			}
+			wantID := db.Identity{ID: ids[0].ID, UserID: u.ID, Provider: p.Provider, Subject: p.Subject, Email: p.Email, CreatedAt: now}
+			if ids[0].ID <= 0 || ids[0] != wantID {
+				t.Errorf("the identity = %+v, want %+v", ids[0], wantID)
+			}
+			wantCode := c
+			wantCode.UserID, wantCode.ExpiresAt = u.ID, db.Millis(c.ExpiresAt)
+			if got, err := s.TakeOAuthCode(ctx, c.Hash, now); err != nil || got != wantCode {
+				t.Errorf("TakeOAuthCode = %+v, %v; want %+v", got, err, wantCode)
+			}
+		})
+	}
+}
+
+// signInAfterFails: an error from after rolls the whole sign-in back: no
+// user, no identity, no code.
+func signInAfterFails(t *testing.T, s db.Store) {
+	ctx := t.Context()
+	p := idp("sub", "ada@example.com", true)
+	boom := errors.New("boom")
+	var seen db.User
+	_, _, err := s.SignInWithProvider(ctx, p, code("c1"), now, func(_ *sql.Tx, u db.User) error {
+		seen = u
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("SignInWithProvider whose after fails: %v, want after's error", err)
+	}
+	if seen.ID == 0 {
+		t.Fatal("after was not called")
+	}
+	if _, err := s.GetCredentials(ctx, p.Email); !errors.Is(err, db.ErrNoUser) {
+		t.Errorf("the rolled-back user: %v, want db.ErrNoUser", err)
+	}
+	countUsersIs(t, s, 0)
+	if ids := subjects(t, s, seen.ID); len(ids) != 0 {
+		t.Errorf("identities of the rolled-back user = %q, want none", ids)
+	}
+	noCode(t, s, "c1")
+	// Nothing was left half-done: the same person signs up afresh.
+	if _, how := signIn(t, s, p, "c2"); how != db.SignInNewUser {
+		t.Errorf("signing in again: %q, want %q", how, db.SignInNewUser)
+	}
+}
+
+// signInReturning: an identity linked before finds its user by (provider,
+// subject), whatever email the provider now gives; the same subject at
+// another provider is someone else.
+func signInReturning(t *testing.T, s db.Store) {
+	ctx := t.Context()
+	p := idp("sub", "ada@example.com", true)
+	first, _ := signIn(t, s, p, "c1")
+	takeCode(t, s, "c1", first.ID)
+
+	moved := p
+	moved.Email = "ada@elsewhere.example.com"
+	for _, tt := range []struct {
+		name string
+		p    db.ProviderUser
+	}{
+		{"same provider user", p},
+		{"email changed at the provider", moved},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			u, how, err := s.SignInWithProvider(ctx, tt.p, code("again-"+tt.name), now.Add(time.Hour), func(*sql.Tx, db.User) error {
+				t.Error("after called for a returning user")
+				return nil
+			})
+			if err != nil || how != db.SignInReturning || u != first {
+				t.Errorf("SignInWithProvider = %+v, %q, %v; want %+v, %q", u, how, err, first, db.SignInReturning)
+			}
+			takeCode(t, s, "again-"+tt.name, first.ID)
+		})
+	}
+	if ids := subjects(t, s, first.ID); !equal(ids, []string{"sub"}) {
+		t.Errorf("identities = %q, want [sub]", ids)
+	}
+	countUsersIs(t, s, 1)
+
+	t.Run("same subject, another provider", func(t *testing.T) {
+		other := db.ProviderUser{Provider: "other", Subject: "sub", Email: "someone@example.com", EmailVerified: true}
+		u, how := signIn(t, s, other, "c-other")
+		if how != db.SignInNewUser || u.ID == first.ID {
+			t.Errorf("SignInWithProvider = %+v, %q; want another new user", u, how)
+		}
+	})
+}
+
+// signInByEmail: a provider user whose email has an account is linked to
+// it only when both the provider and the account have verified the
+// address, matched in any letter case; otherwise ErrAccountExists, and
+// nothing is created.
+func signInByEmail(t *testing.T, s db.Store) {
+	ctx := t.Context()
+	for i, tt := range []struct {
+		name                      string
+		stored                    string // the account's email as stored
+		accountVerified, provider bool
+		want                      error
+	}{
+		{"both verified", "ada@example.com", true, true, nil},
+		{"both verified, stored in another case", "Grace.Hopper@Example.COM", true, true, nil},
+		{"account unverified", "Alan.Turing@Example.com", false, true, db.ErrAccountExists},
+		{"provider unverified", "Edsger@Example.com", true, false, db.ErrAccountExists},
+		{"neither verified", "barbara@example.com", false, false, db.ErrAccountExists},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var account db.User
+			if tt.accountVerified {
+				account = verifiedUser(t, s, tt.stored)
+			} else {
+				account = mustCreate(t, s, tt.stored)
+			}
+			users, err := s.CountUsers(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := idp(fmt.Sprint("sub-", i), strings.ToLower(tt.stored), tt.provider)
+			h := fmt.Sprint("code-", i)
+			u, how, err := s.SignInWithProvider(ctx, p, code(h), now, func(*sql.Tx, db.User) error {
+				t.Error("after called for an existing account")
+				return nil
+			})
+			if tt.want != nil {
+				if !errors.Is(err, tt.want) {
+					t.Errorf("SignInWithProvider = %+v, %q, %v; want %v", u, how, err, tt.want)
+				}
+				if ids := subjects(t, s, account.ID); len(ids) != 0 {
+					t.Errorf("identities of the account = %q, want none", ids)
+				}
+				noCode(t, s, h)
+				countUsersIs(t, s, users)
+				// And no identity of anyone else: signing in again is refused again.
+				if _, _, err := s.SignInWithProvider(ctx, p, code(h), now, nil); !errors.Is(err, tt.want) {
+					t.Errorf("SignInWithProvider again: %v, want %v", err, tt.want)
+				}
+				return
+			}
+			if err != nil || how != db.SignInLinked || u != account {
+				t.Fatalf("SignInWithProvider = %+v, %q, %v; want %+v, %q", u, how, err, account, db.SignInLinked)
+			}
+			if ids := subjects(t, s, account.ID); !equal(ids, []string{p.Subject}) {
+				t.Errorf("identities of the account = %q, want [%s]", ids, p.Subject)
+			}
+			takeCode(t, s, h, account.ID)
+			countUsersIs(t, s, users)
+			if cr, err := s.GetCredentials(ctx, tt.stored); err != nil || cr.PasswordHash != "hash-of-"+tt.stored {
+				t.Errorf("GetCredentials = %+v, %v; want the password kept", cr, err)
+			}
+			if u, how := signIn(t, s, p, h+"-again"); how != db.SignInReturning || u.ID != account.ID {
+				t.Errorf("signing in again = %+v, %q; want user %d, %q", u, how, account.ID, db.SignInReturning)
+			}
+		})
+	}
+}
+
+// concurrentFirstSignIns: many first sign-ins of one provider user at once
+// (a double click, two tabs) all succeed, as one account with one identity;
+// so do many at once that link an existing verified account.
+func concurrentFirstSignIns(t *testing.T, s db.Store) {
+	verifiedUser(t, s, "Existing@Example.com")
+	for _, tt := range []struct {
+		name  string
+		p     db.ProviderUser
+		first string // how exactly one of them finds the user
+		users int64  // accounts after it
+	}{
+		{"a new user", idp("new", "new@example.com", true), db.SignInNewUser, 2},
+		{"linking by email", idp("existing", "existing@example.com", true), db.SignInLinked, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			users := make([]db.User, racers)
+			hows := make([]string, racers)
+			errs := race(t, func(ctx context.Context, i int) (err error) {
+				users[i], hows[i], err = s.SignInWithProvider(ctx, tt.p, code(fmt.Sprint(tt.p.Subject, i)), now, nil)
+				return err
+			})
+			count := map[string]int{}
+			for i, err := range errs {
+				if err != nil {
+					t.Errorf("sign-in %d: %v", i, err)
+					continue
+				}
+				count[hows[i]]++
+				if users[i].ID != users[0].ID {
+					t.Errorf("sign-in %d: user %d, sign-in 0: user %d; want one user", i, users[i].ID, users[0].ID)
+				}
+			}
+			if t.Failed() {
+				return
+			}
+			if count[tt.first] != 1 || count[db.SignInReturning] != racers-1 {
+				t.Errorf("hows = %v; want 1 %q and %d %q", count, tt.first, racers-1, db.SignInReturning)
+			}
+			countUsersIs(t, s, tt.users)
+			if ids := subjects(t, s, users[0].ID); !equal(ids, []string{tt.p.Subject}) {
+				t.Errorf("identities = %q, want [%s]", ids, tt.p.Subject)
+			}
+			for i := range racers {
+				takeCode(t, s, fmt.Sprint(tt.p.Subject, i), users[0].ID)
+			}
+		})
+	}
+}
+
+// linkIdentity: a signed-in user links a provider user, again harmlessly;
+// one linked to someone else is ErrIdentityTaken and a gone user ErrNoUser,
+// neither leaving a code.
+func linkIdentity(t *testing.T, s db.Store) {
+	ctx := t.Context()
+	ada := mustCreate(t, s, "ada@example.com") // unverified: linking does not need it
+	bob := mustCreate(t, s, "bob@example.com")
+	p := idp("sub", "someone.else@example.com", false)
+	link(t, s, ada.ID, p, "c1", now)
+	ids, err := s.ListIdentities(ctx, ada.ID)
+	want := db.Identity{UserID: ada.ID, Provider: p.Provider, Subject: p.Subject, Email: p.Email, CreatedAt: now}
+	if err != nil || len(ids) != 1 || ids[0].ID <= 0 {
+		t.Fatalf("ListIdentities = %+v, %v; want one", ids, err)
+	}
+	if want.ID = ids[0].ID; ids[0] != want {
+		t.Errorf("the identity = %+v, want %+v", ids[0], want)
+	}
+	takeCode(t, s, "c1", ada.ID)
+	if u, how := signIn(t, s, p, "c2"); how != db.SignInReturning || u.ID != ada.ID {
+		t.Errorf("signing in with it = %+v, %q; want user %d, %q", u, how, ada.ID, db.SignInReturning)
+	}
+
+	t.Run("again", func(t *testing.T) {
+		link(t, s, ada.ID, p, "c3", now.Add(time.Minute))
+		if got, err := s.ListIdentities(ctx, ada.ID); err != nil || len(got) != 1 || got[0] != want {
+			t.Errorf("ListIdentities = %+v, %v; want only %+v", got, err, want)
+		}
+		takeCode(t, s, "c3", ada.ID)
+	})
+
+	gone := mustCreate(t, s, "gone@example.com")
+	if err := s.DeleteUser(ctx, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name   string
+		userID int64
+		p      db.ProviderUser
+		want   error
+	}{
+		{"another user's identity", bob.ID, p, db.ErrIdentityTaken},
+		{"a deleted user", gone.ID, idp("fresh", "fresh@example.com", true), db.ErrNoUser},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := "code-" + tt.name
+			if err := s.LinkIdentity(ctx, tt.userID, tt.p, code(h), now); !errors.Is(err, tt.want) {
+				t.Errorf("LinkIdentity: %v, want %v", err, tt.want)
+			}
+			noCode(t, s, h)
+			if ids := subjects(t, s, tt.userID); len(ids) != 0 {
+				t.Errorf("identities = %q, want none", ids)
+			}
+		})
+	}
+	if ids := subjects(t, s, ada.ID); !equal(ids, []string{"sub"}) {
+		t.Errorf("ada's identities = %q, want [sub] still", ids)
+	}
+}
+
+// oauthCodes: a code reads back whole, once, before it expires; an unknown,
+// spent or expired one is ErrNoToken.
+func oauthCodes(t *testing.T, s db.Store) {
+	ctx := t.Context()
+	ada := mustCreate(t, s, "ada@example.com")
+	p := idp("sub", "ada@example.com", true)
+	c := db.OAuthCode{Hash: "good", Provider: "google", CodeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+		ExpiresAt: when.Add(time.Minute)}
+	if err := s.LinkIdentity(ctx, ada.ID, p, c, now); err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []db.OAuthCode{
+		{Hash: "expired", ExpiresAt: now.Add(-time.Second)},
+		{Hash: "expiring at now", ExpiresAt: now},
+		{Hash: "live for a millisecond more", ExpiresAt: now.Add(time.Millisecond)},
+	} {
+		x.Provider, x.CodeChallenge = "idp", "challenge"
+		if err := s.LinkIdentity(ctx, ada.ID, p, x, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := c
+	want.UserID, want.ExpiresAt = ada.ID, db.Millis(c.ExpiresAt)
+	if got, err := s.TakeOAuthCode(ctx, "good", now); err != nil || got != want {
+		t.Errorf("TakeOAuthCode = %+v, %v; want %+v", got, err, want)
+	}
+	if _, err := s.TakeOAuthCode(ctx, "live for a millisecond more", now); err != nil {
+		t.Errorf("TakeOAuthCode a millisecond before its expiry: %v", err)
+	}
+	for _, tt := range []struct{ name, hash string }{
+		{"taken already", "good"},
+		{"unknown", "nope"},
+		{"expired", "expired"},
+		{"expired (at now exactly)", "expiring at now"},
+		{"expired, tried again", "expiring at now"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if c, err := s.TakeOAuthCode(ctx, tt.hash, now); !errors.Is(err, db.ErrNoToken) {
+				t.Errorf("TakeOAuthCode = %+v, %v; want db.ErrNoToken", c, err)
+			}
+		})
+	}
+}
+
+// listIdentities: the user's identities, oldest first (by when they were
+// linked, not by id), and nobody else's.
+func listIdentities(t *testing.T, s db.Store) {
+	ctx := t.Context()
+	ada := mustCreate(t, s, "ada@example.com")
+	bob := mustCreate(t, s, "bob@example.com")
+	if got, err := s.ListIdentities(ctx, ada.ID); err != nil || len(got) != 0 {
+		t.Errorf("ListIdentities with none = %+v, %v; want empty", got, err)
+	}
+	later := db.ProviderUser{Provider: "github", Subject: "later", Email: "ada@github.example.com"}
+	earlier := db.ProviderUser{Provider: "google", Subject: "earlier", Email: "ada@gmail.example.com", EmailVerified: true}
+	// Linked in this order, so the later one has the smaller id; a whole
+	// second and five milliseconds past it, so that an engine comparing
+	// times as text in another format would show it.
+	second := when.UTC().Truncate(time.Second)
+	link(t, s, ada.ID, later, "c1", second.Add(5*time.Millisecond))
+	link(t, s, ada.ID, earlier, "c2", second)
+	link(t, s, bob.ID, idp("bobs", "bob@example.com", true), "c3", when)
+	got, err := s.ListIdentities(ctx, ada.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []db.Identity{
+		{UserID: ada.ID, Provider: "google", Subject: "earlier", Email: "ada@gmail.example.com", CreatedAt: second},
+		{UserID: ada.ID, Provider: "github", Subject: "later", Email: "ada@github.example.com", CreatedAt: second.Add(5 * time.Millisecond)},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("ListIdentities = %+v, want %+v", got, want)
+	}
+	if got[0].ID <= 0 || got[0].ID <= got[1].ID {
+		t.Errorf("identity ids %d, %d: want positive, the later-linked one first", got[0].ID, got[1].ID)
+	}
+	for i := range want {
+		want[i].ID = got[i].ID
+		if got[i] != want[i] {
+			t.Errorf("ListIdentities[%d] = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+// deleteIdentity unlinks the user's own identity, unless it is the
+// account's last way in: no password and no other identity.
+func deleteIdentity(t *testing.T, s db.Store) {
+	ctx := t.Context()
+	identityID := func(t *testing.T, userID int64, subject string) int64 {
+		t.Helper()
+		list, err := s.ListIdentities(ctx, userID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range list {
+			if i.Subject == subject {
+				return i.ID
+			}
+		}
+		t.Fatalf("user %d has no identity %s", userID, subject)
+		return 0
+	}
+	// ada has a password; passwordless signed up through the provider.
+	ada := mustCreate(t, s, "ada@example.com")
+	link(t, s, ada.ID, idp("ada", "ada@example.com", true), "c1", now)
+	passwordless, _ := signIn(t, s, idp("pl", "pl@example.com", true), "c2")
+	adas, pls := identityID(t, ada.ID, "ada"), identityID(t, passwordless.ID, "pl")
+
+	for _, tt := range []struct {
+		name       string
+		userID, id int64
+	}{
+		{"another user's identity", ada.ID, pls},
+		{"an unknown identity", ada.ID, adas + pls + 1000},
+		{"an unknown user", ada.ID + passwordless.ID + 1000, adas},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := s.DeleteIdentity(ctx, tt.userID, tt.id); !errors.Is(err, db.ErrNoIdentity) {
+				t.Errorf("DeleteIdentity: %v, want db.ErrNoIdentity", err)
+			}
+		})
+	}
+	if got := subjects(t, s, passwordless.ID); !equal(got, []string{"pl"}) {
+		t.Errorf("the other user's identities = %q, want [pl] still", got)
+	}
+
+	t.Run("the last way in", func(t *testing.T) {
+		if err := s.DeleteIdentity(ctx, passwordless.ID, pls); !errors.Is(err, db.ErrLastWayIn) {
+			t.Errorf("DeleteIdentity: %v, want db.ErrLastWayIn", err)
+		}
+		if got := subjects(t, s, passwordless.ID); !equal(got, []string{"pl"}) {
+			t.Errorf("identities = %q, want [pl] kept", got)
+		}
+		if u, how := signIn(t, s, idp("pl", "pl@example.com", true), "c3"); how != db.SignInReturning || u.ID != passwordless.ID {
+			t.Errorf("signing in with it = %+v, %q; want user %d, %q", u, how, passwordless.ID, db.SignInReturning)
+		}
+	})
+	t.Run("with a password", func(t *testing.T) {
+		if err := s.DeleteIdentity(ctx, ada.ID, adas); err != nil {
+			t.Errorf("DeleteIdentity: %v", err)
+		}
+		if got := subjects(t, s, ada.ID); len(got) != 0 {
+			t.Errorf("identities = %q, want none", got)
+		}
+		if err := s.DeleteIdentity(ctx, ada.ID, adas); !errors.Is(err, db.ErrNoIdentity) {
+			t.Errorf("DeleteIdentity again: %v, want db.ErrNoIdentity", err)
+		}
+	})
+	t.Run("with another identity", func(t *testing.T) {
+		link(t, s, passwordless.ID, idp("pl2", "pl@example.com", true), "c4", now.Add(time.Minute))
+		if err := s.DeleteIdentity(ctx, passwordless.ID, pls); err != nil {
+			t.Errorf("DeleteIdentity: %v", err)
+		}
+		if got := subjects(t, s, passwordless.ID); !equal(got, []string{"pl2"}) {
+			t.Errorf("identities = %q, want [pl2]", got)
+		}
+		if err := s.DeleteIdentity(ctx, passwordless.ID, identityID(t, passwordless.ID, "pl2")); !errors.Is(err, db.ErrLastWayIn) {
+			t.Errorf("DeleteIdentity of the one left: %v, want db.ErrLastWayIn", err)
+		}
+	})
+}
+
+// concurrentUnlinks: a passwordless account's two identities unlinked at
+// once: one goes, the other is its last way in, every time.
+func concurrentUnlinks(t *testing.T, s db.Store) {
+	ctx := t.Context()
+	for round := range 5 {
+		u, _ := signIn(t, s, idp(fmt.Sprint("a", round), fmt.Sprintf("user%d@example.com", round), true), fmt.Sprint("ca", round))
+		link(t, s, u.ID, idp(fmt.Sprint("b", round), fmt.Sprintf("user%d@example.com", round), true), fmt.Sprint("cb", round), now)
+		list, err := s.ListIdentities(ctx, u.ID)
+		if err != nil || len(list) != 2 {
+			t.Fatalf("ListIdentities = %+v, %v; want two", list, err)
+		}
+		var (
+			errs  [2]error
+			wg    sync.WaitGroup
+			start = make(chan struct{})
+		)
+		for i := range 2 {
+			wg.Go(func() {
+				<-start
+				errs[i] = s.DeleteIdentity(ctx, u.ID, list[i].ID)
+			})
+		}
+		close(start)
+		wg.Wait()
+		var ok, last int
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, db.ErrLastWayIn):
+				last++
+			default:
+				t.Errorf("round %d: DeleteIdentity: %v, want nil or db.ErrLastWayIn", round, err)
+			}
+		}
+		if ok != 1 || last != 1 {
+			t.Errorf("round %d: %d unlinked, %d refused as the last way in; want 1 and 1", round, ok, last)
+		}
+		if got := subjects(t, s, u.ID); len(got) != 1 {
+			t.Errorf("round %d: identities left = %q, want one", round, got)
+		}
+	}
+}
+
+// pruneOAuth: PruneAccounts deletes the flows and codes that expired
+// before now (or at it), counts them, and keeps the live ones and the
+// identities.
+func pruneOAuth(t *testing.T, s db.Store) {
+	ctx := t.Context()
+	for _, f := range []db.OAuthFlow{
+		{StateHash: "old", ExpiresAt: now.Add(-time.Minute)},
+		{StateHash: "edge", ExpiresAt: now},
+		{StateHash: "live", ExpiresAt: now.Add(time.Minute)},
+	} {
+		f.Provider, f.Nonce, f.Verifier, f.CodeChallenge, f.RedirectTo = "idp", "n", "v", "c", "https://app.example.com/"
+		if err := s.CreateOAuthFlow(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := idp("sub", "ada@example.com", true)
+	u, _, err := s.SignInWithProvider(ctx, p, db.OAuthCode{Hash: "old", Provider: "idp", ExpiresAt: now.Add(-time.Minute)}, now, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []db.OAuthCode{
+		{Hash: "edge", Provider: "idp", ExpiresAt: now},
+		{Hash: "live", Provider: "idp", ExpiresAt: now.Add(time.Minute)},
+	} {
+		if err := s.LinkIdentity(ctx, u.ID, p, c, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := s.PruneAccounts(ctx, now); err != nil || n != 4 {
+		t.Fatalf("PruneAccounts = %d, %v; want 4 (two flows, two codes)", n, err)
+	}
+	if n, err := s.PruneAccounts(ctx, now); err != nil || n != 0 {
+		t.Errorf("PruneAccounts again = %d, %v; want 0", n, err)
+	}
+	if _, err := s.TakeOAuthFlow(ctx, "live", now); err != nil {
+		t.Errorf("live flow pruned: %v", err)
+	}
+	if _, err := s.TakeOAuthCode(ctx, "live", now); err != nil {
+		t.Errorf("live code pruned: %v", err)
+	}
+	if got := subjects(t, s, u.ID); !equal(got, []string{"sub"}) {
+		t.Errorf("identities = %q, want [sub] kept", got)
+	}
+}
+
+// deleteUserOAuth: DeleteUser takes the user's identities, link flows and
+// codes along, and leaves sign-in flows and other users' alone.
+func deleteUserOAuth(t *testing.T, s db.Store) {
+	ctx := t.Context()
+	ada := mustCreate(t, s, "ada@example.com")
+	p := idp("ada", "ada@example.com", true)
+	link(t, s, ada.ID, p, "adas-code", now)
+	bob, _ := signIn(t, s, idp("bob", "bob@example.com", true), "bobs-code")
+	for _, f := range []db.OAuthFlow{
+		{StateHash: "adas-link", LinkUserID: ada.ID},
+		{StateHash: "bobs-link", LinkUserID: bob.ID},
+		{StateHash: "sign-in"},
+	} {
+		f.Provider, f.Nonce, f.Verifier, f.CodeChallenge, f.RedirectTo = "idp", "n", "v", "c", "https://app.example.com/"
+		f.ExpiresAt = now.Add(time.Hour)
+		if err := s.CreateOAuthFlow(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteUser(ctx, ada.ID); err != nil {
+		t.Fatalf("DeleteUser: %v", err)
+	}
+	if got := subjects(t, s, ada.ID); len(got) != 0 {
+		t.Errorf("the user's identities = %q, want none", got)
+	}
+	if _, err := s.TakeOAuthFlow(ctx, "adas-link", now); !errors.Is(err, db.ErrNoFlow) {
+		t.Errorf("the user's link flow: %v, want db.ErrNoFlow", err)
+	}
+	noCode(t, s, "adas-code")
+	// The provider user is nobody's now: signing in makes a new account.
+	if u, how := signIn(t, s, p, "again"); how != db.SignInNewUser || u.ID == ada.ID {
+		t.Errorf("signing in with the deleted user's identity = %+v, %q; want a new user", u, how)
+	}
+
+	for _, h := range []string{"bobs-link", "sign-in"} {
+		if _, err := s.TakeOAuthFlow(ctx, h, now); err != nil {
+			t.Errorf("flow %s: %v, want kept", h, err)
+		}
+	}
+	takeCode(t, s, "bobs-code", bob.ID)
+	if got := subjects(t, s, bob.ID); !equal(got, []string{"bob"}) {
+		t.Errorf("another user's identities = %q, want [bob]", got)
+	}
+}
+
+// concurrentLinks: links of one provider user at once (a double click)
+// all succeed when they are for the same user, leaving one identity; for
+// different users exactly one succeeds and the rest are ErrIdentityTaken.
+func concurrentLinks(t *testing.T, s db.Store) {
+	ada := mustCreate(t, s, "ada@example.com")
+	owners := make([]db.User, racers)
+	for i := range racers {
+		owners[i] = mustCreate(t, s, fmt.Sprintf("user%d@example.com", i))
+	}
+	for _, tt := range []struct {
+		name   string
+		p      db.ProviderUser
+		userID func(i int) int64
+		want   int // links that succeed
+	}{
+		{"one user", idp("adas", "ada@example.com", true), func(int) int64 { return ada.ID }, racers},
+		{"many users", idp("contested", "x@example.com", true), func(i int) int64 { return owners[i].ID }, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			errs := race(t, func(ctx context.Context, i int) error {
+				return s.LinkIdentity(ctx, tt.userID(i), tt.p, code(fmt.Sprint(tt.p.Subject, i)), now)
+			})
+			var ok int
+			var owner int64
+			for i, err := range errs {
+				switch {
+				case err == nil:
+					ok++
+					owner = tt.userID(i)
+					takeCode(t, s, fmt.Sprint(tt.p.Subject, i), owner)
+				case errors.Is(err, db.ErrIdentityTaken) && tt.want == 1:
+					noCode(t, s, fmt.Sprint(tt.p.Subject, i))
+				default:
+					t.Errorf("LinkIdentity %d: %v", i, err)
+				}
+			}
+			if ok != tt.want {
+				t.Errorf("%d of %d concurrent links succeeded, want %d", ok, racers, tt.want)
+			}
+			if ids := subjects(t, s, owner); !equal(ids, []string{tt.p.Subject}) {
+				t.Errorf("identities of user %d = %q, want [%s]", owner, ids, tt.p.Subject)
+			}
+			if u, how := signIn(t, s, tt.p, tt.p.Subject+"-after"); how != db.SignInReturning || u.ID != owner {
+				t.Errorf("signing in = %+v, %q; want user %d, %q", u, how, owner, db.SignInReturning)
+			}
+		})
+	}
+}
