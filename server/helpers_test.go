@@ -19,6 +19,7 @@ import (
 	"github.com/keelhq/keel/internal/contract"
 	"github.com/keelhq/keel/internal/jobs"
 	"github.com/keelhq/keel/internal/mail"
+	"github.com/keelhq/keel/internal/oidc"
 	"github.com/keelhq/keel/internal/password"
 	"github.com/keelhq/keel/internal/testutil"
 	"github.com/keelhq/keel/internal/token"
@@ -100,6 +101,19 @@ func newTestAPI(t *testing.T, change ...func(*Config)) *testAPI {
 // newTestAPIWith is newTestAPI with the given bcrypt pool.
 func newTestAPIWith(t *testing.T, passwords *password.Pool, change ...func(*Config)) *testAPI {
 	t.Helper()
+	return buildTestAPI(t, passwords, nil, change...)
+}
+
+// newTestAPIWithProviders is newTestAPI whose Server signs in with
+// providers (see oidc.Discover).
+func newTestAPIWithProviders(t *testing.T, providers oidc.Providers, change ...func(*Config)) *testAPI {
+	t.Helper()
+	return buildTestAPI(t, testPasswords(), providers, change...)
+}
+
+// buildTestAPI is a testAPI with the given bcrypt pool and providers (nil: none).
+func buildTestAPI(t *testing.T, passwords *password.Pool, providers oidc.Providers, change ...func(*Config)) *testAPI {
+	t.Helper()
 	cfg := testConfig()
 	for _, f := range change {
 		f(&cfg)
@@ -113,22 +127,26 @@ func newTestAPIWith(t *testing.T, passwords *password.Pool, change ...func(*Conf
 		logs:  &syncBuffer{},
 	}
 	log := slog.New(slog.NewJSONHandler(a.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a.srv, a.jobs = newServer(t, cfg, d, log, a.clock.Now, passwords)
+	a.srv, a.jobs = newServer(t, cfg, d, log, a.clock.Now, passwords, func(deps *Deps) { deps.Providers = providers })
 	return a
 }
 
 // newServer builds a Server over d for a test or benchmark, with a real job
 // engine on d (the console mailer writing to log, emailed tokens expiring by
-// now), not started.
-func newServer(tb testing.TB, cfg Config, d testDB, log *slog.Logger, now func() time.Time, passwords *password.Pool) (*Server, *jobs.Engine) {
+// now), not started; change adjusts its dependencies.
+func newServer(tb testing.TB, cfg Config, d testDB, log *slog.Logger, now func() time.Time, passwords *password.Pool, change ...func(*Deps)) (*Server, *jobs.Engine) {
 	tb.Helper()
-	srv := New(cfg, Deps{
+	deps := Deps{
 		Log:       log,
 		Store:     d.store,
 		Tokens:    token.New([]byte(testSecret), testJWTTTL, now),
 		Passwords: passwords,
 		Now:       now,
-	})
+	}
+	for _, f := range change {
+		f(&deps)
+	}
+	srv := New(cfg, deps)
 	tb.Cleanup(func() { srv.Close(context.Background()) })
 	e, err := jobs.New(d.store, d.jobs, jobs.Config{
 		// A short period makes the engine poll for jobs every 20 ms.

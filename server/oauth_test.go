@@ -1,0 +1,809 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keelhq/keel/db"
+	"github.com/keelhq/keel/gen/oapi"
+	"github.com/keelhq/keel/internal/oidc"
+	"github.com/keelhq/keel/internal/oidctest"
+)
+
+// Sign-in with OpenID Connect providers, end to end: keel's router in
+// process, a real OpenID Provider (internal/oidctest) on 127.0.0.1, and the
+// browser between them played by the provider's SignIn, which stops at
+// keel's callback URL; the test then calls that on keel's router.
+
+const (
+	// keelURL is keel's API_URL as the provider knows it: nothing listens
+	// there, the tests call the callback on the router themselves.
+	keelURL = "http://keel.test"
+	// appURL is the one OAUTH_REDIRECT_URLS entry.
+	appURL = "https://app.example/done"
+	// idpPassword is every provider user's password.
+	idpPassword = "correct horse battery"
+)
+
+// oauthAPI is a test API with two providers, "corp" and "other", both
+// clients of one oidctest provider (a user there has the same subject at
+// both), and appURL as the only redirect_to.
+type oauthAPI struct {
+	*testAPI
+	p *oidctest.Provider
+	// seen are the states, nonces and codes the test saw, none of which may
+	// be in the log; shared with the subtests' copies.
+	seen *seen
+}
+
+type seen struct {
+	mu      sync.Mutex
+	secrets []string
+}
+
+func newOAuthAPI(t *testing.T) *oauthAPI {
+	t.Helper()
+	p := oidctest.Start(t, oidc.CallbackURL(keelURL, "corp"))
+	p.AllowRedirect(oidc.CallbackURL(keelURL, "other"))
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	cfg := func(name string) oidc.Config {
+		return oidc.Config{Name: name, Issuer: p.Issuer, ClientID: p.ClientID, ClientSecret: p.ClientSecret}
+	}
+	ps, err := oidc.Discover(ctx, keelURL, []oidc.Config{cfg("corp"), cfg("other")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &oauthAPI{
+		testAPI: newTestAPIWithProviders(t, ps, func(c *Config) { c.RedirectURLs = []string{appURL} }),
+		p:       p,
+		seen:    &seen{},
+	}
+	// Runs first among the cleanups, after the test's last request.
+	t.Cleanup(func() {
+		logs := a.logs.String()
+		a.seen.mu.Lock()
+		defer a.seen.mu.Unlock()
+		for _, s := range append(a.seen.secrets, p.ClientSecret) {
+			if s != "" && strings.Contains(logs, s) {
+				t.Errorf("a secret (%.8s…) is in the log", s)
+			}
+		}
+	})
+	return a
+}
+
+// forInput is the API for a subtest.
+func (a *oauthAPI) forInput(t *testing.T) *oauthAPI {
+	c := *a.testAPI
+	c.t = t
+	return &oauthAPI{testAPI: &c, p: a.p, seen: a.seen}
+}
+
+func (a *oauthAPI) remember(secrets ...string) {
+	a.seen.mu.Lock()
+	defer a.seen.mu.Unlock()
+	a.seen.secrets = append(a.seen.secrets, secrets...)
+}
+
+// user adds username at the provider with email and returns its subject.
+func (a *oauthAPI) user(username, email string, verified bool) string {
+	return a.p.AddUser(oidctest.User{Username: username, Password: idpPassword, Email: email, EmailVerified: verified})
+}
+
+// app is one sign-in as the app runs it: its PKCE verifier.
+type app struct{ verifier string }
+
+func newApp() app { return app{verifier: oidc.Random(32)} }
+
+func (c app) challenge() string { return oidc.S256(c.verifier) }
+
+// authorizeRec is GET /oauth/{provider}/authorize as the app sends the browser there.
+func (a *oauthAPI) authorizeRec(provider, redirectTo string, c app) *httptest.ResponseRecorder {
+	a.t.Helper()
+	q := url.Values{"redirect_to": {redirectTo}, "code_challenge": {c.challenge()}, "code_challenge_method": {"S256"}}
+	return a.do("GET", "/oauth/"+provider+"/authorize?"+q.Encode(), "")
+}
+
+// authorize starts a sign-in with provider and returns the provider URL.
+func (a *oauthAPI) authorize(provider string, c app) string {
+	a.t.Helper()
+	rec := a.status(a.authorizeRec(provider, appURL, c), http.StatusFound, "authorize")
+	return a.toProvider(rec.Header().Get("Location"))
+}
+
+// toProvider checks a provider URL keel made and remembers its secrets.
+func (a *oauthAPI) toProvider(location string) string {
+	a.t.Helper()
+	u, err := url.Parse(location)
+	if err != nil || !strings.HasPrefix(location, a.p.Issuer+"/") {
+		a.t.Fatalf("not the provider's URL: %q", location)
+	}
+	q := u.Query()
+	if q.Get("state") == "" || q.Get("nonce") == "" || q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" {
+		a.t.Fatalf("the provider URL lacks state, nonce or PKCE: %s", location)
+	}
+	a.remember(q.Get("state"), q.Get("nonce"), q.Get("code_challenge"))
+	return location
+}
+
+// atProvider signs in as username at the provider, in a fresh browser, and
+// returns keel's callback URL the provider sends the browser to.
+func (a *oauthAPI) atProvider(providerURL, username string) *url.URL {
+	a.t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	cb := a.p.SignIn(a.t, &http.Client{Jar: jar, Timeout: 10 * time.Second}, providerURL, username, idpPassword)
+	if !strings.HasPrefix(cb.String(), keelURL+"/oauth/") {
+		a.t.Fatalf("the provider sent the browser to %s, not to keel's callback", cb)
+	}
+	a.remember(cb.Query().Get("code"))
+	return cb
+}
+
+// callback calls keel's callback URL on the router.
+func (a *oauthAPI) callback(cb *url.URL) *httptest.ResponseRecorder {
+	a.t.Helper()
+	return a.do("GET", cb.RequestURI(), "")
+}
+
+// back is what a callback sent the app on redirect_to; it fails the test
+// unless the callback was a redirect there.
+func (a *oauthAPI) back(rec *httptest.ResponseRecorder) url.Values {
+	a.t.Helper()
+	a.status(rec, http.StatusFound, "callback")
+	loc, err := url.Parse(rec.Header().Get("Location"))
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	if got := loc.Scheme + "://" + loc.Host + loc.Path; got != appURL {
+		a.t.Fatalf("the callback sent the browser to %s, not to redirect_to", loc)
+	}
+	q := loc.Query()
+	a.remember(q.Get("code"))
+	return q
+}
+
+// code is the code on a successful callback's redirect.
+func (a *oauthAPI) code(q url.Values) string {
+	a.t.Helper()
+	if q.Get("code") == "" || q.Has("error") {
+		a.t.Fatalf("the app got no code: %v", q)
+	}
+	return q.Get("code")
+}
+
+// refused checks that the app got error code and no code.
+func (a *oauthAPI) refused(q url.Values, code string) {
+	a.t.Helper()
+	if q.Get("error") != code || q.Get("error_description") == "" || q.Has("code") {
+		a.t.Errorf("the app got %v, want error=%s with a description and no code", q, code)
+	}
+}
+
+// signIn runs a whole sign-in as username with provider, up to what the app
+// gets back on redirect_to.
+func (a *oauthAPI) signIn(provider, username string, c app) url.Values {
+	a.t.Helper()
+	return a.back(a.callback(a.atProvider(a.authorize(provider, c), username)))
+}
+
+// exchange is POST /oauth/token.
+func (a *oauthAPI) exchange(code, verifier string) *httptest.ResponseRecorder {
+	a.t.Helper()
+	return a.do("POST", "/oauth/token", jsonBody("code", code, "code_verifier", verifier))
+}
+
+// mustSignIn signs username in with corp and returns the app's token pair.
+func (a *oauthAPI) mustSignIn(username string) oapi.Token {
+	a.t.Helper()
+	c := newApp()
+	code := a.code(a.signIn("corp", username, c))
+	return decode[oapi.Token](a.t, a.status(a.exchange(code, c.verifier), http.StatusOK, "token"))
+}
+
+// profile is GET /profile, which must answer.
+func (a *oauthAPI) profile(tok string) oapi.User {
+	a.t.Helper()
+	return decode[oapi.User](a.t, a.status(a.do("GET", "/profile", "", bearer(tok)...), http.StatusOK, "profile"))
+}
+
+// identities is GET /profile/identities, which must answer.
+func (a *oauthAPI) identities(tok string) []oapi.Identity {
+	a.t.Helper()
+	return decode[[]oapi.Identity](a.t, a.status(a.do("GET", "/profile/identities", "", bearer(tok)...), http.StatusOK, "identities"))
+}
+
+// rows counts what a sign-in creates, and the flows waiting for a callback.
+type rows struct{ users, identities, codes, flows, verifyJobs int }
+
+func (a *oauthAPI) rows() rows {
+	a.t.Helper()
+	var r rows
+	err := a.db.raw.QueryRow(`SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM identities),
+		(SELECT count(*) FROM oauth_codes), (SELECT count(*) FROM oauth_flows),
+		(SELECT count(*) FROM river_job WHERE kind = 'verify-email')`).
+		Scan(&r.users, &r.identities, &r.codes, &r.flows, &r.verifyJobs)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return r
+}
+
+// nothingCreated checks that no user, identity, code or email came since before.
+func (a *oauthAPI) nothingCreated(before rows, what string) {
+	a.t.Helper()
+	after := a.rows()
+	before.flows, after.flows = 0, 0
+	if after != before {
+		a.t.Errorf("%s created something: %+v, before %+v", what, after, before)
+	}
+}
+
+// signIns is keel_oidc_signins_total by result, for provider.
+func (a *oauthAPI) signIns(provider string) map[string]int {
+	a.t.Helper()
+	body := a.status(a.do("GET", "/metrics", ""), http.StatusOK, "metrics").Body.String()
+	out := map[string]int{}
+	prefix := fmt.Sprintf(`keel_oidc_signins_total{provider=%q,result="`, provider)
+	for _, line := range strings.Split(body, "\n") {
+		if rest, ok := strings.CutPrefix(line, prefix); ok {
+			var result string
+			var n int
+			if i := strings.Index(rest, `"} `); i > 0 {
+				result = rest[:i]
+				_, err := fmt.Sscan(rest[i+3:], &n)
+				if err != nil {
+					a.t.Fatalf("metrics line %q: %v", line, err)
+				}
+			}
+			out[result] = n
+		}
+	}
+	return out
+}
+
+// TestOAuthNewUser: a first sign-in creates an account with the provider's
+// email in lower case, verified as the provider says (a verification email
+// queued otherwise, as for a registration), without a password, and with
+// the identity listed.
+func TestOAuthNewUser(t *testing.T) {
+	t.Parallel()
+	a := newOAuthAPI(t)
+	a.mustRegister("someone@example.com", "password123")
+	wrongPassword := a.status(a.do("POST", "/login", credentials("someone@example.com", "not-the-password")), 401, "wrong password")
+
+	for _, verified := range []bool{true, false} {
+		t.Run(fmt.Sprint("email_verified=", verified), func(t *testing.T) {
+			a := a.forInput(t)
+			name := fmt.Sprint("ada-", verified)
+			sub := a.user(name, "Ada."+name+"@Example.COM", verified)
+			email := "ada." + name + "@example.com"
+			before := a.rows()
+
+			tok := a.mustSignIn(name)
+			u := a.profile(tok.Token)
+			if u.Email != email || u.EmailVerified != verified {
+				t.Errorf("the account is %s, verified %v; want %s, %v", u.Email, u.EmailVerified, email, verified)
+			}
+			after := a.rows()
+			wantJobs := 1
+			if verified {
+				wantJobs = 0
+			}
+			if after.users != before.users+1 || after.identities != before.identities+1 || after.verifyJobs != before.verifyJobs+wantJobs {
+				t.Errorf("rows %+v, before %+v: want one user, one identity, %d verification email", after, before, wantJobs)
+			}
+
+			// No password: every one is wrong, as a wrong one is.
+			for _, pw := range []string{"password123", "any password at all"} {
+				rec := a.do("POST", "/login", credentials(email, pw))
+				if rec.Code != wrongPassword.Code || detailOf(t, rec) != detailOf(t, wrongPassword) {
+					t.Errorf("login with %q: %d %s; want as a wrong password: %d %s", pw, rec.Code, rec.Body, wrongPassword.Code, wrongPassword.Body)
+				}
+			}
+
+			ids := a.identities(tok.Token)
+			if len(ids) != 1 || ids[0].Provider != "corp" || ids[0].Subject != sub || ids[0].Email != email || ids[0].ID < 1 {
+				t.Errorf("identities %+v, want one: corp, %s, %s", ids, sub, email)
+			}
+		})
+	}
+	if got := a.signIns("corp")["new_user"]; got != 2 {
+		t.Errorf("keel_oidc_signins_total new_user = %d, want 2", got)
+	}
+}
+
+// detailOf is a problem's status and detail, the same for every request.
+func detailOf(t *testing.T, rec *httptest.ResponseRecorder) string {
+	t.Helper()
+	p := problemOf(t, rec)
+	d := ""
+	if p.Detail != nil {
+		d = *p.Detail
+	}
+	return fmt.Sprint(p.Status, " ", p.Title, " ", d)
+}
+
+// TestOAuthReturningUser: signing in again, even with another email at the
+// provider, is the same account and adds nothing.
+func TestOAuthReturningUser(t *testing.T) {
+	t.Parallel()
+	a := newOAuthAPI(t)
+	a.user("ada", "ada@example.com", true)
+	first := a.profile(a.mustSignIn("ada").Token)
+	before := a.rows()
+
+	a.user("ada", "ada@elsewhere.example", true)
+	tok := a.mustSignIn("ada")
+	if again := a.profile(tok.Token); again.ID != first.ID {
+		t.Errorf("the second sign-in is user %d, the first was %d", again.ID, first.ID)
+	}
+	after := a.rows()
+	if after.users != before.users || after.identities != before.identities {
+		t.Errorf("the second sign-in added rows: %+v, before %+v", after, before)
+	}
+	if ids := a.identities(tok.Token); len(ids) != 1 {
+		t.Errorf("identities %+v, want one", ids)
+	}
+	m := a.signIns("corp")
+	if m["new_user"] != 1 || m["returning"] != 1 {
+		t.Errorf("keel_oidc_signins_total %v, want new_user 1 and returning 1", m)
+	}
+}
+
+// TestOAuthLinkingRules: a provider sign-in with the email of an existing
+// account links to it only when both the provider and the account have
+// verified the address; otherwise the app gets account_exists and nothing
+// is created.
+func TestOAuthLinkingRules(t *testing.T) {
+	t.Parallel()
+	a := newOAuthAPI(t)
+	tests := []struct {
+		provider, account bool // email verified by
+		linked            bool
+	}{
+		{provider: true, account: true, linked: true},
+		{provider: true, account: false},
+		{provider: false, account: true},
+		{provider: false, account: false},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("provider %v, account %v", tt.provider, tt.account), func(t *testing.T) {
+			a := a.forInput(t)
+			name := fmt.Sprintf("u-%v-%v", tt.provider, tt.account)
+			email := name + "@example.com"
+			user := a.mustRegister(email, "password123")
+			if tt.account {
+				a.verify(user.ID, email)
+			}
+			// The provider's letter case does not matter.
+			a.user(name, strings.ToUpper(email), tt.provider)
+			before := a.rows()
+
+			c := newApp()
+			q := a.signIn("corp", name, c)
+			if !tt.linked {
+				a.refused(q, "account_exists")
+				a.nothingCreated(before, "a refused link")
+				return
+			}
+			tok := decode[oapi.Token](t, a.status(a.exchange(a.code(q), c.verifier), 200, "token"))
+			if got := a.profile(tok.Token); got.ID != user.ID {
+				t.Errorf("signed in as user %d, want the account %d", got.ID, user.ID)
+			}
+			if ids := a.identities(tok.Token); len(ids) != 1 || ids[0].Provider != "corp" {
+				t.Errorf("identities %+v, want the corp one", ids)
+			}
+			if after := a.rows(); after.users != before.users {
+				t.Errorf("a link created a user: %+v, before %+v", after, before)
+			}
+			a.mustLogin(email, "password123") // the password still works
+		})
+	}
+	m := a.signIns("corp")
+	if m["linked"] != 1 || m["account_exists"] != 3 {
+		t.Errorf("keel_oidc_signins_total %v, want linked 1 and account_exists 3", m)
+	}
+}
+
+// verify verifies the account's email through POST /email/verify, with a
+// token the test stores as the verification job would.
+func (a *oauthAPI) verify(userID int64, email string) {
+	a.t.Helper()
+	tok := oidc.Random(32)
+	err := a.store.CreateOneTimeToken(a.t.Context(), db.OneTimeToken{
+		Hash: db.HashToken(tok), UserID: userID, Purpose: db.PurposeVerifyEmail, Email: email, ExpiresAt: a.clock.Now().Add(time.Hour),
+	})
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	a.status(a.do("POST", "/email/verify", jsonBody("token", tok)), http.StatusNoContent, "verify email")
+}
+
+// linkRec is POST /profile/identities/{provider} with the given redirect_to.
+func (a *oauthAPI) linkRec(tok, provider, redirectTo string, c app) *httptest.ResponseRecorder {
+	a.t.Helper()
+	return a.do("POST", "/profile/identities/"+provider, jsonBody("redirect_to", redirectTo, "code_challenge", c.challenge()), bearer(tok)...)
+}
+
+// link links username at provider to the signed-in user of tok and returns
+// what the app gets back.
+func (a *oauthAPI) link(tok, provider, username string, c app) url.Values {
+	a.t.Helper()
+	res := decode[oapi.AuthorizeURL](a.t, a.status(a.linkRec(tok, provider, appURL, c), http.StatusOK, "link"))
+	return a.back(a.callback(a.atProvider(a.toProvider(res.AuthorizeURL), username)))
+}
+
+// TestOAuthLinkIdentity: a signed-in user links a provider account, and
+// the flow's code signs the same user in; an identity of another user is
+// refused.
+func TestOAuthLinkIdentity(t *testing.T) {
+	t.Parallel()
+	a := newOAuthAPI(t)
+	ada := a.mustRegister("ada@example.com", "password123")
+	tok := a.mustLogin("ada@example.com", "password123")
+	sub := a.user("ada-at-corp", "ada@corp.example", false) // linking needs no verified email
+	a.user("bob", "bob@corp.example", true)
+	bob := a.mustSignIn("bob")
+
+	c := newApp()
+	q := a.link(tok, "corp", "ada-at-corp", c)
+	linked := decode[oapi.Token](t, a.status(a.exchange(a.code(q), c.verifier), http.StatusOK, "token"))
+	if got := a.profile(linked.Token); got.ID != ada.ID {
+		t.Errorf("the link's code signed in user %d, want %d", got.ID, ada.ID)
+	}
+	if ids := a.identities(tok); len(ids) != 1 || ids[0].Provider != "corp" || ids[0].Subject != sub || ids[0].Email != "ada@corp.example" {
+		t.Errorf("identities %+v, want corp/%s", ids, sub)
+	}
+
+	t.Run("another user's identity", func(t *testing.T) {
+		a := a.forInput(t)
+		before := a.rows()
+		a.refused(a.link(tok, "corp", "bob", newApp()), "identity_taken")
+		a.nothingCreated(before, "identity_taken")
+		if ids := a.identities(bob.Token); len(ids) != 1 {
+			t.Errorf("bob's identities %+v, want his one", ids)
+		}
+		if ids := a.identities(tok); len(ids) != 1 {
+			t.Errorf("ada's identities %+v, want her one", ids)
+		}
+	})
+	t.Run("refused before the provider", func(t *testing.T) {
+		a := a.forInput(t)
+		before := a.rows()
+		a.status(a.linkRec(tok, "nope", appURL, newApp()), http.StatusNotFound, "unknown provider")
+		p := problemOf(t, a.status(a.linkRec(tok, "corp", "https://evil.example/done", newApp()), http.StatusBadRequest, "redirect_to"))
+		if p.Errors == nil || (*p.Errors)[0].Field != "/redirect_to" {
+			t.Errorf("problem %+v does not name /redirect_to", p)
+		}
+		a.status(a.linkRec("", "corp", appURL, newApp()), http.StatusUnauthorized, "no bearer")
+		if after := a.rows(); after != before {
+			t.Errorf("refused links stored something: %+v, before %+v", after, before)
+		}
+	})
+	m := a.signIns("corp")
+	if m["linked"] != 1 || m["identity_taken"] != 1 {
+		t.Errorf("keel_oidc_signins_total %v, want linked 1 and identity_taken 1", m)
+	}
+}
+
+// TestOAuthDeleteIdentity: unlinking is refused for the account's last way
+// in, and only the user's own identities can be unlinked.
+func TestOAuthDeleteIdentity(t *testing.T) {
+	t.Parallel()
+	a := newOAuthAPI(t)
+	del := func(tok string, id int64) *httptest.ResponseRecorder {
+		return a.do("DELETE", fmt.Sprint("/profile/identities/", id), "", bearer(tok)...)
+	}
+
+	// carol has no password and one identity, then two.
+	a.user("carol", "carol@example.com", true)
+	carol := a.mustSignIn("carol").Token
+	ids := a.identities(carol)
+	if len(ids) != 1 {
+		t.Fatalf("identities %+v", ids)
+	}
+	a.status(del(carol, ids[0].ID), http.StatusConflict, "the last way in")
+	c := newApp()
+	a.status(a.exchange(a.code(a.link(carol, "other", "carol", c)), c.verifier), http.StatusOK, "token")
+	if ids = a.identities(carol); len(ids) != 2 || ids[1].Provider != "other" {
+		t.Fatalf("identities after linking other: %+v", ids)
+	}
+
+	// ada has a password and one identity.
+	a.mustRegister("ada@example.com", "password123")
+	ada := a.mustLogin("ada@example.com", "password123")
+	a.user("ada", "ada@corp.example", true)
+	c = newApp()
+	a.status(a.exchange(a.code(a.link(ada, "corp", "ada", c)), c.verifier), http.StatusOK, "token")
+	adas := a.identities(ada)
+	if len(adas) != 1 {
+		t.Fatalf("ada's identities %+v", adas)
+	}
+
+	a.status(del(ada, ids[0].ID), http.StatusNotFound, "another user's identity")
+	a.status(del(ada, ids[0].ID+1000), http.StatusNotFound, "no such identity")
+	if got := a.identities(carol); len(got) != 2 {
+		t.Errorf("carol's identities after ada's attempt: %+v", got)
+	}
+
+	a.status(del(carol, ids[0].ID), http.StatusNoContent, "one of two identities")
+	a.status(del(carol, ids[1].ID), http.StatusConflict, "the last one left")
+	a.status(del(carol, ids[0].ID), http.StatusNotFound, "already unlinked")
+	a.status(del(ada, adas[0].ID), http.StatusNoContent, "an account with a password")
+	if got := a.identities(ada); len(got) != 0 {
+		t.Errorf("ada's identities after unlinking: %+v", got)
+	}
+	a.mustLogin("ada@example.com", "password123")
+	a.status(a.do("DELETE", fmt.Sprint("/profile/identities/", adas[0].ID), ""), http.StatusUnauthorized, "no bearer")
+}
+
+// withPath is cb with its path replaced.
+func withPath(cb *url.URL, path string) *url.URL {
+	u := *cb
+	u.Path = path
+	return &u
+}
+
+// TestOAuthCallbackRefused: every refusal of a callback, none of which
+// creates anything. With a flow, the app is told on redirect_to; without
+// one, 400.
+func TestOAuthCallbackRefused(t *testing.T) {
+	t.Parallel()
+	a := newOAuthAPI(t)
+	a.user("ada", "ada@example.com", true)
+	a.user("noemail", "", true)
+	stateOf := func(providerURL string) string {
+		u, _ := url.Parse(providerURL)
+		return u.Query().Get("state")
+	}
+
+	// Cases with a flow: the app is told why on redirect_to.
+	toApp := []struct {
+		name, error string
+		lie         func() // at the provider, before the sign-in
+		user        string // "" is ada
+	}{
+		{name: "wrong nonce", error: "invalid_token", lie: a.p.WrongNonce},
+		{name: "wrong audience", error: "invalid_token", lie: a.p.WrongAudience},
+		{name: "expired ID token", error: "invalid_token", lie: a.p.ExpiredIDToken},
+		{name: "no email", error: "email_required", lie: func() { a.p.NextIDToken(func(c map[string]any) { delete(c, "email") }) }},
+		{name: "empty email", error: "email_required", user: "noemail"},
+		{name: "not an email", error: "email_required", lie: func() { a.p.NextIDToken(func(c map[string]any) { c["email"] = "ada" }) }},
+		{name: "no subject", error: "invalid_token", lie: func() { a.p.NextIDToken(func(c map[string]any) { c["sub"] = "" }) }},
+	}
+	for _, tt := range toApp {
+		t.Run(tt.name, func(t *testing.T) {
+			a := a.forInput(t)
+			before := a.rows()
+			user := tt.user
+			if user == "" {
+				user = "ada"
+			}
+			if tt.lie != nil {
+				tt.lie()
+			}
+			a.refused(a.signIn("corp", user, newApp()), tt.error)
+			a.nothingCreated(before, tt.name)
+		})
+	}
+
+	t.Run("provider error", func(t *testing.T) {
+		a := a.forInput(t)
+		before := a.rows()
+		for _, code := range []string{"access_denied", "interaction_required"} {
+			state := stateOf(a.authorize("corp", newApp()))
+			q := url.Values{"error": {code}, "error_description": {"the user said no & left"}, "state": {state}}
+			got := a.back(a.do("GET", "/oauth/corp/callback?"+q.Encode(), ""))
+			a.refused(got, code)
+			if got.Get("error_description") != "the user said no & left" {
+				t.Errorf("error_description %q, want the provider's", got.Get("error_description"))
+			}
+			a.status(a.do("GET", "/oauth/corp/callback?"+q.Encode(), ""), http.StatusBadRequest, "the same state again")
+		}
+		a.nothingCreated(before, "a provider error")
+	})
+
+	t.Run("neither code nor error", func(t *testing.T) {
+		a := a.forInput(t)
+		before := a.rows()
+		state := stateOf(a.authorize("corp", newApp()))
+		a.refused(a.back(a.do("GET", "/oauth/corp/callback?state="+url.QueryEscape(state), "")), "invalid_request")
+		a.nothingCreated(before, "a callback without a code")
+	})
+
+	// Cases without a flow keel can use: 400 (404 for an unknown provider).
+	t.Run("no flow", func(t *testing.T) {
+		a := a.forInput(t)
+		before := a.rows()
+		a.status(a.do("GET", "/oauth/corp/callback?code=x", ""), http.StatusBadRequest, "no state")
+		a.status(a.do("GET", "/oauth/corp/callback?state=not-a-state&code=x", ""), http.StatusBadRequest, "unknown state")
+		// A real state of another flow, sent with a code of this one.
+		cb := a.atProvider(a.authorize("corp", newApp()), "ada")
+		forged := *cb
+		q := cb.Query()
+		q.Set("state", oidc.Random(32))
+		forged.RawQuery = q.Encode()
+		a.status(a.callback(&forged), http.StatusBadRequest, "wrong state")
+		a.nothingCreated(before, "a wrong state")
+	})
+
+	t.Run("reused state", func(t *testing.T) {
+		a := a.forInput(t)
+		cb := a.atProvider(a.authorize("corp", newApp()), "ada")
+		a.code(a.back(a.callback(cb)))
+		before := a.rows()
+		a.status(a.callback(cb), http.StatusBadRequest, "the callback again")
+		a.nothingCreated(before, "a reused state")
+	})
+
+	t.Run("expired state", func(t *testing.T) {
+		a := a.forInput(t)
+		cb := a.atProvider(a.authorize("corp", newApp()), "ada")
+		a.clock.Add(10*time.Minute - time.Second)
+		a.code(a.back(a.callback(cb)))
+		before := a.rows()
+		cb = a.atProvider(a.authorize("corp", newApp()), "ada")
+		a.clock.Add(10*time.Minute + time.Second)
+		a.status(a.callback(cb), http.StatusBadRequest, "after ten minutes")
+		a.nothingCreated(before, "an expired state")
+	})
+
+	t.Run("code of another flow", func(t *testing.T) {
+		// A provider code injected into another flow (its state): keel's
+		// PKCE verifier for that flow does not match the code's challenge.
+		a := a.forInput(t)
+		before := a.rows()
+		stolen := a.atProvider(a.authorize("corp", newApp()), "ada")
+		victim := a.atProvider(a.authorize("corp", newApp()), "ada")
+		q := victim.Query()
+		q.Set("code", stolen.Query().Get("code"))
+		victim.RawQuery = q.Encode()
+		a.refused(a.back(a.callback(victim)), "invalid_grant")
+		a.nothingCreated(before, "an injected code")
+	})
+
+	t.Run("state of another provider", func(t *testing.T) {
+		a := a.forInput(t)
+		before := a.rows()
+		cb := a.atProvider(a.authorize("other", newApp()), "ada")
+		a.status(a.callback(withPath(cb, "/oauth/corp/callback")), http.StatusBadRequest, "other's state at corp")
+		a.status(a.callback(cb), http.StatusBadRequest, "then at other: the flow is spent")
+		a.nothingCreated(before, "another provider's state")
+	})
+
+	t.Run("unknown provider", func(t *testing.T) {
+		a := a.forInput(t)
+		before := a.rows()
+		cb := a.atProvider(a.authorize("corp", newApp()), "ada")
+		a.status(a.callback(withPath(cb, "/oauth/nope/callback")), http.StatusNotFound, "callback")
+		a.status(a.authorizeRec("nope", appURL, newApp()), http.StatusNotFound, "authorize")
+		a.nothingCreated(before, "an unknown provider")
+		// The flow was not touched: it still works.
+		a.code(a.back(a.callback(cb)))
+	})
+
+	t.Run("redirect_to not allowed", func(t *testing.T) {
+		a := a.forInput(t)
+		before := a.rows()
+		for _, to := range []string{"https://evil.example/done", appURL + "/", appURL + "?x=1", "HTTPS://app.example/done"} {
+			p := problemOf(t, a.status(a.authorizeRec("corp", to, newApp()), http.StatusBadRequest, to))
+			if p.Errors == nil || (*p.Errors)[0].Field != "redirect_to" {
+				t.Errorf("%s: problem %+v does not name redirect_to", to, p)
+			}
+		}
+		if after := a.rows(); after != before {
+			t.Errorf("refused authorizations stored something: %+v, before %+v", after, before)
+		}
+	})
+
+	m := a.signIns("corp")
+	for result, want := range map[string]int{
+		"invalid_token": 5, "email_required": 3, "provider_error": 3, "bad_state": 7, "new_user": 1, "returning": 2,
+	} {
+		if m[result] != want {
+			t.Errorf("keel_oidc_signins_total{result=%q} = %d, want %d (all: %v)", result, m[result], want, m)
+		}
+	}
+}
+
+// TestOAuthProviderDown: a provider that cannot be reached at the callback
+// is a 502, and nothing is created.
+func TestOAuthProviderDown(t *testing.T) {
+	t.Parallel()
+	a := newOAuthAPI(t)
+	a.user("ada", "ada@example.com", true)
+	before := a.rows()
+	cb := a.atProvider(a.authorize("corp", newApp()), "ada")
+	a.p.Stop()
+	p := problemOf(t, a.status(a.callback(cb), http.StatusBadGateway, "callback"))
+	if p.Detail == nil || strings.Contains(*p.Detail, "127.0.0.1") {
+		t.Errorf("problem %+v: want a detail that does not show the provider's error", p)
+	}
+	a.nothingCreated(before, "a provider down")
+	if m := a.signIns("corp"); m["provider_down"] != 1 {
+		t.Errorf("keel_oidc_signins_total %v, want provider_down 1", m)
+	}
+}
+
+// TestOAuthToken: the callback's code works once, for a minute, with the
+// verifier of the app's challenge, and starts a session like a login's.
+func TestOAuthToken(t *testing.T) {
+	t.Parallel()
+	a := newOAuthAPI(t)
+	a.user("ada", "ada@example.com", true)
+	refusedCode := func(rec *httptest.ResponseRecorder, what string) {
+		t.Helper()
+		p := problemOf(t, a.status(rec, http.StatusBadRequest, what))
+		if p.Errors == nil || (*p.Errors)[0].Field != "/code" {
+			t.Errorf("%s: problem %+v does not name /code", what, p)
+		}
+	}
+
+	t.Run("wrong verifier spends the code", func(t *testing.T) {
+		a := a.forInput(t)
+		c := newApp()
+		code := a.code(a.signIn("corp", "ada", c))
+		refusedCode(a.exchange(code, newApp().verifier), "wrong verifier")
+		refusedCode(a.exchange(code, c.verifier), "the right verifier after a wrong one")
+	})
+	t.Run("reused code", func(t *testing.T) {
+		a := a.forInput(t)
+		c := newApp()
+		code := a.code(a.signIn("corp", "ada", c))
+		a.status(a.exchange(code, c.verifier), http.StatusOK, "first")
+		refusedCode(a.exchange(code, c.verifier), "second")
+	})
+	t.Run("unknown code", func(t *testing.T) {
+		a := a.forInput(t)
+		refusedCode(a.exchange(oidc.Random(32), newApp().verifier), "unknown")
+	})
+	t.Run("expired code", func(t *testing.T) {
+		a := a.forInput(t)
+		c := newApp()
+		code := a.code(a.signIn("corp", "ada", c))
+		a.clock.Add(61 * time.Second)
+		refusedCode(a.exchange(code, c.verifier), "after a minute")
+		code = a.code(a.signIn("corp", "ada", c))
+		a.clock.Add(59 * time.Second)
+		a.status(a.exchange(code, c.verifier), http.StatusOK, "within the minute")
+	})
+	t.Run("the session", func(t *testing.T) {
+		a := a.forInput(t)
+		pair := a.mustSignIn("ada")
+		other := a.mustSignIn("ada")
+		sessions := decode[[]oapi.Session](t, a.status(a.do("GET", "/sessions", "", bearer(pair.Token)...), http.StatusOK, "sessions"))
+		current := 0
+		for _, s := range sessions {
+			if s.Current {
+				current++
+				if s.ID != a.sessionOf(pair.Token) {
+					t.Errorf("current session %s, want the token's %s", s.ID, a.sessionOf(pair.Token))
+				}
+			}
+		}
+		if len(sessions) < 2 || current != 1 {
+			t.Errorf("sessions %+v: want both sign-ins', one of them current", sessions)
+		}
+		next := decode[oapi.Token](t, a.status(a.refresh(pair.RefreshToken), http.StatusOK, "refresh"))
+		a.status(a.do("POST", "/logout", "", bearer(next.Token)...), http.StatusNoContent, "logout")
+		if got := a.profileStatus(next.Token); got != http.StatusUnauthorized {
+			t.Errorf("profile after logout: %d", got)
+		}
+		a.status(a.refresh(next.RefreshToken), http.StatusUnauthorized, "refresh after logout")
+		if got := a.profileStatus(other.Token); got != http.StatusOK {
+			t.Errorf("the other sign-in's session after logout: %d", got)
+		}
+	})
+}
