@@ -90,7 +90,10 @@ type OAuthCode struct {
 	UserID        int64
 	Provider      string
 	CodeChallenge string
-	ExpiresAt     time.Time
+	// Link, for a link flow's code, is the identity to link to UserID once
+	// the app redeems the code with its verifier (nil for a sign-in).
+	Link      *ProviderUser
+	ExpiresAt time.Time
 }
 
 // Identity is a provider account (Provider, Subject) linked to a user.
@@ -199,8 +202,9 @@ type Store interface {
 	// VerifyEmail spends a verification token and marks its address
 	// verified, or returns ErrNoToken (unknown, used or expired at now).
 	VerifyEmail(ctx context.Context, hash string, now time.Time) error
-	// ResetPassword spends a reset token, stores the new password hash and
-	// ends every session of the user, in one transaction, or returns
+	// ResetPassword spends a reset token, stores the new password hash, ends
+	// every session of the user and drops its untrusted identities (the
+	// mailbox's owner has proved the address), in one transaction, or returns
 	// ErrNoToken (unknown, used or expired at now).
 	ResetPassword(ctx context.Context, hash, passwordHash string, now time.Time) error
 
@@ -234,13 +238,18 @@ type Store interface {
 	// for them, in one transaction, and says how it found them (SignIn*):
 	// the user its identity is linked to; else the account with its email,
 	// linked now, when both p and the account have verified the address
-	// (ErrAccountExists otherwise); else a new account without a password
-	// (after, when not nil, runs in that transaction with it).
+	// (ErrAccountExists otherwise; linking also drops the account's
+	// untrusted identities and, when there were any, ends its sessions);
+	// else a new account without a password, whose identity is trusted when
+	// p's email is verified (after, when not nil, runs in that transaction
+	// with it).
 	SignInWithProvider(ctx context.Context, p ProviderUser, code OAuthCode, now time.Time, after func(*sql.Tx, User) error) (User, string, error)
-	// LinkIdentity links p to the user and stores code for them, in one
-	// transaction; ErrIdentityTaken when p is another user's, ErrNoUser
-	// when the user is gone. Linking an identity again is no error.
-	LinkIdentity(ctx context.Context, userID int64, p ProviderUser, code OAuthCode, now time.Time) error
+	// CreateOAuthCode stores a code (a link flow's, which carries Link).
+	CreateOAuthCode(ctx context.Context, c OAuthCode) error
+	// LinkIdentity links p to the user, trusted (the signed-in user asked);
+	// ErrIdentityTaken when p is another user's, ErrNoUser when the user is
+	// gone. Linking an identity again is no error.
+	LinkIdentity(ctx context.Context, userID int64, p ProviderUser, now time.Time) error
 	// TakeOAuthCode spends the code with hash, or returns ErrNoToken
 	// (unknown, used, or expired at now).
 	TakeOAuthCode(ctx context.Context, hash string, now time.Time) (OAuthCode, error)

@@ -42,8 +42,8 @@ func newMetrics(hashQueue func() int64) *metrics {
 		signIns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "keel_oidc_signins_total",
 			Help: "Callbacks of sign-ins with OpenID Connect providers, by provider and result (" +
-				"new_user, returning, linked, provider_error, invalid_token, email_required, account_exists, " +
-				"identity_taken, account_gone, bad_state, provider_down).",
+				"new_user, returning, linked (by email, or from the profile at POST /oauth/token), link_pending (a link flow's " +
+				"callback), provider_error, invalid_token, email_required, account_exists, identity_taken, bad_state, provider_down).",
 		}, []string{"provider", "result"}),
 	}
 	m.registry.MustRegister(

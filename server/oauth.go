@@ -40,6 +40,8 @@ var (
 		Detail: "is not one of the URLs keel may send the browser back to (OAUTH_REDIRECT_URLS)"}
 	errNoFlow = &Error{Status: http.StatusBadRequest,
 		Detail: "this sign-in is unknown, used or expired (state); start it again"}
+	errIdentityTaken = &Error{Status: http.StatusConflict,
+		Detail: "this provider account is linked to another keel account; unlink it there first"}
 	// errBadCode is every refused code alike: unknown, spent, expired, or
 	// with a verifier that does not match its challenge.
 	errBadCode = &Error{Status: http.StatusBadRequest, Field: "/code",
@@ -163,9 +165,13 @@ func (s *Server) OauthCallback(ctx context.Context, req oapi.OauthCallbackReques
 	user := db.ProviderUser{Provider: p.Name(), Subject: who.Subject, Email: email, EmailVerified: who.EmailVerified}
 	code := oidc.Random(secretBytes)
 	grant := db.OAuthCode{Hash: db.HashToken(code), Provider: p.Name(), CodeChallenge: flow.CodeChallenge, ExpiresAt: s.now().Add(codeTTL)}
-	result := "linked"
+	result := "link_pending"
 	if flow.LinkUserID != 0 {
-		err = s.store.LinkIdentity(ctx, flow.LinkUserID, user, grant, s.now())
+		// Linked only when the app redeems the code with its verifier
+		// (OauthToken): a victim lured through someone else's link URL
+		// brings the code to their own app, which cannot redeem it.
+		grant.UserID, grant.Link = flow.LinkUserID, &user
+		err = s.store.CreateOAuthCode(ctx, grant)
 	} else {
 		_, result, err = s.store.SignInWithProvider(ctx, user, grant, s.now(), func(tx *sql.Tx, u db.User) error {
 			if u.EmailVerified {
@@ -178,10 +184,8 @@ func (s *Server) OauthCallback(ctx context.Context, req oapi.OauthCallbackReques
 	case errors.Is(err, db.ErrAccountExists):
 		return refuse("account_exists", "account_exists",
 			"an account with this email exists; sign in to it and link this provider from the profile")
-	case errors.Is(err, db.ErrIdentityTaken):
+	case errors.Is(err, db.ErrIdentityTaken): // two first sign-ins at once, after the store's retry
 		return refuse("identity_taken", "identity_taken", "this provider account is linked to another keel account")
-	case errors.Is(err, db.ErrNoUser):
-		return refuse("account_gone", "account_gone", "the account that started linking no longer exists")
 	case err != nil:
 		return nil, err
 	}
@@ -204,7 +208,8 @@ func withQuery(to string, q url.Values) string {
 }
 
 // OauthToken redeems the callback's code, with the verifier of the app's
-// challenge, for a token pair: a session like a password login's.
+// challenge, for a token pair: a session like a password login's. A link
+// flow's code links its identity here, once the verifier has matched.
 func (s *Server) OauthToken(ctx context.Context, req oapi.OauthTokenRequestObject) (oapi.OauthTokenResponseObject, error) {
 	grant, err := s.store.TakeOAuthCode(ctx, db.HashToken(req.Body.Code), s.now())
 	if errors.Is(err, db.ErrNoToken) {
@@ -217,6 +222,19 @@ func (s *Server) OauthToken(ctx context.Context, req oapi.OauthTokenRequestObjec
 	// or a code intercepted on the way) cannot retry it.
 	if subtle.ConstantTimeCompare([]byte(oidc.S256(req.Body.CodeVerifier)), []byte(grant.CodeChallenge)) != 1 {
 		return nil, errBadCode
+	}
+	if grant.Link != nil {
+		err := s.store.LinkIdentity(ctx, grant.UserID, *grant.Link, s.now())
+		switch {
+		case errors.Is(err, db.ErrIdentityTaken):
+			s.metrics.signIn(grant.Provider, "identity_taken")
+			return nil, errIdentityTaken
+		case errors.Is(err, db.ErrNoUser): // the account was deleted meanwhile
+			return nil, errBadCode
+		case err != nil:
+			return nil, err
+		}
+		s.metrics.signIn(grant.Provider, "linked")
 	}
 	tok, err := s.startSession(ctx, grant.UserID)
 	if err != nil {

@@ -229,6 +229,11 @@ func (d *DB) ResetPassword(ctx context.Context, hash, passwordHash string, now t
 		if err := q.DeleteOneTimeTokens(ctx, gen.DeleteOneTimeTokensParams{UserID: row.UserID, Purpose: db.PurposeResetPassword}); err != nil {
 			return err
 		}
+		// The mailbox's owner has proved the address: an identity that
+		// created the account with it unproved was not theirs to keep.
+		if _, err := q.DeleteUntrustedIdentities(ctx, row.UserID); err != nil {
+			return err
+		}
 		return q.DeleteSessionsExcept(ctx, gen.DeleteSessionsExceptParams{UserID: row.UserID, Keep: ""})
 	})
 }

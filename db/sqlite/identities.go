@@ -43,16 +43,26 @@ func (d *DB) TakeOAuthFlow(ctx context.Context, stateHash string, now time.Time)
 
 // createCode stores the callback's one-time code for userID.
 func createCode(ctx context.Context, q *gen.Queries, code db.OAuthCode, userID int64) error {
+	var link db.ProviderUser
+	if code.Link != nil {
+		link = *code.Link
+	}
 	return q.CreateOAuthCode(ctx, gen.CreateOAuthCodeParams{
 		Hash: code.Hash, UserID: userID, Provider: code.Provider, CodeChallenge: code.CodeChallenge,
+		LinkSubject: link.Subject, LinkEmail: link.Email, LinkEmailVerified: link.EmailVerified,
 		ExpiresAt: db.Millis(code.ExpiresAt),
 	})
 }
 
+// CreateOAuthCode implements db.Store.
+func (d *DB) CreateOAuthCode(ctx context.Context, c db.OAuthCode) error {
+	return createCode(ctx, d.write, c, c.UserID)
+}
+
 // createIdentity links p to userID; a unique violation is p linked already.
-func createIdentity(ctx context.Context, q *gen.Queries, userID int64, p db.ProviderUser, now time.Time) error {
+func createIdentity(ctx context.Context, q *gen.Queries, userID int64, p db.ProviderUser, trusted bool, now time.Time) error {
 	err := q.CreateIdentity(ctx, gen.CreateIdentityParams{
-		UserID: userID, Provider: p.Provider, Subject: p.Subject, Email: p.Email, CreatedAt: db.Millis(now)})
+		UserID: userID, Provider: p.Provider, Subject: p.Subject, Email: p.Email, Trusted: trusted, CreatedAt: db.Millis(now)})
 	if errors.Is(translate(err, nil), db.ErrEmailTaken) {
 		return db.ErrIdentityTaken
 	}
@@ -101,7 +111,18 @@ func signIn(ctx context.Context, tx *sql.Tx, q *gen.Queries, p db.ProviderUser, 
 			return db.User{}, "", db.ErrAccountExists
 		}
 		u := db.User{ID: existing.ID, Email: existing.Email, CreatedAt: db.Millis(existing.CreatedAt), EmailVerified: true}
-		return u, db.SignInLinked, createIdentity(ctx, q, u.ID, p, now)
+		// The provider has proved the address: an identity that squatted
+		// it unproved loses the account, and so do the sessions it may hold.
+		n, err := q.DeleteUntrustedIdentities(ctx, u.ID)
+		if err != nil {
+			return db.User{}, "", err
+		}
+		if n > 0 {
+			if err := q.DeleteSessionsExcept(ctx, gen.DeleteSessionsExceptParams{UserID: u.ID, Keep: ""}); err != nil {
+				return db.User{}, "", err
+			}
+		}
+		return u, db.SignInLinked, createIdentity(ctx, q, u.ID, p, true, now)
 	case !errors.Is(err, sql.ErrNoRows):
 		return db.User{}, "", err
 	}
@@ -117,7 +138,9 @@ func signIn(ctx context.Context, tx *sql.Tx, q *gen.Queries, p db.ProviderUser, 
 		}
 	}
 	u := db.User{ID: row.ID, Email: row.Email, CreatedAt: db.Millis(row.CreatedAt), EmailVerified: p.EmailVerified}
-	if err := createIdentity(ctx, q, u.ID, p, now); err != nil {
+	// Trusted only when the provider has verified the address: otherwise
+	// nobody has proved it, and whoever does later takes the account over.
+	if err := createIdentity(ctx, q, u.ID, p, p.EmailVerified, now); err != nil {
 		return db.User{}, db.SignInNewUser, err
 	}
 	if after != nil {
@@ -132,7 +155,7 @@ func signIn(ctx context.Context, tx *sql.Tx, q *gen.Queries, p db.ProviderUser, 
 // (a double click) can both miss it; the loser's insert then fails on the
 // unique index, and it looks again (once), finding the winner's: its own
 // user's, which is no error, or another's.
-func (d *DB) LinkIdentity(ctx context.Context, userID int64, p db.ProviderUser, code db.OAuthCode, now time.Time) error {
+func (d *DB) LinkIdentity(ctx context.Context, userID int64, p db.ProviderUser, now time.Time) error {
 	for attempt := 0; ; attempt++ {
 		lostRace := false
 		err := d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
@@ -141,18 +164,17 @@ func (d *DB) LinkIdentity(ctx context.Context, userID int64, p db.ProviderUser, 
 			case err == nil && owner != userID:
 				return db.ErrIdentityTaken
 			case err == nil: // linked already: nothing to add
-			case errors.Is(err, sql.ErrNoRows):
-				if _, err := q.GetUser(ctx, userID); err != nil {
-					return translate(err, db.ErrNoUser)
-				}
-				if err := createIdentity(ctx, q, userID, p, now); err != nil {
-					lostRace = errors.Is(err, db.ErrIdentityTaken)
-					return err
-				}
-			default:
+				return nil
+			case !errors.Is(err, sql.ErrNoRows):
 				return err
 			}
-			return createCode(ctx, q, code, userID)
+			if _, err := q.GetUser(ctx, userID); err != nil {
+				return translate(err, db.ErrNoUser)
+			}
+			// Trusted: the signed-in owner of the account asked for it.
+			err = createIdentity(ctx, q, userID, p, true, now)
+			lostRace = errors.Is(err, db.ErrIdentityTaken)
+			return err
 		})
 		if !lostRace || attempt == 1 {
 			return err
@@ -169,8 +191,12 @@ func (d *DB) TakeOAuthCode(ctx context.Context, hash string, now time.Time) (db.
 	if !now.Before(row.ExpiresAt) {
 		return db.OAuthCode{}, db.ErrNoToken
 	}
-	return db.OAuthCode{Hash: hash, UserID: row.UserID, Provider: row.Provider, CodeChallenge: row.CodeChallenge,
-		ExpiresAt: db.Millis(row.ExpiresAt)}, nil
+	c := db.OAuthCode{Hash: hash, UserID: row.UserID, Provider: row.Provider, CodeChallenge: row.CodeChallenge,
+		ExpiresAt: db.Millis(row.ExpiresAt)}
+	if row.LinkSubject != "" {
+		c.Link = &db.ProviderUser{Provider: row.Provider, Subject: row.LinkSubject, Email: row.LinkEmail, EmailVerified: row.LinkEmailVerified}
+	}
+	return c, nil
 }
 
 // ListIdentities implements db.Store.

@@ -377,6 +377,9 @@ type BadRequest = Problem
 // Conflict An RFC 9457 problem detail.
 type Conflict = Problem
 
+// IdentityTaken An RFC 9457 problem detail.
+type IdentityTaken = Problem
+
 // InternalError An RFC 9457 problem detail.
 type InternalError = Problem
 
@@ -603,7 +606,9 @@ type ClientInterface interface {
 	// whose challenge the app sent to `GET /oauth/{provider}/authorize`. It starts a session like
 	// `POST /login` (refresh, logout and `GET /sessions` work the same). A code works once, for
 	// 60 seconds; an unknown, used or expired code and a verifier that does not match get the
-	// same 400.
+	// same 400. The code of a link flow (`POST /profile/identities/{ref}`) links its provider
+	// account here, once the verifier matches, and answers 409 when that provider account is
+	// linked to another keel account meanwhile.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -616,7 +621,9 @@ type ClientInterface interface {
 	// whose challenge the app sent to `GET /oauth/{provider}/authorize`. It starts a session like
 	// `POST /login` (refresh, logout and `GET /sessions` work the same). A code works once, for
 	// 60 seconds; an unknown, used or expired code and a verifier that does not match get the
-	// same 400.
+	// same 400. The code of a link flow (`POST /profile/identities/{ref}`) links its provider
+	// account here, once the verifier matches, and answers 409 when that provider account is
+	// linked to another keel account meanwhile.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -729,9 +736,11 @@ type ClientInterface interface {
 	//
 	// `ref` is a provider's name (from `OIDC_PROVIDERS`). A browser cannot put a bearer header on
 	// a navigation, so this answers with the provider URL for the app to send the browser to;
-	// the flow then runs as for `GET /oauth/{provider}/authorize`, and on success links the
-	// provider account (refused when it is already linked to another account) and sends the
-	// browser to `redirect_to` with a one-time `code` for `POST /oauth/token`.
+	// the flow then runs as for `GET /oauth/{provider}/authorize` and sends the browser to
+	// `redirect_to` with a one-time `code`; `POST /oauth/token` with it and the verifier links
+	// the provider account (409 when it is linked to another account) and starts a session.
+	// Linking waits for the verifier so that someone who lures a victim through their own link
+	// URL links nothing.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -742,9 +751,11 @@ type ClientInterface interface {
 	//
 	// `ref` is a provider's name (from `OIDC_PROVIDERS`). A browser cannot put a bearer header on
 	// a navigation, so this answers with the provider URL for the app to send the browser to;
-	// the flow then runs as for `GET /oauth/{provider}/authorize`, and on success links the
-	// provider account (refused when it is already linked to another account) and sends the
-	// browser to `redirect_to` with a one-time `code` for `POST /oauth/token`.
+	// the flow then runs as for `GET /oauth/{provider}/authorize` and sends the browser to
+	// `redirect_to` with a one-time `code`; `POST /oauth/token` with it and the verifier links
+	// the provider account (409 when it is linked to another account) and starts a session.
+	// Linking waits for the verifier so that someone who lures a victim through their own link
+	// URL links nothing.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -990,7 +1001,9 @@ func (c *Client) Logout(ctx context.Context, reqEditors ...RequestEditorFn) (*ht
 // whose challenge the app sent to `GET /oauth/{provider}/authorize`. It starts a session like
 // `POST /login` (refresh, logout and `GET /sessions` work the same). A code works once, for
 // 60 seconds; an unknown, used or expired code and a verifier that does not match get the
-// same 400.
+// same 400. The code of a link flow (`POST /profile/identities/{ref}`) links its provider
+// account here, once the verifier matches, and answers 409 when that provider account is
+// linked to another keel account meanwhile.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1013,7 +1026,9 @@ func (c *Client) OauthTokenWithBody(ctx context.Context, contentType string, bod
 // whose challenge the app sent to `GET /oauth/{provider}/authorize`. It starts a session like
 // `POST /login` (refresh, logout and `GET /sessions` work the same). A code works once, for
 // 60 seconds; an unknown, used or expired code and a verifier that does not match get the
-// same 400.
+// same 400. The code of a link flow (`POST /profile/identities/{ref}`) links its provider
+// account here, once the verifier matches, and answers 409 when that provider account is
+// linked to another keel account meanwhile.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1246,9 +1261,11 @@ func (c *Client) DeleteIdentity(ctx context.Context, ref int64, reqEditors ...Re
 //
 // `ref` is a provider's name (from `OIDC_PROVIDERS`). A browser cannot put a bearer header on
 // a navigation, so this answers with the provider URL for the app to send the browser to;
-// the flow then runs as for `GET /oauth/{provider}/authorize`, and on success links the
-// provider account (refused when it is already linked to another account) and sends the
-// browser to `redirect_to` with a one-time `code` for `POST /oauth/token`.
+// the flow then runs as for `GET /oauth/{provider}/authorize` and sends the browser to
+// `redirect_to` with a one-time `code`; `POST /oauth/token` with it and the verifier links
+// the provider account (409 when it is linked to another account) and starts a session.
+// Linking waits for the verifier so that someone who lures a victim through their own link
+// URL links nothing.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1269,9 +1286,11 @@ func (c *Client) LinkIdentityWithBody(ctx context.Context, ref ProviderName, con
 //
 // `ref` is a provider's name (from `OIDC_PROVIDERS`). A browser cannot put a bearer header on
 // a navigation, so this answers with the provider URL for the app to send the browser to;
-// the flow then runs as for `GET /oauth/{provider}/authorize`, and on success links the
-// provider account (refused when it is already linked to another account) and sends the
-// browser to `redirect_to` with a one-time `code` for `POST /oauth/token`.
+// the flow then runs as for `GET /oauth/{provider}/authorize` and sends the browser to
+// `redirect_to` with a one-time `code`; `POST /oauth/token` with it and the verifier links
+// the provider account (409 when it is linked to another account) and starts a session.
+// Linking waits for the verifier so that someone who lures a victim through their own link
+// URL links nothing.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2486,7 +2505,9 @@ type ClientWithResponsesInterface interface {
 	// whose challenge the app sent to `GET /oauth/{provider}/authorize`. It starts a session like
 	// `POST /login` (refresh, logout and `GET /sessions` work the same). A code works once, for
 	// 60 seconds; an unknown, used or expired code and a verifier that does not match get the
-	// same 400.
+	// same 400. The code of a link flow (`POST /profile/identities/{ref}`) links its provider
+	// account here, once the verifier matches, and answers 409 when that provider account is
+	// linked to another keel account meanwhile.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2499,7 +2520,9 @@ type ClientWithResponsesInterface interface {
 	// whose challenge the app sent to `GET /oauth/{provider}/authorize`. It starts a session like
 	// `POST /login` (refresh, logout and `GET /sessions` work the same). A code works once, for
 	// 60 seconds; an unknown, used or expired code and a verifier that does not match get the
-	// same 400.
+	// same 400. The code of a link flow (`POST /profile/identities/{ref}`) links its provider
+	// account here, once the verifier matches, and answers 409 when that provider account is
+	// linked to another keel account meanwhile.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2622,9 +2645,11 @@ type ClientWithResponsesInterface interface {
 	//
 	// `ref` is a provider's name (from `OIDC_PROVIDERS`). A browser cannot put a bearer header on
 	// a navigation, so this answers with the provider URL for the app to send the browser to;
-	// the flow then runs as for `GET /oauth/{provider}/authorize`, and on success links the
-	// provider account (refused when it is already linked to another account) and sends the
-	// browser to `redirect_to` with a one-time `code` for `POST /oauth/token`.
+	// the flow then runs as for `GET /oauth/{provider}/authorize` and sends the browser to
+	// `redirect_to` with a one-time `code`; `POST /oauth/token` with it and the verifier links
+	// the provider account (409 when it is linked to another account) and starts a session.
+	// Linking waits for the verifier so that someone who lures a victim through their own link
+	// URL links nothing.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2635,9 +2660,11 @@ type ClientWithResponsesInterface interface {
 	//
 	// `ref` is a provider's name (from `OIDC_PROVIDERS`). A browser cannot put a bearer header on
 	// a navigation, so this answers with the provider URL for the app to send the browser to;
-	// the flow then runs as for `GET /oauth/{provider}/authorize`, and on success links the
-	// provider account (refused when it is already linked to another account) and sends the
-	// browser to `redirect_to` with a one-time `code` for `POST /oauth/token`.
+	// the flow then runs as for `GET /oauth/{provider}/authorize` and sends the browser to
+	// `redirect_to` with a one-time `code`; `POST /oauth/token` with it and the verifier links
+	// the provider account (409 when it is linked to another account) and starts a session.
+	// Linking waits for the verifier so that someone who lures a victim through their own link
+	// URL links nothing.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3166,6 +3193,8 @@ type OauthTokenResponse struct {
 	JSON200 *Token
 	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationProblemJSON409 *IdentityTaken
 	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationProblemJSON413 *PayloadTooLarge
 	// ApplicationProblemJSON415 the response for an HTTP 415 `application/problem+json` response
@@ -3186,6 +3215,11 @@ func (r OauthTokenResponse) GetJSON200() *Token {
 // GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
 func (r OauthTokenResponse) GetApplicationProblemJSON400() *BadRequest {
 	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r OauthTokenResponse) GetApplicationProblemJSON409() *IdentityTaken {
+	return r.ApplicationProblemJSON409
 }
 
 // GetApplicationProblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
@@ -4622,7 +4656,9 @@ func (c *ClientWithResponses) LogoutWithResponse(ctx context.Context, reqEditors
 // whose challenge the app sent to `GET /oauth/{provider}/authorize`. It starts a session like
 // `POST /login` (refresh, logout and `GET /sessions` work the same). A code works once, for
 // 60 seconds; an unknown, used or expired code and a verifier that does not match get the
-// same 400.
+// same 400. The code of a link flow (`POST /profile/identities/{ref}`) links its provider
+// account here, once the verifier matches, and answers 409 when that provider account is
+// linked to another keel account meanwhile.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4641,7 +4677,9 @@ func (c *ClientWithResponses) OauthTokenWithBodyWithResponse(ctx context.Context
 // whose challenge the app sent to `GET /oauth/{provider}/authorize`. It starts a session like
 // `POST /login` (refresh, logout and `GET /sessions` work the same). A code works once, for
 // 60 seconds; an unknown, used or expired code and a verifier that does not match get the
-// same 400.
+// same 400. The code of a link flow (`POST /profile/identities/{ref}`) links its provider
+// account here, once the verifier matches, and answers 409 when that provider account is
+// linked to another keel account meanwhile.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4836,9 +4874,11 @@ func (c *ClientWithResponses) DeleteIdentityWithResponse(ctx context.Context, re
 //
 // `ref` is a provider's name (from `OIDC_PROVIDERS`). A browser cannot put a bearer header on
 // a navigation, so this answers with the provider URL for the app to send the browser to;
-// the flow then runs as for `GET /oauth/{provider}/authorize`, and on success links the
-// provider account (refused when it is already linked to another account) and sends the
-// browser to `redirect_to` with a one-time `code` for `POST /oauth/token`.
+// the flow then runs as for `GET /oauth/{provider}/authorize` and sends the browser to
+// `redirect_to` with a one-time `code`; `POST /oauth/token` with it and the verifier links
+// the provider account (409 when it is linked to another account) and starts a session.
+// Linking waits for the verifier so that someone who lures a victim through their own link
+// URL links nothing.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4855,9 +4895,11 @@ func (c *ClientWithResponses) LinkIdentityWithBodyWithResponse(ctx context.Conte
 //
 // `ref` is a provider's name (from `OIDC_PROVIDERS`). A browser cannot put a bearer header on
 // a navigation, so this answers with the provider URL for the app to send the browser to;
-// the flow then runs as for `GET /oauth/{provider}/authorize`, and on success links the
-// provider account (refused when it is already linked to another account) and sends the
-// browser to `redirect_to` with a one-time `code` for `POST /oauth/token`.
+// the flow then runs as for `GET /oauth/{provider}/authorize` and sends the browser to
+// `redirect_to` with a one-time `code`; `POST /oauth/token` with it and the verifier links
+// the provider account (409 when it is linked to another account) and starts a session.
+// Linking waits for the verifier so that someone who lures a victim through their own link
+// URL links nothing.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5415,6 +5457,13 @@ func ParseOauthTokenResponse(rsp *http.Response) (*OauthTokenResponse, error) {
 			return nil, err
 		}
 		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest IdentityTaken
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON409 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge

@@ -441,7 +441,9 @@ export interface paths {
          *     whose challenge the app sent to `GET /oauth/{provider}/authorize`. It starts a session like
          *     `POST /login` (refresh, logout and `GET /sessions` work the same). A code works once, for
          *     60 seconds; an unknown, used or expired code and a verifier that does not match get the
-         *     same 400.
+         *     same 400. The code of a link flow (`POST /profile/identities/{ref}`) links its provider
+         *     account here, once the verifier matches, and answers 409 when that provider account is
+         *     linked to another keel account meanwhile.
          */
         post: operations["oauthToken"];
         delete?: never;
@@ -488,9 +490,11 @@ export interface paths {
          * Start linking a provider account to the signed-in user
          * @description `ref` is a provider's name (from `OIDC_PROVIDERS`). A browser cannot put a bearer header on
          *     a navigation, so this answers with the provider URL for the app to send the browser to;
-         *     the flow then runs as for `GET /oauth/{provider}/authorize`, and on success links the
-         *     provider account (refused when it is already linked to another account) and sends the
-         *     browser to `redirect_to` with a one-time `code` for `POST /oauth/token`.
+         *     the flow then runs as for `GET /oauth/{provider}/authorize` and sends the browser to
+         *     `redirect_to` with a one-time `code`; `POST /oauth/token` with it and the verifier links
+         *     the provider account (409 when it is linked to another account) and starts a session.
+         *     Linking waits for the verifier so that someone who lures a victim through their own link
+         *     URL links nothing.
          */
         post: operations["linkIdentity"];
         /**
@@ -1111,10 +1115,10 @@ export interface components {
          * @description To the flow's `redirect_to`, with `code` (for `POST /oauth/token`) on success, or with
          *     `error` and `error_description` when the provider, the ID token or the account rules refuse:
          *     `access_denied` and the provider's other errors as it sent them; `invalid_token` (the ID
-         *     token failed a check); `email_required` (the provider gave no email); `account_exists` (an
-         *     account has this email, and the provider or the account has not verified it: sign in and
-         *     link from the profile instead); `identity_taken` (linking an identity that belongs to
-         *     another account); `account_gone` (linking to an account deleted meanwhile).
+         *     token failed a check); `invalid_grant` (the provider refused its own code); `email_required`
+         *     (the provider gave no email); `account_exists` (an account has this email, and the provider
+         *     or the account has not verified it: sign in and link from the profile instead);
+         *     `identity_taken` (two first sign-ins of one provider account raced and this one lost).
          */
         ToApp: {
             headers: {
@@ -1135,6 +1139,24 @@ export interface components {
                  *       "title": "Not Found",
                  *       "status": 404,
                  *       "detail": "no sign-in provider of this name",
+                 *       "instance": "4f2a9c1e0b7d3a65-42"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The provider account a link flow would link is linked to another keel account. */
+        IdentityTaken: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "about:blank",
+                 *       "title": "Conflict",
+                 *       "status": 409,
+                 *       "detail": "this provider account is linked to another keel account; unlink it there first",
                  *       "instance": "4f2a9c1e0b7d3a65-42"
                  *     }
                  */
@@ -2063,6 +2085,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            409: components["responses"]["IdentityTaken"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];

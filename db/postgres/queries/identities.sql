@@ -10,12 +10,13 @@ DELETE FROM oauth_flows WHERE state_hash = sqlc.arg(state_hash)
 RETURNING provider, nonce, verifier, code_challenge, redirect_to, link_user_id, expires_at;
 
 -- name: CreateOAuthCode :exec
-INSERT INTO oauth_codes (hash, user_id, provider, code_challenge, expires_at)
-VALUES (sqlc.arg(hash), sqlc.arg(user_id), sqlc.arg(provider), sqlc.arg(code_challenge), sqlc.arg(expires_at));
+INSERT INTO oauth_codes (hash, user_id, provider, code_challenge, link_subject, link_email, link_email_verified, expires_at)
+VALUES (sqlc.arg(hash), sqlc.arg(user_id), sqlc.arg(provider), sqlc.arg(code_challenge),
+        sqlc.arg(link_subject), sqlc.arg(link_email), sqlc.arg(link_email_verified), sqlc.arg(expires_at));
 
 -- name: TakeOAuthCode :one
 DELETE FROM oauth_codes WHERE hash = sqlc.arg(hash)
-RETURNING user_id, provider, code_challenge, expires_at;
+RETURNING user_id, provider, code_challenge, link_subject, link_email, link_email_verified, expires_at;
 
 -- name: GetIdentityUser :one
 SELECT user_id FROM identities WHERE provider = sqlc.arg(provider) AND subject = sqlc.arg(subject);
@@ -25,8 +26,13 @@ SELECT user_id FROM identities WHERE provider = sqlc.arg(provider) AND subject =
 SELECT id, email, created_at, email_verified FROM users WHERE lower(email) = lower(sqlc.arg(email));
 
 -- name: CreateIdentity :exec
-INSERT INTO identities (user_id, provider, subject, email, created_at)
-VALUES (sqlc.arg(user_id), sqlc.arg(provider), sqlc.arg(subject), sqlc.arg(email), sqlc.arg(created_at));
+INSERT INTO identities (user_id, provider, subject, email, trusted, created_at)
+VALUES (sqlc.arg(user_id), sqlc.arg(provider), sqlc.arg(subject), sqlc.arg(email), sqlc.arg(trusted), sqlc.arg(created_at));
+
+-- name: DeleteUntrustedIdentities :execrows
+-- The identities that created the account with an address nobody had
+-- proved, dropped when someone proves it (see the migration).
+DELETE FROM identities WHERE user_id = sqlc.arg(user_id) AND NOT trusted;
 
 -- name: ListIdentities :many
 SELECT id, provider, subject, email, created_at FROM identities

@@ -4,12 +4,18 @@
 -- one through the reset mail.
 --
 -- identities: a provider account, (provider, subject), linked to a user.
+-- trusted is false only for an identity that created its account with an
+-- email its provider had not verified: nobody has proved that address, so
+-- whoever proves it later (a password reset, a provider that verified it)
+-- drops such identities, and the person who squatted the address with them
+-- loses the account (pre-account hijacking).
 CREATE TABLE identities (
     id         INTEGER     PRIMARY KEY,
     user_id    INTEGER     NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     provider   TEXT        NOT NULL,
     subject    TEXT        NOT NULL,
     email      TEXT        NOT NULL,
+    trusted    BOOLEAN     NOT NULL,
     created_at DATETIME    NOT NULL,
     UNIQUE (provider, subject)
 );
@@ -33,12 +39,18 @@ CREATE TABLE oauth_flows (
 
 -- oauth_codes: the one-time code the callback gives the app, as its SHA-256,
 -- bound to the app's PKCE challenge. Taken (deleted) by POST /oauth/token.
+-- A link flow's code carries the identity to link (link_subject not ''):
+-- it is linked only when the app redeems the code with its verifier, so a
+-- victim lured through someone else's link URL links nothing.
 CREATE TABLE oauth_codes (
-    hash           TEXT        PRIMARY KEY,
-    user_id        INTEGER     NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    provider       TEXT        NOT NULL,
-    code_challenge TEXT        NOT NULL,
-    expires_at     DATETIME    NOT NULL
+    hash                TEXT        PRIMARY KEY,
+    user_id             INTEGER     NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    provider            TEXT        NOT NULL,
+    code_challenge      TEXT        NOT NULL,
+    link_subject        TEXT        NOT NULL DEFAULT '',
+    link_email          TEXT        NOT NULL DEFAULT '',
+    link_email_verified BOOLEAN     NOT NULL DEFAULT FALSE,
+    expires_at          DATETIME    NOT NULL
 );
 
 -- +goose Down

@@ -75,6 +75,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.deleteSessionsExceptStmt, err = db.PrepareContext(ctx, deleteSessionsExcept); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteSessionsExcept: %w", err)
 	}
+	if q.deleteUntrustedIdentitiesStmt, err = db.PrepareContext(ctx, deleteUntrustedIdentities); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteUntrustedIdentities: %w", err)
+	}
 	if q.deleteUserStmt, err = db.PrepareContext(ctx, deleteUser); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteUser: %w", err)
 	}
@@ -219,6 +222,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing deleteSessionsExceptStmt: %w", cerr)
 		}
 	}
+	if q.deleteUntrustedIdentitiesStmt != nil {
+		if cerr := q.deleteUntrustedIdentitiesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteUntrustedIdentitiesStmt: %w", cerr)
+		}
+	}
 	if q.deleteUserStmt != nil {
 		if cerr := q.deleteUserStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deleteUserStmt: %w", cerr)
@@ -346,83 +354,85 @@ func (q *Queries) queryRow(ctx context.Context, stmt *sql.Stmt, query string, ar
 }
 
 type Queries struct {
-	db                          DBTX
-	tx                          *sql.Tx
-	countUsersStmt              *sql.Stmt
-	countWaysInStmt             *sql.Stmt
-	createIdentityStmt          *sql.Stmt
-	createOAuthCodeStmt         *sql.Stmt
-	createOAuthFlowStmt         *sql.Stmt
-	createOneTimeTokenStmt      *sql.Stmt
-	createSessionStmt           *sql.Stmt
-	createUserStmt              *sql.Stmt
-	deleteExpiredOAuthCodesStmt *sql.Stmt
-	deleteExpiredOAuthFlowsStmt *sql.Stmt
-	deleteExpiredSessionsStmt   *sql.Stmt
-	deleteExpiredTokensStmt     *sql.Stmt
-	deleteIdentityStmt          *sql.Stmt
-	deleteOneTimeTokensStmt     *sql.Stmt
-	deleteSessionStmt           *sql.Stmt
-	deleteSessionByIDStmt       *sql.Stmt
-	deleteSessionsExceptStmt    *sql.Stmt
-	deleteUserStmt              *sql.Stmt
-	getCredentialsStmt          *sql.Stmt
-	getIdentityUserStmt         *sql.Stmt
-	getSessionStmt              *sql.Stmt
-	getSessionCredentialsStmt   *sql.Stmt
-	getSessionUserStmt          *sql.Stmt
-	getUserStmt                 *sql.Stmt
-	getUserByEmailStmt          *sql.Stmt
-	listIdentitiesStmt          *sql.Stmt
-	listSessionsStmt            *sql.Stmt
-	lockUserStmt                *sql.Stmt
-	markEmailVerifiedStmt       *sql.Stmt
-	pingStmt                    *sql.Stmt
-	rotateRefreshStmt           *sql.Stmt
-	setPasswordStmt             *sql.Stmt
-	takeOAuthCodeStmt           *sql.Stmt
-	takeOAuthFlowStmt           *sql.Stmt
-	takeOneTimeTokenStmt        *sql.Stmt
+	db                            DBTX
+	tx                            *sql.Tx
+	countUsersStmt                *sql.Stmt
+	countWaysInStmt               *sql.Stmt
+	createIdentityStmt            *sql.Stmt
+	createOAuthCodeStmt           *sql.Stmt
+	createOAuthFlowStmt           *sql.Stmt
+	createOneTimeTokenStmt        *sql.Stmt
+	createSessionStmt             *sql.Stmt
+	createUserStmt                *sql.Stmt
+	deleteExpiredOAuthCodesStmt   *sql.Stmt
+	deleteExpiredOAuthFlowsStmt   *sql.Stmt
+	deleteExpiredSessionsStmt     *sql.Stmt
+	deleteExpiredTokensStmt       *sql.Stmt
+	deleteIdentityStmt            *sql.Stmt
+	deleteOneTimeTokensStmt       *sql.Stmt
+	deleteSessionStmt             *sql.Stmt
+	deleteSessionByIDStmt         *sql.Stmt
+	deleteSessionsExceptStmt      *sql.Stmt
+	deleteUntrustedIdentitiesStmt *sql.Stmt
+	deleteUserStmt                *sql.Stmt
+	getCredentialsStmt            *sql.Stmt
+	getIdentityUserStmt           *sql.Stmt
+	getSessionStmt                *sql.Stmt
+	getSessionCredentialsStmt     *sql.Stmt
+	getSessionUserStmt            *sql.Stmt
+	getUserStmt                   *sql.Stmt
+	getUserByEmailStmt            *sql.Stmt
+	listIdentitiesStmt            *sql.Stmt
+	listSessionsStmt              *sql.Stmt
+	lockUserStmt                  *sql.Stmt
+	markEmailVerifiedStmt         *sql.Stmt
+	pingStmt                      *sql.Stmt
+	rotateRefreshStmt             *sql.Stmt
+	setPasswordStmt               *sql.Stmt
+	takeOAuthCodeStmt             *sql.Stmt
+	takeOAuthFlowStmt             *sql.Stmt
+	takeOneTimeTokenStmt          *sql.Stmt
 }
 
 func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 	return &Queries{
-		db:                          tx,
-		tx:                          tx,
-		countUsersStmt:              q.countUsersStmt,
-		countWaysInStmt:             q.countWaysInStmt,
-		createIdentityStmt:          q.createIdentityStmt,
-		createOAuthCodeStmt:         q.createOAuthCodeStmt,
-		createOAuthFlowStmt:         q.createOAuthFlowStmt,
-		createOneTimeTokenStmt:      q.createOneTimeTokenStmt,
-		createSessionStmt:           q.createSessionStmt,
-		createUserStmt:              q.createUserStmt,
-		deleteExpiredOAuthCodesStmt: q.deleteExpiredOAuthCodesStmt,
-		deleteExpiredOAuthFlowsStmt: q.deleteExpiredOAuthFlowsStmt,
-		deleteExpiredSessionsStmt:   q.deleteExpiredSessionsStmt,
-		deleteExpiredTokensStmt:     q.deleteExpiredTokensStmt,
-		deleteIdentityStmt:          q.deleteIdentityStmt,
-		deleteOneTimeTokensStmt:     q.deleteOneTimeTokensStmt,
-		deleteSessionStmt:           q.deleteSessionStmt,
-		deleteSessionByIDStmt:       q.deleteSessionByIDStmt,
-		deleteSessionsExceptStmt:    q.deleteSessionsExceptStmt,
-		deleteUserStmt:              q.deleteUserStmt,
-		getCredentialsStmt:          q.getCredentialsStmt,
-		getIdentityUserStmt:         q.getIdentityUserStmt,
-		getSessionStmt:              q.getSessionStmt,
-		getSessionCredentialsStmt:   q.getSessionCredentialsStmt,
-		getSessionUserStmt:          q.getSessionUserStmt,
-		getUserStmt:                 q.getUserStmt,
-		getUserByEmailStmt:          q.getUserByEmailStmt,
-		listIdentitiesStmt:          q.listIdentitiesStmt,
-		listSessionsStmt:            q.listSessionsStmt,
-		lockUserStmt:                q.lockUserStmt,
-		markEmailVerifiedStmt:       q.markEmailVerifiedStmt,
-		pingStmt:                    q.pingStmt,
-		rotateRefreshStmt:           q.rotateRefreshStmt,
-		setPasswordStmt:             q.setPasswordStmt,
-		takeOAuthCodeStmt:           q.takeOAuthCodeStmt,
-		takeOAuthFlowStmt:           q.takeOAuthFlowStmt,
-		takeOneTimeTokenStmt:        q.takeOneTimeTokenStmt,
+		db:                            tx,
+		tx:                            tx,
+		countUsersStmt:                q.countUsersStmt,
+		countWaysInStmt:               q.countWaysInStmt,
+		createIdentityStmt:            q.createIdentityStmt,
+		createOAuthCodeStmt:           q.createOAuthCodeStmt,
+		createOAuthFlowStmt:           q.createOAuthFlowStmt,
+		createOneTimeTokenStmt:        q.createOneTimeTokenStmt,
+		createSessionStmt:             q.createSessionStmt,
+		createUserStmt:                q.createUserStmt,
+		deleteExpiredOAuthCodesStmt:   q.deleteExpiredOAuthCodesStmt,
+		deleteExpiredOAuthFlowsStmt:   q.deleteExpiredOAuthFlowsStmt,
+		deleteExpiredSessionsStmt:     q.deleteExpiredSessionsStmt,
+		deleteExpiredTokensStmt:       q.deleteExpiredTokensStmt,
+		deleteIdentityStmt:            q.deleteIdentityStmt,
+		deleteOneTimeTokensStmt:       q.deleteOneTimeTokensStmt,
+		deleteSessionStmt:             q.deleteSessionStmt,
+		deleteSessionByIDStmt:         q.deleteSessionByIDStmt,
+		deleteSessionsExceptStmt:      q.deleteSessionsExceptStmt,
+		deleteUntrustedIdentitiesStmt: q.deleteUntrustedIdentitiesStmt,
+		deleteUserStmt:                q.deleteUserStmt,
+		getCredentialsStmt:            q.getCredentialsStmt,
+		getIdentityUserStmt:           q.getIdentityUserStmt,
+		getSessionStmt:                q.getSessionStmt,
+		getSessionCredentialsStmt:     q.getSessionCredentialsStmt,
+		getSessionUserStmt:            q.getSessionUserStmt,
+		getUserStmt:                   q.getUserStmt,
+		getUserByEmailStmt:            q.getUserByEmailStmt,
+		listIdentitiesStmt:            q.listIdentitiesStmt,
+		listSessionsStmt:              q.listSessionsStmt,
+		lockUserStmt:                  q.lockUserStmt,
+		markEmailVerifiedStmt:         q.markEmailVerifiedStmt,
+		pingStmt:                      q.pingStmt,
+		rotateRefreshStmt:             q.rotateRefreshStmt,
+		setPasswordStmt:               q.setPasswordStmt,
+		takeOAuthCodeStmt:             q.takeOAuthCodeStmt,
+		takeOAuthFlowStmt:             q.takeOAuthFlowStmt,
+		takeOneTimeTokenStmt:          q.takeOneTimeTokenStmt,
 	}
 }

@@ -32,8 +32,8 @@ func (q *Queries) CountWaysIn(ctx context.Context, arg CountWaysInParams) (int64
 }
 
 const createIdentity = `-- name: CreateIdentity :exec
-INSERT INTO identities (user_id, provider, subject, email, created_at)
-VALUES (?1, ?2, ?3, ?4, ?5)
+INSERT INTO identities (user_id, provider, subject, email, trusted, created_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6)
 `
 
 type CreateIdentityParams struct {
@@ -41,6 +41,7 @@ type CreateIdentityParams struct {
 	Provider  string
 	Subject   string
 	Email     string
+	Trusted   bool
 	CreatedAt time.Time
 }
 
@@ -50,22 +51,27 @@ func (q *Queries) CreateIdentity(ctx context.Context, arg CreateIdentityParams) 
 		arg.Provider,
 		arg.Subject,
 		arg.Email,
+		arg.Trusted,
 		arg.CreatedAt,
 	)
 	return err
 }
 
 const createOAuthCode = `-- name: CreateOAuthCode :exec
-INSERT INTO oauth_codes (hash, user_id, provider, code_challenge, expires_at)
-VALUES (?1, ?2, ?3, ?4, ?5)
+INSERT INTO oauth_codes (hash, user_id, provider, code_challenge, link_subject, link_email, link_email_verified, expires_at)
+VALUES (?1, ?2, ?3, ?4,
+        ?5, ?6, ?7, ?8)
 `
 
 type CreateOAuthCodeParams struct {
-	Hash          string
-	UserID        int64
-	Provider      string
-	CodeChallenge string
-	ExpiresAt     time.Time
+	Hash              string
+	UserID            int64
+	Provider          string
+	CodeChallenge     string
+	LinkSubject       string
+	LinkEmail         string
+	LinkEmailVerified bool
+	ExpiresAt         time.Time
 }
 
 func (q *Queries) CreateOAuthCode(ctx context.Context, arg CreateOAuthCodeParams) error {
@@ -74,6 +80,9 @@ func (q *Queries) CreateOAuthCode(ctx context.Context, arg CreateOAuthCodeParams
 		arg.UserID,
 		arg.Provider,
 		arg.CodeChallenge,
+		arg.LinkSubject,
+		arg.LinkEmail,
+		arg.LinkEmailVerified,
 		arg.ExpiresAt,
 	)
 	return err
@@ -145,6 +154,20 @@ type DeleteIdentityParams struct {
 
 func (q *Queries) DeleteIdentity(ctx context.Context, arg DeleteIdentityParams) (int64, error) {
 	result, err := q.exec(ctx, q.deleteIdentityStmt, deleteIdentity, arg.ID, arg.UserID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const deleteUntrustedIdentities = `-- name: DeleteUntrustedIdentities :execrows
+DELETE FROM identities WHERE user_id = ?1 AND NOT trusted
+`
+
+// The identities that created the account with an address nobody had
+// proved, dropped when someone proves it (see the migration).
+func (q *Queries) DeleteUntrustedIdentities(ctx context.Context, userID int64) (int64, error) {
+	result, err := q.exec(ctx, q.deleteUntrustedIdentitiesStmt, deleteUntrustedIdentities, userID)
 	if err != nil {
 		return 0, err
 	}
@@ -249,14 +272,17 @@ func (q *Queries) LockUser(ctx context.Context, id int64) (int64, error) {
 
 const takeOAuthCode = `-- name: TakeOAuthCode :one
 DELETE FROM oauth_codes WHERE hash = ?1
-RETURNING user_id, provider, code_challenge, expires_at
+RETURNING user_id, provider, code_challenge, link_subject, link_email, link_email_verified, expires_at
 `
 
 type TakeOAuthCodeRow struct {
-	UserID        int64
-	Provider      string
-	CodeChallenge string
-	ExpiresAt     time.Time
+	UserID            int64
+	Provider          string
+	CodeChallenge     string
+	LinkSubject       string
+	LinkEmail         string
+	LinkEmailVerified bool
+	ExpiresAt         time.Time
 }
 
 func (q *Queries) TakeOAuthCode(ctx context.Context, hash string) (TakeOAuthCodeRow, error) {
@@ -266,6 +292,9 @@ func (q *Queries) TakeOAuthCode(ctx context.Context, hash string) (TakeOAuthCode
 		&i.UserID,
 		&i.Provider,
 		&i.CodeChallenge,
+		&i.LinkSubject,
+		&i.LinkEmail,
+		&i.LinkEmailVerified,
 		&i.ExpiresAt,
 	)
 	return i, err

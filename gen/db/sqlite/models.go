@@ -15,15 +15,19 @@ type Identity struct {
 	Provider  string
 	Subject   string
 	Email     string
+	Trusted   bool
 	CreatedAt time.Time
 }
 
 type OauthCode struct {
-	Hash          string
-	UserID        int64
-	Provider      string
-	CodeChallenge string
-	ExpiresAt     time.Time
+	Hash              string
+	UserID            int64
+	Provider          string
+	CodeChallenge     string
+	LinkSubject       string
+	LinkEmail         string
+	LinkEmailVerified bool
+	ExpiresAt         time.Time
 }
 
 type OauthFlow struct {
