@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -41,12 +42,36 @@ func signIn(t *testing.T, s db.Store, p db.ProviderUser, h string) (db.User, str
 	return u, how
 }
 
-// link links p to userID at at, leaving code h, or fails the test.
-func link(t *testing.T, s db.Store, userID int64, p db.ProviderUser, h string, at time.Time) {
+// link links p to userID at at, or fails the test.
+func link(t *testing.T, s db.Store, userID int64, p db.ProviderUser, at time.Time) {
 	t.Helper()
-	if err := s.LinkIdentity(t.Context(), userID, p, code(h), at); err != nil {
+	if err := s.LinkIdentity(t.Context(), userID, p, at); err != nil {
 		t.Fatalf("LinkIdentity(%d, %s/%s): %v", userID, p.Provider, p.Subject, err)
 	}
+}
+
+// createCode stores c for userID, or fails the test.
+func createCode(t *testing.T, s db.Store, userID int64, c db.OAuthCode) {
+	t.Helper()
+	c.UserID = userID
+	if err := s.CreateOAuthCode(t.Context(), c); err != nil {
+		t.Fatalf("CreateOAuthCode(%s): %v", c.Hash, err)
+	}
+}
+
+// reset resets the user's password through a reset token, as the emailed
+// link does, or fails the test.
+func reset(t *testing.T, s db.Store, userID int64, h string) {
+	t.Helper()
+	token(t, s, h, userID, db.PurposeResetPassword, now.Add(time.Hour))
+	if err := s.ResetPassword(t.Context(), h, "reset-"+h, now); err != nil {
+		t.Fatalf("ResetPassword(%s): %v", h, err)
+	}
+}
+
+// sorted is ids sorted, for identities linked at the same instant.
+func sorted(ids []string) []string {
+	return slices.Sorted(slices.Values(ids))
 }
 
 // verifiedUser creates a user with a password and a verified email.
@@ -219,11 +244,62 @@ func signInNewUser(t *testing.T, s db.Store) {
 			}
 			wantCode := c
 			wantCode.UserID, wantCode.ExpiresAt = u.ID, db.Millis(c.ExpiresAt)
-			if got, err := s.TakeOAuthCode(ctx, c.Hash, now); err != nil || got != wantCode {
-				t.Errorf("TakeOAuthCode = %+v, %v; want %+v", got, err, wantCode)
+			if got, err := s.TakeOAuthCode(ctx, c.Hash, now); err != nil || !sameCode(got, wantCode) {
+				t.Errorf("TakeOAuthCode = %+v, %v; want %+v (no Link: a sign-in's code)", got, err, wantCode)
 			}
 		})
 	}
+	t.Run("trusted only when the provider verified the email", func(t *testing.T) { newUserTrust(t, s) })
+}
+
+// newUserTrust: a new account's identity is trusted only when its provider
+// verified the address. A password reset (the mailbox's owner proving it)
+// drops an untrusted one and the sessions it started, and the provider user
+// who squatted the address cannot come back through it; a trusted one
+// survives the reset.
+func newUserTrust(t *testing.T, s db.Store) {
+	ctx := t.Context()
+	t.Run("unverified: a reset drops it", func(t *testing.T) {
+		squatter := idp("squatter", "victim@example.com", false)
+		u, how := signIn(t, s, squatter, "squatters-code")
+		if how != db.SignInNewUser || u.EmailVerified {
+			t.Fatalf("the squatter's sign-in = %+v, %q; want a new, unverified user", u, how)
+		}
+		addSession(t, s, u.ID, "squatters-session", now)
+		reset(t, s, u.ID, "victims-reset")
+		if ids := subjects(t, s, u.ID); len(ids) != 0 {
+			t.Errorf("identities after the reset = %q, want none", ids)
+		}
+		if ids := sessionIDs(t, s, u.ID); len(ids) != 0 {
+			t.Errorf("sessions after the reset = %q, want none", ids)
+		}
+		users, err := s.CountUsers(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, how, err := s.SignInWithProvider(ctx, squatter, code("squatters-return"), now, nil); !errors.Is(err, db.ErrAccountExists) {
+			t.Errorf("the squatter signing in again = %+v, %q, %v; want db.ErrAccountExists", got, how, err)
+		}
+		noCode(t, s, "squatters-return")
+		countUsersIs(t, s, users)
+		if cr, err := s.GetCredentials(ctx, "victim@example.com"); err != nil || cr != (db.Credentials{UserID: u.ID, PasswordHash: "reset-victims-reset"}) {
+			t.Errorf("GetCredentials = %+v, %v; want the account with the reset password", cr, err)
+		}
+	})
+	t.Run("verified: a reset keeps it", func(t *testing.T) {
+		owner := idp("owner", "owner@example.com", true)
+		u, how := signIn(t, s, owner, "owners-code")
+		if how != db.SignInNewUser || !u.EmailVerified {
+			t.Fatalf("the sign-in = %+v, %q; want a new, verified user", u, how)
+		}
+		reset(t, s, u.ID, "owners-reset")
+		if ids := subjects(t, s, u.ID); !equal(ids, []string{"owner"}) {
+			t.Errorf("identities after the reset = %q, want [owner]", ids)
+		}
+		if got, how := signIn(t, s, owner, "owners-return"); how != db.SignInReturning || got.ID != u.ID {
+			t.Errorf("signing in again = %+v, %q; want user %d, %q", got, how, u.ID, db.SignInReturning)
+		}
+	})
 }
 
 // signInAfterFails: an error from after rolls the whole sign-in back: no
@@ -366,6 +442,59 @@ func signInByEmail(t *testing.T, s db.Store) {
 			}
 		})
 	}
+	t.Run("drops the account's untrusted identities", func(t *testing.T) { linkByEmailTrust(t, s) })
+}
+
+// linkByEmailTrust: a link by email (both sides verified the address)
+// drops the account's untrusted identities, those of whoever squatted the
+// address with a provider that had not verified it, and when there were
+// any ends the account's sessions; with none to drop it ends none. The
+// identity it links is trusted: a password reset keeps it.
+func linkByEmailTrust(t *testing.T, s db.Store) {
+	ctx := t.Context()
+	t.Run("an untrusted identity: dropped, and the sessions ended", func(t *testing.T) {
+		squatter := idp("squatter", "victim@example.com", false)
+		victim, _ := signIn(t, s, squatter, "squatters-code")
+		addSession(t, s, victim.ID, "squatters-session", now)
+		// The owner of the mailbox follows the verification link.
+		token(t, s, "verify-victim", victim.ID, db.PurposeVerifyEmail, now.Add(time.Hour))
+		if err := s.VerifyEmail(ctx, "verify-victim", now); err != nil {
+			t.Fatal(err)
+		}
+		owner := idp("owner", "Victim@Example.com", true)
+		u, how := signIn(t, s, owner, "owners-code")
+		if how != db.SignInLinked || u.ID != victim.ID {
+			t.Fatalf("the owner's sign-in = %+v, %q; want user %d, %q", u, how, victim.ID, db.SignInLinked)
+		}
+		if ids := subjects(t, s, victim.ID); !equal(ids, []string{"owner"}) {
+			t.Errorf("identities = %q, want [owner]: the squatter's dropped", ids)
+		}
+		if ids := sessionIDs(t, s, victim.ID); len(ids) != 0 {
+			t.Errorf("sessions = %q, want none: the squatter's ended", ids)
+		}
+		takeCode(t, s, "owners-code", victim.ID) // the owner's own sign-in goes on
+		if got, how, err := s.SignInWithProvider(ctx, squatter, code("squatters-return"), now, nil); !errors.Is(err, db.ErrAccountExists) {
+			t.Errorf("the squatter signing in again = %+v, %q, %v; want db.ErrAccountExists", got, how, err)
+		}
+		reset(t, s, victim.ID, "victims-reset")
+		if ids := subjects(t, s, victim.ID); !equal(ids, []string{"owner"}) {
+			t.Errorf("identities after a reset = %q, want [owner]: linked by email, trusted", ids)
+		}
+	})
+	t.Run("no untrusted identity: no session ended", func(t *testing.T) {
+		grace := verifiedUser(t, s, "grace@example.com")
+		addSession(t, s, grace.ID, "graces-session", now)
+		link(t, s, grace.ID, idp("graces-other", "grace@other.example.com", true), now)
+		if u, how := signIn(t, s, idp("grace", "grace@example.com", true), "graces-code"); how != db.SignInLinked || u.ID != grace.ID {
+			t.Fatalf("the sign-in = %+v, %q; want user %d, %q", u, how, grace.ID, db.SignInLinked)
+		}
+		if ids := sorted(subjects(t, s, grace.ID)); !equal(ids, []string{"grace", "graces-other"}) {
+			t.Errorf("identities = %q, want [grace graces-other]", ids)
+		}
+		if ids := sessionIDs(t, s, grace.ID); !equal(ids, []string{"graces-session"}) {
+			t.Errorf("sessions = %q, want [graces-session] kept", ids)
+		}
+	})
 }
 
 // concurrentFirstSignIns: many first sign-ins of one provider user at once
@@ -417,15 +546,16 @@ func concurrentFirstSignIns(t *testing.T, s db.Store) {
 	}
 }
 
-// linkIdentity: a signed-in user links a provider user, again harmlessly;
-// one linked to someone else is ErrIdentityTaken and a gone user ErrNoUser,
-// neither leaving a code.
+// linkIdentity: a signed-in user links a provider user, again harmlessly,
+// trusted (a password reset keeps it); one linked to someone else is
+// ErrIdentityTaken and a gone user ErrNoUser.
 func linkIdentity(t *testing.T, s db.Store) {
 	ctx := t.Context()
 	ada := mustCreate(t, s, "ada@example.com") // unverified: linking does not need it
 	bob := mustCreate(t, s, "bob@example.com")
+	// Nor does the provider's address: the signed-in owner asked for it.
 	p := idp("sub", "someone.else@example.com", false)
-	link(t, s, ada.ID, p, "c1", now)
+	link(t, s, ada.ID, p, now)
 	ids, err := s.ListIdentities(ctx, ada.ID)
 	want := db.Identity{UserID: ada.ID, Provider: p.Provider, Subject: p.Subject, Email: p.Email, CreatedAt: now}
 	if err != nil || len(ids) != 1 || ids[0].ID <= 0 {
@@ -434,17 +564,22 @@ func linkIdentity(t *testing.T, s db.Store) {
 	if want.ID = ids[0].ID; ids[0] != want {
 		t.Errorf("the identity = %+v, want %+v", ids[0], want)
 	}
-	takeCode(t, s, "c1", ada.ID)
 	if u, how := signIn(t, s, p, "c2"); how != db.SignInReturning || u.ID != ada.ID {
 		t.Errorf("signing in with it = %+v, %q; want user %d, %q", u, how, ada.ID, db.SignInReturning)
 	}
 
 	t.Run("again", func(t *testing.T) {
-		link(t, s, ada.ID, p, "c3", now.Add(time.Minute))
+		link(t, s, ada.ID, p, now.Add(time.Minute))
 		if got, err := s.ListIdentities(ctx, ada.ID); err != nil || len(got) != 1 || got[0] != want {
 			t.Errorf("ListIdentities = %+v, %v; want only %+v", got, err, want)
 		}
-		takeCode(t, s, "c3", ada.ID)
+	})
+
+	t.Run("trusted: a password reset keeps it", func(t *testing.T) {
+		reset(t, s, ada.ID, "ada-reset")
+		if got, err := s.ListIdentities(ctx, ada.ID); err != nil || len(got) != 1 || got[0] != want {
+			t.Errorf("ListIdentities after a reset = %+v, %v; want %+v kept", got, err, want)
+		}
 	})
 
 	gone := mustCreate(t, s, "gone@example.com")
@@ -461,11 +596,9 @@ func linkIdentity(t *testing.T, s db.Store) {
 		{"a deleted user", gone.ID, idp("fresh", "fresh@example.com", true), db.ErrNoUser},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			h := "code-" + tt.name
-			if err := s.LinkIdentity(ctx, tt.userID, tt.p, code(h), now); !errors.Is(err, tt.want) {
+			if err := s.LinkIdentity(ctx, tt.userID, tt.p, now); !errors.Is(err, tt.want) {
 				t.Errorf("LinkIdentity: %v, want %v", err, tt.want)
 			}
-			noCode(t, s, h)
 			if ids := subjects(t, s, tt.userID); len(ids) != 0 {
 				t.Errorf("identities = %q, want none", ids)
 			}
@@ -474,33 +607,60 @@ func linkIdentity(t *testing.T, s db.Store) {
 	if ids := subjects(t, s, ada.ID); !equal(ids, []string{"sub"}) {
 		t.Errorf("ada's identities = %q, want [sub] still", ids)
 	}
+	// The deleted user's would-be identity is nobody's: it signs up afresh.
+	if u, how := signIn(t, s, idp("fresh", "fresh@example.com", true), "c-fresh"); how != db.SignInNewUser {
+		t.Errorf("signing in with it = %+v, %q; want a new user", u, how)
+	}
 }
 
-// oauthCodes: a code reads back whole, once, before it expires; an unknown,
-// spent or expired one is ErrNoToken.
+// sameCode reports whether two codes are equal, their Links by value.
+func sameCode(a, b db.OAuthCode) bool {
+	la, lb := a.Link, b.Link
+	a.Link, b.Link = nil, nil
+	return a == b && (la == nil) == (lb == nil) && (la == nil || *la == *lb)
+}
+
+// oauthCodes: a code reads back whole, once, before it expires: a sign-in
+// code without Link, a link flow's with every field of the identity it
+// carries; an unknown, spent or expired one is ErrNoToken. Storing a link
+// code links nothing yet.
 func oauthCodes(t *testing.T, s db.Store) {
 	ctx := t.Context()
 	ada := mustCreate(t, s, "ada@example.com")
-	p := idp("sub", "ada@example.com", true)
-	c := db.OAuthCode{Hash: "good", Provider: "google", CodeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+	signInCode := db.OAuthCode{Hash: "good", Provider: "google", CodeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
 		ExpiresAt: when.Add(time.Minute)}
-	if err := s.LinkIdentity(ctx, ada.ID, p, c, now); err != nil {
-		t.Fatal(err)
+	linkCode := func(h string, p db.ProviderUser) db.OAuthCode {
+		return db.OAuthCode{Hash: h, Provider: p.Provider, CodeChallenge: "challenge-" + h, Link: &p, ExpiresAt: when.Add(time.Minute)}
 	}
+	for _, c := range []db.OAuthCode{
+		signInCode,
+		linkCode("link", db.ProviderUser{Provider: "google", Subject: "ada-at-google", Email: "Ada@Gmail.example.com", EmailVerified: true}),
+		linkCode("link, unverified", idp("ada-at-idp", "ada@idp.example.com", false)),
+	} {
+		t.Run(c.Hash, func(t *testing.T) {
+			createCode(t, s, ada.ID, c)
+			if ids := subjects(t, s, ada.ID); len(ids) != 0 {
+				t.Errorf("identities after storing the code = %q, want none: the code links nothing", ids)
+			}
+			want := c
+			want.UserID, want.ExpiresAt = ada.ID, db.Millis(c.ExpiresAt)
+			if got, err := s.TakeOAuthCode(ctx, c.Hash, now); err != nil || !sameCode(got, want) {
+				t.Errorf("TakeOAuthCode = %+v (Link %+v), %v; want %+v (Link %+v)", got, got.Link, err, want, want.Link)
+			}
+			if _, err := s.TakeOAuthCode(ctx, c.Hash, now); !errors.Is(err, db.ErrNoToken) {
+				t.Errorf("TakeOAuthCode again: %v, want db.ErrNoToken", err)
+			}
+		})
+	}
+
 	for _, x := range []db.OAuthCode{
 		{Hash: "expired", ExpiresAt: now.Add(-time.Second)},
 		{Hash: "expiring at now", ExpiresAt: now},
 		{Hash: "live for a millisecond more", ExpiresAt: now.Add(time.Millisecond)},
+		{Hash: "expired link", Link: &db.ProviderUser{Provider: "idp", Subject: "s", Email: "s@example.com"}, ExpiresAt: now},
 	} {
 		x.Provider, x.CodeChallenge = "idp", "challenge"
-		if err := s.LinkIdentity(ctx, ada.ID, p, x, now); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want := c
-	want.UserID, want.ExpiresAt = ada.ID, db.Millis(c.ExpiresAt)
-	if got, err := s.TakeOAuthCode(ctx, "good", now); err != nil || got != want {
-		t.Errorf("TakeOAuthCode = %+v, %v; want %+v", got, err, want)
+		createCode(t, s, ada.ID, x)
 	}
 	if _, err := s.TakeOAuthCode(ctx, "live for a millisecond more", now); err != nil {
 		t.Errorf("TakeOAuthCode a millisecond before its expiry: %v", err)
@@ -511,12 +671,16 @@ func oauthCodes(t *testing.T, s db.Store) {
 		{"expired", "expired"},
 		{"expired (at now exactly)", "expiring at now"},
 		{"expired, tried again", "expiring at now"},
+		{"expired link code", "expired link"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if c, err := s.TakeOAuthCode(ctx, tt.hash, now); !errors.Is(err, db.ErrNoToken) {
 				t.Errorf("TakeOAuthCode = %+v, %v; want db.ErrNoToken", c, err)
 			}
 		})
+	}
+	if ids := subjects(t, s, ada.ID); len(ids) != 0 {
+		t.Errorf("identities = %q, want none: codes link nothing", ids)
 	}
 }
 
@@ -535,9 +699,9 @@ func listIdentities(t *testing.T, s db.Store) {
 	// second and five milliseconds past it, so that an engine comparing
 	// times as text in another format would show it.
 	second := when.UTC().Truncate(time.Second)
-	link(t, s, ada.ID, later, "c1", second.Add(5*time.Millisecond))
-	link(t, s, ada.ID, earlier, "c2", second)
-	link(t, s, bob.ID, idp("bobs", "bob@example.com", true), "c3", when)
+	link(t, s, ada.ID, later, second.Add(5*time.Millisecond))
+	link(t, s, ada.ID, earlier, second)
+	link(t, s, bob.ID, idp("bobs", "bob@example.com", true), when)
 	got, err := s.ListIdentities(ctx, ada.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -580,7 +744,7 @@ func deleteIdentity(t *testing.T, s db.Store) {
 	}
 	// ada has a password; passwordless signed up through the provider.
 	ada := mustCreate(t, s, "ada@example.com")
-	link(t, s, ada.ID, idp("ada", "ada@example.com", true), "c1", now)
+	link(t, s, ada.ID, idp("ada", "ada@example.com", true), now)
 	passwordless, _ := signIn(t, s, idp("pl", "pl@example.com", true), "c2")
 	adas, pls := identityID(t, ada.ID, "ada"), identityID(t, passwordless.ID, "pl")
 
@@ -625,7 +789,7 @@ func deleteIdentity(t *testing.T, s db.Store) {
 		}
 	})
 	t.Run("with another identity", func(t *testing.T) {
-		link(t, s, passwordless.ID, idp("pl2", "pl@example.com", true), "c4", now.Add(time.Minute))
+		link(t, s, passwordless.ID, idp("pl2", "pl@example.com", true), now.Add(time.Minute))
 		if err := s.DeleteIdentity(ctx, passwordless.ID, pls); err != nil {
 			t.Errorf("DeleteIdentity: %v", err)
 		}
@@ -644,7 +808,7 @@ func concurrentUnlinks(t *testing.T, s db.Store) {
 	ctx := t.Context()
 	for round := range 5 {
 		u, _ := signIn(t, s, idp(fmt.Sprint("a", round), fmt.Sprintf("user%d@example.com", round), true), fmt.Sprint("ca", round))
-		link(t, s, u.ID, idp(fmt.Sprint("b", round), fmt.Sprintf("user%d@example.com", round), true), fmt.Sprint("cb", round), now)
+		link(t, s, u.ID, idp(fmt.Sprint("b", round), fmt.Sprintf("user%d@example.com", round), true), now)
 		list, err := s.ListIdentities(ctx, u.ID)
 		if err != nil || len(list) != 2 {
 			t.Fatalf("ListIdentities = %+v, %v; want two", list, err)
@@ -703,12 +867,10 @@ func pruneOAuth(t *testing.T, s db.Store) {
 		t.Fatal(err)
 	}
 	for _, c := range []db.OAuthCode{
-		{Hash: "edge", Provider: "idp", ExpiresAt: now},
-		{Hash: "live", Provider: "idp", ExpiresAt: now.Add(time.Minute)},
+		{Hash: "edge", Provider: "idp", Link: &db.ProviderUser{Provider: "idp", Subject: "edge", Email: "edge@example.com"}, ExpiresAt: now},
+		{Hash: "live", Provider: "idp", Link: &db.ProviderUser{Provider: "idp", Subject: "live", Email: "live@example.com"}, ExpiresAt: now.Add(time.Minute)},
 	} {
-		if err := s.LinkIdentity(ctx, u.ID, p, c, now); err != nil {
-			t.Fatal(err)
-		}
+		createCode(t, s, u.ID, c)
 	}
 	if n, err := s.PruneAccounts(ctx, now); err != nil || n != 4 {
 		t.Fatalf("PruneAccounts = %d, %v; want 4 (two flows, two codes)", n, err)
@@ -733,7 +895,11 @@ func deleteUserOAuth(t *testing.T, s db.Store) {
 	ctx := t.Context()
 	ada := mustCreate(t, s, "ada@example.com")
 	p := idp("ada", "ada@example.com", true)
-	link(t, s, ada.ID, p, "adas-code", now)
+	link(t, s, ada.ID, p, now)
+	// A link flow's code waiting for the app, of an identity not linked yet.
+	c := code("adas-code")
+	c.Link = &db.ProviderUser{Provider: "idp", Subject: "ada-pending", Email: "ada@example.com", EmailVerified: true}
+	createCode(t, s, ada.ID, c)
 	bob, _ := signIn(t, s, idp("bob", "bob@example.com", true), "bobs-code")
 	for _, f := range []db.OAuthFlow{
 		{StateHash: "adas-link", LinkUserID: ada.ID},
@@ -792,7 +958,7 @@ func concurrentLinks(t *testing.T, s db.Store) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			errs := race(t, func(ctx context.Context, i int) error {
-				return s.LinkIdentity(ctx, tt.userID(i), tt.p, code(fmt.Sprint(tt.p.Subject, i)), now)
+				return s.LinkIdentity(ctx, tt.userID(i), tt.p, now)
 			})
 			var ok int
 			var owner int64
@@ -801,9 +967,7 @@ func concurrentLinks(t *testing.T, s db.Store) {
 				case err == nil:
 					ok++
 					owner = tt.userID(i)
-					takeCode(t, s, fmt.Sprint(tt.p.Subject, i), owner)
 				case errors.Is(err, db.ErrIdentityTaken) && tt.want == 1:
-					noCode(t, s, fmt.Sprint(tt.p.Subject, i))
 				default:
 					t.Errorf("LinkIdentity %d: %v", i, err)
 				}
