@@ -24,11 +24,23 @@ func New(db DBTX) *Queries {
 func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	q := Queries{db: db}
 	var err error
+	if q.countRecoveryCodesStmt, err = db.PrepareContext(ctx, countRecoveryCodes); err != nil {
+		return nil, fmt.Errorf("error preparing query CountRecoveryCodes: %w", err)
+	}
 	if q.countUsersStmt, err = db.PrepareContext(ctx, countUsers); err != nil {
 		return nil, fmt.Errorf("error preparing query CountUsers: %w", err)
 	}
+	if q.countVerifiedFactorsStmt, err = db.PrepareContext(ctx, countVerifiedFactors); err != nil {
+		return nil, fmt.Errorf("error preparing query CountVerifiedFactors: %w", err)
+	}
+	if q.createFactorStmt, err = db.PrepareContext(ctx, createFactor); err != nil {
+		return nil, fmt.Errorf("error preparing query CreateFactor: %w", err)
+	}
 	if q.createOneTimeTokenStmt, err = db.PrepareContext(ctx, createOneTimeToken); err != nil {
 		return nil, fmt.Errorf("error preparing query CreateOneTimeToken: %w", err)
+	}
+	if q.createRecoveryCodeStmt, err = db.PrepareContext(ctx, createRecoveryCode); err != nil {
+		return nil, fmt.Errorf("error preparing query CreateRecoveryCode: %w", err)
 	}
 	if q.createSessionStmt, err = db.PrepareContext(ctx, createSession); err != nil {
 		return nil, fmt.Errorf("error preparing query CreateSession: %w", err)
@@ -36,14 +48,26 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.createUserStmt, err = db.PrepareContext(ctx, createUser); err != nil {
 		return nil, fmt.Errorf("error preparing query CreateUser: %w", err)
 	}
+	if q.deleteExpiredFactorsStmt, err = db.PrepareContext(ctx, deleteExpiredFactors); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteExpiredFactors: %w", err)
+	}
 	if q.deleteExpiredSessionsStmt, err = db.PrepareContext(ctx, deleteExpiredSessions); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteExpiredSessions: %w", err)
 	}
 	if q.deleteExpiredTokensStmt, err = db.PrepareContext(ctx, deleteExpiredTokens); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteExpiredTokens: %w", err)
 	}
+	if q.deleteFactorStmt, err = db.PrepareContext(ctx, deleteFactor); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteFactor: %w", err)
+	}
 	if q.deleteOneTimeTokensStmt, err = db.PrepareContext(ctx, deleteOneTimeTokens); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteOneTimeTokens: %w", err)
+	}
+	if q.deletePendingFactorsStmt, err = db.PrepareContext(ctx, deletePendingFactors); err != nil {
+		return nil, fmt.Errorf("error preparing query DeletePendingFactors: %w", err)
+	}
+	if q.deleteRecoveryCodesStmt, err = db.PrepareContext(ctx, deleteRecoveryCodes); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteRecoveryCodes: %w", err)
 	}
 	if q.deleteSessionStmt, err = db.PrepareContext(ctx, deleteSession); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteSession: %w", err)
@@ -60,8 +84,14 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.getCredentialsStmt, err = db.PrepareContext(ctx, getCredentials); err != nil {
 		return nil, fmt.Errorf("error preparing query GetCredentials: %w", err)
 	}
+	if q.getFactorStmt, err = db.PrepareContext(ctx, getFactor); err != nil {
+		return nil, fmt.Errorf("error preparing query GetFactor: %w", err)
+	}
 	if q.getSessionStmt, err = db.PrepareContext(ctx, getSession); err != nil {
 		return nil, fmt.Errorf("error preparing query GetSession: %w", err)
+	}
+	if q.getSessionAccessStmt, err = db.PrepareContext(ctx, getSessionAccess); err != nil {
+		return nil, fmt.Errorf("error preparing query GetSessionAccess: %w", err)
 	}
 	if q.getSessionCredentialsStmt, err = db.PrepareContext(ctx, getSessionCredentials); err != nil {
 		return nil, fmt.Errorf("error preparing query GetSessionCredentials: %w", err)
@@ -72,11 +102,20 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.getUserStmt, err = db.PrepareContext(ctx, getUser); err != nil {
 		return nil, fmt.Errorf("error preparing query GetUser: %w", err)
 	}
+	if q.listFactorsStmt, err = db.PrepareContext(ctx, listFactors); err != nil {
+		return nil, fmt.Errorf("error preparing query ListFactors: %w", err)
+	}
 	if q.listSessionsStmt, err = db.PrepareContext(ctx, listSessions); err != nil {
 		return nil, fmt.Errorf("error preparing query ListSessions: %w", err)
 	}
+	if q.lowerSessionsStmt, err = db.PrepareContext(ctx, lowerSessions); err != nil {
+		return nil, fmt.Errorf("error preparing query LowerSessions: %w", err)
+	}
 	if q.markEmailVerifiedStmt, err = db.PrepareContext(ctx, markEmailVerified); err != nil {
 		return nil, fmt.Errorf("error preparing query MarkEmailVerified: %w", err)
+	}
+	if q.markFactorVerifiedStmt, err = db.PrepareContext(ctx, markFactorVerified); err != nil {
+		return nil, fmt.Errorf("error preparing query MarkFactorVerified: %w", err)
 	}
 	if q.pingStmt, err = db.PrepareContext(ctx, ping); err != nil {
 		return nil, fmt.Errorf("error preparing query Ping: %w", err)
@@ -90,25 +129,54 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.setPasswordStmt, err = db.PrepareContext(ctx, setPassword); err != nil {
 		return nil, fmt.Errorf("error preparing query SetPassword: %w", err)
 	}
+	if q.takeFactorStepStmt, err = db.PrepareContext(ctx, takeFactorStep); err != nil {
+		return nil, fmt.Errorf("error preparing query TakeFactorStep: %w", err)
+	}
 	if q.takeOneTimeTokenStmt, err = db.PrepareContext(ctx, takeOneTimeToken); err != nil {
 		return nil, fmt.Errorf("error preparing query TakeOneTimeToken: %w", err)
 	}
 	if q.takeRateTokenStmt, err = db.PrepareContext(ctx, takeRateToken); err != nil {
 		return nil, fmt.Errorf("error preparing query TakeRateToken: %w", err)
 	}
+	if q.takeRecoveryCodeStmt, err = db.PrepareContext(ctx, takeRecoveryCode); err != nil {
+		return nil, fmt.Errorf("error preparing query TakeRecoveryCode: %w", err)
+	}
+	if q.upgradeSessionStmt, err = db.PrepareContext(ctx, upgradeSession); err != nil {
+		return nil, fmt.Errorf("error preparing query UpgradeSession: %w", err)
+	}
 	return &q, nil
 }
 
 func (q *Queries) Close() error {
 	var err error
+	if q.countRecoveryCodesStmt != nil {
+		if cerr := q.countRecoveryCodesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing countRecoveryCodesStmt: %w", cerr)
+		}
+	}
 	if q.countUsersStmt != nil {
 		if cerr := q.countUsersStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing countUsersStmt: %w", cerr)
 		}
 	}
+	if q.countVerifiedFactorsStmt != nil {
+		if cerr := q.countVerifiedFactorsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing countVerifiedFactorsStmt: %w", cerr)
+		}
+	}
+	if q.createFactorStmt != nil {
+		if cerr := q.createFactorStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing createFactorStmt: %w", cerr)
+		}
+	}
 	if q.createOneTimeTokenStmt != nil {
 		if cerr := q.createOneTimeTokenStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing createOneTimeTokenStmt: %w", cerr)
+		}
+	}
+	if q.createRecoveryCodeStmt != nil {
+		if cerr := q.createRecoveryCodeStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing createRecoveryCodeStmt: %w", cerr)
 		}
 	}
 	if q.createSessionStmt != nil {
@@ -121,6 +189,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing createUserStmt: %w", cerr)
 		}
 	}
+	if q.deleteExpiredFactorsStmt != nil {
+		if cerr := q.deleteExpiredFactorsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteExpiredFactorsStmt: %w", cerr)
+		}
+	}
 	if q.deleteExpiredSessionsStmt != nil {
 		if cerr := q.deleteExpiredSessionsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deleteExpiredSessionsStmt: %w", cerr)
@@ -131,9 +204,24 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing deleteExpiredTokensStmt: %w", cerr)
 		}
 	}
+	if q.deleteFactorStmt != nil {
+		if cerr := q.deleteFactorStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteFactorStmt: %w", cerr)
+		}
+	}
 	if q.deleteOneTimeTokensStmt != nil {
 		if cerr := q.deleteOneTimeTokensStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deleteOneTimeTokensStmt: %w", cerr)
+		}
+	}
+	if q.deletePendingFactorsStmt != nil {
+		if cerr := q.deletePendingFactorsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deletePendingFactorsStmt: %w", cerr)
+		}
+	}
+	if q.deleteRecoveryCodesStmt != nil {
+		if cerr := q.deleteRecoveryCodesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteRecoveryCodesStmt: %w", cerr)
 		}
 	}
 	if q.deleteSessionStmt != nil {
@@ -161,9 +249,19 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing getCredentialsStmt: %w", cerr)
 		}
 	}
+	if q.getFactorStmt != nil {
+		if cerr := q.getFactorStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getFactorStmt: %w", cerr)
+		}
+	}
 	if q.getSessionStmt != nil {
 		if cerr := q.getSessionStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getSessionStmt: %w", cerr)
+		}
+	}
+	if q.getSessionAccessStmt != nil {
+		if cerr := q.getSessionAccessStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getSessionAccessStmt: %w", cerr)
 		}
 	}
 	if q.getSessionCredentialsStmt != nil {
@@ -181,14 +279,29 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing getUserStmt: %w", cerr)
 		}
 	}
+	if q.listFactorsStmt != nil {
+		if cerr := q.listFactorsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listFactorsStmt: %w", cerr)
+		}
+	}
 	if q.listSessionsStmt != nil {
 		if cerr := q.listSessionsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing listSessionsStmt: %w", cerr)
 		}
 	}
+	if q.lowerSessionsStmt != nil {
+		if cerr := q.lowerSessionsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing lowerSessionsStmt: %w", cerr)
+		}
+	}
 	if q.markEmailVerifiedStmt != nil {
 		if cerr := q.markEmailVerifiedStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing markEmailVerifiedStmt: %w", cerr)
+		}
+	}
+	if q.markFactorVerifiedStmt != nil {
+		if cerr := q.markFactorVerifiedStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing markFactorVerifiedStmt: %w", cerr)
 		}
 	}
 	if q.pingStmt != nil {
@@ -211,6 +324,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing setPasswordStmt: %w", cerr)
 		}
 	}
+	if q.takeFactorStepStmt != nil {
+		if cerr := q.takeFactorStepStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing takeFactorStepStmt: %w", cerr)
+		}
+	}
 	if q.takeOneTimeTokenStmt != nil {
 		if cerr := q.takeOneTimeTokenStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing takeOneTimeTokenStmt: %w", cerr)
@@ -219,6 +337,16 @@ func (q *Queries) Close() error {
 	if q.takeRateTokenStmt != nil {
 		if cerr := q.takeRateTokenStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing takeRateTokenStmt: %w", cerr)
+		}
+	}
+	if q.takeRecoveryCodeStmt != nil {
+		if cerr := q.takeRecoveryCodeStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing takeRecoveryCodeStmt: %w", cerr)
+		}
+	}
+	if q.upgradeSessionStmt != nil {
+		if cerr := q.upgradeSessionStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing upgradeSessionStmt: %w", cerr)
 		}
 	}
 	return err
@@ -260,59 +388,91 @@ func (q *Queries) queryRow(ctx context.Context, stmt *sql.Stmt, query string, ar
 type Queries struct {
 	db                        DBTX
 	tx                        *sql.Tx
+	countRecoveryCodesStmt    *sql.Stmt
 	countUsersStmt            *sql.Stmt
+	countVerifiedFactorsStmt  *sql.Stmt
+	createFactorStmt          *sql.Stmt
 	createOneTimeTokenStmt    *sql.Stmt
+	createRecoveryCodeStmt    *sql.Stmt
 	createSessionStmt         *sql.Stmt
 	createUserStmt            *sql.Stmt
+	deleteExpiredFactorsStmt  *sql.Stmt
 	deleteExpiredSessionsStmt *sql.Stmt
 	deleteExpiredTokensStmt   *sql.Stmt
+	deleteFactorStmt          *sql.Stmt
 	deleteOneTimeTokensStmt   *sql.Stmt
+	deletePendingFactorsStmt  *sql.Stmt
+	deleteRecoveryCodesStmt   *sql.Stmt
 	deleteSessionStmt         *sql.Stmt
 	deleteSessionByIDStmt     *sql.Stmt
 	deleteSessionsExceptStmt  *sql.Stmt
 	deleteUserStmt            *sql.Stmt
 	getCredentialsStmt        *sql.Stmt
+	getFactorStmt             *sql.Stmt
 	getSessionStmt            *sql.Stmt
+	getSessionAccessStmt      *sql.Stmt
 	getSessionCredentialsStmt *sql.Stmt
 	getSessionUserStmt        *sql.Stmt
 	getUserStmt               *sql.Stmt
+	listFactorsStmt           *sql.Stmt
 	listSessionsStmt          *sql.Stmt
+	lowerSessionsStmt         *sql.Stmt
 	markEmailVerifiedStmt     *sql.Stmt
+	markFactorVerifiedStmt    *sql.Stmt
 	pingStmt                  *sql.Stmt
 	pruneRateLimitsStmt       *sql.Stmt
 	rotateRefreshStmt         *sql.Stmt
 	setPasswordStmt           *sql.Stmt
+	takeFactorStepStmt        *sql.Stmt
 	takeOneTimeTokenStmt      *sql.Stmt
 	takeRateTokenStmt         *sql.Stmt
+	takeRecoveryCodeStmt      *sql.Stmt
+	upgradeSessionStmt        *sql.Stmt
 }
 
 func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 	return &Queries{
 		db:                        tx,
 		tx:                        tx,
+		countRecoveryCodesStmt:    q.countRecoveryCodesStmt,
 		countUsersStmt:            q.countUsersStmt,
+		countVerifiedFactorsStmt:  q.countVerifiedFactorsStmt,
+		createFactorStmt:          q.createFactorStmt,
 		createOneTimeTokenStmt:    q.createOneTimeTokenStmt,
+		createRecoveryCodeStmt:    q.createRecoveryCodeStmt,
 		createSessionStmt:         q.createSessionStmt,
 		createUserStmt:            q.createUserStmt,
+		deleteExpiredFactorsStmt:  q.deleteExpiredFactorsStmt,
 		deleteExpiredSessionsStmt: q.deleteExpiredSessionsStmt,
 		deleteExpiredTokensStmt:   q.deleteExpiredTokensStmt,
+		deleteFactorStmt:          q.deleteFactorStmt,
 		deleteOneTimeTokensStmt:   q.deleteOneTimeTokensStmt,
+		deletePendingFactorsStmt:  q.deletePendingFactorsStmt,
+		deleteRecoveryCodesStmt:   q.deleteRecoveryCodesStmt,
 		deleteSessionStmt:         q.deleteSessionStmt,
 		deleteSessionByIDStmt:     q.deleteSessionByIDStmt,
 		deleteSessionsExceptStmt:  q.deleteSessionsExceptStmt,
 		deleteUserStmt:            q.deleteUserStmt,
 		getCredentialsStmt:        q.getCredentialsStmt,
+		getFactorStmt:             q.getFactorStmt,
 		getSessionStmt:            q.getSessionStmt,
+		getSessionAccessStmt:      q.getSessionAccessStmt,
 		getSessionCredentialsStmt: q.getSessionCredentialsStmt,
 		getSessionUserStmt:        q.getSessionUserStmt,
 		getUserStmt:               q.getUserStmt,
+		listFactorsStmt:           q.listFactorsStmt,
 		listSessionsStmt:          q.listSessionsStmt,
+		lowerSessionsStmt:         q.lowerSessionsStmt,
 		markEmailVerifiedStmt:     q.markEmailVerifiedStmt,
+		markFactorVerifiedStmt:    q.markFactorVerifiedStmt,
 		pingStmt:                  q.pingStmt,
 		pruneRateLimitsStmt:       q.pruneRateLimitsStmt,
 		rotateRefreshStmt:         q.rotateRefreshStmt,
 		setPasswordStmt:           q.setPasswordStmt,
+		takeFactorStepStmt:        q.takeFactorStepStmt,
 		takeOneTimeTokenStmt:      q.takeOneTimeTokenStmt,
 		takeRateTokenStmt:         q.takeRateTokenStmt,
+		takeRecoveryCodeStmt:      q.takeRecoveryCodeStmt,
+		upgradeSessionStmt:        q.upgradeSessionStmt,
 	}
 }

@@ -13,6 +13,22 @@ type AuthRateLimit struct {
 	Tat time.Time
 }
 
+type MfaFactor struct {
+	ID        string
+	UserID    int64
+	Kind      string
+	Secret    []byte
+	Verified  bool
+	LastStep  int64
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+type MfaRecoveryCode struct {
+	Hash   string
+	UserID int64
+}
+
 type OneTimeToken struct {
 	Hash      string
 	UserID    int64
@@ -31,6 +47,8 @@ type Session struct {
 	RefreshHash      string
 	RotatedAt        time.Time
 	RefreshExpiresAt time.Time
+	Aal              string
+	Amr              string
 }
 
 type User struct {

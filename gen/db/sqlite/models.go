@@ -8,6 +8,22 @@ import (
 	"time"
 )
 
+type MfaFactor struct {
+	ID        string
+	UserID    int64
+	Kind      string
+	Secret    []byte
+	Verified  bool
+	LastStep  int64
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+type MfaRecoveryCode struct {
+	Hash   string
+	UserID int64
+}
+
 type OneTimeToken struct {
 	Hash      string
 	UserID    int64
@@ -26,6 +42,8 @@ type Session struct {
 	RefreshHash      string
 	RotatedAt        time.Time
 	RefreshExpiresAt time.Time
+	Aal              string
+	Amr              string
 }
 
 type User struct {
