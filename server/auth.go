@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -46,21 +47,34 @@ func (s *Server) Login(ctx context.Context, req oapi.LoginRequestObject) (oapi.L
 	if err := s.passwords.Check(ctx, hash, req.Body.Password); err != nil {
 		return nil, err
 	}
-	now := s.now()
-	sess := db.Session{
-		ID: token.NewSessionID(), UserID: creds.UserID, CreatedAt: now, LastUsedAt: now,
-		UserAgent: userAgent(ctx), Generation: 1, RotatedAt: now, RefreshExpiresAt: now.Add(s.cfg.RefreshTTL),
-	}
-	refresh := s.tokens.Refresh(sess.ID, 1)
-	sess.RefreshHash = db.HashToken(refresh)
-	if err := s.store.CreateSession(ctx, sess); err != nil {
-		return nil, err
-	}
-	tok, err := s.tokenPair(sess, refresh)
+	tok, err := s.startSession(ctx, creds.UserID, amrPassword)
 	if err != nil {
 		return nil, err
 	}
 	return oapi.Login200JSONResponse(tok), nil
+}
+
+// amrPassword is a password login's authentication method (RFC 8176).
+const amrPassword = "pwd"
+
+// startSession starts a session for a user who has shown a first factor
+// (amr: its RFC 8176 methods, space-separated) and returns its first pair.
+// Every sign-in method starts its sessions here: each is aal1, and when the
+// account has a verified second factor it may do little but verify it
+// (checkAssurance) until POST /mfa/verify raises it to aal2.
+func (s *Server) startSession(ctx context.Context, userID int64, amr string) (oapi.Token, error) {
+	now := s.now()
+	sess := db.Session{
+		ID: token.NewSessionID(), UserID: userID, CreatedAt: now, LastUsedAt: now,
+		UserAgent: userAgent(ctx), Generation: 1, RotatedAt: now, RefreshExpiresAt: now.Add(s.cfg.RefreshTTL),
+		AAL: db.AAL1, AMR: amr,
+	}
+	refresh := s.tokens.Refresh(sess.ID, 1)
+	sess.RefreshHash = db.HashToken(refresh)
+	if err := s.store.CreateSession(ctx, sess); err != nil {
+		return oapi.Token{}, err
+	}
+	return s.tokenPair(sess, refresh)
 }
 
 // RefreshToken rotates the session's refresh token (see token.Issuer.Refresh
@@ -134,7 +148,7 @@ func (s *Server) endSession(ctx context.Context, sid, why string) error {
 // tokenPair is the answer to a login or refresh: a new access token for the
 // session, and its refresh token.
 func (s *Server) tokenPair(sess db.Session, refresh string) (oapi.Token, error) {
-	access, err := s.tokens.Issue(token.Principal{UserID: sess.UserID, SessionID: sess.ID})
+	access, err := s.tokens.Issue(token.Principal{UserID: sess.UserID, SessionID: sess.ID, AAL: cmp.Or(sess.AAL, db.AAL1), AMR: amrOf(sess)})
 	if err != nil {
 		return oapi.Token{}, err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/keelhq/keel/internal/contract"
 	"github.com/keelhq/keel/internal/jobs"
 	"github.com/keelhq/keel/internal/mail"
+	"github.com/keelhq/keel/internal/mfa"
 	"github.com/keelhq/keel/internal/password"
 	"github.com/keelhq/keel/internal/testutil"
 	"github.com/keelhq/keel/internal/token"
@@ -122,12 +123,17 @@ func newTestAPIWith(t *testing.T, passwords *password.Pool, change ...func(*Conf
 // now), not started.
 func newServer(tb testing.TB, cfg Config, d testDB, log *slog.Logger, now func() time.Time, passwords *password.Pool) (*Server, *jobs.Engine) {
 	tb.Helper()
+	keys, err := mfa.New([]byte(testSecret))
+	if err != nil {
+		tb.Fatal(err)
+	}
 	srv := New(cfg, Deps{
 		Log:       log,
 		Store:     d.store,
 		Tokens:    token.New([]byte(testSecret), testJWTTTL, now),
 		Passwords: passwords,
 		Now:       now,
+		MFA:       keys,
 	})
 	tb.Cleanup(func() { srv.Close(context.Background()) })
 	e, err := jobs.New(d.store, d.jobs, jobs.Config{

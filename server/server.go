@@ -19,6 +19,7 @@ import (
 
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
+	"github.com/keelhq/keel/internal/mfa"
 	"github.com/keelhq/keel/internal/password"
 	"github.com/keelhq/keel/internal/token"
 	"github.com/keelhq/keel/internal/validate"
@@ -33,6 +34,8 @@ type Config struct {
 	TrustedProxies       []*net.IPNet
 	RefreshTTL           time.Duration
 	RefreshReuseInterval time.Duration
+	// MFAIssuer names keel in authenticator apps (MFA_ISSUER; "keel" when empty).
+	MFAIssuer string
 }
 
 // Deps are the Server's collaborators, built by the caller.
@@ -42,6 +45,8 @@ type Deps struct {
 	Tokens    *token.Issuer
 	Passwords *password.Pool
 	Now       func() time.Time // time.Now when nil
+	// MFA seals TOTP secrets and hashes recovery codes (MFA_KEY or JWT_SECRET).
+	MFA *mfa.Keys
 }
 
 // Jobs inserts the jobs requests cause (emails): internal/jobs' Engine.
@@ -62,6 +67,7 @@ type Server struct {
 	store     db.Store
 	passwords *password.Pool
 	tokens    *token.Issuer
+	mfa       *mfa.Keys
 	metrics   *metrics
 	now       func() time.Time
 	// queue inserts the jobs requests cause; set by UseJobs.
@@ -92,7 +98,11 @@ func New(cfg Config, deps Deps) *Server {
 		store:     deps.Store,
 		passwords: deps.Passwords,
 		tokens:    deps.Tokens,
+		mfa:       deps.MFA,
 		now:       now,
+	}
+	if s.mfa == nil {
+		panic("server: Deps.MFA is nil")
 	}
 	s.metrics = newMetrics(s.passwords.QueueDepth)
 	s.echo = s.routes()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/keelhq/keel/internal/mail"
+	"github.com/keelhq/keel/internal/mfa"
 	"github.com/keelhq/keel/internal/password"
 	"github.com/keelhq/keel/internal/token"
 	"github.com/keelhq/keel/server"
@@ -50,6 +51,9 @@ type config struct {
 	SMTPURL   string // SMTP_URL: where emails go; empty writes them to the log. May hold a password: never print it
 	MailFrom  string // MAIL_FROM: the From of every email, normalised ("keel <noreply@localhost>")
 	PublicURL string // PUBLIC_URL: the base of links in emails, without a trailing slash
+
+	MFAIssuer string // MFA_ISSUER: names keel in authenticator apps
+	MFAKey    []byte // MFA_KEY: seals TOTP secrets and keys recovery-code hashes; empty means JWT_SECRET's
 }
 
 // server is the part of the configuration the HTTP layer reads.
@@ -61,6 +65,7 @@ func (c config) server() server.Config {
 		TrustedProxies:       c.TrustedProxies,
 		RefreshTTL:           c.RefreshTTL,
 		RefreshReuseInterval: c.RefreshReuseInterval,
+		MFAIssuer:            c.MFAIssuer,
 	}
 }
 
@@ -99,6 +104,8 @@ var settings = []setting{
 	{"SMTP_URL", "", "smtp://user:password@host:587 (STARTTLS when the server offers it) or smtps://user:password@host:465 (implicit TLS); empty writes emails to the log instead"},
 	{"MAIL_FROM", "keel <noreply@localhost>", "the From address of keel's emails"},
 	{"PUBLIC_URL", "http://localhost:8080", "the base of the links in emails: your app's address, which serves /verify-email?token=… and /reset-password?token=… and posts the token to POST /email/verify or POST /password/reset (http or https, no query)"},
+	{"MFA_ISSUER", "keel", "the issuer authenticator apps show for keel's TOTP factors (in the otpauth URI; no colon)"},
+	{"MFA_KEY", "(JWT_SECRET)", "at least 32 bytes: the key TOTP secrets are encrypted with (AES-256-GCM) and recovery codes hashed with (HMAC), each derived by HKDF; unset derives them from JWT_SECRET, so changing JWT_SECRET then voids every factor. Same on every replica"},
 }
 
 // loadConfig reads the configuration through getenv. A bad value is an error
@@ -111,6 +118,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	r.auth(&cfg)
 	r.http(&cfg)
 	r.mail(&cfg)
+	r.mfa(&cfg)
 	r.logging(&cfg)
 	cfg.JobInterval = r.duration("JOB_INTERVAL", time.Millisecond)
 	cfg.ShutdownTimeout = r.duration("SHUTDOWN_TIMEOUT", 0)
@@ -141,7 +149,7 @@ func (r *envReader) get(name string) string {
 func (r *envReader) bad(name, why string) {
 	value := fmt.Sprintf("%q", r.getenv(name))
 	switch name {
-	case "JWT_SECRET":
+	case "JWT_SECRET", "MFA_KEY":
 		value = "(hidden)" // never print a secret, even a bad one
 	case "DATABASE_URL", "SMTP_URL", "PUBLIC_URL":
 		value = fmt.Sprintf("%q", redactURL(r.getenv(name)))
@@ -276,6 +284,19 @@ func (r *envReader) mail(cfg *config) {
 	if u, err := url.Parse(cfg.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") ||
 		u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
 		r.bad("PUBLIC_URL", "must be an absolute http(s) URL without a query, such as https://keel.example.com")
+	}
+}
+
+func (r *envReader) mfa(cfg *config) {
+	cfg.MFAIssuer = r.get("MFA_ISSUER")
+	if strings.Contains(cfg.MFAIssuer, ":") {
+		r.bad("MFA_ISSUER", "must not contain a colon (the otpauth URI's label is issuer:account)")
+	}
+	if k := r.getenv("MFA_KEY"); k != "" {
+		if len(k) < mfa.MinKeyLen {
+			r.bad("MFA_KEY", fmt.Sprintf("must be at least %d bytes", mfa.MinKeyLen))
+		}
+		cfg.MFAKey = []byte(k)
 	}
 }
 

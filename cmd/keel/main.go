@@ -23,6 +23,7 @@ import (
 
 	"github.com/keelhq/keel/api"
 	"github.com/keelhq/keel/internal/jobs"
+	"github.com/keelhq/keel/internal/mfa"
 	"github.com/keelhq/keel/internal/password"
 	"github.com/keelhq/keel/internal/token"
 	"github.com/keelhq/keel/server"
@@ -183,11 +184,22 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// TOTP secrets are sealed with MFA_KEY, or with JWT_SECRET (as loaded or
+	// generated) when it is unset; either way the database alone opens none.
+	mfaKey := cfg.MFAKey
+	if len(mfaKey) == 0 {
+		mfaKey = secret
+	}
+	mfaKeys, err := mfa.New(mfaKey)
+	if err != nil {
+		return fmt.Errorf("MFA_KEY: %w", err)
+	}
 	app := server.New(cfg.server(), server.Deps{
 		Log:       log,
 		Store:     store,
 		Tokens:    token.New(secret, cfg.JWTTTL, time.Now),
 		Passwords: password.New(cfg.BcryptCost, cfg.HashWorkers, cfg.HashQueue),
+		MFA:       mfaKeys,
 	})
 	if cfg.PprofAddr != "" {
 		stopPprof, err := servePprof(cfg.PprofAddr, log)

@@ -22,6 +22,24 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for AAL.
+const (
+	Aal1 AAL = "aal1"
+	Aal2 AAL = "aal2"
+)
+
+// Valid indicates whether the value is a known member of the AAL enum.
+func (e AAL) Valid() bool {
+	switch e {
+	case Aal1:
+		return true
+	case Aal2:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for AcceptedStatus.
 const (
 	AcceptedStatusAccepted AcceptedStatus = "accepted"
@@ -31,6 +49,21 @@ const (
 func (e AcceptedStatus) Valid() bool {
 	switch e {
 	case AcceptedStatusAccepted:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for FactorType.
+const (
+	Totp FactorType = "totp"
+)
+
+// Valid indicates whether the value is a known member of the FactorType enum.
+func (e FactorType) Valid() bool {
+	switch e {
+	case Totp:
 		return true
 	default:
 		return false
@@ -67,6 +100,12 @@ func (e TokenTokenType) Valid() bool {
 	}
 }
 
+// AAL The session's authenticator assurance level: `aal1` after a password, `aal2` after a second
+// factor too. Access tokens carry it as the claim `aal`, with `amr` (RFC 8176: `pwd`, `otp`, `mfa`).
+//
+// Example: aal2
+type AAL string
+
 // Accepted defines model for Accepted.
 type Accepted struct {
 	// Status Example: accepted
@@ -87,6 +126,14 @@ type ChangePasswordRequest struct {
 	NewPassword Password `json:"new_password"`
 }
 
+// CodeRequest defines model for CodeRequest.
+type CodeRequest struct {
+	// Code The authenticator app's current 6-digit code.
+	//
+	// Example: 123456
+	Code string `json:"code"`
+}
+
 // DeleteProfileRequest defines model for DeleteProfileRequest.
 type DeleteProfileRequest struct {
 	// Password Example: correct horse battery
@@ -97,6 +144,31 @@ type DeleteProfileRequest struct {
 //
 // Example: ada@example.com
 type Email = openapi_types.Email
+
+// Factor defines model for Factor.
+type Factor struct {
+	// CreatedAt Example: 2026-11-25T12:00:00Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// ID Example: Zm9vYmFyYmF6cXV4cXV1eA
+	ID   string     `json:"id"`
+	Type FactorType `json:"type"`
+
+	// Verified A code from it was accepted; an unverified factor expires 15 minutes after enrolment.
+	//
+	// Example: true
+	Verified bool `json:"verified"`
+}
+
+// FactorType defines model for Factor.Type.
+type FactorType string
+
+// FactorVerified defines model for FactorVerified.
+type FactorVerified struct {
+	// RecoveryCodes Ten codes, each good once for `POST /mfa/verify` in place of a TOTP code. Shown this once.
+	RecoveryCodes []string `json:"recovery_codes"`
+	Tokens        Token    `json:"tokens"`
+}
 
 // FieldError defines model for FieldError.
 type FieldError struct {
@@ -137,6 +209,19 @@ type LoginRequest struct {
 	Password string `json:"password"`
 }
 
+// MFAVerifyRequest Exactly one of `code` and `recovery_code`.
+type MFAVerifyRequest struct {
+	// Code The authenticator app's current 6-digit code.
+	//
+	// Example: 123456
+	Code *string `json:"code,omitempty"`
+
+	// RecoveryCode One of the recovery codes; letter case, dashes and spaces do not matter. Works once.
+	//
+	// Example: abcd-efgh-ijkl-mnop
+	RecoveryCode *string `json:"recovery_code,omitempty"`
+}
+
 // Password 8 to 72 characters, and at most 72 bytes in UTF-8 (bcrypt's limit).
 //
 // Example: correct horse battery
@@ -165,6 +250,12 @@ type Problem struct {
 	//
 	// Example: about:blank
 	Type string `json:"type"`
+}
+
+// RecoveryCodes defines model for RecoveryCodes.
+type RecoveryCodes struct {
+	// RecoveryCodes Ten codes, each good once for `POST /mfa/verify` in place of a TOTP code. Shown this once.
+	RecoveryCodes []string `json:"recovery_codes"`
 }
 
 // RefreshRequest defines model for RefreshRequest.
@@ -201,6 +292,13 @@ type ResetPasswordRequest struct {
 
 // Session defines model for Session.
 type Session struct {
+	// Aal The session's authenticator assurance level: `aal1` after a password, `aal2` after a second
+	// factor too. Access tokens carry it as the claim `aal`, with `amr` (RFC 8176: `pwd`, `otp`, `mfa`).
+	//
+	//
+	// Example: aal2
+	Aal AAL `json:"aal"`
+
 	// CreatedAt When the login that started the session happened.
 	//
 	// Example: 2026-11-25T12:00:00Z
@@ -223,6 +321,24 @@ type Session struct {
 	//
 	// Example: curl/8.5.0
 	UserAgent string `json:"user_agent"`
+}
+
+// TOTPEnrollment defines model for TOTPEnrollment.
+type TOTPEnrollment struct {
+	// ID The factor's id, for `POST /mfa/totp/{id}/verify`.
+	//
+	// Example: Zm9vYmFyYmF6cXV4cXV1eA
+	ID string `json:"id"`
+
+	// OtpauthURI The secret as an `otpauth://totp/` URI (for a QR code), labelled with the issuer and the account's email.
+	//
+	// Example: otpauth://totp/keel:ada@example.com?algorithm=SHA1&digits=6&issuer=keel&period=30&secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP
+	OtpauthURI string `json:"otpauth_uri"`
+
+	// Secret The TOTP secret, base32 without padding (to type into an authenticator app). Shown this once.
+	//
+	// Example: JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP
+	Secret string `json:"secret"`
 }
 
 // Token defines model for Token.
@@ -279,14 +395,26 @@ type User struct {
 	ID int64 `json:"id"`
 }
 
+// FactorID Example: Zm9vYmFyYmF6cXV4cXV1eA
+type FactorID = string
+
 // BadRequest An RFC 9457 problem detail.
 type BadRequest = Problem
 
 // Conflict An RFC 9457 problem detail.
 type Conflict = Problem
 
+// FactorExists An RFC 9457 problem detail.
+type FactorExists = Problem
+
 // InternalError An RFC 9457 problem detail.
 type InternalError = Problem
+
+// MFARequired An RFC 9457 problem detail.
+type MFARequired = Problem
+
+// NoSuchFactor An RFC 9457 problem detail.
+type NoSuchFactor = Problem
 
 // NoSuchSession An RFC 9457 problem detail.
 type NoSuchSession = Problem
@@ -297,6 +425,9 @@ type PayloadTooLarge = Problem
 // ServiceUnavailable An RFC 9457 problem detail.
 type ServiceUnavailable = Problem
 
+// TooManyCodes An RFC 9457 problem detail.
+type TooManyCodes = Problem
+
 // TooManyRequests An RFC 9457 problem detail.
 type TooManyRequests = Problem
 
@@ -306,14 +437,20 @@ type Unauthorized = Problem
 // UnsupportedMediaType An RFC 9457 problem detail.
 type UnsupportedMediaType = Problem
 
-// WrongPassword An RFC 9457 problem detail.
-type WrongPassword = Problem
+// WrongPasswordOrMFARequired An RFC 9457 problem detail.
+type WrongPasswordOrMFARequired = Problem
 
 // VerifyEmailJSONRequestBody defines body for VerifyEmail for application/json ContentType.
 type VerifyEmailJSONRequestBody = TokenRequest
 
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = LoginRequest
+
+// VerifyTOTPFactorJSONRequestBody defines body for VerifyTOTPFactor for application/json ContentType.
+type VerifyTOTPFactorJSONRequestBody = CodeRequest
+
+// VerifyMFAJSONRequestBody defines body for VerifyMFA for application/json ContentType.
+type VerifyMFAJSONRequestBody = MFAVerifyRequest
 
 // ForgotPasswordJSONRequestBody defines body for ForgotPassword for application/json ContentType.
 type ForgotPasswordJSONRequestBody = ForgotPasswordRequest
@@ -353,6 +490,24 @@ type ServerInterface interface {
 	// Logout End this session
 	// (POST /logout)
 	Logout(ctx echo.Context) error
+	// ListMFAFactors The user's second factors
+	// (GET /mfa/factors)
+	ListMFAFactors(ctx echo.Context) error
+	// DeleteMFAFactor Remove a second factor
+	// (DELETE /mfa/factors/{id})
+	DeleteMFAFactor(ctx echo.Context, id FactorID) error
+	// RegenerateRecoveryCodes A new set of recovery codes
+	// (POST /mfa/recovery-codes)
+	RegenerateRecoveryCodes(ctx echo.Context) error
+	// EnrollTOTP Start enrolling a TOTP factor
+	// (POST /mfa/totp)
+	EnrollTOTP(ctx echo.Context) error
+	// VerifyTOTPFactor Confirm a TOTP factor with a code from it
+	// (POST /mfa/totp/{id}/verify)
+	VerifyTOTPFactor(ctx echo.Context, id FactorID) error
+	// VerifyMFA Raise this session to aal2 with a TOTP or recovery code
+	// (POST /mfa/verify)
+	VerifyMFA(ctx echo.Context) error
 	// ForgotPassword Email a password reset token
 	// (POST /password/forgot)
 	ForgotPassword(ctx echo.Context) error
@@ -444,6 +599,74 @@ func (w *ServerInterfaceWrapper) Logout(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.Logout(ctx)
+	return err
+}
+
+// ListMFAFactors converts echo context to params.
+func (w *ServerInterfaceWrapper) ListMFAFactors(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListMFAFactors(ctx)
+	return err
+}
+
+// DeleteMFAFactor converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteMFAFactor(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id FactorID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteMFAFactor(ctx, id)
+	return err
+}
+
+// RegenerateRecoveryCodes converts echo context to params.
+func (w *ServerInterfaceWrapper) RegenerateRecoveryCodes(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RegenerateRecoveryCodes(ctx)
+	return err
+}
+
+// EnrollTOTP converts echo context to params.
+func (w *ServerInterfaceWrapper) EnrollTOTP(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.EnrollTOTP(ctx)
+	return err
+}
+
+// VerifyTOTPFactor converts echo context to params.
+func (w *ServerInterfaceWrapper) VerifyTOTPFactor(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id FactorID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.VerifyTOTPFactor(ctx, id)
+	return err
+}
+
+// VerifyMFA converts echo context to params.
+func (w *ServerInterfaceWrapper) VerifyMFA(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.VerifyMFA(ctx)
 	return err
 }
 
@@ -617,6 +840,12 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/password/reset", wrapper.ResetPassword, options.OperationMiddlewares["resetPassword"]...)
 	router.POST(options.BaseURL+"/email/verify", wrapper.VerifyEmail, options.OperationMiddlewares["verifyEmail"]...)
 	router.POST(options.BaseURL+"/email/verify/resend", wrapper.ResendVerification, options.OperationMiddlewares["resendVerification"]...)
+	router.POST(options.BaseURL+"/mfa/totp", wrapper.EnrollTOTP, options.OperationMiddlewares["enrollTOTP"]...)
+	router.POST(options.BaseURL+"/mfa/totp/:id/verify", wrapper.VerifyTOTPFactor, options.OperationMiddlewares["verifyTOTPFactor"]...)
+	router.POST(options.BaseURL+"/mfa/verify", wrapper.VerifyMFA, options.OperationMiddlewares["verifyMFA"]...)
+	router.GET(options.BaseURL+"/mfa/factors", wrapper.ListMFAFactors, options.OperationMiddlewares["listMFAFactors"]...)
+	router.DELETE(options.BaseURL+"/mfa/factors/:id", wrapper.DeleteMFAFactor, options.OperationMiddlewares["deleteMFAFactor"]...)
+	router.POST(options.BaseURL+"/mfa/recovery-codes", wrapper.RegenerateRecoveryCodes, options.OperationMiddlewares["regenerateRecoveryCodes"]...)
 
 }
 
@@ -624,7 +853,13 @@ type BadRequestApplicationProblemPlusJSONResponse Problem
 
 type ConflictApplicationProblemPlusJSONResponse Problem
 
+type FactorExistsApplicationProblemPlusJSONResponse Problem
+
 type InternalErrorApplicationProblemPlusJSONResponse Problem
+
+type MFARequiredApplicationProblemPlusJSONResponse Problem
+
+type NoSuchFactorApplicationProblemPlusJSONResponse Problem
 
 type NoSuchSessionApplicationProblemPlusJSONResponse Problem
 
@@ -637,6 +872,15 @@ type ServiceUnavailableApplicationProblemPlusJSONResponse struct {
 	Body Problem
 
 	Headers ServiceUnavailableResponseHeaders
+}
+
+type TooManyCodesResponseHeaders struct {
+	RetryAfter *int
+}
+type TooManyCodesApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers TooManyCodesResponseHeaders
 }
 
 type TooManyRequestsResponseHeaders struct {
@@ -659,7 +903,7 @@ type UnauthorizedApplicationProblemPlusJSONResponse struct {
 
 type UnsupportedMediaTypeApplicationProblemPlusJSONResponse Problem
 
-type WrongPasswordApplicationProblemPlusJSONResponse Problem
+type WrongPasswordOrMFARequiredApplicationProblemPlusJSONResponse Problem
 
 type GetHealthRequestObject struct {
 }
@@ -833,6 +1077,22 @@ func (response ResendVerification401ApplicationProblemPlusJSONResponse) VisitRes
 		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
 	}
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendVerification403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response ResendVerification403ApplicationProblemPlusJSONResponse) VisitResendVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1075,6 +1335,618 @@ type Logout500ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response Logout500ApplicationProblemPlusJSONResponse) VisitLogoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMFAFactorsRequestObject struct {
+}
+
+type ListMFAFactorsResponseObject interface {
+	VisitListMFAFactorsResponse(w http.ResponseWriter) error
+}
+
+type ListMFAFactors200JSONResponse []Factor
+
+func (response ListMFAFactors200JSONResponse) VisitListMFAFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMFAFactors401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListMFAFactors401ApplicationProblemPlusJSONResponse) VisitListMFAFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMFAFactors500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListMFAFactors500ApplicationProblemPlusJSONResponse) VisitListMFAFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteMFAFactorRequestObject struct {
+	ID FactorID `json:"id"`
+}
+
+type DeleteMFAFactorResponseObject interface {
+	VisitDeleteMFAFactorResponse(w http.ResponseWriter) error
+}
+
+type DeleteMFAFactor204Response struct {
+}
+
+func (response DeleteMFAFactor204Response) VisitDeleteMFAFactorResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteMFAFactor400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteMFAFactor400ApplicationProblemPlusJSONResponse) VisitDeleteMFAFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteMFAFactor401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteMFAFactor401ApplicationProblemPlusJSONResponse) VisitDeleteMFAFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteMFAFactor403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteMFAFactor403ApplicationProblemPlusJSONResponse) VisitDeleteMFAFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteMFAFactor404ApplicationProblemPlusJSONResponse struct {
+	NoSuchFactorApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteMFAFactor404ApplicationProblemPlusJSONResponse) VisitDeleteMFAFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteMFAFactor500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteMFAFactor500ApplicationProblemPlusJSONResponse) VisitDeleteMFAFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateRecoveryCodesRequestObject struct {
+}
+
+type RegenerateRecoveryCodesResponseObject interface {
+	VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error
+}
+
+type RegenerateRecoveryCodes200JSONResponse RecoveryCodes
+
+func (response RegenerateRecoveryCodes200JSONResponse) VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateRecoveryCodes401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RegenerateRecoveryCodes401ApplicationProblemPlusJSONResponse) VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateRecoveryCodes403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response RegenerateRecoveryCodes403ApplicationProblemPlusJSONResponse) VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateRecoveryCodes500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RegenerateRecoveryCodes500ApplicationProblemPlusJSONResponse) VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrollTOTPRequestObject struct {
+}
+
+type EnrollTOTPResponseObject interface {
+	VisitEnrollTOTPResponse(w http.ResponseWriter) error
+}
+
+type EnrollTOTP201JSONResponse TOTPEnrollment
+
+func (response EnrollTOTP201JSONResponse) VisitEnrollTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrollTOTP401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response EnrollTOTP401ApplicationProblemPlusJSONResponse) VisitEnrollTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrollTOTP403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response EnrollTOTP403ApplicationProblemPlusJSONResponse) VisitEnrollTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrollTOTP409ApplicationProblemPlusJSONResponse struct {
+	FactorExistsApplicationProblemPlusJSONResponse
+}
+
+func (response EnrollTOTP409ApplicationProblemPlusJSONResponse) VisitEnrollTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrollTOTP500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response EnrollTOTP500ApplicationProblemPlusJSONResponse) VisitEnrollTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyTOTPFactorRequestObject struct {
+	ID   FactorID `json:"id"`
+	Body *VerifyTOTPFactorJSONRequestBody
+}
+
+type VerifyTOTPFactorResponseObject interface {
+	VisitVerifyTOTPFactorResponse(w http.ResponseWriter) error
+}
+
+type VerifyTOTPFactor200JSONResponse FactorVerified
+
+func (response VerifyTOTPFactor200JSONResponse) VisitVerifyTOTPFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyTOTPFactor400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyTOTPFactor400ApplicationProblemPlusJSONResponse) VisitVerifyTOTPFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyTOTPFactor401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyTOTPFactor401ApplicationProblemPlusJSONResponse) VisitVerifyTOTPFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyTOTPFactor403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyTOTPFactor403ApplicationProblemPlusJSONResponse) VisitVerifyTOTPFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyTOTPFactor404ApplicationProblemPlusJSONResponse struct {
+	NoSuchFactorApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyTOTPFactor404ApplicationProblemPlusJSONResponse) VisitVerifyTOTPFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyTOTPFactor409ApplicationProblemPlusJSONResponse struct {
+	FactorExistsApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyTOTPFactor409ApplicationProblemPlusJSONResponse) VisitVerifyTOTPFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyTOTPFactor413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyTOTPFactor413ApplicationProblemPlusJSONResponse) VisitVerifyTOTPFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyTOTPFactor415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyTOTPFactor415ApplicationProblemPlusJSONResponse) VisitVerifyTOTPFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyTOTPFactor429ApplicationProblemPlusJSONResponse struct {
+	TooManyCodesApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyTOTPFactor429ApplicationProblemPlusJSONResponse) VisitVerifyTOTPFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyTOTPFactor500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyTOTPFactor500ApplicationProblemPlusJSONResponse) VisitVerifyTOTPFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMFARequestObject struct {
+	Body *VerifyMFAJSONRequestBody
+}
+
+type VerifyMFAResponseObject interface {
+	VisitVerifyMFAResponse(w http.ResponseWriter) error
+}
+
+type VerifyMFA200JSONResponse Token
+
+func (response VerifyMFA200JSONResponse) VisitVerifyMFAResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMFA400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyMFA400ApplicationProblemPlusJSONResponse) VisitVerifyMFAResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMFA401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyMFA401ApplicationProblemPlusJSONResponse) VisitVerifyMFAResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMFA413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyMFA413ApplicationProblemPlusJSONResponse) VisitVerifyMFAResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMFA415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyMFA415ApplicationProblemPlusJSONResponse) VisitVerifyMFAResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMFA429ApplicationProblemPlusJSONResponse struct {
+	TooManyCodesApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyMFA429ApplicationProblemPlusJSONResponse) VisitVerifyMFAResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMFA500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyMFA500ApplicationProblemPlusJSONResponse) VisitVerifyMFAResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -1361,7 +2233,7 @@ func (response DeleteProfile401ApplicationProblemPlusJSONResponse) VisitDeletePr
 }
 
 type DeleteProfile403ApplicationProblemPlusJSONResponse struct {
-	WrongPasswordApplicationProblemPlusJSONResponse
+	WrongPasswordOrMFARequiredApplicationProblemPlusJSONResponse
 }
 
 func (response DeleteProfile403ApplicationProblemPlusJSONResponse) VisitDeleteProfileResponse(w http.ResponseWriter) error {
@@ -1502,6 +2374,22 @@ func (response GetProfile401ApplicationProblemPlusJSONResponse) VisitGetProfileR
 	return err
 }
 
+type GetProfile403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response GetProfile403ApplicationProblemPlusJSONResponse) VisitGetProfileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetProfile500ApplicationProblemPlusJSONResponse struct {
 	InternalErrorApplicationProblemPlusJSONResponse
 }
@@ -1570,7 +2458,7 @@ func (response ChangePassword401ApplicationProblemPlusJSONResponse) VisitChangeP
 }
 
 type ChangePassword403ApplicationProblemPlusJSONResponse struct {
-	WrongPasswordApplicationProblemPlusJSONResponse
+	WrongPasswordOrMFARequiredApplicationProblemPlusJSONResponse
 }
 
 func (response ChangePassword403ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
@@ -1880,6 +2768,22 @@ func (response DeleteSessions401ApplicationProblemPlusJSONResponse) VisitDeleteS
 	return err
 }
 
+type DeleteSessions403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteSessions403ApplicationProblemPlusJSONResponse) VisitDeleteSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteSessions500ApplicationProblemPlusJSONResponse struct {
 	InternalErrorApplicationProblemPlusJSONResponse
 }
@@ -1932,6 +2836,22 @@ func (response ListSessions401ApplicationProblemPlusJSONResponse) VisitListSessi
 		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
 	}
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSessions403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response ListSessions403ApplicationProblemPlusJSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1999,6 +2919,22 @@ func (response DeleteSession401ApplicationProblemPlusJSONResponse) VisitDeleteSe
 		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
 	}
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteSession403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteSession403ApplicationProblemPlusJSONResponse) VisitDeleteSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2160,6 +3096,24 @@ type StrictServerInterface interface {
 	// Logout End this session
 	// (POST /logout)
 	Logout(ctx context.Context, request LogoutRequestObject) (LogoutResponseObject, error)
+	// ListMFAFactors The user's second factors
+	// (GET /mfa/factors)
+	ListMFAFactors(ctx context.Context, request ListMFAFactorsRequestObject) (ListMFAFactorsResponseObject, error)
+	// DeleteMFAFactor Remove a second factor
+	// (DELETE /mfa/factors/{id})
+	DeleteMFAFactor(ctx context.Context, request DeleteMFAFactorRequestObject) (DeleteMFAFactorResponseObject, error)
+	// RegenerateRecoveryCodes A new set of recovery codes
+	// (POST /mfa/recovery-codes)
+	RegenerateRecoveryCodes(ctx context.Context, request RegenerateRecoveryCodesRequestObject) (RegenerateRecoveryCodesResponseObject, error)
+	// EnrollTOTP Start enrolling a TOTP factor
+	// (POST /mfa/totp)
+	EnrollTOTP(ctx context.Context, request EnrollTOTPRequestObject) (EnrollTOTPResponseObject, error)
+	// VerifyTOTPFactor Confirm a TOTP factor with a code from it
+	// (POST /mfa/totp/{id}/verify)
+	VerifyTOTPFactor(ctx context.Context, request VerifyTOTPFactorRequestObject) (VerifyTOTPFactorResponseObject, error)
+	// VerifyMFA Raise this session to aal2 with a TOTP or recovery code
+	// (POST /mfa/verify)
+	VerifyMFA(ctx context.Context, request VerifyMFARequestObject) (VerifyMFAResponseObject, error)
 	// ForgotPassword Email a password reset token
 	// (POST /password/forgot)
 	ForgotPassword(ctx context.Context, request ForgotPasswordRequestObject) (ForgotPasswordResponseObject, error)
@@ -2385,6 +3339,194 @@ func (sh *strictHandler) Logout(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(LogoutResponseObject); ok {
 		return validResponse.VisitLogoutResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListMFAFactors operation middleware
+func (sh *strictHandler) ListMFAFactors(ctx echo.Context) error {
+	var request ListMFAFactorsRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListMFAFactors(ctx.Request().Context(), request.(ListMFAFactorsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListMFAFactors")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListMFAFactorsResponseObject); ok {
+		return validResponse.VisitListMFAFactorsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeleteMFAFactor operation middleware
+func (sh *strictHandler) DeleteMFAFactor(ctx echo.Context, id FactorID) error {
+	var request DeleteMFAFactorRequestObject
+
+	request.ID = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteMFAFactor(ctx.Request().Context(), request.(DeleteMFAFactorRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteMFAFactor")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteMFAFactorResponseObject); ok {
+		return validResponse.VisitDeleteMFAFactorResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RegenerateRecoveryCodes operation middleware
+func (sh *strictHandler) RegenerateRecoveryCodes(ctx echo.Context) error {
+	var request RegenerateRecoveryCodesRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RegenerateRecoveryCodes(ctx.Request().Context(), request.(RegenerateRecoveryCodesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RegenerateRecoveryCodes")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RegenerateRecoveryCodesResponseObject); ok {
+		return validResponse.VisitRegenerateRecoveryCodesResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// EnrollTOTP operation middleware
+func (sh *strictHandler) EnrollTOTP(ctx echo.Context) error {
+	var request EnrollTOTPRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.EnrollTOTP(ctx.Request().Context(), request.(EnrollTOTPRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "EnrollTOTP")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(EnrollTOTPResponseObject); ok {
+		return validResponse.VisitEnrollTOTPResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// VerifyTOTPFactor operation middleware
+func (sh *strictHandler) VerifyTOTPFactor(ctx echo.Context, id FactorID) error {
+	var request VerifyTOTPFactorRequestObject
+
+	request.ID = id
+
+	var body VerifyTOTPFactorJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.VerifyTOTPFactor(ctx.Request().Context(), request.(VerifyTOTPFactorRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "VerifyTOTPFactor")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(VerifyTOTPFactorResponseObject); ok {
+		return validResponse.VisitVerifyTOTPFactorResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// VerifyMFA operation middleware
+func (sh *strictHandler) VerifyMFA(ctx echo.Context) error {
+	var request VerifyMFARequestObject
+
+	var body VerifyMFAJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.VerifyMFA(ctx.Request().Context(), request.(VerifyMFARequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "VerifyMFA")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(VerifyMFAResponseObject); ok {
+		return validResponse.VisitVerifyMFAResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -2789,90 +3931,127 @@ func (sh *strictHandler) RefreshToken(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fz7UttIl3+VLu1WBWaFb9gkOP8sk88kZoEkYMJcnMJt6djqIHUr3S2Mk+J59j32ybb6IlmyZWNzycx8",
-	"lamaFLbVt9Pn/M5d3x2PRTGjQKVw2t8dDiJmVID+8Cv2z+BrAkKqTx6jEqj+E8dxSDwsCaPVmLNhCNF/",
-	"fRGMqt/gFkdxCOpPHyQmodN2ZACIm5kQEYjQGxwS33Ed4Jxx4bT//O6MCIS+03aqEKlBrsMB6ymdKBES",
-	"DQFhivRvCPs+ByGQSLwAYYGwj//bLlvxWOTcfXYdQoXE1AOn7TRHDbzv1aE2fOnv4r3WTrPhuI6QWCbC",
-	"aTdrNdeRRKotqxOj9MiuI6ex+hIPWSLbwxDTa+fOdYQXQITV+f6Tw8hpO/9RndGwan4V1Q+GLM7d3Z3r",
-	"+CA8TmJFL6ft9IrUiHA4YjwCHzGORpiEAmnyaPJW1IpvGB2FxHvsLWCKsOexhEo0ITJAMiAipWjIAftT",
-	"BLdESOFsRL79GfmyjT4r7cyWich2zWFMhAQOviZXl0rgFIcdxVwPo9nax2/luSddGJ0DvwGOzAaejRbn",
-	"LAIZEDrWXKP4hyIlaUKv/lr/bS4fUVD7EQGbKOkzuxQVVOBEHxEfqCQjAgIRiYiZLWRjocl6ys4TLzgH",
-	"IYih1yNYkTIjvMLOthHDNWcUP2USHbKE+s/LcYkAjgIsEGUoJDeQ7jsnR8Tw3gc8DRn2e4wdYz6GJ8TN",
-	"IfOniumZukl9MSQiciPK1XdnlLMohzpUEjlFPcaQ2fEPgb2FwxiefSHMqTQplRARDy4ovsEkxMPwKahp",
-	"1lFLDxMxRV4A3rWSoBgLMWHcF68RB8mnCI+k3ZokEShhOFPf7xyo7zehequWo7o9E8of6lkJPjsvlsjD",
-	"MfbUbW+pcw09Po0l+ppAAi4avDs4f3f18aJz0Rm46vlREobbFXPqHDVoEg2BIzbqUwEeo74CFDTIEWdQ",
-	"6SuBDgD7wLUdkaecvpACitlZJEMTTJSiHzEO5hYIHVecPCUiQkmURE67nlFNwdkYuCLAnev0GDvBdGq5",
-	"WzyWYxhDEaZThKWEKJYCjTiLjMBbI+TJ+aXZyClUJZbqPCg70PNxy4qzeiEBKjO7a2twcNF7d3V20Otc",
-	"HXdPur0BioGjiNBEgoskuwaKhol3DdLtU0aR0j5TxGLgmvYowvwafDS43bkGCHc4lrCjBX+w7SLGXTRi",
-	"HA0+vD/voWoqmdUR42MmB+ZHta0+NZbAFqOAsF1+FcuivyPHXlCcyIBx8g38xxp4aAiYq1PrGyBC4y3h",
-	"4G+mYOszBizs7tl474QIoVCY8dQ3QB4HbY3gUKiv9YkqxUu6vLzcOUhkoB7zsNS0mG3FblVITug4o7VI",
-	"4phxCf4J+AT39DNPq6IzbyU3kZ5gI03dyl9Btmmkd430tn+onqZMosH8iQZaTV9yRscfrJA+ATFTeVfL",
-	"TtTcm/FuTtkeMj4kvg/0eWmVbXhMbozUKWpJaza+UMZztpTm2wPPg1gaace+T9RcOPzAFT5KolzvEQ4F",
-	"uE6c++p7dsbvDlAFKH86OJ3oszsj5+xbd0EGlFNtAaH9Zzrh5+w5NvwCntQeZ4DpGNJbzQUBNtivl3AO",
-	"VF7FOd6Y7dJjnIMnUcC4ADRUSodPHddRrjCWTtvJhrlOhG+PgY5l4LRfNlwFqenH+sIZXYfCpLDmyqtN",
-	"n5unzcLm5+YtI9q/IAQJHzgbkRAeRrMfS6u5M688XEdHZRZ04cF8TGbr7PANau02GvqbHRGD56KD8zfd",
-	"LmI0nL5G2vXjXDltCvJFjD0Q2xV0DOpYAmGufM4J8B0PC/BT7Up0rERIpr38Ar/PRX9ydElDSTmiNFrN",
-	"AlV2SzjokEDoZ9GD4g3ZMNX3EiDQP7k6IIWOzt+fophpX1t53AzNKwpXqzWNHxxHoJ6jOILi2bJg2MIe",
-	"0+hYnk/Mr8hnIOgLiSIsvUAvYQiC+oYgfedeaDCnzFYpY4hDbY49DiIgZapVMmo4b36HZmjZxt4BDtXN",
-	"fr8XP9l1ETnZ9WMw85iNCV2XDkXuuaDXlE2o4SAjAhzUvOCbEEOzVlOM8XDquX8ttKRsvBJi8kZEkT6v",
-	"lK39soG8AHPsKZhwEaa+8mkjJqT6aTiVoA37i97hziu0ZbzbNKCwXRSrpzn1qxKxTG2FMqBUyLjfbL1E",
-	"1hSywbnFi03tofk5LgMs0UR5YtowykWfLLBUypAijbHPz3bIOMK5UHO6LRcB9gLDi0iqJW14UVF8EkzV",
-	"IkRCJO5jvRyM3s0sMM7xVH2e2XTfV8XHfeW36TMyzyhlD9AWDgVLA5SD33as1O10/QEyDsJ2KSlyEJDy",
-	"gg7/R/jWOGmt/X135rKZ1MCc05bZlws3jETAuEQiiSKs3N2R3t41ofoMlrpFRizNN8z2K61/Mr/QxVkX",
-	"cRiBoQbFkYL9ksVeo0HO4h2gSQA2RKwJgQSe6lAvDsM5nZqzk++TbWm9EU0VdxVCnsGIgwgepiu4GXyl",
-	"PcEiiO1+bey8nByU/HfYGO4e1f74bSy9RkiH0WHN/+0oPL781Pz9sj4Zvr2QJ//qTE++fayffvGa7y8P",
-	"yby1sLcZ0BV3WU4Ek6z4Z2iKfyYOP0T7nIGAR5ozD/M8XCdj6UUcNJEcG4lTdy1AGou7SMnoqDZ8NX77",
-	"8evu73H9dn/4W+P6a/P8ZVSD1s2lt4dfJT16VvePgz/YIzncbHYNdyiXKdrEa+SAJfhXWJbpP8hyUhr8",
-	"sVRIpiMjJrhvsjIBjmOg835Co9bY26nXdxqtXr3RrtXatdofeV7zsYQdSSIoQ2LrD5ZdEhHKM8mvb5Hf",
-	"3J3eJRbXc9uRPIFsnSFjIWCq1aK/DraVbTHEQl4lYgntFDOpJyztGEcWqtLdppvfEkwjCaFocHTZu+r1",
-	"jgfqGSKFmSARsL2KsvXWRpRNBPArPF5CXEAXAvjOgfo93ak5wVYKOo3WXg6Qtl8jiGI5NbqOMgpoggUS",
-	"QOUc9iQ8rL6qtCq1ezWcLlXIMeYcrQtnmLFKmUz0UknfxEm6jQkHcUXo8lB0QiUJNXGw5yk33PCeHYq2",
-	"spss3ty+MnCyayJU7jUdd2XI2s003GbbSpltfl9nncOzzvm7kr01WvuN2iP2twRUDyhiMf6aZNA6yzTo",
-	"L6p2/MBFY8Z8xKgHbWMRp2fgIBNOlZdPYdJXLFZB/wMQK0tKgMdBvkaxQmoqlV2GkYg191JAoPMGM2kz",
-	"iYdns2QWDcolREFHlz209e680drbVjpegNLqAg0ObPRfewht9KvJL/STWm3X05PpP2HwWh2e4kiXDogZ",
-	"mAwE8ecu1oHpUTB865H35Kh78a1bPyVd0aVnLe9Nd697Hf/26c3RfgWmR7G3e6Ie4n9cfhJdMiHe7ifS",
-	"/cLIybkacBr/oQZ8Ob09IbVdv3b468eL+f875PjNUQjvDsj7L53d972Lxvve799O/nUgulEY+G+6eyc9",
-	"r3Xa+7112vs4OXlXqzSGJ/vJq6MmO331cbJH61Hr28fp1/rFq9Gn/eG73dte7fropXfWwMdiKYGvUrs9",
-	"DTQYsuUQ4R7dmpvFzcv/PHeXSuNS3HmYUbO+cfI3MEvKzq4UyKOMkCcyITIjfKPQZXEa17ndGbOd8rmv",
-	"boCTEYEl4cmsiMVjdER0wZlWGDZwa4MJ6a3qGdUjDJGi5rQUu9d0qW8I3WVKN6VCQfnOHXbxzpWnD17C",
-	"iZyeK3PbXKrJjSpAm306TDd4dNlz3AVUzDG41RHa9hi42p7YCCCzrLAmmsGDbOOBlLFJLxE6YovXdw1g",
-	"Ct6QiHAYukqjeDsjwoXMSvqEKS1po0DHP11bFWcy7q41mvQl4z49uuy5CKOYM2l8x9hkLYw3hy5heM68",
-	"a5BozAGUFqv0aZ9qW9dnXhKp01uj12NUKtvLVJPZehMbVQJhU/9pOAePMaFCIiL7VC2V/mqKTo0C1Ql6",
-	"odVluhb4KAAOFdTRz+uIFiKiTwfLMowDk4jYb7Zebpu9MyT51ATcs1Nzlqg9qrnbyMNhmF5zWlE4cNUI",
-	"Onf7feqx2Mw10Hc8MDyiNB+mYgLc1QaAQL/8kvIH/PKLJm6MhVQHNZo/JB5QoXWFUp5O2znpKkZMeGjZ",
-	"QrSrVRYDFSzhHlQYH1ftIFFVz87iUZpLHNe5AW78LqdeqVVq6gk1AY6JMjAqtcqudoVloKWiqv4Zgwa6",
-	"rECj6ztt5y1IG0p3i2XBjVptRZ43ze+ul1u1K6yoXiIeKHZIYp1tbpm1y6bM9lgtFoDm4cBp//nZdWyE",
-	"zmnbXIEpA1PiiMdCYY8RIeezGlr1maeOnf5Zzf/9HQsB8s5+pYGpqoFpqvMPTJTQ9ZP+vZNVOWvJ+JX5",
-	"0ycjakHb3xWBVfmddwsX2ixXGaluIAKlcKtvobnOLeSqx9WQ+u79Q+arJ/W41v3jSus61ODG/v2D50vG",
-	"np7L3hiFOzOSlildrVW0xs0xI1Ya67PS/HPFUvYy5zmvql0PP8+AxZs9VoPBRyG5Br04kwHwTJFk3Lq0",
-	"0KtYDratcM01R1lasyWZ8X/M6W2tlp7MzqL0Y1FOzvQxtLRYMVgEosaTyUxWlFECRQeW+83Es/pzRjXk",
-	"T/AUbSU01H53udSkperbVnzq6/B0rvLqL+Xloun05+e7AnOfK1dRHbuERlrd51hZmaDiPl424Pstp5dK",
-	"am448yyJk1jrVa0q6LiCulInwE0RDktsBtzHEg+xgEU2ewvymNwABSH+OkWXnickN5AWDC0Bk3SzOscD",
-	"y5SWtlSWQ8C5xFxqe9LGIdABRYnNLdi705agSTTOSpzAVDYJHAFq1urW3DHGTJGuOh3+TAqukGpfS8HV",
-	"nla5LrvHfNUi5mDs4AerzAfBxL+7nlWj1jhiSffAKqnq3Hq65K1wgyOdIS/U1BqpKEQzN1TVIRuzRC4X",
-	"Tc1GOAx1N4SN5qpVC2vqSqgYTRjX3QtY6jili7Jaaw6avytlYqmWX9cCTAN5RCCgfmb+PYAxn1sPdbQa",
-	"IiLXU1S8Fk39CCQnmT1v/aKKRYD8V1MchfarOWtmBapq3xUrS0dHgWy6znDOlqlrHpx1zjs2Fo9sWVhm",
-	"DQaawzJLLMCiT4n1rA3SZqkmHIGLCEU6Uz/DZLWsqybSJh3jWg0aVxpEBVnTr08XzTjjnQK3YbwSRC9W",
-	"fD0TtJeXla2F8T/GGOyO5q4o10fpamzIUrRFG/Gn57S559Sx/kJmgOQkakPczaRYT7Eaf7P+CZ25MTUO",
-	"BlfnUrw6pqqkvtx9eW5hKa1ZeIzDny++Nwrxp8P/Yw2Rc5AmsTi7CxO0fQzrm+CuufIQZElNmaldt7qF",
-	"jCn4O4TaBoYM7ErFgCj50L1WWTOlDKBP0+0b7WXwMMKzZm3jHJqhE8x9UaZyCiX1zyREpWX7j4qaWXIR",
-	"gcaMwo81/9dhyWLLzk9Z3UBWV9ughpXSOgzFBJsEP9ylcfi8ADyTW6uzpKva32dRygkWiAiRmOzgVj7f",
-	"r9UGeNfgp9W52ir9mgB/TOzruX2H3gLqLd5bHkmr+Sq/OCmxIt4oKtgEmakHyvDcNV0s5kcF9Lp9VUGr",
-	"8h5sq6w234vGRp+qnbwuFGvNisuQkHgq7CkQoWVoWuzqeiY4LW8d+7sYJT8x9Z+GqYafUL41dNOIsg69",
-	"rw4op/Fh62YrL16DVloKiW3veAWdsURBPMejEfF06lg3tqFJQEKw7wIRqGHKsBeQ/AywT/66WPOZfl+O",
-	"LvDiN1DJXeKaXbtP0jGbETsL1Nsw8krLOCPd6sh3al+u9vAy/1xyEkW2ueWetsPX9lNCydcE+pTDGHNf",
-	"p33YCIW6fxGp0cbkzcNWgEWQVujb926oBYkwb+ZRc8mEU/Ar6c+KZ8VCYb2LBEMYhYyOgc9W2Err7ftU",
-	"P7Ztev9HiToJx1qZyABTJEgIVIZTJHlCPSzVgsuyWwKo7NNiiKpMq6QNDc/m4xb7JdbSJPUfYhdlb9PC",
-	"AtkKpYcrpjWAO3u91k/18lD3+o2+plwEb0NX2hpeYpUvXYjgswnNrDVT/ctYZYmfe55Ovo5l1Ck44v+M",
-	"+PzyGNpW3wnZGLFEmocmSrH2ne3c9WSk/7zMUzomQi6n4Wb6da0Ox7TFZaG9cREvzHUVXh6WO7+rHAEQ",
-	"Eumavn+So/RCFA4lyi8sLzrV78S/K8rPCmHQtWq2Qd68KHKh6zIVAd9War7t9FC2mi68JFT3kulSNltn",
-	"R1L/Z6ZG8u8DWaMBJ1etvNe8r1j58yMTbj/K02neP6j4HsAfhBzKRy6Rm+XcVmjmWG4LnuV7OYrNMybV",
-	"q74upF5fl/Sz2G4P5XiLPtVJgwr6sNgCMtcFkzaDTAIW5hqwOCRCv7kRPF2726e6lPVlrYb+73+blXqz",
-	"0th2kS04IlkhriIRhzjEHvimU0ubmMY8mf1gqpQw7dOs+easc3Heueqe9jpnnw6OBwiPWdvUvcrFxKPZ",
-	"5QuRi2sQXm4X6sP2sk6F57ANCw3Ff5dKkAMbvyf837/046kTfmkdxlyRha3FSOlantyf6Ly+np3fpOrC",
-	"lFJX9UuB7ZjFgkhbUpW1QmqbsjLTFtbDvHMX8WOhyN7Ndm58yjFLpGvdqoKnZcvBc4nN3Ir6WIvrLSrg",
-	"3BgTDFln0IssZCvM6/Ni4Gb327n5MkgtnzKt/EdECghHrk50pyX7syMqipY0FMyWiUBi5+7z3f8HAAD/",
-	"/w==",
+	"7D3rctu2mq+C4Z6ZWF1aluRLYnk6u2oqN/axc7HlOG2VtSASklCTAAOAltWM/+4D7Evse+yj7JPs4AN4",
+	"FSVbvjXt9sycxpJIEPjud351PB5GnBGmpNP+6kRY4JAoIuDTPvYUFwc/6r99Ij1BI0U5c9pOB43gN0R9",
+	"NBI8RIP37057aCMc4Q3FVTRAXKDBT137lblYDuqO61B9f4TVxHEdhkPitB3qO64jyJeYCuI7bSVi4jrS",
+	"m5AQ60eTaxxGgb7wl3D36udwf/ZzuL/jffq45X362CQdx3VCfH1E2FhNnPbOluuElCUfm66jZpG+WSpB",
+	"2di5ubnRD5MRZ5LAMX/A/gn5EhOp9CePM0UY/ImjKKAe1mfeiAQfBiT819+kBkBuUxo0CtPAaTtqQpAw",
+	"KyEqEWVXOICzESG4BumvX50RJYHvtJ0NEuqb9FYwLOmEsVRoSBBmCH5D2PcFkRLJ2JsgLBH28b/bx9Y9",
+	"Hjo3nzU0pcLM0+fbGrXwrtckjeFLfxPvbK9vtRzXkQqrWDrtrUbDdRRVAMcfsI+SI6fwwUMeq/YwwOzS",
+	"ucnD/x+CjJy28y8bGa1smF/lxnsDFgPVIo30itAIcTDiIiS+Jo0RpoFEAB4Ab10/8TVno4B6D8UCZgh7",
+	"Ho+ZQlOqJkhNqEwgGgiC/Rki11Qq6awEvt0MfOlGnxR2ZstUprsWZEylIoL4AC7DnV1zlIcTbgKziaY0",
+	"dEUEHVHio9673vuE2e1G9pAgIb8iiCo0ogJo6FsG5ANOBoA+YIoIhoOu5uL7QfrO4NnOs2nyYHRKxBUR",
+	"yGzgyWB1ykOiJpSNgT01ozKkKUPC0/fgb0MyiBG9HznhUy3mzC5lHRVY3kfUJ0xpYEsNUGpWC/hYAliP",
+	"9zsnqcx/EPkCSmcII0k8zvwEqYBBtJZpJnNdbTVy3czwcVpYPlVYKUJiwdqXhARtu+l2OMLr6WWPRc6S",
+	"SEk5Q6AvNAqqD15HHYYGGAfNQXoLH6GydMwYos/s7SGeIc6CGfJwEOQ1u4HfwE2+C/iYx2qAMPMrlP0e",
+	"0kQyQ1xNiOizIcGCCMQjIgCzCDM5JUKCfHa1fvM5GvzYPer2uoWFNr5S/8Y+JNuLIB7Xy6973Cdy0Gcj",
+	"zcZslp5VTTDoHcYVgKE1MPRpcfNCooFG20BfM1iKuUG9zzT23vLT2JsYsftAimXcaHVzxNUIcisjyLdc",
+	"oX0eM/9pBWgsiQDpWdw2WgOQo5ilMpUzgsh1pKFWq2cwOzU4eSSgWQz/maAW0KuMcTOrhBpN/h7PAo79",
+	"HudHWIzJI1qhQ+7PNIFrVjHSl4Z0NX3dzAlAazOiLlNUzVCPc2R2/CxG5NxhjGJ6Ic2pAJRaU1KPnDF8",
+	"hWmAh8FjQNM8Rz96GMsZ8ibEu9RqMsJSTrnwpbYblJghPFJ2a4qGRGu8E/39ekd/vwrUt4tqB86E8od6",
+	"UoBn58UKeTjCnsb2mj7X0BOzSKEvMYmJiwZvOqdvLj6cdc+6A1dfP4qDoFY3p85Bg8XhUMv+UZ8ZTaWt",
+	"BjTIAQdkrOtMCPat85mH3Jz/eWpXURxNMdVu04gLYrBA2Vj7mRkkQspoGId5X1DbLGMiNABuXKfH+TFm",
+	"s9dakzyUXDhHoVZDoJaQVkrA6VbnPjqhbLVy5rTmR32QxLeTT0cm+1qgmTOugSENBpFRyS4SdDxR+qup",
+	"4GxcQ1MiCFJCa4gyREAaUoYwCimLFXERmAazPhMEQL+EmtA3TEwpCh6JnrBSJIyUNOEWA0ETH/jL0FRv",
+	"yVm9gBKm0pDI2qBz1ntzcdLpdS+ODo4PegMUEZGSkOKXhKFh7F0S5fYZZ4kpmhqfIRaXxEeD63Vt9q0L",
+	"rMg6aJFBzUVcuECn1txMxPzGiIsxVwM3JeI+M076mrZ7Egqu/dko9ozhWE24oL8/2BPDyJr5BgNU5r2k",
+	"Fay1ZkaAhd09Ge0dUym1SuciCdshTxDwX3Eg9ddwonoRSefn5+udWE30ZR5WAItsK3NxR4C1jKOIC0X8",
+	"Y+JT3INrHtfeSwOJuYVggZXMvu08CtJNI9g1gm0/q9Fn3LjSiQZg851rJfPeMuk78aC4AqA1HOH8Clc4",
+	"iP+UAYcb15nmYVN9GE0/iYjTkIZb7r3lfS6G1PcJW0AeN49FIOmWx/TKiBpNIso6Xi+0jjD+/SD3fCPd",
+	"rfOwKIySBkIsPpN1lgcJ2kgSAisPchQ4QEmqoQZRhPT0QGidztG8cM/FeF5IhDPxor1tKWOhkYICckWC",
+	"dhLgMaoGp0Bxbcgj/aF0MsV5HXU8T+tSEGwSeViIGaIKYQmn8AJMQ1hm4BqXdYBDMUBrJ/uv0avmy502",
+	"GkRTf+CiAVeR/icc4UHNKDLCtML51dG7c1z9T8v57OYyOfDNXGrGdfSeImX4Dvs+1TDBwXuhNbeimj1H",
+	"OJDEdaLcV19TUvyaPTlZqPjY5Nv5rFA+A/VrsuDn9Do+/I14CtIUE8zGJOGpXOZohf16sRCEqYsox5nZ",
+	"Lj0uBPEUmnAhCRpqc0jMHNcZcRFiBekze1sh8/WydUvmy3UYmRaeuZT/kuvKsJnbfGndSqBxn9wTVNwn",
+	"1UxSYo0oeiGR3RvaWffpmCpwUbTSzoDbbG1ube84rhMBXPVi//FrY33389edm3/cShewm6oD/kgCosh7",
+	"wUc0uOdJn5cYSgdbir0u5Crns8DlTCXIhu3NVgu+WZcR8VzUOX19cAAB5T0TQBSCx8zX1paMsEdkrY6O",
+	"iD6WRFgQFPApEeselsRPDFsKkVypOOS+Cgxdyonm4JIkWHNAaW0Xk8ObFSySxXdXIVJBsCL+BVZF5LUa",
+	"rZ31ZnO9td1rttqNRrvR+CW/R1/7Hdpdq5KF1L9j9nvuTmWtykQYKq6iHGKzC5PAbVWGX5O68cCoQlMM",
+	"HjsIz71S0NfqFBP3lai5bR0habUPYYIHIWGqgDqT5bc7GnIeEMzmqJKmkjq3VzcP7ipyNSj8mDvbCqhM",
+	"ohgXXhIOKkkewkzgw0UEexM05txHXKvknMuYy5ZoVy8KsEcg+2KyjiCV0OmET5lxb/X9UByhSCiLWMdD",
+	"z18no/Fknf52GayHjEdVKA/x9YG5udkAGs99SuwwIfAMyAM0/m3yv6evmsNICTzpYpV4oCTw06xpEcy2",
+	"DqJKrsNPkBHC6PD03VsUccgxIsoUR2V3JzXo0toVxHBYEvpptcUc3JLyizzIza/I50SyFwqFWHkTeITh",
+	"W9Q3sqXv3KouzCnTp1QCCYIKDzMnSCKfl+HTCPHyDs2tVRt7Q3CgheTXW20tflm0svjlQ+yrIz6m7K5w",
+	"KFLPGbtkmqcA7EabCKLXJb4xYbcaDU0Y94ee+8dq6YSMl2rr4/0OyL7Z/YDYvcaeCmaQy+MjNNCMbtOv",
+	"BeaHaq4QX+cXbMJxSt98U/acW5Rg8zt5Z45txIy50sj7PRSAlYK0aeIiH8uJVnHMt2YM8jm4oCHso47O",
+	"ubjMJPttAn2lCrYKpOd9/OKBXiHF0csW8iZYYE+bWS7sGisUcqn0T8OZ1taUobPe/vortGayPElirVbc",
+	"/+OQ+qsKzCQef5WhqS3L3a3tl0n+3laizHNzEtcor3E+wQpNNS1BgCOXhbXapF5FLEnlXnm1fU2huQK2",
+	"ZFvWKAABZEoQbC2Nhvh0Miso+WXyJqc7b+Y1eBab+bqs6s43lKwNDM9wkkfQGg4kT6pxBp/WrZRYP/AH",
+	"yMQ2a5WgyMn9hBagqDDE1ya+vL2762bRZlNwWIo3p3GieXNTTrhQSMZhiMUs4cBLyuAMFrpFQqysYpw3",
+	"gssPOjs5QIKMiIEGw6HW9RUP2ytGjtB0Qmw9FAACSTyDuiYcBGUGz+Jdtwl0a9saqLjL1OKJFUZplvJv",
+	"mzbjiOVGajU4R4LIyf3sLWFuvgDbt3i0zS+t9ZfTTsX/9lvDzcPGL5/GymsFbBjuN/xPh8HR+cetn8+b",
+	"0+FPZ+r4x+7s+PcPzbe/eVvvzvdp2XndWc1YKO6yGgimovTPYW39OdXafSy4EyLJA12C+0X6rDtXrVZM",
+	"Ts/mZDWuJVEmAFSEZHjYGL4a//Thy+bPUfN6d/ipdfll6/Rl2CDbV+feDn4V99hJ0z+a/MIfSOFms3cI",
+	"P+YK0FaAIca3Emqnc6TXL8Z/yoYHSStfqa1LlApDNi2fiJjgKCKsHOB6UATJWs9V6KQSUVl4vlW5Bsuw",
+	"SywvS9upDtrMh6qqpWDVFgMs1UUsF8BOk52+wsIOkmAg1JLdJptfkzypJBkcnvcuer2jgb6GKmkWiCWp",
+	"LYNsc3slyMaSiAs8XgBcgs4kEesd/XuyU3OCtUQ8tbZ3cqKrtodIGKmZMTKYdr2mWCJZDpppjAYbr+rb",
+	"9catpgUtRcpKsC6cISMVSNZU8pDW8l0meACxvBVZiS6K9UCo7oVE1HfLxobiKoLi38TsKILi7uFQriLt",
+	"W17Egi5Kt3mCQOYLM0hn6cvbG2YHA7AY16C+GH04AUOn5qIAD0kQJKpOY5hKGRMBSijXUPFCVsnI0jMg",
+	"rViKZf8bDsZcUDUJvz9902n240ajtQNesPx+x3wyT/xe322+iIig3P9+s2E+mnN9f/jD6fnPmz++7755",
+	"/8/N95/elz9XWvtwazW4wN4zF7hoiCXZbAEUeKxQpImCjdGa4kgvaoJ2mM1797VKazED0eq7rmIAe44i",
+	"EVSSd6L4Vom7mZD3BWWLa3RipmiQEESab02j5WupuCqKp13tPqWyiDK1s+W4S2t53NTgW21biUQt7+uk",
+	"u3/SPX1TsbfW9m6r8YD9LbAxOgzxCH+JU0sjEwfwxYa9f+BmDkrbOCzJGQRRsWASYcTItK/laB39k5BI",
+	"+2mGEvZQpA0XpjSRYiQjENGMIAIFVZlKsYnspzLs593VBUBBh+c9tPbmtLW9U9MmryTayJVo0LFlURB/",
+	"aKMfTOGVZvxNDxaDP8lgTx+e4RC6cGSmMQeS+iXEOmR2OBn+5NF39PDg7PeD5lt6IA/Yybb3+mDn4DL6",
+	"9PH14W6dzA4jb/NYXyR+Of8oD+iUepsf6cFvnB6f6hveRr/oG357e31MG5t+Y/+HD2fl/3fp0evDgLzp",
+	"0He/dTff9c5a73o//378Y0cehMHEf32wc9zztt/2ft5+2/swPX7TqLeGx7vxq8Mt/vbVh+kOa4bbv3+Y",
+	"fWmevRp93B2+2bzuNS4PX3onLXwkFwL4opwaM2CrSI4tMDVzq7h5/i9TdyU3LpQ797Px726rfwNWetXZ",
+	"tZX0LWRaU590pcRycRnXuV4f8/XqtS8WJ1oLrSIeZyMKTbKgMGxaPbUwrIgOTUhRcUSL5qGF2K32eXNF",
+	"0V2lWBMoFCzM0mHncW4si1hQNTvVLpRBqika1QIt+7SfbPDwvOe4c1IxR+BZNxplAxeM5pUEZFouC0Az",
+	"8iDd+ESpyJSgUTbi8+jTthd0SiAZ4iBwtUbx1k3lWFLiLk0DRxtNIKXm2k5eU4rsWs/AdOP12eF5z0UY",
+	"RYIrE0qJTE2JCW6gczI85d4lUWgsCNFarN5nfQYOnc+9WNvmiWfncaa0g2Ea32xXh41ZE2lropNgMR5j",
+	"yqRCVPWZflTyq6leMwoUKpclqMvkWcRHEyJIHXXheoiXIyr7bLCo2tKWkO1ubb+smb1zpMTM5HDTUwsO",
+	"FQR67XahETHpgh64+g5Wwn6feTwyaw0Ax4OkhEHahkMXDACJvvsuoQ/y3XcA3AhLpQ9qNH9APcIk6Ao7",
+	"puD4QBNiLAJLFrK9scEjwiSPhUfqXIw37E1yQ1+bRbuBSkwJgwlDOM16o94A3yQiDEdUGxj1Rn3T5LEm",
+	"wBUb+j9jY4SnlesHvtN2fiLKZmdLowxajcaSmtek1vVu9Zf2CUt6hKinnR4UR1CGu22eXbVkuseNYi91",
+	"Xhw47V8/u46N/zttm342zVaaHfFYatljWMj5rG/d8Lmnj538uZH/+yuWkqgb+xUIJutHQkqbywq4mrRp",
+	"N53MAJzxA/dnjwbUgra/KQpWJWJyM4fQrQXJUqsbqEwbeAELW3fBQm7ihb6luXn7LeUeRbhv+/b7Kgve",
+	"9c2t3dtvLvfSPD6VvTYKNzOSFild0CqgcXPEqB1KreTmukgsMsuUtwGuh58nwCJmj/TNxEcBvTS1xNA8",
+	"nSqSlFoXdsAU+2RqWq4l1buLmlkUN/6POb2t3YLF7CpaPxb55ASOYQqsDBvMC6LWo/FMWhNcIYo6lvrN",
+	"wtnMDM5A5E/xDK3FLAC/u5prktkPNcs+zbvQdK4lBW66AwPl2xL+UPovmlu/fr4pMMQpseGrCriCiZAj",
+	"f222ytvo3wjs33O6rKKWX3DPoiWOTEmFVi9sXEcHCuqwTHE/j20hlo8VHmJJ5knzJ6KO6BVhRMo/Tjkm",
+	"5wnoFZH1pQIo2SxknckiRQfWzWKxcaqwUGCD2tgF6jAU2/ScxR1Yj6b0IWudIKZjQuKQoK1G05pIdW1P",
+	"ZrF1Km2bwV6WA18wU6XQD+Nqo7EwTKLP7j1NwgasTCWwnecAdloR/VA89kS6u1CYdifd3Xhcu2ERueU7",
+	"1bAgxsS/tzVwLwn4Vzch9F13OGLF+IFlzN+99qCZpIBBk2go9FEa5i0Eale0QgxzLZYgQEY4CKBzygaq",
+	"9VMLz4QS/AhNuYDxB1hBCBY6thNv0bRsV7Glfvxdjduc5CHMTy3bexDmU6vLLmhLKnNDSYpoAeiHRAma",
+	"uio5sbZQK74ldsgFFTZwLasG+mjpCs4x1dqRtxFOLEB9UCxIIaT9AtxyHAzQGjX2EaC1ZgzE6YQYYzOd",
+	"7SfRIJHsA/DEta2olYpJD8/L8j6jEvkxqZTMVKrj/c6+PfgDZeXdauhMK8dc/Vy1FLUocREPfCJV0v1X",
+	"nG6TS5zMbK6k9u1SZy/rhixoZpkj03CEEyotzVwyVBkQRarok/gmW2r6DNPZNrcYCGb9OjohIb9KCu8g",
+	"QT83huqKU5uRKdbhglyCJqEkhFWqYEgerbhllypyNP1aKUFC3CWbfflrNVKySzbS2Zga4neTahlbjTkj",
+	"z6uf7+OhmHMsv6cwE+sZKPrEzOcrdV4vJOfilLDF6m8BOZvAqaU6QaBNOJevNiPxeKDtXrBLNclWectj",
+	"wvQXpFjD+YTmYvFBCwQeI9MSaz2vC/zUtNKBE2rU8FHpoAsJBjrlFpLJST697OZ74PLDJCG8vdPafNVG",
+	"p286600X7SBTt+GizQbSVhSJpIswau401odUwVQkQRSEa0Av52pQTPmJmW43X0SB1mzVyUDbfgNohhoc",
+	"73cuDk5Pz7on0I+dq3DRhkqZhiGDcUlIBNXMhEGRJPHrKB8bs0ezIwPT1sA+A4Gr97GscKeW1GZlvYGu",
+	"bQ6cTqg3qWwo7DObOd0z8M76CMHOhJaLuelzYCQVdI+tt+KM5FRMAV1bjd1alYowxU760nlWbT6eZ1cs",
+	"q1rCq4lXnZ3YhvZMWl8j+JljWI07OGCFMbXPEcBSWChDK4Gp8cgheynf50l2sQywbaWyii1ss1LWOauq",
+	"2pqMVjGhFjThgbZyCOuzoohyy5yK1nKcCiGVSzIjvqbyCZHW+An3YAgmwSKgRFi91GdaMdXctDStMCMT",
+	"qjzRkHg8JElopW2zZxLGY2r60gQYYSqyRaxr2GfGR52QIOvXlrawZq3ktWruV1lfN0zriMYC+8SOlNW/",
+	"J5uwK8taHdlu5GnaUtXO4lbwC4QmzbyhUSw1Z5gxYulRjTNr3NM+y40vK0a8kzFtod7e//7nf6Gt1m6V",
+	"bDCZIk1Zj2M/Pn60Kj9x4ZmDVaX+66X+Vj4Uv2ecTGwpo8wPJep9kRGllvI2JviXtKrvJWi/+ZicNU6f",
+	"XiUkhkxBFczZMsXUXlE93KYU9o15tsq45dT8MHZQoYyh1rZlfn2W6BTbhrtYq4Dpx7Pm1VKzrkRrUCmZ",
+	"idDENLSKiFqz1gpqYKtRMitJy1l7KhcxPrXctldRQKr1QJ/NKYJc1SVYmcViS9Ptr8V1ZOy7/Io+J0YH",
+	"aOz1WUkTLJX06JEE/fF+54mSCnPN2t9SYqGUAWpBLWkmdv9OMfwh4uwEU0kKUWekONL4SWRMeSIrcECl",
+	"cLPlR3VLNPmvZjgM7FelooEliUhgbKzlEBRb2iYxw8drZq7i4KR72rUl78gO9EiLLiaQ7ch7cH1GVcFi",
+	"TtqWcEhcRBmCdttMTOnHumkwmwvIHJuKNSLryFZY9Nl8tYQpAiPCVstWCIPirI4nkgjVA0HuJBaep+bi",
+	"YFRCUe4VKy7kqdLGwGIpxt8FSqsXKHVtWU6as89x1Io5wJSLYYnlucB0fisoZGN7VwbboXRZc311ldBT",
+	"M0tlp+xD6urykzBNcvbvurrnTYqfEmUt0RQXVq09gPRNDfWyjJZJCFndQseM+OuUJdmzRNhVsgFVSTAz",
+	"fTOAmpA+S7ZvtJeRhyHO3uNkgxZw6xQLXy7OU9m5gk/ERJWzCx9UnGrB9c2mupaMDP6bcVdg3OWGqqGr",
+	"fE52leJBd2Hte54bnsgtgs6kZS92ySqDp1ia1l/oyFnL99iBDiHeJfGTeTtgon6JiXjuetPnKDUois15",
+	"XOdF8UZ+OEUUV5ghrzXkbCOLDYJk441hFqj5UWsKmL+vZbN2P3KvnSpZK32md7K3KAYuFZ5JewpEWZU4",
+	"Lg7/fSJ5XD1h+Fuxav4Wyn9qoWyIC+Wnvq9a0g318ssrupMC7fQtb9hIvex1L6aAo45OeKx1hMCjEfVM",
+	"AgCSW9MJDWyUg0rUMqOE5lTBCcE+/eOKvU/gxZzQlS2uSD2HxDu+duBRRuGnwE4r5W0d91I7OwXd8tLz",
+	"xFpd7i+m3r4SNAztvLtbJjnv2U8xo19i0meCjLHwoVeDj/LDFu2L+3IyDHKe1i+wr6SC0glp0oh6LRUL",
+	"Rvx68rOmWTk3HMpFkiOMAs7GRGRPWEtmRvUZXFbLZRaRwKBZ1AQzJGlAmApmSImYeRjKJha1pEjCVJ8V",
+	"A15VKiYZyvVkHnNx5ted1ErzWQyrNFOCJbJtxffXUncQ3OnrZ/9WL/d11l8DmnLxwBUdc2uFyWWeeaE2",
+	"nU9ZarqZLBLn9QVe82my+F3MpG7BrX945fm3aKR3l0bx1vpOwMeIx8pcNNXKuO/UcihN0fV5kXt2RKVa",
+	"DPcnKPJORrvdocrboLjwLs7c+V3tSaSF33917+yFLABCViM5z6IVNeFLmG6+IGZu4GvCar4d4wA9X8nT",
+	"YCoDZTB3EfrcbRM+TZyuTF3lXyh0hxF0K01a/vzAlpW/RCFKjsWeQ0JpZ76CPxdTaGE61B2rd4vTuEyD",
+	"lSmIzpUeVNU32EIG4kNhHaRH6uj9/Eyp0litpOBhOuFBbmyhILGEt6oTD4aB9BnMxnjZaKD/+e+tenOr",
+	"3qq5yHYw03SyhwaRLYL1TfuEqRwG0yn7wbQ9Y9Zn6TSvk+7Zaffi4G2ve/KxczRAeMzbZpCGmk+xpoVW",
+	"WQCGimqbFQ7bS0cfPYXdWhjY+62USXT+H1VDPHZqM+l+LBeJmg7IBK7VLXVT6KaD1cVVomLMbJYNqKm0",
+	"98xPWLD91ukAUbB365mGsd7vjTsvP+am9rjpzo2/O+axcq3LV/AC7XyZXAo390Q41vzz5pV27h4TqLnL",
+	"TS/SeLQ0LyqNiDC7r+XWS0Vq9ZLJKCFElSTByIWUfjIDKDuihmjFhKLsMSFReNGuCy87hLcK19yq3q+i",
+	"aCq9Eg+tmSK85A14+TOGI+zcfL75vwAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -35,7 +35,7 @@ func sign(t *testing.T, m jwt.SigningMethod, key any, c claims) string {
 func TestIssueVerify(t *testing.T) {
 	t.Parallel()
 	iss, clock := newTestIssuer()
-	p := Principal{UserID: 42, SessionID: NewSessionID()}
+	p := Principal{UserID: 42, SessionID: NewSessionID(), AAL: "aal2", AMR: "pwd otp mfa"}
 	raw, err := iss.Issue(p)
 	if err != nil {
 		t.Fatal(err)
