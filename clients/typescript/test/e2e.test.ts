@@ -168,7 +168,8 @@ test("sessions: login → refresh → logout, GET /sessions, DELETE /sessions/{i
     assert.ok(s.id.length > 0);
     assert.ok(!Number.isNaN(Date.parse(s.created_at)) && !Number.isNaN(Date.parse(s.last_used_at)));
     assert.ok(Date.parse(s.last_used_at) >= Date.parse(s.created_at));
-    assert.deepEqual(Object.keys(s).sort(), ["created_at", "current", "id", "last_used_at", "user_agent"]);
+    assert.deepEqual(Object.keys(s).sort(), ["aal", "created_at", "current", "id", "last_used_at", "user_agent"]);
+    assert.equal(s.aal, "aal1", "a password login without a second factor");
   });
 
   await t.test("POST /logout → 204; that session's access and refresh tokens then get 401", async () => {
