@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keelhq/keel/internal/mfa"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -121,5 +123,31 @@ func TestSettingsDocumented(t *testing.T) {
 				t.Errorf("%s does not document %s", file, s.Name)
 			}
 		}
+	}
+}
+
+// TestMFAKeys: MFA_KEY, when set, is the key TOTP secrets are sealed with;
+// unset, JWT_SECRET is.
+func TestMFAKeys(t *testing.T) {
+	t.Parallel()
+	jwt := []byte(strings.Repeat("j", 32))
+	fromJWT, err := newMFAKeys(config{}, jwt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromKey, err := newMFAKeys(config{MFAKey: []byte(strings.Repeat("m", 32))}, jwt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameAsJWT, _ := mfa.New(jwt)
+	sealed := fromJWT.Seal("f1", []byte("secret"))
+	if _, err := sameAsJWT.Open("f1", sealed); err != nil {
+		t.Errorf("without MFA_KEY the key is not JWT_SECRET's: %v", err)
+	}
+	if _, err := fromKey.Open("f1", sealed); err == nil {
+		t.Error("with MFA_KEY set, JWT_SECRET's key still opens the secrets")
+	}
+	if _, err := newMFAKeys(config{}, []byte("short")); err == nil || !strings.Contains(err.Error(), "MFA_KEY") {
+		t.Errorf("a short key: %v", err)
 	}
 }

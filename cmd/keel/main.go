@@ -184,15 +184,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	// TOTP secrets are sealed with MFA_KEY, or with JWT_SECRET (as loaded or
-	// generated) when it is unset; either way the database alone opens none.
-	mfaKey := cfg.MFAKey
-	if len(mfaKey) == 0 {
-		mfaKey = secret
-	}
-	mfaKeys, err := mfa.New(mfaKey)
+	mfaKeys, err := newMFAKeys(cfg, secret)
 	if err != nil {
-		return fmt.Errorf("MFA_KEY: %w", err)
+		return err
 	}
 	app := server.New(cfg.server(), server.Deps{
 		Log:       log,
@@ -265,6 +259,21 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	shutdown(ctx, cfg, log, srv, app, engine)
 	return nil
+}
+
+// newMFAKeys derives the keys that seal TOTP secrets and hash recovery codes
+// from MFA_KEY, or from the JWT secret (as set or generated) when it is unset;
+// either way the database alone opens none.
+func newMFAKeys(cfg config, jwtSecret []byte) (*mfa.Keys, error) {
+	key := cfg.MFAKey
+	if len(key) == 0 {
+		key = jwtSecret
+	}
+	k, err := mfa.New(key)
+	if err != nil {
+		return nil, fmt.Errorf("MFA_KEY: %w", err)
+	}
+	return k, nil
 }
 
 // loadTLS loads TLS_CERT and TLS_KEY, when set, before listening, so that a
