@@ -8,8 +8,9 @@
 //	db/postgres  PostgreSQL (pgx): any number of replicas on one database
 //
 // sqlc generates each adapter's typed queries into gen/db/<engine>; the
-// account logic over them is written once, in db/sqlite/accounts.go, and
-// generated for PostgreSQL (db/postgres/accounts_gen.go).
+// account logic over them is written once, in db/sqlite/accounts.go and
+// db/sqlite/mfa.go (the second factor), and generated for PostgreSQL
+// (db/postgres/accounts_gen.go, mfa_gen.go).
 package db
 
 import (
