@@ -233,6 +233,12 @@ func TestMFAAssuranceGate(t *testing.T) {
 				return
 			}
 			wantMFARequired(t, rec, key.Method+" "+path+" at aal1")
+			// An aal2 session of an account of its own (the operation may end
+			// sessions or the account) is not asked for a second factor.
+			_, _, pair := a.mfaAccount(op.ID + "@example.com")
+			if rec := a.do(key.Method, path, body, bearer(pair.Token)...); rec.Code == 403 && problemOf(t, rec).Type == mfaRequiredType {
+				t.Errorf("%s %s at aal2: 403 mfa-required", key.Method, path)
+			}
 		})
 		seen = append(seen, op.ID)
 	}
