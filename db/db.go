@@ -8,8 +8,9 @@
 //	db/postgres  PostgreSQL (pgx): any number of replicas on one database
 //
 // sqlc generates each adapter's typed queries into gen/db/<engine>; the
-// account logic over them is written once, in db/sqlite/accounts.go, and
-// generated for PostgreSQL (db/postgres/accounts_gen.go).
+// account logic over them is written once, in db/sqlite/accounts.go and
+// db/sqlite/mfa.go (the second factor), and generated for PostgreSQL
+// (db/postgres/accounts_gen.go, mfa_gen.go).
 package db
 
 import (
@@ -44,6 +45,11 @@ type Session struct {
 	RefreshHash      string
 	RotatedAt        time.Time
 	RefreshExpiresAt time.Time
+	// AAL is the session's assurance level (AAL1, or AAL2 after a second
+	// factor); AMR is how its first factor was shown, RFC 8176 methods
+	// separated by spaces ("pwd"; empty is "pwd").
+	AAL string
+	AMR string
 }
 
 // OneTimeToken is an emailed token (its SHA-256 in Hash) that confirms
@@ -150,6 +156,15 @@ var (
 	// ErrLastWayIn is unlinking the identity an account cannot do without:
 	// it has no password and no other identity.
 	ErrLastWayIn = errors.New("db: the account's last way to sign in")
+
+	// ErrNoFactor is a second factor that is not the user's, or not there.
+	ErrNoFactor = errors.New("db: no such factor")
+	// ErrFactorExists is a second verified factor of one kind for an account.
+	ErrFactorExists = errors.New("db: the account has a verified factor")
+	// ErrCodeUsed is a TOTP code whose time step is not after the factor's
+	// last accepted one (a replay, or an older code), or a recovery code that
+	// is unknown or spent.
+	ErrCodeUsed = errors.New("db: code already used")
 )
 
 // Store is what keel needs of a database. Both adapters satisfy it, and one
@@ -209,7 +224,8 @@ type Store interface {
 	ResetPassword(ctx context.Context, hash, passwordHash string, now time.Time) error
 
 	// PruneAccounts deletes the sessions, one-time tokens, sign-in flows and
-	// codes that expired before now (they can never be used again) and returns how many.
+	// codes, and unverified factors that expired before now (they can never
+	// be used again) and returns how many.
 	PruneAccounts(ctx context.Context, now time.Time) (int64, error)
 
 	// CountUsers returns the number of accounts.
@@ -259,9 +275,91 @@ type Store interface {
 	// not the user's, ErrLastWayIn when the account has no password and no
 	// other identity.
 	DeleteIdentity(ctx context.Context, userID, id int64) error
+	// Second factor (TOTP) and assurance.
+
+	// GetSessionAccess returns, in one query, the user of the session, the
+	// session's assurance and whether the account has a verified factor, or
+	// ErrNoSession when the session has ended (or is not the user's).
+	GetSessionAccess(ctx context.Context, sessionID string, userID int64) (SessionAccess, error)
+	// CreateFactor stores a new, unverified factor and deletes the user's
+	// other unverified ones (one enrolment at a time).
+	CreateFactor(ctx context.Context, f Factor) error
+	// GetFactor returns the user's factor id, or ErrNoFactor.
+	GetFactor(ctx context.Context, userID int64, id string) (Factor, error)
+	// ListFactors returns the user's factors, oldest first.
+	ListFactors(ctx context.Context, userID int64) ([]Factor, error)
+	// ConfirmFactor accepts a code of time step from the unverified factor
+	// id, in one transaction: it sets the factor's last step (ErrCodeUsed
+	// when step is not after it), marks it verified (ErrFactorExists when the
+	// account has a verified factor of its kind), replaces the account's
+	// recovery codes by recoveryHashes and raises the session to AAL2 (up;
+	// ErrStale when the session is no longer at up.Generation).
+	ConfirmFactor(ctx context.Context, id string, step int64, recoveryHashes []string, up Upgrade) error
+	// UseFactorCode accepts a code of time step from the factor id
+	// (ErrCodeUsed when step is not after its last step) and raises the
+	// session to AAL2 (ErrStale as in ConfirmFactor), in one transaction.
+	UseFactorCode(ctx context.Context, id string, step int64, up Upgrade) error
+	// UseRecoveryCode spends the recovery code of up.UserID whose hash is
+	// hash (ErrCodeUsed when unknown or spent) and raises the session to AAL2
+	// (ErrStale as in ConfirmFactor), in one transaction.
+	UseRecoveryCode(ctx context.Context, hash string, up Upgrade) error
+	// DeleteFactor deletes the user's factor id (ErrNoFactor); when no
+	// verified factor is left, the account's recovery codes go and its
+	// sessions are lowered to AAL1, in the same transaction.
+	DeleteFactor(ctx context.Context, userID int64, id string) error
+	// ReplaceRecoveryCodes voids the user's recovery codes and stores hashes.
+	ReplaceRecoveryCodes(ctx context.Context, userID int64, hashes []string) error
+	// CountRecoveryCodes returns how many unspent recovery codes the user has.
+	CountRecoveryCodes(ctx context.Context, userID int64) (int64, error)
 
 	// Close releases the database.
 	Close() error
+}
+
+// The assurance levels of a session (NIST SP 800-63B): AAL1 after a first
+// factor (a password), AAL2 after a second one (a TOTP or recovery code).
+const (
+	AAL1 = "aal1"
+	AAL2 = "aal2"
+)
+
+// FactorTOTP is the kind of a TOTP factor (RFC 6238).
+const FactorTOTP = "totp"
+
+// SessionAccess is what the bearer check of every request reads: the
+// session's user, the session's assurance, and whether the account has a
+// verified second factor (then an AAL1 session may do little but verify one).
+type SessionAccess struct {
+	User      User
+	AAL       string
+	AMR       string // the first factor's methods, as in Session
+	HasFactor bool
+}
+
+// Factor is a second factor of an account. Secret is sealed (internal/mfa):
+// the database never holds it in the clear. LastStep is the last accepted
+// TOTP time step; an unverified factor is pruned at ExpiresAt.
+type Factor struct {
+	ID        string
+	UserID    int64
+	Kind      string
+	Secret    []byte
+	Verified  bool
+	LastStep  int64
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Upgrade raises a session to AAL2 and replaces its refresh token: the
+// session read at Generation gets generation Generation+2 with the refresh
+// token hashed as RefreshHash, expiring at RefreshExpiresAt.
+type Upgrade struct {
+	SessionID        string
+	UserID           int64
+	Generation       int64
+	RefreshHash      string
+	Now              time.Time
+	RefreshExpiresAt time.Time
 }
 
 // Migration is one migration the binary holds and whether the database has it:

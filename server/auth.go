@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -49,20 +50,33 @@ func (s *Server) Login(ctx context.Context, req oapi.LoginRequestObject) (oapi.L
 	if err := s.passwords.Check(ctx, hash, req.Body.Password); err != nil {
 		return nil, err
 	}
-	tok, err := s.startSession(ctx, creds.UserID)
+	tok, err := s.startSession(ctx, creds.UserID, amrPassword)
 	if err != nil {
 		return nil, err
 	}
 	return oapi.Login200JSONResponse(tok), nil
 }
 
-// startSession starts a session for a user who has just proved who they are
-// (a password login, a provider sign-in) and returns its first token pair.
-func (s *Server) startSession(ctx context.Context, userID int64) (oapi.Token, error) {
+// The authentication methods (amr) a session starts with: RFC 8176's "pwd"
+// for a password login; for a sign-in through an OpenID Connect provider,
+// "fed" (federated): RFC 8176 registers no value for it, and keel does not
+// pass on the provider's own amr, which it cannot vouch for.
+const (
+	amrPassword = "pwd"
+	amrProvider = "fed"
+)
+
+// startSession starts a session for a user who has shown a first factor
+// (amr: its RFC 8176 methods, space-separated) and returns its first pair.
+// Every sign-in method starts its sessions here: each is aal1, and when the
+// account has a verified second factor it may do little but verify it
+// (checkAssurance) until POST /mfa/verify raises it to aal2.
+func (s *Server) startSession(ctx context.Context, userID int64, amr string) (oapi.Token, error) {
 	now := s.now()
 	sess := db.Session{
 		ID: token.NewSessionID(), UserID: userID, CreatedAt: now, LastUsedAt: now,
 		UserAgent: userAgent(ctx), Generation: 1, RotatedAt: now, RefreshExpiresAt: now.Add(s.cfg.RefreshTTL),
+		AAL: db.AAL1, AMR: amr,
 	}
 	refresh := s.tokens.Refresh(sess.ID, 1)
 	sess.RefreshHash = db.HashToken(refresh)
@@ -143,7 +157,7 @@ func (s *Server) endSession(ctx context.Context, sid, why string) error {
 // tokenPair is the answer to a login or refresh: a new access token for the
 // session, and its refresh token.
 func (s *Server) tokenPair(sess db.Session, refresh string) (oapi.Token, error) {
-	access, err := s.tokens.Issue(token.Principal{UserID: sess.UserID, SessionID: sess.ID})
+	access, err := s.tokens.Issue(token.Principal{UserID: sess.UserID, SessionID: sess.ID, AAL: cmp.Or(sess.AAL, db.AAL1), AMR: amrOf(sess)})
 	if err != nil {
 		return oapi.Token{}, err
 	}

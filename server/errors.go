@@ -39,6 +39,10 @@ type Error struct {
 	// RetryAfter, when not zero, is sent as Retry-After (whole seconds, at
 	// least 1): 429, and 503 when the bcrypt queue is full.
 	RetryAfter time.Duration
+	// Type and Title, when Type is set, name a kind of problem the spec
+	// documents (RFC 9457 §3.1.1); otherwise the type is about:blank and the
+	// title the status's text.
+	Type, Title string
 }
 
 func (e *Error) Error() string {
@@ -105,6 +109,9 @@ var sentinels = []struct {
 		"set a password (POST /password/forgot) or link another provider first"}},
 	{oidc.ErrUnavailable, &Error{Status: http.StatusBadGateway,
 		Detail: "the sign-in provider could not be reached; start the sign-in again"}},
+	{db.ErrNoFactor, &Error{Status: http.StatusNotFound, Detail: "no such factor"}},
+	{db.ErrFactorExists, &Error{Status: http.StatusConflict, Detail: "the account has a verified TOTP factor already; remove it first"}},
+	{db.ErrCodeUsed, errWrongCode},
 	{password.ErrTooLong, &Error{Status: http.StatusBadRequest, Field: "/password", Detail: passwordTooLongReason}},
 	{password.ErrBusy, &Error{Status: http.StatusServiceUnavailable, RetryAfter: time.Second,
 		Detail: "the server is busy checking passwords; retry after the time in Retry-After"}},
@@ -192,6 +199,9 @@ func requestError(re *openapi3filter.RequestError) *Error {
 // problem is e as RFC 9457 problem+json.
 func (e *Error) problem() oapi.Problem {
 	p := oapi.Problem{Type: "about:blank", Title: http.StatusText(e.Status), Status: e.Status}
+	if e.Type != "" {
+		p.Type, p.Title = e.Type, e.Title
+	}
 	detail := e.Detail
 	if e.Field != "" {
 		detail = "the request is invalid"

@@ -12,6 +12,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/keelhq/keel/db"
+	"github.com/keelhq/keel/internal/mfa"
 	"github.com/keelhq/keel/internal/password"
 	"github.com/keelhq/keel/internal/validate"
 	"github.com/keelhq/keel/internal/ws"
@@ -90,6 +91,12 @@ func TestToError(t *testing.T) {
 		{echo.ErrNotFound, Error{Status: 404, Detail: "no resource at this path"}},
 		{echo.ErrMethodNotAllowed, Error{Status: 405, Detail: "this resource does not support the method"}},
 		{ws.ErrCrossOrigin, Error{Status: 403, Detail: "cross-origin WebSocket handshakes are refused"}},
+		{db.ErrNoFactor, Error{Status: 404, Detail: "no such factor"}},
+		{db.ErrFactorExists, Error{Status: 409, Detail: "the account has a verified TOTP factor already; remove it first"}},
+		{db.ErrCodeUsed, Error{Status: 400, Field: "/code", Detail: "is wrong, expired or used already"}},
+		{errMFARequired, Error{Status: 403, Type: "urn:keel:problem:mfa-required", Title: "Second factor required",
+			Detail: "verify a second factor first (POST /mfa/verify)"}},
+		{mfa.ErrSealed, Error{Status: 500}},
 		{errors.New("disk on fire"), Error{Status: 500}},
 	} {
 		if got := toError(tt.err); *got != tt.want {

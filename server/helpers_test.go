@@ -19,6 +19,7 @@ import (
 	"github.com/keelhq/keel/internal/contract"
 	"github.com/keelhq/keel/internal/jobs"
 	"github.com/keelhq/keel/internal/mail"
+	"github.com/keelhq/keel/internal/mfa"
 	"github.com/keelhq/keel/internal/oidc"
 	"github.com/keelhq/keel/internal/password"
 	"github.com/keelhq/keel/internal/testutil"
@@ -136,12 +137,17 @@ func buildTestAPI(t *testing.T, passwords *password.Pool, providers oidc.Provide
 // now), not started; change adjusts its dependencies.
 func newServer(tb testing.TB, cfg Config, d testDB, log *slog.Logger, now func() time.Time, passwords *password.Pool, change ...func(*Deps)) (*Server, *jobs.Engine) {
 	tb.Helper()
+	keys, err := mfa.New([]byte(testSecret))
+	if err != nil {
+		tb.Fatal(err)
+	}
 	deps := Deps{
 		Log:       log,
 		Store:     d.store,
 		Tokens:    token.New([]byte(testSecret), testJWTTTL, now),
 		Passwords: passwords,
 		Now:       now,
+		MFA:       keys,
 	}
 	for _, f := range change {
 		f(&deps)

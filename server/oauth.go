@@ -236,7 +236,7 @@ func (s *Server) OauthToken(ctx context.Context, req oapi.OauthTokenRequestObjec
 		}
 		s.metrics.signIn(grant.Provider, "linked")
 	}
-	tok, err := s.startSession(ctx, grant.UserID)
+	tok, err := s.startSession(ctx, grant.UserID, amrProvider)
 	if err != nil {
 		return nil, err
 	}

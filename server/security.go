@@ -103,12 +103,14 @@ func (s *Server) validateRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		if op.Bearer && !sessionCheckedByHandler[op.ID] {
+		if op.Bearer {
 			// After the whole request is found valid, as the handler's own
 			// check would be.
-			if err := s.sessionLive(checked.Context()); err != nil {
+			ctx, err := s.sessionLive(checked.Context(), op.ID)
+			if err != nil {
 				return err
 			}
+			checked = checked.WithContext(ctx)
 		}
 		c.SetRequest(checked)
 		return next(c)
@@ -148,16 +150,21 @@ func (s *Server) authenticate(r *http.Request, _ *validate.Operation) (context.C
 // sessionLive checks that the session of a verified token has not ended
 // (logout, password change or reset, deletion, reuse detection): a valid
 // token says nothing about that. It asks the database on every request, so
-// an ended session is refused at once by every replica.
-func (s *Server) sessionLive(ctx context.Context) error {
+// an ended session is refused at once by every replica. The same query reads
+// the session's assurance, which the operation must allow (checkAssurance),
+// and the user, which the returned context carries to the handler (GET
+// /profile needs no second query).
+func (s *Server) sessionLive(ctx context.Context, operationID string) (context.Context, error) {
 	p := mustPrincipal(ctx)
-	_, err := s.store.GetSessionUser(ctx, p.SessionID, p.UserID)
-	return err // db.ErrNoSession: the session has ended
+	acc, err := s.store.GetSessionAccess(ctx, p.SessionID, p.UserID)
+	if err != nil {
+		return nil, err // db.ErrNoSession: the session has ended
+	}
+	if err := checkAssurance(acc, operationID); err != nil {
+		return nil, err
+	}
+	return context.WithValue(ctx, accessKey{}, acc), nil
 }
-
-// sessionCheckedByHandler are the bearer operations whose handlers check the
-// session in their own query, saving the validator's round trip.
-var sessionCheckedByHandler = map[string]bool{"getProfile": true, "resendVerification": true}
 
 // bearerToken takes the token from an Authorization header; the scheme name
 // is case-insensitive (RFC 9110).

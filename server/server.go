@@ -19,6 +19,7 @@ import (
 
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
+	"github.com/keelhq/keel/internal/mfa"
 	"github.com/keelhq/keel/internal/oidc"
 	"github.com/keelhq/keel/internal/password"
 	"github.com/keelhq/keel/internal/token"
@@ -37,6 +38,8 @@ type Config struct {
 	// RedirectURLs are where a provider sign-in may send the browser back
 	// to (OAUTH_REDIRECT_URLS), compared exactly.
 	RedirectURLs []string
+	// MFAIssuer names keel in authenticator apps (MFA_ISSUER; "keel" when empty).
+	MFAIssuer string
 }
 
 // Deps are the Server's collaborators, built by the caller.
@@ -49,6 +52,8 @@ type Deps struct {
 	// Providers are the OpenID Connect providers users may sign in with
 	// (none: sign-in with providers answers 404).
 	Providers oidc.Providers
+	// MFA seals TOTP secrets and hashes recovery codes (MFA_KEY or JWT_SECRET).
+	MFA *mfa.Keys
 }
 
 // Jobs inserts the jobs requests cause (emails): internal/jobs' Engine.
@@ -69,6 +74,7 @@ type Server struct {
 	store     db.Store
 	passwords *password.Pool
 	tokens    *token.Issuer
+	mfa       *mfa.Keys
 	metrics   *metrics
 	now       func() time.Time
 	// queue inserts the jobs requests cause; set by UseJobs.
@@ -103,12 +109,16 @@ func New(cfg Config, deps Deps) *Server {
 		store:     deps.Store,
 		passwords: deps.Passwords,
 		tokens:    deps.Tokens,
+		mfa:       deps.MFA,
 		now:       now,
 		providers: deps.Providers,
 		redirects: make(map[string]struct{}, len(cfg.RedirectURLs)),
 	}
 	for _, u := range cfg.RedirectURLs {
 		s.redirects[u] = struct{}{}
+	}
+	if s.mfa == nil {
+		panic("server: Deps.MFA is nil")
 	}
 	s.metrics = newMetrics(s.passwords.QueueDepth)
 	s.echo = s.routes()

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 
@@ -52,6 +53,6 @@ func (s *Server) DeleteSessions(ctx context.Context, _ oapi.DeleteSessionsReques
 func toSession(r db.Session, current string) oapi.Session {
 	return oapi.Session{
 		ID: r.ID, CreatedAt: r.CreatedAt.UTC(), LastUsedAt: r.LastUsedAt.UTC(),
-		UserAgent: r.UserAgent, Current: r.ID == current,
+		UserAgent: r.UserAgent, Current: r.ID == current, Aal: oapi.AAL(cmp.Or(r.AAL, db.AAL1)),
 	}
 }

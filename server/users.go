@@ -10,17 +10,11 @@ import (
 	"github.com/keelhq/keel/internal/token"
 )
 
-// GetProfile returns the user the bearer token was issued to. Its one query
-// reads the user and checks the session (the validator leaves that check to
-// it: sessionCheckedByHandler), so the session check costs GET /profile no
-// round trip.
+// GetProfile returns the user the bearer token was issued to: the bearer
+// check's one query (sessionLive) has read it with the session, so GET
+// /profile costs no second round trip.
 func (s *Server) GetProfile(ctx context.Context, _ oapi.GetProfileRequestObject) (oapi.GetProfileResponseObject, error) {
-	p := mustPrincipal(ctx)
-	u, err := s.store.GetSessionUser(ctx, p.SessionID, p.UserID)
-	if err != nil {
-		return nil, err
-	}
-	return oapi.GetProfile200JSONResponse(toUser(u)), nil
+	return oapi.GetProfile200JSONResponse(toUser(mustAccess(ctx).User)), nil
 }
 
 // DeleteProfile deletes the account, its sessions and its tokens, after
@@ -76,11 +70,7 @@ func (s *Server) checkPassword(ctx context.Context, pw string) (token.Principal,
 // ResendVerification queues the verification email again, unless the
 // address is verified already.
 func (s *Server) ResendVerification(ctx context.Context, _ oapi.ResendVerificationRequestObject) (oapi.ResendVerificationResponseObject, error) {
-	p := mustPrincipal(ctx)
-	u, err := s.store.GetSessionUser(ctx, p.SessionID, p.UserID)
-	if err != nil {
-		return nil, err
-	}
+	u := mustAccess(ctx).User
 	if !u.EmailVerified {
 		// Anyone may register someone else's address: without this, a loop
 		// on resend would mail-bomb it.

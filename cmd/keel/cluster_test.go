@@ -12,12 +12,15 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pquerna/otp/totp"
 
 	"github.com/keelhq/keel/internal/contract"
 	"github.com/keelhq/keel/internal/pgtest"
@@ -322,6 +325,102 @@ func TestCluster(t *testing.T) {
 		code, body, err := post(ctx, clientAs(t, v, "203.0.113.8"), replicas[0].url("/login"), creds("ada@example.com", "password123"))
 		if err != nil || code != http.StatusOK {
 			t.Errorf("another client's login: %d %v %s", code, err, body)
+		}
+	})
+
+	t.Run("a TOTP code works once across replicas; the code limit is the cluster's", func(t *testing.T) {
+		hc := clientAs(t, v, "192.0.2.20")
+		// bearerPost sends POST path to replica i with the token and body.
+		bearerPost := func(i int, path, token, body string) (int, []byte) {
+			t.Helper()
+			req, _ := http.NewRequestWithContext(ctx, "POST", replicas[i].url(path), strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+token)
+			if body != "" {
+				req.Header.Set("Content-Type", "application/json")
+			}
+			res, err := hc.Do(req)
+			if err != nil {
+				t.Fatalf("POST %s on replica %d: %v", path, i, err)
+			}
+			defer res.Body.Close()
+			var b strings.Builder
+			bufio.NewReader(res.Body).WriteTo(&b)
+			return res.StatusCode, []byte(b.String())
+		}
+		login := func(i int, email string) string {
+			t.Helper()
+			code, body, err := post(ctx, hc, replicas[i].url("/login"), creds(email, "password123"))
+			if err != nil || code != http.StatusOK {
+				t.Fatalf("login %s on replica %d: %d %v %s", email, i, code, err, body)
+			}
+			var p pair
+			json.Unmarshal(body, &p)
+			return p.Token
+		}
+		codeBody := func(secret string, at time.Time) string {
+			code, err := totp.GenerateCode(secret, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return `{"code":"` + code + `"}`
+		}
+		// enrolled registers email on replica 0, enrols a factor on replica 1
+		// and verifies it on replica 2; it returns the secret.
+		enrolled := func(email string) string {
+			t.Helper()
+			if code, body, err := post(ctx, hc, replicas[0].url("/register"), creds(email, "password123")); err != nil || code != http.StatusCreated {
+				t.Fatalf("register %s: %d %v %s", email, code, err, body)
+			}
+			tok := login(0, email)
+			code, body := bearerPost(1, "/mfa/totp", tok, "")
+			var e struct{ ID, Secret string }
+			if json.Unmarshal(body, &e); code != http.StatusCreated {
+				t.Fatalf("enrol on replica 1: %d %s", code, body)
+			}
+			if code, body := bearerPost(2, "/mfa/totp/"+e.ID+"/verify", tok, codeBody(e.Secret, time.Now())); code != http.StatusOK {
+				t.Fatalf("verify the factor on replica 2: %d %s", code, body)
+			}
+			return e.Secret
+		}
+
+		secret := enrolled("totp@example.com")
+		// The next step's code: never the step the enrolment used, and
+		// accepted (one step of skew) until the step after it ends.
+		body := codeBody(secret, time.Now().Add(30*time.Second))
+		toks := []string{login(0, "totp@example.com"), login(1, "totp@example.com")}
+		statuses := make([]int, 2)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range 2 {
+			wg.Go(func() {
+				<-start
+				statuses[i], _ = bearerPost(i, "/mfa/verify", toks[i], body)
+			})
+		}
+		close(start)
+		wg.Wait()
+		slices.Sort(statuses)
+		if !slices.Equal(statuses, []int{http.StatusOK, http.StatusBadRequest}) {
+			t.Errorf("one code on replicas 0 and 1 at once: %v, want one 200 and one 400", statuses)
+		}
+		if code, b := bearerPost(2, "/mfa/verify", login(2, "totp@example.com"), body); code != http.StatusBadRequest {
+			t.Errorf("the code again on replica 2: %d %s, want 400", code, b)
+		}
+
+		// Five codes a minute for one account, whichever replica takes them
+		// (from another client address: AUTH_RATE_LIMIT counts logins).
+		hc = clientAs(t, v, "192.0.2.21")
+		enrolled("limit@example.com") // the first of the five
+		tok := login(1, "limit@example.com")
+		for i := range 4 {
+			if code, b := bearerPost(i%3, "/mfa/verify", tok, `{"code":"000000"}`); code != http.StatusBadRequest {
+				t.Errorf("wrong code %d on replica %d: %d %s, want 400", i+2, i%3, code, b)
+			}
+		}
+		for i := range 3 {
+			if code, b := bearerPost(i, "/mfa/verify", tok, `{"code":"000000"}`); code != http.StatusTooManyRequests {
+				t.Errorf("a code on replica %d after five for the account: %d %s, want 429", i, code, b)
+			}
 		}
 	})
 

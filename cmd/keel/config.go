@@ -15,6 +15,7 @@ import (
 
 	"github.com/keelhq/keel/internal/mail"
 	"github.com/keelhq/keel/internal/oidc"
+	"github.com/keelhq/keel/internal/mfa"
 	"github.com/keelhq/keel/internal/password"
 	"github.com/keelhq/keel/internal/token"
 	"github.com/keelhq/keel/server"
@@ -60,6 +61,8 @@ type config struct {
 	OIDCProviders []oidc.Config
 	APIURL        string
 	RedirectURLs  []string
+	MFAIssuer string // MFA_ISSUER: names keel in authenticator apps
+	MFAKey    []byte // MFA_KEY: seals TOTP secrets and keys recovery-code hashes; empty means JWT_SECRET's
 }
 
 // server is the part of the configuration the HTTP layer reads.
@@ -72,6 +75,7 @@ func (c config) server() server.Config {
 		RefreshTTL:           c.RefreshTTL,
 		RefreshReuseInterval: c.RefreshReuseInterval,
 		RedirectURLs:         c.RedirectURLs,
+		MFAIssuer:            c.MFAIssuer,
 	}
 }
 
@@ -117,6 +121,8 @@ var settings = []setting{
 	{"API_URL", "", "keel's own public base URL (https://api.example.com); required with OIDC_PROVIDERS: each provider's callback is API_URL/oauth/<name>/callback"},
 	{"OAUTH_REDIRECT_URLS", "", "comma-separated absolute URLs of your app where a provider sign-in may send the browser back (with ?code= or ?error=), compared exactly; required with OIDC_PROVIDERS"},
 	{"PUBLIC_URL", "http://localhost:8080", "the base of the links in emails: your app's address, which serves /verify-email?token=… and /reset-password?token=… and posts the token to POST /email/verify or POST /password/reset (http or https, no query)"},
+	{"MFA_ISSUER", "keel", "the issuer authenticator apps show for keel's TOTP factors (in the otpauth URI; no colon)"},
+	{"MFA_KEY", "(JWT_SECRET)", "at least 32 bytes: the key TOTP secrets are encrypted with (AES-256-GCM) and recovery codes hashed with (HMAC), each derived by HKDF; unset derives them from JWT_SECRET, so changing JWT_SECRET then voids every factor. Same on every replica"},
 }
 
 // loadConfig reads the configuration through getenv. A bad value is an error
@@ -130,6 +136,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	r.http(&cfg)
 	r.mail(&cfg)
 	r.oidc(&cfg)
+	r.mfa(&cfg)
 	r.logging(&cfg)
 	cfg.JobInterval = r.duration("JOB_INTERVAL", time.Millisecond)
 	cfg.ShutdownTimeout = r.duration("SHUTDOWN_TIMEOUT", 0)
@@ -164,7 +171,7 @@ func (r *envReader) bad(name, why string) {
 		value = "(hidden)"
 	}
 	switch name {
-	case "JWT_SECRET":
+	case "JWT_SECRET", "MFA_KEY":
 		value = "(hidden)" // never print a secret, even a bad one
 	case "DATABASE_URL", "SMTP_URL", "PUBLIC_URL", "API_URL":
 		value = fmt.Sprintf("%q", redactURL(r.getenv(name)))
@@ -353,6 +360,19 @@ func (r *envReader) oidc(cfg *config) {
 	// " , " lists nothing, as an unset variable does.
 	if len(names) > 0 && len(cfg.RedirectURLs) == 0 && !refused {
 		r.bad("OAUTH_REDIRECT_URLS", "must list at least one URL of your app to send the browser back to (required with OIDC_PROVIDERS)")
+	}
+}
+
+func (r *envReader) mfa(cfg *config) {
+	cfg.MFAIssuer = r.get("MFA_ISSUER")
+	if strings.Contains(cfg.MFAIssuer, ":") {
+		r.bad("MFA_ISSUER", "must not contain a colon (the otpauth URI's label is issuer:account)")
+	}
+	if k := r.getenv("MFA_KEY"); k != "" {
+		if len(k) < mfa.MinKeyLen {
+			r.bad("MFA_KEY", fmt.Sprintf("must be at least %d bytes", mfa.MinKeyLen))
+		}
+		cfg.MFAKey = []byte(k)
 	}
 }
 

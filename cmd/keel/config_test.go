@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keelhq/keel/internal/mfa"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -61,6 +63,21 @@ func TestLoadConfig(t *testing.T) {
 			t.Errorf("error %v: want DATABASE_URL named and no password", err)
 		}
 	})
+	t.Run("MFA settings; a bad MFA_KEY is never printed", func(t *testing.T) {
+		cfg, err := loadConfig(env(nil))
+		if err != nil || cfg.MFAIssuer != "keel" || cfg.MFAKey != nil {
+			t.Errorf("MFA defaults: issuer %q key %q, %v", cfg.MFAIssuer, cfg.MFAKey, err)
+		}
+		key := strings.Repeat("k", 32)
+		cfg, err = loadConfig(env(map[string]string{"MFA_ISSUER": "Acme Corp", "MFA_KEY": key}))
+		if err != nil || cfg.MFAIssuer != "Acme Corp" || string(cfg.MFAKey) != key || cfg.server().MFAIssuer != "Acme Corp" {
+			t.Errorf("MFA_ISSUER and MFA_KEY: %q %q, %v", cfg.MFAIssuer, cfg.MFAKey, err)
+		}
+		_, err = loadConfig(env(map[string]string{"MFA_KEY": "hunter2-too-short"}))
+		if err == nil || !strings.Contains(err.Error(), "MFA_KEY") || !strings.Contains(err.Error(), "32 bytes") || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("a short MFA_KEY: %v; want it named, the rule said, the value hidden", err)
+		}
+	})
 	bad := map[string]string{
 		"JWT_SECRET":      "short",
 		"JWT_TTL":         "forever",
@@ -75,6 +92,8 @@ func TestLoadConfig(t *testing.T) {
 		"PPROF_ADDR":      "0.0.0.0:6060",
 		"HASH_QUEUE":      "-1",
 		"TRUSTED_PROXIES": "10.0.0.0/33",
+		"MFA_KEY":         "short-mfa-key",
+		"MFA_ISSUER":      "keel:prod",
 	}
 	for name, value := range bad {
 		t.Run("bad "+name, func(t *testing.T) {
@@ -104,5 +123,31 @@ func TestSettingsDocumented(t *testing.T) {
 				t.Errorf("%s does not document %s", file, s.Name)
 			}
 		}
+	}
+}
+
+// TestMFAKeys: MFA_KEY, when set, is the key TOTP secrets are sealed with;
+// unset, JWT_SECRET is.
+func TestMFAKeys(t *testing.T) {
+	t.Parallel()
+	jwt := []byte(strings.Repeat("j", 32))
+	fromJWT, err := newMFAKeys(config{}, jwt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromKey, err := newMFAKeys(config{MFAKey: []byte(strings.Repeat("m", 32))}, jwt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameAsJWT, _ := mfa.New(jwt)
+	sealed := fromJWT.Seal("f1", []byte("secret"))
+	if _, err := sameAsJWT.Open("f1", sealed); err != nil {
+		t.Errorf("without MFA_KEY the key is not JWT_SECRET's: %v", err)
+	}
+	if _, err := fromKey.Open("f1", sealed); err == nil {
+		t.Error("with MFA_KEY set, JWT_SECRET's key still opens the secrets")
+	}
+	if _, err := newMFAKeys(config{}, []byte("short")); err == nil || !strings.Contains(err.Error(), "MFA_KEY") {
+		t.Errorf("a short key: %v", err)
 	}
 }

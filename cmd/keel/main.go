@@ -23,6 +23,7 @@ import (
 
 	"github.com/keelhq/keel/api"
 	"github.com/keelhq/keel/internal/jobs"
+	"github.com/keelhq/keel/internal/mfa"
 	"github.com/keelhq/keel/internal/oidc"
 	"github.com/keelhq/keel/internal/password"
 	"github.com/keelhq/keel/internal/token"
@@ -194,12 +195,17 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	mfaKeys, err := newMFAKeys(cfg, secret)
+	if err != nil {
+		return err
+	}
 	app := server.New(cfg.server(), server.Deps{
 		Log:       log,
 		Store:     store,
 		Tokens:    token.New(secret, cfg.JWTTTL, time.Now),
 		Passwords: password.New(cfg.BcryptCost, cfg.HashWorkers, cfg.HashQueue),
 		Providers: providers,
+		MFA:       mfaKeys,
 	})
 	if cfg.PprofAddr != "" {
 		stopPprof, err := servePprof(cfg.PprofAddr, log)
@@ -265,6 +271,21 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	shutdown(ctx, cfg, log, srv, app, engine)
 	return nil
+}
+
+// newMFAKeys derives the keys that seal TOTP secrets and hash recovery codes
+// from MFA_KEY, or from the JWT secret (as set or generated) when it is unset;
+// either way the database alone opens none.
+func newMFAKeys(cfg config, jwtSecret []byte) (*mfa.Keys, error) {
+	key := cfg.MFAKey
+	if len(key) == 0 {
+		key = jwtSecret
+	}
+	k, err := mfa.New(key)
+	if err != nil {
+		return nil, fmt.Errorf("MFA_KEY: %w", err)
+	}
+	return k, nil
 }
 
 // loadTLS loads TLS_CERT and TLS_KEY, when set, before listening, so that a

@@ -11,6 +11,7 @@ package postgres
 // hand-written file).
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"time"
@@ -87,6 +88,7 @@ func (d *DB) CreateSession(ctx context.Context, s db.Session) error {
 		ID: s.ID, UserID: s.UserID, CreatedAt: db.Millis(s.CreatedAt), LastUsedAt: db.Millis(s.LastUsedAt),
 		UserAgent: s.UserAgent, Generation: s.Generation, RefreshHash: s.RefreshHash,
 		RotatedAt: db.Millis(s.RotatedAt), RefreshExpiresAt: db.Millis(s.RefreshExpiresAt),
+		Aal: cmp.Or(s.AAL, db.AAL1), Amr: cmp.Or(s.AMR, "pwd"),
 	})
 }
 
@@ -115,7 +117,7 @@ func (d *DB) GetSession(ctx context.Context, id string) (db.Session, error) {
 		return db.Session{}, translate(err, db.ErrNoSession)
 	}
 	return db.Session{ID: row.ID, UserID: row.UserID, Generation: row.Generation, RefreshHash: row.RefreshHash,
-		RotatedAt: db.Millis(row.RotatedAt), RefreshExpiresAt: db.Millis(row.RefreshExpiresAt)}, nil
+		RotatedAt: db.Millis(row.RotatedAt), RefreshExpiresAt: db.Millis(row.RefreshExpiresAt), AAL: row.Aal, AMR: row.Amr}, nil
 }
 
 // RotateRefresh implements db.Store.
@@ -138,7 +140,7 @@ func (d *DB) ListSessions(ctx context.Context, userID int64) ([]db.Session, erro
 	out := make([]db.Session, len(rows))
 	for i, r := range rows {
 		out[i] = db.Session{ID: r.ID, UserID: userID, CreatedAt: db.Millis(r.CreatedAt), LastUsedAt: db.Millis(r.LastUsedAt),
-			UserAgent: r.UserAgent, RefreshExpiresAt: db.Millis(r.RefreshExpiresAt)}
+			UserAgent: r.UserAgent, RefreshExpiresAt: db.Millis(r.RefreshExpiresAt), AAL: r.Aal, AMR: r.Amr}
 	}
 	return out, nil
 }
@@ -240,7 +242,8 @@ func (d *DB) ResetPassword(ctx context.Context, hash, passwordHash string, now t
 	})
 }
 
-// PruneAccounts implements db.Store.
+// PruneAccounts implements db.Store; unverified second factors past their
+// expiry go too.
 func (d *DB) PruneAccounts(ctx context.Context, now time.Time) (int64, error) {
 	var n int64
 	err := d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
@@ -257,7 +260,11 @@ func (d *DB) PruneAccounts(ctx context.Context, now time.Time) (int64, error) {
 			return err
 		}
 		c, err := q.DeleteExpiredOAuthCodes(ctx, db.Millis(now))
-		n = s + t + f + c
+		if err != nil {
+			return err
+		}
+		e, err := q.DeleteExpiredFactors(ctx, db.Millis(now))
+		n = s + t + f + c + e
 		return err
 	})
 	return n, err

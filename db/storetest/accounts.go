@@ -124,7 +124,7 @@ func sessionReads(t *testing.T, s db.Store) {
 		t.Errorf("GetSessionCredentials = %+v, %v", got, err)
 	}
 	want := db.Session{ID: sess.ID, UserID: u.ID, Generation: 1, RefreshHash: "h1",
-		RotatedAt: db.Millis(when), RefreshExpiresAt: db.Millis(when.Add(time.Hour))}
+		RotatedAt: db.Millis(when), RefreshExpiresAt: db.Millis(when.Add(time.Hour)), AAL: db.AAL1, AMR: "pwd"}
 	if got, err := s.GetSession(ctx, sess.ID); err != nil || got != want {
 		t.Errorf("GetSession = %+v, %v; want %+v", got, err, want)
 	}
@@ -162,7 +162,7 @@ func rotateRefresh(t *testing.T, s db.Store) {
 		t.Fatalf("RotateRefresh = %d, %v; want generation 2", g, err)
 	}
 	want := db.Session{ID: sess.ID, UserID: sess.UserID, Generation: 2, RefreshHash: "h2",
-		RotatedAt: db.Millis(now), RefreshExpiresAt: db.Millis(expires)}
+		RotatedAt: db.Millis(now), RefreshExpiresAt: db.Millis(expires), AAL: db.AAL1, AMR: "pwd"}
 	if got, err := s.GetSession(ctx, sess.ID); err != nil || got != want {
 		t.Errorf("GetSession after rotation = %+v, %v; want %+v", got, err, want)
 	}
@@ -195,7 +195,7 @@ func listSessions(t *testing.T, s db.Store) {
 	var want []db.Session
 	for _, x := range []db.Session{newer, older} {
 		want = append(want, db.Session{ID: x.ID, UserID: ada.ID, CreatedAt: db.Millis(x.CreatedAt), LastUsedAt: db.Millis(x.LastUsedAt),
-			UserAgent: x.UserAgent, RefreshExpiresAt: db.Millis(x.RefreshExpiresAt)})
+			UserAgent: x.UserAgent, RefreshExpiresAt: db.Millis(x.RefreshExpiresAt), AAL: db.AAL1, AMR: "pwd"})
 	}
 	if len(got) != len(want) {
 		t.Fatalf("ListSessions = %+v, want %+v", got, want)

@@ -64,6 +64,13 @@ func Run(t *testing.T, open func(t *testing.T) db.Store) {
 		{"concurrent unlinks of a passwordless account's two identities: one wins", concurrentUnlinks},
 		{"expired sign-in flows and codes are pruned, live ones kept", pruneOAuth},
 		{"DeleteUser takes identities, link flows and codes along", deleteUserOAuth},
+		{"GetSessionAccess reads the user, the session's level and the factor", sessionAccess},
+		{"factors read back; one enrolment at a time; missing is ErrNoFactor", factorReads},
+		{"ConfirmFactor and UseFactorCode compare and set the step; stale sessions roll back", confirmFactor},
+		{"one code used at once from many sessions: exactly one wins", concurrentCode},
+		{"a recovery code works once; a new set voids the old", recoveryCodes},
+		{"removing the last factor voids recovery codes and lowers the sessions", deleteFactor},
+		{"expired enrolments are pruned; a deleted user's factors go", pruneFactors},
 		{"Close releases the database", closeStore},
 	}
 	for _, tt := range tests {

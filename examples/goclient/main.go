@@ -1,10 +1,13 @@
 // Command goclient shows keel's generated Go SDK (github.com/keelhq/keel/gen/client)
 // against a running server: it registers a new account, logs in, reads the
 // profile and the session list with the bearer token, refreshes the pair,
-// logs out, and shows that reuse of a spent refresh token ends a session,
-// printing each answer. Then the app's half of a sign-in with an OpenID Connect
-// provider: a PKCE pair, the authorize URL, and the code exchange (against a
-// keel without OIDC_PROVIDERS, so the answers are its 404 and 400).
+// logs out, shows that reuse of a spent refresh token ends a session, then
+// adds a second factor: enrols TOTP, confirms it with a code computed from the
+// secret (as an authenticator app would), logs in again at aal1 (403 until the
+// second factor) and raises that session with POST /mfa/verify, printing each
+// answer. Then the app's half of a sign-in with an OpenID Connect provider: a
+// PKCE pair, the authorize URL, and the code exchange (against a keel without
+// OIDC_PROVIDERS, so the answers are its 404 and 400).
 //
 //	go run ./examples/goclient                       # http://localhost:8080, a random email
 //	go run ./examples/goclient -url http://127.0.0.1:9000 -email ada@example.com
@@ -25,6 +28,7 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+	"github.com/pquerna/otp/totp"
 
 	"github.com/keelhq/keel/gen/client"
 )
@@ -122,6 +126,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	if err := reuse(ctx, c, client.LoginRequest{Email: client.Email(*email), Password: *password}, out); err != nil {
+		return err
+	}
+	if err := secondFactor(ctx, c, client.LoginRequest{Email: client.Email(*email), Password: *password}, out); err != nil {
 		return err
 	}
 	if err := signInWithProvider(ctx, c, *baseURL, out); err != nil {
@@ -296,6 +303,86 @@ func signInWithProvider(ctx context.Context, c *client.ClientWithResponses, base
 	}
 	// With the code keel gave, tok.JSON200 is a pair like POST /login's.
 	fmt.Fprintf(out, "POST /oauth/token %d (made-up code) title=%q\n", tok.StatusCode(), tok.ApplicationProblemJSON400.Title)
+	return nil
+}
+
+// secondFactor enrols a TOTP factor and confirms it (the session becomes
+// aal2), then logs in again: that session is aal1, refused with 403
+// mfa-required until POST /mfa/verify with a code, after which it is aal2.
+func secondFactor(ctx context.Context, c *client.ClientWithResponses, creds client.LoginRequest, out io.Writer) error {
+	login, err := c.LoginWithResponse(ctx, creds)
+	if err != nil {
+		return err
+	}
+	if login.JSON200 == nil {
+		return unexpected("POST /login", login.StatusCode(), login.Body)
+	}
+	enrol, err := c.EnrollTOTPWithResponse(ctx, bearer(login.JSON200.Token))
+	if err != nil {
+		return err
+	}
+	if enrol.JSON201 == nil {
+		return unexpected("POST /mfa/totp", enrol.StatusCode(), enrol.Body)
+	}
+	e := enrol.JSON201
+	fmt.Fprintf(out, "POST /mfa/totp %d id=%s otpauth_uri=%s…\n", enrol.StatusCode(), e.ID, e.OtpauthURI[:min(40, len(e.OtpauthURI))])
+	usedAt := time.Now()
+	code, err := totp.GenerateCode(e.Secret, usedAt)
+	if err != nil {
+		return err
+	}
+	conf, err := c.VerifyTOTPFactorWithResponse(ctx, e.ID, client.CodeRequest{Code: code}, bearer(login.JSON200.Token))
+	if err != nil {
+		return err
+	}
+	if conf.JSON200 == nil || len(conf.JSON200.RecoveryCodes) != 10 {
+		return unexpected("POST /mfa/totp/{id}/verify", conf.StatusCode(), conf.Body)
+	}
+	fmt.Fprintf(out, "POST /mfa/totp/{id}/verify %d %d recovery codes; this session is aal2\n", conf.StatusCode(), len(conf.JSON200.RecoveryCodes))
+
+	second, err := c.LoginWithResponse(ctx, creds)
+	if err != nil {
+		return err
+	}
+	if second.JSON200 == nil {
+		return unexpected("POST /login", second.StatusCode(), second.Body)
+	}
+	denied, err := c.GetProfileWithResponse(ctx, bearer(second.JSON200.Token))
+	if err != nil {
+		return err
+	}
+	if denied.ApplicationProblemJSON403 == nil || denied.ApplicationProblemJSON403.Type != "urn:keel:problem:mfa-required" {
+		return unexpected("GET /profile at aal1", denied.StatusCode(), denied.Body)
+	}
+	fmt.Fprintf(out, "GET /profile   %d (a new login, aal1) type=%s\n", denied.StatusCode(), denied.ApplicationProblemJSON403.Type)
+
+	// The next step's code: the enrolment spent this one's, and one step of
+	// clock skew is accepted.
+	next, err := totp.GenerateCode(e.Secret, usedAt.Add(30*time.Second))
+	if err != nil {
+		return err
+	}
+	up, err := c.VerifyMFAWithResponse(ctx, client.MFAVerifyRequest{Code: &next}, bearer(second.JSON200.Token))
+	if err != nil {
+		return err
+	}
+	if up.JSON200 == nil {
+		return unexpected("POST /mfa/verify", up.StatusCode(), up.Body)
+	}
+	fmt.Fprintf(out, "POST /mfa/verify %d a new pair for the same session, token=%s\n", up.StatusCode(), short(up.JSON200.Token))
+	list, err := c.ListSessionsWithResponse(ctx, bearer(up.JSON200.Token))
+	if err != nil {
+		return err
+	}
+	if list.JSON200 == nil {
+		return unexpected("GET /sessions at aal2", list.StatusCode(), list.Body)
+	}
+	for _, s := range *list.JSON200 {
+		if s.Current && s.Aal != client.Aal2 {
+			return fmt.Errorf("GET /sessions: the current session is %s after POST /mfa/verify", s.Aal)
+		}
+	}
+	fmt.Fprintf(out, "GET /sessions  %d (the session is aal2 now)\n", list.StatusCode())
 	return nil
 }
 

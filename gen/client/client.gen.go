@@ -18,6 +18,24 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for AAL.
+const (
+	Aal1 AAL = "aal1"
+	Aal2 AAL = "aal2"
+)
+
+// Valid indicates whether the value is a known member of the AAL enum.
+func (e AAL) Valid() bool {
+	switch e {
+	case Aal1:
+		return true
+	case Aal2:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for AcceptedStatus.
 const (
 	AcceptedStatusAccepted AcceptedStatus = "accepted"
@@ -27,6 +45,21 @@ const (
 func (e AcceptedStatus) Valid() bool {
 	switch e {
 	case AcceptedStatusAccepted:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for FactorType.
+const (
+	Totp FactorType = "totp"
+)
+
+// Valid indicates whether the value is a known member of the FactorType enum.
+func (e FactorType) Valid() bool {
+	switch e {
+	case Totp:
 		return true
 	default:
 		return false
@@ -78,6 +111,12 @@ func (e OauthAuthorizeParamsCodeChallengeMethod) Valid() bool {
 	}
 }
 
+// AAL The session's authenticator assurance level: `aal1` after a password, `aal2` after a second
+// factor too. Access tokens carry it as the claim `aal`, with `amr` (RFC 8176: `pwd`, `otp`, `mfa`).
+//
+// Example: aal2
+type AAL string
+
 // Accepted defines model for Accepted.
 type Accepted struct {
 	// Status Example: accepted
@@ -111,6 +150,14 @@ type ChangePasswordRequest struct {
 // Example: E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM
 type CodeChallenge = string
 
+// CodeRequest defines model for CodeRequest.
+type CodeRequest struct {
+	// Code The authenticator app's current 6-digit code.
+	//
+	// Example: 123456
+	Code string `json:"code"`
+}
+
 // DeleteProfileRequest defines model for DeleteProfileRequest.
 type DeleteProfileRequest struct {
 	// Password Example: correct horse battery
@@ -121,6 +168,31 @@ type DeleteProfileRequest struct {
 //
 // Example: ada@example.com
 type Email = openapi_types.Email
+
+// Factor defines model for Factor.
+type Factor struct {
+	// CreatedAt Example: 2026-11-25T12:00:00Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// ID Example: Zm9vYmFyYmF6cXV4cXV1eA
+	ID   string     `json:"id"`
+	Type FactorType `json:"type"`
+
+	// Verified A code from it was accepted; an unverified factor expires 15 minutes after enrolment.
+	//
+	// Example: true
+	Verified bool `json:"verified"`
+}
+
+// FactorType defines model for Factor.Type.
+type FactorType string
+
+// FactorVerified defines model for FactorVerified.
+type FactorVerified struct {
+	// RecoveryCodes Ten codes, each good once for `POST /mfa/verify` in place of a TOTP code. Shown this once.
+	RecoveryCodes []string `json:"recovery_codes"`
+	Tokens        Token    `json:"tokens"`
+}
 
 // FieldError defines model for FieldError.
 type FieldError struct {
@@ -198,6 +270,19 @@ type LoginRequest struct {
 	Password string `json:"password"`
 }
 
+// MFAVerifyRequest Exactly one of `code` and `recovery_code`.
+type MFAVerifyRequest struct {
+	// Code The authenticator app's current 6-digit code.
+	//
+	// Example: 123456
+	Code *string `json:"code,omitempty"`
+
+	// RecoveryCode One of the recovery codes; letter case, dashes and spaces do not matter. Works once.
+	//
+	// Example: abcd-efgh-ijkl-mnop
+	RecoveryCode *string `json:"recovery_code,omitempty"`
+}
+
 // OAuthTokenRequest Unknown fields are rejected with 400.
 type OAuthTokenRequest struct {
 	// Code The one-time code keel put on `redirect_to`.
@@ -246,6 +331,12 @@ type Problem struct {
 // Example: google
 type ProviderName = string
 
+// RecoveryCodes defines model for RecoveryCodes.
+type RecoveryCodes struct {
+	// RecoveryCodes Ten codes, each good once for `POST /mfa/verify` in place of a TOTP code. Shown this once.
+	RecoveryCodes []string `json:"recovery_codes"`
+}
+
 // RedirectURL An absolute URL listed in `OAUTH_REDIRECT_URLS`, compared exactly.
 //
 // Example: https://app.example.com/signed-in
@@ -285,6 +376,13 @@ type ResetPasswordRequest struct {
 
 // Session defines model for Session.
 type Session struct {
+	// Aal The session's authenticator assurance level: `aal1` after a password, `aal2` after a second
+	// factor too. Access tokens carry it as the claim `aal`, with `amr` (RFC 8176: `pwd`, `otp`, `mfa`).
+	//
+	//
+	// Example: aal2
+	Aal AAL `json:"aal"`
+
 	// CreatedAt When the login that started the session happened.
 	//
 	// Example: 2026-11-25T12:00:00Z
@@ -307,6 +405,24 @@ type Session struct {
 	//
 	// Example: curl/8.5.0
 	UserAgent string `json:"user_agent"`
+}
+
+// TOTPEnrollment defines model for TOTPEnrollment.
+type TOTPEnrollment struct {
+	// ID The factor's id, for `POST /mfa/totp/{id}/verify`.
+	//
+	// Example: Zm9vYmFyYmF6cXV4cXV1eA
+	ID string `json:"id"`
+
+	// OtpauthURI The secret as an `otpauth://totp/` URI (for a QR code), labelled with the issuer and the account's email.
+	//
+	// Example: otpauth://totp/keel:ada@example.com?algorithm=SHA1&digits=6&issuer=keel&period=30&secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP
+	OtpauthURI string `json:"otpauth_uri"`
+
+	// Secret The TOTP secret, base32 without padding (to type into an authenticator app). Shown this once.
+	//
+	// Example: JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP
+	Secret string `json:"secret"`
 }
 
 // Token defines model for Token.
@@ -363,6 +479,9 @@ type User struct {
 	ID int64 `json:"id"`
 }
 
+// FactorID Example: Zm9vYmFyYmF6cXV4cXV1eA
+type FactorID = string
+
 // Provider A provider's name, as in `OIDC_PROVIDERS` (lower case).
 //
 // Example: google
@@ -377,6 +496,9 @@ type BadRequest = Problem
 // Conflict An RFC 9457 problem detail.
 type Conflict = Problem
 
+// FactorExists An RFC 9457 problem detail.
+type FactorExists = Problem
+
 // IdentityTaken An RFC 9457 problem detail.
 type IdentityTaken = Problem
 
@@ -385,6 +507,12 @@ type InternalError = Problem
 
 // LastWayIn An RFC 9457 problem detail.
 type LastWayIn = Problem
+
+// MFARequired An RFC 9457 problem detail.
+type MFARequired = Problem
+
+// NoSuchFactor An RFC 9457 problem detail.
+type NoSuchFactor = Problem
 
 // NoSuchIdentity An RFC 9457 problem detail.
 type NoSuchIdentity = Problem
@@ -401,6 +529,9 @@ type PayloadTooLarge = Problem
 // ServiceUnavailable An RFC 9457 problem detail.
 type ServiceUnavailable = Problem
 
+// TooManyCodes An RFC 9457 problem detail.
+type TooManyCodes = Problem
+
 // TooManyRequests An RFC 9457 problem detail.
 type TooManyRequests = Problem
 
@@ -410,8 +541,8 @@ type Unauthorized = Problem
 // UnsupportedMediaType An RFC 9457 problem detail.
 type UnsupportedMediaType = Problem
 
-// WrongPassword An RFC 9457 problem detail.
-type WrongPassword = Problem
+// WrongPasswordOrMFARequired An RFC 9457 problem detail.
+type WrongPasswordOrMFARequired = Problem
 
 // OauthAuthorizeParams defines parameters for OauthAuthorize.
 type OauthAuthorizeParams struct {
@@ -443,6 +574,12 @@ type VerifyEmailJSONRequestBody = TokenRequest
 
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = LoginRequest
+
+// VerifyTOTPFactorJSONRequestBody defines body for VerifyTOTPFactor for application/json ContentType.
+type VerifyTOTPFactorJSONRequestBody = CodeRequest
+
+// VerifyMFAJSONRequestBody defines body for VerifyMFA for application/json ContentType.
+type VerifyMFAJSONRequestBody = MFAVerifyRequest
 
 // OauthTokenJSONRequestBody defines body for OauthToken for application/json ContentType.
 type OauthTokenJSONRequestBody = OAuthTokenRequest
@@ -578,6 +715,8 @@ type ClientInterface interface {
 	// LoginWithBody Exchange credentials for a bearer token and a refresh token
 	//
 	// Starts a session. An unknown email and a wrong password get the same 401 answer.
+	// The session is `aal1`; when the account has a verified second factor, it may only call
+	// `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -587,6 +726,8 @@ type ClientInterface interface {
 	// Login Exchange credentials for a bearer token and a refresh token
 	//
 	// Starts a session. An unknown email and a wrong password get the same 401 answer.
+	// The session is `aal1`; when the account has a verified second factor, it may only call
+	// `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -599,6 +740,96 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /logout (the `Logout` operationId).
 	Logout(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListMFAFactors The user's second factors
+	//
+	// Never their secrets. An `aal1` session may call it too: a client compares the session's
+	// `aal` (in its token) with whether a factor is `verified` here to know that `POST /mfa/verify`
+	// is due.
+	//
+	// Corresponds with GET /mfa/factors (the `ListMFAFactors` operationId).
+	ListMFAFactors(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteMFAFactor Remove a second factor
+	//
+	// Needs an `aal2` session when the account has a verified factor. Removing the last verified
+	// factor voids the recovery codes and lowers every session of the account to `aal1`.
+	//
+	// Corresponds with DELETE /mfa/factors/{id} (the `DeleteMFAFactor` operationId).
+	DeleteMFAFactor(ctx context.Context, id FactorID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RegenerateRecoveryCodes A new set of recovery codes
+	//
+	// Needs an `aal2` session. The codes are shown this once; the old set is void.
+	//
+	// Corresponds with POST /mfa/recovery-codes (the `RegenerateRecoveryCodes` operationId).
+	RegenerateRecoveryCodes(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EnrollTOTP Start enrolling a TOTP factor
+	//
+	// Returns a new, unverified TOTP factor (RFC 6238: SHA-1, 6 digits, 30 s steps, a 160-bit
+	// secret) and its `otpauth://` URI for an authenticator app (issuer `keel`, or `MFA_ISSUER`).
+	// The secret is shown this once; keel keeps it encrypted. Confirm the factor with a code from
+	// the app (`POST /mfa/totp/{id}/verify`) within 15 minutes, after which an unverified factor
+	// expires; a new enrolment replaces an unverified one. An account has at most one verified
+	// TOTP factor (409).
+	//
+	// Corresponds with POST /mfa/totp (the `EnrollTOTP` operationId).
+	EnrollTOTP(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyTOTPFactorWithBody Confirm a TOTP factor with a code from it
+	//
+	// Verifies the factor with a current code from the authenticator app. The answer holds ten
+	// recovery codes, shown this once (keel keeps only keyed hashes of them; any earlier set is
+	// void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
+	// token held before is spent (a refresh token minted before the upgrade never mints `aal2`
+	// tokens). A code works once: the same code again is refused, on any session and replica.
+	// Five codes a minute per account; more → 429.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /mfa/totp/{id}/verify (the `VerifyTOTPFactor` operationId).
+	VerifyTOTPFactorWithBody(ctx context.Context, id FactorID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyTOTPFactor Confirm a TOTP factor with a code from it
+	//
+	// Verifies the factor with a current code from the authenticator app. The answer holds ten
+	// recovery codes, shown this once (keel keeps only keyed hashes of them; any earlier set is
+	// void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
+	// token held before is spent (a refresh token minted before the upgrade never mints `aal2`
+	// tokens). A code works once: the same code again is refused, on any session and replica.
+	// Five codes a minute per account; more → 429.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /mfa/totp/{id}/verify (the `VerifyTOTPFactor` operationId).
+	VerifyTOTPFactor(ctx context.Context, id FactorID, body VerifyTOTPFactorJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyMFAWithBody Raise this session to aal2 with a TOTP or recovery code
+	//
+	// For an `aal1` session of an account with a verified factor (after `POST /login`): send a
+	// current `code` from the authenticator app, or one of the `recovery_code`s (each works once).
+	// The answer is a new token pair for the same session, now `aal2`; the refresh token held
+	// before is spent (presenting it ends the session, as any spent refresh token does). A TOTP
+	// code works once, on any session and replica. Five codes a minute per account; more → 429.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /mfa/verify (the `VerifyMFA` operationId).
+	VerifyMFAWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyMFA Raise this session to aal2 with a TOTP or recovery code
+	//
+	// For an `aal1` session of an account with a verified factor (after `POST /login`): send a
+	// current `code` from the authenticator app, or one of the `recovery_code`s (each works once).
+	// The answer is a new token pair for the same session, now `aal2`; the refresh token held
+	// before is spent (presenting it ends the session, as any spent refresh token does). A TOTP
+	// code works once, on any session and replica. Five codes a minute per account; more → 429.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /mfa/verify (the `VerifyMFA` operationId).
+	VerifyMFA(ctx context.Context, body VerifyMFAJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// OauthTokenWithBody Exchange the one-time code for a token pair
 	//
@@ -943,6 +1174,8 @@ func (c *Client) GetLiveness(ctx context.Context, reqEditors ...RequestEditorFn)
 // LoginWithBody Exchange credentials for a bearer token and a refresh token
 //
 // Starts a session. An unknown email and a wrong password get the same 401 answer.
+// The session is `aal1`; when the account has a verified second factor, it may only call
+// `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -962,6 +1195,8 @@ func (c *Client) LoginWithBody(ctx context.Context, contentType string, body io.
 // Login Exchange credentials for a bearer token and a refresh token
 //
 // Starts a session. An unknown email and a wrong password get the same 401 answer.
+// The session is `aal1`; when the account has a verified second factor, it may only call
+// `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -985,6 +1220,176 @@ func (c *Client) Login(ctx context.Context, body LoginJSONRequestBody, reqEditor
 // Corresponds with POST /logout (the `Logout` operationId).
 func (c *Client) Logout(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewLogoutRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListMFAFactors The user's second factors
+//
+// Never their secrets. An `aal1` session may call it too: a client compares the session's
+// `aal` (in its token) with whether a factor is `verified` here to know that `POST /mfa/verify`
+// is due.
+//
+// Corresponds with GET /mfa/factors (the `ListMFAFactors` operationId).
+func (c *Client) ListMFAFactors(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListMFAFactorsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteMFAFactor Remove a second factor
+//
+// Needs an `aal2` session when the account has a verified factor. Removing the last verified
+// factor voids the recovery codes and lowers every session of the account to `aal1`.
+//
+// Corresponds with DELETE /mfa/factors/{id} (the `DeleteMFAFactor` operationId).
+func (c *Client) DeleteMFAFactor(ctx context.Context, id FactorID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteMFAFactorRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RegenerateRecoveryCodes A new set of recovery codes
+//
+// Needs an `aal2` session. The codes are shown this once; the old set is void.
+//
+// Corresponds with POST /mfa/recovery-codes (the `RegenerateRecoveryCodes` operationId).
+func (c *Client) RegenerateRecoveryCodes(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRegenerateRecoveryCodesRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EnrollTOTP Start enrolling a TOTP factor
+//
+// Returns a new, unverified TOTP factor (RFC 6238: SHA-1, 6 digits, 30 s steps, a 160-bit
+// secret) and its `otpauth://` URI for an authenticator app (issuer `keel`, or `MFA_ISSUER`).
+// The secret is shown this once; keel keeps it encrypted. Confirm the factor with a code from
+// the app (`POST /mfa/totp/{id}/verify`) within 15 minutes, after which an unverified factor
+// expires; a new enrolment replaces an unverified one. An account has at most one verified
+// TOTP factor (409).
+//
+// Corresponds with POST /mfa/totp (the `EnrollTOTP` operationId).
+func (c *Client) EnrollTOTP(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEnrollTOTPRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyTOTPFactorWithBody Confirm a TOTP factor with a code from it
+//
+// Verifies the factor with a current code from the authenticator app. The answer holds ten
+// recovery codes, shown this once (keel keeps only keyed hashes of them; any earlier set is
+// void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
+// token held before is spent (a refresh token minted before the upgrade never mints `aal2`
+// tokens). A code works once: the same code again is refused, on any session and replica.
+// Five codes a minute per account; more → 429.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /mfa/totp/{id}/verify (the `VerifyTOTPFactor` operationId).
+func (c *Client) VerifyTOTPFactorWithBody(ctx context.Context, id FactorID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyTOTPFactorRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyTOTPFactor Confirm a TOTP factor with a code from it
+//
+// Verifies the factor with a current code from the authenticator app. The answer holds ten
+// recovery codes, shown this once (keel keeps only keyed hashes of them; any earlier set is
+// void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
+// token held before is spent (a refresh token minted before the upgrade never mints `aal2`
+// tokens). A code works once: the same code again is refused, on any session and replica.
+// Five codes a minute per account; more → 429.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /mfa/totp/{id}/verify (the `VerifyTOTPFactor` operationId).
+func (c *Client) VerifyTOTPFactor(ctx context.Context, id FactorID, body VerifyTOTPFactorJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyTOTPFactorRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyMFAWithBody Raise this session to aal2 with a TOTP or recovery code
+//
+// For an `aal1` session of an account with a verified factor (after `POST /login`): send a
+// current `code` from the authenticator app, or one of the `recovery_code`s (each works once).
+// The answer is a new token pair for the same session, now `aal2`; the refresh token held
+// before is spent (presenting it ends the session, as any spent refresh token does). A TOTP
+// code works once, on any session and replica. Five codes a minute per account; more → 429.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /mfa/verify (the `VerifyMFA` operationId).
+func (c *Client) VerifyMFAWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyMFARequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyMFA Raise this session to aal2 with a TOTP or recovery code
+//
+// For an `aal1` session of an account with a verified factor (after `POST /login`): send a
+// current `code` from the authenticator app, or one of the `recovery_code`s (each works once).
+// The answer is a new token pair for the same session, now `aal2`; the refresh token held
+// before is spent (presenting it ends the session, as any spent refresh token does). A TOTP
+// code works once, on any session and replica. Five codes a minute per account; more → 429.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /mfa/verify (the `VerifyMFA` operationId).
+func (c *Client) VerifyMFA(ctx context.Context, body VerifyMFAJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyMFARequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1685,6 +2090,208 @@ func NewLogoutRequest(server string) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewListMFAFactorsRequest constructs an http.Request for the ListMFAFactors method
+func NewListMFAFactorsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/mfa/factors")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDeleteMFAFactorRequest constructs an http.Request for the DeleteMFAFactor method
+func NewDeleteMFAFactorRequest(server string, id FactorID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/mfa/factors/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRegenerateRecoveryCodesRequest constructs an http.Request for the RegenerateRecoveryCodes method
+func NewRegenerateRecoveryCodesRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/mfa/recovery-codes")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewEnrollTOTPRequest constructs an http.Request for the EnrollTOTP method
+func NewEnrollTOTPRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/mfa/totp")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewVerifyTOTPFactorRequest calls the generic VerifyTOTPFactor builder with application/json body
+func NewVerifyTOTPFactorRequest(server string, id FactorID, body VerifyTOTPFactorJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewVerifyTOTPFactorRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewVerifyTOTPFactorRequestWithBody constructs an http.Request for the VerifyTOTPFactor method, with any body, and a specified content type
+func NewVerifyTOTPFactorRequestWithBody(server string, id FactorID, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/mfa/totp/%s/verify", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewVerifyMFARequest calls the generic VerifyMFA builder with application/json body
+func NewVerifyMFARequest(server string, body VerifyMFAJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewVerifyMFARequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewVerifyMFARequestWithBody constructs an http.Request for the VerifyMFA method, with any body, and a specified content type
+func NewVerifyMFARequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/mfa/verify")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -2475,6 +3082,8 @@ type ClientWithResponsesInterface interface {
 	// LoginWithBodyWithResponse Exchange credentials for a bearer token and a refresh token
 	//
 	// Starts a session. An unknown email and a wrong password get the same 401 answer.
+	// The session is `aal1`; when the account has a verified second factor, it may only call
+	// `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2484,6 +3093,8 @@ type ClientWithResponsesInterface interface {
 	// LoginWithResponse Exchange credentials for a bearer token and a refresh token
 	//
 	// Starts a session. An unknown email and a wrong password get the same 401 answer.
+	// The session is `aal1`; when the account has a verified second factor, it may only call
+	// `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2498,6 +3109,104 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /logout (the `Logout` operationId).
 	LogoutWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*LogoutResponse, error)
+
+	// ListMFAFactorsWithResponse The user's second factors
+	//
+	// Never their secrets. An `aal1` session may call it too: a client compares the session's
+	// `aal` (in its token) with whether a factor is `verified` here to know that `POST /mfa/verify`
+	// is due.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /mfa/factors (the `ListMFAFactors` operationId).
+	ListMFAFactorsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListMFAFactorsResponse, error)
+
+	// DeleteMFAFactorWithResponse Remove a second factor
+	//
+	// Needs an `aal2` session when the account has a verified factor. Removing the last verified
+	// factor voids the recovery codes and lowers every session of the account to `aal1`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /mfa/factors/{id} (the `DeleteMFAFactor` operationId).
+	DeleteMFAFactorWithResponse(ctx context.Context, id FactorID, reqEditors ...RequestEditorFn) (*DeleteMFAFactorResponse, error)
+
+	// RegenerateRecoveryCodesWithResponse A new set of recovery codes
+	//
+	// Needs an `aal2` session. The codes are shown this once; the old set is void.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /mfa/recovery-codes (the `RegenerateRecoveryCodes` operationId).
+	RegenerateRecoveryCodesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*RegenerateRecoveryCodesResponse, error)
+
+	// EnrollTOTPWithResponse Start enrolling a TOTP factor
+	//
+	// Returns a new, unverified TOTP factor (RFC 6238: SHA-1, 6 digits, 30 s steps, a 160-bit
+	// secret) and its `otpauth://` URI for an authenticator app (issuer `keel`, or `MFA_ISSUER`).
+	// The secret is shown this once; keel keeps it encrypted. Confirm the factor with a code from
+	// the app (`POST /mfa/totp/{id}/verify`) within 15 minutes, after which an unverified factor
+	// expires; a new enrolment replaces an unverified one. An account has at most one verified
+	// TOTP factor (409).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /mfa/totp (the `EnrollTOTP` operationId).
+	EnrollTOTPWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*EnrollTOTPResponse, error)
+
+	// VerifyTOTPFactorWithBodyWithResponse Confirm a TOTP factor with a code from it
+	//
+	// Verifies the factor with a current code from the authenticator app. The answer holds ten
+	// recovery codes, shown this once (keel keeps only keyed hashes of them; any earlier set is
+	// void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
+	// token held before is spent (a refresh token minted before the upgrade never mints `aal2`
+	// tokens). A code works once: the same code again is refused, on any session and replica.
+	// Five codes a minute per account; more → 429.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /mfa/totp/{id}/verify (the `VerifyTOTPFactor` operationId).
+	VerifyTOTPFactorWithBodyWithResponse(ctx context.Context, id FactorID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyTOTPFactorResponse, error)
+
+	// VerifyTOTPFactorWithResponse Confirm a TOTP factor with a code from it
+	//
+	// Verifies the factor with a current code from the authenticator app. The answer holds ten
+	// recovery codes, shown this once (keel keeps only keyed hashes of them; any earlier set is
+	// void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
+	// token held before is spent (a refresh token minted before the upgrade never mints `aal2`
+	// tokens). A code works once: the same code again is refused, on any session and replica.
+	// Five codes a minute per account; more → 429.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /mfa/totp/{id}/verify (the `VerifyTOTPFactor` operationId).
+	VerifyTOTPFactorWithResponse(ctx context.Context, id FactorID, body VerifyTOTPFactorJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyTOTPFactorResponse, error)
+
+	// VerifyMFAWithBodyWithResponse Raise this session to aal2 with a TOTP or recovery code
+	//
+	// For an `aal1` session of an account with a verified factor (after `POST /login`): send a
+	// current `code` from the authenticator app, or one of the `recovery_code`s (each works once).
+	// The answer is a new token pair for the same session, now `aal2`; the refresh token held
+	// before is spent (presenting it ends the session, as any spent refresh token does). A TOTP
+	// code works once, on any session and replica. Five codes a minute per account; more → 429.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /mfa/verify (the `VerifyMFA` operationId).
+	VerifyMFAWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyMFAResponse, error)
+
+	// VerifyMFAWithResponse Raise this session to aal2 with a TOTP or recovery code
+	//
+	// For an `aal1` session of an account with a verified factor (after `POST /login`): send a
+	// current `code` from the authenticator app, or one of the `recovery_code`s (each works once).
+	// The answer is a new token pair for the same session, now `aal2`; the refresh token held
+	// before is spent (presenting it ends the session, as any spent refresh token does). A TOTP
+	// code works once, on any session and replica. Five codes a minute per account; more → 429.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /mfa/verify (the `VerifyMFA` operationId).
+	VerifyMFAWithResponse(ctx context.Context, body VerifyMFAJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyMFAResponse, error)
 
 	// OauthTokenWithBodyWithResponse Exchange the one-time code for a token pair
 	//
@@ -2915,6 +3624,8 @@ type ResendVerificationResponse struct {
 	JSON202 *Accepted
 	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *MFARequired
 	// ApplicationProblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationProblemJSON429 *TooManyRequests
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -2933,6 +3644,11 @@ func (r ResendVerificationResponse) GetJSON202() *Accepted {
 // GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r ResendVerificationResponse) GetApplicationProblemJSON401() *Unauthorized {
 	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ResendVerificationResponse) GetApplicationProblemJSON403() *MFARequired {
+	return r.ApplicationProblemJSON403
 }
 
 // GetApplicationProblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -3175,6 +3891,504 @@ func (r LogoutResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r LogoutResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListMFAFactorsResponse401Headers the declared response headers of an HTTP 401 response for ListMFAFactors
+type ListMFAFactorsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type ListMFAFactorsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *[]Factor
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListMFAFactorsResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListMFAFactorsResponse) GetJSON200() *[]Factor {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListMFAFactorsResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListMFAFactorsResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListMFAFactorsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListMFAFactorsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListMFAFactorsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListMFAFactorsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteMFAFactorResponse401Headers the declared response headers of an HTTP 401 response for DeleteMFAFactor
+type DeleteMFAFactorResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type DeleteMFAFactorResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *MFARequired
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *NoSuchFactor
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteMFAFactorResponse401Headers
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DeleteMFAFactorResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeleteMFAFactorResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeleteMFAFactorResponse) GetApplicationProblemJSON403() *MFARequired {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeleteMFAFactorResponse) GetApplicationProblemJSON404() *NoSuchFactor {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r DeleteMFAFactorResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteMFAFactorResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteMFAFactorResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteMFAFactorResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteMFAFactorResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RegenerateRecoveryCodesResponse401Headers the declared response headers of an HTTP 401 response for RegenerateRecoveryCodes
+type RegenerateRecoveryCodesResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type RegenerateRecoveryCodesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RecoveryCodes
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *MFARequired
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RegenerateRecoveryCodesResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RegenerateRecoveryCodesResponse) GetJSON200() *RecoveryCodes {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RegenerateRecoveryCodesResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RegenerateRecoveryCodesResponse) GetApplicationProblemJSON403() *MFARequired {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RegenerateRecoveryCodesResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r RegenerateRecoveryCodesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RegenerateRecoveryCodesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RegenerateRecoveryCodesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RegenerateRecoveryCodesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// EnrollTOTPResponse401Headers the declared response headers of an HTTP 401 response for EnrollTOTP
+type EnrollTOTPResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type EnrollTOTPResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *TOTPEnrollment
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *MFARequired
+	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationProblemJSON409 *FactorExists
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *EnrollTOTPResponse401Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r EnrollTOTPResponse) GetJSON201() *TOTPEnrollment {
+	return r.JSON201
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r EnrollTOTPResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r EnrollTOTPResponse) GetApplicationProblemJSON403() *MFARequired {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r EnrollTOTPResponse) GetApplicationProblemJSON409() *FactorExists {
+	return r.ApplicationProblemJSON409
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r EnrollTOTPResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r EnrollTOTPResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r EnrollTOTPResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r EnrollTOTPResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r EnrollTOTPResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// VerifyTOTPFactorResponse401Headers the declared response headers of an HTTP 401 response for VerifyTOTPFactor
+type VerifyTOTPFactorResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// VerifyTOTPFactorResponse429Headers the declared response headers of an HTTP 429 response for VerifyTOTPFactor
+type VerifyTOTPFactorResponse429Headers struct {
+	RetryAfter *int
+}
+
+type VerifyTOTPFactorResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *FactorVerified
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *MFARequired
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *NoSuchFactor
+	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationProblemJSON409 *FactorExists
+	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationProblemJSON413 *PayloadTooLarge
+	// ApplicationProblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationProblemJSON415 *UnsupportedMediaType
+	// ApplicationProblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationProblemJSON429 *TooManyCodes
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *VerifyTOTPFactorResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *VerifyTOTPFactorResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r VerifyTOTPFactorResponse) GetJSON200() *FactorVerified {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r VerifyTOTPFactorResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r VerifyTOTPFactorResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r VerifyTOTPFactorResponse) GetApplicationProblemJSON403() *MFARequired {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r VerifyTOTPFactorResponse) GetApplicationProblemJSON404() *NoSuchFactor {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r VerifyTOTPFactorResponse) GetApplicationProblemJSON409() *FactorExists {
+	return r.ApplicationProblemJSON409
+}
+
+// GetApplicationProblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r VerifyTOTPFactorResponse) GetApplicationProblemJSON413() *PayloadTooLarge {
+	return r.ApplicationProblemJSON413
+}
+
+// GetApplicationProblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r VerifyTOTPFactorResponse) GetApplicationProblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationProblemJSON415
+}
+
+// GetApplicationProblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r VerifyTOTPFactorResponse) GetApplicationProblemJSON429() *TooManyCodes {
+	return r.ApplicationProblemJSON429
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r VerifyTOTPFactorResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r VerifyTOTPFactorResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r VerifyTOTPFactorResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r VerifyTOTPFactorResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r VerifyTOTPFactorResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// VerifyMFAResponse401Headers the declared response headers of an HTTP 401 response for VerifyMFA
+type VerifyMFAResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// VerifyMFAResponse429Headers the declared response headers of an HTTP 429 response for VerifyMFA
+type VerifyMFAResponse429Headers struct {
+	RetryAfter *int
+}
+
+type VerifyMFAResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Token
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationProblemJSON413 *PayloadTooLarge
+	// ApplicationProblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationProblemJSON415 *UnsupportedMediaType
+	// ApplicationProblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationProblemJSON429 *TooManyCodes
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *VerifyMFAResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *VerifyMFAResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r VerifyMFAResponse) GetJSON200() *Token {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r VerifyMFAResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r VerifyMFAResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r VerifyMFAResponse) GetApplicationProblemJSON413() *PayloadTooLarge {
+	return r.ApplicationProblemJSON413
+}
+
+// GetApplicationProblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r VerifyMFAResponse) GetApplicationProblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationProblemJSON415
+}
+
+// GetApplicationProblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r VerifyMFAResponse) GetApplicationProblemJSON429() *TooManyCodes {
+	return r.ApplicationProblemJSON429
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r VerifyMFAResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r VerifyMFAResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r VerifyMFAResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r VerifyMFAResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r VerifyMFAResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -3612,7 +4826,7 @@ type DeleteProfileResponse struct {
 	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationProblemJSON401 *Unauthorized
 	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
-	ApplicationProblemJSON403 *WrongPassword
+	ApplicationProblemJSON403 *WrongPasswordOrMFARequired
 	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationProblemJSON413 *PayloadTooLarge
 	// ApplicationProblemJSON415 the response for an HTTP 415 `application/problem+json` response
@@ -3642,7 +4856,7 @@ func (r DeleteProfileResponse) GetApplicationProblemJSON401() *Unauthorized {
 }
 
 // GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
-func (r DeleteProfileResponse) GetApplicationProblemJSON403() *WrongPassword {
+func (r DeleteProfileResponse) GetApplicationProblemJSON403() *WrongPasswordOrMFARequired {
 	return r.ApplicationProblemJSON403
 }
 
@@ -3712,6 +4926,8 @@ type GetProfileResponse struct {
 	JSON200 *User
 	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *MFARequired
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -3726,6 +4942,11 @@ func (r GetProfileResponse) GetJSON200() *User {
 // GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r GetProfileResponse) GetApplicationProblemJSON401() *Unauthorized {
 	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetProfileResponse) GetApplicationProblemJSON403() *MFARequired {
+	return r.ApplicationProblemJSON403
 }
 
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -3774,6 +4995,8 @@ type ListIdentitiesResponse struct {
 	JSON200 *[]Identity
 	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *MFARequired
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -3788,6 +5011,11 @@ func (r ListIdentitiesResponse) GetJSON200() *[]Identity {
 // GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r ListIdentitiesResponse) GetApplicationProblemJSON401() *Unauthorized {
 	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListIdentitiesResponse) GetApplicationProblemJSON403() *MFARequired {
+	return r.ApplicationProblemJSON403
 }
 
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -3836,6 +5064,8 @@ type DeleteIdentityResponse struct {
 	ApplicationProblemJSON400 *BadRequest
 	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *MFARequired
 	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationProblemJSON404 *NoSuchIdentity
 	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
@@ -3854,6 +5084,11 @@ func (r DeleteIdentityResponse) GetApplicationProblemJSON400() *BadRequest {
 // GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r DeleteIdentityResponse) GetApplicationProblemJSON401() *Unauthorized {
 	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeleteIdentityResponse) GetApplicationProblemJSON403() *MFARequired {
+	return r.ApplicationProblemJSON403
 }
 
 // GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
@@ -3919,6 +5154,8 @@ type LinkIdentityResponse struct {
 	ApplicationProblemJSON400 *BadRequest
 	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *MFARequired
 	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationProblemJSON404 *NoSuchProvider
 	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
@@ -3948,6 +5185,11 @@ func (r LinkIdentityResponse) GetApplicationProblemJSON400() *BadRequest {
 // GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r LinkIdentityResponse) GetApplicationProblemJSON401() *Unauthorized {
 	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r LinkIdentityResponse) GetApplicationProblemJSON403() *MFARequired {
+	return r.ApplicationProblemJSON403
 }
 
 // GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
@@ -4027,7 +5269,7 @@ type ChangePasswordResponse struct {
 	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationProblemJSON401 *Unauthorized
 	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
-	ApplicationProblemJSON403 *WrongPassword
+	ApplicationProblemJSON403 *WrongPasswordOrMFARequired
 	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationProblemJSON413 *PayloadTooLarge
 	// ApplicationProblemJSON415 the response for an HTTP 415 `application/problem+json` response
@@ -4057,7 +5299,7 @@ func (r ChangePasswordResponse) GetApplicationProblemJSON401() *Unauthorized {
 }
 
 // GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
-func (r ChangePasswordResponse) GetApplicationProblemJSON403() *WrongPassword {
+func (r ChangePasswordResponse) GetApplicationProblemJSON403() *WrongPasswordOrMFARequired {
 	return r.ApplicationProblemJSON403
 }
 
@@ -4277,6 +5519,8 @@ type DeleteSessionsResponse struct {
 	HTTPResponse *http.Response
 	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *MFARequired
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -4286,6 +5530,11 @@ type DeleteSessionsResponse struct {
 // GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r DeleteSessionsResponse) GetApplicationProblemJSON401() *Unauthorized {
 	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeleteSessionsResponse) GetApplicationProblemJSON403() *MFARequired {
+	return r.ApplicationProblemJSON403
 }
 
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -4334,6 +5583,8 @@ type ListSessionsResponse struct {
 	JSON200 *[]Session
 	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *MFARequired
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -4348,6 +5599,11 @@ func (r ListSessionsResponse) GetJSON200() *[]Session {
 // GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r ListSessionsResponse) GetApplicationProblemJSON401() *Unauthorized {
 	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListSessionsResponse) GetApplicationProblemJSON403() *MFARequired {
+	return r.ApplicationProblemJSON403
 }
 
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -4396,6 +5652,8 @@ type DeleteSessionResponse struct {
 	ApplicationProblemJSON400 *BadRequest
 	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *MFARequired
 	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationProblemJSON404 *NoSuchSession
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -4412,6 +5670,11 @@ func (r DeleteSessionResponse) GetApplicationProblemJSON400() *BadRequest {
 // GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r DeleteSessionResponse) GetApplicationProblemJSON401() *Unauthorized {
 	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeleteSessionResponse) GetApplicationProblemJSON403() *MFARequired {
+	return r.ApplicationProblemJSON403
 }
 
 // GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
@@ -4608,6 +5871,8 @@ func (c *ClientWithResponses) GetLivenessWithResponse(ctx context.Context, reqEd
 // LoginWithBodyWithResponse Exchange credentials for a bearer token and a refresh token
 //
 // Starts a session. An unknown email and a wrong password get the same 401 answer.
+// The session is `aal1`; when the account has a verified second factor, it may only call
+// `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4623,6 +5888,8 @@ func (c *ClientWithResponses) LoginWithBodyWithResponse(ctx context.Context, con
 // LoginWithResponse Exchange credentials for a bearer token and a refresh token
 //
 // Starts a session. An unknown email and a wrong password get the same 401 answer.
+// The session is `aal1`; when the account has a verified second factor, it may only call
+// `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4648,6 +5915,152 @@ func (c *ClientWithResponses) LogoutWithResponse(ctx context.Context, reqEditors
 		return nil, err
 	}
 	return ParseLogoutResponse(rsp)
+}
+
+// ListMFAFactorsWithResponse The user's second factors
+//
+// Never their secrets. An `aal1` session may call it too: a client compares the session's
+// `aal` (in its token) with whether a factor is `verified` here to know that `POST /mfa/verify`
+// is due.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /mfa/factors (the `ListMFAFactors` operationId).
+func (c *ClientWithResponses) ListMFAFactorsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListMFAFactorsResponse, error) {
+	rsp, err := c.ListMFAFactors(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListMFAFactorsResponse(rsp)
+}
+
+// DeleteMFAFactorWithResponse Remove a second factor
+//
+// Needs an `aal2` session when the account has a verified factor. Removing the last verified
+// factor voids the recovery codes and lowers every session of the account to `aal1`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /mfa/factors/{id} (the `DeleteMFAFactor` operationId).
+func (c *ClientWithResponses) DeleteMFAFactorWithResponse(ctx context.Context, id FactorID, reqEditors ...RequestEditorFn) (*DeleteMFAFactorResponse, error) {
+	rsp, err := c.DeleteMFAFactor(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteMFAFactorResponse(rsp)
+}
+
+// RegenerateRecoveryCodesWithResponse A new set of recovery codes
+//
+// Needs an `aal2` session. The codes are shown this once; the old set is void.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /mfa/recovery-codes (the `RegenerateRecoveryCodes` operationId).
+func (c *ClientWithResponses) RegenerateRecoveryCodesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*RegenerateRecoveryCodesResponse, error) {
+	rsp, err := c.RegenerateRecoveryCodes(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRegenerateRecoveryCodesResponse(rsp)
+}
+
+// EnrollTOTPWithResponse Start enrolling a TOTP factor
+//
+// Returns a new, unverified TOTP factor (RFC 6238: SHA-1, 6 digits, 30 s steps, a 160-bit
+// secret) and its `otpauth://` URI for an authenticator app (issuer `keel`, or `MFA_ISSUER`).
+// The secret is shown this once; keel keeps it encrypted. Confirm the factor with a code from
+// the app (`POST /mfa/totp/{id}/verify`) within 15 minutes, after which an unverified factor
+// expires; a new enrolment replaces an unverified one. An account has at most one verified
+// TOTP factor (409).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /mfa/totp (the `EnrollTOTP` operationId).
+func (c *ClientWithResponses) EnrollTOTPWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*EnrollTOTPResponse, error) {
+	rsp, err := c.EnrollTOTP(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEnrollTOTPResponse(rsp)
+}
+
+// VerifyTOTPFactorWithBodyWithResponse Confirm a TOTP factor with a code from it
+//
+// Verifies the factor with a current code from the authenticator app. The answer holds ten
+// recovery codes, shown this once (keel keeps only keyed hashes of them; any earlier set is
+// void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
+// token held before is spent (a refresh token minted before the upgrade never mints `aal2`
+// tokens). A code works once: the same code again is refused, on any session and replica.
+// Five codes a minute per account; more → 429.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /mfa/totp/{id}/verify (the `VerifyTOTPFactor` operationId).
+func (c *ClientWithResponses) VerifyTOTPFactorWithBodyWithResponse(ctx context.Context, id FactorID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyTOTPFactorResponse, error) {
+	rsp, err := c.VerifyTOTPFactorWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyTOTPFactorResponse(rsp)
+}
+
+// VerifyTOTPFactorWithResponse Confirm a TOTP factor with a code from it
+//
+// Verifies the factor with a current code from the authenticator app. The answer holds ten
+// recovery codes, shown this once (keel keeps only keyed hashes of them; any earlier set is
+// void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
+// token held before is spent (a refresh token minted before the upgrade never mints `aal2`
+// tokens). A code works once: the same code again is refused, on any session and replica.
+// Five codes a minute per account; more → 429.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /mfa/totp/{id}/verify (the `VerifyTOTPFactor` operationId).
+func (c *ClientWithResponses) VerifyTOTPFactorWithResponse(ctx context.Context, id FactorID, body VerifyTOTPFactorJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyTOTPFactorResponse, error) {
+	rsp, err := c.VerifyTOTPFactor(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyTOTPFactorResponse(rsp)
+}
+
+// VerifyMFAWithBodyWithResponse Raise this session to aal2 with a TOTP or recovery code
+//
+// For an `aal1` session of an account with a verified factor (after `POST /login`): send a
+// current `code` from the authenticator app, or one of the `recovery_code`s (each works once).
+// The answer is a new token pair for the same session, now `aal2`; the refresh token held
+// before is spent (presenting it ends the session, as any spent refresh token does). A TOTP
+// code works once, on any session and replica. Five codes a minute per account; more → 429.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /mfa/verify (the `VerifyMFA` operationId).
+func (c *ClientWithResponses) VerifyMFAWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyMFAResponse, error) {
+	rsp, err := c.VerifyMFAWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyMFAResponse(rsp)
+}
+
+// VerifyMFAWithResponse Raise this session to aal2 with a TOTP or recovery code
+//
+// For an `aal1` session of an account with a verified factor (after `POST /login`): send a
+// current `code` from the authenticator app, or one of the `recovery_code`s (each works once).
+// The answer is a new token pair for the same session, now `aal2`; the refresh token held
+// before is spent (presenting it ends the session, as any spent refresh token does). A TOTP
+// code works once, on any session and replica. Five codes a minute per account; more → 429.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /mfa/verify (the `VerifyMFA` operationId).
+func (c *ClientWithResponses) VerifyMFAWithResponse(ctx context.Context, body VerifyMFAJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyMFAResponse, error) {
+	rsp, err := c.VerifyMFA(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyMFAResponse(rsp)
 }
 
 // OauthTokenWithBodyWithResponse Exchange the one-time code for a token pair
@@ -5205,6 +6618,13 @@ func ParseResendVerificationResponse(rsp *http.Response) (*ResendVerificationRes
 		}
 		response.ApplicationProblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest MFARequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -5425,6 +6845,459 @@ func ParseLogoutResponse(rsp *http.Response) (*LogoutResponse, error) {
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListMFAFactorsResponse parses an HTTP response from a ListMFAFactorsWithResponse call
+func ParseListMFAFactorsResponse(rsp *http.Response) (*ListMFAFactorsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListMFAFactorsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest []Factor
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListMFAFactorsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteMFAFactorResponse parses an HTTP response from a DeleteMFAFactorWithResponse call
+func ParseDeleteMFAFactorResponse(rsp *http.Response) (*DeleteMFAFactorResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteMFAFactorResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest MFARequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NoSuchFactor
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteMFAFactorResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRegenerateRecoveryCodesResponse parses an HTTP response from a RegenerateRecoveryCodesWithResponse call
+func ParseRegenerateRecoveryCodesResponse(rsp *http.Response) (*RegenerateRecoveryCodesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RegenerateRecoveryCodesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RecoveryCodes
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest MFARequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RegenerateRecoveryCodesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseEnrollTOTPResponse parses an HTTP response from a EnrollTOTPWithResponse call
+func ParseEnrollTOTPResponse(rsp *http.Response) (*EnrollTOTPResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &EnrollTOTPResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest TOTPEnrollment
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest MFARequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest FactorExists
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers EnrollTOTPResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseVerifyTOTPFactorResponse parses an HTTP response from a VerifyTOTPFactorWithResponse call
+func ParseVerifyTOTPFactorResponse(rsp *http.Response) (*VerifyTOTPFactorResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &VerifyTOTPFactorResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest FactorVerified
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest MFARequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NoSuchFactor
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest FactorExists
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyCodes
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers VerifyTOTPFactorResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers VerifyTOTPFactorResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseVerifyMFAResponse parses an HTTP response from a VerifyMFAWithResponse call
+func ParseVerifyMFAResponse(rsp *http.Response) (*VerifyMFAResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &VerifyMFAResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Token
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyCodes
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers VerifyMFAResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers VerifyMFAResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -5840,7 +7713,7 @@ func ParseDeleteProfileResponse(rsp *http.Response) (*DeleteProfileResponse, err
 		response.ApplicationProblemJSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest WrongPassword
+		var dest WrongPasswordOrMFARequired
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -5947,6 +7820,13 @@ func ParseGetProfileResponse(rsp *http.Response) (*GetProfileResponse, error) {
 		}
 		response.ApplicationProblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest MFARequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -5999,6 +7879,13 @@ func ParseListIdentitiesResponse(rsp *http.Response) (*ListIdentitiesResponse, e
 			return nil, err
 		}
 		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest MFARequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
@@ -6055,6 +7942,13 @@ func ParseDeleteIdentityResponse(rsp *http.Response) (*DeleteIdentityResponse, e
 			return nil, err
 		}
 		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest MFARequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest NoSuchIdentity
@@ -6129,6 +8023,13 @@ func ParseLinkIdentityResponse(rsp *http.Response) (*LinkIdentityResponse, error
 			return nil, err
 		}
 		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest MFARequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest NoSuchProvider
@@ -6225,7 +8126,7 @@ func ParseChangePasswordResponse(rsp *http.Response) (*ChangePasswordResponse, e
 		response.ApplicationProblemJSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest WrongPassword
+		var dest WrongPasswordOrMFARequired
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -6459,6 +8360,13 @@ func ParseDeleteSessionsResponse(rsp *http.Response) (*DeleteSessionsResponse, e
 		}
 		response.ApplicationProblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest MFARequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6511,6 +8419,13 @@ func ParseListSessionsResponse(rsp *http.Response) (*ListSessionsResponse, error
 			return nil, err
 		}
 		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest MFARequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
@@ -6567,6 +8482,13 @@ func ParseDeleteSessionResponse(rsp *http.Response) (*DeleteSessionResponse, err
 			return nil, err
 		}
 		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest MFARequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest NoSuchSession

@@ -22,6 +22,24 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for AAL.
+const (
+	Aal1 AAL = "aal1"
+	Aal2 AAL = "aal2"
+)
+
+// Valid indicates whether the value is a known member of the AAL enum.
+func (e AAL) Valid() bool {
+	switch e {
+	case Aal1:
+		return true
+	case Aal2:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for AcceptedStatus.
 const (
 	AcceptedStatusAccepted AcceptedStatus = "accepted"
@@ -31,6 +49,21 @@ const (
 func (e AcceptedStatus) Valid() bool {
 	switch e {
 	case AcceptedStatusAccepted:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for FactorType.
+const (
+	Totp FactorType = "totp"
+)
+
+// Valid indicates whether the value is a known member of the FactorType enum.
+func (e FactorType) Valid() bool {
+	switch e {
+	case Totp:
 		return true
 	default:
 		return false
@@ -82,6 +115,12 @@ func (e OauthAuthorizeParamsCodeChallengeMethod) Valid() bool {
 	}
 }
 
+// AAL The session's authenticator assurance level: `aal1` after a password, `aal2` after a second
+// factor too. Access tokens carry it as the claim `aal`, with `amr` (RFC 8176: `pwd`, `otp`, `mfa`).
+//
+// Example: aal2
+type AAL string
+
 // Accepted defines model for Accepted.
 type Accepted struct {
 	// Status Example: accepted
@@ -115,6 +154,14 @@ type ChangePasswordRequest struct {
 // Example: E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM
 type CodeChallenge = string
 
+// CodeRequest defines model for CodeRequest.
+type CodeRequest struct {
+	// Code The authenticator app's current 6-digit code.
+	//
+	// Example: 123456
+	Code string `json:"code"`
+}
+
 // DeleteProfileRequest defines model for DeleteProfileRequest.
 type DeleteProfileRequest struct {
 	// Password Example: correct horse battery
@@ -125,6 +172,31 @@ type DeleteProfileRequest struct {
 //
 // Example: ada@example.com
 type Email = openapi_types.Email
+
+// Factor defines model for Factor.
+type Factor struct {
+	// CreatedAt Example: 2026-11-25T12:00:00Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// ID Example: Zm9vYmFyYmF6cXV4cXV1eA
+	ID   string     `json:"id"`
+	Type FactorType `json:"type"`
+
+	// Verified A code from it was accepted; an unverified factor expires 15 minutes after enrolment.
+	//
+	// Example: true
+	Verified bool `json:"verified"`
+}
+
+// FactorType defines model for Factor.Type.
+type FactorType string
+
+// FactorVerified defines model for FactorVerified.
+type FactorVerified struct {
+	// RecoveryCodes Ten codes, each good once for `POST /mfa/verify` in place of a TOTP code. Shown this once.
+	RecoveryCodes []string `json:"recovery_codes"`
+	Tokens        Token    `json:"tokens"`
+}
 
 // FieldError defines model for FieldError.
 type FieldError struct {
@@ -202,6 +274,19 @@ type LoginRequest struct {
 	Password string `json:"password"`
 }
 
+// MFAVerifyRequest Exactly one of `code` and `recovery_code`.
+type MFAVerifyRequest struct {
+	// Code The authenticator app's current 6-digit code.
+	//
+	// Example: 123456
+	Code *string `json:"code,omitempty"`
+
+	// RecoveryCode One of the recovery codes; letter case, dashes and spaces do not matter. Works once.
+	//
+	// Example: abcd-efgh-ijkl-mnop
+	RecoveryCode *string `json:"recovery_code,omitempty"`
+}
+
 // OAuthTokenRequest Unknown fields are rejected with 400.
 type OAuthTokenRequest struct {
 	// Code The one-time code keel put on `redirect_to`.
@@ -250,6 +335,12 @@ type Problem struct {
 // Example: google
 type ProviderName = string
 
+// RecoveryCodes defines model for RecoveryCodes.
+type RecoveryCodes struct {
+	// RecoveryCodes Ten codes, each good once for `POST /mfa/verify` in place of a TOTP code. Shown this once.
+	RecoveryCodes []string `json:"recovery_codes"`
+}
+
 // RedirectURL An absolute URL listed in `OAUTH_REDIRECT_URLS`, compared exactly.
 //
 // Example: https://app.example.com/signed-in
@@ -289,6 +380,13 @@ type ResetPasswordRequest struct {
 
 // Session defines model for Session.
 type Session struct {
+	// Aal The session's authenticator assurance level: `aal1` after a password, `aal2` after a second
+	// factor too. Access tokens carry it as the claim `aal`, with `amr` (RFC 8176: `pwd`, `otp`, `mfa`).
+	//
+	//
+	// Example: aal2
+	Aal AAL `json:"aal"`
+
 	// CreatedAt When the login that started the session happened.
 	//
 	// Example: 2026-11-25T12:00:00Z
@@ -311,6 +409,24 @@ type Session struct {
 	//
 	// Example: curl/8.5.0
 	UserAgent string `json:"user_agent"`
+}
+
+// TOTPEnrollment defines model for TOTPEnrollment.
+type TOTPEnrollment struct {
+	// ID The factor's id, for `POST /mfa/totp/{id}/verify`.
+	//
+	// Example: Zm9vYmFyYmF6cXV4cXV1eA
+	ID string `json:"id"`
+
+	// OtpauthURI The secret as an `otpauth://totp/` URI (for a QR code), labelled with the issuer and the account's email.
+	//
+	// Example: otpauth://totp/keel:ada@example.com?algorithm=SHA1&digits=6&issuer=keel&period=30&secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP
+	OtpauthURI string `json:"otpauth_uri"`
+
+	// Secret The TOTP secret, base32 without padding (to type into an authenticator app). Shown this once.
+	//
+	// Example: JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP
+	Secret string `json:"secret"`
 }
 
 // Token defines model for Token.
@@ -367,6 +483,9 @@ type User struct {
 	ID int64 `json:"id"`
 }
 
+// FactorID Example: Zm9vYmFyYmF6cXV4cXV1eA
+type FactorID = string
+
 // Provider A provider's name, as in `OIDC_PROVIDERS` (lower case).
 //
 // Example: google
@@ -381,6 +500,9 @@ type BadRequest = Problem
 // Conflict An RFC 9457 problem detail.
 type Conflict = Problem
 
+// FactorExists An RFC 9457 problem detail.
+type FactorExists = Problem
+
 // IdentityTaken An RFC 9457 problem detail.
 type IdentityTaken = Problem
 
@@ -389,6 +511,12 @@ type InternalError = Problem
 
 // LastWayIn An RFC 9457 problem detail.
 type LastWayIn = Problem
+
+// MFARequired An RFC 9457 problem detail.
+type MFARequired = Problem
+
+// NoSuchFactor An RFC 9457 problem detail.
+type NoSuchFactor = Problem
 
 // NoSuchIdentity An RFC 9457 problem detail.
 type NoSuchIdentity = Problem
@@ -405,6 +533,9 @@ type PayloadTooLarge = Problem
 // ServiceUnavailable An RFC 9457 problem detail.
 type ServiceUnavailable = Problem
 
+// TooManyCodes An RFC 9457 problem detail.
+type TooManyCodes = Problem
+
 // TooManyRequests An RFC 9457 problem detail.
 type TooManyRequests = Problem
 
@@ -414,8 +545,8 @@ type Unauthorized = Problem
 // UnsupportedMediaType An RFC 9457 problem detail.
 type UnsupportedMediaType = Problem
 
-// WrongPassword An RFC 9457 problem detail.
-type WrongPassword = Problem
+// WrongPasswordOrMFARequired An RFC 9457 problem detail.
+type WrongPasswordOrMFARequired = Problem
 
 // OauthAuthorizeParams defines parameters for OauthAuthorize.
 type OauthAuthorizeParams struct {
@@ -447,6 +578,12 @@ type VerifyEmailJSONRequestBody = TokenRequest
 
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = LoginRequest
+
+// VerifyTOTPFactorJSONRequestBody defines body for VerifyTOTPFactor for application/json ContentType.
+type VerifyTOTPFactorJSONRequestBody = CodeRequest
+
+// VerifyMFAJSONRequestBody defines body for VerifyMFA for application/json ContentType.
+type VerifyMFAJSONRequestBody = MFAVerifyRequest
 
 // OauthTokenJSONRequestBody defines body for OauthToken for application/json ContentType.
 type OauthTokenJSONRequestBody = OAuthTokenRequest
@@ -492,6 +629,24 @@ type ServerInterface interface {
 	// Logout End this session
 	// (POST /logout)
 	Logout(ctx echo.Context) error
+	// ListMFAFactors The user's second factors
+	// (GET /mfa/factors)
+	ListMFAFactors(ctx echo.Context) error
+	// DeleteMFAFactor Remove a second factor
+	// (DELETE /mfa/factors/{id})
+	DeleteMFAFactor(ctx echo.Context, id FactorID) error
+	// RegenerateRecoveryCodes A new set of recovery codes
+	// (POST /mfa/recovery-codes)
+	RegenerateRecoveryCodes(ctx echo.Context) error
+	// EnrollTOTP Start enrolling a TOTP factor
+	// (POST /mfa/totp)
+	EnrollTOTP(ctx echo.Context) error
+	// VerifyTOTPFactor Confirm a TOTP factor with a code from it
+	// (POST /mfa/totp/{id}/verify)
+	VerifyTOTPFactor(ctx echo.Context, id FactorID) error
+	// VerifyMFA Raise this session to aal2 with a TOTP or recovery code
+	// (POST /mfa/verify)
+	VerifyMFA(ctx echo.Context) error
 	// OauthToken Exchange the one-time code for a token pair
 	// (POST /oauth/token)
 	OauthToken(ctx echo.Context) error
@@ -601,6 +756,74 @@ func (w *ServerInterfaceWrapper) Logout(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.Logout(ctx)
+	return err
+}
+
+// ListMFAFactors converts echo context to params.
+func (w *ServerInterfaceWrapper) ListMFAFactors(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListMFAFactors(ctx)
+	return err
+}
+
+// DeleteMFAFactor converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteMFAFactor(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id FactorID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteMFAFactor(ctx, id)
+	return err
+}
+
+// RegenerateRecoveryCodes converts echo context to params.
+func (w *ServerInterfaceWrapper) RegenerateRecoveryCodes(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RegenerateRecoveryCodes(ctx)
+	return err
+}
+
+// EnrollTOTP converts echo context to params.
+func (w *ServerInterfaceWrapper) EnrollTOTP(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.EnrollTOTP(ctx)
+	return err
+}
+
+// VerifyTOTPFactor converts echo context to params.
+func (w *ServerInterfaceWrapper) VerifyTOTPFactor(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id FactorID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.VerifyTOTPFactor(ctx, id)
+	return err
+}
+
+// VerifyMFA converts echo context to params.
+func (w *ServerInterfaceWrapper) VerifyMFA(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.VerifyMFA(ctx)
 	return err
 }
 
@@ -915,6 +1138,12 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/profile/identities", wrapper.ListIdentities, options.OperationMiddlewares["listIdentities"]...)
 	router.DELETE(options.BaseURL+"/profile/identities/:ref", wrapper.DeleteIdentity, options.OperationMiddlewares["deleteIdentity"]...)
 	router.POST(options.BaseURL+"/profile/identities/:ref", wrapper.LinkIdentity, options.OperationMiddlewares["linkIdentity"]...)
+	router.POST(options.BaseURL+"/mfa/totp", wrapper.EnrollTOTP, options.OperationMiddlewares["enrollTOTP"]...)
+	router.POST(options.BaseURL+"/mfa/totp/:id/verify", wrapper.VerifyTOTPFactor, options.OperationMiddlewares["verifyTOTPFactor"]...)
+	router.POST(options.BaseURL+"/mfa/verify", wrapper.VerifyMFA, options.OperationMiddlewares["verifyMFA"]...)
+	router.GET(options.BaseURL+"/mfa/factors", wrapper.ListMFAFactors, options.OperationMiddlewares["listMFAFactors"]...)
+	router.DELETE(options.BaseURL+"/mfa/factors/:id", wrapper.DeleteMFAFactor, options.OperationMiddlewares["deleteMFAFactor"]...)
+	router.POST(options.BaseURL+"/mfa/recovery-codes", wrapper.RegenerateRecoveryCodes, options.OperationMiddlewares["regenerateRecoveryCodes"]...)
 
 }
 
@@ -924,11 +1153,17 @@ type BadRequestApplicationProblemPlusJSONResponse Problem
 
 type ConflictApplicationProblemPlusJSONResponse Problem
 
+type FactorExistsApplicationProblemPlusJSONResponse Problem
+
 type IdentityTakenApplicationProblemPlusJSONResponse Problem
 
 type InternalErrorApplicationProblemPlusJSONResponse Problem
 
 type LastWayInApplicationProblemPlusJSONResponse Problem
+
+type MFARequiredApplicationProblemPlusJSONResponse Problem
+
+type NoSuchFactorApplicationProblemPlusJSONResponse Problem
 
 type NoSuchIdentityApplicationProblemPlusJSONResponse Problem
 
@@ -961,6 +1196,15 @@ type ToProviderResponse struct {
 	Headers ToProviderResponseHeaders
 }
 
+type TooManyCodesResponseHeaders struct {
+	RetryAfter *int
+}
+type TooManyCodesApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers TooManyCodesResponseHeaders
+}
+
 type TooManyRequestsResponseHeaders struct {
 	RetryAfter *int
 }
@@ -981,7 +1225,7 @@ type UnauthorizedApplicationProblemPlusJSONResponse struct {
 
 type UnsupportedMediaTypeApplicationProblemPlusJSONResponse Problem
 
-type WrongPasswordApplicationProblemPlusJSONResponse Problem
+type WrongPasswordOrMFARequiredApplicationProblemPlusJSONResponse Problem
 
 type GetHealthRequestObject struct {
 }
@@ -1155,6 +1399,22 @@ func (response ResendVerification401ApplicationProblemPlusJSONResponse) VisitRes
 		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
 	}
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendVerification403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response ResendVerification403ApplicationProblemPlusJSONResponse) VisitResendVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1397,6 +1657,618 @@ type Logout500ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response Logout500ApplicationProblemPlusJSONResponse) VisitLogoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMFAFactorsRequestObject struct {
+}
+
+type ListMFAFactorsResponseObject interface {
+	VisitListMFAFactorsResponse(w http.ResponseWriter) error
+}
+
+type ListMFAFactors200JSONResponse []Factor
+
+func (response ListMFAFactors200JSONResponse) VisitListMFAFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMFAFactors401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListMFAFactors401ApplicationProblemPlusJSONResponse) VisitListMFAFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMFAFactors500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListMFAFactors500ApplicationProblemPlusJSONResponse) VisitListMFAFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteMFAFactorRequestObject struct {
+	ID FactorID `json:"id"`
+}
+
+type DeleteMFAFactorResponseObject interface {
+	VisitDeleteMFAFactorResponse(w http.ResponseWriter) error
+}
+
+type DeleteMFAFactor204Response struct {
+}
+
+func (response DeleteMFAFactor204Response) VisitDeleteMFAFactorResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteMFAFactor400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteMFAFactor400ApplicationProblemPlusJSONResponse) VisitDeleteMFAFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteMFAFactor401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteMFAFactor401ApplicationProblemPlusJSONResponse) VisitDeleteMFAFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteMFAFactor403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteMFAFactor403ApplicationProblemPlusJSONResponse) VisitDeleteMFAFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteMFAFactor404ApplicationProblemPlusJSONResponse struct {
+	NoSuchFactorApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteMFAFactor404ApplicationProblemPlusJSONResponse) VisitDeleteMFAFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteMFAFactor500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteMFAFactor500ApplicationProblemPlusJSONResponse) VisitDeleteMFAFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateRecoveryCodesRequestObject struct {
+}
+
+type RegenerateRecoveryCodesResponseObject interface {
+	VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error
+}
+
+type RegenerateRecoveryCodes200JSONResponse RecoveryCodes
+
+func (response RegenerateRecoveryCodes200JSONResponse) VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateRecoveryCodes401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RegenerateRecoveryCodes401ApplicationProblemPlusJSONResponse) VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateRecoveryCodes403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response RegenerateRecoveryCodes403ApplicationProblemPlusJSONResponse) VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateRecoveryCodes500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RegenerateRecoveryCodes500ApplicationProblemPlusJSONResponse) VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrollTOTPRequestObject struct {
+}
+
+type EnrollTOTPResponseObject interface {
+	VisitEnrollTOTPResponse(w http.ResponseWriter) error
+}
+
+type EnrollTOTP201JSONResponse TOTPEnrollment
+
+func (response EnrollTOTP201JSONResponse) VisitEnrollTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrollTOTP401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response EnrollTOTP401ApplicationProblemPlusJSONResponse) VisitEnrollTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrollTOTP403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response EnrollTOTP403ApplicationProblemPlusJSONResponse) VisitEnrollTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrollTOTP409ApplicationProblemPlusJSONResponse struct {
+	FactorExistsApplicationProblemPlusJSONResponse
+}
+
+func (response EnrollTOTP409ApplicationProblemPlusJSONResponse) VisitEnrollTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrollTOTP500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response EnrollTOTP500ApplicationProblemPlusJSONResponse) VisitEnrollTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyTOTPFactorRequestObject struct {
+	ID   FactorID `json:"id"`
+	Body *VerifyTOTPFactorJSONRequestBody
+}
+
+type VerifyTOTPFactorResponseObject interface {
+	VisitVerifyTOTPFactorResponse(w http.ResponseWriter) error
+}
+
+type VerifyTOTPFactor200JSONResponse FactorVerified
+
+func (response VerifyTOTPFactor200JSONResponse) VisitVerifyTOTPFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyTOTPFactor400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyTOTPFactor400ApplicationProblemPlusJSONResponse) VisitVerifyTOTPFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyTOTPFactor401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyTOTPFactor401ApplicationProblemPlusJSONResponse) VisitVerifyTOTPFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyTOTPFactor403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyTOTPFactor403ApplicationProblemPlusJSONResponse) VisitVerifyTOTPFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyTOTPFactor404ApplicationProblemPlusJSONResponse struct {
+	NoSuchFactorApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyTOTPFactor404ApplicationProblemPlusJSONResponse) VisitVerifyTOTPFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyTOTPFactor409ApplicationProblemPlusJSONResponse struct {
+	FactorExistsApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyTOTPFactor409ApplicationProblemPlusJSONResponse) VisitVerifyTOTPFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyTOTPFactor413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyTOTPFactor413ApplicationProblemPlusJSONResponse) VisitVerifyTOTPFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyTOTPFactor415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyTOTPFactor415ApplicationProblemPlusJSONResponse) VisitVerifyTOTPFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyTOTPFactor429ApplicationProblemPlusJSONResponse struct {
+	TooManyCodesApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyTOTPFactor429ApplicationProblemPlusJSONResponse) VisitVerifyTOTPFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyTOTPFactor500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyTOTPFactor500ApplicationProblemPlusJSONResponse) VisitVerifyTOTPFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMFARequestObject struct {
+	Body *VerifyMFAJSONRequestBody
+}
+
+type VerifyMFAResponseObject interface {
+	VisitVerifyMFAResponse(w http.ResponseWriter) error
+}
+
+type VerifyMFA200JSONResponse Token
+
+func (response VerifyMFA200JSONResponse) VisitVerifyMFAResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMFA400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyMFA400ApplicationProblemPlusJSONResponse) VisitVerifyMFAResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMFA401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyMFA401ApplicationProblemPlusJSONResponse) VisitVerifyMFAResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMFA413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyMFA413ApplicationProblemPlusJSONResponse) VisitVerifyMFAResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMFA415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyMFA415ApplicationProblemPlusJSONResponse) VisitVerifyMFAResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMFA429ApplicationProblemPlusJSONResponse struct {
+	TooManyCodesApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyMFA429ApplicationProblemPlusJSONResponse) VisitVerifyMFAResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMFA500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyMFA500ApplicationProblemPlusJSONResponse) VisitVerifyMFAResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -1969,7 +2841,7 @@ func (response DeleteProfile401ApplicationProblemPlusJSONResponse) VisitDeletePr
 }
 
 type DeleteProfile403ApplicationProblemPlusJSONResponse struct {
-	WrongPasswordApplicationProblemPlusJSONResponse
+	WrongPasswordOrMFARequiredApplicationProblemPlusJSONResponse
 }
 
 func (response DeleteProfile403ApplicationProblemPlusJSONResponse) VisitDeleteProfileResponse(w http.ResponseWriter) error {
@@ -2110,6 +2982,22 @@ func (response GetProfile401ApplicationProblemPlusJSONResponse) VisitGetProfileR
 	return err
 }
 
+type GetProfile403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response GetProfile403ApplicationProblemPlusJSONResponse) VisitGetProfileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetProfile500ApplicationProblemPlusJSONResponse struct {
 	InternalErrorApplicationProblemPlusJSONResponse
 }
@@ -2162,6 +3050,22 @@ func (response ListIdentities401ApplicationProblemPlusJSONResponse) VisitListIde
 		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
 	}
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListIdentities403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response ListIdentities403ApplicationProblemPlusJSONResponse) VisitListIdentitiesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2229,6 +3133,22 @@ func (response DeleteIdentity401ApplicationProblemPlusJSONResponse) VisitDeleteI
 		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
 	}
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteIdentity403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteIdentity403ApplicationProblemPlusJSONResponse) VisitDeleteIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2335,6 +3255,22 @@ func (response LinkIdentity401ApplicationProblemPlusJSONResponse) VisitLinkIdent
 		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
 	}
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LinkIdentity403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response LinkIdentity403ApplicationProblemPlusJSONResponse) VisitLinkIdentityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2474,7 +3410,7 @@ func (response ChangePassword401ApplicationProblemPlusJSONResponse) VisitChangeP
 }
 
 type ChangePassword403ApplicationProblemPlusJSONResponse struct {
-	WrongPasswordApplicationProblemPlusJSONResponse
+	WrongPasswordOrMFARequiredApplicationProblemPlusJSONResponse
 }
 
 func (response ChangePassword403ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
@@ -2784,6 +3720,22 @@ func (response DeleteSessions401ApplicationProblemPlusJSONResponse) VisitDeleteS
 	return err
 }
 
+type DeleteSessions403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteSessions403ApplicationProblemPlusJSONResponse) VisitDeleteSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteSessions500ApplicationProblemPlusJSONResponse struct {
 	InternalErrorApplicationProblemPlusJSONResponse
 }
@@ -2836,6 +3788,22 @@ func (response ListSessions401ApplicationProblemPlusJSONResponse) VisitListSessi
 		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
 	}
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSessions403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response ListSessions403ApplicationProblemPlusJSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2903,6 +3871,22 @@ func (response DeleteSession401ApplicationProblemPlusJSONResponse) VisitDeleteSe
 		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
 	}
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteSession403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteSession403ApplicationProblemPlusJSONResponse) VisitDeleteSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3064,6 +4048,24 @@ type StrictServerInterface interface {
 	// Logout End this session
 	// (POST /logout)
 	Logout(ctx context.Context, request LogoutRequestObject) (LogoutResponseObject, error)
+	// ListMFAFactors The user's second factors
+	// (GET /mfa/factors)
+	ListMFAFactors(ctx context.Context, request ListMFAFactorsRequestObject) (ListMFAFactorsResponseObject, error)
+	// DeleteMFAFactor Remove a second factor
+	// (DELETE /mfa/factors/{id})
+	DeleteMFAFactor(ctx context.Context, request DeleteMFAFactorRequestObject) (DeleteMFAFactorResponseObject, error)
+	// RegenerateRecoveryCodes A new set of recovery codes
+	// (POST /mfa/recovery-codes)
+	RegenerateRecoveryCodes(ctx context.Context, request RegenerateRecoveryCodesRequestObject) (RegenerateRecoveryCodesResponseObject, error)
+	// EnrollTOTP Start enrolling a TOTP factor
+	// (POST /mfa/totp)
+	EnrollTOTP(ctx context.Context, request EnrollTOTPRequestObject) (EnrollTOTPResponseObject, error)
+	// VerifyTOTPFactor Confirm a TOTP factor with a code from it
+	// (POST /mfa/totp/{id}/verify)
+	VerifyTOTPFactor(ctx context.Context, request VerifyTOTPFactorRequestObject) (VerifyTOTPFactorResponseObject, error)
+	// VerifyMFA Raise this session to aal2 with a TOTP or recovery code
+	// (POST /mfa/verify)
+	VerifyMFA(ctx context.Context, request VerifyMFARequestObject) (VerifyMFAResponseObject, error)
 	// OauthToken Exchange the one-time code for a token pair
 	// (POST /oauth/token)
 	OauthToken(ctx context.Context, request OauthTokenRequestObject) (OauthTokenResponseObject, error)
@@ -3307,6 +4309,194 @@ func (sh *strictHandler) Logout(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(LogoutResponseObject); ok {
 		return validResponse.VisitLogoutResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListMFAFactors operation middleware
+func (sh *strictHandler) ListMFAFactors(ctx echo.Context) error {
+	var request ListMFAFactorsRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListMFAFactors(ctx.Request().Context(), request.(ListMFAFactorsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListMFAFactors")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListMFAFactorsResponseObject); ok {
+		return validResponse.VisitListMFAFactorsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeleteMFAFactor operation middleware
+func (sh *strictHandler) DeleteMFAFactor(ctx echo.Context, id FactorID) error {
+	var request DeleteMFAFactorRequestObject
+
+	request.ID = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteMFAFactor(ctx.Request().Context(), request.(DeleteMFAFactorRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteMFAFactor")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteMFAFactorResponseObject); ok {
+		return validResponse.VisitDeleteMFAFactorResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RegenerateRecoveryCodes operation middleware
+func (sh *strictHandler) RegenerateRecoveryCodes(ctx echo.Context) error {
+	var request RegenerateRecoveryCodesRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RegenerateRecoveryCodes(ctx.Request().Context(), request.(RegenerateRecoveryCodesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RegenerateRecoveryCodes")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RegenerateRecoveryCodesResponseObject); ok {
+		return validResponse.VisitRegenerateRecoveryCodesResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// EnrollTOTP operation middleware
+func (sh *strictHandler) EnrollTOTP(ctx echo.Context) error {
+	var request EnrollTOTPRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.EnrollTOTP(ctx.Request().Context(), request.(EnrollTOTPRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "EnrollTOTP")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(EnrollTOTPResponseObject); ok {
+		return validResponse.VisitEnrollTOTPResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// VerifyTOTPFactor operation middleware
+func (sh *strictHandler) VerifyTOTPFactor(ctx echo.Context, id FactorID) error {
+	var request VerifyTOTPFactorRequestObject
+
+	request.ID = id
+
+	var body VerifyTOTPFactorJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.VerifyTOTPFactor(ctx.Request().Context(), request.(VerifyTOTPFactorRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "VerifyTOTPFactor")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(VerifyTOTPFactorResponseObject); ok {
+		return validResponse.VisitVerifyTOTPFactorResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// VerifyMFA operation middleware
+func (sh *strictHandler) VerifyMFA(ctx echo.Context) error {
+	var request VerifyMFARequestObject
+
+	var body VerifyMFAJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.VerifyMFA(ctx.Request().Context(), request.(VerifyMFARequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "VerifyMFA")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(VerifyMFAResponseObject); ok {
+		return validResponse.VisitVerifyMFAResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -3905,135 +5095,172 @@ func (sh *strictHandler) RefreshToken(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H2LctpIu+CrdGlPVcy/MgaMndiurV2PQxI8di7YjudC1jTSB3QsupXulglJeWufZvc99lH2SU71TUhC",
-	"gPElkzlnpmpmMEitr7/+7jd99wI2jhkFKoW3/92LMcdjkMD1X+85uyEhcPU5BBFwEkvCqLfvnY8AxfbX",
-	"ZwJRPAYfYYEIRb137ZdHV+877z62X7Y6Z72q53tE3RNjOfJ8T12r/nJr+x6HLwnhEHr7kifgeyIYwRir",
-	"h/4bh4G37/2XrRmUW+ZXseWAe6vWu729VeuImFEBGvZfcPgaS5jgqforYFQCleojjuOIBFhtZCvmrB/B",
-	"+L9+FmpX3z34isdxBGa/EpPI2/fkCJAgQ7pJaLplFLAkChFlEvUBccDBCMIDJCTmEmVvwENMqEaAkJgG",
-	"auPNQQPvBXWo9Z+H23h3Z7PZ8HxPSCwT4e3v1Bq+J4lUQKg9ILcJ35PTWH2J+yyR+/0I02vvdg1kqY0a",
-	"PM0f5dz+QmJ2h6mYAPcR4/YjhGhC5AhhioBzxg/UZSNCh2iCBQo4YAlhFZ2VY6KqIP4Fhx34koCQj3Ay",
-	"3KyEiKK9GxyR0PM9DZnw9v/87g0IRKG3723BWN2kiATrJb1xIvTpqZ2o3xAOQw5CIJEEI0XLOMT/wz62",
-	"GrCxd/tpjXNs1mr5c3RbftJzzGBjjKMB42MI1dkNMIkE0ujR6NXncMToICLBQ08BU4SDgCVUGsqQIyIc",
-	"RiMOOJwi+EqEFN5a6NuboS8F9ElxZ0AmIoWaw5AIqUheo6sdApVETs/xNdAHUy4RM2Zz6CMCRYReQ4gk",
-	"Q1jxFXB0DRC5Kw5QQtUViGje4oAGhGua+pkRO7dPrLeJBhGboIkWpGZTq7ZvjoFK4BRHLcXj9zuGNYRx",
-	"hondg9EZ8BvgyADwZJg7Y2MwglUxr2JjauSpfvqB/mzoCVFQ8IgRmyghaKAUVZQTCCEimn4HBIQiH2JW",
-	"i9hQaLSeYCEv8bT9KJRNhF7cHtszgSIsJJrgqTpZpRAQoftIgCKFGAsxYTxEG+/fnZ2jLff31oDxIZMV",
-	"Jb40eTiKSMnp70D7qWTUZD7CN4AoK2ACbVA2QwOmSvMis1diZU5Fn9FbdpYEIyeHHnhQlBlF5x6xHiKb",
-	"M0S+ZRK9YgkNnxaTiQCORlgo5DiYMwqHhBkUZe3WB6KoaBixgXmetmJ/YpS9ZeUwK94MGB2QYaJsuY2i",
-	"tZ6ltDMQgjD6SIQm7Gp/IzqLyA04uOdp7T2eRgyH54ydYD6ERzRm+yycqoNiSq5rMU3GZD1RV9+eYc6a",
-	"nqhlmOacMWQg/iG26NxmjAZTWkHtSqNSqVQSwAXFN5hEuB89BjbNc9Sj+4mYomAEwbXSp07UigPEQfIp",
-	"wgNpQZNEcQhFHfX95qH6fj3nLYN1uyeU3dTTOnHpfrFEAY5xoE57Q+2rH/BpLNGXBBLwUe/N4dmbqw8X",
-	"rYtWz1fXD5IoqlTNrjPYoMm4r8VHlwoIGA2Nf59BTq/aVQw9AhzakEEWc3NRgzO7ilQqkCjva8A4mFMg",
-	"dFj1spgYE0rGydjbr6dYU8bNELhCwK3vnbPDOC4JTTANvLIunwnU4xASDoG8kqznGybuBSyEHtoYMI56",
-	"xupgOJGjLcmugfYqytQSSRCAENrzVTd1aU97lT2toM3nq8yDe2gyAmNTObnr67/aL5FeVi2UMYoQTyIQ",
-	"iMMgEbDfpT2sn3cVAiUQmqfIfJDFmATGt9WxFokEUO0JjA9Qz7q/V2YT5tzbL7vUPN0akdiwQSVz/ZBj",
-	"Ku31qcowcIWISIHYhCKFMXWTdpKuXMCm16X524bWwNGXqevtbq+MB9hDGxlvUQnZmbPoz225SwsoM1JZ",
-	"ohvgyo5V0O2nRpS627gVnI3dOgMSKX4WEnBYOejSnrMcriS2WJowY0g6VS+UumS0xG3hOIDQQqnkGVXm",
-	"s5CVOR44YUZSqc+LY1uWpoXkhA5Tkl4ScmNFglA0yzj5ph+GgIYxI1RaIleOk6J/JZug56MeZTQAQ1jv",
-	"fz1qoWCEowjoEKqPBz07xXRq1Y14qAhnDI0xnSIsJYxjKdzJKgFnQjWPLsCbjYyHoPSk2g9KN/R04nvJ",
-	"XoOIKC530amN3uHF+ZurzuF56+qkfdo+76EYOBoTmkjwrazpJ8E1SL9LFV3cAJ8iFgM3dDLGXPnYva+b",
-	"ikQ2OZawqTVxr6KknY8yYrHgjPXMjwqsLjXxkg3FBtg+fpkOQT+jCrmgjocUjT8sDIb6gLnatT4BIlDK",
-	"PGtZvPUZAeagezLaOyVCKLOIcRdBRQEHLSdxJLTaUjsqSInLy8vNw0SO1GUBlhoXy6XDBRVJHDMuITyF",
-	"kOBzfc3j2sxpTDezkF5gLdN5J3sEKdBIQ4002D/UcFYqr1fcUU/bzZec0eF7y6SPgMw0CkEEmqi116Pd",
-	"jPX7ivE+CUOgTxxbdAAPyY3hOoUtaf24Z6Lq3aaP0nR7GAQQS8PtOAyJWgtH77mSj5KA8PYHOBLge3Hm",
-	"q+/pHr97QJVA+dPDbqFP/gyds2/9OR7I5rn+dAt+Sq9j/c8QSIWYQ8f0F52TNcFM5cVVwqOVWbu8/XDR",
-	"ObmX6TDb/EjKWOxvbVmDSVSHjA1N8mSLGRO7sXXT2FIf/rtRa1ck/G///3//n25SqzV29fPUnyuxl99n",
-	"GRKPRpgOwbFGJt+0BjaDhHMFY5xhsNluA8aVX4FGjAtAfaW5+dTzvQHjYyx1vtPe5ntj/PUE6FCOvP3n",
-	"DV/pJfdnfW6rvkdhknvmUv5w1xVRNAd8Yd1SpLEQjtzZzpNP75fDs9Zu86JzsnH25rCxs7uh3IIra47z",
-	"SsU6WCyRKFZ4pkO00Xl1hJ7vbu+is8bObiVPMK29U4hGDDfeTW5e8dbp+fEwOXqDGfxaly8uOpf95PXx",
-	"mZCTzeDU871Yo1gB8j//PNz8A29+q23uXW1++t7cvv03rwSPLyECCe+NG3A/EvixR184wqVn1dL5zLkz",
-	"OixmM/UB7Gw3GvqbTRFD4KPDs6N2GzEaTQ+Qjs9xzhKqD0zEOABRqaITUNsSCHPl50yAbwZYuYTW4iI6",
-	"XyUk0/mxnAws5E0zeHFJ2AxSGjvNHFa2Sw7yFYEoTBM++ROyCd4yUad/0mUJGB2fvXuLtH8Eys6RxpnK",
-	"qlrfeehpDYQOmOb3lqaR52B0eeUsnZhfUchA0GcSjbEMRiY4oRGCugYhXW+lwDO7TJ9SRhCvtIn+MIkH",
-	"jqiWiRxDeUUIza1lgL0BHKmT/b5Sp7LrvDZl1w/Ro9lEyTpS39QwXGGZP8xGrbG7Wa9vNnbO6439Wm2/",
-	"VvsjS9uhcqSU/1lGHVDOrbO883wYJY0nzbId2GVIVzHc3PNJXoI9z8BNqNxtev5SZ8mfles8tBRoBrax",
-	"DsqgFYk5xFXPIqH1R2cxoo1szE0bMUm/V1A79XqtvrvXfNFsPm9uv9htPN/d3m6upDRdWZKpWnJA+qlU",
-	"y1BOGT2eEHrtaPKu7Jnf/gW9pmxCjWAzkpmDWt5V5TRrtao3R9BKSQdZtb6Mu/M2gMZBGkBddW/HXqoM",
-	"1yL6ssv4RZhK0cWGhP5IPK0j/Py/1jJwFLfUQninHIlzxQc/mtrKGZdRIx91MNkUdsSJRIzmg/R5Xv3j",
-	"evvDpBa83Y3q0y+Dl9cN9uJrje6OP+4NP0y+7fQ7Ddx6Ln9vJsdBHqX1xouVhnbOfC0HGsfxM2G8Hnfh",
-	"zKat+GgyYgJmDpEpAYQwTUHkdxP+8nkgj+GP5tHH95vjX/YavzaeJ6P+xfFFPa7zq8llffjq8tW71uff",
-	"rhcZvNWr/6VNXr/eeFFm9hbdAHUcxZ2WUUs2ipBHwwskGXreUJvkOFA2oYnVY4nGTEj1U38qQUv8i/NX",
-	"my/Qhsk3uRRfQfw+Do+8KDlPFywos4rVme01d54jGwuxxTPzBOwCIsU1LkdYoglQaSIjmXywtSKrpYrf",
-	"liIWV3vFOMKZijwHlo8AByPDc0iqR7rMDQ3RZDTV1bQSxmKVoMrYzLezEAzneKrtgTSo831ZGWGY1g6w",
-	"wDiUAaANHAnmCoh6v21a6bLZDnvIRAgrpajI2HuOFnSV5Bh/NYbHzt5exgwxFZRzhogNMM2dMBIjxiUS",
-	"yXiM+dTADeiaUL0Hi908IZaWZc7glTZAWXzQRaeNOAzAYIPisbLxSx52gHqZkFcmQWgQgQSe6iQejqKC",
-	"PZcJlK3ib2nDkRor/jJzOFcvXbKtO9pwaEM7g0g5g5UFBl1WcOHNb5/+nPnqNX+7Xu6tZ42HMgbGfcGi",
-	"RAK66JygiAglZTV8Jh/SetnutI7Ory46J2c9HymOwBxCBF9xIKPpgkhVHFczlvOWIEMK4aYu2c76qLXm",
-	"amXSgQEHMbqf48XNzSZ5mzcptr80Np9PDkv+edXobx/X/vhtKINGRPvjV7Xwt+Po5PJj8/fL+qT/+kKe",
-	"vmxNT799qL/9HDTfXb4iRdd7dz2zIw9lGZF1bM3s38Nu+3vqufvYgh0Q8MDYwP2ikr6XkvS8nrGlCS5h",
-	"zxWQxh/OY3J8XOu/GL7+8GX797j+da//W+P6S/Ps+bgGOzeXwS5+kZzTTj08Gf3BHkjhBtg7hEoztXH3",
-	"ji0U7QtIa3K1csUyZ026OrQRjmOgxRjAg6ITNlZcdkizal73fKtZzdlpKLEohiRMtYB9Tp+xCDAtCUMs",
-	"kG1lIEZYyKtELMCdIiZdY2xwx3QBixJVDloH/IZgWpIoxXF8eX51fn7SU9cQaYuUkzmtlsdsfWctzCYC",
-	"+BUeLkAuoAsBfPNQ/e4gNTvYcEKnsbObEUiVAwTjWE6NLUEZBR0UEkBlQfYkPNp6Ud2p1u4W18gQZgHX",
-	"uT3MSKWMJ84dp68TcfwaEw7iitDFuf6EShshM0VSlvbsrWgjPcn8ye0pA3LNMJfTcOuB5YitCFen9arT",
-	"OntTAltjZ69RewB8C4TqIUUsxl+SVLTOSjn0F1v2/p6PhoyFiNEA9o3H4fbAQSacCoQRhUlXkVgV/QoQ",
-	"m3KzgIM8QLGS1FQquxcjEWvqpYBAF2bMuM1UdjyZJTNvsC9ACjq+PEcbb3QCStfdg9LqAvUOswnQffSL",
-	"KeDoJrXadqAX0x+hd6A2r4xioQVFKkx6goTF4CJMj0f91wF5R47bF9/a9bekLdq0sxMctXfb1/FvH4+O",
-	"96owPY6D7VN1Ef/j8qNokwkJtj+S9mdGTs/UDW/jP9QNn99+PSW17bD26pcPF8V/W+Tk6DiCN4fk3efW",
-	"9rvzi8a789+/nb48FO1xNAqP2run58HO2/Pfd96ef5icvqlVG/3TveTFcZO9ffFhskvr451vH6Zf6hcv",
-	"Bh/3+m+2v57Xro+fB50GPhELEXzl/CIXtTdoy0iEFbo1s4qf5f8idZdy40K5cz+j5u7GyU9glpTtXSmQ",
-	"nyrBsVYeML+M733dHLLN8rVd9GpBri8t29fNDbrvUSsMmwW1wRp3qnpF02hG8prTYmyl6VJfU3SXKd2S",
-	"vMHcZufP/Nb3BAQJJ3J6psxtc6im+EwJtNlfrxyAx5fnnj8nFTMEbnWEtj16vikrXkdApmV3GmlGHqSA",
-	"K2fb1O8QOmDzx6cjwURpHDHGUeQrjRJsmqJcl9YRpph+H410MtG3zZmmpNG3RpNpTO7S48tzH2EUcyaN",
-	"7+gqgbU3hy6hf8aCa5BoyAGUFqt2aZdqWzdkQTIG04upyCVgVCrby3TT2Qp7G7UDYWsrXbhMtzgLiYjs",
-	"UvUo96vpSrf12qE2qJW6dM+CEI2AQxW19PU6YoiI6NLeohKunglB7zV3nlcM7AxJPnVJRLtrzhIFo1p7",
-	"HwU4itwxu8bWnq5Qp4XT79KAxWatnq0l1zSiNJ9rB481U/3rX2mp0r/+pZEbYyHVRo3mj0gAVGhdYZv+",
-	"T9uKEHVtUhqDYTFQwRIeQJXx4Za9SWypa2fxPk0lnu/dADd+l1ev1qo1dYVaAMdEGRjVWnXbxJ9Gmiu2",
-	"1H+GoAVdWgHbDr197zVIm5cuzA1o1GpLCulcAd3ditfsE5b0a5BAd2QlsS7n2zHPLlsyhXEr3wCbFQfe",
-	"/p+ffM9GQL19m3g3Ff+KHfFQKNljWMj7pG7dClmgtu0+bmU/f8dCgLy1X2nBtKUFk06px0yU4PWj/r2V",
-	"NttrzviFhdNHQ2pO29/mBavyO2/nDrS5ILVjdQMRaUeBPoXmXU4hM8RA3VLfXn1LsV9M37ez+r7Swll1",
-	"c2Nv9c3FmvzHp7Ijo3BnRtIipWuaVZTGzRAjVhrrk9L8hWp0e5hFytvSrkeYJcD8yZ6omyFEEbkG/XDT",
-	"NuMUSUqtCyvp8/X2FSXXXN/QoqJ4yYz/Y3Zvi+H1YnYVpR/zfNLR29DcYtlgXhA1Ho1n0qrXElF0aKk/",
-	"sG0kbgwCo1rkT/AUbSQ00n53Ode4iQkVyz71u9B0prT9L6XlvOn056fbHHGfgW1KKsGRm+3iSFmZoGIV",
-	"LRvh+y2jl0orXAKL4iTWelWrCjqsorbU1WSmypkltpwsxBL3sYB5MnsN8oTcAAUh/jpF5/YTkRtwFdkL",
-	"hIkDVufQYJHS0pbKYhGgh89oe9LGIdAhRYnNLdiz05agSeTOasjBjqzBY0DNWt2aO8aYyeNVF6c8kYLL",
-	"Fb7cScHVHle5LjrHbFsI5mDs4HurzHuJif/oelbddYctlvRLL+Oq1tdAl8PnTnCgKxByTUuGK3LRzDVV",
-	"dcSGLJGLWVOTEY4i039gornqqbln6rLiGE0Y1/3aWOo4pY/SZjYOmr6rZWypHn9XC9AF8ohAQMPU/LsH",
-	"YT61Hmq5rtPZFIX8sWjsj0FyktrzmZ7m5QdiapxGOBqk6RLTC7tvvEDTLr2wYCtt3O3lqox6XVosjpLm",
-	"Yakl2HvdSnuvv7v6g9utFLU9rfBEQZxr065Lc14r2rAUpGMBLJGmTVuvb28TPU1RqYSvVNGhKUVTXwtL",
-	"YwPGu3S35roVDxBOVYePdEs04zbCH5q7DdOkxWE6I5bqaFPybRVLl1rNUjPhBH07G+TmIW04I9OELLZs",
-	"8S8BsfWdw+C2V9EXm0D0rFM6bZEGrhklgIzVAtzAAS6hrdWaQM3anitKwbJsHFWXLh/IhMaA6WREIijT",
-	"ke+wqz98IkU5X+D4U2lLRxzpISidOWTsASrzDoooP6bsP7lvmio+OVd/atSf0XsxJjwjUdldNN1iqbXU",
-	"trfizybK+pxNdOBax/80a10DxCItH0Ubis+LnXh+Opfh/a9HrS51FOY7CftMWGGcyl47tyIrtyumeB6o",
-	"dViF6e5WnmwiwLcVfl3qvAsfCdM1oxR4HwfXaIynKFLrMmU7pHrZtyrdPCq/U9N406UOb9WCLnEdvAoK",
-	"Niiv7kpruhYJnTQsqWOBs4mmf5ZT1uySdKiod+uX1GdwyO1lqKS8RoRkhdEijNsZIb3KgQN36Z7SKalf",
-	"ElMlZCOm+bL5+01KLZTlryhznqnrbJ3z6t6/g7JZKogChEZZuUsX7bTQEnDfzRb6F9R2Vz/tagxyxMKl",
-	"D3XpzrPGzm5ZsvNTQdFsm/jNKhGYobj76YTm6lsKU9F+HvlsxsTidMyaGy37LgbafomOGKUQzEyTB8to",
-	"J7kWimhXv4h6h+/bijMXr9GbxTdnwkyLcImvISPCFcWFqD/tUivHzdCMREDFR2A1lEs3KXNULas4Jtd1",
-	"4LtPIjdWqEs3FPKwTJTh1yNCKDWBk1D9D77GM6VR8dGAKMXDuJ3Tm5vSWCK0uzQvtUtnKtkzm2lXJwJn",
-	"RrTvdErFmNclcmLfDrF0GplQhNFF56SKLotjlexsIpH2a2YmLHXp/IilkPnzUls5H/O7yIx4cvOe8jOe",
-	"7Cgh305pNPM5SWbu8aVtf8ZWe1PmuziT+qAcCD3WCNPUibBEUTG0E2Cq/AblcCjbXGkcW7CS3UPeiq8t",
-	"VIRHjt4fpAfL5KcGOj9sZVbfsFNvlFQ0rDWNQBHRMk2x6NHN2t7u+s/WJIUjtAHVYRUVZnFVfB0itCNY",
-	"2Xy3UhmMYKfDlgKp6z9KYFy4UJYKFy1arzWaj6aVDuP4xyqk+wbLGneCzw1RX6aLZvZdKmnmDXXLTAUt",
-	"ZJSNSUNXrQuZ/WqKx5H9qpA8WhLE1s/OyFVTHW0k3YaZ09PrtM5atvTRyeg0+TbSAb3s8LQuJbaQwciO",
-	"tLJXt3sokdtXsisNgavH+moh7fgzriMapnIBRBXZTFuXzmfNTDEAcFs1VSKe8t3qTxQgKG+Jv1OQ4Mfk",
-	"3toDtGwgXrYiPp+S+ydRfY9ggE3PpvmeDEetGeZOuVgvsTy6ms4D04WyxnQwYexCRb0uYVNcX54tfmpm",
-	"KW0ReUh9RXaYlDFy/6mv+LF5nzM9YZ3CZHYW1lp/AOmbwLQ58ghkSS+hmbsj0kyC7qizA7lmLwEoYwOi",
-	"+EPPDkyn9ZpokQXfaC8jD8d49ooGk4s3t04wD0WZysmNA3oiJiodOfSgIqXZuyGGjMKPzbbehSTzI+j+",
-	"4dU1eHV5ys+QUtZFX6fWxF9Y9phlgCfKi+ii9GXz1WdFYRMsEBEiMUmmjWx7hVYbEFybPt/UKtX+UeXn",
-	"TdWez0m9+XPLStJMim9hteoJEbI9u+yBR3en+QHp9KS56QHl52ozhbPN+IhFIQhpxiv/3OdVzH1m30Qj",
-	"l51n1gFclLJdpip7HAY9XfxO0zlPzwTqkbCHNkxpvs5hz6/d08N2zZRu2xtts7nEpG6l64mc4Clyufz8",
-	"KO0Vbx1ZrETbs5eGFOJK84SR2RYJF7wMTp3tstj7eq0Wn+6qXNPJWkTYNyvBD65nunuwJMuPd0oEz97o",
-	"8wOY6MK8lwrPVxGkDVQrechf4ETNeKQ4o8KxyNw7TNBhGrGxAdVYB2VttZOZUoIY7VKMKL4hQ9tHohOc",
-	"RKSx1bkIvx4+kc4ci+PS6KxkB4b9dAxYt1jwhOqZ/bohc1XViy35LMaeJOvSu4TeyxNxNquQFuukVQm6",
-	"nMTAO3d4G3mhUvJ+LntlxcBcLLzs0hNCr83bAZVqd5hLH64RjiUSbAy6m3nEUJRwUIvckEASRTucJUN9",
-	"DITrpLeCokvNGBB6LVwgvrROMzNz7S7CqkBg9xRXa7y28tMT1ZCWzJr7wcUxuTHGZS84m2cb1MsN9u39",
-	"rLI4l0n9zxVRW1Eur/O5keX5Em1wR3vqTiGIrew0kjgp0RxHyn2wmVUztyC1eHwzutb8SGGi49o6JqHE",
-	"rn1ngpZw+ShdlyqID3JDJWZDMJQEnAq7PURomUjKT6Z+ojhE+fjrnyWa908w4u8WjDialdFlphat1fmi",
-	"W4SWN764SrPU/sLG23cjW7CtKKiiDkskIMnxYEACXT6np1kjXYyK3EsoG2Zc1FwIpAM4JH9dT0xHv15W",
-	"W478BqqZQ7zj6xse5dUJKbLTYmXb7rI0pJyibnmHjgvMLk+NpIktycl4bIccrpg1fmD/Sij5kkCXchhi",
-	"Hur2NDZAkR5arofTmVhxVmyNsBg5b9m+EU09kAhTfKLWkgmnEFbdz4pmxdwAMO0nYBQxOgSeeYGpmwvW",
-	"pfqyinkJjHHROdbKRI4wRYJEQGU0RZInNDCFI4u68ARQ2aX53G6ZVnGFS0+WHMrPdbuTJqn/kIBi+orV",
-	"zPvHn7LAOn1x7D/q5b55qSN9TJnU95o5KNfRsSyylus0Ul6js9aMX81YdUFs68wtfhfLqJXLYP09+ogW",
-	"J583ul7Ehogl0lykC9C6XiVzPCnqPy1KMZwQIRfj8Aki1W4U3x0C1ea4cq91zezfV47A3yRiPZdXzW5K",
-	"lB9YlnW2vpOwEJlewgyrQieHMxYIUSZsnbZeLQikkBUl16sHBWYK4Habq4YqfXpgY+BPF4jIkP6PkBzK",
-	"Ry7hm8XUlhs6t9gW7GRnzuWH/JnuOvV1rkX0oGTunp1Kpxxv0aW62qaK3s+PqitM63Nh1smIRZlBkRwS",
-	"od+wD4GODXepHrnzvFZD/+//Nqv1ZrVR8ZEdjEDSgUEKRRziSL8rVKdftIlpzJPZD2aaAqZdmg4J7LQu",
-	"zlpX7bfnrc7Hw5MewkO2b4LHcr5iz0D5TGTiGoSX24V6s0/ZhlcYfPyz9OAd2sIXwv/jt6g/VdtcoRnc",
-	"Ns05vJY3IU90/7Fend84dWFGPm15SqbYe+YHt9jRD+nIVm1TVmfawnqY89XcnflhYH4KufEphyyRvnWr",
-	"cp6WHVuVqQjMPFFvq7x6PK+AM/eYYMhdbnqW1joI0xISAzfQVzLrpSJ1fsmzbNvMgp4ZgTZe67nsPjol",
-	"AWeCDaSPXhN5gvs++hWmQcTwtY+q1Wpl9g7mWZ45l/Nx9noGPLYER256GiJSQDQwbYtu7NkM/eqBJUPZ",
-	"Zs8Yg8Te7afbfw8AAP//",
+	"7H3pchs3t+CroDi3KuQ3LYqkFltSpe4wMmVLkWxHi5WFHjXYDZKImkAbQItmXJqaX/MA8xAz7zGPcp9k",
+	"CgdAb2xSohbHyc1X9cUU2Y3l4ODsy5dawCcxZ4QpWdv9UouxwBOiiIC/DnCguDh8pT+HRAaCxopyVtut",
+	"ddEQfkM0REPBJ8h//+7sHK1PhnhdcRX7iAvkv+7Zr8zD0m/WvBrV78dYjWtejeEJqe3WaFjzaoJ8Sqgg",
+	"YW1XiYR4NRmMyQTrqclnPIkj/eCvk52bXyYHs18mB9vBzx82g58/tEm35tUm+PMxYSM1ru1ub3q1CWXu",
+	"z7ZXU7NYvyyVoGxUu731au8Fv6EhEfMbOx8TFNtfv5NIL9BDWCLKkP/u8NX+1fvTdx8OX/VOzxZtxr29",
+	"dEv/Jsiwtlv7L+sZ+NfNr3LdLe6tHu9WL1cQGXMmCRzKDzh8jRWZ4pn+K+BMEab0RxzHEQ2w3sh6LPgg",
+	"IpP/+rvUu8qBUO9XYRrVdmtqTJCkI7ZGWbplFPAkChHjCg0IEgQHYxLuIamwUCj/Ah5hygAAUmEW6I1v",
+	"Djt4J2iT1uBFuIG3t9Y2OzWvJhVWiaztbrU6Xk1RBef4Aw6R20R6PnjAE7U7iDC7rt2uACy9UQOn+aOc",
+	"219Ize4wk1MiPI2m5iMJ0ZSqMcIMESG42NOPjSkboSmWKBAEKxI20Vk1JJp6xT/g8JR8SohUT3AywoyE",
+	"qMa9GxzBHYGVydrub19qQ0qisLZbWycT/ZJGEgxD1iaJhNPTO9G/IRyGgkiJZBKMNS7jEP83O20z4JPa",
+	"7ccVznGz1Sqeo9vys55jDhoTHA25mJBQn90Q00giAA+AF85hn7NhRIPHngJmCAcBT5gymKHGVDqIRoLg",
+	"cIbIZyqVrK0Evp0MfOlCnxV2ZslUpqsWZESl0igP4DJUvme28njEdTAba0xDN0TQISUhOn93/t4xDbuQ",
+	"PSTIhN8QRBUaUgE49C0D8hE7A0AfhoQpqmbn+JqwR0OayoyquZVRiSLKrkmIFEdYEzAi0DUhkXtiDyVM",
+	"P6EXpn8kfwnAz+0TwzbRMOJTNAWOZTZ11/bNMTBFBMNRTxPThx3DClwvRy3dxOiMiBsikFnAs0HujE+I",
+	"4WCaSmp6yQzjgtn34LPBJ8SIXo8c86nmNmaVsokKlDdEFPB3SInU6EPNaBEfSQDrMZbqEs8OnwSzqUQ5",
+	"WvKdRBGWCk3xTJ+s5ryIsl0kiUaFGEs55SJEdSODur/Xh1yMuGpoPgHo4TAiRae/EtExaD7GNwQxXoIE",
+	"qjOegQEzLeIgs1dqaU4DzujkoHuayqSPOiWgfjOEkSQBZ6GjfwBRdxBa8jfPNVYD8kYG5LPC8KlAnYI8",
+	"EWxX3/Bdu+jdyRCvpY89mRhJpKScIRCt9DWp3ngTdRnyMY7afvoKH6KyIJHxjj6zr0/wDHEWzVCAoyiv",
+	"TBn4+Z77LuIjnigfDnlev9pD+iLPzNn32YBgQQTiMRFwslbUlSDKgFoTcuS/6h33znuFgda/0PDWTpKt",
+	"RZCA6+HXAh4S6ffZEKTnWbpXNcbAg7SArcHQ8Q0NsWfznUS+PjZfP+MvPTm/2Wf69N7ysyQYGwnlkRjL",
+	"uBGAzRZXQ8jNDCHfcoUOeMLC5732iSQCBI3islEdQI4SloofnBFEPscaauaSG5g5YeOJoOboyF8Jbm7N",
+	"OfGdhjkQ5a0AjwRRWc3kQzMf2AS+YZC95dVr1jc04GxIR4nWjOtl20ce087M7X8iRLO05K+EZxG9yVjE",
+	"HK69x7OI4/Cc82MsRuQJTQMDHs70QWmibGQxOqGryTPtHKu1ijzqmUtzzjkyK/4qmv3cZoyYqkU/vSsA",
+	"pZabaUAuGL7BNMKD6CmgaebRUw8SOUPBmATXWmh28pTUypwSM4SHyi5NUX1DGDrV36919fermcIKAg7s",
+	"CeU39bwmsXS/WKEAxzjQp13X+xoEYhYr9CkhCfGQ/6Z79ubqp4veRc/39PPDJIoaTbPrHDRYMhkA+egz",
+	"IxMZa2kOOMDNvdqY4NBalvOQm7PBntlRlJZzqUIDMuSCmFOgbNSs5SExoYxOkkne0Ks1mBERGgC3Xu2c",
+	"d+O4wtDLYfFahdRyiSAhFSRQV4r7nrnEvhZzfFTXUo6VgjhO1Hhd8WvC/IbWp2QSBERKsCPql/rMBxud",
+	"lZ3g81VuYh9Nx8QoTo7uevDX4SsEw+qB8lYUkUREIkGGiSS7feZjmO8qJIyS0MyiiiZrI/cbSyFYrhWS",
+	"hIG6P9lDvjUmXplNmHM/fNVnZnarKWJzDRq550cCM2WfT1mGWVeIqJKITxnSENMvgcnpKhXm+qz42shq",
+	"MfCYft7u9srY03xUz4nMmshmpjdvbst9VgKZocoqM9BQtZtqSvptYzsQfOLGGdJI32epCA4be33mO8nh",
+	"SmELpSm3uo1l9VKzSy16zdkmBA5IaFep6RnTOrJUjbk7cMwNpdKfF3sKys4Lg9JLHBi8jBAaZ7mgfxgV",
+	"gLAw5pQpi+RaAtf4r2kT0WoG4ywgBrHe/7jfQ8EYRxFhI9J8utXzE8xm+1qJeCz95hxNtAYCGgkaAiZo",
+	"yuasXU9MuTc7Of1fM0i9EWcBl89Htw+0hGH2WAdzI+jCRhvzkKCjsQIKJDgbNdCUCIKU0Khfhggcur4G",
+	"aEJZooiHQCuc9ZkgAPol5B19m9QdkCk9gifCJ6wUmcRKOjKhIWi8KH8bnDpfstcgopplOMdR3e9enL+5",
+	"Ou2e966OD08Oz30UE5GikGEdgyS4JsrrM01kjBUitTtMsLgmIfI/r2l6syawImsg1vkNzTo9lOOxJfOd",
+	"76VI3GfGlVHXNNVhcOOvhrEXzBHkRxvhMLIWHnMCVOYNZCuoT+0MAQurezbcO6FSahmbC+fcRIEgwHRx",
+	"JEEG0jsqsZzLy8u1bqLG+rEAK4DFclZzwWQSx1woEp6QkOJzeOZpFbDU3ZobCAZYSQ/byh9BumgEq0aw",
+	"7K+qhRkLXmlHPihhl5rJvLeX9J14lEkZjnUyxPkRbnCU/CVtzbdebZqHTfVmQDhzpnoqDc9+8JIPuBjQ",
+	"MCRsAXrcPpkLzi15RG8MqdEooqwl5DvNI4xp18/Nb6i71eYXWdBTG7g9TzfOcvvwLpKEwMh+DgN95EJl",
+	"QNzOdg+I1u0eVwf82MVZWdmSFy4QljIR+lBQRG5ItOts+4bVZJ4nz1q70x9KO1OcN1EXNDdD2CQKsBAz",
+	"rZth4+kKIkwnMEyqfuKJ8FH99GAfvWy/2N5FfjwNtYTOVaz/mQyxb5UKwjTD+a2mV1fz9D+d2kcvFzcF",
+	"38wFQnk1vaZYmXuHw5BqmODovdCcW1F9PYc4ksSrxbmvvqSo+CWb2Q1UnNZ9WxWDlSkNv7kBP6bP8cHv",
+	"JFCwRMeOLk6PV1xmysmuEhHdGepVVJMuTo8fpCFlmx8rFcvd9XUrecvmiPORibhZ58aS0Fm/6azrD/9u",
+	"BK4rGn7/H//z//STVquzDfPpP++EXnGfVUDcH2M2Io4w5YKUVoBmkAih1xjnyFu224ALQQKFxlxIggZa",
+	"phSzmlcbcjHBCoLk7GuFYL0XnTuC9bwaI9PCnEuJmHuuDKK5xZfGrQQaD8m+O9t59PF/6J71tjcvTo/r",
+	"Z2+6na3tulbQrqzVQTQa9iLzRKFYw5mNzG1+sb2xjc46W9uNIsL0dk5INOa48256cyB6J+dHo2T/Debk",
+	"x7Z6eXF6OUheH51JNV0LTmpeLQYQ64X899+6a7/itT9aaztXax+/bG7c/lvVXdfbeeDJ85BUX58SuYzj",
+	"7ySyoEbbayEdUQVqa3Gj7c7G5tZ2aQ+ttZ2PX7arll4+Sr2aqvN6RSKiyHtjznnYTr8ubpc2thQZexDl",
+	"Nx+HW47xAwzb2uh04Js1GZPAQ92z/cND8C/vGX+iEDxhgJEyxgGRjSY6JnpbEmFBUMSnRKwFWJLQKTsU",
+	"HLtScYgaKxD5UjRhDi4uNDEHlM5WMTx3owJTM3fvKkhqIjSvsCoeXqfV2V5rt9c6W+ftzm6rtdtq/Zpf",
+	"Y6h1Ua3CV90ZGt4z/njuTWU1DccgFVdx7mCzB52VsirGWqO60cqpgjBUx1D3Sj5gK2cYN7BE7S2rHEsr",
+	"kRAmeDQhTBWOzhjr7IoGnEcEszmspCn3zq3Vy4O7Cl3NEX7I7W2Fo3SWravAmQhLlIcYS7P0EMHBGI04",
+	"D5FmynkzQi54Qqv/cYQDAsEYJl4PqBI6G/Mpc3baAMgUVWQii6eOB0G4Roaj8Rr9/TpamzAeVx35BH8+",
+	"NC+3W4Djub+cbC4EngF6gBR4Fzs710/NnUgJPOlgledASRSmgW5FMNsI4iq6Dj9BgAhGR2fv3iIwGROt",
+	"rStjX84rjKmQn2YPgA+5SCbSOOU5uLnA5TzIza8o5ESy7xSaYBWMjb8G7i3qG9rSr93JLswu01kqgQSG",
+	"psdJR8TR52XnaYh4eYXm1aqFvSE40kTyy53yN78uSt78+jEydz525M8mwaSa8WWBzfOepdTFlgWAYBcZ",
+	"ehfvuosFvMitmzK1vVnzlpr8vCwf5LG5JtmyjSZRtVqZmEO8ay7qXAOZ26yed0OCwpMM/JKI2m632ts7",
+	"my83N19sbrzc7rzY3tjYvBPTgIXk0mLcIr1UQLiDmxxTdu1w8r7Xs7j9C3bNNKkHamCEHEH08C7tY7PV",
+	"ataqBN+rIK8CLLvdRX0BYJD6lO9699Q+qpXceXqfDeOV11QJLj6i7GvCaRXi5/25QrbDuKXC9slBF0SX",
+	"ByJb7zMOVDQD1y8fujgCCAgo8G641RP8OT9gG7ZT+uabUse8ogAyv5J3ZttGSjBPGnFtD0WgZCCtWXgo",
+	"xHKsJVQWWi0EhRysihNYRxNdcnGdCWZ3yWMrpgDOHfq7bqLGIHF9bRJTfZicGaZotADIYogThTgrBqsU",
+	"QfPr9cZP01bwdjtqzz4NX113+MvPLbY9+bAz+mn6x9bgtIN7L9Qvm8lRUARZu/PyTktMwb6xAAMB58As",
+	"5h7MjB4ND03HXJLMYmYSC0mYhuIUdxP+8PtQHZFfN/c/vF+b/LDT+bHzIhkPLo4u2nFbXE0v26ODy4N3",
+	"vd9/vl5kEWle/Q+wiXjtzsv7GhfKO60iEXkjfxEML5Hi6EVHb1LgQOvUJmYFKzThUumfBjOtmlGGLs4P",
+	"1l6iuom7cqFuJZ77NITxZcV5OpN/lVVBn9nO5tYLF7ttM0XmEdg5NspjXI6xQlNNecDDkYuLtKpDs1La",
+	"swmO5dEOND3L5fm5ZVkNEO6cCT93EUwsRNPxrKDRLeNOOUXpdl5dy5wzX5YlJ4ZpDC0PDN0NCKrjSHKX",
+	"LeP/vGapy9ph6CPj3GxUgiIn5DtcgNzLCf5spM2tnZ2c7GnyMuekT+somrctyDEXCslkMsFi5uj1NWWw",
+	"BwvdIiJWJnvOWzzKE12cHiJBhsRAg+GJVuwqJtsruo4yKd4AAkk8g2A2HEVldpA5vO6639aQYaDiLdOB",
+	"ClnYFdu6p+CO6mBMA5bXWCDF5wkXXvvj42+ZMbflbbSrmfCpZa1pGNU/Bpbsxi63mFQdd14Ar6KHeCB5",
+	"lCiCLk6PUUSlZlpw3CYypvfq8LS3f351cXp85ntIExgsSIiIEQUXeIbiuJnTPtclHTESrkFefd5k2tq8",
+	"mzefkqEgcvww44UwL5uY0OLRbHzqrL2Ydiv+d9AZbBy1fv15pIJOxAaTg1b481F0fPlh85fL9nTw+kKd",
+	"vOrNTv74qf3292Dz3eUBLVuCt1cT3YurrD5Ek9j819B9/ppiw0P0qVMiySPtaw/zAlrbaDXbthHPLg5Y",
+	"6EUam1IRkpOj1uDl6PVPnzZ+idufdwY/d64/bZ69mLTI1s1lsI1fJufstB0ej3/lj8Rws9h7uCZzKTer",
+	"+MPxnYja7R6DpF+w5JUFO5Jm/lKb85cX412kxxjHMWFli9ujbIFWl606zixnOJd4qdJThlViWTYAVntA",
+	"5v0+1VSwaokRluoqkQtgp9EOMpkN7CDKCIiaW61bfF1yF6rrH12eX52fH/v6GapsKnQyJ04UIdveWgmy",
+	"iSTiCo8WAJegC0nEWlf/7lZqdlB35KmztZ0jXY09RCaxmhkhjnFGwAQryx4ofaLR+svmVrN1PytiDjFL",
+	"sC7sIUMViIapvENaSukxwSNwjK14legixwn4vcDA6pWFJcVVDIm1Tmwqqe739i1yFeNEja8SQRfFMwWC",
+	"QGgRZhAvpB/fXTcr8EEih6wWjH46NTkbHorwgESRY3VgPZcyISLNt8hy8StoZGkOiNsqGdf/HUcjLqga",
+	"T74/e9NtmyAXsEnJ77fNX2bG7/Xb5ouYCMrD7zdaNiQG9vX90Q9nl79svHrfe/P+x433P78v/12pTcGr",
+	"1eACedU84KEBlmSjMx+5oTjSgxoPGGbztrZGpbSbgWj1VVddALuPIhJUordjfKs4sYz/+IqyxUHQCVPW",
+	"6YJzAW2p67mekqsiedrR6umKnhMn8K22LEdRy+s67R2c9s7eVKyts7XTaT1ifQtkjC5DPMafklTSyMgB",
+	"fLFu3/e9TMHaNQqX24MgKhFMIowYmfY1HW2iHwmJTVKXxoQ9FGvBhSmNpBjJGEg0I4hAxHrGUmyk4HMJ",
+	"9vPmgAVAQUeX56j+BuKfoIQF0UKuRH43H3+3i34wke364m8EMBh8JP6e3rxWuSVww5Rj+pKGZX8VmR2N",
+	"B68D+o4eHV78cdh+Sw/lITvdCvYPtw+v458/7B/tNMnsKA42TvRD4tfLD/KQTmmw8YEe/s7pyZl+4W38",
+	"q37h97efT2hrI2wd/PDTRfn/PXq8fxSRN1367vfexrvzi86781/+OHnVlYeTaBzuH26fnAdbb89/2Xp7",
+	"/tP05E2r2Rmc7CQvjzb525c/TbdZe7L1x0+zT+2Ll8MPO4M3G5/PW9dHL4LTDj6WCwF8VY4zMWCriDRZ",
+	"IGrmRvHy97+M3ZW3cSHdeZiMf39Z/RuQ0qv2rqWkb8pnvlKUVnEYr/Z5bcTXqse+Why1VEiOhxICUKsN",
+	"GIaNUUslDEuiJ8ZkqziiRfHQQuxO+by9IumuYqwVrui5zc6fuZEsEkHV7EyrUOZQTVaOJmjZXwdugUeX",
+	"5zVvjirmEDyr9EKZ75nk3VUIZJqPBEAz9CBd+Fip2MT4Uzbk88cHfiaqOY6c4CjyNEcJ1kxovosUkCZl",
+	"fReNIT7FswXlTK6XZzUDU+mmz44uzz2EUSy4MqYUl28Lxg10SQZnPLgmCo0EIZqLNfusz0ChC3mQaNnc",
+	"aXYBZ0orGKaojM1jtz4BIm3SmTPGQ1lGqRBVfaancr+a9ACbFR2C1qjZpZuLhGhMBGmiHjwP/ghEZZ/5",
+	"i9JZbIz+zubWi4ZZO0dKzFxcit214BCOp8feLRT5ccX4fMgDZ6XT77OAx2Ys32Zs23hAmZawjOFS/etf",
+	"aaT8v/4FwI2xVHqjhvNHNCBMAq+whUpPDjUiQmh8apLkMWGSJyIgTS5G6/Ylua6fzbwJgCUmHtCYIWrt",
+	"ZqvZAt0kJgzHVAsYzVZzw1i3x3Ar1vV/RkYIT1MDD8Pabu01UTbUqVTrtNNqLUkqcslE90twsTMsqYpA",
+	"A6h7ksSQ57Rl5q4aMl3jerGWXJ4c1HZ/++jVrH+ltmtjuUxevb6OeCQ17TFXqPZRv7oe8kBv231cz3/+",
+	"gqUk6tZ+BYTJ6pEQH8ZlBVxNEEMvLRAKN+MHHs6eDKgFbn9bJKxKJOR27kA3FziOLW+gMs3bh1PYvM8p",
+	"5Aqv6lfaG3e/Uq7KAu9t3f1eZUahfrmzc/fL5WTlp8eyfcNwMyFpEdM1JSE0x80ho1YoNZObS9O1h1nG",
+	"vHVQPcI8AhZP9li/TEIU0WuTrGWKUzhGkmLrwhTjYiJyQ9M1lx61KFtYcaP/mN3bQGgYzI6i+WPxnpzC",
+	"Nky0sq1qMIe3nSe7M2nSVQUp6lrsD2yxBle6lTMg+VM8Q/WERaB3V98aV4K0Ya9P+z44ncv5hZfucYHy",
+	"eZ9/Kv4Xxa3fPt4WLsQZsearCri6GtYO/bXYKu/Cf0Ow/8jxsspAy8AeSxKbACfNXtioiQ4VBDWb7Eme",
+	"2KjmECs8wJLMo+Zroo7pDWFEyj+PObr9RPSGyOZSAuQWC159sojRgXSzmGxAkW2QQa3tAnUZSqx7zp4d",
+	"SI8mtCTLTSW2NDeeELTZalsRqanlycy2TqXN49zLYgwWlPYtJBx7WmgsFGrsswdXarQGK5NWY2slgpxW",
+	"PH4I5Xwm3l0IE70X7249rdywCN3ypQCwIEbEf7A08CAK+HcXIfRb99hiRcG1ZZe/9zmARNPCCRpHQ6FQ",
+	"hbm8BUPtilKIuVyLKQigEY4ik9lrDNV61sKckM8WoykXUPANKzDBQkkcpy2amjhV11JPf1/hNkd5CAtT",
+	"yfYBiPnc7LLnylZlZRiLxwLQnxAlaKqq5MjaQq74ltiyflRYw7WsKparqSsox1RzR76LsJMAbURNwaT9",
+	"HajlOPJRnRr5CI61YQTE6ZgYYTNtVSKR7yi7D5q4lhU1UzHu4Xla3mdUojAhlZSZSnVy0D2wG38krbxf",
+	"jKLJi5yLT6ymovZIPMSjkEjlyisUK8fmHCcz6ytpfLvYeZ6VmyhwZplD08kQOywt1TM2WBkRRarwk4TG",
+	"W2oKOaTVPO8QEMz4TXRKJvzGBTaCg36uxPMNp9YjU4yKNyXpONRlNmSnFMHgplbcXpcqdDTJzylCgt0l",
+	"a+XzW/WhZI+sp61+NMTvR9WyazXijHxd/vwQDcXsY/k7hXrTXwGjT02biFJpm4XoXKzAvZj9LUBnYzi1",
+	"WCcI1GHJ+atNSwAehVBYX+uUnIZV2vKIMP0FKcagPqO4WJxoAcFjZFq6Wl9XBX5uXOnCDvXR8GFpowsR",
+	"BtLOF6LJad697OUTyvM9TcC8vd3ZeLmLzt5019oe2kYmbsNDGy2kpSgSSw9h1N5urQ2ogjqwgigw1wBf",
+	"zsWgmPATUzl+PogC1W3Uia9lPx8yi/2Tg+7V4dnZRe8UCt7kIly0oFLGYfBgXBMSQ7Q4YRAkScImytvG",
+	"7NZsOf40z77PlEliQfVlgTsNF5uVJdp7NtN+OqbBuDI7v8+s53TPwDtLygc5ExKg5iq7g5BU4D023ooz",
+	"kmMxhePabO00qliECXbSj85f1fbTaXbFsKold9Vp1dmOrWnPuPX1AX9lG1brHgpYoVvS1zBgQcMxwJXI",
+	"xHjkDnvpvc+j7GIaYGs0yKprYVMHszIUqirJ0HAVY2pBYx5pKYewPiuSKK98U1E9d1PBpHJNZiTUWD4m",
+	"0go/kz1oMEGwiCgRli/1mWZMjawUcKH/BER5ogEJ+IQ408qu9Z5JaD2h8UsjYIypyAaxqqGrhDwmUVb8",
+	"RNrAmnpJa9W3X2VFUqAcWjwSOCS2pY7+3S3CjiwbTWRLe0zTBMfdzG4Fv4Bp0hR0hArLrk5rulWjzBr1",
+	"tM9y9WGLFm9XB3eil/cf/+t/o83OThVtMJ4ijVlPIz8+vbUqX77oKxurSsVMlupbeVP8nlEyscWM8n0o",
+	"Ye93GVJqKm9tgn9LqfpBhPabt8lZ4fT5WYITZAqsYE6WKbr2iuzhLqZwYMSzVVoZpeKHkYMKYQyNXRvm",
+	"12eOp9ik+MVcBUQ/nqWSl1LnJapDpGRGQp1oaBkRtWKtJdRwrVzJC6CzdlceYnxqb9teRQCp5gN9NscI",
+	"clGXIGUWgy1N6RxNrmMj3+VHDDkxPECfXp+VOMFSSo+eiNCfHHSfyakwVzrhW3IslDxAHYglzcjuPy6G",
+	"P4WcnWIqScHqDO0bcdRxNKZc8h7ZNP154pZr0LHcOWAKFYxxNExTb0xjByOJWfK0sOpCyrz9QqkAv8/K",
+	"FQ6cQukCLowr0Kzzi0sivl1PkcMHH7EseUAhgiJ1NxqqiuqWrkDIHU9UztVoX5M+UJaU6FWJnpCn0mfb",
+	"LVct3RaXA2+rh6C/R1pbLrTiKThw0goPIHenbm1TrMv6YvvMOmNbmfHJZAlnHTydrm0jA9dt2SZK5PoX",
+	"QYa3fgMeNoJ71vYjVYuJAKoZkJyjX8veeh1O0HKd7zZbO86oi1VVA9U+W95CFE0IZtMxjSq9Au+wKyLy",
+	"TPR1vkrJN+W5dciRHoIWfkecP8J9ew+KVWys+588BCx1wqq5IjLGFZsJRDkSyu/jdV1MtZaGw1jyZ0Wk",
+	"geBTiA+HMNucDcDVgEF1MBmW6i17aZOh9z/u9/rOZmTbJxly7heLY6U1lzK63TAyoNHcjd1uaOXMRBLP",
+	"lunoMxeQ4yFp6h0GOIoGOLgGF2Wkx7VimhXNPCunmamKOzUlE/vMwa1Z4iWug4CrF1VVUyCtJLCI6KTR",
+	"vyur7mkvoVuvItfXKq9uLyNN5QEQipf6ZHFhG175jT233KV7gmoQeppPiclNt4HJxYJni5sLrVBQ7Y5a",
+	"RRm7zhcrurvC815VYzDEwPui0dU9uminpWJuD91sqfKc3u7ds11NiBrzcOmkLqvorLO1XZVTVPYVbpgw",
+	"ybtIYA7jHsYT7m1zKMz0bdBnY9DFac9QI+My9C4m7PAV2ueMkSATTR5Nox3lWkiiXdUM5HffH+qbuXgM",
+	"PwsjzogZkHCFr0mOhGuMC9Fg1meWjpumPYkkDQ8Ry6FcVocWR53dv1A6zHOfZKFHXp/VNfCwSrTg51Mp",
+	"NZvACXRHIJ/jjGk0PDSkmvFwgUxiT6GveAXR7rMi1a5sEOj0kpS7OhKYCdGe4ykNI15X0IldayN2HBna",
+	"cl2cHjfRZblHoDUDy7TSbq5doPVZFfoFhtybp9pa+ZjfRa5foWteWGxYaPviebavuOkoT6WFZ9hElzZV",
+	"GlvuzbjnQjP1B61AQI8+zFIlwiJFw+BOgJnWGyASZ+ricqQL3HV7KErxrYWMcN/h+6P4YBX9hEUXmz1l",
+	"aYRb7U5F4uBKPSdcacZFtHvR1Jutne3V5waUwhGqk+aoiUqNJRseRNWCE3IOcRatEZBn0SIhzbJijQsH",
+	"ymPhokHbrc7mk3Glbhx/XYb00MDNzr3W9xorMrXFsBbxoky+SynNvKBuL1OJCxlmY7K9mlaFzH81w5PI",
+	"flXK0VgS9w1z5+iqqcljKF3d9AnzT3tnPVthwNHoNMdlDMGleYd5n1FVcFC6KjFQs02T3IGmXalVWE/r",
+	"pbGDXIBFwyQIEtlENqGlz+aTU0zOHRE2ObmCPBXrjD+TgaC6mPm9jARfJ8XlcIiWdXfN12EqZr78kw/2",
+	"AGOAzYJKUyRyN2rFkOv0FsMQy62raT9C8H8Y0aEythEyxfWtr07Keu7LUlmY7DFpjPnObkbI/SeN8evm",
+	"IJwRZR1/6VlYaf0RqG8M08sCiE38rUw9CVDH0QUrO2JXeQ2ocrFjaet5Yy2yyzfcy9DDCZ4hlzBuY0Tg",
+	"1SkWoVwcFmx7Ij3TJarsu/SoXODUGP+NRhYvaYH5z8Vd4eIu9wsavMrr66vkanoLSw3kb8MzOUmgEMwC",
+	"HwmwvCwRe4qlqbQGHqd6vqQR8BASXJtSs6mICspS4+8V23w+RzbnzzpPinM+woVVJY6pVIfZY18jQydt",
+	"nHPPHB3rasw2U8zW+fudcdnh6tryOE1uIQ7ktc5FfuJl/NkXZAjBn5ilbYG+k8inoY/qpuwOOM7nx/ah",
+	"wzhEYboywNaFTI2/OE35meIZcgEEef2G8UwWMUY0WwfBLWQx504Ras6YNY9MuW2ZtA0wrcQYyqqkrpXh",
+	"UoP/amWU7p0qlDZiohIlzHVi+vuENubv/b081sdYqks8O2Rf4+JdAMRNEaZiuEMafnfnvfMWaHvZvSpX",
+	"xHfXqlQQH0JQnGnJWn5jsB7bFGHTEwFx1mcYMXxDR7auFHhiqUyNwHOuCKjNnra1iuNKM7Lie+bKgrEa",
+	"Si6JhEmETabyneE5tpxD2UimeJ/dx0dQ7TG07o80qigNn4C4F7PeucOrFwkRmo9bsU+aPJxySFGzz44p",
+	"A31jirXY4SCXTg4AxwpJPiFQwnfMUZQIiD28oYGiGncET0Zjm9nLpwxW0WemSj67ls5jUJ1Cm7X1ug+B",
+	"KyHYA0ncHU3Qs6YPt88Vyl7VzuwrR/EUumpXCCdn89cG+YU+03+r0PSCm/g/l7nwPtlHkaUTFRzknnLb",
+	"vewr6/kC/3FSwW32tTpk3cY2kDzrwQ/Nic2PjEzBaA8GF02qjdXFUMWiCbLP9Ir3FuURSYVn0m4PUVZF",
+	"xorN1Z/JyFLdwf1bMVX+Y2n5S1ta9rOAwVxXkJXKYkHNseVVsVxMXSrAYWPKcMm0Lgm+iU55oghSAg+H",
+	"NDBJVJAgCGG3RgikEnVMO5Y5+84pwSH98wpm6elnRvQUN6SZO8QFE+eLid5/Aa552wLLQgrsNCzb1sJa",
+	"ajxPQbe8fJczQS93AqUuPCXoZGJ7st3RWn7P/pUw+ikhfSbICIsQ6t3xYb59pLGK52kY5I1aFd10xjHp",
+	"59KE2eixVCIYCZvuZ42zcq7BDigaGEWcjYjIZqi7vjt9Bo81ctmZSGDgLGqMGZI0IkxFM6REwgITIrOo",
+	"rJ8kTPVZ0YtdxWJciNazucGKfZPuxVbaX8Vammab4Szi6DlDyfc5G0Y0+McD93AP3D4cU87Jv6K3zeWu",
+	"LDPnFep7abXTiW5GMee8ucCgduYGv4+Y1Cv46h5fvetbtMr2lrrm6/1axEeIJ8o8BOF5/Vojd6TpcX1c",
+	"5HM5plIthvszmOFde6x7WOHNEUf0hlTt39OaxN/YHD/nqc4DQlYfcv6KVtTVWnLp7rLxdLOrFqKcTT5N",
+	"Zltg8aF3BLHf3cZrpd7RHx9Z9u9vYTHJXbGvQaG0Ml9xPxdjaKHDzj0rIBU7GpkcR1NUKpe+XZUjbpPB",
+	"SQj+IIh5aqL38315Sq2JnA15OuZRrvWbIImW24kiARi++wz6C7xotdD/+7+bzfZms9PwkK0CTdPuCBpE",
+	"tpBQaPxRpvoSiE7ZD6Z0NGZ9lnZEOu1dnPWuDt+e904/dI99hEd811jG1XzcZFqsIjPAUFEts8JmnzMZ",
+	"stT09FvJhOz+J8oof67kxXKhHZO66OBaXZZ0ChVJYXRx41iM6W+xDnVp7DvzVeptzeq0CSPIu82Mw1jt",
+	"dz6m/nS+84mXrtzouyOeKM+qfAUt0PboyMVl5maEbVXH8BeZdu4dY6i5z0vfpUEm0iTmxESY1Tdy46Uk",
+	"dX7Is3zy0oLMJYnqr6HFtYdOaCC45EPloddUHeOBh34ksyDi+NpDzWYzV8spc7wXHFpOl8gtjy+BkWsV",
+	"g6iSJBqa5FHX4yUDv56wogNNNseEKLwIovmKjah+/u78fcOrqu1ZJJtYykRgFhAUkRsSobopsuLZihR5",
+	"+E+GuHb78fb/BwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

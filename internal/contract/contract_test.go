@@ -80,7 +80,7 @@ func TestSecondReading(t *testing.T) {
 		{"good profile, charset parameter", "GET", "/profile", 200, http.Header{"Content-Type": {"application/json; charset=utf-8"}}, good, true},
 		{"problem 401 on a bearer route", "GET", "/profile", 401, problemCT, problem401, true},
 		{"problem on a templated path", "DELETE", "/sessions/abc", 404, problemCT, `{"type":"about:blank","title":"Not Found","status":404}`, true},
-		{"session list", "GET", "/sessions", 200, jsonCT, `[{"id":"abc","created_at":"2026-11-25T10:00:00Z","last_used_at":"2026-11-25T10:00:00.5+01:00","user_agent":"","current":true}]`, true},
+		{"session list", "GET", "/sessions", 200, jsonCT, `[{"id":"abc","created_at":"2026-11-25T10:00:00Z","last_used_at":"2026-11-25T10:00:00.5+01:00","user_agent":"","current":true,"aal":"aal1"}]`, true},
 		{"token", "POST", "/login", 200, jsonCT, `{"token":"t","token_type":"Bearer","expires_in":900,"refresh_token":"r","refresh_expires_in":2592000}`, true},
 		{"health", "GET", "/", 200, jsonCT, `{"status":"ok"}`, true},
 		{"id as a string", "GET", "/profile", 200, jsonCT, strings.Replace(good, `"id":1`, `"id":"1"`, 1), false},

@@ -13,6 +13,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,14 +31,20 @@ const (
 )
 
 // Principal is who a verified access token speaks for: a user, through one
-// of their sessions.
+// of their sessions, and how sure the session was of them when the token was
+// issued (the database holds the session's current assurance).
 type Principal struct {
 	UserID    int64
 	SessionID string
+	// AAL is the session's assurance level ("aal1", "aal2"); AMR the
+	// authentication methods (RFC 8176: "pwd", "otp", "mfa"), separated by
+	// spaces. The token carries them as the claims aal and amr (an array).
+	AAL string
+	AMR string
 }
 
 // Issuer issues and verifies keel's access tokens: HS256 JWTs with sub (the
-// user id), sid (the session id), iat, exp and iss. Only HS256 is accepted,
+// user id), sid (the session id), aal and amr, iat, exp and iss. Only HS256 is accepted,
 // so "alg: none" and algorithm-swap tokens fail. It also derives and checks
 // refresh tokens (see Refresh).
 type Issuer struct {
@@ -94,10 +101,13 @@ func New(secret []byte, ttl time.Duration, now func() time.Time) *Issuer {
 // TTL is how long an access token lasts.
 func (t *Issuer) TTL() time.Duration { return t.ttl }
 
-// claims are the access token's: the registered ones and the session id.
+// claims are the access token's: the registered ones, the session id and
+// its assurance.
 type claims struct {
 	jwt.RegisteredClaims
-	SessionID string `json:"sid"`
+	SessionID string   `json:"sid"`
+	AAL       string   `json:"aal,omitempty"`
+	AMR       []string `json:"amr,omitempty"`
 }
 
 // Issue returns a signed access token for the user's session.
@@ -111,6 +121,8 @@ func (t *Issuer) Issue(p Principal) (string, error) {
 			ExpiresAt: jwt.NewNumericDate(now.Add(t.ttl)),
 		},
 		SessionID: p.SessionID,
+		AAL:       p.AAL,
+		AMR:       strings.Fields(p.AMR),
 	}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(t.secret)
 }
@@ -140,7 +152,7 @@ func (t *Issuer) Verify(raw string) (Principal, error) {
 	if c.SessionID == "" || len(c.SessionID) > maxSessionIDLen {
 		return Principal{}, errNoSession
 	}
-	p := Principal{UserID: id, SessionID: c.SessionID}
+	p := Principal{UserID: id, SessionID: c.SessionID, AAL: c.AAL, AMR: strings.Join(c.AMR, " ")}
 
 	t.mu.Lock()
 	if len(t.verified) >= maxVerified {

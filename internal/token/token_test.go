@@ -2,6 +2,7 @@ package token
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"strconv"
 	"strings"
 	"testing"
@@ -35,7 +36,7 @@ func sign(t *testing.T, m jwt.SigningMethod, key any, c claims) string {
 func TestIssueVerify(t *testing.T) {
 	t.Parallel()
 	iss, clock := newTestIssuer()
-	p := Principal{UserID: 42, SessionID: NewSessionID()}
+	p := Principal{UserID: 42, SessionID: NewSessionID(), AAL: "aal2", AMR: "pwd otp mfa"}
 	raw, err := iss.Issue(p)
 	if err != nil {
 		t.Fatal(err)
@@ -234,4 +235,26 @@ func BenchmarkTokenVerify(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestAssuranceClaims: aal is a string claim and amr an array of RFC 8176
+// methods, as OpenID Connect has them.
+func TestAssuranceClaims(t *testing.T) {
+	t.Parallel()
+	iss, _ := newTestIssuer()
+	raw, err := iss.Issue(Principal{UserID: 1, SessionID: NewSessionID(), AAL: "aal2", AMR: "pwd otp mfa"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.Split(raw, ".")[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		AAL string   `json:"aal"`
+		AMR []string `json:"amr"`
+	}
+	if err := json.Unmarshal(payload, &c); err != nil || c.AAL != "aal2" || strings.Join(c.AMR, ",") != "pwd,otp,mfa" {
+		t.Errorf("claims %s: %+v, %v", payload, c, err)
+	}
 }

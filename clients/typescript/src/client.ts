@@ -27,6 +27,27 @@ export type LinkIdentityRequest = Schemas["LinkIdentityRequest"];
 export type AuthorizeURL = Schemas["AuthorizeURL"];
 /** A provider account linked to a user (`GET /profile/identities`). */
 export type Identity = Schemas["Identity"];
+export type AAL = Schemas["AAL"];
+export type TOTPEnrollment = Schemas["TOTPEnrollment"];
+export type FactorVerified = Schemas["FactorVerified"];
+export type Factor = Schemas["Factor"];
+export type RecoveryCodes = Schemas["RecoveryCodes"];
+export type MFAVerifyRequest = Schemas["MFAVerifyRequest"];
+
+/** The problem type of a 403 that asks for a second factor first. */
+export const mfaRequiredType = "urn:keel:problem:mfa-required";
+
+/**
+ * assurance reads an access token's `aal` (`aal1`, `aal2`) and `amr` (RFC 8176:
+ * `pwd`, `otp`, `mfa`) claims. It does not check the signature: that is the
+ * server's to do; this only tells the client what the token says.
+ */
+export function assurance(token: string): { aal: AAL; amr: string[] } {
+  const payload = token.split(".")[1] ?? "";
+  const json = atob(payload.replace(/-/g, "+").replace(/_/g, "/"));
+  const claims = JSON.parse(json) as { aal?: AAL; amr?: string[] };
+  return { aal: claims.aal ?? "aal1", amr: claims.amr ?? [] };
+}
 
 export type KeelClient = Client<paths>;
 
@@ -293,6 +314,35 @@ export function createKeelSession(options: KeelSessionOptions) {
         refreshing = undefined;
       });
       return refreshing;
+    },
+    /**
+     * Whether this session must show a second factor before anything else: its
+     * token is `aal1` and the account has a verified factor (GET /mfa/factors,
+     * which an `aal1` session may call). Then call `verifyMFA`.
+     */
+    async mfaRequired(): Promise<boolean> {
+      if (!tokens || assurance(tokens.token).aal === "aal2") return false;
+      const { data } = await client.GET("/mfa/factors");
+      return (data ?? []).some((f) => f.verified);
+    },
+    /**
+     * POST /mfa/verify with a TOTP `code` or a `recovery_code`: on 200 the session,
+     * now `aal2`, keeps its new pair (the refresh token held before is spent).
+     */
+    async verifyMFA(body: MFAVerifyRequest) {
+      const res = await client.POST("/mfa/verify", { body });
+      if (res.data) set(res.data);
+      return res;
+    },
+    /**
+     * POST /mfa/totp/{id}/verify: confirms an enrolment (`client.POST("/mfa/totp")`)
+     * with a code from it; on 200 the session keeps its new `aal2` pair and the
+     * answer holds the recovery codes, shown this once.
+     */
+    async verifyFactor(id: string, code: string) {
+      const res = await client.POST("/mfa/totp/{id}/verify", { params: { path: { id } }, body: { code } });
+      if (res.data) set(res.data.tokens);
+      return res;
     },
     /** POST /logout with the current access token; the pair is dropped whatever the answer. */
     async logout() {

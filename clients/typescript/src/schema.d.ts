@@ -113,6 +113,8 @@ export interface paths {
         /**
          * Exchange credentials for a bearer token and a refresh token
          * @description Starts a session. An unknown email and a wrong password get the same 401 answer.
+         *     The session is `aal1`; when the account has a verified second factor, it may only call
+         *     `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
          */
         post: operations["login"];
         delete?: never;
@@ -675,6 +677,167 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/mfa/totp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start enrolling a TOTP factor
+         * @description Returns a new, unverified TOTP factor (RFC 6238: SHA-1, 6 digits, 30 s steps, a 160-bit
+         *     secret) and its `otpauth://` URI for an authenticator app (issuer `keel`, or `MFA_ISSUER`).
+         *     The secret is shown this once; keel keeps it encrypted. Confirm the factor with a code from
+         *     the app (`POST /mfa/totp/{id}/verify`) within 15 minutes, after which an unverified factor
+         *     expires; a new enrolment replaces an unverified one. An account has at most one verified
+         *     TOTP factor (409).
+         */
+        post: operations["enrollTOTP"];
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsMfaTotp"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/mfa/totp/{id}/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm a TOTP factor with a code from it
+         * @description Verifies the factor with a current code from the authenticator app. The answer holds ten
+         *     recovery codes, shown this once (keel keeps only keyed hashes of them; any earlier set is
+         *     void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
+         *     token held before is spent (a refresh token minted before the upgrade never mints `aal2`
+         *     tokens). A code works once: the same code again is refused, on any session and replica.
+         *     Five codes a minute per account; more → 429.
+         */
+        post: operations["verifyTOTPFactor"];
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsMfaTotpIdVerify"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/mfa/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Raise this session to aal2 with a TOTP or recovery code
+         * @description For an `aal1` session of an account with a verified factor (after `POST /login`): send a
+         *     current `code` from the authenticator app, or one of the `recovery_code`s (each works once).
+         *     The answer is a new token pair for the same session, now `aal2`; the refresh token held
+         *     before is spent (presenting it ends the session, as any spent refresh token does). A TOTP
+         *     code works once, on any session and replica. Five codes a minute per account; more → 429.
+         */
+        post: operations["verifyMFA"];
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsMfaVerify"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/mfa/factors": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The user's second factors
+         * @description Never their secrets. An `aal1` session may call it too: a client compares the session's
+         *     `aal` (in its token) with whether a factor is `verified` here to know that `POST /mfa/verify`
+         *     is due.
+         */
+        get: operations["listMFAFactors"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsMfaFactors"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/mfa/factors/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a second factor
+         * @description Needs an `aal2` session when the account has a verified factor. Removing the last verified
+         *     factor voids the recovery codes and lowers every session of the account to `aal1`.
+         */
+        delete: operations["deleteMFAFactor"];
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsMfaFactorsId"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/mfa/recovery-codes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A new set of recovery codes
+         * @description Needs an `aal2` session. The codes are shown this once; the old set is void.
+         */
+        post: operations["regenerateRecoveryCodes"];
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsMfaRecoveryCodes"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -835,6 +998,7 @@ export interface components {
              * @example true
              */
             current: boolean;
+            aal: components["schemas"]["AAL"];
         };
         /**
          * @description A provider's name, as in `OIDC_PROVIDERS` (lower case).
@@ -932,6 +1096,75 @@ export interface components {
             field: string;
             /** @example string doesn't match the format "email" */
             reason: string;
+        };
+        /**
+         * @description The session's authenticator assurance level: `aal1` after a password, `aal2` after a second
+         *     factor too. Access tokens carry it as the claim `aal`, with `amr` (RFC 8176: `pwd`, `otp`, `mfa`).
+         * @example aal2
+         * @enum {string}
+         */
+        AAL: "aal1" | "aal2";
+        TOTPEnrollment: {
+            /**
+             * @description The factor's id, for `POST /mfa/totp/{id}/verify`.
+             * @example Zm9vYmFyYmF6cXV4cXV1eA
+             */
+            id: string;
+            /**
+             * @description The TOTP secret, base32 without padding (to type into an authenticator app). Shown this once.
+             * @example JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP
+             */
+            secret: string;
+            /**
+             * @description The secret as an `otpauth://totp/` URI (for a QR code), labelled with the issuer and the account's email.
+             * @example otpauth://totp/keel:ada@example.com?algorithm=SHA1&digits=6&issuer=keel&period=30&secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP
+             */
+            otpauth_uri: string;
+        };
+        CodeRequest: {
+            /**
+             * @description The authenticator app's current 6-digit code.
+             * @example 123456
+             */
+            code: string;
+        };
+        /** @description Exactly one of `code` and `recovery_code`. */
+        MFAVerifyRequest: {
+            /**
+             * @description The authenticator app's current 6-digit code.
+             * @example 123456
+             */
+            code?: string;
+            /**
+             * @description One of the recovery codes; letter case, dashes and spaces do not matter. Works once.
+             * @example abcd-efgh-ijkl-mnop
+             */
+            recovery_code?: string;
+        };
+        RecoveryCodes: {
+            /** @description Ten codes, each good once for `POST /mfa/verify` in place of a TOTP code. Shown this once. */
+            recovery_codes: string[];
+        };
+        FactorVerified: {
+            /** @description Ten codes, each good once for `POST /mfa/verify` in place of a TOTP code. Shown this once. */
+            recovery_codes: string[];
+            tokens: components["schemas"]["Token"];
+        };
+        Factor: {
+            /** @example Zm9vYmFyYmF6cXV4cXV1eA */
+            id: string;
+            /** @enum {string} */
+            type: "totp";
+            /**
+             * @description A code from it was accepted; an unverified factor expires 15 minutes after enrolment.
+             * @example true
+             */
+            verified: boolean;
+            /**
+             * Format: date-time
+             * @example 2026-11-25T12:00:00Z
+             */
+            created_at: string;
         };
     };
     responses: {
@@ -1043,24 +1276,6 @@ export interface components {
                  *       "title": "Not Found",
                  *       "status": 404,
                  *       "detail": "no resource at this path",
-                 *       "instance": "4f2a9c1e0b7d3a65-42"
-                 *     }
-                 */
-                "application/problem+json": components["schemas"]["Problem"];
-            };
-        };
-        /** @description The password given is not the user's. */
-        WrongPassword: {
-            headers: {
-                [name: string]: unknown;
-            };
-            content: {
-                /**
-                 * @example {
-                 *       "type": "about:blank",
-                 *       "title": "Forbidden",
-                 *       "status": 403,
-                 *       "detail": "the password is wrong",
                  *       "instance": "4f2a9c1e0b7d3a65-42"
                  *     }
                  */
@@ -1335,11 +1550,107 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /**
+         * @description The session must show a second factor first. An `aal1` session of an account with a verified
+         *     factor may only call `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors`; every other
+         *     bearer operation answers this, as do `DELETE /mfa/factors/{id}` and `POST /mfa/recovery-codes`
+         *     for any session that is not `aal2`. The problem's `type` is `urn:keel:problem:mfa-required`.
+         */
+        MFARequired: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:keel:problem:mfa-required",
+                 *       "title": "Second factor required",
+                 *       "status": 403,
+                 *       "detail": "verify a second factor first (POST /mfa/verify)",
+                 *       "instance": "4f2a9c1e0b7d3a65-42"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description The password given is not the user's (`type` `about:blank`), or the session must show a second
+         *     factor first (`type` `urn:keel:problem:mfa-required`: see the `MFARequired` response).
+         */
+        WrongPasswordOrMFARequired: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The user has no such factor (or an unverified one expired). */
+        NoSuchFactor: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "about:blank",
+                 *       "title": "Not Found",
+                 *       "status": 404,
+                 *       "detail": "no such factor",
+                 *       "instance": "4f2a9c1e0b7d3a65-42"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The account has a verified TOTP factor already; remove it first. */
+        FactorExists: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "about:blank",
+                 *       "title": "Conflict",
+                 *       "status": 409,
+                 *       "detail": "the account has a verified TOTP factor already; remove it first",
+                 *       "instance": "4f2a9c1e0b7d3a65-42"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description Five codes (TOTP or recovery, right or wrong) were tried for this account within a minute, on any
+         *     replica. Retry after the number of seconds in `Retry-After`.
+         */
+        TooManyCodes: {
+            headers: {
+                /** @description Seconds to wait before retrying. */
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "about:blank",
+                 *       "title": "Too Many Requests",
+                 *       "status": 429,
+                 *       "detail": "too many codes for this account; retry after the time in Retry-After",
+                 *       "instance": "4f2a9c1e0b7d3a65-42"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
     };
     parameters: {
         /** @description The provider's name, as in `OIDC_PROVIDERS`. */
         Provider: components["schemas"]["ProviderName"];
         ProviderAnyString: string;
+        /** @description A factor id from `POST /mfa/totp` or `GET /mfa/factors`. */
+        FactorID: string;
     };
     requestBodies: never;
     headers: never;
@@ -1563,6 +1874,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["MFARequired"];
             500: components["responses"]["InternalError"];
         };
     };
@@ -1588,7 +1900,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["WrongPassword"];
+            403: components["responses"]["WrongPasswordOrMFARequired"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
@@ -1631,7 +1943,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["WrongPassword"];
+            403: components["responses"]["WrongPasswordOrMFARequired"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
@@ -1746,6 +2058,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["MFARequired"];
             500: components["responses"]["InternalError"];
         };
     };
@@ -1766,6 +2079,7 @@ export interface operations {
                 content?: never;
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["MFARequired"];
             500: components["responses"]["InternalError"];
         };
     };
@@ -1803,6 +2117,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["MFARequired"];
             404: components["responses"]["NoSuchSession"];
             500: components["responses"]["InternalError"];
         };
@@ -1964,6 +2279,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["MFARequired"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
         };
@@ -2124,6 +2440,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["MFARequired"];
             500: components["responses"]["InternalError"];
         };
     };
@@ -2167,6 +2484,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["MFARequired"];
             404: components["responses"]["NoSuchProvider"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -2195,6 +2513,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["MFARequired"];
             404: components["responses"]["NoSuchIdentity"];
             409: components["responses"]["LastWayIn"];
             500: components["responses"]["InternalError"];
@@ -2447,6 +2766,251 @@ export interface operations {
             path: {
                 asset: string;
             };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    enrollTOTP: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The new factor, unverified, with its secret. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TOTPEnrollment"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["MFARequired"];
+            409: components["responses"]["FactorExists"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsMfaTotp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    verifyTOTPFactor: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A factor id from `POST /mfa/totp` or `GET /mfa/factors`. */
+                id: components["parameters"]["FactorID"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CodeRequest"];
+            };
+        };
+        responses: {
+            /** @description The factor is verified; here are the recovery codes, and the session's new pair at `aal2`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FactorVerified"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["MFARequired"];
+            404: components["responses"]["NoSuchFactor"];
+            409: components["responses"]["FactorExists"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyCodes"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsMfaTotpIdVerify: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A factor id from `POST /mfa/totp` or `GET /mfa/factors`. */
+                id: components["parameters"]["FactorID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    verifyMFA: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MFAVerifyRequest"];
+            };
+        };
+        responses: {
+            /** @description The session is `aal2`; its new pair. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Token"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyCodes"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsMfaVerify: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    listMFAFactors: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The factors, oldest first (unverified ones until they expire). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Factor"][];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsMfaFactors: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    deleteMFAFactor: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A factor id from `POST /mfa/totp` or `GET /mfa/factors`. */
+                id: components["parameters"]["FactorID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The factor is gone. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["MFARequired"];
+            404: components["responses"]["NoSuchFactor"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsMfaFactorsId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A factor id from `POST /mfa/totp` or `GET /mfa/factors`. */
+                id: components["parameters"]["FactorID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    regenerateRecoveryCodes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The new recovery codes. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodes"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["MFARequired"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsMfaRecoveryCodes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;

@@ -4,7 +4,9 @@
 // exactly the bearer ones carry the lock, then use "Try it out" → "Execute" as a
 // user would: register, log in, authorize with the token, and call every
 // protected operation (profile, sessions, resend verification, linked identities, end one session,
-// change the password, refresh and re-authorize, log out, log out everywhere,
+// enrol and confirm a TOTP factor, new recovery codes, raise a second login with
+// one (POST /mfa/verify), remove the factor, change the password, refresh and
+// re-authorize, log out, log out everywhere,
 // delete the account), checking each status.
 // Needs a running keel (KEEL_URL); skipped when there is no Chromium, except under CI=true.
 // Screenshots go to $SCREENSHOT_DIR (default /tmp).
@@ -15,6 +17,8 @@ import { join } from "node:path";
 import { test } from "node:test";
 
 import { chromium, type Locator, type Page } from "playwright-core";
+
+import { totp } from "./totp.js";
 
 const baseUrl = process.env.KEEL_URL ?? "http://127.0.0.1:8080";
 const executablePath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -178,7 +182,7 @@ test("Swagger UI at /docs renders the spec and executes requests", { skip }, asy
 
     const user = await call("register", 201, { email, password });
     assert.equal(user.email, email);
-    const pair1 = await call("login", 200, { email, password });
+    let pair1 = await call("login", 200, { email, password });
     assert.ok(pair1.token && pair1.refresh_token);
 
     // Without authorizing, the profile is a 401 problem.
@@ -214,6 +218,23 @@ test("Swagger UI at /docs renders the spec and executes requests", { skip }, asy
     assert.ok(other);
     await call("deleteSession", 204, undefined, { id: other.id });
     assert.equal((await call("listSessions", 200)).length, 1);
+
+    // The second factor: enrol, confirm with a code computed from the secret (the
+    // session becomes aal2 with a new pair), new recovery codes, a second login
+    // raised with one of them, then remove the factor (which needs aal2).
+    const enrolment = await call("enrollTOTP", 201);
+    assert.equal((await call("listMFAFactors", 200))[0].verified, false);
+    const confirmed = await call("verifyTOTPFactor", 200, { code: totp(enrolment.secret) }, { id: enrolment.id });
+    assert.equal(confirmed.recovery_codes.length, 10);
+    pair1 = confirmed.tokens; // the refresh token held before is spent
+    await authorize(pair1.token);
+    const fresh = await call("regenerateRecoveryCodes", 200);
+    const aal1 = await call("login", 200, { email, password });
+    await authorize(aal1.token);
+    const aal2 = await call("verifyMFA", 200, { recovery_code: fresh.recovery_codes[0] });
+    await authorize(aal2.token);
+    await call("deleteMFAFactor", 204, undefined, { id: enrolment.id });
+    await authorize(pair1.token);
 
     await call("changePassword", 204, { current_password: password, new_password: newPassword });
 

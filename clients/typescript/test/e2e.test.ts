@@ -7,11 +7,13 @@ import { createHash, randomBytes } from "node:crypto";
 import { test } from "node:test";
 
 import {
+  assurance,
   authorizeUrl,
   createKeelClient,
   createKeelSession,
   createPkcePair,
   type Identity,
+  mfaRequiredType,
   oauthRedirectResult,
   pkceChallenge,
   type Problem,
@@ -20,6 +22,7 @@ import {
   type Token,
   type User,
 } from "../src/client.js";
+import { totp } from "./totp.js";
 
 const baseUrl = process.env.KEEL_URL ?? "http://127.0.0.1:8080";
 
@@ -170,7 +173,8 @@ test("sessions: login → refresh → logout, GET /sessions, DELETE /sessions/{i
     assert.ok(s.id.length > 0);
     assert.ok(!Number.isNaN(Date.parse(s.created_at)) && !Number.isNaN(Date.parse(s.last_used_at)));
     assert.ok(Date.parse(s.last_used_at) >= Date.parse(s.created_at));
-    assert.deepEqual(Object.keys(s).sort(), ["created_at", "current", "id", "last_used_at", "user_agent"]);
+    assert.deepEqual(Object.keys(s).sort(), ["aal", "created_at", "current", "id", "last_used_at", "user_agent"]);
+    assert.equal(s.aal, "aal1", "a password login without a second factor");
   });
 
   await t.test("POST /logout → 204; that session's access and refresh tokens then get 401", async () => {
@@ -424,3 +428,80 @@ export function typeOnlyChecks(keel: ReturnType<typeof createKeelClient>): void 
   // @ts-expect-error register needs a password.
   void keel.POST("/register", { body: { email: "ada@example.com" } });
 }
+
+test("second factor: enrol → verify → login at aal1 → POST /mfa/verify", async (t) => {
+  const email = `mfa-${randomBytes(6).toString("hex")}@example.com`;
+  const password = "correct horse battery";
+  const anon = createKeelClient({ baseUrl });
+  assert.equal((await anon.POST("/register", { body: { email, password } })).response.status, 201);
+
+  const first = createKeelSession({ baseUrl });
+  assert.equal((await first.login({ email, password })).response.status, 200);
+  assert.equal(assurance(first.tokens?.token ?? "").aal, "aal1");
+  assert.deepEqual(assurance(first.tokens?.token ?? "").amr, ["pwd"]);
+  assert.equal(await first.mfaRequired(), false, "no factor yet");
+
+  let secret = "";
+  let id = "";
+  await t.test("POST /mfa/totp → 201 with the secret and its otpauth URI", async () => {
+    const { data, error, response } = await first.client.POST("/mfa/totp");
+    assert.equal(response.status, 201, JSON.stringify(error));
+    assert.ok(data);
+    assert.match(data.secret, /^[A-Z2-7]{32}$/, "160 bits in base32");
+    assert.ok(data.otpauth_uri.startsWith("otpauth://totp/keel:"), data.otpauth_uri);
+    assert.equal(new URL(data.otpauth_uri).searchParams.get("secret"), data.secret);
+    ({ secret, id } = data);
+    const factors = await first.client.GET("/mfa/factors");
+    assert.deepEqual(factors.data?.map((f) => [f.id, f.type, f.verified]), [[id, "totp", false]]);
+    assert.ok(!JSON.stringify(factors.data).includes(secret), "GET /mfa/factors never shows a secret");
+  });
+
+  let usedAt = 0;
+  let recovery: string[] = [];
+  await t.test("POST /mfa/totp/{id}/verify → ten recovery codes, and the session is aal2", async () => {
+    usedAt = Date.now();
+    const { data, error, response } = await first.verifyFactor(id, totp(secret, usedAt));
+    assert.equal(response.status, 200, JSON.stringify(error));
+    assert.ok(data);
+    assert.equal(data.recovery_codes.length, 10);
+    recovery = data.recovery_codes;
+    assert.equal(first.tokens?.token, data.tokens.token, "the session keeps the new pair");
+    assert.deepEqual(assurance(data.tokens.token), { aal: "aal2", amr: ["pwd", "otp", "mfa"] });
+    assert.equal((await first.client.GET("/profile")).response.status, 200);
+  });
+
+  await t.test("a new login is aal1: 403 mfa-required until POST /mfa/verify", async () => {
+    const second = createKeelSession({ baseUrl });
+    assert.equal((await second.login({ email, password })).response.status, 200);
+    assert.equal(assurance(second.tokens?.token ?? "").aal, "aal1");
+    assert.equal(await second.mfaRequired(), true);
+    const denied = await second.client.GET("/profile");
+    assert.equal(denied.response.status, 403);
+    assert.equal(denied.error?.type, mfaRequiredType);
+
+    const replay = await second.verifyMFA({ code: totp(secret, usedAt) });
+    assert.equal(replay.response.status, 400, "the code the enrolment used works no more");
+    // The next step's code: accepted with one step of clock skew.
+    const { data, error, response } = await second.verifyMFA({ code: totp(secret, usedAt + 30_000) });
+    assert.equal(response.status, 200, JSON.stringify(error));
+    assert.deepEqual(assurance(data?.token ?? ""), { aal: "aal2", amr: ["pwd", "otp", "mfa"] });
+    assert.equal(await second.mfaRequired(), false);
+    assert.equal((await second.client.GET("/profile")).response.status, 200);
+
+    const sessions = await second.client.GET("/sessions");
+    const levels = (sessions.data ?? []).map((s: Session) => s.aal).sort();
+    assert.deepEqual(levels, ["aal2", "aal2"], "GET /sessions shows each session's level");
+  });
+
+  await t.test("a recovery code works once", async () => {
+    const third = createKeelSession({ baseUrl });
+    await third.login({ email, password });
+    const code = recovery[0] ?? "";
+    assert.equal((await third.verifyMFA({ recovery_code: code })).response.status, 200);
+    const fourth = createKeelSession({ baseUrl });
+    await fourth.login({ email, password });
+    const again = await fourth.verifyMFA({ recovery_code: code });
+    assert.equal(again.response.status, 400);
+    assert.equal(again.error?.errors?.[0]?.field, "/recovery_code");
+  });
+});

@@ -11,11 +11,11 @@ FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.id = sqlc.arg(session_id) AND s.user_id = sqlc.arg(user_id);
 
 -- name: CreateSession :exec
-INSERT INTO sessions (id, user_id, created_at, last_used_at, user_agent, generation, refresh_hash, rotated_at, refresh_expires_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9);
+INSERT INTO sessions (id, user_id, created_at, last_used_at, user_agent, generation, refresh_hash, rotated_at, refresh_expires_at, aal, amr)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11);
 
 -- name: GetSession :one
-SELECT id, user_id, generation, refresh_hash, rotated_at, refresh_expires_at
+SELECT id, user_id, generation, refresh_hash, rotated_at, refresh_expires_at, aal, amr
 FROM sessions WHERE id = sqlc.arg(id);
 
 -- name: RotateRefresh :one
@@ -28,7 +28,7 @@ WHERE id = sqlc.arg(id) AND refresh_hash = sqlc.arg(old_hash)
 RETURNING generation;
 
 -- name: ListSessions :many
-SELECT id, created_at, last_used_at, user_agent, refresh_expires_at
+SELECT id, created_at, last_used_at, user_agent, refresh_expires_at, aal, amr
 FROM sessions WHERE user_id = sqlc.arg(user_id)
 ORDER BY created_at DESC, id;
 

@@ -24,11 +24,20 @@ func New(db DBTX) *Queries {
 func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	q := Queries{db: db}
 	var err error
+	if q.countRecoveryCodesStmt, err = db.PrepareContext(ctx, countRecoveryCodes); err != nil {
+		return nil, fmt.Errorf("error preparing query CountRecoveryCodes: %w", err)
+	}
 	if q.countUsersStmt, err = db.PrepareContext(ctx, countUsers); err != nil {
 		return nil, fmt.Errorf("error preparing query CountUsers: %w", err)
 	}
+	if q.countVerifiedFactorsStmt, err = db.PrepareContext(ctx, countVerifiedFactors); err != nil {
+		return nil, fmt.Errorf("error preparing query CountVerifiedFactors: %w", err)
+	}
 	if q.countWaysInStmt, err = db.PrepareContext(ctx, countWaysIn); err != nil {
 		return nil, fmt.Errorf("error preparing query CountWaysIn: %w", err)
+	}
+	if q.createFactorStmt, err = db.PrepareContext(ctx, createFactor); err != nil {
+		return nil, fmt.Errorf("error preparing query CreateFactor: %w", err)
 	}
 	if q.createIdentityStmt, err = db.PrepareContext(ctx, createIdentity); err != nil {
 		return nil, fmt.Errorf("error preparing query CreateIdentity: %w", err)
@@ -42,11 +51,17 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.createOneTimeTokenStmt, err = db.PrepareContext(ctx, createOneTimeToken); err != nil {
 		return nil, fmt.Errorf("error preparing query CreateOneTimeToken: %w", err)
 	}
+	if q.createRecoveryCodeStmt, err = db.PrepareContext(ctx, createRecoveryCode); err != nil {
+		return nil, fmt.Errorf("error preparing query CreateRecoveryCode: %w", err)
+	}
 	if q.createSessionStmt, err = db.PrepareContext(ctx, createSession); err != nil {
 		return nil, fmt.Errorf("error preparing query CreateSession: %w", err)
 	}
 	if q.createUserStmt, err = db.PrepareContext(ctx, createUser); err != nil {
 		return nil, fmt.Errorf("error preparing query CreateUser: %w", err)
+	}
+	if q.deleteExpiredFactorsStmt, err = db.PrepareContext(ctx, deleteExpiredFactors); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteExpiredFactors: %w", err)
 	}
 	if q.deleteExpiredOAuthCodesStmt, err = db.PrepareContext(ctx, deleteExpiredOAuthCodes); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteExpiredOAuthCodes: %w", err)
@@ -60,11 +75,20 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.deleteExpiredTokensStmt, err = db.PrepareContext(ctx, deleteExpiredTokens); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteExpiredTokens: %w", err)
 	}
+	if q.deleteFactorStmt, err = db.PrepareContext(ctx, deleteFactor); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteFactor: %w", err)
+	}
 	if q.deleteIdentityStmt, err = db.PrepareContext(ctx, deleteIdentity); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteIdentity: %w", err)
 	}
 	if q.deleteOneTimeTokensStmt, err = db.PrepareContext(ctx, deleteOneTimeTokens); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteOneTimeTokens: %w", err)
+	}
+	if q.deletePendingFactorsStmt, err = db.PrepareContext(ctx, deletePendingFactors); err != nil {
+		return nil, fmt.Errorf("error preparing query DeletePendingFactors: %w", err)
+	}
+	if q.deleteRecoveryCodesStmt, err = db.PrepareContext(ctx, deleteRecoveryCodes); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteRecoveryCodes: %w", err)
 	}
 	if q.deleteSessionStmt, err = db.PrepareContext(ctx, deleteSession); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteSession: %w", err)
@@ -84,11 +108,17 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.getCredentialsStmt, err = db.PrepareContext(ctx, getCredentials); err != nil {
 		return nil, fmt.Errorf("error preparing query GetCredentials: %w", err)
 	}
+	if q.getFactorStmt, err = db.PrepareContext(ctx, getFactor); err != nil {
+		return nil, fmt.Errorf("error preparing query GetFactor: %w", err)
+	}
 	if q.getIdentityUserStmt, err = db.PrepareContext(ctx, getIdentityUser); err != nil {
 		return nil, fmt.Errorf("error preparing query GetIdentityUser: %w", err)
 	}
 	if q.getSessionStmt, err = db.PrepareContext(ctx, getSession); err != nil {
 		return nil, fmt.Errorf("error preparing query GetSession: %w", err)
+	}
+	if q.getSessionAccessStmt, err = db.PrepareContext(ctx, getSessionAccess); err != nil {
+		return nil, fmt.Errorf("error preparing query GetSessionAccess: %w", err)
 	}
 	if q.getSessionCredentialsStmt, err = db.PrepareContext(ctx, getSessionCredentials); err != nil {
 		return nil, fmt.Errorf("error preparing query GetSessionCredentials: %w", err)
@@ -102,6 +132,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.getUserByEmailStmt, err = db.PrepareContext(ctx, getUserByEmail); err != nil {
 		return nil, fmt.Errorf("error preparing query GetUserByEmail: %w", err)
 	}
+	if q.listFactorsStmt, err = db.PrepareContext(ctx, listFactors); err != nil {
+		return nil, fmt.Errorf("error preparing query ListFactors: %w", err)
+	}
 	if q.listIdentitiesStmt, err = db.PrepareContext(ctx, listIdentities); err != nil {
 		return nil, fmt.Errorf("error preparing query ListIdentities: %w", err)
 	}
@@ -111,8 +144,14 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.lockUserStmt, err = db.PrepareContext(ctx, lockUser); err != nil {
 		return nil, fmt.Errorf("error preparing query LockUser: %w", err)
 	}
+	if q.lowerSessionsStmt, err = db.PrepareContext(ctx, lowerSessions); err != nil {
+		return nil, fmt.Errorf("error preparing query LowerSessions: %w", err)
+	}
 	if q.markEmailVerifiedStmt, err = db.PrepareContext(ctx, markEmailVerified); err != nil {
 		return nil, fmt.Errorf("error preparing query MarkEmailVerified: %w", err)
+	}
+	if q.markFactorVerifiedStmt, err = db.PrepareContext(ctx, markFactorVerified); err != nil {
+		return nil, fmt.Errorf("error preparing query MarkFactorVerified: %w", err)
 	}
 	if q.pingStmt, err = db.PrepareContext(ctx, ping); err != nil {
 		return nil, fmt.Errorf("error preparing query Ping: %w", err)
@@ -126,6 +165,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.setPasswordStmt, err = db.PrepareContext(ctx, setPassword); err != nil {
 		return nil, fmt.Errorf("error preparing query SetPassword: %w", err)
 	}
+	if q.takeFactorStepStmt, err = db.PrepareContext(ctx, takeFactorStep); err != nil {
+		return nil, fmt.Errorf("error preparing query TakeFactorStep: %w", err)
+	}
 	if q.takeOAuthCodeStmt, err = db.PrepareContext(ctx, takeOAuthCode); err != nil {
 		return nil, fmt.Errorf("error preparing query TakeOAuthCode: %w", err)
 	}
@@ -138,19 +180,40 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.takeRateTokenStmt, err = db.PrepareContext(ctx, takeRateToken); err != nil {
 		return nil, fmt.Errorf("error preparing query TakeRateToken: %w", err)
 	}
+	if q.takeRecoveryCodeStmt, err = db.PrepareContext(ctx, takeRecoveryCode); err != nil {
+		return nil, fmt.Errorf("error preparing query TakeRecoveryCode: %w", err)
+	}
+	if q.upgradeSessionStmt, err = db.PrepareContext(ctx, upgradeSession); err != nil {
+		return nil, fmt.Errorf("error preparing query UpgradeSession: %w", err)
+	}
 	return &q, nil
 }
 
 func (q *Queries) Close() error {
 	var err error
+	if q.countRecoveryCodesStmt != nil {
+		if cerr := q.countRecoveryCodesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing countRecoveryCodesStmt: %w", cerr)
+		}
+	}
 	if q.countUsersStmt != nil {
 		if cerr := q.countUsersStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing countUsersStmt: %w", cerr)
 		}
 	}
+	if q.countVerifiedFactorsStmt != nil {
+		if cerr := q.countVerifiedFactorsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing countVerifiedFactorsStmt: %w", cerr)
+		}
+	}
 	if q.countWaysInStmt != nil {
 		if cerr := q.countWaysInStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing countWaysInStmt: %w", cerr)
+		}
+	}
+	if q.createFactorStmt != nil {
+		if cerr := q.createFactorStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing createFactorStmt: %w", cerr)
 		}
 	}
 	if q.createIdentityStmt != nil {
@@ -173,6 +236,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing createOneTimeTokenStmt: %w", cerr)
 		}
 	}
+	if q.createRecoveryCodeStmt != nil {
+		if cerr := q.createRecoveryCodeStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing createRecoveryCodeStmt: %w", cerr)
+		}
+	}
 	if q.createSessionStmt != nil {
 		if cerr := q.createSessionStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing createSessionStmt: %w", cerr)
@@ -181,6 +249,11 @@ func (q *Queries) Close() error {
 	if q.createUserStmt != nil {
 		if cerr := q.createUserStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing createUserStmt: %w", cerr)
+		}
+	}
+	if q.deleteExpiredFactorsStmt != nil {
+		if cerr := q.deleteExpiredFactorsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteExpiredFactorsStmt: %w", cerr)
 		}
 	}
 	if q.deleteExpiredOAuthCodesStmt != nil {
@@ -203,6 +276,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing deleteExpiredTokensStmt: %w", cerr)
 		}
 	}
+	if q.deleteFactorStmt != nil {
+		if cerr := q.deleteFactorStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteFactorStmt: %w", cerr)
+		}
+	}
 	if q.deleteIdentityStmt != nil {
 		if cerr := q.deleteIdentityStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deleteIdentityStmt: %w", cerr)
@@ -211,6 +289,16 @@ func (q *Queries) Close() error {
 	if q.deleteOneTimeTokensStmt != nil {
 		if cerr := q.deleteOneTimeTokensStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deleteOneTimeTokensStmt: %w", cerr)
+		}
+	}
+	if q.deletePendingFactorsStmt != nil {
+		if cerr := q.deletePendingFactorsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deletePendingFactorsStmt: %w", cerr)
+		}
+	}
+	if q.deleteRecoveryCodesStmt != nil {
+		if cerr := q.deleteRecoveryCodesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteRecoveryCodesStmt: %w", cerr)
 		}
 	}
 	if q.deleteSessionStmt != nil {
@@ -243,6 +331,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing getCredentialsStmt: %w", cerr)
 		}
 	}
+	if q.getFactorStmt != nil {
+		if cerr := q.getFactorStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getFactorStmt: %w", cerr)
+		}
+	}
 	if q.getIdentityUserStmt != nil {
 		if cerr := q.getIdentityUserStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getIdentityUserStmt: %w", cerr)
@@ -251,6 +344,11 @@ func (q *Queries) Close() error {
 	if q.getSessionStmt != nil {
 		if cerr := q.getSessionStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getSessionStmt: %w", cerr)
+		}
+	}
+	if q.getSessionAccessStmt != nil {
+		if cerr := q.getSessionAccessStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getSessionAccessStmt: %w", cerr)
 		}
 	}
 	if q.getSessionCredentialsStmt != nil {
@@ -273,6 +371,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing getUserByEmailStmt: %w", cerr)
 		}
 	}
+	if q.listFactorsStmt != nil {
+		if cerr := q.listFactorsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listFactorsStmt: %w", cerr)
+		}
+	}
 	if q.listIdentitiesStmt != nil {
 		if cerr := q.listIdentitiesStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing listIdentitiesStmt: %w", cerr)
@@ -288,9 +391,19 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing lockUserStmt: %w", cerr)
 		}
 	}
+	if q.lowerSessionsStmt != nil {
+		if cerr := q.lowerSessionsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing lowerSessionsStmt: %w", cerr)
+		}
+	}
 	if q.markEmailVerifiedStmt != nil {
 		if cerr := q.markEmailVerifiedStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing markEmailVerifiedStmt: %w", cerr)
+		}
+	}
+	if q.markFactorVerifiedStmt != nil {
+		if cerr := q.markFactorVerifiedStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing markFactorVerifiedStmt: %w", cerr)
 		}
 	}
 	if q.pingStmt != nil {
@@ -313,6 +426,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing setPasswordStmt: %w", cerr)
 		}
 	}
+	if q.takeFactorStepStmt != nil {
+		if cerr := q.takeFactorStepStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing takeFactorStepStmt: %w", cerr)
+		}
+	}
 	if q.takeOAuthCodeStmt != nil {
 		if cerr := q.takeOAuthCodeStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing takeOAuthCodeStmt: %w", cerr)
@@ -331,6 +449,16 @@ func (q *Queries) Close() error {
 	if q.takeRateTokenStmt != nil {
 		if cerr := q.takeRateTokenStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing takeRateTokenStmt: %w", cerr)
+		}
+	}
+	if q.takeRecoveryCodeStmt != nil {
+		if cerr := q.takeRecoveryCodeStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing takeRecoveryCodeStmt: %w", cerr)
+		}
+	}
+	if q.upgradeSessionStmt != nil {
+		if cerr := q.upgradeSessionStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing upgradeSessionStmt: %w", cerr)
 		}
 	}
 	return err
@@ -372,87 +500,119 @@ func (q *Queries) queryRow(ctx context.Context, stmt *sql.Stmt, query string, ar
 type Queries struct {
 	db                            DBTX
 	tx                            *sql.Tx
+	countRecoveryCodesStmt        *sql.Stmt
 	countUsersStmt                *sql.Stmt
+	countVerifiedFactorsStmt      *sql.Stmt
 	countWaysInStmt               *sql.Stmt
+	createFactorStmt              *sql.Stmt
 	createIdentityStmt            *sql.Stmt
 	createOAuthCodeStmt           *sql.Stmt
 	createOAuthFlowStmt           *sql.Stmt
 	createOneTimeTokenStmt        *sql.Stmt
+	createRecoveryCodeStmt        *sql.Stmt
 	createSessionStmt             *sql.Stmt
 	createUserStmt                *sql.Stmt
+	deleteExpiredFactorsStmt      *sql.Stmt
 	deleteExpiredOAuthCodesStmt   *sql.Stmt
 	deleteExpiredOAuthFlowsStmt   *sql.Stmt
 	deleteExpiredSessionsStmt     *sql.Stmt
 	deleteExpiredTokensStmt       *sql.Stmt
+	deleteFactorStmt              *sql.Stmt
 	deleteIdentityStmt            *sql.Stmt
 	deleteOneTimeTokensStmt       *sql.Stmt
+	deletePendingFactorsStmt      *sql.Stmt
+	deleteRecoveryCodesStmt       *sql.Stmt
 	deleteSessionStmt             *sql.Stmt
 	deleteSessionByIDStmt         *sql.Stmt
 	deleteSessionsExceptStmt      *sql.Stmt
 	deleteUntrustedIdentitiesStmt *sql.Stmt
 	deleteUserStmt                *sql.Stmt
 	getCredentialsStmt            *sql.Stmt
+	getFactorStmt                 *sql.Stmt
 	getIdentityUserStmt           *sql.Stmt
 	getSessionStmt                *sql.Stmt
+	getSessionAccessStmt          *sql.Stmt
 	getSessionCredentialsStmt     *sql.Stmt
 	getSessionUserStmt            *sql.Stmt
 	getUserStmt                   *sql.Stmt
 	getUserByEmailStmt            *sql.Stmt
+	listFactorsStmt               *sql.Stmt
 	listIdentitiesStmt            *sql.Stmt
 	listSessionsStmt              *sql.Stmt
 	lockUserStmt                  *sql.Stmt
+	lowerSessionsStmt             *sql.Stmt
 	markEmailVerifiedStmt         *sql.Stmt
+	markFactorVerifiedStmt        *sql.Stmt
 	pingStmt                      *sql.Stmt
 	pruneRateLimitsStmt           *sql.Stmt
 	rotateRefreshStmt             *sql.Stmt
 	setPasswordStmt               *sql.Stmt
+	takeFactorStepStmt            *sql.Stmt
 	takeOAuthCodeStmt             *sql.Stmt
 	takeOAuthFlowStmt             *sql.Stmt
 	takeOneTimeTokenStmt          *sql.Stmt
 	takeRateTokenStmt             *sql.Stmt
+	takeRecoveryCodeStmt          *sql.Stmt
+	upgradeSessionStmt            *sql.Stmt
 }
 
 func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 	return &Queries{
 		db:                            tx,
 		tx:                            tx,
+		countRecoveryCodesStmt:        q.countRecoveryCodesStmt,
 		countUsersStmt:                q.countUsersStmt,
+		countVerifiedFactorsStmt:      q.countVerifiedFactorsStmt,
 		countWaysInStmt:               q.countWaysInStmt,
+		createFactorStmt:              q.createFactorStmt,
 		createIdentityStmt:            q.createIdentityStmt,
 		createOAuthCodeStmt:           q.createOAuthCodeStmt,
 		createOAuthFlowStmt:           q.createOAuthFlowStmt,
 		createOneTimeTokenStmt:        q.createOneTimeTokenStmt,
+		createRecoveryCodeStmt:        q.createRecoveryCodeStmt,
 		createSessionStmt:             q.createSessionStmt,
 		createUserStmt:                q.createUserStmt,
+		deleteExpiredFactorsStmt:      q.deleteExpiredFactorsStmt,
 		deleteExpiredOAuthCodesStmt:   q.deleteExpiredOAuthCodesStmt,
 		deleteExpiredOAuthFlowsStmt:   q.deleteExpiredOAuthFlowsStmt,
 		deleteExpiredSessionsStmt:     q.deleteExpiredSessionsStmt,
 		deleteExpiredTokensStmt:       q.deleteExpiredTokensStmt,
+		deleteFactorStmt:              q.deleteFactorStmt,
 		deleteIdentityStmt:            q.deleteIdentityStmt,
 		deleteOneTimeTokensStmt:       q.deleteOneTimeTokensStmt,
+		deletePendingFactorsStmt:      q.deletePendingFactorsStmt,
+		deleteRecoveryCodesStmt:       q.deleteRecoveryCodesStmt,
 		deleteSessionStmt:             q.deleteSessionStmt,
 		deleteSessionByIDStmt:         q.deleteSessionByIDStmt,
 		deleteSessionsExceptStmt:      q.deleteSessionsExceptStmt,
 		deleteUntrustedIdentitiesStmt: q.deleteUntrustedIdentitiesStmt,
 		deleteUserStmt:                q.deleteUserStmt,
 		getCredentialsStmt:            q.getCredentialsStmt,
+		getFactorStmt:                 q.getFactorStmt,
 		getIdentityUserStmt:           q.getIdentityUserStmt,
 		getSessionStmt:                q.getSessionStmt,
+		getSessionAccessStmt:          q.getSessionAccessStmt,
 		getSessionCredentialsStmt:     q.getSessionCredentialsStmt,
 		getSessionUserStmt:            q.getSessionUserStmt,
 		getUserStmt:                   q.getUserStmt,
 		getUserByEmailStmt:            q.getUserByEmailStmt,
+		listFactorsStmt:               q.listFactorsStmt,
 		listIdentitiesStmt:            q.listIdentitiesStmt,
 		listSessionsStmt:              q.listSessionsStmt,
 		lockUserStmt:                  q.lockUserStmt,
+		lowerSessionsStmt:             q.lowerSessionsStmt,
 		markEmailVerifiedStmt:         q.markEmailVerifiedStmt,
+		markFactorVerifiedStmt:        q.markFactorVerifiedStmt,
 		pingStmt:                      q.pingStmt,
 		pruneRateLimitsStmt:           q.pruneRateLimitsStmt,
 		rotateRefreshStmt:             q.rotateRefreshStmt,
 		setPasswordStmt:               q.setPasswordStmt,
+		takeFactorStepStmt:            q.takeFactorStepStmt,
 		takeOAuthCodeStmt:             q.takeOAuthCodeStmt,
 		takeOAuthFlowStmt:             q.takeOAuthFlowStmt,
 		takeOneTimeTokenStmt:          q.takeOneTimeTokenStmt,
 		takeRateTokenStmt:             q.takeRateTokenStmt,
+		takeRecoveryCodeStmt:          q.takeRecoveryCodeStmt,
+		upgradeSessionStmt:            q.upgradeSessionStmt,
 	}
 }

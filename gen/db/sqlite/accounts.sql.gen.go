@@ -35,8 +35,8 @@ func (q *Queries) CreateOneTimeToken(ctx context.Context, arg CreateOneTimeToken
 }
 
 const createSession = `-- name: CreateSession :exec
-INSERT INTO sessions (id, user_id, created_at, last_used_at, user_agent, generation, refresh_hash, rotated_at, refresh_expires_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO sessions (id, user_id, created_at, last_used_at, user_agent, generation, refresh_hash, rotated_at, refresh_expires_at, aal, amr)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 `
 
 type CreateSessionParams struct {
@@ -49,6 +49,8 @@ type CreateSessionParams struct {
 	RefreshHash      string
 	RotatedAt        time.Time
 	RefreshExpiresAt time.Time
+	Aal              string
+	Amr              string
 }
 
 func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) error {
@@ -62,6 +64,8 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) er
 		arg.RefreshHash,
 		arg.RotatedAt,
 		arg.RefreshExpiresAt,
+		arg.Aal,
+		arg.Amr,
 	)
 	return err
 }
@@ -159,7 +163,7 @@ func (q *Queries) DeleteUser(ctx context.Context, id int64) (int64, error) {
 }
 
 const getSession = `-- name: GetSession :one
-SELECT id, user_id, generation, refresh_hash, rotated_at, refresh_expires_at
+SELECT id, user_id, generation, refresh_hash, rotated_at, refresh_expires_at, aal, amr
 FROM sessions WHERE id = ?1
 `
 
@@ -170,6 +174,8 @@ type GetSessionRow struct {
 	RefreshHash      string
 	RotatedAt        time.Time
 	RefreshExpiresAt time.Time
+	Aal              string
+	Amr              string
 }
 
 func (q *Queries) GetSession(ctx context.Context, id string) (GetSessionRow, error) {
@@ -182,6 +188,8 @@ func (q *Queries) GetSession(ctx context.Context, id string) (GetSessionRow, err
 		&i.RefreshHash,
 		&i.RotatedAt,
 		&i.RefreshExpiresAt,
+		&i.Aal,
+		&i.Amr,
 	)
 	return i, err
 }
@@ -242,7 +250,7 @@ func (q *Queries) GetSessionUser(ctx context.Context, arg GetSessionUserParams) 
 }
 
 const listSessions = `-- name: ListSessions :many
-SELECT id, created_at, last_used_at, user_agent, refresh_expires_at
+SELECT id, created_at, last_used_at, user_agent, refresh_expires_at, aal, amr
 FROM sessions WHERE user_id = ?1
 ORDER BY created_at DESC, id
 `
@@ -253,6 +261,8 @@ type ListSessionsRow struct {
 	LastUsedAt       time.Time
 	UserAgent        string
 	RefreshExpiresAt time.Time
+	Aal              string
+	Amr              string
 }
 
 func (q *Queries) ListSessions(ctx context.Context, userID int64) ([]ListSessionsRow, error) {
@@ -270,6 +280,8 @@ func (q *Queries) ListSessions(ctx context.Context, userID int64) ([]ListSession
 			&i.LastUsedAt,
 			&i.UserAgent,
 			&i.RefreshExpiresAt,
+			&i.Aal,
+			&i.Amr,
 		); err != nil {
 			return nil, err
 		}

@@ -19,6 +19,22 @@ type Identity struct {
 	CreatedAt time.Time
 }
 
+type MfaFactor struct {
+	ID        string
+	UserID    int64
+	Kind      string
+	Secret    []byte
+	Verified  bool
+	LastStep  int64
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+type MfaRecoveryCode struct {
+	Hash   string
+	UserID int64
+}
+
 type OauthCode struct {
 	Hash              string
 	UserID            int64
@@ -59,6 +75,8 @@ type Session struct {
 	RefreshHash      string
 	RotatedAt        time.Time
 	RefreshExpiresAt time.Time
+	Aal              string
+	Amr              string
 }
 
 type User struct {

@@ -1,0 +1,338 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keelhq/keel/db"
+)
+
+// The suite's second-factor half: every Store method over factors,
+// recovery codes and sessions' assurance, on every engine.
+
+// factor stores an unverified TOTP factor of userID or fails the test.
+func factor(t *testing.T, s db.Store, userID int64, id string) db.Factor {
+	t.Helper()
+	f := db.Factor{ID: id, UserID: userID, Kind: db.FactorTOTP, Secret: []byte("sealed " + id),
+		CreatedAt: when, ExpiresAt: when.Add(15 * time.Minute)}
+	if err := s.CreateFactor(t.Context(), f); err != nil {
+		t.Fatalf("CreateFactor(%s): %v", id, err)
+	}
+	return f
+}
+
+// upgradeOf raises sess (read afresh) to aal2 with refresh hash "up-<id>".
+func upgradeOf(t *testing.T, s db.Store, sessionID string) db.Upgrade {
+	t.Helper()
+	sess, err := s.GetSession(t.Context(), sessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db.Upgrade{SessionID: sess.ID, UserID: sess.UserID, Generation: sess.Generation,
+		RefreshHash: "up-" + sess.ID, Now: when.Add(time.Minute), RefreshExpiresAt: when.Add(2 * time.Hour)}
+}
+
+func hashes(prefix string) []string {
+	out := make([]string, 10)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s-%d", prefix, i)
+	}
+	return out
+}
+
+// verified stores a verified factor for sess's user (step 100 accepted) and
+// returns it; sess is then aal2.
+func verified(t *testing.T, s db.Store, sess db.Session, id string) db.Factor {
+	t.Helper()
+	f := factor(t, s, sess.UserID, id)
+	if err := s.ConfirmFactor(t.Context(), f.ID, 100, hashes("rc-"+id), upgradeOf(t, s, sess.ID)); err != nil {
+		t.Fatalf("ConfirmFactor(%s): %v", id, err)
+	}
+	return f
+}
+
+// sessionAccess: GetSessionAccess reads the user, the session's level and
+// whether the account has a verified factor; a missing session is ErrNoSession.
+func sessionAccess(t *testing.T, s db.Store) {
+	ctx := t.Context()
+	sess := session(t, s, "ada@example.com", "s1", when.Add(time.Hour))
+	u, err := s.GetUser(ctx, sess.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := addSession(t, s, u.ID, "s2", when)
+	want := db.SessionAccess{User: u, AAL: db.AAL1, AMR: "pwd"}
+	if got, err := s.GetSessionAccess(ctx, sess.ID, u.ID); err != nil || got != want {
+		t.Errorf("GetSessionAccess = %+v, %v; want %+v", got, err, want)
+	}
+	factor(t, s, u.ID, "pending")
+	if got, err := s.GetSessionAccess(ctx, sess.ID, u.ID); err != nil || got.HasFactor {
+		t.Errorf("an unverified factor counts: %+v, %v", got, err)
+	}
+	verified(t, s, sess, "f1")
+	want = db.SessionAccess{User: u, AAL: db.AAL2, AMR: "pwd", HasFactor: true}
+	if got, err := s.GetSessionAccess(ctx, sess.ID, u.ID); err != nil || got != want {
+		t.Errorf("after ConfirmFactor: %+v, %v; want %+v", got, err, want)
+	}
+	want.AAL = db.AAL1
+	if got, err := s.GetSessionAccess(ctx, other.ID, u.ID); err != nil || got != want {
+		t.Errorf("another session of the account: %+v, %v; want %+v", got, err, want)
+	}
+	// A session keeps the first factor it was created with.
+	oidc := db.Session{ID: "s3", UserID: u.ID, CreatedAt: when, LastUsedAt: when, Generation: 1, RefreshHash: "h3",
+		RotatedAt: when, RefreshExpiresAt: when.Add(time.Hour), AAL: db.AAL1, AMR: "user"}
+	if err := s.CreateSession(ctx, oidc); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetSessionAccess(ctx, oidc.ID, u.ID); err != nil || got.AMR != "user" {
+		t.Errorf("a session created with amr user: %+v, %v", got, err)
+	}
+	bob := mustCreate(t, s, "bob@example.com")
+	for _, tt := range []struct {
+		name   string
+		id     string
+		userID int64
+	}{{"unknown session", "nope", u.ID}, {"another user's session", sess.ID, bob.ID}} {
+		if _, err := s.GetSessionAccess(ctx, tt.id, tt.userID); !errors.Is(err, db.ErrNoSession) {
+			t.Errorf("%s: %v, want db.ErrNoSession", tt.name, err)
+		}
+	}
+}
+
+// factorReads: CreateFactor keeps one enrolment at a time; GetFactor and
+// ListFactors read factors back, secrets as stored; another user's or a
+// missing factor is ErrNoFactor.
+func factorReads(t *testing.T, s db.Store) {
+	ctx := t.Context()
+	sess := session(t, s, "ada@example.com", "s1", when.Add(time.Hour))
+	bob := mustCreate(t, s, "bob@example.com")
+	first := factor(t, s, sess.UserID, "first")
+	if got, err := s.GetFactor(ctx, sess.UserID, first.ID); err != nil || string(got.Secret) != "sealed first" ||
+		got.Verified || got.LastStep != 0 || !got.CreatedAt.Equal(db.Millis(when)) || !got.ExpiresAt.Equal(db.Millis(when.Add(15*time.Minute))) {
+		t.Errorf("GetFactor = %+v, %v", got, err)
+	}
+	second := factor(t, s, sess.UserID, "second")
+	if _, err := s.GetFactor(ctx, sess.UserID, first.ID); !errors.Is(err, db.ErrNoFactor) {
+		t.Errorf("the enrolment a new one replaced: %v, want db.ErrNoFactor", err)
+	}
+	verified(t, s, sess, second.ID)
+	factor(t, s, sess.UserID, "third") // replaces no verified factor
+	list, err := s.ListFactors(ctx, sess.UserID)
+	if err != nil || len(list) != 2 || list[0].ID != "second" || !list[0].Verified || list[0].LastStep != 100 || list[1].ID != "third" || list[1].Verified {
+		t.Errorf("ListFactors = %+v, %v; want second (verified, step 100), third", list, err)
+	}
+	if list, err := s.ListFactors(ctx, bob.ID); err != nil || len(list) != 0 {
+		t.Errorf("ListFactors of another user = %+v, %v", list, err)
+	}
+	for _, tt := range []struct {
+		name   string
+		userID int64
+		id     string
+	}{{"unknown", sess.UserID, "nope"}, {"another user's", bob.ID, "second"}} {
+		if _, err := s.GetFactor(ctx, tt.userID, tt.id); !errors.Is(err, db.ErrNoFactor) {
+			t.Errorf("GetFactor of %s factor: %v, want db.ErrNoFactor", tt.name, err)
+		}
+		if err := s.DeleteFactor(ctx, tt.userID, tt.id); !errors.Is(err, db.ErrNoFactor) {
+			t.Errorf("DeleteFactor of %s factor: %v, want db.ErrNoFactor", tt.name, err)
+		}
+	}
+}
+
+// confirmFactor: the step is compared and set (the same or an older step
+// is ErrCodeUsed), a stale session rolls it all back (ErrStale), a second
+// verified factor is ErrFactorExists, recovery codes are replaced, and the
+// session moves to aal2 two generations on.
+func confirmFactor(t *testing.T, s db.Store) {
+	ctx := t.Context()
+	sess := session(t, s, "ada@example.com", "s1", when.Add(time.Hour))
+	f := factor(t, s, sess.UserID, "f1")
+	stale := upgradeOf(t, s, sess.ID)
+	stale.Generation = 7
+	if err := s.ConfirmFactor(ctx, f.ID, 100, hashes("a"), stale); !errors.Is(err, db.ErrStale) {
+		t.Fatalf("ConfirmFactor with a stale generation: %v, want db.ErrStale", err)
+	}
+	if got, _ := s.GetFactor(ctx, sess.UserID, f.ID); got.Verified || got.LastStep != 0 {
+		t.Errorf("a stale ConfirmFactor left %+v; want it all rolled back", got)
+	}
+	if err := s.ConfirmFactor(ctx, f.ID, 100, hashes("a"), upgradeOf(t, s, sess.ID)); err != nil {
+		t.Fatalf("ConfirmFactor: %v", err)
+	}
+	got, err := s.GetSession(ctx, sess.ID)
+	if err != nil || got.AAL != db.AAL2 || got.Generation != 3 || got.RefreshHash != "up-s1" ||
+		!got.RotatedAt.Equal(db.Millis(when.Add(time.Minute))) || !got.RefreshExpiresAt.Equal(db.Millis(when.Add(2*time.Hour))) {
+		t.Errorf("the upgraded session = %+v, %v; want aal2, generation 3, hash up-s1", got, err)
+	}
+	if n, err := s.CountRecoveryCodes(ctx, sess.UserID); err != nil || n != 10 {
+		t.Errorf("CountRecoveryCodes = %d, %v; want 10", n, err)
+	}
+	// A second enrolment on the same account cannot be verified too.
+	g := factor(t, s, sess.UserID, "f2")
+	if err := s.ConfirmFactor(ctx, g.ID, 200, hashes("b"), upgradeOf(t, s, sess.ID)); !errors.Is(err, db.ErrFactorExists) {
+		t.Errorf("a second verified factor: %v, want db.ErrFactorExists", err)
+	}
+	if err := s.ConfirmFactor(ctx, f.ID, 300, hashes("b"), upgradeOf(t, s, sess.ID)); !errors.Is(err, db.ErrFactorExists) {
+		t.Errorf("confirming a verified factor again: %v, want db.ErrFactorExists", err)
+	}
+	// The old codes still work: the refused confirmations changed nothing.
+	if err := s.UseRecoveryCode(ctx, "a-3", upgradeOf(t, s, sess.ID)); err != nil {
+		t.Errorf("a recovery code of the set in force: %v", err)
+	}
+	// Replays: the step accepted, an older one; a later one works once.
+	for _, tt := range []struct {
+		step int64
+		want error
+	}{{100, db.ErrCodeUsed}, {99, db.ErrCodeUsed}, {101, nil}, {101, db.ErrCodeUsed}} {
+		if err := s.UseFactorCode(ctx, f.ID, tt.step, upgradeOf(t, s, sess.ID)); !errors.Is(err, tt.want) {
+			t.Errorf("UseFactorCode(step %d): %v, want %v", tt.step, err, tt.want)
+		}
+	}
+	stale = upgradeOf(t, s, sess.ID)
+	stale.Generation--
+	if err := s.UseFactorCode(ctx, f.ID, 102, stale); !errors.Is(err, db.ErrStale) {
+		t.Errorf("UseFactorCode on a stale session: %v, want db.ErrStale", err)
+	}
+	if err := s.UseFactorCode(ctx, f.ID, 102, upgradeOf(t, s, sess.ID)); err != nil {
+		t.Errorf("the step a stale UseFactorCode rolled back: %v", err)
+	}
+}
+
+// concurrentCode: of many verifications with one code (one time step) at
+// once, from different sessions, exactly one succeeds; the rest get
+// ErrCodeUsed. The database decides, so this holds across replicas.
+func concurrentCode(t *testing.T, s db.Store) {
+	ctx := t.Context()
+	sess := session(t, s, "ada@example.com", "s0", when.Add(time.Hour))
+	f := verified(t, s, sess, "f1")
+	const n = 16
+	ups := make([]db.Upgrade, n)
+	for i := range n {
+		ups[i] = upgradeOf(t, s, addSession(t, s, sess.UserID, fmt.Sprint("c", i), when).ID)
+	}
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		won     int
+		unknown []error
+	)
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			err := s.UseFactorCode(ctx, f.ID, 101, ups[i])
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				won++
+			case !errors.Is(err, db.ErrCodeUsed):
+				unknown = append(unknown, err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if won != 1 || len(unknown) > 0 {
+		t.Errorf("%d of %d concurrent uses of one code won (want 1); other errors: %v", won, n, unknown)
+	}
+	var upgraded int
+	for i := range n {
+		if got, err := s.GetSession(ctx, ups[i].SessionID); err == nil && got.AAL == db.AAL2 {
+			upgraded++
+		}
+	}
+	if upgraded != 1 {
+		t.Errorf("%d sessions upgraded by one code, want 1", upgraded)
+	}
+}
+
+// recoveryCodes: a recovery code works once and only for its user; a new
+// set voids the old one.
+func recoveryCodes(t *testing.T, s db.Store) {
+	ctx := t.Context()
+	sess := session(t, s, "ada@example.com", "s1", when.Add(time.Hour))
+	bobSess := session(t, s, "bob@example.com", "b1", when.Add(time.Hour))
+	verified(t, s, sess, "f1")
+	if err := s.UseRecoveryCode(ctx, "rc-f1-0", upgradeOf(t, s, bobSess.ID)); !errors.Is(err, db.ErrCodeUsed) {
+		t.Errorf("another user's recovery code: %v, want db.ErrCodeUsed", err)
+	}
+	if err := s.UseRecoveryCode(ctx, "rc-f1-0", upgradeOf(t, s, sess.ID)); err != nil {
+		t.Errorf("UseRecoveryCode: %v", err)
+	}
+	if err := s.UseRecoveryCode(ctx, "rc-f1-0", upgradeOf(t, s, sess.ID)); !errors.Is(err, db.ErrCodeUsed) {
+		t.Errorf("a spent recovery code: %v, want db.ErrCodeUsed", err)
+	}
+	if n, err := s.CountRecoveryCodes(ctx, sess.UserID); err != nil || n != 9 {
+		t.Errorf("CountRecoveryCodes = %d, %v; want 9", n, err)
+	}
+	if err := s.ReplaceRecoveryCodes(ctx, sess.UserID, hashes("new")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UseRecoveryCode(ctx, "rc-f1-1", upgradeOf(t, s, sess.ID)); !errors.Is(err, db.ErrCodeUsed) {
+		t.Errorf("a code of the replaced set: %v, want db.ErrCodeUsed", err)
+	}
+	if err := s.UseRecoveryCode(ctx, "new-1", upgradeOf(t, s, sess.ID)); err != nil {
+		t.Errorf("a code of the new set: %v", err)
+	}
+	if n, err := s.CountRecoveryCodes(ctx, bobSess.UserID); err != nil || n != 0 {
+		t.Errorf("bob's recovery codes = %d, %v; want 0", n, err)
+	}
+}
+
+// deleteFactor: removing a pending factor changes nothing else; removing
+// the last verified one voids the recovery codes and lowers every session.
+func deleteFactor(t *testing.T, s db.Store) {
+	ctx := t.Context()
+	sess := session(t, s, "ada@example.com", "s1", when.Add(time.Hour))
+	f := verified(t, s, sess, "f1")
+	pending := factor(t, s, sess.UserID, "f2")
+	if err := s.DeleteFactor(ctx, sess.UserID, pending.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetSessionAccess(ctx, sess.ID, sess.UserID); err != nil || got.AAL != db.AAL2 || !got.HasFactor {
+		t.Errorf("after removing an unverified factor: %+v, %v; want aal2 with a factor", got, err)
+	}
+	if err := s.DeleteFactor(ctx, sess.UserID, f.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetSessionAccess(ctx, sess.ID, sess.UserID); err != nil || got.AAL != db.AAL1 || got.HasFactor {
+		t.Errorf("after removing the last factor: %+v, %v; want aal1 without a factor", got, err)
+	}
+	if n, err := s.CountRecoveryCodes(ctx, sess.UserID); err != nil || n != 0 {
+		t.Errorf("recovery codes after removing the last factor: %d, %v; want 0", n, err)
+	}
+	if err := s.DeleteFactor(ctx, sess.UserID, f.ID); !errors.Is(err, db.ErrNoFactor) {
+		t.Errorf("DeleteFactor again: %v, want db.ErrNoFactor", err)
+	}
+}
+
+// pruneFactors: PruneAccounts deletes unverified factors past their expiry,
+// never a verified one; DeleteUser takes factors and codes along.
+func pruneFactors(t *testing.T, s db.Store) {
+	ctx := t.Context()
+	sess := session(t, s, "ada@example.com", "s1", when.Add(24*time.Hour))
+	f := verified(t, s, sess, "f1")
+	other := session(t, s, "bob@example.com", "b1", when.Add(24*time.Hour))
+	pending := factor(t, s, other.UserID, "f2")
+	n, err := s.PruneAccounts(ctx, when.Add(15*time.Minute))
+	if err != nil || n != 1 {
+		t.Errorf("PruneAccounts = %d, %v; want the expired enrolment", n, err)
+	}
+	if _, err := s.GetFactor(ctx, other.UserID, pending.ID); !errors.Is(err, db.ErrNoFactor) {
+		t.Errorf("the expired enrolment: %v, want db.ErrNoFactor", err)
+	}
+	if _, err := s.GetFactor(ctx, sess.UserID, f.ID); err != nil {
+		t.Errorf("a verified factor was pruned: %v", err)
+	}
+	if err := s.DeleteUser(ctx, sess.UserID); err != nil {
+		t.Fatal(err)
+	}
+	if list, err := s.ListFactors(ctx, sess.UserID); err != nil || len(list) != 0 {
+		t.Errorf("factors of a deleted user: %+v, %v", list, err)
+	}
+	if n, err := s.CountRecoveryCodes(ctx, sess.UserID); err != nil || n != 0 {
+		t.Errorf("recovery codes of a deleted user: %d, %v", n, err)
+	}
+}

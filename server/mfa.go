@@ -1,0 +1,308 @@
+package server
+
+// The second factor (tag mfa): TOTP enrolment and verification, recovery
+// codes, and the assurance rules every bearer request passes
+// (checkAssurance, from sessionLive). TOTP itself, the sealing of secrets and
+// the hashing of recovery codes are internal/mfa's; the compare-and-set of
+// a factor's last accepted time step, which refuses a code seen before on
+// any replica, is the store's.
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keelhq/keel/db"
+	"github.com/keelhq/keel/gen/oapi"
+	"github.com/keelhq/keel/internal/mfa"
+	"github.com/keelhq/keel/internal/token"
+)
+
+const (
+	// factorTTL is how long an enrolled factor may wait for its first code.
+	factorTTL = 15 * time.Minute
+	// codesPerMinute is how many codes (TOTP or recovery, right or wrong)
+	// one account may try a minute, on any replica: a guesser gets five of
+	// a million a minute.
+	codesPerMinute = 5
+	// mfaRequiredType is the problem type of a refusal for want of a second
+	// factor (documented in the spec's MFARequired response).
+	mfaRequiredType = "urn:keel:problem:mfa-required"
+	// defaultIssuer names keel in authenticator apps when MFA_ISSUER is unset.
+	defaultIssuer = "keel"
+)
+
+var (
+	// errMFARequired is any operation but the few an aal1 session of an
+	// account with a verified factor may call.
+	errMFARequired = &Error{Status: http.StatusForbidden, Type: mfaRequiredType, Title: "Second factor required",
+		Detail: "verify a second factor first (POST /mfa/verify)"}
+	// errAAL2Required is an operation that needs an aal2 session whatever
+	// the account has.
+	errAAL2Required = &Error{Status: http.StatusForbidden, Type: mfaRequiredType, Title: "Second factor required",
+		Detail: "this operation needs a session verified with a second factor"}
+	errWrongCode         = &Error{Status: http.StatusBadRequest, Field: "/code", Detail: "is wrong, expired or used already"}
+	errWrongRecoveryCode = &Error{Status: http.StatusBadRequest, Field: "/recovery_code", Detail: "is wrong or used already"}
+	errNoFactorToVerify  = &Error{Status: http.StatusBadRequest, Detail: "the account has no verified second factor"}
+)
+
+// pendingMayCall are the operations an aal1 session of an account with a
+// verified factor may call: verify it, leave, or see which factors there are.
+var pendingMayCall = map[string]bool{"verifyMFA": true, "logout": true, "listMFAFactors": true}
+
+// needAAL2 are the operations only an aal2 session may call, whether or not
+// the account has a factor now.
+var needAAL2 = map[string]bool{"regenerateRecoveryCodes": true}
+
+// checkAssurance is the assurance rule of every bearer operation: an aal1
+// session of an account with a verified factor may call only pendingMayCall
+// (so changing the password, deleting the account or removing a factor need
+// aal2 when there is a factor), and needAAL2 needs aal2.
+func checkAssurance(acc db.SessionAccess, operationID string) error {
+	switch {
+	case acc.AAL == db.AAL2:
+		return nil
+	case needAAL2[operationID]:
+		return errAAL2Required
+	case acc.HasFactor && !pendingMayCall[operationID]:
+		return errMFARequired
+	}
+	return nil
+}
+
+type accessKey struct{}
+
+// mustAccess is what sessionLive read for a bearer operation.
+func mustAccess(ctx context.Context) db.SessionAccess {
+	acc, ok := ctx.Value(accessKey{}).(db.SessionAccess)
+	if !ok {
+		panic("bearer operation reached without its session check")
+	}
+	return acc
+}
+
+// amrOf is the session's authentication methods (RFC 8176) for its tokens:
+// its first factor's, then otp and mfa when a second factor raised it.
+func amrOf(sess db.Session) string {
+	amr := cmp.Or(sess.AMR, amrPassword)
+	if sess.AAL == db.AAL2 {
+		amr += " otp mfa"
+	}
+	return amr
+}
+
+// EnrollTOTP starts a TOTP factor: a new secret, shown this once and stored
+// sealed, unverified until VerifyTOTPFactor.
+func (s *Server) EnrollTOTP(ctx context.Context, _ oapi.EnrollTOTPRequestObject) (oapi.EnrollTOTPResponseObject, error) {
+	acc := mustAccess(ctx)
+	if acc.HasFactor {
+		return nil, db.ErrFactorExists
+	}
+	secret := mfa.NewSecret()
+	uri, err := mfa.URI(cmp.Or(s.cfg.MFAIssuer, defaultIssuer), acc.User.Email, secret)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	f := db.Factor{ID: token.NewSessionID(), UserID: acc.User.ID, Kind: db.FactorTOTP, CreatedAt: now, ExpiresAt: now.Add(factorTTL)}
+	f.Secret = s.mfa.Seal(f.ID, secret)
+	if err := s.store.CreateFactor(ctx, f); err != nil {
+		return nil, err
+	}
+	return oapi.EnrollTOTP201JSONResponse{ID: f.ID, Secret: mfa.Encode(secret), OtpauthURI: uri}, nil
+}
+
+// VerifyTOTPFactor confirms an enrolled factor with a code from it, gives
+// the account a new set of recovery codes and raises the session to aal2.
+func (s *Server) VerifyTOTPFactor(ctx context.Context, req oapi.VerifyTOTPFactorRequestObject) (oapi.VerifyTOTPFactorResponseObject, error) {
+	p := mustPrincipal(ctx)
+	if err := s.limitCodes(ctx, p.UserID); err != nil {
+		return nil, err
+	}
+	f, err := s.store.GetFactor(ctx, p.UserID, req.ID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	switch {
+	case f.Verified:
+		return nil, db.ErrFactorExists
+	case !now.Before(f.ExpiresAt):
+		return nil, db.ErrNoFactor
+	}
+	step, err := s.matchCode(f, req.Body.Code, now)
+	if err != nil {
+		return nil, err
+	}
+	codes := mfa.NewRecoveryCodes()
+	hashes := make([]string, len(codes))
+	for i, c := range codes {
+		hashes[i] = s.mfa.HashRecoveryCode(p.UserID, c)
+	}
+	tok, err := s.upgrade(ctx, p, func(up db.Upgrade) error { return s.store.ConfirmFactor(ctx, f.ID, step, hashes, up) })
+	if err != nil {
+		return nil, err
+	}
+	return oapi.VerifyTOTPFactor200JSONResponse{RecoveryCodes: codes, Tokens: tok}, nil
+}
+
+// VerifyMFA raises the caller's session to aal2 with a TOTP code or a
+// recovery code, and returns its new pair.
+func (s *Server) VerifyMFA(ctx context.Context, req oapi.VerifyMFARequestObject) (oapi.VerifyMFAResponseObject, error) {
+	p, acc := mustPrincipal(ctx), mustAccess(ctx)
+	code, recovery := req.Body.Code, req.Body.RecoveryCode
+	if (code == nil) == (recovery == nil) { // the spec's min/maxProperties say so too
+		return nil, &Error{Status: http.StatusBadRequest, Detail: "send exactly one of code and recovery_code"}
+	}
+	if err := s.limitCodes(ctx, p.UserID); err != nil {
+		return nil, err
+	}
+	if !acc.HasFactor {
+		return nil, errNoFactorToVerify
+	}
+	var (
+		tok oapi.Token
+		err error
+	)
+	if code != nil {
+		f, ferr := s.verifiedFactor(ctx, p.UserID)
+		if ferr != nil {
+			return nil, ferr
+		}
+		step, merr := s.matchCode(f, *code, s.now())
+		if merr != nil {
+			return nil, merr
+		}
+		tok, err = s.upgrade(ctx, p, func(up db.Upgrade) error { return s.store.UseFactorCode(ctx, f.ID, step, up) })
+	} else {
+		hash := s.mfa.HashRecoveryCode(p.UserID, *recovery)
+		tok, err = s.upgrade(ctx, p, func(up db.Upgrade) error { return s.store.UseRecoveryCode(ctx, hash, up) })
+		if errors.Is(err, db.ErrCodeUsed) {
+			err = errWrongRecoveryCode
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return oapi.VerifyMFA200JSONResponse(tok), nil
+}
+
+// ListMFAFactors lists the caller's factors, never their secrets.
+func (s *Server) ListMFAFactors(ctx context.Context, _ oapi.ListMFAFactorsRequestObject) (oapi.ListMFAFactorsResponseObject, error) {
+	p := mustPrincipal(ctx)
+	rows, err := s.store.ListFactors(ctx, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	out := make(oapi.ListMFAFactors200JSONResponse, 0, len(rows))
+	for _, f := range rows {
+		if f.Verified || now.Before(f.ExpiresAt) {
+			out = append(out, toFactor(f))
+		}
+	}
+	return out, nil
+}
+
+// DeleteMFAFactor removes one of the caller's factors (the assurance rule
+// has asked for aal2 when the account has a verified one).
+func (s *Server) DeleteMFAFactor(ctx context.Context, req oapi.DeleteMFAFactorRequestObject) (oapi.DeleteMFAFactorResponseObject, error) {
+	p := mustPrincipal(ctx)
+	if err := s.store.DeleteFactor(ctx, p.UserID, req.ID); err != nil {
+		return nil, err
+	}
+	return oapi.DeleteMFAFactor204Response{}, nil
+}
+
+// RegenerateRecoveryCodes gives an aal2 session a new set of recovery codes
+// and voids the old one.
+func (s *Server) RegenerateRecoveryCodes(ctx context.Context, _ oapi.RegenerateRecoveryCodesRequestObject) (oapi.RegenerateRecoveryCodesResponseObject, error) {
+	p := mustPrincipal(ctx)
+	codes := mfa.NewRecoveryCodes()
+	hashes := make([]string, len(codes))
+	for i, c := range codes {
+		hashes[i] = s.mfa.HashRecoveryCode(p.UserID, c)
+	}
+	if err := s.store.ReplaceRecoveryCodes(ctx, p.UserID, hashes); err != nil {
+		return nil, err
+	}
+	return oapi.RegenerateRecoveryCodes200JSONResponse{RecoveryCodes: codes}, nil
+}
+
+// limitCodes admits one code for the user, or refuses it with 429: five a
+// minute, counted by the store (PostgreSQL: the same for every replica).
+func (s *Server) limitCodes(ctx context.Context, userID int64) error {
+	d, err := s.store.TakeRateToken(ctx, "mfa:"+strconv.FormatInt(userID, 10), codesPerMinute, s.now())
+	if err != nil {
+		return err
+	}
+	if d > 0 {
+		return tooManyRequests("codes for this account", d)
+	}
+	return nil
+}
+
+// verifiedFactor is the user's verified TOTP factor.
+func (s *Server) verifiedFactor(ctx context.Context, userID int64) (db.Factor, error) {
+	factors, err := s.store.ListFactors(ctx, userID)
+	if err != nil {
+		return db.Factor{}, err
+	}
+	for _, f := range factors {
+		if f.Verified && f.Kind == db.FactorTOTP {
+			return f, nil
+		}
+	}
+	return db.Factor{}, errNoFactorToVerify // removed since the session check
+}
+
+// matchCode finds the time step of code from the factor's secret, within a
+// step of now; whether that step was used already is the store's to say.
+func (s *Server) matchCode(f db.Factor, code string, now time.Time) (int64, error) {
+	secret, err := s.mfa.Open(f.ID, f.Secret)
+	if err != nil {
+		return 0, err // MFA_KEY (or JWT_SECRET) changed since the enrolment: a 500, logged
+	}
+	step, ok := mfa.Match(secret, strings.TrimSpace(code), now)
+	if !ok {
+		return 0, errWrongCode
+	}
+	return step, nil
+}
+
+// upgrade raises the caller's session to aal2 through apply (which also
+// spends the code, in the same transaction) and returns the session's new
+// pair. The refresh token moves on two generations, so the one the client
+// held before the upgrade is spent and never mints aal2 tokens. A refresh
+// that moved the session between the read and apply makes it read again.
+func (s *Server) upgrade(ctx context.Context, p token.Principal, apply func(db.Upgrade) error) (oapi.Token, error) {
+	for range 3 {
+		sess, err := s.store.GetSession(ctx, p.SessionID)
+		if err != nil {
+			return oapi.Token{}, err
+		}
+		now := s.now()
+		next := s.tokens.Refresh(sess.ID, sess.Generation+2)
+		up := db.Upgrade{SessionID: sess.ID, UserID: p.UserID, Generation: sess.Generation, RefreshHash: db.HashToken(next),
+			Now: now, RefreshExpiresAt: now.Add(s.cfg.RefreshTTL)}
+		err = apply(up)
+		if errors.Is(err, db.ErrStale) {
+			continue
+		}
+		if err != nil {
+			return oapi.Token{}, err
+		}
+		sess.AAL, sess.Generation, sess.RefreshExpiresAt = db.AAL2, sess.Generation+2, up.RefreshExpiresAt
+		return s.tokenPair(sess, next)
+	}
+	return oapi.Token{}, errSessionEnded
+}
+
+// toFactor is the API's view of a factor: never its secret.
+func toFactor(f db.Factor) oapi.Factor {
+	return oapi.Factor{ID: f.ID, Type: oapi.FactorType(f.Kind), Verified: f.Verified, CreatedAt: f.CreatedAt.UTC()}
+}
