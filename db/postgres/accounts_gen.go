@@ -212,8 +212,15 @@ func (d *DB) VerifyEmail(ctx context.Context, hash string, now time.Time) error 
 			return err
 		}
 		// An address changed since the email was sent stays unverified.
-		_, err = q.MarkEmailVerified(ctx, gen.MarkEmailVerifiedParams{ID: row.UserID, Email: row.Email})
-		return err
+		n, err := q.MarkEmailVerified(ctx, gen.MarkEmailVerifiedParams{ID: row.UserID, Email: row.Email})
+		if err != nil || n == 0 {
+			return err
+		}
+		// The mailbox's owner has proved the address, as a reset does: an
+		// identity that created the account with it unproved goes, with
+		// what it holds (the owner signs in again with the reset mail or a
+		// provider that verifies the address).
+		return dropUntrusted(ctx, q, row.UserID)
 	})
 }
 
@@ -234,8 +241,12 @@ func (d *DB) ResetPassword(ctx context.Context, hash, passwordHash string, now t
 			return err
 		}
 		// The mailbox's owner has proved the address: an identity that
-		// created the account with it unproved was not theirs to keep.
+		// created the account with it unproved was not theirs to keep, and
+		// no code or link flow from before the reset may open a session.
 		if _, err := q.DeleteUntrustedIdentities(ctx, row.UserID); err != nil {
+			return err
+		}
+		if err := voidGrants(ctx, q, row.UserID); err != nil {
 			return err
 		}
 		return q.DeleteSessionsExcept(ctx, gen.DeleteSessionsExceptParams{UserID: row.UserID, Keep: ""})

@@ -69,6 +69,31 @@ func createIdentity(ctx context.Context, q *gen.Queries, userID int64, p db.Prov
 	return err
 }
 
+// dropUntrusted is what proving an account's address does to whoever
+// squatted it unproved (see the identities migration): its untrusted
+// identities go and, when there were any, so does everything they may have
+// obtained: sessions, codes not yet redeemed, and link flows under way.
+func dropUntrusted(ctx context.Context, q *gen.Queries, userID int64) error {
+	n, err := q.DeleteUntrustedIdentities(ctx, userID)
+	if err != nil || n == 0 {
+		return err
+	}
+	if err := q.DeleteSessionsExcept(ctx, gen.DeleteSessionsExceptParams{UserID: userID, Keep: ""}); err != nil {
+		return err
+	}
+	return voidGrants(ctx, q, userID)
+}
+
+// voidGrants deletes the user's sign-in codes not yet redeemed and the link
+// flows under way: after a password reset or the proof of the address, no
+// way to a new session opened before it is left.
+func voidGrants(ctx context.Context, q *gen.Queries, userID int64) error {
+	if err := q.DeleteUserOAuthCodes(ctx, userID); err != nil {
+		return err
+	}
+	return q.DeleteUserLinkFlows(ctx, sql.NullInt64{Int64: userID, Valid: true})
+}
+
 // SignInWithProvider implements db.Store. Two first sign-ins of one person
 // at once can both miss the identity and the email; the loser's insert then
 // fails on a unique index, and it looks again (once), finding the winner's.
@@ -112,15 +137,9 @@ func signIn(ctx context.Context, tx *sql.Tx, q *gen.Queries, p db.ProviderUser, 
 		}
 		u := db.User{ID: existing.ID, Email: existing.Email, CreatedAt: db.Millis(existing.CreatedAt), EmailVerified: true}
 		// The provider has proved the address: an identity that squatted
-		// it unproved loses the account, and so do the sessions it may hold.
-		n, err := q.DeleteUntrustedIdentities(ctx, u.ID)
-		if err != nil {
+		// it unproved loses the account, and so does all it may hold.
+		if err := dropUntrusted(ctx, q, u.ID); err != nil {
 			return db.User{}, "", err
-		}
-		if n > 0 {
-			if err := q.DeleteSessionsExcept(ctx, gen.DeleteSessionsExceptParams{UserID: u.ID, Keep: ""}); err != nil {
-				return db.User{}, "", err
-			}
 		}
 		return u, db.SignInLinked, createIdentity(ctx, q, u.ID, p, true, now)
 	case !errors.Is(err, sql.ErrNoRows):
@@ -171,8 +190,15 @@ func (d *DB) LinkIdentity(ctx context.Context, userID int64, p db.ProviderUser, 
 			if _, err := q.GetUser(ctx, userID); err != nil {
 				return translate(err, db.ErrNoUser)
 			}
-			// Trusted: the signed-in owner of the account asked for it.
-			err = createIdentity(ctx, q, userID, p, true, now)
+			// Trusted when the signed-in user owns the account for sure:
+			// not while it still has an untrusted identity, whose holder
+			// may be the one linking (a squatter making itself a way back
+			// that would survive the owner's password reset).
+			untrusted, err := q.CountUntrustedIdentities(ctx, userID)
+			if err != nil {
+				return err
+			}
+			err = createIdentity(ctx, q, userID, p, untrusted == 0, now)
 			lostRace = errors.Is(err, db.ErrIdentityTaken)
 			return err
 		})

@@ -58,3 +58,12 @@ DELETE FROM oauth_codes WHERE expires_at <= sqlc.arg(now);
 -- A no-op update whose row lock (on PostgreSQL; SQLite has one writer)
 -- serializes the transactions that decide on one account's ways in.
 UPDATE users SET email_verified = email_verified WHERE id = sqlc.arg(id);
+
+-- name: CountUntrustedIdentities :one
+SELECT count(*) FROM identities WHERE user_id = sqlc.arg(user_id) AND NOT trusted;
+
+-- name: DeleteUserOAuthCodes :exec
+DELETE FROM oauth_codes WHERE user_id = sqlc.arg(user_id);
+
+-- name: DeleteUserLinkFlows :exec
+DELETE FROM oauth_flows WHERE link_user_id = sqlc.arg(user_id);

@@ -27,6 +27,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.countRecoveryCodesStmt, err = db.PrepareContext(ctx, countRecoveryCodes); err != nil {
 		return nil, fmt.Errorf("error preparing query CountRecoveryCodes: %w", err)
 	}
+	if q.countUntrustedIdentitiesStmt, err = db.PrepareContext(ctx, countUntrustedIdentities); err != nil {
+		return nil, fmt.Errorf("error preparing query CountUntrustedIdentities: %w", err)
+	}
 	if q.countUsersStmt, err = db.PrepareContext(ctx, countUsers); err != nil {
 		return nil, fmt.Errorf("error preparing query CountUsers: %w", err)
 	}
@@ -104,6 +107,12 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.deleteUserStmt, err = db.PrepareContext(ctx, deleteUser); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteUser: %w", err)
+	}
+	if q.deleteUserLinkFlowsStmt, err = db.PrepareContext(ctx, deleteUserLinkFlows); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteUserLinkFlows: %w", err)
+	}
+	if q.deleteUserOAuthCodesStmt, err = db.PrepareContext(ctx, deleteUserOAuthCodes); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteUserOAuthCodes: %w", err)
 	}
 	if q.getCredentialsStmt, err = db.PrepareContext(ctx, getCredentials); err != nil {
 		return nil, fmt.Errorf("error preparing query GetCredentials: %w", err)
@@ -188,6 +197,11 @@ func (q *Queries) Close() error {
 	if q.countRecoveryCodesStmt != nil {
 		if cerr := q.countRecoveryCodesStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing countRecoveryCodesStmt: %w", cerr)
+		}
+	}
+	if q.countUntrustedIdentitiesStmt != nil {
+		if cerr := q.countUntrustedIdentitiesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing countUntrustedIdentitiesStmt: %w", cerr)
 		}
 	}
 	if q.countUsersStmt != nil {
@@ -318,6 +332,16 @@ func (q *Queries) Close() error {
 	if q.deleteUserStmt != nil {
 		if cerr := q.deleteUserStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deleteUserStmt: %w", cerr)
+		}
+	}
+	if q.deleteUserLinkFlowsStmt != nil {
+		if cerr := q.deleteUserLinkFlowsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteUserLinkFlowsStmt: %w", cerr)
+		}
+	}
+	if q.deleteUserOAuthCodesStmt != nil {
+		if cerr := q.deleteUserOAuthCodesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteUserOAuthCodesStmt: %w", cerr)
 		}
 	}
 	if q.getCredentialsStmt != nil {
@@ -485,6 +509,7 @@ type Queries struct {
 	db                            DBTX
 	tx                            *sql.Tx
 	countRecoveryCodesStmt        *sql.Stmt
+	countUntrustedIdentitiesStmt  *sql.Stmt
 	countUsersStmt                *sql.Stmt
 	countVerifiedFactorsStmt      *sql.Stmt
 	countWaysInStmt               *sql.Stmt
@@ -511,6 +536,8 @@ type Queries struct {
 	deleteSessionsExceptStmt      *sql.Stmt
 	deleteUntrustedIdentitiesStmt *sql.Stmt
 	deleteUserStmt                *sql.Stmt
+	deleteUserLinkFlowsStmt       *sql.Stmt
+	deleteUserOAuthCodesStmt      *sql.Stmt
 	getCredentialsStmt            *sql.Stmt
 	getFactorStmt                 *sql.Stmt
 	getIdentityUserStmt           *sql.Stmt
@@ -543,6 +570,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		db:                            tx,
 		tx:                            tx,
 		countRecoveryCodesStmt:        q.countRecoveryCodesStmt,
+		countUntrustedIdentitiesStmt:  q.countUntrustedIdentitiesStmt,
 		countUsersStmt:                q.countUsersStmt,
 		countVerifiedFactorsStmt:      q.countVerifiedFactorsStmt,
 		countWaysInStmt:               q.countWaysInStmt,
@@ -569,6 +597,8 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		deleteSessionsExceptStmt:      q.deleteSessionsExceptStmt,
 		deleteUntrustedIdentitiesStmt: q.deleteUntrustedIdentitiesStmt,
 		deleteUserStmt:                q.deleteUserStmt,
+		deleteUserLinkFlowsStmt:       q.deleteUserLinkFlowsStmt,
+		deleteUserOAuthCodesStmt:      q.deleteUserOAuthCodesStmt,
 		getCredentialsStmt:            q.getCredentialsStmt,
 		getFactorStmt:                 q.getFactorStmt,
 		getIdentityUserStmt:           q.getIdentityUserStmt,

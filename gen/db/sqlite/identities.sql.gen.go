@@ -11,6 +11,17 @@ import (
 	"time"
 )
 
+const countUntrustedIdentities = `-- name: CountUntrustedIdentities :one
+SELECT count(*) FROM identities WHERE user_id = ?1 AND NOT trusted
+`
+
+func (q *Queries) CountUntrustedIdentities(ctx context.Context, userID int64) (int64, error) {
+	row := q.queryRow(ctx, q.countUntrustedIdentitiesStmt, countUntrustedIdentities, userID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const countWaysIn = `-- name: CountWaysIn :one
 SELECT (SELECT count(*) FROM users u WHERE u.id = ?1 AND u.password_hash <> '')
      + (SELECT count(*) FROM identities i WHERE i.user_id = ?1 AND i.id <> ?2)
@@ -172,6 +183,24 @@ func (q *Queries) DeleteUntrustedIdentities(ctx context.Context, userID int64) (
 		return 0, err
 	}
 	return result.RowsAffected()
+}
+
+const deleteUserLinkFlows = `-- name: DeleteUserLinkFlows :exec
+DELETE FROM oauth_flows WHERE link_user_id = ?1
+`
+
+func (q *Queries) DeleteUserLinkFlows(ctx context.Context, userID sql.NullInt64) error {
+	_, err := q.exec(ctx, q.deleteUserLinkFlowsStmt, deleteUserLinkFlows, userID)
+	return err
+}
+
+const deleteUserOAuthCodes = `-- name: DeleteUserOAuthCodes :exec
+DELETE FROM oauth_codes WHERE user_id = ?1
+`
+
+func (q *Queries) DeleteUserOAuthCodes(ctx context.Context, userID int64) error {
+	_, err := q.exec(ctx, q.deleteUserOAuthCodesStmt, deleteUserOAuthCodes, userID)
+	return err
 }
 
 const getIdentityUser = `-- name: GetIdentityUser :one
