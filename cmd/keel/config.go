@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/keelhq/keel/internal/mail"
-	"github.com/keelhq/keel/internal/oidc"
 	"github.com/keelhq/keel/internal/mfa"
+	"github.com/keelhq/keel/internal/oidc"
 	"github.com/keelhq/keel/internal/password"
 	"github.com/keelhq/keel/internal/token"
 	"github.com/keelhq/keel/server"
@@ -61,6 +61,7 @@ type config struct {
 	OIDCProviders []oidc.Config
 	APIURL        string
 	RedirectURLs  []string
+
 	MFAIssuer string // MFA_ISSUER: names keel in authenticator apps
 	MFAKey    []byte // MFA_KEY: seals TOTP secrets and keys recovery-code hashes; empty means JWT_SECRET's
 }
