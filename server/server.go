@@ -37,6 +37,10 @@ type Config struct {
 	// RedirectURLs are where a provider sign-in may send the browser back
 	// to (OAUTH_REDIRECT_URLS), compared exactly.
 	RedirectURLs []string
+	// RecheckInterval is how often Watch asks the database which sessions
+	// of the open WebSockets still live (WS_RECHECK_INTERVAL);
+	// DefaultRecheckInterval when zero.
+	RecheckInterval time.Duration
 }
 
 // Deps are the Server's collaborators, built by the caller.

@@ -199,6 +199,12 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		Passwords: password.New(cfg.BcryptCost, cfg.HashWorkers, cfg.HashQueue),
 		Providers: providers,
 	})
+	// Sockets of sessions that end close on every replica: the watch runs
+	// until serve returns, and is done before the database closes.
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() { defer close(watched); app.Watch(watchCtx) }()
+	defer func() { stopWatch(); <-watched }()
 	if cfg.PprofAddr != "" {
 		stopPprof, err := servePprof(cfg.PprofAddr, log)
 		if err != nil {
