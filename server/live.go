@@ -34,6 +34,7 @@ func (s *Server) Watch(ctx context.Context) error {
 			s.sockets.EndSessions(e.UserID, func(id string) bool { return e.Ends(e.UserID, id) })
 		},
 		Resync: func() {
+			s.watchingOnce.Do(func() { close(s.watching) })
 			select {
 			case resync <- struct{}{}:
 			default: // one is pending already
@@ -44,6 +45,10 @@ func (s *Server) Watch(ctx context.Context) error {
 		},
 	})
 }
+
+// Watching is closed once Watch listens for sessions ending: from then on,
+// an ending on any replica reaches this one's sockets.
+func (s *Server) Watching() <-chan struct{} { return s.watching }
 
 // recheckEvery re-checks the sockets' sessions every interval and on each
 // signal of resync, until ctx ends.

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -84,6 +85,9 @@ type Server struct {
 
 	// sockets are the held WebSockets, which Close says goodbye to.
 	sockets ws.Registry
+	// watching is closed once Watch hears of sessions ending (live.go).
+	watching     chan struct{}
+	watchingOnce sync.Once
 
 	echo *echo.Echo
 	// ops is the spec's operations, read once; allow each route's methods,
@@ -110,6 +114,7 @@ func New(cfg Config, deps Deps) *Server {
 		now:       now,
 		providers: deps.Providers,
 		redirects: make(map[string]struct{}, len(cfg.RedirectURLs)),
+		watching:  make(chan struct{}),
 	}
 	for _, u := range cfg.RedirectURLs {
 		s.redirects[u] = struct{}{}
