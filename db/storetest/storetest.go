@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) db.Store) {
 		{"concurrent unlinks of a passwordless account's two identities: one wins", concurrentUnlinks},
 		{"expired sign-in flows and codes are pruned, live ones kept", pruneOAuth},
 		{"DeleteUser takes identities, link flows and codes along", deleteUserOAuth},
+		{"ending sessions is announced once committed; LiveSessions", announcements},
 		{"Close releases the database", closeStore},
 	}
 	for _, tt := range tests {
