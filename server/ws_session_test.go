@@ -130,6 +130,9 @@ func TestWebSocketSession(t *testing.T) {
 			t.Errorf("ended session: %d %s, want 401 %q", rec.Code, rec.Body, errSessionEnded.Detail)
 		}
 	})
+	if strings.Contains(a.logs.String(), pair.Token) {
+		t.Error("a token in the subprotocol was logged")
+	}
 }
 
 // mustIssue signs a token for the session of tok with secret.
