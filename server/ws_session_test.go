@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -336,4 +338,38 @@ func TestWebSocketRecheck(t *testing.T) {
 			t.Error("the lost watch was not logged")
 		}
 	})
+}
+
+// TestHeldSessionSockets: a socket owned by a session is held, like an
+// anonymous one, by one goroutine: its expiry is a timer, its ending comes
+// from the watch.
+func TestHeldSessionSockets(t *testing.T) {
+	// serial: counts the process's goroutines, which parallel tests would change.
+	a := newTestAPI(t)
+	ts := httptest.NewServer(a.srv)
+	defer ts.Close()
+	addr := ts.Listener.Addr().String()
+	a.mustRegister("ada@example.com", "password123")
+	tok := a.mustLogin("ada@example.com", "password123")
+	a.do("GET", "/metrics", "") // starts the pool's own goroutines first (see TestHeldWebSockets)
+
+	const n = 100
+	before := runtime.NumGoroutine()
+	socks := make([]*rawSocket, n)
+	for i := range socks {
+		socks[i] = dialRawAs(t, addr, nil, tok, userGreeting("ada@example.com"))
+		defer socks[i].Close()
+	}
+	perSocket := float64(settleGoroutines(before+n)-before) / n
+	t.Logf("%d session sockets held: %.2f goroutines per socket", n, perSocket)
+	if perSocket > maxGoroutinesPerSocket {
+		t.Errorf("%.2f goroutines per held session socket, want ≤ %.2f", perSocket, maxGoroutinesPerSocket)
+	}
+	// Logout: every one hears 4001.
+	a.status(a.do("POST", "/logout", "", bearer(tok)...), 204, "logout")
+	for i, s := range socks {
+		if op, payload := s.readFrame(t); op != opClose || len(payload) < 2 || binary.BigEndian.Uint16(payload) != uint16(ws.StatusSessionEnded) {
+			t.Fatalf("socket %d: frame %#x %q, want close 4001", i, op, payload)
+		}
+	}
 }
