@@ -29,7 +29,9 @@ const clusterSockets = 1000
 // of a logout on replica B; 1,000 sockets of one user over three replicas
 // all close within 2 s of DELETE /sessions on one of them.
 func TestClusterWebSockets(t *testing.T) {
-	t.Parallel()
+	// serial: it times 1,000 close handshakes on the shared cores, which the
+	// package's parallel tests (TestCluster's replicas among them) would
+	// slow down; serial tests run before them.
 	keelBinary(t) // skips under -short before PostgreSQL is started
 	dbURL := pgtest.NewDatabase(t)
 	env := clusterEnv(dbURL)
@@ -142,6 +144,7 @@ func TestClusterWebSockets(t *testing.T) {
 		send(t, "DELETE", replicas[1], "192.0.2.10", "/sessions", tokens[0])
 		ended := time.Now()
 		var last time.Duration
+		var first time.Duration = time.Hour
 		deadline := time.After(5 * time.Second)
 		for i, ch := range closes {
 			select {
@@ -150,11 +153,12 @@ func TestClusterWebSockets(t *testing.T) {
 					t.Fatalf("socket %d (replica %d) closed with %d (%v), want 4001", i, i%3, r.code, r.err)
 				}
 				last = max(last, r.at.Sub(ended))
+				first = min(first, r.at.Sub(ended))
 			case <-deadline:
 				t.Fatalf("socket %d (replica %d) still open 5 s after DELETE /sessions", i, i%3)
 			}
 		}
-		t.Logf("%d sockets on 3 replicas closed within %s of DELETE /sessions", clusterSockets, last)
+		t.Logf("%d sockets on 3 replicas closed within %s of DELETE /sessions (the first after %s)", clusterSockets, last, first)
 		if last > 2*time.Second {
 			t.Errorf("the last socket closed %s after DELETE /sessions, want within 2 s", last)
 		}
