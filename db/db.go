@@ -314,6 +314,57 @@ type Store interface {
 
 	// Close releases the database.
 	Close() error
+
+	// Session endings, for the WebSockets they close (server/live.go). Every
+	// method above that ends sessions (DeleteUser, DeleteSession,
+	// EndSession, DeleteSessions, ChangePassword, ResetPassword) announces
+	// them in the same transaction: PostgreSQL sends a NOTIFY, delivered to
+	// every replica only when the transaction commits; SQLite, whose keel is
+	// one process, tells its own watchers after the commit. PruneAccounts
+	// announces nothing: a session whose refresh token expired has no live
+	// access token (JWT_TTL is shorter than REFRESH_TTL).
+
+	// WatchSessions hands w every announcement until ctx ends, and returns
+	// ctx's error.
+	WatchSessions(ctx context.Context, w SessionWatch) error
+	// LiveSessions returns those of ids that are sessions that have not
+	// ended, in one query (or one per few thousand ids).
+	LiveSessions(ctx context.Context, ids []string) ([]string, error)
+}
+
+// SessionWatch is what WatchSessions calls; each func runs on the watch's
+// one goroutine and must not block.
+type SessionWatch struct {
+	// Ended is an announcement: the sessions it names have ended.
+	Ended func(SessionsEnded)
+	// Resync says announcements may have been missed, or are heard only from
+	// now on: once the watch listens (on PostgreSQL, after each connection
+	// to the database, the first included). The caller checks what it holds
+	// against LiveSessions.
+	Resync func()
+	// Lost is a failure of the watch (PostgreSQL: its connection), which
+	// retries after a second; announcements until then are missed.
+	Lost func(error)
+}
+
+// SessionsEnded names sessions that ended together: Session, of the user
+// UserID; or, when Session is "", every session of UserID but Keep ("" keeps
+// none). It is the payload of PostgreSQL's notification, a few dozen bytes.
+type SessionsEnded struct {
+	UserID  int64  `json:"u"`
+	Session string `json:"s,omitempty"`
+	Keep    string `json:"k,omitempty"`
+}
+
+// Ends reports whether the session id of the user userID is among e's.
+func (e SessionsEnded) Ends(userID int64, id string) bool {
+	if userID != e.UserID {
+		return false
+	}
+	if e.Session != "" {
+		return id == e.Session
+	}
+	return id != e.Keep
 }
 
 // The assurance levels of a session (NIST SP 800-63B): AAL1 after a first

@@ -154,6 +154,17 @@ func newServer(tb testing.TB, cfg Config, d testDB, log *slog.Logger, now func()
 	}
 	srv := New(cfg, deps)
 	tb.Cleanup(func() { srv.Close(context.Background()) })
+	// The watch that closes sockets of ended sessions, listening before the
+	// test begins (a NOTIFY sent earlier would reach nobody).
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	watched := make(chan struct{})
+	go func() { defer close(watched); srv.Watch(watchCtx) }()
+	tb.Cleanup(func() { stopWatch(); <-watched })
+	select {
+	case <-srv.Watching():
+	case <-time.After(10 * time.Second):
+		tb.Fatal("the session watch did not start listening")
+	}
 	e, err := jobs.New(d.store, d.jobs, jobs.Config{
 		// A short period makes the engine poll for jobs every 20 ms.
 		CountUsersEvery: 100 * time.Millisecond,

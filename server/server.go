@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -40,6 +41,10 @@ type Config struct {
 	RedirectURLs []string
 	// MFAIssuer names keel in authenticator apps (MFA_ISSUER; "keel" when empty).
 	MFAIssuer string
+	// RecheckInterval is how often Watch asks the database which sessions
+	// of the open WebSockets still live (WS_RECHECK_INTERVAL);
+	// DefaultRecheckInterval when zero.
+	RecheckInterval time.Duration
 }
 
 // Deps are the Server's collaborators, built by the caller.
@@ -86,6 +91,9 @@ type Server struct {
 
 	// sockets are the held WebSockets, which Close says goodbye to.
 	sockets ws.Registry
+	// watching is closed once Watch hears of sessions ending (live.go).
+	watching     chan struct{}
+	watchingOnce sync.Once
 
 	echo *echo.Echo
 	// ops is the spec's operations, read once; allow each route's methods,
@@ -113,6 +121,7 @@ func New(cfg Config, deps Deps) *Server {
 		now:       now,
 		providers: deps.Providers,
 		redirects: make(map[string]struct{}, len(cfg.RedirectURLs)),
+		watching:  make(chan struct{}),
 	}
 	for _, u := range cfg.RedirectURLs {
 		s.redirects[u] = struct{}{}

@@ -1,27 +1,41 @@
 package server
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/coder/websocket"
 	"github.com/labstack/echo/v4"
 
+	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/internal/ws"
 )
 
-// greeting is the first message every WebSocket client receives.
+// greeting is the first message an anonymous WebSocket client receives; an
+// authenticated one gets userGreeting.
 const greeting = "Hello from keel WebSocket"
+
+// userGreeting is the first message of a socket opened with a token: it
+// names the user (by email), so the client sees whom the socket speaks for.
+func userGreeting(email string) string { return "Hello " + email + " from keel WebSocket" }
 
 // openWebSocket upgrades GET /ws and sends the greeting, then hands the
 // socket to a goroutine of its own (ws.Registry.Hold) and returns, so that
 // neither the HTTP request (its goroutine, buffers, Echo context, middleware
 // state) nor its log line stays alive while the socket is held. Handshake
 // errors are checked first so that they are problem+json like every other
-// error.
+// error. A handshake with an access token (ws.BearerToken) opens a socket
+// owned by the token's session (openOwnedWebSocket).
 func (s *Server) openWebSocket(c echo.Context) error {
 	r := c.Request()
 	if err := ws.CheckHandshake(r, c.Response().Header()); err != nil {
 		return err
 	}
-	// An authenticated socket would check its credentials here, before the
-	// upgrade, and pass what it learns to the socket's goroutine.
+	if tok, ok := ws.BearerToken(r.Header); ok {
+		return s.openOwnedWebSocket(c, tok)
+	}
 	conn, err := ws.Accept(c.Response(), r)
 	if err != nil {
 		return nil // Accept has answered the client; the handshake is over.
@@ -29,19 +43,96 @@ func (s *Server) openWebSocket(c echo.Context) error {
 	// Counted before the greeting, so a client that has it sees itself in
 	// keel_websockets_open.
 	held := s.sockets.Add(conn)
+	s.holdWebSocket(conn, held, greeting, nil)
+	return nil
+}
+
+// openOwnedWebSocket checks the token and its session before the upgrade
+// (401 otherwise, as any bearer operation), then holds a socket that closes
+// when the session ends (live.go) or the token expires, unless the client
+// renews it (renewWebSocket). The token expires at its exp, without the
+// leeway HTTP requests get: a token already past it is refused, since its
+// socket would close at once.
+func (s *Server) openOwnedWebSocket(c echo.Context, tok string) error {
+	r := c.Request()
+	p, exp, err := s.tokens.VerifyUntil(tok)
+	ttl := exp.Sub(s.now())
+	if err != nil || ttl <= 0 {
+		return errBadBearer
+	}
+	// Read before the session check: an ending between the check and
+	// AddOwned would reach no socket, and AddOwned says whether one came.
+	since := s.sockets.Endings()
+	user, err := s.store.GetSessionUser(r.Context(), p.SessionID, p.UserID)
+	if err != nil {
+		return err // db.ErrNoSession: 401, the session has ended
+	}
+	conn, err := ws.Accept(c.Response(), r, ws.BearerProtocol)
+	if err != nil {
+		return nil
+	}
+	held, missed := s.sockets.AddOwned(conn, p.UserID, p.SessionID, ttl, since)
+	s.holdWebSocket(conn, held, userGreeting(user.Email), s.renewWebSocket)
+	if missed {
+		// Rare: ask again, now that an ending would find the socket.
+		if _, err := s.store.GetSessionUser(context.WithoutCancel(r.Context()), p.SessionID, p.UserID); errors.Is(err, db.ErrNoSession) {
+			s.sockets.EndSessions(p.UserID, func(id string) bool { return id == p.SessionID })
+		}
+	}
+	return nil
+}
+
+// holdWebSocket counts a registered socket (held) and greets it, then holds
+// it on a goroutine of its own; a socket not held (Close has begun) hears
+// 1001 at once, as the others do.
+func (s *Server) holdWebSocket(conn *websocket.Conn, held bool, hello string, renew ws.Renew) {
 	if held {
 		s.metrics.websocket.Inc()
 	}
 	// Greet writes with a context of its own, not the request's, which the
 	// library would keep for the socket's life.
-	if err := ws.Greet(conn, greeting); err != nil {
+	if err := ws.Greet(conn, hello); err != nil {
 		ws.Drop(conn) // and Hold's read ends at once
 	}
 	if !held {
-		// Close has begun: say goodbye at once, as it does to the others.
 		ws.GoingAway(conn)
-		return nil
+		return
 	}
-	go s.sockets.Hold(conn, s.metrics.websocket.Dec)
-	return nil
+	go s.sockets.Hold(conn, s.metrics.websocket.Dec, renew)
+}
+
+// tokenMessage is the one message a client sends on an owned socket, to
+// keep it open past its token's expiry: {"type":"token","token":"<a fresh
+// access token of the same session>"}.
+type tokenMessage struct {
+	Type  string `json:"type"`
+	Token string `json:"token"`
+}
+
+// The reasons an owned socket is closed with ws.StatusTokenRefused; close
+// reasons, not HTTP errors, so not through toError.
+var (
+	errNotTokenMessage = errors.New(`not a token message: {"type":"token","token":"..."}`)
+	errSocketToken     = errors.New("the token is invalid or expired")
+	errOtherSession    = errors.New("the token is of another session than the socket's")
+)
+
+// renewWebSocket reads a token message on o's socket and returns the
+// fresh token's remaining life. The token must be of the socket's own
+// session: a socket never speaks for another. The session itself is
+// known to be live: its ending would have closed the socket.
+func (s *Server) renewWebSocket(o *ws.Owner, msg []byte) (time.Duration, error) {
+	var m tokenMessage
+	if err := json.Unmarshal(msg, &m); err != nil || m.Type != "token" {
+		return 0, errNotTokenMessage
+	}
+	p, exp, err := s.tokens.VerifyUntil(m.Token)
+	ttl := exp.Sub(s.now())
+	if err != nil || ttl <= 0 {
+		return 0, errSocketToken
+	}
+	if p.UserID != o.UserID || p.SessionID != o.SessionID {
+		return 0, errOtherSession
+	}
+	return ttl, nil
 }

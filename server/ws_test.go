@@ -164,13 +164,24 @@ type rawSocket struct {
 // same write, and reads the 101 response and the greeting.
 func dialRaw(t *testing.T, addr string, extra []byte) *rawSocket {
 	t.Helper()
+	return dialRawAs(t, addr, extra, "", greeting)
+}
+
+// dialRawAs is dialRaw with an access token in the bearer subprotocol
+// (none when tok is ""), expecting the greeting hello.
+func dialRawAs(t *testing.T, addr string, extra []byte, tok, hello string) *rawSocket {
+	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	req := "GET /ws HTTP/1.1\r\nHost: " + addr + "\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
-		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	if tok != "" {
+		req += "Sec-WebSocket-Protocol: bearer, " + tok + "\r\n"
+	}
+	req += "\r\n"
 	if _, err := c.Write(append([]byte(req), extra...)); err != nil {
 		t.Fatal(err)
 	}
@@ -182,8 +193,8 @@ func dialRaw(t *testing.T, addr string, extra []byte) *rawSocket {
 	if res.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("handshake: %s", res.Status)
 	}
-	if op, payload := s.readFrame(t); op != opText || string(payload) != greeting {
-		t.Fatalf("first frame %#x %q, want the greeting", op, payload)
+	if op, payload := s.readFrame(t); op != opText || string(payload) != hello {
+		t.Fatalf("first frame %#x %q, want %q", op, payload, hello)
 	}
 	return s
 }

@@ -39,6 +39,7 @@ type config struct {
 	LogLevel                         slog.Level    // LOG_LEVEL: debug, info, warn, error
 	LogFormat                        string        // LOG_FORMAT: json or text
 	ShutdownTimeout                  time.Duration // SHUTDOWN_TIMEOUT: how long in-flight requests get on shutdown
+	WSRecheckInterval                time.Duration // WS_RECHECK_INTERVAL: how often WebSockets' sessions are re-checked
 
 	BodyLimit         int64         // BODY_LIMIT: largest request body in bytes
 	AuthRateLimit     int           // AUTH_RATE_LIMIT: /login and /register requests per minute per IP; 0 is off
@@ -77,6 +78,7 @@ func (c config) server() server.Config {
 		RefreshReuseInterval: c.RefreshReuseInterval,
 		RedirectURLs:         c.RedirectURLs,
 		MFAIssuer:            c.MFAIssuer,
+		RecheckInterval:      c.WSRecheckInterval,
 	}
 }
 
@@ -102,6 +104,7 @@ var settings = []setting{
 	{"LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"LOG_FORMAT", "json", "json, or text for people"},
 	{"SHUTDOWN_TIMEOUT", "10s", "how long in-flight requests may take to finish on SIGINT/SIGTERM"},
+	{"WS_RECHECK_INTERVAL", "30s", "how often each replica asks the database which sessions of its authenticated WebSockets still live, closing the others (a safety net: an ended session closes its sockets at once)"},
 	{"BODY_LIMIT", "65536", "largest request body in bytes (suffixes KiB and MiB allowed); larger gets 413"},
 	{"AUTH_RATE_LIMIT", "10", "requests per minute per client IP to each operation marked x-keel-rate-limit in the spec (login, register, password reset, email verification, password change, account deletion, provider sign-in; token bucket); 0 turns it off"},
 	{"HASH_WORKERS", "(one per CPU)", "bcrypt hashes computed at once"},
@@ -141,6 +144,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	r.logging(&cfg)
 	cfg.JobInterval = r.duration("JOB_INTERVAL", time.Millisecond)
 	cfg.ShutdownTimeout = r.duration("SHUTDOWN_TIMEOUT", 0)
+	cfg.WSRecheckInterval = r.duration("WS_RECHECK_INTERVAL", 10*time.Millisecond)
 	return cfg, errors.Join(r.errs...)
 }
 

@@ -79,21 +79,22 @@ func TestLoadConfig(t *testing.T) {
 		}
 	})
 	bad := map[string]string{
-		"JWT_SECRET":      "short",
-		"JWT_TTL":         "forever",
-		"BCRYPT_COST":     "99",
-		"JOB_INTERVAL":    "-1s",
-		"LOG_LEVEL":       "loud",
-		"LOG_FORMAT":      "xml",
-		"DATABASE_URL":    "mysql://db/keel",
-		"BODY_LIMIT":      "lots",
-		"CORS_ORIGINS":    "app.example.com",
-		"TLS_CERT":        "cert.pem", // without TLS_KEY
-		"PPROF_ADDR":      "0.0.0.0:6060",
-		"HASH_QUEUE":      "-1",
-		"TRUSTED_PROXIES": "10.0.0.0/33",
-		"MFA_KEY":         "short-mfa-key",
-		"MFA_ISSUER":      "keel:prod",
+		"JWT_SECRET":          "short",
+		"JWT_TTL":             "forever",
+		"BCRYPT_COST":         "99",
+		"JOB_INTERVAL":        "-1s",
+		"LOG_LEVEL":           "loud",
+		"LOG_FORMAT":          "xml",
+		"DATABASE_URL":        "mysql://db/keel",
+		"BODY_LIMIT":          "lots",
+		"CORS_ORIGINS":        "app.example.com",
+		"TLS_CERT":            "cert.pem", // without TLS_KEY
+		"PPROF_ADDR":          "0.0.0.0:6060",
+		"HASH_QUEUE":          "-1",
+		"TRUSTED_PROXIES":     "10.0.0.0/33",
+		"WS_RECHECK_INTERVAL": "0s",
+		"MFA_KEY":             "short-mfa-key",
+		"MFA_ISSUER":          "keel:prod",
 	}
 	for name, value := range bad {
 		t.Run("bad "+name, func(t *testing.T) {

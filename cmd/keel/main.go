@@ -207,6 +207,12 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		Providers: providers,
 		MFA:       mfaKeys,
 	})
+	// Sockets of sessions that end close on every replica: the watch runs
+	// until serve returns, and is done before the database closes.
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() { defer close(watched); app.Watch(watchCtx) }()
+	defer func() { stopWatch(); <-watched }()
 	if cfg.PprofAddr != "" {
 		stopPprof, err := servePprof(cfg.PprofAddr, log)
 		if err != nil {

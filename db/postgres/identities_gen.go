@@ -75,15 +75,18 @@ func createIdentity(ctx context.Context, q *gen.Queries, userID int64, p db.Prov
 // squatted it unproved (see the identities migration): its untrusted
 // identities go and, when there were any, so does everything they may have
 // obtained: sessions, codes not yet redeemed, and link flows under way.
-func dropUntrusted(ctx context.Context, q *gen.Queries, userID int64) error {
+// It says which sessions ended, for the caller's transaction to announce
+// (none, a zero value, when there was nothing to drop).
+func dropUntrusted(ctx context.Context, q *gen.Queries, userID int64) (db.SessionsEnded, error) {
+	var none db.SessionsEnded
 	n, err := q.DeleteUntrustedIdentities(ctx, userID)
 	if err != nil || n == 0 {
-		return err
+		return none, err
 	}
 	if err := q.DeleteSessionsExcept(ctx, gen.DeleteSessionsExceptParams{UserID: userID, Keep: ""}); err != nil {
-		return err
+		return none, err
 	}
-	return voidGrants(ctx, q, userID)
+	return db.SessionsEnded{UserID: userID}, voidGrants(ctx, q, userID)
 }
 
 // voidGrants deletes the user's sign-in codes not yet redeemed and the link
@@ -101,12 +104,12 @@ func voidGrants(ctx context.Context, q *gen.Queries, userID int64) error {
 // fails on a unique index, and it looks again (once), finding the winner's.
 func (d *DB) SignInWithProvider(ctx context.Context, p db.ProviderUser, code db.OAuthCode, now time.Time, after func(*sql.Tx, db.User) error) (u db.User, how string, err error) {
 	for attempt := 0; ; attempt++ {
-		err = d.inTx(ctx, func(tx *sql.Tx, q *gen.Queries) error {
-			u, how, err = signIn(ctx, tx, q, p, now, after)
+		err = d.ending(ctx, func(tx *sql.Tx, q *gen.Queries) (ended db.SessionsEnded, err error) {
+			u, how, ended, err = signIn(ctx, tx, q, p, now, after)
 			if err != nil {
-				return err
+				return ended, err
 			}
-			return createCode(ctx, q, code, u.ID)
+			return ended, createCode(ctx, q, code, u.ID)
 		})
 		lostRace := errors.Is(err, db.ErrIdentityTaken) || (how == db.SignInNewUser && errors.Is(err, db.ErrEmailTaken))
 		if !lostRace || attempt == 1 {
@@ -115,18 +118,20 @@ func (d *DB) SignInWithProvider(ctx context.Context, p db.ProviderUser, code db.
 	}
 }
 
-// signIn is SignInWithProvider's lookup, in its transaction.
-func signIn(ctx context.Context, tx *sql.Tx, q *gen.Queries, p db.ProviderUser, now time.Time, after func(*sql.Tx, db.User) error) (db.User, string, error) {
+// signIn is SignInWithProvider's lookup, in its transaction; it also says
+// which sessions it ended (a link by email that dropped untrusted identities).
+func signIn(ctx context.Context, tx *sql.Tx, q *gen.Queries, p db.ProviderUser, now time.Time, after func(*sql.Tx, db.User) error) (db.User, string, db.SessionsEnded, error) {
+	var none db.SessionsEnded
 	id, err := q.GetIdentityUser(ctx, gen.GetIdentityUserParams{Provider: p.Provider, Subject: p.Subject})
 	switch {
 	case err == nil:
 		row, err := q.GetUser(ctx, id)
 		if err != nil {
-			return db.User{}, "", translate(err, db.ErrNoUser)
+			return db.User{}, "", none, translate(err, db.ErrNoUser)
 		}
-		return db.User{ID: row.ID, Email: row.Email, CreatedAt: db.Millis(row.CreatedAt), EmailVerified: row.EmailVerified}, db.SignInReturning, nil
+		return db.User{ID: row.ID, Email: row.Email, CreatedAt: db.Millis(row.CreatedAt), EmailVerified: row.EmailVerified}, db.SignInReturning, none, nil
 	case !errors.Is(err, sql.ErrNoRows):
-		return db.User{}, "", err
+		return db.User{}, "", none, err
 	}
 	existing, err := q.GetUserByEmail(ctx, p.Email)
 	switch {
@@ -135,41 +140,42 @@ func signIn(ctx context.Context, tx *sql.Tx, q *gen.Queries, p db.ProviderUser, 
 		// the address: otherwise whoever registered it first (here or at
 		// the provider) would take over the other's account.
 		if !p.EmailVerified || !existing.EmailVerified {
-			return db.User{}, "", db.ErrAccountExists
+			return db.User{}, "", none, db.ErrAccountExists
 		}
 		u := db.User{ID: existing.ID, Email: existing.Email, CreatedAt: db.Millis(existing.CreatedAt), EmailVerified: true}
 		// The provider has proved the address: an identity that squatted
 		// it unproved loses the account, and so does all it may hold.
-		if err := dropUntrusted(ctx, q, u.ID); err != nil {
-			return db.User{}, "", err
+		ended, err := dropUntrusted(ctx, q, u.ID)
+		if err != nil {
+			return db.User{}, "", none, err
 		}
-		return u, db.SignInLinked, createIdentity(ctx, q, u.ID, p, true, now)
+		return u, db.SignInLinked, ended, createIdentity(ctx, q, u.ID, p, true, now)
 	case !errors.Is(err, sql.ErrNoRows):
-		return db.User{}, "", err
+		return db.User{}, "", none, err
 	}
 	// A new account, with no password: it signs in through the provider,
 	// and may set a password through the reset mail.
 	row, err := q.CreateUser(ctx, gen.CreateUserParams{Email: p.Email, PasswordHash: "", CreatedAt: db.Millis(now)})
 	if err != nil {
-		return db.User{}, db.SignInNewUser, translate(err, nil)
+		return db.User{}, db.SignInNewUser, none, translate(err, nil)
 	}
 	if p.EmailVerified {
 		if _, err := q.MarkEmailVerified(ctx, gen.MarkEmailVerifiedParams{ID: row.ID, Email: row.Email}); err != nil {
-			return db.User{}, "", err
+			return db.User{}, "", none, err
 		}
 	}
 	u := db.User{ID: row.ID, Email: row.Email, CreatedAt: db.Millis(row.CreatedAt), EmailVerified: p.EmailVerified}
 	// Trusted only when the provider has verified the address: otherwise
 	// nobody has proved it, and whoever does later takes the account over.
 	if err := createIdentity(ctx, q, u.ID, p, p.EmailVerified, now); err != nil {
-		return db.User{}, db.SignInNewUser, err
+		return db.User{}, db.SignInNewUser, none, err
 	}
 	if after != nil {
 		if err := after(tx, u); err != nil {
-			return db.User{}, "", err
+			return db.User{}, "", none, err
 		}
 	}
-	return u, db.SignInNewUser, nil
+	return u, db.SignInNewUser, none, nil
 }
 
 // LinkIdentity implements db.Store. Two links of one provider user at once

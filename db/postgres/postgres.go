@@ -40,6 +40,9 @@ type DB struct {
 	writer      *sql.DB
 	write, read *gen.Queries
 	jobs        jobs.Backend
+	// listenConfig opens the connection that listens for session endings
+	// (live.go), outside the pool.
+	listenConfig *pgx.ConnConfig
 }
 
 var _ db.Store = (*DB)(nil)
@@ -63,6 +66,13 @@ func Open(ctx context.Context, url string, opts Options) (_ *DB, err error) {
 		return nil, err
 	}
 	d := &DB{writer: pool, jobs: jobs.Postgres(pool)}
+	// connect has parsed url already: this cannot fail.
+	if d.listenConfig, err = pgx.ParseConfig(url); err != nil {
+		return nil, err
+	}
+	if d.listenConfig.ConnectTimeout == 0 {
+		d.listenConfig.ConnectTimeout = connectTimeout
+	}
 	defer func() {
 		if err != nil {
 			d.Close()

@@ -5,13 +5,14 @@ package sqlite
 // (go run ./db/twin, part of make generate), so it may use only what both
 // adapters have under the same names: the fields writer (the connection
 // that writes), write and read (query sets on the writer and the readers),
-// the generated gen package, and translate (each adapter's own, in its
-// hand-written file).
+// the generated gen package, and translate, announce and announced (each
+// adapter's own, in its hand-written files).
 
 import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"time"
 
 	"github.com/keelhq/keel/db"
@@ -29,6 +30,26 @@ func (d *DB) inTx(ctx context.Context, fn func(*sql.Tx, *gen.Queries) error) err
 		return err
 	}
 	return tx.Commit()
+}
+
+// ending runs fn, which ends sessions and says which, in a transaction that
+// announces them (db.Store's "Session endings"): announce inside it (on
+// PostgreSQL a NOTIFY, sent only if it commits), announced after the commit
+// (on SQLite, to this process's watchers). An ending with no UserID ended
+// nothing and is not announced.
+func (d *DB) ending(ctx context.Context, fn func(*sql.Tx, *gen.Queries) (db.SessionsEnded, error)) error {
+	var ended db.SessionsEnded
+	err := d.inTx(ctx, func(tx *sql.Tx, q *gen.Queries) error {
+		var err error
+		if ended, err = fn(tx, q); err != nil || ended.UserID == 0 {
+			return err
+		}
+		return d.announce(ctx, tx, ended)
+	})
+	if err == nil && ended.UserID != 0 {
+		d.announced(ended)
+	}
+	return err
 }
 
 // oneRow turns an :execrows result into missing when nothing changed.
@@ -76,8 +97,10 @@ func (d *DB) GetCredentials(ctx context.Context, email string) (db.Credentials, 
 // DeleteUser implements db.Store; the sessions and tokens go with the
 // user (ON DELETE CASCADE).
 func (d *DB) DeleteUser(ctx context.Context, id int64) error {
-	n, err := d.write.DeleteUser(ctx, id)
-	return oneRow(n, err, db.ErrNoUser)
+	return d.ending(ctx, func(_ *sql.Tx, q *gen.Queries) (db.SessionsEnded, error) {
+		n, err := q.DeleteUser(ctx, id)
+		return db.SessionsEnded{UserID: id}, oneRow(n, err, db.ErrNoUser)
+	})
 }
 
 // CreateSession implements db.Store.
@@ -145,39 +168,55 @@ func (d *DB) ListSessions(ctx context.Context, userID int64) ([]db.Session, erro
 
 // DeleteSession implements db.Store.
 func (d *DB) DeleteSession(ctx context.Context, userID int64, id string) error {
-	n, err := d.write.DeleteSession(ctx, gen.DeleteSessionParams{ID: id, UserID: userID})
-	return oneRow(n, err, db.ErrNoSession)
+	return d.ending(ctx, func(_ *sql.Tx, q *gen.Queries) (db.SessionsEnded, error) {
+		n, err := q.DeleteSession(ctx, gen.DeleteSessionParams{ID: id, UserID: userID})
+		return db.SessionsEnded{UserID: userID, Session: id}, oneRow(n, err, db.ErrNoSession)
+	})
 }
 
-// EndSession implements db.Store.
+// EndSession implements db.Store; it reads the session's user first, for
+// the announcement.
 func (d *DB) EndSession(ctx context.Context, id string) error {
-	return d.write.DeleteSessionByID(ctx, id)
+	return d.ending(ctx, func(_ *sql.Tx, q *gen.Queries) (db.SessionsEnded, error) {
+		row, err := q.GetSession(ctx, id)
+		if err := translate(err, db.ErrNoSession); errors.Is(err, db.ErrNoSession) {
+			return db.SessionsEnded{}, nil // already gone: nothing to end
+		} else if err != nil {
+			return db.SessionsEnded{}, err
+		}
+		return db.SessionsEnded{UserID: row.UserID, Session: id}, q.DeleteSessionByID(ctx, id)
+	})
 }
 
 // DeleteSessions implements db.Store.
 func (d *DB) DeleteSessions(ctx context.Context, userID int64, keep string) error {
-	return d.write.DeleteSessionsExcept(ctx, gen.DeleteSessionsExceptParams{UserID: userID, Keep: keep})
+	return d.ending(ctx, func(_ *sql.Tx, q *gen.Queries) (db.SessionsEnded, error) {
+		err := q.DeleteSessionsExcept(ctx, gen.DeleteSessionsExceptParams{UserID: userID, Keep: keep})
+		return db.SessionsEnded{UserID: userID, Keep: keep}, err
+	})
 }
 
 // ChangePassword implements db.Store.
 func (d *DB) ChangePassword(ctx context.Context, userID int64, passwordHash, keep string) error {
-	return d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
+	return d.ending(ctx, func(_ *sql.Tx, q *gen.Queries) (db.SessionsEnded, error) {
+		var none db.SessionsEnded
 		if keep != "" {
 			// A session that ended (a logout, a revocation) since its
 			// password was checked must not change the password.
 			if _, err := q.GetSessionCredentials(ctx, gen.GetSessionCredentialsParams{SessionID: keep, UserID: userID}); err != nil {
-				return translate(err, db.ErrNoSession)
+				return none, translate(err, db.ErrNoSession)
 			}
 		}
 		n, err := q.SetPassword(ctx, gen.SetPasswordParams{ID: userID, PasswordHash: passwordHash})
 		if err := oneRow(n, err, db.ErrNoUser); err != nil {
-			return err
+			return none, err
 		}
 		if err := q.DeleteSessionsExcept(ctx, gen.DeleteSessionsExceptParams{UserID: userID, Keep: keep}); err != nil {
-			return err
+			return none, err
 		}
 		// A reset link mailed before the change must not undo it.
-		return q.DeleteOneTimeTokens(ctx, gen.DeleteOneTimeTokensParams{UserID: userID, Purpose: db.PurposeResetPassword})
+		err = q.DeleteOneTimeTokens(ctx, gen.DeleteOneTimeTokensParams{UserID: userID, Purpose: db.PurposeResetPassword})
+		return db.SessionsEnded{UserID: userID, Keep: keep}, err
 	})
 }
 
@@ -204,15 +243,16 @@ func take(ctx context.Context, q *gen.Queries, hash, purpose string, now time.Ti
 
 // VerifyEmail implements db.Store.
 func (d *DB) VerifyEmail(ctx context.Context, hash string, now time.Time) error {
-	return d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
+	return d.ending(ctx, func(_ *sql.Tx, q *gen.Queries) (db.SessionsEnded, error) {
+		var none db.SessionsEnded
 		row, err := take(ctx, q, hash, db.PurposeVerifyEmail, now)
 		if err != nil {
-			return err
+			return none, err
 		}
 		// An address changed since the email was sent stays unverified.
 		n, err := q.MarkEmailVerified(ctx, gen.MarkEmailVerifiedParams{ID: row.UserID, Email: row.Email})
 		if err != nil || n == 0 {
-			return err
+			return none, err
 		}
 		// The mailbox's owner has proved the address, as a reset does: an
 		// identity that created the account with it unproved goes, with
@@ -224,30 +264,32 @@ func (d *DB) VerifyEmail(ctx context.Context, hash string, now time.Time) error 
 
 // ResetPassword implements db.Store.
 func (d *DB) ResetPassword(ctx context.Context, hash, passwordHash string, now time.Time) error {
-	return d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
+	return d.ending(ctx, func(_ *sql.Tx, q *gen.Queries) (db.SessionsEnded, error) {
+		var none db.SessionsEnded
 		row, err := take(ctx, q, hash, db.PurposeResetPassword, now)
 		if err != nil {
-			return err
+			return none, err
 		}
 		// The user's tokens go with the user, so a token found has its user.
 		n, err := q.SetPassword(ctx, gen.SetPasswordParams{ID: row.UserID, PasswordHash: passwordHash})
 		if err := oneRow(n, err, db.ErrNoToken); err != nil {
-			return err
+			return none, err
 		}
 		// Every other reset link sent before is void now.
 		if err := q.DeleteOneTimeTokens(ctx, gen.DeleteOneTimeTokensParams{UserID: row.UserID, Purpose: db.PurposeResetPassword}); err != nil {
-			return err
+			return none, err
 		}
 		// The mailbox's owner has proved the address: an identity that
 		// created the account with it unproved was not theirs to keep, and
 		// no code or link flow from before the reset may open a session.
 		if _, err := q.DeleteUntrustedIdentities(ctx, row.UserID); err != nil {
-			return err
+			return none, err
 		}
 		if err := voidGrants(ctx, q, row.UserID); err != nil {
-			return err
+			return none, err
 		}
-		return q.DeleteSessionsExcept(ctx, gen.DeleteSessionsExceptParams{UserID: row.UserID, Keep: ""})
+		err = q.DeleteSessionsExcept(ctx, gen.DeleteSessionsExceptParams{UserID: row.UserID, Keep: ""})
+		return db.SessionsEnded{UserID: row.UserID}, err
 	})
 }
 

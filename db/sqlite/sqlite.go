@@ -43,6 +43,8 @@ type DB struct {
 	write, read *gen.Queries
 	jobs        jobs.Backend
 	limits      ratelimit.Memory
+	// watchers hear of sessions ending (live.go).
+	watchers watchers
 }
 
 var _ db.Store = (*DB)(nil)

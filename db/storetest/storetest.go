@@ -71,6 +71,7 @@ func Run(t *testing.T, open func(t *testing.T) db.Store) {
 		{"a recovery code works once; a new set voids the old", recoveryCodes},
 		{"removing the last factor voids recovery codes and lowers the sessions", deleteFactor},
 		{"expired enrolments are pruned; a deleted user's factors go", pruneFactors},
+		{"ending sessions is announced once committed; LiveSessions", announcements},
 		{"Close releases the database", closeStore},
 	}
 	for _, tt := range tests {

@@ -134,23 +134,30 @@ var (
 
 // Verify checks the token's signature and claims and returns whom it speaks for.
 func (t *Issuer) Verify(raw string) (Principal, error) {
+	p, _, err := t.VerifyUntil(raw)
+	return p, err
+}
+
+// VerifyUntil is Verify that also returns the token's expiry (its exp, which
+// Verify accepts until Leeway past it): a WebSocket lives until then.
+func (t *Issuer) VerifyUntil(raw string) (Principal, time.Time, error) {
 	t.mu.RLock()
 	v, ok := t.verified[raw]
 	t.mu.RUnlock()
 	if ok && t.now().Before(v.expires.Add(Leeway)) {
-		return v.Principal, nil
+		return v.Principal, v.expires, nil
 	}
 
 	var c claims
 	if _, err := t.parser.ParseWithClaims(raw, &c, t.key); err != nil {
-		return Principal{}, err
+		return Principal{}, time.Time{}, err
 	}
 	id, err := strconv.ParseInt(c.Subject, 10, 64)
 	if err != nil || id < 1 {
-		return Principal{}, errBadSubject
+		return Principal{}, time.Time{}, errBadSubject
 	}
 	if c.SessionID == "" || len(c.SessionID) > maxSessionIDLen {
-		return Principal{}, errNoSession
+		return Principal{}, time.Time{}, errNoSession
 	}
 	p := Principal{UserID: id, SessionID: c.SessionID, AAL: c.AAL, AMR: strings.Join(c.AMR, " ")}
 
@@ -160,7 +167,7 @@ func (t *Issuer) Verify(raw string) (Principal, error) {
 	}
 	t.verified[raw] = verifiedToken{Principal: p, expires: c.ExpiresAt.Time}
 	t.mu.Unlock()
-	return p, nil
+	return p, c.ExpiresAt.Time, nil
 }
 
 func (t *Issuer) key(*jwt.Token) (any, error) { return t.secret, nil }

@@ -3,7 +3,9 @@
 // the caller answers a refusal in its own words; an upgrade that leaves each
 // held socket small buffers; and the registry of held sockets, which says
 // goodbye to all of them (1001) from one place on shutdown, so a held socket
-// needs no goroutine of its own to watch for it.
+// needs no goroutine of its own to watch for it. A socket opened with an
+// access token is owned by its session (owned.go): the registry closes it
+// when the session ends or the token expires.
 package ws
 
 import (
@@ -61,54 +63,85 @@ const (
 	WriteBuffer = 512
 )
 
-// Accept upgrades a request CheckHandshake has passed. On an error the
+// Accept upgrades a request CheckHandshake has passed, choosing the first
+// of protocols the client offers as the socket's subprotocol. On an error the
 // library has answered the client and the handshake is over.
-func Accept(w http.ResponseWriter, r *http.Request) (*websocket.Conn, error) {
+func Accept(w http.ResponseWriter, r *http.Request, protocols ...string) (*websocket.Conn, error) {
 	// The origin was checked by CheckHandshake, in the caller's words.
-	return websocket.Accept(leanHijacker{w}, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	return websocket.Accept(leanHijacker{w}, r, &websocket.AcceptOptions{InsecureSkipVerify: true, Subprotocols: protocols})
 }
 
 // Registry is the set of held WebSockets.
 type Registry struct {
-	mu      sync.Mutex
-	conns   map[*websocket.Conn]struct{}
+	mu sync.Mutex
+	// conns are the held sockets, each with its owner (nil: anonymous).
+	conns   map[*websocket.Conn]*Owner
 	closing bool
 	held    sync.WaitGroup // one per socket in conns, until its Hold returns
+	// owned are the owned sockets by user, and endings counts EndSessions
+	// calls (owned.go).
+	owned   map[int64]map[*websocket.Conn]*Owner
+	endings uint64
 }
 
 // Add registers conn, or reports false once CloseAll has begun.
 func (reg *Registry) Add(conn *websocket.Conn) bool {
 	reg.mu.Lock()
 	defer reg.mu.Unlock()
+	return reg.add(conn, nil)
+}
+
+// add registers conn with its owner; reg.mu is held.
+func (reg *Registry) add(conn *websocket.Conn, o *Owner) bool {
 	if reg.closing {
 		return false
 	}
 	if reg.conns == nil {
-		reg.conns = make(map[*websocket.Conn]struct{})
+		reg.conns = make(map[*websocket.Conn]*Owner)
 	}
-	reg.conns[conn] = struct{}{}
+	reg.conns[conn] = o
 	reg.held.Add(1)
 	return true
 }
 
-// Hold reads conn, which Add registered, until the client closes it or goes
-// away, answering pings and close frames; run it as the socket's only
-// goroutine. A data message (keel expects none) closes the socket with 1008.
+// Hold reads conn, which Add or AddOwned registered, until the client closes
+// it or goes away, answering pings and close frames; run it as the socket's
+// only goroutine. On an anonymous socket a data message (keel expects none)
+// closes the socket with 1008; on an owned one, renew reads it (owned.go).
 // CloseAll ends the read. closed runs when the socket is closed, before
 // CloseAll can return.
-func (reg *Registry) Hold(conn *websocket.Conn, closed func()) {
+func (reg *Registry) Hold(conn *websocket.Conn, closed func(), renew Renew) {
 	defer reg.remove(conn)
 	defer closed()
-	// A context without Done: the read sets up no timer or callback.
-	if _, _, err := conn.Reader(context.Background()); err == nil {
-		conn.Close(websocket.StatusPolicyViolation, "keel does not read messages on this socket")
-		return
+	reg.mu.Lock()
+	o := reg.conns[conn]
+	reg.mu.Unlock()
+	for {
+		// A context without Done: the read sets up no timer or callback.
+		typ, r, err := conn.Reader(context.Background())
+		if err != nil {
+			conn.CloseNow()
+			return
+		}
+		if o == nil || renew == nil {
+			conn.Close(websocket.StatusPolicyViolation, "keel does not read messages on this socket")
+			return
+		}
+		if !reg.renew(conn, o, typ, r, renew) {
+			return
+		}
 	}
-	conn.CloseNow()
 }
 
 func (reg *Registry) remove(conn *websocket.Conn) {
 	reg.mu.Lock()
+	if o := reg.conns[conn]; o != nil {
+		o.expiry.Stop()
+		delete(reg.owned[o.UserID], conn)
+		if len(reg.owned[o.UserID]) == 0 {
+			delete(reg.owned, o.UserID)
+		}
+	}
 	delete(reg.conns, conn)
 	reg.mu.Unlock()
 	reg.held.Done()

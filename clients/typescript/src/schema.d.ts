@@ -522,11 +522,30 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * WebSocket greeting
+         * WebSocket greeting, anonymous or for a session
          * @description Upgrades to a WebSocket (RFC 6455). On connect the server sends the text
          *     message `Hello from keel WebSocket`, then holds the connection until the
          *     client closes it or the server shuts down (close code 1001, going away).
          *     Swagger UI cannot open WebSockets; use a WebSocket client such as `websocat`.
+         *
+         *     **A socket for a session.** Browsers cannot set `Authorization` on a WebSocket, so an
+         *     access token travels as a subprotocol: `Sec-WebSocket-Protocol: bearer, <access token>`
+         *     (in JavaScript, `new WebSocket(url, ["bearer", token])`). keel answers with the subprotocol
+         *     `bearer` alone (never the token) and greets the user by email:
+         *     `Hello ada@example.com from keel WebSocket`. An invalid or expired token, or one whose
+         *     session has ended, is refused with 401 before the upgrade. Such a socket speaks for its
+         *     session and never for longer than a token would; keel closes it with:
+         *
+         *     | code | reason | when |
+         *     |---|---|---|
+         *     | 4001 | `the session has ended` | its session ended on any replica: logout, `DELETE /sessions`, `DELETE /sessions/{id}`, a password change (other sessions), a password reset, refresh-token reuse, account deletion; within a second |
+         *     | 4002 | `the access token expired` | its token's `exp` passed and no fresh token came on the socket |
+         *     | 4003 | why the message was refused | a message that is not a valid token message of the socket's own session |
+         *
+         *     To keep it open past `exp`, send a fresh access token of the same session (from
+         *     `POST /token/refresh`) as a text message: `{"type":"token","token":"<access token>"}`.
+         *     keel answers nothing; the socket then closes at the new token's `exp`. Any other message
+         *     closes an anonymous socket with 1008, a session's with 4003.
          */
         get: operations["openWebSocket"];
         put?: never;
@@ -2537,7 +2556,10 @@ export interface operations {
     openWebSocket: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description `bearer, <access token>` opens a socket for the token's session; without `bearer` the socket is anonymous. */
+                "Sec-WebSocket-Protocol"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2551,6 +2573,7 @@ export interface operations {
                 content?: never;
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             426: components["responses"]["UpgradeRequired"];
         };

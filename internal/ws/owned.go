@@ -1,0 +1,174 @@
+package ws
+
+// Owned sockets: a socket opened with an access token speaks for that
+// token's session, so it must not outlive either. The registry indexes owned
+// sockets by user, closes those of a session that ended (EndSessions, from
+// the database's announcements) and each at its token's expiry (a timer, not
+// a goroutine), unless the client renews it with a fresh token of the same
+// session first.
+
+import (
+	"io"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// The close codes of owned sockets, in the range RFC 6455 §7.4.2 leaves to
+// applications; api/openapi.yaml (GET /ws) documents them.
+const (
+	// StatusSessionEnded: the socket's session ended (logout, revocation,
+	// password change or reset, refresh-token reuse, account deletion).
+	StatusSessionEnded websocket.StatusCode = 4001
+	// StatusTokenExpired: the socket's access token expired and no fresh one
+	// came on the socket.
+	StatusTokenExpired websocket.StatusCode = 4002
+	// StatusTokenRefused: a message on the socket was not a valid token
+	// message for its session.
+	StatusTokenRefused websocket.StatusCode = 4003
+)
+
+// The reasons sent with those codes.
+const (
+	ReasonSessionEnded = "the session has ended"
+	ReasonTokenExpired = "the access token expired"
+)
+
+// MaxMessage bounds a message an owned socket reads (a token message is a
+// few hundred bytes); the library closes the socket with 1009 past it.
+const MaxMessage = 4096
+
+// Owner is the session an owned socket speaks for.
+type Owner struct {
+	UserID    int64
+	SessionID string
+	// expiry closes the socket with StatusTokenExpired; guarded by the
+	// registry's mu.
+	expiry *time.Timer
+}
+
+// Renew reads a message sent on o's socket and returns how long the socket
+// may live from now (the remaining life of the fresh token it carries), or an
+// error whose text is the reason the socket is closed with
+// StatusTokenRefused (at most 123 bytes; never the token).
+type Renew func(o *Owner, msg []byte) (time.Duration, error)
+
+// Endings is how many times sessions have been ended. A caller that checks
+// a session before AddOwned reads it first and passes it to AddOwned, which
+// then says whether an ending came in between, unseen by both.
+func (reg *Registry) Endings() uint64 {
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	return reg.endings
+}
+
+// AddOwned registers conn as owned by the session sessionID of userID, to
+// close with StatusTokenExpired after ttl. held is false once CloseAll has
+// begun (as Add's); missed is true when sessions ended since Endings
+// returned since, and the caller must check its session again.
+func (reg *Registry) AddOwned(conn *websocket.Conn, userID int64, sessionID string, ttl time.Duration, since uint64) (held, missed bool) {
+	o := &Owner{UserID: userID, SessionID: sessionID}
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	if !reg.add(conn, o) {
+		return false, false
+	}
+	conn.SetReadLimit(MaxMessage)
+	o.expiry = time.AfterFunc(ttl, func() { conn.Close(StatusTokenExpired, ReasonTokenExpired) })
+	if reg.owned == nil {
+		reg.owned = make(map[int64]map[*websocket.Conn]*Owner)
+	}
+	byConn := reg.owned[userID]
+	if byConn == nil {
+		byConn = make(map[*websocket.Conn]*Owner, 1)
+		reg.owned[userID] = byConn
+	}
+	byConn[conn] = o
+	return true, reg.endings != since
+}
+
+// renew hands a message of o's socket to fn and moves the socket's expiry,
+// or closes the socket; it reports whether to go on reading.
+func (reg *Registry) renew(conn *websocket.Conn, o *Owner, typ websocket.MessageType, r io.Reader, fn Renew) bool {
+	if typ != websocket.MessageText {
+		conn.Close(StatusTokenRefused, "a token message is text")
+		return false
+	}
+	msg, err := io.ReadAll(r)
+	if err != nil {
+		conn.CloseNow() // over MaxMessage: the library has sent 1009
+		return false
+	}
+	ttl, err := fn(o, msg)
+	if err != nil {
+		conn.Close(StatusTokenRefused, err.Error())
+		return false
+	}
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	// A timer that has fired is closing the socket (the next read ends):
+	// a token that came too late does not reopen it.
+	if o.expiry.Stop() {
+		o.expiry.Reset(ttl)
+	}
+	return true
+}
+
+// EndSessions closes with StatusSessionEnded the owned sockets of userID
+// whose session ended says has ended, and returns how many. It does not
+// wait: the close handshakes run in goroutines of their own.
+func (reg *Registry) EndSessions(userID int64, ended func(sessionID string) bool) int {
+	reg.mu.Lock()
+	reg.endings++
+	var doomed []*websocket.Conn
+	for c, o := range reg.owned[userID] {
+		if ended(o.SessionID) {
+			doomed = append(doomed, c)
+		}
+	}
+	reg.mu.Unlock()
+	return endAll(doomed)
+}
+
+// OwnedSessions returns the sessions that own sockets, each once.
+func (reg *Registry) OwnedSessions() []string {
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	seen := make(map[string]struct{})
+	var ids []string
+	for _, byConn := range reg.owned {
+		for _, o := range byConn {
+			if _, ok := seen[o.SessionID]; !ok {
+				seen[o.SessionID] = struct{}{}
+				ids = append(ids, o.SessionID)
+			}
+		}
+	}
+	return ids
+}
+
+// EndSessionIDs is EndSessions for sessions named by id, whoever's they
+// are: what a re-check found ended.
+func (reg *Registry) EndSessionIDs(ended map[string]bool) int {
+	reg.mu.Lock()
+	reg.endings++
+	var doomed []*websocket.Conn
+	for _, byConn := range reg.owned {
+		for c, o := range byConn {
+			if ended[o.SessionID] {
+				doomed = append(doomed, c)
+			}
+		}
+	}
+	reg.mu.Unlock()
+	return endAll(doomed)
+}
+
+// endAll closes each of conns with StatusSessionEnded, in goroutines of
+// their own, and returns how many.
+func endAll(conns []*websocket.Conn) int {
+	for _, c := range conns {
+		go c.Close(StatusSessionEnded, ReasonSessionEnded)
+	}
+	return len(conns)
+}
