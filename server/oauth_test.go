@@ -726,6 +726,103 @@ func TestOAuthPreAccountHijackingHeldAccess(t *testing.T) {
 	})
 }
 
+// TestOAuthPreAccountHijackingVerifyEmail: the squatter of
+// TestOAuthPreAccountHijacking signs up through a provider that has not
+// verified the victim's address, so keel mails the victim a verification
+// link. The victim following it proves the address as a reset does: the
+// squatter's identities go (the provider account it linked from the profile
+// too: untrusted, as the account had an untrusted identity), with its
+// sessions, the codes it holds and its link flows, and its next sign-in is
+// account_exists. An account whose identities are all trusted keeps its
+// sessions when verified.
+func TestOAuthPreAccountHijackingVerifyEmail(t *testing.T) {
+	t.Parallel()
+	a := newOAuthAPI(t)
+	a.startJobs()
+
+	t.Run("the verification mail ends the squatter", func(t *testing.T) {
+		a := a.forInput(t)
+		const email = "victim@example.com"
+		a.user("mallory", email, false)
+		squat := a.mustSignIn("mallory")
+		victimID := a.profile(squat.Token).ID
+		// What the squatter holds when the victim follows the link: a
+		// session from a profile link of its own provider account, a
+		// sign-in code not yet redeemed, and a link flow under way.
+		a.user("mallory-own", "mallory@evil.example", true)
+		lc := newApp()
+		linked := decode[oapi.Token](t, a.status(a.exchange(a.code(a.link(squat.Token, "other", "mallory-own", lc)), lc.verifier),
+			http.StatusOK, "the squatter's link"))
+		sc := newApp()
+		signInCode := a.code(a.signIn("corp", "mallory", sc))
+		fc := newApp()
+		res := decode[oapi.AuthorizeURL](t, a.status(a.linkRec(squat.Token, "other", appURL, fc), http.StatusOK, "link"))
+		flowCallback := a.atProvider(a.toProvider(res.AuthorizeURL), "mallory-own")
+
+		// The victim follows the link the squatter's sign-up mailed them.
+		verify := a.waitEmail(email, "Confirm", 0)
+		a.status(a.do("POST", "/email/verify", jsonBody("token", verify)), http.StatusNoContent, "verify email")
+
+		for _, tok := range []oapi.Token{squat, linked} {
+			if got := a.profileStatus(tok.Token); got != http.StatusUnauthorized {
+				t.Errorf("a squatter's session after the verification: %d, want 401", got)
+			}
+			a.status(a.refresh(tok.RefreshToken), http.StatusUnauthorized, "a squatter's refresh after the verification")
+		}
+		a.status(a.exchange(signInCode, sc.verifier), http.StatusBadRequest, "a sign-in code from before the verification")
+		a.status(a.callback(flowCallback), http.StatusBadRequest, "the callback of a link flow from before the verification")
+		before := a.rows()
+		a.refused(a.signIn("corp", "mallory", newApp()), "account_exists")
+		a.nothingCreated(before, "the squatter's sign-in after the verification")
+		// The provider account it linked is nobody's now: signing in with
+		// it makes the squatter an account of its own, not the victim's.
+		c := newApp()
+		own := decode[oapi.Token](t, a.status(a.exchange(a.code(a.signIn("other", "mallory-own", c)), c.verifier), http.StatusOK, "token"))
+		if u := a.profile(own.Token); u.ID == victimID || u.Email != "mallory@evil.example" {
+			t.Errorf("the squatter's linked provider account signs in to %d (%s), want its own new account", u.ID, u.Email)
+		}
+
+		// The owner sets a password through the reset mail: the account is
+		// verified and has no identity left.
+		a.status(a.do("POST", "/password/forgot", jsonBody("email", email)), http.StatusAccepted, "forgot")
+		reset := a.waitEmail(email, "Reset", 0)
+		a.status(a.do("POST", "/password/reset", jsonBody("token", reset, "new_password", "victims-password")), http.StatusNoContent, "reset")
+		victim := a.mustLogin(email, "victims-password")
+		if u := a.profile(victim); u.ID != victimID || !u.EmailVerified {
+			t.Errorf("the victim's account is %d, verified %v; want %d, verified", u.ID, u.EmailVerified, victimID)
+		}
+		if ids := a.identities(victim); len(ids) != 0 {
+			t.Errorf("the victim's identities %+v, want none", ids)
+		}
+	})
+
+	t.Run("an account with only trusted identities keeps its sessions", func(t *testing.T) {
+		a := a.forInput(t)
+		const email = "ada@example.com"
+		a.mustRegister(email, "password123")
+		tok := a.mustLogin(email, "password123")
+		// A link from the profile of an account with no untrusted identity
+		// is trusted, whatever the provider says of its address.
+		a.user("ada-at-corp", "ada@corp.example", false)
+		c := newApp()
+		linked := decode[oapi.Token](t, a.status(a.exchange(a.code(a.link(tok, "corp", "ada-at-corp", c)), c.verifier), http.StatusOK, "link"))
+
+		verify := a.waitEmail(email, "Confirm", 0)
+		a.status(a.do("POST", "/email/verify", jsonBody("token", verify)), http.StatusNoContent, "verify email")
+		for _, tok := range []string{tok, linked.Token} {
+			if got := a.profileStatus(tok); got != http.StatusOK {
+				t.Errorf("a session after the verification: %d, want 200", got)
+			}
+		}
+		if u := a.profile(tok); !u.EmailVerified {
+			t.Error("not verified after verifying")
+		}
+		if ids := a.identities(tok); len(ids) != 1 || ids[0].Provider != "corp" {
+			t.Errorf("identities %+v, want the corp one kept", ids)
+		}
+	})
+}
+
 // TestOAuthDeleteIdentity: unlinking is refused for the account's last way
 // in, and only the user's own identities can be unlinked.
 func TestOAuthDeleteIdentity(t *testing.T) {
