@@ -186,6 +186,14 @@ func (d *DB) LinkIdentity(ctx context.Context, userID int64, p db.ProviderUser, 
 	for attempt := 0; ; attempt++ {
 		lostRace := false
 		err := d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
+			// The user's row lock first: a reset or a verification of the
+			// address (which update that row) then either commits before
+			// the untrusted identities are counted, or waits for the link,
+			// and drops it.
+			n, err := q.LockUser(ctx, userID)
+			if err := oneRow(n, err, db.ErrNoUser); err != nil {
+				return err
+			}
 			owner, err := q.GetIdentityUser(ctx, gen.GetIdentityUserParams{Provider: p.Provider, Subject: p.Subject})
 			switch {
 			case err == nil && owner != userID:
@@ -194,9 +202,6 @@ func (d *DB) LinkIdentity(ctx context.Context, userID int64, p db.ProviderUser, 
 				return nil
 			case !errors.Is(err, sql.ErrNoRows):
 				return err
-			}
-			if _, err := q.GetUser(ctx, userID); err != nil {
-				return translate(err, db.ErrNoUser)
 			}
 			// Trusted when the signed-in user owns the account for sure:
 			// not while it still has an untrusted identity, whose holder
