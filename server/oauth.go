@@ -120,6 +120,7 @@ func (s *Server) OauthCallback(ctx context.Context, req oapi.OauthCallbackReques
 		return nil, err
 	}
 	if req.Params.State == nil {
+		s.metrics.signIn(p.Name(), "bad_state")
 		return nil, errNoFlow
 	}
 	flow, err := s.store.TakeOAuthFlow(ctx, db.HashToken(*req.Params.State), s.now())
@@ -139,6 +140,8 @@ func (s *Server) OauthCallback(ctx context.Context, req oapi.OauthCallbackReques
 		return back(result, url.Values{"error": {code}, "error_description": {description}})
 	}
 	switch {
+	case req.Params.Error != nil && *req.Params.Error == "":
+		return refuse("provider_error", "invalid_request", "the provider sent an empty error")
 	case req.Params.Error != nil:
 		desc := ""
 		if req.Params.ErrorDescription != nil {
