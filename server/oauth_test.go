@@ -1035,7 +1035,7 @@ func TestOAuthCallbackRefused(t *testing.T) {
 
 	m := a.signIns("corp")
 	for result, want := range map[string]int{
-		"invalid_token": 5, "email_required": 3, "provider_error": 3, "bad_state": 7, "new_user": 1, "returning": 2,
+		"invalid_token": 5, "email_required": 3, "provider_error": 3, "bad_state": 8, "new_user": 1, "returning": 2,
 	} {
 		if m[result] != want {
 			t.Errorf("keel_oidc_signins_total{result=%q} = %d, want %d (all: %v)", result, m[result], want, m)
