@@ -63,10 +63,16 @@ func (s *Server) openOwnedWebSocket(c echo.Context, tok string) error {
 	// Read before the session check: an ending between the check and
 	// AddOwned would reach no socket, and AddOwned says whether one came.
 	since := s.sockets.Endings()
-	user, err := s.store.GetSessionUser(r.Context(), p.SessionID, p.UserID)
+	acc, err := s.store.GetSessionAccess(r.Context(), p.SessionID, p.UserID)
 	if err != nil {
 		return err // db.ErrNoSession: 401, the session has ended
 	}
+	// The assurance rule of every bearer operation: an aal1 session of an
+	// account with a second factor gets no socket until it verifies it.
+	if err := checkAssurance(acc, "openWebSocket"); err != nil {
+		return err
+	}
+	user := acc.User
 	conn, err := ws.Accept(c.Response(), r, ws.BearerProtocol)
 	if err != nil {
 		return nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/keelhq/keel/gen/oapi"
 	"github.com/keelhq/keel/internal/testutil"
 	"github.com/keelhq/keel/internal/token"
 	"github.com/keelhq/keel/internal/ws"
@@ -131,6 +132,15 @@ func TestWebSocketSession(t *testing.T) {
 		if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), errSessionEnded.Detail) {
 			t.Errorf("ended session: %d %s, want 401 %q", rec.Code, rec.Body, errSessionEnded.Detail)
 		}
+	})
+	t.Run("an aal1 session of an account with a second factor: 403 mfa-required", func(t *testing.T) {
+		secret, _, _ := a.mfaAccount("grace@example.com")
+		pending := a.mustLogin("grace@example.com", "password123")
+		rec := handshake(a, "bearer, "+pending)
+		wantMFARequired(t, rec, "GET /ws at aal1")
+		up := decode[oapi.Token](t, a.status(a.mfaVerify(pending, "code", codeAt(t, secret, a.clock.Now().Add(30*time.Second))), 200, "POST /mfa/verify"))
+		c := dialSession(t, wsURL(ts), up.Token, "grace@example.com")
+		c.Close(websocket.StatusNormalClosure, "")
 	})
 	if strings.Contains(a.logs.String(), pair.Token) {
 		t.Error("a token in the subprotocol was logged")

@@ -533,7 +533,8 @@ export interface paths {
          *     (in JavaScript, `new WebSocket(url, ["bearer", token])`). keel answers with the subprotocol
          *     `bearer` alone (never the token) and greets the user by email:
          *     `Hello ada@example.com from keel WebSocket`. An invalid or expired token, or one whose
-         *     session has ended, is refused with 401 before the upgrade. Such a socket speaks for its
+         *     session has ended, is refused with 401 before the upgrade; an `aal1` session of an account
+         *     with a second factor, with 403 (`urn:keel:problem:mfa-required`). Such a socket speaks for its
          *     session and never for longer than a token would; keel closes it with:
          *
          *     | code | reason | when |
