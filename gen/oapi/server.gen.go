@@ -300,6 +300,83 @@ type OAuthTokenRequest struct {
 	CodeVerifier string `json:"code_verifier"`
 }
 
+// Passkey defines model for Passkey.
+type Passkey struct {
+	// BackedUp The passkey is synced or backed up (the BS flag), as of its last use.
+	//
+	// Example: true
+	BackedUp bool `json:"backed_up"`
+
+	// BackupEligible The passkey may be synced to other devices (the BE flag); fixed at registration.
+	//
+	// Example: true
+	BackupEligible bool `json:"backup_eligible"`
+
+	// CreatedAt Example: 2026-11-25T12:00:00Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// ID Example: Zm9vYmFyYmF6cXV4cXV1eA
+	ID string `json:"id"`
+
+	// LastUsedAt The last sign-in with it; absent until the first.
+	//
+	// Example: 2026-11-26T08:30:00Z
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+
+	// Name What the user calls the passkey.
+	//
+	// Example: Ada's phone
+	Name PasskeyName `json:"name"`
+}
+
+// PasskeyLoginRequest defines model for PasskeyLoginRequest.
+type PasskeyLoginRequest struct {
+	// Credential The PublicKeyCredential the browser returned, as JSON (`credential.toJSON()`): `id`,
+	// `rawId`, `type` (`public-key`) and `response`, whose binary members are base64url-encoded.
+	//
+	//
+	// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AAAAAAAAAAE"},"type":"public-key"}
+	Credential PublicKeyCredential `json:"credential"`
+	FlowID     string              `json:"flow_id"`
+}
+
+// PasskeyName What the user calls the passkey.
+//
+// Example: Ada's phone
+type PasskeyName = string
+
+// PasskeyOptions defines model for PasskeyOptions.
+type PasskeyOptions struct {
+	// FlowID Names the ceremony when its answer is posted; good once, for five minutes.
+	//
+	// Example: Zm9vYmFyYmF6cXV4cXV1eA
+	FlowID string `json:"flow_id"`
+
+	// Options The `publicKey` member for `navigator.credentials.create` or `.get`, with its binary
+	// members base64url-encoded (as `PublicKeyCredential.parseCreationOptionsFromJSON` and
+	// `parseRequestOptionsFromJSON` take them).
+	//
+	//
+	// Example: {"challenge":"3q2-7wAAAAAAAAAAAAAAAA","rpId":"example.com","timeout":300000,"userVerification":"preferred"}
+	Options map[string]interface{} `json:"options"`
+}
+
+// PasskeyRegisterRequest defines model for PasskeyRegisterRequest.
+type PasskeyRegisterRequest struct {
+	// Credential The PublicKeyCredential the browser returned, as JSON (`credential.toJSON()`): `id`,
+	// `rawId`, `type` (`public-key`) and `response`, whose binary members are base64url-encoded.
+	//
+	//
+	// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AAAAAAAAAAE"},"type":"public-key"}
+	Credential PublicKeyCredential `json:"credential"`
+	FlowID     string              `json:"flow_id"`
+
+	// Name What the user calls the passkey.
+	//
+	// Example: Ada's phone
+	Name PasskeyName `json:"name"`
+}
+
 // Password 8 to 72 characters, and at most 72 bytes in UTF-8 (bcrypt's limit).
 //
 // Example: correct horse battery
@@ -335,6 +412,12 @@ type Problem struct {
 // Example: google
 type ProviderName = string
 
+// PublicKeyCredential The PublicKeyCredential the browser returned, as JSON (`credential.toJSON()`): `id`,
+// `rawId`, `type` (`public-key`) and `response`, whose binary members are base64url-encoded.
+//
+// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AAAAAAAAAAE"},"type":"public-key"}
+type PublicKeyCredential = map[string]interface{}
+
 // RecoveryCodes defines model for RecoveryCodes.
 type RecoveryCodes struct {
 	// RecoveryCodes Ten codes, each good once for `POST /mfa/verify` in place of a TOTP code. Shown this once.
@@ -363,6 +446,14 @@ type RegisterRequest struct {
 	//
 	// Example: correct horse battery
 	Password string `json:"password"`
+}
+
+// RenamePasskeyRequest defines model for RenamePasskeyRequest.
+type RenamePasskeyRequest struct {
+	// Name What the user calls the passkey.
+	//
+	// Example: Ada's phone
+	Name PasskeyName `json:"name"`
 }
 
 // ResetPasswordRequest defines model for ResetPasswordRequest.
@@ -486,6 +577,9 @@ type User struct {
 // FactorID Example: Zm9vYmFyYmF6cXV4cXV1eA
 type FactorID = string
 
+// PasskeyID Example: Zm9vYmFyYmF6cXV4cXV1eA
+type PasskeyID = string
+
 // Provider A provider's name, as in `OIDC_PROVIDERS` (lower case).
 //
 // Example: google
@@ -521,11 +615,20 @@ type NoSuchFactor = Problem
 // NoSuchIdentity An RFC 9457 problem detail.
 type NoSuchIdentity = Problem
 
+// NoSuchPasskey An RFC 9457 problem detail.
+type NoSuchPasskey = Problem
+
 // NoSuchProvider An RFC 9457 problem detail.
 type NoSuchProvider = Problem
 
 // NoSuchSession An RFC 9457 problem detail.
 type NoSuchSession = Problem
+
+// PasskeyTaken An RFC 9457 problem detail.
+type PasskeyTaken = Problem
+
+// PasskeysOff An RFC 9457 problem detail.
+type PasskeysOff = Problem
 
 // PayloadTooLarge An RFC 9457 problem detail.
 type PayloadTooLarge = Problem
@@ -587,6 +690,15 @@ type VerifyMFAJSONRequestBody = MFAVerifyRequest
 
 // OauthTokenJSONRequestBody defines body for OauthToken for application/json ContentType.
 type OauthTokenJSONRequestBody = OAuthTokenRequest
+
+// PasskeyLoginJSONRequestBody defines body for PasskeyLogin for application/json ContentType.
+type PasskeyLoginJSONRequestBody = PasskeyLoginRequest
+
+// RegisterPasskeyJSONRequestBody defines body for RegisterPasskey for application/json ContentType.
+type RegisterPasskeyJSONRequestBody = PasskeyRegisterRequest
+
+// RenamePasskeyJSONRequestBody defines body for RenamePasskey for application/json ContentType.
+type RenamePasskeyJSONRequestBody = RenamePasskeyRequest
 
 // ForgotPasswordJSONRequestBody defines body for ForgotPassword for application/json ContentType.
 type ForgotPasswordJSONRequestBody = ForgotPasswordRequest
@@ -656,6 +768,27 @@ type ServerInterface interface {
 	// OauthCallback Where the provider sends the browser back
 	// (GET /oauth/{provider}/callback)
 	OauthCallback(ctx echo.Context, provider Provider, params OauthCallbackParams) error
+	// ListPasskeys The signed-in user's passkeys
+	// (GET /passkeys)
+	ListPasskeys(ctx echo.Context) error
+	// PasskeyLogin Sign in with a passkey
+	// (POST /passkeys/login)
+	PasskeyLogin(ctx echo.Context) error
+	// PasskeyLoginOptions Start a sign-in with a passkey
+	// (POST /passkeys/login/options)
+	PasskeyLoginOptions(ctx echo.Context) error
+	// RegisterPasskey Finish registering a passkey
+	// (POST /passkeys/register)
+	RegisterPasskey(ctx echo.Context) error
+	// PasskeyRegisterOptions Start registering a passkey for the signed-in user
+	// (POST /passkeys/register/options)
+	PasskeyRegisterOptions(ctx echo.Context) error
+	// DeletePasskey Remove a passkey
+	// (DELETE /passkeys/{id})
+	DeletePasskey(ctx echo.Context, id PasskeyID) error
+	// RenamePasskey Rename a passkey
+	// (PATCH /passkeys/{id})
+	RenamePasskey(ctx echo.Context, id PasskeyID) error
 	// ForgotPassword Email a password reset token
 	// (POST /password/forgot)
 	ForgotPassword(ctx echo.Context) error
@@ -921,6 +1054,83 @@ func (w *ServerInterfaceWrapper) OauthCallback(ctx echo.Context) error {
 	return err
 }
 
+// ListPasskeys converts echo context to params.
+func (w *ServerInterfaceWrapper) ListPasskeys(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListPasskeys(ctx)
+	return err
+}
+
+// PasskeyLogin converts echo context to params.
+func (w *ServerInterfaceWrapper) PasskeyLogin(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.PasskeyLogin(ctx)
+	return err
+}
+
+// PasskeyLoginOptions converts echo context to params.
+func (w *ServerInterfaceWrapper) PasskeyLoginOptions(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.PasskeyLoginOptions(ctx)
+	return err
+}
+
+// RegisterPasskey converts echo context to params.
+func (w *ServerInterfaceWrapper) RegisterPasskey(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RegisterPasskey(ctx)
+	return err
+}
+
+// PasskeyRegisterOptions converts echo context to params.
+func (w *ServerInterfaceWrapper) PasskeyRegisterOptions(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.PasskeyRegisterOptions(ctx)
+	return err
+}
+
+// DeletePasskey converts echo context to params.
+func (w *ServerInterfaceWrapper) DeletePasskey(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id PasskeyID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeletePasskey(ctx, id)
+	return err
+}
+
+// RenamePasskey converts echo context to params.
+func (w *ServerInterfaceWrapper) RenamePasskey(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id PasskeyID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RenamePasskey(ctx, id)
+	return err
+}
+
 // ForgotPassword converts echo context to params.
 func (w *ServerInterfaceWrapper) ForgotPassword(ctx echo.Context) error {
 	var err error
@@ -1144,6 +1354,13 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/mfa/factors", wrapper.ListMFAFactors, options.OperationMiddlewares["listMFAFactors"]...)
 	router.DELETE(options.BaseURL+"/mfa/factors/:id", wrapper.DeleteMFAFactor, options.OperationMiddlewares["deleteMFAFactor"]...)
 	router.POST(options.BaseURL+"/mfa/recovery-codes", wrapper.RegenerateRecoveryCodes, options.OperationMiddlewares["regenerateRecoveryCodes"]...)
+	router.POST(options.BaseURL+"/passkeys/register/options", wrapper.PasskeyRegisterOptions, options.OperationMiddlewares["passkeyRegisterOptions"]...)
+	router.POST(options.BaseURL+"/passkeys/register", wrapper.RegisterPasskey, options.OperationMiddlewares["registerPasskey"]...)
+	router.POST(options.BaseURL+"/passkeys/login/options", wrapper.PasskeyLoginOptions, options.OperationMiddlewares["passkeyLoginOptions"]...)
+	router.POST(options.BaseURL+"/passkeys/login", wrapper.PasskeyLogin, options.OperationMiddlewares["passkeyLogin"]...)
+	router.GET(options.BaseURL+"/passkeys", wrapper.ListPasskeys, options.OperationMiddlewares["listPasskeys"]...)
+	router.DELETE(options.BaseURL+"/passkeys/:id", wrapper.DeletePasskey, options.OperationMiddlewares["deletePasskey"]...)
+	router.PATCH(options.BaseURL+"/passkeys/:id", wrapper.RenamePasskey, options.OperationMiddlewares["renamePasskey"]...)
 
 }
 
@@ -1167,9 +1384,15 @@ type NoSuchFactorApplicationProblemPlusJSONResponse Problem
 
 type NoSuchIdentityApplicationProblemPlusJSONResponse Problem
 
+type NoSuchPasskeyApplicationProblemPlusJSONResponse Problem
+
 type NoSuchProviderApplicationProblemPlusJSONResponse Problem
 
 type NoSuchSessionApplicationProblemPlusJSONResponse Problem
+
+type PasskeyTakenApplicationProblemPlusJSONResponse Problem
+
+type PasskeysOffApplicationProblemPlusJSONResponse Problem
 
 type PayloadTooLargeApplicationProblemPlusJSONResponse Problem
 
@@ -2562,6 +2785,784 @@ func (response OauthCallback502ApplicationProblemPlusJSONResponse) VisitOauthCal
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(502)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPasskeysRequestObject struct {
+}
+
+type ListPasskeysResponseObject interface {
+	VisitListPasskeysResponse(w http.ResponseWriter) error
+}
+
+type ListPasskeys200JSONResponse []Passkey
+
+func (response ListPasskeys200JSONResponse) VisitListPasskeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPasskeys401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListPasskeys401ApplicationProblemPlusJSONResponse) VisitListPasskeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPasskeys403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response ListPasskeys403ApplicationProblemPlusJSONResponse) VisitListPasskeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPasskeys500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListPasskeys500ApplicationProblemPlusJSONResponse) VisitListPasskeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLoginRequestObject struct {
+	Body *PasskeyLoginJSONRequestBody
+}
+
+type PasskeyLoginResponseObject interface {
+	VisitPasskeyLoginResponse(w http.ResponseWriter) error
+}
+
+type PasskeyLogin200JSONResponse Token
+
+func (response PasskeyLogin200JSONResponse) VisitPasskeyLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLogin400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response PasskeyLogin400ApplicationProblemPlusJSONResponse) VisitPasskeyLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLogin401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response PasskeyLogin401ApplicationProblemPlusJSONResponse) VisitPasskeyLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLogin404ApplicationProblemPlusJSONResponse struct {
+	PasskeysOffApplicationProblemPlusJSONResponse
+}
+
+func (response PasskeyLogin404ApplicationProblemPlusJSONResponse) VisitPasskeyLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLogin413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response PasskeyLogin413ApplicationProblemPlusJSONResponse) VisitPasskeyLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLogin415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response PasskeyLogin415ApplicationProblemPlusJSONResponse) VisitPasskeyLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLogin429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response PasskeyLogin429ApplicationProblemPlusJSONResponse) VisitPasskeyLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLogin500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response PasskeyLogin500ApplicationProblemPlusJSONResponse) VisitPasskeyLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLoginOptionsRequestObject struct {
+}
+
+type PasskeyLoginOptionsResponseObject interface {
+	VisitPasskeyLoginOptionsResponse(w http.ResponseWriter) error
+}
+
+type PasskeyLoginOptions200JSONResponse PasskeyOptions
+
+func (response PasskeyLoginOptions200JSONResponse) VisitPasskeyLoginOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLoginOptions404ApplicationProblemPlusJSONResponse struct {
+	PasskeysOffApplicationProblemPlusJSONResponse
+}
+
+func (response PasskeyLoginOptions404ApplicationProblemPlusJSONResponse) VisitPasskeyLoginOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLoginOptions429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response PasskeyLoginOptions429ApplicationProblemPlusJSONResponse) VisitPasskeyLoginOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLoginOptions500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response PasskeyLoginOptions500ApplicationProblemPlusJSONResponse) VisitPasskeyLoginOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterPasskeyRequestObject struct {
+	Body *RegisterPasskeyJSONRequestBody
+}
+
+type RegisterPasskeyResponseObject interface {
+	VisitRegisterPasskeyResponse(w http.ResponseWriter) error
+}
+
+type RegisterPasskey201JSONResponse Passkey
+
+func (response RegisterPasskey201JSONResponse) VisitRegisterPasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterPasskey400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RegisterPasskey400ApplicationProblemPlusJSONResponse) VisitRegisterPasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterPasskey401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RegisterPasskey401ApplicationProblemPlusJSONResponse) VisitRegisterPasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterPasskey403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response RegisterPasskey403ApplicationProblemPlusJSONResponse) VisitRegisterPasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterPasskey404ApplicationProblemPlusJSONResponse struct {
+	PasskeysOffApplicationProblemPlusJSONResponse
+}
+
+func (response RegisterPasskey404ApplicationProblemPlusJSONResponse) VisitRegisterPasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterPasskey409ApplicationProblemPlusJSONResponse struct {
+	PasskeyTakenApplicationProblemPlusJSONResponse
+}
+
+func (response RegisterPasskey409ApplicationProblemPlusJSONResponse) VisitRegisterPasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterPasskey413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response RegisterPasskey413ApplicationProblemPlusJSONResponse) VisitRegisterPasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterPasskey415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response RegisterPasskey415ApplicationProblemPlusJSONResponse) VisitRegisterPasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterPasskey500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RegisterPasskey500ApplicationProblemPlusJSONResponse) VisitRegisterPasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyRegisterOptionsRequestObject struct {
+}
+
+type PasskeyRegisterOptionsResponseObject interface {
+	VisitPasskeyRegisterOptionsResponse(w http.ResponseWriter) error
+}
+
+type PasskeyRegisterOptions200JSONResponse PasskeyOptions
+
+func (response PasskeyRegisterOptions200JSONResponse) VisitPasskeyRegisterOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyRegisterOptions401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response PasskeyRegisterOptions401ApplicationProblemPlusJSONResponse) VisitPasskeyRegisterOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyRegisterOptions403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response PasskeyRegisterOptions403ApplicationProblemPlusJSONResponse) VisitPasskeyRegisterOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyRegisterOptions404ApplicationProblemPlusJSONResponse struct {
+	PasskeysOffApplicationProblemPlusJSONResponse
+}
+
+func (response PasskeyRegisterOptions404ApplicationProblemPlusJSONResponse) VisitPasskeyRegisterOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyRegisterOptions500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response PasskeyRegisterOptions500ApplicationProblemPlusJSONResponse) VisitPasskeyRegisterOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeletePasskeyRequestObject struct {
+	ID PasskeyID `json:"id"`
+}
+
+type DeletePasskeyResponseObject interface {
+	VisitDeletePasskeyResponse(w http.ResponseWriter) error
+}
+
+type DeletePasskey204Response struct {
+}
+
+func (response DeletePasskey204Response) VisitDeletePasskeyResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeletePasskey400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeletePasskey400ApplicationProblemPlusJSONResponse) VisitDeletePasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeletePasskey401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeletePasskey401ApplicationProblemPlusJSONResponse) VisitDeletePasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeletePasskey403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response DeletePasskey403ApplicationProblemPlusJSONResponse) VisitDeletePasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeletePasskey404ApplicationProblemPlusJSONResponse struct {
+	NoSuchPasskeyApplicationProblemPlusJSONResponse
+}
+
+func (response DeletePasskey404ApplicationProblemPlusJSONResponse) VisitDeletePasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeletePasskey409ApplicationProblemPlusJSONResponse struct {
+	LastWayInApplicationProblemPlusJSONResponse
+}
+
+func (response DeletePasskey409ApplicationProblemPlusJSONResponse) VisitDeletePasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeletePasskey500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response DeletePasskey500ApplicationProblemPlusJSONResponse) VisitDeletePasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RenamePasskeyRequestObject struct {
+	ID   PasskeyID `json:"id"`
+	Body *RenamePasskeyJSONRequestBody
+}
+
+type RenamePasskeyResponseObject interface {
+	VisitRenamePasskeyResponse(w http.ResponseWriter) error
+}
+
+type RenamePasskey200JSONResponse Passkey
+
+func (response RenamePasskey200JSONResponse) VisitRenamePasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RenamePasskey400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RenamePasskey400ApplicationProblemPlusJSONResponse) VisitRenamePasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RenamePasskey401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RenamePasskey401ApplicationProblemPlusJSONResponse) VisitRenamePasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RenamePasskey403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response RenamePasskey403ApplicationProblemPlusJSONResponse) VisitRenamePasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RenamePasskey404ApplicationProblemPlusJSONResponse struct {
+	NoSuchPasskeyApplicationProblemPlusJSONResponse
+}
+
+func (response RenamePasskey404ApplicationProblemPlusJSONResponse) VisitRenamePasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RenamePasskey413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response RenamePasskey413ApplicationProblemPlusJSONResponse) VisitRenamePasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RenamePasskey415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response RenamePasskey415ApplicationProblemPlusJSONResponse) VisitRenamePasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RenamePasskey500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RenamePasskey500ApplicationProblemPlusJSONResponse) VisitRenamePasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4075,6 +5076,27 @@ type StrictServerInterface interface {
 	// OauthCallback Where the provider sends the browser back
 	// (GET /oauth/{provider}/callback)
 	OauthCallback(ctx context.Context, request OauthCallbackRequestObject) (OauthCallbackResponseObject, error)
+	// ListPasskeys The signed-in user's passkeys
+	// (GET /passkeys)
+	ListPasskeys(ctx context.Context, request ListPasskeysRequestObject) (ListPasskeysResponseObject, error)
+	// PasskeyLogin Sign in with a passkey
+	// (POST /passkeys/login)
+	PasskeyLogin(ctx context.Context, request PasskeyLoginRequestObject) (PasskeyLoginResponseObject, error)
+	// PasskeyLoginOptions Start a sign-in with a passkey
+	// (POST /passkeys/login/options)
+	PasskeyLoginOptions(ctx context.Context, request PasskeyLoginOptionsRequestObject) (PasskeyLoginOptionsResponseObject, error)
+	// RegisterPasskey Finish registering a passkey
+	// (POST /passkeys/register)
+	RegisterPasskey(ctx context.Context, request RegisterPasskeyRequestObject) (RegisterPasskeyResponseObject, error)
+	// PasskeyRegisterOptions Start registering a passkey for the signed-in user
+	// (POST /passkeys/register/options)
+	PasskeyRegisterOptions(ctx context.Context, request PasskeyRegisterOptionsRequestObject) (PasskeyRegisterOptionsResponseObject, error)
+	// DeletePasskey Remove a passkey
+	// (DELETE /passkeys/{id})
+	DeletePasskey(ctx context.Context, request DeletePasskeyRequestObject) (DeletePasskeyResponseObject, error)
+	// RenamePasskey Rename a passkey
+	// (PATCH /passkeys/{id})
+	RenamePasskey(ctx context.Context, request RenamePasskeyRequestObject) (RenamePasskeyResponseObject, error)
 	// ForgotPassword Email a password reset token
 	// (POST /password/forgot)
 	ForgotPassword(ctx context.Context, request ForgotPasswordRequestObject) (ForgotPasswordResponseObject, error)
@@ -4601,6 +5623,240 @@ func (sh *strictHandler) OauthCallback(ctx echo.Context, provider Provider, para
 	return nil
 }
 
+// ListPasskeys operation middleware
+func (sh *strictHandler) ListPasskeys(ctx echo.Context) error {
+	var request ListPasskeysRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListPasskeys(ctx.Request().Context(), request.(ListPasskeysRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListPasskeys")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListPasskeysResponseObject); ok {
+		return validResponse.VisitListPasskeysResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// PasskeyLogin operation middleware
+func (sh *strictHandler) PasskeyLogin(ctx echo.Context) error {
+	var request PasskeyLoginRequestObject
+
+	var body PasskeyLoginJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.PasskeyLogin(ctx.Request().Context(), request.(PasskeyLoginRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "PasskeyLogin")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(PasskeyLoginResponseObject); ok {
+		return validResponse.VisitPasskeyLoginResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// PasskeyLoginOptions operation middleware
+func (sh *strictHandler) PasskeyLoginOptions(ctx echo.Context) error {
+	var request PasskeyLoginOptionsRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.PasskeyLoginOptions(ctx.Request().Context(), request.(PasskeyLoginOptionsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "PasskeyLoginOptions")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(PasskeyLoginOptionsResponseObject); ok {
+		return validResponse.VisitPasskeyLoginOptionsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RegisterPasskey operation middleware
+func (sh *strictHandler) RegisterPasskey(ctx echo.Context) error {
+	var request RegisterPasskeyRequestObject
+
+	var body RegisterPasskeyJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RegisterPasskey(ctx.Request().Context(), request.(RegisterPasskeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RegisterPasskey")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RegisterPasskeyResponseObject); ok {
+		return validResponse.VisitRegisterPasskeyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// PasskeyRegisterOptions operation middleware
+func (sh *strictHandler) PasskeyRegisterOptions(ctx echo.Context) error {
+	var request PasskeyRegisterOptionsRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.PasskeyRegisterOptions(ctx.Request().Context(), request.(PasskeyRegisterOptionsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "PasskeyRegisterOptions")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(PasskeyRegisterOptionsResponseObject); ok {
+		return validResponse.VisitPasskeyRegisterOptionsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeletePasskey operation middleware
+func (sh *strictHandler) DeletePasskey(ctx echo.Context, id PasskeyID) error {
+	var request DeletePasskeyRequestObject
+
+	request.ID = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeletePasskey(ctx.Request().Context(), request.(DeletePasskeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeletePasskey")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeletePasskeyResponseObject); ok {
+		return validResponse.VisitDeletePasskeyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RenamePasskey operation middleware
+func (sh *strictHandler) RenamePasskey(ctx echo.Context, id PasskeyID) error {
+	var request RenamePasskeyRequestObject
+
+	request.ID = id
+
+	var body RenamePasskeyJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RenamePasskey(ctx.Request().Context(), request.(RenamePasskeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RenamePasskey")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RenamePasskeyResponseObject); ok {
+		return validResponse.VisitRenamePasskeyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // ForgotPassword operation middleware
 func (sh *strictHandler) ForgotPassword(ctx echo.Context) error {
 	var request ForgotPasswordRequestObject
@@ -5095,172 +6351,204 @@ func (sh *strictHandler) RefreshToken(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3pchs3t+CroDi3KuQ3LYqkFltSpe4wMmVLkWxHi5WFHjXYDZKImkAbQItmXJqaX/MA8xAz7zGPcp9k",
-	"CgdAb2xSohbHyc1X9cUU2Y3l4ODsy5dawCcxZ4QpWdv9UouxwBOiiIC/DnCguDh8pT+HRAaCxopyVtut",
-	"ddEQfkM0REPBJ8h//+7sHK1PhnhdcRX7iAvkv+7Zr8zD0m/WvBrV78dYjWtejeEJqe3WaFjzaoJ8Sqgg",
-	"YW1XiYR4NRmMyQTrqclnPIkj/eCvk52bXyYHs18mB9vBzx82g58/tEm35tUm+PMxYSM1ru1ub3q1CWXu",
-	"z7ZXU7NYvyyVoGxUu731au8Fv6EhEfMbOx8TFNtfv5NIL9BDWCLKkP/u8NX+1fvTdx8OX/VOzxZtxr29",
-	"dEv/Jsiwtlv7L+sZ+NfNr3LdLe6tHu9WL1cQGXMmCRzKDzh8jRWZ4pn+K+BMEab0RxzHEQ2w3sh6LPgg",
-	"IpP/+rvUu8qBUO9XYRrVdmtqTJCkI7ZGWbplFPAkChHjCg0IEgQHYxLuIamwUCj/Ah5hygAAUmEW6I1v",
-	"Djt4J2iT1uBFuIG3t9Y2OzWvJhVWiaztbrU6Xk1RBef4Aw6R20R6PnjAE7U7iDC7rt2uACy9UQOn+aOc",
-	"219Ize4wk1MiPI2m5iMJ0ZSqMcIMESG42NOPjSkboSmWKBAEKxI20Vk1JJp6xT/g8JR8SohUT3AywoyE",
-	"qMa9GxzBHYGVydrub19qQ0qisLZbWycT/ZJGEgxD1iaJhNPTO9G/IRyGgkiJZBKMNS7jEP83O20z4JPa",
-	"7ccVznGz1Sqeo9vys55jDhoTHA25mJBQn90Q00giAA+AF85hn7NhRIPHngJmCAcBT5gymKHGVDqIRoLg",
-	"cIbIZyqVrK0Evp0MfOlCnxV2ZslUpqsWZESl0igP4DJUvme28njEdTAba0xDN0TQISUhOn93/t4xDbuQ",
-	"PSTIhN8QRBUaUgE49C0D8hE7A0AfhoQpqmbn+JqwR0OayoyquZVRiSLKrkmIFEdYEzAi0DUhkXtiDyVM",
-	"P6EXpn8kfwnAz+0TwzbRMOJTNAWOZTZ11/bNMTBFBMNRTxPThx3DClwvRy3dxOiMiBsikFnAs0HujE+I",
-	"4WCaSmp6yQzjgtn34LPBJ8SIXo8c86nmNmaVsokKlDdEFPB3SInU6EPNaBEfSQDrMZbqEs8OnwSzqUQ5",
-	"WvKdRBGWCk3xTJ+s5ryIsl0kiUaFGEs55SJEdSODur/Xh1yMuGpoPgHo4TAiRae/EtExaD7GNwQxXoIE",
-	"qjOegQEzLeIgs1dqaU4DzujkoHuayqSPOiWgfjOEkSQBZ6GjfwBRdxBa8jfPNVYD8kYG5LPC8KlAnYI8",
-	"EWxX3/Bdu+jdyRCvpY89mRhJpKScIRCt9DWp3ngTdRnyMY7afvoKH6KyIJHxjj6zr0/wDHEWzVCAoyiv",
-	"TBn4+Z77LuIjnigfDnlev9pD+iLPzNn32YBgQQTiMRFwslbUlSDKgFoTcuS/6h33znuFgda/0PDWTpKt",
-	"RZCA6+HXAh4S6ffZEKTnWbpXNcbAg7SArcHQ8Q0NsWfznUS+PjZfP+MvPTm/2Wf69N7ysyQYGwnlkRjL",
-	"uBGAzRZXQ8jNDCHfcoUOeMLC5732iSQCBI3islEdQI4SloofnBFEPscaauaSG5g5YeOJoOboyF8Jbm7N",
-	"OfGdhjkQ5a0AjwRRWc3kQzMf2AS+YZC95dVr1jc04GxIR4nWjOtl20ce087M7X8iRLO05K+EZxG9yVjE",
-	"HK69x7OI4/Cc82MsRuQJTQMDHs70QWmibGQxOqGryTPtHKu1ijzqmUtzzjkyK/4qmv3cZoyYqkU/vSsA",
-	"pZabaUAuGL7BNMKD6CmgaebRUw8SOUPBmATXWmh28pTUypwSM4SHyi5NUX1DGDrV36919fermcIKAg7s",
-	"CeU39bwmsXS/WKEAxzjQp13X+xoEYhYr9CkhCfGQ/6Z79ubqp4veRc/39PPDJIoaTbPrHDRYMhkA+egz",
-	"IxMZa2kOOMDNvdqY4NBalvOQm7PBntlRlJZzqUIDMuSCmFOgbNSs5SExoYxOkkne0Ks1mBERGgC3Xu2c",
-	"d+O4wtDLYfFahdRyiSAhFSRQV4r7nrnEvhZzfFTXUo6VgjhO1Hhd8WvC/IbWp2QSBERKsCPql/rMBxud",
-	"lZ3g81VuYh9Nx8QoTo7uevDX4SsEw+qB8lYUkUREIkGGiSS7feZjmO8qJIyS0MyiiiZrI/cbSyFYrhWS",
-	"hIG6P9lDvjUmXplNmHM/fNVnZnarKWJzDRq550cCM2WfT1mGWVeIqJKITxnSENMvgcnpKhXm+qz42shq",
-	"MfCYft7u9srY03xUz4nMmshmpjdvbst9VgKZocoqM9BQtZtqSvptYzsQfOLGGdJI32epCA4be33mO8nh",
-	"SmELpSm3uo1l9VKzSy16zdkmBA5IaFep6RnTOrJUjbk7cMwNpdKfF3sKys4Lg9JLHBi8jBAaZ7mgfxgV",
-	"gLAw5pQpi+RaAtf4r2kT0WoG4ywgBrHe/7jfQ8EYRxFhI9J8utXzE8xm+1qJeCz95hxNtAYCGgkaAiZo",
-	"yuasXU9MuTc7Of1fM0i9EWcBl89Htw+0hGH2WAdzI+jCRhvzkKCjsQIKJDgbNdCUCIKU0Khfhggcur4G",
-	"aEJZooiHQCuc9ZkgAPol5B19m9QdkCk9gifCJ6wUmcRKOjKhIWi8KH8bnDpfstcgopplOMdR3e9enL+5",
-	"Ou2e966OD08Oz30UE5GikGEdgyS4JsrrM01kjBUitTtMsLgmIfI/r2l6syawImsg1vkNzTo9lOOxJfOd",
-	"76VI3GfGlVHXNNVhcOOvhrEXzBHkRxvhMLIWHnMCVOYNZCuoT+0MAQurezbcO6FSahmbC+fcRIEgwHRx",
-	"JEEG0jsqsZzLy8u1bqLG+rEAK4DFclZzwWQSx1woEp6QkOJzeOZpFbDU3ZobCAZYSQ/byh9BumgEq0aw",
-	"7K+qhRkLXmlHPihhl5rJvLeX9J14lEkZjnUyxPkRbnCU/CVtzbdebZqHTfVmQDhzpnoqDc9+8JIPuBjQ",
-	"MCRsAXrcPpkLzi15RG8MqdEooqwl5DvNI4xp18/Nb6i71eYXWdBTG7g9TzfOcvvwLpKEwMh+DgN95EJl",
-	"QNzOdg+I1u0eVwf82MVZWdmSFy4QljIR+lBQRG5ItOts+4bVZJ4nz1q70x9KO1OcN1EXNDdD2CQKsBAz",
-	"rZth4+kKIkwnMEyqfuKJ8FH99GAfvWy/2N5FfjwNtYTOVaz/mQyxb5UKwjTD+a2mV1fz9D+d2kcvFzcF",
-	"38wFQnk1vaZYmXuHw5BqmODovdCcW1F9PYc4ksSrxbmvvqSo+CWb2Q1UnNZ9WxWDlSkNv7kBP6bP8cHv",
-	"JFCwRMeOLk6PV1xmysmuEhHdGepVVJMuTo8fpCFlmx8rFcvd9XUrecvmiPORibhZ58aS0Fm/6azrD/9u",
-	"BK4rGn7/H//z//STVquzDfPpP++EXnGfVUDcH2M2Io4w5YKUVoBmkAih1xjnyFu224ALQQKFxlxIggZa",
-	"phSzmlcbcjHBCoLk7GuFYL0XnTuC9bwaI9PCnEuJmHuuDKK5xZfGrQQaD8m+O9t59PF/6J71tjcvTo/r",
-	"Z2+6na3tulbQrqzVQTQa9iLzRKFYw5mNzG1+sb2xjc46W9uNIsL0dk5INOa48256cyB6J+dHo2T/Debk",
-	"x7Z6eXF6OUheH51JNV0LTmpeLQYQ64X899+6a7/itT9aaztXax+/bG7c/lvVXdfbeeDJ85BUX58SuYzj",
-	"7ySyoEbbayEdUQVqa3Gj7c7G5tZ2aQ+ttZ2PX7arll4+Sr2aqvN6RSKiyHtjznnYTr8ubpc2thQZexDl",
-	"Nx+HW47xAwzb2uh04Js1GZPAQ92z/cND8C/vGX+iEDxhgJEyxgGRjSY6JnpbEmFBUMSnRKwFWJLQKTsU",
-	"HLtScYgaKxD5UjRhDi4uNDEHlM5WMTx3owJTM3fvKkhqIjSvsCoeXqfV2V5rt9c6W+ftzm6rtdtq/Zpf",
-	"Y6h1Ua3CV90ZGt4z/njuTWU1DccgFVdx7mCzB52VsirGWqO60cqpgjBUx1D3Sj5gK2cYN7BE7S2rHEsr",
-	"kRAmeDQhTBWOzhjr7IoGnEcEszmspCn3zq3Vy4O7Cl3NEX7I7W2Fo3SWravAmQhLlIcYS7P0EMHBGI04",
-	"D5FmynkzQi54Qqv/cYQDAsEYJl4PqBI6G/Mpc3baAMgUVWQii6eOB0G4Roaj8Rr9/TpamzAeVx35BH8+",
-	"NC+3W4Djub+cbC4EngF6gBR4Fzs710/NnUgJPOlgledASRSmgW5FMNsI4iq6Dj9BgAhGR2fv3iIwGROt",
-	"rStjX84rjKmQn2YPgA+5SCbSOOU5uLnA5TzIza8o5ESy7xSaYBWMjb8G7i3qG9rSr93JLswu01kqgQSG",
-	"psdJR8TR52XnaYh4eYXm1aqFvSE40kTyy53yN78uSt78+jEydz525M8mwaSa8WWBzfOepdTFlgWAYBcZ",
-	"ehfvuosFvMitmzK1vVnzlpr8vCwf5LG5JtmyjSZRtVqZmEO8ay7qXAOZ26yed0OCwpMM/JKI2m632ts7",
-	"my83N19sbrzc7rzY3tjYvBPTgIXk0mLcIr1UQLiDmxxTdu1w8r7Xs7j9C3bNNKkHamCEHEH08C7tY7PV",
-	"ataqBN+rIK8CLLvdRX0BYJD6lO9699Q+qpXceXqfDeOV11QJLj6i7GvCaRXi5/25QrbDuKXC9slBF0SX",
-	"ByJb7zMOVDQD1y8fujgCCAgo8G641RP8OT9gG7ZT+uabUse8ogAyv5J3ZttGSjBPGnFtD0WgZCCtWXgo",
-	"xHKsJVQWWi0EhRysihNYRxNdcnGdCWZ3yWMrpgDOHfq7bqLGIHF9bRJTfZicGaZotADIYogThTgrBqsU",
-	"QfPr9cZP01bwdjtqzz4NX113+MvPLbY9+bAz+mn6x9bgtIN7L9Qvm8lRUARZu/PyTktMwb6xAAMB58As",
-	"5h7MjB4ND03HXJLMYmYSC0mYhuIUdxP+8PtQHZFfN/c/vF+b/LDT+bHzIhkPLo4u2nFbXE0v26ODy4N3",
-	"vd9/vl5kEWle/Q+wiXjtzsv7GhfKO60iEXkjfxEML5Hi6EVHb1LgQOvUJmYFKzThUumfBjOtmlGGLs4P",
-	"1l6iuom7cqFuJZ77NITxZcV5OpN/lVVBn9nO5tYLF7ttM0XmEdg5NspjXI6xQlNNecDDkYuLtKpDs1La",
-	"swmO5dEOND3L5fm5ZVkNEO6cCT93EUwsRNPxrKDRLeNOOUXpdl5dy5wzX5YlJ4ZpDC0PDN0NCKrjSHKX",
-	"LeP/vGapy9ph6CPj3GxUgiIn5DtcgNzLCf5spM2tnZ2c7GnyMuekT+somrctyDEXCslkMsFi5uj1NWWw",
-	"BwvdIiJWJnvOWzzKE12cHiJBhsRAg+GJVuwqJtsruo4yKd4AAkk8g2A2HEVldpA5vO6639aQYaDiLdOB",
-	"ClnYFdu6p+CO6mBMA5bXWCDF5wkXXvvj42+ZMbflbbSrmfCpZa1pGNU/Bpbsxi63mFQdd14Ar6KHeCB5",
-	"lCiCLk6PUUSlZlpw3CYypvfq8LS3f351cXp85ntIExgsSIiIEQUXeIbiuJnTPtclHTESrkFefd5k2tq8",
-	"mzefkqEgcvww44UwL5uY0OLRbHzqrL2Ydiv+d9AZbBy1fv15pIJOxAaTg1b481F0fPlh85fL9nTw+kKd",
-	"vOrNTv74qf3292Dz3eUBLVuCt1cT3YurrD5Ek9j819B9/ppiw0P0qVMiySPtaw/zAlrbaDXbthHPLg5Y",
-	"6EUam1IRkpOj1uDl6PVPnzZ+idufdwY/d64/bZ69mLTI1s1lsI1fJufstB0ej3/lj8Rws9h7uCZzKTer",
-	"+MPxnYja7R6DpF+w5JUFO5Jm/lKb85cX412kxxjHMWFli9ujbIFWl606zixnOJd4qdJThlViWTYAVntA",
-	"5v0+1VSwaokRluoqkQtgp9EOMpkN7CDKCIiaW61bfF1yF6rrH12eX52fH/v6GapsKnQyJ04UIdveWgmy",
-	"iSTiCo8WAJegC0nEWlf/7lZqdlB35KmztZ0jXY09RCaxmhkhjnFGwAQryx4ofaLR+svmVrN1PytiDjFL",
-	"sC7sIUMViIapvENaSukxwSNwjK14legixwn4vcDA6pWFJcVVDIm1Tmwqqe739i1yFeNEja8SQRfFMwWC",
-	"QGgRZhAvpB/fXTcr8EEih6wWjH46NTkbHorwgESRY3VgPZcyISLNt8hy8StoZGkOiNsqGdf/HUcjLqga",
-	"T74/e9NtmyAXsEnJ77fNX2bG7/Xb5ouYCMrD7zdaNiQG9vX90Q9nl79svHrfe/P+x433P78v/12pTcGr",
-	"1eACedU84KEBlmSjMx+5oTjSgxoPGGbztrZGpbSbgWj1VVddALuPIhJUordjfKs4sYz/+IqyxUHQCVPW",
-	"6YJzAW2p67mekqsiedrR6umKnhMn8K22LEdRy+s67R2c9s7eVKyts7XTaT1ifQtkjC5DPMafklTSyMgB",
-	"fLFu3/e9TMHaNQqX24MgKhFMIowYmfY1HW2iHwmJTVKXxoQ9FGvBhSmNpBjJGEg0I4hAxHrGUmyk4HMJ",
-	"9vPmgAVAQUeX56j+BuKfoIQF0UKuRH43H3+3i34wke364m8EMBh8JP6e3rxWuSVww5Rj+pKGZX8VmR2N",
-	"B68D+o4eHV78cdh+Sw/lITvdCvYPtw+v458/7B/tNMnsKA42TvRD4tfLD/KQTmmw8YEe/s7pyZl+4W38",
-	"q37h97efT2hrI2wd/PDTRfn/PXq8fxSRN1367vfexrvzi86781/+OHnVlYeTaBzuH26fnAdbb89/2Xp7",
-	"/tP05E2r2Rmc7CQvjzb525c/TbdZe7L1x0+zT+2Ll8MPO4M3G5/PW9dHL4LTDj6WCwF8VY4zMWCriDRZ",
-	"IGrmRvHy97+M3ZW3cSHdeZiMf39Z/RuQ0qv2rqWkb8pnvlKUVnEYr/Z5bcTXqse+Why1VEiOhxICUKsN",
-	"GIaNUUslDEuiJ8ZkqziiRfHQQuxO+by9IumuYqwVrui5zc6fuZEsEkHV7EyrUOZQTVaOJmjZXwdugUeX",
-	"5zVvjirmEDyr9EKZ75nk3VUIZJqPBEAz9CBd+Fip2MT4Uzbk88cHfiaqOY6c4CjyNEcJ1kxovosUkCZl",
-	"fReNIT7FswXlTK6XZzUDU+mmz44uzz2EUSy4MqYUl28Lxg10SQZnPLgmCo0EIZqLNfusz0ChC3mQaNnc",
-	"aXYBZ0orGKaojM1jtz4BIm3SmTPGQ1lGqRBVfaancr+a9ACbFR2C1qjZpZuLhGhMBGmiHjwP/ghEZZ/5",
-	"i9JZbIz+zubWi4ZZO0dKzFxcit214BCOp8feLRT5ccX4fMgDZ6XT77OAx2Ys32Zs23hAmZawjOFS/etf",
-	"aaT8v/4FwI2xVHqjhvNHNCBMAq+whUpPDjUiQmh8apLkMWGSJyIgTS5G6/Ylua6fzbwJgCUmHtCYIWrt",
-	"ZqvZAt0kJgzHVAsYzVZzw1i3x3Ar1vV/RkYIT1MDD8Pabu01UTbUqVTrtNNqLUkqcslE90twsTMsqYpA",
-	"A6h7ksSQ57Rl5q4aMl3jerGWXJ4c1HZ/++jVrH+ltmtjuUxevb6OeCQ17TFXqPZRv7oe8kBv231cz3/+",
-	"gqUk6tZ+BYTJ6pEQH8ZlBVxNEEMvLRAKN+MHHs6eDKgFbn9bJKxKJOR27kA3FziOLW+gMs3bh1PYvM8p",
-	"5Aqv6lfaG3e/Uq7KAu9t3f1eZUahfrmzc/fL5WTlp8eyfcNwMyFpEdM1JSE0x80ho1YoNZObS9O1h1nG",
-	"vHVQPcI8AhZP9li/TEIU0WuTrGWKUzhGkmLrwhTjYiJyQ9M1lx61KFtYcaP/mN3bQGgYzI6i+WPxnpzC",
-	"Nky0sq1qMIe3nSe7M2nSVQUp6lrsD2yxBle6lTMg+VM8Q/WERaB3V98aV4K0Ya9P+z44ncv5hZfucYHy",
-	"eZ9/Kv4Xxa3fPt4WLsQZsearCri6GtYO/bXYKu/Cf0Ow/8jxsspAy8AeSxKbACfNXtioiQ4VBDWb7Eme",
-	"2KjmECs8wJLMo+Zroo7pDWFEyj+PObr9RPSGyOZSAuQWC159sojRgXSzmGxAkW2QQa3tAnUZSqx7zp4d",
-	"SI8mtCTLTSW2NDeeELTZalsRqanlycy2TqXN49zLYgwWlPYtJBx7WmgsFGrsswdXarQGK5NWY2slgpxW",
-	"PH4I5Xwm3l0IE70X7249rdywCN3ypQCwIEbEf7A08CAK+HcXIfRb99hiRcG1ZZe/9zmARNPCCRpHQ6FQ",
-	"hbm8BUPtilKIuVyLKQigEY4ik9lrDNV61sKckM8WoykXUPANKzDBQkkcpy2amjhV11JPf1/hNkd5CAtT",
-	"yfYBiPnc7LLnylZlZRiLxwLQnxAlaKqq5MjaQq74ltiyflRYw7WsKparqSsox1RzR76LsJMAbURNwaT9",
-	"HajlOPJRnRr5CI61YQTE6ZgYYTNtVSKR7yi7D5q4lhU1UzHu4Xla3mdUojAhlZSZSnVy0D2wG38krbxf",
-	"jKLJi5yLT6ymovZIPMSjkEjlyisUK8fmHCcz6ytpfLvYeZ6VmyhwZplD08kQOywt1TM2WBkRRarwk4TG",
-	"W2oKOaTVPO8QEMz4TXRKJvzGBTaCg36uxPMNp9YjU4yKNyXpONRlNmSnFMHgplbcXpcqdDTJzylCgt0l",
-	"a+XzW/WhZI+sp61+NMTvR9WyazXijHxd/vwQDcXsY/k7hXrTXwGjT02biFJpm4XoXKzAvZj9LUBnYzi1",
-	"WCcI1GHJ+atNSwAehVBYX+uUnIZV2vKIMP0FKcagPqO4WJxoAcFjZFq6Wl9XBX5uXOnCDvXR8GFpowsR",
-	"BtLOF6LJad697OUTyvM9TcC8vd3ZeLmLzt5019oe2kYmbsNDGy2kpSgSSw9h1N5urQ2ogjqwgigw1wBf",
-	"zsWgmPATUzl+PogC1W3Uia9lPx8yi/2Tg+7V4dnZRe8UCt7kIly0oFLGYfBgXBMSQ7Q4YRAkScImytvG",
-	"7NZsOf40z77PlEliQfVlgTsNF5uVJdp7NtN+OqbBuDI7v8+s53TPwDtLygc5ExKg5iq7g5BU4D023ooz",
-	"kmMxhePabO00qliECXbSj85f1fbTaXbFsKold9Vp1dmOrWnPuPX1AX9lG1brHgpYoVvS1zBgQcMxwJXI",
-	"xHjkDnvpvc+j7GIaYGs0yKprYVMHszIUqirJ0HAVY2pBYx5pKYewPiuSKK98U1E9d1PBpHJNZiTUWD4m",
-	"0go/kz1oMEGwiCgRli/1mWZMjawUcKH/BER5ogEJ+IQ408qu9Z5JaD2h8UsjYIypyAaxqqGrhDwmUVb8",
-	"RNrAmnpJa9W3X2VFUqAcWjwSOCS2pY7+3S3CjiwbTWRLe0zTBMfdzG4Fv4Bp0hR0hArLrk5rulWjzBr1",
-	"tM9y9WGLFm9XB3eil/cf/+t/o83OThVtMJ4ijVlPIz8+vbUqX77oKxurSsVMlupbeVP8nlEyscWM8n0o",
-	"Ye93GVJqKm9tgn9LqfpBhPabt8lZ4fT5WYITZAqsYE6WKbr2iuzhLqZwYMSzVVoZpeKHkYMKYQyNXRvm",
-	"12eOp9ik+MVcBUQ/nqWSl1LnJapDpGRGQp1oaBkRtWKtJdRwrVzJC6CzdlceYnxqb9teRQCp5gN9NscI",
-	"clGXIGUWgy1N6RxNrmMj3+VHDDkxPECfXp+VOMFSSo+eiNCfHHSfyakwVzrhW3IslDxAHYglzcjuPy6G",
-	"P4WcnWIqScHqDO0bcdRxNKZc8h7ZNP154pZr0LHcOWAKFYxxNExTb0xjByOJWfK0sOpCyrz9QqkAv8/K",
-	"FQ6cQukCLowr0Kzzi0sivl1PkcMHH7EseUAhgiJ1NxqqiuqWrkDIHU9UztVoX5M+UJaU6FWJnpCn0mfb",
-	"LVct3RaXA2+rh6C/R1pbLrTiKThw0goPIHenbm1TrMv6YvvMOmNbmfHJZAlnHTydrm0jA9dt2SZK5PoX",
-	"QYa3fgMeNoJ71vYjVYuJAKoZkJyjX8veeh1O0HKd7zZbO86oi1VVA9U+W95CFE0IZtMxjSq9Au+wKyLy",
-	"TPR1vkrJN+W5dciRHoIWfkecP8J9ew+KVWys+588BCx1wqq5IjLGFZsJRDkSyu/jdV1MtZaGw1jyZ0Wk",
-	"geBTiA+HMNucDcDVgEF1MBmW6i17aZOh9z/u9/rOZmTbJxly7heLY6U1lzK63TAyoNHcjd1uaOXMRBLP",
-	"lunoMxeQ4yFp6h0GOIoGOLgGF2Wkx7VimhXNPCunmamKOzUlE/vMwa1Z4iWug4CrF1VVUyCtJLCI6KTR",
-	"vyur7mkvoVuvItfXKq9uLyNN5QEQipf6ZHFhG175jT233KV7gmoQeppPiclNt4HJxYJni5sLrVBQ7Y5a",
-	"RRm7zhcrurvC815VYzDEwPui0dU9uminpWJuD91sqfKc3u7ds11NiBrzcOmkLqvorLO1XZVTVPYVbpgw",
-	"ybtIYA7jHsYT7m1zKMz0bdBnY9DFac9QI+My9C4m7PAV2ueMkSATTR5Nox3lWkiiXdUM5HffH+qbuXgM",
-	"PwsjzogZkHCFr0mOhGuMC9Fg1meWjpumPYkkDQ8Ry6FcVocWR53dv1A6zHOfZKFHXp/VNfCwSrTg51Mp",
-	"NZvACXRHIJ/jjGk0PDSkmvFwgUxiT6GveAXR7rMi1a5sEOj0kpS7OhKYCdGe4ykNI15X0IldayN2HBna",
-	"cl2cHjfRZblHoDUDy7TSbq5doPVZFfoFhtybp9pa+ZjfRa5foWteWGxYaPviebavuOkoT6WFZ9hElzZV",
-	"GlvuzbjnQjP1B61AQI8+zFIlwiJFw+BOgJnWGyASZ+ricqQL3HV7KErxrYWMcN/h+6P4YBX9hEUXmz1l",
-	"aYRb7U5F4uBKPSdcacZFtHvR1Jutne3V5waUwhGqk+aoiUqNJRseRNWCE3IOcRatEZBn0SIhzbJijQsH",
-	"ymPhokHbrc7mk3Glbhx/XYb00MDNzr3W9xorMrXFsBbxoky+SynNvKBuL1OJCxlmY7K9mlaFzH81w5PI",
-	"flXK0VgS9w1z5+iqqcljKF3d9AnzT3tnPVthwNHoNMdlDMGleYd5n1FVcFC6KjFQs02T3IGmXalVWE/r",
-	"pbGDXIBFwyQIEtlENqGlz+aTU0zOHRE2ObmCPBXrjD+TgaC6mPm9jARfJ8XlcIiWdXfN12EqZr78kw/2",
-	"AGOAzYJKUyRyN2rFkOv0FsMQy62raT9C8H8Y0aEythEyxfWtr07Keu7LUlmY7DFpjPnObkbI/SeN8evm",
-	"IJwRZR1/6VlYaf0RqG8M08sCiE38rUw9CVDH0QUrO2JXeQ2ocrFjaet5Yy2yyzfcy9DDCZ4hlzBuY0Tg",
-	"1SkWoVwcFmx7Ij3TJarsu/SoXODUGP+NRhYvaYH5z8Vd4eIu9wsavMrr66vkanoLSw3kb8MzOUmgEMwC",
-	"HwmwvCwRe4qlqbQGHqd6vqQR8BASXJtSs6mICspS4+8V23w+RzbnzzpPinM+woVVJY6pVIfZY18jQydt",
-	"nHPPHB3rasw2U8zW+fudcdnh6tryOE1uIQ7ktc5FfuJl/NkXZAjBn5ilbYG+k8inoY/qpuwOOM7nx/ah",
-	"wzhEYboywNaFTI2/OE35meIZcgEEef2G8UwWMUY0WwfBLWQx504Ras6YNY9MuW2ZtA0wrcQYyqqkrpXh",
-	"UoP/amWU7p0qlDZiohIlzHVi+vuENubv/b081sdYqks8O2Rf4+JdAMRNEaZiuEMafnfnvfMWaHvZvSpX",
-	"xHfXqlQQH0JQnGnJWn5jsB7bFGHTEwFx1mcYMXxDR7auFHhiqUyNwHOuCKjNnra1iuNKM7Lie+bKgrEa",
-	"Si6JhEmETabyneE5tpxD2UimeJ/dx0dQ7TG07o80qigNn4C4F7PeucOrFwkRmo9bsU+aPJxySFGzz44p",
-	"A31jirXY4SCXTg4AxwpJPiFQwnfMUZQIiD28oYGiGncET0Zjm9nLpwxW0WemSj67ls5jUJ1Cm7X1ug+B",
-	"KyHYA0ncHU3Qs6YPt88Vyl7VzuwrR/EUumpXCCdn89cG+YU+03+r0PSCm/g/l7nwPtlHkaUTFRzknnLb",
-	"vewr6/kC/3FSwW32tTpk3cY2kDzrwQ/Nic2PjEzBaA8GF02qjdXFUMWiCbLP9Ir3FuURSYVn0m4PUVZF",
-	"xorN1Z/JyFLdwf1bMVX+Y2n5S1ta9rOAwVxXkJXKYkHNseVVsVxMXSrAYWPKcMm0Lgm+iU55oghSAg+H",
-	"NDBJVJAgCGG3RgikEnVMO5Y5+84pwSH98wpm6elnRvQUN6SZO8QFE+eLid5/Aa552wLLQgrsNCzb1sJa",
-	"ajxPQbe8fJczQS93AqUuPCXoZGJ7st3RWn7P/pUw+ikhfSbICIsQ6t3xYb59pLGK52kY5I1aFd10xjHp",
-	"59KE2eixVCIYCZvuZ42zcq7BDigaGEWcjYjIZqi7vjt9Bo81ctmZSGDgLGqMGZI0IkxFM6REwgITIrOo",
-	"rJ8kTPVZ0YtdxWJciNazucGKfZPuxVbaX8Vammab4Szi6DlDyfc5G0Y0+McD93AP3D4cU87Jv6K3zeWu",
-	"LDPnFep7abXTiW5GMee8ucCgduYGv4+Y1Cv46h5fvetbtMr2lrrm6/1axEeIJ8o8BOF5/Vojd6TpcX1c",
-	"5HM5plIthvszmOFde6x7WOHNEUf0hlTt39OaxN/YHD/nqc4DQlYfcv6KVtTVWnLp7rLxdLOrFqKcTT5N",
-	"Zltg8aF3BLHf3cZrpd7RHx9Z9u9vYTHJXbGvQaG0Ml9xPxdjaKHDzj0rIBU7GpkcR1NUKpe+XZUjbpPB",
-	"SQj+IIh5aqL38315Sq2JnA15OuZRrvWbIImW24kiARi++wz6C7xotdD/+7+bzfZms9PwkK0CTdPuCBpE",
-	"tpBQaPxRpvoSiE7ZD6Z0NGZ9lnZEOu1dnPWuDt+e904/dI99hEd811jG1XzcZFqsIjPAUFEts8JmnzMZ",
-	"stT09FvJhOz+J8oof67kxXKhHZO66OBaXZZ0ChVJYXRx41iM6W+xDnVp7DvzVeptzeq0CSPIu82Mw1jt",
-	"dz6m/nS+84mXrtzouyOeKM+qfAUt0PboyMVl5maEbVXH8BeZdu4dY6i5z0vfpUEm0iTmxESY1Tdy46Uk",
-	"dX7Is3zy0oLMJYnqr6HFtYdOaCC45EPloddUHeOBh34ksyDi+NpDzWYzV8spc7wXHFpOl8gtjy+BkWsV",
-	"g6iSJBqa5FHX4yUDv56wogNNNseEKLwIovmKjah+/u78fcOrqu1ZJJtYykRgFhAUkRsSobopsuLZihR5",
-	"+E+GuHb78fb/BwAA//8=",
+	"7L37ctu41if6KiidryrSPrQsyZfEdnV9x3HkxG47dst23J1WjgmRkIQ2BSgEaEWdytT8NQ8wDzHzHvMo",
+	"35NMYQEgQYqSLV/S7uxO1d4tS7zgsrDu67e+VgI+GnNGmBSV7a+VMY7xiEgSw1/7OJA8PnijPodEBDEd",
+	"S8pZZbuyi/rwG6Ih6sd8hPzTk7NztDrq41XJ5dhHPEb+27b5Sl8s/HrFq1B1/xjLYcWrMDwile0KDSte",
+	"JSafExqTsLIt44R4FREMyQirV5MveDSO1IUfR1s3v432p7+N9jeDXz+sB79+aJLdilcZ4S9HhA3ksLK9",
+	"ue5VRpTZP5teRU7H6mYhY8oGlW/fvMopFuKaTMtnNtY/ZlODaZhvn9EcYn5DQxLPTuF8SNDY/PpCIDVA",
+	"D2GBKEP+ycGbvavTzsmHgzftztm8ydi7F07pP2LSr2xX/p/VjIRW9a9i1Q7uvXreNzXcmIgxZ4IAYb3G",
+	"4VssyQRP1V8BZ5IwqT7i8TiiAVYTWR3HvBeR0f/7h1CzcpZQzVdiGlW2K3JIkKADtkJZOmUU8CQKEeMS",
+	"9QiKCQ6GJNxBQuJYIvcGPMCUwQIIiVmgJr7eb+GtoEkavZfhGt7cWFlvVbyKkFgmorK90Wh5FUkl7ONr",
+	"HCI7iXR/cI8ncrsXYXZd+bbEYqmJ6nWa3cqZ+YVUzw4zMSGxp46a/khCNKFyiDBDJI55vKMuG1I2QBMs",
+	"UBATLElYR2flK1FXI36Nww75nBAhH2FnYv0kRBXt3eAIzgiMTFS2f/9a6VMShZXtyioZqZsUkWB4ZGWU",
+	"CNg9NRP1G8JhGBMhkEiCoaJlHOL/z7y2HvBR5dunJfZxvdHI76Od8pPuo7MaIxz1eTwiodq7PqaRQLA8",
+	"sLywD3uc9SMaPHQXMEM4CHjCpKYMOaTCrmgUExxOEflChRSVpZZvK1u+dKBPunZ6yFSko47JgAqpSB6W",
+	"S0uqtp7KwwnXrtlQURq6ITHtUxKi85PzUyv4zEB2UExG/IYgKlGfxkBDz3khHzAzWOiDkDBJ5fQcXxP2",
+	"4JWmIuNqdmRUoIiyaxIiyRFWDIzE6JqQyF6xgxKmrlADUz+Sv8XCz8wTwzRRP+ITNAGJpSd12/T1NjBJ",
+	"YoajtmKm99uGJaSewy3ti9EZiW9IjPQAnmzlzviIaAmmuKTil0wLLnj7DnzW9IQYUeMRQz5R0kaPUtRR",
+	"jvOGiAL99ikRinyoflrEBwKW9QgLeYmnB49C2VQgh5e8ECjCQqIJnqqdVZIXUbaNBFGkoLTLCY9DVNV6",
+	"tP17tc/jAZc1JSeAPCxFpOT0d2I6msyH+IYgxgsrgaqMp8vgIcyUjoP0ZKlhOmoVjB5eg/063t/tpPrp",
+	"g3YMOOEUYSRIwFloeSGsrt0UZcno62rLLfhatuBnucenynW6/EnMttVp3zaD3h718Up62aOplEQIyhkC",
+	"NUsdmfKJ19EuQz7GUdNPb+F9VFQqMjnSZeb2EZ4izqIpCnAUucahXj/fs99FfMAT6cN+z9qLO0gd6qkm",
+	"gy7rERyTGPExiWFnjdorQK0BEyfkyH/TPmqft3MPWv1Kw2/mJdlYYhJw9fiVgIdE+F3WB016ms5VDjHI",
+	"I6Vsq2Vo+ZqfmL15IZCvts1X1/gLd86vd5navff8LAmGWlt5IMUyrpVhPcXlCHI9I8j3XKJ9nrDwaVlA",
+	"IkgMSkd+2KgKS44SlqoinBFEvozVqulDrtfMKh6PtGqWpfyd1i1lg5kqT0NniYxX45FWyDDav9MCWc/N",
+	"vPVxPCYPXKCiSc77+n3gP3nGK/ael49ZcbCAsz4dJDEJUbXoJ3JP4pnmjo9EZobX/p3ILKI3mQidoTVz",
+	"Ch/PQLLuSOEYvdZIe9aKHwWfEzAtHJWP31MaIEwT5IBW91xDx6ymOOn3H7iY1oGLcExAohOGe6lJQYWx",
+	"KZ4zIZ4WpyCTmOkZVP3L9uvdi/N37686p1cHb0AnSZggsmbWcRpxHJ5zfoTjAXlE516Ph0CcSpXS1hQd",
+	"0eUskqajIBtXHGprUXfOOdIj/i6+uZnJaKJQxpuaFSylsnxpQC4YvsE0UjT0GE5sbU5TgXqJmKJgSIJr",
+	"ZfZai0jsoJjIeIpwX5qhSar4NkMd9f3Krvp+OWd2ziyBOSF3Uk/r1E7niyUK8BgHareral69IJ6OJfqc",
+	"kIR4yH+3e/bu6peL9kXb99T1/SSKanU9a2c1WDLqgVDrMm3J6HiHszigg3uVIcGhiW+5KzcTRTkzT5HK",
+	"UqUS9Uifx0TvAmWDesVdiRFldJSM3FANZZIMSKwW4JtXOee743FJqIbD4PsRnyhrIiYhjUkgryT3PS1a",
+	"fGWc+KiqbBNju3CcyOGq5NeE+TV1+EUSBEQIiASom7rMBy+7sXjg85XzYh9NhkS7Pqw24MFfB28QPFY9",
+	"yPWDxklEFPvuJ4Jsd5mP4X1XIWGUhPotMh900pxc+/oh9iSRIAwcdqMd5JtwwJWehN73gzddpt9ufD1Y",
+	"H4Oac/0gxkya61NFRo8rRFQKxCcMqRVTN4HT+Co1wbosf9vA+CHgMnW9me2V9oj7qOoYukr0Z85zb2bK",
+	"XVZYMq0ryMzFSuV26utQd2vvX8xH9jl9GqnzLCTBYW2ny3yr719JbFZpwo1HwiigQilxymCa8S7GOFAr",
+	"CKNU/IwRFHEhazNn4IhrTqU+z4/1FcOPmqQXhCB5kSAUzfKY/qkNd8LCMadMGiJXdrOif8WbiO8hn3EW",
+	"EE1Ypz/vtVEwxFFE2IDUH2/0/Biz6Z4y/R/KvzlHI8ymQHgC9YESFGez/upH5tzrLUeRUwJSTcTGsMTT",
+	"8e19pffqOVYhYAAeLO1D8VBMB0MJHCjmbFBDExITJGNF+sUVgU1XxwCNKEsk8RD4cqZdFhNY+gXsHT1P",
+	"7g7ElG7BI9ETlpKMxlJYNqFWUMdBfxiaOl8w1yCiSmTY0G/VV/rtVWf3vH11dHB8cO6jMYlTEtKio5cE",
+	"10R6XaaYjPYdpt7CEY6vSYj8LyuK36zEWJIVUOv8mhKdHnJkbMEB73spEXeZDkZWFU+1FFz7u1HsBbMM",
+	"+cGuc4yMX1bvANh5qVt7CVuqmRFgbnRPRnvHVAilY/PYpic49ipYpDCjgsi5vLxc2U3kUF0WYAlrsVjU",
+	"XDCRjMc8liQ8JiHF53DN4xpgacKE8yB4wFJ22Ia7BemgEYwawbC/qxWm/e6FGflghF0qIXNqDulJ/KBA",
+	"EGzrqI/dJ9zgKPlbRoi+eZWJuzblkwHlzMYcqdAy+95D3udxj4YhYXPI49ujBdHtkAf0RrMa8IIY/9wL",
+	"JSN0QMZ33q+5u7Hm58W90siV2U/7nMVRnW0kCIEn+w4F+sgmu4G6nc0eCG1396g8Zc8MzujKhr3wGGEh",
+	"klhtCorIDYm2bUROixrsBE11jCr9oTAzyXkd7YLlphmbQAGO46myzbCOVQcRpiN4TGp+4lHso2pnfw+9",
+	"ar7c3Eb+eBIqDZ3LsfrPqI99Y1QQpgTO7xU1uoqn/tOqfPKczEf4ZiaV0auoMY2lPnc4DKlaExydxkpy",
+	"S6qOZx9HgniVsfPV15QUv2Zvtg/Kv9Z+W5ZFmRkNv9sHfkqv470/SCBhiFYcXXSOlhxmKsmukji6NVkz",
+	"byZddI7uZSFlkx9KORbbq6tG8xb1AecDnTO3yrUnobV601pVH/5TK1xXNPzpv/77/+omjUZrE96n/rx1",
+	"9fLzLFvEvSFmA2IZk5NmuMRqBkkcqzGOHfaWzTbgcUwCiYY8FgT1lE4ZTytepc/jEZbGCQy35dJtX7Zu",
+	"Sbf1KoxMcu9cyMTsdcUlmhl84bmli8ZDsmf3dpZ8/Ne7Z+3N9YvOUfXs3W5rY7OqDLQr43WIazVzkHki",
+	"0VitMxvo0/xyc20TnbU2Nmt5gmlvHZNoyHHrZHKzH7ePzw8Hyd47zMnPTfnqonPZS94engk5WQmOK15l",
+	"DEusBvL//7678hGv/NlY2bpa+fR1fe3bf5SddTWde+48D0n58Smwy/H4hUBmqdHmSkgHVILZmp9os7W2",
+	"vrFZmENjZevT182yoRe3Uo2mbL/ekIhIcqrdOfeb6fel7cLEFhJjG/J0Z3Pmi1m6QGEba60WfLMixiTw",
+	"0O7Z3sEBZIXs6CyAOOYJA4oUYxwQUaujI6KmpQMcEZ+QeCXAgoTW2KGQjiEkh7zPHJMv5AM762KTi51F",
+	"aW3kE+zXSig1S9JYhkh1jvUVlvnNazVamyvN5kpr47zZ2m40thuNj+4YQ2WLKhO+7MzQ8I4VBDN3SmNp",
+	"WAEpuRw7G5tdaL2UZfUQitS1VU4lJJJbgbpTyNwweoZO3hCouWGMY2E0EsJiHo0Ik7mt0846M6Ie5xHB",
+	"bIYqaSq9nbF67nKXkavewg/O3JbYSuvZugqsi7DAeYj2NAsPERwM0YDzECmh7LoRnJQnZf6PIxwQSKHS",
+	"GbfAldDZkE+Y9dMGwKaoJCOR33XcC8IV0h8MV+gf19HKiPFx2ZaP8JcDfXOzATTu/GV18zjGUyAP0AJv",
+	"E2fn6qqZHSksT/qw0n2gJArTVNX8MpsagDK+Dj9BWhdGh2cn7xG4jImy1qX2L7sGY6rkpzVMkNmQZxNp",
+	"pcHMutnSA3fJ9a8o5ESwFxKNsAyGOl4D5xZ1NW/pVm4VF3qW6VtKFwkcTQ/Tjojlz4v2UzPx4gj1rWUD",
+	"e0dwpJjk11v1b36d17z59UN0bjfj669mwaRc8GWlCbORpTTElqVtYZvbfZvsuk0EvHTGTZncXK94C11+",
+	"XlbR9dBqsWzY2pIoG61I9Cbe9i5qQwNZ2KzqhiHB4El6fkFFbTYbzc2t9Vfr6y/X115ttl5urq2t30pp",
+	"IEKcwjY7SC9VEG6RJkeUXVuavOvxzE//gl0zxeqBG2glJybq8bZwa73RqFfKFN+rwDUBFp3uvL0Aa5DG",
+	"lG+7t2MuVUbuLL/PHuMVx1S6XHxA2fdcp2WYn/fXKtmW4hYq28f7u6C63JPY2l9wIKMphH553+YRQEJA",
+	"TnbDqR7hL+4DmzCdwjfPyhzz8grI7EhO9LS1lqCv1OraDorAyEDKsvBQiMVQaagsNFYICjl4FUcwjjq6",
+	"5PF1ppjdpo8tWcQ7s+knu4kcgsb1vVlM+WZypoWitgKgDmmcSMRZPlklvzQfr9d+mTSC95tRc/q5/+a6",
+	"xV99abDN0YetwS+TPzd6nRZuv5S/rSeHQX7Jmq1Xt3picv6NORQINAduMXth5vSoeWgy5IJkHjNdGkzC",
+	"NBUnP5vw9R99eUg+ru99OF0Zvd5q/dx6mQx7F4cXzXEzvppcNgf7l/sn7T9+vZ7nEalf/TfwiXjN1qu7",
+	"OheKMy1jEU7G9xIaUg8H1yS8SsZzBHSWcCqmLNBFqvoelIy1hH59hvoRHtRAU+B9SL2B8qZEkDtYdx6M",
+	"IRlfkYgOaC8ii0cywlPUI3Y00pYFheSGqgOrR9TWI9pBffqFhAhLk24am6LaOwzqmVnvakGvEpEOaHaB",
+	"YMltMjocbyp3EO5BqlXCpFFMTfmmVzalzfPGq+215aakUQJud4Jek6kBAChRxUyqfJEQPIc8b1XJzEuW",
+	"UjVmrAUT8L11QkkvosHPZLqX3fLNqyh+caX3eEnen7MPzVM8d0ALZvze7ECeJC6HOIuGQemVQDI7R3kK",
+	"2A3xC4HGQ87IknIrHcUJvFgsueTOihWKE/CImDgUicmIs6k2ohRz0ZVeiieNuQDfU+pv0akZfXpDrL+p",
+	"II3ufOB4Np/Zs+aPLQH4aEQgtwMcPQzf0IFSdepO8kBdE66GQakPiLTxNDWXHmU4nnaZfopAPSzI5noS",
+	"RyuEKZ4foioWyC8huPoYx4LsqWdTzszy78d8dHh28h6Uuy7z4RpzGmYukfgaApYjG7TLkgscE6Oy9rm1",
+	"8nKyW/hX8Srx+CCsbFcK5iodEZ7IyvZaQ/3zKor+tNvNpudVxjHpk9gUMRbIeu5hsBuy4CR0TE3B3+v4",
+	"P5yHZotkGOkdGIe1d/LE/UpJ1JctpQ/FOJAkFjq9FUs04kKqn3pTScAjcHG+v/IKVXWKts2KL5jnj2ND",
+	"vSpjOyY7oCwAodS7rfWNl7Y405SFz+q6NgeilHlOlOCEZAinsMd4GeuljiGDZlJ82r4yfRxQDzss4ywG",
+	"9VzXl9pkZxaiyXCac/4uog3Hp/pt1rOb5XF8XYREEqZFYDzQJlpAUBVHgtvSeP/XFXOyVg5CH+k8qFrp",
+	"Ujj+QEsLALQywl+0Y2pja8txU2kQlhlHlckpmQ1DiCGPJRLJaITjqTXtrimDOZjVzRNiKbLLbHCk+KKL",
+	"zgECZgWrwfCIskHZy3byWSaZw08vBBJ4CnnvOIqKlmOWG3ObYmBiHnpVvEXu0hzkUhms1d18fKgKcTew",
+	"jmtzHH6ujYNX/vz0exb3bXhrzXJ7vYyBllJnyYWwrL2YTwSk++uyJ5gBxAWqfsb86pKr76o1v7aNfBr6",
+	"Xpf5MZ4cQNaKzuqpGlm+ck2mfs36RHTKjm/NQy2lkRXSypKeEdQzMlRJgsrubntvd6KEpXpt7gvzEpsX",
+	"krpJ3mCJK9uVs4+/vd/4bXDyx9th4/3r4PTju4+Dy/Wr6zge0eEfR+9GH/78M+HHYdQ63geJ/Iti/JC1",
+	"oZ6gJq6E8/SwQX59HR38wWnY+kB/+/VDA79dTz62PjQOWEORER0wLJNY7dBx+2LvQD1HCe13mIVaO0z/",
+	"tR3+ki1bpcx50TGOljSp/p9wW8aUF8fPPpUuZ+aOLRN5uCd4lEiCLjpHKFJaUKhPtM6Tbr856LT3zq8u",
+	"OkdnvoeUDMExCRHRjsE5eULjcd1R7lYVpZBwBXDS3AB6Y/12T02H9GMihvfTzGJ9s64Qym9NuXKq/u23",
+	"emuHjY+/DmTQilhvtN8Ifz2Mji4/rP922Zz03l7I4zft6fGfvzTf/xGsn1zu02JewOZydlt+lOWbuJx+",
+	"+td6wv+emuF9vOsdoqRgakTch0QfqsLD/eVjE+SBkeD75auZKH65XDa1ebZiLVaD1NHP/C6PDhu9V4O3",
+	"v3xe+23c/LLV+7V1/Xn97OWoQTZuLoNN/Co5Z51meDT8yB94+vRg75BE50AWLJO5ebtVuLt7NOs4LNoV",
+	"JEWZogZTxnU425zkIR6PCSvGhh/kejRRl7LtzPCpHGAfme4yjBKLYqh6nuO06OOc6z64r49Trx3kwwPD",
+	"taO1g68KbovK/MPL86vz8yO/6JeuLVrZ5sZSK6t0pSs8mLO4BF0IEq/sqt/tSPUMqpZ1tjY2HbZa20Fk",
+	"NJbG38U4I5AsIIq5UmpHo9VX9Y16427xbocwC2udm0NGKpC3XXqGlAbVZjGPIIVryaNE56X4QIYWpAJ4",
+	"RUVOcjkG4Car0t3brSfHStm+SmI6L/M+iAkkwWMGme3q8u1VPQIfDEKov8bol46uLvZQhHskiqwYhjwP",
+	"IRISp5XBGe5bCY8svAMqDAppIP+JowGPqRyOfjp7t9vU6dgQPRU/beq/9Bt/UnfrL8Ykpjz8aa1hkrdh",
+	"Xj8dvj67/G3tzWn73enPa6e/nhb/LjXm4dby5QJdWl/ggU201prNMZYcqYfqXC3MZqPCtVJNPFui5Udd",
+	"dgDMPPJEUEreVvAtk26lMx2vKJtfrpdFYbBTepEmSVZTdpVnT1uNxtI5PlYZXW5YlqMWx9Vp73faZ+9K",
+	"xtba2Go1HjC+OTrGLkN8jD8nqaaRsQP4YtXc73uZ8betjUE7B+0aEAgjRiZdxUfr6GdCxhp+QFHCDhor",
+	"xYVJRaQYiTGwaEYQgdrKTKQUTPvHNjpmvVFzFgUdXp6j6jvI1Ae4RKIUcIH8XbdSZBu91jWY6uCvBfAw",
+	"+Ej8HTV5BqEVJQ1TiekLGhYzq8j0cNh7G9ATenhw8edB8z09EAessxHsHWweXI9//bB3uFUn08NxsHas",
+	"Loo/Xn4QB3RCg7UP9OAPTo/P1A3vxx/VDX+8/3JMG2thY//1LxfF/7Xp0d5hRN7t0pM/2msn5xetk/Pf",
+	"/jx+sysORtEw3DvYPD4PNt6f/7bx/vyXyfG7Rr3VO95KXh2u8/evfplssuZo489fpp+bF6/6H7Z679a+",
+	"nDeuD18GnRY+EnMX+KqYEa2XrSQneo6q6TzFc89/kbpLT+NcvnM/Hf/uuvoz0NLL5q60pGeV3blUPUH+",
+	"MV7ly8qAr5Q/+2p+fn0OXAwg2AAXHASGqaZINQzDokc6YiA5onn10KzYrfp5c0nWXSZYS5ImZyb7qSzS",
+	"J0iQxFROz5QJZRJS4BAqhpb9tW8HeHh5XvFmuKJD4BmSKGW+p2FmlmGQaeU8LJrmB+nAh1KOdTUqZX0+",
+	"u32QEUWVxBEjHEWekijBii4itTmtQoMrbaMhZFJ7ucQUz1gGGkm1yw4vzz2E0TjmUrt5LDIMOF7QJemd",
+	"8eCaSDSICVFSrN5lXQYGXciDROnm1rILOJPKwNCgpQZxyYSkiDDwCDYWBC0AhERUdpl6lf1VO6wNfk8I",
+	"VqMSl/ZdJERDEpM6asP1EA5DVHSZP6/w2lSTbq1vvKzpsXMk46nNoDazjjkUjqhnb+dAZC2GnA+IRayw",
+	"+10W8LF+lm+whUzlikjbJYzhUP3rX2lN57/+BYs7xkKqiWrJH9GAGE+9aYpxfKAIEYo4U3cpHxMmeBIH",
+	"pM7jwaq5Sayqa7NgFlCJrlzRbohKs96oN3TKAWF4TJWCUW/U13RwZQinYlX930Ar4SmIBcQT3hJpkvIL",
+	"fTVajcaC8ndb9n63UmzzhgX4XTQA3MhkDBX5G/rdZY9Mx7iaxy132UFl+/dPXsWE9yrbpupAI0Cp44gH",
+	"QvEefYQqn9StqyEP1LTtx1X381csBJHfzFfAmIwdCZUMXJSsq063bafNKOBkvObh9NEWNSftv+UZq4wT",
+	"8m1mQ9fnpDga2UBFijAFu7B+l11wmnyoW5prt99SxA+E+zZuv68U+0Ld3Nq6/eYirM7jU9meFriZkjRP",
+	"6GrwMiVxHWJUBqUScjOAMmYzi5S3CqZH6BJgfmeP1M0kRBHVWTooB4iZQdnMBcPJQ+ZAaNMW8s/DtZFc",
+	"2z969iaFCh5mnlKHRBz3nHRgGrkEnxm6bT3amUnhAUpY0a6h/sDAitk2IVxnjU3wFFUTFoHdXX5qLBJp",
+	"zRyf5l1o2kGngZvucIBchJK/lP7z6tbvn77lDsQZMe6rknW1/ZIs+Su1VdxG/5ph/+nIstKSoMBsSzLW",
+	"qfhKvLBBHR1IKL/TOB88MfV3IZa4h3Wq8YxoPKI3hBEh/jrhaOcT0Rsi6gsZkB0sJJWQeYIOtJv5bAMa",
+	"OoEOanwXaJehxIQOzd6B9qgzmzIUFWLaQOERQeuNplGR6kqfzHzrVBjEkZ0sxWVOG5kcNI6nlMZcI4Au",
+	"u3cnAOOw0gXgBosf9LT89kMm8BPJ7lyW8Z1kd+Nx9YZ55OaCVuGYaBX/3trAvTjgj65CqLvuMMUSaOBF",
+	"h7/9JQBIlNwO6kBDDlJNH96co3ZJLUQfrvkcBMgIR5HGoNGOavXW3DsBeWGMJjwGaGIsTfp1CrVn0RvL",
+	"jqV6/V2VW4fzEBammu09CPOpxWXbAqxmMPb5bYHVHxEZ09RUcdjaXKn4nhgAahobx7Uoa8aiuCsYx1RJ",
+	"R76NsNUATbZPzqX9AsxyHPmoSrV+BNta0wriZEi0spm29hTIt5zdB0tc6YpKqOjw8Cwv7zIqUJiQUs5M",
+	"hTze3903E38gr7xbiqxG8JhJjy3nomZLPMSjkAhpgcDynUmcwMnUxEpqz5c6zzNgtJxkFg6ZjvrYUmmh",
+	"X46myohIUkafJNTRUg05lnZDuEVB0M+vow4Z8RubVwsB+pkWQjecmohMvn5Tgydz6Puj2U4hg8G+WnJz",
+	"XMrIUcP0pAQJfpes9e3v5ZuSXbKatsZVK343rpYdqwFn5PvK5/tYKHoei+/J9TP6DhTd0S0JCyCMc8k5",
+	"3+FpvvibQ87acWqoLiaAGOjEq3X7OR6F0MRN2ZSchmXW8oAw9QXJ58c+obqYf9EchsfIpHC0vq8J/NS0",
+	"sgszVFvD+4WJziUYAEiaSyYdN7zsudBHbv9McG9vttZebaOzd7srTQ9tIp234aG1BlJaFBkLD2HU3Gys",
+	"9KiEjgUxkToTXcllJwdFp5/ozmSzSRSoarJOfKX7+YCB4x/v714dnJ1dtDsAzehkuChFpUjDEMG4JmQM",
+	"xQqEQQInCevI9Y2ZqZl2bykiVJdJXW6NqosSd2o2NyuDhPIMJtRkSINhKY5Ul5nI6Y5e7ww+CvRMKNWf",
+	"6RwGSlJO9ph8K86II2Jy27Xe2KqViQid7KQunT2qzcez7PJpVQvOqrWqsxk7NYV6g7+zD6txBwMs15n3",
+	"eziwoLk10EqkczyczV547l2Snc8DDJqYKDsWBuQiA0yTZXAYWqqYgtYhj5SWQ1iX5VmUVzypqOqcVHCp",
+	"XJMpCRWVD4kwys9oBxoYEhxHlMRGLnWZEky1rGlFrr8hZHmiHgn4iFjXyraJngloI6ToSxHgGNM4e4gx",
+	"DW3PjiGJMpg+YRJrqgWrVZ1+mcH5QanyeBDjkJj2rep3OwjzZFGrIwNCN0mhOLYzvxX8Aq5JDT0OvUBs",
+	"R4F0qtqY1eZplzmdDPIeb9uxYaSG91//43+i9dZWGW/QkSJFWY+jPz6+t8oF2vzOzqoC7N5Ce8t1xe9o",
+	"IxMbyiiehwL1vsiIUnF54xP8IbXqezHaZ++TM8rp04sEq8jkRMGMLpMP7eXFw21CYV+rZ8u0yk3VD60H",
+	"5dIYatsmza/LrEwx8E3zpQqofjwDPSqAPAlUhUzJjIVa1TBDVtBqlmbUcKwsOBvwWTMrDzE+MadtpySB",
+	"VMmBLpsRBE7WJWiZ+WRLDfKo2PVY63fuE0NOtAxQu9dlBUmwkNOjR2L0x/u7TxRUmAH5ek6BhUIEqAW5",
+	"pBnb/SfE8Jewsw6mguS8zkhypPbH8phicyZkAKVmmZvTSm5xcEBDag1x1E9LbzTskNbEDHuaiw+WCm8/",
+	"B2rld1kRi8salDbhQocC9Ti/2hr2b6spcfgQIxaFCChkUKThRs1VUdXwFUi544l0Qo3mNuEDZ0mZXpnq",
+	"CXUqXbbZsH19DAwyRFs9BJ3oUhTk0KinEMBJschA707D2hpW1sRiu8wEYxuZ80lXMOt+cRGfpLa2yQxc",
+	"NQCjlIjVrzHpf/NrcLFW3LMGdalZTGLgmgFxAv1K91bjsIqW7ay+3tiyTl0sZ9vMKeNCQ5oCDZoGrkAG",
+	"9pIRwWwypFFpVOAEW7i7J+Kvs3h6zypya4kj3QSl/A44f0D49g4cy6KY6h7F/+YpYGkQVs7AHepQbKYQ",
+	"OSyU3yXqOp9rLUyHMezPqEgW9kKn2To+AItWiKrgMix0BvHSdpinP++1u9ZnZBp9anbu52FcU3TQjG/X",
+	"tA6oLXftt+sbPTMRxDMoMV1mE3I8JDQyd4CjqIeDawhRRuq5Rk0zqpln9DT9qvxMNbh3l9l1qxdkie11",
+	"ZZFNy/AOUpSDeUwnzf5d2nRPu15+80pqfY3xaucyUFweFkLyQkdXHpvWrH5txw534ZwAqUK95nOi6+ZN",
+	"YnIemnd+G8wloH9vQdXMxLULq3l7L5Kdsha2iEH0RZGrvXTeTAuww/edbAEjWU339rddjYgc8nDhS21V",
+	"0VlrY7OspqgYK1zTaZK3sUCH4u4nE+7sc8i96XnwZ+3QxXmYS8zQyZiwgzdojzNGgkw1eTCPtpxrLou2",
+	"iB7I3z09UCdz/jP8LI04Y2bAwiW+Jg4LVxQXot60ywwf1+0lE0FqHiJGQtmqDqWOWr9/DuTWs59Erptz",
+	"l1VTwB8P+VQIJSZwAohI5Ms4Exo1D/WpEjw8RrqwR7gh9RKm3WV5rl3aytraJal0tSwwU6I9K1NqWr0u",
+	"4RPbxkdsJTI0kL3oHNXRZbGbtXEDi7QnhNPY2sSscp2tQ+7Ncm1lfMzOwumsbdts51trmw7Oeq2UQgw+",
+	"D2HWM6yjS1MqjY30ZtyzqZnqgzIgoJs0ZqkRYYiipmknwEzZDZCJM7F5OcIm7to55LX4xlxBuGfp/UFy",
+	"sIx/wqDzbUmzMsKNZqukcHCp7mgWRHwe75736vXG1uby7waSwhGqkvqgjgot0GseZNVCEHKGcOaNEYhn",
+	"3iChzLJkjHMf5FLhvIc2G631R5NKu+Px9xVI903cbN1pfG+xJBMD1DVPFmX6XcppZhV1c5gKUkgLG13t",
+	"VTcmpPvVFI8i85WB6xVz67+OqJCn9qLvkUlnccbvmEpnJ5DPpfuxskvOjQsMwNFslt042xS7/elXmgLs",
+	"n7el9DuIhr6t5ywDRpwDPzwg0p8FStS6R5dBUV0eaVnLPx7TAWX6c+dUSc0hFkP9t9p4L/X8GWVCuojT",
+	"XTYE+EA7XjPXFyLDQnHu0MDfKxb4G9DbIWVDyTat8ITGbYilFtrpixE8zhRNq+sHSntQT5zgOBSmNLTo",
+	"FNy26V1ZZ9Mu83/vVoaT625FqQrdilAfPdSF4hb9adTH3conB98zH3tJAzop8Dbg0V98MAj5Oue2ad9a",
+	"8rpPvq7zmlBBUNUXk2vfZoHn18izEPhmZdWzh/ZqWAGeMFMYLgw8fs2W5prIuJNrjgbEWN62AGQHYdZl",
+	"c32ZvgEd9vWdc7QKF5T9ibx6Zbjvz8mv57RQgGIMm8KUha6/f/zkLjLXCpWTfv/f3S14RgdgYhjTxexo",
+	"KWNfbGDmOf6qgzF/W5JhdtzS6Im521dnXD0YdM25IqD6NcWs/1bzu6xaIkHyQPEe8h134AzebW0bMe44",
+	"/43dCrYQ4zOFSBqTNPUJ5vkm7/eVaeIICkhA1AlRNvIMQqjLqhiFVEAwCytZYXwBtR3NcHO1iinQfB3t",
+	"U0bF0CYfuh0C4LvUysxvke8VfJU7GmQo244sGHQb/7MdEp6QERV6McyLNBg5/0IgQ0P1e3OF5+wXeoyD",
+	"aiEmnkw7s80hZhS0LquWtn1IMa3BoZH1kEDzW0j0pkhpY7UFOp8OHKTn3cvc+u5RqbmqIar6l+3Xuxfn",
+	"795fnXQO3h68P/OVijNPYcyStjKdEep7JbfFSVZWpi4tpTaJutIuQOXSD3e0ljRwqrNyrIsHnClUzI3E",
+	"7rixTCq6zHkkJA7qTc8qwgHDTrEBw+9Kk4StM/A0Jbsn1HeKWMJ3Unmajz2KRTnKaaeZHyENr8j37hJa",
+	"Nff8tZHVp7Z9jVy1R0anWS9ivOX89fvpQprh3kUdKvTW8W5ltNuuxqQMMqWR1KnxrQdREpLs6eL3T+qn",
+	"2jYqKDQOL6rGREBGB7om0xqyx9vrsgW6jgd6mZRESIMqJbPav1S9MuMpakZdNqMaoaJm5MAuLaMc6cIq",
+	"a3Yvgx6gBMC6viUdv9Ipeb+vpGQqhTqnVwdvfJQwQco5dIF3Pn+N7BmzwO9TvFHKV7Jk1JzT7Q7s5rZa",
+	"VtdgDzBTJynibEBieBWirI46xndiIPe3bF8yq/tBBesET5HNhzMU3mXaQZVCbsA5TRtC6wiRAfmxohPd",
+	"4cx02ZxDM7fSNdNPlgzy6PuWKnR1vB8/WqWr4wi/kzpwhIW8xNMD9l2LYxeKYkCYC4azUYVcR4QHE8rj",
+	"K8GlHRu+s9fvFhXY+mVRDGMNf1TS/xGVWk1ed1VkHQy1BbhMEBt08h50zwydiVAFzzDyO+2ztkEAtzkU",
+	"KQbdEMBfXN7fZVTmCghp5sGHdDxoLpY59dVrvRTbg8dgOGsATyLqyADOddkseJzGxCSxAQ8ukSz7MP3T",
+	"rGfLU5z6/EuWOvbfB4LuoF/YIp2aD6vmAWxP2iclj0z3D17jPZJ1DUphCmHmnKglIZHSUwyPWFz9YBKO",
+	"TDWTdmGVYo+AiaZOfTlo4lMfltLGQQ+BGU3XmQobk/2HbL8rRtgZkSZ4mO6F8XQ/gPR14cgio0hbDaLE",
+	"4srC+eXHgEqL7QAuZwPy02V2+Fp6aX44wtPU2jM13HArRPEXGDNm/E9ziHLveBSs3ixe9jztocuYs4Fl",
+	"GydxUUf85+De8eAuVjA1XbnG/DJYqt5cKHD3NDyR2QONGubYPCDyMqDkCRa6ExLkoVTdliMgQ0hwrdtU",
+	"pioqJDPWfvTssNm9dlmxU8O3MOvvILvse+T92UKxuyb+mVLAbDI/egZgsSBSoKwacqGz0s0KnVfHuUg+",
+	"+zHpQ+gZs9Sf+EJAw2NU1W0xoLB19tl+baE/U4db5zk0UZk/U/svi15N68+cK8VT4ppxNc0SljNFDbEG",
+	"adBjDC0Q0jKo/sLinOVantzZ25nOG2LPevt/JL+PywOen8/zAlZcN0zJlyanUBm3nkFvXpZHesaKzdPt",
+	"ESv0TodycZsGbqo0xlDpYeB8dft8xFmXYWRClRCtgwwpKtKCjZmyIejxbEMgeDwuLfmQfEcfX8iFgBzY",
+	"OGECYZ1QdWspvYFeLya0S95ld6nnKa/uM3kdadw2LXWGGnU93pnNqxaCLLM15jYpw6STFADQu+yIMrA9",
+	"JhhySszKpS+HBccSCT4i0G5zyFGUxIATckMDSRXtxDwZDA0KL58wGEWX6W7b7FrY6p5yuFt2vQyDKxDY",
+	"PVncQte1eYNpRfxETnp33n+Rjz6t7NW1rDOKytnssUF+egiukjj6oWCkciWd/16uw7sEmyPDJ0okyB11",
+	"uDv5WlbdZtzjpETa7DkJegb0KdOynHw5RibgwAfni2LV2gOjuWLeHalTRnbmYf4JiafCTA9RVsbG9sDn",
+	"98Rey/xLnpvb8h+vy9/a67KXgXuMMzJeqoUNZIMu7mBj8S9SBQ5rt4bNPbeA1XXU4YkkSMa436eBBjwE",
+	"ME+AyNFKIBWo1WiU9rbpEBzSv665TQfyYkH1jG9I3dnEOS92G/8tEWXXd83zMqSLnWYCm741Cx3p6dIt",
+	"brVze/J35r6mAsmYjkwJhAalXwmwyBBOtfYK3DvcMX8ljH5OSJfFZIDjEHpT8T6KiASfORZEe8hdHgYY",
+	"r8Zc7wFAs4aKFrokXj1LZ5LX7c+KZjP045ct1JsCeovgCNv0pvQNVcrQxfn+yqsug8tqDpIqijFIFjnE",
+	"DAkaESajKZJxwgJdzj6vBZcgTHZZPqK9KIP6yUJif2nO9CLPaYoMiTN0gKeEfdrjrB/R4J9o3P2jcZAe",
+	"TJyA/5KRN4szd1s+YtqLR5mdVnXThjnn9TkOtTP78LuoSe1c3O7hnXaeo4e2vTBMX+1WIj5APJH6IoDS",
+	"6FZqzpam2/VpXvzliAo5f92fwCVvXnYXj7ze4ojekLL5e8qS+HcqzncXQpRvsntES/KGFxy623w8u9lR",
+	"C5Hjn0+BJ+d4fOgtgFNpw/K1z62Vl5Pdwr986/bN9ds6t396YIuuH8Jj4hyx78GhlDFfcj7nUyg4VlcN",
+	"mOkdu5XYpm5uQzndAMaBWi7DczbAzSSE2BDkP9XRaYbmjEsxm1Mf8mTIo2x61ZgkSm8nkgTg+O4y6AX+",
+	"stFA/+d/r9eb6/VWzUOmY2uWX6+WyDT9CHVsSndKAdUp+0G3ecWsy/xOe7/TPnt31WlfnLWvDt6ftzsf",
+	"do98hAd8W3vG5WwOZVqdnzlgaFyus8JknxK41LziuaEb7P4boT8/FdBosSmGxvqw61reQnAC3QPh6fGN",
+	"FTG6F/0qZNybe2Y7Spv+sha1Weu79UzCGOt3Fv9KW06xiVBBabyXjlzbuwOeSM+YfDkr0PTTd3I0nTfC",
+	"tMrxtvJC27lHO2ructOLNOFEaBC9MYn16GvO81KWOvvIM7egfA7KoEDVt5wPIuKhYxrEXPC+9NBbKo9w",
+	"z0M/k2kQcXztoXq97vRdyYLwuYCWtSWc4fEFa6QOeIwDiagUJOproNeQB8mIMJktv3rhJemd8eCaSDSI",
+	"CVH82nnHiEg8b0XdoiJUPT85P615ZX348mwTC5HEmAUEReSGRKiqkW88U8zkrv+oX/ZuW26GqpekpyQm",
+	"q6EVkyFoCTFX759LRTADojEaYYYHRK2H88o0i//bp2//NwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
