@@ -412,7 +412,7 @@ type ProviderName = string
 // `rawId`, `type` (`public-key`) and `response`, whose binary members are base64url-encoded.
 //
 // Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AAAAAAAAAAE"},"type":"public-key"}
-type PublicKeyCredential = map[string]interface{}
+type PublicKeyCredential map[string]interface{}
 
 // RecoveryCodes defines model for RecoveryCodes.
 type RecoveryCodes struct {
