@@ -9,8 +9,8 @@
 //
 // sqlc generates each adapter's typed queries into gen/db/<engine>; the
 // account logic over them is written once, in db/sqlite/accounts.go and
-// db/sqlite/mfa.go (the second factor), and generated for PostgreSQL
-// (db/postgres/accounts_gen.go, mfa_gen.go).
+// db/sqlite/mfa.go (the second factor) and db/sqlite/passkeys.go, and
+// generated for PostgreSQL (db/postgres/accounts_gen.go, mfa_gen.go, ...).
 package db
 
 import (

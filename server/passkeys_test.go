@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/descope/virtualwebauthn"
 
@@ -213,7 +214,7 @@ func TestPasskeyLevels(t *testing.T) {
 	s.auth.Options.UserNotVerified = true
 	wantClaims(t, a.mustPasskeyLogin(s).Token, "aal1", "swk")
 
-	_, _, pair := a.mfaAccount("mfa@example.com")
+	secret, _, pair := a.mfaAccount("mfa@example.com")
 	aal1 := a.mustLogin("mfa@example.com", "password123")
 	wantMFARequired(t, a.do("POST", "/passkeys/register/options", "", bearer(aal1)...), "registration options at aal1 with a factor")
 	m := newDevice()
@@ -225,9 +226,10 @@ func TestPasskeyLevels(t *testing.T) {
 	low := a.mustPasskeyLogin(m)
 	wantClaims(t, low.Token, "aal1", "hwk")
 	wantMFARequired(t, a.do("GET", "/profile", "", bearer(low.Token)...), "a passkey sign-in without UV, with a factor")
-	// The session's second factor raises it as for a password sign-in.
-	secretCode := a.do("GET", "/mfa/factors", "", bearer(low.Token)...)
-	a.status(secretCode, 200, "GET /mfa/factors at aal1")
+	// The second factor raises the session as for a password sign-in.
+	a.status(a.do("GET", "/mfa/factors", "", bearer(low.Token)...), 200, "GET /mfa/factors at aal1")
+	up := decode[oapi.Token](t, a.status(a.mfaVerify(low.Token, "code", codeAt(t, secret, a.clock.Now().Add(30*time.Second))), 200, "POST /mfa/verify"))
+	wantClaims(t, up.Token, "aal2", "hwk", "otp", "mfa")
 }
 
 // TestPasskeyRefusals: each check of the ceremonies refuses an answer that
