@@ -221,7 +221,7 @@ func TestBrowserPasskey(t *testing.T) {
 	if want := "signed in ada.passkey@example.com aal2 hwk,user,mfa"; err != nil || status != want {
 		t.Fatalf("the page says %q (%v), want %q\n%s", status, err, want, report())
 	}
-	creds, err := chromedp.Call(bctx, webauthn.GetCredentials, webauthn.GetCredentialsParams{AuthenticatorID: auth.AuthenticatorID})
+	creds, err := chromedp.Call(bctx, webauthn.GetCredentials, webauthn.GetCredentialsParams(auth))
 	if err != nil || len(creds.Credentials) != 1 || !creds.Credentials[0].IsResidentCredential || creds.Credentials[0].RpID != "localhost" {
 		t.Errorf("the authenticator holds %+v (%v), want one resident credential for localhost", creds, err)
 	}

@@ -27,8 +27,8 @@ import (
 	"os"
 	"time"
 
-	"golang.org/x/oauth2"
 	"github.com/pquerna/otp/totp"
+	"golang.org/x/oauth2"
 
 	"github.com/keelhq/keel/gen/client"
 )
