@@ -58,7 +58,10 @@ func (s *Server) PasskeyRegisterOptions(ctx context.Context, _ oapi.PasskeyRegis
 		return nil, err
 	}
 	out, err := toPasskeyOptions(flow, options)
-	return oapi.PasskeyRegisterOptions200JSONResponse(out), err
+	if err != nil {
+		return nil, err
+	}
+	return oapi.PasskeyRegisterOptions200JSONResponse(out), nil
 }
 
 // RegisterPasskey finishes a registration and stores the passkey.
@@ -107,7 +110,10 @@ func (s *Server) PasskeyLoginOptions(ctx context.Context, _ oapi.PasskeyLoginOpt
 		return nil, err
 	}
 	out, err := toPasskeyOptions(flow, options)
-	return oapi.PasskeyLoginOptions200JSONResponse(out), err
+	if err != nil {
+		return nil, err
+	}
+	return oapi.PasskeyLoginOptions200JSONResponse(out), nil
 }
 
 // PasskeyLogin finishes a sign-in, records the passkey's new counter and

@@ -36,7 +36,19 @@ func newDevice(change ...func(*virtualwebauthn.AuthenticatorOptions)) *device {
 	for _, f := range change {
 		f(&o)
 	}
-	return &device{auth: virtualwebauthn.NewAuthenticatorWithOptions(o), cred: virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)}
+	return &device{auth: virtualwebauthn.NewAuthenticatorWithOptions(o), cred: newCredential()}
+}
+
+// newCredential is a virtualwebauthn P-256 credential whose public key
+// encodes as COSE requires: virtualwebauthn drops the leading zero bytes of
+// a coordinate (big.Int.Bytes), which go-webauthn rightly refuses, for one
+// key in about 128. A full key's COSE map is 77 bytes.
+func newCredential() virtualwebauthn.Credential {
+	for {
+		if c := virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2); len(c.Key.AttestationData()) == 77 {
+			return c
+		}
+	}
 }
 
 func noUV(o *virtualwebauthn.AuthenticatorOptions)   { o.UserNotVerified = true }
