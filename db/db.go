@@ -9,8 +9,8 @@
 //
 // sqlc generates each adapter's typed queries into gen/db/<engine>; the
 // account logic over them is written once, in db/sqlite/accounts.go and
-// db/sqlite/mfa.go (the second factor), and generated for PostgreSQL
-// (db/postgres/accounts_gen.go, mfa_gen.go).
+// db/sqlite/mfa.go (the second factor) and db/sqlite/passkeys.go, and
+// generated for PostgreSQL (db/postgres/accounts_gen.go, mfa_gen.go, ...).
 package db
 
 import (
@@ -153,9 +153,17 @@ var (
 	// account that may not be linked to it silently: the provider or the
 	// account has not verified the address.
 	ErrAccountExists = errors.New("db: an account has this email")
-	// ErrLastWayIn is unlinking the identity an account cannot do without:
-	// it has no password and no other identity.
+	// ErrLastWayIn is removing the identity or passkey an account cannot do
+	// without: it has no password and nothing else to sign in with.
 	ErrLastWayIn = errors.New("db: the account's last way to sign in")
+
+	// ErrNoPasskey is a passkey that is not the user's, or not there (or, at
+	// sign-in, a credential id no account has).
+	ErrNoPasskey = errors.New("db: no such passkey")
+	// ErrPasskeyTaken is a credential id registered already (to any account).
+	ErrPasskeyTaken = errors.New("db: passkey registered already")
+	// ErrNoCeremony is a passkey ceremony that is unknown, used or expired.
+	ErrNoCeremony = errors.New("db: no such passkey ceremony")
 
 	// ErrNoFactor is a second factor that is not the user's, or not there.
 	ErrNoFactor = errors.New("db: no such factor")
@@ -224,7 +232,7 @@ type Store interface {
 	ResetPassword(ctx context.Context, hash, passwordHash string, now time.Time) error
 
 	// PruneAccounts deletes the sessions, one-time tokens, sign-in flows and
-	// codes, and unverified factors that expired before now (they can never
+	// codes, passkey ceremonies and unverified factors that expired before now (they can never
 	// be used again) and returns how many.
 	PruneAccounts(ctx context.Context, now time.Time) (int64, error)
 
@@ -272,8 +280,8 @@ type Store interface {
 	// ListIdentities returns the user's identities, oldest first.
 	ListIdentities(ctx context.Context, userID int64) ([]Identity, error)
 	// DeleteIdentity unlinks the user's identity id: ErrNoIdentity when it is
-	// not the user's, ErrLastWayIn when the account has no password and no
-	// other identity.
+	// not the user's, ErrLastWayIn when the account has no password, no
+	// other identity and no passkey.
 	DeleteIdentity(ctx context.Context, userID, id int64) error
 	// Second factor (TOTP) and assurance.
 
@@ -311,6 +319,36 @@ type Store interface {
 	ReplaceRecoveryCodes(ctx context.Context, userID int64, hashes []string) error
 	// CountRecoveryCodes returns how many unspent recovery codes the user has.
 	CountRecoveryCodes(ctx context.Context, userID int64) (int64, error)
+
+	// Passkeys (WebAuthn).
+
+	// CreatePasskeyCeremony stores the state of a ceremony between its
+	// options and its answer.
+	CreatePasskeyCeremony(ctx context.Context, c PasskeyCeremony) error
+	// TakePasskeyCeremony spends the ceremony id, or returns ErrNoCeremony
+	// (unknown, used, or expired at now).
+	TakePasskeyCeremony(ctx context.Context, id string, now time.Time) (PasskeyCeremony, error)
+	// CreatePasskey stores a registered passkey: ErrPasskeyTaken when its
+	// credential id is registered already (to this or another account),
+	// ErrNoUser when the user is gone.
+	CreatePasskey(ctx context.Context, p Passkey) error
+	// ListPasskeys returns the user's passkeys, oldest first.
+	ListPasskeys(ctx context.Context, userID int64) ([]Passkey, error)
+	// GetPasskeyByCredential returns the passkey with the credential id, or
+	// ErrNoPasskey.
+	GetPasskeyByCredential(ctx context.Context, credentialID []byte) (Passkey, error)
+	// UsePasskey records a sign-in with the passkey as read (p): its new sign
+	// count, user verification and backup state, at now; ErrStale when the
+	// passkey has changed since it was read (another sign-in counted first)
+	// or is gone.
+	UsePasskey(ctx context.Context, p Passkey, signCount int64, userVerified, backupState bool, now time.Time) error
+	// RenamePasskey renames the user's passkey id and returns it, or
+	// ErrNoPasskey.
+	RenamePasskey(ctx context.Context, userID int64, id, name string) (Passkey, error)
+	// DeletePasskey removes the user's passkey id: ErrNoPasskey when it is not
+	// the user's, ErrLastWayIn when the account has no password, no identity
+	// and no other passkey.
+	DeletePasskey(ctx context.Context, userID int64, id string) error
 
 	// Close releases the database.
 	Close() error
@@ -365,6 +403,43 @@ func (e SessionsEnded) Ends(userID int64, id string) bool {
 		return id == e.Session
 	}
 	return id != e.Keep
+}
+
+// The kinds of a passkey ceremony.
+const (
+	CeremonyRegister = "register"
+	CeremonyLogin    = "login"
+)
+
+// PasskeyCeremony is a passkey registration or sign-in between its options
+// and its answer. Session is go-webauthn's session data (the challenge
+// among it) as JSON; UserID is the registering user (0 for a sign-in).
+type PasskeyCeremony struct {
+	ID        string
+	UserID    int64
+	Kind      string
+	Session   []byte
+	ExpiresAt time.Time
+}
+
+// Passkey is a WebAuthn credential of an account: what verifies its
+// signatures (PublicKey), the last signature counter seen, and its flags
+// (BackupEligible is fixed at registration; BackupState may change).
+type Passkey struct {
+	ID              string
+	UserID          int64
+	CredentialID    []byte
+	Name            string
+	PublicKey       []byte
+	AttestationType string
+	AAGUID          []byte
+	Transports      []string
+	SignCount       int64
+	UserVerified    bool
+	BackupEligible  bool
+	BackupState     bool
+	CreatedAt       time.Time
+	LastUsedAt      time.Time // zero until its first sign-in
 }
 
 // The assurance levels of a session (NIST SP 800-63B): AAL1 after a first

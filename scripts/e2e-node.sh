@@ -46,7 +46,8 @@ step "start keel on $url"
 (
 	cd "$tmp"
 	exec env ADDR="127.0.0.1:$port" DATABASE_URL="$tmp/keel.db" JWT_SECRET="$secret" \
-		BCRYPT_COST=4 AUTH_RATE_LIMIT=0 LOG_LEVEL=warn "$tmp/keel"
+		BCRYPT_COST=4 AUTH_RATE_LIMIT=0 LOG_LEVEL=warn \
+		WEBAUTHN_RP_ID=localhost WEBAUTHN_ORIGINS=http://localhost:5173 "$tmp/keel"
 ) >"$tmp/keel.log" 2>&1 &
 pid=$!
 up=

@@ -50,7 +50,7 @@ func (s *Server) Login(ctx context.Context, req oapi.LoginRequestObject) (oapi.L
 	if err := s.passwords.Check(ctx, hash, req.Body.Password); err != nil {
 		return nil, err
 	}
-	tok, err := s.startSession(ctx, creds.UserID, amrPassword)
+	tok, err := s.startSession(ctx, creds.UserID, db.AAL1, amrPassword)
 	if err != nil {
 		return nil, err
 	}
@@ -66,17 +66,19 @@ const (
 	amrProvider = "fed"
 )
 
-// startSession starts a session for a user who has shown a first factor
-// (amr: its RFC 8176 methods, space-separated) and returns its first pair.
-// Every sign-in method starts its sessions here: each is aal1, and when the
-// account has a verified second factor it may do little but verify it
-// (checkAssurance) until POST /mfa/verify raises it to aal2.
-func (s *Server) startSession(ctx context.Context, userID int64, amr string) (oapi.Token, error) {
+// startSession starts a session at assurance level aal (db.AAL1 or db.AAL2)
+// for a user who has shown its authentication methods (amr: RFC 8176
+// values, space-separated) and returns its first pair. Every sign-in method
+// starts its sessions here. A password or provider sign-in is aal1, and when
+// the account has a verified second factor it may do little but verify it
+// (checkAssurance) until POST /mfa/verify raises it to aal2; a passkey with
+// user verification is two factors in one, and starts at aal2.
+func (s *Server) startSession(ctx context.Context, userID int64, aal, amr string) (oapi.Token, error) {
 	now := s.now()
 	sess := db.Session{
 		ID: token.NewSessionID(), UserID: userID, CreatedAt: now, LastUsedAt: now,
 		UserAgent: userAgent(ctx), Generation: 1, RotatedAt: now, RefreshExpiresAt: now.Add(s.cfg.RefreshTTL),
-		AAL: db.AAL1, AMR: amr,
+		AAL: aal, AMR: amr,
 	}
 	refresh := s.tokens.Refresh(sess.ID, 1)
 	sess.RefreshHash = db.HashToken(refresh)
@@ -227,7 +229,7 @@ const maxUserAgent = 256
 // keepUserAgent is a strict-handler middleware that gives the handlers that
 // start sessions the request's User-Agent (strict handlers see only the context).
 func keepUserAgent(f oapi.StrictHandlerFunc, operationID string) oapi.StrictHandlerFunc {
-	if operationID != "Login" && operationID != "OauthToken" {
+	if operationID != "Login" && operationID != "OauthToken" && operationID != "PasskeyLogin" {
 		return f
 	}
 	return func(c echo.Context, req any) (any, error) {

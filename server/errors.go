@@ -19,6 +19,7 @@ import (
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
 	"github.com/keelhq/keel/internal/oidc"
+	"github.com/keelhq/keel/internal/passkey"
 	"github.com/keelhq/keel/internal/password"
 	"github.com/keelhq/keel/internal/validate"
 	"github.com/keelhq/keel/internal/ws"
@@ -67,9 +68,13 @@ var (
 	errSessionEnded = &Error{Status: http.StatusUnauthorized, Detail: "the session has ended; log in again"}
 	// errBadRefresh is every refused refresh alike: unknown, expired, spent.
 	errBadRefresh = &Error{Status: http.StatusUnauthorized, Detail: "the refresh token is invalid, expired or spent"}
-	errNoBearer   = &Error{Status: http.StatusUnauthorized, Detail: "a bearer token is required"}
-	errBadBearer  = &Error{Status: http.StatusUnauthorized, Detail: "the bearer token is invalid or expired"}
-	errNotReady   = &Error{Status: http.StatusServiceUnavailable, Detail: "the database does not answer"}
+	// errPasskeyRefused is every refused passkey sign-in alike: unknown
+	// credential, wrong origin, RP ID, type or signature, a counter that went
+	// backwards (the log says which).
+	errPasskeyRefused = &Error{Status: http.StatusUnauthorized, Detail: "the passkey was not accepted"}
+	errNoBearer       = &Error{Status: http.StatusUnauthorized, Detail: "a bearer token is required"}
+	errBadBearer      = &Error{Status: http.StatusUnauthorized, Detail: "the bearer token is invalid or expired"}
+	errNotReady       = &Error{Status: http.StatusServiceUnavailable, Detail: "the database does not answer"}
 	// errPreflightRefused is a CORS preflight from an origin not in
 	// CORS_ORIGINS (any origin, when CORS is off): a documented 403 rather
 	// than a bare 204 that leaves the browser to guess.
@@ -106,9 +111,14 @@ var sentinels = []struct {
 	{db.ErrEmailTaken, &Error{Status: http.StatusConflict, Detail: "an account with this email already exists"}},
 	{db.ErrNoIdentity, &Error{Status: http.StatusNotFound, Detail: "no such identity"}},
 	{db.ErrLastWayIn, &Error{Status: http.StatusConflict, Detail: "this is the account's last way to sign in: " +
-		"set a password (POST /password/forgot) or link another provider first"}},
+		"set a password (POST /password/forgot), link another provider or add a passkey first"}},
 	{oidc.ErrUnavailable, &Error{Status: http.StatusBadGateway,
 		Detail: "the sign-in provider could not be reached; start the sign-in again"}},
+	{db.ErrNoPasskey, &Error{Status: http.StatusNotFound, Detail: "no such passkey"}},
+	{db.ErrPasskeyTaken, &Error{Status: http.StatusConflict, Detail: "this passkey is registered already"}},
+	{db.ErrNoCeremony, &Error{Status: http.StatusBadRequest, Field: "/flow_id", Detail: "is unknown, used or expired"}},
+	{passkey.ErrRefused, errPasskeyRefused},
+	{passkey.ErrSignCount, errPasskeyRefused},
 	{db.ErrNoFactor, &Error{Status: http.StatusNotFound, Detail: "no such factor"}},
 	{db.ErrFactorExists, &Error{Status: http.StatusConflict, Detail: "the account has a verified TOTP factor already; remove it first"}},
 	{db.ErrCodeUsed, errWrongCode},

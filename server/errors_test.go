@@ -13,6 +13,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/internal/mfa"
+	"github.com/keelhq/keel/internal/passkey"
 	"github.com/keelhq/keel/internal/password"
 	"github.com/keelhq/keel/internal/validate"
 	"github.com/keelhq/keel/internal/ws"
@@ -97,6 +98,11 @@ func TestToError(t *testing.T) {
 		{errMFARequired, Error{Status: 403, Type: "urn:keel:problem:mfa-required", Title: "Second factor required",
 			Detail: "verify a second factor first (POST /mfa/verify)"}},
 		{mfa.ErrSealed, Error{Status: 500}},
+		{db.ErrNoPasskey, Error{Status: 404, Detail: "no such passkey"}},
+		{db.ErrPasskeyTaken, Error{Status: 409, Detail: "this passkey is registered already"}},
+		{db.ErrNoCeremony, Error{Status: 400, Field: "/flow_id", Detail: "is unknown, used or expired"}},
+		{fmt.Errorf("%w: Error validating origin", passkey.ErrRefused), Error{Status: 401, Detail: "the passkey was not accepted"}},
+		{passkey.ErrSignCount, Error{Status: 401, Detail: "the passkey was not accepted"}},
 		{errors.New("disk on fire"), Error{Status: 500}},
 	} {
 		if got := toError(tt.err); *got != tt.want {

@@ -21,6 +21,7 @@ import (
 	"github.com/keelhq/keel/internal/mail"
 	"github.com/keelhq/keel/internal/mfa"
 	"github.com/keelhq/keel/internal/oidc"
+	"github.com/keelhq/keel/internal/passkey"
 	"github.com/keelhq/keel/internal/password"
 	"github.com/keelhq/keel/internal/testutil"
 	"github.com/keelhq/keel/internal/token"
@@ -55,6 +56,10 @@ func (c *clock) Add(d time.Duration) {
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
 }
+
+// testPasskeyConfig is the relying party of the tests' servers: the one
+// virtualwebauthn's testRP signs for.
+var testPasskeyConfig = passkey.Config{RPID: "example.com", RPName: "keel", Origins: []string{"https://app.example.com"}}
 
 // testSecret signs the tests' tokens.
 const testSecret = "test-secret-0123456789abcdef0123456789"
@@ -141,7 +146,12 @@ func newServer(tb testing.TB, cfg Config, d testDB, log *slog.Logger, now func()
 	if err != nil {
 		tb.Fatal(err)
 	}
+	rp, err := passkey.New(testPasskeyConfig)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	deps := Deps{
+		Passkeys:  rp,
 		Log:       log,
 		Store:     d.store,
 		Tokens:    token.New([]byte(testSecret), testJWTTTL, now),

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -86,10 +87,11 @@ func mustAccess(ctx context.Context) db.SessionAccess {
 }
 
 // amrOf is the session's authentication methods (RFC 8176) for its tokens:
-// its first factor's, then otp and mfa when a second factor raised it.
+// its first factor's, then otp and mfa when a second factor raised it (a
+// passkey sign-in with user verification has "mfa" from the start).
 func amrOf(sess db.Session) string {
 	amr := cmp.Or(sess.AMR, amrPassword)
-	if sess.AAL == db.AAL2 {
+	if sess.AAL == db.AAL2 && !slices.Contains(strings.Fields(amr), "mfa") {
 		amr += " otp mfa"
 	}
 	return amr

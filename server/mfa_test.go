@@ -212,6 +212,8 @@ func TestMFAAssuranceGate(t *testing.T) {
 		"verifyTOTPFactor": jsonBody("code", "123456"),
 		"verifyMFA":        jsonBody("code", "123456"),
 		"linkIdentity":     jsonBody("redirect_to", "https://app.example/done", "code_challenge", strings.Repeat("A", 43)),
+		"registerPasskey":  `{"flow_id":"x","name":"phone","credential":{"id":"x"}}`,
+		"renamePasskey":    jsonBody("name", "phone"),
 	}
 	// Path parameters the spec would refuse as "x" (400 before the gate).
 	refs := map[string]string{"linkIdentity": "google", "deleteIdentity": "1"}

@@ -239,7 +239,7 @@ func (s *Server) OauthToken(ctx context.Context, req oapi.OauthTokenRequestObjec
 		}
 		s.metrics.signIn(grant.Provider, "linked")
 	}
-	tok, err := s.startSession(ctx, grant.UserID, amrProvider)
+	tok, err := s.startSession(ctx, grant.UserID, db.AAL1, amrProvider)
 	if err != nil {
 		return nil, err
 	}

@@ -98,15 +98,17 @@ func TestAccountRateLimits(t *testing.T) {
 	// operation is refused once the client's budget is spent.
 	want := map[string]bool{"register": true, "login": true, "forgotPassword": true, "resetPassword": true,
 		"verifyEmail": true, "resendVerification": true, "changePassword": true, "deleteProfile": true,
-		"oauthAuthorize": true, "oauthToken": true, "linkIdentity": true}
+		"oauthAuthorize": true, "oauthToken": true, "linkIdentity": true, "passkeyLoginOptions": true, "passkeyLogin": true}
 	requests := map[string][2]string{
 		"register": {"POST /register", credentials("x@example.com", "password123")}, "login": {"POST /login", credentials("x@example.com", "password123")},
 		"forgotPassword": {"POST /password/forgot", jsonBody("email", "x@example.com")}, "resetPassword": {"POST /password/reset", jsonBody("token", "x", "new_password", "new-password-1")},
 		"verifyEmail": {"POST /email/verify", jsonBody("token", "x")}, "resendVerification": {"POST /email/verify/resend", ""},
 		"changePassword": {"PUT /profile/password", jsonBody("current_password", "password123", "new_password", "password456")}, "deleteProfile": {"DELETE /profile", jsonBody("password", "password123")},
-		"oauthAuthorize": {"GET /oauth/google/authorize?redirect_to=x&code_challenge=x&code_challenge_method=S256", ""},
-		"oauthToken":     {"POST /oauth/token", jsonBody("code", "x", "code_verifier", "x")},
-		"linkIdentity":   {"POST /profile/identities/google", jsonBody("redirect_to", "x", "code_challenge", "x")},
+		"oauthAuthorize":      {"GET /oauth/google/authorize?redirect_to=x&code_challenge=x&code_challenge_method=S256", ""},
+		"oauthToken":          {"POST /oauth/token", jsonBody("code", "x", "code_verifier", "x")},
+		"linkIdentity":        {"POST /profile/identities/google", jsonBody("redirect_to", "x", "code_challenge", "x")},
+		"passkeyLoginOptions": {"POST /passkeys/login/options", ""},
+		"passkeyLogin":        {"POST /passkeys/login", `{"flow_id":"x","credential":{"id":"x"}}`},
 	}
 	marked := map[string]bool{}
 	for _, op := range a.srv.ops {

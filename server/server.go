@@ -22,6 +22,7 @@ import (
 	"github.com/keelhq/keel/gen/oapi"
 	"github.com/keelhq/keel/internal/mfa"
 	"github.com/keelhq/keel/internal/oidc"
+	"github.com/keelhq/keel/internal/passkey"
 	"github.com/keelhq/keel/internal/password"
 	"github.com/keelhq/keel/internal/token"
 	"github.com/keelhq/keel/internal/validate"
@@ -59,6 +60,9 @@ type Deps struct {
 	Providers oidc.Providers
 	// MFA seals TOTP secrets and hashes recovery codes (MFA_KEY or JWT_SECRET).
 	MFA *mfa.Keys
+	// Passkeys is the WebAuthn relying party (WEBAUTHN_*); nil: passkeys are
+	// off, and their ceremonies answer 404.
+	Passkeys *passkey.RP
 }
 
 // Jobs inserts the jobs requests cause (emails): internal/jobs' Engine.
@@ -80,6 +84,7 @@ type Server struct {
 	passwords *password.Pool
 	tokens    *token.Issuer
 	mfa       *mfa.Keys
+	passkeys  *passkey.RP
 	metrics   *metrics
 	now       func() time.Time
 	// queue inserts the jobs requests cause; set by UseJobs.
@@ -118,6 +123,7 @@ func New(cfg Config, deps Deps) *Server {
 		passwords: deps.Passwords,
 		tokens:    deps.Tokens,
 		mfa:       deps.MFA,
+		passkeys:  deps.Passkeys,
 		now:       now,
 		providers: deps.Providers,
 		redirects: make(map[string]struct{}, len(cfg.RedirectURLs)),

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/descope/virtualwebauthn"
 	"github.com/pquerna/otp/totp"
 
 	"github.com/keelhq/keel/internal/contract"
@@ -39,6 +40,9 @@ func clusterEnv(dbURL string) map[string]string {
 		"JOB_INTERVAL":    "1s",
 		"TRUSTED_PROXIES": "127.0.0.1",
 		"DB_MAX_CONNS":    "8",
+		// Passkeys, for the software authenticator of the passkey subtest.
+		"WEBAUTHN_RP_ID":   "example.com",
+		"WEBAUTHN_ORIGINS": "https://app.example.com",
 	}
 }
 
@@ -421,6 +425,93 @@ func TestCluster(t *testing.T) {
 			if code, b := bearerPost(i, "/mfa/verify", tok, `{"code":"000000"}`); code != http.StatusTooManyRequests {
 				t.Errorf("a code on replica %d after five for the account: %d %s, want 429", i, code, b)
 			}
+		}
+	})
+
+	t.Run("a passkey ceremony begun on one replica finishes on another, once", func(t *testing.T) {
+		hc := clientAs(t, v, "192.0.2.30")
+		rp := virtualwebauthn.RelyingParty{ID: "example.com", Name: "keel", Origin: "https://app.example.com"}
+		// call sends POST path to replica i, with a bearer token when not empty.
+		call := func(i int, path, token, body string) (int, []byte) {
+			t.Helper()
+			req, _ := http.NewRequestWithContext(ctx, "POST", replicas[i].url(path), strings.NewReader(body))
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			if body != "" {
+				req.Header.Set("Content-Type", "application/json")
+			}
+			res, err := hc.Do(req)
+			if err != nil {
+				t.Fatalf("POST %s on replica %d: %v", path, i, err)
+			}
+			defer res.Body.Close()
+			var b strings.Builder
+			bufio.NewReader(res.Body).WriteTo(&b)
+			return res.StatusCode, []byte(b.String())
+		}
+		type options struct {
+			FlowID  string          `json:"flow_id"`
+			Options json.RawMessage `json:"options"`
+		}
+		optionsOn := func(i int, path, token string) options {
+			t.Helper()
+			code, body := call(i, path, token, "")
+			var o options
+			if json.Unmarshal(body, &o); code != http.StatusOK {
+				t.Fatalf("POST %s on replica %d: %d %s", path, i, code, body)
+			}
+			return o
+		}
+		if code, body, err := post(ctx, hc, replicas[0].url("/register"), creds("passkey@example.com", "password123")); err != nil || code != http.StatusCreated {
+			t.Fatalf("register: %d %v %s", code, err, body)
+		}
+		code, body, err := post(ctx, hc, replicas[0].url("/login"), creds("passkey@example.com", "password123"))
+		var p pair
+		if json.Unmarshal(body, &p); err != nil || code != http.StatusOK {
+			t.Fatalf("login: %d %v %s", code, err, body)
+		}
+
+		// Registration: options on replica 0, the answer on replica 1.
+		auth := virtualwebauthn.NewAuthenticator()
+		cred := virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)
+		for len(cred.Key.AttestationData()) != 77 { // a coordinate with a leading zero byte, which virtualwebauthn drops
+			cred = virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)
+		}
+		reg := optionsOn(0, "/passkeys/register/options", p.Token)
+		ao, err := virtualwebauthn.ParseAttestationOptions(string(reg.Options))
+		if err != nil {
+			t.Fatal(err)
+		}
+		auth.Options.UserHandle = []byte(ao.UserID)
+		answer := virtualwebauthn.CreateAttestationResponse(rp, auth, cred, *ao)
+		regBody := fmt.Sprintf(`{"flow_id":%q,"name":"phone","credential":%s}`, reg.FlowID, answer)
+		if code, body := call(1, "/passkeys/register", p.Token, regBody); code != http.StatusCreated {
+			t.Fatalf("finish the registration begun on replica 0 on replica 1: %d %s", code, body)
+		}
+		if code, body := call(2, "/passkeys/register", p.Token, regBody); code != http.StatusBadRequest {
+			t.Errorf("the registration's flow again on replica 2: %d %s, want 400", code, body)
+		}
+
+		// Sign-in: options on replica 2, the answer on replica 0, then the
+		// same flow again on replica 1.
+		login := optionsOn(2, "/passkeys/login/options", "")
+		lo, err := virtualwebauthn.ParseAssertionOptions(string(login.Options))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cred.Counter++
+		loginBody := fmt.Sprintf(`{"flow_id":%q,"credential":%s}`, login.FlowID, virtualwebauthn.CreateAssertionResponse(rp, auth, cred, *lo))
+		code, body = call(0, "/passkeys/login", "", loginBody)
+		var signedIn pair
+		if json.Unmarshal(body, &signedIn); code != http.StatusOK {
+			t.Fatalf("finish the sign-in begun on replica 2 on replica 0: %d %s", code, body)
+		}
+		if code, body, err := getProfile(ctx, hc, replicas[1], signedIn.Token); err != nil || code != http.StatusOK {
+			t.Errorf("GET /profile on replica 1 with the passkey's token: %d %v %s", code, err, body)
+		}
+		if code, body := call(1, "/passkeys/login", "", loginBody); code != http.StatusBadRequest {
+			t.Errorf("the sign-in's flow again on replica 1: %d %s, want 400", code, body)
 		}
 	})
 

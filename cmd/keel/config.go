@@ -16,6 +16,7 @@ import (
 	"github.com/keelhq/keel/internal/mail"
 	"github.com/keelhq/keel/internal/mfa"
 	"github.com/keelhq/keel/internal/oidc"
+	"github.com/keelhq/keel/internal/passkey"
 	"github.com/keelhq/keel/internal/password"
 	"github.com/keelhq/keel/internal/token"
 	"github.com/keelhq/keel/server"
@@ -65,6 +66,10 @@ type config struct {
 
 	MFAIssuer string // MFA_ISSUER: names keel in authenticator apps
 	MFAKey    []byte // MFA_KEY: seals TOTP secrets and keys recovery-code hashes; empty means JWT_SECRET's
+
+	// WEBAUTHN_RP_ID, WEBAUTHN_RP_NAME, WEBAUTHN_ORIGINS: the passkeys'
+	// relying party; passkeys are off while WEBAUTHN_RP_ID is unset.
+	Passkeys passkey.Config
 }
 
 // server is the part of the configuration the HTTP layer reads.
@@ -126,6 +131,9 @@ var settings = []setting{
 	{"OAUTH_REDIRECT_URLS", "", "comma-separated absolute URLs of your app where a provider sign-in may send the browser back (with ?code= or ?error=), compared exactly; required with OIDC_PROVIDERS"},
 	{"PUBLIC_URL", "http://localhost:8080", "the base of the links in emails: your app's address, which serves /verify-email?token=… and /reset-password?token=… and posts the token to POST /email/verify or POST /password/reset (http or https, no query)"},
 	{"MFA_ISSUER", "keel", "the issuer authenticator apps show for keel's TOTP factors (in the otpauth URI; no colon)"},
+	{"WEBAUTHN_RP_ID", "", "the relying party id of passkeys: your site's host name or a registrable suffix of it (example.com, or localhost), which every WEBAUTHN_ORIGINS host must be or end with; empty is passkeys off. Changing it voids every passkey"},
+	{"WEBAUTHN_RP_NAME", "keel", "the name browsers show for keel when they create a passkey"},
+	{"WEBAUTHN_ORIGINS", "", "comma-separated origins of the pages that call navigator.credentials (https://app.example.com; http only on localhost); required with WEBAUTHN_RP_ID"},
 	{"MFA_KEY", "(JWT_SECRET)", "at least 32 bytes: the key TOTP secrets are encrypted with (AES-256-GCM) and recovery codes hashed with (HMAC), each derived by HKDF; unset derives them from JWT_SECRET, so changing JWT_SECRET then voids every factor. Same on every replica"},
 }
 
@@ -141,6 +149,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	r.mail(&cfg)
 	r.oidc(&cfg)
 	r.mfa(&cfg)
+	r.passkeys(&cfg)
 	r.logging(&cfg)
 	cfg.JobInterval = r.duration("JOB_INTERVAL", time.Millisecond)
 	cfg.ShutdownTimeout = r.duration("SHUTDOWN_TIMEOUT", 0)
@@ -379,6 +388,20 @@ func (r *envReader) mfa(cfg *config) {
 		}
 		cfg.MFAKey = []byte(k)
 	}
+}
+
+// passkeys reads the relying party; an RP ID or origins turn passkeys on,
+// and then the three must fit together (passkey.Config.Validate).
+func (r *envReader) passkeys(cfg *config) {
+	c := passkey.Config{RPID: strings.TrimSpace(r.getenv("WEBAUTHN_RP_ID")), RPName: r.get("WEBAUTHN_RP_NAME"),
+		Origins: r.list("WEBAUTHN_ORIGINS")}
+	if !c.Enabled() {
+		return
+	}
+	if err := c.Validate(); err != nil {
+		r.errs = append(r.errs, err)
+	}
+	cfg.Passkeys = c
 }
 
 func (r *envReader) logging(cfg *config) {

@@ -152,3 +152,39 @@ func TestMFAKeys(t *testing.T) {
 		t.Errorf("a short key: %v", err)
 	}
 }
+
+// TestPasskeySettings: WEBAUTHN_* turn passkeys on; settings that do not fit
+// together stop keel at start with a message naming them.
+func TestPasskeySettings(t *testing.T) {
+	t.Parallel()
+	cfg, err := loadConfig(env(nil))
+	if err != nil || cfg.Passkeys.Enabled() {
+		t.Errorf("passkeys by default: %+v, %v; want off", cfg.Passkeys, err)
+	}
+	cfg, err = loadConfig(env(map[string]string{"WEBAUTHN_RP_ID": "example.com",
+		"WEBAUTHN_ORIGINS": "https://example.com, https://app.example.com"}))
+	if err != nil || cfg.Passkeys.RPName != "keel" || len(cfg.Passkeys.Origins) != 2 {
+		t.Errorf("a good relying party: %+v, %v", cfg.Passkeys, err)
+	}
+	if _, err := loadConfig(env(map[string]string{"WEBAUTHN_RP_ID": "localhost", "WEBAUTHN_ORIGINS": "http://localhost:5173"})); err != nil {
+		t.Errorf("http on localhost: %v", err)
+	}
+	for _, tt := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"WEBAUTHN_RP_ID": "example.com"}, "WEBAUTHN_ORIGINS"},
+		{map[string]string{"WEBAUTHN_ORIGINS": "https://example.com"}, "WEBAUTHN_RP_ID"},
+		{map[string]string{"WEBAUTHN_RP_ID": "example.com", "WEBAUTHN_ORIGINS": "https://example.net"}, "not WEBAUTHN_RP_ID"},
+		{map[string]string{"WEBAUTHN_RP_ID": "example.com", "WEBAUTHN_ORIGINS": "https://notexample.com"}, "not WEBAUTHN_RP_ID"},
+		{map[string]string{"WEBAUTHN_RP_ID": "example.com", "WEBAUTHN_ORIGINS": "app.example.com"}, "absolute origin"},
+		{map[string]string{"WEBAUTHN_RP_ID": "example.com", "WEBAUTHN_ORIGINS": "https://app.example.com/login"}, "absolute origin"},
+		{map[string]string{"WEBAUTHN_RP_ID": "example.com", "WEBAUTHN_ORIGINS": "http://app.example.com"}, "localhost only"},
+		{map[string]string{"WEBAUTHN_RP_ID": "https://example.com", "WEBAUTHN_ORIGINS": "https://example.com"}, "host name"},
+		{map[string]string{"WEBAUTHN_RP_ID": "example.com:8443", "WEBAUTHN_ORIGINS": "https://example.com:8443"}, "host name"},
+	} {
+		if _, err := loadConfig(env(tt.env)); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: %v, want an error saying %q", tt.env, err, tt.want)
+		}
+	}
+}

@@ -25,6 +25,7 @@ import (
 	"github.com/keelhq/keel/internal/jobs"
 	"github.com/keelhq/keel/internal/mfa"
 	"github.com/keelhq/keel/internal/oidc"
+	"github.com/keelhq/keel/internal/passkey"
 	"github.com/keelhq/keel/internal/password"
 	"github.com/keelhq/keel/internal/token"
 	"github.com/keelhq/keel/server"
@@ -199,6 +200,12 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	var rp *passkey.RP
+	if cfg.Passkeys.Enabled() {
+		if rp, err = passkey.New(cfg.Passkeys); err != nil {
+			return err
+		}
+	}
 	app := server.New(cfg.server(), server.Deps{
 		Log:       log,
 		Store:     store,
@@ -206,6 +213,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		Passwords: password.New(cfg.BcryptCost, cfg.HashWorkers, cfg.HashQueue),
 		Providers: providers,
 		MFA:       mfaKeys,
+		Passkeys:  rp,
 	})
 	// Sockets of sessions that end close on every replica: the watch runs
 	// until serve returns, and is done before the database closes.

@@ -295,8 +295,8 @@ func (d *DB) ResetPassword(ctx context.Context, hash, passwordHash string, now t
 	})
 }
 
-// PruneAccounts implements db.Store; unverified second factors past their
-// expiry go too.
+// PruneAccounts implements db.Store; unverified second factors and passkey
+// ceremonies past their expiry go too.
 func (d *DB) PruneAccounts(ctx context.Context, now time.Time) (int64, error) {
 	var n int64
 	err := d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
@@ -317,7 +317,11 @@ func (d *DB) PruneAccounts(ctx context.Context, now time.Time) (int64, error) {
 			return err
 		}
 		e, err := q.DeleteExpiredFactors(ctx, db.Millis(now))
-		n = s + t + f + c + e
+		if err != nil {
+			return err
+		}
+		p, err := q.DeleteExpiredPasskeyCeremonies(ctx, db.Millis(now))
+		n = s + t + f + c + e + p
 		return err
 	})
 	return n, err

@@ -77,6 +77,14 @@ func Run(t *testing.T, open func(t *testing.T) db.Store) {
 		{"removing the last factor voids recovery codes and lowers the sessions", deleteFactor},
 		{"expired enrolments are pruned; a deleted user's factors go", pruneFactors},
 		{"ending sessions is announced once committed; LiveSessions", announcements},
+		{"a passkey ceremony reads back once, before it expires", passkeyCeremonies},
+		{"concurrent takes of one passkey ceremony: exactly one wins", concurrentCeremonyTakes},
+		{"passkeys read back; a credential id is registered once, across users", passkeyReads},
+		{"UsePasskey compares and sets the count and BE, stores UV, BS and the time", usePasskey},
+		{"RenamePasskey renames the user's passkey only", renamePasskey},
+		{"DeletePasskey removes, but not the last way in; DeleteIdentity counts passkeys", deletePasskey},
+		{"concurrent removals of a passwordless account's two passkeys: one wins", concurrentPasskeyDeletes},
+		{"expired passkey ceremonies are pruned; a deleted user's passkeys go", prunePasskeys},
 		{"Close releases the database", closeStore},
 	}
 	for _, tt := range tests {

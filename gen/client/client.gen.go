@@ -296,6 +296,83 @@ type OAuthTokenRequest struct {
 	CodeVerifier string `json:"code_verifier"`
 }
 
+// Passkey defines model for Passkey.
+type Passkey struct {
+	// BackedUp The passkey is synced or backed up (the BS flag), as of its last use.
+	//
+	// Example: true
+	BackedUp bool `json:"backed_up"`
+
+	// BackupEligible The passkey may be synced to other devices (the BE flag); fixed at registration.
+	//
+	// Example: true
+	BackupEligible bool `json:"backup_eligible"`
+
+	// CreatedAt Example: 2026-11-25T12:00:00Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// ID Example: Zm9vYmFyYmF6cXV4cXV1eA
+	ID string `json:"id"`
+
+	// LastUsedAt The last sign-in with it; absent until the first.
+	//
+	// Example: 2026-11-26T08:30:00Z
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+
+	// Name What the user calls the passkey.
+	//
+	// Example: Ada's phone
+	Name PasskeyName `json:"name"`
+}
+
+// PasskeyLoginRequest defines model for PasskeyLoginRequest.
+type PasskeyLoginRequest struct {
+	// Credential The PublicKeyCredential the browser returned, as JSON (`credential.toJSON()`): `id`,
+	// `rawId`, `type` (`public-key`) and `response`, whose binary members are base64url-encoded.
+	//
+	//
+	// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AAAAAAAAAAE"},"type":"public-key"}
+	Credential PublicKeyCredential `json:"credential"`
+	FlowID     string              `json:"flow_id"`
+}
+
+// PasskeyName What the user calls the passkey.
+//
+// Example: Ada's phone
+type PasskeyName = string
+
+// PasskeyOptions defines model for PasskeyOptions.
+type PasskeyOptions struct {
+	// FlowID Names the ceremony when its answer is posted; good once, for five minutes.
+	//
+	// Example: Zm9vYmFyYmF6cXV4cXV1eA
+	FlowID string `json:"flow_id"`
+
+	// Options The `publicKey` member for `navigator.credentials.create` or `.get`, with its binary
+	// members base64url-encoded (as `PublicKeyCredential.parseCreationOptionsFromJSON` and
+	// `parseRequestOptionsFromJSON` take them).
+	//
+	//
+	// Example: {"challenge":"3q2-7wAAAAAAAAAAAAAAAA","rpId":"example.com","timeout":300000,"userVerification":"preferred"}
+	Options map[string]interface{} `json:"options"`
+}
+
+// PasskeyRegisterRequest defines model for PasskeyRegisterRequest.
+type PasskeyRegisterRequest struct {
+	// Credential The PublicKeyCredential the browser returned, as JSON (`credential.toJSON()`): `id`,
+	// `rawId`, `type` (`public-key`) and `response`, whose binary members are base64url-encoded.
+	//
+	//
+	// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AAAAAAAAAAE"},"type":"public-key"}
+	Credential PublicKeyCredential `json:"credential"`
+	FlowID     string              `json:"flow_id"`
+
+	// Name What the user calls the passkey.
+	//
+	// Example: Ada's phone
+	Name PasskeyName `json:"name"`
+}
+
 // Password 8 to 72 characters, and at most 72 bytes in UTF-8 (bcrypt's limit).
 //
 // Example: correct horse battery
@@ -331,6 +408,12 @@ type Problem struct {
 // Example: google
 type ProviderName = string
 
+// PublicKeyCredential The PublicKeyCredential the browser returned, as JSON (`credential.toJSON()`): `id`,
+// `rawId`, `type` (`public-key`) and `response`, whose binary members are base64url-encoded.
+//
+// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AAAAAAAAAAE"},"type":"public-key"}
+type PublicKeyCredential map[string]interface{}
+
 // RecoveryCodes defines model for RecoveryCodes.
 type RecoveryCodes struct {
 	// RecoveryCodes Ten codes, each good once for `POST /mfa/verify` in place of a TOTP code. Shown this once.
@@ -359,6 +442,14 @@ type RegisterRequest struct {
 	//
 	// Example: correct horse battery
 	Password string `json:"password"`
+}
+
+// RenamePasskeyRequest defines model for RenamePasskeyRequest.
+type RenamePasskeyRequest struct {
+	// Name What the user calls the passkey.
+	//
+	// Example: Ada's phone
+	Name PasskeyName `json:"name"`
 }
 
 // ResetPasswordRequest defines model for ResetPasswordRequest.
@@ -482,6 +573,9 @@ type User struct {
 // FactorID Example: Zm9vYmFyYmF6cXV4cXV1eA
 type FactorID = string
 
+// PasskeyID Example: Zm9vYmFyYmF6cXV4cXV1eA
+type PasskeyID = string
+
 // Provider A provider's name, as in `OIDC_PROVIDERS` (lower case).
 //
 // Example: google
@@ -517,11 +611,20 @@ type NoSuchFactor = Problem
 // NoSuchIdentity An RFC 9457 problem detail.
 type NoSuchIdentity = Problem
 
+// NoSuchPasskey An RFC 9457 problem detail.
+type NoSuchPasskey = Problem
+
 // NoSuchProvider An RFC 9457 problem detail.
 type NoSuchProvider = Problem
 
 // NoSuchSession An RFC 9457 problem detail.
 type NoSuchSession = Problem
+
+// PasskeyTaken An RFC 9457 problem detail.
+type PasskeyTaken = Problem
+
+// PasskeysOff An RFC 9457 problem detail.
+type PasskeysOff = Problem
 
 // PayloadTooLarge An RFC 9457 problem detail.
 type PayloadTooLarge = Problem
@@ -583,6 +686,15 @@ type VerifyMFAJSONRequestBody = MFAVerifyRequest
 
 // OauthTokenJSONRequestBody defines body for OauthToken for application/json ContentType.
 type OauthTokenJSONRequestBody = OAuthTokenRequest
+
+// PasskeyLoginJSONRequestBody defines body for PasskeyLogin for application/json ContentType.
+type PasskeyLoginJSONRequestBody = PasskeyLoginRequest
+
+// RegisterPasskeyJSONRequestBody defines body for RegisterPasskey for application/json ContentType.
+type RegisterPasskeyJSONRequestBody = PasskeyRegisterRequest
+
+// RenamePasskeyJSONRequestBody defines body for RenamePasskey for application/json ContentType.
+type RenamePasskeyJSONRequestBody = RenamePasskeyRequest
 
 // ForgotPasswordJSONRequestBody defines body for ForgotPassword for application/json ContentType.
 type ForgotPasswordJSONRequestBody = ForgotPasswordRequest
@@ -885,6 +997,118 @@ type ClientInterface interface {
 	// Corresponds with GET /oauth/{provider}/callback (the `OauthCallback` operationId).
 	OauthCallback(ctx context.Context, provider Provider, params *OauthCallbackParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListPasskeys The signed-in user's passkeys
+	//
+	// Corresponds with GET /passkeys (the `ListPasskeys` operationId).
+	ListPasskeys(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PasskeyLoginWithBody Sign in with a passkey
+	//
+	// `credential` is the PublicKeyCredential `navigator.credentials.get` returned, as JSON. keel
+	// checks the ceremony, the origin, the RP ID hash, the type, the signature, that the user
+	// handle is the passkey's account's, that the backup-eligible flag has not changed and that
+	// the signature counter has not gone backwards, then starts a session: `aal2` with `amr`
+	// `["hwk" or "swk", "user", "mfa"]` when the authenticator verified the user (the UV flag),
+	// `aal1` with `["hwk" or "swk"]` otherwise (`swk` for a backup-eligible, synced passkey,
+	// `hwk` for one bound to its device). Every refused credential gets the same 401; an
+	// unknown, used or expired `flow_id` gets 400.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /passkeys/login (the `PasskeyLogin` operationId).
+	PasskeyLoginWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PasskeyLogin Sign in with a passkey
+	//
+	// `credential` is the PublicKeyCredential `navigator.credentials.get` returned, as JSON. keel
+	// checks the ceremony, the origin, the RP ID hash, the type, the signature, that the user
+	// handle is the passkey's account's, that the backup-eligible flag has not changed and that
+	// the signature counter has not gone backwards, then starts a session: `aal2` with `amr`
+	// `["hwk" or "swk", "user", "mfa"]` when the authenticator verified the user (the UV flag),
+	// `aal1` with `["hwk" or "swk"]` otherwise (`swk` for a backup-eligible, synced passkey,
+	// `hwk` for one bound to its device). Every refused credential gets the same 401; an
+	// unknown, used or expired `flow_id` gets 400.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /passkeys/login (the `PasskeyLogin` operationId).
+	PasskeyLogin(ctx context.Context, body PasskeyLoginJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PasskeyLoginOptions Start a sign-in with a passkey
+	//
+	// Returns a `flow_id` and the `options` to pass to `navigator.credentials.get({publicKey})`
+	// (PublicKeyCredentialRequestOptions, `challenge` base64url-encoded): no account is named and
+	// no credentials are listed, so the authenticator offers the passkeys it holds for the RP ID
+	// (a discoverable sign-in); user verification preferred. Finish within five minutes with
+	// `POST /passkeys/login`, on any replica; each `flow_id` works once.
+	//
+	// Corresponds with POST /passkeys/login/options (the `PasskeyLoginOptions` operationId).
+	PasskeyLoginOptions(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RegisterPasskeyWithBody Finish registering a passkey
+	//
+	// `credential` is the PublicKeyCredential `navigator.credentials.create` returned, as JSON
+	// (`PublicKeyCredential.toJSON()`, or its binary members base64url-encoded by hand). keel
+	// checks the ceremony (its challenge, one use, five minutes), the origin (`WEBAUTHN_ORIGINS`),
+	// the RP ID hash, the type and the signature, and stores the passkey with its flags. 400 when
+	// the credential does not verify or the flow is unknown, used or expired; 409 when this
+	// credential is registered already (to any account).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /passkeys/register (the `RegisterPasskey` operationId).
+	RegisterPasskeyWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RegisterPasskey Finish registering a passkey
+	//
+	// `credential` is the PublicKeyCredential `navigator.credentials.create` returned, as JSON
+	// (`PublicKeyCredential.toJSON()`, or its binary members base64url-encoded by hand). keel
+	// checks the ceremony (its challenge, one use, five minutes), the origin (`WEBAUTHN_ORIGINS`),
+	// the RP ID hash, the type and the signature, and stores the passkey with its flags. 400 when
+	// the credential does not verify or the flow is unknown, used or expired; 409 when this
+	// credential is registered already (to any account).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /passkeys/register (the `RegisterPasskey` operationId).
+	RegisterPasskey(ctx context.Context, body RegisterPasskeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PasskeyRegisterOptions Start registering a passkey for the signed-in user
+	//
+	// Returns a `flow_id` and the `options` to pass to `navigator.credentials.create({publicKey})`
+	// (PublicKeyCredentialCreationOptions, binary members base64url-encoded: `challenge`,
+	// `user.id`, `excludeCredentials[].id`): a discoverable credential (resident key) required,
+	// user verification preferred, no attestation, the user's passkeys excluded. Finish within
+	// five minutes with `POST /passkeys/register`, on any replica; each `flow_id` works once.
+	// Needs `aal2` when the account has a verified second factor. 404 when passkeys are off
+	// (`WEBAUTHN_RP_ID` unset).
+	//
+	// Corresponds with POST /passkeys/register/options (the `PasskeyRegisterOptions` operationId).
+	PasskeyRegisterOptions(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeletePasskey Remove a passkey
+	//
+	// The passkey can no longer sign in. Refused with 409 when it is the last way in: the account
+	// has no password, no identity and no other passkey. Needs `aal2` when the account has a
+	// verified second factor.
+	//
+	// Corresponds with DELETE /passkeys/{id} (the `DeletePasskey` operationId).
+	DeletePasskey(ctx context.Context, id PasskeyID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RenamePasskeyWithBody Rename a passkey
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /passkeys/{id} (the `RenamePasskey` operationId).
+	RenamePasskeyWithBody(ctx context.Context, id PasskeyID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RenamePasskey Rename a passkey
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /passkeys/{id} (the `RenamePasskey` operationId).
+	RenamePasskey(ctx context.Context, id PasskeyID, body RenamePasskeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ForgotPasswordWithBody Email a password reset token
 	//
 	// Sends a one-time reset token (valid `RESET_TTL`) to the address when an account has
@@ -958,7 +1182,7 @@ type ClientInterface interface {
 	// DeleteIdentity Unlink a provider account from the signed-in user
 	//
 	// `ref` is an identity's `id` (from `GET /profile/identities`). Refused with 409 when it is
-	// the last way in: the account has no password and no other identity.
+	// the last way in: the account has no password, no other identity and no passkey.
 	//
 	// Corresponds with DELETE /profile/identities/{ref} (the `DeleteIdentity` operationId).
 	DeleteIdentity(ctx context.Context, ref int64, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1494,6 +1718,218 @@ func (c *Client) OauthCallback(ctx context.Context, provider Provider, params *O
 	return c.Client.Do(req)
 }
 
+// ListPasskeys The signed-in user's passkeys
+//
+// Corresponds with GET /passkeys (the `ListPasskeys` operationId).
+func (c *Client) ListPasskeys(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListPasskeysRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PasskeyLoginWithBody Sign in with a passkey
+//
+// `credential` is the PublicKeyCredential `navigator.credentials.get` returned, as JSON. keel
+// checks the ceremony, the origin, the RP ID hash, the type, the signature, that the user
+// handle is the passkey's account's, that the backup-eligible flag has not changed and that
+// the signature counter has not gone backwards, then starts a session: `aal2` with `amr`
+// `["hwk" or "swk", "user", "mfa"]` when the authenticator verified the user (the UV flag),
+// `aal1` with `["hwk" or "swk"]` otherwise (`swk` for a backup-eligible, synced passkey,
+// `hwk` for one bound to its device). Every refused credential gets the same 401; an
+// unknown, used or expired `flow_id` gets 400.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /passkeys/login (the `PasskeyLogin` operationId).
+func (c *Client) PasskeyLoginWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPasskeyLoginRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PasskeyLogin Sign in with a passkey
+//
+// `credential` is the PublicKeyCredential `navigator.credentials.get` returned, as JSON. keel
+// checks the ceremony, the origin, the RP ID hash, the type, the signature, that the user
+// handle is the passkey's account's, that the backup-eligible flag has not changed and that
+// the signature counter has not gone backwards, then starts a session: `aal2` with `amr`
+// `["hwk" or "swk", "user", "mfa"]` when the authenticator verified the user (the UV flag),
+// `aal1` with `["hwk" or "swk"]` otherwise (`swk` for a backup-eligible, synced passkey,
+// `hwk` for one bound to its device). Every refused credential gets the same 401; an
+// unknown, used or expired `flow_id` gets 400.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /passkeys/login (the `PasskeyLogin` operationId).
+func (c *Client) PasskeyLogin(ctx context.Context, body PasskeyLoginJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPasskeyLoginRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PasskeyLoginOptions Start a sign-in with a passkey
+//
+// Returns a `flow_id` and the `options` to pass to `navigator.credentials.get({publicKey})`
+// (PublicKeyCredentialRequestOptions, `challenge` base64url-encoded): no account is named and
+// no credentials are listed, so the authenticator offers the passkeys it holds for the RP ID
+// (a discoverable sign-in); user verification preferred. Finish within five minutes with
+// `POST /passkeys/login`, on any replica; each `flow_id` works once.
+//
+// Corresponds with POST /passkeys/login/options (the `PasskeyLoginOptions` operationId).
+func (c *Client) PasskeyLoginOptions(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPasskeyLoginOptionsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RegisterPasskeyWithBody Finish registering a passkey
+//
+// `credential` is the PublicKeyCredential `navigator.credentials.create` returned, as JSON
+// (`PublicKeyCredential.toJSON()`, or its binary members base64url-encoded by hand). keel
+// checks the ceremony (its challenge, one use, five minutes), the origin (`WEBAUTHN_ORIGINS`),
+// the RP ID hash, the type and the signature, and stores the passkey with its flags. 400 when
+// the credential does not verify or the flow is unknown, used or expired; 409 when this
+// credential is registered already (to any account).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /passkeys/register (the `RegisterPasskey` operationId).
+func (c *Client) RegisterPasskeyWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRegisterPasskeyRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RegisterPasskey Finish registering a passkey
+//
+// `credential` is the PublicKeyCredential `navigator.credentials.create` returned, as JSON
+// (`PublicKeyCredential.toJSON()`, or its binary members base64url-encoded by hand). keel
+// checks the ceremony (its challenge, one use, five minutes), the origin (`WEBAUTHN_ORIGINS`),
+// the RP ID hash, the type and the signature, and stores the passkey with its flags. 400 when
+// the credential does not verify or the flow is unknown, used or expired; 409 when this
+// credential is registered already (to any account).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /passkeys/register (the `RegisterPasskey` operationId).
+func (c *Client) RegisterPasskey(ctx context.Context, body RegisterPasskeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRegisterPasskeyRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PasskeyRegisterOptions Start registering a passkey for the signed-in user
+//
+// Returns a `flow_id` and the `options` to pass to `navigator.credentials.create({publicKey})`
+// (PublicKeyCredentialCreationOptions, binary members base64url-encoded: `challenge`,
+// `user.id`, `excludeCredentials[].id`): a discoverable credential (resident key) required,
+// user verification preferred, no attestation, the user's passkeys excluded. Finish within
+// five minutes with `POST /passkeys/register`, on any replica; each `flow_id` works once.
+// Needs `aal2` when the account has a verified second factor. 404 when passkeys are off
+// (`WEBAUTHN_RP_ID` unset).
+//
+// Corresponds with POST /passkeys/register/options (the `PasskeyRegisterOptions` operationId).
+func (c *Client) PasskeyRegisterOptions(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPasskeyRegisterOptionsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeletePasskey Remove a passkey
+//
+// The passkey can no longer sign in. Refused with 409 when it is the last way in: the account
+// has no password, no identity and no other passkey. Needs `aal2` when the account has a
+// verified second factor.
+//
+// Corresponds with DELETE /passkeys/{id} (the `DeletePasskey` operationId).
+func (c *Client) DeletePasskey(ctx context.Context, id PasskeyID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeletePasskeyRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RenamePasskeyWithBody Rename a passkey
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /passkeys/{id} (the `RenamePasskey` operationId).
+func (c *Client) RenamePasskeyWithBody(ctx context.Context, id PasskeyID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRenamePasskeyRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RenamePasskey Rename a passkey
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /passkeys/{id} (the `RenamePasskey` operationId).
+func (c *Client) RenamePasskey(ctx context.Context, id PasskeyID, body RenamePasskeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRenamePasskeyRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ForgotPasswordWithBody Email a password reset token
 //
 // Sends a one-time reset token (valid `RESET_TTL`) to the address when an account has
@@ -1647,7 +2083,7 @@ func (c *Client) ListIdentities(ctx context.Context, reqEditors ...RequestEditor
 // DeleteIdentity Unlink a provider account from the signed-in user
 //
 // `ref` is an identity's `id` (from `GET /profile/identities`). Refused with 409 when it is
-// the last way in: the account has no password and no other identity.
+// the last way in: the account has no password, no other identity and no passkey.
 //
 // Corresponds with DELETE /profile/identities/{ref} (the `DeleteIdentity` operationId).
 func (c *Client) DeleteIdentity(ctx context.Context, ref int64, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2506,6 +2942,248 @@ func NewOauthCallbackRequest(server string, provider Provider, params *OauthCall
 	return req, nil
 }
 
+// NewListPasskeysRequest constructs an http.Request for the ListPasskeys method
+func NewListPasskeysRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/passkeys")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewPasskeyLoginRequest calls the generic PasskeyLogin builder with application/json body
+func NewPasskeyLoginRequest(server string, body PasskeyLoginJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPasskeyLoginRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewPasskeyLoginRequestWithBody constructs an http.Request for the PasskeyLogin method, with any body, and a specified content type
+func NewPasskeyLoginRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/passkeys/login")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewPasskeyLoginOptionsRequest constructs an http.Request for the PasskeyLoginOptions method
+func NewPasskeyLoginOptionsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/passkeys/login/options")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRegisterPasskeyRequest calls the generic RegisterPasskey builder with application/json body
+func NewRegisterPasskeyRequest(server string, body RegisterPasskeyJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRegisterPasskeyRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewRegisterPasskeyRequestWithBody constructs an http.Request for the RegisterPasskey method, with any body, and a specified content type
+func NewRegisterPasskeyRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/passkeys/register")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewPasskeyRegisterOptionsRequest constructs an http.Request for the PasskeyRegisterOptions method
+func NewPasskeyRegisterOptionsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/passkeys/register/options")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDeletePasskeyRequest constructs an http.Request for the DeletePasskey method
+func NewDeletePasskeyRequest(server string, id PasskeyID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/passkeys/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRenamePasskeyRequest calls the generic RenamePasskey builder with application/json body
+func NewRenamePasskeyRequest(server string, id PasskeyID, body RenamePasskeyJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRenamePasskeyRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewRenamePasskeyRequestWithBody constructs an http.Request for the RenamePasskey method, with any body, and a specified content type
+func NewRenamePasskeyRequestWithBody(server string, id PasskeyID, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/passkeys/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewForgotPasswordRequest calls the generic ForgotPassword builder with application/json body
 func NewForgotPasswordRequest(server string, body ForgotPasswordJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -3266,6 +3944,126 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /oauth/{provider}/callback (the `OauthCallback` operationId).
 	OauthCallbackWithResponse(ctx context.Context, provider Provider, params *OauthCallbackParams, reqEditors ...RequestEditorFn) (*OauthCallbackResponse, error)
 
+	// ListPasskeysWithResponse The signed-in user's passkeys
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /passkeys (the `ListPasskeys` operationId).
+	ListPasskeysWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListPasskeysResponse, error)
+
+	// PasskeyLoginWithBodyWithResponse Sign in with a passkey
+	//
+	// `credential` is the PublicKeyCredential `navigator.credentials.get` returned, as JSON. keel
+	// checks the ceremony, the origin, the RP ID hash, the type, the signature, that the user
+	// handle is the passkey's account's, that the backup-eligible flag has not changed and that
+	// the signature counter has not gone backwards, then starts a session: `aal2` with `amr`
+	// `["hwk" or "swk", "user", "mfa"]` when the authenticator verified the user (the UV flag),
+	// `aal1` with `["hwk" or "swk"]` otherwise (`swk` for a backup-eligible, synced passkey,
+	// `hwk` for one bound to its device). Every refused credential gets the same 401; an
+	// unknown, used or expired `flow_id` gets 400.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /passkeys/login (the `PasskeyLogin` operationId).
+	PasskeyLoginWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PasskeyLoginResponse, error)
+
+	// PasskeyLoginWithResponse Sign in with a passkey
+	//
+	// `credential` is the PublicKeyCredential `navigator.credentials.get` returned, as JSON. keel
+	// checks the ceremony, the origin, the RP ID hash, the type, the signature, that the user
+	// handle is the passkey's account's, that the backup-eligible flag has not changed and that
+	// the signature counter has not gone backwards, then starts a session: `aal2` with `amr`
+	// `["hwk" or "swk", "user", "mfa"]` when the authenticator verified the user (the UV flag),
+	// `aal1` with `["hwk" or "swk"]` otherwise (`swk` for a backup-eligible, synced passkey,
+	// `hwk` for one bound to its device). Every refused credential gets the same 401; an
+	// unknown, used or expired `flow_id` gets 400.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /passkeys/login (the `PasskeyLogin` operationId).
+	PasskeyLoginWithResponse(ctx context.Context, body PasskeyLoginJSONRequestBody, reqEditors ...RequestEditorFn) (*PasskeyLoginResponse, error)
+
+	// PasskeyLoginOptionsWithResponse Start a sign-in with a passkey
+	//
+	// Returns a `flow_id` and the `options` to pass to `navigator.credentials.get({publicKey})`
+	// (PublicKeyCredentialRequestOptions, `challenge` base64url-encoded): no account is named and
+	// no credentials are listed, so the authenticator offers the passkeys it holds for the RP ID
+	// (a discoverable sign-in); user verification preferred. Finish within five minutes with
+	// `POST /passkeys/login`, on any replica; each `flow_id` works once.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /passkeys/login/options (the `PasskeyLoginOptions` operationId).
+	PasskeyLoginOptionsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*PasskeyLoginOptionsResponse, error)
+
+	// RegisterPasskeyWithBodyWithResponse Finish registering a passkey
+	//
+	// `credential` is the PublicKeyCredential `navigator.credentials.create` returned, as JSON
+	// (`PublicKeyCredential.toJSON()`, or its binary members base64url-encoded by hand). keel
+	// checks the ceremony (its challenge, one use, five minutes), the origin (`WEBAUTHN_ORIGINS`),
+	// the RP ID hash, the type and the signature, and stores the passkey with its flags. 400 when
+	// the credential does not verify or the flow is unknown, used or expired; 409 when this
+	// credential is registered already (to any account).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /passkeys/register (the `RegisterPasskey` operationId).
+	RegisterPasskeyWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RegisterPasskeyResponse, error)
+
+	// RegisterPasskeyWithResponse Finish registering a passkey
+	//
+	// `credential` is the PublicKeyCredential `navigator.credentials.create` returned, as JSON
+	// (`PublicKeyCredential.toJSON()`, or its binary members base64url-encoded by hand). keel
+	// checks the ceremony (its challenge, one use, five minutes), the origin (`WEBAUTHN_ORIGINS`),
+	// the RP ID hash, the type and the signature, and stores the passkey with its flags. 400 when
+	// the credential does not verify or the flow is unknown, used or expired; 409 when this
+	// credential is registered already (to any account).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /passkeys/register (the `RegisterPasskey` operationId).
+	RegisterPasskeyWithResponse(ctx context.Context, body RegisterPasskeyJSONRequestBody, reqEditors ...RequestEditorFn) (*RegisterPasskeyResponse, error)
+
+	// PasskeyRegisterOptionsWithResponse Start registering a passkey for the signed-in user
+	//
+	// Returns a `flow_id` and the `options` to pass to `navigator.credentials.create({publicKey})`
+	// (PublicKeyCredentialCreationOptions, binary members base64url-encoded: `challenge`,
+	// `user.id`, `excludeCredentials[].id`): a discoverable credential (resident key) required,
+	// user verification preferred, no attestation, the user's passkeys excluded. Finish within
+	// five minutes with `POST /passkeys/register`, on any replica; each `flow_id` works once.
+	// Needs `aal2` when the account has a verified second factor. 404 when passkeys are off
+	// (`WEBAUTHN_RP_ID` unset).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /passkeys/register/options (the `PasskeyRegisterOptions` operationId).
+	PasskeyRegisterOptionsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*PasskeyRegisterOptionsResponse, error)
+
+	// DeletePasskeyWithResponse Remove a passkey
+	//
+	// The passkey can no longer sign in. Refused with 409 when it is the last way in: the account
+	// has no password, no identity and no other passkey. Needs `aal2` when the account has a
+	// verified second factor.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /passkeys/{id} (the `DeletePasskey` operationId).
+	DeletePasskeyWithResponse(ctx context.Context, id PasskeyID, reqEditors ...RequestEditorFn) (*DeletePasskeyResponse, error)
+
+	// RenamePasskeyWithBodyWithResponse Rename a passkey
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /passkeys/{id} (the `RenamePasskey` operationId).
+	RenamePasskeyWithBodyWithResponse(ctx context.Context, id PasskeyID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RenamePasskeyResponse, error)
+
+	// RenamePasskeyWithResponse Rename a passkey
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /passkeys/{id} (the `RenamePasskey` operationId).
+	RenamePasskeyWithResponse(ctx context.Context, id PasskeyID, body RenamePasskeyJSONRequestBody, reqEditors ...RequestEditorFn) (*RenamePasskeyResponse, error)
+
 	// ForgotPasswordWithBodyWithResponse Email a password reset token
 	//
 	// Sends a one-time reset token (valid `RESET_TTL`) to the address when an account has
@@ -3343,7 +4141,7 @@ type ClientWithResponsesInterface interface {
 	// DeleteIdentityWithResponse Unlink a provider account from the signed-in user
 	//
 	// `ref` is an identity's `id` (from `GET /profile/identities`). Refused with 409 when it is
-	// the last way in: the account has no password and no other identity.
+	// the last way in: the account has no password, no other identity and no passkey.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -4624,6 +5422,608 @@ func (r OauthCallbackResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r OauthCallbackResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListPasskeysResponse401Headers the declared response headers of an HTTP 401 response for ListPasskeys
+type ListPasskeysResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type ListPasskeysResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *[]Passkey
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *MFARequired
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListPasskeysResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListPasskeysResponse) GetJSON200() *[]Passkey {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListPasskeysResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListPasskeysResponse) GetApplicationProblemJSON403() *MFARequired {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListPasskeysResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListPasskeysResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListPasskeysResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListPasskeysResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListPasskeysResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PasskeyLoginResponse401Headers the declared response headers of an HTTP 401 response for PasskeyLogin
+type PasskeyLoginResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// PasskeyLoginResponse429Headers the declared response headers of an HTTP 429 response for PasskeyLogin
+type PasskeyLoginResponse429Headers struct {
+	RetryAfter *int
+}
+
+type PasskeyLoginResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Token
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *PasskeysOff
+	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationProblemJSON413 *PayloadTooLarge
+	// ApplicationProblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationProblemJSON415 *UnsupportedMediaType
+	// ApplicationProblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationProblemJSON429 *TooManyRequests
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PasskeyLoginResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *PasskeyLoginResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PasskeyLoginResponse) GetJSON200() *Token {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r PasskeyLoginResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r PasskeyLoginResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r PasskeyLoginResponse) GetApplicationProblemJSON404() *PasskeysOff {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r PasskeyLoginResponse) GetApplicationProblemJSON413() *PayloadTooLarge {
+	return r.ApplicationProblemJSON413
+}
+
+// GetApplicationProblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r PasskeyLoginResponse) GetApplicationProblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationProblemJSON415
+}
+
+// GetApplicationProblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r PasskeyLoginResponse) GetApplicationProblemJSON429() *TooManyRequests {
+	return r.ApplicationProblemJSON429
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r PasskeyLoginResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r PasskeyLoginResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PasskeyLoginResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PasskeyLoginResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PasskeyLoginResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PasskeyLoginOptionsResponse429Headers the declared response headers of an HTTP 429 response for PasskeyLoginOptions
+type PasskeyLoginOptionsResponse429Headers struct {
+	RetryAfter *int
+}
+
+type PasskeyLoginOptionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PasskeyOptions
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *PasskeysOff
+	// ApplicationProblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationProblemJSON429 *TooManyRequests
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *PasskeyLoginOptionsResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PasskeyLoginOptionsResponse) GetJSON200() *PasskeyOptions {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r PasskeyLoginOptionsResponse) GetApplicationProblemJSON404() *PasskeysOff {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r PasskeyLoginOptionsResponse) GetApplicationProblemJSON429() *TooManyRequests {
+	return r.ApplicationProblemJSON429
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r PasskeyLoginOptionsResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r PasskeyLoginOptionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PasskeyLoginOptionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PasskeyLoginOptionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PasskeyLoginOptionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RegisterPasskeyResponse401Headers the declared response headers of an HTTP 401 response for RegisterPasskey
+type RegisterPasskeyResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type RegisterPasskeyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *Passkey
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *MFARequired
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *PasskeysOff
+	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationProblemJSON409 *PasskeyTaken
+	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationProblemJSON413 *PayloadTooLarge
+	// ApplicationProblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationProblemJSON415 *UnsupportedMediaType
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RegisterPasskeyResponse401Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r RegisterPasskeyResponse) GetJSON201() *Passkey {
+	return r.JSON201
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RegisterPasskeyResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RegisterPasskeyResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RegisterPasskeyResponse) GetApplicationProblemJSON403() *MFARequired {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RegisterPasskeyResponse) GetApplicationProblemJSON404() *PasskeysOff {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r RegisterPasskeyResponse) GetApplicationProblemJSON409() *PasskeyTaken {
+	return r.ApplicationProblemJSON409
+}
+
+// GetApplicationProblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r RegisterPasskeyResponse) GetApplicationProblemJSON413() *PayloadTooLarge {
+	return r.ApplicationProblemJSON413
+}
+
+// GetApplicationProblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r RegisterPasskeyResponse) GetApplicationProblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationProblemJSON415
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RegisterPasskeyResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r RegisterPasskeyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RegisterPasskeyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RegisterPasskeyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RegisterPasskeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PasskeyRegisterOptionsResponse401Headers the declared response headers of an HTTP 401 response for PasskeyRegisterOptions
+type PasskeyRegisterOptionsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type PasskeyRegisterOptionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PasskeyOptions
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *MFARequired
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *PasskeysOff
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PasskeyRegisterOptionsResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PasskeyRegisterOptionsResponse) GetJSON200() *PasskeyOptions {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r PasskeyRegisterOptionsResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r PasskeyRegisterOptionsResponse) GetApplicationProblemJSON403() *MFARequired {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r PasskeyRegisterOptionsResponse) GetApplicationProblemJSON404() *PasskeysOff {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r PasskeyRegisterOptionsResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r PasskeyRegisterOptionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PasskeyRegisterOptionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PasskeyRegisterOptionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PasskeyRegisterOptionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeletePasskeyResponse401Headers the declared response headers of an HTTP 401 response for DeletePasskey
+type DeletePasskeyResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type DeletePasskeyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *MFARequired
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *NoSuchPasskey
+	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationProblemJSON409 *LastWayIn
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeletePasskeyResponse401Headers
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DeletePasskeyResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeletePasskeyResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeletePasskeyResponse) GetApplicationProblemJSON403() *MFARequired {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeletePasskeyResponse) GetApplicationProblemJSON404() *NoSuchPasskey {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r DeletePasskeyResponse) GetApplicationProblemJSON409() *LastWayIn {
+	return r.ApplicationProblemJSON409
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r DeletePasskeyResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r DeletePasskeyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeletePasskeyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeletePasskeyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeletePasskeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RenamePasskeyResponse401Headers the declared response headers of an HTTP 401 response for RenamePasskey
+type RenamePasskeyResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type RenamePasskeyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Passkey
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *MFARequired
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *NoSuchPasskey
+	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationProblemJSON413 *PayloadTooLarge
+	// ApplicationProblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationProblemJSON415 *UnsupportedMediaType
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RenamePasskeyResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RenamePasskeyResponse) GetJSON200() *Passkey {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RenamePasskeyResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RenamePasskeyResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RenamePasskeyResponse) GetApplicationProblemJSON403() *MFARequired {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RenamePasskeyResponse) GetApplicationProblemJSON404() *NoSuchPasskey {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r RenamePasskeyResponse) GetApplicationProblemJSON413() *PayloadTooLarge {
+	return r.ApplicationProblemJSON413
+}
+
+// GetApplicationProblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r RenamePasskeyResponse) GetApplicationProblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationProblemJSON415
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RenamePasskeyResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r RenamePasskeyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RenamePasskeyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RenamePasskeyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RenamePasskeyResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -6145,6 +7545,186 @@ func (c *ClientWithResponses) OauthCallbackWithResponse(ctx context.Context, pro
 	return ParseOauthCallbackResponse(rsp)
 }
 
+// ListPasskeysWithResponse The signed-in user's passkeys
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /passkeys (the `ListPasskeys` operationId).
+func (c *ClientWithResponses) ListPasskeysWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListPasskeysResponse, error) {
+	rsp, err := c.ListPasskeys(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListPasskeysResponse(rsp)
+}
+
+// PasskeyLoginWithBodyWithResponse Sign in with a passkey
+//
+// `credential` is the PublicKeyCredential `navigator.credentials.get` returned, as JSON. keel
+// checks the ceremony, the origin, the RP ID hash, the type, the signature, that the user
+// handle is the passkey's account's, that the backup-eligible flag has not changed and that
+// the signature counter has not gone backwards, then starts a session: `aal2` with `amr`
+// `["hwk" or "swk", "user", "mfa"]` when the authenticator verified the user (the UV flag),
+// `aal1` with `["hwk" or "swk"]` otherwise (`swk` for a backup-eligible, synced passkey,
+// `hwk` for one bound to its device). Every refused credential gets the same 401; an
+// unknown, used or expired `flow_id` gets 400.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /passkeys/login (the `PasskeyLogin` operationId).
+func (c *ClientWithResponses) PasskeyLoginWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PasskeyLoginResponse, error) {
+	rsp, err := c.PasskeyLoginWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePasskeyLoginResponse(rsp)
+}
+
+// PasskeyLoginWithResponse Sign in with a passkey
+//
+// `credential` is the PublicKeyCredential `navigator.credentials.get` returned, as JSON. keel
+// checks the ceremony, the origin, the RP ID hash, the type, the signature, that the user
+// handle is the passkey's account's, that the backup-eligible flag has not changed and that
+// the signature counter has not gone backwards, then starts a session: `aal2` with `amr`
+// `["hwk" or "swk", "user", "mfa"]` when the authenticator verified the user (the UV flag),
+// `aal1` with `["hwk" or "swk"]` otherwise (`swk` for a backup-eligible, synced passkey,
+// `hwk` for one bound to its device). Every refused credential gets the same 401; an
+// unknown, used or expired `flow_id` gets 400.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /passkeys/login (the `PasskeyLogin` operationId).
+func (c *ClientWithResponses) PasskeyLoginWithResponse(ctx context.Context, body PasskeyLoginJSONRequestBody, reqEditors ...RequestEditorFn) (*PasskeyLoginResponse, error) {
+	rsp, err := c.PasskeyLogin(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePasskeyLoginResponse(rsp)
+}
+
+// PasskeyLoginOptionsWithResponse Start a sign-in with a passkey
+//
+// Returns a `flow_id` and the `options` to pass to `navigator.credentials.get({publicKey})`
+// (PublicKeyCredentialRequestOptions, `challenge` base64url-encoded): no account is named and
+// no credentials are listed, so the authenticator offers the passkeys it holds for the RP ID
+// (a discoverable sign-in); user verification preferred. Finish within five minutes with
+// `POST /passkeys/login`, on any replica; each `flow_id` works once.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /passkeys/login/options (the `PasskeyLoginOptions` operationId).
+func (c *ClientWithResponses) PasskeyLoginOptionsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*PasskeyLoginOptionsResponse, error) {
+	rsp, err := c.PasskeyLoginOptions(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePasskeyLoginOptionsResponse(rsp)
+}
+
+// RegisterPasskeyWithBodyWithResponse Finish registering a passkey
+//
+// `credential` is the PublicKeyCredential `navigator.credentials.create` returned, as JSON
+// (`PublicKeyCredential.toJSON()`, or its binary members base64url-encoded by hand). keel
+// checks the ceremony (its challenge, one use, five minutes), the origin (`WEBAUTHN_ORIGINS`),
+// the RP ID hash, the type and the signature, and stores the passkey with its flags. 400 when
+// the credential does not verify or the flow is unknown, used or expired; 409 when this
+// credential is registered already (to any account).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /passkeys/register (the `RegisterPasskey` operationId).
+func (c *ClientWithResponses) RegisterPasskeyWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RegisterPasskeyResponse, error) {
+	rsp, err := c.RegisterPasskeyWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRegisterPasskeyResponse(rsp)
+}
+
+// RegisterPasskeyWithResponse Finish registering a passkey
+//
+// `credential` is the PublicKeyCredential `navigator.credentials.create` returned, as JSON
+// (`PublicKeyCredential.toJSON()`, or its binary members base64url-encoded by hand). keel
+// checks the ceremony (its challenge, one use, five minutes), the origin (`WEBAUTHN_ORIGINS`),
+// the RP ID hash, the type and the signature, and stores the passkey with its flags. 400 when
+// the credential does not verify or the flow is unknown, used or expired; 409 when this
+// credential is registered already (to any account).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /passkeys/register (the `RegisterPasskey` operationId).
+func (c *ClientWithResponses) RegisterPasskeyWithResponse(ctx context.Context, body RegisterPasskeyJSONRequestBody, reqEditors ...RequestEditorFn) (*RegisterPasskeyResponse, error) {
+	rsp, err := c.RegisterPasskey(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRegisterPasskeyResponse(rsp)
+}
+
+// PasskeyRegisterOptionsWithResponse Start registering a passkey for the signed-in user
+//
+// Returns a `flow_id` and the `options` to pass to `navigator.credentials.create({publicKey})`
+// (PublicKeyCredentialCreationOptions, binary members base64url-encoded: `challenge`,
+// `user.id`, `excludeCredentials[].id`): a discoverable credential (resident key) required,
+// user verification preferred, no attestation, the user's passkeys excluded. Finish within
+// five minutes with `POST /passkeys/register`, on any replica; each `flow_id` works once.
+// Needs `aal2` when the account has a verified second factor. 404 when passkeys are off
+// (`WEBAUTHN_RP_ID` unset).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /passkeys/register/options (the `PasskeyRegisterOptions` operationId).
+func (c *ClientWithResponses) PasskeyRegisterOptionsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*PasskeyRegisterOptionsResponse, error) {
+	rsp, err := c.PasskeyRegisterOptions(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePasskeyRegisterOptionsResponse(rsp)
+}
+
+// DeletePasskeyWithResponse Remove a passkey
+//
+// The passkey can no longer sign in. Refused with 409 when it is the last way in: the account
+// has no password, no identity and no other passkey. Needs `aal2` when the account has a
+// verified second factor.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /passkeys/{id} (the `DeletePasskey` operationId).
+func (c *ClientWithResponses) DeletePasskeyWithResponse(ctx context.Context, id PasskeyID, reqEditors ...RequestEditorFn) (*DeletePasskeyResponse, error) {
+	rsp, err := c.DeletePasskey(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeletePasskeyResponse(rsp)
+}
+
+// RenamePasskeyWithBodyWithResponse Rename a passkey
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /passkeys/{id} (the `RenamePasskey` operationId).
+func (c *ClientWithResponses) RenamePasskeyWithBodyWithResponse(ctx context.Context, id PasskeyID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RenamePasskeyResponse, error) {
+	rsp, err := c.RenamePasskeyWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRenamePasskeyResponse(rsp)
+}
+
+// RenamePasskeyWithResponse Rename a passkey
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /passkeys/{id} (the `RenamePasskey` operationId).
+func (c *ClientWithResponses) RenamePasskeyWithResponse(ctx context.Context, id PasskeyID, body RenamePasskeyJSONRequestBody, reqEditors ...RequestEditorFn) (*RenamePasskeyResponse, error) {
+	rsp, err := c.RenamePasskey(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRenamePasskeyResponse(rsp)
+}
+
 // ForgotPasswordWithBodyWithResponse Email a password reset token
 //
 // Sends a one-time reset token (valid `RESET_TTL`) to the address when an account has
@@ -6270,7 +7850,7 @@ func (c *ClientWithResponses) ListIdentitiesWithResponse(ctx context.Context, re
 // DeleteIdentityWithResponse Unlink a provider account from the signed-in user
 //
 // `ref` is an identity's `id` (from `GET /profile/identities`). Refused with 409 when it is
-// the last way in: the account has no password and no other identity.
+// the last way in: the account has no password, no other identity and no passkey.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -7515,6 +9095,551 @@ func ParseOauthCallbackResponse(rsp *http.Response) (*OauthCallbackResponse, err
 			headers.Location = value
 		}
 		response.Headers302 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListPasskeysResponse parses an HTTP response from a ListPasskeysWithResponse call
+func ParseListPasskeysResponse(rsp *http.Response) (*ListPasskeysResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListPasskeysResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest []Passkey
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest MFARequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListPasskeysResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePasskeyLoginResponse parses an HTTP response from a PasskeyLoginWithResponse call
+func ParsePasskeyLoginResponse(rsp *http.Response) (*PasskeyLoginResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PasskeyLoginResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Token
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest PasskeysOff
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers PasskeyLoginResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers PasskeyLoginResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePasskeyLoginOptionsResponse parses an HTTP response from a PasskeyLoginOptionsWithResponse call
+func ParsePasskeyLoginOptionsResponse(rsp *http.Response) (*PasskeyLoginOptionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PasskeyLoginOptionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PasskeyOptions
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest PasskeysOff
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers PasskeyLoginOptionsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRegisterPasskeyResponse parses an HTTP response from a RegisterPasskeyWithResponse call
+func ParseRegisterPasskeyResponse(rsp *http.Response) (*RegisterPasskeyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RegisterPasskeyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest Passkey
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest MFARequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest PasskeysOff
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest PasskeyTaken
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RegisterPasskeyResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePasskeyRegisterOptionsResponse parses an HTTP response from a PasskeyRegisterOptionsWithResponse call
+func ParsePasskeyRegisterOptionsResponse(rsp *http.Response) (*PasskeyRegisterOptionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PasskeyRegisterOptionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PasskeyOptions
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest MFARequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest PasskeysOff
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers PasskeyRegisterOptionsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeletePasskeyResponse parses an HTTP response from a DeletePasskeyWithResponse call
+func ParseDeletePasskeyResponse(rsp *http.Response) (*DeletePasskeyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeletePasskeyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest MFARequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NoSuchPasskey
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest LastWayIn
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeletePasskeyResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRenamePasskeyResponse parses an HTTP response from a RenamePasskeyWithResponse call
+func ParseRenamePasskeyResponse(rsp *http.Response) (*RenamePasskeyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RenamePasskeyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Passkey
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest MFARequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NoSuchPasskey
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RenamePasskeyResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
 	}
 
 	return response, nil

@@ -300,6 +300,83 @@ type OAuthTokenRequest struct {
 	CodeVerifier string `json:"code_verifier"`
 }
 
+// Passkey defines model for Passkey.
+type Passkey struct {
+	// BackedUp The passkey is synced or backed up (the BS flag), as of its last use.
+	//
+	// Example: true
+	BackedUp bool `json:"backed_up"`
+
+	// BackupEligible The passkey may be synced to other devices (the BE flag); fixed at registration.
+	//
+	// Example: true
+	BackupEligible bool `json:"backup_eligible"`
+
+	// CreatedAt Example: 2026-11-25T12:00:00Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// ID Example: Zm9vYmFyYmF6cXV4cXV1eA
+	ID string `json:"id"`
+
+	// LastUsedAt The last sign-in with it; absent until the first.
+	//
+	// Example: 2026-11-26T08:30:00Z
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+
+	// Name What the user calls the passkey.
+	//
+	// Example: Ada's phone
+	Name PasskeyName `json:"name"`
+}
+
+// PasskeyLoginRequest defines model for PasskeyLoginRequest.
+type PasskeyLoginRequest struct {
+	// Credential The PublicKeyCredential the browser returned, as JSON (`credential.toJSON()`): `id`,
+	// `rawId`, `type` (`public-key`) and `response`, whose binary members are base64url-encoded.
+	//
+	//
+	// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AAAAAAAAAAE"},"type":"public-key"}
+	Credential PublicKeyCredential `json:"credential"`
+	FlowID     string              `json:"flow_id"`
+}
+
+// PasskeyName What the user calls the passkey.
+//
+// Example: Ada's phone
+type PasskeyName = string
+
+// PasskeyOptions defines model for PasskeyOptions.
+type PasskeyOptions struct {
+	// FlowID Names the ceremony when its answer is posted; good once, for five minutes.
+	//
+	// Example: Zm9vYmFyYmF6cXV4cXV1eA
+	FlowID string `json:"flow_id"`
+
+	// Options The `publicKey` member for `navigator.credentials.create` or `.get`, with its binary
+	// members base64url-encoded (as `PublicKeyCredential.parseCreationOptionsFromJSON` and
+	// `parseRequestOptionsFromJSON` take them).
+	//
+	//
+	// Example: {"challenge":"3q2-7wAAAAAAAAAAAAAAAA","rpId":"example.com","timeout":300000,"userVerification":"preferred"}
+	Options map[string]interface{} `json:"options"`
+}
+
+// PasskeyRegisterRequest defines model for PasskeyRegisterRequest.
+type PasskeyRegisterRequest struct {
+	// Credential The PublicKeyCredential the browser returned, as JSON (`credential.toJSON()`): `id`,
+	// `rawId`, `type` (`public-key`) and `response`, whose binary members are base64url-encoded.
+	//
+	//
+	// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AAAAAAAAAAE"},"type":"public-key"}
+	Credential PublicKeyCredential `json:"credential"`
+	FlowID     string              `json:"flow_id"`
+
+	// Name What the user calls the passkey.
+	//
+	// Example: Ada's phone
+	Name PasskeyName `json:"name"`
+}
+
 // Password 8 to 72 characters, and at most 72 bytes in UTF-8 (bcrypt's limit).
 //
 // Example: correct horse battery
@@ -335,6 +412,12 @@ type Problem struct {
 // Example: google
 type ProviderName = string
 
+// PublicKeyCredential The PublicKeyCredential the browser returned, as JSON (`credential.toJSON()`): `id`,
+// `rawId`, `type` (`public-key`) and `response`, whose binary members are base64url-encoded.
+//
+// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AAAAAAAAAAE"},"type":"public-key"}
+type PublicKeyCredential map[string]interface{}
+
 // RecoveryCodes defines model for RecoveryCodes.
 type RecoveryCodes struct {
 	// RecoveryCodes Ten codes, each good once for `POST /mfa/verify` in place of a TOTP code. Shown this once.
@@ -363,6 +446,14 @@ type RegisterRequest struct {
 	//
 	// Example: correct horse battery
 	Password string `json:"password"`
+}
+
+// RenamePasskeyRequest defines model for RenamePasskeyRequest.
+type RenamePasskeyRequest struct {
+	// Name What the user calls the passkey.
+	//
+	// Example: Ada's phone
+	Name PasskeyName `json:"name"`
 }
 
 // ResetPasswordRequest defines model for ResetPasswordRequest.
@@ -486,6 +577,9 @@ type User struct {
 // FactorID Example: Zm9vYmFyYmF6cXV4cXV1eA
 type FactorID = string
 
+// PasskeyID Example: Zm9vYmFyYmF6cXV4cXV1eA
+type PasskeyID = string
+
 // Provider A provider's name, as in `OIDC_PROVIDERS` (lower case).
 //
 // Example: google
@@ -521,11 +615,20 @@ type NoSuchFactor = Problem
 // NoSuchIdentity An RFC 9457 problem detail.
 type NoSuchIdentity = Problem
 
+// NoSuchPasskey An RFC 9457 problem detail.
+type NoSuchPasskey = Problem
+
 // NoSuchProvider An RFC 9457 problem detail.
 type NoSuchProvider = Problem
 
 // NoSuchSession An RFC 9457 problem detail.
 type NoSuchSession = Problem
+
+// PasskeyTaken An RFC 9457 problem detail.
+type PasskeyTaken = Problem
+
+// PasskeysOff An RFC 9457 problem detail.
+type PasskeysOff = Problem
 
 // PayloadTooLarge An RFC 9457 problem detail.
 type PayloadTooLarge = Problem
@@ -587,6 +690,15 @@ type VerifyMFAJSONRequestBody = MFAVerifyRequest
 
 // OauthTokenJSONRequestBody defines body for OauthToken for application/json ContentType.
 type OauthTokenJSONRequestBody = OAuthTokenRequest
+
+// PasskeyLoginJSONRequestBody defines body for PasskeyLogin for application/json ContentType.
+type PasskeyLoginJSONRequestBody = PasskeyLoginRequest
+
+// RegisterPasskeyJSONRequestBody defines body for RegisterPasskey for application/json ContentType.
+type RegisterPasskeyJSONRequestBody = PasskeyRegisterRequest
+
+// RenamePasskeyJSONRequestBody defines body for RenamePasskey for application/json ContentType.
+type RenamePasskeyJSONRequestBody = RenamePasskeyRequest
 
 // ForgotPasswordJSONRequestBody defines body for ForgotPassword for application/json ContentType.
 type ForgotPasswordJSONRequestBody = ForgotPasswordRequest
@@ -656,6 +768,27 @@ type ServerInterface interface {
 	// OauthCallback Where the provider sends the browser back
 	// (GET /oauth/{provider}/callback)
 	OauthCallback(ctx echo.Context, provider Provider, params OauthCallbackParams) error
+	// ListPasskeys The signed-in user's passkeys
+	// (GET /passkeys)
+	ListPasskeys(ctx echo.Context) error
+	// PasskeyLogin Sign in with a passkey
+	// (POST /passkeys/login)
+	PasskeyLogin(ctx echo.Context) error
+	// PasskeyLoginOptions Start a sign-in with a passkey
+	// (POST /passkeys/login/options)
+	PasskeyLoginOptions(ctx echo.Context) error
+	// RegisterPasskey Finish registering a passkey
+	// (POST /passkeys/register)
+	RegisterPasskey(ctx echo.Context) error
+	// PasskeyRegisterOptions Start registering a passkey for the signed-in user
+	// (POST /passkeys/register/options)
+	PasskeyRegisterOptions(ctx echo.Context) error
+	// DeletePasskey Remove a passkey
+	// (DELETE /passkeys/{id})
+	DeletePasskey(ctx echo.Context, id PasskeyID) error
+	// RenamePasskey Rename a passkey
+	// (PATCH /passkeys/{id})
+	RenamePasskey(ctx echo.Context, id PasskeyID) error
 	// ForgotPassword Email a password reset token
 	// (POST /password/forgot)
 	ForgotPassword(ctx echo.Context) error
@@ -921,6 +1054,83 @@ func (w *ServerInterfaceWrapper) OauthCallback(ctx echo.Context) error {
 	return err
 }
 
+// ListPasskeys converts echo context to params.
+func (w *ServerInterfaceWrapper) ListPasskeys(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListPasskeys(ctx)
+	return err
+}
+
+// PasskeyLogin converts echo context to params.
+func (w *ServerInterfaceWrapper) PasskeyLogin(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.PasskeyLogin(ctx)
+	return err
+}
+
+// PasskeyLoginOptions converts echo context to params.
+func (w *ServerInterfaceWrapper) PasskeyLoginOptions(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.PasskeyLoginOptions(ctx)
+	return err
+}
+
+// RegisterPasskey converts echo context to params.
+func (w *ServerInterfaceWrapper) RegisterPasskey(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RegisterPasskey(ctx)
+	return err
+}
+
+// PasskeyRegisterOptions converts echo context to params.
+func (w *ServerInterfaceWrapper) PasskeyRegisterOptions(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.PasskeyRegisterOptions(ctx)
+	return err
+}
+
+// DeletePasskey converts echo context to params.
+func (w *ServerInterfaceWrapper) DeletePasskey(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id PasskeyID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeletePasskey(ctx, id)
+	return err
+}
+
+// RenamePasskey converts echo context to params.
+func (w *ServerInterfaceWrapper) RenamePasskey(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id PasskeyID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RenamePasskey(ctx, id)
+	return err
+}
+
 // ForgotPassword converts echo context to params.
 func (w *ServerInterfaceWrapper) ForgotPassword(ctx echo.Context) error {
 	var err error
@@ -1144,6 +1354,13 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/mfa/factors", wrapper.ListMFAFactors, options.OperationMiddlewares["listMFAFactors"]...)
 	router.DELETE(options.BaseURL+"/mfa/factors/:id", wrapper.DeleteMFAFactor, options.OperationMiddlewares["deleteMFAFactor"]...)
 	router.POST(options.BaseURL+"/mfa/recovery-codes", wrapper.RegenerateRecoveryCodes, options.OperationMiddlewares["regenerateRecoveryCodes"]...)
+	router.POST(options.BaseURL+"/passkeys/register/options", wrapper.PasskeyRegisterOptions, options.OperationMiddlewares["passkeyRegisterOptions"]...)
+	router.POST(options.BaseURL+"/passkeys/register", wrapper.RegisterPasskey, options.OperationMiddlewares["registerPasskey"]...)
+	router.POST(options.BaseURL+"/passkeys/login/options", wrapper.PasskeyLoginOptions, options.OperationMiddlewares["passkeyLoginOptions"]...)
+	router.POST(options.BaseURL+"/passkeys/login", wrapper.PasskeyLogin, options.OperationMiddlewares["passkeyLogin"]...)
+	router.GET(options.BaseURL+"/passkeys", wrapper.ListPasskeys, options.OperationMiddlewares["listPasskeys"]...)
+	router.DELETE(options.BaseURL+"/passkeys/:id", wrapper.DeletePasskey, options.OperationMiddlewares["deletePasskey"]...)
+	router.PATCH(options.BaseURL+"/passkeys/:id", wrapper.RenamePasskey, options.OperationMiddlewares["renamePasskey"]...)
 
 }
 
@@ -1167,9 +1384,15 @@ type NoSuchFactorApplicationProblemPlusJSONResponse Problem
 
 type NoSuchIdentityApplicationProblemPlusJSONResponse Problem
 
+type NoSuchPasskeyApplicationProblemPlusJSONResponse Problem
+
 type NoSuchProviderApplicationProblemPlusJSONResponse Problem
 
 type NoSuchSessionApplicationProblemPlusJSONResponse Problem
+
+type PasskeyTakenApplicationProblemPlusJSONResponse Problem
+
+type PasskeysOffApplicationProblemPlusJSONResponse Problem
 
 type PayloadTooLargeApplicationProblemPlusJSONResponse Problem
 
@@ -2562,6 +2785,784 @@ func (response OauthCallback502ApplicationProblemPlusJSONResponse) VisitOauthCal
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(502)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPasskeysRequestObject struct {
+}
+
+type ListPasskeysResponseObject interface {
+	VisitListPasskeysResponse(w http.ResponseWriter) error
+}
+
+type ListPasskeys200JSONResponse []Passkey
+
+func (response ListPasskeys200JSONResponse) VisitListPasskeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPasskeys401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListPasskeys401ApplicationProblemPlusJSONResponse) VisitListPasskeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPasskeys403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response ListPasskeys403ApplicationProblemPlusJSONResponse) VisitListPasskeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPasskeys500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListPasskeys500ApplicationProblemPlusJSONResponse) VisitListPasskeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLoginRequestObject struct {
+	Body *PasskeyLoginJSONRequestBody
+}
+
+type PasskeyLoginResponseObject interface {
+	VisitPasskeyLoginResponse(w http.ResponseWriter) error
+}
+
+type PasskeyLogin200JSONResponse Token
+
+func (response PasskeyLogin200JSONResponse) VisitPasskeyLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLogin400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response PasskeyLogin400ApplicationProblemPlusJSONResponse) VisitPasskeyLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLogin401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response PasskeyLogin401ApplicationProblemPlusJSONResponse) VisitPasskeyLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLogin404ApplicationProblemPlusJSONResponse struct {
+	PasskeysOffApplicationProblemPlusJSONResponse
+}
+
+func (response PasskeyLogin404ApplicationProblemPlusJSONResponse) VisitPasskeyLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLogin413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response PasskeyLogin413ApplicationProblemPlusJSONResponse) VisitPasskeyLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLogin415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response PasskeyLogin415ApplicationProblemPlusJSONResponse) VisitPasskeyLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLogin429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response PasskeyLogin429ApplicationProblemPlusJSONResponse) VisitPasskeyLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLogin500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response PasskeyLogin500ApplicationProblemPlusJSONResponse) VisitPasskeyLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLoginOptionsRequestObject struct {
+}
+
+type PasskeyLoginOptionsResponseObject interface {
+	VisitPasskeyLoginOptionsResponse(w http.ResponseWriter) error
+}
+
+type PasskeyLoginOptions200JSONResponse PasskeyOptions
+
+func (response PasskeyLoginOptions200JSONResponse) VisitPasskeyLoginOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLoginOptions404ApplicationProblemPlusJSONResponse struct {
+	PasskeysOffApplicationProblemPlusJSONResponse
+}
+
+func (response PasskeyLoginOptions404ApplicationProblemPlusJSONResponse) VisitPasskeyLoginOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLoginOptions429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response PasskeyLoginOptions429ApplicationProblemPlusJSONResponse) VisitPasskeyLoginOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyLoginOptions500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response PasskeyLoginOptions500ApplicationProblemPlusJSONResponse) VisitPasskeyLoginOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterPasskeyRequestObject struct {
+	Body *RegisterPasskeyJSONRequestBody
+}
+
+type RegisterPasskeyResponseObject interface {
+	VisitRegisterPasskeyResponse(w http.ResponseWriter) error
+}
+
+type RegisterPasskey201JSONResponse Passkey
+
+func (response RegisterPasskey201JSONResponse) VisitRegisterPasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterPasskey400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RegisterPasskey400ApplicationProblemPlusJSONResponse) VisitRegisterPasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterPasskey401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RegisterPasskey401ApplicationProblemPlusJSONResponse) VisitRegisterPasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterPasskey403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response RegisterPasskey403ApplicationProblemPlusJSONResponse) VisitRegisterPasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterPasskey404ApplicationProblemPlusJSONResponse struct {
+	PasskeysOffApplicationProblemPlusJSONResponse
+}
+
+func (response RegisterPasskey404ApplicationProblemPlusJSONResponse) VisitRegisterPasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterPasskey409ApplicationProblemPlusJSONResponse struct {
+	PasskeyTakenApplicationProblemPlusJSONResponse
+}
+
+func (response RegisterPasskey409ApplicationProblemPlusJSONResponse) VisitRegisterPasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterPasskey413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response RegisterPasskey413ApplicationProblemPlusJSONResponse) VisitRegisterPasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterPasskey415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response RegisterPasskey415ApplicationProblemPlusJSONResponse) VisitRegisterPasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterPasskey500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RegisterPasskey500ApplicationProblemPlusJSONResponse) VisitRegisterPasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyRegisterOptionsRequestObject struct {
+}
+
+type PasskeyRegisterOptionsResponseObject interface {
+	VisitPasskeyRegisterOptionsResponse(w http.ResponseWriter) error
+}
+
+type PasskeyRegisterOptions200JSONResponse PasskeyOptions
+
+func (response PasskeyRegisterOptions200JSONResponse) VisitPasskeyRegisterOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyRegisterOptions401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response PasskeyRegisterOptions401ApplicationProblemPlusJSONResponse) VisitPasskeyRegisterOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyRegisterOptions403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response PasskeyRegisterOptions403ApplicationProblemPlusJSONResponse) VisitPasskeyRegisterOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyRegisterOptions404ApplicationProblemPlusJSONResponse struct {
+	PasskeysOffApplicationProblemPlusJSONResponse
+}
+
+func (response PasskeyRegisterOptions404ApplicationProblemPlusJSONResponse) VisitPasskeyRegisterOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PasskeyRegisterOptions500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response PasskeyRegisterOptions500ApplicationProblemPlusJSONResponse) VisitPasskeyRegisterOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeletePasskeyRequestObject struct {
+	ID PasskeyID `json:"id"`
+}
+
+type DeletePasskeyResponseObject interface {
+	VisitDeletePasskeyResponse(w http.ResponseWriter) error
+}
+
+type DeletePasskey204Response struct {
+}
+
+func (response DeletePasskey204Response) VisitDeletePasskeyResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeletePasskey400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeletePasskey400ApplicationProblemPlusJSONResponse) VisitDeletePasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeletePasskey401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeletePasskey401ApplicationProblemPlusJSONResponse) VisitDeletePasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeletePasskey403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response DeletePasskey403ApplicationProblemPlusJSONResponse) VisitDeletePasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeletePasskey404ApplicationProblemPlusJSONResponse struct {
+	NoSuchPasskeyApplicationProblemPlusJSONResponse
+}
+
+func (response DeletePasskey404ApplicationProblemPlusJSONResponse) VisitDeletePasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeletePasskey409ApplicationProblemPlusJSONResponse struct {
+	LastWayInApplicationProblemPlusJSONResponse
+}
+
+func (response DeletePasskey409ApplicationProblemPlusJSONResponse) VisitDeletePasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeletePasskey500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response DeletePasskey500ApplicationProblemPlusJSONResponse) VisitDeletePasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RenamePasskeyRequestObject struct {
+	ID   PasskeyID `json:"id"`
+	Body *RenamePasskeyJSONRequestBody
+}
+
+type RenamePasskeyResponseObject interface {
+	VisitRenamePasskeyResponse(w http.ResponseWriter) error
+}
+
+type RenamePasskey200JSONResponse Passkey
+
+func (response RenamePasskey200JSONResponse) VisitRenamePasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RenamePasskey400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RenamePasskey400ApplicationProblemPlusJSONResponse) VisitRenamePasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RenamePasskey401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RenamePasskey401ApplicationProblemPlusJSONResponse) VisitRenamePasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RenamePasskey403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response RenamePasskey403ApplicationProblemPlusJSONResponse) VisitRenamePasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RenamePasskey404ApplicationProblemPlusJSONResponse struct {
+	NoSuchPasskeyApplicationProblemPlusJSONResponse
+}
+
+func (response RenamePasskey404ApplicationProblemPlusJSONResponse) VisitRenamePasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RenamePasskey413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response RenamePasskey413ApplicationProblemPlusJSONResponse) VisitRenamePasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RenamePasskey415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response RenamePasskey415ApplicationProblemPlusJSONResponse) VisitRenamePasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RenamePasskey500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RenamePasskey500ApplicationProblemPlusJSONResponse) VisitRenamePasskeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4075,6 +5076,27 @@ type StrictServerInterface interface {
 	// OauthCallback Where the provider sends the browser back
 	// (GET /oauth/{provider}/callback)
 	OauthCallback(ctx context.Context, request OauthCallbackRequestObject) (OauthCallbackResponseObject, error)
+	// ListPasskeys The signed-in user's passkeys
+	// (GET /passkeys)
+	ListPasskeys(ctx context.Context, request ListPasskeysRequestObject) (ListPasskeysResponseObject, error)
+	// PasskeyLogin Sign in with a passkey
+	// (POST /passkeys/login)
+	PasskeyLogin(ctx context.Context, request PasskeyLoginRequestObject) (PasskeyLoginResponseObject, error)
+	// PasskeyLoginOptions Start a sign-in with a passkey
+	// (POST /passkeys/login/options)
+	PasskeyLoginOptions(ctx context.Context, request PasskeyLoginOptionsRequestObject) (PasskeyLoginOptionsResponseObject, error)
+	// RegisterPasskey Finish registering a passkey
+	// (POST /passkeys/register)
+	RegisterPasskey(ctx context.Context, request RegisterPasskeyRequestObject) (RegisterPasskeyResponseObject, error)
+	// PasskeyRegisterOptions Start registering a passkey for the signed-in user
+	// (POST /passkeys/register/options)
+	PasskeyRegisterOptions(ctx context.Context, request PasskeyRegisterOptionsRequestObject) (PasskeyRegisterOptionsResponseObject, error)
+	// DeletePasskey Remove a passkey
+	// (DELETE /passkeys/{id})
+	DeletePasskey(ctx context.Context, request DeletePasskeyRequestObject) (DeletePasskeyResponseObject, error)
+	// RenamePasskey Rename a passkey
+	// (PATCH /passkeys/{id})
+	RenamePasskey(ctx context.Context, request RenamePasskeyRequestObject) (RenamePasskeyResponseObject, error)
 	// ForgotPassword Email a password reset token
 	// (POST /password/forgot)
 	ForgotPassword(ctx context.Context, request ForgotPasswordRequestObject) (ForgotPasswordResponseObject, error)
@@ -4601,6 +5623,240 @@ func (sh *strictHandler) OauthCallback(ctx echo.Context, provider Provider, para
 	return nil
 }
 
+// ListPasskeys operation middleware
+func (sh *strictHandler) ListPasskeys(ctx echo.Context) error {
+	var request ListPasskeysRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListPasskeys(ctx.Request().Context(), request.(ListPasskeysRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListPasskeys")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListPasskeysResponseObject); ok {
+		return validResponse.VisitListPasskeysResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// PasskeyLogin operation middleware
+func (sh *strictHandler) PasskeyLogin(ctx echo.Context) error {
+	var request PasskeyLoginRequestObject
+
+	var body PasskeyLoginJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.PasskeyLogin(ctx.Request().Context(), request.(PasskeyLoginRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "PasskeyLogin")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(PasskeyLoginResponseObject); ok {
+		return validResponse.VisitPasskeyLoginResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// PasskeyLoginOptions operation middleware
+func (sh *strictHandler) PasskeyLoginOptions(ctx echo.Context) error {
+	var request PasskeyLoginOptionsRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.PasskeyLoginOptions(ctx.Request().Context(), request.(PasskeyLoginOptionsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "PasskeyLoginOptions")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(PasskeyLoginOptionsResponseObject); ok {
+		return validResponse.VisitPasskeyLoginOptionsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RegisterPasskey operation middleware
+func (sh *strictHandler) RegisterPasskey(ctx echo.Context) error {
+	var request RegisterPasskeyRequestObject
+
+	var body RegisterPasskeyJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RegisterPasskey(ctx.Request().Context(), request.(RegisterPasskeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RegisterPasskey")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RegisterPasskeyResponseObject); ok {
+		return validResponse.VisitRegisterPasskeyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// PasskeyRegisterOptions operation middleware
+func (sh *strictHandler) PasskeyRegisterOptions(ctx echo.Context) error {
+	var request PasskeyRegisterOptionsRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.PasskeyRegisterOptions(ctx.Request().Context(), request.(PasskeyRegisterOptionsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "PasskeyRegisterOptions")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(PasskeyRegisterOptionsResponseObject); ok {
+		return validResponse.VisitPasskeyRegisterOptionsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeletePasskey operation middleware
+func (sh *strictHandler) DeletePasskey(ctx echo.Context, id PasskeyID) error {
+	var request DeletePasskeyRequestObject
+
+	request.ID = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeletePasskey(ctx.Request().Context(), request.(DeletePasskeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeletePasskey")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeletePasskeyResponseObject); ok {
+		return validResponse.VisitDeletePasskeyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RenamePasskey operation middleware
+func (sh *strictHandler) RenamePasskey(ctx echo.Context, id PasskeyID) error {
+	var request RenamePasskeyRequestObject
+
+	request.ID = id
+
+	var body RenamePasskeyJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RenamePasskey(ctx.Request().Context(), request.(RenamePasskeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RenamePasskey")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RenamePasskeyResponseObject); ok {
+		return validResponse.VisitRenamePasskeyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // ForgotPassword operation middleware
 func (sh *strictHandler) ForgotPassword(ctx echo.Context) error {
 	var request ForgotPasswordRequestObject
@@ -5095,172 +6351,204 @@ func (sh *strictHandler) RefreshToken(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3pchs3t+CroDi3KuQ3LYqkFltSpe4wMmVLkWxHi5WFHjXYDZKImkAbQItmXJqaX/MA8xAz7zGPcp9k",
-	"CgdAb2xSohbHyc1X9cUU2Y3l4ODsy5dawCcxZ4QpWdv9UouxwBOiiIC/DnCguDh8pT+HRAaCxopyVtut",
-	"ddEQfkM0REPBJ8h//+7sHK1PhnhdcRX7iAvkv+7Zr8zD0m/WvBrV78dYjWtejeEJqe3WaFjzaoJ8Sqgg",
-	"YW1XiYR4NRmMyQTrqclnPIkj/eCvk52bXyYHs18mB9vBzx82g58/tEm35tUm+PMxYSM1ru1ub3q1CWXu",
-	"z7ZXU7NYvyyVoGxUu731au8Fv6EhEfMbOx8TFNtfv5NIL9BDWCLKkP/u8NX+1fvTdx8OX/VOzxZtxr29",
-	"dEv/Jsiwtlv7L+sZ+NfNr3LdLe6tHu9WL1cQGXMmCRzKDzh8jRWZ4pn+K+BMEab0RxzHEQ2w3sh6LPgg",
-	"IpP/+rvUu8qBUO9XYRrVdmtqTJCkI7ZGWbplFPAkChHjCg0IEgQHYxLuIamwUCj/Ah5hygAAUmEW6I1v",
-	"Djt4J2iT1uBFuIG3t9Y2OzWvJhVWiaztbrU6Xk1RBef4Aw6R20R6PnjAE7U7iDC7rt2uACy9UQOn+aOc",
-	"219Ize4wk1MiPI2m5iMJ0ZSqMcIMESG42NOPjSkboSmWKBAEKxI20Vk1JJp6xT/g8JR8SohUT3AywoyE",
-	"qMa9GxzBHYGVydrub19qQ0qisLZbWycT/ZJGEgxD1iaJhNPTO9G/IRyGgkiJZBKMNS7jEP83O20z4JPa",
-	"7ccVznGz1Sqeo9vys55jDhoTHA25mJBQn90Q00giAA+AF85hn7NhRIPHngJmCAcBT5gymKHGVDqIRoLg",
-	"cIbIZyqVrK0Evp0MfOlCnxV2ZslUpqsWZESl0igP4DJUvme28njEdTAba0xDN0TQISUhOn93/t4xDbuQ",
-	"PSTIhN8QRBUaUgE49C0D8hE7A0AfhoQpqmbn+JqwR0OayoyquZVRiSLKrkmIFEdYEzAi0DUhkXtiDyVM",
-	"P6EXpn8kfwnAz+0TwzbRMOJTNAWOZTZ11/bNMTBFBMNRTxPThx3DClwvRy3dxOiMiBsikFnAs0HujE+I",
-	"4WCaSmp6yQzjgtn34LPBJ8SIXo8c86nmNmaVsokKlDdEFPB3SInU6EPNaBEfSQDrMZbqEs8OnwSzqUQ5",
-	"WvKdRBGWCk3xTJ+s5ryIsl0kiUaFGEs55SJEdSODur/Xh1yMuGpoPgHo4TAiRae/EtExaD7GNwQxXoIE",
-	"qjOegQEzLeIgs1dqaU4DzujkoHuayqSPOiWgfjOEkSQBZ6GjfwBRdxBa8jfPNVYD8kYG5LPC8KlAnYI8",
-	"EWxX3/Bdu+jdyRCvpY89mRhJpKScIRCt9DWp3ngTdRnyMY7afvoKH6KyIJHxjj6zr0/wDHEWzVCAoyiv",
-	"TBn4+Z77LuIjnigfDnlev9pD+iLPzNn32YBgQQTiMRFwslbUlSDKgFoTcuS/6h33znuFgda/0PDWTpKt",
-	"RZCA6+HXAh4S6ffZEKTnWbpXNcbAg7SArcHQ8Q0NsWfznUS+PjZfP+MvPTm/2Wf69N7ysyQYGwnlkRjL",
-	"uBGAzRZXQ8jNDCHfcoUOeMLC5732iSQCBI3islEdQI4SloofnBFEPscaauaSG5g5YeOJoOboyF8Jbm7N",
-	"OfGdhjkQ5a0AjwRRWc3kQzMf2AS+YZC95dVr1jc04GxIR4nWjOtl20ce087M7X8iRLO05K+EZxG9yVjE",
-	"HK69x7OI4/Cc82MsRuQJTQMDHs70QWmibGQxOqGryTPtHKu1ijzqmUtzzjkyK/4qmv3cZoyYqkU/vSsA",
-	"pZabaUAuGL7BNMKD6CmgaebRUw8SOUPBmATXWmh28pTUypwSM4SHyi5NUX1DGDrV36919fermcIKAg7s",
-	"CeU39bwmsXS/WKEAxzjQp13X+xoEYhYr9CkhCfGQ/6Z79ubqp4veRc/39PPDJIoaTbPrHDRYMhkA+egz",
-	"IxMZa2kOOMDNvdqY4NBalvOQm7PBntlRlJZzqUIDMuSCmFOgbNSs5SExoYxOkkne0Ks1mBERGgC3Xu2c",
-	"d+O4wtDLYfFahdRyiSAhFSRQV4r7nrnEvhZzfFTXUo6VgjhO1Hhd8WvC/IbWp2QSBERKsCPql/rMBxud",
-	"lZ3g81VuYh9Nx8QoTo7uevDX4SsEw+qB8lYUkUREIkGGiSS7feZjmO8qJIyS0MyiiiZrI/cbSyFYrhWS",
-	"hIG6P9lDvjUmXplNmHM/fNVnZnarKWJzDRq550cCM2WfT1mGWVeIqJKITxnSENMvgcnpKhXm+qz42shq",
-	"MfCYft7u9srY03xUz4nMmshmpjdvbst9VgKZocoqM9BQtZtqSvptYzsQfOLGGdJI32epCA4be33mO8nh",
-	"SmELpSm3uo1l9VKzSy16zdkmBA5IaFep6RnTOrJUjbk7cMwNpdKfF3sKys4Lg9JLHBi8jBAaZ7mgfxgV",
-	"gLAw5pQpi+RaAtf4r2kT0WoG4ywgBrHe/7jfQ8EYRxFhI9J8utXzE8xm+1qJeCz95hxNtAYCGgkaAiZo",
-	"yuasXU9MuTc7Of1fM0i9EWcBl89Htw+0hGH2WAdzI+jCRhvzkKCjsQIKJDgbNdCUCIKU0Khfhggcur4G",
-	"aEJZooiHQCuc9ZkgAPol5B19m9QdkCk9gifCJ6wUmcRKOjKhIWi8KH8bnDpfstcgopplOMdR3e9enL+5",
-	"Ou2e966OD08Oz30UE5GikGEdgyS4JsrrM01kjBUitTtMsLgmIfI/r2l6syawImsg1vkNzTo9lOOxJfOd",
-	"76VI3GfGlVHXNNVhcOOvhrEXzBHkRxvhMLIWHnMCVOYNZCuoT+0MAQurezbcO6FSahmbC+fcRIEgwHRx",
-	"JEEG0jsqsZzLy8u1bqLG+rEAK4DFclZzwWQSx1woEp6QkOJzeOZpFbDU3ZobCAZYSQ/byh9BumgEq0aw",
-	"7K+qhRkLXmlHPihhl5rJvLeX9J14lEkZjnUyxPkRbnCU/CVtzbdebZqHTfVmQDhzpnoqDc9+8JIPuBjQ",
-	"MCRsAXrcPpkLzi15RG8MqdEooqwl5DvNI4xp18/Nb6i71eYXWdBTG7g9TzfOcvvwLpKEwMh+DgN95EJl",
-	"QNzOdg+I1u0eVwf82MVZWdmSFy4QljIR+lBQRG5ItOts+4bVZJ4nz1q70x9KO1OcN1EXNDdD2CQKsBAz",
-	"rZth4+kKIkwnMEyqfuKJ8FH99GAfvWy/2N5FfjwNtYTOVaz/mQyxb5UKwjTD+a2mV1fz9D+d2kcvFzcF",
-	"38wFQnk1vaZYmXuHw5BqmODovdCcW1F9PYc4ksSrxbmvvqSo+CWb2Q1UnNZ9WxWDlSkNv7kBP6bP8cHv",
-	"JFCwRMeOLk6PV1xmysmuEhHdGepVVJMuTo8fpCFlmx8rFcvd9XUrecvmiPORibhZ58aS0Fm/6azrD/9u",
-	"BK4rGn7/H//z//STVquzDfPpP++EXnGfVUDcH2M2Io4w5YKUVoBmkAih1xjnyFu224ALQQKFxlxIggZa",
-	"phSzmlcbcjHBCoLk7GuFYL0XnTuC9bwaI9PCnEuJmHuuDKK5xZfGrQQaD8m+O9t59PF/6J71tjcvTo/r",
-	"Z2+6na3tulbQrqzVQTQa9iLzRKFYw5mNzG1+sb2xjc46W9uNIsL0dk5INOa48256cyB6J+dHo2T/Debk",
-	"x7Z6eXF6OUheH51JNV0LTmpeLQYQ64X899+6a7/itT9aaztXax+/bG7c/lvVXdfbeeDJ85BUX58SuYzj",
-	"7ySyoEbbayEdUQVqa3Gj7c7G5tZ2aQ+ttZ2PX7arll4+Sr2aqvN6RSKiyHtjznnYTr8ubpc2thQZexDl",
-	"Nx+HW47xAwzb2uh04Js1GZPAQ92z/cND8C/vGX+iEDxhgJEyxgGRjSY6JnpbEmFBUMSnRKwFWJLQKTsU",
-	"HLtScYgaKxD5UjRhDi4uNDEHlM5WMTx3owJTM3fvKkhqIjSvsCoeXqfV2V5rt9c6W+ftzm6rtdtq/Zpf",
-	"Y6h1Ua3CV90ZGt4z/njuTWU1DccgFVdx7mCzB52VsirGWqO60cqpgjBUx1D3Sj5gK2cYN7BE7S2rHEsr",
-	"kRAmeDQhTBWOzhjr7IoGnEcEszmspCn3zq3Vy4O7Cl3NEX7I7W2Fo3SWravAmQhLlIcYS7P0EMHBGI04",
-	"D5FmynkzQi54Qqv/cYQDAsEYJl4PqBI6G/Mpc3baAMgUVWQii6eOB0G4Roaj8Rr9/TpamzAeVx35BH8+",
-	"NC+3W4Djub+cbC4EngF6gBR4Fzs710/NnUgJPOlgledASRSmgW5FMNsI4iq6Dj9BgAhGR2fv3iIwGROt",
-	"rStjX84rjKmQn2YPgA+5SCbSOOU5uLnA5TzIza8o5ESy7xSaYBWMjb8G7i3qG9rSr93JLswu01kqgQSG",
-	"psdJR8TR52XnaYh4eYXm1aqFvSE40kTyy53yN78uSt78+jEydz525M8mwaSa8WWBzfOepdTFlgWAYBcZ",
-	"ehfvuosFvMitmzK1vVnzlpr8vCwf5LG5JtmyjSZRtVqZmEO8ay7qXAOZ26yed0OCwpMM/JKI2m632ts7",
-	"my83N19sbrzc7rzY3tjYvBPTgIXk0mLcIr1UQLiDmxxTdu1w8r7Xs7j9C3bNNKkHamCEHEH08C7tY7PV",
-	"ataqBN+rIK8CLLvdRX0BYJD6lO9699Q+qpXceXqfDeOV11QJLj6i7GvCaRXi5/25QrbDuKXC9slBF0SX",
-	"ByJb7zMOVDQD1y8fujgCCAgo8G641RP8OT9gG7ZT+uabUse8ogAyv5J3ZttGSjBPGnFtD0WgZCCtWXgo",
-	"xHKsJVQWWi0EhRysihNYRxNdcnGdCWZ3yWMrpgDOHfq7bqLGIHF9bRJTfZicGaZotADIYogThTgrBqsU",
-	"QfPr9cZP01bwdjtqzz4NX113+MvPLbY9+bAz+mn6x9bgtIN7L9Qvm8lRUARZu/PyTktMwb6xAAMB58As",
-	"5h7MjB4ND03HXJLMYmYSC0mYhuIUdxP+8PtQHZFfN/c/vF+b/LDT+bHzIhkPLo4u2nFbXE0v26ODy4N3",
-	"vd9/vl5kEWle/Q+wiXjtzsv7GhfKO60iEXkjfxEML5Hi6EVHb1LgQOvUJmYFKzThUumfBjOtmlGGLs4P",
-	"1l6iuom7cqFuJZ77NITxZcV5OpN/lVVBn9nO5tYLF7ttM0XmEdg5NspjXI6xQlNNecDDkYuLtKpDs1La",
-	"swmO5dEOND3L5fm5ZVkNEO6cCT93EUwsRNPxrKDRLeNOOUXpdl5dy5wzX5YlJ4ZpDC0PDN0NCKrjSHKX",
-	"LeP/vGapy9ph6CPj3GxUgiIn5DtcgNzLCf5spM2tnZ2c7GnyMuekT+somrctyDEXCslkMsFi5uj1NWWw",
-	"BwvdIiJWJnvOWzzKE12cHiJBhsRAg+GJVuwqJtsruo4yKd4AAkk8g2A2HEVldpA5vO6639aQYaDiLdOB",
-	"ClnYFdu6p+CO6mBMA5bXWCDF5wkXXvvj42+ZMbflbbSrmfCpZa1pGNU/Bpbsxi63mFQdd14Ar6KHeCB5",
-	"lCiCLk6PUUSlZlpw3CYypvfq8LS3f351cXp85ntIExgsSIiIEQUXeIbiuJnTPtclHTESrkFefd5k2tq8",
-	"mzefkqEgcvww44UwL5uY0OLRbHzqrL2Ydiv+d9AZbBy1fv15pIJOxAaTg1b481F0fPlh85fL9nTw+kKd",
-	"vOrNTv74qf3292Dz3eUBLVuCt1cT3YurrD5Ek9j819B9/ppiw0P0qVMiySPtaw/zAlrbaDXbthHPLg5Y",
-	"6EUam1IRkpOj1uDl6PVPnzZ+idufdwY/d64/bZ69mLTI1s1lsI1fJufstB0ej3/lj8Rws9h7uCZzKTer",
-	"+MPxnYja7R6DpF+w5JUFO5Jm/lKb85cX412kxxjHMWFli9ujbIFWl606zixnOJd4qdJThlViWTYAVntA",
-	"5v0+1VSwaokRluoqkQtgp9EOMpkN7CDKCIiaW61bfF1yF6rrH12eX52fH/v6GapsKnQyJ04UIdveWgmy",
-	"iSTiCo8WAJegC0nEWlf/7lZqdlB35KmztZ0jXY09RCaxmhkhjnFGwAQryx4ofaLR+svmVrN1PytiDjFL",
-	"sC7sIUMViIapvENaSukxwSNwjK14legixwn4vcDA6pWFJcVVDIm1Tmwqqe739i1yFeNEja8SQRfFMwWC",
-	"QGgRZhAvpB/fXTcr8EEih6wWjH46NTkbHorwgESRY3VgPZcyISLNt8hy8StoZGkOiNsqGdf/HUcjLqga",
-	"T74/e9NtmyAXsEnJ77fNX2bG7/Xb5ouYCMrD7zdaNiQG9vX90Q9nl79svHrfe/P+x433P78v/12pTcGr",
-	"1eACedU84KEBlmSjMx+5oTjSgxoPGGbztrZGpbSbgWj1VVddALuPIhJUordjfKs4sYz/+IqyxUHQCVPW",
-	"6YJzAW2p67mekqsiedrR6umKnhMn8K22LEdRy+s67R2c9s7eVKyts7XTaT1ifQtkjC5DPMafklTSyMgB",
-	"fLFu3/e9TMHaNQqX24MgKhFMIowYmfY1HW2iHwmJTVKXxoQ9FGvBhSmNpBjJGEg0I4hAxHrGUmyk4HMJ",
-	"9vPmgAVAQUeX56j+BuKfoIQF0UKuRH43H3+3i34wke364m8EMBh8JP6e3rxWuSVww5Rj+pKGZX8VmR2N",
-	"B68D+o4eHV78cdh+Sw/lITvdCvYPtw+v458/7B/tNMnsKA42TvRD4tfLD/KQTmmw8YEe/s7pyZl+4W38",
-	"q37h97efT2hrI2wd/PDTRfn/PXq8fxSRN1367vfexrvzi86781/+OHnVlYeTaBzuH26fnAdbb89/2Xp7",
-	"/tP05E2r2Rmc7CQvjzb525c/TbdZe7L1x0+zT+2Ll8MPO4M3G5/PW9dHL4LTDj6WCwF8VY4zMWCriDRZ",
-	"IGrmRvHy97+M3ZW3cSHdeZiMf39Z/RuQ0qv2rqWkb8pnvlKUVnEYr/Z5bcTXqse+Why1VEiOhxICUKsN",
-	"GIaNUUslDEuiJ8ZkqziiRfHQQuxO+by9IumuYqwVrui5zc6fuZEsEkHV7EyrUOZQTVaOJmjZXwdugUeX",
-	"5zVvjirmEDyr9EKZ75nk3VUIZJqPBEAz9CBd+Fip2MT4Uzbk88cHfiaqOY6c4CjyNEcJ1kxovosUkCZl",
-	"fReNIT7FswXlTK6XZzUDU+mmz44uzz2EUSy4MqYUl28Lxg10SQZnPLgmCo0EIZqLNfusz0ChC3mQaNnc",
-	"aXYBZ0orGKaojM1jtz4BIm3SmTPGQ1lGqRBVfaancr+a9ACbFR2C1qjZpZuLhGhMBGmiHjwP/ghEZZ/5",
-	"i9JZbIz+zubWi4ZZO0dKzFxcit214BCOp8feLRT5ccX4fMgDZ6XT77OAx2Ys32Zs23hAmZawjOFS/etf",
-	"aaT8v/4FwI2xVHqjhvNHNCBMAq+whUpPDjUiQmh8apLkMWGSJyIgTS5G6/Ylua6fzbwJgCUmHtCYIWrt",
-	"ZqvZAt0kJgzHVAsYzVZzw1i3x3Ar1vV/RkYIT1MDD8Pabu01UTbUqVTrtNNqLUkqcslE90twsTMsqYpA",
-	"A6h7ksSQ57Rl5q4aMl3jerGWXJ4c1HZ/++jVrH+ltmtjuUxevb6OeCQ17TFXqPZRv7oe8kBv231cz3/+",
-	"gqUk6tZ+BYTJ6pEQH8ZlBVxNEEMvLRAKN+MHHs6eDKgFbn9bJKxKJOR27kA3FziOLW+gMs3bh1PYvM8p",
-	"5Aqv6lfaG3e/Uq7KAu9t3f1eZUahfrmzc/fL5WTlp8eyfcNwMyFpEdM1JSE0x80ho1YoNZObS9O1h1nG",
-	"vHVQPcI8AhZP9li/TEIU0WuTrGWKUzhGkmLrwhTjYiJyQ9M1lx61KFtYcaP/mN3bQGgYzI6i+WPxnpzC",
-	"Nky0sq1qMIe3nSe7M2nSVQUp6lrsD2yxBle6lTMg+VM8Q/WERaB3V98aV4K0Ya9P+z44ncv5hZfucYHy",
-	"eZ9/Kv4Xxa3fPt4WLsQZsearCri6GtYO/bXYKu/Cf0Ow/8jxsspAy8AeSxKbACfNXtioiQ4VBDWb7Eme",
-	"2KjmECs8wJLMo+Zroo7pDWFEyj+PObr9RPSGyOZSAuQWC159sojRgXSzmGxAkW2QQa3tAnUZSqx7zp4d",
-	"SI8mtCTLTSW2NDeeELTZalsRqanlycy2TqXN49zLYgwWlPYtJBx7WmgsFGrsswdXarQGK5NWY2slgpxW",
-	"PH4I5Xwm3l0IE70X7249rdywCN3ypQCwIEbEf7A08CAK+HcXIfRb99hiRcG1ZZe/9zmARNPCCRpHQ6FQ",
-	"hbm8BUPtilKIuVyLKQigEY4ik9lrDNV61sKckM8WoykXUPANKzDBQkkcpy2amjhV11JPf1/hNkd5CAtT",
-	"yfYBiPnc7LLnylZlZRiLxwLQnxAlaKqq5MjaQq74ltiyflRYw7WsKparqSsox1RzR76LsJMAbURNwaT9",
-	"HajlOPJRnRr5CI61YQTE6ZgYYTNtVSKR7yi7D5q4lhU1UzHu4Xla3mdUojAhlZSZSnVy0D2wG38krbxf",
-	"jKLJi5yLT6ymovZIPMSjkEjlyisUK8fmHCcz6ytpfLvYeZ6VmyhwZplD08kQOywt1TM2WBkRRarwk4TG",
-	"W2oKOaTVPO8QEMz4TXRKJvzGBTaCg36uxPMNp9YjU4yKNyXpONRlNmSnFMHgplbcXpcqdDTJzylCgt0l",
-	"a+XzW/WhZI+sp61+NMTvR9WyazXijHxd/vwQDcXsY/k7hXrTXwGjT02biFJpm4XoXKzAvZj9LUBnYzi1",
-	"WCcI1GHJ+atNSwAehVBYX+uUnIZV2vKIMP0FKcagPqO4WJxoAcFjZFq6Wl9XBX5uXOnCDvXR8GFpowsR",
-	"BtLOF6LJad697OUTyvM9TcC8vd3ZeLmLzt5019oe2kYmbsNDGy2kpSgSSw9h1N5urQ2ogjqwgigw1wBf",
-	"zsWgmPATUzl+PogC1W3Uia9lPx8yi/2Tg+7V4dnZRe8UCt7kIly0oFLGYfBgXBMSQ7Q4YRAkScImytvG",
-	"7NZsOf40z77PlEliQfVlgTsNF5uVJdp7NtN+OqbBuDI7v8+s53TPwDtLygc5ExKg5iq7g5BU4D023ooz",
-	"kmMxhePabO00qliECXbSj85f1fbTaXbFsKold9Vp1dmOrWnPuPX1AX9lG1brHgpYoVvS1zBgQcMxwJXI",
-	"xHjkDnvpvc+j7GIaYGs0yKprYVMHszIUqirJ0HAVY2pBYx5pKYewPiuSKK98U1E9d1PBpHJNZiTUWD4m",
-	"0go/kz1oMEGwiCgRli/1mWZMjawUcKH/BER5ogEJ+IQ408qu9Z5JaD2h8UsjYIypyAaxqqGrhDwmUVb8",
-	"RNrAmnpJa9W3X2VFUqAcWjwSOCS2pY7+3S3CjiwbTWRLe0zTBMfdzG4Fv4Bp0hR0hArLrk5rulWjzBr1",
-	"tM9y9WGLFm9XB3eil/cf/+t/o83OThVtMJ4ijVlPIz8+vbUqX77oKxurSsVMlupbeVP8nlEyscWM8n0o",
-	"Ye93GVJqKm9tgn9LqfpBhPabt8lZ4fT5WYITZAqsYE6WKbr2iuzhLqZwYMSzVVoZpeKHkYMKYQyNXRvm",
-	"12eOp9ik+MVcBUQ/nqWSl1LnJapDpGRGQp1oaBkRtWKtJdRwrVzJC6CzdlceYnxqb9teRQCp5gN9NscI",
-	"clGXIGUWgy1N6RxNrmMj3+VHDDkxPECfXp+VOMFSSo+eiNCfHHSfyakwVzrhW3IslDxAHYglzcjuPy6G",
-	"P4WcnWIqScHqDO0bcdRxNKZc8h7ZNP154pZr0LHcOWAKFYxxNExTb0xjByOJWfK0sOpCyrz9QqkAv8/K",
-	"FQ6cQukCLowr0Kzzi0sivl1PkcMHH7EseUAhgiJ1NxqqiuqWrkDIHU9UztVoX5M+UJaU6FWJnpCn0mfb",
-	"LVct3RaXA2+rh6C/R1pbLrTiKThw0goPIHenbm1TrMv6YvvMOmNbmfHJZAlnHTydrm0jA9dt2SZK5PoX",
-	"QYa3fgMeNoJ71vYjVYuJAKoZkJyjX8veeh1O0HKd7zZbO86oi1VVA9U+W95CFE0IZtMxjSq9Au+wKyLy",
-	"TPR1vkrJN+W5dciRHoIWfkecP8J9ew+KVWys+588BCx1wqq5IjLGFZsJRDkSyu/jdV1MtZaGw1jyZ0Wk",
-	"geBTiA+HMNucDcDVgEF1MBmW6i17aZOh9z/u9/rOZmTbJxly7heLY6U1lzK63TAyoNHcjd1uaOXMRBLP",
-	"lunoMxeQ4yFp6h0GOIoGOLgGF2Wkx7VimhXNPCunmamKOzUlE/vMwa1Z4iWug4CrF1VVUyCtJLCI6KTR",
-	"vyur7mkvoVuvItfXKq9uLyNN5QEQipf6ZHFhG175jT233KV7gmoQeppPiclNt4HJxYJni5sLrVBQ7Y5a",
-	"RRm7zhcrurvC815VYzDEwPui0dU9uminpWJuD91sqfKc3u7ds11NiBrzcOmkLqvorLO1XZVTVPYVbpgw",
-	"ybtIYA7jHsYT7m1zKMz0bdBnY9DFac9QI+My9C4m7PAV2ueMkSATTR5Nox3lWkiiXdUM5HffH+qbuXgM",
-	"PwsjzogZkHCFr0mOhGuMC9Fg1meWjpumPYkkDQ8Ry6FcVocWR53dv1A6zHOfZKFHXp/VNfCwSrTg51Mp",
-	"NZvACXRHIJ/jjGk0PDSkmvFwgUxiT6GveAXR7rMi1a5sEOj0kpS7OhKYCdGe4ykNI15X0IldayN2HBna",
-	"cl2cHjfRZblHoDUDy7TSbq5doPVZFfoFhtybp9pa+ZjfRa5foWteWGxYaPviebavuOkoT6WFZ9hElzZV",
-	"GlvuzbjnQjP1B61AQI8+zFIlwiJFw+BOgJnWGyASZ+ricqQL3HV7KErxrYWMcN/h+6P4YBX9hEUXmz1l",
-	"aYRb7U5F4uBKPSdcacZFtHvR1Jutne3V5waUwhGqk+aoiUqNJRseRNWCE3IOcRatEZBn0SIhzbJijQsH",
-	"ymPhokHbrc7mk3Glbhx/XYb00MDNzr3W9xorMrXFsBbxoky+SynNvKBuL1OJCxlmY7K9mlaFzH81w5PI",
-	"flXK0VgS9w1z5+iqqcljKF3d9AnzT3tnPVthwNHoNMdlDMGleYd5n1FVcFC6KjFQs02T3IGmXalVWE/r",
-	"pbGDXIBFwyQIEtlENqGlz+aTU0zOHRE2ObmCPBXrjD+TgaC6mPm9jARfJ8XlcIiWdXfN12EqZr78kw/2",
-	"AGOAzYJKUyRyN2rFkOv0FsMQy62raT9C8H8Y0aEythEyxfWtr07Keu7LUlmY7DFpjPnObkbI/SeN8evm",
-	"IJwRZR1/6VlYaf0RqG8M08sCiE38rUw9CVDH0QUrO2JXeQ2ocrFjaet5Yy2yyzfcy9DDCZ4hlzBuY0Tg",
-	"1SkWoVwcFmx7Ij3TJarsu/SoXODUGP+NRhYvaYH5z8Vd4eIu9wsavMrr66vkanoLSw3kb8MzOUmgEMwC",
-	"HwmwvCwRe4qlqbQGHqd6vqQR8BASXJtSs6mICspS4+8V23w+RzbnzzpPinM+woVVJY6pVIfZY18jQydt",
-	"nHPPHB3rasw2U8zW+fudcdnh6tryOE1uIQ7ktc5FfuJl/NkXZAjBn5ilbYG+k8inoY/qpuwOOM7nx/ah",
-	"wzhEYboywNaFTI2/OE35meIZcgEEef2G8UwWMUY0WwfBLWQx504Ras6YNY9MuW2ZtA0wrcQYyqqkrpXh",
-	"UoP/amWU7p0qlDZiohIlzHVi+vuENubv/b081sdYqks8O2Rf4+JdAMRNEaZiuEMafnfnvfMWaHvZvSpX",
-	"xHfXqlQQH0JQnGnJWn5jsB7bFGHTEwFx1mcYMXxDR7auFHhiqUyNwHOuCKjNnra1iuNKM7Lie+bKgrEa",
-	"Si6JhEmETabyneE5tpxD2UimeJ/dx0dQ7TG07o80qigNn4C4F7PeucOrFwkRmo9bsU+aPJxySFGzz44p",
-	"A31jirXY4SCXTg4AxwpJPiFQwnfMUZQIiD28oYGiGncET0Zjm9nLpwxW0WemSj67ls5jUJ1Cm7X1ug+B",
-	"KyHYA0ncHU3Qs6YPt88Vyl7VzuwrR/EUumpXCCdn89cG+YU+03+r0PSCm/g/l7nwPtlHkaUTFRzknnLb",
-	"vewr6/kC/3FSwW32tTpk3cY2kDzrwQ/Nic2PjEzBaA8GF02qjdXFUMWiCbLP9Ir3FuURSYVn0m4PUVZF",
-	"xorN1Z/JyFLdwf1bMVX+Y2n5S1ta9rOAwVxXkJXKYkHNseVVsVxMXSrAYWPKcMm0Lgm+iU55oghSAg+H",
-	"NDBJVJAgCGG3RgikEnVMO5Y5+84pwSH98wpm6elnRvQUN6SZO8QFE+eLid5/Aa552wLLQgrsNCzb1sJa",
-	"ajxPQbe8fJczQS93AqUuPCXoZGJ7st3RWn7P/pUw+ikhfSbICIsQ6t3xYb59pLGK52kY5I1aFd10xjHp",
-	"59KE2eixVCIYCZvuZ42zcq7BDigaGEWcjYjIZqi7vjt9Bo81ctmZSGDgLGqMGZI0IkxFM6REwgITIrOo",
-	"rJ8kTPVZ0YtdxWJciNazucGKfZPuxVbaX8Vammab4Szi6DlDyfc5G0Y0+McD93AP3D4cU87Jv6K3zeWu",
-	"LDPnFep7abXTiW5GMee8ucCgduYGv4+Y1Cv46h5fvetbtMr2lrrm6/1axEeIJ8o8BOF5/Vojd6TpcX1c",
-	"5HM5plIthvszmOFde6x7WOHNEUf0hlTt39OaxN/YHD/nqc4DQlYfcv6KVtTVWnLp7rLxdLOrFqKcTT5N",
-	"Zltg8aF3BLHf3cZrpd7RHx9Z9u9vYTHJXbGvQaG0Ml9xPxdjaKHDzj0rIBU7GpkcR1NUKpe+XZUjbpPB",
-	"SQj+IIh5aqL38315Sq2JnA15OuZRrvWbIImW24kiARi++wz6C7xotdD/+7+bzfZms9PwkK0CTdPuCBpE",
-	"tpBQaPxRpvoSiE7ZD6Z0NGZ9lnZEOu1dnPWuDt+e904/dI99hEd811jG1XzcZFqsIjPAUFEts8JmnzMZ",
-	"stT09FvJhOz+J8oof67kxXKhHZO66OBaXZZ0ChVJYXRx41iM6W+xDnVp7DvzVeptzeq0CSPIu82Mw1jt",
-	"dz6m/nS+84mXrtzouyOeKM+qfAUt0PboyMVl5maEbVXH8BeZdu4dY6i5z0vfpUEm0iTmxESY1Tdy46Uk",
-	"dX7Is3zy0oLMJYnqr6HFtYdOaCC45EPloddUHeOBh34ksyDi+NpDzWYzV8spc7wXHFpOl8gtjy+BkWsV",
-	"g6iSJBqa5FHX4yUDv56wogNNNseEKLwIovmKjah+/u78fcOrqu1ZJJtYykRgFhAUkRsSobopsuLZihR5",
-	"+E+GuHb78fb/BwAA//8=",
+	"7L37ctu41if6KiidryrSPrQsyZfEdnV9x3HkxG47dst23J1WjgmRkIQ2BSgEaEWdytT8NQ8wDzHzHvMo",
+	"35NMYQEgQYqSLV/S7uxO1d4tS7zgsrDu67e+VgI+GnNGmBSV7a+VMY7xiEgSw1/7OJA8PnijPodEBDEd",
+	"S8pZZbuyi/rwG6Ih6sd8hPzTk7NztDrq41XJ5dhHPEb+27b5Sl8s/HrFq1B1/xjLYcWrMDwile0KDSte",
+	"JSafExqTsLIt44R4FREMyQirV5MveDSO1IUfR1s3v432p7+N9jeDXz+sB79+aJLdilcZ4S9HhA3ksLK9",
+	"ue5VRpTZP5teRU7H6mYhY8oGlW/fvMopFuKaTMtnNtY/ZlODaZhvn9EcYn5DQxLPTuF8SNDY/PpCIDVA",
+	"D2GBKEP+ycGbvavTzsmHgzftztm8ydi7F07pP2LSr2xX/p/VjIRW9a9i1Q7uvXreNzXcmIgxZ4IAYb3G",
+	"4VssyQRP1V8BZ5IwqT7i8TiiAVYTWR3HvBeR0f/7h1CzcpZQzVdiGlW2K3JIkKADtkJZOmUU8CQKEeMS",
+	"9QiKCQ6GJNxBQuJYIvcGPMCUwQIIiVmgJr7eb+GtoEkavZfhGt7cWFlvVbyKkFgmorK90Wh5FUkl7ONr",
+	"HCI7iXR/cI8ncrsXYXZd+bbEYqmJ6nWa3cqZ+YVUzw4zMSGxp46a/khCNKFyiDBDJI55vKMuG1I2QBMs",
+	"UBATLElYR2flK1FXI36Nww75nBAhH2FnYv0kRBXt3eAIzgiMTFS2f/9a6VMShZXtyioZqZsUkWB4ZGWU",
+	"CNg9NRP1G8JhGBMhkEiCoaJlHOL/z7y2HvBR5dunJfZxvdHI76Od8pPuo7MaIxz1eTwiodq7PqaRQLA8",
+	"sLywD3uc9SMaPHQXMEM4CHjCpKYMOaTCrmgUExxOEflChRSVpZZvK1u+dKBPunZ6yFSko47JgAqpSB6W",
+	"S0uqtp7KwwnXrtlQURq6ITHtUxKi85PzUyv4zEB2UExG/IYgKlGfxkBDz3khHzAzWOiDkDBJ5fQcXxP2",
+	"4JWmIuNqdmRUoIiyaxIiyRFWDIzE6JqQyF6xgxKmrlADUz+Sv8XCz8wTwzRRP+ITNAGJpSd12/T1NjBJ",
+	"YoajtmKm99uGJaSewy3ti9EZiW9IjPQAnmzlzviIaAmmuKTil0wLLnj7DnzW9IQYUeMRQz5R0kaPUtRR",
+	"jvOGiAL99ikRinyoflrEBwKW9QgLeYmnB49C2VQgh5e8ECjCQqIJnqqdVZIXUbaNBFGkoLTLCY9DVNV6",
+	"tP17tc/jAZc1TxOHpYeUmNRxDUPzAKW0/p14kKb6Ib4hiPHCwqAq4+mqeAgzpfIgPXtqeJCavZl3Dbbv",
+	"eH+3k6qrD9pAYIxThJEgAWehZY2wunaPlGGjr6stt+Br2YKf5R6f6trp8icx21aHf9sMenvUxyvpZY+m",
+	"YRIhKGcItC51gsonXke7DPkYR00/vYX3UVHHyMRKl5nbR3iKOIumKMBR5NqKev18z34X8QFPpA/7PWs+",
+	"7iB1xqeaDLqsR3CszsCYxLCzRgsWoOWAxRNy5L9pH7XP27kHrX6l4TfzkmwsMQm4evxKwEMi/C7rg2I9",
+	"TecqhxjEk9K91TK0fM1ezN68EMhX2+ara/yFO+fXu0zt3nt+lgRDrbw8kGIZ17qxnuJyBLmeEeR7LtE+",
+	"T1j4tCwgESQGHSQ/bFSFJUcJSzUTzggiX8Zq1fQh12tm9ZBHWjXLUv5O65aywUyzp6GzRMbJ8UgrZBjt",
+	"32mBrEyctz6OA+WBC1S00Hlfvw/cKc94xd7z8jErDhZw1qeDJCYhqhbdRu5JPNPc8ZHIzPDavxOZRfQm",
+	"E6EztGZO4ePZS9Y7KRwb2Npsz1rxo+CCAqaFo/Lxe0oDhGmCHNDqnmv3mNUUJ/3+AxfT+nMRjglIdMJw",
+	"L7UwqDAmxnMmxNPiFGQSMz2Dqn/Zfr17cf7u/VXn9OrgDegkCRNE1sw6TiOOw3POj3A8II/o6+vxEIhT",
+	"qVLauKIjupxF0nQUZOOZQ20t6s45R3rE38VVNzMZTRTKllOzgqVUhjANyAXDN5hGioYew6etrWsqUC8R",
+	"UxQMSXCtrGBrEYkdFBMZTxHuSzM0SRXfZqijvl/ZVd8v59vOmSUwJ+RO6ml93Ol8sUQBHuNA7XZVzasX",
+	"xNOxRJ8TkhAP+e92z95d/XLRvmj7nrq+n0RRra5n7awGS0Y9EGpdpi0ZHf5wFgd0cK8yJDg04S535WaC",
+	"KmfmKVJZqlSiHunzmOhdoGxQr7grMaKMjpKRG7mhTJIBidUCfPMq53x3PC6J3HAYfD/iE2VNxCSkMQnk",
+	"leS+p0WLr4wTH1WVbWJsF44TOVyV/Jowv6YOv0iCgAgBgQF1U5f54HQ3Fg98vnJe7KPJkGhPiNUGPPjr",
+	"4A2Cx6oHuW7ROImIYt/9RJDtLvMxvO8qJIySUL9F5mNQmpNr1z+EoiQShIH/brSDfBMduNKT0Pt+8KbL",
+	"9NuN6wfrY1Bzrh/EmElzfarI6HGFiEqB+IQhtWLqJvAhX6UmWJflbxsYPwRcpq43s73SDnIfVR1DV4n+",
+	"zJfuzUy5ywpLpnUFmXlcqdxOfR3qbu0MjPnIPqdPI3WehSQ4rO10mW/1/SuJzSpNuPFIGAVUKCVOGUwz",
+	"zsYYB2oFYZSKnzGCIi5kbeYMHHHNqdTn+aG/YjRSk/SCiCQvEoSiWR7TP7XhTlg45pRJQ+TKblb0r3gT",
+	"8T3kM84Cognr9Oe9NgqGOIoIG5D6442eH2M23VOm/0P5N+dohNkUCE+gPlCC4mzWff3InHu95ShySkCq",
+	"idiQlng6vr2v9F49xyrED8CDpX0oHorpYCiBA8WcDWpoQmKCZKxIv7gisOnqGKARZYkkHgJfzrTLYgJL",
+	"v4C9o+fJ3YGY0i14JHrCUpLRWArLJtQK6rDoD0NT5wvmGkRUiQwbCa76Sr+96uyet6+ODo4Pzn00JnFK",
+	"Qlp09JLgmkivyxST0b7D1Fs4wvE1CZH/ZUXxm5UYS7ICap1fU6LTQ46MLfjjfS8l4i7Tscmq4qmWgmt/",
+	"N4q9YJYhP9h1jpHxy+odADsvdWsvYUs1MwLMje7JaO+YCqF0bB7bbAXHXgWLFGZUEDmXl5cru4kcqssC",
+	"LGEtFouaCyaS8ZjHkoTHJKT4HK55XAMszZ9wHgQPWMoO23C3IB00glEjGPZ3tcK0370wIx+MsEslZE7N",
+	"IT2JHxQIgm0d9bH7hBscJX/LCNE3rzJx16Z8MqCc2RAkFVpm33vI+zzu0TAkbA55fHu0mLod8oDeaFYD",
+	"XhDjn3uhZIQOyPjO+zV3N9b8vLhXGrky+2mfsziqs40EIfBk36FAH9ncN1C3s9kDoe3uHpVn8JnBGV3Z",
+	"sBceIyxEEqtNQRG5IdG2jchpUYOdoKmOUaU/FGYmOa+jXbDcNGMTKMBxPFW2Gdah6yDCdASPSc1PPIp9",
+	"VO3s76FXzZeb28gfT0KloXM5Vv8Z9bFvjArClMD5vaJGV/HUf1qVT56TCAnfzGQ2ehU1prHU5w6HIVVr",
+	"gqPTWEluSdXx7ONIEK8ydr76mpLi1+zN9kH519pvy5IqM6Phd/vAT+l1vPcHCSQM0Yqji87RksNMJdlV",
+	"Eke35m7mzaSLztG9LKRs8kMpx2J7ddVo3qI+4HygU+hWufYktFZvWqvqw39qheuKhj/913//X92k0Wht",
+	"wvvUn7euXn6eZYu4N8RsQCxjcrIOl1jNIIljNcaxw96y2QY8jkkg0ZDHgqCe0injacWr9Hk8wtI4geG2",
+	"XPbty9Yt2bdehZFJ7p0LmZi9rrhEM4MvPLd00XhI9uzezpKP/3r3rL25ftE5qp69221tbFaVgXZlvA5x",
+	"rWYOMk8kGqt1ZgN9ml9urm2is9bGZi1PMO2tYxINOW6dTG724/bx+eEg2XuHOfm5KV9ddC57ydvDMyEn",
+	"K8FxxauMYYnVQP7/33dXPuKVPxsrW1crn76ur337j7KzrqZzz53nISk/PgV2OR6/EMgsNdpcCemASjBb",
+	"8xNtttbWNzYLc2isbH36ulk29OJWqtGU7dcbEhFJTrU7534z/b60XZjYQmJsQ9rubAp9MWkXKGxjrdWC",
+	"b1bEmAQe2j3bOziArJAdnQUQxzxhQJFijAMianV0RNS0dIAj4hMSrwRYkNAaOxTSMYTkkAaaY/KF9GBn",
+	"XWyusbMorY18vv1aCaVmSRrLEKlOub7CMr95rUZrc6XZXGltnDdb243GdqPx0R1jqGxRZcKXnRka3rGg",
+	"YOZOaSwNKyAll2NnY7MLrZeyrDxCkbq2yqmEvHIrUHcKmRtGz9DJGwI1N4xxLIxGQljMoxFhMrd12lln",
+	"RtTjPCKYzVAlTaW3M1bPXe4yctVb+MGZ2xJbaT1bV4F1ERY4D9GeZuEhgoMhGnAeIiWUXTeCk/KkzP9x",
+	"hAMCKVQ6ARe4Ejob8gmzftoA2BSVZCTyu457QbhC+oPhCv3jOloZMT4u2/IR/nKgb242gMadv6xuHsd4",
+	"CuQBWuBt4uxcXTWzI4XlSR9Wug+URGGauZpfZlMSUMbX4SdI68Lo8OzkPQKXMVHWutT+ZddgTJX8tKQJ",
+	"MhvybCItPJhZN1uJ4C65/hWFnAj2QqIRlsFQx2vg3KKu5i3dyq3iQs8yfUvpIoGj6WHaEbH8edF+aiZe",
+	"HKG+tWxg7wiOFJP8eqv+za/zmje/fojO7WZ8/dUsmJQLvqxSYTaylIbYsrQtbFO9b5Ndt4mAl864KZOb",
+	"6xVvocvPywq8Hlo8lg1bWxJloxWJ3sTb3kVtaCALm1XdMCQYPEnPL6iozWajubm1/mp9/eX62qvN1svN",
+	"tbX1WykNRIhT52YH6aUKwi3S5Iiya0uTdz2e+elfsGumWD1wA63kxEQ93tZxrTca9UqZ4nsVuCbAotOd",
+	"txdgDdKY8m33dsylysid5ffZY7zimEqXiw8o+57rtAzz8/5aJdtS3EJl+3h/F1SXexJb+wsOZDSF0C/v",
+	"2zwCSAjIyW441SP8xX1gE6ZT+OZZmWNeXgGZHcmJnrbWEvSVWl3bQREYGUhZFh4KsRgqDZWFxgpBIQev",
+	"4gjGUUeXPL7OFLPb9LEla3pnNv1kN5FD0Li+N4sp30zOtFDUVgCUJY0TiTjLJ6vkl+bj9dovk0bwfjNq",
+	"Tj/331y3+KsvDbY5+rA1+GXy50av08Ltl/K39eQwyC9Zs/XqVk9Mzr8xhwKB5sAtZi/MnB41D02GXJDM",
+	"Y6YrhUmYpuLkZxO+/qMvD8nH9b0Ppyuj11utn1svk2Hv4vCiOW7GV5PL5mD/cv+k/cev1/M8IvWr/wY+",
+	"Ea/ZenVX50JxpmUswsn4XkJD6uHgmoRXyXiOgM4STsWUBbpmVd+DkrGW0K/PUD/CgxpoCrwPqTdQ7ZQI",
+	"cgfrzoMxJOMrEtEB7UVk8UhGeIp6xI5G2rKgkNxQdWD1iNp6RDuoT7+QEGFp0k1jU2N7h0E9M+tdLehV",
+	"ItIBzS4QLLlNRofjTeUOwj1ItUqYNIqpqeb0yqa0ed54tb223JQ0aMDtTtBrMjV4ACWqmEmVLxKC55Dn",
+	"rSqZeclSqsaMtWACvrdOKOlFNPiZTPeyW755FcUvrvQeL8n7c/aheYrnDmjBjN+bHciTxOUQZ9EwKL0S",
+	"SGbnKE8BuyF+IdB4yBlZUm6loziBF4sll9xZsUJxAh4RE4ciMRlxNtVGlGIuutJL8aQxF+B7Sv0tOjWj",
+	"T2+I9TcVpNGdDxy/bT6accyeQ39sicNHIwJ5H+AEYviGDpQaVHcSC+qaqDViSn1ApI21qXn2KMPxtMv0",
+	"UwTqYUE215M4WiFMyYMQVbFAfgkx1sc4FmRPPZtyZrZmP+ajw7OT96D4dZkP15iTMnOJxNcQzBzZgF6W",
+	"eOCYH5W1z62Vl5Pdwr+KV4nHB2Flu1IwZemI8ERWttca6p9XUbSpXXI2da8yjkmfxKbAsUDycw+K3awF",
+	"p6Rj6g3+Xqzh4fw1WyTDZO/AVKwtlCfuV0ravmwpXSnGgSSx0KmvWKIRF1L91JtKAt6Ci/P9lVeoqtO3",
+	"bcZ8wXR/HPvqVRlLMpkDZcEJpfptrW+8tIWbpoJ8Vg+2+RGljHWihCokSjhFP8YDWS91Ghngk+LT9pVZ",
+	"5OB/2GEZRzKo7rr21CZCsxBNhtOcY3gRbTj+1m+zXt8sx+PrItCSMC0Q44E23wKCqjgS3FbR+7+umJO1",
+	"chD6SOdI1UqXwvEVWloATJYR/qKdVhtbW44LS+O1zDixTL7JbIhCDHkskUhGIxxPrdl3TRnMwaxunhBL",
+	"QWBmAyfFF110DhAwK1gNhkeUDcpetpPPQMmcgXohkMBTyInHUVS0KrO8mduUBhMP0aviLXKl5tCZyhCw",
+	"7ub/Q1WIyYHlXJvjDHTtH7zy56ffs5hww1trltvyZQx0aSFc8hBY8l7MJwLKBHS5FMwO4glVP2OMdcnV",
+	"d9WaX9tGPg19r8v8GE8OINtFZwNVjZxfuSZTv2Z9KTrVx7dmpZbgyApwZYHPCPEZ+aqkRGV3t723O1GC",
+	"VL0294V5ic0nSd0rb7DEle3K2cff3m/8Njj54+2w8f51cPrx3cfB5frVdRyP6PCPo3ejD3/+mfDjMGod",
+	"74O0/kUJBcj2UE9QE1eCe3rYIL++jg7+4DRsfaC//fqhgd+uJx9bHxoHrKFIjA4Ylkmsdu+4fbF3oJ6j",
+	"BPo7zEKtVab/2g7vyZatUub06BgHTZqM/0+YLmPYi+Nun0qXM3PjlolD3BM8SiRBF50jFCkNKdSnXedX",
+	"t98cdNp751cXnaMz30NKvuCYhIhoh+Kc/KLxuO4ofquKUki4AnBrbuC9sX67h6dD+jERw/tpbbG+WVcW",
+	"5bemXHFV//ZbvbXDxsdfBzJoRaw32m+Evx5GR5cf1n+7bE56by/k8Zv29PjPX5rv/wjWTy73aTGfYHM5",
+	"ey8/yvJNXE53/Ws96H9PrfE+XvkOURIyNTDuQ6IPVe/h/vKxCfLACPL98txM9L9cozQ1fbbSLVaD1FHT",
+	"/C6PDhu9V4O3v3xe+23c/LLV+7V1/Xn97OWoQTZuLoNN/Co5Z51meDT8yB94+vRg75B850AdLJPxebvF",
+	"uLt7NOtwLNocJAWrogaLxnVU21zmIR6PCSvGlB/ksjTRmrLtzGCuHEAgme4yjBKLYoh7nsO16Bud61q4",
+	"r29Urx3k0QPDtaO1g68KbovR/MPL86vz8yO/6M+uLVrZ5sZSK6t0pSs8mLO4BF0IEq/sqt/tSPUMqpZ1",
+	"tjY2HbZa20FkNJbGT8Y4I5BkIIo5VmpHo9VX9Y16425xcocwC2udm0NGKpDvXXqGlAbVZjGPIPVryaNE",
+	"56UGQWYXpBB4RUVOcjkGwCer0t3bHSjHStm+SmI6L2M/iAkkz2MGGfHq8u1VPQIfjEWo28bol46uSvZQ",
+	"hHskiqwYhvwQIRISpxXFGXxcCY8svAMqEwrpI/+JowGPqRyOfjp7t9vUadwQdRU/beq/9Bt/UnfrL8Yk",
+	"pjz8aa1hkr5hXj8dvj67/G3tzWn73enPa6e/nhb/LjX04dby5QJdWl/ggU201prNTZYcqYfqHC/MZqPJ",
+	"tVJNPFui5UdddgDMPPJEUEreVvAtk6alMySvKJtf5pdFb7BTspEmV1ZTdpVnT1uNxtK5QVYZXW5YlqMW",
+	"x9Vp73faZ+9Kxtba2Go1HjC+OTrGLkN8jD8nqaaRsQP4YtXc73uZ8betjUE7B+0aEAgjRiZdxUfr6GdC",
+	"xhq2QFHCDhorxYVJRaQYiTGwaEYQgZrMTKQUTPvHNjpmPVVzFgUdXp6j6jvI8AeYRaIUcIH8XbfCZBu9",
+	"1rWb6uCvBfAw+Ej8HTV5BiEZJQ1TiekLGhYzssj0cNh7G9ATenhw8edB8z09EAessxHsHWweXI9//bB3",
+	"uFUn08NxsHasLoo/Xn4QB3RCg7UP9OAPTo/P1A3vxx/VDX+8/3JMG2thY//1LxfF/7Xp0d5hRN7t0pM/",
+	"2msn5xetk/Pf/jx+sysORtEw3DvYPD4PNt6f/7bx/vyXyfG7Rr3VO95KXh2u8/evfplssuZo489fpp+b",
+	"F6/6H7Z679a+nDeuD18GnRY+EnMX+KqYSa2XrSSXeo6q6TzFc89/kbpLT+NcvnM/Hf/uuvoz0NLL5q60",
+	"pGeVFbpUHUL+MV7ly8qAr5Q/+2p+Xn4OlAyg2wBeHASGqcJINQzDokc6miA5onn10KzYrfp5c0nWXSZY",
+	"S5ItZyb7qSwKKEiQxFROz5QJZRJZ4BAqhpb9tW8HeHh5XvFmuKJD4BkCKWW+p+FplmGQacU9LJrmB+nA",
+	"h1KOdRUrZX0+u32QSUWVxBEjHEWekijBii4+tbmwQoMybaMhZGB7uYQWz1gGGoG1yw4vzz2E0TjmUrt5",
+	"LKIMOF7QJemd8eCaSDSICVFSrN5lXQYGXciDROnm1rILOJPKwNBgpwapyYSriDCwCjZOBJ0EhERUdpl6",
+	"lf1VO6wN7k8IVqMSl/ZdJERDEpM6asP1ECpDVHSZP69g21Shbq1vvKzpsXMk46nNvDazjjkUnKhnb+fA",
+	"Zy32nA9IR6yw+10W8LF+lm8wiUzFi0i7LozhUP3rX2kt6L/+BYs7xkKqiWrJH9GAGE+96a1xfKAIEYo/",
+	"U3cpHxMmeBIHpM7jwaq5Sayqa7NAF1CJrnjRbohKs96oN3SqAmF4TJWCUW/U13TgZQinYlX930Ar4Sn4",
+	"BcQT3hJpkvkL7TlajcaCsnlbLn+3Em7zhgW4XzQAvMlkDJX8G/rdZY9Mx7iahz932UFl+/dPXsWE/irb",
+	"plpBI0ep44gHQvEefYQqn9StqyEP1LTtx1X381csBJHfzFfAmIwdCRUQXJSsq07Tbac9LeBkvObh9NEW",
+	"NSftv+UZq4wT8m1mQ9fnpEYa2UBFikwFu7B+l11weoWoW5prt99SxB2E+zZuv68UM0Pd3Nq6/eYiHM/j",
+	"U9meFriZkjRP6GrQMyVxHWJUBqUScjNANGYzi5S3CqZH6BJgfmeP1M0kRBHVGTwoB6SZQeDMBdHJQ+1A",
+	"aNMCAMzDw5Fc2z969ib1Ch5mnlKHJB33nHRgGrnknxm6bT3amUlhBUpY0a6h/sDAkdluI1xnm03wFFUT",
+	"FoHdXX5qLIJpzRyf5l1o2kG1gZvucIBcZJO/lP7z6tbvn77lDsQZMe6rknW1bZcs+Su1VdxG/5ph/+nI",
+	"stJSosBsSzLWKfxKvLBBHR1IKNvT+CA8MXV7IZa4h3WK8oxoPKI3hBEh/jrhaOcT0Rsi6gsZkB0sJJyQ",
+	"eYIOtJv5bAP6QoEOanwXaJehxIQOzd6B9qiznjL0FWK6SeERQeuNplGR6kqfzHzrVBikkp0s/WVON5oc",
+	"pI6nlMZcA4Euu3cHAeOw0oXjBsMf9LT89kMG8RPJ7lx28p1kd+Nx9YZ55OaCXeGYaBX/3trAvTjgj65C",
+	"qLvuMMUSSOFFh7/9JQAoldwO6kBDDopNH96co3ZJLUQfrvkcBMgIR5HGrtGOavXW3DsBsWGMJjwGSGMs",
+	"Tdp2CtFnUR/LjqV6/V2VW4fzEBammu09CPOpxWXbArNm8Pf5bYHVHxEZ09RUcdjaXKn4nhjgahobx7Uo",
+	"a+KiuCsYx1RJR76NsNUATbZPzqX9AsxyHPmoSrV+BNta0wriZEi0spl2CBXIt5zdB0tc6YpKqOjw8Cwv",
+	"7zIqUJiQUs5MhTze3903E38gr7xb+qxG/phJnS3nomZLPMSjkAhpAcTyHU2cwMnUxEpqz5c6zzNAtZxk",
+	"Fg6ZjvrYUmmhz46myohIUkafJNTRUg1VlnZRuEVB0M+vow4Z8RubcwsB+pnWQzecmohMvu5Tgy5z6Bek",
+	"2U4hg8G+WnJzXMrIUcP7pAQJfpesg+7v5ZuSXbKadthVK343rpYdqwFn5PvK5/tYKHoei+/J9UH6DhTd",
+	"0Z0NC+CNc8k53xlqvvibQ87acWqoLiaANOjEq3UXOx6F0AtO2ZSchmXW8oAw9QXJ58c+obqYf9EchsfI",
+	"pHC0vq8J/NS0sgszVFvD+4WJziUYAFaaSyYdN7zsuZBJbhtOcG9vttZebaOzd7srTQ9tIp234aG1BlJa",
+	"FBkLD2HU3Gys9KiETgcxkToTXcllJwdFp5/ojmazSRSoarJOfKX7+YCd4x/v714dnJ1dtDsA6ehkuChF",
+	"pUjDEMG4JmQMhQyEQQInCevI9Y2ZqZk2cSmSVJdJXaaNqosSd2o2NyuDkvIMltRkSINhKf5Ul5nI6Y5e",
+	"7wx2CvRMKPGf6TgGSlJO9ph8K86II2Jy27Xe2KqViQid7KQunT2qzcez7PJpVQvOqrWqsxk79YZ6g7+z",
+	"D6txBwMs1+D3eziwoEc20EqkczyczV547l2Snc8DDAqZKDsWBhwjA1qTZTAaWqqYQtghj5SWQ1iX5VmU",
+	"VzypqOqcVHCpXJMpCRWVD4kwys9oBxofEhxHlMRGLnWZEky1rNlFri8iZHmiHgn4iFjXyraJngloP6To",
+	"SxHgGNM4e4gxDW2vjyGJMng/YRJrqgWrVZ1+mcEAQonzeBDjkJgusOp3OwjzZFGrIwNeN0khPLYzvxX8",
+	"Aq5JDVkOPURsJ4J0qtqY1eZplzkdEPIeb9vpYaSG91//43+i9dZWGW/QkSJFWY+jPz6+t8oF6PzOzqoC",
+	"XN9Ce8t1xe9oIxMbyiiehwL1vsiIUnF54xP8IbXqezHaZ++TM8rp04sEq8jkRMGMLpMP7eXFw21CYV+r",
+	"Z8u02E3VD60H5dIYatsmza/LrEwxsE/zpQqofjwDSyqAQwlUhUzJjIVa1TBDZNBqlmbUcKwsqBvwWTMr",
+	"DzE+MadtpySBVMmBLpsRBE7WJWiZ+WRLDQ6p2PVY63fuE0NOtAxQu9dlBUmwkNOjR2L0x/u7TxRUmAEH",
+	"e06BhUIEqAW5pBnb/SfE8Jewsw6mguS8zkhypPbH8phiUydkgKhmmZvTgm5xcEBDcQ1x1E9LbzRckdbE",
+	"DHuaiyuWCm8/B4bld1kRw8salDbhQocC9Ti/2vr2b6spcfgQIxaFCChkUKThRs1VUdXwFUi544l0Qo3m",
+	"NuEDZ0mZXpnqCXUqXbbZsP2ADHwyRFs9BB3sUvTk0KinEMBJMcxA707D2hqO1sRiu8wEYxuZ80lXMOs+",
+	"cxGfpLa2yQxcNcCklIjVrzHpf/NrcLFW3LPGdqlZTGLgmgFxAv1K91bjsIqW7ci+3tiyTl0sZ9vTKeNC",
+	"Q6ECDZrGr0AG9pIRwWwypFFpVOAEW5i8J+Kvszh8zypya4kj3QSl/A44f0D49g4cy6Kf6t7G/+YpYGkQ",
+	"Vs7AJOpQbKYQOSyU3yXqOp9rLUyHMezPqEgW9kKn2To+AItyiKrgMix0FPHSNpqnP++1u9ZnZBqEanbu",
+	"5+FfU1TRjG/XtA6oLXftt+sbPTMRxDMIMl1mE3I8JDSid4CjqIeDawhRRuq5Rk0zqpln9DT9qvxMNSh4",
+	"l9l1qxdkie2RZRFRy/AOUpSDeUwnzf5d2nRPu2V+80pqfY3xaucyUFweFkLyQidYHpuWrn5txw534ZwA",
+	"qUK95nOi6+ZNYnIe0nd++8wlIINvQePMxLULx3l7D5Odsta3iEH0RZGrvXTeTAtwxfedbAFbWU339rdd",
+	"jYgc8nDhS21V0VlrY7OspqgYK1zTaZK3sUCH4u4nE+7sc8i96XnwZ+3QxXl4TMzQyZiwgzdojzNGgkw1",
+	"eTCPtpxrLou2iB7I3z09UCdz/jP8LI04Y2bAwiW+Jg4LVxQXot60ywwf120pE0FqHiJGQtmqDqWOWr9/",
+	"DhzXs59Ergt0l1VTwB8P+VQIJSZwAohI5Ms4Exo1D/WpEjw8RrqwR7gh9RKm3WV5rl3aAtvaJal0tSww",
+	"U6I9K1NqWr0u4RPbxkdsJTI0nr3oHNXRZbELtnEDi7SXhNMQ28Ssch2xQ+7Ncm1lfMzOwunIbdtz51ty",
+	"m87Peq2UQgw+D2HWM6yjS1MqjY30ZtyzqZnqgzIgoAs1ZqkRYYiipmknwEzZDZCJM7F5OcIm7to55LX4",
+	"xlxBuGfp/UFysIx/wqDz7UyzMsKNZqukcHCprmoWfHwe75736vXG1uby7waSwhGqkvqgjgqt02seZNVC",
+	"EHKGcOaNEYhn3iChzLJkjHMf5FLhvIc2G631R5NKu+Px9xVI903cbN1pfG+xJBMD1DVPFmX6XcppZhV1",
+	"c5gKUkgLG13tVTcmpPvVFI8i85WB+RVz67+OqJCn9qLvkUln8cnvmEpnJ5DPpfuxskvOjQsMwNFslt04",
+	"2xS7/elXmgLsn7el9DuIhr6t5ywDRpwDTTwg0p8FStS6R5dBUV0eoVnLPx7TAWX6c+dUSc0hFkP9t9p4",
+	"L/X8GWVCukjVXTYE+EA7XjPXFyLDQnHu0IDhKxYwHFDfIWVDyTat8ITGbYilFtrpixE8zhRNq+sHSntQ",
+	"T5zgOBSmNLToFNy26V1ZR9Qu83/vVoaT625FqQrdilAfPdSF4hb9adTH3conB/szH3tJAzopYDfg2F98",
+	"MMj6Oue2ad9a8rpPvq7zmlBBUNUXk2vfZoHn18iz0PlmZdWzh/ZqWAGeMFMYLgysfs2W5prIuJNrjgbE",
+	"WN62AGQHYdZlc32ZvgEk9vWdc7QKF8z9ibx6ZXjxz8mv57RegGIMm8KUha6/f/zkLjLXCpWTfv/f3S14",
+	"RgdgYhjTxexoKWNfbGDmOf6qg01/W5JhdtzS6Im521dnXD0YdM25IqD6NcWz/1bzu6xaIkHyIPIe8h13",
+	"4AzebW0bMe44/43dCrYQ4zOFSBqTNPUJ5vkm7/eVaeIICkhA1AlRNvIMQqjLqhiFVEAwCytZYXwBtR3N",
+	"cHO1iikIfR3tU0bF0CYfup0F4LvUysxvke8VfJU7GmQo244sGHQb/7OdFZ6QERV6OMyLNBg5/0IgQ0P1",
+	"e3OF5+wXeoyDaiEmnkw7s40jZhS0LquWtoRIMa3BoZH1l0Dz20v0pkhpY7UFOp8OHKTn3cvc+u5Rqbmq",
+	"Iar6l+3Xuxfn795fnXQO3h68P/OVijNPYcyStjKdEep7JbfFSVZWpi4tpTaJutIuQOXSD3e0ljRwqrNy",
+	"rIsHnClUzI3E7rixTCq6zHkkJA7qTc8qwgHDTrEBw+9Kk4StM/A0Jbsn1HeKWMJ3Unmajz2KRTnKaYea",
+	"HyENr8j37hJaNff8tZHVp7Z9jVy1R0anWS9ivOX89fvpQprh3kUdKvTd8W5ltNuuxqQMMqWR1KnxrQdR",
+	"EpLs6eL3T+qn2jYqKDQOL6rGREBGB7om0xqyx9vrsgW6jgd6mZRESIMqJbPav1S9MuMpakZdNqMaoaJm",
+	"5MAuLaMc6cIqa3Yvgx6gBMC6viUdv9Ipeb+vpGQqhTqnVwdvfJQwQco5dIF3Pn+N7BmzwO9TvFHKV7Jk",
+	"1JzT7Q7s5rZaVtdgDzBTJynibEBieBWirI46xndiIPe3bD8zq/tBBesET5HNhzMU3mXaQZVCbsA5TRtJ",
+	"6wiRAfmxohPd4cx02ZxDM7fSNdNPlgzy6PuWKnR1vB8/WqWr4wi/kzpwhIW8xNMD9l2LYxeKYkCYC4az",
+	"UYVcR4QHE8rjK8GlHRu+s9fvFhXY+mVRDGMNf1TS/xGVWk1ed1VkHQy1BbhMEBt08h50zwydiVAFzzDy",
+	"O+2ztkEAtzkUKQbdEMBfXN7fZVTmCghp5sGHdDxoPJY59dVrvRTbg8dgOGsATyLqyADOddkseJzGxCSx",
+	"AQ8ukSz7MP3TrGfLU5z6/EuWOvbfB4LuoF/YIp2aD6vmAWxP2iclj0z3D17jPZJ1DUphCmHmnKglIZHS",
+	"UwyPWFz9YBKOTDWTdmGVYo+AiaZOfTlo4lMfltLGQQ+BGU3XmQobk/2HbL8rRtgZkSZ4mO6F8XQ/gPR1",
+	"4cgio0hbDaLE4srC+eXHgEqL7QAuZwPy02V2+Fp6aX44wtPU2jM13HArRPEXGDNm/E9ziHLveBSs3ixe",
+	"9jztocuYs4FlGydxUUf85+De8eAuVjA1XbnG/DJYqt5cKHD3NDyR2QONGubYPCDyMqDkCRa6ExLkoVTd",
+	"liMgQ0hwrdtUpioqJDPWfvTssNm9dlmxU8O3MOvvILvse+T92UKxuyb+mVLAbDI/egZgsSBSoKwacqGz",
+	"0s0KnVfHuUg++zHpQ+gZs9Sf+EJAw2NU1W0xoLB19tl+baE/U4db5zk0UZk/U/svi15N68+cK8VT4ppx",
+	"Nc0SljNFDbEGadBjDC0Q0jKo/sLinOVantzZ25nOG2LPevt/JL+PywOen8/zAlZcN0zJlyanUBm3nkFv",
+	"XpZHesaKjdXtESv0VYdycZsGbqo0xlDpYeB8dWt9xFmXYWRClRCtgwwpKtKCjZmyIejxbEMgeDwuLfmQ",
+	"fEcfX8iFgBzYOGECYZ1QdWspvYFeLya0S95ld6nnKa/uM3kdadw2LXWGGnU93pnNqxaCLLM15jYpw6ST",
+	"FADQu+yIMrA9JhhySszKpS+HBccSCT4i0G5zyFGUxIATckMDSRXtxDwZDA0KL58wGEWX6W7b7FrY6p5y",
+	"uFt2vQyDKxDYPVncQte1eYNpRfxETnp33n+Rjz6t7NW1rDOKytnssUF+egiukjj6oWCkciWd/16uw7sE",
+	"myPDJ0okyB11uDv5WlbdZtzjpETa7DkJegb0KdOynHw5RibgwAfni2LV2gOjuWLeHalTRnbmYf4JiafC",
+	"TA9RVsbG9sDn98Rey/xLnpvb8h+vy9/a67KXgXuMMzJeqoUNZIMu7mBj8S9SBQ5rt4bNPbeA1XXU4Ykk",
+	"SMa436eBBjwEME+AyNFKIBWo1WiU9rbpEBzSv665TQfyYkH1jG9I3dnEOS92G/8tEWXXd83zMqSLnWYC",
+	"m741Cx3p6dItbrVze/J35r6mAsmYjkwJhAalXwmwyBBOtfYK3DvcMX8ljH5OSJfFZIDjEHpT8T6KiASf",
+	"ORZEe8hdHgYYr8Zc7wFAs4aKFrokXj1LZ5LX7c+KZjP045ct1JsCeovgCNv0pvQNVcrQxfn+yqsug8tq",
+	"DpIqijFIFjnEDAkaESajKZJxwgJdzj6vBZcgTHZZPqK9KIP6yUJif2nO9CLPaYoMiTN0gKeEfdrjrB/R",
+	"4J9o3P2jcZAeTJyA/5KRN4szd1s+YtqLR5mdVnXThjnn9TkOtTP78LuoSe1c3O7hnXaeo4e2vTBMX+1W",
+	"Ij5APJH6IoDS6FZqzpam2/VpXvzliAo5f92fwCVvXnYXj7ze4ojekLL5e8qS+HcqzncXQpRvsntES/KG",
+	"Fxy623w8u9lRC5Hjn0+BJ+d4fOgtgFNpw/K1z62Vl5Pdwr986/bN9ds6t396YIuuH8Jj4hyx78GhlDFf",
+	"cj7nUyg4VlcNmOkdu5XYpm5uQzndAMaBWi7DczbAzSSE2BDkP9XRaYbmjEsxm1Mf8mTIo2x61ZgkSm8n",
+	"kgTg+O4y6AX+stFA/+d/r9eb6/VWzUOmY2uWX6+WyDT9CHVsSndKAdUp+0G3ecWsy/xOe7/TPnt31Wlf",
+	"nLWvDt6ftzsfdo98hAd8W3vG5WwOZVqdnzlgaFyus8JknxK41LziuaEb7P4boT8/FdBosSmGxvqw61re",
+	"QnAC3QPh6fGNFTG6F/0qZNybe2Y7Spv+sha1Weu79UzCGOt3Fv9KW06xiVBBabyXjlzbuwOeSM+YfDkr",
+	"0PTTd3I0nTfCtMrxtvJC27lHO2ructOLNOFEaBC9MYn16GvO81KWOvvIM7egfA7KoEDVt5wPIuKhYxrE",
+	"XPC+9NBbKo9wz0M/k2kQcXztoXq97vRdyYLwuYCWtSWc4fEFa6QOeIwDiagUJOproNeQB8mIMJktv3rh",
+	"Jemd8eCaSDSICVH82nnHiEg8b0XdoiJUPT85P615ZX348mwTC5HEmAUEReSGRKiqkW88U8zkrv+oX/Zu",
+	"W26GqpekpyQmq6EVkyFoCTFX759LRTADojEaYYYHRK2H88o0i//bp2//NwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -33,6 +33,12 @@ export type FactorVerified = Schemas["FactorVerified"];
 export type Factor = Schemas["Factor"];
 export type RecoveryCodes = Schemas["RecoveryCodes"];
 export type MFAVerifyRequest = Schemas["MFAVerifyRequest"];
+/** A passkey of the signed-in user (`GET /passkeys`). */
+export type Passkey = Schemas["Passkey"];
+/** A passkey ceremony's `flow_id` and the options for `navigator.credentials`, binary as base64url. */
+export type PasskeyOptions = Schemas["PasskeyOptions"];
+/** A PublicKeyCredential as JSON, as keel takes it. */
+export type PublicKeyCredentialJSON = Schemas["PublicKeyCredential"];
 
 /** The problem type of a 403 that asks for a second factor first. */
 export const mfaRequiredType = "urn:keel:problem:mfa-required";
@@ -159,6 +165,100 @@ function base64url(bytes: Uint8Array): string {
   let binary = "";
   for (const b of bytes) binary += String.fromCharCode(b);
   return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/*
+ * Passkeys (WebAuthn). keel's options carry their binary members (challenge, user.id, credential
+ * ids) as base64url strings, and it takes the browser's answer the same way; these helpers
+ * convert both ways for browsers without PublicKeyCredential.parseCreationOptionsFromJSON and
+ * toJSON(). The session's registerPasskey and loginWithPasskey run a whole ceremony:
+ *
+ *   const session = createKeelSession({ baseUrl: API });
+ *   await session.login({ email, password });
+ *   await session.registerPasskey("Ada's laptop");   // navigator.credentials.create, then POST /passkeys/register
+ *   // later, on any device with the passkey, with no email or password:
+ *   const { data } = await session.loginWithPasskey(); // navigator.credentials.get, then POST /passkeys/login
+ *
+ * A page calls navigator.credentials only on a host of keel's WEBAUTHN_RP_ID, from one of its
+ * WEBAUTHN_ORIGINS (https, or http://localhost).
+ */
+
+/** fromBase64url decodes keel's base64url (no padding) into an ArrayBuffer. */
+export function fromBase64url(s: string): ArrayBuffer {
+  const b64 = s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4);
+  const binary = atob(b64);
+  const out = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
+  return out.buffer;
+}
+
+/** toBase64url encodes bytes as base64url without padding, as keel takes them. */
+export function toBase64url(buf: ArrayBuffer | ArrayBufferView): string {
+  const bytes = buf instanceof ArrayBuffer ? new Uint8Array(buf) : new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  return base64url(bytes);
+}
+
+type Descriptor = { id: string; type: string; transports?: string[] };
+
+function descriptors(list: unknown): PublicKeyCredentialDescriptor[] {
+  return ((list as Descriptor[] | undefined) ?? []).map((c): PublicKeyCredentialDescriptor => {
+    const d: PublicKeyCredentialDescriptor = { type: "public-key", id: fromBase64url(c.id) };
+    if (c.transports) d.transports = c.transports as AuthenticatorTransport[];
+    return d;
+  });
+}
+
+/** creationOptions turns `POST /passkeys/register/options`' `options` into the `publicKey` of navigator.credentials.create. */
+export function creationOptions(options: PasskeyOptions["options"]): PublicKeyCredentialCreationOptions {
+  const o = options as unknown as PublicKeyCredentialCreationOptions & { challenge: string; user: { id: string; name: string; displayName: string } };
+  return {
+    ...o,
+    challenge: fromBase64url(o.challenge),
+    user: { ...o.user, id: fromBase64url(o.user.id) },
+    excludeCredentials: descriptors(o.excludeCredentials),
+  };
+}
+
+/** requestOptions turns `POST /passkeys/login/options`' `options` into the `publicKey` of navigator.credentials.get. */
+export function requestOptions(options: PasskeyOptions["options"]): PublicKeyCredentialRequestOptions {
+  const o = options as unknown as PublicKeyCredentialRequestOptions & { challenge: string };
+  return { ...o, challenge: fromBase64url(o.challenge), allowCredentials: descriptors(o.allowCredentials) };
+}
+
+/** credentialJSON is what navigator.credentials.create or .get returned, as keel takes it. */
+export function credentialJSON(credential: PublicKeyCredential): PublicKeyCredentialJSON {
+  const r = credential.response;
+  const response: Record<string, unknown> = { clientDataJSON: toBase64url(r.clientDataJSON) };
+  if ("attestationObject" in r) {
+    const a = r as AuthenticatorAttestationResponse;
+    response.attestationObject = toBase64url(a.attestationObject);
+    response.transports = typeof a.getTransports === "function" ? a.getTransports() : [];
+  } else {
+    const a = r as AuthenticatorAssertionResponse;
+    response.authenticatorData = toBase64url(a.authenticatorData);
+    response.signature = toBase64url(a.signature);
+    response.userHandle = a.userHandle ? toBase64url(a.userHandle) : null;
+  }
+  return {
+    id: credential.id,
+    rawId: toBase64url(credential.rawId),
+    type: credential.type,
+    authenticatorAttachment: credential.authenticatorAttachment,
+    clientExtensionResults: credential.getClientExtensionResults(),
+    response,
+  };
+}
+
+/** The part of navigator.credentials the passkey helpers use (a test may pass its own). */
+export interface Credentials {
+  create(options: CredentialCreationOptions): Promise<Credential | null>;
+  get(options: CredentialRequestOptions): Promise<Credential | null>;
+}
+
+function browserCredentials(): Credentials {
+  const c = (globalThis as { navigator?: { credentials?: Credentials } }).navigator?.credentials;
+  if (!c) throw new Error("keel: navigator.credentials is not available; passkeys need a browser in a secure context");
+  return c;
 }
 
 export interface AuthorizeOptions {
@@ -342,6 +442,39 @@ export function createKeelSession(options: KeelSessionOptions) {
     async verifyFactor(id: string, code: string) {
       const res = await client.POST("/mfa/totp/{id}/verify", { params: { path: { id } }, body: { code } });
       if (res.data) set(res.data.tokens);
+      return res;
+    },
+    /**
+     * Registers a passkey for the signed-in user: POST /passkeys/register/options,
+     * navigator.credentials.create with those options, then POST /passkeys/register.
+     * Resolves to the 201's passkey in `data`, or the problem in `error`; throws when
+     * the browser refuses (the user cancelled, or the authenticator holds a passkey
+     * of this account already: a DOMException named InvalidStateError).
+     */
+    async registerPasskey(name: string, credentials: Credentials = browserCredentials()) {
+      const opts = await client.POST("/passkeys/register/options");
+      if (!opts.data) return { data: undefined, error: opts.error, response: opts.response };
+      const created = await credentials.create({ publicKey: creationOptions(opts.data.options) });
+      if (!created) throw new Error("keel: navigator.credentials.create returned no credential");
+      return client.POST("/passkeys/register", {
+        body: { flow_id: opts.data.flow_id, name, credential: credentialJSON(created as PublicKeyCredential) },
+      });
+    },
+    /**
+     * Signs in with a passkey, no email or password: POST /passkeys/login/options,
+     * navigator.credentials.get (the browser offers the passkeys it has for keel's
+     * RP ID), then POST /passkeys/login; on 200 the session keeps the pair, `aal2`
+     * when the authenticator verified the user (`assurance(tokens.token)`).
+     */
+    async loginWithPasskey(credentials: Credentials = browserCredentials()) {
+      const opts = await auth.POST("/passkeys/login/options");
+      if (!opts.data) return { data: undefined, error: opts.error, response: opts.response };
+      const got = await credentials.get({ publicKey: requestOptions(opts.data.options) });
+      if (!got) throw new Error("keel: navigator.credentials.get returned no credential");
+      const res = await auth.POST("/passkeys/login", {
+        body: { flow_id: opts.data.flow_id, credential: credentialJSON(got as PublicKeyCredential) },
+      });
+      if (res.data) set(res.data);
       return res;
     },
     /** POST /logout with the current access token; the pair is dropped whatever the answer. */

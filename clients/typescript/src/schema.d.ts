@@ -502,7 +502,7 @@ export interface paths {
         /**
          * Unlink a provider account from the signed-in user
          * @description `ref` is an identity's `id` (from `GET /profile/identities`). Refused with 409 when it is
-         *     the last way in: the account has no password and no other identity.
+         *     the last way in: the account has no password, no other identity and no passkey.
          */
         delete: operations["deleteIdentity"];
         /**
@@ -858,6 +858,172 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/passkeys/register/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start registering a passkey for the signed-in user
+         * @description Returns a `flow_id` and the `options` to pass to `navigator.credentials.create({publicKey})`
+         *     (PublicKeyCredentialCreationOptions, binary members base64url-encoded: `challenge`,
+         *     `user.id`, `excludeCredentials[].id`): a discoverable credential (resident key) required,
+         *     user verification preferred, no attestation, the user's passkeys excluded. Finish within
+         *     five minutes with `POST /passkeys/register`, on any replica; each `flow_id` works once.
+         *     Needs `aal2` when the account has a verified second factor. 404 when passkeys are off
+         *     (`WEBAUTHN_RP_ID` unset).
+         */
+        post: operations["passkeyRegisterOptions"];
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsPasskeysRegisterOptions"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/passkeys/register": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Finish registering a passkey
+         * @description `credential` is the PublicKeyCredential `navigator.credentials.create` returned, as JSON
+         *     (`PublicKeyCredential.toJSON()`, or its binary members base64url-encoded by hand). keel
+         *     checks the ceremony (its challenge, one use, five minutes), the origin (`WEBAUTHN_ORIGINS`),
+         *     the RP ID hash, the type and the signature, and stores the passkey with its flags. 400 when
+         *     the credential does not verify or the flow is unknown, used or expired; 409 when this
+         *     credential is registered already (to any account).
+         */
+        post: operations["registerPasskey"];
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsPasskeysRegister"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/passkeys/login/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a sign-in with a passkey
+         * @description Returns a `flow_id` and the `options` to pass to `navigator.credentials.get({publicKey})`
+         *     (PublicKeyCredentialRequestOptions, `challenge` base64url-encoded): no account is named and
+         *     no credentials are listed, so the authenticator offers the passkeys it holds for the RP ID
+         *     (a discoverable sign-in); user verification preferred. Finish within five minutes with
+         *     `POST /passkeys/login`, on any replica; each `flow_id` works once.
+         */
+        post: operations["passkeyLoginOptions"];
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsPasskeysLoginOptions"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/passkeys/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign in with a passkey
+         * @description `credential` is the PublicKeyCredential `navigator.credentials.get` returned, as JSON. keel
+         *     checks the ceremony, the origin, the RP ID hash, the type, the signature, that the user
+         *     handle is the passkey's account's, that the backup-eligible flag has not changed and that
+         *     the signature counter has not gone backwards, then starts a session: `aal2` with `amr`
+         *     `["hwk" or "swk", "user", "mfa"]` when the authenticator verified the user (the UV flag),
+         *     `aal1` with `["hwk" or "swk"]` otherwise (`swk` for a backup-eligible, synced passkey,
+         *     `hwk` for one bound to its device). Every refused credential gets the same 401; an
+         *     unknown, used or expired `flow_id` gets 400.
+         */
+        post: operations["passkeyLogin"];
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsPasskeysLogin"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/passkeys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The signed-in user's passkeys */
+        get: operations["listPasskeys"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsPasskeys"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/passkeys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a passkey
+         * @description The passkey can no longer sign in. Refused with 409 when it is the last way in: the account
+         *     has no password, no identity and no other passkey. Needs `aal2` when the account has a
+         *     verified second factor.
+         */
+        delete: operations["deletePasskey"];
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsPasskeysId"];
+        head?: never;
+        /** Rename a passkey */
+        patch: operations["renamePasskey"];
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1186,6 +1352,88 @@ export interface components {
              */
             created_at: string;
         };
+        PasskeyOptions: {
+            /**
+             * @description Names the ceremony when its answer is posted; good once, for five minutes.
+             * @example Zm9vYmFyYmF6cXV4cXV1eA
+             */
+            flow_id: string;
+            /**
+             * @description The `publicKey` member for `navigator.credentials.create` or `.get`, with its binary
+             *     members base64url-encoded (as `PublicKeyCredential.parseCreationOptionsFromJSON` and
+             *     `parseRequestOptionsFromJSON` take them).
+             * @example {
+             *       "challenge": "3q2-7wAAAAAAAAAAAAAAAA",
+             *       "rpId": "example.com",
+             *       "timeout": 300000,
+             *       "userVerification": "preferred"
+             *     }
+             */
+            options: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * @description The PublicKeyCredential the browser returned, as JSON (`credential.toJSON()`): `id`,
+         *     `rawId`, `type` (`public-key`) and `response`, whose binary members are base64url-encoded.
+         * @example {
+         *       "id": "AAECAw",
+         *       "rawId": "AAECAw",
+         *       "type": "public-key",
+         *       "response": {
+         *         "clientDataJSON": "eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0",
+         *         "authenticatorData": "SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ",
+         *         "signature": "MEUCIQ",
+         *         "userHandle": "AAAAAAAAAAE"
+         *       }
+         *     }
+         */
+        PublicKeyCredential: {
+            [key: string]: unknown;
+        };
+        PasskeyRegisterRequest: {
+            flow_id: string;
+            name: components["schemas"]["PasskeyName"];
+            credential: components["schemas"]["PublicKeyCredential"];
+        };
+        PasskeyLoginRequest: {
+            flow_id: string;
+            credential: components["schemas"]["PublicKeyCredential"];
+        };
+        RenamePasskeyRequest: {
+            name: components["schemas"]["PasskeyName"];
+        };
+        /**
+         * @description What the user calls the passkey.
+         * @example Ada's phone
+         */
+        PasskeyName: string;
+        Passkey: {
+            /** @example Zm9vYmFyYmF6cXV4cXV1eA */
+            id: string;
+            name: components["schemas"]["PasskeyName"];
+            /**
+             * @description The passkey may be synced to other devices (the BE flag); fixed at registration.
+             * @example true
+             */
+            backup_eligible: boolean;
+            /**
+             * @description The passkey is synced or backed up (the BS flag), as of its last use.
+             * @example true
+             */
+            backed_up: boolean;
+            /**
+             * Format: date-time
+             * @example 2026-11-25T12:00:00Z
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description The last sign-in with it; absent until the first.
+             * @example 2026-11-26T08:30:00Z
+             */
+            last_used_at?: string;
+        };
     };
     responses: {
         /** @description The request is malformed or fails validation. */
@@ -1416,7 +1664,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The account would have no way to sign in (no password and no other identity). */
+        /** @description The account would have no way to sign in (no password, and no other identity or passkey). */
         LastWayIn: {
             headers: {
                 [name: string]: unknown;
@@ -1427,7 +1675,7 @@ export interface components {
                  *       "type": "about:blank",
                  *       "title": "Conflict",
                  *       "status": 409,
-                 *       "detail": "this is the account's last way to sign in: set a password (POST /password/forgot) or link another provider first",
+                 *       "detail": "this is the account's last way to sign in: set a password (POST /password/forgot), link another provider or add a passkey first",
                  *       "instance": "4f2a9c1e0b7d3a65-42"
                  *     }
                  */
@@ -1570,6 +1818,60 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description Passkeys are not turned on (`WEBAUTHN_RP_ID` is unset). */
+        PasskeysOff: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "about:blank",
+                 *       "title": "Not Found",
+                 *       "status": 404,
+                 *       "detail": "passkeys are not enabled on this server",
+                 *       "instance": "4f2a9c1e0b7d3a65-42"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The user has no passkey with this id. */
+        NoSuchPasskey: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "about:blank",
+                 *       "title": "Not Found",
+                 *       "status": 404,
+                 *       "detail": "no such passkey",
+                 *       "instance": "4f2a9c1e0b7d3a65-42"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description This credential is registered already, to this or another account. */
+        PasskeyTaken: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "about:blank",
+                 *       "title": "Conflict",
+                 *       "status": 409,
+                 *       "detail": "this passkey is registered already",
+                 *       "instance": "4f2a9c1e0b7d3a65-42"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /**
          * @description The session must show a second factor first. An `aal1` session of an account with a verified
          *     factor may only call `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors`; every other
@@ -1671,6 +1973,8 @@ export interface components {
         ProviderAnyString: string;
         /** @description A factor id from `POST /mfa/totp` or `GET /mfa/factors`. */
         FactorID: string;
+        /** @description A passkey id from `GET /passkeys`. */
+        PasskeyID: string;
     };
     requestBodies: never;
     headers: never;
@@ -3041,6 +3345,281 @@ export interface operations {
         responses: {
             204: components["responses"]["Options"];
             403: components["responses"]["PreflightRefused"];
+        };
+    };
+    passkeyRegisterOptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The ceremony's options. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyOptions"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["MFARequired"];
+            404: components["responses"]["PasskeysOff"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsPasskeysRegisterOptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    registerPasskey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyRegisterRequest"];
+            };
+        };
+        responses: {
+            /** @description The new passkey. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Passkey"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["MFARequired"];
+            404: components["responses"]["PasskeysOff"];
+            409: components["responses"]["PasskeyTaken"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsPasskeysRegister: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    passkeyLoginOptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The ceremony's options. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyOptions"];
+                };
+            };
+            404: components["responses"]["PasskeysOff"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsPasskeysLoginOptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    passkeyLogin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyLoginRequest"];
+            };
+        };
+        responses: {
+            /** @description The passkey is valid; a new session's pair. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Token"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["PasskeysOff"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsPasskeysLogin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    listPasskeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The passkeys, oldest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Passkey"][];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["MFARequired"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsPasskeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    deletePasskey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A passkey id from `GET /passkeys`. */
+                id: components["parameters"]["PasskeyID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The passkey is gone. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["MFARequired"];
+            404: components["responses"]["NoSuchPasskey"];
+            409: components["responses"]["LastWayIn"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsPasskeysId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A passkey id from `GET /passkeys`. */
+                id: components["parameters"]["PasskeyID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    renamePasskey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A passkey id from `GET /passkeys`. */
+                id: components["parameters"]["PasskeyID"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RenamePasskeyRequest"];
+            };
+        };
+        responses: {
+            /** @description The passkey, renamed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Passkey"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["MFARequired"];
+            404: components["responses"]["NoSuchPasskey"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
         };
     };
 }

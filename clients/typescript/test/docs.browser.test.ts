@@ -3,7 +3,7 @@
 // downloads a browser), check that every operation of the spec is there and that
 // exactly the bearer ones carry the lock, then use "Try it out" → "Execute" as a
 // user would: register, log in, authorize with the token, and call every
-// protected operation (profile, sessions, resend verification, linked identities, end one session,
+// protected operation (profile, sessions, resend verification, linked identities, passkeys, end one session,
 // enrol and confirm a TOTP factor, new recovery codes, raise a second login with
 // one (POST /mfa/verify), remove the factor, change the password, refresh and
 // re-authorize, log out, log out everywhere,
@@ -210,6 +210,16 @@ test("Swagger UI at /docs renders the spec and executes requests", { skip }, asy
     const link = { redirect_to: "https://app.example.com/linked", code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM" };
     await call("linkIdentity", 404, link, { ref: "nosuchprovider" });
 
+    // Passkeys: keel runs with WEBAUTHN_RP_ID=localhost (scripts/e2e-node.sh); Swagger UI
+    // cannot run navigator.credentials, so registering gets a 400 for a made-up flow, and an
+    // unknown passkey is a 404 to rename or remove (the ceremonies: cmd/keel's TestBrowserPasskey).
+    const regOptions = await call("passkeyRegisterOptions", 200);
+    assert.ok(regOptions.flow_id && regOptions.options.challenge);
+    assert.deepEqual(await call("listPasskeys", 200), []);
+    await call("registerPasskey", 400, { flow_id: "nope", name: "laptop", credential: { id: "AAAA" } });
+    await call("renamePasskey", 404, { name: "laptop" }, { id: "nope" });
+    await call("deletePasskey", 404, undefined, { id: "nope" });
+
     // A second login is a second session; end it from this one.
     await call("login", 200, { email, password });
     const two: { id: string; current: boolean }[] = await call("listSessions", 200);
@@ -273,9 +283,10 @@ test("Swagger UI at /docs renders the spec and executes requests", { skip }, asy
     await page.screenshot({ path: top });
     console.log(`screenshots: ${top} ${profileShot}`);
 
-    // The 401s and 404s above log a failed resource load in the console;
-    // anything else (a CSP violation, a script error, a failed asset) is a bug.
-    const unexpected = problems.filter((p) => !/status of 40[14]/.test(p));
+    // The 400 (a made-up passkey flow), 401s and 404s above log a failed resource
+    // load in the console; anything else (a CSP violation, a script error, a failed
+    // asset) is a bug.
+    const unexpected = problems.filter((p) => !/status of 40[014]/.test(p));
     assert.deepEqual(unexpected, []);
   } finally {
     await browser.close();

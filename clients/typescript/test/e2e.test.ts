@@ -12,14 +12,18 @@ import {
   createKeelClient,
   createKeelSession,
   createPkcePair,
+  creationOptions,
+  fromBase64url,
   type Identity,
   mfaRequiredType,
   oauthRedirectResult,
   pkceChallenge,
   type Problem,
   type RegisterRequest,
+  requestOptions,
   type Session,
   type Token,
+  toBase64url,
   type User,
 } from "../src/client.js";
 import { totp } from "./totp.js";
@@ -503,5 +507,56 @@ test("second factor: enrol → verify → login at aal1 → POST /mfa/verify", a
     const again = await fourth.verifyMFA({ recovery_code: code });
     assert.equal(again.response.status, 400);
     assert.equal(again.error?.errors?.[0]?.field, "/recovery_code");
+  });
+});
+
+// Passkeys: scripts/e2e-node.sh starts keel with WEBAUTHN_RP_ID=localhost. The
+// ceremonies' options have the shape a browser takes, the helpers turn them
+// into ArrayBuffers, and an answer that does not verify is refused (the real
+// ceremonies run in Chromium: cmd/keel's TestBrowserPasskey).
+test("passkey options and the ceremony helpers", async (t) => {
+  const session = createKeelSession({ baseUrl });
+  const email = `pk-${randomBytes(6).toString("hex")}@example.com`;
+  const password = "correct horse battery";
+  assert.equal((await session.client.POST("/register", { body: { email, password } })).response.status, 201);
+  assert.equal((await session.login({ email, password })).response.status, 200);
+
+  await t.test("POST /passkeys/register/options → creation options", async () => {
+    const { data, response } = await session.client.POST("/passkeys/register/options");
+    assert.equal(response.status, 200);
+    const o = data?.options as Record<string, any>;
+    assert.ok(data?.flow_id);
+    assert.equal(o.rp.id, "localhost");
+    assert.equal(o.authenticatorSelection.residentKey, "required");
+    assert.equal(o.authenticatorSelection.userVerification, "preferred");
+    assert.equal(o.attestation, "none");
+    const publicKey = creationOptions(data?.options ?? {});
+    assert.ok((publicKey.challenge as ArrayBuffer).byteLength >= 16, "a challenge of 16 bytes at least");
+    assert.equal((publicKey.user.id as ArrayBuffer).byteLength, 8);
+    assert.deepEqual(publicKey.excludeCredentials, []);
+    assert.deepEqual((await session.client.GET("/passkeys")).data, []);
+  });
+
+  await t.test("POST /passkeys/login/options → request options; a forged answer → 401", async () => {
+    const { data, response } = await createKeelClient({ baseUrl }).POST("/passkeys/login/options");
+    assert.equal(response.status, 200);
+    const o = data?.options as Record<string, any>;
+    assert.equal(o.rpId, "localhost");
+    assert.equal(o.userVerification, "preferred");
+    assert.equal(o.allowCredentials, undefined, "discoverable: no credentials listed");
+    assert.ok((requestOptions(data?.options ?? {}).challenge as ArrayBuffer).byteLength >= 16);
+
+    const bytes = (s: string) => new TextEncoder().encode(s).buffer;
+    const forged = {
+      get: async () => ({
+        id: "AAECAw", rawId: fromBase64url("AAECAw"), type: "public-key", authenticatorAttachment: null,
+        getClientExtensionResults: () => ({}),
+        response: { clientDataJSON: bytes("{}"), authenticatorData: bytes("x".repeat(37)), signature: bytes("sig"), userHandle: null },
+      }) as unknown as Credential,
+      create: async () => null,
+    };
+    const res = await createKeelSession({ baseUrl }).loginWithPasskey(forged);
+    assert.equal(res.response.status, 401, JSON.stringify(res.error));
+    assert.equal(toBase64url(fromBase64url("3q2-7w")), "3q2-7w");
   });
 });

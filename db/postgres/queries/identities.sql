@@ -40,9 +40,10 @@ WHERE user_id = sqlc.arg(user_id) ORDER BY created_at, id;
 
 -- name: CountWaysIn :one
 -- What the account can sign in with besides one identity: its password (when
--- it has one) and its other identities.
+-- it has one), its other identities and its passkeys.
 SELECT (SELECT count(*) FROM users u WHERE u.id = sqlc.arg(user_id) AND u.password_hash <> '')
      + (SELECT count(*) FROM identities i WHERE i.user_id = sqlc.arg(user_id) AND i.id <> sqlc.arg(id))
+     + (SELECT count(*) FROM passkeys p WHERE p.user_id = sqlc.arg(user_id))
      AS ways;
 
 -- name: DeleteIdentity :execrows

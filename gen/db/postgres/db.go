@@ -24,6 +24,9 @@ func New(db DBTX) *Queries {
 func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	q := Queries{db: db}
 	var err error
+	if q.countPasskeyWaysInStmt, err = db.PrepareContext(ctx, countPasskeyWaysIn); err != nil {
+		return nil, fmt.Errorf("error preparing query CountPasskeyWaysIn: %w", err)
+	}
 	if q.countRecoveryCodesStmt, err = db.PrepareContext(ctx, countRecoveryCodes); err != nil {
 		return nil, fmt.Errorf("error preparing query CountRecoveryCodes: %w", err)
 	}
@@ -54,6 +57,12 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.createOneTimeTokenStmt, err = db.PrepareContext(ctx, createOneTimeToken); err != nil {
 		return nil, fmt.Errorf("error preparing query CreateOneTimeToken: %w", err)
 	}
+	if q.createPasskeyStmt, err = db.PrepareContext(ctx, createPasskey); err != nil {
+		return nil, fmt.Errorf("error preparing query CreatePasskey: %w", err)
+	}
+	if q.createPasskeyCeremonyStmt, err = db.PrepareContext(ctx, createPasskeyCeremony); err != nil {
+		return nil, fmt.Errorf("error preparing query CreatePasskeyCeremony: %w", err)
+	}
 	if q.createRecoveryCodeStmt, err = db.PrepareContext(ctx, createRecoveryCode); err != nil {
 		return nil, fmt.Errorf("error preparing query CreateRecoveryCode: %w", err)
 	}
@@ -72,6 +81,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.deleteExpiredOAuthFlowsStmt, err = db.PrepareContext(ctx, deleteExpiredOAuthFlows); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteExpiredOAuthFlows: %w", err)
 	}
+	if q.deleteExpiredPasskeyCeremoniesStmt, err = db.PrepareContext(ctx, deleteExpiredPasskeyCeremonies); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteExpiredPasskeyCeremonies: %w", err)
+	}
 	if q.deleteExpiredSessionsStmt, err = db.PrepareContext(ctx, deleteExpiredSessions); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteExpiredSessions: %w", err)
 	}
@@ -86,6 +98,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.deleteOneTimeTokensStmt, err = db.PrepareContext(ctx, deleteOneTimeTokens); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteOneTimeTokens: %w", err)
+	}
+	if q.deletePasskeyStmt, err = db.PrepareContext(ctx, deletePasskey); err != nil {
+		return nil, fmt.Errorf("error preparing query DeletePasskey: %w", err)
 	}
 	if q.deletePendingFactorsStmt, err = db.PrepareContext(ctx, deletePendingFactors); err != nil {
 		return nil, fmt.Errorf("error preparing query DeletePendingFactors: %w", err)
@@ -123,6 +138,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.getIdentityUserStmt, err = db.PrepareContext(ctx, getIdentityUser); err != nil {
 		return nil, fmt.Errorf("error preparing query GetIdentityUser: %w", err)
 	}
+	if q.getPasskeyByCredentialIDStmt, err = db.PrepareContext(ctx, getPasskeyByCredentialID); err != nil {
+		return nil, fmt.Errorf("error preparing query GetPasskeyByCredentialID: %w", err)
+	}
 	if q.getSessionStmt, err = db.PrepareContext(ctx, getSession); err != nil {
 		return nil, fmt.Errorf("error preparing query GetSession: %w", err)
 	}
@@ -147,6 +165,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.listIdentitiesStmt, err = db.PrepareContext(ctx, listIdentities); err != nil {
 		return nil, fmt.Errorf("error preparing query ListIdentities: %w", err)
 	}
+	if q.listPasskeysStmt, err = db.PrepareContext(ctx, listPasskeys); err != nil {
+		return nil, fmt.Errorf("error preparing query ListPasskeys: %w", err)
+	}
 	if q.listSessionsStmt, err = db.PrepareContext(ctx, listSessions); err != nil {
 		return nil, fmt.Errorf("error preparing query ListSessions: %w", err)
 	}
@@ -168,6 +189,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.pruneRateLimitsStmt, err = db.PrepareContext(ctx, pruneRateLimits); err != nil {
 		return nil, fmt.Errorf("error preparing query PruneRateLimits: %w", err)
 	}
+	if q.renamePasskeyStmt, err = db.PrepareContext(ctx, renamePasskey); err != nil {
+		return nil, fmt.Errorf("error preparing query RenamePasskey: %w", err)
+	}
 	if q.rotateRefreshStmt, err = db.PrepareContext(ctx, rotateRefresh); err != nil {
 		return nil, fmt.Errorf("error preparing query RotateRefresh: %w", err)
 	}
@@ -186,6 +210,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.takeOneTimeTokenStmt, err = db.PrepareContext(ctx, takeOneTimeToken); err != nil {
 		return nil, fmt.Errorf("error preparing query TakeOneTimeToken: %w", err)
 	}
+	if q.takePasskeyCeremonyStmt, err = db.PrepareContext(ctx, takePasskeyCeremony); err != nil {
+		return nil, fmt.Errorf("error preparing query TakePasskeyCeremony: %w", err)
+	}
 	if q.takeRateTokenStmt, err = db.PrepareContext(ctx, takeRateToken); err != nil {
 		return nil, fmt.Errorf("error preparing query TakeRateToken: %w", err)
 	}
@@ -195,11 +222,19 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.upgradeSessionStmt, err = db.PrepareContext(ctx, upgradeSession); err != nil {
 		return nil, fmt.Errorf("error preparing query UpgradeSession: %w", err)
 	}
+	if q.usePasskeyStmt, err = db.PrepareContext(ctx, usePasskey); err != nil {
+		return nil, fmt.Errorf("error preparing query UsePasskey: %w", err)
+	}
 	return &q, nil
 }
 
 func (q *Queries) Close() error {
 	var err error
+	if q.countPasskeyWaysInStmt != nil {
+		if cerr := q.countPasskeyWaysInStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing countPasskeyWaysInStmt: %w", cerr)
+		}
+	}
 	if q.countRecoveryCodesStmt != nil {
 		if cerr := q.countRecoveryCodesStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing countRecoveryCodesStmt: %w", cerr)
@@ -250,6 +285,16 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing createOneTimeTokenStmt: %w", cerr)
 		}
 	}
+	if q.createPasskeyStmt != nil {
+		if cerr := q.createPasskeyStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing createPasskeyStmt: %w", cerr)
+		}
+	}
+	if q.createPasskeyCeremonyStmt != nil {
+		if cerr := q.createPasskeyCeremonyStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing createPasskeyCeremonyStmt: %w", cerr)
+		}
+	}
 	if q.createRecoveryCodeStmt != nil {
 		if cerr := q.createRecoveryCodeStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing createRecoveryCodeStmt: %w", cerr)
@@ -280,6 +325,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing deleteExpiredOAuthFlowsStmt: %w", cerr)
 		}
 	}
+	if q.deleteExpiredPasskeyCeremoniesStmt != nil {
+		if cerr := q.deleteExpiredPasskeyCeremoniesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteExpiredPasskeyCeremoniesStmt: %w", cerr)
+		}
+	}
 	if q.deleteExpiredSessionsStmt != nil {
 		if cerr := q.deleteExpiredSessionsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deleteExpiredSessionsStmt: %w", cerr)
@@ -303,6 +353,11 @@ func (q *Queries) Close() error {
 	if q.deleteOneTimeTokensStmt != nil {
 		if cerr := q.deleteOneTimeTokensStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deleteOneTimeTokensStmt: %w", cerr)
+		}
+	}
+	if q.deletePasskeyStmt != nil {
+		if cerr := q.deletePasskeyStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deletePasskeyStmt: %w", cerr)
 		}
 	}
 	if q.deletePendingFactorsStmt != nil {
@@ -365,6 +420,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing getIdentityUserStmt: %w", cerr)
 		}
 	}
+	if q.getPasskeyByCredentialIDStmt != nil {
+		if cerr := q.getPasskeyByCredentialIDStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getPasskeyByCredentialIDStmt: %w", cerr)
+		}
+	}
 	if q.getSessionStmt != nil {
 		if cerr := q.getSessionStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getSessionStmt: %w", cerr)
@@ -405,6 +465,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing listIdentitiesStmt: %w", cerr)
 		}
 	}
+	if q.listPasskeysStmt != nil {
+		if cerr := q.listPasskeysStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listPasskeysStmt: %w", cerr)
+		}
+	}
 	if q.listSessionsStmt != nil {
 		if cerr := q.listSessionsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing listSessionsStmt: %w", cerr)
@@ -440,6 +505,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing pruneRateLimitsStmt: %w", cerr)
 		}
 	}
+	if q.renamePasskeyStmt != nil {
+		if cerr := q.renamePasskeyStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing renamePasskeyStmt: %w", cerr)
+		}
+	}
 	if q.rotateRefreshStmt != nil {
 		if cerr := q.rotateRefreshStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing rotateRefreshStmt: %w", cerr)
@@ -470,6 +540,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing takeOneTimeTokenStmt: %w", cerr)
 		}
 	}
+	if q.takePasskeyCeremonyStmt != nil {
+		if cerr := q.takePasskeyCeremonyStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing takePasskeyCeremonyStmt: %w", cerr)
+		}
+	}
 	if q.takeRateTokenStmt != nil {
 		if cerr := q.takeRateTokenStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing takeRateTokenStmt: %w", cerr)
@@ -483,6 +558,11 @@ func (q *Queries) Close() error {
 	if q.upgradeSessionStmt != nil {
 		if cerr := q.upgradeSessionStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing upgradeSessionStmt: %w", cerr)
+		}
+	}
+	if q.usePasskeyStmt != nil {
+		if cerr := q.usePasskeyStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing usePasskeyStmt: %w", cerr)
 		}
 	}
 	return err
@@ -522,127 +602,147 @@ func (q *Queries) queryRow(ctx context.Context, stmt *sql.Stmt, query string, ar
 }
 
 type Queries struct {
-	db                            DBTX
-	tx                            *sql.Tx
-	countRecoveryCodesStmt        *sql.Stmt
-	countUntrustedIdentitiesStmt  *sql.Stmt
-	countUsersStmt                *sql.Stmt
-	countVerifiedFactorsStmt      *sql.Stmt
-	countWaysInStmt               *sql.Stmt
-	createFactorStmt              *sql.Stmt
-	createIdentityStmt            *sql.Stmt
-	createOAuthCodeStmt           *sql.Stmt
-	createOAuthFlowStmt           *sql.Stmt
-	createOneTimeTokenStmt        *sql.Stmt
-	createRecoveryCodeStmt        *sql.Stmt
-	createSessionStmt             *sql.Stmt
-	createUserStmt                *sql.Stmt
-	deleteExpiredFactorsStmt      *sql.Stmt
-	deleteExpiredOAuthCodesStmt   *sql.Stmt
-	deleteExpiredOAuthFlowsStmt   *sql.Stmt
-	deleteExpiredSessionsStmt     *sql.Stmt
-	deleteExpiredTokensStmt       *sql.Stmt
-	deleteFactorStmt              *sql.Stmt
-	deleteIdentityStmt            *sql.Stmt
-	deleteOneTimeTokensStmt       *sql.Stmt
-	deletePendingFactorsStmt      *sql.Stmt
-	deleteRecoveryCodesStmt       *sql.Stmt
-	deleteSessionStmt             *sql.Stmt
-	deleteSessionByIDStmt         *sql.Stmt
-	deleteSessionsExceptStmt      *sql.Stmt
-	deleteUntrustedIdentitiesStmt *sql.Stmt
-	deleteUserStmt                *sql.Stmt
-	deleteUserLinkFlowsStmt       *sql.Stmt
-	deleteUserOAuthCodesStmt      *sql.Stmt
-	getCredentialsStmt            *sql.Stmt
-	getFactorStmt                 *sql.Stmt
-	getIdentityUserStmt           *sql.Stmt
-	getSessionStmt                *sql.Stmt
-	getSessionAccessStmt          *sql.Stmt
-	getSessionCredentialsStmt     *sql.Stmt
-	getSessionUserStmt            *sql.Stmt
-	getUserStmt                   *sql.Stmt
-	getUserByEmailStmt            *sql.Stmt
-	listFactorsStmt               *sql.Stmt
-	listIdentitiesStmt            *sql.Stmt
-	listSessionsStmt              *sql.Stmt
-	lockUserStmt                  *sql.Stmt
-	lowerSessionsStmt             *sql.Stmt
-	markEmailVerifiedStmt         *sql.Stmt
-	markFactorVerifiedStmt        *sql.Stmt
-	pingStmt                      *sql.Stmt
-	pruneRateLimitsStmt           *sql.Stmt
-	rotateRefreshStmt             *sql.Stmt
-	setPasswordStmt               *sql.Stmt
-	takeFactorStepStmt            *sql.Stmt
-	takeOAuthCodeStmt             *sql.Stmt
-	takeOAuthFlowStmt             *sql.Stmt
-	takeOneTimeTokenStmt          *sql.Stmt
-	takeRateTokenStmt             *sql.Stmt
-	takeRecoveryCodeStmt          *sql.Stmt
-	upgradeSessionStmt            *sql.Stmt
+	db                                 DBTX
+	tx                                 *sql.Tx
+	countPasskeyWaysInStmt             *sql.Stmt
+	countRecoveryCodesStmt             *sql.Stmt
+	countUntrustedIdentitiesStmt       *sql.Stmt
+	countUsersStmt                     *sql.Stmt
+	countVerifiedFactorsStmt           *sql.Stmt
+	countWaysInStmt                    *sql.Stmt
+	createFactorStmt                   *sql.Stmt
+	createIdentityStmt                 *sql.Stmt
+	createOAuthCodeStmt                *sql.Stmt
+	createOAuthFlowStmt                *sql.Stmt
+	createOneTimeTokenStmt             *sql.Stmt
+	createPasskeyStmt                  *sql.Stmt
+	createPasskeyCeremonyStmt          *sql.Stmt
+	createRecoveryCodeStmt             *sql.Stmt
+	createSessionStmt                  *sql.Stmt
+	createUserStmt                     *sql.Stmt
+	deleteExpiredFactorsStmt           *sql.Stmt
+	deleteExpiredOAuthCodesStmt        *sql.Stmt
+	deleteExpiredOAuthFlowsStmt        *sql.Stmt
+	deleteExpiredPasskeyCeremoniesStmt *sql.Stmt
+	deleteExpiredSessionsStmt          *sql.Stmt
+	deleteExpiredTokensStmt            *sql.Stmt
+	deleteFactorStmt                   *sql.Stmt
+	deleteIdentityStmt                 *sql.Stmt
+	deleteOneTimeTokensStmt            *sql.Stmt
+	deletePasskeyStmt                  *sql.Stmt
+	deletePendingFactorsStmt           *sql.Stmt
+	deleteRecoveryCodesStmt            *sql.Stmt
+	deleteSessionStmt                  *sql.Stmt
+	deleteSessionByIDStmt              *sql.Stmt
+	deleteSessionsExceptStmt           *sql.Stmt
+	deleteUntrustedIdentitiesStmt      *sql.Stmt
+	deleteUserStmt                     *sql.Stmt
+	deleteUserLinkFlowsStmt            *sql.Stmt
+	deleteUserOAuthCodesStmt           *sql.Stmt
+	getCredentialsStmt                 *sql.Stmt
+	getFactorStmt                      *sql.Stmt
+	getIdentityUserStmt                *sql.Stmt
+	getPasskeyByCredentialIDStmt       *sql.Stmt
+	getSessionStmt                     *sql.Stmt
+	getSessionAccessStmt               *sql.Stmt
+	getSessionCredentialsStmt          *sql.Stmt
+	getSessionUserStmt                 *sql.Stmt
+	getUserStmt                        *sql.Stmt
+	getUserByEmailStmt                 *sql.Stmt
+	listFactorsStmt                    *sql.Stmt
+	listIdentitiesStmt                 *sql.Stmt
+	listPasskeysStmt                   *sql.Stmt
+	listSessionsStmt                   *sql.Stmt
+	lockUserStmt                       *sql.Stmt
+	lowerSessionsStmt                  *sql.Stmt
+	markEmailVerifiedStmt              *sql.Stmt
+	markFactorVerifiedStmt             *sql.Stmt
+	pingStmt                           *sql.Stmt
+	pruneRateLimitsStmt                *sql.Stmt
+	renamePasskeyStmt                  *sql.Stmt
+	rotateRefreshStmt                  *sql.Stmt
+	setPasswordStmt                    *sql.Stmt
+	takeFactorStepStmt                 *sql.Stmt
+	takeOAuthCodeStmt                  *sql.Stmt
+	takeOAuthFlowStmt                  *sql.Stmt
+	takeOneTimeTokenStmt               *sql.Stmt
+	takePasskeyCeremonyStmt            *sql.Stmt
+	takeRateTokenStmt                  *sql.Stmt
+	takeRecoveryCodeStmt               *sql.Stmt
+	upgradeSessionStmt                 *sql.Stmt
+	usePasskeyStmt                     *sql.Stmt
 }
 
 func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 	return &Queries{
-		db:                            tx,
-		tx:                            tx,
-		countRecoveryCodesStmt:        q.countRecoveryCodesStmt,
-		countUntrustedIdentitiesStmt:  q.countUntrustedIdentitiesStmt,
-		countUsersStmt:                q.countUsersStmt,
-		countVerifiedFactorsStmt:      q.countVerifiedFactorsStmt,
-		countWaysInStmt:               q.countWaysInStmt,
-		createFactorStmt:              q.createFactorStmt,
-		createIdentityStmt:            q.createIdentityStmt,
-		createOAuthCodeStmt:           q.createOAuthCodeStmt,
-		createOAuthFlowStmt:           q.createOAuthFlowStmt,
-		createOneTimeTokenStmt:        q.createOneTimeTokenStmt,
-		createRecoveryCodeStmt:        q.createRecoveryCodeStmt,
-		createSessionStmt:             q.createSessionStmt,
-		createUserStmt:                q.createUserStmt,
-		deleteExpiredFactorsStmt:      q.deleteExpiredFactorsStmt,
-		deleteExpiredOAuthCodesStmt:   q.deleteExpiredOAuthCodesStmt,
-		deleteExpiredOAuthFlowsStmt:   q.deleteExpiredOAuthFlowsStmt,
-		deleteExpiredSessionsStmt:     q.deleteExpiredSessionsStmt,
-		deleteExpiredTokensStmt:       q.deleteExpiredTokensStmt,
-		deleteFactorStmt:              q.deleteFactorStmt,
-		deleteIdentityStmt:            q.deleteIdentityStmt,
-		deleteOneTimeTokensStmt:       q.deleteOneTimeTokensStmt,
-		deletePendingFactorsStmt:      q.deletePendingFactorsStmt,
-		deleteRecoveryCodesStmt:       q.deleteRecoveryCodesStmt,
-		deleteSessionStmt:             q.deleteSessionStmt,
-		deleteSessionByIDStmt:         q.deleteSessionByIDStmt,
-		deleteSessionsExceptStmt:      q.deleteSessionsExceptStmt,
-		deleteUntrustedIdentitiesStmt: q.deleteUntrustedIdentitiesStmt,
-		deleteUserStmt:                q.deleteUserStmt,
-		deleteUserLinkFlowsStmt:       q.deleteUserLinkFlowsStmt,
-		deleteUserOAuthCodesStmt:      q.deleteUserOAuthCodesStmt,
-		getCredentialsStmt:            q.getCredentialsStmt,
-		getFactorStmt:                 q.getFactorStmt,
-		getIdentityUserStmt:           q.getIdentityUserStmt,
-		getSessionStmt:                q.getSessionStmt,
-		getSessionAccessStmt:          q.getSessionAccessStmt,
-		getSessionCredentialsStmt:     q.getSessionCredentialsStmt,
-		getSessionUserStmt:            q.getSessionUserStmt,
-		getUserStmt:                   q.getUserStmt,
-		getUserByEmailStmt:            q.getUserByEmailStmt,
-		listFactorsStmt:               q.listFactorsStmt,
-		listIdentitiesStmt:            q.listIdentitiesStmt,
-		listSessionsStmt:              q.listSessionsStmt,
-		lockUserStmt:                  q.lockUserStmt,
-		lowerSessionsStmt:             q.lowerSessionsStmt,
-		markEmailVerifiedStmt:         q.markEmailVerifiedStmt,
-		markFactorVerifiedStmt:        q.markFactorVerifiedStmt,
-		pingStmt:                      q.pingStmt,
-		pruneRateLimitsStmt:           q.pruneRateLimitsStmt,
-		rotateRefreshStmt:             q.rotateRefreshStmt,
-		setPasswordStmt:               q.setPasswordStmt,
-		takeFactorStepStmt:            q.takeFactorStepStmt,
-		takeOAuthCodeStmt:             q.takeOAuthCodeStmt,
-		takeOAuthFlowStmt:             q.takeOAuthFlowStmt,
-		takeOneTimeTokenStmt:          q.takeOneTimeTokenStmt,
-		takeRateTokenStmt:             q.takeRateTokenStmt,
-		takeRecoveryCodeStmt:          q.takeRecoveryCodeStmt,
-		upgradeSessionStmt:            q.upgradeSessionStmt,
+		db:                                 tx,
+		tx:                                 tx,
+		countPasskeyWaysInStmt:             q.countPasskeyWaysInStmt,
+		countRecoveryCodesStmt:             q.countRecoveryCodesStmt,
+		countUntrustedIdentitiesStmt:       q.countUntrustedIdentitiesStmt,
+		countUsersStmt:                     q.countUsersStmt,
+		countVerifiedFactorsStmt:           q.countVerifiedFactorsStmt,
+		countWaysInStmt:                    q.countWaysInStmt,
+		createFactorStmt:                   q.createFactorStmt,
+		createIdentityStmt:                 q.createIdentityStmt,
+		createOAuthCodeStmt:                q.createOAuthCodeStmt,
+		createOAuthFlowStmt:                q.createOAuthFlowStmt,
+		createOneTimeTokenStmt:             q.createOneTimeTokenStmt,
+		createPasskeyStmt:                  q.createPasskeyStmt,
+		createPasskeyCeremonyStmt:          q.createPasskeyCeremonyStmt,
+		createRecoveryCodeStmt:             q.createRecoveryCodeStmt,
+		createSessionStmt:                  q.createSessionStmt,
+		createUserStmt:                     q.createUserStmt,
+		deleteExpiredFactorsStmt:           q.deleteExpiredFactorsStmt,
+		deleteExpiredOAuthCodesStmt:        q.deleteExpiredOAuthCodesStmt,
+		deleteExpiredOAuthFlowsStmt:        q.deleteExpiredOAuthFlowsStmt,
+		deleteExpiredPasskeyCeremoniesStmt: q.deleteExpiredPasskeyCeremoniesStmt,
+		deleteExpiredSessionsStmt:          q.deleteExpiredSessionsStmt,
+		deleteExpiredTokensStmt:            q.deleteExpiredTokensStmt,
+		deleteFactorStmt:                   q.deleteFactorStmt,
+		deleteIdentityStmt:                 q.deleteIdentityStmt,
+		deleteOneTimeTokensStmt:            q.deleteOneTimeTokensStmt,
+		deletePasskeyStmt:                  q.deletePasskeyStmt,
+		deletePendingFactorsStmt:           q.deletePendingFactorsStmt,
+		deleteRecoveryCodesStmt:            q.deleteRecoveryCodesStmt,
+		deleteSessionStmt:                  q.deleteSessionStmt,
+		deleteSessionByIDStmt:              q.deleteSessionByIDStmt,
+		deleteSessionsExceptStmt:           q.deleteSessionsExceptStmt,
+		deleteUntrustedIdentitiesStmt:      q.deleteUntrustedIdentitiesStmt,
+		deleteUserStmt:                     q.deleteUserStmt,
+		deleteUserLinkFlowsStmt:            q.deleteUserLinkFlowsStmt,
+		deleteUserOAuthCodesStmt:           q.deleteUserOAuthCodesStmt,
+		getCredentialsStmt:                 q.getCredentialsStmt,
+		getFactorStmt:                      q.getFactorStmt,
+		getIdentityUserStmt:                q.getIdentityUserStmt,
+		getPasskeyByCredentialIDStmt:       q.getPasskeyByCredentialIDStmt,
+		getSessionStmt:                     q.getSessionStmt,
+		getSessionAccessStmt:               q.getSessionAccessStmt,
+		getSessionCredentialsStmt:          q.getSessionCredentialsStmt,
+		getSessionUserStmt:                 q.getSessionUserStmt,
+		getUserStmt:                        q.getUserStmt,
+		getUserByEmailStmt:                 q.getUserByEmailStmt,
+		listFactorsStmt:                    q.listFactorsStmt,
+		listIdentitiesStmt:                 q.listIdentitiesStmt,
+		listPasskeysStmt:                   q.listPasskeysStmt,
+		listSessionsStmt:                   q.listSessionsStmt,
+		lockUserStmt:                       q.lockUserStmt,
+		lowerSessionsStmt:                  q.lowerSessionsStmt,
+		markEmailVerifiedStmt:              q.markEmailVerifiedStmt,
+		markFactorVerifiedStmt:             q.markFactorVerifiedStmt,
+		pingStmt:                           q.pingStmt,
+		pruneRateLimitsStmt:                q.pruneRateLimitsStmt,
+		renamePasskeyStmt:                  q.renamePasskeyStmt,
+		rotateRefreshStmt:                  q.rotateRefreshStmt,
+		setPasswordStmt:                    q.setPasswordStmt,
+		takeFactorStepStmt:                 q.takeFactorStepStmt,
+		takeOAuthCodeStmt:                  q.takeOAuthCodeStmt,
+		takeOAuthFlowStmt:                  q.takeOAuthFlowStmt,
+		takeOneTimeTokenStmt:               q.takeOneTimeTokenStmt,
+		takePasskeyCeremonyStmt:            q.takePasskeyCeremonyStmt,
+		takeRateTokenStmt:                  q.takeRateTokenStmt,
+		takeRecoveryCodeStmt:               q.takeRecoveryCodeStmt,
+		upgradeSessionStmt:                 q.upgradeSessionStmt,
+		usePasskeyStmt:                     q.usePasskeyStmt,
 	}
 }

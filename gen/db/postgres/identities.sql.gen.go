@@ -25,6 +25,7 @@ func (q *Queries) CountUntrustedIdentities(ctx context.Context, userID int64) (i
 const countWaysIn = `-- name: CountWaysIn :one
 SELECT (SELECT count(*) FROM users u WHERE u.id = $1 AND u.password_hash <> '')
      + (SELECT count(*) FROM identities i WHERE i.user_id = $1 AND i.id <> $2)
+     + (SELECT count(*) FROM passkeys p WHERE p.user_id = $1)
      AS ways
 `
 
@@ -34,7 +35,7 @@ type CountWaysInParams struct {
 }
 
 // What the account can sign in with besides one identity: its password (when
-// it has one) and its other identities.
+// it has one), its other identities and its passkeys.
 func (q *Queries) CountWaysIn(ctx context.Context, arg CountWaysInParams) (int32, error) {
 	row := q.queryRow(ctx, q.countWaysInStmt, countWaysIn, arg.UserID, arg.ID)
 	var ways int32

@@ -70,6 +70,31 @@ type OneTimeToken struct {
 	ExpiresAt time.Time
 }
 
+type Passkey struct {
+	ID              string
+	UserID          int64
+	CredentialID    []byte
+	Name            string
+	PublicKey       []byte
+	AttestationType string
+	Aaguid          []byte
+	Transports      string
+	SignCount       int64
+	UserVerified    bool
+	BackupEligible  bool
+	BackupState     bool
+	CreatedAt       time.Time
+	LastUsedAt      sql.NullTime
+}
+
+type PasskeyCeremony struct {
+	ID        string
+	UserID    sql.NullInt64
+	Kind      string
+	Session   []byte
+	ExpiresAt time.Time
+}
+
 type Session struct {
 	ID               string
 	UserID           int64
