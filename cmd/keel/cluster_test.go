@@ -141,7 +141,7 @@ func TestCluster(t *testing.T) {
 		replicas = append(replicas, launch(t, env))
 	}
 	for i, p := range replicas {
-		if err := waitListening(p, 30*time.Second); err != nil {
+		if err := waitListening(p, startTimeout); err != nil {
 			t.Fatalf("replica %d: %v", i, err)
 		}
 	}
@@ -556,7 +556,7 @@ func TestCluster(t *testing.T) {
 		for i := range 3 {
 			startedAt = append(startedAt, time.Now().UTC())
 			p := launch(root, env) // the replicas outlive this subtest
-			if err := waitListening(p, 30*time.Second); err != nil {
+			if err := waitListening(p, startTimeout); err != nil {
 				t.Fatalf("restart %d: %v", i, err)
 			}
 			replicas = append(replicas, p)

@@ -46,7 +46,7 @@ func TestClusterWebSockets(t *testing.T) {
 		replicas = append(replicas, launch(t, env))
 	}
 	for i, p := range replicas {
-		if err := waitListening(p, 30*time.Second); err != nil {
+		if err := waitListening(p, startTimeout); err != nil {
 			t.Fatalf("replica %d: %v", i, err)
 		}
 	}
@@ -159,8 +159,17 @@ func TestClusterWebSockets(t *testing.T) {
 			}
 		}
 		t.Logf("%d sockets on 3 replicas closed within %s of DELETE /sessions (the first after %s)", clusterSockets, last, first)
-		if last > 2*time.Second {
-			t.Errorf("the last socket closed %s after DELETE /sessions, want within 2 s", last)
+		// 2 s is the promise, on a normal build (go test ./cmd/keel -run
+		// TestClusterWebSockets holds it to that). Under the race detector
+		// the three replicas and the test's 1,000 readers, on two shared
+		// cores, have taken 2.1 s: twice the time still tells notifications
+		// from the 30 s re-check that would otherwise close these sockets.
+		within := 2 * time.Second
+		if raceDetector {
+			within *= 2
+		}
+		if last > within {
+			t.Errorf("the last socket closed %s after DELETE /sessions, want within %s", last, within)
 		}
 		select {
 		case r := <-bystanderClosed:

@@ -237,7 +237,7 @@ func TestProcessOIDCAcrossReplicas(t *testing.T) {
 	env["DATABASE_URL"], env["DB_MAX_CONNS"] = dbURL, "4"
 	a, b := launch(t, env), launch(t, env)
 	for _, p := range []*proc{a, b} {
-		if err := waitListening(p, 30*time.Second); err != nil {
+		if err := waitListening(p, startTimeout); err != nil {
 			t.Fatal(err)
 		}
 	}
