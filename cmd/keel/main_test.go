@@ -48,7 +48,7 @@ func start(t *testing.T, env map[string]string) (addr string, out *syncBuffer, s
 	go func() { done <- run(ctx, nil, func(k string) string { return base[k] }, out) }()
 
 	re := regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(startTimeout) // see startKeel
 	for time.Now().Before(deadline) {
 		if m := re.FindStringSubmatch(out.String()); m != nil {
 			addr = m[1]
