@@ -77,7 +77,7 @@ bench: ## Go benchmarks of every route (real router), the validator, JWT, the qu
 	@! grep -q '^FAIL' bench.txt || { echo "a benchmark failed: see bench.txt"; exit 1; }
 	@$(BENCHSTAT) bench.txt 2>/dev/null || echo "(benchstat unavailable; raw results in bench.txt)"
 
-load: ## wrk load test: keel vs go-bare and node-fastify via ../shared/bench (LOAD_PEERS, DURATION, ...)
+load: ## wrk load test: keel on SQLite and PostgreSQL vs go-bare, go-bare-pg and node-fastify via ../shared/bench (LOAD_PEERS, LOAD_ORDER, DURATION, ...)
 	scripts/load.sh
 
 # Fuzz the request bodies of /register and /login for FUZZTIME each (the seed

@@ -78,6 +78,9 @@ var (
 	requestIDSeq atomic.Uint64
 )
 
+// newRequestID is the prefix, "-" and the next number, in one allocation.
 func newRequestID() string {
-	return requestIDPrefix + "-" + strconv.FormatUint(requestIDSeq.Add(1), 10)
+	var b [40]byte // 16 hex digits, "-", at most 20 decimal ones
+	id := append(append(b[:0], requestIDPrefix...), '-')
+	return string(strconv.AppendUint(id, requestIDSeq.Add(1), 10))
 }
