@@ -13,35 +13,16 @@ import (
 	"html/template"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/page"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/keelhq/keel/internal/oidctest"
 )
-
-// chromium is the browser's path; without one the browser tests skip,
-// except in CI (CI=true), where a missing browser is a failure.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if path, err := exec.LookPath(name); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("no Chromium on PATH (chromium, chromium-browser, google-chrome); CI must install it")
-	}
-	t.Skip("no Chromium on PATH; install chromium to run the browser tests")
-	return ""
-}
 
 // appPage is the test's own app: a "Sign in" button that starts the flow,
 // and on the way back (?code=) the redemption and the profile, whose email
@@ -137,54 +118,7 @@ func TestBrowserOIDCSignIn(t *testing.T) {
 	keelURL = "http://" + k.addr
 	mu.Unlock()
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromePath),
-		chromedp.NoSandbox, // tests may run as root, where Chromium's sandbox refuses to start
-		chromedp.Headless,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	var consoleMu sync.Mutex
-	var console []string // the page's console and uncaught exceptions, for a failure's message
-	// The browser starts here, bounded by ctx only: a shorter timeout on the
-	// first call would bound the browser's whole life (see chromedp.Run).
-	if err := chromedp.Listen(bctx, func(ev any) {
-		var line string
-		switch ev := ev.(type) {
-		case *runtime.EventConsoleAPICalled:
-			line = string(ev.Type) + ":"
-			for _, a := range ev.Args {
-				line += " " + string(a.Value) + a.Description
-			}
-		case *runtime.EventExceptionThrown:
-			line = (&chromedp.ExceptionError{ExceptionDetails: ev.ExceptionDetails}).Error()
-		default:
-			return
-		}
-		consoleMu.Lock()
-		defer consoleMu.Unlock()
-		console = append(console, line)
-	}); err != nil {
-		t.Fatalf("start Chromium (%s): %v", chromePath, err)
-	}
-
-	// report says where the browser is and what the page shows, for a
-	// failure's message.
-	report := func() string {
-		rctx, cancel := context.WithTimeout(bctx, 3*time.Second)
-		defer cancel()
-		where, _ := chromedp.Run(rctx, chromedp.Location())
-		text, _ := chromedp.Run(rctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
-		consoleMu.Lock()
-		defer consoleMu.Unlock()
-		return "browser at " + where + "\npage:\n" + text + "\nconsole:\n" + strings.Join(console, "\n") +
-			"\nkeel's log:\n" + k.stdout.String() + k.stderr.String()
-	}
+	bctx, report := newBrowser(ctx, t, chromePath, k)
 	step := func(name string, timeout time.Duration, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		sctx, cancel := context.WithTimeout(bctx, timeout)

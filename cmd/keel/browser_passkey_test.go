@@ -20,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 )
@@ -151,47 +150,7 @@ func TestBrowserPasskey(t *testing.T) {
 	keelURL = "http://" + k.addr
 	mu.Unlock()
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromePath),
-		chromedp.NoSandbox, // tests may run as root, where Chromium's sandbox refuses to start
-		chromedp.Headless,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	var consoleMu sync.Mutex
-	var console []string
-	if err := chromedp.Listen(bctx, func(ev any) {
-		var line string
-		switch ev := ev.(type) {
-		case *runtime.EventConsoleAPICalled:
-			line = string(ev.Type) + ":"
-			for _, a := range ev.Args {
-				line += " " + string(a.Value) + a.Description
-			}
-		case *runtime.EventExceptionThrown:
-			line = (&chromedp.ExceptionError{ExceptionDetails: ev.ExceptionDetails}).Error()
-		default:
-			return
-		}
-		consoleMu.Lock()
-		defer consoleMu.Unlock()
-		console = append(console, line)
-	}); err != nil {
-		t.Fatalf("start Chromium (%s): %v", chromePath, err)
-	}
-	report := func() string {
-		rctx, cancel := context.WithTimeout(bctx, 3*time.Second)
-		defer cancel()
-		text, _ := chromedp.Run(rctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
-		consoleMu.Lock()
-		defer consoleMu.Unlock()
-		return "page:\n" + text + "\nconsole:\n" + strings.Join(console, "\n") + "\nkeel's log:\n" + k.stdout.String() + k.stderr.String()
-	}
+	bctx, report := newBrowser(ctx, t, chromePath, k)
 
 	// The virtual authenticator: a platform authenticator (CTAP2, internal)
 	// with resident keys and user verification, presence simulated.
