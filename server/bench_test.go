@@ -41,6 +41,7 @@ import (
 
 	"github.com/keelhq/keel/api"
 	"github.com/keelhq/keel/db"
+	"github.com/keelhq/keel/internal/jsonlog"
 	"github.com/keelhq/keel/internal/password"
 	"github.com/keelhq/keel/internal/token"
 )
@@ -92,7 +93,7 @@ func newBenchAPI(b *testing.B, logTo string, bcryptCost int) *benchAPI {
 		w = buf
 	}
 	a := &benchAPI{b: b, store: store}
-	log := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := slog.New(jsonlog.New(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	a.srv, _ = newServer(b, cfg, d, log, time.Now, password.New(bcryptCost, runtime.NumCPU(), 64))
 
 	a.email = "bench@example.com"
@@ -512,7 +513,7 @@ func BenchmarkLogRequestLine(b *testing.B) {
 				b.Cleanup(func() { f.Close() })
 				w = f
 			}
-			log := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			log := slog.New(jsonlog.New(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			ctx := context.Background()
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {

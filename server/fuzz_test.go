@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/keelhq/keel/gen/oapi"
+	"github.com/keelhq/keel/internal/jsonlog"
 	"github.com/keelhq/keel/internal/password"
 )
 
@@ -33,7 +34,7 @@ func fuzzAPI(f *testing.F) *testAPI {
 	f.Helper()
 	d := newTestDB(f)
 	a := &testAPI{db: d, store: d.store, clock: &clock{t: time.Now()}, logs: &syncBuffer{}}
-	log := slog.New(slog.NewJSONHandler(a.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := slog.New(jsonlog.New(a.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	a.srv, a.jobs = newServer(f, testConfig(), d, log, a.clock.Now, password.New(4, runtime.NumCPU(), 1024))
 	return a
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/keelhq/keel/gen/oapi"
 	"github.com/keelhq/keel/internal/contract"
 	"github.com/keelhq/keel/internal/jobs"
+	"github.com/keelhq/keel/internal/jsonlog"
 	"github.com/keelhq/keel/internal/mail"
 	"github.com/keelhq/keel/internal/mfa"
 	"github.com/keelhq/keel/internal/oidc"
@@ -132,7 +133,7 @@ func buildTestAPI(t *testing.T, passwords *password.Pool, providers oidc.Provide
 		clock: &clock{t: time.Now()},
 		logs:  &syncBuffer{},
 	}
-	log := slog.New(slog.NewJSONHandler(a.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(jsonlog.New(a.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a.srv, a.jobs = newServer(t, cfg, d, log, a.clock.Now, passwords, func(deps *Deps) { deps.Providers = providers })
 	return a
 }

@@ -40,14 +40,21 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		status := c.Response().Status
 		s.metrics.observeRequest(route, req.Method, status, took)
-		s.log.LogAttrs(req.Context(), slog.LevelInfo, "request",
-			slog.String("method", req.Method),
-			slog.String("route", route),
-			slog.Int("status", status),
-			slog.Float64("latency_ms", float64(took.Microseconds())/1000),
-			slog.String("request_id", id),
-			slog.String("client_ip", c.RealIP()),
-		)
+		if ctx, h := req.Context(), s.log.Handler(); h.Enabled(ctx, slog.LevelInfo) {
+			// A record of its own rather than s.log.LogAttrs, which would
+			// look up the caller's program counter for a source location
+			// keel never logs.
+			r := slog.NewRecord(start.Add(took), slog.LevelInfo, "request", 0)
+			r.AddAttrs(
+				slog.String("method", req.Method),
+				slog.String("route", route),
+				slog.Int("status", status),
+				slog.Float64("latency_ms", float64(took.Microseconds())/1000),
+				slog.String("request_id", id),
+				slog.String("client_ip", c.RealIP()),
+			)
+			_ = h.Handle(ctx, r) // as slog.Logger: a line that cannot be written is dropped
+		}
 		return nil
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/keelhq/keel/internal/jsonlog"
 )
 
 // newLogger returns keel's logger: JSON lines by default, text for people.
@@ -14,7 +16,7 @@ func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 	if format == "text" {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(jsonlog.New(w, opts))
 }
 
 // logBuffer batches log lines in memory and writes them out every interval
