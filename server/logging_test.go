@@ -78,7 +78,7 @@ func TestLogs(t *testing.T) {
 			continue
 		}
 		n++
-		for _, k := range []string{"method", "route", "status", "latency_ms", "request_id", "client_ip"} {
+		for _, k := range []string{"time", "level", "method", "route", "status", "latency_ms", "request_id", "client_ip"} {
 			if _, ok := m[k]; !ok {
 				t.Errorf("request line lacks %s: %s", k, l)
 			}

@@ -32,6 +32,10 @@ func TestMetrics(t *testing.T) {
 	t.Parallel()
 	a := newTestAPI(t)
 	a.mustRegister("ada@example.com", "password123")
+	// The same route and method with another status: its own series.
+	if rec := a.do("POST", "/register", credentials("ada@example.com", "password123")); rec.Code != 409 {
+		t.Fatalf("second register = %d, want 409", rec.Code)
+	}
 	a.do("GET", "/nope", "")
 	a.do("FOO1", "/", "")
 	a.do("FOO2", "/", "")
@@ -55,7 +59,8 @@ func TestMetrics(t *testing.T) {
 	for _, want := range []string{
 		`keel_http_requests_total{method="POST",route="/register",status="201"} 1`,
 		`keel_http_requests_total{method="GET",route="(unmatched)",status="404"} 1`,
-		`keel_http_request_duration_seconds_bucket{method="POST",route="/register",le="+Inf"} 1`,
+		`keel_http_requests_total{method="POST",route="/register",status="409"} 1`,
+		`keel_http_request_duration_seconds_bucket{method="POST",route="/register",le="+Inf"} 2`,
 		`keel_websockets_open 1`,
 		`keel_http_requests_total{method="POST",route="/login",status="429"} 0`, // documented: there from the start
 		`keel_http_requests_total{method="GET",route="/profile",status="500"} 0`,
