@@ -86,6 +86,9 @@ type OAuthFlow struct {
 	CodeChallenge string // the app's, for POST /oauth/token
 	RedirectTo    string
 	LinkUserID    int64 // the signed-in user linking a provider; 0 for a sign-in
+	// LinkSessionID is the session of the signed-in user linking a
+	// provider ("" for a sign-in): the link is bound to it (LinkIdentity).
+	LinkSessionID string
 	ExpiresAt     time.Time
 }
 
@@ -97,9 +100,12 @@ type OAuthCode struct {
 	Provider      string
 	CodeChallenge string
 	// Link, for a link flow's code, is the identity to link to UserID once
-	// the app redeems the code with its verifier (nil for a sign-in).
-	Link      *ProviderUser
-	ExpiresAt time.Time
+	// the app redeems the code with its verifier (nil for a sign-in), and
+	// LinkSessionID the session of UserID's that started the link flow: the
+	// link is refused once that session has ended (LinkIdentity).
+	Link          *ProviderUser
+	LinkSessionID string
+	ExpiresAt     time.Time
 }
 
 // Identity is a provider account (Provider, Subject) linked to a user.
@@ -270,10 +276,13 @@ type Store interface {
 	SignInWithProvider(ctx context.Context, p ProviderUser, code OAuthCode, now time.Time, after func(*sql.Tx, User) error) (User, string, error)
 	// CreateOAuthCode stores a code (a link flow's, which carries Link).
 	CreateOAuthCode(ctx context.Context, c OAuthCode) error
-	// LinkIdentity links p to the user, trusted (the signed-in user asked);
-	// ErrIdentityTaken when p is another user's, ErrNoUser when the user is
-	// gone. Linking an identity again is no error.
-	LinkIdentity(ctx context.Context, userID int64, p ProviderUser, now time.Time) error
+	// LinkIdentity links p to the user, at the request of the user's session
+	// sessionID, in one transaction: trusted unless the account still has an
+	// untrusted identity; ErrIdentityTaken when p is another user's, ErrNoUser
+	// when the user is gone, ErrNoSession when the session has ended (or is
+	// not the user's), which links nothing. Linking an identity again is no
+	// error.
+	LinkIdentity(ctx context.Context, userID int64, sessionID string, p ProviderUser, now time.Time) error
 	// TakeOAuthCode spends the code with hash, or returns ErrNoToken
 	// (unknown, used, or expired at now).
 	TakeOAuthCode(ctx context.Context, hash string, now time.Time) (OAuthCode, error)

@@ -108,18 +108,20 @@ func newTestAPI(t *testing.T, change ...func(*Config)) *testAPI {
 // newTestAPIWith is newTestAPI with the given bcrypt pool.
 func newTestAPIWith(t *testing.T, passwords *password.Pool, change ...func(*Config)) *testAPI {
 	t.Helper()
-	return buildTestAPI(t, passwords, nil, change...)
+	return buildTestAPI(t, passwords, nil, nil, change...)
 }
 
 // newTestAPIWithProviders is newTestAPI whose Server signs in with
-// providers (see oidc.Discover).
-func newTestAPIWithProviders(t *testing.T, providers oidc.Providers, change ...func(*Config)) *testAPI {
+// providers (see oidc.Discover); deps, when not nil, adjusts the rest of its
+// dependencies (its Store, say, which the test's own store field is not).
+func newTestAPIWithProviders(t *testing.T, providers oidc.Providers, deps func(*Deps), change ...func(*Config)) *testAPI {
 	t.Helper()
-	return buildTestAPI(t, testPasswords(), providers, change...)
+	return buildTestAPI(t, testPasswords(), providers, deps, change...)
 }
 
-// buildTestAPI is a testAPI with the given bcrypt pool and providers (nil: none).
-func buildTestAPI(t *testing.T, passwords *password.Pool, providers oidc.Providers, change ...func(*Config)) *testAPI {
+// buildTestAPI is a testAPI with the given bcrypt pool and providers (nil:
+// none); deps, when not nil, adjusts the Server's dependencies.
+func buildTestAPI(t *testing.T, passwords *password.Pool, providers oidc.Providers, deps func(*Deps), change ...func(*Config)) *testAPI {
 	t.Helper()
 	cfg := testConfig()
 	for _, f := range change {
@@ -134,7 +136,12 @@ func buildTestAPI(t *testing.T, passwords *password.Pool, providers oidc.Provide
 		logs:  &syncBuffer{},
 	}
 	log := slog.New(jsonlog.New(a.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a.srv, a.jobs = newServer(t, cfg, d, log, a.clock.Now, passwords, func(deps *Deps) { deps.Providers = providers })
+	a.srv, a.jobs = newServer(t, cfg, d, log, a.clock.Now, passwords, func(d *Deps) {
+		d.Providers = providers
+		if deps != nil {
+			deps(d)
+		}
+	})
 	return a
 }
 

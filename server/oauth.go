@@ -22,6 +22,7 @@ import (
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
 	"github.com/keelhq/keel/internal/oidc"
+	"github.com/keelhq/keel/internal/token"
 	"github.com/keelhq/keel/internal/validate"
 )
 
@@ -64,17 +65,21 @@ func (s *Server) redirectAllowed(to string) bool {
 }
 
 // startFlow stores a new flow and returns the provider URL to send the
-// browser to. linkUserID is the signed-in user linking p, or 0.
-func (s *Server) startFlow(ctx context.Context, p *oidc.Provider, redirectTo, challenge string, linkUserID int64) (string, error) {
+// browser to. link is the signed-in caller linking p (its user and
+// session), or nil for a sign-in.
+func (s *Server) startFlow(ctx context.Context, p *oidc.Provider, redirectTo, challenge string, link *token.Principal) (string, error) {
 	if !s.redirectAllowed(redirectTo) {
 		return "", errBadRedirect
 	}
 	state, nonce, verifier := oidc.Random(secretBytes), oidc.Random(secretBytes), oidc.Random(secretBytes)
-	err := s.store.CreateOAuthFlow(ctx, db.OAuthFlow{
+	f := db.OAuthFlow{
 		StateHash: db.HashToken(state), Provider: p.Name(), Nonce: nonce, Verifier: verifier,
-		CodeChallenge: challenge, RedirectTo: redirectTo, LinkUserID: linkUserID, ExpiresAt: s.now().Add(flowTTL),
-	})
-	if err != nil {
+		CodeChallenge: challenge, RedirectTo: redirectTo, ExpiresAt: s.now().Add(flowTTL),
+	}
+	if link != nil {
+		f.LinkUserID, f.LinkSessionID = link.UserID, link.SessionID
+	}
+	if err := s.store.CreateOAuthFlow(ctx, f); err != nil {
 		return "", err
 	}
 	return p.AuthCodeURL(state, nonce, verifier), nil
@@ -86,7 +91,7 @@ func (s *Server) OauthAuthorize(ctx context.Context, req oapi.OauthAuthorizeRequ
 	if err != nil {
 		return nil, err
 	}
-	to, err := s.startFlow(ctx, p, req.Params.RedirectTo, req.Params.CodeChallenge, 0)
+	to, err := s.startFlow(ctx, p, req.Params.RedirectTo, req.Params.CodeChallenge, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -95,12 +100,15 @@ func (s *Server) OauthAuthorize(ctx context.Context, req oapi.OauthAuthorizeRequ
 
 // LinkIdentity starts linking a provider to the signed-in user. The app
 // sends the browser to the URL: a navigation cannot carry a bearer header.
+// The link is bound to the caller's session: it is made only if that
+// session is still there when the app redeems the code (OauthToken).
 func (s *Server) LinkIdentity(ctx context.Context, req oapi.LinkIdentityRequestObject) (oapi.LinkIdentityResponseObject, error) {
 	p, err := s.provider(req.Ref)
 	if err != nil {
 		return nil, err
 	}
-	to, err := s.startFlow(ctx, p, req.Body.RedirectTo, req.Body.CodeChallenge, mustPrincipal(ctx).UserID)
+	caller := mustPrincipal(ctx)
+	to, err := s.startFlow(ctx, p, req.Body.RedirectTo, req.Body.CodeChallenge, &caller)
 	if errors.Is(err, errBadRedirect) {
 		return nil, &Error{Status: http.StatusBadRequest, Field: "/redirect_to", Detail: errBadRedirect.Detail}
 	}
@@ -173,7 +181,7 @@ func (s *Server) OauthCallback(ctx context.Context, req oapi.OauthCallbackReques
 		// Linked only when the app redeems the code with its verifier
 		// (OauthToken): a victim lured through someone else's link URL
 		// brings the code to their own app, which cannot redeem it.
-		grant.UserID, grant.Link = flow.LinkUserID, &user
+		grant.UserID, grant.Link, grant.LinkSessionID = flow.LinkUserID, &user, flow.LinkSessionID
 		err = s.store.CreateOAuthCode(ctx, grant)
 	} else {
 		_, result, err = s.store.SignInWithProvider(ctx, user, grant, s.now(), func(tx *sql.Tx, u db.User) error {
@@ -227,12 +235,17 @@ func (s *Server) OauthToken(ctx context.Context, req oapi.OauthTokenRequestObjec
 		return nil, errBadCode
 	}
 	if grant.Link != nil {
-		err := s.store.LinkIdentity(ctx, grant.UserID, *grant.Link, s.now())
+		err := s.store.LinkIdentity(ctx, grant.UserID, grant.LinkSessionID, *grant.Link, s.now())
 		switch {
 		case errors.Is(err, db.ErrIdentityTaken):
 			s.metrics.signIn(grant.Provider, "identity_taken")
 			return nil, errIdentityTaken
 		case errors.Is(err, db.ErrNoUser): // the account was deleted meanwhile
+			return nil, errBadCode
+		case errors.Is(err, db.ErrNoSession):
+			// The session that started the link has ended since (a logout,
+			// or a password reset that took the account from a squatter
+			// after this code was spent): the code is as good as voided.
 			return nil, errBadCode
 		case err != nil:
 			return nil, err

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -51,6 +52,12 @@ type seen struct {
 
 func newOAuthAPI(t *testing.T) *oauthAPI {
 	t.Helper()
+	return newOAuthAPIWith(t, nil)
+}
+
+// newOAuthAPIWith is newOAuthAPI whose Server's dependencies deps adjusts.
+func newOAuthAPIWith(t *testing.T, deps func(*Deps)) *oauthAPI {
+	t.Helper()
 	p := oidctest.Start(t, oidc.CallbackURL(keelURL, "corp"))
 	p.AllowRedirect(oidc.CallbackURL(keelURL, "other"))
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
@@ -63,7 +70,7 @@ func newOAuthAPI(t *testing.T) *oauthAPI {
 		t.Fatal(err)
 	}
 	a := &oauthAPI{
-		testAPI: newTestAPIWithProviders(t, ps, func(c *Config) { c.RedirectURLs = []string{appURL} }),
+		testAPI: newTestAPIWithProviders(t, ps, deps, func(c *Config) { c.RedirectURLs = []string{appURL} }),
 		p:       p,
 		seen:    &seen{},
 	}
@@ -724,6 +731,83 @@ func TestOAuthPreAccountHijackingHeldAccess(t *testing.T) {
 			t.Errorf("the victim's identities after the reset %+v, want none", ids)
 		}
 	})
+}
+
+// takeThen is a Store whose TakeOAuthCode runs then, once, after the code is
+// taken (its transaction committed) and before the handler goes on: a
+// test's way to slip a request in between the two transactions of POST
+// /oauth/token, spending the code and linking its identity.
+type takeThen struct {
+	db.Store
+	then *atomic.Pointer[func()]
+}
+
+func (s takeThen) TakeOAuthCode(ctx context.Context, hash string, now time.Time) (db.OAuthCode, error) {
+	c, err := s.Store.TakeOAuthCode(ctx, hash, now)
+	if f := s.then.Swap(nil); f != nil {
+		(*f)()
+	}
+	return c, err
+}
+
+// TestOAuthPreAccountHijackingLinkRace: the squatter of
+// TestOAuthPreAccountHijacking, still signed in, links a provider account
+// of its own from the profile, and the victim's password reset commits
+// just after POST /oauth/token has spent the link's code and before it
+// links. The reset drops the untrusted identity and ends the squatter's
+// session, but cannot void a code already spent; with no untrusted identity
+// left, the link would be trusted, a way back in that the reset does not
+// take. The link is bound to the session that started it, which the reset
+// ended: the token request is the 400 of a spent code, nothing is linked, no
+// session starts, and the squatter's provider account does not sign in to
+// the victim's account.
+func TestOAuthPreAccountHijackingLinkRace(t *testing.T) {
+	t.Parallel()
+	then := &atomic.Pointer[func()]{}
+	a := newOAuthAPIWith(t, func(d *Deps) { d.Store = takeThen{Store: d.Store, then: then} })
+	a.startJobs()
+	const email = "victim@example.com"
+	a.user("mallory", email, false)
+	squat := a.mustSignIn("mallory")
+	victimID := a.profile(squat.Token).ID
+	a.user("mallory-own", "mallory@evil.example", true)
+	c := newApp()
+	code := a.code(a.link(squat.Token, "other", "mallory-own", c))
+	a.status(a.do("POST", "/password/forgot", jsonBody("email", email)), http.StatusAccepted, "forgot")
+	reset := a.waitEmail(email, "Reset", 0)
+
+	ran := false
+	resetNow := func() {
+		ran = true
+		a.status(a.do("POST", "/password/reset", jsonBody("token", reset, "new_password", "victims-password")), http.StatusNoContent, "reset")
+	}
+	then.Store(&resetNow)
+	p := problemOf(t, a.status(a.exchange(code, c.verifier), http.StatusBadRequest, "the squatter's link code, spent before the reset"))
+	if !ran {
+		t.Fatal("the reset did not run between the code's take and the link")
+	}
+	if p.Errors == nil || (*p.Errors)[0].Field != "/code" {
+		t.Errorf("problem %+v: want the answer to a bad code, naming /code", p)
+	}
+	if n := a.sessionCount(victimID); n != 0 {
+		t.Errorf("the victim's account has %d sessions after the reset and the refused link, want none", n)
+	}
+	if got := a.profileStatus(squat.Token); got != http.StatusUnauthorized {
+		t.Errorf("the squatter's session after the reset: %d, want 401", got)
+	}
+	if ids := a.identities(a.mustLogin(email, "victims-password")); len(ids) != 0 {
+		t.Errorf("the victim's identities %+v, want none: the squatter's link refused", ids)
+	}
+	// The squatter's provider account is nobody's: signing in with it makes
+	// an account of its own, not the victim's.
+	c = newApp()
+	own := decode[oapi.Token](t, a.status(a.exchange(a.code(a.signIn("other", "mallory-own", c)), c.verifier), http.StatusOK, "token"))
+	if u := a.profile(own.Token); u.ID == victimID || u.Email != "mallory@evil.example" {
+		t.Errorf("the squatter's provider account signs in to %d (%s), want its own new account", u.ID, u.Email)
+	}
+	if m := a.signIns("other"); m["linked"] != 0 {
+		t.Errorf("keel_oidc_signins_total %v, want linked 0", m)
+	}
 }
 
 // TestOAuthPreAccountHijackingVerifyEmail: the squatter of

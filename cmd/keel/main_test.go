@@ -185,7 +185,7 @@ func TestCommands(t *testing.T) {
 		{args: []string{"version"}, want: "keel "},
 		{args: []string{"openapi"}, want: "openapi: 3.0"},
 		{args: []string{"migrate", "status"}, err: "no such file"},
-		{args: []string{"migrate"}, want: "schema version 7"},
+		{args: []string{"migrate"}, want: "schema version 8"},
 		{args: []string{"migrate", "status"}, want: "applied  keel  00002 00002_users_email_lookup.sql"},
 		{args: []string{"migrate", "down"}, err: "usage: keel migrate"},
 		{args: []string{"serve", "now"}, err: "no arguments"},
@@ -288,11 +288,11 @@ func TestMigrateCommandsPostgres(t *testing.T) {
 		t.Errorf("status of an empty database:\n%s", before)
 	}
 	out, err := command(dbURL, "migrate")
-	if err != nil || !strings.Contains(out, "schema version 6") {
+	if err != nil || !strings.Contains(out, "schema version 7") {
 		t.Fatalf("migrate: %v\n%s", err, out)
 	}
 	after := status()
-	if strings.Contains("\n"+after, "\npending ") || !strings.Contains(after, "applied  keel  00006") || !strings.Contains(after, "applied  river") {
+	if strings.Contains("\n"+after, "\npending ") || !strings.Contains(after, "applied  keel  00007") || !strings.Contains(after, "applied  river") {
 		t.Errorf("status after migrate:\n%s", after)
 	}
 	if u, _ := url.Parse(dbURL); u.User != nil {

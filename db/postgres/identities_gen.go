@@ -22,7 +22,9 @@ func (d *DB) CreateOAuthFlow(ctx context.Context, f db.OAuthFlow) error {
 	return d.write.CreateOAuthFlow(ctx, gen.CreateOAuthFlowParams{
 		StateHash: f.StateHash, Provider: f.Provider, Nonce: f.Nonce, Verifier: f.Verifier,
 		CodeChallenge: f.CodeChallenge, RedirectTo: f.RedirectTo,
-		LinkUserID: sql.NullInt64{Int64: f.LinkUserID, Valid: f.LinkUserID != 0}, ExpiresAt: db.Millis(f.ExpiresAt),
+		LinkUserID:    sql.NullInt64{Int64: f.LinkUserID, Valid: f.LinkUserID != 0},
+		LinkSessionID: sql.NullString{String: f.LinkSessionID, Valid: f.LinkSessionID != ""},
+		ExpiresAt:     db.Millis(f.ExpiresAt),
 	})
 }
 
@@ -39,7 +41,7 @@ func (d *DB) TakeOAuthFlow(ctx context.Context, stateHash string, now time.Time)
 	return db.OAuthFlow{
 		StateHash: stateHash, Provider: row.Provider, Nonce: row.Nonce, Verifier: row.Verifier,
 		CodeChallenge: row.CodeChallenge, RedirectTo: row.RedirectTo, LinkUserID: row.LinkUserID.Int64,
-		ExpiresAt: db.Millis(row.ExpiresAt),
+		LinkSessionID: row.LinkSessionID.String, ExpiresAt: db.Millis(row.ExpiresAt),
 	}, nil
 }
 
@@ -52,7 +54,8 @@ func createCode(ctx context.Context, q *gen.Queries, code db.OAuthCode, userID i
 	return q.CreateOAuthCode(ctx, gen.CreateOAuthCodeParams{
 		Hash: code.Hash, UserID: userID, Provider: code.Provider, CodeChallenge: code.CodeChallenge,
 		LinkSubject: link.Subject, LinkEmail: link.Email, LinkEmailVerified: link.EmailVerified,
-		ExpiresAt: db.Millis(code.ExpiresAt),
+		LinkSessionID: sql.NullString{String: code.LinkSessionID, Valid: code.LinkSessionID != ""},
+		ExpiresAt:     db.Millis(code.ExpiresAt),
 	})
 }
 
@@ -182,7 +185,7 @@ func signIn(ctx context.Context, tx *sql.Tx, q *gen.Queries, p db.ProviderUser, 
 // (a double click) can both miss it; the loser's insert then fails on the
 // unique index, and it looks again (once), finding the winner's: its own
 // user's, which is no error, or another's.
-func (d *DB) LinkIdentity(ctx context.Context, userID int64, p db.ProviderUser, now time.Time) error {
+func (d *DB) LinkIdentity(ctx context.Context, userID int64, sessionID string, p db.ProviderUser, now time.Time) error {
 	for attempt := 0; ; attempt++ {
 		lostRace := false
 		err := d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
@@ -193,6 +196,20 @@ func (d *DB) LinkIdentity(ctx context.Context, userID int64, p db.ProviderUser, 
 			n, err := q.LockUser(ctx, userID)
 			if err := oneRow(n, err, db.ErrNoUser); err != nil {
 				return err
+			}
+			// Then the session that asked for the link, which must still
+			// be there. The code was spent in a transaction of its own
+			// (TakeOAuthCode), so the owner's reset may have committed
+			// since: it dropped the untrusted identities and ended every
+			// session, the squatter's with them, but the count below would
+			// find none left and link the squatter's identity trusted, a
+			// way back in that survives the reset. The reset does all that
+			// in the transaction that updates the user's row, so under the
+			// lock taken above either it committed first (the session is
+			// gone: the link is refused) or it waits for this link to
+			// commit, untrusted, and drops it.
+			if _, err := q.GetSessionUser(ctx, gen.GetSessionUserParams{SessionID: sessionID, UserID: userID}); err != nil {
+				return translate(err, db.ErrNoSession)
 			}
 			owner, err := q.GetIdentityUser(ctx, gen.GetIdentityUserParams{Provider: p.Provider, Subject: p.Subject})
 			switch {
@@ -231,7 +248,7 @@ func (d *DB) TakeOAuthCode(ctx context.Context, hash string, now time.Time) (db.
 		return db.OAuthCode{}, db.ErrNoToken
 	}
 	c := db.OAuthCode{Hash: hash, UserID: row.UserID, Provider: row.Provider, CodeChallenge: row.CodeChallenge,
-		ExpiresAt: db.Millis(row.ExpiresAt)}
+		LinkSessionID: row.LinkSessionID.String, ExpiresAt: db.Millis(row.ExpiresAt)}
 	if row.LinkSubject != "" {
 		c.Link = &db.ProviderUser{Provider: row.Provider, Subject: row.LinkSubject, Email: row.LinkEmail, EmailVerified: row.LinkEmailVerified}
 	}

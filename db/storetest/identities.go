@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,11 +43,20 @@ func signIn(t *testing.T, s db.Store, p db.ProviderUser, h string) (db.User, str
 	return u, how
 }
 
-// link links p to userID at at, or fails the test.
+// linkSessions numbers the sessions link signs in with.
+var linkSessions atomic.Int64
+
+// link links p to userID at at, from a session of the user's made for it
+// and ended after (so that it leaves the user's sessions as they were), or
+// fails the test.
 func link(t *testing.T, s db.Store, userID int64, p db.ProviderUser, at time.Time) {
 	t.Helper()
-	if err := s.LinkIdentity(t.Context(), userID, p, at); err != nil {
+	sess := addSession(t, s, userID, fmt.Sprint("linking-", linkSessions.Add(1)), at)
+	if err := s.LinkIdentity(t.Context(), userID, sess.ID, p, at); err != nil {
 		t.Fatalf("LinkIdentity(%d, %s/%s): %v", userID, p.Provider, p.Subject, err)
+	}
+	if err := s.EndSession(t.Context(), sess.ID); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -134,7 +144,7 @@ func oauthFlows(t *testing.T, s db.Store) {
 		{StateHash: "sign-in", Provider: "google", Nonce: "n1", Verifier: "v1", CodeChallenge: "c1",
 			RedirectTo: "https://app.example.com/cb", ExpiresAt: when.Add(10 * time.Minute)},
 		{StateHash: "link", Provider: "github", Nonce: "n2", Verifier: "v2", CodeChallenge: "c2",
-			RedirectTo: "myapp://cb", LinkUserID: ada.ID, ExpiresAt: when.Add(10 * time.Minute)},
+			RedirectTo: "myapp://cb", LinkUserID: ada.ID, LinkSessionID: "adas-session", ExpiresAt: when.Add(10 * time.Minute)},
 		{StateHash: "live for a millisecond more", Provider: "idp", Nonce: "n3", Verifier: "v3", CodeChallenge: "c3",
 			RedirectTo: "https://app.example.com/", ExpiresAt: now.Add(time.Millisecond)},
 	} {
@@ -809,7 +819,8 @@ func concurrentFirstSignIns(t *testing.T, s db.Store) {
 
 // linkIdentity: a signed-in user links a provider user, again harmlessly,
 // trusted (a password reset keeps it); one linked to someone else is
-// ErrIdentityTaken and a gone user ErrNoUser.
+// ErrIdentityTaken, a gone user ErrNoUser, and a session that has ended (or
+// is another user's) ErrNoSession: a link is bound to the session that asked.
 func linkIdentity(t *testing.T, s db.Store) {
 	ctx := t.Context()
 	ada := mustCreate(t, s, "ada@example.com") // unverified: linking does not need it
@@ -843,21 +854,33 @@ func linkIdentity(t *testing.T, s db.Store) {
 		}
 	})
 
+	addSession(t, s, bob.ID, "bobs-session", now)
+	carol := mustCreate(t, s, "carol@example.com")
+	addSession(t, s, carol.ID, "carols-session", now)
+	if err := s.DeleteSession(ctx, carol.ID, "carols-session"); err != nil { // a logout
+		t.Fatal(err)
+	}
+	// The last created, deleted: SQLite would give its id to the next user.
 	gone := mustCreate(t, s, "gone@example.com")
+	addSession(t, s, gone.ID, "gones-session", now)
 	if err := s.DeleteUser(ctx, gone.ID); err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct {
-		name   string
-		userID int64
-		p      db.ProviderUser
-		want   error
+		name      string
+		userID    int64
+		sessionID string
+		p         db.ProviderUser
+		want      error
 	}{
-		{"another user's identity", bob.ID, p, db.ErrIdentityTaken},
-		{"a deleted user", gone.ID, idp("fresh", "fresh@example.com", true), db.ErrNoUser},
+		{"another user's identity", bob.ID, "bobs-session", p, db.ErrIdentityTaken},
+		{"a deleted user", gone.ID, "gones-session", idp("fresh", "fresh@example.com", true), db.ErrNoUser},
+		{"a session that has ended", carol.ID, "carols-session", idp("carols", "carol@idp.example.com", true), db.ErrNoSession},
+		{"another user's session", carol.ID, "bobs-session", idp("carols", "carol@idp.example.com", true), db.ErrNoSession},
+		{"no session", carol.ID, "", idp("carols", "carol@idp.example.com", true), db.ErrNoSession},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := s.LinkIdentity(ctx, tt.userID, tt.p, now); !errors.Is(err, tt.want) {
+			if err := s.LinkIdentity(ctx, tt.userID, tt.sessionID, tt.p, now); !errors.Is(err, tt.want) {
 				t.Errorf("LinkIdentity: %v, want %v", err, tt.want)
 			}
 			if ids := subjects(t, s, tt.userID); len(ids) != 0 {
@@ -868,9 +891,58 @@ func linkIdentity(t *testing.T, s db.Store) {
 	if ids := subjects(t, s, ada.ID); !equal(ids, []string{"sub"}) {
 		t.Errorf("ada's identities = %q, want [sub] still", ids)
 	}
-	// The deleted user's would-be identity is nobody's: it signs up afresh.
-	if u, how := signIn(t, s, idp("fresh", "fresh@example.com", true), "c-fresh"); how != db.SignInNewUser {
-		t.Errorf("signing in with it = %+v, %q; want a new user", u, how)
+	// The deleted user's would-be identity is nobody's, and so is the one
+	// refused for an ended session: each signs up afresh.
+	for _, p := range []db.ProviderUser{idp("fresh", "fresh@example.com", true), idp("carols", "carol@idp.example.com", true)} {
+		if u, how := signIn(t, s, p, "c-"+p.Subject); how != db.SignInNewUser || u.ID == carol.ID {
+			t.Errorf("signing in with %s = %+v, %q; want a new user", p.Subject, u, how)
+		}
+	}
+}
+
+// linkAfterReset: the race a link's session closes. The squatter, signed
+// in to the account it squatted, spends its link code (TakeOAuthCode, a
+// transaction of its own); the owner's reset then commits (the untrusted
+// identities go, every session ends, and the spent code is beyond voiding);
+// only then does the link run. With no untrusted identity left to count, it
+// would link the squatter's identity trusted: a way back in that survives
+// the reset. The squatter's session has ended, so it is ErrNoSession and
+// links nothing. The same after a verification of the address.
+func linkAfterReset(t *testing.T, s db.Store) {
+	for _, tt := range []struct {
+		name  string
+		prove func(t *testing.T, s db.Store, userID int64, h string)
+	}{
+		{"a password reset", reset},
+		{"a verification of the address", verifyAddress},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			name := strings.ReplaceAll(tt.name, " ", "-")
+			victim := squat(t, s, name, name+"@example.com") // signed in: session "<name>-session"
+			own := idp(name+"-own", name+"@evil.example.com", true)
+			c := code(name + "-link")
+			c.Link, c.LinkSessionID = &own, name+"-session"
+			createCode(t, s, victim.ID, c)
+			grant, err := s.TakeOAuthCode(ctx, c.Hash, now)
+			if err != nil || grant.Link == nil || grant.LinkSessionID != name+"-session" {
+				t.Fatalf("TakeOAuthCode = %+v, %v; want the link code of session %s-session", grant, err, name)
+			}
+
+			tt.prove(t, s, victim.ID, name+"-proof")
+
+			if err := s.LinkIdentity(ctx, grant.UserID, grant.LinkSessionID, *grant.Link, now); !errors.Is(err, db.ErrNoSession) {
+				t.Errorf("LinkIdentity after the proof: %v, want db.ErrNoSession", err)
+			}
+			if ids := subjects(t, s, victim.ID); len(ids) != 0 {
+				t.Errorf("identities = %q, want none: the squatter's link refused", ids)
+			}
+			// The squatter's provider account is nobody's: it signs up
+			// afresh, and not into the victim's account.
+			if u, how := signIn(t, s, own, name+"-own-code"); how != db.SignInNewUser || u.ID == victim.ID {
+				t.Errorf("signing in with the squatter's own account = %+v, %q; want a new user, not user %d", u, how, victim.ID)
+			}
+		})
 	}
 }
 
@@ -891,7 +963,8 @@ func oauthCodes(t *testing.T, s db.Store) {
 	signInCode := db.OAuthCode{Hash: "good", Provider: "google", CodeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
 		ExpiresAt: when.Add(time.Minute)}
 	linkCode := func(h string, p db.ProviderUser) db.OAuthCode {
-		return db.OAuthCode{Hash: h, Provider: p.Provider, CodeChallenge: "challenge-" + h, Link: &p, ExpiresAt: when.Add(time.Minute)}
+		return db.OAuthCode{Hash: h, Provider: p.Provider, CodeChallenge: "challenge-" + h, Link: &p,
+			LinkSessionID: "adas-session-" + h, ExpiresAt: when.Add(time.Minute)}
 	}
 	for _, c := range []db.OAuthCode{
 		signInCode,
@@ -1218,8 +1291,12 @@ func concurrentLinks(t *testing.T, s db.Store) {
 		{"many users", idp("contested", "x@example.com", true), func(i int) int64 { return owners[i].ID }, 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			sessions := make([]string, racers)
+			for i := range racers {
+				sessions[i] = addSession(t, s, tt.userID(i), fmt.Sprint(tt.p.Subject, "-session-", i), now).ID
+			}
 			errs := race(t, func(ctx context.Context, i int) error {
-				return s.LinkIdentity(ctx, tt.userID(i), tt.p, now)
+				return s.LinkIdentity(ctx, tt.userID(i), sessions[i], tt.p, now)
 			})
 			var ok int
 			var owner int64

@@ -66,6 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) db.Store) {
 		{"DeleteUser takes identities, link flows and codes along", deleteUserOAuth},
 		{"an identity that created its account unverified is untrusted: a reset drops it", newUserTrust},
 		{"a profile link is untrusted while the account has an untrusted identity", linkTrust},
+		{"a link whose session ended with a reset or a verification links nothing", linkAfterReset},
 		{"ResetPassword voids the user's codes and link flows, not another's", resetGrants},
 		{"VerifyEmail drops untrusted identities with the sessions, codes and link flows", verifyEmailTrust},
 		{"a link by email drops untrusted identities with the sessions, codes and link flows", linkByEmailTrust},

@@ -1,22 +1,24 @@
 -- name: CreateOAuthFlow :exec
-INSERT INTO oauth_flows (state_hash, provider, nonce, verifier, code_challenge, redirect_to, link_user_id, expires_at)
+INSERT INTO oauth_flows (state_hash, provider, nonce, verifier, code_challenge, redirect_to, link_user_id, link_session_id, expires_at)
 VALUES (sqlc.arg(state_hash), sqlc.arg(provider), sqlc.arg(nonce), sqlc.arg(verifier), sqlc.arg(code_challenge),
-        sqlc.arg(redirect_to), sqlc.narg(link_user_id), sqlc.arg(expires_at));
+        sqlc.arg(redirect_to), sqlc.narg(link_user_id), sqlc.narg(link_session_id), sqlc.arg(expires_at));
 
 -- name: TakeOAuthFlow :one
 -- Deleting is what makes a flow one-use: of two callbacks with one state,
 -- only one gets the row back.
 DELETE FROM oauth_flows WHERE state_hash = sqlc.arg(state_hash)
-RETURNING provider, nonce, verifier, code_challenge, redirect_to, link_user_id, expires_at;
+RETURNING provider, nonce, verifier, code_challenge, redirect_to, link_user_id, link_session_id, expires_at;
 
 -- name: CreateOAuthCode :exec
-INSERT INTO oauth_codes (hash, user_id, provider, code_challenge, link_subject, link_email, link_email_verified, expires_at)
+INSERT INTO oauth_codes (hash, user_id, provider, code_challenge, link_subject, link_email, link_email_verified,
+                         link_session_id, expires_at)
 VALUES (sqlc.arg(hash), sqlc.arg(user_id), sqlc.arg(provider), sqlc.arg(code_challenge),
-        sqlc.arg(link_subject), sqlc.arg(link_email), sqlc.arg(link_email_verified), sqlc.arg(expires_at));
+        sqlc.arg(link_subject), sqlc.arg(link_email), sqlc.arg(link_email_verified),
+        sqlc.narg(link_session_id), sqlc.arg(expires_at));
 
 -- name: TakeOAuthCode :one
 DELETE FROM oauth_codes WHERE hash = sqlc.arg(hash)
-RETURNING user_id, provider, code_challenge, link_subject, link_email, link_email_verified, expires_at;
+RETURNING user_id, provider, code_challenge, link_subject, link_email, link_email_verified, link_session_id, expires_at;
 
 -- name: GetIdentityUser :one
 SELECT user_id FROM identities WHERE provider = sqlc.arg(provider) AND subject = sqlc.arg(subject);

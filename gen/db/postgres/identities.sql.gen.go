@@ -70,9 +70,11 @@ func (q *Queries) CreateIdentity(ctx context.Context, arg CreateIdentityParams) 
 }
 
 const createOAuthCode = `-- name: CreateOAuthCode :exec
-INSERT INTO oauth_codes (hash, user_id, provider, code_challenge, link_subject, link_email, link_email_verified, expires_at)
+INSERT INTO oauth_codes (hash, user_id, provider, code_challenge, link_subject, link_email, link_email_verified,
+                         link_session_id, expires_at)
 VALUES ($1, $2, $3, $4,
-        $5, $6, $7, $8)
+        $5, $6, $7,
+        $8, $9)
 `
 
 type CreateOAuthCodeParams struct {
@@ -83,6 +85,7 @@ type CreateOAuthCodeParams struct {
 	LinkSubject       string
 	LinkEmail         string
 	LinkEmailVerified bool
+	LinkSessionID     sql.NullString
 	ExpiresAt         time.Time
 }
 
@@ -95,15 +98,16 @@ func (q *Queries) CreateOAuthCode(ctx context.Context, arg CreateOAuthCodeParams
 		arg.LinkSubject,
 		arg.LinkEmail,
 		arg.LinkEmailVerified,
+		arg.LinkSessionID,
 		arg.ExpiresAt,
 	)
 	return err
 }
 
 const createOAuthFlow = `-- name: CreateOAuthFlow :exec
-INSERT INTO oauth_flows (state_hash, provider, nonce, verifier, code_challenge, redirect_to, link_user_id, expires_at)
+INSERT INTO oauth_flows (state_hash, provider, nonce, verifier, code_challenge, redirect_to, link_user_id, link_session_id, expires_at)
 VALUES ($1, $2, $3, $4, $5,
-        $6, $7, $8)
+        $6, $7, $8, $9)
 `
 
 type CreateOAuthFlowParams struct {
@@ -114,6 +118,7 @@ type CreateOAuthFlowParams struct {
 	CodeChallenge string
 	RedirectTo    string
 	LinkUserID    sql.NullInt64
+	LinkSessionID sql.NullString
 	ExpiresAt     time.Time
 }
 
@@ -126,6 +131,7 @@ func (q *Queries) CreateOAuthFlow(ctx context.Context, arg CreateOAuthFlowParams
 		arg.CodeChallenge,
 		arg.RedirectTo,
 		arg.LinkUserID,
+		arg.LinkSessionID,
 		arg.ExpiresAt,
 	)
 	return err
@@ -302,7 +308,7 @@ func (q *Queries) LockUser(ctx context.Context, id int64) (int64, error) {
 
 const takeOAuthCode = `-- name: TakeOAuthCode :one
 DELETE FROM oauth_codes WHERE hash = $1
-RETURNING user_id, provider, code_challenge, link_subject, link_email, link_email_verified, expires_at
+RETURNING user_id, provider, code_challenge, link_subject, link_email, link_email_verified, link_session_id, expires_at
 `
 
 type TakeOAuthCodeRow struct {
@@ -312,6 +318,7 @@ type TakeOAuthCodeRow struct {
 	LinkSubject       string
 	LinkEmail         string
 	LinkEmailVerified bool
+	LinkSessionID     sql.NullString
 	ExpiresAt         time.Time
 }
 
@@ -325,6 +332,7 @@ func (q *Queries) TakeOAuthCode(ctx context.Context, hash string) (TakeOAuthCode
 		&i.LinkSubject,
 		&i.LinkEmail,
 		&i.LinkEmailVerified,
+		&i.LinkSessionID,
 		&i.ExpiresAt,
 	)
 	return i, err
@@ -332,7 +340,7 @@ func (q *Queries) TakeOAuthCode(ctx context.Context, hash string) (TakeOAuthCode
 
 const takeOAuthFlow = `-- name: TakeOAuthFlow :one
 DELETE FROM oauth_flows WHERE state_hash = $1
-RETURNING provider, nonce, verifier, code_challenge, redirect_to, link_user_id, expires_at
+RETURNING provider, nonce, verifier, code_challenge, redirect_to, link_user_id, link_session_id, expires_at
 `
 
 type TakeOAuthFlowRow struct {
@@ -342,6 +350,7 @@ type TakeOAuthFlowRow struct {
 	CodeChallenge string
 	RedirectTo    string
 	LinkUserID    sql.NullInt64
+	LinkSessionID sql.NullString
 	ExpiresAt     time.Time
 }
 
@@ -357,6 +366,7 @@ func (q *Queries) TakeOAuthFlow(ctx context.Context, stateHash string) (TakeOAut
 		&i.CodeChallenge,
 		&i.RedirectTo,
 		&i.LinkUserID,
+		&i.LinkSessionID,
 		&i.ExpiresAt,
 	)
 	return i, err

@@ -49,6 +49,7 @@ type OauthCode struct {
 	LinkEmail         string
 	LinkEmailVerified bool
 	ExpiresAt         time.Time
+	LinkSessionID     sql.NullString
 }
 
 type OauthFlow struct {
@@ -60,6 +61,7 @@ type OauthFlow struct {
 	RedirectTo    string
 	LinkUserID    sql.NullInt64
 	ExpiresAt     time.Time
+	LinkSessionID sql.NullString
 }
 
 type OneTimeToken struct {
