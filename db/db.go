@@ -87,7 +87,7 @@ type OAuthFlow struct {
 	RedirectTo    string
 	LinkUserID    int64 // the signed-in user linking a provider; 0 for a sign-in
 	// LinkSessionID is the session of the signed-in user linking a
-	// provider ("" for a sign-in): the link is bound to it (LinkIdentity).
+	// provider ("" for a sign-in): the link is bound to it (RedeemOAuthCode).
 	LinkSessionID string
 	ExpiresAt     time.Time
 }
@@ -102,7 +102,7 @@ type OAuthCode struct {
 	// Link, for a link flow's code, is the identity to link to UserID once
 	// the app redeems the code with its verifier (nil for a sign-in), and
 	// LinkSessionID the session of UserID's that started the link flow: the
-	// link is refused once that session has ended (LinkIdentity).
+	// link is refused once that session has ended (RedeemOAuthCode).
 	Link          *ProviderUser
 	LinkSessionID string
 	ExpiresAt     time.Time
@@ -284,8 +284,21 @@ type Store interface {
 	// error.
 	LinkIdentity(ctx context.Context, userID int64, sessionID string, p ProviderUser, now time.Time) error
 	// TakeOAuthCode spends the code with hash, or returns ErrNoToken
-	// (unknown, used, or expired at now).
+	// (unknown, used, or expired at now). It starts no session and links
+	// nothing: the app's code is redeemed with RedeemOAuthCode.
 	TakeOAuthCode(ctx context.Context, hash string, now time.Time) (OAuthCode, error)
+	// RedeemOAuthCode redeems the code with hash, whose stored challenge
+	// must equal challenge (the S256 of the app's verifier), for the
+	// session sess (its UserID is the code's), in one transaction under the
+	// user's row lock: for a link flow's code, it links the identity first
+	// as LinkIdentity does. So a password reset or a verification of the
+	// address either commits first, voiding the code, or waits, and then
+	// drops the link and ends the session like any other. ErrNoToken when
+	// the code is unknown, used or expired at now, or challenge is not its
+	// own (which spends it all the same); after that check, ErrNoUser,
+	// ErrNoSession or ErrIdentityTaken (with the code) as LinkIdentity,
+	// which spend the code and link and start nothing. It returns the code.
+	RedeemOAuthCode(ctx context.Context, hash, challenge string, sess Session, now time.Time) (OAuthCode, error)
 	// ListIdentities returns the user's identities, oldest first.
 	ListIdentities(ctx context.Context, userID int64) ([]Identity, error)
 	// DeleteIdentity unlinks the user's identity id: ErrNoIdentity when it is

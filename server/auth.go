@@ -74,18 +74,27 @@ const (
 // (checkAssurance) until POST /mfa/verify raises it to aal2; a passkey with
 // user verification is two factors in one, and starts at aal2.
 func (s *Server) startSession(ctx context.Context, userID int64, aal, amr string) (oapi.Token, error) {
+	sess, refresh := s.newSession(ctx, aal, amr)
+	sess.UserID = userID
+	if err := s.store.CreateSession(ctx, sess); err != nil {
+		return oapi.Token{}, err
+	}
+	return s.tokenPair(sess, refresh)
+}
+
+// newSession is a session to store (startSession's, or the one
+// OauthToken's redemption stores), without its UserID, and its first
+// refresh token.
+func (s *Server) newSession(ctx context.Context, aal, amr string) (db.Session, string) {
 	now := s.now()
 	sess := db.Session{
-		ID: token.NewSessionID(), UserID: userID, CreatedAt: now, LastUsedAt: now,
+		ID: token.NewSessionID(), CreatedAt: now, LastUsedAt: now,
 		UserAgent: userAgent(ctx), Generation: 1, RotatedAt: now, RefreshExpiresAt: now.Add(s.cfg.RefreshTTL),
 		AAL: aal, AMR: amr,
 	}
 	refresh := s.tokens.Refresh(sess.ID, 1)
 	sess.RefreshHash = db.HashToken(refresh)
-	if err := s.store.CreateSession(ctx, sess); err != nil {
-		return oapi.Token{}, err
-	}
-	return s.tokenPair(sess, refresh)
+	return sess, refresh
 }
 
 // RefreshToken rotates the session's refresh token (see token.Issuer.Refresh

@@ -10,7 +10,6 @@ package server
 
 import (
 	"context"
-	"crypto/subtle"
 	"database/sql"
 	"errors"
 	"log/slog"
@@ -220,39 +219,36 @@ func withQuery(to string, q url.Values) string {
 
 // OauthToken redeems the callback's code, with the verifier of the app's
 // challenge, for a token pair: a session like a password login's. A link
-// flow's code links its identity here, once the verifier has matched.
+// flow's code links its identity here, once the verifier has matched. The
+// code, the link and the session are one transaction (RedeemOAuthCode): a
+// password reset that takes the account from a squatter either voids the
+// code first or ends the session it started.
 func (s *Server) OauthToken(ctx context.Context, req oapi.OauthTokenRequestObject) (oapi.OauthTokenResponseObject, error) {
-	grant, err := s.store.TakeOAuthCode(ctx, db.HashToken(req.Body.Code), s.now())
-	if errors.Is(err, db.ErrNoToken) {
+	sess, refresh := s.newSession(ctx, db.AAL1, amrProvider)
+	// A wrong verifier (someone else's app, or a code intercepted on the
+	// way) spends the code all the same: it cannot retry.
+	grant, err := s.store.RedeemOAuthCode(ctx, db.HashToken(req.Body.Code), oidc.S256(req.Body.CodeVerifier), sess, s.now())
+	switch {
+	case errors.Is(err, db.ErrNoToken):
 		return nil, errBadCode
-	}
-	if err != nil {
+	case errors.Is(err, db.ErrIdentityTaken):
+		s.metrics.signIn(grant.Provider, "identity_taken")
+		return nil, errIdentityTaken
+	case errors.Is(err, db.ErrNoUser): // the account was deleted meanwhile
+		return nil, errBadCode
+	case errors.Is(err, db.ErrNoSession):
+		// The session that started the link has ended since (a logout, or
+		// a password reset that took the account from a squatter): the
+		// code is as good as voided.
+		return nil, errBadCode
+	case err != nil:
 		return nil, err
 	}
-	// The code is spent either way: a wrong verifier (someone else's app,
-	// or a code intercepted on the way) cannot retry it.
-	if subtle.ConstantTimeCompare([]byte(oidc.S256(req.Body.CodeVerifier)), []byte(grant.CodeChallenge)) != 1 {
-		return nil, errBadCode
-	}
 	if grant.Link != nil {
-		err := s.store.LinkIdentity(ctx, grant.UserID, grant.LinkSessionID, *grant.Link, s.now())
-		switch {
-		case errors.Is(err, db.ErrIdentityTaken):
-			s.metrics.signIn(grant.Provider, "identity_taken")
-			return nil, errIdentityTaken
-		case errors.Is(err, db.ErrNoUser): // the account was deleted meanwhile
-			return nil, errBadCode
-		case errors.Is(err, db.ErrNoSession):
-			// The session that started the link has ended since (a logout,
-			// or a password reset that took the account from a squatter
-			// after this code was spent): the code is as good as voided.
-			return nil, errBadCode
-		case err != nil:
-			return nil, err
-		}
 		s.metrics.signIn(grant.Provider, "linked")
 	}
-	tok, err := s.startSession(ctx, grant.UserID, db.AAL1, amrProvider)
+	sess.UserID = grant.UserID
+	tok, err := s.tokenPair(sess, refresh)
 	if err != nil {
 		return nil, err
 	}

@@ -733,80 +733,177 @@ func TestOAuthPreAccountHijackingHeldAccess(t *testing.T) {
 	})
 }
 
-// takeThen is a Store whose TakeOAuthCode runs then, once, after the code is
-// taken (its transaction committed) and before the handler goes on: a
-// test's way to slip a request in between the two transactions of POST
-// /oauth/token, spending the code and linking its identity.
-type takeThen struct {
+// redeemAround is a Store whose RedeemOAuthCode runs before, once, just
+// before the redemption, and after, once, after its transaction (it may
+// have committed) and before the handler goes on: a test's way to order a
+// request against POST /oauth/token's redemption deterministically.
+type redeemAround struct {
 	db.Store
-	then *atomic.Pointer[func()]
+	before, after *atomic.Pointer[func()]
 }
 
-func (s takeThen) TakeOAuthCode(ctx context.Context, hash string, now time.Time) (db.OAuthCode, error) {
-	c, err := s.Store.TakeOAuthCode(ctx, hash, now)
-	if f := s.then.Swap(nil); f != nil {
+func (s redeemAround) RedeemOAuthCode(ctx context.Context, hash, challenge string, sess db.Session, now time.Time) (db.OAuthCode, error) {
+	if f := s.before.Swap(nil); f != nil {
+		(*f)()
+	}
+	c, err := s.Store.RedeemOAuthCode(ctx, hash, challenge, sess, now)
+	if f := s.after.Swap(nil); f != nil {
 		(*f)()
 	}
 	return c, err
 }
 
-// TestOAuthPreAccountHijackingLinkRace: the squatter of
-// TestOAuthPreAccountHijacking, still signed in, links a provider account
-// of its own from the profile, and the victim's password reset commits
-// just after POST /oauth/token has spent the link's code and before it
-// links. The reset drops the untrusted identity and ends the squatter's
-// session, but cannot void a code already spent; with no untrusted identity
-// left, the link would be trusted, a way back in that the reset does not
-// take. The link is bound to the session that started it, which the reset
-// ended: the token request is the 400 of a spent code, nothing is linked, no
-// session starts, and the squatter's provider account does not sign in to
-// the victim's account.
-func TestOAuthPreAccountHijackingLinkRace(t *testing.T) {
-	t.Parallel()
-	then := &atomic.Pointer[func()]{}
-	a := newOAuthAPIWith(t, func(d *Deps) { d.Store = takeThen{Store: d.Store, then: then} })
+// hijackRace sets up the squatter of TestOAuthPreAccountHijacking, signed
+// in to the victim's account through its untrusted identity "mallory", and
+// a reset link mailed to the victim. resetAt(first) orders the victim's
+// reset just before POST /oauth/token's redemption (first) or just after
+// it, and reports whether it ran.
+func hijackRace(t *testing.T) (a *oauthAPI, squat oapi.Token, victimID int64, resetAt func(first bool) *bool) {
+	before, after := &atomic.Pointer[func()]{}, &atomic.Pointer[func()]{}
+	a = newOAuthAPIWith(t, func(d *Deps) { d.Store = redeemAround{Store: d.Store, before: before, after: after} })
 	a.startJobs()
 	const email = "victim@example.com"
 	a.user("mallory", email, false)
-	squat := a.mustSignIn("mallory")
-	victimID := a.profile(squat.Token).ID
-	a.user("mallory-own", "mallory@evil.example", true)
-	c := newApp()
-	code := a.code(a.link(squat.Token, "other", "mallory-own", c))
+	squat = a.mustSignIn("mallory")
+	victimID = a.profile(squat.Token).ID
 	a.status(a.do("POST", "/password/forgot", jsonBody("email", email)), http.StatusAccepted, "forgot")
 	reset := a.waitEmail(email, "Reset", 0)
+	return a, squat, victimID, func(first bool) *bool {
+		ran := new(bool)
+		f := func() {
+			*ran = true
+			a.status(a.do("POST", "/password/reset", jsonBody("token", reset, "new_password", "victims-password")), http.StatusNoContent, "reset")
+		}
+		if first {
+			before.Store(&f)
+		} else {
+			after.Store(&f)
+		}
+		return ran
+	}
+}
 
-	ran := false
-	resetNow := func() {
-		ran = true
-		a.status(a.do("POST", "/password/reset", jsonBody("token", reset, "new_password", "victims-password")), http.StatusNoContent, "reset")
+// badCodeOrEnded checks the answer to a code redeemed around the victim's
+// reset: the 400 of a bad code, naming /code, or, when the redemption
+// committed first, a token pair whose session the reset has ended.
+func badCodeOrEnded(a *oauthAPI, rec *httptest.ResponseRecorder) {
+	a.t.Helper()
+	if rec.Code == http.StatusOK {
+		tok := decode[oapi.Token](a.t, rec)
+		if got := a.profileStatus(tok.Token); got != http.StatusUnauthorized {
+			a.t.Errorf("the session the redemption started, after the reset: %d, want 401", got)
+		}
+		return
 	}
-	then.Store(&resetNow)
-	p := problemOf(t, a.status(a.exchange(code, c.verifier), http.StatusBadRequest, "the squatter's link code, spent before the reset"))
-	if !ran {
-		t.Fatal("the reset did not run between the code's take and the link")
-	}
+	p := problemOf(a.t, a.status(rec, http.StatusBadRequest, "the squatter's code"))
 	if p.Errors == nil || (*p.Errors)[0].Field != "/code" {
-		t.Errorf("problem %+v: want the answer to a bad code, naming /code", p)
+		a.t.Errorf("problem %+v: want the answer to a bad code, naming /code", p)
 	}
-	if n := a.sessionCount(victimID); n != 0 {
-		t.Errorf("the victim's account has %d sessions after the reset and the refused link, want none", n)
+}
+
+// TestOAuthPreAccountHijackingSignInRace: the squatter of
+// TestOAuthPreAccountHijacking redeems a sign-in code of its untrusted
+// identity as the victim's password reset commits. The code and the
+// session it starts are one transaction under the account's row lock, so
+// either the reset commits first and voids the code (the 400 of a bad
+// code), or the redemption commits first and the reset ends its session
+// with the others: either way no session of the squatter's is left in the
+// victim's account. With the session made in a transaction after the
+// code's, a reset in between would leave the squatter a fresh one.
+func TestOAuthPreAccountHijackingSignInRace(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name        string
+		resetFirst  bool
+		wantStatus  int
+		wantSession string
+	}{
+		{"the reset commits just before the redemption", true, http.StatusBadRequest, "none started"},
+		{"the reset commits just after the redemption", false, http.StatusOK, "ended"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			a, squat, victimID, resetAt := hijackRace(t)
+			c := newApp()
+			code := a.code(a.signIn("corp", "mallory", c))
+			ran := resetAt(tt.resetFirst)
+			rec := a.exchange(code, c.verifier)
+			if !*ran {
+				t.Fatal("the reset did not run around the redemption")
+			}
+			if rec.Code != tt.wantStatus {
+				t.Errorf("POST /oauth/token: %d, want %d", rec.Code, tt.wantStatus)
+			}
+			badCodeOrEnded(a, rec)
+			if n := a.sessionCount(victimID); n != 0 {
+				t.Errorf("the victim's account has %d sessions after the reset, want none (the squatter's %s)", n, tt.wantSession)
+			}
+			if got := a.profileStatus(squat.Token); got != http.StatusUnauthorized {
+				t.Errorf("the squatter's first session after the reset: %d, want 401", got)
+			}
+			if ids := a.identities(a.mustLogin("victim@example.com", "victims-password")); len(ids) != 0 {
+				t.Errorf("the victim's identities %+v, want none", ids)
+			}
+		})
 	}
-	if got := a.profileStatus(squat.Token); got != http.StatusUnauthorized {
-		t.Errorf("the squatter's session after the reset: %d, want 401", got)
-	}
-	if ids := a.identities(a.mustLogin(email, "victims-password")); len(ids) != 0 {
-		t.Errorf("the victim's identities %+v, want none: the squatter's link refused", ids)
-	}
-	// The squatter's provider account is nobody's: signing in with it makes
-	// an account of its own, not the victim's.
-	c = newApp()
-	own := decode[oapi.Token](t, a.status(a.exchange(a.code(a.signIn("other", "mallory-own", c)), c.verifier), http.StatusOK, "token"))
-	if u := a.profile(own.Token); u.ID == victimID || u.Email != "mallory@evil.example" {
-		t.Errorf("the squatter's provider account signs in to %d (%s), want its own new account", u.ID, u.Email)
-	}
-	if m := a.signIns("other"); m["linked"] != 0 {
-		t.Errorf("keel_oidc_signins_total %v, want linked 0", m)
+}
+
+// TestOAuthPreAccountHijackingLinkRace: the squatter of
+// TestOAuthPreAccountHijacking, still signed in, links a provider account
+// of its own from the profile, and the victim's password reset commits
+// just before or just after POST /oauth/token redeems the link's code. The
+// code, the link and the session are one transaction under the account's
+// row lock: a reset first voids the code (the 400 of a bad code: nothing is
+// linked, no session starts); a redemption first links the identity
+// untrusted (the account still had an untrusted identity), and the reset
+// drops it and ends the session the redemption started. Either way the
+// squatter's provider account does not sign in to the victim's account.
+func TestOAuthPreAccountHijackingLinkRace(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name       string
+		resetFirst bool
+		wantStatus int
+		wantLinked int
+	}{
+		{"the reset commits just before the redemption", true, http.StatusBadRequest, 0},
+		{"the reset commits just after the redemption", false, http.StatusOK, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			a, squat, victimID, resetAt := hijackRace(t)
+			a.user("mallory-own", "mallory@evil.example", true)
+			c := newApp()
+			code := a.code(a.link(squat.Token, "other", "mallory-own", c))
+			ran := resetAt(tt.resetFirst)
+			rec := a.exchange(code, c.verifier)
+			if !*ran {
+				t.Fatal("the reset did not run around the redemption")
+			}
+			if rec.Code != tt.wantStatus {
+				t.Errorf("POST /oauth/token: %d, want %d", rec.Code, tt.wantStatus)
+			}
+			badCodeOrEnded(a, rec)
+			if n := a.sessionCount(victimID); n != 0 {
+				t.Errorf("the victim's account has %d sessions after the reset, want none", n)
+			}
+			if got := a.profileStatus(squat.Token); got != http.StatusUnauthorized {
+				t.Errorf("the squatter's session after the reset: %d, want 401", got)
+			}
+			if ids := a.identities(a.mustLogin("victim@example.com", "victims-password")); len(ids) != 0 {
+				t.Errorf("the victim's identities %+v, want none: the squatter's link refused or dropped", ids)
+			}
+			// The squatter's provider account is nobody's: signing in with
+			// it makes an account of its own, not the victim's.
+			c = newApp()
+			own := decode[oapi.Token](t, a.status(a.exchange(a.code(a.signIn("other", "mallory-own", c)), c.verifier), http.StatusOK, "token"))
+			if u := a.profile(own.Token); u.ID == victimID || u.Email != "mallory@evil.example" {
+				t.Errorf("the squatter's provider account signs in to %d (%s), want its own new account", u.ID, u.Email)
+			}
+			if m := a.signIns("other"); m["linked"] != tt.wantLinked {
+				t.Errorf("keel_oidc_signins_total %v, want linked %d", m, tt.wantLinked)
+			}
+		})
 	}
 }
 

@@ -7,6 +7,7 @@ package sqlite
 
 import (
 	"context"
+	"crypto/subtle"
 	"database/sql"
 	"errors"
 	"time"
@@ -195,39 +196,7 @@ func (d *DB) LinkIdentity(ctx context.Context, userID int64, sessionID string, p
 			if err := oneRow(n, err, db.ErrNoUser); err != nil {
 				return err
 			}
-			// Then the session that asked for the link, which must still
-			// be there. The code was spent in a transaction of its own
-			// (TakeOAuthCode), so the owner's reset may have committed
-			// since: it dropped the untrusted identities and ended every
-			// session, the squatter's with them, but the count below would
-			// find none left and link the squatter's identity trusted, a
-			// way back in that survives the reset. The reset does all that
-			// in the transaction that updates the user's row, so under the
-			// lock taken above either it committed first (the session is
-			// gone: the link is refused) or it waits for this link to
-			// commit, untrusted, and drops it.
-			if _, err := q.GetSessionUser(ctx, gen.GetSessionUserParams{SessionID: sessionID, UserID: userID}); err != nil {
-				return translate(err, db.ErrNoSession)
-			}
-			owner, err := q.GetIdentityUser(ctx, gen.GetIdentityUserParams{Provider: p.Provider, Subject: p.Subject})
-			switch {
-			case err == nil && owner != userID:
-				return db.ErrIdentityTaken
-			case err == nil: // linked already: nothing to add
-				return nil
-			case !errors.Is(err, sql.ErrNoRows):
-				return err
-			}
-			// Trusted when the signed-in user owns the account for sure:
-			// not while it still has an untrusted identity, whose holder
-			// may be the one linking (a squatter making itself a way back
-			// that would survive the owner's password reset).
-			untrusted, err := q.CountUntrustedIdentities(ctx, userID)
-			if err != nil {
-				return err
-			}
-			err = createIdentity(ctx, q, userID, p, untrusted == 0, now)
-			lostRace = errors.Is(err, db.ErrIdentityTaken)
+			lostRace, err = linkIdentity(ctx, q, userID, sessionID, p, now)
 			return err
 		})
 		if !lostRace || attempt == 1 {
@@ -236,21 +205,148 @@ func (d *DB) LinkIdentity(ctx context.Context, userID int64, sessionID string, p
 	}
 }
 
+// linkIdentity links p to userID, whose row the caller's transaction q has
+// locked, at the request of the user's session sessionID (LinkIdentity's
+// rules); lostRace says that its insert lost to another link of p that
+// committed meanwhile, so that the caller may look again.
+func linkIdentity(ctx context.Context, q *gen.Queries, userID int64, sessionID string, p db.ProviderUser, now time.Time) (lostRace bool, err error) {
+	// The session that asked for the link must still be there. The owner's
+	// reset may have committed since the link flow began: it dropped the
+	// untrusted identities and ended every session, the squatter's with
+	// them, but the count below would find none left and link the
+	// squatter's identity trusted, a way back in that survives the reset.
+	// The reset does all that in the transaction that updates the user's
+	// row, so under the caller's lock either it committed first (the
+	// session is gone: the link is refused) or it waits for this link to
+	// commit, untrusted, and drops it.
+	if _, err := q.GetSessionUser(ctx, gen.GetSessionUserParams{SessionID: sessionID, UserID: userID}); err != nil {
+		return false, translate(err, db.ErrNoSession)
+	}
+	owner, err := q.GetIdentityUser(ctx, gen.GetIdentityUserParams{Provider: p.Provider, Subject: p.Subject})
+	switch {
+	case err == nil && owner != userID:
+		return false, db.ErrIdentityTaken
+	case err == nil: // linked already: nothing to add
+		return false, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return false, err
+	}
+	// Trusted when the signed-in user owns the account for sure: not while
+	// it still has an untrusted identity, whose holder may be the one
+	// linking (a squatter making itself a way back that would survive the
+	// owner's password reset).
+	untrusted, err := q.CountUntrustedIdentities(ctx, userID)
+	if err != nil {
+		return false, err
+	}
+	err = createIdentity(ctx, q, userID, p, untrusted == 0, now)
+	return errors.Is(err, db.ErrIdentityTaken), err
+}
+
 // TakeOAuthCode implements db.Store.
 func (d *DB) TakeOAuthCode(ctx context.Context, hash string, now time.Time) (db.OAuthCode, error) {
 	row, err := d.write.TakeOAuthCode(ctx, hash)
 	if err != nil {
 		return db.OAuthCode{}, translate(err, db.ErrNoToken)
 	}
-	if !now.Before(row.ExpiresAt) {
-		return db.OAuthCode{}, db.ErrNoToken
+	if err := expired(row.ExpiresAt, now); err != nil {
+		return db.OAuthCode{}, err
 	}
+	return toOAuthCode(hash, row), nil
+}
+
+// expired is db.ErrNoToken when a code expiring at expiresAt is no longer
+// good at now.
+func expired(expiresAt, now time.Time) error {
+	if !now.Before(expiresAt) {
+		return db.ErrNoToken
+	}
+	return nil
+}
+
+// toOAuthCode is the code with hash that row holds.
+func toOAuthCode(hash string, row gen.TakeOAuthCodeRow) db.OAuthCode {
 	c := db.OAuthCode{Hash: hash, UserID: row.UserID, Provider: row.Provider, CodeChallenge: row.CodeChallenge,
 		LinkSessionID: row.LinkSessionID.String, ExpiresAt: db.Millis(row.ExpiresAt)}
 	if row.LinkSubject != "" {
 		c.Link = &db.ProviderUser{Provider: row.Provider, Subject: row.LinkSubject, Email: row.LinkEmail, EmailVerified: row.LinkEmailVerified}
 	}
-	return c, nil
+	return c
+}
+
+// RedeemOAuthCode implements db.Store. The code, the link and the session
+// are one transaction, under the user's row lock, taken before the code (in
+// the order of a password reset, which updates the user's row and then
+// voids the codes): a reset or a verification of the address that proves
+// it either commits first, and the code is gone (ErrNoToken), or waits for
+// the redemption to commit and then drops its link and ends its session
+// like any other. With the code taken in a transaction of its own, a reset
+// committing before the session was made would leave the squatter a fresh
+// session in the account it had lost.
+//
+// A code that passed its check and then failed (the link's session ended,
+// its identity another's, or the database's error) rolls everything back,
+// the code's deletion with it, and is then deleted in a second small
+// transaction: a code that failed redemption is never retried. (A deleted
+// user's codes went with it, by the foreign key.)
+// Deleting it in a first transaction of its own instead would take the one
+// transaction away again. Two links of one provider user at once can both
+// miss it; the loser's insert fails on the unique index, and it redeems
+// again (once), the code being back after the rollback.
+func (d *DB) RedeemOAuthCode(ctx context.Context, hash, challenge string, sess db.Session, now time.Time) (db.OAuthCode, error) {
+	for attempt := 0; ; attempt++ {
+		var c db.OAuthCode
+		var refused error // the code's check failed: its deletion commits, nothing else happens
+		taken, lostRace := false, false
+		err := d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
+			userID, err := q.GetOAuthCodeUser(ctx, hash)
+			if err != nil {
+				return translate(err, db.ErrNoToken)
+			}
+			n, err := q.LockUser(ctx, userID)
+			if err := oneRow(n, err, db.ErrNoUser); err != nil {
+				return err
+			}
+			// Gone now when a reset voided it while this waited for the lock.
+			row, err := q.TakeOAuthCode(ctx, hash)
+			if err != nil {
+				return translate(err, db.ErrNoToken)
+			}
+			c = toOAuthCode(hash, row)
+			if refused = expired(row.ExpiresAt, now); refused != nil {
+				return nil
+			}
+			// A wrong verifier (someone else's app, or a code intercepted
+			// on the way) spends the code all the same: it cannot retry.
+			if subtle.ConstantTimeCompare([]byte(challenge), []byte(row.CodeChallenge)) != 1 {
+				refused = db.ErrNoToken
+				return nil
+			}
+			taken = true
+			if c.Link != nil {
+				if lostRace, err = linkIdentity(ctx, q, userID, c.LinkSessionID, *c.Link, now); err != nil {
+					return err
+				}
+			}
+			sess.UserID = userID
+			return createSession(ctx, q, sess)
+		})
+		switch {
+		case err == nil && refused != nil:
+			return db.OAuthCode{}, refused
+		case err == nil:
+			return c, nil
+		case lostRace && attempt == 0:
+			continue
+		case taken:
+			// Spent even when the client has gone (a cancelled context).
+			if derr := d.write.DeleteOAuthCode(context.WithoutCancel(ctx), hash); derr != nil {
+				return c, errors.Join(err, derr)
+			}
+			return c, err
+		}
+		return db.OAuthCode{}, err
+	}
 }
 
 // ListIdentities implements db.Store.

@@ -900,47 +900,263 @@ func linkIdentity(t *testing.T, s db.Store) {
 	}
 }
 
-// linkAfterReset: the race a link's session closes. The squatter, signed
-// in to the account it squatted, spends its link code (TakeOAuthCode, a
-// transaction of its own); the owner's reset then commits (the untrusted
-// identities go, every session ends, and the spent code is beyond voiding);
-// only then does the link run. With no untrusted identity left to count, it
-// would link the squatter's identity trusted: a way back in that survives
-// the reset. The squatter's session has ended, so it is ErrNoSession and
-// links nothing. The same after a verification of the address.
-func linkAfterReset(t *testing.T, s db.Store) {
-	for _, tt := range []struct {
+// redeemSessions numbers the sessions redemptions start.
+var redeemSessions atomic.Int64
+
+// newSession is a session for RedeemOAuthCode to store (it fills in the
+// user), with a fresh id.
+func newSession() db.Session {
+	return db.Session{ID: fmt.Sprint("redeemed-", redeemSessions.Add(1)), CreatedAt: now, LastUsedAt: now, UserAgent: "test",
+		Generation: 1, RefreshHash: "h1", RotatedAt: now, RefreshExpiresAt: now.Add(time.Hour)}
+}
+
+// redeemAroundProof: the race the one transaction of RedeemOAuthCode
+// closes. The squatter, signed in to the account it squatted through an
+// untrusted identity, holds a code: a sign-in code of that identity, or a
+// link code of a provider account of its own, from its session. The
+// owner's reset (or verification of the address) commits just before or
+// just after the redemption. Before: the code is void (ErrNoToken), no
+// session starts and nothing is linked. After: the redemption's session
+// and link are the reset's to end and drop. Either way no session and no
+// identity of the squatter's is left in the account. (With the session
+// made in a transaction after the code's, a reset committing in between
+// would leave the squatter a fresh session.)
+func redeemAroundProof(t *testing.T, s db.Store) {
+	for _, proof := range []struct {
 		name  string
 		prove func(t *testing.T, s db.Store, userID int64, h string)
 	}{
 		{"a password reset", reset},
 		{"a verification of the address", verifyAddress},
 	} {
+		for _, kind := range []string{"sign-in", "link"} {
+			for _, proofFirst := range []bool{true, false} {
+				order := map[bool]string{true: "first", false: "after the redemption"}[proofFirst]
+				t.Run(fmt.Sprintf("%s code, %s %s", kind, proof.name, order), func(t *testing.T) {
+					ctx := t.Context()
+					name := strings.ReplaceAll(fmt.Sprintf("%s-%s-%t", kind, proof.name, proofFirst), " ", "-")
+					victim := squat(t, s, name, name+"@example.com") // signed in: session "<name>-session"
+					own := idp(name+"-own", name+"@evil.example.com", true)
+					c := code(name + "-held")
+					if kind == "link" {
+						c.Link, c.LinkSessionID = &own, name+"-session"
+					}
+					createCode(t, s, victim.ID, c)
+					sess := newSession()
+					if proofFirst {
+						proof.prove(t, s, victim.ID, name+"-proof")
+						if got, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, sess, now); !errors.Is(err, db.ErrNoToken) {
+							t.Errorf("RedeemOAuthCode after the proof = %+v, %v; want db.ErrNoToken: voided", got, err)
+						}
+					} else {
+						got, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, sess, now)
+						if err != nil || got.UserID != victim.ID {
+							t.Fatalf("RedeemOAuthCode = %+v, %v; want the code of user %d", got, err, victim.ID)
+						}
+						if ids := sessionIDs(t, s, victim.ID); !slices.Contains(ids, sess.ID) {
+							t.Errorf("sessions after the redemption = %q, want %s among them", ids, sess.ID)
+						}
+						proof.prove(t, s, victim.ID, name+"-proof")
+					}
+					if ids := sessionIDs(t, s, victim.ID); len(ids) != 0 {
+						t.Errorf("sessions after the proof = %q, want none", ids)
+					}
+					if ids := subjects(t, s, victim.ID); len(ids) != 0 {
+						t.Errorf("identities = %q, want none: the squatter's dropped or never linked", ids)
+					}
+					// The squatter's provider account is nobody's: it signs
+					// up afresh, and not into the victim's account.
+					if u, how := signIn(t, s, own, name+"-own-code"); how != db.SignInNewUser || u.ID == victim.ID {
+						t.Errorf("signing in with the squatter's own account = %+v, %q; want a new user, not user %d", u, how, victim.ID)
+					}
+				})
+			}
+		}
+	}
+}
+
+// redeemOAuthCode: a code redeems once, with its challenge, before it
+// expires, for a session of its user (and, a link flow's, its identity
+// linked). A wrong challenge spends it; so does a refusal after the check
+// (the link's session ended, its identity another's), which starts no
+// session and links nothing.
+func redeemOAuthCode(t *testing.T, s db.Store) {
+	ctx := t.Context()
+	ada := mustCreate(t, s, "ada@example.com")
+	bob := mustCreate(t, s, "bob@example.com")
+	addSession(t, s, ada.ID, "adas-session", now)
+	link(t, s, bob.ID, idp("bobs", "bob@idp.example.com", true), now)
+
+	t.Run("a sign-in code", func(t *testing.T) {
+		c := code("sign-in")
+		createCode(t, s, ada.ID, c)
+		sess := newSession()
+		want := c
+		want.UserID, want.ExpiresAt = ada.ID, db.Millis(c.ExpiresAt)
+		if got, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, sess, now); err != nil || !sameCode(got, want) {
+			t.Errorf("RedeemOAuthCode = %+v, %v; want %+v", got, err, want)
+		}
+		sess.UserID = ada.ID
+		if got, err := s.GetSession(ctx, sess.ID); err != nil || got.UserID != ada.ID || got.RefreshHash != sess.RefreshHash {
+			t.Errorf("GetSession(%s) = %+v, %v; want %+v", sess.ID, got, err, sess)
+		}
+		if got, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, newSession(), now); !errors.Is(err, db.ErrNoToken) {
+			t.Errorf("RedeemOAuthCode again = %+v, %v; want db.ErrNoToken", got, err)
+		}
+	})
+
+	t.Run("a link code", func(t *testing.T) {
+		p := idp("adas", "ada@idp.example.com", false)
+		c := code("link")
+		c.Link, c.LinkSessionID = &p, "adas-session"
+		createCode(t, s, ada.ID, c)
+		want := c
+		want.UserID, want.ExpiresAt = ada.ID, db.Millis(c.ExpiresAt)
+		sess := newSession()
+		before := sessionIDs(t, s, ada.ID)
+		if got, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, sess, now); err != nil || !sameCode(got, want) {
+			t.Errorf("RedeemOAuthCode = %+v (Link %+v), %v; want %+v (Link %+v)", got, got.Link, err, want, want.Link)
+		}
+		if ids := subjects(t, s, ada.ID); !equal(ids, []string{"adas"}) {
+			t.Errorf("identities = %q, want [adas]", ids)
+		}
+		if ids, want := sorted(sessionIDs(t, s, ada.ID)), sorted(append(before, sess.ID)); !equal(ids, want) {
+			t.Errorf("sessions = %q, want %q", ids, want)
+		}
+	})
+
+	t.Run("a wrong challenge spends the code", func(t *testing.T) {
+		c := code("wrong")
+		createCode(t, s, ada.ID, c)
+		before := sorted(sessionIDs(t, s, ada.ID))
+		if got, err := s.RedeemOAuthCode(ctx, c.Hash, "not-"+c.CodeChallenge, newSession(), now); !errors.Is(err, db.ErrNoToken) {
+			t.Errorf("RedeemOAuthCode with a wrong challenge = %+v, %v; want db.ErrNoToken", got, err)
+		}
+		if got, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, newSession(), now); !errors.Is(err, db.ErrNoToken) {
+			t.Errorf("RedeemOAuthCode then with the right one = %+v, %v; want db.ErrNoToken: spent", got, err)
+		}
+		if ids := sorted(sessionIDs(t, s, ada.ID)); !equal(ids, before) {
+			t.Errorf("sessions = %q, want %q: none started", ids, before)
+		}
+	})
+
+	for _, x := range []db.OAuthCode{
+		{Hash: "expired", ExpiresAt: now.Add(-time.Second)},
+		{Hash: "expiring at now", ExpiresAt: now},
+		{Hash: "live for a millisecond more", ExpiresAt: now.Add(time.Millisecond)},
+	} {
+		x.Provider, x.CodeChallenge = "idp", "challenge"
+		createCode(t, s, ada.ID, x)
+	}
+	if _, err := s.RedeemOAuthCode(ctx, "live for a millisecond more", "challenge", newSession(), now); err != nil {
+		t.Errorf("RedeemOAuthCode a millisecond before its expiry: %v", err)
+	}
+	for _, tt := range []struct{ name, hash string }{
+		{"unknown", "nope"},
+		{"expired", "expired"},
+		{"expired (at now exactly)", "expiring at now"},
+		{"expired, tried again", "expiring at now"},
+	} {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := t.Context()
-			name := strings.ReplaceAll(tt.name, " ", "-")
-			victim := squat(t, s, name, name+"@example.com") // signed in: session "<name>-session"
-			own := idp(name+"-own", name+"@evil.example.com", true)
-			c := code(name + "-link")
-			c.Link, c.LinkSessionID = &own, name+"-session"
-			createCode(t, s, victim.ID, c)
-			grant, err := s.TakeOAuthCode(ctx, c.Hash, now)
-			if err != nil || grant.Link == nil || grant.LinkSessionID != name+"-session" {
-				t.Fatalf("TakeOAuthCode = %+v, %v; want the link code of session %s-session", grant, err, name)
+			if c, err := s.RedeemOAuthCode(ctx, tt.hash, "challenge", newSession(), now); !errors.Is(err, db.ErrNoToken) {
+				t.Errorf("RedeemOAuthCode = %+v, %v; want db.ErrNoToken", c, err)
 			}
+		})
+	}
+	// An expired code is deleted: it is not there to prune.
+	if n, err := s.PruneAccounts(ctx, now); err != nil || n != 0 {
+		t.Errorf("PruneAccounts = %d, %v; want 0: the expired codes went with their redemption", n, err)
+	}
 
-			tt.prove(t, s, victim.ID, name+"-proof")
+	addSession(t, s, ada.ID, "ended", now)
+	if err := s.DeleteSession(ctx, ada.ID, "ended"); err != nil { // a logout
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name      string
+		sessionID string
+		p         db.ProviderUser
+		want      error
+	}{
+		{"another user's identity", "adas-session", idp("bobs", "bob@idp.example.com", true), db.ErrIdentityTaken},
+		{"a session that has ended", "ended", idp("fresh", "fresh@example.com", true), db.ErrNoSession},
+		{"another user's session", "bobs-session", idp("fresh", "fresh@example.com", true), db.ErrNoSession},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := strings.ReplaceAll(tt.name, " ", "-")
+			c := code(h)
+			c.Link, c.LinkSessionID = &tt.p, tt.sessionID
+			createCode(t, s, ada.ID, c)
+			beforeIDs, beforeSessions := subjects(t, s, ada.ID), sorted(sessionIDs(t, s, ada.ID))
+			got, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, newSession(), now)
+			if !errors.Is(err, tt.want) || got.Provider != c.Provider {
+				t.Errorf("RedeemOAuthCode = %+v, %v; want the code (its provider %s) and %v", got, err, c.Provider, tt.want)
+			}
+			if ids := subjects(t, s, ada.ID); !equal(ids, beforeIDs) {
+				t.Errorf("identities = %q, want %q: nothing linked", ids, beforeIDs)
+			}
+			if ids := sorted(sessionIDs(t, s, ada.ID)); !equal(ids, beforeSessions) {
+				t.Errorf("sessions = %q, want %q: none started", ids, beforeSessions)
+			}
+			if got, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, newSession(), now); !errors.Is(err, db.ErrNoToken) {
+				t.Errorf("RedeemOAuthCode again = %+v, %v; want db.ErrNoToken: spent", got, err)
+			}
+		})
+	}
+}
 
-			if err := s.LinkIdentity(ctx, grant.UserID, grant.LinkSessionID, *grant.Link, now); !errors.Is(err, db.ErrNoSession) {
-				t.Errorf("LinkIdentity after the proof: %v, want db.ErrNoSession", err)
+// concurrentLinkRedemptions: link codes of one provider user redeemed at
+// once (a double click): for one user all redeem, leaving one identity and
+// a session each; for different users exactly one does, the rest are
+// ErrIdentityTaken (after the store's retry) and start no session.
+func concurrentLinkRedemptions(t *testing.T, s db.Store) {
+	ada := mustCreate(t, s, "ada@example.com")
+	owners := make([]db.User, racers)
+	for i := range racers {
+		owners[i] = mustCreate(t, s, fmt.Sprintf("user%d@example.com", i))
+	}
+	for _, tt := range []struct {
+		name   string
+		p      db.ProviderUser
+		userID func(i int) int64
+		want   int // redemptions that succeed
+	}{
+		{"one user", idp("adas", "ada@example.com", true), func(int) int64 { return ada.ID }, racers},
+		{"many users", idp("contested", "x@example.com", true), func(i int) int64 { return owners[i].ID }, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			codes := make([]db.OAuthCode, racers)
+			for i := range racers {
+				c := code(fmt.Sprint(tt.p.Subject, "-code-", i))
+				c.Link = &tt.p
+				c.LinkSessionID = addSession(t, s, tt.userID(i), fmt.Sprint(tt.p.Subject, "-session-", i), now).ID
+				createCode(t, s, tt.userID(i), c)
+				codes[i] = c
 			}
-			if ids := subjects(t, s, victim.ID); len(ids) != 0 {
-				t.Errorf("identities = %q, want none: the squatter's link refused", ids)
+			errs := race(t, func(ctx context.Context, i int) error {
+				_, err := s.RedeemOAuthCode(ctx, codes[i].Hash, codes[i].CodeChallenge, newSession(), now)
+				return err
+			})
+			var ok int
+			var owner int64
+			for i, err := range errs {
+				switch {
+				case err == nil:
+					ok++
+					owner = tt.userID(i)
+				case errors.Is(err, db.ErrIdentityTaken) && tt.want == 1:
+					if n := len(sessionIDs(t, s, tt.userID(i))); n != 1 {
+						t.Errorf("user %d refused has %d sessions, want only the linking one", tt.userID(i), n)
+					}
+				default:
+					t.Errorf("RedeemOAuthCode %d: %v", i, err)
+				}
 			}
-			// The squatter's provider account is nobody's: it signs up
-			// afresh, and not into the victim's account.
-			if u, how := signIn(t, s, own, name+"-own-code"); how != db.SignInNewUser || u.ID == victim.ID {
-				t.Errorf("signing in with the squatter's own account = %+v, %q; want a new user, not user %d", u, how, victim.ID)
+			if ok != tt.want {
+				t.Errorf("%d of %d concurrent redemptions succeeded, want %d", ok, racers, tt.want)
+			}
+			if ids := subjects(t, s, owner); !equal(ids, []string{tt.p.Subject}) {
+				t.Errorf("identities of user %d = %q, want [%s]", owner, ids, tt.p.Subject)
 			}
 		})
 	}

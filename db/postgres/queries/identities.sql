@@ -20,6 +20,15 @@ VALUES (sqlc.arg(hash), sqlc.arg(user_id), sqlc.arg(provider), sqlc.arg(code_cha
 DELETE FROM oauth_codes WHERE hash = sqlc.arg(hash)
 RETURNING user_id, provider, code_challenge, link_subject, link_email, link_email_verified, link_session_id, expires_at;
 
+-- name: GetOAuthCodeUser :one
+-- The user a code is for, read before the user's row is locked and the
+-- code taken (RedeemOAuthCode): the row lock comes first, in the order a
+-- password reset takes them (the user's row, then the codes it voids).
+SELECT user_id FROM oauth_codes WHERE hash = sqlc.arg(hash);
+
+-- name: DeleteOAuthCode :exec
+DELETE FROM oauth_codes WHERE hash = sqlc.arg(hash);
+
 -- name: GetIdentityUser :one
 SELECT user_id FROM identities WHERE provider = sqlc.arg(provider) AND subject = sqlc.arg(subject);
 

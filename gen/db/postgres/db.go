@@ -96,6 +96,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.deleteIdentityStmt, err = db.PrepareContext(ctx, deleteIdentity); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteIdentity: %w", err)
 	}
+	if q.deleteOAuthCodeStmt, err = db.PrepareContext(ctx, deleteOAuthCode); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteOAuthCode: %w", err)
+	}
 	if q.deleteOneTimeTokensStmt, err = db.PrepareContext(ctx, deleteOneTimeTokens); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteOneTimeTokens: %w", err)
 	}
@@ -137,6 +140,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.getIdentityUserStmt, err = db.PrepareContext(ctx, getIdentityUser); err != nil {
 		return nil, fmt.Errorf("error preparing query GetIdentityUser: %w", err)
+	}
+	if q.getOAuthCodeUserStmt, err = db.PrepareContext(ctx, getOAuthCodeUser); err != nil {
+		return nil, fmt.Errorf("error preparing query GetOAuthCodeUser: %w", err)
 	}
 	if q.getPasskeyByCredentialIDStmt, err = db.PrepareContext(ctx, getPasskeyByCredentialID); err != nil {
 		return nil, fmt.Errorf("error preparing query GetPasskeyByCredentialID: %w", err)
@@ -350,6 +356,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing deleteIdentityStmt: %w", cerr)
 		}
 	}
+	if q.deleteOAuthCodeStmt != nil {
+		if cerr := q.deleteOAuthCodeStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteOAuthCodeStmt: %w", cerr)
+		}
+	}
 	if q.deleteOneTimeTokensStmt != nil {
 		if cerr := q.deleteOneTimeTokensStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deleteOneTimeTokensStmt: %w", cerr)
@@ -418,6 +429,11 @@ func (q *Queries) Close() error {
 	if q.getIdentityUserStmt != nil {
 		if cerr := q.getIdentityUserStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getIdentityUserStmt: %w", cerr)
+		}
+	}
+	if q.getOAuthCodeUserStmt != nil {
+		if cerr := q.getOAuthCodeUserStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getOAuthCodeUserStmt: %w", cerr)
 		}
 	}
 	if q.getPasskeyByCredentialIDStmt != nil {
@@ -628,6 +644,7 @@ type Queries struct {
 	deleteExpiredTokensStmt            *sql.Stmt
 	deleteFactorStmt                   *sql.Stmt
 	deleteIdentityStmt                 *sql.Stmt
+	deleteOAuthCodeStmt                *sql.Stmt
 	deleteOneTimeTokensStmt            *sql.Stmt
 	deletePasskeyStmt                  *sql.Stmt
 	deletePendingFactorsStmt           *sql.Stmt
@@ -642,6 +659,7 @@ type Queries struct {
 	getCredentialsStmt                 *sql.Stmt
 	getFactorStmt                      *sql.Stmt
 	getIdentityUserStmt                *sql.Stmt
+	getOAuthCodeUserStmt               *sql.Stmt
 	getPasskeyByCredentialIDStmt       *sql.Stmt
 	getSessionStmt                     *sql.Stmt
 	getSessionAccessStmt               *sql.Stmt
@@ -701,6 +719,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		deleteExpiredTokensStmt:            q.deleteExpiredTokensStmt,
 		deleteFactorStmt:                   q.deleteFactorStmt,
 		deleteIdentityStmt:                 q.deleteIdentityStmt,
+		deleteOAuthCodeStmt:                q.deleteOAuthCodeStmt,
 		deleteOneTimeTokensStmt:            q.deleteOneTimeTokensStmt,
 		deletePasskeyStmt:                  q.deletePasskeyStmt,
 		deletePendingFactorsStmt:           q.deletePendingFactorsStmt,
@@ -715,6 +734,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		getCredentialsStmt:                 q.getCredentialsStmt,
 		getFactorStmt:                      q.getFactorStmt,
 		getIdentityUserStmt:                q.getIdentityUserStmt,
+		getOAuthCodeUserStmt:               q.getOAuthCodeUserStmt,
 		getPasskeyByCredentialIDStmt:       q.getPasskeyByCredentialIDStmt,
 		getSessionStmt:                     q.getSessionStmt,
 		getSessionAccessStmt:               q.getSessionAccessStmt,

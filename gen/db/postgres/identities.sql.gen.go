@@ -178,6 +178,15 @@ func (q *Queries) DeleteIdentity(ctx context.Context, arg DeleteIdentityParams) 
 	return result.RowsAffected()
 }
 
+const deleteOAuthCode = `-- name: DeleteOAuthCode :exec
+DELETE FROM oauth_codes WHERE hash = $1
+`
+
+func (q *Queries) DeleteOAuthCode(ctx context.Context, hash string) error {
+	_, err := q.exec(ctx, q.deleteOAuthCodeStmt, deleteOAuthCode, hash)
+	return err
+}
+
 const deleteUntrustedIdentities = `-- name: DeleteUntrustedIdentities :execrows
 DELETE FROM identities WHERE user_id = $1 AND NOT trusted
 `
@@ -221,6 +230,20 @@ type GetIdentityUserParams struct {
 
 func (q *Queries) GetIdentityUser(ctx context.Context, arg GetIdentityUserParams) (int64, error) {
 	row := q.queryRow(ctx, q.getIdentityUserStmt, getIdentityUser, arg.Provider, arg.Subject)
+	var user_id int64
+	err := row.Scan(&user_id)
+	return user_id, err
+}
+
+const getOAuthCodeUser = `-- name: GetOAuthCodeUser :one
+SELECT user_id FROM oauth_codes WHERE hash = $1
+`
+
+// The user a code is for, read before the user's row is locked and the
+// code taken (RedeemOAuthCode): the row lock comes first, in the order a
+// password reset takes them (the user's row, then the codes it voids).
+func (q *Queries) GetOAuthCodeUser(ctx context.Context, hash string) (int64, error) {
+	row := q.queryRow(ctx, q.getOAuthCodeUserStmt, getOAuthCodeUser, hash)
 	var user_id int64
 	err := row.Scan(&user_id)
 	return user_id, err
