@@ -276,28 +276,21 @@ type Store interface {
 	SignInWithProvider(ctx context.Context, p ProviderUser, code OAuthCode, now time.Time, after func(*sql.Tx, User) error) (User, string, error)
 	// CreateOAuthCode stores a code (a link flow's, which carries Link).
 	CreateOAuthCode(ctx context.Context, c OAuthCode) error
-	// LinkIdentity links p to the user, at the request of the user's session
-	// sessionID, in one transaction: trusted unless the account still has an
-	// untrusted identity; ErrIdentityTaken when p is another user's, ErrNoUser
-	// when the user is gone, ErrNoSession when the session has ended (or is
-	// not the user's), which links nothing. Linking an identity again is no
-	// error.
-	LinkIdentity(ctx context.Context, userID int64, sessionID string, p ProviderUser, now time.Time) error
-	// TakeOAuthCode spends the code with hash, or returns ErrNoToken
-	// (unknown, used, or expired at now). It starts no session and links
-	// nothing: the app's code is redeemed with RedeemOAuthCode.
-	TakeOAuthCode(ctx context.Context, hash string, now time.Time) (OAuthCode, error)
 	// RedeemOAuthCode redeems the code with hash, whose stored challenge
 	// must equal challenge (the S256 of the app's verifier), for the
 	// session sess (its UserID is the code's), in one transaction under the
-	// user's row lock: for a link flow's code, it links the identity first
-	// as LinkIdentity does. So a password reset or a verification of the
-	// address either commits first, voiding the code, or waits, and then
-	// drops the link and ends the session like any other. ErrNoToken when
-	// the code is unknown, used or expired at now, or challenge is not its
-	// own (which spends it all the same); after that check, ErrNoUser,
-	// ErrNoSession or ErrIdentityTaken (with the code) as LinkIdentity,
-	// which spend the code and link and start nothing. It returns the code.
+	// user's row lock: for a link flow's code, it links the identity first.
+	// So a password reset or a verification of the address either commits
+	// first, voiding the code, or waits, and then drops the link and ends
+	// the session like any other. ErrNoToken when the code is unknown, used
+	// or expired at now, or challenge is not its own (which spends it all
+	// the same); ErrNoUser when its user is being deleted. A link is bound
+	// to the session that started its flow: ErrNoSession when that has
+	// ended, ErrIdentityTaken when the identity is another user's; either
+	// spends the code, links nothing, starts no session, and comes with the
+	// code. The identity is linked trusted unless the account still has an
+	// untrusted identity; linking one again is no error. It returns the
+	// code.
 	RedeemOAuthCode(ctx context.Context, hash, challenge string, sess Session, now time.Time) (OAuthCode, error)
 	// ListIdentities returns the user's identities, oldest first.
 	ListIdentities(ctx context.Context, userID int64) ([]Identity, error)

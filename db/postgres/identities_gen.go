@@ -182,35 +182,11 @@ func signIn(ctx context.Context, tx *sql.Tx, q *gen.Queries, p db.ProviderUser, 
 	return u, db.SignInNewUser, none, nil
 }
 
-// LinkIdentity implements db.Store. Two links of one provider user at once
-// (a double click) can both miss it; the loser's insert then fails on the
-// unique index, and it looks again (once), finding the winner's: its own
-// user's, which is no error, or another's.
-func (d *DB) LinkIdentity(ctx context.Context, userID int64, sessionID string, p db.ProviderUser, now time.Time) error {
-	for attempt := 0; ; attempt++ {
-		lostRace := false
-		err := d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
-			// The user's row lock first: a reset or a verification of the
-			// address (which update that row) then either commits before
-			// the untrusted identities are counted, or waits for the link,
-			// and drops it.
-			n, err := q.LockUser(ctx, userID)
-			if err := oneRow(n, err, db.ErrNoUser); err != nil {
-				return err
-			}
-			lostRace, err = linkIdentity(ctx, q, userID, sessionID, p, now)
-			return err
-		})
-		if !lostRace || attempt == 1 {
-			return err
-		}
-	}
-}
-
 // linkIdentity links p to userID, whose row the caller's transaction q has
-// locked, at the request of the user's session sessionID (LinkIdentity's
-// rules); lostRace says that its insert lost to another link of p that
-// committed meanwhile, so that the caller may look again.
+// locked, at the request of the user's session sessionID (the rules of
+// db.Store's RedeemOAuthCode); lostRace says that its insert lost to
+// another link of p that committed meanwhile, so that the caller may look
+// again.
 func linkIdentity(ctx context.Context, q *gen.Queries, userID int64, sessionID string, p db.ProviderUser, now time.Time) (lostRace bool, err error) {
 	// The session that asked for the link must still be there. The owner's
 	// reset may have committed since the link flow began: it dropped the
@@ -245,18 +221,6 @@ func linkIdentity(ctx context.Context, q *gen.Queries, userID int64, sessionID s
 	return errors.Is(err, db.ErrIdentityTaken), err
 }
 
-// TakeOAuthCode implements db.Store.
-func (d *DB) TakeOAuthCode(ctx context.Context, hash string, now time.Time) (db.OAuthCode, error) {
-	row, err := d.write.TakeOAuthCode(ctx, hash)
-	if err != nil {
-		return db.OAuthCode{}, translate(err, db.ErrNoToken)
-	}
-	if err := expired(row.ExpiresAt, now); err != nil {
-		return db.OAuthCode{}, err
-	}
-	return toOAuthCode(hash, row), nil
-}
-
 // expired is db.ErrNoToken when a code expiring at expiresAt is no longer
 // good at now.
 func expired(expiresAt, now time.Time) error {
@@ -289,10 +253,10 @@ func toOAuthCode(hash string, row gen.TakeOAuthCodeRow) db.OAuthCode {
 // A code that passed its check and then failed (the link's session ended,
 // its identity another's, or the database's error) rolls everything back,
 // the code's deletion with it, and is then deleted in a second small
-// transaction: a code that failed redemption is never retried. (A deleted
-// user's codes went with it, by the foreign key.)
-// Deleting it in a first transaction of its own instead would take the one
-// transaction away again. Two links of one provider user at once can both
+// transaction: a code that failed redemption is never retried. Deleting it
+// in a first transaction of its own instead would take the one transaction
+// away again. (A deleted user's codes went with it, by the foreign key.)
+// Two links of one provider user at once can both
 // miss it; the loser's insert fails on the unique index, and it redeems
 // again (once), the code being back after the rollback.
 func (d *DB) RedeemOAuthCode(ctx context.Context, hash, challenge string, sess db.Session, now time.Time) (db.OAuthCode, error) {

@@ -46,17 +46,25 @@ func signIn(t *testing.T, s db.Store, p db.ProviderUser, h string) (db.User, str
 // linkSessions numbers the sessions link signs in with.
 var linkSessions atomic.Int64
 
-// link links p to userID at at, from a session of the user's made for it
-// and ended after (so that it leaves the user's sessions as they were), or
-// fails the test.
+// link links p to userID at at, redeeming a link code from a session of
+// the user's made for it, and ends that session and the one the redemption
+// started (so that it leaves the user's sessions as they were), or fails
+// the test.
 func link(t *testing.T, s db.Store, userID int64, p db.ProviderUser, at time.Time) {
 	t.Helper()
-	sess := addSession(t, s, userID, fmt.Sprint("linking-", linkSessions.Add(1)), at)
-	if err := s.LinkIdentity(t.Context(), userID, sess.ID, p, at); err != nil {
-		t.Fatalf("LinkIdentity(%d, %s/%s): %v", userID, p.Provider, p.Subject, err)
+	n := linkSessions.Add(1)
+	linking := addSession(t, s, userID, fmt.Sprint("linking-", n), at)
+	c := db.OAuthCode{Hash: fmt.Sprint("link-code-", n), Provider: p.Provider, CodeChallenge: "challenge",
+		Link: &p, LinkSessionID: linking.ID, ExpiresAt: at.Add(time.Minute)}
+	createCode(t, s, userID, c)
+	sess := newSession()
+	if _, err := s.RedeemOAuthCode(t.Context(), c.Hash, c.CodeChallenge, sess, at); err != nil {
+		t.Fatalf("RedeemOAuthCode(%d, %s/%s): %v", userID, p.Provider, p.Subject, err)
 	}
-	if err := s.EndSession(t.Context(), sess.ID); err != nil {
-		t.Fatal(err)
+	for _, id := range []string{linking.ID, sess.ID} {
+		if err := s.EndSession(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -110,20 +118,36 @@ func subjects(t *testing.T, s db.Store, userID int64) []string {
 	return out
 }
 
-// takeCode checks that code h is stored for userID, spending it.
+// spend redeems code h (code's, of challenge "challenge-<h>") at now, and
+// ends the session it started, if any.
+func spend(t *testing.T, s db.Store, h string) (db.OAuthCode, error) {
+	t.Helper()
+	sess := newSession()
+	c, err := s.RedeemOAuthCode(t.Context(), h, "challenge-"+h, sess, now)
+	if err == nil {
+		if err := s.EndSession(t.Context(), sess.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c, err
+}
+
+// takeCode checks that code h is stored for userID, spending it. A link
+// code's redemption is refused after the check (no session asked for it:
+// ErrNoSession), which shows it was there.
 func takeCode(t *testing.T, s db.Store, h string, userID int64) {
 	t.Helper()
-	c, err := s.TakeOAuthCode(t.Context(), h, now)
-	if err != nil || c.UserID != userID {
-		t.Errorf("TakeOAuthCode(%s) = %+v, %v; want a code of user %d", h, c, err, userID)
+	c, err := spend(t, s, h)
+	if (err != nil && !errors.Is(err, db.ErrNoSession)) || c.UserID != userID {
+		t.Errorf("RedeemOAuthCode(%s) = %+v, %v; want a code of user %d", h, c, err, userID)
 	}
 }
 
 // noCode checks that code h was not stored.
 func noCode(t *testing.T, s db.Store, h string) {
 	t.Helper()
-	if c, err := s.TakeOAuthCode(t.Context(), h, now); !errors.Is(err, db.ErrNoToken) {
-		t.Errorf("TakeOAuthCode(%s) = %+v, %v; want db.ErrNoToken: no code stored", h, c, err)
+	if c, err := spend(t, s, h); !errors.Is(err, db.ErrNoToken) {
+		t.Errorf("RedeemOAuthCode(%s) = %+v, %v; want db.ErrNoToken: no code stored", h, c, err)
 	}
 }
 
@@ -254,8 +278,8 @@ func signInNewUser(t *testing.T, s db.Store) {
 			}
 			wantCode := c
 			wantCode.UserID, wantCode.ExpiresAt = u.ID, db.Millis(c.ExpiresAt)
-			if got, err := s.TakeOAuthCode(ctx, c.Hash, now); err != nil || !sameCode(got, wantCode) {
-				t.Errorf("TakeOAuthCode = %+v, %v; want %+v (no Link: a sign-in's code)", got, err, wantCode)
+			if got, err := spend(t, s, c.Hash); err != nil || !sameCode(got, wantCode) {
+				t.Errorf("RedeemOAuthCode = %+v, %v; want %+v (no Link: a sign-in's code)", got, err, wantCode)
 			}
 		})
 	}
@@ -352,8 +376,8 @@ func hold(t *testing.T, s db.Store, userID int64, name string) {
 func voided(t *testing.T, s db.Store, name string) {
 	t.Helper()
 	for _, h := range []string{name + "-sign-in", name + "-link"} {
-		if c, err := s.TakeOAuthCode(t.Context(), h, now); !errors.Is(err, db.ErrNoToken) {
-			t.Errorf("TakeOAuthCode(%s) = %+v, %v; want db.ErrNoToken: voided", h, c, err)
+		if c, err := spend(t, s, h); !errors.Is(err, db.ErrNoToken) {
+			t.Errorf("RedeemOAuthCode(%s) = %+v, %v; want db.ErrNoToken: voided", h, c, err)
 		}
 	}
 	if f, err := s.TakeOAuthFlow(t.Context(), name+"-flow", now); !errors.Is(err, db.ErrNoFlow) {
@@ -817,10 +841,12 @@ func concurrentFirstSignIns(t *testing.T, s db.Store) {
 	}
 }
 
-// linkIdentity: a signed-in user links a provider user, again harmlessly,
-// trusted (a password reset keeps it); one linked to someone else is
-// ErrIdentityTaken, a gone user ErrNoUser, and a session that has ended (or
-// is another user's) ErrNoSession: a link is bound to the session that asked.
+// linkIdentity: a signed-in user links a provider user (RedeemOAuthCode of
+// a link code), again harmlessly, trusted (a password reset keeps it); one
+// linked to someone else is ErrIdentityTaken, and a session that has ended
+// (or is another user's) ErrNoSession: a link is bound to the session that
+// asked. A refused link spends its code, links nothing and starts no
+// session; a deleted user's link code went with it (ErrNoToken).
 func linkIdentity(t *testing.T, s db.Store) {
 	ctx := t.Context()
 	ada := mustCreate(t, s, "ada@example.com") // unverified: linking does not need it
@@ -863,10 +889,7 @@ func linkIdentity(t *testing.T, s db.Store) {
 	// The last created, deleted: SQLite would give its id to the next user.
 	gone := mustCreate(t, s, "gone@example.com")
 	addSession(t, s, gone.ID, "gones-session", now)
-	if err := s.DeleteUser(ctx, gone.ID); err != nil {
-		t.Fatal(err)
-	}
-	for _, tt := range []struct {
+	tests := []struct {
 		name      string
 		userID    int64
 		sessionID string
@@ -874,18 +897,37 @@ func linkIdentity(t *testing.T, s db.Store) {
 		want      error
 	}{
 		{"another user's identity", bob.ID, "bobs-session", p, db.ErrIdentityTaken},
-		{"a deleted user", gone.ID, "gones-session", idp("fresh", "fresh@example.com", true), db.ErrNoUser},
+		{"a deleted user", gone.ID, "gones-session", idp("fresh", "fresh@example.com", true), db.ErrNoToken},
 		{"a session that has ended", carol.ID, "carols-session", idp("carols", "carol@idp.example.com", true), db.ErrNoSession},
 		{"another user's session", carol.ID, "bobs-session", idp("carols", "carol@idp.example.com", true), db.ErrNoSession},
 		{"no session", carol.ID, "", idp("carols", "carol@idp.example.com", true), db.ErrNoSession},
-	} {
+	}
+	for _, tt := range tests {
+		c := code(strings.ReplaceAll(tt.name, " ", "-"))
+		c.Link, c.LinkSessionID = &tt.p, tt.sessionID
+		createCode(t, s, tt.userID, c)
+	}
+	if err := s.DeleteUser(ctx, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := s.LinkIdentity(ctx, tt.userID, tt.sessionID, tt.p, now); !errors.Is(err, tt.want) {
-				t.Errorf("LinkIdentity: %v, want %v", err, tt.want)
+			h := strings.ReplaceAll(tt.name, " ", "-")
+			before := sorted(sessionIDs(t, s, tt.userID))
+			got, err := s.RedeemOAuthCode(ctx, h, "challenge-"+h, newSession(), now)
+			if !errors.Is(err, tt.want) {
+				t.Errorf("RedeemOAuthCode: %v, want %v", err, tt.want)
+			}
+			if tt.want != db.ErrNoToken && got.Provider != tt.p.Provider {
+				t.Errorf("RedeemOAuthCode = %+v; want the code (its provider %s) with the error", got, tt.p.Provider)
 			}
 			if ids := subjects(t, s, tt.userID); len(ids) != 0 {
 				t.Errorf("identities = %q, want none", ids)
 			}
+			if ids := sorted(sessionIDs(t, s, tt.userID)); !equal(ids, before) {
+				t.Errorf("sessions = %q, want %q: none started", ids, before)
+			}
+			noCode(t, s, h) // spent
 		})
 	}
 	if ids := subjects(t, s, ada.ID); !equal(ids, []string{"sub"}) {
@@ -975,17 +1017,14 @@ func redeemAroundProof(t *testing.T, s db.Store) {
 	}
 }
 
-// redeemOAuthCode: a code redeems once, with its challenge, before it
-// expires, for a session of its user (and, a link flow's, its identity
-// linked). A wrong challenge spends it; so does a refusal after the check
-// (the link's session ended, its identity another's), which starts no
-// session and links nothing.
+// redeemOAuthCode: a code redeems once, with its challenge, for a session
+// of its user (and, a link flow's, its identity linked); a wrong challenge
+// spends it and starts nothing. (oauthCodes has the expiries, linkIdentity
+// the refusals after the check.)
 func redeemOAuthCode(t *testing.T, s db.Store) {
 	ctx := t.Context()
 	ada := mustCreate(t, s, "ada@example.com")
-	bob := mustCreate(t, s, "bob@example.com")
 	addSession(t, s, ada.ID, "adas-session", now)
-	link(t, s, bob.ID, idp("bobs", "bob@idp.example.com", true), now)
 
 	t.Run("a sign-in code", func(t *testing.T) {
 		c := code("sign-in")
@@ -1040,69 +1079,6 @@ func redeemOAuthCode(t *testing.T, s db.Store) {
 		}
 	})
 
-	for _, x := range []db.OAuthCode{
-		{Hash: "expired", ExpiresAt: now.Add(-time.Second)},
-		{Hash: "expiring at now", ExpiresAt: now},
-		{Hash: "live for a millisecond more", ExpiresAt: now.Add(time.Millisecond)},
-	} {
-		x.Provider, x.CodeChallenge = "idp", "challenge"
-		createCode(t, s, ada.ID, x)
-	}
-	if _, err := s.RedeemOAuthCode(ctx, "live for a millisecond more", "challenge", newSession(), now); err != nil {
-		t.Errorf("RedeemOAuthCode a millisecond before its expiry: %v", err)
-	}
-	for _, tt := range []struct{ name, hash string }{
-		{"unknown", "nope"},
-		{"expired", "expired"},
-		{"expired (at now exactly)", "expiring at now"},
-		{"expired, tried again", "expiring at now"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			if c, err := s.RedeemOAuthCode(ctx, tt.hash, "challenge", newSession(), now); !errors.Is(err, db.ErrNoToken) {
-				t.Errorf("RedeemOAuthCode = %+v, %v; want db.ErrNoToken", c, err)
-			}
-		})
-	}
-	// An expired code is deleted: it is not there to prune.
-	if n, err := s.PruneAccounts(ctx, now); err != nil || n != 0 {
-		t.Errorf("PruneAccounts = %d, %v; want 0: the expired codes went with their redemption", n, err)
-	}
-
-	addSession(t, s, ada.ID, "ended", now)
-	if err := s.DeleteSession(ctx, ada.ID, "ended"); err != nil { // a logout
-		t.Fatal(err)
-	}
-	for _, tt := range []struct {
-		name      string
-		sessionID string
-		p         db.ProviderUser
-		want      error
-	}{
-		{"another user's identity", "adas-session", idp("bobs", "bob@idp.example.com", true), db.ErrIdentityTaken},
-		{"a session that has ended", "ended", idp("fresh", "fresh@example.com", true), db.ErrNoSession},
-		{"another user's session", "bobs-session", idp("fresh", "fresh@example.com", true), db.ErrNoSession},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			h := strings.ReplaceAll(tt.name, " ", "-")
-			c := code(h)
-			c.Link, c.LinkSessionID = &tt.p, tt.sessionID
-			createCode(t, s, ada.ID, c)
-			beforeIDs, beforeSessions := subjects(t, s, ada.ID), sorted(sessionIDs(t, s, ada.ID))
-			got, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, newSession(), now)
-			if !errors.Is(err, tt.want) || got.Provider != c.Provider {
-				t.Errorf("RedeemOAuthCode = %+v, %v; want the code (its provider %s) and %v", got, err, c.Provider, tt.want)
-			}
-			if ids := subjects(t, s, ada.ID); !equal(ids, beforeIDs) {
-				t.Errorf("identities = %q, want %q: nothing linked", ids, beforeIDs)
-			}
-			if ids := sorted(sessionIDs(t, s, ada.ID)); !equal(ids, beforeSessions) {
-				t.Errorf("sessions = %q, want %q: none started", ids, beforeSessions)
-			}
-			if got, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, newSession(), now); !errors.Is(err, db.ErrNoToken) {
-				t.Errorf("RedeemOAuthCode again = %+v, %v; want db.ErrNoToken: spent", got, err)
-			}
-		})
-	}
 }
 
 // concurrentLinkRedemptions: link codes of one provider user redeemed at
@@ -1169,10 +1145,10 @@ func sameCode(a, b db.OAuthCode) bool {
 	return a == b && (la == nil) == (lb == nil) && (la == nil || *la == *lb)
 }
 
-// oauthCodes: a code reads back whole, once, before it expires: a sign-in
+// oauthCodes: a code redeems whole, once, before it expires: a sign-in
 // code without Link, a link flow's with every field of the identity it
-// carries; an unknown, spent or expired one is ErrNoToken. Storing a link
-// code links nothing yet.
+// carries (linked then); an unknown, spent or expired one is ErrNoToken,
+// and an expired one is deleted. Storing a link code links nothing yet.
 func oauthCodes(t *testing.T, s db.Store) {
 	ctx := t.Context()
 	ada := mustCreate(t, s, "ada@example.com")
@@ -1188,17 +1164,26 @@ func oauthCodes(t *testing.T, s db.Store) {
 		linkCode("link, unverified", idp("ada-at-idp", "ada@idp.example.com", false)),
 	} {
 		t.Run(c.Hash, func(t *testing.T) {
+			before := subjects(t, s, ada.ID)
 			createCode(t, s, ada.ID, c)
-			if ids := subjects(t, s, ada.ID); len(ids) != 0 {
-				t.Errorf("identities after storing the code = %q, want none: the code links nothing", ids)
+			if ids := subjects(t, s, ada.ID); !equal(ids, before) {
+				t.Errorf("identities after storing the code = %q, want %q: the code links nothing", ids, before)
+			}
+			if c.Link != nil {
+				addSession(t, s, ada.ID, c.LinkSessionID, now)
+				defer func() {
+					if err := s.EndSession(ctx, c.LinkSessionID); err != nil {
+						t.Fatal(err)
+					}
+				}()
 			}
 			want := c
 			want.UserID, want.ExpiresAt = ada.ID, db.Millis(c.ExpiresAt)
-			if got, err := s.TakeOAuthCode(ctx, c.Hash, now); err != nil || !sameCode(got, want) {
-				t.Errorf("TakeOAuthCode = %+v (Link %+v), %v; want %+v (Link %+v)", got, got.Link, err, want, want.Link)
+			if got, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, newSession(), now); err != nil || !sameCode(got, want) {
+				t.Errorf("RedeemOAuthCode = %+v (Link %+v), %v; want %+v (Link %+v)", got, got.Link, err, want, want.Link)
 			}
-			if _, err := s.TakeOAuthCode(ctx, c.Hash, now); !errors.Is(err, db.ErrNoToken) {
-				t.Errorf("TakeOAuthCode again: %v, want db.ErrNoToken", err)
+			if _, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, newSession(), now); !errors.Is(err, db.ErrNoToken) {
+				t.Errorf("RedeemOAuthCode again: %v, want db.ErrNoToken", err)
 			}
 		})
 	}
@@ -1212,8 +1197,8 @@ func oauthCodes(t *testing.T, s db.Store) {
 		x.Provider, x.CodeChallenge = "idp", "challenge"
 		createCode(t, s, ada.ID, x)
 	}
-	if _, err := s.TakeOAuthCode(ctx, "live for a millisecond more", now); err != nil {
-		t.Errorf("TakeOAuthCode a millisecond before its expiry: %v", err)
+	if _, err := s.RedeemOAuthCode(ctx, "live for a millisecond more", "challenge", newSession(), now); err != nil {
+		t.Errorf("RedeemOAuthCode a millisecond before its expiry: %v", err)
 	}
 	for _, tt := range []struct{ name, hash string }{
 		{"taken already", "good"},
@@ -1224,13 +1209,17 @@ func oauthCodes(t *testing.T, s db.Store) {
 		{"expired link code", "expired link"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if c, err := s.TakeOAuthCode(ctx, tt.hash, now); !errors.Is(err, db.ErrNoToken) {
-				t.Errorf("TakeOAuthCode = %+v, %v; want db.ErrNoToken", c, err)
+			if c, err := s.RedeemOAuthCode(ctx, tt.hash, "challenge", newSession(), now); !errors.Is(err, db.ErrNoToken) {
+				t.Errorf("RedeemOAuthCode = %+v, %v; want db.ErrNoToken", c, err)
 			}
 		})
 	}
-	if ids := subjects(t, s, ada.ID); len(ids) != 0 {
-		t.Errorf("identities = %q, want none: codes link nothing", ids)
+	if ids := sorted(subjects(t, s, ada.ID)); !equal(ids, []string{"ada-at-google", "ada-at-idp"}) {
+		t.Errorf("identities = %q, want the two redeemed links': expired codes link nothing", ids)
+	}
+	// An expired code is deleted when it is tried: none is left to prune.
+	if n, err := s.PruneAccounts(ctx, now); err != nil || n != 0 {
+		t.Errorf("PruneAccounts = %d, %v; want 0: the expired codes went when tried", n, err)
 	}
 }
 
@@ -1431,8 +1420,10 @@ func pruneOAuth(t *testing.T, s db.Store) {
 	if _, err := s.TakeOAuthFlow(ctx, "live", now); err != nil {
 		t.Errorf("live flow pruned: %v", err)
 	}
-	if _, err := s.TakeOAuthCode(ctx, "live", now); err != nil {
-		t.Errorf("live code pruned: %v", err)
+	// Refused for want of the session that asked for the link, after its
+	// check: it was there.
+	if _, err := s.RedeemOAuthCode(ctx, "live", "", newSession(), now); !errors.Is(err, db.ErrNoSession) {
+		t.Errorf("live code: %v, want db.ErrNoSession (not pruned)", err)
 	}
 	if got := subjects(t, s, u.ID); !equal(got, []string{"sub"}) {
 		t.Errorf("identities = %q, want [sub] kept", got)
@@ -1485,56 +1476,5 @@ func deleteUserOAuth(t *testing.T, s db.Store) {
 	takeCode(t, s, "bobs-code", bob.ID)
 	if got := subjects(t, s, bob.ID); !equal(got, []string{"bob"}) {
 		t.Errorf("another user's identities = %q, want [bob]", got)
-	}
-}
-
-// concurrentLinks: links of one provider user at once (a double click)
-// all succeed when they are for the same user, leaving one identity; for
-// different users exactly one succeeds and the rest are ErrIdentityTaken.
-func concurrentLinks(t *testing.T, s db.Store) {
-	ada := mustCreate(t, s, "ada@example.com")
-	owners := make([]db.User, racers)
-	for i := range racers {
-		owners[i] = mustCreate(t, s, fmt.Sprintf("user%d@example.com", i))
-	}
-	for _, tt := range []struct {
-		name   string
-		p      db.ProviderUser
-		userID func(i int) int64
-		want   int // links that succeed
-	}{
-		{"one user", idp("adas", "ada@example.com", true), func(int) int64 { return ada.ID }, racers},
-		{"many users", idp("contested", "x@example.com", true), func(i int) int64 { return owners[i].ID }, 1},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			sessions := make([]string, racers)
-			for i := range racers {
-				sessions[i] = addSession(t, s, tt.userID(i), fmt.Sprint(tt.p.Subject, "-session-", i), now).ID
-			}
-			errs := race(t, func(ctx context.Context, i int) error {
-				return s.LinkIdentity(ctx, tt.userID(i), sessions[i], tt.p, now)
-			})
-			var ok int
-			var owner int64
-			for i, err := range errs {
-				switch {
-				case err == nil:
-					ok++
-					owner = tt.userID(i)
-				case errors.Is(err, db.ErrIdentityTaken) && tt.want == 1:
-				default:
-					t.Errorf("LinkIdentity %d: %v", i, err)
-				}
-			}
-			if ok != tt.want {
-				t.Errorf("%d of %d concurrent links succeeded, want %d", ok, racers, tt.want)
-			}
-			if ids := subjects(t, s, owner); !equal(ids, []string{tt.p.Subject}) {
-				t.Errorf("identities of user %d = %q, want [%s]", owner, ids, tt.p.Subject)
-			}
-			if u, how := signIn(t, s, tt.p, tt.p.Subject+"-after"); how != db.SignInReturning || u.ID != owner {
-				t.Errorf("signing in = %+v, %q; want user %d, %q", u, how, owner, db.SignInReturning)
-			}
-		})
 	}
 }
