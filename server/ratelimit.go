@@ -35,19 +35,21 @@ func (s *Server) limitAuth() echo.MiddlewareFunc {
 	}
 }
 
-// clientKey is the bucket a client address counts against: the address for
-// IPv4, its /64 network for IPv6, where one subscriber typically holds a
-// whole /64 and could otherwise rotate addresses to dodge the limit.
+// clientKey is the bucket a client address counts against: "ip:" and the
+// address for IPv4, its /64 network for IPv6, where one subscriber typically
+// holds a whole /64 and could otherwise rotate addresses to dodge the limit.
+// The prefix is the key's namespace, like "email:" and "mfa:": SQLite's
+// in-process limits bound each namespace on their own (ratelimit.Memory).
 func clientKey(ip string) string {
 	a, err := netip.ParseAddr(ip)
 	if err != nil || a.Is4() || a.Is4In6() {
-		return ip
+		return "ip:" + ip
 	}
 	p, err := a.Prefix(64)
 	if err != nil {
-		return ip
+		return "ip:" + ip
 	}
-	return p.String()
+	return "ip:" + p.String()
 }
 
 // emailsPerMinute is how many emails (reset or verification) one address may

@@ -7,6 +7,7 @@ package ratelimit
 
 import (
 	"cmp"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,17 +16,23 @@ import (
 
 // Memory is a token bucket per key and limit: perMinute requests a minute,
 // with a burst of as many. One Memory serves several limits at once (keel's
-// per-client AUTH_RATE_LIMIT and its one email a minute per address), so a
-// bucket belongs to a (perMinute, key) pair. Buckets that have refilled are
-// dropped now and then, so memory stays bounded by the keys of the last
-// minute. The zero Memory is ready to use; it must not be copied. Not Echo's
-// RateLimiterMemoryStore: it holds one rate per store, and keel keeps two
-// limits in one, with Prune for the prune-rate-limits job.
+// per-client AUTH_RATE_LIMIT, its one email a minute per address and its
+// five TOTP codes a minute per account), so a bucket belongs to a
+// (perMinute, key) pair, and each namespace of keys (the text before a key's
+// first colon: keel's "ip:", "email:" and "mfa:") is bounded on its own: a
+// flood of one limit's keys (a botnet's addresses, many IPv6 networks) can
+// make that limit forget, never another (an account's TOTP attempts).
+// Buckets that have refilled are dropped now and then, so memory stays
+// bounded by the keys of the last minute. The zero Memory is ready to use;
+// it must not be copied. Not Echo's RateLimiterMemoryStore: it holds one
+// rate per store, and keel keeps three limits in one, with Prune for the
+// prune-rate-limits job.
 type Memory struct {
 	mu        sync.Mutex
-	buckets   map[bucketKey]*rate.Limiter
+	spaces    map[string]map[bucketKey]*rate.Limiter // namespace → its buckets
 	lastSweep time.Time
-	// max is the bound on buckets (maxBuckets when 0); tests lower it.
+	// max is the bound on each namespace's buckets (maxBuckets when 0);
+	// tests lower it.
 	max int
 }
 
@@ -34,10 +41,11 @@ type bucketKey struct {
 	key       string
 }
 
-// maxBuckets bounds a Memory (~200 bytes a bucket) against a flood of keys;
-// past it, full buckets are swept at once, and if that is not enough the
-// oldest state is dropped wholesale: forgetting a limit admits a few
-// requests too many, which beats running out of memory.
+// maxBuckets bounds each namespace of a Memory (~200 bytes a bucket)
+// against a flood of keys; past it, full buckets are swept at once, and if
+// that is not enough the namespace's older state is dropped wholesale:
+// forgetting a limit admits a few requests too many, which beats running out
+// of memory.
 const maxBuckets = 100_000
 
 // Take admits one request from key under a limit of perMinute a minute and
@@ -49,21 +57,30 @@ func (m *Memory) Take(key string, perMinute int, now time.Time) time.Duration {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.buckets == nil {
-		m.buckets = map[bucketKey]*rate.Limiter{}
+	if m.spaces == nil {
+		m.spaces = map[string]map[bucketKey]*rate.Limiter{}
+	}
+	ns, _, found := strings.Cut(key, ":")
+	if !found {
+		ns = ""
+	}
+	buckets := m.spaces[ns]
+	if buckets == nil {
+		buckets = map[bucketKey]*rate.Limiter{}
+		m.spaces[ns] = buckets
 	}
 	limit := cmp.Or(m.max, maxBuckets)
-	if now.Sub(m.lastSweep) > time.Minute || len(m.buckets) >= limit {
+	if now.Sub(m.lastSweep) > time.Minute || len(buckets) >= limit {
 		m.sweep(now)
-		if len(m.buckets) >= limit {
-			clear(m.buckets)
+		if len(buckets) >= limit {
+			clear(buckets)
 		}
 	}
 	k := bucketKey{perMinute, key}
-	b, ok := m.buckets[k]
+	b, ok := buckets[k]
 	if !ok {
 		b = rate.NewLimiter(rate.Every(time.Minute/time.Duration(perMinute)), perMinute)
-		m.buckets[k] = b
+		buckets[k] = b
 	}
 	r := b.ReserveN(now, 1)
 	if d := r.DelayFrom(now); d > 0 {
@@ -86,15 +103,21 @@ func (m *Memory) Prune(now time.Time) int64 {
 func (m *Memory) Len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.buckets)
+	n := 0
+	for _, buckets := range m.spaces {
+		n += len(buckets)
+	}
+	return n
 }
 
 func (m *Memory) sweep(now time.Time) int64 {
 	var n int64
-	for k, b := range m.buckets {
-		if b.TokensAt(now) >= float64(b.Burst()) {
-			delete(m.buckets, k)
-			n++
+	for _, buckets := range m.spaces {
+		for k, b := range buckets {
+			if b.TokensAt(now) >= float64(b.Burst()) {
+				delete(buckets, k)
+				n++
+			}
 		}
 	}
 	m.lastSweep = now

@@ -120,6 +120,27 @@ func TestBounded(t *testing.T) {
 	}
 }
 
+// TestBoundedPerNamespace: a flood of one namespace's keys (client
+// networks) past the bound makes that namespace forget, never another: an
+// account's spent TOTP attempts stay spent.
+func TestBoundedPerNamespace(t *testing.T) {
+	m := Memory{max: 100}
+	for range 5 {
+		if d := m.Take("mfa:42", 5, t0); d != 0 {
+			t.Fatalf("attempt refused early: %v", d)
+		}
+	}
+	for i := range 1000 {
+		m.Take(fmt.Sprintf("ip:2001:db8:%x::/64", i), 6, t0)
+	}
+	if d := m.Take("mfa:42", 5, t0); d == 0 {
+		t.Error("a flood of client keys reset the account's TOTP limit")
+	}
+	if n := m.Len(); n > 2*100 {
+		t.Errorf("%d buckets, bound 100 a namespace", n)
+	}
+}
+
 // TestConcurrent: of many requests at once exactly the burst is admitted
 // (run with -race).
 func TestConcurrent(t *testing.T) {
