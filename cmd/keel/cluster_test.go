@@ -10,6 +10,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"regexp"
 	"slices"
@@ -334,22 +335,9 @@ func TestCluster(t *testing.T) {
 
 	t.Run("a TOTP code works once across replicas; the code limit is the cluster's", func(t *testing.T) {
 		hc := clientAs(t, v, "192.0.2.20")
-		// bearerPost sends POST path to replica i with the token and body.
 		bearerPost := func(i int, path, token, body string) (int, []byte) {
 			t.Helper()
-			req, _ := http.NewRequestWithContext(ctx, "POST", replicas[i].url(path), strings.NewReader(body))
-			req.Header.Set("Authorization", "Bearer "+token)
-			if body != "" {
-				req.Header.Set("Content-Type", "application/json")
-			}
-			res, err := hc.Do(req)
-			if err != nil {
-				t.Fatalf("POST %s on replica %d: %v", path, i, err)
-			}
-			defer res.Body.Close()
-			var b strings.Builder
-			bufio.NewReader(res.Body).WriteTo(&b)
-			return res.StatusCode, []byte(b.String())
+			return postOn(ctx, t, hc, replicas[i], path, token, body)
 		}
 		login := func(i int, email string) string {
 			t.Helper()
@@ -431,24 +419,9 @@ func TestCluster(t *testing.T) {
 	t.Run("a passkey ceremony begun on one replica finishes on another, once", func(t *testing.T) {
 		hc := clientAs(t, v, "192.0.2.30")
 		rp := virtualwebauthn.RelyingParty{ID: "example.com", Name: "keel", Origin: "https://app.example.com"}
-		// call sends POST path to replica i, with a bearer token when not empty.
 		call := func(i int, path, token, body string) (int, []byte) {
 			t.Helper()
-			req, _ := http.NewRequestWithContext(ctx, "POST", replicas[i].url(path), strings.NewReader(body))
-			if token != "" {
-				req.Header.Set("Authorization", "Bearer "+token)
-			}
-			if body != "" {
-				req.Header.Set("Content-Type", "application/json")
-			}
-			res, err := hc.Do(req)
-			if err != nil {
-				t.Fatalf("POST %s on replica %d: %v", path, i, err)
-			}
-			defer res.Body.Close()
-			var b strings.Builder
-			bufio.NewReader(res.Body).WriteTo(&b)
-			return res.StatusCode, []byte(b.String())
+			return postOn(ctx, t, hc, replicas[i], path, token, body)
 		}
 		type options struct {
 			FlowID  string          `json:"flow_id"`
@@ -695,4 +668,27 @@ func grepNot(s, not string) string {
 		}
 	}
 	return strings.Join(keep, "\n")
+}
+
+// postOn sends POST path to replica r with body (as JSON when not empty) and
+// a bearer token when not empty, and returns the status and the body.
+func postOn(ctx context.Context, t *testing.T, hc *http.Client, r *proc, path, token, body string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "POST", r.url(path), strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := hc.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s on %s: %v", path, r.url(""), err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("POST %s on %s: reading the answer: %v", path, r.url(""), err)
+	}
+	return res.StatusCode, b
 }

@@ -222,18 +222,7 @@ func concurrentFlowTakes(t *testing.T, s db.Store) {
 		_, err := s.TakeOAuthFlow(ctx, f.StateHash, now)
 		return err
 	})
-	var ok int
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			ok++
-		case !errors.Is(err, db.ErrNoFlow):
-			t.Errorf("TakeOAuthFlow: %v, want nil or db.ErrNoFlow", err)
-		}
-	}
-	if ok != 1 {
-		t.Errorf("%d of %d concurrent takes of one flow succeeded, want exactly 1", ok, racers)
-	}
+	exactlyOne(t, "TakeOAuthFlow of one flow", errs, db.ErrNoFlow)
 }
 
 // signInNewUser: a provider user nobody knows gets an account without a

@@ -218,23 +218,30 @@ func race(t *testing.T, create func(ctx context.Context, i int) error) []error {
 	return errs
 }
 
-func concurrentSameEmail(t *testing.T, s db.Store) {
-	errs := race(t, func(ctx context.Context, i int) error {
-		_, err := s.CreateUser(ctx, "ada@example.com", fmt.Sprint("hash", i), when, nil)
-		return err
-	})
+// exactlyOne checks the errors of racers doing one thing at once: exactly
+// one succeeded, and every other lost with loser.
+func exactlyOne(t *testing.T, what string, errs []error, loser error) {
+	t.Helper()
 	var ok int
 	for _, err := range errs {
 		switch {
 		case err == nil:
 			ok++
-		case !errors.Is(err, db.ErrEmailTaken):
-			t.Errorf("CreateUser: %v, want nil or db.ErrEmailTaken", err)
+		case !errors.Is(err, loser):
+			t.Errorf("%s: %v, want nil or %v", what, err, loser)
 		}
 	}
 	if ok != 1 {
-		t.Errorf("%d of %d concurrent CreateUser calls for one email succeeded, want exactly 1", ok, racers)
+		t.Errorf("%s: %d of %d racers succeeded, want exactly 1", what, ok, len(errs))
 	}
+}
+
+func concurrentSameEmail(t *testing.T, s db.Store) {
+	errs := race(t, func(ctx context.Context, i int) error {
+		_, err := s.CreateUser(ctx, "ada@example.com", fmt.Sprint("hash", i), when, nil)
+		return err
+	})
+	exactlyOne(t, "CreateUser of one email", errs, db.ErrEmailTaken)
 	if n, err := s.CountUsers(t.Context()); err != nil || n != 1 {
 		t.Errorf("CountUsers = %d, %v; want 1", n, err)
 	}
