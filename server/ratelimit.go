@@ -10,9 +10,15 @@ import (
 	"github.com/keelhq/keel/internal/validate"
 )
 
-// limitAuth applies AUTH_RATE_LIMIT per client address to the operations the
-// spec marks with x-keel-rate-limit. The store keeps the count (PostgreSQL
-// in the database, for the whole cluster; SQLite in this process).
+// limitAuth applies AUTH_RATE_LIMIT per operation and client address to the
+// operations the spec marks with x-keel-rate-limit. The store keeps the count
+// (PostgreSQL in the database, for the whole cluster; SQLite in this process).
+// It runs after the request validator: a request the spec refuses (a
+// cross-site text/plain form post is a 415, an anonymous call to a bearer
+// operation a 401) costs no budget, so a web page cannot spend its visitors'
+// budget with requests keel would never serve. Each operation has its own
+// bucket: a flood of /login does not block /register or /password/reset for
+// the others behind the same address.
 func (s *Server) limitAuth() echo.MiddlewareFunc {
 	if s.cfg.AuthRateLimit <= 0 {
 		return func(next echo.HandlerFunc) echo.HandlerFunc { return next }
@@ -20,10 +26,11 @@ func (s *Server) limitAuth() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			req := c.Request()
-			if op := s.ops[validate.Key{Method: req.Method, Path: c.Path()}]; op == nil || !op.RateLimited {
+			op := s.ops[validate.Key{Method: req.Method, Path: c.Path()}]
+			if op == nil || !op.RateLimited {
 				return next(c)
 			}
-			d, err := s.store.TakeRateToken(req.Context(), clientKey(c.RealIP()), s.cfg.AuthRateLimit, s.now())
+			d, err := s.store.TakeRateToken(req.Context(), clientKey(op.ID, c.RealIP()), s.cfg.AuthRateLimit, s.now())
 			if err != nil {
 				return err
 			}
@@ -35,21 +42,23 @@ func (s *Server) limitAuth() echo.MiddlewareFunc {
 	}
 }
 
-// clientKey is the bucket a client address counts against: "ip:" and the
-// address for IPv4, its /64 network for IPv6, where one subscriber typically
-// holds a whole /64 and could otherwise rotate addresses to dodge the limit.
-// The prefix is the key's namespace, like "email:" and "mfa:": SQLite's
+// clientKey is the bucket a client address counts against for the
+// operation op: "ip:", the operation id and the address for IPv4, its /64
+// network for IPv6, where one subscriber typically holds a whole /64 and
+// could otherwise rotate addresses to dodge the limit. The "ip" before the
+// first colon is the key's namespace, like "email:" and "mfa:": SQLite's
 // in-process limits bound each namespace on their own (ratelimit.Memory).
-func clientKey(ip string) string {
+func clientKey(op, ip string) string {
+	prefix := "ip:" + op + ":"
 	a, err := netip.ParseAddr(ip)
 	if err != nil || a.Is4() || a.Is4In6() {
-		return "ip:" + ip
+		return prefix + ip
 	}
 	p, err := a.Prefix(64)
 	if err != nil {
-		return "ip:" + ip
+		return prefix + ip
 	}
-	return "ip:" + p.String()
+	return prefix + p.String()
 }
 
 // emailsPerMinute is how many emails (reset or verification) one address may

@@ -13,6 +13,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
+// TestRateLimit: AUTH_RATE_LIMIT per operation and client address (an
+// IPv6 client by its /64), refused with 429 and Retry-After, refilled with
+// time.
 func TestRateLimit(t *testing.T) {
 	t.Parallel()
 	a := newTestAPI(t, func(c *Config) { c.AuthRateLimit = 3 })
@@ -23,11 +26,11 @@ func TestRateLimit(t *testing.T) {
 		return a.serve(req)
 	}
 	var codes []int
-	for _, path := range []string{"/register", "/login", "/login", "/login"} {
+	for _, path := range []string{"/register", "/login", "/login", "/login", "/login"} {
 		codes = append(codes, do("192.0.2.1", path).Code)
 	}
-	if !slices.Equal(codes, []int{201, 200, 200, 429}) {
-		t.Fatalf("statuses %v, want the 4th refused", codes)
+	if !slices.Equal(codes, []int{201, 200, 200, 200, 429}) {
+		t.Fatalf("statuses %v, want the 4th login refused", codes)
 	}
 	rec := do("192.0.2.1", "/login")
 	if after, _ := strconv.Atoi(rec.Header().Get("Retry-After")); rec.Code != 429 || after < 1 || after > 20 {
@@ -55,6 +58,42 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
+// TestRateLimitCrossSite: a web page can make its visitor's browser post
+// to /login, but only as a form or text/plain (anything else needs a CORS
+// preflight keel refuses). Those requests are refused by the spec (415) and
+// spend none of the address's budget, and the budget /login spends is its
+// own: the visitors behind that address can still sign in, register and
+// reset their password.
+func TestRateLimitCrossSite(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t, func(c *Config) { c.AuthRateLimit = 3 })
+	a.mustRegister("ada@example.com", "password123")
+	post := func(path, contentType, body string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("POST", path, strings.NewReader(body))
+		req.Header.Set("Content-Type", contentType)
+		req.Header.Set("Origin", "https://evil.example")
+		req.RemoteAddr = "198.51.100.9:1234"
+		return a.serve(req)
+	}
+	forms := [][2]string{
+		{"text/plain", credentials("ada@example.com", "wrong-password")},
+		{"application/x-www-form-urlencoded", "email=ada%40example.com&password=wrong-password"},
+		{"multipart/form-data; boundary=x", "--x\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\nada@example.com\r\n--x--\r\n"},
+	}
+	for i := range 10 {
+		f := forms[i%len(forms)]
+		a.status(post("/login", f[0], f[1]), 415, "cross-site "+f[0]+" post")
+	}
+	a.status(post("/login", "application/json", credentials("ada@example.com", "password123")), 200, "the visitor's own login after ten cross-site posts")
+	for range 2 {
+		a.status(post("/login", "application/json", credentials("ada@example.com", "wrong-password")), 401, "wrong password")
+	}
+	a.status(post("/login", "application/json", credentials("ada@example.com", "password123")), 429, "login once its budget is spent")
+	a.status(post("/register", "application/json", credentials("bob@example.com", "password123")), 201, "register with /login's budget spent")
+	a.status(post("/password/forgot", "application/json", jsonBody("email", "ada@example.com")), 202, "forgot with /login's budget spent")
+	a.status(post("/password/reset", "application/json", jsonBody("token", "x", "new_password", "new-password-1")), 400, "reset with /login's budget spent")
+}
+
 // TestTrustedProxies: X-Forwarded-For names the client only when the peer
 // is a trusted proxy; otherwise a client could pick its own rate-limit bucket.
 func TestTrustedProxies(t *testing.T) {
@@ -80,22 +119,24 @@ func TestTrustedProxies(t *testing.T) {
 	}
 }
 
-// TestAccountRateLimits: the operations the spec marks x-keel-rate-limit
-// share the per-IP limit; forgot is also limited per address.
+// TestAccountRateLimits: each operation the spec marks x-keel-rate-limit
+// has its own per-IP budget; forgot is also limited per address.
 func TestAccountRateLimits(t *testing.T) {
 	t.Parallel()
 	a := newTestAPI(t, func(c *Config) { c.AuthRateLimit = 3 })
 	for i := range 3 {
 		a.status(a.do("POST", "/password/reset", jsonBody("token", "x", "new_password", "new-password-1")), 400, "reset "+string(rune('1'+i)))
 	}
-	rec := a.status(a.do("POST", "/email/verify", jsonBody("token", "x")), 429, "fourth marked request")
+	rec := a.status(a.do("POST", "/password/reset", jsonBody("token", "x", "new_password", "new-password-1")), 429, "fourth reset")
 	if rec.Header().Get("Retry-After") == "" {
 		t.Error("429 without Retry-After")
 	}
+	a.status(a.do("POST", "/email/verify", jsonBody("token", "x")), 400, "verify has a budget of its own")
 	a.status(a.refresh("x"), 401, "refresh is not marked")
 
 	// The spec's markers are the ones this test knows, and each marked
-	// operation is refused once the client's budget is spent.
+	// operation is refused once its own budget is spent, and only its own.
+	challenge := strings.Repeat("a", 43)
 	want := map[string]bool{"register": true, "login": true, "forgotPassword": true, "resetPassword": true,
 		"verifyEmail": true, "resendVerification": true, "changePassword": true, "deleteProfile": true,
 		"oauthAuthorize": true, "oauthToken": true, "linkIdentity": true, "passkeyLoginOptions": true, "passkeyLogin": true}
@@ -103,10 +144,10 @@ func TestAccountRateLimits(t *testing.T) {
 		"register": {"POST /register", credentials("x@example.com", "password123")}, "login": {"POST /login", credentials("x@example.com", "password123")},
 		"forgotPassword": {"POST /password/forgot", jsonBody("email", "x@example.com")}, "resetPassword": {"POST /password/reset", jsonBody("token", "x", "new_password", "new-password-1")},
 		"verifyEmail": {"POST /email/verify", jsonBody("token", "x")}, "resendVerification": {"POST /email/verify/resend", ""},
-		"changePassword": {"PUT /profile/password", jsonBody("current_password", "password123", "new_password", "password456")}, "deleteProfile": {"DELETE /profile", jsonBody("password", "password123")},
-		"oauthAuthorize":      {"GET /oauth/google/authorize?redirect_to=x&code_challenge=x&code_challenge_method=S256", ""},
-		"oauthToken":          {"POST /oauth/token", jsonBody("code", "x", "code_verifier", "x")},
-		"linkIdentity":        {"POST /profile/identities/google", jsonBody("redirect_to", "x", "code_challenge", "x")},
+		"changePassword": {"PUT /profile/password", jsonBody("current_password", "wrong-password", "new_password", "password456")}, "deleteProfile": {"DELETE /profile", jsonBody("password", "wrong-password")},
+		"oauthAuthorize":      {"GET /oauth/google/authorize?redirect_to=x&code_challenge=" + challenge + "&code_challenge_method=S256", ""},
+		"oauthToken":          {"POST /oauth/token", jsonBody("code", "x", "code_verifier", challenge)},
+		"linkIdentity":        {"POST /profile/identities/google", jsonBody("redirect_to", "x", "code_challenge", challenge)},
 		"passkeyLoginOptions": {"POST /passkeys/login/options", ""},
 		"passkeyLogin":        {"POST /passkeys/login", `{"flow_id":"x","credential":{"id":"x"}}`},
 	}
@@ -124,9 +165,31 @@ func TestAccountRateLimits(t *testing.T) {
 			t.Run(id, func(t *testing.T) {
 				t.Parallel()
 				spent := newTestAPI(t, func(c *Config) { c.AuthRateLimit = 1 })
-				spent.status(spent.do("POST", "/email/verify", jsonBody("token", "x")), 400, "the one request of the minute")
+				// The bearer operations need a session, or they answer 401
+				// before the limit; it is made from another address, so
+				// register and login are spent for that one only.
+				spent.mustRegister("ada@example.com", "password123")
+				token := spent.mustLogin("ada@example.com", "password123")
+				from := func(method, path, body string) *httptest.ResponseRecorder {
+					req := httptest.NewRequest(method, path, strings.NewReader(body))
+					req.Header.Set("Authorization", "Bearer "+token)
+					if body != "" {
+						req.Header.Set("Content-Type", "application/json")
+					}
+					req.RemoteAddr = "198.51.100.1:1234"
+					return spent.serve(req)
+				}
 				method, path, _ := strings.Cut(requests[id][0], " ")
-				spent.status(spent.do(method, path, requests[id][1]), 429, id+" once the budget is spent")
+				if first := from(method, path, requests[id][1]); first.Code == 429 || first.Code == 401 && id != "login" && id != "passkeyLogin" && id != "oauthToken" {
+					t.Fatalf("%s, the one request of the minute: %d %s", id, first.Code, first.Body)
+				}
+				spent.status(from(method, path, requests[id][1]), 429, id+" once its budget is spent")
+				other := [2]string{"POST /email/verify", jsonBody("token", "x")}
+				if id == "verifyEmail" {
+					other = requests["resetPassword"]
+				}
+				method, path, _ = strings.Cut(other[0], " ")
+				spent.status(from(method, path, other[1]), 400, "another operation with "+id+"'s budget spent")
 			})
 		}
 	})

@@ -43,9 +43,9 @@ func (s *Server) routes() *echo.Echo {
 		middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true}),
 		s.secureHeaders,
 		s.cors,
-		s.limitAuth(),
 		s.limitBody,
 		s.validateRequests,
+		s.limitAuth(), // after validation: a request keel refuses spends no budget
 	))
 
 	// The operations of api/openapi.yaml, through the generated strict handler.

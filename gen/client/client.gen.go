@@ -812,7 +812,7 @@ type ClientInterface interface {
 
 	// ResendVerification Send the verification email again
 	//
-	// Limited like the other account operations (`AUTH_RATE_LIMIT` per client address) and, with `POST /password/forgot`, to one email a minute per address.
+	// Limited like the other account operations (`AUTH_RATE_LIMIT` per client address, its own budget) and, with `POST /password/forgot`, to one email a minute per address.
 	//
 	// Corresponds with POST /email/verify/resend (the `ResendVerification` operationId).
 	ResendVerification(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1363,7 +1363,7 @@ func (c *Client) VerifyEmail(ctx context.Context, body VerifyEmailJSONRequestBod
 
 // ResendVerification Send the verification email again
 //
-// Limited like the other account operations (`AUTH_RATE_LIMIT` per client address) and, with `POST /password/forgot`, to one email a minute per address.
+// Limited like the other account operations (`AUTH_RATE_LIMIT` per client address, its own budget) and, with `POST /password/forgot`, to one email a minute per address.
 //
 // Corresponds with POST /email/verify/resend (the `ResendVerification` operationId).
 func (c *Client) ResendVerification(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -3741,7 +3741,7 @@ type ClientWithResponsesInterface interface {
 
 	// ResendVerificationWithResponse Send the verification email again
 	//
-	// Limited like the other account operations (`AUTH_RATE_LIMIT` per client address) and, with `POST /password/forgot`, to one email a minute per address.
+	// Limited like the other account operations (`AUTH_RATE_LIMIT` per client address, its own budget) and, with `POST /password/forgot`, to one email a minute per address.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -7240,7 +7240,7 @@ func (c *ClientWithResponses) VerifyEmailWithResponse(ctx context.Context, body 
 
 // ResendVerificationWithResponse Send the verification email again
 //
-// Limited like the other account operations (`AUTH_RATE_LIMIT` per client address) and, with `POST /password/forgot`, to one email a minute per address.
+// Limited like the other account operations (`AUTH_RATE_LIMIT` per client address, its own budget) and, with `POST /password/forgot`, to one email a minute per address.
 //
 // Returns a wrapper object for the known response body format(s).
 //

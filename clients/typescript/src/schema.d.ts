@@ -357,7 +357,7 @@ export interface paths {
         put?: never;
         /**
          * Send the verification email again
-         * @description Limited like the other account operations (`AUTH_RATE_LIMIT` per client address) and, with `POST /password/forgot`, to one email a minute per address.
+         * @description Limited like the other account operations (`AUTH_RATE_LIMIT` per client address, its own budget) and, with `POST /password/forgot`, to one email a minute per address.
          */
         post: operations["resendVerification"];
         delete?: never;
@@ -1755,8 +1755,9 @@ export interface components {
             };
         };
         /**
-         * @description Too many attempts from this client address (`AUTH_RATE_LIMIT` per minute, token bucket,
-         *     on every operation marked `x-keel-rate-limit`), or, for `POST /password/forgot`, for this
+         * @description Too many attempts from this client address (`AUTH_RATE_LIMIT` per minute, a token bucket
+         *     per operation marked `x-keel-rate-limit` and address, spent only by requests this document
+         *     accepts), or, for `POST /password/forgot`, for this
          *     email (one a minute). Retry after the number of seconds in `Retry-After`.
          */
         TooManyRequests: {
