@@ -123,12 +123,12 @@ var settings = []setting{
 	{"SMTP_URL", "", "smtp://user:password@host:587 (STARTTLS when the server offers it) or smtps://user:password@host:465 (implicit TLS); empty writes emails to the log instead"},
 	{"MAIL_FROM", "keel <noreply@localhost>", "the From address of keel's emails"},
 	{"OIDC_PROVIDERS", "", "comma-separated names of OpenID Connect providers users may sign in with (google,corp: lower-case letters, digits, - and _); each needs the four settings below; empty is sign-in with providers off"},
-	{"OIDC_<NAME>_ISSUER", "", "the provider's issuer URL, from which keel reads its discovery document at start (https://accounts.google.com)"},
+	{"OIDC_<NAME>_ISSUER", "", "the provider's issuer URL, from which keel reads its discovery document at start (https://accounts.google.com; http only on a loopback host)"},
 	{"OIDC_<NAME>_CLIENT_ID", "", "the client id the provider gave keel"},
 	{"OIDC_<NAME>_CLIENT_SECRET", "", "the client secret the provider gave keel (never printed)"},
 	{"OIDC_<NAME>_SCOPES", "openid email profile", "space- or comma-separated scopes to ask for; openid is always asked for"},
-	{"API_URL", "", "keel's own public base URL (https://api.example.com); required with OIDC_PROVIDERS: each provider's callback is API_URL/oauth/<name>/callback"},
-	{"OAUTH_REDIRECT_URLS", "", "comma-separated absolute URLs of your app where a provider sign-in may send the browser back (with ?code= or ?error=), compared exactly; required with OIDC_PROVIDERS"},
+	{"API_URL", "", "keel's own public base URL (https://api.example.com); required with OIDC_PROVIDERS: each provider's callback is API_URL/oauth/<name>/callback; http only on a loopback host"},
+	{"OAUTH_REDIRECT_URLS", "", "comma-separated absolute URLs of your app where a provider sign-in may send the browser back (with ?code= or ?error=), compared exactly; http only on a loopback host; required with OIDC_PROVIDERS"},
 	{"PUBLIC_URL", "http://localhost:8080", "the base of the links in emails: your app's address, which serves /verify-email?token=… and /reset-password?token=… and posts the token to POST /email/verify or POST /password/reset (http or https, no query)"},
 	{"MFA_ISSUER", "keel", "the issuer authenticator apps show for keel's TOTP factors (in the otpauth URI; no colon)"},
 	{"WEBAUTHN_RP_ID", "", "the relying party id of passkeys: your site's host name or a registrable suffix of it (example.com, or localhost), which every WEBAUTHN_ORIGINS host must be or end with; empty is passkeys off. Changing it voids every passkey"},
@@ -346,6 +346,8 @@ func (r *envReader) oidc(cfg *config) {
 		}
 		if u, err := url.Parse(c.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			r.bad(prefix+"ISSUER", "must be the provider's issuer URL, such as https://accounts.google.com")
+		} else if !secureURL(u) {
+			r.bad(prefix+"ISSUER", plainHTTP)
 		}
 		if c.ClientID == "" {
 			r.bad(prefix+"CLIENT_ID", "must be set: the client id the provider gave keel")
@@ -360,12 +362,19 @@ func (r *envReader) oidc(cfg *config) {
 		if u, err := url.Parse(cfg.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") ||
 			u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
 			r.bad("API_URL", "must be keel's public base URL, absolute http(s) without a query, such as https://api.example.com (required with OIDC_PROVIDERS)")
+		} else if !secureURL(u) {
+			r.bad("API_URL", plainHTTP)
 		}
 	}
 	refused := false
 	for _, to := range r.list("OAUTH_REDIRECT_URLS") {
 		if u, err := url.Parse(to); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" || u.User != nil {
 			r.bad("OAUTH_REDIRECT_URLS", fmt.Sprintf("%q is not an absolute http(s) URL without a fragment, such as https://app.example.com/signed-in", to))
+			refused = true
+			continue
+		}
+		if u, _ := url.Parse(to); !secureURL(u) {
+			r.bad("OAUTH_REDIRECT_URLS", fmt.Sprintf("%q: %s", to, plainHTTP))
 			refused = true
 			continue
 		}
@@ -412,6 +421,25 @@ func (r *envReader) logging(cfg *config) {
 	if cfg.LogFormat != "json" && cfg.LogFormat != "text" {
 		r.bad("LOG_FORMAT", "must be json or text")
 	}
+}
+
+// plainHTTP is why an http:// URL of the sign-in is refused: over plain HTTP
+// a network attacker reads or rewrites the discovery document, the keys, the
+// callback's code or the app's one-time code.
+const plainHTTP = "must be https (http only on a loopback host: localhost, 127.0.0.0/8, [::1]), or anyone on the network could read or forge the sign-in"
+
+// secureURL reports whether u, an absolute http(s) URL, is https or names a
+// loopback host (a developer's own machine, where http is fine).
+func secureURL(u *url.URL) bool {
+	if u.Scheme == "https" {
+		return true
+	}
+	host := u.Hostname()
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // isLoopback reports whether addr (host:port) names a loopback host.

@@ -90,6 +90,18 @@ func TestLoadConfigOIDC(t *testing.T) {
 			t.Errorf("OAUTH_REDIRECT_URLS %q, want %q", cfg.RedirectURLs, want)
 		}
 	})
+	t.Run("http on loopback hosts", func(t *testing.T) {
+		for _, base := range []string{"http://localhost:8080", "http://LOCALHOST", "http://127.0.0.1:8080", "http://127.1.2.3", "http://[::1]:8080"} {
+			cfg, err := loadConfig(env(oidcEnv(map[string]string{"OIDC_CORP_ISSUER": base + "/realms/x", "API_URL": base, "OAUTH_REDIRECT_URLS": base + "/cb"})))
+			if err != nil {
+				t.Errorf("%s: %v", base, err)
+				continue
+			}
+			if cfg.OIDCProviders[0].Issuer != base+"/realms/x" || cfg.APIURL != base || !slices.Equal(cfg.RedirectURLs, []string{base + "/cb"}) {
+				t.Errorf("%s: issuer %q, API_URL %q, OAUTH_REDIRECT_URLS %q", base, cfg.OIDCProviders[0].Issuer, cfg.APIURL, cfg.RedirectURLs)
+			}
+		}
+	})
 	t.Run("scopes", func(t *testing.T) {
 		for in, want := range map[string][]string{
 			"openid email profile":       {"openid", "email", "profile"},
@@ -149,6 +161,15 @@ func TestLoadConfigOIDC(t *testing.T) {
 		{"a relative redirect URL among good ones", map[string]string{"OAUTH_REDIRECT_URLS": "https://app.example.com/a,app.example.com/b"}, "OAUTH_REDIRECT_URLS"},
 		{"a redirect URL with a fragment", map[string]string{"OAUTH_REDIRECT_URLS": "https://app.example.com/#signed-in"}, "OAUTH_REDIRECT_URLS"},
 		{"a redirect URL that is not http(s)", map[string]string{"OAUTH_REDIRECT_URLS": "javascript:alert(1)"}, "OAUTH_REDIRECT_URLS"},
+		// Plain http only on a loopback host: off it, the network reads
+		// and rewrites the sign-in.
+		{"an http ISSUER", map[string]string{"OIDC_CORP_ISSUER": "http://id.example.com"}, "OIDC_CORP_ISSUER"},
+		{"an http ISSUER on a private address", map[string]string{"OIDC_CORP_ISSUER": "http://10.0.0.1:8080"}, "OIDC_CORP_ISSUER"},
+		{"an http ISSUER on a host named like loopback", map[string]string{"OIDC_CORP_ISSUER": "http://localhost.example.com"}, "OIDC_CORP_ISSUER"},
+		{"an http API_URL", map[string]string{"API_URL": "http://api.example.com"}, "API_URL"},
+		{"an http API_URL on all interfaces", map[string]string{"API_URL": "http://0.0.0.0:8080"}, "API_URL"},
+		{"an http redirect URL", map[string]string{"OAUTH_REDIRECT_URLS": "http://app.example.com/signed-in"}, "OAUTH_REDIRECT_URLS"},
+		{"an http redirect URL among good ones", map[string]string{"OAUTH_REDIRECT_URLS": "http://localhost:3000/cb,http://app.example.com/cb"}, "OAUTH_REDIRECT_URLS"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
