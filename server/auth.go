@@ -59,11 +59,13 @@ func (s *Server) Login(ctx context.Context, req oapi.LoginRequestObject) (oapi.L
 
 // The authentication methods (amr) a session starts with: RFC 8176's "pwd"
 // for a password login; for a sign-in through an OpenID Connect provider,
-// "fed" (federated): RFC 8176 registers no value for it, and keel does not
-// pass on the provider's own amr, which it cannot vouch for.
+// keel's own "urn:keel:amr:fed" (federated): RFC 8176 registers no value
+// for it, so keel's is a URI it owns, which no registered or future value
+// can collide with (RFC 8176 §6.1), and keel does not pass on the
+// provider's own amr, which it cannot vouch for.
 const (
 	amrPassword = "pwd"
-	amrProvider = "fed"
+	amrProvider = "urn:keel:amr:fed"
 )
 
 // startSession starts a session at assurance level aal (db.AAL1 or db.AAL2)

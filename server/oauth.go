@@ -150,11 +150,10 @@ func (s *Server) OauthCallback(ctx context.Context, req oapi.OauthCallbackReques
 	case req.Params.Error != nil && *req.Params.Error == "":
 		return refuse("provider_error", "invalid_request", "the provider sent an empty error")
 	case req.Params.Error != nil:
-		desc := ""
-		if req.Params.ErrorDescription != nil {
-			desc = *req.Params.ErrorDescription
-		}
-		return refuse("provider_error", *req.Params.Error, desc)
+		// Only a registered code goes on, and never the provider's own
+		// description: anyone may send a browser here with any text.
+		code, desc := oidc.ProviderError(*req.Params.Error)
+		return refuse("provider_error", code, desc)
 	case req.Params.Code == nil || *req.Params.Code == "":
 		return refuse("provider_error", "invalid_request", "the provider sent neither a code nor an error")
 	}

@@ -50,6 +50,10 @@ type seen struct {
 	secrets []string
 }
 
+// trustedAudience is the audience the provider "other" trusts besides its
+// client id (OIDC_OTHER_TRUSTED_AUDIENCES).
+const trustedAudience = "api-gateway"
+
 func newOAuthAPI(t *testing.T) *oauthAPI {
 	t.Helper()
 	return newOAuthAPIWith(t, nil)
@@ -65,7 +69,9 @@ func newOAuthAPIWith(t *testing.T, deps func(*Deps)) *oauthAPI {
 	cfg := func(name string) oidc.Config {
 		return oidc.Config{Name: name, Issuer: p.Issuer, ClientID: p.ClientID, ClientSecret: p.ClientSecret}
 	}
-	ps, err := oidc.Discover(ctx, keelURL, []oidc.Config{cfg("corp"), cfg("other")}, nil)
+	other := cfg("other")
+	other.TrustedAudiences = []string{trustedAudience}
+	ps, err := oidc.Discover(ctx, keelURL, []oidc.Config{cfg("corp"), other}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,6 +305,10 @@ func TestOAuthNewUser(t *testing.T) {
 			before := a.rows()
 
 			tok := a.mustSignIn(name)
+			// RFC 8176 registers no method for a federated sign-in: keel's
+			// own is a URI it owns, never a short name a registration could
+			// give another meaning.
+			wantClaims(t, tok.Token, "aal1", "urn:keel:amr:fed")
 			u := a.profile(tok.Token)
 			if u.Email != email || u.EmailVerified != verified {
 				t.Errorf("the account is %s, verified %v; want %s, %v", u.Email, u.EmailVerified, email, verified)
@@ -1083,6 +1093,14 @@ func TestOAuthCallbackRefused(t *testing.T) {
 	}{
 		{name: "wrong nonce", error: "invalid_token", lie: a.p.WrongNonce},
 		{name: "wrong audience", error: "invalid_token", lie: a.p.WrongAudience},
+		// keel's client id among others it does not trust: a token issued
+		// for several parties, or for another client (azp), is not keel's.
+		{name: "another audience too", error: "invalid_token", lie: func() {
+			a.p.NextIDToken(func(c map[string]any) { c["aud"] = []string{a.p.ClientID, "another-app"} })
+		}},
+		{name: "azp of another client", error: "invalid_token", lie: func() {
+			a.p.NextIDToken(func(c map[string]any) { c["azp"] = "another-app" })
+		}},
 		{name: "expired ID token", error: "invalid_token", lie: a.p.ExpiredIDToken},
 		{name: "no email", error: "email_required", lie: func() { a.p.NextIDToken(func(c map[string]any) { delete(c, "email") }) }},
 		{name: "empty email", error: "email_required", user: "noemail"},
@@ -1106,15 +1124,24 @@ func TestOAuthCallbackRefused(t *testing.T) {
 	}
 
 	t.Run("provider error", func(t *testing.T) {
+		// A registered OAuth error code is passed on, an unregistered one
+		// (keel's own account_exists among them: anyone can send the
+		// browser here with any query) becomes server_error, and the
+		// description is always keel's, never the text the query carried.
 		a := a.forInput(t)
 		before := a.rows()
-		for _, code := range []string{"access_denied", "interaction_required"} {
+		for code, want := range map[string]string{
+			"access_denied":        "access_denied",
+			"interaction_required": "interaction_required",
+			"account_exists":       "server_error",
+			"<b>made up</b>":       "server_error",
+		} {
 			state := stateOf(a.authorize("corp", newApp()))
-			q := url.Values{"error": {code}, "error_description": {"the user said no & left"}, "state": {state}}
+			q := url.Values{"error": {code}, "error_description": {"call +1 555 0100 to unlock your account"}, "state": {state}}
 			got := a.back(a.do("GET", "/oauth/corp/callback?"+q.Encode(), ""))
-			a.refused(got, code)
-			if got.Get("error_description") != "the user said no & left" {
-				t.Errorf("error_description %q, want the provider's", got.Get("error_description"))
+			a.refused(got, want)
+			if d := got.Get("error_description"); strings.Contains(d, "555") {
+				t.Errorf("%s: error_description %q is the provider's text, want keel's own", code, d)
 			}
 			a.status(a.do("GET", "/oauth/corp/callback?"+q.Encode(), ""), http.StatusBadRequest, "the same state again")
 		}
@@ -1216,12 +1243,53 @@ func TestOAuthCallbackRefused(t *testing.T) {
 
 	m := a.signIns("corp")
 	for result, want := range map[string]int{
-		"invalid_token": 5, "email_required": 3, "provider_error": 3, "bad_state": 8, "new_user": 1, "returning": 2,
+		"invalid_token": 7, "email_required": 3, "provider_error": 5, "bad_state": 10, "new_user": 1, "returning": 2,
 	} {
 		if m[result] != want {
 			t.Errorf("keel_oidc_signins_total{result=%q} = %d, want %d (all: %v)", result, m[result], want, m)
 		}
 	}
+}
+
+// TestOAuthTrustedAudiences: an ID token that names keel's client id and an
+// audience the provider's OIDC_<NAME>_TRUSTED_AUDIENCES lists signs in; one
+// that also names an audience not listed, or whose azp is another client,
+// is refused there too.
+func TestOAuthTrustedAudiences(t *testing.T) {
+	t.Parallel()
+	a := newOAuthAPI(t)
+	a.user("ada", "ada@example.com", true)
+	for _, tt := range []struct {
+		name  string
+		aud   []string
+		azp   string
+		error string // "" signs in
+	}{
+		{name: "client id and a trusted audience", aud: []string{a.p.ClientID, trustedAudience}, azp: a.p.ClientID},
+		{name: "trusted audience, no azp", aud: []string{a.p.ClientID, trustedAudience}},
+		{name: "and one not trusted", aud: []string{a.p.ClientID, trustedAudience, "another-app"}, azp: a.p.ClientID, error: "invalid_token"},
+		{name: "trusted audience, azp another", aud: []string{a.p.ClientID, trustedAudience}, azp: trustedAudience, error: "invalid_token"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := a.forInput(t)
+			a.p.NextIDToken(func(c map[string]any) {
+				c["aud"] = tt.aud
+				delete(c, "azp")
+				if tt.azp != "" {
+					c["azp"] = tt.azp
+				}
+			})
+			got := a.signIn("other", "ada", newApp())
+			if tt.error != "" {
+				a.refused(got, tt.error)
+				return
+			}
+			a.code(got)
+		})
+	}
+	// corp trusts no other audience: the same token is refused there.
+	a.p.NextIDToken(func(c map[string]any) { c["aud"] = []string{a.p.ClientID, trustedAudience} })
+	a.refused(a.signIn("corp", "ada", newApp()), "invalid_token")
 }
 
 // TestOAuthProviderDown: a provider that cannot be reached at the callback

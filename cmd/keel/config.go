@@ -127,6 +127,7 @@ var settings = []setting{
 	{"OIDC_<NAME>_CLIENT_ID", "", "the client id the provider gave keel"},
 	{"OIDC_<NAME>_CLIENT_SECRET", "", "the client secret the provider gave keel (never printed)"},
 	{"OIDC_<NAME>_SCOPES", "openid email profile", "space- or comma-separated scopes to ask for; openid is always asked for"},
+	{"OIDC_<NAME>_TRUSTED_AUDIENCES", "", "comma-separated audiences besides the client id that the provider's ID tokens may name; by default an ID token for anyone else too is refused"},
 	{"API_URL", "", "keel's own public base URL (https://api.example.com); required with OIDC_PROVIDERS: each provider's callback is API_URL/oauth/<name>/callback; http only on a loopback host"},
 	{"OAUTH_REDIRECT_URLS", "", "comma-separated absolute URLs of your app where a provider sign-in may send the browser back (with ?code= or ?error=), compared exactly; http only on a loopback host; required with OIDC_PROVIDERS"},
 	{"PUBLIC_URL", "http://localhost:8080", "the base of the links in emails: your app's address, which serves /verify-email?token=… and /reset-password?token=… and posts the token to POST /email/verify or POST /password/reset (http or https, no query)"},
@@ -338,11 +339,12 @@ func (r *envReader) oidc(cfg *config) {
 		}
 		seen[prefix] = true
 		c := oidc.Config{
-			Name:         name,
-			Issuer:       strings.TrimSpace(r.getenv(prefix + "ISSUER")),
-			ClientID:     strings.TrimSpace(r.getenv(prefix + "CLIENT_ID")),
-			ClientSecret: strings.TrimSpace(r.getenv(prefix + "CLIENT_SECRET")),
-			Scopes:       strings.FieldsFunc(r.getenv(prefix+"SCOPES"), func(c rune) bool { return c == ' ' || c == ',' }),
+			Name:             name,
+			Issuer:           strings.TrimSpace(r.getenv(prefix + "ISSUER")),
+			ClientID:         strings.TrimSpace(r.getenv(prefix + "CLIENT_ID")),
+			ClientSecret:     strings.TrimSpace(r.getenv(prefix + "CLIENT_SECRET")),
+			Scopes:           strings.FieldsFunc(r.getenv(prefix+"SCOPES"), func(c rune) bool { return c == ' ' || c == ',' }),
+			TrustedAudiences: r.list(prefix + "TRUSTED_AUDIENCES"),
 		}
 		if u, err := url.Parse(c.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			r.bad(prefix+"ISSUER", "must be the provider's issuer URL, such as https://accounts.google.com")

@@ -120,6 +120,22 @@ func TestLoadConfigOIDC(t *testing.T) {
 			}
 		}
 	})
+	t.Run("trusted audiences", func(t *testing.T) {
+		for in, want := range map[string][]string{
+			"":                        nil,
+			"api-gateway":             {"api-gateway"},
+			" api-gateway , other ,,": {"api-gateway", "other"},
+		} {
+			cfg, err := loadConfig(env(oidcEnv(map[string]string{"OIDC_CORP_TRUSTED_AUDIENCES": in})))
+			if err != nil {
+				t.Errorf("OIDC_CORP_TRUSTED_AUDIENCES=%q: %v", in, err)
+				continue
+			}
+			if got := cfg.OIDCProviders[0].TrustedAudiences; !slices.Equal(got, want) {
+				t.Errorf("OIDC_CORP_TRUSTED_AUDIENCES=%q: %q, want %q", in, got, want)
+			}
+		}
+	})
 	t.Run("no providers needs nothing else", func(t *testing.T) {
 		cfg, err := loadConfig(env(nil))
 		if err != nil || cfg.OIDCProviders != nil || cfg.APIURL != "" || cfg.RedirectURLs != nil {

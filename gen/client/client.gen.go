@@ -112,7 +112,7 @@ func (e OauthAuthorizeParamsCodeChallengeMethod) Valid() bool {
 }
 
 // AAL The session's authenticator assurance level: `aal1` after a password, `aal2` after a second
-// factor too. Access tokens carry it as the claim `aal`, with `amr` (RFC 8176: `pwd`, `otp`, `mfa`).
+// factor too. Access tokens carry it as the claim `aal`, with `amr` (RFC 8176: `pwd`, `otp`, `mfa`, `hwk`, `swk`, `user`; keel's own `urn:keel:amr:fed` for a provider sign-in).
 //
 // Example: aal2
 type AAL string
@@ -468,7 +468,7 @@ type ResetPasswordRequest struct {
 // Session defines model for Session.
 type Session struct {
 	// Aal The session's authenticator assurance level: `aal1` after a password, `aal2` after a second
-	// factor too. Access tokens carry it as the claim `aal`, with `amr` (RFC 8176: `pwd`, `otp`, `mfa`).
+	// factor too. Access tokens carry it as the claim `aal`, with `amr` (RFC 8176: `pwd`, `otp`, `mfa`, `hwk`, `swk`, `user`; keel's own `urn:keel:amr:fed` for a provider sign-in).
 	//
 	//
 	// Example: aal2
@@ -667,8 +667,10 @@ type OauthCallbackParams struct {
 	// Code The provider's authorization code.
 	Code *string `form:"code,omitempty" json:"code,omitempty"`
 
-	// Error The provider's refusal (e.g. `access_denied`), passed on to `redirect_to`.
-	Error            *string `form:"error,omitempty" json:"error,omitempty"`
+	// Error The provider's refusal (e.g. `access_denied`), passed on to `redirect_to` when it is a registered OAuth error code (else `server_error`).
+	Error *string `form:"error,omitempty" json:"error,omitempty"`
+
+	// ErrorDescription The provider's text for its refusal; keel never passes it on (anyone may send a browser here with any text), only a description of its own.
 	ErrorDescription *string `form:"error_description,omitempty" json:"error_description,omitempty"`
 }
 

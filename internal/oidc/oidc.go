@@ -31,6 +31,9 @@ type Config struct {
 	ClientID     string
 	ClientSecret string
 	Scopes       []string // openid is added when missing
+	// TrustedAudiences are the audiences besides ClientID an ID token may
+	// name (OIDC_<NAME>_TRUSTED_AUDIENCES); by default none.
+	TrustedAudiences []string
 }
 
 // DefaultScopes are what keel asks for when OIDC_<NAME>_SCOPES is not set.
@@ -46,6 +49,9 @@ type Provider struct {
 	oauth    oauth2.Config
 	verifier *gooidc.IDTokenVerifier
 	client   *http.Client
+	// audiences are those an ID token may name: the client id and the
+	// trusted audiences.
+	audiences map[string]bool
 }
 
 // Providers are the configured providers by name.
@@ -90,6 +96,10 @@ func Discover(ctx context.Context, apiURL string, cfgs []Config, client *http.Cl
 		if !contains(scopes, gooidc.ScopeOpenID) {
 			scopes = append([]string{gooidc.ScopeOpenID}, scopes...)
 		}
+		audiences := map[string]bool{c.ClientID: true}
+		for _, a := range c.TrustedAudiences {
+			audiences[a] = true
+		}
 		ps[c.Name] = &Provider{
 			name: c.Name,
 			oauth: oauth2.Config{
@@ -98,8 +108,9 @@ func Discover(ctx context.Context, apiURL string, cfgs []Config, client *http.Cl
 			},
 			// The key set outlives ctx: keys are fetched (and refetched
 			// when the provider rotates them) while keel serves.
-			verifier: p.VerifierContext(gooidc.ClientContext(context.Background(), client), &gooidc.Config{ClientID: c.ClientID}),
-			client:   client,
+			verifier:  p.VerifierContext(gooidc.ClientContext(context.Background(), client), &gooidc.Config{ClientID: c.ClientID}),
+			client:    client,
+			audiences: audiences,
 		}
 	}
 	return ps, nil
@@ -185,9 +196,24 @@ func (p *Provider) Exchange(ctx context.Context, code, verifier, nonce string) (
 	var claims struct {
 		Email         string          `json:"email"`
 		EmailVerified json.RawMessage `json:"email_verified"`
+		AZP           *string         `json:"azp"`
 	}
 	if err := idt.Claims(&claims); err != nil {
 		return User{}, &Refusal{Code: "invalid_token", Description: "the ID token's claims are malformed", Err: err}
+	}
+	// go-oidc checked that aud names keel's client id; it may name others
+	// too. A token issued to several parties (OIDC Core §3.1.3.7 items 3-5)
+	// is accepted only when each other party is one the operator trusts,
+	// and only if the party it was issued to (azp), when named, is keel:
+	// otherwise a token another client obtained for its user could sign
+	// that user in here.
+	for _, aud := range idt.Audience {
+		if !p.audiences[aud] {
+			return User{}, &Refusal{Code: "invalid_token", Description: "the ID token is also for an audience keel does not trust (aud)"}
+		}
+	}
+	if claims.AZP != nil && *claims.AZP != p.oauth.ClientID {
+		return User{}, &Refusal{Code: "invalid_token", Description: "the ID token was issued to another client (azp)"}
 	}
 	return User{Subject: idt.Subject, Email: claims.Email, EmailVerified: isTrue(claims.EmailVerified)}, nil
 }

@@ -1285,7 +1285,7 @@ export interface components {
         };
         /**
          * @description The session's authenticator assurance level: `aal1` after a password, `aal2` after a second
-         *     factor too. Access tokens carry it as the claim `aal`, with `amr` (RFC 8176: `pwd`, `otp`, `mfa`).
+         *     factor too. Access tokens carry it as the claim `aal`, with `amr` (RFC 8176: `pwd`, `otp`, `mfa`, `hwk`, `swk`, `user`; keel's own `urn:keel:amr:fed` for a provider sign-in).
          * @example aal2
          * @enum {string}
          */
@@ -1597,8 +1597,11 @@ export interface components {
         /**
          * @description To the flow's `redirect_to`, with `code` (for `POST /oauth/token`) on success, or with
          *     `error` and `error_description` when the provider, the ID token or the account rules refuse:
-         *     `access_denied` and the provider's other errors as it sent them; `invalid_token` (the ID
-         *     token failed a check); `invalid_grant` (the provider refused its own code); `email_required`
+         *     `access_denied` and the provider's other errors when they are registered OAuth error codes
+         *     (RFC 6749 §4.1.2.1, OpenID Connect Core §3.1.2.6), `server_error` for any other code the
+         *     provider sent, always with keel's own `error_description`; `invalid_token` (the ID
+         *     token failed a check, names an audience besides keel's client id that is not trusted, or
+         *     was issued to another client by `azp`); `invalid_grant` (the provider refused its own code); `email_required`
          *     (the provider gave no email); `account_exists` (an account has this email, and the provider
          *     or the account has not verified it: sign in and link from the profile instead);
          *     `identity_taken` (two first sign-ins of one provider account raced and this one lost).
@@ -2668,8 +2671,9 @@ export interface operations {
                 state?: string;
                 /** @description The provider's authorization code. */
                 code?: string;
-                /** @description The provider's refusal (e.g. `access_denied`), passed on to `redirect_to`. */
+                /** @description The provider's refusal (e.g. `access_denied`), passed on to `redirect_to` when it is a registered OAuth error code (else `server_error`). */
                 error?: string;
+                /** @description The provider's text for its refusal; keel never passes it on (anyone may send a browser here with any text), only a description of its own. */
                 error_description?: string;
             };
             header?: never;
