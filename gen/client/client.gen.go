@@ -319,7 +319,7 @@ type Passkey struct {
 	// Example: 2026-11-26T08:30:00Z
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 
-	// Name What the user calls the passkey.
+	// Name What the user calls the passkey. Control characters, the bidirectional formatting characters (U+061C, U+200E, U+200F, U+202A to U+202E, U+2066 to U+2069) and the line and paragraph separators (U+2028, U+2029) are refused with 400 naming the field.
 	//
 	// Example: Ada's phone
 	Name PasskeyName `json:"name"`
@@ -336,7 +336,7 @@ type PasskeyLoginRequest struct {
 	FlowID     string              `json:"flow_id"`
 }
 
-// PasskeyName What the user calls the passkey.
+// PasskeyName What the user calls the passkey. Control characters, the bidirectional formatting characters (U+061C, U+200E, U+200F, U+202A to U+202E, U+2066 to U+2069) and the line and paragraph separators (U+2028, U+2029) are refused with 400 naming the field.
 //
 // Example: Ada's phone
 type PasskeyName = string
@@ -367,7 +367,7 @@ type PasskeyRegisterRequest struct {
 	Credential PublicKeyCredential `json:"credential"`
 	FlowID     string              `json:"flow_id"`
 
-	// Name What the user calls the passkey.
+	// Name What the user calls the passkey. Control characters, the bidirectional formatting characters (U+061C, U+200E, U+200F, U+202A to U+202E, U+2066 to U+2069) and the line and paragraph separators (U+2028, U+2029) are refused with 400 naming the field.
 	//
 	// Example: Ada's phone
 	Name PasskeyName `json:"name"`
@@ -446,7 +446,7 @@ type RegisterRequest struct {
 
 // RenamePasskeyRequest defines model for RenamePasskeyRequest.
 type RenamePasskeyRequest struct {
-	// Name What the user calls the passkey.
+	// Name What the user calls the passkey. Control characters, the bidirectional formatting characters (U+061C, U+200E, U+200F, U+202A to U+202E, U+2066 to U+2069) and the line and paragraph separators (U+2028, U+2029) are refused with 400 naming the field.
 	//
 	// Example: Ada's phone
 	Name PasskeyName `json:"name"`

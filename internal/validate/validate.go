@@ -3,7 +3,7 @@
 // kin-openapi's openapi3filter for parameters, bodies and the bearer scheme
 // (this file), a strict reading of JSON bodies that encoding/json would
 // accept ambiguously (json.go), and keel's reading of `format: email`
-// (email.go). It knows nothing of tokens or sessions: the bearer check is
+// (email.go) and `format: display-name` (name.go). It knows nothing of tokens or sessions: the bearer check is
 // the caller's Authenticate hook. Its refusals are errors the caller maps
 // to HTTP (ErrNotJSON, *BodyError, openapi3filter's *RequestError and
 // *SecurityRequirementsError, *http.MaxBytesError, and the hook's own).
@@ -43,7 +43,7 @@ func New(auth Authenticate) *Validator {
 		// kin-openapi would otherwise put the offending value, indented, in
 		// every schema error: a password in an error text, and quadratic
 		// work for a deeply nested body.
-		SchemaValidationOptions: []openapi3.SchemaValidationOption{openapi3.DisableSchemaErrorDetails(), emailFormat},
+		SchemaValidationOptions: []openapi3.SchemaValidationOption{openapi3.DisableSchemaErrorDetails(), emailFormat, nameFormat},
 	}
 	v.opts.WithCustomSchemaErrorFunc(func(e *openapi3.SchemaError) string { return e.Reason })
 	return v

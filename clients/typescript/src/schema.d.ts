@@ -1404,7 +1404,8 @@ export interface components {
             name: components["schemas"]["PasskeyName"];
         };
         /**
-         * @description What the user calls the passkey.
+         * Format: display-name
+         * @description What the user calls the passkey. Control characters, the bidirectional formatting characters (U+061C, U+200E, U+200F, U+202A to U+202E, U+2066 to U+2069) and the line and paragraph separators (U+2028, U+2029) are refused with 400 naming the field.
          * @example Ada's phone
          */
         PasskeyName: string;
