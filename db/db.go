@@ -19,6 +19,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -50,6 +51,19 @@ type Session struct {
 	// separated by spaces ("pwd"; empty is "pwd").
 	AAL string
 	AMR string
+	// LevelGen counts the session's level changes (each raise to AAL2, each
+	// lowering): its access tokens carry it, and one of an older generation
+	// is refused. LevelAt is when the level last changed, or the session
+	// started: AAL2 lasts AAL2_MAX_AGE from it, and an AAL1 session of an
+	// account with a verified factor MFA_PENDING_TTL.
+	LevelGen int64
+	LevelAt  time.Time
+	// PasskeyID or IdentityID is the passkey or provider account the session
+	// was started with (zero for a password): removing it ends the session.
+	PasskeyID  string
+	IdentityID int64
+	// HasFactor, read by GetSession, says the account has a verified factor.
+	HasFactor bool
 }
 
 // OneTimeToken is an emailed token (its SHA-256 in Hash) that confirms
@@ -328,8 +342,14 @@ type Store interface {
 	UseRecoveryCode(ctx context.Context, hash string, up Upgrade) error
 	// DeleteFactor deletes the user's factor id (ErrNoFactor); when no
 	// verified factor is left, the account's recovery codes go and its
-	// sessions are lowered to AAL1, in the same transaction.
+	// sessions are lowered to AAL1 (a new level generation each), in the
+	// same transaction.
 	DeleteFactor(ctx context.Context, userID int64, id string) error
+	// LowerSession lowers the AAL2 session id, read at level generation
+	// levelGen, to AAL1 at now (its AAL2 has outlived AAL2_MAX_AGE), with a
+	// new level generation; ErrStale when it is no longer AAL2 at levelGen
+	// (another request lowered or raised it first) or has ended.
+	LowerSession(ctx context.Context, id string, levelGen int64, now time.Time) error
 	// ReplaceRecoveryCodes voids the user's recovery codes and stores hashes.
 	ReplaceRecoveryCodes(ctx context.Context, userID int64, hashes []string) error
 	// CountRecoveryCodes returns how many unspent recovery codes the user has.
@@ -407,6 +427,9 @@ type SessionsEnded struct {
 	UserID  int64  `json:"u"`
 	Session string `json:"s,omitempty"`
 	Keep    string `json:"k,omitempty"`
+	// Sessions, when not empty, are the ended sessions instead (those a
+	// removed passkey or provider account started: at most a few dozen).
+	Sessions []string `json:"l,omitempty"`
 }
 
 // Ends reports whether the session id of the user userID is among e's.
@@ -416,6 +439,9 @@ func (e SessionsEnded) Ends(userID int64, id string) bool {
 	}
 	if e.Session != "" {
 		return id == e.Session
+	}
+	if len(e.Sessions) > 0 {
+		return slices.Contains(e.Sessions, id)
 	}
 	return id != e.Keep
 }
@@ -475,6 +501,10 @@ type SessionAccess struct {
 	AAL       string
 	AMR       string // the first factor's methods, as in Session
 	HasFactor bool
+	// The session's start and its level (as in Session).
+	CreatedAt time.Time
+	LevelGen  int64
+	LevelAt   time.Time
 }
 
 // Factor is a second factor of an account. Secret is sealed (internal/mfa):

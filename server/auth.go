@@ -91,8 +91,8 @@ func (s *Server) newSession(ctx context.Context, aal, amr string) (db.Session, s
 	now := s.now()
 	sess := db.Session{
 		ID: token.NewSessionID(), CreatedAt: now, LastUsedAt: now,
-		UserAgent: userAgent(ctx), Generation: 1, RotatedAt: now, RefreshExpiresAt: now.Add(s.cfg.RefreshTTL),
-		AAL: aal, AMR: amr,
+		UserAgent: userAgent(ctx), Generation: 1, RotatedAt: now, RefreshExpiresAt: s.refreshExpiry(now, now),
+		AAL: aal, AMR: amr, LevelAt: now,
 	}
 	refresh := s.tokens.Refresh(sess.ID, 1)
 	sess.RefreshHash = db.HashToken(refresh)
@@ -109,8 +109,9 @@ func (s *Server) RefreshToken(ctx context.Context, req oapi.RefreshTokenRequestO
 	}
 	// Twice at most: a refresh that loses the race for its token looks at
 	// the session again and is then a reuse (or, within the reuse interval,
-	// gets the winner's pair).
-	for range 2 {
+	// gets the winner's pair); once more when another request lowered the
+	// session's level first (checkRefresh).
+	for range 3 {
 		sess, err := s.store.GetSession(ctx, sid)
 		if errors.Is(err, db.ErrNoSession) {
 			return nil, errBadRefresh
@@ -119,12 +120,18 @@ func (s *Server) RefreshToken(ctx context.Context, req oapi.RefreshTokenRequestO
 			return nil, err
 		}
 		now := s.now()
-		switch {
-		case !now.Before(sess.RefreshExpiresAt):
+		if !now.Before(sess.RefreshExpiresAt) {
 			return nil, s.endSession(ctx, sid, "refresh token expired")
+		}
+		if err := s.checkRefresh(ctx, &sess, now); errors.Is(err, db.ErrStale) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		switch {
 		case gen == sess.Generation:
 			next := s.tokens.Refresh(sid, gen+1)
-			sess.RefreshExpiresAt = now.Add(s.cfg.RefreshTTL)
+			sess.RefreshExpiresAt = s.refreshExpiry(sess.CreatedAt, now)
 			_, err := s.store.RotateRefresh(ctx, sid, db.HashToken(presented), db.HashToken(next), now, sess.RefreshExpiresAt)
 			if errors.Is(err, db.ErrStale) {
 				continue // another refresh of this token won
@@ -170,7 +177,7 @@ func (s *Server) endSession(ctx context.Context, sid, why string) error {
 // tokenPair is the answer to a login or refresh: a new access token for the
 // session, and its refresh token.
 func (s *Server) tokenPair(sess db.Session, refresh string) (oapi.Token, error) {
-	access, err := s.tokens.Issue(token.Principal{UserID: sess.UserID, SessionID: sess.ID, AAL: cmp.Or(sess.AAL, db.AAL1), AMR: amrOf(sess)})
+	access, err := s.tokens.Issue(token.Principal{UserID: sess.UserID, SessionID: sess.ID, AAL: cmp.Or(sess.AAL, db.AAL1), AMR: amrOf(sess), Level: sess.LevelGen})
 	if err != nil {
 		return oapi.Token{}, err
 	}

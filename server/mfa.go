@@ -290,7 +290,7 @@ func (s *Server) upgrade(ctx context.Context, p token.Principal, apply func(db.U
 		now := s.now()
 		next := s.tokens.Refresh(sess.ID, sess.Generation+2)
 		up := db.Upgrade{SessionID: sess.ID, UserID: p.UserID, Generation: sess.Generation, RefreshHash: db.HashToken(next),
-			Now: now, RefreshExpiresAt: now.Add(s.cfg.RefreshTTL)}
+			Now: now, RefreshExpiresAt: s.refreshExpiry(sess.CreatedAt, now)}
 		err = apply(up)
 		if errors.Is(err, db.ErrStale) {
 			continue
@@ -299,6 +299,7 @@ func (s *Server) upgrade(ctx context.Context, p token.Principal, apply func(db.U
 			return oapi.Token{}, err
 		}
 		sess.AAL, sess.Generation, sess.RefreshExpiresAt = db.AAL2, sess.Generation+2, up.RefreshExpiresAt
+		sess.LevelGen, sess.LevelAt = sess.LevelGen+1, now
 		return s.tokenPair(sess, next)
 	}
 	return oapi.Token{}, errSessionEnded

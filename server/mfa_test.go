@@ -405,7 +405,12 @@ func TestMFARemoveFactor(t *testing.T) {
 		}
 	}
 	a.status(a.do("GET", "/profile", "", bearer(pending)...), 200, "the aal1 session without a factor")
-	wantMFARequired(t, a.do("POST", "/mfa/recovery-codes", "", bearer(pair.Token)...), "recovery codes for a lowered session")
+	// The lowered session's aal2 token is of an older level generation;
+	// its refreshed one is aal1.
+	a.status(a.do("POST", "/mfa/recovery-codes", "", bearer(pair.Token)...), 401, "the aal2 token of a lowered session")
+	lowered := decode[oapi.Token](t, a.status(a.refresh(pair.RefreshToken), 200, "refresh the lowered session"))
+	wantClaims(t, lowered.Token, "aal1", "pwd")
+	wantMFARequired(t, a.do("POST", "/mfa/recovery-codes", "", bearer(lowered.Token)...), "recovery codes for a lowered session")
 	a.status(a.mfaVerify(pending, "recovery_code", codes[0]), 400, "a recovery code with no factor")
 	a.status(a.do("PUT", "/profile/password", jsonBody("current_password", "password123", "new_password", "password456"), bearer(pending)...), 204, "changing the password without a factor")
 
@@ -434,7 +439,8 @@ func TestMFAEnrollment(t *testing.T) {
 	first := a.enroll(ada)
 	second := a.enroll(ada)
 	a.status(a.verifyFactor(ada, first.ID, codeAt(t, first.Secret, a.clock.Now())), 404, "an enrolment replaced by a newer one")
-	a.status(a.verifyFactor(ada, second.ID, codeAt(t, second.Secret, a.clock.Now())), 200, "the newer enrolment")
+	v := decode[oapi.FactorVerified](t, a.status(a.verifyFactor(ada, second.ID, codeAt(t, second.Secret, a.clock.Now())), 200, "the newer enrolment"))
+	ada = v.Tokens.Token // the session's level moved on: the token of before gets 401 (TestSessionLevelGeneration)
 	a.status(a.verifyFactor(ada, second.ID, codeAt(t, second.Secret, a.clock.Now().Add(mfa.Period))), 409, "verifying it again")
 	a.status(a.verifyFactor(ada, second.ID, "12345"), 400, "a code of five digits")
 }

@@ -151,7 +151,8 @@ func (s *Server) authenticate(r *http.Request, _ *validate.Operation) (context.C
 // (logout, password change or reset, deletion, reuse detection): a valid
 // token says nothing about that. It asks the database on every request, so
 // an ended session is refused at once by every replica. The same query reads
-// the session's assurance, which the operation must allow (checkAssurance),
+// the session's level and lifetimes (checkLevel) and its assurance, which the
+// operation must allow (checkAssurance),
 // and the user, which the returned context carries to the handler (GET
 // /profile needs no second query).
 func (s *Server) sessionLive(ctx context.Context, operationID string) (context.Context, error) {
@@ -159,6 +160,9 @@ func (s *Server) sessionLive(ctx context.Context, operationID string) (context.C
 	acc, err := s.store.GetSessionAccess(ctx, p.SessionID, p.UserID)
 	if err != nil {
 		return nil, err // db.ErrNoSession: the session has ended
+	}
+	if err := s.checkLevel(ctx, p, acc); err != nil {
+		return nil, err
 	}
 	if err := checkAssurance(acc, operationID); err != nil {
 		return nil, err

@@ -46,6 +46,11 @@ type Config struct {
 	// of the open WebSockets still live (WS_RECHECK_INTERVAL);
 	// DefaultRecheckInterval when zero.
 	RecheckInterval time.Duration
+	// AAL2MaxAge is how long a session stays aal2 after its second factor
+	// (AAL2_MAX_AGE), SessionMaxAge how long any session lives from its
+	// start (SESSION_MAX_AGE), MFAPendingTTL how long a session may wait for
+	// its second factor (MFA_PENDING_TTL); levels.go's defaults when zero.
+	AAL2MaxAge, SessionMaxAge, MFAPendingTTL time.Duration
 }
 
 // Deps are the Server's collaborators, built by the caller.

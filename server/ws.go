@@ -67,6 +67,9 @@ func (s *Server) openOwnedWebSocket(c echo.Context, tok string) error {
 	if err != nil {
 		return err // db.ErrNoSession: 401, the session has ended
 	}
+	if err := s.checkLevel(r.Context(), p, acc); err != nil {
+		return err
+	}
 	// The assurance rule of every bearer operation: an aal1 session of an
 	// account with a second factor gets no socket until it verifies it.
 	if err := checkAssurance(acc, "openWebSocket"); err != nil {

@@ -33,14 +33,18 @@ type config struct {
 	// REFRESH_TTL: refresh token lifetime; REFRESH_REUSE_INTERVAL: how long the
 	// refresh token just replaced still gets the current pair (0: never).
 	RefreshTTL, RefreshReuseInterval time.Duration
-	ResetTTL                         time.Duration // RESET_TTL: how long a password reset token works
-	VerifyTTL                        time.Duration // VERIFY_TTL: how long an email verification token works
-	BcryptCost                       int           // BCRYPT_COST
-	JobInterval                      time.Duration // JOB_INTERVAL: how often the scheduled job runs
-	LogLevel                         slog.Level    // LOG_LEVEL: debug, info, warn, error
-	LogFormat                        string        // LOG_FORMAT: json or text
-	ShutdownTimeout                  time.Duration // SHUTDOWN_TIMEOUT: how long in-flight requests get on shutdown
-	WSRecheckInterval                time.Duration // WS_RECHECK_INTERVAL: how often WebSockets' sessions are re-checked
+	// SESSION_MAX_AGE: a session's absolute lifetime; AAL2_MAX_AGE: how long
+	// it stays aal2 after a second factor; MFA_PENDING_TTL: how long it may
+	// wait for its second factor.
+	SessionMaxAge, AAL2MaxAge, MFAPendingTTL time.Duration
+	ResetTTL                                 time.Duration // RESET_TTL: how long a password reset token works
+	VerifyTTL                                time.Duration // VERIFY_TTL: how long an email verification token works
+	BcryptCost                               int           // BCRYPT_COST
+	JobInterval                              time.Duration // JOB_INTERVAL: how often the scheduled job runs
+	LogLevel                                 slog.Level    // LOG_LEVEL: debug, info, warn, error
+	LogFormat                                string        // LOG_FORMAT: json or text
+	ShutdownTimeout                          time.Duration // SHUTDOWN_TIMEOUT: how long in-flight requests get on shutdown
+	WSRecheckInterval                        time.Duration // WS_RECHECK_INTERVAL: how often WebSockets' sessions are re-checked
 
 	BodyLimit         int64         // BODY_LIMIT: largest request body in bytes
 	AuthRateLimit     int           // AUTH_RATE_LIMIT: /login and /register requests per minute per IP; 0 is off
@@ -84,6 +88,9 @@ func (c config) server() server.Config {
 		RedirectURLs:         c.RedirectURLs,
 		MFAIssuer:            c.MFAIssuer,
 		RecheckInterval:      c.WSRecheckInterval,
+		SessionMaxAge:        c.SessionMaxAge,
+		AAL2MaxAge:           c.AAL2MaxAge,
+		MFAPendingTTL:        c.MFAPendingTTL,
 	}
 }
 
@@ -102,6 +109,9 @@ var settings = []setting{
 	{"JWT_TTL", "15m", "access token lifetime (Go duration); an ended session's tokens are refused at once anyway"},
 	{"REFRESH_TTL", "720h", "refresh token lifetime (30 days); each refresh starts it again"},
 	{"REFRESH_REUSE_INTERVAL", "0s", "how long the refresh token just replaced may be presented again and get the current pair (concurrent refreshes from browser tabs); 0 is strict: any reuse ends the session"},
+	{"SESSION_MAX_AGE", "720h", "a session's absolute lifetime (30 days) from its login, however often it is refreshed: then its refresh and its access tokens are refused, and the user logs in again"},
+	{"AAL2_MAX_AGE", "12h", "how long a session stays aal2 after its second factor; then it is aal1 again (its tokens get 401, the refreshed ones ask for a code: POST /mfa/verify)"},
+	{"MFA_PENDING_TTL", "10m", "how long a session waiting for its second factor (aal1, of an account with a verified factor) lives; it is not refreshed until POST /mfa/verify raises it"},
 	{"RESET_TTL", "30m", "how long a password reset token works"},
 	{"VERIFY_TTL", "24h", "how long an email verification token works"},
 	{"BCRYPT_COST", "10", "bcrypt cost, 4 to 31"},
@@ -251,6 +261,9 @@ func (r *envReader) auth(cfg *config) {
 		r.bad("JWT_TTL", "must not be longer than REFRESH_TTL")
 	}
 	cfg.RefreshReuseInterval = r.duration("REFRESH_REUSE_INTERVAL", 0)
+	cfg.SessionMaxAge = r.duration("SESSION_MAX_AGE", time.Second)
+	cfg.AAL2MaxAge = r.duration("AAL2_MAX_AGE", time.Second)
+	cfg.MFAPendingTTL = r.duration("MFA_PENDING_TTL", time.Second)
 	cfg.ResetTTL = r.duration("RESET_TTL", time.Second)
 	cfg.VerifyTTL = r.duration("VERIFY_TTL", time.Second)
 

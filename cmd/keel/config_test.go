@@ -20,7 +20,8 @@ func TestLoadConfig(t *testing.T) {
 		}
 		if cfg.Addr != ":8080" || cfg.Database != (databaseURL{Engine: engineSQLite, Path: "data/keel.db"}) || cfg.DBMaxConns != 10 || cfg.JWTTTL != 15*time.Minute || cfg.RefreshTTL != 30*24*time.Hour || cfg.RefreshReuseInterval != 0 ||
 			cfg.ResetTTL != 30*time.Minute || cfg.PublicURL != "http://localhost:8080" ||
-			cfg.BcryptCost != 10 || cfg.JobInterval != 5*time.Second || cfg.LogFormat != "json" || cfg.JWTSecret != nil {
+			cfg.BcryptCost != 10 || cfg.JobInterval != 5*time.Second || cfg.LogFormat != "json" || cfg.JWTSecret != nil ||
+			cfg.SessionMaxAge != 30*24*time.Hour || cfg.AAL2MaxAge != 12*time.Hour || cfg.MFAPendingTTL != 10*time.Minute {
 			t.Errorf("defaults: %+v", cfg)
 		}
 	})
@@ -78,7 +79,17 @@ func TestLoadConfig(t *testing.T) {
 			t.Errorf("a short MFA_KEY: %v; want it named, the rule said, the value hidden", err)
 		}
 	})
+	t.Run("session lifetimes reach the server", func(t *testing.T) {
+		cfg, err := loadConfig(env(map[string]string{"SESSION_MAX_AGE": "48h", "AAL2_MAX_AGE": "1h", "MFA_PENDING_TTL": "5m"}))
+		srv := cfg.server()
+		if err != nil || srv.SessionMaxAge != 48*time.Hour || srv.AAL2MaxAge != time.Hour || srv.MFAPendingTTL != 5*time.Minute {
+			t.Errorf("lifetimes: %v %v %v, %v", srv.SessionMaxAge, srv.AAL2MaxAge, srv.MFAPendingTTL, err)
+		}
+	})
 	bad := map[string]string{
+		"SESSION_MAX_AGE":     "0s",
+		"AAL2_MAX_AGE":        "soon",
+		"MFA_PENDING_TTL":     "-1m",
 		"JWT_SECRET":          "short",
 		"JWT_TTL":             "forever",
 		"BCRYPT_COST":         "99",

@@ -117,6 +117,9 @@ func createSession(ctx context.Context, q *gen.Queries, s db.Session) error {
 		UserAgent: s.UserAgent, Generation: s.Generation, RefreshHash: s.RefreshHash,
 		RotatedAt: db.Millis(s.RotatedAt), RefreshExpiresAt: db.Millis(s.RefreshExpiresAt),
 		Aal: cmp.Or(s.AAL, db.AAL1), Amr: cmp.Or(s.AMR, "pwd"),
+		LevelGen: s.LevelGen, LevelAt: sql.NullTime{Time: db.Millis(cmp.Or(s.LevelAt, s.CreatedAt)), Valid: true},
+		PasskeyID:  sql.NullString{String: s.PasskeyID, Valid: s.PasskeyID != ""},
+		IdentityID: sql.NullInt64{Int64: s.IdentityID, Valid: s.IdentityID != 0},
 	})
 }
 
@@ -144,8 +147,19 @@ func (d *DB) GetSession(ctx context.Context, id string) (db.Session, error) {
 	if err != nil {
 		return db.Session{}, translate(err, db.ErrNoSession)
 	}
-	return db.Session{ID: row.ID, UserID: row.UserID, Generation: row.Generation, RefreshHash: row.RefreshHash,
-		RotatedAt: db.Millis(row.RotatedAt), RefreshExpiresAt: db.Millis(row.RefreshExpiresAt), AAL: row.Aal, AMR: row.Amr}, nil
+	return db.Session{ID: row.ID, UserID: row.UserID, CreatedAt: db.Millis(row.CreatedAt), Generation: row.Generation,
+		RefreshHash: row.RefreshHash, RotatedAt: db.Millis(row.RotatedAt), RefreshExpiresAt: db.Millis(row.RefreshExpiresAt),
+		AAL: row.Aal, AMR: row.Amr, LevelGen: row.LevelGen, LevelAt: levelAt(row.LevelAt, row.CreatedAt),
+		HasFactor: row.Factors > 0}, nil
+}
+
+// levelAt is when a session's level last changed: a session from before
+// the column was added counts from its start.
+func levelAt(at sql.NullTime, created time.Time) time.Time {
+	if at.Valid {
+		return db.Millis(at.Time)
+	}
+	return db.Millis(created)
 }
 
 // RotateRefresh implements db.Store.

@@ -11,6 +11,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"time"
 
 	"github.com/keelhq/keel/db"
 	gen "github.com/keelhq/keel/gen/db/postgres"
@@ -25,6 +26,7 @@ func (d *DB) GetSessionAccess(ctx context.Context, sessionID string, userID int6
 	return db.SessionAccess{
 		User: db.User{ID: row.ID, Email: row.Email, CreatedAt: db.Millis(row.CreatedAt), EmailVerified: row.EmailVerified},
 		AAL:  row.Aal, AMR: row.Amr, HasFactor: row.Factors > 0,
+		CreatedAt: db.Millis(row.SessionCreatedAt), LevelGen: row.LevelGen, LevelAt: levelAt(row.LevelAt, row.SessionCreatedAt),
 	}, nil
 }
 
@@ -168,6 +170,12 @@ func (d *DB) DeleteFactor(ctx context.Context, userID int64, id string) error {
 		}
 		return q.LowerSessions(ctx, userID)
 	})
+}
+
+// LowerSession implements db.Store.
+func (d *DB) LowerSession(ctx context.Context, id string, levelGen int64, now time.Time) error {
+	n, err := d.write.LowerSession(ctx, gen.LowerSessionParams{ID: id, LevelGen: levelGen, Now: sql.NullTime{Time: db.Millis(now), Valid: true}})
+	return oneRow(n, err, db.ErrStale)
 }
 
 // ReplaceRecoveryCodes implements db.Store.

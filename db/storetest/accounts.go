@@ -124,7 +124,8 @@ func sessionReads(t *testing.T, s db.Store) {
 		t.Errorf("GetSessionCredentials = %+v, %v", got, err)
 	}
 	want := db.Session{ID: sess.ID, UserID: u.ID, Generation: 1, RefreshHash: "h1",
-		RotatedAt: db.Millis(when), RefreshExpiresAt: db.Millis(when.Add(time.Hour)), AAL: db.AAL1, AMR: "pwd"}
+		RotatedAt: db.Millis(when), RefreshExpiresAt: db.Millis(when.Add(time.Hour)), AAL: db.AAL1, AMR: "pwd",
+		CreatedAt: db.Millis(when), LevelAt: db.Millis(when)}
 	if got, err := s.GetSession(ctx, sess.ID); err != nil || got != want {
 		t.Errorf("GetSession = %+v, %v; want %+v", got, err, want)
 	}
@@ -162,7 +163,8 @@ func rotateRefresh(t *testing.T, s db.Store) {
 		t.Fatalf("RotateRefresh = %d, %v; want generation 2", g, err)
 	}
 	want := db.Session{ID: sess.ID, UserID: sess.UserID, Generation: 2, RefreshHash: "h2",
-		RotatedAt: db.Millis(now), RefreshExpiresAt: db.Millis(expires), AAL: db.AAL1, AMR: "pwd"}
+		RotatedAt: db.Millis(now), RefreshExpiresAt: db.Millis(expires), AAL: db.AAL1, AMR: "pwd",
+		CreatedAt: db.Millis(when), LevelAt: db.Millis(when)}
 	if got, err := s.GetSession(ctx, sess.ID); err != nil || got != want {
 		t.Errorf("GetSession after rotation = %+v, %v; want %+v", got, err, want)
 	}

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -82,7 +83,7 @@ func announcements(t *testing.T, s db.Store) {
 		}
 		select {
 		case e := <-heard:
-			if e != *step.want {
+			if !reflect.DeepEqual(e, *step.want) {
 				t.Errorf("%s: heard %+v, want %+v", step.name, e, *step.want)
 			}
 		case <-time.After(5 * time.Second):

@@ -64,7 +64,7 @@ func sessionAccess(t *testing.T, s db.Store) {
 		t.Fatal(err)
 	}
 	other := addSession(t, s, u.ID, "s2", when)
-	want := db.SessionAccess{User: u, AAL: db.AAL1, AMR: "pwd"}
+	want := db.SessionAccess{User: u, AAL: db.AAL1, AMR: "pwd", CreatedAt: db.Millis(when), LevelAt: db.Millis(when)}
 	if got, err := s.GetSessionAccess(ctx, sess.ID, u.ID); err != nil || got != want {
 		t.Errorf("GetSessionAccess = %+v, %v; want %+v", got, err, want)
 	}
@@ -73,11 +73,12 @@ func sessionAccess(t *testing.T, s db.Store) {
 		t.Errorf("an unverified factor counts: %+v, %v", got, err)
 	}
 	verified(t, s, sess, "f1")
-	want = db.SessionAccess{User: u, AAL: db.AAL2, AMR: "pwd", HasFactor: true}
+	want = db.SessionAccess{User: u, AAL: db.AAL2, AMR: "pwd", HasFactor: true, CreatedAt: db.Millis(when),
+		LevelGen: 1, LevelAt: db.Millis(when.Add(time.Minute))}
 	if got, err := s.GetSessionAccess(ctx, sess.ID, u.ID); err != nil || got != want {
 		t.Errorf("after ConfirmFactor: %+v, %v; want %+v", got, err, want)
 	}
-	want.AAL = db.AAL1
+	want.AAL, want.LevelGen, want.LevelAt = db.AAL1, 0, db.Millis(when)
 	if got, err := s.GetSessionAccess(ctx, other.ID, u.ID); err != nil || got != want {
 		t.Errorf("another session of the account: %+v, %v; want %+v", got, err, want)
 	}
@@ -334,5 +335,61 @@ func pruneFactors(t *testing.T, s db.Store) {
 	}
 	if n, err := s.CountRecoveryCodes(ctx, sess.UserID); err != nil || n != 0 {
 		t.Errorf("recovery codes of a deleted user: %d, %v", n, err)
+	}
+}
+
+// sessionLevels: a session starts at level generation 0, its level changed
+// when it started; every raise (ConfirmFactor, UseFactorCode,
+// UseRecoveryCode) and every lowering (LowerSession, DeleteFactor's) moves
+// the generation on, and a raise or LowerSession sets when; LowerSession is
+// conditional on the generation read and on aal2.
+func sessionLevels(t *testing.T, s db.Store) {
+	ctx := t.Context()
+	sess := session(t, s, "ada@example.com", "s1", when.Add(time.Hour))
+	level := func(id string) db.Session {
+		t.Helper()
+		got, err := s.GetSession(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := level(sess.ID); got.LevelGen != 0 || !got.LevelAt.Equal(db.Millis(when)) || !got.CreatedAt.Equal(db.Millis(when)) || got.HasFactor {
+		t.Errorf("a new session: %+v; want generation 0, level and start at %v, no factor", got, when)
+	}
+	other := addSession(t, s, sess.UserID, "s2", when.Add(time.Hour))
+	f := verified(t, s, sess, "f1")
+	if got := level(sess.ID); got.AAL != db.AAL2 || got.LevelGen != 1 || !got.LevelAt.Equal(db.Millis(when.Add(time.Minute))) || !got.HasFactor {
+		t.Errorf("after ConfirmFactor: %+v; want aal2, generation 1 at the upgrade, a factor", got)
+	}
+	if err := s.LowerSession(ctx, sess.ID, 0, when.Add(time.Hour)); !errors.Is(err, db.ErrStale) {
+		t.Errorf("LowerSession at an older generation: %v, want db.ErrStale", err)
+	}
+	if err := s.LowerSession(ctx, other.ID, 0, when.Add(time.Hour)); !errors.Is(err, db.ErrStale) {
+		t.Errorf("LowerSession of an aal1 session: %v, want db.ErrStale", err)
+	}
+	if err := s.LowerSession(ctx, sess.ID, 1, when.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got := level(sess.ID); got.AAL != db.AAL1 || got.LevelGen != 2 || !got.LevelAt.Equal(db.Millis(when.Add(time.Hour))) {
+		t.Errorf("after LowerSession: %+v; want aal1, generation 2 at the lowering", got)
+	}
+	if err := s.UseFactorCode(ctx, f.ID, 101, upgradeOf(t, s, sess.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UseRecoveryCode(ctx, "rc-f1-0", upgradeOf(t, s, other.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := level(sess.ID), level(other.ID); a.LevelGen != 3 || a.AAL != db.AAL2 || b.LevelGen != 1 || b.AAL != db.AAL2 {
+		t.Errorf("after a code and a recovery code: %+v, %+v; want aal2 at generations 3 and 1", a, b)
+	}
+	if err := s.LowerSession(ctx, "nope", 0, when); !errors.Is(err, db.ErrStale) {
+		t.Errorf("LowerSession of an unknown session: %v, want db.ErrStale", err)
+	}
+	if err := s.DeleteFactor(ctx, sess.UserID, f.ID); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := level(sess.ID), level(other.ID); a.LevelGen != 4 || a.AAL != db.AAL1 || b.LevelGen != 2 || b.AAL != db.AAL1 {
+		t.Errorf("after the last factor went: %+v, %+v; want aal1 at generations 4 and 2", a, b)
 	}
 }

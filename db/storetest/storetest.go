@@ -77,6 +77,7 @@ func Run(t *testing.T, open func(t *testing.T) db.Store) {
 		{"one code used at once from many sessions: exactly one wins", concurrentCode},
 		{"a recovery code works once; a new set voids the old", recoveryCodes},
 		{"removing the last factor voids recovery codes and lowers the sessions", deleteFactor},
+		{"every raise and lowering moves a session's level generation on; LowerSession", sessionLevels},
 		{"expired enrolments are pruned; a deleted user's factors go", pruneFactors},
 		{"ending sessions is announced once committed; LiveSessions", announcements},
 		{"a passkey ceremony reads back once, before it expires", passkeyCeremonies},

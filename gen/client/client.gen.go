@@ -112,7 +112,10 @@ func (e OauthAuthorizeParamsCodeChallengeMethod) Valid() bool {
 }
 
 // AAL The session's authenticator assurance level: `aal1` after a password, `aal2` after a second
-// factor too. Access tokens carry it as the claim `aal`, with `amr` (RFC 8176: `pwd`, `otp`, `mfa`, `hwk`, `swk`, `user`; keel's own `urn:keel:amr:fed` for a provider sign-in).
+// factor too. Access tokens carry it as the claim `aal`, with `amr` (RFC 8176: `pwd`, `otp`, `mfa`, `hwk`, `swk`, `user`; keel's own `urn:keel:amr:fed` for a provider sign-in)
+// and `lvl`, the session's level generation: a raise to `aal2` or a lowering to `aal1` (the last
+// factor removed, `AAL2_MAX_AGE` passed) moves it on, and a token of an older generation gets 401
+// (refresh it).
 //
 // Example: aal2
 type AAL string
@@ -468,7 +471,10 @@ type ResetPasswordRequest struct {
 // Session defines model for Session.
 type Session struct {
 	// Aal The session's authenticator assurance level: `aal1` after a password, `aal2` after a second
-	// factor too. Access tokens carry it as the claim `aal`, with `amr` (RFC 8176: `pwd`, `otp`, `mfa`, `hwk`, `swk`, `user`; keel's own `urn:keel:amr:fed` for a provider sign-in).
+	// factor too. Access tokens carry it as the claim `aal`, with `amr` (RFC 8176: `pwd`, `otp`, `mfa`, `hwk`, `swk`, `user`; keel's own `urn:keel:amr:fed` for a provider sign-in)
+	// and `lvl`, the session's level generation: a raise to `aal2` or a lowering to `aal1` (the last
+	// factor removed, `AAL2_MAX_AGE` passed) moves it on, and a token of an older generation gets 401
+	// (refresh it).
 	//
 	//
 	// Example: aal2

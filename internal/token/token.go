@@ -41,10 +41,15 @@ type Principal struct {
 	// spaces. The token carries them as the claims aal and amr (an array).
 	AAL string
 	AMR string
+	// Level is the session's level generation when the token was issued
+	// (the claim lvl; 0 when absent): a token of an older generation than
+	// the session's is refused, so one minted before the session's level
+	// changed never speaks for it again.
+	Level int64
 }
 
 // Issuer issues and verifies keel's access tokens: HS256 JWTs with sub (the
-// user id), sid (the session id), aal and amr, iat, exp and iss. Only HS256 is accepted,
+// user id), sid (the session id), aal, amr and lvl, iat, exp and iss. Only HS256 is accepted,
 // so "alg: none" and algorithm-swap tokens fail. It also derives and checks
 // refresh tokens (see Refresh).
 type Issuer struct {
@@ -108,6 +113,7 @@ type claims struct {
 	SessionID string   `json:"sid"`
 	AAL       string   `json:"aal,omitempty"`
 	AMR       []string `json:"amr,omitempty"`
+	Level     int64    `json:"lvl,omitempty"`
 }
 
 // Issue returns a signed access token for the user's session.
@@ -123,6 +129,7 @@ func (t *Issuer) Issue(p Principal) (string, error) {
 		SessionID: p.SessionID,
 		AAL:       p.AAL,
 		AMR:       strings.Fields(p.AMR),
+		Level:     p.Level,
 	}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(t.secret)
 }
@@ -159,7 +166,7 @@ func (t *Issuer) VerifyUntil(raw string) (Principal, time.Time, error) {
 	if c.SessionID == "" || len(c.SessionID) > maxSessionIDLen {
 		return Principal{}, time.Time{}, errNoSession
 	}
-	p := Principal{UserID: id, SessionID: c.SessionID, AAL: c.AAL, AMR: strings.Join(c.AMR, " ")}
+	p := Principal{UserID: id, SessionID: c.SessionID, AAL: c.AAL, AMR: strings.Join(c.AMR, " "), Level: c.Level}
 
 	t.mu.Lock()
 	if len(t.verified) >= maxVerified {

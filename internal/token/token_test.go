@@ -36,7 +36,7 @@ func sign(t *testing.T, m jwt.SigningMethod, key any, c claims) string {
 func TestIssueVerify(t *testing.T) {
 	t.Parallel()
 	iss, clock := newTestIssuer()
-	p := Principal{UserID: 42, SessionID: NewSessionID(), AAL: "aal2", AMR: "pwd otp mfa"}
+	p := Principal{UserID: 42, SessionID: NewSessionID(), AAL: "aal2", AMR: "pwd otp mfa", Level: 3}
 	raw, err := iss.Issue(p)
 	if err != nil {
 		t.Fatal(err)
@@ -238,11 +238,11 @@ func BenchmarkTokenVerify(b *testing.B) {
 }
 
 // TestAssuranceClaims: aal is a string claim and amr an array of RFC 8176
-// methods, as OpenID Connect has them.
+// methods, as OpenID Connect has them; lvl the session's level generation.
 func TestAssuranceClaims(t *testing.T) {
 	t.Parallel()
 	iss, _ := newTestIssuer()
-	raw, err := iss.Issue(Principal{UserID: 1, SessionID: NewSessionID(), AAL: "aal2", AMR: "pwd otp mfa"})
+	raw, err := iss.Issue(Principal{UserID: 1, SessionID: NewSessionID(), AAL: "aal2", AMR: "pwd otp mfa", Level: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,8 +253,9 @@ func TestAssuranceClaims(t *testing.T) {
 	var c struct {
 		AAL string   `json:"aal"`
 		AMR []string `json:"amr"`
+		Lvl int64    `json:"lvl"`
 	}
-	if err := json.Unmarshal(payload, &c); err != nil || c.AAL != "aal2" || strings.Join(c.AMR, ",") != "pwd,otp,mfa" {
+	if err := json.Unmarshal(payload, &c); err != nil || c.AAL != "aal2" || strings.Join(c.AMR, ",") != "pwd,otp,mfa" || c.Lvl != 2 {
 		t.Errorf("claims %s: %+v, %v", payload, c, err)
 	}
 }

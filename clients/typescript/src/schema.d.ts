@@ -1285,7 +1285,10 @@ export interface components {
         };
         /**
          * @description The session's authenticator assurance level: `aal1` after a password, `aal2` after a second
-         *     factor too. Access tokens carry it as the claim `aal`, with `amr` (RFC 8176: `pwd`, `otp`, `mfa`, `hwk`, `swk`, `user`; keel's own `urn:keel:amr:fed` for a provider sign-in).
+         *     factor too. Access tokens carry it as the claim `aal`, with `amr` (RFC 8176: `pwd`, `otp`, `mfa`, `hwk`, `swk`, `user`; keel's own `urn:keel:amr:fed` for a provider sign-in)
+         *     and `lvl`, the session's level generation: a raise to `aal2` or a lowering to `aal1` (the last
+         *     factor removed, `AAL2_MAX_AGE` passed) moves it on, and a token of an older generation gets 401
+         *     (refresh it).
          * @example aal2
          * @enum {string}
          */

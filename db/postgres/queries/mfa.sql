@@ -1,8 +1,10 @@
 -- name: GetSessionAccess :one
 -- The bearer check of every operation, in one round trip: the user, the
--- session's assurance, and whether the account has a verified second factor,
+-- session's assurance and level (its generation, when it changed, when the
+-- session started), and whether the account has a verified second factor,
 -- provided the session is still there.
 SELECT u.id, u.email, u.created_at, u.email_verified, s.aal, s.amr,
+       s.created_at AS session_created_at, s.level_gen, s.level_at,
        (SELECT count(*) FROM mfa_factors f WHERE f.user_id = u.id AND f.verified) AS factors
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.id = sqlc.arg(session_id) AND s.user_id = sqlc.arg(user_id);
@@ -55,14 +57,24 @@ SELECT count(*) FROM mfa_recovery_codes WHERE user_id = sqlc.arg(user_id);
 -- Raises the session to aal2 and replaces its refresh token, provided the
 -- session is still at the generation the caller read. The generation moves
 -- on by two, so the refresh token of before the upgrade is never "the one
--- just replaced" (REFRESH_REUSE_INTERVAL) and cannot mint aal2 tokens.
+-- just replaced" (REFRESH_REUSE_INTERVAL) and cannot mint aal2 tokens; the
+-- level generation moves on, so no access token of before speaks for it.
 UPDATE sessions
-SET aal = 'aal2', generation = generation + 2, refresh_hash = sqlc.arg(refresh_hash), rotated_at = sqlc.arg(now),
-    last_used_at = sqlc.arg(now), refresh_expires_at = sqlc.arg(expires_at)
+SET aal = 'aal2', level_gen = level_gen + 1, generation = generation + 2, refresh_hash = sqlc.arg(refresh_hash), rotated_at = sqlc.arg(now),
+    last_used_at = sqlc.arg(now), refresh_expires_at = sqlc.arg(expires_at), level_at = sqlc.arg(now)
 WHERE id = sqlc.arg(id) AND user_id = sqlc.arg(user_id) AND generation = sqlc.arg(generation);
 
 -- name: LowerSessions :exec
-UPDATE sessions SET aal = 'aal1' WHERE user_id = sqlc.arg(user_id);
+-- The account's last factor went: its aal2 sessions are aal1, a new level
+-- generation each (their aal2 access tokens are refused).
+UPDATE sessions SET aal = 'aal1', level_gen = level_gen + 1
+WHERE user_id = sqlc.arg(user_id) AND aal = 'aal2';
+
+-- name: LowerSession :execrows
+-- An aal2 session past AAL2_MAX_AGE is aal1 again, provided it is still at
+-- the level generation the caller read (else another request lowered it).
+UPDATE sessions SET aal = 'aal1', level_gen = level_gen + 1, level_at = sqlc.arg(now)
+WHERE id = sqlc.arg(id) AND aal = 'aal2' AND level_gen = sqlc.arg(level_gen);
 
 -- name: DeleteExpiredFactors :execrows
 DELETE FROM mfa_factors WHERE NOT verified AND expires_at <= sqlc.arg(now);

@@ -44,3 +44,8 @@ SELECT (SELECT count(*) FROM users u WHERE u.id = sqlc.arg(user_id) AND u.passwo
      + (SELECT count(*) FROM identities i WHERE i.user_id = sqlc.arg(user_id))
      + (SELECT count(*) FROM passkeys p WHERE p.user_id = sqlc.arg(user_id) AND p.id <> sqlc.arg(id))
      AS ways;
+
+-- name: DeleteSessionsByPasskey :many
+-- The sessions a removed passkey started end with it.
+DELETE FROM sessions WHERE user_id = sqlc.arg(user_id) AND passkey_id = sqlc.arg(passkey_id)
+RETURNING id;

@@ -11,12 +11,18 @@ FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.id = sqlc.arg(session_id) AND s.user_id = sqlc.arg(user_id);
 
 -- name: CreateSession :exec
-INSERT INTO sessions (id, user_id, created_at, last_used_at, user_agent, generation, refresh_hash, rotated_at, refresh_expires_at, aal, amr)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+INSERT INTO sessions (id, user_id, created_at, last_used_at, user_agent, generation, refresh_hash, rotated_at, refresh_expires_at, aal, amr,
+                      level_gen, level_at, passkey_id, identity_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: GetSession :one
-SELECT id, user_id, generation, refresh_hash, rotated_at, refresh_expires_at, aal, amr
-FROM sessions WHERE id = sqlc.arg(id);
+-- The refresh and the upgrade read the session's state, its level, and
+-- whether the account has a verified factor (an aal1 session then waits for
+-- it and is not refreshed).
+SELECT s.id, s.user_id, s.created_at, s.generation, s.refresh_hash, s.rotated_at, s.refresh_expires_at, s.aal, s.amr,
+       s.level_gen, s.level_at,
+       (SELECT count(*) FROM mfa_factors f WHERE f.user_id = s.user_id AND f.verified) AS factors
+FROM sessions s WHERE s.id = sqlc.arg(id);
 
 -- name: RotateRefresh :one
 -- The database decides which of concurrent refreshes of one token wins: only

@@ -79,3 +79,8 @@ DELETE FROM oauth_codes WHERE user_id = sqlc.arg(user_id);
 
 -- name: DeleteUserLinkFlows :exec
 DELETE FROM oauth_flows WHERE link_user_id = sqlc.arg(user_id);
+
+-- name: DeleteSessionsByIdentity :many
+-- The sessions an unlinked provider account started end with it.
+DELETE FROM sessions WHERE user_id = sqlc.arg(user_id) AND identity_id = sqlc.arg(identity_id)
+RETURNING id;

@@ -7,6 +7,7 @@ package pggen
 
 import (
 	"context"
+	"database/sql"
 	"time"
 )
 
@@ -35,8 +36,9 @@ func (q *Queries) CreateOneTimeToken(ctx context.Context, arg CreateOneTimeToken
 }
 
 const createSession = `-- name: CreateSession :exec
-INSERT INTO sessions (id, user_id, created_at, last_used_at, user_agent, generation, refresh_hash, rotated_at, refresh_expires_at, aal, amr)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+INSERT INTO sessions (id, user_id, created_at, last_used_at, user_agent, generation, refresh_hash, rotated_at, refresh_expires_at, aal, amr,
+                      level_gen, level_at, passkey_id, identity_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 `
 
 type CreateSessionParams struct {
@@ -51,6 +53,10 @@ type CreateSessionParams struct {
 	RefreshExpiresAt time.Time
 	Aal              string
 	Amr              string
+	LevelGen         int64
+	LevelAt          sql.NullTime
+	PasskeyID        sql.NullString
+	IdentityID       sql.NullInt64
 }
 
 func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) error {
@@ -66,6 +72,10 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) er
 		arg.RefreshExpiresAt,
 		arg.Aal,
 		arg.Amr,
+		arg.LevelGen,
+		arg.LevelAt,
+		arg.PasskeyID,
+		arg.IdentityID,
 	)
 	return err
 }
@@ -163,33 +173,46 @@ func (q *Queries) DeleteUser(ctx context.Context, id int64) (int64, error) {
 }
 
 const getSession = `-- name: GetSession :one
-SELECT id, user_id, generation, refresh_hash, rotated_at, refresh_expires_at, aal, amr
-FROM sessions WHERE id = $1
+SELECT s.id, s.user_id, s.created_at, s.generation, s.refresh_hash, s.rotated_at, s.refresh_expires_at, s.aal, s.amr,
+       s.level_gen, s.level_at,
+       (SELECT count(*) FROM mfa_factors f WHERE f.user_id = s.user_id AND f.verified) AS factors
+FROM sessions s WHERE s.id = $1
 `
 
 type GetSessionRow struct {
 	ID               string
 	UserID           int64
+	CreatedAt        time.Time
 	Generation       int64
 	RefreshHash      string
 	RotatedAt        time.Time
 	RefreshExpiresAt time.Time
 	Aal              string
 	Amr              string
+	LevelGen         int64
+	LevelAt          sql.NullTime
+	Factors          int64
 }
 
+// The refresh and the upgrade read the session's state, its level, and
+// whether the account has a verified factor (an aal1 session then waits for
+// it and is not refreshed).
 func (q *Queries) GetSession(ctx context.Context, id string) (GetSessionRow, error) {
 	row := q.queryRow(ctx, q.getSessionStmt, getSession, id)
 	var i GetSessionRow
 	err := row.Scan(
 		&i.ID,
 		&i.UserID,
+		&i.CreatedAt,
 		&i.Generation,
 		&i.RefreshHash,
 		&i.RotatedAt,
 		&i.RefreshExpiresAt,
 		&i.Aal,
 		&i.Amr,
+		&i.LevelGen,
+		&i.LevelAt,
+		&i.Factors,
 	)
 	return i, err
 }

@@ -117,6 +117,12 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.deleteSessionByIDStmt, err = db.PrepareContext(ctx, deleteSessionByID); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteSessionByID: %w", err)
 	}
+	if q.deleteSessionsByIdentityStmt, err = db.PrepareContext(ctx, deleteSessionsByIdentity); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteSessionsByIdentity: %w", err)
+	}
+	if q.deleteSessionsByPasskeyStmt, err = db.PrepareContext(ctx, deleteSessionsByPasskey); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteSessionsByPasskey: %w", err)
+	}
 	if q.deleteSessionsExceptStmt, err = db.PrepareContext(ctx, deleteSessionsExcept); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteSessionsExcept: %w", err)
 	}
@@ -179,6 +185,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.lockUserStmt, err = db.PrepareContext(ctx, lockUser); err != nil {
 		return nil, fmt.Errorf("error preparing query LockUser: %w", err)
+	}
+	if q.lowerSessionStmt, err = db.PrepareContext(ctx, lowerSession); err != nil {
+		return nil, fmt.Errorf("error preparing query LowerSession: %w", err)
 	}
 	if q.lowerSessionsStmt, err = db.PrepareContext(ctx, lowerSessions); err != nil {
 		return nil, fmt.Errorf("error preparing query LowerSessions: %w", err)
@@ -391,6 +400,16 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing deleteSessionByIDStmt: %w", cerr)
 		}
 	}
+	if q.deleteSessionsByIdentityStmt != nil {
+		if cerr := q.deleteSessionsByIdentityStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteSessionsByIdentityStmt: %w", cerr)
+		}
+	}
+	if q.deleteSessionsByPasskeyStmt != nil {
+		if cerr := q.deleteSessionsByPasskeyStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteSessionsByPasskeyStmt: %w", cerr)
+		}
+	}
 	if q.deleteSessionsExceptStmt != nil {
 		if cerr := q.deleteSessionsExceptStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deleteSessionsExceptStmt: %w", cerr)
@@ -494,6 +513,11 @@ func (q *Queries) Close() error {
 	if q.lockUserStmt != nil {
 		if cerr := q.lockUserStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing lockUserStmt: %w", cerr)
+		}
+	}
+	if q.lowerSessionStmt != nil {
+		if cerr := q.lowerSessionStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing lowerSessionStmt: %w", cerr)
 		}
 	}
 	if q.lowerSessionsStmt != nil {
@@ -651,6 +675,8 @@ type Queries struct {
 	deleteRecoveryCodesStmt            *sql.Stmt
 	deleteSessionStmt                  *sql.Stmt
 	deleteSessionByIDStmt              *sql.Stmt
+	deleteSessionsByIdentityStmt       *sql.Stmt
+	deleteSessionsByPasskeyStmt        *sql.Stmt
 	deleteSessionsExceptStmt           *sql.Stmt
 	deleteUntrustedIdentitiesStmt      *sql.Stmt
 	deleteUserStmt                     *sql.Stmt
@@ -672,6 +698,7 @@ type Queries struct {
 	listPasskeysStmt                   *sql.Stmt
 	listSessionsStmt                   *sql.Stmt
 	lockUserStmt                       *sql.Stmt
+	lowerSessionStmt                   *sql.Stmt
 	lowerSessionsStmt                  *sql.Stmt
 	markEmailVerifiedStmt              *sql.Stmt
 	markFactorVerifiedStmt             *sql.Stmt
@@ -726,6 +753,8 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		deleteRecoveryCodesStmt:            q.deleteRecoveryCodesStmt,
 		deleteSessionStmt:                  q.deleteSessionStmt,
 		deleteSessionByIDStmt:              q.deleteSessionByIDStmt,
+		deleteSessionsByIdentityStmt:       q.deleteSessionsByIdentityStmt,
+		deleteSessionsByPasskeyStmt:        q.deleteSessionsByPasskeyStmt,
 		deleteSessionsExceptStmt:           q.deleteSessionsExceptStmt,
 		deleteUntrustedIdentitiesStmt:      q.deleteUntrustedIdentitiesStmt,
 		deleteUserStmt:                     q.deleteUserStmt,
@@ -747,6 +776,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		listPasskeysStmt:                   q.listPasskeysStmt,
 		listSessionsStmt:                   q.listSessionsStmt,
 		lockUserStmt:                       q.lockUserStmt,
+		lowerSessionStmt:                   q.lowerSessionStmt,
 		lowerSessionsStmt:                  q.lowerSessionsStmt,
 		markEmailVerifiedStmt:              q.markEmailVerifiedStmt,
 		markFactorVerifiedStmt:             q.markFactorVerifiedStmt,

@@ -50,6 +50,7 @@ type OauthCode struct {
 	LinkEmailVerified bool
 	ExpiresAt         time.Time
 	LinkSessionID     sql.NullString
+	IdentityID        sql.NullInt64
 }
 
 type OauthFlow struct {
@@ -109,6 +110,10 @@ type Session struct {
 	RefreshExpiresAt time.Time
 	Aal              string
 	Amr              string
+	LevelGen         int64
+	LevelAt          sql.NullTime
+	PasskeyID        sql.NullString
+	IdentityID       sql.NullInt64
 }
 
 type User struct {

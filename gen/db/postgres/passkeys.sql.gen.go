@@ -128,6 +128,40 @@ func (q *Queries) DeletePasskey(ctx context.Context, arg DeletePasskeyParams) (i
 	return result.RowsAffected()
 }
 
+const deleteSessionsByPasskey = `-- name: DeleteSessionsByPasskey :many
+DELETE FROM sessions WHERE user_id = $1 AND passkey_id = $2
+RETURNING id
+`
+
+type DeleteSessionsByPasskeyParams struct {
+	UserID    int64
+	PasskeyID sql.NullString
+}
+
+// The sessions a removed passkey started end with it.
+func (q *Queries) DeleteSessionsByPasskey(ctx context.Context, arg DeleteSessionsByPasskeyParams) ([]string, error) {
+	rows, err := q.query(ctx, q.deleteSessionsByPasskeyStmt, deleteSessionsByPasskey, arg.UserID, arg.PasskeyID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const getPasskeyByCredentialID = `-- name: GetPasskeyByCredentialID :one
 SELECT id, user_id, credential_id, name, public_key, attestation_type, aaguid, transports, sign_count, user_verified, backup_eligible, backup_state, created_at, last_used_at FROM passkeys WHERE credential_id = $1
 `

@@ -187,6 +187,40 @@ func (q *Queries) DeleteOAuthCode(ctx context.Context, hash string) error {
 	return err
 }
 
+const deleteSessionsByIdentity = `-- name: DeleteSessionsByIdentity :many
+DELETE FROM sessions WHERE user_id = ?1 AND identity_id = ?2
+RETURNING id
+`
+
+type DeleteSessionsByIdentityParams struct {
+	UserID     int64
+	IdentityID sql.NullInt64
+}
+
+// The sessions an unlinked provider account started end with it.
+func (q *Queries) DeleteSessionsByIdentity(ctx context.Context, arg DeleteSessionsByIdentityParams) ([]string, error) {
+	rows, err := q.query(ctx, q.deleteSessionsByIdentityStmt, deleteSessionsByIdentity, arg.UserID, arg.IdentityID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const deleteUntrustedIdentities = `-- name: DeleteUntrustedIdentities :execrows
 DELETE FROM identities WHERE user_id = ?1 AND NOT trusted
 `

@@ -7,6 +7,7 @@ package sqlitegen
 
 import (
 	"context"
+	"database/sql"
 	"time"
 )
 
@@ -147,6 +148,7 @@ func (q *Queries) GetFactor(ctx context.Context, arg GetFactorParams) (MfaFactor
 
 const getSessionAccess = `-- name: GetSessionAccess :one
 SELECT u.id, u.email, u.created_at, u.email_verified, s.aal, s.amr,
+       s.created_at AS session_created_at, s.level_gen, s.level_at,
        (SELECT count(*) FROM mfa_factors f WHERE f.user_id = u.id AND f.verified) AS factors
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.id = ?1 AND s.user_id = ?2
@@ -158,17 +160,21 @@ type GetSessionAccessParams struct {
 }
 
 type GetSessionAccessRow struct {
-	ID            int64
-	Email         string
-	CreatedAt     time.Time
-	EmailVerified bool
-	Aal           string
-	Amr           string
-	Factors       int64
+	ID               int64
+	Email            string
+	CreatedAt        time.Time
+	EmailVerified    bool
+	Aal              string
+	Amr              string
+	SessionCreatedAt time.Time
+	LevelGen         int64
+	LevelAt          sql.NullTime
+	Factors          int64
 }
 
 // The bearer check of every operation, in one round trip: the user, the
-// session's assurance, and whether the account has a verified second factor,
+// session's assurance and level (its generation, when it changed, when the
+// session started), and whether the account has a verified second factor,
 // provided the session is still there.
 func (q *Queries) GetSessionAccess(ctx context.Context, arg GetSessionAccessParams) (GetSessionAccessRow, error) {
 	row := q.queryRow(ctx, q.getSessionAccessStmt, getSessionAccess, arg.SessionID, arg.UserID)
@@ -180,6 +186,9 @@ func (q *Queries) GetSessionAccess(ctx context.Context, arg GetSessionAccessPara
 		&i.EmailVerified,
 		&i.Aal,
 		&i.Amr,
+		&i.SessionCreatedAt,
+		&i.LevelGen,
+		&i.LevelAt,
 		&i.Factors,
 	)
 	return i, err
@@ -223,10 +232,34 @@ func (q *Queries) ListFactors(ctx context.Context, userID int64) ([]MfaFactor, e
 	return items, nil
 }
 
-const lowerSessions = `-- name: LowerSessions :exec
-UPDATE sessions SET aal = 'aal1' WHERE user_id = ?1
+const lowerSession = `-- name: LowerSession :execrows
+UPDATE sessions SET aal = 'aal1', level_gen = level_gen + 1, level_at = ?1
+WHERE id = ?2 AND aal = 'aal2' AND level_gen = ?3
 `
 
+type LowerSessionParams struct {
+	Now      sql.NullTime
+	ID       string
+	LevelGen int64
+}
+
+// An aal2 session past AAL2_MAX_AGE is aal1 again, provided it is still at
+// the level generation the caller read (else another request lowered it).
+func (q *Queries) LowerSession(ctx context.Context, arg LowerSessionParams) (int64, error) {
+	result, err := q.exec(ctx, q.lowerSessionStmt, lowerSession, arg.Now, arg.ID, arg.LevelGen)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const lowerSessions = `-- name: LowerSessions :exec
+UPDATE sessions SET aal = 'aal1', level_gen = level_gen + 1
+WHERE user_id = ?1 AND aal = 'aal2'
+`
+
+// The account's last factor went: its aal2 sessions are aal1, a new level
+// generation each (their aal2 access tokens are refused).
 func (q *Queries) LowerSessions(ctx context.Context, userID int64) error {
 	_, err := q.exec(ctx, q.lowerSessionsStmt, lowerSessions, userID)
 	return err
@@ -284,8 +317,8 @@ func (q *Queries) TakeRecoveryCode(ctx context.Context, arg TakeRecoveryCodePara
 
 const upgradeSession = `-- name: UpgradeSession :execrows
 UPDATE sessions
-SET aal = 'aal2', generation = generation + 2, refresh_hash = ?1, rotated_at = ?2,
-    last_used_at = ?2, refresh_expires_at = ?3
+SET aal = 'aal2', level_gen = level_gen + 1, generation = generation + 2, refresh_hash = ?1, rotated_at = ?2,
+    last_used_at = ?2, refresh_expires_at = ?3, level_at = ?2
 WHERE id = ?4 AND user_id = ?5 AND generation = ?6
 `
 
@@ -301,7 +334,8 @@ type UpgradeSessionParams struct {
 // Raises the session to aal2 and replaces its refresh token, provided the
 // session is still at the generation the caller read. The generation moves
 // on by two, so the refresh token of before the upgrade is never "the one
-// just replaced" (REFRESH_REUSE_INTERVAL) and cannot mint aal2 tokens.
+// just replaced" (REFRESH_REUSE_INTERVAL) and cannot mint aal2 tokens; the
+// level generation moves on, so no access token of before speaks for it.
 func (q *Queries) UpgradeSession(ctx context.Context, arg UpgradeSessionParams) (int64, error) {
 	result, err := q.exec(ctx, q.upgradeSessionStmt, upgradeSession,
 		arg.RefreshHash,

@@ -45,6 +45,7 @@ type OauthCode struct {
 	LinkEmailVerified bool
 	ExpiresAt         time.Time
 	LinkSessionID     sql.NullString
+	IdentityID        sql.NullInt64
 }
 
 type OauthFlow struct {
@@ -104,6 +105,10 @@ type Session struct {
 	RefreshExpiresAt time.Time
 	Aal              string
 	Amr              string
+	LevelGen         int64
+	LevelAt          sql.NullTime
+	PasskeyID        sql.NullString
+	IdentityID       sql.NullInt64
 }
 
 type User struct {
