@@ -212,7 +212,8 @@ type Store interface {
 	// or returns ErrNoUser.
 	DeleteUser(ctx context.Context, id int64) error
 
-	// CreateSession stores a new session.
+	// CreateSession stores a new session; past db.MaxSessions it ends the
+	// user's least recently used ones, announced like every ending.
 	CreateSession(ctx context.Context, s Session) error
 	// GetSessionUser returns the user of the session, in one query, or
 	// ErrNoSession when the session has ended (or is not the user's).

@@ -116,6 +116,10 @@ var sentinels = []struct {
 		Detail: "the sign-in provider could not be reached; start the sign-in again"}},
 	{db.ErrNoPasskey, &Error{Status: http.StatusNotFound, Detail: "no such passkey"}},
 	{db.ErrPasskeyTaken, &Error{Status: http.StatusConflict, Detail: "this passkey is registered already"}},
+	{db.ErrTooManyPasskeys, &Error{Status: http.StatusConflict, Detail: "the account has " + strconv.Itoa(db.MaxPasskeys) +
+		" passkeys, the most it may hold: remove one first"}},
+	{db.ErrTooManyIdentities, &Error{Status: http.StatusConflict, Detail: "the account links " + strconv.Itoa(db.MaxIdentities) +
+		" provider accounts, the most it may: unlink one first"}},
 	{db.ErrNoCeremony, &Error{Status: http.StatusBadRequest, Field: "/flow_id", Detail: "is unknown, used or expired"}},
 	{passkey.ErrRefused, errPasskeyRefused},
 	{passkey.ErrSignCount, errPasskeyRefused},

@@ -107,6 +107,15 @@ func (s *Server) LinkIdentity(ctx context.Context, req oapi.LinkIdentityRequestO
 		return nil, err
 	}
 	caller := mustPrincipal(ctx)
+	// Refused before the provider when the account is full already (the
+	// store refuses the link itself too, under the account's lock).
+	linked, err := s.store.ListIdentities(ctx, caller.UserID)
+	if err != nil {
+		return nil, err
+	}
+	if len(linked) >= db.MaxIdentities {
+		return nil, db.ErrTooManyIdentities
+	}
 	to, err := s.startFlow(ctx, p, req.Body.RedirectTo, req.Body.CodeChallenge, &caller)
 	if errors.Is(err, errBadRedirect) {
 		return nil, &Error{Status: http.StatusBadRequest, Field: "/redirect_to", Detail: errBadRedirect.Detail}
@@ -190,7 +199,9 @@ func (s *Server) OauthCallback(ctx context.Context, req oapi.OauthCallbackReques
 		})
 	}
 	switch {
-	case errors.Is(err, db.ErrAccountExists):
+	// An account that links as many identities as it may is not linked to
+	// by email either: the user unlinks one from the profile first.
+	case errors.Is(err, db.ErrAccountExists), errors.Is(err, db.ErrTooManyIdentities):
 		return refuse("account_exists", "account_exists",
 			"an account with this email exists; sign in to it and link this provider from the profile")
 	case errors.Is(err, db.ErrIdentityTaken): // two first sign-ins at once, after the store's retry

@@ -49,6 +49,9 @@ func (s *Server) PasskeyRegisterOptions(ctx context.Context, _ oapi.PasskeyRegis
 	if err != nil {
 		return nil, err
 	}
+	if len(existing) >= db.MaxPasskeys { // refused before the ceremony; the store holds the cap
+		return nil, db.ErrTooManyPasskeys
+	}
 	options, session, err := s.passkeys.BeginRegistration(acc.User.ID, acc.User.Email, existing)
 	if err != nil {
 		return nil, err

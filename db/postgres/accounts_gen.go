@@ -105,13 +105,9 @@ func (d *DB) DeleteUser(ctx context.Context, id int64) error {
 	})
 }
 
-// CreateSession implements db.Store.
-func (d *DB) CreateSession(ctx context.Context, s db.Session) error {
-	return createSession(ctx, d.write, s)
-}
-
-// createSession stores s with q (the writer's, or a transaction's).
-func createSession(ctx context.Context, q *gen.Queries, s db.Session) error {
+// insertSession stores s with q (a transaction's: createSession's, in
+// limits.go, which also keeps the account under db.MaxSessions).
+func insertSession(ctx context.Context, q *gen.Queries, s db.Session) error {
 	return q.CreateSession(ctx, gen.CreateSessionParams{
 		ID: s.ID, UserID: s.UserID, CreatedAt: db.Millis(s.CreatedAt), LastUsedAt: db.Millis(s.LastUsedAt),
 		UserAgent: s.UserAgent, Generation: s.Generation, RefreshHash: s.RefreshHash,

@@ -67,6 +67,9 @@ func (d *DB) CreateOAuthCode(ctx context.Context, c db.OAuthCode) error {
 
 // createIdentity links p to userID; a unique violation is p linked already.
 func createIdentity(ctx context.Context, q *gen.Queries, userID int64, p db.ProviderUser, trusted bool, now time.Time) error {
+	if err := roomForIdentity(ctx, q, userID); err != nil {
+		return err
+	}
 	err := q.CreateIdentity(ctx, gen.CreateIdentityParams{
 		UserID: userID, Provider: p.Provider, Subject: p.Subject, Email: p.Email, Trusted: trusted, CreatedAt: db.Millis(now)})
 	if errors.Is(translate(err, nil), db.ErrEmailTaken) {
@@ -263,8 +266,9 @@ func (d *DB) RedeemOAuthCode(ctx context.Context, hash, challenge string, sess d
 	for attempt := 0; ; attempt++ {
 		var c db.OAuthCode
 		var refused error // the code's check failed: its deletion commits, nothing else happens
+		var ended []db.SessionsEnded
 		taken, lostRace := false, false
-		err := d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
+		err := d.inTx(ctx, func(tx *sql.Tx, q *gen.Queries) error {
 			userID, err := q.GetOAuthCodeUser(ctx, hash)
 			if err != nil {
 				return translate(err, db.ErrNoToken)
@@ -295,12 +299,16 @@ func (d *DB) RedeemOAuthCode(ctx context.Context, hash, challenge string, sess d
 				}
 			}
 			sess.UserID = userID
-			return createSession(ctx, q, sess)
+			ended, err = d.createSession(ctx, tx, q, sess)
+			return err
 		})
 		switch {
 		case err == nil && refused != nil:
 			return db.OAuthCode{}, refused
 		case err == nil:
+			for _, e := range ended {
+				d.announced(e)
+			}
 			return c, nil
 		case lostRace && attempt == 0:
 			continue

@@ -1,8 +1,6 @@
 package storetest
 
 import (
-	"context"
-	"errors"
 	"reflect"
 	"slices"
 	"testing"
@@ -15,33 +13,8 @@ import (
 // ended to a watcher once it commits, and one that fails announces nothing;
 // LiveSessions names the sessions that still exist.
 func announcements(t *testing.T, s db.Store) {
-	ctx, cancel := context.WithCancel(t.Context())
-	heard := make(chan db.SessionsEnded, 16)
-	listening := make(chan struct{}, 1)
-	watched := make(chan error, 1)
-	go func() {
-		watched <- s.WatchSessions(ctx, db.SessionWatch{
-			Ended: func(e db.SessionsEnded) { heard <- e },
-			Resync: func() {
-				select {
-				case listening <- struct{}{}:
-				default:
-				}
-			},
-			Lost: func(err error) { t.Logf("watch lost: %v", err) },
-		})
-	}()
-	defer func() {
-		cancel()
-		if err := <-watched; !errors.Is(err, context.Canceled) {
-			t.Errorf("WatchSessions returned %v, want context.Canceled", err)
-		}
-	}()
-	select {
-	case <-listening:
-	case <-time.After(10 * time.Second):
-		t.Fatal("WatchSessions never called Resync")
-	}
+	ctx := t.Context()
+	heard := watch(t, s)
 
 	ada := mustCreate(t, s, "ada@example.com")
 	for _, id := range []string{"a1", "a2", "a3", "a4"} {

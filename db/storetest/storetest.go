@@ -88,6 +88,9 @@ func Run(t *testing.T, open func(t *testing.T) db.Store) {
 		{"DeletePasskey removes, but not the last way in; DeleteIdentity counts passkeys", deletePasskey},
 		{"concurrent removals of a passwordless account's two passkeys: one wins", concurrentPasskeyDeletes},
 		{"expired passkey ceremonies are pruned; a deleted user's passkeys go", prunePasskeys},
+		{"an account holds at most MaxPasskeys passkeys, racers included", passkeyCap},
+		{"an account links at most MaxIdentities identities, racers included", identityCap},
+		{"past MaxSessions a new session ends the least recently used, announced; racers leave the cap", sessionCap},
 		{"Close releases the database", closeStore},
 	}
 	for _, tt := range tests {

@@ -641,6 +641,12 @@ type ServiceUnavailable = Problem
 // TooManyCodes An RFC 9457 problem detail.
 type TooManyCodes = Problem
 
+// TooManyIdentities An RFC 9457 problem detail.
+type TooManyIdentities = Problem
+
+// TooManyPasskeys An RFC 9457 problem detail.
+type TooManyPasskeys = Problem
+
 // TooManyRequests An RFC 9457 problem detail.
 type TooManyRequests = Problem
 
@@ -835,7 +841,8 @@ type ClientInterface interface {
 	// LoginWithBody Exchange credentials for a bearer token and a refresh token
 	//
 	// Starts a session. An unknown email and a wrong password get the same 401 answer.
-	// The session is `aal1`; when the account has a verified second factor, it may only call
+	// An account keeps at most 100 sessions: a new one past that ends its least recently used
+	// session (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
 	// `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
 	//
 	// Takes any type of body and a specified content type.
@@ -846,7 +853,8 @@ type ClientInterface interface {
 	// Login Exchange credentials for a bearer token and a refresh token
 	//
 	// Starts a session. An unknown email and a wrong password get the same 401 answer.
-	// The session is `aal1`; when the account has a verified second factor, it may only call
+	// An account keeps at most 100 sessions: a new one past that ends its least recently used
+	// session (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
 	// `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
 	//
 	// Takes a body of the `application/json` content type.
@@ -1406,7 +1414,8 @@ func (c *Client) GetLiveness(ctx context.Context, reqEditors ...RequestEditorFn)
 // LoginWithBody Exchange credentials for a bearer token and a refresh token
 //
 // Starts a session. An unknown email and a wrong password get the same 401 answer.
-// The session is `aal1`; when the account has a verified second factor, it may only call
+// An account keeps at most 100 sessions: a new one past that ends its least recently used
+// session (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
 // `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
 //
 // Takes any type of body and a specified content type.
@@ -1427,7 +1436,8 @@ func (c *Client) LoginWithBody(ctx context.Context, contentType string, body io.
 // Login Exchange credentials for a bearer token and a refresh token
 //
 // Starts a session. An unknown email and a wrong password get the same 401 answer.
-// The session is `aal1`; when the account has a verified second factor, it may only call
+// An account keeps at most 100 sessions: a new one past that ends its least recently used
+// session (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
 // `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
 //
 // Takes a body of the `application/json` content type.
@@ -3768,7 +3778,8 @@ type ClientWithResponsesInterface interface {
 	// LoginWithBodyWithResponse Exchange credentials for a bearer token and a refresh token
 	//
 	// Starts a session. An unknown email and a wrong password get the same 401 answer.
-	// The session is `aal1`; when the account has a verified second factor, it may only call
+	// An account keeps at most 100 sessions: a new one past that ends its least recently used
+	// session (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
 	// `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -3779,7 +3790,8 @@ type ClientWithResponsesInterface interface {
 	// LoginWithResponse Exchange credentials for a bearer token and a refresh token
 	//
 	// Starts a session. An unknown email and a wrong password get the same 401 answer.
-	// The session is `aal1`; when the account has a verified second factor, it may only call
+	// An account keeps at most 100 sessions: a new one past that ends its least recently used
+	// session (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
 	// `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
@@ -5798,6 +5810,8 @@ type PasskeyRegisterOptionsResponse struct {
 	ApplicationProblemJSON403 *MFARequired
 	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationProblemJSON404 *PasskeysOff
+	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationProblemJSON409 *TooManyPasskeys
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -5822,6 +5836,11 @@ func (r PasskeyRegisterOptionsResponse) GetApplicationProblemJSON403() *MFARequi
 // GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r PasskeyRegisterOptionsResponse) GetApplicationProblemJSON404() *PasskeysOff {
 	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r PasskeyRegisterOptionsResponse) GetApplicationProblemJSON409() *TooManyPasskeys {
+	return r.ApplicationProblemJSON409
 }
 
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -6566,6 +6585,8 @@ type LinkIdentityResponse struct {
 	ApplicationProblemJSON403 *MFARequired
 	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationProblemJSON404 *NoSuchProvider
+	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationProblemJSON409 *TooManyIdentities
 	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationProblemJSON413 *PayloadTooLarge
 	// ApplicationProblemJSON415 the response for an HTTP 415 `application/problem+json` response
@@ -6603,6 +6624,11 @@ func (r LinkIdentityResponse) GetApplicationProblemJSON403() *MFARequired {
 // GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r LinkIdentityResponse) GetApplicationProblemJSON404() *NoSuchProvider {
 	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r LinkIdentityResponse) GetApplicationProblemJSON409() *TooManyIdentities {
+	return r.ApplicationProblemJSON409
 }
 
 // GetApplicationProblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
@@ -7279,7 +7305,8 @@ func (c *ClientWithResponses) GetLivenessWithResponse(ctx context.Context, reqEd
 // LoginWithBodyWithResponse Exchange credentials for a bearer token and a refresh token
 //
 // Starts a session. An unknown email and a wrong password get the same 401 answer.
-// The session is `aal1`; when the account has a verified second factor, it may only call
+// An account keeps at most 100 sessions: a new one past that ends its least recently used
+// session (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
 // `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -7296,7 +7323,8 @@ func (c *ClientWithResponses) LoginWithBodyWithResponse(ctx context.Context, con
 // LoginWithResponse Exchange credentials for a bearer token and a refresh token
 //
 // Starts a session. An unknown email and a wrong password get the same 401 answer.
-// The session is `aal1`; when the account has a verified second factor, it may only call
+// An account keeps at most 100 sessions: a new one past that ends its least recently used
+// session (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
 // `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
@@ -9463,6 +9491,13 @@ func ParsePasskeyRegisterOptionsResponse(rsp *http.Response) (*PasskeyRegisterOp
 		}
 		response.ApplicationProblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest TooManyPasskeys
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -10170,6 +10205,13 @@ func ParseLinkIdentityResponse(rsp *http.Response) (*LinkIdentityResponse, error
 			return nil, err
 		}
 		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest TooManyIdentities
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON409 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge

@@ -113,7 +113,8 @@ export interface paths {
         /**
          * Exchange credentials for a bearer token and a refresh token
          * @description Starts a session. An unknown email and a wrong password get the same 401 answer.
-         *     The session is `aal1`; when the account has a verified second factor, it may only call
+         *     An account keeps at most 100 sessions: a new one past that ends its least recently used
+         *     session (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
          *     `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
          */
         post: operations["login"];
@@ -1635,7 +1636,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The provider account a link flow would link is linked to another keel account. */
+        /** @description The provider account a link flow would link is linked to another keel account, or the account links 10 provider accounts already, the most it may (then the detail says so). */
         IdentityTaken: {
             headers: {
                 [name: string]: unknown;
@@ -1647,6 +1648,24 @@ export interface components {
                  *       "title": "Conflict",
                  *       "status": 409,
                  *       "detail": "this provider account is linked to another keel account; unlink it there first",
+                 *       "instance": "4f2a9c1e0b7d3a65-42"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The account links 10 provider accounts already, the most it may; unlink one first. */
+        TooManyIdentities: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "about:blank",
+                 *       "title": "Conflict",
+                 *       "status": 409,
+                 *       "detail": "the account links 10 provider accounts, the most it may: unlink one first",
                  *       "instance": "4f2a9c1e0b7d3a65-42"
                  *     }
                  */
@@ -1862,7 +1881,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description This credential is registered already, to this or another account. */
+        /** @description This credential is registered already, to this or another account, or the account holds 20 passkeys already, the most it may (then the detail says so). */
         PasskeyTaken: {
             headers: {
                 [name: string]: unknown;
@@ -1874,6 +1893,24 @@ export interface components {
                  *       "title": "Conflict",
                  *       "status": 409,
                  *       "detail": "this passkey is registered already",
+                 *       "instance": "4f2a9c1e0b7d3a65-42"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The account holds 20 passkeys already, the most it may; remove one first. */
+        TooManyPasskeys: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "about:blank",
+                 *       "title": "Conflict",
+                 *       "status": 409,
+                 *       "detail": "the account has 20 passkeys, the most it may hold: remove one first",
                  *       "instance": "4f2a9c1e0b7d3a65-42"
                  *     }
                  */
@@ -2819,6 +2856,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["MFARequired"];
             404: components["responses"]["NoSuchProvider"];
+            409: components["responses"]["TooManyIdentities"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
@@ -3377,6 +3415,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["MFARequired"];
             404: components["responses"]["PasskeysOff"];
+            409: components["responses"]["TooManyPasskeys"];
             500: components["responses"]["InternalError"];
         };
     };

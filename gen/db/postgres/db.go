@@ -24,8 +24,14 @@ func New(db DBTX) *Queries {
 func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	q := Queries{db: db}
 	var err error
+	if q.countIdentitiesStmt, err = db.PrepareContext(ctx, countIdentities); err != nil {
+		return nil, fmt.Errorf("error preparing query CountIdentities: %w", err)
+	}
 	if q.countPasskeyWaysInStmt, err = db.PrepareContext(ctx, countPasskeyWaysIn); err != nil {
 		return nil, fmt.Errorf("error preparing query CountPasskeyWaysIn: %w", err)
+	}
+	if q.countPasskeysStmt, err = db.PrepareContext(ctx, countPasskeys); err != nil {
+		return nil, fmt.Errorf("error preparing query CountPasskeys: %w", err)
 	}
 	if q.countRecoveryCodesStmt, err = db.PrepareContext(ctx, countRecoveryCodes); err != nil {
 		return nil, fmt.Errorf("error preparing query CountRecoveryCodes: %w", err)
@@ -125,6 +131,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.deleteSessionsExceptStmt, err = db.PrepareContext(ctx, deleteSessionsExcept); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteSessionsExcept: %w", err)
+	}
+	if q.deleteSessionsPastCapStmt, err = db.PrepareContext(ctx, deleteSessionsPastCap); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteSessionsPastCap: %w", err)
 	}
 	if q.deleteUntrustedIdentitiesStmt, err = db.PrepareContext(ctx, deleteUntrustedIdentities); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteUntrustedIdentities: %w", err)
@@ -245,9 +254,19 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 
 func (q *Queries) Close() error {
 	var err error
+	if q.countIdentitiesStmt != nil {
+		if cerr := q.countIdentitiesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing countIdentitiesStmt: %w", cerr)
+		}
+	}
 	if q.countPasskeyWaysInStmt != nil {
 		if cerr := q.countPasskeyWaysInStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing countPasskeyWaysInStmt: %w", cerr)
+		}
+	}
+	if q.countPasskeysStmt != nil {
+		if cerr := q.countPasskeysStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing countPasskeysStmt: %w", cerr)
 		}
 	}
 	if q.countRecoveryCodesStmt != nil {
@@ -413,6 +432,11 @@ func (q *Queries) Close() error {
 	if q.deleteSessionsExceptStmt != nil {
 		if cerr := q.deleteSessionsExceptStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deleteSessionsExceptStmt: %w", cerr)
+		}
+	}
+	if q.deleteSessionsPastCapStmt != nil {
+		if cerr := q.deleteSessionsPastCapStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteSessionsPastCapStmt: %w", cerr)
 		}
 	}
 	if q.deleteUntrustedIdentitiesStmt != nil {
@@ -644,7 +668,9 @@ func (q *Queries) queryRow(ctx context.Context, stmt *sql.Stmt, query string, ar
 type Queries struct {
 	db                                 DBTX
 	tx                                 *sql.Tx
+	countIdentitiesStmt                *sql.Stmt
 	countPasskeyWaysInStmt             *sql.Stmt
+	countPasskeysStmt                  *sql.Stmt
 	countRecoveryCodesStmt             *sql.Stmt
 	countUntrustedIdentitiesStmt       *sql.Stmt
 	countUsersStmt                     *sql.Stmt
@@ -678,6 +704,7 @@ type Queries struct {
 	deleteSessionsByIdentityStmt       *sql.Stmt
 	deleteSessionsByPasskeyStmt        *sql.Stmt
 	deleteSessionsExceptStmt           *sql.Stmt
+	deleteSessionsPastCapStmt          *sql.Stmt
 	deleteUntrustedIdentitiesStmt      *sql.Stmt
 	deleteUserStmt                     *sql.Stmt
 	deleteUserLinkFlowsStmt            *sql.Stmt
@@ -722,7 +749,9 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 	return &Queries{
 		db:                                 tx,
 		tx:                                 tx,
+		countIdentitiesStmt:                q.countIdentitiesStmt,
 		countPasskeyWaysInStmt:             q.countPasskeyWaysInStmt,
+		countPasskeysStmt:                  q.countPasskeysStmt,
 		countRecoveryCodesStmt:             q.countRecoveryCodesStmt,
 		countUntrustedIdentitiesStmt:       q.countUntrustedIdentitiesStmt,
 		countUsersStmt:                     q.countUsersStmt,
@@ -756,6 +785,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		deleteSessionsByIdentityStmt:       q.deleteSessionsByIdentityStmt,
 		deleteSessionsByPasskeyStmt:        q.deleteSessionsByPasskeyStmt,
 		deleteSessionsExceptStmt:           q.deleteSessionsExceptStmt,
+		deleteSessionsPastCapStmt:          q.deleteSessionsPastCapStmt,
 		deleteUntrustedIdentitiesStmt:      q.deleteUntrustedIdentitiesStmt,
 		deleteUserStmt:                     q.deleteUserStmt,
 		deleteUserLinkFlowsStmt:            q.deleteUserLinkFlowsStmt,

@@ -1,0 +1,80 @@
+package sqlite
+
+// The caps on what one account holds (db/limits.go), over the generated
+// queries of limits.sql: written once, here, and twinned to
+// db/postgres/limits_gen.go by db/twin, under the rules of accounts.go. Each
+// check runs in the caller's transaction after its LockUser, so two
+// registrations at once are counted one after the other.
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/keelhq/keel/db"
+	gen "github.com/keelhq/keel/gen/db/sqlite"
+)
+
+// roomForPasskey refuses a passkey past db.MaxPasskeys (under the lock).
+func roomForPasskey(ctx context.Context, q *gen.Queries, userID int64) error {
+	n, err := q.CountPasskeys(ctx, userID)
+	if err == nil && n >= db.MaxPasskeys {
+		return db.ErrTooManyPasskeys
+	}
+	return err
+}
+
+// roomForIdentity locks the user and refuses an identity past
+// db.MaxIdentities.
+func roomForIdentity(ctx context.Context, q *gen.Queries, userID int64) error {
+	n, err := q.LockUser(ctx, userID)
+	if err := oneRow(n, err, db.ErrNoUser); err != nil {
+		return err
+	}
+	count, err := q.CountIdentities(ctx, userID)
+	if err == nil && count >= db.MaxIdentities {
+		return db.ErrTooManyIdentities
+	}
+	return err
+}
+
+// createSession stores s with q (a transaction's, tx) and ends the user's
+// least recently used sessions past db.MaxSessions, announcing each in tx;
+// it returns those endings for the caller to hand to announced once tx has
+// committed. The user's lock makes two sign-ins at once count one after the
+// other.
+func (d *DB) createSession(ctx context.Context, tx *sql.Tx, q *gen.Queries, s db.Session) ([]db.SessionsEnded, error) {
+	n, err := q.LockUser(ctx, s.UserID)
+	if err := oneRow(n, err, db.ErrNoUser); err != nil {
+		return nil, err
+	}
+	if err := insertSession(ctx, q, s); err != nil {
+		return nil, err
+	}
+	ids, err := q.DeleteSessionsPastCap(ctx, gen.DeleteSessionsPastCapParams{UserID: s.UserID, Keep: db.MaxSessions})
+	if err != nil {
+		return nil, err
+	}
+	ended := make([]db.SessionsEnded, len(ids))
+	for i, id := range ids {
+		ended[i] = db.SessionsEnded{UserID: s.UserID, Session: id}
+		if err := d.announce(ctx, tx, ended[i]); err != nil {
+			return nil, err
+		}
+	}
+	return ended, nil
+}
+
+// CreateSession implements db.Store.
+func (d *DB) CreateSession(ctx context.Context, s db.Session) error {
+	var ended []db.SessionsEnded
+	err := d.inTx(ctx, func(tx *sql.Tx, q *gen.Queries) (err error) {
+		ended, err = d.createSession(ctx, tx, q, s)
+		return err
+	})
+	if err == nil {
+		for _, e := range ended {
+			d.announced(e)
+		}
+	}
+	return err
+}

@@ -1,0 +1,149 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/descope/virtualwebauthn"
+
+	"github.com/keelhq/keel/db"
+	"github.com/keelhq/keel/gen/oapi"
+)
+
+// TestPasskeyNames: a passkey's name is shown back to its owner (GET
+// /passkeys, mails), so control and bidirectional formatting characters are
+// refused at registration and rename with 400 naming the field: U+202E
+// would show "\u202Egnp.exe" as "exe.png". Other Unicode is kept as given.
+func TestPasskeyNames(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	_, tok := a.passkeyAccount("ada@example.com")
+	pk := decode[[]oapi.Passkey](t, a.status(a.do("GET", "/passkeys", "", bearer(tok)...), 200, "GET /passkeys"))[0]
+	refusedAt := func(rec *httptest.ResponseRecorder, what string) {
+		t.Helper()
+		a.status(rec, 400, what)
+		if p := problemOf(t, rec); p.Errors == nil || (*p.Errors)[0].Field != "/name" {
+			t.Errorf("%s: %s, want the field /name named", what, rec.Body)
+		}
+	}
+	for _, name := range []string{"\u202Egnp.exe", "phone\u2066 (work)\u2069", "\u200Fphone", "phone\n2", "phone\x00", "phone\u0085", "phone\u2028"} {
+		body, _ := json.Marshal(map[string]string{"name": name})
+		refusedAt(a.do("PATCH", "/passkeys/"+pk.ID, string(body), bearer(tok)...), "rename to "+strconv.Quote(name))
+		body, _ = json.Marshal(map[string]any{"flow_id": "x", "name": name, "credential": map[string]string{"id": "x"}})
+		refusedAt(a.do("POST", "/passkeys/register", string(body), bearer(tok)...), "register as "+strconv.Quote(name))
+	}
+	for _, name := range []string{"Téléphone d'Adèle", "手机 📱", "טלפון"} {
+		body, _ := json.Marshal(map[string]string{"name": name})
+		if got := decode[oapi.Passkey](t, a.status(a.do("PATCH", "/passkeys/"+pk.ID, string(body), bearer(tok)...), 200, "rename")); got.Name != name {
+			t.Errorf("renamed to %q, got %q", name, got.Name)
+		}
+	}
+}
+
+// TestPasskeyCap: an account holds at most db.MaxPasskeys passkeys. Past
+// it, the registration options are refused (409) before any ceremony, and a
+// ceremony begun before the account filled up is refused at its end by the
+// store; removing one makes room.
+func TestPasskeyCap(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	_, tok := a.passkeyAccount("ada@example.com")
+	for range db.MaxPasskeys - 2 {
+		a.mustRegisterPasskey(tok, newDevice())
+	}
+	// Two ceremonies begun with room for one: the second is refused.
+	first, second := newDevice(), newDevice()
+	o1, raw1 := a.passkeyOptions("/passkeys/register/options", bearer(tok)...)
+	o2, raw2 := a.passkeyOptions("/passkeys/register/options", bearer(tok)...)
+	finish := func(d *device, flow, raw string) *httptest.ResponseRecorder {
+		opts, err := virtualwebauthn.ParseAttestationOptions(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.auth.Options.UserHandle = []byte(opts.UserID)
+		answer := virtualwebauthn.CreateAttestationResponse(testRP, d.auth, d.cred, *opts)
+		return a.do("POST", "/passkeys/register", fmt.Sprintf(`{"flow_id":%q,"name":"key","credential":%s}`, flow, answer), bearer(tok)...)
+	}
+	a.status(finish(first, o1.FlowID, raw1), 201, "the last passkey there is room for")
+	p := problemOf(t, a.status(finish(second, o2.FlowID, raw2), 409, "a passkey past the cap"))
+	if p.Detail == nil || !strings.Contains(*p.Detail, "most it may hold") {
+		t.Errorf("problem %+v: want a detail that names the cap", p)
+	}
+	a.status(a.do("POST", "/passkeys/register/options", "", bearer(tok)...), 409, "options with the account full")
+	list := decode[[]oapi.Passkey](t, a.status(a.do("GET", "/passkeys", "", bearer(tok)...), 200, "GET /passkeys"))
+	if len(list) != db.MaxPasskeys {
+		t.Fatalf("%d passkeys, want %d", len(list), db.MaxPasskeys)
+	}
+	a.status(a.do("DELETE", "/passkeys/"+list[0].ID, "", bearer(tok)...), 204, "remove one")
+	a.mustRegisterPasskey(tok, newDevice())
+}
+
+// TestSessionCap: an account keeps at most db.MaxSessions sessions; a new
+// sign-in past it ends the least recently used one (its token is refused at
+// once), and the others live on.
+func TestSessionCap(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	a.mustRegister("ada@example.com", "password123")
+	first := a.mustLoginPair("ada@example.com", "password123")
+	a.clock.Add(time.Second)
+	second := a.mustLoginPair("ada@example.com", "password123")
+	for range db.MaxSessions - 2 {
+		a.clock.Add(time.Second)
+		a.mustLogin("ada@example.com", "password123")
+	}
+	// Using the first session makes the second the least recently used.
+	a.clock.Add(time.Second)
+	first = decode[oapi.Token](t, a.status(a.refresh(first.RefreshToken), 200, "refresh the first session"))
+	a.clock.Add(time.Second)
+	newest := a.mustLogin("ada@example.com", "password123")
+	a.status(a.do("GET", "/profile", "", bearer(second.Token)...), 401, "the least recently used session")
+	a.status(a.refresh(second.RefreshToken), 401, "its refresh token")
+	for _, tok := range []string{first.Token, newest} {
+		a.status(a.do("GET", "/profile", "", bearer(tok)...), 200, "a session kept")
+	}
+	if list := decode[[]oapi.Session](t, a.status(a.do("GET", "/sessions", "", bearer(newest)...), 200, "GET /sessions")); len(list) != db.MaxSessions {
+		t.Errorf("%d sessions, want %d", len(list), db.MaxSessions)
+	}
+}
+
+// TestIdentityCap: an account links at most db.MaxIdentities provider
+// accounts. Past it, POST /profile/identities/{provider} is refused (409)
+// before the provider, and a link begun before the account filled up is
+// refused when its code is redeemed, linking nothing.
+func TestIdentityCap(t *testing.T) {
+	t.Parallel()
+	a := newOAuthAPI(t)
+	a.mustRegister("ada@example.com", "password123")
+	tok := a.mustLogin("ada@example.com", "password123")
+	linkCode := func(i int) (string, app) {
+		a.user(fmt.Sprint("ada-", i), fmt.Sprintf("ada-%d@corp.example", i), true)
+		c := newApp()
+		return a.code(a.link(tok, "corp", fmt.Sprint("ada-", i), c)), c
+	}
+	for i := range db.MaxIdentities - 1 {
+		code, c := linkCode(i)
+		a.status(a.exchange(code, c.verifier), 200, "link")
+	}
+	// Two links begun with room for one: the second is refused.
+	code1, c1 := linkCode(100)
+	code2, c2 := linkCode(101)
+	a.status(a.exchange(code1, c1.verifier), 200, "the last link there is room for")
+	p := problemOf(t, a.status(a.exchange(code2, c2.verifier), 409, "a link past the cap"))
+	if p.Detail == nil || !strings.Contains(*p.Detail, "the most it may") {
+		t.Errorf("problem %+v: want a detail that names the cap", p)
+	}
+	if ids := a.identities(tok); len(ids) != db.MaxIdentities {
+		t.Fatalf("%d identities, want %d", len(ids), db.MaxIdentities)
+	}
+	a.status(a.linkRec(tok, "corp", appURL, newApp()), 409, "a link with the account full")
+	ids := a.identities(tok)
+	a.status(a.do("DELETE", fmt.Sprint("/profile/identities/", ids[0].ID), "", bearer(tok)...), 204, "unlink one")
+	code, c := linkCode(102)
+	a.status(a.exchange(code, c.verifier), 200, "a link after unlinking one")
+}
