@@ -54,6 +54,7 @@ func TestPasskeyCap(t *testing.T) {
 	a := newTestAPI(t)
 	_, tok := a.passkeyAccount("ada@example.com")
 	for range db.MaxPasskeys - 2 {
+		a.clock.Add(6 * time.Second) // within the 10 registrations a minute
 		a.mustRegisterPasskey(tok, newDevice())
 	}
 	// Two ceremonies begun with room for one: the second is refused.
@@ -146,4 +147,33 @@ func TestIdentityCap(t *testing.T) {
 	a.status(a.do("DELETE", fmt.Sprint("/profile/identities/", ids[0].ID), "", bearer(tok)...), 204, "unlink one")
 	code, c := linkCode(102)
 	a.status(a.exchange(code, c.verifier), 200, "a link after unlinking one")
+}
+
+// TestEnrolmentRateLimit: an account may begin 10 passkey registrations and
+// 10 TOTP enrolments a minute, each its own budget; the 11th gets 429 with
+// Retry-After, another account is not affected, and time refills it.
+func TestEnrolmentRateLimit(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	a.mustRegister("ada@example.com", "password123")
+	ada := a.mustLogin("ada@example.com", "password123")
+	a.mustRegister("bob@example.com", "password123")
+	bob := a.mustLogin("bob@example.com", "password123")
+	for _, op := range []string{"/passkeys/register/options", "/mfa/totp"} {
+		want := 200
+		if op == "/mfa/totp" {
+			want = 201
+		}
+		for i := range 10 {
+			a.status(a.do("POST", op, "", bearer(ada)...), want, fmt.Sprint(op, " ", i+1))
+		}
+		rec := a.status(a.do("POST", op, "", bearer(ada)...), 429, op+" the 11th in a minute")
+		if after, _ := strconv.Atoi(rec.Header().Get("Retry-After")); after < 1 || after > 6 {
+			t.Errorf("%s: Retry-After %q, want 1..6 s", op, rec.Header().Get("Retry-After"))
+		}
+		a.status(a.do("POST", op, "", bearer(bob)...), want, op+" for another account")
+	}
+	a.clock.Add(6 * time.Second)
+	a.status(a.do("POST", "/passkeys/register/options", "", bearer(ada)...), 200, "a registration 6 s later")
+	a.status(a.do("POST", "/mfa/totp", "", bearer(ada)...), 201, "an enrolment 6 s later")
 }

@@ -104,6 +104,9 @@ func (s *Server) EnrollTOTP(ctx context.Context, _ oapi.EnrollTOTPRequestObject)
 	if acc.HasFactor {
 		return nil, db.ErrFactorExists
 	}
+	if err := s.limitEnrolments(ctx, "totp", acc.User.ID); err != nil {
+		return nil, err
+	}
 	secret := mfa.NewSecret()
 	uri, err := mfa.URI(cmp.Or(s.cfg.MFAIssuer, defaultIssuer), acc.User.Email, secret)
 	if err != nil {

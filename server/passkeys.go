@@ -45,6 +45,9 @@ func (s *Server) PasskeyRegisterOptions(ctx context.Context, _ oapi.PasskeyRegis
 		return nil, errPasskeysOff
 	}
 	acc := mustAccess(ctx)
+	if err := s.limitEnrolments(ctx, "passkey", acc.User.ID); err != nil {
+		return nil, err
+	}
 	existing, err := s.store.ListPasskeys(ctx, acc.User.ID)
 	if err != nil {
 		return nil, err

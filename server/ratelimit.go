@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/netip"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -81,6 +82,26 @@ func (s *Server) limitEmail(ctx context.Context, address string) error {
 	}
 	if d > 0 {
 		return tooManyRequests("emails for this address", d)
+	}
+	return nil
+}
+
+// enrolmentsPerMinute is how many passkey registrations and TOTP enrolments
+// (each its own budget) one account may begin a minute: each stores a
+// ceremony or an unverified factor, and a stolen session should not be able
+// to churn them, nor a page to flood the owner's authenticator prompts.
+const enrolmentsPerMinute = 10
+
+// limitEnrolments admits the beginning of one enrolment (what: "passkey" or
+// "totp") for the user, or refuses it with 429. It is a limit per account,
+// on whatever AUTH_RATE_LIMIT is, counted by the store like the others.
+func (s *Server) limitEnrolments(ctx context.Context, what string, userID int64) error {
+	d, err := s.store.TakeRateToken(ctx, "enrol:"+what+":"+strconv.FormatInt(userID, 10), enrolmentsPerMinute, s.now())
+	if err != nil {
+		return err
+	}
+	if d > 0 {
+		return tooManyRequests(what+" enrolments for this account", d)
 	}
 	return nil
 }

@@ -641,6 +641,9 @@ type ServiceUnavailable = Problem
 // TooManyCodes An RFC 9457 problem detail.
 type TooManyCodes = Problem
 
+// TooManyEnrolments An RFC 9457 problem detail.
+type TooManyEnrolments = Problem
+
 // TooManyIdentities An RFC 9457 problem detail.
 type TooManyIdentities = Problem
 
@@ -900,7 +903,7 @@ type ClientInterface interface {
 	// The secret is shown this once; keel keeps it encrypted. Confirm the factor with a code from
 	// the app (`POST /mfa/totp/{id}/verify`) within 15 minutes, after which an unverified factor
 	// expires; a new enrolment replaces an unverified one. An account has at most one verified
-	// TOTP factor (409).
+	// TOTP factor (409), and may begin 10 enrolments a minute (429 past that).
 	//
 	// Corresponds with POST /mfa/totp (the `EnrollTOTP` operationId).
 	EnrollTOTP(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1097,7 +1100,7 @@ type ClientInterface interface {
 	// user verification preferred, no attestation, the user's passkeys excluded. Finish within
 	// five minutes with `POST /passkeys/register`, on any replica; each `flow_id` works once.
 	// Needs `aal2` when the account has a verified second factor. 404 when passkeys are off
-	// (`WEBAUTHN_RP_ID` unset).
+	// (`WEBAUTHN_RP_ID` unset). An account may begin 10 registrations a minute (429 past that).
 	//
 	// Corresponds with POST /passkeys/register/options (the `PasskeyRegisterOptions` operationId).
 	PasskeyRegisterOptions(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1533,7 +1536,7 @@ func (c *Client) RegenerateRecoveryCodes(ctx context.Context, reqEditors ...Requ
 // The secret is shown this once; keel keeps it encrypted. Confirm the factor with a code from
 // the app (`POST /mfa/totp/{id}/verify`) within 15 minutes, after which an unverified factor
 // expires; a new enrolment replaces an unverified one. An account has at most one verified
-// TOTP factor (409).
+// TOTP factor (409), and may begin 10 enrolments a minute (429 past that).
 //
 // Corresponds with POST /mfa/totp (the `EnrollTOTP` operationId).
 func (c *Client) EnrollTOTP(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1880,7 +1883,7 @@ func (c *Client) RegisterPasskey(ctx context.Context, body RegisterPasskeyJSONRe
 // user verification preferred, no attestation, the user's passkeys excluded. Finish within
 // five minutes with `POST /passkeys/register`, on any replica; each `flow_id` works once.
 // Needs `aal2` when the account has a verified second factor. 404 when passkeys are off
-// (`WEBAUTHN_RP_ID` unset).
+// (`WEBAUTHN_RP_ID` unset). An account may begin 10 registrations a minute (429 past that).
 //
 // Corresponds with POST /passkeys/register/options (the `PasskeyRegisterOptions` operationId).
 func (c *Client) PasskeyRegisterOptions(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -3845,7 +3848,7 @@ type ClientWithResponsesInterface interface {
 	// The secret is shown this once; keel keeps it encrypted. Confirm the factor with a code from
 	// the app (`POST /mfa/totp/{id}/verify`) within 15 minutes, after which an unverified factor
 	// expires; a new enrolment replaces an unverified one. An account has at most one verified
-	// TOTP factor (409).
+	// TOTP factor (409), and may begin 10 enrolments a minute (429 past that).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -4052,7 +4055,7 @@ type ClientWithResponsesInterface interface {
 	// user verification preferred, no attestation, the user's passkeys excluded. Finish within
 	// five minutes with `POST /passkeys/register`, on any replica; each `flow_id` works once.
 	// Needs `aal2` when the account has a verified second factor. 404 when passkeys are off
-	// (`WEBAUTHN_RP_ID` unset).
+	// (`WEBAUTHN_RP_ID` unset). An account may begin 10 registrations a minute (429 past that).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -4927,6 +4930,11 @@ type EnrollTOTPResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// EnrollTOTPResponse429Headers the declared response headers of an HTTP 429 response for EnrollTOTP
+type EnrollTOTPResponse429Headers struct {
+	RetryAfter *int
+}
+
 type EnrollTOTPResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4938,10 +4946,14 @@ type EnrollTOTPResponse struct {
 	ApplicationProblemJSON403 *MFARequired
 	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationProblemJSON409 *FactorExists
+	// ApplicationProblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationProblemJSON429 *TooManyEnrolments
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *EnrollTOTPResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *EnrollTOTPResponse429Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -4962,6 +4974,11 @@ func (r EnrollTOTPResponse) GetApplicationProblemJSON403() *MFARequired {
 // GetApplicationProblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
 func (r EnrollTOTPResponse) GetApplicationProblemJSON409() *FactorExists {
 	return r.ApplicationProblemJSON409
+}
+
+// GetApplicationProblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r EnrollTOTPResponse) GetApplicationProblemJSON429() *TooManyEnrolments {
+	return r.ApplicationProblemJSON429
 }
 
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -5799,6 +5816,11 @@ type PasskeyRegisterOptionsResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// PasskeyRegisterOptionsResponse429Headers the declared response headers of an HTTP 429 response for PasskeyRegisterOptions
+type PasskeyRegisterOptionsResponse429Headers struct {
+	RetryAfter *int
+}
+
 type PasskeyRegisterOptionsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5812,10 +5834,14 @@ type PasskeyRegisterOptionsResponse struct {
 	ApplicationProblemJSON404 *PasskeysOff
 	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationProblemJSON409 *TooManyPasskeys
+	// ApplicationProblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationProblemJSON429 *TooManyEnrolments
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *PasskeyRegisterOptionsResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *PasskeyRegisterOptionsResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5841,6 +5867,11 @@ func (r PasskeyRegisterOptionsResponse) GetApplicationProblemJSON404() *Passkeys
 // GetApplicationProblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
 func (r PasskeyRegisterOptionsResponse) GetApplicationProblemJSON409() *TooManyPasskeys {
 	return r.ApplicationProblemJSON409
+}
+
+// GetApplicationProblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r PasskeyRegisterOptionsResponse) GetApplicationProblemJSON429() *TooManyEnrolments {
+	return r.ApplicationProblemJSON429
 }
 
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -7408,7 +7439,7 @@ func (c *ClientWithResponses) RegenerateRecoveryCodesWithResponse(ctx context.Co
 // The secret is shown this once; keel keeps it encrypted. Confirm the factor with a code from
 // the app (`POST /mfa/totp/{id}/verify`) within 15 minutes, after which an unverified factor
 // expires; a new enrolment replaces an unverified one. An account has at most one verified
-// TOTP factor (409).
+// TOTP factor (409), and may begin 10 enrolments a minute (429 past that).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -7705,7 +7736,7 @@ func (c *ClientWithResponses) RegisterPasskeyWithResponse(ctx context.Context, b
 // user verification preferred, no attestation, the user's passkeys excluded. Finish within
 // five minutes with `POST /passkeys/register`, on any replica; each `flow_id` works once.
 // Needs `aal2` when the account has a verified second factor. 404 when passkeys are off
-// (`WEBAUTHN_RP_ID` unset).
+// (`WEBAUTHN_RP_ID` unset). An account may begin 10 registrations a minute (429 past that).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -8691,6 +8722,13 @@ func ParseEnrollTOTPResponse(rsp *http.Response) (*EnrollTOTPResponse, error) {
 		}
 		response.ApplicationProblemJSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyEnrolments
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8711,6 +8749,16 @@ func ParseEnrollTOTPResponse(rsp *http.Response) (*EnrollTOTPResponse, error) {
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers EnrollTOTPResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -9498,6 +9546,13 @@ func ParsePasskeyRegisterOptionsResponse(rsp *http.Response) (*PasskeyRegisterOp
 		}
 		response.ApplicationProblemJSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyEnrolments
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -9518,6 +9573,16 @@ func ParsePasskeyRegisterOptionsResponse(rsp *http.Response) (*PasskeyRegisterOp
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers PasskeyRegisterOptionsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil

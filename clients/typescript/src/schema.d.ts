@@ -714,7 +714,7 @@ export interface paths {
          *     The secret is shown this once; keel keeps it encrypted. Confirm the factor with a code from
          *     the app (`POST /mfa/totp/{id}/verify`) within 15 minutes, after which an unverified factor
          *     expires; a new enrolment replaces an unverified one. An account has at most one verified
-         *     TOTP factor (409).
+         *     TOTP factor (409), and may begin 10 enrolments a minute (429 past that).
          */
         post: operations["enrollTOTP"];
         delete?: never;
@@ -876,7 +876,7 @@ export interface paths {
          *     user verification preferred, no attestation, the user's passkeys excluded. Finish within
          *     five minutes with `POST /passkeys/register`, on any replica; each `flow_id` works once.
          *     Needs `aal2` when the account has a verified second factor. 404 when passkeys are off
-         *     (`WEBAUTHN_RP_ID` unset).
+         *     (`WEBAUTHN_RP_ID` unset). An account may begin 10 registrations a minute (429 past that).
          */
         post: operations["passkeyRegisterOptions"];
         delete?: never;
@@ -1982,6 +1982,29 @@ export interface components {
                  *       "title": "Conflict",
                  *       "status": 409,
                  *       "detail": "the account has a verified TOTP factor already; remove it first",
+                 *       "instance": "4f2a9c1e0b7d3a65-42"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description This account has begun 10 enrolments of this kind (passkey registrations, or TOTP enrolments)
+         *     within a minute, on any replica. Retry after the number of seconds in `Retry-After`.
+         */
+        TooManyEnrolments: {
+            headers: {
+                /** @description Seconds to wait before retrying. */
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "about:blank",
+                 *       "title": "Too Many Requests",
+                 *       "status": 429,
+                 *       "detail": "too many passkey enrolments for this account; retry after the time in Retry-After",
                  *       "instance": "4f2a9c1e0b7d3a65-42"
                  *     }
                  */
@@ -3170,6 +3193,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["MFARequired"];
             409: components["responses"]["FactorExists"];
+            429: components["responses"]["TooManyEnrolments"];
             500: components["responses"]["InternalError"];
         };
     };
@@ -3416,6 +3440,7 @@ export interface operations {
             403: components["responses"]["MFARequired"];
             404: components["responses"]["PasskeysOff"];
             409: components["responses"]["TooManyPasskeys"];
+            429: components["responses"]["TooManyEnrolments"];
             500: components["responses"]["InternalError"];
         };
     };
