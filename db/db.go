@@ -331,7 +331,8 @@ type Store interface {
 	// when step is not after it), marks it verified (ErrFactorExists when the
 	// account has a verified factor of its kind), replaces the account's
 	// recovery codes by recoveryHashes and raises the session to AAL2 (up;
-	// ErrStale when the session is no longer at up.Generation).
+	// ErrStale when the session is no longer at up.Generation), and
+	// announces the factor (FactorAdded, see "Session endings").
 	ConfirmFactor(ctx context.Context, id string, step int64, recoveryHashes []string, up Upgrade) error
 	// UseFactorCode accepts a code of time step from the factor id
 	// (ErrCodeUsed when step is not after its last step) and raises the
@@ -398,6 +399,11 @@ type Store interface {
 	// announces nothing: a session whose refresh token expired has no live
 	// access token (JWT_TTL is shorter than REFRESH_TTL).
 
+	//
+	// ConfirmFactor announces the account's new factor the same way
+	// (db.FactorAdded), so that every replica closes the sockets of the
+	// account's aal1 sessions.
+
 	// WatchSessions hands w every announcement until ctx ends, and returns
 	// ctx's error.
 	WatchSessions(ctx context.Context, w SessionWatch) error
@@ -419,6 +425,18 @@ type SessionWatch struct {
 	// Lost is a failure of the watch (PostgreSQL: its connection), which
 	// retries after a second; announcements until then are missed.
 	Lost func(error)
+	// FactorAdded is an announcement that an account has a verified second
+	// factor now (nil: not heard).
+	FactorAdded func(FactorAdded)
+}
+
+// FactorAdded names an account that has just verified a second factor: its
+// sessions at aal1 have not shown it, so their sockets close; Keep is the
+// session that verified it (at aal2 now). It is the payload of PostgreSQL's
+// notification.
+type FactorAdded struct {
+	UserID int64  `json:"u"`
+	Keep   string `json:"k,omitempty"`
 }
 
 // SessionsEnded names sessions that ended together: Session, of the user

@@ -13,8 +13,9 @@ import (
 // when Config.RecheckInterval is zero (WS_RECHECK_INTERVAL).
 const DefaultRecheckInterval = 30 * time.Second
 
-// Watch closes this replica's WebSockets whose session ends, until ctx
-// ends: it hears the store's announcements (db.Store.WatchSessions: a NOTIFY
+// Watch closes this replica's WebSockets whose session ends (4001), and
+// those of an account's aal1 sessions once it has a second factor (4004),
+// until ctx ends: it hears the store's announcements (db.Store.WatchSessions: a NOTIFY
 // from any replica on PostgreSQL, in process on SQLite) and closes each
 // ended session's sockets at once; and it asks the database which of its
 // sockets' sessions still live every RecheckInterval, and at once whenever
@@ -39,6 +40,9 @@ func (s *Server) Watch(ctx context.Context) error {
 			case resync <- struct{}{}:
 			default: // one is pending already
 			}
+		},
+		FactorAdded: func(e db.FactorAdded) {
+			s.sockets.RequireFactor(e.UserID, e.Keep)
 		},
 		Lost: func(err error) {
 			s.log.Warn("not hearing of sessions ending; retrying, then re-checking the sockets", slog.Any("err", err))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/coder/websocket"
@@ -80,12 +81,17 @@ func (s *Server) openOwnedWebSocket(c echo.Context, tok string) error {
 	if err != nil {
 		return nil
 	}
-	held, missed := s.sockets.AddOwned(conn, p.UserID, p.SessionID, ttl, since)
+	held, missed := s.sockets.AddOwned(conn, p.UserID, p.SessionID, acc.AAL == db.AAL2, ttl, since)
 	s.holdWebSocket(conn, held, userGreeting(user.Email), s.renewWebSocket)
 	if missed {
-		// Rare: ask again, now that an ending would find the socket.
-		if _, err := s.store.GetSessionUser(context.WithoutCancel(r.Context()), p.SessionID, p.UserID); errors.Is(err, db.ErrNoSession) {
+		// Rare: ask again, now that an ending or a new factor would find
+		// the socket.
+		acc, err := s.store.GetSessionAccess(context.WithoutCancel(r.Context()), p.SessionID, p.UserID)
+		switch {
+		case errors.Is(err, db.ErrNoSession):
 			s.sockets.EndSessions(p.UserID, func(id string) bool { return id == p.SessionID })
+		case err == nil && pending(acc.AAL, acc.HasFactor):
+			s.sockets.RequireFactor(p.UserID, "")
 		}
 	}
 	return nil
@@ -126,22 +132,54 @@ var (
 	errOtherSession    = errors.New("the token is of another session than the socket's")
 )
 
+// The closes of a renewal that finds the session changed.
+var (
+	errSocketSessionEnded = &ws.Refusal{Code: ws.StatusSessionEnded, Reason: ws.ReasonSessionEnded}
+	errSocketFactor       = &ws.Refusal{Code: ws.StatusFactorRequired, Reason: ws.ReasonFactorRequired}
+)
+
 // renewWebSocket reads a token message on o's socket and returns the
-// fresh token's remaining life. The token must be of the socket's own
-// session: a socket never speaks for another. The session itself is
-// known to be live: its ending would have closed the socket.
-func (s *Server) renewWebSocket(o *ws.Owner, msg []byte) (time.Duration, error) {
+// fresh token's remaining life and whether the session is at aal2. The
+// token must be of the socket's own session (a socket never speaks for
+// another) and pass the checks of every bearer request, read afresh: its
+// level generation and the session's lifetimes (checkLevel: 4003 for a
+// token of an older level, 4001 for a session past them), and the
+// assurance rule (4004 when the account has a second factor the session
+// has not shown: one added since the socket opened, whose announcement this
+// replica missed).
+func (s *Server) renewWebSocket(o *ws.Owner, msg []byte) (time.Duration, bool, error) {
 	var m tokenMessage
 	if err := json.Unmarshal(msg, &m); err != nil || m.Type != "token" {
-		return 0, errNotTokenMessage
+		return 0, false, errNotTokenMessage
 	}
 	p, exp, err := s.tokens.VerifyUntil(m.Token)
 	ttl := exp.Sub(s.now())
 	if err != nil || ttl <= 0 {
-		return 0, errSocketToken
+		return 0, false, errSocketToken
 	}
 	if p.UserID != o.UserID || p.SessionID != o.SessionID {
-		return 0, errOtherSession
+		return 0, false, errOtherSession
 	}
-	return ttl, nil
+	ctx, cancel := context.WithTimeout(context.Background(), renewTimeout)
+	defer cancel()
+	acc, err := s.store.GetSessionAccess(ctx, p.SessionID, p.UserID)
+	switch {
+	case errors.Is(err, db.ErrNoSession):
+		return 0, false, errSocketSessionEnded
+	case err != nil:
+		s.log.Warn("renewing a socket's token", slog.Any("err", err))
+		return 0, false, errSocketToken
+	}
+	if err := s.checkLevel(ctx, p, acc); errors.Is(err, errSessionEnded) {
+		return 0, false, errSocketSessionEnded
+	} else if err != nil {
+		return 0, false, errSocketToken
+	}
+	if checkAssurance(acc, "openWebSocket") != nil {
+		return 0, false, errSocketFactor
+	}
+	return ttl, acc.AAL == db.AAL2, nil
 }
+
+// renewTimeout bounds the session check of a renewal.
+const renewTimeout = 5 * time.Second

@@ -4,7 +4,7 @@ package postgres
 // transaction that ends the sessions (PostgreSQL delivers it to every
 // listening replica only when that transaction commits), and a LISTEN on a
 // connection of its own, outside the pool, which pgxlisten re-opens when it
-// drops.
+// drops. New second factors go the same way, on keelFactorAdded.
 
 import (
 	"context"
@@ -20,8 +20,13 @@ import (
 	"github.com/keelhq/keel/db"
 )
 
-// keelSessionsEnded is the channel; its payload is a db.SessionsEnded in JSON.
-const keelSessionsEnded = "keel_sessions_ended"
+// keelSessionsEnded is the channel of session endings; its payload is a
+// db.SessionsEnded in JSON. keelFactorAdded is that of new second factors,
+// a db.FactorAdded in JSON.
+const (
+	keelSessionsEnded = "keel_sessions_ended"
+	keelFactorAdded   = "keel_factor_added"
+)
 
 // relistenDelay is how long the watch waits before reconnecting after its
 // connection failed: short, because sockets wait on it (the re-check covers
@@ -42,6 +47,19 @@ func (d *DB) announce(ctx context.Context, tx *sql.Tx, e db.SessionsEnded) error
 // replica's listener as to the others'.
 func (d *DB) announced(db.SessionsEnded) {}
 
+// announceFactor sends the NOTIFY of a new factor in tx.
+func (d *DB) announceFactor(ctx context.Context, tx *sql.Tx, e db.FactorAdded) error {
+	payload, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, keelFactorAdded, string(payload))
+	return err
+}
+
+// announcedFactor is nothing, as announced.
+func (d *DB) announcedFactor(db.FactorAdded) {}
+
 // WatchSessions implements db.Store with LISTEN on a connection of its own.
 func (d *DB) WatchSessions(ctx context.Context, w db.SessionWatch) error {
 	l := &pgxlisten.Listener{
@@ -53,25 +71,50 @@ func (d *DB) WatchSessions(ctx context.Context, w db.SessionWatch) error {
 		},
 		ReconnectDelay: relistenDelay,
 	}
-	l.Handle(keelSessionsEnded, watchHandler(w))
+	h := &watchHandler{w: w, channels: 1}
+	l.Handle(keelSessionsEnded, h)
+	if w.FactorAdded != nil {
+		h.channels++
+		l.Handle(keelFactorAdded, h)
+	}
 	return l.Listen(ctx)
 }
 
-// watchHandler turns notifications into w's calls; pgxlisten calls
-// HandleBacklog once it listens on a new connection.
-type watchHandler db.SessionWatch
+// watchHandler turns notifications into w's calls. pgxlisten calls
+// HandleBacklog once per channel after it listens on a new connection; the
+// watch resyncs once it listens on every channel of that connection, so no
+// announcement sent after Resync is missed.
+type watchHandler struct {
+	w        db.SessionWatch
+	channels int
+	conn     *pgx.Conn // the connection backlogs were counted on
+	seen     int
+}
 
-func (h watchHandler) HandleNotification(_ context.Context, n *pgconn.Notification, _ *pgx.Conn) error {
+func (h *watchHandler) HandleNotification(_ context.Context, n *pgconn.Notification, _ *pgx.Conn) error {
+	if n.Channel == keelFactorAdded {
+		var e db.FactorAdded
+		if err := json.Unmarshal([]byte(n.Payload), &e); err != nil || e.UserID == 0 {
+			return fmt.Errorf("notification %q: not a new factor", n.Payload)
+		}
+		h.w.FactorAdded(e)
+		return nil
+	}
 	var e db.SessionsEnded
 	if err := json.Unmarshal([]byte(n.Payload), &e); err != nil || e.UserID == 0 {
 		return fmt.Errorf("notification %q: not a session ending", n.Payload)
 	}
-	h.Ended(e)
+	h.w.Ended(e)
 	return nil
 }
 
-func (h watchHandler) HandleBacklog(context.Context, string, *pgx.Conn) error {
-	h.Resync()
+func (h *watchHandler) HandleBacklog(_ context.Context, _ string, conn *pgx.Conn) error {
+	if conn != h.conn {
+		h.conn, h.seen = conn, 0
+	}
+	if h.seen++; h.seen == h.channels {
+		h.w.Resync()
+	}
 	return nil
 }
 

@@ -17,7 +17,7 @@ import (
 type watchers struct {
 	mu   sync.Mutex
 	next int
-	all  map[int]func(db.SessionsEnded)
+	all  map[int]db.SessionWatch
 }
 
 // announce is nothing inside the transaction: announced tells the watchers
@@ -29,8 +29,23 @@ func (d *DB) announce(context.Context, *sql.Tx, db.SessionsEnded) error { return
 func (d *DB) announced(e db.SessionsEnded) {
 	d.watchers.mu.Lock()
 	defer d.watchers.mu.Unlock()
-	for _, ended := range d.watchers.all {
-		ended(e)
+	for _, w := range d.watchers.all {
+		w.Ended(e)
+	}
+}
+
+// announceFactor is nothing inside the transaction: announcedFactor tells
+// the watchers once it has committed.
+func (d *DB) announceFactor(context.Context, *sql.Tx, db.FactorAdded) error { return nil }
+
+// announcedFactor tells every watcher that hears of factors.
+func (d *DB) announcedFactor(e db.FactorAdded) {
+	d.watchers.mu.Lock()
+	defer d.watchers.mu.Unlock()
+	for _, w := range d.watchers.all {
+		if w.FactorAdded != nil {
+			w.FactorAdded(e)
+		}
 	}
 }
 
@@ -39,11 +54,11 @@ func (d *DB) announced(e db.SessionsEnded) {
 func (d *DB) WatchSessions(ctx context.Context, w db.SessionWatch) error {
 	d.watchers.mu.Lock()
 	if d.watchers.all == nil {
-		d.watchers.all = make(map[int]func(db.SessionsEnded))
+		d.watchers.all = make(map[int]db.SessionWatch)
 	}
 	id := d.watchers.next
 	d.watchers.next++
-	d.watchers.all[id] = w.Ended
+	d.watchers.all[id] = w
 	d.watchers.mu.Unlock()
 	defer func() {
 		d.watchers.mu.Lock()

@@ -3,7 +3,8 @@ package sqlite
 // The second-factor logic of db.Store over the generated queries: written
 // once, here, and twinned to db/postgres/mfa_gen.go by db/twin, under the
 // same rules as accounts.go (only the fields writer, write and read, the gen
-// package and translate).
+// package, translate, and announceFactor and announcedFactor, each
+// adapter's own in live.go).
 
 import (
 	"context"
@@ -96,7 +97,8 @@ func replaceCodes(ctx context.Context, q *gen.Queries, userID int64, hashes []st
 
 // ConfirmFactor implements db.Store.
 func (d *DB) ConfirmFactor(ctx context.Context, id string, step int64, recoveryHashes []string, up db.Upgrade) error {
-	err := d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
+	added := db.FactorAdded{UserID: up.UserID, Keep: up.SessionID}
+	err := d.inTx(ctx, func(tx *sql.Tx, q *gen.Queries) error {
 		if err := takeStep(ctx, q, id, step); err != nil {
 			return err
 		}
@@ -110,8 +112,14 @@ func (d *DB) ConfirmFactor(ctx context.Context, id string, step int64, recoveryH
 		if err := replaceCodes(ctx, q, up.UserID, recoveryHashes); err != nil {
 			return err
 		}
-		return upgrade(ctx, q, up)
+		if err := upgrade(ctx, q, up); err != nil {
+			return err
+		}
+		return d.announceFactor(ctx, tx, added)
 	})
+	if err == nil {
+		d.announcedFactor(added)
+	}
 	// The only unique key a factor can hit is one verified factor of a kind
 	// per account (two enrolments confirmed at once), which translate, made
 	// for users' emails, calls ErrEmailTaken.

@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"context"
+	"errors"
 	"reflect"
 	"slices"
 	"testing"
@@ -70,5 +72,68 @@ func announcements(t *testing.T, s db.Store) {
 	}
 	if e := (db.SessionsEnded{UserID: 1, Keep: "k"}); !e.Ends(1, "x") || e.Ends(1, "k") || e.Ends(2, "x") {
 		t.Errorf("Ends of %+v is wrong", e)
+	}
+}
+
+// factorAnnouncements: ConfirmFactor announces the account's new factor,
+// naming the session it raised, once it commits; a failed one (a stale
+// session) announces nothing; and a watch without FactorAdded hears none.
+func factorAnnouncements(t *testing.T, s db.Store) {
+	ctx, cancel := context.WithCancel(t.Context())
+	heard := make(chan db.FactorAdded, 4)
+	listening := make(chan struct{}, 2)
+	watched := make(chan error, 2)
+	resync := func() {
+		select {
+		case listening <- struct{}{}:
+		default:
+		}
+	}
+	go func() {
+		watched <- s.WatchSessions(ctx, db.SessionWatch{
+			Ended: func(db.SessionsEnded) {}, Resync: resync, Lost: func(err error) { t.Logf("watch lost: %v", err) },
+			FactorAdded: func(e db.FactorAdded) { heard <- e },
+		})
+	}()
+	go func() { // hears of endings only
+		watched <- s.WatchSessions(ctx, db.SessionWatch{Ended: func(db.SessionsEnded) {}, Resync: resync, Lost: func(error) {}})
+	}()
+	defer func() {
+		cancel()
+		for range 2 {
+			if err := <-watched; !errors.Is(err, context.Canceled) {
+				t.Errorf("WatchSessions returned %v, want context.Canceled", err)
+			}
+		}
+	}()
+	for range 2 {
+		select {
+		case <-listening:
+		case <-time.After(10 * time.Second):
+			t.Fatal("WatchSessions never called Resync")
+		}
+	}
+	sess := session(t, s, "ada@example.com", "s1", when.Add(time.Hour))
+	f := factor(t, s, sess.UserID, "f1")
+	stale := upgradeOf(t, s, sess.ID)
+	stale.Generation++
+	if err := s.ConfirmFactor(ctx, f.ID, 100, hashes("rc"), stale); !errors.Is(err, db.ErrStale) {
+		t.Fatalf("ConfirmFactor of a stale session: %v, want db.ErrStale", err)
+	}
+	if err := s.ConfirmFactor(ctx, f.ID, 101, hashes("rc"), upgradeOf(t, s, sess.ID)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-heard:
+		if want := (db.FactorAdded{UserID: sess.UserID, Keep: sess.ID}); e != want {
+			t.Errorf("heard %+v, want %+v", e, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ConfirmFactor announced nothing")
+	}
+	select {
+	case e := <-heard:
+		t.Errorf("heard %+v after the one confirmation", e)
+	case <-time.After(100 * time.Millisecond):
 	}
 }

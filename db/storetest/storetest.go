@@ -80,6 +80,7 @@ func Run(t *testing.T, open func(t *testing.T) db.Store) {
 		{"every raise and lowering moves a session's level generation on; LowerSession", sessionLevels},
 		{"expired enrolments are pruned; a deleted user's factors go", pruneFactors},
 		{"ending sessions is announced once committed; LiveSessions", announcements},
+		{"a confirmed factor is announced once committed, a failed one not", factorAnnouncements},
 		{"a passkey ceremony reads back once, before it expires", passkeyCeremonies},
 		{"concurrent takes of one passkey ceremony: exactly one wins", concurrentCeremonyTakes},
 		{"passkeys read back; a credential id is registered once, across users", passkeyReads},

@@ -8,6 +8,7 @@ package ws
 // session first.
 
 import (
+	"errors"
 	"io"
 	"time"
 
@@ -26,12 +27,17 @@ const (
 	// StatusTokenRefused: a message on the socket was not a valid token
 	// message for its session.
 	StatusTokenRefused websocket.StatusCode = 4003
+	// StatusFactorRequired: the socket's session is aal1 and its account
+	// has a verified second factor (added since the socket opened, or found
+	// at a renewal): the session must verify it before it has a socket.
+	StatusFactorRequired websocket.StatusCode = 4004
 )
 
 // The reasons sent with those codes.
 const (
-	ReasonSessionEnded = "the session has ended"
-	ReasonTokenExpired = "the access token expired"
+	ReasonSessionEnded   = "the session has ended"
+	ReasonTokenExpired   = "the access token expired"
+	ReasonFactorRequired = "a second factor is required"
 )
 
 // MaxMessage bounds a message an owned socket reads (a token message is a
@@ -42,16 +48,29 @@ const MaxMessage = 4096
 type Owner struct {
 	UserID    int64
 	SessionID string
-	// expiry closes the socket with StatusTokenExpired; guarded by the
-	// registry's mu.
+	// expiry closes the socket with StatusTokenExpired; aal2 is whether its
+	// session was at aal2 when last checked (a second factor added to the
+	// account closes the sockets of the others: RequireFactor). Both are
+	// guarded by the registry's mu.
 	expiry *time.Timer
+	aal2   bool
 }
 
 // Renew reads a message sent on o's socket and returns how long the socket
-// may live from now (the remaining life of the fresh token it carries), or an
-// error whose text is the reason the socket is closed with
-// StatusTokenRefused (at most 123 bytes; never the token).
-type Renew func(o *Owner, msg []byte) (time.Duration, error)
+// may live from now (the remaining life of the fresh token it carries) and
+// whether its session is at aal2, or an error whose text is the reason the
+// socket is closed with StatusTokenRefused (at most 123 bytes; never the
+// token), or a *Refusal with a code of its own.
+type Renew func(o *Owner, msg []byte) (ttl time.Duration, aal2 bool, err error)
+
+// Refusal is a Renew error that closes the socket with Code (such as
+// StatusSessionEnded or StatusFactorRequired) instead of StatusTokenRefused.
+type Refusal struct {
+	Code   websocket.StatusCode
+	Reason string
+}
+
+func (r *Refusal) Error() string { return r.Reason }
 
 // Endings is how many times sessions have been ended. A caller that checks
 // a session before AddOwned reads it first and passes it to AddOwned, which
@@ -62,12 +81,13 @@ func (reg *Registry) Endings() uint64 {
 	return reg.endings
 }
 
-// AddOwned registers conn as owned by the session sessionID of userID, to
-// close with StatusTokenExpired after ttl. held is false once CloseAll has
+// AddOwned registers conn as owned by the session sessionID of userID (at
+// aal2 or not), to close with StatusTokenExpired after ttl. held is false once CloseAll has
 // begun (as Add's); missed is true when sessions ended since Endings
-// returned since, and the caller must check its session again.
-func (reg *Registry) AddOwned(conn *websocket.Conn, userID int64, sessionID string, ttl time.Duration, since uint64) (held, missed bool) {
-	o := &Owner{UserID: userID, SessionID: sessionID}
+// returned since (or a factor was required), and the caller must check its
+// session again.
+func (reg *Registry) AddOwned(conn *websocket.Conn, userID int64, sessionID string, aal2 bool, ttl time.Duration, since uint64) (held, missed bool) {
+	o := &Owner{UserID: userID, SessionID: sessionID, aal2: aal2}
 	reg.mu.Lock()
 	defer reg.mu.Unlock()
 	if !reg.add(conn, o) {
@@ -99,13 +119,19 @@ func (reg *Registry) renew(conn *websocket.Conn, o *Owner, typ websocket.Message
 		conn.CloseNow() // over MaxMessage: the library has sent 1009
 		return false
 	}
-	ttl, err := fn(o, msg)
+	ttl, aal2, err := fn(o, msg)
 	if err != nil {
-		conn.Close(StatusTokenRefused, err.Error())
+		code := StatusTokenRefused
+		var r *Refusal
+		if errors.As(err, &r) {
+			code = r.Code
+		}
+		conn.Close(code, err.Error())
 		return false
 	}
 	reg.mu.Lock()
 	defer reg.mu.Unlock()
+	o.aal2 = aal2
 	// A timer that has fired is closing the socket (the next read ends):
 	// a token that came too late does not reopen it.
 	if o.expiry.Stop() {
@@ -128,6 +154,26 @@ func (reg *Registry) EndSessions(userID int64, ended func(sessionID string) bool
 	}
 	reg.mu.Unlock()
 	return endAll(doomed)
+}
+
+// RequireFactor closes with StatusFactorRequired the owned sockets of
+// userID whose session is not at aal2, but keep's (the session that
+// verified the factor, at aal2 now), and returns how many: the account has
+// a second factor now, which they have not shown. It does not wait.
+func (reg *Registry) RequireFactor(userID int64, keep string) int {
+	reg.mu.Lock()
+	reg.endings++
+	var doomed []*websocket.Conn
+	for c, o := range reg.owned[userID] {
+		if !o.aal2 && o.SessionID != keep {
+			doomed = append(doomed, c)
+		}
+	}
+	reg.mu.Unlock()
+	for _, c := range doomed {
+		go c.Close(StatusFactorRequired, ReasonFactorRequired)
+	}
+	return len(doomed)
 }
 
 // OwnedSessions returns the sessions that own sockets, each once.

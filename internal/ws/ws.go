@@ -5,7 +5,8 @@
 // goodbye to all of them (1001) from one place on shutdown, so a held socket
 // needs no goroutine of its own to watch for it. A socket opened with an
 // access token is owned by its session (owned.go): the registry closes it
-// when the session ends or the token expires.
+// when the session ends, the token expires, or the account gains a second
+// factor the session has not shown.
 package ws
 
 import (
@@ -79,7 +80,7 @@ type Registry struct {
 	closing bool
 	held    sync.WaitGroup // one per socket in conns, until its Hold returns
 	// owned are the owned sockets by user, and endings counts EndSessions
-	// calls (owned.go).
+	// and RequireFactor calls (owned.go).
 	owned   map[int64]map[*websocket.Conn]*Owner
 	endings uint64
 }

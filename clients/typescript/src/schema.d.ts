@@ -542,11 +542,13 @@ export interface paths {
          *     |---|---|---|
          *     | 4001 | `the session has ended` | its session ended on any replica: logout, `DELETE /sessions`, `DELETE /sessions/{id}`, a password change (other sessions), a password reset, refresh-token reuse, account deletion; within a second |
          *     | 4002 | `the access token expired` | its token's `exp` passed and no fresh token came on the socket |
-         *     | 4003 | why the message was refused | a message that is not a valid token message of the socket's own session |
+         *     | 4003 | why the message was refused | a message that is not a valid token message of the socket's own session (or a token of before the session's level changed: refresh) |
+         *     | 4004 | `a second factor is required` | the session is `aal1` and its account has a verified second factor: one added by another session (on any replica, within a second), or found when a token message renews the socket; verify it (`POST /mfa/verify`) and open a new socket |
          *
          *     To keep it open past `exp`, send a fresh access token of the same session (from
          *     `POST /token/refresh`) as a text message: `{"type":"token","token":"<access token>"}`.
-         *     keel answers nothing; the socket then closes at the new token's `exp`. Any other message
+         *     keel checks it as it checks a bearer request (the session, its level, its assurance) and
+         *     answers nothing; the socket then closes at the new token's `exp`. Any other message
          *     closes an anonymous socket with 1008, a session's with 4003.
          */
         get: operations["openWebSocket"];
