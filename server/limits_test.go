@@ -1,18 +1,22 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/descope/virtualwebauthn"
 
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
+	"github.com/keelhq/keel/internal/ws"
 )
 
 // TestPasskeyNames: a passkey's name is shown back to its owner (GET
@@ -176,4 +180,43 @@ func TestEnrolmentRateLimit(t *testing.T) {
 	a.clock.Add(6 * time.Second)
 	a.status(a.do("POST", "/passkeys/register/options", "", bearer(ada)...), 200, "a registration 6 s later")
 	a.status(a.do("POST", "/mfa/totp", "", bearer(ada)...), 201, "an enrolment 6 s later")
+}
+
+// TestSocketsPerSession: a session holds at most ws.MaxPerSession sockets
+// (on a replica); the next handshake is refused with 429 problem+json before
+// the upgrade, another session of the same account is not affected, and a
+// socket that closes gives its place back.
+func TestSocketsPerSession(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	ts := httptest.NewServer(a.srv)
+	defer ts.Close()
+	a.mustRegister("ada@example.com", "password123")
+	tok := a.mustLogin("ada@example.com", "password123")
+	var socks []*websocket.Conn
+	for range ws.MaxPerSession {
+		socks = append(socks, dialSession(t, wsURL(ts), tok, "ada@example.com"))
+	}
+	rec := handshake(a, "bearer, "+tok)
+	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("the %dth socket: %d %s, want 429 problem+json", ws.MaxPerSession+1, rec.Code, rec.Body)
+	}
+	other := a.mustLogin("ada@example.com", "password123")
+	dialSession(t, wsURL(ts), other, "ada@example.com").Close(websocket.StatusNormalClosure, "")
+	socks[0].Close(websocket.StatusNormalClosure, "")
+	// The place is given back once the server has removed the socket.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c, _, err := websocket.Dial(ctx, wsURL(ts), &websocket.DialOptions{Subprotocols: []string{ws.BearerProtocol, tok}})
+		cancel()
+		if err == nil {
+			c.CloseNow()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no socket after one of ten closed: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

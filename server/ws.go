@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/coder/websocket"
@@ -77,11 +79,18 @@ func (s *Server) openOwnedWebSocket(c echo.Context, tok string) error {
 		return err
 	}
 	user := acc.User
+	if !s.sockets.Reserve(p.SessionID) {
+		return errTooManySockets
+	}
 	conn, err := ws.Accept(c.Response(), r, ws.BearerProtocol)
 	if err != nil {
+		s.sockets.Unreserve(p.SessionID)
 		return nil
 	}
 	held, missed := s.sockets.AddOwned(conn, p.UserID, p.SessionID, acc.AAL == db.AAL2, ttl, since)
+	if !held {
+		s.sockets.Unreserve(p.SessionID)
+	}
 	s.holdWebSocket(conn, held, userGreeting(user.Email), s.renewWebSocket)
 	if missed {
 		// Rare: ask again, now that an ending or a new factor would find
@@ -115,6 +124,11 @@ func (s *Server) holdWebSocket(conn *websocket.Conn, held bool, hello string, re
 	}
 	go s.sockets.Hold(conn, s.metrics.websocket.Dec, renew)
 }
+
+// errTooManySockets refuses the handshake of a session that holds
+// ws.MaxPerSession sockets on this replica already.
+var errTooManySockets = &Error{Status: http.StatusTooManyRequests,
+	Detail: "this session holds " + strconv.Itoa(ws.MaxPerSession) + " sockets already, the most it may; close one first"}
 
 // tokenMessage is the one message a client sends on an owned socket, to
 // keep it open past its token's expiry: {"type":"token","token":"<a fresh

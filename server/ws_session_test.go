@@ -360,23 +360,29 @@ func TestHeldSessionSockets(t *testing.T) {
 	defer ts.Close()
 	addr := ts.Listener.Addr().String()
 	a.mustRegister("ada@example.com", "password123")
-	tok := a.mustLogin("ada@example.com", "password123")
+	// ws.MaxPerSession sockets for each of several sessions.
+	toks := make([]string, 100/ws.MaxPerSession)
+	for i := range toks {
+		toks[i] = a.mustLogin("ada@example.com", "password123")
+	}
 	a.do("GET", "/metrics", "") // starts the pool's own goroutines first (see TestHeldWebSockets)
 
-	const n = 100
+	n := len(toks) * ws.MaxPerSession
 	before := runtime.NumGoroutine()
 	socks := make([]*rawSocket, n)
 	for i := range socks {
-		socks[i] = dialRawAs(t, addr, nil, tok, userGreeting("ada@example.com"))
+		socks[i] = dialRawAs(t, addr, nil, toks[i%len(toks)], userGreeting("ada@example.com"))
 		defer socks[i].Close()
 	}
-	perSocket := float64(settleGoroutines(before+n)-before) / n
+	perSocket := float64(settleGoroutines(before+n)-before) / float64(n)
 	t.Logf("%d session sockets held: %.2f goroutines per socket", n, perSocket)
 	if perSocket > maxGoroutinesPerSocket {
 		t.Errorf("%.2f goroutines per held session socket, want ≤ %.2f", perSocket, maxGoroutinesPerSocket)
 	}
-	// Logout: every one hears 4001.
-	a.status(a.do("POST", "/logout", "", bearer(tok)...), 204, "logout")
+	// Logouts: every one hears 4001.
+	for _, tok := range toks {
+		a.status(a.do("POST", "/logout", "", bearer(tok)...), 204, "logout")
+	}
 	for i, s := range socks {
 		if op, payload := s.readFrame(t); op != opClose || len(payload) < 2 || binary.BigEndian.Uint16(payload) != uint16(ws.StatusSessionEnded) {
 			t.Fatalf("socket %d: frame %#x %q, want close 4001", i, op, payload)

@@ -102,10 +102,11 @@ func TestClusterWebSockets(t *testing.T) {
 	})
 
 	t.Run("1,000 sockets over three replicas close within 2 s of DELETE /sessions", func(t *testing.T) {
-		// Ten sessions of bob's, each logged in as a client of its own (the
-		// auth rate limit counts per client).
+		// Fifty sessions of bob's, each logged in as a client of its own (the
+		// auth rate limit counts per client): twenty sockets each, about
+		// seven on each replica, within the ten a session may hold on one.
 		var tokens []string
-		for i := range 10 {
+		for i := range 50 {
 			tokens = append(tokens, login(t, replicas[i%3], fmt.Sprintf("192.0.2.%d", 10+i), "bob@example.com"))
 		}
 		// A bystander (ada, a new session) must stay open.

@@ -83,6 +83,9 @@ type Registry struct {
 	// and RequireFactor calls (owned.go).
 	owned   map[int64]map[*websocket.Conn]*Owner
 	endings uint64
+	// perSession counts each session's sockets, held or about to be
+	// (limit.go).
+	perSession map[string]int
 }
 
 // Add registers conn, or reports false once CloseAll has begun.
@@ -138,6 +141,7 @@ func (reg *Registry) remove(conn *websocket.Conn) {
 	reg.mu.Lock()
 	if o := reg.conns[conn]; o != nil {
 		o.expiry.Stop()
+		reg.unreserve(o.SessionID)
 		delete(reg.owned[o.UserID], conn)
 		if len(reg.owned[o.UserID]) == 0 {
 			delete(reg.owned, o.UserID)

@@ -550,6 +550,9 @@ export interface paths {
          *     keel checks it as it checks a bearer request (the session, its level, its assurance) and
          *     answers nothing; the socket then closes at the new token's `exp`. Any other message
          *     closes an anonymous socket with 1008, a session's with 4003.
+         *
+         *     **At most 10 sockets per session** on each replica: the handshake of an 11th is refused
+         *     with 429 problem+json before the upgrade, until one of the ten closes.
          */
         get: operations["openWebSocket"];
         put?: never;
@@ -1990,6 +1993,24 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description The session holds 10 sockets on this replica already, the most it may; close one first. */
+        TooManySockets: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "about:blank",
+                 *       "title": "Too Many Requests",
+                 *       "status": 429,
+                 *       "detail": "this session holds 10 sockets already, the most it may; close one first",
+                 *       "instance": "4f2a9c1e0b7d3a65-42"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /**
          * @description This account has begun 10 enrolments of this kind (passkey registrations, or TOTP enrolments)
          *     within a minute, on any replica. Retry after the number of seconds in `Retry-After`.
@@ -2953,6 +2974,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             426: components["responses"]["UpgradeRequired"];
+            429: components["responses"]["TooManySockets"];
         };
     };
     optionsWs: {
