@@ -173,6 +173,10 @@ var (
 	// account that may not be linked to it silently: the provider or the
 	// account has not verified the address.
 	ErrAccountExists = errors.New("db: an account has this email")
+	// ErrEmailUnverified is a way in (here, a link flow's identity) added to
+	// an account whose address is unproved: it would belong to whoever
+	// squatted the address, and survive the owner's proof of it.
+	ErrEmailUnverified = errors.New("db: the account's email is not verified")
 	// ErrLastWayIn is removing the identity or passkey an account cannot do
 	// without: it has no password and nothing else to sign in with.
 	ErrLastWayIn = errors.New("db: the account's last way to sign in")
@@ -301,7 +305,8 @@ type Store interface {
 	// or expired at now, or challenge is not its own (which spends it all
 	// the same); ErrNoUser when its user is being deleted. A link is bound
 	// to the session that started its flow: ErrNoSession when that has
-	// ended, ErrIdentityTaken when the identity is another user's; either
+	// ended, ErrIdentityTaken when the identity is another user's,
+	// ErrEmailUnverified when the account's address is unproved; each
 	// spends the code, links nothing, starts no session, and comes with the
 	// code. The identity is linked trusted unless the account still has an
 	// untrusted identity; linking one again is no error. It returns the

@@ -471,7 +471,7 @@ func TestEmailVerification(t *testing.T) {
 	t.Parallel()
 	a := newTestAPI(t)
 	a.startJobs()
-	a.mustRegister("ada@example.com", "password123")
+	a.mustRegisterUnverified("ada@example.com", "password123")
 	tok := a.mustLogin("ada@example.com", "password123")
 	if decode[oapi.User](t, a.do("GET", "/profile", "", bearer(tok)...)).EmailVerified {
 		t.Fatal("verified before verifying")
@@ -490,7 +490,7 @@ func TestEmailVerification(t *testing.T) {
 
 	t.Run("resend and expiry", func(t *testing.T) {
 		a := a.forInput(t)
-		a.mustRegister("bob@example.com", "password123")
+		a.mustRegisterUnverified("bob@example.com", "password123")
 		bob := a.mustLogin("bob@example.com", "password123")
 		a.waitEmail("bob@example.com", "Confirm", 0)
 		a.status(a.do("POST", "/email/verify/resend", "", bearer(bob)...), 202, "resend")
@@ -502,7 +502,7 @@ func TestEmailVerification(t *testing.T) {
 
 	t.Run("a token works until VERIFY_TTL", func(t *testing.T) {
 		a := a.forInput(t)
-		a.mustRegister("cy@example.com", "password123")
+		a.mustRegisterUnverified("cy@example.com", "password123")
 		token := a.waitEmail("cy@example.com", "Confirm", 0)
 		a.clock.Add(testVerifyTTL - time.Minute)
 		a.status(a.do("POST", "/email/verify", jsonBody("token", token)), 204, "a minute before VERIFY_TTL")

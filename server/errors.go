@@ -114,6 +114,7 @@ var sentinels = []struct {
 		"set a password (POST /password/forgot), link another provider or add a passkey first"}},
 	{oidc.ErrUnavailable, &Error{Status: http.StatusBadGateway,
 		Detail: "the sign-in provider could not be reached; start the sign-in again"}},
+	{db.ErrEmailUnverified, errEmailUnverified},
 	{db.ErrNoPasskey, &Error{Status: http.StatusNotFound, Detail: "no such passkey"}},
 	{db.ErrPasskeyTaken, &Error{Status: http.StatusConflict, Detail: "this passkey is registered already"}},
 	{db.ErrTooManyPasskeys, &Error{Status: http.StatusConflict, Detail: "the account has " + strconv.Itoa(db.MaxPasskeys) +

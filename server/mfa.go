@@ -33,6 +33,9 @@ const (
 	// mfaRequiredType is the problem type of a refusal for want of a second
 	// factor (documented in the spec's MFARequired response).
 	mfaRequiredType = "urn:keel:problem:mfa-required"
+	// emailUnverifiedType is the problem type of a refusal for want of a
+	// proved address (the spec's EmailUnverified response).
+	emailUnverifiedType = "urn:keel:problem:email-unverified"
 	// defaultIssuer names keel in authenticator apps when MFA_ISSUER is unset.
 	defaultIssuer = "keel"
 )
@@ -46,6 +49,10 @@ var (
 	// the account has.
 	errAAL2Required = &Error{Status: http.StatusForbidden, Type: mfaRequiredType, Title: "Second factor required",
 		Detail: "this operation needs a session verified with a second factor"}
+	// errEmailUnverified is a way in added to an account whose address is
+	// unproved (needVerifiedEmail).
+	errEmailUnverified = &Error{Status: http.StatusForbidden, Type: emailUnverifiedType, Title: "Email address not verified",
+		Detail: "verify the account's email address first (POST /email/verify with the mailed token)"}
 	errWrongCode         = &Error{Status: http.StatusBadRequest, Field: "/code", Detail: "is wrong, expired or used already"}
 	errWrongRecoveryCode = &Error{Status: http.StatusBadRequest, Field: "/recovery_code", Detail: "is wrong or used already"}
 	errNoFactorToVerify  = &Error{Status: http.StatusBadRequest, Detail: "the account has no verified second factor"}
@@ -59,12 +66,27 @@ var pendingMayCall = map[string]bool{"verifyMFA": true, "logout": true, "listMFA
 // the account has a factor now.
 var needAAL2 = map[string]bool{"regenerateRecoveryCodes": true}
 
+// needVerifiedEmail are the operations that add a way in (a factor, a
+// passkey, a provider account): not while the account's address is unproved.
+// Whoever holds such an account may be a squatter on someone else's address,
+// and what they add would survive the owner's proof of it. The redemption of
+// a link flow's code (POST /oauth/token) is refused by the store the same
+// way (db.ErrEmailUnverified), under the account's row lock.
+var needVerifiedEmail = map[string]bool{
+	"enrollTOTP": true, "verifyTOTPFactor": true,
+	"passkeyRegisterOptions": true, "registerPasskey": true,
+	"linkIdentity": true,
+}
+
 // checkAssurance is the assurance rule of every bearer operation: an aal1
 // session of an account with a verified factor may call only pendingMayCall
 // (so changing the password, deleting the account or removing a factor need
-// aal2 when there is a factor), and needAAL2 needs aal2.
+// aal2 when there is a factor), and needAAL2 needs aal2. needVerifiedEmail
+// needs a proved address whatever the session.
 func checkAssurance(acc db.SessionAccess, operationID string) error {
 	switch {
+	case needVerifiedEmail[operationID] && !acc.User.EmailVerified:
+		return errEmailUnverified
 	case acc.AAL == db.AAL2:
 		return nil
 	case needAAL2[operationID]:

@@ -400,7 +400,7 @@ func TestOAuthLinkingRules(t *testing.T) {
 			a := a.forInput(t)
 			name := fmt.Sprintf("u-%v-%v", tt.provider, tt.account)
 			email := name + "@example.com"
-			user := a.mustRegister(email, "password123")
+			user := a.mustRegisterUnverified(email, "password123")
 			if tt.account {
 				a.verify(user.ID, email)
 			}
@@ -460,6 +460,33 @@ func (a *oauthAPI) link(tok, provider, username string, c app) url.Values {
 	a.t.Helper()
 	res := decode[oapi.AuthorizeURL](a.t, a.status(a.linkRec(tok, provider, appURL, c), http.StatusOK, "link"))
 	return a.back(a.callback(a.atProvider(a.toProvider(res.AuthorizeURL), username)))
+}
+
+// storedLinkCode stores, for the signed-in user of tok, the code of a link
+// flow for subject at provider, as a callback would have before link flows
+// needed a verified address (a flow begun before an upgrade), and returns it.
+func (a *oauthAPI) storedLinkCode(tok, provider, subject, email string, c app) string {
+	a.t.Helper()
+	p, err := a.srv.tokens.Verify(tok)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	code := oidc.Random(32)
+	err = a.store.CreateOAuthCode(a.t.Context(), db.OAuthCode{Hash: db.HashToken(code), UserID: p.UserID, Provider: provider,
+		CodeChallenge: c.challenge(), Link: &db.ProviderUser{Provider: provider, Subject: subject, Email: email, EmailVerified: true},
+		LinkSessionID: p.SessionID, ExpiresAt: a.clock.Now().Add(time.Minute)})
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return code
+}
+
+// unverifiedRefusal checks a 403 email-unverified answer.
+func (a *oauthAPI) unverifiedRefusal(rec *httptest.ResponseRecorder, what string) {
+	a.t.Helper()
+	if p := problemOf(a.t, a.status(rec, http.StatusForbidden, what)); p.Type != emailUnverifiedType {
+		a.t.Errorf("%s: problem type %q, want %q", what, p.Type, emailUnverifiedType)
+	}
 }
 
 // TestOAuthLinkIdentity: a signed-in user links a provider account: the
@@ -666,11 +693,11 @@ func TestOAuthPreAccountHijacking(t *testing.T) {
 	}
 }
 
-// TestOAuthPreAccountHijackingHeldAccess: what the squatter of
-// TestOAuthPreAccountHijacking gets while signed in goes with the reset
-// too: a provider account it links from the profile (untrusted, since the
-// account still had an untrusted identity), the codes it holds when the
-// reset comes (a sign-in's, a link's), and a link flow under way.
+// TestOAuthPreAccountHijackingHeldAccess: the squatter of
+// TestOAuthPreAccountHijacking cannot link a provider account from the
+// profile (403 email-unverified: the address is unproved), and the codes it
+// holds when the reset comes (a sign-in's, and a link's from a flow begun
+// before links needed a proved address) go with the reset.
 func TestOAuthPreAccountHijackingHeldAccess(t *testing.T) {
 	t.Parallel()
 	a := newOAuthAPI(t)
@@ -689,19 +716,18 @@ func TestOAuthPreAccountHijackingHeldAccess(t *testing.T) {
 		a.status(a.do("POST", "/password/reset", jsonBody("token", tok, "new_password", "victims-password")), http.StatusNoContent, "reset")
 	}
 
-	t.Run("a provider account the squatter linked from the profile", func(t *testing.T) {
+	t.Run("the squatter cannot link a provider account from the profile", func(t *testing.T) {
 		a := a.forInput(t)
 		const email = "victim1@example.com"
 		tok := squat(a, "squatter1", email)
 		victimID := a.profile(tok.Token).ID
 		a.user("squatter1-own", "squatter1@evil.example", true)
-		c := newApp()
-		a.status(a.exchange(a.code(a.link(tok.Token, "other", "squatter1-own", c)), c.verifier), http.StatusOK, "the squatter's link")
+		a.unverifiedRefusal(a.linkRec(tok.Token, "other", appURL, newApp()), "the squatter's link")
 		reset(a, email)
+		c := newApp()
 		if ids := a.identities(a.mustLogin(email, "victims-password")); len(ids) != 0 {
 			t.Errorf("the victim's identities after the reset %+v, want none", ids)
 		}
-		c = newApp()
 		if q := a.signIn("other", "squatter1-own", c); q.Has("code") {
 			pair := decode[oapi.Token](t, a.status(a.exchange(q.Get("code"), c.verifier), http.StatusOK, "token"))
 			if got := a.profile(pair.Token); got.ID == victimID {
@@ -714,9 +740,9 @@ func TestOAuthPreAccountHijackingHeldAccess(t *testing.T) {
 		a := a.forInput(t)
 		const email = "victim2@example.com"
 		tok := squat(a, "squatter2", email)
-		a.user("squatter2-own", "squatter2@evil.example", true)
+		sub := a.user("squatter2-own", "squatter2@evil.example", true)
 		lc, sc := newApp(), newApp()
-		linkCode := a.code(a.link(tok.Token, "other", "squatter2-own", lc))
+		linkCode := a.storedLinkCode(tok.Token, "other", sub, "squatter2@evil.example", lc)
 		signInCode := a.code(a.signIn("corp", "squatter2", sc))
 		reset(a, email)
 		a.status(a.exchange(signInCode, sc.verifier), http.StatusBadRequest, "a sign-in code from before the reset")
@@ -726,21 +752,6 @@ func TestOAuthPreAccountHijackingHeldAccess(t *testing.T) {
 		}
 	})
 
-	t.Run("a link flow the squatter started before the reset", func(t *testing.T) {
-		a := a.forInput(t)
-		const email = "victim3@example.com"
-		tok := squat(a, "squatter3", email)
-		a.user("squatter3-own", "squatter3@evil.example", true)
-		c := newApp()
-		res := decode[oapi.AuthorizeURL](t, a.status(a.linkRec(tok.Token, "other", appURL, c), http.StatusOK, "link"))
-		cb := a.atProvider(a.toProvider(res.AuthorizeURL), "squatter3-own")
-		reset(a, email)
-		// The reset took the link flow along: its callback finds no flow.
-		a.status(a.callback(cb), http.StatusBadRequest, "the callback of a link flow from before the reset")
-		if ids := a.identities(a.mustLogin(email, "victims-password")); len(ids) != 0 {
-			t.Errorf("the victim's identities after the reset %+v, want none", ids)
-		}
-	})
 }
 
 // redeemAround is a Store whose RedeemOAuthCode runs before, once, just
@@ -859,15 +870,15 @@ func TestOAuthPreAccountHijackingSignInRace(t *testing.T) {
 }
 
 // TestOAuthPreAccountHijackingLinkRace: the squatter of
-// TestOAuthPreAccountHijacking, still signed in, links a provider account
-// of its own from the profile, and the victim's password reset commits
-// just before or just after POST /oauth/token redeems the link's code. The
-// code, the link and the session are one transaction under the account's
-// row lock: a reset first voids the code (the 400 of a bad code: nothing is
-// linked, no session starts); a redemption first links the identity
-// untrusted (the account still had an untrusted identity), and the reset
-// drops it and ends the session the redemption started. Either way the
-// squatter's provider account does not sign in to the victim's account.
+// TestOAuthPreAccountHijacking, still signed in, holds the code of a link
+// flow for a provider account of its own (begun before link flows needed a
+// proved address), and the victim's password reset commits just before or
+// just after POST /oauth/token redeems it. The code, the link and the
+// session are one transaction under the account's row lock: a reset first
+// voids the code (the 400 of a bad code); a redemption first finds the
+// address unproved (403 email-unverified, the code spent). Either way
+// nothing is linked, no session starts, and the squatter's provider account
+// does not sign in to the victim's account.
 func TestOAuthPreAccountHijackingLinkRace(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
@@ -877,14 +888,14 @@ func TestOAuthPreAccountHijackingLinkRace(t *testing.T) {
 		wantLinked int
 	}{
 		{"the reset commits just before the redemption", true, http.StatusBadRequest, 0},
-		{"the reset commits just after the redemption", false, http.StatusOK, 1},
+		{"the reset commits just after the redemption", false, http.StatusForbidden, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			a, squat, victimID, resetAt := hijackRace(t)
-			a.user("mallory-own", "mallory@evil.example", true)
+			sub := a.user("mallory-own", "mallory@evil.example", true)
 			c := newApp()
-			code := a.code(a.link(squat.Token, "other", "mallory-own", c))
+			code := a.storedLinkCode(squat.Token, "other", sub, "mallory@evil.example", c)
 			ran := resetAt(tt.resetFirst)
 			rec := a.exchange(code, c.verifier)
 			if !*ran {
@@ -893,7 +904,12 @@ func TestOAuthPreAccountHijackingLinkRace(t *testing.T) {
 			if rec.Code != tt.wantStatus {
 				t.Errorf("POST /oauth/token: %d, want %d", rec.Code, tt.wantStatus)
 			}
-			badCodeOrEnded(a, rec)
+			if rec.Code == http.StatusForbidden {
+				a.unverifiedRefusal(rec, "the link code of an unverified account")
+				a.status(a.exchange(code, c.verifier), http.StatusBadRequest, "the refused code again")
+			} else {
+				badCodeOrEnded(a, rec)
+			}
 			if n := a.sessionCount(victimID); n != 0 {
 				t.Errorf("the victim's account has %d sessions after the reset, want none", n)
 			}
@@ -921,11 +937,10 @@ func TestOAuthPreAccountHijackingLinkRace(t *testing.T) {
 // TestOAuthPreAccountHijacking signs up through a provider that has not
 // verified the victim's address, so keel mails the victim a verification
 // link. The victim following it proves the address as a reset does: the
-// squatter's identities go (the provider account it linked from the profile
-// too: untrusted, as the account had an untrusted identity), with its
-// sessions, the codes it holds and its link flows, and its next sign-in is
-// account_exists. An account whose identities are all trusted keeps its
-// sessions when verified.
+// squatter's identity goes, with its sessions and the codes it holds, and
+// its next sign-in is account_exists (it could link nothing from the
+// profile meanwhile: 403 email-unverified). An account with no untrusted
+// identity keeps its sessions when verified, and may link from then on.
 func TestOAuthPreAccountHijackingVerifyEmail(t *testing.T) {
 	t.Parallel()
 	a := newOAuthAPI(t)
@@ -938,35 +953,30 @@ func TestOAuthPreAccountHijackingVerifyEmail(t *testing.T) {
 		squat := a.mustSignIn("mallory")
 		victimID := a.profile(squat.Token).ID
 		// What the squatter holds when the victim follows the link: a
-		// session from a profile link of its own provider account, a
-		// sign-in code not yet redeemed, and a link flow under way.
+		// second session and a sign-in code not yet redeemed; a link of its
+		// own provider account is refused.
 		a.user("mallory-own", "mallory@evil.example", true)
-		lc := newApp()
-		linked := decode[oapi.Token](t, a.status(a.exchange(a.code(a.link(squat.Token, "other", "mallory-own", lc)), lc.verifier),
-			http.StatusOK, "the squatter's link"))
+		a.unverifiedRefusal(a.linkRec(squat.Token, "other", appURL, newApp()), "the squatter's link")
+		second := a.mustSignIn("mallory")
 		sc := newApp()
 		signInCode := a.code(a.signIn("corp", "mallory", sc))
-		fc := newApp()
-		res := decode[oapi.AuthorizeURL](t, a.status(a.linkRec(squat.Token, "other", appURL, fc), http.StatusOK, "link"))
-		flowCallback := a.atProvider(a.toProvider(res.AuthorizeURL), "mallory-own")
 
 		// The victim follows the link the squatter's sign-up mailed them.
 		verify := a.waitEmail(email, "Confirm", 0)
 		a.status(a.do("POST", "/email/verify", jsonBody("token", verify)), http.StatusNoContent, "verify email")
 
-		for _, tok := range []oapi.Token{squat, linked} {
+		for _, tok := range []oapi.Token{squat, second} {
 			if got := a.profileStatus(tok.Token); got != http.StatusUnauthorized {
 				t.Errorf("a squatter's session after the verification: %d, want 401", got)
 			}
 			a.status(a.refresh(tok.RefreshToken), http.StatusUnauthorized, "a squatter's refresh after the verification")
 		}
 		a.status(a.exchange(signInCode, sc.verifier), http.StatusBadRequest, "a sign-in code from before the verification")
-		a.status(a.callback(flowCallback), http.StatusBadRequest, "the callback of a link flow from before the verification")
 		before := a.rows()
 		a.refused(a.signIn("corp", "mallory", newApp()), "account_exists")
 		a.nothingCreated(before, "the squatter's sign-in after the verification")
-		// The provider account it linked is nobody's now: signing in with
-		// it makes the squatter an account of its own, not the victim's.
+		// Its own provider account is nobody's: signing in with it makes
+		// the squatter an account of its own, not the victim's.
 		c := newApp()
 		own := decode[oapi.Token](t, a.status(a.exchange(a.code(a.signIn("other", "mallory-own", c)), c.verifier), http.StatusOK, "token"))
 		if u := a.profile(own.Token); u.ID == victimID || u.Email != "mallory@evil.example" {
@@ -987,20 +997,18 @@ func TestOAuthPreAccountHijackingVerifyEmail(t *testing.T) {
 		}
 	})
 
-	t.Run("an account with only trusted identities keeps its sessions", func(t *testing.T) {
+	t.Run("an account with no untrusted identity keeps its sessions", func(t *testing.T) {
 		a := a.forInput(t)
 		const email = "ada@example.com"
-		a.mustRegister(email, "password123")
+		a.mustRegisterUnverified(email, "password123")
 		tok := a.mustLogin(email, "password123")
-		// A link from the profile of an account with no untrusted identity
-		// is trusted, whatever the provider says of its address.
+		other := a.mustLogin(email, "password123")
 		a.user("ada-at-corp", "ada@corp.example", false)
-		c := newApp()
-		linked := decode[oapi.Token](t, a.status(a.exchange(a.code(a.link(tok, "corp", "ada-at-corp", c)), c.verifier), http.StatusOK, "link"))
+		a.unverifiedRefusal(a.linkRec(tok, "corp", appURL, newApp()), "a link before the verification")
 
 		verify := a.waitEmail(email, "Confirm", 0)
 		a.status(a.do("POST", "/email/verify", jsonBody("token", verify)), http.StatusNoContent, "verify email")
-		for _, tok := range []string{tok, linked.Token} {
+		for _, tok := range []string{tok, other} {
 			if got := a.profileStatus(tok); got != http.StatusOK {
 				t.Errorf("a session after the verification: %d, want 200", got)
 			}
@@ -1008,6 +1016,10 @@ func TestOAuthPreAccountHijackingVerifyEmail(t *testing.T) {
 		if u := a.profile(tok); !u.EmailVerified {
 			t.Error("not verified after verifying")
 		}
+		// A link from the profile of a verified account is trusted,
+		// whatever the provider says of its address.
+		c := newApp()
+		a.status(a.exchange(a.code(a.link(tok, "corp", "ada-at-corp", c)), c.verifier), http.StatusOK, "link")
 		if ids := a.identities(tok); len(ids) != 1 || ids[0].Provider != "corp" {
 			t.Errorf("identities %+v, want the corp one kept", ids)
 		}

@@ -393,6 +393,7 @@ func TestPasskeyLastWayIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	a.mustVerifyEmail(oapi.User{ID: u.ID, Email: u.Email}) // a passkey needs a proved address
 	first := newDevice()
 	first.auth.Options.UserHandle = passkey.Handle(u.ID)
 	if err := a.store.CreatePasskey(ctx, db.Passkey{ID: "first", UserID: u.ID, Name: "first", CredentialID: first.cred.ID,

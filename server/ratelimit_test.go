@@ -204,7 +204,7 @@ func TestAccountRateLimits(t *testing.T) {
 	// Anyone may register someone else's address and ask for the
 	// verification email again and again: one a minute reaches the inbox.
 	c := newTestAPI(t, func(c *Config) { c.AuthRateLimit = 100 })
-	c.mustRegister("victim@example.com", "password123")
+	c.mustRegisterUnverified("victim@example.com", "password123")
 	bearer := "Bearer " + c.mustLogin("victim@example.com", "password123")
 	c.status(c.do("POST", "/email/verify/resend", "", "Authorization", bearer), 202, "first resend")
 	c.status(c.do("POST", "/email/verify/resend", "", "Authorization", bearer), 429, "second resend within the minute")

@@ -364,6 +364,7 @@ func TestCluster(t *testing.T) {
 				t.Fatalf("register %s: %d %v %s", email, code, err, body)
 			}
 			tok := login(0, email)
+			verifyEmail(ctx, t, hc, replicas, email, tok)
 			code, body := bearerPost(1, "/mfa/totp", tok, "")
 			var e struct{ ID, Secret string }
 			if json.Unmarshal(body, &e); code != http.StatusCreated {
@@ -444,6 +445,7 @@ func TestCluster(t *testing.T) {
 		if json.Unmarshal(body, &p); err != nil || code != http.StatusOK {
 			t.Fatalf("login: %d %v %s", code, err, body)
 		}
+		verifyEmail(ctx, t, hc, replicas, "passkey@example.com", p.Token)
 
 		// Registration: options on replica 0, the answer on replica 1.
 		auth := virtualwebauthn.NewAuthenticator()

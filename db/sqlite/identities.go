@@ -201,6 +201,17 @@ func linkIdentity(ctx context.Context, q *gen.Queries, userID int64, sessionID s
 	if _, err := q.GetSessionUser(ctx, gen.GetSessionUserParams{SessionID: sessionID, UserID: userID}); err != nil {
 		return false, translate(err, db.ErrNoSession)
 	}
+	// Nothing is linked to an account whose address is unproved: the
+	// link would be the squatter's way back after the owner's proof. Read
+	// under the caller's lock, so a verification that commits meanwhile
+	// is seen.
+	user, err := q.GetUser(ctx, userID)
+	if err != nil {
+		return false, translate(err, db.ErrNoUser)
+	}
+	if !user.EmailVerified {
+		return false, db.ErrEmailUnverified
+	}
 	owner, err := q.GetIdentityUser(ctx, gen.GetIdentityUserParams{Provider: p.Provider, Subject: p.Subject})
 	switch {
 	case err == nil && owner != userID:

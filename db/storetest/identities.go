@@ -405,22 +405,27 @@ func verifyAddress(t *testing.T, s db.Store, userID int64, h string) {
 	}
 }
 
-// linkTrust: a link from the profile is trusted only when the account has
-// no untrusted identity. Otherwise the one linking may be the squatter,
-// making itself a way back in that would survive the owner's reset: the new
-// identity is untrusted too, and goes with the reset. Once the owner has
-// taken the account back, their own links are trusted.
+// linkTrust: nothing is linked from the profile to an account whose address
+// is unproved (ErrEmailUnverified, the code spent): the one linking may be
+// the squatter, making itself a way back in that would survive the owner's
+// proof. Once the owner has proved the address, their links are trusted.
 func linkTrust(t *testing.T, s db.Store) {
-	t.Run("an account with an untrusted identity: untrusted", func(t *testing.T) {
+	t.Run("an account whose address is unproved: nothing linked", func(t *testing.T) {
 		victim := squat(t, s, "squatter", "victim@example.com")
 		own := idp("squatters-own", "squatter@evil.example.com", true)
-		link(t, s, victim.ID, own, now)
-		if ids := sorted(subjects(t, s, victim.ID)); !equal(ids, []string{"squatter", "squatters-own"}) {
-			t.Fatalf("identities = %q, want [squatter squatters-own]", ids)
+		c := code("squatters-link")
+		c.Link, c.LinkSessionID = &own, "squatter-session"
+		createCode(t, s, victim.ID, c)
+		if got, err := s.RedeemOAuthCode(t.Context(), c.Hash, c.CodeChallenge, newSession(), now); !errors.Is(err, db.ErrEmailUnverified) {
+			t.Fatalf("RedeemOAuthCode = %+v, %v; want db.ErrEmailUnverified", got, err)
+		}
+		noCode(t, s, c.Hash)
+		if ids := subjects(t, s, victim.ID); !equal(ids, []string{"squatter"}) {
+			t.Fatalf("identities = %q, want [squatter]: nothing linked", ids)
 		}
 		reset(t, s, victim.ID, "victims-reset")
 		if ids := subjects(t, s, victim.ID); len(ids) != 0 {
-			t.Errorf("identities after the reset = %q, want none: the linked one was untrusted too", ids)
+			t.Errorf("identities after the reset = %q, want none", ids)
 		}
 		// The squatter's own provider account is nobody's now: it signs up
 		// afresh, and not into the victim's account.
@@ -428,7 +433,8 @@ func linkTrust(t *testing.T, s db.Store) {
 			t.Errorf("signing in with the squatter's linked account = %+v, %q; want a new user, not user %d", u, how, victim.ID)
 		}
 
-		t.Run("the owner's link after the reset: trusted", func(t *testing.T) {
+		t.Run("the owner's link after the proof: trusted", func(t *testing.T) {
+			verifyAddress(t, s, victim.ID, "verify-victim")
 			link(t, s, victim.ID, idp("victims-own", "victim@idp.example.com", false), now)
 			reset(t, s, victim.ID, "victims-second-reset")
 			if ids := subjects(t, s, victim.ID); !equal(ids, []string{"victims-own"}) {
@@ -438,7 +444,7 @@ func linkTrust(t *testing.T, s db.Store) {
 	})
 
 	t.Run("an account without one: trusted", func(t *testing.T) {
-		ada := mustCreate(t, s, "ada@example.com") // a password, unverified, no identity
+		ada := verifiedUser(t, s, "ada@example.com") // a password, no identity
 		grace, _ := signIn(t, s, idp("grace", "grace@example.com", true), "graces-code")
 		for _, tt := range []struct {
 			name string
@@ -508,7 +514,6 @@ func verifyEmailTrust(t *testing.T, s db.Store) {
 	ctx := t.Context()
 	t.Run("an untrusted identity: dropped, with the sessions, codes and link flows", func(t *testing.T) {
 		victim := squat(t, s, "squatter", "victim@example.com")
-		link(t, s, victim.ID, idp("squatters-own", "squatter@evil.example.com", true), now)
 		addSession(t, s, victim.ID, "squatters-link-session", now)
 		hold(t, s, victim.ID, "squatter")
 		bob, _ := signIn(t, s, idp("bob", "bob@example.com", true), "bobs-code")
@@ -520,7 +525,7 @@ func verifyEmailTrust(t *testing.T, s db.Store) {
 			t.Errorf("GetUser = %+v, %v; want verified", u, err)
 		}
 		if ids := subjects(t, s, victim.ID); len(ids) != 0 {
-			t.Errorf("identities = %q, want none: both were untrusted", ids)
+			t.Errorf("identities = %q, want none: it was untrusted", ids)
 		}
 		sessionsGone(t, s, "squatter-session", "squatters-link-session")
 		voided(t, s, "squatter")
@@ -541,7 +546,7 @@ func verifyEmailTrust(t *testing.T, s db.Store) {
 	})
 
 	t.Run("only trusted identities: nothing dropped, the sessions kept", func(t *testing.T) {
-		ada := mustCreate(t, s, "ada@example.com")
+		ada := verifiedUser(t, s, "ada@example.com")
 		link(t, s, ada.ID, idp("adas", "ada@idp.example.com", false), now) // from the profile: trusted
 		addSession(t, s, ada.ID, "adas-session", now)
 		hold(t, s, ada.ID, "ada")
@@ -838,9 +843,9 @@ func concurrentFirstSignIns(t *testing.T, s db.Store) {
 // session; a deleted user's link code went with it (ErrNoToken).
 func linkIdentity(t *testing.T, s db.Store) {
 	ctx := t.Context()
-	ada := mustCreate(t, s, "ada@example.com") // unverified: linking does not need it
-	bob := mustCreate(t, s, "bob@example.com")
-	// Nor does the provider's address: the signed-in owner asked for it.
+	ada := verifiedUser(t, s, "ada@example.com") // linking needs a proved address (linkTrust)
+	bob := verifiedUser(t, s, "bob@example.com")
+	// Not the provider's: the signed-in owner asked for it.
 	p := idp("sub", "someone.else@example.com", false)
 	link(t, s, ada.ID, p, now)
 	ids, err := s.ListIdentities(ctx, ada.ID)
@@ -870,7 +875,7 @@ func linkIdentity(t *testing.T, s db.Store) {
 	})
 
 	addSession(t, s, bob.ID, "bobs-session", now)
-	carol := mustCreate(t, s, "carol@example.com")
+	carol := verifiedUser(t, s, "carol@example.com")
 	addSession(t, s, carol.ID, "carols-session", now)
 	if err := s.DeleteSession(ctx, carol.ID, "carols-session"); err != nil { // a logout
 		t.Fatal(err)
@@ -979,6 +984,14 @@ func redeemAroundProof(t *testing.T, s db.Store) {
 						if got, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, sess, now); !errors.Is(err, db.ErrNoToken) {
 							t.Errorf("RedeemOAuthCode after the proof = %+v, %v; want db.ErrNoToken: voided", got, err)
 						}
+					} else if kind == "link" {
+						// The account's address is unproved: nothing is
+						// linked, and the code is spent.
+						if got, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, sess, now); !errors.Is(err, db.ErrEmailUnverified) {
+							t.Errorf("RedeemOAuthCode = %+v, %v; want db.ErrEmailUnverified", got, err)
+						}
+						noCode(t, s, c.Hash)
+						proof.prove(t, s, victim.ID, name+"-proof")
 					} else {
 						got, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, sess, now)
 						if err != nil || got.UserID != victim.ID {
@@ -1012,7 +1025,7 @@ func redeemAroundProof(t *testing.T, s db.Store) {
 // the refusals after the check.)
 func redeemOAuthCode(t *testing.T, s db.Store) {
 	ctx := t.Context()
-	ada := mustCreate(t, s, "ada@example.com")
+	ada := verifiedUser(t, s, "ada@example.com")
 	addSession(t, s, ada.ID, "adas-session", now)
 
 	t.Run("a sign-in code", func(t *testing.T) {
@@ -1075,10 +1088,10 @@ func redeemOAuthCode(t *testing.T, s db.Store) {
 // a session each; for different users exactly one does, the rest are
 // ErrIdentityTaken (after the store's retry) and start no session.
 func concurrentLinkRedemptions(t *testing.T, s db.Store) {
-	ada := mustCreate(t, s, "ada@example.com")
+	ada := verifiedUser(t, s, "ada@example.com")
 	owners := make([]db.User, racers)
 	for i := range racers {
-		owners[i] = mustCreate(t, s, fmt.Sprintf("user%d@example.com", i))
+		owners[i] = verifiedUser(t, s, fmt.Sprintf("user%d@example.com", i))
 	}
 	for _, tt := range []struct {
 		name   string
@@ -1140,7 +1153,7 @@ func sameCode(a, b db.OAuthCode) bool {
 // and an expired one is deleted. Storing a link code links nothing yet.
 func oauthCodes(t *testing.T, s db.Store) {
 	ctx := t.Context()
-	ada := mustCreate(t, s, "ada@example.com")
+	ada := verifiedUser(t, s, "ada@example.com")
 	signInCode := db.OAuthCode{Hash: "good", Provider: "google", CodeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
 		ExpiresAt: when.Add(time.Minute)}
 	linkCode := func(h string, p db.ProviderUser) db.OAuthCode {
@@ -1216,8 +1229,8 @@ func oauthCodes(t *testing.T, s db.Store) {
 // linked, not by id), and nobody else's.
 func listIdentities(t *testing.T, s db.Store) {
 	ctx := t.Context()
-	ada := mustCreate(t, s, "ada@example.com")
-	bob := mustCreate(t, s, "bob@example.com")
+	ada := verifiedUser(t, s, "ada@example.com")
+	bob := verifiedUser(t, s, "bob@example.com")
 	if got, err := s.ListIdentities(ctx, ada.ID); err != nil || len(got) != 0 {
 		t.Errorf("ListIdentities with none = %+v, %v; want empty", got, err)
 	}
@@ -1271,7 +1284,7 @@ func deleteIdentity(t *testing.T, s db.Store) {
 		return 0
 	}
 	// ada has a password; passwordless signed up through the provider.
-	ada := mustCreate(t, s, "ada@example.com")
+	ada := verifiedUser(t, s, "ada@example.com")
 	link(t, s, ada.ID, idp("ada", "ada@example.com", true), now)
 	passwordless, _ := signIn(t, s, idp("pl", "pl@example.com", true), "c2")
 	adas, pls := identityID(t, ada.ID, "ada"), identityID(t, passwordless.ID, "pl")
@@ -1423,7 +1436,7 @@ func pruneOAuth(t *testing.T, s db.Store) {
 // codes along, and leaves sign-in flows and other users' alone.
 func deleteUserOAuth(t *testing.T, s db.Store) {
 	ctx := t.Context()
-	ada := mustCreate(t, s, "ada@example.com")
+	ada := verifiedUser(t, s, "ada@example.com")
 	p := idp("ada", "ada@example.com", true)
 	link(t, s, ada.ID, p, now)
 	// A link flow's code waiting for the app, of an identity not linked yet.

@@ -66,7 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) db.Store) {
 		{"expired sign-in flows and codes are pruned, live ones kept", pruneOAuth},
 		{"DeleteUser takes identities, link flows and codes along", deleteUserOAuth},
 		{"an identity that created its account unverified is untrusted: a reset drops it", newUserTrust},
-		{"a profile link is untrusted while the account has an untrusted identity", linkTrust},
+		{"nothing is linked to an account whose address is unproved; after the proof, links are trusted", linkTrust},
 		{"a code redeemed around a reset or a verification leaves no session or link", redeemAroundProof},
 		{"ResetPassword voids the user's codes and link flows, not another's", resetGrants},
 		{"VerifyEmail drops untrusted identities with the sessions, codes and link flows", verifyEmailTrust},

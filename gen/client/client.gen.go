@@ -596,6 +596,9 @@ type BadRequest = Problem
 // Conflict An RFC 9457 problem detail.
 type Conflict = Problem
 
+// EmailUnverified An RFC 9457 problem detail.
+type EmailUnverified = Problem
+
 // FactorExists An RFC 9457 problem detail.
 type FactorExists = Problem
 
@@ -610,6 +613,9 @@ type LastWayIn = Problem
 
 // MFARequired An RFC 9457 problem detail.
 type MFARequired = Problem
+
+// MFARequiredOrEmailUnverified An RFC 9457 problem detail.
+type MFARequiredOrEmailUnverified = Problem
 
 // NoSuchFactor An RFC 9457 problem detail.
 type NoSuchFactor = Problem
@@ -904,6 +910,8 @@ type ClientInterface interface {
 	// the app (`POST /mfa/totp/{id}/verify`) within 15 minutes, after which an unverified factor
 	// expires; a new enrolment replaces an unverified one. An account has at most one verified
 	// TOTP factor (409), and may begin 10 enrolments a minute (429 past that).
+	// Not while the account's email address is unverified (403, `urn:keel:problem:email-unverified`),
+	// nor is the factor's verification.
 	//
 	// Corresponds with POST /mfa/totp (the `EnrollTOTP` operationId).
 	EnrollTOTP(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -970,7 +978,8 @@ type ClientInterface interface {
 	// 60 seconds; an unknown, used or expired code and a verifier that does not match get the
 	// same 400. The code of a link flow (`POST /profile/identities/{ref}`) links its provider
 	// account here, once the verifier matches, and answers 409 when that provider account is
-	// linked to another keel account meanwhile.
+	// linked to another keel account meanwhile, and 403 (`urn:keel:problem:email-unverified`)
+	// when the account's email address is not verified; either spends the code.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -985,7 +994,8 @@ type ClientInterface interface {
 	// 60 seconds; an unknown, used or expired code and a verifier that does not match get the
 	// same 400. The code of a link flow (`POST /profile/identities/{ref}`) links its provider
 	// account here, once the verifier matches, and answers 409 when that provider account is
-	// linked to another keel account meanwhile.
+	// linked to another keel account meanwhile, and 403 (`urn:keel:problem:email-unverified`)
+	// when the account's email address is not verified; either spends the code.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1099,8 +1109,10 @@ type ClientInterface interface {
 	// `user.id`, `excludeCredentials[].id`): a discoverable credential (resident key) required,
 	// user verification preferred, no attestation, the user's passkeys excluded. Finish within
 	// five minutes with `POST /passkeys/register`, on any replica; each `flow_id` works once.
-	// Needs `aal2` when the account has a verified second factor. 404 when passkeys are off
-	// (`WEBAUTHN_RP_ID` unset). An account may begin 10 registrations a minute (429 past that).
+	// Needs `aal2` when the account has a verified second factor, and a verified email address
+	// (403, `urn:keel:problem:email-unverified`), here and at `POST /passkeys/register`. 404 when
+	// passkeys are off (`WEBAUTHN_RP_ID` unset). An account may begin 10 registrations a minute (429
+	// past that).
 	//
 	// Corresponds with POST /passkeys/register/options (the `PasskeyRegisterOptions` operationId).
 	PasskeyRegisterOptions(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1215,6 +1227,7 @@ type ClientInterface interface {
 	// the provider account (409 when it is linked to another account) and starts a session.
 	// Linking waits for the verifier so that someone who lures a victim through their own link
 	// URL links nothing.
+	// Not while the account's email address is unverified (403, `urn:keel:problem:email-unverified`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1230,6 +1243,7 @@ type ClientInterface interface {
 	// the provider account (409 when it is linked to another account) and starts a session.
 	// Linking waits for the verifier so that someone who lures a victim through their own link
 	// URL links nothing.
+	// Not while the account's email address is unverified (403, `urn:keel:problem:email-unverified`).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1537,6 +1551,8 @@ func (c *Client) RegenerateRecoveryCodes(ctx context.Context, reqEditors ...Requ
 // the app (`POST /mfa/totp/{id}/verify`) within 15 minutes, after which an unverified factor
 // expires; a new enrolment replaces an unverified one. An account has at most one verified
 // TOTP factor (409), and may begin 10 enrolments a minute (429 past that).
+// Not while the account's email address is unverified (403, `urn:keel:problem:email-unverified`),
+// nor is the factor's verification.
 //
 // Corresponds with POST /mfa/totp (the `EnrollTOTP` operationId).
 func (c *Client) EnrollTOTP(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1653,7 +1669,8 @@ func (c *Client) VerifyMFA(ctx context.Context, body VerifyMFAJSONRequestBody, r
 // 60 seconds; an unknown, used or expired code and a verifier that does not match get the
 // same 400. The code of a link flow (`POST /profile/identities/{ref}`) links its provider
 // account here, once the verifier matches, and answers 409 when that provider account is
-// linked to another keel account meanwhile.
+// linked to another keel account meanwhile, and 403 (`urn:keel:problem:email-unverified`)
+// when the account's email address is not verified; either spends the code.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1678,7 +1695,8 @@ func (c *Client) OauthTokenWithBody(ctx context.Context, contentType string, bod
 // 60 seconds; an unknown, used or expired code and a verifier that does not match get the
 // same 400. The code of a link flow (`POST /profile/identities/{ref}`) links its provider
 // account here, once the verifier matches, and answers 409 when that provider account is
-// linked to another keel account meanwhile.
+// linked to another keel account meanwhile, and 403 (`urn:keel:problem:email-unverified`)
+// when the account's email address is not verified; either spends the code.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1882,8 +1900,10 @@ func (c *Client) RegisterPasskey(ctx context.Context, body RegisterPasskeyJSONRe
 // `user.id`, `excludeCredentials[].id`): a discoverable credential (resident key) required,
 // user verification preferred, no attestation, the user's passkeys excluded. Finish within
 // five minutes with `POST /passkeys/register`, on any replica; each `flow_id` works once.
-// Needs `aal2` when the account has a verified second factor. 404 when passkeys are off
-// (`WEBAUTHN_RP_ID` unset). An account may begin 10 registrations a minute (429 past that).
+// Needs `aal2` when the account has a verified second factor, and a verified email address
+// (403, `urn:keel:problem:email-unverified`), here and at `POST /passkeys/register`. 404 when
+// passkeys are off (`WEBAUTHN_RP_ID` unset). An account may begin 10 registrations a minute (429
+// past that).
 //
 // Corresponds with POST /passkeys/register/options (the `PasskeyRegisterOptions` operationId).
 func (c *Client) PasskeyRegisterOptions(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2128,6 +2148,7 @@ func (c *Client) DeleteIdentity(ctx context.Context, ref int64, reqEditors ...Re
 // the provider account (409 when it is linked to another account) and starts a session.
 // Linking waits for the verifier so that someone who lures a victim through their own link
 // URL links nothing.
+// Not while the account's email address is unverified (403, `urn:keel:problem:email-unverified`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -2153,6 +2174,7 @@ func (c *Client) LinkIdentityWithBody(ctx context.Context, ref ProviderName, con
 // the provider account (409 when it is linked to another account) and starts a session.
 // Linking waits for the verifier so that someone who lures a victim through their own link
 // URL links nothing.
+// Not while the account's email address is unverified (403, `urn:keel:problem:email-unverified`).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3849,6 +3871,8 @@ type ClientWithResponsesInterface interface {
 	// the app (`POST /mfa/totp/{id}/verify`) within 15 minutes, after which an unverified factor
 	// expires; a new enrolment replaces an unverified one. An account has at most one verified
 	// TOTP factor (409), and may begin 10 enrolments a minute (429 past that).
+	// Not while the account's email address is unverified (403, `urn:keel:problem:email-unverified`),
+	// nor is the factor's verification.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -3917,7 +3941,8 @@ type ClientWithResponsesInterface interface {
 	// 60 seconds; an unknown, used or expired code and a verifier that does not match get the
 	// same 400. The code of a link flow (`POST /profile/identities/{ref}`) links its provider
 	// account here, once the verifier matches, and answers 409 when that provider account is
-	// linked to another keel account meanwhile.
+	// linked to another keel account meanwhile, and 403 (`urn:keel:problem:email-unverified`)
+	// when the account's email address is not verified; either spends the code.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3932,7 +3957,8 @@ type ClientWithResponsesInterface interface {
 	// 60 seconds; an unknown, used or expired code and a verifier that does not match get the
 	// same 400. The code of a link flow (`POST /profile/identities/{ref}`) links its provider
 	// account here, once the verifier matches, and answers 409 when that provider account is
-	// linked to another keel account meanwhile.
+	// linked to another keel account meanwhile, and 403 (`urn:keel:problem:email-unverified`)
+	// when the account's email address is not verified; either spends the code.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4054,8 +4080,10 @@ type ClientWithResponsesInterface interface {
 	// `user.id`, `excludeCredentials[].id`): a discoverable credential (resident key) required,
 	// user verification preferred, no attestation, the user's passkeys excluded. Finish within
 	// five minutes with `POST /passkeys/register`, on any replica; each `flow_id` works once.
-	// Needs `aal2` when the account has a verified second factor. 404 when passkeys are off
-	// (`WEBAUTHN_RP_ID` unset). An account may begin 10 registrations a minute (429 past that).
+	// Needs `aal2` when the account has a verified second factor, and a verified email address
+	// (403, `urn:keel:problem:email-unverified`), here and at `POST /passkeys/register`. 404 when
+	// passkeys are off (`WEBAUTHN_RP_ID` unset). An account may begin 10 registrations a minute (429
+	// past that).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -4180,6 +4208,7 @@ type ClientWithResponsesInterface interface {
 	// the provider account (409 when it is linked to another account) and starts a session.
 	// Linking waits for the verifier so that someone who lures a victim through their own link
 	// URL links nothing.
+	// Not while the account's email address is unverified (403, `urn:keel:problem:email-unverified`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4195,6 +4224,7 @@ type ClientWithResponsesInterface interface {
 	// the provider account (409 when it is linked to another account) and starts a session.
 	// Linking waits for the verifier so that someone who lures a victim through their own link
 	// URL links nothing.
+	// Not while the account's email address is unverified (403, `urn:keel:problem:email-unverified`).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4943,7 +4973,7 @@ type EnrollTOTPResponse struct {
 	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationProblemJSON401 *Unauthorized
 	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
-	ApplicationProblemJSON403 *MFARequired
+	ApplicationProblemJSON403 *MFARequiredOrEmailUnverified
 	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationProblemJSON409 *FactorExists
 	// ApplicationProblemJSON429 the response for an HTTP 429 `application/problem+json` response
@@ -4967,7 +4997,7 @@ func (r EnrollTOTPResponse) GetApplicationProblemJSON401() *Unauthorized {
 }
 
 // GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
-func (r EnrollTOTPResponse) GetApplicationProblemJSON403() *MFARequired {
+func (r EnrollTOTPResponse) GetApplicationProblemJSON403() *MFARequiredOrEmailUnverified {
 	return r.ApplicationProblemJSON403
 }
 
@@ -5035,7 +5065,7 @@ type VerifyTOTPFactorResponse struct {
 	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationProblemJSON401 *Unauthorized
 	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
-	ApplicationProblemJSON403 *MFARequired
+	ApplicationProblemJSON403 *MFARequiredOrEmailUnverified
 	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationProblemJSON404 *NoSuchFactor
 	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
@@ -5070,7 +5100,7 @@ func (r VerifyTOTPFactorResponse) GetApplicationProblemJSON401() *Unauthorized {
 }
 
 // GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
-func (r VerifyTOTPFactorResponse) GetApplicationProblemJSON403() *MFARequired {
+func (r VerifyTOTPFactorResponse) GetApplicationProblemJSON403() *MFARequiredOrEmailUnverified {
 	return r.ApplicationProblemJSON403
 }
 
@@ -5242,6 +5272,8 @@ type OauthTokenResponse struct {
 	JSON200 *Token
 	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *EmailUnverified
 	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationProblemJSON409 *IdentityTaken
 	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
@@ -5264,6 +5296,11 @@ func (r OauthTokenResponse) GetJSON200() *Token {
 // GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
 func (r OauthTokenResponse) GetApplicationProblemJSON400() *BadRequest {
 	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r OauthTokenResponse) GetApplicationProblemJSON403() *EmailUnverified {
+	return r.ApplicationProblemJSON403
 }
 
 // GetApplicationProblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
@@ -5722,7 +5759,7 @@ type RegisterPasskeyResponse struct {
 	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationProblemJSON401 *Unauthorized
 	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
-	ApplicationProblemJSON403 *MFARequired
+	ApplicationProblemJSON403 *MFARequiredOrEmailUnverified
 	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationProblemJSON404 *PasskeysOff
 	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
@@ -5753,7 +5790,7 @@ func (r RegisterPasskeyResponse) GetApplicationProblemJSON401() *Unauthorized {
 }
 
 // GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
-func (r RegisterPasskeyResponse) GetApplicationProblemJSON403() *MFARequired {
+func (r RegisterPasskeyResponse) GetApplicationProblemJSON403() *MFARequiredOrEmailUnverified {
 	return r.ApplicationProblemJSON403
 }
 
@@ -5829,7 +5866,7 @@ type PasskeyRegisterOptionsResponse struct {
 	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationProblemJSON401 *Unauthorized
 	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
-	ApplicationProblemJSON403 *MFARequired
+	ApplicationProblemJSON403 *MFARequiredOrEmailUnverified
 	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationProblemJSON404 *PasskeysOff
 	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
@@ -5855,7 +5892,7 @@ func (r PasskeyRegisterOptionsResponse) GetApplicationProblemJSON401() *Unauthor
 }
 
 // GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
-func (r PasskeyRegisterOptionsResponse) GetApplicationProblemJSON403() *MFARequired {
+func (r PasskeyRegisterOptionsResponse) GetApplicationProblemJSON403() *MFARequiredOrEmailUnverified {
 	return r.ApplicationProblemJSON403
 }
 
@@ -6613,7 +6650,7 @@ type LinkIdentityResponse struct {
 	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationProblemJSON401 *Unauthorized
 	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
-	ApplicationProblemJSON403 *MFARequired
+	ApplicationProblemJSON403 *MFARequiredOrEmailUnverified
 	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationProblemJSON404 *NoSuchProvider
 	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
@@ -6648,7 +6685,7 @@ func (r LinkIdentityResponse) GetApplicationProblemJSON401() *Unauthorized {
 }
 
 // GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
-func (r LinkIdentityResponse) GetApplicationProblemJSON403() *MFARequired {
+func (r LinkIdentityResponse) GetApplicationProblemJSON403() *MFARequiredOrEmailUnverified {
 	return r.ApplicationProblemJSON403
 }
 
@@ -7440,6 +7477,8 @@ func (c *ClientWithResponses) RegenerateRecoveryCodesWithResponse(ctx context.Co
 // the app (`POST /mfa/totp/{id}/verify`) within 15 minutes, after which an unverified factor
 // expires; a new enrolment replaces an unverified one. An account has at most one verified
 // TOTP factor (409), and may begin 10 enrolments a minute (429 past that).
+// Not while the account's email address is unverified (403, `urn:keel:problem:email-unverified`),
+// nor is the factor's verification.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -7538,7 +7577,8 @@ func (c *ClientWithResponses) VerifyMFAWithResponse(ctx context.Context, body Ve
 // 60 seconds; an unknown, used or expired code and a verifier that does not match get the
 // same 400. The code of a link flow (`POST /profile/identities/{ref}`) links its provider
 // account here, once the verifier matches, and answers 409 when that provider account is
-// linked to another keel account meanwhile.
+// linked to another keel account meanwhile, and 403 (`urn:keel:problem:email-unverified`)
+// when the account's email address is not verified; either spends the code.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7559,7 +7599,8 @@ func (c *ClientWithResponses) OauthTokenWithBodyWithResponse(ctx context.Context
 // 60 seconds; an unknown, used or expired code and a verifier that does not match get the
 // same 400. The code of a link flow (`POST /profile/identities/{ref}`) links its provider
 // account here, once the verifier matches, and answers 409 when that provider account is
-// linked to another keel account meanwhile.
+// linked to another keel account meanwhile, and 403 (`urn:keel:problem:email-unverified`)
+// when the account's email address is not verified; either spends the code.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7735,8 +7776,10 @@ func (c *ClientWithResponses) RegisterPasskeyWithResponse(ctx context.Context, b
 // `user.id`, `excludeCredentials[].id`): a discoverable credential (resident key) required,
 // user verification preferred, no attestation, the user's passkeys excluded. Finish within
 // five minutes with `POST /passkeys/register`, on any replica; each `flow_id` works once.
-// Needs `aal2` when the account has a verified second factor. 404 when passkeys are off
-// (`WEBAUTHN_RP_ID` unset). An account may begin 10 registrations a minute (429 past that).
+// Needs `aal2` when the account has a verified second factor, and a verified email address
+// (403, `urn:keel:problem:email-unverified`), here and at `POST /passkeys/register`. 404 when
+// passkeys are off (`WEBAUTHN_RP_ID` unset). An account may begin 10 registrations a minute (429
+// past that).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -7939,6 +7982,7 @@ func (c *ClientWithResponses) DeleteIdentityWithResponse(ctx context.Context, re
 // the provider account (409 when it is linked to another account) and starts a session.
 // Linking waits for the verifier so that someone who lures a victim through their own link
 // URL links nothing.
+// Not while the account's email address is unverified (403, `urn:keel:problem:email-unverified`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7960,6 +8004,7 @@ func (c *ClientWithResponses) LinkIdentityWithBodyWithResponse(ctx context.Conte
 // the provider account (409 when it is linked to another account) and starts a session.
 // Linking waits for the verifier so that someone who lures a victim through their own link
 // URL links nothing.
+// Not while the account's email address is unverified (403, `urn:keel:problem:email-unverified`).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8709,7 +8754,7 @@ func ParseEnrollTOTPResponse(rsp *http.Response) (*EnrollTOTPResponse, error) {
 		response.ApplicationProblemJSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest MFARequired
+		var dest MFARequiredOrEmailUnverified
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -8800,7 +8845,7 @@ func ParseVerifyTOTPFactorResponse(rsp *http.Response) (*VerifyTOTPFactorRespons
 		response.ApplicationProblemJSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest MFARequired
+		var dest MFARequiredOrEmailUnverified
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -8994,6 +9039,13 @@ func ParseOauthTokenResponse(rsp *http.Response) (*OauthTokenResponse, error) {
 			return nil, err
 		}
 		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest EmailUnverified
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest IdentityTaken
@@ -9438,7 +9490,7 @@ func ParseRegisterPasskeyResponse(rsp *http.Response) (*RegisterPasskeyResponse,
 		response.ApplicationProblemJSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest MFARequired
+		var dest MFARequiredOrEmailUnverified
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -9526,7 +9578,7 @@ func ParsePasskeyRegisterOptionsResponse(rsp *http.Response) (*PasskeyRegisterOp
 		response.ApplicationProblemJSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest MFARequired
+		var dest MFARequiredOrEmailUnverified
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -10258,7 +10310,7 @@ func ParseLinkIdentityResponse(rsp *http.Response) (*LinkIdentityResponse, error
 		response.ApplicationProblemJSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest MFARequired
+		var dest MFARequiredOrEmailUnverified
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

@@ -600,6 +600,9 @@ type BadRequest = Problem
 // Conflict An RFC 9457 problem detail.
 type Conflict = Problem
 
+// EmailUnverified An RFC 9457 problem detail.
+type EmailUnverified = Problem
+
 // FactorExists An RFC 9457 problem detail.
 type FactorExists = Problem
 
@@ -614,6 +617,9 @@ type LastWayIn = Problem
 
 // MFARequired An RFC 9457 problem detail.
 type MFARequired = Problem
+
+// MFARequiredOrEmailUnverified An RFC 9457 problem detail.
+type MFARequiredOrEmailUnverified = Problem
 
 // NoSuchFactor An RFC 9457 problem detail.
 type NoSuchFactor = Problem
@@ -1387,6 +1393,8 @@ type BadRequestApplicationProblemPlusJSONResponse Problem
 
 type ConflictApplicationProblemPlusJSONResponse Problem
 
+type EmailUnverifiedApplicationProblemPlusJSONResponse Problem
+
 type FactorExistsApplicationProblemPlusJSONResponse Problem
 
 type IdentityTakenApplicationProblemPlusJSONResponse Problem
@@ -1396,6 +1404,8 @@ type InternalErrorApplicationProblemPlusJSONResponse Problem
 type LastWayInApplicationProblemPlusJSONResponse Problem
 
 type MFARequiredApplicationProblemPlusJSONResponse Problem
+
+type MFARequiredOrEmailUnverifiedApplicationProblemPlusJSONResponse Problem
 
 type NoSuchFactorApplicationProblemPlusJSONResponse Problem
 
@@ -2189,7 +2199,7 @@ func (response EnrollTOTP401ApplicationProblemPlusJSONResponse) VisitEnrollTOTPR
 }
 
 type EnrollTOTP403ApplicationProblemPlusJSONResponse struct {
-	MFARequiredApplicationProblemPlusJSONResponse
+	MFARequiredOrEmailUnverifiedApplicationProblemPlusJSONResponse
 }
 
 func (response EnrollTOTP403ApplicationProblemPlusJSONResponse) VisitEnrollTOTPResponse(w http.ResponseWriter) error {
@@ -2314,7 +2324,7 @@ func (response VerifyTOTPFactor401ApplicationProblemPlusJSONResponse) VisitVerif
 }
 
 type VerifyTOTPFactor403ApplicationProblemPlusJSONResponse struct {
-	MFARequiredApplicationProblemPlusJSONResponse
+	MFARequiredOrEmailUnverifiedApplicationProblemPlusJSONResponse
 }
 
 func (response VerifyTOTPFactor403ApplicationProblemPlusJSONResponse) VisitVerifyTOTPFactorResponse(w http.ResponseWriter) error {
@@ -2586,6 +2596,22 @@ func (response OauthToken400ApplicationProblemPlusJSONResponse) VisitOauthTokenR
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OauthToken403ApplicationProblemPlusJSONResponse struct {
+	EmailUnverifiedApplicationProblemPlusJSONResponse
+}
+
+func (response OauthToken403ApplicationProblemPlusJSONResponse) VisitOauthTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3180,7 +3206,7 @@ func (response RegisterPasskey401ApplicationProblemPlusJSONResponse) VisitRegist
 }
 
 type RegisterPasskey403ApplicationProblemPlusJSONResponse struct {
-	MFARequiredApplicationProblemPlusJSONResponse
+	MFARequiredOrEmailUnverifiedApplicationProblemPlusJSONResponse
 }
 
 func (response RegisterPasskey403ApplicationProblemPlusJSONResponse) VisitRegisterPasskeyResponse(w http.ResponseWriter) error {
@@ -3316,7 +3342,7 @@ func (response PasskeyRegisterOptions401ApplicationProblemPlusJSONResponse) Visi
 }
 
 type PasskeyRegisterOptions403ApplicationProblemPlusJSONResponse struct {
-	MFARequiredApplicationProblemPlusJSONResponse
+	MFARequiredOrEmailUnverifiedApplicationProblemPlusJSONResponse
 }
 
 func (response PasskeyRegisterOptions403ApplicationProblemPlusJSONResponse) VisitPasskeyRegisterOptionsResponse(w http.ResponseWriter) error {
@@ -4345,7 +4371,7 @@ func (response LinkIdentity401ApplicationProblemPlusJSONResponse) VisitLinkIdent
 }
 
 type LinkIdentity403ApplicationProblemPlusJSONResponse struct {
-	MFARequiredApplicationProblemPlusJSONResponse
+	MFARequiredOrEmailUnverifiedApplicationProblemPlusJSONResponse
 }
 
 func (response LinkIdentity403ApplicationProblemPlusJSONResponse) VisitLinkIdentityResponse(w http.ResponseWriter) error {
@@ -6451,217 +6477,223 @@ func (sh *strictHandler) RefreshToken(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L37ctu4tif8Kih9p6qlfWhZki+J5dp1PsWRE6ft2O1L3J1WxoRISEKbAtQEaEVJZWr+mgeYh5jzHudR",
-	"zpNMYQEgQYqSLV/SSXZ31d6RJV5wWVj39VufKwEfTzgjTIpK+3NlgmM8JpLE8Nc+DiSPD16qzyERQUwn",
-	"knJWaVc6aAC/IRqiQczHyD85PjtH6+MBXpdcTnzEY+S/6pqv9MXCr1e8ClX3T7AcVbwKw2NSaVdoWPEq",
-	"MfkzoTEJK20ZJ8SriGBExli9mnzE40mkLnw/3rn5bbw/+228vx38+m4z+PVdk3QqXmWMPx4SNpSjSnt7",
-	"06uMKbN/Nr2KnE3UzULGlA0rX754lRMsxDWZlc9son/MpgbTMN9+Q3OI+Q0NSTw/hfMRQRPz608CqQF6",
-	"CAtEGfKPD17uXZ2cHr87eNk9PVs0GXv30in9W0wGlXbl/1vPSGhd/yrW7eDequd9UcONiZhwJggQ1gsc",
-	"vsKSTPFM/RVwJgmT6iOeTCIaYDWR9UnM+xEZ//sfQs3KWUI1X4lpVGlX5IggQYdsjbJ0yijgSRQixiXq",
-	"ExQTHIxIuIuExLFE7g14iCmDBRASs0BNfHPQwjtBkzT6z8INvL21ttmqeBUhsUxEpb3VaHkVSSXs4wsc",
-	"IjuJdH9wnyey3Y8wu658WWGx1ET1Os1v5dz8Qqpnh5mYkthTR01/JCGaUjlCmCESxzzeVZeNKBuiKRYo",
-	"iAmWJKyjs/KVqKsRv8DhKfkzIUI+ws7E+kmIKtq7wRGcERiZqLR//1wZUBKFlXZlnYzVTYpIMDyyMk4E",
-	"7J6aifoN4TCMiRBIJMFI0TIO8f9vXlsP+Ljy5cMK+7jZaOT30U75SffRWY0xjgY8HpNQ7d0A00ggWB5Y",
-	"XtiHPc4GEQ0euguYIRwEPGFSU4YcUWFXNIoJDmeIfKRCispKy7eTLV860CddOz1kKtJRx2RIhVQkD8ul",
-	"JVVXT+XhhGvXbKQoDd2QmA4oCdH58fmJFXxmILsoJmN+QxCVaEBjoKFveSEfMDNY6IOQMEnl7BxfE/bg",
-	"laYi42p2ZFSgiLJrEiLJEVYMjMTompDIXrGLEqauUANTP5LvYuHn5olhmmgQ8SmagsTSk7pt+sDvXSJV",
-	"lwvUbMy9Ij0tHlw/5or5SDTGM1SVI8LgW70bSOCZQILX9CYzSWKGo65i1ffb5BVkqsOL7YvRGYlvSIz0",
-	"AJ5sX874mGj5qHiw4sZ6TQS8fdddH0bUeMSIT5Us06MUdZTj6yGicDoGlAi10FQ/LeJDAct6iIW8xLOD",
-	"Rzk3VLhE8JNAERYSTfFM0Y2S64iyNhJEEZrSXac8DlFVa+n27/UBj4dc1jxNepbaUjpSzCAMzQOUSvw9",
-	"cTh9pkb4hiDGCwuDqoynq+IhzJRChfTsqeFwavZm3vpUHO13TlNl+EEbCGx3hjASJOAstIwXVtfukTKb",
-	"9HW11RZ8I1vws9zjU00+Xf4kZm3FWtpm0O3xAK+llz2a/kqEoJwh0OnUCSqfeB11GPIxjpp+egsfoKIG",
-	"kwmtHjO3K4bGWTRDAY4i1xLV6+d79ruID3kifdjveeN0F6kzPtNk0GN9gmN1BiYkhp01OrYAHQrsqZAj",
-	"/2X3sHvezT1o/TMNv5iXZGOJScDV49cCHhLh99gA1PZZOlc5wiD8lGavlqHla/Zi9uYngXy1bb66xl+6",
-	"c369x9TuveVnSTDSqtEDKZZxrXnrKa5GkJsZQb7lEu3zhIVPywISQWLQcPLDRlVYcpSwVO/hjCDycaJW",
-	"TR9yvWZWy3mkVbMs5Xtat5QNZnYDDZ0lMi6UR1ohw2i/pwWyMnHR+jjumQcuUNH+5wP9PnDWfMMr9paX",
-	"j1lxsICzAR0mMQlRteiUck/imeaOj0Rmhtd+T2QW0ZtMhM7RmjmFj2eNWd+ncCxsa0Z804ofBQcXMC0c",
-	"lY/fUxogTBPkgFb3FllVIx6FArUadknubUyZLRLHg8EDdygbSUxATSAM91OzhQpjt3zL1H1SnIJMYqZn",
-	"UPUvuy86F+ev316dnlwdvARFJ2GCSLuOs4jj8JzzQxwPySO6J/s8BIpX+pm22OiYrmbmNB2t2zgTUVfL",
-	"z3POkR7xV/Euzk1GE4UyENWsYCmVdU0DcsHwDaaRoqHHcMNrk50K1E/EDAUjElwr09qaWWIXxUTGM4QH",
-	"0gxNUiUMGDpV36911PerueNztg7MCbmTelq3fDpfLFGAJzhQu614AeoH8Wwi0Z8JSYiH/Neds9dXv1x0",
-	"L7q+p64fJFFUq+tZO6vBknEfJGWPafNIR2ycxQHF3quMCA5NhM5dubk40Jl5ilTmL5WoTwY8JnoXKBvW",
-	"K+5KjCmj42TsBpsok2RIYrUAX7zKOe9MJiXBJg6DH0R8qkyUmIQ0JoG8ktz3tLzylcXjo6oyeIxBxHEi",
-	"R+uSXxPm19ThF0kQECGAC6ubesyHOIExo+DzlfNiH00tz7UqhubLBy8RPLbIzuMkIkomDBJB2j3mY3jf",
-	"VUgYJaF+i8yHzbR40NGK9G0zYFyOaDnuJHKkr0Jg2fVY9XR/D20/29xB//Wfm/VmvVVveuh4QtjBS7TH",
-	"GSOBRHtqI/7rPzfg5+2ah3xNTldm1tY41INQD1Zv77FUnxJEySwcTZWogWVW5qAa9pSVrdcu8k0I5kov",
-	"u6bUg5c9ptfLeMCwPrgeKGoCrO8kpIQFBPWJoCER9kVBRAkDr5druco4EZKEaiN7bIoFokIkeWemubE/",
-	"Qz7+NPFrztCGMWbSDC2dqt60EFGpZ6dWQ90EMYGr1OjtsfxtQ+P5gcvU9YYUrnTAw0dVx7WglK0sNuLN",
-	"0UOPFdUDrOebWpJUtlPvkrpbO3djPrbPGdBIMTshCQ5ruz3mWwvrSmKzIVNufEBG5RdKbVYm6pzzOMaB",
-	"2iwYpWL2jKCIC1mbYxCHXLNx9XlxKLcYXdbnfUmEmRdPizrQPKaftKuEsHDCqaJQlzR9xbiJ7yGfcRYQ",
-	"fepOft7romCEo4iwIak/3uj5EWazPXUkHyrcOEdjdRjhfMPRhEVPwxGPLNY2W47qrLQHNREbohRPJ9T2",
-	"laWh51iFeBD4DLXXykMxHY4ksOeYs2ENTUlMkIwV6RdXBDZdHQM0piyRxEPgPZv1WExg6ZfIPvRtij4g",
-	"pi6LeTS2qTKPQVHW3CLpk39c8jp3KUSxzz4ZJgw1G+7srZvgmrIQVe3yaHmr3bBaRwD6zO6r9dgCmkPf",
-	"N8kZRyQljxnVXhwwnLNt2zbWqiTM9xT9uUdQdHdurmAsmZ2wlusjZxc4DoZ5x8KIR2HbhuG/tx24uwNl",
-	"d26K7sKnnOmReC6WkownitNq5UxxJZ1c9OOw2iVzNdq3zaeq+p2L89dXp53z7tXhwdHBuY8mJE6ZKDbW",
-	"VD8JronssUkuIjbG8TUJkf9xTWl4azGWZA28DFq1M+/wkJioV0KIrj+zngqjcIc8SBQP7zFlkk2kqCkG",
-	"7yHHWiyEq30vFZI9phODqopyLOuvfW+8/oJZ7fnBkWWMTNhSbxu4QdOo7wpco5nRbW50T0ayR1QIyoZK",
-	"thtj0HHngsMWZlSwDy4vL9eUAa4uC7CEtVhuF1wwkUwmPJYkPCIhxedwzeO6EtPkRedB8ICVPIpb7hak",
-	"g0YwagTD/qr+RB2WLszIB0Z9qSyCE3NIj+MH5UnAto4H2H3CDY6S7zKB4otXmbprUz4ZsKRthg4V2sC6",
-	"95D3edynYUjYAvL48mgJbXbIQ3qjWQ34f0z46iclWnS+gu+836+lgZbFaSFpYofZT/uc5UkPbSQIeMmQ",
-	"71Cgj2ziOfhGstkDoXU6h+Xp82ZwxrFh2AuPERYiidWmoIjckKhtE1a0qMFOTpFO4Uh/KMxMcl5HHfBB",
-	"asYmUIDjeKY0Iqwzu4II0zE8JnWk4nHsI3AvPm8+224jfzINfQ/5XE7UP+MBVv+MptfqH6H/UZvh7+a8",
-	"g+k64nHcHqg1Andjpiob91Otx8D7Gt2oIcjcssD00ZAwowu0EUYxpoIomWjmDg+N+JQo/mu/bxr3XoSF",
-	"TJdD639q1Tqdw9bVUefXq86rrg/LScIaUr9CSh1n2jdn9RKdIMQjcPilg0FDIgXabDR7rBqTQUzECFHr",
-	"HCNMyeLfK2osFU/906p88JwCDfhmruLCq3RAP9EsCYchVW/C0Ums9CFtoQ1wJIhXmThffU5P6efszfZB",
-	"+dfab8uKPTLn1+/2gR/S63j/DxJIGKKV1BenhysOMxXyV0kc3VpTknf3XZwe3svTl01+JOVEtNfXrZFW",
-	"H3I+1Kn961yHC1rrN6119eE/tAp7RcN//vf/+r+9pNFobcP71J+3rl5+nmWLuDfCbEgsz3aqIVZYzSCJ",
-	"YzXGicP5s9kGPI5JoEykWBDUV1p6PKt4lQGPx1iaSC/clqsKeta6pSrIqzAyzb1zKX+31xWXaG7wheeW",
-	"LhoPyZ7d23ny8V90zrrbmxenh9Wz153W1nY14CG5Mt7zuFYzPI4nEk3UOrOhZnTPtje20Vlra7uWJ5ju",
-	"zhGJRhy3jqc3+3H36PzNMNl7jTn5uSmfX5xe9pNXb86EnK4FRxWvMoElVgP5H7931t7jtU+NtZ2rtQ+f",
-	"Nze+/FvZWVfTuefO85CUH5+CJJlMfhLILDXaXgvpkEpwv+Yn2mxtbG5tF+bQWNv58Hm7bOjFrVSjKduv",
-	"lyQikpzosMT9Zvp1abswsaXE2IVyovnSvmIxEVDY1karBd+siQkJPNQ52zs4AGN1V+cPxjFPGFCkmOCA",
-	"iFodHRI1LZ3FAAJuLcCChNYOpBAOE5JDeUqOyRfKlpx1sTVQzqK0tvJ1gBsllJqld65CpLoU7ArL/Oa1",
-	"Gq3ttWZzrbV13my1G412o/HeHWOoLHxJx6TszNDwjoWOc3dKY4RZASm5nDgbm11oo21lZZsQJAU/B5VQ",
-	"72YF6m4h59PoHDrtU6DmlvEbCKOspW7l3NbpoJMZUZ/ziGA2R5U0ld7OWD13ucvIVW/hO2duK2yljdBc",
-	"BTbUVeA8REdMhYcIDkZoyHmIlFB2PSxOsjSiDE0iHBDQrbSjHbgSOhsp7dHEGwNgU1SSscjvOu4H4RoZ",
-	"DEdr9I/raG3M+KRsy8f444G+udkAGnf+smZLHOMZkAcoyLeJs3N11dyOFJYnfVjpPlAShWnNS36ZTali",
-	"GV+HnyAhHKM3Z8dvEYQ+SYwokzpO6trSqf2TllpDqD3PJtKCyLl1sxWS7pLrX1HIiWA/STTGMhjppAw4",
-	"t6ineUuvcqu40LNM31K6SOCDe5h2RCx/XrafmokXR6hvLRvYa4IjxSQ/36p/8+u85s2vH6Jzu7nifzUL",
-	"JuWCL6ugnM+QSPNosoRvbEvQbpNdt4mAZ864KZPbmxVvqTfUywrPH1rUng1bWxJloxWJ3sTb3kVtiDsL",
-	"blTdXCMweJK+X1BRm81Gc3tn8/nm5rPNjefbrWfbGxubt1IaiBCn/t4O0ksVhFukySFl15Ym73o889O/",
-	"YNdMsXrgBsJkPKnH2/ryzUajXilTfK8C1wRYdrrz9gKsQZo4dtu9p+ZSZeTO8/vsMV5xTKXLxYeUfc11",
-	"WoX5eX+tkm0pbqmyfbTfAdXlnsTW/YgDGc0g9scHNlkQ/E452Q2neow/ug9swnQK33xT5piXV0DmR3Ks",
-	"p621BH2lVtd2UQRGBlKWhYdCLEaQjxcaKwSFHByuYxhHHV3y+DpTzG7Tx1bEGpnbdEh7BI3ra7OY8s3k",
-	"TAtFbQVAufQkkYizfEZqfmneX2/8Mm0Eb7ej5uzPwcvrFn/+scG2x+92hr9MP231T1u4+0z+tpm8CfJL",
-	"1mw9v9UTk/NvLKBAoDlwi9kLM6dHzUPTERck85hpBBMSpvm2+dmEL/4YyDfk/ebeu5O18Yud1s+tZ8mo",
-	"f/HmojlpxlfTy+Zw/3L/uPvHr9eLPCL1q/8JPhGv2Xp+V+dCcaZlLMKpFVtBQ+rj4JqEV8lkgYDOSlXE",
-	"jAUaS0Pfg5KJltAvztAgwsMaaAp8ACmkUCedCHIH686DMSSTKxLRIe1HZPlIxniG+sSORtqC4pDcUHVg",
-	"9Yi6ekS7aEA/khBhmctuutOgvjHrXS3oVSLSAc0vECy5LWOD403lLsJ9oXhtwqRRTE3qh1c2pe3zxvP2",
-	"xmpT0mBGtztBr8nM4BSVqGKmyK5ICJ5DnreqZOYlK6kac9aCiYXfOqGkH9HgZzLby2754lUUv7jSe7wi",
-	"78/Zh+YpnjugJTN+a3YgTxKXI5wFCqFoWyCZnaM62uNMxjxSrC/GgSSxyY3qU83KYc2MdSuV6ZtdiKoX",
-	"/97Ybu556OLfW41G1/y7r/9tddSxhE/ml+1t+832Ti1N+44oI/CHMtKHMZ6MkCDqs+T6Fa1G67l5pLoN",
-	"xJfOUrfSS1koEPayHoI8YXdC/JNAkxFnJEfPVEwiPFszVLfKVqWLfgzrLFakMIdAClWcUAgAEUkSkzFn",
-	"M20zKl6qS+IVC55wAa621L2kk3QG9IZY91pB+N6Zv/Db5qP55Dzb8Sf2LPhoTCADCHxeDN/QodrKupNi",
-	"UtdnWAPX1YdE2qirmmefMhzPekw/RaA+FmR7M4mjNcKU+AtRFQvkl5y9+gTHguypZ1POzNbsx3z85uz4",
-	"Lei5PebDNYYxzF0i8TWEtcc2fpmloDjWVmXjz9bas2mn8F/Fq8STg7DSrhQsdzomPJGV9kZD/edV1FHU",
-	"HkibcV+ZxGRAYoMEUTjhC/mC3awlTOHUVM98X5zw4eIkWyRzuu/AQ63plyfu54pnPWvl+CNExaVOq3zW",
-	"Qv2ZJOAcuTjfX3uOqrokzVYBFjwVj2NOPi9jSSaHpCwWozTdnc2tZxbhwlTPzqv9NlOmVI5MlQ4BKTNO",
-	"dbRxuNZLfWQGf674tH1IV8hg2OywjN8ceLgudbKlUixE09Es5wdfRhuOe/nLvJM7y/b5vAw7LkxT5Hmg",
-	"rdWAoCqOBLdwQ/6va+ZkrR2EPtLZcrXSpXBco5YWABpvjD9qH93Wzo7jsdOweXM+O5N5NB+RESMeSySS",
-	"8RjHM2vlQmY/H9jVzRNiKRbffJyo+KKL0wMEzApWwxG8hZft5nORMt+nXghdt00lwlFUNKKzDKrbdCQT",
-	"/tGr4i3zHOdAMsuASO/m7kRVCEGCo6C2wPfpmnt47dOH37MQeMPbaJa7LsoY6MpCuOQhWpeL+VRAdZ8u",
-	"AYfZQfik6meMsS65+q5a82tt5NPQ93rMj/H0APKedF5Y1cj5tWsy82vWdaSTvnxrRWsJjqwAVxrbnBCf",
-	"k69KSlQ6ne5eZ6oEqXpt7gvzEps+k3qTXmKJK+3K2fvf3m79Njz+49Wo8fZFcPL+9fvh5ebVdRyP6eiP",
-	"w9fjd58+JfwojFpH+yCtf1FCAZJb1BPUxJXgnr1pkF9fRAd/cBq23tHffn3XwK82k/etd40D1lAkRocM",
-	"yyRWu3fUvdg7UM9RAv01ZqHWNtP/ug7vyZatUubjOTX+qLSG7u+oZMawl4cZP5QuZ+a1LhOHuC94lEiC",
-	"Lk4PUaQ0pFCfdp2g3315cNrdO7+6OD088z2k5AuOSYiI9p8uSKeaTOqO4reuKIWEa4B66+YZNDZvd2id",
-	"6kS6+2ltJgtP1x7nt6ZccVX/7bf6G28a738dyqAVsf54vxH++iY6vHy3+dtlc9p/dSGPXnZnR59+ab79",
-	"I9g8vtynxfSJ7dXM2/woyzdxNd31rw0YfJ9a432CEKdEScjUwLgPiT5UvYf7y8cmyAMD5vdL6zPJDuUa",
-	"pan6twXqsRqkDhLnd3n8ptF/Pnz1y58bv02aH3f6v7au/9w8ezZukK2by2AbP0/O2WkzPBy95w88fXqw",
-	"d8g1dDChVklwvd1i7HQO5/2rRZuDpKie1ID2uX55m9U+wpMJYcUQ+oM8tCY4VbadGR6og5wo012GUWJR",
-	"jOgv8i8XXcELXQv3dQXrtYO8b52cbUZrB18V3NaQ+28uz6/Ozw/9ovu+tmxlm1srrazSla7wcMHiEnQh",
-	"SLzWGUIR28DZ/aplna2tbYet1nYRGU+k8ZMxzgjkVIhiSpna0Wj9eX2r3rhbWoBDmIW1zs0hIxVIby89",
-	"Q0qDgnp2yHRb8SjRRZlQkMgGGRNeUZGTXE4AGdOqdPd2B8qJUravkpguqt0IYgJlFJhBbYS6vL2uR+CD",
-	"sVjVBQ+/nGowEQ9FuE+iyIphSIcRIiFx6hHOcHZLeGThHbq2Ip8t8x84GvKYytH4n2evO02dtQ5BZvHP",
-	"bf2XfuM/1d36iwmJKQ//udEwOe4wr3++eXF2+dvGy5Pu65OfN05+PSn+XWrow63lywW6tL7AA5toozWf",
-	"ii05Ug/VKW0AClMIntdKNfFsiVYfddkBMPPIE0EpeVvBt0pWmk4IvaJsccFnFqzCTvFOmktaTdlVnj3t",
-	"NBorp0JZZXS1YVmOWhzXaXf/tHv2umRsra2dVuMB41ugY3QY4hP8Z5JqGhk7gC/Wzf2+lxl/bW0M2jlo",
-	"14BAGDEy7Sk+Wkc/EzJBVBqC3UUTpbgwCALhtM6YIALVuZlIKZj2j210zHuqFiwKenN5jqqvoaAB8KiJ",
-	"UsAF8jtuQU0bvdBVvOrgbwTwMPhI/F01eY3NpKRhKjF9QcNiAhqZvRn1XwX0mL45uPh00HxLD8QBO90K",
-	"9g62D64nv77be7NTJ7M3k2DjSF0Uv798Jw7olAYb7+jBH5wenakb3k7eqxv+ePvxiDY2wsb+i18uiv/r",
-	"0sO9NxF53aHHf3Q3js8vWsfnv306etkRB+NoFO4dbB+dB1tvz3/benv+y/TodaPe6h/tJM/fbPK3z3+Z",
-	"brPmeOvTL7M/mxfPB+92+q83Pp43rt88C05b+FAsXOCrYuK4XraS1PEFqqbzFM89/0XqLj2NC/nO/XT8",
-	"u+vq34CWXjZ3pSV9U0mwK5Vd5B/jVT6uDfla+bOvFpch5NBbAeMWuryAwDBFJ6mGYVj0WEcTJEc0rx6a",
-	"FbtVP2+uyLrLBGtJbuncZD+URQEFCZKYytmZMqFM3g4cQsXQsr/27QDfXJ5XvDmu6BB4BtVOme+B0rwS",
-	"g0yxF2DRND9IBz6ScqLrmSkb8Pntg8QxqiSOGOMoAuSKYE2XIdvUX6GBJttoBAnnXi5/xzOWgYaq77E3",
-	"l+eerqyV2s1jgeB0Eesl6Z/x4JpINIwJUVKs3mM9du4CY1jLLuBMKgNDo8Ib9EkTriLCYNfbOBE0dAKA",
-	"FV3Da3/VDmstQAEGQ2PH2XeREI1ITOqoC9drWEMqesxfVLpv6pF3Nree1fTYOZLxzCaam1nHHOpr1LPb",
-	"OZR+i6So64tZYfd7LOAT/SzfoBaaAh+RNr+awKH6xz/S0td//MNkbgipJqolf0QDYjz1psXZ0YEiRKh1",
-	"Td2lfEKY4EkckDqPh+vmJrGurs0CXUAlusBHuyEqzXqj3tCpCoThCVUKRr1R39CBlxGcinX1f0OthKcI",
-	"KhBPeEWkqV0odElrNRpLABQscMLdivnNG5ZgmdIAgLmTCWA6bOl3lz0yHeN6vk+Myw4q7d8/eBUT+qu0",
-	"TXGGxpZUxxEPheI9+ghVPqhb10MeqGnbj+vu589YCCK/mK+AMRk7Ego+uChZV52V3E1bi8HJeMHD2aMt",
-	"ak7af8kzVhkn5Mvchm4uyAQ1soGKFFASdmHzLrvgtGxTtzQ3br+liKUM923dfl8peoq6ubVz+81FPKfH",
-	"p7I9LXAzJWmR0AWpAhLXIUZlUCohN4dmZDazSHnrYHqELgHmd/ZQ3UxCFFGdwYNyiOMZjtJCFKY8VpOX",
-	"IqD2k3BIJIQ6LTTEIqQkybU9pFfDpGLBw81T65C0456bU5hWLhlojo5bj3aGUlSFEtbUMachMKiitgkc",
-	"19lnUzxD1YRFYIeXnyKLOVYzx6l5Fxp38I7gpjscKBfz5i89D3n16/cPX3IH5IwYd1bJutpumPY4KDVW",
-	"3HYeNAP/5Mi20kqqwGxLMtEVDErcsGEdHUioWtTIMTwxZYshlriPdYb2nKg8pDeEESH+OmFp5xPRGyLq",
-	"SxmSHSwkoJBFgg+0ncVsBNp1gk5qfBmow1BiQolm70Cb1FlQGS4PMU0+8ZigzUbTqEz1HutkwMfXhExE",
-	"GgJsNhr2LaKt/S4afxgLqaMIWmuUAkVEfReTgDAZzZTRE/ZY6o7Q+mbaXlRxwJpVXPUlVBg4mN0sDWdB",
-	"c8IcyJNnwRHTjk89du+WT8Zxpuv1TdMl0BfzZAeJ20+kQ+SSwu+kQzQeV39ZROYu/BqOiTY17q2V3Ivz",
-	"/uiqjLrrDlMsadewjOl0PwaAYJPbQR3wyIEDaqaRcxivqA3pw7WYcwEZ4SjSkEHaYa7emnsnAGVM0JTH",
-	"0C4CS5M+rgSTsVo1gm/ZsVSvv6uS7XAewsJUw74HYT61mO5aXPesX1F+W2D1x0TGNDWZHLa2UBq/JaYp",
-	"CI2NA12Udd1T3BWMdKqkMleCwGiiJutI5MHAegxQylCVar0MtrWmFdPpiGilN20YL5BvObsPHgGloyph",
-	"pgXMPC/vMSpQmJBSzkyFPNrv7JuJP5BX3i2NVwOuzKXwlnNRsyUeYJQJaSHt8i3onADOzMRsat8udZ5n",
-	"EH85ySwcMh0PsKXSQmNETZURkaSMPkmoo7YaQC5te3WLgqCfX0enZMxvbO4vJArM9Yq84dREhvLltrpn",
-	"A4cGj0Z5yWdS2FenMHZl5KhRlVKCBP+PQfnQHc/LNiW7xNDWwUtoZ343rpYdqyFn5OvK5/tYRnoey+/J",
-	"Na78ChR9quGnC3CiC8k538pzsfhbQM5aDzZUFxPAvnTi5rrtMI9CaN6rbFlOwzIr3eAdknye7hOqi/kX",
-	"LWB4ymTIH62va3o/Na10YIZqa/igMNGFBAN4VgvJ5NQNc3suUpXblV13FWptPG+js9edtaaHtpHOH/HQ",
-	"RgMpLYpMhIcwam431vpUQhep2LiJQC47uTA6DUZ3GZpP5kBVk/3iK93PB8gi/2i/c3VwdnbRPfVr9R5z",
-	"Mm2UolKkYYikaOOSKqsREklJCLWdqY/OTM309U0BvHpM6up4VF2WQFSzOWIZgpdnILymIxqMSmG/esxE",
-	"cHeNeZuifYGeCcgKcy1iQUnKyR5jLyvbOBMxue3abOzUdH6tLgsf0mKvi9QbV91s7WQmdq1MsOhULfWC",
-	"+QPefDx7MJ8UtuSEW1s8WyenWlKTxVf2uDXuYLZpidKF/k+r2npO85ev4aiTOJaaWCKd2+IQ11I+4x6R",
-	"xTzHgM2JsmNoMFAyPD1ZhpaipZgpANa9HiRhPZZniV6RM6CqwxnAhXNNZiRUp2pETP8XMt6F1i0ExxGF",
-	"XmcSgpBKENay3ly5xtmQ3Yr6JOBjYl05bRM1FNBKUlGmIt0JpnH2EGOK2i5oIxJlKI7CJBRVC1ayOrcy",
-	"Q3uESvbJMMahOhs3unuCtIMwTxa1OjIYhdMUqaWd+efgF3DBatB+KCZPm9jYqWrjWZvDPeY0bMp79m3n",
-	"oLEa3n//7/+DNls7ZVxFR8gUZT2Ovvr43jEXh/UrO8cKqIxL7Ts35LCrjVpsKKN4HgrU+1NGlEqqGB/k",
-	"D6nF349Ff+s+QKMMP71IsIpTThTM6U75kGZePNwmFPa1OljwBmmIdbe127zpjapa78qlb9TaJr2xx6xM",
-	"Mehei6UKqJo8w8QqYIAJVIUM0YyFWlU0Q6LQap1m1HCsLHYf8FkzKw8xPjWnbbckcVbJgR6bEwROtimV",
-	"c0mmGgNUseuJ1ifdJ4acaBmgdq/HCpJgKadHj8Toj/Y7TxTEmMOA+5YCGYWIUwtyaDO2+3dI4y9hZ6e6",
-	"WYTj5YYesThqWR5T7EGJDN7YPHNz2gkvD0ZoxLURjgZpyZEOUWpNzLCnhfBxqfD2c5hnfo8VodqsAWsT",
-	"TXToUY/zs63r/7KeEocPsXBRiPRC5kga3tRcFdmOFpBqyBPphDZt6NYHzpIyvTLVE+pzemy7YTtiGZRs",
-	"iCp7EM5FKUh2aNRTCBilUHWgd6fhe406bGLOPWaCzo3M2aUrt3Vb3IhPU9veZESu07TV4frnmAy++DXT",
-	"xE8d1qwPb2qGkxi4ZkCchAale6txWEVLSwWBNhs71omM5Xw3XWVcaMRbt08xkIG9ZEwwm45oVBqFOMYW",
-	"DfGJ+Os83OI3FSm2xJFuglJ+h5w/IFx8B45lQW7PMYztXzv1LQ36yjk0TB36zRQih4Xyu0R5F3OtpWk/",
-	"hv0ZFcnCfej0YscHYMEsURVclIXGMVnO28nPe92e9TaZZu+anft5lN8UPDbj2zWtA2rLXfsJB0bPTATx",
-	"DHJOj9nEIw8JDdwe4Cjq4+AafHiRem6+q6xn9DT9qvxMNfZ71rK9XpAltkucBb4tw3lI0R0WMZ0063ll",
-	"0z1t7v3FK6lxNsarnctQcXlYCMkLXf15bNrN+7VdO9ylcwKEDvWaPxONF2ASsvPIzYu7fa+ADH0L6Gom",
-	"rl3U1dtb1exaO8fRO3zEINqjyNVeumimBVTq+062AKGtpnv7267GRI54uPSltprqrLW1XVZLVYxNbuh0",
-	"0NtYoENx95MJd/Y55N70bfBn7dDFeRRUzNDxhLCDl2iPM0aCTDV5MI+2nGshi7ZIJsjvnByok7n4GX6W",
-	"Pp0xM2DhEl8Th4UrigtRf9Zjho/rxqyJIDUPESOhbDWLUkdtxCCHgezZT/pKi7LfY9UU6MhDPhVCiQmc",
-	"ABIU+TjJhEbNQwOqBA+PkS5oEm4Iv4Rp91iea8N0lGjJcWxjl6TS1bLATIn2rEypafW6hE+0jY/YSmTo",
-	"WX5xelhHKbREqp9qN7BIW4bYpUDq2W5SQpxEgAjuzXNtZXzMz8KwbIM/CX9cOfThI8qEJDjUa6UUYvB5",
-	"CLOeYR1dmhJxbKQ3455NQVUfdD6odihZI8IQRU3TToCZshsg82dq84CETVC2c8hr8Y2FgnDP0vuD5GAZ",
-	"/4RB5xv6ZuWTW81WScHkSs3zLMb8It696NWbjZ3t1d8NJIUjVCX1YR35OinvKiSMklAdHN1xEWlrvEA4",
-	"GvVV+9hs4RYJERgnplYMjnWVRIIgX5eoXRnlYNEU4edFc4Tq1FWnKMlHCfqd4ixmviYgrY8ezNG0k0RV",
-	"zGbq0CoNT7src7qqZdQzeGzN0zErjJwRWGQSPmVLJ+kesEUTbjZam48mcDuTydeVtffNgW3daXyvsCRT",
-	"g722SMxmqmvWzHTOBjF8oiBgtRzVBXx1Yx27X83wODJf2Y72C0v6DqmQJ/air5GUaBH275iVaCeQT0v8",
-	"sRJ1zo13D/DubMLiJNsUu/3pV5oC7J+3VWU4IJW+LdEtw7pcgDY9JNKfx77UalWPQZ1kHnRbi3Ye0yFl",
-	"+vPpiVIIRliM9N9q473UqWn0JOlirffYCBAh7XjNXHVytoa3ce7QkPdrFvIe+hZA9osS21qXC41HFEut",
-	"j6QvRvA4Uwevrh8qHqueOMVxKEy1b9Hf2baZclm74x7zf+9VRtPrXkVpQb2KUB891IP6JP1pPMC9ygcH",
-	"zjUfVkpjVSnkPHRiuHhnekPo9OWmfWvJ6z74unRvSgVBVeisbBPq82vk2eYPZmXVs0f2algBnjBT6y9M",
-	"Y4iarba2CPIZmeg+xm4Nzy7CrMcWuml9gzHt2w7IpQqT247giRyWZR0PviWXpdM8BOpabDZYFpX/+qGh",
-	"u8hcK1SOB4N/dY/nGR2C9WSsMrOjpYx9ue2c5/jrTruB2/I1s+OWBobM3b464+rBoEYvFAHVz2mLgi81",
-	"v8eqJRIk3xfAQ77j6ZyDMK61EeNOXMOY5GDmMT5X06VhZlN3Z55v8sFAWV2OoACdWed62aA6CKEeq2IU",
-	"UgFxOqxkhe0gv6sZbq7cNO0rUEf7lFExsnmcbrMI+C41oPNb5HsFN+yuxo3KtiOLc93G/2yzjCdkRIW2",
-	"HIuCKEbO/ySQoaH6vbnCt+zyeoyDao3PJ9PObC+QOQWtx6qlXT5SmHLw1WQtQ9DijiH9GVLaWG2Jzqdj",
-	"Iul597KIhXtUaq5qiKr+ZfdF5+L89dur49ODVwdvz3yl4ixSGLN8tExnhBJtyW2dl5WVqbdOqU2iDk1u",
-	"lMqlH+5oLWlMWCccWe8V+ImoWBhk3nXDtFT0mPNIyIlMPQ6mqB9gCRUbMPyuNHPa+jlPUrJ7Qn2nCA99",
-	"J5Wn+dijWJa4bXss/RAZhkW+d5eosbnnrw0aP7Xta+SqPTI6g3wZ4y3nr19PF9IM9y7qUKGVkncro227",
-	"GpMyyJRGUqcmbBBESUiyp4vfP6ifam1UUGgcXlSNiYBkFXRNZjVkj7fXY0t0HQ/0MimJkAYoTGZllKl6",
-	"ZcZT1Ix6bE41QkXNyEHSWkU50jVq1uxeBYhBCYBNfUs6fqVT8sFASclUCp2eXB289FHCBJG1XCVNrjDG",
-	"RVFbrTamwHu/fY3ue2ehRnVMHZzfQSVNKSfMMoNzbsI7MMjbCpldF0OAmTr7EWdDEsOrEGV1dJrvF7jj",
-	"hlfS8uUpniGbnGhOTY9pl1qK8wKcJW3ersN1Bmkqbah4h1PeYwuO+cIy50yjWjHipu9bqcrZ8df8aGXO",
-	"juv+TqfvEAt5iWcH7KtWRi9VHgDmMBjNx0FybTkeTCiPr7aXtg35yn7KW5R260lGMYw1/FFJ/0dUwzV5",
-	"3VX1doD7loCBQTTTSULRjVt0WkgVfNnIP+2edQ0MvU1oSYEQR4D84/L+HqMyV81Js5gD5EZC97ssDKFe",
-	"66XALjwGU1+jyBJRRwb1sMfmEQw1MCuJDYJ1iWTZh+mfZI2DnuLU51+y0rH/OriHB4PCFuk6CVg1D5Iv",
-	"0mY9eTjEv0FD75E5baAxU9w850StiIeVnmJ4xPJSFJP9ZUrLtNOtFHgGjEp16suROp/6sJR2r3oI1m26",
-	"zlTYKPLfZPtVAeLOiDThznQvjG/+AaSvq3iWGUXaahAlFleWgFB+DKi0wB7gJDcITz1mh6+ll+aHYzxL",
-	"rT1TUA+3Qt7BEmPGjP9pDlHuHY8CGJ1F+L5Ne+gy5mxo2cZxXNQR/z64dzy4yxVMTVeuMb8KgK+3EI/e",
-	"PQ1PZPZAt5AFNg+IvAyte4qFbscFmTNVt+8NyBASXOteqamKCumXtR89n21+r11W7BRULs1TPMgu+xqZ",
-	"irZq766piqYuM5vMj56zWKxOFSgrTV3qrHTzWBcV1S6Tz35MBhAsxyz1J/4koOs2qureLFBlPP9sv7bU",
-	"n6kDxIscmqjMn6n9l0WvpvVnLpTiKXHNuZrmCcuZosbXg8TtCYY+HGlN2mBppdRqfXfu7O1M5w3Rcr39",
-	"P5Lfx+UB357P8wJWXHftydeJp7glt55Bb1FeSnrGit397RErNPeH2n2buG5KZiZQdmOwnEcEqyFy1mMY",
-	"meAqxBchp4uKtHpmroYLGo3bEAieTErrbyTf1ccXsjcgazdOmEBYp4Ddimtg8P6LKfiS99hdiqvKSy1N",
-	"JkoaaU7rzgEwQI93bvOqhSDLfMG/TSMxCTAF1P0eO6QMbI8phiwYs3Lpy2HBsUSCjwn0fB1xFCUxgLbc",
-	"0EBSRTsxT4YjA8HMpwxG0WO65Tu7FrbUqhzrmF2vwuAKBHZPFrfUdW3eYPphP5GT3p33X+SjT8usdWHx",
-	"nKJyNn9skJ8egqskjn4oTK98Je/drSpH1fzXczreJUwdGQ5TInvuqP3dyUuz7vaSnyQlcmrPSUY02F2Z",
-	"fubkBtoGIeC2UUxe+240P807MnV6zO4i6EYh8UyY6SHKyhjgHngLn9jfmX/Jt+bw/Ntf8137a/YyjJZJ",
-	"RsYrdVyCzNflDZcsjEmq+mHtELF59hbnvI5OeSIJkjEeDGig612hvhWQjrT6SAVqNRqlrZhOCQ7pX9eL",
-	"6RRygEFpjW9I3dnEBS92+1auEJ/Xdy3yT6SLnWY9mzZLS13w6dIt7wx1e6J75vimAsmYjk25h+5lsBZg",
-	"kQHVar0XuHe4a/5KGP0zIT0WkyGOQ2ilxgcoIhK87VgQ7Vt3eRhA9RpDvw+43hphXOjyavUsnTVftz8r",
-	"ms1As5+1UH8GIDyCI2wTo9I3VClDF+f7a897DC6rOYC4KMYgWeQIMyRopHtPyThhgUYlWNQxThAmeywf",
-	"C1+WLf5kwbS/ND98mc81BfjEGcjDU6J37XE2iGjwdxzv/nE8SIUmTqrAijE7Cxd4WyZj2sJJGaxWddMm",
-	"Pef1Ba64M/vwu6hJ3VzE7+ENmr5F3253aYC/2qtEfIh4IvVFgIjSq9ScLU2368OiyM0hFXLxuj+BM9+8",
-	"7C6+fL3FEb0hZfP3lCXxrwRE4C6EKN9k94iWZBwvOXS3eYc62VELkePZT/FDF/iK6C24YWm//Y0/W2vP",
-	"pp3CfxXPhTrZ3gR3eYp8cjvsyaqd3X4IX4tzxL4Gh1LGfMn5XEyh4JJdN5i0d2xyY3sBun0Idd8gBzG7",
-	"DJbb4G+TEKJKkDlVRycZKDcuhd5Ovc/TEY+y6VVjkii9nUgSgMu8x6CV/bNGA/3Xf27Wm5v1Vs1DpsFw",
-	"lpmvlsj0igl1VEs32AHVKftBdyXGrMf80+7+affs9dVp9+Kse3Xw9rx7+q5z6CM85G3tU5fz2ZcpEkHm",
-	"gKFxuc4Kk31K/Fnzim8NyaHzLwTi/VR4scXeJhrXxK5reefJKTSdhKfHN1bEJHFUaVfWIVff3DPfEN20",
-	"Q7bg21rfrWcSxli/8xhfp055GCBfU+alI9f27pAn0jMmX84KhKzjXHan80aYVjmmWF5oO/doR81dbvop",
-	"TVURGgtxQmI9+przvJSlzj/yzC2eXwAWKVD1FefDiHjoiAYxF3wgPfSKykPc99DPZBZEHF97qF6vO+1z",
-	"svB9LhRmbQlneHzJGqkDHuNAIioFiQYarzfkQTImTGbLr154SfpnPLgmEg1jQhS/dt4xJhIvWlG3HAlV",
-	"z4/PT2peWfvGPNvEQiQxZgFBEbkhEapqlB/PlEG56z8elL3b1reh6iXpK4nJamgtV6fo5bENckkMZkA0",
-	"RmPM8JCo9XBemeb/f/nw5f8FAAD//w==",
+	"7L37ctu4tif8Kih9pyrSPrQsyZfEdu06n+LIidN27PYl7k4rY0IkJKFNAWoCtKJOZWr+mgeYh5jzHudR",
+	"zpNMYQEgQYqSJV/SSXZ31d6RJV5wWVj39VufKwEfjTkjTIrK7ufKGMd4RCSJ4a8DHEgeH75Sn0MigpiO",
+	"JeWssltpoz78hmiI+jEfIf/05PwCrY/6eF1yOfYRj5H/umO+0hcLv17xKlTdP8ZyWPEqDI9IZbdCw4pX",
+	"ickfCY1JWNmVcUK8igiGZITVq8knPBpH6sIPo53bX0cH019HB9vBL+83g1/eN0m74lVG+NMRYQM5rOxu",
+	"b3qVEWX2z6ZXkdOxulnImLJB5csXr3KKhbgh0/KZjfWP2dRgGubbb2gOMb+lIYlnp3AxJGhsfn0mkBqg",
+	"h7BAlCH/5PDV/vXp2cn7w1eds/N5k7F3L5zSv8WkX9mt/H/rGQmt61/Fuh3cO/W8L2q4MRFjzgQBwnqJ",
+	"w9dYkgmeqr8CziRhUn3E43FEA6wmsj6OeS8io3//XahZOUuo5isxjSq7FTkkSNABW6MsnTIKeBKFiHGJ",
+	"egTFBAdDEu4hIXEskXsDHmDKYAGExCxQE9/st/BO0CSN3vNwA29vrW22Kl5FSCwTUdndarS8iqQS9vEl",
+	"DpGdRLo/uMcTuduLMLupfFlhsdRE9TrNbuXM/EKqZ4eZmJDYU0dNfyQhmlA5RJghEsc83lOXDSkboAkW",
+	"KIgJliSso/PylairEb/E4Rn5IyFCPsLOxPpJiCrau8URnBEYmajs/va50qckCiu7lXUyUjcpIsHwyMoo",
+	"EbB7aibqN4TDMCZCIJEEQ0XLOMT/v3ltPeCjypePK+zjZqOR30c75SfdR2c1Rjjq83hEQrV3fUwjgWB5",
+	"YHlhH/Y560c0eOguYIZwEPCESU0ZckiFXdEoJjicIvKJCikqKy3fTrZ86UCfdO30kKlIRx2TARVSkTws",
+	"V0f9fsluSUz7VDGrB60aPGYKJ8Ss3jNRoMM+jYVEVS314Kd1c5dZZ4LUlyREkt8QVlttfTey9e3kXquO",
+	"fTrJdMWTmO3eEBLtmsntwoDWkmw9Hmsf5i0HzQ8NTYn0EGahJrgJMGQchgijCZ4qQSQ5onIXYXRxcnHa",
+	"ZVpB8BBOpa9iaiii7IaEGeczr6+jqyEntyR2yECxCjsaOSRTFHI1pC7jE4aAnagB3hAyzgaB+5LEsFd8",
+	"wkgM7yECUekhwdX3gqAJphL1ub5sHHPeR1VQdrost+9+rY6M4FUL+EwgX+2Or5bGv3OD/HqXqU3SGldH",
+	"H8mHM2B79oeKY2a7o9bcKnDmQO2hmIz4LUFqtoq2v3GG8ICZAcM4DAmTVE4v8A1hD15pKmZoVO27IV/J",
+	"EVaCmMSK/iJ7xR5KmLpCDUz9SL6LhZ+Zpz6lqB/xiTnoelJ3TR/0FpdI1eUCNRszr0i5vqf5KldCVKIR",
+	"nqKqHBIG3+rdQAJPBRK8pjeZSRIzHHWUynG/TV5BN3R0CvtidE5ixab0AJ5sX875iGg9r69lDtdrIuDt",
+	"e+76MGCbYsgnSifToxSac6X6SYgonI4+BWYI7HpIUMQHApb1CAt5haeHj3JuqCjI2QgLCQxactBPEWW7",
+	"SBBpZMOEx6GVu/bv9T6PB1zWPE16ltpSOlLMAISPFS7fE4fTZ2qIbwlivLAwqMp4uipa4DKO9Oyp4XBq",
+	"9mbe+lQcH7TPUqPuMfQkjAQJOAst483pRsr819fdXwc6zz0+tUjn6z+jPl5LL3s0O4wIQblRJtQJKp94",
+	"HbUZ8jGOmn56C++joiaeCS2r/QBD4yyaogBHketRMRqGZ7+L+IAn0of9nnWy7CF1xqeaDLqsR3CszsCY",
+	"xLCzxlYUoJqBXyDkyH/VOepcdHIPWv9Mwy/mJdlYYhJw9fi1gIdE+F3WB/Nzms5VDrG0+qBahpa/imLk",
+	"7pxVihyCPYkfrOmDXkVmn3KLo+SHNwO+eJVRH7vHf+60v/VT/eUrn2tUNXR7B9EqYUXUzneZ71Cuj6wH",
+	"rFbUfJaxpgrGVJfNWlMLBjhjbqSDRH7hQPldlg7UnL93/DwJhto0eaDEYFx7cPTCrkY6mxnpvOMSHfCE",
+	"hU8rghNBYrAw8sNGVWB5KFtPxBlB5NNYbbQWsnrNrJXxSKtmRfr3tG6pGpL5n2joLJFxxT/SChlF53ta",
+	"IKuTzlsfx83/wAUq+pF5X78PnP7f8Iq94+VjVnwy4KxPB0lMQlQtBjfck3iumfwjkZkRGd8TmUX0NhN1",
+	"M7RmTuHjeUNsDE3kXHTajP+mDS8KgRJgWjgqH7+n5C1ME+SANrfmeTWGPAoFajXsktzbmWG2SJz0+w/c",
+	"oWwkMQFFgzDcS90GVBi/wbdM3afFKcgkZnoGVf+q87J9efHm3fXZ6fXhKzA0EiaItOs4jTgOLzg/wvGA",
+	"PGKYq8dDoHhlH2mPCR3R1dwMTUc/NkEp1NHy84JzpEf8VaJUM5PRRPFM6FnBUp6T+JYG5JLhW0wjRUOP",
+	"Ec7VLjMqUC8RUxQMSXBD2SB1c4g9FBMZTx3vvaRKGDB0pr5fa6vvVwvr5qwSmBNyJ/W04d10vliiAI9x",
+	"oHZb8QLUC+LpWKI/EpIQD/lv2udvrn++7Fx2fE9d30+iqFbXs3ZWgyWjHkjKLtNmjI78O4sDhrVXGRIc",
+	"mkwPd+Vm8gnOzVMk19GQHunzmOhdoGxQr7grMaKMjpKRm7RAmSQDEqsF+OJVLnh7PC5JWoCAC7iRnwnk",
+	"xySkMQnkteS+p+WVH/CQ+Kja57F1SHCcyOE6mNZ+TR1+kQQBEQK4sLqpy3yINxs3Bny+dl7so4nluVbF",
+	"0Hz58JW22IvsPE4iomRCPxFkt8t8DO+7DglTtpOx0nLpF1o86Kh3+rYpMC5HtJy0EznUVyHwrHRZ9exg",
+	"H20/39xB//Wfm/VmvVVveuhkTNjhK7TPGSOBRPtqI/7rPzfg5+2ah3xNTtdm1tY5owehHqwt01SfEkTJ",
+	"LBxNlKiBZVaGoxr2hJWt1x7yTSj/Wi+7ptTDV12m18t4oLE+uB4oagK8X0lICQsI6hFBQyLsi4KIEgZe",
+	"Z9dzJONESBKqjeyyCVY2sUjywQRzY2+KfPzn2K85QxvEmEkztHSqetNCRKWenVoNdRMYx9ep/d5l+dsG",
+	"xvMKl6nrDSlc68C5j6qOa08pW1mM3Zuhhy4rqge4YOtTuZt6d9XdOrgS85F9Tp9GitkJSXBY2+sy31pY",
+	"1xKbDZlw47IwKr9QarMyUWeCNzEOIHRqfAvqmogLWZthEEdcs3H1eX5KUDFLSZ/3BZlKvHha1IHmMf1T",
+	"uyoJC8ecKgp1SdNXjJv4HvIZZwHRp+70p/0OCoY4iggbkPrjjZ4fYzbdV0fyocKNczRShxHOt4kpK7Zv",
+	"w4GPLNY2W47qrLQHNRGb6iKeTqgdKEtDz7EK8Vjw7mmvsYdiOhhKYM8xZ4MampCYIBkr0i+uCGy6OgZo",
+	"RFkiiYfAez3tspjA0i+QfejbFH1ATB0W82hkUy4fg6KsuUXSJ/+45HXhUohinz0ySBhqNtzZWzfBDWUh",
+	"qtrl0fJWh0G0jgD0md1X67I5NIe+b5IzjkhKHjOrZH7Afsa23bW5DkrCfE/R13skJezNzBWMJbMT1nJ9",
+	"5Owex8Ew61gY8ijctWkw39sOLO9A2ZuZorvwKWd6JJ6LpSSjseK0WjlTXEnHb34cVrtgrkb7tiGrqt++",
+	"vHhzfda+6FwfHR4fXvhoTOKUiWJjTfWS4IbILhvnItIjHN+QEPmf1pSGtxZjSdbAy6BVO/MOD4mxeiWE",
+	"yHtT66kwCnfIg0Tx8C5TJtlYCgizecixFgvpIr6XCsku0wG4qqIcy/pr3xuvv2RWe35wZgdGJm1Abxu4",
+	"QdP47Apco5nRbW50T0ayx1QIygZKthtj0HHngsMWZlSwD66urtaUAa4uC7CEtVhsF1wykYzHPJYkPCYh",
+	"xRdwzeO6EtMkeOdB8ICVPIpb7hakg0YwagTD/qr+RJ0WUpiRD4z6SlkEp+aQnsQPylOCbf1hUh28ysRd",
+	"m/LJgCVtM+So0AbWvYd8wOMeDUPC5pDHo6VfpEMe0FvNasD/Y8JXz0SW1uC838+SKOanb6SJVffL30Bz",
+	"0jcgKyKdPRBau31UXoZlBmccG4a98BhhIZJYbQqKyC2Jdm3CmBY12Mnp0ylU6Q+FmUnO66gNPkjN2AQK",
+	"cBxPlUaEdWZlEGE6gsekjlQ8in0E7sUXzefbu8gfT0LfQz6XY/XPqI/VP8PJjfpH6H/UZvh7Oe9guo54",
+	"FO/21RqBuzFTlY37qdZl4H2NbtUQZG5ZYPpoQJjRBXYRRjGmgiiZaOauSwH4hCj+a79vGvdehIVMl0Pr",
+	"f2rV2u2j1vVx+5fr9uuOD8tJwhoamfx+xJn2zVm9RCfo8Qgcfulg0IBIgTYbzS6rxqQfEzFE1DrHCFOy",
+	"+LeKGkvFU/+0Kh89p9APvpmp3PMqbdBPNEvCYUjVm3B0Git9SFtofRwJ4lXGzlef01P6OXuzfVD+tfbb",
+	"sqLBzPn1m33gx/Q63vudBBKGaCX15dnRisNMhfx1Ekd31ibm3X2XZ0f38vRlkx9KORa76+vWSKsPOB/o",
+	"ErF1rsMFrfXb1rr68B9ahb2m4T//+3/9327SaLS24X3qzztXLz/PskXcH2I2IJZnO1V1K6xmkMSxGuPY",
+	"4fzZbAMexyRQJlIsCOopLT2eVrxKn8cjLE2kF27LVZc+b91RXepVGJnk3rmQv9vriks0M/jCc0sXjYdk",
+	"3+7tLPn4L9vnne3Ny7Oj6vmbdmtruxrwkFwb73lcqxkexxOJxmqd2UAzuufbG9vovLW1XcsTTGfnmERD",
+	"jlsnk9uDuHN88XaQ7L/BnPzUlC8uz656yeu350JO1oLjilcZwxKrgfyP39prH/Dan421neu1j583N778",
+	"W9lZV9O5587zkJQfn4IkGY+fCWSWGm2vhXRAJbhf8xNttjY2t7YLc2is7Xz8vF029OJWqtGU7dcrEhFJ",
+	"TnVY4n4z/bq0XZjYQmKE1MiSEvFiUSpQ2NZGqwXfrIkxCTzUPt8/PARjdU/nD8YxTxhQpBjjgIhaHR0R",
+	"NS2dxQACbi3AgoTWDqQQDhOSQ5ljjskXyl+ddbG1tM6itLby9eQbJZSapXeuQqS6pPgay/zmtRqt7bVm",
+	"c621ddFs7TYau43GB3eMobLwJR2RsjNDwyUL5mfulMYIswJScjl2Nja70M37Lpb/Q5AU/BxUQt20Fah7",
+	"hZxPo3PotE+BmlvGbyCMspa6lXNbp4NOZkQ9ziOC2QxV0lR6O2P13OUuI1e9he+dua2wlTZCcx3YUFeB",
+	"8xAdMRUeIjgYogHnIVJC2fWwOMUKiDI0jnBAQLfSjnbgSuh8qLRHE28MgE1RSUYiv+u4F4RrpD8YrtHf",
+	"b6K1EePjsi0f4U+H+uZmA2jc+cuaLXGMp0AeoCDfJc4u1FUzO1JYnvRhpftASRSmNWf5ZTYl72V8HX6C",
+	"ggyM3p6fvEMQ+iQxokzqOKlrS6f2TwrZAaH2PJtIC+tn1s1W2rtLrn9FISeCPZNohGWgSxj0uUVdzVu6",
+	"lTvFhZ5l+pbSRQIf3MO0I2L586L91Ey8OEJ9a9nA3hAcKSb5+U79m9/kNW9+8xCd280V/6tZMCkXfFkl",
+	"/myGRJpHkyV8Y1sCepfsuksEPHfGTZnc3qx4C72hXgZg8lBwlGzY2pIoG61I9Cbe9S4apoXkNrhRdXON",
+	"wOBJen5BRW02G83tnc0Xm5vPNzdebLeeb29sbN5JaSBCHBwXO0gvVRDukCZHlN1Ymlz2eOanf8luoPoe",
+	"uIEwGU/q8RanZLPRqFfKFN/rwDUBFp3uvL0Aa5Amjt1175m5VBm5s/w+e4xXHFPpcvEBZV9znVZhft5f",
+	"q2RbiluobB8ftEF1uSexdT7hQEZTiP3xvk0WBL9TTnbDqR7hT+4DmzCdwjfflDnm5RWQ2ZGc6GlrLUFf",
+	"qdW1PRSBkYGUZeGhEIsh5OOFxgoxOBlK2ksS19EVj28yxewufWxFzKqZTYe0R9C4vjaLKd9MzrRQ1FYA",
+	"wBWME4k4y2ek5pfmw83Gz5NG8G47ak7/6L+6afEXnxpse/R+Z/Dz5M+t3lkLd57LXzeTt0F+yZqtF3d6",
+	"YnL+jTkUCDQHbjF7Yeb0qHloMuSCZB4zjYRFwjTfNj+b8OXvffmWfNjcf3+6Nnq50/qp9TwZ9i7fXjbH",
+	"zfh6ctUcHFwdnHR+/+Vmnkekfv0/wSfiNVsvlnUuFGdaxiKcWrEVNKQeDm5IeJ2M5wjorFRFTFmgMZn0",
+	"PSgZawn98hz1IzyogabA+5BCCjgFiSBLWHcejCEZX5OIDmgvIotHMsJT1CN2NNIW9IfklqoDq0fU0SPa",
+	"Q336iYQIy1x201KD+sasd7Wg14lIBzS7QLDktowNjjeVewj3hOK1CZNGMTWpH17ZlLYvGi92N1abkgbF",
+	"u9sJekOmBu+uRBUzRXZFQvAc8rxTJTMvWUnVmLEWTCz8zgklvYgGP5HpfnbLF6+i+MW13uMVeX/OPjRP",
+	"8dwBLZjxO7MDeZK4GuIsUAigCQLJ7BzV0T5nMuaRYn0xDiSJTW5Uj2pWDmtmrFupTN/sQlS9/PfGdnPf",
+	"Q5f/3mo0OubfA/1vq62OJXwyv2xv22+2d2pp2ndEGYE/lJE+iPF4iARRnyXXr2g1Wi/MI9VtIL50lrqV",
+	"XspCgbCX9RDkCbsd4mcCjYeckRw9UzGO8HTNUN0qW5Uu+gmss1iRwhwCKVRxQiEARCRJTEacTbXNqHip",
+	"hqRQLHjMBbjaUveSTtLp01ti3WsF4bs0f+F3zUfzyVm244/tWfDRiEAGEPi8GL6lA7WVdSfFpK7PsAZA",
+	"rQ+ItFFXNc8eZTiedpl+ikA9LMj2ZhJHa4Qp8ReiKhbILzl79TGOBdlXz6acma05iPno7fnJO9Bzu8yH",
+	"awxjmLlE4hsIa49s/DJLQXGsrcrGH62155N24b+KV4nHh2Flt1Kw3OmI8ERWdjca6j+voo6i9kDajPvK",
+	"OCZ9EhsklsIJn8sX7GYtYApnpnrm++KEDxcn2SKZ070ED7WmX564Xyie9byV448QFZc6rfJ5C/WmkoBz",
+	"5PLiYO0FquqSNFsFWPBUPI45+aKMJZkckrJYjNJ0dza3nluEGVM9O6v220yZUjkyUToEpMw41dHG4Vov",
+	"9ZEZHNPi0w4gXSGD87TDMn5z4OG61MmWSrEQTYbTnB98EW047uUvs07uLNvn8yIM0jBNkeeBtlYDgqo4",
+	"EtzCffm/rJmTtXYY+khny9VKl8JxjVpaAIjVEf6kfXRbOzuOx07Dr8747Ezm0WxERgx5LJFIRiMcT62V",
+	"C5n9vG9XN0+IpZius3Gi4osuzw4RMCtYDUfwFl62l89FynyfeiF03TaVCEdR0YjOMqju0pFM+EevirfI",
+	"c5wDWy4DtF7O3YmqEIIER0Ftju/TNffw2p8ff8tC4A1vo1nuuihjoCsL4ZKHaF0u5hMB1X26BBxmB+GT",
+	"qp8xxrrk6rtqza/tIp+Gvtdlfownh5D3pPPCqkbOr92QqV+zriOd9OVbK1pLcGQFuNLYZoT4jHxVUqLS",
+	"bnf22xMlSNVrc1+Yl9j0mdSb9ApLXNmtnH/49d3Wr4OT318PG+9eBqcf3nwYXG1e38TxiA5/P3ozev/n",
+	"nwk/DqPW8QFI65+VUIDkFvUENXEluKdvG+SXl9Hh75yGrff011/eN/DrzeRD633jkDUUidEBwzKJ1e4d",
+	"dy73D9VzlEB/g1motc30v47De7Jlq5T5eM6MPyqtofs7Kpkx7MVhxo+ly5l5rcvEIe4JHiWSoMuzIxQp",
+	"DSnUp10n6HdeHZ519i+uL8+Ozn0PKfmCYxIiov2nc9KpxuO6o/itK0oh4Rqgp7t5Bo3Nux1aZzqR7n5a",
+	"m8nC07XH+a0pV1zVfwet3sbbxodfBjJoRaw3OmiEv7yNjq7eb/561Zz0Xl/K41ed6fGfPzff/R5snlwd",
+	"0GL6xPZq5m1+lOWbuJru+tcGDL5PrfE+QYgzoiRkamDch0Qfqt7D/eVjE+SBAfP7pfWZZIdyjdJU/dsC",
+	"9VgNUgeJ87s8etvovRi8/vmPjV/HzU87vV9aN39snj8fNcjW7VWwjV8kF+ysGR4NP/AHnj492CVyDR1M",
+	"qFUSXO+2GNvto1n/atHmICmqLjWgma5f3ma1D/F4TFgxhP4gD60JTpVtZ4bH6yCXynSXYZRYFCP68/zL",
+	"RVfwXNfCfV3Beu0g71snZ5vR2sFXBbc15P7bq4vri4sjv+i+ry1a2ebWSiurdKVrPJizuARdChKvtQdQ",
+	"xNZ3dr9qWWdra9thq7U9REZjafxkjDMCORWimFKmdjRaf1HfqjeWSwtwCLOw1rk5ZKQC6e2lZ0hpUFDP",
+	"DpluKx4lOi8TChLZIGPCKypykssxINNale7e7kA5Vsr2dRLTebUbQUygjAIzqI1Ql++u6xH4YCxWdcHD",
+	"z2caTMRDEe6RKLJiGNJhhEhInHqEC5Cf+cEX3qFrK/LZMv+BowGPqRyO/nn+pt3UWesQZBb/3NZ/6Tf+",
+	"U92tvxiTmPLwnxsNk+MO8/rn25fnV79uvDrtvDn9aeP0l9Pi36WGPtxavlygS+sLPLCJNlqzqdiSI/VQ",
+	"ndIGoDCF4HmtVBPPlmj1UZcdADOPPBGUkrcVfKtkpemE0GvK5hd8ZsEq7BTvpLmk1ZRd5dnTTqOxciqU",
+	"VUZXG5blqMVxnXUOzjrnb0rG1traaTUeML45OkabIT7GfySpppGxA/hi3dzve5nxt6uNQTsH7RoQCCNG",
+	"Jl3FR+voJ0LGiEpDsHtorBQXBkEgnNYZE0SgOjcTKQXT/rGNjllP1ZxFQW+vLlD1DRQ0AB48UQq4QH7b",
+	"LajZRS91Fa86+BsBPAw+En9PTV5jMylpmEpMX9CwmIBGpm+HvdcBPaFvDy//PGy+o4fikJ1tBfuH24c3",
+	"41/e77/dqZPp23Gwcawuij9cvReHdEKDjff08HdOj8/VDe/GH9QNv7/7dEwbG2Hj4OXPl8X/dejR/tuI",
+	"vGnTk987GycXl62Ti1//PH7VFoejaBjuH24fXwRb7y5+3Xp38fPk+E2j3uod7yQv3m7ydy9+nmyz5mjr",
+	"z5+nfzQvX/Tf7/TebHy6aNy8fR6ctfCRmLvA18XEcb1sJanjc1RN5ymee/6L1F16Gufynfvp+Mvr6t+A",
+	"ll42d6UlfVNJsCuVXeQf41U+rQ34Wvmzr+eXIeTQWwHjFrqFgcAwRSephmFYdIozj2hePTQrdqd+3lyR",
+	"dZcJ1pLc0pnJfiyLAgoSJDGV03NlQpm8HTiEiqFlfx3YAb69uqh4M1zRIfCsVQJlvgdK80oMMsVegEXT",
+	"/CAd+FDKsa5npqzPZ7cPEseokjhihKMIkCuCNV2GbFN/hQaa3EVDSDj3cvk7nrEMdKuILnt7deHpylqp",
+	"3TwWCE4XsV6R3jkPbohEg5gQJcXqXdZlFy4whrXsAs6kMjB0VwaDPmnCVUSY3hE2TgSNAQFgRdfw2l+1",
+	"w1oLUIDB0Nhx9l0kREMSkzrqwPUa1pCKLvPnle6beuSdza3nNT12jmQ8tYnmZtYxh/oa9ezdXJcMi6So",
+	"64tZYfe7LOBj/SzfoBaaAh+RNlEcw6H6xz/S0td//MNkbgipJqolf0QDYjz1plXm8aEiRKh1Td2lfEyY",
+	"4EkckDqPB+vmJrGurs0CXUAlusBHuyEqzXqj3tCpCoThMVUKRr1R39CBlyGcinX1fwOthKcIKhBPeE2k",
+	"qV0odNtsNRoLABQscMJyxfzmDQuwTGkAwNzJGDAdtvS7yx6ZjnE936fJZQeV3d8+ehUT+qvsmuIMjS2p",
+	"jiMeCMV79BGqfFS3roc8UNO2H9fdz5+xEER+MV+5DTug4IOLknXVWcmdtEUlnIyXPJw+2qLmpP2XPGOV",
+	"cUK+zGzo5pxM0KyBhGW3sAuby+yC0/pT3dLcuPuWIpYy3Ld1932l6Cnq5tbO3TcX8Zwen8r2tcDNlKR5",
+	"QhekCkhchxiVQamE3AyakdnMIuWtg+kRugSY39kjdTMJUUR1Bg/KIY5nOEpzUZjyWE1eioDaS8IBkRDq",
+	"tNAQ85CSJNf2kF4Nk4oFDzdPrUPSjntuzmBauWSgGTpuPdoZSlEVSlhT25yGwKCK2maiXGefTfAUVRMW",
+	"mdaRZafIYo7VzHFqLkPjDt4R3LTEgXIxb/7S85BXv377+CV3QM6JcWeVrKvtqmyPg1JjxV3nQTPwPx3Z",
+	"VlpJFZhtSca6gkGJGzaoo0MJVYsaOYYnpmwxxBL3sM7QnhGVR/SWMCLEXycs7XwiektEfSFDsoOFBBQy",
+	"T/CBtjOfjUDbZ9BJjS8DtRlKTCjR7B1okzoLKsPlIaZZNB4RtNloGpWp3mXtDPj4hpCxSEOAzUbDvkXs",
+	"ar+Lxh/GQuoogtYapUARUd/FJCBMRlNl9IRdlrojtL6ZtqlWHLBmFVd9CRUGDmYvS8OZ0xw0B/LkWXDE",
+	"tONal9275ZpxnOl6fdP0DPTFPNlB4vYT6RC5pPCldIjG4+ov88jchV/DMdGmxr21kntx3h9dlVF3LTHF",
+	"knYNi5hO51MACDa5HdQBjxw4oGYaOYfxitqQPlzzOReQEY4iDRmkHebqrbl3AlDGGE14DO0isDTp40ow",
+	"GatVI/iWHUv1+mWVbIfzEBamGvY9CPOpxXTH4rpn/Yry2wKrPyIypqnJ5LC1udL4HTFNQWhsHOiirOul",
+	"4q5gpFMllbkSBEYTNVlHIg8G1mWAUoaqVOtlumWiVkwnQ6KVXgu7oRht2rMOPAJKR1XCTAuYWV7eZVSg",
+	"MCGlnJkKeXzQPjATfyCvXC6NVwOuzKTwlnNRsyUeYJQJaSHt8i3onADO1MRsat8udV5kEH85ySwcMh31",
+	"saXSQmNSTZURkaSMPkmoo7YaQC5te3WHgqCfX0dnZMRvbe4vJArM9Gq95dREhvLltrpnA4cGq0Z5yWdS",
+	"2FenMHZl5KhRlVKCBP+PQfkQsK5lm5JdYmjr8FVFrfhyXC07VgPOyNeVz/exjPQ8Ft+Ta1z5FSj6TMNP",
+	"F+BE55JzvpXufPE3h5y1HmyoLiaAfenEzXXbbx6F0Dxb2bKchmVWusE7JPk83SdUF/MvmsPwlMmQP1pf",
+	"1/R+alppwwzV1vB+YaJzCQbwrOaSyZkb5vZcpCpIzbC9S6GrUGvjxS46f9Nea3poG+n8EQ9tNJDSoshY",
+	"eAij5nZjrUcldJGKjZsI5LKTC6PTYHSXodlkDlQ12S++0v18gCzyjw/a14fn55edM79W7zIn00YpKkUa",
+	"hkiKNi6pshohkZSEUNuZ+ujM1Exf7RTAq8ukro5H1UUJRDWbI5YheHkGwmsypMGwFPary0wEd8+Ytyna",
+	"F+iZgKww0yIWlKSc7DH2srKNMxGT267Nxk5N59fqsvABLfa6SL1x1c3WTmZiq8V9x6WaQ0TuajfsjLO6",
+	"2djwlukhXPO6jGmRId2kLdcnVCbcdLqYmuQsk2k+nk2aT0xbwGWsPyCbmlOxqUnz67Ge2Qbn8JAlbEkt",
+	"5jrQlGpVA9TpSPM1vIcSx1JTcKQTbhyKX8j83HM7nxEaBDxRxhsMMEsG8ifLIFy0aDVVyboBhSSsy/J8",
+	"2iuyK1R12BX4lW7IlITqqA+JaUpDRnvQT4bgOKLQgE1CZFRJ51rWMCzXTR9SblGPBHxErH9p14QyBfS3",
+	"VKSqaHmMaZw9xNjHtjXbkEQZtKQwWU7VgumumInMICihvH48iHGoDsutbukg7SDMk0Wtjgxw4iSFj9nN",
+	"nIbwC/iFdScBqHBPO+vYqWqLXtvoXeZ0kcqHG2w7o5Ea3n//7/+DNls7ZWxGh+0UZT2OEv34LjsXHPYr",
+	"e+wKUJELjU43DrKnLW1sKKN4HgrU+ywjSiXqjGP0WzYt5rDfe9ga9+PZ37qn0qjsTy8jrHqXkw0zGl4+",
+	"8JqXF3dJiQOttBZ8VhoI3m1AN+sgQFWtHeaSTGq7Jgmzy6yQMRhk88UMKMQ8Q+4qIJUJVIU81oynWoU5",
+	"w8vQyqfm3HDOLMIgMF4zKw8xPjHHb68kvVcJhi6bkQxOTiyVM6mwGqlU8e+x1nrdJ4acaKGgdq/LCqJh",
+	"IetHj8T5jw/aTxRqmUGq+5bCLYW4WAsyfTM+/Hfg5S9hZ2e6pYXji4dOtjhqWR5T7JSJDCraLHNzmh4v",
+	"DploXLghjvppYZQOpGrVzLCnuSB3qTT3c8hsfpcVAeWsmW3TYXSAVI/zs0Uf+LKeEocPEXtRiEdDfksa",
+	"hNVcFdm+G5AQyRPpBGBtgNkHzpIyvTJdFKqIumy7Yft2GSxviH17EHRGKZR3aPRVCGulgHqgiKdJBhob",
+	"2UTGu8yExhuZS07Xl+vmvRGfpB4Ik7e5TtOGjOufY9L/4tdMq0F1WLNuwamzgMTANQPipF0oZVyNw2pe",
+	"WioItNnYsa5uLGd7/iprQ+Pyut2UgQzsJSOCGfgN9IM3GxuouoxHQJFG3sVe5mxw+x3vIULh/UqKhDZD",
+	"NSwN0pxgCxb5RIx9Fo3ymwqkW6pMd1+p4QPOHxBNX4I/39cfYbGDLzDM6V87ozCNpcsZkFEdUc80OIfn",
+	"82WC5/PZ7MJsKsOvzZGzKCo6a9vxYliMUFQFz2+hH0+WSnj6036na4nE9NDX8sfPgyenmLyZoKlppVX7",
+	"HrT7tW8U40QQzwASdZnN5/KQ0Hj4AY6iHg5uwDUaqefmm/V6RrHUr8rPVEPqZ53w6wXhZ5vvWTzhMviM",
+	"FDRjHrNKk8lXdj6kPdO/eCWl48b8tnMZKLEECyG5TeTUwr3KY9PF36/t2eEunBMAn6jX/JFoGAaT554H",
+	"xJ7fRH0FwO07sGwz/cIFs727A9CeNcwcRclHDIJoilztpfNmWgD7vu9kC8jkarp3v+16ROSQhwtfaovU",
+	"zltb22UlasWQ74bOsr2LBToUdz9ZsrSTJPemb4M/a5c0zoPLYoZOxoQdvkL7nDESZLrUg3m05VxzWbQF",
+	"iEF++/RQncz5z/CzrPSMmQELl/iGOCxcUVyIetMuM3xc97tNBKl5iBgJlalgWRAkBy3t2U/6Stu8oMuq",
+	"KX6Uh3wqhBITOAGALfJpnAmNmof6VAkeHiNdJyZcjbGEaXdZnmvDdJRoyXFsY0il0tWywEzr96xMqWl7",
+	"oIRP7Bovt5XI0Ar+8uyojlLEjlSh1o5skXZisUuB1LPdXI84iQBo3Zvl2spamp2FYdkG1hP+uHbow0eU",
+	"CUlwqNdKafDgpBFmPcM6ujKV99hIb8Y9m9mrPug0W+0Bs1aPIYqapp0AM6WnQ0LVxKZXCZv3beeQNzsa",
+	"cwXhvqX3B8nBMv4Jg873Sc6qUrearZI61JV6Elro/nm8e96rNxs726u/G0gKR6hK6oM68nWu43VImA64",
+	"mkaWSLsPCoSjwXS1U9DWw5EQgVFjSvDgWFdJJAjydeXftVEO5k0Rfp43Ryj6XXWKknySoN8pzmLma+L8",
+	"+ujBHE2XTlTFbKoOrdLwtH81p6taRj2Fx9Y8HXXDyBmBBXzhE7Zwku4BmzfhZqO1+WgCtz0ef11Ze9/U",
+	"4tZS43uNJZkYSLt5YjZTXbMesTM2iOETBQGr5aiui6wbq9r9aopHkfnK4H+LuZWSR1TIU3vR18j1tI0L",
+	"lkz2tBPIZ3v+WPlPF8YdCTCCNg90nG2K3f70K00B9s+7il0c7E/fZqiUQYjOAfEeEOnPQopqtarLoPw0",
+	"j2WuRTuP6YAy/fnsVCkEQyyG+m+18V7qhTV6knQh7LtsCECbdrxmrjrnXTvTnDt0J4E120kA2kFAUpES",
+	"21qXC40LF0utj6QvRvA4Ay+grh8oHqueOMFxKEwRddFBu2sTELMu0l3m/9atDCc33YrSgroVoT56qAtl",
+	"X/rTqI+7lY8OSm4+DpYG11Ikf2hwcfnetNzQWeFN+9aS1330dUXkhAqCqtCw2tYp5NfIsz01zMqqZw/t",
+	"1bACPGEGQkGYfhs1W8RugfkzMtHtod3SqD2EWZfN9Sv7Brrbt42lSxUmt8vDEzk6yxpJfEuuTqcnC5QL",
+	"2SS7LK/g68eylpG5Vqic9Pv/6h7PczoA68lYZWZHSxn7Yts5z/HXnS4Od6XBZsctjWSZu311xtWDQY2e",
+	"KwKqn9POD19qfpdVSyRIvt2Ch3zH0zmDDF3bRYw7gRhjkoOZx/hMqZxG703dnXm+yft9ZXU5ggJ0Zp2t",
+	"ZrMAQAh1WRWjkAoILGIlK2xj/j3NcHNVvGm7hjo6oIyKoU2PdXtwwHepAZ3fIt8ruGH3NBxXth1ZYO4u",
+	"/md7kDwhIyp0O5kXfDFy/plAhobq9+YK37LL6zEOqjU+n0w7sy1WZhS0LquWNk9J0d/BV5N1YkHzG7H0",
+	"pkhpY7UFOp+OiaTn3csiFu5RqbmqIar6V52X7cuLN++uT84OXx++O4c86nkKY5ZRl+mMUPkuuS2fs7Iy",
+	"9dYptUnUoXeQUrn0wx2tJQ1i6wwp670CPxGkgpdrL3tuXJmKLnMeCVmdqcfBYCUA2qNiA4bf1coOu/Vz",
+	"nqZk94T6ThF1eymVp/nYo1iUi25bV/2YOZJFRrhMGNnc89dGkZ/aGDaC1p4hnRS/iBOXM9yvpxxpDryM",
+	"flRoWeXdyXl3XRVKWWhKRalTE0cIoiQk2dPFbx/VT7VdVNBwHOZUjYmAdBt0Q6Y1ZM+712ULlB8PFDUp",
+	"iZAGkE1m5aqpvmXGU1SVumxGV0JFVclBLFtFW9K1gNYOXw3wIpfRFObzcrpshbofkwSuMf/nTkyJoE0j",
+	"gtIVU2ot7/ddOXh2en34ykcJE0TWciVSuYonFx6vUPQEz8+qnuZplJb9f/tK5Q/HxY06mzpdv4P6pFJm",
+	"nKVX51yXS/Dou2rWXbdHgJliPxFnAxLDqxBldXSWbw2544Z80kr1CZ4im+FpzlGXaTdfCukDzC3t069D",
+	"iAZULO2duQSj6bJyTjO/oj3T8laMAur7Vipod3xIP1pFuxNOWOr0HWEhr/D0kH3VIviF+gsgWgbD2dhM",
+	"rgPLgwnl8U2J0g4xX9l3eochYb3bKIaxhj8q6f+IloAmr2W1fwejcQHuG0RYncQY3aNHp6pUwb+O/LPO",
+	"ecd0HLBJNinm5RBAnlze32VU5mpkaRYHgXxNaHSYhUbUa70Uw4fH4H7QgMFE1JEBuOyyWbBKjcFLYgNW",
+	"XiJZDmD6p1mPqKc49fmXrHTsvw7E5WG/sEW62ARWzYOEkLQvUx758m982HtkcxsU1BQi0TlRK0KfpacY",
+	"HrG4nsdkpJn6PG3PlWIMgV2rTn05KOtTH5bSRmUPgTVO15kKG9n+m2y/KhbgOZEmBJvuhYkXPID0dSnU",
+	"IqNIWw2ixOLKkiLKjwGVFsMFHPcGzEs7ItTwtfTS/HCEp6m1Z2AK4FbIhVhgzJjxP80hyr3jUbDBs6jj",
+	"t2kPXcWcDSzbOImLOuLfB3fJg7tYwdR05Rrzq2A1e3NbD7in4YnMHmgMM8fmAZGXAbNPsNCd1yCbp+q2",
+	"OAIZQoIb3RY3VVEhJbT2o+fYze61y4qdqtSFuZOH2WVfI3vSVhIumz5piluzyfzoeZTFEl+Bsvrehc5K",
+	"N7d2XmXyIvnsx6QPAXzMUn/iMwEN1lFVt+GBUu3ZZ/u1hf5MHbSe59BEZf5M7b8sejWtP3OuFE+Ja8bV",
+	"NEtYzhQ1lCIkk48xtFxJ6+T6C6u3VmuxtLS3M503RPD19v9Ifh+XB3x7Ps9LWHHdoClfbJ+Cv9x5Br15",
+	"uTLpGXOrKMBLZI7YyeGr/evTs5P3h686Z+c+ACDYZHpTxjOGUiAD2z0kWA2Rsy7DyMR3IcQJeWZUpBU9",
+	"M3Vl0FPehkDweFxaEyT5nj6+kFECmcRxwgTCOi3tTnAI09qhWBYgeZctU/BVXv5psmPSYHdaQw+oC3q8",
+	"M5tXLQRZZlETbGqLScopNFjosiPKwPaYYMjMMSuXvhwWHEsk+IhAe98hR1ESA/LNLQ0kVbQT82QwNGjb",
+	"fMJgFF2mu/uzG2HLv54c7rEcN5vdrMJBCxR8Tx660Ddu3mB6qz9RFMCd918UBEhry3U19YwmdD57LpGf",
+	"nrLrJI5+bCi2fD3z8naco9z+67k5lwmMR4anlUi7JfXNpfxCqWsUnKJJiWTcd1IyDeRaphE6GZK2+ww4",
+	"ipRY0d4izcHzrlOdE7Q3D4JTSDwVZnqIlqLb7oN/8ok9rPmXfGsu1r89RN+1h2g/Q6oZZ2S8UjsvyP9d",
+	"3M3LgrmkyibWLhhbbWBB9OvojCeSIBnjfp8GOvUMqnytpkNBpWk1GqV9vs4IDulf1+jrDDKhQU2Ob0nd",
+	"2cQ5L3aboq6QEaDvmucRSRc7zf02PbwWOv3TpVvcduzudP/M1U4FkjEdmaIX3ShjLcAiAxzWmjZw73DP",
+	"/JUw+kdCuiwmAxyH0KeP91FEJPj3sSDam+/yMIBcNq6FHoDGa/h6oYvM1bN07UDd/qxoNkNkf95CvSlA",
+	"EQmOsE3FSt9QpQxdXhysvegyuKzmABujGINkkUPMkKCRbmwm44QFGpthXjtCQZjssnz0fVHO/JOF7/7S",
+	"LPlFXt4UlxVnUBf3llJLMO59zvoRDf6OHN4/cgj538RJTlgxSmhRHu/KnUz7gykT2apu2onAeX2O8+/c",
+	"PnwZNamTizE+vPvXt+hN7ixMKah2KxEfIJ5IfRHgwnQrNWdL0+36OC9WdESFnL/uTxA+MC9bJnqgtzii",
+	"t6Rs/p6yJP6V4BjchRDlm+we0ZIc5wWH7i53UTs7aiFyYgkp7Osc5xG9Az3tEx6Nof36xh+tteeTduG/",
+	"iucCvmxvgoM+xX+5G/xl1baBP4R33jliX4NDKWO+5HzOp1BwAq8bKOElOyjZRpNuk0vdlMoBOi9DUzew",
+	"6SSEOBbkatXRaYaljksR01N/92TIo2x61ZgkSm8nkgTgpO+ys4N9tPO80UD/9Z+b9eZmvVXzkOlendUC",
+	"qCUyjYhCHUfT3ZtAdcp+0C2vMesy/6xzcNY5f3N91rk871wfvrvonL1vH/kID/iu9uLL2XzPFI8hc8DQ",
+	"uFxnhck+JXqvecW3hmfR/hfCXn8q1NxijxqN7mLXtbyt6QQ6msLT41srYpI4quxW1qE6wNwz223f9Nq2",
+	"mOla361nEsZYv7NIZ2dOiRoAllPmpSPX9u6AJ9IzJl/OCoQ851w+qfNGmFY5slpeaDv3aEfNMjc9S5Nj",
+	"hEaEHJNYj77mPC9lqbOPPHchBOZAZgpUfc35ICIeOqZBzAXvSw+9pvII9zz0E5kGEcc3HqrX604bpCxh",
+	"IBd8s7aEMzy+YI3UAY9xIBGVgkR9jVoc8iAZESaz5VcvvCK9cx7cEIkGMSGKXzvvGBGJ562oWwCFqhcn",
+	"F6c1r6w3aJ5tYiGSGLOAoIjckghVNdaRZwqv3PUf9cvebSvqUPWK9JTEZDW0lquV9PIID7m0CTMgGqMR",
+	"ZnhA1Ho4r0wrDr58/PL/AgAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -446,7 +446,8 @@ export interface paths {
          *     60 seconds; an unknown, used or expired code and a verifier that does not match get the
          *     same 400. The code of a link flow (`POST /profile/identities/{ref}`) links its provider
          *     account here, once the verifier matches, and answers 409 when that provider account is
-         *     linked to another keel account meanwhile.
+         *     linked to another keel account meanwhile, and 403 (`urn:keel:problem:email-unverified`)
+         *     when the account's email address is not verified; either spends the code.
          */
         post: operations["oauthToken"];
         delete?: never;
@@ -498,6 +499,7 @@ export interface paths {
          *     the provider account (409 when it is linked to another account) and starts a session.
          *     Linking waits for the verifier so that someone who lures a victim through their own link
          *     URL links nothing.
+         *     Not while the account's email address is unverified (403, `urn:keel:problem:email-unverified`).
          */
         post: operations["linkIdentity"];
         /**
@@ -720,6 +722,8 @@ export interface paths {
          *     the app (`POST /mfa/totp/{id}/verify`) within 15 minutes, after which an unverified factor
          *     expires; a new enrolment replaces an unverified one. An account has at most one verified
          *     TOTP factor (409), and may begin 10 enrolments a minute (429 past that).
+         *     Not while the account's email address is unverified (403, `urn:keel:problem:email-unverified`),
+         *     nor is the factor's verification.
          */
         post: operations["enrollTOTP"];
         delete?: never;
@@ -880,8 +884,10 @@ export interface paths {
          *     `user.id`, `excludeCredentials[].id`): a discoverable credential (resident key) required,
          *     user verification preferred, no attestation, the user's passkeys excluded. Finish within
          *     five minutes with `POST /passkeys/register`, on any replica; each `flow_id` works once.
-         *     Needs `aal2` when the account has a verified second factor. 404 when passkeys are off
-         *     (`WEBAUTHN_RP_ID` unset). An account may begin 10 registrations a minute (429 past that).
+         *     Needs `aal2` when the account has a verified second factor, and a verified email address
+         *     (403, `urn:keel:problem:email-unverified`), here and at `POST /passkeys/register`. 404 when
+         *     passkeys are off (`WEBAUTHN_RP_ID` unset). An account may begin 10 registrations a minute (429
+         *     past that).
          */
         post: operations["passkeyRegisterOptions"];
         delete?: never;
@@ -1946,6 +1952,43 @@ export interface components {
             };
         };
         /**
+         * @description The account's email address is not verified yet, and this would add a way in to it: a TOTP
+         *     factor, a passkey or a linked provider account. Whoever registered an address they do not
+         *     own must not keep a way in after the owner proves it, so these wait for the proof (`POST
+         *     /email/verify`). The problem's `type` is `urn:keel:problem:email-unverified`.
+         */
+        EmailUnverified: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:keel:problem:email-unverified",
+                 *       "title": "Email address not verified",
+                 *       "status": 403,
+                 *       "detail": "verify the account's email address first (POST /email/verify with the mailed token)",
+                 *       "instance": "4f2a9c1e0b7d3a65-42"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description The session must show a second factor first (`type` `urn:keel:problem:mfa-required`: see the
+         *     `MFARequired` response), or the account's email address is not verified yet and this would
+         *     add a way in to it (`type` `urn:keel:problem:email-unverified`: see the `EmailUnverified`
+         *     response).
+         */
+        MFARequiredOrEmailUnverified: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
          * @description The password given is not the user's (`type` `about:blank`), or the session must show a second
          *     factor first (`type` `urn:keel:problem:mfa-required`: see the `MFARequired` response).
          */
@@ -2817,6 +2860,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            403: components["responses"]["EmailUnverified"];
             409: components["responses"]["IdentityTaken"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -2900,7 +2944,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["MFARequired"];
+            403: components["responses"]["MFARequiredOrEmailUnverified"];
             404: components["responses"]["NoSuchProvider"];
             409: components["responses"]["TooManyIdentities"];
             413: components["responses"]["PayloadTooLarge"];
@@ -3215,7 +3259,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["MFARequired"];
+            403: components["responses"]["MFARequiredOrEmailUnverified"];
             409: components["responses"]["FactorExists"];
             429: components["responses"]["TooManyEnrolments"];
             500: components["responses"]["InternalError"];
@@ -3261,7 +3305,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["MFARequired"];
+            403: components["responses"]["MFARequiredOrEmailUnverified"];
             404: components["responses"]["NoSuchFactor"];
             409: components["responses"]["FactorExists"];
             413: components["responses"]["PayloadTooLarge"];
@@ -3461,7 +3505,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["MFARequired"];
+            403: components["responses"]["MFARequiredOrEmailUnverified"];
             404: components["responses"]["PasskeysOff"];
             409: components["responses"]["TooManyPasskeys"];
             429: components["responses"]["TooManyEnrolments"];
@@ -3505,7 +3549,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["MFARequired"];
+            403: components["responses"]["MFARequiredOrEmailUnverified"];
             404: components["responses"]["PasskeysOff"];
             409: components["responses"]["PasskeyTaken"];
             413: components["responses"]["PayloadTooLarge"];

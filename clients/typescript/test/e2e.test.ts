@@ -4,6 +4,7 @@
 // fail `npm run typecheck` if the generated types stop enforcing the spec.
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import { test } from "node:test";
 
 import {
@@ -124,6 +125,29 @@ async function registered(prefix: string): Promise<{ email: string; password: st
   const { error, response } = await createKeelClient({ baseUrl }).POST("/register", { body: { email, password } });
   assert.equal(response.status, 201, JSON.stringify(error));
   return { email, password };
+}
+
+// verifiedByMail proves email's address as its owner would: it reads the
+// verification mail from keel's log (KEEL_LOG: the console mailer writes each
+// mail there when SMTP_URL is unset) and posts its token from the account's
+// session. TOTP, passkeys and linked providers need a proved address.
+async function verifiedByMail(email: string, session: { client: ReturnType<typeof createKeelClient> }) {
+  const log = process.env.KEEL_LOG;
+  assert.ok(log, "KEEL_LOG names keel's log file (scripts/e2e-node.sh sets it)");
+  let token: string | undefined;
+  for (let i = 0; i < 100 && !token; i++) {
+    for (const line of (await readFile(log, "utf8")).split("\n")) {
+      if (!line.startsWith("{")) continue;
+      const rec = JSON.parse(line) as { msg?: string; to?: string; subject?: string; text?: string };
+      if (rec.msg?.startsWith("email") && rec.to === email && rec.subject?.includes("Confirm")) {
+        token = /token=([A-Za-z0-9_-]{43})/.exec(rec.text ?? "")?.[1];
+      }
+    }
+    if (!token) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(token, `no verification mail to ${email} in ${log}`);
+  const { error, response } = await session.client.POST("/email/verify", { body: { token } });
+  assert.equal(response.status, 204, JSON.stringify(error));
 }
 
 // as returns request options that send token as the bearer.
@@ -399,6 +423,7 @@ test("sign-in with a provider: PKCE pair, authorize URL, code exchange, identiti
     const { email, password } = await registered("ts-oidc");
     const session = createKeelSession({ baseUrl });
     assert.equal((await session.login({ email, password })).response.status, 200);
+    await verifiedByMail(email, session); // linking needs a proved address
 
     const list = await session.client.GET("/profile/identities");
     assert.equal(list.response.status, 200, JSON.stringify(list.error));
@@ -444,6 +469,13 @@ test("second factor: enrol → verify → login at aal1 → POST /mfa/verify", a
   assert.equal(assurance(first.tokens?.token ?? "").aal, "aal1");
   assert.deepEqual(assurance(first.tokens?.token ?? "").amr, ["pwd"]);
   assert.equal(await first.mfaRequired(), false, "no factor yet");
+
+  await t.test("POST /mfa/totp before the address is proved → 403 email-unverified", async () => {
+    const { error, response } = await first.client.POST("/mfa/totp");
+    assert.equal(response.status, 403);
+    assert.equal(error?.type, "urn:keel:problem:email-unverified");
+  });
+  await verifiedByMail(email, first);
 
   let secret = "";
   let id = "";
@@ -520,6 +552,7 @@ test("passkey options and the ceremony helpers", async (t) => {
   const password = "correct horse battery";
   assert.equal((await session.client.POST("/register", { body: { email, password } })).response.status, 201);
   assert.equal((await session.login({ email, password })).response.status, 200);
+  await verifiedByMail(email, session);
 
   await t.test("POST /passkeys/register/options → creation options", async () => {
     const { data, response } = await session.client.POST("/passkeys/register/options");
