@@ -44,7 +44,7 @@ func passkeyCap(t *testing.T, s db.Store) {
 // the cap.
 func identityCap(t *testing.T, s db.Store) {
 	ctx := t.Context()
-	ada := mustCreate(t, s, "ada@example.com")
+	ada := verifiedUser(t, s, "ada@example.com") // linking needs a proved address
 	for i := range db.MaxIdentities - 1 {
 		link(t, s, ada.ID, idp(fmt.Sprint("sub-", i), "ada@example.com", true), now)
 	}
