@@ -81,6 +81,9 @@ type OneTimeToken struct {
 const (
 	PurposeVerifyEmail   = "verify-email"
 	PurposeResetPassword = "reset-password"
+	// PurposeUnlockMFA unlocks a TOTP factor locked by wrong codes (the
+	// link mailed when it locked).
+	PurposeUnlockMFA = "unlock-mfa"
 )
 
 // Credentials are what login compares a password against.
@@ -197,6 +200,9 @@ var (
 	// last accepted one (a replay, or an older code), or a recovery code that
 	// is unknown or spent.
 	ErrCodeUsed = errors.New("db: code already used")
+	// ErrFactorLocked is a TOTP factor that has counted as many wrong codes
+	// in a row as its bound: it takes no code until it is unlocked.
+	ErrFactorLocked = errors.New("db: factor locked by wrong codes")
 )
 
 // Store is what keel needs of a database. Both adapters satisfy it, and one
@@ -252,9 +258,10 @@ type Store interface {
 	VerifyEmail(ctx context.Context, hash string, now time.Time) error
 	// ResetPassword spends a reset token, stores the new password hash, ends
 	// every session of the user and drops its untrusted identities (the
-	// mailbox's owner has proved the address), in one transaction, or returns
-	// ErrNoToken (unknown, used or expired at now).
-	ResetPassword(ctx context.Context, hash, passwordHash string, now time.Time) error
+	// mailbox's owner has proved the address), in one transaction, and
+	// returns the user's id (to tell them), or ErrNoToken (unknown, used or
+	// expired at now).
+	ResetPassword(ctx context.Context, hash, passwordHash string, now time.Time) (int64, error)
 
 	// PruneAccounts deletes the sessions, one-time tokens, sign-in flows and
 	// codes, passkey ceremonies and unverified factors that expired before now (they can never
@@ -272,6 +279,11 @@ type Store interface {
 	// keeps the limit in the database, the same for every replica; SQLite,
 	// whose keel is one process, keeps it in memory.
 	TakeRateToken(ctx context.Context, key string, perMinute int, now time.Time) (time.Duration, error)
+	// ReturnRateToken gives key back one token a TakeRateToken under the
+	// same perMinute took, for a request that turned out not to count (a
+	// right TOTP code): never more than the burst. Taking first and giving
+	// back keeps concurrent requests that do count within the limit.
+	ReturnRateToken(ctx context.Context, key string, perMinute int, now time.Time) error
 	// PruneRateLimits forgets the keys that would be admitted as if new at
 	// now and returns how many.
 	PruneRateLimits(ctx context.Context, now time.Time) (int64, error)
@@ -344,9 +356,22 @@ type Store interface {
 	// session to AAL2 (ErrStale as in ConfirmFactor), in one transaction.
 	UseFactorCode(ctx context.Context, id string, step int64, up Upgrade) error
 	// UseRecoveryCode spends the recovery code of up.UserID whose hash is
-	// hash (ErrCodeUsed when unknown or spent) and raises the session to AAL2
-	// (ErrStale as in ConfirmFactor), in one transaction.
+	// hash (ErrCodeUsed when unknown or spent), unlocks the account's factor
+	// (its failures back to 0) and raises the session to AAL2 (ErrStale as
+	// in ConfirmFactor), in one transaction.
 	UseRecoveryCode(ctx context.Context, hash string, up Upgrade) error
+	// CountFactorAttempt counts a code against the verified factor id
+	// before the caller judges it and returns the count (Factor.Failures),
+	// unless maxFailures are counted already: then ErrFactorLocked (ErrNoFactor
+	// when there is no such verified factor). A compare-and-set, so attempts
+	// at once never count past maxFailures. A step taken by ConfirmFactor or
+	// UseFactorCode (a right code) sets the count back to 0.
+	CountFactorAttempt(ctx context.Context, id string, maxFailures int64) (int64, error)
+	// UnlockFactor spends an unlock token (PurposeUnlockMFA) and sets the
+	// failures of its user's factors back to 0, in one transaction, and
+	// returns the user's id; ErrNoToken when it is unknown, used or expired
+	// at now.
+	UnlockFactor(ctx context.Context, hash string, now time.Time) (int64, error)
 	// DeleteFactor deletes the user's factor id (ErrNoFactor); when no
 	// verified factor is left, the account's recovery codes go and its
 	// sessions are lowered to AAL1 (a new level generation each), in the
@@ -543,6 +568,9 @@ type Factor struct {
 	LastStep  int64
 	CreatedAt time.Time
 	ExpiresAt time.Time
+	// Failures counts the codes taken since the last right one
+	// (CountFactorAttempt); at the caller's bound the factor is locked.
+	Failures int64
 }
 
 // Upgrade raises a session to AAL2 and replaces its refresh token: the

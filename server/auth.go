@@ -13,6 +13,7 @@ import (
 
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
+	"github.com/keelhq/keel/internal/jobs"
 	"github.com/keelhq/keel/internal/token"
 )
 
@@ -220,9 +221,11 @@ func (s *Server) ResetPassword(ctx context.Context, req oapi.ResetPasswordReques
 	if err != nil {
 		return nil, passwordField(err, "/new_password")
 	}
-	if err := s.store.ResetPassword(ctx, db.HashToken(req.Body.Token), string(hash), s.now()); err != nil {
+	userID, err := s.store.ResetPassword(ctx, db.HashToken(req.Body.Token), string(hash), s.now())
+	if err != nil {
 		return nil, err
 	}
+	s.notify(ctx, userID, jobs.EventPasswordReset)
 	return oapi.ResetPassword204Response{}, nil
 }
 

@@ -11,14 +11,15 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
+	"github.com/keelhq/keel/internal/jobs"
 	"github.com/keelhq/keel/internal/mfa"
 	"github.com/keelhq/keel/internal/token"
 )
@@ -26,9 +27,9 @@ import (
 const (
 	// factorTTL is how long an enrolled factor may wait for its first code.
 	factorTTL = 15 * time.Minute
-	// codesPerMinute is how many codes (TOTP or recovery, right or wrong)
-	// one account may try a minute, on any replica: a guesser gets five of
-	// a million a minute.
+	// codesPerMinute is how many wrong codes (TOTP or recovery) one account
+	// may try a minute, on any replica: a guesser gets five of a million a
+	// minute (limitCodes). Right codes do not count.
 	codesPerMinute = 5
 	// mfaRequiredType is the problem type of a refusal for want of a second
 	// factor (documented in the spec's MFARequired response).
@@ -147,7 +148,10 @@ func (s *Server) EnrollTOTP(ctx context.Context, _ oapi.EnrollTOTPRequestObject)
 // the account a new set of recovery codes and raises the session to aal2.
 func (s *Server) VerifyTOTPFactor(ctx context.Context, req oapi.VerifyTOTPFactorRequestObject) (oapi.VerifyTOTPFactorResponseObject, error) {
 	p := mustPrincipal(ctx)
-	if err := s.limitCodes(ctx, p.UserID); err != nil {
+	// The factor is not the account's yet: its code counts against the
+	// minute's wrong codes, not towards a lock.
+	giveBack, err := s.limitCodes(ctx, p.UserID)
+	if err != nil {
 		return nil, err
 	}
 	f, err := s.store.GetFactor(ctx, p.UserID, req.ID)
@@ -174,6 +178,8 @@ func (s *Server) VerifyTOTPFactor(ctx context.Context, req oapi.VerifyTOTPFactor
 	if err != nil {
 		return nil, err
 	}
+	giveBack()
+	s.notify(ctx, p.UserID, jobs.EventTOTPAdded)
 	return oapi.VerifyTOTPFactor200JSONResponse{RecoveryCodes: codes, Tokens: tok}, nil
 }
 
@@ -185,9 +191,6 @@ func (s *Server) VerifyMFA(ctx context.Context, req oapi.VerifyMFARequestObject)
 	if (code == nil) == (recovery == nil) { // the spec's min/maxProperties say so too
 		return nil, &Error{Status: http.StatusBadRequest, Detail: "send exactly one of code and recovery_code"}
 	}
-	if err := s.limitCodes(ctx, p.UserID); err != nil {
-		return nil, err
-	}
 	if !acc.HasFactor {
 		return nil, errNoFactorToVerify
 	}
@@ -196,21 +199,15 @@ func (s *Server) VerifyMFA(ctx context.Context, req oapi.VerifyMFARequestObject)
 		err error
 	)
 	if code != nil {
-		f, ferr := s.verifiedFactor(ctx, p.UserID)
-		if ferr != nil {
-			return nil, ferr
-		}
-		step, merr := s.matchCode(f, *code, s.now())
-		if merr != nil {
-			return nil, merr
-		}
-		tok, err = s.upgrade(ctx, p, func(up db.Upgrade) error { return s.store.UseFactorCode(ctx, f.ID, step, up) })
+		err = s.useTOTPCode(ctx, p.UserID, *code, func(f db.Factor, step int64) (err error) {
+			tok, err = s.upgrade(ctx, p, func(up db.Upgrade) error { return s.store.UseFactorCode(ctx, f.ID, step, up) })
+			return err
+		})
 	} else {
-		hash := s.mfa.HashRecoveryCode(p.UserID, *recovery)
-		tok, err = s.upgrade(ctx, p, func(up db.Upgrade) error { return s.store.UseRecoveryCode(ctx, hash, up) })
-		if errors.Is(err, db.ErrCodeUsed) {
-			err = errWrongRecoveryCode
-		}
+		err = s.useRecoveryCode(ctx, p.UserID, *recovery, func(hash string) (err error) {
+			tok, err = s.upgrade(ctx, p, func(up db.Upgrade) error { return s.store.UseRecoveryCode(ctx, hash, up) })
+			return err
+		})
 	}
 	if err != nil {
 		return nil, err
@@ -242,6 +239,9 @@ func (s *Server) DeleteMFAFactor(ctx context.Context, req oapi.DeleteMFAFactorRe
 	if err := s.store.DeleteFactor(ctx, p.UserID, req.ID); err != nil {
 		return nil, err
 	}
+	if mustAccess(ctx).HasFactor { // the verified one (an enrolment waits only while there is none)
+		s.notify(ctx, p.UserID, jobs.EventTOTPRemoved)
+	}
 	return oapi.DeleteMFAFactor204Response{}, nil
 }
 
@@ -257,20 +257,8 @@ func (s *Server) RegenerateRecoveryCodes(ctx context.Context, _ oapi.RegenerateR
 	if err := s.store.ReplaceRecoveryCodes(ctx, p.UserID, hashes); err != nil {
 		return nil, err
 	}
+	s.notify(ctx, p.UserID, jobs.EventRecoveryCodesReplaced)
 	return oapi.RegenerateRecoveryCodes200JSONResponse{RecoveryCodes: codes}, nil
-}
-
-// limitCodes admits one code for the user, or refuses it with 429: five a
-// minute, counted by the store (PostgreSQL: the same for every replica).
-func (s *Server) limitCodes(ctx context.Context, userID int64) error {
-	d, err := s.store.TakeRateToken(ctx, "mfa:"+strconv.FormatInt(userID, 10), codesPerMinute, s.now())
-	if err != nil {
-		return err
-	}
-	if d > 0 {
-		return tooManyRequests("codes for this account", d)
-	}
-	return nil
 }
 
 // verifiedFactor is the user's verified TOTP factor.
@@ -333,4 +321,15 @@ func (s *Server) upgrade(ctx context.Context, p token.Principal, apply func(db.U
 // toFactor is the API's view of a factor: never its secret.
 func toFactor(f db.Factor) oapi.Factor {
 	return oapi.Factor{ID: f.ID, Type: oapi.FactorType(f.Kind), Verified: f.Verified, CreatedAt: f.CreatedAt.UTC()}
+}
+
+// UnlockMFA unlocks the factor of the account the mailed unlock token names
+// (sent when wrong codes locked it).
+func (s *Server) UnlockMFA(ctx context.Context, req oapi.UnlockMFARequestObject) (oapi.UnlockMFAResponseObject, error) {
+	userID, err := s.store.UnlockFactor(ctx, db.HashToken(req.Body.Token), s.now())
+	if err != nil {
+		return nil, err
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "second factor unlocked with the mailed link", slog.Int64("user_id", userID))
+	return oapi.UnlockMFA204Response{}, nil
 }

@@ -283,6 +283,9 @@ func TestMFAReplay(t *testing.T) {
 		}
 		// Still inside its window: the clock has not moved.
 		wantMFARequired(t, a.do("GET", "/profile", "", bearer(other)...), "the session the replay did not raise")
+		if !a.logged("WARN", "presented again", a.sessionUser(other)) {
+			t.Error("no warn line naming the account for the replayed code")
+		}
 	})
 	a.clock.Add(time.Minute) // a fresh rate-limit budget and a fresh code
 	code = codeAt(t, secret, a.clock.Now())
@@ -332,25 +335,33 @@ func TestMFASkew(t *testing.T) {
 	}
 }
 
-// TestMFARateLimit: five codes for one account within a minute, then 429
-// with Retry-After, even for the right code; another account is not held
-// back; a minute later codes are taken again.
+// TestMFARateLimit: five wrong codes (TOTP or recovery) a minute per
+// account, then 429 with Retry-After, for a right code too (it is not
+// judged); right codes never count, however many; the limit is per account.
 func TestMFARateLimit(t *testing.T) {
 	t.Parallel()
 	a := newTestAPI(t)
-	secret, _, _ := a.mfaAccount("ada@example.com")
+	secret, codes, _ := a.mfaAccount("ada@example.com")
 	bobSecret, _, _ := a.mfaAccount("bob@example.com")
 	a.clock.Add(time.Minute)
+	for i, code := range codes[:7] {
+		tok := a.mustLogin("ada@example.com", "password123")
+		a.status(a.mfaVerify(tok, "recovery_code", code), 200, fmt.Sprintf("right recovery code %d in a minute", i+1))
+	}
 	tok := a.mustLogin("ada@example.com", "password123")
+	a.status(a.mfaVerify(tok, "code", codeAt(t, secret, a.clock.Now())), 200, "a right TOTP code after seven right recovery codes")
+	tok = a.mustLogin("ada@example.com", "password123")
 	for i := range 5 {
 		a.status(a.mfaVerify(tok, "code", "000000"), 400, fmt.Sprintf("wrong code %d", i+1))
 	}
-	rec := a.status(a.mfaVerify(tok, "code", codeAt(t, secret, a.clock.Now())), 429, "the right code after five wrong ones")
+	a.status(a.mfaVerify(tok, "code", "000000"), 429, "a sixth wrong code")
+	next := codeAt(t, secret, a.clock.Now().Add(mfa.Period)) // right (a step of skew), and unused
+	rec := a.status(a.mfaVerify(tok, "code", next), 429, "the right code after five wrong ones")
 	if s, err := strconv.Atoi(rec.Header().Get("Retry-After")); err != nil || s < 1 || s > 60 {
 		t.Errorf("Retry-After %q", rec.Header().Get("Retry-After"))
 	}
-	a.status(a.mfaVerify(tok, "recovery_code", "aaaa-bbbb-cccc-dddd"), 429, "a recovery code after five wrong codes")
-	// Recovery codes count too, and the limit is per account.
+	a.status(a.mfaVerify(tok, "recovery_code", codes[8]), 429, "a recovery code after five wrong codes")
+	// The limit is per account.
 	bob := a.mustLogin("bob@example.com", "password123")
 	a.status(a.mfaVerify(bob, "code", codeAt(t, bobSecret, a.clock.Now())), 200, "another account's code")
 	a.clock.Add(time.Minute)

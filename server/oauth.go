@@ -20,6 +20,7 @@ import (
 
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
+	"github.com/keelhq/keel/internal/jobs"
 	"github.com/keelhq/keel/internal/oidc"
 	"github.com/keelhq/keel/internal/token"
 	"github.com/keelhq/keel/internal/validate"
@@ -184,6 +185,7 @@ func (s *Server) OauthCallback(ctx context.Context, req oapi.OauthCallbackReques
 	code := oidc.Random(secretBytes)
 	grant := db.OAuthCode{Hash: db.HashToken(code), Provider: p.Name(), CodeChallenge: flow.CodeChallenge, ExpiresAt: s.now().Add(codeTTL)}
 	result := "link_pending"
+	var u db.User
 	if flow.LinkUserID != 0 {
 		// Linked only when the app redeems the code with its verifier
 		// (OauthToken): a victim lured through someone else's link URL
@@ -191,7 +193,7 @@ func (s *Server) OauthCallback(ctx context.Context, req oapi.OauthCallbackReques
 		grant.UserID, grant.Link, grant.LinkSessionID = flow.LinkUserID, &user, flow.LinkSessionID
 		err = s.store.CreateOAuthCode(ctx, grant)
 	} else {
-		_, result, err = s.store.SignInWithProvider(ctx, user, grant, s.now(), func(tx *sql.Tx, u db.User) error {
+		u, result, err = s.store.SignInWithProvider(ctx, user, grant, s.now(), func(tx *sql.Tx, u db.User) error {
 			if u.EmailVerified {
 				return nil
 			}
@@ -208,6 +210,9 @@ func (s *Server) OauthCallback(ctx context.Context, req oapi.OauthCallbackReques
 		return refuse("identity_taken", "identity_taken", "this provider account is linked to another keel account")
 	case err != nil:
 		return nil, err
+	}
+	if result == db.SignInLinked { // by its verified email
+		s.notify(ctx, u.ID, jobs.EventIdentityLinked)
 	}
 	return back(result, url.Values{"code": {code}})
 }
@@ -256,6 +261,7 @@ func (s *Server) OauthToken(ctx context.Context, req oapi.OauthTokenRequestObjec
 	}
 	if grant.Link != nil {
 		s.metrics.signIn(grant.Provider, "linked")
+		s.notify(ctx, grant.UserID, jobs.EventIdentityLinked)
 	}
 	sess.UserID = grant.UserID
 	tok, err := s.tokenPair(sess, refresh)
@@ -281,8 +287,10 @@ func (s *Server) ListIdentities(ctx context.Context, _ oapi.ListIdentitiesReques
 // DeleteIdentity unlinks one of the caller's identities, unless it is the
 // account's last way in.
 func (s *Server) DeleteIdentity(ctx context.Context, req oapi.DeleteIdentityRequestObject) (oapi.DeleteIdentityResponseObject, error) {
-	if err := s.store.DeleteIdentity(ctx, mustPrincipal(ctx).UserID, req.Ref); err != nil {
+	p := mustPrincipal(ctx)
+	if err := s.store.DeleteIdentity(ctx, p.UserID, req.Ref); err != nil {
 		return nil, err
 	}
+	s.notify(ctx, p.UserID, jobs.EventIdentityUnlinked)
 	return oapi.DeleteIdentity204Response{}, nil
 }

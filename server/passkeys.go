@@ -15,6 +15,7 @@ import (
 
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
+	"github.com/keelhq/keel/internal/jobs"
 	"github.com/keelhq/keel/internal/passkey"
 	"github.com/keelhq/keel/internal/token"
 )
@@ -99,6 +100,7 @@ func (s *Server) RegisterPasskey(ctx context.Context, req oapi.RegisterPasskeyRe
 	if err := s.store.CreatePasskey(ctx, p); err != nil {
 		return nil, err
 	}
+	s.notify(ctx, acc.User.ID, jobs.EventPasskeyAdded)
 	return oapi.RegisterPasskey201JSONResponse(toPasskey(p)), nil
 }
 
@@ -207,6 +209,7 @@ func (s *Server) DeletePasskey(ctx context.Context, req oapi.DeletePasskeyReques
 	if err := s.store.DeletePasskey(ctx, p.UserID, req.ID); err != nil {
 		return nil, err
 	}
+	s.notify(ctx, p.UserID, jobs.EventPasskeyRemoved)
 	return oapi.DeletePasskey204Response{}, nil
 }
 

@@ -139,7 +139,7 @@ func TestAccountRateLimits(t *testing.T) {
 	challenge := strings.Repeat("a", 43)
 	want := map[string]bool{"register": true, "login": true, "forgotPassword": true, "resetPassword": true,
 		"verifyEmail": true, "resendVerification": true, "changePassword": true, "deleteProfile": true,
-		"oauthAuthorize": true, "oauthToken": true, "linkIdentity": true, "passkeyLoginOptions": true, "passkeyLogin": true}
+		"oauthAuthorize": true, "oauthToken": true, "linkIdentity": true, "passkeyLoginOptions": true, "passkeyLogin": true, "unlockMFA": true}
 	requests := map[string][2]string{
 		"register": {"POST /register", credentials("x@example.com", "password123")}, "login": {"POST /login", credentials("x@example.com", "password123")},
 		"forgotPassword": {"POST /password/forgot", jsonBody("email", "x@example.com")}, "resetPassword": {"POST /password/reset", jsonBody("token", "x", "new_password", "new-password-1")},
@@ -150,6 +150,7 @@ func TestAccountRateLimits(t *testing.T) {
 		"linkIdentity":        {"POST /profile/identities/google", jsonBody("redirect_to", "x", "code_challenge", challenge)},
 		"passkeyLoginOptions": {"POST /passkeys/login/options", ""},
 		"passkeyLogin":        {"POST /passkeys/login", `{"flow_id":"x","credential":{"id":"x"}}`},
+		"unlockMFA":           {"POST /mfa/unlock", jsonBody("token", "x")},
 	}
 	marked := map[string]bool{}
 	for _, op := range a.srv.ops {

@@ -42,6 +42,9 @@ type Config struct {
 	RedirectURLs []string
 	// MFAIssuer names keel in authenticator apps (MFA_ISSUER; "keel" when empty).
 	MFAIssuer string
+	// MFAMaxFailures is how many wrong TOTP codes in a row lock an account's
+	// factor (MFA_MAX_FAILURES); 0 never locks.
+	MFAMaxFailures int
 	// RecheckInterval is how often Watch asks the database which sessions
 	// of the open WebSockets still live (WS_RECHECK_INTERVAL);
 	// DefaultRecheckInterval when zero.
@@ -77,6 +80,9 @@ type Jobs interface {
 	VerifyEmailTx(ctx context.Context, tx *sql.Tx, userID int64) error
 	VerifyEmail(ctx context.Context, userID int64) error
 	ResetPassword(ctx context.Context, email string) error
+	// Notify mails the account's owner about a change (a jobs.Event* name)
+	// made at at.
+	Notify(ctx context.Context, userID int64, event string, at time.Time) error
 }
 
 // Server is keel's API. It satisfies the generated strict interface; its

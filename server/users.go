@@ -6,6 +6,7 @@ import (
 
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
+	"github.com/keelhq/keel/internal/jobs"
 	"github.com/keelhq/keel/internal/password"
 	"github.com/keelhq/keel/internal/token"
 )
@@ -44,6 +45,7 @@ func (s *Server) ChangePassword(ctx context.Context, req oapi.ChangePasswordRequ
 	if err := s.store.ChangePassword(ctx, p.UserID, string(hash), p.SessionID); err != nil {
 		return nil, err
 	}
+	s.notify(ctx, p.UserID, jobs.EventPasswordChanged)
 	return oapi.ChangePassword204Response{}, nil
 }
 

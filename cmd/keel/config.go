@@ -68,8 +68,9 @@ type config struct {
 	APIURL        string
 	RedirectURLs  []string
 
-	MFAIssuer string // MFA_ISSUER: names keel in authenticator apps
-	MFAKey    []byte // MFA_KEY: seals TOTP secrets and keys recovery-code hashes; empty means JWT_SECRET's
+	MFAIssuer      string // MFA_ISSUER: names keel in authenticator apps
+	MFAMaxFailures int    // MFA_MAX_FAILURES: wrong TOTP codes in a row that lock a factor; 0 never locks
+	MFAKey         []byte // MFA_KEY: seals TOTP secrets and keys recovery-code hashes; empty means JWT_SECRET's
 
 	// WEBAUTHN_RP_ID, WEBAUTHN_RP_NAME, WEBAUTHN_ORIGINS: the passkeys'
 	// relying party; passkeys are off while WEBAUTHN_RP_ID is unset.
@@ -87,6 +88,7 @@ func (c config) server() server.Config {
 		RefreshReuseInterval: c.RefreshReuseInterval,
 		RedirectURLs:         c.RedirectURLs,
 		MFAIssuer:            c.MFAIssuer,
+		MFAMaxFailures:       c.MFAMaxFailures,
 		RecheckInterval:      c.WSRecheckInterval,
 		SessionMaxAge:        c.SessionMaxAge,
 		AAL2MaxAge:           c.AAL2MaxAge,
@@ -142,6 +144,7 @@ var settings = []setting{
 	{"OAUTH_REDIRECT_URLS", "", "comma-separated absolute URLs of your app where a provider sign-in may send the browser back (with ?code= or ?error=), compared exactly; http only on a loopback host; required with OIDC_PROVIDERS"},
 	{"PUBLIC_URL", "http://localhost:8080", "the base of the links in emails: your app's address, which serves /verify-email?token=… and /reset-password?token=… and posts the token to POST /email/verify or POST /password/reset (http or https, no query)"},
 	{"MFA_ISSUER", "keel", "the issuer authenticator apps show for keel's TOTP factors (in the otpauth URI; no colon)"},
+	{"MFA_MAX_FAILURES", "10", "wrong TOTP codes in a row (counted on every replica) after which an account's factor takes no TOTP code (403 mfa-locked) until a recovery code or the unlock link mailed to its owner; 0 never locks"},
 	{"WEBAUTHN_RP_ID", "", "the relying party id of passkeys: your site's host name or a registrable suffix of it (example.com, or localhost), which every WEBAUTHN_ORIGINS host must be or end with; empty is passkeys off. Changing it voids every passkey"},
 	{"WEBAUTHN_RP_NAME", "keel", "the name browsers show for keel when they create a passkey"},
 	{"WEBAUTHN_ORIGINS", "", "comma-separated origins of the pages that call navigator.credentials (https://app.example.com; http only on localhost); required with WEBAUTHN_RP_ID"},
@@ -403,6 +406,7 @@ func (r *envReader) oidc(cfg *config) {
 
 func (r *envReader) mfa(cfg *config) {
 	cfg.MFAIssuer = r.get("MFA_ISSUER")
+	cfg.MFAMaxFailures = r.number("MFA_MAX_FAILURES", 0)
 	if strings.Contains(cfg.MFAIssuer, ":") {
 		r.bad("MFA_ISSUER", "must not contain a colon (the otpauth URI's label is issuer:account)")
 	}

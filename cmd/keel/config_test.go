@@ -66,8 +66,11 @@ func TestLoadConfig(t *testing.T) {
 	})
 	t.Run("MFA settings; a bad MFA_KEY is never printed", func(t *testing.T) {
 		cfg, err := loadConfig(env(nil))
-		if err != nil || cfg.MFAIssuer != "keel" || cfg.MFAKey != nil {
-			t.Errorf("MFA defaults: issuer %q key %q, %v", cfg.MFAIssuer, cfg.MFAKey, err)
+		if err != nil || cfg.MFAIssuer != "keel" || cfg.MFAKey != nil || cfg.server().MFAMaxFailures != 10 {
+			t.Errorf("MFA defaults: issuer %q key %q max failures %d, %v", cfg.MFAIssuer, cfg.MFAKey, cfg.MFAMaxFailures, err)
+		}
+		if cfg, err := loadConfig(env(map[string]string{"MFA_MAX_FAILURES": "0"})); err != nil || cfg.server().MFAMaxFailures != 0 {
+			t.Errorf("MFA_MAX_FAILURES=0: %d, %v", cfg.MFAMaxFailures, err)
 		}
 		key := strings.Repeat("k", 32)
 		cfg, err = loadConfig(env(map[string]string{"MFA_ISSUER": "Acme Corp", "MFA_KEY": key}))
@@ -106,6 +109,7 @@ func TestLoadConfig(t *testing.T) {
 		"WS_RECHECK_INTERVAL": "0s",
 		"MFA_KEY":             "short-mfa-key",
 		"MFA_ISSUER":          "keel:prod",
+		"MFA_MAX_FAILURES":    "-1",
 	}
 	for name, value := range bad {
 		t.Run("bad "+name, func(t *testing.T) {

@@ -280,13 +280,15 @@ func (d *DB) VerifyEmail(ctx context.Context, hash string, now time.Time) error 
 }
 
 // ResetPassword implements db.Store.
-func (d *DB) ResetPassword(ctx context.Context, hash, passwordHash string, now time.Time) error {
-	return d.ending(ctx, func(_ *sql.Tx, q *gen.Queries) (db.SessionsEnded, error) {
+func (d *DB) ResetPassword(ctx context.Context, hash, passwordHash string, now time.Time) (int64, error) {
+	var userID int64
+	err := d.ending(ctx, func(_ *sql.Tx, q *gen.Queries) (db.SessionsEnded, error) {
 		var none db.SessionsEnded
 		row, err := take(ctx, q, hash, db.PurposeResetPassword, now)
 		if err != nil {
 			return none, err
 		}
+		userID = row.UserID
 		// The user's tokens go with the user, so a token found has its user.
 		n, err := q.SetPassword(ctx, gen.SetPasswordParams{ID: row.UserID, PasswordHash: passwordHash})
 		if err := oneRow(n, err, db.ErrNoToken); err != nil {
@@ -308,6 +310,7 @@ func (d *DB) ResetPassword(ctx context.Context, hash, passwordHash string, now t
 		err = q.DeleteSessionsExcept(ctx, gen.DeleteSessionsExceptParams{UserID: row.UserID, Keep: ""})
 		return db.SessionsEnded{UserID: row.UserID}, err
 	})
+	return userID, err
 }
 
 // PruneAccounts implements db.Store; unverified second factors and passkey

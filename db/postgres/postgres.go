@@ -228,6 +228,19 @@ func (d *DB) TakeRateToken(ctx context.Context, key string, perMinute int, now t
 	return time.Duration(min(waitMs, math.MaxInt64/int64(time.Millisecond))) * time.Millisecond, nil
 }
 
+// ReturnRateToken implements db.Store: it moves the key's tat one interval
+// back. A tat that falls behind now is a full bucket, as TakeRateToken
+// starts from greatest(tat, now), so nothing is given beyond the burst.
+func (d *DB) ReturnRateToken(ctx context.Context, key string, perMinute int, _ time.Time) error {
+	if perMinute <= 0 {
+		return nil
+	}
+	return d.write.ReturnRateToken(ctx, gen.ReturnRateTokenParams{
+		Key:        strconv.Itoa(perMinute) + "/" + key,
+		IntervalMs: (time.Minute / time.Duration(perMinute)).Milliseconds(),
+	})
+}
+
 // PruneRateLimits implements db.Store.
 func (d *DB) PruneRateLimits(ctx context.Context, now time.Time) (int64, error) {
 	return d.write.PruneRateLimits(ctx, now)

@@ -42,7 +42,7 @@ func (d *DB) CreateFactor(ctx context.Context, f db.Factor) error {
 
 func toFactor(r gen.MfaFactor) db.Factor {
 	return db.Factor{ID: r.ID, UserID: r.UserID, Kind: r.Kind, Secret: r.Secret, Verified: r.Verified,
-		LastStep: r.LastStep, CreatedAt: db.Millis(r.CreatedAt), ExpiresAt: db.Millis(r.ExpiresAt)}
+		LastStep: r.LastStep, CreatedAt: db.Millis(r.CreatedAt), ExpiresAt: db.Millis(r.ExpiresAt), Failures: r.Failures}
 }
 
 // GetFactor implements db.Store.
@@ -150,12 +150,54 @@ func (d *DB) UseFactorCode(ctx context.Context, id string, step int64, up db.Upg
 // UseRecoveryCode implements db.Store.
 func (d *DB) UseRecoveryCode(ctx context.Context, hash string, up db.Upgrade) error {
 	return d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
-		n, err := q.TakeRecoveryCode(ctx, gen.TakeRecoveryCodeParams{UserID: up.UserID, Hash: hash})
-		if err := oneRow(n, err, db.ErrCodeUsed); err != nil {
+		if err := takeRecoveryCode(ctx, q, up.UserID, hash); err != nil {
 			return err
 		}
 		return upgrade(ctx, q, up)
 	})
+}
+
+// takeRecoveryCode spends the user's recovery code with hash (ErrCodeUsed
+// when unknown or spent) and unlocks the account's factor: a recovery code
+// is the owner's way past a lock that wrong TOTP codes set.
+func takeRecoveryCode(ctx context.Context, q *gen.Queries, userID int64, hash string) error {
+	n, err := q.TakeRecoveryCode(ctx, gen.TakeRecoveryCodeParams{UserID: userID, Hash: hash})
+	if err := oneRow(n, err, db.ErrCodeUsed); err != nil {
+		return err
+	}
+	return q.ResetFactorFailures(ctx, userID)
+}
+
+// CountFactorAttempt implements db.Store.
+func (d *DB) CountFactorAttempt(ctx context.Context, id string, maxFailures int64) (int64, error) {
+	var failures int64
+	err := d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
+		n, err := q.CountFactorAttempt(ctx, gen.CountFactorAttemptParams{ID: id, MaxFailures: maxFailures})
+		if !errors.Is(err, sql.ErrNoRows) {
+			failures = n
+			return err
+		}
+		// Not counted: locked, or no such verified factor.
+		if _, err := q.GetFactorFailures(ctx, id); err != nil {
+			return translate(err, db.ErrNoFactor)
+		}
+		return db.ErrFactorLocked
+	})
+	return failures, err
+}
+
+// UnlockFactor implements db.Store.
+func (d *DB) UnlockFactor(ctx context.Context, hash string, now time.Time) (int64, error) {
+	var userID int64
+	err := d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
+		row, err := take(ctx, q, hash, db.PurposeUnlockMFA, now)
+		if err != nil {
+			return err
+		}
+		userID = row.UserID
+		return q.ResetFactorFailures(ctx, row.UserID)
+	})
+	return userID, err
 }
 
 // DeleteFactor implements db.Store.

@@ -174,6 +174,12 @@ func (d *DB) TakeRateToken(_ context.Context, key string, perMinute int, now tim
 	return d.limits.Take(key, perMinute, now), nil
 }
 
+// ReturnRateToken implements db.Store.
+func (d *DB) ReturnRateToken(_ context.Context, key string, perMinute int, now time.Time) error {
+	d.limits.Give(key, perMinute, now)
+	return nil
+}
+
 // PruneRateLimits implements db.Store.
 func (d *DB) PruneRateLimits(_ context.Context, now time.Time) (int64, error) {
 	return d.limits.Prune(now), nil

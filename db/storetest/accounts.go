@@ -319,7 +319,7 @@ func changePassword(t *testing.T, s db.Store) {
 	if ids := sessionIDs(t, s, ada.ID); !equal(ids, []string{"a2"}) {
 		t.Errorf("sessions = %q, want only the one kept", ids)
 	}
-	if err := s.ResetPassword(ctx, "reset", "other", when); !errors.Is(err, db.ErrNoToken) {
+	if _, err := s.ResetPassword(ctx, "reset", "other", when); !errors.Is(err, db.ErrNoToken) {
 		t.Errorf("a reset link from before the change: %v, want db.ErrNoToken", err)
 	}
 	if err := s.VerifyEmail(ctx, "verify", when); err != nil {
@@ -413,7 +413,7 @@ func resetPassword(t *testing.T, s db.Store) {
 		{"a verification token", "verify"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := s.ResetPassword(ctx, tt.hash, "bad", when); !errors.Is(err, db.ErrNoToken) {
+			if _, err := s.ResetPassword(ctx, tt.hash, "bad", when); !errors.Is(err, db.ErrNoToken) {
 				t.Errorf("ResetPassword: %v, want db.ErrNoToken", err)
 			}
 		})
@@ -421,8 +421,8 @@ func resetPassword(t *testing.T, s db.Store) {
 	if c, _ := s.GetCredentials(ctx, ada.Email); c.PasswordHash != "hash-of-ada@example.com" {
 		t.Fatalf("password hash %q after refused resets, want it unchanged", c.PasswordHash)
 	}
-	if err := s.ResetPassword(ctx, "good", "new-hash", when); err != nil {
-		t.Fatalf("ResetPassword: %v", err)
+	if id, err := s.ResetPassword(ctx, "good", "new-hash", when); err != nil || id != ada.ID {
+		t.Fatalf("ResetPassword = %d, %v; want the user, %d", id, err, ada.ID)
 	}
 	if c, err := s.GetCredentials(ctx, ada.Email); err != nil || c.PasswordHash != "new-hash" {
 		t.Errorf("GetCredentials = %+v, %v; want the new hash", c, err)
@@ -431,7 +431,7 @@ func resetPassword(t *testing.T, s db.Store) {
 		t.Errorf("sessions after a reset = %q, want none", ids)
 	}
 	for _, hash := range []string{"good", "other"} {
-		if err := s.ResetPassword(ctx, hash, "again", when); !errors.Is(err, db.ErrNoToken) {
+		if _, err := s.ResetPassword(ctx, hash, "again", when); !errors.Is(err, db.ErrNoToken) {
 			t.Errorf("reset token %q after the reset: %v, want db.ErrNoToken", hash, err)
 		}
 	}

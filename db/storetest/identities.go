@@ -82,7 +82,7 @@ func createCode(t *testing.T, s db.Store, userID int64, c db.OAuthCode) {
 func reset(t *testing.T, s db.Store, userID int64, h string) {
 	t.Helper()
 	token(t, s, h, userID, db.PurposeResetPassword, now.Add(time.Hour))
-	if err := s.ResetPassword(t.Context(), h, "reset-"+h, now); err != nil {
+	if _, err := s.ResetPassword(t.Context(), h, "reset-"+h, now); err != nil {
 		t.Fatalf("ResetPassword(%s): %v", h, err)
 	}
 }

@@ -41,10 +41,11 @@ func announcements(t *testing.T, s db.Store) {
 		{"ChangePassword keeping an ended session", func() error { return s.ChangePassword(ctx, ada.ID, "h", "a1") }, nil},
 		{"ChangePassword", func() error { return s.ChangePassword(ctx, ada.ID, "h", "a3") }, &db.SessionsEnded{UserID: ada.ID, Keep: "a3"}},
 		{"DeleteSessions", func() error { return s.DeleteSessions(ctx, ada.ID, "") }, &db.SessionsEnded{UserID: ada.ID}},
-		{"ResetPassword with an unknown token", func() error { return s.ResetPassword(ctx, "nope", "h", when) }, nil},
+		{"ResetPassword with an unknown token", func() error { _, err := s.ResetPassword(ctx, "nope", "h", when); return err }, nil},
 		{"ResetPassword", func() error {
 			token(t, s, "reset", ada.ID, db.PurposeResetPassword, when.Add(time.Hour))
-			return s.ResetPassword(ctx, "reset", "h", when)
+			_, err := s.ResetPassword(ctx, "reset", "h", when)
+			return err
 		}, &db.SessionsEnded{UserID: ada.ID}},
 		{"DeleteUser of an unknown user", func() error { return s.DeleteUser(ctx, ada.ID+100) }, nil},
 		{"DeleteUser", func() error { return s.DeleteUser(ctx, ada.ID) }, &db.SessionsEnded{UserID: ada.ID}},

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -391,5 +392,103 @@ func sessionLevels(t *testing.T, s db.Store) {
 	}
 	if a, b := level(sess.ID), level(other.ID); a.LevelGen != 4 || a.AAL != db.AAL1 || b.LevelGen != 2 || b.AAL != db.AAL1 {
 		t.Errorf("after the last factor went: %+v, %+v; want aal1 at generations 4 and 2", a, b)
+	}
+}
+
+// factorFailures: CountFactorAttempt counts codes against a verified factor
+// up to the bound, then ErrFactorLocked; a right code (its step taken), a
+// recovery code and an unlock token each set the count back to 0; an
+// unverified, unknown or deleted factor is ErrNoFactor.
+func factorFailures(t *testing.T, s db.Store) {
+	ctx := t.Context()
+	sess := session(t, s, "ada@example.com", "s1", when.Add(time.Hour))
+	f := verified(t, s, sess, "f1")
+	const limit = 3
+	count := func(want int64, wantErr error) {
+		t.Helper()
+		n, err := s.CountFactorAttempt(ctx, f.ID, limit)
+		if !errors.Is(err, wantErr) || (wantErr == nil && n != want) {
+			t.Errorf("CountFactorAttempt = %d, %v; want %d, %v", n, err, want, wantErr)
+		}
+	}
+	failures := func(want int64) {
+		t.Helper()
+		if got, err := s.GetFactor(ctx, sess.UserID, f.ID); err != nil || got.Failures != want {
+			t.Errorf("GetFactor's Failures = %d, %v; want %d", got.Failures, err, want)
+		}
+	}
+	count(1, nil)
+	count(2, nil)
+	if err := s.UseFactorCode(ctx, f.ID, 101, upgradeOf(t, s, sess.ID)); err != nil {
+		t.Fatal(err)
+	}
+	failures(0) // a right code ends the run
+	for i := range limit {
+		count(int64(i+1), nil)
+	}
+	count(0, db.ErrFactorLocked)
+	count(0, db.ErrFactorLocked)
+	failures(limit) // a refusal counts nothing
+	if err := s.UseRecoveryCode(ctx, "rc-f1-0", upgradeOf(t, s, sess.ID)); err != nil {
+		t.Fatal(err)
+	}
+	failures(0)
+	for i := range limit {
+		count(int64(i+1), nil)
+	}
+	bob := mustCreate(t, s, "bob@example.com")
+	expires := when.Add(time.Hour)
+	token(t, s, "unlock", sess.UserID, db.PurposeUnlockMFA, expires)
+	token(t, s, "expired", sess.UserID, db.PurposeUnlockMFA, when)
+	token(t, s, "reset", sess.UserID, db.PurposeResetPassword, expires)
+	token(t, s, "bob", bob.ID, db.PurposeUnlockMFA, expires)
+	for _, hash := range []string{"nope", "expired", "reset"} {
+		if _, err := s.UnlockFactor(ctx, hash, when); !errors.Is(err, db.ErrNoToken) {
+			t.Errorf("UnlockFactor(%s): %v, want db.ErrNoToken", hash, err)
+		}
+	}
+	if id, err := s.UnlockFactor(ctx, "bob", when); err != nil || id != bob.ID {
+		t.Errorf("UnlockFactor of another user = %d, %v; want %d", id, err, bob.ID)
+	}
+	failures(limit) // bob's token unlocks bob's factors only
+	if id, err := s.UnlockFactor(ctx, "unlock", when); err != nil || id != sess.UserID {
+		t.Errorf("UnlockFactor = %d, %v; want %d", id, err, sess.UserID)
+	}
+	failures(0)
+	if _, err := s.UnlockFactor(ctx, "unlock", when); !errors.Is(err, db.ErrNoToken) {
+		t.Errorf("an unlock token again: %v, want db.ErrNoToken", err)
+	}
+	pending := factor(t, s, bob.ID, "pending")
+	for _, id := range []string{pending.ID, "nope"} {
+		if _, err := s.CountFactorAttempt(ctx, id, limit); !errors.Is(err, db.ErrNoFactor) {
+			t.Errorf("CountFactorAttempt(%s): %v, want db.ErrNoFactor", id, err)
+		}
+	}
+}
+
+// concurrentFailures: codes counted at once, as from many replicas, never
+// pass the bound: exactly the bound's worth are counted, the rest locked.
+func concurrentFailures(t *testing.T, s db.Store) {
+	sess := session(t, s, "ada@example.com", "s1", when.Add(time.Hour))
+	f := verified(t, s, sess, "f1")
+	const limit = 3
+	errs := race(t, func(ctx context.Context, _ int) error {
+		_, err := s.CountFactorAttempt(ctx, f.ID, limit)
+		return err
+	})
+	counted := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			counted++
+		case !errors.Is(err, db.ErrFactorLocked):
+			t.Errorf("CountFactorAttempt: %v, want nil or db.ErrFactorLocked", err)
+		}
+	}
+	if counted != limit {
+		t.Errorf("%d of %d attempts at once counted, want the bound, %d", counted, len(errs), limit)
+	}
+	if got, err := s.GetFactor(t.Context(), sess.UserID, f.ID); err != nil || got.Failures != limit {
+		t.Errorf("Failures = %d, %v; want %d", got.Failures, err, limit)
 	}
 }

@@ -92,3 +92,56 @@ func pruneRateLimits(t *testing.T, s db.Store) {
 		t.Errorf("PruneRateLimits two minutes on = %d, %v; want 1 (new)", n, err)
 	}
 }
+
+// returnRateToken: a token given back admits one request more; giving back
+// to a full or unknown key adds nothing beyond the burst, and a key's other
+// limits are untouched.
+func returnRateToken(t *testing.T, s db.Store) {
+	const perMinute = 5
+	t0 := when.UTC().Truncate(time.Second)
+	ctx := t.Context()
+	burst := func(key string) int {
+		t.Helper()
+		n := 0
+		for n < 2*perMinute {
+			wait, err := s.TakeRateToken(ctx, key, perMinute, t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if wait > 0 {
+				break
+			}
+			n++
+		}
+		return n
+	}
+	give := func(key string) {
+		t.Helper()
+		if err := s.ReturnRateToken(ctx, key, perMinute, t0); err != nil {
+			t.Fatalf("ReturnRateToken: %v", err)
+		}
+	}
+	if n := burst("k"); n != perMinute {
+		t.Fatalf("%d admitted, want %d", n, perMinute)
+	}
+	give("k")
+	if n := burst("k"); n != 1 {
+		t.Errorf("after one token given back: %d admitted, want 1", n)
+	}
+	give("new")
+	give("new")
+	if n := burst("new"); n != perMinute {
+		t.Errorf("tokens given to an unknown key: %d admitted, want the burst, %d", n, perMinute)
+	}
+	if _, err := s.TakeRateToken(ctx, "once", perMinute, t0); err != nil {
+		t.Fatal(err)
+	}
+	give("once")
+	give("once")
+	if n := burst("once"); n != perMinute {
+		t.Errorf("two given back for one taken: %d admitted, want the burst, %d", n, perMinute)
+	}
+	if wait, err := s.TakeRateToken(ctx, "k", 1, t0); err != nil || wait != 0 {
+		t.Errorf("another limit on k: wait %v, %v; want admitted", wait, err)
+	}
+}

@@ -273,6 +273,14 @@ type LoginRequest struct {
 	Password string `json:"password"`
 }
 
+// MFAUnlockRequest defines model for MFAUnlockRequest.
+type MFAUnlockRequest struct {
+	// Token The token from the email sent when the factor locked.
+	//
+	// Example: mJ0b8gGQq3Yp1x9bX2kq4S7m0e5vWc6a8uTnR1dLhZo
+	Token string `json:"token"`
+}
+
 // MFAVerifyRequest Exactly one of `code` and `recovery_code`.
 type MFAVerifyRequest struct {
 	// Code The authenticator app's current 6-digit code.
@@ -611,6 +619,9 @@ type InternalError = Problem
 // LastWayIn An RFC 9457 problem detail.
 type LastWayIn = Problem
 
+// MFALocked An RFC 9457 problem detail.
+type MFALocked = Problem
+
 // MFARequired An RFC 9457 problem detail.
 type MFARequired = Problem
 
@@ -703,6 +714,9 @@ type LoginJSONRequestBody = LoginRequest
 
 // VerifyTOTPFactorJSONRequestBody defines body for VerifyTOTPFactor for application/json ContentType.
 type VerifyTOTPFactorJSONRequestBody = CodeRequest
+
+// UnlockMFAJSONRequestBody defines body for UnlockMFA for application/json ContentType.
+type UnlockMFAJSONRequestBody = MFAUnlockRequest
 
 // VerifyMFAJSONRequestBody defines body for VerifyMFA for application/json ContentType.
 type VerifyMFAJSONRequestBody = MFAVerifyRequest
@@ -944,13 +958,42 @@ type ClientInterface interface {
 	// Corresponds with POST /mfa/totp/{id}/verify (the `VerifyTOTPFactor` operationId).
 	VerifyTOTPFactor(ctx context.Context, id FactorID, body VerifyTOTPFactorJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// UnlockMFAWithBody Unlock the TOTP factor with the token mailed when it locked
+	//
+	// After `MFA_MAX_FAILURES` wrong TOTP codes in a row the account's factor takes no TOTP code
+	// (403 `urn:keel:problem:mfa-locked`) and its owner is mailed a link with a one-time token
+	// (`PUBLIC_URL/unlock-mfa?token=…`, good once, for `VERIFY_TTL`). Sending it here unlocks the
+	// factor; so does any recovery code accepted by `POST /mfa/verify`. A used, expired or unknown
+	// token → 400.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /mfa/unlock (the `UnlockMFA` operationId).
+	UnlockMFAWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UnlockMFA Unlock the TOTP factor with the token mailed when it locked
+	//
+	// After `MFA_MAX_FAILURES` wrong TOTP codes in a row the account's factor takes no TOTP code
+	// (403 `urn:keel:problem:mfa-locked`) and its owner is mailed a link with a one-time token
+	// (`PUBLIC_URL/unlock-mfa?token=…`, good once, for `VERIFY_TTL`). Sending it here unlocks the
+	// factor; so does any recovery code accepted by `POST /mfa/verify`. A used, expired or unknown
+	// token → 400.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /mfa/unlock (the `UnlockMFA` operationId).
+	UnlockMFA(ctx context.Context, body UnlockMFAJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// VerifyMFAWithBody Raise this session to aal2 with a TOTP or recovery code
 	//
 	// For an `aal1` session of an account with a verified factor (after `POST /login`): send a
 	// current `code` from the authenticator app, or one of the `recovery_code`s (each works once).
 	// The answer is a new token pair for the same session, now `aal2`; the refresh token held
 	// before is spent (presenting it ends the session, as any spent refresh token does). A TOTP
-	// code works once, on any session and replica. Five codes a minute per account; more → 429.
+	// code works once, on any session and replica. Five wrong codes a minute per account; more → 429
+	// (right codes never count). After `MFA_MAX_FAILURES` (10) wrong TOTP codes in a row the factor
+	// is locked: TOTP codes get 403 `urn:keel:problem:mfa-locked`, the owner is mailed an unlock link
+	// (`POST /mfa/unlock`), and a recovery code still works (and unlocks it).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -963,7 +1006,10 @@ type ClientInterface interface {
 	// current `code` from the authenticator app, or one of the `recovery_code`s (each works once).
 	// The answer is a new token pair for the same session, now `aal2`; the refresh token held
 	// before is spent (presenting it ends the session, as any spent refresh token does). A TOTP
-	// code works once, on any session and replica. Five codes a minute per account; more → 429.
+	// code works once, on any session and replica. Five wrong codes a minute per account; more → 429
+	// (right codes never count). After `MFA_MAX_FAILURES` (10) wrong TOTP codes in a row the factor
+	// is locked: TOTP codes get 403 `urn:keel:problem:mfa-locked`, the owner is mailed an unlock link
+	// (`POST /mfa/unlock`), and a recovery code still works (and unlocks it).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1615,13 +1661,62 @@ func (c *Client) VerifyTOTPFactor(ctx context.Context, id FactorID, body VerifyT
 	return c.Client.Do(req)
 }
 
+// UnlockMFAWithBody Unlock the TOTP factor with the token mailed when it locked
+//
+// After `MFA_MAX_FAILURES` wrong TOTP codes in a row the account's factor takes no TOTP code
+// (403 `urn:keel:problem:mfa-locked`) and its owner is mailed a link with a one-time token
+// (`PUBLIC_URL/unlock-mfa?token=…`, good once, for `VERIFY_TTL`). Sending it here unlocks the
+// factor; so does any recovery code accepted by `POST /mfa/verify`. A used, expired or unknown
+// token → 400.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /mfa/unlock (the `UnlockMFA` operationId).
+func (c *Client) UnlockMFAWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUnlockMFARequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UnlockMFA Unlock the TOTP factor with the token mailed when it locked
+//
+// After `MFA_MAX_FAILURES` wrong TOTP codes in a row the account's factor takes no TOTP code
+// (403 `urn:keel:problem:mfa-locked`) and its owner is mailed a link with a one-time token
+// (`PUBLIC_URL/unlock-mfa?token=…`, good once, for `VERIFY_TTL`). Sending it here unlocks the
+// factor; so does any recovery code accepted by `POST /mfa/verify`. A used, expired or unknown
+// token → 400.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /mfa/unlock (the `UnlockMFA` operationId).
+func (c *Client) UnlockMFA(ctx context.Context, body UnlockMFAJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUnlockMFARequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // VerifyMFAWithBody Raise this session to aal2 with a TOTP or recovery code
 //
 // For an `aal1` session of an account with a verified factor (after `POST /login`): send a
 // current `code` from the authenticator app, or one of the `recovery_code`s (each works once).
 // The answer is a new token pair for the same session, now `aal2`; the refresh token held
 // before is spent (presenting it ends the session, as any spent refresh token does). A TOTP
-// code works once, on any session and replica. Five codes a minute per account; more → 429.
+// code works once, on any session and replica. Five wrong codes a minute per account; more → 429
+// (right codes never count). After `MFA_MAX_FAILURES` (10) wrong TOTP codes in a row the factor
+// is locked: TOTP codes get 403 `urn:keel:problem:mfa-locked`, the owner is mailed an unlock link
+// (`POST /mfa/unlock`), and a recovery code still works (and unlocks it).
 //
 // Takes any type of body and a specified content type.
 //
@@ -1644,7 +1739,10 @@ func (c *Client) VerifyMFAWithBody(ctx context.Context, contentType string, body
 // current `code` from the authenticator app, or one of the `recovery_code`s (each works once).
 // The answer is a new token pair for the same session, now `aal2`; the refresh token held
 // before is spent (presenting it ends the session, as any spent refresh token does). A TOTP
-// code works once, on any session and replica. Five codes a minute per account; more → 429.
+// code works once, on any session and replica. Five wrong codes a minute per account; more → 429
+// (right codes never count). After `MFA_MAX_FAILURES` (10) wrong TOTP codes in a row the factor
+// is locked: TOTP codes get 403 `urn:keel:problem:mfa-locked`, the owner is mailed an unlock link
+// (`POST /mfa/unlock`), and a recovery code still works (and unlocks it).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2716,6 +2814,46 @@ func NewVerifyTOTPFactorRequestWithBody(server string, id FactorID, contentType 
 	}
 
 	operationPath := fmt.Sprintf("/mfa/totp/%s/verify", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewUnlockMFARequest calls the generic UnlockMFA builder with application/json body
+func NewUnlockMFARequest(server string, body UnlockMFAJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUnlockMFARequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewUnlockMFARequestWithBody constructs an http.Request for the UnlockMFA method, with any body, and a specified content type
+func NewUnlockMFARequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/mfa/unlock")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -3907,13 +4045,42 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /mfa/totp/{id}/verify (the `VerifyTOTPFactor` operationId).
 	VerifyTOTPFactorWithResponse(ctx context.Context, id FactorID, body VerifyTOTPFactorJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyTOTPFactorResponse, error)
 
+	// UnlockMFAWithBodyWithResponse Unlock the TOTP factor with the token mailed when it locked
+	//
+	// After `MFA_MAX_FAILURES` wrong TOTP codes in a row the account's factor takes no TOTP code
+	// (403 `urn:keel:problem:mfa-locked`) and its owner is mailed a link with a one-time token
+	// (`PUBLIC_URL/unlock-mfa?token=…`, good once, for `VERIFY_TTL`). Sending it here unlocks the
+	// factor; so does any recovery code accepted by `POST /mfa/verify`. A used, expired or unknown
+	// token → 400.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /mfa/unlock (the `UnlockMFA` operationId).
+	UnlockMFAWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UnlockMFAResponse, error)
+
+	// UnlockMFAWithResponse Unlock the TOTP factor with the token mailed when it locked
+	//
+	// After `MFA_MAX_FAILURES` wrong TOTP codes in a row the account's factor takes no TOTP code
+	// (403 `urn:keel:problem:mfa-locked`) and its owner is mailed a link with a one-time token
+	// (`PUBLIC_URL/unlock-mfa?token=…`, good once, for `VERIFY_TTL`). Sending it here unlocks the
+	// factor; so does any recovery code accepted by `POST /mfa/verify`. A used, expired or unknown
+	// token → 400.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /mfa/unlock (the `UnlockMFA` operationId).
+	UnlockMFAWithResponse(ctx context.Context, body UnlockMFAJSONRequestBody, reqEditors ...RequestEditorFn) (*UnlockMFAResponse, error)
+
 	// VerifyMFAWithBodyWithResponse Raise this session to aal2 with a TOTP or recovery code
 	//
 	// For an `aal1` session of an account with a verified factor (after `POST /login`): send a
 	// current `code` from the authenticator app, or one of the `recovery_code`s (each works once).
 	// The answer is a new token pair for the same session, now `aal2`; the refresh token held
 	// before is spent (presenting it ends the session, as any spent refresh token does). A TOTP
-	// code works once, on any session and replica. Five codes a minute per account; more → 429.
+	// code works once, on any session and replica. Five wrong codes a minute per account; more → 429
+	// (right codes never count). After `MFA_MAX_FAILURES` (10) wrong TOTP codes in a row the factor
+	// is locked: TOTP codes get 403 `urn:keel:problem:mfa-locked`, the owner is mailed an unlock link
+	// (`POST /mfa/unlock`), and a recovery code still works (and unlocks it).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3926,7 +4093,10 @@ type ClientWithResponsesInterface interface {
 	// current `code` from the authenticator app, or one of the `recovery_code`s (each works once).
 	// The answer is a new token pair for the same session, now `aal2`; the refresh token held
 	// before is spent (presenting it ends the session, as any spent refresh token does). A TOTP
-	// code works once, on any session and replica. Five codes a minute per account; more → 429.
+	// code works once, on any session and replica. Five wrong codes a minute per account; more → 429
+	// (right codes never count). After `MFA_MAX_FAILURES` (10) wrong TOTP codes in a row the factor
+	// is locked: TOTP codes get 403 `urn:keel:problem:mfa-locked`, the owner is mailed an unlock link
+	// (`POST /mfa/unlock`), and a recovery code still works (and unlocks it).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5163,6 +5333,82 @@ func (r VerifyTOTPFactorResponse) ContentType() string {
 	return ""
 }
 
+// UnlockMFAResponse429Headers the declared response headers of an HTTP 429 response for UnlockMFA
+type UnlockMFAResponse429Headers struct {
+	RetryAfter *int
+}
+
+type UnlockMFAResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationProblemJSON413 *PayloadTooLarge
+	// ApplicationProblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationProblemJSON415 *UnsupportedMediaType
+	// ApplicationProblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationProblemJSON429 *TooManyRequests
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *UnlockMFAResponse429Headers
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r UnlockMFAResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r UnlockMFAResponse) GetApplicationProblemJSON413() *PayloadTooLarge {
+	return r.ApplicationProblemJSON413
+}
+
+// GetApplicationProblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r UnlockMFAResponse) GetApplicationProblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationProblemJSON415
+}
+
+// GetApplicationProblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r UnlockMFAResponse) GetApplicationProblemJSON429() *TooManyRequests {
+	return r.ApplicationProblemJSON429
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r UnlockMFAResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r UnlockMFAResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UnlockMFAResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UnlockMFAResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UnlockMFAResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // VerifyMFAResponse401Headers the declared response headers of an HTTP 401 response for VerifyMFA
 type VerifyMFAResponse401Headers struct {
 	WWWAuthenticate *string
@@ -5182,6 +5428,8 @@ type VerifyMFAResponse struct {
 	ApplicationProblemJSON400 *BadRequest
 	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *MFALocked
 	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationProblemJSON413 *PayloadTooLarge
 	// ApplicationProblemJSON415 the response for an HTTP 415 `application/problem+json` response
@@ -5209,6 +5457,11 @@ func (r VerifyMFAResponse) GetApplicationProblemJSON400() *BadRequest {
 // GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r VerifyMFAResponse) GetApplicationProblemJSON401() *Unauthorized {
 	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r VerifyMFAResponse) GetApplicationProblemJSON403() *MFALocked {
+	return r.ApplicationProblemJSON403
 }
 
 // GetApplicationProblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
@@ -7531,13 +7784,54 @@ func (c *ClientWithResponses) VerifyTOTPFactorWithResponse(ctx context.Context, 
 	return ParseVerifyTOTPFactorResponse(rsp)
 }
 
+// UnlockMFAWithBodyWithResponse Unlock the TOTP factor with the token mailed when it locked
+//
+// After `MFA_MAX_FAILURES` wrong TOTP codes in a row the account's factor takes no TOTP code
+// (403 `urn:keel:problem:mfa-locked`) and its owner is mailed a link with a one-time token
+// (`PUBLIC_URL/unlock-mfa?token=…`, good once, for `VERIFY_TTL`). Sending it here unlocks the
+// factor; so does any recovery code accepted by `POST /mfa/verify`. A used, expired or unknown
+// token → 400.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /mfa/unlock (the `UnlockMFA` operationId).
+func (c *ClientWithResponses) UnlockMFAWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UnlockMFAResponse, error) {
+	rsp, err := c.UnlockMFAWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUnlockMFAResponse(rsp)
+}
+
+// UnlockMFAWithResponse Unlock the TOTP factor with the token mailed when it locked
+//
+// After `MFA_MAX_FAILURES` wrong TOTP codes in a row the account's factor takes no TOTP code
+// (403 `urn:keel:problem:mfa-locked`) and its owner is mailed a link with a one-time token
+// (`PUBLIC_URL/unlock-mfa?token=…`, good once, for `VERIFY_TTL`). Sending it here unlocks the
+// factor; so does any recovery code accepted by `POST /mfa/verify`. A used, expired or unknown
+// token → 400.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /mfa/unlock (the `UnlockMFA` operationId).
+func (c *ClientWithResponses) UnlockMFAWithResponse(ctx context.Context, body UnlockMFAJSONRequestBody, reqEditors ...RequestEditorFn) (*UnlockMFAResponse, error) {
+	rsp, err := c.UnlockMFA(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUnlockMFAResponse(rsp)
+}
+
 // VerifyMFAWithBodyWithResponse Raise this session to aal2 with a TOTP or recovery code
 //
 // For an `aal1` session of an account with a verified factor (after `POST /login`): send a
 // current `code` from the authenticator app, or one of the `recovery_code`s (each works once).
 // The answer is a new token pair for the same session, now `aal2`; the refresh token held
 // before is spent (presenting it ends the session, as any spent refresh token does). A TOTP
-// code works once, on any session and replica. Five codes a minute per account; more → 429.
+// code works once, on any session and replica. Five wrong codes a minute per account; more → 429
+// (right codes never count). After `MFA_MAX_FAILURES` (10) wrong TOTP codes in a row the factor
+// is locked: TOTP codes get 403 `urn:keel:problem:mfa-locked`, the owner is mailed an unlock link
+// (`POST /mfa/unlock`), and a recovery code still works (and unlocks it).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7556,7 +7850,10 @@ func (c *ClientWithResponses) VerifyMFAWithBodyWithResponse(ctx context.Context,
 // current `code` from the authenticator app, or one of the `recovery_code`s (each works once).
 // The answer is a new token pair for the same session, now `aal2`; the refresh token held
 // before is spent (presenting it ends the session, as any spent refresh token does). A TOTP
-// code works once, on any session and replica. Five codes a minute per account; more → 429.
+// code works once, on any session and replica. Five wrong codes a minute per account; more → 429
+// (right codes never count). After `MFA_MAX_FAILURES` (10) wrong TOTP codes in a row the factor
+// is locked: TOTP codes get 403 `urn:keel:problem:mfa-locked`, the owner is mailed an unlock link
+// (`POST /mfa/unlock`), and a recovery code still works (and unlocks it).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8921,6 +9218,76 @@ func ParseVerifyTOTPFactorResponse(rsp *http.Response) (*VerifyTOTPFactorRespons
 	return response, nil
 }
 
+// ParseUnlockMFAResponse parses an HTTP response from a UnlockMFAWithResponse call
+func ParseUnlockMFAResponse(rsp *http.Response) (*UnlockMFAResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UnlockMFAResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers UnlockMFAResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseVerifyMFAResponse parses an HTTP response from a VerifyMFAWithResponse call
 func ParseVerifyMFAResponse(rsp *http.Response) (*VerifyMFAResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -8955,6 +9322,13 @@ func ParseVerifyMFAResponse(rsp *http.Response) (*VerifyMFAResponse, error) {
 			return nil, err
 		}
 		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest MFALocked
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge

@@ -277,6 +277,14 @@ type LoginRequest struct {
 	Password string `json:"password"`
 }
 
+// MFAUnlockRequest defines model for MFAUnlockRequest.
+type MFAUnlockRequest struct {
+	// Token The token from the email sent when the factor locked.
+	//
+	// Example: mJ0b8gGQq3Yp1x9bX2kq4S7m0e5vWc6a8uTnR1dLhZo
+	Token string `json:"token"`
+}
+
 // MFAVerifyRequest Exactly one of `code` and `recovery_code`.
 type MFAVerifyRequest struct {
 	// Code The authenticator app's current 6-digit code.
@@ -615,6 +623,9 @@ type InternalError = Problem
 // LastWayIn An RFC 9457 problem detail.
 type LastWayIn = Problem
 
+// MFALocked An RFC 9457 problem detail.
+type MFALocked = Problem
+
 // MFARequired An RFC 9457 problem detail.
 type MFARequired = Problem
 
@@ -708,6 +719,9 @@ type LoginJSONRequestBody = LoginRequest
 // VerifyTOTPFactorJSONRequestBody defines body for VerifyTOTPFactor for application/json ContentType.
 type VerifyTOTPFactorJSONRequestBody = CodeRequest
 
+// UnlockMFAJSONRequestBody defines body for UnlockMFA for application/json ContentType.
+type UnlockMFAJSONRequestBody = MFAUnlockRequest
+
 // VerifyMFAJSONRequestBody defines body for VerifyMFA for application/json ContentType.
 type VerifyMFAJSONRequestBody = MFAVerifyRequest
 
@@ -779,6 +793,9 @@ type ServerInterface interface {
 	// VerifyTOTPFactor Confirm a TOTP factor with a code from it
 	// (POST /mfa/totp/{id}/verify)
 	VerifyTOTPFactor(ctx echo.Context, id FactorID) error
+	// UnlockMFA Unlock the TOTP factor with the token mailed when it locked
+	// (POST /mfa/unlock)
+	UnlockMFA(ctx echo.Context) error
 	// VerifyMFA Raise this session to aal2 with a TOTP or recovery code
 	// (POST /mfa/verify)
 	VerifyMFA(ctx echo.Context) error
@@ -971,6 +988,15 @@ func (w *ServerInterfaceWrapper) VerifyTOTPFactor(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.VerifyTOTPFactor(ctx, id)
+	return err
+}
+
+// UnlockMFA converts echo context to params.
+func (w *ServerInterfaceWrapper) UnlockMFA(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.UnlockMFA(ctx)
 	return err
 }
 
@@ -1377,6 +1403,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/mfa/factors", wrapper.ListMFAFactors, options.OperationMiddlewares["listMFAFactors"]...)
 	router.DELETE(options.BaseURL+"/mfa/factors/:id", wrapper.DeleteMFAFactor, options.OperationMiddlewares["deleteMFAFactor"]...)
 	router.POST(options.BaseURL+"/mfa/recovery-codes", wrapper.RegenerateRecoveryCodes, options.OperationMiddlewares["regenerateRecoveryCodes"]...)
+	router.POST(options.BaseURL+"/mfa/unlock", wrapper.UnlockMFA, options.OperationMiddlewares["unlockMFA"]...)
 	router.POST(options.BaseURL+"/passkeys/register/options", wrapper.PasskeyRegisterOptions, options.OperationMiddlewares["passkeyRegisterOptions"]...)
 	router.POST(options.BaseURL+"/passkeys/register", wrapper.RegisterPasskey, options.OperationMiddlewares["registerPasskey"]...)
 	router.POST(options.BaseURL+"/passkeys/login/options", wrapper.PasskeyLoginOptions, options.OperationMiddlewares["passkeyLoginOptions"]...)
@@ -1402,6 +1429,8 @@ type IdentityTakenApplicationProblemPlusJSONResponse Problem
 type InternalErrorApplicationProblemPlusJSONResponse Problem
 
 type LastWayInApplicationProblemPlusJSONResponse Problem
+
+type MFALockedApplicationProblemPlusJSONResponse Problem
 
 type MFARequiredApplicationProblemPlusJSONResponse Problem
 
@@ -2438,6 +2467,105 @@ func (response VerifyTOTPFactor500ApplicationProblemPlusJSONResponse) VisitVerif
 	return err
 }
 
+type UnlockMFARequestObject struct {
+	Body *UnlockMFAJSONRequestBody
+}
+
+type UnlockMFAResponseObject interface {
+	VisitUnlockMFAResponse(w http.ResponseWriter) error
+}
+
+type UnlockMFA204Response struct {
+}
+
+func (response UnlockMFA204Response) VisitUnlockMFAResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type UnlockMFA400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response UnlockMFA400ApplicationProblemPlusJSONResponse) VisitUnlockMFAResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UnlockMFA413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response UnlockMFA413ApplicationProblemPlusJSONResponse) VisitUnlockMFAResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UnlockMFA415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response UnlockMFA415ApplicationProblemPlusJSONResponse) VisitUnlockMFAResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UnlockMFA429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response UnlockMFA429ApplicationProblemPlusJSONResponse) VisitUnlockMFAResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UnlockMFA500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response UnlockMFA500ApplicationProblemPlusJSONResponse) VisitUnlockMFAResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type VerifyMFARequestObject struct {
 	Body *VerifyMFAJSONRequestBody
 }
@@ -2491,6 +2619,22 @@ func (response VerifyMFA401ApplicationProblemPlusJSONResponse) VisitVerifyMFARes
 		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
 	}
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMFA403ApplicationProblemPlusJSONResponse struct {
+	MFALockedApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyMFA403ApplicationProblemPlusJSONResponse) VisitVerifyMFAResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5190,6 +5334,9 @@ type StrictServerInterface interface {
 	// VerifyTOTPFactor Confirm a TOTP factor with a code from it
 	// (POST /mfa/totp/{id}/verify)
 	VerifyTOTPFactor(ctx context.Context, request VerifyTOTPFactorRequestObject) (VerifyTOTPFactorResponseObject, error)
+	// UnlockMFA Unlock the TOTP factor with the token mailed when it locked
+	// (POST /mfa/unlock)
+	UnlockMFA(ctx context.Context, request UnlockMFARequestObject) (UnlockMFAResponseObject, error)
 	// VerifyMFA Raise this session to aal2 with a TOTP or recovery code
 	// (POST /mfa/verify)
 	VerifyMFA(ctx context.Context, request VerifyMFARequestObject) (VerifyMFAResponseObject, error)
@@ -5599,6 +5746,52 @@ func (sh *strictHandler) VerifyTOTPFactor(ctx echo.Context, id FactorID) error {
 		return err
 	} else if validResponse, ok := response.(VerifyTOTPFactorResponseObject); ok {
 		return validResponse.VisitVerifyTOTPFactorResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// UnlockMFA operation middleware
+func (sh *strictHandler) UnlockMFA(ctx echo.Context) error {
+	var request UnlockMFARequestObject
+
+	var body UnlockMFAJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.UnlockMFA(ctx.Request().Context(), request.(UnlockMFARequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UnlockMFA")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(UnlockMFAResponseObject); ok {
+		return validResponse.VisitUnlockMFAResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -6477,223 +6670,231 @@ func (sh *strictHandler) RefreshToken(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L37ctu4tif8Kih9pyrSPrQsyZfEdu06n+LIidN27PYl7k4rY0IkJKFNAWoCtKJOZWr+mgeYh5jzHudR",
-	"zpNMYQEgQYqSJV/SSXZ31d6RJV5wWVj39VufKwEfjTkjTIrK7ufKGMd4RCSJ4a8DHEgeH75Sn0MigpiO",
-	"JeWssltpoz78hmiI+jEfIf/05PwCrY/6eF1yOfYRj5H/umO+0hcLv17xKlTdP8ZyWPEqDI9IZbdCw4pX",
-	"ickfCY1JWNmVcUK8igiGZITVq8knPBpH6sIPo53bX0cH019HB9vBL+83g1/eN0m74lVG+NMRYQM5rOxu",
-	"b3qVEWX2z6ZXkdOxulnImLJB5csXr3KKhbgh0/KZjfWP2dRgGubbb2gOMb+lIYlnp3AxJGhsfn0mkBqg",
-	"h7BAlCH/5PDV/vXp2cn7w1eds/N5k7F3L5zSv8WkX9mt/H/rGQmt61/Fuh3cO/W8L2q4MRFjzgQBwnqJ",
-	"w9dYkgmeqr8CziRhUn3E43FEA6wmsj6OeS8io3//XahZOUuo5isxjSq7FTkkSNABW6MsnTIKeBKFiHGJ",
-	"egTFBAdDEu4hIXEskXsDHmDKYAGExCxQE9/st/BO0CSN3vNwA29vrW22Kl5FSCwTUdndarS8iqQS9vEl",
-	"DpGdRLo/uMcTuduLMLupfFlhsdRE9TrNbuXM/EKqZ4eZmJDYU0dNfyQhmlA5RJghEsc83lOXDSkboAkW",
-	"KIgJliSso/PylairEb/E4Rn5IyFCPsLOxPpJiCrau8URnBEYmajs/va50qckCiu7lXUyUjcpIsHwyMoo",
-	"EbB7aibqN4TDMCZCIJEEQ0XLOMT/v3ltPeCjypePK+zjZqOR30c75SfdR2c1Rjjq83hEQrV3fUwjgWB5",
-	"YHlhH/Y560c0eOguYIZwEPCESU0ZckiFXdEoJjicIvKJCikqKy3fTrZ86UCfdO30kKlIRx2TARVSkTws",
-	"V0f9fsluSUz7VDGrB60aPGYKJ8Ss3jNRoMM+jYVEVS314Kd1c5dZZ4LUlyREkt8QVlttfTey9e3kXquO",
-	"fTrJdMWTmO3eEBLtmsntwoDWkmw9Hmsf5i0HzQ8NTYn0EGahJrgJMGQchgijCZ4qQSQ5onIXYXRxcnHa",
-	"ZVpB8BBOpa9iaiii7IaEGeczr6+jqyEntyR2yECxCjsaOSRTFHI1pC7jE4aAnagB3hAyzgaB+5LEsFd8",
-	"wkgM7yECUekhwdX3gqAJphL1ub5sHHPeR1VQdrost+9+rY6M4FUL+EwgX+2Or5bGv3OD/HqXqU3SGldH",
-	"H8mHM2B79oeKY2a7o9bcKnDmQO2hmIz4LUFqtoq2v3GG8ICZAcM4DAmTVE4v8A1hD15pKmZoVO27IV/J",
-	"EVaCmMSK/iJ7xR5KmLpCDUz9SL6LhZ+Zpz6lqB/xiTnoelJ3TR/0FpdI1eUCNRszr0i5vqf5KldCVKIR",
-	"nqKqHBIG3+rdQAJPBRK8pjeZSRIzHHWUynG/TV5BN3R0CvtidE5ixab0AJ5sX875iGg9r69lDtdrIuDt",
-	"e+76MGCbYsgnSifToxSac6X6SYgonI4+BWYI7HpIUMQHApb1CAt5haeHj3JuqCjI2QgLCQxactBPEWW7",
-	"SBBpZMOEx6GVu/bv9T6PB1zWPE16ltpSOlLMAISPFS7fE4fTZ2qIbwlivLAwqMp4uipa4DKO9Oyp4XBq",
-	"9mbe+lQcH7TPUqPuMfQkjAQJOAst483pRsr819fdXwc6zz0+tUjn6z+jPl5LL3s0O4wIQblRJtQJKp94",
-	"HbUZ8jGOmn56C++joiaeCS2r/QBD4yyaogBHketRMRqGZ7+L+IAn0of9nnWy7CF1xqeaDLqsR3CszsCY",
-	"xLCzxlYUoJqBXyDkyH/VOepcdHIPWv9Mwy/mJdlYYhJw9fi1gIdE+F3WB/Nzms5VDrG0+qBahpa/imLk",
-	"7pxVihyCPYkfrOmDXkVmn3KLo+SHNwO+eJVRH7vHf+60v/VT/eUrn2tUNXR7B9EqYUXUzneZ71Cuj6wH",
-	"rFbUfJaxpgrGVJfNWlMLBjhjbqSDRH7hQPldlg7UnL93/DwJhto0eaDEYFx7cPTCrkY6mxnpvOMSHfCE",
-	"hU8rghNBYrAw8sNGVWB5KFtPxBlB5NNYbbQWsnrNrJXxSKtmRfr3tG6pGpL5n2joLJFxxT/SChlF53ta",
-	"IKuTzlsfx83/wAUq+pF5X78PnP7f8Iq94+VjVnwy4KxPB0lMQlQtBjfck3iumfwjkZkRGd8TmUX0NhN1",
-	"M7RmTuHjeUNsDE3kXHTajP+mDS8KgRJgWjgqH7+n5C1ME+SANrfmeTWGPAoFajXsktzbmWG2SJz0+w/c",
-	"oWwkMQFFgzDcS90GVBi/wbdM3afFKcgkZnoGVf+q87J9efHm3fXZ6fXhKzA0EiaItOs4jTgOLzg/wvGA",
-	"PGKYq8dDoHhlH2mPCR3R1dwMTUc/NkEp1NHy84JzpEf8VaJUM5PRRPFM6FnBUp6T+JYG5JLhW0wjRUOP",
-	"Ec7VLjMqUC8RUxQMSXBD2SB1c4g9FBMZTx3vvaRKGDB0pr5fa6vvVwvr5qwSmBNyJ/W04d10vliiAI9x",
-	"oHZb8QLUC+LpWKI/EpIQD/lv2udvrn++7Fx2fE9d30+iqFbXs3ZWgyWjHkjKLtNmjI78O4sDhrVXGRIc",
-	"mkwPd+Vm8gnOzVMk19GQHunzmOhdoGxQr7grMaKMjpKRm7RAmSQDEqsF+OJVLnh7PC5JWoCAC7iRnwnk",
-	"xySkMQnkteS+p+WVH/CQ+Kja57F1SHCcyOE6mNZ+TR1+kQQBEQK4sLqpy3yINxs3Bny+dl7so4nluVbF",
-	"0Hz58JW22IvsPE4iomRCPxFkt8t8DO+7DglTtpOx0nLpF1o86Kh3+rYpMC5HtJy0EznUVyHwrHRZ9exg",
-	"H20/39xB//Wfm/VmvVVveuhkTNjhK7TPGSOBRPtqI/7rPzfg5+2ah3xNTtdm1tY5owehHqwt01SfEkTJ",
-	"LBxNlKiBZVaGoxr2hJWt1x7yTSj/Wi+7ptTDV12m18t4oLE+uB4oagK8X0lICQsI6hFBQyLsi4KIEgZe",
-	"Z9dzJONESBKqjeyyCVY2sUjywQRzY2+KfPzn2K85QxvEmEkztHSqetNCRKWenVoNdRMYx9ep/d5l+dsG",
-	"xvMKl6nrDSlc68C5j6qOa08pW1mM3Zuhhy4rqge4YOtTuZt6d9XdOrgS85F9Tp9GitkJSXBY2+sy31pY",
-	"1xKbDZlw47IwKr9QarMyUWeCNzEOIHRqfAvqmogLWZthEEdcs3H1eX5KUDFLSZ/3BZlKvHha1IHmMf1T",
-	"uyoJC8ecKgp1SdNXjJv4HvIZZwHRp+70p/0OCoY4iggbkPrjjZ4fYzbdV0fyocKNczRShxHOt4kpK7Zv",
-	"w4GPLNY2W47qrLQHNRGb6iKeTqgdKEtDz7EK8Vjw7mmvsYdiOhhKYM8xZ4MampCYIBkr0i+uCGy6OgZo",
-	"RFkiiYfAez3tspjA0i+QfejbFH1ATB0W82hkUy4fg6KsuUXSJ/+45HXhUohinz0ySBhqNtzZWzfBDWUh",
-	"qtrl0fJWh0G0jgD0md1X67I5NIe+b5IzjkhKHjOrZH7Afsa23bW5DkrCfE/R13skJezNzBWMJbMT1nJ9",
-	"5Owex8Ew61gY8ijctWkw39sOLO9A2ZuZorvwKWd6JJ6LpSSjseK0WjlTXEnHb34cVrtgrkb7tiGrqt++",
-	"vHhzfda+6FwfHR4fXvhoTOKUiWJjTfWS4IbILhvnItIjHN+QEPmf1pSGtxZjSdbAy6BVO/MOD4mxeiWE",
-	"yHtT66kwCnfIg0Tx8C5TJtlYCgizecixFgvpIr6XCsku0wG4qqIcy/pr3xuvv2RWe35wZgdGJm1Abxu4",
-	"QdP47Apco5nRbW50T0ayx1QIygZKthtj0HHngsMWZlSwD66urtaUAa4uC7CEtVhsF1wykYzHPJYkPCYh",
-	"xRdwzeO6EtMkeOdB8ICVPIpb7hakg0YwagTD/qr+RJ0WUpiRD4z6SlkEp+aQnsQPylOCbf1hUh28ysRd",
-	"m/LJgCVtM+So0AbWvYd8wOMeDUPC5pDHo6VfpEMe0FvNasD/Y8JXz0SW1uC838+SKOanb6SJVffL30Bz",
-	"0jcgKyKdPRBau31UXoZlBmccG4a98BhhIZJYbQqKyC2Jdm3CmBY12Mnp0ylU6Q+FmUnO66gNPkjN2AQK",
-	"cBxPlUaEdWZlEGE6gsekjlQ8in0E7sUXzefbu8gfT0LfQz6XY/XPqI/VP8PJjfpH6H/UZvh7Oe9guo54",
-	"FO/21RqBuzFTlY37qdZl4H2NbtUQZG5ZYPpoQJjRBXYRRjGmgiiZaOauSwH4hCj+a79vGvdehIVMl0Pr",
-	"f2rV2u2j1vVx+5fr9uuOD8tJwhoamfx+xJn2zVm9RCfo8Qgcfulg0IBIgTYbzS6rxqQfEzFE1DrHCFOy",
-	"+LeKGkvFU/+0Kh89p9APvpmp3PMqbdBPNEvCYUjVm3B0Git9SFtofRwJ4lXGzlef01P6OXuzfVD+tfbb",
-	"sqLBzPn1m33gx/Q63vudBBKGaCX15dnRisNMhfx1Ekd31ibm3X2XZ0f38vRlkx9KORa76+vWSKsPOB/o",
-	"ErF1rsMFrfXb1rr68B9ahb2m4T//+3/9327SaLS24X3qzztXLz/PskXcH2I2IJZnO1V1K6xmkMSxGuPY",
-	"4fzZbAMexyRQJlIsCOopLT2eVrxKn8cjLE2kF27LVZc+b91RXepVGJnk3rmQv9vriks0M/jCc0sXjYdk",
-	"3+7tLPn4L9vnne3Ny7Oj6vmbdmtruxrwkFwb73lcqxkexxOJxmqd2UAzuufbG9vovLW1XcsTTGfnmERD",
-	"jlsnk9uDuHN88XaQ7L/BnPzUlC8uz656yeu350JO1oLjilcZwxKrgfyP39prH/Dan421neu1j583N778",
-	"W9lZV9O5587zkJQfn4IkGY+fCWSWGm2vhXRAJbhf8xNttjY2t7YLc2is7Xz8vF029OJWqtGU7dcrEhFJ",
-	"TnVY4n4z/bq0XZjYQmKE1MiSEvFiUSpQ2NZGqwXfrIkxCTzUPt8/PARjdU/nD8YxTxhQpBjjgIhaHR0R",
-	"NS2dxQACbi3AgoTWDqQQDhOSQ5ljjskXyl+ddbG1tM6itLby9eQbJZSapXeuQqS6pPgay/zmtRqt7bVm",
-	"c621ddFs7TYau43GB3eMobLwJR2RsjNDwyUL5mfulMYIswJScjl2Nja70M37Lpb/Q5AU/BxUQt20Fah7",
-	"hZxPo3PotE+BmlvGbyCMspa6lXNbp4NOZkQ9ziOC2QxV0lR6O2P13OUuI1e9he+dua2wlTZCcx3YUFeB",
-	"8xAdMRUeIjgYogHnIVJC2fWwOMUKiDI0jnBAQLfSjnbgSuh8qLRHE28MgE1RSUYiv+u4F4RrpD8YrtHf",
-	"b6K1EePjsi0f4U+H+uZmA2jc+cuaLXGMp0AeoCDfJc4u1FUzO1JYnvRhpftASRSmNWf5ZTYl72V8HX6C",
-	"ggyM3p6fvEMQ+iQxokzqOKlrS6f2TwrZAaH2PJtIC+tn1s1W2rtLrn9FISeCPZNohGWgSxj0uUVdzVu6",
-	"lTvFhZ5l+pbSRQIf3MO0I2L586L91Ey8OEJ9a9nA3hAcKSb5+U79m9/kNW9+8xCd280V/6tZMCkXfFkl",
-	"/myGRJpHkyV8Y1sCepfsuksEPHfGTZnc3qx4C72hXgZg8lBwlGzY2pIoG61I9Cbe9S4apoXkNrhRdXON",
-	"wOBJen5BRW02G83tnc0Xm5vPNzdebLeeb29sbN5JaSBCHBwXO0gvVRDukCZHlN1Ymlz2eOanf8luoPoe",
-	"uIEwGU/q8RanZLPRqFfKFN/rwDUBFp3uvL0Aa5Amjt1175m5VBm5s/w+e4xXHFPpcvEBZV9znVZhft5f",
-	"q2RbiluobB8ftEF1uSexdT7hQEZTiP3xvk0WBL9TTnbDqR7hT+4DmzCdwjfflDnm5RWQ2ZGc6GlrLUFf",
-	"qdW1PRSBkYGUZeGhEIsh5OOFxgoxOBlK2ksS19EVj28yxewufWxFzKqZTYe0R9C4vjaLKd9MzrRQ1FYA",
-	"wBWME4k4y2ek5pfmw83Gz5NG8G47ak7/6L+6afEXnxpse/R+Z/Dz5M+t3lkLd57LXzeTt0F+yZqtF3d6",
-	"YnL+jTkUCDQHbjF7Yeb0qHloMuSCZB4zjYRFwjTfNj+b8OXvffmWfNjcf3+6Nnq50/qp9TwZ9i7fXjbH",
-	"zfh6ctUcHFwdnHR+/+Vmnkekfv0/wSfiNVsvlnUuFGdaxiKcWrEVNKQeDm5IeJ2M5wjorFRFTFmgMZn0",
-	"PSgZawn98hz1IzyogabA+5BCCjgFiSBLWHcejCEZX5OIDmgvIotHMsJT1CN2NNIW9IfklqoDq0fU0SPa",
-	"Q336iYQIy1x201KD+sasd7Wg14lIBzS7QLDktowNjjeVewj3hOK1CZNGMTWpH17ZlLYvGi92N1abkgbF",
-	"u9sJekOmBu+uRBUzRXZFQvAc8rxTJTMvWUnVmLEWTCz8zgklvYgGP5HpfnbLF6+i+MW13uMVeX/OPjRP",
-	"8dwBLZjxO7MDeZK4GuIsUAigCQLJ7BzV0T5nMuaRYn0xDiSJTW5Uj2pWDmtmrFupTN/sQlS9/PfGdnPf",
-	"Q5f/3mo0OubfA/1vq62OJXwyv2xv22+2d2pp2ndEGYE/lJE+iPF4iARRnyXXr2g1Wi/MI9VtIL50lrqV",
-	"XspCgbCX9RDkCbsd4mcCjYeckRw9UzGO8HTNUN0qW5Uu+gmss1iRwhwCKVRxQiEARCRJTEacTbXNqHip",
-	"hqRQLHjMBbjaUveSTtLp01ti3WsF4bs0f+F3zUfzyVm244/tWfDRiEAGEPi8GL6lA7WVdSfFpK7PsAZA",
-	"rQ+ItFFXNc8eZTiedpl+ikA9LMj2ZhJHa4Qp8ReiKhbILzl79TGOBdlXz6acma05iPno7fnJO9Bzu8yH",
-	"awxjmLlE4hsIa49s/DJLQXGsrcrGH62155N24b+KV4nHh2Flt1Kw3OmI8ERWdjca6j+voo6i9kDajPvK",
-	"OCZ9EhsklsIJn8sX7GYtYApnpnrm++KEDxcn2SKZ070ED7WmX564Xyie9byV448QFZc6rfJ5C/WmkoBz",
-	"5PLiYO0FquqSNFsFWPBUPI45+aKMJZkckrJYjNJ0dza3nluEGVM9O6v220yZUjkyUToEpMw41dHG4Vov",
-	"9ZEZHNPi0w4gXSGD87TDMn5z4OG61MmWSrEQTYbTnB98EW047uUvs07uLNvn8yIM0jBNkeeBtlYDgqo4",
-	"EtzCffm/rJmTtXYY+khny9VKl8JxjVpaAIjVEf6kfXRbOzuOx07Dr8747Ezm0WxERgx5LJFIRiMcT62V",
-	"C5n9vG9XN0+IpZius3Gi4osuzw4RMCtYDUfwFl62l89FynyfeiF03TaVCEdR0YjOMqju0pFM+EevirfI",
-	"c5wDWy4DtF7O3YmqEIIER0Ftju/TNffw2p8ff8tC4A1vo1nuuihjoCsL4ZKHaF0u5hMB1X26BBxmB+GT",
-	"qp8xxrrk6rtqza/tIp+Gvtdlfownh5D3pPPCqkbOr92QqV+zriOd9OVbK1pLcGQFuNLYZoT4jHxVUqLS",
-	"bnf22xMlSNVrc1+Yl9j0mdSb9ApLXNmtnH/49d3Wr4OT318PG+9eBqcf3nwYXG1e38TxiA5/P3ozev/n",
-	"nwk/DqPW8QFI65+VUIDkFvUENXEluKdvG+SXl9Hh75yGrff011/eN/DrzeRD633jkDUUidEBwzKJ1e4d",
-	"dy73D9VzlEB/g1motc30v47De7Jlq5T5eM6MPyqtofs7Kpkx7MVhxo+ly5l5rcvEIe4JHiWSoMuzIxQp",
-	"DSnUp10n6HdeHZ519i+uL8+Ozn0PKfmCYxIiov2nc9KpxuO6o/itK0oh4Rqgp7t5Bo3Nux1aZzqR7n5a",
-	"m8nC07XH+a0pV1zVfwet3sbbxodfBjJoRaw3OmiEv7yNjq7eb/561Zz0Xl/K41ed6fGfPzff/R5snlwd",
-	"0GL6xPZq5m1+lOWbuJru+tcGDL5PrfE+QYgzoiRkamDch0Qfqt7D/eVjE+SBAfP7pfWZZIdyjdJU/dsC",
-	"9VgNUgeJ87s8etvovRi8/vmPjV/HzU87vV9aN39snj8fNcjW7VWwjV8kF+ysGR4NP/AHnj492CVyDR1M",
-	"qFUSXO+2GNvto1n/atHmICmqLjWgma5f3ma1D/F4TFgxhP4gD60JTpVtZ4bH6yCXynSXYZRYFCP68/zL",
-	"RVfwXNfCfV3Beu0g71snZ5vR2sFXBbc15P7bq4vri4sjv+i+ry1a2ebWSiurdKVrPJizuARdChKvtQdQ",
-	"xNZ3dr9qWWdra9thq7U9REZjafxkjDMCORWimFKmdjRaf1HfqjeWSwtwCLOw1rk5ZKQC6e2lZ0hpUFDP",
-	"DpluKx4lOi8TChLZIGPCKypykssxINNale7e7kA5Vsr2dRLTebUbQUygjAIzqI1Ql++u6xH4YCxWdcHD",
-	"z2caTMRDEe6RKLJiGNJhhEhInHqEC5Cf+cEX3qFrK/LZMv+BowGPqRyO/nn+pt3UWesQZBb/3NZ/6Tf+",
-	"U92tvxiTmPLwnxsNk+MO8/rn25fnV79uvDrtvDn9aeP0l9Pi36WGPtxavlygS+sLPLCJNlqzqdiSI/VQ",
-	"ndIGoDCF4HmtVBPPlmj1UZcdADOPPBGUkrcVfKtkpemE0GvK5hd8ZsEq7BTvpLmk1ZRd5dnTTqOxciqU",
-	"VUZXG5blqMVxnXUOzjrnb0rG1traaTUeML45OkabIT7GfySpppGxA/hi3dzve5nxt6uNQTsH7RoQCCNG",
-	"Jl3FR+voJ0LGiEpDsHtorBQXBkEgnNYZE0SgOjcTKQXT/rGNjllP1ZxFQW+vLlD1DRQ0AB48UQq4QH7b",
-	"LajZRS91Fa86+BsBPAw+En9PTV5jMylpmEpMX9CwmIBGpm+HvdcBPaFvDy//PGy+o4fikJ1tBfuH24c3",
-	"41/e77/dqZPp23Gwcawuij9cvReHdEKDjff08HdOj8/VDe/GH9QNv7/7dEwbG2Hj4OXPl8X/dejR/tuI",
-	"vGnTk987GycXl62Ti1//PH7VFoejaBjuH24fXwRb7y5+3Xp38fPk+E2j3uod7yQv3m7ydy9+nmyz5mjr",
-	"z5+nfzQvX/Tf7/TebHy6aNy8fR6ctfCRmLvA18XEcb1sJanjc1RN5ymee/6L1F16Gufynfvp+Mvr6t+A",
-	"ll42d6UlfVNJsCuVXeQf41U+rQ34Wvmzr+eXIeTQWwHjFrqFgcAwRSephmFYdIozj2hePTQrdqd+3lyR",
-	"dZcJ1pLc0pnJfiyLAgoSJDGV03NlQpm8HTiEiqFlfx3YAb69uqh4M1zRIfCsVQJlvgdK80oMMsVegEXT",
-	"/CAd+FDKsa5npqzPZ7cPEseokjhihKMIkCuCNV2GbFN/hQaa3EVDSDj3cvk7nrEMdKuILnt7deHpylqp",
-	"3TwWCE4XsV6R3jkPbohEg5gQJcXqXdZlFy4whrXsAs6kMjB0VwaDPmnCVUSY3hE2TgSNAQFgRdfw2l+1",
-	"w1oLUIDB0Nhx9l0kREMSkzrqwPUa1pCKLvPnle6beuSdza3nNT12jmQ8tYnmZtYxh/oa9ezdXJcMi6So",
-	"64tZYfe7LOBj/SzfoBaaAh+RNlEcw6H6xz/S0td//MNkbgipJqolf0QDYjz1plXm8aEiRKh1Td2lfEyY",
-	"4EkckDqPB+vmJrGurs0CXUAlusBHuyEqzXqj3tCpCoThMVUKRr1R39CBlyGcinX1fwOthKcIKhBPeE2k",
-	"qV0odNtsNRoLABQscMJyxfzmDQuwTGkAwNzJGDAdtvS7yx6ZjnE936fJZQeV3d8+ehUT+qvsmuIMjS2p",
-	"jiMeCMV79BGqfFS3roc8UNO2H9fdz5+xEER+MV+5DTug4IOLknXVWcmdtEUlnIyXPJw+2qLmpP2XPGOV",
-	"cUK+zGzo5pxM0KyBhGW3sAuby+yC0/pT3dLcuPuWIpYy3Ld1932l6Cnq5tbO3TcX8Zwen8r2tcDNlKR5",
-	"QhekCkhchxiVQamE3AyakdnMIuWtg+kRugSY39kjdTMJUUR1Bg/KIY5nOEpzUZjyWE1eioDaS8IBkRDq",
-	"tNAQ85CSJNf2kF4Nk4oFDzdPrUPSjntuzmBauWSgGTpuPdoZSlEVSlhT25yGwKCK2maiXGefTfAUVRMW",
-	"mdaRZafIYo7VzHFqLkPjDt4R3LTEgXIxb/7S85BXv377+CV3QM6JcWeVrKvtqmyPg1JjxV3nQTPwPx3Z",
-	"VlpJFZhtSca6gkGJGzaoo0MJVYsaOYYnpmwxxBL3sM7QnhGVR/SWMCLEXycs7XwiektEfSFDsoOFBBQy",
-	"T/CBtjOfjUDbZ9BJjS8DtRlKTCjR7B1okzoLKsPlIaZZNB4RtNloGpWp3mXtDPj4hpCxSEOAzUbDvkXs",
-	"ar+Lxh/GQuoogtYapUARUd/FJCBMRlNl9IRdlrojtL6ZtqlWHLBmFVd9CRUGDmYvS8OZ0xw0B/LkWXDE",
-	"tONal9275ZpxnOl6fdP0DPTFPNlB4vYT6RC5pPCldIjG4+ov88jchV/DMdGmxr21kntx3h9dlVF3LTHF",
-	"knYNi5hO51MACDa5HdQBjxw4oGYaOYfxitqQPlzzOReQEY4iDRmkHebqrbl3AlDGGE14DO0isDTp40ow",
-	"GatVI/iWHUv1+mWVbIfzEBamGvY9CPOpxXTH4rpn/Yry2wKrPyIypqnJ5LC1udL4HTFNQWhsHOiirOul",
-	"4q5gpFMllbkSBEYTNVlHIg8G1mWAUoaqVOtlumWiVkwnQ6KVXgu7oRht2rMOPAJKR1XCTAuYWV7eZVSg",
-	"MCGlnJkKeXzQPjATfyCvXC6NVwOuzKTwlnNRsyUeYJQJaSHt8i3onADO1MRsat8udV5kEH85ySwcMh31",
-	"saXSQmNSTZURkaSMPkmoo7YaQC5te3WHgqCfX0dnZMRvbe4vJArM9Gq95dREhvLltrpnA4cGq0Z5yWdS",
-	"2FenMHZl5KhRlVKCBP+PQfkQsK5lm5JdYmjr8FVFrfhyXC07VgPOyNeVz/exjPQ8Ft+Ta1z5FSj6TMNP",
-	"F+BE55JzvpXufPE3h5y1HmyoLiaAfenEzXXbbx6F0Dxb2bKchmVWusE7JPk83SdUF/MvmsPwlMmQP1pf",
-	"1/R+alppwwzV1vB+YaJzCQbwrOaSyZkb5vZcpCpIzbC9S6GrUGvjxS46f9Nea3poG+n8EQ9tNJDSoshY",
-	"eAij5nZjrUcldJGKjZsI5LKTC6PTYHSXodlkDlQ12S++0v18gCzyjw/a14fn55edM79W7zIn00YpKkUa",
-	"hkiKNi6pshohkZSEUNuZ+ujM1Exf7RTAq8ukro5H1UUJRDWbI5YheHkGwmsypMGwFPary0wEd8+Ytyna",
-	"F+iZgKww0yIWlKSc7DH2srKNMxGT267Nxk5N59fqsvABLfa6SL1x1c3WTmZiq8V9x6WaQ0TuajfsjLO6",
-	"2djwlukhXPO6jGmRId2kLdcnVCbcdLqYmuQsk2k+nk2aT0xbwGWsPyCbmlOxqUnz67Ge2Qbn8JAlbEkt",
-	"5jrQlGpVA9TpSPM1vIcSx1JTcKQTbhyKX8j83HM7nxEaBDxRxhsMMEsG8ifLIFy0aDVVyboBhSSsy/J8",
-	"2iuyK1R12BX4lW7IlITqqA+JaUpDRnvQT4bgOKLQgE1CZFRJ51rWMCzXTR9SblGPBHxErH9p14QyBfS3",
-	"VKSqaHmMaZw9xNjHtjXbkEQZtKQwWU7VgumumInMICihvH48iHGoDsutbukg7SDMk0Wtjgxw4iSFj9nN",
-	"nIbwC/iFdScBqHBPO+vYqWqLXtvoXeZ0kcqHG2w7o5Ea3n//7/+DNls7ZWxGh+0UZT2OEv34LjsXHPYr",
-	"e+wKUJELjU43DrKnLW1sKKN4HgrU+ywjSiXqjGP0WzYt5rDfe9ga9+PZ37qn0qjsTy8jrHqXkw0zGl4+",
-	"8JqXF3dJiQOttBZ8VhoI3m1AN+sgQFWtHeaSTGq7Jgmzy6yQMRhk88UMKMQ8Q+4qIJUJVIU81oynWoU5",
-	"w8vQyqfm3HDOLMIgMF4zKw8xPjHHb68kvVcJhi6bkQxOTiyVM6mwGqlU8e+x1nrdJ4acaKGgdq/LCqJh",
-	"IetHj8T5jw/aTxRqmUGq+5bCLYW4WAsyfTM+/Hfg5S9hZ2e6pYXji4dOtjhqWR5T7JSJDCraLHNzmh4v",
-	"DploXLghjvppYZQOpGrVzLCnuSB3qTT3c8hsfpcVAeWsmW3TYXSAVI/zs0Uf+LKeEocPEXtRiEdDfksa",
-	"hNVcFdm+G5AQyRPpBGBtgNkHzpIyvTJdFKqIumy7Yft2GSxviH17EHRGKZR3aPRVCGulgHqgiKdJBhob",
-	"2UTGu8yExhuZS07Xl+vmvRGfpB4Ik7e5TtOGjOufY9L/4tdMq0F1WLNuwamzgMTANQPipF0oZVyNw2pe",
-	"WioItNnYsa5uLGd7/iprQ+Pyut2UgQzsJSOCGfgN9IM3GxuouoxHQJFG3sVe5mxw+x3vIULh/UqKhDZD",
-	"NSwN0pxgCxb5RIx9Fo3ymwqkW6pMd1+p4QPOHxBNX4I/39cfYbGDLzDM6V87ozCNpcsZkFEdUc80OIfn",
-	"82WC5/PZ7MJsKsOvzZGzKCo6a9vxYliMUFQFz2+hH0+WSnj6036na4nE9NDX8sfPgyenmLyZoKlppVX7",
-	"HrT7tW8U40QQzwASdZnN5/KQ0Hj4AY6iHg5uwDUaqefmm/V6RrHUr8rPVEPqZ53w6wXhZ5vvWTzhMviM",
-	"FDRjHrNKk8lXdj6kPdO/eCWl48b8tnMZKLEECyG5TeTUwr3KY9PF36/t2eEunBMAn6jX/JFoGAaT554H",
-	"xJ7fRH0FwO07sGwz/cIFs727A9CeNcwcRclHDIJoilztpfNmWgD7vu9kC8jkarp3v+16ROSQhwtfaovU",
-	"zltb22UlasWQ74bOsr2LBToUdz9ZsrSTJPemb4M/a5c0zoPLYoZOxoQdvkL7nDESZLrUg3m05VxzWbQF",
-	"iEF++/RQncz5z/CzrPSMmQELl/iGOCxcUVyIetMuM3xc97tNBKl5iBgJlalgWRAkBy3t2U/6Stu8oMuq",
-	"KX6Uh3wqhBITOAGALfJpnAmNmof6VAkeHiNdJyZcjbGEaXdZnmvDdJRoyXFsY0il0tWywEzr96xMqWl7",
-	"oIRP7Bovt5XI0Ar+8uyojlLEjlSh1o5skXZisUuB1LPdXI84iQBo3Zvl2spamp2FYdkG1hP+uHbow0eU",
-	"CUlwqNdKafDgpBFmPcM6ujKV99hIb8Y9m9mrPug0W+0Bs1aPIYqapp0AM6WnQ0LVxKZXCZv3beeQNzsa",
-	"cwXhvqX3B8nBMv4Jg873Sc6qUrearZI61JV6Elro/nm8e96rNxs726u/G0gKR6hK6oM68nWu43VImA64",
-	"mkaWSLsPCoSjwXS1U9DWw5EQgVFjSvDgWFdJJAjydeXftVEO5k0Rfp43Ryj6XXWKknySoN8pzmLma+L8",
-	"+ujBHE2XTlTFbKoOrdLwtH81p6taRj2Fx9Y8HXXDyBmBBXzhE7Zwku4BmzfhZqO1+WgCtz0ef11Ze9/U",
-	"4tZS43uNJZkYSLt5YjZTXbMesTM2iOETBQGr5aiui6wbq9r9aopHkfnK4H+LuZWSR1TIU3vR18j1tI0L",
-	"lkz2tBPIZ3v+WPlPF8YdCTCCNg90nG2K3f70K00B9s+7il0c7E/fZqiUQYjOAfEeEOnPQopqtarLoPw0",
-	"j2WuRTuP6YAy/fnsVCkEQyyG+m+18V7qhTV6knQh7LtsCECbdrxmrjrnXTvTnDt0J4E120kA2kFAUpES",
-	"21qXC40LF0utj6QvRvA4Ay+grh8oHqueOMFxKEwRddFBu2sTELMu0l3m/9atDCc33YrSgroVoT56qAtl",
-	"X/rTqI+7lY8OSm4+DpYG11Ikf2hwcfnetNzQWeFN+9aS1330dUXkhAqCqtCw2tYp5NfIsz01zMqqZw/t",
-	"1bACPGEGQkGYfhs1W8RugfkzMtHtod3SqD2EWZfN9Sv7Brrbt42lSxUmt8vDEzk6yxpJfEuuTqcnC5QL",
-	"2SS7LK/g68eylpG5Vqic9Pv/6h7PczoA68lYZWZHSxn7Yts5z/HXnS4Od6XBZsctjWSZu311xtWDQY2e",
-	"KwKqn9POD19qfpdVSyRIvt2Ch3zH0zmDDF3bRYw7gRhjkoOZx/hMqZxG703dnXm+yft9ZXU5ggJ0Zp2t",
-	"ZrMAQAh1WRWjkAoILGIlK2xj/j3NcHNVvGm7hjo6oIyKoU2PdXtwwHepAZ3fIt8ruGH3NBxXth1ZYO4u",
-	"/md7kDwhIyp0O5kXfDFy/plAhobq9+YK37LL6zEOqjU+n0w7sy1WZhS0LquWNk9J0d/BV5N1YkHzG7H0",
-	"pkhpY7UFOp+OiaTn3csiFu5RqbmqIar6V52X7cuLN++uT84OXx++O4c86nkKY5ZRl+mMUPkuuS2fs7Iy",
-	"9dYptUnUoXeQUrn0wx2tJQ1i6wwp670CPxGkgpdrL3tuXJmKLnMeCVmdqcfBYCUA2qNiA4bf1coOu/Vz",
-	"nqZk94T6ThF1eymVp/nYo1iUi25bV/2YOZJFRrhMGNnc89dGkZ/aGDaC1p4hnRS/iBOXM9yvpxxpDryM",
-	"flRoWeXdyXl3XRVKWWhKRalTE0cIoiQk2dPFbx/VT7VdVNBwHOZUjYmAdBt0Q6Y1ZM+712ULlB8PFDUp",
-	"iZAGkE1m5aqpvmXGU1SVumxGV0JFVclBLFtFW9K1gNYOXw3wIpfRFObzcrpshbofkwSuMf/nTkyJoE0j",
-	"gtIVU2ot7/ddOXh2en34ykcJE0TWciVSuYonFx6vUPQEz8+qnuZplJb9f/tK5Q/HxY06mzpdv4P6pFJm",
-	"nKVX51yXS/Dou2rWXbdHgJliPxFnAxLDqxBldXSWbw2544Z80kr1CZ4im+FpzlGXaTdfCukDzC3t069D",
-	"iAZULO2duQSj6bJyTjO/oj3T8laMAur7Vipod3xIP1pFuxNOWOr0HWEhr/D0kH3VIviF+gsgWgbD2dhM",
-	"rgPLgwnl8U2J0g4xX9l3eochYb3bKIaxhj8q6f+IloAmr2W1fwejcQHuG0RYncQY3aNHp6pUwb+O/LPO",
-	"ecd0HLBJNinm5RBAnlze32VU5mpkaRYHgXxNaHSYhUbUa70Uw4fH4H7QgMFE1JEBuOyyWbBKjcFLYgNW",
-	"XiJZDmD6p1mPqKc49fmXrHTsvw7E5WG/sEW62ARWzYOEkLQvUx758m982HtkcxsU1BQi0TlRK0KfpacY",
-	"HrG4nsdkpJn6PG3PlWIMgV2rTn05KOtTH5bSRmUPgTVO15kKG9n+m2y/KhbgOZEmBJvuhYkXPID0dSnU",
-	"IqNIWw2ixOLKkiLKjwGVFsMFHPcGzEs7ItTwtfTS/HCEp6m1Z2AK4FbIhVhgzJjxP80hyr3jUbDBs6jj",
-	"t2kPXcWcDSzbOImLOuLfB3fJg7tYwdR05Rrzq2A1e3NbD7in4YnMHmgMM8fmAZGXAbNPsNCd1yCbp+q2",
-	"OAIZQoIb3RY3VVEhJbT2o+fYze61y4qdqtSFuZOH2WVfI3vSVhIumz5piluzyfzoeZTFEl+Bsvrehc5K",
-	"N7d2XmXyIvnsx6QPAXzMUn/iMwEN1lFVt+GBUu3ZZ/u1hf5MHbSe59BEZf5M7b8sejWtP3OuFE+Ja8bV",
-	"NEtYzhQ1lCIkk48xtFxJ6+T6C6u3VmuxtLS3M503RPD19v9Ifh+XB3x7Ps9LWHHdoClfbJ+Cv9x5Br15",
-	"uTLpGXOrKMBLZI7YyeGr/evTs5P3h686Z+c+ACDYZHpTxjOGUiAD2z0kWA2Rsy7DyMR3IcQJeWZUpBU9",
-	"M3Vl0FPehkDweFxaEyT5nj6+kFECmcRxwgTCOi3tTnAI09qhWBYgeZctU/BVXv5psmPSYHdaQw+oC3q8",
-	"M5tXLQRZZlETbGqLScopNFjosiPKwPaYYMjMMSuXvhwWHEsk+IhAe98hR1ESA/LNLQ0kVbQT82QwNGjb",
-	"fMJgFF2mu/uzG2HLv54c7rEcN5vdrMJBCxR8Tx660Ddu3mB6qz9RFMCd918UBEhry3U19YwmdD57LpGf",
-	"nrLrJI5+bCi2fD3z8naco9z+67k5lwmMR4anlUi7JfXNpfxCqWsUnKJJiWTcd1IyDeRaphE6GZK2+ww4",
-	"ipRY0d4izcHzrlOdE7Q3D4JTSDwVZnqIlqLb7oN/8ok9rPmXfGsu1r89RN+1h2g/Q6oZZ2S8UjsvyP9d",
-	"3M3LgrmkyibWLhhbbWBB9OvojCeSIBnjfp8GOvUMqnytpkNBpWk1GqV9vs4IDulf1+jrDDKhQU2Ob0nd",
-	"2cQ5L3aboq6QEaDvmucRSRc7zf02PbwWOv3TpVvcduzudP/M1U4FkjEdmaIX3ShjLcAiAxzWmjZw73DP",
-	"/JUw+kdCuiwmAxyH0KeP91FEJPj3sSDam+/yMIBcNq6FHoDGa/h6oYvM1bN07UDd/qxoNkNkf95CvSlA",
-	"EQmOsE3FSt9QpQxdXhysvegyuKzmABujGINkkUPMkKCRbmwm44QFGpthXjtCQZjssnz0fVHO/JOF7/7S",
-	"LPlFXt4UlxVnUBf3llJLMO59zvoRDf6OHN4/cgj538RJTlgxSmhRHu/KnUz7gykT2apu2onAeX2O8+/c",
-	"PnwZNamTizE+vPvXt+hN7ixMKah2KxEfIJ5IfRHgwnQrNWdL0+36OC9WdESFnL/uTxA+MC9bJnqgtzii",
-	"t6Rs/p6yJP6V4BjchRDlm+we0ZIc5wWH7i53UTs7aiFyYgkp7Osc5xG9Az3tEx6Nof36xh+tteeTduG/",
-	"iucCvmxvgoM+xX+5G/xl1baBP4R33jliX4NDKWO+5HzOp1BwAq8bKOElOyjZRpNuk0vdlMoBOi9DUzew",
-	"6SSEOBbkatXRaYaljksR01N/92TIo2x61ZgkSm8nkgTgpO+ys4N9tPO80UD/9Z+b9eZmvVXzkOlendUC",
-	"qCUyjYhCHUfT3ZtAdcp+0C2vMesy/6xzcNY5f3N91rk871wfvrvonL1vH/kID/iu9uLL2XzPFI8hc8DQ",
-	"uFxnhck+JXqvecW3hmfR/hfCXn8q1NxijxqN7mLXtbyt6QQ6msLT41srYpI4quxW1qE6wNwz223f9Nq2",
-	"mOla361nEsZYv7NIZ2dOiRoAllPmpSPX9u6AJ9IzJl/OCoQ851w+qfNGmFY5slpeaDv3aEfNMjc9S5Nj",
-	"hEaEHJNYj77mPC9lqbOPPHchBOZAZgpUfc35ICIeOqZBzAXvSw+9pvII9zz0E5kGEcc3HqrX604bpCxh",
-	"IBd8s7aEMzy+YI3UAY9xIBGVgkR9jVoc8iAZESaz5VcvvCK9cx7cEIkGMSGKXzvvGBGJ562oWwCFqhcn",
-	"F6c1r6w3aJ5tYiGSGLOAoIjckghVNdaRZwqv3PUf9cvebSvqUPWK9JTEZDW0lquV9PIID7m0CTMgGqMR",
-	"ZnhA1Ho4r0wrDr58/PL/AgAA//8=",
+	"7L3pctvIkj/6KhW8E9HkGYgiqcWWFCfm0jJlyy1Zbi1WL/QVikCRRAusYqOKotkO35hP9wHuQ8y8xzzK",
+	"PMk/KrMKKIAgJWpx2z7dEeeYIrHUkpXrLzM/VQIxGgvOuJKV3U+VMU3oiCmWwF8HNFAiOXypP4dMBkk0",
+	"VpHgld1Km/ThNxKFpJ+IEfHfnZydk/VRn64rocY+EQnxX3XMV3ix9OsVrxLp+8dUDStehdMRq+xWorDi",
+	"VRL2xyRKWFjZVcmEeRUZDNmI6lezj3Q0jvWFv452bn4ZHcx+GR1sBz+/3wx+ft9k7YpXGdGPR4wP1LCy",
+	"u73pVUYRt382vYqajfXNUiURH1Q+f/Yq76iU12xWPrMx/phNDaZhvv2K5pCImyhkyfwUzoeMjM2vP0ii",
+	"B+gRKknEiX9y+HL/6t3pyfvDl53Ts0WTsXcvndK/Jaxf2a38X+sZCa3jr3LdDu6tft5nPdyEybHgkgFh",
+	"vaDhK6rYlM70X4HginGlP9LxOI4CqieyPk5EL2ajf/9d6lk5S6jnq2gUV3YrasiIjAZ8LeLplEkgJnFI",
+	"uFCkx0jCaDBk4R6RiiaKuDfQAY04LIBUlAd64pv9Ft0JmqzRexZu0O2ttc1WxatIRdVEVna3Gi2voiIF",
+	"+/iChsROIt0f2hMTtduLKb+ufF5hsfREcZ3mt3JufmGEs6NcTlni6aOGH1lIppEaEsoJSxKR7OnLhhEf",
+	"kCmVJEgYVSysk7PylajrEb+g4Sn7Y8KkeoSdSfBJJNK0d0NjOCMwMlnZ/e1TpR+xOKzsVtbZSN+kiYTC",
+	"IyujiYTd0zPRvxEahgmTkshJMNS0TEP6f5vX1gMxqnz+sMI+bjYa+X20U37SfXRWY0TjvkhGLNR716dR",
+	"LAksDywv7MO+4P04Ch66C5QTGgRiwhVShhpG0q5onDAazgj7GEklKyst3062fOlAn3TtcMiRTEedsEEk",
+	"lSZ5WK6O/v2C37Ak6keaWT1o1eAxMzghZvV+kAU67EeJVKSKUg9+Wjd3mXVmRH/JQqLENeO11dZ3I1vf",
+	"Tu61+tink0xXfJLw3WvG4l0zuV0Y0NokW4/H2odFyxHlh0ZmTHmE8hAJbgoMmYYhoWRKZ1oQKUEitUso",
+	"OT85f9flqCB4hKbSVzM1Ekf8moUZ5zOvr5PLoWA3LHHIQLMKOxo1ZDMSCj2kLhdTToCd6AFeMzbOBkH7",
+	"iiWwV2LKWQLvYZJEyiNS6O8lI1MaKdIXeNk4EaJPqqDsdHlu3/1anRjBqxfwB0l8vTu+Xhr/1g3y612u",
+	"Nwk1rg4eyYczYHv2h5pjZruj19wqcOZA7ZGEjcQNI3q2mra/cobwgJkBwzgMGVeRmp3Ta8YfvNKRnKNR",
+	"ve+GfJUgVAtilmj6i+0Ve2TC9RV6YPpH9k0s/Nw88ZSSfiym5qDjpG6bPugtLpHqyyVpNuZekXJ9D/mq",
+	"0EJUkRGdkaoaMg7f4m4QSWeSSFHDTeaKJZzGHa1y3G+TV9ANHZ3CvpicsUSzKRzAk+3LmRgx1PP6KHME",
+	"romEt++568OBbcqhmGqdDEcpkXOl+klIIjgd/QiYIbDrISOxGEhY1iMq1SWdHT7KuYlkQc7GVCpg0EqA",
+	"fkoivkskU0Y2TEUSWrlr/17vi2QgVM1D0rPUltKRZgYgfKxw+ZY4HJ6pIb1hhIvCwpAqF+mqoMDlguDs",
+	"I8Ph9OzNvPFUHB+0j0Rw/WAtSQlBRpTPyDQRfEACETK5SyaSEUoSFogblszg2/SkT3gsgmvcpFQ7Kmy/",
+	"keH31pfOWCB4aGVAjBNdrCmN+nTNXPT4OpIrjTQ/hPfsEv/4oH113P756qB9eHRx2jnzzRLC9bCOoJ2Q",
+	"REw9Ag+DM92Fw6t1X9ioOjlURNFrpnWv7F4y4UprZvk9AN05CNhYodGRKT19EceaG6gh63J3a6aatUbK",
+	"DNtoPejPwY1covJ0ub9kqa22c3zQPk3dC4+hsVMic9uf09L1wPG62iNRV+obWU5f6WWP5hFgUkbCqLWa",
+	"l5dPvE7anPiUxk0/vUX0SdEmzNQnq4eDaBU8npGAxrHr2zO6rme/i8VATJQPnGfe3bdHkGCBIXV5j9FE",
+	"c+MxS2BnjddCgpEAHqpQEP9l56hz3sk9aP1TFH42L8nGYul7DU6M3+V9cITM0rmqIVXWMtHL0PJXUdHd",
+	"nSsh2JPkwTYnaPhs/ik3NJ589wbpZ68y6lP3+C+c9td+qj9/4XNNqoZubyFarTYx5Ou+Q7k+sb7YWlEH",
+	"v4tdXzDru3zerl8ywDnDNx0k8QsHyu/ydKDm/L0VZ5NgiEbyAyUGF+hLxIVdjXQ2M9J5KxQ5EBMePq0y",
+	"OJEsAVs3P2xSBZZHsvUkgjPCPo71RqO6h2tm7d1HWjWrXH5L65YqxJknNAqdJTJBoUdaIaNyf0sLZK2j",
+	"RevjBJweuEDFiIbo4/sg/PQVr9hbUT5mzScDwfvRYJKAqlwIs7kn8QyZ/CORmREZ3xKZxdFNJurmaM2c",
+	"wsfzy9lorsw5i9Gh9FW7ACII2QHTonH5+D20nyOJMUA0/Bf514YiDiVpNeyS3NutZrZInvT7D9yhbCQJ",
+	"A0WDcdpLHViRNB6sr5m63xWnoCYJxxlU/cvOi/bF+eu3V6fvrg5fgqEx4ZIpu46zWNDwXIgjmgzYIwZc",
+	"eyIEitf2EfruolG0msOr6ejHJjxKOig/z4UgOOIvEi+dmwwSxQ8SZwVLecaSmyhgF5ze0CjWNPQYwAJ0",
+	"3kaS9CZyRoIhC64jPkgdbnKPJEwlMyeOpCItDDg51d+vtfX3qwEMclYJzIm4k3paoEE6X6pIQMc00Lut",
+	"eQHpBclsrMgfEzZhHvFft89eX/100bno+J6+vj+J41odZ+2sBp+MeiApuxzNGMSgOIsDhrVXGTIaGsyR",
+	"u3JzyJYz8xQlMC7XY32RMNyFiA/qFXclRhGPRpORC5+JuGIDlugF+OxVzkV7PC6Bz6BLsh+L6Q+S+AkL",
+	"o4QF6koJ30N55QciZD6p9kViHRKCTtRwHUxrv6YPv5wEAZMSuLC+qct9QD4YNwZ8vnJe7KO/TTkhFuTL",
+	"hy/RYi+y82QSMy0T+hPJdrvcp/C+q5BxbTsZKy0HBELxgPiL9G0zYFyOaDlpT9QQr0JfZJdXTw/2yfaz",
+	"zR3yP/+9WW/WW/WmR07GjB++JPuCcxYosq834n/+ewN+3q55xEdyujKzts4ZHAS4JMEyTfUpybTMovFU",
+	"ixpYZm046mFPedl67RHfgEqucNmRUg9fdjmul4mFUDy4HihqErxfkzBiPGCkx2QUMmlfFMQR4xD/cD1H",
+	"KplIxUK9kV0+pdomlpN8WMvc2JsRn/459mvO0AYJ5coMLZ0qblpIIoWz06uhbwLj+Cq137s8f9vAxADg",
+	"Mn29IYUrhHD4pOq49rSylaE9vDl66PKiekALtn6kdtM4g74bw3yJGNnn9KNYMzupGA1re13uWwvrSlGz",
+	"IVNhXBZG5ZdabdYm6lwYMaEBBPGNb0FfEwupanMM4kggG9efF4PTing5PO9LMHOieFr0gRZJ9Ce6KhkP",
+	"xyLSFOqSpq8ZN/M94nPBA4an7t2P+x0SDGkcMz5g9ccbvTimfLavj+RjRW4w1oDoBgwQYGD6kcXaZstR",
+	"nbX2oCdiQVfy6YTagbY0nOgUqUKUBHx86DuukSlLGFGJJvjiOsBWQyBmFPGJYh4Bn/Wsy00EZo8k0WCo",
+	"zMMRcEIMQmWhLCRfpygE4urwRMQjCwZ+DAqz5hdLn/z9ktu5SzuanfbYYMJJs+HO3roNriMekqpdHpS/",
+	"GBZBnQEoNbuv1uULqDELB36TJGcckxF7TLzTYijJnK27a1E4WuJ8S7iAe8Bl9ubmCsaT2QlryT4y7sxx",
+	"OMw7GoYiDnctQOtb24G7O1T25qboLnzKmR6J51Kl2GisOS0qa1GKqvh+WO2SuRpt3Iawqn774vz11Wn7",
+	"vHN1dHh8eO6TMUtSJkqNddWbBNdMdfk4F6Ee0eSahcT/uKY1vrWEKrYGXgdU9cw7PCLH+pUQMu/NrOfC",
+	"KOChCCaah3c5AjAkhN084liPBSCT76VCsssxIFfVlGNZf+1b4/UX3GrTD0Z6UGJgBLht4BZN47UrcI1m",
+	"Rre50T0ZyR5HUkZ8oGW7MQ4d9y44cGFGBXvh8vJyTRvk+rKAKliL5XbCBZeT8VgkioXHLIzoOVzzuK7F",
+	"ND3DeRA8YCUP45a7BemgCYyawLC/qH8RYSKFGfnAqC+1DfHOHNKT5EG4JdjW7wb64FWm7tqUTwYsa4vd",
+	"jCSaZPce8oFIelEYMr6APB4NjpEOeRDdIKsBf5AJZ/0gM5iD834/A1UshnOkQKv74TnIAjgHoCTS2QOh",
+	"tdtH5QmCZnDG0WHYi0gIlXKS6E0hMbth8a4FkKGooQ7aFCFV6Q+FmSkh6qQNPklkbJIENElmWiOiiPkN",
+	"YhqN4DGpY5WOEp+Au/F589n2LvHH09D3iC/UWP8z6lP9z3B6rf+R+I/eDH8v5y1M15GOkt2+XiNwP2aq",
+	"snFH1bocvLHxjR6Cyi0LTJ8MGDe6wC6hJKGRZFommrljkoqYMs1/7fdN4+6LqVTpcqD+p1et3T5qAfqz",
+	"/arjw3KysEZGJvOECI6+OquXIGBPxOAATAdDBkxJstlodnk1Yf2EySGJrLOMcS2Lf6vosVQ8/U+r8sFz",
+	"UlDhm7mcUq/SNgBR4GRhGOk30fhdovUhtND6NJbMq4ydrz6lp/RT9mb7oPxr7bdl6ayZM+w3+8AP6XWi",
+	"9zsLFAzRSuqL06MVh5kK+atJEt+aNZt3/12cHt3L85dNfqjUWO6ur1sjrT4QYoDJi+sCwwet9ZvWuv7w",
+	"H6jCXkXhP//3P/+rO2k0WtvwPv3nrauXn2fZIu4PKR8wy7OdfM8VVjOYJIke49jh/NlsA5EkLNAmUiIZ",
+	"6WktPZlVvEpfJCOqTOQXbsvlPT9r3ZL37FU4m+beuZS/2+uKSzQ3+MJzSxdNhGzf7u08+fgv2med7c2L",
+	"06Pq2et2a2u7GoiQXRlvelKrGR4nJoqM9TrzATK6Z9sb2+SstbVdyxNMZ+eYxUNBWyfTm4Okc3z+ZjDZ",
+	"f00F+7Gpnl+cXvYmr96cSTVdC44rXmUMS6wH8v/81l77la792VjbuVr78Glz4/O/lZ11PZ177rwIWfnx",
+	"KUiS8fgHScxSk+21MBpE6CvNT7TZ2tjc2i7MobG28+HTdtnQi1upR1O2Xy9ZzBR7h2GK+830y9J2YWJL",
+	"iRGgkiXFC4rp0kBhWxutFnyzJscs8Ej7bP/wEIzVPcQTJomYcKBIOaYBk7U6OWJ6WohqAAG3FlDJQmsH",
+	"RhAek0pAAm6OyRcSs511sVnezqK0tvKVDjZKKDWDe65CpJjsfkVVfvNajdb2WrO51to6b7Z2G43dRuNX",
+	"d4yhtvBVNGJlZyYK71jKYe5OZYwwKyCVUGNnY7MLXRx4sTAFBE3BzxEpyOi3AnWvgAE1OgfCQCVpbhm/",
+	"gTTKWupWzm0dBqHMiHpCxIzyOaqMUuntjNVzl7uMXHEL3ztzW2ErbazmKrChrwLnYRhBlR5hNBiSgRAh",
+	"0ULZ9bA4yQsk4mQc04CBbpUlztTJ2VBrjyb+GACbihQbyfyu014QrrH+YLgW/X4dr424GJdt+Yh+PMSb",
+	"mw2gcecva7YkCZ0BeYCCfJs4O9dXze1IYXnSh5XuQ8TiMM2GzC+zKcZQxtfhJ0jQoOTN2clbAqFQlpCI",
+	"m/wt15ZO7Z+0mAyE3vNsIi35MLdutgaEu+T4KwkFk/wHRUZUBZjSgOeWdJG3dCu3igucZfqW0kUCH9zD",
+	"tCNm+fOy/UQmXhwh3lo2sNeMxppJfrpV/xbXec1bXD9E53ax4381C2blgi+rETGPmEhxNRkAnNrk5Ntk",
+	"120i4Jkz7oir7c2Kt9Qb6mWldR5aticbNloSZaOVE9zE294VhWmJAxvcqLrYIzB4Jj2/oKI2m43m9s7m",
+	"883NZ5sbz7dbz7Y3NjZvpTQQIU6FITtIL1UQbpEmRxG/tjR51+OZn/4Fv4a6EMANpEFA6cfbCjqbjUa9",
+	"Uqb4XgWuCbDsdOftBViDFEh2272n5lJt5M7z++wxXnFMpcslBhH/kuu0CvPz/lol21LcUmX7+KB9AQmv",
+	"95MFcILKj6ABqllMFXIwqc2llGnlEpnzx2/0ptF7Pnj10x8bv4ybH3d6P7eu/9g8ezZqsK2by2CbPp+c",
+	"89NmeDT8VRS17u3VlgmnsGBtQK2750HsfKSBimcQFxV9C6wEn1xOrwGON6If3Qc2YQ6Fb74qU9XLK2fz",
+	"IznBaaMG5WRryz0SgwFGtNXlkZDKIWAXQ2OhWbDRCMZRJ5ciuc6U1tt01RUrzc1tOkBEQRv90uy3fDMF",
+	"R4UBLSQoMjKeKCJ4Hr2bX5pfrzd+mjaCt9txc/ZH/+V1Szz/2ODbo/c7g5+mf271Tlu080z9sjl5E+SX",
+	"rNl6fquXKuf7WUCBQHPgMrQXZg6hmkemQyFZ5k3E+nUsTLHJ+dmEL37vqzfs18399+/WRi92Wj+2nk2G",
+	"vYs3F81xM7maXjYHB5cHJ53ff75e5C2qX/2/4C/ymq3nd3W8FGdaxiKcvLoVuGaPaoZ3NRkvUF6ytB45",
+	"4wEWNcB7yGSM2suLM9KP6aAGWpToA9wWqotMJLuD5evBGCbjKxZHg6gXs+UjGdEZ6TE7GmXLcITsJtIH",
+	"FkfUwRHtkX70kYWEqhzy606D+so8G3pBryYyHdD8AsGS25Q/ON6R2iO0B3IOi1UATSMsxiub0vZ54/nu",
+	"xmpTwlKWtzuIr9nMVKksUVNNQmKREDyHPG9VV81LVlLD5iwpgxO4dUKTXhwFP7LZfnbLZ6+i+cUV7vGK",
+	"vD9nO5uneO6Alsz4rdmBPElcDmkWRIUCE5Ko7BzVyb7gKhGxZn0JDRRLDG6sFyErhzUzlr+K+MC5kFQv",
+	"/r2x3dz3yMW/txqNjvn3AP9ttfWxhE/ml+1t+832Ti2FyMcRZ/DHmCZ0kNDxkEimPyuBr2g1Ws/NI/Vt",
+	"IL4Q0W+ll7beICRovSd5wm6H9AdJxkPBWY6eIzmO6WzNUN0qW5Uu+gmss1yRwhwCKWS8QtIERGtZwkaC",
+	"z2xdGGnKd2gWPBYS3JCp6w0BTP3ohlnXY0H43pm/iNvmg3xynu34Y3sWfDJigI4CfyCnN9FAb2Xdgd/U",
+	"8Qxj2eL6gCkbkdbz7EWcJrMux6dI0qOSbW9OkniNcS3+QlKlkvglZ68+polk+/rZkeBmaw4SMXpzdvIW",
+	"9Nwu9+EawxjmLlH0GkL+IxvbzeA5jiVa2fijtfZs2i78V/EqyfgwrOxWCl6NaMTERFV2Nxr6P6+ijyJ6",
+	"Z212QmWcsD5LTNWawglfyBfsZi1hCqcm0+jb4oQPFyfZIpnTfQceas3iPHE/1zzrWSvHHwExoBBy+qxF",
+	"ejOFNaQuzg/WnpMqpu/ZjMmCF+dxTO3nZSzJ4GvK4lRa093Z3Hpmq/GYTON5td+iiErlyBRsZcjwyDLJ",
+	"jTO6Xuo/NNWHi087AChHVoTXDsvEFICHY1qYTSvjIZkOZ7kYwTLacFzvn+cDABkS6tOyysFhmj4gArRW",
+	"A0aqNJbCFunzf14zJ2vtMPQJIglrpUvhuI0tLUBh5BH9iP7LrZ0dx5uJRZPn/JkGlTUfrZJDkSgiJ6MR",
+	"TWbWyoWsB9G3q5snxNJKzPMxtOKLLk4PCTArWA1H8BZetpfHaWUuFlwIzHGPFKFxXDSiM3TZrZ4SA1uE",
+	"VfGWedVzJdLLytDfzRVMqhCeBUdBbYFf2DX36NqfH37L4AENb6NZ7rooY6ArC+GSh6Aul4iphExITJeH",
+	"2UFoqepnjLGuhP6uWvNru8SPQt/rcj+h00PAhCFmrmrk/No1m/k16zpCQJxvrWiU4MQKcK2xzQnxOfmq",
+	"pUSl3e7st6dakOrX5r4wL7HQotSb9JIqWtmtnP36y9utXwYnv78aNt6+CN79+vrXweXm1XWSjKLh70ev",
+	"R+///HMijsO4dXwA0vonLRQA+KOfoCeuBffsTYP9/CI+/F1EYet99MvP7xv01ebk19b7xiFvaBKLBpyq",
+	"SaJ377hzsX+on6MF+mvKQ9Q20/86Du/Jlq1S5uM5Nf6oNN/w74htxrCXh2A/lC5n5tEvE4e0J0U8UYxc",
+	"nB6RWGtIIZ52TF7ovDw87eyfX12cHp35HtHyhSYsJAz9pwugZuNx3VH81jWlsHANeh643uDG5u0OrVME",
+	"Gd5PazMIxavUE56NtVxx1f8dtHobbxq//jxQQSvmvdFBI/z5TXx0+X7zl8vmtPfqQh2/7MyO//yp+fb3",
+	"YPPk8iB6oJM7P8ryTVxNd/1rgynfptZ4nwDNKdMSMjUw7kOiD1Xv4f7ysUn2QDDB/SCP3gqBp0QPEsNP",
+	"f22I6Q44TKd+1irg39stxnb7aN6/WrQ5WFoLOzIFRl2/vEX8D+l4zHgxXvcgD60JTpVtZ1ZF26nyqtJd",
+	"hlFSWQwfLvIvF13BC10L93UF49oBJh6B62a0dvBVKWzmvf/m8vzq/PzIL7rva8tWtrm10spqXemKDhYs",
+	"LiMXkiVr7QEk+PWd3a9a1tna2nbYam2PsNFYGT8ZF5wB3kQW4XZ6R+P15/WteuNukAmHMAtrnZtDRioA",
+	"/S89Q1qDglx/QAGueJSiRSgxiFQDmsQrKnJKqDFU8bUq3b3dgWqsle2rSRItymsJEgYpJpRD3oi+fHcd",
+	"R+CDsVjFZJCfTrHwikdi2mNxbMUwQIWknLAk9QgXyqPmB194B+ad5JFE/0HjgUgiNRz98+x1u4mIfggy",
+	"y39u41/4xn/qu/GLMUsiEf5zo2Hw/zCvf755cXb5y8bLd53X737cePfzu+LfpYY+3Fq+XKBL4wUe2EQb",
+	"rXmYuhJEPxThflBApxA8r5Vq4tkSrT7qsgNg5pEnglLytoJvFcQegmWvIr44GTYLVlEnsSnF2VZTdpVn",
+	"TzuNxsowMauMrjYsy1GL4zrtHJx2zl6XjK21tdNqPGB8C3SMNidiTP+YpJpGxg7gi3Vzv+9lxt8uGoN2",
+	"DugakIQSzqZdzUfr5EfGxiRShmD3yFgrLhyCQDTNwWaEQeZyJlIKpv1jGx3znqoFi0LeXJ6T6mtI9oAu",
+	"Dkwr4JL4bTfZaJe8wAxnffA3AngYfGT+np481rHS0jCVmL6MwiI4j83eDHuvgugkenN48edh8210KA/5",
+	"6Vawf7h9eD3++f3+m506m70ZBxvH+qLk18v38jCaRsHG++jwdxEdn+kb3o5/1Tf8/vbjcdTYCBsHL366",
+	"KP6vEx3tv4nZ63Z08ntn4+T8onVy/sufxy/b8nAUD8P9w+3j82Dr7fkvW2/Pf5oev27UW73jncnzN5vi",
+	"7fOfptu8Odr686fZH82L5/33O73XGx/PG9dvngWnLXokFy7wVRFUj8tWAqtfoGo6T/Hc81+k7tLTuJDv",
+	"fBGQ2NcHBNNa0lcFEF4pJSX/GK/ycW0g1sqffbU4RSNX6RbqAUOPPxAYJiEn1TAMi87aoER59dCs2K36",
+	"eXNF1l0mWEtwt3OT/VAWBZQsmCSRmp1pE8rgduAQaoaW/XVgB/jm8rzizXFFh8CzthIR9z2EQq7CINO6",
+	"FLBoyA/SgQ+VGmOud8T7Yn77ADgWaYkjRzSOoapHsIYp2hYWLbEo5y4ZAhjfy+F3PGMZYFuNLn9zee5h",
+	"1rFCN48tmocJvpesdyaCa6bIIGFMS7F6l3f5uVs0xFp2geBKGxjYwcJU6jThKiaJbQyDcSJo5wnFZzC/",
+	"2f6KDmsUoFAiBOvs2XexkAxZwuqkA9djCUjo5bKorIHJ1d7Z3HpWw7ELopKZBeGbWScCco/0s3dzHUVs",
+	"1UnMveaF3e/yQIzxWb6p8GiSn2Ta+nQMh+of/0jTgv/xD4PckEpPFCV/HAXMeOpNg9vjQ02IkAecukvF",
+	"mHEpJknA6iIZrJub5Lq+Ngt0AZVg8hO6ISrNeqPeQKgC43QcaQWj3qhvYOBlCKdiXf/fAJXwtLoMxBNe",
+	"MWXyOgo9cluNxpLiEraoxN0KHZg3LKn7GgVQxHwyhnoXW/juskemY1zPd1dz2UFl97cPXsWE/iq7JnEF",
+	"63Dq40gHUvMePEKVD/rW9VAEetr247r7+ROVkqnP5iu3uQkkwwhZsq6ISu6kjWXhZLwQ4ezRFjUn7T/n",
+	"GatKJuzz3IZuLkCCZs02LLuFXdi8yy44DXv1Lc2N228p1p2G+7Zuv6+0soy+ubVz+83FWlePT2X7KHAd",
+	"JP0CoQtSBSSuQ4zaoNRCbq7Sk9nMIuWtg+kRugSY39kjfTMLSRwhgofkqrNnNaYWVqjK17Hy0mqxvUk4",
+	"YApCnbZsxqIqUkqgPYSrYaBY8HDz1DqAdtxzcwrTyoGB5ui49WhnKK04UcKa2uY0BKYCq20BLBB9NqUz",
+	"Up3w2DR8LTtFth5bzRyn5l1o3KkFBTfd4UC59YD+0vOQV79++/A5d0DOmHFnlayr7YVuj4NWY+Vt5wEZ",
+	"+J+ObCvNMgvMtkzGmMGgxQ0fQPu6UDBTVUdMTEpnSBXtUURoz4nKo+iGcWwP+BcJSzufOLphsr6UIdnB",
+	"AgCFLRJ8oO0sZiPQrB10UuPLIG1OJiaUaPYOtElEQWU1i5hp8U5HjGw2mkZlqnd5OysSfc3YWKYhwGaj",
+	"Yd8id9HvgrWaqVQYRUCtUUkSM/1dwgLGVTzTRk/Y5ak7AvXNtLm85oA1q7jiJZE0pXL2MhjOgpa+uQJY",
+	"ni0cmXan6/J7t6czjjOsZWAaxIG+mCc7AG4/kQ6RA4XfSYdoPK7+sojM3dJ0NGFoatxbK7kX5/3eVRl9",
+	"1x2mWNLaYhnT6XwMoLpPbgcx4JErnIhMI+cwXlEbwsO1mHMBGdE4xnJK6DDXb829E4qIjMlUJNBagyoD",
+	"H9eCKdfstOxY6tffVcl2OA/jYaph34Mwn1pMd2wN/Ky3U35bYPVHTCVRajI5bG2hNH7LTAOVKDEOdFnW",
+	"IVRzVzDSIy2VhRYERhM1qCOZL5TW5VDBjVQj1MuwvSQqptMhQ6XX6YLrp/39wCOgdVQtzFDAzPPyLo8k",
+	"CSeslDNHUh0ftA/MxB/IK+8G48ViNHMQ3nIuarbEg/ptUtlyf/l2fU4AZ2ZiNrWvlzrPs/KHOcksHTId",
+	"9aml0kITV6TKmClWRp8sxKgtFtdLW4TdoiDg8+vklI3EjcX+AlBgrq/tjYhMZCifbov9LQQ0ozXKSx5J",
+	"YV+dlvgrI0esOJUSJPh/TAUUCetatinZJYa2Dl9W9Irfjatlx2ogOPuy8vk+lhHOY/k9uSafX4CiT7E0",
+	"d6HU6kJyzrcdXiz+FpAz6sGG6hIGdUGduDk26xdxCC3vtS0rorDMSje1IFkep/uE6mL+RQsYnjYZ8kfr",
+	"y5reT00rbZih3hrRL0x0IcFAra+FZHLqhrk9t4qX2z0eOzC1Np7vkrPX7bWmR7YJ4kc8stEgWotiY+kR",
+	"SprbjbVepKDjVmLcRCCXHSwMwmCwI9M8mINUDfrF17qfD+WcoGX94dnZRefUr9W73EHaaEWlSMMQSUHj",
+	"MtJWIwBJWQi5namPzkzN9CBPi5t1ucLs+FzH+TkAUc1ixLLqZp4pbzYdRsGwtCRal5sI7p4xb9NKaKBn",
+	"QmWFuXa6oCTlZI+xl7VtnImY3HZtNnZqiK/FtPBBVOwDknrjqputnczE1ov7Vig9h5jd1prZGWd1s7Hh",
+	"3aXfcs3rco4iQ7mgLdcnVCbcEC6mJznPZJqPZ5PmgWlLuIz1B2RTczI2kTS/HOuZbwYPD7mDLYlirgMN",
+	"vFY1QJ1uPV/Ce6hoopCCYwTcOBS/lPm553YxIzTVAWUZbzCFWbICiKqshAuKVpOVjM05FONdnufTXpFd",
+	"karDrsCvdM1mLNRHfchMwx422oNeO4wmcQTN6hRERrV0rmXN1azWmEFuSY8FYsSsf2nXhDIl9ALVpKpp",
+	"eUyjJHuIsY9tG7shi7Oym9KgnKoF010zE5WV54T0+vEgoaE+LDfY7kLZQZgny1qdmKKS07R8zG7mNIRf",
+	"wC+MXRYgwz3tOmSnihY92uhdDh23jHKTCzfYVk8jPbz//f/+f7LZ2iljMxi205T1OEr047vs3MK5X9hj",
+	"VyijudTodOMge2hpU0MZxfNQoN4fMqLUos44Rr9m02IB+72HrXE/nv21eyqNyv70MsKqdznZMKfh5QOv",
+	"eXkxgUJri6UEtKtBdfS4/fPVQfvw6OK0c+ab8EeaGgh5TJQk4FhylSjbnoBeQ+Qpu6PLtQ61oAcDll/z",
+	"M21aTDmWvhjZLqPQWMtMNS1IhdgkXvXfXbw4Oty/ujg9MlNcG/Xpf8DP//zf//wvFwdrwPPvO6eHB78Y",
+	"yC45Y1igOVJ4lvEhEnuo4pz2iBQYUMOucM4hTysFQ4/SOR+blgPI3FE9hmJKJsZkxRDw7EajjGdjcbzj",
+	"g/YTBUnm6u89BGyR23+HXEDQ/Q27WB12gVsDp2zu0GeYC3NMTO0YU86wyAWWxxsygl3MHg7Qpi24tLGH",
+	"htvVc95/SKpoPOYwaLVdg9HucquDmhKFi7VQsJdFVtivUMhQkirA3DOVy9rTWTkdtE1x4UAM2+KsoJeZ",
+	"WXmEi6mRznsl6H+tN3b5nOLoQOYjNYeUxyLPWr0bo1HsPlHzFtAZ9T53eUFzXKoZkrlWrLerh11eddur",
+	"oh4L1+lBLJID1WajdoswsL6ASBo63HUvHTBFbhUEWJFqTghww5dBGADbT1kt/uDXvDTy5vJnqaI4NotZ",
+	"1RdY/p42dSlTk5+U5ebLen5NsekCiKAFaRGZ0vpVqqpHyPD+1hZdxzt2U3JCndBUncYty6OL7ZqJKTo5",
+	"rzs6/feXR6Sx7OaQxv007xRxKmj5Gva+sIZoaiz5ucKXfpcX63VaL6ZFGyL+BMf5yRZ3+byekpMPgChZ",
+	"gPsAfDDFuKBUIrblE+DNxUQ5+BaL3/GBmaRCo8zUBz2zy7cbtmWkaSMBap8HCiFJu0iERo8E3pXWKwU/",
+	"R4rhwrL8BnjU5QZ51MgiHli+A/vIx2KaOngNLH49SnsBr39KWP+zXzNdbvXxzhrXp75YloDUCZiDamMJ",
+	"jsMatihVJdls7NhIIlXz7ecj2eVYEt5t7A9kYC8ZMcrBLYsP1jKieheHqyaNfASzzJfrtt7fIyyC92sp",
+	"HNoEgLA0Bn5CbS3eJxIF88V+vyqckqXKdPdpwsCWur8YuAN/vq+715atP6cwp39tyyGFKqm5Gs4IWMo0",
+	"YIfni7tgkxaz2aVgVcOvzZGzRaowKcZxEtsSzKQKgbVCK7gMqf3ux/1O1xJJ4lmR8IM00iMVFmnJ80zQ",
+	"1FDpR9cuRrf6xrCYSOaZem9dbuGynrb+lYFc9WhwDZGnWD833yfeM4o5vio/U+zm0uV23eoF4Wf7vtpy",
+	"7WXVidKaRIuYVZqrs7Jv15ZMq3z2SipzGO+mnctAiyVYCCUsTh6Fe1UkxIfsJr+2Z4e7dE5QV0q/5o8J",
+	"VrkxaUT5Xgx5lujdOa6e6/VwS6nwTL9wa4Xf3nxuzxq2jqLkEw4YBU2u9tJFMy30mbjvZAtNMfR0b3/b",
+	"1YipoQiXvtTmAJ+1trbLMoCLiJoNTGK4jQU6FHc/WXJnH3TuTV8Hf8aIH83X7qacnIwZP3xJ9gXnLMh0",
+	"qQfzaMu5FrJoW3+L+O13h+BLXfgMP3NAZcwMWDh6/lIWrikuJL1Zlxs+jq3WJ5LVPMKMhMpUsCzGnKvc",
+	"79lPeKXtm9Pl1bQ8n0f8SEotJugE6heyj+NMaNQ80o+04BEJwTRc6WqMJUy7y/NcG6ajRUuOYxcd0pYF",
+	"Zlq/Z2VKDe2BEj6xa5wvViKDN+Xi9KhO0oJIqUKNcUKZNgGzS0H0s10oXTKJoY+FN8+1tbU0PwvDsk3V",
+	"ZPjjyqEPn0RcKkZDXCutwYOTS5r1DOvk0hQ2oUZ6c+HZxAn9AbMY0INorR5DFDWknYByracDXnVq0avS",
+	"ptXYOeTNjsZCQbhv6f1BcrCMf8Kg8y36s6T/rWarJM1/pXa4tjPKIt696NWbjZ3t1d8NJEVjUmX1QZ34",
+	"CCW/ChlHPIvpoUzQfVAgHONvBqeqTTdmIQGjxmQ4w7Guslgy4mNi9ZVRDhZNEX5eNEeoqbDqFBX7qEC/",
+	"05zFzNfAqPDowRxNg2hSpXymD63W8NA/ndNVLaOewWNrHoIaKHFGYOtpiSlfOkn3gC2acLPR2nw0gdse",
+	"j7+srL1v5kbrTuN7RRWbmoqhi8Rsprpm7cnnbBDDJwoCFuUopp3XjVXtfjWjo9h8ZdoryIWJ6EeRVO/s",
+	"RV8CSm/7wtwRS28nkAfTf1/w0nPjjoQqrRZmP842xW5/+hVSgP3ztlxCp7SybwGAZRWaF/RIGDDlz1ds",
+	"RrWqyyG7P98qwkRJkmgQcfx8+k4rBEMqh/i33ngv9cIaPUm5HUK6fAh1jO14zVwxpQidac4d2KhlzTZq",
+	"gW47gNnUYht1udC4cKlCfSR9McaWTPUWff1A81j9xClNQmlqVBQdtLsW3406Ch0lfpf7v3Urw+l1t6K1",
+	"oG5F6o8e6UJWLX4a9Wm38sEpQp6PI6bBybRRCvQPunhvOhph0k3TvrXkdR98TDifRpKRqi+n175NA8uv",
+	"kWdbFpmV1c8e2qthBcSEmwo10rQzqtkaIbbvSUYmZMCMU8Fmnu4Ryrt8oV/ZN50RfLxzgcLkNtF5Ikdn",
+	"WZ+er8nV6bS8gmxMi2HOYFt/QfRr8y7eS+ROJ/3+v7rH8ywagPVkrDKzo6WMfbntnOf4606TnNuyDLLj",
+	"lkayzN2+PuP6waBGLxQB1U9pY53PNb/LqyUSJN/NxiO+4+mcK7xf2yVcOIEYY5KDmcfFXCYyFkdP3Z15",
+	"vin6fW11OYICdGYEA1sUBQihLq9SEkYSAotUywrj5qjtIcPNFUlIu+HUyUHEIzm02QduiyP4LjWg81vk",
+	"ewU37B5WO8y2IwvM3cb/bIunJ2REhWZSi4IvRs7/IImhofq9ucLX7PJ6jINqjc8n085sB6s5BQ1wKCW9",
+	"qdLmGuCryRpdkcV9rnozorWx2hKdD2Mi6Xn3soiFe1RqrmpIqv5l50X74vz126uT08NXh2/PIE1lkcKY",
+	"AZYznREKiyhhs5OtrEy9dVptknVozaZVLny4o7WkQWxEmFnvFfiJINOmXHvZc+PKkexy55EAmk89DqYU",
+	"DRTT1WzA8LtSdI/1c75Lye4J9Z1iU4M7qTzNxx7FslQf2xnw+4SgFxnhXcLI5p6/Nor81MawEbT2DGHO",
+	"0TJOXM5wv5xyhBz4LvpRoSOgdyvn3XVVKG2haRWlHpk4QhBPQpY9Xf72Qf9U2yUFDcdhTtWESYDbkGs2",
+	"qxF73r0uX6L8eKCoKcWkMvUuVVYNINW3zHiKqlKXz+lKpKgqOQUhV9GWMNXa2uGr1RPKIZrCPC4HUwLu",
+	"mFZpcmywpcrCiWkRtGlEULpiWq0V/b4rB0/fXR2+9MmESwZw1wy+nEsodauPFnJK4flZUukijdKy/69f",
+	"qfzuuLhRZ1On6zeQ/lnKjDN4es51eQcefVtJENftEVCu2U8s+IAl8CoS8To5zXfe3XFDPmkhkCmdEYvw",
+	"NOeoy9HNl1ZMA+ZmEIgzE0I0NRvT1sR3YDRdXs5pFhcMybS8FaOAeN9K9UIcH9L3VjDECSfc6fQdUaku",
+	"6eyQf9EaI0v1FygYHAznYzO5BlcPJpTHNyVKG3B9Yd/pLYaE9W6TBMYafq+k/z1aAkhed9X+nRK4S8pq",
+	"QoTVAcZgCzSEqlTBv078085ZxzR0sSCbtKTwEGrouby/yyOVK0EQZXEQwGtCH9ksNKJf66Ul0kQC7ges",
+	"x85knZj6wV0+XwsYS5yzxPSCKJEsBzD9d1kLvqc49fmXrHTsv0wF4cN+YYsw2QRWzQNASNr2Ll9Y+O88",
+	"0HuguU2R6bQCrXOiVqwsmZ5ieMTyfB6DSDP5jWjPlZZwA7tWn/rymtdPfVhK+0A+JJE5XedI2sj232T7",
+	"RUutnjFlQrDpXph4wQNIH1OhlhlFaDXIEosrA0WUH4NI2RJZ4Lg3tRLREaGHj9IL+eGIzlJrz1SBgVsB",
+	"C7HEmDHjf5pDlHvHo7ReyKKOX6c9dJkIPrBs4yQp6oh/H9w7HtzlCibSlWvMr1IK31vY2cU9DU9k9kDf",
+	"rQU2D4i8rAbDlEpsbAlonqrbQQ5kCAuuset4qqICJLT2vWPs5vfaZcVOVupS7ORhdtmXQE/aTMK7widN",
+	"cms2me8dR1lM8ZUky+9d6qx0sbWLMpOXyWc/YX0I4FOe+hN/kMSPQp9UscsZpGrPP9uvLfVnYtB6kUOT",
+	"lPkz0X9Z9Gpaf+ZCKZ4S15yraZ6wnClipVoAk48pdLRK8+T6S7O3Vutgd2dvZzpviODj9n9Pfh+XB3x9",
+	"Ps8LWHHsf5dPtk+L59x6Br1FWJn0jLlZFOAlMkfs5PDl/tW705P3hy87p2c+FECwYHqTxjOGVCDTFWHI",
+	"qB6i4F1OiYnvQogTcGaRTDN65vLKyMXpURoCoeNxaU6QEnt4fAFRAkjiZMIloQhLu7U4hOmcU0wLUKLL",
+	"75LwVZ7+adAxabA7zaGHqgs43rnNqxaCLPNVEyy0xYByCv1ruvwo4mB7TCkgc8zKpS+HBaeKSDFi0D19",
+	"KEg8SaBm0E0UqEjTTiImg6FpZiCm3BTc0TuBFSNM+teTV9Mtb0vAr1fhoAUKvicPXeobN294qx/1+ami",
+	"AO68/6IgQJpbjtnUc5rQ2fy5JH56yq4mSfx9V7rM5zPf3Y5zlNt/PTfnXQLjseFpJdLujvrmnfxCqWsU",
+	"nKKTEsm470AyTcm6TCN0EJK2uRc4irRYQW8RcvC86xQxQXuLKhxLRWfSTI9EpcXD98E/+cQe1vxLvjYX",
+	"698eom/aQ7SfVaoZZ2S8UrdEwP8ub5Zoi7mkyiZFF4zNNrA9SurkVEwUIyqh/X4UIPQMsnytphOBStNq",
+	"NErbKJ4yGkZ/XR/FU0BCg5qc3LC6s4kLXuz2nF4BEYB3LfKIpIudYr9Ni8SlTv906ZZ3dbwd7p+52iNJ",
+	"VBKNTNIL9iFaC6jM6rmjpg3cO9wzf0149MeEdXnCBjQJoQ2q6JOYKfDvU8nQm+/yMKhob1wLPejJgfWM",
+	"TXFN/SzMHajbnzXNZg0vnrVIbwaliKQg1EKx0jdUI04uzg/Wnnc5XFZz6saThIJkUUPKiYxi7BupkgkP",
+	"sDbDom6vknHV5fno+zLM/JOF7/5SlPwyL29a15ZmpS7uLaXuwLj3Be/HUfB35PD+kUPAfzMHnLBilNBW",
+	"ebwNO5m2X9QmslXd0IkgRH2B8+/MPvwualInF2N8eHPFr9Gb3FkKKah2K7EYEDFReBHUhelWas6Wptv1",
+	"YVGs6CiSavG6P0H4wLzsLtED3OI4umFl8/e0JfGvVI7BXQhZvsnuES3BOC85dLe5i9rZUQuJE0tIy74u",
+	"cB5Ft1RP+0hH41hfuPFHa+3ZtF34r+K5BV+2N8FBn9Z/ub34y6pdWb8L77xzxL4Eh9LGfMn5XEyh4ARe",
+	"N6WE79igzvbxdXsIY88/p1B8WTV6U3aehRDHAqxWnbzLatHT0orzqb97OhRxNr1qwiZab2eKBeCk7/LT",
+	"g32y86zRIP/z35v15ma9VfPIhINWnOUC6CUyfd5CjKNhOw9QnbIfYIJDyrvcP+0cnHbOXl+ddi7OOleH",
+	"b887p+/bRz6hA7GLXnw1j/dM6zFkDpgoKddZYbJPWb3XvOJrq2fR/ouqtX+b6OjyqrnFFmBY3cWua3nX",
+	"6Ck0jIanJzdWxEySuLJbWYfsAHNPkQkcRTeMGxMTaRz03XomYYz1O1/p7NRJUYOC5RH30pGjvTsQE+UZ",
+	"ky9nBQLOOYcndd4I0yqvrJYX2s496Ki5y00/pOAYiRUhxyzB0dec56Usdf6RZ24JgQUlMyWpvhJiEDOP",
+	"HEdBIqToK4+8itQR7XnkRzYLYkGvPVKv150ucxlgIBd8s7aEMzyxZI30AU9ooEikJIv7WLU4FMFkxLjK",
+	"ll+/8JL1zkRwzRQZJIxpfu28Y8QUXbSibgIUqZ6fnL+reWWtl/Nsk0o5SSgPGInZDYtJFWsdeSbxyl3/",
+	"Ub/s3TajjlQvWU9LTF4ja7lcSS9f4SEHmzADihIyopwOmF4P55VpxsHnD5//TwAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -47,11 +47,13 @@ type Config struct {
 	// Registry is where the engine's metrics go (the Server's /metrics).
 	Registry prometheus.Registerer
 
-	// Mailer sends the account emails (verify_email.go, reset_password.go).
+	// Mailer sends the account emails (verify_email.go, reset_password.go,
+	// notify.go).
 	Mailer mail.Sender
 	// PublicURL is the base of the links in emails (PUBLIC_URL).
 	PublicURL string
-	// VerifyTTL and ResetTTL are how long emailed tokens work (VERIFY_TTL, RESET_TTL).
+	// VerifyTTL and ResetTTL are how long emailed tokens work (VERIFY_TTL, RESET_TTL);
+	// the unlock link of a locked second factor works as long as a verification link.
 	VerifyTTL, ResetTTL time.Duration
 }
 
@@ -118,6 +120,7 @@ func New(store db.Store, backend Backend, cfg Config) (*Engine, error) {
 	publicURL := strings.TrimSuffix(cfg.PublicURL, "/")
 	addWorker(k, &verifyEmailWorker{store: store, mailer: cfg.Mailer, publicURL: publicURL, ttl: cfg.VerifyTTL, now: cfg.Now})
 	addWorker(k, &resetPasswordWorker{store: store, mailer: cfg.Mailer, publicURL: publicURL, ttl: cfg.ResetTTL, now: cfg.Now})
+	addWorker(k, &notifyWorker{store: store, mailer: cfg.Mailer, publicURL: publicURL, unlockTTL: cfg.VerifyTTL, now: cfg.Now})
 
 	client, err := river.NewClient(backend.driver, &river.Config{
 		// River's own logs (leadership changes, retries) at warn and above.

@@ -91,6 +91,36 @@ func (m *Memory) Take(key string, perMinute int, now time.Time) time.Duration {
 	return 0
 }
 
+// Give returns to key the token a Take under the same perMinute took, for a
+// request that turned out not to count (keel's right TOTP codes: only wrong
+// ones are limited). A bucket never holds more than its burst, so giving to
+// a full (or absent) bucket does nothing. Taking before the outcome is
+// known and giving back after, rather than taking only on a failure, is
+// what keeps concurrent failures within the limit: each one has taken its
+// token before it is judged.
+func (m *Memory) Give(key string, perMinute int, now time.Time) {
+	if perMinute <= 0 {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ns, _, found := strings.Cut(key, ":")
+	if !found {
+		ns = ""
+	}
+	buckets := m.spaces[ns]
+	k := bucketKey{perMinute, key}
+	b, ok := buckets[k]
+	if !ok {
+		return
+	}
+	if b.TokensAt(now)+1 >= float64(b.Burst()) {
+		delete(buckets, k) // full again: the same as no bucket
+		return
+	}
+	b.ReserveN(now, -1) // a negative reservation adds a token
+}
+
 // Prune drops the buckets that are full at now (they behave exactly like
 // new ones) and returns how many.
 func (m *Memory) Prune(now time.Time) int64 {

@@ -164,3 +164,33 @@ func TestConcurrent(t *testing.T) {
 		t.Errorf("%d of 50 concurrent requests admitted, want 6", admitted)
 	}
 }
+
+// TestGive: a token given back admits one more request, at once; giving
+// to a full or unknown bucket adds nothing beyond the burst.
+func TestGive(t *testing.T) {
+	var m Memory
+	if n := burst(&m, "k", 5, t0); n != 5 {
+		t.Fatalf("%d admitted, want 5", n)
+	}
+	m.Give("k", 5, t0)
+	if wait := m.Take("k", 5, t0); wait != 0 {
+		t.Errorf("after a token given back: wait %v, want admitted", wait)
+	}
+	if wait := m.Take("k", 5, t0); wait == 0 {
+		t.Error("one token given back admitted two")
+	}
+	m.Give("new", 5, t0)
+	m.Give("new", 5, t0)
+	if n := burst(&m, "new", 5, t0); n != 5 {
+		t.Errorf("tokens given to an unknown key: %d admitted, want the burst of 5", n)
+	}
+	m.Take("once", 5, t0)
+	m.Give("once", 5, t0)
+	m.Give("once", 5, t0)
+	if n := burst(&m, "once", 5, t0); n != 5 {
+		t.Errorf("two given back for one taken: %d admitted, want the burst of 5", n)
+	}
+	if wait := m.Take("k", 6, t0); wait != 0 {
+		t.Errorf("another limit on k: wait %v, want admitted", wait)
+	}
+}

@@ -780,7 +780,10 @@ export interface paths {
          *     current `code` from the authenticator app, or one of the `recovery_code`s (each works once).
          *     The answer is a new token pair for the same session, now `aal2`; the refresh token held
          *     before is spent (presenting it ends the session, as any spent refresh token does). A TOTP
-         *     code works once, on any session and replica. Five codes a minute per account; more → 429.
+         *     code works once, on any session and replica. Five wrong codes a minute per account; more → 429
+         *     (right codes never count). After `MFA_MAX_FAILURES` (10) wrong TOTP codes in a row the factor
+         *     is locked: TOTP codes get 403 `urn:keel:problem:mfa-locked`, the owner is mailed an unlock link
+         *     (`POST /mfa/unlock`), and a recovery code still works (and unlocks it).
          */
         post: operations["verifyMFA"];
         delete?: never;
@@ -864,6 +867,34 @@ export interface paths {
          * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
          */
         options: operations["optionsMfaRecoveryCodes"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/mfa/unlock": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Unlock the TOTP factor with the token mailed when it locked
+         * @description After `MFA_MAX_FAILURES` wrong TOTP codes in a row the account's factor takes no TOTP code
+         *     (403 `urn:keel:problem:mfa-locked`) and its owner is mailed a link with a one-time token
+         *     (`PUBLIC_URL/unlock-mfa?token=…`, good once, for `VERIFY_TTL`). Sending it here unlocks the
+         *     factor; so does any recovery code accepted by `POST /mfa/verify`. A used, expired or unknown
+         *     token → 400.
+         */
+        post: operations["unlockMFA"];
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsMfaUnlock"];
         head?: never;
         patch?: never;
         trace?: never;
@@ -1134,6 +1165,13 @@ export interface components {
         TokenRequest: {
             /**
              * @description The token from the email.
+             * @example mJ0b8gGQq3Yp1x9bX2kq4S7m0e5vWc6a8uTnR1dLhZo
+             */
+            token: string;
+        };
+        MFAUnlockRequest: {
+            /**
+             * @description The token from the email sent when the factor locked.
              * @example mJ0b8gGQq3Yp1x9bX2kq4S7m0e5vWc6a8uTnR1dLhZo
              */
             token: string;
@@ -2078,8 +2116,31 @@ export interface components {
             };
         };
         /**
-         * @description Five codes (TOTP or recovery, right or wrong) were tried for this account within a minute, on any
-         *     replica. Retry after the number of seconds in `Retry-After`.
+         * @description The account's TOTP factor is locked: `MFA_MAX_FAILURES` wrong TOTP codes in a row, counted on
+         *     every replica. It takes no TOTP code until a recovery code is accepted or the owner follows the
+         *     link mailed when it locked (`POST /mfa/unlock`). The problem's `type` is
+         *     `urn:keel:problem:mfa-locked`.
+         */
+        MFALocked: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:keel:problem:mfa-locked",
+                 *       "title": "Second factor locked",
+                 *       "status": 403,
+                 *       "detail": "too many wrong codes: use a recovery code, or the unlock link mailed to the account's address",
+                 *       "instance": "4f2a9c1e0b7d3a65-42"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description Five wrong codes (TOTP or recovery) were tried for this account within a minute, on any
+         *     replica; right codes do not count. Retry after the number of seconds in `Retry-After`.
          */
         TooManyCodes: {
             headers: {
@@ -3354,6 +3415,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["MFALocked"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyCodes"];
@@ -3474,6 +3536,46 @@ export interface operations {
         };
     };
     optionsMfaRecoveryCodes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    unlockMFA: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MFAUnlockRequest"];
+            };
+        };
+        responses: {
+            /** @description The factor takes TOTP codes again. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsMfaUnlock: {
         parameters: {
             query?: never;
             header?: never;

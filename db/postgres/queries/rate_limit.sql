@@ -22,6 +22,13 @@ SELECT greatest(1, ceil(extract(epoch FROM r.tat - sqlc.arg(now)::timestamptz - 
 FROM auth_rate_limit r
 WHERE r.key = sqlc.arg(key) AND NOT EXISTS (SELECT 1 FROM admitted);
 
+-- name: ReturnRateToken :exec
+-- Gives back the interval a TakeRateToken added (a request that turned out
+-- not to count). A tat moved behind now is as good as now (TakeRateToken
+-- starts from greatest(tat, now)), so the bucket never exceeds its burst.
+UPDATE auth_rate_limit SET tat = tat - make_interval(secs => sqlc.arg(interval_ms)::bigint / 1000.0)
+WHERE key = sqlc.arg(key);
+
 -- name: PruneRateLimits :execrows
 -- A key whose tat has passed is as good as absent (TakeRateToken starts it
 -- from now either way), so its row can go: this keeps the table as small as

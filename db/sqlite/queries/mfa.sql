@@ -17,19 +17,36 @@ VALUES (sqlc.arg(id), sqlc.arg(user_id), sqlc.arg(kind), sqlc.arg(secret), sqlc.
 DELETE FROM mfa_factors WHERE user_id = sqlc.arg(user_id) AND NOT verified;
 
 -- name: GetFactor :one
-SELECT id, user_id, kind, secret, verified, last_step, created_at, expires_at
+SELECT id, user_id, kind, secret, verified, last_step, created_at, expires_at, failures
 FROM mfa_factors WHERE id = sqlc.arg(id) AND user_id = sqlc.arg(user_id);
 
 -- name: ListFactors :many
-SELECT id, user_id, kind, secret, verified, last_step, created_at, expires_at
+SELECT id, user_id, kind, secret, verified, last_step, created_at, expires_at, failures
 FROM mfa_factors WHERE user_id = sqlc.arg(user_id)
 ORDER BY created_at, id;
 
 -- name: TakeFactorStep :execrows
 -- Compare-and-set of the last accepted time step: of two verifications with
 -- one code (or an older one), only the first finds last_step below its step.
-UPDATE mfa_factors SET last_step = sqlc.arg(step)
+-- A right code ends a run of wrong ones: failures starts again at 0.
+UPDATE mfa_factors SET last_step = sqlc.arg(step), failures = 0
 WHERE id = sqlc.arg(id) AND last_step < sqlc.arg(step);
+
+-- name: CountFactorAttempt :one
+-- Counts a code against the verified factor before it is judged, unless
+-- max_failures are counted already (the factor is locked): a compare-and-set,
+-- so guesses at once cannot pass the bound. A right code's TakeFactorStep
+-- sets the count back to 0.
+UPDATE mfa_factors SET failures = failures + 1
+WHERE id = sqlc.arg(id) AND verified AND failures < sqlc.arg(max_failures)
+RETURNING failures;
+
+-- name: GetFactorFailures :one
+SELECT failures FROM mfa_factors WHERE id = sqlc.arg(id) AND verified;
+
+-- name: ResetFactorFailures :exec
+-- A recovery code or the mailed unlock link unlocks the account's factor.
+UPDATE mfa_factors SET failures = 0 WHERE user_id = sqlc.arg(user_id);
 
 -- name: CountVerifiedFactors :one
 SELECT count(*) FROM mfa_factors WHERE user_id = sqlc.arg(user_id) AND verified;

@@ -24,6 +24,9 @@ func New(db DBTX) *Queries {
 func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	q := Queries{db: db}
 	var err error
+	if q.countFactorAttemptStmt, err = db.PrepareContext(ctx, countFactorAttempt); err != nil {
+		return nil, fmt.Errorf("error preparing query CountFactorAttempt: %w", err)
+	}
 	if q.countIdentitiesStmt, err = db.PrepareContext(ctx, countIdentities); err != nil {
 		return nil, fmt.Errorf("error preparing query CountIdentities: %w", err)
 	}
@@ -153,6 +156,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.getFactorStmt, err = db.PrepareContext(ctx, getFactor); err != nil {
 		return nil, fmt.Errorf("error preparing query GetFactor: %w", err)
 	}
+	if q.getFactorFailuresStmt, err = db.PrepareContext(ctx, getFactorFailures); err != nil {
+		return nil, fmt.Errorf("error preparing query GetFactorFailures: %w", err)
+	}
 	if q.getIdentityUserStmt, err = db.PrepareContext(ctx, getIdentityUser); err != nil {
 		return nil, fmt.Errorf("error preparing query GetIdentityUser: %w", err)
 	}
@@ -216,6 +222,12 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.renamePasskeyStmt, err = db.PrepareContext(ctx, renamePasskey); err != nil {
 		return nil, fmt.Errorf("error preparing query RenamePasskey: %w", err)
 	}
+	if q.resetFactorFailuresStmt, err = db.PrepareContext(ctx, resetFactorFailures); err != nil {
+		return nil, fmt.Errorf("error preparing query ResetFactorFailures: %w", err)
+	}
+	if q.returnRateTokenStmt, err = db.PrepareContext(ctx, returnRateToken); err != nil {
+		return nil, fmt.Errorf("error preparing query ReturnRateToken: %w", err)
+	}
 	if q.rotateRefreshStmt, err = db.PrepareContext(ctx, rotateRefresh); err != nil {
 		return nil, fmt.Errorf("error preparing query RotateRefresh: %w", err)
 	}
@@ -254,6 +266,11 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 
 func (q *Queries) Close() error {
 	var err error
+	if q.countFactorAttemptStmt != nil {
+		if cerr := q.countFactorAttemptStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing countFactorAttemptStmt: %w", cerr)
+		}
+	}
 	if q.countIdentitiesStmt != nil {
 		if cerr := q.countIdentitiesStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing countIdentitiesStmt: %w", cerr)
@@ -469,6 +486,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing getFactorStmt: %w", cerr)
 		}
 	}
+	if q.getFactorFailuresStmt != nil {
+		if cerr := q.getFactorFailuresStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getFactorFailuresStmt: %w", cerr)
+		}
+	}
 	if q.getIdentityUserStmt != nil {
 		if cerr := q.getIdentityUserStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getIdentityUserStmt: %w", cerr)
@@ -574,6 +596,16 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing renamePasskeyStmt: %w", cerr)
 		}
 	}
+	if q.resetFactorFailuresStmt != nil {
+		if cerr := q.resetFactorFailuresStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing resetFactorFailuresStmt: %w", cerr)
+		}
+	}
+	if q.returnRateTokenStmt != nil {
+		if cerr := q.returnRateTokenStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing returnRateTokenStmt: %w", cerr)
+		}
+	}
 	if q.rotateRefreshStmt != nil {
 		if cerr := q.rotateRefreshStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing rotateRefreshStmt: %w", cerr)
@@ -668,6 +700,7 @@ func (q *Queries) queryRow(ctx context.Context, stmt *sql.Stmt, query string, ar
 type Queries struct {
 	db                                 DBTX
 	tx                                 *sql.Tx
+	countFactorAttemptStmt             *sql.Stmt
 	countIdentitiesStmt                *sql.Stmt
 	countPasskeyWaysInStmt             *sql.Stmt
 	countPasskeysStmt                  *sql.Stmt
@@ -711,6 +744,7 @@ type Queries struct {
 	deleteUserOAuthCodesStmt           *sql.Stmt
 	getCredentialsStmt                 *sql.Stmt
 	getFactorStmt                      *sql.Stmt
+	getFactorFailuresStmt              *sql.Stmt
 	getIdentityUserStmt                *sql.Stmt
 	getOAuthCodeUserStmt               *sql.Stmt
 	getPasskeyByCredentialIDStmt       *sql.Stmt
@@ -732,6 +766,8 @@ type Queries struct {
 	pingStmt                           *sql.Stmt
 	pruneRateLimitsStmt                *sql.Stmt
 	renamePasskeyStmt                  *sql.Stmt
+	resetFactorFailuresStmt            *sql.Stmt
+	returnRateTokenStmt                *sql.Stmt
 	rotateRefreshStmt                  *sql.Stmt
 	setPasswordStmt                    *sql.Stmt
 	takeFactorStepStmt                 *sql.Stmt
@@ -749,6 +785,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 	return &Queries{
 		db:                                 tx,
 		tx:                                 tx,
+		countFactorAttemptStmt:             q.countFactorAttemptStmt,
 		countIdentitiesStmt:                q.countIdentitiesStmt,
 		countPasskeyWaysInStmt:             q.countPasskeyWaysInStmt,
 		countPasskeysStmt:                  q.countPasskeysStmt,
@@ -792,6 +829,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		deleteUserOAuthCodesStmt:           q.deleteUserOAuthCodesStmt,
 		getCredentialsStmt:                 q.getCredentialsStmt,
 		getFactorStmt:                      q.getFactorStmt,
+		getFactorFailuresStmt:              q.getFactorFailuresStmt,
 		getIdentityUserStmt:                q.getIdentityUserStmt,
 		getOAuthCodeUserStmt:               q.getOAuthCodeUserStmt,
 		getPasskeyByCredentialIDStmt:       q.getPasskeyByCredentialIDStmt,
@@ -813,6 +851,8 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		pingStmt:                           q.pingStmt,
 		pruneRateLimitsStmt:                q.pruneRateLimitsStmt,
 		renamePasskeyStmt:                  q.renamePasskeyStmt,
+		resetFactorFailuresStmt:            q.resetFactorFailuresStmt,
+		returnRateTokenStmt:                q.returnRateTokenStmt,
 		rotateRefreshStmt:                  q.rotateRefreshStmt,
 		setPasswordStmt:                    q.setPasswordStmt,
 		takeFactorStepStmt:                 q.takeFactorStepStmt,

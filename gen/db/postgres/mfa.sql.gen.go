@@ -11,6 +11,28 @@ import (
 	"time"
 )
 
+const countFactorAttempt = `-- name: CountFactorAttempt :one
+UPDATE mfa_factors SET failures = failures + 1
+WHERE id = $1 AND verified AND failures < $2
+RETURNING failures
+`
+
+type CountFactorAttemptParams struct {
+	ID          string
+	MaxFailures int64
+}
+
+// Counts a code against the verified factor before it is judged, unless
+// max_failures are counted already (the factor is locked): a compare-and-set,
+// so guesses at once cannot pass the bound. A right code's TakeFactorStep
+// sets the count back to 0.
+func (q *Queries) CountFactorAttempt(ctx context.Context, arg CountFactorAttemptParams) (int64, error) {
+	row := q.queryRow(ctx, q.countFactorAttemptStmt, countFactorAttempt, arg.ID, arg.MaxFailures)
+	var failures int64
+	err := row.Scan(&failures)
+	return failures, err
+}
+
 const countRecoveryCodes = `-- name: CountRecoveryCodes :one
 SELECT count(*) FROM mfa_recovery_codes WHERE user_id = $1
 `
@@ -121,7 +143,7 @@ func (q *Queries) DeleteRecoveryCodes(ctx context.Context, userID int64) error {
 }
 
 const getFactor = `-- name: GetFactor :one
-SELECT id, user_id, kind, secret, verified, last_step, created_at, expires_at
+SELECT id, user_id, kind, secret, verified, last_step, created_at, expires_at, failures
 FROM mfa_factors WHERE id = $1 AND user_id = $2
 `
 
@@ -142,8 +164,20 @@ func (q *Queries) GetFactor(ctx context.Context, arg GetFactorParams) (MfaFactor
 		&i.LastStep,
 		&i.CreatedAt,
 		&i.ExpiresAt,
+		&i.Failures,
 	)
 	return i, err
+}
+
+const getFactorFailures = `-- name: GetFactorFailures :one
+SELECT failures FROM mfa_factors WHERE id = $1 AND verified
+`
+
+func (q *Queries) GetFactorFailures(ctx context.Context, id string) (int64, error) {
+	row := q.queryRow(ctx, q.getFactorFailuresStmt, getFactorFailures, id)
+	var failures int64
+	err := row.Scan(&failures)
+	return failures, err
 }
 
 const getSessionAccess = `-- name: GetSessionAccess :one
@@ -195,7 +229,7 @@ func (q *Queries) GetSessionAccess(ctx context.Context, arg GetSessionAccessPara
 }
 
 const listFactors = `-- name: ListFactors :many
-SELECT id, user_id, kind, secret, verified, last_step, created_at, expires_at
+SELECT id, user_id, kind, secret, verified, last_step, created_at, expires_at, failures
 FROM mfa_factors WHERE user_id = $1
 ORDER BY created_at, id
 `
@@ -218,6 +252,7 @@ func (q *Queries) ListFactors(ctx context.Context, userID int64) ([]MfaFactor, e
 			&i.LastStep,
 			&i.CreatedAt,
 			&i.ExpiresAt,
+			&i.Failures,
 		); err != nil {
 			return nil, err
 		}
@@ -277,8 +312,18 @@ func (q *Queries) MarkFactorVerified(ctx context.Context, id string) (int64, err
 	return result.RowsAffected()
 }
 
+const resetFactorFailures = `-- name: ResetFactorFailures :exec
+UPDATE mfa_factors SET failures = 0 WHERE user_id = $1
+`
+
+// A recovery code or the mailed unlock link unlocks the account's factor.
+func (q *Queries) ResetFactorFailures(ctx context.Context, userID int64) error {
+	_, err := q.exec(ctx, q.resetFactorFailuresStmt, resetFactorFailures, userID)
+	return err
+}
+
 const takeFactorStep = `-- name: TakeFactorStep :execrows
-UPDATE mfa_factors SET last_step = $1
+UPDATE mfa_factors SET last_step = $1, failures = 0
 WHERE id = $2 AND last_step < $1
 `
 
@@ -289,6 +334,7 @@ type TakeFactorStepParams struct {
 
 // Compare-and-set of the last accepted time step: of two verifications with
 // one code (or an older one), only the first finds last_step below its step.
+// A right code ends a run of wrong ones: failures starts again at 0.
 func (q *Queries) TakeFactorStep(ctx context.Context, arg TakeFactorStepParams) (int64, error) {
 	result, err := q.exec(ctx, q.takeFactorStepStmt, takeFactorStep, arg.Step, arg.ID)
 	if err != nil {

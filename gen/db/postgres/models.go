@@ -33,6 +33,7 @@ type MfaFactor struct {
 	LastStep  int64
 	CreatedAt time.Time
 	ExpiresAt time.Time
+	Failures  int64
 }
 
 type MfaRecoveryCode struct {

@@ -25,6 +25,24 @@ func (q *Queries) PruneRateLimits(ctx context.Context, now time.Time) (int64, er
 	return result.RowsAffected()
 }
 
+const returnRateToken = `-- name: ReturnRateToken :exec
+UPDATE auth_rate_limit SET tat = tat - make_interval(secs => $1::bigint / 1000.0)
+WHERE key = $2
+`
+
+type ReturnRateTokenParams struct {
+	IntervalMs int64
+	Key        string
+}
+
+// Gives back the interval a TakeRateToken added (a request that turned out
+// not to count). A tat moved behind now is as good as now (TakeRateToken
+// starts from greatest(tat, now)), so the bucket never exceeds its burst.
+func (q *Queries) ReturnRateToken(ctx context.Context, arg ReturnRateTokenParams) error {
+	_, err := q.exec(ctx, q.returnRateTokenStmt, returnRateToken, arg.IntervalMs, arg.Key)
+	return err
+}
+
 const takeRateToken = `-- name: TakeRateToken :one
 WITH admitted AS (
     INSERT INTO auth_rate_limit AS r (key, tat)

@@ -24,6 +24,9 @@ func New(db DBTX) *Queries {
 func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	q := Queries{db: db}
 	var err error
+	if q.countFactorAttemptStmt, err = db.PrepareContext(ctx, countFactorAttempt); err != nil {
+		return nil, fmt.Errorf("error preparing query CountFactorAttempt: %w", err)
+	}
 	if q.countIdentitiesStmt, err = db.PrepareContext(ctx, countIdentities); err != nil {
 		return nil, fmt.Errorf("error preparing query CountIdentities: %w", err)
 	}
@@ -153,6 +156,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.getFactorStmt, err = db.PrepareContext(ctx, getFactor); err != nil {
 		return nil, fmt.Errorf("error preparing query GetFactor: %w", err)
 	}
+	if q.getFactorFailuresStmt, err = db.PrepareContext(ctx, getFactorFailures); err != nil {
+		return nil, fmt.Errorf("error preparing query GetFactorFailures: %w", err)
+	}
 	if q.getIdentityUserStmt, err = db.PrepareContext(ctx, getIdentityUser); err != nil {
 		return nil, fmt.Errorf("error preparing query GetIdentityUser: %w", err)
 	}
@@ -213,6 +219,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.renamePasskeyStmt, err = db.PrepareContext(ctx, renamePasskey); err != nil {
 		return nil, fmt.Errorf("error preparing query RenamePasskey: %w", err)
 	}
+	if q.resetFactorFailuresStmt, err = db.PrepareContext(ctx, resetFactorFailures); err != nil {
+		return nil, fmt.Errorf("error preparing query ResetFactorFailures: %w", err)
+	}
 	if q.rotateRefreshStmt, err = db.PrepareContext(ctx, rotateRefresh); err != nil {
 		return nil, fmt.Errorf("error preparing query RotateRefresh: %w", err)
 	}
@@ -248,6 +257,11 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 
 func (q *Queries) Close() error {
 	var err error
+	if q.countFactorAttemptStmt != nil {
+		if cerr := q.countFactorAttemptStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing countFactorAttemptStmt: %w", cerr)
+		}
+	}
 	if q.countIdentitiesStmt != nil {
 		if cerr := q.countIdentitiesStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing countIdentitiesStmt: %w", cerr)
@@ -463,6 +477,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing getFactorStmt: %w", cerr)
 		}
 	}
+	if q.getFactorFailuresStmt != nil {
+		if cerr := q.getFactorFailuresStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getFactorFailuresStmt: %w", cerr)
+		}
+	}
 	if q.getIdentityUserStmt != nil {
 		if cerr := q.getIdentityUserStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getIdentityUserStmt: %w", cerr)
@@ -563,6 +582,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing renamePasskeyStmt: %w", cerr)
 		}
 	}
+	if q.resetFactorFailuresStmt != nil {
+		if cerr := q.resetFactorFailuresStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing resetFactorFailuresStmt: %w", cerr)
+		}
+	}
 	if q.rotateRefreshStmt != nil {
 		if cerr := q.rotateRefreshStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing rotateRefreshStmt: %w", cerr)
@@ -652,6 +676,7 @@ func (q *Queries) queryRow(ctx context.Context, stmt *sql.Stmt, query string, ar
 type Queries struct {
 	db                                 DBTX
 	tx                                 *sql.Tx
+	countFactorAttemptStmt             *sql.Stmt
 	countIdentitiesStmt                *sql.Stmt
 	countPasskeyWaysInStmt             *sql.Stmt
 	countPasskeysStmt                  *sql.Stmt
@@ -695,6 +720,7 @@ type Queries struct {
 	deleteUserOAuthCodesStmt           *sql.Stmt
 	getCredentialsStmt                 *sql.Stmt
 	getFactorStmt                      *sql.Stmt
+	getFactorFailuresStmt              *sql.Stmt
 	getIdentityUserStmt                *sql.Stmt
 	getOAuthCodeUserStmt               *sql.Stmt
 	getPasskeyByCredentialIDStmt       *sql.Stmt
@@ -715,6 +741,7 @@ type Queries struct {
 	markFactorVerifiedStmt             *sql.Stmt
 	pingStmt                           *sql.Stmt
 	renamePasskeyStmt                  *sql.Stmt
+	resetFactorFailuresStmt            *sql.Stmt
 	rotateRefreshStmt                  *sql.Stmt
 	setPasswordStmt                    *sql.Stmt
 	takeFactorStepStmt                 *sql.Stmt
@@ -731,6 +758,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 	return &Queries{
 		db:                                 tx,
 		tx:                                 tx,
+		countFactorAttemptStmt:             q.countFactorAttemptStmt,
 		countIdentitiesStmt:                q.countIdentitiesStmt,
 		countPasskeyWaysInStmt:             q.countPasskeyWaysInStmt,
 		countPasskeysStmt:                  q.countPasskeysStmt,
@@ -774,6 +802,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		deleteUserOAuthCodesStmt:           q.deleteUserOAuthCodesStmt,
 		getCredentialsStmt:                 q.getCredentialsStmt,
 		getFactorStmt:                      q.getFactorStmt,
+		getFactorFailuresStmt:              q.getFactorFailuresStmt,
 		getIdentityUserStmt:                q.getIdentityUserStmt,
 		getOAuthCodeUserStmt:               q.getOAuthCodeUserStmt,
 		getPasskeyByCredentialIDStmt:       q.getPasskeyByCredentialIDStmt,
@@ -794,6 +823,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		markFactorVerifiedStmt:             q.markFactorVerifiedStmt,
 		pingStmt:                           q.pingStmt,
 		renamePasskeyStmt:                  q.renamePasskeyStmt,
+		resetFactorFailuresStmt:            q.resetFactorFailuresStmt,
 		rotateRefreshStmt:                  q.rotateRefreshStmt,
 		setPasswordStmt:                    q.setPasswordStmt,
 		takeFactorStepStmt:                 q.takeFactorStepStmt,

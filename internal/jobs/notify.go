@@ -1,0 +1,108 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/keelhq/keel/db"
+	"github.com/keelhq/keel/internal/mail"
+)
+
+// Notify tells an account's owner that how the account is signed in to has
+// changed (Event, one of the Event* names, at At), so that a change they did
+// not make does not go unnoticed. Inserted by the request that made the
+// change, once it is made. The args hold no secret: the worker reads the
+// address when it sends, and makes the one token a mail may carry (the
+// unlock link of EventMFALocked).
+type Notify struct {
+	UserID int64     `json:"user_id"`
+	Event  string    `json:"event"`
+	At     time.Time `json:"at"`
+}
+
+// Kind names the job in River's tables and in keel's metrics.
+func (Notify) Kind() string { return "notify" }
+
+// The events Notify tells the owner of.
+const (
+	EventPasskeyAdded          = "passkey-added"
+	EventPasskeyRemoved        = "passkey-removed"
+	EventTOTPAdded             = "totp-added"
+	EventTOTPRemoved           = "totp-removed"
+	EventRecoveryCodesReplaced = "recovery-codes-replaced"
+	EventIdentityLinked        = "identity-linked"
+	EventIdentityUnlinked      = "identity-unlinked"
+	EventPasswordChanged       = "password-changed"
+	EventPasswordReset         = "password-reset"
+	// EventMFALocked: wrong TOTP codes locked the factor; the mail carries
+	// the unlock link.
+	EventMFALocked = "mfa-locked"
+)
+
+// notices are each event's subject and what happened, as the mail says it.
+var notices = map[string]struct{ subject, what string }{
+	EventPasskeyAdded:          {"A passkey was added to your account", "a passkey was added to the account %s"},
+	EventPasskeyRemoved:        {"A passkey was removed from your account", "a passkey was removed from the account %s"},
+	EventTOTPAdded:             {"A second factor was added to your account", "an authenticator app (TOTP) was added as the second factor of the account %s"},
+	EventTOTPRemoved:           {"A second factor was removed from your account", "the authenticator app (TOTP) was removed as the second factor of the account %s"},
+	EventRecoveryCodesReplaced: {"New recovery codes for your account", "a new set of recovery codes was made for the account %s; the old codes no longer work"},
+	EventIdentityLinked:        {"A sign-in provider was linked to your account", "an account at a sign-in provider was linked to the account %s, and can now sign in to it"},
+	EventIdentityUnlinked:      {"A sign-in provider was unlinked from your account", "an account at a sign-in provider was unlinked from the account %s"},
+	EventPasswordChanged:       {"Your password was changed", "the password of the account %s was changed"},
+	EventPasswordReset:         {"Your password was reset", "the password of the account %s was reset with the link mailed to this address"},
+	EventMFALocked:             {"Your second factor is locked", "too many wrong authenticator app codes in a row were tried for the account %s, so it takes no more of them"},
+}
+
+type notifyWorker struct {
+	river.WorkerDefaults[Notify]
+	store     db.Store
+	mailer    mail.Sender
+	publicURL string
+	unlockTTL time.Duration
+	now       func() time.Time
+}
+
+func (w *notifyWorker) Work(ctx context.Context, job *river.Job[Notify]) error {
+	n, ok := notices[job.Args.Event]
+	if !ok {
+		return river.JobCancel(fmt.Errorf("notify: unknown event %q", job.Args.Event))
+	}
+	u, err := w.store.GetUser(ctx, job.Args.UserID)
+	if errors.Is(err, db.ErrNoUser) {
+		return nil // deleted since: nobody to tell
+	}
+	if err != nil {
+		return err
+	}
+	text := fmt.Sprintf("On %s, "+n.what+".\n\n", job.Args.At.UTC().Format("2 January 2006 at 15:04:05 UTC"), u.Email)
+	if job.Args.Event == EventMFALocked {
+		// A retry (the mailer failed) makes a new token, as the other
+		// emails do.
+		token := newOneTimeToken()
+		if err := w.store.CreateOneTimeToken(ctx, db.OneTimeToken{
+			Hash: db.HashToken(token), UserID: u.ID, Purpose: db.PurposeUnlockMFA, Email: u.Email, ExpiresAt: w.now().Add(w.unlockTTL),
+		}); err != nil {
+			return err
+		}
+		text += fmt.Sprintf("If it was you, open this link to take codes again:\n\n%s/unlock-mfa?token=%s\n\n"+
+			"(or send {\"token\": \"%s\"} to POST /mfa/unlock; it works once, for %s), or sign in with a recovery code. "+
+			"If it was not you, someone knows your password: reset it now (POST /password/forgot sends you a link), "+
+			"which signs out every session.\n", w.publicURL, token, token, w.unlockTTL)
+	} else {
+		text += "If it was you, there is nothing to do. If it was not, someone else can sign in to your account: " +
+			"reset your password now (POST /password/forgot sends you a link), which signs out every session, " +
+			"then check the account's passkeys, second factor and linked sign-in providers.\n"
+	}
+	return w.mailer.Send(ctx, mail.Message{To: u.Email, Subject: n.subject, Text: text})
+}
+
+// Notify has the owner of the account told about event (an Event* name),
+// which happened at at.
+func (e *Engine) Notify(ctx context.Context, userID int64, event string, at time.Time) error {
+	_, err := e.client.Insert(ctx, Notify{UserID: userID, Event: event, At: at}, nil)
+	return err
+}
