@@ -937,7 +937,7 @@ type ClientInterface interface {
 	// void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
 	// token held before is spent (a refresh token minted before the upgrade never mints `aal2`
 	// tokens). A code works once: the same code again is refused, on any session and replica.
-	// Five codes a minute per account; more → 429.
+	// Five wrong codes a minute per account (right ones never count); more → 429.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -951,7 +951,7 @@ type ClientInterface interface {
 	// void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
 	// token held before is spent (a refresh token minted before the upgrade never mints `aal2`
 	// tokens). A code works once: the same code again is refused, on any session and replica.
-	// Five codes a minute per account; more → 429.
+	// Five wrong codes a minute per account (right ones never count); more → 429.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1620,7 +1620,7 @@ func (c *Client) EnrollTOTP(ctx context.Context, reqEditors ...RequestEditorFn) 
 // void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
 // token held before is spent (a refresh token minted before the upgrade never mints `aal2`
 // tokens). A code works once: the same code again is refused, on any session and replica.
-// Five codes a minute per account; more → 429.
+// Five wrong codes a minute per account (right ones never count); more → 429.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1644,7 +1644,7 @@ func (c *Client) VerifyTOTPFactorWithBody(ctx context.Context, id FactorID, cont
 // void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
 // token held before is spent (a refresh token minted before the upgrade never mints `aal2`
 // tokens). A code works once: the same code again is refused, on any session and replica.
-// Five codes a minute per account; more → 429.
+// Five wrong codes a minute per account (right ones never count); more → 429.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4024,7 +4024,7 @@ type ClientWithResponsesInterface interface {
 	// void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
 	// token held before is spent (a refresh token minted before the upgrade never mints `aal2`
 	// tokens). A code works once: the same code again is refused, on any session and replica.
-	// Five codes a minute per account; more → 429.
+	// Five wrong codes a minute per account (right ones never count); more → 429.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4038,7 +4038,7 @@ type ClientWithResponsesInterface interface {
 	// void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
 	// token held before is spent (a refresh token minted before the upgrade never mints `aal2`
 	// tokens). A code works once: the same code again is refused, on any session and replica.
-	// Five codes a minute per account; more → 429.
+	// Five wrong codes a minute per account (right ones never count); more → 429.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7751,7 +7751,7 @@ func (c *ClientWithResponses) EnrollTOTPWithResponse(ctx context.Context, reqEdi
 // void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
 // token held before is spent (a refresh token minted before the upgrade never mints `aal2`
 // tokens). A code works once: the same code again is refused, on any session and replica.
-// Five codes a minute per account; more → 429.
+// Five wrong codes a minute per account (right ones never count); more → 429.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7771,7 +7771,7 @@ func (c *ClientWithResponses) VerifyTOTPFactorWithBodyWithResponse(ctx context.C
 // void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
 // token held before is spent (a refresh token minted before the upgrade never mints `aal2`
 // tokens). A code works once: the same code again is refused, on any session and replica.
-// Five codes a minute per account; more → 429.
+// Five wrong codes a minute per account (right ones never count); more → 429.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

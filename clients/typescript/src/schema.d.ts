@@ -752,7 +752,7 @@ export interface paths {
          *     void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
          *     token held before is spent (a refresh token minted before the upgrade never mints `aal2`
          *     tokens). A code works once: the same code again is refused, on any session and replica.
-         *     Five codes a minute per account; more → 429.
+         *     Five wrong codes a minute per account (right ones never count); more → 429.
          */
         post: operations["verifyTOTPFactor"];
         delete?: never;
