@@ -397,10 +397,21 @@ type Store interface {
 	TakePasskeyCeremony(ctx context.Context, id string, now time.Time) (PasskeyCeremony, error)
 	// CreatePasskey stores a registered passkey: ErrPasskeyTaken when its
 	// credential id is registered already (to this or another account),
-	// ErrNoUser when the user is gone.
+	// ErrNoUser when the user is gone, ErrTooManyPasskeys past MaxPasskeys,
+	// ErrNoCeremony when p.UserHandle is not the account's handle (which it
+	// becomes when the account has none).
 	CreatePasskey(ctx context.Context, p Passkey) error
 	// ListPasskeys returns the user's passkeys, oldest first.
 	ListPasskeys(ctx context.Context, userID int64) ([]Passkey, error)
+	// PasskeyHandle returns the account's WebAuthn user handle, nil before
+	// its first passkey registration (or when its passkeys predate handles);
+	// ErrNoUser when the account is not there.
+	PasskeyHandle(ctx context.Context, userID int64) ([]byte, error)
+	// PasskeyAccount finds the account a discoverable sign-in's user handle
+	// names (its handle, or for an account without one, its id as 8 bytes
+	// big endian) and returns it with its passkeys: ErrNoPasskey when no
+	// account, or one without passkeys.
+	PasskeyAccount(ctx context.Context, handle []byte) (int64, []Passkey, error)
 	// GetPasskeyByCredential returns the passkey with the credential id, or
 	// ErrNoPasskey.
 	GetPasskeyByCredential(ctx context.Context, credentialID []byte) (Passkey, error)
@@ -530,6 +541,11 @@ type Passkey struct {
 	BackupState     bool
 	CreatedAt       time.Time
 	LastUsedAt      time.Time // zero until its first sign-in
+	// UserHandle is the account's WebAuthn user handle the passkey was
+	// registered with: CreatePasskey gives it to an account that has none
+	// (PasskeyHandle). It is the account's, not stored with the passkey, so
+	// the reads leave it nil.
+	UserHandle []byte
 }
 
 // The assurance levels of a session (NIST SP 800-63B): AAL1 after a first

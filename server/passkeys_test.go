@@ -395,7 +395,7 @@ func TestPasskeyLastWayIn(t *testing.T) {
 	}
 	a.mustVerifyEmail(oapi.User{ID: u.ID, Email: u.Email}) // a passkey needs a proved address
 	first := newDevice()
-	first.auth.Options.UserHandle = passkey.Handle(u.ID)
+	first.auth.Options.UserHandle = passkey.LegacyHandle(u.ID) // registered before handles were random
 	if err := a.store.CreatePasskey(ctx, db.Passkey{ID: "first", UserID: u.ID, Name: "first", CredentialID: first.cred.ID,
 		PublicKey: first.cred.Key.AttestationData(), AttestationType: "none", AAGUID: first.auth.Aaguid[:],
 		UserVerified: true, CreatedAt: a.clock.Now()}); err != nil {

@@ -50,6 +50,9 @@ func (d *DB) CreatePasskey(ctx context.Context, p db.Passkey) error {
 		if err := roomForPasskey(ctx, q, p.UserID); err != nil {
 			return err
 		}
+		if err := keepHandle(ctx, q, p.UserID, p.UserHandle); err != nil {
+			return err
+		}
 		err = q.CreatePasskey(ctx, gen.CreatePasskeyParams{
 			ID: p.ID, UserID: p.UserID, CredentialID: p.CredentialID, Name: p.Name, PublicKey: p.PublicKey,
 			AttestationType: p.AttestationType, Aaguid: p.AAGUID, Transports: strings.Join(p.Transports, " "),

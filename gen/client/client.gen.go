@@ -342,7 +342,7 @@ type PasskeyLoginRequest struct {
 	// `rawId`, `type` (`public-key`) and `response`, whose binary members are base64url-encoded.
 	//
 	//
-	// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AAAAAAAAAAE"},"type":"public-key"}
+	// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA"},"type":"public-key"}
 	Credential PublicKeyCredential `json:"credential"`
 	FlowID     string              `json:"flow_id"`
 }
@@ -374,7 +374,7 @@ type PasskeyRegisterRequest struct {
 	// `rawId`, `type` (`public-key`) and `response`, whose binary members are base64url-encoded.
 	//
 	//
-	// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AAAAAAAAAAE"},"type":"public-key"}
+	// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA"},"type":"public-key"}
 	Credential PublicKeyCredential `json:"credential"`
 	FlowID     string              `json:"flow_id"`
 
@@ -422,7 +422,7 @@ type ProviderName = string
 // PublicKeyCredential The PublicKeyCredential the browser returned, as JSON (`credential.toJSON()`): `id`,
 // `rawId`, `type` (`public-key`) and `response`, whose binary members are base64url-encoded.
 //
-// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AAAAAAAAAAE"},"type":"public-key"}
+// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA"},"type":"public-key"}
 type PublicKeyCredential map[string]interface{}
 
 // RecoveryCodes defines model for RecoveryCodes.
@@ -1153,7 +1153,8 @@ type ClientInterface interface {
 	// Returns a `flow_id` and the `options` to pass to `navigator.credentials.create({publicKey})`
 	// (PublicKeyCredentialCreationOptions, binary members base64url-encoded: `challenge`,
 	// `user.id`, `excludeCredentials[].id`): a discoverable credential (resident key) required,
-	// user verification preferred, no attestation, the user's passkeys excluded. Finish within
+	// user verification preferred, no attestation, the user's passkeys excluded; `user.id` is the
+	// account's user handle, 32 random bytes made for its first passkey. Finish within
 	// five minutes with `POST /passkeys/register`, on any replica; each `flow_id` works once.
 	// Needs `aal2` when the account has a verified second factor, and a verified email address
 	// (403, `urn:keel:problem:email-unverified`), here and at `POST /passkeys/register`. 404 when
@@ -1996,7 +1997,8 @@ func (c *Client) RegisterPasskey(ctx context.Context, body RegisterPasskeyJSONRe
 // Returns a `flow_id` and the `options` to pass to `navigator.credentials.create({publicKey})`
 // (PublicKeyCredentialCreationOptions, binary members base64url-encoded: `challenge`,
 // `user.id`, `excludeCredentials[].id`): a discoverable credential (resident key) required,
-// user verification preferred, no attestation, the user's passkeys excluded. Finish within
+// user verification preferred, no attestation, the user's passkeys excluded; `user.id` is the
+// account's user handle, 32 random bytes made for its first passkey. Finish within
 // five minutes with `POST /passkeys/register`, on any replica; each `flow_id` works once.
 // Needs `aal2` when the account has a verified second factor, and a verified email address
 // (403, `urn:keel:problem:email-unverified`), here and at `POST /passkeys/register`. 404 when
@@ -4248,7 +4250,8 @@ type ClientWithResponsesInterface interface {
 	// Returns a `flow_id` and the `options` to pass to `navigator.credentials.create({publicKey})`
 	// (PublicKeyCredentialCreationOptions, binary members base64url-encoded: `challenge`,
 	// `user.id`, `excludeCredentials[].id`): a discoverable credential (resident key) required,
-	// user verification preferred, no attestation, the user's passkeys excluded. Finish within
+	// user verification preferred, no attestation, the user's passkeys excluded; `user.id` is the
+	// account's user handle, 32 random bytes made for its first passkey. Finish within
 	// five minutes with `POST /passkeys/register`, on any replica; each `flow_id` works once.
 	// Needs `aal2` when the account has a verified second factor, and a verified email address
 	// (403, `urn:keel:problem:email-unverified`), here and at `POST /passkeys/register`. 404 when
@@ -8071,7 +8074,8 @@ func (c *ClientWithResponses) RegisterPasskeyWithResponse(ctx context.Context, b
 // Returns a `flow_id` and the `options` to pass to `navigator.credentials.create({publicKey})`
 // (PublicKeyCredentialCreationOptions, binary members base64url-encoded: `challenge`,
 // `user.id`, `excludeCredentials[].id`): a discoverable credential (resident key) required,
-// user verification preferred, no attestation, the user's passkeys excluded. Finish within
+// user verification preferred, no attestation, the user's passkeys excluded; `user.id` is the
+// account's user handle, 32 random bytes made for its first passkey. Finish within
 // five minutes with `POST /passkeys/register`, on any replica; each `flow_id` works once.
 // Needs `aal2` when the account has a verified second factor, and a verified email address
 // (403, `urn:keel:problem:email-unverified`), here and at `POST /passkeys/register`. 404 when

@@ -913,7 +913,8 @@ export interface paths {
          * @description Returns a `flow_id` and the `options` to pass to `navigator.credentials.create({publicKey})`
          *     (PublicKeyCredentialCreationOptions, binary members base64url-encoded: `challenge`,
          *     `user.id`, `excludeCredentials[].id`): a discoverable credential (resident key) required,
-         *     user verification preferred, no attestation, the user's passkeys excluded. Finish within
+         *     user verification preferred, no attestation, the user's passkeys excluded; `user.id` is the
+         *     account's user handle, 32 random bytes made for its first passkey. Finish within
          *     five minutes with `POST /passkeys/register`, on any replica; each `flow_id` works once.
          *     Needs `aal2` when the account has a verified second factor, and a verified email address
          *     (403, `urn:keel:problem:email-unverified`), here and at `POST /passkeys/register`. 404 when
@@ -1437,7 +1438,7 @@ export interface components {
          *         "clientDataJSON": "eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0",
          *         "authenticatorData": "SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ",
          *         "signature": "MEUCIQ",
-         *         "userHandle": "AAAAAAAAAAE"
+         *         "userHandle": "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA"
          *       }
          *     }
          */

@@ -118,4 +118,5 @@ type User struct {
 	PasswordHash  string
 	CreatedAt     time.Time
 	EmailVerified bool
+	PasskeyHandle []byte
 }
