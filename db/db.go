@@ -122,7 +122,10 @@ type OAuthCode struct {
 	// link is refused once that session has ended (RedeemOAuthCode).
 	Link          *ProviderUser
 	LinkSessionID string
-	ExpiresAt     time.Time
+	// IdentityID is, for a sign-in's code, the identity the user signed in
+	// with: the session the code starts records it (Session.IdentityID).
+	IdentityID int64
+	ExpiresAt  time.Time
 }
 
 // Identity is a provider account (Provider, Subject) linked to a user.
@@ -326,9 +329,10 @@ type Store interface {
 	RedeemOAuthCode(ctx context.Context, hash, challenge string, sess Session, now time.Time) (OAuthCode, error)
 	// ListIdentities returns the user's identities, oldest first.
 	ListIdentities(ctx context.Context, userID int64) ([]Identity, error)
-	// DeleteIdentity unlinks the user's identity id: ErrNoIdentity when it is
-	// not the user's, ErrLastWayIn when the account has no password, no
-	// other identity and no passkey.
+	// DeleteIdentity unlinks the user's identity id and ends the sessions
+	// it started (announced): ErrNoIdentity when it is not the user's,
+	// ErrLastWayIn when the account has no password, no other identity and
+	// no passkey.
 	DeleteIdentity(ctx context.Context, userID, id int64) error
 	// Second factor (TOTP) and assurance.
 
@@ -423,9 +427,10 @@ type Store interface {
 	// RenamePasskey renames the user's passkey id and returns it, or
 	// ErrNoPasskey.
 	RenamePasskey(ctx context.Context, userID int64, id, name string) (Passkey, error)
-	// DeletePasskey removes the user's passkey id: ErrNoPasskey when it is not
-	// the user's, ErrLastWayIn when the account has no password, no identity
-	// and no other passkey.
+	// DeletePasskey removes the user's passkey id and ends the sessions it
+	// started (announced): ErrNoPasskey when it is not the user's,
+	// ErrLastWayIn when the account has no password, no identity and no
+	// other passkey.
 	DeletePasskey(ctx context.Context, userID int64, id string) error
 
 	// Close releases the database.
@@ -433,7 +438,8 @@ type Store interface {
 
 	// Session endings, for the WebSockets they close (server/live.go). Every
 	// method above that ends sessions (DeleteUser, DeleteSession,
-	// EndSession, DeleteSessions, ChangePassword, ResetPassword) announces
+	// EndSession, DeleteSessions, ChangePassword, ResetPassword,
+	// DeleteIdentity, DeletePasskey) announces
 	// them in the same transaction: PostgreSQL sends a NOTIFY, delivered to
 	// every replica only when the transaction commits; SQLite, whose keel is
 	// one process, tells its own watchers after the commit. PruneAccounts

@@ -193,7 +193,7 @@ func (s *Server) PasskeyLogin(ctx context.Context, req oapi.PasskeyLoginRequestO
 	if a.UserVerified {
 		aal, amr = db.AAL2, amr+" user mfa"
 	}
-	tok, err := s.startSession(ctx, a.Passkey.UserID, aal, amr)
+	tok, err := s.startSession(ctx, a.Passkey.UserID, aal, amr, a.Passkey.ID)
 	if err != nil {
 		return nil, err
 	}

@@ -402,8 +402,12 @@ func TestPasskeyLastWayIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	tok := a.mustPasskeyLogin(first).Token
-	second := a.mustRegisterPasskey(tok, newDevice())
+	secondDevice := newDevice()
+	second := a.mustRegisterPasskey(tok, secondDevice)
 	a.status(a.do("DELETE", "/passkeys/first", "", bearer(tok)...), 204, "DELETE one of two passkeys")
+	// The session the removed passkey started ended with it (TestRemovalEndsSessions).
+	a.status(a.do("GET", "/passkeys", "", bearer(tok)...), 401, "the removed passkey's session")
+	tok = a.mustPasskeyLogin(secondDevice).Token
 	rec := a.status(a.do("DELETE", "/passkeys/"+second.ID, "", bearer(tok)...), 409, "DELETE the last way in")
 	if p := problemOf(t, rec); p.Detail == nil || !strings.Contains(*p.Detail, "last way to sign in") {
 		t.Errorf("409: %+v", p)

@@ -1166,7 +1166,8 @@ type ClientInterface interface {
 
 	// DeletePasskey Remove a passkey
 	//
-	// The passkey can no longer sign in. Refused with 409 when it is the last way in: the account
+	// The passkey can no longer sign in, and the sessions it started end (their sockets close with
+	// 4001). Refused with 409 when it is the last way in: the account
 	// has no password, no identity and no other passkey. Needs `aal2` when the account has a
 	// verified second factor.
 	//
@@ -1259,8 +1260,9 @@ type ClientInterface interface {
 
 	// DeleteIdentity Unlink a provider account from the signed-in user
 	//
-	// `ref` is an identity's `id` (from `GET /profile/identities`). Refused with 409 when it is
-	// the last way in: the account has no password, no other identity and no passkey.
+	// `ref` is an identity's `id` (from `GET /profile/identities`). The sessions it started (its
+	// sign-ins, and the link's own) end with it, and their sockets close with 4001. Refused with
+	// 409 when it is the last way in: the account has no password, no other identity and no passkey.
 	//
 	// Corresponds with DELETE /profile/identities/{ref} (the `DeleteIdentity` operationId).
 	DeleteIdentity(ctx context.Context, ref int64, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2020,7 +2022,8 @@ func (c *Client) PasskeyRegisterOptions(ctx context.Context, reqEditors ...Reque
 
 // DeletePasskey Remove a passkey
 //
-// The passkey can no longer sign in. Refused with 409 when it is the last way in: the account
+// The passkey can no longer sign in, and the sessions it started end (their sockets close with
+// 4001). Refused with 409 when it is the last way in: the account
 // has no password, no identity and no other passkey. Needs `aal2` when the account has a
 // verified second factor.
 //
@@ -2223,8 +2226,9 @@ func (c *Client) ListIdentities(ctx context.Context, reqEditors ...RequestEditor
 
 // DeleteIdentity Unlink a provider account from the signed-in user
 //
-// `ref` is an identity's `id` (from `GET /profile/identities`). Refused with 409 when it is
-// the last way in: the account has no password, no other identity and no passkey.
+// `ref` is an identity's `id` (from `GET /profile/identities`). The sessions it started (its
+// sign-ins, and the link's own) end with it, and their sockets close with 4001. Refused with
+// 409 when it is the last way in: the account has no password, no other identity and no passkey.
 //
 // Corresponds with DELETE /profile/identities/{ref} (the `DeleteIdentity` operationId).
 func (c *Client) DeleteIdentity(ctx context.Context, ref int64, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4265,7 +4269,8 @@ type ClientWithResponsesInterface interface {
 
 	// DeletePasskeyWithResponse Remove a passkey
 	//
-	// The passkey can no longer sign in. Refused with 409 when it is the last way in: the account
+	// The passkey can no longer sign in, and the sessions it started end (their sockets close with
+	// 4001). Refused with 409 when it is the last way in: the account
 	// has no password, no identity and no other passkey. Needs `aal2` when the account has a
 	// verified second factor.
 	//
@@ -4364,8 +4369,9 @@ type ClientWithResponsesInterface interface {
 
 	// DeleteIdentityWithResponse Unlink a provider account from the signed-in user
 	//
-	// `ref` is an identity's `id` (from `GET /profile/identities`). Refused with 409 when it is
-	// the last way in: the account has no password, no other identity and no passkey.
+	// `ref` is an identity's `id` (from `GET /profile/identities`). The sessions it started (its
+	// sign-ins, and the link's own) end with it, and their sockets close with 4001. Refused with
+	// 409 when it is the last way in: the account has no password, no other identity and no passkey.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -8095,7 +8101,8 @@ func (c *ClientWithResponses) PasskeyRegisterOptionsWithResponse(ctx context.Con
 
 // DeletePasskeyWithResponse Remove a passkey
 //
-// The passkey can no longer sign in. Refused with 409 when it is the last way in: the account
+// The passkey can no longer sign in, and the sessions it started end (their sockets close with
+// 4001). Refused with 409 when it is the last way in: the account
 // has no password, no identity and no other passkey. Needs `aal2` when the account has a
 // verified second factor.
 //
@@ -8260,8 +8267,9 @@ func (c *ClientWithResponses) ListIdentitiesWithResponse(ctx context.Context, re
 
 // DeleteIdentityWithResponse Unlink a provider account from the signed-in user
 //
-// `ref` is an identity's `id` (from `GET /profile/identities`). Refused with 409 when it is
-// the last way in: the account has no password, no other identity and no passkey.
+// `ref` is an identity's `id` (from `GET /profile/identities`). The sessions it started (its
+// sign-ins, and the link's own) end with it, and their sockets close with 4001. Refused with
+// 409 when it is the last way in: the account has no password, no other identity and no passkey.
 //
 // Returns a wrapper object for the known response body format(s).
 //

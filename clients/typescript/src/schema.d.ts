@@ -504,8 +504,9 @@ export interface paths {
         post: operations["linkIdentity"];
         /**
          * Unlink a provider account from the signed-in user
-         * @description `ref` is an identity's `id` (from `GET /profile/identities`). Refused with 409 when it is
-         *     the last way in: the account has no password, no other identity and no passkey.
+         * @description `ref` is an identity's `id` (from `GET /profile/identities`). The sessions it started (its
+         *     sign-ins, and the link's own) end with it, and their sockets close with 4001. Refused with
+         *     409 when it is the last way in: the account has no password, no other identity and no passkey.
          */
         delete: operations["deleteIdentity"];
         /**
@@ -1053,7 +1054,8 @@ export interface paths {
         post?: never;
         /**
          * Remove a passkey
-         * @description The passkey can no longer sign in. Refused with 409 when it is the last way in: the account
+         * @description The passkey can no longer sign in, and the sessions it started end (their sockets close with
+         *     4001). Refused with 409 when it is the last way in: the account
          *     has no password, no identity and no other passkey. Needs `aal2` when the account has a
          *     verified second factor.
          */

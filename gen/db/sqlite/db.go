@@ -159,6 +159,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.getFactorFailuresStmt, err = db.PrepareContext(ctx, getFactorFailures); err != nil {
 		return nil, fmt.Errorf("error preparing query GetFactorFailures: %w", err)
 	}
+	if q.getIdentityIDStmt, err = db.PrepareContext(ctx, getIdentityID); err != nil {
+		return nil, fmt.Errorf("error preparing query GetIdentityID: %w", err)
+	}
 	if q.getIdentityUserStmt, err = db.PrepareContext(ctx, getIdentityUser); err != nil {
 		return nil, fmt.Errorf("error preparing query GetIdentityUser: %w", err)
 	}
@@ -494,6 +497,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing getFactorFailuresStmt: %w", cerr)
 		}
 	}
+	if q.getIdentityIDStmt != nil {
+		if cerr := q.getIdentityIDStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getIdentityIDStmt: %w", cerr)
+		}
+	}
 	if q.getIdentityUserStmt != nil {
 		if cerr := q.getIdentityUserStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getIdentityUserStmt: %w", cerr)
@@ -753,6 +761,7 @@ type Queries struct {
 	getCredentialsStmt                 *sql.Stmt
 	getFactorStmt                      *sql.Stmt
 	getFactorFailuresStmt              *sql.Stmt
+	getIdentityIDStmt                  *sql.Stmt
 	getIdentityUserStmt                *sql.Stmt
 	getLegacyHandleUserStmt            *sql.Stmt
 	getOAuthCodeUserStmt               *sql.Stmt
@@ -839,6 +848,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		getCredentialsStmt:                 q.getCredentialsStmt,
 		getFactorStmt:                      q.getFactorStmt,
 		getFactorFailuresStmt:              q.getFactorFailuresStmt,
+		getIdentityIDStmt:                  q.getIdentityIDStmt,
 		getIdentityUserStmt:                q.getIdentityUserStmt,
 		getLegacyHandleUserStmt:            q.getLegacyHandleUserStmt,
 		getOAuthCodeUserStmt:               q.getOAuthCodeUserStmt,
