@@ -64,6 +64,11 @@ type Session struct {
 	IdentityID int64
 	// HasFactor, read by GetSession, says the account has a verified factor.
 	HasFactor bool
+	// AuthTime is when the session's user last proved themselves (a
+	// password, a TOTP or recovery code, a user-verifying passkey, a fresh
+	// provider sign-in); zero when never. Changing the account's
+	// authenticators needs it recent (REAUTH_MAX_AGE).
+	AuthTime time.Time
 }
 
 // OneTimeToken is an emailed token (its SHA-256 in Hash) that confirms
@@ -122,10 +127,11 @@ type OAuthCode struct {
 	// link is refused once that session has ended (RedeemOAuthCode).
 	Link          *ProviderUser
 	LinkSessionID string
-	// IdentityID is, for a sign-in's code, the identity the user signed in
-	// with: the session the code starts records it (Session.IdentityID).
-	IdentityID int64
-	ExpiresAt  time.Time
+	// AuthTime is when the provider authenticated the user, for a sign-in
+	// whose ID token proved it fresh (zero otherwise): the session
+	// RedeemOAuthCode starts gets it as its own.
+	AuthTime  time.Time
+	ExpiresAt time.Time
 }
 
 // Identity is a provider account (Provider, Subject) linked to a user.
@@ -329,16 +335,16 @@ type Store interface {
 	RedeemOAuthCode(ctx context.Context, hash, challenge string, sess Session, now time.Time) (OAuthCode, error)
 	// ListIdentities returns the user's identities, oldest first.
 	ListIdentities(ctx context.Context, userID int64) ([]Identity, error)
-	// DeleteIdentity unlinks the user's identity id and ends the sessions
-	// it started (announced): ErrNoIdentity when it is not the user's,
-	// ErrLastWayIn when the account has no password, no other identity and
-	// no passkey.
+	// DeleteIdentity unlinks the user's identity id: ErrNoIdentity when it is
+	// not the user's, ErrLastWayIn when the account has no password, no
+	// other identity and no passkey.
 	DeleteIdentity(ctx context.Context, userID, id int64) error
 	// Second factor (TOTP) and assurance.
 
 	// GetSessionAccess returns, in one query, the user of the session, the
-	// session's assurance and whether the account has a verified factor, or
-	// ErrNoSession when the session has ended (or is not the user's).
+	// session's assurance and auth time, and whether the account has a
+	// verified factor, or ErrNoSession when the session has ended (or is not
+	// the user's).
 	GetSessionAccess(ctx context.Context, sessionID string, userID int64) (SessionAccess, error)
 	// CreateFactor stores a new, unverified factor and deletes the user's
 	// other unverified ones (one enrolment at a time).
@@ -391,6 +397,25 @@ type Store interface {
 	// CountRecoveryCodes returns how many unspent recovery codes the user has.
 	CountRecoveryCodes(ctx context.Context, userID int64) (int64, error)
 
+	// Fresh proofs (reauthentication). Every upgrade to AAL2 (ConfirmFactor,
+	// UseFactorCode, UseRecoveryCode) stamps the session's auth time too.
+
+	// StampAuthTime records a proof the caller checked (a password, a
+	// user-verifying passkey): the session's auth time becomes pr.At, or
+	// ErrNoSession when the session has ended (or is not pr.UserID's).
+	StampAuthTime(ctx context.Context, pr Proof) error
+	// ProveWithFactorCode accepts a code of time step from the factor id
+	// (which the caller read as pr.UserID's; ErrCodeUsed when step is not
+	// after its last step; a right code sets its failures back to 0, as in
+	// UseFactorCode) and stamps the session's auth time, in one transaction
+	// (ErrNoSession as in StampAuthTime, spending nothing).
+	ProveWithFactorCode(ctx context.Context, id string, step int64, pr Proof) error
+	// ProveWithRecoveryCode spends the recovery code of pr.UserID whose hash
+	// is hash (ErrCodeUsed when unknown or spent), unlocks the account's
+	// factor as UseRecoveryCode does, and stamps the session's auth time, in
+	// one transaction (ErrNoSession as in StampAuthTime).
+	ProveWithRecoveryCode(ctx context.Context, hash string, pr Proof) error
+
 	// Passkeys (WebAuthn).
 
 	// CreatePasskeyCeremony stores the state of a ceremony between its
@@ -401,21 +426,10 @@ type Store interface {
 	TakePasskeyCeremony(ctx context.Context, id string, now time.Time) (PasskeyCeremony, error)
 	// CreatePasskey stores a registered passkey: ErrPasskeyTaken when its
 	// credential id is registered already (to this or another account),
-	// ErrNoUser when the user is gone, ErrTooManyPasskeys past MaxPasskeys,
-	// ErrNoCeremony when p.UserHandle is not the account's handle (which it
-	// becomes when the account has none).
+	// ErrNoUser when the user is gone.
 	CreatePasskey(ctx context.Context, p Passkey) error
 	// ListPasskeys returns the user's passkeys, oldest first.
 	ListPasskeys(ctx context.Context, userID int64) ([]Passkey, error)
-	// PasskeyHandle returns the account's WebAuthn user handle, nil before
-	// its first passkey registration (or when its passkeys predate handles);
-	// ErrNoUser when the account is not there.
-	PasskeyHandle(ctx context.Context, userID int64) ([]byte, error)
-	// PasskeyAccount finds the account a discoverable sign-in's user handle
-	// names (its handle, or for an account without one, its id as 8 bytes
-	// big endian) and returns it with its passkeys: ErrNoPasskey when no
-	// account, or one without passkeys.
-	PasskeyAccount(ctx context.Context, handle []byte) (int64, []Passkey, error)
 	// GetPasskeyByCredential returns the passkey with the credential id, or
 	// ErrNoPasskey.
 	GetPasskeyByCredential(ctx context.Context, credentialID []byte) (Passkey, error)
@@ -427,10 +441,9 @@ type Store interface {
 	// RenamePasskey renames the user's passkey id and returns it, or
 	// ErrNoPasskey.
 	RenamePasskey(ctx context.Context, userID int64, id, name string) (Passkey, error)
-	// DeletePasskey removes the user's passkey id and ends the sessions it
-	// started (announced): ErrNoPasskey when it is not the user's,
-	// ErrLastWayIn when the account has no password, no identity and no
-	// other passkey.
+	// DeletePasskey removes the user's passkey id: ErrNoPasskey when it is not
+	// the user's, ErrLastWayIn when the account has no password, no identity
+	// and no other passkey.
 	DeletePasskey(ctx context.Context, userID int64, id string) error
 
 	// Close releases the database.
@@ -438,8 +451,7 @@ type Store interface {
 
 	// Session endings, for the WebSockets they close (server/live.go). Every
 	// method above that ends sessions (DeleteUser, DeleteSession,
-	// EndSession, DeleteSessions, ChangePassword, ResetPassword,
-	// DeleteIdentity, DeletePasskey) announces
+	// EndSession, DeleteSessions, ChangePassword, ResetPassword) announces
 	// them in the same transaction: PostgreSQL sends a NOTIFY, delivered to
 	// every replica only when the transaction commits; SQLite, whose keel is
 	// one process, tells its own watchers after the commit. PruneAccounts
@@ -516,11 +528,15 @@ func (e SessionsEnded) Ends(userID int64, id string) bool {
 const (
 	CeremonyRegister = "register"
 	CeremonyLogin    = "login"
+	// CeremonyReauth proves the signed-in user UserID again with one of
+	// their own passkeys (POST /reauthenticate).
+	CeremonyReauth = "reauth"
 )
 
 // PasskeyCeremony is a passkey registration or sign-in between its options
 // and its answer. Session is go-webauthn's session data (the challenge
-// among it) as JSON; UserID is the registering user (0 for a sign-in).
+// among it) as JSON; UserID is the registering or reauthenticating user (0
+// for a sign-in).
 type PasskeyCeremony struct {
 	ID        string
 	UserID    int64
@@ -547,11 +563,6 @@ type Passkey struct {
 	BackupState     bool
 	CreatedAt       time.Time
 	LastUsedAt      time.Time // zero until its first sign-in
-	// UserHandle is the account's WebAuthn user handle the passkey was
-	// registered with: CreatePasskey gives it to an account that has none
-	// (PasskeyHandle). It is the account's, not stored with the passkey, so
-	// the reads leave it nil.
-	UserHandle []byte
 }
 
 // The assurance levels of a session (NIST SP 800-63B): AAL1 after a first
@@ -570,12 +581,21 @@ const FactorTOTP = "totp"
 type SessionAccess struct {
 	User      User
 	AAL       string
-	AMR       string // the first factor's methods, as in Session
+	AMR       string    // the first factor's methods, as in Session
+	AuthTime  time.Time // the session's last proof, as in Session
 	HasFactor bool
 	// The session's start and its level (as in Session).
 	CreatedAt time.Time
 	LevelGen  int64
 	LevelAt   time.Time
+}
+
+// Proof is a proof of the user of session SessionID (of UserID) at At: it
+// stamps the session's auth time.
+type Proof struct {
+	SessionID string
+	UserID    int64
+	At        time.Time
 }
 
 // Factor is a second factor of an account. Secret is sealed (internal/mfa):

@@ -51,7 +51,7 @@ func (s *Server) Login(ctx context.Context, req oapi.LoginRequestObject) (oapi.L
 	if err := s.passwords.Check(ctx, hash, req.Body.Password); err != nil {
 		return nil, err
 	}
-	tok, err := s.startSession(ctx, creds.UserID, db.AAL1, amrPassword, "")
+	tok, err := s.startSession(ctx, creds.UserID, db.AAL1, amrPassword, true)
 	if err != nil {
 		return nil, err
 	}
@@ -75,12 +75,13 @@ const (
 // starts its sessions here. A password or provider sign-in is aal1, and when
 // the account has a verified second factor it may do little but verify it
 // (checkAssurance) until POST /mfa/verify raises it to aal2; a passkey with
-// user verification is two factors in one, and starts at aal2. passkeyID
-// names the passkey of a passkey sign-in ("" for a password): removing the
-// passkey ends the session.
-func (s *Server) startSession(ctx context.Context, userID int64, aal, amr, passkeyID string) (oapi.Token, error) {
-	sess, refresh := s.newSession(ctx, aal, amr)
-	sess.UserID, sess.PasskeyID = userID, passkeyID
+// user verification is two factors in one, and starts at aal2. proved says
+// the sign-in proved the user (a password, a user-verifying passkey): the
+// session's auth time is now, and it may change the account's ways in for
+// REAUTH_MAX_AGE.
+func (s *Server) startSession(ctx context.Context, userID int64, aal, amr string, proved bool) (oapi.Token, error) {
+	sess, refresh := s.newSession(ctx, aal, amr, proved)
+	sess.UserID = userID
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return oapi.Token{}, err
 	}
@@ -89,13 +90,16 @@ func (s *Server) startSession(ctx context.Context, userID int64, aal, amr, passk
 
 // newSession is a session to store (startSession's, or the one
 // OauthToken's redemption stores), without its UserID, and its first
-// refresh token.
-func (s *Server) newSession(ctx context.Context, aal, amr string) (db.Session, string) {
+// refresh token; proved as for startSession.
+func (s *Server) newSession(ctx context.Context, aal, amr string, proved bool) (db.Session, string) {
 	now := s.now()
 	sess := db.Session{
 		ID: token.NewSessionID(), CreatedAt: now, LastUsedAt: now,
 		UserAgent: userAgent(ctx), Generation: 1, RotatedAt: now, RefreshExpiresAt: s.refreshExpiry(now, now),
 		AAL: aal, AMR: amr, LevelAt: now,
+	}
+	if proved {
+		sess.AuthTime = now
 	}
 	refresh := s.tokens.Refresh(sess.ID, 1)
 	sess.RefreshHash = db.HashToken(refresh)

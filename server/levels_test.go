@@ -68,7 +68,7 @@ func TestSessionLevelGeneration(t *testing.T) {
 	wantBadBearer(t, a, recovering.Token, "the aal1 token of before the recovery code")
 	a.status(a.do("GET", "/profile", "", bearer(rup.Token)...), 200, "the token after the recovery code")
 
-	a.status(a.do("DELETE", "/mfa/factors/"+e.ID, "", bearer(up.Token)...), 204, "remove the factor")
+	a.status(a.do("DELETE", "/mfa/factors/"+e.ID, jsonBody("recovery_code", confirmed.RecoveryCodes[1]), bearer(up.Token)...), 204, "remove the factor")
 	for _, tok := range []string{confirmed.Tokens.Token, up.Token, rup.Token} {
 		wantBadBearer(t, a, tok, "an aal2 token after the last factor went")
 	}

@@ -39,9 +39,18 @@ const (
 	emailUnverifiedType = "urn:keel:problem:email-unverified"
 	// defaultIssuer names keel in authenticator apps when MFA_ISSUER is unset.
 	defaultIssuer = "keel"
+	// reauthRequiredType is the problem type of a refusal for want of a
+	// fresh proof (documented in the spec's MFAOrReauthenticationRequired).
+	reauthRequiredType = "urn:keel:problem:reauthentication-required"
+	// DefaultReauthMaxAge is REAUTH_MAX_AGE's default (Config.ReauthMaxAge).
+	DefaultReauthMaxAge = 10 * time.Minute
 )
 
 var (
+	// errReauthRequired is an operation of needFreshProof from a session
+	// whose last proof of its user is older than REAUTH_MAX_AGE, or none.
+	errReauthRequired = &Error{Status: http.StatusForbidden, Type: reauthRequiredType, Title: "Reauthentication required",
+		Detail: "prove it is you again first (POST /reauthenticate)"}
 	// errMFARequired is any operation but the few an aal1 session of an
 	// account with a verified factor may call.
 	errMFARequired = &Error{Status: http.StatusForbidden, Type: mfaRequiredType, Title: "Second factor required",
@@ -79,24 +88,41 @@ var needVerifiedEmail = map[string]bool{
 	"linkIdentity": true,
 }
 
-// checkAssurance is the assurance rule of every bearer operation: an aal1
+// needFreshProof are the operations that change the account's ways in
+// (ASVS 5 V7.5.1, NIST SP 800-63B §6.1.2.1): they need a proof of the
+// session's user newer than REAUTH_MAX_AGE, so a stolen session or an
+// unattended browser cannot add a way in, or take the owner's away.
+var needFreshProof = map[string]bool{
+	"passkeyRegisterOptions": true, "registerPasskey": true, "deletePasskey": true,
+	"enrollTOTP": true, "deleteMFAFactor": true, "regenerateRecoveryCodes": true,
+	"linkIdentity": true, "deleteIdentity": true,
+}
+
+// checkAssurance is the assurance rule of every bearer operation, at now:
+// needVerifiedEmail needs a proved address whatever the session; an aal1
 // session of an account with a verified factor may call only pendingMayCall
 // (so changing the password, deleting the account or removing a factor need
-// aal2 when there is a factor), and needAAL2 needs aal2. needVerifiedEmail
-// needs a proved address whatever the session.
-func checkAssurance(acc db.SessionAccess, operationID string) error {
+// aal2 when there is a factor), needAAL2 needs aal2, and needFreshProof
+// needs the session's last proof of its user (AuthTime) to be younger than
+// maxAge.
+func checkAssurance(acc db.SessionAccess, operationID string, now time.Time, maxAge time.Duration) error {
 	switch {
 	case needVerifiedEmail[operationID] && !acc.User.EmailVerified:
 		return errEmailUnverified
 	case acc.AAL == db.AAL2:
-		return nil
 	case needAAL2[operationID]:
 		return errAAL2Required
 	case acc.HasFactor && !pendingMayCall[operationID]:
 		return errMFARequired
 	}
+	if needFreshProof[operationID] && (acc.AuthTime.IsZero() || now.Sub(acc.AuthTime) >= maxAge) {
+		return errReauthRequired
+	}
 	return nil
 }
+
+// reauthMaxAge is REAUTH_MAX_AGE.
+func (s *Server) reauthMaxAge() time.Duration { return cmp.Or(s.cfg.ReauthMaxAge, DefaultReauthMaxAge) }
 
 type accessKey struct{}
 
@@ -233,9 +259,28 @@ func (s *Server) ListMFAFactors(ctx context.Context, _ oapi.ListMFAFactorsReques
 }
 
 // DeleteMFAFactor removes one of the caller's factors (the assurance rule
-// has asked for aal2 when the account has a verified one).
+// has asked for aal2 when the account has a verified one, and for a fresh
+// proof) with a current code from it or a recovery code: whoever holds the
+// session must also hold the factor, or the account's recovery codes. The
+// code is taken as any other (proveWithCode), then the factor goes.
 func (s *Server) DeleteMFAFactor(ctx context.Context, req oapi.DeleteMFAFactorRequestObject) (oapi.DeleteMFAFactorResponseObject, error) {
 	p := mustPrincipal(ctx)
+	code, recovery := req.Body.Code, req.Body.RecoveryCode
+	if (code == nil) == (recovery == nil) { // the spec's min/maxProperties say so too
+		return nil, &Error{Status: http.StatusBadRequest, Detail: "send exactly one of code and recovery_code"}
+	}
+	f, err := s.store.GetFactor(ctx, p.UserID, req.ID) // 404 before a code is spent
+	if err != nil {
+		return nil, err
+	}
+	if code != nil {
+		err = s.proveWithCode(ctx, p, f, *code)
+	} else {
+		err = s.proveWithRecoveryCode(ctx, p, *recovery)
+	}
+	if err != nil {
+		return nil, err
+	}
 	if err := s.store.DeleteFactor(ctx, p.UserID, req.ID); err != nil {
 		return nil, err
 	}
@@ -259,6 +304,42 @@ func (s *Server) RegenerateRecoveryCodes(ctx context.Context, _ oapi.RegenerateR
 	}
 	s.notify(ctx, p.UserID, jobs.EventRecoveryCodesReplaced)
 	return oapi.RegenerateRecoveryCodes200JSONResponse{RecoveryCodes: codes}, nil
+}
+
+// proveWithCode spends a TOTP code of the caller's factor f as a proof of
+// the caller and stamps the session's auth time; the factor's
+// compare-and-set of its time step makes a code work once. A verified
+// factor's code is taken as every operation takes one (useTOTPCode: the
+// minute's limit and the lock); an enrolment's, which has no lock, as at its
+// confirmation: under the minute's limit, from its own secret.
+func (s *Server) proveWithCode(ctx context.Context, p token.Principal, f db.Factor, code string) error {
+	prove := func(f db.Factor, step int64) error {
+		return s.store.ProveWithFactorCode(ctx, f.ID, step, db.Proof{SessionID: p.SessionID, UserID: p.UserID, At: s.now()})
+	}
+	if f.Verified {
+		return s.useTOTPCode(ctx, p.UserID, code, prove)
+	}
+	giveBack, err := s.limitCodes(ctx, p.UserID)
+	if err != nil {
+		return err
+	}
+	step, err := s.matchCode(f, code, s.now())
+	if err == nil {
+		err = prove(f, step)
+	}
+	if err == nil {
+		giveBack()
+	}
+	return err
+}
+
+// proveWithRecoveryCode spends a recovery code of the caller's as a proof
+// (useRecoveryCode: the minute's limit; it unlocks a locked factor) and
+// stamps the session's auth time.
+func (s *Server) proveWithRecoveryCode(ctx context.Context, p token.Principal, code string) error {
+	return s.useRecoveryCode(ctx, p.UserID, code, func(hash string) error {
+		return s.store.ProveWithRecoveryCode(ctx, hash, db.Proof{SessionID: p.SessionID, UserID: p.UserID, At: s.now()})
+	})
 }
 
 // verifiedFactor is the user's verified TOTP factor.

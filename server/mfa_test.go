@@ -214,6 +214,8 @@ func TestMFAAssuranceGate(t *testing.T) {
 		"linkIdentity":     jsonBody("redirect_to", "https://app.example/done", "code_challenge", strings.Repeat("A", 43)),
 		"registerPasskey":  `{"flow_id":"x","name":"phone","credential":{"id":"x"}}`,
 		"renamePasskey":    jsonBody("name", "phone"),
+		"deleteMFAFactor":  jsonBody("code", "123456"),
+		"reauthenticate":   jsonBody("password", "password123"),
 	}
 	// Path parameters the spec would refuse as "x" (400 before the gate).
 	refs := map[string]string{"linkIdentity": "google", "deleteIdentity": "1"}
@@ -394,22 +396,24 @@ func TestMFARecoveryCodes(t *testing.T) {
 	a.status(a.mfaVerify(again, "recovery_code", fresh.RecoveryCodes[1]), 200, "a code of the new set")
 }
 
-// TestMFARemoveFactor: removing a factor needs aal2; removing the last one
-// lowers every session of the account and voids the recovery codes; an
-// unknown factor is 404.
+// TestMFARemoveFactor: removing a factor needs aal2 (and a code of it);
+// removing the last one lowers every session of the account and voids the
+// recovery codes; an unknown factor is 404.
 func TestMFARemoveFactor(t *testing.T) {
 	t.Parallel()
 	a := newTestAPI(t)
-	_, codes, pair := a.mfaAccount("ada@example.com")
+	secret, codes, pair := a.mfaAccount("ada@example.com")
 	pending := a.mustLogin("ada@example.com", "password123")
 	factors := decode[[]oapi.Factor](t, a.do("GET", "/mfa/factors", "", bearer(pair.Token)...))
 	id := factors[0].ID
-	wantMFARequired(t, a.do("DELETE", "/mfa/factors/"+id, "", bearer(pending)...), "removing the factor at aal1")
+	a.clock.Add(mfa.Period) // the next code
+	code := jsonBody("code", codeAt(t, secret, a.clock.Now()))
+	wantMFARequired(t, a.do("DELETE", "/mfa/factors/"+id, code, bearer(pending)...), "removing the factor at aal1")
 	wantMFARequired(t, a.do("PUT", "/profile/password", jsonBody("current_password", "password123", "new_password", "password456"), bearer(pending)...), "changing the password at aal1")
 	wantMFARequired(t, a.do("DELETE", "/profile", jsonBody("password", "password123"), bearer(pending)...), "deleting the account at aal1")
-	a.status(a.do("DELETE", "/mfa/factors/nope", "", bearer(pair.Token)...), 404, "an unknown factor")
+	a.status(a.do("DELETE", "/mfa/factors/nope", code, bearer(pair.Token)...), 404, "an unknown factor")
 
-	a.status(a.do("DELETE", "/mfa/factors/"+id, "", bearer(pair.Token)...), 204, "removing the factor at aal2")
+	a.status(a.do("DELETE", "/mfa/factors/"+id, code, bearer(pair.Token)...), 204, "removing the factor at aal2")
 	for _, s := range decode[[]oapi.Session](t, a.do("GET", "/sessions", "", bearer(pending)...)) {
 		if s.Aal != "aal1" {
 			t.Errorf("session %s is %s after the last factor went, want aal1", s.ID, s.Aal)
@@ -441,8 +445,10 @@ func TestMFAEnrollment(t *testing.T) {
 	ada, bob := a.mustLogin("ada@example.com", "password123"), a.mustLogin("bob@example.com", "password123")
 	e := a.enroll(ada)
 	a.status(a.verifyFactor(bob, e.ID, codeAt(t, e.Secret, a.clock.Now())), 404, "another user's factor")
-	a.status(a.do("DELETE", "/mfa/factors/"+e.ID, "", bearer(bob)...), 404, "removing another user's factor")
+	a.status(a.do("DELETE", "/mfa/factors/"+e.ID, jsonBody("code", codeAt(t, e.Secret, a.clock.Now())), bearer(bob)...), 404,
+		"removing another user's factor")
 	a.clock.Add(factorTTL)
+	ada = a.mustLogin("ada@example.com", "password123") // a fresh proof for the next enrolments (REAUTH_MAX_AGE)
 	a.status(a.verifyFactor(ada, e.ID, codeAt(t, e.Secret, a.clock.Now())), 404, "an expired enrolment")
 	if f := decode[[]oapi.Factor](t, a.do("GET", "/mfa/factors", "", bearer(ada)...)); len(f) != 0 {
 		t.Errorf("an expired enrolment is listed: %+v", f)

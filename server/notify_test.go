@@ -20,6 +20,7 @@ func TestOwnerNotified(t *testing.T) {
 	a.startJobs()
 	ada := a.mustRegister("ada@example.com", "password123")
 	tok, refresh := a.mustLogin("ada@example.com", "password123"), ""
+	var codes []string // the factor's recovery codes
 	a.user("ada-at-corp", "ada@corp.example", false)
 	steps := []struct {
 		event, subject string
@@ -41,14 +42,14 @@ func TestOwnerNotified(t *testing.T) {
 		{jobs.EventTOTPAdded, "A second factor was added", func(a *oauthAPI) {
 			e := a.enroll(tok)
 			v := decode[oapi.FactorVerified](a.t, a.status(a.verifyFactor(tok, e.ID, codeAt(a.t, e.Secret, a.clock.Now())), 200, "verify the factor"))
-			tok, refresh = v.Tokens.Token, v.Tokens.RefreshToken
+			tok, refresh, codes = v.Tokens.Token, v.Tokens.RefreshToken, v.RecoveryCodes
 		}},
 		{jobs.EventRecoveryCodesReplaced, "New recovery codes", func(a *oauthAPI) {
-			a.status(a.do("POST", "/mfa/recovery-codes", "", bearer(tok)...), 200, "new recovery codes")
+			codes = decode[oapi.RecoveryCodes](a.t, a.status(a.do("POST", "/mfa/recovery-codes", "", bearer(tok)...), 200, "new recovery codes")).RecoveryCodes
 		}},
 		{jobs.EventTOTPRemoved, "A second factor was removed", func(a *oauthAPI) {
 			fs := decode[[]oapi.Factor](a.t, a.status(a.do("GET", "/mfa/factors", "", bearer(tok)...), 200, "GET /mfa/factors"))
-			a.status(a.do("DELETE", "/mfa/factors/"+fs[0].ID, "", bearer(tok)...), 204, "remove the factor")
+			a.status(a.do("DELETE", "/mfa/factors/"+fs[0].ID, jsonBody("recovery_code", codes[0]), bearer(tok)...), 204, "remove the factor")
 			// The session is lowered: its tokens of before are refused, a refresh gives new ones.
 			tok = decode[oapi.Token](a.t, a.status(a.refresh(refresh), 200, "refresh")).Token
 		}},

@@ -183,7 +183,12 @@ func (s *Server) OauthCallback(ctx context.Context, req oapi.OauthCallbackReques
 	}
 	user := db.ProviderUser{Provider: p.Name(), Subject: who.Subject, Email: email, EmailVerified: who.EmailVerified}
 	code := oidc.Random(secretBytes)
-	grant := db.OAuthCode{Hash: db.HashToken(code), Provider: p.Name(), CodeChallenge: flow.CodeChallenge, ExpiresAt: s.now().Add(codeTTL)}
+	grant := db.OAuthCode{Hash: db.HashToken(code), Provider: p.Name(), CodeChallenge: flow.CodeChallenge, ExpiresAt: s.now().Add(codeTTL),
+		AuthTime: freshAuthTime(who.AuthTime, flow.ExpiresAt.Add(-flowTTL), s.now())}
+	if grant.AuthTime.IsZero() {
+		s.log.LogAttrs(ctx, slog.LevelInfo, "provider sign-in without a fresh auth_time: no proof for changing ways in",
+			slog.String("provider", p.Name()))
+	}
 	result := "link_pending"
 	var u db.User
 	if flow.LinkUserID != 0 {
@@ -217,6 +222,25 @@ func (s *Server) OauthCallback(ctx context.Context, req oapi.OauthCallbackReques
 	return back(result, url.Values{"code": {code}})
 }
 
+// authTimeSkew is how far a provider's clock may be from keel's for its
+// auth_time to count: a little, since an auth_time minutes before the flow
+// began is a session the provider kept, not the proof keel asked for.
+const authTimeSkew = 30 * time.Second
+
+// freshAuthTime is the session's proof from a provider sign-in: the ID
+// token's auth_time (at) when the provider authenticated the user after the
+// flow began (keel asked for max_age=0), give or take authTimeSkew, and not
+// after now; otherwise the zero time (the sign-in proves nothing fresh).
+func freshAuthTime(at, began, now time.Time) time.Time {
+	if at.IsZero() || at.Before(began.Add(-authTimeSkew)) || at.After(now.Add(authTimeSkew)) {
+		return time.Time{}
+	}
+	if at.After(now) {
+		return now
+	}
+	return at
+}
+
 // withQuery is to with q added to its query (to is an exact entry of
 // OAUTH_REDIRECT_URLS, so it parses).
 func withQuery(to string, q url.Values) string {
@@ -239,7 +263,9 @@ func withQuery(to string, q url.Values) string {
 // password reset that takes the account from a squatter either voids the
 // code first or ends the session it started.
 func (s *Server) OauthToken(ctx context.Context, req oapi.OauthTokenRequestObject) (oapi.OauthTokenResponseObject, error) {
-	sess, refresh := s.newSession(ctx, db.AAL1, amrProvider)
+	// The session's auth time is the code's, set by the store: the
+	// provider's, when the callback found it fresh (freshAuthTime).
+	sess, refresh := s.newSession(ctx, db.AAL1, amrProvider, false)
 	// A wrong verifier (someone else's app, or a code intercepted on the
 	// way) spends the code all the same: it cannot retry.
 	grant, err := s.store.RedeemOAuthCode(ctx, db.HashToken(req.Body.Code), oidc.S256(req.Body.CodeVerifier), sess, s.now())
@@ -263,7 +289,7 @@ func (s *Server) OauthToken(ctx context.Context, req oapi.OauthTokenRequestObjec
 		s.metrics.signIn(grant.Provider, "linked")
 		s.notify(ctx, grant.UserID, jobs.EventIdentityLinked)
 	}
-	sess.UserID = grant.UserID
+	sess.UserID, sess.AuthTime = grant.UserID, grant.AuthTime
 	tok, err := s.tokenPair(sess, refresh)
 	if err != nil {
 		return nil, err

@@ -56,11 +56,7 @@ func (s *Server) PasskeyRegisterOptions(ctx context.Context, _ oapi.PasskeyRegis
 	if len(existing) >= db.MaxPasskeys { // refused before the ceremony; the store holds the cap
 		return nil, db.ErrTooManyPasskeys
 	}
-	handle, err := s.passkeyHandle(ctx, acc.User.ID, existing)
-	if err != nil {
-		return nil, err
-	}
-	options, session, err := s.passkeys.BeginRegistration(handle, acc.User.Email, existing)
+	options, session, err := s.passkeys.BeginRegistration(acc.User.ID, acc.User.Email, existing)
 	if err != nil {
 		return nil, err
 	}
@@ -73,24 +69,6 @@ func (s *Server) PasskeyRegisterOptions(ctx context.Context, _ oapi.PasskeyRegis
 		return nil, err
 	}
 	return oapi.PasskeyRegisterOptions200JSONResponse(out), nil
-}
-
-// passkeyHandle is the user handle a registration gives the authenticator:
-// the account's; for an account without one, the account id when it has
-// passkeys already (registered before handles were random: their
-// authenticators hold the id, and one account has one handle), else a new
-// random one. The store keeps it when the passkey is stored.
-func (s *Server) passkeyHandle(ctx context.Context, userID int64, existing []db.Passkey) ([]byte, error) {
-	h, err := s.store.PasskeyHandle(ctx, userID)
-	switch {
-	case err != nil:
-		return nil, err
-	case h != nil:
-		return h, nil
-	case len(existing) > 0:
-		return passkey.LegacyHandle(userID), nil
-	}
-	return passkey.NewHandle(), nil
 }
 
 // RegisterPasskey finishes a registration and stores the passkey.
@@ -161,28 +139,10 @@ func (s *Server) PasskeyLogin(ctx context.Context, req oapi.PasskeyLoginRequestO
 	if err != nil {
 		return nil, err
 	}
-	a, err := s.passkeys.FinishLogin(c.Session, answer, func(handle []byte) (int64, []db.Passkey, error) {
-		return s.store.PasskeyAccount(ctx, handle)
+	a, err := s.passkeys.FinishLogin(c.Session, answer, func(id []byte) (db.Passkey, error) {
+		return s.store.GetPasskeyByCredential(ctx, id)
 	})
-	switch {
-	case errors.Is(err, passkey.ErrSignCount):
-		s.log.LogAttrs(ctx, slog.LevelWarn, "passkey refused: its signature counter went backwards (a cloned authenticator?)",
-			slog.String("passkey", a.Passkey.ID), slog.Int64("user", a.Passkey.UserID),
-			slog.Int64("stored_count", a.Passkey.SignCount), slog.Int64("presented_count", a.SignCount))
-		return nil, err
-	case errors.Is(err, passkey.ErrRefused):
-		s.log.LogAttrs(ctx, slog.LevelInfo, "passkey sign-in refused", slog.String("reason", err.Error()))
-		return nil, err
-	case err != nil:
-		return nil, err
-	}
-	// The user-verified flag of the record is latched (it never goes back).
-	uv := a.Passkey.UserVerified || a.UserVerified
-	err = s.store.UsePasskey(ctx, a.Passkey, a.SignCount, uv, a.BackupState, s.now())
-	if errors.Is(err, db.ErrStale) { // another sign-in with this count won, or the passkey is gone
-		return nil, passkey.ErrRefused
-	}
-	if err != nil {
+	if err := s.passkeyUsed(ctx, "passkey sign-in", a, err); err != nil {
 		return nil, err
 	}
 	amr := amrHardwareKey
@@ -193,11 +153,40 @@ func (s *Server) PasskeyLogin(ctx context.Context, req oapi.PasskeyLoginRequestO
 	if a.UserVerified {
 		aal, amr = db.AAL2, amr+" user mfa"
 	}
-	tok, err := s.startSession(ctx, a.Passkey.UserID, aal, amr, a.Passkey.ID)
+	// Without user verification a passkey is one factor, something the
+	// user has: no proof of the user for changing the account's ways in.
+	tok, err := s.startSession(ctx, a.Passkey.UserID, aal, amr, a.UserVerified)
 	if err != nil {
 		return nil, err
 	}
 	return oapi.PasskeyLogin200JSONResponse(tok), nil
+}
+
+// passkeyUsed finishes the answer to a ceremony that asserts a passkey (a
+// sign-in, or a reauthentication: what, for the log), whose verification
+// gave a and err: a refusal is logged (a counter that went backwards at
+// warn) and returned as passkey.ErrRefused or ErrSignCount; an accepted one
+// records the passkey's new counter and flags.
+func (s *Server) passkeyUsed(ctx context.Context, what string, a passkey.Assertion, err error) error {
+	switch {
+	case errors.Is(err, passkey.ErrSignCount):
+		s.log.LogAttrs(ctx, slog.LevelWarn, "passkey refused: its signature counter went backwards (a cloned authenticator?)",
+			slog.String("passkey", a.Passkey.ID), slog.Int64("user", a.Passkey.UserID),
+			slog.Int64("stored_count", a.Passkey.SignCount), slog.Int64("presented_count", a.SignCount))
+		return err
+	case errors.Is(err, passkey.ErrRefused):
+		s.log.LogAttrs(ctx, slog.LevelInfo, what+" refused", slog.String("reason", err.Error()))
+		return err
+	case err != nil:
+		return err
+	}
+	// The user-verified flag of the record is latched (it never goes back).
+	uv := a.Passkey.UserVerified || a.UserVerified
+	err = s.store.UsePasskey(ctx, a.Passkey, a.SignCount, uv, a.BackupState, s.now())
+	if errors.Is(err, db.ErrStale) { // another sign-in with this count won, or the passkey is gone
+		return passkey.ErrRefused
+	}
+	return err
 }
 
 // ListPasskeys lists the caller's passkeys.

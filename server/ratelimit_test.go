@@ -139,18 +139,21 @@ func TestAccountRateLimits(t *testing.T) {
 	challenge := strings.Repeat("a", 43)
 	want := map[string]bool{"register": true, "login": true, "forgotPassword": true, "resetPassword": true,
 		"verifyEmail": true, "resendVerification": true, "changePassword": true, "deleteProfile": true,
-		"oauthAuthorize": true, "oauthToken": true, "linkIdentity": true, "passkeyLoginOptions": true, "passkeyLogin": true, "unlockMFA": true}
+		"oauthAuthorize": true, "oauthToken": true, "linkIdentity": true, "passkeyLoginOptions": true, "passkeyLogin": true, "unlockMFA": true,
+		"reauthenticate": true, "reauthenticatePasskeyOptions": true}
 	requests := map[string][2]string{
 		"register": {"POST /register", credentials("x@example.com", "password123")}, "login": {"POST /login", credentials("x@example.com", "password123")},
 		"forgotPassword": {"POST /password/forgot", jsonBody("email", "x@example.com")}, "resetPassword": {"POST /password/reset", jsonBody("token", "x", "new_password", "new-password-1")},
 		"verifyEmail": {"POST /email/verify", jsonBody("token", "x")}, "resendVerification": {"POST /email/verify/resend", ""},
 		"changePassword": {"PUT /profile/password", jsonBody("current_password", "wrong-password", "new_password", "password456")}, "deleteProfile": {"DELETE /profile", jsonBody("password", "wrong-password")},
-		"oauthAuthorize":      {"GET /oauth/google/authorize?redirect_to=x&code_challenge=" + challenge + "&code_challenge_method=S256", ""},
-		"oauthToken":          {"POST /oauth/token", jsonBody("code", "x", "code_verifier", challenge)},
-		"linkIdentity":        {"POST /profile/identities/google", jsonBody("redirect_to", "x", "code_challenge", challenge)},
-		"passkeyLoginOptions": {"POST /passkeys/login/options", ""},
-		"passkeyLogin":        {"POST /passkeys/login", `{"flow_id":"x","credential":{"id":"x"}}`},
-		"unlockMFA":           {"POST /mfa/unlock", jsonBody("token", "x")},
+		"oauthAuthorize":               {"GET /oauth/google/authorize?redirect_to=x&code_challenge=" + challenge + "&code_challenge_method=S256", ""},
+		"oauthToken":                   {"POST /oauth/token", jsonBody("code", "x", "code_verifier", challenge)},
+		"linkIdentity":                 {"POST /profile/identities/google", jsonBody("redirect_to", "x", "code_challenge", challenge)},
+		"passkeyLoginOptions":          {"POST /passkeys/login/options", ""},
+		"passkeyLogin":                 {"POST /passkeys/login", `{"flow_id":"x","credential":{"id":"x"}}`},
+		"unlockMFA":                    {"POST /mfa/unlock", jsonBody("token", "x")},
+		"reauthenticate":               {"POST /reauthenticate", jsonBody("password", "wrong-password")},
+		"reauthenticatePasskeyOptions": {"POST /reauthenticate/passkey/options", ""},
 	}
 	marked := map[string]bool{}
 	for _, op := range a.srv.ops {

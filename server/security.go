@@ -151,9 +151,9 @@ func (s *Server) authenticate(r *http.Request, _ *validate.Operation) (context.C
 // (logout, password change or reset, deletion, reuse detection): a valid
 // token says nothing about that. It asks the database on every request, so
 // an ended session is refused at once by every replica. The same query reads
-// the session's level and lifetimes (checkLevel) and its assurance, which the
-// operation must allow (checkAssurance),
-// and the user, which the returned context carries to the handler (GET
+// the session's level and lifetimes (checkLevel), its assurance and its last
+// proof of the user, which the operation must allow (checkAssurance), and
+// the user, which the returned context carries to the handler (GET
 // /profile needs no second query).
 func (s *Server) sessionLive(ctx context.Context, operationID string) (context.Context, error) {
 	p := mustPrincipal(ctx)
@@ -164,7 +164,7 @@ func (s *Server) sessionLive(ctx context.Context, operationID string) (context.C
 	if err := s.checkLevel(ctx, p, acc); err != nil {
 		return nil, err
 	}
-	if err := checkAssurance(acc, operationID); err != nil {
+	if err := checkAssurance(acc, operationID, s.now(), s.reauthMaxAge()); err != nil {
 		return nil, err
 	}
 	return context.WithValue(ctx, accessKey{}, acc), nil

@@ -54,6 +54,10 @@ type Config struct {
 	// start (SESSION_MAX_AGE), MFAPendingTTL how long a session may wait for
 	// its second factor (MFA_PENDING_TTL); levels.go's defaults when zero.
 	AAL2MaxAge, SessionMaxAge, MFAPendingTTL time.Duration
+	// ReauthMaxAge is how old a session's last proof of its user may be for
+	// the operations that change the account's ways in (REAUTH_MAX_AGE);
+	// DefaultReauthMaxAge when zero.
+	ReauthMaxAge time.Duration
 }
 
 // Deps are the Server's collaborators, built by the caller.

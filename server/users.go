@@ -32,7 +32,8 @@ func (s *Server) DeleteProfile(ctx context.Context, req oapi.DeleteProfileReques
 }
 
 // ChangePassword sets a new password, ends every other session and voids
-// the reset links already mailed.
+// the reset links already mailed. The current password it checks is a
+// proof of the user: the session's auth time is now.
 func (s *Server) ChangePassword(ctx context.Context, req oapi.ChangePasswordRequestObject) (oapi.ChangePasswordResponseObject, error) {
 	p, err := s.checkPassword(ctx, req.Body.CurrentPassword)
 	if err != nil {
@@ -46,6 +47,9 @@ func (s *Server) ChangePassword(ctx context.Context, req oapi.ChangePasswordRequ
 		return nil, err
 	}
 	s.notify(ctx, p.UserID, jobs.EventPasswordChanged)
+	if err := s.store.StampAuthTime(ctx, db.Proof{SessionID: p.SessionID, UserID: p.UserID, At: s.now()}); err != nil {
+		return nil, err
+	}
 	return oapi.ChangePassword204Response{}, nil
 }
 

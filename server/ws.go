@@ -75,7 +75,7 @@ func (s *Server) openOwnedWebSocket(c echo.Context, tok string) error {
 	}
 	// The assurance rule of every bearer operation: an aal1 session of an
 	// account with a second factor gets no socket until it verifies it.
-	if err := checkAssurance(acc, "openWebSocket"); err != nil {
+	if err := checkAssurance(acc, "openWebSocket", s.now(), s.reauthMaxAge()); err != nil {
 		return err
 	}
 	user := acc.User
@@ -189,7 +189,7 @@ func (s *Server) renewWebSocket(o *ws.Owner, msg []byte) (time.Duration, bool, e
 	} else if err != nil {
 		return 0, false, errSocketToken
 	}
-	if checkAssurance(acc, "openWebSocket") != nil {
+	if checkAssurance(acc, "openWebSocket", s.now(), s.reauthMaxAge()) != nil {
 		return 0, false, errSocketFactor
 	}
 	return ttl, acc.AAL == db.AAL2, nil

@@ -71,6 +71,9 @@ type config struct {
 	MFAIssuer      string // MFA_ISSUER: names keel in authenticator apps
 	MFAMaxFailures int    // MFA_MAX_FAILURES: wrong TOTP codes in a row that lock a factor; 0 never locks
 	MFAKey         []byte // MFA_KEY: seals TOTP secrets and keys recovery-code hashes; empty means JWT_SECRET's
+	// REAUTH_MAX_AGE: how old a session's last proof of its user may be for
+	// changes to the account's ways in (passkeys, factors, identities).
+	ReauthMaxAge time.Duration
 
 	// WEBAUTHN_RP_ID, WEBAUTHN_RP_NAME, WEBAUTHN_ORIGINS: the passkeys'
 	// relying party; passkeys are off while WEBAUTHN_RP_ID is unset.
@@ -93,6 +96,7 @@ func (c config) server() server.Config {
 		SessionMaxAge:        c.SessionMaxAge,
 		AAL2MaxAge:           c.AAL2MaxAge,
 		MFAPendingTTL:        c.MFAPendingTTL,
+		ReauthMaxAge:         c.ReauthMaxAge,
 	}
 }
 
@@ -145,6 +149,7 @@ var settings = []setting{
 	{"PUBLIC_URL", "http://localhost:8080", "the base of the links in emails: your app's address, which serves /verify-email?token=… and /reset-password?token=… and posts the token to POST /email/verify or POST /password/reset (http or https, no query)"},
 	{"MFA_ISSUER", "keel", "the issuer authenticator apps show for keel's TOTP factors (in the otpauth URI; no colon)"},
 	{"MFA_MAX_FAILURES", "10", "wrong TOTP codes in a row (counted on every replica) after which an account's factor takes no TOTP code (403 mfa-locked) until a recovery code or the unlock link mailed to its owner; 0 never locks"},
+	{"REAUTH_MAX_AGE", "10m", "how long after a session's last proof of its user (a sign-in, POST /mfa/verify, a password change, POST /reauthenticate) it may register or remove a passkey, enroll or remove a TOTP factor, renew recovery codes, or link or unlink a provider account; at least 1s"},
 	{"WEBAUTHN_RP_ID", "", "the relying party id of passkeys: your site's host name or a registrable suffix of it (example.com, or localhost), which every WEBAUTHN_ORIGINS host must be or end with; empty is passkeys off. Changing it voids every passkey"},
 	{"WEBAUTHN_RP_NAME", "keel", "the name browsers show for keel when they create a passkey"},
 	{"WEBAUTHN_ORIGINS", "", "comma-separated origins of the pages that call navigator.credentials (https://app.example.com; http only on localhost); required with WEBAUTHN_RP_ID"},
@@ -407,6 +412,7 @@ func (r *envReader) oidc(cfg *config) {
 func (r *envReader) mfa(cfg *config) {
 	cfg.MFAIssuer = r.get("MFA_ISSUER")
 	cfg.MFAMaxFailures = r.number("MFA_MAX_FAILURES", 0)
+	cfg.ReauthMaxAge = r.duration("REAUTH_MAX_AGE", time.Second)
 	if strings.Contains(cfg.MFAIssuer, ":") {
 		r.bad("MFA_ISSUER", "must not contain a colon (the otpauth URI's label is issuer:account)")
 	}

@@ -21,7 +21,8 @@ func TestLoadConfig(t *testing.T) {
 		if cfg.Addr != ":8080" || cfg.Database != (databaseURL{Engine: engineSQLite, Path: "data/keel.db"}) || cfg.DBMaxConns != 10 || cfg.JWTTTL != 15*time.Minute || cfg.RefreshTTL != 30*24*time.Hour || cfg.RefreshReuseInterval != 0 ||
 			cfg.ResetTTL != 30*time.Minute || cfg.PublicURL != "http://localhost:8080" ||
 			cfg.BcryptCost != 10 || cfg.JobInterval != 5*time.Second || cfg.LogFormat != "json" || cfg.JWTSecret != nil ||
-			cfg.SessionMaxAge != 30*24*time.Hour || cfg.AAL2MaxAge != 12*time.Hour || cfg.MFAPendingTTL != 10*time.Minute {
+			cfg.SessionMaxAge != 30*24*time.Hour || cfg.AAL2MaxAge != 12*time.Hour || cfg.MFAPendingTTL != 10*time.Minute ||
+			cfg.ReauthMaxAge != 10*time.Minute || cfg.server().ReauthMaxAge != 10*time.Minute {
 			t.Errorf("defaults: %+v", cfg)
 		}
 	})
@@ -110,6 +111,7 @@ func TestLoadConfig(t *testing.T) {
 		"MFA_KEY":             "short-mfa-key",
 		"MFA_ISSUER":          "keel:prod",
 		"MFA_MAX_FAILURES":    "-1",
+		"REAUTH_MAX_AGE":      "0s",
 	}
 	for name, value := range bad {
 		t.Run("bad "+name, func(t *testing.T) {

@@ -114,7 +114,32 @@ func insertSession(ctx context.Context, q *gen.Queries, s db.Session) error {
 		LevelGen: s.LevelGen, LevelAt: sql.NullTime{Time: db.Millis(cmp.Or(s.LevelAt, s.CreatedAt)), Valid: true},
 		PasskeyID:  sql.NullString{String: s.PasskeyID, Valid: s.PasskeyID != ""},
 		IdentityID: sql.NullInt64{Int64: s.IdentityID, Valid: s.IdentityID != 0},
+		AuthTime:   nullTime(s.AuthTime),
 	})
+}
+
+// nullTime is t to the millisecond, or NULL for the zero time.
+func nullTime(t time.Time) sql.NullTime {
+	return sql.NullTime{Time: db.Millis(t), Valid: !t.IsZero()}
+}
+
+// timeOrZero is the time of n to the millisecond, or the zero time for NULL.
+func timeOrZero(n sql.NullTime) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return db.Millis(n.Time)
+}
+
+// StampAuthTime implements db.Store.
+func (d *DB) StampAuthTime(ctx context.Context, pr db.Proof) error {
+	return stampAuthTime(ctx, d.write, pr)
+}
+
+// stampAuthTime stamps pr's session with q (the writer's, or a transaction's).
+func stampAuthTime(ctx context.Context, q *gen.Queries, pr db.Proof) error {
+	n, err := q.StampAuthTime(ctx, gen.StampAuthTimeParams{ID: pr.SessionID, UserID: pr.UserID, AuthTime: nullTime(pr.At)})
+	return oneRow(n, err, db.ErrNoSession)
 }
 
 // GetSessionUser implements db.Store.
@@ -144,7 +169,7 @@ func (d *DB) GetSession(ctx context.Context, id string) (db.Session, error) {
 	return db.Session{ID: row.ID, UserID: row.UserID, CreatedAt: db.Millis(row.CreatedAt), Generation: row.Generation,
 		RefreshHash: row.RefreshHash, RotatedAt: db.Millis(row.RotatedAt), RefreshExpiresAt: db.Millis(row.RefreshExpiresAt),
 		AAL: row.Aal, AMR: row.Amr, LevelGen: row.LevelGen, LevelAt: levelAt(row.LevelAt, row.CreatedAt),
-		HasFactor: row.Factors > 0}, nil
+		HasFactor: row.Factors > 0, AuthTime: timeOrZero(row.AuthTime)}, nil
 }
 
 // levelAt is when a session's level last changed: a session from before

@@ -24,7 +24,7 @@ func (d *DB) GetSessionAccess(ctx context.Context, sessionID string, userID int6
 	}
 	return db.SessionAccess{
 		User: db.User{ID: row.ID, Email: row.Email, CreatedAt: db.Millis(row.CreatedAt), EmailVerified: row.EmailVerified},
-		AAL:  row.Aal, AMR: row.Amr, HasFactor: row.Factors > 0,
+		AAL:  row.Aal, AMR: row.Amr, AuthTime: timeOrZero(row.AuthTime), HasFactor: row.Factors > 0,
 		CreatedAt: db.Millis(row.SessionCreatedAt), LevelGen: row.LevelGen, LevelAt: levelAt(row.LevelAt, row.SessionCreatedAt),
 	}, nil
 }
@@ -234,4 +234,24 @@ func (d *DB) ReplaceRecoveryCodes(ctx context.Context, userID int64, hashes []st
 // CountRecoveryCodes implements db.Store.
 func (d *DB) CountRecoveryCodes(ctx context.Context, userID int64) (int64, error) {
 	return d.read.CountRecoveryCodes(ctx, userID)
+}
+
+// ProveWithFactorCode implements db.Store.
+func (d *DB) ProveWithFactorCode(ctx context.Context, id string, step int64, pr db.Proof) error {
+	return d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
+		if err := takeStep(ctx, q, id, step); err != nil {
+			return err
+		}
+		return stampAuthTime(ctx, q, pr)
+	})
+}
+
+// ProveWithRecoveryCode implements db.Store.
+func (d *DB) ProveWithRecoveryCode(ctx context.Context, hash string, pr db.Proof) error {
+	return d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
+		if err := takeRecoveryCode(ctx, q, pr.UserID, hash); err != nil {
+			return err
+		}
+		return stampAuthTime(ctx, q, pr)
+	})
 }

@@ -74,12 +74,13 @@ func sessionAccess(t *testing.T, s db.Store) {
 		t.Errorf("an unverified factor counts: %+v, %v", got, err)
 	}
 	verified(t, s, sess, "f1")
+	// The code that raised the session is a proof: its auth time is the upgrade's.
 	want = db.SessionAccess{User: u, AAL: db.AAL2, AMR: "pwd", HasFactor: true, CreatedAt: db.Millis(when),
-		LevelGen: 1, LevelAt: db.Millis(when.Add(time.Minute))}
+		LevelGen: 1, LevelAt: db.Millis(when.Add(time.Minute)), AuthTime: db.Millis(when.Add(time.Minute))}
 	if got, err := s.GetSessionAccess(ctx, sess.ID, u.ID); err != nil || got != want {
 		t.Errorf("after ConfirmFactor: %+v, %v; want %+v", got, err, want)
 	}
-	want.AAL, want.LevelGen, want.LevelAt = db.AAL1, 0, db.Millis(when)
+	want.AAL, want.LevelGen, want.LevelAt, want.AuthTime = db.AAL1, 0, db.Millis(when), time.Time{}
 	if got, err := s.GetSessionAccess(ctx, other.ID, u.ID); err != nil || got != want {
 		t.Errorf("another session of the account: %+v, %v; want %+v", got, err, want)
 	}

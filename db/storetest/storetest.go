@@ -82,6 +82,9 @@ func Run(t *testing.T, open func(t *testing.T) db.Store) {
 		{"CountFactorAttempt counts to the bound; a right code, a recovery code or an unlock token sets it back", factorFailures},
 		{"codes counted at once never pass the failure bound", concurrentFailures},
 		{"expired enrolments are pruned; a deleted user's factors go", pruneFactors},
+		{"a session's auth time reads back; StampAuthTime stamps the user's own session", authTimes},
+		{"a TOTP or recovery code proves the user once and stamps the session", codeProofs},
+		{"a sign-in code carries the provider's auth time to its session", codeAuthTime},
 		{"ending sessions is announced once committed; LiveSessions", announcements},
 		{"a confirmed factor is announced once committed, a failed one not", factorAnnouncements},
 		{"a passkey ceremony reads back once, before it expires", passkeyCeremonies},
@@ -91,12 +94,10 @@ func Run(t *testing.T, open func(t *testing.T) db.Store) {
 		{"RenamePasskey renames the user's passkey only", renamePasskey},
 		{"DeletePasskey removes, but not the last way in; DeleteIdentity counts passkeys", deletePasskey},
 		{"concurrent removals of a passwordless account's two passkeys: one wins", concurrentPasskeyDeletes},
-		{"removing a passkey or an identity ends the sessions it started, announced", endsWhatItStarted},
 		{"expired passkey ceremonies are pruned; a deleted user's passkeys go", prunePasskeys},
 		{"an account holds at most MaxPasskeys passkeys, racers included", passkeyCap},
 		{"an account links at most MaxIdentities identities, racers included", identityCap},
 		{"past MaxSessions a new session ends the least recently used, announced; racers leave the cap", sessionCap},
-		{"a passkey handle is the account's from its first registration, and finds it; old passkeys' ids still do", passkeyHandles},
 		{"Close releases the database", closeStore},
 	}
 	for _, tt := range tests {

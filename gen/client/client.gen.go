@@ -342,7 +342,7 @@ type PasskeyLoginRequest struct {
 	// `rawId`, `type` (`public-key`) and `response`, whose binary members are base64url-encoded.
 	//
 	//
-	// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA"},"type":"public-key"}
+	// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AAAAAAAAAAE"},"type":"public-key"}
 	Credential PublicKeyCredential `json:"credential"`
 	FlowID     string              `json:"flow_id"`
 }
@@ -374,7 +374,7 @@ type PasskeyRegisterRequest struct {
 	// `rawId`, `type` (`public-key`) and `response`, whose binary members are base64url-encoded.
 	//
 	//
-	// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA"},"type":"public-key"}
+	// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AAAAAAAAAAE"},"type":"public-key"}
 	Credential PublicKeyCredential `json:"credential"`
 	FlowID     string              `json:"flow_id"`
 
@@ -422,8 +422,33 @@ type ProviderName = string
 // PublicKeyCredential The PublicKeyCredential the browser returned, as JSON (`credential.toJSON()`): `id`,
 // `rawId`, `type` (`public-key`) and `response`, whose binary members are base64url-encoded.
 //
-// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA"},"type":"public-key"}
+// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AAAAAAAAAAE"},"type":"public-key"}
 type PublicKeyCredential map[string]interface{}
+
+// ReauthenticateRequest Exactly one proof: `password`; `code`; `recovery_code`; or `flow_id` with `credential` (from
+// `POST /reauthenticate/passkey/options`).
+type ReauthenticateRequest struct {
+	// Code The authenticator app's current 6-digit code.
+	//
+	// Example: 123456
+	Code *string `json:"code,omitempty"`
+
+	// Credential The PublicKeyCredential the browser returned, as JSON (`credential.toJSON()`): `id`,
+	// `rawId`, `type` (`public-key`) and `response`, whose binary members are base64url-encoded.
+	//
+	//
+	// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AAAAAAAAAAE"},"type":"public-key"}
+	Credential *PublicKeyCredential `json:"credential,omitempty"`
+	FlowID     *string              `json:"flow_id,omitempty"`
+
+	// Password Example: correct horse battery
+	Password *string `json:"password,omitempty"`
+
+	// RecoveryCode One of the recovery codes; letter case, dashes and spaces do not matter. Works once.
+	//
+	// Example: abcd-efgh-ijkl-mnop
+	RecoveryCode *string `json:"recovery_code,omitempty"`
+}
 
 // RecoveryCodes defines model for RecoveryCodes.
 type RecoveryCodes struct {
@@ -619,8 +644,14 @@ type InternalError = Problem
 // LastWayIn An RFC 9457 problem detail.
 type LastWayIn = Problem
 
+// MFAEmailOrReauthenticationRequired An RFC 9457 problem detail.
+type MFAEmailOrReauthenticationRequired = Problem
+
 // MFALocked An RFC 9457 problem detail.
 type MFALocked = Problem
+
+// MFAOrReauthenticationRequired An RFC 9457 problem detail.
+type MFAOrReauthenticationRequired = Problem
 
 // MFARequired An RFC 9457 problem detail.
 type MFARequired = Problem
@@ -651,6 +682,9 @@ type PasskeysOff = Problem
 
 // PayloadTooLarge An RFC 9457 problem detail.
 type PayloadTooLarge = Problem
+
+// ReauthenticationRefused An RFC 9457 problem detail.
+type ReauthenticationRefused = Problem
 
 // ServiceUnavailable An RFC 9457 problem detail.
 type ServiceUnavailable = Problem
@@ -712,6 +746,9 @@ type VerifyEmailJSONRequestBody = TokenRequest
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = LoginRequest
 
+// DeleteMFAFactorJSONRequestBody defines body for DeleteMFAFactor for application/json ContentType.
+type DeleteMFAFactorJSONRequestBody = MFAVerifyRequest
+
 // VerifyTOTPFactorJSONRequestBody defines body for VerifyTOTPFactor for application/json ContentType.
 type VerifyTOTPFactorJSONRequestBody = CodeRequest
 
@@ -747,6 +784,9 @@ type LinkIdentityJSONRequestBody = LinkIdentityRequest
 
 // ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
 type ChangePasswordJSONRequestBody = ChangePasswordRequest
+
+// ReauthenticateJSONRequestBody defines body for Reauthenticate for application/json ContentType.
+type ReauthenticateJSONRequestBody = ReauthenticateRequest
 
 // RegisterJSONRequestBody defines body for Register for application/json ContentType.
 type RegisterJSONRequestBody = RegisterRequest
@@ -901,13 +941,33 @@ type ClientInterface interface {
 	// Corresponds with GET /mfa/factors (the `ListMFAFactors` operationId).
 	ListMFAFactors(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// DeleteMFAFactor Remove a second factor
+	// DeleteMFAFactorWithBody Remove a second factor
 	//
-	// Needs an `aal2` session when the account has a verified factor. Removing the last verified
-	// factor voids the recovery codes and lowers every session of the account to `aal1`.
+	// Needs an `aal2` session when the account has a verified factor, a fresh proof of the user
+	// (`REAUTH_MAX_AGE`: see `POST /reauthenticate`), and, in the body, a current `code` from the
+	// factor being removed or one of the account's `recovery_code`s (each works once, as at
+	// `POST /mfa/verify`, under the same five codes a minute per account; a wrong one → 400).
+	// Removing the last verified factor voids the recovery codes and lowers every session of the
+	// account to `aal1`.
+	//
+	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with DELETE /mfa/factors/{id} (the `DeleteMFAFactor` operationId).
-	DeleteMFAFactor(ctx context.Context, id FactorID, reqEditors ...RequestEditorFn) (*http.Response, error)
+	DeleteMFAFactorWithBody(ctx context.Context, id FactorID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteMFAFactor Remove a second factor
+	//
+	// Needs an `aal2` session when the account has a verified factor, a fresh proof of the user
+	// (`REAUTH_MAX_AGE`: see `POST /reauthenticate`), and, in the body, a current `code` from the
+	// factor being removed or one of the account's `recovery_code`s (each works once, as at
+	// `POST /mfa/verify`, under the same five codes a minute per account; a wrong one → 400).
+	// Removing the last verified factor voids the recovery codes and lowers every session of the
+	// account to `aal1`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with DELETE /mfa/factors/{id} (the `DeleteMFAFactor` operationId).
+	DeleteMFAFactor(ctx context.Context, id FactorID, body DeleteMFAFactorJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RegenerateRecoveryCodes A new set of recovery codes
 	//
@@ -937,7 +997,7 @@ type ClientInterface interface {
 	// void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
 	// token held before is spent (a refresh token minted before the upgrade never mints `aal2`
 	// tokens). A code works once: the same code again is refused, on any session and replica.
-	// Five wrong codes a minute per account (right ones never count); more → 429.
+	// Five codes a minute per account; more → 429.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -951,7 +1011,7 @@ type ClientInterface interface {
 	// void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
 	// token held before is spent (a refresh token minted before the upgrade never mints `aal2`
 	// tokens). A code works once: the same code again is refused, on any session and replica.
-	// Five wrong codes a minute per account (right ones never count); more → 429.
+	// Five codes a minute per account; more → 429.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1153,8 +1213,7 @@ type ClientInterface interface {
 	// Returns a `flow_id` and the `options` to pass to `navigator.credentials.create({publicKey})`
 	// (PublicKeyCredentialCreationOptions, binary members base64url-encoded: `challenge`,
 	// `user.id`, `excludeCredentials[].id`): a discoverable credential (resident key) required,
-	// user verification preferred, no attestation, the user's passkeys excluded; `user.id` is the
-	// account's user handle, 32 random bytes made for its first passkey. Finish within
+	// user verification preferred, no attestation, the user's passkeys excluded. Finish within
 	// five minutes with `POST /passkeys/register`, on any replica; each `flow_id` works once.
 	// Needs `aal2` when the account has a verified second factor, and a verified email address
 	// (403, `urn:keel:problem:email-unverified`), here and at `POST /passkeys/register`. 404 when
@@ -1166,8 +1225,7 @@ type ClientInterface interface {
 
 	// DeletePasskey Remove a passkey
 	//
-	// The passkey can no longer sign in, and the sessions it started end (their sockets close with
-	// 4001). Refused with 409 when it is the last way in: the account
+	// The passkey can no longer sign in. Refused with 409 when it is the last way in: the account
 	// has no password, no identity and no other passkey. Needs `aal2` when the account has a
 	// verified second factor.
 	//
@@ -1260,9 +1318,8 @@ type ClientInterface interface {
 
 	// DeleteIdentity Unlink a provider account from the signed-in user
 	//
-	// `ref` is an identity's `id` (from `GET /profile/identities`). The sessions it started (its
-	// sign-ins, and the link's own) end with it, and their sockets close with 4001. Refused with
-	// 409 when it is the last way in: the account has no password, no other identity and no passkey.
+	// `ref` is an identity's `id` (from `GET /profile/identities`). Refused with 409 when it is
+	// the last way in: the account has no password, no other identity and no passkey.
 	//
 	// Corresponds with DELETE /profile/identities/{ref} (the `DeleteIdentity` operationId).
 	DeleteIdentity(ctx context.Context, ref int64, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1325,6 +1382,65 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /readyz (the `GetReadiness` operationId).
 	GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReauthenticateWithBody Prove the signed-in user again
+	//
+	// Registering or removing a passkey, enrolling or removing a TOTP factor, new recovery codes,
+	// and linking or unlinking a provider account need a proof of the user newer than
+	// `REAUTH_MAX_AGE` (default 10 minutes; else 403 `urn:keel:problem:reauthentication-required`).
+	// A sign-in is such a proof (a password, a passkey with user verification, a provider sign-in
+	// whose ID token says the provider authenticated the user just then), as are `POST /mfa/verify`
+	// and a password change. Later, send exactly one of:
+	//
+	// - `password`: the account's password (wrong → 403, as for a password change);
+	// - `code`: a current code from the account's TOTP factor, or `recovery_code`: one of its
+	//   recovery codes (each works once, as at `POST /mfa/verify`, under the same five codes a
+	//   minute per account; wrong → 400);
+	// - `flow_id` and `credential`: the answer to `POST /reauthenticate/passkey/options`, from one
+	//   of the user's own passkeys, with user verification (refused → 403).
+	//
+	// The session's proof is then now: 204, the tokens stay as they are. An `aal1` session of an
+	// account with a verified factor verifies it at `POST /mfa/verify` instead.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /reauthenticate (the `Reauthenticate` operationId).
+	ReauthenticateWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// Reauthenticate Prove the signed-in user again
+	//
+	// Registering or removing a passkey, enrolling or removing a TOTP factor, new recovery codes,
+	// and linking or unlinking a provider account need a proof of the user newer than
+	// `REAUTH_MAX_AGE` (default 10 minutes; else 403 `urn:keel:problem:reauthentication-required`).
+	// A sign-in is such a proof (a password, a passkey with user verification, a provider sign-in
+	// whose ID token says the provider authenticated the user just then), as are `POST /mfa/verify`
+	// and a password change. Later, send exactly one of:
+	//
+	// - `password`: the account's password (wrong → 403, as for a password change);
+	// - `code`: a current code from the account's TOTP factor, or `recovery_code`: one of its
+	//   recovery codes (each works once, as at `POST /mfa/verify`, under the same five codes a
+	//   minute per account; wrong → 400);
+	// - `flow_id` and `credential`: the answer to `POST /reauthenticate/passkey/options`, from one
+	//   of the user's own passkeys, with user verification (refused → 403).
+	//
+	// The session's proof is then now: 204, the tokens stay as they are. An `aal1` session of an
+	// account with a verified factor verifies it at `POST /mfa/verify` instead.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /reauthenticate (the `Reauthenticate` operationId).
+	Reauthenticate(ctx context.Context, body ReauthenticateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReauthenticatePasskeyOptions Start proving the signed-in user again with a passkey
+	//
+	// Returns a `flow_id` and the `options` to pass to `navigator.credentials.get({publicKey})`
+	// (PublicKeyCredentialRequestOptions, binary members base64url-encoded): the signed-in user's
+	// own passkeys listed in `allowCredentials`, user verification required. Finish within five
+	// minutes with `POST /reauthenticate` (`flow_id`, `credential`) from the same user; each
+	// `flow_id` works once. 400 when the account has no passkey; 404 when passkeys are off.
+	//
+	// Corresponds with POST /reauthenticate/passkey/options (the `ReauthenticatePasskeyOptions` operationId).
+	ReauthenticatePasskeyOptions(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RegisterWithBody Create an account
 	//
@@ -1557,14 +1673,44 @@ func (c *Client) ListMFAFactors(ctx context.Context, reqEditors ...RequestEditor
 	return c.Client.Do(req)
 }
 
-// DeleteMFAFactor Remove a second factor
+// DeleteMFAFactorWithBody Remove a second factor
 //
-// Needs an `aal2` session when the account has a verified factor. Removing the last verified
-// factor voids the recovery codes and lowers every session of the account to `aal1`.
+// Needs an `aal2` session when the account has a verified factor, a fresh proof of the user
+// (`REAUTH_MAX_AGE`: see `POST /reauthenticate`), and, in the body, a current `code` from the
+// factor being removed or one of the account's `recovery_code`s (each works once, as at
+// `POST /mfa/verify`, under the same five codes a minute per account; a wrong one → 400).
+// Removing the last verified factor voids the recovery codes and lowers every session of the
+// account to `aal1`.
+//
+// Takes any type of body and a specified content type.
 //
 // Corresponds with DELETE /mfa/factors/{id} (the `DeleteMFAFactor` operationId).
-func (c *Client) DeleteMFAFactor(ctx context.Context, id FactorID, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewDeleteMFAFactorRequest(c.Server, id)
+func (c *Client) DeleteMFAFactorWithBody(ctx context.Context, id FactorID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteMFAFactorRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteMFAFactor Remove a second factor
+//
+// Needs an `aal2` session when the account has a verified factor, a fresh proof of the user
+// (`REAUTH_MAX_AGE`: see `POST /reauthenticate`), and, in the body, a current `code` from the
+// factor being removed or one of the account's `recovery_code`s (each works once, as at
+// `POST /mfa/verify`, under the same five codes a minute per account; a wrong one → 400).
+// Removing the last verified factor voids the recovery codes and lowers every session of the
+// account to `aal1`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with DELETE /mfa/factors/{id} (the `DeleteMFAFactor` operationId).
+func (c *Client) DeleteMFAFactor(ctx context.Context, id FactorID, body DeleteMFAFactorJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteMFAFactorRequest(c.Server, id, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1623,7 +1769,7 @@ func (c *Client) EnrollTOTP(ctx context.Context, reqEditors ...RequestEditorFn) 
 // void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
 // token held before is spent (a refresh token minted before the upgrade never mints `aal2`
 // tokens). A code works once: the same code again is refused, on any session and replica.
-// Five wrong codes a minute per account (right ones never count); more → 429.
+// Five codes a minute per account; more → 429.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1647,7 +1793,7 @@ func (c *Client) VerifyTOTPFactorWithBody(ctx context.Context, id FactorID, cont
 // void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
 // token held before is spent (a refresh token minted before the upgrade never mints `aal2`
 // tokens). A code works once: the same code again is refused, on any session and replica.
-// Five wrong codes a minute per account (right ones never count); more → 429.
+// Five codes a minute per account; more → 429.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1999,8 +2145,7 @@ func (c *Client) RegisterPasskey(ctx context.Context, body RegisterPasskeyJSONRe
 // Returns a `flow_id` and the `options` to pass to `navigator.credentials.create({publicKey})`
 // (PublicKeyCredentialCreationOptions, binary members base64url-encoded: `challenge`,
 // `user.id`, `excludeCredentials[].id`): a discoverable credential (resident key) required,
-// user verification preferred, no attestation, the user's passkeys excluded; `user.id` is the
-// account's user handle, 32 random bytes made for its first passkey. Finish within
+// user verification preferred, no attestation, the user's passkeys excluded. Finish within
 // five minutes with `POST /passkeys/register`, on any replica; each `flow_id` works once.
 // Needs `aal2` when the account has a verified second factor, and a verified email address
 // (403, `urn:keel:problem:email-unverified`), here and at `POST /passkeys/register`. 404 when
@@ -2022,8 +2167,7 @@ func (c *Client) PasskeyRegisterOptions(ctx context.Context, reqEditors ...Reque
 
 // DeletePasskey Remove a passkey
 //
-// The passkey can no longer sign in, and the sessions it started end (their sockets close with
-// 4001). Refused with 409 when it is the last way in: the account
+// The passkey can no longer sign in. Refused with 409 when it is the last way in: the account
 // has no password, no identity and no other passkey. Needs `aal2` when the account has a
 // verified second factor.
 //
@@ -2226,9 +2370,8 @@ func (c *Client) ListIdentities(ctx context.Context, reqEditors ...RequestEditor
 
 // DeleteIdentity Unlink a provider account from the signed-in user
 //
-// `ref` is an identity's `id` (from `GET /profile/identities`). The sessions it started (its
-// sign-ins, and the link's own) end with it, and their sockets close with 4001. Refused with
-// 409 when it is the last way in: the account has no password, no other identity and no passkey.
+// `ref` is an identity's `id` (from `GET /profile/identities`). Refused with 409 when it is
+// the last way in: the account has no password, no other identity and no passkey.
 //
 // Corresponds with DELETE /profile/identities/{ref} (the `DeleteIdentity` operationId).
 func (c *Client) DeleteIdentity(ctx context.Context, ref int64, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2342,6 +2485,95 @@ func (c *Client) ChangePassword(ctx context.Context, body ChangePasswordJSONRequ
 // Corresponds with GET /readyz (the `GetReadiness` operationId).
 func (c *Client) GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetReadinessRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReauthenticateWithBody Prove the signed-in user again
+//
+// Registering or removing a passkey, enrolling or removing a TOTP factor, new recovery codes,
+// and linking or unlinking a provider account need a proof of the user newer than
+// `REAUTH_MAX_AGE` (default 10 minutes; else 403 `urn:keel:problem:reauthentication-required`).
+// A sign-in is such a proof (a password, a passkey with user verification, a provider sign-in
+// whose ID token says the provider authenticated the user just then), as are `POST /mfa/verify`
+// and a password change. Later, send exactly one of:
+//
+//   - `password`: the account's password (wrong → 403, as for a password change);
+//   - `code`: a current code from the account's TOTP factor, or `recovery_code`: one of its
+//     recovery codes (each works once, as at `POST /mfa/verify`, under the same five codes a
+//     minute per account; wrong → 400);
+//   - `flow_id` and `credential`: the answer to `POST /reauthenticate/passkey/options`, from one
+//     of the user's own passkeys, with user verification (refused → 403).
+//
+// The session's proof is then now: 204, the tokens stay as they are. An `aal1` session of an
+// account with a verified factor verifies it at `POST /mfa/verify` instead.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /reauthenticate (the `Reauthenticate` operationId).
+func (c *Client) ReauthenticateWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReauthenticateRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// Reauthenticate Prove the signed-in user again
+//
+// Registering or removing a passkey, enrolling or removing a TOTP factor, new recovery codes,
+// and linking or unlinking a provider account need a proof of the user newer than
+// `REAUTH_MAX_AGE` (default 10 minutes; else 403 `urn:keel:problem:reauthentication-required`).
+// A sign-in is such a proof (a password, a passkey with user verification, a provider sign-in
+// whose ID token says the provider authenticated the user just then), as are `POST /mfa/verify`
+// and a password change. Later, send exactly one of:
+//
+//   - `password`: the account's password (wrong → 403, as for a password change);
+//   - `code`: a current code from the account's TOTP factor, or `recovery_code`: one of its
+//     recovery codes (each works once, as at `POST /mfa/verify`, under the same five codes a
+//     minute per account; wrong → 400);
+//   - `flow_id` and `credential`: the answer to `POST /reauthenticate/passkey/options`, from one
+//     of the user's own passkeys, with user verification (refused → 403).
+//
+// The session's proof is then now: 204, the tokens stay as they are. An `aal1` session of an
+// account with a verified factor verifies it at `POST /mfa/verify` instead.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /reauthenticate (the `Reauthenticate` operationId).
+func (c *Client) Reauthenticate(ctx context.Context, body ReauthenticateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReauthenticateRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReauthenticatePasskeyOptions Start proving the signed-in user again with a passkey
+//
+// Returns a `flow_id` and the `options` to pass to `navigator.credentials.get({publicKey})`
+// (PublicKeyCredentialRequestOptions, binary members base64url-encoded): the signed-in user's
+// own passkeys listed in `allowCredentials`, user verification required. Finish within five
+// minutes with `POST /reauthenticate` (`flow_id`, `credential`) from the same user; each
+// `flow_id` works once. 400 when the account has no passkey; 404 when passkeys are off.
+//
+// Corresponds with POST /reauthenticate/passkey/options (the `ReauthenticatePasskeyOptions` operationId).
+func (c *Client) ReauthenticatePasskeyOptions(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReauthenticatePasskeyOptionsRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -2704,8 +2936,19 @@ func NewListMFAFactorsRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
-// NewDeleteMFAFactorRequest constructs an http.Request for the DeleteMFAFactor method
-func NewDeleteMFAFactorRequest(server string, id FactorID) (*http.Request, error) {
+// NewDeleteMFAFactorRequest calls the generic DeleteMFAFactor builder with application/json body
+func NewDeleteMFAFactorRequest(server string, id FactorID, body DeleteMFAFactorJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewDeleteMFAFactorRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewDeleteMFAFactorRequestWithBody constructs an http.Request for the DeleteMFAFactor method, with any body, and a specified content type
+func NewDeleteMFAFactorRequestWithBody(server string, id FactorID, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2730,10 +2973,12 @@ func NewDeleteMFAFactorRequest(server string, id FactorID) (*http.Request, error
 		return nil, err
 	}
 
-	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), body)
 	if err != nil {
 		return nil, err
 	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -3693,6 +3938,73 @@ func NewGetReadinessRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewReauthenticateRequest calls the generic Reauthenticate builder with application/json body
+func NewReauthenticateRequest(server string, body ReauthenticateJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewReauthenticateRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewReauthenticateRequestWithBody constructs an http.Request for the Reauthenticate method, with any body, and a specified content type
+func NewReauthenticateRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/reauthenticate")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewReauthenticatePasskeyOptionsRequest constructs an http.Request for the ReauthenticatePasskeyOptions method
+func NewReauthenticatePasskeyOptionsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/reauthenticate/passkey/options")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewRegisterRequest calls the generic Register builder with application/json body
 func NewRegisterRequest(server string, body RegisterJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -3988,15 +4300,33 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /mfa/factors (the `ListMFAFactors` operationId).
 	ListMFAFactorsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListMFAFactorsResponse, error)
 
-	// DeleteMFAFactorWithResponse Remove a second factor
+	// DeleteMFAFactorWithBodyWithResponse Remove a second factor
 	//
-	// Needs an `aal2` session when the account has a verified factor. Removing the last verified
-	// factor voids the recovery codes and lowers every session of the account to `aal1`.
+	// Needs an `aal2` session when the account has a verified factor, a fresh proof of the user
+	// (`REAUTH_MAX_AGE`: see `POST /reauthenticate`), and, in the body, a current `code` from the
+	// factor being removed or one of the account's `recovery_code`s (each works once, as at
+	// `POST /mfa/verify`, under the same five codes a minute per account; a wrong one → 400).
+	// Removing the last verified factor voids the recovery codes and lowers every session of the
+	// account to `aal1`.
 	//
-	// Returns a wrapper object for the known response body format(s).
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /mfa/factors/{id} (the `DeleteMFAFactor` operationId).
-	DeleteMFAFactorWithResponse(ctx context.Context, id FactorID, reqEditors ...RequestEditorFn) (*DeleteMFAFactorResponse, error)
+	DeleteMFAFactorWithBodyWithResponse(ctx context.Context, id FactorID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DeleteMFAFactorResponse, error)
+
+	// DeleteMFAFactorWithResponse Remove a second factor
+	//
+	// Needs an `aal2` session when the account has a verified factor, a fresh proof of the user
+	// (`REAUTH_MAX_AGE`: see `POST /reauthenticate`), and, in the body, a current `code` from the
+	// factor being removed or one of the account's `recovery_code`s (each works once, as at
+	// `POST /mfa/verify`, under the same five codes a minute per account; a wrong one → 400).
+	// Removing the last verified factor voids the recovery codes and lowers every session of the
+	// account to `aal1`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /mfa/factors/{id} (the `DeleteMFAFactor` operationId).
+	DeleteMFAFactorWithResponse(ctx context.Context, id FactorID, body DeleteMFAFactorJSONRequestBody, reqEditors ...RequestEditorFn) (*DeleteMFAFactorResponse, error)
 
 	// RegenerateRecoveryCodesWithResponse A new set of recovery codes
 	//
@@ -4030,7 +4360,7 @@ type ClientWithResponsesInterface interface {
 	// void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
 	// token held before is spent (a refresh token minted before the upgrade never mints `aal2`
 	// tokens). A code works once: the same code again is refused, on any session and replica.
-	// Five wrong codes a minute per account (right ones never count); more → 429.
+	// Five codes a minute per account; more → 429.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4044,7 +4374,7 @@ type ClientWithResponsesInterface interface {
 	// void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
 	// token held before is spent (a refresh token minted before the upgrade never mints `aal2`
 	// tokens). A code works once: the same code again is refused, on any session and replica.
-	// Five wrong codes a minute per account (right ones never count); more → 429.
+	// Five codes a minute per account; more → 429.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4254,8 +4584,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a `flow_id` and the `options` to pass to `navigator.credentials.create({publicKey})`
 	// (PublicKeyCredentialCreationOptions, binary members base64url-encoded: `challenge`,
 	// `user.id`, `excludeCredentials[].id`): a discoverable credential (resident key) required,
-	// user verification preferred, no attestation, the user's passkeys excluded; `user.id` is the
-	// account's user handle, 32 random bytes made for its first passkey. Finish within
+	// user verification preferred, no attestation, the user's passkeys excluded. Finish within
 	// five minutes with `POST /passkeys/register`, on any replica; each `flow_id` works once.
 	// Needs `aal2` when the account has a verified second factor, and a verified email address
 	// (403, `urn:keel:problem:email-unverified`), here and at `POST /passkeys/register`. 404 when
@@ -4269,8 +4598,7 @@ type ClientWithResponsesInterface interface {
 
 	// DeletePasskeyWithResponse Remove a passkey
 	//
-	// The passkey can no longer sign in, and the sessions it started end (their sockets close with
-	// 4001). Refused with 409 when it is the last way in: the account
+	// The passkey can no longer sign in. Refused with 409 when it is the last way in: the account
 	// has no password, no identity and no other passkey. Needs `aal2` when the account has a
 	// verified second factor.
 	//
@@ -4369,9 +4697,8 @@ type ClientWithResponsesInterface interface {
 
 	// DeleteIdentityWithResponse Unlink a provider account from the signed-in user
 	//
-	// `ref` is an identity's `id` (from `GET /profile/identities`). The sessions it started (its
-	// sign-ins, and the link's own) end with it, and their sockets close with 4001. Refused with
-	// 409 when it is the last way in: the account has no password, no other identity and no passkey.
+	// `ref` is an identity's `id` (from `GET /profile/identities`). Refused with 409 when it is
+	// the last way in: the account has no password, no other identity and no passkey.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -4438,6 +4765,67 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /readyz (the `GetReadiness` operationId).
 	GetReadinessWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetReadinessResponse, error)
+
+	// ReauthenticateWithBodyWithResponse Prove the signed-in user again
+	//
+	// Registering or removing a passkey, enrolling or removing a TOTP factor, new recovery codes,
+	// and linking or unlinking a provider account need a proof of the user newer than
+	// `REAUTH_MAX_AGE` (default 10 minutes; else 403 `urn:keel:problem:reauthentication-required`).
+	// A sign-in is such a proof (a password, a passkey with user verification, a provider sign-in
+	// whose ID token says the provider authenticated the user just then), as are `POST /mfa/verify`
+	// and a password change. Later, send exactly one of:
+	//
+	// - `password`: the account's password (wrong → 403, as for a password change);
+	// - `code`: a current code from the account's TOTP factor, or `recovery_code`: one of its
+	//   recovery codes (each works once, as at `POST /mfa/verify`, under the same five codes a
+	//   minute per account; wrong → 400);
+	// - `flow_id` and `credential`: the answer to `POST /reauthenticate/passkey/options`, from one
+	//   of the user's own passkeys, with user verification (refused → 403).
+	//
+	// The session's proof is then now: 204, the tokens stay as they are. An `aal1` session of an
+	// account with a verified factor verifies it at `POST /mfa/verify` instead.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /reauthenticate (the `Reauthenticate` operationId).
+	ReauthenticateWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReauthenticateResponse, error)
+
+	// ReauthenticateWithResponse Prove the signed-in user again
+	//
+	// Registering or removing a passkey, enrolling or removing a TOTP factor, new recovery codes,
+	// and linking or unlinking a provider account need a proof of the user newer than
+	// `REAUTH_MAX_AGE` (default 10 minutes; else 403 `urn:keel:problem:reauthentication-required`).
+	// A sign-in is such a proof (a password, a passkey with user verification, a provider sign-in
+	// whose ID token says the provider authenticated the user just then), as are `POST /mfa/verify`
+	// and a password change. Later, send exactly one of:
+	//
+	// - `password`: the account's password (wrong → 403, as for a password change);
+	// - `code`: a current code from the account's TOTP factor, or `recovery_code`: one of its
+	//   recovery codes (each works once, as at `POST /mfa/verify`, under the same five codes a
+	//   minute per account; wrong → 400);
+	// - `flow_id` and `credential`: the answer to `POST /reauthenticate/passkey/options`, from one
+	//   of the user's own passkeys, with user verification (refused → 403).
+	//
+	// The session's proof is then now: 204, the tokens stay as they are. An `aal1` session of an
+	// account with a verified factor verifies it at `POST /mfa/verify` instead.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /reauthenticate (the `Reauthenticate` operationId).
+	ReauthenticateWithResponse(ctx context.Context, body ReauthenticateJSONRequestBody, reqEditors ...RequestEditorFn) (*ReauthenticateResponse, error)
+
+	// ReauthenticatePasskeyOptionsWithResponse Start proving the signed-in user again with a passkey
+	//
+	// Returns a `flow_id` and the `options` to pass to `navigator.credentials.get({publicKey})`
+	// (PublicKeyCredentialRequestOptions, binary members base64url-encoded): the signed-in user's
+	// own passkeys listed in `allowCredentials`, user verification required. Finish within five
+	// minutes with `POST /reauthenticate` (`flow_id`, `credential`) from the same user; each
+	// `flow_id` works once. 400 when the account has no passkey; 404 when passkeys are off.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /reauthenticate/passkey/options (the `ReauthenticatePasskeyOptions` operationId).
+	ReauthenticatePasskeyOptionsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ReauthenticatePasskeyOptionsResponse, error)
 
 	// RegisterWithBodyWithResponse Create an account
 	//
@@ -4994,6 +5382,11 @@ type DeleteMFAFactorResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// DeleteMFAFactorResponse429Headers the declared response headers of an HTTP 429 response for DeleteMFAFactor
+type DeleteMFAFactorResponse429Headers struct {
+	RetryAfter *int
+}
+
 type DeleteMFAFactorResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5002,13 +5395,21 @@ type DeleteMFAFactorResponse struct {
 	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationProblemJSON401 *Unauthorized
 	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
-	ApplicationProblemJSON403 *MFARequired
+	ApplicationProblemJSON403 *MFAOrReauthenticationRequired
 	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationProblemJSON404 *NoSuchFactor
+	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationProblemJSON413 *PayloadTooLarge
+	// ApplicationProblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationProblemJSON415 *UnsupportedMediaType
+	// ApplicationProblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationProblemJSON429 *TooManyCodes
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DeleteMFAFactorResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DeleteMFAFactorResponse429Headers
 }
 
 // GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -5022,13 +5423,28 @@ func (r DeleteMFAFactorResponse) GetApplicationProblemJSON401() *Unauthorized {
 }
 
 // GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
-func (r DeleteMFAFactorResponse) GetApplicationProblemJSON403() *MFARequired {
+func (r DeleteMFAFactorResponse) GetApplicationProblemJSON403() *MFAOrReauthenticationRequired {
 	return r.ApplicationProblemJSON403
 }
 
 // GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r DeleteMFAFactorResponse) GetApplicationProblemJSON404() *NoSuchFactor {
 	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r DeleteMFAFactorResponse) GetApplicationProblemJSON413() *PayloadTooLarge {
+	return r.ApplicationProblemJSON413
+}
+
+// GetApplicationProblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r DeleteMFAFactorResponse) GetApplicationProblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationProblemJSON415
+}
+
+// GetApplicationProblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r DeleteMFAFactorResponse) GetApplicationProblemJSON429() *TooManyCodes {
+	return r.ApplicationProblemJSON429
 }
 
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -5078,7 +5494,7 @@ type RegenerateRecoveryCodesResponse struct {
 	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationProblemJSON401 *Unauthorized
 	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
-	ApplicationProblemJSON403 *MFARequired
+	ApplicationProblemJSON403 *MFAOrReauthenticationRequired
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -5096,7 +5512,7 @@ func (r RegenerateRecoveryCodesResponse) GetApplicationProblemJSON401() *Unautho
 }
 
 // GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
-func (r RegenerateRecoveryCodesResponse) GetApplicationProblemJSON403() *MFARequired {
+func (r RegenerateRecoveryCodesResponse) GetApplicationProblemJSON403() *MFAOrReauthenticationRequired {
 	return r.ApplicationProblemJSON403
 }
 
@@ -5152,7 +5568,7 @@ type EnrollTOTPResponse struct {
 	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationProblemJSON401 *Unauthorized
 	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
-	ApplicationProblemJSON403 *MFARequiredOrEmailUnverified
+	ApplicationProblemJSON403 *MFAEmailOrReauthenticationRequired
 	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationProblemJSON409 *FactorExists
 	// ApplicationProblemJSON429 the response for an HTTP 429 `application/problem+json` response
@@ -5176,7 +5592,7 @@ func (r EnrollTOTPResponse) GetApplicationProblemJSON401() *Unauthorized {
 }
 
 // GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
-func (r EnrollTOTPResponse) GetApplicationProblemJSON403() *MFARequiredOrEmailUnverified {
+func (r EnrollTOTPResponse) GetApplicationProblemJSON403() *MFAEmailOrReauthenticationRequired {
 	return r.ApplicationProblemJSON403
 }
 
@@ -6021,7 +6437,7 @@ type RegisterPasskeyResponse struct {
 	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationProblemJSON401 *Unauthorized
 	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
-	ApplicationProblemJSON403 *MFARequiredOrEmailUnverified
+	ApplicationProblemJSON403 *MFAEmailOrReauthenticationRequired
 	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationProblemJSON404 *PasskeysOff
 	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
@@ -6052,7 +6468,7 @@ func (r RegisterPasskeyResponse) GetApplicationProblemJSON401() *Unauthorized {
 }
 
 // GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
-func (r RegisterPasskeyResponse) GetApplicationProblemJSON403() *MFARequiredOrEmailUnverified {
+func (r RegisterPasskeyResponse) GetApplicationProblemJSON403() *MFAEmailOrReauthenticationRequired {
 	return r.ApplicationProblemJSON403
 }
 
@@ -6128,7 +6544,7 @@ type PasskeyRegisterOptionsResponse struct {
 	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationProblemJSON401 *Unauthorized
 	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
-	ApplicationProblemJSON403 *MFARequiredOrEmailUnverified
+	ApplicationProblemJSON403 *MFAEmailOrReauthenticationRequired
 	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationProblemJSON404 *PasskeysOff
 	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
@@ -6154,7 +6570,7 @@ func (r PasskeyRegisterOptionsResponse) GetApplicationProblemJSON401() *Unauthor
 }
 
 // GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
-func (r PasskeyRegisterOptionsResponse) GetApplicationProblemJSON403() *MFARequiredOrEmailUnverified {
+func (r PasskeyRegisterOptionsResponse) GetApplicationProblemJSON403() *MFAEmailOrReauthenticationRequired {
 	return r.ApplicationProblemJSON403
 }
 
@@ -6220,7 +6636,7 @@ type DeletePasskeyResponse struct {
 	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationProblemJSON401 *Unauthorized
 	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
-	ApplicationProblemJSON403 *MFARequired
+	ApplicationProblemJSON403 *MFAOrReauthenticationRequired
 	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationProblemJSON404 *NoSuchPasskey
 	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
@@ -6242,7 +6658,7 @@ func (r DeletePasskeyResponse) GetApplicationProblemJSON401() *Unauthorized {
 }
 
 // GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
-func (r DeletePasskeyResponse) GetApplicationProblemJSON403() *MFARequired {
+func (r DeletePasskeyResponse) GetApplicationProblemJSON403() *MFAOrReauthenticationRequired {
 	return r.ApplicationProblemJSON403
 }
 
@@ -6822,7 +7238,7 @@ type DeleteIdentityResponse struct {
 	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationProblemJSON401 *Unauthorized
 	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
-	ApplicationProblemJSON403 *MFARequired
+	ApplicationProblemJSON403 *MFAOrReauthenticationRequired
 	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationProblemJSON404 *NoSuchIdentity
 	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
@@ -6844,7 +7260,7 @@ func (r DeleteIdentityResponse) GetApplicationProblemJSON401() *Unauthorized {
 }
 
 // GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
-func (r DeleteIdentityResponse) GetApplicationProblemJSON403() *MFARequired {
+func (r DeleteIdentityResponse) GetApplicationProblemJSON403() *MFAOrReauthenticationRequired {
 	return r.ApplicationProblemJSON403
 }
 
@@ -6912,7 +7328,7 @@ type LinkIdentityResponse struct {
 	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationProblemJSON401 *Unauthorized
 	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
-	ApplicationProblemJSON403 *MFARequiredOrEmailUnverified
+	ApplicationProblemJSON403 *MFAEmailOrReauthenticationRequired
 	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationProblemJSON404 *NoSuchProvider
 	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
@@ -6947,7 +7363,7 @@ func (r LinkIdentityResponse) GetApplicationProblemJSON401() *Unauthorized {
 }
 
 // GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
-func (r LinkIdentityResponse) GetApplicationProblemJSON403() *MFARequiredOrEmailUnverified {
+func (r LinkIdentityResponse) GetApplicationProblemJSON403() *MFAEmailOrReauthenticationRequired {
 	return r.ApplicationProblemJSON403
 }
 
@@ -7163,6 +7579,221 @@ func (r GetReadinessResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetReadinessResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ReauthenticateResponse401Headers the declared response headers of an HTTP 401 response for Reauthenticate
+type ReauthenticateResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ReauthenticateResponse429Headers the declared response headers of an HTTP 429 response for Reauthenticate
+type ReauthenticateResponse429Headers struct {
+	RetryAfter *int
+}
+
+// ReauthenticateResponse503Headers the declared response headers of an HTTP 503 response for Reauthenticate
+type ReauthenticateResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ReauthenticateResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *ReauthenticationRefused
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *PasskeysOff
+	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationProblemJSON413 *PayloadTooLarge
+	// ApplicationProblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationProblemJSON415 *UnsupportedMediaType
+	// ApplicationProblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationProblemJSON429 *TooManyRequests
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// ApplicationProblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationProblemJSON503 *ServiceUnavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ReauthenticateResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ReauthenticateResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ReauthenticateResponse503Headers
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ReauthenticateResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ReauthenticateResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ReauthenticateResponse) GetApplicationProblemJSON403() *ReauthenticationRefused {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ReauthenticateResponse) GetApplicationProblemJSON404() *PasskeysOff {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ReauthenticateResponse) GetApplicationProblemJSON413() *PayloadTooLarge {
+	return r.ApplicationProblemJSON413
+}
+
+// GetApplicationProblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r ReauthenticateResponse) GetApplicationProblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationProblemJSON415
+}
+
+// GetApplicationProblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ReauthenticateResponse) GetApplicationProblemJSON429() *TooManyRequests {
+	return r.ApplicationProblemJSON429
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ReauthenticateResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetApplicationProblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ReauthenticateResponse) GetApplicationProblemJSON503() *ServiceUnavailable {
+	return r.ApplicationProblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ReauthenticateResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ReauthenticateResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReauthenticateResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReauthenticateResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ReauthenticatePasskeyOptionsResponse401Headers the declared response headers of an HTTP 401 response for ReauthenticatePasskeyOptions
+type ReauthenticatePasskeyOptionsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ReauthenticatePasskeyOptionsResponse429Headers the declared response headers of an HTTP 429 response for ReauthenticatePasskeyOptions
+type ReauthenticatePasskeyOptionsResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ReauthenticatePasskeyOptionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PasskeyOptions
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *MFARequired
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *PasskeysOff
+	// ApplicationProblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationProblemJSON429 *TooManyRequests
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ReauthenticatePasskeyOptionsResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ReauthenticatePasskeyOptionsResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ReauthenticatePasskeyOptionsResponse) GetJSON200() *PasskeyOptions {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ReauthenticatePasskeyOptionsResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ReauthenticatePasskeyOptionsResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ReauthenticatePasskeyOptionsResponse) GetApplicationProblemJSON403() *MFARequired {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ReauthenticatePasskeyOptionsResponse) GetApplicationProblemJSON404() *PasskeysOff {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ReauthenticatePasskeyOptionsResponse) GetApplicationProblemJSON429() *TooManyRequests {
+	return r.ApplicationProblemJSON429
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ReauthenticatePasskeyOptionsResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ReauthenticatePasskeyOptionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ReauthenticatePasskeyOptionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReauthenticatePasskeyOptionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReauthenticatePasskeyOptionsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -7700,16 +8331,40 @@ func (c *ClientWithResponses) ListMFAFactorsWithResponse(ctx context.Context, re
 	return ParseListMFAFactorsResponse(rsp)
 }
 
-// DeleteMFAFactorWithResponse Remove a second factor
+// DeleteMFAFactorWithBodyWithResponse Remove a second factor
 //
-// Needs an `aal2` session when the account has a verified factor. Removing the last verified
-// factor voids the recovery codes and lowers every session of the account to `aal1`.
+// Needs an `aal2` session when the account has a verified factor, a fresh proof of the user
+// (`REAUTH_MAX_AGE`: see `POST /reauthenticate`), and, in the body, a current `code` from the
+// factor being removed or one of the account's `recovery_code`s (each works once, as at
+// `POST /mfa/verify`, under the same five codes a minute per account; a wrong one → 400).
+// Removing the last verified factor voids the recovery codes and lowers every session of the
+// account to `aal1`.
 //
-// Returns a wrapper object for the known response body format(s).
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /mfa/factors/{id} (the `DeleteMFAFactor` operationId).
-func (c *ClientWithResponses) DeleteMFAFactorWithResponse(ctx context.Context, id FactorID, reqEditors ...RequestEditorFn) (*DeleteMFAFactorResponse, error) {
-	rsp, err := c.DeleteMFAFactor(ctx, id, reqEditors...)
+func (c *ClientWithResponses) DeleteMFAFactorWithBodyWithResponse(ctx context.Context, id FactorID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DeleteMFAFactorResponse, error) {
+	rsp, err := c.DeleteMFAFactorWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteMFAFactorResponse(rsp)
+}
+
+// DeleteMFAFactorWithResponse Remove a second factor
+//
+// Needs an `aal2` session when the account has a verified factor, a fresh proof of the user
+// (`REAUTH_MAX_AGE`: see `POST /reauthenticate`), and, in the body, a current `code` from the
+// factor being removed or one of the account's `recovery_code`s (each works once, as at
+// `POST /mfa/verify`, under the same five codes a minute per account; a wrong one → 400).
+// Removing the last verified factor voids the recovery codes and lowers every session of the
+// account to `aal1`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /mfa/factors/{id} (the `DeleteMFAFactor` operationId).
+func (c *ClientWithResponses) DeleteMFAFactorWithResponse(ctx context.Context, id FactorID, body DeleteMFAFactorJSONRequestBody, reqEditors ...RequestEditorFn) (*DeleteMFAFactorResponse, error) {
+	rsp, err := c.DeleteMFAFactor(ctx, id, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7760,7 +8415,7 @@ func (c *ClientWithResponses) EnrollTOTPWithResponse(ctx context.Context, reqEdi
 // void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
 // token held before is spent (a refresh token minted before the upgrade never mints `aal2`
 // tokens). A code works once: the same code again is refused, on any session and replica.
-// Five wrong codes a minute per account (right ones never count); more → 429.
+// Five codes a minute per account; more → 429.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7780,7 +8435,7 @@ func (c *ClientWithResponses) VerifyTOTPFactorWithBodyWithResponse(ctx context.C
 // void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
 // token held before is spent (a refresh token minted before the upgrade never mints `aal2`
 // tokens). A code works once: the same code again is refused, on any session and replica.
-// Five wrong codes a minute per account (right ones never count); more → 429.
+// Five codes a minute per account; more → 429.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8080,8 +8735,7 @@ func (c *ClientWithResponses) RegisterPasskeyWithResponse(ctx context.Context, b
 // Returns a `flow_id` and the `options` to pass to `navigator.credentials.create({publicKey})`
 // (PublicKeyCredentialCreationOptions, binary members base64url-encoded: `challenge`,
 // `user.id`, `excludeCredentials[].id`): a discoverable credential (resident key) required,
-// user verification preferred, no attestation, the user's passkeys excluded; `user.id` is the
-// account's user handle, 32 random bytes made for its first passkey. Finish within
+// user verification preferred, no attestation, the user's passkeys excluded. Finish within
 // five minutes with `POST /passkeys/register`, on any replica; each `flow_id` works once.
 // Needs `aal2` when the account has a verified second factor, and a verified email address
 // (403, `urn:keel:problem:email-unverified`), here and at `POST /passkeys/register`. 404 when
@@ -8101,8 +8755,7 @@ func (c *ClientWithResponses) PasskeyRegisterOptionsWithResponse(ctx context.Con
 
 // DeletePasskeyWithResponse Remove a passkey
 //
-// The passkey can no longer sign in, and the sessions it started end (their sockets close with
-// 4001). Refused with 409 when it is the last way in: the account
+// The passkey can no longer sign in. Refused with 409 when it is the last way in: the account
 // has no password, no identity and no other passkey. Needs `aal2` when the account has a
 // verified second factor.
 //
@@ -8267,9 +8920,8 @@ func (c *ClientWithResponses) ListIdentitiesWithResponse(ctx context.Context, re
 
 // DeleteIdentityWithResponse Unlink a provider account from the signed-in user
 //
-// `ref` is an identity's `id` (from `GET /profile/identities`). The sessions it started (its
-// sign-ins, and the link's own) end with it, and their sockets close with 4001. Refused with
-// 409 when it is the last way in: the account has no password, no other identity and no passkey.
+// `ref` is an identity's `id` (from `GET /profile/identities`). Refused with 409 when it is
+// the last way in: the account has no password, no other identity and no passkey.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -8371,6 +9023,85 @@ func (c *ClientWithResponses) GetReadinessWithResponse(ctx context.Context, reqE
 		return nil, err
 	}
 	return ParseGetReadinessResponse(rsp)
+}
+
+// ReauthenticateWithBodyWithResponse Prove the signed-in user again
+//
+// Registering or removing a passkey, enrolling or removing a TOTP factor, new recovery codes,
+// and linking or unlinking a provider account need a proof of the user newer than
+// `REAUTH_MAX_AGE` (default 10 minutes; else 403 `urn:keel:problem:reauthentication-required`).
+// A sign-in is such a proof (a password, a passkey with user verification, a provider sign-in
+// whose ID token says the provider authenticated the user just then), as are `POST /mfa/verify`
+// and a password change. Later, send exactly one of:
+//
+//   - `password`: the account's password (wrong → 403, as for a password change);
+//   - `code`: a current code from the account's TOTP factor, or `recovery_code`: one of its
+//     recovery codes (each works once, as at `POST /mfa/verify`, under the same five codes a
+//     minute per account; wrong → 400);
+//   - `flow_id` and `credential`: the answer to `POST /reauthenticate/passkey/options`, from one
+//     of the user's own passkeys, with user verification (refused → 403).
+//
+// The session's proof is then now: 204, the tokens stay as they are. An `aal1` session of an
+// account with a verified factor verifies it at `POST /mfa/verify` instead.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /reauthenticate (the `Reauthenticate` operationId).
+func (c *ClientWithResponses) ReauthenticateWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReauthenticateResponse, error) {
+	rsp, err := c.ReauthenticateWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReauthenticateResponse(rsp)
+}
+
+// ReauthenticateWithResponse Prove the signed-in user again
+//
+// Registering or removing a passkey, enrolling or removing a TOTP factor, new recovery codes,
+// and linking or unlinking a provider account need a proof of the user newer than
+// `REAUTH_MAX_AGE` (default 10 minutes; else 403 `urn:keel:problem:reauthentication-required`).
+// A sign-in is such a proof (a password, a passkey with user verification, a provider sign-in
+// whose ID token says the provider authenticated the user just then), as are `POST /mfa/verify`
+// and a password change. Later, send exactly one of:
+//
+//   - `password`: the account's password (wrong → 403, as for a password change);
+//   - `code`: a current code from the account's TOTP factor, or `recovery_code`: one of its
+//     recovery codes (each works once, as at `POST /mfa/verify`, under the same five codes a
+//     minute per account; wrong → 400);
+//   - `flow_id` and `credential`: the answer to `POST /reauthenticate/passkey/options`, from one
+//     of the user's own passkeys, with user verification (refused → 403).
+//
+// The session's proof is then now: 204, the tokens stay as they are. An `aal1` session of an
+// account with a verified factor verifies it at `POST /mfa/verify` instead.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /reauthenticate (the `Reauthenticate` operationId).
+func (c *ClientWithResponses) ReauthenticateWithResponse(ctx context.Context, body ReauthenticateJSONRequestBody, reqEditors ...RequestEditorFn) (*ReauthenticateResponse, error) {
+	rsp, err := c.Reauthenticate(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReauthenticateResponse(rsp)
+}
+
+// ReauthenticatePasskeyOptionsWithResponse Start proving the signed-in user again with a passkey
+//
+// Returns a `flow_id` and the `options` to pass to `navigator.credentials.get({publicKey})`
+// (PublicKeyCredentialRequestOptions, binary members base64url-encoded): the signed-in user's
+// own passkeys listed in `allowCredentials`, user verification required. Finish within five
+// minutes with `POST /reauthenticate` (`flow_id`, `credential`) from the same user; each
+// `flow_id` works once. 400 when the account has no passkey; 404 when passkeys are off.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /reauthenticate/passkey/options (the `ReauthenticatePasskeyOptions` operationId).
+func (c *ClientWithResponses) ReauthenticatePasskeyOptionsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ReauthenticatePasskeyOptionsResponse, error) {
+	rsp, err := c.ReauthenticatePasskeyOptions(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReauthenticatePasskeyOptionsResponse(rsp)
 }
 
 // RegisterWithBodyWithResponse Create an account
@@ -8936,7 +9667,7 @@ func ParseDeleteMFAFactorResponse(rsp *http.Response) (*DeleteMFAFactorResponse,
 		response.ApplicationProblemJSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest MFARequired
+		var dest MFAOrReauthenticationRequired
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -8948,6 +9679,27 @@ func ParseDeleteMFAFactorResponse(rsp *http.Response) (*DeleteMFAFactorResponse,
 			return nil, err
 		}
 		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyCodes
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
@@ -8969,6 +9721,16 @@ func ParseDeleteMFAFactorResponse(rsp *http.Response) (*DeleteMFAFactorResponse,
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers DeleteMFAFactorResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -9003,7 +9765,7 @@ func ParseRegenerateRecoveryCodesResponse(rsp *http.Response) (*RegenerateRecove
 		response.ApplicationProblemJSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest MFARequired
+		var dest MFAOrReauthenticationRequired
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -9063,7 +9825,7 @@ func ParseEnrollTOTPResponse(rsp *http.Response) (*EnrollTOTPResponse, error) {
 		response.ApplicationProblemJSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest MFARequiredOrEmailUnverified
+		var dest MFAEmailOrReauthenticationRequired
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -9876,7 +10638,7 @@ func ParseRegisterPasskeyResponse(rsp *http.Response) (*RegisterPasskeyResponse,
 		response.ApplicationProblemJSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest MFARequiredOrEmailUnverified
+		var dest MFAEmailOrReauthenticationRequired
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -9964,7 +10726,7 @@ func ParsePasskeyRegisterOptionsResponse(rsp *http.Response) (*PasskeyRegisterOp
 		response.ApplicationProblemJSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest MFARequiredOrEmailUnverified
+		var dest MFAEmailOrReauthenticationRequired
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -10058,7 +10820,7 @@ func ParseDeletePasskeyResponse(rsp *http.Response) (*DeletePasskeyResponse, err
 		response.ApplicationProblemJSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest MFARequired
+		var dest MFAOrReauthenticationRequired
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -10615,7 +11377,7 @@ func ParseDeleteIdentityResponse(rsp *http.Response) (*DeleteIdentityResponse, e
 		response.ApplicationProblemJSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest MFARequired
+		var dest MFAOrReauthenticationRequired
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -10696,7 +11458,7 @@ func ParseLinkIdentityResponse(rsp *http.Response) (*LinkIdentityResponse, error
 		response.ApplicationProblemJSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest MFARequiredOrEmailUnverified
+		var dest MFAEmailOrReauthenticationRequired
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -10911,6 +11673,215 @@ func ParseGetReadinessResponse(rsp *http.Response) (*GetReadinessResponse, error
 		}
 		response.ApplicationProblemJSON503 = &dest
 
+	}
+
+	return response, nil
+}
+
+// ParseReauthenticateResponse parses an HTTP response from a ReauthenticateWithResponse call
+func ParseReauthenticateResponse(rsp *http.Response) (*ReauthenticateResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReauthenticateResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ReauthenticationRefused
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest PasskeysOff
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ReauthenticateResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ReauthenticateResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ReauthenticateResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseReauthenticatePasskeyOptionsResponse parses an HTTP response from a ReauthenticatePasskeyOptionsWithResponse call
+func ParseReauthenticatePasskeyOptionsResponse(rsp *http.Response) (*ReauthenticatePasskeyOptionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReauthenticatePasskeyOptionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PasskeyOptions
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest MFARequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest PasskeysOff
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ReauthenticatePasskeyOptionsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ReauthenticatePasskeyOptionsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil

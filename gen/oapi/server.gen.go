@@ -346,7 +346,7 @@ type PasskeyLoginRequest struct {
 	// `rawId`, `type` (`public-key`) and `response`, whose binary members are base64url-encoded.
 	//
 	//
-	// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA"},"type":"public-key"}
+	// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AAAAAAAAAAE"},"type":"public-key"}
 	Credential PublicKeyCredential `json:"credential"`
 	FlowID     string              `json:"flow_id"`
 }
@@ -378,7 +378,7 @@ type PasskeyRegisterRequest struct {
 	// `rawId`, `type` (`public-key`) and `response`, whose binary members are base64url-encoded.
 	//
 	//
-	// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA"},"type":"public-key"}
+	// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AAAAAAAAAAE"},"type":"public-key"}
 	Credential PublicKeyCredential `json:"credential"`
 	FlowID     string              `json:"flow_id"`
 
@@ -426,8 +426,33 @@ type ProviderName = string
 // PublicKeyCredential The PublicKeyCredential the browser returned, as JSON (`credential.toJSON()`): `id`,
 // `rawId`, `type` (`public-key`) and `response`, whose binary members are base64url-encoded.
 //
-// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA"},"type":"public-key"}
+// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AAAAAAAAAAE"},"type":"public-key"}
 type PublicKeyCredential map[string]interface{}
+
+// ReauthenticateRequest Exactly one proof: `password`; `code`; `recovery_code`; or `flow_id` with `credential` (from
+// `POST /reauthenticate/passkey/options`).
+type ReauthenticateRequest struct {
+	// Code The authenticator app's current 6-digit code.
+	//
+	// Example: 123456
+	Code *string `json:"code,omitempty"`
+
+	// Credential The PublicKeyCredential the browser returned, as JSON (`credential.toJSON()`): `id`,
+	// `rawId`, `type` (`public-key`) and `response`, whose binary members are base64url-encoded.
+	//
+	//
+	// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AAAAAAAAAAE"},"type":"public-key"}
+	Credential *PublicKeyCredential `json:"credential,omitempty"`
+	FlowID     *string              `json:"flow_id,omitempty"`
+
+	// Password Example: correct horse battery
+	Password *string `json:"password,omitempty"`
+
+	// RecoveryCode One of the recovery codes; letter case, dashes and spaces do not matter. Works once.
+	//
+	// Example: abcd-efgh-ijkl-mnop
+	RecoveryCode *string `json:"recovery_code,omitempty"`
+}
 
 // RecoveryCodes defines model for RecoveryCodes.
 type RecoveryCodes struct {
@@ -623,8 +648,14 @@ type InternalError = Problem
 // LastWayIn An RFC 9457 problem detail.
 type LastWayIn = Problem
 
+// MFAEmailOrReauthenticationRequired An RFC 9457 problem detail.
+type MFAEmailOrReauthenticationRequired = Problem
+
 // MFALocked An RFC 9457 problem detail.
 type MFALocked = Problem
+
+// MFAOrReauthenticationRequired An RFC 9457 problem detail.
+type MFAOrReauthenticationRequired = Problem
 
 // MFARequired An RFC 9457 problem detail.
 type MFARequired = Problem
@@ -655,6 +686,9 @@ type PasskeysOff = Problem
 
 // PayloadTooLarge An RFC 9457 problem detail.
 type PayloadTooLarge = Problem
+
+// ReauthenticationRefused An RFC 9457 problem detail.
+type ReauthenticationRefused = Problem
 
 // ServiceUnavailable An RFC 9457 problem detail.
 type ServiceUnavailable = Problem
@@ -716,6 +750,9 @@ type VerifyEmailJSONRequestBody = TokenRequest
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = LoginRequest
 
+// DeleteMFAFactorJSONRequestBody defines body for DeleteMFAFactor for application/json ContentType.
+type DeleteMFAFactorJSONRequestBody = MFAVerifyRequest
+
 // VerifyTOTPFactorJSONRequestBody defines body for VerifyTOTPFactor for application/json ContentType.
 type VerifyTOTPFactorJSONRequestBody = CodeRequest
 
@@ -751,6 +788,9 @@ type LinkIdentityJSONRequestBody = LinkIdentityRequest
 
 // ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
 type ChangePasswordJSONRequestBody = ChangePasswordRequest
+
+// ReauthenticateJSONRequestBody defines body for Reauthenticate for application/json ContentType.
+type ReauthenticateJSONRequestBody = ReauthenticateRequest
 
 // RegisterJSONRequestBody defines body for Register for application/json ContentType.
 type RegisterJSONRequestBody = RegisterRequest
@@ -856,6 +896,12 @@ type ServerInterface interface {
 	// GetReadiness Readiness probe
 	// (GET /readyz)
 	GetReadiness(ctx echo.Context) error
+	// Reauthenticate Prove the signed-in user again
+	// (POST /reauthenticate)
+	Reauthenticate(ctx echo.Context) error
+	// ReauthenticatePasskeyOptions Start proving the signed-in user again with a passkey
+	// (POST /reauthenticate/passkey/options)
+	ReauthenticatePasskeyOptions(ctx echo.Context) error
 	// Register Create an account
 	// (POST /register)
 	Register(ctx echo.Context) error
@@ -1275,6 +1321,24 @@ func (w *ServerInterfaceWrapper) GetReadiness(ctx echo.Context) error {
 	return err
 }
 
+// Reauthenticate converts echo context to params.
+func (w *ServerInterfaceWrapper) Reauthenticate(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.Reauthenticate(ctx)
+	return err
+}
+
+// ReauthenticatePasskeyOptions converts echo context to params.
+func (w *ServerInterfaceWrapper) ReauthenticatePasskeyOptions(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ReauthenticatePasskeyOptions(ctx)
+	return err
+}
+
 // Register converts echo context to params.
 func (w *ServerInterfaceWrapper) Register(ctx echo.Context) error {
 	var err error
@@ -1411,6 +1475,8 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/passkeys", wrapper.ListPasskeys, options.OperationMiddlewares["listPasskeys"]...)
 	router.DELETE(options.BaseURL+"/passkeys/:id", wrapper.DeletePasskey, options.OperationMiddlewares["deletePasskey"]...)
 	router.PATCH(options.BaseURL+"/passkeys/:id", wrapper.RenamePasskey, options.OperationMiddlewares["renamePasskey"]...)
+	router.POST(options.BaseURL+"/reauthenticate", wrapper.Reauthenticate, options.OperationMiddlewares["reauthenticate"]...)
+	router.POST(options.BaseURL+"/reauthenticate/passkey/options", wrapper.ReauthenticatePasskeyOptions, options.OperationMiddlewares["reauthenticatePasskeyOptions"]...)
 
 }
 
@@ -1430,7 +1496,11 @@ type InternalErrorApplicationProblemPlusJSONResponse Problem
 
 type LastWayInApplicationProblemPlusJSONResponse Problem
 
+type MFAEmailOrReauthenticationRequiredApplicationProblemPlusJSONResponse Problem
+
 type MFALockedApplicationProblemPlusJSONResponse Problem
+
+type MFAOrReauthenticationRequiredApplicationProblemPlusJSONResponse Problem
 
 type MFARequiredApplicationProblemPlusJSONResponse Problem
 
@@ -1451,6 +1521,8 @@ type PasskeyTakenApplicationProblemPlusJSONResponse Problem
 type PasskeysOffApplicationProblemPlusJSONResponse Problem
 
 type PayloadTooLargeApplicationProblemPlusJSONResponse Problem
+
+type ReauthenticationRefusedApplicationProblemPlusJSONResponse Problem
 
 type ServiceUnavailableResponseHeaders struct {
 	RetryAfter *int
@@ -2017,7 +2089,8 @@ func (response ListMFAFactors500ApplicationProblemPlusJSONResponse) VisitListMFA
 }
 
 type DeleteMFAFactorRequestObject struct {
-	ID FactorID `json:"id"`
+	ID   FactorID `json:"id"`
+	Body *DeleteMFAFactorJSONRequestBody
 }
 
 type DeleteMFAFactorResponseObject interface {
@@ -2068,7 +2141,7 @@ func (response DeleteMFAFactor401ApplicationProblemPlusJSONResponse) VisitDelete
 }
 
 type DeleteMFAFactor403ApplicationProblemPlusJSONResponse struct {
-	MFARequiredApplicationProblemPlusJSONResponse
+	MFAOrReauthenticationRequiredApplicationProblemPlusJSONResponse
 }
 
 func (response DeleteMFAFactor403ApplicationProblemPlusJSONResponse) VisitDeleteMFAFactorResponse(w http.ResponseWriter) error {
@@ -2095,6 +2168,57 @@ func (response DeleteMFAFactor404ApplicationProblemPlusJSONResponse) VisitDelete
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteMFAFactor413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteMFAFactor413ApplicationProblemPlusJSONResponse) VisitDeleteMFAFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteMFAFactor415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteMFAFactor415ApplicationProblemPlusJSONResponse) VisitDeleteMFAFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteMFAFactor429ApplicationProblemPlusJSONResponse struct {
+	TooManyCodesApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteMFAFactor429ApplicationProblemPlusJSONResponse) VisitDeleteMFAFactorResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2156,7 +2280,7 @@ func (response RegenerateRecoveryCodes401ApplicationProblemPlusJSONResponse) Vis
 }
 
 type RegenerateRecoveryCodes403ApplicationProblemPlusJSONResponse struct {
-	MFARequiredApplicationProblemPlusJSONResponse
+	MFAOrReauthenticationRequiredApplicationProblemPlusJSONResponse
 }
 
 func (response RegenerateRecoveryCodes403ApplicationProblemPlusJSONResponse) VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error {
@@ -2228,7 +2352,7 @@ func (response EnrollTOTP401ApplicationProblemPlusJSONResponse) VisitEnrollTOTPR
 }
 
 type EnrollTOTP403ApplicationProblemPlusJSONResponse struct {
-	MFARequiredOrEmailUnverifiedApplicationProblemPlusJSONResponse
+	MFAEmailOrReauthenticationRequiredApplicationProblemPlusJSONResponse
 }
 
 func (response EnrollTOTP403ApplicationProblemPlusJSONResponse) VisitEnrollTOTPResponse(w http.ResponseWriter) error {
@@ -3350,7 +3474,7 @@ func (response RegisterPasskey401ApplicationProblemPlusJSONResponse) VisitRegist
 }
 
 type RegisterPasskey403ApplicationProblemPlusJSONResponse struct {
-	MFARequiredOrEmailUnverifiedApplicationProblemPlusJSONResponse
+	MFAEmailOrReauthenticationRequiredApplicationProblemPlusJSONResponse
 }
 
 func (response RegisterPasskey403ApplicationProblemPlusJSONResponse) VisitRegisterPasskeyResponse(w http.ResponseWriter) error {
@@ -3486,7 +3610,7 @@ func (response PasskeyRegisterOptions401ApplicationProblemPlusJSONResponse) Visi
 }
 
 type PasskeyRegisterOptions403ApplicationProblemPlusJSONResponse struct {
-	MFARequiredOrEmailUnverifiedApplicationProblemPlusJSONResponse
+	MFAEmailOrReauthenticationRequiredApplicationProblemPlusJSONResponse
 }
 
 func (response PasskeyRegisterOptions403ApplicationProblemPlusJSONResponse) VisitPasskeyRegisterOptionsResponse(w http.ResponseWriter) error {
@@ -3620,7 +3744,7 @@ func (response DeletePasskey401ApplicationProblemPlusJSONResponse) VisitDeletePa
 }
 
 type DeletePasskey403ApplicationProblemPlusJSONResponse struct {
-	MFARequiredApplicationProblemPlusJSONResponse
+	MFAOrReauthenticationRequiredApplicationProblemPlusJSONResponse
 }
 
 func (response DeletePasskey403ApplicationProblemPlusJSONResponse) VisitDeletePasskeyResponse(w http.ResponseWriter) error {
@@ -4393,7 +4517,7 @@ func (response DeleteIdentity401ApplicationProblemPlusJSONResponse) VisitDeleteI
 }
 
 type DeleteIdentity403ApplicationProblemPlusJSONResponse struct {
-	MFARequiredApplicationProblemPlusJSONResponse
+	MFAOrReauthenticationRequiredApplicationProblemPlusJSONResponse
 }
 
 func (response DeleteIdentity403ApplicationProblemPlusJSONResponse) VisitDeleteIdentityResponse(w http.ResponseWriter) error {
@@ -4515,7 +4639,7 @@ func (response LinkIdentity401ApplicationProblemPlusJSONResponse) VisitLinkIdent
 }
 
 type LinkIdentity403ApplicationProblemPlusJSONResponse struct {
-	MFARequiredOrEmailUnverifiedApplicationProblemPlusJSONResponse
+	MFAEmailOrReauthenticationRequiredApplicationProblemPlusJSONResponse
 }
 
 func (response LinkIdentity403ApplicationProblemPlusJSONResponse) VisitLinkIdentityResponse(w http.ResponseWriter) error {
@@ -4813,6 +4937,298 @@ func (response GetReadiness503ApplicationProblemPlusJSONResponse) VisitGetReadin
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReauthenticateRequestObject struct {
+	Body *ReauthenticateJSONRequestBody
+}
+
+type ReauthenticateResponseObject interface {
+	VisitReauthenticateResponse(w http.ResponseWriter) error
+}
+
+type Reauthenticate204Response struct {
+}
+
+func (response Reauthenticate204Response) VisitReauthenticateResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type Reauthenticate400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response Reauthenticate400ApplicationProblemPlusJSONResponse) VisitReauthenticateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Reauthenticate401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response Reauthenticate401ApplicationProblemPlusJSONResponse) VisitReauthenticateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Reauthenticate403ApplicationProblemPlusJSONResponse struct {
+	ReauthenticationRefusedApplicationProblemPlusJSONResponse
+}
+
+func (response Reauthenticate403ApplicationProblemPlusJSONResponse) VisitReauthenticateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Reauthenticate404ApplicationProblemPlusJSONResponse struct {
+	PasskeysOffApplicationProblemPlusJSONResponse
+}
+
+func (response Reauthenticate404ApplicationProblemPlusJSONResponse) VisitReauthenticateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Reauthenticate413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response Reauthenticate413ApplicationProblemPlusJSONResponse) VisitReauthenticateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Reauthenticate415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response Reauthenticate415ApplicationProblemPlusJSONResponse) VisitReauthenticateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Reauthenticate429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response Reauthenticate429ApplicationProblemPlusJSONResponse) VisitReauthenticateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Reauthenticate500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response Reauthenticate500ApplicationProblemPlusJSONResponse) VisitReauthenticateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Reauthenticate503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response Reauthenticate503ApplicationProblemPlusJSONResponse) VisitReauthenticateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReauthenticatePasskeyOptionsRequestObject struct {
+}
+
+type ReauthenticatePasskeyOptionsResponseObject interface {
+	VisitReauthenticatePasskeyOptionsResponse(w http.ResponseWriter) error
+}
+
+type ReauthenticatePasskeyOptions200JSONResponse PasskeyOptions
+
+func (response ReauthenticatePasskeyOptions200JSONResponse) VisitReauthenticatePasskeyOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReauthenticatePasskeyOptions400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ReauthenticatePasskeyOptions400ApplicationProblemPlusJSONResponse) VisitReauthenticatePasskeyOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReauthenticatePasskeyOptions401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ReauthenticatePasskeyOptions401ApplicationProblemPlusJSONResponse) VisitReauthenticatePasskeyOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReauthenticatePasskeyOptions403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response ReauthenticatePasskeyOptions403ApplicationProblemPlusJSONResponse) VisitReauthenticatePasskeyOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReauthenticatePasskeyOptions404ApplicationProblemPlusJSONResponse struct {
+	PasskeysOffApplicationProblemPlusJSONResponse
+}
+
+func (response ReauthenticatePasskeyOptions404ApplicationProblemPlusJSONResponse) VisitReauthenticatePasskeyOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReauthenticatePasskeyOptions429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ReauthenticatePasskeyOptions429ApplicationProblemPlusJSONResponse) VisitReauthenticatePasskeyOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReauthenticatePasskeyOptions500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ReauthenticatePasskeyOptions500ApplicationProblemPlusJSONResponse) VisitReauthenticatePasskeyOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5397,6 +5813,12 @@ type StrictServerInterface interface {
 	// GetReadiness Readiness probe
 	// (GET /readyz)
 	GetReadiness(ctx context.Context, request GetReadinessRequestObject) (GetReadinessResponseObject, error)
+	// Reauthenticate Prove the signed-in user again
+	// (POST /reauthenticate)
+	Reauthenticate(ctx context.Context, request ReauthenticateRequestObject) (ReauthenticateResponseObject, error)
+	// ReauthenticatePasskeyOptions Start proving the signed-in user again with a passkey
+	// (POST /reauthenticate/passkey/options)
+	ReauthenticatePasskeyOptions(ctx context.Context, request ReauthenticatePasskeyOptionsRequestObject) (ReauthenticatePasskeyOptionsResponseObject, error)
 	// Register Create an account
 	// (POST /register)
 	Register(ctx context.Context, request RegisterRequestObject) (RegisterResponseObject, error)
@@ -5638,6 +6060,29 @@ func (sh *strictHandler) DeleteMFAFactor(ctx echo.Context, id FactorID) error {
 	var request DeleteMFAFactorRequestObject
 
 	request.ID = id
+
+	var body DeleteMFAFactorJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.DeleteMFAFactor(ctx.Request().Context(), request.(DeleteMFAFactorRequestObject))
@@ -6502,6 +6947,75 @@ func (sh *strictHandler) GetReadiness(ctx echo.Context) error {
 	return nil
 }
 
+// Reauthenticate operation middleware
+func (sh *strictHandler) Reauthenticate(ctx echo.Context) error {
+	var request ReauthenticateRequestObject
+
+	var body ReauthenticateJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.Reauthenticate(ctx.Request().Context(), request.(ReauthenticateRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "Reauthenticate")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ReauthenticateResponseObject); ok {
+		return validResponse.VisitReauthenticateResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ReauthenticatePasskeyOptions operation middleware
+func (sh *strictHandler) ReauthenticatePasskeyOptions(ctx echo.Context) error {
+	var request ReauthenticatePasskeyOptionsRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ReauthenticatePasskeyOptions(ctx.Request().Context(), request.(ReauthenticatePasskeyOptionsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ReauthenticatePasskeyOptions")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ReauthenticatePasskeyOptionsResponseObject); ok {
+		return validResponse.VisitReauthenticatePasskeyOptionsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Register operation middleware
 func (sh *strictHandler) Register(ctx echo.Context) error {
 	var request RegisterRequestObject
@@ -6670,234 +7184,251 @@ func (sh *strictHandler) RefreshToken(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3rchrJlj/6KhmciTDsKSFAsmxJsWMOlpEtt2SpdbH6go8qqUqgWkUmXZkI0x0+MZ/OA5yHmHmPeZR5",
-	"kn/kWplVWUWBhC5u27s7Ym8jqEteVq77+q0/K4EYjQVnXMnKzp+VMU3oiCmWwF/7NFAiOXitP4dMBkk0",
-	"VpHglZ1Km/ThNxKFpJ+IEfFPjs/OyfqoT9eVUGOfiIT4bzrmK7xY+vWKV4n0/WOqhhWvwumIVXYqUVjx",
-	"Kgn7fRIlLKzsqGTCvIoMhmxE9avZJzoax/rCX0bbNz+P9mc/j/a3gp8+bAY/fWiydsWrjOinQ8YHaljZ",
-	"2dr0KqOI2z+bXkXNxvpmqZKIDyqfP3uVEyrlNZuVz2yMP2ZTg2mYb7+iOSTiJgpZMj+F8yEjY/PrM0n0",
-	"AD1CJYk48Y8PXu9dnZwefzh43Tk9WzQZe/fSKf1bwvqVncr/tZ6R0Dr+Ktft4N7r533Ww02YHAsuGRDW",
-	"Kxq+oYpN6Uz/FQiuGFf6Ix2P4yigeiLr40T0Yjb699+knpWzhHq+ikZxZaeihozIaMDXIp5OmQRiEoeE",
-	"C0V6jCSMBkMW7hKpaKKIewMd0IjDAkhFeaAnvtlv0e2gyRq9F+EG3Xq+ttmqeBWpqJrIys7zRsurqEjB",
-	"Pr6iIbGTSPeH9sRE7fRiyq8rn1dYLD1RXKf5rZybXxjh7CiXU5Z4+qjhRxaSaaSGhHLCkkQku/qyYcQH",
-	"ZEolCRJGFQvr5Kx8Jep6xK9oeMp+nzCpHmFnEnwSiTTt3dAYzgiMTFZ2fv2z0o9YHFZ2KutspG/SRELh",
-	"kZXRRMLu6Zno3wgNw4RJSeQkGGpapiH9v81r64EYVT5/XGEfNxuN/D7aKT/pPjqrMaJxXyQjFuq969Mo",
-	"lgSWB5YX9mFP8H4cBQ/dBcoJDQIx4QopQw0jaVc0ThgNZ4R9iqSSlZWWbztbvnSgT7p2OORIpqNO2CCS",
-	"SpM8LFdH/37Bb1gS9SPNrB60avCYGZwQs3rPZIEO+1EiFami1IOf1s1dZp0Z0V+ykChxzXhttfXdyNa3",
-	"k3utPvbpJNMVnyR855qxeMdMbgcGtDbJ1uOx9mHRckT5oZEZUx6hPESCmwJDpmFIKJnSmRZESpBI7RBK",
-	"zo/PT7ocFQSP0FT6aqZG4ohfszDjfOb1dXI5FOyGJQ4ZaFZhR6OGbEZCoYfU5WLKCbATPcBrxsbZIGhf",
-	"sQT2Skw5S+A9TJJIeUQK/b1kZEojRfoCLxsnQvRJFZSdLs/tu1+rEyN49QI+k8TXu+PrpfFv3SC/3uV6",
-	"k1Dj6uCRfDgDtmd/qDlmtjt6za0CZw7ULknYSNwwomerafsrZwgPmBkwjIOQcRWp2Tm9ZvzBKx3JORrV",
-	"+27IVwlCtSBmiaa/2F6xSyZcX6EHpn9k38TCz80TTynpx2JqDjpO6rbpg97iEqm+XJJmY+4VKdf3kK8K",
-	"LUQVGdEZqaoh4/At7gaRdCaJFDXcZK5Ywmnc0SrH/TZ5Bd3Q0Snsi8kZSzSbwgE82b6ciRFDPa+PMkfg",
-	"mkh4+667PhzYphyKqdbJcJQSOVeqn4QkgtPRj4AZArseMhKLgYRlPaRSXdLZwaOcm0gW5GxMpQIGrQTo",
-	"pyTiO0QyZWTDVCShlbv27/W+SAZC1TwkPUttKR1pZgDCxwqXb4nD4Zka0htGuCgsDKlyka4KClwuCM4+",
-	"MhxOz97MG0/F0X77UATXD9aSlBBkRPmMTBPBByQQIZM7ZCIZoSRhgbhhyQy+TU/6hMciuMZNSrWjwvYb",
-	"GX5vfemMBYKHVgbEONHFmtKoT9fMRY+vI7nSSPNDeM8O8Y/221dH7Z+u9tsHhxennTPfLCFcD+sI2glJ",
-	"xNQj8DA40104vFr3hY2qkwNFFL1mWvfK7iUTrrRmlt8D0J2DgI0VGh2Z0tMXcay5gRqyLne3ZqpZa6TM",
-	"sI3Wg/4c3MglKk+X+0uW2mo7R/vt09S98BgaOyUyt/05LV0PHK+rPRJ1pb6R5fSVXvZoHgEmZSSMWqt5",
-	"efnE66TNiU9p3PTTW0SfFG3CTH2yejiIVsHjGQloHLu+PaPreva7WAzERPnAeebdfbsECRYYUpf3GE00",
-	"Nx6zBHbWeC0kGAngoQoF8V93DjvnndyD1v+Mws/mJdlYLH2vwYnxu7wPjpBZOlc1pMpaJnoZWv4qKrq7",
-	"cyUEe5w82OYEDZ/NP+WGxpPv3iD97FVGfeoe/4XT/tpP9ecvfK5J1dDtLUSr1SaGfN13KNcn1hdbK+rg",
-	"d7HrC2Z9l8/b9UsGOGf4poMkfuFA+V2eDtScv/fibBIM0Uh+oMTgAn2JuLCrkc5mRjrvhSL7YsLDp1UG",
-	"J5IlYOvmh02qwPJItp5EcEbYp7HeaFT3cM2svftIq2aVy29p3VKFOPOERqGzRCYo9EgrZFTub2mBrHW0",
-	"aH2cgNMDF6gY0RB9fB+En77iFXsvyses+WQgeD8aTBJQlQthNvckniGTfyQyMyLjWyKzOLrJRN0crZlT",
-	"+Hh+ORvNlTlnMTqUvmoXQAQhO2BaNC4fv4f2cyQxBoiG/yL/2lDEoSSthl2Se7vVzBbJ437/gTuUjSRh",
-	"oGgwTnupAyuSxoP1NVP3SXEKapJwnEHVv+y8al+cv31/dXpydfAaDI0Jl0zZdZzFgobnQhzSZMAeMeDa",
-	"EyFQvLaP0HcXjaLVHF5NRz824VHSQfl5LgTBEX+ReOncZJAonkmcFSzlGUtuooBdcHpDo1jT0GMkFqDz",
-	"NpKkN5EzEgxZcB3xQepwk7skYSqZOXEkFWlhwMmp/n6trb9fLcEgZ5XAnIg7qadNNEjnSxUJ6JgGerc1",
-	"LyC9IJmNFfl9wibMI/7b9tnbqx8vOhcd39PX9ydxXKvjrJ3V4JNRDyRll6MZgzkozuKAYe1VhoyGJufI",
-	"Xbm5zJYz8xQlMC7XY32RMNyFiA/qFXclRhGPRpORmz4TccUGLNEL8NmrnIv2eFySPoMuyX4sps8k8RMW",
-	"RgkL1JUSvofyyg9EyHxS7YvEOiQEnajhOpjWfk0ffjkJAiYlcGF9U5f7kPlg3Bjw+cp5sY/+NuWEWJAv",
-	"H7xGi73IzpNJzLRM6E8k2+lyn8L7rkLGte1krLRcIhCKB8y/SN82A8bliJbj9kQN8Sr0RXZ59XR/j2y9",
-	"2Nwm//Pfm/VmvVVveuR4zPjBa7InOGeBInt6I/7nvzfg562aR3wkpysza+ucwUGASxIs01SfkkzLLBpP",
-	"taiBZdaGox72lJet1y7xTVLJFS47UurB6y7H9TKxEIoH1wNFTYL3axJGjAeM9JiMQibti4I4YhziH67n",
-	"SCUTqVioN7LLp1TbxHKSD2uZG3sz4tM/xn7NGdogoVyZoaVTxU0LSaRwdno19E1gHF+l9nuX528bmBgA",
-	"XKavN6RwhSkcPqk6rj2tbGXZHt4cPXR5UT2gBVs/UjtpnEHfjWG+RIzsc/pRrJmdVIyGtd0u962FdaWo",
-	"2ZCpMC4Lo/JLrTZrE3UujJjQAIL4xregr4mFVLU5BnEokI3rz4uT04r5cnjel+TMieJp0QdaJNEf6Kpk",
-	"PByLSFOoS5q+ZtzM94jPBQ8YnrqTH/Y6JBjSOGZ8wOqPN3pxRPlsTx/Jx4rcYKwBsxswQICB6UcWa5st",
-	"R3XW2oOeiE26kk8n1Pa1peFEp0gVoiTg40PfcY1MWcKISjTBF9cBthoCMaOITxTzCPisZ11uIjC7JIkG",
-	"Q2UejgknxGSoLJSF5OsUhUBcHZ6IeGSTgR+Dwqz5xdInf7/kdu7SjmanPTaYcNJsuLO3boPriIekapcH",
-	"5S+GRVBnAErN7qt1+QJqzMKB3yTJGcdkxB4z32lxKsmcrbtjs3C0xPmW8gLukS6zOzdXMJ7MTlhL9pHz",
-	"zhyHw7yjYSjicMcmaH1rO3B3h8ru3BTdhU850yPxXKoUG401p0VlLUqzKr4fVrtkrkYbtyGsqt++OH97",
-	"ddo+71wdHhwdnPtkzJKUiVJjXfUmwTVTXT7ORahHNLlmIfE/rWmNby2hiq2B1wFVPfMOj8ixfiWEzHsz",
-	"67kwCngogonm4V2OCRgSwm4ecazHQiKT76VCsssxIFfVlGNZf+1b4/UX3GrTD870oMSkEeC2gVs0jdeu",
-	"wDWaGd3mRvdkJHsUSRnxgZbtxjh03LvgwIUZFeyFy8vLNW2Q68sCqmAtltsJF1xOxmORKBYesTCi53DN",
-	"47oW0/IM50HwgJU8jM/dLUgHTWDUBIb9Rf2LmCZSmJEPjPpS2xAn5pAeJw/KW4Jt/W5SH7zK1F2b8smA",
-	"ZW1zNyOJJtm9h7wvkl4UhowvII9HS8dIhzyIbpDVgD/IhLOeySzNwXm/nyVVLE7nSBOt7pfPQRakc0CW",
-	"RDp7ILR2+7C8QNAMzjg6DHsRCaFSThK9KSRmNyzesQlkKGqok22KKVXpD4WZKSHqpA0+SWRskgQ0SWZa",
-	"I6KY8xvENBrBY1LHKh0lPgF348vmi60d4o+noe8RX6ix/mfUp/qf4fRa/yPxH70Z/m7OW5iuIx0lO329",
-	"RuB+zFRl446qdTl4Y+MbPQSVWxaYPhkwbnSBHUJJQiPJtEw0c8ciFTFlmv/a75vG3RdTqdLlQP1Pr1q7",
-	"fdiC7M/2m44Py8nCGhmZyhMiOPrqrF6CCXsiBgdgOhgyYEqSzUazy6sJ6ydMDklknWWMa1n8a0WPpeLp",
-	"f1qVj55TggrfzNWUepW2SRAFThaGkX4TjU8SrQ+hhdansWReZex89Wd6Sv/M3mwflH+t/basnDVzhv1q",
-	"H/gxvU70fmOBgiFaSX1xerjiMFMhfzVJ4lurZvPuv4vTw3t5/rLJD5Uay531dWuk1QdCDLB4cV1g+KC1",
-	"ftNa1x/+A1XYqyj85//+5391J41Gawvep/+8dfXy8yxbxL0h5QNmebZT77nCagaTJNFjHDucP5ttIJKE",
-	"BdpESiQjPa2lJ7OKV+mLZESVifzCbbm65xetW+qevQpn09w7l/J3e11xieYGX3hu6aKJkO3ZvZ0nH/9V",
-	"+6yztXlxelg9e9tuPd+qBiJkV8abntRqhseJiSJjvc58gIzuxdbGFjlrPd+q5Qmms33E4qGgrePpzX7S",
-	"OTp/N5jsvaWC/dBULy9OL3uTN+/OpJquBUcVrzKGJdYD+X9+ba/9Qtf+aKxtX619/HNz4/O/lZ11PZ17",
-	"7rwIWfnxKUiS8fiZJGapydZaGA0i9JXmJ9psbWw+3yrMobG2/fHPrbKhF7dSj6Zsv16zmCl2gmGK+830",
-	"y9J2YWJLiRFSJUvAC4rl0kBhzzdaLfhmTY5Z4JH22d7BARiru5hPmCRiwoEi5ZgGTNbq5JDpaWFWAwi4",
-	"tYBKFlo7MILwmFQCCnBzTL5QmO2si63ydhal9TyPdLBRQqlZuucqRIrF7ldU5Tev1WhtrTWba63n583W",
-	"TqOx02j84o4x1Ba+ikas7MxE4R2hHObuVMYIswJSCTV2Nja70M0DLwJTQNAU/ByRgop+K1B3CzmgRufA",
-	"NFBJms+N30AaZS11K+e2DoNQZkQ9IWJG+RxVRqn0dsbquctdRq64hR+cua2wlTZWcxXY0FeB8zCMoEqP",
-	"MBoMyUCIkGih7HpYnOIFEnEyjmnAQLfKCmfq5GyotUcTfwyATUWKjWR+12kvCNdYfzBci367jtdGXIzL",
-	"tnxEPx3gzc0G0LjzlzVbkoTOgDxAQb5NnJ3rq+Z2pLA86cNK9yFicZhWQ+aX2YAxlPF1+AkKNCh5d3b8",
-	"nkAolCUk4qZ+y7WlU/snBZOB0HueTaSQD3PrZjEg3CXHX0komOTPFBlRFWBJA55b0kXe0q3cKi5wlulb",
-	"ShcJfHAP046Y5c/L9hOZeHGEeGvZwN4yGmsm+eet+re4zmve4vohOrebO/5Xs2BWLvgyjIj5jIk0ryZL",
-	"AKe2OPk22XWbCHjhjDviamuz4i31hnoZtM5DYXuyYaMlUTZaOcFNvO1dUZhCHNjgRtXNPQKDZ9LzCypq",
-	"s9lobm1vvtzcfLG58XKr9WJrY2PzVkoDEeIgDNlBeqmCcIs0OYz4taXJux7P/PQv+DXgQgA3kCYDSj/e",
-	"IuhsNhr1SpniexW4JsCy0523F2AN0kSy2+49NZdqI3ee32eP8YpjKl0uMYj4l1ynVZif99cq2Zbilirb",
-	"R/vtCyh4vZ8sgBNUfgRNoprNqUIOJrW5lDKtXCFz/viN3jV6Lwdvfvx94+dx89N276fW9e+bZy9GDfb8",
-	"5jLYoi8n5/y0GR4OfxFFrXtrtWXCKSxYG1Dr7nkQO59ooOIZxEVF3yZWgk8up9cAxxvRT+4DmzCHwjdf",
-	"lanq5ZWz+ZEc47RRg3KqteUuicEAI9rq8khI5RByF0NjodlkoxGMo04uRXKdKa236aorIs3NbTqkiII2",
-	"+qXZb/lmCo4KA1pIADIynigieD57N780v1xv/DhtBO+34ubs9/7r65Z4+anBt0Yftgc/Tv943jtt0c4L",
-	"9fPm5F2QX7Jm6+WtXqqc72cBBQLNgcvQXpg5hGoemQ6FZJk3EfHrWJjmJudnE776ra/esV829z6crI1e",
-	"bbd+aL2YDHsX7y6a42ZyNb1sDvYv9487v/10vchbVL/6f8Ff5DVbL+/qeCnOtIxFOHV1K3DNHtUM72oy",
-	"XqC8ZGU9csYDBDXAe8hkjNrLqzPSj+mgBlqU6EO6LaCLTCS7g+XrwRgm4ysWR4OoF7PlIxnRGekxOxpl",
-	"YThCdhPpA4sj6uCIdkk/+sRCQlUu8+tOg/rKPBt6Qa8mMh3Q/ALBktuSPzjekdoltAdyDsEqgKYxLcYr",
-	"m9LWeePlzsZqU0Ioy9sdxNdsZlAqS9RUU5BYJATPIc9b1VXzkpXUsDlLyuQJ3DqhSS+Ogh/YbC+75bNX",
-	"0fziCvd4Rd6fs53NUzx3QEtm/N7sQJ4kLoc0C6ICwIQkKjtHdbInuEpErFlfQgPFEpM31ouQlcOaGctf",
-	"RXzgXEiqF//e2GrueeTi31uNRsf8u4//ttr6WMIn88vWlv1ma7uWpsjHEWfwx5gmdJDQ8ZBIpj8rga9o",
-	"NVovzSP1bSC+MKPfSi9tvUFI0HpP8oTdDukzScZDwVmOniM5julszVDdKluVLvoxrLNckcIcAilUvELR",
-	"BERrWcJGgs8sLow08B2aBY+FBDdk6nrDBKZ+dMOs67EgfO/MX8Rt80E+Oc92/LE9Cz4ZMciOAn8gpzfR",
-	"QG9l3Um/qeMZRtji+oApG5HW8+xFnCazLsenSNKjkm1tTpJ4jXEt/kJSpZL4JWevPqaJZHv62ZHgZmv2",
-	"EzF6d3b8HvTcLvfhGsMY5i5R9BpC/iMb283ScxxLtLLxe2vtxbRd+K/iVZLxQVjZqRS8GtGIiYmq7Gw0",
-	"9H9eRR9F9M7a6oTKOGF9lhjUmsIJX8gX7GYtYQqnptLo2+KEDxcn2SKZ030HHmrN4jxxv9Q860Urxx8h",
-	"Y0BhyumLFunNFGJIXZzvr70kVSzfsxWTBS/O45jaL8tYksmvKYtTaU13e/P5C4vGYyqN59V+m0VUKkem",
-	"YCtDhUdWSW6c0fVS/6FBHy4+bR9SOTIQXjssE1MAHo5lYbasjIdkOpzlYgTLaMNxvX+eDwBkmVB/LkMO",
-	"DtPyARGgtRowUqWxFBakz/9pzZystYPQJ5hJWCtdCsdtbGkBgJFH9BP6L59vbzveTARNnvNnmqys+WiV",
-	"HIpEETkZjWgys1YuVD2Ivl3dPCGWIjHPx9CKL7o4PSDArGA1HMFbeNluPk8rc7HgQmCNe6QIjeOiEZ1l",
-	"l93qKTFpi7Aq3jKveg4ivQyG/m6uYFKF8Cw4CmoL/MKuuUfX/vj4a5Ye0PA2muWuizIGurIQLnkI6nKJ",
-	"mEqohMRyeZgdhJaqfsYY60ro76o1v7ZD/Cj0vS73Ezo9gJwwzJmrGjm/ds1mfs26jjAhzrdWNEpwYgW4",
-	"1tjmhPicfNVSotJud/baUy1I9WtzX5iX2NSi1Jv0mipa2amc/fLz++c/D45/ezNsvH8VnPzy9pfB5ebV",
-	"dZKMouFvh29HH/74YyKOwrh1tA/S+kctFCDxRz9BT1wL7tm7BvvpVXzwm4jC1ofo558+NOibzckvrQ+N",
-	"A97QJBYNOFWTRO/eUedi70A/Rwv0t5SHqG3+ePD6Vfvizavp4N3eQB69/nHzpPOqc9b59OOH/WHw85tT",
-	"0Xv7qsHeztoOb8qWtVLmAzo1/qq0HvHviG7G0JeHaD+WLmfm8S8Tl7QnRTxRjFycHpJYa1AhcgMsbui8",
-	"Pjjt7J1fXZwenvke0fKHJiwkDP2rC1LRxuO6oxiua0pi4Rr0RHC9xY3N2x1ep5iEeD+tzmQwXqWe8mys",
-	"5Yqt/m+/1dt41/jlp4EKWjHvjfYb4U/v4sPLD5s/XzanvTcX6uh1Z3b0x4/N978Fm8eX+9EDneD5UZZv",
-	"4mq67V8bbPk2tcr7BHBOmZagqQFyHxJ9qPoP95ePTbIHJhvcLyXSWyEwlehBYnjqrw1B3SFP08HXWiU5",
-	"+HaLst0+nPe/Fm0SlmJlRwaA1PXb24qAIR2PGS/G8x7kwTXBq7LtzFC2HRRYle4yjJLKYnhxkf+56Cpe",
-	"6Hq4r6sY1w5y5jGx3YzWDr4qha3M999dnl+dnx/6Rfd+bdnKNp+vtLJal7qigwWLy8iFZMlaewAFgH1n",
-	"96uWdbaebzlstbZL2GisjB+NC84gH0UW0/H0jsbrL+vP6427pVQ4hFlY69wcMlKB0oDSM6Q1KMACgCzB",
-	"FY9StCiLDCLZkG3iFRU5JdQYUH6tSndvd6Eaa2X8apJEi+pegoRBCQrlUFeiL99ZxxH4YExWsVjkx1ME",
-	"ZvFITHssjq0YhlQiKScsST3GBfjU/OAL78C6lHym0X/QeCCSSA1H/zx7225ixj8EoeU/t/AvfOM/9d34",
-	"xZglkQj/udEw9QEwr3++e3V2+fPG65PO25MfNk5+Oin+XeoIgFvLlwt0abzAA5tpozWfxq4E0Q/FdEAA",
-	"2CkE12ulmni2RKuPuuwAmHnkiaCUvK3gWyWjD5NpryK+uFg2C2ZRp/ApzcOtpuwqz562G42V08isMrra",
-	"sCxHLY7rtLN/2jl7WzK21vPtVuMB41ugY7Q5EWP6+yTVNDJ2AF+sm/t9LzP+dtAYtHNA14EklHA27Wo+",
-	"Wic/MDYmkTIEu0vGWnHhECSiaY02IwwqmzORUjD9H9vomPdkLVgU8u7ynFTfQjEIdHlgWgGXxG+7xUg7",
-	"5BVWQOuDvxHAw+Aj83f15BHnSkvDVGL6MgqLyXts9m7YexNEx9G7g4s/DprvowN5wE+fB3sHWwfX458+",
-	"7L3brrPZu3GwcaQvSn65/CAPomkUbHyIDn4T0dGZvuH9+Bd9w2/vPx1FjY2wsf/qx4vi/zrR4d67mL1t",
-	"R8e/dTaOzy9ax+c//3H0ui0PRvEw3DvYOjoPnr8///n5+/Mfp0dvG/VW72h78vLdpnj/8sfpFm+Onv/x",
-	"4+z35sXL/oft3tuNT+eN63cvgtMWPZQLF/iqmHSPy1aSdr9A1XSe4rnnv0jdpadxId/5IklkX1+imNaS",
-	"vqoE4pVKVvKP8Sqf1gZirfzZV4tLOHJIuIAXDD0AQWCYgp1UwzAsOmuTEuXVQ7Nit+rnzRVZd5lgLcnL",
-	"nZvsx7IooWTBJInU7EybUCavBw6hZmjZX/t2gO8uzyveHFd0CDxrOxFx38NUyVUYZIpbAYuG/CAd+FCp",
-	"MdaCR7wv5rcPEssiLXHkiMYxoH4Ea1jCbdOmJYJ27pAhJOt7ufwez1gG2Hajy99dnntYlazQzWNB9bAA",
-	"+JL1zkRwzRQZJIxpKVbv8i4/d0FFrGUXCK60gYEdLgySpwlnMUls4xiMI0G7TwCnwfpn+ys6tFGAAoQI",
-	"4vDZd7GQDFnC6qQD1yNEJPR6WQR7YGq5tzefv6jh2AVRycwm6ZtZJwJqk/Szd3IdRywqJdZm88Lud3kg",
-	"xvgs3yBAmuIombZGHcOh+sc/0rLhf/zDZHZIpSeKkj+OAmY8+aYB7tGBJkSoE07dpWLMuBSTJGB1kQzW",
-	"zU1yXV+bBcKASrA4Ct0QlWa9UW9gKgPjdBxpBaPeqG9gYGYIp2Jd/98AlfAUfQbiDW+YMnUfhR66rUZj",
-	"CfiEBZ24GxCCecMSXNgoAJDzyRjwMJ7ju8semY5xPd99zWUHlZ1fP3oVExqs7JjCFsTp1MeRDqTmPXiE",
-	"Kh/1reuhCPS07cd19/OfVEqmPpuv3OYnUCwjZMm6YtZyJ208CyfjlQhnj7aoOWn/Oc9YVTJhn+c2dHNB",
-	"pmjWjMOyW9iFzbvsgtPQV9/S3Lj9liIuNdz3/Pb7SpFn9M2t7dtvLmJhPT6V7aHAdTLtFwhdkCogcR1i",
-	"1AalFnJzSFBmM4uUtw6mR+gSYH5nD/XNLCRxhBk+JIfenmFQLUSwyuNceSmabG8SDpiCUKiF1ViEMqUE",
-	"2kO4GiZVCx5unlqHpB733JzCtHLJQnN03Hq0M5QiUpSwprY5DYFBaLUtggVmp03pjFQnPDYNYctOkcVr",
-	"q5nj1LwLjTtYUXDTHQ6Uixf0l56HvPr168fPuQNyxow7q2Rdba90exy0GitvOw/IwP9wZFtpFVpgtmUy",
-	"xgoHLW74ANrbhYIZ1B0xMSWfIVW0RzGDe05UHkY3jGP7wL9IWNr5xNENk/WlDMkOFhJU2CLBB9rOYjYC",
-	"zdxBJzW+DNLmZGJCiWbvQJvELKkM04iZFvB0xMhmo2lUpnqXtzMQ6WvGxjINATYbDfsWuYN+F8RyplJh",
-	"FAG1RiVJzPR3CQsYV/FMGz1hl6fuCNQ30+bzmgPWrOKKl0TSQOnsZmk6C1r+5gCyPAssmXav6/J7t68z",
-	"jjPEOjAN5EBfzJMdJHY/kQ6RSxq/kw7ReFz9ZRGZu9B1NGFoatxbK7kX5/3eVRl91x2mWNL6YhnT6XwK",
-	"AP0nt4MY8MgBKyLTyDmMV9SG8HAt5lxARjSOEW4JHeb6rbl3AsjImExFAq03qDLp5Vow5Zqhlh1L/fq7",
-	"KtkO52E8TDXsexDmU4vpjsXIz3o/5bcFVn/EVBKlJpPD1hZK4/fMNFiJEuNAl2UdRDV3BSM90lJZaEFg",
-	"NFGTdSTzQGpdDghvpBqhXobtJ1ExnQ4ZKr1Ol1w/7f8HHgGto2phhgJmnpd3eSRJOGGlnDmS6mi/vW8m",
-	"/kBeebc0XwSrmUvxLeeiZks8wHeTysIB5tv5OQGcmYnZ1L5e6jzP4BFzklk6ZDrqU0ulhSavSJUxU6yM",
-	"PlmIUVsE30tbiN2iIODz6+SUjcSNzQ2GRIG5vrc3IjKRoXw5Lva/ENCs1igv+UwK++oUArCMHBGRKiVI",
-	"8P8YhBQJ61q2KdklhrYOXlf0it+Nq2XHaiA4+7Ly+T6WEc5j+T25JqBfgKJPEbq7AMW6kJzzbYkXi78F",
-	"5Ix6sKG6hAFuqBM3x2b+Ig6hJb62ZUUUllnpBiuS5fN0n1BdzL9oAcPTJkP+aH1Z0/upaaUNM9RbI/qF",
-	"iS4kGMACW0gmp26Y23NRvtzu8tihqbXxcoecvW2vNT2yRTB/xCMbDaK1KDaWHqGkudVY60UKOnIlxk0E",
-	"ctnJhcE0GOzYNJ/MQaom+8XXup8PcE/Q0v7g7Oyic+rX6l3uZNpoRaVIwxBJQeMy0lYjJJKyEGo/Ux+d",
-	"mZrpUZ6Cn3W5wur5XEf6uQSims0Ry9DPPAN/Nh1GwbAUMq3LTQR315i3KVIa6JmAvDDXbheUpJzsMfay",
-	"to0zEZPbrs3Gdg3za7FsfBAV+4Sk3rjqZms7M7H14r4XSs8hZre1bnbGWd1sbHh36cdc87qco8hQbtKW",
-	"6xMqE26YLqYnOc9kmo9nk+YT05ZwGesPyKbmVHQiaX451jPfLB4ecgdbEsVcBxp8rWqAOt18voT3UNFE",
-	"IQXHmHDjUPxS5uee28WM0KAHyjLeYIBbMoBEVQbxgqLVVC1j8w7FeJfn+bRXZFek6rAr8CtdsxkL9VEf",
-	"MtPQh412oRcPo0kcQTM7BZFRLZ1rWfM1qzVmKbekxwIxYta/tGNCmRJ6hWpS1bQ8plGSPcTYx7bN3ZDF",
-	"GSynNFlO1YLprpmJyuA7ofx+PEhoqA/LDbbDUHYQ5smyVicGdHKawsvsZE5D+AX8wtiFASrg065Edqpo",
-	"0aON3uVzHbnyQQeLPYZttcD2weHB97VdMtKj/9//7/8nm63tMi6EUT1NeI+jYz++R8/F3f3CDr0CCudS",
-	"m9QNk+yiIU4N4RSPS4G4n2U0qyWh8Zt+zZbHAu58D1Pkfiz9a3dkGo3+6UWI1f5yomNOAczHZfPiZAI4",
-	"bYuFCHS7QW31qP3T1X774PDitHPmG56UVg5CmRMlCfidXB3Ldjeg1xCYyu7ocq1iLWjhgOhtfqZsiylH",
-	"5IyRbVIKfbnMVFM8K0xd4lX/5OLV4cHe1cXpoZni2qhP/wN+/uf//ud/uWmyJrf+Q+f0YP9nk9FLzhji",
-	"O0cKzzI+RGILVpzTLpEC423YVM455CnQMLQ4nXPBaTGBvB+1Z8BiMiEoK6WAZzcaZTwbsfWO9ttPFEOZ",
-	"g+97SC5Gbv8dcgE5+HdWxupZGbg1cMrmDn2WkmGOiYGeMWiIRS6wPByREexi9rCPJm/B440tONymoPPu",
-	"RVJF2zKXolbbMSncXW5VVINwuFhJBXNaZLiABRxESaqQBZ9pZNbcztB40HTFhQMxbLFdQW0zs/IIF1Mj",
-	"nXdLigO0Wtnlc3qlk1EfqblEesSI1trfGG1m94mat4BKqfe5ywuK5VLFkdxJb8yrh11edbuzunpknSyU",
-	"A9Vmo3aLMLCugkgaOtxxLx0wRW4VBAhoNScEuOHLIAyA7aesFn/wa14amHP5s1RRHJvFrOoLLH9Pe8KU",
-	"qclPynLzqKBfU+i6kGPQgqqJTGn9KlXVQ2R4f2uLrl8emzE5kVDoyU7jluXRxW7PxGBWzuuOTvv+5QFr",
-	"RO0c0riflqViGgsaxoa9L4QgTY0lP4eb6Xd5Ee7TOjltMiKmp+A4/7TYMJ/XU3LyIV9KFrKBILswTYFB",
-	"qURsxyhIRxcT5aS/2PQeH5hJKjTKPAGgZ3b5VsN2nDRdKEDt80AhJGkTitDokcC7UrhTcIOkKV6I6m/y",
-	"krrcJCY1soAIontgG/pYTFP/r8maX4/SVsLrfyas/9mvmSa5+nhnfe9TVy1LQOoEzEl6YwmOwxq2KFUl",
-	"2Wxs20AjVfPd6yPZ5YgoDzTIMZcTyMBeMmKUg9cWH6xlRPUu/lhNGvkAZ5mr1+3cv0tYBO/XUji09QFh",
-	"aYj8mFoo3ycSBfNYwV9VGpOlynT3acLAlrq/GLgDf76vN9ii3p9TmNO/tuWQZjKpOQhozGfKNGCH54u7",
-	"pC4tZrNLc1kNvzZHzmJcYc2M40O2CM6kCnG3Qie5LJH75Ie9TtcSSeJZkfBMGumRCosUMT0TNDVU+tHz",
-	"i8GvvjEsJpJ5Bi6uy202raetf2Uysno0uIbAVKyfm28z7xnFHF+Vnyk2g+lyu271gvCzbWMt2nsZeFEK",
-	"WbSIWaWlPCv7di3iWuWzVwLcYbybdi4DLZZgIZSwafQo3KsiIT4UP/m1XTvcpXMC2Cn9mt8nCIJjqozy",
-	"rRzyLNG7c9g91yriFqTxTL9wocZv7123aw1bR1HyCYcUBk2u9tJFMy20qbjvZAs9NfR0b3/b1YipoQiX",
-	"vtSWCJ+1nm+VFQgXE242sMbhNhboUNz9ZMmdfdC5N30d/BkDgjQP/U05OR4zfvCa7AnOWZDpUg/m0ZZz",
-	"LWTRFp6L+O2TA/ClLnyGnzmgMmYGLBw9fykL1xQXkt6syw0fx07tE8lqHmFGQmUqWBaCzgH/e/YTXmnb",
-	"7nR5NUX384gfSanFBJ0A/CH7NM6ERs0j/UgLHpEQrNKVrsZYwrS7PM+1YTpatOQ4dtEhbVlgpvV7VqbU",
-	"0B4o4RM7xvliJTJ4Uy5OD+skxUtKFWoMI8q0h5hdCqKf7WbaJZMY2mB481xbW0vzszAs24Auwx9XDn34",
-	"JOJSMRriWmkNHpxc0qxnWCeXBveEGunNhWfrKvQHLHJAD6K1egxR1JB2Asq1ng7prFOb3Cpt1Y2dQ97s",
-	"aCwUhHuW3h8kB8v4Jww63+E/wwR43myVoACs1E3XNlZZxLsXvXqzsb21+ruBpGhMqqw+qBMfM82vQsYx",
-	"3cW0YCboPigQjvE3g1PVViOzkIBRYwqg4VhXWSwZ8bHu+sooB4umCD8vmiNALqw6RcU+KdDvNGcx8zVZ",
-	"Vnj0YI6mvzSpUj7Th1ZreOifzumqllHP4LE1D3MeKHFGYOG2xJQvnaR7wBZNuNlobT6awG2Px19W1t63",
-	"sKN1p/G9oYpNDaDoIjGbqa5Zd/M5G8TwiYKARTmKVel1Y1W7X83oKDZfme4McmGd+mEk1Ym96Etk2tu2",
-	"MndMtbcTyOfaf1/Zp+fGHQkgrjYLf5xtit3+9CukAPvnbaWGDjKzb/MDywCeF7RYGDDlzwM+o1rV5VD8",
-	"n+80YaIkSTSIOH4+PdEKwZDKIf6tN95LvbBGT1Jug5EuHwIMsh2vmStWHKEzzbkD+7ys2T4v0KwHUjq1",
-	"2EZdLjQuXKpQH0lfjLElA+6irx9oHqufOKVJKA2ERdFBu2PTv1FHoaPE73L/125lOL3uVrQW1K1I/dEj",
-	"XSi6xU+jPu1WPjoY5vk4YhqcTPusQPuhiw+mIRLW5DTtW0te99HHevRpJBmp+nJ67dsqsfwaebbjkVlZ",
-	"/eyhvRpWQEy4AbCRphtSzUKI2LYpGZmQATNOBVuYukso7/KFfmXfNFbw8c4FCpPbg+eJHJ1lbX6+Jlen",
-	"0zELijVtinOWtvUXRL827+K9RO503O//q3s8z6IBWE/GKjM7WsrYl9vOeY6/7vTYua0IITtuaSTL3O3r",
-	"M64fDGr0QhFQ/TPty/O55nd5tUSC5JvheMR3PJ1zuP21HcKFE4gxJjmYeVzMFSojdnrq7szzTdHva6vL",
-	"ERSgM2OusM2iACHU5VVKwkhCYJFqWWHcHLVdZLg5DIW0mU6d7Ec8kkNbnOB2SILvUgM6v0W+V3DD7iIY",
-	"YrYdWWDuNv5nO0Q9ISMq9KJaFHwxcv6ZJIaG6vfmCl+zy+sxDqo1Pp9MO7MNsOYUNMhDKWltlfbmAF9N",
-	"1ieLLG6T1ZsRrY3Vluh8GBNJz7uXRSzco1JzVUNS9S87r9oX52/fXx2fHrw5eH8GVSyLFMYsYTnTGQF3",
-	"RAlbvGxlZeqt02qTrENnN61y4cMdrSUNYmOGmfVegZ8ICnHKtZddN64cyS53Hgk59anHwSDVANauZgOG",
-	"35Vm91g/50lKdk+o7xR7HtxJ5Wk+9iiWVQLZxoLfZwp6kRHeJYxs7vlro8hPbQwbQWvPEJYkLePE5Qz3",
-	"yylHyIHvoh8VGgp6t3LeHVeF0haaVlHqkYkjBPEkZNnT5a8f9U+1HVLQcBzmVE2YhHQbcs1mNWLPu9fl",
-	"S5QfDxQ1pZhUBg5TZWABqb5lxhPuknSURpylqTvPpIVR1aa9RzZaJKE8FCPTomRETQ4AsG7AVEi7i+b0",
-	"ry6fU8BIUf9yQChXUcGwvNsa96thGOXSpMJ8sg/WGdyxlNMU7mAbl4UT03Jt08i1dBu0riz6fVe4np5c",
-	"Hbz2yYRLBjm0WU50rojVRTwt1LHC87NC1kVqqpUpX7+m+t2JBqMjp57cb6DktJTDZznvOX/oHRj/bTAk",
-	"ri8loFzztFjwAUvgVSTicxVxYEPaNjCMh+CMixIiAdxXkiAWkhnrb7PRaNbq5DTfT3jbjUSl8CVTOiM2",
-	"8dScxC5H72OK8wY81yRGzkxk0yBNpizxDqyqy8t51WKYk0z5XDE4ifethHLiuLa+N5gTJ8pxp/N7SKW6",
-	"pLMD/kWRUZaqVQBzHAznQ0a5tlwPJpTHt3BK24Z9YZfuLfaNdbqTBMYafq+k/z0aKEhedzVKHODeJWCg",
-	"EPh18nWwcRtm0FTB7U/8085Zx7Shsbk/KRDyEJD/XN7f5ZHKASdEWXgG0kihO24WsdGv9VJgN5GAVwRR",
-	"5JmsE4N63OXzCMYIzM4S08GiRLLsw/RPssaBT3Hq8y9Z6dh/Gdzjg35hi7AGBlbNgzyVtFlfHg757/LU",
-	"eySZG2jsFDfXOVEr4mGmpxgesbzMyCTKmbJL1ChLgefADtanvhyp+6kPS2n3yofUV6frHEkbcP+bbL8o",
-	"QOwZUyYynO6FCWM8gPSxQmuZWYVWgyyx2bJcjfJjECkL7AXxBIPwiK4MPXyUXsgPR3SW2osGuwZuhRSN",
-	"JcaMGf/THKLcOx6lYUQWDP067aHLRPCBZRvHSVFH/Pvg3vHgLlcwka5cY34VAH9vYT8a9zQ8kdkD3cIW",
-	"2Dwg8jJoiCmV2I4Tkoyqbt87kCEsuMZe6amKCpmqte899W9+r11W7BTLLk3pPMgu+xJJnbbA8a5Znabm",
-	"NpvM957eWaw8liQrO17q7nRTfhcVTC+Tz37C+hCIoTz1Jz6TxI9Cn1SxNxtUkM8/28/3dsh5Q/Vx7XKT",
-	"LuFgielJPYP88hp4TE0gPr2g1HtKNhuNZt532uUrOE9Jme8UfaVFD6r1nS7UGFJCnnNrzROxs5yI5Qv5",
-	"9GMKPb/SUsH+0gK21Xr83dmzms4bkhiQ1L4nH5PLb74+/+oFrDh2CMzjDaT4Qbeed29RulB6nt1CEvBI",
-	"meN8fPB67+rk9PjDwevO6ZkPGBC2nsBUMo2hGsr0jRgyqocoeJdTYkLcEOWFVLtIpkVNc6V15OL0MA3Y",
-	"0PG4tCxKiV1Mu4GkGkimTiZcEoqZebfiY5jeQsXKCCW6/C41b+UVsIYvpXwrhREA4Akc79zmVQs8aR44",
-	"wmb3mLykQoefLj+MONg5UwoRbrNy6cthwakiUowY9JcfChJPEoBNuokCFWnaScRkMDS8VEy5wRzSO4Gg",
-	"GaYC7snxhssbN/DrVThogYLvyUOX+uHNG97rR31+qoiDO++/KOCQltdjQfmc1nU2fy6Jn56yq0kSf99g",
-	"n/mS7rvbjI4i/a/nUr1LGD82PK1E2t1Rt72TDyp1w4IDdlIiGfecrFSD2pdphE6SqG1/Bk4pLVbQM4Uc",
-	"PO+mxbSo3UUY0FLRmTTTI1EpvPoe+EKf2Jubf8nX5s792xv1TXuj9jKwnnFGxiv1k4QU6OXtJC2eTaps",
-	"UnT32IIL28WlTk7FRDGiEtrvRwEmykGhs9V0IlBpWo1GaaPJU0bD6K/rNHkKyeCgJic3rO5s4oIXu125",
-	"V8g+wLsWeV/SxU7T300TyaUBhnTplve9vL3iIXPra8M+iUam7gc7Na0FVGaI96hpA/cOd81fEx79PmFd",
-	"nrABTUJoFCv6JGYKYglUMvRbuDwMMP+NO6IHXUsQ0tngi+pnYflE3f6saTZrCfKihSmqYBRRmziWvqEa",
-	"cXJxvr/2ssvhspqDrE8SCpJFDSknMoqxs6ZKJjxAeIpF/XAl46rL85H+ZWUDTxYq/EsLBZZ5lFNoX5qh",
-	"fdxbSt2Bce8J3o+j4O8o5f2jlJACz5xEiBUjktYZeVumZ9qgUpvIVnVDJ4IQ9QXOvzP78LuoSZ1cPPPh",
-	"7Se/Rs91Z2n6QrVbicWAiInCiwAap1upOVuabtfHRXGpw0iqxev+BKEK87K7RCpwi+PohpXN39OWxL8S",
-	"IoW7ELJ8k90jWpKRveTQ3eYuamdHLSRO3CJFvl3gPIpuAZD7REfjWF+48Xtr7cW0Xfiv4rmYN1ub4KBP",
-	"IXBux79ZtW/td+Gdd47Yl+BQ2pgvOZ+LKRScwOsGTfmOLfxsp2O3yzJ2RXSw8ssA+Q3yPgsBbBjywurk",
-	"JIPjp6Wg+6m/ezoUcTa9asImWm9nigXgpO/y0/09sv2i0SD/89+b9eZmvVXzyISDVpyFzvQSmU54IcbR",
-	"sKMJqE7ZDzDBIeVd7p929k87Z2+vTjsXZ52rg/fnndMP7UOf0IHYQS++ms8tTSEpMgdMlJTrrDDZpwQw",
-	"Nq/42iA92n8RYP23mYldDhxcbJKGADd2Xcv7ak+hpTY8PbmxImaSxJWdyjpUIph7ikzgMLph3JiYSOOg",
-	"79YzCWOs33mwt1OnoA4w2yPupSNHe3cgJsozJl/OCoSc6lzuqvNGmFY5uFxeaDv3oKPmLjc9k1nIH0Ax",
-	"xyzB0dec56Usdf6RZy6KwgLUUEmqb4QYxMwjR1GQCCn6yiNvInVIex75gc2CWNBrj9TrdacPX5ackAu+",
-	"WVvCGZ5Yskb6gCc0UCRSksV9BG4ORTAZMa6y5dcvvGS9M8hXIIOEMc2vnXeMmKKLVtQttiLV8+Pzk5pX",
-	"1pw6zzaplJOE8oCRmN2wmFQR7skzRV7u+o/6Ze+29X+kesl6WmLyGlnLVXZ6eZCLXNpElqQxopwOmF4P",
-	"55VpdcPnj5//TwAAAP//",
+	"7L3rchrJlj/6KhmciWjYU0IIybKNYsccLKO23JLl1sXqCz6qpCqBahWZdGUiTHf4xHw6D3AeYuY95lHm",
+	"Sf6Ra2VWZRUFAl182+6IvY2gLnlZue7rt/6uBGI0FpxxJSutvytjmtARUyyBvw5ooERy+FJ/DpkMkmis",
+	"IsErrUqb9OE3EoWkn4gR8d+enJ2TzVGfbiqhxj4RCfF/7Jiv8GLp1yteJdL3j6kaVrwKpyNWaVWisOJV",
+	"EvbnJEpYWGmpZMK8igyGbET1q9kHOhrH+sLfRs9vfh0dzH4dHewGv7zbCX55t8XaFa8yoh+OGB+oYaW1",
+	"u+NVRhG3f255FTUb65ulSiI+qHz86FXeUimv2ax8ZmP8MZsaTMN8+wXNIRE3UciS+SmcDxkZm19/kEQP",
+	"0CNUkogT/+Tw5f7V29OTd4cvO6dniyZj7146pX9LWL/SqvxfmxkJbeKvctMO7o1+3kc93ITJseCSAWG9",
+	"oOGPVLEpnem/AsEV40p/pONxHAVUT2RznIhezEb//ofUs3KWUM9X0SiutCpqyIiMBnwj4umUSSAmcUi4",
+	"UKTHSMJoMGThHpGKJoq4N9ABjTgsgFSUB3riO/0mfR5ssUbvabhNd59s7DQrXkUqqiay0nrSaHoVFSnY",
+	"xxc0JHYS6f7QnpioVi+m/LrycY3F0hPFdZrfyrn5hRHOjnI5ZYmnjxp+ZCGZRmpIKCcsSUSypy8bRnxA",
+	"plSSIGFUsbBOzspXoq5H/IKGp+zPCZPqAXYmwSeRSNPeDY3hjMDIZKX1+9+VfsTisNKqbLKRvkkTCYVH",
+	"VkYTCbunZ6J/IzQMEyYlkZNgqGmZhvT/Nq+tB2JU+fh+jX3caTTy+2in/Kj76KzGiMZ9kYxYqPeuT6NY",
+	"ElgeWF7Yh33B+3EU3HcXKCc0CMSEK6QMNYykXdE4YTScEfYhkkpW1lq+59nypQN91LXDIUcyHXXCBpFU",
+	"muRhuTr69wt+w5KoH2lmda9Vg8fM4ISY1ftBFuiwHyVSkSpKPfhp09xl1pkR/SULiRLXjNfWW9/tbH07",
+	"udfqY59OMl3xScJb14zFLTO5FgxoY5Ktx0Ptw6LliPJDIzOmPEJ5iAQ3BYZMw5BQMqUzLYiUIJFqEUrO",
+	"T87fdjkqCB6hqfTVTI3EEb9mYcb5zOvr5HIo2A1LHDLQrMKORg3ZjIRCD6nLxZQTYCd6gNeMjbNB0L5i",
+	"CeyVmHKWwHuYJJHyiBT6e8nIlEaK9AVeNk6E6JMqKDtdntt3v1YnRvDqBfxBEl/vjq+Xxr91g/x6l+tN",
+	"Qo2rg0fy/gzYnv2h5pjZ7ug1twqcOVB7JGEjccOInq2m7S+cIdxjZsAwDkPGVaRm5/Sa8XuvdCTnaFTv",
+	"uyFfJQjVgpglmv5ie8UemXB9hR6Y/pF9FQs/N088paQfi6k56Dip26YPeotLpPpySbYac69Iub6HfFVo",
+	"IarIiM5IVQ0Zh29xN4ikM0mkqOEmc8USTuOOVjnutslr6IaOTmFfTM5YotkUDuDR9uVMjBjqeX2UOQLX",
+	"RMLb99z14cA25VBMtU6Go5TIuVL9JCQRnI5+BMwQ2PWQkVgMJCzrEZXqks4OH+TcRLIgZ2MqFTBoJUA/",
+	"JRFvEcmUkQ1TkYRW7tq/N/siGQhV85D0LLWldKSZAQgfK1y+Jg6HZ2pIbxjhorAwpMpFuioocLkgOPvI",
+	"cDg9ezNvPBXHB21QKk6SU0Yn+gAps2unqa237r6CsGLzStgNjSffvG710auM+tRdvIXTpkSyQPDQyqjc",
+	"VEd9aiZ69ymd5R6fGu+LpzPq0430MjTUFxPF/LxAZQImIclMTNCSzE8r90B296kVqXWV2RUn4071wexz",
+	"JqUeDiiZmrMu2mWjEPpL98DXzI5pIu9y//igbZffJ9aDUitKzlW08YIy3uXz2viSAc6pq+kgiV8wvfwu",
+	"zw80UpJMJEtwfZBe1JCNJIu1so0EY17d5f7qW+jXWvpBUYIiw+jm1Do1PNcnaXR0r8sdKRIMKR8w8FSW",
+	"Uapf0wsp4hBsBMqJf9ppX5y/ujpu/3LV/rHjk2rI+nQSK7LV6PJRxCeKyWx3LF2gyB1SLZaZHqCVQtb7",
+	"ormamChcJVxHnKpHaJenUiy9fCgkI4cvkful3iBJZ9ZGMdqTM5cQfoIX6C9r9S4vnzOoWEZ7oKNMKUAP",
+	"ERopxwftIxFc39vMVkKQEeUzMk0EH5BAhEy29CAJJQkLxA1LZvBtuqQTHovgGqV8KgIKR8EcggfioDFO",
+	"dDn/NBc9vJHtmjNaoYb3tIjmC0CFB+3Do4vTzplvlhCuh3UE85YkYuoReBgohV0gxRlJGGxUnRwqoug1",
+	"0+wiu5dMuNLMJL8H4HwJAjZW6LXKrOa+iGOtTgLLcrdmqikpUmbYxmzG84gbucRmLuME2VL7GSU+uBbz",
+	"XZR/F+WfVpR/l5DfjoQkB3qxXnaOOuedXOxz8+8o/Oh7hMZS6EEDu/U1Z/WJZNrOG0YxqlRFhn8LuRmW",
+	"WCA2lNAOqWUs8+4M8mvkg5+WNdRJmxOf0njLT28RfVKMw2QuS+v7BneW4PGMBDSOy06m/S4WAzFRPmj0",
+	"8yH2PYIyHpwAXd5jNGEJEWOWIKfFSKEEWwCiwqFYQq/4kmwsViXYACXD7/I+BB9n6VzVkCprf+hlaPrr",
+	"uMVz3HOeYE+Se8d5vjsqvhHt5rv1/tjWuzl/b8TZJBhiYOqeEoMLjN/jwq5HOjsZ6bwRihyICQ8f1wEL",
+	"usCQgnHkDJtUgeWRbD1Ba2Efxnqj0cWKa2ZjTA+0atah+zWtW+qEzrIPotBZIpOI9UArZNTGr2mBrKa7",
+	"aH2cJK97LlAxi0j08X2Q8vUFr9gbUT5mzScDwfvRYJKAjlxIbXNP4hky+QciMyMyviYyi6ObTNTN0Zo5",
+	"hQ8XC7cZlDKXoIFB3C867BZBmhwwLRqXj99Dl6M2fJM01Lgopj0UcShJs2GX5M6hbLNF8qTfv+cOZSNJ",
+	"GCgajNNeGjSOpIkaf8nU/bY4BTVJOM6g6l92XrQvzl+9uTp9e3X4EgyNCZdM2XWcxYKG50Ic0WTAHjDJ",
+	"sSdCoHhtH2G8PBpF6wWZt3IuMnxsB+XnuRAER/xJchTnJoNE8YPEWcFSzvtd+xP53e3q2RPmrMf8bMAP",
+	"ZWU/RY3futfvPPQDkfSiMGR8AZF89CoQJ3hr/HvLhwYeQG1y6Fseb0wPlpjkDBl4ghGBP0jQ2IvpcFwr",
+	"7TOmMnussB1dnoY7UtPKGbkPzhNwf9j41SRJGFfpQFo5H2ckST/iaP51uXoMy5PyLl/H9WRfk6Y9Shb3",
+	"CVUlziczbEzXtG5LvVAP57rERVnmujxjyU0UsAtOb2gUa6H1ENUDmKEVSdKbyBkJhiy4jvgg3UW5RxKm",
+	"kpmTLKoirX1ycqq/32jr79erIshxG5gTcSf1uNUE6XypIgEd00CLF618kF6QzMaK/DlhE+YR/1X77NXV",
+	"zxedi47vAflO4rhWx1k7q8Enox6o5l2O1IuFJs7igCfPqwwZDU1hkbtyc+UrZ+YpSmDybY/1RcJwFyI+",
+	"qFfclRhFPBpNRm6NTMQVG7BEL8BHr3Iu2uNxSY0Mho37sZj+IImfsDBKWKCulPA9PCeGyKv9LPohtMDb",
+	"BF+eX9PahpwEAZMSWIi+qct9KG8wflP4fOW82MeYqBuEQEUwjVUUOFUyiZlWQrUkaenTDe+7ChmP9AlB",
+	"t1Cu2gf1USyySN82A03J0WVP2hM1xKswXtzl1dODfbL7dOc5+Z//3qlv1Zv1LY+cjBk/fEn2BecsUGRf",
+	"b8T//Pc2/Lxb84iP5HRlZm29wTgICBuDKyyL0DCtJNN4qnVbWGbNE/Swp7xsvfaIbypHrnDZkVIPX3Y5",
+	"rpdJeKR4cD2wDCXwvEkYMR4w0mMyCpm0LwriSLOsKMy5qlUykYqFyOU0X4uknORzV82NvRnx6V9jv+YM",
+	"bZBQrszQ0qnipoUQ3dOz06uhbwJv3FXKtrs8f9vAJPrBZfp6QwpXWKfhk6rD0LUgy0o6vDl66PJSyec4",
+	"FyPVSpMJ9d2Yy5uIkX1OX7N2zdsYDWt7Xe5bl86VomZDpsJIKuNjkFrsaPE6lyuc0AAy9Y0zU18TC6lq",
+	"cwziSCAb158XV6AVi+LwvC8pjBPF06IPtEiivzA2wng4FpGmUJc0fc24me8RnwseMDx1b3/a75BgSOOY",
+	"8QGrP9zoxTHls319JB8quwbzQbCEAZM4MPv8gcXaTtOx1bW5oidiK6vk4wm1g+iGuRlEpAo6CujuGKyq",
+	"kSlLGFEJ6DyFdYCthmQZDE97BIJksy43WTJ7JIkGQ2UejlUlxJShLJSF5MsUhUBcHZ6IeGQrfh+Cwqzm",
+	"zNInf7vkdu7SjmanPTaYcLLVcGdv/ZTXEQ9J1S4Pyl+Mw6LOAJSa3Vfr8gXUmKVsfZUkZyIhEXvIoqbF",
+	"9SJzzrWWLbXREudrSv6/Q03M3txcwVtjdsK6zh64uMzxcM57NociDlu2Cutr24HVPbh7c1N0Fz7lTA/E",
+	"c6lSbDTWnBaVtSjNfP12WO2SuRpt3MbMqz7knZ22zztXR4fHh+c+GbMkZaLUWFe9SXDNVJePcykxI5pc",
+	"s5D4Hza0xreRUMU2wM2Jqp55h0fkWL8ScnR6M+sqNQp4KIKJ5uHWa4RZbh5xrMdCtZLvpUKyyzEDoKop",
+	"x7L+2tfG6y+41abvnVpGiclbwm2DOEzqh12Da2xldJsb3aOR7HEkZcQHkNWJxqETT4KIEcyoYC9cXl5u",
+	"tJ0cQ/3dcjvhgsvJeCwSxcJjFkb0HK552FhGisHgPAgesFZI44m7BemgCYyawLA/aUAD89IKM/KBUV+6",
+	"rvGT5F6Jkt9aSONfIGwwiG6Q1RSDB2XO//kc5nkvfprZebcEMrIgfwyc4ensgdDa7aNyFCAzOOPoMOxF",
+	"JIRKOUn0ppCY3bC4ZTNWUdRQp6QUczjTHwozU0LUSRt8ksjYJAloksy0RkSxsDeIaTSCx6SOVTpKfALu",
+	"xmdbT3dbxB9PQ98jvlBj/c+oT/U/w+m1/kfiP3oz/L2ctzBdRzpKWn29RhiNKaaD17ocvLHxTYzJ286y",
+	"wPTJgHGjC7QIJQmNJNMy0cwdkSjElGn+a7/fMu6+mEqVLgfqf3rV2u2jZpYFr5eThTUyMnEWAonrWrWw",
+	"Xl8I02AifTYYMmBKkp3GVpdXE9ZPmBySyDrLGNey+PeKHkvF0/80K+89B2cKvpkDjvIqbRtl1JwsDCP9",
+	"Jhq/TbQ+hBZan8aSeZWx89Xf6Sn9O3uzfVD+tVkQcx6zKnOG/W4f+D69TvT+YIGCIVpJfXF6tOYwUyF/",
+	"NUniW6Gx8u6/i9OjO3n+sskPlRrL1uamNdLqAyEGiFC0KTB80Ny8aW7qD/+BKuxVFP7zf//zv7qTRqO5",
+	"C+/Tf966evl5li3iPtRuWJ7tgDqtsZompHk1djh/NttAJAkLtImUSEZ6WktPZhWv0hfJiCqTagK35cDN",
+	"njZvATfzKpxNc+9cyt/tdcUlmht84bmliyZCtm/3dp58/Bfts87uzsXpUfXsVbv5ZLcaiJBdGW96UqsZ",
+	"Hicmioz1OvMBMrqnu9u75Kz5ZLeWJ5jO82MWDwVtnkxvDpLO8fnrwWT/FRXspy317OL0sjf58fWZVNON",
+	"4LjiVcawxHog/8/v7Y3f6MZfjY3nVxvv/97Z/vhvZWddT+eOOy9CVn58CpJkPP5BpqHv3Y0wGkToK81P",
+	"dKu5vfNktzCHxsbz93/vlg29uJV6NGX79ZLFTLG3GKa420w/LW0XJraUGCE3uwShsIiJBhT2ZLvZhG82",
+	"5JgFHmmf7R8egrG6hwnMSSImHChSjmnAZK1OjpieFqZRgYDbCKhkobUDsRRQKgEoWzkmX0Bfc9bFQrk5",
+	"i9J8kocz3C6h1Cy/fB0iRUS7K6rym9dsNHc3trY2mk/Ot5qtRqPVaPzmjjHUFr6KRqzszEThiniNc3cq",
+	"Y4RZAamEGjsbm13oFp4U0SchaAp+jkhBhoUVqHuFpHOjc2DeuSRbT4zfQBplLXUr57YOg1BmRD0hYkb5",
+	"HFVGqfR2xuq5y11GrriF75y5rbGVNlZzFdjQV4HzMIygSo8wGgzJQIiQaKHselichBUScTKOacBAt8qK",
+	"m+vkbKi1RxN/DIBNRYqNZH7XaS8IN1h/MNyI/riON0ZcjMu2fEQ/HOLNWw2gcecva7YkCZ0BeYCCfJs4",
+	"O9dXze1IYXnSh5XuQ8TiMIU8yi+zQVws4+vwEyQ1UfL67OQNgVAoS0jETY29a0s7WVMGMRZC73k2keI6",
+	"zq2bBXp0lxx/JaFgkv+gyIiqAGuo8NySLvKWbuVWcYGzTN9Sukjgg7ufdsQsf162n8jEiyPEW8sG9orR",
+	"WDPJv2/Vv8V1XvMW1/fRud1ilc/Nglm54MuAIOczJtK8mqzihFoEsttk120i4Kkz7oir3Z2Kt9Qb6mX4",
+	"uffF5s2GjZZE2WjlBDfxtndFYYpjaIMbVTf3CAyeSc8vqKhbW42t3ec7z3Z2nu5sP9ttPt3d3t65ldJA",
+	"hDgwwnaQXqog3CJNjiJ+bWly1eOZn/4FvwbwR+AG0mRA6cdbmNydRqNeKVN8rwLXBFh2uvP2AqxBmkh2",
+	"272n5lJt5M7z++wxXnFMpcslBhH/lOu0DvPzPq+SbSluqbJ9fNC+AFCSu8kCOEHlR9AkqtmcKuRgJm/W",
+	"MK0c2Ez++I1eN3rPBj/+/Of2r+OtD897vzSv/9w5ezpqsCc3l8EufTY556db4dHwN1HUunfXWyacwoK1",
+	"AbXujgex84EGKp5BXFT0bWIl+ORyeg1wvBH94D5wC+ZQ+OaLMlW9vHI2P5ITnDZqUA6ijtwjMRhgRFtd",
+	"HgmpHELuYmgsNJtsNIJx1MmlSK4zpfU2XXVNOPm5TYcUUdBGPzX7Ld9MwVFhQAsJkETHE0UEz2fv5pfm",
+	"t+vtn6eN4M1uvDX7s//yuimefWjw3dG754Ofp3896Z02aeep+nVn8jrIL9lW89mtXqqc72cBBQLNgcvQ",
+	"Xpg5hGqeQSpJWTuC1Bsskn4spvnZhC/+6KvX7Led/XdvN0Yvnjd/aj6dDHsXry+2xlvJ1fRya3BweXDS",
+	"+eOX60XeovrV/wv+Im+r+WxVx0txpmUswinkXYNr9qhmeFeT8QLlJasjlDMeIPAU3kMmY9ReXpyRfkwH",
+	"NdCiRB/SbQHtZiLZCpavB2OYjK9YHA2iXsyWj2REZ6TH7GiUxdoM2U2kDyyOqIMj2iP96AMLCVW5zK+V",
+	"BvWFeTb0gl5NZDqg+QWCJXfhekik9gjtgZxDQDGgaUyL8cqmtHveeNbaXm9K2K/idgfxNZuZVhQlaqqp",
+	"gC4SgueQ563qqnnJWmrYnCVl8gRundCkF0fBT2y2n93y0atofnGFe7wm78/ZzuYpnjugJTN+Y3YgTxKX",
+	"Q5oFUQHRRro1VnWyL7hKRKxZX0IDxRKTN9aLkJXDmhnLX0V84FxIqhf/3tjd2vfIxb83G42O+fcA/222",
+	"9bGET+aX3V37ze7zWpoiH0ecwR9jmtBBQsdDIpn+rAS+otloPjOP1LeB+MKMfiu9tPUGIUHrPckTdjuk",
+	"P0gyHgrOcvQcyXFMZxuG6tbZqnTRT2Cd5ZoU5hBIocQeiiYgWssSNhJ8ZrH7pMEL0ix4LCS4IVPXGyYw",
+	"9aMbZl2PBeG7Mn8Rt80H+eQ82/HH9iz4ZMQgOwr8gZzeRAO9lXUn/aaOZxh7E9UHTNmItJ5nL+I0mXU5",
+	"PkWSHpVsd2eSxBuMa/EXkiqVxC85e/UxTSTb18+OBDdbc5CI0euzkzeg53a5D9cYxjB3iaLXiPhmY7tZ",
+	"eo5jiVa2/2xuPJ22C/9VvEoyPgwrrUrBqxGNmJioSmu7of/zKvoovnOw0wDyj/VZYmCyCid8IV+wm7WE",
+	"KZyaSqOvixPeX5xki2RO9wo81JrFeeJ+pnnW02aOP0LGgMKU06dN0pspxPm8OD/YeEaqWL5nS7QLXpyH",
+	"MbWflbEkk19TFqfSmu7znSdPLfyXgTaYV/ttFlGpHJmCrQwVHhl0hXFG10v9h6bFUPFpB5DKkXXascMy",
+	"MQXg4VgWZsvKeEimw1kuRrCMNhzX+8f5AECWCfX3svZAYVo+IAK0VgNGqoAbaJD4/V82zMnaOAx9gpmE",
+	"tdKlcNzGlhag+9GIfkD/5ZPnzx1vJnZGmvNnmqys+WiVHIpEETkZjWgys1YuVD2Ivl3dPCGWtluaj6EV",
+	"X3RxekiAWcFqOIK38LK9fJ5W5mLBhUBQjUgRGsdFIzrLLrvVU2LSFmFVvGVe9VwftLJec6u5gkkVwrPg",
+	"KKgt8Au75h7d+Ov971l6QMPb3ip3XZQx0LWFcMlDUJdLxFRCJSTic8DsILRU9TPGWFdCf1et+bUW8aPQ",
+	"97rcT+j0EHLCMGeuauT8xjWb+TXrOsKEON9a0SjBiRXgWmObE+Jz8lVLiUq73dlvT7Ug1a/NfWFeYlOL",
+	"Um/SS6popVU5++3XN09+HZz88eOw8eZF8Pa3V78NLneurpNkFA3/OHo1evfXXxNxHMbN4wOQ1j9roQCJ",
+	"P/oJeuJacM9eN9gvL+LDP0QUNt9Fv/7yrkF/3Jn81nzXOOQNTWLRgFM1SfTuHXcu9g/1c7RAf0V5iNpm",
+	"+l/H4T3ZslXKfDw5CA92f+8eIMy2iG+Fib9nvH17RVffHihhRl76tuI6JQqfVPuJGC3AYLXNGDeNKuIb",
+	"vangO2x+Bb7Dz6frfOqcrm/TS3pqxppW7H7PechUnuVJDO9LlzOLiZUplLQnRTxRjFycHpFY2xghykss",
+	"/+m8PDzt7J9fXZwenfke0aeIJiwkDHnUgmTN8bjumE6bmteycCPihXhKY+d2l/Appuneze4xOb5XaSwp",
+	"G2u56af/O2j2tl83fvtloIJmzHujg0b4y+v46PLdzq+XW9Pejxfq+GVndvzXz1tv/gh2Ti4PonuGifKj",
+	"LN/E9ay/zxuO/DrtrruEOE+Z1jFTE/0uJHpfAxnuLx+bZPdMx7lb0rC3Rug20YPEAO7nDdKukMnsQF6u",
+	"kz5/ux7Sbh/NRyiKVjtLW8ZFBhPcjWzZmpkhHY8ZL0a87xXjMCpa2XZmzeYcdCyV7jKMkspiAH5RhKYY",
+	"TFnonLtrMAXXDqpKsPTDjNYOviqFxa7wX1+eX52fH/nFAFht2cpuPVlrZbW1cUUHCxaXkQvJko32AEpk",
+	"+87uVy3rbD7ZddhqbY+w0VgZTzOgsVk8sQIHnSTx5rP6k3pjtaQjhzALa52bQ0YqUDxTeoa0BgVoGZBH",
+	"u+ZRihblWUKuB+RjeUVFTgk1BuB9q9Ld2aGuxtqAuZok0aLKsCBhUKRFOVRe6ctbmzgCH9wtVSyn+vkU",
+	"oYs8EtMei2MrhiHZTsoJS9KYSgHRPD/4wjuwciufi/cfNB6IJFLD0T/PXrW3sCYGTC35z138C9/4T303",
+	"fjFmSSTCf243TAUNzOufr1+cXf66/fJt59Xbn7bf/vK2+HepqwxuLV8u0KXxAg+8CtvN+UIPJYh+KCbM",
+	"AgRVwYSslWri2RKtP+qyA2DmkSeCUvK2gm+dnFdMN7+K+OJy8izcS53SwDRTvZqyqzx7et5orJ1oaZXR",
+	"9YZlOWpxXKedg9PO2auSsTWfPG827jG+BTpGmxMxpn9OUk0jYwfwxaa53/cy46+FxqCdAzrXJKGEs2lX",
+	"89E6+YmxMYmUIdg9MtaKC4cwKk1RDBhhUPufiZSCc+yhjY55X++CRSGvL89J9RWUS0GzU6YVcEn8tluu",
+	"1yIvECNAH/ztAB4GH5m/pyePSHBaGqYS05dRWExvZbPXw96PQXQSvT68+Otw6010KA/56ZNg/3D38Hr8",
+	"y7v918/rbPZ6HGwf64uS3y7fycNoGgXb76LDP0R0fKZveDP+Td/wx5sPx1FjO2wcvPj5ovi/TnS0/zpm",
+	"r9rRyR+d7ZPzi+bJ+a9/Hb9sy8NRPAz3D3ePz4Mnb85/ffLm/Ofp8atGvdk7fj559npHvHn283SXb42e",
+	"/PXz7M+ti2f9d897r7Y/nDeuXz8NTpv0SC5c4KtiWQouW0lhygJV03mK557/InWXnsaFfOeTpFl+eamU",
+	"Wkv6olLs1yrqyj/Gq3zYGIiN8mdfLS5yyoHTA4R/MjKWgS1pSzUMw6KzZo9RXj00K3arfr61JusuE6wl",
+	"metzk31fFkeXLJgkkZqdaRPKZL7BIdQMLfvrwA7w9eV5xZvjig6BZ52gIu57mEy8DoNMkV1g0ZAfpAMf",
+	"KjVGtISI98X89kHqZaQljhzROAZcnGADQQ5sYYFEWNsWGUI5i5fLgPOMZYBwxF3++vLcw7p9hW4eCzuJ",
+	"JfKXrHcmgmumyCBhTEuxepd3+bkLu2Mtu0BwpQ0MbDplsG5NwJdJYttfOh3bAL4JEQLsrxjyQQEKIDuI",
+	"VGnfxUIyZAmrkw5cjyCq0LFyETCIQTt4vvPkaQ3HLohK0mZ0ZtaJgOo9/exWrgmYxW21refyu9/lgRjj",
+	"s3yDkWrKB23yjgcKgCT/+EdaWP+Pf5jcJ6n0RFHyx1HATKwL/TyV40NNiFBJn7pLxZhxKSZJwOoiGWya",
+	"m+SmvjYLFQOVYPkguiEqW/VGvYHJPozTcaQVjHqjvo3BkiGcik39fwNUwlN8JojI/ciUqYzKgnJwS7PR",
+	"WALPYmFZVoMKMW9YgpwcBdB3ZDIGxJgn+O6yR6Zj3Dw0XfZNWoDDDiqt3997FRM8r7RM6Rci2erjSAdS",
+	"8x48QpX3+tbNUAR62vbjpvv5byolUx/NV24/MignE7JkXTGvv2M4mzkZL0Q4e7BFzUn7j3nGqpIJ+zi3",
+	"oTsLInJZfyzLbmEXdlbZhRc09SrqW7a2b7+l2CoC7nty+32l2Ez65ubz228uosU9PJXto8B1alEWCF2Q",
+	"KiBxHWLUBqUWcnNYaWYzi5S3CaZH6BJgfmeP9M0sJHGEOXAk11AlQ2lbiPGWR4LzUrzl3iQcMAXJAhZ4",
+	"ZhEOmxJoD+FqmGRGeLh5ah3S3txzcwrTyqXTzdFx88HOUIrZUsKa2rmGqGYSILJgKaZ0RqoTHoMdXn6K",
+	"LKJhzRynrVVo3EFTg5tWOFAuotZnPQ959ev39x9zB+SMGXdWybqCyuAcB63GytvOAzLwvxzZVlqnGZht",
+	"mYwxuq3FDR9Ak+5QMINLJSamKDqkivYo1jjMicqj6IZxbIL+mYSlnU8c3TBZX8qQ7GAhhYstEnyg7Sxm",
+	"I2eKJgp0UuPLIG1OJiaUaPYOtEnMI8xQv5jKWvnuNLaMylTv8nYGs37N2FimIcCtRsO+RbbQ74LJL1Qq",
+	"jCKg1qgkiZn+LmEB4yqeaaMn7PLUHYH6pi2aoJoD1qzimjYNQbCpvSyRzYVddXp55CDkPAu9mjaUTTNp",
+	"1u8oaxxniAZierqCvpgnOyh9eCQdIldWsZIO0XhY/WURmbvgjjRhaGrcWSu5E+f91lUZfdcKUyxpDrOM",
+	"6XQ+mN7m7g5iwCMHPYpMI+cwXlMbwsO1mHMBGdE4RkAydJjrt+beCTA8YzIVCTSnocoUYGjBZKxWxAcv",
+	"O5b69asq2Q7nYTxMNew7EOZji+mO7SKRtWPMbwus/oipJEpNJoetLZTGb5jpeRYlxoEuy5p6a+4KRnqk",
+	"pbLQgsBooibrSOahBrE1k0+qEepl2BEaFdPpkKHS6/RP8tOWvOAR0DqqFmYoYOZ5eZdHkoQTVsqZI6mO",
+	"D9oHZuL35JWrJcIjnNNcEnw5FzVb4gEColQWMDPfYdcJ4MxMzKb25VLneQYgmpPM0iHTUZ9aKi30XUeq",
+	"jJliZfTJQozaIjxl2tXzFgXBagaUIF+BXF0bqtdD7fKqf9oBG8siVyIYaWkOrl/z0LQyNQkICkTTHFlT",
+	"5W/98SlGZo9pBmaQMolILCpAPn5cyBaWpApBr2ma24lARapcrZnw0LYt1GodVKhh+468cWdbU1itUA/l",
+	"f/+//5/sNBq1epef6kHaOgNIqSiCb92IyITQ8jmr2EpHQKN9o+XlUk4AJRw2KYUTLTu4iG6XHl3wlBm0",
+	"JQkUWEa+2SXmFB6+rGjafAy9bA4Y4j7+nYz3DQRnn1aJWtF8PUnmm146Bi3ObPlTcu3Uvwb9DTObPwHL",
+	"PMXuCQU07IX80p64jTR7uly/WsAv0dAypzVhAN3sJGbsoS8q1oYVGD76qJe5gQxcL8sngj+iPZJ/0QKJ",
+	"qm3SPEuqf+bD8djU04Y5680S/cLUF5IQADQuJJxTN7PCc6EXIRvIsCtsm9fcftYiZ6/aG1se2SWYsuSR",
+	"7QbRijsbSy0Zt3YbG71IQZvExHgmQRV00q8w8wrb6M3nD5GqSbjytbnhAwaff3zQvjo8O7vonEIZjJPc",
+	"pXXjIlVD8A79GZEijEPuMguhID91C5upmXahKSIlduiEcSzLWavZtMQMktIzmJTTYRQMS3Esu9wkDewZ",
+	"j0oKXwmmDRR65O+DTJd2vheeddFoQW4v7PLcdu00nqPmYrA8BlGxeVOqI1R3ms8zr45e3DfCbXZaSHdz",
+	"XavOOKs7jW2vBPUd7tnILvRrXpdzFIDKzRN03ZBlWgJmKOpJzrOdrYdzg+RzIZfwHatoZlNzyuyRNB+f",
+	"GUFE6zZxvYIQREHdgd6L60pOp9Hap3BbK5oopOMYM70cul/KAt3Tu5gdGmBXWcYhjM6fYdeqsgo6FLkG",
+	"UAL7KinGuzzPrb0i0yJVh2mBQ/OazVioD/yQmV5rbLQHbdIYTeII+owqCMlrqV3L+mJaLTzL9SY9FogR",
+	"s47NlomhS+gbrwlWU/SYRkn2EOOYsR1IhyzOEJOlSa+rFnxGmqWoDFkZTK7xIKGhPjI32KlI2UGYJ8ta",
+	"nRg84MzuaWVmDfwCAQlskAPgJGnDODtVdCWhc6jLD24zhUZ6eGADNZ+XMRtU9zVlfak2iYt5/oldxQUE",
+	"5KXeDjcAt4cuHmooo3geCtT7Q0aU0KwbPfJforlkue1JAuz4IhUId7eW7sSzv5tYhdh/TjbM6Xn5iH9e",
+	"XkwAI3OxlIBOY6iUHrd/uTpoHx5dnHbOfONhSWtSoYCOkgQ8mq4qZTvL0GsIeWZ3dLnWpJY3ks90ajHl",
+	"iFo0sg2ioSeimWqKJYhJcbzqv714cXS4f3VxemSmuDHq0/+An//5v//5X24CtqnaeNc5PTz41eSKkzOG",
+	"2PqRwrOMD5Gu62uPSIGRXGzo6RzyFOQd2kvPebS0HEDmjkoy+M1McNOKIeO3KuPZiGt6fNCuPJoXKA+d",
+	"+gBeINx/h1xA0H3P91k/3we3Bk7Z3KHPkn3MMTGwXwaJtsgFlge6MoJdzB4O0LItxFKw/ZHbkHnecU2q",
+	"aELmkh9rLVMc0OUL/M7zWqhXcDrf6mq2VnWGhIYWKi4ciGGLqw16mZmVR7iYGum8V1J2ovXGLp9THJ1a",
+	"jUjNlWig21urd2M0jd0nat4COqPe5y4vaI5LNUMy10X7dvWwy6tuZ2zUY+E6PYhFcqC61ajdIgysRyCS",
+	"hg5b7qUDpsitggDBBOeEADd8GYQBsP2U1eIPJqoBIV+XP0sVxbFZzKq+wPL3tB9XmZr8qCz3Do73T5QU",
+	"UcheaUI9Tqa0fpGq6hEyvO/aouuQx0Z4ToydKEH0jloeXey0Twxe8LzuCL3PNtPyncWpEIi0M6RxGps0",
+	"CVJo+Rr2vhD+OTWW/Bxmsd/lRahl68u0aa6Y+ITj/Nvicn3cTMnJh0w8Wcgzg7zVNAqJUonYbn1Q6CAm",
+	"ykmssoljPjCTVGiUmfqgZ3b5bsN2+zUdgEDt80AhJGkDoNDokcC7Uqhp8HOkyYPYUcVkvHW5SXlrZJEQ",
+	"xI0BRbkfi2nq5jX1GJtR2sZ98++E9T/6NdOgXB9vu2RZbFMrwh66cLJ0SpbgOKxhi1JVkp3GcxvCpmqu",
+	"3Tk4c7CbB9AgxyxhIAN7yYhRDs5ZfLCWEdVV3K6aNPKh8zKPrl7AzF5nEbxfS+HQVp6EpckXJ9TCqD+S",
+	"KJjHaf+iEuQsVaa7TxMGttTdxcAK/LnU37ACi7UdR84pzOlf23JIc+TUHPw+ZsplGrDD88UqSXGL2ezS",
+	"LGnDr82Rs/iCWI3lOIktej6pQnit0MUzKxF4+9N+p2uJJPGsSPhBGumRCou0W0UmaGqo9KNrF2NcfWNY",
+	"TCSzaTFdbvO0PW39K5Pr16PBNcSfYv1co5cbXdwzijm+Kj9TbMTV5Xbd6gXhZ1t2204bZbBYKRjWImaV",
+	"Fomt7du1aJeVj14JJIzxbtq5DLRYgoVQwhZooHCvioT4UFbn1/bscJfOCQDN9Gv+nCC8kqlfy7fRybNE",
+	"b+V4e65Nzy1dHjL9wm3zcHvf0D1r2DqKkk845C5ocrWXLpppoUXQXSdb6Gekp3v7265GTA1FuPSltvj8",
+	"rPlkt6z0/H1BQG1j9cxtLNChuLvJkpV90Lk3fRn8GSN+NN92gXJyMmb88CXZF5yzINOl7s2jLedayKIt",
+	"8Bvx228PwZe68Bl+5oDKmBmwcPT8pSxcU1xIerMuN3ycVA2PrXmEGQmVqWBZpDnXdMWzn/BK2/Ksy6sp",
+	"sqpH/EhKLSboBKBn2YdxJjRqHulHWvCIhGD9t3Q1xhKm3eV5rg3TwdRGh2MXHdKWBWZav2dlSg3tgRI+",
+	"0TLOFyuRwZtycXpUJykSV6pQY5xQpv0b7VIQ/Ww3fTSZxACu6c1zbW0tzc/CsGwDeA9/XDn04ZOIS8Vo",
+	"iGulNXhwckmznmGdXBpEHWqkNxeezc3UH7B8Bj2I1uoxRFFD2gko13o6JEpPbdq0tPVcdg55s6OxUBDu",
+	"W3q/lxws458w6IrLHx20iSdbzRJ8ibU6mVtg2kW8e9GrdxrPd9d/N5AUjUmV1Qd14mMNw1XIOGa1mPb3",
+	"BN0HBcIx/mZwqto6dxYSMGpMaT0c6yqLJSM+VvRfGeVg0RTh50VzBDCPdaeo2AcF+p3mLGa+JpkKjx7M",
+	"0fT2J1XKZ/rQag0P/dM5XdUy6hk8tuZhUgMlzggskJuY8qWTdA/YoglvNZo7DyZw2+Pxp5W1dy0Zaq40",
+	"vh+pYlMDVbtIzGaqa8pE520QwycKAhblKOId1I1V7X41o6PYfGUgreVCBISjSKq39qJPUcNhW3qtWMRh",
+	"J5Cv4vi0JcWfoqojhQe29R3jbFPs9qdfIQXYP28rYs0BoJs0wDJw/QXtbQZM+fNg+6hWdTnASuS7/Jgo",
+	"SRINIo6fT99qhWBI5RD/1hvvpV5Yoycpt7lTlw8Bgt6O18wVa9nQmebcgT22NmyPLWiUBpmbWmyjLhca",
+	"Fy5VqI+kL8bYkoEN0tcPNI/VT5zSJJQGHKXooG3ZvG/UUego8bvc/71bGU6vuxWtBXUrUn/0SBfKufHT",
+	"qE+7lfdO/4h8HDENTqY9rqD128U704wOq7227FtLXvfeR6SDaSQZqfpyeu3b+sP8Gnm225xZWf3sob0a",
+	"VkBMuIFGkqYTXc2C09iWVRmZkAEzTgVb8rxHKO/yhX7lDKQf7lygMLn9zx7J0VnWYu1LcnU63QqhDNhm",
+	"MmdpW58h+rWzivcSudNJv/+v7vE8iwZgPRmrzOxoKWNfbjvnOf6m09/stlqD7LilkSzb5UKfcf1gUKMX",
+	"ioDq32lPtI81v8urJRIk34jMI77j6ZzrmVJrES6cQIwxycHM42KuBB5R+VN3Z55vin5fW12OoACdGZOB",
+	"bRYFCKEur1ISRhICi1TLCuPmqO0hw82hc6SNzOrkIOKRHNoaBLc7HXyXGtD5LfK9ght2D2E2nRYlWV+J",
+	"W/if7c73iIyo0AdwUfDFyPkfJDE0VL8zV/iSXV4PcVCt8flo2pltPjinoEEeSklbwbQvEvhqsh6FZHGL",
+	"wt6MaG2stkTnw5hIet69LGLhHpWaqxqSqn/ZedG+OH/15urk9PDHwzdnUKyySGHMEpYznREQbZSwZfFW",
+	"VqbeOq02yTp01dQqFz7c0VrSIDZmmFnvFfiJoN6mXHvZc+PKkexy55GQNJ96HAwGEqA4azZg+F1pdo/1",
+	"c75Nye4R9Z1iN42VVJ6thx7FsoIf29T1S8zrWakO6A7scJVgsrnn88aSH9skNuLWniSsPFrGj8vZ7qdT",
+	"kZAPr6IlFVq6erfy35arSGk7TSsq9chEE4J4ErLs6fL39/qnWosU9ByHRVUTJiHphlyzWY3YU+91+RIV",
+	"yAN1TSkmlYFbVRkYRap1mfEUFaYun9OYSFFhcvBI19GZsBDbWuPrwVnl8prCfHYOFgasWGJpKm2wo8/C",
+	"iWlBtGMEUbpiWrkV/b4rDU/fXh2+9MmESwZJr1kSc6641AW/LdSXwvOzAtNFeqUVAl++avmN8nKj2qYO",
+	"2K+gFLSUJWep6jk35gqc+jZcGtcFElCumVAs+IAl8CoS8To5zTdQf+6Gf1KMlSmdEZvtaU5Tl6PLL4Xt",
+	"AxZnshFnJpxogEPTDvMrsJsuL+c3i7FYMo1vzYgg3peWPa5SCeP4k759QBQn2LDSeTyiUl3S2SH/pMgk",
+	"S/UawLEOhvORm1zftXuTzsMbGqV94T6xZ/UWM8P6vkkCYw2/6HLXe5D+t2ghIHmtahU4yMxL0F4h/uqk",
+	"zWBnPkxkqYL3nfinnbOO6TNkU3BSpOshQDu60qDLI5UDKIiyKAlkc0KD8Cxwol/rpch9IgHnBLYJYLJO",
+	"DKx1l89DVCPyPktMi5ISWXMA03+bdYZ8jFOff8lax/7TAFsf9gtbhKUosGoepIuk3RjzeNffq0TvkOtt",
+	"sM9TYGTnRK0JeJqeYnjE8mofk69mqh/RzisDzEOXvz715VDsj31YStuT3qfMOV3nSNq493ey/aQIwGdM",
+	"mQBtuhcmmnAP0sdCqWVmEtoRssQGy1Imyo9BpCyMFrj1DTAlOij08FF6IT8c0Vlq/xmMGLgVMiWWmDdm",
+	"/I9ziHLveJCOIFlM8su0kC4TwQeWbZwkRR3x+8Fd8eAuVzCRrlzzfp0ODd7ChkPuaXgkswfawS2weUDk",
+	"ZQgNUyqx3yrk+lTdxoYgQ1hwjc3wUxUVEkZr33oG3vxeu6zYqVldmll5mF32KXIrbZ3hqsmVpvQ1m8y3",
+	"nmVZLACWJKv+Xeq+dDNvF9UtL5PPfsL6EN6nPPUw/iCJH4U+qWLzPSjknn+2X1vq4cSQ9iIXJynzcKJH",
+	"s+jntB7OhVI8Ja45V9M8YTlTRHxbSDUfU2i0llbR9ZfWdq3XWHFl/2c6b4jv4/Z/205Qlyt8eV7QC9gD",
+	"bNSYL85PwXZuPZXeotya9NS5VRfgNzKH7uTw5f7V29OTd4cvO6dnPgAm2OR7U/YzhtIh075jyKgeouBd",
+	"TomJBEMwFPLSIplWAM3VoZGL06M0TELH49IaIiX28EBDBgpkHicTLgnFNLZbwSRMi6diGYESXb5KgVh5",
+	"uajJpknD4mnNPaA04HjnNq9aCMTMoyzYVBiTxFNotNTlRxEHa2RKIZPHrFz6clhwqogUIwZt/oeCxJME",
+	"MIZuokBFmnYSMRkMTdcNMeUGoEfvBCJMmHKxR8fgLe+fwa/X4akFCr4jV13qLTdveKMf9fGx4gLuvD9T",
+	"WCCtRcfq6znd6Gz+XBI/PWVXkyT2v+m0pJLa5DWi2Y7S+6/n/lwlhB4bzlYi81bUQ1fyF6UuU3CWTkrk",
+	"476TyGmA7jJN0cmrtL3owIGkhQt6kZCPF3uQ6BHvLcJFlorOpJkeiUqBx/fBb/nIntf8S7401+t3z9FX",
+	"7Tnaz/BtxhkZr9XcE7KGl/f2tBAwqcpJ0TVjaxRsx5M6ORUTxYhKaL8fBZiqBrXBVt+JQLFpNhqlXT9P",
+	"GQ2jz9f28xTyp0FZTm5Y3dnEBS92W6SvkSmAdy3ylKSLnWaMm46eS4MB6dItb0Kab4G1LFc1S70CeDzT",
+	"SIpmiQwZUH/+Agej1Stp4+Jhq3ormAAHeImU4gywj+d6feknIz4c7/Ji1y9SDVmfTmJFtho2E3SPQAF+",
+	"OfBmUlBjNixnBn26nVZrRJLISTBMB1SljhSj+aKAuQRXz52feaJF9UtBLKQWWnkzx9kwp1zzjwlkXTJe",
+	"Q0jVhJU21cO801RioLiokyOqWOKhVZjHJ2p1eZdvEN/e4rcKZkr6rCqCoCJu87ZnLce5t9X24IFg9rUW",
+	"N1tIX5AjIG2K5vFtWxZIKVKyy0mxcdmCPmtkzTZr+sll+LHunBtmZrlsbrfIxiwdpmNoxb6sD51NULQJ",
+	"5L6HiyI404NwaP4HBP3K6tTL6QzQG8GJZ7ZG07Dtq5NWcgL9YooIJ1xMW6TZ2PEyd70EBYpA0gKbafoq",
+	"ayIJwMcZYOIC5OMUukab9mVbYZFVymtVcizrscLj7kseQknLlho2aEgRYBKP8Eiy+Aa4+/TL09zmbTqg",
+	"pu/luJ9X1dM2Misx2eZauiN7WUHtW8KEvthC39sqWGqt0sSELnc5pynxJZHmZ3Espk5Ri++VcFTLA8qK",
+	"c7u8rNak0GuUVNPV8nIioub4nrUMQpNWy7AuLy1DSSsMFwVfrtlsL63+IMXij9s5bKF84sst1PjKc2e/",
+	"mPrkVfxIoI2aRrJl7GdxHfOq3Oi24uUsNUgrLUk0MiX82KV2I6Ay606FcQDwKoV75q8Jj/6csC5P2IAm",
+	"YawtJdEnMVOQj0Qlw+wj17cC/blMKLQHfQaxO4tpFaCfhZXQdfuztqWzJn5Pm6Q3A2BVKQi1xSSZ/hxx",
+	"cnF+sPGsy+GymtMFiyQUPF7aviEyihnXGrpKJjxApLl2nkGlKyMZV12ezxZeVgH8aPrUZ635XZaVkuqq",
+	"NAPuuzNDWeHM7gvej6Pge6bj3TMdoY6VOcnUa2Y1Wsz626q/AhrHqZllTRwMcQpRX5CscGYfvopl0Mnl",
+	"REZSPz2lv28k+6WzNAW62q3EYkDEROFFgHLZrdScLU236/2i3LajSKrF6/4I6U7mZatkO+EWx9ENK5s/",
+	"uMT+lcDl3IWQ5ZvsHtGSKs0lh+62YHY7O2ohcXKf0iYWC0Lb0S1Y0B/oaBzrC7f/bG48nbYL/1U8F75y",
+	"dwcSilI0y9uhLG9zKhQZxzdRReYcsU/BoQQvPZ+LKRS8YpumMcqKTbcJQska3y76YtEl7rS9KuutZZpo",
+	"aRtVdjnUltTJ26yzFi3tn5Vm40yHIs6mV03YRDISMsUCcER3+enBPnn+tNEg//PfO/WtnXqz5pEJB604",
+	"q2bWS2R6V4eY94fNCUF1yn6ACVo//MFp5+zV1Wnn4qxzdfjmvHP6rn3kEzoQLfQ0qvn6tNRRlgWGo6Rc",
+	"Z4XJPmYvEvOKLw2dr/2Zek99ndWc5T1Aig2NMVZh13VOo4QzP9VbjE9PbqyImSRxpVXZhGpmc0+RCRxF",
+	"N4wbExNpHPTdeiZhTFRuHrf51IHagPZLEffSkaO9OxAT5RmTL2cFQl1mrv7NeSNMqxwnOi+0nXswgLzK",
+	"TT+kyfwS8e3HLMHR15znpSx1/pFnLiDaggYAklR/FGIQM48cR0EipOgrj/wYqSPa88hPbBbEgl57pF6v",
+	"Oz2zswTnXGqgtSWc4Ykla6QPeEIDRSIlWdzHHiyhCCYjxlW2/PqFl6x3JoJrpsggYUzza+cdI6boohV1",
+	"IRxI9fzk/G3NK8a35nspUyknCeUBIzG7YTGpYozGM9AR7vqP+mXvtp4oUr1kPS0xeY1s5DBfvDxeXS7N",
+	"2wwoSsiIcjpgej2cV44zwJF57QypOhfcLXiXqsXQbM0j02EUDEnaOEEU4odTOoN+jJyxsO6mK+Luvv/4",
+	"fwIAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -129,10 +129,13 @@ func contains(list []string, s string) bool {
 func (p *Provider) Name() string { return p.name }
 
 // AuthCodeURL is the provider's authorization URL for a flow: keel's state,
-// the nonce the ID token must carry, and keel's own PKCE challenge (S256)
-// for verifier.
+// the nonce the ID token must carry, keel's own PKCE challenge (S256) for
+// verifier, and max_age=0: the provider is to authenticate the user again
+// and say when in the ID token's auth_time (OIDC Core §3.1.2.1), which makes
+// the sign-in a fresh proof of the user (User.AuthTime).
 func (p *Provider) AuthCodeURL(state, nonce, verifier string) string {
-	return p.oauth.AuthCodeURL(state, gooidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier))
+	return p.oauth.AuthCodeURL(state, gooidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier),
+		oauth2.SetAuthURLParam("max_age", "0"))
 }
 
 // ErrUnavailable is a provider that did not answer, or answered with a
@@ -156,6 +159,10 @@ type User struct {
 	Subject       string
 	Email         string // as the provider gave it; "" when it gave none
 	EmailVerified bool
+	// AuthTime is the ID token's auth_time: when the provider
+	// authenticated the user (zero when the token has none, or not a
+	// number). Whether it is fresh enough to count is the caller's to say.
+	AuthTime time.Time
 }
 
 // maxSubject bounds the sub keel stores (OIDC Core §2 says at most 255 ASCII characters).
@@ -197,6 +204,7 @@ func (p *Provider) Exchange(ctx context.Context, code, verifier, nonce string) (
 		Email         string          `json:"email"`
 		EmailVerified json.RawMessage `json:"email_verified"`
 		AZP           *string         `json:"azp"`
+		AuthTime      json.RawMessage `json:"auth_time"`
 	}
 	if err := idt.Claims(&claims); err != nil {
 		return User{}, &Refusal{Code: "invalid_token", Description: "the ID token's claims are malformed", Err: err}
@@ -215,7 +223,22 @@ func (p *Provider) Exchange(ctx context.Context, code, verifier, nonce string) (
 	if claims.AZP != nil && *claims.AZP != p.oauth.ClientID {
 		return User{}, &Refusal{Code: "invalid_token", Description: "the ID token was issued to another client (azp)"}
 	}
-	return User{Subject: idt.Subject, Email: claims.Email, EmailVerified: isTrue(claims.EmailVerified)}, nil
+	return User{Subject: idt.Subject, Email: claims.Email, EmailVerified: isTrue(claims.EmailVerified),
+		AuthTime: unixTime(claims.AuthTime)}, nil
+}
+
+// unixTime reads a NumericDate claim (seconds since the epoch, RFC 7519
+// §2), or returns the zero time for anything else.
+func unixTime(raw json.RawMessage) time.Time {
+	var n json.Number
+	if json.Unmarshal(raw, &n) != nil {
+		return time.Time{}
+	}
+	f, err := n.Float64()
+	if err != nil || f <= 0 || f > 1<<40 {
+		return time.Time{}
+	}
+	return time.Unix(int64(f), 0).UTC()
 }
 
 // isTrue reads email_verified, which some providers send as the string

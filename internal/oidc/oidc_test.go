@@ -24,6 +24,21 @@ func TestEmailVerified(t *testing.T) {
 	}
 }
 
+// TestAuthTime: auth_time is a NumericDate (seconds, possibly with a
+// fraction, some providers quote it); anything else is no auth time.
+func TestAuthTime(t *testing.T) {
+	t.Parallel()
+	for raw, want := range map[string]int64{
+		`1767225600`: 1767225600, `1767225600.75`: 1767225600, `"1767225600"`: 1767225600,
+		``: 0, `null`: 0, `"yesterday"`: 0, `-5`: 0, `0`: 0, `1e300`: 0, `true`: 0, `{}`: 0,
+	} {
+		got := unixTime(json.RawMessage(raw))
+		if (want == 0) != got.IsZero() || want != 0 && got.Unix() != want {
+			t.Errorf("auth_time %s: %v, want %d", raw, got, want)
+		}
+	}
+}
+
 func TestCallbackURL(t *testing.T) {
 	t.Parallel()
 	for _, base := range []string{"https://api.example.com", "https://api.example.com/"} {
@@ -68,8 +83,9 @@ func TestDiscoverRefuses(t *testing.T) {
 	}
 }
 
-// TestAuthCodeURL: the provider URL carries keel's state, the nonce and an
-// S256 challenge of the verifier, never the verifier itself.
+// TestAuthCodeURL: the provider URL carries keel's state, the nonce, an
+// S256 challenge of the verifier (never the verifier itself) and max_age=0,
+// so that the provider authenticates the user again and says when.
 func TestAuthCodeURL(t *testing.T) {
 	t.Parallel()
 	p := &Provider{name: "corp"}
@@ -83,7 +99,8 @@ func TestAuthCodeURL(t *testing.T) {
 	}
 	q := u.Query()
 	want := map[string]string{"state": "st", "nonce": "no", "code_challenge": S256(verifier), "code_challenge_method": "S256",
-		"client_id": "keel", "response_type": "code", "redirect_uri": "https://api.example.com/oauth/corp/callback"}
+		"client_id": "keel", "response_type": "code", "redirect_uri": "https://api.example.com/oauth/corp/callback",
+		"max_age": "0"}
 	for k, v := range want {
 		if q.Get(k) != v {
 			t.Errorf("%s = %q, want %q", k, q.Get(k), v)

@@ -504,9 +504,8 @@ export interface paths {
         post: operations["linkIdentity"];
         /**
          * Unlink a provider account from the signed-in user
-         * @description `ref` is an identity's `id` (from `GET /profile/identities`). The sessions it started (its
-         *     sign-ins, and the link's own) end with it, and their sockets close with 4001. Refused with
-         *     409 when it is the last way in: the account has no password, no other identity and no passkey.
+         * @description `ref` is an identity's `id` (from `GET /profile/identities`). Refused with 409 when it is
+         *     the last way in: the account has no password, no other identity and no passkey.
          */
         delete: operations["deleteIdentity"];
         /**
@@ -753,7 +752,7 @@ export interface paths {
          *     void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
          *     token held before is spent (a refresh token minted before the upgrade never mints `aal2`
          *     tokens). A code works once: the same code again is refused, on any session and replica.
-         *     Five wrong codes a minute per account (right ones never count); more → 429.
+         *     Five codes a minute per account; more → 429.
          */
         post: operations["verifyTOTPFactor"];
         delete?: never;
@@ -835,8 +834,12 @@ export interface paths {
         post?: never;
         /**
          * Remove a second factor
-         * @description Needs an `aal2` session when the account has a verified factor. Removing the last verified
-         *     factor voids the recovery codes and lowers every session of the account to `aal1`.
+         * @description Needs an `aal2` session when the account has a verified factor, a fresh proof of the user
+         *     (`REAUTH_MAX_AGE`: see `POST /reauthenticate`), and, in the body, a current `code` from the
+         *     factor being removed or one of the account's `recovery_code`s (each works once, as at
+         *     `POST /mfa/verify`, under the same five codes a minute per account; a wrong one → 400).
+         *     Removing the last verified factor voids the recovery codes and lowers every session of the
+         *     account to `aal1`.
          */
         delete: operations["deleteMFAFactor"];
         /**
@@ -914,8 +917,7 @@ export interface paths {
          * @description Returns a `flow_id` and the `options` to pass to `navigator.credentials.create({publicKey})`
          *     (PublicKeyCredentialCreationOptions, binary members base64url-encoded: `challenge`,
          *     `user.id`, `excludeCredentials[].id`): a discoverable credential (resident key) required,
-         *     user verification preferred, no attestation, the user's passkeys excluded; `user.id` is the
-         *     account's user handle, 32 random bytes made for its first passkey. Finish within
+         *     user verification preferred, no attestation, the user's passkeys excluded. Finish within
          *     five minutes with `POST /passkeys/register`, on any replica; each `flow_id` works once.
          *     Needs `aal2` when the account has a verified second factor, and a verified email address
          *     (403, `urn:keel:problem:email-unverified`), here and at `POST /passkeys/register`. 404 when
@@ -1054,8 +1056,7 @@ export interface paths {
         post?: never;
         /**
          * Remove a passkey
-         * @description The passkey can no longer sign in, and the sessions it started end (their sockets close with
-         *     4001). Refused with 409 when it is the last way in: the account
+         * @description The passkey can no longer sign in. Refused with 409 when it is the last way in: the account
          *     has no password, no identity and no other passkey. Needs `aal2` when the account has a
          *     verified second factor.
          */
@@ -1068,6 +1069,73 @@ export interface paths {
         head?: never;
         /** Rename a passkey */
         patch: operations["renamePasskey"];
+        trace?: never;
+    };
+    "/reauthenticate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Prove the signed-in user again
+         * @description Registering or removing a passkey, enrolling or removing a TOTP factor, new recovery codes,
+         *     and linking or unlinking a provider account need a proof of the user newer than
+         *     `REAUTH_MAX_AGE` (default 10 minutes; else 403 `urn:keel:problem:reauthentication-required`).
+         *     A sign-in is such a proof (a password, a passkey with user verification, a provider sign-in
+         *     whose ID token says the provider authenticated the user just then), as are `POST /mfa/verify`
+         *     and a password change. Later, send exactly one of:
+         *
+         *     - `password`: the account's password (wrong → 403, as for a password change);
+         *     - `code`: a current code from the account's TOTP factor, or `recovery_code`: one of its
+         *       recovery codes (each works once, as at `POST /mfa/verify`, under the same five codes a
+         *       minute per account; wrong → 400);
+         *     - `flow_id` and `credential`: the answer to `POST /reauthenticate/passkey/options`, from one
+         *       of the user's own passkeys, with user verification (refused → 403).
+         *
+         *     The session's proof is then now: 204, the tokens stay as they are. An `aal1` session of an
+         *     account with a verified factor verifies it at `POST /mfa/verify` instead.
+         */
+        post: operations["reauthenticate"];
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsReauthenticate"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/reauthenticate/passkey/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start proving the signed-in user again with a passkey
+         * @description Returns a `flow_id` and the `options` to pass to `navigator.credentials.get({publicKey})`
+         *     (PublicKeyCredentialRequestOptions, binary members base64url-encoded): the signed-in user's
+         *     own passkeys listed in `allowCredentials`, user verification required. Finish within five
+         *     minutes with `POST /reauthenticate` (`flow_id`, `credential`) from the same user; each
+         *     `flow_id` works once. 400 when the account has no passkey; 404 when passkeys are off.
+         */
+        post: operations["reauthenticatePasskeyOptions"];
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsReauthenticatePasskeyOptions"];
+        head?: never;
+        patch?: never;
         trace?: never;
     };
 }
@@ -1383,6 +1451,29 @@ export interface components {
              */
             recovery_code?: string;
         };
+        /**
+         * @description Exactly one proof: `password`; `code`; `recovery_code`; or `flow_id` with `credential` (from
+         *     `POST /reauthenticate/passkey/options`).
+         */
+        ReauthenticateRequest: {
+            /**
+             * Format: password
+             * @example correct horse battery
+             */
+            password?: string;
+            /**
+             * @description The authenticator app's current 6-digit code.
+             * @example 123456
+             */
+            code?: string;
+            /**
+             * @description One of the recovery codes; letter case, dashes and spaces do not matter. Works once.
+             * @example abcd-efgh-ijkl-mnop
+             */
+            recovery_code?: string;
+            flow_id?: string;
+            credential?: components["schemas"]["PublicKeyCredential"];
+        };
         RecoveryCodes: {
             /** @description Ten codes, each good once for `POST /mfa/verify` in place of a TOTP code. Shown this once. */
             recovery_codes: string[];
@@ -1440,7 +1531,7 @@ export interface components {
          *         "clientDataJSON": "eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0",
          *         "authenticatorData": "SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ",
          *         "signature": "MEUCIQ",
-         *         "userHandle": "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA"
+         *         "userHandle": "AAAAAAAAAAE"
          *       }
          *     }
          */
@@ -2022,6 +2113,60 @@ export interface components {
          *     response).
          */
         MFARequiredOrEmailUnverified: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description The session must show a second factor first (`type` `urn:keel:problem:mfa-required`: see the
+         *     `MFARequired` response), or its user must prove themselves again (`type`
+         *     `urn:keel:problem:reauthentication-required`): their last proof (a sign-in, `POST /mfa/verify`,
+         *     a password change or `POST /reauthenticate`) is older than `REAUTH_MAX_AGE` (default 10
+         *     minutes), or the session never had one (a passkey sign-in without user verification, a
+         *     provider sign-in whose ID token did not say the provider authenticated the user then).
+         *     `POST /reauthenticate`, then the same request again. For `DELETE /mfa/factors/{id}`, also a
+         *     TOTP `code` sent while the factor is locked (`type` `urn:keel:problem:mfa-locked`: see the
+         *     `MFALocked` response).
+         */
+        MFAOrReauthenticationRequired: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description The session must show a second factor first (`type` `urn:keel:problem:mfa-required`: see the
+         *     `MFARequired` response), or the account's email address is not verified yet and this would
+         *     add a way in to it (`type` `urn:keel:problem:email-unverified`: see the `EmailUnverified`
+         *     response), or its user must prove themselves again (`type`
+         *     `urn:keel:problem:reauthentication-required`): their last proof (a sign-in, `POST /mfa/verify`,
+         *     a password change or `POST /reauthenticate`) is older than `REAUTH_MAX_AGE` (default 10
+         *     minutes), or the session never had one (a passkey sign-in without user verification, a
+         *     provider sign-in whose ID token did not say the provider authenticated the user then).
+         *     `POST /reauthenticate`, then the same request again.
+         */
+        MFAEmailOrReauthenticationRequired: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description The password is not the user's (or the account has none yet), or the passkey was not
+         *     accepted (`type` `about:blank`, as for a wrong current password: the session is fine), or
+         *     the session must show a second factor first (`type` `urn:keel:problem:mfa-required`: an
+         *     `aal1` session of an account with a verified factor proves itself at `POST /mfa/verify`), or
+         *     a TOTP `code` was sent while the factor is locked (`type` `urn:keel:problem:mfa-locked`: see
+         *     the `MFALocked` response).
+         */
+        ReauthenticationRefused: {
             headers: {
                 [name: string]: unknown;
             };
@@ -3008,7 +3153,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["MFARequiredOrEmailUnverified"];
+            403: components["responses"]["MFAEmailOrReauthenticationRequired"];
             404: components["responses"]["NoSuchProvider"];
             409: components["responses"]["TooManyIdentities"];
             413: components["responses"]["PayloadTooLarge"];
@@ -3038,7 +3183,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["MFARequired"];
+            403: components["responses"]["MFAOrReauthenticationRequired"];
             404: components["responses"]["NoSuchIdentity"];
             409: components["responses"]["LastWayIn"];
             500: components["responses"]["InternalError"];
@@ -3323,7 +3468,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["MFARequiredOrEmailUnverified"];
+            403: components["responses"]["MFAEmailOrReauthenticationRequired"];
             409: components["responses"]["FactorExists"];
             429: components["responses"]["TooManyEnrolments"];
             500: components["responses"]["InternalError"];
@@ -3483,7 +3628,11 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MFAVerifyRequest"];
+            };
+        };
         responses: {
             /** @description The factor is gone. */
             204: {
@@ -3494,8 +3643,11 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["MFARequired"];
+            403: components["responses"]["MFAOrReauthenticationRequired"];
             404: components["responses"]["NoSuchFactor"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyCodes"];
             500: components["responses"]["InternalError"];
         };
     };
@@ -3534,7 +3686,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["MFARequired"];
+            403: components["responses"]["MFAOrReauthenticationRequired"];
             500: components["responses"]["InternalError"];
         };
     };
@@ -3610,7 +3762,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["MFARequiredOrEmailUnverified"];
+            403: components["responses"]["MFAEmailOrReauthenticationRequired"];
             404: components["responses"]["PasskeysOff"];
             409: components["responses"]["TooManyPasskeys"];
             429: components["responses"]["TooManyEnrolments"];
@@ -3654,7 +3806,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["MFARequiredOrEmailUnverified"];
+            403: components["responses"]["MFAEmailOrReauthenticationRequired"];
             404: components["responses"]["PasskeysOff"];
             409: components["responses"]["PasskeyTaken"];
             413: components["responses"]["PayloadTooLarge"];
@@ -3812,7 +3964,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["MFARequired"];
+            403: components["responses"]["MFAOrReauthenticationRequired"];
             404: components["responses"]["NoSuchPasskey"];
             409: components["responses"]["LastWayIn"];
             500: components["responses"]["InternalError"];
@@ -3866,6 +4018,89 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             500: components["responses"]["InternalError"];
+        };
+    };
+    reauthenticate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReauthenticateRequest"];
+            };
+        };
+        responses: {
+            /** @description The session's user has proved themselves now. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["ReauthenticationRefused"];
+            404: components["responses"]["PasskeysOff"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    optionsReauthenticate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    reauthenticatePasskeyOptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The ceremony's options. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyOptions"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["MFARequired"];
+            404: components["responses"]["PasskeysOff"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsReauthenticatePasskeyOptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
         };
     };
 }

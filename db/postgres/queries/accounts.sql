@@ -12,15 +12,15 @@ WHERE s.id = sqlc.arg(session_id) AND s.user_id = sqlc.arg(user_id);
 
 -- name: CreateSession :exec
 INSERT INTO sessions (id, user_id, created_at, last_used_at, user_agent, generation, refresh_hash, rotated_at, refresh_expires_at, aal, amr,
-                      level_gen, level_at, passkey_id, identity_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15);
+                      level_gen, level_at, passkey_id, identity_id, auth_time)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16);
 
 -- name: GetSession :one
 -- The refresh and the upgrade read the session's state, its level, and
 -- whether the account has a verified factor (an aal1 session then waits for
 -- it and is not refreshed).
 SELECT s.id, s.user_id, s.created_at, s.generation, s.refresh_hash, s.rotated_at, s.refresh_expires_at, s.aal, s.amr,
-       s.level_gen, s.level_at,
+       s.level_gen, s.level_at, s.auth_time,
        (SELECT count(*) FROM mfa_factors f WHERE f.user_id = s.user_id AND f.verified) AS factors
 FROM sessions s WHERE s.id = sqlc.arg(id);
 
@@ -76,3 +76,10 @@ DELETE FROM sessions WHERE refresh_expires_at <= sqlc.arg(now);
 
 -- name: DeleteExpiredTokens :execrows
 DELETE FROM one_time_tokens WHERE expires_at <= sqlc.arg(now);
+
+-- name: StampAuthTime :execrows
+-- The session's user has just proved themselves (POST /reauthenticate, a
+-- password change): changes to the account's authenticators are allowed
+-- until auth_time + REAUTH_MAX_AGE.
+UPDATE sessions SET auth_time = sqlc.arg(auth_time)
+WHERE id = sqlc.arg(id) AND user_id = sqlc.arg(user_id);

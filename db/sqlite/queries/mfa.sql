@@ -1,10 +1,10 @@
 -- name: GetSessionAccess :one
 -- The bearer check of every operation, in one round trip: the user, the
 -- session's assurance and level (its generation, when it changed, when the
--- session started), and whether the account has a verified second factor,
--- provided the session is still there.
+-- session started), the time of its last proof of its user, and whether the
+-- account has a verified second factor, provided the session is still there.
 SELECT u.id, u.email, u.created_at, u.email_verified, s.aal, s.amr,
-       s.created_at AS session_created_at, s.level_gen, s.level_at,
+       s.created_at AS session_created_at, s.level_gen, s.level_at, s.auth_time,
        (SELECT count(*) FROM mfa_factors f WHERE f.user_id = u.id AND f.verified) AS factors
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.id = sqlc.arg(session_id) AND s.user_id = sqlc.arg(user_id);
@@ -76,9 +76,10 @@ SELECT count(*) FROM mfa_recovery_codes WHERE user_id = sqlc.arg(user_id);
 -- on by two, so the refresh token of before the upgrade is never "the one
 -- just replaced" (REFRESH_REUSE_INTERVAL) and cannot mint aal2 tokens; the
 -- level generation moves on, so no access token of before speaks for it.
+-- The code that raises it is a proof of the user: auth_time is now.
 UPDATE sessions
 SET aal = 'aal2', level_gen = level_gen + 1, generation = generation + 2, refresh_hash = sqlc.arg(refresh_hash), rotated_at = sqlc.arg(now),
-    last_used_at = sqlc.arg(now), refresh_expires_at = sqlc.arg(expires_at), level_at = sqlc.arg(now)
+    last_used_at = sqlc.arg(now), refresh_expires_at = sqlc.arg(expires_at), level_at = sqlc.arg(now), auth_time = sqlc.arg(now)
 WHERE id = sqlc.arg(id) AND user_id = sqlc.arg(user_id) AND generation = sqlc.arg(generation);
 
 -- name: LowerSessions :exec

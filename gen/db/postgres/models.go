@@ -51,6 +51,7 @@ type OauthCode struct {
 	LinkEmailVerified bool
 	ExpiresAt         time.Time
 	LinkSessionID     sql.NullString
+	AuthTime          sql.NullTime
 	IdentityID        sql.NullInt64
 }
 
@@ -111,6 +112,7 @@ type Session struct {
 	RefreshExpiresAt time.Time
 	Aal              string
 	Amr              string
+	AuthTime         sql.NullTime
 	LevelGen         int64
 	LevelAt          sql.NullTime
 	PasskeyID        sql.NullString
@@ -123,5 +125,4 @@ type User struct {
 	PasswordHash  string
 	CreatedAt     time.Time
 	EmailVerified bool
-	PasskeyHandle []byte
 }

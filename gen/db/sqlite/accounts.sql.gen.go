@@ -37,8 +37,8 @@ func (q *Queries) CreateOneTimeToken(ctx context.Context, arg CreateOneTimeToken
 
 const createSession = `-- name: CreateSession :exec
 INSERT INTO sessions (id, user_id, created_at, last_used_at, user_agent, generation, refresh_hash, rotated_at, refresh_expires_at, aal, amr,
-                      level_gen, level_at, passkey_id, identity_id)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                      level_gen, level_at, passkey_id, identity_id, auth_time)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 `
 
 type CreateSessionParams struct {
@@ -57,6 +57,7 @@ type CreateSessionParams struct {
 	LevelAt          sql.NullTime
 	PasskeyID        sql.NullString
 	IdentityID       sql.NullInt64
+	AuthTime         sql.NullTime
 }
 
 func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) error {
@@ -76,6 +77,7 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) er
 		arg.LevelAt,
 		arg.PasskeyID,
 		arg.IdentityID,
+		arg.AuthTime,
 	)
 	return err
 }
@@ -174,7 +176,7 @@ func (q *Queries) DeleteUser(ctx context.Context, id int64) (int64, error) {
 
 const getSession = `-- name: GetSession :one
 SELECT s.id, s.user_id, s.created_at, s.generation, s.refresh_hash, s.rotated_at, s.refresh_expires_at, s.aal, s.amr,
-       s.level_gen, s.level_at,
+       s.level_gen, s.level_at, s.auth_time,
        (SELECT count(*) FROM mfa_factors f WHERE f.user_id = s.user_id AND f.verified) AS factors
 FROM sessions s WHERE s.id = ?1
 `
@@ -191,6 +193,7 @@ type GetSessionRow struct {
 	Amr              string
 	LevelGen         int64
 	LevelAt          sql.NullTime
+	AuthTime         sql.NullTime
 	Factors          int64
 }
 
@@ -212,6 +215,7 @@ func (q *Queries) GetSession(ctx context.Context, id string) (GetSessionRow, err
 		&i.Amr,
 		&i.LevelGen,
 		&i.LevelAt,
+		&i.AuthTime,
 		&i.Factors,
 	)
 	return i, err
@@ -378,6 +382,28 @@ type SetPasswordParams struct {
 
 func (q *Queries) SetPassword(ctx context.Context, arg SetPasswordParams) (int64, error) {
 	result, err := q.exec(ctx, q.setPasswordStmt, setPassword, arg.PasswordHash, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const stampAuthTime = `-- name: StampAuthTime :execrows
+UPDATE sessions SET auth_time = ?1
+WHERE id = ?2 AND user_id = ?3
+`
+
+type StampAuthTimeParams struct {
+	AuthTime sql.NullTime
+	ID       string
+	UserID   int64
+}
+
+// The session's user has just proved themselves (POST /reauthenticate, a
+// password change): changes to the account's authenticators are allowed
+// until auth_time + REAUTH_MAX_AGE.
+func (q *Queries) StampAuthTime(ctx context.Context, arg StampAuthTimeParams) (int64, error) {
+	result, err := q.exec(ctx, q.stampAuthTimeStmt, stampAuthTime, arg.AuthTime, arg.ID, arg.UserID)
 	if err != nil {
 		return 0, err
 	}

@@ -182,7 +182,7 @@ func (q *Queries) GetFactorFailures(ctx context.Context, id string) (int64, erro
 
 const getSessionAccess = `-- name: GetSessionAccess :one
 SELECT u.id, u.email, u.created_at, u.email_verified, s.aal, s.amr,
-       s.created_at AS session_created_at, s.level_gen, s.level_at,
+       s.created_at AS session_created_at, s.level_gen, s.level_at, s.auth_time,
        (SELECT count(*) FROM mfa_factors f WHERE f.user_id = u.id AND f.verified) AS factors
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.id = ?1 AND s.user_id = ?2
@@ -203,13 +203,14 @@ type GetSessionAccessRow struct {
 	SessionCreatedAt time.Time
 	LevelGen         int64
 	LevelAt          sql.NullTime
+	AuthTime         sql.NullTime
 	Factors          int64
 }
 
 // The bearer check of every operation, in one round trip: the user, the
 // session's assurance and level (its generation, when it changed, when the
-// session started), and whether the account has a verified second factor,
-// provided the session is still there.
+// session started), the time of its last proof of its user, and whether the
+// account has a verified second factor, provided the session is still there.
 func (q *Queries) GetSessionAccess(ctx context.Context, arg GetSessionAccessParams) (GetSessionAccessRow, error) {
 	row := q.queryRow(ctx, q.getSessionAccessStmt, getSessionAccess, arg.SessionID, arg.UserID)
 	var i GetSessionAccessRow
@@ -223,6 +224,7 @@ func (q *Queries) GetSessionAccess(ctx context.Context, arg GetSessionAccessPara
 		&i.SessionCreatedAt,
 		&i.LevelGen,
 		&i.LevelAt,
+		&i.AuthTime,
 		&i.Factors,
 	)
 	return i, err
@@ -364,7 +366,7 @@ func (q *Queries) TakeRecoveryCode(ctx context.Context, arg TakeRecoveryCodePara
 const upgradeSession = `-- name: UpgradeSession :execrows
 UPDATE sessions
 SET aal = 'aal2', level_gen = level_gen + 1, generation = generation + 2, refresh_hash = ?1, rotated_at = ?2,
-    last_used_at = ?2, refresh_expires_at = ?3, level_at = ?2
+    last_used_at = ?2, refresh_expires_at = ?3, level_at = ?2, auth_time = ?2
 WHERE id = ?4 AND user_id = ?5 AND generation = ?6
 `
 
@@ -382,6 +384,7 @@ type UpgradeSessionParams struct {
 // on by two, so the refresh token of before the upgrade is never "the one
 // just replaced" (REFRESH_REUSE_INTERVAL) and cannot mint aal2 tokens; the
 // level generation moves on, so no access token of before speaks for it.
+// The code that raises it is a proof of the user: auth_time is now.
 func (q *Queries) UpgradeSession(ctx context.Context, arg UpgradeSessionParams) (int64, error) {
 	result, err := q.exec(ctx, q.upgradeSessionStmt, upgradeSession,
 		arg.RefreshHash,

@@ -46,6 +46,7 @@ type OauthCode struct {
 	LinkEmailVerified bool
 	ExpiresAt         time.Time
 	LinkSessionID     sql.NullString
+	AuthTime          sql.NullTime
 	IdentityID        sql.NullInt64
 }
 
@@ -106,6 +107,7 @@ type Session struct {
 	RefreshExpiresAt time.Time
 	Aal              string
 	Amr              string
+	AuthTime         sql.NullTime
 	LevelGen         int64
 	LevelAt          sql.NullTime
 	PasskeyID        sql.NullString
@@ -118,5 +120,4 @@ type User struct {
 	PasswordHash  string
 	CreatedAt     time.Time
 	EmailVerified bool
-	PasskeyHandle []byte
 }
