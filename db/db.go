@@ -127,6 +127,9 @@ type OAuthCode struct {
 	// link is refused once that session has ended (RedeemOAuthCode).
 	Link          *ProviderUser
 	LinkSessionID string
+	// IdentityID is, for a sign-in's code, the identity the user signed in
+	// with: the session the code starts records it (Session.IdentityID).
+	IdentityID int64
 	// AuthTime is when the provider authenticated the user, for a sign-in
 	// whose ID token proved it fresh (zero otherwise): the session
 	// RedeemOAuthCode starts gets it as its own.
@@ -335,9 +338,10 @@ type Store interface {
 	RedeemOAuthCode(ctx context.Context, hash, challenge string, sess Session, now time.Time) (OAuthCode, error)
 	// ListIdentities returns the user's identities, oldest first.
 	ListIdentities(ctx context.Context, userID int64) ([]Identity, error)
-	// DeleteIdentity unlinks the user's identity id: ErrNoIdentity when it is
-	// not the user's, ErrLastWayIn when the account has no password, no
-	// other identity and no passkey.
+	// DeleteIdentity unlinks the user's identity id and ends the sessions
+	// it started (announced): ErrNoIdentity when it is not the user's,
+	// ErrLastWayIn when the account has no password, no other identity and
+	// no passkey.
 	DeleteIdentity(ctx context.Context, userID, id int64) error
 	// Second factor (TOTP) and assurance.
 
@@ -426,10 +430,21 @@ type Store interface {
 	TakePasskeyCeremony(ctx context.Context, id string, now time.Time) (PasskeyCeremony, error)
 	// CreatePasskey stores a registered passkey: ErrPasskeyTaken when its
 	// credential id is registered already (to this or another account),
-	// ErrNoUser when the user is gone.
+	// ErrNoUser when the user is gone, ErrTooManyPasskeys past MaxPasskeys,
+	// ErrNoCeremony when p.UserHandle is not the account's handle (which it
+	// becomes when the account has none).
 	CreatePasskey(ctx context.Context, p Passkey) error
 	// ListPasskeys returns the user's passkeys, oldest first.
 	ListPasskeys(ctx context.Context, userID int64) ([]Passkey, error)
+	// PasskeyHandle returns the account's WebAuthn user handle, nil before
+	// its first passkey registration (or when its passkeys predate handles);
+	// ErrNoUser when the account is not there.
+	PasskeyHandle(ctx context.Context, userID int64) ([]byte, error)
+	// PasskeyAccount finds the account a discoverable sign-in's user handle
+	// names (its handle, or for an account without one, its id as 8 bytes
+	// big endian) and returns it with its passkeys: ErrNoPasskey when no
+	// account, or one without passkeys.
+	PasskeyAccount(ctx context.Context, handle []byte) (int64, []Passkey, error)
 	// GetPasskeyByCredential returns the passkey with the credential id, or
 	// ErrNoPasskey.
 	GetPasskeyByCredential(ctx context.Context, credentialID []byte) (Passkey, error)
@@ -441,9 +456,10 @@ type Store interface {
 	// RenamePasskey renames the user's passkey id and returns it, or
 	// ErrNoPasskey.
 	RenamePasskey(ctx context.Context, userID int64, id, name string) (Passkey, error)
-	// DeletePasskey removes the user's passkey id: ErrNoPasskey when it is not
-	// the user's, ErrLastWayIn when the account has no password, no identity
-	// and no other passkey.
+	// DeletePasskey removes the user's passkey id and ends the sessions it
+	// started (announced): ErrNoPasskey when it is not the user's,
+	// ErrLastWayIn when the account has no password, no identity and no
+	// other passkey.
 	DeletePasskey(ctx context.Context, userID int64, id string) error
 
 	// Close releases the database.
@@ -451,7 +467,8 @@ type Store interface {
 
 	// Session endings, for the WebSockets they close (server/live.go). Every
 	// method above that ends sessions (DeleteUser, DeleteSession,
-	// EndSession, DeleteSessions, ChangePassword, ResetPassword) announces
+	// EndSession, DeleteSessions, ChangePassword, ResetPassword,
+	// DeleteIdentity, DeletePasskey) announces
 	// them in the same transaction: PostgreSQL sends a NOTIFY, delivered to
 	// every replica only when the transaction commits; SQLite, whose keel is
 	// one process, tells its own watchers after the commit. PruneAccounts
@@ -563,6 +580,11 @@ type Passkey struct {
 	BackupState     bool
 	CreatedAt       time.Time
 	LastUsedAt      time.Time // zero until its first sign-in
+	// UserHandle is the account's WebAuthn user handle the passkey was
+	// registered with: CreatePasskey gives it to an account that has none
+	// (PasskeyHandle). It is the account's, not stored with the passkey, so
+	// the reads leave it nil.
+	UserHandle []byte
 }
 
 // The assurance levels of a session (NIST SP 800-63B): AAL1 after a first

@@ -51,7 +51,7 @@ func (s *Server) Login(ctx context.Context, req oapi.LoginRequestObject) (oapi.L
 	if err := s.passwords.Check(ctx, hash, req.Body.Password); err != nil {
 		return nil, err
 	}
-	tok, err := s.startSession(ctx, creds.UserID, db.AAL1, amrPassword, true)
+	tok, err := s.startSession(ctx, creds.UserID, db.AAL1, amrPassword, "", true)
 	if err != nil {
 		return nil, err
 	}
@@ -75,13 +75,14 @@ const (
 // starts its sessions here. A password or provider sign-in is aal1, and when
 // the account has a verified second factor it may do little but verify it
 // (checkAssurance) until POST /mfa/verify raises it to aal2; a passkey with
-// user verification is two factors in one, and starts at aal2. proved says
-// the sign-in proved the user (a password, a user-verifying passkey): the
-// session's auth time is now, and it may change the account's ways in for
-// REAUTH_MAX_AGE.
-func (s *Server) startSession(ctx context.Context, userID int64, aal, amr string, proved bool) (oapi.Token, error) {
+// user verification is two factors in one, and starts at aal2. passkeyID
+// names the passkey of a passkey sign-in ("" for a password): removing the
+// passkey ends the session. proved says the sign-in proved the user (a
+// password, a user-verifying passkey): the session's auth time is now, and
+// it may change the account's ways in for REAUTH_MAX_AGE.
+func (s *Server) startSession(ctx context.Context, userID int64, aal, amr, passkeyID string, proved bool) (oapi.Token, error) {
 	sess, refresh := s.newSession(ctx, aal, amr, proved)
-	sess.UserID = userID
+	sess.UserID, sess.PasskeyID = userID, passkeyID
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return oapi.Token{}, err
 	}

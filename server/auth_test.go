@@ -446,7 +446,9 @@ func TestRefreshReuseInterval(t *testing.T) {
 // REFRESH_TTL (counted from the last refresh), by the injected clock.
 func TestExpiry(t *testing.T) {
 	t.Parallel()
-	a := newTestAPI(t)
+	// REFRESH_TTL alone: a session's absolute lifetime (SESSION_MAX_AGE,
+	// TestSessionMaxAge) set beyond the 58 days this session is refreshed for.
+	a := newTestAPI(t, func(c *Config) { c.SessionMaxAge = 365 * 24 * time.Hour })
 	a.mustRegister("ada@example.com", "password123")
 	pair := a.mustLoginPair("ada@example.com", "password123")
 	a.clock.Add(16 * time.Minute)

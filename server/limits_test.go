@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
+	"github.com/keelhq/keel/internal/passkey"
 	"github.com/keelhq/keel/internal/ws"
 )
 
@@ -49,6 +51,19 @@ func TestPasskeyNames(t *testing.T) {
 	}
 }
 
+// finishRegistration answers the registration flow (its options raw) with
+// d's new passkey, for the user of tok.
+func (a *testAPI) finishRegistration(tok string, d *device, flow, raw string) *httptest.ResponseRecorder {
+	a.t.Helper()
+	opts, err := virtualwebauthn.ParseAttestationOptions(raw)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	d.auth.Options.UserHandle = []byte(opts.UserID)
+	answer := virtualwebauthn.CreateAttestationResponse(testRP, d.auth, d.cred, *opts)
+	return a.do("POST", "/passkeys/register", fmt.Sprintf(`{"flow_id":%q,"name":"key","credential":%s}`, flow, answer), bearer(tok)...)
+}
+
 // TestPasskeyCap: an account holds at most db.MaxPasskeys passkeys. Past
 // it, the registration options are refused (409) before any ceremony, and a
 // ceremony begun before the account filled up is refused at its end by the
@@ -65,17 +80,8 @@ func TestPasskeyCap(t *testing.T) {
 	first, second := newDevice(), newDevice()
 	o1, raw1 := a.passkeyOptions("/passkeys/register/options", bearer(tok)...)
 	o2, raw2 := a.passkeyOptions("/passkeys/register/options", bearer(tok)...)
-	finish := func(d *device, flow, raw string) *httptest.ResponseRecorder {
-		opts, err := virtualwebauthn.ParseAttestationOptions(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d.auth.Options.UserHandle = []byte(opts.UserID)
-		answer := virtualwebauthn.CreateAttestationResponse(testRP, d.auth, d.cred, *opts)
-		return a.do("POST", "/passkeys/register", fmt.Sprintf(`{"flow_id":%q,"name":"key","credential":%s}`, flow, answer), bearer(tok)...)
-	}
-	a.status(finish(first, o1.FlowID, raw1), 201, "the last passkey there is room for")
-	p := problemOf(t, a.status(finish(second, o2.FlowID, raw2), 409, "a passkey past the cap"))
+	a.status(a.finishRegistration(tok, first, o1.FlowID, raw1), 201, "the last passkey there is room for")
+	p := problemOf(t, a.status(a.finishRegistration(tok, second, o2.FlowID, raw2), 409, "a passkey past the cap"))
 	if p.Detail == nil || !strings.Contains(*p.Detail, "most it may hold") {
 		t.Errorf("problem %+v: want a detail that names the cap", p)
 	}
@@ -219,4 +225,83 @@ func TestSocketsPerSession(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestPasskeyHandle: an account's passkeys carry one random 32-byte user
+// handle, made at its first registration (not its id, which would tell the
+// authenticator, and anyone who sees it, how many accounts there are); a
+// discoverable sign-in finds the account by it. An account whose passkeys
+// predate handles keeps its id as theirs, so they go on signing in.
+func TestPasskeyHandle(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	handleOf := func(tok string) []byte {
+		t.Helper()
+		_, raw := a.passkeyOptions("/passkeys/register/options", bearer(tok)...)
+		opts, err := virtualwebauthn.ParseAttestationOptions(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []byte(opts.UserID)
+	}
+	adaDevice, ada := a.passkeyAccount("ada@example.com")
+	adaID := decode[oapi.User](t, a.status(a.do("GET", "/profile", "", bearer(ada)...), 200, "GET /profile")).ID
+	handle := handleOf(ada)
+	if len(handle) != 32 || bytes.Equal(handle, passkey.LegacyHandle(adaID)) || !bytes.Equal(adaDevice.auth.Options.UserHandle, handle) {
+		t.Fatalf("Ada's handle %x (her device holds %x), want 32 random bytes", handle, adaDevice.auth.Options.UserHandle)
+	}
+	a.mustRegisterPasskey(ada, newDevice())
+	if h := handleOf(ada); !bytes.Equal(h, handle) {
+		t.Errorf("a later registration's handle %x, want the account's %x", h, handle)
+	}
+	a.mustPasskeyLogin(adaDevice)
+	_, bob := a.passkeyAccount("bob@example.com")
+	if h := handleOf(bob); bytes.Equal(h, handle) || len(h) != 32 {
+		t.Errorf("Bob's handle %x, want his own", h)
+	}
+
+	t.Run("a handle of another account", func(t *testing.T) {
+		stolen := *adaDevice
+		stolen.auth.Options.UserHandle = handleOf(bob)
+		a.status(a.passkeyLoginAs(&stolen, testRP), 401, "Ada's passkey answering with Bob's handle")
+		stolen.auth.Options.UserHandle = passkey.LegacyHandle(adaID)
+		a.status(a.passkeyLoginAs(&stolen, testRP), 401, "Ada's passkey answering with her id")
+	})
+	t.Run("two first registrations at once", func(t *testing.T) {
+		a.mustRegister("carol@example.com", "password123")
+		carol := a.mustLogin("carol@example.com", "password123")
+		first, second := newDevice(), newDevice()
+		o1, raw1 := a.passkeyOptions("/passkeys/register/options", bearer(carol)...)
+		o2, raw2 := a.passkeyOptions("/passkeys/register/options", bearer(carol)...)
+		a.status(a.finishRegistration(carol, first, o1.FlowID, raw1), 201, "the first")
+		// The second's authenticator holds another new handle, which names
+		// no account: refused as a spent flow, to start again.
+		p := problemOf(t, a.status(a.finishRegistration(carol, second, o2.FlowID, raw2), 400, "the second, begun with another new handle"))
+		if p.Errors == nil || (*p.Errors)[0].Field != "/flow_id" {
+			t.Errorf("problem %+v, want /flow_id named", p)
+		}
+		a.mustPasskeyLogin(first)
+		a.mustRegisterPasskey(carol, second)
+		a.mustPasskeyLogin(second)
+	})
+	t.Run("a passkey registered before handles, after the upgrade", func(t *testing.T) {
+		// As keel stored it before: no handle on the account, and the
+		// authenticator holds the account id.
+		dora := a.mustRegister("dora@example.com", "password123")
+		old := newDevice()
+		old.auth.Options.UserHandle = passkey.LegacyHandle(dora.ID)
+		if err := a.store.CreatePasskey(context.Background(), db.Passkey{ID: "old", UserID: dora.ID, Name: "old",
+			CredentialID: old.cred.ID, PublicKey: old.cred.Key.AttestationData(), AttestationType: "none",
+			AAGUID: old.auth.Aaguid[:], UserVerified: true, CreatedAt: a.clock.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		tok := a.mustPasskeyLogin(old).Token
+		if h := handleOf(tok); !bytes.Equal(h, passkey.LegacyHandle(dora.ID)) {
+			t.Errorf("the next registration's handle %x, want the account id the old passkey holds", h)
+		}
+		next := newDevice()
+		a.mustRegisterPasskey(tok, next)
+		a.mustPasskeyLogin(next)
+		a.mustPasskeyLogin(old)
+	})
 }

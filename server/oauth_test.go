@@ -1044,7 +1044,7 @@ func TestOAuthDeleteIdentity(t *testing.T) {
 	}
 	a.status(del(carol, ids[0].ID), http.StatusConflict, "the last way in")
 	c := newApp()
-	a.status(a.exchange(a.code(a.link(carol, "other", "carol", c)), c.verifier), http.StatusOK, "token")
+	viaOther := decode[oapi.Token](t, a.status(a.exchange(a.code(a.link(carol, "other", "carol", c)), c.verifier), http.StatusOK, "token"))
 	if ids = a.identities(carol); len(ids) != 2 || ids[1].Provider != "other" {
 		t.Fatalf("identities after linking other: %+v", ids)
 	}
@@ -1067,6 +1067,10 @@ func TestOAuthDeleteIdentity(t *testing.T) {
 	}
 
 	a.status(del(carol, ids[0].ID), http.StatusNoContent, "one of two identities")
+	// Carol's first session, which that identity started, ended with it
+	// (TestRemovalEndsSessions); the link's session is the other identity's.
+	a.status(del(carol, ids[1].ID), http.StatusUnauthorized, "the unlinked identity's session")
+	carol = viaOther.Token
 	a.status(del(carol, ids[1].ID), http.StatusConflict, "the last one left")
 	a.status(del(carol, ids[0].ID), http.StatusNotFound, "already unlinked")
 	a.status(del(ada, adas[0].ID), http.StatusNoContent, "an account with a password")

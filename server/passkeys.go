@@ -56,7 +56,11 @@ func (s *Server) PasskeyRegisterOptions(ctx context.Context, _ oapi.PasskeyRegis
 	if len(existing) >= db.MaxPasskeys { // refused before the ceremony; the store holds the cap
 		return nil, db.ErrTooManyPasskeys
 	}
-	options, session, err := s.passkeys.BeginRegistration(acc.User.ID, acc.User.Email, existing)
+	handle, err := s.passkeyHandle(ctx, acc.User.ID, existing)
+	if err != nil {
+		return nil, err
+	}
+	options, session, err := s.passkeys.BeginRegistration(handle, acc.User.Email, existing)
 	if err != nil {
 		return nil, err
 	}
@@ -69,6 +73,24 @@ func (s *Server) PasskeyRegisterOptions(ctx context.Context, _ oapi.PasskeyRegis
 		return nil, err
 	}
 	return oapi.PasskeyRegisterOptions200JSONResponse(out), nil
+}
+
+// passkeyHandle is the user handle a registration gives the authenticator:
+// the account's; for an account without one, the account id when it has
+// passkeys already (registered before handles were random: their
+// authenticators hold the id, and one account has one handle), else a new
+// random one. The store keeps it when the passkey is stored.
+func (s *Server) passkeyHandle(ctx context.Context, userID int64, existing []db.Passkey) ([]byte, error) {
+	h, err := s.store.PasskeyHandle(ctx, userID)
+	switch {
+	case err != nil:
+		return nil, err
+	case h != nil:
+		return h, nil
+	case len(existing) > 0:
+		return passkey.LegacyHandle(userID), nil
+	}
+	return passkey.NewHandle(), nil
 }
 
 // RegisterPasskey finishes a registration and stores the passkey.
@@ -139,8 +161,8 @@ func (s *Server) PasskeyLogin(ctx context.Context, req oapi.PasskeyLoginRequestO
 	if err != nil {
 		return nil, err
 	}
-	a, err := s.passkeys.FinishLogin(c.Session, answer, func(id []byte) (db.Passkey, error) {
-		return s.store.GetPasskeyByCredential(ctx, id)
+	a, err := s.passkeys.FinishLogin(c.Session, answer, func(handle []byte) (int64, []db.Passkey, error) {
+		return s.store.PasskeyAccount(ctx, handle)
 	})
 	if err := s.passkeyUsed(ctx, "passkey sign-in", a, err); err != nil {
 		return nil, err
@@ -155,7 +177,7 @@ func (s *Server) PasskeyLogin(ctx context.Context, req oapi.PasskeyLoginRequestO
 	}
 	// Without user verification a passkey is one factor, something the
 	// user has: no proof of the user for changing the account's ways in.
-	tok, err := s.startSession(ctx, a.Passkey.UserID, aal, amr, a.UserVerified)
+	tok, err := s.startSession(ctx, a.Passkey.UserID, aal, amr, a.Passkey.ID, a.UserVerified)
 	if err != nil {
 		return nil, err
 	}

@@ -82,7 +82,11 @@ func (s *Server) ReauthenticatePasskeyOptions(ctx context.Context, _ oapi.Reauth
 	if len(mine) == 0 {
 		return nil, errNoPasskeyToProve
 	}
-	options, session, err := s.passkeys.BeginReauth(u.ID, u.Email, mine)
+	handle, err := s.passkeyHandle(ctx, u.ID, mine)
+	if err != nil {
+		return nil, err
+	}
+	options, session, err := s.passkeys.BeginReauth(handle, u.Email, mine)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +124,7 @@ func (s *Server) reauthWithPasskey(ctx context.Context, acc db.SessionAccess, se
 	if err != nil {
 		return err
 	}
-	a, err := s.passkeys.FinishReauth(u.ID, u.Email, mine, c.Session, answer)
+	a, err := s.passkeys.FinishReauth(u.Email, mine, c.Session, answer)
 	err = s.passkeyUsed(ctx, "passkey reauthentication", a, err)
 	if errors.Is(err, passkey.ErrRefused) || errors.Is(err, passkey.ErrSignCount) {
 		return errProofRefused

@@ -50,6 +50,9 @@ func (d *DB) CreatePasskey(ctx context.Context, p db.Passkey) error {
 		if err := roomForPasskey(ctx, q, p.UserID); err != nil {
 			return err
 		}
+		if err := keepHandle(ctx, q, p.UserID, p.UserHandle); err != nil {
+			return err
+		}
 		err = q.CreatePasskey(ctx, gen.CreatePasskeyParams{
 			ID: p.ID, UserID: p.UserID, CredentialID: p.CredentialID, Name: p.Name, PublicKey: p.PublicKey,
 			AttestationType: p.AttestationType, Aaguid: p.AAGUID, Transports: strings.Join(p.Transports, " "),
@@ -133,22 +136,34 @@ func (d *DB) RenamePasskey(ctx context.Context, userID int64, id, name string) (
 // DeleteIdentity, so of two removals at once the second counts after the
 // first has committed and cannot leave the account with no way in.
 func (d *DB) DeletePasskey(ctx context.Context, userID int64, id string) error {
-	return d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
+	return d.ending(ctx, func(_ *sql.Tx, q *gen.Queries) (db.SessionsEnded, error) {
+		var none db.SessionsEnded
 		n, err := q.LockUser(ctx, userID)
 		if err := oneRow(n, err, db.ErrNoPasskey); err != nil {
-			return err
+			return none, err
 		}
 		ways, err := q.CountPasskeyWaysIn(ctx, gen.CountPasskeyWaysInParams{UserID: userID, ID: id})
 		if err != nil {
-			return err
+			return none, err
 		}
 		n, err = q.DeletePasskey(ctx, gen.DeletePasskeyParams{ID: id, UserID: userID})
 		if err := oneRow(n, err, db.ErrNoPasskey); err != nil {
-			return err
+			return none, err
 		}
 		if ways == 0 {
-			return db.ErrLastWayIn // rolls the delete back
+			return none, db.ErrLastWayIn // rolls the delete back
 		}
-		return nil
+		// The sessions it started end with it: it is no longer a way in.
+		ids, err := q.DeleteSessionsByPasskey(ctx, gen.DeleteSessionsByPasskeyParams{UserID: userID, PasskeyID: sql.NullString{String: id, Valid: true}})
+		return startedBy(userID, ids), err
 	})
+}
+
+// startedBy is the ending of the sessions ids of userID that a removed
+// passkey or identity started (none, a zero value, when there were none).
+func startedBy(userID int64, ids []string) db.SessionsEnded {
+	if len(ids) == 0 {
+		return db.SessionsEnded{}
+	}
+	return db.SessionsEnded{UserID: userID, Sessions: ids}
 }

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"database/sql"
 	"fmt"
 	"net/url"
 	"os"
@@ -9,8 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pressly/goose/v3"
+
 	"github.com/keelhq/keel/db"
+	"github.com/keelhq/keel/db/schema"
 	"github.com/keelhq/keel/db/storetest"
+	gen "github.com/keelhq/keel/gen/db/postgres"
 	"github.com/keelhq/keel/internal/pgtest"
 )
 
@@ -272,4 +277,35 @@ func TestOpenErrors(t *testing.T) {
 			t.Log(msg)
 		})
 	}
+}
+
+// TestPasskeyHandleUpgrade: an account with a passkey registered before
+// handles (the database at the migration before the handle's) is found by
+// the handle its authenticator holds, its id, after the upgrade.
+func TestPasskeyHandleUpgrade(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	u := pgtest.NewDatabase(t)
+	conn, err := sql.Open("pgx", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, conn, schema.Dir(migrationFiles, "migrations"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 11); err != nil { // the handle's is 12
+		t.Fatal(err)
+	}
+	q := gen.New(conn)
+	user, err := q.CreateUser(ctx, gen.CreateUserParams{Email: "old@example.com", PasswordHash: "h", CreatedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.CreatePasskey(ctx, gen.CreatePasskeyParams{ID: "old", UserID: user.ID, CredentialID: []byte("cred-old"),
+		Name: "old", PublicKey: []byte("cose"), AttestationType: "none", Aaguid: make([]byte, 16), CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	storetest.CheckLegacyPasskey(t, open(t, u), user.ID, "old")
 }

@@ -54,6 +54,7 @@ func createCode(ctx context.Context, q *gen.Queries, code db.OAuthCode, userID i
 		Hash: code.Hash, UserID: userID, Provider: code.Provider, CodeChallenge: code.CodeChallenge,
 		LinkSubject: link.Subject, LinkEmail: link.Email, LinkEmailVerified: link.EmailVerified,
 		LinkSessionID: sql.NullString{String: code.LinkSessionID, Valid: code.LinkSessionID != ""},
+		IdentityID:    sql.NullInt64{Int64: code.IdentityID, Valid: code.IdentityID != 0},
 		AuthTime:      nullTime(code.AuthTime),
 		ExpiresAt:     db.Millis(code.ExpiresAt),
 	})
@@ -113,6 +114,11 @@ func (d *DB) SignInWithProvider(ctx context.Context, p db.ProviderUser, code db.
 		err = d.ending(ctx, func(tx *sql.Tx, q *gen.Queries) (ended db.SessionsEnded, err error) {
 			u, how, ended, err = signIn(ctx, tx, q, p, now, after)
 			if err != nil {
+				return ended, err
+			}
+			// The session the code starts records the identity, which
+			// ends it when unlinked.
+			if code.IdentityID, err = q.GetIdentityID(ctx, gen.GetIdentityIDParams{Provider: p.Provider, Subject: p.Subject}); err != nil {
 				return ended, err
 			}
 			return ended, createCode(ctx, q, code, u.ID)
@@ -246,7 +252,8 @@ func expired(expiresAt, now time.Time) error {
 // toOAuthCode is the code with hash that row holds.
 func toOAuthCode(hash string, row gen.TakeOAuthCodeRow) db.OAuthCode {
 	c := db.OAuthCode{Hash: hash, UserID: row.UserID, Provider: row.Provider, CodeChallenge: row.CodeChallenge,
-		LinkSessionID: row.LinkSessionID.String, AuthTime: timeOrZero(row.AuthTime), ExpiresAt: db.Millis(row.ExpiresAt)}
+		LinkSessionID: row.LinkSessionID.String, IdentityID: row.IdentityID.Int64, AuthTime: timeOrZero(row.AuthTime),
+		ExpiresAt: db.Millis(row.ExpiresAt)}
 	if row.LinkSubject != "" {
 		c.Link = &db.ProviderUser{Provider: row.Provider, Subject: row.LinkSubject, Email: row.LinkEmail, EmailVerified: row.LinkEmailVerified}
 	}
@@ -310,7 +317,12 @@ func (d *DB) RedeemOAuthCode(ctx context.Context, hash, challenge string, sess d
 			}
 			// The provider's proof of the user, when the callback found it
 			// fresh, is the new session's.
-			sess.UserID, sess.AuthTime = userID, c.AuthTime
+			sess.UserID, sess.IdentityID, sess.AuthTime = userID, c.IdentityID, c.AuthTime
+			if c.Link != nil { // the session starts with the identity just linked
+				if sess.IdentityID, err = q.GetIdentityID(ctx, gen.GetIdentityIDParams{Provider: c.Link.Provider, Subject: c.Link.Subject}); err != nil {
+					return err
+				}
+			}
 			ended, err = d.createSession(ctx, tx, q, sess)
 			return err
 		})
@@ -353,22 +365,25 @@ func (d *DB) ListIdentities(ctx context.Context, userID int64) ([]db.Identity, e
 // two unlinks at once the second counts after the first has committed and
 // cannot leave the account with no way in.
 func (d *DB) DeleteIdentity(ctx context.Context, userID, id int64) error {
-	return d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
+	return d.ending(ctx, func(_ *sql.Tx, q *gen.Queries) (db.SessionsEnded, error) {
+		var none db.SessionsEnded
 		n, err := q.LockUser(ctx, userID)
 		if err := oneRow(n, err, db.ErrNoIdentity); err != nil {
-			return err
+			return none, err
 		}
 		ways, err := q.CountWaysIn(ctx, gen.CountWaysInParams{UserID: userID, ID: id})
 		if err != nil {
-			return err
+			return none, err
 		}
 		n, err = q.DeleteIdentity(ctx, gen.DeleteIdentityParams{ID: id, UserID: userID})
 		if err := oneRow(n, err, db.ErrNoIdentity); err != nil {
-			return err
+			return none, err
 		}
 		if ways == 0 {
-			return db.ErrLastWayIn // rolls the delete back
+			return none, db.ErrLastWayIn // rolls the delete back
 		}
-		return nil
+		// The sessions it started end with it: it is no longer a way in.
+		ids, err := q.DeleteSessionsByIdentity(ctx, gen.DeleteSessionsByIdentityParams{UserID: userID, IdentityID: sql.NullInt64{Int64: id, Valid: true}})
+		return startedBy(userID, ids), err
 	})
 }

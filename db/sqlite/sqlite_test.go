@@ -1,13 +1,19 @@
 package sqlite
 
 import (
+	"database/sql"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/pressly/goose/v3"
 
 	"github.com/keelhq/keel/db"
+	"github.com/keelhq/keel/db/schema"
 	"github.com/keelhq/keel/db/storetest"
+	gen "github.com/keelhq/keel/gen/db/sqlite"
 )
 
 // TestStore holds SQLite to the behaviour every adapter shares.
@@ -81,4 +87,40 @@ func TestLoginUsesIndex(t *testing.T) {
 		t.Errorf("plan of %q: %s; want a search using users_email_unique", query, got)
 	}
 	t.Logf("%s: %s", query, got)
+}
+
+// TestPasskeyHandleUpgrade: an account with a passkey registered before
+// handles (the database at the migration before the handle's) is found by
+// the handle its authenticator holds, its id, after the upgrade.
+func TestPasskeyHandleUpgrade(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "keel.db")
+	conn, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, conn, schema.Dir(migrationFiles, "migrations"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 12); err != nil { // the handle's is 13
+		t.Fatal(err)
+	}
+	q := gen.New(conn)
+	u, err := q.CreateUser(ctx, gen.CreateUserParams{Email: "old@example.com", PasswordHash: "h", CreatedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.CreatePasskey(ctx, gen.CreatePasskeyParams{ID: "old", UserID: u.ID, CredentialID: []byte("cred-old"),
+		Name: "old", PublicKey: []byte("cose"), AttestationType: "none", Aaguid: make([]byte, 16), CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	d, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	storetest.CheckLegacyPasskey(t, d, u.ID, "old")
 }

@@ -265,8 +265,8 @@ func signInNewUser(t *testing.T, s db.Store) {
 			if ids[0].ID <= 0 || ids[0] != wantID {
 				t.Errorf("the identity = %+v, want %+v", ids[0], wantID)
 			}
-			wantCode := c
-			wantCode.UserID, wantCode.ExpiresAt = u.ID, db.Millis(c.ExpiresAt)
+			wantCode := c // carrying the identity, for the session it starts
+			wantCode.UserID, wantCode.ExpiresAt, wantCode.IdentityID = u.ID, db.Millis(c.ExpiresAt), ids[0].ID
 			if got, err := spend(t, s, c.Hash); err != nil || !sameCode(got, wantCode) {
 				t.Errorf("RedeemOAuthCode = %+v, %v; want %+v (no Link: a sign-in's code)", got, err, wantCode)
 			}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -274,5 +275,61 @@ func prunePasskeys(t *testing.T, s db.Store) {
 	}
 	if _, err := s.TakePasskeyCeremony(ctx, "reg", now); !errors.Is(err, db.ErrNoCeremony) {
 		t.Errorf("a deleted user's ceremony: %v, want ErrNoCeremony", err)
+	}
+}
+
+// endsWhatItStarted: removing a passkey or an identity ends the sessions it
+// started (a passkey sign-in's, a provider sign-in's or a link's), and only
+// those, announced once committed; a removal refused (the last way in)
+// ends nothing.
+func endsWhatItStarted(t *testing.T, s db.Store) {
+	ctx := t.Context()
+	heard := watch(t, s)
+	u, _ := signIn(t, s, idp("sub-1", "ada@example.com", true), "c1")
+	viaIdentity := newSession()
+	if _, err := s.RedeemOAuthCode(ctx, "c1", "challenge-c1", viaIdentity, now); err != nil {
+		t.Fatal(err)
+	}
+	pk := addPasskey(t, s, u.ID, "pk1", "cred1")
+	viaPasskey := db.Session{ID: "via-passkey", UserID: u.ID, CreatedAt: now, LastUsedAt: now, Generation: 1, RefreshHash: "hp",
+		RotatedAt: now, RefreshExpiresAt: now.Add(time.Hour), AAL: db.AAL2, AMR: "swk user mfa", PasskeyID: pk.ID}
+	if err := s.CreateSession(ctx, viaPasskey); err != nil {
+		t.Fatal(err)
+	}
+	other := addSession(t, s, u.ID, "other", now)
+	ids, err := s.ListIdentities(ctx, u.ID)
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("ListIdentities = %+v, %v", ids, err)
+	}
+	// The identity is another way in: the passkey may go.
+	if err := s.DeletePasskey(ctx, u.ID, pk.ID); err != nil {
+		t.Fatal(err)
+	}
+	next := func(what string) db.SessionsEnded {
+		t.Helper()
+		select {
+		case e := <-heard:
+			return e
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: nothing heard", what)
+			return db.SessionsEnded{}
+		}
+	}
+	if e := next("DeletePasskey"); !reflect.DeepEqual(e, db.SessionsEnded{UserID: u.ID, Sessions: []string{viaPasskey.ID}}) {
+		t.Errorf("DeletePasskey announced %+v, want the passkey's session only", e)
+	}
+	if err := s.DeleteIdentity(ctx, u.ID, ids[0].ID); !errors.Is(err, db.ErrLastWayIn) {
+		t.Fatalf("DeleteIdentity of the last way in: %v, want db.ErrLastWayIn", err)
+	}
+	addPasskey(t, s, u.ID, "pk2", "cred2")
+	if err := s.DeleteIdentity(ctx, u.ID, ids[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if e := next("DeleteIdentity"); !reflect.DeepEqual(e, db.SessionsEnded{UserID: u.ID, Sessions: []string{viaIdentity.ID}}) {
+		t.Errorf("DeleteIdentity announced %+v, want the identity's session only", e)
+	}
+	live, err := s.LiveSessions(ctx, []string{viaIdentity.ID, viaPasskey.ID, other.ID})
+	if err != nil || !slices.Equal(live, []string{other.ID}) {
+		t.Errorf("LiveSessions = %v, %v; want only the password session %s", live, err, other.ID)
 	}
 }

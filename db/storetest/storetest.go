@@ -94,10 +94,12 @@ func Run(t *testing.T, open func(t *testing.T) db.Store) {
 		{"RenamePasskey renames the user's passkey only", renamePasskey},
 		{"DeletePasskey removes, but not the last way in; DeleteIdentity counts passkeys", deletePasskey},
 		{"concurrent removals of a passwordless account's two passkeys: one wins", concurrentPasskeyDeletes},
+		{"removing a passkey or an identity ends the sessions it started, announced", endsWhatItStarted},
 		{"expired passkey ceremonies are pruned; a deleted user's passkeys go", prunePasskeys},
 		{"an account holds at most MaxPasskeys passkeys, racers included", passkeyCap},
 		{"an account links at most MaxIdentities identities, racers included", identityCap},
 		{"past MaxSessions a new session ends the least recently used, announced; racers leave the cap", sessionCap},
+		{"a passkey handle is the account's from its first registration, and finds it; old passkeys' ids still do", passkeyHandles},
 		{"Close releases the database", closeStore},
 	}
 	for _, tt := range tests {

@@ -342,7 +342,7 @@ type PasskeyLoginRequest struct {
 	// `rawId`, `type` (`public-key`) and `response`, whose binary members are base64url-encoded.
 	//
 	//
-	// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AAAAAAAAAAE"},"type":"public-key"}
+	// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA"},"type":"public-key"}
 	Credential PublicKeyCredential `json:"credential"`
 	FlowID     string              `json:"flow_id"`
 }
@@ -374,7 +374,7 @@ type PasskeyRegisterRequest struct {
 	// `rawId`, `type` (`public-key`) and `response`, whose binary members are base64url-encoded.
 	//
 	//
-	// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AAAAAAAAAAE"},"type":"public-key"}
+	// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA"},"type":"public-key"}
 	Credential PublicKeyCredential `json:"credential"`
 	FlowID     string              `json:"flow_id"`
 
@@ -422,7 +422,7 @@ type ProviderName = string
 // PublicKeyCredential The PublicKeyCredential the browser returned, as JSON (`credential.toJSON()`): `id`,
 // `rawId`, `type` (`public-key`) and `response`, whose binary members are base64url-encoded.
 //
-// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AAAAAAAAAAE"},"type":"public-key"}
+// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA"},"type":"public-key"}
 type PublicKeyCredential map[string]interface{}
 
 // ReauthenticateRequest Exactly one proof: `password`; `code`; `recovery_code`; or `flow_id` with `credential` (from
@@ -437,7 +437,7 @@ type ReauthenticateRequest struct {
 	// `rawId`, `type` (`public-key`) and `response`, whose binary members are base64url-encoded.
 	//
 	//
-	// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AAAAAAAAAAE"},"type":"public-key"}
+	// Example: {"id":"AAECAw","rawId":"AAECAw","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","signature":"MEUCIQ","userHandle":"AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA"},"type":"public-key"}
 	Credential *PublicKeyCredential `json:"credential,omitempty"`
 	FlowID     *string              `json:"flow_id,omitempty"`
 
@@ -997,7 +997,7 @@ type ClientInterface interface {
 	// void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
 	// token held before is spent (a refresh token minted before the upgrade never mints `aal2`
 	// tokens). A code works once: the same code again is refused, on any session and replica.
-	// Five codes a minute per account; more → 429.
+	// Five wrong codes a minute per account (right ones never count); more → 429.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1011,7 +1011,7 @@ type ClientInterface interface {
 	// void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
 	// token held before is spent (a refresh token minted before the upgrade never mints `aal2`
 	// tokens). A code works once: the same code again is refused, on any session and replica.
-	// Five codes a minute per account; more → 429.
+	// Five wrong codes a minute per account (right ones never count); more → 429.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1213,7 +1213,8 @@ type ClientInterface interface {
 	// Returns a `flow_id` and the `options` to pass to `navigator.credentials.create({publicKey})`
 	// (PublicKeyCredentialCreationOptions, binary members base64url-encoded: `challenge`,
 	// `user.id`, `excludeCredentials[].id`): a discoverable credential (resident key) required,
-	// user verification preferred, no attestation, the user's passkeys excluded. Finish within
+	// user verification preferred, no attestation, the user's passkeys excluded; `user.id` is the
+	// account's user handle, 32 random bytes made for its first passkey. Finish within
 	// five minutes with `POST /passkeys/register`, on any replica; each `flow_id` works once.
 	// Needs `aal2` when the account has a verified second factor, and a verified email address
 	// (403, `urn:keel:problem:email-unverified`), here and at `POST /passkeys/register`. 404 when
@@ -1225,7 +1226,8 @@ type ClientInterface interface {
 
 	// DeletePasskey Remove a passkey
 	//
-	// The passkey can no longer sign in. Refused with 409 when it is the last way in: the account
+	// The passkey can no longer sign in, and the sessions it started end (their sockets close with
+	// 4001). Refused with 409 when it is the last way in: the account
 	// has no password, no identity and no other passkey. Needs `aal2` when the account has a
 	// verified second factor.
 	//
@@ -1318,8 +1320,9 @@ type ClientInterface interface {
 
 	// DeleteIdentity Unlink a provider account from the signed-in user
 	//
-	// `ref` is an identity's `id` (from `GET /profile/identities`). Refused with 409 when it is
-	// the last way in: the account has no password, no other identity and no passkey.
+	// `ref` is an identity's `id` (from `GET /profile/identities`). The sessions it started (its
+	// sign-ins, and the link's own) end with it, and their sockets close with 4001. Refused with
+	// 409 when it is the last way in: the account has no password, no other identity and no passkey.
 	//
 	// Corresponds with DELETE /profile/identities/{ref} (the `DeleteIdentity` operationId).
 	DeleteIdentity(ctx context.Context, ref int64, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1769,7 +1772,7 @@ func (c *Client) EnrollTOTP(ctx context.Context, reqEditors ...RequestEditorFn) 
 // void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
 // token held before is spent (a refresh token minted before the upgrade never mints `aal2`
 // tokens). A code works once: the same code again is refused, on any session and replica.
-// Five codes a minute per account; more → 429.
+// Five wrong codes a minute per account (right ones never count); more → 429.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1793,7 +1796,7 @@ func (c *Client) VerifyTOTPFactorWithBody(ctx context.Context, id FactorID, cont
 // void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
 // token held before is spent (a refresh token minted before the upgrade never mints `aal2`
 // tokens). A code works once: the same code again is refused, on any session and replica.
-// Five codes a minute per account; more → 429.
+// Five wrong codes a minute per account (right ones never count); more → 429.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2145,7 +2148,8 @@ func (c *Client) RegisterPasskey(ctx context.Context, body RegisterPasskeyJSONRe
 // Returns a `flow_id` and the `options` to pass to `navigator.credentials.create({publicKey})`
 // (PublicKeyCredentialCreationOptions, binary members base64url-encoded: `challenge`,
 // `user.id`, `excludeCredentials[].id`): a discoverable credential (resident key) required,
-// user verification preferred, no attestation, the user's passkeys excluded. Finish within
+// user verification preferred, no attestation, the user's passkeys excluded; `user.id` is the
+// account's user handle, 32 random bytes made for its first passkey. Finish within
 // five minutes with `POST /passkeys/register`, on any replica; each `flow_id` works once.
 // Needs `aal2` when the account has a verified second factor, and a verified email address
 // (403, `urn:keel:problem:email-unverified`), here and at `POST /passkeys/register`. 404 when
@@ -2167,7 +2171,8 @@ func (c *Client) PasskeyRegisterOptions(ctx context.Context, reqEditors ...Reque
 
 // DeletePasskey Remove a passkey
 //
-// The passkey can no longer sign in. Refused with 409 when it is the last way in: the account
+// The passkey can no longer sign in, and the sessions it started end (their sockets close with
+// 4001). Refused with 409 when it is the last way in: the account
 // has no password, no identity and no other passkey. Needs `aal2` when the account has a
 // verified second factor.
 //
@@ -2370,8 +2375,9 @@ func (c *Client) ListIdentities(ctx context.Context, reqEditors ...RequestEditor
 
 // DeleteIdentity Unlink a provider account from the signed-in user
 //
-// `ref` is an identity's `id` (from `GET /profile/identities`). Refused with 409 when it is
-// the last way in: the account has no password, no other identity and no passkey.
+// `ref` is an identity's `id` (from `GET /profile/identities`). The sessions it started (its
+// sign-ins, and the link's own) end with it, and their sockets close with 4001. Refused with
+// 409 when it is the last way in: the account has no password, no other identity and no passkey.
 //
 // Corresponds with DELETE /profile/identities/{ref} (the `DeleteIdentity` operationId).
 func (c *Client) DeleteIdentity(ctx context.Context, ref int64, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4360,7 +4366,7 @@ type ClientWithResponsesInterface interface {
 	// void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
 	// token held before is spent (a refresh token minted before the upgrade never mints `aal2`
 	// tokens). A code works once: the same code again is refused, on any session and replica.
-	// Five codes a minute per account; more → 429.
+	// Five wrong codes a minute per account (right ones never count); more → 429.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4374,7 +4380,7 @@ type ClientWithResponsesInterface interface {
 	// void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
 	// token held before is spent (a refresh token minted before the upgrade never mints `aal2`
 	// tokens). A code works once: the same code again is refused, on any session and replica.
-	// Five codes a minute per account; more → 429.
+	// Five wrong codes a minute per account (right ones never count); more → 429.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4584,7 +4590,8 @@ type ClientWithResponsesInterface interface {
 	// Returns a `flow_id` and the `options` to pass to `navigator.credentials.create({publicKey})`
 	// (PublicKeyCredentialCreationOptions, binary members base64url-encoded: `challenge`,
 	// `user.id`, `excludeCredentials[].id`): a discoverable credential (resident key) required,
-	// user verification preferred, no attestation, the user's passkeys excluded. Finish within
+	// user verification preferred, no attestation, the user's passkeys excluded; `user.id` is the
+	// account's user handle, 32 random bytes made for its first passkey. Finish within
 	// five minutes with `POST /passkeys/register`, on any replica; each `flow_id` works once.
 	// Needs `aal2` when the account has a verified second factor, and a verified email address
 	// (403, `urn:keel:problem:email-unverified`), here and at `POST /passkeys/register`. 404 when
@@ -4598,7 +4605,8 @@ type ClientWithResponsesInterface interface {
 
 	// DeletePasskeyWithResponse Remove a passkey
 	//
-	// The passkey can no longer sign in. Refused with 409 when it is the last way in: the account
+	// The passkey can no longer sign in, and the sessions it started end (their sockets close with
+	// 4001). Refused with 409 when it is the last way in: the account
 	// has no password, no identity and no other passkey. Needs `aal2` when the account has a
 	// verified second factor.
 	//
@@ -4697,8 +4705,9 @@ type ClientWithResponsesInterface interface {
 
 	// DeleteIdentityWithResponse Unlink a provider account from the signed-in user
 	//
-	// `ref` is an identity's `id` (from `GET /profile/identities`). Refused with 409 when it is
-	// the last way in: the account has no password, no other identity and no passkey.
+	// `ref` is an identity's `id` (from `GET /profile/identities`). The sessions it started (its
+	// sign-ins, and the link's own) end with it, and their sockets close with 4001. Refused with
+	// 409 when it is the last way in: the account has no password, no other identity and no passkey.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -8415,7 +8424,7 @@ func (c *ClientWithResponses) EnrollTOTPWithResponse(ctx context.Context, reqEdi
 // void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
 // token held before is spent (a refresh token minted before the upgrade never mints `aal2`
 // tokens). A code works once: the same code again is refused, on any session and replica.
-// Five codes a minute per account; more → 429.
+// Five wrong codes a minute per account (right ones never count); more → 429.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8435,7 +8444,7 @@ func (c *ClientWithResponses) VerifyTOTPFactorWithBodyWithResponse(ctx context.C
 // void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
 // token held before is spent (a refresh token minted before the upgrade never mints `aal2`
 // tokens). A code works once: the same code again is refused, on any session and replica.
-// Five codes a minute per account; more → 429.
+// Five wrong codes a minute per account (right ones never count); more → 429.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8735,7 +8744,8 @@ func (c *ClientWithResponses) RegisterPasskeyWithResponse(ctx context.Context, b
 // Returns a `flow_id` and the `options` to pass to `navigator.credentials.create({publicKey})`
 // (PublicKeyCredentialCreationOptions, binary members base64url-encoded: `challenge`,
 // `user.id`, `excludeCredentials[].id`): a discoverable credential (resident key) required,
-// user verification preferred, no attestation, the user's passkeys excluded. Finish within
+// user verification preferred, no attestation, the user's passkeys excluded; `user.id` is the
+// account's user handle, 32 random bytes made for its first passkey. Finish within
 // five minutes with `POST /passkeys/register`, on any replica; each `flow_id` works once.
 // Needs `aal2` when the account has a verified second factor, and a verified email address
 // (403, `urn:keel:problem:email-unverified`), here and at `POST /passkeys/register`. 404 when
@@ -8755,7 +8765,8 @@ func (c *ClientWithResponses) PasskeyRegisterOptionsWithResponse(ctx context.Con
 
 // DeletePasskeyWithResponse Remove a passkey
 //
-// The passkey can no longer sign in. Refused with 409 when it is the last way in: the account
+// The passkey can no longer sign in, and the sessions it started end (their sockets close with
+// 4001). Refused with 409 when it is the last way in: the account
 // has no password, no identity and no other passkey. Needs `aal2` when the account has a
 // verified second factor.
 //
@@ -8920,8 +8931,9 @@ func (c *ClientWithResponses) ListIdentitiesWithResponse(ctx context.Context, re
 
 // DeleteIdentityWithResponse Unlink a provider account from the signed-in user
 //
-// `ref` is an identity's `id` (from `GET /profile/identities`). Refused with 409 when it is
-// the last way in: the account has no password, no other identity and no passkey.
+// `ref` is an identity's `id` (from `GET /profile/identities`). The sessions it started (its
+// sign-ins, and the link's own) end with it, and their sockets close with 4001. Refused with
+// 409 when it is the last way in: the account has no password, no other identity and no passkey.
 //
 // Returns a wrapper object for the known response body format(s).
 //

@@ -9,12 +9,14 @@ package passkey
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -99,19 +101,35 @@ func New(c Config) (*RP, error) {
 	return &RP{w: w}, nil
 }
 
-// Handle is the WebAuthn user handle of the account: its id, 8 bytes big
-// endian. It names the account to the authenticator, which returns it at a
-// discoverable sign-in; it holds nothing personal (no email).
-func Handle(userID int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(userID)) }
+// HandleLen is the length of an account's WebAuthn user handle.
+const HandleLen = 32
 
-// user is an account as go-webauthn sees it.
+// NewHandle is a new account's WebAuthn user handle: 32 random bytes, made
+// at its first passkey registration. It names the account to its
+// authenticators, which return it at a discoverable sign-in, and says
+// nothing else: not the email, nor the account id (a counter, which would
+// tell how many accounts there are and be the same for the account on
+// every authenticator and relying party it ever meets).
+func NewHandle() []byte {
+	b := make([]byte, HandleLen)
+	rand.Read(b) // never fails (crypto/rand, since Go 1.24)
+	return b
+}
+
+// LegacyHandle is the user handle keel gave before handles were random:
+// the account id, 8 bytes big endian. The authenticators of passkeys
+// registered then hold it, and it still finds their account
+// (db.Store.PasskeyAccount), which keeps it for its later passkeys.
+func LegacyHandle(userID int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(userID)) }
+
+// user is an account as go-webauthn sees it: handle is its user handle.
 type user struct {
-	id          int64
+	handle      []byte
 	name        string
 	credentials []webauthn.Credential
 }
 
-func (u user) WebAuthnID() []byte                         { return Handle(u.id) }
+func (u user) WebAuthnID() []byte                         { return u.handle }
 func (u user) WebAuthnName() string                       { return u.name }
 func (u user) WebAuthnDisplayName() string                { return u.name }
 func (u user) WebAuthnCredentials() []webauthn.Credential { return u.credentials }
@@ -138,17 +156,17 @@ func credential(p db.Passkey) webauthn.Credential {
 }
 
 // BeginRegistration returns the options of a registration for the account
-// (PublicKeyCredentialCreationOptions, as JSON: a resident key required, user
-// verification preferred, no attestation, its passkeys excluded) and the
-// session data to keep until FinishRegistration.
-func (r *RP) BeginRegistration(userID int64, name string, existing []db.Passkey) (options, session []byte, err error) {
+// whose user handle is handle (PublicKeyCredentialCreationOptions, as JSON: a
+// resident key required, user verification preferred, no attestation, its
+// passkeys excluded) and the session data to keep until FinishRegistration.
+func (r *RP) BeginRegistration(handle []byte, name string, existing []db.Passkey) (options, session []byte, err error) {
 	exclude := make([]protocol.CredentialDescriptor, len(existing))
 	for i, p := range existing {
 		c := credential(p)
 		exclude[i] = c.Descriptor()
 	}
 	yes := true
-	creation, sess, err := r.w.BeginRegistration(user{id: userID, name: name},
+	creation, sess, err := r.w.BeginRegistration(user{handle: handle, name: name},
 		webauthn.WithAuthenticatorSelection(protocol.AuthenticatorSelection{
 			ResidentKey: protocol.ResidentKeyRequirementRequired, RequireResidentKey: &yes,
 			UserVerification: protocol.VerificationPreferred}),
@@ -162,7 +180,8 @@ func (r *RP) BeginRegistration(userID int64, name string, existing []db.Passkey)
 
 // FinishRegistration verifies the browser's answer (a PublicKeyCredential as
 // JSON) to the registration whose session data is session, and returns the
-// passkey to store (without its id, name and time).
+// passkey to store (without its id, name and time), with the user handle
+// the registration gave the authenticator (the session's).
 func (r *RP) FinishRegistration(userID int64, name string, session, answer []byte) (db.Passkey, error) {
 	var sess webauthn.SessionData
 	if err := json.Unmarshal(session, &sess); err != nil {
@@ -172,7 +191,7 @@ func (r *RP) FinishRegistration(userID int64, name string, session, answer []byt
 	if err != nil {
 		return db.Passkey{}, refused(err)
 	}
-	c, err := r.w.CreateCredential(user{id: userID, name: name}, sess, parsed)
+	c, err := r.w.CreateCredential(user{handle: sess.UserID, name: name}, sess, parsed)
 	if err != nil {
 		return db.Passkey{}, refused(err)
 	}
@@ -182,7 +201,8 @@ func (r *RP) FinishRegistration(userID int64, name string, session, answer []byt
 	}
 	return db.Passkey{UserID: userID, CredentialID: c.ID, PublicKey: c.PublicKey, AttestationType: c.AttestationType,
 		AAGUID: c.Authenticator.AAGUID, Transports: transports, SignCount: int64(c.Authenticator.SignCount),
-		UserVerified: c.Flags.UserVerified, BackupEligible: c.Flags.BackupEligible, BackupState: c.Flags.BackupState}, nil
+		UserVerified: c.Flags.UserVerified, BackupEligible: c.Flags.BackupEligible, BackupState: c.Flags.BackupState,
+		UserHandle: sess.UserID}, nil
 }
 
 // BeginLogin returns the options of a discoverable sign-in (no account
@@ -207,11 +227,11 @@ type Assertion struct {
 }
 
 // FinishLogin verifies the browser's answer (a PublicKeyCredential as JSON)
-// to the sign-in whose session data is session. lookup finds the passkey by
-// its credential id (db.ErrNoPasskey when none); the user handle the
-// authenticator returns must be its account's. Errors are ErrRefused,
-// ErrSignCount, or lookup's other errors.
-func (r *RP) FinishLogin(session, answer []byte, lookup func(credentialID []byte) (db.Passkey, error)) (Assertion, error) {
+// to the sign-in whose session data is session. lookup finds the account by
+// the user handle the authenticator returns, with its passkeys
+// (db.ErrNoPasskey when none); the credential must be one of them. Errors
+// are ErrRefused, ErrSignCount, or lookup's other errors.
+func (r *RP) FinishLogin(session, answer []byte, lookup func(handle []byte) (int64, []db.Passkey, error)) (Assertion, error) {
 	sess, parsed, err := parseAssertion(session, answer)
 	if err != nil {
 		return Assertion{}, err
@@ -221,14 +241,16 @@ func (r *RP) FinishLogin(session, answer []byte, lookup func(credentialID []byte
 		lookupErr error
 	)
 	handler := func(rawID, handle []byte) (webauthn.User, error) {
-		stored, lookupErr = lookup(rawID)
-		if lookupErr != nil {
+		var passkeys []db.Passkey
+		if _, passkeys, lookupErr = lookup(handle); lookupErr != nil {
 			return nil, lookupErr
 		}
-		if !bytes.Equal(handle, Handle(stored.UserID)) {
-			return nil, errors.New("the user handle is not the passkey's account's")
+		i := slices.IndexFunc(passkeys, func(p db.Passkey) bool { return bytes.Equal(p.CredentialID, rawID) })
+		if i < 0 {
+			return nil, errors.New("the credential is not a passkey of the user handle's account")
 		}
-		return user{id: stored.UserID, credentials: []webauthn.Credential{credential(stored)}}, nil
+		stored = passkeys[i]
+		return user{handle: handle, credentials: []webauthn.Credential{credential(stored)}}, nil
 	}
 	_, c, err := r.w.ValidatePasskeyLogin(handler, sess, parsed)
 	switch {
@@ -246,9 +268,10 @@ func (r *RP) FinishLogin(session, answer []byte, lookup func(credentialID []byte
 // BeginReauth returns the options of an assertion that proves the account's
 // user again (its passkeys listed in allowCredentials, user verification
 // required: a passkey without it is one factor, no proof of the user) and the
-// session data to keep until FinishReauth. The account must have a passkey.
-func (r *RP) BeginReauth(userID int64, name string, passkeys []db.Passkey) (options, session []byte, err error) {
-	assertion, sess, err := r.w.BeginLogin(owner(userID, name, passkeys),
+// session data to keep until FinishReauth. handle is the account's user
+// handle; the account must have a passkey.
+func (r *RP) BeginReauth(handle []byte, name string, passkeys []db.Passkey) (options, session []byte, err error) {
+	assertion, sess, err := r.w.BeginLogin(owner(handle, name, passkeys),
 		webauthn.WithUserVerification(protocol.VerificationRequired))
 	if err != nil {
 		return nil, nil, err
@@ -259,14 +282,15 @@ func (r *RP) BeginReauth(userID int64, name string, passkeys []db.Passkey) (opti
 // FinishReauth verifies the browser's answer to the assertion BeginReauth
 // began for the account, whose passkeys (read afresh) are passkeys: the
 // credential must be one of them, listed in the options, and the
-// authenticator must have verified the user. Errors are ErrRefused and
+// authenticator must have verified the user, and a user handle it returns
+// must be the one BeginReauth named. Errors are ErrRefused and
 // ErrSignCount, as for FinishLogin.
-func (r *RP) FinishReauth(userID int64, name string, passkeys []db.Passkey, session, answer []byte) (Assertion, error) {
+func (r *RP) FinishReauth(name string, passkeys []db.Passkey, session, answer []byte) (Assertion, error) {
 	sess, parsed, err := parseAssertion(session, answer)
 	if err != nil {
 		return Assertion{}, err
 	}
-	c, err := r.w.ValidateLogin(owner(userID, name, passkeys), sess, parsed)
+	c, err := r.w.ValidateLogin(owner(sess.UserID, name, passkeys), sess, parsed)
 	if err != nil {
 		return Assertion{}, refused(err)
 	}
@@ -301,8 +325,8 @@ func parseAssertion(session, answer []byte) (webauthn.SessionData, *protocol.Par
 }
 
 // owner is the account with its passkeys, as go-webauthn sees it.
-func owner(userID int64, name string, passkeys []db.Passkey) user {
-	u := user{id: userID, name: name, credentials: make([]webauthn.Credential, len(passkeys))}
+func owner(handle []byte, name string, passkeys []db.Passkey) user {
+	u := user{handle: handle, name: name, credentials: make([]webauthn.Credential, len(passkeys))}
 	for i, p := range passkeys {
 		u.credentials[i] = credential(p)
 	}

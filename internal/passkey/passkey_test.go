@@ -1,6 +1,7 @@
 package passkey
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 )
@@ -43,10 +44,15 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-// TestHandle: the user handle is the account id, 8 bytes big-endian.
+// TestHandle: a new user handle is 32 random bytes, another each time; the
+// legacy one is the account id, 8 bytes big-endian.
 func TestHandle(t *testing.T) {
 	t.Parallel()
-	if h := Handle(258); len(h) != 8 || h[6] != 1 || h[7] != 2 {
-		t.Errorf("Handle(258) = %v", h)
+	a, b := NewHandle(), NewHandle()
+	if len(a) != HandleLen || HandleLen != 32 || bytes.Equal(a, b) || bytes.Equal(a, make([]byte, HandleLen)) {
+		t.Errorf("NewHandle() = %x, then %x; want 32 random bytes each", a, b)
+	}
+	if h := LegacyHandle(258); len(h) != 8 || h[6] != 1 || h[7] != 2 {
+		t.Errorf("LegacyHandle(258) = %v", h)
 	}
 }

@@ -504,8 +504,9 @@ export interface paths {
         post: operations["linkIdentity"];
         /**
          * Unlink a provider account from the signed-in user
-         * @description `ref` is an identity's `id` (from `GET /profile/identities`). Refused with 409 when it is
-         *     the last way in: the account has no password, no other identity and no passkey.
+         * @description `ref` is an identity's `id` (from `GET /profile/identities`). The sessions it started (its
+         *     sign-ins, and the link's own) end with it, and their sockets close with 4001. Refused with
+         *     409 when it is the last way in: the account has no password, no other identity and no passkey.
          */
         delete: operations["deleteIdentity"];
         /**
@@ -752,7 +753,7 @@ export interface paths {
          *     void), and the session that asked becomes `aal2`: `tokens` is its new pair, and the refresh
          *     token held before is spent (a refresh token minted before the upgrade never mints `aal2`
          *     tokens). A code works once: the same code again is refused, on any session and replica.
-         *     Five codes a minute per account; more → 429.
+         *     Five wrong codes a minute per account (right ones never count); more → 429.
          */
         post: operations["verifyTOTPFactor"];
         delete?: never;
@@ -917,7 +918,8 @@ export interface paths {
          * @description Returns a `flow_id` and the `options` to pass to `navigator.credentials.create({publicKey})`
          *     (PublicKeyCredentialCreationOptions, binary members base64url-encoded: `challenge`,
          *     `user.id`, `excludeCredentials[].id`): a discoverable credential (resident key) required,
-         *     user verification preferred, no attestation, the user's passkeys excluded. Finish within
+         *     user verification preferred, no attestation, the user's passkeys excluded; `user.id` is the
+         *     account's user handle, 32 random bytes made for its first passkey. Finish within
          *     five minutes with `POST /passkeys/register`, on any replica; each `flow_id` works once.
          *     Needs `aal2` when the account has a verified second factor, and a verified email address
          *     (403, `urn:keel:problem:email-unverified`), here and at `POST /passkeys/register`. 404 when
@@ -1056,7 +1058,8 @@ export interface paths {
         post?: never;
         /**
          * Remove a passkey
-         * @description The passkey can no longer sign in. Refused with 409 when it is the last way in: the account
+         * @description The passkey can no longer sign in, and the sessions it started end (their sockets close with
+         *     4001). Refused with 409 when it is the last way in: the account
          *     has no password, no identity and no other passkey. Needs `aal2` when the account has a
          *     verified second factor.
          */
@@ -1531,7 +1534,7 @@ export interface components {
          *         "clientDataJSON": "eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0",
          *         "authenticatorData": "SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ",
          *         "signature": "MEUCIQ",
-         *         "userHandle": "AAAAAAAAAAE"
+         *         "userHandle": "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA"
          *       }
          *     }
          */

@@ -11,15 +11,15 @@ RETURNING provider, nonce, verifier, code_challenge, redirect_to, link_user_id, 
 
 -- name: CreateOAuthCode :exec
 INSERT INTO oauth_codes (hash, user_id, provider, code_challenge, link_subject, link_email, link_email_verified,
-                         link_session_id, auth_time, expires_at)
+                         link_session_id, identity_id, auth_time, expires_at)
 VALUES (sqlc.arg(hash), sqlc.arg(user_id), sqlc.arg(provider), sqlc.arg(code_challenge),
         sqlc.arg(link_subject), sqlc.arg(link_email), sqlc.arg(link_email_verified),
-        sqlc.narg(link_session_id), sqlc.narg(auth_time), sqlc.arg(expires_at));
+        sqlc.narg(link_session_id), sqlc.narg(identity_id), sqlc.narg(auth_time), sqlc.arg(expires_at));
 
 -- name: TakeOAuthCode :one
 DELETE FROM oauth_codes WHERE hash = sqlc.arg(hash)
-RETURNING user_id, provider, code_challenge, link_subject, link_email, link_email_verified, link_session_id, auth_time,
-          expires_at;
+RETURNING user_id, provider, code_challenge, link_subject, link_email, link_email_verified, link_session_id, identity_id,
+          auth_time, expires_at;
 
 -- name: GetOAuthCodeUser :one
 -- The user a code is for, read before the user's row is locked and the
@@ -32,6 +32,10 @@ DELETE FROM oauth_codes WHERE hash = sqlc.arg(hash);
 
 -- name: GetIdentityUser :one
 SELECT user_id FROM identities WHERE provider = sqlc.arg(provider) AND subject = sqlc.arg(subject);
+
+-- name: GetIdentityID :one
+-- The identity a sign-in went through, for the session it starts.
+SELECT id FROM identities WHERE provider = sqlc.arg(provider) AND subject = sqlc.arg(subject);
 
 -- name: GetUserByEmail :one
 -- COLLATE NOCASE, as GetCredentials.

@@ -159,14 +159,26 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.getFactorFailuresStmt, err = db.PrepareContext(ctx, getFactorFailures); err != nil {
 		return nil, fmt.Errorf("error preparing query GetFactorFailures: %w", err)
 	}
+	if q.getIdentityIDStmt, err = db.PrepareContext(ctx, getIdentityID); err != nil {
+		return nil, fmt.Errorf("error preparing query GetIdentityID: %w", err)
+	}
 	if q.getIdentityUserStmt, err = db.PrepareContext(ctx, getIdentityUser); err != nil {
 		return nil, fmt.Errorf("error preparing query GetIdentityUser: %w", err)
+	}
+	if q.getLegacyHandleUserStmt, err = db.PrepareContext(ctx, getLegacyHandleUser); err != nil {
+		return nil, fmt.Errorf("error preparing query GetLegacyHandleUser: %w", err)
 	}
 	if q.getOAuthCodeUserStmt, err = db.PrepareContext(ctx, getOAuthCodeUser); err != nil {
 		return nil, fmt.Errorf("error preparing query GetOAuthCodeUser: %w", err)
 	}
 	if q.getPasskeyByCredentialIDStmt, err = db.PrepareContext(ctx, getPasskeyByCredentialID); err != nil {
 		return nil, fmt.Errorf("error preparing query GetPasskeyByCredentialID: %w", err)
+	}
+	if q.getPasskeyHandleStmt, err = db.PrepareContext(ctx, getPasskeyHandle); err != nil {
+		return nil, fmt.Errorf("error preparing query GetPasskeyHandle: %w", err)
+	}
+	if q.getPasskeyHandleUserStmt, err = db.PrepareContext(ctx, getPasskeyHandleUser); err != nil {
+		return nil, fmt.Errorf("error preparing query GetPasskeyHandleUser: %w", err)
 	}
 	if q.getSessionStmt, err = db.PrepareContext(ctx, getSession); err != nil {
 		return nil, fmt.Errorf("error preparing query GetSession: %w", err)
@@ -230,6 +242,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.rotateRefreshStmt, err = db.PrepareContext(ctx, rotateRefresh); err != nil {
 		return nil, fmt.Errorf("error preparing query RotateRefresh: %w", err)
+	}
+	if q.setPasskeyHandleStmt, err = db.PrepareContext(ctx, setPasskeyHandle); err != nil {
+		return nil, fmt.Errorf("error preparing query SetPasskeyHandle: %w", err)
 	}
 	if q.setPasswordStmt, err = db.PrepareContext(ctx, setPassword); err != nil {
 		return nil, fmt.Errorf("error preparing query SetPassword: %w", err)
@@ -494,9 +509,19 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing getFactorFailuresStmt: %w", cerr)
 		}
 	}
+	if q.getIdentityIDStmt != nil {
+		if cerr := q.getIdentityIDStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getIdentityIDStmt: %w", cerr)
+		}
+	}
 	if q.getIdentityUserStmt != nil {
 		if cerr := q.getIdentityUserStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getIdentityUserStmt: %w", cerr)
+		}
+	}
+	if q.getLegacyHandleUserStmt != nil {
+		if cerr := q.getLegacyHandleUserStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getLegacyHandleUserStmt: %w", cerr)
 		}
 	}
 	if q.getOAuthCodeUserStmt != nil {
@@ -507,6 +532,16 @@ func (q *Queries) Close() error {
 	if q.getPasskeyByCredentialIDStmt != nil {
 		if cerr := q.getPasskeyByCredentialIDStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getPasskeyByCredentialIDStmt: %w", cerr)
+		}
+	}
+	if q.getPasskeyHandleStmt != nil {
+		if cerr := q.getPasskeyHandleStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getPasskeyHandleStmt: %w", cerr)
+		}
+	}
+	if q.getPasskeyHandleUserStmt != nil {
+		if cerr := q.getPasskeyHandleUserStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getPasskeyHandleUserStmt: %w", cerr)
 		}
 	}
 	if q.getSessionStmt != nil {
@@ -612,6 +647,11 @@ func (q *Queries) Close() error {
 	if q.rotateRefreshStmt != nil {
 		if cerr := q.rotateRefreshStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing rotateRefreshStmt: %w", cerr)
+		}
+	}
+	if q.setPasskeyHandleStmt != nil {
+		if cerr := q.setPasskeyHandleStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing setPasskeyHandleStmt: %w", cerr)
 		}
 	}
 	if q.setPasswordStmt != nil {
@@ -753,9 +793,13 @@ type Queries struct {
 	getCredentialsStmt                 *sql.Stmt
 	getFactorStmt                      *sql.Stmt
 	getFactorFailuresStmt              *sql.Stmt
+	getIdentityIDStmt                  *sql.Stmt
 	getIdentityUserStmt                *sql.Stmt
+	getLegacyHandleUserStmt            *sql.Stmt
 	getOAuthCodeUserStmt               *sql.Stmt
 	getPasskeyByCredentialIDStmt       *sql.Stmt
+	getPasskeyHandleStmt               *sql.Stmt
+	getPasskeyHandleUserStmt           *sql.Stmt
 	getSessionStmt                     *sql.Stmt
 	getSessionAccessStmt               *sql.Stmt
 	getSessionCredentialsStmt          *sql.Stmt
@@ -777,6 +821,7 @@ type Queries struct {
 	resetFactorFailuresStmt            *sql.Stmt
 	returnRateTokenStmt                *sql.Stmt
 	rotateRefreshStmt                  *sql.Stmt
+	setPasskeyHandleStmt               *sql.Stmt
 	setPasswordStmt                    *sql.Stmt
 	stampAuthTimeStmt                  *sql.Stmt
 	takeFactorStepStmt                 *sql.Stmt
@@ -839,9 +884,13 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		getCredentialsStmt:                 q.getCredentialsStmt,
 		getFactorStmt:                      q.getFactorStmt,
 		getFactorFailuresStmt:              q.getFactorFailuresStmt,
+		getIdentityIDStmt:                  q.getIdentityIDStmt,
 		getIdentityUserStmt:                q.getIdentityUserStmt,
+		getLegacyHandleUserStmt:            q.getLegacyHandleUserStmt,
 		getOAuthCodeUserStmt:               q.getOAuthCodeUserStmt,
 		getPasskeyByCredentialIDStmt:       q.getPasskeyByCredentialIDStmt,
+		getPasskeyHandleStmt:               q.getPasskeyHandleStmt,
+		getPasskeyHandleUserStmt:           q.getPasskeyHandleUserStmt,
 		getSessionStmt:                     q.getSessionStmt,
 		getSessionAccessStmt:               q.getSessionAccessStmt,
 		getSessionCredentialsStmt:          q.getSessionCredentialsStmt,
@@ -863,6 +912,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		resetFactorFailuresStmt:            q.resetFactorFailuresStmt,
 		returnRateTokenStmt:                q.returnRateTokenStmt,
 		rotateRefreshStmt:                  q.rotateRefreshStmt,
+		setPasskeyHandleStmt:               q.setPasskeyHandleStmt,
 		setPasswordStmt:                    q.setPasswordStmt,
 		stampAuthTimeStmt:                  q.stampAuthTimeStmt,
 		takeFactorStepStmt:                 q.takeFactorStepStmt,

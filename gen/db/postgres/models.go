@@ -125,4 +125,5 @@ type User struct {
 	PasswordHash  string
 	CreatedAt     time.Time
 	EmailVerified bool
+	PasskeyHandle []byte
 }

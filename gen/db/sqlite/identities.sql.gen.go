@@ -71,10 +71,10 @@ func (q *Queries) CreateIdentity(ctx context.Context, arg CreateIdentityParams) 
 
 const createOAuthCode = `-- name: CreateOAuthCode :exec
 INSERT INTO oauth_codes (hash, user_id, provider, code_challenge, link_subject, link_email, link_email_verified,
-                         link_session_id, auth_time, expires_at)
+                         link_session_id, identity_id, auth_time, expires_at)
 VALUES (?1, ?2, ?3, ?4,
         ?5, ?6, ?7,
-        ?8, ?9, ?10)
+        ?8, ?9, ?10, ?11)
 `
 
 type CreateOAuthCodeParams struct {
@@ -86,6 +86,7 @@ type CreateOAuthCodeParams struct {
 	LinkEmail         string
 	LinkEmailVerified bool
 	LinkSessionID     sql.NullString
+	IdentityID        sql.NullInt64
 	AuthTime          sql.NullTime
 	ExpiresAt         time.Time
 }
@@ -100,6 +101,7 @@ func (q *Queries) CreateOAuthCode(ctx context.Context, arg CreateOAuthCodeParams
 		arg.LinkEmail,
 		arg.LinkEmailVerified,
 		arg.LinkSessionID,
+		arg.IdentityID,
 		arg.AuthTime,
 		arg.ExpiresAt,
 	)
@@ -255,6 +257,23 @@ func (q *Queries) DeleteUserOAuthCodes(ctx context.Context, userID int64) error 
 	return err
 }
 
+const getIdentityID = `-- name: GetIdentityID :one
+SELECT id FROM identities WHERE provider = ?1 AND subject = ?2
+`
+
+type GetIdentityIDParams struct {
+	Provider string
+	Subject  string
+}
+
+// The identity a sign-in went through, for the session it starts.
+func (q *Queries) GetIdentityID(ctx context.Context, arg GetIdentityIDParams) (int64, error) {
+	row := q.queryRow(ctx, q.getIdentityIDStmt, getIdentityID, arg.Provider, arg.Subject)
+	var id int64
+	err := row.Scan(&id)
+	return id, err
+}
+
 const getIdentityUser = `-- name: GetIdentityUser :one
 SELECT user_id FROM identities WHERE provider = ?1 AND subject = ?2
 `
@@ -367,8 +386,8 @@ func (q *Queries) LockUser(ctx context.Context, id int64) (int64, error) {
 
 const takeOAuthCode = `-- name: TakeOAuthCode :one
 DELETE FROM oauth_codes WHERE hash = ?1
-RETURNING user_id, provider, code_challenge, link_subject, link_email, link_email_verified, link_session_id, auth_time,
-          expires_at
+RETURNING user_id, provider, code_challenge, link_subject, link_email, link_email_verified, link_session_id, identity_id,
+          auth_time, expires_at
 `
 
 type TakeOAuthCodeRow struct {
@@ -379,6 +398,7 @@ type TakeOAuthCodeRow struct {
 	LinkEmail         string
 	LinkEmailVerified bool
 	LinkSessionID     sql.NullString
+	IdentityID        sql.NullInt64
 	AuthTime          sql.NullTime
 	ExpiresAt         time.Time
 }
@@ -394,6 +414,7 @@ func (q *Queries) TakeOAuthCode(ctx context.Context, hash string) (TakeOAuthCode
 		&i.LinkEmail,
 		&i.LinkEmailVerified,
 		&i.LinkSessionID,
+		&i.IdentityID,
 		&i.AuthTime,
 		&i.ExpiresAt,
 	)

@@ -120,4 +120,5 @@ type User struct {
 	PasswordHash  string
 	CreatedAt     time.Time
 	EmailVerified bool
+	PasskeyHandle []byte
 }
