@@ -153,6 +153,9 @@ func TestIdentityCap(t *testing.T) {
 		t.Fatalf("%d identities, want %d", len(ids), db.MaxIdentities)
 	}
 	a.status(a.linkRec(tok, "corp", appURL, newApp()), 409, "a link with the account full")
+	// Nor is a sign-in with the account's (verified) email linked to it.
+	a.user("ada-by-email", "ada@example.com", true)
+	a.refused(a.signIn("corp", "ada-by-email", newApp()), "account_exists")
 	ids := a.identities(tok)
 	a.status(a.do("DELETE", fmt.Sprint("/profile/identities/", ids[0].ID), "", bearer(tok)...), 204, "unlink one")
 	code, c := linkCode(102)
