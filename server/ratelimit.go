@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"net/http"
 	"net/netip"
 	"strconv"
 
@@ -17,9 +18,11 @@ import (
 // It runs after the request validator: a request the spec refuses (a
 // cross-site text/plain form post is a 415, an anonymous call to a bearer
 // operation a 401) costs no budget, so a web page cannot spend its visitors'
-// budget with requests keel would never serve. Each operation has its own
-// bucket: a flood of /login does not block /register or /password/reset for
-// the others behind the same address.
+// budget with requests keel would never serve; nor with a provider
+// sign-in's start that the browser did not navigate to (an <img> of it).
+// Each operation has its own bucket, so a flood of /login does not block
+// /register or /password/reset for the others behind the same address, but
+// those that check a password share one (sharedBuckets).
 func (s *Server) limitAuth() echo.MiddlewareFunc {
 	if s.cfg.AuthRateLimit <= 0 {
 		return func(next echo.HandlerFunc) echo.HandlerFunc { return next }
@@ -31,7 +34,10 @@ func (s *Server) limitAuth() echo.MiddlewareFunc {
 			if op == nil || !op.RateLimited {
 				return next(c)
 			}
-			d, err := s.store.TakeRateToken(req.Context(), clientKey(op.ID, c.RealIP()), s.cfg.AuthRateLimit, s.now())
+			if op.ID == "oauthAuthorize" && !topLevelNavigation(req.Header) {
+				return errNotNavigation
+			}
+			d, err := s.store.TakeRateToken(req.Context(), clientKey(bucketOf(op.ID), c.RealIP()), s.cfg.AuthRateLimit, s.now())
 			if err != nil {
 				return err
 			}
@@ -41,6 +47,45 @@ func (s *Server) limitAuth() echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
+}
+
+// passwordBucket is the one budget of the operations that check a
+// password: whoever holds a session must not get AUTH_RATE_LIMIT guesses at
+// each of them (a login, a reauthentication, a password change and an
+// account deletion are four ways to try one password).
+const passwordBucket = "password"
+
+// sharedBuckets names the operations that count against a bucket of
+// another name than their own; every other operation has its own.
+var sharedBuckets = map[string]string{
+	"login":          passwordBucket,
+	"reauthenticate": passwordBucket,
+	"changePassword": passwordBucket,
+	"deleteProfile":  passwordBucket,
+}
+
+// bucketOf is the bucket of the operation id.
+func bucketOf(id string) string {
+	if b, ok := sharedBuckets[id]; ok {
+		return b
+	}
+	return id
+}
+
+// errNotNavigation is a provider sign-in's start that a browser did not
+// send as a top-level navigation: a page's <img> or <iframe> pointing at
+// it, which would otherwise spend the budget of everyone behind its
+// visitor's address without signing anyone in.
+var errNotNavigation = &Error{Status: http.StatusBadRequest,
+	Detail: "open this URL as a top-level navigation (a link or a redirect), not from within another page"}
+
+// topLevelNavigation reports whether a request is a top-level navigation,
+// as far as the browser says (Fetch Metadata): a request without
+// Sec-Fetch-Dest comes from something other than a current browser, which
+// a page cannot make its visitors send, and is taken as one.
+func topLevelNavigation(h http.Header) bool {
+	dest := h.Get("Sec-Fetch-Dest")
+	return dest == "" || dest == "document"
 }
 
 // clientKey is the bucket a client address counts against for the

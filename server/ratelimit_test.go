@@ -94,6 +94,58 @@ func TestRateLimitCrossSite(t *testing.T) {
 	a.status(post("/password/reset", "application/json", jsonBody("token", "x", "new_password", "new-password-1")), 400, "reset with /login's budget spent")
 }
 
+// TestRateLimitPasswordBucket: the operations that check a password share
+// one budget per address, so a session's holder gets AUTH_RATE_LIMIT
+// guesses a minute in all, not that many at each of login,
+// reauthentication, password change and deletion; the others keep theirs.
+func TestRateLimitPasswordBucket(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t, func(c *Config) { c.AuthRateLimit = 3 })
+	a.mustRegister("ada@example.com", "password123")
+	tok := a.mustLogin("ada@example.com", "password123") // the first of three
+	for range 2 {
+		a.status(a.do("POST", "/login", credentials("ada@example.com", "wrong-password")), 401, "wrong password")
+	}
+	for _, r := range [][3]string{
+		{"POST", "/login", credentials("ada@example.com", "wrong-password")},
+		{"PUT", "/profile/password", jsonBody("current_password", "wrong-password", "new_password", "password456")},
+		{"DELETE", "/profile", jsonBody("password", "wrong-password")},
+		{"POST", "/reauthenticate", jsonBody("password", "wrong-password")},
+	} {
+		rec := a.status(a.do(r[0], r[1], r[2], bearer(tok)...), 429, r[0]+" "+r[1]+" with the password budget spent")
+		if rec.Header().Get("Retry-After") == "" {
+			t.Errorf("%s %s: 429 without Retry-After", r[0], r[1])
+		}
+	}
+	a.status(a.do("POST", "/register", credentials("bob@example.com", "password123")), 201, "register keeps its own budget")
+}
+
+// TestRateLimitAuthorizeNavigation: a provider sign-in's start that the
+// browser fetched for a page (an <img>, an <iframe>: Sec-Fetch-Dest other
+// than document) is refused before it spends the address's budget, so a
+// page cannot lock its visitors' network out of provider sign-in.
+func TestRateLimitAuthorizeNavigation(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t, func(c *Config) { c.AuthRateLimit = 3 })
+	get := func(dest string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", "/oauth/google/authorize?redirect_to=x&code_challenge="+strings.Repeat("a", 43)+"&code_challenge_method=S256", nil)
+		if dest != "" {
+			req.Header.Set("Sec-Fetch-Dest", dest)
+			req.Header.Set("Sec-Fetch-Site", "cross-site")
+		}
+		req.RemoteAddr = "198.51.100.9:1234"
+		return a.serve(req)
+	}
+	for i := range 10 {
+		dest := []string{"image", "iframe", "script", "empty"}[i%4]
+		a.status(get(dest), 400, "authorize fetched as "+dest)
+	}
+	for _, dest := range []string{"document", "", "document"} {
+		a.status(get(dest), 404, "a navigation (no provider google here) with Sec-Fetch-Dest "+dest)
+	}
+	a.status(get("document"), 429, "the fourth navigation of the minute")
+}
+
 // TestTrustedProxies: X-Forwarded-For names the client only when the peer
 // is a trusted proxy; otherwise a client could pick its own rate-limit bucket.
 func TestTrustedProxies(t *testing.T) {

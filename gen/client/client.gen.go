@@ -1113,7 +1113,9 @@ type ClientInterface interface {
 	// The app sends the browser here. keel keeps the flow (its `state`, `nonce`, its own PKCE
 	// verifier, the app's `code_challenge` and `redirect_to`) for ten minutes, for one use, in the
 	// database, so the callback may land on any replica, and redirects the browser to the
-	// provider. `redirect_to` must be one of `OAUTH_REDIRECT_URLS` exactly.
+	// provider. `redirect_to` must be one of `OAUTH_REDIRECT_URLS` exactly. A browser's request
+	// that is no top-level navigation (`Sec-Fetch-Dest` other than `document`: an image or frame
+	// of another page) is refused with 400 before it spends the address's rate limit.
 	//
 	// Corresponds with GET /oauth/{provider}/authorize (the `OauthAuthorize` operationId).
 	OauthAuthorize(ctx context.Context, provider Provider, params *OauthAuthorizeParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1968,7 +1970,9 @@ func (c *Client) OauthToken(ctx context.Context, body OauthTokenJSONRequestBody,
 // The app sends the browser here. keel keeps the flow (its `state`, `nonce`, its own PKCE
 // verifier, the app's `code_challenge` and `redirect_to`) for ten minutes, for one use, in the
 // database, so the callback may land on any replica, and redirects the browser to the
-// provider. `redirect_to` must be one of `OAUTH_REDIRECT_URLS` exactly.
+// provider. `redirect_to` must be one of `OAUTH_REDIRECT_URLS` exactly. A browser's request
+// that is no top-level navigation (`Sec-Fetch-Dest` other than `document`: an image or frame
+// of another page) is refused with 400 before it spends the address's rate limit.
 //
 // Corresponds with GET /oauth/{provider}/authorize (the `OauthAuthorize` operationId).
 func (c *Client) OauthAuthorize(ctx context.Context, provider Provider, params *OauthAuthorizeParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4482,7 +4486,9 @@ type ClientWithResponsesInterface interface {
 	// The app sends the browser here. keel keeps the flow (its `state`, `nonce`, its own PKCE
 	// verifier, the app's `code_challenge` and `redirect_to`) for ten minutes, for one use, in the
 	// database, so the callback may land on any replica, and redirects the browser to the
-	// provider. `redirect_to` must be one of `OAUTH_REDIRECT_URLS` exactly.
+	// provider. `redirect_to` must be one of `OAUTH_REDIRECT_URLS` exactly. A browser's request
+	// that is no top-level navigation (`Sec-Fetch-Dest` other than `document`: an image or frame
+	// of another page) is refused with 400 before it spends the address's rate limit.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -8588,7 +8594,9 @@ func (c *ClientWithResponses) OauthTokenWithResponse(ctx context.Context, body O
 // The app sends the browser here. keel keeps the flow (its `state`, `nonce`, its own PKCE
 // verifier, the app's `code_challenge` and `redirect_to`) for ten minutes, for one use, in the
 // database, so the callback may land on any replica, and redirects the browser to the
-// provider. `redirect_to` must be one of `OAUTH_REDIRECT_URLS` exactly.
+// provider. `redirect_to` must be one of `OAUTH_REDIRECT_URLS` exactly. A browser's request
+// that is no top-level navigation (`Sec-Fetch-Dest` other than `document`: an image or frame
+// of another page) is refused with 400 before it spends the address's rate limit.
 //
 // Returns a wrapper object for the known response body format(s).
 //

@@ -383,7 +383,9 @@ export interface paths {
          * @description The app sends the browser here. keel keeps the flow (its `state`, `nonce`, its own PKCE
          *     verifier, the app's `code_challenge` and `redirect_to`) for ten minutes, for one use, in the
          *     database, so the callback may land on any replica, and redirects the browser to the
-         *     provider. `redirect_to` must be one of `OAUTH_REDIRECT_URLS` exactly.
+         *     provider. `redirect_to` must be one of `OAUTH_REDIRECT_URLS` exactly. A browser's request
+         *     that is no top-level navigation (`Sec-Fetch-Dest` other than `document`: an image or frame
+         *     of another page) is refused with 400 before it spends the address's rate limit.
          */
         get: operations["oauthAuthorize"];
         put?: never;
