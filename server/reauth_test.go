@@ -403,3 +403,33 @@ func TestReauthProvider(t *testing.T) {
 		a.status(a.reauth(tok, jsonBody("password", "password123")), 403, "a password the provider-made account does not have")
 	}
 }
+
+// TestReauthCodeRules: a code at POST /reauthenticate, or in the body of
+// DELETE /mfa/factors/{id}, is taken as at POST /mfa/verify: wrong ones
+// count towards the factor's lock (403 mfa-locked), a recovery code still
+// proves the user and unlocks it, and five wrong codes a minute get 429.
+func TestReauthCodeRules(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t, func(c *Config) { c.ReauthMaxAge = testReauthMaxAge; c.MFAMaxFailures = 2 })
+	secret, codes, pair := a.mfaAccount("ada@example.com")
+	id := decode[[]oapi.Factor](t, a.do("GET", "/mfa/factors", "", bearer(pair.Token)...))[0].ID
+	wrong := jsonBody("code", "000000")
+	if codeAt(t, secret, a.clock.Now()) == "000000" {
+		t.Skip("the one time step whose code is 000000")
+	}
+	a.status(a.reauth(pair.Token, wrong), 400, "a wrong code")
+	a.status(a.do("DELETE", "/mfa/factors/"+id, wrong, bearer(pair.Token)...), 400, "a wrong code to remove the factor")
+	a.clock.Add(mfa.Period)
+	rec := a.reauth(pair.Token, jsonBody("code", codeAt(t, secret, a.clock.Now())))
+	if p := problemOf(t, rec); rec.Code != 403 || p.Type != mfaLockedType {
+		t.Errorf("a right code once the factor is locked: %d %s, want 403 %s", rec.Code, rec.Body, mfaLockedType)
+	}
+	a.status(a.reauth(pair.Token, jsonBody("recovery_code", codes[0])), 204, "a recovery code, locked")
+	a.status(a.reauth(pair.Token, jsonBody("code", codeAt(t, secret, a.clock.Now()))), 204, "a code, unlocked")
+
+	a.clock.Add(time.Minute)
+	for i := range codesPerMinute {
+		a.status(a.reauth(pair.Token, jsonBody("recovery_code", fmt.Sprint("wrong-", i))), 400, "a wrong recovery code")
+	}
+	a.status(a.reauth(pair.Token, jsonBody("recovery_code", codes[1])), 429, "the sixth code of the minute")
+}
