@@ -121,6 +121,20 @@ func TestSessionCap(t *testing.T) {
 	if list := decode[[]oapi.Session](t, a.status(a.do("GET", "/sessions", "", bearer(newest)...), 200, "GET /sessions")); len(list) != db.MaxSessions {
 		t.Errorf("%d sessions, want %d", len(list), db.MaxSessions)
 	}
+
+	t.Run("aal2 sessions are kept before aal1 ones", func(t *testing.T) {
+		// Someone who has only the password of an account with a second
+		// factor signs in past the cap: their sessions wait at aal1 for a
+		// code they cannot give, and end before the owner's aal2 session,
+		// however long ago that was used.
+		a := newTestAPI(t)
+		_, _, owner := a.mfaAccount("bob@example.com")
+		for range db.MaxSessions + 5 {
+			a.clock.Add(time.Second)
+			a.mustLogin("bob@example.com", "password123")
+		}
+		a.status(a.do("GET", "/profile", "", bearer(owner.Token)...), 200, "the owner's aal2 session after the cap's worth of password sign-ins")
+	})
 }
 
 // TestIdentityCap: an account links at most db.MaxIdentities provider

@@ -905,7 +905,7 @@ type ClientInterface interface {
 	//
 	// Starts a session. An unknown email and a wrong password get the same 401 answer.
 	// An account keeps at most 100 sessions: a new one past that ends its least recently used
-	// session (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
+	// session, `aal1` ones before any `aal2` one (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
 	// `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
 	//
 	// Takes any type of body and a specified content type.
@@ -917,7 +917,7 @@ type ClientInterface interface {
 	//
 	// Starts a session. An unknown email and a wrong password get the same 401 answer.
 	// An account keeps at most 100 sessions: a new one past that ends its least recently used
-	// session (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
+	// session, `aal1` ones before any `aal2` one (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
 	// `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
 	//
 	// Takes a body of the `application/json` content type.
@@ -1602,7 +1602,7 @@ func (c *Client) GetLiveness(ctx context.Context, reqEditors ...RequestEditorFn)
 //
 // Starts a session. An unknown email and a wrong password get the same 401 answer.
 // An account keeps at most 100 sessions: a new one past that ends its least recently used
-// session (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
+// session, `aal1` ones before any `aal2` one (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
 // `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
 //
 // Takes any type of body and a specified content type.
@@ -1624,7 +1624,7 @@ func (c *Client) LoginWithBody(ctx context.Context, contentType string, body io.
 //
 // Starts a session. An unknown email and a wrong password get the same 401 answer.
 // An account keeps at most 100 sessions: a new one past that ends its least recently used
-// session (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
+// session, `aal1` ones before any `aal2` one (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
 // `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
 //
 // Takes a body of the `application/json` content type.
@@ -4270,7 +4270,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// Starts a session. An unknown email and a wrong password get the same 401 answer.
 	// An account keeps at most 100 sessions: a new one past that ends its least recently used
-	// session (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
+	// session, `aal1` ones before any `aal2` one (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
 	// `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -4282,7 +4282,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// Starts a session. An unknown email and a wrong password get the same 401 answer.
 	// An account keeps at most 100 sessions: a new one past that ends its least recently used
-	// session (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
+	// session, `aal1` ones before any `aal2` one (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
 	// `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
@@ -8282,7 +8282,7 @@ func (c *ClientWithResponses) GetLivenessWithResponse(ctx context.Context, reqEd
 //
 // Starts a session. An unknown email and a wrong password get the same 401 answer.
 // An account keeps at most 100 sessions: a new one past that ends its least recently used
-// session (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
+// session, `aal1` ones before any `aal2` one (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
 // `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -8300,7 +8300,7 @@ func (c *ClientWithResponses) LoginWithBodyWithResponse(ctx context.Context, con
 //
 // Starts a session. An unknown email and a wrong password get the same 401 answer.
 // An account keeps at most 100 sessions: a new one past that ends its least recently used
-// session (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
+// session, `aal1` ones before any `aal2` one (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
 // `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).

@@ -114,7 +114,7 @@ export interface paths {
          * Exchange credentials for a bearer token and a refresh token
          * @description Starts a session. An unknown email and a wrong password get the same 401 answer.
          *     An account keeps at most 100 sessions: a new one past that ends its least recently used
-         *     session (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
+         *     session, `aal1` ones before any `aal2` one (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
          *     `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
          */
         post: operations["login"];

@@ -37,7 +37,7 @@ func (q *Queries) CountPasskeys(ctx context.Context, userID int64) (int64, error
 const deleteSessionsPastCap = `-- name: DeleteSessionsPastCap :many
 DELETE FROM sessions WHERE id IN (
     SELECT s.id FROM sessions s WHERE s.user_id = $1
-    ORDER BY s.last_used_at DESC, s.created_at DESC, s.id DESC
+    ORDER BY (s.aal = 'aal2') DESC, s.last_used_at DESC, s.created_at DESC, s.id DESC
     OFFSET $2
 )
 RETURNING id
@@ -48,8 +48,11 @@ type DeleteSessionsPastCapParams struct {
 	Keep   int32
 }
 
-// Ends the user's sessions past the most recently used `keep`, returning
-// their ids for the announcement.
+// Ends the user's sessions past the `keep` it keeps, returning their ids for
+// the announcement: aal2 sessions are kept before any aal1 one, then the
+// most recently used. Whoever has only the password must not push the
+// owner's second-factor sessions out by signing in a hundred times (their
+// sessions stop at the second factor, aal1).
 func (q *Queries) DeleteSessionsPastCap(ctx context.Context, arg DeleteSessionsPastCapParams) ([]string, error) {
 	rows, err := q.query(ctx, q.deleteSessionsPastCapStmt, deleteSessionsPastCap, arg.UserID, arg.Keep)
 	if err != nil {
