@@ -565,7 +565,8 @@ test("passkey options and the ceremony helpers", async (t) => {
     assert.equal(o.attestation, "none");
     const publicKey = creationOptions(data?.options ?? {});
     assert.ok((publicKey.challenge as ArrayBuffer).byteLength >= 16, "a challenge of 16 bytes at least");
-    assert.equal((publicKey.user.id as ArrayBuffer).byteLength, 8);
+    // A random 32-byte user handle for an account that has no passkey yet (never its id).
+    assert.equal((publicKey.user.id as ArrayBuffer).byteLength, 32);
     assert.deepEqual(publicKey.excludeCredentials, []);
     assert.deepEqual((await session.client.GET("/passkeys")).data, []);
   });
