@@ -48,12 +48,18 @@ func (s *Server) limitCodes(ctx context.Context, userID int64) (giveBack func(),
 	}, nil
 }
 
-// maxFailures is MFA_MAX_FAILURES; 0 (off) counts without locking.
+// maxFailures is MFA_MAX_FAILURES: the default when unset (0), as every
+// other bound of Config, so that a Config built without it still locks;
+// negative (MFA_MAX_FAILURES=0) counts without locking.
 func (s *Server) maxFailures() int64 {
-	if s.cfg.MFAMaxFailures <= 0 {
+	switch n := s.cfg.MFAMaxFailures; {
+	case n == 0:
+		return defaultMFAMaxFailures
+	case n < 0:
 		return math.MaxInt64
+	default:
+		return int64(n)
 	}
-	return int64(s.cfg.MFAMaxFailures)
 }
 
 // useTOTPCode takes a TOTP code from the account's verified factor, the one

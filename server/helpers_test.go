@@ -76,7 +76,7 @@ const (
 // testConfig is cmd/keel's defaults with no rate limit: tests send many
 // requests from one address (TestRateLimit turns it on).
 func testConfig() Config {
-	return Config{BodyLimit: 64 << 10, AuthRateLimit: 0, RefreshTTL: 720 * time.Hour, MFAMaxFailures: defaultMFAMaxFailures}
+	return Config{BodyLimit: 64 << 10, AuthRateLimit: 0, RefreshTTL: 720 * time.Hour}
 }
 
 // testPasswords is the bcrypt pool at bcrypt's cheapest cost, so tests spend

@@ -134,7 +134,8 @@ func TestMFALock(t *testing.T) {
 		}
 	})
 	t.Run("MFA_MAX_FAILURES=0 never locks", func(t *testing.T) {
-		c := newTestAPI(t, func(c *Config) { c.MFAMaxFailures = 0 })
+		// cmd/keel hands the server -1 for it: a Config's 0 is the default.
+		c := newTestAPI(t, func(c *Config) { c.MFAMaxFailures = -1 })
 		secret, _, _ := c.mfaAccount("bob@example.com")
 		c.clock.Add(time.Minute)
 		tok := c.mustLogin("bob@example.com", "password123")

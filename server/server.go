@@ -43,7 +43,8 @@ type Config struct {
 	// MFAIssuer names keel in authenticator apps (MFA_ISSUER; "keel" when empty).
 	MFAIssuer string
 	// MFAMaxFailures is how many wrong TOTP codes in a row lock an account's
-	// factor (MFA_MAX_FAILURES); 0 never locks.
+	// factor (MFA_MAX_FAILURES); 0 is the default (10), like the other
+	// bounds here, and a negative number never locks.
 	MFAMaxFailures int
 	// RecheckInterval is how often Watch asks the database which sessions
 	// of the open WebSockets still live (WS_RECHECK_INTERVAL);

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -91,7 +92,7 @@ func (c config) server() server.Config {
 		RefreshReuseInterval: c.RefreshReuseInterval,
 		RedirectURLs:         c.RedirectURLs,
 		MFAIssuer:            c.MFAIssuer,
-		MFAMaxFailures:       c.MFAMaxFailures,
+		MFAMaxFailures:       cmp.Or(c.MFAMaxFailures, -1), // 0 is off here, the default there
 		RecheckInterval:      c.WSRecheckInterval,
 		SessionMaxAge:        c.SessionMaxAge,
 		AAL2MaxAge:           c.AAL2MaxAge,
