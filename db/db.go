@@ -606,10 +606,7 @@ type SessionAccess struct {
 	AMR       string    // the first factor's methods, as in Session
 	AuthTime  time.Time // the session's last proof, as in Session
 	HasFactor bool
-	// The session's start and its level (as in Session).
-	CreatedAt time.Time
-	LevelGen  int64
-	LevelAt   time.Time
+	LevelGen  int64 // the session's level generation (as in Session)
 }
 
 // Proof is a proof of the user of session SessionID (of UserID) at At: it

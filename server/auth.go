@@ -86,6 +86,10 @@ func (s *Server) startSession(ctx context.Context, userID int64, aal, amr, passk
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return oapi.Token{}, err
 	}
+	var err error
+	if sess.HasFactor, err = s.waitsForFactor(ctx, sess); err != nil {
+		return oapi.Token{}, err
+	}
 	return s.tokenPair(sess, refresh)
 }
 
@@ -185,14 +189,15 @@ func (s *Server) endSession(ctx context.Context, sid, why string) error {
 // tokenPair is the answer to a login or refresh: a new access token for the
 // session, and its refresh token.
 func (s *Server) tokenPair(sess db.Session, refresh string) (oapi.Token, error) {
-	access, err := s.tokens.Issue(token.Principal{UserID: sess.UserID, SessionID: sess.ID, AAL: cmp.Or(sess.AAL, db.AAL1), AMR: amrOf(sess), Level: sess.LevelGen})
+	access, ttl, err := s.tokens.IssueBefore(token.Principal{UserID: sess.UserID, SessionID: sess.ID,
+		AAL: cmp.Or(sess.AAL, db.AAL1), AMR: amrOf(sess), Level: sess.LevelGen}, s.tokenLimit(sess))
 	if err != nil {
 		return oapi.Token{}, err
 	}
 	return oapi.Token{
 		Token:            access,
 		TokenType:        oapi.Bearer,
-		ExpiresIn:        int64(s.tokens.TTL().Seconds()),
+		ExpiresIn:        max(1, int64(ttl.Round(time.Second).Seconds())),
 		RefreshToken:     refresh,
 		RefreshExpiresIn: max(1, int64(sess.RefreshExpiresAt.Sub(s.now()).Round(time.Second).Seconds())), // stored to the ms: round, not floor,
 	}, nil

@@ -7,12 +7,13 @@ package server
 // session is aal1 again and asks for a code; a session waiting for its
 // second factor lives MFA_PENDING_TTL; and every session ends
 // SESSION_MAX_AGE after it started, however often it is refreshed. The bearer
-// check reads all of it in the query it makes anyway (GetSessionAccess).
+// check reads the generation in the query it makes anyway
+// (GetSessionAccess); the deadlines bound the exp of the session's tokens,
+// so it reads no time, and the refresh enforces them.
 
 import (
 	"cmp"
 	"context"
-	"errors"
 	"time"
 
 	"github.com/keelhq/keel/db"
@@ -49,29 +50,52 @@ func (s *Server) refreshExpiry(created, now time.Time) time.Time {
 // an account with a verified factor.
 func pending(aal string, hasFactor bool) bool { return aal != db.AAL2 && hasFactor }
 
-// checkLevel is the bearer check's rule on the session's level and
-// lifetimes, for the token p and what GetSessionAccess read: a token of
-// another level generation is a bad token (401; its client refreshes); a
-// session past SESSION_MAX_AGE, or waiting for its second factor longer than
-// MFA_PENDING_TTL, has ended (401); an aal2 session past AAL2_MAX_AGE is
-// lowered to aal1, a new generation, so this token is refused too.
-func (s *Server) checkLevel(ctx context.Context, p token.Principal, acc db.SessionAccess) error {
-	now := s.now()
-	switch {
-	case p.Level != acc.LevelGen:
-		return errBadBearer
-	case !now.Before(acc.CreatedAt.Add(s.sessionMaxAge())):
-		return errSessionEnded
-	case pending(acc.AAL, acc.HasFactor) && !now.Before(acc.LevelAt.Add(s.mfaPendingTTL())):
-		return errSessionEnded
-	case acc.AAL == db.AAL2 && !now.Before(acc.LevelAt.Add(s.aal2MaxAge())):
-		// ErrStale: another request lowered it first; refused all the same.
-		if err := s.store.LowerSession(ctx, p.SessionID, acc.LevelGen, now); err != nil && !errors.Is(err, db.ErrStale) {
-			return err
-		}
+// checkLevel is the bearer check's rule on the session's level, for the
+// token p and what GetSessionAccess read: a token of another level
+// generation is a bad token (401; its client refreshes). The session's
+// deadlines need no check here: they bound its tokens' exp (tokenLimit).
+func checkLevel(p token.Principal, acc db.SessionAccess) error {
+	if p.Level != acc.LevelGen {
 		return errBadBearer
 	}
 	return nil
+}
+
+// tokenLimit is when the session's access tokens must expire by, so that
+// none outlives its deadlines (within the clock leeway every token has):
+// SESSION_MAX_AGE after its start; AAL2_MAX_AGE after it became aal2; and,
+// while it waits for its second factor, MFA_PENDING_TTL after it began to
+// (its start, or the loss of its aal2). Past them the refresh ends, lowers
+// or refuses the session (checkRefresh).
+func (s *Server) tokenLimit(sess db.Session) time.Time {
+	limit := sess.CreatedAt.Add(s.sessionMaxAge())
+	var level time.Time
+	switch {
+	case sess.AAL == db.AAL2:
+		level = sess.LevelAt.Add(s.aal2MaxAge())
+	case sess.HasFactor:
+		level = sess.LevelAt.Add(s.mfaPendingTTL())
+	}
+	if !level.IsZero() && level.Before(limit) {
+		return level
+	}
+	return limit
+}
+
+// waitsForFactor reports whether a new aal1 session's account has a
+// verified factor, which bounds its first token (tokenLimit); an aal2
+// session needs no look.
+func (s *Server) waitsForFactor(ctx context.Context, sess db.Session) (bool, error) {
+	if sess.AAL == db.AAL2 {
+		return false, nil
+	}
+	factors, err := s.store.ListFactors(ctx, sess.UserID)
+	for _, f := range factors {
+		if f.Verified {
+			return true, err
+		}
+	}
+	return false, err
 }
 
 // checkRefresh is the refresh's rule on the session's level and lifetimes:

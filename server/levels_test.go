@@ -9,6 +9,7 @@ import (
 
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
+	"github.com/keelhq/keel/internal/token"
 )
 
 // levelOf is an access token's lvl claim (0 when absent).
@@ -89,13 +90,16 @@ func TestAAL2MaxAge(t *testing.T) {
 	pair = decode[oapi.Token](t, a.status(a.refresh(pair.RefreshToken), 200, "a refresh keeps aal2"))
 	wantClaims(t, pair.Token, "aal2", "pwd", "otp", "mfa")
 
-	a.clock.Add(time.Second)
-	wantBadBearer(t, a, pair.Token, "the aal2 token at AAL2_MAX_AGE")
-	if sess, err := a.store.GetSession(t.Context(), a.sessionOf(pair.Token)); err != nil || sess.AAL != db.AAL1 {
-		t.Errorf("the session past AAL2_MAX_AGE: %+v %v, want aal1", sess.AAL, err)
+	if pair.ExpiresIn != 1 {
+		t.Errorf("expires_in %d a second before AAL2_MAX_AGE, want 1: no aal2 token outlives it", pair.ExpiresIn)
 	}
+	a.clock.Add(time.Second + token.Leeway)
+	wantBadBearer(t, a, pair.Token, "the aal2 token at AAL2_MAX_AGE (and the clock leeway)")
 	low := decode[oapi.Token](t, a.status(a.refresh(pair.RefreshToken), 200, "refresh the lowered session"))
 	wantClaims(t, low.Token, "aal1", "pwd")
+	if sess, err := a.store.GetSession(t.Context(), a.sessionOf(low.Token)); err != nil || sess.AAL != db.AAL1 {
+		t.Errorf("the session past AAL2_MAX_AGE: %+v %v, want aal1", sess.AAL, err)
+	}
 	wantMFARequired(t, a.do("GET", "/profile", "", bearer(low.Token)...), "the lowered session")
 	up := decode[oapi.Token](t, a.status(a.mfaVerify(low.Token, "code", codeAt(t, secret, a.clock.Now())), 200, "a code raises it again"))
 	a.status(a.do("GET", "/profile", "", bearer(up.Token)...), 200, "aal2 again")
@@ -120,17 +124,16 @@ func TestSessionMaxAge(t *testing.T) {
 		a.clock.Add(39 * time.Minute)
 		pair = decode[oapi.Token](t, a.status(a.refresh(pair.RefreshToken), 200, "refresh within SESSION_MAX_AGE"))
 	}
-	if pair.RefreshExpiresIn != int64((3 * time.Minute).Seconds()) {
-		t.Errorf("refresh_expires_in %d after 117 minutes, want the 180 seconds left", pair.RefreshExpiresIn)
+	if pair.RefreshExpiresIn != int64((3*time.Minute).Seconds()) || pair.ExpiresIn != int64((3*time.Minute).Seconds()) {
+		t.Errorf("refresh_expires_in %d, expires_in %d after 117 minutes, want the 180 seconds left", pair.RefreshExpiresIn, pair.ExpiresIn)
 	}
 	a.status(a.do("GET", "/profile", "", bearer(pair.Token)...), 200, "within SESSION_MAX_AGE")
+	sid := a.sessionOf(pair.Token)
 	a.clock.Add(3 * time.Minute)
-	rec := a.do("GET", "/profile", "", bearer(pair.Token)...)
-	if rec.Code != 401 || !strings.Contains(rec.Body.String(), errSessionEnded.Detail) {
-		t.Errorf("an access token at SESSION_MAX_AGE: %d %s, want 401 %q", rec.Code, rec.Body, errSessionEnded.Detail)
-	}
 	a.status(a.refresh(pair.RefreshToken), 401, "refresh at SESSION_MAX_AGE")
-	if _, err := a.store.GetSession(t.Context(), a.sessionOf(pair.Token)); err != db.ErrNoSession {
+	a.clock.Add(token.Leeway)
+	wantBadBearer(t, a, pair.Token, "an access token at SESSION_MAX_AGE (and the clock leeway)")
+	if _, err := a.store.GetSession(t.Context(), sid); err != db.ErrNoSession {
 		t.Errorf("the session after SESSION_MAX_AGE: %v, want it ended", err)
 	}
 }
@@ -142,6 +145,9 @@ func TestMFAPendingTTL(t *testing.T) {
 	a := newTestAPI(t, func(c *Config) { c.MFAPendingTTL = 5 * time.Minute })
 	secret, _, _ := a.mfaAccount("ada@example.com")
 	pending := a.mustLoginPair("ada@example.com", "password123")
+	if pending.ExpiresIn != int64((5 * time.Minute).Seconds()) {
+		t.Errorf("expires_in %d of a session waiting for its second factor, want MFA_PENDING_TTL's 300", pending.ExpiresIn)
+	}
 	a.status(a.refresh(pending.RefreshToken), 401, "refresh a session waiting for its second factor")
 	a.clock.Add(5*time.Minute - time.Second)
 	wantMFARequired(t, a.do("GET", "/profile", "", bearer(pending.Token)...), "waiting, within MFA_PENDING_TTL")
@@ -150,18 +156,20 @@ func TestMFAPendingTTL(t *testing.T) {
 	a.status(a.do("GET", "/profile", "", bearer(up.Token)...), 200, "a raised session outlives MFA_PENDING_TTL")
 
 	late := a.mustLoginPair("ada@example.com", "password123")
+	sid := a.sessionOf(late.Token)
 	a.clock.Add(5 * time.Minute)
+	a.status(a.refresh(late.RefreshToken), 401, "refresh at MFA_PENDING_TTL")
+	a.clock.Add(token.Leeway)
 	for _, op := range []struct{ method, path, body string }{
 		{"GET", "/mfa/factors", ""},
 		{"POST", "/mfa/verify", jsonBody("code", codeAt(t, secret, a.clock.Now()))},
 	} {
 		rec := a.do(op.method, op.path, op.body, bearer(late.Token)...)
-		if rec.Code != 401 || !strings.Contains(rec.Body.String(), errSessionEnded.Detail) {
-			t.Errorf("%s %s at MFA_PENDING_TTL: %d %s, want 401 %q", op.method, op.path, rec.Code, rec.Body, errSessionEnded.Detail)
+		if rec.Code != 401 || !strings.Contains(rec.Body.String(), errBadBearer.Detail) {
+			t.Errorf("%s %s at MFA_PENDING_TTL (and the clock leeway): %d %s, want 401 %q", op.method, op.path, rec.Code, rec.Body, errBadBearer.Detail)
 		}
 	}
-	a.status(a.refresh(late.RefreshToken), 401, "refresh at MFA_PENDING_TTL")
-	if _, err := a.store.GetSession(t.Context(), a.sessionOf(late.Token)); err != db.ErrNoSession {
+	if _, err := a.store.GetSession(t.Context(), sid); err != db.ErrNoSession {
 		t.Errorf("the session after MFA_PENDING_TTL: %v, want it ended", err)
 	}
 }

@@ -290,6 +290,9 @@ func (s *Server) OauthToken(ctx context.Context, req oapi.OauthTokenRequestObjec
 		s.notify(ctx, grant.UserID, jobs.EventIdentityLinked)
 	}
 	sess.UserID, sess.AuthTime = grant.UserID, grant.AuthTime
+	if sess.HasFactor, err = s.waitsForFactor(ctx, sess); err != nil {
+		return nil, err
+	}
 	tok, err := s.tokenPair(sess, refresh)
 	if err != nil {
 		return nil, err

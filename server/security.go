@@ -161,7 +161,7 @@ func (s *Server) sessionLive(ctx context.Context, operationID string) (context.C
 	if err != nil {
 		return nil, err // db.ErrNoSession: the session has ended
 	}
-	if err := s.checkLevel(ctx, p, acc); err != nil {
+	if err := checkLevel(p, acc); err != nil {
 		return nil, err
 	}
 	if err := checkAssurance(acc, operationID, s.now(), s.reauthMaxAge()); err != nil {

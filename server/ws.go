@@ -70,7 +70,7 @@ func (s *Server) openOwnedWebSocket(c echo.Context, tok string) error {
 	if err != nil {
 		return err // db.ErrNoSession: 401, the session has ended
 	}
-	if err := s.checkLevel(r.Context(), p, acc); err != nil {
+	if err := checkLevel(p, acc); err != nil {
 		return err
 	}
 	// The assurance rule of every bearer operation: an aal1 session of an
@@ -156,8 +156,7 @@ var (
 // fresh token's remaining life and whether the session is at aal2. The
 // token must be of the socket's own session (a socket never speaks for
 // another) and pass the checks of every bearer request, read afresh: its
-// level generation and the session's lifetimes (checkLevel: 4003 for a
-// token of an older level, 4001 for a session past them), and the
+// level generation (checkLevel: 4003 for a token of an older level), and the
 // assurance rule (4004 when the account has a second factor the session
 // has not shown: one added since the socket opened, whose announcement this
 // replica missed).
@@ -184,9 +183,7 @@ func (s *Server) renewWebSocket(o *ws.Owner, msg []byte) (time.Duration, bool, e
 		s.log.Warn("renewing a socket's token", slog.Any("err", err))
 		return 0, false, errSocketToken
 	}
-	if err := s.checkLevel(ctx, p, acc); errors.Is(err, errSessionEnded) {
-		return 0, false, errSocketSessionEnded
-	} else if err != nil {
+	if checkLevel(p, acc) != nil {
 		return 0, false, errSocketToken
 	}
 	if checkAssurance(acc, "openWebSocket", s.now(), s.reauthMaxAge()) != nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/pquerna/otp/totp"
 
 	"github.com/keelhq/keel/internal/contract"
 	"github.com/keelhq/keel/internal/pgtest"
@@ -98,6 +99,46 @@ func TestClusterWebSockets(t *testing.T) {
 			}
 		case <-time.After(3 * time.Second):
 			t.Fatal("the socket is still open 3 s after the logout")
+		}
+	})
+
+	t.Run("an aal1 socket on A closes with 4004 within 1 s of a second factor confirmed on B", func(t *testing.T) {
+		ip := "192.0.2.3"
+		hc := clientAs(t, v, ip)
+		if code, body, err := post(ctx, hc, replicas[0].url("/register"), creds("carol@example.com", "password123")); err != nil || code != http.StatusCreated {
+			t.Fatalf("register carol: %d %v %s", code, err, body)
+		}
+		tok := login(t, replicas[0], ip, "carol@example.com")
+		verifyEmail(ctx, t, hc, replicas, "carol@example.com", tok)
+		c := dialCluster(ctx, t, replicas[0], tok)
+		if c == nil {
+			t.FailNow()
+		}
+		closed := readClose(c)
+		other := login(t, replicas[1], ip, "carol@example.com")
+		code, body := postOn(ctx, t, hc, replicas[1], "/mfa/totp", other, "")
+		var e struct{ ID, Secret string }
+		if json.Unmarshal(body, &e); code != http.StatusCreated {
+			t.Fatalf("enrol on replica 1: %d %s", code, body)
+		}
+		totpCode, err := totp.GenerateCode(e.Secret, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code, body := postOn(ctx, t, hc, replicas[1], "/mfa/totp/"+e.ID+"/verify", other, `{"code":"`+totpCode+`"}`); code != http.StatusOK {
+			t.Fatalf("confirm the factor on replica 1: %d %s", code, body)
+		}
+		confirmed := time.Now()
+		select {
+		case r := <-closed:
+			if r.code != 4004 {
+				t.Fatalf("closed with %d (%v), want 4004", r.code, r.err)
+			}
+			if took := r.at.Sub(confirmed); took > time.Second {
+				t.Errorf("closed %s after the factor, want within 1 s", took)
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatal("the aal1 socket is still open 3 s after the factor")
 		}
 	})
 

@@ -557,12 +557,15 @@ type TOTPEnrollment struct {
 
 // Token defines model for Token.
 type Token struct {
-	// ExpiresIn Seconds until the access token expires (`JWT_TTL`).
+	// ExpiresIn Seconds until the access token expires: `JWT_TTL`, or less when one of the session's
+	// deadlines comes first (`SESSION_MAX_AGE`, `AAL2_MAX_AGE` for an `aal2` session,
+	// `MFA_PENDING_TTL` for one waiting for its second factor).
+	//
 	//
 	// Example: 900
 	ExpiresIn int64 `json:"expires_in"`
 
-	// RefreshExpiresIn Seconds until the refresh token expires (`REFRESH_TTL`).
+	// RefreshExpiresIn Seconds until the refresh token expires (`REFRESH_TTL`, or less when `SESSION_MAX_AGE` comes first).
 	//
 	// Example: 2592000
 	RefreshExpiresIn int64 `json:"refresh_expires_in"`

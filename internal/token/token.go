@@ -118,20 +118,34 @@ type claims struct {
 
 // Issue returns a signed access token for the user's session.
 func (t *Issuer) Issue(p Principal) (string, error) {
+	tok, _, err := t.IssueBefore(p, time.Time{})
+	return tok, err
+}
+
+// IssueBefore is Issue for a token that expires no later than limit (the
+// zero time: no limit), and returns its lifetime too: the session's own
+// deadlines (its absolute lifetime, the end of its aal2) bound its tokens,
+// so no token speaks for it past them.
+func (t *Issuer) IssueBefore(p Principal, limit time.Time) (string, time.Duration, error) {
 	now := t.now()
+	exp := now.Add(t.ttl)
+	if !limit.IsZero() && limit.Before(exp) {
+		exp = limit
+	}
 	c := claims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    issuer,
 			Subject:   strconv.FormatInt(p.UserID, 10),
 			IssuedAt:  jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(t.ttl)),
+			ExpiresAt: jwt.NewNumericDate(exp),
 		},
 		SessionID: p.SessionID,
 		AAL:       p.AAL,
 		AMR:       strings.Fields(p.AMR),
 		Level:     p.Level,
 	}
-	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(t.secret)
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(t.secret)
+	return tok, exp.Sub(now), err
 }
 
 var (

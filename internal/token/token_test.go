@@ -259,3 +259,30 @@ func TestAssuranceClaims(t *testing.T) {
 		t.Errorf("claims %s: %+v, %v", payload, c, err)
 	}
 }
+
+// TestIssueBefore: a limit before the TTL's end is the token's exp (to the
+// second, never later); a later or zero limit leaves the TTL.
+func TestIssueBefore(t *testing.T) {
+	t.Parallel()
+	iss, clock := newTestIssuer()
+	now := clock.now()
+	p := Principal{UserID: 1, SessionID: NewSessionID()}
+	for _, tt := range []struct {
+		name  string
+		limit time.Time
+		want  time.Duration
+	}{
+		{"no limit", time.Time{}, 15 * time.Minute},
+		{"a later limit", now.Add(time.Hour), 15 * time.Minute},
+		{"an earlier limit", now.Add(5 * time.Minute), 5 * time.Minute},
+	} {
+		raw, ttl, err := iss.IssueBefore(p, tt.limit)
+		if err != nil || ttl != tt.want {
+			t.Errorf("%s: lifetime %v, %v; want %v", tt.name, ttl, err, tt.want)
+		}
+		_, exp, err := iss.VerifyUntil(raw)
+		if err != nil || exp.After(now.Add(tt.want)) || exp.Before(now.Add(tt.want-time.Second)) {
+			t.Errorf("%s: exp %v, %v; want %v to the second", tt.name, exp, err, now.Add(tt.want))
+		}
+	}
+}

@@ -1211,7 +1211,9 @@ export interface components {
             token_type: "Bearer";
             /**
              * Format: int64
-             * @description Seconds until the access token expires (`JWT_TTL`).
+             * @description Seconds until the access token expires: `JWT_TTL`, or less when one of the session's
+             *     deadlines comes first (`SESSION_MAX_AGE`, `AAL2_MAX_AGE` for an `aal2` session,
+             *     `MFA_PENDING_TTL` for one waiting for its second factor).
              * @example 900
              */
             expires_in: number;
@@ -1223,7 +1225,7 @@ export interface components {
             refresh_token: string;
             /**
              * Format: int64
-             * @description Seconds until the refresh token expires (`REFRESH_TTL`).
+             * @description Seconds until the refresh token expires (`REFRESH_TTL`, or less when `SESSION_MAX_AGE` comes first).
              * @example 2592000
              */
             refresh_expires_in: number;

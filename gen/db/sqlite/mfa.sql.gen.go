@@ -181,8 +181,7 @@ func (q *Queries) GetFactorFailures(ctx context.Context, id string) (int64, erro
 }
 
 const getSessionAccess = `-- name: GetSessionAccess :one
-SELECT u.id, u.email, u.created_at, u.email_verified, s.aal, s.amr,
-       s.created_at AS session_created_at, s.level_gen, s.level_at, s.auth_time,
+SELECT u.id, u.email, u.created_at, u.email_verified, s.aal, s.amr, s.level_gen, s.auth_time,
        (SELECT count(*) FROM mfa_factors f WHERE f.user_id = u.id AND f.verified) AS factors
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.id = ?1 AND s.user_id = ?2
@@ -194,23 +193,22 @@ type GetSessionAccessParams struct {
 }
 
 type GetSessionAccessRow struct {
-	ID               int64
-	Email            string
-	CreatedAt        time.Time
-	EmailVerified    bool
-	Aal              string
-	Amr              string
-	SessionCreatedAt time.Time
-	LevelGen         int64
-	LevelAt          sql.NullTime
-	AuthTime         sql.NullTime
-	Factors          int64
+	ID            int64
+	Email         string
+	CreatedAt     time.Time
+	EmailVerified bool
+	Aal           string
+	Amr           string
+	LevelGen      int64
+	AuthTime      sql.NullTime
+	Factors       int64
 }
 
 // The bearer check of every operation, in one round trip: the user, the
-// session's assurance and level (its generation, when it changed, when the
-// session started), the time of its last proof of its user, and whether the
-// account has a verified second factor, provided the session is still there.
+// session's assurance and level generation, the time of its last proof of
+// its user, and whether the account has a verified second factor, provided
+// the session is still there. No other times: a session's deadlines bound
+// its tokens' exp instead, and each time column costs GET /profile a parse.
 func (q *Queries) GetSessionAccess(ctx context.Context, arg GetSessionAccessParams) (GetSessionAccessRow, error) {
 	row := q.queryRow(ctx, q.getSessionAccessStmt, getSessionAccess, arg.SessionID, arg.UserID)
 	var i GetSessionAccessRow
@@ -221,9 +219,7 @@ func (q *Queries) GetSessionAccess(ctx context.Context, arg GetSessionAccessPara
 		&i.EmailVerified,
 		&i.Aal,
 		&i.Amr,
-		&i.SessionCreatedAt,
 		&i.LevelGen,
-		&i.LevelAt,
 		&i.AuthTime,
 		&i.Factors,
 	)
