@@ -153,6 +153,10 @@ type ProviderUser struct {
 	Subject       string
 	Email         string // lower-cased; required
 	EmailVerified bool
+	// LinkByEmail: the provider may link this sign-in to the account with
+	// its email when it verified it (OIDC_<NAME>_LINK_BY_EMAIL). Policy,
+	// not a claim: SignInWithProvider reads it, nothing stores it.
+	LinkByEmail bool
 }
 
 // How SignInWithProvider found its user.
@@ -265,14 +269,26 @@ type Store interface {
 
 	// CreateOneTimeToken stores an emailed token's hash.
 	CreateOneTimeToken(ctx context.Context, t OneTimeToken) error
-	// VerifyEmail spends a verification token and marks its address
-	// verified, or returns ErrNoToken (unknown, used or expired at now).
-	VerifyEmail(ctx context.Context, hash string, now time.Time) error
+	// TokenCredentials returns the user of an unspent one-time token of
+	// purpose and their password hash, without spending it (a verification
+	// checks the password first), or ErrNoToken (unknown, used or expired at
+	// now).
+	TokenCredentials(ctx context.Context, hash, purpose string, now time.Time) (Credentials, error)
+	// VerifyEmail spends userID's verification token, marks its address
+	// verified and trusts the account's identities (the caller has checked
+	// that userID's holder asks: the password or a session of the account),
+	// or returns ErrNoToken (unknown, used, expired at now, or another
+	// user's, which stays unspent).
+	VerifyEmail(ctx context.Context, hash string, userID int64, now time.Time) error
 	// ResetPassword spends a reset token, stores the new password hash, ends
 	// every session of the user and drops its untrusted identities (the
 	// mailbox's owner has proved the address), in one transaction, and
 	// returns the user's id (to tell them), or ErrNoToken (unknown, used or
-	// expired at now).
+	// expired at now). When the account's address was unproved it also
+	// removes every identity, passkey, passkey ceremony, factor and recovery
+	// code, and voids the sign-in codes and link flows (all of it may be a
+	// squatter's), then marks the address verified if it is still the one
+	// the token was mailed to.
 	ResetPassword(ctx context.Context, hash, passwordHash string, now time.Time) (int64, error)
 
 	// PruneAccounts deletes the sessions, one-time tokens, sign-in flows and
@@ -310,9 +326,12 @@ type Store interface {
 	// SignInWithProvider finds or creates the user p names and stores code
 	// for them, in one transaction, and says how it found them (SignIn*):
 	// the user its identity is linked to; else the account with its email,
-	// linked now, when both p and the account have verified the address
-	// (ErrAccountExists otherwise; linking also drops the account's
-	// untrusted identities and, when there were any, ends its sessions);
+	// linked now when p's provider may link by email (p.LinkByEmail) and has
+	// verified the address (ErrAccountExists otherwise). Linking a verified
+	// account drops its untrusted identities and, when there were any, ends
+	// its sessions; linking an account whose address was unproved first
+	// clears it as a reset of one does (ResetPassword) and its password
+	// too, then marks the address verified;
 	// else a new account without a password, whose identity is trusted when
 	// p's email is verified (after, when not nil, runs in that transaction
 	// with it).

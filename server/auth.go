@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
 	"github.com/keelhq/keel/internal/jobs"
+	"github.com/keelhq/keel/internal/password"
 	"github.com/keelhq/keel/internal/token"
 )
 
@@ -241,9 +243,43 @@ func (s *Server) ResetPassword(ctx context.Context, req oapi.ResetPasswordReques
 	return oapi.ResetPassword204Response{}, nil
 }
 
-// VerifyEmail confirms an address with the token emailed to it.
+// errVerifyNeedsAccount is a verification link sent with neither the
+// account's password nor a session of it: the token proves the mailbox, not
+// that the one clicking holds the account (a squatter's account, registered
+// with the owner's address, would become the owner's "verified" account).
+var errVerifyNeedsAccount = &Error{Status: http.StatusBadRequest,
+	Detail: "the link proves the address only together with the account: sign in and open it again, or send the account's " +
+		"password with the token; without a password or a session, set one through the password reset (POST /password/forgot)"}
+
+// VerifyEmail confirms an address with the token emailed to it, from a live
+// session of the token's account or with the account's password. Only a
+// verification that succeeds spends the token.
 func (s *Server) VerifyEmail(ctx context.Context, req oapi.VerifyEmailRequestObject) (oapi.VerifyEmailResponseObject, error) {
-	if err := s.store.VerifyEmail(ctx, db.HashToken(req.Body.Token), s.now()); err != nil {
+	hash := db.HashToken(req.Body.Token)
+	var userID int64
+	if acc, signedIn := ctx.Value(accessKey{}).(db.SessionAccess); signedIn {
+		userID = acc.User.ID // the store refuses another account's token
+	} else {
+		if req.Body.Password == nil {
+			return nil, errVerifyNeedsAccount
+		}
+		creds, err := s.store.TokenCredentials(ctx, hash, db.PurposeVerifyEmail, s.now())
+		if err != nil {
+			return nil, err
+		}
+		if creds.PasswordHash == "" {
+			return nil, errNoPassword
+		}
+		err = s.passwords.Check(ctx, []byte(creds.PasswordHash), *req.Body.Password)
+		if errors.Is(err, password.ErrMismatch) {
+			return nil, errWrongPassword
+		}
+		if err != nil {
+			return nil, passwordField(err, "/password")
+		}
+		userID = creds.UserID
+	}
+	if err := s.store.VerifyEmail(ctx, hash, userID, s.now()); err != nil {
 		return nil, err
 	}
 	return oapi.VerifyEmail204Response{}, nil

@@ -321,7 +321,7 @@ func (a *testAPI) mustVerifyEmail(u oapi.User) {
 	err := a.store.CreateOneTimeToken(ctx, db.OneTimeToken{Hash: db.HashToken(tok), UserID: u.ID,
 		Purpose: db.PurposeVerifyEmail, Email: u.Email, ExpiresAt: a.clock.Now().Add(time.Hour)})
 	if err == nil {
-		err = a.store.VerifyEmail(ctx, db.HashToken(tok), a.clock.Now())
+		err = a.store.VerifyEmail(ctx, db.HashToken(tok), u.ID, a.clock.Now())
 	}
 	if err != nil {
 		a.t.Fatalf("verify %s: %v", u.Email, err)

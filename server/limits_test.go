@@ -143,7 +143,7 @@ func TestSessionCap(t *testing.T) {
 // refused when its code is redeemed, linking nothing.
 func TestIdentityCap(t *testing.T) {
 	t.Parallel()
-	a := newOAuthAPI(t)
+	a := newOAuthAPILinkingByEmail(t) // so a sign-in by email meets the cap, not the default refusal
 	a.mustRegister("ada@example.com", "password123")
 	tok := a.mustLogin("ada@example.com", "password123")
 	linkCode := func(i int) (string, app) {

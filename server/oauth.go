@@ -181,7 +181,7 @@ func (s *Server) OauthCallback(ctx context.Context, req oapi.OauthCallbackReques
 	if validate.Email(email) != nil {
 		return refuse("email_required", "email_required", "the provider gave no usable email address; allow keel to see it")
 	}
-	user := db.ProviderUser{Provider: p.Name(), Subject: who.Subject, Email: email, EmailVerified: who.EmailVerified}
+	user := db.ProviderUser{Provider: p.Name(), Subject: who.Subject, Email: email, EmailVerified: who.EmailVerified, LinkByEmail: p.LinkByEmail()}
 	code := oidc.Random(secretBytes)
 	grant := db.OAuthCode{Hash: db.HashToken(code), Provider: p.Name(), CodeChallenge: flow.CodeChallenge, ExpiresAt: s.now().Add(codeTTL),
 		AuthTime: freshAuthTime(who.AuthTime, flow.ExpiresAt.Add(-flowTTL), s.now())}

@@ -62,12 +62,27 @@ func newOAuthAPI(t *testing.T) *oauthAPI {
 // newOAuthAPIWith is newOAuthAPI whose Server's dependencies deps adjusts.
 func newOAuthAPIWith(t *testing.T, deps func(*Deps)) *oauthAPI {
 	t.Helper()
+	return buildOAuthAPI(t, false, deps)
+}
+
+// newOAuthAPILinkingByEmail is newOAuthAPI whose provider "corp" may link
+// by email (OIDC_CORP_LINK_BY_EMAIL=true); "other" may not.
+func newOAuthAPILinkingByEmail(t *testing.T) *oauthAPI {
+	t.Helper()
+	return buildOAuthAPI(t, true, nil)
+}
+
+// buildOAuthAPI is newOAuthAPIWith, whose "corp" links by email when
+// corpLinksByEmail.
+func buildOAuthAPI(t *testing.T, corpLinksByEmail bool, deps func(*Deps)) *oauthAPI {
+	t.Helper()
 	p := oidctest.Start(t, oidc.CallbackURL(keelURL, "corp"))
 	p.AllowRedirect(oidc.CallbackURL(keelURL, "other"))
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	cfg := func(name string) oidc.Config {
-		return oidc.Config{Name: name, Issuer: p.Issuer, ClientID: p.ClientID, ClientSecret: p.ClientSecret}
+		return oidc.Config{Name: name, Issuer: p.Issuer, ClientID: p.ClientID, ClientSecret: p.ClientSecret,
+			LinkByEmail: corpLinksByEmail && name == "corp"}
 	}
 	other := cfg("other")
 	other.TrustedAudiences = []string{trustedAudience}
@@ -380,30 +395,38 @@ func TestOAuthReturningUser(t *testing.T) {
 }
 
 // TestOAuthLinkingRules: a provider sign-in with the email of an existing
-// account links to it only when both the provider and the account have
-// verified the address; otherwise the app gets account_exists and nothing
-// is created.
+// account links to it only when the provider may link by email
+// (OIDC_<NAME>_LINK_BY_EMAIL, off by default) and has verified the address;
+// otherwise the app gets account_exists and nothing is created. An account
+// whose address was unverified is taken over: its password (perhaps a
+// squatter's) no longer signs in.
 func TestOAuthLinkingRules(t *testing.T) {
 	t.Parallel()
-	a := newOAuthAPI(t)
+	apis := map[bool]*oauthAPI{false: newOAuthAPI(t), true: newOAuthAPILinkingByEmail(t)}
 	tests := []struct {
+		linkByEmail       bool
 		provider, account bool // email verified by
 		linked            bool
 	}{
-		{provider: true, account: true, linked: true},
-		{provider: true, account: false},
-		{provider: false, account: true},
-		{provider: false, account: false},
+		{linkByEmail: false, provider: true, account: true},
+		{linkByEmail: false, provider: true, account: false},
+		{linkByEmail: false, provider: false, account: true},
+		{linkByEmail: false, provider: false, account: false},
+		{linkByEmail: true, provider: true, account: true, linked: true},
+		{linkByEmail: true, provider: true, account: false, linked: true},
+		{linkByEmail: true, provider: false, account: true},
+		{linkByEmail: true, provider: false, account: false},
 	}
 	for _, tt := range tests {
-		t.Run(fmt.Sprintf("provider %v, account %v", tt.provider, tt.account), func(t *testing.T) {
-			a := a.forInput(t)
+		t.Run(fmt.Sprintf("link by email %v, provider %v, account %v", tt.linkByEmail, tt.provider, tt.account), func(t *testing.T) {
+			a := apis[tt.linkByEmail].forInput(t)
 			name := fmt.Sprintf("u-%v-%v", tt.provider, tt.account)
 			email := name + "@example.com"
-			user := a.mustRegisterUnverified(email, "password123")
+			register := a.mustRegisterUnverified
 			if tt.account {
-				a.verify(user.ID, email)
+				register = a.mustRegister
 			}
+			user := register(email, "password123")
 			// The provider's letter case does not matter.
 			a.user(name, strings.ToUpper(email), tt.provider)
 			before := a.rows()
@@ -416,8 +439,8 @@ func TestOAuthLinkingRules(t *testing.T) {
 				return
 			}
 			tok := decode[oapi.Token](t, a.status(a.exchange(a.code(q), c.verifier), 200, "token"))
-			if got := a.profile(tok.Token); got.ID != user.ID {
-				t.Errorf("signed in as user %d, want the account %d", got.ID, user.ID)
+			if got := a.profile(tok.Token); got.ID != user.ID || !got.EmailVerified {
+				t.Errorf("signed in as user %d (verified %v), want the account %d, verified", got.ID, got.EmailVerified, user.ID)
 			}
 			if ids := a.identities(tok.Token); len(ids) != 1 || ids[0].Provider != "corp" {
 				t.Errorf("identities %+v, want the corp one", ids)
@@ -425,27 +448,18 @@ func TestOAuthLinkingRules(t *testing.T) {
 			if after := a.rows(); after.users != before.users {
 				t.Errorf("a link created a user: %+v, before %+v", after, before)
 			}
-			a.mustLogin(email, "password123") // the password still works
+			if tt.account {
+				a.mustLogin(email, "password123") // the owner's password still works
+			} else {
+				a.status(a.do("POST", "/login", credentials(email, "password123")), http.StatusUnauthorized, "the unverified account's password")
+			}
 		})
 	}
-	m := a.signIns("corp")
-	if m["linked"] != 1 || m["account_exists"] != 3 {
-		t.Errorf("keel_oidc_signins_total %v, want linked 1 and account_exists 3", m)
+	for linkByEmail, wantLinked := range map[bool]int{false: 0, true: 2} {
+		if m := apis[linkByEmail].signIns("corp"); m["linked"] != wantLinked || m["account_exists"] != 4-wantLinked {
+			t.Errorf("link by email %v: keel_oidc_signins_total %v, want linked %d and account_exists %d", linkByEmail, m, wantLinked, 4-wantLinked)
+		}
 	}
-}
-
-// verify verifies the account's email through POST /email/verify, with a
-// token the test stores as the verification job would.
-func (a *oauthAPI) verify(userID int64, email string) {
-	a.t.Helper()
-	tok := oidc.Random(32)
-	err := a.store.CreateOneTimeToken(a.t.Context(), db.OneTimeToken{
-		Hash: db.HashToken(tok), UserID: userID, Purpose: db.PurposeVerifyEmail, Email: email, ExpiresAt: a.clock.Now().Add(time.Hour),
-	})
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	a.status(a.do("POST", "/email/verify", jsonBody("token", tok)), http.StatusNoContent, "verify email")
 }
 
 // linkRec is POST /profile/identities/{provider} with the given redirect_to.
@@ -626,11 +640,12 @@ func TestOAuthLinkCSRF(t *testing.T) {
 // has not verified the address with the victim's email, before the victim
 // has an account. The account is created, but the identity is untrusted:
 // when the victim proves the mailbox (a password reset, or signing in with
-// a provider that verified it) the squatter's identity and sessions go, and
-// signing in with it again is refused (account_exists).
+// a provider that verified it and may link by email) the squatter's
+// identity and sessions go, and signing in with it again is refused
+// (account_exists).
 func TestOAuthPreAccountHijacking(t *testing.T) {
 	t.Parallel()
-	a := newOAuthAPI(t)
+	a := newOAuthAPILinkingByEmail(t)
 	a.startJobs()
 
 	t.Run("a password reset", func(t *testing.T) {
@@ -665,8 +680,6 @@ func TestOAuthPreAccountHijacking(t *testing.T) {
 		const email = "grace@example.com"
 		a.user("mallory2", email, false)
 		squat := a.mustSignIn("mallory2")
-		// The victim follows the verification link the sign-up sent them.
-		a.verify(a.profile(squat.Token).ID, email)
 
 		sub := a.user("grace", email, true)
 		c := newApp()
@@ -936,17 +949,20 @@ func TestOAuthPreAccountHijackingLinkRace(t *testing.T) {
 // TestOAuthPreAccountHijackingVerifyEmail: the squatter of
 // TestOAuthPreAccountHijacking signs up through a provider that has not
 // verified the victim's address, so keel mails the victim a verification
-// link. The victim following it proves the address as a reset does: the
-// squatter's identity goes, with its sessions and the codes it holds, and
-// its next sign-in is account_exists (it could link nothing from the
-// profile meanwhile: 403 email-unverified). An account with no untrusted
-// identity keeps its sessions when verified, and may link from then on.
+// link. The link alone proves nothing (400, saying to use the password
+// reset; the token unspent): the account is not the victim's, and a
+// verified account would be the squatter's to keep. The reset the victim
+// then makes ends the squatter: its identity goes, with its sessions and
+// the codes it holds, and its next sign-in is account_exists (it could
+// link nothing from the profile meanwhile: 403 email-unverified). An
+// account with no untrusted identity keeps its sessions when verified from
+// one of them, and may link from then on.
 func TestOAuthPreAccountHijackingVerifyEmail(t *testing.T) {
 	t.Parallel()
 	a := newOAuthAPI(t)
 	a.startJobs()
 
-	t.Run("the verification mail ends the squatter", func(t *testing.T) {
+	t.Run("the verification mail alone proves nothing; the reset ends the squatter", func(t *testing.T) {
 		a := a.forInput(t)
 		const email = "victim@example.com"
 		a.user("mallory", email, false)
@@ -961,20 +977,31 @@ func TestOAuthPreAccountHijackingVerifyEmail(t *testing.T) {
 		sc := newApp()
 		signInCode := a.code(a.signIn("corp", "mallory", sc))
 
-		// The victim follows the link the squatter's sign-up mailed them.
+		// The victim follows the link the squatter's sign-up mailed them:
+		// with no session and no password, it says to use the reset.
 		verify := a.waitEmail(email, "Confirm", 0)
-		a.status(a.do("POST", "/email/verify", jsonBody("token", verify)), http.StatusNoContent, "verify email")
+		p := problemOf(t, a.status(a.do("POST", "/email/verify", jsonBody("token", verify)), http.StatusBadRequest, "verify email alone"))
+		if p.Detail == nil || !strings.Contains(*p.Detail, "POST /password/forgot") {
+			t.Errorf("problem %+v does not point to the password reset", p)
+		}
+		if u := a.profile(squat.Token); u.EmailVerified {
+			t.Error("the link alone verified the squatter's account")
+		}
+
+		a.status(a.do("POST", "/password/forgot", jsonBody("email", email)), http.StatusAccepted, "forgot")
+		reset := a.waitEmail(email, "Reset", 0)
+		a.status(a.do("POST", "/password/reset", jsonBody("token", reset, "new_password", "victims-password")), http.StatusNoContent, "reset")
 
 		for _, tok := range []oapi.Token{squat, second} {
 			if got := a.profileStatus(tok.Token); got != http.StatusUnauthorized {
-				t.Errorf("a squatter's session after the verification: %d, want 401", got)
+				t.Errorf("a squatter's session after the reset: %d, want 401", got)
 			}
-			a.status(a.refresh(tok.RefreshToken), http.StatusUnauthorized, "a squatter's refresh after the verification")
+			a.status(a.refresh(tok.RefreshToken), http.StatusUnauthorized, "a squatter's refresh after the reset")
 		}
-		a.status(a.exchange(signInCode, sc.verifier), http.StatusBadRequest, "a sign-in code from before the verification")
+		a.status(a.exchange(signInCode, sc.verifier), http.StatusBadRequest, "a sign-in code from before the reset")
 		before := a.rows()
 		a.refused(a.signIn("corp", "mallory", newApp()), "account_exists")
-		a.nothingCreated(before, "the squatter's sign-in after the verification")
+		a.nothingCreated(before, "the squatter's sign-in after the reset")
 		// Its own provider account is nobody's: signing in with it makes
 		// the squatter an account of its own, not the victim's.
 		c := newApp()
@@ -983,11 +1010,6 @@ func TestOAuthPreAccountHijackingVerifyEmail(t *testing.T) {
 			t.Errorf("the squatter's linked provider account signs in to %d (%s), want its own new account", u.ID, u.Email)
 		}
 
-		// The owner sets a password through the reset mail: the account is
-		// verified and has no identity left.
-		a.status(a.do("POST", "/password/forgot", jsonBody("email", email)), http.StatusAccepted, "forgot")
-		reset := a.waitEmail(email, "Reset", 0)
-		a.status(a.do("POST", "/password/reset", jsonBody("token", reset, "new_password", "victims-password")), http.StatusNoContent, "reset")
 		victim := a.mustLogin(email, "victims-password")
 		if u := a.profile(victim); u.ID != victimID || !u.EmailVerified {
 			t.Errorf("the victim's account is %d, verified %v; want %d, verified", u.ID, u.EmailVerified, victimID)
@@ -1007,7 +1029,7 @@ func TestOAuthPreAccountHijackingVerifyEmail(t *testing.T) {
 		a.unverifiedRefusal(a.linkRec(tok, "corp", appURL, newApp()), "a link before the verification")
 
 		verify := a.waitEmail(email, "Confirm", 0)
-		a.status(a.do("POST", "/email/verify", jsonBody("token", verify)), http.StatusNoContent, "verify email")
+		a.status(a.do("POST", "/email/verify", jsonBody("token", verify), bearer(tok)...), http.StatusNoContent, "verify email")
 		for _, tok := range []string{tok, other} {
 			if got := a.profileStatus(tok); got != http.StatusOK {
 				t.Errorf("a session after the verification: %d, want 200", got)

@@ -103,7 +103,7 @@ func (s *Server) validateRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		if op.Bearer {
+		if _, signedIn := checked.Context().Value(principalKey{}).(token.Principal); op.Bearer || (op.BearerOptional && signedIn) {
 			// After the whole request is found valid, as the handler's own
 			// check would be.
 			ctx, err := s.sessionLive(checked.Context(), op.ID)

@@ -145,6 +145,7 @@ var settings = []setting{
 	{"OIDC_<NAME>_CLIENT_SECRET", "", "the client secret the provider gave keel (never printed)"},
 	{"OIDC_<NAME>_SCOPES", "openid email profile", "space- or comma-separated scopes to ask for; openid is always asked for"},
 	{"OIDC_<NAME>_TRUSTED_AUDIENCES", "", "comma-separated audiences besides the client id that the provider's ID tokens may name; by default an ID token for anyone else too is refused"},
+	{"OIDC_<NAME>_LINK_BY_EMAIL", "false", "true lets a sign-in whose provider says it verified the email sign in to the keel account with that email, linking the provider account to it (an account whose address was unverified is first cleared of its password, sessions, factors, passkeys and identities); false answers account_exists and the user links from the profile"},
 	{"API_URL", "", "keel's own public base URL (https://api.example.com); required with OIDC_PROVIDERS: each provider's callback is API_URL/oauth/<name>/callback; http only on a loopback host"},
 	{"OAUTH_REDIRECT_URLS", "", "comma-separated absolute URLs of your app where a provider sign-in may send the browser back (with ?code= or ?error=), compared exactly; http only on a loopback host; required with OIDC_PROVIDERS"},
 	{"PUBLIC_URL", "http://localhost:8080", "the base of the links in emails: your app's address, which serves /verify-email?token=… and /reset-password?token=… and posts the token to POST /email/verify or POST /password/reset (http or https, no query)"},
@@ -230,6 +231,19 @@ func (r *envReader) number(name string, min int) int {
 		r.bad(name, fmt.Sprintf("must be a whole number, at least %d", min))
 	}
 	return n
+}
+
+// boolean reads true or false (strconv.ParseBool's forms); unset is false.
+func (r *envReader) boolean(name string) bool {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return false
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.bad(name, "must be true or false")
+	}
+	return b
 }
 
 // list splits a comma-separated variable, dropping empty items.
@@ -367,6 +381,7 @@ func (r *envReader) oidc(cfg *config) {
 			ClientSecret:     strings.TrimSpace(r.getenv(prefix + "CLIENT_SECRET")),
 			Scopes:           strings.FieldsFunc(r.getenv(prefix+"SCOPES"), func(c rune) bool { return c == ' ' || c == ',' }),
 			TrustedAudiences: r.list(prefix + "TRUSTED_AUDIENCES"),
+			LinkByEmail:      r.boolean(prefix + "LINK_BY_EMAIL"),
 		}
 		if u, err := url.Parse(c.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			r.bad(prefix+"ISSUER", "must be the provider's issuer URL, such as https://accounts.google.com")

@@ -136,6 +136,18 @@ func TestLoadConfigOIDC(t *testing.T) {
 			}
 		}
 	})
+	t.Run("link by email: off unless true", func(t *testing.T) {
+		for in, want := range map[string]bool{"": false, "false": false, "0": false, "true": true, " TRUE ": true, "1": true} {
+			cfg, err := loadConfig(env(oidcEnv(map[string]string{"OIDC_CORP_LINK_BY_EMAIL": in})))
+			if err != nil {
+				t.Errorf("OIDC_CORP_LINK_BY_EMAIL=%q: %v", in, err)
+				continue
+			}
+			if got := cfg.OIDCProviders[0].LinkByEmail; got != want {
+				t.Errorf("OIDC_CORP_LINK_BY_EMAIL=%q: %v, want %v", in, got, want)
+			}
+		}
+	})
 	t.Run("no providers needs nothing else", func(t *testing.T) {
 		cfg, err := loadConfig(env(nil))
 		if err != nil || cfg.OIDCProviders != nil || cfg.APIURL != "" || cfg.RedirectURLs != nil {
@@ -159,6 +171,7 @@ func TestLoadConfigOIDC(t *testing.T) {
 		{"no ISSUER", map[string]string{"OIDC_CORP_ISSUER": ""}, "OIDC_CORP_ISSUER"},
 		{"an ISSUER without a scheme", map[string]string{"OIDC_CORP_ISSUER": "id.example.com"}, "OIDC_CORP_ISSUER"},
 		{"an ISSUER that is not http(s)", map[string]string{"OIDC_CORP_ISSUER": "ftp://id.example.com"}, "OIDC_CORP_ISSUER"},
+		{"a LINK_BY_EMAIL that is not true or false", map[string]string{"OIDC_CORP_LINK_BY_EMAIL": "yes"}, "OIDC_CORP_LINK_BY_EMAIL"},
 		{"no CLIENT_ID", map[string]string{"OIDC_CORP_CLIENT_ID": ""}, "OIDC_CORP_CLIENT_ID"},
 		{"a blank CLIENT_ID", map[string]string{"OIDC_CORP_CLIENT_ID": "  "}, "OIDC_CORP_CLIENT_ID"},
 		{"no CLIENT_SECRET", map[string]string{"OIDC_CORP_CLIENT_SECRET": ""}, "OIDC_CORP_CLIENT_SECRET"},

@@ -263,8 +263,8 @@ func testEmailSurvivesOutage(t *testing.T, postgres bool) {
 	}
 	token := string(link[1])
 
-	// 4. The token verifies the address.
-	tb, _ := json.Marshal(map[string]string{"token": token})
+	// 4. The token verifies the address (with the account's password).
+	tb, _ := json.Marshal(map[string]string{"token": token, "password": password})
 	if code, body, err := post(ctx, hc, p.url("/email/verify"), string(tb)); err != nil || code != http.StatusNoContent {
 		t.Fatalf("verify with the emailed token: %d %v %s", code, err, body)
 	}

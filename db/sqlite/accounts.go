@@ -281,24 +281,29 @@ func take(ctx context.Context, q *gen.Queries, hash, purpose string, now time.Ti
 	return row, nil
 }
 
-// VerifyEmail implements db.Store.
-func (d *DB) VerifyEmail(ctx context.Context, hash string, now time.Time) error {
+// VerifyEmail implements db.Store. A token of another user's is rolled
+// back with the transaction: not spent.
+func (d *DB) VerifyEmail(ctx context.Context, hash string, userID int64, now time.Time) error {
 	return d.ending(ctx, func(_ *sql.Tx, q *gen.Queries) (db.SessionsEnded, error) {
 		var none db.SessionsEnded
 		row, err := take(ctx, q, hash, db.PurposeVerifyEmail, now)
 		if err != nil {
 			return none, err
 		}
+		if row.UserID != userID {
+			return none, db.ErrNoToken
+		}
 		// An address changed since the email was sent stays unverified.
 		n, err := q.MarkEmailVerified(ctx, gen.MarkEmailVerifiedParams{ID: row.UserID, Email: row.Email})
 		if err != nil || n == 0 {
 			return none, err
 		}
-		// The mailbox's owner has proved the address, as a reset does: an
-		// identity that created the account with it unproved goes, with
-		// what it holds (the owner signs in again with the reset mail or a
-		// provider that verifies the address).
-		return dropUntrusted(ctx, q, row.UserID)
+		// The mailbox's owner has proved the address, and the server has
+		// checked that they hold the account (its password or a session of
+		// it): its identities, an untrusted one that created it included,
+		// are theirs. Nothing was added while the address was unproved
+		// (server/mfa.go's needVerifiedEmail), so nothing is dropped.
+		return none, q.TrustIdentities(ctx, row.UserID)
 	})
 }
 
@@ -313,6 +318,8 @@ func (d *DB) ResetPassword(ctx context.Context, hash, passwordHash string, now t
 		}
 		userID = row.UserID
 		// The user's tokens go with the user, so a token found has its user.
+		// Updating the row first locks it: the address's state read next
+		// is the one this reset acts on.
 		n, err := q.SetPassword(ctx, gen.SetPasswordParams{ID: row.UserID, PasswordHash: passwordHash})
 		if err := oneRow(n, err, db.ErrNoToken); err != nil {
 			return none, err
@@ -320,6 +327,22 @@ func (d *DB) ResetPassword(ctx context.Context, hash, passwordHash string, now t
 		// Every other reset link sent before is void now.
 		if err := q.DeleteOneTimeTokens(ctx, gen.DeleteOneTimeTokensParams{UserID: row.UserID, Purpose: db.PurposeResetPassword}); err != nil {
 			return none, err
+		}
+		user, err := q.GetUser(ctx, row.UserID)
+		if err != nil {
+			return none, err
+		}
+		if !user.EmailVerified {
+			// Whatever was added before the address was proved was whoever
+			// held the account then's, perhaps a squatter's: it all goes,
+			// and the reset proves the address (unless it changed since
+			// the mail was sent).
+			ended, err := clearAccount(ctx, q, row.UserID)
+			if err != nil {
+				return none, err
+			}
+			_, err = q.MarkEmailVerified(ctx, gen.MarkEmailVerifiedParams{ID: row.UserID, Email: row.Email})
+			return ended, err
 		}
 		// The mailbox's owner has proved the address: an identity that
 		// created the account with it unproved was not theirs to keep, and

@@ -148,16 +148,35 @@ func signIn(ctx context.Context, tx *sql.Tx, q *gen.Queries, p db.ProviderUser, 
 	existing, err := q.GetUserByEmail(ctx, p.Email)
 	switch {
 	case err == nil:
-		// Linking by email alone is safe only when both sides have proved
-		// the address: otherwise whoever registered it first (here or at
-		// the provider) would take over the other's account.
-		if !p.EmailVerified || !existing.EmailVerified {
+		// Linking by email is for providers the operator allows to
+		// (OIDC_<NAME>_LINK_BY_EMAIL), and only when the provider has
+		// proved the address: otherwise whoever registered it at the
+		// provider would take over the keel account.
+		if !p.LinkByEmail || !p.EmailVerified {
 			return db.User{}, "", none, db.ErrAccountExists
 		}
 		u := db.User{ID: existing.ID, Email: existing.Email, CreatedAt: db.Millis(existing.CreatedAt), EmailVerified: true}
-		// The provider has proved the address: an identity that squatted
-		// it unproved loses the account, and so does all it may hold.
-		ended, err := dropUntrusted(ctx, q, u.ID)
+		n, err := q.LockUser(ctx, u.ID)
+		if err := oneRow(n, err, db.ErrNoUser); err != nil {
+			return db.User{}, "", none, err
+		}
+		// Read again under the lock: a verification or reset may have
+		// committed since the lookup.
+		locked, err := q.GetUser(ctx, u.ID)
+		if err != nil {
+			return db.User{}, "", none, translate(err, db.ErrNoUser)
+		}
+		var ended db.SessionsEnded
+		if locked.EmailVerified {
+			// An identity that squatted the address unproved loses the
+			// account, and so does all it may hold.
+			ended, err = dropUntrusted(ctx, q, u.ID)
+		} else {
+			// Nobody had proved the address: whatever the account holds,
+			// its password too, may be a squatter's. It is the provider's
+			// user's now, and holds nothing else.
+			ended, err = takeOver(ctx, q, u)
+		}
 		if err != nil {
 			return db.User{}, "", none, err
 		}

@@ -72,7 +72,7 @@ func deleteUser(t *testing.T, s db.Store) {
 	if _, err := s.GetSession(ctx, sess.ID); !errors.Is(err, db.ErrNoSession) {
 		t.Errorf("the user's session: %v, want db.ErrNoSession", err)
 	}
-	if err := s.VerifyEmail(ctx, "verify", when); !errors.Is(err, db.ErrNoToken) {
+	if err := s.VerifyEmail(ctx, "verify", sess.UserID, when); !errors.Is(err, db.ErrNoToken) {
 		t.Errorf("the user's token: %v, want db.ErrNoToken", err)
 	}
 	if err := s.DeleteUser(ctx, sess.UserID); !errors.Is(err, db.ErrNoUser) {
@@ -322,7 +322,7 @@ func changePassword(t *testing.T, s db.Store) {
 	if _, err := s.ResetPassword(ctx, "reset", "other", when); !errors.Is(err, db.ErrNoToken) {
 		t.Errorf("a reset link from before the change: %v, want db.ErrNoToken", err)
 	}
-	if err := s.VerifyEmail(ctx, "verify", when); err != nil {
+	if err := s.VerifyEmail(ctx, "verify", ada.ID, when); err != nil {
 		t.Errorf("a verification link from before the change: %v, want it to work", err)
 	}
 
@@ -361,31 +361,47 @@ func verifyEmail(t *testing.T, s db.Store) {
 		{"a reset token", "reset"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := s.VerifyEmail(ctx, tt.hash, when); !errors.Is(err, db.ErrNoToken) {
+			if c, err := s.TokenCredentials(ctx, tt.hash, db.PurposeVerifyEmail, when); !errors.Is(err, db.ErrNoToken) {
+				t.Errorf("TokenCredentials = %+v, %v; want db.ErrNoToken", c, err)
+			}
+			if err := s.VerifyEmail(ctx, tt.hash, ada.ID, when); !errors.Is(err, db.ErrNoToken) {
 				t.Errorf("VerifyEmail: %v, want db.ErrNoToken", err)
 			}
 		})
 	}
+	// Another user's token is no token of ada's, and stays unspent.
+	bob := mustCreate(t, s, "bob@example.com")
+	if err := s.VerifyEmail(ctx, "good", bob.ID, when); !errors.Is(err, db.ErrNoToken) {
+		t.Errorf("VerifyEmail for another user: %v, want db.ErrNoToken", err)
+	}
 	if u, _ := s.GetUser(ctx, ada.ID); u.EmailVerified {
 		t.Fatal("verified by a token that failed")
 	}
-	if err := s.VerifyEmail(ctx, "good", when); err != nil {
+	// Reading the token's user spends nothing.
+	for range 2 {
+		if c, err := s.TokenCredentials(ctx, "good", db.PurposeVerifyEmail, when); err != nil || c.UserID != ada.ID || c.PasswordHash != "hash-of-ada@example.com" {
+			t.Errorf("TokenCredentials = %+v, %v; want ada's id and hash", c, err)
+		}
+	}
+	if err := s.VerifyEmail(ctx, "good", ada.ID, when); err != nil {
 		t.Fatalf("VerifyEmail: %v", err)
 	}
 	if u, err := s.GetUser(ctx, ada.ID); err != nil || !u.EmailVerified {
 		t.Errorf("GetUser after VerifyEmail = %+v, %v; want verified", u, err)
 	}
-	if err := s.VerifyEmail(ctx, "good", when); !errors.Is(err, db.ErrNoToken) {
+	if c, err := s.TokenCredentials(ctx, "good", db.PurposeVerifyEmail, when); !errors.Is(err, db.ErrNoToken) {
+		t.Errorf("TokenCredentials of a spent token = %+v, %v; want db.ErrNoToken", c, err)
+	}
+	if err := s.VerifyEmail(ctx, "good", ada.ID, when); !errors.Is(err, db.ErrNoToken) {
 		t.Errorf("VerifyEmail twice: %v, want db.ErrNoToken", err)
 	}
 
 	t.Run("sent to another address", func(t *testing.T) {
-		bob := mustCreate(t, s, "bob@example.com")
 		if err := s.CreateOneTimeToken(ctx, db.OneTimeToken{Hash: "old-address", UserID: bob.ID, Purpose: db.PurposeVerifyEmail,
 			Email: "bob@old.example.com", ExpiresAt: expires}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.VerifyEmail(ctx, "old-address", when); err != nil {
+		if err := s.VerifyEmail(ctx, "old-address", bob.ID, when); err != nil {
 			t.Errorf("VerifyEmail: %v", err)
 		}
 		if u, _ := s.GetUser(ctx, bob.ID); u.EmailVerified {

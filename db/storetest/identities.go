@@ -28,6 +28,13 @@ func idp(subject, email string, verified bool) db.ProviderUser {
 	return db.ProviderUser{Provider: "idp", Subject: subject, Email: email, EmailVerified: verified}
 }
 
+// linking is p of a provider allowed to link by email
+// (OIDC_<NAME>_LINK_BY_EMAIL).
+func linking(p db.ProviderUser) db.ProviderUser {
+	p.LinkByEmail = true
+	return p
+}
+
 // code is a one-time code with hash h, live for a minute.
 func code(h string) db.OAuthCode {
 	return db.OAuthCode{Hash: h, Provider: "idp", CodeChallenge: "challenge-" + h, ExpiresAt: now.Add(time.Minute)}
@@ -97,7 +104,7 @@ func verifiedUser(t *testing.T, s db.Store, email string) db.User {
 	t.Helper()
 	u := mustCreate(t, s, email)
 	token(t, s, "verify-"+email, u.ID, db.PurposeVerifyEmail, now.Add(time.Hour))
-	if err := s.VerifyEmail(t.Context(), "verify-"+email, now); err != nil {
+	if err := s.VerifyEmail(t.Context(), "verify-"+email, u.ID, now); err != nil {
 		t.Fatal(err)
 	}
 	u.EmailVerified = true
@@ -400,7 +407,7 @@ func sessionsGone(t *testing.T, s db.Store, ids ...string) {
 func verifyAddress(t *testing.T, s db.Store, userID int64, h string) {
 	t.Helper()
 	token(t, s, h, userID, db.PurposeVerifyEmail, now.Add(time.Hour))
-	if err := s.VerifyEmail(t.Context(), h, now); err != nil {
+	if err := s.VerifyEmail(t.Context(), h, userID, now); err != nil {
 		t.Fatalf("VerifyEmail(%s): %v", h, err)
 	}
 }
@@ -504,44 +511,27 @@ func resetGrants(t *testing.T, s db.Store) {
 	})
 }
 
-// verifyEmailTrust: following the verification mail proves the address as
-// a reset does: the account's untrusted identities go (the profile links
-// made while it had one too) and, when there were any, so do all the
-// account's sessions, codes and link flows; the squatter's next sign-in is
-// ErrAccountExists. With only trusted identities it drops and ends nothing.
-// A token sent to an address the account no longer has proves nothing.
+// verifyEmailTrust: a verification by the account's holder (the server
+// has checked its password or a session of it) marks the address verified
+// and trusts the account's identities, the untrusted one that created it
+// included: a reset then keeps it. Nothing is dropped or ended. A token
+// sent to an address the account no longer has proves nothing.
 func verifyEmailTrust(t *testing.T, s db.Store) {
 	ctx := t.Context()
-	t.Run("an untrusted identity: dropped, with the sessions, codes and link flows", func(t *testing.T) {
-		victim := squat(t, s, "squatter", "victim@example.com")
-		addSession(t, s, victim.ID, "squatters-link-session", now)
-		hold(t, s, victim.ID, "squatter")
-		bob, _ := signIn(t, s, idp("bob", "bob@example.com", true), "bobs-code")
-		addSession(t, s, bob.ID, "bobs-session", now)
-		hold(t, s, bob.ID, "bob")
-
-		verifyAddress(t, s, victim.ID, "verify-victim")
-		if u, err := s.GetUser(ctx, victim.ID); err != nil || !u.EmailVerified {
+	t.Run("an untrusted identity: trusted, the sessions kept", func(t *testing.T) {
+		holder := squat(t, s, "holder", "holder@example.com")
+		hold(t, s, holder.ID, "holder")
+		verifyAddress(t, s, holder.ID, "verify-holder")
+		if u, err := s.GetUser(ctx, holder.ID); err != nil || !u.EmailVerified {
 			t.Errorf("GetUser = %+v, %v; want verified", u, err)
 		}
-		if ids := subjects(t, s, victim.ID); len(ids) != 0 {
-			t.Errorf("identities = %q, want none: it was untrusted", ids)
+		if ids := sessionIDs(t, s, holder.ID); !equal(ids, []string{"holder-session"}) {
+			t.Errorf("sessions = %q, want [holder-session] kept", ids)
 		}
-		sessionsGone(t, s, "squatter-session", "squatters-link-session")
-		voided(t, s, "squatter")
-		noCode(t, s, "squatter-code")
-		if got, how, err := s.SignInWithProvider(ctx, idp("squatter", "victim@example.com", false), code("squatters-return"), now, nil); !errors.Is(err, db.ErrAccountExists) {
-			t.Errorf("the squatter signing in again = %+v, %q, %v; want db.ErrAccountExists", got, how, err)
-		}
-		noCode(t, s, "squatters-return")
-
-		if _, err := s.GetSession(ctx, "bobs-session"); err != nil {
-			t.Errorf("another user's session: %v, want kept", err)
-		}
-		kept(t, s, bob.ID, "bob")
-		takeCode(t, s, "bobs-code", bob.ID)
-		if ids := subjects(t, s, bob.ID); !equal(ids, []string{"bob"}) {
-			t.Errorf("another user's identities = %q, want [bob]", ids)
+		kept(t, s, holder.ID, "holder")
+		reset(t, s, holder.ID, "holders-reset")
+		if ids := subjects(t, s, holder.ID); !equal(ids, []string{"holder"}) {
+			t.Errorf("identities after a reset = %q, want [holder]: trusted", ids)
 		}
 	})
 
@@ -566,7 +556,7 @@ func verifyEmailTrust(t *testing.T, s db.Store) {
 			Email: "victim2@old.example.com", ExpiresAt: now.Add(time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.VerifyEmail(ctx, "old-address", now); err != nil {
+		if err := s.VerifyEmail(ctx, "old-address", victim.ID, now); err != nil {
 			t.Fatalf("VerifyEmail: %v", err)
 		}
 		if u, err := s.GetUser(ctx, victim.ID); err != nil || u.EmailVerified {
@@ -604,7 +594,7 @@ func linkByEmailTrust(t *testing.T, s db.Store) {
 		}
 		addSession(t, s, victim.ID, "squatters-session", now)
 		hold(t, s, victim.ID, "squatter")
-		owner := idp("owner", "Victim@Example.com", true)
+		owner := linking(idp("owner", "Victim@Example.com", true))
 		u, how := signIn(t, s, owner, "owners-code")
 		if how != db.SignInLinked || u.ID != victim.ID {
 			t.Fatalf("the owner's sign-in = %+v, %q; want user %d, %q", u, how, victim.ID, db.SignInLinked)
@@ -630,7 +620,7 @@ func linkByEmailTrust(t *testing.T, s db.Store) {
 		addSession(t, s, grace.ID, "graces-session", now)
 		link(t, s, grace.ID, idp("graces-other", "grace@other.example.com", true), now)
 		hold(t, s, grace.ID, "grace")
-		if u, how := signIn(t, s, idp("grace", "grace@example.com", true), "graces-code"); how != db.SignInLinked || u.ID != grace.ID {
+		if u, how := signIn(t, s, linking(idp("grace", "grace@example.com", true)), "graces-code"); how != db.SignInLinked || u.ID != grace.ID {
 			t.Fatalf("the sign-in = %+v, %q; want user %d, %q", u, how, grace.ID, db.SignInLinked)
 		}
 		if ids := sorted(subjects(t, s, grace.ID)); !equal(ids, []string{"grace", "graces-other"}) {
@@ -727,14 +717,17 @@ func signInByEmail(t *testing.T, s db.Store) {
 	for i, tt := range []struct {
 		name                      string
 		stored                    string // the account's email as stored
+		linkByEmail               bool   // the provider may link by email
 		accountVerified, provider bool
 		want                      error
 	}{
-		{"both verified", "ada@example.com", true, true, nil},
-		{"both verified, stored in another case", "Grace.Hopper@Example.COM", true, true, nil},
-		{"account unverified", "Alan.Turing@Example.com", false, true, db.ErrAccountExists},
-		{"provider unverified", "Edsger@Example.com", true, false, db.ErrAccountExists},
-		{"neither verified", "barbara@example.com", false, false, db.ErrAccountExists},
+		{"both verified, linking by email off", "linus@example.com", false, true, true, db.ErrAccountExists},
+		{"account unverified, linking by email off", "margaret@example.com", false, false, true, db.ErrAccountExists},
+		{"both verified", "ada@example.com", true, true, true, nil},
+		{"both verified, stored in another case", "Grace.Hopper@Example.COM", true, true, true, nil},
+		{"account unverified: taken over", "Alan.Turing@Example.com", true, false, true, nil},
+		{"provider unverified", "Edsger@Example.com", true, true, false, db.ErrAccountExists},
+		{"neither verified", "barbara@example.com", true, false, false, db.ErrAccountExists},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var account db.User
@@ -748,6 +741,7 @@ func signInByEmail(t *testing.T, s db.Store) {
 				t.Fatal(err)
 			}
 			p := idp(fmt.Sprint("sub-", i), strings.ToLower(tt.stored), tt.provider)
+			p.LinkByEmail = tt.linkByEmail
 			h := fmt.Sprint("code-", i)
 			u, how, err := s.SignInWithProvider(ctx, p, code(h), now, func(*sql.Tx, db.User) error {
 				t.Error("after called for an existing account")
@@ -768,16 +762,27 @@ func signInByEmail(t *testing.T, s db.Store) {
 				}
 				return
 			}
-			if err != nil || how != db.SignInLinked || u != account {
-				t.Fatalf("SignInWithProvider = %+v, %q, %v; want %+v, %q", u, how, err, account, db.SignInLinked)
+			want := account
+			want.EmailVerified = true
+			if err != nil || how != db.SignInLinked || u != want {
+				t.Fatalf("SignInWithProvider = %+v, %q, %v; want %+v, %q", u, how, err, want, db.SignInLinked)
+			}
+			if got, err := s.GetUser(ctx, account.ID); err != nil || !got.EmailVerified {
+				t.Errorf("GetUser = %+v, %v; want verified", got, err)
 			}
 			if ids := subjects(t, s, account.ID); !equal(ids, []string{p.Subject}) {
 				t.Errorf("identities of the account = %q, want [%s]", ids, p.Subject)
 			}
 			takeCode(t, s, h, account.ID)
 			countUsersIs(t, s, users)
-			if cr, err := s.GetCredentials(ctx, tt.stored); err != nil || cr.PasswordHash != "hash-of-"+tt.stored {
-				t.Errorf("GetCredentials = %+v, %v; want the password kept", cr, err)
+			// A verified account keeps its password; an unverified one's
+			// may be a squatter's, and goes.
+			wantHash := "hash-of-" + tt.stored
+			if !tt.accountVerified {
+				wantHash = ""
+			}
+			if cr, err := s.GetCredentials(ctx, tt.stored); err != nil || cr.PasswordHash != wantHash {
+				t.Errorf("GetCredentials = %+v, %v; want the hash %q", cr, err, wantHash)
 			}
 			if u, how := signIn(t, s, p, h+"-again"); how != db.SignInReturning || u.ID != account.ID {
 				t.Errorf("signing in again = %+v, %q; want user %d, %q", u, how, account.ID, db.SignInReturning)
@@ -798,7 +803,7 @@ func concurrentFirstSignIns(t *testing.T, s db.Store) {
 		users int64  // accounts after it
 	}{
 		{"a new user", idp("new", "new@example.com", true), db.SignInNewUser, 2},
-		{"linking by email", idp("existing", "existing@example.com", true), db.SignInLinked, 2},
+		{"linking by email", linking(idp("existing", "existing@example.com", true)), db.SignInLinked, 2},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			users := make([]db.User, racers)
@@ -950,10 +955,11 @@ func newSession() db.Session {
 // closes. The squatter, signed in to the account it squatted through an
 // untrusted identity, holds a code: a sign-in code of that identity, or a
 // link code of a provider account of its own, from its session. The
-// owner's reset (or verification of the address) commits just before or
-// just after the redemption. Before: the code is void (ErrNoToken), no
-// session starts and nothing is linked. After: the redemption's session
-// and link are the reset's to end and drop. Either way no session and no
+// owner's reset commits just before or just after the redemption. Before:
+// the code is void (ErrNoToken), no session starts and nothing is linked.
+// After: the redemption's session is the reset's to end (a link code finds
+// the address unproved: ErrEmailUnverified, nothing linked). Either way no
+// session and no
 // identity of the squatter's is left in the account. (With the session
 // made in a transaction after the code's, a reset committing in between
 // would leave the squatter a fresh session.)
@@ -963,7 +969,6 @@ func redeemAroundProof(t *testing.T, s db.Store) {
 		prove func(t *testing.T, s db.Store, userID int64, h string)
 	}{
 		{"a password reset", reset},
-		{"a verification of the address", verifyAddress},
 	} {
 		for _, kind := range []string{"sign-in", "link"} {
 			for _, proofFirst := range []bool{true, false} {

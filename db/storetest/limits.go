@@ -64,13 +64,13 @@ func identityCap(t *testing.T, s db.Store) {
 	if ids, err := s.ListIdentities(ctx, ada.ID); err != nil || len(ids) != db.MaxIdentities {
 		t.Errorf("ListIdentities: %d identities, %v; want %d", len(ids), err, db.MaxIdentities)
 	}
-	// A sign-in that would link by email (both verified) is held to it too.
+	// A sign-in that would link by email (its provider may; both verified) is held to it too.
 	grace := verifiedUser(t, s, "grace@example.com")
 	for i := range db.MaxIdentities {
 		link(t, s, grace.ID, idp(fmt.Sprint("grace-", i), "grace@example.com", true), now)
 	}
 	users, _ := s.CountUsers(ctx)
-	if _, _, err := s.SignInWithProvider(ctx, idp("grace-new", "grace@example.com", true), code("grace-code"), now, nil); !errors.Is(err, db.ErrTooManyIdentities) {
+	if _, _, err := s.SignInWithProvider(ctx, linking(idp("grace-new", "grace@example.com", true)), code("grace-code"), now, nil); !errors.Is(err, db.ErrTooManyIdentities) {
 		t.Errorf("a link by email past the cap: %v, want ErrTooManyIdentities", err)
 	}
 	if after, _ := s.CountUsers(ctx); after != users {

@@ -55,7 +55,9 @@ func Run(t *testing.T, open func(t *testing.T) db.Store) {
 		{"a new provider user gets an account without a password", signInNewUser},
 		{"SignInWithProvider's after runs in its transaction", signInAfterFails},
 		{"a returning provider user finds its account", signInReturning},
-		{"a provider user links to an account by email only when both verified it", signInByEmail},
+		{"a provider user links to an account by email only when its provider may and verified it; an unproved account is taken over", signInByEmail},
+		{"a reset of an account whose address was unproved clears every way in; of a verified one, keeps them", resetClearsUnproved},
+		{"a link by email into an account whose address was unproved clears it, its password too", linkByEmailClearsUnproved},
 		{"first sign-ins of one provider user at once: one account", concurrentFirstSignIns},
 		{"a link code links once, to one user", linkIdentity},
 		{"a sign-in code redeems once, before it expires", oauthCodes},
@@ -68,9 +70,9 @@ func Run(t *testing.T, open func(t *testing.T) db.Store) {
 		{"DeleteUser takes identities, link flows and codes along", deleteUserOAuth},
 		{"an identity that created its account unverified is untrusted: a reset drops it", newUserTrust},
 		{"nothing is linked to an account whose address is unproved; after the proof, links are trusted", linkTrust},
-		{"a code redeemed around a reset or a verification leaves no session or link", redeemAroundProof},
+		{"a code redeemed around a reset leaves no session or link", redeemAroundProof},
 		{"ResetPassword voids the user's codes and link flows, not another's", resetGrants},
-		{"VerifyEmail drops untrusted identities with the sessions, codes and link flows", verifyEmailTrust},
+		{"VerifyEmail by the account's holder trusts its identities and ends nothing", verifyEmailTrust},
 		{"a link by email drops untrusted identities with the sessions, codes and link flows", linkByEmailTrust},
 		{"GetSessionAccess reads the user, the session's level and the factor", sessionAccess},
 		{"factors read back; one enrolment at a time; missing is ErrNoFactor", factorReads},
@@ -386,7 +388,7 @@ func pruneAccounts(t *testing.T, s db.Store) {
 	if _, err := s.GetSession(ctx, live.ID); err != nil {
 		t.Errorf("live session pruned: %v", err)
 	}
-	if err := s.VerifyEmail(ctx, "valid", when); err != nil {
+	if err := s.VerifyEmail(ctx, "valid", live.UserID, when); err != nil {
 		t.Errorf("live token pruned: %v", err)
 	}
 }

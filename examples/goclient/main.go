@@ -416,7 +416,7 @@ func verifyEmail(ctx context.Context, c *client.ClientWithResponses, email, toke
 	if mailed == "" {
 		return fmt.Errorf("no verification mail to %s in %s", email, mailLog)
 	}
-	res, err := c.VerifyEmailWithResponse(ctx, client.TokenRequest{Token: mailed}, bearer(token))
+	res, err := c.VerifyEmailWithResponse(ctx, client.VerifyEmailRequest{Token: mailed}, bearer(token))
 	if err != nil {
 		return err
 	}

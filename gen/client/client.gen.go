@@ -587,14 +587,6 @@ type Token struct {
 // TokenTokenType defines model for Token.TokenType.
 type TokenTokenType string
 
-// TokenRequest defines model for TokenRequest.
-type TokenRequest struct {
-	// Token The token from the email.
-	//
-	// Example: mJ0b8gGQq3Yp1x9bX2kq4S7m0e5vWc6a8uTnR1dLhZo
-	Token string `json:"token"`
-}
-
 // User defines model for User.
 type User struct {
 	// CreatedAt Example: 2026-11-25T12:00:00Z
@@ -610,6 +602,19 @@ type User struct {
 
 	// ID Example: 1
 	ID int64 `json:"id"`
+}
+
+// VerifyEmailRequest defines model for VerifyEmailRequest.
+type VerifyEmailRequest struct {
+	// Password The account's password, when the request carries no bearer token of its session.
+	//
+	// Example: correct horse battery
+	Password *string `json:"password,omitempty"`
+
+	// Token The token from the email.
+	//
+	// Example: mJ0b8gGQq3Yp1x9bX2kq4S7m0e5vWc6a8uTnR1dLhZo
+	Token string `json:"token"`
 }
 
 // FactorID Example: Zm9vYmFyYmF6cXV4cXV1eA
@@ -744,7 +749,7 @@ type OauthCallbackParams struct {
 }
 
 // VerifyEmailJSONRequestBody defines body for VerifyEmail for application/json ContentType.
-type VerifyEmailJSONRequestBody = TokenRequest
+type VerifyEmailJSONRequestBody = VerifyEmailRequest
 
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = LoginRequest
@@ -878,12 +883,30 @@ type ClientInterface interface {
 
 	// VerifyEmailWithBody Confirm the email address with the token sent to it
 	//
+	// The token proves the mailbox; it proves the address only together with the account: its
+	// `password` in the body, or a bearer token of a live session of the same account. Without
+	// either the answer is 400 and the token is not spent: sign in (or send the password) and try
+	// again, or, with no password or session, take the account over with the password reset
+	// (`POST /password/forgot`), which proves the address too. A wrong password is 403 and spends
+	// nothing; a token of another account than the session's is the 400 of an unknown token.
+	// Until the address is proved the account cannot add a TOTP factor, a passkey or a provider
+	// account (403 `urn:keel:problem:email-unverified`).
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /email/verify (the `VerifyEmail` operationId).
 	VerifyEmailWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// VerifyEmail Confirm the email address with the token sent to it
+	//
+	// The token proves the mailbox; it proves the address only together with the account: its
+	// `password` in the body, or a bearer token of a live session of the same account. Without
+	// either the answer is 400 and the token is not spent: sign in (or send the password) and try
+	// again, or, with no password or session, take the account over with the password reset
+	// (`POST /password/forgot`), which proves the address too. A wrong password is 403 and spends
+	// nothing; a token of another account than the session's is the 400 of an unknown token.
+	// Until the address is proved the account cannot add a TOTP factor, a passkey or a provider
+	// account (403 `urn:keel:problem:email-unverified`).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1535,6 +1558,15 @@ func (c *Client) GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (
 
 // VerifyEmailWithBody Confirm the email address with the token sent to it
 //
+// The token proves the mailbox; it proves the address only together with the account: its
+// `password` in the body, or a bearer token of a live session of the same account. Without
+// either the answer is 400 and the token is not spent: sign in (or send the password) and try
+// again, or, with no password or session, take the account over with the password reset
+// (`POST /password/forgot`), which proves the address too. A wrong password is 403 and spends
+// nothing; a token of another account than the session's is the 400 of an unknown token.
+// Until the address is proved the account cannot add a TOTP factor, a passkey or a provider
+// account (403 `urn:keel:problem:email-unverified`).
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /email/verify (the `VerifyEmail` operationId).
@@ -1551,6 +1583,15 @@ func (c *Client) VerifyEmailWithBody(ctx context.Context, contentType string, bo
 }
 
 // VerifyEmail Confirm the email address with the token sent to it
+//
+// The token proves the mailbox; it proves the address only together with the account: its
+// `password` in the body, or a bearer token of a live session of the same account. Without
+// either the answer is 400 and the token is not spent: sign in (or send the password) and try
+// again, or, with no password or session, take the account over with the password reset
+// (`POST /password/forgot`), which proves the address too. A wrong password is 403 and spends
+// nothing; a token of another account than the session's is the 400 of an unknown token.
+// Until the address is proved the account cannot add a TOTP factor, a passkey or a provider
+// account (403 `urn:keel:problem:email-unverified`).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4239,12 +4280,30 @@ type ClientWithResponsesInterface interface {
 
 	// VerifyEmailWithBodyWithResponse Confirm the email address with the token sent to it
 	//
+	// The token proves the mailbox; it proves the address only together with the account: its
+	// `password` in the body, or a bearer token of a live session of the same account. Without
+	// either the answer is 400 and the token is not spent: sign in (or send the password) and try
+	// again, or, with no password or session, take the account over with the password reset
+	// (`POST /password/forgot`), which proves the address too. A wrong password is 403 and spends
+	// nothing; a token of another account than the session's is the 400 of an unknown token.
+	// Until the address is proved the account cannot add a TOTP factor, a passkey or a provider
+	// account (403 `urn:keel:problem:email-unverified`).
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /email/verify (the `VerifyEmail` operationId).
 	VerifyEmailWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyEmailResponse, error)
 
 	// VerifyEmailWithResponse Confirm the email address with the token sent to it
+	//
+	// The token proves the mailbox; it proves the address only together with the account: its
+	// `password` in the body, or a bearer token of a live session of the same account. Without
+	// either the answer is 400 and the token is not spent: sign in (or send the password) and try
+	// again, or, with no password or session, take the account over with the password reset
+	// (`POST /password/forgot`), which proves the address too. A wrong password is 403 and spends
+	// nothing; a token of another account than the session's is the 400 of an unknown token.
+	// Until the address is proved the account cannot add a TOTP factor, a passkey or a provider
+	// account (403 `urn:keel:problem:email-unverified`).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4967,6 +5026,11 @@ func (r GetHealthResponse) ContentType() string {
 	return ""
 }
 
+// VerifyEmailResponse401Headers the declared response headers of an HTTP 401 response for VerifyEmail
+type VerifyEmailResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
 // VerifyEmailResponse429Headers the declared response headers of an HTTP 429 response for VerifyEmail
 type VerifyEmailResponse429Headers struct {
 	RetryAfter *int
@@ -4977,6 +5041,10 @@ type VerifyEmailResponse struct {
 	HTTPResponse *http.Response
 	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *WrongPasswordOrMFARequired
 	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationProblemJSON413 *PayloadTooLarge
 	// ApplicationProblemJSON415 the response for an HTTP 415 `application/problem+json` response
@@ -4985,6 +5053,8 @@ type VerifyEmailResponse struct {
 	ApplicationProblemJSON429 *TooManyRequests
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *VerifyEmailResponse401Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *VerifyEmailResponse429Headers
 }
@@ -4992,6 +5062,16 @@ type VerifyEmailResponse struct {
 // GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
 func (r VerifyEmailResponse) GetApplicationProblemJSON400() *BadRequest {
 	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r VerifyEmailResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r VerifyEmailResponse) GetApplicationProblemJSON403() *WrongPasswordOrMFARequired {
+	return r.ApplicationProblemJSON403
 }
 
 // GetApplicationProblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
@@ -8227,6 +8307,15 @@ func (c *ClientWithResponses) GetHealthWithResponse(ctx context.Context, reqEdit
 
 // VerifyEmailWithBodyWithResponse Confirm the email address with the token sent to it
 //
+// The token proves the mailbox; it proves the address only together with the account: its
+// `password` in the body, or a bearer token of a live session of the same account. Without
+// either the answer is 400 and the token is not spent: sign in (or send the password) and try
+// again, or, with no password or session, take the account over with the password reset
+// (`POST /password/forgot`), which proves the address too. A wrong password is 403 and spends
+// nothing; a token of another account than the session's is the 400 of an unknown token.
+// Until the address is proved the account cannot add a TOTP factor, a passkey or a provider
+// account (403 `urn:keel:problem:email-unverified`).
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /email/verify (the `VerifyEmail` operationId).
@@ -8239,6 +8328,15 @@ func (c *ClientWithResponses) VerifyEmailWithBodyWithResponse(ctx context.Contex
 }
 
 // VerifyEmailWithResponse Confirm the email address with the token sent to it
+//
+// The token proves the mailbox; it proves the address only together with the account: its
+// `password` in the body, or a bearer token of a live session of the same account. Without
+// either the answer is 400 and the token is not spent: sign in (or send the password) and try
+// again, or, with no password or session, take the account over with the password reset
+// (`POST /password/forgot`), which proves the address too. A wrong password is 403 and spends
+// nothing; a token of another account than the session's is the 400 of an unknown token.
+// Until the address is proved the account cannot add a TOTP factor, a passkey or a provider
+// account (403 `urn:keel:problem:email-unverified`).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9299,6 +9397,20 @@ func ParseVerifyEmailResponse(rsp *http.Response) (*VerifyEmailResponse, error) 
 		}
 		response.ApplicationProblemJSON400 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest WrongPasswordOrMFARequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -9330,6 +9442,16 @@ func ParseVerifyEmailResponse(rsp *http.Response) (*VerifyEmailResponse, error) 
 	}
 
 	switch {
+	case rsp.StatusCode == 401:
+		var headers VerifyEmailResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
 	case rsp.StatusCode == 429:
 		var headers VerifyEmailResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {

@@ -44,7 +44,7 @@ func TestVerifyEmail(t *testing.T) {
 			if len(msgs) != 1 || msgs[0].To != "ada@example.com" {
 				t.Fatalf("emails %+v, want one to ada@example.com (none for the rolled-back user)", msgs)
 			}
-			if err := d.store.VerifyEmail(ctx, db.HashToken(linkToken(t, msgs[0])), time.Now()); err != nil {
+			if err := d.store.VerifyEmail(ctx, db.HashToken(linkToken(t, msgs[0])), u.ID, time.Now()); err != nil {
 				t.Fatalf("the emailed token: %v", err)
 			}
 

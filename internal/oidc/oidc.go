@@ -34,6 +34,10 @@ type Config struct {
 	// TrustedAudiences are the audiences besides ClientID an ID token may
 	// name (OIDC_<NAME>_TRUSTED_AUDIENCES); by default none.
 	TrustedAudiences []string
+	// LinkByEmail lets a sign-in whose email this provider says it verified
+	// take the keel account with that email (OIDC_<NAME>_LINK_BY_EMAIL); by
+	// default such a sign-in is refused (account_exists).
+	LinkByEmail bool
 }
 
 // DefaultScopes are what keel asks for when OIDC_<NAME>_SCOPES is not set.
@@ -52,6 +56,8 @@ type Provider struct {
 	// audiences are those an ID token may name: the client id and the
 	// trusted audiences.
 	audiences map[string]bool
+	// linkByEmail is Config's LinkByEmail.
+	linkByEmail bool
 }
 
 // Providers are the configured providers by name.
@@ -108,9 +114,10 @@ func Discover(ctx context.Context, apiURL string, cfgs []Config, client *http.Cl
 			},
 			// The key set outlives ctx: keys are fetched (and refetched
 			// when the provider rotates them) while keel serves.
-			verifier:  p.VerifierContext(gooidc.ClientContext(context.Background(), client), &gooidc.Config{ClientID: c.ClientID}),
-			client:    client,
-			audiences: audiences,
+			verifier:    p.VerifierContext(gooidc.ClientContext(context.Background(), client), &gooidc.Config{ClientID: c.ClientID}),
+			client:      client,
+			audiences:   audiences,
+			linkByEmail: c.LinkByEmail,
 		}
 	}
 	return ps, nil
@@ -127,6 +134,10 @@ func contains(list []string, s string) bool {
 
 // Name is the provider's name.
 func (p *Provider) Name() string { return p.name }
+
+// LinkByEmail says whether a sign-in whose email this provider verified may
+// take the keel account with that email (OIDC_<NAME>_LINK_BY_EMAIL).
+func (p *Provider) LinkByEmail() bool { return p.linkByEmail }
 
 // AuthCodeURL is the provider's authorization URL for a flow: keel's state,
 // the nonce the ID token must carry, keel's own PKCE challenge (S256) for

@@ -19,6 +19,10 @@ type Operation struct {
 	Route *routers.Route
 	// Bearer: the operation requires the bearerAuth scheme.
 	Bearer bool
+	// BearerOptional: the operation takes a bearer token when one is sent
+	// (its security lists both {} and bearerAuth): a request without one is
+	// anonymous, one with a token is authenticated as a bearer operation's.
+	BearerOptional bool
 	// Inputs: the operation has parameters or a request body to validate.
 	Inputs bool
 	// Body: the operation takes a request body (application/json, the only
@@ -57,13 +61,18 @@ func Read(spec *openapi3.T) (Operations, error) {
 			if security == nil {
 				security = &spec.Security
 			}
+			anonymous := false
 			for _, req := range *security {
+				anonymous = anonymous || len(req) == 0
 				for name := range req {
 					if name != "bearerAuth" {
 						return nil, fmt.Errorf("%s %s: unknown security scheme %q", method, path, name)
 					}
 					o.Bearer = true
 				}
+			}
+			if o.Bearer && anonymous {
+				o.Bearer, o.BearerOptional = false, true
 			}
 			ops[Key{method, EchoPath(path)}] = o
 		}

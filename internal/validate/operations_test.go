@@ -33,6 +33,11 @@ func TestOperations(t *testing.T) {
 	if login == nil || login.Bearer || !login.Body || !login.RateLimited {
 		t.Errorf("POST /login: %+v", login)
 	}
+	// Bearer optional: security lists {} and bearerAuth.
+	verify := ops[Key{"POST", "/email/verify"}]
+	if verify == nil || verify.Bearer || !verify.BearerOptional || del.BearerOptional || login.BearerOptional {
+		t.Errorf("POST /email/verify: %+v (DELETE /sessions/:id %+v, POST /login %+v)", verify, del, login)
+	}
 	if got := ops.Allow()["/sessions/:id"]; got != "DELETE, OPTIONS" {
 		t.Errorf("Allow of /sessions/:id: %q", got)
 	}

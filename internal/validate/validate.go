@@ -96,7 +96,16 @@ func (v *Validator) Check(req *http.Request, op *Operation, pathParams map[strin
 		if res.ctx != nil {
 			return req.WithContext(res.ctx), nil
 		}
-	case op.Bearer:
+		if op.BearerOptional && req.Header.Get("Authorization") != "" {
+			// openapi3filter took the anonymous requirement ({}, listed
+			// first) and never asked: a token that is sent must be good.
+			ctx, err := v.auth(req, op)
+			if err != nil {
+				return nil, err
+			}
+			return req.WithContext(ctx), nil
+		}
+	case op.Bearer, op.BearerOptional && req.Header.Get("Authorization") != "":
 		ctx, err := v.auth(req, op)
 		if err != nil {
 			return nil, err

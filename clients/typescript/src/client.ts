@@ -44,6 +44,12 @@ export type PublicKeyCredentialJSON = Schemas["PublicKeyCredential"];
 export const mfaRequiredType = "urn:keel:problem:mfa-required";
 
 /**
+ * The problem type of a 403 that asks for a verified email address first: a TOTP factor, a passkey or a
+ * linked provider needs one. Verify with `POST /email/verify {token}` from the account's session.
+ */
+export const emailUnverifiedType = "urn:keel:problem:email-unverified";
+
+/**
  * assurance reads an access token's `aal` (`aal1`, `aal2`) and `amr` (RFC 8176:
  * `pwd`, `otp`, `mfa`) claims. It does not check the signature: that is the
  * server's to do; this only tells the client what the token says.

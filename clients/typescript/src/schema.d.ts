@@ -335,7 +335,17 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Confirm the email address with the token sent to it */
+        /**
+         * Confirm the email address with the token sent to it
+         * @description The token proves the mailbox; it proves the address only together with the account: its
+         *     `password` in the body, or a bearer token of a live session of the same account. Without
+         *     either the answer is 400 and the token is not spent: sign in (or send the password) and try
+         *     again, or, with no password or session, take the account over with the password reset
+         *     (`POST /password/forgot`), which proves the address too. A wrong password is 403 and spends
+         *     nothing; a token of another account than the session's is the 400 of an unknown token.
+         *     Until the address is proved the account cannot add a TOTP factor, a passkey or a provider
+         *     account (403 `urn:keel:problem:email-unverified`).
+         */
         post: operations["verifyEmail"];
         delete?: never;
         /**
@@ -1240,12 +1250,18 @@ export interface components {
             /** @example 3q2-7wAAAAAAAAAAAAAAAAAAAAF2b3J0ZXgtc2lnbmF0dXJlLWV4YW1wbGUtMDEyMzQ1Njc4OWFi */
             refresh_token: string;
         };
-        TokenRequest: {
+        VerifyEmailRequest: {
             /**
              * @description The token from the email.
              * @example mJ0b8gGQq3Yp1x9bX2kq4S7m0e5vWc6a8uTnR1dLhZo
              */
             token: string;
+            /**
+             * Format: password
+             * @description The account's password, when the request carries no bearer token of its session.
+             * @example correct horse battery
+             */
+            password?: string;
         };
         MFAUnlockRequest: {
             /**
@@ -1758,7 +1774,8 @@ export interface components {
          *     token failed a check, names an audience besides keel's client id that is not trusted, or
          *     was issued to another client by `azp`); `invalid_grant` (the provider refused its own code); `email_required`
          *     (the provider gave no email); `account_exists` (an account has this email, and the provider
-         *     or the account has not verified it: sign in and link from the profile instead);
+         *     may not link by email (`OIDC_<NAME>_LINK_BY_EMAIL`, off by default) or has not verified it:
+         *     sign in and link from the profile instead);
          *     `identity_taken` (two first sign-ins of one provider account raced and this one lost).
          */
         ToApp: {
@@ -2903,7 +2920,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["TokenRequest"];
+                "application/json": components["schemas"]["VerifyEmailRequest"];
             };
         };
         responses: {
@@ -2915,6 +2932,8 @@ export interface operations {
                 content?: never;
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["WrongPasswordOrMFARequired"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];

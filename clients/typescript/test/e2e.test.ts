@@ -14,6 +14,7 @@ import {
   createKeelSession,
   createPkcePair,
   creationOptions,
+  emailUnverifiedType,
   fromBase64url,
   type Identity,
   mfaRequiredType,
@@ -473,7 +474,7 @@ test("second factor: enrol → verify → login at aal1 → POST /mfa/verify", a
   await t.test("POST /mfa/totp before the address is proved → 403 email-unverified", async () => {
     const { error, response } = await first.client.POST("/mfa/totp");
     assert.equal(response.status, 403);
-    assert.equal(error?.type, "urn:keel:problem:email-unverified");
+    assert.equal(error?.type, emailUnverifiedType);
   });
   await verifiedByMail(email, first);
 

@@ -144,11 +144,23 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.deleteUserStmt, err = db.PrepareContext(ctx, deleteUser); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteUser: %w", err)
 	}
+	if q.deleteUserFactorsStmt, err = db.PrepareContext(ctx, deleteUserFactors); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteUserFactors: %w", err)
+	}
+	if q.deleteUserIdentitiesStmt, err = db.PrepareContext(ctx, deleteUserIdentities); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteUserIdentities: %w", err)
+	}
 	if q.deleteUserLinkFlowsStmt, err = db.PrepareContext(ctx, deleteUserLinkFlows); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteUserLinkFlows: %w", err)
 	}
 	if q.deleteUserOAuthCodesStmt, err = db.PrepareContext(ctx, deleteUserOAuthCodes); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteUserOAuthCodes: %w", err)
+	}
+	if q.deleteUserPasskeyCeremoniesStmt, err = db.PrepareContext(ctx, deleteUserPasskeyCeremonies); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteUserPasskeyCeremonies: %w", err)
+	}
+	if q.deleteUserPasskeysStmt, err = db.PrepareContext(ctx, deleteUserPasskeys); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteUserPasskeys: %w", err)
 	}
 	if q.getCredentialsStmt, err = db.PrepareContext(ctx, getCredentials); err != nil {
 		return nil, fmt.Errorf("error preparing query GetCredentials: %w", err)
@@ -191,6 +203,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.getSessionUserStmt, err = db.PrepareContext(ctx, getSessionUser); err != nil {
 		return nil, fmt.Errorf("error preparing query GetSessionUser: %w", err)
+	}
+	if q.getTokenCredentialsStmt, err = db.PrepareContext(ctx, getTokenCredentials); err != nil {
+		return nil, fmt.Errorf("error preparing query GetTokenCredentials: %w", err)
 	}
 	if q.getUserStmt, err = db.PrepareContext(ctx, getUser); err != nil {
 		return nil, fmt.Errorf("error preparing query GetUser: %w", err)
@@ -263,6 +278,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.takeRecoveryCodeStmt, err = db.PrepareContext(ctx, takeRecoveryCode); err != nil {
 		return nil, fmt.Errorf("error preparing query TakeRecoveryCode: %w", err)
+	}
+	if q.trustIdentitiesStmt, err = db.PrepareContext(ctx, trustIdentities); err != nil {
+		return nil, fmt.Errorf("error preparing query TrustIdentities: %w", err)
 	}
 	if q.upgradeSessionStmt, err = db.PrepareContext(ctx, upgradeSession); err != nil {
 		return nil, fmt.Errorf("error preparing query UpgradeSession: %w", err)
@@ -475,6 +493,16 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing deleteUserStmt: %w", cerr)
 		}
 	}
+	if q.deleteUserFactorsStmt != nil {
+		if cerr := q.deleteUserFactorsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteUserFactorsStmt: %w", cerr)
+		}
+	}
+	if q.deleteUserIdentitiesStmt != nil {
+		if cerr := q.deleteUserIdentitiesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteUserIdentitiesStmt: %w", cerr)
+		}
+	}
 	if q.deleteUserLinkFlowsStmt != nil {
 		if cerr := q.deleteUserLinkFlowsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deleteUserLinkFlowsStmt: %w", cerr)
@@ -483,6 +511,16 @@ func (q *Queries) Close() error {
 	if q.deleteUserOAuthCodesStmt != nil {
 		if cerr := q.deleteUserOAuthCodesStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deleteUserOAuthCodesStmt: %w", cerr)
+		}
+	}
+	if q.deleteUserPasskeyCeremoniesStmt != nil {
+		if cerr := q.deleteUserPasskeyCeremoniesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteUserPasskeyCeremoniesStmt: %w", cerr)
+		}
+	}
+	if q.deleteUserPasskeysStmt != nil {
+		if cerr := q.deleteUserPasskeysStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteUserPasskeysStmt: %w", cerr)
 		}
 	}
 	if q.getCredentialsStmt != nil {
@@ -553,6 +591,11 @@ func (q *Queries) Close() error {
 	if q.getSessionUserStmt != nil {
 		if cerr := q.getSessionUserStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getSessionUserStmt: %w", cerr)
+		}
+	}
+	if q.getTokenCredentialsStmt != nil {
+		if cerr := q.getTokenCredentialsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getTokenCredentialsStmt: %w", cerr)
 		}
 	}
 	if q.getUserStmt != nil {
@@ -675,6 +718,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing takeRecoveryCodeStmt: %w", cerr)
 		}
 	}
+	if q.trustIdentitiesStmt != nil {
+		if cerr := q.trustIdentitiesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing trustIdentitiesStmt: %w", cerr)
+		}
+	}
 	if q.upgradeSessionStmt != nil {
 		if cerr := q.upgradeSessionStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing upgradeSessionStmt: %w", cerr)
@@ -764,8 +812,12 @@ type Queries struct {
 	deleteSessionsPastCapStmt          *sql.Stmt
 	deleteUntrustedIdentitiesStmt      *sql.Stmt
 	deleteUserStmt                     *sql.Stmt
+	deleteUserFactorsStmt              *sql.Stmt
+	deleteUserIdentitiesStmt           *sql.Stmt
 	deleteUserLinkFlowsStmt            *sql.Stmt
 	deleteUserOAuthCodesStmt           *sql.Stmt
+	deleteUserPasskeyCeremoniesStmt    *sql.Stmt
+	deleteUserPasskeysStmt             *sql.Stmt
 	getCredentialsStmt                 *sql.Stmt
 	getFactorStmt                      *sql.Stmt
 	getFactorFailuresStmt              *sql.Stmt
@@ -780,6 +832,7 @@ type Queries struct {
 	getSessionAccessStmt               *sql.Stmt
 	getSessionCredentialsStmt          *sql.Stmt
 	getSessionUserStmt                 *sql.Stmt
+	getTokenCredentialsStmt            *sql.Stmt
 	getUserStmt                        *sql.Stmt
 	getUserByEmailStmt                 *sql.Stmt
 	listFactorsStmt                    *sql.Stmt
@@ -804,6 +857,7 @@ type Queries struct {
 	takeOneTimeTokenStmt               *sql.Stmt
 	takePasskeyCeremonyStmt            *sql.Stmt
 	takeRecoveryCodeStmt               *sql.Stmt
+	trustIdentitiesStmt                *sql.Stmt
 	upgradeSessionStmt                 *sql.Stmt
 	usePasskeyStmt                     *sql.Stmt
 }
@@ -852,8 +906,12 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		deleteSessionsPastCapStmt:          q.deleteSessionsPastCapStmt,
 		deleteUntrustedIdentitiesStmt:      q.deleteUntrustedIdentitiesStmt,
 		deleteUserStmt:                     q.deleteUserStmt,
+		deleteUserFactorsStmt:              q.deleteUserFactorsStmt,
+		deleteUserIdentitiesStmt:           q.deleteUserIdentitiesStmt,
 		deleteUserLinkFlowsStmt:            q.deleteUserLinkFlowsStmt,
 		deleteUserOAuthCodesStmt:           q.deleteUserOAuthCodesStmt,
+		deleteUserPasskeyCeremoniesStmt:    q.deleteUserPasskeyCeremoniesStmt,
+		deleteUserPasskeysStmt:             q.deleteUserPasskeysStmt,
 		getCredentialsStmt:                 q.getCredentialsStmt,
 		getFactorStmt:                      q.getFactorStmt,
 		getFactorFailuresStmt:              q.getFactorFailuresStmt,
@@ -868,6 +926,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		getSessionAccessStmt:               q.getSessionAccessStmt,
 		getSessionCredentialsStmt:          q.getSessionCredentialsStmt,
 		getSessionUserStmt:                 q.getSessionUserStmt,
+		getTokenCredentialsStmt:            q.getTokenCredentialsStmt,
 		getUserStmt:                        q.getUserStmt,
 		getUserByEmailStmt:                 q.getUserByEmailStmt,
 		listFactorsStmt:                    q.listFactorsStmt,
@@ -892,6 +951,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		takeOneTimeTokenStmt:               q.takeOneTimeTokenStmt,
 		takePasskeyCeremonyStmt:            q.takePasskeyCeremonyStmt,
 		takeRecoveryCodeStmt:               q.takeRecoveryCodeStmt,
+		trustIdentitiesStmt:                q.trustIdentitiesStmt,
 		upgradeSessionStmt:                 q.upgradeSessionStmt,
 		usePasskeyStmt:                     q.usePasskeyStmt,
 	}
