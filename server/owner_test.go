@@ -7,12 +7,14 @@ package server
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/descope/virtualwebauthn"
 
 	"github.com/keelhq/keel/gen/oapi"
+	"github.com/keelhq/keel/internal/ws"
 )
 
 // TestEmailUnverifiedAddsNoWayIn: while the account's address is unproved,
@@ -203,12 +205,16 @@ func TestSquatterPasskeyViaProvider(t *testing.T) {
 // password, never verifies it, links their own provider account and
 // registers a passkey. The owner's provider sign-in is told account_exists;
 // the owner resets the password: neither the linked provider account nor
-// the passkey signs in to the account any more, nor the squatter's password.
+// the passkey signs in to the account any more, nor the squatter's password,
+// and the squatter's socket closes (4001).
 func TestSquatterLinkAndPasskey(t *testing.T) {
 	t.Parallel()
 	a := newOAuthAPI(t)
 	const email = "victim2@example.com"
 	victim, squat := passwordSquatter(a, email)
+	ts := httptest.NewServer(a.srv)
+	defer ts.Close()
+	socket := dialSession(t, wsURL(ts), squat.Token, email)
 	a.user("squatter-own", "squatter@evil.example", true)
 	a.unverifiedRefusal(a.linkRec(squat.Token, "other", appURL, newApp()), "the squatter's link")
 	a.unverifiedRefusal(a.do("POST", "/passkeys/register/options", "", bearer(squat.Token)...), "the squatter's passkey")
@@ -222,6 +228,7 @@ func TestSquatterLinkAndPasskey(t *testing.T) {
 	a.user("owner", email, true)
 	a.refused(a.signIn("corp", "owner", newApp()), "account_exists")
 	a.ownerResets(email, 0)
+	closedWith(t, socket, ws.StatusSessionEnded, sessionSocketDeadline)
 	a.squatterGone(squat)
 	a.status(a.do("POST", "/login", credentials(email, "squatters-password")), http.StatusUnauthorized, "the squatter's password")
 	a.status(a.passkeyLoginAs(d, testRP), http.StatusUnauthorized, "the squatter's passkey after the reset")
@@ -267,6 +274,7 @@ func TestSquatterTOTP(t *testing.T) {
 // Google sign-in answers account_exists (linking by email off) or, where
 // the provider may link by email, links into the cleaned account; such a
 // provider's sign-in before any reset takes the account over just the same.
+// Either way the squatter's socket closes (4001).
 func TestSquatterPassword(t *testing.T) {
 	t.Parallel()
 	for _, linkByEmail := range []bool{false, true} {
@@ -282,6 +290,9 @@ func TestSquatterPassword(t *testing.T) {
 				}
 				const email = "victim4@example.com"
 				victim, squat := passwordSquatter(a, email)
+				ts := httptest.NewServer(a.srv)
+				defer ts.Close()
+				socket := dialSession(t, wsURL(ts), squat.Token, email)
 				a.user("owner", email, true)
 
 				verify := a.waitEmail(email, "Confirm", 0)
@@ -297,6 +308,7 @@ func TestSquatterPassword(t *testing.T) {
 						a.refused(a.signIn("corp", "owner", newApp()), "account_exists")
 					}
 					a.ownerResets(email, 0)
+					closedWith(t, socket, ws.StatusSessionEnded, sessionSocketDeadline)
 					a.squatterGone(squat)
 					a.status(a.do("POST", "/login", credentials(email, "squatters-password")), http.StatusUnauthorized, "the squatter's password")
 					a.mustLogin(email, "owners-password")
@@ -309,6 +321,9 @@ func TestSquatterPassword(t *testing.T) {
 				tok := decode[oapi.Token](t, a.status(a.exchange(a.code(a.signIn("corp", "owner", c)), c.verifier), http.StatusOK, "the owner's sign-in"))
 				if u := a.profile(tok.Token); u.ID != victim.ID || !u.EmailVerified {
 					t.Errorf("the owner signed in to %d, verified %v; want %d, verified", u.ID, u.EmailVerified, victim.ID)
+				}
+				if !reset {
+					closedWith(t, socket, ws.StatusSessionEnded, sessionSocketDeadline)
 				}
 				a.squatterGone(squat)
 				a.status(a.do("POST", "/login", credentials(email, "squatters-password")), http.StatusUnauthorized, "the squatter's password")
