@@ -1522,6 +1522,10 @@ type ClientInterface interface {
 	// spent. Presenting a spent refresh token ends the whole session (reuse detection,
 	// RFC 9700 §4.14.2), unless it is the one replaced last and it was replaced less than
 	// `REFRESH_REUSE_INTERVAL` ago: then the answer is the session's current pair.
+	// 401 too, and the session ends, once it is `SESSION_MAX_AGE` old; a session waiting for
+	// its second factor is not refreshed (401) until `POST /mfa/verify` raises it, and ends
+	// `MFA_PENDING_TTL` after its login. An `aal2` session past `AAL2_MAX_AGE` is refreshed
+	// at `aal1` (its new token asks for a code).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1534,6 +1538,10 @@ type ClientInterface interface {
 	// spent. Presenting a spent refresh token ends the whole session (reuse detection,
 	// RFC 9700 §4.14.2), unless it is the one replaced last and it was replaced less than
 	// `REFRESH_REUSE_INTERVAL` ago: then the answer is the session's current pair.
+	// 401 too, and the session ends, once it is `SESSION_MAX_AGE` old; a session waiting for
+	// its second factor is not refreshed (401) until `POST /mfa/verify` raises it, and ends
+	// `MFA_PENDING_TTL` after its login. An `aal2` session past `AAL2_MAX_AGE` is refreshed
+	// at `aal1` (its new token asks for a code).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2737,6 +2745,10 @@ func (c *Client) DeleteSession(ctx context.Context, id string, reqEditors ...Req
 // spent. Presenting a spent refresh token ends the whole session (reuse detection,
 // RFC 9700 §4.14.2), unless it is the one replaced last and it was replaced less than
 // `REFRESH_REUSE_INTERVAL` ago: then the answer is the session's current pair.
+// 401 too, and the session ends, once it is `SESSION_MAX_AGE` old; a session waiting for
+// its second factor is not refreshed (401) until `POST /mfa/verify` raises it, and ends
+// `MFA_PENDING_TTL` after its login. An `aal2` session past `AAL2_MAX_AGE` is refreshed
+// at `aal1` (its new token asks for a code).
 //
 // Takes any type of body and a specified content type.
 //
@@ -2759,6 +2771,10 @@ func (c *Client) RefreshTokenWithBody(ctx context.Context, contentType string, b
 // spent. Presenting a spent refresh token ends the whole session (reuse detection,
 // RFC 9700 §4.14.2), unless it is the one replaced last and it was replaced less than
 // `REFRESH_REUSE_INTERVAL` ago: then the answer is the session's current pair.
+// 401 too, and the session ends, once it is `SESSION_MAX_AGE` old; a session waiting for
+// its second factor is not refreshed (401) until `POST /mfa/verify` raises it, and ends
+// `MFA_PENDING_TTL` after its login. An `aal2` session past `AAL2_MAX_AGE` is refreshed
+// at `aal1` (its new token asks for a code).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4959,6 +4975,10 @@ type ClientWithResponsesInterface interface {
 	// spent. Presenting a spent refresh token ends the whole session (reuse detection,
 	// RFC 9700 §4.14.2), unless it is the one replaced last and it was replaced less than
 	// `REFRESH_REUSE_INTERVAL` ago: then the answer is the session's current pair.
+	// 401 too, and the session ends, once it is `SESSION_MAX_AGE` old; a session waiting for
+	// its second factor is not refreshed (401) until `POST /mfa/verify` raises it, and ends
+	// `MFA_PENDING_TTL` after its login. An `aal2` session past `AAL2_MAX_AGE` is refreshed
+	// at `aal1` (its new token asks for a code).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4971,6 +4991,10 @@ type ClientWithResponsesInterface interface {
 	// spent. Presenting a spent refresh token ends the whole session (reuse detection,
 	// RFC 9700 §4.14.2), unless it is the one replaced last and it was replaced less than
 	// `REFRESH_REUSE_INTERVAL` ago: then the answer is the session's current pair.
+	// 401 too, and the session ends, once it is `SESSION_MAX_AGE` old; a session waiting for
+	// its second factor is not refreshed (401) until `POST /mfa/verify` raises it, and ends
+	// `MFA_PENDING_TTL` after its login. An `aal2` session past `AAL2_MAX_AGE` is refreshed
+	// at `aal1` (its new token asks for a code).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -9310,6 +9334,10 @@ func (c *ClientWithResponses) DeleteSessionWithResponse(ctx context.Context, id 
 // spent. Presenting a spent refresh token ends the whole session (reuse detection,
 // RFC 9700 §4.14.2), unless it is the one replaced last and it was replaced less than
 // `REFRESH_REUSE_INTERVAL` ago: then the answer is the session's current pair.
+// 401 too, and the session ends, once it is `SESSION_MAX_AGE` old; a session waiting for
+// its second factor is not refreshed (401) until `POST /mfa/verify` raises it, and ends
+// `MFA_PENDING_TTL` after its login. An `aal2` session past `AAL2_MAX_AGE` is refreshed
+// at `aal1` (its new token asks for a code).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9328,6 +9356,10 @@ func (c *ClientWithResponses) RefreshTokenWithBodyWithResponse(ctx context.Conte
 // spent. Presenting a spent refresh token ends the whole session (reuse detection,
 // RFC 9700 §4.14.2), unless it is the one replaced last and it was replaced less than
 // `REFRESH_REUSE_INTERVAL` ago: then the answer is the session's current pair.
+// 401 too, and the session ends, once it is `SESSION_MAX_AGE` old; a session waiting for
+// its second factor is not refreshed (401) until `POST /mfa/verify` raises it, and ends
+// `MFA_PENDING_TTL` after its login. An `aal2` session past `AAL2_MAX_AGE` is refreshed
+// at `aal1` (its new token asks for a code).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

@@ -194,6 +194,10 @@ export interface paths {
          *     spent. Presenting a spent refresh token ends the whole session (reuse detection,
          *     RFC 9700 §4.14.2), unless it is the one replaced last and it was replaced less than
          *     `REFRESH_REUSE_INTERVAL` ago: then the answer is the session's current pair.
+         *     401 too, and the session ends, once it is `SESSION_MAX_AGE` old; a session waiting for
+         *     its second factor is not refreshed (401) until `POST /mfa/verify` raises it, and ends
+         *     `MFA_PENDING_TTL` after its login. An `aal2` session past `AAL2_MAX_AGE` is refreshed
+         *     at `aal1` (its new token asks for a code).
          */
         post: operations["refreshToken"];
         delete?: never;
