@@ -50,7 +50,10 @@ func (w *verifyEmailWorker) Work(ctx context.Context, job *river.Job[VerifyEmail
 		To:      u.Email,
 		Subject: "Confirm your email address",
 		Text: fmt.Sprintf("Open this link to confirm that %s is your address:\n\n%s/verify-email?token=%s\n\n"+
-			"(or send {\"token\": \"%s\"} to POST /email/verify). It works once, for %s.\n",
+			"(or send {\"token\": \"%s\"} to POST /email/verify, signed in to the account or with its \"password\"). "+
+			"It works once, for %s.\n\n"+
+			"If you did not create this account, someone else registered your address: reset its password "+
+			"(POST /password/forgot) to take it over, which removes whatever they added to it.\n",
 			u.Email, w.publicURL, token, token, w.ttl),
 	})
 }
