@@ -974,7 +974,8 @@ type ClientInterface interface {
 	// factor being removed or one of the account's `recovery_code`s (each works once, as at
 	// `POST /mfa/verify`, under the same five codes a minute per account; a wrong one → 400).
 	// Removing the last verified factor voids the recovery codes and lowers every session of the
-	// account to `aal1`.
+	// account to `aal1`: their `aal2` access tokens, the caller's included, get 401 from then on
+	// (refresh for an `aal1` pair).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -988,7 +989,8 @@ type ClientInterface interface {
 	// factor being removed or one of the account's `recovery_code`s (each works once, as at
 	// `POST /mfa/verify`, under the same five codes a minute per account; a wrong one → 400).
 	// Removing the last verified factor voids the recovery codes and lowers every session of the
-	// account to `aal1`.
+	// account to `aal1`: their `aal2` access tokens, the caller's included, get 401 from then on
+	// (refresh for an `aal1` pair).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1737,7 +1739,8 @@ func (c *Client) ListMFAFactors(ctx context.Context, reqEditors ...RequestEditor
 // factor being removed or one of the account's `recovery_code`s (each works once, as at
 // `POST /mfa/verify`, under the same five codes a minute per account; a wrong one → 400).
 // Removing the last verified factor voids the recovery codes and lowers every session of the
-// account to `aal1`.
+// account to `aal1`: their `aal2` access tokens, the caller's included, get 401 from then on
+// (refresh for an `aal1` pair).
 //
 // Takes any type of body and a specified content type.
 //
@@ -1761,7 +1764,8 @@ func (c *Client) DeleteMFAFactorWithBody(ctx context.Context, id FactorID, conte
 // factor being removed or one of the account's `recovery_code`s (each works once, as at
 // `POST /mfa/verify`, under the same five codes a minute per account; a wrong one → 400).
 // Removing the last verified factor voids the recovery codes and lowers every session of the
-// account to `aal1`.
+// account to `aal1`: their `aal2` access tokens, the caller's included, get 401 from then on
+// (refresh for an `aal1` pair).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4395,7 +4399,8 @@ type ClientWithResponsesInterface interface {
 	// factor being removed or one of the account's `recovery_code`s (each works once, as at
 	// `POST /mfa/verify`, under the same five codes a minute per account; a wrong one → 400).
 	// Removing the last verified factor voids the recovery codes and lowers every session of the
-	// account to `aal1`.
+	// account to `aal1`: their `aal2` access tokens, the caller's included, get 401 from then on
+	// (refresh for an `aal1` pair).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4409,7 +4414,8 @@ type ClientWithResponsesInterface interface {
 	// factor being removed or one of the account's `recovery_code`s (each works once, as at
 	// `POST /mfa/verify`, under the same five codes a minute per account; a wrong one → 400).
 	// Removing the last verified factor voids the recovery codes and lowers every session of the
-	// account to `aal1`.
+	// account to `aal1`: their `aal2` access tokens, the caller's included, get 401 from then on
+	// (refresh for an `aal1` pair).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -8478,7 +8484,8 @@ func (c *ClientWithResponses) ListMFAFactorsWithResponse(ctx context.Context, re
 // factor being removed or one of the account's `recovery_code`s (each works once, as at
 // `POST /mfa/verify`, under the same five codes a minute per account; a wrong one → 400).
 // Removing the last verified factor voids the recovery codes and lowers every session of the
-// account to `aal1`.
+// account to `aal1`: their `aal2` access tokens, the caller's included, get 401 from then on
+// (refresh for an `aal1` pair).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8498,7 +8505,8 @@ func (c *ClientWithResponses) DeleteMFAFactorWithBodyWithResponse(ctx context.Co
 // factor being removed or one of the account's `recovery_code`s (each works once, as at
 // `POST /mfa/verify`, under the same five codes a minute per account; a wrong one → 400).
 // Removing the last verified factor voids the recovery codes and lowers every session of the
-// account to `aal1`.
+// account to `aal1`: their `aal2` access tokens, the caller's included, get 401 from then on
+// (refresh for an `aal1` pair).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

@@ -330,7 +330,9 @@ export interface KeelSessionOptions {
  * createKeelSession keeps the pair `POST /login` (or `POST /oauth/token`) returns and uses it: `client`
  * sends the access token on each request and, when it is about to expire,
  * refreshes first (`POST /token/refresh`), storing the new pair (keel rotates
- * refresh tokens: each one is good once). Refreshes are serialised: calls that
+ * refresh tokens: each one is good once); a 401 to a request it sent with the
+ * pair's token (a token of before the session's level changed) is refreshed and
+ * the request sent again, once. Refreshes are serialised: calls that
  * overlap share one request, because presenting a refresh token twice makes keel
  * end the session (reuse detection, unless `REFRESH_REUSE_INTERVAL` is set).
  * One KeelSession per signed-in user and tab; tabs that share a pair must
@@ -362,6 +364,11 @@ export function createKeelSession(options: KeelSessionOptions) {
   }
 
   const client = createKeelClient({ baseUrl: options.baseUrl, ...(options.fetch ? { fetch: options.fetch } : {}) });
+  // The requests sent with the session's access token, each with a copy to send
+  // again: keel answers a token minted before its session's level changed (a
+  // second factor verified or removed, AAL2_MAX_AGE passed) with 401, as an
+  // expired one, and the session then refreshes once and retries once.
+  const sent = new WeakMap<Request, { copy: Request; token: string }>();
   client.use({
     async onRequest({ request }) {
       if (tokens && now() >= expiresAt - leeway) {
@@ -369,8 +376,17 @@ export function createKeelSession(options: KeelSessionOptions) {
       }
       if (tokens && !request.headers.has("Authorization")) {
         request.headers.set("Authorization", `Bearer ${tokens.token}`);
+        sent.set(request, { copy: request.clone(), token: tokens.token });
       }
       return request;
+    },
+    async onResponse({ request, response }) {
+      const kept = sent.get(request);
+      if (response.status !== 401 || !kept || !tokens) return undefined;
+      if (tokens.token === kept.token) await session.refresh(); // unless another request did
+      if (!tokens || tokens.token === kept.token) return undefined; // the session is over: the 401 stands
+      kept.copy.headers.set("Authorization", `Bearer ${tokens.token}`);
+      return (options.fetch ?? globalThis.fetch)(kept.copy);
     },
   });
 

@@ -856,7 +856,8 @@ export interface paths {
          *     factor being removed or one of the account's `recovery_code`s (each works once, as at
          *     `POST /mfa/verify`, under the same five codes a minute per account; a wrong one → 400).
          *     Removing the last verified factor voids the recovery codes and lowers every session of the
-         *     account to `aal1`.
+         *     account to `aal1`: their `aal2` access tokens, the caller's included, get 401 from then on
+         *     (refresh for an `aal1` pair).
          */
         delete: operations["deleteMFAFactor"];
         /**

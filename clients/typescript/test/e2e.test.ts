@@ -541,6 +541,18 @@ test("second factor: enrol → verify → login at aal1 → POST /mfa/verify", a
     assert.equal(again.response.status, 400);
     assert.equal(again.error?.errors?.[0]?.field, "/recovery_code");
   });
+
+  await t.test("removing the factor lowers the sessions: the old token gets 401, the session refreshes and retries", async () => {
+    const held = first.tokens?.token ?? "";
+    const removed = await first.client.DELETE("/mfa/factors/{id}", { params: { path: { id } }, body: { recovery_code: recovery[1] ?? "" } });
+    assert.equal(removed.response.status, 204, JSON.stringify(removed.error));
+    const stale = await anon.GET("/profile", { headers: { Authorization: `Bearer ${held}` } });
+    assert.equal(stale.response.status, 401, "a token of before the lowering");
+    const { response } = await first.client.GET("/profile");
+    assert.equal(response.status, 200, "refreshed and sent again");
+    assert.notEqual(first.tokens?.token, held);
+    assert.equal(assurance(first.tokens?.token ?? "").aal, "aal1");
+  });
 });
 
 // Passkeys: scripts/e2e-node.sh starts keel with WEBAUTHN_RP_ID=localhost. The
