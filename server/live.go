@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -42,12 +43,34 @@ func (s *Server) Watch(ctx context.Context) error {
 			}
 		},
 		FactorAdded: func(e db.FactorAdded) {
-			s.sockets.RequireFactor(e.UserID, e.Keep)
+			// Off the watch's goroutine, which must not wait on queries.
+			go s.requireFactor(ctx, e)
 		},
 		Lost: func(err error) {
 			s.log.Warn("not hearing of sessions ending; retrying, then re-checking the sockets", slog.Any("err", err))
 		},
 	})
+}
+
+// requireFactor closes the sockets of e's account whose sessions have not
+// shown its new second factor. A socket knows the level its session had
+// when it last checked; one at aal2 then may have been lowered since (the
+// account's last factor removed, which sockets do not hear of), so those
+// are asked of the database, a query each (an account holds few).
+func (s *Server) requireFactor(ctx context.Context, e db.FactorAdded) {
+	lowered := map[string]bool{}
+	for _, id := range s.sockets.SessionsOf(e.UserID) {
+		if id == e.Keep {
+			continue
+		}
+		sess, err := s.store.GetSession(ctx, id)
+		if err == nil && sess.AAL != db.AAL2 {
+			lowered[id] = true
+		} else if err != nil && !errors.Is(err, db.ErrNoSession) {
+			s.log.LogAttrs(ctx, slog.LevelWarn, "reading a socket's session level", slog.Any("err", err))
+		}
+	}
+	s.sockets.RequireFactor(e.UserID, e.Keep, lowered)
 }
 
 // Watching is closed once Watch listens for sessions ending: from then on,

@@ -100,7 +100,7 @@ func (s *Server) openOwnedWebSocket(c echo.Context, tok string) error {
 		case errors.Is(err, db.ErrNoSession):
 			s.sockets.EndSessions(p.UserID, func(id string) bool { return id == p.SessionID })
 		case err == nil && pending(acc.AAL, acc.HasFactor):
-			s.sockets.RequireFactor(p.UserID, "")
+			s.sockets.RequireFactor(p.UserID, "", nil)
 		}
 	}
 	return nil

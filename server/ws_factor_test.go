@@ -89,3 +89,23 @@ func TestWebSocketSecondFactor(t *testing.T) {
 	stillOpen(t, verifierWS, 100*time.Millisecond)
 	stillOpen(t, bobWS, 100*time.Millisecond)
 }
+
+// TestWebSocketLoweredSession: a socket opened at aal2 whose session is
+// lowered since (the account's last factor removed) is not at aal2 any
+// more: a factor added again closes it with 4004 like any aal1 socket,
+// though the socket itself heard nothing of the lowering.
+func TestWebSocketLoweredSession(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	ts := httptest.NewServer(a.srv)
+	defer ts.Close()
+	_, codes, pair := a.mfaAccount("ada@example.com")
+	lowered := dialSession(t, wsURL(ts), pair.Token, "ada@example.com")
+	factors := decode[[]oapi.Factor](t, a.status(a.do("GET", "/mfa/factors", "", bearer(pair.Token)...), 200, "GET /mfa/factors"))
+	a.status(a.do("DELETE", "/mfa/factors/"+factors[0].ID, jsonBody("recovery_code", codes[0]), bearer(pair.Token)...), 204, "remove the only factor")
+
+	verifier := a.mustLogin("ada@example.com", "password123")
+	e := a.enroll(verifier)
+	a.status(a.verifyFactor(verifier, e.ID, codeAt(t, e.Secret, a.clock.Now())), 200, "a factor again")
+	closedWith(t, lowered, ws.StatusFactorRequired, sessionSocketDeadline)
+}

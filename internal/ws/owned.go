@@ -159,13 +159,16 @@ func (reg *Registry) EndSessions(userID int64, ended func(sessionID string) bool
 // RequireFactor closes with StatusFactorRequired the owned sockets of
 // userID whose session is not at aal2, but keep's (the session that
 // verified the factor, at aal2 now), and returns how many: the account has
-// a second factor now, which they have not shown. It does not wait.
-func (reg *Registry) RequireFactor(userID int64, keep string) int {
+// a second factor now, which they have not shown. A socket's level is the
+// one its session had when last checked; lowered names sessions found at
+// aal1 since (their account's last factor was removed), whose sockets close
+// too. It does not wait.
+func (reg *Registry) RequireFactor(userID int64, keep string, lowered map[string]bool) int {
 	reg.mu.Lock()
 	reg.endings++
 	var doomed []*websocket.Conn
 	for c, o := range reg.owned[userID] {
-		if !o.aal2 && o.SessionID != keep {
+		if (!o.aal2 || lowered[o.SessionID]) && o.SessionID != keep {
 			doomed = append(doomed, c)
 		}
 	}
@@ -174,6 +177,22 @@ func (reg *Registry) RequireFactor(userID int64, keep string) int {
 		go c.Close(StatusFactorRequired, ReasonFactorRequired)
 	}
 	return len(doomed)
+}
+
+// SessionsOf returns the sessions of userID that own sockets here at aal2
+// as last checked, each once.
+func (reg *Registry) SessionsOf(userID int64) []string {
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	seen := make(map[string]struct{})
+	var ids []string
+	for _, o := range reg.owned[userID] {
+		if _, ok := seen[o.SessionID]; !ok && o.aal2 {
+			seen[o.SessionID] = struct{}{}
+			ids = append(ids, o.SessionID)
+		}
+	}
+	return ids
 }
 
 // OwnedSessions returns the sessions that own sockets, each once.
