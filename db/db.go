@@ -264,8 +264,10 @@ type Store interface {
 	DeleteSessions(ctx context.Context, userID int64, keep string) error
 	// ChangePassword stores a new password hash and ends every other
 	// session of the user than keep, in one transaction, or returns
-	// ErrNoSession when keep has ended.
-	ChangePassword(ctx context.Context, userID int64, passwordHash, keep string) error
+	// ErrNoSession when keep has ended. after, when not nil, runs in that
+	// transaction (to queue the owner's mail); its error rolls it all back,
+	// as for every after below.
+	ChangePassword(ctx context.Context, userID int64, passwordHash, keep string, after func(*sql.Tx) error) error
 
 	// CreateOneTimeToken stores an emailed token's hash.
 	CreateOneTimeToken(ctx context.Context, t OneTimeToken) error
@@ -288,8 +290,9 @@ type Store interface {
 	// removes every identity, passkey, passkey ceremony, factor and recovery
 	// code, and voids the sign-in codes and link flows (all of it may be a
 	// squatter's), then marks the address verified if it is still the one
-	// the token was mailed to.
-	ResetPassword(ctx context.Context, hash, passwordHash string, now time.Time) (int64, error)
+	// the token was mailed to. after, when not nil, runs in that
+	// transaction with the user's id.
+	ResetPassword(ctx context.Context, hash, passwordHash string, now time.Time, after func(*sql.Tx, int64) error) (int64, error)
 
 	// PruneAccounts deletes the sessions, one-time tokens, sign-in flows and
 	// codes, passkey ceremonies and unverified factors that expired before now (they can never
@@ -333,9 +336,10 @@ type Store interface {
 	// clears it as a reset of one does (ResetPassword) and its password
 	// too, then marks the address verified;
 	// else a new account without a password, whose identity is trusted when
-	// p's email is verified (after, when not nil, runs in that transaction
-	// with it).
-	SignInWithProvider(ctx context.Context, p ProviderUser, code OAuthCode, now time.Time, after func(*sql.Tx, User) error) (User, string, error)
+	// p's email is verified. after, when not nil, runs in that transaction
+	// with the user and how it was found (to queue the new account's
+	// verification mail, or the owner's mail about a link).
+	SignInWithProvider(ctx context.Context, p ProviderUser, code OAuthCode, now time.Time, after func(*sql.Tx, User, string) error) (User, string, error)
 	// CreateOAuthCode stores a code (a link flow's, which carries Link).
 	CreateOAuthCode(ctx context.Context, c OAuthCode) error
 	// RedeemOAuthCode redeems the code with hash, whose stored challenge
@@ -353,15 +357,16 @@ type Store interface {
 	// spends the code, links nothing, starts no session, and comes with the
 	// code. The identity is linked trusted unless the account still has an
 	// untrusted identity; linking one again is no error. It returns the
-	// code.
-	RedeemOAuthCode(ctx context.Context, hash, challenge string, sess Session, now time.Time) (OAuthCode, error)
+	// code. after, when not nil, runs in the transaction of a redemption
+	// (not of a refusal) with the code.
+	RedeemOAuthCode(ctx context.Context, hash, challenge string, sess Session, now time.Time, after func(*sql.Tx, OAuthCode) error) (OAuthCode, error)
 	// ListIdentities returns the user's identities, oldest first.
 	ListIdentities(ctx context.Context, userID int64) ([]Identity, error)
 	// DeleteIdentity unlinks the user's identity id and ends the sessions
 	// it started (announced): ErrNoIdentity when it is not the user's,
 	// ErrLastWayIn when the account has no password, no other identity and
-	// no passkey.
-	DeleteIdentity(ctx context.Context, userID, id int64) error
+	// no passkey. after, when not nil, runs in that transaction.
+	DeleteIdentity(ctx context.Context, userID, id int64, after func(*sql.Tx) error) error
 	// Second factor (TOTP) and assurance.
 
 	// GetSessionAccess returns, in one query, the user of the session, the
@@ -382,8 +387,9 @@ type Store interface {
 	// account has a verified factor of its kind), replaces the account's
 	// recovery codes by recoveryHashes and raises the session to AAL2 (up;
 	// ErrStale when the session is no longer at up.Generation), and
-	// announces the factor (FactorAdded, see "Session endings").
-	ConfirmFactor(ctx context.Context, id string, step int64, recoveryHashes []string, up Upgrade) error
+	// announces the factor (FactorAdded, see "Session endings"); after,
+	// when not nil, runs in that transaction.
+	ConfirmFactor(ctx context.Context, id string, step int64, recoveryHashes []string, up Upgrade, after func(*sql.Tx) error) error
 	// UseFactorCode accepts a code of time step from the factor id
 	// (ErrCodeUsed when step is not after its last step) and raises the
 	// session to AAL2 (ErrStale as in ConfirmFactor), in one transaction.
@@ -398,8 +404,10 @@ type Store interface {
 	// unless maxFailures are counted already: then ErrFactorLocked (ErrNoFactor
 	// when there is no such verified factor). A compare-and-set, so attempts
 	// at once never count past maxFailures. A step taken by ConfirmFactor or
-	// UseFactorCode (a right code) sets the count back to 0.
-	CountFactorAttempt(ctx context.Context, id string, maxFailures int64) (int64, error)
+	// UseFactorCode (a right code) sets the count back to 0. locked, when
+	// not nil, runs in the transaction of the count that reaches
+	// maxFailures, the one that locks the factor.
+	CountFactorAttempt(ctx context.Context, id string, maxFailures int64, locked func(*sql.Tx) error) (int64, error)
 	// UnlockFactor spends an unlock token (PurposeUnlockMFA) and sets the
 	// failures of its user's factors back to 0, in one transaction, and
 	// returns the user's id; ErrNoToken when it is unknown, used or expired
@@ -408,15 +416,16 @@ type Store interface {
 	// DeleteFactor deletes the user's factor id (ErrNoFactor); when no
 	// verified factor is left, the account's recovery codes go and its
 	// sessions are lowered to AAL1 (a new level generation each), in the
-	// same transaction.
-	DeleteFactor(ctx context.Context, userID int64, id string) error
+	// same transaction; after, when not nil, runs in it too.
+	DeleteFactor(ctx context.Context, userID int64, id string, after func(*sql.Tx) error) error
 	// LowerSession lowers the AAL2 session id, read at level generation
 	// levelGen, to AAL1 at now (its AAL2 has outlived AAL2_MAX_AGE), with a
 	// new level generation; ErrStale when it is no longer AAL2 at levelGen
 	// (another request lowered or raised it first) or has ended.
 	LowerSession(ctx context.Context, id string, levelGen int64, now time.Time) error
-	// ReplaceRecoveryCodes voids the user's recovery codes and stores hashes.
-	ReplaceRecoveryCodes(ctx context.Context, userID int64, hashes []string) error
+	// ReplaceRecoveryCodes voids the user's recovery codes and stores
+	// hashes; after, when not nil, runs in that transaction.
+	ReplaceRecoveryCodes(ctx context.Context, userID int64, hashes []string, after func(*sql.Tx) error) error
 	// CountRecoveryCodes returns how many unspent recovery codes the user has.
 	CountRecoveryCodes(ctx context.Context, userID int64) (int64, error)
 
@@ -451,8 +460,9 @@ type Store interface {
 	// credential id is registered already (to this or another account),
 	// ErrNoUser when the user is gone, ErrTooManyPasskeys past MaxPasskeys,
 	// ErrNoCeremony when p.UserHandle is not the account's handle (which it
-	// becomes when the account has none).
-	CreatePasskey(ctx context.Context, p Passkey) error
+	// becomes when the account has none). after, when not nil, runs in
+	// that transaction.
+	CreatePasskey(ctx context.Context, p Passkey, after func(*sql.Tx) error) error
 	// ListPasskeys returns the user's passkeys, oldest first.
 	ListPasskeys(ctx context.Context, userID int64) ([]Passkey, error)
 	// PasskeyHandle returns the account's WebAuthn user handle, nil before
@@ -478,8 +488,8 @@ type Store interface {
 	// DeletePasskey removes the user's passkey id and ends the sessions it
 	// started (announced): ErrNoPasskey when it is not the user's,
 	// ErrLastWayIn when the account has no password, no identity and no
-	// other passkey.
-	DeletePasskey(ctx context.Context, userID int64, id string) error
+	// other passkey. after, when not nil, runs in that transaction.
+	DeletePasskey(ctx context.Context, userID int64, id string, after func(*sql.Tx) error) error
 
 	// Close releases the database.
 	Close() error

@@ -235,11 +235,13 @@ func (s *Server) ResetPassword(ctx context.Context, req oapi.ResetPasswordReques
 	if err != nil {
 		return nil, passwordField(err, "/new_password")
 	}
-	userID, err := s.store.ResetPassword(ctx, db.HashToken(req.Body.Token), string(hash), s.now())
+	userID, err := s.store.ResetPassword(ctx, db.HashToken(req.Body.Token), string(hash), s.now(), func(tx *sql.Tx, userID int64) error {
+		return s.notice(ctx, userID, jobs.EventPasswordReset)(tx)
+	})
 	if err != nil {
 		return nil, err
 	}
-	s.notify(ctx, userID, jobs.EventPasswordReset)
+	s.noticed(ctx, userID, jobs.EventPasswordReset)
 	return oapi.ResetPassword204Response{}, nil
 }
 

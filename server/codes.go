@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"log/slog"
 	"math"
@@ -66,13 +67,15 @@ func (s *Server) maxFailures() int64 {
 // way every operation does: the code counts against the account's five
 // wrong codes a minute (429) and its MFA_MAX_FAILURES wrong codes in a row
 // (403 mfa-locked once they are spent), both counted in the database before
-// the code is judged, so guesses at once pass neither. A right code is
-// handed to use with its time step; use must spend the step through the
-// store (UseFactorCode, or another method that takes the step), in the
+// the code's judgement is acted on, so guesses at once pass neither. A right
+// code is handed to use with its time step; use must spend the step through
+// the store (UseFactorCode, or another method that takes the step), in the
 // transaction of what the operation does, which sets the failures back to
-// 0; then the minute's count is given back. A replay (use's db.ErrCodeUsed)
-// is logged at warn and counts as a wrong code; the code that locks the
-// factor mails its owner an unlock link and is logged at warn.
+// 0; then the minute's count is given back. A replay (a step not after the
+// factor's last one, or use's db.ErrCodeUsed) is logged at warn and counts
+// as a wrong code. The wrong code that locks the factor queues the mail with
+// its owner's unlock link in the count's transaction (judged first, in
+// memory, so that the count knows), and is logged at warn.
 func (s *Server) useTOTPCode(ctx context.Context, userID int64, code string, use func(f db.Factor, step int64) error) error {
 	giveBack, err := s.limitCodes(ctx, userID)
 	if err != nil {
@@ -83,10 +86,19 @@ func (s *Server) useTOTPCode(ctx context.Context, userID int64, code string, use
 		giveBack()
 		return err
 	}
-	failures, err := s.store.CountFactorAttempt(ctx, f.ID, s.maxFailures())
+	step, judged := s.matchCode(f, code, s.now())
+	if judged == nil && step <= f.LastStep {
+		judged = db.ErrCodeUsed // a replay, refused before it is used
+	}
+	var locked func(*sql.Tx) error
+	if errors.Is(judged, errWrongCode) || errors.Is(judged, db.ErrCodeUsed) {
+		// Queued only if this count is the one that locks the factor.
+		locked = s.notice(ctx, userID, jobs.EventMFALocked)
+	}
+	failures, err := s.store.CountFactorAttempt(ctx, f.ID, s.maxFailures(), locked)
 	switch {
 	case errors.Is(err, db.ErrFactorLocked):
-		giveBack() // refused unjudged
+		giveBack() // refused, whatever the code
 		return errMFALocked
 	case errors.Is(err, db.ErrNoFactor):
 		giveBack()
@@ -94,20 +106,19 @@ func (s *Server) useTOTPCode(ctx context.Context, userID int64, code string, use
 	case err != nil:
 		return err
 	}
-	step, err := s.matchCode(f, code, s.now())
-	if err == nil {
+	if locked != nil && failures == s.maxFailures() {
+		s.noticed(ctx, userID, jobs.EventMFALocked) // at warn
+	}
+	if err = judged; err == nil {
 		if err = use(f, step); err == nil {
 			giveBack()
 			return nil
 		}
-		if errors.Is(err, db.ErrCodeUsed) {
-			s.log.LogAttrs(ctx, slog.LevelWarn, "a TOTP code accepted before was presented again (a replay?)",
-				slog.Int64("user_id", userID))
-			err = errWrongCode
-		}
 	}
-	if errors.Is(err, errWrongCode) && failures == s.maxFailures() {
-		s.notify(ctx, userID, jobs.EventMFALocked) // logged at warn
+	if errors.Is(err, db.ErrCodeUsed) {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "a TOTP code accepted before was presented again (a replay?)",
+			slog.Int64("user_id", userID))
+		err = errWrongCode
 	}
 	return err
 }

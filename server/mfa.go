@@ -10,6 +10,7 @@ package server
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -200,12 +201,14 @@ func (s *Server) VerifyTOTPFactor(ctx context.Context, req oapi.VerifyTOTPFactor
 	for i, c := range codes {
 		hashes[i] = s.mfa.HashRecoveryCode(p.UserID, c)
 	}
-	tok, err := s.upgrade(ctx, p, func(up db.Upgrade) error { return s.store.ConfirmFactor(ctx, f.ID, step, hashes, up) })
+	tok, err := s.upgrade(ctx, p, func(up db.Upgrade) error {
+		return s.store.ConfirmFactor(ctx, f.ID, step, hashes, up, s.notice(ctx, p.UserID, jobs.EventTOTPAdded))
+	})
 	if err != nil {
 		return nil, err
 	}
 	giveBack()
-	s.notify(ctx, p.UserID, jobs.EventTOTPAdded)
+	s.noticed(ctx, p.UserID, jobs.EventTOTPAdded)
 	return oapi.VerifyTOTPFactor200JSONResponse{RecoveryCodes: codes, Tokens: tok}, nil
 }
 
@@ -281,11 +284,15 @@ func (s *Server) DeleteMFAFactor(ctx context.Context, req oapi.DeleteMFAFactorRe
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.DeleteFactor(ctx, p.UserID, req.ID); err != nil {
+	var after func(*sql.Tx) error
+	if f.Verified { // an enrolment that was never finished changes nothing
+		after = s.notice(ctx, p.UserID, jobs.EventTOTPRemoved)
+	}
+	if err := s.store.DeleteFactor(ctx, p.UserID, req.ID, after); err != nil {
 		return nil, err
 	}
-	if mustAccess(ctx).HasFactor { // the verified one (an enrolment waits only while there is none)
-		s.notify(ctx, p.UserID, jobs.EventTOTPRemoved)
+	if after != nil {
+		s.noticed(ctx, p.UserID, jobs.EventTOTPRemoved)
 	}
 	return oapi.DeleteMFAFactor204Response{}, nil
 }
@@ -299,10 +306,10 @@ func (s *Server) RegenerateRecoveryCodes(ctx context.Context, _ oapi.RegenerateR
 	for i, c := range codes {
 		hashes[i] = s.mfa.HashRecoveryCode(p.UserID, c)
 	}
-	if err := s.store.ReplaceRecoveryCodes(ctx, p.UserID, hashes); err != nil {
+	if err := s.store.ReplaceRecoveryCodes(ctx, p.UserID, hashes, s.notice(ctx, p.UserID, jobs.EventRecoveryCodesReplaced)); err != nil {
 		return nil, err
 	}
-	s.notify(ctx, p.UserID, jobs.EventRecoveryCodesReplaced)
+	s.noticed(ctx, p.UserID, jobs.EventRecoveryCodesReplaced)
 	return oapi.RegenerateRecoveryCodes200JSONResponse{RecoveryCodes: codes}, nil
 }
 

@@ -1,10 +1,16 @@
 package server
 
 import (
+	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/keelhq/keel/gen/oapi"
 	"github.com/keelhq/keel/internal/jobs"
@@ -14,59 +20,90 @@ import (
 // the TOTP factor, a new set of recovery codes, a password change and a
 // reset each mail the owner what happened and when, and what to do if it
 // was not them (never a secret), and log it at info with the account's id.
+// The mail is queued in the transaction of the change: each change is first
+// tried with a job engine that inserts the mail and then fails, and answers
+// 500 with nothing of it kept, neither the change nor its mail (a mail
+// queued after the commit would leave the change made, or the mail sent).
 func TestOwnerNotified(t *testing.T) {
 	t.Parallel()
 	a := newOAuthAPI(t)
 	a.startJobs()
+	failing := &atomic.Pointer[string]{}
+	a.srv.UseJobs(failingNotice{Jobs: a.jobs, event: failing})
 	ada := a.mustRegister("ada@example.com", "password123")
 	tok, refresh := a.mustLogin("ada@example.com", "password123"), ""
-	var codes []string // the factor's recovery codes
+	var secret, link string // the factor's; the reset's
 	a.user("ada-at-corp", "ada@corp.example", false)
 	steps := []struct {
 		event, subject string
-		do             func(a *oauthAPI)
+		// change makes the change and returns the answer to the request
+		// that made it; want is its status when it succeeds, then (when
+		// not nil) reads it.
+		change func(a *oauthAPI) *httptest.ResponseRecorder
+		want   int
+		then   func(a *oauthAPI, rec *httptest.ResponseRecorder)
 	}{
-		{jobs.EventPasskeyAdded, "A passkey was added", func(a *oauthAPI) { a.mustRegisterPasskey(tok, newDevice()) }},
-		{jobs.EventPasskeyRemoved, "A passkey was removed", func(a *oauthAPI) {
+		{jobs.EventPasskeyAdded, "A passkey was added", func(a *oauthAPI) *httptest.ResponseRecorder {
+			return a.registerPasskeyAs(tok, newDevice(), testRP)
+		}, 201, nil},
+		{jobs.EventPasskeyRemoved, "A passkey was removed", func(a *oauthAPI) *httptest.ResponseRecorder {
 			list := decode[[]oapi.Passkey](a.t, a.status(a.do("GET", "/passkeys", "", bearer(tok)...), 200, "GET /passkeys"))
-			a.status(a.do("DELETE", "/passkeys/"+list[0].ID, "", bearer(tok)...), 204, "DELETE the passkey")
-		}},
-		{jobs.EventIdentityLinked, "A sign-in provider was linked", func(a *oauthAPI) {
+			return a.do("DELETE", "/passkeys/"+list[0].ID, "", bearer(tok)...)
+		}, 204, nil},
+		{jobs.EventIdentityLinked, "A sign-in provider was linked", func(a *oauthAPI) *httptest.ResponseRecorder {
 			c := newApp()
-			a.status(a.exchange(a.code(a.link(tok, "corp", "ada-at-corp", c)), c.verifier), 200, "redeem the link's code")
-		}},
-		{jobs.EventIdentityUnlinked, "A sign-in provider was unlinked", func(a *oauthAPI) {
+			return a.exchange(a.code(a.link(tok, "corp", "ada-at-corp", c)), c.verifier)
+		}, 200, nil},
+		{jobs.EventIdentityUnlinked, "A sign-in provider was unlinked", func(a *oauthAPI) *httptest.ResponseRecorder {
 			ids := a.identities(tok)
-			a.status(a.do("DELETE", fmt.Sprint("/profile/identities/", ids[0].ID), "", bearer(tok)...), 204, "unlink")
-		}},
-		{jobs.EventTOTPAdded, "A second factor was added", func(a *oauthAPI) {
+			return a.do("DELETE", fmt.Sprint("/profile/identities/", ids[0].ID), "", bearer(tok)...)
+		}, 204, nil},
+		{jobs.EventTOTPAdded, "A second factor was added", func(a *oauthAPI) *httptest.ResponseRecorder {
 			e := a.enroll(tok)
-			v := decode[oapi.FactorVerified](a.t, a.status(a.verifyFactor(tok, e.ID, codeAt(a.t, e.Secret, a.clock.Now())), 200, "verify the factor"))
-			tok, refresh, codes = v.Tokens.Token, v.Tokens.RefreshToken, v.RecoveryCodes
+			secret = e.Secret
+			return a.verifyFactor(tok, e.ID, codeAt(a.t, e.Secret, a.clock.Now()))
+		}, 200, func(a *oauthAPI, rec *httptest.ResponseRecorder) {
+			v := decode[oapi.FactorVerified](a.t, rec)
+			tok, refresh = v.Tokens.Token, v.Tokens.RefreshToken
 		}},
-		{jobs.EventRecoveryCodesReplaced, "New recovery codes", func(a *oauthAPI) {
-			codes = decode[oapi.RecoveryCodes](a.t, a.status(a.do("POST", "/mfa/recovery-codes", "", bearer(tok)...), 200, "new recovery codes")).RecoveryCodes
-		}},
-		{jobs.EventTOTPRemoved, "A second factor was removed", func(a *oauthAPI) {
+		{jobs.EventRecoveryCodesReplaced, "New recovery codes", func(a *oauthAPI) *httptest.ResponseRecorder {
+			return a.do("POST", "/mfa/recovery-codes", "", bearer(tok)...)
+		}, 200, nil},
+		{jobs.EventTOTPRemoved, "A second factor was removed", func(a *oauthAPI) *httptest.ResponseRecorder {
+			a.clock.Add(30 * time.Second) // a code of a step not taken yet
 			fs := decode[[]oapi.Factor](a.t, a.status(a.do("GET", "/mfa/factors", "", bearer(tok)...), 200, "GET /mfa/factors"))
-			a.status(a.do("DELETE", "/mfa/factors/"+fs[0].ID, jsonBody("recovery_code", codes[0]), bearer(tok)...), 204, "remove the factor")
+			return a.do("DELETE", "/mfa/factors/"+fs[0].ID, jsonBody("code", codeAt(a.t, secret, a.clock.Now())), bearer(tok)...)
+		}, 204, func(a *oauthAPI, _ *httptest.ResponseRecorder) {
 			// The session is lowered: its tokens of before are refused, a refresh gives new ones.
 			tok = decode[oapi.Token](a.t, a.status(a.refresh(refresh), 200, "refresh")).Token
 		}},
-		{jobs.EventPasswordChanged, "Your password was changed", func(a *oauthAPI) {
-			a.status(a.do("PUT", "/profile/password", jsonBody("current_password", "password123", "new_password", "password456"),
-				bearer(tok)...), 204, "change the password")
-		}},
-		{jobs.EventPasswordReset, "Your password was reset", func(a *oauthAPI) {
-			a.status(a.do("POST", "/password/forgot", jsonBody("email", "ada@example.com")), 202, "forgot")
-			link := a.waitEmail("ada@example.com", "Reset your password", 0)
-			a.status(a.do("POST", "/password/reset", jsonBody("token", link, "new_password", "password789")), 204, "reset")
-		}},
+		{jobs.EventPasswordChanged, "Your password was changed", func(a *oauthAPI) *httptest.ResponseRecorder {
+			return a.do("PUT", "/profile/password", jsonBody("current_password", "password123", "new_password", "password456"), bearer(tok)...)
+		}, 204, nil},
+		{jobs.EventPasswordReset, "Your password was reset", func(a *oauthAPI) *httptest.ResponseRecorder {
+			if link == "" { // a rolled-back reset has not spent it
+				a.status(a.do("POST", "/password/forgot", jsonBody("email", "ada@example.com")), 202, "forgot")
+				link = a.waitEmail("ada@example.com", "Reset your password", 0)
+			}
+			return a.do("POST", "/password/reset", jsonBody("token", link, "new_password", "password789"))
+		}, 204, nil},
 	}
 	for _, step := range steps {
 		t.Run(step.event, func(t *testing.T) {
 			a := a.forInput(t)
-			step.do(a)
+			before := a.holdings(ada.ID)
+			failing.Store(&step.event)
+			a.broken = true
+			a.status(step.change(a), http.StatusInternalServerError, "the change, its mail failing")
+			a.broken = false
+			failing.Store(nil)
+			if after := a.holdings(ada.ID); after != before {
+				t.Errorf("after a change whose mail failed the account holds\n%s\nwant it as before\n%s", after, before)
+			}
+			rec := a.status(step.change(a), step.want, "the change")
+			if step.then != nil {
+				step.then(a, rec)
+			}
 			text := a.waitMail("ada@example.com", step.subject)
 			if !strings.Contains(text, "On ") || !strings.Contains(text, " UTC, ") || !strings.Contains(text, "If it was not") ||
 				!strings.Contains(text, "reset your password") || strings.Contains(text, "token") {
@@ -80,4 +117,59 @@ func TestOwnerNotified(t *testing.T) {
 	if rec := a.do("GET", "/profile", "", bearer(tok)...); rec.Code != http.StatusUnauthorized {
 		t.Errorf("after the reset: %d, want 401", rec.Code)
 	}
+	// One mail for each change: none queued by the changes rolled back.
+	var queued int
+	if err := a.db.raw.QueryRow(`SELECT count(*) FROM river_job WHERE kind = 'notify'`).Scan(&queued); err != nil || queued != len(steps) {
+		t.Errorf("%d notify jobs (%v), want %d", queued, err, len(steps))
+	}
+}
+
+// failingNotice is a job engine whose NotifyTx, for the event it is set
+// to, inserts the mail and then fails, as a database that breaks after the
+// insert would.
+type failingNotice struct {
+	Jobs
+	event *atomic.Pointer[string]
+}
+
+func (j failingNotice) NotifyTx(ctx context.Context, tx *sql.Tx, userID int64, event string, at time.Time) error {
+	if err := j.Jobs.NotifyTx(ctx, tx, userID, event, at); err != nil {
+		return err
+	}
+	if e := j.event.Load(); e != nil && *e == event {
+		return errors.New("the job engine broke after the insert")
+	}
+	return nil
+}
+
+// holdings is what the account holds, as its database says: its password
+// hash, passkeys, identities, verified factors and recovery codes.
+func (a *testAPI) holdings(userID int64) string {
+	a.t.Helper()
+	var out strings.Builder
+	for _, q := range []string{
+		"SELECT password_hash FROM users WHERE id = %d",
+		"SELECT id FROM passkeys WHERE user_id = %d ORDER BY id",
+		"SELECT subject FROM identities WHERE user_id = %d ORDER BY subject",
+		"SELECT id FROM mfa_factors WHERE user_id = %d AND verified ORDER BY id",
+		"SELECT hash FROM mfa_recovery_codes WHERE user_id = %d ORDER BY hash",
+	} {
+		rows, err := a.db.raw.Query(fmt.Sprintf(q, userID))
+		if err != nil {
+			a.t.Fatal(err)
+		}
+		var col []string
+		for rows.Next() {
+			var v string
+			if err := rows.Scan(&v); err != nil {
+				a.t.Fatal(err)
+			}
+			col = append(col, v)
+		}
+		if err := rows.Close(); err != nil {
+			a.t.Fatal(err)
+		}
+		fmt.Fprintf(&out, "%s: %q\n", strings.Fields(q)[1:4], col)
+	}
+	return out.String()
 }

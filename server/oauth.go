@@ -198,11 +198,14 @@ func (s *Server) OauthCallback(ctx context.Context, req oapi.OauthCallbackReques
 		grant.UserID, grant.Link, grant.LinkSessionID = flow.LinkUserID, &user, flow.LinkSessionID
 		err = s.store.CreateOAuthCode(ctx, grant)
 	} else {
-		u, result, err = s.store.SignInWithProvider(ctx, user, grant, s.now(), func(tx *sql.Tx, u db.User) error {
-			if u.EmailVerified {
-				return nil
+		u, result, err = s.store.SignInWithProvider(ctx, user, grant, s.now(), func(tx *sql.Tx, u db.User, how string) error {
+			switch {
+			case how == db.SignInLinked: // by its verified email
+				return s.notice(ctx, u.ID, jobs.EventIdentityLinked)(tx)
+			case how == db.SignInNewUser && !u.EmailVerified:
+				return s.jobs().VerifyEmailTx(ctx, tx, u.ID) // as for a registration
 			}
-			return s.jobs().VerifyEmailTx(ctx, tx, u.ID) // as for a registration
+			return nil
 		})
 	}
 	switch {
@@ -216,8 +219,8 @@ func (s *Server) OauthCallback(ctx context.Context, req oapi.OauthCallbackReques
 	case err != nil:
 		return nil, err
 	}
-	if result == db.SignInLinked { // by its verified email
-		s.notify(ctx, u.ID, jobs.EventIdentityLinked)
+	if result == db.SignInLinked {
+		s.noticed(ctx, u.ID, jobs.EventIdentityLinked)
 	}
 	return back(result, url.Values{"code": {code}})
 }
@@ -268,7 +271,13 @@ func (s *Server) OauthToken(ctx context.Context, req oapi.OauthTokenRequestObjec
 	sess, refresh := s.newSession(ctx, db.AAL1, amrProvider, false)
 	// A wrong verifier (someone else's app, or a code intercepted on the
 	// way) spends the code all the same: it cannot retry.
-	grant, err := s.store.RedeemOAuthCode(ctx, db.HashToken(req.Body.Code), oidc.S256(req.Body.CodeVerifier), sess, s.now())
+	grant, err := s.store.RedeemOAuthCode(ctx, db.HashToken(req.Body.Code), oidc.S256(req.Body.CodeVerifier), sess, s.now(),
+		func(tx *sql.Tx, c db.OAuthCode) error {
+			if c.Link == nil {
+				return nil
+			}
+			return s.notice(ctx, c.UserID, jobs.EventIdentityLinked)(tx)
+		})
 	switch {
 	case errors.Is(err, db.ErrNoToken):
 		return nil, errBadCode
@@ -287,7 +296,7 @@ func (s *Server) OauthToken(ctx context.Context, req oapi.OauthTokenRequestObjec
 	}
 	if grant.Link != nil {
 		s.metrics.signIn(grant.Provider, "linked")
-		s.notify(ctx, grant.UserID, jobs.EventIdentityLinked)
+		s.noticed(ctx, grant.UserID, jobs.EventIdentityLinked)
 	}
 	sess.UserID, sess.AuthTime = grant.UserID, grant.AuthTime
 	if sess.HasFactor, err = s.waitsForFactor(ctx, sess); err != nil {
@@ -317,9 +326,9 @@ func (s *Server) ListIdentities(ctx context.Context, _ oapi.ListIdentitiesReques
 // account's last way in.
 func (s *Server) DeleteIdentity(ctx context.Context, req oapi.DeleteIdentityRequestObject) (oapi.DeleteIdentityResponseObject, error) {
 	p := mustPrincipal(ctx)
-	if err := s.store.DeleteIdentity(ctx, p.UserID, req.Ref); err != nil {
+	if err := s.store.DeleteIdentity(ctx, p.UserID, req.Ref, s.notice(ctx, p.UserID, jobs.EventIdentityUnlinked)); err != nil {
 		return nil, err
 	}
-	s.notify(ctx, p.UserID, jobs.EventIdentityUnlinked)
+	s.noticed(ctx, p.UserID, jobs.EventIdentityUnlinked)
 	return oapi.DeleteIdentity204Response{}, nil
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"net/http"
 	"net/http/cookiejar"
@@ -776,11 +777,11 @@ type redeemAround struct {
 	before, after *atomic.Pointer[func()]
 }
 
-func (s redeemAround) RedeemOAuthCode(ctx context.Context, hash, challenge string, sess db.Session, now time.Time) (db.OAuthCode, error) {
+func (s redeemAround) RedeemOAuthCode(ctx context.Context, hash, challenge string, sess db.Session, now time.Time, after func(*sql.Tx, db.OAuthCode) error) (db.OAuthCode, error) {
 	if f := s.before.Swap(nil); f != nil {
 		(*f)()
 	}
-	c, err := s.Store.RedeemOAuthCode(ctx, hash, challenge, sess, now)
+	c, err := s.Store.RedeemOAuthCode(ctx, hash, challenge, sess, now, after)
 	if f := s.after.Swap(nil); f != nil {
 		(*f)()
 	}

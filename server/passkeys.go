@@ -119,10 +119,10 @@ func (s *Server) RegisterPasskey(ctx context.Context, req oapi.RegisterPasskeyRe
 		return nil, err
 	}
 	p.ID, p.Name, p.CreatedAt = token.NewSessionID(), req.Body.Name, s.now()
-	if err := s.store.CreatePasskey(ctx, p); err != nil {
+	if err := s.store.CreatePasskey(ctx, p, s.notice(ctx, acc.User.ID, jobs.EventPasskeyAdded)); err != nil {
 		return nil, err
 	}
-	s.notify(ctx, acc.User.ID, jobs.EventPasskeyAdded)
+	s.noticed(ctx, acc.User.ID, jobs.EventPasskeyAdded)
 	return oapi.RegisterPasskey201JSONResponse(toPasskey(p)), nil
 }
 
@@ -239,10 +239,10 @@ func (s *Server) RenamePasskey(ctx context.Context, req oapi.RenamePasskeyReques
 // account's last way in (409).
 func (s *Server) DeletePasskey(ctx context.Context, req oapi.DeletePasskeyRequestObject) (oapi.DeletePasskeyResponseObject, error) {
 	p := mustPrincipal(ctx)
-	if err := s.store.DeletePasskey(ctx, p.UserID, req.ID); err != nil {
+	if err := s.store.DeletePasskey(ctx, p.UserID, req.ID, s.notice(ctx, p.UserID, jobs.EventPasskeyRemoved)); err != nil {
 		return nil, err
 	}
-	s.notify(ctx, p.UserID, jobs.EventPasskeyRemoved)
+	s.noticed(ctx, p.UserID, jobs.EventPasskeyRemoved)
 	return oapi.DeletePasskey204Response{}, nil
 }
 

@@ -398,7 +398,7 @@ func TestPasskeyLastWayIn(t *testing.T) {
 	first.auth.Options.UserHandle = passkey.LegacyHandle(u.ID) // registered before handles were random
 	if err := a.store.CreatePasskey(ctx, db.Passkey{ID: "first", UserID: u.ID, Name: "first", CredentialID: first.cred.ID,
 		PublicKey: first.cred.Key.AttestationData(), AttestationType: "none", AAGUID: first.auth.Aaguid[:],
-		UserVerified: true, CreatedAt: a.clock.Now()}); err != nil {
+		UserVerified: true, CreatedAt: a.clock.Now()}, nil); err != nil {
 		t.Fatal(err)
 	}
 	tok := a.mustPasskeyLogin(first).Token

@@ -85,9 +85,10 @@ type Jobs interface {
 	VerifyEmailTx(ctx context.Context, tx *sql.Tx, userID int64) error
 	VerifyEmail(ctx context.Context, userID int64) error
 	ResetPassword(ctx context.Context, email string) error
-	// Notify mails the account's owner about a change (a jobs.Event* name)
-	// made at at.
-	Notify(ctx context.Context, userID int64, event string, at time.Time) error
+	// NotifyTx inserts, in tx, the transaction of a change to how the
+	// account is signed in to, the mail that tells its owner (event, a
+	// jobs.Event* name, made at at).
+	NotifyTx(ctx context.Context, tx *sql.Tx, userID int64, event string, at time.Time) error
 }
 
 // Server is keel's API. It satisfies the generated strict interface; its

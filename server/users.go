@@ -43,10 +43,10 @@ func (s *Server) ChangePassword(ctx context.Context, req oapi.ChangePasswordRequ
 	if err != nil {
 		return nil, passwordField(err, "/new_password")
 	}
-	if err := s.store.ChangePassword(ctx, p.UserID, string(hash), p.SessionID); err != nil {
+	if err := s.store.ChangePassword(ctx, p.UserID, string(hash), p.SessionID, s.notice(ctx, p.UserID, jobs.EventPasswordChanged)); err != nil {
 		return nil, err
 	}
-	s.notify(ctx, p.UserID, jobs.EventPasswordChanged)
+	s.noticed(ctx, p.UserID, jobs.EventPasswordChanged)
 	if err := s.store.StampAuthTime(ctx, db.Proof{SessionID: p.SessionID, UserID: p.UserID, At: s.now()}); err != nil {
 		return nil, err
 	}

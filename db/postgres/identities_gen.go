@@ -111,12 +111,17 @@ func voidGrants(ctx context.Context, q *gen.Queries, userID int64) error {
 // SignInWithProvider implements db.Store. Two first sign-ins of one person
 // at once can both miss the identity and the email; the loser's insert then
 // fails on a unique index, and it looks again (once), finding the winner's.
-func (d *DB) SignInWithProvider(ctx context.Context, p db.ProviderUser, code db.OAuthCode, now time.Time, after func(*sql.Tx, db.User) error) (u db.User, how string, err error) {
+func (d *DB) SignInWithProvider(ctx context.Context, p db.ProviderUser, code db.OAuthCode, now time.Time, after func(*sql.Tx, db.User, string) error) (u db.User, how string, err error) {
 	for attempt := 0; ; attempt++ {
 		err = d.ending(ctx, func(tx *sql.Tx, q *gen.Queries) (ended db.SessionsEnded, err error) {
-			u, how, ended, err = signIn(ctx, tx, q, p, now, after)
+			u, how, ended, err = signIn(ctx, q, p, now)
 			if err != nil {
 				return ended, err
+			}
+			if after != nil {
+				if err := after(tx, u, how); err != nil {
+					return ended, err
+				}
 			}
 			// The session the code starts records the identity, which
 			// ends it when unlinked.
@@ -134,7 +139,7 @@ func (d *DB) SignInWithProvider(ctx context.Context, p db.ProviderUser, code db.
 
 // signIn is SignInWithProvider's lookup, in its transaction; it also says
 // which sessions it ended (a link by email that dropped untrusted identities).
-func signIn(ctx context.Context, tx *sql.Tx, q *gen.Queries, p db.ProviderUser, now time.Time, after func(*sql.Tx, db.User) error) (db.User, string, db.SessionsEnded, error) {
+func signIn(ctx context.Context, q *gen.Queries, p db.ProviderUser, now time.Time) (db.User, string, db.SessionsEnded, error) {
 	var none db.SessionsEnded
 	id, err := q.GetIdentityUser(ctx, gen.GetIdentityUserParams{Provider: p.Provider, Subject: p.Subject})
 	switch {
@@ -202,11 +207,6 @@ func signIn(ctx context.Context, tx *sql.Tx, q *gen.Queries, p db.ProviderUser, 
 	// nobody has proved it, and whoever does later takes the account over.
 	if err := createIdentity(ctx, q, u.ID, p, p.EmailVerified, now); err != nil {
 		return db.User{}, db.SignInNewUser, none, err
-	}
-	if after != nil {
-		if err := after(tx, u); err != nil {
-			return db.User{}, "", none, err
-		}
 	}
 	return u, db.SignInNewUser, none, nil
 }
@@ -300,7 +300,7 @@ func toOAuthCode(hash string, row gen.TakeOAuthCodeRow) db.OAuthCode {
 // Two links of one provider user at once can both
 // miss it; the loser's insert fails on the unique index, and it redeems
 // again (once), the code being back after the rollback.
-func (d *DB) RedeemOAuthCode(ctx context.Context, hash, challenge string, sess db.Session, now time.Time) (db.OAuthCode, error) {
+func (d *DB) RedeemOAuthCode(ctx context.Context, hash, challenge string, sess db.Session, now time.Time, after func(*sql.Tx, db.OAuthCode) error) (db.OAuthCode, error) {
 	for attempt := 0; ; attempt++ {
 		var c db.OAuthCode
 		var refused error // the code's check failed: its deletion commits, nothing else happens
@@ -344,8 +344,10 @@ func (d *DB) RedeemOAuthCode(ctx context.Context, hash, challenge string, sess d
 					return err
 				}
 			}
-			ended, err = d.createSession(ctx, tx, q, sess)
-			return err
+			if ended, err = d.createSession(ctx, tx, q, sess); err != nil || after == nil {
+				return err
+			}
+			return after(tx, c)
 		})
 		switch {
 		case err == nil && refused != nil:
@@ -385,8 +387,8 @@ func (d *DB) ListIdentities(ctx context.Context, userID int64) ([]db.Identity, e
 // DeleteIdentity implements db.Store. It locks the user's row first, so of
 // two unlinks at once the second counts after the first has committed and
 // cannot leave the account with no way in.
-func (d *DB) DeleteIdentity(ctx context.Context, userID, id int64) error {
-	return d.ending(ctx, func(_ *sql.Tx, q *gen.Queries) (db.SessionsEnded, error) {
+func (d *DB) DeleteIdentity(ctx context.Context, userID, id int64, after func(*sql.Tx) error) error {
+	return d.ending(ctx, func(tx *sql.Tx, q *gen.Queries) (db.SessionsEnded, error) {
 		var none db.SessionsEnded
 		n, err := q.LockUser(ctx, userID)
 		if err := oneRow(n, err, db.ErrNoIdentity); err != nil {
@@ -405,6 +407,9 @@ func (d *DB) DeleteIdentity(ctx context.Context, userID, id int64) error {
 		}
 		// The sessions it started end with it: it is no longer a way in.
 		ids, err := q.DeleteSessionsByIdentity(ctx, gen.DeleteSessionsByIdentityParams{UserID: userID, IdentityID: sql.NullInt64{Int64: id, Valid: true}})
-		return startedBy(userID, ids), err
+		if err != nil {
+			return none, err
+		}
+		return startedBy(userID, ids), then(tx, after)
 	})
 }

@@ -98,7 +98,7 @@ func replaceCodes(ctx context.Context, q *gen.Queries, userID int64, hashes []st
 }
 
 // ConfirmFactor implements db.Store.
-func (d *DB) ConfirmFactor(ctx context.Context, id string, step int64, recoveryHashes []string, up db.Upgrade) error {
+func (d *DB) ConfirmFactor(ctx context.Context, id string, step int64, recoveryHashes []string, up db.Upgrade, after func(*sql.Tx) error) error {
 	added := db.FactorAdded{UserID: up.UserID, Keep: up.SessionID}
 	err := d.inTx(ctx, func(tx *sql.Tx, q *gen.Queries) error {
 		if err := takeStep(ctx, q, id, step); err != nil {
@@ -115,6 +115,9 @@ func (d *DB) ConfirmFactor(ctx context.Context, id string, step int64, recoveryH
 			return err
 		}
 		if err := upgrade(ctx, q, up); err != nil {
+			return err
+		}
+		if err := then(tx, after); err != nil {
 			return err
 		}
 		return d.announceFactor(ctx, tx, added)
@@ -171,13 +174,16 @@ func takeRecoveryCode(ctx context.Context, q *gen.Queries, userID int64, hash st
 }
 
 // CountFactorAttempt implements db.Store.
-func (d *DB) CountFactorAttempt(ctx context.Context, id string, maxFailures int64) (int64, error) {
+func (d *DB) CountFactorAttempt(ctx context.Context, id string, maxFailures int64, locked func(*sql.Tx) error) (int64, error) {
 	var failures int64
-	err := d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
+	err := d.inTx(ctx, func(tx *sql.Tx, q *gen.Queries) error {
 		n, err := q.CountFactorAttempt(ctx, gen.CountFactorAttemptParams{ID: id, MaxFailures: maxFailures})
 		if !errors.Is(err, sql.ErrNoRows) {
 			failures = n
-			return err
+			if err != nil || n < maxFailures {
+				return err
+			}
+			return then(tx, locked) // this count locks the factor
 		}
 		// Not counted: locked, or no such verified factor.
 		if _, err := q.GetFactorFailures(ctx, id); err != nil {
@@ -203,10 +209,13 @@ func (d *DB) UnlockFactor(ctx context.Context, hash string, now time.Time) (int6
 }
 
 // DeleteFactor implements db.Store.
-func (d *DB) DeleteFactor(ctx context.Context, userID int64, id string) error {
-	return d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
+func (d *DB) DeleteFactor(ctx context.Context, userID int64, id string, after func(*sql.Tx) error) error {
+	return d.inTx(ctx, func(tx *sql.Tx, q *gen.Queries) error {
 		n, err := q.DeleteFactor(ctx, gen.DeleteFactorParams{ID: id, UserID: userID})
 		if err := oneRow(n, err, db.ErrNoFactor); err != nil {
+			return err
+		}
+		if err := then(tx, after); err != nil {
 			return err
 		}
 		left, err := q.CountVerifiedFactors(ctx, userID)
@@ -229,8 +238,13 @@ func (d *DB) LowerSession(ctx context.Context, id string, levelGen int64, now ti
 }
 
 // ReplaceRecoveryCodes implements db.Store.
-func (d *DB) ReplaceRecoveryCodes(ctx context.Context, userID int64, hashes []string) error {
-	return d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error { return replaceCodes(ctx, q, userID, hashes) })
+func (d *DB) ReplaceRecoveryCodes(ctx context.Context, userID int64, hashes []string, after func(*sql.Tx) error) error {
+	return d.inTx(ctx, func(tx *sql.Tx, q *gen.Queries) error {
+		if err := replaceCodes(ctx, q, userID, hashes); err != nil {
+			return err
+		}
+		return then(tx, after)
+	})
 }
 
 // CountRecoveryCodes implements db.Store.

@@ -52,6 +52,15 @@ func (d *DB) ending(ctx context.Context, fn func(*sql.Tx, *gen.Queries) (db.Sess
 	return err
 }
 
+// then runs a store method's after hook, when there is one, in the
+// method's transaction tx: the jobs the change causes are queued with it.
+func then(tx *sql.Tx, after func(*sql.Tx) error) error {
+	if after == nil {
+		return nil
+	}
+	return after(tx)
+}
+
 // oneRow turns an :execrows result into missing when nothing changed.
 func oneRow(n int64, err error, missing error) error {
 	if err == nil && n == 0 {
@@ -237,8 +246,8 @@ func (d *DB) DeleteSessions(ctx context.Context, userID int64, keep string) erro
 }
 
 // ChangePassword implements db.Store.
-func (d *DB) ChangePassword(ctx context.Context, userID int64, passwordHash, keep string) error {
-	return d.ending(ctx, func(_ *sql.Tx, q *gen.Queries) (db.SessionsEnded, error) {
+func (d *DB) ChangePassword(ctx context.Context, userID int64, passwordHash, keep string, after func(*sql.Tx) error) error {
+	return d.ending(ctx, func(tx *sql.Tx, q *gen.Queries) (db.SessionsEnded, error) {
 		var none db.SessionsEnded
 		if keep != "" {
 			// A session that ended (a logout, a revocation) since its
@@ -255,8 +264,10 @@ func (d *DB) ChangePassword(ctx context.Context, userID int64, passwordHash, kee
 			return none, err
 		}
 		// A reset link mailed before the change must not undo it.
-		err = q.DeleteOneTimeTokens(ctx, gen.DeleteOneTimeTokensParams{UserID: userID, Purpose: db.PurposeResetPassword})
-		return db.SessionsEnded{UserID: userID, Keep: keep}, err
+		if err := q.DeleteOneTimeTokens(ctx, gen.DeleteOneTimeTokensParams{UserID: userID, Purpose: db.PurposeResetPassword}); err != nil {
+			return none, err
+		}
+		return db.SessionsEnded{UserID: userID, Keep: keep}, then(tx, after)
 	})
 }
 
@@ -308,55 +319,64 @@ func (d *DB) VerifyEmail(ctx context.Context, hash string, userID int64, now tim
 }
 
 // ResetPassword implements db.Store.
-func (d *DB) ResetPassword(ctx context.Context, hash, passwordHash string, now time.Time) (int64, error) {
+func (d *DB) ResetPassword(ctx context.Context, hash, passwordHash string, now time.Time, after func(*sql.Tx, int64) error) (int64, error) {
 	var userID int64
-	err := d.ending(ctx, func(_ *sql.Tx, q *gen.Queries) (db.SessionsEnded, error) {
-		var none db.SessionsEnded
-		row, err := take(ctx, q, hash, db.PurposeResetPassword, now)
-		if err != nil {
-			return none, err
-		}
-		userID = row.UserID
-		// The user's tokens go with the user, so a token found has its user.
-		// Updating the row first locks it: the address's state read next
-		// is the one this reset acts on.
-		n, err := q.SetPassword(ctx, gen.SetPasswordParams{ID: row.UserID, PasswordHash: passwordHash})
-		if err := oneRow(n, err, db.ErrNoToken); err != nil {
-			return none, err
-		}
-		// Every other reset link sent before is void now.
-		if err := q.DeleteOneTimeTokens(ctx, gen.DeleteOneTimeTokensParams{UserID: row.UserID, Purpose: db.PurposeResetPassword}); err != nil {
-			return none, err
-		}
-		user, err := q.GetUser(ctx, row.UserID)
-		if err != nil {
-			return none, err
-		}
-		if !user.EmailVerified {
-			// Whatever was added before the address was proved was whoever
-			// held the account then's, perhaps a squatter's: it all goes,
-			// and the reset proves the address (unless it changed since
-			// the mail was sent).
-			ended, err := clearAccount(ctx, q, row.UserID)
-			if err != nil {
-				return none, err
-			}
-			_, err = q.MarkEmailVerified(ctx, gen.MarkEmailVerifiedParams{ID: row.UserID, Email: row.Email})
+	err := d.ending(ctx, func(tx *sql.Tx, q *gen.Queries) (ended db.SessionsEnded, err error) {
+		if ended, err = resetPassword(ctx, q, hash, passwordHash, now, &userID); err != nil || after == nil {
 			return ended, err
 		}
-		// The mailbox's owner has proved the address: an identity that
-		// created the account with it unproved was not theirs to keep, and
-		// no code or link flow from before the reset may open a session.
-		if _, err := q.DeleteUntrustedIdentities(ctx, row.UserID); err != nil {
-			return none, err
-		}
-		if err := voidGrants(ctx, q, row.UserID); err != nil {
-			return none, err
-		}
-		err = q.DeleteSessionsExcept(ctx, gen.DeleteSessionsExceptParams{UserID: row.UserID, Keep: ""})
-		return db.SessionsEnded{UserID: row.UserID}, err
+		return ended, after(tx, userID)
 	})
 	return userID, err
+}
+
+// resetPassword is ResetPassword's change, in its transaction q; it sets
+// *userID to the token's user.
+func resetPassword(ctx context.Context, q *gen.Queries, hash, passwordHash string, now time.Time, userID *int64) (db.SessionsEnded, error) {
+	var none db.SessionsEnded
+	row, err := take(ctx, q, hash, db.PurposeResetPassword, now)
+	if err != nil {
+		return none, err
+	}
+	*userID = row.UserID
+	// The user's tokens go with the user, so a token found has its user.
+	// Updating the row first locks it: the address's state read next
+	// is the one this reset acts on.
+	n, err := q.SetPassword(ctx, gen.SetPasswordParams{ID: row.UserID, PasswordHash: passwordHash})
+	if err := oneRow(n, err, db.ErrNoToken); err != nil {
+		return none, err
+	}
+	// Every other reset link sent before is void now.
+	if err := q.DeleteOneTimeTokens(ctx, gen.DeleteOneTimeTokensParams{UserID: row.UserID, Purpose: db.PurposeResetPassword}); err != nil {
+		return none, err
+	}
+	user, err := q.GetUser(ctx, row.UserID)
+	if err != nil {
+		return none, err
+	}
+	if !user.EmailVerified {
+		// Whatever was added before the address was proved was whoever
+		// held the account then's, perhaps a squatter's: it all goes,
+		// and the reset proves the address (unless it changed since
+		// the mail was sent).
+		ended, err := clearAccount(ctx, q, row.UserID)
+		if err != nil {
+			return none, err
+		}
+		_, err = q.MarkEmailVerified(ctx, gen.MarkEmailVerifiedParams{ID: row.UserID, Email: row.Email})
+		return ended, err
+	}
+	// The mailbox's owner has proved the address: an identity that
+	// created the account with it unproved was not theirs to keep, and
+	// no code or link flow from before the reset may open a session.
+	if _, err := q.DeleteUntrustedIdentities(ctx, row.UserID); err != nil {
+		return none, err
+	}
+	if err := voidGrants(ctx, q, row.UserID); err != nil {
+		return none, err
+	}
+	err = q.DeleteSessionsExcept(ctx, gen.DeleteSessionsExceptParams{UserID: row.UserID, Keep: ""})
+	return db.SessionsEnded{UserID: row.UserID}, err
 }
 
 // PruneAccounts implements db.Store; unverified second factors and passkey

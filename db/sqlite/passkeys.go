@@ -39,8 +39,8 @@ func (d *DB) TakePasskeyCeremony(ctx context.Context, id string, now time.Time) 
 }
 
 // CreatePasskey implements db.Store.
-func (d *DB) CreatePasskey(ctx context.Context, p db.Passkey) error {
-	return d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
+func (d *DB) CreatePasskey(ctx context.Context, p db.Passkey, after func(*sql.Tx) error) error {
+	return d.inTx(ctx, func(tx *sql.Tx, q *gen.Queries) error {
 		n, err := q.LockUser(ctx, p.UserID)
 		if err := oneRow(n, err, db.ErrNoUser); err != nil {
 			return err
@@ -60,7 +60,10 @@ func (d *DB) CreatePasskey(ctx context.Context, p db.Passkey) error {
 		if errors.Is(translate(err, nil), db.ErrEmailTaken) { // the unique index on credential_id
 			return db.ErrPasskeyTaken
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return then(tx, after)
 	})
 }
 
@@ -133,8 +136,8 @@ func (d *DB) RenamePasskey(ctx context.Context, userID int64, id, name string) (
 // DeletePasskey implements db.Store. It locks the user's row first, like
 // DeleteIdentity, so of two removals at once the second counts after the
 // first has committed and cannot leave the account with no way in.
-func (d *DB) DeletePasskey(ctx context.Context, userID int64, id string) error {
-	return d.ending(ctx, func(_ *sql.Tx, q *gen.Queries) (db.SessionsEnded, error) {
+func (d *DB) DeletePasskey(ctx context.Context, userID int64, id string, after func(*sql.Tx) error) error {
+	return d.ending(ctx, func(tx *sql.Tx, q *gen.Queries) (db.SessionsEnded, error) {
 		var none db.SessionsEnded
 		n, err := q.LockUser(ctx, userID)
 		if err := oneRow(n, err, db.ErrNoPasskey); err != nil {
@@ -153,7 +156,10 @@ func (d *DB) DeletePasskey(ctx context.Context, userID int64, id string) error {
 		}
 		// The sessions it started end with it: it is no longer a way in.
 		ids, err := q.DeleteSessionsByPasskey(ctx, gen.DeleteSessionsByPasskeyParams{UserID: userID, PasskeyID: sql.NullString{String: id, Valid: true}})
-		return startedBy(userID, ids), err
+		if err != nil {
+			return none, err
+		}
+		return startedBy(userID, ids), then(tx, after)
 	})
 }
 

@@ -310,7 +310,7 @@ func changePassword(t *testing.T, s db.Store) {
 	token(t, s, "reset", ada.ID, db.PurposeResetPassword, when.Add(time.Hour))
 	token(t, s, "verify", ada.ID, db.PurposeVerifyEmail, when.Add(time.Hour))
 
-	if err := s.ChangePassword(ctx, ada.ID, "new-hash", "a2"); err != nil {
+	if err := s.ChangePassword(ctx, ada.ID, "new-hash", "a2", nil); err != nil {
 		t.Fatalf("ChangePassword: %v", err)
 	}
 	if c, err := s.GetCredentials(ctx, ada.Email); err != nil || c.PasswordHash != "new-hash" {
@@ -319,7 +319,7 @@ func changePassword(t *testing.T, s db.Store) {
 	if ids := sessionIDs(t, s, ada.ID); !equal(ids, []string{"a2"}) {
 		t.Errorf("sessions = %q, want only the one kept", ids)
 	}
-	if _, err := s.ResetPassword(ctx, "reset", "other", when); !errors.Is(err, db.ErrNoToken) {
+	if _, err := s.ResetPassword(ctx, "reset", "other", when, nil); !errors.Is(err, db.ErrNoToken) {
 		t.Errorf("a reset link from before the change: %v, want db.ErrNoToken", err)
 	}
 	if err := s.VerifyEmail(ctx, "verify", ada.ID, when); err != nil {
@@ -327,7 +327,7 @@ func changePassword(t *testing.T, s db.Store) {
 	}
 
 	t.Run("keep has ended", func(t *testing.T) {
-		if err := s.ChangePassword(ctx, ada.ID, "newer-hash", "a1"); !errors.Is(err, db.ErrNoSession) {
+		if err := s.ChangePassword(ctx, ada.ID, "newer-hash", "a1", nil); !errors.Is(err, db.ErrNoSession) {
 			t.Errorf("ChangePassword: %v, want db.ErrNoSession", err)
 		}
 		if c, _ := s.GetCredentials(ctx, ada.Email); c.PasswordHash != "new-hash" {
@@ -338,7 +338,7 @@ func changePassword(t *testing.T, s db.Store) {
 		}
 	})
 	t.Run("keep none, unknown user", func(t *testing.T) {
-		if err := s.ChangePassword(ctx, ada.ID+1000, "x", ""); !errors.Is(err, db.ErrNoUser) {
+		if err := s.ChangePassword(ctx, ada.ID+1000, "x", "", nil); !errors.Is(err, db.ErrNoUser) {
 			t.Errorf("ChangePassword: %v, want db.ErrNoUser", err)
 		}
 	})
@@ -429,7 +429,7 @@ func resetPassword(t *testing.T, s db.Store) {
 		{"a verification token", "verify"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := s.ResetPassword(ctx, tt.hash, "bad", when); !errors.Is(err, db.ErrNoToken) {
+			if _, err := s.ResetPassword(ctx, tt.hash, "bad", when, nil); !errors.Is(err, db.ErrNoToken) {
 				t.Errorf("ResetPassword: %v, want db.ErrNoToken", err)
 			}
 		})
@@ -437,7 +437,7 @@ func resetPassword(t *testing.T, s db.Store) {
 	if c, _ := s.GetCredentials(ctx, ada.Email); c.PasswordHash != "hash-of-ada@example.com" {
 		t.Fatalf("password hash %q after refused resets, want it unchanged", c.PasswordHash)
 	}
-	if id, err := s.ResetPassword(ctx, "good", "new-hash", when); err != nil || id != ada.ID {
+	if id, err := s.ResetPassword(ctx, "good", "new-hash", when, nil); err != nil || id != ada.ID {
 		t.Fatalf("ResetPassword = %d, %v; want the user, %d", id, err, ada.ID)
 	}
 	if c, err := s.GetCredentials(ctx, ada.Email); err != nil || c.PasswordHash != "new-hash" {
@@ -447,7 +447,7 @@ func resetPassword(t *testing.T, s db.Store) {
 		t.Errorf("sessions after a reset = %q, want none", ids)
 	}
 	for _, hash := range []string{"good", "other"} {
-		if _, err := s.ResetPassword(ctx, hash, "again", when); !errors.Is(err, db.ErrNoToken) {
+		if _, err := s.ResetPassword(ctx, hash, "again", when, nil); !errors.Is(err, db.ErrNoToken) {
 			t.Errorf("reset token %q after the reset: %v, want db.ErrNoToken", hash, err)
 		}
 	}

@@ -65,7 +65,7 @@ func link(t *testing.T, s db.Store, userID int64, p db.ProviderUser, at time.Tim
 		Link: &p, LinkSessionID: linking.ID, ExpiresAt: at.Add(time.Minute)}
 	createCode(t, s, userID, c)
 	sess := newSession()
-	if _, err := s.RedeemOAuthCode(t.Context(), c.Hash, c.CodeChallenge, sess, at); err != nil {
+	if _, err := s.RedeemOAuthCode(t.Context(), c.Hash, c.CodeChallenge, sess, at, nil); err != nil {
 		t.Fatalf("RedeemOAuthCode(%d, %s/%s): %v", userID, p.Provider, p.Subject, err)
 	}
 	for _, id := range []string{linking.ID, sess.ID} {
@@ -89,7 +89,7 @@ func createCode(t *testing.T, s db.Store, userID int64, c db.OAuthCode) {
 func reset(t *testing.T, s db.Store, userID int64, h string) {
 	t.Helper()
 	token(t, s, h, userID, db.PurposeResetPassword, now.Add(time.Hour))
-	if _, err := s.ResetPassword(t.Context(), h, "reset-"+h, now); err != nil {
+	if _, err := s.ResetPassword(t.Context(), h, "reset-"+h, now, nil); err != nil {
 		t.Fatalf("ResetPassword(%s): %v", h, err)
 	}
 }
@@ -130,7 +130,7 @@ func subjects(t *testing.T, s db.Store, userID int64) []string {
 func spend(t *testing.T, s db.Store, h string) (db.OAuthCode, error) {
 	t.Helper()
 	sess := newSession()
-	c, err := s.RedeemOAuthCode(t.Context(), h, "challenge-"+h, sess, now)
+	c, err := s.RedeemOAuthCode(t.Context(), h, "challenge-"+h, sess, now, nil)
 	if err == nil {
 		if err := s.EndSession(t.Context(), sess.ID); err != nil {
 			t.Fatal(err)
@@ -243,7 +243,7 @@ func signInNewUser(t *testing.T, s db.Store) {
 			c := code(fmt.Sprint("code-", i))
 			var seen db.User
 			var inTx string
-			u, how, err := s.SignInWithProvider(ctx, p, c, when, func(tx *sql.Tx, u db.User) error {
+			u, how, err := s.SignInWithProvider(ctx, p, c, when, func(tx *sql.Tx, u db.User, _ string) error {
 				seen = u
 				// The transaction is live and holds the new user.
 				return tx.QueryRowContext(ctx, fmt.Sprintf("SELECT email FROM users WHERE id = %d", u.ID)).Scan(&inTx)
@@ -423,7 +423,7 @@ func linkTrust(t *testing.T, s db.Store) {
 		c := code("squatters-link")
 		c.Link, c.LinkSessionID = &own, "squatter-session"
 		createCode(t, s, victim.ID, c)
-		if got, err := s.RedeemOAuthCode(t.Context(), c.Hash, c.CodeChallenge, newSession(), now); !errors.Is(err, db.ErrEmailUnverified) {
+		if got, err := s.RedeemOAuthCode(t.Context(), c.Hash, c.CodeChallenge, newSession(), now, nil); !errors.Is(err, db.ErrEmailUnverified) {
 			t.Fatalf("RedeemOAuthCode = %+v, %v; want db.ErrEmailUnverified", got, err)
 		}
 		noCode(t, s, c.Hash)
@@ -585,7 +585,7 @@ func linkByEmailTrust(t *testing.T, s db.Store) {
 	ctx := t.Context()
 	t.Run("an untrusted identity: dropped, with the sessions, codes and link flows", func(t *testing.T) {
 		squatter := idp("squatter", "victim@example.com", false)
-		victim, _, err := s.SignInWithProvider(ctx, squatter, code("squatters-code"), now, func(tx *sql.Tx, u db.User) error {
+		victim, _, err := s.SignInWithProvider(ctx, squatter, code("squatters-code"), now, func(tx *sql.Tx, u db.User, _ string) error {
 			_, err := tx.ExecContext(ctx, fmt.Sprintf("UPDATE users SET email_verified = TRUE WHERE id = %d", u.ID))
 			return err
 		})
@@ -641,7 +641,7 @@ func signInAfterFails(t *testing.T, s db.Store) {
 	p := idp("sub", "ada@example.com", true)
 	boom := errors.New("boom")
 	var seen db.User
-	_, _, err := s.SignInWithProvider(ctx, p, code("c1"), now, func(_ *sql.Tx, u db.User) error {
+	_, _, err := s.SignInWithProvider(ctx, p, code("c1"), now, func(_ *sql.Tx, u db.User, _ string) error {
 		seen = u
 		return boom
 	})
@@ -684,8 +684,10 @@ func signInReturning(t *testing.T, s db.Store) {
 		{"email changed at the provider", moved},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			u, how, err := s.SignInWithProvider(ctx, tt.p, code("again-"+tt.name), now.Add(time.Hour), func(*sql.Tx, db.User) error {
-				t.Error("after called for a returning user")
+			u, how, err := s.SignInWithProvider(ctx, tt.p, code("again-"+tt.name), now.Add(time.Hour), func(_ *sql.Tx, _ db.User, how string) error {
+				if how != db.SignInReturning {
+					t.Errorf("after called with %q for a returning user", how)
+				}
 				return nil
 			})
 			if err != nil || how != db.SignInReturning || u != first {
@@ -743,10 +745,19 @@ func signInByEmail(t *testing.T, s db.Store) {
 			p := idp(fmt.Sprint("sub-", i), strings.ToLower(tt.stored), tt.provider)
 			p.LinkByEmail = tt.linkByEmail
 			h := fmt.Sprint("code-", i)
-			u, how, err := s.SignInWithProvider(ctx, p, code(h), now, func(*sql.Tx, db.User) error {
-				t.Error("after called for an existing account")
+			// after runs for a link (the owner's mail is queued in it) and
+			// for nothing refused.
+			var linked []string
+			u, how, err := s.SignInWithProvider(ctx, p, code(h), now, func(_ *sql.Tx, _ db.User, how string) error {
+				linked = append(linked, how)
 				return nil
 			})
+			switch {
+			case tt.want != nil && len(linked) != 0:
+				t.Errorf("after called with %q for a refused sign-in", linked)
+			case tt.want == nil && !equal(linked, []string{db.SignInLinked}):
+				t.Errorf("after called with %q, want [%s]", linked, db.SignInLinked)
+			}
 			if tt.want != nil {
 				if !errors.Is(err, tt.want) {
 					t.Errorf("SignInWithProvider = %+v, %q, %v; want %v", u, how, err, tt.want)
@@ -913,7 +924,7 @@ func linkIdentity(t *testing.T, s db.Store) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := strings.ReplaceAll(tt.name, " ", "-")
 			before := sorted(sessionIDs(t, s, tt.userID))
-			got, err := s.RedeemOAuthCode(ctx, h, "challenge-"+h, newSession(), now)
+			got, err := s.RedeemOAuthCode(ctx, h, "challenge-"+h, newSession(), now, nil)
 			if !errors.Is(err, tt.want) {
 				t.Errorf("RedeemOAuthCode: %v, want %v", err, tt.want)
 			}
@@ -986,19 +997,19 @@ func redeemAroundProof(t *testing.T, s db.Store) {
 					sess := newSession()
 					if proofFirst {
 						proof.prove(t, s, victim.ID, name+"-proof")
-						if got, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, sess, now); !errors.Is(err, db.ErrNoToken) {
+						if got, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, sess, now, nil); !errors.Is(err, db.ErrNoToken) {
 							t.Errorf("RedeemOAuthCode after the proof = %+v, %v; want db.ErrNoToken: voided", got, err)
 						}
 					} else if kind == "link" {
 						// The account's address is unproved: nothing is
 						// linked, and the code is spent.
-						if got, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, sess, now); !errors.Is(err, db.ErrEmailUnverified) {
+						if got, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, sess, now, nil); !errors.Is(err, db.ErrEmailUnverified) {
 							t.Errorf("RedeemOAuthCode = %+v, %v; want db.ErrEmailUnverified", got, err)
 						}
 						noCode(t, s, c.Hash)
 						proof.prove(t, s, victim.ID, name+"-proof")
 					} else {
-						got, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, sess, now)
+						got, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, sess, now, nil)
 						if err != nil || got.UserID != victim.ID {
 							t.Fatalf("RedeemOAuthCode = %+v, %v; want the code of user %d", got, err, victim.ID)
 						}
@@ -1039,14 +1050,14 @@ func redeemOAuthCode(t *testing.T, s db.Store) {
 		sess := newSession()
 		want := c
 		want.UserID, want.ExpiresAt = ada.ID, db.Millis(c.ExpiresAt)
-		if got, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, sess, now); err != nil || !sameCode(got, want) {
+		if got, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, sess, now, nil); err != nil || !sameCode(got, want) {
 			t.Errorf("RedeemOAuthCode = %+v, %v; want %+v", got, err, want)
 		}
 		sess.UserID = ada.ID
 		if got, err := s.GetSession(ctx, sess.ID); err != nil || got.UserID != ada.ID || got.RefreshHash != sess.RefreshHash {
 			t.Errorf("GetSession(%s) = %+v, %v; want %+v", sess.ID, got, err, sess)
 		}
-		if got, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, newSession(), now); !errors.Is(err, db.ErrNoToken) {
+		if got, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, newSession(), now, nil); !errors.Is(err, db.ErrNoToken) {
 			t.Errorf("RedeemOAuthCode again = %+v, %v; want db.ErrNoToken", got, err)
 		}
 	})
@@ -1060,7 +1071,7 @@ func redeemOAuthCode(t *testing.T, s db.Store) {
 		want.UserID, want.ExpiresAt = ada.ID, db.Millis(c.ExpiresAt)
 		sess := newSession()
 		before := sessionIDs(t, s, ada.ID)
-		if got, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, sess, now); err != nil || !sameCode(got, want) {
+		if got, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, sess, now, nil); err != nil || !sameCode(got, want) {
 			t.Errorf("RedeemOAuthCode = %+v (Link %+v), %v; want %+v (Link %+v)", got, got.Link, err, want, want.Link)
 		}
 		if ids := subjects(t, s, ada.ID); !equal(ids, []string{"adas"}) {
@@ -1075,10 +1086,10 @@ func redeemOAuthCode(t *testing.T, s db.Store) {
 		c := code("wrong")
 		createCode(t, s, ada.ID, c)
 		before := sorted(sessionIDs(t, s, ada.ID))
-		if got, err := s.RedeemOAuthCode(ctx, c.Hash, "not-"+c.CodeChallenge, newSession(), now); !errors.Is(err, db.ErrNoToken) {
+		if got, err := s.RedeemOAuthCode(ctx, c.Hash, "not-"+c.CodeChallenge, newSession(), now, nil); !errors.Is(err, db.ErrNoToken) {
 			t.Errorf("RedeemOAuthCode with a wrong challenge = %+v, %v; want db.ErrNoToken", got, err)
 		}
-		if got, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, newSession(), now); !errors.Is(err, db.ErrNoToken) {
+		if got, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, newSession(), now, nil); !errors.Is(err, db.ErrNoToken) {
 			t.Errorf("RedeemOAuthCode then with the right one = %+v, %v; want db.ErrNoToken: spent", got, err)
 		}
 		if ids := sorted(sessionIDs(t, s, ada.ID)); !equal(ids, before) {
@@ -1117,7 +1128,7 @@ func concurrentLinkRedemptions(t *testing.T, s db.Store) {
 				codes[i] = c
 			}
 			errs := race(t, func(ctx context.Context, i int) error {
-				_, err := s.RedeemOAuthCode(ctx, codes[i].Hash, codes[i].CodeChallenge, newSession(), now)
+				_, err := s.RedeemOAuthCode(ctx, codes[i].Hash, codes[i].CodeChallenge, newSession(), now, nil)
 				return err
 			})
 			var ok int
@@ -1186,10 +1197,10 @@ func oauthCodes(t *testing.T, s db.Store) {
 			}
 			want := c
 			want.UserID, want.ExpiresAt = ada.ID, db.Millis(c.ExpiresAt)
-			if got, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, newSession(), now); err != nil || !sameCode(got, want) {
+			if got, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, newSession(), now, nil); err != nil || !sameCode(got, want) {
 				t.Errorf("RedeemOAuthCode = %+v (Link %+v), %v; want %+v (Link %+v)", got, got.Link, err, want, want.Link)
 			}
-			if _, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, newSession(), now); !errors.Is(err, db.ErrNoToken) {
+			if _, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, newSession(), now, nil); !errors.Is(err, db.ErrNoToken) {
 				t.Errorf("RedeemOAuthCode again: %v, want db.ErrNoToken", err)
 			}
 		})
@@ -1204,7 +1215,7 @@ func oauthCodes(t *testing.T, s db.Store) {
 		x.Provider, x.CodeChallenge = "idp", "challenge"
 		createCode(t, s, ada.ID, x)
 	}
-	if _, err := s.RedeemOAuthCode(ctx, "live for a millisecond more", "challenge", newSession(), now); err != nil {
+	if _, err := s.RedeemOAuthCode(ctx, "live for a millisecond more", "challenge", newSession(), now, nil); err != nil {
 		t.Errorf("RedeemOAuthCode a millisecond before its expiry: %v", err)
 	}
 	for _, tt := range []struct{ name, hash string }{
@@ -1216,7 +1227,7 @@ func oauthCodes(t *testing.T, s db.Store) {
 		{"expired link code", "expired link"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if c, err := s.RedeemOAuthCode(ctx, tt.hash, "challenge", newSession(), now); !errors.Is(err, db.ErrNoToken) {
+			if c, err := s.RedeemOAuthCode(ctx, tt.hash, "challenge", newSession(), now, nil); !errors.Is(err, db.ErrNoToken) {
 				t.Errorf("RedeemOAuthCode = %+v, %v; want db.ErrNoToken", c, err)
 			}
 		})
@@ -1303,7 +1314,7 @@ func deleteIdentity(t *testing.T, s db.Store) {
 		{"an unknown user", ada.ID + passwordless.ID + 1000, adas},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := s.DeleteIdentity(ctx, tt.userID, tt.id); !errors.Is(err, db.ErrNoIdentity) {
+			if err := s.DeleteIdentity(ctx, tt.userID, tt.id, nil); !errors.Is(err, db.ErrNoIdentity) {
 				t.Errorf("DeleteIdentity: %v, want db.ErrNoIdentity", err)
 			}
 		})
@@ -1313,7 +1324,7 @@ func deleteIdentity(t *testing.T, s db.Store) {
 	}
 
 	t.Run("the last way in", func(t *testing.T) {
-		if err := s.DeleteIdentity(ctx, passwordless.ID, pls); !errors.Is(err, db.ErrLastWayIn) {
+		if err := s.DeleteIdentity(ctx, passwordless.ID, pls, nil); !errors.Is(err, db.ErrLastWayIn) {
 			t.Errorf("DeleteIdentity: %v, want db.ErrLastWayIn", err)
 		}
 		if got := subjects(t, s, passwordless.ID); !equal(got, []string{"pl"}) {
@@ -1324,25 +1335,25 @@ func deleteIdentity(t *testing.T, s db.Store) {
 		}
 	})
 	t.Run("with a password", func(t *testing.T) {
-		if err := s.DeleteIdentity(ctx, ada.ID, adas); err != nil {
+		if err := s.DeleteIdentity(ctx, ada.ID, adas, nil); err != nil {
 			t.Errorf("DeleteIdentity: %v", err)
 		}
 		if got := subjects(t, s, ada.ID); len(got) != 0 {
 			t.Errorf("identities = %q, want none", got)
 		}
-		if err := s.DeleteIdentity(ctx, ada.ID, adas); !errors.Is(err, db.ErrNoIdentity) {
+		if err := s.DeleteIdentity(ctx, ada.ID, adas, nil); !errors.Is(err, db.ErrNoIdentity) {
 			t.Errorf("DeleteIdentity again: %v, want db.ErrNoIdentity", err)
 		}
 	})
 	t.Run("with another identity", func(t *testing.T) {
 		link(t, s, passwordless.ID, idp("pl2", "pl@example.com", true), now.Add(time.Minute))
-		if err := s.DeleteIdentity(ctx, passwordless.ID, pls); err != nil {
+		if err := s.DeleteIdentity(ctx, passwordless.ID, pls, nil); err != nil {
 			t.Errorf("DeleteIdentity: %v", err)
 		}
 		if got := subjects(t, s, passwordless.ID); !equal(got, []string{"pl2"}) {
 			t.Errorf("identities = %q, want [pl2]", got)
 		}
-		if err := s.DeleteIdentity(ctx, passwordless.ID, identityID(t, passwordless.ID, "pl2")); !errors.Is(err, db.ErrLastWayIn) {
+		if err := s.DeleteIdentity(ctx, passwordless.ID, identityID(t, passwordless.ID, "pl2"), nil); !errors.Is(err, db.ErrLastWayIn) {
 			t.Errorf("DeleteIdentity of the one left: %v, want db.ErrLastWayIn", err)
 		}
 	})
@@ -1367,7 +1378,7 @@ func concurrentUnlinks(t *testing.T, s db.Store) {
 		for i := range 2 {
 			wg.Go(func() {
 				<-start
-				errs[i] = s.DeleteIdentity(ctx, u.ID, list[i].ID)
+				errs[i] = s.DeleteIdentity(ctx, u.ID, list[i].ID, nil)
 			})
 		}
 		close(start)
@@ -1429,7 +1440,7 @@ func pruneOAuth(t *testing.T, s db.Store) {
 	}
 	// Refused for want of the session that asked for the link, after its
 	// check: it was there.
-	if _, err := s.RedeemOAuthCode(ctx, "live", "", newSession(), now); !errors.Is(err, db.ErrNoSession) {
+	if _, err := s.RedeemOAuthCode(ctx, "live", "", newSession(), now, nil); !errors.Is(err, db.ErrNoSession) {
 		t.Errorf("live code: %v, want db.ErrNoSession (not pruned)", err)
 	}
 	if got := subjects(t, s, u.ID); !equal(got, []string{"sub"}) {

@@ -22,18 +22,18 @@ func passkeyCap(t *testing.T, s db.Store) {
 		addPasskey(t, s, ada.ID, fmt.Sprint("p", i), fmt.Sprint("cred-", i))
 	}
 	errs := race(t, func(ctx context.Context, i int) error {
-		return s.CreatePasskey(ctx, newPasskey(ada.ID, fmt.Sprint("racer", i), fmt.Sprint("racer-cred-", i)))
+		return s.CreatePasskey(ctx, newPasskey(ada.ID, fmt.Sprint("racer", i), fmt.Sprint("racer-cred-", i)), nil)
 	})
 	exactlyOne(t, "the last passkey registered at once", errs, db.ErrTooManyPasskeys)
 	if list, err := s.ListPasskeys(ctx, ada.ID); err != nil || len(list) != db.MaxPasskeys {
 		t.Errorf("ListPasskeys: %d passkeys, %v; want %d", len(list), err, db.MaxPasskeys)
 	}
-	if err := s.CreatePasskey(ctx, newPasskey(ada.ID, "one-more", "one-more")); !errors.Is(err, db.ErrTooManyPasskeys) {
+	if err := s.CreatePasskey(ctx, newPasskey(ada.ID, "one-more", "one-more"), nil); !errors.Is(err, db.ErrTooManyPasskeys) {
 		t.Errorf("a passkey past the cap: %v, want ErrTooManyPasskeys", err)
 	}
 	addPasskey(t, s, bob.ID, "b1", "bob-cred")
 	// Room again once one is removed.
-	if err := s.DeletePasskey(ctx, ada.ID, "p0"); err != nil {
+	if err := s.DeletePasskey(ctx, ada.ID, "p0", nil); err != nil {
 		t.Fatal(err)
 	}
 	addPasskey(t, s, ada.ID, "after", "after-cred")
@@ -57,7 +57,7 @@ func identityCap(t *testing.T, s db.Store) {
 		createCode(t, s, ada.ID, codes[i])
 	}
 	errs := race(t, func(ctx context.Context, i int) error {
-		_, err := s.RedeemOAuthCode(ctx, codes[i].Hash, codes[i].CodeChallenge, newSession(), now)
+		_, err := s.RedeemOAuthCode(ctx, codes[i].Hash, codes[i].CodeChallenge, newSession(), now, nil)
 		return err
 	})
 	exactlyOne(t, "the last identity linked at once", errs, db.ErrTooManyIdentities)

@@ -38,13 +38,13 @@ func announcements(t *testing.T, s db.Store) {
 		{"DeleteSession", func() error { return s.DeleteSession(ctx, ada.ID, "a1") }, &db.SessionsEnded{UserID: ada.ID, Session: "a1"}},
 		{"EndSession of a session gone", func() error { return s.EndSession(ctx, "a1") }, nil},
 		{"EndSession", func() error { return s.EndSession(ctx, "a2") }, &db.SessionsEnded{UserID: ada.ID, Session: "a2"}},
-		{"ChangePassword keeping an ended session", func() error { return s.ChangePassword(ctx, ada.ID, "h", "a1") }, nil},
-		{"ChangePassword", func() error { return s.ChangePassword(ctx, ada.ID, "h", "a3") }, &db.SessionsEnded{UserID: ada.ID, Keep: "a3"}},
+		{"ChangePassword keeping an ended session", func() error { return s.ChangePassword(ctx, ada.ID, "h", "a1", nil) }, nil},
+		{"ChangePassword", func() error { return s.ChangePassword(ctx, ada.ID, "h", "a3", nil) }, &db.SessionsEnded{UserID: ada.ID, Keep: "a3"}},
 		{"DeleteSessions", func() error { return s.DeleteSessions(ctx, ada.ID, "") }, &db.SessionsEnded{UserID: ada.ID}},
-		{"ResetPassword with an unknown token", func() error { _, err := s.ResetPassword(ctx, "nope", "h", when); return err }, nil},
+		{"ResetPassword with an unknown token", func() error { _, err := s.ResetPassword(ctx, "nope", "h", when, nil); return err }, nil},
 		{"ResetPassword", func() error {
 			token(t, s, "reset", ada.ID, db.PurposeResetPassword, when.Add(time.Hour))
-			_, err := s.ResetPassword(ctx, "reset", "h", when)
+			_, err := s.ResetPassword(ctx, "reset", "h", when, nil)
 			return err
 		}, &db.SessionsEnded{UserID: ada.ID}},
 		{"DeleteUser of an unknown user", func() error { return s.DeleteUser(ctx, ada.ID+100) }, nil},
@@ -118,10 +118,10 @@ func factorAnnouncements(t *testing.T, s db.Store) {
 	f := factor(t, s, sess.UserID, "f1")
 	stale := upgradeOf(t, s, sess.ID)
 	stale.Generation++
-	if err := s.ConfirmFactor(ctx, f.ID, 100, hashes("rc"), stale); !errors.Is(err, db.ErrStale) {
+	if err := s.ConfirmFactor(ctx, f.ID, 100, hashes("rc"), stale, nil); !errors.Is(err, db.ErrStale) {
 		t.Fatalf("ConfirmFactor of a stale session: %v, want db.ErrStale", err)
 	}
-	if err := s.ConfirmFactor(ctx, f.ID, 101, hashes("rc"), upgradeOf(t, s, sess.ID)); err != nil {
+	if err := s.ConfirmFactor(ctx, f.ID, 101, hashes("rc"), upgradeOf(t, s, sess.ID), nil); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -49,7 +49,7 @@ func hashes(prefix string) []string {
 func verified(t *testing.T, s db.Store, sess db.Session, id string) db.Factor {
 	t.Helper()
 	f := factor(t, s, sess.UserID, id)
-	if err := s.ConfirmFactor(t.Context(), f.ID, 100, hashes("rc-"+id), upgradeOf(t, s, sess.ID)); err != nil {
+	if err := s.ConfirmFactor(t.Context(), f.ID, 100, hashes("rc-"+id), upgradeOf(t, s, sess.ID), nil); err != nil {
 		t.Fatalf("ConfirmFactor(%s): %v", id, err)
 	}
 	return f
@@ -137,7 +137,7 @@ func factorReads(t *testing.T, s db.Store) {
 		if _, err := s.GetFactor(ctx, tt.userID, tt.id); !errors.Is(err, db.ErrNoFactor) {
 			t.Errorf("GetFactor of %s factor: %v, want db.ErrNoFactor", tt.name, err)
 		}
-		if err := s.DeleteFactor(ctx, tt.userID, tt.id); !errors.Is(err, db.ErrNoFactor) {
+		if err := s.DeleteFactor(ctx, tt.userID, tt.id, nil); !errors.Is(err, db.ErrNoFactor) {
 			t.Errorf("DeleteFactor of %s factor: %v, want db.ErrNoFactor", tt.name, err)
 		}
 	}
@@ -153,13 +153,13 @@ func confirmFactor(t *testing.T, s db.Store) {
 	f := factor(t, s, sess.UserID, "f1")
 	stale := upgradeOf(t, s, sess.ID)
 	stale.Generation = 7
-	if err := s.ConfirmFactor(ctx, f.ID, 100, hashes("a"), stale); !errors.Is(err, db.ErrStale) {
+	if err := s.ConfirmFactor(ctx, f.ID, 100, hashes("a"), stale, nil); !errors.Is(err, db.ErrStale) {
 		t.Fatalf("ConfirmFactor with a stale generation: %v, want db.ErrStale", err)
 	}
 	if got, _ := s.GetFactor(ctx, sess.UserID, f.ID); got.Verified || got.LastStep != 0 {
 		t.Errorf("a stale ConfirmFactor left %+v; want it all rolled back", got)
 	}
-	if err := s.ConfirmFactor(ctx, f.ID, 100, hashes("a"), upgradeOf(t, s, sess.ID)); err != nil {
+	if err := s.ConfirmFactor(ctx, f.ID, 100, hashes("a"), upgradeOf(t, s, sess.ID), nil); err != nil {
 		t.Fatalf("ConfirmFactor: %v", err)
 	}
 	got, err := s.GetSession(ctx, sess.ID)
@@ -172,10 +172,10 @@ func confirmFactor(t *testing.T, s db.Store) {
 	}
 	// A second enrolment on the same account cannot be verified too.
 	g := factor(t, s, sess.UserID, "f2")
-	if err := s.ConfirmFactor(ctx, g.ID, 200, hashes("b"), upgradeOf(t, s, sess.ID)); !errors.Is(err, db.ErrFactorExists) {
+	if err := s.ConfirmFactor(ctx, g.ID, 200, hashes("b"), upgradeOf(t, s, sess.ID), nil); !errors.Is(err, db.ErrFactorExists) {
 		t.Errorf("a second verified factor: %v, want db.ErrFactorExists", err)
 	}
-	if err := s.ConfirmFactor(ctx, f.ID, 300, hashes("b"), upgradeOf(t, s, sess.ID)); !errors.Is(err, db.ErrFactorExists) {
+	if err := s.ConfirmFactor(ctx, f.ID, 300, hashes("b"), upgradeOf(t, s, sess.ID), nil); !errors.Is(err, db.ErrFactorExists) {
 		t.Errorf("confirming a verified factor again: %v, want db.ErrFactorExists", err)
 	}
 	// The old codes still work: the refused confirmations changed nothing.
@@ -269,7 +269,7 @@ func recoveryCodes(t *testing.T, s db.Store) {
 	if n, err := s.CountRecoveryCodes(ctx, sess.UserID); err != nil || n != 9 {
 		t.Errorf("CountRecoveryCodes = %d, %v; want 9", n, err)
 	}
-	if err := s.ReplaceRecoveryCodes(ctx, sess.UserID, hashes("new")); err != nil {
+	if err := s.ReplaceRecoveryCodes(ctx, sess.UserID, hashes("new"), nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.UseRecoveryCode(ctx, "rc-f1-1", upgradeOf(t, s, sess.ID)); !errors.Is(err, db.ErrCodeUsed) {
@@ -290,13 +290,13 @@ func deleteFactor(t *testing.T, s db.Store) {
 	sess := session(t, s, "ada@example.com", "s1", when.Add(time.Hour))
 	f := verified(t, s, sess, "f1")
 	pending := factor(t, s, sess.UserID, "f2")
-	if err := s.DeleteFactor(ctx, sess.UserID, pending.ID); err != nil {
+	if err := s.DeleteFactor(ctx, sess.UserID, pending.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := s.GetSessionAccess(ctx, sess.ID, sess.UserID); err != nil || got.AAL != db.AAL2 || !got.HasFactor {
 		t.Errorf("after removing an unverified factor: %+v, %v; want aal2 with a factor", got, err)
 	}
-	if err := s.DeleteFactor(ctx, sess.UserID, f.ID); err != nil {
+	if err := s.DeleteFactor(ctx, sess.UserID, f.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := s.GetSessionAccess(ctx, sess.ID, sess.UserID); err != nil || got.AAL != db.AAL1 || got.HasFactor {
@@ -305,7 +305,7 @@ func deleteFactor(t *testing.T, s db.Store) {
 	if n, err := s.CountRecoveryCodes(ctx, sess.UserID); err != nil || n != 0 {
 		t.Errorf("recovery codes after removing the last factor: %d, %v; want 0", n, err)
 	}
-	if err := s.DeleteFactor(ctx, sess.UserID, f.ID); !errors.Is(err, db.ErrNoFactor) {
+	if err := s.DeleteFactor(ctx, sess.UserID, f.ID, nil); !errors.Is(err, db.ErrNoFactor) {
 		t.Errorf("DeleteFactor again: %v, want db.ErrNoFactor", err)
 	}
 }
@@ -387,7 +387,7 @@ func sessionLevels(t *testing.T, s db.Store) {
 	if err := s.LowerSession(ctx, "nope", 0, when); !errors.Is(err, db.ErrStale) {
 		t.Errorf("LowerSession of an unknown session: %v, want db.ErrStale", err)
 	}
-	if err := s.DeleteFactor(ctx, sess.UserID, f.ID); err != nil {
+	if err := s.DeleteFactor(ctx, sess.UserID, f.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	if a, b := level(sess.ID), level(other.ID); a.LevelGen != 4 || a.AAL != db.AAL1 || b.LevelGen != 2 || b.AAL != db.AAL1 {
@@ -406,7 +406,7 @@ func factorFailures(t *testing.T, s db.Store) {
 	const limit = 3
 	count := func(want int64, wantErr error) {
 		t.Helper()
-		n, err := s.CountFactorAttempt(ctx, f.ID, limit)
+		n, err := s.CountFactorAttempt(ctx, f.ID, limit, nil)
 		if !errors.Is(err, wantErr) || (wantErr == nil && n != want) {
 			t.Errorf("CountFactorAttempt = %d, %v; want %d, %v", n, err, want, wantErr)
 		}
@@ -460,7 +460,7 @@ func factorFailures(t *testing.T, s db.Store) {
 	}
 	pending := factor(t, s, bob.ID, "pending")
 	for _, id := range []string{pending.ID, "nope"} {
-		if _, err := s.CountFactorAttempt(ctx, id, limit); !errors.Is(err, db.ErrNoFactor) {
+		if _, err := s.CountFactorAttempt(ctx, id, limit, nil); !errors.Is(err, db.ErrNoFactor) {
 			t.Errorf("CountFactorAttempt(%s): %v, want db.ErrNoFactor", id, err)
 		}
 	}
@@ -473,7 +473,7 @@ func concurrentFailures(t *testing.T, s db.Store) {
 	f := verified(t, s, sess, "f1")
 	const limit = 3
 	errs := race(t, func(ctx context.Context, _ int) error {
-		_, err := s.CountFactorAttempt(ctx, f.ID, limit)
+		_, err := s.CountFactorAttempt(ctx, f.ID, limit, nil)
 		return err
 	})
 	counted := 0

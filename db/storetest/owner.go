@@ -98,7 +98,7 @@ func resetClearsUnproved(t *testing.T, s db.Store) {
 			Email: "victim3@old.example.com", ExpiresAt: now.Add(time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.ResetPassword(ctx, "old-address", "new-hash", now); err != nil {
+		if _, err := s.ResetPassword(ctx, "old-address", "new-hash", now, nil); err != nil {
 			t.Fatal(err)
 		}
 		cleared(t, s, victim.ID, "squatter3")

@@ -27,7 +27,7 @@ func newPasskey(userID int64, id, cred string) db.Passkey {
 func addPasskey(t *testing.T, s db.Store, userID int64, id, cred string) db.Passkey {
 	t.Helper()
 	p := newPasskey(userID, id, cred)
-	if err := s.CreatePasskey(t.Context(), p); err != nil {
+	if err := s.CreatePasskey(t.Context(), p, nil); err != nil {
 		t.Fatalf("CreatePasskey(%s): %v", id, err)
 	}
 	return p
@@ -97,7 +97,7 @@ func passkeyReads(t *testing.T, s db.Store) {
 	q := addPasskey(t, s, ada.ID, "p2", "cred-2")
 	q.Transports = nil
 	q.ID, q.CredentialID = "p3", []byte("cred-3")
-	if err := s.CreatePasskey(ctx, q); err != nil {
+	if err := s.CreatePasskey(ctx, q, nil); err != nil {
 		t.Fatal(err)
 	}
 	list, err := s.ListPasskeys(ctx, ada.ID)
@@ -110,13 +110,13 @@ func passkeyReads(t *testing.T, s db.Store) {
 	if _, err := s.GetPasskeyByCredential(ctx, []byte("cred-none")); !errors.Is(err, db.ErrNoPasskey) {
 		t.Errorf("an unknown credential: %v, want ErrNoPasskey", err)
 	}
-	if err := s.CreatePasskey(ctx, newPasskey(bob.ID, "b1", "cred-1")); !errors.Is(err, db.ErrPasskeyTaken) {
+	if err := s.CreatePasskey(ctx, newPasskey(bob.ID, "b1", "cred-1"), nil); !errors.Is(err, db.ErrPasskeyTaken) {
 		t.Errorf("Ada's credential id for Bob: %v, want ErrPasskeyTaken", err)
 	}
-	if err := s.CreatePasskey(ctx, newPasskey(ada.ID, "a9", "cred-1")); !errors.Is(err, db.ErrPasskeyTaken) {
+	if err := s.CreatePasskey(ctx, newPasskey(ada.ID, "a9", "cred-1"), nil); !errors.Is(err, db.ErrPasskeyTaken) {
 		t.Errorf("Ada's credential id again: %v, want ErrPasskeyTaken", err)
 	}
-	if err := s.CreatePasskey(ctx, newPasskey(ada.ID+bob.ID+1000, "x", "cred-x")); !errors.Is(err, db.ErrNoUser) {
+	if err := s.CreatePasskey(ctx, newPasskey(ada.ID+bob.ID+1000, "x", "cred-x"), nil); !errors.Is(err, db.ErrNoUser) {
 		t.Errorf("a passkey of a missing user: %v, want ErrNoUser", err)
 	}
 	if list, _ := s.ListPasskeys(ctx, bob.ID); len(list) != 0 {
@@ -132,7 +132,7 @@ func usePasskey(t *testing.T, s db.Store) {
 	u := mustCreate(t, s, "ada@example.com")
 	p := addPasskey(t, s, u.ID, "p1", "cred-1")
 	p.UserVerified = false
-	if err := s.CreatePasskey(ctx, newPasskey(u.ID, "p2", "cred-2")); err != nil {
+	if err := s.CreatePasskey(ctx, newPasskey(u.ID, "p2", "cred-2"), nil); err != nil {
 		t.Fatal(err)
 	}
 	later := now.Add(time.Minute)
@@ -196,26 +196,26 @@ func deletePasskey(t *testing.T, s db.Store) {
 	addPasskey(t, s, pl.ID, "p1", "cred-p1")
 	addPasskey(t, s, pl.ID, "p2", "cred-p2")
 
-	if err := s.DeletePasskey(ctx, ada.ID, "p1"); !errors.Is(err, db.ErrNoPasskey) {
+	if err := s.DeletePasskey(ctx, ada.ID, "p1", nil); !errors.Is(err, db.ErrNoPasskey) {
 		t.Errorf("another user's passkey: %v, want ErrNoPasskey", err)
 	}
-	if err := s.DeletePasskey(ctx, ada.ID+pl.ID+1000, "a1"); !errors.Is(err, db.ErrNoPasskey) {
+	if err := s.DeletePasskey(ctx, ada.ID+pl.ID+1000, "a1", nil); !errors.Is(err, db.ErrNoPasskey) {
 		t.Errorf("an unknown user: %v, want ErrNoPasskey", err)
 	}
-	if err := s.DeletePasskey(ctx, ada.ID, "a1"); err != nil {
+	if err := s.DeletePasskey(ctx, ada.ID, "a1", nil); err != nil {
 		t.Errorf("the only passkey of an account with a password: %v", err)
 	}
-	if err := s.DeletePasskey(ctx, pl.ID, "p1"); err != nil {
+	if err := s.DeletePasskey(ctx, pl.ID, "p1", nil); err != nil {
 		t.Errorf("one of two passkeys beside an identity: %v", err)
 	}
 	ids, err := s.ListIdentities(ctx, pl.ID)
 	if err != nil || len(ids) != 1 {
 		t.Fatalf("ListIdentities = %+v, %v", ids, err)
 	}
-	if err := s.DeleteIdentity(ctx, pl.ID, ids[0].ID); err != nil {
+	if err := s.DeleteIdentity(ctx, pl.ID, ids[0].ID, nil); err != nil {
 		t.Errorf("the identity of an account with a passkey: %v, want it unlinked", err)
 	}
-	if err := s.DeletePasskey(ctx, pl.ID, "p2"); !errors.Is(err, db.ErrLastWayIn) {
+	if err := s.DeletePasskey(ctx, pl.ID, "p2", nil); !errors.Is(err, db.ErrLastWayIn) {
 		t.Errorf("the last way in: %v, want ErrLastWayIn", err)
 	}
 	if list, _ := s.ListPasskeys(ctx, pl.ID); len(list) != 1 {
@@ -235,7 +235,7 @@ func concurrentPasskeyDeletes(t *testing.T, s db.Store) {
 	errs := make([]error, 2)
 	var wg sync.WaitGroup
 	for i := range 2 {
-		wg.Go(func() { errs[i] = s.DeletePasskey(t.Context(), u.ID, fmt.Sprint("p", i+1)) })
+		wg.Go(func() { errs[i] = s.DeletePasskey(t.Context(), u.ID, fmt.Sprint("p", i+1), nil) })
 	}
 	wg.Wait()
 	if (errs[0] == nil) == (errs[1] == nil) {
@@ -287,7 +287,7 @@ func endsWhatItStarted(t *testing.T, s db.Store) {
 	heard := watch(t, s)
 	u, _ := signIn(t, s, idp("sub-1", "ada@example.com", true), "c1")
 	viaIdentity := newSession()
-	if _, err := s.RedeemOAuthCode(ctx, "c1", "challenge-c1", viaIdentity, now); err != nil {
+	if _, err := s.RedeemOAuthCode(ctx, "c1", "challenge-c1", viaIdentity, now, nil); err != nil {
 		t.Fatal(err)
 	}
 	pk := addPasskey(t, s, u.ID, "pk1", "cred1")
@@ -302,7 +302,7 @@ func endsWhatItStarted(t *testing.T, s db.Store) {
 		t.Fatalf("ListIdentities = %+v, %v", ids, err)
 	}
 	// The identity is another way in: the passkey may go.
-	if err := s.DeletePasskey(ctx, u.ID, pk.ID); err != nil {
+	if err := s.DeletePasskey(ctx, u.ID, pk.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	next := func(what string) db.SessionsEnded {
@@ -318,11 +318,11 @@ func endsWhatItStarted(t *testing.T, s db.Store) {
 	if e := next("DeletePasskey"); !reflect.DeepEqual(e, db.SessionsEnded{UserID: u.ID, Sessions: []string{viaPasskey.ID}}) {
 		t.Errorf("DeletePasskey announced %+v, want the passkey's session only", e)
 	}
-	if err := s.DeleteIdentity(ctx, u.ID, ids[0].ID); !errors.Is(err, db.ErrLastWayIn) {
+	if err := s.DeleteIdentity(ctx, u.ID, ids[0].ID, nil); !errors.Is(err, db.ErrLastWayIn) {
 		t.Fatalf("DeleteIdentity of the last way in: %v, want db.ErrLastWayIn", err)
 	}
 	addPasskey(t, s, u.ID, "pk2", "cred2")
-	if err := s.DeleteIdentity(ctx, u.ID, ids[0].ID); err != nil {
+	if err := s.DeleteIdentity(ctx, u.ID, ids[0].ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	if e := next("DeleteIdentity"); !reflect.DeepEqual(e, db.SessionsEnded{UserID: u.ID, Sessions: []string{viaIdentity.ID}}) {

@@ -129,7 +129,7 @@ func codeProofs(t *testing.T, s db.Store) {
 		func() error { return s.ProveWithRecoveryCode(ctx, hashes("rc-f1")[2], pr) },
 	} {
 		for range 3 {
-			if _, err := s.CountFactorAttempt(ctx, f.ID, 10); err != nil {
+			if _, err := s.CountFactorAttempt(ctx, f.ID, 10, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -156,7 +156,7 @@ func codeAuthTime(t *testing.T, s db.Store) {
 		c.AuthTime = authTime
 		createCode(t, s, ada.ID, c)
 		sess := newSession()
-		got, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, sess, now)
+		got, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, sess, now, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,7 +177,7 @@ func codeAuthTime(t *testing.T, s db.Store) {
 		t.Fatal(err)
 	}
 	sess := newSession()
-	if _, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, sess, now); err != nil {
+	if _, err := s.RedeemOAuthCode(ctx, c.Hash, c.CodeChallenge, sess, now, nil); err != nil {
 		t.Fatal(err)
 	}
 	sess.UserID = u.ID

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -15,7 +16,7 @@ import (
 // Notify tells an account's owner that how the account is signed in to has
 // changed (Event, one of the Event* names, at At), so that a change they did
 // not make does not go unnoticed. Inserted by the request that made the
-// change, once it is made. The args hold no secret: the worker reads the
+// change, in its transaction. The args hold no secret: the worker reads the
 // address when it sends, and makes the one token a mail may carry (the
 // unlock link of EventMFALocked).
 type Notify struct {
@@ -100,8 +101,16 @@ func (w *notifyWorker) Work(ctx context.Context, job *river.Job[Notify]) error {
 	return w.mailer.Send(ctx, mail.Message{To: u.Email, Subject: n.subject, Text: text})
 }
 
-// Notify has the owner of the account told about event (an Event* name),
-// which happened at at.
+// NotifyTx has the owner of the account told about event (an Event* name),
+// which happens at at, in tx: the transaction of the change, so that no
+// mail goes out for a change rolled back, and none is lost to a crash after
+// the commit.
+func (e *Engine) NotifyTx(ctx context.Context, tx *sql.Tx, userID int64, event string, at time.Time) error {
+	_, err := e.client.InsertTx(ctx, tx, Notify{UserID: userID, Event: event, At: at}, nil)
+	return err
+}
+
+// Notify is NotifyTx outside a transaction, for a test of the mail.
 func (e *Engine) Notify(ctx context.Context, userID int64, event string, at time.Time) error {
 	_, err := e.client.Insert(ctx, Notify{UserID: userID, Event: event, At: at}, nil)
 	return err

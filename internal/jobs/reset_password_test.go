@@ -40,7 +40,7 @@ func TestResetPassword(t *testing.T) {
 			if msgs[0].To != "ada@example.com" {
 				t.Fatalf("email to %q, want ada@example.com", msgs[0].To)
 			}
-			if _, err := d.store.ResetPassword(ctx, db.HashToken(linkToken(t, msgs[0])), "new", time.Now()); err != nil {
+			if _, err := d.store.ResetPassword(ctx, db.HashToken(linkToken(t, msgs[0])), "new", time.Now(), nil); err != nil {
 				t.Fatalf("the emailed token: %v", err)
 			}
 			if c, _ := d.store.GetCredentials(ctx, "ada@example.com"); c.PasswordHash != "new" {
