@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/keelhq/keel/internal/jobs"
 	"github.com/keelhq/keel/internal/mfa"
 	"github.com/keelhq/keel/internal/password"
 )
@@ -141,6 +143,29 @@ func TestMFALock(t *testing.T) {
 		tok := c.mustLogin("bob@example.com", "password123")
 		c.guess(tok, 2*defaultMFAMaxFailures)
 		c.status(c.mfaVerify(tok, "code", codeAt(t, secret, c.clock.Now())), 200, "the right code after twenty wrong ones")
+	})
+	t.Run("the lock's mail is queued with the count that locks", func(t *testing.T) {
+		// A job engine that inserts the mail and then fails: the wrong
+		// code that would lock answers 500, and neither its count nor the
+		// mail is kept, so the factor still takes the right code.
+		c := newTestAPI(t)
+		failing := &atomic.Pointer[string]{}
+		c.srv.UseJobs(failingNotice{Jobs: c.jobs, event: failing})
+		secret, _, _ := c.mfaAccount("carol@example.com")
+		c.clock.Add(time.Minute)
+		tok := c.mustLogin("carol@example.com", "password123")
+		c.guess(tok, defaultMFAMaxFailures-1)
+		event := jobs.EventMFALocked
+		failing.Store(&event)
+		c.broken = true
+		c.status(c.mfaVerify(tok, "code", "000000"), http.StatusInternalServerError, "the code that would lock, its mail failing")
+		c.broken = false
+		c.clock.Add(time.Minute)
+		c.status(c.mfaVerify(tok, "code", codeAt(t, secret, c.clock.Now())), 200, "the right code: not locked")
+		var queued int
+		if err := c.db.raw.QueryRow(`SELECT count(*) FROM river_job WHERE kind = 'notify'`).Scan(&queued); err != nil || queued != 1 {
+			t.Errorf("%d notify jobs (%v), want 1 (the factor's)", queued, err)
+		}
 	})
 }
 
