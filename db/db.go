@@ -630,10 +630,12 @@ const FactorTOTP = "totp"
 // session's user, the session's assurance, and whether the account has a
 // verified second factor (then an AAL1 session may do little but verify one).
 type SessionAccess struct {
-	User      User
-	AAL       string
-	AMR       string    // the first factor's methods, as in Session
-	AuthTime  time.Time // the session's last proof, as in Session
+	User User
+	AAL  string
+	// AuthTime is the session's last proof, as in Session: not read by
+	// GetSessionAccess (every request would parse a time for a few
+	// operations), set by the bearer check for those that need it.
+	AuthTime  time.Time
 	HasFactor bool
 	LevelGen  int64 // the session's level generation (as in Session)
 }

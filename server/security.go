@@ -164,6 +164,16 @@ func (s *Server) sessionLive(ctx context.Context, operationID string) (context.C
 	if err := checkLevel(p, acc); err != nil {
 		return nil, err
 	}
+	if needFreshProof[operationID] {
+		// Only these few read when the user last proved themselves, with
+		// a second query: the bearer check of every other operation (GET
+		// /profile) parses no time of the session.
+		sess, err := s.store.GetSession(ctx, p.SessionID)
+		if err != nil {
+			return nil, err
+		}
+		acc.AuthTime = sess.AuthTime
+	}
 	if err := checkAssurance(acc, operationID, s.now(), s.reauthMaxAge()); err != nil {
 		return nil, err
 	}

@@ -24,7 +24,7 @@ func (d *DB) GetSessionAccess(ctx context.Context, sessionID string, userID int6
 	}
 	return db.SessionAccess{
 		User: db.User{ID: row.ID, Email: row.Email, CreatedAt: db.Millis(row.CreatedAt), EmailVerified: row.EmailVerified},
-		AAL:  row.Aal, AMR: row.Amr, AuthTime: timeOrZero(row.AuthTime), HasFactor: row.Factors > 0,
+		AAL:  row.Aal, HasFactor: row.Factors > 0,
 		LevelGen: row.LevelGen,
 	}, nil
 }

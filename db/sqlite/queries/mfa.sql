@@ -1,10 +1,12 @@
 -- name: GetSessionAccess :one
 -- The bearer check of every operation, in one round trip: the user, the
--- session's assurance and level generation, the time of its last proof of
--- its user, and whether the account has a verified second factor, provided
--- the session is still there. No other times: a session's deadlines bound
--- its tokens' exp instead, and each time column costs GET /profile a parse.
-SELECT u.id, u.email, u.created_at, u.email_verified, s.aal, s.amr, s.level_gen, s.auth_time,
+-- session's assurance and level generation, and whether the account has a
+-- verified second factor, provided the session is still there. No times
+-- of the session: its deadlines bound its tokens' exp instead, the few
+-- operations that need its last proof of its user read it apart
+-- (GetSession), and each column costs GET /profile a conversion (its
+-- amr only tokens carry, read from GetSession at each refresh).
+SELECT u.id, u.email, u.created_at, u.email_verified, s.aal, s.level_gen,
        (SELECT count(*) FROM mfa_factors f WHERE f.user_id = u.id AND f.verified) AS factors
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.id = sqlc.arg(session_id) AND s.user_id = sqlc.arg(user_id);

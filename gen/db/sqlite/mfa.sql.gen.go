@@ -181,7 +181,7 @@ func (q *Queries) GetFactorFailures(ctx context.Context, id string) (int64, erro
 }
 
 const getSessionAccess = `-- name: GetSessionAccess :one
-SELECT u.id, u.email, u.created_at, u.email_verified, s.aal, s.amr, s.level_gen, s.auth_time,
+SELECT u.id, u.email, u.created_at, u.email_verified, s.aal, s.level_gen,
        (SELECT count(*) FROM mfa_factors f WHERE f.user_id = u.id AND f.verified) AS factors
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.id = ?1 AND s.user_id = ?2
@@ -198,17 +198,17 @@ type GetSessionAccessRow struct {
 	CreatedAt     time.Time
 	EmailVerified bool
 	Aal           string
-	Amr           string
 	LevelGen      int64
-	AuthTime      sql.NullTime
 	Factors       int64
 }
 
 // The bearer check of every operation, in one round trip: the user, the
-// session's assurance and level generation, the time of its last proof of
-// its user, and whether the account has a verified second factor, provided
-// the session is still there. No other times: a session's deadlines bound
-// its tokens' exp instead, and each time column costs GET /profile a parse.
+// session's assurance and level generation, and whether the account has a
+// verified second factor, provided the session is still there. No times
+// of the session: its deadlines bound its tokens' exp instead, the few
+// operations that need its last proof of its user read it apart
+// (GetSession), and each column costs GET /profile a conversion (its
+// amr only tokens carry, read from GetSession at each refresh).
 func (q *Queries) GetSessionAccess(ctx context.Context, arg GetSessionAccessParams) (GetSessionAccessRow, error) {
 	row := q.queryRow(ctx, q.getSessionAccessStmt, getSessionAccess, arg.SessionID, arg.UserID)
 	var i GetSessionAccessRow
@@ -218,9 +218,7 @@ func (q *Queries) GetSessionAccess(ctx context.Context, arg GetSessionAccessPara
 		&i.CreatedAt,
 		&i.EmailVerified,
 		&i.Aal,
-		&i.Amr,
 		&i.LevelGen,
-		&i.AuthTime,
 		&i.Factors,
 	)
 	return i, err
