@@ -4,7 +4,7 @@
 // fail `npm run typecheck` if the generated types stop enforcing the spec.
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { mailedToken } from "./mail.js";
 import { test } from "node:test";
 
 import {
@@ -129,24 +129,10 @@ async function registered(prefix: string): Promise<{ email: string; password: st
 }
 
 // verifiedByMail proves email's address as its owner would: it reads the
-// verification mail from keel's log (KEEL_LOG: the console mailer writes each
-// mail there when SMTP_URL is unset) and posts its token from the account's
-// session. TOTP, passkeys and linked providers need a proved address.
+// verification mail from keel's log (mailedToken) and posts its token from the
+// account's session. TOTP, passkeys and linked providers need a proved address.
 async function verifiedByMail(email: string, session: { client: ReturnType<typeof createKeelClient> }) {
-  const log = process.env.KEEL_LOG;
-  assert.ok(log, "KEEL_LOG names keel's log file (scripts/e2e-node.sh sets it)");
-  let token: string | undefined;
-  for (let i = 0; i < 100 && !token; i++) {
-    for (const line of (await readFile(log, "utf8")).split("\n")) {
-      if (!line.startsWith("{")) continue;
-      const rec = JSON.parse(line) as { msg?: string; to?: string; subject?: string; text?: string };
-      if (rec.msg?.startsWith("email") && rec.to === email && rec.subject?.includes("Confirm")) {
-        token = /token=([A-Za-z0-9_-]{43})/.exec(rec.text ?? "")?.[1];
-      }
-    }
-    if (!token) await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.ok(token, `no verification mail to ${email} in ${log}`);
+  const token = await mailedToken(email);
   const { error, response } = await session.client.POST("/email/verify", { body: { token } });
   assert.equal(response.status, 204, JSON.stringify(error));
 }
