@@ -138,11 +138,17 @@ func mustAccess(ctx context.Context) db.SessionAccess {
 
 // amrOf is the session's authentication methods (RFC 8176) for its tokens:
 // its first factor's, then otp and mfa when a second factor raised it (a
-// passkey sign-in with user verification has "mfa" from the start).
+// passkey sign-in with user verification has "mfa" from the start). A
+// session lowered to aal1 since (AAL2_MAX_AGE, its account's last factor
+// removed) claims no "mfa": its tokens must not say more than its level.
 func amrOf(sess db.Session) string {
 	amr := cmp.Or(sess.AMR, amrPassword)
-	if sess.AAL == db.AAL2 && !slices.Contains(strings.Fields(amr), "mfa") {
+	methods := strings.Fields(amr)
+	switch {
+	case sess.AAL == db.AAL2 && !slices.Contains(methods, "mfa"):
 		amr += " otp mfa"
+	case sess.AAL != db.AAL2 && slices.Contains(methods, "mfa"):
+		amr = strings.Join(slices.DeleteFunc(methods, func(m string) bool { return m == "mfa" }), " ")
 	}
 	return amr
 }

@@ -525,3 +525,23 @@ func TestMFASecretsAtRest(t *testing.T) {
 func base32NoPad(s string) ([]byte, error) {
 	return base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(s)
 }
+
+// TestAMROf: a token's amr says no more than its session's level: otp and
+// mfa after a second factor, mfa from a user-verifying passkey, and no mfa
+// once the session is lowered to aal1 (AAL2_MAX_AGE, the last factor removed).
+func TestAMROf(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ aal, stored, want string }{
+		{db.AAL1, "", "pwd"},
+		{db.AAL1, "pwd", "pwd"},
+		{db.AAL2, "pwd", "pwd otp mfa"},
+		{db.AAL2, "swk user mfa", "swk user mfa"},
+		{db.AAL1, "swk user mfa", "swk user"},
+		{db.AAL2, "hwk", "hwk otp mfa"},
+		{db.AAL1, "urn:keel:amr:fed", "urn:keel:amr:fed"},
+	} {
+		if got := amrOf(db.Session{AAL: tt.aal, AMR: tt.stored}); got != tt.want {
+			t.Errorf("amrOf(%s, %q) = %q, want %q", tt.aal, tt.stored, got, tt.want)
+		}
+	}
+}
