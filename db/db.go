@@ -69,6 +69,12 @@ type Session struct {
 	// provider sign-in); zero when never. Changing the account's
 	// authenticators needs it recent (REAUTH_MAX_AGE).
 	AuthTime time.Time
+	// CheckedHash, for a password sign-in only, is the password hash its
+	// password was checked against; it is not stored. CreateSession stores
+	// the session only while it is still the account's hash: a reset or a
+	// password change that commits during the bcrypt comparison leaves the
+	// sign-in without a session (ErrSignInStale).
+	CheckedHash string
 }
 
 // OneTimeToken is an emailed token (its SHA-256 in Hash) that confirms
@@ -175,6 +181,10 @@ var (
 	// ErrNoSession is a session that is not there, or not the user's: it
 	// ended (logout, revocation, password change, deletion) or never was.
 	ErrNoSession = errors.New("db: no such session")
+	// ErrSignInStale is a sign-in whose proof changed before its session
+	// was stored: the password hash it checked is no longer the account's,
+	// or the passkey it used is gone (a reset took it). No session is made.
+	ErrSignInStale = errors.New("db: the sign-in's password or passkey changed meanwhile")
 	// ErrNoToken is a one-time token that is unknown, spent or expired.
 	ErrNoToken = errors.New("db: no such one-time token")
 	// ErrStale is a conditional update that lost: the row no longer holds
@@ -239,7 +249,10 @@ type Store interface {
 	DeleteUser(ctx context.Context, id int64) error
 
 	// CreateSession stores a new session; past db.MaxSessions it ends the
-	// user's least recently used ones, announced like every ending.
+	// user's least recently used ones, announced like every ending. Under
+	// the account's lock it checks that the sign-in's proof still holds:
+	// s.CheckedHash (when set) is the account's password hash and
+	// s.PasskeyID (when set) the account's passkey, else ErrSignInStale.
 	CreateSession(ctx context.Context, s Session) error
 	// GetSessionUser returns the user of the session, in one query, or
 	// ErrNoSession when the session has ended (or is not the user's).

@@ -53,7 +53,17 @@ func (s *Server) Login(ctx context.Context, req oapi.LoginRequestObject) (oapi.L
 	if err := s.passwords.Check(ctx, hash, req.Body.Password); err != nil {
 		return nil, err
 	}
-	tok, err := s.startSession(ctx, creds.UserID, db.AAL1, amrPassword, "", true)
+	sess := s.newSignIn(ctx, creds.UserID, db.AAL1, amrPassword, true)
+	sess.CheckedHash = creds.PasswordHash
+	tok, err := s.startSession(ctx, sess)
+	if errors.Is(err, db.ErrSignInStale) {
+		// The password was reset or changed while bcrypt compared it: the
+		// password checked is no longer the account's. The same answer as a
+		// wrong password, which it now is.
+		s.log.LogAttrs(ctx, slog.LevelInfo, "login refused: the password changed while it was checked",
+			slog.Int64("user", creds.UserID))
+		return nil, password.ErrMismatch
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -71,20 +81,35 @@ const (
 	amrProvider = "urn:keel:amr:fed"
 )
 
-// startSession starts a session at assurance level aal (db.AAL1 or db.AAL2)
-// for a user who has shown its authentication methods (amr: RFC 8176
-// values, space-separated) and returns its first pair. Every sign-in method
-// starts its sessions here. A password or provider sign-in is aal1, and when
-// the account has a verified second factor it may do little but verify it
-// (checkAssurance) until POST /mfa/verify raises it to aal2; a passkey with
-// user verification is two factors in one, and starts at aal2. passkeyID
-// names the passkey of a passkey sign-in ("" for a password): removing the
-// passkey ends the session. proved says the sign-in proved the user (a
-// password, a user-verifying passkey): the session's auth time is now, and
-// it may change the account's ways in for REAUTH_MAX_AGE.
-func (s *Server) startSession(ctx context.Context, userID int64, aal, amr, passkeyID string, proved bool) (oapi.Token, error) {
+// newSignIn is the session a sign-in starts, at assurance level aal
+// (db.AAL1 or db.AAL2), for a user who has shown its authentication methods
+// (amr: RFC 8176 values, space-separated); startSession stores it. A
+// password or provider sign-in is aal1, and when the account has a verified
+// second factor it may do little but verify it (checkAssurance) until POST
+// /mfa/verify raises it to aal2; a passkey with user verification is two
+// factors in one, and starts at aal2. proved says the sign-in proved the
+// user (a password, a user-verifying passkey): the session's auth time is
+// now, and it may change the account's ways in for REAUTH_MAX_AGE. The
+// caller adds what the store checks again under the account's lock
+// (CheckedHash, PasskeyID: db.Store.CreateSession).
+func (s *Server) newSignIn(ctx context.Context, userID int64, aal, amr string, proved bool) signIn {
 	sess, refresh := s.newSession(ctx, aal, amr, proved)
-	sess.UserID, sess.PasskeyID = userID, passkeyID
+	sess.UserID = userID
+	return signIn{Session: sess, refresh: refresh}
+}
+
+// signIn is a session a sign-in is about to store, with its first refresh
+// token.
+type signIn struct {
+	db.Session
+	refresh string
+}
+
+// startSession stores the session of a sign-in (newSignIn's) and returns
+// its first pair; every sign-in method starts its sessions here.
+// db.ErrSignInStale: the proof the sign-in checked changed meanwhile.
+func (s *Server) startSession(ctx context.Context, in signIn) (oapi.Token, error) {
+	sess := in.Session
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return oapi.Token{}, err
 	}
@@ -92,7 +117,7 @@ func (s *Server) startSession(ctx context.Context, userID int64, aal, amr, passk
 	if sess.HasFactor, err = s.waitsForFactor(ctx, sess); err != nil {
 		return oapi.Token{}, err
 	}
-	return s.tokenPair(sess, refresh)
+	return s.tokenPair(sess, in.refresh)
 }
 
 // newSession is a session to store (startSession's, or the one

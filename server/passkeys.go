@@ -177,7 +177,17 @@ func (s *Server) PasskeyLogin(ctx context.Context, req oapi.PasskeyLoginRequestO
 	}
 	// Without user verification a passkey is one factor, something the
 	// user has: no proof of the user for changing the account's ways in.
-	tok, err := s.startSession(ctx, a.Passkey.UserID, aal, amr, a.Passkey.ID, a.UserVerified)
+	sess := s.newSignIn(ctx, a.Passkey.UserID, aal, amr, a.UserVerified)
+	sess.PasskeyID = a.Passkey.ID // removing the passkey ends the session
+	tok, err := s.startSession(ctx, sess)
+	if errors.Is(err, db.ErrSignInStale) {
+		// The passkey went while it was checked (the reset of an account
+		// whose address was unproved takes every passkey): refused, as a
+		// passkey the account does not hold.
+		s.log.LogAttrs(ctx, slog.LevelInfo, "passkey sign-in refused: the passkey was removed while it was checked",
+			slog.String("passkey", a.Passkey.ID), slog.Int64("user", a.Passkey.UserID))
+		return nil, passkey.ErrRefused
+	}
 	if err != nil {
 		return nil, err
 	}

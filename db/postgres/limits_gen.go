@@ -43,10 +43,14 @@ func roomForIdentity(ctx context.Context, q *gen.Queries, userID int64) error {
 // least recently used sessions past db.MaxSessions, announcing each in tx;
 // it returns those endings for the caller to hand to announced once tx has
 // committed. The user's lock makes two sign-ins at once count one after the
-// other.
+// other, and orders the sign-in after a reset or password change that
+// committed while it checked its proof (signInHolds).
 func (d *DB) createSession(ctx context.Context, tx *sql.Tx, q *gen.Queries, s db.Session) ([]db.SessionsEnded, error) {
 	n, err := q.LockUser(ctx, s.UserID)
 	if err := oneRow(n, err, db.ErrNoUser); err != nil {
+		return nil, err
+	}
+	if err := signInHolds(ctx, q, s); err != nil {
 		return nil, err
 	}
 	if err := insertSession(ctx, q, s); err != nil {
@@ -64,6 +68,37 @@ func (d *DB) createSession(ctx context.Context, tx *sql.Tx, q *gen.Queries, s db
 		}
 	}
 	return ended, nil
+}
+
+// signInHolds returns ErrSignInStale when what s's sign-in checked has
+// changed since (read under the caller's lock): the password hash a
+// password was compared with (a reset, or a link by email that took an
+// unproved account over, replaced or cleared it during the bcrypt
+// comparison), or the passkey used (the reset of an unproved account
+// deleted it). A reset ends every session in the transaction that changes
+// the hash, so without this check a squatter's login in flight would get
+// the first session of the owner's account; with it, either the sign-in
+// commits first and the reset ends its session, or it finds the new hash.
+func signInHolds(ctx context.Context, q *gen.Queries, s db.Session) error {
+	if s.CheckedHash != "" {
+		hash, err := q.GetPasswordHash(ctx, s.UserID)
+		if err != nil {
+			return translate(err, db.ErrNoUser)
+		}
+		if hash != s.CheckedHash {
+			return db.ErrSignInStale
+		}
+	}
+	if s.PasskeyID != "" {
+		n, err := q.HasPasskey(ctx, gen.HasPasskeyParams{ID: s.PasskeyID, UserID: s.UserID})
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return db.ErrSignInStale
+		}
+	}
+	return nil
 }
 
 // CreateSession implements db.Store.

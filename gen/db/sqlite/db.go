@@ -192,6 +192,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.getPasskeyHandleUserStmt, err = db.PrepareContext(ctx, getPasskeyHandleUser); err != nil {
 		return nil, fmt.Errorf("error preparing query GetPasskeyHandleUser: %w", err)
 	}
+	if q.getPasswordHashStmt, err = db.PrepareContext(ctx, getPasswordHash); err != nil {
+		return nil, fmt.Errorf("error preparing query GetPasswordHash: %w", err)
+	}
 	if q.getSessionStmt, err = db.PrepareContext(ctx, getSession); err != nil {
 		return nil, fmt.Errorf("error preparing query GetSession: %w", err)
 	}
@@ -212,6 +215,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.getUserByEmailStmt, err = db.PrepareContext(ctx, getUserByEmail); err != nil {
 		return nil, fmt.Errorf("error preparing query GetUserByEmail: %w", err)
+	}
+	if q.hasPasskeyStmt, err = db.PrepareContext(ctx, hasPasskey); err != nil {
+		return nil, fmt.Errorf("error preparing query HasPasskey: %w", err)
 	}
 	if q.listFactorsStmt, err = db.PrepareContext(ctx, listFactors); err != nil {
 		return nil, fmt.Errorf("error preparing query ListFactors: %w", err)
@@ -573,6 +579,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing getPasskeyHandleUserStmt: %w", cerr)
 		}
 	}
+	if q.getPasswordHashStmt != nil {
+		if cerr := q.getPasswordHashStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getPasswordHashStmt: %w", cerr)
+		}
+	}
 	if q.getSessionStmt != nil {
 		if cerr := q.getSessionStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getSessionStmt: %w", cerr)
@@ -606,6 +617,11 @@ func (q *Queries) Close() error {
 	if q.getUserByEmailStmt != nil {
 		if cerr := q.getUserByEmailStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getUserByEmailStmt: %w", cerr)
+		}
+	}
+	if q.hasPasskeyStmt != nil {
+		if cerr := q.hasPasskeyStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing hasPasskeyStmt: %w", cerr)
 		}
 	}
 	if q.listFactorsStmt != nil {
@@ -828,6 +844,7 @@ type Queries struct {
 	getPasskeyByCredentialIDStmt       *sql.Stmt
 	getPasskeyHandleStmt               *sql.Stmt
 	getPasskeyHandleUserStmt           *sql.Stmt
+	getPasswordHashStmt                *sql.Stmt
 	getSessionStmt                     *sql.Stmt
 	getSessionAccessStmt               *sql.Stmt
 	getSessionCredentialsStmt          *sql.Stmt
@@ -835,6 +852,7 @@ type Queries struct {
 	getTokenCredentialsStmt            *sql.Stmt
 	getUserStmt                        *sql.Stmt
 	getUserByEmailStmt                 *sql.Stmt
+	hasPasskeyStmt                     *sql.Stmt
 	listFactorsStmt                    *sql.Stmt
 	listIdentitiesStmt                 *sql.Stmt
 	listPasskeysStmt                   *sql.Stmt
@@ -922,6 +940,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		getPasskeyByCredentialIDStmt:       q.getPasskeyByCredentialIDStmt,
 		getPasskeyHandleStmt:               q.getPasskeyHandleStmt,
 		getPasskeyHandleUserStmt:           q.getPasskeyHandleUserStmt,
+		getPasswordHashStmt:                q.getPasswordHashStmt,
 		getSessionStmt:                     q.getSessionStmt,
 		getSessionAccessStmt:               q.getSessionAccessStmt,
 		getSessionCredentialsStmt:          q.getSessionCredentialsStmt,
@@ -929,6 +948,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		getTokenCredentialsStmt:            q.getTokenCredentialsStmt,
 		getUserStmt:                        q.getUserStmt,
 		getUserByEmailStmt:                 q.getUserByEmailStmt,
+		hasPasskeyStmt:                     q.hasPasskeyStmt,
 		listFactorsStmt:                    q.listFactorsStmt,
 		listIdentitiesStmt:                 q.listIdentitiesStmt,
 		listPasskeysStmt:                   q.listPasskeysStmt,
