@@ -340,7 +340,9 @@ type Store interface {
 	// (unknown, used, or expired at now).
 	TakeOAuthFlow(ctx context.Context, stateHash string, now time.Time) (OAuthFlow, error)
 	// SignInWithProvider finds or creates the user p names and stores code
-	// for them, in one transaction, and says how it found them (SignIn*):
+	// for them, in one transaction holding the user's row lock from before
+	// the code is stored (so a reset either commits first or waits and
+	// voids the code), and says how it found them (SignIn*):
 	// the user its identity is linked to; else the account with its email,
 	// linked now when p's provider may link by email (p.LinkByEmail) and has
 	// verified the address (ErrAccountExists otherwise). Linking a verified
@@ -362,7 +364,8 @@ type Store interface {
 	// So a password reset or a verification of the address either commits
 	// first, voiding the code, or waits, and then drops the link and ends
 	// the session like any other. ErrNoToken when the code is unknown, used
-	// or expired at now, or challenge is not its own (which spends it all
+	// or expired at now, or challenge is not its own, or, a sign-in's code,
+	// its identity (IdentityID) is no longer its user's (both spend it all
 	// the same); ErrNoUser when its user is being deleted. A link is bound
 	// to the session that started its flow: ErrNoSession when that has
 	// ended, ErrIdentityTaken when the identity is another user's,
@@ -375,8 +378,9 @@ type Store interface {
 	RedeemOAuthCode(ctx context.Context, hash, challenge string, sess Session, now time.Time, after func(*sql.Tx, OAuthCode) error) (OAuthCode, error)
 	// ListIdentities returns the user's identities, oldest first.
 	ListIdentities(ctx context.Context, userID int64) ([]Identity, error)
-	// DeleteIdentity unlinks the user's identity id and ends the sessions
-	// it started (announced): ErrNoIdentity when it is not the user's,
+	// DeleteIdentity unlinks the user's identity id, ends the sessions it
+	// started (announced) and deletes its sign-in codes not yet redeemed:
+	// ErrNoIdentity when it is not the user's,
 	// ErrLastWayIn when the account has no password, no other identity and
 	// no passkey. after, when not nil, runs in that transaction.
 	DeleteIdentity(ctx context.Context, userID, id int64, after func(*sql.Tx) error) error

@@ -1104,6 +1104,35 @@ func TestOAuthDeleteIdentity(t *testing.T) {
 	a.status(a.do("DELETE", fmt.Sprint("/profile/identities/", adas[0].ID), ""), http.StatusUnauthorized, "no bearer")
 }
 
+// TestOAuthUnlinkVoidsCodes: a sign-in code held while its provider
+// account is unlinked no longer redeems: POST /oauth/token answers the 400
+// of a bad code and starts no session. Before, it gave a session naming an
+// identity that no longer existed, which no later unlink could end.
+func TestOAuthUnlinkVoidsCodes(t *testing.T) {
+	t.Parallel()
+	a := newOAuthAPI(t)
+	ada := a.mustRegister("ada@example.com", "password123")
+	pwd := a.mustLogin("ada@example.com", "password123")
+	a.user("ada-at-corp", "ada@corp.example", true)
+	c := newApp()
+	a.status(a.exchange(a.code(a.link(pwd, "corp", "ada-at-corp", c)), c.verifier), http.StatusOK, "link")
+	ids := a.identities(pwd)
+	if len(ids) != 1 {
+		t.Fatalf("identities %+v, want the one linked", ids)
+	}
+	held := newApp()
+	code := a.code(a.signIn("corp", "ada-at-corp", held))
+	a.status(a.do("DELETE", fmt.Sprint("/profile/identities/", ids[0].ID), "", bearer(pwd)...), http.StatusNoContent, "unlink")
+	sessions := a.sessionCount(ada.ID)
+	p := problemOf(t, a.status(a.exchange(code, held.verifier), http.StatusBadRequest, "the unlinked identity's code"))
+	if p.Errors == nil || (*p.Errors)[0].Field != "/code" {
+		t.Errorf("problem %+v: want the answer to a bad code, naming /code", p)
+	}
+	if got := a.sessionCount(ada.ID); got != sessions {
+		t.Errorf("ada has %d sessions, want %d: the code started none", got, sessions)
+	}
+}
+
 // withPath is cb with its path replaced.
 func withPath(cb *url.URL, path string) *url.URL {
 	u := *cb

@@ -111,6 +111,8 @@ func voidGrants(ctx context.Context, q *gen.Queries, userID int64) error {
 // SignInWithProvider implements db.Store. Two first sign-ins of one person
 // at once can both miss the identity and the email; the loser's insert then
 // fails on a unique index, and it looks again (once), finding the winner's.
+// It looks again too when the identity it found was gone once it held the
+// user's row lock (a reset or an unlink committed meanwhile).
 func (d *DB) SignInWithProvider(ctx context.Context, p db.ProviderUser, code db.OAuthCode, now time.Time, after func(*sql.Tx, db.User, string) error) (u db.User, how string, err error) {
 	for attempt := 0; ; attempt++ {
 		err = d.ending(ctx, func(tx *sql.Tx, q *gen.Queries) (ended db.SessionsEnded, err error) {
@@ -118,17 +120,15 @@ func (d *DB) SignInWithProvider(ctx context.Context, p db.ProviderUser, code db.
 			if err != nil {
 				return ended, err
 			}
-			if after != nil {
-				if err := after(tx, u, how); err != nil {
-					return ended, err
-				}
-			}
 			// The session the code starts records the identity, which
 			// ends it when unlinked.
 			if code.IdentityID, err = q.GetIdentityID(ctx, gen.GetIdentityIDParams{Provider: p.Provider, Subject: p.Subject}); err != nil {
 				return ended, err
 			}
-			return ended, createCode(ctx, q, code, u.ID)
+			if err := createCode(ctx, q, code, u.ID); err != nil || after == nil {
+				return ended, err
+			}
+			return ended, after(tx, u, how)
 		})
 		lostRace := errors.Is(err, db.ErrIdentityTaken) || (how == db.SignInNewUser && errors.Is(err, db.ErrEmailTaken))
 		if !lostRace || attempt == 1 {
@@ -144,6 +144,25 @@ func signIn(ctx context.Context, q *gen.Queries, p db.ProviderUser, now time.Tim
 	id, err := q.GetIdentityUser(ctx, gen.GetIdentityUserParams{Provider: p.Provider, Subject: p.Subject})
 	switch {
 	case err == nil:
+		// The user's row lock, before the code is stored, as on every
+		// path (a new account's row is this transaction's own): a reset
+		// then either commits first or waits for this sign-in and voids
+		// its code. Without it, under PostgreSQL's READ COMMITTED the
+		// reset's delete cannot see a code not yet committed, and the code
+		// outlives the reset.
+		n, err := q.LockUser(ctx, id)
+		if err := oneRow(n, err, db.ErrNoUser); err != nil {
+			return db.User{}, "", none, err
+		}
+		// Look again under the lock: a reset or an unlink that committed
+		// meanwhile may have taken the identity. The caller looks again
+		// from the start (once), as after a lost race of first sign-ins.
+		if again, err := q.GetIdentityUser(ctx, gen.GetIdentityUserParams{Provider: p.Provider, Subject: p.Subject}); err != nil || again != id {
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return db.User{}, "", none, err
+			}
+			return db.User{}, "", none, db.ErrIdentityTaken
+		}
 		row, err := q.GetUser(ctx, id)
 		if err != nil {
 			return db.User{}, "", none, translate(err, db.ErrNoUser)
@@ -330,6 +349,21 @@ func (d *DB) RedeemOAuthCode(ctx context.Context, hash, challenge string, sess d
 				refused = db.ErrNoToken
 				return nil
 			}
+			// A sign-in code whose identity is no longer the user's (an
+			// unlink or a reset took it, and the code outlived it) is
+			// refused and spent: its session would name a way in that no
+			// longer exists, which no unlink could end. Read under the
+			// lock, so an unlink or reset either committed before or waits.
+			if c.Link == nil && c.IdentityID != 0 {
+				owned, err := q.IdentityOwned(ctx, gen.IdentityOwnedParams{ID: c.IdentityID, UserID: userID})
+				if err != nil {
+					return err
+				}
+				if owned == 0 {
+					refused = db.ErrNoToken
+					return nil
+				}
+			}
 			taken = true
 			if c.Link != nil {
 				if lostRace, err = linkIdentity(ctx, q, userID, c.LinkSessionID, *c.Link, now); err != nil {
@@ -405,9 +439,14 @@ func (d *DB) DeleteIdentity(ctx context.Context, userID, id int64, after func(*s
 		if ways == 0 {
 			return none, db.ErrLastWayIn // rolls the delete back
 		}
-		// The sessions it started end with it: it is no longer a way in.
-		ids, err := q.DeleteSessionsByIdentity(ctx, gen.DeleteSessionsByIdentityParams{UserID: userID, IdentityID: sql.NullInt64{Int64: id, Valid: true}})
+		// The sessions it started end with it: it is no longer a way in;
+		// so do its sign-in codes not yet redeemed, which would start more.
+		identity := sql.NullInt64{Int64: id, Valid: true}
+		ids, err := q.DeleteSessionsByIdentity(ctx, gen.DeleteSessionsByIdentityParams{UserID: userID, IdentityID: identity})
 		if err != nil {
+			return none, err
+		}
+		if err := q.DeleteIdentityOAuthCodes(ctx, gen.DeleteIdentityOAuthCodesParams{UserID: userID, IdentityID: identity}); err != nil {
 			return none, err
 		}
 		return startedBy(userID, ids), then(tx, after)

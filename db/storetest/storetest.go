@@ -64,6 +64,8 @@ func Run(t *testing.T, open func(t *testing.T) db.Store) {
 		{"a sign-in code redeems once, before it expires", oauthCodes},
 		{"RedeemOAuthCode redeems once, with its challenge, for a session", redeemOAuthCode},
 		{"concurrent redemptions of link codes of one provider user: one owner", concurrentLinkRedemptions},
+		{"unlinking an identity voids its sign-in codes; a code whose identity is not its user's is refused", unlinkVoidsCodes},
+		{"a provider sign-in racing a reset leaves no code the reset did not void", signInAroundReset},
 		{"ListIdentities lists the user's, oldest first", listIdentities},
 		{"DeleteIdentity unlinks, but not the last way in", deleteIdentity},
 		{"concurrent unlinks of a passwordless account's two identities: one wins", concurrentUnlinks},

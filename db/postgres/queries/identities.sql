@@ -89,3 +89,13 @@ DELETE FROM oauth_flows WHERE link_user_id = sqlc.arg(user_id);
 -- The sessions an unlinked provider account started end with it.
 DELETE FROM sessions WHERE user_id = sqlc.arg(user_id) AND identity_id = sqlc.arg(identity_id)
 RETURNING id;
+
+-- name: DeleteIdentityOAuthCodes :exec
+-- The sign-in codes an unlinked provider account left, not yet redeemed:
+-- they would start sessions of an identity that is gone.
+DELETE FROM oauth_codes WHERE user_id = sqlc.arg(user_id) AND identity_id = sqlc.arg(identity_id);
+
+-- name: IdentityOwned :one
+-- Whether the identity a sign-in code went through is still the user's
+-- (RedeemOAuthCode, under the user's row lock).
+SELECT count(*) FROM identities WHERE id = sqlc.arg(id) AND user_id = sqlc.arg(user_id);

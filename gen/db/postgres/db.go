@@ -105,6 +105,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.deleteIdentityStmt, err = db.PrepareContext(ctx, deleteIdentity); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteIdentity: %w", err)
 	}
+	if q.deleteIdentityOAuthCodesStmt, err = db.PrepareContext(ctx, deleteIdentityOAuthCodes); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteIdentityOAuthCodes: %w", err)
+	}
 	if q.deleteOAuthCodeStmt, err = db.PrepareContext(ctx, deleteOAuthCode); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteOAuthCode: %w", err)
 	}
@@ -218,6 +221,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.hasPasskeyStmt, err = db.PrepareContext(ctx, hasPasskey); err != nil {
 		return nil, fmt.Errorf("error preparing query HasPasskey: %w", err)
+	}
+	if q.identityOwnedStmt, err = db.PrepareContext(ctx, identityOwned); err != nil {
+		return nil, fmt.Errorf("error preparing query IdentityOwned: %w", err)
 	}
 	if q.listFactorsStmt, err = db.PrepareContext(ctx, listFactors); err != nil {
 		return nil, fmt.Errorf("error preparing query ListFactors: %w", err)
@@ -443,6 +449,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing deleteIdentityStmt: %w", cerr)
 		}
 	}
+	if q.deleteIdentityOAuthCodesStmt != nil {
+		if cerr := q.deleteIdentityOAuthCodesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteIdentityOAuthCodesStmt: %w", cerr)
+		}
+	}
 	if q.deleteOAuthCodeStmt != nil {
 		if cerr := q.deleteOAuthCodeStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deleteOAuthCodeStmt: %w", cerr)
@@ -631,6 +642,11 @@ func (q *Queries) Close() error {
 	if q.hasPasskeyStmt != nil {
 		if cerr := q.hasPasskeyStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing hasPasskeyStmt: %w", cerr)
+		}
+	}
+	if q.identityOwnedStmt != nil {
+		if cerr := q.identityOwnedStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing identityOwnedStmt: %w", cerr)
 		}
 	}
 	if q.listFactorsStmt != nil {
@@ -839,6 +855,7 @@ type Queries struct {
 	deleteExpiredTokensStmt            *sql.Stmt
 	deleteFactorStmt                   *sql.Stmt
 	deleteIdentityStmt                 *sql.Stmt
+	deleteIdentityOAuthCodesStmt       *sql.Stmt
 	deleteOAuthCodeStmt                *sql.Stmt
 	deleteOneTimeTokensStmt            *sql.Stmt
 	deletePasskeyStmt                  *sql.Stmt
@@ -877,6 +894,7 @@ type Queries struct {
 	getUserStmt                        *sql.Stmt
 	getUserByEmailStmt                 *sql.Stmt
 	hasPasskeyStmt                     *sql.Stmt
+	identityOwnedStmt                  *sql.Stmt
 	listFactorsStmt                    *sql.Stmt
 	listIdentitiesStmt                 *sql.Stmt
 	listPasskeysStmt                   *sql.Stmt
@@ -938,6 +956,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		deleteExpiredTokensStmt:            q.deleteExpiredTokensStmt,
 		deleteFactorStmt:                   q.deleteFactorStmt,
 		deleteIdentityStmt:                 q.deleteIdentityStmt,
+		deleteIdentityOAuthCodesStmt:       q.deleteIdentityOAuthCodesStmt,
 		deleteOAuthCodeStmt:                q.deleteOAuthCodeStmt,
 		deleteOneTimeTokensStmt:            q.deleteOneTimeTokensStmt,
 		deletePasskeyStmt:                  q.deletePasskeyStmt,
@@ -976,6 +995,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		getUserStmt:                        q.getUserStmt,
 		getUserByEmailStmt:                 q.getUserByEmailStmt,
 		hasPasskeyStmt:                     q.hasPasskeyStmt,
+		identityOwnedStmt:                  q.identityOwnedStmt,
 		listFactorsStmt:                    q.listFactorsStmt,
 		listIdentitiesStmt:                 q.listIdentitiesStmt,
 		listPasskeysStmt:                   q.listPasskeysStmt,

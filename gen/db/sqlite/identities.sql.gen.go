@@ -182,6 +182,22 @@ func (q *Queries) DeleteIdentity(ctx context.Context, arg DeleteIdentityParams) 
 	return result.RowsAffected()
 }
 
+const deleteIdentityOAuthCodes = `-- name: DeleteIdentityOAuthCodes :exec
+DELETE FROM oauth_codes WHERE user_id = ?1 AND identity_id = ?2
+`
+
+type DeleteIdentityOAuthCodesParams struct {
+	UserID     int64
+	IdentityID sql.NullInt64
+}
+
+// The sign-in codes an unlinked provider account left, not yet redeemed:
+// they would start sessions of an identity that is gone.
+func (q *Queries) DeleteIdentityOAuthCodes(ctx context.Context, arg DeleteIdentityOAuthCodesParams) error {
+	_, err := q.exec(ctx, q.deleteIdentityOAuthCodesStmt, deleteIdentityOAuthCodes, arg.UserID, arg.IdentityID)
+	return err
+}
+
 const deleteOAuthCode = `-- name: DeleteOAuthCode :exec
 DELETE FROM oauth_codes WHERE hash = ?1
 `
@@ -326,6 +342,24 @@ func (q *Queries) GetUserByEmail(ctx context.Context, email string) (GetUserByEm
 		&i.EmailVerified,
 	)
 	return i, err
+}
+
+const identityOwned = `-- name: IdentityOwned :one
+SELECT count(*) FROM identities WHERE id = ?1 AND user_id = ?2
+`
+
+type IdentityOwnedParams struct {
+	ID     int64
+	UserID int64
+}
+
+// Whether the identity a sign-in code went through is still the user's
+// (RedeemOAuthCode, under the user's row lock).
+func (q *Queries) IdentityOwned(ctx context.Context, arg IdentityOwnedParams) (int64, error) {
+	row := q.queryRow(ctx, q.identityOwnedStmt, identityOwned, arg.ID, arg.UserID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
 }
 
 const listIdentities = `-- name: ListIdentities :many
