@@ -51,8 +51,9 @@ func (s *Server) limitAuth() echo.MiddlewareFunc {
 
 // passwordBucket is the one budget of the operations that check a
 // password: whoever holds a session must not get AUTH_RATE_LIMIT guesses at
-// each of them (a login, a reauthentication, a password change and an
-// account deletion are four ways to try one password).
+// each of them (a login, a reauthentication, a password change, an account
+// deletion and a verification of the address with the password are five
+// ways to try one password).
 const passwordBucket = "password"
 
 // sharedBuckets names the operations that count against a bucket of
@@ -62,6 +63,7 @@ var sharedBuckets = map[string]string{
 	"reauthenticate": passwordBucket,
 	"changePassword": passwordBucket,
 	"deleteProfile":  passwordBucket,
+	"verifyEmail":    passwordBucket,
 }
 
 // bucketOf is the bucket of the operation id.

@@ -97,7 +97,8 @@ func TestRateLimitCrossSite(t *testing.T) {
 // TestRateLimitPasswordBucket: the operations that check a password share
 // one budget per address, so a session's holder gets AUTH_RATE_LIMIT
 // guesses a minute in all, not that many at each of login,
-// reauthentication, password change and deletion; the others keep theirs.
+// reauthentication, password change, deletion and the verification of the
+// address with the password; the others keep theirs.
 func TestRateLimitPasswordBucket(t *testing.T) {
 	t.Parallel()
 	a := newTestAPI(t, func(c *Config) { c.AuthRateLimit = 3 })
@@ -111,6 +112,7 @@ func TestRateLimitPasswordBucket(t *testing.T) {
 		{"PUT", "/profile/password", jsonBody("current_password", "wrong-password", "new_password", "password456")},
 		{"DELETE", "/profile", jsonBody("password", "wrong-password")},
 		{"POST", "/reauthenticate", jsonBody("password", "wrong-password")},
+		{"POST", "/email/verify", jsonBody("token", "a-token", "password", "wrong-password")},
 	} {
 		rec := a.status(a.do(r[0], r[1], r[2], bearer(tok)...), 429, r[0]+" "+r[1]+" with the password budget spent")
 		if rec.Header().Get("Retry-After") == "" {
@@ -183,11 +185,12 @@ func TestAccountRateLimits(t *testing.T) {
 	if rec.Header().Get("Retry-After") == "" {
 		t.Error("429 without Retry-After")
 	}
-	a.status(a.do("POST", "/email/verify", jsonBody("token", "x")), 400, "verify has a budget of its own")
+	a.status(a.do("POST", "/email/verify", jsonBody("token", "x")), 400, "verify has a budget of its own (the password operations')")
 	a.status(a.refresh("x"), 401, "refresh is not marked")
 
 	// The spec's markers are the ones this test knows, and each marked
-	// operation is refused once its own budget is spent, and only its own.
+	// operation is refused once its own budget is spent (the one the
+	// password operations share, for them), and only its own.
 	challenge := strings.Repeat("a", 43)
 	want := map[string]bool{"register": true, "login": true, "forgotPassword": true, "resetPassword": true,
 		"verifyEmail": true, "resendVerification": true, "changePassword": true, "deleteProfile": true,
@@ -241,7 +244,7 @@ func TestAccountRateLimits(t *testing.T) {
 				}
 				spent.status(from(method, path, requests[id][1]), 429, id+" once its budget is spent")
 				other := [2]string{"POST /email/verify", jsonBody("token", "x")}
-				if id == "verifyEmail" {
+				if bucketOf(id) == bucketOf("verifyEmail") { // the password operations share one
 					other = requests["resetPassword"]
 				}
 				method, path, _ = strings.Cut(other[0], " ")
