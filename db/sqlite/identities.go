@@ -110,7 +110,9 @@ func voidGrants(ctx context.Context, q *gen.Queries, userID int64) error {
 // at once can both miss the identity and the email; the loser's insert then
 // fails on a unique index, and it looks again (once), finding the winner's.
 // It looks again too when the identity it found was gone once it held the
-// user's row lock (a reset or an unlink committed meanwhile).
+// user's row lock (a reset or an unlink committed meanwhile), and when the
+// account with the email it found has the identity it missed (a first
+// sign-in committed between the two lookups).
 func (d *DB) SignInWithProvider(ctx context.Context, p db.ProviderUser, code db.OAuthCode, now time.Time, after func(*sql.Tx, db.User, string) error) (u db.User, how string, err error) {
 	for attempt := 0; ; attempt++ {
 		err = d.ending(ctx, func(tx *sql.Tx, q *gen.Queries) (ended db.SessionsEnded, err error) {
@@ -172,6 +174,13 @@ func signIn(ctx context.Context, q *gen.Queries, p db.ProviderUser, now time.Tim
 	existing, err := q.GetUserByEmail(ctx, p.Email)
 	switch {
 	case err == nil:
+		// A first sign-in of the same provider user that committed between
+		// the two lookups (on PostgreSQL each statement sees what has
+		// committed when it starts) made both the account and the
+		// identity: look again from the start (once), which finds it.
+		if _, err := q.GetIdentityUser(ctx, gen.GetIdentityUserParams{Provider: p.Provider, Subject: p.Subject}); err == nil {
+			return db.User{}, "", none, db.ErrIdentityTaken
+		}
 		// Linking by email is for providers the operator allows to
 		// (OIDC_<NAME>_LINK_BY_EMAIL), and only when the provider has
 		// proved the address: otherwise whoever registered it at the
