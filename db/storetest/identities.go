@@ -1287,17 +1287,7 @@ func deleteIdentity(t *testing.T, s db.Store) {
 	ctx := t.Context()
 	identityID := func(t *testing.T, userID int64, subject string) int64 {
 		t.Helper()
-		list, err := s.ListIdentities(ctx, userID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, i := range list {
-			if i.Subject == subject {
-				return i.ID
-			}
-		}
-		t.Fatalf("user %d has no identity %s", userID, subject)
-		return 0
+		return identityOf(t, s, userID, subject)
 	}
 	// ada has a password; passwordless signed up through the provider.
 	ada := verifiedUser(t, s, "ada@example.com")
