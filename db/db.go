@@ -441,8 +441,11 @@ type Store interface {
 	// (another request lowered or raised it first) or has ended.
 	LowerSession(ctx context.Context, id string, levelGen int64, now time.Time) error
 	// ReplaceRecoveryCodes voids the user's recovery codes and stores
-	// hashes; after, when not nil, runs in that transaction.
-	ReplaceRecoveryCodes(ctx context.Context, userID int64, hashes []string, after func(*sql.Tx) error) error
+	// hashes, asked for by the user's session sessionID: ErrNoSession when
+	// that has ended (read under the account's lock, so a reset that ended
+	// every session since the request's bearer check leaves no codes of
+	// the caller's). after, when not nil, runs in that transaction.
+	ReplaceRecoveryCodes(ctx context.Context, userID int64, sessionID string, hashes []string, after func(*sql.Tx) error) error
 	// CountRecoveryCodes returns how many unspent recovery codes the user has.
 	CountRecoveryCodes(ctx context.Context, userID int64) (int64, error)
 
@@ -477,9 +480,10 @@ type Store interface {
 	// credential id is registered already (to this or another account),
 	// ErrNoUser when the user is gone, ErrTooManyPasskeys past MaxPasskeys,
 	// ErrNoCeremony when p.UserHandle is not the account's handle (which it
-	// becomes when the account has none). after, when not nil, runs in
-	// that transaction.
-	CreatePasskey(ctx context.Context, p Passkey, after func(*sql.Tx) error) error
+	// becomes when the account has none), ErrNoSession when the user's
+	// session sessionID, which registers it, has ended (checked under the
+	// account's lock). after, when not nil, runs in that transaction.
+	CreatePasskey(ctx context.Context, p Passkey, sessionID string, after func(*sql.Tx) error) error
 	// ListPasskeys returns the user's passkeys, oldest first.
 	ListPasskeys(ctx context.Context, userID int64) ([]Passkey, error)
 	// PasskeyHandle returns the account's WebAuthn user handle, nil before

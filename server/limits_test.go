@@ -309,7 +309,8 @@ func TestPasskeyHandle(t *testing.T) {
 		old.auth.Options.UserHandle = passkey.LegacyHandle(dora.ID)
 		if err := a.store.CreatePasskey(context.Background(), db.Passkey{ID: "old", UserID: dora.ID, Name: "old",
 			CredentialID: old.cred.ID, PublicKey: old.cred.Key.AttestationData(), AttestationType: "none",
-			AAGUID: old.auth.Aaguid[:], UserVerified: true, CreatedAt: a.clock.Now()}, nil); err != nil {
+			AAGUID: old.auth.Aaguid[:], UserVerified: true, CreatedAt: a.clock.Now()},
+			a.sessionOf(a.mustLogin("dora@example.com", "password123")), nil); err != nil {
 			t.Fatal(err)
 		}
 		tok := a.mustPasskeyLogin(old).Token

@@ -312,7 +312,8 @@ func (s *Server) RegenerateRecoveryCodes(ctx context.Context, _ oapi.RegenerateR
 	for i, c := range codes {
 		hashes[i] = s.mfa.HashRecoveryCode(p.UserID, c)
 	}
-	if err := s.store.ReplaceRecoveryCodes(ctx, p.UserID, hashes, s.notice(ctx, p.UserID, jobs.EventRecoveryCodesReplaced)); err != nil {
+	// db.ErrNoSession: the session ended (a reset) since the bearer check.
+	if err := s.store.ReplaceRecoveryCodes(ctx, p.UserID, p.SessionID, hashes, s.notice(ctx, p.UserID, jobs.EventRecoveryCodesReplaced)); err != nil {
 		return nil, err
 	}
 	s.noticed(ctx, p.UserID, jobs.EventRecoveryCodesReplaced)

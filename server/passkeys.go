@@ -119,7 +119,8 @@ func (s *Server) RegisterPasskey(ctx context.Context, req oapi.RegisterPasskeyRe
 		return nil, err
 	}
 	p.ID, p.Name, p.CreatedAt = token.NewSessionID(), req.Body.Name, s.now()
-	if err := s.store.CreatePasskey(ctx, p, s.notice(ctx, acc.User.ID, jobs.EventPasskeyAdded)); err != nil {
+	// db.ErrNoSession: the session ended (a reset) since the bearer check.
+	if err := s.store.CreatePasskey(ctx, p, mustPrincipal(ctx).SessionID, s.notice(ctx, acc.User.ID, jobs.EventPasskeyAdded)); err != nil {
 		return nil, err
 	}
 	s.noticed(ctx, acc.User.ID, jobs.EventPasskeyAdded)

@@ -396,9 +396,15 @@ func TestPasskeyLastWayIn(t *testing.T) {
 	a.mustVerifyEmail(oapi.User{ID: u.ID, Email: u.Email}) // a passkey needs a proved address
 	first := newDevice()
 	first.auth.Options.UserHandle = passkey.LegacyHandle(u.ID) // registered before handles were random
+	now := a.clock.Now()
+	registrar := db.Session{ID: "registrar", UserID: u.ID, CreatedAt: now, LastUsedAt: now,
+		Generation: 1, RefreshHash: "registrar", RotatedAt: now, RefreshExpiresAt: now.Add(time.Hour)}
+	if err := a.store.CreateSession(ctx, registrar); err != nil {
+		t.Fatal(err)
+	}
 	if err := a.store.CreatePasskey(ctx, db.Passkey{ID: "first", UserID: u.ID, Name: "first", CredentialID: first.cred.ID,
 		PublicKey: first.cred.Key.AttestationData(), AttestationType: "none", AAGUID: first.auth.Aaguid[:],
-		UserVerified: true, CreatedAt: a.clock.Now()}, nil); err != nil {
+		UserVerified: true, CreatedAt: now}, registrar.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	tok := a.mustPasskeyLogin(first).Token

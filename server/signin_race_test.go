@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"database/sql"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -89,19 +91,55 @@ func TestLoginDuringReset(t *testing.T) {
 	}
 }
 
-// createAround is a Store whose CreateSession runs before, once, just
-// before storing the session: a test's way to order a request between a
-// sign-in's check of its proof and its session.
-type createAround struct {
+// storeAround is a Store whose CreateSession, CreatePasskey and
+// ReplaceRecoveryCodes run before, once, just before their transaction: a
+// test's way to order a request between a handler's checks and its write.
+type storeAround struct {
 	db.Store
 	before *atomic.Pointer[func()]
 }
 
-func (s createAround) CreateSession(ctx context.Context, sess db.Session) error {
+func (s storeAround) run() {
 	if f := s.before.Swap(nil); f != nil {
 		(*f)()
 	}
+}
+
+func (s storeAround) CreateSession(ctx context.Context, sess db.Session) error {
+	s.run()
 	return s.Store.CreateSession(ctx, sess)
+}
+
+func (s storeAround) CreatePasskey(ctx context.Context, p db.Passkey, sessionID string, after func(*sql.Tx) error) error {
+	s.run()
+	return s.Store.CreatePasskey(ctx, p, sessionID, after)
+}
+
+func (s storeAround) ReplaceRecoveryCodes(ctx context.Context, userID int64, sessionID string, hashes []string, after func(*sql.Tx) error) error {
+	s.run()
+	return s.Store.ReplaceRecoveryCodes(ctx, userID, sessionID, hashes, after)
+}
+
+// newAroundAPI is a testAPI whose Server's store is a storeAround, with
+// its jobs started; the test stores the hook in the pointer it returns.
+func newAroundAPI(t *testing.T) (*testAPI, *atomic.Pointer[func()]) {
+	before := &atomic.Pointer[func()]{}
+	a := buildTestAPI(t, testPasswords(), nil, func(d *Deps) { d.Store = storeAround{Store: d.Store, before: before} })
+	a.startJobs()
+	return a, before
+}
+
+// resetDuring has the owner of email reset the password (through the
+// mailed link, the skip-th) just before the store's next hooked write.
+func (a *testAPI) resetDuring(before *atomic.Pointer[func()], email string, skip int, what string) {
+	a.t.Helper()
+	a.status(a.do("POST", "/password/forgot", jsonBody("email", email)), http.StatusAccepted, "forgot")
+	reset := a.waitEmail(email, "Reset", skip)
+	f := func() {
+		a.status(a.do("POST", "/password/reset", jsonBody("token", reset, "new_password", "owners-password")),
+			http.StatusNoContent, "the reset during "+what)
+	}
+	before.Store(&f)
 }
 
 // TestPasskeyLoginDuringReset: a squatter's passkey sign-in to an account
@@ -110,9 +148,7 @@ func (s createAround) CreateSession(ctx context.Context, sess db.Session) error 
 // session.
 func TestPasskeyLoginDuringReset(t *testing.T) {
 	t.Parallel()
-	before := &atomic.Pointer[func()]{}
-	a := buildTestAPI(t, testPasswords(), nil, func(d *Deps) { d.Store = createAround{Store: d.Store, before: before} })
-	a.startJobs()
+	a, before := newAroundAPI(t)
 	const email = "victim@example.com"
 	victim := a.mustRegisterUnverified(email, "squatters-password")
 	squat := a.mustLogin(email, "squatters-password")
@@ -122,14 +158,7 @@ func TestPasskeyLoginDuringReset(t *testing.T) {
 	a.db.exec(t, "UPDATE users SET email_verified = TRUE WHERE id = %d", victim.ID)
 	a.mustRegisterPasskey(squat, d)
 	a.db.exec(t, "UPDATE users SET email_verified = FALSE WHERE id = %d", victim.ID)
-	a.status(a.do("POST", "/password/forgot", jsonBody("email", email)), http.StatusAccepted, "forgot")
-	reset := a.waitEmail(email, "Reset", 0)
-
-	f := func() {
-		a.status(a.do("POST", "/password/reset", jsonBody("token", reset, "new_password", "owners-password")),
-			http.StatusNoContent, "the reset during the passkey sign-in")
-	}
-	before.Store(&f)
+	a.resetDuring(before, email, 0, "the passkey sign-in")
 	rec := a.passkeyLoginAs(d, testRP)
 	if before.Load() != nil {
 		t.Fatal("the reset did not run")
@@ -143,4 +172,54 @@ func TestPasskeyLoginDuringReset(t *testing.T) {
 		t.Errorf("sessions after the reset: %d (%v), want none", len(list), err)
 	}
 	a.mustLogin(email, "owners-password")
+}
+
+// TestAddedDuringReset: a passkey registration or a new set of recovery
+// codes whose request passed the bearer check before the owner's reset
+// (which ends every session) committed is refused with the ended
+// session's 401 and stores nothing: the holder of a stolen password keeps
+// no way in past the reset of a verified account, whose passkeys and
+// codes the reset keeps.
+func TestAddedDuringReset(t *testing.T) {
+	t.Parallel()
+	a, before := newAroundAPI(t)
+
+	t.Run("a passkey", func(t *testing.T) {
+		a := a.forInput(t)
+		const email = "ada@example.com"
+		u := a.mustRegister(email, "stolen-password")
+		thief := a.mustLogin(email, "stolen-password")
+		a.resetDuring(before, email, 0, "the passkey registration")
+		rec := a.registerPasskeyAs(thief, newDevice(), testRP)
+		if before.Load() != nil {
+			t.Fatal("the reset did not run")
+		}
+		wantSessionEnded(t, a.status(rec, http.StatusUnauthorized, "a passkey registered across the reset"))
+		if keys, err := a.store.ListPasskeys(t.Context(), u.ID); err != nil || len(keys) != 0 {
+			t.Errorf("passkeys after the reset: %+v (%v), want none", keys, err)
+		}
+	})
+
+	t.Run("recovery codes", func(t *testing.T) {
+		a := a.forInput(t)
+		const email = "bob@example.com"
+		_, codes, pair := a.mfaAccount(email)
+		a.resetDuring(before, email, 0, "the new recovery codes")
+		rec := a.do("POST", "/mfa/recovery-codes", "", bearer(pair.Token)...)
+		if before.Load() != nil {
+			t.Fatal("the reset did not run")
+		}
+		wantSessionEnded(t, a.status(rec, http.StatusUnauthorized, "recovery codes regenerated across the reset"))
+		// The old codes are still the account's, the thief's new ones none.
+		tok := a.mustLogin(email, "owners-password")
+		a.status(a.mfaVerify(tok, "recovery_code", codes[0]), http.StatusOK, "an old recovery code after the reset")
+	})
+}
+
+// wantSessionEnded checks that rec is the ended session's problem.
+func wantSessionEnded(t *testing.T, rec *httptest.ResponseRecorder) {
+	t.Helper()
+	if p := problemOf(t, rec); p.Detail == nil || *p.Detail != errSessionEnded.Detail {
+		t.Errorf("problem %+v, want the ended session's (%q)", p, errSessionEnded.Detail)
+	}
 }

@@ -3,7 +3,8 @@
 package postgres
 
 // The caps on what one account holds (db/limits.go), over the generated
-// queries of limits.sql: written once, here, and twinned to
+// queries of limits.sql, and what a write re-checks under the account's
+// lock (a sign-in's proof, the caller's session): written once, here, and twinned to
 // db/postgres/limits_gen.go by db/twin, under the rules of accounts.go. Each
 // check runs in the caller's transaction after its LockUser, so two
 // registrations at once are counted one after the other.
@@ -97,6 +98,20 @@ func signInHolds(ctx context.Context, q *gen.Queries, s db.Session) error {
 		if n == 0 {
 			return db.ErrSignInStale
 		}
+	}
+	return nil
+}
+
+// callerLive returns ErrNoSession when the user's session sessionID, whose
+// request adds a way in (a passkey, recovery codes), has ended; under the
+// caller's lock. A reset ends every session in the transaction that
+// changes the user's row: without this, a request that passed its bearer
+// check before the reset committed would add its way in after it, one
+// that outlives the reset (a verified account's reset keeps passkeys and
+// codes). linkIdentity checks its session the same way.
+func callerLive(ctx context.Context, q *gen.Queries, userID int64, sessionID string) error {
+	if _, err := q.GetSessionUser(ctx, gen.GetSessionUserParams{SessionID: sessionID, UserID: userID}); err != nil {
+		return translate(err, db.ErrNoSession)
 	}
 	return nil
 }

@@ -238,8 +238,15 @@ func (d *DB) LowerSession(ctx context.Context, id string, levelGen int64, now ti
 }
 
 // ReplaceRecoveryCodes implements db.Store.
-func (d *DB) ReplaceRecoveryCodes(ctx context.Context, userID int64, hashes []string, after func(*sql.Tx) error) error {
+func (d *DB) ReplaceRecoveryCodes(ctx context.Context, userID int64, sessionID string, hashes []string, after func(*sql.Tx) error) error {
 	return d.inTx(ctx, func(tx *sql.Tx, q *gen.Queries) error {
+		n, err := q.LockUser(ctx, userID)
+		if err := oneRow(n, err, db.ErrNoUser); err != nil {
+			return err
+		}
+		if err := callerLive(ctx, q, userID, sessionID); err != nil {
+			return err
+		}
 		if err := replaceCodes(ctx, q, userID, hashes); err != nil {
 			return err
 		}

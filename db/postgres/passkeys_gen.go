@@ -41,10 +41,13 @@ func (d *DB) TakePasskeyCeremony(ctx context.Context, id string, now time.Time) 
 }
 
 // CreatePasskey implements db.Store.
-func (d *DB) CreatePasskey(ctx context.Context, p db.Passkey, after func(*sql.Tx) error) error {
+func (d *DB) CreatePasskey(ctx context.Context, p db.Passkey, sessionID string, after func(*sql.Tx) error) error {
 	return d.inTx(ctx, func(tx *sql.Tx, q *gen.Queries) error {
 		n, err := q.LockUser(ctx, p.UserID)
 		if err := oneRow(n, err, db.ErrNoUser); err != nil {
+			return err
+		}
+		if err := callerLive(ctx, q, p.UserID, sessionID); err != nil {
 			return err
 		}
 		if err := roomForPasskey(ctx, q, p.UserID); err != nil {

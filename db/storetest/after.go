@@ -105,7 +105,7 @@ func afterHooks(t *testing.T, s db.Store) {
 			sess := session(t, s, "codes@example.com", "codes", when.Add(time.Hour))
 			verified(t, s, sess, "codes-factor")
 			return func(after func(*sql.Tx) error) error {
-					return s.ReplaceRecoveryCodes(ctx, sess.UserID, hashes("replaced"), after)
+					return s.ReplaceRecoveryCodes(ctx, sess.UserID, sess.ID, hashes("replaced"), after)
 				},
 				func() bool { return s.UseRecoveryCode(ctx, "replaced-0", upgradeOf(t, s, sess.ID)) == nil }
 		}},
@@ -155,8 +155,9 @@ func afterHooks(t *testing.T, s db.Store) {
 		}},
 		{"CreatePasskey", func(t *testing.T) (func(func(*sql.Tx) error) error, func() bool) {
 			u := mustCreate(t, s, "passkey@example.com")
+			sid := registrar(t, s, u.ID)
 			return func(after func(*sql.Tx) error) error {
-					return s.CreatePasskey(ctx, newPasskey(u.ID, "added", "added-cred"), after)
+					return s.CreatePasskey(ctx, newPasskey(u.ID, "added", "added-cred"), sid, after)
 				},
 				func() bool { return passkeys(u.ID) == 1 }
 		}},

@@ -23,7 +23,7 @@ func passkeyHandles(t *testing.T, s db.Store) {
 	handle := bytes.Repeat([]byte{7}, 32)
 	p := newPasskey(ada.ID, "a1", "cred-a1")
 	p.UserHandle = handle
-	if err := s.CreatePasskey(ctx, p, nil); err != nil {
+	if err := s.CreatePasskey(ctx, p, registrar(t, s, ada.ID), nil); err != nil {
 		t.Fatal(err)
 	}
 	if h, err := s.PasskeyHandle(ctx, ada.ID); err != nil || !bytes.Equal(h, handle) {
@@ -31,11 +31,11 @@ func passkeyHandles(t *testing.T, s db.Store) {
 	}
 	other := newPasskey(ada.ID, "a2", "cred-a2")
 	other.UserHandle = bytes.Repeat([]byte{8}, 32)
-	if err := s.CreatePasskey(ctx, other, nil); !errors.Is(err, db.ErrNoCeremony) {
+	if err := s.CreatePasskey(ctx, other, registrar(t, s, ada.ID), nil); !errors.Is(err, db.ErrNoCeremony) {
 		t.Errorf("a registration with another handle: %v, want ErrNoCeremony", err)
 	}
 	other.UserHandle = handle
-	if err := s.CreatePasskey(ctx, other, nil); err != nil {
+	if err := s.CreatePasskey(ctx, other, registrar(t, s, ada.ID), nil); err != nil {
 		t.Errorf("a second registration with the account's handle: %v", err)
 	}
 	id, list, err := s.PasskeyAccount(ctx, handle)
@@ -77,7 +77,7 @@ func CheckLegacyPasskey(t *testing.T, s db.Store, userID int64, passkeyID string
 	}
 	next := newPasskey(userID, passkeyID+"-next", "cred-"+passkeyID+"-next")
 	next.UserHandle = legacy(userID)
-	if err := s.CreatePasskey(ctx, next, nil); err != nil {
+	if err := s.CreatePasskey(ctx, next, registrar(t, s, userID), nil); err != nil {
 		t.Fatalf("its next registration, with its id as the handle: %v", err)
 	}
 	if h, err := s.PasskeyHandle(ctx, userID); err != nil || !bytes.Equal(h, legacy(userID)) {

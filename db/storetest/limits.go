@@ -21,14 +21,15 @@ func passkeyCap(t *testing.T, s db.Store) {
 	for i := range db.MaxPasskeys - 1 {
 		addPasskey(t, s, ada.ID, fmt.Sprint("p", i), fmt.Sprint("cred-", i))
 	}
+	sid := registrar(t, s, ada.ID)
 	errs := race(t, func(ctx context.Context, i int) error {
-		return s.CreatePasskey(ctx, newPasskey(ada.ID, fmt.Sprint("racer", i), fmt.Sprint("racer-cred-", i)), nil)
+		return s.CreatePasskey(ctx, newPasskey(ada.ID, fmt.Sprint("racer", i), fmt.Sprint("racer-cred-", i)), sid, nil)
 	})
 	exactlyOne(t, "the last passkey registered at once", errs, db.ErrTooManyPasskeys)
 	if list, err := s.ListPasskeys(ctx, ada.ID); err != nil || len(list) != db.MaxPasskeys {
 		t.Errorf("ListPasskeys: %d passkeys, %v; want %d", len(list), err, db.MaxPasskeys)
 	}
-	if err := s.CreatePasskey(ctx, newPasskey(ada.ID, "one-more", "one-more"), nil); !errors.Is(err, db.ErrTooManyPasskeys) {
+	if err := s.CreatePasskey(ctx, newPasskey(ada.ID, "one-more", "one-more"), sid, nil); !errors.Is(err, db.ErrTooManyPasskeys) {
 		t.Errorf("a passkey past the cap: %v, want ErrTooManyPasskeys", err)
 	}
 	addPasskey(t, s, bob.ID, "b1", "bob-cred")

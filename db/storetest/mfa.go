@@ -272,7 +272,7 @@ func recoveryCodes(t *testing.T, s db.Store) {
 	if n, err := s.CountRecoveryCodes(ctx, sess.UserID); err != nil || n != 9 {
 		t.Errorf("CountRecoveryCodes = %d, %v; want 9", n, err)
 	}
-	if err := s.ReplaceRecoveryCodes(ctx, sess.UserID, hashes("new"), nil); err != nil {
+	if err := s.ReplaceRecoveryCodes(ctx, sess.UserID, sess.ID, hashes("new"), nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.UseRecoveryCode(ctx, "rc-f1-1", upgradeOf(t, s, sess.ID)); !errors.Is(err, db.ErrCodeUsed) {

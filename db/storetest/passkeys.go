@@ -27,7 +27,7 @@ func newPasskey(userID int64, id, cred string) db.Passkey {
 func addPasskey(t *testing.T, s db.Store, userID int64, id, cred string) db.Passkey {
 	t.Helper()
 	p := newPasskey(userID, id, cred)
-	if err := s.CreatePasskey(t.Context(), p, nil); err != nil {
+	if err := s.CreatePasskey(t.Context(), p, registrar(t, s, userID), nil); err != nil {
 		t.Fatalf("CreatePasskey(%s): %v", id, err)
 	}
 	return p
@@ -97,7 +97,7 @@ func passkeyReads(t *testing.T, s db.Store) {
 	q := addPasskey(t, s, ada.ID, "p2", "cred-2")
 	q.Transports = nil
 	q.ID, q.CredentialID = "p3", []byte("cred-3")
-	if err := s.CreatePasskey(ctx, q, nil); err != nil {
+	if err := s.CreatePasskey(ctx, q, registrar(t, s, ada.ID), nil); err != nil {
 		t.Fatal(err)
 	}
 	list, err := s.ListPasskeys(ctx, ada.ID)
@@ -110,13 +110,13 @@ func passkeyReads(t *testing.T, s db.Store) {
 	if _, err := s.GetPasskeyByCredential(ctx, []byte("cred-none")); !errors.Is(err, db.ErrNoPasskey) {
 		t.Errorf("an unknown credential: %v, want ErrNoPasskey", err)
 	}
-	if err := s.CreatePasskey(ctx, newPasskey(bob.ID, "b1", "cred-1"), nil); !errors.Is(err, db.ErrPasskeyTaken) {
+	if err := s.CreatePasskey(ctx, newPasskey(bob.ID, "b1", "cred-1"), registrar(t, s, bob.ID), nil); !errors.Is(err, db.ErrPasskeyTaken) {
 		t.Errorf("Ada's credential id for Bob: %v, want ErrPasskeyTaken", err)
 	}
-	if err := s.CreatePasskey(ctx, newPasskey(ada.ID, "a9", "cred-1"), nil); !errors.Is(err, db.ErrPasskeyTaken) {
+	if err := s.CreatePasskey(ctx, newPasskey(ada.ID, "a9", "cred-1"), registrar(t, s, ada.ID), nil); !errors.Is(err, db.ErrPasskeyTaken) {
 		t.Errorf("Ada's credential id again: %v, want ErrPasskeyTaken", err)
 	}
-	if err := s.CreatePasskey(ctx, newPasskey(ada.ID+bob.ID+1000, "x", "cred-x"), nil); !errors.Is(err, db.ErrNoUser) {
+	if err := s.CreatePasskey(ctx, newPasskey(ada.ID+bob.ID+1000, "x", "cred-x"), "no-session", nil); !errors.Is(err, db.ErrNoUser) {
 		t.Errorf("a passkey of a missing user: %v, want ErrNoUser", err)
 	}
 	if list, _ := s.ListPasskeys(ctx, bob.ID); len(list) != 0 {
@@ -132,7 +132,7 @@ func usePasskey(t *testing.T, s db.Store) {
 	u := mustCreate(t, s, "ada@example.com")
 	p := addPasskey(t, s, u.ID, "p1", "cred-1")
 	p.UserVerified = false
-	if err := s.CreatePasskey(ctx, newPasskey(u.ID, "p2", "cred-2"), nil); err != nil {
+	if err := s.CreatePasskey(ctx, newPasskey(u.ID, "p2", "cred-2"), registrar(t, s, u.ID), nil); err != nil {
 		t.Fatal(err)
 	}
 	later := now.Add(time.Minute)

@@ -105,6 +105,7 @@ func Run(t *testing.T, open func(t *testing.T) db.Store) {
 		{"an account links at most MaxIdentities identities, racers included", identityCap},
 		{"past MaxSessions a new session ends the least recently used, announced; racers leave the cap", sessionCap},
 		{"a sign-in's session is stored only while the password hash or passkey it checked still holds", signInHolds},
+		{"a passkey or recovery codes are added only for the user's live session", addsNeedTheSession},
 		{"a passkey handle is the account's from its first registration, and finds it; old passkeys' ids still do", passkeyHandles},
 		{"Close releases the database", closeStore},
 	}
