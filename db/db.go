@@ -536,6 +536,23 @@ type Store interface {
 	// LiveSessions returns those of ids that are sessions that have not
 	// ended, in one query (or one per few thousand ids).
 	LiveSessions(ctx context.Context, ids []string) ([]string, error)
+
+	// The places of a session's sockets, counted for the whole cluster (on
+	// PostgreSQL a table every replica shares; on SQLite, one process, in
+	// memory). A place is a lease: it counts until expires, unless renewed,
+	// so the places of a replica that died without giving them back free
+	// themselves.
+	//
+	// TakeSocketPlace claims place id for a socket of sessionID on replica,
+	// leased until expires, when the session holds fewer than max places
+	// live at now; ok is false when it holds max already. Concurrent takes
+	// for one session, on any replica, never hold more than max. A session
+	// that has ended gives ErrNoSession (its places go with it).
+	TakeSocketPlace(ctx context.Context, sessionID, id, replica string, max int, now, expires time.Time) (ok bool, err error)
+	// RenewSocketPlaces moves the leases of the places ids on to expires.
+	RenewSocketPlaces(ctx context.Context, ids []string, expires time.Time) error
+	// GiveBackSocketPlace frees place id (nothing when it is not held).
+	GiveBackSocketPlace(ctx context.Context, id string) error
 }
 
 // SessionWatch is what WatchSessions calls; each func runs on the watch's

@@ -228,20 +228,7 @@ func TestSocketsPerSession(t *testing.T) {
 	dialSession(t, wsURL(ts), other, "ada@example.com").Close(websocket.StatusNormalClosure, "")
 	socks[0].Close(websocket.StatusNormalClosure, "")
 	// The place is given back once the server has removed the socket.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		c, _, err := websocket.Dial(ctx, wsURL(ts), &websocket.DialOptions{Subprotocols: []string{ws.BearerProtocol, tok}})
-		cancel()
-		if err == nil {
-			c.CloseNow()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no socket after one of ten closed: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	redial(t, wsURL(ts), tok)
 }
 
 // TestPasskeyHandle: an account's passkeys carry one random 32-byte user

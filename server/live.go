@@ -23,10 +23,7 @@ const DefaultRecheckInterval = 30 * time.Second
 // the watch (re)connects, so a socket outlives a missed announcement by at
 // most the interval. cmd/keel runs it beside the HTTP server.
 func (s *Server) Watch(ctx context.Context) error {
-	every := s.cfg.RecheckInterval
-	if every <= 0 {
-		every = DefaultRecheckInterval
-	}
+	every := s.recheckInterval()
 	resync := make(chan struct{}, 1)
 	var loop sync.WaitGroup
 	loop.Go(func() { s.recheckEvery(ctx, every, resync) })
@@ -77,8 +74,17 @@ func (s *Server) requireFactor(ctx context.Context, e db.FactorAdded) {
 // an ending on any replica reaches this one's sockets.
 func (s *Server) Watching() <-chan struct{} { return s.watching }
 
-// recheckEvery re-checks the sockets' sessions every interval and on each
-// signal of resync, until ctx ends.
+// recheckInterval is Config.RecheckInterval, or its default.
+func (s *Server) recheckInterval() time.Duration {
+	if s.cfg.RecheckInterval > 0 {
+		return s.cfg.RecheckInterval
+	}
+	return DefaultRecheckInterval
+}
+
+// recheckEvery renews the sockets' places (socket_places.go) and re-checks
+// their sessions every interval and on each signal of resync, until ctx
+// ends.
 func (s *Server) recheckEvery(ctx context.Context, every time.Duration, resync <-chan struct{}) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -89,6 +95,7 @@ func (s *Server) recheckEvery(ctx context.Context, every time.Duration, resync <
 		case <-t.C:
 		case <-resync:
 		}
+		s.renewSocketPlaces(ctx)
 		s.recheck(ctx)
 	}
 }

@@ -9,6 +9,7 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"log/slog"
 	"net"
@@ -113,6 +114,10 @@ type Server struct {
 
 	// sockets are the held WebSockets, which Close says goodbye to.
 	sockets ws.Registry
+	// places are the store places of the sockets (socket_places.go);
+	// replica names this Server's in them.
+	places  socketPlaces
+	replica string
 	// watching is closed once Watch hears of sessions ending (live.go).
 	watching     chan struct{}
 	watchingOnce sync.Once
@@ -145,6 +150,7 @@ func New(cfg Config, deps Deps) *Server {
 		providers: deps.Providers,
 		redirects: make(map[string]struct{}, len(cfg.RedirectURLs)),
 		watching:  make(chan struct{}),
+		replica:   rand.Text(),
 	}
 	for _, u := range cfg.RedirectURLs {
 		s.redirects[u] = struct{}{}

@@ -46,7 +46,7 @@ func (s *Server) openWebSocket(c echo.Context) error {
 	// Counted before the greeting, so a client that has it sees itself in
 	// keel_websockets_open.
 	held := s.sockets.Add(conn)
-	s.holdWebSocket(conn, held, greeting, nil)
+	s.holdWebSocket(conn, held, greeting, nil, func() {})
 	return nil
 }
 
@@ -79,19 +79,30 @@ func (s *Server) openOwnedWebSocket(c echo.Context, tok string) error {
 		return err
 	}
 	user := acc.User
+	// This replica's count first, which costs no query; then the cluster's.
 	if !s.sockets.Reserve(p.SessionID) {
 		return errTooManySockets
 	}
+	place, err := s.takeSocketPlace(r.Context(), p.SessionID)
+	if err != nil || place == "" {
+		s.sockets.Unreserve(p.SessionID)
+		if err != nil {
+			return err // db.ErrNoSession: 401, the session has just ended
+		}
+		return errTooManySockets
+	}
+	release := func() { s.giveBackSocketPlace(place) }
 	conn, err := ws.Accept(c.Response(), r, ws.BearerProtocol)
 	if err != nil {
 		s.sockets.Unreserve(p.SessionID)
+		release()
 		return nil
 	}
 	held, missed := s.sockets.AddOwned(conn, p.UserID, p.SessionID, acc.AAL == db.AAL2, ttl, since)
 	if !held {
 		s.sockets.Unreserve(p.SessionID)
 	}
-	s.holdWebSocket(conn, held, userGreeting(user.Email), s.renewWebSocket)
+	s.holdWebSocket(conn, held, userGreeting(user.Email), s.renewWebSocket, release)
 	if missed {
 		// Rare: ask again, now that an ending or a new factor would find
 		// the socket.
@@ -108,8 +119,9 @@ func (s *Server) openOwnedWebSocket(c echo.Context, tok string) error {
 
 // holdWebSocket counts a registered socket (held) and greets it, then holds
 // it on a goroutine of its own; a socket not held (Close has begun) hears
-// 1001 at once, as the others do.
-func (s *Server) holdWebSocket(conn *websocket.Conn, held bool, hello string, renew ws.Renew) {
+// 1001 at once, as the others do. release runs once the socket is done
+// with (it gives back its place).
+func (s *Server) holdWebSocket(conn *websocket.Conn, held bool, hello string, renew ws.Renew, release func()) {
 	if held {
 		s.metrics.websocket.Inc()
 	}
@@ -120,13 +132,14 @@ func (s *Server) holdWebSocket(conn *websocket.Conn, held bool, hello string, re
 	}
 	if !held {
 		ws.GoingAway(conn)
+		release()
 		return
 	}
-	go s.sockets.Hold(conn, s.metrics.websocket.Dec, renew)
+	go s.sockets.Hold(conn, func() { s.metrics.websocket.Dec(); release() }, renew)
 }
 
 // errTooManySockets refuses the handshake of a session that holds
-// ws.MaxPerSession sockets on this replica already.
+// ws.MaxPerSession sockets already, on this replica or across the cluster.
 var errTooManySockets = &Error{Status: http.StatusTooManyRequests,
 	Detail: "this session holds " + strconv.Itoa(ws.MaxPerSession) + " sockets already, the most it may; close one first"}
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/keelhq/keel/internal/contract"
 	"github.com/keelhq/keel/internal/pgtest"
+	"github.com/keelhq/keel/internal/ws"
 )
 
 // clusterSockets is how many sockets the mass-close subtest holds.
@@ -143,11 +144,11 @@ func TestClusterWebSockets(t *testing.T) {
 	})
 
 	t.Run("1,000 sockets over three replicas close within 2 s of DELETE /sessions", func(t *testing.T) {
-		// Fifty sessions of bob's, each logged in as a client of its own (the
-		// auth rate limit counts per client): twenty sockets each, about
-		// seven on each replica, within the ten a session may hold on one.
+		// A hundred sessions of bob's, each logged in as a client of its own
+		// (the auth rate limit counts per client): ten sockets each, the most
+		// a session may hold across the cluster, spread over the replicas.
 		var tokens []string
-		for i := range 50 {
+		for i := range clusterSockets / ws.MaxPerSession {
 			tokens = append(tokens, login(t, replicas[i%3], fmt.Sprintf("192.0.2.%d", 10+i), "bob@example.com"))
 		}
 		// A bystander (ada, a new session) must stay open.

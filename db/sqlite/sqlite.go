@@ -43,6 +43,8 @@ type DB struct {
 	write, read *gen.Queries
 	jobs        jobs.Backend
 	limits      ratelimit.Memory
+	// places are the sessions' sockets' places (sockets.go).
+	places socketPlaces
 	// watchers hear of sessions ending (live.go).
 	watchers watchers
 }

@@ -107,6 +107,7 @@ func Run(t *testing.T, open func(t *testing.T) db.Store) {
 		{"a sign-in's session is stored only while the password hash or passkey it checked still holds", signInHolds},
 		{"a passkey or recovery codes are added only for the user's live session", addsNeedTheSession},
 		{"a passkey handle is the account's from its first registration, and finds it; old passkeys' ids still do", passkeyHandles},
+		{"a session holds at most max socket places, racers included; leases expire unless renewed; giving back frees", socketPlaces},
 		{"Close releases the database", closeStore},
 	}
 	for _, tt := range tests {

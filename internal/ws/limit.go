@@ -4,7 +4,9 @@ package ws
 // goroutine and a timer on the replica, and a stolen token should not be
 // able to hold thousands of them.
 
-// MaxPerSession is the most sockets one session may hold open on a replica.
+// MaxPerSession is the most sockets one session may hold open in the whole
+// cluster. Reserve counts those on this replica, a first check that costs
+// no query; the server counts the cluster's in the store.
 const MaxPerSession = 10
 
 // Reserve claims a place for a socket of sessionID about to be accepted, or

@@ -570,8 +570,9 @@ export interface paths {
          *     answers nothing; the socket then closes at the new token's `exp`. Any other message
          *     closes an anonymous socket with 1008, a session's with 4003.
          *
-         *     **At most 10 sockets per session** on each replica: the handshake of an 11th is refused
-         *     with 429 problem+json before the upgrade, until one of the ten closes.
+         *     **At most 10 sockets per session**, counted across all replicas: the handshake of an 11th,
+         *     on any replica, is refused with 429 problem+json before the upgrade, until one of the ten
+         *     closes.
          */
         get: operations["openWebSocket"];
         put?: never;
@@ -2251,7 +2252,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The session holds 10 sockets on this replica already, the most it may; close one first. */
+        /** @description The session holds 10 sockets already (on any replicas), the most it may; close one first. */
         TooManySockets: {
             headers: {
                 [name: string]: unknown;

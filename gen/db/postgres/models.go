@@ -127,3 +127,10 @@ type User struct {
 	EmailVerified bool
 	PasskeyHandle []byte
 }
+
+type WsSocket struct {
+	ID        string
+	SessionID string
+	Replica   string
+	ExpiresAt time.Time
+}
