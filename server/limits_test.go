@@ -55,13 +55,7 @@ func TestPasskeyNames(t *testing.T) {
 // d's new passkey, for the user of tok.
 func (a *testAPI) finishRegistration(tok string, d *device, flow, raw string) *httptest.ResponseRecorder {
 	a.t.Helper()
-	opts, err := virtualwebauthn.ParseAttestationOptions(raw)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	d.auth.Options.UserHandle = []byte(opts.UserID)
-	answer := virtualwebauthn.CreateAttestationResponse(testRP, d.auth, d.cred, *opts)
-	return a.do("POST", "/passkeys/register", fmt.Sprintf(`{"flow_id":%q,"name":"key","credential":%s}`, flow, answer), bearer(tok)...)
+	return a.do("POST", "/passkeys/register", a.registration(flow, raw, "key", d, testRP), bearer(tok)...)
 }
 
 // TestPasskeyCap: an account holds at most db.MaxPasskeys passkeys. Past

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/descope/virtualwebauthn"
-
 	"github.com/keelhq/keel/gen/oapi"
 	"github.com/keelhq/keel/internal/ws"
 )
@@ -33,14 +31,7 @@ func TestEmailUnverifiedAddsNoWayIn(t *testing.T) {
 	bobTok := a.mustLogin("bob@example.com", "password123")
 	factor := decode[struct{ ID string }](t, a.status(a.do("POST", "/mfa/totp", "", bearer(bobTok)...), http.StatusCreated, "bob's enrolment"))
 	o, raw := a.passkeyOptions("/passkeys/register/options", bearer(bobTok)...)
-	opts, err := virtualwebauthn.ParseAttestationOptions(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := newDevice()
-	d.auth.Options.UserHandle = []byte(opts.UserID)
-	answer := virtualwebauthn.CreateAttestationResponse(testRP, d.auth, d.cred, *opts)
-	passkey := fmt.Sprintf(`{"flow_id":%q,"name":"phone","credential":%s}`, o.FlowID, answer)
+	passkey := a.registration(o.FlowID, raw, "phone", newDevice(), testRP)
 
 	refused := []struct{ method, path, body string }{
 		{"POST", "/mfa/totp", ""},

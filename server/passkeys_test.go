@@ -65,17 +65,25 @@ func (a *testAPI) passkeyOptions(path string, hdr ...string) (oapi.PasskeyOption
 	return o, string(raw)
 }
 
-// registerPasskeyAs registers d's passkey for the token's user, signed for rp.
-func (a *testAPI) registerPasskeyAs(token string, d *device, rp virtualwebauthn.RelyingParty) *httptest.ResponseRecorder {
+// registration is the body of POST /passkeys/register that answers the
+// registration flow (its options raw) with d's new passkey named name,
+// signed for rp.
+func (a *testAPI) registration(flow, raw, name string, d *device, rp virtualwebauthn.RelyingParty) string {
 	a.t.Helper()
-	o, raw := a.passkeyOptions("/passkeys/register/options", bearer(token)...)
 	opts, err := virtualwebauthn.ParseAttestationOptions(raw)
 	if err != nil {
 		a.t.Fatal(err)
 	}
 	d.auth.Options.UserHandle = []byte(opts.UserID)
 	answer := virtualwebauthn.CreateAttestationResponse(rp, d.auth, d.cred, *opts)
-	return a.do("POST", "/passkeys/register", fmt.Sprintf(`{"flow_id":%q,"name":"phone","credential":%s}`, o.FlowID, answer), bearer(token)...)
+	return fmt.Sprintf(`{"flow_id":%q,"name":%q,"credential":%s}`, flow, name, answer)
+}
+
+// registerPasskeyAs registers d's passkey for the token's user, signed for rp.
+func (a *testAPI) registerPasskeyAs(token string, d *device, rp virtualwebauthn.RelyingParty) *httptest.ResponseRecorder {
+	a.t.Helper()
+	o, raw := a.passkeyOptions("/passkeys/register/options", bearer(token)...)
+	return a.do("POST", "/passkeys/register", a.registration(o.FlowID, raw, "phone", d, rp), bearer(token)...)
 }
 
 // mustRegisterPasskey registers d's passkey for the token's user.

@@ -103,14 +103,7 @@ func TestReauthRequired(t *testing.T) {
 			a.mustRegister(email, "password123")
 			tok := a.mustLogin(email, "password123")
 			o, raw := a.passkeyOptions("/passkeys/register/options", bearer(tok)...)
-			opts, err := virtualwebauthn.ParseAttestationOptions(raw)
-			if err != nil {
-				t.Fatal(err)
-			}
-			d := newDevice()
-			d.auth.Options.UserHandle = []byte(opts.UserID)
-			answer := virtualwebauthn.CreateAttestationResponse(testRP, d.auth, d.cred, *opts)
-			return tok, request{"POST", "/passkeys/register", fmt.Sprintf(`{"flow_id":%q,"name":"key","credential":%s}`, o.FlowID, answer), 201}
+			return tok, request{"POST", "/passkeys/register", a.registration(o.FlowID, raw, "key", newDevice(), testRP), 201}
 		}},
 		{"deletePasskey", func(t *testing.T, email string) (string, request) {
 			_, tok := a.passkeyAccount(email)
