@@ -231,9 +231,28 @@ var (
 	ErrFactorLocked = errors.New("db: factor locked by wrong codes")
 )
 
-// Store is what keel needs of a database. Both adapters satisfy it, and one
-// test suite (db/storetest) holds them to the same behaviour.
+// Store is what keel needs of a database: one interface per concern,
+// composed. Both adapters satisfy it, and one test suite (db/storetest, a
+// file per concern) holds them to the same behaviour. A new concern gets an
+// interface of its own here rather than more methods in another's.
 type Store interface {
+	Accounts
+	Sessions
+	OneTimeTokens
+	Housekeeping
+	RateLimits
+	Identities
+	Factors
+	Proofs
+	Passkeys
+	Live
+	SocketPlaces
+	// Close releases the database.
+	Close() error
+}
+
+// Accounts are the users themselves.
+type Accounts interface {
 	// CreateUser stores a new account. Emails are unique regardless of
 	// letter case (ErrEmailTaken); createdAt is kept to the millisecond.
 	// after, when not nil, runs in the same transaction with the new user
@@ -247,7 +266,11 @@ type Store interface {
 	// DeleteUser deletes the account with id, its sessions and its tokens,
 	// or returns ErrNoUser.
 	DeleteUser(ctx context.Context, id int64) error
+}
 
+// Sessions are the logins: their refresh state, their ending, and a password
+// change, which ends the others.
+type Sessions interface {
 	// CreateSession stores a new session; past db.MaxSessions it ends the
 	// user's least recently used ones, announced like every ending. Under
 	// the account's lock it checks that the sign-in's proof still holds:
@@ -281,7 +304,11 @@ type Store interface {
 	// transaction (to queue the owner's mail); its error rolls it all back,
 	// as for every after below.
 	ChangePassword(ctx context.Context, userID int64, passwordHash, keep string, after func(*sql.Tx) error) error
+}
 
+// OneTimeTokens are the emailed tokens: the address's verification and the
+// password reset, the two proofs of the address.
+type OneTimeTokens interface {
 	// CreateOneTimeToken stores an emailed token's hash.
 	CreateOneTimeToken(ctx context.Context, t OneTimeToken) error
 	// TokenCredentials returns the user of an unspent one-time token of
@@ -306,7 +333,10 @@ type Store interface {
 	// the token was mailed to. after, when not nil, runs in that
 	// transaction with the user's id.
 	ResetPassword(ctx context.Context, hash, passwordHash string, now time.Time, after func(*sql.Tx, int64) error) (int64, error)
+}
 
+// Housekeeping is what the periodic jobs and the health check ask.
+type Housekeeping interface {
 	// PruneAccounts deletes the sessions, one-time tokens, sign-in flows and
 	// codes, passkey ceremonies and unverified factors that expired before now (they can never
 	// be used again) and returns how many.
@@ -316,7 +346,10 @@ type Store interface {
 	CountUsers(ctx context.Context) (int64, error)
 	// Ping checks that the database answers a query.
 	Ping(ctx context.Context) error
+}
 
+// RateLimits count requests per key (client address, email, account).
+type RateLimits interface {
 	// TakeRateToken admits one request from key under a limit of perMinute
 	// a minute (with a burst of as many) and returns 0, or refuses it and
 	// returns how long key must wait; now is the caller's clock. PostgreSQL
@@ -331,9 +364,11 @@ type Store interface {
 	// PruneRateLimits forgets the keys that would be admitted as if new at
 	// now and returns how many.
 	PruneRateLimits(ctx context.Context, now time.Time) (int64, error)
+}
 
-	// Sign-in with OpenID Connect providers.
-
+// Identities are sign-in with OpenID Connect providers: flows, codes and
+// the provider accounts linked to users.
+type Identities interface {
 	// CreateOAuthFlow stores a sign-in flow.
 	CreateOAuthFlow(ctx context.Context, f OAuthFlow) error
 	// TakeOAuthFlow spends the flow with stateHash, or returns ErrNoFlow
@@ -386,8 +421,13 @@ type Store interface {
 	DeleteIdentity(ctx context.Context, userID, id int64, after func(*sql.Tx) error) error
 	// Second factor (TOTP) and assurance.
 
+}
+
+// Factors are the second factor (TOTP), its recovery codes, and the
+// assurance levels they raise and lower.
+type Factors interface {
 	// GetSessionAccess returns, in one query, the user of the session, the
-	// session's assurance and auth time, and whether the account has a
+	// session's assurance and level generation, and whether the account has a
 	// verified factor, or ErrNoSession when the session has ended (or is not
 	// the user's).
 	GetSessionAccess(ctx context.Context, sessionID string, userID int64) (SessionAccess, error)
@@ -448,10 +488,12 @@ type Store interface {
 	ReplaceRecoveryCodes(ctx context.Context, userID int64, sessionID string, hashes []string, after func(*sql.Tx) error) error
 	// CountRecoveryCodes returns how many unspent recovery codes the user has.
 	CountRecoveryCodes(ctx context.Context, userID int64) (int64, error)
+}
 
-	// Fresh proofs (reauthentication). Every upgrade to AAL2 (ConfirmFactor,
-	// UseFactorCode, UseRecoveryCode) stamps the session's auth time too.
-
+// Proofs are fresh proofs of a session's user (reauthentication). Every
+// upgrade to AAL2 (ConfirmFactor, UseFactorCode, UseRecoveryCode) stamps the
+// session's auth time too.
+type Proofs interface {
 	// StampAuthTime records a proof the caller checked (a password, a
 	// user-verifying passkey): the session's auth time becomes pr.At, or
 	// ErrNoSession when the session has ended (or is not pr.UserID's).
@@ -467,9 +509,10 @@ type Store interface {
 	// factor as UseRecoveryCode does, and stamps the session's auth time, in
 	// one transaction (ErrNoSession as in StampAuthTime).
 	ProveWithRecoveryCode(ctx context.Context, hash string, pr Proof) error
+}
 
-	// Passkeys (WebAuthn).
-
+// Passkeys are WebAuthn credentials and their ceremonies.
+type Passkeys interface {
 	// CreatePasskeyCeremony stores the state of a ceremony between its
 	// options and its answer.
 	CreatePasskeyCeremony(ctx context.Context, c PasskeyCeremony) error
@@ -511,12 +554,12 @@ type Store interface {
 	// ErrLastWayIn when the account has no password, no identity and no
 	// other passkey. after, when not nil, runs in that transaction.
 	DeletePasskey(ctx context.Context, userID int64, id string, after func(*sql.Tx) error) error
+}
 
-	// Close releases the database.
-	Close() error
-
+// Live is how the sockets hear of sessions ending.
+type Live interface {
 	// Session endings, for the WebSockets they close (server/live.go). Every
-	// method above that ends sessions (DeleteUser, DeleteSession,
+	// method of Store that ends sessions (DeleteUser, DeleteSession,
 	// EndSession, DeleteSessions, ChangePassword, ResetPassword,
 	// DeleteIdentity, DeletePasskey) announces
 	// them in the same transaction: PostgreSQL sends a NOTIFY, delivered to
@@ -524,7 +567,6 @@ type Store interface {
 	// one process, tells its own watchers after the commit. PruneAccounts
 	// announces nothing: a session whose refresh token expired has no live
 	// access token (JWT_TTL is shorter than REFRESH_TTL).
-
 	//
 	// ConfirmFactor announces the account's new factor the same way
 	// (db.FactorAdded), so that every replica closes the sockets of the
@@ -536,7 +578,10 @@ type Store interface {
 	// LiveSessions returns those of ids that are sessions that have not
 	// ended, in one query (or one per few thousand ids).
 	LiveSessions(ctx context.Context, ids []string) ([]string, error)
+}
 
+// SocketPlaces count a session's sockets across the cluster.
+type SocketPlaces interface {
 	// The places of a session's sockets, counted for the whole cluster (on
 	// PostgreSQL a table every replica shares; on SQLite, one process, in
 	// memory). A place is a lease: it counts until expires, unless renewed,
