@@ -22,7 +22,9 @@ import (
 // sign-in's start that the browser did not navigate to (an <img> of it).
 // Each operation has its own bucket, so a flood of /login does not block
 // /register or /password/reset for the others behind the same address, but
-// those that check a password share one (sharedBuckets).
+// those that check a password share one: the spec names the bucket
+// (x-keel-rate-limit: password), so whoever holds a session gets
+// AUTH_RATE_LIMIT password guesses a minute in all, not at each.
 func (s *Server) limitAuth() echo.MiddlewareFunc {
 	if s.cfg.AuthRateLimit <= 0 {
 		return func(next echo.HandlerFunc) echo.HandlerFunc { return next }
@@ -34,10 +36,10 @@ func (s *Server) limitAuth() echo.MiddlewareFunc {
 			if op == nil || !op.RateLimited {
 				return next(c)
 			}
-			if op.ID == "oauthAuthorize" && !topLevelNavigation(req.Header) {
+			if op.Navigation && !topLevelNavigation(req.Header) {
 				return errNotNavigation
 			}
-			d, err := s.store.TakeRateToken(req.Context(), clientKey(bucketOf(op.ID), c.RealIP()), s.cfg.AuthRateLimit, s.now())
+			d, err := s.store.TakeRateToken(req.Context(), clientKey(op.RateBucket, c.RealIP()), s.cfg.AuthRateLimit, s.now())
 			if err != nil {
 				return err
 			}
@@ -47,31 +49,6 @@ func (s *Server) limitAuth() echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
-}
-
-// passwordBucket is the one budget of the operations that check a
-// password: whoever holds a session must not get AUTH_RATE_LIMIT guesses at
-// each of them (a login, a reauthentication, a password change, an account
-// deletion and a verification of the address with the password are five
-// ways to try one password).
-const passwordBucket = "password"
-
-// sharedBuckets names the operations that count against a bucket of
-// another name than their own; every other operation has its own.
-var sharedBuckets = map[string]string{
-	"login":          passwordBucket,
-	"reauthenticate": passwordBucket,
-	"changePassword": passwordBucket,
-	"deleteProfile":  passwordBucket,
-	"verifyEmail":    passwordBucket,
-}
-
-// bucketOf is the bucket of the operation id.
-func bucketOf(id string) string {
-	if b, ok := sharedBuckets[id]; ok {
-		return b
-	}
-	return id
 }
 
 // errNotNavigation is a provider sign-in's start that a browser did not

@@ -30,6 +30,13 @@ type Operation struct {
 	Body bool
 	// RateLimited: the spec marks it x-keel-rate-limit (AUTH_RATE_LIMIT).
 	RateLimited bool
+	// RateBucket is the budget a rate-limited operation spends: its own
+	// (its ID) for x-keel-rate-limit: true, or the bucket the extension
+	// names, which operations that check one secret share ("password").
+	RateBucket string
+	// Navigation: the spec marks it x-keel-navigation, a URL a browser
+	// opens as a top-level navigation and never as part of another page.
+	Navigation bool
 }
 
 // Key finds an operation by method and route template in Echo's form
@@ -44,18 +51,35 @@ type Operations map[Key]*Operation
 // credential stuffing. The spec says which they are; this code only reads it.
 const RateLimitExtension = "x-keel-rate-limit"
 
+// NavigationExtension marks the operations a browser only navigates to (a
+// sign-in's start): fetched for a page (an image, a frame), such a request
+// is refused before it spends a rate limit.
+const NavigationExtension = "x-keel-navigation"
+
 // Read reads the operation table from the spec.
 func Read(spec *openapi3.T) (Operations, error) {
 	ops := Operations{}
 	for path, item := range spec.Paths.Map() {
 		for method, op := range item.Operations() {
-			limited, _ := op.Extensions[RateLimitExtension].(bool)
+			navigation, _ := op.Extensions[NavigationExtension].(bool)
 			o := &Operation{
-				ID:          op.OperationID,
-				Route:       &routers.Route{Spec: spec, Path: path, PathItem: item, Method: method, Operation: op},
-				Inputs:      len(op.Parameters) > 0 || len(item.Parameters) > 0 || op.RequestBody != nil,
-				Body:        op.RequestBody != nil,
-				RateLimited: limited,
+				ID:         op.OperationID,
+				Route:      &routers.Route{Spec: spec, Path: path, PathItem: item, Method: method, Operation: op},
+				Inputs:     len(op.Parameters) > 0 || len(item.Parameters) > 0 || op.RequestBody != nil,
+				Body:       op.RequestBody != nil,
+				Navigation: navigation,
+			}
+			switch v := op.Extensions[RateLimitExtension].(type) {
+			case bool:
+				o.RateLimited = v
+				if v {
+					o.RateBucket = op.OperationID
+				}
+			case string:
+				o.RateLimited, o.RateBucket = v != "", v
+			case nil:
+			default:
+				return nil, fmt.Errorf("%s %s: %s must be true or a bucket's name", method, path, RateLimitExtension)
 			}
 			security := op.Security
 			if security == nil {

@@ -33,6 +33,18 @@ func TestOperations(t *testing.T) {
 	if login == nil || login.Bearer || !login.Body || !login.RateLimited {
 		t.Errorf("POST /login: %+v", login)
 	}
+	// The rate-limit buckets the spec names: the password checks share one,
+	// every other marked operation has its own; the sign-in's start is a
+	// navigation.
+	if login.RateBucket != "password" || ops[Key{"POST", "/email/verify"}].RateBucket != "password" {
+		t.Errorf("POST /login and /email/verify buckets: %q, %q; want password", login.RateBucket, ops[Key{"POST", "/email/verify"}].RateBucket)
+	}
+	if reg := ops[Key{"POST", "/register"}]; reg == nil || reg.RateBucket != "register" || reg.Navigation {
+		t.Errorf("POST /register: %+v", reg)
+	}
+	if auth := ops[Key{"GET", "/oauth/:provider/authorize"}]; auth == nil || !auth.Navigation || auth.RateBucket != "oauthAuthorize" {
+		t.Errorf("GET /oauth/:provider/authorize: %+v", auth)
+	}
 	// Bearer optional: security lists {} and bearerAuth.
 	verify := ops[Key{"POST", "/email/verify"}]
 	if verify == nil || verify.Bearer || !verify.BearerOptional || del.BearerOptional || login.BearerOptional {
