@@ -32,7 +32,9 @@ type Key struct {
 
 // Change is what one ChangeSigningKeys plan does to the set: keys to add,
 // keys whose State, ActivatedAt and RetiredAt to update (by ID), and keys
-// to delete. An empty Change changes nothing (and bumps no version).
+// to delete. The store applies Delete, then Update in its order, then Add,
+// so a plan retires a current key before it makes another current. An empty
+// Change changes nothing (and bumps no version).
 type Change struct {
 	Add    []Key
 	Update []Key
