@@ -4,6 +4,7 @@
 #   1. the TypeScript client's test (clients/typescript/test/e2e.test.ts, openapi-fetch),
 #   2. the Swagger UI test in headless Chromium (test/docs.browser.test.ts, playwright-core),
 #   3. the Go SDK example (examples/goclient),
+# after verifyAccessToken's own test (test/verify.test.ts: jose against a local key set, no keel),
 # and stop the server. `make e2e-node`. Needs Go, Node (npm ci is run here when
 # clients/typescript/node_modules is missing) and Chromium at $CHROMIUM_PATH
 # (default /usr/bin/chromium; without it the browser test is skipped, or fails under CI=true).
@@ -82,6 +83,7 @@ run() {
 	fi
 }
 export KEEL_URL=$url KEEL_LOG=$tmp/keel.log
+run "verifyAccessToken against a local key set (jose)" bash -c "cd $ts && node --test dist/test/verify.test.js"
 run "TypeScript client (openapi-fetch)" bash -c "cd $ts && node --test dist/test/e2e.test.js"
 run "Swagger UI in Chromium" bash -c "cd $ts && node --test dist/test/docs.browser.test.js"
 run "Go SDK example" "$tmp/goclient" -url "$url" -mail-log "$tmp/keel.log"

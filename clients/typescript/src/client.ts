@@ -8,6 +8,8 @@ import createFetchClient, { type Client, type Middleware } from "openapi-fetch";
 import type { components, operations, paths } from "./schema.js";
 
 export type { components, operations, paths };
+// verifyAccessToken: for services that check keel's tokens with its published keys (jose).
+export { type AccessTokenClaims, type AccessTokenVerifier, verifyAccessToken, type VerifyAccessTokenOptions } from "./verify.js";
 
 type Schemas = components["schemas"];
 export type Health = Schemas["Health"];
