@@ -16,6 +16,7 @@ import (
 	"github.com/keelhq/keel/db/schema"
 	"github.com/keelhq/keel/db/storetest"
 	gen "github.com/keelhq/keel/gen/db/postgres"
+	"github.com/keelhq/keel/internal/keys"
 	"github.com/keelhq/keel/internal/pgtest"
 )
 
@@ -25,6 +26,22 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 func TestStore(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T) db.Store { return open(t, pgtest.NewDatabase(t)) })
+}
+
+// TestStoreKeys holds PostgreSQL to the signing keys' behaviour; another
+// handle is a second Open of the same URL, as another replica's.
+func TestStoreKeys(t *testing.T) {
+	t.Parallel()
+	var urls sync.Map // *DB → its URL
+	storetest.RunKeys(t, func(t *testing.T) keys.Store {
+		u := pgtest.NewDatabase(t)
+		d := open(t, u)
+		urls.Store(d, u)
+		return d
+	}, func(t *testing.T, s keys.Store) keys.Store {
+		u, _ := urls.Load(s)
+		return open(t, u.(string))
+	})
 }
 
 // open opens the database at u, closing it when the test ends.

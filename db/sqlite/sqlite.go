@@ -47,6 +47,8 @@ type DB struct {
 	places socketPlaces
 	// watchers hear of sessions ending (live.go).
 	watchers watchers
+	// keyWatchers hear of this process's signing-key changes (keys_watch.go).
+	keyWatchers keyWatchers
 }
 
 var _ db.Store = (*DB)(nil)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/keelhq/keel/db/schema"
 	"github.com/keelhq/keel/db/storetest"
 	gen "github.com/keelhq/keel/gen/db/sqlite"
+	"github.com/keelhq/keel/internal/keys"
 )
 
 // TestStore holds SQLite to the behaviour every adapter shares.
@@ -22,10 +24,32 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) db.Store { return open(t) })
 }
 
+// TestStoreKeys holds SQLite to the signing keys' behaviour; another
+// handle is the same file opened again, as the CLI does.
+func TestStoreKeys(t *testing.T) {
+	t.Parallel()
+	var paths sync.Map // *DB → its file
+	storetest.RunKeys(t, func(t *testing.T) keys.Store {
+		path := filepath.Join(t.TempDir(), "keel.db")
+		d := openPath(t, path)
+		paths.Store(d, path)
+		return d
+	}, func(t *testing.T, s keys.Store) keys.Store {
+		path, _ := paths.Load(s)
+		return openPath(t, path.(string))
+	})
+}
+
 // open is a fresh database in the test's temporary folder.
 func open(t *testing.T) *DB {
 	t.Helper()
-	d, err := Open(t.Context(), filepath.Join(t.TempDir(), "keel.db"))
+	return openPath(t, filepath.Join(t.TempDir(), "keel.db"))
+}
+
+// openPath opens the database at path, closing it when the test ends.
+func openPath(t *testing.T, path string) *DB {
+	t.Helper()
+	d, err := Open(t.Context(), path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,12 @@ func New(db DBTX) *Queries {
 func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	q := Queries{db: db}
 	var err error
+	if q.addSigningKeyStmt, err = db.PrepareContext(ctx, addSigningKey); err != nil {
+		return nil, fmt.Errorf("error preparing query AddSigningKey: %w", err)
+	}
+	if q.bumpSigningKeysVersionStmt, err = db.PrepareContext(ctx, bumpSigningKeysVersion); err != nil {
+		return nil, fmt.Errorf("error preparing query BumpSigningKeysVersion: %w", err)
+	}
 	if q.countFactorAttemptStmt, err = db.PrepareContext(ctx, countFactorAttempt); err != nil {
 		return nil, fmt.Errorf("error preparing query CountFactorAttempt: %w", err)
 	}
@@ -141,6 +147,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.deleteSessionsPastCapStmt, err = db.PrepareContext(ctx, deleteSessionsPastCap); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteSessionsPastCap: %w", err)
 	}
+	if q.deleteSigningKeyStmt, err = db.PrepareContext(ctx, deleteSigningKey); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteSigningKey: %w", err)
+	}
 	if q.deleteUntrustedIdentitiesStmt, err = db.PrepareContext(ctx, deleteUntrustedIdentities); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteUntrustedIdentities: %w", err)
 	}
@@ -210,6 +219,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.getSessionUserStmt, err = db.PrepareContext(ctx, getSessionUser); err != nil {
 		return nil, fmt.Errorf("error preparing query GetSessionUser: %w", err)
 	}
+	if q.getSigningKeysVersionStmt, err = db.PrepareContext(ctx, getSigningKeysVersion); err != nil {
+		return nil, fmt.Errorf("error preparing query GetSigningKeysVersion: %w", err)
+	}
 	if q.getTokenCredentialsStmt, err = db.PrepareContext(ctx, getTokenCredentials); err != nil {
 		return nil, fmt.Errorf("error preparing query GetTokenCredentials: %w", err)
 	}
@@ -236,6 +248,12 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.listSessionsStmt, err = db.PrepareContext(ctx, listSessions); err != nil {
 		return nil, fmt.Errorf("error preparing query ListSessions: %w", err)
+	}
+	if q.listSigningKeysStmt, err = db.PrepareContext(ctx, listSigningKeys); err != nil {
+		return nil, fmt.Errorf("error preparing query ListSigningKeys: %w", err)
+	}
+	if q.lockSigningKeysStmt, err = db.PrepareContext(ctx, lockSigningKeys); err != nil {
+		return nil, fmt.Errorf("error preparing query LockSigningKeys: %w", err)
 	}
 	if q.lockUserStmt, err = db.PrepareContext(ctx, lockUser); err != nil {
 		return nil, fmt.Errorf("error preparing query LockUser: %w", err)
@@ -294,6 +312,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.trustIdentitiesStmt, err = db.PrepareContext(ctx, trustIdentities); err != nil {
 		return nil, fmt.Errorf("error preparing query TrustIdentities: %w", err)
 	}
+	if q.updateSigningKeyStmt, err = db.PrepareContext(ctx, updateSigningKey); err != nil {
+		return nil, fmt.Errorf("error preparing query UpdateSigningKey: %w", err)
+	}
 	if q.upgradeSessionStmt, err = db.PrepareContext(ctx, upgradeSession); err != nil {
 		return nil, fmt.Errorf("error preparing query UpgradeSession: %w", err)
 	}
@@ -305,6 +326,16 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 
 func (q *Queries) Close() error {
 	var err error
+	if q.addSigningKeyStmt != nil {
+		if cerr := q.addSigningKeyStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing addSigningKeyStmt: %w", cerr)
+		}
+	}
+	if q.bumpSigningKeysVersionStmt != nil {
+		if cerr := q.bumpSigningKeysVersionStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing bumpSigningKeysVersionStmt: %w", cerr)
+		}
+	}
 	if q.countFactorAttemptStmt != nil {
 		if cerr := q.countFactorAttemptStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing countFactorAttemptStmt: %w", cerr)
@@ -500,6 +531,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing deleteSessionsPastCapStmt: %w", cerr)
 		}
 	}
+	if q.deleteSigningKeyStmt != nil {
+		if cerr := q.deleteSigningKeyStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteSigningKeyStmt: %w", cerr)
+		}
+	}
 	if q.deleteUntrustedIdentitiesStmt != nil {
 		if cerr := q.deleteUntrustedIdentitiesStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deleteUntrustedIdentitiesStmt: %w", cerr)
@@ -615,6 +651,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing getSessionUserStmt: %w", cerr)
 		}
 	}
+	if q.getSigningKeysVersionStmt != nil {
+		if cerr := q.getSigningKeysVersionStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getSigningKeysVersionStmt: %w", cerr)
+		}
+	}
 	if q.getTokenCredentialsStmt != nil {
 		if cerr := q.getTokenCredentialsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getTokenCredentialsStmt: %w", cerr)
@@ -658,6 +699,16 @@ func (q *Queries) Close() error {
 	if q.listSessionsStmt != nil {
 		if cerr := q.listSessionsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing listSessionsStmt: %w", cerr)
+		}
+	}
+	if q.listSigningKeysStmt != nil {
+		if cerr := q.listSigningKeysStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listSigningKeysStmt: %w", cerr)
+		}
+	}
+	if q.lockSigningKeysStmt != nil {
+		if cerr := q.lockSigningKeysStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing lockSigningKeysStmt: %w", cerr)
 		}
 	}
 	if q.lockUserStmt != nil {
@@ -755,6 +806,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing trustIdentitiesStmt: %w", cerr)
 		}
 	}
+	if q.updateSigningKeyStmt != nil {
+		if cerr := q.updateSigningKeyStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing updateSigningKeyStmt: %w", cerr)
+		}
+	}
 	if q.upgradeSessionStmt != nil {
 		if cerr := q.upgradeSessionStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing upgradeSessionStmt: %w", cerr)
@@ -804,6 +860,8 @@ func (q *Queries) queryRow(ctx context.Context, stmt *sql.Stmt, query string, ar
 type Queries struct {
 	db                                 DBTX
 	tx                                 *sql.Tx
+	addSigningKeyStmt                  *sql.Stmt
+	bumpSigningKeysVersionStmt         *sql.Stmt
 	countFactorAttemptStmt             *sql.Stmt
 	countIdentitiesStmt                *sql.Stmt
 	countPasskeyWaysInStmt             *sql.Stmt
@@ -843,6 +901,7 @@ type Queries struct {
 	deleteSessionsByPasskeyStmt        *sql.Stmt
 	deleteSessionsExceptStmt           *sql.Stmt
 	deleteSessionsPastCapStmt          *sql.Stmt
+	deleteSigningKeyStmt               *sql.Stmt
 	deleteUntrustedIdentitiesStmt      *sql.Stmt
 	deleteUserStmt                     *sql.Stmt
 	deleteUserFactorsStmt              *sql.Stmt
@@ -866,6 +925,7 @@ type Queries struct {
 	getSessionAccessStmt               *sql.Stmt
 	getSessionCredentialsStmt          *sql.Stmt
 	getSessionUserStmt                 *sql.Stmt
+	getSigningKeysVersionStmt          *sql.Stmt
 	getTokenCredentialsStmt            *sql.Stmt
 	getUserStmt                        *sql.Stmt
 	getUserByEmailStmt                 *sql.Stmt
@@ -875,6 +935,8 @@ type Queries struct {
 	listIdentitiesStmt                 *sql.Stmt
 	listPasskeysStmt                   *sql.Stmt
 	listSessionsStmt                   *sql.Stmt
+	listSigningKeysStmt                *sql.Stmt
+	lockSigningKeysStmt                *sql.Stmt
 	lockUserStmt                       *sql.Stmt
 	lowerSessionStmt                   *sql.Stmt
 	lowerSessionsStmt                  *sql.Stmt
@@ -894,6 +956,7 @@ type Queries struct {
 	takePasskeyCeremonyStmt            *sql.Stmt
 	takeRecoveryCodeStmt               *sql.Stmt
 	trustIdentitiesStmt                *sql.Stmt
+	updateSigningKeyStmt               *sql.Stmt
 	upgradeSessionStmt                 *sql.Stmt
 	usePasskeyStmt                     *sql.Stmt
 }
@@ -902,6 +965,8 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 	return &Queries{
 		db:                                 tx,
 		tx:                                 tx,
+		addSigningKeyStmt:                  q.addSigningKeyStmt,
+		bumpSigningKeysVersionStmt:         q.bumpSigningKeysVersionStmt,
 		countFactorAttemptStmt:             q.countFactorAttemptStmt,
 		countIdentitiesStmt:                q.countIdentitiesStmt,
 		countPasskeyWaysInStmt:             q.countPasskeyWaysInStmt,
@@ -941,6 +1006,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		deleteSessionsByPasskeyStmt:        q.deleteSessionsByPasskeyStmt,
 		deleteSessionsExceptStmt:           q.deleteSessionsExceptStmt,
 		deleteSessionsPastCapStmt:          q.deleteSessionsPastCapStmt,
+		deleteSigningKeyStmt:               q.deleteSigningKeyStmt,
 		deleteUntrustedIdentitiesStmt:      q.deleteUntrustedIdentitiesStmt,
 		deleteUserStmt:                     q.deleteUserStmt,
 		deleteUserFactorsStmt:              q.deleteUserFactorsStmt,
@@ -964,6 +1030,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		getSessionAccessStmt:               q.getSessionAccessStmt,
 		getSessionCredentialsStmt:          q.getSessionCredentialsStmt,
 		getSessionUserStmt:                 q.getSessionUserStmt,
+		getSigningKeysVersionStmt:          q.getSigningKeysVersionStmt,
 		getTokenCredentialsStmt:            q.getTokenCredentialsStmt,
 		getUserStmt:                        q.getUserStmt,
 		getUserByEmailStmt:                 q.getUserByEmailStmt,
@@ -973,6 +1040,8 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		listIdentitiesStmt:                 q.listIdentitiesStmt,
 		listPasskeysStmt:                   q.listPasskeysStmt,
 		listSessionsStmt:                   q.listSessionsStmt,
+		listSigningKeysStmt:                q.listSigningKeysStmt,
+		lockSigningKeysStmt:                q.lockSigningKeysStmt,
 		lockUserStmt:                       q.lockUserStmt,
 		lowerSessionStmt:                   q.lowerSessionStmt,
 		lowerSessionsStmt:                  q.lowerSessionsStmt,
@@ -992,6 +1061,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		takePasskeyCeremonyStmt:            q.takePasskeyCeremonyStmt,
 		takeRecoveryCodeStmt:               q.takeRecoveryCodeStmt,
 		trustIdentitiesStmt:                q.trustIdentitiesStmt,
+		updateSigningKeyStmt:               q.updateSigningKeyStmt,
 		upgradeSessionStmt:                 q.upgradeSessionStmt,
 		usePasskeyStmt:                     q.usePasskeyStmt,
 	}

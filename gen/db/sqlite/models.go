@@ -114,6 +114,22 @@ type Session struct {
 	IdentityID       sql.NullInt64
 }
 
+type SigningKey struct {
+	ID          string
+	Alg         string
+	State       string
+	PublicKey   []byte
+	SealedKey   []byte
+	CreatedAt   time.Time
+	ActivatedAt sql.NullTime
+	RetiredAt   sql.NullTime
+}
+
+type SigningKeySet struct {
+	ID      int64
+	Version int64
+}
+
 type User struct {
 	ID            int64
 	Email         string
