@@ -60,6 +60,12 @@ type Config struct {
 	// the operations that change the account's ways in (REAUTH_MAX_AGE);
 	// DefaultReauthMaxAge when zero.
 	ReauthMaxAge time.Duration
+	// Issuer is keel's public base URL (API_URL): the iss of its access
+	// tokens and the base of the discovery document's URLs.
+	Issuer string
+	// JWKSMaxAge is how long verifiers may cache the JWKS and the discovery
+	// document (JWKS_MAX_AGE); DefaultJWKSMaxAge when zero.
+	JWKSMaxAge time.Duration
 }
 
 // Deps are the Server's collaborators, built by the caller.
@@ -77,6 +83,9 @@ type Deps struct {
 	// Passkeys is the WebAuthn relying party (WEBAUTHN_*); nil: passkeys are
 	// off, and their ceremonies answer 404.
 	Passkeys *passkey.RP
+	// Keys publishes the signing keys (internal/keys.Ring); nil on an
+	// install still signing with HS256, whose JWKS is empty.
+	Keys PublishedKeys
 }
 
 // Jobs inserts the jobs requests cause (emails): internal/jobs' Engine.
@@ -103,6 +112,7 @@ type Server struct {
 	tokens    *token.Issuer
 	mfa       *mfa.Keys
 	passkeys  *passkey.RP
+	keys      PublishedKeys
 	metrics   *metrics
 	now       func() time.Time
 	// queue inserts the jobs requests cause; set by UseJobs.
@@ -146,6 +156,7 @@ func New(cfg Config, deps Deps) *Server {
 		tokens:    deps.Tokens,
 		mfa:       deps.MFA,
 		passkeys:  deps.Passkeys,
+		keys:      deps.Keys,
 		now:       now,
 		providers: deps.Providers,
 		redirects: make(map[string]struct{}, len(cfg.RedirectURLs)),

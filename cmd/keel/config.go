@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keelhq/keel/internal/keys"
 	"github.com/keelhq/keel/internal/mail"
 	"github.com/keelhq/keel/internal/mfa"
 	"github.com/keelhq/keel/internal/oidc"
@@ -31,6 +32,15 @@ type config struct {
 	DBMaxConns int           // DB_MAX_CONNS: PostgreSQL connections per replica
 	JWTSecret  []byte        // JWT_SECRET: empty means "use or create one in the data directory"
 	JWTTTL     time.Duration // JWT_TTL: access token lifetime
+	// JWT_ALG: the access tokens' algorithm (empty: the current key's, or
+	// the default: see signingAlg); KEYS_KEK: what private keys are sealed
+	// under (empty: kept in the data directory with SQLite); JWT_AUDIENCE:
+	// the tokens' aud.
+	JWTAlg, JWTAudience string
+	KeysKEK             []byte
+	// JWKS_MAX_AGE: how long verifiers may cache the keys; KEYS_ROTATE_EVERY:
+	// how long a key signs before the next is made (0: never on a schedule).
+	JWKSMaxAge, KeysRotateEvery time.Duration
 	// REFRESH_TTL: refresh token lifetime; REFRESH_REUSE_INTERVAL: how long the
 	// refresh token just replaced still gets the current pair (0: never).
 	RefreshTTL, RefreshReuseInterval time.Duration
@@ -98,6 +108,8 @@ func (c config) server() server.Config {
 		AAL2MaxAge:           c.AAL2MaxAge,
 		MFAPendingTTL:        c.MFAPendingTTL,
 		ReauthMaxAge:         c.ReauthMaxAge,
+		Issuer:               c.APIURL,
+		JWKSMaxAge:           c.JWKSMaxAge,
 	}
 }
 
@@ -113,6 +125,11 @@ var settings = []setting{
 	{"DATABASE_URL", "data/keel.db", "postgres:// or postgresql:// URL for PostgreSQL; anything else is a SQLite file path (or file:/sqlite: URL), whose folder is created"},
 	{"DB_MAX_CONNS", "10", "PostgreSQL connections per replica (the pool's size, at least 2); unused with SQLite"},
 	{"JWT_SECRET", "(generated)", "HS256 signing secret, at least 32 bytes; required with PostgreSQL (every replica signs with it); with SQLite, when unset, a random one is kept in <data dir>/jwt_secret (mode 0600)"},
+	{"JWT_ALG", "(the current key's, else EdDSA)", "how access tokens are signed: EdDSA (Ed25519), ES256, RS256 (2048-bit), or HS256 with JWT_SECRET; unset keeps the current key's algorithm, and an install with users and no signing key stays on HS256 (with a warning) until it is set: see docs/tokens.md"},
+	{"KEYS_KEK", "(generated with SQLite)", "at least 32 bytes: the key the signing keys' private halves are sealed under (AES-256-GCM), never JWT_SECRET; required with PostgreSQL unless JWT_ALG=HS256 (the same on every replica); with SQLite, when unset, a random one is kept in <data dir>/keys_kek (mode 0600)"},
+	{"JWT_AUDIENCE", "keel", "the aud of keel's access tokens; keel's API refuses a token for another audience"},
+	{"JWKS_MAX_AGE", "5m", "how long verifiers may cache GET /.well-known/jwks.json (its Cache-Control max-age); a next key is published this long before it signs"},
+	{"KEYS_ROTATE_EVERY", "0s", "how long a signing key signs before keel makes the next one (which signs JWKS_MAX_AGE later); 0 rotates only on `keel keys rotate`"},
 	{"JWT_TTL", "15m", "access token lifetime (Go duration); an ended session's tokens are refused at once anyway"},
 	{"REFRESH_TTL", "720h", "refresh token lifetime (30 days); each refresh starts it again"},
 	{"REFRESH_REUSE_INTERVAL", "0s", "how long the refresh token just replaced may be presented again and get the current pair (concurrent refreshes from browser tabs); 0 is strict: any reuse ends the session"},
@@ -146,7 +163,7 @@ var settings = []setting{
 	{"OIDC_<NAME>_SCOPES", "openid email profile", "space- or comma-separated scopes to ask for; openid is always asked for"},
 	{"OIDC_<NAME>_TRUSTED_AUDIENCES", "", "comma-separated audiences besides the client id that the provider's ID tokens may name; by default an ID token for anyone else too is refused"},
 	{"OIDC_<NAME>_LINK_BY_EMAIL", "false", "true lets a sign-in whose provider says it verified the email sign in to the keel account with that email, linking the provider account to it (an account whose address was unverified is first cleared of its password, sessions, factors, passkeys and identities); false answers account_exists and the user links from the profile"},
-	{"API_URL", "", "keel's own public base URL (https://api.example.com); required with OIDC_PROVIDERS: each provider's callback is API_URL/oauth/<name>/callback; http only on a loopback host"},
+	{"API_URL", "(http://localhost:<ADDR's port>)", "keel's own public base URL (https://api.example.com): the iss of its access tokens and the issuer verifiers are configured with; required with OIDC_PROVIDERS: each provider's callback is API_URL/oauth/<name>/callback; http only on a loopback host"},
 	{"OAUTH_REDIRECT_URLS", "", "comma-separated absolute URLs of your app where a provider sign-in may send the browser back (with ?code= or ?error=), compared exactly; http only on a loopback host; required with OIDC_PROVIDERS"},
 	{"PUBLIC_URL", "http://localhost:8080", "the base of the links in emails: your app's address, which serves /verify-email?token=… and /reset-password?token=… and posts the token to POST /email/verify or POST /password/reset (http or https, no query)"},
 	{"MFA_ISSUER", "keel", "the issuer authenticator apps show for keel's TOTP factors (in the otpauth URI; no colon)"},
@@ -170,6 +187,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	r.mail(&cfg)
 	r.oidc(&cfg)
 	r.mfa(&cfg)
+	r.keys(&cfg)
 	r.passkeys(&cfg)
 	r.logging(&cfg)
 	cfg.JobInterval = r.duration("JOB_INTERVAL", time.Millisecond)
@@ -206,7 +224,7 @@ func (r *envReader) bad(name, why string) {
 		value = "(hidden)"
 	}
 	switch name {
-	case "JWT_SECRET", "MFA_KEY":
+	case "JWT_SECRET", "MFA_KEY", "KEYS_KEK":
 		value = "(hidden)" // never print a secret, even a bad one
 	case "DATABASE_URL", "SMTP_URL", "PUBLIC_URL", "API_URL":
 		value = fmt.Sprintf("%q", redactURL(r.getenv(name)))
@@ -397,7 +415,9 @@ func (r *envReader) oidc(cfg *config) {
 		cfg.OIDCProviders = append(cfg.OIDCProviders, c)
 	}
 	cfg.APIURL = strings.TrimSuffix(r.getenv("API_URL"), "/")
-	if cfg.APIURL != "" || len(names) > 0 {
+	if cfg.APIURL == "" && len(names) == 0 {
+		cfg.APIURL = localURL(cfg.Addr)
+	} else {
 		if u, err := url.Parse(cfg.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") ||
 			u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
 			r.bad("API_URL", "must be keel's public base URL, absolute http(s) without a query, such as https://api.example.com (required with OIDC_PROVIDERS)")
@@ -438,6 +458,41 @@ func (r *envReader) mfa(cfg *config) {
 		}
 		cfg.MFAKey = []byte(k)
 	}
+}
+
+// keys reads how access tokens are signed and their keys kept.
+func (r *envReader) keys(cfg *config) {
+	cfg.JWTAlg = strings.TrimSpace(r.getenv("JWT_ALG"))
+	if cfg.JWTAlg != "" && cfg.JWTAlg != algHS256 && !keys.ValidAlg(cfg.JWTAlg) {
+		r.bad("JWT_ALG", "must be EdDSA, ES256, RS256 or HS256")
+	}
+	if k := r.getenv("KEYS_KEK"); k != "" {
+		if len(k) < keys.MinKEKLen {
+			r.bad("KEYS_KEK", fmt.Sprintf("must be at least %d bytes", keys.MinKEKLen))
+		}
+		if string(cfg.JWTSecret) == k {
+			r.bad("KEYS_KEK", "must not be JWT_SECRET: whoever holds JWT_SECRET would open the private keys")
+		}
+		cfg.KeysKEK = []byte(k)
+	} else if cfg.Database.Engine == enginePostgres && cfg.JWTAlg != algHS256 {
+		r.bad("KEYS_KEK", "must be set with PostgreSQL (the same on every replica) unless JWT_ALG=HS256: it seals the signing keys")
+	}
+	cfg.JWTAudience = r.get("JWT_AUDIENCE")
+	cfg.JWKSMaxAge = r.duration("JWKS_MAX_AGE", time.Second)
+	cfg.KeysRotateEvery = r.duration("KEYS_ROTATE_EVERY", 0)
+	if cfg.KeysRotateEvery > 0 && cfg.KeysRotateEvery < cfg.JWKSMaxAge {
+		r.bad("KEYS_ROTATE_EVERY", "must be 0 or at least JWKS_MAX_AGE: a key must sign for as long as its successor waits")
+	}
+}
+
+// localURL is keel's URL on this machine, for an unset API_URL: http on
+// localhost, at the port of addr.
+func localURL(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		port = "8080"
+	}
+	return "http://localhost:" + port
 }
 
 // passkeys reads the relying party; an RP ID or origins turn passkeys on,

@@ -57,7 +57,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case "openapi":
 		_, err := stdout.Write(api.YAML)
 		return err
-	case "serve", "migrate", "healthcheck":
+	case "serve", "migrate", "healthcheck", "keys":
 	default:
 		return fmt.Errorf("unknown command %q; see keel --help", cmd)
 	}
@@ -75,6 +75,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return migrate(ctx, cfg, rest, stdout)
 	case "healthcheck":
 		return healthcheck(ctx, cfg)
+	case "keys":
+		return keysCommand(ctx, cfg, rest, stdout)
 	}
 	if len(rest) > 0 {
 		return fmt.Errorf("serve takes no arguments; configure it with environment variables (keel --help)")
@@ -100,6 +102,9 @@ Usage:
   keel [serve]          serve the API (the default)
   keel migrate          apply the database migrations and print the schema version
   keel migrate status   list the migrations and which are applied, changing nothing
+  keel keys list        list the signing keys and their states
+  keel keys rotate      add a next signing key (it signs once published for JWKS_MAX_AGE)
+  keel keys revoke KID  withdraw a key at once (a suspected leak); the next or a new key signs
   keel healthcheck      exit 0 when the keel at ADDR answers GET /healthz (for container health checks)
   keel openapi          print the OpenAPI document the binary serves
   keel version          print the version, commit and Go version
@@ -200,6 +205,22 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	ring, err := openKeys(ctx, cfg, store, log)
+	if err != nil {
+		return err
+	}
+	tokenOpts := []token.Option{token.WithClaims(cfg.APIURL, cfg.JWTAudience)}
+	var published server.PublishedKeys
+	if ring != nil {
+		tokenOpts = append(tokenOpts, token.WithKeys(ring))
+		published = ring
+		// The ring follows the key set (every replica's changes, the
+		// schedule) until serve returns, and stops before the database closes.
+		ringCtx, stopRing := context.WithCancel(ctx)
+		ringDone := make(chan struct{})
+		go func() { defer close(ringDone); ring.Run(ringCtx) }()
+		defer func() { stopRing(); <-ringDone }()
+	}
 	var rp *passkey.RP
 	if cfg.Passkeys.Enabled() {
 		if rp, err = passkey.New(cfg.Passkeys); err != nil {
@@ -209,11 +230,12 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	app := server.New(cfg.server(), server.Deps{
 		Log:       log,
 		Store:     store,
-		Tokens:    token.New(secret, cfg.JWTTTL, time.Now),
+		Tokens:    token.New(secret, cfg.JWTTTL, time.Now, tokenOpts...),
 		Passwords: password.New(cfg.BcryptCost, cfg.HashWorkers, cfg.HashQueue),
 		Providers: providers,
 		MFA:       mfaKeys,
 		Passkeys:  rp,
+		Keys:      published,
 	})
 	// Sockets of sessions that end close on every replica: the watch runs
 	// until serve returns, and is done before the database closes.

@@ -81,6 +81,81 @@ func (e HealthStatus) Valid() bool {
 	}
 }
 
+// Defines values for JWKAlg.
+const (
+	ES256 JWKAlg = "ES256"
+	EdDSA JWKAlg = "EdDSA"
+	RS256 JWKAlg = "RS256"
+)
+
+// Valid indicates whether the value is a known member of the JWKAlg enum.
+func (e JWKAlg) Valid() bool {
+	switch e {
+	case ES256:
+		return true
+	case EdDSA:
+		return true
+	case RS256:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for JWKCrv.
+const (
+	Ed25519 JWKCrv = "Ed25519"
+	P256    JWKCrv = "P-256"
+)
+
+// Valid indicates whether the value is a known member of the JWKCrv enum.
+func (e JWKCrv) Valid() bool {
+	switch e {
+	case Ed25519:
+		return true
+	case P256:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for JWKKty.
+const (
+	EC  JWKKty = "EC"
+	OKP JWKKty = "OKP"
+	RSA JWKKty = "RSA"
+)
+
+// Valid indicates whether the value is a known member of the JWKKty enum.
+func (e JWKKty) Valid() bool {
+	switch e {
+	case EC:
+		return true
+	case OKP:
+		return true
+	case RSA:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for JWKUse.
+const (
+	Sig JWKUse = "sig"
+)
+
+// Valid indicates whether the value is a known member of the JWKUse enum.
+func (e JWKUse) Valid() bool {
+	switch e {
+	case Sig:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for TokenTokenType.
 const (
 	Bearer TokenTokenType = "Bearer"
@@ -249,6 +324,40 @@ type Identity struct {
 	Subject string `json:"subject"`
 }
 
+// JWK A public JSON Web Key (RFC 7517): `OKP` with `crv: Ed25519` for `EdDSA`, `EC` with `crv: P-256` for `ES256`, `RSA` for `RS256`. Never a private member.
+type JWK struct {
+	Alg JWKAlg  `json:"alg"`
+	Crv *JWKCrv `json:"crv,omitempty"`
+	E   *string `json:"e,omitempty"`
+
+	// Kid The key's id, its RFC 7638 thumbprint; a token's header names it.
+	Kid string  `json:"kid"`
+	Kty JWKKty  `json:"kty"`
+	N   *string `json:"n,omitempty"`
+	Use JWKUse  `json:"use"`
+	X   *string `json:"x,omitempty"`
+	Y   *string `json:"y,omitempty"`
+}
+
+// JWKAlg defines model for JWK.Alg.
+type JWKAlg string
+
+// JWKCrv defines model for JWK.Crv.
+type JWKCrv string
+
+// JWKKty defines model for JWK.Kty.
+type JWKKty string
+
+// JWKUse defines model for JWK.Use.
+type JWKUse string
+
+// JWKS A JSON Web Key Set (RFC 7517 §5) of public keys.
+//
+// Example: {"keys":[{"alg":"EdDSA","crv":"Ed25519","kid":"yDo5Xw0d5lDkd3mbJ4n1Xb6RnQrC2b0vwPz3uYfT4Ug","kty":"OKP","use":"sig","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}
+type JWKS struct {
+	Keys []JWK `json:"keys"`
+}
+
 // LinkIdentityRequest Unknown fields are rejected with 400.
 type LinkIdentityRequest struct {
 	// CodeChallenge `BASE64URL(SHA256(code_verifier))`, without padding (RFC 7636 S256).
@@ -305,6 +414,17 @@ type OAuthTokenRequest struct {
 	//
 	// Example: dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk
 	CodeVerifier string `json:"code_verifier"`
+}
+
+// OpenIDConfiguration OpenID Connect Discovery 1.0 §3 metadata. keel names its issuer and its keys; other members may be added.
+type OpenIDConfiguration struct {
+	// Issuer `API_URL`: the `iss` of keel's access tokens.
+	//
+	// Example: https://api.example.com
+	Issuer string `json:"issuer"`
+
+	// JwksURI Example: https://api.example.com/.well-known/jwks.json
+	JwksURI string `json:"jwks_uri"`
 }
 
 // Passkey defines model for Passkey.
@@ -880,6 +1000,20 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET / (the `GetHealth` operationId).
 	GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetJWKS The public keys keel's access tokens are signed with (JWKS)
+	//
+	// Every published signing key, public members only: the current key, a `next` key published before it signs, and retired keys until the last token they signed has expired. A revoked key is gone from here within a second on every replica. Verifiers may cache this document for `Cache-Control`'s `max-age` (`JWKS_MAX_AGE`) and should fetch it again when a token names an unknown `kid`. Empty on an install still signing with HS256. See docs/tokens.md.
+	//
+	// Corresponds with GET /.well-known/jwks.json (the `GetJWKS` operationId).
+	GetJWKS(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetOpenIDConfiguration Discovery - keel's issuer and where its keys are
+	//
+	// OpenID Connect Discovery's document: the `issuer` (`API_URL`, the `iss` of every access token) and the `jwks_uri`, so a resource server configured with the issuer alone finds the keys.
+	//
+	// Corresponds with GET /.well-known/openid-configuration (the `GetOpenIDConfiguration` operationId).
+	GetOpenIDConfiguration(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// VerifyEmailWithBody Confirm the email address with the token sent to it
 	//
@@ -1556,6 +1690,40 @@ type ClientInterface interface {
 // Corresponds with GET / (the `GetHealth` operationId).
 func (c *Client) GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetHealthRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetJWKS The public keys keel's access tokens are signed with (JWKS)
+//
+// Every published signing key, public members only: the current key, a `next` key published before it signs, and retired keys until the last token they signed has expired. A revoked key is gone from here within a second on every replica. Verifiers may cache this document for `Cache-Control`'s `max-age` (`JWKS_MAX_AGE`) and should fetch it again when a token names an unknown `kid`. Empty on an install still signing with HS256. See docs/tokens.md.
+//
+// Corresponds with GET /.well-known/jwks.json (the `GetJWKS` operationId).
+func (c *Client) GetJWKS(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetJWKSRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetOpenIDConfiguration Discovery - keel's issuer and where its keys are
+//
+// OpenID Connect Discovery's document: the `issuer` (`API_URL`, the `iss` of every access token) and the `jwks_uri`, so a resource server configured with the issuer alone finds the keys.
+//
+// Corresponds with GET /.well-known/openid-configuration (the `GetOpenIDConfiguration` operationId).
+func (c *Client) GetOpenIDConfiguration(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetOpenIDConfigurationRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -2805,6 +2973,60 @@ func NewGetHealthRequest(server string) (*http.Request, error) {
 	}
 
 	operationPath := fmt.Sprintf("/")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetJWKSRequest constructs an http.Request for the GetJWKS method
+func NewGetJWKSRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/.well-known/jwks.json")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetOpenIDConfigurationRequest constructs an http.Request for the GetOpenIDConfiguration method
+func NewGetOpenIDConfigurationRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/.well-known/openid-configuration")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -4298,6 +4520,24 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET / (the `GetHealth` operationId).
 	GetHealthWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetHealthResponse, error)
 
+	// GetJWKSWithResponse The public keys keel's access tokens are signed with (JWKS)
+	//
+	// Every published signing key, public members only: the current key, a `next` key published before it signs, and retired keys until the last token they signed has expired. A revoked key is gone from here within a second on every replica. Verifiers may cache this document for `Cache-Control`'s `max-age` (`JWKS_MAX_AGE`) and should fetch it again when a token names an unknown `kid`. Empty on an install still signing with HS256. See docs/tokens.md.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /.well-known/jwks.json (the `GetJWKS` operationId).
+	GetJWKSWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetJWKSResponse, error)
+
+	// GetOpenIDConfigurationWithResponse Discovery - keel's issuer and where its keys are
+	//
+	// OpenID Connect Discovery's document: the `issuer` (`API_URL`, the `iss` of every access token) and the `jwks_uri`, so a resource server configured with the issuer alone finds the keys.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /.well-known/openid-configuration (the `GetOpenIDConfiguration` operationId).
+	GetOpenIDConfigurationWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetOpenIDConfigurationResponse, error)
+
 	// VerifyEmailWithBodyWithResponse Confirm the email address with the token sent to it
 	//
 	// The token proves the mailbox; it proves the address only together with the account: its
@@ -5050,6 +5290,102 @@ func (r GetHealthResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetHealthResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetJWKSResponse200Headers the declared response headers of an HTTP 200 response for GetJWKS
+type GetJWKSResponse200Headers struct {
+	CacheControl string
+}
+
+type GetJWKSResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *JWKS
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetJWKSResponse200Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetJWKSResponse) GetJSON200() *JWKS {
+	return r.JSON200
+}
+
+// GetBody returns the raw response body bytes
+func (r GetJWKSResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetJWKSResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetJWKSResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetJWKSResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetOpenIDConfigurationResponse200Headers the declared response headers of an HTTP 200 response for GetOpenIDConfiguration
+type GetOpenIDConfigurationResponse200Headers struct {
+	CacheControl string
+}
+
+type GetOpenIDConfigurationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OpenIDConfiguration
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetOpenIDConfigurationResponse200Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetOpenIDConfigurationResponse) GetJSON200() *OpenIDConfiguration {
+	return r.JSON200
+}
+
+// GetBody returns the raw response body bytes
+func (r GetOpenIDConfigurationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetOpenIDConfigurationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetOpenIDConfigurationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetOpenIDConfigurationResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -8349,6 +8685,36 @@ func (c *ClientWithResponses) GetHealthWithResponse(ctx context.Context, reqEdit
 	return ParseGetHealthResponse(rsp)
 }
 
+// GetJWKSWithResponse The public keys keel's access tokens are signed with (JWKS)
+//
+// Every published signing key, public members only: the current key, a `next` key published before it signs, and retired keys until the last token they signed has expired. A revoked key is gone from here within a second on every replica. Verifiers may cache this document for `Cache-Control`'s `max-age` (`JWKS_MAX_AGE`) and should fetch it again when a token names an unknown `kid`. Empty on an install still signing with HS256. See docs/tokens.md.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /.well-known/jwks.json (the `GetJWKS` operationId).
+func (c *ClientWithResponses) GetJWKSWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetJWKSResponse, error) {
+	rsp, err := c.GetJWKS(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetJWKSResponse(rsp)
+}
+
+// GetOpenIDConfigurationWithResponse Discovery - keel's issuer and where its keys are
+//
+// OpenID Connect Discovery's document: the `issuer` (`API_URL`, the `iss` of every access token) and the `jwks_uri`, so a resource server configured with the issuer alone finds the keys.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /.well-known/openid-configuration (the `GetOpenIDConfiguration` operationId).
+func (c *ClientWithResponses) GetOpenIDConfigurationWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetOpenIDConfigurationResponse, error) {
+	rsp, err := c.GetOpenIDConfiguration(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetOpenIDConfigurationResponse(rsp)
+}
+
 // VerifyEmailWithBodyWithResponse Confirm the email address with the token sent to it
 //
 // The token proves the mailbox; it proves the address only together with the account: its
@@ -9422,6 +9788,84 @@ func ParseGetHealthResponse(rsp *http.Response) (*GetHealthResponse, error) {
 		}
 		response.ApplicationProblemJSON500 = &dest
 
+	}
+
+	return response, nil
+}
+
+// ParseGetJWKSResponse parses an HTTP response from a GetJWKSWithResponse call
+func ParseGetJWKSResponse(rsp *http.Response) (*GetJWKSResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetJWKSResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest JWKS
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetJWKSResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetOpenIDConfigurationResponse parses an HTTP response from a GetOpenIDConfigurationWithResponse call
+func ParseGetOpenIDConfigurationResponse(rsp *http.Response) (*GetOpenIDConfigurationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetOpenIDConfigurationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OpenIDConfiguration
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetOpenIDConfigurationResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		response.Headers200 = &headers
 	}
 
 	return response, nil

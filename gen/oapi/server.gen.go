@@ -85,6 +85,81 @@ func (e HealthStatus) Valid() bool {
 	}
 }
 
+// Defines values for JWKAlg.
+const (
+	ES256 JWKAlg = "ES256"
+	EdDSA JWKAlg = "EdDSA"
+	RS256 JWKAlg = "RS256"
+)
+
+// Valid indicates whether the value is a known member of the JWKAlg enum.
+func (e JWKAlg) Valid() bool {
+	switch e {
+	case ES256:
+		return true
+	case EdDSA:
+		return true
+	case RS256:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for JWKCrv.
+const (
+	Ed25519 JWKCrv = "Ed25519"
+	P256    JWKCrv = "P-256"
+)
+
+// Valid indicates whether the value is a known member of the JWKCrv enum.
+func (e JWKCrv) Valid() bool {
+	switch e {
+	case Ed25519:
+		return true
+	case P256:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for JWKKty.
+const (
+	EC  JWKKty = "EC"
+	OKP JWKKty = "OKP"
+	RSA JWKKty = "RSA"
+)
+
+// Valid indicates whether the value is a known member of the JWKKty enum.
+func (e JWKKty) Valid() bool {
+	switch e {
+	case EC:
+		return true
+	case OKP:
+		return true
+	case RSA:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for JWKUse.
+const (
+	Sig JWKUse = "sig"
+)
+
+// Valid indicates whether the value is a known member of the JWKUse enum.
+func (e JWKUse) Valid() bool {
+	switch e {
+	case Sig:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for TokenTokenType.
 const (
 	Bearer TokenTokenType = "Bearer"
@@ -253,6 +328,40 @@ type Identity struct {
 	Subject string `json:"subject"`
 }
 
+// JWK A public JSON Web Key (RFC 7517): `OKP` with `crv: Ed25519` for `EdDSA`, `EC` with `crv: P-256` for `ES256`, `RSA` for `RS256`. Never a private member.
+type JWK struct {
+	Alg JWKAlg  `json:"alg"`
+	Crv *JWKCrv `json:"crv,omitempty"`
+	E   *string `json:"e,omitempty"`
+
+	// Kid The key's id, its RFC 7638 thumbprint; a token's header names it.
+	Kid string  `json:"kid"`
+	Kty JWKKty  `json:"kty"`
+	N   *string `json:"n,omitempty"`
+	Use JWKUse  `json:"use"`
+	X   *string `json:"x,omitempty"`
+	Y   *string `json:"y,omitempty"`
+}
+
+// JWKAlg defines model for JWK.Alg.
+type JWKAlg string
+
+// JWKCrv defines model for JWK.Crv.
+type JWKCrv string
+
+// JWKKty defines model for JWK.Kty.
+type JWKKty string
+
+// JWKUse defines model for JWK.Use.
+type JWKUse string
+
+// JWKS A JSON Web Key Set (RFC 7517 §5) of public keys.
+//
+// Example: {"keys":[{"alg":"EdDSA","crv":"Ed25519","kid":"yDo5Xw0d5lDkd3mbJ4n1Xb6RnQrC2b0vwPz3uYfT4Ug","kty":"OKP","use":"sig","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}
+type JWKS struct {
+	Keys []JWK `json:"keys"`
+}
+
 // LinkIdentityRequest Unknown fields are rejected with 400.
 type LinkIdentityRequest struct {
 	// CodeChallenge `BASE64URL(SHA256(code_verifier))`, without padding (RFC 7636 S256).
@@ -309,6 +418,17 @@ type OAuthTokenRequest struct {
 	//
 	// Example: dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk
 	CodeVerifier string `json:"code_verifier"`
+}
+
+// OpenIDConfiguration OpenID Connect Discovery 1.0 §3 metadata. keel names its issuer and its keys; other members may be added.
+type OpenIDConfiguration struct {
+	// Issuer `API_URL`: the `iss` of keel's access tokens.
+	//
+	// Example: https://api.example.com
+	Issuer string `json:"issuer"`
+
+	// JwksURI Example: https://api.example.com/.well-known/jwks.json
+	JwksURI string `json:"jwks_uri"`
 }
 
 // Passkey defines model for Passkey.
@@ -811,6 +931,12 @@ type ServerInterface interface {
 	// GetHealth Health check
 	// (GET /)
 	GetHealth(ctx echo.Context) error
+	// GetJWKS The public keys keel's access tokens are signed with (JWKS)
+	// (GET /.well-known/jwks.json)
+	GetJWKS(ctx echo.Context) error
+	// GetOpenIDConfiguration Discovery - keel's issuer and where its keys are
+	// (GET /.well-known/openid-configuration)
+	GetOpenIDConfiguration(ctx echo.Context) error
 	// VerifyEmail Confirm the email address with the token sent to it
 	// (POST /email/verify)
 	VerifyEmail(ctx echo.Context) error
@@ -938,6 +1064,24 @@ func (w *ServerInterfaceWrapper) GetHealth(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetHealth(ctx)
+	return err
+}
+
+// GetJWKS converts echo context to params.
+func (w *ServerInterfaceWrapper) GetJWKS(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetJWKS(ctx)
+	return err
+}
+
+// GetOpenIDConfiguration converts echo context to params.
+func (w *ServerInterfaceWrapper) GetOpenIDConfiguration(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetOpenIDConfiguration(ctx)
 	return err
 }
 
@@ -1446,6 +1590,8 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 		Handler: si,
 	}
 
+	router.GET(options.BaseURL+"/.well-known/jwks.json", wrapper.GetJWKS, options.OperationMiddlewares["getJWKS"]...)
+	router.GET(options.BaseURL+"/.well-known/openid-configuration", wrapper.GetOpenIDConfiguration, options.OperationMiddlewares["getOpenIDConfiguration"]...)
 	router.GET(options.BaseURL+"/", wrapper.GetHealth, options.OperationMiddlewares["getHealth"]...)
 	router.GET(options.BaseURL+"/healthz", wrapper.GetLiveness, options.OperationMiddlewares["getLiveness"]...)
 	router.GET(options.BaseURL+"/readyz", wrapper.GetReadiness, options.OperationMiddlewares["getReadiness"]...)
@@ -1632,6 +1778,64 @@ func (response GetHealth500ApplicationProblemPlusJSONResponse) VisitGetHealthRes
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJWKSRequestObject struct {
+}
+
+type GetJWKSResponseObject interface {
+	VisitGetJWKSResponse(w http.ResponseWriter) error
+}
+
+type GetJWKS200ResponseHeaders struct {
+	CacheControl string
+}
+
+type GetJWKS200JSONResponse struct {
+	Body    JWKS
+	Headers GetJWKS200ResponseHeaders
+}
+
+func (response GetJWKS200JSONResponse) VisitGetJWKSResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOpenIDConfigurationRequestObject struct {
+}
+
+type GetOpenIDConfigurationResponseObject interface {
+	VisitGetOpenIDConfigurationResponse(w http.ResponseWriter) error
+}
+
+type GetOpenIDConfiguration200ResponseHeaders struct {
+	CacheControl string
+}
+
+type GetOpenIDConfiguration200JSONResponse struct {
+	Body    OpenIDConfiguration
+	Headers GetOpenIDConfiguration200ResponseHeaders
+}
+
+func (response GetOpenIDConfiguration200JSONResponse) VisitGetOpenIDConfigurationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5782,6 +5986,12 @@ type StrictServerInterface interface {
 	// GetHealth Health check
 	// (GET /)
 	GetHealth(ctx context.Context, request GetHealthRequestObject) (GetHealthResponseObject, error)
+	// GetJWKS The public keys keel's access tokens are signed with (JWKS)
+	// (GET /.well-known/jwks.json)
+	GetJWKS(ctx context.Context, request GetJWKSRequestObject) (GetJWKSResponseObject, error)
+	// GetOpenIDConfiguration Discovery - keel's issuer and where its keys are
+	// (GET /.well-known/openid-configuration)
+	GetOpenIDConfiguration(ctx context.Context, request GetOpenIDConfigurationRequestObject) (GetOpenIDConfigurationResponseObject, error)
 	// VerifyEmail Confirm the email address with the token sent to it
 	// (POST /email/verify)
 	VerifyEmail(ctx context.Context, request VerifyEmailRequestObject) (VerifyEmailResponseObject, error)
@@ -5927,6 +6137,52 @@ func (sh *strictHandler) GetHealth(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(GetHealthResponseObject); ok {
 		return validResponse.VisitGetHealthResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetJWKS operation middleware
+func (sh *strictHandler) GetJWKS(ctx echo.Context) error {
+	var request GetJWKSRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetJWKS(ctx.Request().Context(), request.(GetJWKSRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetJWKS")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetJWKSResponseObject); ok {
+		return validResponse.VisitGetJWKSResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetOpenIDConfiguration operation middleware
+func (sh *strictHandler) GetOpenIDConfiguration(ctx echo.Context) error {
+	var request GetOpenIDConfigurationRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetOpenIDConfiguration(ctx.Request().Context(), request.(GetOpenIDConfigurationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetOpenIDConfiguration")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetOpenIDConfigurationResponseObject); ok {
+		return validResponse.VisitGetOpenIDConfigurationResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -7246,264 +7502,281 @@ func (sh *strictHandler) RefreshToken(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L37chq7tjf6KirOVxVYq40BO06Ca9U+xMEJmb5k+pLMCzluQQvo6UZitoQJM5VT31/nAc5D7P0e+1H2",
-	"k3ylMaRuddNgfMt0sjKr1gqGvkhD0riP3/hc6ovxRHDGlSw1P5cmNKZjplgMf+3TvhJx55X+HDDZj8OJ",
-	"CgUvNUstMoDfSBiQQSzGxH93fHpGNscDuqmEmvhExMR/3TZf4cXSr5a8Uqjvn1A1KnklTses1CyFQckr",
-	"xezPaRizoNRU8ZR5JdkfsTHVr2af6HgS6Qt/G7+4+nW8P/91vL/T/+X9dv+X93XWKnmlMf10wPhQjUrN",
-	"nW2vNA65/bPuldR8om+WKg75sPTli1d6R6W8ZPPimU3wx3RqMA3z7SOaQyyuwoDFi1M4GzEyMb8+kUQP",
-	"0CNUkpAT/7jzau/i3cnx+86r9snpssnYu1dO6X/FbFBqlv6vzXQLbeKvctMO7kg/74sebszkRHDJYGO9",
-	"pMFrqtiMzvVffcEV40p/pJNJFPapnsjmJBa9iI3/+YfUs3JIqOeraBiVmiU1YkSGQ74R8mTKpC+mUUC4",
-	"UKTHSMxof8SCXSIVjRVxb6BDGnIggFSU9/XEtwcN+qJfZ7Xes2CL7jzd2G6UvJJUVE1lqfm01vBKKlSw",
-	"ji9pQOwkkvWhPTFVzV5E+WXpyw2IpSeKdFpcyoX5BSHOjnI5Y7Gnjxp+ZAGZhWpEKCcsjkW8qy8bhXxI",
-	"ZlSSfsyoYkGVnBZToqpH/JIGJ+zPKZPqHlYmxieRUO+9KxrBGYGRyVLz98+lQciioNQsbbKxvklvEgqP",
-	"LI2nElZPz0T/RmgQxExKIqf9kd7LNKD/t3lttS/GpS8fb7CO27Vadh3tlB90HR1qjGk0EPGYBXrtBjSM",
-	"JAHyAHlhHfYEH0Rh/66rQDmh/b6YcoU7Q41CaSkaxYwGc8I+hVLJ0o3I9yIlXzLQB6UdDjmUyahjNgyl",
-	"0lseyNXWv5/zKxaHg1AzqztRDR4zhxNiqPdE5vbhIIylImWUevDTprnL0JkR/SULiBKXjFduRt+tlL7t",
-	"zGv1sU8mmVB8GvPmJWNR00yuCQPamKb0uK91WEaOMDs0MmfKI5QHuOFmwJBpEBBKZnSuBZESJFRNQsnZ",
-	"8dm7LkcFwSM0kb6aqZEo5JcsSDmfeX2VfBgJdsViZxtoVmFHo0ZsTgKhh9TlYsYJsBM9wEvGJukg6ECx",
-	"GNZKzDiL4T1MklB5RAr9vWRkRkNFBgIvm8RCDEgZlJ0uz6y7X6kSI3g1AZ9I4uvV8TVp/GsXyK92uV4k",
-	"1LjaeCTvzoDt2R9pjpmujqa5VeDMgdolMRuLK0b0bPXefuQM4Q4zA4bRCRhXoZqf0UvG70zpUC7sUb3u",
-	"ZvsqQagWxCzW+y+yV+ySKddX6IHpH9k3QfiFeeIpJYNIzMxBx0ldN33QW9xNqi+XpF5beEXC9T3kq0IL",
-	"UUXGdE7KasQ4fIurQSSdSyJFBReZKxZzGrW1ynG7Rb6BbujoFPbF5JTFmk3hAB5sXU7FmKGeN0CZI5Am",
-	"Et6+69KHA9uUIzHTOhmOUiLnSvSTgIRwOgYhMENg1yNGIjGUQNYDKtUHOu/cy7kJZU7ORlQqYNBKgH5K",
-	"Qt4kkikjG2YiDqzctX9vDkQ8FKri4dazuy3ZR5oZgPCxwuVb4nB4pkb0ihEucoQhZS4SqqDA5YLg7EPD",
-	"4fTszbzxVBzut0CpOI5PGJ3qA6TMqp0ktt5N1xWEFVtUwq5oNP3udasvXmk8oC7xlk6bEsn6ggdWRmWm",
-	"Oh5QM9HbT+k08/jEeF8+nfGAbiSXoaG+fFMszgtUJmASkszFFC3J7LQyD2S3n1p+t64zu/xk3Knem33O",
-	"pNTDASVTc9Zlq2wUQn/lGvia2TG9ybvcP9xvWfL7xHpQKnnJuY42nlPGu3xRG18xwAV1NRkk8XOml9/l",
-	"2YGGSpKpZDHSB/eLGrGxZJFWtnHDmFd3ub/+EvqVpn5QGKPIMLo5tU4Nz/VJGh3d63JHivRHlA8ZeCqL",
-	"dqpf0YQUUQA2AuXEP2m3zs/eXBy2frlovW77pBywAZ1GitRrXT4O+VQxma6O3RcockdUi2WmB2ilkPW+",
-	"aK4mpgqphHTEqXqEdnkixZLLR0Iy0nmF3C/xBkk6tzaK0Z6cuQTwE7xAf1mpdnnxnEHFMtoDHadKAXqI",
-	"0Eg53G8diP7lnc1sJQQZUz4ns1jwIemLgMmmHiShJGZ9ccXiOXybkHTKI9G/RCmfiIDcUTCH4J44aIQT",
-	"Xc0/zUX3b2S75oxWqOE9TaL5AuzC/Vbn4PykfeobEsL1QEcwb0ksZh6Bh4FS2IWtOCcxg4Wqko4iil4y",
-	"zS7Se8mUK81MsmsAzpd+n00Ueq1Sq3kgokirk8Cy3KWZ6Z0UKjNsYzbjecSFXGEzF3GClNR+uhPvXYv5",
-	"Icp/iPKvK8p/SMjvR0KSfU2sV+2D9lk7E/vc/BwGX3yP0EgKPWhgt77mrD6RTNt5ozBClSrP8K/ZboYl",
-	"5jYbSmhnq6Us8/YM8lvkg1+XNVRJixOf0qjuJ7eIAcnHYVKXpfV9gztL8GhO+jSKik6m/S4SQzFVPmj0",
-	"iyH2XYIyHpwAXd5jNGYxERMWI6fFSKEEWwCiwoFYsV/xJelYrEqwAUqG3+UDCD7Ok7mqEVXW/tBkaPg3",
-	"cYtnuOfihj2O7xzn+eGo+E60mx/W+0Nb7+b8HYnTaX+Egak7SgwuMH6PhL3Z1tlOt86RUGRfTHnwsA5Y",
-	"0AVGFIwjZ9ikDCyPpPQErYV9muiFRhcr0szGmO6Jatah+y3RLXFCp9kHYeCQyCRi3ROFjNr4LRHIarrL",
-	"6OMked2RQPksIjHA90HK1yOm2JEoHrPmk33BB+FwGoOOnEttc0/iKTL5e9pmRmR8S9ssCq9SUbew18wp",
-	"vL9YuM2glJkEDQziPuqwWwhpcsC0aFQ8fg9djtrwjZNQ47KY9khEgSSNmiXJrUPZZonk8WBwxxVKRxIz",
-	"UDQYp70kaBxKEzV+zLv7XX4KahpznEHZ/9B+2To/e3N0cfLuovMKDI0pl0xZOs4jQYMzIQ5oPGT3mOTY",
-	"EwHseG0fYbw8HIc3CzLXMy4yfGwb5eeZEARH/FVyFBcmg5viicRZASkX/a6DqfzhdvXsCXPosTgb8ENZ",
-	"2U9R47fu9VsPfV/EvTAIGF+ySb54JYgTvDP+vdVDAw+gNjn0LQ83pntLTHKGDDzBiMAnEjT2fDoc10r7",
-	"nKnUHsstR5cn4Y7EtHJG7oPzBNwfNn41jWPGVTKQZsbHGUoyCDmaf12uHsLypLzLb+J6sq9J0h4liwaE",
-	"qgLnkxk2pmtat6Um1P25LpEoq1yXpyy+CvvsnNMrGkZaaN1H9QBmaIWS9KZyTvoj1r8M+TBZRblLYqbi",
-	"uZMsqkKtfXJyor/faOnvb1ZFkOE2MCfiTuphqwmS+VJF+nRC+1q8aOWD9PrxfKLIn1M2ZR7x37RO31z8",
-	"fN4+b/sebN9pFFWqOGuHGnw67oFq3uW4e7HQxCEOePK80ojRwBQWuZRbKF85NU9RApNve2wgYoarEPJh",
-	"teRSYhzycDwduzUyIVdsyGJNgC9e6Uy0JpOCGhkMGw8iMXsiiR+zIIxZX10o4Xt4TswmLw/S6IfQAm8T",
-	"fHl+RWsbctrvMymBheibutyH8gbjN4XPF86LfYyJukEIVASTWEWOU8XTiGklVEuSpj7d8L6LgPFQnxB0",
-	"C2WqfVAfxSKL5G1z0JQcXfa4NVUjvArjxV1ePtnfIzvPtl+Q//6v7Wq92qjWPXI8YbzziuwJzllfkT29",
-	"EP/9X1vw807FIz5upwsza+sNxkFA2BhcYWmEhmklmUYzrdsCmTVP0MOe8SJ67RLfVI5cINlxp3ZedTnS",
-	"yyQ8Ujy4HliGEnjeNAgZ7zPSYzIMmLQv6kehZllhkHFVq3gqFQuQy2m+Fko5zeaumht7c+LTvyZ+xRna",
-	"MKZcmaElU8VFCyC6p2enqaFvAm/cRcK2uzx729Ak+sFl+nqzFS6wTsMnZYeha0GWlnR4C/uhy7VloScI",
-	"cfne3LgajbHcndZqW/2j1mEbPrGLg87RTxcvf71oH7Y6B75HxGCgbzJBvIrenSOac0+GqtnlNh9RDwDT",
-	"gWMxtkMZaOmg2SOjQWW3y33rFbpQ1KzpTBhhZ9wUUksuLaEX0o1j2odkf+MP1ddEQqrKAo85ECgJ9Ofl",
-	"RWz5ujpkGStq60T+wGmeIOLwLwyvMB5MRKg3ubu7fc37me8RnwveZ3hw3/201yb9EY0ixoesen+jF4eU",
-	"z/f0qb6vBB1MKcEqCMwDwQT2e5aM2w3H3NcWj56ILc6SDycX98Mr5iYhkTKoOaD+Y7yrQmYsZkTFoDbl",
-	"6ABLDfk2GOH2CMTZ5l1uEm12SRwOR8o8HAtTiKlkWSpOyeOUprC52jwW0dgWDd/HDrPKN0ue/P1utzN3",
-	"72h+2mPDKSf1mjt76+q8DHlAypY8KMIxlItqB+zU9L5Kly/ZjWnW1ze55UwwJWT3WRe1vORkwT/XtNU6",
-	"WuJ8S/UDtyir2V2YKzh8zEpY79s916c5TtJF5+hIREHTFnJ9ayuwvhN4d2GKLuETznRPPJcqxcYTzWlR",
-	"WQuT5Nnvh9WumKtR6G3YvexD6tpJ66x9cdA57Jz5ZMLihIlSY6D1pv1Lprp8ksmqGdP4kgXE/7ShNb6N",
-	"mCq2AZ5SVPXMOzwiJ/qVkObTm1tvq9HhA9Gfah5uHU+YKOcRxwDNFTz5XiIku9xo9nrnWNZf+dZ4/Tm3",
-	"2vSds9MoMalPuGwQyklcuTfgGvV032ZG92Bb9jCUMuRDSAxF+9IJSUHQCWaUsxc+fPiw0XLSFPV3q+2E",
-	"cy6nk4mIFQsOWRDSM7jmfsMhCYyD8yB4wI2iIk/dJUgGTWDUBIb9VWMimNqWm5EPjPqD610/ju+Ua/m9",
-	"RUX+DSIPw/AKWU0+/lAUP1hMg14MBCTJobfLQSNLUtDAn57MHjZaq3VQDCRkBmccHYa9iJhQKaexXhQS",
-	"sSsWNW3SK4oa6lSlYhpo8kNuZkqIKmmBWxMZmyR9GsdzrRFRrA3uRzQcw2MS3ywdxz4Bj+Xz+rOdJvEn",
-	"s8D3iC/URP8zHlD9z2h2qf+R+I9eDH8343BM6EjHcXOgaYQBnXxGeaXLwaEbXUWY/+2QBaZPhowbXaBJ",
-	"KIlpKJmWiWbuCGYhZkzzX/t93XgMIypVQg7U/zTVWq2DRppIr8nJggoZm1ANgdx3rVpYxzFEejAXPx0M",
-	"GTIlyXat3uXlmA1iJkcktM4yxrUs/r2kx1Ly9D+N0kfPgaqCbxawp7xSywYqNScLglC/iUbvYq0PoYU2",
-	"oJFkXmnifPU5OaWf0zfbB2Vfm8ZBF2GvUmfY7/aBH5PrRO8P1lcwRCupz08ObjjMRMhfTOPoWnStrPvv",
-	"/OTgVp6/dPIjpSayublpjbTqUIghghxtCoxANDavGpv6w3+gCnsRBv/6n//9n91prdbYgffpP6+lXnae",
-	"RUTcg/IPy7MdXKgbUNNERS8mDudPZ9sXccz62kSKJSM9raXH85JXGoh4TJXJVoHbMvhozxrX4KN5Jc5m",
-	"mXeu5O/2ujyJFgafe24h0UTA9uzaLm4f/2XrtL2zfX5yUD5902o83Sn3RcAujDs9rlQMjxNTRSaaznyI",
-	"jO7ZztYOOW083alkN0z7xSGLRoI2jmdX+3H78OztcLr3hgr2U109Pz/50Ju+fnsq1Wyjf1jyShMgsR7I",
-	"//N7a+M3uvFXbePFxcbHz9tbX/5X0VnX07nlyouAFR+fnCSZTJ7IJHq+sxGEwxB9pdmJ1htb2093cnOo",
-	"bbz4+HmnaOj5pdSjKVqvVyxiir3DMMXtZvp193ZuYis3I6R3F4Ac5mHVYIc93Wo04JsNOWF9j7RO9zod",
-	"MFZ3MQc6jsWUw46UE9pnslIlB0xPCzOxQMBt9KlkgbUDsZpQKgFAXRkmnwNwc+hi0eAcojSeZhERtwp2",
-	"apqifpNNiqB4F1RlF69Ra+xs1Osbjadn9UazVmvWar+5Ywy0ha/CMSs6M2GwJuTjwp3KGGFWQCqhJs7C",
-	"phe6tSt5AEuIu4KfI1SQpGEF6m4ub93oHJi6Lkn9qfEbSKOsJW7lzNJhEMqMqCdExChf2JVhIr2dsXou",
-	"uYu2Ky7he2duN1hKG6u56NvQV47zMAzCSo8w2h+RoRAB0ULZ9bA4OS8k5GQS0T4D3Sqtj66S05HWHk38",
-	"sQ9sKlRsLLOrTnv9YIMNhqON8I/LaGPMxaRoycf0Uwdvrtdgjzt/WbMljukctgcoyNeJszN91cKK5MiT",
-	"PKxwHUIWBQlqUpbMBrSxiK/DT5AXRcnb0+MjAqFQFpOQmzJ915Z2Eq8M6CxE77NsIoGGXKCbxYp0SY6/",
-	"kkAwyZ8oMqaqj2VYeG5JF3lLt3StuMBZJm8pJBL44O6mHTHLn1etJzLx/Ajx1qKBvWE00kzy87X6t7jM",
-	"at7i8i46t1vv8nezYFYs+FIsycWkiyQ1Jy1aoRbE7DrZdZ0IeOaMO+RqZ7vkrfSGeikE713hfdNhoyVR",
-	"NFo5xUW87l1hkEAh2uBG2U1fAoNn2vNzKmq9XqvvvNh+vr39bHvr+U7j2c7W1va1Ow1EiINEbAfpJQrC",
-	"NdLkIOSXdk+uezyz0z/nl4AfCdxAmiQq/XiLtLtdq1VLRYrvRd81AVad7qy9ADRIctGuu/fEXKqN3EV+",
-	"nz7Gy4+pkFxiGPKvSaebMD/v71Wy7Y5bqWwf7rfOAdfkdrIATlDxETS5bjanCjmYSb01TCuDV5M9fuO3",
-	"td7z4euf/9z6dVL/9KL3S+Pyz+3TZ+Mae3r1ob9Dn0/P+Ek9OBj9JvJa987NyIRTWEIbUOtueRDbn2hf",
-	"RXOIi4qBzc0En1xGrwGON6af3AfWYQ65bx6VqepllbPFkRzjtFGDckB55C6JwAAj2urySEDlCNIfA2Oh",
-	"2WSjMYyjSj6I+DJVWq/TVW+ISL+w6JBlCtro12a/xYspOCoMaCEBGOlkqojg2QTgLGl+u9z6eVbrH+1E",
-	"9fmfg1eXDfH8U43vjN+/GP48++tp76RB28/Ur9vTt/0syeqN59d6qTK+nyU7EPYcuAzthalDqOIZsJOE",
-	"tSPOvYEzGURilp1N8PKPgXrLftvee/9uY/zyReOnxrPpqHf+9rw+qccXsw/14f6H/eP2H79cLvMWVS/+",
-	"X/AXefXG83UdL/mZFrEIpxb4BlyzRzXDu5hOligvaSminPM+YlfhPWQ6Qe3l5SkZRHRYAS1KDCBjFwBz",
-	"ppKtYfl6MIbp5IJF4TDsRWz1SMZ0TnrMjkZZuM6AXYX6wOKI2jiiXTIIP7GAUJXJ/FprUI/Ms6EJejGV",
-	"yYAWCQQkdxF/SKh2Ce2BnENMMtjTmBbjFU1p56z2vLl1sylhy4vrHcSXbG66WRSoqaaIOr8RPGd7Xquu",
-	"mpfcSA1bsKRMnsC1E5r2orD/E5vvpbd88UqaX1zgGt+Q92dsZ/MUzx3QihkfmRXIbokPI5oGUQEUR7pl",
-	"WlWyJ7iKRaRZX0z7isUmb6wXIisHmhnLX4V86FxIyuf/rO3U9zxy/s9GrdY2/+7jv42WPpbwyfyys2O/",
-	"2XlRSbLso5Az+GNCYzqM6WREJNOflcBXNGqN5+aR+jYQX1gUYKWXtt4gJGi9J9mN3QroE0kmI8FZZj+H",
-	"chLR+YbZdTdZqoTox0BnecMd5myQXJU+1F1AtJbFbCz43ML/SQM5pFnwREhwQyauN0xgGoRXzLoec8J3",
-	"bf4irpsP8slFtuNP7FnwyZhBdhT4Azm9Cod6KatO+k0VzzC2N6oOmbIRaT3PXshpPO9yfIokPSrZzvY0",
-	"jjYY1+IvIGUqiV9w9qoTGku2p58dCm6WZj8W47enx0eg53a5D9cYxrBwiaKXCBpnY7tpeo5jiZa2/mxs",
-	"PJu1cv+VvFI86QSlZinn1QjHTExVqblV0/95JX0U3zvwa4AayAYsNkhbuRO+lC/YxVrBFE5MsdK3xQnv",
-	"Lk5SIpnTvQYPtWZxdnM/1zzrWSPDHyFjQGHK6bMG6c0VQoWen+1vPCdlrAC0Vd45L879mNrPi1iSya8p",
-	"ilNpTffF9tNnFkHMoCMsqv02i6hQjszAVoYKjxT9wjijq4X+Q9OlKP+0fUjlSJv12GGZmALwcKwss5Vp",
-	"PCCz0TwTI1i1NxzX+5fFAECaCfV5VYehICkfEH20VvuMlAF60ID5+79smJO10Ql8gpmElUJSOG5juxeg",
-	"gdKYfkL/5dMXLxxvJjZXWvBnmqysxWiVHIlYETkdj2k8t1YuVD2IgaVudiMWdmxajKHlX3R+0iHArIAa",
-	"juDNvWw3m6eVuliQEIjLESpCoyhvRKfZZdd6SkzaIlDFW+VVz7RSK2pXt54rmJQhPAuOgsoSv7Br7tGN",
-	"vz7+nqYH1LyterHrooiB3lgIFzwEdblYzCQUUyLEB8wOQktlP2WMVSX0d+WKX2kSPwx8r8v9mM46kBOG",
-	"OXNlI+c3Ltncr1jXESbE+daKRglOrADXGtuCEF+Qr1pKlFqt9l5rpgWpfm3mC/MSm1qUeJNeUUVLzdLp",
-	"b78ePf11ePzH61Ht6GX/3W9vfht+2L64jONxOPrj4M34/V9/TcVhEDUO90Fa/6yFAiT+6CfoiWvBPX9b",
-	"Y7+8jDp/iDBovA9//eV9jb7env7WeF/r8JreYuGQUzWN9eodts/3Ovo5WqC/oTxAbfPnzquXrfPXL2fD",
-	"t3tDefjq5+137Zft0/ann9/vj/q/vj4RvTcva+zNvOXwppSspSIfUAYlhN3d+wcgtk3iW2Hj7xpv4G7e",
-	"FbgLSpqRp74t6k42jU/Kg1iMl8C82n6Pm0ZV8Y1elfMtNr4B3+Lfpwt97Zyv79OLemLGmlT0/siJSFWi",
-	"1UkOHwvJmcbMihRO2pMimipGzk8OSKRtkADlKZYHtV91Ttp7ZxfnJwenvkf0KaIxCwhDHrUkmXMyqTqm",
-	"1abmxSzYCHku3lLbvt5lfIJpvLezi0wO8EUSa0rHWmwa6v/2G72tt7XffhmqfiPivfF+LfjlbXTw4f32",
-	"rx/qs97rc3X4qj0//Ovn+tEf/e3jD/vhHcNI2VEWL+LNrMO/N1z5bdpltwmBnjCtgyYm/G226F0NaLi/",
-	"eGyS3TFd53ZJxd4NQruxHiQGeP/eIO4amc4OquZN0uuv10NarYPFCEbeqmdJV7rQwI67kS9bUzOikwnj",
-	"+Yj4nWIgRkUrWs60n50DwKWSVYZRUpkP0C+L4OSDLUudd7cNtiDtoOoES0PMaO3gy1JYbAv/7Yezi7Oz",
-	"Az8fIKusomz96Y0oq62RCzpcQlxGziWLN1pDKKEdOKtftqyz8XTHYauVXcLGE2U80QD4ZiHLchx0Gkeb",
-	"z6tPq7X1kpKcjZmjdWYO6VaB4prCM6Q1KEDTgDzbGx6lcFkeJuSCQL6Wl1fklFATwPa3Kt2tHe5qog2Y",
-	"i2kcLqsc68cMirgoh8osfXlzE0fggzumjOVWP58gOpJHItpjUWTFMCTjSTllcRJzyYGmZwefewdWdmVz",
-	"9f6DRkMRh2o0/tfpm1Yda2bA1JL/2sG/8I3/0nfjFxMWhyL411bNVNjAvP719uXph1+3Xr1rv3n309a7",
-	"X97l/y50pcGtxeQCXRov8MDrsNVYLARRguiHYkItoFzlTMhKoSaekujmoy46AGYe2U1QuL2t4LtJTiym",
-	"o1+EfHm5eRoOpk7poM1kb6bsCpKMI30FMAGRmoBJBV+XB4wGUciZ1Oo8S/o6+Kft09PO8VFShbdQlYd4",
-	"Z7bKzzzRQ+j/i3fto1edo9fINfWVyIBCiEUOTN+fTNluPnbzola7cd6o1Z1vRkUrADJkJGX/pL1/0j59",
-	"U0TKBeq4xMtKhcbTF43aHeayRH1qcSIm9M9pokSlnA6+2DT3+15q1zbRzrXzRb+iJJRwNutqEVElPzE2",
-	"IaEyZ3GXTLROxmHVaALgwAgD2IN0I+XW7r7tqUU39xKikLcfzkj5DVSKQatYpm0LSfyWW6nYJC8RHgEx",
-	"4OBhCALn7+rJI44e7lCjDPgyDPKZvWz+dtR73Q+Pw7ed87869aOwIzv85Gl/r7PTuZz88n7v7Ysqm7+d",
-	"9LcO9UXxbx/ey044C/tb78POHyI8PNU3HE1+0zf8cfTpMKxtBbX9lz+f5//XDg/23kbsTSs8/qO9dXx2",
-	"3jg++/Wvw1ct2RlHo2Cvs3N41n96dPbr06Ozn2eHb2rVRu/wxfT5221x9Pzn2Q6vj5/+9fP8z/r588H7",
-	"F703W5/Oapdvn/VPGvRALiXwRb4iB8lWUJOzRIt2nuK5rC2/uwtPbhFL1UrQo8qwv1FNV/YxXunTxlBs",
-	"FD/7YnmNUwbeHpoAxGOj+NuKtkSBMCwtbRcZZrU/Q7Fr1e/6DdlXkdwsSFxfmGzRmmPqLPgW7l6huKrh",
-	"ZFq1n0S9bFCxT+M4xFaRGWQVYw9YLvgAron6+txvWbL0Y0uIRl1wGodqfqqNXpPLCHTVfDr9a9+S6u2H",
-	"s5K3wOydyabtwULue5gefhO+n2D1wDlANpcMfKTUBPEvQj4Qi4SHZNpQC1I5plEESEf9DVSkbKmIRKzj",
-	"JhlBgZKXyWn0jC2HGNVd/vbDmYdIDAodcxZIFEEPPrDeqehfMkWGMWNaOFe7vMvPXCAla4v3BVfaJMRO",
-	"ZAYA2YTwmSS2J6rTxg8AuRDzwf6KQTzUCwA2CbFH7btYQEYsZlXShusRWRfamC6DejH4FS+2nz6r4NgF",
-	"UXHSodDMOhZQj6mf3cx0hrNgvrYfYXb1u7wvJvgs3wDnmoJQm47lgV4jyT/+kUAl/OMfJptNKj1RVGii",
-	"sM9M9BI9c6XDjt6IgI2QOLjFhHEppnGfVUU83DQ3yU19bRr8h12CBaHoOCrVq7VqDdO3GKeTUOtN1Vp1",
-	"C8NbIzgVm/r/hmg2JYhbEGN9zZSpdUvDrHBLo1ZbAbhjgXbWA38xb1gBpx32oRnNdAIYQE/x3UWPTMa4",
-	"2eGKxZxGJtHDYQel5u8fvZJJhyg1TTEfwhvr40iHUjMWPEKlj/rWzUD09bTtx03382cqJVNfzFdukzqQ",
-	"C0KqVVzUQMPbTnY98Qm0Q+drK28B00yJIYNs5kT6mrPf1DsPcthM1NbmoSSFoHRBqtBs1xprttFx8tQq",
-	"+YAGcpezEN4Lr0zSDbdrtcRxkMCAQSdQrcU3iUUtLosY1WQXgMjkecbzLgeegGBsMDHTtwkwf+BWtPuS",
-	"JLyE40H7jIQWyT3g5O3y8hJUN0jqD/ujIjIjXI5JZXKxkrZrWyZiqdlTl3OhRiEf7mYBYjLdarBnaxbN",
-	"xrBMTTlElJmaWAmCjnX5eWp5p/3qYKAZBw3pUw49LaBRndPH2iNpe9cM1g7A3mFJoZ7LGm3sjLmc5QmO",
-	"qlRCWcykeimC+b0xhAJl7EtW7qt4yr4ssKTtJcpXSkY7M+Aj2+vwkZc0iWTALfXrb8mg2MFNW9fftALY",
-	"TD+ivsYj8p134L6n64y3AKdO39x4cf3NeeTMW/JnfdcaUyxoUJFj7Z+/eFk17/ePXzLsfg+NGafMb4lB",
-	"A+odWDOOVNArq7XNBRhKV9X+khcEm+DgCJbLgwP9CBaQKDT8LctGkgO4FEQzC7XpJZj4vWkwZAo4rUX2",
-	"WgZ0qQR6XZAmJlscHm6eWl1gBScwrUy+8sKhbNwbW0hAsQo0hVamabWZBGiQQIoZnZPylINvTRWzBAsZ",
-	"W6k+7EHPn+yveMhyJ2XlMTm10rqAriCtnUMxlSyWS04FcGp9HlCf+stRNQsL4ftmWaYTFLb6wPNhlXQU",
-	"gE4g8J+YGtSJgCrao1hEtqC5HoRXjDMp/z7d1c5Hq1myulILtYOFHFm2TA8F42M5GzlVNFZgIhpfAWml",
-	"+oVZOzDuctrNkKlU9duu1Y2GV+3yVtoK45KxiUxyKOq1mn2LbKJ3F7MHqVQYhkUjTkkSMf1dzPqMq2hO",
-	"ppIFXZ6odAaoT3AmLaYR5fME148zUkYL0RauUc0kK9bUTHo/4XN2U7eKC33ttGTKxAM8C3+d9AVPshVv",
-	"3hjcePsRkcm05i7Qn6D87IE0p0xp21o60/0dBQuKU3gSXIBdGjN0DnxdLeyHCrWmCpXhS+1PfcAozKzg",
-	"YNGcRL6SiXLdSm3CI7bactbnFKEhMTSp3515MwCiTchMxNBpjCpTCqclmPE2YaeGosOpX7+uaeHwH8aD",
-	"xK64xfZ8aHnetv180t662cUB6o+ZisPE1eEwt6Vi+4iZBpZhbOJ5EqROrk2e5rHgXAu1+BZaYhiV1eR3",
-	"ynzIGNBoSTlEBQ7b+6MGOxuhC4Q6zfD8xGYFT55WZrXUQ0m0yNG7PJQkmLJC/hxKdbjf2jcTvyPHXK8k",
-	"CYH1FsqRinmpWRIPsGilssH0bLt0J/Y8N+HmyuPdnWcplHNGPktnm44H1O7SdF9Cog3uyogpVrQ/WSAX",
-	"UwiuVRNSXwryFaiKsC4yPdQuL/snbTDGbHweYaELqx38ioc2WMYrR5NqBIO3YmMqCVpxj2kGZjCLiUlx",
-	"MKNIg0q5ugxJyhCDnyVZ9AgZp4qVmykPbA9arf9BrTA2UspagbZJkFUf9VD+5//7/8l2rVapdvmJHqSt",
-	"+ILktTwM4pUITUQ/Wx2ATc3EjMU2VpB1SaaOqwTYuWlYjoW+duGtsUg9ERIh70fTgAUeqLlau7VU5kRw",
-	"B7bZyTWp+2RCw7jQ/4VwpgmHAEe6gdeTsNGLTkl6iTnsnVclfQQeQglcQAK6i/MsZbFDwdnj85sd7reO",
-	"48VGyY6BjTNb/RRsYp+y4UevLGKpylfgzCfYLifX/mApW7YHeyMphylW45awZbTqDFOIGWD1O5l2u+gb",
-	"i7QVB1aW5ihFbimDz86ylT0PaPxkX7REcGsbOcv5qn/z4Xjo3dOCOevFEoPc1JduIUDkXbpxTtx8Ms/F",
-	"2nVCIBj43WlsPW+S0zetjbpHdgjmoHpkq0a0fcAmUgvg+k5toxcqaK0bG08paJxOPi2m0hrxsJAQSsom",
-	"g9bXtg0m8UF6Yuf09Lx9AkEUJ1tXq+D5XQ2xffSvhIowDsUoLAAElsRZbaZmWkwnEMTY1RnGsSoJuWLz",
-	"zFMMYs+AEGMorAi4uMtNqtSu8fAkeMVgQUHlXvY+yO9rZfunWpeR1hfshV2eWa7t2gtUkAx40zDMd+tL",
-	"VJHyduNF6mXSxD0SboPsXP6y6+p1xlnerm15a4XAvC7nKACVm/jtukWLtARMOdeTXGQ79fvzuWST21fw",
-	"HavPplNzcFVwaz48M4KQ3nXieg0hiIK6Df16byo5nc6aX8ONrmiscB9HmN/q7PuVLNA9vcvZoUHylkUc",
-	"wpgWKVi5KiqJRpFrQvrYSE8x3uVZbu3lmRYpO0wLvKeXbM4CfeBHzDTXZONd8OUyGkch9KZWkLGjpXYl",
-	"7aVslf20eIf0GKY6o3bQNCk20tfHUG9YvaO1gp4+xCjxtmv1iEUpRL40ScXlnINKsxSVQumDZTcZxjTQ",
-	"R+YKW9MpOwjzZFmpEgMAn5pXzdR6gl8gQIId0QCNKukQaqeKHiv0QXX5QnfcIruLlLHFLdj2ODz4vrJL",
-	"xnr0YIk1XiyP2OuN91hNFrcHxld2W+cQ8Vf6XNx44S46mqjZOPnjktvcT9I9q+WhiQ48RmvKMuPjGLj1",
-	"eSIvbm9M3Yql/7DAcgkLGdGxoAZm0xSy4mQKmMnLhQh0nkSd9bD1y8V+q3NwftI+9Q1PSjAIoGCakhj8",
-	"qq6mZTuN0UtMX07u6PIlqUbjAd1AJGU/VbnFjGNamUklp9jp3kw1wZbFlFpe9t+dvzzo7F2cnxyYKW6M",
-	"B/Q/4Od//c///k+3KsVU6b1vn3T2f4Vim0qVnDLstRIqPMv4EOk64HaJFBh4xgbPziFPmn6Q3rzAxazF",
-	"BPJ+1KHBe2disVZKGe9ZEc9GnOvD/VbpwZxEWSjte3AS4fo72wXk4K253PcesFsRdcOlgVO2cOjTDCVz",
-	"TAwMpEEmz3OB1VkZ6YZdzh72M35RxzVLeaZB/6L7nJTRwsykTleapmKqy5d4vxeVVC/n+r7W4W2N7jRV",
-	"FQ1Yk3SrxbDtswBqW5KOwMXMSOfdgro9rVZ2+YJe6RSwhWqhbg2d71r7m6Dl7D5R8xZQKfU6d3lOsVyp",
-	"OJK19MasetjlRo3EG1w9skqWyoFyvVa5RhhYh0EozT5supei5/0aQYB++wUhwA1fBmGQ5vSmgs3EViD8",
-	"7PJnqcIoMsQs6wssf0/6MxapyQ/Kcm/hl/9KCRq5TJoGFCmmSuujVFUPkOH90BZdfz02RnUi/UQJolfU",
-	"8mg4lgBJ4RyWQt0RemFuJoVgyxMyEFltRKMkQmqStdAwNux9aTuAxFjyMxj2fpfnofetq9Pm5mISFo7z",
-	"s81z/7KZbCcfEgdlLi0O0myTWChKJWLDgFAmJabKSfKyeW4+MJNEaBR5AkDP7PKdmu3+vuuk+HugEJKk",
-	"IVxg9EjgXUnrAXCDJLmO2GHLJOh1ucnQq6WBElvIwS+hGUHiBTbVXJum11LI5ObnmA2++BW4GP0oi6UB",
-	"WhH20MOTZn+yGMdhDVuUqpJs117YQDpVabMn+6xQdjl2d4I9aGojYBvYS8aMcvDd4oO1jCiv45XVWyMb",
-	"wC9y+GoCpva6qWDB+g1TtxYUpoAcU9tW44FEwWLfjkeVrGd3ZbL6NGZgS91eDKzBnwv9DWuwWNuB6ozC",
-	"nP69LYckX08ttGPBrL1UA3Z4vliRoJfYCsvZ7MqkbsOvzZGzeLNYy+n4kG03FVKG6Fuuq3Na0fDup712",
-	"126S2LMi4Yk00iMRFkn3olTQVFDpR88vhsAsbMhUMpuc0+U2rdzT1r9NJunR/iWEpyL9XKOXG13cM4o5",
-	"vio7U2zM2OWWbtWc8IOm9D2WdF4qgkFMwA9Jyz73SQKv3eXAfoHfESUmG9gw3cDrI7LEKetv7DPVH228",
-	"YlL5pr4EytN8W2HrN7WsCsd0yLSMGsR0zLrcqWqb0CGrOG7ttMlC2ozW4a6GEeuBUsUQWW8pt01qZG/s",
-	"nLbwzaUvXgGGmXHP2sUYarkKK6mELYhB7aQsYuJDVbFf2bX0XrkogMCpX/PnFIvuTfluti9clqd7a+cT",
-	"ZPrOXdO2KFWQ3L5F1zfC3rWWuaPp+YRDboY+b/bSZTPN9by77WRzDfr0dK9/28WYqZEIVr7UQoqcNp7u",
-	"FAGKfMxJ2C2sVrqOhzs77nbCcG0neuZNj0PAYESTZvsIUU6OJ4x3XpE9wTnrp8rgCiGTMii7cjeSPpYn",
-	"LxU+FsKU+K13HfASL32G79QQJ2wahBP6NBPhpLdiQHrzLjcSipSN9Kh4hBnZmyqXaYg9017Ms5/wStvc",
-	"s8vLCYa4R/xQSi0A6RRA1tmnSSoOKx4ZhJrPipgg1Il0deECcdTlWXkE08HUUUcW5V3tljem9oxnpWUF",
-	"LZ0CBtI0biWra4Cf6PzkoEoSTMnEVEBJIpNOxZYURD/bTc+NpxHARHuL7FzbgYuzMLzctHaBPy6c/eGT",
-	"kEvFaIC0MsXcWrgZ6Jik9J1Qo5dw4dncV/0B65jQN2rtObMpKrh3TIU2JKLPbFp6UgZv55A1qGpLJeSe",
-	"3e93EpBFjBUGXXIZp4PI8rTeKMBguaaNLXURURKI9WVMfdmrt2svdm7+bthSNCJlVh1WiY+pwRcB45jO",
-	"A1VvkKlUsHGMJx3cxRb/gwUEzDUDOQLHuswiyYiPSCcXRmtYNkX4edkcAfDmplNU7JNKAO7MfE0WGR49",
-	"mCMkk2ntj/K5PrRad0XPe0YLtxx8Do+teJjNQYkzAgtBJGZ85STdA7ZswvVaY/veJHFrMvm6Qvi2hVmN",
-	"tcb3mio2M6Dry+RvqtMmTHTRujJ8Iid5UY4iDkzV+Avcr+Z0HJmvDICEXIoMcxBK9c5e9DVqZGzzyjWL",
-	"ZOwEslUyX7e2+2tUzSRA97Z+ZpIuil3+5CvcAfbP66qJM608TP5jURuZJY3chkz5i21lUK3qcoDbyfaz",
-	"M/GfOByGHD+fvNMKwYjKEf6tF95L/MtGT1JuG8MuH0GzFTteM1esFUQ3oXMHdpPcsN0koSUopKxqsY26",
-	"XGCc01ShPpK8GKNmBiFPXz/UPFY/cUbjQBrQqLzruWkT3lFHoePY73L/925pNLvslrQW1C1J/dEjXair",
-	"x0/jAe2WPjqdkrIR0iTsmnRzhCan5+9N21Wspqvbtxa87qNxCcxCyUjZl7NL31Z5Zmnk2b6qhrL62SN7",
-	"NVBATLlBAZSm52rFgnZZv0G6TciQGXeJrT3fJZR3+VKPedpuBu5cojC5nT4fyIVb1Ez0MTlxnb68UGxt",
-	"U7jThLS/Ia63vY5fFrnT8WDw7+7LPTXoWcYqMytayNhX285Zjr/pdPK8rsgiPW5JjM72a9JnXD8Y1Oil",
-	"IqD8Oen++aXid3m5QIJkW256xHd8uAvdwSpNwoUTYjImOZh5XCwADWB/mcSRm+WbYjDQVpcjKEBnxixo",
-	"mx8CQqjLy5QEoYSQKdWywvg/KrvIcDMwKUnLzirZD3koR7b4wu3DCt8lBnR2iXwv52DeRVRlp9lW2iHp",
-	"Gv5n+9A+ICPKdbxdFlYycv6JJGYPVW/NFR6zL+w+Dqo1Ph9MO7NtdhcUNMiwKWigm3QABF9N2o2XLG/G",
-	"25sTrY1VVuh8GO1JzruXxmLco1JxVUNS9j+0X7bOz94cXRyfdF53jk6hSmeZwpimYqc6I0ALKWFhB6ys",
-	"TLx1Wm2SVQhtaJULH+5oLUl4HnPnrPcK/ERQaFSsvey6EfNQdrnzSAirJB4HA0YF/Qg0GzD8rjBvyfo5",
-	"3yXb7gH1nXxfqLVUnvp9j2JVpZNtX/4YM5bWKoC6BTtcJ0xu7vl7o+QPbRIbcWtPEpZcreLHxWz366lI",
-	"yIfX0ZJyzcu9a/lv01WktJ2mFZVqaKIJAIqQPl3+/lH/VGmSnJ7jsKhyzCSkE5FLNq8Qe+q9Ll+hAnmg",
-	"rinFpDIw1CoF+0i0LjOeYJckozRCLUlNeiItIr028D2y1SAx5YEYm2ZuY2pyHICBAyaKZQVZLazLF9Qw",
-	"ktfCHPDnmyhiWNZuTfybIZFl0sCCbDIT1lGsWbBqCpOw4d3SiWnptm2kW7IMWmMWg4ErYk/eXXRe+WTK",
-	"JYMc4TTnO1Oq6yKN56p14flpue4yZdVKlsevr36nAsLoy4lX9xsorC3k82lmf8Y3ugb7vw5MyPWr9CnX",
-	"nC0SfMhiC3S9UPcH9qRtm8d4AI65MCYSoPUl6UdCMmMJbtdq9UqVnGSTa164UakEWmdG58Sm15rz2OXo",
-	"iXRaTHBBTPrn3EQ5ic3kMYxxDYbV5cUcazk2TqqI3jBQifcldabrlB45bq7vH6DGiYGsdaIPqFQf6LzD",
-	"vypSzEp1C9oO9EeLAaVMY9M7b537t38KG69+ZYfvNdaPdcmTGMYaPOr64jts/e/RcMHtta6x4iB3r0AD",
-	"hrCwk82DrW8xv6YMQQHin7RP29jIr2IzgxI89BHgerrSoMtDlQGMCNPgDaTP0p6YOljC+rVeAtgoYvCZ",
-	"YFcXJqvEwJ53+SKEOTZKYbHpLlQga/Zh+u/S/kYPceqzL7nRsf86wOedQW6JsPYHqOZBFkvS7jiLh/6j",
-	"LPcWyfUGGz/bZ+QmaLcZTy+cYnjEOp1ibLkp6phFOIloH+tTXwzV/9CHpbD/913qyt32KyYc/2PbflX4",
-	"51OmTNw4WQsT5LjD1sfKtFWGFtoRssCKSzM5io9BqCysGUQbDB4pujj08FF6IT8c03liQRrMHrgVEjhW",
-	"mDdm/A9ziDLvuJf2N2mo9HFaSD9a39xT65uVCibuK9e8X7ODhwPQ7i3tEueeiQcyfqAt6xLLBwRfCowx",
-	"oxLbmkMiUtltsguShPUvWWChmEFRhWzWyveeHri44i5DdkqFV6Z9dtLLvkbipy3vXDfz01Qcp5P53lNA",
-	"83XXkqRF1yvdoG5a8LJy8VVS2o/ZAMI0lCd+xieS+GHgkzJ2TIX6+cVn+9n+LRkvaRkaGZqUCgdJTU/q",
-	"CeSgV8CTaoL1yQWFXlWyXavVsz7VLr+BU5UU+VTRh5r3rFqf6lK9IdnIC86txU3skBMRjiHnfkKhE2dS",
-	"ZzhYWf12s2bKa3tck3lDogNute/b7epyoMfndz2HNXD6PCZ7N8FTupYDeMuSjJIT7pafgKfKHPDjzqu9",
-	"i3cnx+87r9onp37FqVC29U8TqKEy3WJGjOohCt7l1ClRNgl6oUxKoRYK8sj5yUES2qGTSWExlRK7mKwD",
-	"qTiQgh1PuSQU8/muxQsxTcfy9RRKdPk6lXLFBbWGUyWcLIFVACAOHO/C4pVzXGoRSMPmBJlsplzrry4/",
-	"CDnYPzMKEXFDueTlQHCqiBRjJjgjs5Eg0TQGGKmrsK9CvXdiMR2ODHcVM24wmPRKIIiIqZt7cBTm4kYt",
-	"/PImPDW3g2/JVVf6580bjvSjvjxUJMKd998UiEiq9bE+fUEPO108l8RPTtnFNI787zo/q6B6+wYReEfB",
-	"/vdzuK4T9o8MZyuQeWvqvGt5qBInLbhnpwXycc/JaDVYhqmm6CSY2u6I4LLSwgX9VsjH881u9Ih3lyFj",
-	"S0Xn0kyPhIXQ83vgKX1gX2/2JY/N2fvDV/VN+6r2UgijSbqNb+is0gcZkqhX95y1WD+J4knRGWRLNmzn",
-	"myo5EVPFiIrpYBD2MckOSqWt1hOCetOo1Qq70Z4wGoR/XzvaE0gnB5U5vkInsFnKJS82utg/b5ihgHct",
-	"880kxE4S6E2n2ZVBiIR0q5vjZjuurUrdTZPGAAfR9C2jaQJF2rAhe0Gmzf5iOx+vy6GVmRFPAPi8QlZx",
-	"BiDXC63l9JMNOlOX55vMkXLABnQaKVKv2RzWXQJ4BMUIq3FOmdmw/Bm06lZSvBJKIqf9UTKgMnVkGc3W",
-	"SCzk+3ru/MwTLXxjgukhtejKGjvOgjnVq39MIV+U8Qpi58assIcjZswmcgOFRpUcUMViD23DLI5Ts8u7",
-	"fIP49ha/mTNWkmeVEe0WAbq3PGs/LrytsgsPBOOvubzpRvKCzAbSBmkWyLhpAafAB0byffKWtPUjN+zq",
-	"p59cBBTszrlmZpZJbndrjgzpMA1Eq/dFbQ9taqXNp/c9JIrgTA/C2fPo2XPK9ov3GcB0givPLI3ew7a/",
-	"UlLYCvsXPXuccDFrkkZt20sDBBLUKALJEmyu91dRz1JAPkuRMZdAXCdIPtrAL1oKCzRTXLqTYVkPFZZ3",
-	"X3IfqlpKapORj0iieITHkkVXwN1nj09/W7TsYDf9qE7+exU+bSmzAsMNo/KOwEf2srbyt4IVPdrq5+vK",
-	"eirNwrSILnf5p6l7JqHmalEkZk6lj+8V8FXLCYoqlru8qFYm1+CWlBNqeRlBUXH80FoSoXmrJVmXF5bR",
-	"JGWXywIxl2y+m1SvkHzxyvV8Nlf+8XgLTb7xzN1HU7S9jk8JdFLTvbiICS0v7l7JkxKf0vUV3WliklZd",
-	"4nBscA2wNfJGn8q0VxnGBMDDFOyav6Y8/HPKujxmQxoHkbaXxIBETEE2FJUMY66unwW6tZlQag+6TmIz",
-	"HtMZQj8Ly8Or9mdtUactHZ81sPgOwjfUFsOkWnTIyfnZ/sbzLofLMuCxMU0xaGUYMa71dBVPeR/h91pZ",
-	"BpVQRjKuujybq7yqLPrBtKq/tRB6VTZMorHSFM3w1gxljTO7J/ggCvs/8ixvn2cJxb3MSeW+YU6lTaS4",
-	"rnot6YqulQVr6GC4U4jqksSFU/vwdeyDdiYjM5T66cn++06ybtorE7DL3VIkhkRMFV4E0J/dUsVZ0mS5",
-	"Pi7LqTsIpVpO9wdIszIvWyfLCpc4Cq9Y0fzBMfbvhLjnEkIWL7J7RAuqTFccuusC2630qAXEyblKepYs",
-	"CXOH1yBnf6LjSaQv3PqzsfFs1sr9V/JcTM+dbUguSiA+r8f3vM61kGcc30UNm3PEvgaHErzwfC7foeAb",
-	"2zR9cNZswU4QX9d4eNEji45xp8tZUSs10zNN26iyy6GypUrepY3UaGG7tCQzZzYSUTq9csymkpGAKdYH",
-	"d3SXn+zvkRfPajXy3/+1Xa1vVxsVj0w5aMVp2p8mkelkHmAOIPaiBNUp/QEmaL3x+yft0zcXJ+3z0/ZF",
-	"5+isffK+deATOhRN9Deqxeq4xF2WBonDuNrl27W6lruLrZCZQdruW03fP22fnnaOj9IwgIgA0s/eMaMh",
-	"kA1AuU1P77RW2zbDMcTE1Jt6hUy5CqMin2VMQwQQ9pKYdZdDZ7h37aNXnaPXUDJoKi306wC2LPGiNlIv",
-	"KmA/+K3WQSMdO1oBOJIuN/1w6z5maqdt+qi8tG73vgjYEvAjeM5DNusxr3hsII+tv6k527dZfVvcJCff",
-	"EBw3m6Xrgg4OXHKmlxifHl9ZoTyNo1KztAnV5+aePNs8CK8YN0Y5nnWwEKqpTDbRzEX47xMHXMXDo+Yl",
-	"I0cPwVBMlWeM5IzdDHW0mXpF540wrWK48aya49yD4fd1bnoi0wRvaJMwYTGOvuI8LxFCi488dXH1ljSY",
-	"kKT8WohhxDxyGPZjIcVAeeR1qA5ozyM/sXk/EvTSI9Vq1ek5n6aiZxIrrfXlDE+soJE+4DHtK80BWTTA",
-	"JkW2nU5Kfv3CD6x3CtnpZBgzplm1844xU3QZRTNsvHx2fPau4uXjgovNxqmU05hq+YHNgMrIYT3DnV36",
-	"jwdF77a+O1L+wHpax+AVspFB+fGysIeZJPk0JX9MOR0yTQ/nlZMUYmZRn8VdnQmK5/xx5XxIu+KR2Sjs",
-	"j0jSf0Pk4q4zOoeGpZyxoOome+LqfvzyfwIAAP//",
+	"7L35chrJtjf6KhncL8JwTgkBGmyj2HEulpEttyYLyWp346tKqASqVWTSlYkw7fCN76/7APchzn6P/Sjn",
+	"Sb7ItTKrsooCDZbctrc7Ym8LqCGHlWv4relTqS/GE8EZV7LU/FSa0JiOmWIxfNqjfSXi/Zf674DJfhxO",
+	"VCh4qVlqkQH8RsKADGIxJv7JceeMrI8HdF0JNfGJiIn/qm2+woulXy15pVDfP6FqVPJKnI5ZqVkKg5JX",
+	"itmf0zBmQamp4inzSrI/YmOqX80+0vEk0hf+Nn5+/X68N38/3tvu//pus//ruzprlbzSmH48YHyoRqXm",
+	"9qZXGofcfqx7JTWf6JulikM+LH3+7JVOqJRXbF48swn+mE4NpmG+/YbmEIvrMGDx4hTORoxMzK9PJNED",
+	"9AiVJOTEP95/uXt5cnr8bv9l+7SzbDL27pVT+l8xG5Sapf9rPSWhdfxVrtvBHennfdbDjZmcCC4ZENYL",
+	"Gryiis3oXH/qC64YV/pPOplEYZ/qiaxPYtGL2Pg//5B6Vs4S6vkqGkalZkmNGJHhkK+FPJky6YtpFBAu",
+	"FOkxEjPaH7Fgh0hFY0XcG+iQhhwWQCrK+3rim4MGfd6vs1rvabBBt7fWNhslryQVVVNZam7VGl5JhQr2",
+	"8QUNiJ1Esj+0J6aq2Ysovyp9vsNi6YniOi1u5cL8ghBnR7mcsdjTRw3/ZAGZhWpEKCcsjkW8oy8bhXxI",
+	"ZlSSfsyoYkGVdIpXoqpH/IIGp+zPKZPqAXYmxieRUNPeNY3gjMDIZKn5+6fSIGRRUGqW1tlY36SJhMIj",
+	"S+OphN3TM9G/ERoEMZOSyGl/pGmZBvT/Nq+t9sW49PnDHfZxs1bL7qOd8qPuo7MaYxoNRDxmgd67AQ0j",
+	"SWB5YHlhH3YFH0Rh/0t3gXJC+30x5QopQ41CaVc0ihkN5oR9DKWSpTst3/N0+ZKBPura4ZBDmYw6ZsNQ",
+	"Kk3ysFxt/fs5v2ZxOAg1s/qiVYPHzOGEmNV7InN0OAhjqUgZpR78tG7uMuvMiP6SBUSJK8Yrd1vfjXR9",
+	"25nX6mOfTDJZ8WnMm1eMRU0zuSYMaG2arsdD7cOy5QizQyNzpjxCeYAENwOGTIOAUDKjcy2IlCChahJK",
+	"zo7PTrocFQSP0ET6aqZGopBfsSDlfOb1VXIxEuyaxQ4ZaFZhR6NGbE4CoYfU5WLGCbATPcArxibpIOhA",
+	"sRj2Ssw4i+E9TJJQeUQK/b1kZEZDRQYCL5vEQgxIGZSdLs/su1+pEiN49QI+kcTXu+PrpfFv3CC/2uV6",
+	"k1DjauOR/HIGbM/+SHPMdHf0mlsFzhyoHRKzsbhmRM9W0/Y3zhC+YGbAMPYDxlWo5mf0ivEvXulQLtCo",
+	"3ndDvkoQqgUxizX9RfaKHTLl+go9MP0j+y4WfmGeeErJIBIzc9BxUjdNH/QWl0j15ZLUawuvSLi+h3xV",
+	"aCGqyJjOSVmNGIdvcTeIpHNJpKjgJnPFYk6jtlY57rfJd9ANHZ3Cvph0WKzZFA7g0falI8YM9bwByhyB",
+	"ayLh7Tvu+nBgm3IkZlonw1FK5FyJfhKQEE7HIARmCOx6xEgkhhKW9YBKdUHn+w9ybkKZk7MRlQoYtBKg",
+	"n5KQN4lkysiGmYgDK3ft5/WBiIdCVTwkPUttCR1pZgDCxwqX74nD4Zka0WtGuMgtDClzkawKClwuCM4+",
+	"NBxOz97MG0/F4V4LlIrj+JTRqT5AyuzaaWLr3XVfQVixRSXsmkbTH163+uyVxgPqLt7SaVMiWV/wwMqo",
+	"zFTHA2omev8pdTKPT4z35dMZD+hachka6suJYnFeoDIBk5BkLqZoSWanlXkgu//U8tR6m9nlJ+NO9cHs",
+	"cyalHg4omZqzLttloxD6K/fA18yOaSLvcv9wr2WX3ycWQankJedttPGcMt7li9r4igEuqKvJIImfM738",
+	"Ls8ONFSSTCWLcX2QXtSIjSWLtLKNBGNe3eX+7bfQrzT1g8IYRYbRzakFNTwXkzQ6utfljhTpjygfMkAq",
+	"iyjVr+iFFFEANgLlxD9tt87PXl8etn69bL1q+6QcsAGdRorUa10+DvlUMZnujqULFLkjqsUy0wO0Usii",
+	"L5qrianCVcJ1xKl6hHZ5IsWSy0dCMrL/ErlfggZJOrc2itGenLkE8BO8QH9ZqXZ58ZxBxTLaAx2nSgEi",
+	"RGikHO61DkT/6ovNbCUEGVM+J7NY8CHpi4DJph4koSRmfXHN4jl8myzplEeif4VSPhEBuaNgDsEDcdAI",
+	"J7qaf5qLHt7Ids0ZrVDDe5pE8wWgwr3W/sH5abvjmyWE62EdwbwlsZh5BB4GSmEXSHFOYgYbVSX7iih6",
+	"xTS7SO8lU640M8nuAYAv/T6bKEStUqt5IKJIq5PAstytmWlKCpUZtjGb8TziRq6wmYs4QbrUfkqJD67F",
+	"/BTlP0X51xXlPyXkjyMhyZ5erJftg/ZZO+P7XP8UBp99j9BICj1oYLe+5qw+kUzbeaMwQpUqz/BvIDfD",
+	"EnPEhhLaIbWUZd6fQX6PfPDrsoYqaXHiUxrV/eQWMSB5P0wKWVrsG+AswaM56dMoKjqZ9rtIDMVU+aDR",
+	"L7rYdwjKeAABurzHaMxiIiYsRk6LnkIJtgB4hQOxgl7xJelYrEqwBkqG3+UDcD7Ok7mqEVXW/tDL0PDv",
+	"AotnuOciwR7HX+zn+QlU/CDazU/r/bGtd3P+jkRn2h+hY+oLJQYX6L/Hhb0b6WympHMkFNkTUx48LgAL",
+	"usCIgnHkDJuUgeWRdD1Ba2EfJ3qjEWLFNbM+pgdaNQvofk/rloDQafRBGDhLZAKxHmiFjNr4PS2Q1XSX",
+	"rY8T5PWFC5SPIhIDfB+EfH3DK3Ykises+WRf8EE4nMagI+dC29yT2EEm/0BkZkTG90RmUXidiroFWjOn",
+	"8OF84TaCUmYCNNCJ+0273UIIkwOmRaPi8XsIOWrDN05cjct82iMRBZI0anZJ7u3KNlskjweDL9yhdCQx",
+	"A0WDcdpLnMahNF7jb5m6T/JTUNOY4wzK/kX7Rev87PXR5enJ5f5LMDSmXDJl13EeCRqcCXFA4yF7wCDH",
+	"ngiA4rV9hP7ycBzezclcz0Bk+Ng2ys8zIQiO+KvEKC5MBoniicRZwVIu4q6DqfwJu3r2hDnrsTgbwKGs",
+	"7Keo8Vt4/d5D3xNxLwwCxpcQyWevBH6CE4PvrR4aIIDa5NC3PN6YHiwwyRky8AQjAp9I0Njz4XBcK+1z",
+	"plJ7LLcdXZ64OxLTyhm5D+AJwB/WfzWNY8ZVMpBmBuMMJRmEHM2/LlePYXlS3uV3gZ7sa5KwR8miAaGq",
+	"AHwyw8ZwTQtb6oV6OOgSF2UVdNlh8XXYZ+ecXtMw0kLrIbIHMEIrlKQ3lXPSH7H+VciHyS7KHRIzFc+d",
+	"YFEVau2Tk1P9/VpLf3+3LIIMt4E5EXdSj5tNkMyXKtKnE9rX4kUrH6TXj+cTRf6csinziP+61Xl9+fa8",
+	"fd72PSDfaRRVqjhrZzX4dNwD1bzLkXox0cRZHEDyvNKI0cAkFrkrt5C+0jFPUQKDb3tsIGKGuxDyYbXk",
+	"rsQ45OF4OnZzZEKu2JDFegE+e6Uz0ZpMCnJk0G08iMTsiSR+zIIwZn11qYTv4TkxRF4epN4PoQXeOmB5",
+	"fkVrG3La7zMpgYXom7rch/QGg5vC35fOi330ibpOCFQEE19FjlPF04hpJVRLkqY+3fC+y4DxUJ8QhIUy",
+	"2T6oj2KSRfK2OWhKji573JqqEV6F/uIuL5/u7ZLtp5vPyb/+uVmtVxvVukeOJ4zvvyS7gnPWV2RXb8S/",
+	"/rkBP29XPOIjOV2aWVs0GAcBbmOAwlIPDdNKMo1mWreFZdY8QQ97xovWa4f4JnPkEpcdKXX/ZZfjepmA",
+	"R4oH1wPLUALPmwYh431GekyGAZP2Rf0o1CwrDDJQtYqnUrEAuZzma6GU02zsqrmxNyc+/WviV5yhDWPK",
+	"lRlaMlXctAC8e3p2ejX0TYDGXSZsu8uztw1NoB9cpq83pHCJeRo+KTsMXQuyNKXDW6CHLteWhZ4g+OV7",
+	"cwM1GmO5O63VNvpHrcM2/MUuD/aPfrl88f6yfdjaP/A9IgYDfZNx4lU0dY5oDp4MVbPLbTyiHgCGA8di",
+	"bIcy0NJBs0dGg8pOl/sWFbpU1OzpTBhhZ2AKqSWXltAL4cYx7UOwv8FD9TWRkKqywGMOBEoC/ffyJLZ8",
+	"Xh2yjBW5dSJ/4DRPEHH4F7pXGA8mItRE7lK3r3k/8z3ic8H7DA/uyS+7bdIf0ShifMiqDzd6cUj5fFef",
+	"6ocK0MGQEsyCwDgQDGB/YMm42XDMfW3x6InY5Cz5eHJxL7xmbhASKYOaA+o/+rsqZMZiRlQMalNuHWCr",
+	"Id4GPdweAT/bvMtNoM0OicPhSJmHY2IKMZksS8Up+TalKRBXm8ciGtuk4YegMKt8s+TJPy65nbm0o/lp",
+	"jw2nnNRr7uwt1HkV8oCU7fKgCEdXLqodQKnpfZUuX0KNadTXd0lyxpkSsofMi1qecrKAzzVtto6WON9T",
+	"/sA90mp2FuYKgI/ZCYu+PXB+mgOSLoKjIxEFTZvI9b3twO1B4J2FKboLn3CmB+K5VCk2nmhOi8pamATP",
+	"/jisdsVcjUJv3e5lH0LXTltn7cuD/cP9M59MWJwwUWoMtN60f8VUl08yUTVjGl+xgPgf17TGtxZTxdYA",
+	"KUVVz7zDI3KiXwlhPr25RVuNDh+I/lTzcAs8YaCcRxwDNJfw5HuJkOxyo9lryrGsv/K98fpzbrXpL45O",
+	"o8SEPuG2gSsngXLvwDXqKd1mRvdoJHsYShnyIQSGon3puKTA6QQzytkLFxcXay0nTFF/t9pOOOdyOpmI",
+	"WLHgkAUhPYNrHtYdkpRxcB4ED7iTV2TL3YJk0ARGTWDYX9UngqFtuRn5wKgvXHT9OP6iWMsfzSvyb+B5",
+	"GIbXyGry/oci/8FiGPSiIyAJDr1fDBpZEoIGeHoyeyC0VuuguJCQGZwBOgx7ETGhUk5jvSkkYtcsatqg",
+	"VxQ11MlKxTDQ5IfczJQQVdICWBMZmyR9GsdzrRFRzA3uRzQcw2MSbJaOY58AYvms/nS7SfzJLPA94gs1",
+	"0f+MB1T/M5pd6X8k/qM3w9/JAI7JOtJx3BzoNUKHTj6ivNLlAOhG1xHGfzvLAtMnQ8aNLtAklMQ0lEzL",
+	"RDN3LGYhZkzzX/t93SCGEZUqWQ7U//SqtVoHjTSQXi8nCypkbFw1BGLftWphgWPw9GAsfjoYMmRKks1a",
+	"vcvLMRvETI5IaMEyxrUs/r2kx1Ly9D+N0gfPKVUF3yzUnvJKLeuo1JwsCEL9JhqdxFofQgttQCPJvNLE",
+	"+epTcko/pW+2D8q+NvWDLpa9SsGw3+0DPyTXid4frK9giFZSn58e3HGYiZC/nMbRjdW1svDf+enBvZC/",
+	"dPIjpSayub5ujbTqUIghFjlaF+iBaKxfN9b1H/+FKuxlGPzjf/73f3entVpjG96nP964etl5Fi3iLqR/",
+	"WJ7t1IW6w2oar+jlxOH86Wz7Io5ZX5tIsWSkp7X0eF7ySgMRj6ky0SpwW6Y+2tPGDfXRvBJns8w7V/J3",
+	"e11+iRYGn3tu4aKJgO3avV0kH/9Fq9Pe3jw/PSh3XrcaW9vlvgjYpYHT40rF8DgxVWSi15kPkdE93d7Y",
+	"Jp3G1nYlSzDt54csGgnaOJ5d78Xtw7M3w+nuayrYL3X17Pz0ojd99aYj1Wytf1jyShNYYj2Q/+f31tpv",
+	"dO2v2trzy7UPnzY3Pv+vorOup3PPnRcBKz4+OUkymTyRifd8ey0IhyFipdmJ1hsbm1vbuTnU1p5/+LRd",
+	"NPT8VurRFO3XSxYxxU7QTXG/mX5d2s5NbCUxQnh3QZHDfFk1oLCtjUYDvlmTE9b3SKuzu78PxuoOxkDH",
+	"sZhyoEg5oX0mK1VywPS0MBILBNxan0oWWDsQswmlElCoK8PkcwXcnHWx1eCcRWlsZSsibhRQahqifhci",
+	"xaJ4l1RlN69Ra2yv1etrja2zeqNZqzVrtd/cMQbawlfhmBWdmTC4ZcnHhTuVMcKsgFRCTZyNTS90c1fy",
+	"BSzB7wo4R6ggSMMK1J1c3LrROTB0XZL6lsENpFHWElg5s3XohDIj6gkRMcoXqDJMpLczVs9d7iJyxS18",
+	"58ztDltpfTWXfev6ynEehk5Y6RFG+yMyFCIgWii7CIsT80JCTiYR7TPQrdL86CrpjLT2aPyPfWBToWJj",
+	"md112usHa2wwHK2Ff1xFa2MuJkVbPqYf9/Hmeg1o3PlkzZY4pnMgD1CQbxJnZ/qqhR3JLU/ysMJ9CFkU",
+	"JFWTsstsijYW8XX4CeKiKHnTOT4i4AplMQm5SdN3bWkn8MoUnQXvfZZNJKUhF9bN1op0lxx/JYFgkj9R",
+	"ZExVH9Ow8NySLvKWbulGcYGzTN5SuEiAwX2ZdsQsf161n8jE8yPEW4sG9prRSDPJTzfq3+Iqq3mLqy/R",
+	"ud18l7+bBbNiwZfWklwMukhCc9KkFWqLmN0ku24SAU+dcYdcbW+WvJVoqJeW4P3S8r7psNGSKBqtnOIm",
+	"3vSuMEhKIVrnRtkNXwKDZ9rzcypqvV6rbz/ffLa5+XRz49l24+n2xsbmjZQGIsSpRGwH6SUKwg3S5M3F",
+	"L4X1nae9KOwjg7pgPfILmxsNe6v+tNIk/vEvJ76NAYuvm6QdNLa26s8RHPDbwctOSxt07d3MVSdrja1t",
+	"e43W0/U1p52W+eoUvqqSI8h1p2QSh9dUMTJm4x6Lq6UFKzQauicV3lrySvDkkleCxxVqBv34OnsjDL7k",
+	"lWCAhbewAozYK12FS9j8FZsDLXgQ22Rsk2dEjabj3iQOudqxqMQTSRCjNnFZIWgSi29CnmGHfPzLiZ7p",
+	"LkyzVThiXjjiqcwoTzIcFt78sfDmeRFQnqXIK0i+uwLC1PuDb1xCep0i2ssQXYeplPDIv/65VdGahiHP",
+	"KzaXmVP0qYRO198NbSQkARvu7DPsW2n+Umz9OqsFW9HLq2Bj3Huzyeu/9rZP+dt4t9GrXc9O/tqYvh+c",
+	"bZ7recAOmIWHVYTFg6Uq1et/vm+9/+Xjbjx417l8eja/ePv6ePh01L8+oZPwMIpn+5Se9F+fn4rS5w+f",
+	"84RsXcWJhrRK1Okj+zmv9+R3QT+waNEPQn5lZdBtxXF2g875FdSLBekvTdCkfrytrL1Zqy0eVTDg+67J",
+	"v2qKWXwA5pbEnt5076m59Pz0oEC/Sx/j5cdUuFxiGPKvuU53UXa8v9eothJmpXF9uNc6hzpG99P9gEMW",
+	"c1gT22pjKFFjMaH2RknJ1KfKitvxm1rv2fDV2z833k/qH5/3fm1c/bnZeTqusa3ri/42fTY946f14GD0",
+	"m8hb2dt3WyacwpK1ATPungex/ZH2VTSHOAgxsLHYgMFn7BjQcMb0o/vAOswh9803BU15WWNscSTHOG20",
+	"mJwiXHKHRAC4kD6VzCMBlSMIdw4MImODC8cwjiq5EPFVaqTeZJvesQPFwqZDVDlYn1+b/RZvpuBoICAi",
+	"AsWHJ1NFBM8G/GeX5rerjbezWv9oO6rP/xy8vGqIZx9rfHv87vnw7eyvrd5pg7afqveb0zf97JLVG89u",
+	"RKUzWO8SCgSaAxeBvTAFgCueKW6UsHbsa2HKFw0iMcvOJnjxx0C9Yb9t7r47WRu/eN74pfF0Ouqdvzmv",
+	"T+rx5eyiPty72Dtu//Hr1TJ0uHr5/wI+7NUbz24LtOZnWsQiMLdg16RwJ9HOuZOQTUB4GUpzHOrVGvnX",
+	"PzfImCkaUEWruL9WzzQR/DGcDf1Raw07JjEBdW4JkWU9RmgQIAvN0hU+oADBb53sX56fHviY4OWHUvr6",
+	"tBqPD3V9mUt8O5OwugT7nMZhEb/4Y3YlL/VvGWG45Hnr1RmLojU4S+v6zqqJuVj9lrz5hdN33l20iU4B",
+	"hzuIvh7VUutyOllicab543LO+1hwEO8h0wmanC86ZBDRYQVMXzGAPYYqZ1PJbgFXejCG6eSSReEw7EVs",
+	"9UgMpZjRKFtjOWDXoea6OKI2jmiHDMKPLCBUZcJ1bzWobwyO1gt6OZXJgBYXCJbcLdNGQm3+9UBZwUKS",
+	"wJgwltErmtL2We1Zc+NuU8I+RTd79a7Y3LQgKsAWTOWLPCF4DnneiDGYl9xJl16Av0xw140TAsvwFzbf",
+	"TW/57JU007/EPb6jAM8AnuYpnjugFTM+MjuQJYmLEU0jX6CSmXRza6uakatYRFp+xbSvWGyCfXshymNY",
+	"MwPXqpAPnQtJ+fw/a9v1XY+c/2ejVmubf/fw30ZLH0v4y/yyvW2/2X5eSVKjopAz+DChMR3GdDIikum/",
+	"lcBXNGqNZ+aR+jbQQTCTy6ogWshAHIeFvLOE3QroE0kmI8FZhp5DOYnofM1Q3V22Kln0Y1hneUcKcwgk",
+	"V1oFhCWE2LCYjQWf25qt0tSJ0yx4IiT4jhJ/CUadDsJrZv1FOQ3q1vxF3DQf5JOLbMef2LPgG2mOKBun",
+	"1+FQb2XViZms4hnGnnTVIVM2jEjPsxdyGs+73OoEPSrZ9uY0jtYY1zpMQMpUEr/g7FUnNJZsVz87FNxs",
+	"zV4sxm86x0dgrHS5D9cYxrBwiaJXWOnTBuSkWI8DJ5Q2/mysPZ21cv+VvFI82Q9KzVIOig7HTExVqblR",
+	"0/8BnmNcajalrDSJ2YDFpjxi7oQv5Qt2s1YwhVOTYfp9ccIvFyfpIpnTfQsearGNLHE/0zzraSPDHyHM",
+	"S2GewNMG6c0V1nc+P9tbe0bKmLZtS3PkoPeHwUueFbEkExRZFFygzZXnm1tPbdlHU9JmUce2oZ+FcmQG",
+	"gAek5aUli4wHsRBHtq3l8k/bg/i7tMOaHZZxBAMPx3Rgm07MAzIbzTOO3VW04fhLPy96bdPw1U+r2sIF",
+	"Sc6X6CPk0GekDPViTQcW/9c1c7LW9gPfQOuVwqVwfH2WFqDr3Zh+RKfT1vPnjgsKO+ItOKFMKO0iji1H",
+	"IlZETsdjGs8tVAGpamJgVzdLiIVt9hYDH/IvOj/dJ8CsYDUcwZt72U42uDbFyXAhsJhSqAiNojwSkoYE",
+	"3wh3mVhzWBVvlSs00/+yyAd1O/8dKUNMDaA9lSXOPNdmp2t/ffg9jemqeRv1YvypiIHeWQgXPAR1uVjM",
+	"JGTAY10mmB14Psp+yhirSujvyhW/0iR+GPhel/sxne1DIC8GOpeNnF+7YnO/YvE/jGL2LRSCEjwx6rXG",
+	"tiDEF+Qr+EharfZua6YFqX5t5gvzEhsPmkCCL6mipWap89v7o633w+M/Xo1qRy/6J7+9/m14sXl5Fcfj",
+	"cPTHwevxu7/+morDIGoc7oG0fquFAkRr6ifoiWvBPX9TY7++iPb/EGHQeBe+//Vdjb7anP7WeFfb5zVN",
+	"YuGQUzWN9e4dts9399+igyZ+TXmA2ubb/ZcvWuevXsyGb3aH8vDl282T9ot2p/3x7bu9Uf/9q1PRe/2i",
+	"xl7PWw5vSpe1VATkZUo7sS+HcKHyeJP4Vtj4OwbS3cnjuTugpBl5mvpXLdH4pDyIxXhJbW7bpHfdqCq+",
+	"0atyAHHjOwCI/z5d6GsH6v6YUPipGWtShuFnINtSh25uvh8KlzN1fBYpnLQnRTRVjJyfHpBI2yABylPM",
+	"6Wy/3D9t755dnp8edHyP6FNEYxYQhjxqGUo7yaCqmhezYC3kOadZbfNm3P8Ucy/uZxeZxI3LxGGYjrXY",
+	"NNT/7TV6G29qv/06VP1GxHvjvVrw65vo4OLd5vuL+qz36lwdvmzPD/96Wz/6o795fLEXfqEvMDvK4k28",
+	"m3X49/qcv0+77D5+7FOmddDEhL8PiX6pAQ33F49Nsi+MsbxfJoh3B/98rAeJXvq/1xN/i/QUpxTyXXKi",
+	"btZDWq2DRQ9G3qpnSSvR0PSKcN2XNhFyRCcTxvNhDV/kAzEqWtF2pk1InaqJKtllGCWV+SiLZR6cvLNl",
+	"KXh3X2cLrh2kCmI+nxmtHXxZCluQyH9zcXZ5dnbg5x1klVUrW9+608pqa+SSDpcsLiPnksVrrSHUPRg4",
+	"u1+2rLOxte2w1coOYeOJMkg0VOm0dSZzHHQaR+vPqlvV2u0iSR3CzK11Zg4pqUBGZOEZ0hoUlECC5Ig7",
+	"HqVlUZUY0GMCK3OKnBJqAg1ZrEp3b8BdTbQBY13JRem+/ZhB5i3lkE6rL2+u4wh8gGPKmCP79hRL2nkk",
+	"oj0WRVYMQwR16nsv6HSRHXzuHZiOmw2w/i8aDUUcqtH4H53XrTomOoKpJf+xjZ/wjf/Qd+MXExaHIvjH",
+	"Rs2kRcK8/vHmRefi/cbLk/brk182Tn49yX8uhNLg1uLlAl0aL/AAddhoLGbvKUH0QzELAkoT5kzISqEm",
+	"ni7R3UdddADMPLJEUEjeVvDdJZEBc4guQ768RkjqDnZjJGz6UTNlV5AZEukrgAmI1ARM0q67PGA0iELO",
+	"pFbnWdKMx++0O53946MkdXohlRqLVNrUbPNED/u1XJ60j17uH71CrqmvRAYUgi9yYJq1ZWot5H03z2u1",
+	"Owf7W935bqtoBUBmGUnZP23vnbY7r4uWcmF13MXLSoXG1vNG7QvmskR9anEiJvTPaaJEpZwOvlg39/te",
+	"atc20c6180VcURJKOJt1tYiokl8Ym5BQmbO4QyZaJ+OwazSpusMIg1o1KSHl9u6h7alFmHvJopA3F2ek",
+	"/BrSe6G/N9O2hSR+y00vb5IXWNMGC3fCw7Byp7+jJ58GPyXKgC/DIJ+OweZvRr1X/fA4fLN//td+/Sjc",
+	"l/v8dKu/u7+9fzX59d3um+dVNn8z6W8c6ovi3y7eyf1wFvY33oX7f4jwsKNvOJr8pm/44+jjYVjbCGp7",
+	"L96e5//XDg9230TsdSs8/qO9cXx23jg+e//X4cuW3B9Ho2B3f/vwrL91dPZ+6+js7ezwda3a6B0+nz57",
+	"symOnr2dbfP6eOuvt/M/6+fPBu+e915vfDyrXb152j9t0AO5dIEv82mUuGwFyQBLtGjnKZ7L2vLUXXhy",
+	"i1iqVoK+qbSoOyXiZh/jlT6uDcVa8bMvlyemZnqSQOeWeGwUf5uGnCgQhqWlPX7DrPZnVuxG9bt+R/ZV",
+	"JDcLso0WJlu05xj/DNjCl6eVr+oSnJZaSbxe1qnYp3EcYn/fTDksYw9YLvgI0ET99txvWcT7txbVjrrg",
+	"NA7VvKONXhPLCOuq+XT6ac8u1ZuLs5K3wOydyaY9HUPuexjjfxe+nxRYg3OAbC4Z+EipCRYtCvlALC48",
+	"RMyGWpDKMY0iKE/XX0NFyub3SSxQ3yQjyCr1MjGNnrHlsLFAl7+5OPOwfI5CYM5Wf8ZKNRes1xH9K6bI",
+	"MGZMC+dql3f5mVv9ztrifcGVNgmxfaSpWm9c+EwS28ja6b0KVRSxUI/9FZ14qBdArTssGG3fxQIyYjGr",
+	"kjZcj+XQoff0svpcpujQ882tpxUcuyAqTtrKmlnHApLo9bObmXaetgK7bSKb3f0u74sJPss31c5NFr8N",
+	"x/JAr5HkP/4jqW/zH/9hotmk0hNFhSYK+8x4LxGZKx3ua0KEgjYJwC0mjEsxjfusKuLhurlJrutrU+c/",
+	"UAlm8SNwVKpXa9Uahm8xTieh1puqteoGurdGcCrW9f8N0WxKyiSCj/UVUyZBOXWzwi2NWm1FlTRbHe12",
+	"FbvMG1b0QAj70EFsOoHCbVv47qJHJmNc3+eKxZxGJtDDYQel5u8fvJIJhyg1TQY21qTXx5EOpWYseIRK",
+	"H/StS4K001XLeVOBQsFtK0csgJBbrdxesblnUwatB1zwaI6x6dYxCVdR4nP2Ufn6k/OktFKHfqaBtWOm",
+	"NDeEqHnH4gD8yMJipj+zPkRU2v6HVdIiMbsWV3izXuIhFDPVhKwPRFos21hRgpNcV3pT/8EE6PdpX8uH",
+	"DI8Ao2FX/7BmAkr9J5L4Y/pxjQ4hbuDNxS+dxMjByAE5EtMoIAOm+iMIBYG+2iAybRGtpHvA1Dgb/Ksw",
+	"8KukDYgU1FGGQvb6SEsV6v83+wAcEPT3KukwYDFy3eQAjAE5XDgFkCP6iGcAnr/kBNyQh5orLplZ6YKE",
+	"CKQ/j5j1/4dPsutPQm7LjVZL3op69qm0zz9yo1YE831edQghfj9Npi3MzwA3kqFi2MKyHnjFObO2SsbC",
+	"mdXMLwzW+vn8lcLjuyyN5UlK1Gk2yZTFmoRtmomXTTPBw+LOIg1u9m2uhlYlBKFaBAKDtwLUaZi4ANZF",
+	"WHTYWsg2AXmBbovydh6RjItet4SqgyQ7yC7qD0HIadLTmiViB2CdAVe1KU6aoJdRr+ZJpeYn++e6+/cn",
+	"KiVTn81Xbi9rsESEVKv0dtNByja87omPgEc4X1sLD0ofKzFkkD+T0KDRNpt6HhA1beKEbORjUi+GLtgx",
+	"NNvc0gKFdJw8tUouEJLtchbCe+GVSYD7Zq2WnKCkWjAXCnGjJrHNTcoiRmDGrVNqDl8873IQKFizGSZm",
+	"2rtCaVC4FZHGJOw70bGhy16yFsk94Fbs8vKS4s+QCxj2R0XLjFU1TfCsW1J1s7ZhYmS0QtzlXGhpPNzJ",
+	"1pHMNLUkakR5ruilUdL1ymHhSSswsTZxl5+nWG/a1hoGmnEJkD7l0PoO+lkDmo6oqmdKiGodIlOSE6pj",
+	"Y+URPZdbdLs2AG2WjznGuTnITKoXIpg/GN8qMP8/Zy1NzTQ+L3DOzSXmfrqMdmaguW7eRnN9QRPfOdxS",
+	"v/mWTLFruGnj5ptW1D/Wj6jf4hH5Bp1w39ZtxltQzlrf3Hh+8835Avv3tAj0XbeYYkEfuxz7//TZywIL",
+	"v3/4nBEJuwifOdUBlkBoACgAfuZIBb2zpQ9eaaFavQvufM4LgnWA1IPl8uBAP4IFJAoNf8uykeQALq21",
+	"n63I7yWts3rTYMgUcFpbAHhZPXwlEOfHNTH5SfBw89RFleYUppXJkFk4lI0HYwtJ7dwCHaZljnbf9JKC",
+	"SQBmAUsxo3NSnnLw5qhilmA7S1Sqj3vQ8yf7Kx6y3ElZeUw6VloXrCtIa+dQTKVWEotPBXBqfR7Qgv9r",
+	"qZ5v6mX1zbZMJyhs9YHnwyrZV1CbDuuDi6kpThdQRXsU05YXtO2D8JpxJuXfh5bY+Wg1S1ZX4h52sJCV",
+	"wZYhHwB3LWcjHUVjBaCkQadJK9UvzN4BnJjTboZMparfZq1uNLxql7fSjnlXjE1kErVXr9XsW2QT/YkY",
+	"rw44x4gqdBhC6AzT38Wsz7iK5mQqWdDliUpn6nkLzqQFVCifJ+W/OSNltNtsqjTVTLJiwc2kRSw+ZycF",
+	"8t0OOU7n1owH2rNdckC57tMoSuLjnShgz0EbxdQ0JvFftc1V+CjpG7QHC7fi+Iv0J0h4fiTNKZNMfSud",
+	"6eGOgq2dWXgS3D4cNGYIR39dLeynCnVLFSrDl9of+1DKPLODg0VzEvlKJq7iXmoTHrHVlrM+p1hBHqEc",
+	"hF2dN0Pd5AmZiRgaElNlkq8XANOiw6lff1vTwuE/jAeJXXEP8nxsed62bT/NkBc2B1Z/zFQcJlCHw9yW",
+	"im0syqhGLIxNBIkEqZPrpo1wdATcUQmhJYZRWU1GgcwHKUHTClIOUYEzaB1osLMRQiDU6ZntJzYrQuVK",
+	"EC31UBItcvQuDyUJpqyQP4dSHe619szEv5Bj3i4JFutvL5bvK+SlZks8aFkhlQ3fcqpTgzBNfA9z42Go",
+	"fLvUeZZ2fMnIZ+mQ6XhALZWmdAmhnUiVEVOsiD5ZIBeD1m5UE1IsBfkK5OFZiEwPtcvL/mkbjDGLcWL3",
+	"mML8Or/ioQ2WQeVo4mYyZdqsFz9patJjmoGZ1ibEBNWZUaRhDLlMQEnKEPU1S/K2sLK0KlZupjwwwB7o",
+	"f1CdAvutZq1A20vUqo96KP/z//3/ZLNWq1S7/FQP0uYYg7srXy39WoQGIc/mo2HvYzFjsfVOZyHJFLhK",
+	"+r80DcuxHXJczwSi/omQCHk/mgYs8EDN1dqtXWVOBHe6uzjRjXWfTGgYF+Jf2PUg4RDgujVVuLHGaNEp",
+	"SS8xh33/ZUkfgcdQAhcKCH4JeJay2KHg7NvDzQ73WsdxJuk2FDxjYOPMVj/lSHSm/VHKhr95ZRGTI78C",
+	"Zz7Frpq5LmlL2bI92GtJAmaxGreELaNVZ5hCzKCllxPbvYPYWKStOLCyNEcpgqVMGyeWzSV9ROMn+6Il",
+	"glvbyFnOV/2bD8djU08L5qw3SwxyU19KQtC4YynhnLoRzJ7bksNxgaBPfrux8axJOq9ba3WPbBPMevDI",
+	"Ro1o+4BNpBbA9e3aWi9UXY7KayWpeuhkcGDyhhEPCykIpGxcir62bTBsHALi9zud8/YpOFGc/BCtguep",
+	"GqLJEF8JFWEc0h9ZADW/ErDaTA0DxtJOJV2usPQlKa9Ke6nY6JG0VYlnepWgK6yov0mXm+DcHYPwJG1N",
+	"wIKCXPHsfRBR7oBGoFUZyEjrC/bCLs9s12btOSpIplzgMMw39U5UkfJm43mKMunFPRJKzyFiRRkzLtTr",
+	"jLO8WdvwbuUC87qcowBUbqqRC4sWaQmY5KQnuch26g+HuWTTqVbwHavPplNzKnkhaT4+MwKX3k3i+hZC",
+	"EAV1+2No4JK7SE6nAf/XgNEVjRXScYQZFQ7dr2SB7uldzg5NwJcs4hDGtEh7GqmiIhwoco1LH/ttK8a7",
+	"PMutvTzTImWHaQF6esXmGNA2YqYHPxvvAJbLaByFLDZCu8u11DbH3U2/TNNFSY9hcg1qB00T1Cl9fQw1",
+	"wWqK1gp6+hCjxHc5wlEjFqXxedKksZRzAJVmKSqN4wPLbjKMaaCPzDV2sFZ2EObJslIlpk9Ual41U+sJ",
+	"fsH4OCi5BfUPPQyAS+0aRKwQg+ryPW1xoU213O4i5TgcjhTa9jg8+L6yQ8Z69GCJNZ4v99hrwvtWTRa3",
+	"Vd5Xhq1zjbNWYi6uv3AHgSZqCCd/XHLE/SSlWS0PjXfgW7SmLDM+joFbnyfy4v7G1L1Y+k8LLBewkBEd",
+	"C2pgNkwhK06m0GphuRCBBvWosx62fr3ca+0fnJ+2O77hSUnVGyjRQUkMuKqradmGxPQKE2aSO7p8SajR",
+	"eEDXsAGDn6rcYsYxrMwkL1FoIWWnmpSkxyQOXvZPzl8c7O9enp8emCmujQf0v+Dnf/zP//5vNw/S5IW/",
+	"a5/u772H9M5KlXQYtmQMFZ5lfIh0AbgdIgU6njX7zhzypDcg6c0LIGYtJpD3m/hubRcYX6yVUgY9K+LZ",
+	"2B7jcK9VejSQKNuB4wFAItx/h1xADt6by/3oDrsVXjfcGjhlC4c+jVAyx8QUHjYNTfJcYHVURkqwy9nD",
+	"XgYXdaBZmtp55ozmEd8yWpiZZJ1K0+TodvkS9HtRSfVy0PeNgLc1utNQVTRgTdCtFsO2HRuobUk4Ahcz",
+	"I513CjLFtVrZ5Qt6pZMyHaqFTGkE37X2N0HL2X2i5i2gUup97vKcYrlScSS30huz6mGXGzUSb3D1yCpZ",
+	"KgfK9VrlBmFgAYNQGjpsupci8n6DIEDcfkEIcMOXQRikMb2pYDO+FXA/u/wZ00xwMcv6AsvfkzbuRWry",
+	"o7Lce+DyXylAIxdJ04C0+FRp/SZV1QNkeD+1RRevp6FkGU8/UYLoHbU8Go4lFEFyDkuh7ggt89eT1OPl",
+	"ARlYy3NEo8RDaoK1TGYOsvelXYTSJJxM6xu/y/MdeyzUaWNzMQgLx/nJxrl/Xk/IyYfAQZkLi4Mw28QX",
+	"ilKJWDcgJOaKqXKCvGycmw/MJBEaRUgA6Jldvl2zyS47Toi/BwohSfpGB0aPBN6VdCwCGCSJdcRGvCZA",
+	"r8tNhF4tdZTYRA5+BT2MEhTY5A+vm5asIZPrn2I2+OxX4GLEURZTA7Qi7CHCk0Z/shjHYQ1blKqSbNae",
+	"W0c6VWlPWPusUHY5NoEFGjS5EUAG9pIxoxywW3ywlhHl26CymjSyDvwiwFcvYGqvmwwWzN8wmdJBYQjI",
+	"MbXduB5JFCy2+/qmgvUsVSa7T2MGttT9xcAt+HMh3nALFmsbV55RmNO/t+WQxOuphS5uGLWXasAOzxcr",
+	"AvQSW2E5m10Z1G34tTlytsI5Vg9wMGTbhI2UwfsmFVXM94jPNS/y04yGk192211LJLFnRcITaaRHIiyS",
+	"poepoKmg0o/IL7rAbKGqqWQ2OKfLbVg5pILaYJIe7V+BeyqimHuNiACcQJv6ja/KzhT7t3e5XbdqTviN",
+	"p1KRHksaNhYV3k3K7ZKWfe6TpKFDlwP7BX5HlJisRewa+rlBQxesZdRh/bU9pvqjtZdMKt/kl0B6mm8z",
+	"Pv0mJGmP6ZBpGTWI6Zh1uZPVNqFDVnFg7bStj5MJn3JXw4j1QKliWMt1KbdNqjLcGZy2DQNKn72CqpkG",
+	"nrWbMdRyFXZSCZsQg9pJWcTEhzoWfmXHrvfKTYGaz/o1f06xzIspGJFtJ7s80/UO7Wpv6HaYKkhuu0P/",
+	"RavT3t48Pz0od163Glvb5Yx6Van4O9YydzQ9n3CIzdDnzV66bKa5Vrn3nWyur6+e7s1vuxwzNRLB6lxi",
+	"U8RqScdv9GY4EnYDs5Vu4uEOxd1PGN4aRM+86dsQMOjRpNnOdZSTXJ6+031+mZBJGZTduTtJH8uTlwof",
+	"WzSb2HoAy5/hOznECZsG4YSYZiKcNCkGpDfvciOhSNlIj4pHmJG9qXKZutgzXUk9+xdeuf8ywbSTrhUe",
+	"li3wiE+n0NaDfZyk4rDimXIDIiZYXEu6unCBOOryrDyC6WDoqCOL8lC75Y2pPeNZaVlBS6eAgTQNrGR1",
+	"DcCJzk8PqiSpYpyYCihJJOB77lIQ/Ww3PDeeRtCYwFtk59oOXJyF4eWmmRh8uHTow4dqJIwGuFYmmVsL",
+	"N1OsLEl9J9ToJVx4NvZV/4F5TIiNWnvOEEUFacdkaEMg+syGpSdp8HYOWYOqtlRC7lp6/yIBWcRYYdAl",
+	"l3E6NcC26o2Cql9LsvdsZx7q1uBKmnosY+rLXr1Ze75993cDSdGIlFl1WCU+hgZfBoxjOA9kvUGkUgHh",
+	"GCQd4GJbcYoFBMw1U+QKjnWZRZIRH0uDXBqtYdkU4edlc4QSa3edomIfVVJS1czXRJHh0YM5QjCZ1v4o",
+	"n+tDq3VXRN4zWrjl4HN4bMXDaA5KnBHYondixldO0j1gyyZcrzU2H0wStyaTryuE75uY1bjV+F5RxWam",
+	"zccy+ZvqtAkTXbSuDJ/ISV6Uo1h5zNbMcr+a03FkvjIFJOTSWmQHoVQn9qKvkSNj2yXfMknGTiCbJfN1",
+	"c7u/RtZM0lrF5s9M0k2x2598hRRgP96UTZxpHmXiH4saly1pHTpkyl9sZIZqVZdDgbdsB1Xj/4nDYcjx",
+	"79MTrRCMqBzhZ73xXoIvGz1JuY1zu3wE7b3seM1cMVcQYULnDuxfvGb7F0MTaghZ1WIbdbnAgNNUoT6S",
+	"vBi9ZqYmq74eirXpJ85oHEhTpjAPPTdtwDvqKHQc+13u/94tjWZX3ZLWgrolqf/0SBfy6vGv8YB2Sx+c",
+	"3nxZD2nidk36B0Nb7fN3ptE3ZtPV7VsLXvfBQAKzUDJS9uXsyrdZntk18mwnb7Oy+tkjezWsgJhyU3dW",
+	"mi7fFVsm0uIGKZmQITNwic093yGUd/lSxDxtcAZ3LlGY3N7SjwThFrWv/pZAXKcTPCRb2xDuNCDtb/Dr",
+	"bd4Gl0XudDwY/LtjuR1TPctYZWZHCxn7ats5y/HXnd7RNyVZpMct8dHZDoH6jOsHgxq9VASUPyX9pj9X",
+	"/C4vF0iQbJNnj/gOhrvQj7LSJFw4LiZjkoOZx8VCoQHsaJYAuVm+KQYDbXU5ggJ0ZoyCtvEhIIS6vEyT",
+	"InlUywqDf1R2kOFmyqQkTaKrZC/koRzZ5Au38zd8lxjQ2S3yvRzAvIN1/J32jmlPvhv4n+18/oiMKNdj",
+	"fZlbycj5J5IYGqremyt8y1jYQxxUa3w+mnZmG7svKGgQYVPQsj3pOQtYTdr/nSxv/96bE62NVVbofOjt",
+	"Sc67l/pi3KNScVVDUvYv2i9a52evjy6PT/df7R91IEtnmcKYhmKnOiOUFlLClh2wsjJB67TaJKvg2tAq",
+	"Fz7c0VoS9zzGzln0CnAiSDQq1l52XI95KLvceSS4VRLEwRSjgg44mg0YflcYt2RxzpOE7B5R38l3IryV",
+	"ylN/6FGsynQym/lNRizdKgHqHuzwNm5yc8/f6yV/bJPYiFt7kjDlahU/Lma7X09FQj58Gy1pV18ZCp6o",
+	"STfx36arSGk7TSsq1dB4E6AoQvp0+fsH/VOlSXJ6jsOiyjGTEE5Erti8Quyp97p8hQrkgbqmFJPKND5Q",
+	"abGPROsy4wl2SDJKI9SS0KQn0vZA0Qa+RzYaJKY8EGPTPnRMTYwDMHCoiWJZQVYL6/IFNYzktTCn3cBd",
+	"FDFMa7cm/t0qkWXCwIJsMBPmUdwyYdUkJmGL1aUT09Jt00i3ZBu0xiwGA1fEnp5c7r/0yZRLBjHCacx3",
+	"JlXX7W2Ry9aF56fpusuUVStZvn199QcVEEZfTlDd7yCxtpDPp5H9GWz0Fuz/pmJCLq7Sp1xztkjwIYtt",
+	"oeuFvD+wJ22jVsYDAObCmEho5iJJPxKSGUtws1arV6rkNBtc89z1SiWldWZ0Tmx4rTmPXY5IpNPUiAti",
+	"wj/nxstJbCSPYYy3YFhdXsyxltfGSRXROzoq8b4kz/Q2qUcOzPXjF6hxfCC3OtEHVKoLOt/nX7VSzEp1",
+	"Cxrd9EeLDqVMK+0vJp2Ht38KW31/ZcD3BuvHQvIkhrEG33R+8ReQ/o9ouCB53dZYcSp3r6gGDG5hJ5oH",
+	"m61jfE0ZnALEP2132tg6tmIjg5J66NDfJ1PLpctDlSkYEabOGwifpT0xdWoJ69d6ScFGEQNmgn3EmKwS",
+	"U/a8yxdLmGNrLhabfnYFsmYPpn+SdtR7jFOffcmdjv3XKXy+P8htEeb+wKp52MbGNtjP1kP/mZZ7j+B6",
+	"Uxs/22fkLtVuM0gvnGJ4xG06xdh0U9Qxi+okon3MTIudxVL9j31YMu94iLxyt/2Kccf/JNuvWv65w5Tx",
+	"Gyd7YZwcX0D6mJm2ytBCO0IWWHFpJEfxMQiVLWsG3gZTjxQhDj18lF7ID8d0nliQpmYP3AoBHCvMGzP+",
+	"xzlEmXc8SPub1FX6bVpIP1vfPFDrm5UKJtKVa97fsoOHU6DdW9qX1D0Tj2T8QCPwJZYPCL60MMaMmj5v",
+	"EIhUdtu6gyRh/SsW2FLMoKhCNGvlRw8PXNxxlyE7qcIrwz7308u+RuCnTe+8beSnyThOJ/Ojh4Dm864l",
+	"SZOuV8KgbljwsnTxVVLaj9kA3DSUJzjjE0n8MPBJGXt0Q/784rP9bP+WDEpahkaGJqTCqaSmJ/UEYtAr",
+	"gKQaZ31yQSGqSjZrtXoWU+3yO4CqpAhTRQw1j6xaTHWp3pAQ8gK4tUjEznJihWOIuZ9Q6P2c5BkOVma/",
+	"3a19/60R12TeEOiApPZjw64uB/r2cNdz2AOnz2NCu0k9pRs5gLcsyCg54W76CSBV5oAf77/cvTw5PX63",
+	"/7J92vErToayzX+aQA6V6RaDLWWh8D51UpRNgF4ok1SohYQ8cn56kLh26GRSmEylxA4G60AoDoRgx1Mu",
+	"CcV4vhvrhZimY/l8CiW6/DaZcsUJtYZTJZwsKasAhThwvAubV85xqcVCGjYmyEQz5Vp/dflByMH+mVHw",
+	"iJuVS14OC04VkWLMBGdkNhIkmsZQRuo67KtQ004spsOR4a5ixk0NJr0TWETE5M09ehXm4kYt/OouPDVH",
+	"wffkqivxefOGI/2oz4/liXDn/Tc5IpJsfcxPX9DDOovnkvjJKbucxpH/Q8dnFWRv38ED7yjY/36A623c",
+	"/pHhbAUy75Y6760QqgSkBXh2WiAfd52IVlPLMNUUnQBT2x0RICstXBC3Qj6eb3ajR7yzrDK2VHQubd/9",
+	"sLD0/C4gpY+M9WZf8q2BvT+xqu8aq9pNSxhNUjK+I1ilDzIEUa/uOWtr/SSKJ0UwyKZs2M43VXIqpooR",
+	"FdPBIOxjkB2kSlutJwT1plGrFXajPWU0CP++drSnEE4OKnN8jSCw2colLza62H/eMUIB71qGzSSLnQTQ",
+	"m06zK50QydKtbo6b7bi2KnQ3DRqDOoimbxlNAyjShg3ZCzJt9hfb+XhdDq3MjHiCgs8rZBVnUOR6obWc",
+	"frKpztTl+SZzpBywAZ1GitRrNoZ1h0A9guIKq3FOmVmz/Bm06laSvBJKIqf9UTKgMnVkGc3mSCzE+3ru",
+	"/MwTbfnGpKaH1KIra+w4G+Zkr/4xhXhRxitYOzdmhT0cMWI2kRsoNKrkgCoWe2gbZus4Nbu8y9eIb2/x",
+	"mzljJXlWGavdYoHuDc/ajwtvq+zAA8H4ay5vupG8IENA2iDNFjJu2oJTgIGRfJ+8JW39yB27+uknFxUK",
+	"dudcMzPLBLe7OUdm6TAMRKv3RW0PbWiljaf3PVwUwZkehEPziOw5afvFdAZlOgHKM1ujadj2V0oSW4F+",
+	"EdnjhItZkzRqm17qIJCgRhEIlmBzTV9FPUuh8llaGXNJieukko828Iu2whaaKU7dybCsx3LLuy95CFUt",
+	"XWoTkY+VRPEIjyWLroG7z749/W3RsgNq+pmd/PcqfNpSZgWGG3rlHYGP7OXWyt8KVvTNZj/flNZTaRaG",
+	"RXS5yz9N3jMJNVeLIjFzMn18r4CvWk5QlLHc5UW5MrkGt6ScrJaXERQVB4fWkgjNWy3JurwwjSZJu1zm",
+	"iLli850ke4Xkk1du5rO59I9vN9HkO4/c/WaStm+DKYFOaroXFzGh5cndK3lSgindnNGdBiZp1SUOx6au",
+	"AbZGXutTmfYqQ58AIEzBjvk05eGfU9blMRvSOIi0vSQGJGIKoqGoZOhzdXEW6NZmXKk96DqJzXhMZwj9",
+	"LEwPr9qftUWdtnR82sDkO3DfUJsMk2rRISfnZ3trz7ocLssUj41pWoNWhhHjWk9X8ZT3sfxeK8ugkpWR",
+	"jKsuz8Yqr0qLfjSt6m9NhF4VDZNorDStZnhvhnKLM7sr+CAK+z/jLO8fZwnJvcwJ5b5jTKUNpLgpey3p",
+	"iq6VBWvooLtTiOqSwIWOffht7IN2JiIzlPrpCf39IFE37ZUB2OVuKRJDIqYKL4LSn91SxdnSZLs+LIup",
+	"OwilWr7ujxBmZV52mygr3OIovGZF8wdg7N+p4p67ELJ4k90jWpBluuLQ3eTYbqVHLSBOzFXSs2SJmzu8",
+	"oXL2RzqeRPrCjT8ba09nrdx/Jc+t6bm9CcFFSYnPm+t73gQt5BnHD5HD5hyxr8GhBC88n8spFLCxddMH",
+	"55Yt2AnW1zUILyKyCIw7Xc6KWqmZnmnaRpVdDpktVXKSNlKjhe3Sksic2UhE6fTKMZtKRgKmWB/g6C4/",
+	"3dslz5/WauRf/9ys1jerjYpHphy04jTsTy+R6WQeYAwg9qIE1Sn9ASZo0fi903bn9eVp+7zTvtw/Omuf",
+	"vmsd+IQORRPxRrWYHZfAZamTOIyrXb5Zq2u5u9gKmZlK232r6fuddqezf3yUugFEBCX97B0zGsKyQVFu",
+	"09M7zdW2zXDMYmLoTb1CplyFURFmGdMQCwh7ic+6y6Ez3En76OX+0StIGTSZFvp1ULYsQVEbKYoKtR/8",
+	"VuugkY4drQAcSZebfrh1HyO10zZ9VF5Z2L0vArak+BE85zGb9ZhXfGtFHlt/U3O27zP7trhJTr4hOBKb",
+	"XdcFHRy45ExvMT49vrZCeRpHpWZpHbLPzT15tnkQXjNujHI862AhVFOZbLyZi+W/T53iKh4eNS8ZOSIE",
+	"QzFVnjGSM3Yz5NFm8hWdN8K0isuNZ9Uc5x50v9/mpicyDfCGNgkTFuPoK87zEiG0+MiOW1dvSYMJScqv",
+	"hBhGzCOHYT8WUgyUR16F6oD2PPILm/cjQa88Uq1WnZ7zaSh6JrDSWl/O8MSKNdIHPKZ9pTkgiwbYpMi2",
+	"00mXX7/wgvU6EJ1OhjFjmlU77xgzRZetaIaNl8+Oz04qXt4vuNhsnEo5jamWH9gMqIwc1jPc2V3/8aDo",
+	"3Ra7I+UL1tM6Bq+QtUyVHy9b9jATJJ+G5I8pp0Om18N55SQtMVM0Z3ivtnUx2S9RLxDiNbFP+qXpftqS",
+	"VfNk+TFoSr8QhPAYWz2ZQyfxV1O9z7wK3+EME78oGGSL4NHLeO5zoGE573eveGQ2CvsjkjQJETnn8IzO",
+	"oasqZyyouhGpSIIfPv+fAAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

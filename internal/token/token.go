@@ -1,11 +1,15 @@
 // Package token issues and verifies keel's credentials that are not
-// passwords: access tokens (HS256 JWTs naming a user and a session) and
-// refresh tokens (opaque, derived from the session id, its generation and
-// the secret). A valid token says nothing about whether its session still
-// lives: that is the database's to say (the server asks on every request).
+// passwords: access tokens (JWTs naming a user and a session, RFC 9068's
+// at+jwt, signed with the signing key set's current key, or HS256 on an
+// install that has not switched yet) and refresh tokens (opaque, derived
+// from the session id, its generation and the secret). A valid token says
+// nothing about whether its session still lives: that is the database's to
+// say (the server asks on every request).
 package token
 
 import (
+	"context"
+	"crypto"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -24,7 +28,13 @@ import (
 const MinSecretLen = 32
 
 const (
-	issuer = "keel"
+	// Type is the access token's typ header (RFC 9068 §2.1): keel refuses
+	// any other, so no other JWT keel signs (an ID token, a client's token)
+	// is taken for one of its access tokens.
+	Type = "at+jwt"
+	// DefaultAudience is the aud of keel's access tokens unless
+	// JWT_AUDIENCE says otherwise.
+	DefaultAudience = "keel"
 	// Leeway is the clock skew allowed between keel instances and clients
 	// when checking exp, iat and nbf.
 	Leeway = 30 * time.Second
@@ -48,72 +58,138 @@ type Principal struct {
 	Level int64
 }
 
-// Issuer issues and verifies keel's access tokens: HS256 JWTs with sub (the
-// user id), sid (the session id), aal, amr and lvl, iat, exp and iss. Only HS256 is accepted,
-// so "alg: none" and algorithm-swap tokens fail. It also derives and checks
-// refresh tokens (see Refresh).
+// Keys is the signing key set access tokens are signed and verified with
+// (internal/keys.Ring).
+type Keys interface {
+	// Signer is the key to sign with: its kid, algorithm and private key.
+	Signer() (kid, alg string, key crypto.Signer)
+	// PublicKey is the published key kid and its algorithm.
+	PublicKey(ctx context.Context, kid string) (alg string, key crypto.PublicKey, ok bool)
+	// Published reports whether kid is still published, from memory.
+	Published(kid string) bool
+	// Oldest is when the set's oldest key was made: HS256 tokens signed
+	// before it are accepted until they expire.
+	Oldest() time.Time
+}
+
+// Option configures an Issuer.
+type Option func(*Issuer)
+
+// WithKeys signs access tokens with the key set's current key and verifies
+// them with its published keys, instead of HS256 with the secret.
+func WithKeys(k Keys) Option { return func(t *Issuer) { t.keys = k } }
+
+// WithClaims sets the iss (keel's public base URL, API_URL) and aud
+// (JWT_AUDIENCE) of the tokens issued, and required of those verified.
+func WithClaims(issuer, audience string) Option {
+	return func(t *Issuer) { t.issuer, t.audience = issuer, audience }
+}
+
+// Issuer issues and verifies keel's access tokens: JWTs with typ at+jwt,
+// sub (the user id), sid (the session id), aal, amr and lvl, iat, exp, iss
+// and aud. A token is accepted only with its key's own algorithm and a
+// published kid, or HS256 with the secret while that is still allowed, so
+// "alg: none", algorithm-swap tokens and tokens of revoked keys fail. It also
+// derives and checks refresh tokens (see Refresh).
 type Issuer struct {
-	secret []byte
-	ttl    time.Duration
-	now    func() time.Time
-	parser *jwt.Parser
+	secret   []byte
+	ttl      time.Duration
+	now      func() time.Time
+	keys     Keys
+	issuer   string
+	audience string
+	parser   *jwt.Parser
 	// refreshKey derives refresh tokens (see Refresh).
 	refreshKey []byte
 
 	// verified remembers tokens whose signature and claims passed, with
-	// their principal and expiry, so that a client's repeated requests skip
-	// parsing, JSON decoding and the HMAC (a quarter of GET /profile). It
-	// caches the signature check only, never liveness. The key is the whole
-	// token, signature included, so a changed token is never a hit; expiry
-	// is checked on every hit. Bounded: cleared when full.
+	// their principal, key and expiry, so that a client's repeated requests
+	// skip parsing, JSON decoding and the signature check (a quarter of GET
+	// /profile with HS256, most of it with EdDSA). It caches the signature
+	// check only, never liveness; a hit whose key is no longer published
+	// (revoked) is a miss. The key is the whole token, signature included,
+	// so a changed token is never a hit; expiry is checked on every hit.
+	// Bounded: cleared when full.
 	mu       sync.RWMutex
 	verified map[string]verifiedToken
 }
 
 type verifiedToken struct {
 	Principal
+	kid     string
 	expires time.Time
 }
 
 // maxVerified bounds the verified-token cache (about 300 bytes an entry).
 const maxVerified = 4096
 
-// New returns an Issuer signing with secret (at least MinSecretLen bytes;
-// the caller checks), whose access tokens last ttl by the clock now.
-func New(secret []byte, ttl time.Duration, now func() time.Time) *Issuer {
+// New returns an Issuer whose access tokens last ttl by the clock now,
+// signed with HS256 under secret (at least MinSecretLen bytes; the caller
+// checks) unless WithKeys gives it a key set. The secret derives refresh
+// tokens in any case.
+func New(secret []byte, ttl time.Duration, now func() time.Time, opts ...Option) *Issuer {
 	if now == nil {
 		now = time.Now
 	}
 	mac := hmac.New(sha256.New, secret)
 	mac.Write([]byte("keel refresh-token key v1"))
-	return &Issuer{
+	t := &Issuer{
 		secret:     secret,
 		ttl:        ttl,
 		now:        now,
+		issuer:     "keel",
+		audience:   DefaultAudience,
 		refreshKey: mac.Sum(nil),
 		verified:   map[string]verifiedToken{},
-		parser: jwt.NewParser(
-			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-			jwt.WithIssuer(issuer),
-			jwt.WithExpirationRequired(),
-			jwt.WithIssuedAt(),
-			jwt.WithLeeway(Leeway),
-			jwt.WithTimeFunc(now),
-		),
 	}
+	for _, o := range opts {
+		o(t)
+	}
+	methods := []string{jwt.SigningMethodHS256.Alg()}
+	if t.keys != nil {
+		methods = append(methods, jwt.SigningMethodEdDSA.Alg(), jwt.SigningMethodES256.Alg(), jwt.SigningMethodRS256.Alg())
+	}
+	t.parser = jwt.NewParser(
+		jwt.WithValidMethods(methods),
+		jwt.WithIssuer(t.issuer),
+		jwt.WithAudience(t.audience),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(Leeway),
+		jwt.WithTimeFunc(now),
+	)
+	return t
 }
 
 // TTL is how long an access token lasts.
 func (t *Issuer) TTL() time.Duration { return t.ttl }
 
-// claims are the access token's: the registered ones, the session id and
-// its assurance.
+// Alg is the algorithm new access tokens are signed with.
+func (t *Issuer) Alg() string {
+	if t.keys == nil {
+		return jwt.SigningMethodHS256.Alg()
+	}
+	_, alg, _ := t.keys.Signer()
+	return alg
+}
+
+// claims are the access token's: the registered ones (aud a single string,
+// as RFC 9068 shows it), the session id and its assurance.
 type claims struct {
 	jwt.RegisteredClaims
+	Audience  string   `json:"aud"`
 	SessionID string   `json:"sid"`
 	AAL       string   `json:"aal,omitempty"`
 	AMR       []string `json:"amr,omitempty"`
 	Level     int64    `json:"lvl,omitempty"`
+}
+
+// GetAudience is the one audience, for the parser's check.
+func (c claims) GetAudience() (jwt.ClaimStrings, error) {
+	if c.Audience == "" {
+		return nil, nil
+	}
+	return jwt.ClaimStrings{c.Audience}, nil
 }
 
 // Issue returns a signed access token for the user's session.
@@ -134,23 +210,41 @@ func (t *Issuer) IssueBefore(p Principal, limit time.Time) (string, time.Duratio
 	}
 	c := claims{
 		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer:    issuer,
+			Issuer:    t.issuer,
 			Subject:   strconv.FormatInt(p.UserID, 10),
 			IssuedAt:  jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(exp),
 		},
+		Audience:  t.audience,
 		SessionID: p.SessionID,
 		AAL:       p.AAL,
 		AMR:       strings.Fields(p.AMR),
 		Level:     p.Level,
 	}
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(t.secret)
+	var method jwt.SigningMethod = jwt.SigningMethodHS256
+	var key any = t.secret
+	kid := ""
+	if t.keys != nil {
+		var alg string
+		kid, alg, key = t.keys.Signer()
+		method = jwt.GetSigningMethod(alg)
+	}
+	j := jwt.NewWithClaims(method, c)
+	j.Header["typ"] = Type
+	if kid != "" {
+		j.Header["kid"] = kid
+	}
+	tok, err := j.SignedString(key)
 	return tok, exp.Sub(now), err
 }
 
 var (
 	errBadSubject = errors.New("token has no valid subject")
 	errNoSession  = errors.New("token names no session")
+	errType       = errors.New("token is not an access token (typ)")
+	errUnknownKey = errors.New("token's key is not published")
+	errKeyAlg     = errors.New("token's algorithm is not its key's")
+	errHS256      = errors.New("HS256 tokens are no longer accepted")
 )
 
 // Verify checks the token's signature and claims and returns whom it speaks for.
@@ -165,12 +259,13 @@ func (t *Issuer) VerifyUntil(raw string) (Principal, time.Time, error) {
 	t.mu.RLock()
 	v, ok := t.verified[raw]
 	t.mu.RUnlock()
-	if ok && t.now().Before(v.expires.Add(Leeway)) {
+	if ok && t.now().Before(v.expires.Add(Leeway)) && (v.kid == "" || t.keys.Published(v.kid)) {
 		return v.Principal, v.expires, nil
 	}
 
 	var c claims
-	if _, err := t.parser.ParseWithClaims(raw, &c, t.key); err != nil {
+	tok, err := t.parser.ParseWithClaims(raw, &c, t.key)
+	if err != nil {
 		return Principal{}, time.Time{}, err
 	}
 	id, err := strconv.ParseInt(c.Subject, 10, 64)
@@ -181,17 +276,52 @@ func (t *Issuer) VerifyUntil(raw string) (Principal, time.Time, error) {
 		return Principal{}, time.Time{}, errNoSession
 	}
 	p := Principal{UserID: id, SessionID: c.SessionID, AAL: c.AAL, AMR: strings.Join(c.AMR, " "), Level: c.Level}
+	kid, _ := tok.Header["kid"].(string)
+	if tok.Method == jwt.SigningMethodHS256 {
+		kid = ""
+	}
 
 	t.mu.Lock()
 	if len(t.verified) >= maxVerified {
 		clear(t.verified)
 	}
-	t.verified[raw] = verifiedToken{Principal: p, expires: c.ExpiresAt.Time}
+	t.verified[raw] = verifiedToken{Principal: p, kid: kid, expires: c.ExpiresAt.Time}
 	t.mu.Unlock()
 	return p, c.ExpiresAt.Time, nil
 }
 
-func (t *Issuer) key(*jwt.Token) (any, error) { return t.secret, nil }
+// key finds the key a token is verified with: the published key its kid
+// names, when the token's algorithm is that key's, or for HS256 the secret,
+// while HS256 is accepted (until every token signed before the install had
+// keys has expired). A public key is never returned for HS256, so a token
+// "signed" with one (algorithm confusion) fails.
+func (t *Issuer) key(tok *jwt.Token) (any, error) {
+	if typ, _ := tok.Header["typ"].(string); !isAccessType(typ) {
+		return nil, errType
+	}
+	if tok.Method == jwt.SigningMethodHS256 {
+		if t.keys != nil && !t.now().Before(t.keys.Oldest().Add(t.ttl+Leeway)) {
+			return nil, errHS256
+		}
+		return t.secret, nil
+	}
+	kid, _ := tok.Header["kid"].(string)
+	alg, pub, ok := t.keys.PublicKey(context.Background(), kid)
+	if !ok {
+		return nil, errUnknownKey
+	}
+	if alg != tok.Method.Alg() {
+		return nil, errKeyAlg
+	}
+	return pub, nil
+}
+
+// isAccessType reports whether typ names an access token: "at+jwt", or its
+// media type "application/at+jwt", in any letter case (RFC 9068 §4).
+func isAccessType(typ string) bool {
+	typ = strings.ToLower(typ)
+	return typ == Type || typ == "application/"+Type
+}
 
 // Session ids are 128 random bits, base64url: unguessable, so that a session
 // id reused after a database is reset cannot meet a refresh token of the old one.

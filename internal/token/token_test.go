@@ -26,7 +26,9 @@ func newTestIssuer() (*Issuer, *fixedClock) {
 // sign makes a token with the given method, key and claims.
 func sign(t *testing.T, m jwt.SigningMethod, key any, c claims) string {
 	t.Helper()
-	s, err := jwt.NewWithClaims(m, c).SignedString(key)
+	j := jwt.NewWithClaims(m, c)
+	j.Header["typ"] = Type
+	s, err := j.SignedString(key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +64,7 @@ func TestForgeries(t *testing.T) {
 	secret := []byte(testSecret)
 	now := clock.t
 	valid := claims{RegisteredClaims: jwt.RegisteredClaims{Issuer: "keel", Subject: "7",
-		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}, SessionID: NewSessionID()}
+		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}, Audience: DefaultAudience, SessionID: NewSessionID()}
 	with := func(f func(*claims)) claims { c := valid; f(&c); return c }
 	good, err := iss.Issue(Principal{UserID: 7, SessionID: valid.SessionID})
 	if err != nil {
@@ -85,6 +87,12 @@ func TestForgeries(t *testing.T) {
 		{"expired", sign(t, jwt.SigningMethodHS256, secret, with(func(c *claims) { c.ExpiresAt = jwt.NewNumericDate(now.Add(-time.Minute)) })), false},
 		{"no expiry", sign(t, jwt.SigningMethodHS256, secret, with(func(c *claims) { c.ExpiresAt = nil })), false},
 		{"wrong issuer", sign(t, jwt.SigningMethodHS256, secret, with(func(c *claims) { c.Issuer = "evil" })), false},
+		{"wrong audience", sign(t, jwt.SigningMethodHS256, secret, with(func(c *claims) { c.Audience = "kc_app" })), false},
+		{"no audience", sign(t, jwt.SigningMethodHS256, secret, with(func(c *claims) { c.Audience = "" })), false},
+		{"wrong typ", signTyp(t, "JWT", valid), false},
+		{"no typ", signTyp(t, "", valid), false},
+		{"typ in capitals", signTyp(t, "AT+JWT", valid), true},
+		{"typ as media type", signTyp(t, "application/at+jwt", valid), true},
 		{"no subject", sign(t, jwt.SigningMethodHS256, secret, with(func(c *claims) { c.Subject = "" })), false},
 		{"subject not a number", sign(t, jwt.SigningMethodHS256, secret, with(func(c *claims) { c.Subject = "ada" })), false},
 		{"subject zero", sign(t, jwt.SigningMethodHS256, secret, with(func(c *claims) { c.Subject = "0" })), false},
@@ -113,7 +121,7 @@ func TestTokenTimes(t *testing.T) {
 	now := clock.t
 	signAt := func(iat, nbf, exp time.Duration) string {
 		c := claims{RegisteredClaims: jwt.RegisteredClaims{Issuer: "keel", Subject: strconv.Itoa(1),
-			IssuedAt: jwt.NewNumericDate(now.Add(iat)), ExpiresAt: jwt.NewNumericDate(now.Add(exp))}, SessionID: NewSessionID()}
+			IssuedAt: jwt.NewNumericDate(now.Add(iat)), ExpiresAt: jwt.NewNumericDate(now.Add(exp))}, Audience: DefaultAudience, SessionID: NewSessionID()}
 		if nbf != 0 {
 			c.NotBefore = jwt.NewNumericDate(now.Add(nbf))
 		}
@@ -180,10 +188,27 @@ func TestRefresh(t *testing.T) {
 	}
 }
 
+// signTyp is an HS256 token with the secret and the header typ (none when empty).
+func signTyp(t *testing.T, typ string, c claims) string {
+	t.Helper()
+	j := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
+	delete(j.Header, "typ")
+	if typ != "" {
+		j.Header["typ"] = typ
+	}
+	s, err := j.SignedString([]byte(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // tamper gives the token the payload c and keeps its signature.
 func tamper(t *testing.T, tok string, c claims) string {
 	t.Helper()
-	forged, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SigningString()
+	j := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
+	j.Header["typ"] = Type
+	forged, err := j.SigningString()
 	if err != nil {
 		t.Fatal(err)
 	}

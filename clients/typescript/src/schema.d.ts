@@ -4,6 +4,54 @@
  */
 
 export interface paths {
+    "/.well-known/jwks.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The public keys keel's access tokens are signed with (JWKS)
+         * @description Every published signing key, public members only: the current key, a `next` key published before it signs, and retired keys until the last token they signed has expired. A revoked key is gone from here within a second on every replica. Verifiers may cache this document for `Cache-Control`'s `max-age` (`JWKS_MAX_AGE`) and should fetch it again when a token names an unknown `kid`. Empty on an install still signing with HS256. See docs/tokens.md.
+         */
+        get: operations["getJWKS"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsJWKS"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/.well-known/openid-configuration": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Discovery - keel's issuer and where its keys are
+         * @description OpenID Connect Discovery's document: the `issuer` (`API_URL`, the `iss` of every access token) and the `jwks_uri`, so a resource server configured with the issuer alone finds the keys.
+         */
+        get: operations["getOpenIDConfiguration"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsOpenIDConfiguration"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/": {
         parameters: {
             query?: never;
@@ -1163,6 +1211,55 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description A JSON Web Key Set (RFC 7517 §5) of public keys.
+         * @example {
+         *       "keys": [
+         *         {
+         *           "kty": "OKP",
+         *           "crv": "Ed25519",
+         *           "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+         *           "kid": "yDo5Xw0d5lDkd3mbJ4n1Xb6RnQrC2b0vwPz3uYfT4Ug",
+         *           "alg": "EdDSA",
+         *           "use": "sig"
+         *         }
+         *       ]
+         *     }
+         */
+        JWKS: {
+            keys: components["schemas"]["JWK"][];
+        };
+        /** @description A public JSON Web Key (RFC 7517): `OKP` with `crv: Ed25519` for `EdDSA`, `EC` with `crv: P-256` for `ES256`, `RSA` for `RS256`. Never a private member. */
+        JWK: {
+            /** @enum {string} */
+            kty: "OKP" | "EC" | "RSA";
+            /** @description The key's id, its RFC 7638 thumbprint; a token's header names it. */
+            kid: string;
+            /** @enum {string} */
+            alg: "EdDSA" | "ES256" | "RS256";
+            /** @enum {string} */
+            use: "sig";
+            /** @enum {string} */
+            crv?: "Ed25519" | "P-256";
+            x?: string;
+            y?: string;
+            n?: string;
+            e?: string;
+        };
+        /** @description OpenID Connect Discovery 1.0 §3 metadata. keel names its issuer and its keys; other members may be added. */
+        OpenIDConfiguration: {
+            /**
+             * Format: uri
+             * @description `API_URL`: the `iss` of keel's access tokens.
+             * @example https://api.example.com
+             */
+            issuer: string;
+            /**
+             * Format: uri
+             * @example https://api.example.com/.well-known/jwks.json
+             */
+            jwks_uri: string;
+        };
         Health: {
             /**
              * @example ok
@@ -2355,6 +2452,76 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    getJWKS: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The JSON Web Key Set (RFC 7517 §5). */
+            200: {
+                headers: {
+                    /** @description `public, max-age=` `JWKS_MAX_AGE` in seconds. */
+                    "Cache-Control": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JWKS"];
+                };
+            };
+        };
+    };
+    optionsJWKS: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    getOpenIDConfiguration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The discovery document. */
+            200: {
+                headers: {
+                    /** @description `public, max-age=` `JWKS_MAX_AGE` in seconds. */
+                    "Cache-Control": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenIDConfiguration"];
+                };
+            };
+        };
+    };
+    optionsOpenIDConfiguration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
     getHealth: {
         parameters: {
             query?: never;

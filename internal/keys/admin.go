@@ -1,0 +1,65 @@
+package keys
+
+import (
+	"context"
+	"time"
+)
+
+// Admin changes the set from `keel keys`: in its own process, through the
+// database, so every running replica hears of it within a second.
+type Admin struct {
+	store  Store
+	sealer sealer
+	alg    string
+	now    func() time.Time
+}
+
+// NewAdmin returns the Admin of st. kek is needed to make keys (Rotate, and
+// Revoke of a current key without a next one); alg is the algorithm Rotate
+// makes a key for.
+func NewAdmin(st Store, kek []byte, alg string, now func() time.Time) (*Admin, error) {
+	if now == nil {
+		now = time.Now
+	}
+	a := &Admin{store: st, alg: alg, now: now}
+	if len(kek) > 0 {
+		s, err := newSealer(kek)
+		if err != nil {
+			return nil, err
+		}
+		a.sealer = s
+	}
+	return a, nil
+}
+
+// List returns every stored key, oldest first.
+func (a *Admin) List(ctx context.Context) ([]Key, error) {
+	keys, _, err := a.store.SigningKeys(ctx)
+	return keys, err
+}
+
+// Rotate adds a next key for the Admin's algorithm: published at once, it
+// signs once it has been published for JWKS_MAX_AGE (a running keel makes
+// the switch).
+func (a *Admin) Rotate(ctx context.Context) (Key, error) {
+	var added Key
+	err := a.store.ChangeSigningKeys(ctx, func(keys []Key) (Change, error) {
+		c, k, err := planRotate(keys, a.sealer, a.alg, a.now().UTC())
+		added = k
+		return c, err
+	})
+	return added, err
+}
+
+// Revoke withdraws the key id: it leaves the JWKS, and every replica refuses
+// its tokens, within a second. When it was current, the next key (or a new
+// one) signs at once.
+func (a *Admin) Revoke(ctx context.Context, id string) (Change, error) {
+	var done Change
+	err := a.store.ChangeSigningKeys(ctx, func(keys []Key) (Change, error) {
+		c, err := planRevoke(keys, a.sealer, id, a.now().UTC())
+		done = c
+		return c, err
+	})
+	return done, err
+}

@@ -1,0 +1,64 @@
+package keys
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+)
+
+// MinKEKLen is the shortest KEYS_KEK accepted, in bytes.
+const MinKEKLen = 32
+
+// ErrSealed is a sealed key that does not open with this KEYS_KEK: another
+// KEK sealed it, or the row was changed.
+var ErrSealed = errors.New("keys: the sealed private key does not open with this KEYS_KEK")
+
+// sealer seals private keys with AES-256-GCM under a key derived from
+// KEYS_KEK by HKDF. The key's id and algorithm are the additional data, so a
+// sealed key moved to another row does not open.
+type sealer struct{ aead cipher.AEAD }
+
+func newSealer(kek []byte) (sealer, error) {
+	if len(kek) < MinKEKLen {
+		return sealer{}, fmt.Errorf("keys: KEYS_KEK must be at least %d bytes", MinKEKLen)
+	}
+	k, err := hkdf.Key(sha256.New, kek, nil, "keel signing-key sealing key v1", 32)
+	if err != nil {
+		return sealer{}, err
+	}
+	block, err := aes.NewCipher(k)
+	if err != nil {
+		return sealer{}, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return sealer{}, err
+	}
+	return sealer{aead: aead}, nil
+}
+
+// seal returns nonce ‖ ciphertext of the private key's PKCS#8 DER.
+func (s sealer) seal(id, alg string, der []byte) []byte {
+	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(der)+s.aead.Overhead())
+	rand.Read(nonce) // never fails (crypto/rand)
+	return s.aead.Seal(nonce, nonce, der, additional(id, alg))
+}
+
+// open returns the PKCS#8 DER a seal sealed.
+func (s sealer) open(id, alg string, sealed []byte) ([]byte, error) {
+	n := s.aead.NonceSize()
+	if len(sealed) < n {
+		return nil, ErrSealed
+	}
+	der, err := s.aead.Open(nil, sealed[:n], sealed[n:], additional(id, alg))
+	if err != nil {
+		return nil, ErrSealed
+	}
+	return der, nil
+}
+
+func additional(id, alg string) []byte { return []byte("keel signing key " + alg + " " + id) }
