@@ -344,6 +344,10 @@ type Housekeeping interface {
 
 	// CountUsers returns the number of accounts.
 	CountUsers(ctx context.Context) (int64, error)
+	// CountUsersBefore returns the number of accounts created before t: an
+	// install that had users before its first signing key signed HS256
+	// tokens then (internal/token's migration window).
+	CountUsersBefore(ctx context.Context, t time.Time) (int64, error)
 	// Ping checks that the database answers a query.
 	Ping(ctx context.Context) error
 }

@@ -22,6 +22,7 @@ const algHS256 = "HS256"
 type keyStore interface {
 	keys.Store
 	CountUsers(ctx context.Context) (int64, error)
+	CountUsersBefore(ctx context.Context, t time.Time) (int64, error)
 }
 
 // signingAlg decides the algorithm access tokens are signed with: JWT_ALG
@@ -78,17 +79,34 @@ func ringConfig(cfg config, alg string, kek []byte, log *slog.Logger) keys.Confi
 }
 
 // openKeys returns the key ring access tokens are signed with, or nil when
-// they are signed with HS256.
-func openKeys(ctx context.Context, cfg config, st keyStore, log *slog.Logger) (*keys.Ring, error) {
+// they are signed with HS256, and the token options that go with it.
+func openKeys(ctx context.Context, cfg config, st keyStore, log *slog.Logger) (*keys.Ring, []token.Option, error) {
+	opts := []token.Option{token.WithClaims(cfg.APIURL, cfg.JWTAudience)}
 	alg, err := signingAlg(ctx, cfg, st, log)
 	if err != nil || alg == algHS256 {
-		return nil, err
+		return nil, opts, err
 	}
 	kek, err := keyKEK(cfg, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return keys.Open(ctx, st, ringConfig(cfg, alg, kek, log))
+	ring, err := keys.Open(ctx, st, ringConfig(cfg, alg, kek, log))
+	if err != nil {
+		return nil, nil, err
+	}
+	opts = append(opts, token.WithKeys(ring))
+	// Accounts older than the first key were signed in with HS256 tokens:
+	// those are accepted until the last of them has expired, so switching
+	// JWT_ALG sends no one a 401. A new install accepts none.
+	oldest := ring.Oldest()
+	if n, err := st.CountUsersBefore(ctx, oldest); err != nil {
+		return nil, nil, err
+	} else if until := oldest.Add(cfg.JWTTTL + token.Leeway); n > 0 && time.Now().Before(until) {
+		opts = append(opts, token.WithHS256Until(until))
+		log.Info("HS256 access tokens signed before the first signing key are accepted until they expire",
+			slog.Time("until", until))
+	}
+	return ring, opts, nil
 }
 
 // keysCommand runs `keel keys list|rotate|revoke KID`.

@@ -205,14 +205,12 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	ring, err := openKeys(ctx, cfg, store, log)
+	ring, tokenOpts, err := openKeys(ctx, cfg, store, log)
 	if err != nil {
 		return err
 	}
-	tokenOpts := []token.Option{token.WithClaims(cfg.APIURL, cfg.JWTAudience)}
 	var published server.PublishedKeys
 	if ring != nil {
-		tokenOpts = append(tokenOpts, token.WithKeys(ring))
 		published = ring
 		// The ring follows the key set (every replica's changes, the
 		// schedule) until serve returns, and stops before the database closes.

@@ -416,5 +416,10 @@ func (d *DB) PruneAccounts(ctx context.Context, now time.Time) (int64, error) {
 // CountUsers implements db.Store.
 func (d *DB) CountUsers(ctx context.Context) (int64, error) { return d.read.CountUsers(ctx) }
 
+// CountUsersBefore implements db.Store.
+func (d *DB) CountUsersBefore(ctx context.Context, t time.Time) (int64, error) {
+	return d.read.CountUsersBefore(ctx, db.Millis(t))
+}
+
 // Ping implements db.Store.
 func (d *DB) Ping(ctx context.Context) error { return d.read.Ping(ctx) }

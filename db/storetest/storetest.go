@@ -35,7 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) db.Store) {
 		{"CreateUser's after runs in its transaction", createUserAfter},
 		{"the changes the owner is told about run after in their transaction; its error rolls them back", afterHooks},
 		{"DeleteUser takes sessions and tokens along", deleteUser},
-		{"CountUsers counts accounts", countUsers},
+		{"CountUsers counts accounts, CountUsersBefore those created before a time", countUsers},
 		{"one email created at once from many goroutines: one success", concurrentSameEmail},
 		{"distinct emails created at once: all succeed", concurrentDistinctEmails},
 		{"Ping answers", ping},
@@ -216,6 +216,17 @@ func countUsers(t *testing.T, s db.Store) {
 	count(3)
 	s.CreateUser(t.Context(), "user0@example.com", "x", when, nil) // refused: counts nothing
 	count(3)
+	if _, err := s.CreateUser(t.Context(), "later@example.com", "x", when.Add(time.Hour), nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		before time.Time
+		want   int64
+	}{{when, 0}, {when.Add(time.Millisecond), 3}, {when.Add(time.Hour), 3}, {when.Add(time.Hour + time.Millisecond), 4}} {
+		if n, err := s.CountUsersBefore(t.Context(), c.before); err != nil || n != c.want {
+			t.Errorf("CountUsersBefore(%v) = %d, %v; want %d", c.before, n, err, c.want)
+		}
+	}
 }
 
 // racers is how many goroutines create at once: more than either adapter's

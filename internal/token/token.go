@@ -67,9 +67,6 @@ type Keys interface {
 	PublicKey(ctx context.Context, kid string) (alg string, key crypto.PublicKey, ok bool)
 	// Published reports whether kid is still published, from memory.
 	Published(kid string) bool
-	// Oldest is when the set's oldest key was made: HS256 tokens signed
-	// before it are accepted until they expire.
-	Oldest() time.Time
 }
 
 // Option configures an Issuer.
@@ -78,6 +75,12 @@ type Option func(*Issuer)
 // WithKeys signs access tokens with the key set's current key and verifies
 // them with its published keys, instead of HS256 with the secret.
 func WithKeys(k Keys) Option { return func(t *Issuer) { t.keys = k } }
+
+// WithHS256Until accepts HS256 tokens signed with the secret until t, beside
+// the key set's: an install that signed HS256 before it had keys accepts
+// the tokens it signed then until they expire. Without it, a keel with
+// keys refuses every HS256 token.
+func WithHS256Until(t time.Time) Option { return func(i *Issuer) { i.hs256Until = t } }
 
 // WithClaims sets the iss (keel's public base URL, API_URL) and aud
 // (JWT_AUDIENCE) of the tokens issued, and required of those verified.
@@ -92,13 +95,16 @@ func WithClaims(issuer, audience string) Option {
 // "alg: none", algorithm-swap tokens and tokens of revoked keys fail. It also
 // derives and checks refresh tokens (see Refresh).
 type Issuer struct {
-	secret   []byte
-	ttl      time.Duration
-	now      func() time.Time
-	keys     Keys
-	issuer   string
-	audience string
-	parser   *jwt.Parser
+	secret []byte
+	ttl    time.Duration
+	now    func() time.Time
+	keys   Keys
+	// hs256Until is when HS256 tokens stop being accepted beside the key
+	// set's (see WithHS256Until).
+	hs256Until time.Time
+	issuer     string
+	audience   string
+	parser     *jwt.Parser
 	// refreshKey derives refresh tokens (see Refresh).
 	refreshKey []byte
 
@@ -292,15 +298,15 @@ func (t *Issuer) VerifyUntil(raw string) (Principal, time.Time, error) {
 
 // key finds the key a token is verified with: the published key its kid
 // names, when the token's algorithm is that key's, or for HS256 the secret,
-// while HS256 is accepted (until every token signed before the install had
-// keys has expired). A public key is never returned for HS256, so a token
+// while HS256 is accepted (without keys; with them, until every token signed
+// before the install had keys has expired). A public key is never returned for HS256, so a token
 // "signed" with one (algorithm confusion) fails.
 func (t *Issuer) key(tok *jwt.Token) (any, error) {
 	if typ, _ := tok.Header["typ"].(string); !isAccessType(typ) {
 		return nil, errType
 	}
 	if tok.Method == jwt.SigningMethodHS256 {
-		if t.keys != nil && !t.now().Before(t.keys.Oldest().Add(t.ttl+Leeway)) {
+		if t.keys != nil && !t.now().Before(t.hs256Until) {
 			return nil, errHS256
 		}
 		return t.secret, nil

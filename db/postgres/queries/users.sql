@@ -11,3 +11,6 @@ SELECT id, password_hash FROM users WHERE lower(email) = lower(sqlc.arg(email));
 
 -- name: CountUsers :one
 SELECT count(*) FROM users;
+
+-- name: CountUsersBefore :one
+SELECT count(*) FROM users WHERE created_at < sqlc.arg(before);

@@ -13,3 +13,6 @@ SELECT id, password_hash FROM users WHERE email = sqlc.arg(email) COLLATE NOCASE
 
 -- name: CountUsers :one
 SELECT count(*) FROM users;
+
+-- name: CountUsersBefore :one
+SELECT count(*) FROM users WHERE created_at < sqlc.arg(before);

@@ -51,6 +51,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.countUsersStmt, err = db.PrepareContext(ctx, countUsers); err != nil {
 		return nil, fmt.Errorf("error preparing query CountUsers: %w", err)
 	}
+	if q.countUsersBeforeStmt, err = db.PrepareContext(ctx, countUsersBefore); err != nil {
+		return nil, fmt.Errorf("error preparing query CountUsersBefore: %w", err)
+	}
 	if q.countVerifiedFactorsStmt, err = db.PrepareContext(ctx, countVerifiedFactors); err != nil {
 		return nil, fmt.Errorf("error preparing query CountVerifiedFactors: %w", err)
 	}
@@ -378,6 +381,11 @@ func (q *Queries) Close() error {
 	if q.countUsersStmt != nil {
 		if cerr := q.countUsersStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing countUsersStmt: %w", cerr)
+		}
+	}
+	if q.countUsersBeforeStmt != nil {
+		if cerr := q.countUsersBeforeStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing countUsersBeforeStmt: %w", cerr)
 		}
 	}
 	if q.countVerifiedFactorsStmt != nil {
@@ -893,6 +901,7 @@ type Queries struct {
 	countRecoveryCodesStmt             *sql.Stmt
 	countUntrustedIdentitiesStmt       *sql.Stmt
 	countUsersStmt                     *sql.Stmt
+	countUsersBeforeStmt               *sql.Stmt
 	countVerifiedFactorsStmt           *sql.Stmt
 	countWaysInStmt                    *sql.Stmt
 	createFactorStmt                   *sql.Stmt
@@ -1001,6 +1010,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		countRecoveryCodesStmt:             q.countRecoveryCodesStmt,
 		countUntrustedIdentitiesStmt:       q.countUntrustedIdentitiesStmt,
 		countUsersStmt:                     q.countUsersStmt,
+		countUsersBeforeStmt:               q.countUsersBeforeStmt,
 		countVerifiedFactorsStmt:           q.countVerifiedFactorsStmt,
 		countWaysInStmt:                    q.countWaysInStmt,
 		createFactorStmt:                   q.createFactorStmt,

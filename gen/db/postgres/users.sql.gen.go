@@ -21,6 +21,17 @@ func (q *Queries) CountUsers(ctx context.Context) (int64, error) {
 	return count, err
 }
 
+const countUsersBefore = `-- name: CountUsersBefore :one
+SELECT count(*) FROM users WHERE created_at < $1
+`
+
+func (q *Queries) CountUsersBefore(ctx context.Context, before time.Time) (int64, error) {
+	row := q.queryRow(ctx, q.countUsersBeforeStmt, countUsersBefore, before)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const createUser = `-- name: CreateUser :one
 INSERT INTO users (email, password_hash, created_at)
 VALUES ($1, $2, $3)
