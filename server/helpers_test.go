@@ -18,6 +18,7 @@ import (
 	"github.com/keelhq/keel/gen/oapi"
 	"github.com/keelhq/keel/internal/contract"
 	"github.com/keelhq/keel/internal/jobs"
+	"github.com/keelhq/keel/internal/keys"
 	"github.com/keelhq/keel/internal/jsonlog"
 	"github.com/keelhq/keel/internal/mail"
 	"github.com/keelhq/keel/internal/mfa"
@@ -76,7 +77,41 @@ const (
 // testConfig is cmd/keel's defaults with no rate limit: tests send many
 // requests from one address (TestRateLimit turns it on).
 func testConfig() Config {
-	return Config{BodyLimit: 64 << 10, AuthRateLimit: 0, RefreshTTL: 720 * time.Hour}
+	return Config{BodyLimit: 64 << 10, AuthRateLimit: 0, RefreshTTL: 720 * time.Hour, Issuer: testIssuer}
+}
+
+// testIssuer is the tests' API_URL, the iss of their tokens; testKEK their
+// KEYS_KEK.
+const (
+	testIssuer = "http://keel.test"
+	testKEK    = "test-kek-0123456789abcdef0123456789abcdef"
+)
+
+// testRing opens the signing keys of a test's database (EdDSA, as a new
+// install), not running: no test here waits on a rotation.
+func testRing(tb testing.TB, store db.Store) *keys.Ring {
+	tb.Helper()
+	st, ok := store.(keys.Store)
+	if !ok {
+		tb.Fatalf("%T keeps no signing keys", store)
+	}
+	r, err := keys.Open(context.Background(), st, keys.Config{Alg: keys.EdDSA, KEK: []byte(testKEK),
+		TokenTTL: testJWTTTL, Leeway: token.Leeway, MaxAge: time.Minute})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
+// testTokens is an Issuer as cmd/keel builds one, over ring, with the
+// given lifetime and clock.
+func testTokens(ring *keys.Ring, ttl time.Duration, now func() time.Time) *token.Issuer {
+	return token.New([]byte(testSecret), ttl, now, token.WithKeys(ring), token.WithClaims(testIssuer, token.DefaultAudience))
+}
+
+// issuer is testTokens over the test's own keys.
+func (a *testAPI) issuer(ttl time.Duration, now func() time.Time) *token.Issuer {
+	return testTokens(a.srv.keys.(*keys.Ring), ttl, now)
 }
 
 // testPasswords is the bcrypt pool at bcrypt's cheapest cost, so tests spend
@@ -150,7 +185,7 @@ func buildTestAPI(t *testing.T, passwords *password.Pool, providers oidc.Provide
 // now), not started; change adjusts its dependencies.
 func newServer(tb testing.TB, cfg Config, d testDB, log *slog.Logger, now func() time.Time, passwords *password.Pool, change ...func(*Deps)) (*Server, *jobs.Engine) {
 	tb.Helper()
-	keys, err := mfa.New([]byte(testSecret))
+	mfaKeys, err := mfa.New([]byte(testSecret))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -158,14 +193,16 @@ func newServer(tb testing.TB, cfg Config, d testDB, log *slog.Logger, now func()
 	if err != nil {
 		tb.Fatal(err)
 	}
+	ring := testRing(tb, d.store)
 	deps := Deps{
 		Passkeys:  rp,
 		Log:       log,
 		Store:     d.store,
-		Tokens:    token.New([]byte(testSecret), testJWTTTL, now),
+		Tokens:    testTokens(ring, testJWTTTL, now),
+		Keys:      ring,
 		Passwords: passwords,
 		Now:       now,
-		MFA:       keys,
+		MFA:       mfaKeys,
 	}
 	for _, f := range change {
 		f(&deps)

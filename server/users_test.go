@@ -19,7 +19,7 @@ func TestProfile(t *testing.T) {
 	tok := a.mustLogin("ada@example.com", "password123")
 	// issue makes a token keel would accept, for any principal.
 	issue := func(p token.Principal) string {
-		s, err := token.New([]byte(testSecret), time.Hour, a.clock.Now).Issue(p)
+		s, err := a.issuer(time.Hour, a.clock.Now).Issue(p)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,7 +11,6 @@ import (
 	"github.com/keelhq/keel/gen/oapi"
 	"github.com/keelhq/keel/internal/mfa"
 	"github.com/keelhq/keel/internal/passkey"
-	"github.com/keelhq/keel/internal/token"
 	"github.com/keelhq/keel/internal/ws"
 )
 
@@ -35,7 +34,7 @@ func deafReplica(t *testing.T, a *testAPI) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := New(testConfig(), Deps{Log: a.srv.log, Store: a.store, Tokens: token.New([]byte(testSecret), testJWTTTL, a.clock.Now),
+	srv := New(testConfig(), Deps{Log: a.srv.log, Store: a.store, Tokens: a.issuer(testJWTTTL, a.clock.Now), Keys: a.srv.keys,
 		Passwords: testPasswords(), Now: a.clock.Now, MFA: keys, Passkeys: rp})
 	srv.UseJobs(a.jobs)
 	ts := httptest.NewServer(srv)

@@ -106,7 +106,7 @@ func TestWebSocketSession(t *testing.T) {
 		}
 	})
 	t.Run("refusals are 401 before the upgrade", func(t *testing.T) {
-		expired, err := token.New([]byte(testSecret), time.Minute, func() time.Time { return a.clock.Now().Add(-time.Hour) }).
+		expired, err := a.issuer(time.Minute, func() time.Time { return a.clock.Now().Add(-time.Hour) }).
 			Issue(token.Principal{UserID: 1, SessionID: a.sessionOf(pair.Token)})
 		if err != nil {
 			t.Fatal(err)
@@ -246,13 +246,13 @@ func TestWebSocketTokenExpiry(t *testing.T) {
 	t.Parallel()
 	a := newTestAPI(t)
 	// Tokens of 2 s (exp is in whole seconds: the socket lives 1 to 2 s).
-	a.srv.tokens = token.New([]byte(testSecret), 2*time.Second, a.clock.Now)
+	a.srv.tokens = a.issuer(2*time.Second, a.clock.Now)
 	ts := httptest.NewServer(a.srv)
 	t.Cleanup(ts.Close) // after the parallel subtests
 	url := wsURL(ts)
 	a.mustRegister("ada@example.com", "password123")
 	a.mustRegister("bob@example.com", "password123")
-	long := token.New([]byte(testSecret), time.Hour, a.clock.Now)
+	long := a.issuer(time.Hour, a.clock.Now)
 	issue := func(p token.Principal) string {
 		tok, err := long.Issue(p)
 		if err != nil {
