@@ -12,7 +12,7 @@ set -u
 name=$1; bin=$(realpath "$2"); shift 2
 d=$(mktemp -d /tmp/cpu-per-request.XXXX); port=$((20000 + RANDOM % 10000))
 cd $d
-env ADDR=127.0.0.1:$port PORT=$port DATABASE_URL=${DBURL:-$d/k.db} DB_FILE=$d/b.db JWT_SECRET=bench-secret-0123456789abcdef0123 AUTH_RATE_LIMIT=0 "$@" taskset -c 0 $bin >$d/log 2>&1 &
+env ADDR=127.0.0.1:$port PORT=$port DATABASE_URL=${DBURL:-$d/k.db} DB_FILE=$d/b.db JWT_SECRET=bench-secret-0123456789abcdef0123 KEYS_KEK=bench-kek-0123456789abcdef0123456789ab AUTH_RATE_LIMIT=0 "$@" taskset -c 0 $bin >$d/log 2>&1 &
 pid=$!
 for i in $(seq 200); do curl -sf -o /dev/null http://127.0.0.1:$port/ && break; sleep 0.05; done
 body='{"email":"bench@example.com","password":"benchpassword1"}'

@@ -95,7 +95,7 @@ log "building keel"
 SPECS=()
 RUN_DIR=$(mktemp -d "$LOAD_DIR/run.XXXXXX")
 SECRET=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n') # 48 hex characters
-SPECS+=("keel:$KEEL_PORT=exec env ADDR=127.0.0.1:{PORT} DATABASE_URL=$RUN_DIR/keel.db JWT_SECRET=$SECRET AUTH_RATE_LIMIT=0 $KEEL_ENV $LOAD_DIR/keel")
+SPECS+=("keel:$KEEL_PORT=exec env ADDR=127.0.0.1:{PORT} DATABASE_URL=$RUN_DIR/keel.db JWT_SECRET=$SECRET KEYS_KEK=$SECRET-kek AUTH_RATE_LIMIT=0 $KEEL_ENV $LOAD_DIR/keel")
 
 # --- keel on PostgreSQL: a throwaway server (or a new database on KEEL_TEST_POSTGRES_URL's) ---
 PG_DIR= PG_BIN= PG_DROP=
@@ -138,7 +138,7 @@ if [ "$LOAD_POSTGRES" = 1 ]; then
     BARE_PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/bare?sslmode=disable"
   fi
   PG_KEEL_PORT=$(free_port $((KEEL_PORT + 1)))
-  SPECS+=("keel-postgres:$PG_KEEL_PORT=exec env ADDR=127.0.0.1:{PORT} DATABASE_URL=$PG_URL JWT_SECRET=$SECRET AUTH_RATE_LIMIT=0 $KEEL_ENV $LOAD_DIR/keel")
+  SPECS+=("keel-postgres:$PG_KEEL_PORT=exec env ADDR=127.0.0.1:{PORT} DATABASE_URL=$PG_URL JWT_SECRET=$SECRET KEYS_KEK=$SECRET-kek AUTH_RATE_LIMIT=0 $KEEL_ENV $LOAD_DIR/keel")
 fi
 for p in $LOAD_PEERS; do
   case "$p" in

@@ -15,6 +15,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/keelhq/keel/gen/oapi"
 	"github.com/keelhq/keel/internal/keys"
 	"github.com/keelhq/keel/internal/token"
 )
@@ -183,7 +184,10 @@ func TestRevokedKey(t *testing.T) {
 	if strings.Contains(a.do("GET", "/.well-known/jwks.json", "").Body.String(), old) {
 		t.Error("the revoked key is still published")
 	}
-	fresh := a.refresh(pair.RefreshToken)
+	var fresh oapi.Token
+	if err := json.Unmarshal(a.status(a.refresh(pair.RefreshToken), 200, "refresh").Body.Bytes(), &fresh); err != nil {
+		t.Fatal(err)
+	}
 	if kid := header(t, fresh.Token)["kid"]; kid == old || kid == "" {
 		t.Errorf("the refreshed token's kid %v", kid)
 	}

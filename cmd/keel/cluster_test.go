@@ -35,6 +35,7 @@ func clusterEnv(dbURL string) map[string]string {
 	return map[string]string{
 		"DATABASE_URL":    dbURL,
 		"JWT_SECRET":      testSecret,
+		"KEYS_KEK":        testKEK,
 		"BCRYPT_COST":     "4",
 		"ADDR":            "127.0.0.1:0",
 		"AUTH_RATE_LIMIT": "6",

@@ -474,8 +474,6 @@ func (r *envReader) keys(cfg *config) {
 			r.bad("KEYS_KEK", "must not be JWT_SECRET: whoever holds JWT_SECRET would open the private keys")
 		}
 		cfg.KeysKEK = []byte(k)
-	} else if cfg.Database.Engine == enginePostgres && cfg.JWTAlg != algHS256 {
-		r.bad("KEYS_KEK", "must be set with PostgreSQL (the same on every replica) unless JWT_ALG=HS256: it seals the signing keys")
 	}
 	cfg.JWTAudience = r.get("JWT_AUDIENCE")
 	cfg.JWKSMaxAge = r.duration("JWKS_MAX_AGE", time.Second)

@@ -148,10 +148,13 @@ func TestLoadConfigOIDC(t *testing.T) {
 			}
 		}
 	})
-	t.Run("no providers needs nothing else", func(t *testing.T) {
+	t.Run("no providers needs nothing else; API_URL defaults to localhost at ADDR's port", func(t *testing.T) {
 		cfg, err := loadConfig(env(nil))
-		if err != nil || cfg.OIDCProviders != nil || cfg.APIURL != "" || cfg.RedirectURLs != nil {
+		if err != nil || cfg.OIDCProviders != nil || cfg.APIURL != "http://localhost:8080" || cfg.RedirectURLs != nil {
 			t.Errorf("%v %+v %q %q", err, cfg.OIDCProviders, cfg.APIURL, cfg.RedirectURLs)
+		}
+		if cfg, _ := loadConfig(env(map[string]string{"ADDR": "127.0.0.1:9090"})); cfg.APIURL != "http://localhost:9090" {
+			t.Errorf("ADDR=127.0.0.1:9090: API_URL %q", cfg.APIURL)
 		}
 	})
 

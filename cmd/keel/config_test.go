@@ -90,6 +90,19 @@ func TestLoadConfig(t *testing.T) {
 			t.Errorf("lifetimes: %v %v %v, %v", srv.SessionMaxAge, srv.AAL2MaxAge, srv.MFAPendingTTL, err)
 		}
 	})
+	t.Run("token settings reach the server and the ring", func(t *testing.T) {
+		cfg, err := loadConfig(env(map[string]string{"JWT_ALG": "ES256", "JWT_AUDIENCE": "api", "JWKS_MAX_AGE": "10s",
+			"KEYS_ROTATE_EVERY": "24h", "KEYS_KEK": strings.Repeat("k", 32), "API_URL": "https://auth.example.com/"}))
+		srv := cfg.server()
+		if err != nil || cfg.JWTAlg != "ES256" || cfg.JWTAudience != "api" || srv.JWKSMaxAge != 10*time.Second ||
+			cfg.KeysRotateEvery != 24*time.Hour || srv.Issuer != "https://auth.example.com" {
+			t.Errorf("%+v, %v", cfg, err)
+		}
+		if _, err := loadConfig(env(map[string]string{"JWT_SECRET": strings.Repeat("k", 32), "KEYS_KEK": strings.Repeat("k", 32)})); err == nil ||
+			!strings.Contains(err.Error(), "KEYS_KEK") || strings.Contains(err.Error(), "kkkk") {
+			t.Errorf("KEYS_KEK = JWT_SECRET: %v", err)
+		}
+	})
 	bad := map[string]string{
 		"SESSION_MAX_AGE":     "0s",
 		"AAL2_MAX_AGE":        "soon",
@@ -112,6 +125,10 @@ func TestLoadConfig(t *testing.T) {
 		"MFA_ISSUER":          "keel:prod",
 		"MFA_MAX_FAILURES":    "-1",
 		"REAUTH_MAX_AGE":      "0s",
+		"JWT_ALG":             "PS256",
+		"KEYS_KEK":            "short-kek",
+		"JWKS_MAX_AGE":        "0s",
+		"KEYS_ROTATE_EVERY":   "1s", // shorter than JWKS_MAX_AGE
 	}
 	for name, value := range bad {
 		t.Run("bad "+name, func(t *testing.T) {

@@ -90,9 +90,11 @@ func TestCompose(t *testing.T) {
 	if u := k.Environment["DATABASE_URL"]; !strings.HasPrefix(u, "postgres://") || !strings.Contains(u, "@postgres:5432/") {
 		t.Errorf("DATABASE_URL %q is not the postgres service", u)
 	}
-	secret := k.Environment["JWT_SECRET"]
-	if !strings.HasPrefix(secret, "${JWT_SECRET:?") || !strings.HasSuffix(secret, "}") {
-		t.Errorf("JWT_SECRET is %q: take it from the environment as ${JWT_SECRET:?…} (compose then refuses to start without one), never write it here", secret)
+	for _, name := range []string{"JWT_SECRET", "KEYS_KEK"} {
+		secret := k.Environment[name]
+		if !strings.HasPrefix(secret, "${"+name+":?") || !strings.HasSuffix(secret, "}") {
+			t.Errorf("%s is %q: take it from the environment as ${%s:?…} (compose then refuses to start without one), never write it here", name, secret, name)
+		}
 	}
 	if got := strings.Join(k.Healthcheck.Test, " "); got != "CMD /keel healthcheck" {
 		t.Errorf("keel health check %q, want CMD /keel healthcheck", got)

@@ -65,7 +65,9 @@ func keyKEK(cfg config, log *slog.Logger) ([]byte, error) {
 		return cfg.KeysKEK, nil
 	}
 	if cfg.Database.Engine != engineSQLite {
-		return nil, errors.New("KEYS_KEK must be set: it seals the signing keys")
+		// Checked here rather than with the other settings, so that `keel
+		// migrate` and an install staying on HS256 need none.
+		return nil, errors.New("KEYS_KEK must be set with PostgreSQL (the same on every replica) unless JWT_ALG=HS256: it seals the signing keys (docs/tokens.md)")
 	}
 	return token.LoadFileSecret(filepath.Join(filepath.Dir(cfg.Database.Path), "keys_kek"), "KEYS_KEK", log)
 }

@@ -77,6 +77,10 @@ type proc struct {
 	waitErr        error         // set before exited is closed
 }
 
+// testKEK is KEYS_KEK for every process and cluster test, so replicas and
+// restarts open the same signing keys.
+const testKEK = "test-keys-kek-0123456789abcdef0123456789"
+
 // testSecret is JWT_SECRET for every process test, so tokens and restarts agree.
 const testSecret = "process-test-secret-0123456789abcdef"
 
@@ -108,6 +112,7 @@ func launch(t *testing.T, env map[string]string) *proc {
 		"ADDR":            "127.0.0.1:0",
 		"DATABASE_URL":    filepath.Join(t.TempDir(), "keel.db"),
 		"JWT_SECRET":      testSecret,
+		"KEYS_KEK":        testKEK,
 		"BCRYPT_COST":     "4",
 		"AUTH_RATE_LIMIT": "0",
 		"HASH_QUEUE":      "1024",
