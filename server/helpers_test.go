@@ -163,6 +163,7 @@ func newServer(tb testing.TB, cfg Config, d testDB, log *slog.Logger, now func()
 		Log:       log,
 		Store:     d.store,
 		Tokens:    token.New([]byte(testSecret), testJWTTTL, now),
+		Refresh:   token.NewRefresher([]byte(testSecret)),
 		Passwords: passwords,
 		Now:       now,
 		MFA:       keys,

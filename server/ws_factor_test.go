@@ -36,6 +36,7 @@ func deafReplica(t *testing.T, a *testAPI) *httptest.Server {
 		t.Fatal(err)
 	}
 	srv := New(testConfig(), Deps{Log: a.srv.log, Store: a.store, Tokens: token.New([]byte(testSecret), testJWTTTL, a.clock.Now),
+		Refresh:   token.NewRefresher([]byte(testSecret)),
 		Passwords: testPasswords(), Now: a.clock.Now, MFA: keys, Passkeys: rp})
 	srv.UseJobs(a.jobs)
 	ts := httptest.NewServer(srv)

@@ -30,6 +30,9 @@ type config struct {
 	Database   databaseURL   // DATABASE_URL: a SQLite file or a PostgreSQL URL
 	DBMaxConns int           // DB_MAX_CONNS: PostgreSQL connections per replica
 	JWTSecret  []byte        // JWT_SECRET: empty means "use or create one in the data directory"
+	// JWT_SECRET_PREVIOUS: the secret before JWT_SECRET, whose refresh tokens
+	// (and, without MFA_KEY, factors) still work while a change settles.
+	JWTSecretPrevious []byte
 	JWTTTL     time.Duration // JWT_TTL: access token lifetime
 	// REFRESH_TTL: refresh token lifetime; REFRESH_REUSE_INTERVAL: how long the
 	// refresh token just replaced still gets the current pair (0: never).
@@ -72,6 +75,7 @@ type config struct {
 	MFAIssuer      string // MFA_ISSUER: names keel in authenticator apps
 	MFAMaxFailures int    // MFA_MAX_FAILURES: wrong TOTP codes in a row that lock a factor; 0 never locks
 	MFAKey         []byte // MFA_KEY: seals TOTP secrets and keys recovery-code hashes; empty means JWT_SECRET's
+	MFAKeyPrevious []byte // MFA_KEY_PREVIOUS: the MFA_KEY before, whose sealed secrets and recovery codes still work
 	// REAUTH_MAX_AGE: how old a session's last proof of its user may be for
 	// changes to the account's ways in (passkeys, factors, identities).
 	ReauthMaxAge time.Duration
@@ -113,6 +117,7 @@ var settings = []setting{
 	{"DATABASE_URL", "data/keel.db", "postgres:// or postgresql:// URL for PostgreSQL; anything else is a SQLite file path (or file:/sqlite: URL), whose folder is created"},
 	{"DB_MAX_CONNS", "10", "PostgreSQL connections per replica (the pool's size, at least 2); unused with SQLite"},
 	{"JWT_SECRET", "(generated)", "HS256 signing secret, at least 32 bytes; required with PostgreSQL (every replica signs with it); with SQLite, when unset, a random one is kept in <data dir>/jwt_secret (mode 0600)"},
+	{"JWT_SECRET_PREVIOUS", "", "the JWT_SECRET before the current one, while a change of secret settles (docs/tokens.md): refresh tokens made under it are still accepted (and replaced by ones under JWT_SECRET), and without MFA_KEY TOTP secrets sealed and recovery codes hashed under it still work; at least 32 bytes, not JWT_SECRET, requires JWT_SECRET. Remove it REFRESH_TTL after the change, once keel secrets reseal has run"},
 	{"JWT_TTL", "15m", "access token lifetime (Go duration); an ended session's tokens are refused at once anyway"},
 	{"REFRESH_TTL", "720h", "refresh token lifetime (30 days); each refresh starts it again"},
 	{"REFRESH_REUSE_INTERVAL", "0s", "how long the refresh token just replaced may be presented again and get the current pair (concurrent refreshes from browser tabs); 0 is strict: any reuse ends the session"},
@@ -155,7 +160,8 @@ var settings = []setting{
 	{"WEBAUTHN_RP_ID", "", "the relying party id of passkeys: your site's host name or a registrable suffix of it (example.com, or localhost), which every WEBAUTHN_ORIGINS host must be or end with; empty is passkeys off. Changing it voids every passkey"},
 	{"WEBAUTHN_RP_NAME", "keel", "the name browsers show for keel when they create a passkey"},
 	{"WEBAUTHN_ORIGINS", "", "comma-separated origins of the pages that call navigator.credentials (https://app.example.com; http only on localhost); required with WEBAUTHN_RP_ID"},
-	{"MFA_KEY", "(JWT_SECRET)", "at least 32 bytes: the key TOTP secrets are encrypted with (AES-256-GCM) and recovery codes hashed with (HMAC), each derived by HKDF; unset derives them from JWT_SECRET, so changing JWT_SECRET then voids every factor. Same on every replica"},
+	{"MFA_KEY", "(JWT_SECRET)", "at least 32 bytes: the key TOTP secrets are encrypted with (AES-256-GCM) and recovery codes hashed with (HMAC), each derived by HKDF; unset derives them from JWT_SECRET (and JWT_SECRET_PREVIOUS). Same on every replica"},
+	{"MFA_KEY_PREVIOUS", "", "the MFA_KEY before the current one, while a change of key settles (docs/tokens.md): TOTP secrets sealed under it still open until keel secrets reseal re-seals them, and recovery codes hashed under it work until their set is regenerated; at least 32 bytes, not MFA_KEY, requires MFA_KEY"},
 }
 
 // loadConfig reads the configuration through getenv. A bad value is an error
@@ -206,7 +212,7 @@ func (r *envReader) bad(name, why string) {
 		value = "(hidden)"
 	}
 	switch name {
-	case "JWT_SECRET", "MFA_KEY":
+	case "JWT_SECRET", "JWT_SECRET_PREVIOUS", "MFA_KEY", "MFA_KEY_PREVIOUS":
 		value = "(hidden)" // never print a secret, even a bad one
 	case "DATABASE_URL", "SMTP_URL", "PUBLIC_URL", "API_URL":
 		value = fmt.Sprintf("%q", redactURL(r.getenv(name)))
@@ -277,6 +283,7 @@ func (r *envReader) auth(cfg *config) {
 	} else if cfg.Database.Engine == enginePostgres {
 		r.bad("JWT_SECRET", "must be set with PostgreSQL: every replica must sign tokens with the same secret")
 	}
+	cfg.JWTSecretPrevious = r.previous("JWT_SECRET_PREVIOUS", "JWT_SECRET", cfg.JWTSecret, token.MinSecretLen)
 	cfg.JWTTTL = r.duration("JWT_TTL", time.Second)
 	cfg.RefreshTTL = r.duration("REFRESH_TTL", time.Second)
 	if cfg.JWTTTL > cfg.RefreshTTL {
@@ -438,6 +445,25 @@ func (r *envReader) mfa(cfg *config) {
 		}
 		cfg.MFAKey = []byte(k)
 	}
+	cfg.MFAKeyPrevious = r.previous("MFA_KEY_PREVIOUS", "MFA_KEY", cfg.MFAKey, mfa.MinKeyLen)
+}
+
+// previous reads a secret's previous value (name), kept while a change of
+// the secret current (read from currentName) settles: at least min bytes,
+// and only beside a current value it differs from.
+func (r *envReader) previous(name, currentName string, current []byte, min int) []byte {
+	s := r.getenv(name)
+	switch {
+	case s == "":
+		return nil
+	case len(s) < min:
+		r.bad(name, fmt.Sprintf("must be at least %d bytes", min))
+	case len(current) == 0:
+		r.bad(name, "requires "+currentName+": a change of secret names the new one")
+	case s == string(current):
+		r.bad(name, "must differ from "+currentName+": it is the value before the change")
+	}
+	return []byte(s)
 }
 
 // passkeys reads the relying party; an RP ID or origins turn passkeys on,
