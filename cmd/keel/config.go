@@ -30,9 +30,6 @@ type config struct {
 	Database   databaseURL   // DATABASE_URL: a SQLite file or a PostgreSQL URL
 	DBMaxConns int           // DB_MAX_CONNS: PostgreSQL connections per replica
 	JWTSecret  []byte        // JWT_SECRET: empty means "use or create one in the data directory"
-	// JWT_SECRET_PREVIOUS: the secret before JWT_SECRET, whose refresh tokens
-	// (and, without MFA_KEY, factors) still work while a change settles.
-	JWTSecretPrevious []byte
 	JWTTTL     time.Duration // JWT_TTL: access token lifetime
 	// REFRESH_TTL: refresh token lifetime; REFRESH_REUSE_INTERVAL: how long the
 	// refresh token just replaced still gets the current pair (0: never).
@@ -83,6 +80,10 @@ type config struct {
 	// WEBAUTHN_RP_ID, WEBAUTHN_RP_NAME, WEBAUTHN_ORIGINS: the passkeys'
 	// relying party; passkeys are off while WEBAUTHN_RP_ID is unset.
 	Passkeys passkey.Config
+
+	// JWT_SECRET_PREVIOUS: the secret before JWT_SECRET, whose refresh tokens
+	// (and, without MFA_KEY, factors) still work while a change settles.
+	JWTSecretPrevious []byte
 }
 
 // server is the part of the configuration the HTTP layer reads.
