@@ -133,16 +133,16 @@ func (s *Server) newSession(ctx context.Context, aal, amr string, proved bool) (
 	if proved {
 		sess.AuthTime = now
 	}
-	refresh := s.tokens.Refresh(sess.ID, 1)
+	refresh := s.refresh.Refresh(sess.ID, 1)
 	sess.RefreshHash = db.HashToken(refresh)
 	return sess, refresh
 }
 
-// RefreshToken rotates the session's refresh token (see token.Issuer.Refresh
+// RefreshToken rotates the session's refresh token (see token.Refresher.Refresh
 // for its format and docs/accounts.md for the rules).
 func (s *Server) RefreshToken(ctx context.Context, req oapi.RefreshTokenRequestObject) (oapi.RefreshTokenResponseObject, error) {
 	presented := req.Body.RefreshToken
-	sid, gen, ok := s.tokens.ParseRefresh(presented)
+	sid, gen, ok := s.refresh.ParseRefresh(presented)
 	if !ok {
 		return nil, errBadRefresh
 	}
@@ -169,7 +169,7 @@ func (s *Server) RefreshToken(ctx context.Context, req oapi.RefreshTokenRequestO
 		}
 		switch {
 		case gen == sess.Generation:
-			next := s.tokens.Refresh(sid, gen+1)
+			next := s.refresh.Refresh(sid, gen+1)
 			sess.RefreshExpiresAt = s.refreshExpiry(sess.CreatedAt, now)
 			_, err := s.store.RotateRefresh(ctx, sid, db.HashToken(presented), db.HashToken(next), now, sess.RefreshExpiresAt)
 			if errors.Is(err, db.ErrStale) {
@@ -185,8 +185,13 @@ func (s *Server) RefreshToken(ctx context.Context, req oapi.RefreshTokenRequestO
 			return oapi.RefreshToken200JSONResponse(tok), nil
 		case gen == sess.Generation-1 && now.Sub(sess.RotatedAt) < s.cfg.RefreshReuseInterval:
 			// The token just replaced, soon enough (another tab refreshed
-			// first): the current pair, unchanged.
-			tok, err := s.tokenPair(sess, s.tokens.Refresh(sid, sess.Generation))
+			// first): the current pair, unchanged. Its refresh token is the
+			// one the session holds, made under the previous secret if it
+			// was made before JWT_SECRET changed.
+			current := s.refresh.Rederive(sid, sess.Generation, func(tok string) bool {
+				return db.HashToken(tok) == sess.RefreshHash
+			})
+			tok, err := s.tokenPair(sess, current)
 			if err != nil {
 				return nil, err
 			}

@@ -342,7 +342,7 @@ func TestRefreshRotation(t *testing.T) {
 			"not base64":            "!!!",
 			"random":                strings.Repeat("A", 75),
 			"forged MAC":            string(forged),
-			"unknown but valid MAC": a.srv.tokens.Refresh(token.NewSessionID(), 1),
+			"unknown but valid MAC": a.srv.refresh.Refresh(token.NewSessionID(), 1),
 		} {
 			if rec := a.refresh(tok); rec.Code != 401 {
 				t.Errorf("%s: %d, want 401", name, rec.Code)

@@ -126,13 +126,19 @@ func (s *Server) useTOTPCode(ctx context.Context, userID int64, code string, use
 // useRecoveryCode takes a recovery code: it counts against the account's
 // five wrong codes a minute like a TOTP code (given back when right). use
 // spends its hash through the store (UseRecoveryCode, or another method that
-// takes a recovery code), which also unlocks a locked factor.
+// takes a recovery code), which also unlocks a locked factor. A set made
+// before MFA_KEY (or JWT_SECRET) changed is stored under the previous key's
+// hashes: on "not found" the code is tried under those, one attempt still.
 func (s *Server) useRecoveryCode(ctx context.Context, userID int64, code string, use func(hash string) error) error {
 	giveBack, err := s.limitCodes(ctx, userID)
 	if err != nil {
 		return err
 	}
-	err = use(s.mfa.HashRecoveryCode(userID, code))
+	for _, hash := range s.mfa.RecoveryCodeHashes(userID, code) {
+		if err = use(hash); !errors.Is(err, db.ErrCodeUsed) {
+			break
+		}
+	}
 	switch {
 	case err == nil:
 		giveBack()

@@ -18,8 +18,8 @@ import (
 	"github.com/keelhq/keel/gen/oapi"
 	"github.com/keelhq/keel/internal/contract"
 	"github.com/keelhq/keel/internal/jobs"
-	"github.com/keelhq/keel/internal/keys"
 	"github.com/keelhq/keel/internal/jsonlog"
+	"github.com/keelhq/keel/internal/keys"
 	"github.com/keelhq/keel/internal/mail"
 	"github.com/keelhq/keel/internal/mfa"
 	"github.com/keelhq/keel/internal/oidc"
@@ -200,6 +200,7 @@ func newServer(tb testing.TB, cfg Config, d testDB, log *slog.Logger, now func()
 		Store:     d.store,
 		Tokens:    testTokens(ring, testJWTTTL, now),
 		Keys:      ring,
+		Refresh:   token.NewRefresher([]byte(testSecret)),
 		Passwords: passwords,
 		Now:       now,
 		MFA:       mfaKeys,

@@ -396,7 +396,7 @@ func (s *Server) upgrade(ctx context.Context, p token.Principal, apply func(db.U
 			return oapi.Token{}, err
 		}
 		now := s.now()
-		next := s.tokens.Refresh(sess.ID, sess.Generation+2)
+		next := s.refresh.Refresh(sess.ID, sess.Generation+2)
 		up := db.Upgrade{SessionID: sess.ID, UserID: p.UserID, Generation: sess.Generation, RefreshHash: db.HashToken(next),
 			Now: now, RefreshExpiresAt: s.refreshExpiry(sess.CreatedAt, now)}
 		err = apply(up)

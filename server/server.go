@@ -70,9 +70,12 @@ type Config struct {
 
 // Deps are the Server's collaborators, built by the caller.
 type Deps struct {
-	Log       *slog.Logger
-	Store     db.Store
-	Tokens    *token.Issuer
+	Log    *slog.Logger
+	Store  db.Store
+	Tokens *token.Issuer
+	// Refresh makes and checks refresh tokens (JWT_SECRET, and
+	// JWT_SECRET_PREVIOUS while a change of secret settles).
+	Refresh   *token.Refresher
 	Passwords *password.Pool
 	Now       func() time.Time // time.Now when nil
 	// Providers are the OpenID Connect providers users may sign in with
@@ -110,6 +113,7 @@ type Server struct {
 	store     db.Store
 	passwords *password.Pool
 	tokens    *token.Issuer
+	refresh   *token.Refresher
 	mfa       *mfa.Keys
 	passkeys  *passkey.RP
 	keys      PublishedKeys
@@ -154,6 +158,7 @@ func New(cfg Config, deps Deps) *Server {
 		store:     deps.Store,
 		passwords: deps.Passwords,
 		tokens:    deps.Tokens,
+		refresh:   deps.Refresh,
 		mfa:       deps.MFA,
 		passkeys:  deps.Passkeys,
 		keys:      deps.Keys,
@@ -168,6 +173,9 @@ func New(cfg Config, deps Deps) *Server {
 	}
 	if s.mfa == nil {
 		panic("server: Deps.MFA is nil")
+	}
+	if s.refresh == nil {
+		panic("server: Deps.Refresh is nil")
 	}
 	s.metrics = newMetrics(s.passwords.QueueDepth)
 	s.echo = s.routes()

@@ -11,6 +11,7 @@ import (
 	"github.com/keelhq/keel/gen/oapi"
 	"github.com/keelhq/keel/internal/mfa"
 	"github.com/keelhq/keel/internal/passkey"
+	"github.com/keelhq/keel/internal/token"
 	"github.com/keelhq/keel/internal/ws"
 )
 
@@ -35,6 +36,7 @@ func deafReplica(t *testing.T, a *testAPI) *httptest.Server {
 		t.Fatal(err)
 	}
 	srv := New(testConfig(), Deps{Log: a.srv.log, Store: a.store, Tokens: a.issuer(testJWTTTL, a.clock.Now), Keys: a.srv.keys,
+		Refresh:   token.NewRefresher([]byte(testSecret)),
 		Passwords: testPasswords(), Now: a.clock.Now, MFA: keys, Passkeys: rp})
 	srv.UseJobs(a.jobs)
 	ts := httptest.NewServer(srv)

@@ -12,6 +12,10 @@ import (
 // broken keel is not asked once per token.
 const retryAfterFailure = time.Second
 
+// maxFetchTime bounds one fetch of the set whatever the HTTP client's
+// timeout, so that a hung request never holds every caller waiting on it.
+const maxFetchTime = 30 * time.Second
+
 // keySet is the issuer's key set as last fetched. It is fetched again when
 // it is older than its max-age, and when a token names a kid it does not
 // hold, at most once every refetchInterval; concurrent callers share one
@@ -94,7 +98,7 @@ func (s *keySet) refresh(ctx context.Context) error {
 
 // startLocked starts a fetch, or returns the one under way. The fetch runs
 // on its own, unaffected by the cancellation of the caller that started it,
-// since others may be waiting for it (the HTTP client's timeout bounds it).
+// since others may be waiting for it (maxFetchTime bounds it).
 func (s *keySet) startLocked(ctx context.Context) *fetch {
 	if s.inflight != nil {
 		return s.inflight
@@ -103,8 +107,9 @@ func (s *keySet) startLocked(ctx context.Context) *fetch {
 	s.inflight = f
 	started := s.now()
 	s.fetchedAt = started
-	ctx = context.WithoutCancel(ctx)
 	go func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), maxFetchTime)
+		defer cancel()
 		keys, maxAge, err := fetchKeys(ctx, s.client, s.url, s.defaultMaxAge)
 		s.mu.Lock()
 		if err == nil {

@@ -58,7 +58,8 @@ func WithLeeway(d time.Duration) Option {
 }
 
 // WithHTTPClient sets the client that fetches the discovery document and the
-// key set (by default one with a 10-second timeout).
+// key set (by default one with a 10-second timeout). A fetch of the key set
+// takes 30 seconds at most, whatever the client's timeout.
 func WithHTTPClient(client *http.Client) Option {
 	return func(c *config) {
 		if client != nil {

@@ -82,6 +82,7 @@ type config struct {
 	MFAIssuer      string // MFA_ISSUER: names keel in authenticator apps
 	MFAMaxFailures int    // MFA_MAX_FAILURES: wrong TOTP codes in a row that lock a factor; 0 never locks
 	MFAKey         []byte // MFA_KEY: seals TOTP secrets and keys recovery-code hashes; empty means JWT_SECRET's
+	MFAKeyPrevious []byte // MFA_KEY_PREVIOUS: the MFA_KEY before, whose sealed secrets and recovery codes still work
 	// REAUTH_MAX_AGE: how old a session's last proof of its user may be for
 	// changes to the account's ways in (passkeys, factors, identities).
 	ReauthMaxAge time.Duration
@@ -89,6 +90,10 @@ type config struct {
 	// WEBAUTHN_RP_ID, WEBAUTHN_RP_NAME, WEBAUTHN_ORIGINS: the passkeys'
 	// relying party; passkeys are off while WEBAUTHN_RP_ID is unset.
 	Passkeys passkey.Config
+
+	// JWT_SECRET_PREVIOUS: the secret before JWT_SECRET, whose refresh tokens
+	// (and, without MFA_KEY, factors) still work while a change settles.
+	JWTSecretPrevious []byte
 }
 
 // server is the part of the configuration the HTTP layer reads.
@@ -124,7 +129,8 @@ var settings = []setting{
 	{"ADDR", ":8080", "address to listen on"},
 	{"DATABASE_URL", "data/keel.db", "postgres:// or postgresql:// URL for PostgreSQL; anything else is a SQLite file path (or file:/sqlite: URL), whose folder is created"},
 	{"DB_MAX_CONNS", "10", "PostgreSQL connections per replica (the pool's size, at least 2); unused with SQLite"},
-	{"JWT_SECRET", "(generated)", "HS256 signing secret, at least 32 bytes; required with PostgreSQL (every replica signs with it); with SQLite, when unset, a random one is kept in <data dir>/jwt_secret (mode 0600)"},
+	{"JWT_SECRET", "(generated)", "at least 32 bytes: refresh tokens are derived with it, and access tokens signed with it (HS256) only on an install that has not switched to JWT_ALG; required with PostgreSQL (every replica the same); with SQLite, when unset, a random one is kept in <data dir>/jwt_secret (mode 0600)"},
+	{"JWT_SECRET_PREVIOUS", "", "the JWT_SECRET before the current one, while a change of secret settles (docs/tokens.md): refresh tokens made under it are still accepted (and replaced by ones under JWT_SECRET), and without MFA_KEY TOTP secrets sealed and recovery codes hashed under it still work; at least 32 bytes, not JWT_SECRET, requires JWT_SECRET. Remove it REFRESH_TTL after the change, once keel secrets reseal has run"},
 	{"JWT_ALG", "(the current key's, else EdDSA)", "how access tokens are signed: EdDSA (Ed25519), ES256, RS256 (2048-bit), or HS256 with JWT_SECRET; unset keeps the current key's algorithm, and an install with users and no signing key stays on HS256 (with a warning) until it is set: see docs/tokens.md"},
 	{"KEYS_KEK", "(generated with SQLite)", "at least 32 bytes: the key the signing keys' private halves are sealed under (AES-256-GCM), never JWT_SECRET; required with PostgreSQL unless JWT_ALG=HS256 (the same on every replica); with SQLite, when unset, a random one is kept in <data dir>/keys_kek (mode 0600)"},
 	{"JWT_AUDIENCE", "keel", "the aud of keel's access tokens; keel's API refuses a token for another audience"},
@@ -172,7 +178,8 @@ var settings = []setting{
 	{"WEBAUTHN_RP_ID", "", "the relying party id of passkeys: your site's host name or a registrable suffix of it (example.com, or localhost), which every WEBAUTHN_ORIGINS host must be or end with; empty is passkeys off. Changing it voids every passkey"},
 	{"WEBAUTHN_RP_NAME", "keel", "the name browsers show for keel when they create a passkey"},
 	{"WEBAUTHN_ORIGINS", "", "comma-separated origins of the pages that call navigator.credentials (https://app.example.com; http only on localhost); required with WEBAUTHN_RP_ID"},
-	{"MFA_KEY", "(JWT_SECRET)", "at least 32 bytes: the key TOTP secrets are encrypted with (AES-256-GCM) and recovery codes hashed with (HMAC), each derived by HKDF; unset derives them from JWT_SECRET, so changing JWT_SECRET then voids every factor. Same on every replica"},
+	{"MFA_KEY", "(JWT_SECRET)", "at least 32 bytes: the key TOTP secrets are encrypted with (AES-256-GCM) and recovery codes hashed with (HMAC), each derived by HKDF; unset derives them from JWT_SECRET (and JWT_SECRET_PREVIOUS). Same on every replica"},
+	{"MFA_KEY_PREVIOUS", "", "the MFA_KEY before the current one, while a change of key settles (docs/tokens.md): TOTP secrets sealed under it still open until keel secrets reseal re-seals them, and recovery codes hashed under it work until their set is regenerated; at least 32 bytes, not MFA_KEY, requires MFA_KEY"},
 }
 
 // loadConfig reads the configuration through getenv. A bad value is an error
@@ -224,7 +231,7 @@ func (r *envReader) bad(name, why string) {
 		value = "(hidden)"
 	}
 	switch name {
-	case "JWT_SECRET", "MFA_KEY", "KEYS_KEK":
+	case "JWT_SECRET", "JWT_SECRET_PREVIOUS", "MFA_KEY", "MFA_KEY_PREVIOUS", "KEYS_KEK":
 		value = "(hidden)" // never print a secret, even a bad one
 	case "DATABASE_URL", "SMTP_URL", "PUBLIC_URL", "API_URL":
 		value = fmt.Sprintf("%q", redactURL(r.getenv(name)))
@@ -295,6 +302,7 @@ func (r *envReader) auth(cfg *config) {
 	} else if cfg.Database.Engine == enginePostgres {
 		r.bad("JWT_SECRET", "must be set with PostgreSQL: every replica must sign tokens with the same secret")
 	}
+	cfg.JWTSecretPrevious = r.previous("JWT_SECRET_PREVIOUS", "JWT_SECRET", cfg.JWTSecret, token.MinSecretLen)
 	cfg.JWTTTL = r.duration("JWT_TTL", time.Second)
 	cfg.RefreshTTL = r.duration("REFRESH_TTL", time.Second)
 	if cfg.JWTTTL > cfg.RefreshTTL {
@@ -458,6 +466,25 @@ func (r *envReader) mfa(cfg *config) {
 		}
 		cfg.MFAKey = []byte(k)
 	}
+	cfg.MFAKeyPrevious = r.previous("MFA_KEY_PREVIOUS", "MFA_KEY", cfg.MFAKey, mfa.MinKeyLen)
+}
+
+// previous reads a secret's previous value (name), kept while a change of
+// the secret current (read from currentName) settles: at least min bytes,
+// and only beside a current value it differs from.
+func (r *envReader) previous(name, currentName string, current []byte, min int) []byte {
+	s := r.getenv(name)
+	switch {
+	case s == "":
+		return nil
+	case len(s) < min:
+		r.bad(name, fmt.Sprintf("must be at least %d bytes", min))
+	case len(current) == 0:
+		r.bad(name, "requires "+currentName+": a change of secret names the new one")
+	case s == string(current):
+		r.bad(name, "must differ from "+currentName+": it is the value before the change")
+	}
+	return []byte(s)
 }
 
 // keys reads how access tokens are signed and their keys kept.

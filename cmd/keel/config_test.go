@@ -162,7 +162,8 @@ func TestSettingsDocumented(t *testing.T) {
 }
 
 // TestMFAKeys: MFA_KEY, when set, is the key TOTP secrets are sealed with;
-// unset, JWT_SECRET is.
+// unset, JWT_SECRET is. The previous key material opens what it sealed:
+// MFA_KEY_PREVIOUS beside MFA_KEY, JWT_SECRET_PREVIOUS without it.
 func TestMFAKeys(t *testing.T) {
 	t.Parallel()
 	jwt := []byte(strings.Repeat("j", 32))
@@ -184,6 +185,67 @@ func TestMFAKeys(t *testing.T) {
 	}
 	if _, err := newMFAKeys(config{}, []byte("short")); err == nil || !strings.Contains(err.Error(), "MFA_KEY") {
 		t.Errorf("a short key: %v", err)
+	}
+
+	oldJWT, oldKey := []byte(strings.Repeat("o", 32)), []byte(strings.Repeat("p", 32))
+	sealedJWT := must(mfa.New(oldJWT)).Seal("f1", []byte("secret"))
+	sealedKey := must(mfa.New(oldKey)).Seal("f1", []byte("secret"))
+	for _, tt := range []struct {
+		name             string
+		cfg              config
+		opensJWT, opensK bool
+	}{
+		{"JWT_SECRET_PREVIOUS without MFA_KEY", config{JWTSecretPrevious: oldJWT}, true, false},
+		{"JWT_SECRET_PREVIOUS beside MFA_KEY", config{JWTSecretPrevious: oldJWT, MFAKey: []byte(strings.Repeat("m", 32))}, false, false},
+		{"MFA_KEY_PREVIOUS beside MFA_KEY", config{JWTSecretPrevious: oldJWT, MFAKey: []byte(strings.Repeat("m", 32)), MFAKeyPrevious: oldKey}, false, true},
+	} {
+		k, err := newMFAKeys(tt.cfg, jwt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, errJWT := k.Open("f1", sealedJWT)
+		_, errKey := k.Open("f1", sealedKey)
+		if (errJWT == nil) != tt.opensJWT || (errKey == nil) != tt.opensK {
+			t.Errorf("%s: opens JWT_SECRET_PREVIOUS's %v, MFA_KEY_PREVIOUS's %v; want %v, %v", tt.name, errJWT == nil, errKey == nil, tt.opensJWT, tt.opensK)
+		}
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// TestPreviousSecrets: JWT_SECRET_PREVIOUS and MFA_KEY_PREVIOUS are read
+// beside the secret they precede, at least 32 bytes, not the same as it,
+// and never printed.
+func TestPreviousSecrets(t *testing.T) {
+	t.Parallel()
+	jwt, old := strings.Repeat("j", 32), "hunter2-"+strings.Repeat("o", 32)
+	cfg, err := loadConfig(env(map[string]string{"JWT_SECRET": jwt, "JWT_SECRET_PREVIOUS": old, "MFA_KEY": jwt + "m", "MFA_KEY_PREVIOUS": old}))
+	if err != nil || string(cfg.JWTSecretPrevious) != old || string(cfg.MFAKeyPrevious) != old {
+		t.Errorf("previous secrets: %q %q, %v", cfg.JWTSecretPrevious, cfg.MFAKeyPrevious, err)
+	}
+	if cfg, err := loadConfig(env(nil)); err != nil || cfg.JWTSecretPrevious != nil || cfg.MFAKeyPrevious != nil {
+		t.Errorf("by default: %q %q, %v; want none", cfg.JWTSecretPrevious, cfg.MFAKeyPrevious, err)
+	}
+	for _, tt := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"JWT_SECRET": jwt, "JWT_SECRET_PREVIOUS": "hunter2-short"}, "JWT_SECRET_PREVIOUS=(hidden): must be at least 32 bytes"},
+		{map[string]string{"JWT_SECRET_PREVIOUS": old}, "JWT_SECRET_PREVIOUS=(hidden): requires JWT_SECRET"},
+		{map[string]string{"JWT_SECRET": old, "JWT_SECRET_PREVIOUS": old}, "JWT_SECRET_PREVIOUS=(hidden): must differ from JWT_SECRET"},
+		{map[string]string{"MFA_KEY": jwt, "MFA_KEY_PREVIOUS": "hunter2-short"}, "MFA_KEY_PREVIOUS=(hidden): must be at least 32 bytes"},
+		{map[string]string{"JWT_SECRET": jwt, "MFA_KEY_PREVIOUS": old}, "MFA_KEY_PREVIOUS=(hidden): requires MFA_KEY"},
+		{map[string]string{"MFA_KEY": old, "MFA_KEY_PREVIOUS": old}, "MFA_KEY_PREVIOUS=(hidden): must differ from MFA_KEY"},
+	} {
+		_, err := loadConfig(env(tt.env))
+		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%v: %v, want an error saying %q and no secret", tt.env, err, tt.want)
+		}
 	}
 }
 

@@ -229,6 +229,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		Log:       log,
 		Store:     store,
 		Tokens:    token.New(secret, cfg.JWTTTL, time.Now, tokenOpts...),
+		Refresh:   newRefresher(cfg, secret),
 		Passwords: password.New(cfg.BcryptCost, cfg.HashWorkers, cfg.HashQueue),
 		Providers: providers,
 		MFA:       mfaKeys,
@@ -309,17 +310,32 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 
 // newMFAKeys derives the keys that seal TOTP secrets and hash recovery codes
 // from MFA_KEY, or from the JWT secret (as set or generated) when it is unset;
-// either way the database alone opens none.
+// either way the database alone opens none. The previous key material,
+// MFA_KEY_PREVIOUS or, without MFA_KEY, JWT_SECRET_PREVIOUS, still opens
+// and checks what it sealed and hashed while a change settles.
 func newMFAKeys(cfg config, jwtSecret []byte) (*mfa.Keys, error) {
-	key := cfg.MFAKey
+	key, previous := cfg.MFAKey, cfg.MFAKeyPrevious
 	if len(key) == 0 {
-		key = jwtSecret
+		key, previous = jwtSecret, cfg.JWTSecretPrevious
 	}
-	k, err := mfa.New(key)
+	var before [][]byte
+	if len(previous) > 0 {
+		before = append(before, previous)
+	}
+	k, err := mfa.New(key, before...)
 	if err != nil {
 		return nil, fmt.Errorf("MFA_KEY: %w", err)
 	}
 	return k, nil
+}
+
+// newRefresher makes refresh tokens under the JWT secret (as set or
+// generated) and accepts those of JWT_SECRET_PREVIOUS too, when set.
+func newRefresher(cfg config, jwtSecret []byte) *token.Refresher {
+	if len(cfg.JWTSecretPrevious) > 0 {
+		return token.NewRefresher(jwtSecret, cfg.JWTSecretPrevious)
+	}
+	return token.NewRefresher(jwtSecret)
 }
 
 // loadTLS loads TLS_CERT and TLS_KEY, when set, before listening, so that a

@@ -3,8 +3,8 @@ package keys
 import (
 	"errors"
 	"maps"
-	"strings"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )

@@ -3,7 +3,10 @@
 // can refuse a step already used, the sealing of TOTP secrets at rest
 // (AES-256-GCM under a key derived from JWT_SECRET or MFA_KEY, so a leaked
 // database alone does not give the codes), and recovery codes, kept only as
-// keyed hashes. It holds no state: the store keeps each factor's last
+// keyed hashes. While that key changes, what the previous one sealed or
+// hashed still works (JWT_SECRET_PREVIOUS, MFA_KEY_PREVIOUS): secrets until
+// they are re-sealed (Reseal, keel secrets reseal), recovery codes until
+// their set is replaced. It holds no state: the store keeps each factor's last
 // accepted step and compares-and-sets it (db.Store.UseFactorCode).
 package mfa
 
@@ -52,35 +55,59 @@ const MinKeyLen = 32
 var ErrSealed = errors.New("mfa: the sealed secret does not open with this key")
 
 // Keys seal TOTP secrets and hash recovery codes, with keys derived from one
-// secret (HKDF-SHA256, one info string each).
+// secret (HKDF-SHA256, one info string each), and open and check what keys
+// derived from the previous secrets sealed and hashed.
 type Keys struct {
+	keySet
+	previous []keySet
+}
+
+// keySet is the keys derived from one secret.
+type keySet struct {
 	aead     cipher.AEAD
 	recovery []byte
 }
 
-// New derives the keys from secret (JWT_SECRET or MFA_KEY, at least
-// MinKeyLen bytes).
-func New(secret []byte) (*Keys, error) {
+// New derives the keys from secret (JWT_SECRET or MFA_KEY) and from each of
+// previous (JWT_SECRET_PREVIOUS or MFA_KEY_PREVIOUS), each at least
+// MinKeyLen bytes. Only secret's seal and hash; previous' open and check.
+func New(secret []byte, previous ...[]byte) (*Keys, error) {
+	cur, err := derive(secret)
+	if err != nil {
+		return nil, err
+	}
+	k := &Keys{keySet: cur}
+	for _, p := range previous {
+		prev, err := derive(p)
+		if err != nil {
+			return nil, err
+		}
+		k.previous = append(k.previous, prev)
+	}
+	return k, nil
+}
+
+func derive(secret []byte) (keySet, error) {
 	if len(secret) < MinKeyLen {
-		return nil, errors.New("mfa: the key must be at least " + strconv.Itoa(MinKeyLen) + " bytes")
+		return keySet{}, errors.New("mfa: the key must be at least " + strconv.Itoa(MinKeyLen) + " bytes")
 	}
 	sealKey, err := hkdf.Key(sha256.New, secret, nil, "keel mfa secret-sealing key v1", 32)
 	if err != nil {
-		return nil, err
+		return keySet{}, err
 	}
 	recovery, err := hkdf.Key(sha256.New, secret, nil, "keel mfa recovery-code key v1", 32)
 	if err != nil {
-		return nil, err
+		return keySet{}, err
 	}
 	block, err := aes.NewCipher(sealKey)
 	if err != nil {
-		return nil, err
+		return keySet{}, err
 	}
 	aead, err := cipher.NewGCM(block)
 	if err != nil {
-		return nil, err
+		return keySet{}, err
 	}
-	return &Keys{aead: aead, recovery: recovery}, nil
+	return keySet{aead: aead, recovery: recovery}, nil
 }
 
 // NewSecret returns a new random TOTP secret.
@@ -99,8 +126,35 @@ func (k *Keys) Seal(id string, secret []byte) []byte {
 	return k.aead.Seal(nonce, nonce, secret, additional(id))
 }
 
-// Open decrypts what Seal sealed for the factor id, or returns ErrSealed.
+// Open decrypts what Seal sealed for the factor id, under the current key
+// or a previous one, or returns ErrSealed.
 func (k *Keys) Open(id string, sealed []byte) ([]byte, error) {
+	if secret, err := k.open(id, sealed); err == nil {
+		return secret, nil
+	}
+	for _, p := range k.previous {
+		if secret, err := p.open(id, sealed); err == nil {
+			return secret, nil
+		}
+	}
+	return nil, ErrSealed
+}
+
+// Reseal is the factor id's sealed secret under the current key: nil when
+// sealed is the current key's already, the secret sealed anew when it opens
+// only under a previous key, ErrSealed when it opens under none.
+func (k *Keys) Reseal(id string, sealed []byte) (resealed []byte, err error) {
+	if _, err := k.open(id, sealed); err == nil {
+		return nil, nil
+	}
+	secret, err := k.Open(id, sealed)
+	if err != nil {
+		return nil, err
+	}
+	return k.Seal(id, secret), nil
+}
+
+func (k *keySet) open(id string, sealed []byte) ([]byte, error) {
 	n := k.aead.NonceSize()
 	if len(sealed) < n {
 		return nil, ErrSealed
@@ -178,6 +232,21 @@ func NewRecoveryCodes() []string {
 // HMAC-SHA256 under a key the database does not hold, of the user id and the
 // code in its one form (letter case, dashes and spaces do not matter).
 func (k *Keys) HashRecoveryCode(userID int64, code string) string {
+	return k.hashRecoveryCode(userID, code)
+}
+
+// RecoveryCodeHashes are the hashes the user's recovery code may be stored
+// under: the current key's first, then each previous key's (a set made
+// before the key changed is hashed under the key of then).
+func (k *Keys) RecoveryCodeHashes(userID int64, code string) []string {
+	hashes := []string{k.hashRecoveryCode(userID, code)}
+	for _, p := range k.previous {
+		hashes = append(hashes, p.hashRecoveryCode(userID, code))
+	}
+	return hashes
+}
+
+func (k *keySet) hashRecoveryCode(userID int64, code string) string {
 	code = strings.Map(func(r rune) rune {
 		if r == '-' || r == ' ' {
 			return -1

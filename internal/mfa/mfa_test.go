@@ -170,3 +170,48 @@ func TestRecoveryCodes(t *testing.T) {
 		t.Error("another key hashes alike: the hash is not keyed")
 	}
 }
+
+// TestPreviousKey: with the key of before kept as previous, what it sealed
+// opens and what it hashed is among a code's hashes, while only the current
+// key seals and hashes first; Reseal moves a secret of before under the
+// current key, leaves one of the current key alone, and refuses one of
+// neither.
+func TestPreviousKey(t *testing.T) {
+	t.Parallel()
+	oldKey := []byte("the-key-before-the-change-0123456789")
+	before, other := mustKeys(t, oldKey), mustKeys(t, []byte("neither-key-of-the-two-0123456789abc"))
+	k, err := New(testKey, oldKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := NewSecret()
+	old := before.Seal("f1", secret)
+	if got, err := k.Open("f1", old); err != nil || !bytes.Equal(got, secret) {
+		t.Errorf("a secret sealed under the previous key: %v", err)
+	}
+	if _, err := mustKeys(t, testKey).Open("f1", k.Seal("f1", secret)); err != nil {
+		t.Errorf("Seal did not seal under the current key: %v", err)
+	}
+	resealed, err := k.Reseal("f1", old)
+	if err != nil || resealed == nil {
+		t.Fatalf("Reseal of a secret of before: %v, %v", resealed, err)
+	}
+	if got, err := mustKeys(t, testKey).Open("f1", resealed); err != nil || !bytes.Equal(got, secret) {
+		t.Errorf("the resealed secret does not open under the current key alone: %v", err)
+	}
+	if again, err := k.Reseal("f1", resealed); err != nil || again != nil {
+		t.Errorf("Reseal of a secret of the current key: %v, %v; want nil, nil", again, err)
+	}
+	if _, err := k.Reseal("f1", other.Seal("f1", secret)); err != ErrSealed {
+		t.Errorf("Reseal of a secret of neither key: %v, want ErrSealed", err)
+	}
+
+	hashes := k.RecoveryCodeHashes(7, "abcd-efgh-ijkl-mnop")
+	if len(hashes) != 2 || hashes[0] != k.HashRecoveryCode(7, "abcd-efgh-ijkl-mnop") ||
+		hashes[1] != before.HashRecoveryCode(7, "ABCDEFGHIJKLMNOP") || hashes[0] != mustKeys(t, testKey).HashRecoveryCode(7, "abcdefghijklmnop") {
+		t.Errorf("RecoveryCodeHashes: %v, want the current key's, then the previous key's", hashes)
+	}
+	if got := mustKeys(t, testKey).RecoveryCodeHashes(7, "abcd"); len(got) != 1 {
+		t.Errorf("without a previous key: %d hashes", len(got))
+	}
+}

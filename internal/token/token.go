@@ -10,11 +10,8 @@ package token
 import (
 	"context"
 	"crypto"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"strconv"
 	"strings"
@@ -92,8 +89,8 @@ func WithClaims(issuer, audience string) Option {
 // sub (the user id), sid (the session id), aal, amr and lvl, iat, exp, iss
 // and aud. A token is accepted only with its key's own algorithm and a
 // published kid, or HS256 with the secret while that is still allowed, so
-// "alg: none", algorithm-swap tokens and tokens of revoked keys fail. It also
-// derives and checks refresh tokens (see Refresh).
+// "alg: none", algorithm-swap tokens and tokens of revoked keys fail.
+// Refresh tokens are a Refresher's (refresh.go).
 type Issuer struct {
 	secret []byte
 	ttl    time.Duration
@@ -131,22 +128,18 @@ const maxVerified = 4096
 
 // New returns an Issuer whose access tokens last ttl by the clock now,
 // signed with HS256 under secret (at least MinSecretLen bytes; the caller
-// checks) unless WithKeys gives it a key set. The secret derives refresh
-// tokens in any case.
+// checks) unless WithKeys gives it a key set.
 func New(secret []byte, ttl time.Duration, now func() time.Time, opts ...Option) *Issuer {
 	if now == nil {
 		now = time.Now
 	}
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte("keel refresh-token key v1"))
 	t := &Issuer{
-		secret:     secret,
-		ttl:        ttl,
-		now:        now,
-		issuer:     "keel",
-		audience:   DefaultAudience,
-		refreshKey: mac.Sum(nil),
-		verified:   map[string]verifiedToken{},
+		secret:   secret,
+		ttl:      ttl,
+		now:      now,
+		issuer:   "keel",
+		audience: DefaultAudience,
+		verified: map[string]verifiedToken{},
 	}
 	for _, o := range opts {
 		o(t)
@@ -341,55 +334,4 @@ func NewSessionID() string {
 	b := make([]byte, sessionIDBytes)
 	rand.Read(b) // never fails (crypto/rand)
 	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// Refresh returns the session's refresh token of the given generation.
-//
-// Refresh tokens are derived, not drawn at random: base64url(sid ‖ generation
-// ‖ HMAC-SHA256(refreshKey, sid ‖ generation)), where refreshKey is derived
-// from the secret. To a client it is an opaque 75-character string that
-// nobody without the secret can forge. The database keeps only its SHA-256
-// (sessions.refresh_hash), yet the server can
-//   - tell from any token, current or spent, which session and generation it
-//     belongs to, so presenting a spent one (generation < current) is caught
-//     as reuse and ends that session, without a table of spent tokens;
-//   - give a client presenting the token just replaced, within
-//     REFRESH_REUSE_INTERVAL, the current token again, by deriving it.
-//
-// Changing the secret voids every refresh token, as it voids access tokens.
-// sessionID must come from NewSessionID.
-func (t *Issuer) Refresh(sessionID string, generation int64) string {
-	sid, err := base64.RawURLEncoding.DecodeString(sessionID)
-	if err != nil || len(sid) != sessionIDBytes {
-		panic("refresh token for a malformed session id") // ids come from NewSessionID
-	}
-	b := make([]byte, 0, sessionIDBytes+8+sha256.Size)
-	b = append(b, sid...)
-	b = binary.BigEndian.AppendUint64(b, uint64(generation))
-	b = append(b, t.refreshMAC(b)...)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func (t *Issuer) refreshMAC(msg []byte) []byte {
-	mac := hmac.New(sha256.New, t.refreshKey)
-	mac.Write(msg)
-	return mac.Sum(nil)
-}
-
-// ParseRefresh checks a refresh token's MAC and returns its session id and
-// generation; ok is false for anything keel did not issue.
-func (t *Issuer) ParseRefresh(tok string) (sessionID string, generation int64, ok bool) {
-	b, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil || len(b) != sessionIDBytes+8+sha256.Size {
-		return "", 0, false
-	}
-	msg, mac := b[:sessionIDBytes+8], b[sessionIDBytes+8:]
-	if !hmac.Equal(mac, t.refreshMAC(msg)) {
-		return "", 0, false
-	}
-	g := binary.BigEndian.Uint64(msg[sessionIDBytes:])
-	if g < 1 || g > 1<<62 {
-		return "", 0, false
-	}
-	return base64.RawURLEncoding.EncodeToString(msg[:sessionIDBytes]), int64(g), true
 }

@@ -154,40 +154,6 @@ func TestTokenTimes(t *testing.T) {
 	}
 }
 
-// TestRefresh: a refresh token names its session and generation, and only
-// one derived with the secret parses.
-func TestRefresh(t *testing.T) {
-	t.Parallel()
-	iss, _ := newTestIssuer()
-	sid := NewSessionID()
-	tok := iss.Refresh(sid, 3)
-	if len(tok) != 75 {
-		t.Errorf("refresh token of %d characters, want 75", len(tok))
-	}
-	if got, gen, ok := iss.ParseRefresh(tok); !ok || got != sid || gen != 3 {
-		t.Errorf("ParseRefresh: %q %d %v; want %q 3 true", got, gen, ok, sid)
-	}
-	if iss.Refresh(sid, 4) == tok || iss.Refresh(NewSessionID(), 3) == tok {
-		t.Error("refresh tokens of another generation or session are equal")
-	}
-	otherKey := New([]byte("another-secret-0123456789abcdef012"), time.Minute, nil)
-	b, _ := base64.RawURLEncoding.DecodeString(tok)
-	b[len(b)-1] ^= 1
-	for name, bad := range map[string]string{
-		"empty":             "",
-		"not base64":        "!!!",
-		"short":             tok[:40],
-		"flipped MAC":       base64.RawURLEncoding.EncodeToString(b),
-		"another secret":    otherKey.Refresh(sid, 3),
-		"generation 0":      iss.Refresh(sid, 0),
-		"generation > 2^62": iss.Refresh(sid, 1<<62+1),
-	} {
-		if _, _, ok := iss.ParseRefresh(bad); ok {
-			t.Errorf("%s: parsed", name)
-		}
-	}
-}
-
 // signTyp is an HS256 token with the secret and the header typ (none when empty).
 func signTyp(t *testing.T, typ string, c claims) string {
 	t.Helper()

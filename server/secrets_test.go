@@ -1,0 +1,80 @@
+package server
+
+import (
+	"testing"
+	"time"
+
+	"github.com/keelhq/keel/gen/oapi"
+	"github.com/keelhq/keel/internal/mfa"
+	"github.com/keelhq/keel/internal/token"
+)
+
+// newSecret is the JWT_SECRET a test changes to from testSecret.
+const newSecret = "the-new-secret-after-a-change-0123456789"
+
+// restartWith replaces a's server by one over the same database with
+// JWT_SECRET secret and, when not empty, JWT_SECRET_PREVIOUS previous, and
+// no MFA_KEY: its MFA keys derive from the two, as cmd/keel's do. A restart
+// of every replica with the new settings.
+func (a *testAPI) restartWith(secret, previous string) {
+	a.t.Helper()
+	var before [][]byte
+	if previous != "" {
+		before = append(before, []byte(previous))
+	}
+	keys, err := mfa.New([]byte(secret), before...)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	a.srv, a.jobs = newServer(a.t, a.srv.cfg, a.db, a.srv.log, a.clock.Now, testPasswords(), func(d *Deps) {
+		d.Tokens = token.New([]byte(secret), testJWTTTL, a.clock.Now)
+		d.Refresh = token.NewRefresher([]byte(secret), before...)
+		d.MFA = keys
+	})
+}
+
+// TestChangeJWTSecret: changing JWT_SECRET, with the old one kept as
+// JWT_SECRET_PREVIOUS, signs no one out and voids no factor. A session of
+// before refreshes, its refresh token just replaced still gets (within
+// REFRESH_REUSE_INTERVAL) the one the session holds, which refreshes again;
+// a TOTP code and a recovery code of before verify, wrong recovery codes
+// counting once each. Without JWT_SECRET_PREVIOUS the refresh token of
+// before is refused, so the setting is what keeps it; a recovery code set
+// made after the change works under the new secret alone. (TOTP secrets
+// re-sealed by keel secrets reseal: cmd/keel's TestSecretsReseal.)
+func TestChangeJWTSecret(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t, func(c *Config) { c.RefreshReuseInterval = time.Minute })
+	secret, codes, pair := a.mfaAccount("ada@example.com")
+	// Under the old secret the session moves on a generation: pair's refresh
+	// token is the one just replaced, held's the session's.
+	held := decode[oapi.Token](t, a.status(a.refresh(pair.RefreshToken), 200, "a refresh before the change"))
+
+	a.restartWith(newSecret, "")
+	a.status(a.refresh(held.RefreshToken), 401, "the refresh token of before, without JWT_SECRET_PREVIOUS")
+
+	a.restartWith(newSecret, testSecret)
+	again := decode[oapi.Token](t, a.status(a.refresh(pair.RefreshToken), 200, "the token just replaced, after the change"))
+	if again.RefreshToken != held.RefreshToken {
+		t.Error("the token just replaced got a refresh token that is not the one the session holds")
+	}
+	next := decode[oapi.Token](t, a.status(a.refresh(again.RefreshToken), 200, "the session's refresh token of before"))
+	a.status(a.refresh(next.RefreshToken), 200, "a refresh token made after the change")
+	if a.profileStatus(next.Token) != 200 {
+		t.Error("an access token of the refreshed session is refused")
+	}
+
+	a.clock.Add(mfa.Period)
+	tok := a.mustLogin("ada@example.com", "password123")
+	up := decode[oapi.Token](t, a.status(a.mfaVerify(tok, "code", codeAt(t, secret, a.clock.Now())), 200, "a TOTP code of a factor of before"))
+	tok = a.mustLogin("ada@example.com", "password123")
+	for range codesPerMinute - 1 {
+		a.status(a.mfaVerify(tok, "recovery_code", "aaaa-bbbb-cccc-dddd"), 400, "a wrong recovery code")
+	}
+	a.status(a.mfaVerify(tok, "recovery_code", codes[0]), 200, "a recovery code of before (the fifth code of the minute)")
+
+	fresh := decode[oapi.RecoveryCodes](t, a.status(a.do("POST", "/mfa/recovery-codes", "", bearer(up.Token)...), 200, "new recovery codes"))
+	a.restartWith(newSecret, "")
+	tok = a.mustLogin("ada@example.com", "password123")
+	a.status(a.mfaVerify(tok, "recovery_code", fresh.RecoveryCodes[0]), 200, "a recovery code of a set made after the change, under the new secret alone")
+}
