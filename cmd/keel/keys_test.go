@@ -247,3 +247,82 @@ func regexpLine(out, a, b string) bool {
 	}
 	return false
 }
+
+// TestUpgradeFromHS256: an install that has users and no signing key stays
+// on HS256 with a warning while JWT_ALG is unset (its JWKS is empty); set to
+// EdDSA, it makes a key and signs with it, and still takes the HS256 tokens
+// it signed before, until they expire. A new install takes none.
+func TestUpgradeFromHS256(t *testing.T) {
+	t.Parallel()
+	keelBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	hc := checkedClient(t, 5*time.Second, nil)
+	env := map[string]string{"DATABASE_URL": filepath.Join(t.TempDir(), "keel.db"), "JWT_ALG": "HS256",
+		"API_URL": "http://127.0.0.1:1"}
+	restart := func(p *proc, alg string) *proc {
+		t.Helper()
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if code := p.wait(30 * time.Second); code != 0 {
+			t.Fatalf("keel exited with %d", code)
+		}
+		env["JWT_ALG"] = alg
+		return startKeel(t, env)
+	}
+	algOf := func(tok string) string {
+		b, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
+		var h struct{ Alg, Typ string }
+		json.Unmarshal(b, &h)
+		return h.Alg
+	}
+	login := func(p *proc) string {
+		t.Helper()
+		code, body, err := post(ctx, hc, p.url("/login"), creds("ada@example.com", "password123"))
+		var tok struct{ Token string }
+		if err != nil || code != 200 || json.Unmarshal(body, &tok) != nil {
+			t.Fatalf("login: %d %s %v", code, body, err)
+		}
+		return tok.Token
+	}
+	jwks := func(p *proc) string {
+		res, err := hc.Get(p.url("/.well-known/jwks.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var b bytes.Buffer
+		b.ReadFrom(res.Body)
+		return strings.TrimSpace(b.String())
+	}
+
+	p := startKeel(t, env)
+	if code, body, err := post(ctx, hc, p.url("/register"), creds("ada@example.com", "password123")); err != nil || code != 201 {
+		t.Fatalf("register: %d %s %v", code, body, err)
+	}
+	p = restart(p, "")
+	if !strings.Contains(p.stdout.String(), "JWT_ALG is not set and this database has users but no signing key") {
+		t.Errorf("no warning that the install stays on HS256:\n%s", p.stdout)
+	}
+	old := login(p)
+	if algOf(old) != "HS256" || jwks(p) != `{"keys":[]}` {
+		t.Fatalf("an upgraded install without JWT_ALG: a %s token, JWKS %s", algOf(old), jwks(p))
+	}
+
+	p = restart(p, "EdDSA")
+	if got := algOf(login(p)); got != "EdDSA" {
+		t.Errorf("with JWT_ALG=EdDSA the token is %s", got)
+	}
+	if code, _, _ := getProfile(ctx, hc, p, old); code != 200 {
+		t.Errorf("an HS256 token of before the switch: %d, want 200 until it expires", code)
+	}
+	if strings.Contains(jwks(p), `"keys":[]`) {
+		t.Errorf("JWKS %s after the switch", jwks(p))
+	}
+	// Unset again: the current key's algorithm, not HS256.
+	p = restart(p, "")
+	if got := algOf(login(p)); got != "EdDSA" {
+		t.Errorf("JWT_ALG unset after the switch: a %s token", got)
+	}
+}
