@@ -490,6 +490,15 @@ type Factors interface {
 	// every session since the request's bearer check leaves no codes of
 	// the caller's). after, when not nil, runs in that transaction.
 	ReplaceRecoveryCodes(ctx context.Context, userID int64, sessionID string, hashes []string, after func(*sql.Tx) error) error
+	// ResealFactorSecrets rewrites factors' sealed secrets, verified or not
+	// (keel secrets reseal, after MFA_KEY or JWT_SECRET changed): it reads
+	// them in batches of batch factors in id order and, in one transaction
+	// per batch, stores for each what reseal returns for it when that is not
+	// nil (nil keeps it). Each rewrite is a compare-and-set on the sealed
+	// bytes read, so a factor enrolled again meanwhile keeps its new secret.
+	// It returns how many it rewrote; an error of reseal rolls its batch back
+	// and is returned (earlier batches stay rewritten).
+	ResealFactorSecrets(ctx context.Context, batch int, reseal func(id string, sealed []byte) ([]byte, error)) (int, error)
 	// CountRecoveryCodes returns how many unspent recovery codes the user has.
 	CountRecoveryCodes(ctx context.Context, userID int64) (int64, error)
 }

@@ -40,8 +40,8 @@ func (a *testAPI) restartWith(secret, previous string) {
 // a TOTP code and a recovery code of before verify, wrong recovery codes
 // counting once each. Without JWT_SECRET_PREVIOUS the refresh token of
 // before is refused, so the setting is what keeps it; a recovery code set
-// made after the change works under the new secret alone. (TOTP secrets
-// re-sealed by keel secrets reseal: cmd/keel's TestSecretsReseal.)
+// made after the change works under the new secret alone, and so, once
+// re-sealed (keel secrets reseal), does the TOTP factor of before.
 func TestChangeJWTSecret(t *testing.T) {
 	t.Parallel()
 	a := newTestAPI(t, func(c *Config) { c.RefreshReuseInterval = time.Minute })
@@ -74,7 +74,20 @@ func TestChangeJWTSecret(t *testing.T) {
 	a.status(a.mfaVerify(tok, "recovery_code", codes[0]), 200, "a recovery code of before (the fifth code of the minute)")
 
 	fresh := decode[oapi.RecoveryCodes](t, a.status(a.do("POST", "/mfa/recovery-codes", "", bearer(up.Token)...), 200, "new recovery codes"))
+
+	// What keel secrets reseal does (cmd/keel's TestSecretsReseal runs it),
+	// then a restart with the new secret alone.
+	keys, err := mfa.New([]byte(newSecret), []byte(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := a.store.ResealFactorSecrets(t.Context(), 10, keys.Reseal); err != nil || n != 1 {
+		t.Fatalf("reseal: %d, %v; want 1", n, err)
+	}
 	a.restartWith(newSecret, "")
+	a.clock.Add(mfa.Period)
+	tok = a.mustLogin("ada@example.com", "password123")
+	a.status(a.mfaVerify(tok, "code", codeAt(t, secret, a.clock.Now())), 200, "a TOTP code, re-sealed, under the new secret alone")
 	tok = a.mustLogin("ada@example.com", "password123")
 	a.status(a.mfaVerify(tok, "recovery_code", fresh.RecoveryCodes[0]), 200, "a recovery code of a set made after the change, under the new secret alone")
 }

@@ -57,7 +57,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case "openapi":
 		_, err := stdout.Write(api.YAML)
 		return err
-	case "serve", "migrate", "healthcheck", "keys":
+	case "serve", "migrate", "healthcheck", "keys", "secrets":
 	default:
 		return fmt.Errorf("unknown command %q; see keel --help", cmd)
 	}
@@ -77,6 +77,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return healthcheck(ctx, cfg)
 	case "keys":
 		return keysCommand(ctx, cfg, rest, stdout)
+	case "secrets":
+		return secrets(ctx, cfg, rest, stdout)
 	}
 	if len(rest) > 0 {
 		return fmt.Errorf("serve takes no arguments; configure it with environment variables (keel --help)")
@@ -105,12 +107,13 @@ Usage:
   keel keys list        list the signing keys and their states
   keel keys rotate      add a next signing key (it signs once published for JWKS_MAX_AGE)
   keel keys revoke KID  withdraw a key at once (a suspected leak); the next or a new key signs
+  keel secrets reseal   re-seal the TOTP secrets of the previous key material under the current one
   keel healthcheck      exit 0 when the keel at ADDR answers GET /healthz (for container health checks)
   keel openapi          print the OpenAPI document the binary serves
   keel version          print the version, commit and Go version
   keel --help           print this help
 
-Environment (also read from ./.env; serve and migrate read them):
+Environment (also read from ./.env; serve, migrate and secrets read them):
 `)
 	for _, s := range settings {
 		fmt.Fprintf(&b, "  %-20s %s (%s)\n", s.Name, s.Meaning, defaultText(s.Default))

@@ -252,6 +252,44 @@ func (d *DB) ReplaceRecoveryCodes(ctx context.Context, userID int64, sessionID s
 	})
 }
 
+// ResealFactorSecrets implements db.Store.
+func (d *DB) ResealFactorSecrets(ctx context.Context, batch int, reseal func(id string, sealed []byte) ([]byte, error)) (int, error) {
+	total, after := 0, ""
+	for {
+		var rows []gen.ListFactorSecretsRow
+		n := 0
+		err := d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
+			var err error
+			if rows, err = q.ListFactorSecrets(ctx, gen.ListFactorSecretsParams{After: after, Batch: int64(batch)}); err != nil {
+				return err
+			}
+			for _, r := range rows {
+				resealed, err := reseal(r.ID, r.Secret)
+				if err != nil {
+					return err
+				}
+				if resealed == nil {
+					continue
+				}
+				done, err := q.SetFactorSecret(ctx, gen.SetFactorSecretParams{Resealed: resealed, ID: r.ID, Sealed: r.Secret})
+				if err != nil {
+					return err
+				}
+				n += int(done)
+			}
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if len(rows) == 0 {
+			return total, nil
+		}
+		after = rows[len(rows)-1].ID
+	}
+}
+
 // CountRecoveryCodes implements db.Store.
 func (d *DB) CountRecoveryCodes(ctx context.Context, userID int64) (int64, error) {
 	return d.read.CountRecoveryCodes(ctx, userID)

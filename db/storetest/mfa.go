@@ -495,3 +495,59 @@ func concurrentFailures(t *testing.T, s db.Store) {
 		t.Errorf("Failures = %d, %v; want %d", got.Failures, err, limit)
 	}
 }
+
+// resealFactors: ResealFactorSecrets stores what reseal returns for each
+// factor and keeps those it returns nil for, batch by batch, and counts the
+// rewrites; an error rolls its batch back and is returned, earlier batches
+// staying rewritten; run again it finishes the rest, and then rewrites
+// nothing.
+func resealFactors(t *testing.T, s db.Store) {
+	ctx := t.Context()
+	const n, batch = 12, 5
+	users := make([]int64, n)
+	for i := range n {
+		users[i] = mustCreate(t, s, fmt.Sprintf("u%d@example.com", i)).ID
+		factor(t, s, users[i], fmt.Sprintf("f%03d", i)) // sealed "sealed f%03d"
+	}
+	boom := errors.New("opens under no key")
+	reseal := func(failOn string) func(string, []byte) ([]byte, error) {
+		return func(id string, sealed []byte) ([]byte, error) {
+			var i int
+			fmt.Sscanf(id, "f%d", &i)
+			switch {
+			case id == failOn:
+				return nil, boom
+			case string(sealed) == "sealed "+id && i%2 == 0:
+				return []byte("resealed " + id), nil
+			}
+			return nil, nil
+		}
+	}
+	secretOf := func(i int) string {
+		t.Helper()
+		f, err := s.GetFactor(ctx, users[i], fmt.Sprintf("f%03d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(f.Secret)
+	}
+
+	got, err := s.ResealFactorSecrets(ctx, batch, reseal(fmt.Sprintf("f%03d", n-1)))
+	if !errors.Is(err, boom) || got != 5 {
+		t.Fatalf("a reseal failing in the third batch: %d, %v; want 5 (the first two batches'), its error", got, err)
+	}
+	for i, want := range map[int]string{0: "resealed f000", 1: "sealed f001", 8: "resealed f008", 10: "sealed f010"} {
+		if s := secretOf(i); s != want {
+			t.Errorf("factor %d after the failed run: %q, want %q", i, s, want)
+		}
+	}
+	if got, err := s.ResealFactorSecrets(ctx, batch, reseal("")); err != nil || got != 1 {
+		t.Errorf("run again: %d, %v; want 1 (f010)", got, err)
+	}
+	if s := secretOf(10); s != "resealed f010" {
+		t.Errorf("factor 10: %q", s)
+	}
+	if got, err := s.ResealFactorSecrets(ctx, batch, reseal("")); err != nil || got != 0 {
+		t.Errorf("a third run: %d, %v; want 0", got, err)
+	}
+}

@@ -82,6 +82,7 @@ func Run(t *testing.T, open func(t *testing.T) db.Store) {
 		{"ConfirmFactor and UseFactorCode compare and set the step; stale sessions roll back", confirmFactor},
 		{"one code used at once from many sessions: exactly one wins", concurrentCode},
 		{"a recovery code works once; a new set voids the old", recoveryCodes},
+		{"ResealFactorSecrets rewrites what reseal returns, batch by batch; an error rolls its batch back", resealFactors},
 		{"removing the last factor voids recovery codes and lowers the sessions", deleteFactor},
 		{"every raise and lowering moves a session's level generation on; LowerSession", sessionLevels},
 		{"CountFactorAttempt counts to the bound; a right code, a recovery code or an unlock token sets it back", factorFailures},

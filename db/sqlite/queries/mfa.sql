@@ -98,3 +98,13 @@ WHERE id = sqlc.arg(id) AND aal = 'aal2' AND level_gen = sqlc.arg(level_gen);
 
 -- name: DeleteExpiredFactors :execrows
 DELETE FROM mfa_factors WHERE NOT verified AND expires_at <= sqlc.arg(now);
+
+-- name: ListFactorSecrets :many
+-- A batch of sealed secrets, in id order after the last one read, for keel
+-- secrets reseal (ResealFactorSecrets).
+SELECT id, secret FROM mfa_factors WHERE id > sqlc.arg(after) ORDER BY id LIMIT CAST(sqlc.arg(batch) AS BIGINT);
+
+-- name: SetFactorSecret :execrows
+-- Re-seals a secret, provided it is still the one read: a factor enrolled
+-- again meanwhile keeps its new secret.
+UPDATE mfa_factors SET secret = sqlc.arg(resealed) WHERE id = sqlc.arg(id) AND secret = sqlc.arg(sealed);

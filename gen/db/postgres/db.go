@@ -240,6 +240,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.identityOwnedStmt, err = db.PrepareContext(ctx, identityOwned); err != nil {
 		return nil, fmt.Errorf("error preparing query IdentityOwned: %w", err)
 	}
+	if q.listFactorSecretsStmt, err = db.PrepareContext(ctx, listFactorSecrets); err != nil {
+		return nil, fmt.Errorf("error preparing query ListFactorSecrets: %w", err)
+	}
 	if q.listFactorsStmt, err = db.PrepareContext(ctx, listFactors); err != nil {
 		return nil, fmt.Errorf("error preparing query ListFactors: %w", err)
 	}
@@ -290,6 +293,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.rotateRefreshStmt, err = db.PrepareContext(ctx, rotateRefresh); err != nil {
 		return nil, fmt.Errorf("error preparing query RotateRefresh: %w", err)
+	}
+	if q.setFactorSecretStmt, err = db.PrepareContext(ctx, setFactorSecret); err != nil {
+		return nil, fmt.Errorf("error preparing query SetFactorSecret: %w", err)
 	}
 	if q.setPasskeyHandleStmt, err = db.PrepareContext(ctx, setPasskeyHandle); err != nil {
 		return nil, fmt.Errorf("error preparing query SetPasskeyHandle: %w", err)
@@ -698,6 +704,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing identityOwnedStmt: %w", cerr)
 		}
 	}
+	if q.listFactorSecretsStmt != nil {
+		if cerr := q.listFactorSecretsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listFactorSecretsStmt: %w", cerr)
+		}
+	}
 	if q.listFactorsStmt != nil {
 		if cerr := q.listFactorsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing listFactorsStmt: %w", cerr)
@@ -781,6 +792,11 @@ func (q *Queries) Close() error {
 	if q.rotateRefreshStmt != nil {
 		if cerr := q.rotateRefreshStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing rotateRefreshStmt: %w", cerr)
+		}
+	}
+	if q.setFactorSecretStmt != nil {
+		if cerr := q.setFactorSecretStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing setFactorSecretStmt: %w", cerr)
 		}
 	}
 	if q.setPasskeyHandleStmt != nil {
@@ -964,6 +980,7 @@ type Queries struct {
 	getUserByEmailStmt                 *sql.Stmt
 	hasPasskeyStmt                     *sql.Stmt
 	identityOwnedStmt                  *sql.Stmt
+	listFactorSecretsStmt              *sql.Stmt
 	listFactorsStmt                    *sql.Stmt
 	listIdentitiesStmt                 *sql.Stmt
 	listPasskeysStmt                   *sql.Stmt
@@ -981,6 +998,7 @@ type Queries struct {
 	resetFactorFailuresStmt            *sql.Stmt
 	returnRateTokenStmt                *sql.Stmt
 	rotateRefreshStmt                  *sql.Stmt
+	setFactorSecretStmt                *sql.Stmt
 	setPasskeyHandleStmt               *sql.Stmt
 	setPasswordStmt                    *sql.Stmt
 	stampAuthTimeStmt                  *sql.Stmt
@@ -1073,6 +1091,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		getUserByEmailStmt:                 q.getUserByEmailStmt,
 		hasPasskeyStmt:                     q.hasPasskeyStmt,
 		identityOwnedStmt:                  q.identityOwnedStmt,
+		listFactorSecretsStmt:              q.listFactorSecretsStmt,
 		listFactorsStmt:                    q.listFactorsStmt,
 		listIdentitiesStmt:                 q.listIdentitiesStmt,
 		listPasskeysStmt:                   q.listPasskeysStmt,
@@ -1090,6 +1109,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		resetFactorFailuresStmt:            q.resetFactorFailuresStmt,
 		returnRateTokenStmt:                q.returnRateTokenStmt,
 		rotateRefreshStmt:                  q.rotateRefreshStmt,
+		setFactorSecretStmt:                q.setFactorSecretStmt,
 		setPasskeyHandleStmt:               q.setPasskeyHandleStmt,
 		setPasswordStmt:                    q.setPasswordStmt,
 		stampAuthTimeStmt:                  q.stampAuthTimeStmt,

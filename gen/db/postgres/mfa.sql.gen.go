@@ -224,6 +224,45 @@ func (q *Queries) GetSessionAccess(ctx context.Context, arg GetSessionAccessPara
 	return i, err
 }
 
+const listFactorSecrets = `-- name: ListFactorSecrets :many
+SELECT id, secret FROM mfa_factors WHERE id > $1 ORDER BY id LIMIT CAST($2 AS BIGINT)
+`
+
+type ListFactorSecretsParams struct {
+	After string
+	Batch int64
+}
+
+type ListFactorSecretsRow struct {
+	ID     string
+	Secret []byte
+}
+
+// A batch of sealed secrets, in id order after the last one read, for keel
+// secrets reseal (ResealFactorSecrets).
+func (q *Queries) ListFactorSecrets(ctx context.Context, arg ListFactorSecretsParams) ([]ListFactorSecretsRow, error) {
+	rows, err := q.query(ctx, q.listFactorSecretsStmt, listFactorSecrets, arg.After, arg.Batch)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListFactorSecretsRow
+	for rows.Next() {
+		var i ListFactorSecretsRow
+		if err := rows.Scan(&i.ID, &i.Secret); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listFactors = `-- name: ListFactors :many
 SELECT id, user_id, kind, secret, verified, last_step, created_at, expires_at, failures
 FROM mfa_factors WHERE user_id = $1
@@ -316,6 +355,26 @@ UPDATE mfa_factors SET failures = 0 WHERE user_id = $1
 func (q *Queries) ResetFactorFailures(ctx context.Context, userID int64) error {
 	_, err := q.exec(ctx, q.resetFactorFailuresStmt, resetFactorFailures, userID)
 	return err
+}
+
+const setFactorSecret = `-- name: SetFactorSecret :execrows
+UPDATE mfa_factors SET secret = $1 WHERE id = $2 AND secret = $3
+`
+
+type SetFactorSecretParams struct {
+	Resealed []byte
+	ID       string
+	Sealed   []byte
+}
+
+// Re-seals a secret, provided it is still the one read: a factor enrolled
+// again meanwhile keeps its new secret.
+func (q *Queries) SetFactorSecret(ctx context.Context, arg SetFactorSecretParams) (int64, error) {
+	result, err := q.exec(ctx, q.setFactorSecretStmt, setFactorSecret, arg.Resealed, arg.ID, arg.Sealed)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
 }
 
 const takeFactorStep = `-- name: TakeFactorStep :execrows
