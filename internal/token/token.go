@@ -102,8 +102,6 @@ type Issuer struct {
 	issuer     string
 	audience   string
 	parser     *jwt.Parser
-	// refreshKey derives refresh tokens (see Refresh).
-	refreshKey []byte
 
 	// verified remembers tokens whose signature and claims passed, with
 	// their principal, key and expiry, so that a client's repeated requests
