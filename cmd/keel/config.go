@@ -118,7 +118,7 @@ var settings = []setting{
 	{"DATABASE_URL", "data/keel.db", "postgres:// or postgresql:// URL for PostgreSQL; anything else is a SQLite file path (or file:/sqlite: URL), whose folder is created"},
 	{"DB_MAX_CONNS", "10", "PostgreSQL connections per replica (the pool's size, at least 2); unused with SQLite"},
 	{"JWT_SECRET", "(generated)", "HS256 signing secret, at least 32 bytes; required with PostgreSQL (every replica signs with it); with SQLite, when unset, a random one is kept in <data dir>/jwt_secret (mode 0600)"},
-	{"JWT_SECRET_PREVIOUS", "", "the JWT_SECRET before the current one, while a change of secret settles (docs/tokens.md): refresh tokens made under it are still accepted (and replaced by ones under JWT_SECRET), and without MFA_KEY TOTP secrets sealed and recovery codes hashed under it still work; at least 32 bytes, not JWT_SECRET, requires JWT_SECRET. Remove it REFRESH_TTL after the change, once keel secrets reseal has run"},
+	{"JWT_SECRET_PREVIOUS", "", "the JWT_SECRET before the current one (in the first roll of a rolling change, the one after it), while a change of secret settles (docs/tokens.md): refresh tokens made under it are still accepted (and replaced by ones under JWT_SECRET), and without MFA_KEY TOTP secrets sealed and recovery codes hashed under it still work; at least 32 bytes, not JWT_SECRET, requires JWT_SECRET. Remove it REFRESH_TTL after the change, once keel secrets reseal has run"},
 	{"JWT_TTL", "15m", "access token lifetime (Go duration); an ended session's tokens are refused at once anyway"},
 	{"REFRESH_TTL", "720h", "refresh token lifetime (30 days); each refresh starts it again"},
 	{"REFRESH_REUSE_INTERVAL", "0s", "how long the refresh token just replaced may be presented again and get the current pair (concurrent refreshes from browser tabs); 0 is strict: any reuse ends the session"},
@@ -162,7 +162,7 @@ var settings = []setting{
 	{"WEBAUTHN_RP_NAME", "keel", "the name browsers show for keel when they create a passkey"},
 	{"WEBAUTHN_ORIGINS", "", "comma-separated origins of the pages that call navigator.credentials (https://app.example.com; http only on localhost); required with WEBAUTHN_RP_ID"},
 	{"MFA_KEY", "(JWT_SECRET)", "at least 32 bytes: the key TOTP secrets are encrypted with (AES-256-GCM) and recovery codes hashed with (HMAC), each derived by HKDF; unset derives them from JWT_SECRET (and JWT_SECRET_PREVIOUS). Same on every replica"},
-	{"MFA_KEY_PREVIOUS", "", "the MFA_KEY before the current one, while a change of key settles (docs/tokens.md): TOTP secrets sealed under it still open until keel secrets reseal re-seals them, and recovery codes hashed under it work until their set is regenerated; at least 32 bytes, not MFA_KEY, requires MFA_KEY"},
+	{"MFA_KEY_PREVIOUS", "", "the MFA_KEY before the current one (in the first roll of a rolling change, the one after it), while a change of key settles (docs/tokens.md): TOTP secrets sealed under it still open until keel secrets reseal re-seals them, and recovery codes hashed under it work until their set is regenerated; at least 32 bytes, not MFA_KEY, requires MFA_KEY"},
 }
 
 // loadConfig reads the configuration through getenv. A bad value is an error
