@@ -91,3 +91,33 @@ func TestChangeJWTSecret(t *testing.T) {
 	tok = a.mustLogin("ada@example.com", "password123")
 	a.status(a.mfaVerify(tok, "recovery_code", fresh.RecoveryCodes[0]), 200, "a recovery code of a set made after the change, under the new secret alone")
 }
+
+// TestChangeJWTSecretRolling: with rolling restarts, replicas of two
+// settings serve at once. A replica that accepts the new secret but still
+// makes tokens under the old one (JWT_SECRET=old, JWT_SECRET_PREVIOUS=new)
+// and one of the next step (JWT_SECRET=new, JWT_SECRET_PREVIOUS=old)
+// accept each other's refresh tokens, factors and recovery codes, so the
+// two rolling steps of docs/tokens.md sign no one out on either.
+func TestChangeJWTSecretRolling(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	a.restartWith(testSecret, newSecret) // the first step: the new secret accepted
+	a.mustRegister("ada@example.com", "password123")
+	pair := a.mustLoginPair("ada@example.com", "password123")
+
+	a.restartWith(newSecret, testSecret) // the second step, on another replica
+	pair = decode[oapi.Token](t, a.status(a.refresh(pair.RefreshToken), 200, "a refresh token of the old secret on a replica of the new"))
+	a.restartWith(testSecret, newSecret) // a replica of the first step again
+	a.status(a.refresh(pair.RefreshToken), 200, "a refresh token of the new secret on a replica of the first step")
+
+	a.restartWith(newSecret, testSecret)
+	tok := a.mustLogin("ada@example.com", "password123")
+	e := a.enroll(tok)
+	v := decode[oapi.FactorVerified](t, a.status(a.verifyFactor(tok, e.ID, codeAt(t, e.Secret, a.clock.Now())), 200, "enrol under the new secret"))
+	a.restartWith(testSecret, newSecret)
+	a.clock.Add(mfa.Period)
+	tok = a.mustLogin("ada@example.com", "password123")
+	a.status(a.mfaVerify(tok, "code", codeAt(t, e.Secret, a.clock.Now())), 200, "a TOTP factor sealed under the new secret, on a replica of the first step")
+	tok = a.mustLogin("ada@example.com", "password123")
+	a.status(a.mfaVerify(tok, "recovery_code", v.RecoveryCodes[0]), 200, "a recovery code hashed under the new secret, on a replica of the first step")
+}
