@@ -75,10 +75,13 @@ type Ring struct {
 	set    atomic.Pointer[set]
 
 	// reload asks Run to read the set again (a watch's notice, an unknown
-	// kid); reloaded serialises reads and rate-limits lookups.
+	// kid); mu rate-limits lookups of unknown kids.
 	reload     chan struct{}
 	mu         sync.Mutex
 	lastLookup time.Time
+	// loading serialises load's read-then-store, so that a slow read (a
+	// lookup's) never stores its older set over a later read's.
+	loading sync.Mutex
 }
 
 // set is one reading of the keys, never changed once built.
@@ -116,13 +119,13 @@ func Open(ctx context.Context, st Store, cfg Config) (*Ring, error) {
 		return nil, err
 	}
 	r := &Ring{cfg: cfg, store: st, sealer: s, reload: make(chan struct{}, 1)}
-	err = st.ChangeSigningKeys(ctx, func(keys []Key) (Change, error) {
+	err = st.ChangeSigningKeys(ctx, checked(s, func(keys []Key) (Change, error) {
 		c, err := planEnsure(keys, s, cfg.Alg, cfg.Now().UTC())
 		if err == nil && !c.Empty() {
 			r.logChange("signing keys ensured", c)
 		}
 		return c, err
-	})
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
@@ -134,6 +137,8 @@ func Open(ctx context.Context, st Store, cfg Config) (*Ring, error) {
 
 // load reads the set and makes it the Ring's.
 func (r *Ring) load(ctx context.Context) error {
+	r.loading.Lock()
+	defer r.loading.Unlock()
 	keys, version, err := r.store.SigningKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("signing keys: %w", err)
@@ -295,13 +300,13 @@ func (r *Ring) due() bool {
 
 // maintain runs the scheduled upkeep under the set's lock.
 func (r *Ring) maintain(ctx context.Context) {
-	err := r.store.ChangeSigningKeys(ctx, func(keys []Key) (Change, error) {
+	err := r.store.ChangeSigningKeys(ctx, checked(r.sealer, func(keys []Key) (Change, error) {
 		c, err := planMaintain(keys, r.sealer, r.cfg.Alg, r.cfg.timing(), r.cfg.Now().UTC())
 		if err == nil && !c.Empty() {
 			r.logChange("signing keys changed on schedule", c)
 		}
 		return c, err
-	})
+	}))
 	if err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
 		r.cfg.Log.LogAttrs(ctx, slog.LevelError, "signing keys: scheduled change", slog.String("error", err.Error()))
 	}

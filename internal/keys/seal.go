@@ -62,3 +62,61 @@ func (s sealer) open(id, alg string, sealed []byte) ([]byte, error) {
 }
 
 func additional(id, alg string) []byte { return []byte("keel signing key " + alg + " " + id) }
+
+// checkKEK refuses a change that makes a key or makes one current unless
+// every key the set keeps (all but the revoked, and those the change revokes
+// or deletes) opens under s, and so does at least one stored key: a `keel
+// keys` run or a replica with another KEYS_KEK would otherwise add a key no
+// other replica can open, which stops them signing with it and keel from
+// starting. (Revoking a key sealed under another KEYS_KEK stays possible.)
+func checkKEK(s sealer, keys []Key, c Change) error {
+	makes := len(c.Add) > 0
+	gone := make(map[string]bool, len(c.Delete))
+	for _, id := range c.Delete {
+		gone[id] = true
+	}
+	for _, u := range c.Update {
+		makes = makes || u.State == StateCurrent
+		gone[u.ID] = gone[u.ID] || u.State == StateRevoked
+	}
+	if !makes {
+		return nil
+	}
+	if s.aead == nil {
+		return errors.New("keys: KEYS_KEK is required to make a key or make one current")
+	}
+	opened := false
+	var first error
+	for _, k := range keys {
+		_, err := s.open(k.ID, k.Alg, k.Sealed)
+		if err == nil {
+			opened = true
+			continue
+		}
+		err = fmt.Errorf("key %s: %w: is KEYS_KEK the one the keys were made with? Nothing was changed", k.ID, err)
+		if k.State != StateRevoked && !gone[k.ID] {
+			return err
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	if !opened {
+		return first
+	}
+	return nil
+}
+
+// checked is plan, refused by checkKEK.
+func checked(s sealer, plan func([]Key) (Change, error)) func([]Key) (Change, error) {
+	return func(keys []Key) (Change, error) {
+		c, err := plan(keys)
+		if err != nil || c.Empty() {
+			return c, err
+		}
+		if err := checkKEK(s, keys, c); err != nil {
+			return Change{}, err
+		}
+		return c, nil
+	}
+}

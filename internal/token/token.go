@@ -256,7 +256,7 @@ func (t *Issuer) VerifyUntil(raw string) (Principal, time.Time, error) {
 	t.mu.RLock()
 	v, ok := t.verified[raw]
 	t.mu.RUnlock()
-	if ok && t.now().Before(v.expires.Add(Leeway)) && (v.kid == "" || t.keys.Published(v.kid)) {
+	if ok && t.now().Before(v.expires.Add(Leeway)) && t.stillAccepted(v.kid) {
 		return v.Principal, v.expires, nil
 	}
 
@@ -285,6 +285,20 @@ func (t *Issuer) VerifyUntil(raw string) (Principal, time.Time, error) {
 	t.verified[raw] = verifiedToken{Principal: p, kid: kid, expires: c.ExpiresAt.Time}
 	t.mu.Unlock()
 	return p, c.ExpiresAt.Time, nil
+}
+
+// stillAccepted reports whether a cached token of key kid ("": HS256) is
+// still accepted: its key still published, or HS256 still allowed, so that
+// neither a revocation nor the end of the HS256 window waits for a cached
+// token's exp.
+func (t *Issuer) stillAccepted(kid string) bool {
+	switch {
+	case t.keys == nil:
+		return true
+	case kid == "":
+		return t.now().Before(t.hs256Until)
+	}
+	return t.keys.Published(kid)
 }
 
 // key finds the key a token is verified with: the published key its kid
