@@ -2,8 +2,10 @@
 # End to end from outside Go: build keel, start it on a free 127.0.0.1 port with a
 # temporary SQLite database, then run against it
 #   1. the TypeScript client's test (clients/typescript/test/e2e.test.ts, openapi-fetch),
-#   2. the Swagger UI test in headless Chromium (test/docs.browser.test.ts, playwright-core),
-#   3. the Go SDK example (examples/goclient),
+#   2. verifyAccessToken (jose) on keel's own tokens across `keel keys rotate` and `keel keys revoke`
+#      (test/keys.e2e.test.ts, which runs them through KEEL_CLI),
+#   3. the Swagger UI test in headless Chromium (test/docs.browser.test.ts, playwright-core),
+#   4. the Go SDK example (examples/goclient),
 # after verifyAccessToken's own test (test/verify.test.ts: jose against a local key set, no keel),
 # and stop the server. `make e2e-node`. Needs Go, Node (npm ci is run here when
 # clients/typescript/node_modules is missing) and Chromium at $CHROMIUM_PATH
@@ -40,6 +42,7 @@ since "$t"
 port=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 url="http://127.0.0.1:$port"
 secret=$(node -e 'console.log(require("crypto").randomBytes(32).toString("hex"))')
+kek=$(node -e 'console.log(require("crypto").randomBytes(32).toString("hex"))')
 
 step "start keel on $url"
 # AUTH_RATE_LIMIT=0: the three clients below register and log in more than ten
@@ -47,11 +50,22 @@ step "start keel on $url"
 # LOG_LEVEL=info: the console mailer's lines (info) hold the verification
 # mails, whose tokens the clients read from the log (KEEL_LOG) to prove their
 # accounts' addresses before they add a second factor or a passkey.
+# API_URL: the issuer of keel's tokens, the URL the verifiers are given. JWKS_MAX_AGE=2s: a
+# rotated key signs two seconds after it is published, so the rotation test waits seconds.
+settings=(DATABASE_URL="$tmp/keel.db" JWT_SECRET="$secret" KEYS_KEK="$kek" API_URL="$url" JWKS_MAX_AGE=2s
+	BCRYPT_COST=4 AUTH_RATE_LIMIT=0 LOG_LEVEL=info
+	WEBAUTHN_RP_ID=localhost WEBAUTHN_ORIGINS=http://localhost:5173)
+# KEEL_CLI runs keel's commands (`keel keys rotate`) on the server's database, with its settings.
+{
+	echo '#!/usr/bin/env bash'
+	printf 'cd %q && exec env' "$tmp"
+	printf ' %q' "${settings[@]}"
+	printf ' %q "$@"\n' "$tmp/keel"
+} >"$tmp/keel-cli"
+chmod +x "$tmp/keel-cli"
 (
 	cd "$tmp"
-	exec env ADDR="127.0.0.1:$port" DATABASE_URL="$tmp/keel.db" JWT_SECRET="$secret" \
-		BCRYPT_COST=4 AUTH_RATE_LIMIT=0 LOG_LEVEL=info \
-		WEBAUTHN_RP_ID=localhost WEBAUTHN_ORIGINS=http://localhost:5173 "$tmp/keel"
+	exec env ADDR="127.0.0.1:$port" "${settings[@]}" "$tmp/keel"
 ) >"$tmp/keel.log" 2>&1 &
 pid=$!
 up=
@@ -82,9 +96,10 @@ run() {
 		status=1
 	fi
 }
-export KEEL_URL=$url KEEL_LOG=$tmp/keel.log
+export KEEL_URL=$url KEEL_LOG=$tmp/keel.log KEEL_CLI=$tmp/keel-cli
 run "verifyAccessToken against a local key set (jose)" bash -c "cd $ts && node --test dist/test/verify.test.js"
 run "TypeScript client (openapi-fetch)" bash -c "cd $ts && node --test dist/test/e2e.test.js"
+run "verifyAccessToken against keel, across a rotation and a revocation" bash -c "cd $ts && node --test dist/test/keys.e2e.test.js"
 run "Swagger UI in Chromium" bash -c "cd $ts && node --test dist/test/docs.browser.test.js"
 run "Go SDK example" "$tmp/goclient" -url "$url" -mail-log "$tmp/keel.log"
 
