@@ -142,6 +142,19 @@ func TestTokenAttacks(t *testing.T) {
 		{"aud as a list with keel's", sign(jwt.SigningMethodEdDSA, priv, nil, with("aud", []string{"kc_app", "keel"})), 401},
 		{"no aud", sign(jwt.SigningMethodEdDSA, priv, nil, with("aud", nil)), 401},
 		{"expired", sign(jwt.SigningMethodEdDSA, priv, nil, with("exp", now.Add(-time.Hour).Unix())), 401},
+		// RFC 7515 §4.1.11: an extension keel does not understand, marked
+		// critical, is refused, even under keel's own signature.
+		{"crit header", sign(jwt.SigningMethodEdDSA, priv, map[string]any{"crit": []string{"exp"}}, good), 401},
+		// Keys named in the header are never fetched nor trusted: only kid.
+		{"the attacker's key in jwk, no kid", sign(jwt.SigningMethodEdDSA, otherEd, map[string]any{"kid": nil,
+			"jwk": map[string]any{"kty": "OKP", "crv": "Ed25519", "x": base64.RawURLEncoding.EncodeToString(otherEd.Public().(ed25519.PublicKey))}}, good), 401},
+		{"the attacker's key in jwk under keel's kid", sign(jwt.SigningMethodEdDSA, otherEd, map[string]any{
+			"jwk": map[string]any{"kty": "OKP", "crv": "Ed25519", "x": base64.RawURLEncoding.EncodeToString(otherEd.Public().(ed25519.PublicKey)), "kid": kid}}, good), 401},
+		{"jku and x5u", sign(jwt.SigningMethodEdDSA, otherEd, map[string]any{"kid": nil, "jku": "http://127.0.0.1:1/jwks.json", "x5u": "http://127.0.0.1:1/cert.pem"}, good), 401},
+		{"kid a path", sign(jwt.SigningMethodEdDSA, priv, map[string]any{"kid": "../../" + kid}, good), 401},
+		{"kid 16 KiB long", sign(jwt.SigningMethodEdDSA, priv, map[string]any{"kid": strings.Repeat("k", 16<<10)}, good), 401},
+		{"kid not a string", sign(jwt.SigningMethodEdDSA, priv, map[string]any{"kid": 1}, good), 401},
+		{"empty kid", sign(jwt.SigningMethodEdDSA, priv, map[string]any{"kid": ""}, good), 401},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"slices"
@@ -84,6 +85,12 @@ func TestVerify(t *testing.T) {
 		{"no sub", signed(ed, func(h, c map[string]any) { delete(c, "sub") }), verify.ErrInvalidToken},
 		{"sub a number", signed(ed, func(h, c map[string]any) { c["sub"] = 42 }), verify.ErrInvalidToken},
 		{"unknown kid", signed(otherEdKey, nil), verify.ErrInvalidToken},
+		{"crit header (RFC 7515 §4.1.11)", signed(ed, func(h, c map[string]any) { h["crit"] = []string{"exp"} }), verify.ErrInvalidToken},
+		{"another key in jwk, under a known kid", mint(otherEdKey.priv, func() map[string]any {
+			h := header(ed)
+			h["jwk"] = map[string]any{"kty": "OKP", "crv": "Ed25519", "x": base64.RawURLEncoding.EncodeToString(otherEdKey.priv.Public().(ed25519.PublicKey))}
+			return h
+		}(), claims(keel.URL, now)), verify.ErrInvalidToken},
 		{"not a JWT", "hello", verify.ErrInvalidToken},
 		{"empty", "", verify.ErrInvalidToken},
 	}

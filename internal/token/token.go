@@ -242,6 +242,7 @@ var (
 	errUnknownKey = errors.New("token's key is not published")
 	errKeyAlg     = errors.New("token's algorithm is not its key's")
 	errHS256      = errors.New("HS256 tokens are no longer accepted")
+	errCrit       = errors.New("token names critical header extensions keel does not understand")
 )
 
 // Verify checks the token's signature and claims and returns whom it speaks for.
@@ -309,6 +310,10 @@ func (t *Issuer) stillAccepted(kid string) bool {
 func (t *Issuer) key(tok *jwt.Token) (any, error) {
 	if typ, _ := tok.Header["typ"].(string); !isAccessType(typ) {
 		return nil, errType
+	}
+	if _, ok := tok.Header["crit"]; ok {
+		// RFC 7515 §4.1.11: keel understands no extension, and signs none.
+		return nil, errCrit
 	}
 	if tok.Method == jwt.SigningMethodHS256 {
 		if t.keys != nil && !t.now().Before(t.hs256Until) {
