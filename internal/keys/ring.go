@@ -88,7 +88,7 @@ type Ring struct {
 type set struct {
 	version int64
 	keys    []Key
-	signer  signer               // the current key of cfg.Alg
+	signer  signer               // the current key of cfg.Alg (else of another: see build)
 	public  map[string]published // kid → key, for every published key
 	jwks    []byte               // the JWKS document
 }
@@ -167,17 +167,25 @@ func (r *Ring) build(keys []Key, version int64) (*set, error) {
 			return nil, err
 		}
 		s.public[k.ID] = published{alg: k.Alg, key: pub}
-		if k.State == StateCurrent && k.Alg == r.cfg.Alg {
-			priv, err := privateKey(r.sealer, k)
-			if err != nil {
-				return nil, fmt.Errorf("signing keys: %w (was KEYS_KEK changed?)", err)
-			}
-			s.signer = signer{id: k.ID, alg: k.Alg, key: priv}
+	}
+	// The current key of this replica's algorithm signs; without one (a
+	// replica of another JWT_ALG has started and retired it: a rolling
+	// change), the current key of another, so that every replica signs
+	// with a key the set keeps publishing.
+	cur, ok := find(keys, r.cfg.Alg, StateCurrent)
+	for _, alg := range Algs {
+		if !ok {
+			cur, ok = find(keys, alg, StateCurrent)
 		}
 	}
-	if s.signer.key == nil {
+	if !ok {
 		return nil, fmt.Errorf("signing keys: no current %s key", r.cfg.Alg)
 	}
+	priv, err := privateKey(r.sealer, cur)
+	if err != nil {
+		return nil, fmt.Errorf("signing keys: %w (was KEYS_KEK changed?)", err)
+	}
+	s.signer = signer{id: cur.ID, alg: cur.Alg, key: priv}
 	jwks, err := jwksOf(keys, s.public)
 	if err != nil {
 		return nil, err
