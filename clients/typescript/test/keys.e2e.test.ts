@@ -17,6 +17,9 @@ import { createKeelClient, type Token, verifyAccessToken } from "../src/client.j
 const baseUrl = (process.env.KEEL_URL ?? "http://127.0.0.1:8080").replace(/\/+$/, "");
 const cli = process.env.KEEL_CLI;
 const jwksMaxAge = 2000; // JWKS_MAX_AGE in scripts/e2e-node.sh
+// keel's own bounds ("within a second", "after JWKS_MAX_AGE and two seconds") are held by its Go tests;
+// here they get room, so that a loaded CI machine does not fail what is a client's test.
+const slack = 2000;
 
 async function keelCommand(...args: string[]): Promise<string> {
   assert.ok(cli, "KEEL_CLI runs keel's commands (scripts/e2e-node.sh sets it)");
@@ -110,11 +113,11 @@ test("verifyAccessToken checks keel's tokens from its issuer URL, across a rotat
   await t.test("keel keys rotate: the next key is published first, signs after JWKS_MAX_AGE", async () => {
     const rotated = Date.now();
     await keelCommand("keys", "rotate");
-    kid2 = await until("the next key is published", 1500, async () => (await publishedKids()).find((k) => k !== kid1));
+    kid2 = await until("the next key is published", 1000 + slack, async () => (await publishedKids()).find((k) => k !== kid1));
     if (Date.now() - rotated < jwksMaxAge / 2) {
       assert.equal(kid(await refresh()), kid1, "the next key does not sign before it has been published for JWKS_MAX_AGE");
     }
-    second = await until("a token signed by the next key", jwksMaxAge + 3000, async () => {
+    second = await until("a token signed by the next key", jwksMaxAge + 2000 + slack, async () => {
       const token = await refresh();
       return kid(token) === kid2 ? token : undefined;
     });
@@ -134,7 +137,7 @@ test("verifyAccessToken checks keel's tokens from its issuer URL, across a rotat
     assert.ok(second, "the rotation gave a token of the second key");
     await verify(second); // the verifier's cached set holds kid2
     await keelCommand("keys", "revoke", kid2);
-    await until("keel refuses the revoked key's token", 1500, async () => ((await profileStatus(second)) === 401 ? true : undefined));
+    await until("keel refuses the revoked key's token", 1000 + slack, async () => ((await profileStatus(second)) === 401 ? true : undefined));
     assert.ok(!(await publishedKids()).includes(kid2), "the revoked key leaves the key set");
 
     await sleep(1100); // the verifier's cacheMaxAge
