@@ -43,7 +43,7 @@ func (a *Admin) List(ctx context.Context) ([]Key, error) {
 // the switch).
 func (a *Admin) Rotate(ctx context.Context) (Key, error) {
 	var added Key
-	err := a.store.ChangeSigningKeys(ctx, checked(a.sealer, func(keys []Key) (Change, error) {
+	err := a.store.ChangeSigningKeys(ctx, checked(a.sealer, false, func(keys []Key) (Change, error) {
 		c, k, err := planRotate(keys, a.sealer, a.alg, a.now().UTC())
 		added = k
 		return c, err
@@ -56,7 +56,7 @@ func (a *Admin) Rotate(ctx context.Context) (Key, error) {
 // one) signs at once.
 func (a *Admin) Revoke(ctx context.Context, id string) (Change, error) {
 	var done Change
-	err := a.store.ChangeSigningKeys(ctx, checked(a.sealer, func(keys []Key) (Change, error) {
+	err := a.store.ChangeSigningKeys(ctx, checked(a.sealer, true, func(keys []Key) (Change, error) {
 		c, err := planRevoke(keys, a.sealer, id, a.now().UTC())
 		done = c
 		return c, err

@@ -25,7 +25,10 @@ func TestWrongKEKChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	first, _, _ := r.Signer()
-	_, before, _ := st.SigningKeys(ctx)
+	right, err := keys.NewAdmin(st, []byte(kek), keys.EdDSA, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	wrong, err := keys.NewAdmin(st, []byte(otherKEK), keys.EdDSA, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -33,14 +36,22 @@ func TestWrongKEKChangesNothing(t *testing.T) {
 	if _, err := wrong.Rotate(ctx); !errors.Is(err, keys.ErrSealed) {
 		t.Errorf("rotate with another KEYS_KEK: %v, want ErrSealed", err)
 	}
+	next, err := right.Rotate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, before, _ := st.SigningKeys(ctx)
 	if _, err := wrong.Revoke(ctx, first); !errors.Is(err, keys.ErrSealed) {
-		t.Errorf("revoke of the current key with another KEYS_KEK (a fresh key signs): %v, want ErrSealed", err)
+		t.Errorf("revoke of the current key with another KEYS_KEK (the next key signs): %v, want ErrSealed", err)
 	}
 	if _, err := keys.Open(ctx, st, keys.Config{Alg: keys.ES256, KEK: []byte(otherKEK), TokenTTL: time.Minute}); !errors.Is(err, keys.ErrSealed) {
 		t.Errorf("a start with another JWT_ALG and KEYS_KEK: %v, want ErrSealed", err)
 	}
 	if _, after, _ := st.SigningKeys(ctx); after != before {
 		t.Errorf("the set changed (version %d to %d)", before, after)
+	}
+	if _, err := right.Revoke(ctx, next.ID); err != nil {
+		t.Fatal(err)
 	}
 
 	// A next key sealed elsewhere (another install's) never becomes current.
@@ -77,14 +88,28 @@ func TestWrongKEKChangesNothing(t *testing.T) {
 		t.Errorf("the schedule made %s current, a key this KEYS_KEK cannot open", kid)
 	}
 
-	right, err := keys.NewAdmin(st, []byte(kek), keys.EdDSA, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, err := right.Revoke(ctx, alien.ID); err != nil {
 		t.Errorf("revoke of the foreign key: %v", err)
 	}
 	if _, err := right.Rotate(ctx); err != nil {
 		t.Errorf("rotate with the right KEYS_KEK: %v", err)
+	}
+
+	// A lost KEYS_KEK's way out: under a new one, revoking every key works,
+	// and keel starts with a fresh key.
+	lost := openStore(t)
+	if _, err := keys.Open(ctx, lost, keys.Config{Alg: keys.EdDSA, KEK: []byte(kek), TokenTTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	stored, _, _ := lost.SigningKeys(ctx)
+	renewed, err := keys.NewAdmin(lost, []byte(otherKEK), keys.EdDSA, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := renewed.Revoke(ctx, stored[0].ID); err != nil {
+		t.Errorf("revoking the only key under a new KEYS_KEK: %v", err)
+	}
+	if _, err := keys.Open(ctx, lost, keys.Config{Alg: keys.EdDSA, KEK: []byte(otherKEK), TokenTTL: time.Minute}); err != nil {
+		t.Errorf("a start under the new KEYS_KEK: %v", err)
 	}
 }

@@ -119,7 +119,7 @@ func Open(ctx context.Context, st Store, cfg Config) (*Ring, error) {
 		return nil, err
 	}
 	r := &Ring{cfg: cfg, store: st, sealer: s, reload: make(chan struct{}, 1)}
-	err = st.ChangeSigningKeys(ctx, checked(s, func(keys []Key) (Change, error) {
+	err = st.ChangeSigningKeys(ctx, checked(s, false, func(keys []Key) (Change, error) {
 		c, err := planEnsure(keys, s, cfg.Alg, cfg.Now().UTC())
 		if err == nil && !c.Empty() {
 			r.logChange("signing keys ensured", c)
@@ -308,7 +308,7 @@ func (r *Ring) due() bool {
 
 // maintain runs the scheduled upkeep under the set's lock.
 func (r *Ring) maintain(ctx context.Context) {
-	err := r.store.ChangeSigningKeys(ctx, checked(r.sealer, func(keys []Key) (Change, error) {
+	err := r.store.ChangeSigningKeys(ctx, checked(r.sealer, false, func(keys []Key) (Change, error) {
 		c, err := planMaintain(keys, r.sealer, r.cfg.Alg, r.cfg.timing(), r.cfg.Now().UTC())
 		if err == nil && !c.Empty() {
 			r.logChange("signing keys changed on schedule", c)

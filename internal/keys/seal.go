@@ -69,7 +69,10 @@ func additional(id, alg string) []byte { return []byte("keel signing key " + alg
 // keys` run or a replica with another KEYS_KEK would otherwise add a key no
 // other replica can open, which stops them signing with it and keel from
 // starting. (Revoking a key sealed under another KEYS_KEK stays possible.)
-func checkKEK(s sealer, keys []Key, c Change) error {
+// A revocation (revoke) needs no stored key to open when it keeps none that
+// does not: the way out of a lost KEYS_KEK is to revoke every key under a
+// new one.
+func checkKEK(s sealer, keys []Key, c Change, revoke bool) error {
 	makes := len(c.Add) > 0
 	gone := make(map[string]bool, len(c.Delete))
 	for _, id := range c.Delete {
@@ -101,20 +104,20 @@ func checkKEK(s sealer, keys []Key, c Change) error {
 			first = err
 		}
 	}
-	if !opened {
+	if !opened && !revoke {
 		return first
 	}
 	return nil
 }
 
 // checked is plan, refused by checkKEK.
-func checked(s sealer, plan func([]Key) (Change, error)) func([]Key) (Change, error) {
+func checked(s sealer, revoke bool, plan func([]Key) (Change, error)) func([]Key) (Change, error) {
 	return func(keys []Key) (Change, error) {
 		c, err := plan(keys)
 		if err != nil || c.Empty() {
 			return c, err
 		}
-		if err := checkKEK(s, keys, c); err != nil {
+		if err := checkKEK(s, keys, c, revoke); err != nil {
 			return Change{}, err
 		}
 		return c, nil
