@@ -128,6 +128,12 @@ func keysCommand(ctx context.Context, cfg config, args []string, stdout io.Write
 		if err != nil {
 			return nil, err
 		}
+		if alg == algHS256 && args[0] == "rotate" {
+			// No replica would publish the key, and it would switch the
+			// install off HS256 at its next start without JWT_ALG.
+			return nil, errors.New("this install signs access tokens with HS256 (JWT_SECRET): it has no key to rotate; " +
+				"set JWT_ALG (and KEYS_KEK) to switch to published keys (docs/tokens.md)")
+		}
 		if alg == algHS256 {
 			alg = keys.EdDSA
 		}
