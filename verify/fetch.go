@@ -121,6 +121,12 @@ func fetchKeys(ctx context.Context, client *http.Client, url string, maxAge time
 		}
 	}
 	if age, ok := cacheMaxAge(header.Get("Cache-Control")); ok {
+		// A cache in front of keel (a CDN) says how long it has held the
+		// response: that much of its max-age is spent (RFC 9111 §4.2.3), so
+		// a revoked key is kept no longer than JWKS_MAX_AGE in all.
+		if held, err := strconv.ParseInt(strings.TrimSpace(header.Get("Age")), 10, 64); err == nil && held > 0 {
+			age -= time.Duration(min(held, int64(1<<31))) * time.Second
+		}
 		maxAge = max(age, minMaxAge)
 	}
 	return keys, maxAge, nil

@@ -72,6 +72,7 @@ type fakeKeel struct {
 	issuer       string // what discovery says; the server's URL unless set
 	published    []signingKey
 	cacheControl string
+	age          string        // the Age header, as a cache in front of keel adds it
 	jwksStatus   int           // answered instead of the set when not 0
 	gate         chan struct{} // when not nil, the JWKS waits for it to close
 }
@@ -92,7 +93,7 @@ func newFakeKeel(published ...signingKey) *fakeKeel {
 	mux.HandleFunc("GET /.well-known/jwks.json", func(w http.ResponseWriter, r *http.Request) {
 		k.jwksHits.Add(1)
 		k.mu.Lock()
-		gate, status, cc := k.gate, k.jwksStatus, k.cacheControl
+		gate, status, cc, age := k.gate, k.jwksStatus, k.cacheControl, k.age
 		set := jose.JSONWebKeySet{}
 		for _, s := range k.published {
 			set.Keys = append(set.Keys, jose.JSONWebKey{Key: s.priv.Public(), KeyID: s.kid, Algorithm: s.alg, Use: "sig"})
@@ -107,6 +108,9 @@ func newFakeKeel(published ...signingKey) *fakeKeel {
 		}
 		if cc != "" {
 			w.Header().Set("Cache-Control", cc)
+		}
+		if age != "" {
+			w.Header().Set("Age", age)
 		}
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(set)

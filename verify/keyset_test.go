@@ -38,6 +38,7 @@ func TestKeySetCache(t *testing.T) {
 		fetches int64           // key set fetches so far, New's included
 	}
 	publish := func(keys ...signingKey) func(*fakeKeel) { return func(k *fakeKeel) { k.publish(keys...) } }
+	age := func(seconds string) func(*fakeKeel) { return func(k *fakeKeel) { k.set(func(k *fakeKeel) { k.age = seconds }) } }
 	status := func(code int) func(*fakeKeel) {
 		return func(k *fakeKeel) { k.set(func(k *fakeKeel) { k.jwksStatus = code }) }
 	}
@@ -72,6 +73,10 @@ func TestKeySetCache(t *testing.T) {
 			{advance: 4 * time.Second, do: publish(rotated), key: ed, fetches: 1},
 			{advance: time.Second, key: ed, want: verify.ErrInvalidToken, fetches: 2},
 			{key: rotated, fetches: 2},
+		}},
+		{"a cache's Age counts against max-age (RFC 9111 §4.2.3)", "public, max-age=5", nil, []step{
+			{advance: 5 * time.Second, do: age("4"), key: ed, fetches: 2},
+			{advance: time.Second, do: publish(rotated), key: ed, want: verify.ErrInvalidToken, fetches: 3},
 		}},
 		{"no max-age: kept for the default", "", []verify.Option{verify.WithDefaultMaxAge(10 * time.Second)}, []step{
 			{advance: 9 * time.Second, do: publish(rotated), key: ed, fetches: 1},
