@@ -38,7 +38,9 @@ func TestKeySetCache(t *testing.T) {
 		fetches int64           // key set fetches so far, New's included
 	}
 	publish := func(keys ...signingKey) func(*fakeKeel) { return func(k *fakeKeel) { k.publish(keys...) } }
-	age := func(seconds string) func(*fakeKeel) { return func(k *fakeKeel) { k.set(func(k *fakeKeel) { k.age = seconds }) } }
+	age := func(seconds string) func(*fakeKeel) {
+		return func(k *fakeKeel) { k.set(func(k *fakeKeel) { k.age = seconds }) }
+	}
 	status := func(code int) func(*fakeKeel) {
 		return func(k *fakeKeel) { k.set(func(k *fakeKeel) { k.jwksStatus = code }) }
 	}
