@@ -153,6 +153,12 @@ func keysCommand(ctx context.Context, cfg config, args []string, stdout io.Write
 		if err != nil {
 			return err
 		}
+		if len(stored) == 0 {
+			// Most likely another database than the server's (SQLite's
+			// default path is relative): say which.
+			_, err := fmt.Fprintf(stdout, "no signing keys in %s (keel makes one at its first start, unless it signs with HS256): is DATABASE_URL the server's?\n", cfg.Database)
+			return err
+		}
 		return printKeys(stdout, stored)
 	case args[0] == "rotate" && len(args) == 1:
 		a, err := admin()

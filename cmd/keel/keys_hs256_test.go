@@ -27,7 +27,7 @@ func TestKeysRotateOnHS256(t *testing.T) {
 	if err := run(ctx, []string{"keys", "list"}, getenv, &out); err != nil {
 		t.Fatal(err)
 	}
-	if lines := strings.Count(strings.TrimSpace(out.String()), "\n"); lines != 0 {
-		t.Errorf("keys after the refused rotate:\n%s", out.String())
+	if strings.Contains(out.String(), "next") || !strings.Contains(out.String(), "no signing keys in "+env["DATABASE_URL"]) {
+		t.Errorf("keys after the refused rotate (an empty list names the database, so a wrong DATABASE_URL shows):\n%s", out.String())
 	}
 }
