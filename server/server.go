@@ -179,6 +179,11 @@ func New(cfg Config, deps Deps) *Server {
 	}
 	s.metrics = newMetrics(s.passwords.QueueDepth)
 	s.echo = s.routes()
+	if s.keys != nil {
+		// A revoked key's tokens are refused, and the sockets they opened
+		// close, within a second of the revocation on every replica.
+		s.keys.OnChange(func() { s.sockets.EndKeys(s.keys.Published) })
+	}
 	return s
 }
 

@@ -14,6 +14,10 @@ import (
 type PublishedKeys interface {
 	// JWKS is the JSON Web Key Set document of the published keys.
 	JWKS() []byte
+	// Published reports whether the key kid is published (not revoked).
+	Published(kid string) bool
+	// OnChange has f called after every change to the set.
+	OnChange(f func())
 }
 
 // DefaultJWKSMaxAge is how long verifiers may cache the JWKS unless

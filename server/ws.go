@@ -98,11 +98,17 @@ func (s *Server) openOwnedWebSocket(c echo.Context, tok string) error {
 		release()
 		return nil
 	}
-	held, missed := s.sockets.AddOwned(conn, p.UserID, p.SessionID, acc.AAL == db.AAL2, ttl, since)
+	kid := s.tokens.KeyID(tok)
+	held, missed := s.sockets.AddOwned(conn, p.UserID, p.SessionID, kid, acc.AAL == db.AAL2, ttl, since)
 	if !held {
 		s.sockets.Unreserve(p.SessionID)
 	}
 	s.holdWebSocket(conn, held, userGreeting(user.Email), s.renewWebSocket, release)
+	if kid != "" && s.keys != nil && !s.keys.Published(kid) {
+		// Revoked since the token was checked, before the socket could be
+		// found by the revocation's EndKeys.
+		s.sockets.EndKeys(s.keys.Published)
+	}
 	if missed {
 		// Rare: ask again, now that an ending or a new factor would find
 		// the socket.
@@ -202,6 +208,7 @@ func (s *Server) renewWebSocket(o *ws.Owner, msg []byte) (time.Duration, bool, e
 	if checkAssurance(acc, "openWebSocket", s.now(), s.reauthMaxAge()) != nil {
 		return 0, false, errSocketFactor
 	}
+	s.sockets.SetKey(o, s.tokens.KeyID(m.Token))
 	return ttl, acc.AAL == db.AAL2, nil
 }
 

@@ -82,6 +82,9 @@ type Ring struct {
 	// loading serialises load's read-then-store, so that a slow read (a
 	// lookup's) never stores its older set over a later read's.
 	loading sync.Mutex
+	// onChange are called after a read that changed the set (OnChange);
+	// replaced whole, under loading.
+	onChange atomic.Pointer[[]func()]
 }
 
 // set is one reading of the keys, never changed once built.
@@ -151,7 +154,26 @@ func (r *Ring) load(ctx context.Context) error {
 		return err
 	}
 	r.set.Store(s)
+	if fs := r.onChange.Load(); fs != nil {
+		for _, f := range *fs {
+			f()
+		}
+	}
 	return nil
+}
+
+// OnChange has f called each time the Ring takes a changed set, after it
+// has (so Published answers from it): the server closes the sockets of a
+// revoked key's tokens. f must not block.
+func (r *Ring) OnChange(f func()) {
+	r.loading.Lock()
+	defer r.loading.Unlock()
+	var fs []func()
+	if old := r.onChange.Load(); old != nil {
+		fs = append(fs, *old...)
+	}
+	fs = append(fs, f)
+	r.onChange.Store(&fs)
 }
 
 // build reads keys into a set: the current key's private half is opened,

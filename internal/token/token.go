@@ -12,6 +12,7 @@ import (
 	"crypto"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -300,6 +301,24 @@ func (t *Issuer) stillAccepted(kid string) bool {
 		return t.now().Before(t.hs256Until)
 	}
 	return t.keys.Published(kid)
+}
+
+// KeyID returns the kid of a token Verify accepted: the signing key a
+// revocation of which voids it ("" for HS256, which no kid names).
+func (t *Issuer) KeyID(raw string) string {
+	t.mu.RLock()
+	v, ok := t.verified[raw]
+	t.mu.RUnlock()
+	if ok {
+		return v.kid
+	}
+	head, _, _ := strings.Cut(raw, ".")
+	b, err := base64.RawURLEncoding.DecodeString(head)
+	var h struct{ Alg, Kid string }
+	if err != nil || json.Unmarshal(b, &h) != nil || h.Alg == jwt.SigningMethodHS256.Alg() {
+		return ""
+	}
+	return h.Kid
 }
 
 // key finds the key a token is verified with: the published key its kid

@@ -35,8 +35,11 @@ const (
 
 // The reasons sent with those codes.
 const (
-	ReasonSessionEnded   = "the session has ended"
-	ReasonTokenExpired   = "the access token expired"
+	ReasonSessionEnded = "the session has ended"
+	ReasonTokenExpired = "the access token expired"
+	// ReasonKeyRevoked goes with StatusTokenExpired: the key that signed
+	// the socket's token was revoked, so the token is no longer valid.
+	ReasonKeyRevoked     = "the access token's signing key was revoked"
 	ReasonFactorRequired = "a second factor is required"
 )
 
@@ -54,6 +57,9 @@ type Owner struct {
 	// guarded by the registry's mu.
 	expiry *time.Timer
 	aal2   bool
+	// keyID is the kid of the signing key of the socket's last token ("":
+	// HS256): a revocation of that key closes it (EndKeys). Guarded by mu.
+	keyID string
 }
 
 // Renew reads a message sent on o's socket and returns how long the socket
@@ -82,12 +88,13 @@ func (reg *Registry) Endings() uint64 {
 }
 
 // AddOwned registers conn as owned by the session sessionID of userID (at
-// aal2 or not), to close with StatusTokenExpired after ttl. held is false once CloseAll has
+// aal2 or not), opened with a token of the signing key kid, to close with
+// StatusTokenExpired after ttl. held is false once CloseAll has
 // begun (as Add's); missed is true when sessions ended since Endings
 // returned since (or a factor was required), and the caller must check its
 // session again.
-func (reg *Registry) AddOwned(conn *websocket.Conn, userID int64, sessionID string, aal2 bool, ttl time.Duration, since uint64) (held, missed bool) {
-	o := &Owner{UserID: userID, SessionID: sessionID, aal2: aal2}
+func (reg *Registry) AddOwned(conn *websocket.Conn, userID int64, sessionID, kid string, aal2 bool, ttl time.Duration, since uint64) (held, missed bool) {
+	o := &Owner{UserID: userID, SessionID: sessionID, aal2: aal2, keyID: kid}
 	reg.mu.Lock()
 	defer reg.mu.Unlock()
 	if !reg.add(conn, o) {
@@ -138,6 +145,35 @@ func (reg *Registry) renew(conn *websocket.Conn, o *Owner, typ websocket.Message
 		o.expiry.Reset(ttl)
 	}
 	return true
+}
+
+// SetKey records that o's socket was renewed with a token of the signing
+// key kid (a Renew calls it).
+func (reg *Registry) SetKey(o *Owner, kid string) {
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	o.keyID = kid
+}
+
+// EndKeys closes with StatusTokenExpired (ReasonKeyRevoked) the owned
+// sockets whose token's signing key is no longer published, and returns how
+// many: a revoked key's tokens are refused, and so are the sockets they
+// opened. It does not wait.
+func (reg *Registry) EndKeys(published func(kid string) bool) int {
+	reg.mu.Lock()
+	var doomed []*websocket.Conn
+	for _, byConn := range reg.owned {
+		for c, o := range byConn {
+			if o.keyID != "" && !published(o.keyID) {
+				doomed = append(doomed, c)
+			}
+		}
+	}
+	reg.mu.Unlock()
+	for _, c := range doomed {
+		go c.Close(StatusTokenExpired, ReasonKeyRevoked)
+	}
+	return len(doomed)
 }
 
 // EndSessions closes with StatusSessionEnded the owned sockets of userID

@@ -609,6 +609,7 @@ export interface paths {
          *     |---|---|---|
          *     | 4001 | `the session has ended` | its session ended on any replica: logout, `DELETE /sessions`, `DELETE /sessions/{id}`, a password change (other sessions), a password reset, refresh-token reuse, account deletion; within a second |
          *     | 4002 | `the access token expired` | its token's `exp` passed and no fresh token came on the socket |
+         *     | 4002 | `the access token's signing key was revoked` | `keel keys revoke` withdrew the key that signed its token (on any replica, within a second): refresh, and open a new socket |
          *     | 4003 | why the message was refused | a message that is not a valid token message of the socket's own session (or a token of before the session's level changed: refresh) |
          *     | 4004 | `a second factor is required` | the session is `aal1` and its account has a verified second factor: one added by another session (on any replica, within a second), or found when a token message renews the socket; verify it (`POST /mfa/verify`) and open a new socket |
          *
