@@ -123,3 +123,43 @@ type atomicTime struct{ v atomic.Value }
 
 func (a *atomicTime) get() time.Time  { return a.v.Load().(time.Time) }
 func (a *atomicTime) set(t time.Time) { a.v.Store(t) }
+
+// TestRingRotatesOnSchedule: with RotateEvery, a running Ring adds a next
+// key once the current one has signed that long, and the next key signs
+// MaxAge later: nobody runs `keel keys rotate`.
+func TestRingRotatesOnSchedule(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var now atomicTime
+	now.set(time.Now())
+	r, err := keys.Open(ctx, st, keys.Config{Alg: keys.ES256, KEK: []byte(kek), TokenTTL: time.Minute,
+		MaxAge: time.Minute, RotateEvery: 24 * time.Hour, Now: now.get})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	first, _, _ := r.Signer()
+	count := func() int {
+		stored, _, err := st.SigningKeys(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(stored)
+	}
+	now.set(now.get().Add(23 * time.Hour))
+	time.Sleep(1500 * time.Millisecond)
+	if n := count(); n != 1 {
+		t.Fatalf("%d keys before KEYS_ROTATE_EVERY", n)
+	}
+	now.set(now.get().Add(time.Hour))
+	waitFor(t, func() bool { return count() == 2 }, "a next key after KEYS_ROTATE_EVERY")
+	if kid, _, _ := r.Signer(); kid != first {
+		t.Fatal("the scheduled key signs at once")
+	}
+	now.set(now.get().Add(time.Minute + 3*time.Second))
+	waitFor(t, func() bool { kid, _, _ := r.Signer(); return kid != first }, "the scheduled key signs after MaxAge")
+}
