@@ -113,7 +113,7 @@ Usage:
   keel version          print the version, commit and Go version
   keel --help           print this help
 
-Environment (also read from ./.env; serve, migrate and secrets read them):
+Environment (also read from ./.env; serve, migrate, keys and secrets read them):
 `)
 	for _, s := range settings {
 		fmt.Fprintf(&b, "  %-20s %s (%s)\n", s.Name, s.Meaning, defaultText(s.Default))
