@@ -2,6 +2,7 @@ package keys
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -38,17 +39,28 @@ func (a *Admin) List(ctx context.Context) ([]Key, error) {
 	return keys, err
 }
 
-// Rotate adds a next key for the Admin's algorithm: published at once, it
-// signs once it has been published for JWKS_MAX_AGE (a running keel makes
-// the switch).
+// Rotate adds a next key for the Admin's algorithm, and for every other
+// algorithm that has a current key (the OpenID Provider's RS256): published
+// at once, each signs once it has been published for JWKS_MAX_AGE (a
+// running keel makes the switch). It returns the first key it added, the
+// Admin's algorithm's when it added one.
 func (a *Admin) Rotate(ctx context.Context) (Key, error) {
-	var added Key
+	var added []Key
 	err := a.store.ChangeSigningKeys(ctx, checked(a.sealer, false, func(keys []Key) (Change, error) {
-		c, k, err := planRotate(keys, a.sealer, a.alg, a.now().UTC())
+		algs := []string{a.alg}
+		for _, k := range keys {
+			if k.State == StateCurrent && !slices.Contains(algs, k.Alg) {
+				algs = append(algs, k.Alg)
+			}
+		}
+		c, k, err := planRotate(keys, a.sealer, algs, a.now().UTC())
 		added = k
 		return c, err
 	}))
-	return added, err
+	if err != nil {
+		return Key{}, err
+	}
+	return added[0], nil
 }
 
 // Revoke withdraws the key id: it leaves the JWKS, and every replica refuses

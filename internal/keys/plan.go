@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -32,29 +34,31 @@ func find(keys []Key, alg, state string) (Key, bool) {
 	return Key{}, false
 }
 
-// planEnsure makes sure alg has a current key: its next key, at once, if
-// it has one (there is nothing else to sign with), else a new key. Current
-// keys of other algorithms retire, so that changing JWT_ALG switches keel
-// over while tokens already signed stay valid.
-func planEnsure(keys []Key, s sealer, alg string, now time.Time) (Change, error) {
+// planEnsure makes sure each of algs has a current key: its next key, at
+// once, if it has one (there is nothing else to sign with), else a new key.
+// Current keys of other algorithms retire, so that changing JWT_ALG
+// switches keel over while tokens already signed stay valid.
+func planEnsure(keys []Key, s sealer, algs []string, now time.Time) (Change, error) {
 	var c Change
 	for _, k := range keys {
-		if k.State == StateCurrent && k.Alg != alg {
+		if k.State == StateCurrent && !slices.Contains(algs, k.Alg) {
 			c.Update = append(c.Update, retire(k, now))
 		}
 	}
-	if _, ok := find(keys, alg, StateCurrent); ok {
-		return c, nil
+	for _, alg := range algs {
+		if _, ok := find(keys, alg, StateCurrent); ok {
+			continue
+		}
+		if n, ok := find(keys, alg, StateNext); ok {
+			c.Update = append(c.Update, activate(n, now))
+			continue
+		}
+		k, _, err := generate(s, alg, StateCurrent, now)
+		if err != nil {
+			return Change{}, err
+		}
+		c.Add = append(c.Add, k)
 	}
-	if n, ok := find(keys, alg, StateNext); ok {
-		c.Update = append(c.Update, activate(n, now))
-		return c, nil
-	}
-	k, _, err := generate(s, alg, StateCurrent, now)
-	if err != nil {
-		return Change{}, err
-	}
-	c.Add = append(c.Add, k)
 	return c, nil
 }
 
@@ -73,66 +77,81 @@ type timing struct {
 	rotateEvery time.Duration
 }
 
-// planMaintain is the set's scheduled upkeep, for alg: a next key that has
-// been published long enough becomes current (the current one retires); a
-// current key older than rotateEvery gets a next one; retired and revoked
-// keys whose last token has expired are deleted.
-func planMaintain(keys []Key, s sealer, alg string, t timing, now time.Time) (Change, error) {
+// planMaintain is the set's scheduled upkeep, for each of algs: a next key
+// that has been published long enough becomes current (the current one
+// retires); a current key older than rotateEvery gets a next one. Then
+// retired and revoked keys whose last token has expired are deleted.
+func planMaintain(keys []Key, s sealer, algs []string, t timing, now time.Time) (Change, error) {
 	var c Change
-	cur, hasCur := find(keys, alg, StateCurrent)
-	next, hasNext := find(keys, alg, StateNext)
-	switch {
-	case hasNext && !now.Before(next.CreatedAt.Add(t.publish)):
-		if hasCur {
-			c.Update = append(c.Update, retire(cur, now))
+	for _, alg := range algs {
+		cur, hasCur := find(keys, alg, StateCurrent)
+		next, hasNext := find(keys, alg, StateNext)
+		switch {
+		case hasNext && !now.Before(next.CreatedAt.Add(t.publish)):
+			if hasCur {
+				c.Update = append(c.Update, retire(cur, now))
+			}
+			c.Update = append(c.Update, activate(next, now))
+		case !hasNext && hasCur && t.rotateEvery > 0 && !now.Before(cur.ActivatedAt.Add(t.rotateEvery)):
+			k, _, err := generate(s, alg, StateNext, now)
+			if err != nil {
+				return Change{}, err
+			}
+			c.Add = append(c.Add, k)
 		}
-		c.Update = append(c.Update, activate(next, now))
-	case !hasNext && hasCur && t.rotateEvery > 0 && !now.Before(cur.ActivatedAt.Add(t.rotateEvery)):
-		k, _, err := generate(s, alg, StateNext, now)
-		if err != nil {
-			return Change{}, err
-		}
-		c.Add = append(c.Add, k)
 	}
 	for _, k := range keys {
-		if (k.State == StateRetired || k.State == StateRevoked) && !now.Before(k.RetiredAt.Add(t.keep)) {
+		if expired(k, t, now) {
 			c.Delete = append(c.Delete, k.ID)
 		}
 	}
 	return c, nil
 }
 
+// expired reports whether k is retired or revoked and its last token has
+// expired.
+func expired(k Key, t timing, now time.Time) bool {
+	return (k.State == StateRetired || k.State == StateRevoked) && !now.Before(k.RetiredAt.Add(t.keep))
+}
+
 // maintenanceDue reports whether planMaintain would change something,
 // without making a key: the Ring asks it every second of the set it holds,
 // and takes the lock only when it says yes.
-func maintenanceDue(keys []Key, alg string, t timing, now time.Time) bool {
-	cur, hasCur := find(keys, alg, StateCurrent)
-	next, hasNext := find(keys, alg, StateNext)
-	if hasNext && !now.Before(next.CreatedAt.Add(t.publish)) {
-		return true
-	}
-	if !hasNext && hasCur && t.rotateEvery > 0 && !now.Before(cur.ActivatedAt.Add(t.rotateEvery)) {
-		return true
-	}
-	for _, k := range keys {
-		if (k.State == StateRetired || k.State == StateRevoked) && !now.Before(k.RetiredAt.Add(t.keep)) {
+func maintenanceDue(keys []Key, algs []string, t timing, now time.Time) bool {
+	for _, alg := range algs {
+		cur, hasCur := find(keys, alg, StateCurrent)
+		next, hasNext := find(keys, alg, StateNext)
+		if hasNext && !now.Before(next.CreatedAt.Add(t.publish)) {
+			return true
+		}
+		if !hasNext && hasCur && t.rotateEvery > 0 && !now.Before(cur.ActivatedAt.Add(t.rotateEvery)) {
 			return true
 		}
 	}
-	return false
+	return slices.ContainsFunc(keys, func(k Key) bool { return expired(k, t, now) })
 }
 
-// planRotate adds a next key for alg; it signs once planMaintain finds it
-// published long enough.
-func planRotate(keys []Key, s sealer, alg string, now time.Time) (Change, Key, error) {
-	if n, ok := find(keys, alg, StateNext); ok {
-		return Change{}, Key{}, fmt.Errorf("%w: %s", ErrNextWaiting, n.ID)
+// planRotate adds a next key for each of algs that has none; each signs
+// once planMaintain finds it published long enough. It refuses when every
+// one already has a next key waiting.
+func planRotate(keys []Key, s sealer, algs []string, now time.Time) (Change, []Key, error) {
+	var c Change
+	var waiting []string
+	for _, alg := range algs {
+		if n, ok := find(keys, alg, StateNext); ok {
+			waiting = append(waiting, n.ID)
+			continue
+		}
+		k, _, err := generate(s, alg, StateNext, now)
+		if err != nil {
+			return Change{}, nil, err
+		}
+		c.Add = append(c.Add, k)
 	}
-	k, _, err := generate(s, alg, StateNext, now)
-	if err != nil {
-		return Change{}, Key{}, err
+	if c.Empty() {
+		return Change{}, nil, fmt.Errorf("%w: %s", ErrNextWaiting, strings.Join(waiting, ", "))
 	}
-	return Change{Add: []Key{k}}, k, nil
+	return c, c.Add, nil
 }
 
 // planRevoke withdraws key id. When it was current, its algorithm's next

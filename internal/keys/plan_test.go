@@ -69,44 +69,58 @@ func TestPlans(t *testing.T) {
 		err  error
 	}{
 		{"first start makes a current key", nil,
-			func(k []Key) (Change, error) { return planEnsure(k, s, EdDSA, t0) },
+			func(k []Key) (Change, error) { return planEnsure(k, s, []string{EdDSA}, t0) },
 			map[string]int{"EdDSA current": 1}, nil},
 		{"a start with a current key changes nothing", []Key{key("a", EdDSA, StateCurrent, t0)},
-			func(k []Key) (Change, error) { return planEnsure(k, s, EdDSA, t0) },
+			func(k []Key) (Change, error) { return planEnsure(k, s, []string{EdDSA}, t0) },
 			map[string]int{"EdDSA current": 1}, nil},
 		{"a new JWT_ALG retires the old algorithm's key", []Key{key("a", EdDSA, StateCurrent, t0)},
-			func(k []Key) (Change, error) { return planEnsure(k, s, RS256, t0) },
+			func(k []Key) (Change, error) { return planEnsure(k, s, []string{RS256}, t0) },
 			map[string]int{"EdDSA retired": 1, "RS256 current": 1}, nil},
 		{"a next key waits while it is published for less than max-age #",
 			[]Key{key("a", EdDSA, StateCurrent, t0), key("b", EdDSA, StateNext, t0.Add(-4*time.Minute))},
-			func(k []Key) (Change, error) { return planMaintain(k, s, EdDSA, tm, t0) },
+			func(k []Key) (Change, error) { return planMaintain(k, s, []string{EdDSA}, tm, t0) },
 			map[string]int{"EdDSA current": 1, "EdDSA next": 1}, nil},
 		{"a next key published for max-age becomes current; the current retires #",
 			[]Key{key("a", EdDSA, StateCurrent, t0.Add(-time.Hour)), key("b", EdDSA, StateNext, t0.Add(-5*time.Minute))},
-			func(k []Key) (Change, error) { return planMaintain(k, s, EdDSA, tm, t0) },
+			func(k []Key) (Change, error) { return planMaintain(k, s, []string{EdDSA}, tm, t0) },
 			map[string]int{"EdDSA current": 1, "EdDSA retired": 1}, nil},
 		{"a retired key stays until its tokens have expired #",
 			[]Key{key("a", EdDSA, StateCurrent, t0.Add(-time.Hour)), key("r", EdDSA, StateRetired, t0.Add(-19*time.Minute))},
-			func(k []Key) (Change, error) { return planMaintain(k, s, EdDSA, tm, t0) },
+			func(k []Key) (Change, error) { return planMaintain(k, s, []string{EdDSA}, tm, t0) },
 			map[string]int{"EdDSA current": 1, "EdDSA retired": 1}, nil},
 		{"then it is deleted, as a revoked one is #",
 			[]Key{key("a", EdDSA, StateCurrent, t0.Add(-time.Hour)), key("r", EdDSA, StateRetired, t0.Add(-20*time.Minute)),
 				key("v", EdDSA, StateRevoked, t0.Add(-20*time.Minute))},
-			func(k []Key) (Change, error) { return planMaintain(k, s, EdDSA, tm, t0) },
+			func(k []Key) (Change, error) { return planMaintain(k, s, []string{EdDSA}, tm, t0) },
 			map[string]int{"EdDSA current": 1}, nil},
 		{"the schedule adds a next key to a key older than KEYS_ROTATE_EVERY #",
 			[]Key{key("a", EdDSA, StateCurrent, t0.Add(-24*time.Hour))},
-			func(k []Key) (Change, error) { return planMaintain(k, s, EdDSA, tm, t0) },
+			func(k []Key) (Change, error) { return planMaintain(k, s, []string{EdDSA}, tm, t0) },
 			map[string]int{"EdDSA current": 1, "EdDSA next": 1}, nil},
 		{"but not to a younger one #",
 			[]Key{key("a", EdDSA, StateCurrent, t0.Add(-23*time.Hour))},
-			func(k []Key) (Change, error) { return planMaintain(k, s, EdDSA, tm, t0) },
+			func(k []Key) (Change, error) { return planMaintain(k, s, []string{EdDSA}, tm, t0) },
 			map[string]int{"EdDSA current": 1}, nil},
+		{"a second algorithm (the provider's RS256) gets its own current key", []Key{key("a", EdDSA, StateCurrent, t0)},
+			func(k []Key) (Change, error) { return planEnsure(k, s, []string{EdDSA, RS256}, t0) },
+			map[string]int{"EdDSA current": 1, "RS256 current": 1}, nil},
+		{"each algorithm's next key becomes current on its own #",
+			[]Key{key("a", EdDSA, StateCurrent, t0.Add(-time.Hour)), key("b", EdDSA, StateNext, t0.Add(-5*time.Minute)),
+				key("r", RS256, StateCurrent, t0.Add(-time.Hour)), key("s", RS256, StateNext, t0.Add(-5*time.Minute))},
+			func(k []Key) (Change, error) { return planMaintain(k, s, []string{EdDSA, RS256}, tm, t0) },
+			map[string]int{"EdDSA current": 1, "EdDSA retired": 1, "RS256 current": 1, "RS256 retired": 1}, nil},
+		{"rotate adds a next key to each algorithm", []Key{key("a", EdDSA, StateCurrent, t0), key("r", RS256, StateCurrent, t0)},
+			func(k []Key) (Change, error) {
+				c, _, err := planRotate(k, s, []string{EdDSA, RS256}, t0)
+				return c, err
+			},
+			map[string]int{"EdDSA current": 1, "EdDSA next": 1, "RS256 current": 1, "RS256 next": 1}, nil},
 		{"rotate adds a next key", []Key{key("a", EdDSA, StateCurrent, t0)},
-			func(k []Key) (Change, error) { c, _, err := planRotate(k, s, EdDSA, t0); return c, err },
+			func(k []Key) (Change, error) { c, _, err := planRotate(k, s, []string{EdDSA}, t0); return c, err },
 			map[string]int{"EdDSA current": 1, "EdDSA next": 1}, nil},
 		{"rotate refuses a second next key", []Key{key("a", EdDSA, StateCurrent, t0), key("b", EdDSA, StateNext, t0)},
-			func(k []Key) (Change, error) { c, _, err := planRotate(k, s, EdDSA, t0); return c, err },
+			func(k []Key) (Change, error) { c, _, err := planRotate(k, s, []string{EdDSA}, t0); return c, err },
 			nil, ErrNextWaiting},
 		{"revoking the current key makes the next one current at once",
 			[]Key{key("a", EdDSA, StateCurrent, t0), key("b", EdDSA, StateNext, t0)},
@@ -151,7 +165,7 @@ func TestPlans(t *testing.T) {
 					t.Errorf("update %s to %s makes two current keys", u.ID, u.State)
 				}
 			}
-			if due := maintenanceDue(tt.keys, EdDSA, tm, t0); strings.Contains(tt.name, "#") && due != !c.Empty() {
+			if due := maintenanceDue(tt.keys, []string{EdDSA}, tm, t0); strings.Contains(tt.name, "#") && due != !c.Empty() {
 				t.Errorf("maintenanceDue %v for a change %+v", due, c)
 			}
 		})

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,10 @@ import (
 type Config struct {
 	// Alg is the algorithm new tokens are signed with (JWT_ALG).
 	Alg string
+	// Also are algorithms that keep a current key too, for other signers
+	// (the OpenID Provider's RS256: SignerFor). Their keys rotate with the
+	// set's.
+	Also []string
 	// KEK is the key-encryption key private keys are sealed under (KEYS_KEK).
 	KEK []byte
 	// TokenTTL is the longest a token signed by a key lives (JWT_TTL):
@@ -35,6 +40,17 @@ type Config struct {
 	Now func() time.Time
 	// Log reports the set's changes and failures (nil: discarded).
 	Log *slog.Logger
+}
+
+// algs is Alg and Also, once each.
+func (c *Config) algs() []string {
+	algs := []string{c.Alg}
+	for _, a := range c.Also {
+		if !slices.Contains(algs, a) {
+			algs = append(algs, a)
+		}
+	}
+	return algs
 }
 
 func (c *Config) defaults() {
@@ -92,6 +108,7 @@ type set struct {
 	version int64
 	keys    []Key
 	signer  signer               // the current key of cfg.Alg (else of another: see build)
+	also    map[string]signer    // alg → the current key of each of cfg.Also
 	public  map[string]published // kid → key, for every published key
 	jwks    []byte               // the JWKS document
 }
@@ -114,8 +131,10 @@ type published struct {
 // KEYS_KEK does not open the current key.
 func Open(ctx context.Context, st Store, cfg Config) (*Ring, error) {
 	cfg.defaults()
-	if !ValidAlg(cfg.Alg) {
-		return nil, fmt.Errorf("keys: unknown algorithm %q (one of %v)", cfg.Alg, Algs)
+	for _, alg := range cfg.algs() {
+		if !ValidAlg(alg) {
+			return nil, fmt.Errorf("keys: unknown algorithm %q (one of %v)", alg, Algs)
+		}
 	}
 	s, err := newSealer(cfg.KEK)
 	if err != nil {
@@ -123,7 +142,7 @@ func Open(ctx context.Context, st Store, cfg Config) (*Ring, error) {
 	}
 	r := &Ring{cfg: cfg, store: st, sealer: s, reload: make(chan struct{}, 1)}
 	err = st.ChangeSigningKeys(ctx, checked(s, false, func(keys []Key) (Change, error) {
-		c, err := planEnsure(keys, s, cfg.Alg, cfg.Now().UTC())
+		c, err := planEnsure(keys, s, cfg.algs(), cfg.Now().UTC())
 		if err == nil && !c.Empty() {
 			r.logChange("signing keys ensured", c)
 		}
@@ -208,6 +227,18 @@ func (r *Ring) build(keys []Key, version int64) (*set, error) {
 		return nil, fmt.Errorf("signing keys: %w (was KEYS_KEK changed?)", err)
 	}
 	s.signer = signer{id: cur.ID, alg: cur.Alg, key: priv}
+	s.also = make(map[string]signer, len(r.cfg.Also))
+	for _, alg := range r.cfg.Also {
+		k, ok := find(keys, alg, StateCurrent)
+		if !ok {
+			continue // another replica's set without it: SignerFor says no until ensured
+		}
+		priv, err := privateKey(r.sealer, k)
+		if err != nil {
+			return nil, fmt.Errorf("signing keys: %w (was KEYS_KEK changed?)", err)
+		}
+		s.also[alg] = signer{id: k.ID, alg: alg, key: priv}
+	}
 	jwks, err := jwksOf(keys, s.public)
 	if err != nil {
 		return nil, err
@@ -221,6 +252,13 @@ func (r *Ring) build(keys []Key, version int64) (*set, error) {
 func (r *Ring) Signer() (kid, alg string, key crypto.Signer) {
 	s := r.set.Load()
 	return s.signer.id, s.signer.alg, s.signer.key
+}
+
+// SignerFor returns the current key of alg, one of Config.Also: its kid and
+// private key; ok is false when the set has none.
+func (r *Ring) SignerFor(alg string) (kid string, key crypto.Signer, ok bool) {
+	g, ok := r.set.Load().also[alg]
+	return g.id, g.key, ok
 }
 
 // PublicKey returns the published key kid, with its algorithm, for
@@ -325,13 +363,13 @@ func (r *Ring) changed() {
 
 // due reports whether the scheduled upkeep has something to do.
 func (r *Ring) due() bool {
-	return maintenanceDue(r.set.Load().keys, r.cfg.Alg, r.cfg.timing(), r.cfg.Now().UTC())
+	return maintenanceDue(r.set.Load().keys, r.cfg.algs(), r.cfg.timing(), r.cfg.Now().UTC())
 }
 
 // maintain runs the scheduled upkeep under the set's lock.
 func (r *Ring) maintain(ctx context.Context) {
 	err := r.store.ChangeSigningKeys(ctx, checked(r.sealer, false, func(keys []Key) (Change, error) {
-		c, err := planMaintain(keys, r.sealer, r.cfg.Alg, r.cfg.timing(), r.cfg.Now().UTC())
+		c, err := planMaintain(keys, r.sealer, r.cfg.algs(), r.cfg.timing(), r.cfg.Now().UTC())
 		if err == nil && !c.Empty() {
 			r.logChange("signing keys changed on schedule", c)
 		}

@@ -163,3 +163,50 @@ func TestRingRotatesOnSchedule(t *testing.T) {
 	now.set(now.get().Add(time.Minute + 3*time.Second))
 	waitFor(t, func() bool { kid, _, _ := r.Signer(); return kid != first }, "the scheduled key signs after MaxAge")
 }
+
+// TestRingAlso: an algorithm in Also (the OpenID Provider's RS256) gets a
+// current key of its own beside JWT_ALG's, published in the same JWKS and
+// rotated by the same `keel keys rotate`.
+func TestRingAlso(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	ctx := context.Background()
+	r, err := keys.Open(ctx, st, keys.Config{Alg: keys.EdDSA, Also: []string{keys.RS256}, KEK: []byte(kek),
+		TokenTTL: time.Minute, MaxAge: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid, priv, ok := r.SignerFor(keys.RS256)
+	if !ok || kid == "" || priv == nil {
+		t.Fatal("no RS256 signer")
+	}
+	if _, _, ok := r.SignerFor(keys.ES256); ok {
+		t.Error("an ES256 signer nobody asked for")
+	}
+	if own, alg, _ := r.Signer(); own == kid || alg != keys.EdDSA {
+		t.Errorf("access tokens signed by %s (%s)", own, alg)
+	}
+	if !strings.Contains(string(r.JWKS()), kid) || !strings.Contains(string(r.JWKS()), `"RS256"`) {
+		t.Errorf("JWKS %s lacks the RS256 key", r.JWKS())
+	}
+	admin, err := keys.NewAdmin(st, []byte(kek), keys.EdDSA, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stored, _, err := st.SigningKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := map[string]bool{}
+	for _, k := range stored {
+		if k.State == keys.StateNext {
+			next[k.Alg] = true
+		}
+	}
+	if !next[keys.EdDSA] || !next[keys.RS256] {
+		t.Errorf("rotate made next keys for %v, want EdDSA and RS256", next)
+	}
+}
