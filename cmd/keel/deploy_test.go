@@ -96,6 +96,12 @@ func TestCompose(t *testing.T) {
 			t.Errorf("%s is %q: take it from the environment as ${%s:?…} (compose then refuses to start without one), never write it here", name, secret, name)
 		}
 	}
+	// The replicas' tokens name API_URL as their issuer, where the services
+	// behind keel find its keys: the URL they reach keel at (the lb), taken
+	// from deploy/.env, never a replica's own default.
+	if u := k.Environment["API_URL"]; !strings.HasPrefix(u, "${API_URL:-http") {
+		t.Errorf("API_URL is %q, want ${API_URL:-<the lb's URL>}", u)
+	}
 	if got := strings.Join(k.Healthcheck.Test, " "); got != "CMD /keel healthcheck" {
 		t.Errorf("keel health check %q, want CMD /keel healthcheck", got)
 	}
