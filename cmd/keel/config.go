@@ -78,6 +78,8 @@ type config struct {
 	OIDCProviders []oidc.Config
 	APIURL        string
 	RedirectURLs  []string
+	// apiURLUnset: API_URL was not set, and APIURL is the local default.
+	apiURLUnset bool
 
 	MFAIssuer      string // MFA_ISSUER: names keel in authenticator apps
 	MFAMaxFailures int    // MFA_MAX_FAILURES: wrong TOTP codes in a row that lock a factor; 0 never locks
@@ -424,7 +426,7 @@ func (r *envReader) oidc(cfg *config) {
 	}
 	cfg.APIURL = strings.TrimSuffix(r.getenv("API_URL"), "/")
 	if cfg.APIURL == "" && len(names) == 0 {
-		cfg.APIURL = localURL(cfg.Addr)
+		cfg.APIURL, cfg.apiURLUnset = localURL(cfg.Addr), true
 	} else {
 		if u, err := url.Parse(cfg.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") ||
 			u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {

@@ -97,6 +97,10 @@ func openKeys(ctx context.Context, cfg config, st keyStore, log *slog.Logger) (*
 		return nil, nil, err
 	}
 	opts = append(opts, token.WithKeys(ring))
+	if cfg.apiURLUnset && cfg.Database.Engine == enginePostgres {
+		log.Warn("API_URL is not set: access tokens name " + cfg.APIURL + " as their issuer, where the services behind keel " +
+			"look for its keys; set API_URL to the URL they reach keel at (docs/tokens.md)")
+	}
 	// Accounts older than the first key were signed in with HS256 tokens:
 	// those are accepted until the last of them has expired, so switching
 	// JWT_ALG sends no one a 401. A new install accepts none.
