@@ -34,6 +34,12 @@ func LoadFileSecret(path, name string, log *slog.Logger) ([]byte, error) {
 		if len(s) < MinSecretLen {
 			return nil, fmt.Errorf("%s: secret shorter than %d bytes; delete the file to make a new one or set %s", path, MinSecretLen, name)
 		}
+		if info, err := os.Stat(path); err == nil && info.Mode().Perm()&0o077 != 0 {
+			// Made 0600; a copy or a chmod opened it (a backup restored
+			// as another user's, say).
+			log.Warn(name+" is kept in a file readable by others than its owner: chmod 600 it, or set "+name,
+				slog.String("path", path), slog.String("mode", info.Mode().Perm().String()))
+		}
 		return []byte(s), nil
 	case !errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("read %s: %w", path, err)
