@@ -16,6 +16,7 @@ import (
 	"github.com/keelhq/keel/db/schema"
 	"github.com/keelhq/keel/db/storetest"
 	gen "github.com/keelhq/keel/gen/db/postgres"
+	"github.com/keelhq/keel/internal/clients"
 	"github.com/keelhq/keel/internal/keys"
 	"github.com/keelhq/keel/internal/pgtest"
 )
@@ -26,6 +27,12 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 func TestStore(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T) db.Store { return open(t, pgtest.NewDatabase(t)) })
+}
+
+// TestStoreClients holds PostgreSQL to the OAuth client registry's behaviour.
+func TestStoreClients(t *testing.T) {
+	t.Parallel()
+	storetest.RunClients(t, func(t *testing.T) clients.Store { return open(t, pgtest.NewDatabase(t)) })
 }
 
 // TestStoreKeys holds PostgreSQL to the signing keys' behaviour; another

@@ -15,6 +15,7 @@ import (
 	"github.com/keelhq/keel/db/schema"
 	"github.com/keelhq/keel/db/storetest"
 	gen "github.com/keelhq/keel/gen/db/sqlite"
+	"github.com/keelhq/keel/internal/clients"
 	"github.com/keelhq/keel/internal/keys"
 )
 
@@ -22,6 +23,12 @@ import (
 func TestStore(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T) db.Store { return open(t) })
+}
+
+// TestStoreClients holds SQLite to the OAuth client registry's behaviour.
+func TestStoreClients(t *testing.T) {
+	t.Parallel()
+	storetest.RunClients(t, func(t *testing.T) clients.Store { return open(t) })
 }
 
 // TestStoreKeys holds SQLite to the signing keys' behaviour; another

@@ -60,6 +60,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.countWaysInStmt, err = db.PrepareContext(ctx, countWaysIn); err != nil {
 		return nil, fmt.Errorf("error preparing query CountWaysIn: %w", err)
 	}
+	if q.createClientStmt, err = db.PrepareContext(ctx, createClient); err != nil {
+		return nil, fmt.Errorf("error preparing query CreateClient: %w", err)
+	}
 	if q.createFactorStmt, err = db.PrepareContext(ctx, createFactor); err != nil {
 		return nil, fmt.Errorf("error preparing query CreateFactor: %w", err)
 	}
@@ -90,6 +93,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.createUserStmt, err = db.PrepareContext(ctx, createUser); err != nil {
 		return nil, fmt.Errorf("error preparing query CreateUser: %w", err)
 	}
+	if q.deleteClientStmt, err = db.PrepareContext(ctx, deleteClient); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteClient: %w", err)
+	}
 	if q.deleteExpiredFactorsStmt, err = db.PrepareContext(ctx, deleteExpiredFactors); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteExpiredFactors: %w", err)
 	}
@@ -116,6 +122,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.deleteIdentityOAuthCodesStmt, err = db.PrepareContext(ctx, deleteIdentityOAuthCodes); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteIdentityOAuthCodes: %w", err)
+	}
+	if q.deleteIdleDynamicClientsStmt, err = db.PrepareContext(ctx, deleteIdleDynamicClients); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteIdleDynamicClients: %w", err)
 	}
 	if q.deleteOAuthCodeStmt, err = db.PrepareContext(ctx, deleteOAuthCode); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteOAuthCode: %w", err)
@@ -176,6 +185,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.deleteUserPasskeysStmt, err = db.PrepareContext(ctx, deleteUserPasskeys); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteUserPasskeys: %w", err)
+	}
+	if q.getClientStmt, err = db.PrepareContext(ctx, getClient); err != nil {
+		return nil, fmt.Errorf("error preparing query GetClient: %w", err)
 	}
 	if q.getCredentialsStmt, err = db.PrepareContext(ctx, getCredentials); err != nil {
 		return nil, fmt.Errorf("error preparing query GetCredentials: %w", err)
@@ -239,6 +251,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.identityOwnedStmt, err = db.PrepareContext(ctx, identityOwned); err != nil {
 		return nil, fmt.Errorf("error preparing query IdentityOwned: %w", err)
+	}
+	if q.listClientsStmt, err = db.PrepareContext(ctx, listClients); err != nil {
+		return nil, fmt.Errorf("error preparing query ListClients: %w", err)
 	}
 	if q.listFactorSecretsStmt, err = db.PrepareContext(ctx, listFactorSecrets); err != nil {
 		return nil, fmt.Errorf("error preparing query ListFactorSecrets: %w", err)
@@ -327,6 +342,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.takeRecoveryCodeStmt, err = db.PrepareContext(ctx, takeRecoveryCode); err != nil {
 		return nil, fmt.Errorf("error preparing query TakeRecoveryCode: %w", err)
 	}
+	if q.touchClientStmt, err = db.PrepareContext(ctx, touchClient); err != nil {
+		return nil, fmt.Errorf("error preparing query TouchClient: %w", err)
+	}
 	if q.trustIdentitiesStmt, err = db.PrepareContext(ctx, trustIdentities); err != nil {
 		return nil, fmt.Errorf("error preparing query TrustIdentities: %w", err)
 	}
@@ -404,6 +422,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing countWaysInStmt: %w", cerr)
 		}
 	}
+	if q.createClientStmt != nil {
+		if cerr := q.createClientStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing createClientStmt: %w", cerr)
+		}
+	}
 	if q.createFactorStmt != nil {
 		if cerr := q.createFactorStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing createFactorStmt: %w", cerr)
@@ -454,6 +477,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing createUserStmt: %w", cerr)
 		}
 	}
+	if q.deleteClientStmt != nil {
+		if cerr := q.deleteClientStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteClientStmt: %w", cerr)
+		}
+	}
 	if q.deleteExpiredFactorsStmt != nil {
 		if cerr := q.deleteExpiredFactorsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deleteExpiredFactorsStmt: %w", cerr)
@@ -497,6 +525,11 @@ func (q *Queries) Close() error {
 	if q.deleteIdentityOAuthCodesStmt != nil {
 		if cerr := q.deleteIdentityOAuthCodesStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deleteIdentityOAuthCodesStmt: %w", cerr)
+		}
+	}
+	if q.deleteIdleDynamicClientsStmt != nil {
+		if cerr := q.deleteIdleDynamicClientsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteIdleDynamicClientsStmt: %w", cerr)
 		}
 	}
 	if q.deleteOAuthCodeStmt != nil {
@@ -597,6 +630,11 @@ func (q *Queries) Close() error {
 	if q.deleteUserPasskeysStmt != nil {
 		if cerr := q.deleteUserPasskeysStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deleteUserPasskeysStmt: %w", cerr)
+		}
+	}
+	if q.getClientStmt != nil {
+		if cerr := q.getClientStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getClientStmt: %w", cerr)
 		}
 	}
 	if q.getCredentialsStmt != nil {
@@ -702,6 +740,11 @@ func (q *Queries) Close() error {
 	if q.identityOwnedStmt != nil {
 		if cerr := q.identityOwnedStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing identityOwnedStmt: %w", cerr)
+		}
+	}
+	if q.listClientsStmt != nil {
+		if cerr := q.listClientsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listClientsStmt: %w", cerr)
 		}
 	}
 	if q.listFactorSecretsStmt != nil {
@@ -849,6 +892,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing takeRecoveryCodeStmt: %w", cerr)
 		}
 	}
+	if q.touchClientStmt != nil {
+		if cerr := q.touchClientStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing touchClientStmt: %w", cerr)
+		}
+	}
 	if q.trustIdentitiesStmt != nil {
 		if cerr := q.trustIdentitiesStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing trustIdentitiesStmt: %w", cerr)
@@ -920,6 +968,7 @@ type Queries struct {
 	countUsersBeforeStmt               *sql.Stmt
 	countVerifiedFactorsStmt           *sql.Stmt
 	countWaysInStmt                    *sql.Stmt
+	createClientStmt                   *sql.Stmt
 	createFactorStmt                   *sql.Stmt
 	createIdentityStmt                 *sql.Stmt
 	createOAuthCodeStmt                *sql.Stmt
@@ -930,6 +979,7 @@ type Queries struct {
 	createRecoveryCodeStmt             *sql.Stmt
 	createSessionStmt                  *sql.Stmt
 	createUserStmt                     *sql.Stmt
+	deleteClientStmt                   *sql.Stmt
 	deleteExpiredFactorsStmt           *sql.Stmt
 	deleteExpiredOAuthCodesStmt        *sql.Stmt
 	deleteExpiredOAuthFlowsStmt        *sql.Stmt
@@ -939,6 +989,7 @@ type Queries struct {
 	deleteFactorStmt                   *sql.Stmt
 	deleteIdentityStmt                 *sql.Stmt
 	deleteIdentityOAuthCodesStmt       *sql.Stmt
+	deleteIdleDynamicClientsStmt       *sql.Stmt
 	deleteOAuthCodeStmt                *sql.Stmt
 	deleteOneTimeTokensStmt            *sql.Stmt
 	deletePasskeyStmt                  *sql.Stmt
@@ -959,6 +1010,7 @@ type Queries struct {
 	deleteUserOAuthCodesStmt           *sql.Stmt
 	deleteUserPasskeyCeremoniesStmt    *sql.Stmt
 	deleteUserPasskeysStmt             *sql.Stmt
+	getClientStmt                      *sql.Stmt
 	getCredentialsStmt                 *sql.Stmt
 	getFactorStmt                      *sql.Stmt
 	getFactorFailuresStmt              *sql.Stmt
@@ -980,6 +1032,7 @@ type Queries struct {
 	getUserByEmailStmt                 *sql.Stmt
 	hasPasskeyStmt                     *sql.Stmt
 	identityOwnedStmt                  *sql.Stmt
+	listClientsStmt                    *sql.Stmt
 	listFactorSecretsStmt              *sql.Stmt
 	listFactorsStmt                    *sql.Stmt
 	listIdentitiesStmt                 *sql.Stmt
@@ -1009,6 +1062,7 @@ type Queries struct {
 	takePasskeyCeremonyStmt            *sql.Stmt
 	takeRateTokenStmt                  *sql.Stmt
 	takeRecoveryCodeStmt               *sql.Stmt
+	touchClientStmt                    *sql.Stmt
 	trustIdentitiesStmt                *sql.Stmt
 	updateSigningKeyStmt               *sql.Stmt
 	upgradeSessionStmt                 *sql.Stmt
@@ -1031,6 +1085,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		countUsersBeforeStmt:               q.countUsersBeforeStmt,
 		countVerifiedFactorsStmt:           q.countVerifiedFactorsStmt,
 		countWaysInStmt:                    q.countWaysInStmt,
+		createClientStmt:                   q.createClientStmt,
 		createFactorStmt:                   q.createFactorStmt,
 		createIdentityStmt:                 q.createIdentityStmt,
 		createOAuthCodeStmt:                q.createOAuthCodeStmt,
@@ -1041,6 +1096,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		createRecoveryCodeStmt:             q.createRecoveryCodeStmt,
 		createSessionStmt:                  q.createSessionStmt,
 		createUserStmt:                     q.createUserStmt,
+		deleteClientStmt:                   q.deleteClientStmt,
 		deleteExpiredFactorsStmt:           q.deleteExpiredFactorsStmt,
 		deleteExpiredOAuthCodesStmt:        q.deleteExpiredOAuthCodesStmt,
 		deleteExpiredOAuthFlowsStmt:        q.deleteExpiredOAuthFlowsStmt,
@@ -1050,6 +1106,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		deleteFactorStmt:                   q.deleteFactorStmt,
 		deleteIdentityStmt:                 q.deleteIdentityStmt,
 		deleteIdentityOAuthCodesStmt:       q.deleteIdentityOAuthCodesStmt,
+		deleteIdleDynamicClientsStmt:       q.deleteIdleDynamicClientsStmt,
 		deleteOAuthCodeStmt:                q.deleteOAuthCodeStmt,
 		deleteOneTimeTokensStmt:            q.deleteOneTimeTokensStmt,
 		deletePasskeyStmt:                  q.deletePasskeyStmt,
@@ -1070,6 +1127,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		deleteUserOAuthCodesStmt:           q.deleteUserOAuthCodesStmt,
 		deleteUserPasskeyCeremoniesStmt:    q.deleteUserPasskeyCeremoniesStmt,
 		deleteUserPasskeysStmt:             q.deleteUserPasskeysStmt,
+		getClientStmt:                      q.getClientStmt,
 		getCredentialsStmt:                 q.getCredentialsStmt,
 		getFactorStmt:                      q.getFactorStmt,
 		getFactorFailuresStmt:              q.getFactorFailuresStmt,
@@ -1091,6 +1149,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		getUserByEmailStmt:                 q.getUserByEmailStmt,
 		hasPasskeyStmt:                     q.hasPasskeyStmt,
 		identityOwnedStmt:                  q.identityOwnedStmt,
+		listClientsStmt:                    q.listClientsStmt,
 		listFactorSecretsStmt:              q.listFactorSecretsStmt,
 		listFactorsStmt:                    q.listFactorsStmt,
 		listIdentitiesStmt:                 q.listIdentitiesStmt,
@@ -1120,6 +1179,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		takePasskeyCeremonyStmt:            q.takePasskeyCeremonyStmt,
 		takeRateTokenStmt:                  q.takeRateTokenStmt,
 		takeRecoveryCodeStmt:               q.takeRecoveryCodeStmt,
+		touchClientStmt:                    q.touchClientStmt,
 		trustIdentitiesStmt:                q.trustIdentitiesStmt,
 		updateSigningKeyStmt:               q.updateSigningKeyStmt,
 		upgradeSessionStmt:                 q.upgradeSessionStmt,

@@ -60,6 +60,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.countWaysInStmt, err = db.PrepareContext(ctx, countWaysIn); err != nil {
 		return nil, fmt.Errorf("error preparing query CountWaysIn: %w", err)
 	}
+	if q.createClientStmt, err = db.PrepareContext(ctx, createClient); err != nil {
+		return nil, fmt.Errorf("error preparing query CreateClient: %w", err)
+	}
 	if q.createFactorStmt, err = db.PrepareContext(ctx, createFactor); err != nil {
 		return nil, fmt.Errorf("error preparing query CreateFactor: %w", err)
 	}
@@ -90,6 +93,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.createUserStmt, err = db.PrepareContext(ctx, createUser); err != nil {
 		return nil, fmt.Errorf("error preparing query CreateUser: %w", err)
 	}
+	if q.deleteClientStmt, err = db.PrepareContext(ctx, deleteClient); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteClient: %w", err)
+	}
 	if q.deleteExpiredFactorsStmt, err = db.PrepareContext(ctx, deleteExpiredFactors); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteExpiredFactors: %w", err)
 	}
@@ -116,6 +122,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.deleteIdentityOAuthCodesStmt, err = db.PrepareContext(ctx, deleteIdentityOAuthCodes); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteIdentityOAuthCodes: %w", err)
+	}
+	if q.deleteIdleDynamicClientsStmt, err = db.PrepareContext(ctx, deleteIdleDynamicClients); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteIdleDynamicClients: %w", err)
 	}
 	if q.deleteOAuthCodeStmt, err = db.PrepareContext(ctx, deleteOAuthCode); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteOAuthCode: %w", err)
@@ -176,6 +185,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.deleteUserPasskeysStmt, err = db.PrepareContext(ctx, deleteUserPasskeys); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteUserPasskeys: %w", err)
+	}
+	if q.getClientStmt, err = db.PrepareContext(ctx, getClient); err != nil {
+		return nil, fmt.Errorf("error preparing query GetClient: %w", err)
 	}
 	if q.getCredentialsStmt, err = db.PrepareContext(ctx, getCredentials); err != nil {
 		return nil, fmt.Errorf("error preparing query GetCredentials: %w", err)
@@ -239,6 +251,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.identityOwnedStmt, err = db.PrepareContext(ctx, identityOwned); err != nil {
 		return nil, fmt.Errorf("error preparing query IdentityOwned: %w", err)
+	}
+	if q.listClientsStmt, err = db.PrepareContext(ctx, listClients); err != nil {
+		return nil, fmt.Errorf("error preparing query ListClients: %w", err)
 	}
 	if q.listFactorSecretsStmt, err = db.PrepareContext(ctx, listFactorSecrets); err != nil {
 		return nil, fmt.Errorf("error preparing query ListFactorSecrets: %w", err)
@@ -318,6 +333,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.takeRecoveryCodeStmt, err = db.PrepareContext(ctx, takeRecoveryCode); err != nil {
 		return nil, fmt.Errorf("error preparing query TakeRecoveryCode: %w", err)
 	}
+	if q.touchClientStmt, err = db.PrepareContext(ctx, touchClient); err != nil {
+		return nil, fmt.Errorf("error preparing query TouchClient: %w", err)
+	}
 	if q.trustIdentitiesStmt, err = db.PrepareContext(ctx, trustIdentities); err != nil {
 		return nil, fmt.Errorf("error preparing query TrustIdentities: %w", err)
 	}
@@ -395,6 +413,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing countWaysInStmt: %w", cerr)
 		}
 	}
+	if q.createClientStmt != nil {
+		if cerr := q.createClientStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing createClientStmt: %w", cerr)
+		}
+	}
 	if q.createFactorStmt != nil {
 		if cerr := q.createFactorStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing createFactorStmt: %w", cerr)
@@ -445,6 +468,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing createUserStmt: %w", cerr)
 		}
 	}
+	if q.deleteClientStmt != nil {
+		if cerr := q.deleteClientStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteClientStmt: %w", cerr)
+		}
+	}
 	if q.deleteExpiredFactorsStmt != nil {
 		if cerr := q.deleteExpiredFactorsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deleteExpiredFactorsStmt: %w", cerr)
@@ -488,6 +516,11 @@ func (q *Queries) Close() error {
 	if q.deleteIdentityOAuthCodesStmt != nil {
 		if cerr := q.deleteIdentityOAuthCodesStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deleteIdentityOAuthCodesStmt: %w", cerr)
+		}
+	}
+	if q.deleteIdleDynamicClientsStmt != nil {
+		if cerr := q.deleteIdleDynamicClientsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteIdleDynamicClientsStmt: %w", cerr)
 		}
 	}
 	if q.deleteOAuthCodeStmt != nil {
@@ -588,6 +621,11 @@ func (q *Queries) Close() error {
 	if q.deleteUserPasskeysStmt != nil {
 		if cerr := q.deleteUserPasskeysStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deleteUserPasskeysStmt: %w", cerr)
+		}
+	}
+	if q.getClientStmt != nil {
+		if cerr := q.getClientStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getClientStmt: %w", cerr)
 		}
 	}
 	if q.getCredentialsStmt != nil {
@@ -693,6 +731,11 @@ func (q *Queries) Close() error {
 	if q.identityOwnedStmt != nil {
 		if cerr := q.identityOwnedStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing identityOwnedStmt: %w", cerr)
+		}
+	}
+	if q.listClientsStmt != nil {
+		if cerr := q.listClientsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listClientsStmt: %w", cerr)
 		}
 	}
 	if q.listFactorSecretsStmt != nil {
@@ -825,6 +868,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing takeRecoveryCodeStmt: %w", cerr)
 		}
 	}
+	if q.touchClientStmt != nil {
+		if cerr := q.touchClientStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing touchClientStmt: %w", cerr)
+		}
+	}
 	if q.trustIdentitiesStmt != nil {
 		if cerr := q.trustIdentitiesStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing trustIdentitiesStmt: %w", cerr)
@@ -896,6 +944,7 @@ type Queries struct {
 	countUsersBeforeStmt               *sql.Stmt
 	countVerifiedFactorsStmt           *sql.Stmt
 	countWaysInStmt                    *sql.Stmt
+	createClientStmt                   *sql.Stmt
 	createFactorStmt                   *sql.Stmt
 	createIdentityStmt                 *sql.Stmt
 	createOAuthCodeStmt                *sql.Stmt
@@ -906,6 +955,7 @@ type Queries struct {
 	createRecoveryCodeStmt             *sql.Stmt
 	createSessionStmt                  *sql.Stmt
 	createUserStmt                     *sql.Stmt
+	deleteClientStmt                   *sql.Stmt
 	deleteExpiredFactorsStmt           *sql.Stmt
 	deleteExpiredOAuthCodesStmt        *sql.Stmt
 	deleteExpiredOAuthFlowsStmt        *sql.Stmt
@@ -915,6 +965,7 @@ type Queries struct {
 	deleteFactorStmt                   *sql.Stmt
 	deleteIdentityStmt                 *sql.Stmt
 	deleteIdentityOAuthCodesStmt       *sql.Stmt
+	deleteIdleDynamicClientsStmt       *sql.Stmt
 	deleteOAuthCodeStmt                *sql.Stmt
 	deleteOneTimeTokensStmt            *sql.Stmt
 	deletePasskeyStmt                  *sql.Stmt
@@ -935,6 +986,7 @@ type Queries struct {
 	deleteUserOAuthCodesStmt           *sql.Stmt
 	deleteUserPasskeyCeremoniesStmt    *sql.Stmt
 	deleteUserPasskeysStmt             *sql.Stmt
+	getClientStmt                      *sql.Stmt
 	getCredentialsStmt                 *sql.Stmt
 	getFactorStmt                      *sql.Stmt
 	getFactorFailuresStmt              *sql.Stmt
@@ -956,6 +1008,7 @@ type Queries struct {
 	getUserByEmailStmt                 *sql.Stmt
 	hasPasskeyStmt                     *sql.Stmt
 	identityOwnedStmt                  *sql.Stmt
+	listClientsStmt                    *sql.Stmt
 	listFactorSecretsStmt              *sql.Stmt
 	listFactorsStmt                    *sql.Stmt
 	listIdentitiesStmt                 *sql.Stmt
@@ -982,6 +1035,7 @@ type Queries struct {
 	takeOneTimeTokenStmt               *sql.Stmt
 	takePasskeyCeremonyStmt            *sql.Stmt
 	takeRecoveryCodeStmt               *sql.Stmt
+	touchClientStmt                    *sql.Stmt
 	trustIdentitiesStmt                *sql.Stmt
 	updateSigningKeyStmt               *sql.Stmt
 	upgradeSessionStmt                 *sql.Stmt
@@ -1004,6 +1058,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		countUsersBeforeStmt:               q.countUsersBeforeStmt,
 		countVerifiedFactorsStmt:           q.countVerifiedFactorsStmt,
 		countWaysInStmt:                    q.countWaysInStmt,
+		createClientStmt:                   q.createClientStmt,
 		createFactorStmt:                   q.createFactorStmt,
 		createIdentityStmt:                 q.createIdentityStmt,
 		createOAuthCodeStmt:                q.createOAuthCodeStmt,
@@ -1014,6 +1069,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		createRecoveryCodeStmt:             q.createRecoveryCodeStmt,
 		createSessionStmt:                  q.createSessionStmt,
 		createUserStmt:                     q.createUserStmt,
+		deleteClientStmt:                   q.deleteClientStmt,
 		deleteExpiredFactorsStmt:           q.deleteExpiredFactorsStmt,
 		deleteExpiredOAuthCodesStmt:        q.deleteExpiredOAuthCodesStmt,
 		deleteExpiredOAuthFlowsStmt:        q.deleteExpiredOAuthFlowsStmt,
@@ -1023,6 +1079,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		deleteFactorStmt:                   q.deleteFactorStmt,
 		deleteIdentityStmt:                 q.deleteIdentityStmt,
 		deleteIdentityOAuthCodesStmt:       q.deleteIdentityOAuthCodesStmt,
+		deleteIdleDynamicClientsStmt:       q.deleteIdleDynamicClientsStmt,
 		deleteOAuthCodeStmt:                q.deleteOAuthCodeStmt,
 		deleteOneTimeTokensStmt:            q.deleteOneTimeTokensStmt,
 		deletePasskeyStmt:                  q.deletePasskeyStmt,
@@ -1043,6 +1100,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		deleteUserOAuthCodesStmt:           q.deleteUserOAuthCodesStmt,
 		deleteUserPasskeyCeremoniesStmt:    q.deleteUserPasskeyCeremoniesStmt,
 		deleteUserPasskeysStmt:             q.deleteUserPasskeysStmt,
+		getClientStmt:                      q.getClientStmt,
 		getCredentialsStmt:                 q.getCredentialsStmt,
 		getFactorStmt:                      q.getFactorStmt,
 		getFactorFailuresStmt:              q.getFactorFailuresStmt,
@@ -1064,6 +1122,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		getUserByEmailStmt:                 q.getUserByEmailStmt,
 		hasPasskeyStmt:                     q.hasPasskeyStmt,
 		identityOwnedStmt:                  q.identityOwnedStmt,
+		listClientsStmt:                    q.listClientsStmt,
 		listFactorSecretsStmt:              q.listFactorSecretsStmt,
 		listFactorsStmt:                    q.listFactorsStmt,
 		listIdentitiesStmt:                 q.listIdentitiesStmt,
@@ -1090,6 +1149,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		takeOneTimeTokenStmt:               q.takeOneTimeTokenStmt,
 		takePasskeyCeremonyStmt:            q.takePasskeyCeremonyStmt,
 		takeRecoveryCodeStmt:               q.takeRecoveryCodeStmt,
+		touchClientStmt:                    q.touchClientStmt,
 		trustIdentitiesStmt:                q.trustIdentitiesStmt,
 		updateSigningKeyStmt:               q.updateSigningKeyStmt,
 		upgradeSessionStmt:                 q.upgradeSessionStmt,

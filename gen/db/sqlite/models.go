@@ -36,6 +36,21 @@ type MfaRecoveryCode struct {
 	UserID int64
 }
 
+type OauthClient struct {
+	ID                     string
+	Name                   string
+	SecretHash             sql.NullString
+	Kind                   string
+	AppType                string
+	RedirectUris           string
+	PostLogoutRedirectUris string
+	GrantTypes             string
+	Scopes                 string
+	Dynamic                bool
+	CreatedAt              time.Time
+	LastUsedAt             sql.NullTime
+}
+
 type OauthCode struct {
 	Hash              string
 	UserID            int64
