@@ -62,6 +62,10 @@ type Session struct {
 	// was started with (zero for a password): removing it ends the session.
 	PasskeyID  string
 	IdentityID int64
+	// ClientID is the OAuth client the session is a grant to (docs/provider.md),
+	// empty for keel's own sessions: its refresh tokens are that client's
+	// only, at /oauth2/token, never keel's POST /token/refresh.
+	ClientID string
 	// HasFactor, read by GetSession, says the account has a verified factor.
 	HasFactor bool
 	// AuthTime is when the session's user last proved themselves (a

@@ -333,3 +333,9 @@ func TestPasskeyHandleUpgrade(t *testing.T) {
 	conn.Close()
 	storetest.CheckLegacyPasskey(t, open(t, u), user.ID, "old")
 }
+
+// TestStoreProvider holds PostgreSQL to the OpenID Provider's store behaviour.
+func TestStoreProvider(t *testing.T) {
+	t.Parallel()
+	storetest.RunProvider(t, func(t *testing.T) storetest.ProviderStore { return open(t, pgtest.NewDatabase(t)) })
+}

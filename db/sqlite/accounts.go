@@ -124,6 +124,7 @@ func insertSession(ctx context.Context, q *gen.Queries, s db.Session) error {
 		PasskeyID:  sql.NullString{String: s.PasskeyID, Valid: s.PasskeyID != ""},
 		IdentityID: sql.NullInt64{Int64: s.IdentityID, Valid: s.IdentityID != 0},
 		AuthTime:   nullTime(s.AuthTime),
+		ClientID:   sql.NullString{String: s.ClientID, Valid: s.ClientID != ""},
 	})
 }
 
@@ -178,7 +179,7 @@ func (d *DB) GetSession(ctx context.Context, id string) (db.Session, error) {
 	return db.Session{ID: row.ID, UserID: row.UserID, CreatedAt: db.Millis(row.CreatedAt), Generation: row.Generation,
 		RefreshHash: row.RefreshHash, RotatedAt: db.Millis(row.RotatedAt), RefreshExpiresAt: db.Millis(row.RefreshExpiresAt),
 		AAL: row.Aal, AMR: row.Amr, LevelGen: row.LevelGen, LevelAt: levelAt(row.LevelAt, row.CreatedAt),
-		HasFactor: row.Factors > 0, AuthTime: timeOrZero(row.AuthTime)}, nil
+		HasFactor: row.Factors > 0, AuthTime: timeOrZero(row.AuthTime), ClientID: row.ClientID.String}, nil
 }
 
 // levelAt is when a session's level last changed: a session from before
@@ -210,7 +211,8 @@ func (d *DB) ListSessions(ctx context.Context, userID int64) ([]db.Session, erro
 	out := make([]db.Session, len(rows))
 	for i, r := range rows {
 		out[i] = db.Session{ID: r.ID, UserID: userID, CreatedAt: db.Millis(r.CreatedAt), LastUsedAt: db.Millis(r.LastUsedAt),
-			UserAgent: r.UserAgent, RefreshExpiresAt: db.Millis(r.RefreshExpiresAt), AAL: r.Aal, AMR: r.Amr}
+			UserAgent: r.UserAgent, RefreshExpiresAt: db.Millis(r.RefreshExpiresAt), AAL: r.Aal, AMR: r.Amr,
+			ClientID: r.ClientID.String}
 	}
 	return out, nil
 }

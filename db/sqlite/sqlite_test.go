@@ -155,3 +155,9 @@ func TestPasskeyHandleUpgrade(t *testing.T) {
 	defer d.Close()
 	storetest.CheckLegacyPasskey(t, d, u.ID, "old")
 }
+
+// TestStoreProvider holds SQLite to the OpenID Provider's store behaviour.
+func TestStoreProvider(t *testing.T) {
+	t.Parallel()
+	storetest.RunProvider(t, func(t *testing.T) storetest.ProviderStore { return open(t) })
+}

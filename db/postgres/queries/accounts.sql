@@ -12,15 +12,15 @@ WHERE s.id = sqlc.arg(session_id) AND s.user_id = sqlc.arg(user_id);
 
 -- name: CreateSession :exec
 INSERT INTO sessions (id, user_id, created_at, last_used_at, user_agent, generation, refresh_hash, rotated_at, refresh_expires_at, aal, amr,
-                      level_gen, level_at, passkey_id, identity_id, auth_time)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16);
+                      level_gen, level_at, passkey_id, identity_id, auth_time, client_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17);
 
 -- name: GetSession :one
 -- The refresh and the upgrade read the session's state, its level, and
 -- whether the account has a verified factor (an aal1 session then waits for
 -- it and is not refreshed).
 SELECT s.id, s.user_id, s.created_at, s.generation, s.refresh_hash, s.rotated_at, s.refresh_expires_at, s.aal, s.amr,
-       s.level_gen, s.level_at, s.auth_time,
+       s.level_gen, s.level_at, s.auth_time, s.client_id,
        (SELECT count(*) FROM mfa_factors f WHERE f.user_id = s.user_id AND f.verified) AS factors
 FROM sessions s WHERE s.id = sqlc.arg(id);
 
@@ -34,7 +34,7 @@ WHERE id = sqlc.arg(id) AND refresh_hash = sqlc.arg(old_hash)
 RETURNING generation;
 
 -- name: ListSessions :many
-SELECT id, created_at, last_used_at, user_agent, refresh_expires_at, aal, amr
+SELECT id, created_at, last_used_at, user_agent, refresh_expires_at, aal, amr, client_id
 FROM sessions WHERE user_id = sqlc.arg(user_id)
 ORDER BY created_at DESC, id;
 

@@ -90,6 +90,40 @@ type OneTimeToken struct {
 	ExpiresAt time.Time
 }
 
+type OpAuthRequest struct {
+	ID            string
+	ClientID      string
+	RedirectUri   string
+	Scopes        string
+	State         string
+	Nonce         string
+	ResponseType  string
+	ResponseMode  string
+	CodeChallenge string
+	MaxAge        sql.NullInt64
+	Prompt        string
+	AcrValues     string
+	Resource      string
+	UserID        sql.NullInt64
+	SessionID     sql.NullString
+	AuthTime      sql.NullTime
+	Amr           string
+	Acr           string
+	Done          bool
+	CodeHash      sql.NullString
+	CodeExpiresAt sql.NullTime
+	CodeUsed      bool
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+}
+
+type OpConsent struct {
+	UserID    int64
+	ClientID  string
+	Scopes    string
+	CreatedAt time.Time
+}
+
 type Passkey struct {
 	ID              string
 	UserID          int64
@@ -132,6 +166,7 @@ type Session struct {
 	LevelAt          sql.NullTime
 	PasskeyID        sql.NullString
 	IdentityID       sql.NullInt64
+	ClientID         sql.NullString
 }
 
 type SigningKey struct {

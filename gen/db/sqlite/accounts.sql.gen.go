@@ -37,8 +37,8 @@ func (q *Queries) CreateOneTimeToken(ctx context.Context, arg CreateOneTimeToken
 
 const createSession = `-- name: CreateSession :exec
 INSERT INTO sessions (id, user_id, created_at, last_used_at, user_agent, generation, refresh_hash, rotated_at, refresh_expires_at, aal, amr,
-                      level_gen, level_at, passkey_id, identity_id, auth_time)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                      level_gen, level_at, passkey_id, identity_id, auth_time, client_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 `
 
 type CreateSessionParams struct {
@@ -58,6 +58,7 @@ type CreateSessionParams struct {
 	PasskeyID        sql.NullString
 	IdentityID       sql.NullInt64
 	AuthTime         sql.NullTime
+	ClientID         sql.NullString
 }
 
 func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) error {
@@ -78,6 +79,7 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) er
 		arg.PasskeyID,
 		arg.IdentityID,
 		arg.AuthTime,
+		arg.ClientID,
 	)
 	return err
 }
@@ -176,7 +178,7 @@ func (q *Queries) DeleteUser(ctx context.Context, id int64) (int64, error) {
 
 const getSession = `-- name: GetSession :one
 SELECT s.id, s.user_id, s.created_at, s.generation, s.refresh_hash, s.rotated_at, s.refresh_expires_at, s.aal, s.amr,
-       s.level_gen, s.level_at, s.auth_time,
+       s.level_gen, s.level_at, s.auth_time, s.client_id,
        (SELECT count(*) FROM mfa_factors f WHERE f.user_id = s.user_id AND f.verified) AS factors
 FROM sessions s WHERE s.id = ?1
 `
@@ -194,6 +196,7 @@ type GetSessionRow struct {
 	LevelGen         int64
 	LevelAt          sql.NullTime
 	AuthTime         sql.NullTime
+	ClientID         sql.NullString
 	Factors          int64
 }
 
@@ -216,6 +219,7 @@ func (q *Queries) GetSession(ctx context.Context, id string) (GetSessionRow, err
 		&i.LevelGen,
 		&i.LevelAt,
 		&i.AuthTime,
+		&i.ClientID,
 		&i.Factors,
 	)
 	return i, err
@@ -277,7 +281,7 @@ func (q *Queries) GetSessionUser(ctx context.Context, arg GetSessionUserParams) 
 }
 
 const listSessions = `-- name: ListSessions :many
-SELECT id, created_at, last_used_at, user_agent, refresh_expires_at, aal, amr
+SELECT id, created_at, last_used_at, user_agent, refresh_expires_at, aal, amr, client_id
 FROM sessions WHERE user_id = ?1
 ORDER BY created_at DESC, id
 `
@@ -290,6 +294,7 @@ type ListSessionsRow struct {
 	RefreshExpiresAt time.Time
 	Aal              string
 	Amr              string
+	ClientID         sql.NullString
 }
 
 func (q *Queries) ListSessions(ctx context.Context, userID int64) ([]ListSessionsRow, error) {
@@ -309,6 +314,7 @@ func (q *Queries) ListSessions(ctx context.Context, userID int64) ([]ListSession
 			&i.RefreshExpiresAt,
 			&i.Aal,
 			&i.Amr,
+			&i.ClientID,
 		); err != nil {
 			return nil, err
 		}

@@ -24,6 +24,9 @@ func New(db DBTX) *Queries {
 func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	q := Queries{db: db}
 	var err error
+	if q.acceptAuthRequestStmt, err = db.PrepareContext(ctx, acceptAuthRequest); err != nil {
+		return nil, fmt.Errorf("error preparing query AcceptAuthRequest: %w", err)
+	}
 	if q.addSigningKeyStmt, err = db.PrepareContext(ctx, addSigningKey); err != nil {
 		return nil, fmt.Errorf("error preparing query AddSigningKey: %w", err)
 	}
@@ -60,6 +63,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.countWaysInStmt, err = db.PrepareContext(ctx, countWaysIn); err != nil {
 		return nil, fmt.Errorf("error preparing query CountWaysIn: %w", err)
 	}
+	if q.createAuthRequestStmt, err = db.PrepareContext(ctx, createAuthRequest); err != nil {
+		return nil, fmt.Errorf("error preparing query CreateAuthRequest: %w", err)
+	}
 	if q.createClientStmt, err = db.PrepareContext(ctx, createClient); err != nil {
 		return nil, fmt.Errorf("error preparing query CreateClient: %w", err)
 	}
@@ -92,6 +98,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.createUserStmt, err = db.PrepareContext(ctx, createUser); err != nil {
 		return nil, fmt.Errorf("error preparing query CreateUser: %w", err)
+	}
+	if q.deleteAuthRequestStmt, err = db.PrepareContext(ctx, deleteAuthRequest); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteAuthRequest: %w", err)
 	}
 	if q.deleteClientStmt, err = db.PrepareContext(ctx, deleteClient); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteClient: %w", err)
@@ -186,8 +195,17 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.deleteUserPasskeysStmt, err = db.PrepareContext(ctx, deleteUserPasskeys); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteUserPasskeys: %w", err)
 	}
+	if q.getAuthRequestStmt, err = db.PrepareContext(ctx, getAuthRequest); err != nil {
+		return nil, fmt.Errorf("error preparing query GetAuthRequest: %w", err)
+	}
+	if q.getAuthRequestByCodeStmt, err = db.PrepareContext(ctx, getAuthRequestByCode); err != nil {
+		return nil, fmt.Errorf("error preparing query GetAuthRequestByCode: %w", err)
+	}
 	if q.getClientStmt, err = db.PrepareContext(ctx, getClient); err != nil {
 		return nil, fmt.Errorf("error preparing query GetClient: %w", err)
+	}
+	if q.getConsentStmt, err = db.PrepareContext(ctx, getConsent); err != nil {
+		return nil, fmt.Errorf("error preparing query GetConsent: %w", err)
 	}
 	if q.getCredentialsStmt, err = db.PrepareContext(ctx, getCredentials); err != nil {
 		return nil, fmt.Errorf("error preparing query GetCredentials: %w", err)
@@ -294,6 +312,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.pingStmt, err = db.PrepareContext(ctx, ping); err != nil {
 		return nil, fmt.Errorf("error preparing query Ping: %w", err)
 	}
+	if q.pruneAuthRequestsStmt, err = db.PrepareContext(ctx, pruneAuthRequests); err != nil {
+		return nil, fmt.Errorf("error preparing query PruneAuthRequests: %w", err)
+	}
 	if q.renamePasskeyStmt, err = db.PrepareContext(ctx, renamePasskey); err != nil {
 		return nil, fmt.Errorf("error preparing query RenamePasskey: %w", err)
 	}
@@ -303,6 +324,12 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.rotateRefreshStmt, err = db.PrepareContext(ctx, rotateRefresh); err != nil {
 		return nil, fmt.Errorf("error preparing query RotateRefresh: %w", err)
 	}
+	if q.saveAuthCodeStmt, err = db.PrepareContext(ctx, saveAuthCode); err != nil {
+		return nil, fmt.Errorf("error preparing query SaveAuthCode: %w", err)
+	}
+	if q.saveConsentStmt, err = db.PrepareContext(ctx, saveConsent); err != nil {
+		return nil, fmt.Errorf("error preparing query SaveConsent: %w", err)
+	}
 	if q.setFactorSecretStmt, err = db.PrepareContext(ctx, setFactorSecret); err != nil {
 		return nil, fmt.Errorf("error preparing query SetFactorSecret: %w", err)
 	}
@@ -311,6 +338,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.setPasswordStmt, err = db.PrepareContext(ctx, setPassword); err != nil {
 		return nil, fmt.Errorf("error preparing query SetPassword: %w", err)
+	}
+	if q.spendAuthCodeStmt, err = db.PrepareContext(ctx, spendAuthCode); err != nil {
+		return nil, fmt.Errorf("error preparing query SpendAuthCode: %w", err)
 	}
 	if q.stampAuthTimeStmt, err = db.PrepareContext(ctx, stampAuthTime); err != nil {
 		return nil, fmt.Errorf("error preparing query StampAuthTime: %w", err)
@@ -353,6 +383,11 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 
 func (q *Queries) Close() error {
 	var err error
+	if q.acceptAuthRequestStmt != nil {
+		if cerr := q.acceptAuthRequestStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing acceptAuthRequestStmt: %w", cerr)
+		}
+	}
 	if q.addSigningKeyStmt != nil {
 		if cerr := q.addSigningKeyStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing addSigningKeyStmt: %w", cerr)
@@ -413,6 +448,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing countWaysInStmt: %w", cerr)
 		}
 	}
+	if q.createAuthRequestStmt != nil {
+		if cerr := q.createAuthRequestStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing createAuthRequestStmt: %w", cerr)
+		}
+	}
 	if q.createClientStmt != nil {
 		if cerr := q.createClientStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing createClientStmt: %w", cerr)
@@ -466,6 +506,11 @@ func (q *Queries) Close() error {
 	if q.createUserStmt != nil {
 		if cerr := q.createUserStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing createUserStmt: %w", cerr)
+		}
+	}
+	if q.deleteAuthRequestStmt != nil {
+		if cerr := q.deleteAuthRequestStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteAuthRequestStmt: %w", cerr)
 		}
 	}
 	if q.deleteClientStmt != nil {
@@ -623,9 +668,24 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing deleteUserPasskeysStmt: %w", cerr)
 		}
 	}
+	if q.getAuthRequestStmt != nil {
+		if cerr := q.getAuthRequestStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getAuthRequestStmt: %w", cerr)
+		}
+	}
+	if q.getAuthRequestByCodeStmt != nil {
+		if cerr := q.getAuthRequestByCodeStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getAuthRequestByCodeStmt: %w", cerr)
+		}
+	}
 	if q.getClientStmt != nil {
 		if cerr := q.getClientStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getClientStmt: %w", cerr)
+		}
+	}
+	if q.getConsentStmt != nil {
+		if cerr := q.getConsentStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getConsentStmt: %w", cerr)
 		}
 	}
 	if q.getCredentialsStmt != nil {
@@ -803,6 +863,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing pingStmt: %w", cerr)
 		}
 	}
+	if q.pruneAuthRequestsStmt != nil {
+		if cerr := q.pruneAuthRequestsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing pruneAuthRequestsStmt: %w", cerr)
+		}
+	}
 	if q.renamePasskeyStmt != nil {
 		if cerr := q.renamePasskeyStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing renamePasskeyStmt: %w", cerr)
@@ -818,6 +883,16 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing rotateRefreshStmt: %w", cerr)
 		}
 	}
+	if q.saveAuthCodeStmt != nil {
+		if cerr := q.saveAuthCodeStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing saveAuthCodeStmt: %w", cerr)
+		}
+	}
+	if q.saveConsentStmt != nil {
+		if cerr := q.saveConsentStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing saveConsentStmt: %w", cerr)
+		}
+	}
 	if q.setFactorSecretStmt != nil {
 		if cerr := q.setFactorSecretStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing setFactorSecretStmt: %w", cerr)
@@ -831,6 +906,11 @@ func (q *Queries) Close() error {
 	if q.setPasswordStmt != nil {
 		if cerr := q.setPasswordStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing setPasswordStmt: %w", cerr)
+		}
+	}
+	if q.spendAuthCodeStmt != nil {
+		if cerr := q.spendAuthCodeStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing spendAuthCodeStmt: %w", cerr)
 		}
 	}
 	if q.stampAuthTimeStmt != nil {
@@ -932,6 +1012,7 @@ func (q *Queries) queryRow(ctx context.Context, stmt *sql.Stmt, query string, ar
 type Queries struct {
 	db                                 DBTX
 	tx                                 *sql.Tx
+	acceptAuthRequestStmt              *sql.Stmt
 	addSigningKeyStmt                  *sql.Stmt
 	bumpSigningKeysVersionStmt         *sql.Stmt
 	countFactorAttemptStmt             *sql.Stmt
@@ -944,6 +1025,7 @@ type Queries struct {
 	countUsersBeforeStmt               *sql.Stmt
 	countVerifiedFactorsStmt           *sql.Stmt
 	countWaysInStmt                    *sql.Stmt
+	createAuthRequestStmt              *sql.Stmt
 	createClientStmt                   *sql.Stmt
 	createFactorStmt                   *sql.Stmt
 	createIdentityStmt                 *sql.Stmt
@@ -955,6 +1037,7 @@ type Queries struct {
 	createRecoveryCodeStmt             *sql.Stmt
 	createSessionStmt                  *sql.Stmt
 	createUserStmt                     *sql.Stmt
+	deleteAuthRequestStmt              *sql.Stmt
 	deleteClientStmt                   *sql.Stmt
 	deleteExpiredFactorsStmt           *sql.Stmt
 	deleteExpiredOAuthCodesStmt        *sql.Stmt
@@ -986,7 +1069,10 @@ type Queries struct {
 	deleteUserOAuthCodesStmt           *sql.Stmt
 	deleteUserPasskeyCeremoniesStmt    *sql.Stmt
 	deleteUserPasskeysStmt             *sql.Stmt
+	getAuthRequestStmt                 *sql.Stmt
+	getAuthRequestByCodeStmt           *sql.Stmt
 	getClientStmt                      *sql.Stmt
+	getConsentStmt                     *sql.Stmt
 	getCredentialsStmt                 *sql.Stmt
 	getFactorStmt                      *sql.Stmt
 	getFactorFailuresStmt              *sql.Stmt
@@ -1022,12 +1108,16 @@ type Queries struct {
 	markEmailVerifiedStmt              *sql.Stmt
 	markFactorVerifiedStmt             *sql.Stmt
 	pingStmt                           *sql.Stmt
+	pruneAuthRequestsStmt              *sql.Stmt
 	renamePasskeyStmt                  *sql.Stmt
 	resetFactorFailuresStmt            *sql.Stmt
 	rotateRefreshStmt                  *sql.Stmt
+	saveAuthCodeStmt                   *sql.Stmt
+	saveConsentStmt                    *sql.Stmt
 	setFactorSecretStmt                *sql.Stmt
 	setPasskeyHandleStmt               *sql.Stmt
 	setPasswordStmt                    *sql.Stmt
+	spendAuthCodeStmt                  *sql.Stmt
 	stampAuthTimeStmt                  *sql.Stmt
 	takeFactorStepStmt                 *sql.Stmt
 	takeOAuthCodeStmt                  *sql.Stmt
@@ -1046,6 +1136,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 	return &Queries{
 		db:                                 tx,
 		tx:                                 tx,
+		acceptAuthRequestStmt:              q.acceptAuthRequestStmt,
 		addSigningKeyStmt:                  q.addSigningKeyStmt,
 		bumpSigningKeysVersionStmt:         q.bumpSigningKeysVersionStmt,
 		countFactorAttemptStmt:             q.countFactorAttemptStmt,
@@ -1058,6 +1149,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		countUsersBeforeStmt:               q.countUsersBeforeStmt,
 		countVerifiedFactorsStmt:           q.countVerifiedFactorsStmt,
 		countWaysInStmt:                    q.countWaysInStmt,
+		createAuthRequestStmt:              q.createAuthRequestStmt,
 		createClientStmt:                   q.createClientStmt,
 		createFactorStmt:                   q.createFactorStmt,
 		createIdentityStmt:                 q.createIdentityStmt,
@@ -1069,6 +1161,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		createRecoveryCodeStmt:             q.createRecoveryCodeStmt,
 		createSessionStmt:                  q.createSessionStmt,
 		createUserStmt:                     q.createUserStmt,
+		deleteAuthRequestStmt:              q.deleteAuthRequestStmt,
 		deleteClientStmt:                   q.deleteClientStmt,
 		deleteExpiredFactorsStmt:           q.deleteExpiredFactorsStmt,
 		deleteExpiredOAuthCodesStmt:        q.deleteExpiredOAuthCodesStmt,
@@ -1100,7 +1193,10 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		deleteUserOAuthCodesStmt:           q.deleteUserOAuthCodesStmt,
 		deleteUserPasskeyCeremoniesStmt:    q.deleteUserPasskeyCeremoniesStmt,
 		deleteUserPasskeysStmt:             q.deleteUserPasskeysStmt,
+		getAuthRequestStmt:                 q.getAuthRequestStmt,
+		getAuthRequestByCodeStmt:           q.getAuthRequestByCodeStmt,
 		getClientStmt:                      q.getClientStmt,
+		getConsentStmt:                     q.getConsentStmt,
 		getCredentialsStmt:                 q.getCredentialsStmt,
 		getFactorStmt:                      q.getFactorStmt,
 		getFactorFailuresStmt:              q.getFactorFailuresStmt,
@@ -1136,12 +1232,16 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		markEmailVerifiedStmt:              q.markEmailVerifiedStmt,
 		markFactorVerifiedStmt:             q.markFactorVerifiedStmt,
 		pingStmt:                           q.pingStmt,
+		pruneAuthRequestsStmt:              q.pruneAuthRequestsStmt,
 		renamePasskeyStmt:                  q.renamePasskeyStmt,
 		resetFactorFailuresStmt:            q.resetFactorFailuresStmt,
 		rotateRefreshStmt:                  q.rotateRefreshStmt,
+		saveAuthCodeStmt:                   q.saveAuthCodeStmt,
+		saveConsentStmt:                    q.saveConsentStmt,
 		setFactorSecretStmt:                q.setFactorSecretStmt,
 		setPasskeyHandleStmt:               q.setPasskeyHandleStmt,
 		setPasswordStmt:                    q.setPasswordStmt,
+		spendAuthCodeStmt:                  q.spendAuthCodeStmt,
 		stampAuthTimeStmt:                  q.stampAuthTimeStmt,
 		takeFactorStepStmt:                 q.takeFactorStepStmt,
 		takeOAuthCodeStmt:                  q.takeOAuthCodeStmt,
