@@ -38,3 +38,27 @@ func TestRingFollowsAnotherAlg(t *testing.T) {
 		t.Errorf("the old replica signs with %s, not the current key %s", got, kid)
 	}
 }
+
+// TestRingFollowsAnotherAlgNotAlso: the key a replica follows in a rolling
+// change of JWT_ALG is the new access-token key, not one kept current for
+// another signer (Config.Also), whatever their order.
+func TestRingFollowsAnotherAlgNotAlso(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := openStore(t)
+	cfg := keys.Config{Alg: keys.EdDSA, KEK: []byte(kek), TokenTTL: time.Minute, MaxAge: time.Minute, Also: []string{keys.ES256}}
+	old, err := keys.Open(ctx, st, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Alg = keys.RS256
+	restarted, err := keys.Open(ctx, st, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid, _, _ := restarted.Signer()
+	old.PublicKey(ctx, "no-such-kid") // a read of the set
+	if got, alg, _ := old.Signer(); got != kid {
+		t.Errorf("the old replica signs with its %s key %s, not the new access-token key %s", alg, got, kid)
+	}
+}

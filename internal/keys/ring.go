@@ -213,7 +213,14 @@ func (r *Ring) build(keys []Key, version int64) (*set, error) {
 	// replica of another JWT_ALG has started and retired it: a rolling
 	// change), the current key of another, so that every replica signs
 	// with a key the set keeps publishing.
+	// A key kept current for another signer (Also) only when there is no
+	// other.
 	cur, ok := find(keys, r.cfg.Alg, StateCurrent)
+	for _, alg := range Algs {
+		if !ok && !slices.Contains(r.cfg.Also, alg) {
+			cur, ok = find(keys, alg, StateCurrent)
+		}
+	}
 	for _, alg := range Algs {
 		if !ok {
 			cur, ok = find(keys, alg, StateCurrent)
