@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keelhq/keel/internal/clients"
 	"github.com/keelhq/keel/internal/keys"
 	"github.com/keelhq/keel/internal/mail"
 	"github.com/keelhq/keel/internal/mfa"
@@ -135,7 +136,7 @@ var settings = []setting{
 	{"JWT_SECRET_PREVIOUS", "", "the JWT_SECRET before the current one (in the first roll of a rolling change, the one after it), while a change of secret settles (docs/tokens.md): refresh tokens made under it are still accepted (and replaced by ones under JWT_SECRET), and without MFA_KEY TOTP secrets sealed and recovery codes hashed under it still work; at least 32 bytes, not JWT_SECRET, requires JWT_SECRET. Remove it REFRESH_TTL after the change, once keel secrets reseal has run"},
 	{"JWT_ALG", "(the current key's, else EdDSA)", "how access tokens are signed: EdDSA (Ed25519), ES256, RS256 (2048-bit), or HS256 with JWT_SECRET; unset keeps the current key's algorithm, and an install with users and no signing key stays on HS256 (with a warning) until it is set: see docs/tokens.md"},
 	{"KEYS_KEK", "(generated with SQLite)", "at least 32 bytes: the key the signing keys' private halves are sealed under (AES-256-GCM), never JWT_SECRET; required with PostgreSQL unless JWT_ALG=HS256 (the same on every replica); with SQLite, when unset, a random one is kept in <data dir>/keys_kek (mode 0600)"},
-	{"JWT_AUDIENCE", "keel", "the aud of keel's access tokens; keel's API refuses a token for another audience"},
+	{"JWT_AUDIENCE", "keel", "the aud of keel's access tokens; keel's API refuses a token for another audience; not beginning with kc_ (OAuth client ids do)"},
 	{"JWKS_MAX_AGE", "5m", "how long verifiers may cache GET /.well-known/jwks.json (its Cache-Control max-age); a next key is published this long before it signs"},
 	{"KEYS_ROTATE_EVERY", "0s", "how long a signing key signs before keel makes the next one (which signs JWKS_MAX_AGE later); 0 rotates only on `keel keys rotate`"},
 	{"JWT_TTL", "15m", "access token lifetime (Go duration); an ended session's tokens are refused at once anyway"},
@@ -505,6 +506,11 @@ func (r *envReader) keys(cfg *config) {
 		cfg.KeysKEK = []byte(k)
 	}
 	cfg.JWTAudience = r.get("JWT_AUDIENCE")
+	if strings.HasPrefix(cfg.JWTAudience, clients.IDPrefix) {
+		// A client's tokens name the client as their audience: keel's
+		// API must never take one for its own.
+		r.bad("JWT_AUDIENCE", "must not begin with "+clients.IDPrefix+", the prefix of OAuth client ids")
+	}
 	cfg.JWKSMaxAge = r.duration("JWKS_MAX_AGE", time.Second)
 	cfg.KeysRotateEvery = r.duration("KEYS_ROTATE_EVERY", 0)
 	if cfg.KeysRotateEvery > 0 && cfg.KeysRotateEvery < cfg.JWKSMaxAge {

@@ -128,7 +128,8 @@ func TestLoadConfig(t *testing.T) {
 		"JWT_ALG":             "PS256",
 		"KEYS_KEK":            "short-kek",
 		"JWKS_MAX_AGE":        "0s",
-		"KEYS_ROTATE_EVERY":   "1s", // shorter than JWKS_MAX_AGE
+		"JWT_AUDIENCE":        "kc_dashboard", // a client id's prefix
+		"KEYS_ROTATE_EVERY":   "1s",           // shorter than JWKS_MAX_AGE
 	}
 	for name, value := range bad {
 		t.Run("bad "+name, func(t *testing.T) {

@@ -6,15 +6,17 @@ import (
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/db/postgres"
 	"github.com/keelhq/keel/db/sqlite"
+	"github.com/keelhq/keel/internal/clients"
 	"github.com/keelhq/keel/internal/jobs"
 	"github.com/keelhq/keel/internal/keys"
 )
 
-// database is an open store with River's backend and the signing keys on
-// the same database.
+// database is an open store with River's backend, the signing keys and
+// the OAuth clients on the same database.
 type database interface {
 	db.Store
 	keys.Store
+	clients.Store
 	Jobs() jobs.Backend
 }
 

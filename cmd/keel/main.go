@@ -57,7 +57,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case "openapi":
 		_, err := stdout.Write(api.YAML)
 		return err
-	case "serve", "migrate", "healthcheck", "keys", "secrets":
+	case "serve", "migrate", "healthcheck", "keys", "clients", "secrets":
 	default:
 		return fmt.Errorf("unknown command %q; see keel --help", cmd)
 	}
@@ -77,6 +77,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return healthcheck(ctx, cfg)
 	case "keys":
 		return keysCommand(ctx, cfg, rest, stdout)
+	case "clients":
+		return clientsCommand(ctx, cfg, rest, stdout)
 	case "secrets":
 		return secrets(ctx, cfg, rest, stdout)
 	}
@@ -107,13 +109,17 @@ Usage:
   keel keys list        list the signing keys and their states
   keel keys rotate      add a next signing key (it signs once published for JWKS_MAX_AGE)
   keel keys revoke KID  withdraw a key at once (a suspected leak); the next or a new key signs
+  keel clients create   register an app that signs in with keel (--name, --redirect-uri...; docs/provider.md):
+                        prints its client_id and, unless --public, its secret, once
+  keel clients list     list the registered clients (never their secrets)
+  keel clients delete ID  delete a client
   keel secrets reseal   re-seal the TOTP secrets of the previous key material under the current one
   keel healthcheck      exit 0 when the keel at ADDR answers GET /healthz (for container health checks)
   keel openapi          print the OpenAPI document the binary serves
   keel version          print the version, commit and Go version
   keel --help           print this help
 
-Environment (also read from ./.env; serve, migrate, keys and secrets read them):
+Environment (also read from ./.env; serve, migrate, keys, clients and secrets read them):
 `)
 	for _, s := range settings {
 		fmt.Fprintf(&b, "  %-20s %s (%s)\n", s.Name, s.Meaning, defaultText(s.Default))
