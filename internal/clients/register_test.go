@@ -34,6 +34,8 @@ func TestRegister(t *testing.T) {
 		{"a blank name", Registration{Name: "  ", RedirectURIs: web}, "name"},
 		{"a name too long", Registration{Name: strings.Repeat("é", MaxNameLength+1), RedirectURIs: web}, "name"},
 		{"a control character in the name", Registration{Name: "A\x1bpp", RedirectURIs: web}, "printable"},
+		{"a bidi override in the name", Registration{Name: "App\u202egnp.exe", RedirectURIs: web}, "printable"},
+		{"a line separator in the name", Registration{Name: "App\u2028Other", RedirectURIs: web}, "printable"},
 		{"code without a redirect URI", Registration{Name: "App"}, "needs a redirect URI"},
 		{"a relative redirect URI", Registration{Name: "App", RedirectURIs: []string{"/cb"}}, "absolute"},
 		{"a fragment", Registration{Name: "App", RedirectURIs: []string{"https://app.example/cb#x"}}, "fragment"},
