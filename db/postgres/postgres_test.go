@@ -35,6 +35,13 @@ func TestStoreClients(t *testing.T) {
 	storetest.RunClients(t, func(t *testing.T) clients.Store { return open(t, pgtest.NewDatabase(t)) })
 }
 
+// TestStoreClientGrants holds PostgreSQL to ending a deleted client's grants
+// (its sessions, announced; its consents and pending requests).
+func TestStoreClientGrants(t *testing.T) {
+	t.Parallel()
+	storetest.RunClientGrants(t, func(t *testing.T) storetest.ClientGrantsStore { return open(t, pgtest.NewDatabase(t)) })
+}
+
 // TestStoreKeys holds PostgreSQL to the signing keys' behaviour; another
 // handle is a second Open of the same URL, as another replica's.
 func TestStoreKeys(t *testing.T) {

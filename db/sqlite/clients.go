@@ -60,10 +60,24 @@ func (d *DB) ListClients(ctx context.Context) ([]clients.Client, error) {
 	return out, nil
 }
 
-// DeleteClient implements clients.Store.
+// DeleteClient implements clients.Store: the client's grants end with it
+// (endGrants), in the same transaction.
 func (d *DB) DeleteClient(ctx context.Context, id string) error {
-	n, err := d.write.DeleteClient(ctx, id)
-	return oneRow(n, err, clients.ErrNoClient)
+	var ended []db.SessionsEnded
+	err := d.inTx(ctx, func(tx *sql.Tx, q *gen.Queries) error {
+		n, err := q.DeleteClient(ctx, id)
+		if err := oneRow(n, err, clients.ErrNoClient); err != nil {
+			return err
+		}
+		ended, err = d.endGrants(ctx, tx, q, []string{id})
+		return err
+	})
+	if err == nil {
+		for _, e := range ended {
+			d.announced(e)
+		}
+	}
+	return err
 }
 
 // TouchClient implements clients.Store.
@@ -71,9 +85,64 @@ func (d *DB) TouchClient(ctx context.Context, id string, at time.Time) error {
 	return d.write.TouchClient(ctx, gen.TouchClientParams{ID: id, At: nullTime(at)})
 }
 
-// DeleteIdleDynamicClients implements clients.Store.
+// DeleteIdleDynamicClients implements clients.Store: the grants of each
+// client it removes end with it, as DeleteClient's.
 func (d *DB) DeleteIdleDynamicClients(ctx context.Context, before time.Time) (int64, error) {
-	return d.write.DeleteIdleDynamicClients(ctx, nullTime(before))
+	var ids []string
+	var ended []db.SessionsEnded
+	err := d.inTx(ctx, func(tx *sql.Tx, q *gen.Queries) error {
+		var err error
+		if ids, err = q.DeleteIdleDynamicClients(ctx, nullTime(before)); err != nil || len(ids) == 0 {
+			return err
+		}
+		ended, err = d.endGrants(ctx, tx, q, ids)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range ended {
+		d.announced(e)
+	}
+	return int64(len(ids)), nil
+}
+
+// endGrants ends, in tx, the grants of the clients ids, which are being
+// deleted: every session of theirs (announced in tx, one announcement per
+// user, as every session ending is, so their sockets close and their tokens
+// stop working), the consents given to them and their pending
+// authorization requests, so nothing of a deleted client outlives it. It
+// returns the endings for the caller to announce after the commit.
+func (d *DB) endGrants(ctx context.Context, tx *sql.Tx, q *gen.Queries, ids []string) ([]db.SessionsEnded, error) {
+	byUser := map[int64][]string{}
+	var users []int64
+	for _, id := range ids {
+		rows, err := q.DeleteClientSessions(ctx, sql.NullString{String: id, Valid: true})
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			if _, ok := byUser[r.UserID]; !ok {
+				users = append(users, r.UserID)
+			}
+			byUser[r.UserID] = append(byUser[r.UserID], r.ID)
+		}
+		if err := q.DeleteClientConsents(ctx, id); err != nil {
+			return nil, err
+		}
+		if err := q.DeleteClientAuthRequests(ctx, id); err != nil {
+			return nil, err
+		}
+	}
+	ended := make([]db.SessionsEnded, 0, len(users))
+	for _, u := range users {
+		e := db.SessionsEnded{UserID: u, Sessions: byUser[u]}
+		if err := d.announce(ctx, tx, e); err != nil {
+			return nil, err
+		}
+		ended = append(ended, e)
+	}
+	return ended, nil
 }
 
 // jsonList is a list as stored: a JSON array, [] for none.

@@ -31,6 +31,13 @@ func TestStoreClients(t *testing.T) {
 	storetest.RunClients(t, func(t *testing.T) clients.Store { return open(t) })
 }
 
+// TestStoreClientGrants holds SQLite to ending a deleted client's grants
+// (its sessions, announced; its consents and pending requests).
+func TestStoreClientGrants(t *testing.T) {
+	t.Parallel()
+	storetest.RunClientGrants(t, func(t *testing.T) storetest.ClientGrantsStore { return open(t) })
+}
+
 // TestStoreKeys holds SQLite to the signing keys' behaviour; another
 // handle is the same file opened again, as the CLI does.
 func TestStoreKeys(t *testing.T) {

@@ -95,6 +95,10 @@ type Store interface {
 	// ListClients returns every client, oldest first.
 	ListClients(ctx context.Context) ([]Client, error)
 	// DeleteClient removes the client id; ErrNoClient when there is none.
+	// Its grants end with it, in the same transaction: every session it
+	// was granted (announced like every session ending, so their sockets
+	// close), the consents given to it and its pending authorization
+	// requests.
 	DeleteClient(ctx context.Context, id string) error
 	// TouchClient records that the client id was used at at: LastUsedAt
 	// only moves forward. A missing client is not an error (one deleted
@@ -102,6 +106,7 @@ type Store interface {
 	TouchClient(ctx context.Context, id string, at time.Time) error
 	// DeleteIdleDynamicClients removes the dynamic clients unused since
 	// before (never used: registered before it), for OP_DCR_IDLE_DAYS, and
-	// returns how many. Clients registered by an operator are kept.
+	// returns how many. Clients registered by an operator are kept. The
+	// grants of each end with it, as DeleteClient's.
 	DeleteIdleDynamicClients(ctx context.Context, before time.Time) (int64, error)
 }

@@ -24,7 +24,22 @@ DELETE FROM oauth_clients WHERE id = sqlc.arg(id);
 UPDATE oauth_clients SET last_used_at = sqlc.arg(at)
 WHERE id = sqlc.arg(id) AND (last_used_at IS NULL OR last_used_at < sqlc.arg(at));
 
--- name: DeleteIdleDynamicClients :execrows
+-- name: DeleteIdleDynamicClients :many
 -- A dynamic client unused since before; never used, registered before it.
+-- Their ids, whose grants end with them (EndClientGrants).
 DELETE FROM oauth_clients
-WHERE dynamic AND COALESCE(last_used_at, created_at) < sqlc.arg(before);
+WHERE dynamic AND COALESCE(last_used_at, created_at) < sqlc.arg(before)
+RETURNING id;
+
+-- name: DeleteClientSessions :many
+-- A deleted client's grants end with it, in its transaction: its sessions
+-- (returned, for the announcement that closes their sockets), the consents
+-- given to it and its authorization requests still pending.
+DELETE FROM sessions WHERE client_id = sqlc.arg(client_id)
+RETURNING id, user_id;
+
+-- name: DeleteClientConsents :exec
+DELETE FROM op_consents WHERE client_id = sqlc.arg(client_id);
+
+-- name: DeleteClientAuthRequests :exec
+DELETE FROM op_auth_requests WHERE client_id = sqlc.arg(client_id);

@@ -69,18 +69,89 @@ func (q *Queries) DeleteClient(ctx context.Context, id string) (int64, error) {
 	return result.RowsAffected()
 }
 
-const deleteIdleDynamicClients = `-- name: DeleteIdleDynamicClients :execrows
+const deleteClientAuthRequests = `-- name: DeleteClientAuthRequests :exec
+DELETE FROM op_auth_requests WHERE client_id = ?1
+`
+
+func (q *Queries) DeleteClientAuthRequests(ctx context.Context, clientID string) error {
+	_, err := q.exec(ctx, q.deleteClientAuthRequestsStmt, deleteClientAuthRequests, clientID)
+	return err
+}
+
+const deleteClientConsents = `-- name: DeleteClientConsents :exec
+DELETE FROM op_consents WHERE client_id = ?1
+`
+
+func (q *Queries) DeleteClientConsents(ctx context.Context, clientID string) error {
+	_, err := q.exec(ctx, q.deleteClientConsentsStmt, deleteClientConsents, clientID)
+	return err
+}
+
+const deleteClientSessions = `-- name: DeleteClientSessions :many
+DELETE FROM sessions WHERE client_id = ?1
+RETURNING id, user_id
+`
+
+type DeleteClientSessionsRow struct {
+	ID     string
+	UserID int64
+}
+
+// A deleted client's grants end with it, in its transaction: its sessions
+// (returned, for the announcement that closes their sockets), the consents
+// given to it and its authorization requests still pending.
+func (q *Queries) DeleteClientSessions(ctx context.Context, clientID sql.NullString) ([]DeleteClientSessionsRow, error) {
+	rows, err := q.query(ctx, q.deleteClientSessionsStmt, deleteClientSessions, clientID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []DeleteClientSessionsRow
+	for rows.Next() {
+		var i DeleteClientSessionsRow
+		if err := rows.Scan(&i.ID, &i.UserID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const deleteIdleDynamicClients = `-- name: DeleteIdleDynamicClients :many
 DELETE FROM oauth_clients
 WHERE dynamic AND COALESCE(last_used_at, created_at) < ?1
+RETURNING id
 `
 
 // A dynamic client unused since before; never used, registered before it.
-func (q *Queries) DeleteIdleDynamicClients(ctx context.Context, before sql.NullTime) (int64, error) {
-	result, err := q.exec(ctx, q.deleteIdleDynamicClientsStmt, deleteIdleDynamicClients, before)
+// Their ids, whose grants end with them (EndClientGrants).
+func (q *Queries) DeleteIdleDynamicClients(ctx context.Context, before sql.NullTime) ([]string, error) {
+	rows, err := q.query(ctx, q.deleteIdleDynamicClientsStmt, deleteIdleDynamicClients, before)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return result.RowsAffected()
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const getClient = `-- name: GetClient :one

@@ -105,6 +105,15 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.deleteClientStmt, err = db.PrepareContext(ctx, deleteClient); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteClient: %w", err)
 	}
+	if q.deleteClientAuthRequestsStmt, err = db.PrepareContext(ctx, deleteClientAuthRequests); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteClientAuthRequests: %w", err)
+	}
+	if q.deleteClientConsentsStmt, err = db.PrepareContext(ctx, deleteClientConsents); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteClientConsents: %w", err)
+	}
+	if q.deleteClientSessionsStmt, err = db.PrepareContext(ctx, deleteClientSessions); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteClientSessions: %w", err)
+	}
 	if q.deleteExpiredFactorsStmt, err = db.PrepareContext(ctx, deleteExpiredFactors); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteExpiredFactors: %w", err)
 	}
@@ -516,6 +525,21 @@ func (q *Queries) Close() error {
 	if q.deleteClientStmt != nil {
 		if cerr := q.deleteClientStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deleteClientStmt: %w", cerr)
+		}
+	}
+	if q.deleteClientAuthRequestsStmt != nil {
+		if cerr := q.deleteClientAuthRequestsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteClientAuthRequestsStmt: %w", cerr)
+		}
+	}
+	if q.deleteClientConsentsStmt != nil {
+		if cerr := q.deleteClientConsentsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteClientConsentsStmt: %w", cerr)
+		}
+	}
+	if q.deleteClientSessionsStmt != nil {
+		if cerr := q.deleteClientSessionsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteClientSessionsStmt: %w", cerr)
 		}
 	}
 	if q.deleteExpiredFactorsStmt != nil {
@@ -1039,6 +1063,9 @@ type Queries struct {
 	createUserStmt                     *sql.Stmt
 	deleteAuthRequestStmt              *sql.Stmt
 	deleteClientStmt                   *sql.Stmt
+	deleteClientAuthRequestsStmt       *sql.Stmt
+	deleteClientConsentsStmt           *sql.Stmt
+	deleteClientSessionsStmt           *sql.Stmt
 	deleteExpiredFactorsStmt           *sql.Stmt
 	deleteExpiredOAuthCodesStmt        *sql.Stmt
 	deleteExpiredOAuthFlowsStmt        *sql.Stmt
@@ -1163,6 +1190,9 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		createUserStmt:                     q.createUserStmt,
 		deleteAuthRequestStmt:              q.deleteAuthRequestStmt,
 		deleteClientStmt:                   q.deleteClientStmt,
+		deleteClientAuthRequestsStmt:       q.deleteClientAuthRequestsStmt,
+		deleteClientConsentsStmt:           q.deleteClientConsentsStmt,
+		deleteClientSessionsStmt:           q.deleteClientSessionsStmt,
 		deleteExpiredFactorsStmt:           q.deleteExpiredFactorsStmt,
 		deleteExpiredOAuthCodesStmt:        q.deleteExpiredOAuthCodesStmt,
 		deleteExpiredOAuthFlowsStmt:        q.deleteExpiredOAuthFlowsStmt,
