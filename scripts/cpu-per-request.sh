@@ -4,9 +4,12 @@
 # passes to decide ±10 %). Starts BINARY on a fresh SQLite file (keel reads DATABASE_URL and ADDR; the
 # harness's go-bare reads DB_FILE and PORT) pinned to CPU 0, registers and logs in one user, then runs
 # wrk -t1 -c32 pinned to CPU 1 for GET / and GET /profile (TESTS="get profile", DUR=4s after 1 s of
-# warm-up), and prints req/s and the server's utime+stime per request in µs. Interleave binaries and
-# repeat; compare medians:
+# warm-up), and prints req/s and the server's utime+stime per request in µs (with the count of
+# non-2xx answers when wrk saw any, and the access token's alg). Interleave binaries and repeat;
+# compare medians:
 #   for i in 1 2 3; do scripts/cpu-per-request.sh bare /tmp/go-bare; scripts/cpu-per-request.sh keel bin/keel; done
+# HS256 against EdDSA tokens (BENCH.md, issue 24), PostgreSQL through DBURL (a fresh database each run):
+#   for i in 1 2 3; do for a in HS256 EdDSA; do TESTS=profile scripts/cpu-per-request.sh $a bin/keel JWT_ALG=$a; done; done
 # Loopback only; needs taskset, wrk and curl, and two CPUs.
 set -u
 name=$1; bin=$(realpath "$2"); shift 2
@@ -31,8 +34,12 @@ for t in ${TESTS:-get profile}; do
   n=$(echo "$res" | awk '/requests in/{print $1}')
   rps=$(echo "$res" | awk '/Requests\/sec/{printf "%d", $2}')
   us=$(awk -v c=$((c1-c0)) -v n=$n 'BEGIN{printf "%.2f", c*10000/n}')
-  out="$out $t=${rps}rps/${us}us"
+  bad=$(echo "$res" | awk '/Non-2xx/{print "/non2xx=" $NF}')
+  out="$out $t=${rps}rps/${us}us$bad"
 done
+# The access token's header names its alg (base64url, padded for base64 -d).
+hdr=${tok%%.*}; hdr=$(printf '%s' "$hdr==" | tr '_-' '/+' | base64 -d 2>/dev/null | sed -E 's/.*"alg":"([^"]+)".*/\1/')
+out="$out alg=$hdr"
 kill $pid; wait $pid 2>/dev/null
 echo "$out"
 rm -rf "$d"
