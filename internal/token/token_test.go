@@ -277,3 +277,26 @@ func TestIssueBefore(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifiedCacheBound: past maxVerified tokens the cache sheds a quarter,
+// not everything, so a replica serving more distinct tokens than the bound
+// still finds most of them cached.
+func TestVerifiedCacheBound(t *testing.T) {
+	t.Parallel()
+	iss, _ := newTestIssuer()
+	for i := range maxVerified + 1 {
+		tok, err := iss.Issue(Principal{UserID: int64(i + 1), SessionID: NewSessionID()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := iss.Verify(tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	iss.mu.RLock()
+	n := len(iss.verified)
+	iss.mu.RUnlock()
+	if want := maxVerified - maxVerified/4 + 1; n != want {
+		t.Errorf("%d tokens cached after %d verified, want %d", n, maxVerified+1, want)
+	}
+}
