@@ -21,6 +21,7 @@ import (
 
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
+	"github.com/keelhq/keel/internal/clients"
 	"github.com/keelhq/keel/internal/mfa"
 	"github.com/keelhq/keel/internal/oidc"
 	"github.com/keelhq/keel/internal/passkey"
@@ -66,6 +67,13 @@ type Config struct {
 	// JWKSMaxAge is how long verifiers may cache the JWKS and the discovery
 	// document (JWKS_MAX_AGE); DefaultJWKSMaxAge when zero.
 	JWKSMaxAge time.Duration
+	// DynamicRegistration turns on RFC 7591 registration at POST
+	// /oauth2/register (OP_DYNAMIC_REGISTRATION); off, it is a 404.
+	DynamicRegistration bool
+	// DCRInitialAccessToken, when set, lets a registration that sends it as
+	// a bearer token register a confidential client
+	// (OP_DCR_INITIAL_ACCESS_TOKEN).
+	DCRInitialAccessToken string
 }
 
 // Deps are the Server's collaborators, built by the caller.
@@ -89,6 +97,10 @@ type Deps struct {
 	// Keys publishes the signing keys (internal/keys.Ring); nil on an
 	// install still signing with HS256, whose JWKS is empty.
 	Keys PublishedKeys
+	// Clients is the OAuth client registry (internal/clients), where
+	// dynamic registration stores the clients it registers; the Store when
+	// nil (both adapters keep it).
+	Clients clients.Store
 }
 
 // Jobs inserts the jobs requests cause (emails): internal/jobs' Engine.
@@ -117,6 +129,7 @@ type Server struct {
 	mfa       *mfa.Keys
 	passkeys  *passkey.RP
 	keys      PublishedKeys
+	clients   clients.Store
 	metrics   *metrics
 	now       func() time.Time
 	// queue inserts the jobs requests cause; set by UseJobs.
@@ -170,6 +183,13 @@ func New(cfg Config, deps Deps) *Server {
 	}
 	for _, u := range cfg.RedirectURLs {
 		s.redirects[u] = struct{}{}
+	}
+	s.clients = deps.Clients
+	if s.clients == nil {
+		s.clients, _ = deps.Store.(clients.Store)
+	}
+	if s.clients == nil && cfg.DynamicRegistration {
+		panic("server: dynamic registration needs Deps.Clients")
 	}
 	if s.mfa == nil {
 		panic("server: Deps.MFA is nil")

@@ -49,11 +49,17 @@ func (s *Server) GetJWKS(context.Context, oapi.GetJWKSRequestObject) (oapi.GetJW
 // GetOpenIDConfiguration answers the discovery document: the issuer and
 // where its keys are.
 func (s *Server) GetOpenIDConfiguration(context.Context, oapi.GetOpenIDConfigurationRequestObject) (oapi.GetOpenIDConfigurationResponseObject, error) {
+	doc := oapi.OpenIDConfiguration{
+		Issuer:  s.cfg.Issuer,
+		JwksURI: s.cfg.Issuer + "/.well-known/jwks.json",
+	}
+	if s.cfg.DynamicRegistration {
+		// Only while it is on: a client that finds it may register.
+		reg := s.cfg.Issuer + "/oauth2/register"
+		doc.RegistrationEndpoint = &reg
+	}
 	return oapi.GetOpenIDConfiguration200JSONResponse{
-		Body: oapi.OpenIDConfiguration{
-			Issuer:  s.cfg.Issuer,
-			JwksURI: s.cfg.Issuer + "/.well-known/jwks.json",
-		},
+		Body:    doc,
 		Headers: oapi.GetOpenIDConfiguration200ResponseHeaders{CacheControl: s.jwksCacheControl()},
 	}, nil
 }

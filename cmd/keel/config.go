@@ -97,6 +97,14 @@ type config struct {
 	// JWT_SECRET_PREVIOUS: the secret before JWT_SECRET, whose refresh tokens
 	// (and, without MFA_KEY, factors) still work while a change settles.
 	JWTSecretPrevious []byte
+
+	// OP_DYNAMIC_REGISTRATION: RFC 7591 registration at POST
+	// /oauth2/register; OP_DCR_INITIAL_ACCESS_TOKEN: the bearer token that
+	// lets it register a confidential client (never printed); OP_DCR_IDLE_DAYS:
+	// how long a registered client may go unused before it is deleted.
+	DynamicRegistration   bool
+	DCRInitialAccessToken string
+	DCRIdle               time.Duration
 }
 
 // server is the part of the configuration the HTTP layer reads.
@@ -118,6 +126,9 @@ func (c config) server() server.Config {
 		ReauthMaxAge:         c.ReauthMaxAge,
 		Issuer:               c.APIURL,
 		JWKSMaxAge:           c.JWKSMaxAge,
+
+		DynamicRegistration:   c.DynamicRegistration,
+		DCRInitialAccessToken: c.DCRInitialAccessToken,
 	}
 }
 
@@ -183,6 +194,9 @@ var settings = []setting{
 	{"WEBAUTHN_ORIGINS", "", "comma-separated origins of the pages that call navigator.credentials (https://app.example.com; http only on localhost); required with WEBAUTHN_RP_ID"},
 	{"MFA_KEY", "(JWT_SECRET)", "at least 32 bytes: the key TOTP secrets are encrypted with (AES-256-GCM) and recovery codes hashed with (HMAC), each derived by HKDF; unset derives them from JWT_SECRET (and JWT_SECRET_PREVIOUS). Same on every replica"},
 	{"MFA_KEY_PREVIOUS", "", "the MFA_KEY before the current one (in the first roll of a rolling change, the one after it), while a change of key settles (docs/tokens.md): TOTP secrets sealed under it still open until keel secrets reseal re-seals them, and recovery codes hashed under it work until their set is regenerated; at least 32 bytes, not MFA_KEY, requires MFA_KEY"},
+	{"OP_DYNAMIC_REGISTRATION", "false", "true opens RFC 7591 dynamic client registration at POST /oauth2/register (agents, MCP clients; docs/provider.md): anyone may register a public client, rate-limited per address by AUTH_RATE_LIMIT; false answers it 404 and the discovery document names no registration_endpoint"},
+	{"OP_DCR_INITIAL_ACCESS_TOKEN", "", "at least 32 bytes: an app that sends it to POST /oauth2/register as Authorization: Bearer may register a confidential client (with a secret); empty: dynamic registration registers public clients only. Compared in constant time, never printed"},
+	{"OP_DCR_IDLE_DAYS", "30", "days a dynamically registered client may go without obtaining a token before it is deleted, and every grant it holds with it (a job, once per cluster); the operator's clients are never deleted"},
 }
 
 // loadConfig reads the configuration through getenv. A bad value is an error
@@ -203,6 +217,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	cfg.JobInterval = r.duration("JOB_INTERVAL", time.Millisecond)
 	cfg.ShutdownTimeout = r.duration("SHUTDOWN_TIMEOUT", 0)
 	cfg.WSRecheckInterval = r.duration("WS_RECHECK_INTERVAL", 10*time.Millisecond)
+	r.dynamicRegistration(&cfg)
 	return cfg, errors.Join(r.errs...)
 }
 
@@ -234,7 +249,7 @@ func (r *envReader) bad(name, why string) {
 		value = "(hidden)"
 	}
 	switch name {
-	case "JWT_SECRET", "JWT_SECRET_PREVIOUS", "MFA_KEY", "MFA_KEY_PREVIOUS", "KEYS_KEK":
+	case "JWT_SECRET", "JWT_SECRET_PREVIOUS", "MFA_KEY", "MFA_KEY_PREVIOUS", "KEYS_KEK", "OP_DCR_INITIAL_ACCESS_TOKEN":
 		value = "(hidden)" // never print a secret, even a bad one
 	case "DATABASE_URL", "SMTP_URL", "PUBLIC_URL", "API_URL":
 		value = fmt.Sprintf("%q", redactURL(r.getenv(name)))
@@ -516,6 +531,22 @@ func (r *envReader) keys(cfg *config) {
 	if cfg.KeysRotateEvery > 0 && cfg.KeysRotateEvery < cfg.JWKSMaxAge {
 		r.bad("KEYS_ROTATE_EVERY", "must be 0 or at least JWKS_MAX_AGE: a key must sign for as long as its successor waits")
 	}
+}
+
+// dcrMinTokenLen is the shortest OP_DCR_INITIAL_ACCESS_TOKEN: as long as
+// keel's other secrets, so it cannot be guessed through the rate limit.
+const dcrMinTokenLen = 32
+
+// dynamicRegistration reads RFC 7591 registration's settings.
+func (r *envReader) dynamicRegistration(cfg *config) {
+	cfg.DynamicRegistration = r.boolean("OP_DYNAMIC_REGISTRATION")
+	if t := r.getenv("OP_DCR_INITIAL_ACCESS_TOKEN"); t != "" {
+		if len(t) < dcrMinTokenLen {
+			r.bad("OP_DCR_INITIAL_ACCESS_TOKEN", fmt.Sprintf("must be at least %d bytes", dcrMinTokenLen))
+		}
+		cfg.DCRInitialAccessToken = t
+	}
+	cfg.DCRIdle = time.Duration(r.number("OP_DCR_IDLE_DAYS", 1)) * 24 * time.Hour
 }
 
 // localURL is keel's URL on this machine, for an unset API_URL: http on

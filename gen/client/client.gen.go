@@ -51,6 +51,63 @@ func (e AcceptedStatus) Valid() bool {
 	}
 }
 
+// Defines values for ClientRegistrationApplicationType.
+const (
+	Native ClientRegistrationApplicationType = "native"
+	Web    ClientRegistrationApplicationType = "web"
+)
+
+// Valid indicates whether the value is a known member of the ClientRegistrationApplicationType enum.
+func (e ClientRegistrationApplicationType) Valid() bool {
+	switch e {
+	case Native:
+		return true
+	case Web:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ClientRegistrationTokenEndpointAuthMethod.
+const (
+	ClientSecretBasic ClientRegistrationTokenEndpointAuthMethod = "client_secret_basic"
+	ClientSecretPost  ClientRegistrationTokenEndpointAuthMethod = "client_secret_post"
+	None              ClientRegistrationTokenEndpointAuthMethod = "none"
+)
+
+// Valid indicates whether the value is a known member of the ClientRegistrationTokenEndpointAuthMethod enum.
+func (e ClientRegistrationTokenEndpointAuthMethod) Valid() bool {
+	switch e {
+	case ClientSecretBasic:
+		return true
+	case ClientSecretPost:
+		return true
+	case None:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ClientRegistrationErrorError.
+const (
+	InvalidClientMetadata ClientRegistrationErrorError = "invalid_client_metadata"
+	InvalidRedirectURI    ClientRegistrationErrorError = "invalid_redirect_uri"
+)
+
+// Valid indicates whether the value is a known member of the ClientRegistrationErrorError enum.
+func (e ClientRegistrationErrorError) Valid() bool {
+	switch e {
+	case InvalidClientMetadata:
+		return true
+	case InvalidRedirectURI:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for FactorType.
 const (
 	Totp FactorType = "totp"
@@ -221,6 +278,100 @@ type ChangePasswordRequest struct {
 	//
 	// Example: correct horse battery
 	NewPassword Password `json:"new_password"`
+}
+
+// ClientRegistration RFC 7591 §3.2.1's answer, the client's metadata as registered.
+type ClientRegistration struct {
+	ApplicationType ClientRegistrationApplicationType `json:"application_type"`
+
+	// ClientID Example: kc_q3J7b0hY8kT2nW5xZ1cV9A
+	ClientID string `json:"client_id"`
+
+	// ClientIDIssuedAt When it was registered, in seconds since 1970.
+	//
+	// Example: 1796616000
+	ClientIDIssuedAt int64 `json:"client_id_issued_at"`
+
+	// ClientName Example: My MCP client
+	ClientName string `json:"client_name"`
+
+	// ClientSecret A confidential client's secret, shown this once (keel keeps only its SHA-256).
+	ClientSecret *string `json:"client_secret,omitempty"`
+
+	// ClientSecretExpiresAt 0: the secret does not expire. Only with `client_secret`.
+	//
+	// Example: 0
+	ClientSecretExpiresAt *int64 `json:"client_secret_expires_at,omitempty"`
+
+	// GrantTypes Example: ["authorization_code","refresh_token"]
+	GrantTypes             []string  `json:"grant_types"`
+	PostLogoutRedirectUris *[]string `json:"post_logout_redirect_uris,omitempty"`
+	RedirectUris           []string  `json:"redirect_uris"`
+
+	// ResponseTypes Example: ["code"]
+	ResponseTypes []string `json:"response_types"`
+
+	// Scope Example: openid profile email offline_access
+	Scope                   string                                    `json:"scope"`
+	TokenEndpointAuthMethod ClientRegistrationTokenEndpointAuthMethod `json:"token_endpoint_auth_method"`
+}
+
+// ClientRegistrationApplicationType defines model for ClientRegistration.ApplicationType.
+type ClientRegistrationApplicationType string
+
+// ClientRegistrationTokenEndpointAuthMethod defines model for ClientRegistration.TokenEndpointAuthMethod.
+type ClientRegistrationTokenEndpointAuthMethod string
+
+// ClientRegistrationError RFC 7591 §3.2.2's error.
+type ClientRegistrationError struct {
+	Error ClientRegistrationErrorError `json:"error"`
+
+	// ErrorDescription Example: redirect URI "http://app.example/cb": a web client's redirect URIs are https
+	ErrorDescription string `json:"error_description"`
+}
+
+// ClientRegistrationErrorError defines model for ClientRegistrationError.Error.
+type ClientRegistrationErrorError string
+
+// ClientRegistrationRequest RFC 7591 §2 client metadata. keel reads the members below; any other (`client_uri`, `logo_uri`, `contacts`, `software_id`, ...) is ignored, as RFC 7591 says. `client_name` is required (the login step shows it); its absence is `invalid_client_metadata`.
+type ClientRegistrationRequest struct {
+	// ApplicationType `web` (the default) or `native`.
+	//
+	// Example: native
+	ApplicationType *string `json:"application_type,omitempty"`
+
+	// ClientName Shown on the login step, marked unverified; 1 to 100 printable characters.
+	//
+	// Example: My MCP client
+	ClientName *string `json:"client_name,omitempty"`
+
+	// GrantTypes `authorization_code` (with `refresh_token`) by default; `urn:ietf:params:oauth:grant-type:device_code`; never `client_credentials`.
+	//
+	// Example: ["authorization_code","refresh_token"]
+	GrantTypes *[]string `json:"grant_types,omitempty"`
+
+	// PostLogoutRedirectUris Where RP-initiated logout may send the browser, under the redirect URIs' rules.
+	PostLogoutRedirectUris *[]string `json:"post_logout_redirect_uris,omitempty"`
+
+	// RedirectUris Exact redirect URIs: https, or for `application_type: native` also `http://127.0.0.1` or `http://[::1]` (any port) and a private-use scheme named after a domain; no fragment. Required with the `authorization_code` grant.
+	//
+	// Example: ["http://127.0.0.1/callback"]
+	RedirectUris *[]string `json:"redirect_uris,omitempty"`
+
+	// ResponseTypes `code` only.
+	//
+	// Example: ["code"]
+	ResponseTypes *[]string `json:"response_types,omitempty"`
+
+	// Scope Space-separated, among `openid profile email offline_access` (never `admin`).
+	//
+	// Example: openid profile email offline_access
+	Scope *string `json:"scope,omitempty"`
+
+	// TokenEndpointAuthMethod `none` (public, PKCE), or with the initial access token `client_secret_basic` or `client_secret_post`.
+	//
+	// Example: none
+	TokenEndpointAuthMethod *string `json:"token_endpoint_auth_method,omitempty"`
 }
 
 // CodeChallenge `BASE64URL(SHA256(code_verifier))`, without padding (RFC 7636 S256).
@@ -425,6 +576,11 @@ type OpenIDConfiguration struct {
 
 	// JwksURI Example: https://api.example.com/.well-known/jwks.json
 	JwksURI string `json:"jwks_uri"`
+
+	// RegistrationEndpoint `POST /oauth2/register` (RFC 7591), present only while `OP_DYNAMIC_REGISTRATION` is on.
+	//
+	// Example: https://api.example.com/oauth2/register
+	RegistrationEndpoint *string `json:"registration_endpoint,omitempty"`
 }
 
 // Passkey defines model for Passkey.
@@ -754,6 +910,12 @@ type BadGateway = Problem
 // BadRequest An RFC 9457 problem detail.
 type BadRequest = Problem
 
+// ClientRegistrationRefusedApplicationJSON RFC 7591 §3.2.2's error.
+type ClientRegistrationRefusedApplicationJSON = ClientRegistrationError
+
+// ClientRegistrationRefusedApplicationProblemPlusJSON An RFC 9457 problem detail.
+type ClientRegistrationRefusedApplicationProblemPlusJSON = Problem
+
 // Conflict An RFC 9457 problem detail.
 type Conflict = Problem
 
@@ -801,6 +963,9 @@ type NoSuchProvider = Problem
 
 // NoSuchSession An RFC 9457 problem detail.
 type NoSuchSession = Problem
+
+// NotFound An RFC 9457 problem detail.
+type NotFound = Problem
 
 // PasskeyTaken An RFC 9457 problem detail.
 type PasskeyTaken = Problem
@@ -888,6 +1053,9 @@ type VerifyMFAJSONRequestBody = MFAVerifyRequest
 
 // OauthTokenJSONRequestBody defines body for OauthToken for application/json ContentType.
 type OauthTokenJSONRequestBody = OAuthTokenRequest
+
+// RegisterOAuth2ClientJSONRequestBody defines body for RegisterOAuth2Client for application/json ContentType.
+type RegisterOAuth2ClientJSONRequestBody = ClientRegistrationRequest
 
 // PasskeyLoginJSONRequestBody defines body for PasskeyLogin for application/json ContentType.
 type PasskeyLoginJSONRequestBody = PasskeyLoginRequest
@@ -1295,6 +1463,50 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /oauth/{provider}/callback (the `OauthCallback` operationId).
 	OauthCallback(ctx context.Context, provider Provider, params *OauthCallbackParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RegisterOAuth2ClientWithBody Dynamic client registration (RFC 7591), for agents and MCP clients
+	//
+	// An app registers itself as a client of keel's OpenID Provider (docs/provider.md, "Dynamic
+	// registration"). Off unless `OP_DYNAMIC_REGISTRATION` is on (then 404). Anyone may register
+	// a public client (`token_endpoint_auth_method: none`, PKCE, no secret); a confidential one
+	// (`client_secret_basic`, `client_secret_post`) needs `Authorization: Bearer` with
+	// `OP_DCR_INITIAL_ACCESS_TOKEN` (a wrong or unexpected token is 401). Without
+	// `token_endpoint_auth_method` the client is public, or, with the initial access token,
+	// `client_secret_basic`. A registered client never gets `client_credentials` or the `admin`
+	// scope, is shown as unverified on the login step, and is deleted after `OP_DCR_IDLE_DAYS`
+	// without use, its grants with it. Metadata keel does not know is ignored (RFC 7591 §2).
+	//
+	// A protocol endpoint: a registration keel refuses is RFC 7591 §3.2.2's JSON error
+	// (`invalid_redirect_uri`, `invalid_client_metadata`), not problem+json, which its clients
+	// would not read - an intended exception to keel's error format. A body this document
+	// refuses (not JSON, a member of the wrong type) is still problem+json.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /oauth2/register (the `RegisterOAuth2Client` operationId).
+	RegisterOAuth2ClientWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RegisterOAuth2Client Dynamic client registration (RFC 7591), for agents and MCP clients
+	//
+	// An app registers itself as a client of keel's OpenID Provider (docs/provider.md, "Dynamic
+	// registration"). Off unless `OP_DYNAMIC_REGISTRATION` is on (then 404). Anyone may register
+	// a public client (`token_endpoint_auth_method: none`, PKCE, no secret); a confidential one
+	// (`client_secret_basic`, `client_secret_post`) needs `Authorization: Bearer` with
+	// `OP_DCR_INITIAL_ACCESS_TOKEN` (a wrong or unexpected token is 401). Without
+	// `token_endpoint_auth_method` the client is public, or, with the initial access token,
+	// `client_secret_basic`. A registered client never gets `client_credentials` or the `admin`
+	// scope, is shown as unverified on the login step, and is deleted after `OP_DCR_IDLE_DAYS`
+	// without use, its grants with it. Metadata keel does not know is ignored (RFC 7591 §2).
+	//
+	// A protocol endpoint: a registration keel refuses is RFC 7591 §3.2.2's JSON error
+	// (`invalid_redirect_uri`, `invalid_client_metadata`), not problem+json, which its clients
+	// would not read - an intended exception to keel's error format. A body this document
+	// refuses (not JSON, a member of the wrong type) is still problem+json.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /oauth2/register (the `RegisterOAuth2Client` operationId).
+	RegisterOAuth2Client(ctx context.Context, body RegisterOAuth2ClientJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListPasskeys The signed-in user's passkeys
 	//
@@ -2225,6 +2437,70 @@ func (c *Client) OauthAuthorize(ctx context.Context, provider Provider, params *
 // Corresponds with GET /oauth/{provider}/callback (the `OauthCallback` operationId).
 func (c *Client) OauthCallback(ctx context.Context, provider Provider, params *OauthCallbackParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewOauthCallbackRequest(c.Server, provider, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RegisterOAuth2ClientWithBody Dynamic client registration (RFC 7591), for agents and MCP clients
+//
+// An app registers itself as a client of keel's OpenID Provider (docs/provider.md, "Dynamic
+// registration"). Off unless `OP_DYNAMIC_REGISTRATION` is on (then 404). Anyone may register
+// a public client (`token_endpoint_auth_method: none`, PKCE, no secret); a confidential one
+// (`client_secret_basic`, `client_secret_post`) needs `Authorization: Bearer` with
+// `OP_DCR_INITIAL_ACCESS_TOKEN` (a wrong or unexpected token is 401). Without
+// `token_endpoint_auth_method` the client is public, or, with the initial access token,
+// `client_secret_basic`. A registered client never gets `client_credentials` or the `admin`
+// scope, is shown as unverified on the login step, and is deleted after `OP_DCR_IDLE_DAYS`
+// without use, its grants with it. Metadata keel does not know is ignored (RFC 7591 §2).
+//
+// A protocol endpoint: a registration keel refuses is RFC 7591 §3.2.2's JSON error
+// (`invalid_redirect_uri`, `invalid_client_metadata`), not problem+json, which its clients
+// would not read - an intended exception to keel's error format. A body this document
+// refuses (not JSON, a member of the wrong type) is still problem+json.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /oauth2/register (the `RegisterOAuth2Client` operationId).
+func (c *Client) RegisterOAuth2ClientWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRegisterOAuth2ClientRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RegisterOAuth2Client Dynamic client registration (RFC 7591), for agents and MCP clients
+//
+// An app registers itself as a client of keel's OpenID Provider (docs/provider.md, "Dynamic
+// registration"). Off unless `OP_DYNAMIC_REGISTRATION` is on (then 404). Anyone may register
+// a public client (`token_endpoint_auth_method: none`, PKCE, no secret); a confidential one
+// (`client_secret_basic`, `client_secret_post`) needs `Authorization: Bearer` with
+// `OP_DCR_INITIAL_ACCESS_TOKEN` (a wrong or unexpected token is 401). Without
+// `token_endpoint_auth_method` the client is public, or, with the initial access token,
+// `client_secret_basic`. A registered client never gets `client_credentials` or the `admin`
+// scope, is shown as unverified on the login step, and is deleted after `OP_DCR_IDLE_DAYS`
+// without use, its grants with it. Metadata keel does not know is ignored (RFC 7591 §2).
+//
+// A protocol endpoint: a registration keel refuses is RFC 7591 §3.2.2's JSON error
+// (`invalid_redirect_uri`, `invalid_client_metadata`), not problem+json, which its clients
+// would not read - an intended exception to keel's error format. A body this document
+// refuses (not JSON, a member of the wrong type) is still problem+json.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /oauth2/register (the `RegisterOAuth2Client` operationId).
+func (c *Client) RegisterOAuth2Client(ctx context.Context, body RegisterOAuth2ClientJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRegisterOAuth2ClientRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3670,6 +3946,46 @@ func NewOauthCallbackRequest(server string, provider Provider, params *OauthCall
 	return req, nil
 }
 
+// NewRegisterOAuth2ClientRequest calls the generic RegisterOAuth2Client builder with application/json body
+func NewRegisterOAuth2ClientRequest(server string, body RegisterOAuth2ClientJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRegisterOAuth2ClientRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewRegisterOAuth2ClientRequestWithBody constructs an http.Request for the RegisterOAuth2Client method, with any body, and a specified content type
+func NewRegisterOAuth2ClientRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/oauth2/register")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewListPasskeysRequest constructs an http.Request for the ListPasskeys method
 func NewListPasskeysRequest(server string) (*http.Request, error) {
 	var err error
@@ -4834,6 +5150,50 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /oauth/{provider}/callback (the `OauthCallback` operationId).
 	OauthCallbackWithResponse(ctx context.Context, provider Provider, params *OauthCallbackParams, reqEditors ...RequestEditorFn) (*OauthCallbackResponse, error)
+
+	// RegisterOAuth2ClientWithBodyWithResponse Dynamic client registration (RFC 7591), for agents and MCP clients
+	//
+	// An app registers itself as a client of keel's OpenID Provider (docs/provider.md, "Dynamic
+	// registration"). Off unless `OP_DYNAMIC_REGISTRATION` is on (then 404). Anyone may register
+	// a public client (`token_endpoint_auth_method: none`, PKCE, no secret); a confidential one
+	// (`client_secret_basic`, `client_secret_post`) needs `Authorization: Bearer` with
+	// `OP_DCR_INITIAL_ACCESS_TOKEN` (a wrong or unexpected token is 401). Without
+	// `token_endpoint_auth_method` the client is public, or, with the initial access token,
+	// `client_secret_basic`. A registered client never gets `client_credentials` or the `admin`
+	// scope, is shown as unverified on the login step, and is deleted after `OP_DCR_IDLE_DAYS`
+	// without use, its grants with it. Metadata keel does not know is ignored (RFC 7591 §2).
+	//
+	// A protocol endpoint: a registration keel refuses is RFC 7591 §3.2.2's JSON error
+	// (`invalid_redirect_uri`, `invalid_client_metadata`), not problem+json, which its clients
+	// would not read - an intended exception to keel's error format. A body this document
+	// refuses (not JSON, a member of the wrong type) is still problem+json.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /oauth2/register (the `RegisterOAuth2Client` operationId).
+	RegisterOAuth2ClientWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RegisterOAuth2ClientResponse, error)
+
+	// RegisterOAuth2ClientWithResponse Dynamic client registration (RFC 7591), for agents and MCP clients
+	//
+	// An app registers itself as a client of keel's OpenID Provider (docs/provider.md, "Dynamic
+	// registration"). Off unless `OP_DYNAMIC_REGISTRATION` is on (then 404). Anyone may register
+	// a public client (`token_endpoint_auth_method: none`, PKCE, no secret); a confidential one
+	// (`client_secret_basic`, `client_secret_post`) needs `Authorization: Bearer` with
+	// `OP_DCR_INITIAL_ACCESS_TOKEN` (a wrong or unexpected token is 401). Without
+	// `token_endpoint_auth_method` the client is public, or, with the initial access token,
+	// `client_secret_basic`. A registered client never gets `client_credentials` or the `admin`
+	// scope, is shown as unverified on the login step, and is deleted after `OP_DCR_IDLE_DAYS`
+	// without use, its grants with it. Metadata keel does not know is ignored (RFC 7591 §2).
+	//
+	// A protocol endpoint: a registration keel refuses is RFC 7591 §3.2.2's JSON error
+	// (`invalid_redirect_uri`, `invalid_client_metadata`), not problem+json, which its clients
+	// would not read - an intended exception to keel's error format. A body this document
+	// refuses (not JSON, a member of the wrong type) is still problem+json.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /oauth2/register (the `RegisterOAuth2Client` operationId).
+	RegisterOAuth2ClientWithResponse(ctx context.Context, body RegisterOAuth2ClientJSONRequestBody, reqEditors ...RequestEditorFn) (*RegisterOAuth2ClientResponse, error)
 
 	// ListPasskeysWithResponse The signed-in user's passkeys
 	//
@@ -6652,6 +7012,117 @@ func (r OauthCallbackResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r OauthCallbackResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RegisterOAuth2ClientResponse401Headers the declared response headers of an HTTP 401 response for RegisterOAuth2Client
+type RegisterOAuth2ClientResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// RegisterOAuth2ClientResponse429Headers the declared response headers of an HTTP 429 response for RegisterOAuth2Client
+type RegisterOAuth2ClientResponse429Headers struct {
+	RetryAfter *int
+}
+
+type RegisterOAuth2ClientResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *ClientRegistration
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ClientRegistrationRefusedApplicationJSON
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *ClientRegistrationRefusedApplicationProblemPlusJSON
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *NotFound
+	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationProblemJSON413 *PayloadTooLarge
+	// ApplicationProblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationProblemJSON415 *UnsupportedMediaType
+	// ApplicationProblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationProblemJSON429 *TooManyRequests
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RegisterOAuth2ClientResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RegisterOAuth2ClientResponse429Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r RegisterOAuth2ClientResponse) GetJSON201() *ClientRegistration {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r RegisterOAuth2ClientResponse) GetJSON400() *ClientRegistrationRefusedApplicationJSON {
+	return r.JSON400
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RegisterOAuth2ClientResponse) GetApplicationProblemJSON400() *ClientRegistrationRefusedApplicationProblemPlusJSON {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RegisterOAuth2ClientResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RegisterOAuth2ClientResponse) GetApplicationProblemJSON404() *NotFound {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r RegisterOAuth2ClientResponse) GetApplicationProblemJSON413() *PayloadTooLarge {
+	return r.ApplicationProblemJSON413
+}
+
+// GetApplicationProblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r RegisterOAuth2ClientResponse) GetApplicationProblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationProblemJSON415
+}
+
+// GetApplicationProblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RegisterOAuth2ClientResponse) GetApplicationProblemJSON429() *TooManyRequests {
+	return r.ApplicationProblemJSON429
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RegisterOAuth2ClientResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r RegisterOAuth2ClientResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RegisterOAuth2ClientResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RegisterOAuth2ClientResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RegisterOAuth2ClientResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -9144,6 +9615,62 @@ func (c *ClientWithResponses) OauthCallbackWithResponse(ctx context.Context, pro
 	return ParseOauthCallbackResponse(rsp)
 }
 
+// RegisterOAuth2ClientWithBodyWithResponse Dynamic client registration (RFC 7591), for agents and MCP clients
+//
+// An app registers itself as a client of keel's OpenID Provider (docs/provider.md, "Dynamic
+// registration"). Off unless `OP_DYNAMIC_REGISTRATION` is on (then 404). Anyone may register
+// a public client (`token_endpoint_auth_method: none`, PKCE, no secret); a confidential one
+// (`client_secret_basic`, `client_secret_post`) needs `Authorization: Bearer` with
+// `OP_DCR_INITIAL_ACCESS_TOKEN` (a wrong or unexpected token is 401). Without
+// `token_endpoint_auth_method` the client is public, or, with the initial access token,
+// `client_secret_basic`. A registered client never gets `client_credentials` or the `admin`
+// scope, is shown as unverified on the login step, and is deleted after `OP_DCR_IDLE_DAYS`
+// without use, its grants with it. Metadata keel does not know is ignored (RFC 7591 §2).
+//
+// A protocol endpoint: a registration keel refuses is RFC 7591 §3.2.2's JSON error
+// (`invalid_redirect_uri`, `invalid_client_metadata`), not problem+json, which its clients
+// would not read - an intended exception to keel's error format. A body this document
+// refuses (not JSON, a member of the wrong type) is still problem+json.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /oauth2/register (the `RegisterOAuth2Client` operationId).
+func (c *ClientWithResponses) RegisterOAuth2ClientWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RegisterOAuth2ClientResponse, error) {
+	rsp, err := c.RegisterOAuth2ClientWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRegisterOAuth2ClientResponse(rsp)
+}
+
+// RegisterOAuth2ClientWithResponse Dynamic client registration (RFC 7591), for agents and MCP clients
+//
+// An app registers itself as a client of keel's OpenID Provider (docs/provider.md, "Dynamic
+// registration"). Off unless `OP_DYNAMIC_REGISTRATION` is on (then 404). Anyone may register
+// a public client (`token_endpoint_auth_method: none`, PKCE, no secret); a confidential one
+// (`client_secret_basic`, `client_secret_post`) needs `Authorization: Bearer` with
+// `OP_DCR_INITIAL_ACCESS_TOKEN` (a wrong or unexpected token is 401). Without
+// `token_endpoint_auth_method` the client is public, or, with the initial access token,
+// `client_secret_basic`. A registered client never gets `client_credentials` or the `admin`
+// scope, is shown as unverified on the login step, and is deleted after `OP_DCR_IDLE_DAYS`
+// without use, its grants with it. Metadata keel does not know is ignored (RFC 7591 §2).
+//
+// A protocol endpoint: a registration keel refuses is RFC 7591 §3.2.2's JSON error
+// (`invalid_redirect_uri`, `invalid_client_metadata`), not problem+json, which its clients
+// would not read - an intended exception to keel's error format. A body this document
+// refuses (not JSON, a member of the wrong type) is still problem+json.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /oauth2/register (the `RegisterOAuth2Client` operationId).
+func (c *ClientWithResponses) RegisterOAuth2ClientWithResponse(ctx context.Context, body RegisterOAuth2ClientJSONRequestBody, reqEditors ...RequestEditorFn) (*RegisterOAuth2ClientResponse, error) {
+	rsp, err := c.RegisterOAuth2Client(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRegisterOAuth2ClientResponse(rsp)
+}
+
 // ListPasskeysWithResponse The signed-in user's passkeys
 //
 // Returns a wrapper object for the known response body format(s).
@@ -11039,6 +11566,111 @@ func ParseOauthCallbackResponse(rsp *http.Response) (*OauthCallbackResponse, err
 			headers.Location = value
 		}
 		response.Headers302 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRegisterOAuth2ClientResponse parses an HTTP response from a RegisterOAuth2ClientWithResponse call
+func ParseRegisterOAuth2ClientResponse(rsp *http.Response) (*RegisterOAuth2ClientResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RegisterOAuth2ClientResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest ClientRegistration
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case rsp.Header.Get("Content-Type") == "application/json" && rsp.StatusCode == 400:
+		var dest ClientRegistrationRefusedApplicationJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case rsp.Header.Get("Content-Type") == "application/problem+json" && rsp.StatusCode == 400:
+		var dest ClientRegistrationRefusedApplicationProblemPlusJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RegisterOAuth2ClientResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers RegisterOAuth2ClientResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil

@@ -55,6 +55,63 @@ func (e AcceptedStatus) Valid() bool {
 	}
 }
 
+// Defines values for ClientRegistrationApplicationType.
+const (
+	Native ClientRegistrationApplicationType = "native"
+	Web    ClientRegistrationApplicationType = "web"
+)
+
+// Valid indicates whether the value is a known member of the ClientRegistrationApplicationType enum.
+func (e ClientRegistrationApplicationType) Valid() bool {
+	switch e {
+	case Native:
+		return true
+	case Web:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ClientRegistrationTokenEndpointAuthMethod.
+const (
+	ClientSecretBasic ClientRegistrationTokenEndpointAuthMethod = "client_secret_basic"
+	ClientSecretPost  ClientRegistrationTokenEndpointAuthMethod = "client_secret_post"
+	None              ClientRegistrationTokenEndpointAuthMethod = "none"
+)
+
+// Valid indicates whether the value is a known member of the ClientRegistrationTokenEndpointAuthMethod enum.
+func (e ClientRegistrationTokenEndpointAuthMethod) Valid() bool {
+	switch e {
+	case ClientSecretBasic:
+		return true
+	case ClientSecretPost:
+		return true
+	case None:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ClientRegistrationErrorError.
+const (
+	InvalidClientMetadata ClientRegistrationErrorError = "invalid_client_metadata"
+	InvalidRedirectURI    ClientRegistrationErrorError = "invalid_redirect_uri"
+)
+
+// Valid indicates whether the value is a known member of the ClientRegistrationErrorError enum.
+func (e ClientRegistrationErrorError) Valid() bool {
+	switch e {
+	case InvalidClientMetadata:
+		return true
+	case InvalidRedirectURI:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for FactorType.
 const (
 	Totp FactorType = "totp"
@@ -225,6 +282,100 @@ type ChangePasswordRequest struct {
 	//
 	// Example: correct horse battery
 	NewPassword Password `json:"new_password"`
+}
+
+// ClientRegistration RFC 7591 §3.2.1's answer, the client's metadata as registered.
+type ClientRegistration struct {
+	ApplicationType ClientRegistrationApplicationType `json:"application_type"`
+
+	// ClientID Example: kc_q3J7b0hY8kT2nW5xZ1cV9A
+	ClientID string `json:"client_id"`
+
+	// ClientIDIssuedAt When it was registered, in seconds since 1970.
+	//
+	// Example: 1796616000
+	ClientIDIssuedAt int64 `json:"client_id_issued_at"`
+
+	// ClientName Example: My MCP client
+	ClientName string `json:"client_name"`
+
+	// ClientSecret A confidential client's secret, shown this once (keel keeps only its SHA-256).
+	ClientSecret *string `json:"client_secret,omitempty"`
+
+	// ClientSecretExpiresAt 0: the secret does not expire. Only with `client_secret`.
+	//
+	// Example: 0
+	ClientSecretExpiresAt *int64 `json:"client_secret_expires_at,omitempty"`
+
+	// GrantTypes Example: ["authorization_code","refresh_token"]
+	GrantTypes             []string  `json:"grant_types"`
+	PostLogoutRedirectUris *[]string `json:"post_logout_redirect_uris,omitempty"`
+	RedirectUris           []string  `json:"redirect_uris"`
+
+	// ResponseTypes Example: ["code"]
+	ResponseTypes []string `json:"response_types"`
+
+	// Scope Example: openid profile email offline_access
+	Scope                   string                                    `json:"scope"`
+	TokenEndpointAuthMethod ClientRegistrationTokenEndpointAuthMethod `json:"token_endpoint_auth_method"`
+}
+
+// ClientRegistrationApplicationType defines model for ClientRegistration.ApplicationType.
+type ClientRegistrationApplicationType string
+
+// ClientRegistrationTokenEndpointAuthMethod defines model for ClientRegistration.TokenEndpointAuthMethod.
+type ClientRegistrationTokenEndpointAuthMethod string
+
+// ClientRegistrationError RFC 7591 §3.2.2's error.
+type ClientRegistrationError struct {
+	Error ClientRegistrationErrorError `json:"error"`
+
+	// ErrorDescription Example: redirect URI "http://app.example/cb": a web client's redirect URIs are https
+	ErrorDescription string `json:"error_description"`
+}
+
+// ClientRegistrationErrorError defines model for ClientRegistrationError.Error.
+type ClientRegistrationErrorError string
+
+// ClientRegistrationRequest RFC 7591 §2 client metadata. keel reads the members below; any other (`client_uri`, `logo_uri`, `contacts`, `software_id`, ...) is ignored, as RFC 7591 says. `client_name` is required (the login step shows it); its absence is `invalid_client_metadata`.
+type ClientRegistrationRequest struct {
+	// ApplicationType `web` (the default) or `native`.
+	//
+	// Example: native
+	ApplicationType *string `json:"application_type,omitempty"`
+
+	// ClientName Shown on the login step, marked unverified; 1 to 100 printable characters.
+	//
+	// Example: My MCP client
+	ClientName *string `json:"client_name,omitempty"`
+
+	// GrantTypes `authorization_code` (with `refresh_token`) by default; `urn:ietf:params:oauth:grant-type:device_code`; never `client_credentials`.
+	//
+	// Example: ["authorization_code","refresh_token"]
+	GrantTypes *[]string `json:"grant_types,omitempty"`
+
+	// PostLogoutRedirectUris Where RP-initiated logout may send the browser, under the redirect URIs' rules.
+	PostLogoutRedirectUris *[]string `json:"post_logout_redirect_uris,omitempty"`
+
+	// RedirectUris Exact redirect URIs: https, or for `application_type: native` also `http://127.0.0.1` or `http://[::1]` (any port) and a private-use scheme named after a domain; no fragment. Required with the `authorization_code` grant.
+	//
+	// Example: ["http://127.0.0.1/callback"]
+	RedirectUris *[]string `json:"redirect_uris,omitempty"`
+
+	// ResponseTypes `code` only.
+	//
+	// Example: ["code"]
+	ResponseTypes *[]string `json:"response_types,omitempty"`
+
+	// Scope Space-separated, among `openid profile email offline_access` (never `admin`).
+	//
+	// Example: openid profile email offline_access
+	Scope *string `json:"scope,omitempty"`
+
+	// TokenEndpointAuthMethod `none` (public, PKCE), or with the initial access token `client_secret_basic` or `client_secret_post`.
+	//
+	// Example: none
+	TokenEndpointAuthMethod *string `json:"token_endpoint_auth_method,omitempty"`
 }
 
 // CodeChallenge `BASE64URL(SHA256(code_verifier))`, without padding (RFC 7636 S256).
@@ -429,6 +580,11 @@ type OpenIDConfiguration struct {
 
 	// JwksURI Example: https://api.example.com/.well-known/jwks.json
 	JwksURI string `json:"jwks_uri"`
+
+	// RegistrationEndpoint `POST /oauth2/register` (RFC 7591), present only while `OP_DYNAMIC_REGISTRATION` is on.
+	//
+	// Example: https://api.example.com/oauth2/register
+	RegistrationEndpoint *string `json:"registration_endpoint,omitempty"`
 }
 
 // Passkey defines model for Passkey.
@@ -758,6 +914,12 @@ type BadGateway = Problem
 // BadRequest An RFC 9457 problem detail.
 type BadRequest = Problem
 
+// ClientRegistrationRefusedApplicationJSON RFC 7591 §3.2.2's error.
+type ClientRegistrationRefusedApplicationJSON = ClientRegistrationError
+
+// ClientRegistrationRefusedApplicationProblemPlusJSON An RFC 9457 problem detail.
+type ClientRegistrationRefusedApplicationProblemPlusJSON = Problem
+
 // Conflict An RFC 9457 problem detail.
 type Conflict = Problem
 
@@ -805,6 +967,9 @@ type NoSuchProvider = Problem
 
 // NoSuchSession An RFC 9457 problem detail.
 type NoSuchSession = Problem
+
+// NotFound An RFC 9457 problem detail.
+type NotFound = Problem
 
 // PasskeyTaken An RFC 9457 problem detail.
 type PasskeyTaken = Problem
@@ -892,6 +1057,9 @@ type VerifyMFAJSONRequestBody = MFAVerifyRequest
 
 // OauthTokenJSONRequestBody defines body for OauthToken for application/json ContentType.
 type OauthTokenJSONRequestBody = OAuthTokenRequest
+
+// RegisterOAuth2ClientJSONRequestBody defines body for RegisterOAuth2Client for application/json ContentType.
+type RegisterOAuth2ClientJSONRequestBody = ClientRegistrationRequest
 
 // PasskeyLoginJSONRequestBody defines body for PasskeyLogin for application/json ContentType.
 type PasskeyLoginJSONRequestBody = PasskeyLoginRequest
@@ -982,6 +1150,9 @@ type ServerInterface interface {
 	// OauthCallback Where the provider sends the browser back
 	// (GET /oauth/{provider}/callback)
 	OauthCallback(ctx echo.Context, provider Provider, params OauthCallbackParams) error
+	// RegisterOAuth2Client Dynamic client registration (RFC 7591), for agents and MCP clients
+	// (POST /oauth2/register)
+	RegisterOAuth2Client(ctx echo.Context) error
 	// ListPasskeys The signed-in user's passkeys
 	// (GET /passkeys)
 	ListPasskeys(ctx echo.Context) error
@@ -1301,6 +1472,15 @@ func (w *ServerInterfaceWrapper) OauthCallback(ctx echo.Context) error {
 	return err
 }
 
+// RegisterOAuth2Client converts echo context to params.
+func (w *ServerInterfaceWrapper) RegisterOAuth2Client(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RegisterOAuth2Client(ctx)
+	return err
+}
+
 // ListPasskeys converts echo context to params.
 func (w *ServerInterfaceWrapper) ListPasskeys(ctx echo.Context) error {
 	var err error
@@ -1612,6 +1792,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/oauth/:provider/authorize", wrapper.OauthAuthorize, options.OperationMiddlewares["oauthAuthorize"]...)
 	router.GET(options.BaseURL+"/oauth/:provider/callback", wrapper.OauthCallback, options.OperationMiddlewares["oauthCallback"]...)
 	router.POST(options.BaseURL+"/oauth/token", wrapper.OauthToken, options.OperationMiddlewares["oauthToken"]...)
+	router.POST(options.BaseURL+"/oauth2/register", wrapper.RegisterOAuth2Client, options.OperationMiddlewares["registerOAuth2Client"]...)
 	router.GET(options.BaseURL+"/profile/identities", wrapper.ListIdentities, options.OperationMiddlewares["listIdentities"]...)
 	router.DELETE(options.BaseURL+"/profile/identities/:ref", wrapper.DeleteIdentity, options.OperationMiddlewares["deleteIdentity"]...)
 	router.POST(options.BaseURL+"/profile/identities/:ref", wrapper.LinkIdentity, options.OperationMiddlewares["linkIdentity"]...)
@@ -1637,6 +1818,9 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 type BadGatewayApplicationProblemPlusJSONResponse Problem
 
 type BadRequestApplicationProblemPlusJSONResponse Problem
+
+type ClientRegistrationRefusedJSONResponse ClientRegistrationError
+type ClientRegistrationRefusedApplicationProblemPlusJSONResponse Problem
 
 type ConflictApplicationProblemPlusJSONResponse Problem
 
@@ -1669,6 +1853,8 @@ type NoSuchPasskeyApplicationProblemPlusJSONResponse Problem
 type NoSuchProviderApplicationProblemPlusJSONResponse Problem
 
 type NoSuchSessionApplicationProblemPlusJSONResponse Problem
+
+type NotFoundApplicationProblemPlusJSONResponse Problem
 
 type PasskeyTakenApplicationProblemPlusJSONResponse Problem
 
@@ -3394,6 +3580,162 @@ func (response OauthCallback502ApplicationProblemPlusJSONResponse) VisitOauthCal
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(502)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterOAuth2ClientRequestObject struct {
+	Body *RegisterOAuth2ClientJSONRequestBody
+}
+
+type RegisterOAuth2ClientResponseObject interface {
+	VisitRegisterOAuth2ClientResponse(w http.ResponseWriter) error
+}
+
+type RegisterOAuth2Client201JSONResponse ClientRegistration
+
+func (response RegisterOAuth2Client201JSONResponse) VisitRegisterOAuth2ClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterOAuth2Client400JSONResponse struct {
+	ClientRegistrationRefusedJSONResponse
+}
+
+func (response RegisterOAuth2Client400JSONResponse) VisitRegisterOAuth2ClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterOAuth2Client400ApplicationProblemPlusJSONResponse struct {
+	ClientRegistrationRefusedApplicationProblemPlusJSONResponse
+}
+
+func (response RegisterOAuth2Client400ApplicationProblemPlusJSONResponse) VisitRegisterOAuth2ClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterOAuth2Client401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RegisterOAuth2Client401ApplicationProblemPlusJSONResponse) VisitRegisterOAuth2ClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterOAuth2Client404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RegisterOAuth2Client404ApplicationProblemPlusJSONResponse) VisitRegisterOAuth2ClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterOAuth2Client413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response RegisterOAuth2Client413ApplicationProblemPlusJSONResponse) VisitRegisterOAuth2ClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterOAuth2Client415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response RegisterOAuth2Client415ApplicationProblemPlusJSONResponse) VisitRegisterOAuth2ClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterOAuth2Client429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response RegisterOAuth2Client429ApplicationProblemPlusJSONResponse) VisitRegisterOAuth2ClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterOAuth2Client500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RegisterOAuth2Client500ApplicationProblemPlusJSONResponse) VisitRegisterOAuth2ClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6037,6 +6379,9 @@ type StrictServerInterface interface {
 	// OauthCallback Where the provider sends the browser back
 	// (GET /oauth/{provider}/callback)
 	OauthCallback(ctx context.Context, request OauthCallbackRequestObject) (OauthCallbackResponseObject, error)
+	// RegisterOAuth2Client Dynamic client registration (RFC 7591), for agents and MCP clients
+	// (POST /oauth2/register)
+	RegisterOAuth2Client(ctx context.Context, request RegisterOAuth2ClientRequestObject) (RegisterOAuth2ClientResponseObject, error)
 	// ListPasskeys The signed-in user's passkeys
 	// (GET /passkeys)
 	ListPasskeys(ctx context.Context, request ListPasskeysRequestObject) (ListPasskeysResponseObject, error)
@@ -6699,6 +7044,52 @@ func (sh *strictHandler) OauthCallback(ctx echo.Context, provider Provider, para
 		return err
 	} else if validResponse, ok := response.(OauthCallbackResponseObject); ok {
 		return validResponse.VisitOauthCallbackResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RegisterOAuth2Client operation middleware
+func (sh *strictHandler) RegisterOAuth2Client(ctx echo.Context) error {
+	var request RegisterOAuth2ClientRequestObject
+
+	var body RegisterOAuth2ClientJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RegisterOAuth2Client(ctx.Request().Context(), request.(RegisterOAuth2ClientRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RegisterOAuth2Client")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RegisterOAuth2ClientResponseObject); ok {
+		return validResponse.VisitRegisterOAuth2ClientResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -7502,281 +7893,313 @@ func (sh *strictHandler) RefreshToken(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L35chrJtjf6KhncL8JwTgkBGmyj2HEulpEttyYLyWp346tKqASqVWTSlYkw7fCN76/7APchzn6P/Sjn",
-	"Sb7ItTKrsooCDZbctrc7Ym8LqCGHlWv4relTqS/GE8EZV7LU/FSa0JiOmWIxfNqjfSXi/Zf674DJfhxO",
-	"VCh4qVlqkQH8RsKADGIxJv7JceeMrI8HdF0JNfGJiIn/qm2+woulXy15pVDfP6FqVPJKnI5ZqVkKg5JX",
-	"itmf0zBmQamp4inzSrI/YmOqX80+0vEk0hf+Nn5+/X68N38/3tvu//pus//ruzprlbzSmH48YHyoRqXm",
-	"9qZXGofcfqx7JTWf6JulikM+LH3+7JVOqJRXbF48swn+mE4NpmG+/YbmEIvrMGDx4hTORoxMzK9PJNED",
-	"9AiVJOTEP95/uXt5cnr8bv9l+7SzbDL27pVT+l8xG5Sapf9rPSWhdfxVrtvBHennfdbDjZmcCC4ZENYL",
-	"Gryiis3oXH/qC64YV/pPOplEYZ/qiaxPYtGL2Pg//5B6Vs4S6vkqGkalZkmNGJHhkK+FPJky6YtpFBAu",
-	"FOkxEjPaH7Fgh0hFY0XcG+iQhhwWQCrK+3rim4MGfd6vs1rvabBBt7fWNhslryQVVVNZam7VGl5JhQr2",
-	"8QUNiJ1Esj+0J6aq2Ysovyp9vsNi6YniOi1u5cL8ghBnR7mcsdjTRw3/ZAGZhWpEKCcsjkW8oy8bhXxI",
-	"ZlSSfsyoYkGVdIpXoqpH/IIGp+zPKZPqAXYmxieRUNPeNY3gjMDIZKn5+6fSIGRRUGqW1tlY36SJhMIj",
-	"S+OphN3TM9G/ERoEMZOSyGl/pGmZBvT/Nq+t9sW49PnDHfZxs1bL7qOd8qPuo7MaYxoNRDxmgd67AQ0j",
-	"SWB5YHlhH3YFH0Rh/0t3gXJC+30x5QopQ41CaVc0ihkN5oR9DKWSpTst3/N0+ZKBPura4ZBDmYw6ZsNQ",
-	"Kk3ysFxt/fs5v2ZxOAg1s/qiVYPHzOGEmNV7InN0OAhjqUgZpR78tG7uMuvMiP6SBUSJK8Yrd1vfjXR9",
-	"25nX6mOfTDJZ8WnMm1eMRU0zuSYMaG2arsdD7cOy5QizQyNzpjxCeYAENwOGTIOAUDKjcy2IlCChahJK",
-	"zo7PTrocFQSP0ET6aqZGopBfsSDlfOb1VXIxEuyaxQ4ZaFZhR6NGbE4CoYfU5WLGCbATPcArxibpIOhA",
-	"sRj2Ssw4i+E9TJJQeUQK/b1kZEZDRQYCL5vEQgxIGZSdLs/su1+pEiN49QI+kcTXu+PrpfFv3CC/2uV6",
-	"k1DjauOR/HIGbM/+SHPMdHf0mlsFzhyoHRKzsbhmRM9W0/Y3zhC+YGbAMPYDxlWo5mf0ivEvXulQLtCo",
-	"3ndDvkoQqgUxizX9RfaKHTLl+go9MP0j+y4WfmGeeErJIBIzc9BxUjdNH/QWl0j15ZLUawuvSLi+h3xV",
-	"aCGqyJjOSVmNGIdvcTeIpHNJpKjgJnPFYk6jtlY57rfJd9ANHZ3Cvph0WKzZFA7g0falI8YM9bwByhyB",
-	"ayLh7Tvu+nBgm3IkZlonw1FK5FyJfhKQEE7HIARmCOx6xEgkhhKW9YBKdUHn+w9ybkKZk7MRlQoYtBKg",
-	"n5KQN4lkysiGmYgDK3ft5/WBiIdCVTwkPUttCR1pZgDCxwqX74nD4Zka0WtGuMgtDClzkawKClwuCM4+",
-	"NBxOz97MG0/F4V4LlIrj+JTRqT5AyuzaaWLr3XVfQVixRSXsmkbTH163+uyVxgPqLt7SaVMiWV/wwMqo",
-	"zFTHA2omev8pdTKPT4z35dMZD+hachka6suJYnFeoDIBk5BkLqZoSWanlXkgu//U8tR6m9nlJ+NO9cHs",
-	"cyalHg4omZqzLttloxD6K/fA18yOaSLvcv9wr2WX3ycWQankJedttPGcMt7li9r4igEuqKvJIImfM738",
-	"Ls8ONFSSTCWLcX2QXtSIjSWLtLKNBGNe3eX+7bfQrzT1g8IYRYbRzakFNTwXkzQ6utfljhTpjygfMkAq",
-	"iyjVr+iFFFEANgLlxD9tt87PXl8etn69bL1q+6QcsAGdRorUa10+DvlUMZnujqULFLkjqsUy0wO0Usii",
-	"L5qrianCVcJ1xKl6hHZ5IsWSy0dCMrL/ErlfggZJOrc2itGenLkE8BO8QH9ZqXZ58ZxBxTLaAx2nSgEi",
-	"RGikHO61DkT/6ovNbCUEGVM+J7NY8CHpi4DJph4koSRmfXHN4jl8myzplEeif4VSPhEBuaNgDsEDcdAI",
-	"J7qaf5qLHt7Ids0ZrVDDe5pE8wWgwr3W/sH5abvjmyWE62EdwbwlsZh5BB4GSmEXSHFOYgYbVSX7iih6",
-	"xTS7SO8lU640M8nuAYAv/T6bKEStUqt5IKJIq5PAstytmWlKCpUZtjGb8TziRq6wmYs4QbrUfkqJD67F",
-	"/BTlP0X51xXlPyXkjyMhyZ5erJftg/ZZO+P7XP8UBp99j9BICj1oYLe+5qw+kUzbeaMwQpUqz/BvIDfD",
-	"EnPEhhLaIbWUZd6fQX6PfPDrsoYqaXHiUxrV/eQWMSB5P0wKWVrsG+AswaM56dMoKjqZ9rtIDMVU+aDR",
-	"L7rYdwjKeAABurzHaMxiIiYsRk6LnkIJtgB4hQOxgl7xJelYrEqwBkqG3+UDcD7Ok7mqEVXW/tDL0PDv",
-	"AotnuOciwR7HX+zn+QlU/CDazU/r/bGtd3P+jkRn2h+hY+oLJQYX6L/Hhb0b6WympHMkFNkTUx48LgAL",
-	"usCIgnHkDJuUgeWRdD1Ba2EfJ3qjEWLFNbM+pgdaNQvofk/rloDQafRBGDhLZAKxHmiFjNr4PS2Q1XSX",
-	"rY8T5PWFC5SPIhIDfB+EfH3DK3Ykises+WRf8EE4nMagI+dC29yT2EEm/0BkZkTG90RmUXidiroFWjOn",
-	"8OF84TaCUmYCNNCJ+0273UIIkwOmRaPi8XsIOWrDN05cjct82iMRBZI0anZJ7u3KNlskjweDL9yhdCQx",
-	"A0WDcdpLnMahNF7jb5m6T/JTUNOY4wzK/kX7Rev87PXR5enJ5f5LMDSmXDJl13EeCRqcCXFA4yF7wCDH",
-	"ngiA4rV9hP7ycBzezclcz0Bk+Ng2ys8zIQiO+KvEKC5MBoniicRZwVIu4q6DqfwJu3r2hDnrsTgbwKGs",
-	"7Keo8Vt4/d5D3xNxLwwCxpcQyWevBH6CE4PvrR4aIIDa5NC3PN6YHiwwyRky8AQjAp9I0Njz4XBcK+1z",
-	"plJ7LLcdXZ64OxLTyhm5D+AJwB/WfzWNY8ZVMpBmBuMMJRmEHM2/LlePYXlS3uV3gZ7sa5KwR8miAaGq",
-	"AHwyw8ZwTQtb6oV6OOgSF2UVdNlh8XXYZ+ecXtMw0kLrIbIHMEIrlKQ3lXPSH7H+VciHyS7KHRIzFc+d",
-	"YFEVau2Tk1P9/VpLf3+3LIIMt4E5EXdSj5tNkMyXKtKnE9rX4kUrH6TXj+cTRf6csinziP+61Xl9+fa8",
-	"fd72PSDfaRRVqjhrZzX4dNwD1bzLkXox0cRZHEDyvNKI0cAkFrkrt5C+0jFPUQKDb3tsIGKGuxDyYbXk",
-	"rsQ45OF4OnZzZEKu2JDFegE+e6Uz0ZpMCnJk0G08iMTsiSR+zIIwZn11qYTv4TkxRF4epN4PoQXeOmB5",
-	"fkVrG3La7zMpgYXom7rch/QGg5vC35fOi330ibpOCFQEE19FjlPF04hpJVRLkqY+3fC+y4DxUJ8QhIUy",
-	"2T6oj2KSRfK2OWhKji573JqqEV6F/uIuL5/u7ZLtp5vPyb/+uVmtVxvVukeOJ4zvvyS7gnPWV2RXb8S/",
-	"/rkBP29XPOIjOV2aWVs0GAcBbmOAwlIPDdNKMo1mWreFZdY8QQ97xovWa4f4JnPkEpcdKXX/ZZfjepmA",
-	"R4oH1wPLUALPmwYh431GekyGAZP2Rf0o1CwrDDJQtYqnUrEAuZzma6GU02zsqrmxNyc+/WviV5yhDWPK",
-	"lRlaMlXctAC8e3p2ejX0TYDGXSZsu8uztw1NoB9cpq83pHCJeRo+KTsMXQuyNKXDW6CHLteWhZ4g+OV7",
-	"cwM1GmO5O63VNvpHrcM2/MUuD/aPfrl88f6yfdjaP/A9IgYDfZNx4lU0dY5oDp4MVbPLbTyiHgCGA8di",
-	"bIcy0NJBs0dGg8pOl/sWFbpU1OzpTBhhZ2AKqSWXltAL4cYx7UOwv8FD9TWRkKqywGMOBEoC/ffyJLZ8",
-	"Xh2yjBW5dSJ/4DRPEHH4F7pXGA8mItRE7lK3r3k/8z3ic8H7DA/uyS+7bdIf0ShifMiqDzd6cUj5fFef",
-	"6ocK0MGQEsyCwDgQDGB/YMm42XDMfW3x6InY5Cz5eHJxL7xmbhASKYOaA+o/+rsqZMZiRlQMalNuHWCr",
-	"Id4GPdweAT/bvMtNoM0OicPhSJmHY2IKMZksS8Up+TalKRBXm8ciGtuk4YegMKt8s+TJPy65nbm0o/lp",
-	"jw2nnNRr7uwt1HkV8oCU7fKgCEdXLqodQKnpfZUuX0KNadTXd0lyxpkSsofMi1qecrKAzzVtto6WON9T",
-	"/sA90mp2FuYKgI/ZCYu+PXB+mgOSLoKjIxEFTZvI9b3twO1B4J2FKboLn3CmB+K5VCk2nmhOi8pamATP",
-	"/jisdsVcjUJv3e5lH0LXTltn7cuD/cP9M59MWJwwUWoMtN60f8VUl08yUTVjGl+xgPgf17TGtxZTxdYA",
-	"KUVVz7zDI3KiXwlhPr25RVuNDh+I/lTzcAs8YaCcRxwDNJfw5HuJkOxyo9lryrGsv/K98fpzbrXpL45O",
-	"o8SEPuG2gSsngXLvwDXqKd1mRvdoJHsYShnyIQSGon3puKTA6QQzytkLFxcXay0nTFF/t9pOOOdyOpmI",
-	"WLHgkAUhPYNrHtYdkpRxcB4ED7iTV2TL3YJk0ARGTWDYX9UngqFtuRn5wKgvXHT9OP6iWMsfzSvyb+B5",
-	"GIbXyGry/oci/8FiGPSiIyAJDr1fDBpZEoIGeHoyeyC0VuuguJCQGZwBOgx7ETGhUk5jvSkkYtcsatqg",
-	"VxQ11MlKxTDQ5IfczJQQVdICWBMZmyR9GsdzrRFRzA3uRzQcw2MSbJaOY58AYvms/nS7SfzJLPA94gs1",
-	"0f+MB1T/M5pd6X8k/qM3w9/JAI7JOtJx3BzoNUKHTj6ivNLlAOhG1xHGfzvLAtMnQ8aNLtAklMQ0lEzL",
-	"RDN3LGYhZkzzX/t93SCGEZUqWQ7U//SqtVoHjTSQXi8nCypkbFw1BGLftWphgWPw9GAsfjoYMmRKks1a",
-	"vcvLMRvETI5IaMEyxrUs/r2kx1Ly9D+N0gfPKVUF3yzUnvJKLeuo1JwsCEL9JhqdxFofQgttQCPJvNLE",
-	"+epTcko/pW+2D8q+NvWDLpa9SsGw3+0DPyTXid4frK9giFZSn58e3HGYiZC/nMbRjdW1svDf+enBvZC/",
-	"dPIjpSayub5ujbTqUIghFjlaF+iBaKxfN9b1H/+FKuxlGPzjf/73f3entVpjG96nP964etl5Fi3iLqR/",
-	"WJ7t1IW6w2oar+jlxOH86Wz7Io5ZX5tIsWSkp7X0eF7ySgMRj6ky0SpwW6Y+2tPGDfXRvBJns8w7V/J3",
-	"e11+iRYGn3tu4aKJgO3avV0kH/9Fq9Pe3jw/PSh3XrcaW9vlvgjYpYHT40rF8DgxVWSi15kPkdE93d7Y",
-	"Jp3G1nYlSzDt54csGgnaOJ5d78Xtw7M3w+nuayrYL3X17Pz0ojd99aYj1Wytf1jyShNYYj2Q/+f31tpv",
-	"dO2v2trzy7UPnzY3Pv+vorOup3PPnRcBKz4+OUkymTyRifd8ey0IhyFipdmJ1hsbm1vbuTnU1p5/+LRd",
-	"NPT8VurRFO3XSxYxxU7QTXG/mX5d2s5NbCUxQnh3QZHDfFk1oLCtjUYDvlmTE9b3SKuzu78PxuoOxkDH",
-	"sZhyoEg5oX0mK1VywPS0MBILBNxan0oWWDsQswmlElCoK8PkcwXcnHWx1eCcRWlsZSsibhRQahqifhci",
-	"xaJ4l1RlN69Ra2yv1etrja2zeqNZqzVrtd/cMQbawlfhmBWdmTC4ZcnHhTuVMcKsgFRCTZyNTS90c1fy",
-	"BSzB7wo4R6ggSMMK1J1c3LrROTB0XZL6lsENpFHWElg5s3XohDIj6gkRMcoXqDJMpLczVs9d7iJyxS18",
-	"58ztDltpfTWXfev6ynEehk5Y6RFG+yMyFCIgWii7CIsT80JCTiYR7TPQrdL86CrpjLT2aPyPfWBToWJj",
-	"md112usHa2wwHK2Ff1xFa2MuJkVbPqYf9/Hmeg1o3PlkzZY4pnMgD1CQbxJnZ/qqhR3JLU/ysMJ9CFkU",
-	"JFWTsstsijYW8XX4CeKiKHnTOT4i4AplMQm5SdN3bWkn8MoUnQXvfZZNJKUhF9bN1op0lxx/JYFgkj9R",
-	"ZExVH9Ow8NySLvKWbulGcYGzTN5SuEiAwX2ZdsQsf161n8jE8yPEW4sG9prRSDPJTzfq3+Iqq3mLqy/R",
-	"ud18l7+bBbNiwZfWklwMukhCc9KkFWqLmN0ku24SAU+dcYdcbW+WvJVoqJeW4P3S8r7psNGSKBqtnOIm",
-	"3vSuMEhKIVrnRtkNXwKDZ9rzcypqvV6rbz/ffLa5+XRz49l24+n2xsbmjZQGIsSpRGwH6SUKwg3S5M3F",
-	"L4X1nae9KOwjg7pgPfILmxsNe6v+tNIk/vEvJ76NAYuvm6QdNLa26s8RHPDbwctOSxt07d3MVSdrja1t",
-	"e43W0/U1p52W+eoUvqqSI8h1p2QSh9dUMTJm4x6Lq6UFKzQauicV3lrySvDkkleCxxVqBv34OnsjDL7k",
-	"lWCAhbewAozYK12FS9j8FZsDLXgQ22Rsk2dEjabj3iQOudqxqMQTSRCjNnFZIWgSi29CnmGHfPzLiZ7p",
-	"LkyzVThiXjjiqcwoTzIcFt78sfDmeRFQnqXIK0i+uwLC1PuDb1xCep0i2ssQXYeplPDIv/65VdGahiHP",
-	"KzaXmVP0qYRO198NbSQkARvu7DPsW2n+Umz9OqsFW9HLq2Bj3Huzyeu/9rZP+dt4t9GrXc9O/tqYvh+c",
-	"bZ7recAOmIWHVYTFg6Uq1et/vm+9/+Xjbjx417l8eja/ePv6ePh01L8+oZPwMIpn+5Se9F+fn4rS5w+f",
-	"84RsXcWJhrRK1Okj+zmv9+R3QT+waNEPQn5lZdBtxXF2g875FdSLBekvTdCkfrytrL1Zqy0eVTDg+67J",
-	"v2qKWXwA5pbEnt5076m59Pz0oEC/Sx/j5cdUuFxiGPKvuU53UXa8v9eothJmpXF9uNc6hzpG99P9gEMW",
-	"c1gT22pjKFFjMaH2RknJ1KfKitvxm1rv2fDV2z833k/qH5/3fm1c/bnZeTqusa3ri/42fTY946f14GD0",
-	"m8hb2dt3WyacwpK1ATPungex/ZH2VTSHOAgxsLHYgMFn7BjQcMb0o/vAOswh9803BU15WWNscSTHOG20",
-	"mJwiXHKHRAC4kD6VzCMBlSMIdw4MImODC8cwjiq5EPFVaqTeZJvesQPFwqZDVDlYn1+b/RZvpuBoICAi",
-	"AsWHJ1NFBM8G/GeX5rerjbezWv9oO6rP/xy8vGqIZx9rfHv87vnw7eyvrd5pg7afqveb0zf97JLVG89u",
-	"RKUzWO8SCgSaAxeBvTAFgCueKW6UsHbsa2HKFw0iMcvOJnjxx0C9Yb9t7r47WRu/eN74pfF0Ouqdvzmv",
-	"T+rx5eyiPty72Dtu//Hr1TJ0uHr5/wI+7NUbz24LtOZnWsQiMLdg16RwJ9HOuZOQTUB4GUpzHOrVGvnX",
-	"PzfImCkaUEWruL9WzzQR/DGcDf1Raw07JjEBdW4JkWU9RmgQIAvN0hU+oADBb53sX56fHviY4OWHUvr6",
-	"tBqPD3V9mUt8O5OwugT7nMZhEb/4Y3YlL/VvGWG45Hnr1RmLojU4S+v6zqqJuVj9lrz5hdN33l20iU4B",
-	"hzuIvh7VUutyOllicab543LO+1hwEO8h0wmanC86ZBDRYQVMXzGAPYYqZ1PJbgFXejCG6eSSReEw7EVs",
-	"9UgMpZjRKFtjOWDXoea6OKI2jmiHDMKPLCBUZcJ1bzWobwyO1gt6OZXJgBYXCJbcLdNGQm3+9UBZwUKS",
-	"wJgwltErmtL2We1Zc+NuU8I+RTd79a7Y3LQgKsAWTOWLPCF4DnneiDGYl9xJl16Av0xw140TAsvwFzbf",
-	"TW/57JU007/EPb6jAM8AnuYpnjugFTM+MjuQJYmLEU0jX6CSmXRza6uakatYRFp+xbSvWGyCfXshymNY",
-	"MwPXqpAPnQtJ+fw/a9v1XY+c/2ejVmubf/fw30ZLH0v4y/yyvW2/2X5eSVKjopAz+DChMR3GdDIikum/",
-	"lcBXNGqNZ+aR+jbQQTCTy6ogWshAHIeFvLOE3QroE0kmI8FZhp5DOYnofM1Q3V22Kln0Y1hneUcKcwgk",
-	"V1oFhCWE2LCYjQWf25qt0tSJ0yx4IiT4jhJ/CUadDsJrZv1FOQ3q1vxF3DQf5JOLbMef2LPgG2mOKBun",
-	"1+FQb2XViZms4hnGnnTVIVM2jEjPsxdyGs+73OoEPSrZ9uY0jtYY1zpMQMpUEr/g7FUnNJZsVz87FNxs",
-	"zV4sxm86x0dgrHS5D9cYxrBwiaJXWOnTBuSkWI8DJ5Q2/mysPZ21cv+VvFI82Q9KzVIOig7HTExVqblR",
-	"0/8BnmNcajalrDSJ2YDFpjxi7oQv5Qt2s1YwhVOTYfp9ccIvFyfpIpnTfQsearGNLHE/0zzraSPDHyHM",
-	"S2GewNMG6c0V1nc+P9tbe0bKmLZtS3PkoPeHwUueFbEkExRZFFygzZXnm1tPbdlHU9JmUce2oZ+FcmQG",
-	"gAek5aUli4wHsRBHtq3l8k/bg/i7tMOaHZZxBAMPx3Rgm07MAzIbzTOO3VW04fhLPy96bdPw1U+r2sIF",
-	"Sc6X6CPk0GekDPViTQcW/9c1c7LW9gPfQOuVwqVwfH2WFqDr3Zh+RKfT1vPnjgsKO+ItOKFMKO0iji1H",
-	"IlZETsdjGs8tVAGpamJgVzdLiIVt9hYDH/IvOj/dJ8CsYDUcwZt72U42uDbFyXAhsJhSqAiNojwSkoYE",
-	"3wh3mVhzWBVvlSs00/+yyAd1O/8dKUNMDaA9lSXOPNdmp2t/ffg9jemqeRv1YvypiIHeWQgXPAR1uVjM",
-	"JGTAY10mmB14Psp+yhirSujvyhW/0iR+GPhel/sxne1DIC8GOpeNnF+7YnO/YvE/jGL2LRSCEjwx6rXG",
-	"tiDEF+Qr+EharfZua6YFqX5t5gvzEhsPmkCCL6mipWap89v7o633w+M/Xo1qRy/6J7+9/m14sXl5Fcfj",
-	"cPTHwevxu7/+morDIGoc7oG0fquFAkRr6ifoiWvBPX9TY7++iPb/EGHQeBe+//Vdjb7anP7WeFfb5zVN",
-	"YuGQUzWN9e4dts9399+igyZ+TXmA2ubb/ZcvWuevXsyGb3aH8vDl282T9ot2p/3x7bu9Uf/9q1PRe/2i",
-	"xl7PWw5vSpe1VATkZUo7sS+HcKHyeJP4Vtj4OwbS3cnjuTugpBl5mvpXLdH4pDyIxXhJbW7bpHfdqCq+",
-	"0atyAHHjOwCI/z5d6GsH6v6YUPipGWtShuFnINtSh25uvh8KlzN1fBYpnLQnRTRVjJyfHpBI2yABylPM",
-	"6Wy/3D9t755dnp8edHyP6FNEYxYQhjxqGUo7yaCqmhezYC3kOadZbfNm3P8Ucy/uZxeZxI3LxGGYjrXY",
-	"NNT/7TV6G29qv/06VP1GxHvjvVrw65vo4OLd5vuL+qz36lwdvmzPD/96Wz/6o795fLEXfqEvMDvK4k28",
-	"m3X49/qcv0+77D5+7FOmddDEhL8PiX6pAQ33F49Nsi+MsbxfJoh3B/98rAeJXvq/1xN/i/QUpxTyXXKi",
-	"btZDWq2DRQ9G3qpnSSvR0PSKcN2XNhFyRCcTxvNhDV/kAzEqWtF2pk1InaqJKtllGCWV+SiLZR6cvLNl",
-	"KXh3X2cLrh2kCmI+nxmtHXxZCluQyH9zcXZ5dnbg5x1klVUrW9+608pqa+SSDpcsLiPnksVrrSHUPRg4",
-	"u1+2rLOxte2w1coOYeOJMkg0VOm0dSZzHHQaR+vPqlvV2u0iSR3CzK11Zg4pqUBGZOEZ0hoUlECC5Ig7",
-	"HqVlUZUY0GMCK3OKnBJqAg1ZrEp3b8BdTbQBY13JRem+/ZhB5i3lkE6rL2+u4wh8gGPKmCP79hRL2nkk",
-	"oj0WRVYMQwR16nsv6HSRHXzuHZiOmw2w/i8aDUUcqtH4H53XrTomOoKpJf+xjZ/wjf/Qd+MXExaHIvjH",
-	"Rs2kRcK8/vHmRefi/cbLk/brk182Tn49yX8uhNLg1uLlAl0aL/AAddhoLGbvKUH0QzELAkoT5kzISqEm",
-	"ni7R3UdddADMPLJEUEjeVvDdJZEBc4guQ768RkjqDnZjJGz6UTNlV5AZEukrgAmI1ARM0q67PGA0iELO",
-	"pFbnWdKMx++0O53946MkdXohlRqLVNrUbPNED/u1XJ60j17uH71CrqmvRAYUgi9yYJq1ZWot5H03z2u1",
-	"Owf7W935bqtoBUBmGUnZP23vnbY7r4uWcmF13MXLSoXG1vNG7QvmskR9anEiJvTPaaJEpZwOvlg39/te",
-	"atc20c6180VcURJKOJt1tYiokl8Ym5BQmbO4QyZaJ+OwazSpusMIg1o1KSHl9u6h7alFmHvJopA3F2ek",
-	"/BrSe6G/N9O2hSR+y00vb5IXWNMGC3fCw7Byp7+jJ58GPyXKgC/DIJ+OweZvRr1X/fA4fLN//td+/Sjc",
-	"l/v8dKu/u7+9fzX59d3um+dVNn8z6W8c6ovi3y7eyf1wFvY33oX7f4jwsKNvOJr8pm/44+jjYVjbCGp7",
-	"L96e5//XDg9230TsdSs8/qO9cXx23jg+e//X4cuW3B9Ho2B3f/vwrL91dPZ+6+js7ezwda3a6B0+nz57",
-	"symOnr2dbfP6eOuvt/M/6+fPBu+e915vfDyrXb152j9t0AO5dIEv82mUuGwFyQBLtGjnKZ7L2vLUXXhy",
-	"i1iqVoK+qbSoOyXiZh/jlT6uDcVa8bMvlyemZnqSQOeWeGwUf5uGnCgQhqWlPX7DrPZnVuxG9bt+R/ZV",
-	"JDcLso0WJlu05xj/DNjCl6eVr+oSnJZaSbxe1qnYp3EcYn/fTDksYw9YLvgI0ET99txvWcT7txbVjrrg",
-	"NA7VvKONXhPLCOuq+XT6ac8u1ZuLs5K3wOydyaY9HUPuexjjfxe+nxRYg3OAbC4Z+EipCRYtCvlALC48",
-	"RMyGWpDKMY0iKE/XX0NFyub3SSxQ3yQjyCr1MjGNnrHlsLFAl7+5OPOwfI5CYM5Wf8ZKNRes1xH9K6bI",
-	"MGZMC+dql3f5mVv9ztrifcGVNgmxfaSpWm9c+EwS28ja6b0KVRSxUI/9FZ14qBdArTssGG3fxQIyYjGr",
-	"kjZcj+XQoff0svpcpujQ882tpxUcuyAqTtrKmlnHApLo9bObmXaetgK7bSKb3f0u74sJPss31c5NFr8N",
-	"x/JAr5HkP/4jqW/zH/9hotmk0hNFhSYK+8x4LxGZKx3ua0KEgjYJwC0mjEsxjfusKuLhurlJrutrU+c/",
-	"UAlm8SNwVKpXa9Uahm8xTieh1puqteoGurdGcCrW9f8N0WxKyiSCj/UVUyZBOXWzwi2NWm1FlTRbHe12",
-	"FbvMG1b0QAj70EFsOoHCbVv47qJHJmNc3+eKxZxGJtDDYQel5u8fvJIJhyg1TQY21qTXx5EOpWYseIRK",
-	"H/StS4K001XLeVOBQsFtK0csgJBbrdxesblnUwatB1zwaI6x6dYxCVdR4nP2Ufn6k/OktFKHfqaBtWOm",
-	"NDeEqHnH4gD8yMJipj+zPkRU2v6HVdIiMbsWV3izXuIhFDPVhKwPRFos21hRgpNcV3pT/8EE6PdpX8uH",
-	"DI8Ao2FX/7BmAkr9J5L4Y/pxjQ4hbuDNxS+dxMjByAE5EtMoIAOm+iMIBYG+2iAybRGtpHvA1Dgb/Ksw",
-	"8KukDYgU1FGGQvb6SEsV6v83+wAcEPT3KukwYDFy3eQAjAE5XDgFkCP6iGcAnr/kBNyQh5orLplZ6YKE",
-	"CKQ/j5j1/4dPsutPQm7LjVZL3op69qm0zz9yo1YE831edQghfj9Npi3MzwA3kqFi2MKyHnjFObO2SsbC",
-	"mdXMLwzW+vn8lcLjuyyN5UlK1Gk2yZTFmoRtmomXTTPBw+LOIg1u9m2uhlYlBKFaBAKDtwLUaZi4ANZF",
-	"WHTYWsg2AXmBbovydh6RjItet4SqgyQ7yC7qD0HIadLTmiViB2CdAVe1KU6aoJdRr+ZJpeYn++e6+/cn",
-	"KiVTn81Xbi9rsESEVKv0dtNByja87omPgEc4X1sLD0ofKzFkkD+T0KDRNpt6HhA1beKEbORjUi+GLtgx",
-	"NNvc0gKFdJw8tUouEJLtchbCe+GVSYD7Zq2WnKCkWjAXCnGjJrHNTcoiRmDGrVNqDl8873IQKFizGSZm",
-	"2rtCaVC4FZHGJOw70bGhy16yFsk94Fbs8vKS4s+QCxj2R0XLjFU1TfCsW1J1s7ZhYmS0QtzlXGhpPNzJ",
-	"1pHMNLUkakR5ruilUdL1ymHhSSswsTZxl5+nWG/a1hoGmnEJkD7l0PoO+lkDmo6oqmdKiGodIlOSE6pj",
-	"Y+URPZdbdLs2AG2WjznGuTnITKoXIpg/GN8qMP8/Zy1NzTQ+L3DOzSXmfrqMdmaguW7eRnN9QRPfOdxS",
-	"v/mWTLFruGnj5ptW1D/Wj6jf4hH5Bp1w39ZtxltQzlrf3Hh+8835Avv3tAj0XbeYYkEfuxz7//TZywIL",
-	"v3/4nBEJuwifOdUBlkBoACgAfuZIBb2zpQ9eaaFavQvufM4LgnWA1IPl8uBAP4IFJAoNf8uykeQALq21",
-	"n63I7yWts3rTYMgUcFpbAHhZPXwlEOfHNTH5SfBw89RFleYUppXJkFk4lI0HYwtJ7dwCHaZljnbf9JKC",
-	"SQBmAUsxo3NSnnLw5qhilmA7S1Sqj3vQ8yf7Kx6y3ElZeUw6VloXrCtIa+dQTKVWEotPBXBqfR7Qgv9r",
-	"qZ5v6mX1zbZMJyhs9YHnwyrZV1CbDuuDi6kpThdQRXsU05YXtO2D8JpxJuXfh5bY+Wg1S1ZX4h52sJCV",
-	"wZYhHwB3LWcjHUVjBaCkQadJK9UvzN4BnJjTboZMparfZq1uNLxql7fSjnlXjE1kErVXr9XsW2QT/YkY",
-	"rw44x4gqdBhC6AzT38Wsz7iK5mQqWdDliUpn6nkLzqQFVCifJ+W/OSNltNtsqjTVTLJiwc2kRSw+ZycF",
-	"8t0OOU7n1owH2rNdckC57tMoSuLjnShgz0EbxdQ0JvFftc1V+CjpG7QHC7fi+Iv0J0h4fiTNKZNMfSud",
-	"6eGOgq2dWXgS3D4cNGYIR39dLeynCnVLFSrDl9of+1DKPLODg0VzEvlKJq7iXmoTHrHVlrM+p1hBHqEc",
-	"hF2dN0Pd5AmZiRgaElNlkq8XANOiw6lff1vTwuE/jAeJXXEP8nxsed62bT/NkBc2B1Z/zFQcJlCHw9yW",
-	"im0syqhGLIxNBIkEqZPrpo1wdATcUQmhJYZRWU1GgcwHKUHTClIOUYEzaB1osLMRQiDU6ZntJzYrQuVK",
-	"EC31UBItcvQuDyUJpqyQP4dSHe619szEv5Bj3i4JFutvL5bvK+SlZks8aFkhlQ3fcqpTgzBNfA9z42Go",
-	"fLvUeZZ2fMnIZ+mQ6XhALZWmdAmhnUiVEVOsiD5ZIBeD1m5UE1IsBfkK5OFZiEwPtcvL/mkbjDGLcWL3",
-	"mML8Or/ioQ2WQeVo4mYyZdqsFz9patJjmoGZ1ibEBNWZUaRhDLlMQEnKEPU1S/K2sLK0KlZupjwwwB7o",
-	"f1CdAvutZq1A20vUqo96KP/z//3/ZLNWq1S7/FQP0uYYg7srXy39WoQGIc/mo2HvYzFjsfVOZyHJFLhK",
-	"+r80DcuxHXJczwSi/omQCHk/mgYs8EDN1dqtXWVOBHe6uzjRjXWfTGgYF+Jf2PUg4RDgujVVuLHGaNEp",
-	"SS8xh33/ZUkfgcdQAhcKCH4JeJay2KHg7NvDzQ73WsdxJuk2FDxjYOPMVj/lSHSm/VHKhr95ZRGTI78C",
-	"Zz7Frpq5LmlL2bI92GtJAmaxGreELaNVZ5hCzKCllxPbvYPYWKStOLCyNEcpgqVMGyeWzSV9ROMn+6Il",
-	"glvbyFnOV/2bD8djU08L5qw3SwxyU19KQtC4YynhnLoRzJ7bksNxgaBPfrux8axJOq9ba3WPbBPMevDI",
-	"Ro1o+4BNpBbA9e3aWi9UXY7KayWpeuhkcGDyhhEPCykIpGxcir62bTBsHALi9zud8/YpOFGc/BCtguep",
-	"GqLJEF8JFWEc0h9ZADW/ErDaTA0DxtJOJV2usPQlKa9Ke6nY6JG0VYlnepWgK6yov0mXm+DcHYPwJG1N",
-	"wIKCXPHsfRBR7oBGoFUZyEjrC/bCLs9s12btOSpIplzgMMw39U5UkfJm43mKMunFPRJKzyFiRRkzLtTr",
-	"jLO8WdvwbuUC87qcowBUbqqRC4sWaQmY5KQnuch26g+HuWTTqVbwHavPplNzKnkhaT4+MwKX3k3i+hZC",
-	"EAV1+2No4JK7SE6nAf/XgNEVjRXScYQZFQ7dr2SB7uldzg5NwJcs4hDGtEh7GqmiIhwoco1LH/ttK8a7",
-	"PMutvTzTImWHaQF6esXmGNA2YqYHPxvvAJbLaByFLDZCu8u11DbH3U2/TNNFSY9hcg1qB00T1Cl9fQw1",
-	"wWqK1gp6+hCjxHc5wlEjFqXxedKksZRzAJVmKSqN4wPLbjKMaaCPzDV2sFZ2EObJslIlpk9Ual41U+sJ",
-	"fsH4OCi5BfUPPQyAS+0aRKwQg+ryPW1xoU213O4i5TgcjhTa9jg8+L6yQ8Z69GCJNZ4v99hrwvtWTRa3",
-	"Vd5Xhq1zjbNWYi6uv3AHgSZqCCd/XHLE/SSlWS0PjXfgW7SmLDM+joFbnyfy4v7G1L1Y+k8LLBewkBEd",
-	"C2pgNkwhK06m0GphuRCBBvWosx62fr3ca+0fnJ+2O77hSUnVGyjRQUkMuKqradmGxPQKE2aSO7p8SajR",
-	"eEDXsAGDn6rcYsYxrMwkL1FoIWWnmpSkxyQOXvZPzl8c7O9enp8emCmujQf0v+Dnf/zP//5vNw/S5IW/",
-	"a5/u772H9M5KlXQYtmQMFZ5lfIh0AbgdIgU6njX7zhzypDcg6c0LIGYtJpD3m/hubRcYX6yVUgY9K+LZ",
-	"2B7jcK9VejSQKNuB4wFAItx/h1xADt6by/3oDrsVXjfcGjhlC4c+jVAyx8QUHjYNTfJcYHVURkqwy9nD",
-	"XgYXdaBZmtp55ozmEd8yWpiZZJ1K0+TodvkS9HtRSfVy0PeNgLc1utNQVTRgTdCtFsO2HRuobUk4Ahcz",
-	"I513CjLFtVrZ5Qt6pZMyHaqFTGkE37X2N0HL2X2i5i2gUup97vKcYrlScSS30huz6mGXGzUSb3D1yCpZ",
-	"KgfK9VrlBmFgAYNQGjpsupci8n6DIEDcfkEIcMOXQRikMb2pYDO+FXA/u/wZ00xwMcv6AsvfkzbuRWry",
-	"o7Lce+DyXylAIxdJ04C0+FRp/SZV1QNkeD+1RRevp6FkGU8/UYLoHbU8Go4lFEFyDkuh7ggt89eT1OPl",
-	"ARlYy3NEo8RDaoK1TGYOsvelXYTSJJxM6xu/y/MdeyzUaWNzMQgLx/nJxrl/Xk/IyYfAQZkLi4Mw28QX",
-	"ilKJWDcgJOaKqXKCvGycmw/MJBEaRUgA6Jldvl2zyS47Toi/BwohSfpGB0aPBN6VdCwCGCSJdcRGvCZA",
-	"r8tNhF4tdZTYRA5+BT2MEhTY5A+vm5asIZPrn2I2+OxX4GLEURZTA7Qi7CHCk0Z/shjHYQ1blKqSbNae",
-	"W0c6VWlPWPusUHY5NoEFGjS5EUAG9pIxoxywW3ywlhHl26CymjSyDvwiwFcvYGqvmwwWzN8wmdJBYQjI",
-	"MbXduB5JFCy2+/qmgvUsVSa7T2MGttT9xcAt+HMh3nALFmsbV55RmNO/t+WQxOuphS5uGLWXasAOzxcr",
-	"AvQSW2E5m10Z1G34tTlytsI5Vg9wMGTbhI2UwfsmFVXM94jPNS/y04yGk192211LJLFnRcITaaRHIiyS",
-	"poepoKmg0o/IL7rAbKGqqWQ2OKfLbVg5pILaYJIe7V+BeyqimHuNiACcQJv6ja/KzhT7t3e5XbdqTviN",
-	"p1KRHksaNhYV3k3K7ZKWfe6TpKFDlwP7BX5HlJisRewa+rlBQxesZdRh/bU9pvqjtZdMKt/kl0B6mm8z",
-	"Pv0mJGmP6ZBpGTWI6Zh1uZPVNqFDVnFg7bStj5MJn3JXw4j1QKliWMt1KbdNqjLcGZy2DQNKn72CqpkG",
-	"nrWbMdRyFXZSCZsQg9pJWcTEhzoWfmXHrvfKTYGaz/o1f06xzIspGJFtJ7s80/UO7Wpv6HaYKkhuu0P/",
-	"RavT3t48Pz0od163Glvb5Yx6Van4O9YydzQ9n3CIzdDnzV66bKa5Vrn3nWyur6+e7s1vuxwzNRLB6lxi",
-	"U8RqScdv9GY4EnYDs5Vu4uEOxd1PGN4aRM+86dsQMOjRpNnOdZSTXJ6+031+mZBJGZTduTtJH8uTlwof",
-	"WzSb2HoAy5/hOznECZsG4YSYZiKcNCkGpDfvciOhSNlIj4pHmJG9qXKZutgzXUk9+xdeuf8ywbSTrhUe",
-	"li3wiE+n0NaDfZyk4rDimXIDIiZYXEu6unCBOOryrDyC6WDoqCOL8lC75Y2pPeNZaVlBS6eAgTQNrGR1",
-	"DcCJzk8PqiSpYpyYCihJJOB77lIQ/Ww3PDeeRtCYwFtk59oOXJyF4eWmmRh8uHTow4dqJIwGuFYmmVsL",
-	"N1OsLEl9J9ToJVx4NvZV/4F5TIiNWnvOEEUFacdkaEMg+syGpSdp8HYOWYOqtlRC7lp6/yIBWcRYYdAl",
-	"l3E6NcC26o2Cql9LsvdsZx7q1uBKmnosY+rLXr1Ze75993cDSdGIlFl1WCU+hgZfBoxjOA9kvUGkUgHh",
-	"GCQd4GJbcYoFBMw1U+QKjnWZRZIRH0uDXBqtYdkU4edlc4QSa3edomIfVVJS1czXRJHh0YM5QjCZ1v4o",
-	"n+tDq3VXRN4zWrjl4HN4bMXDaA5KnBHYondixldO0j1gyyZcrzU2H0wStyaTryuE75uY1bjV+F5RxWam",
-	"zccy+ZvqtAkTXbSuDJ/ISV6Uo1h5zNbMcr+a03FkvjIFJOTSWmQHoVQn9qKvkSNj2yXfMknGTiCbJfN1",
-	"c7u/RtZM0lrF5s9M0k2x2598hRRgP96UTZxpHmXiH4saly1pHTpkyl9sZIZqVZdDgbdsB1Xj/4nDYcjx",
-	"79MTrRCMqBzhZ73xXoIvGz1JuY1zu3wE7b3seM1cMVcQYULnDuxfvGb7F0MTaghZ1WIbdbnAgNNUoT6S",
-	"vBi9ZqYmq74eirXpJ85oHEhTpjAPPTdtwDvqKHQc+13u/94tjWZX3ZLWgrolqf/0SBfy6vGv8YB2Sx+c",
-	"3nxZD2nidk36B0Nb7fN3ptE3ZtPV7VsLXvfBQAKzUDJS9uXsyrdZntk18mwnb7Oy+tkjezWsgJhyU3dW",
-	"mi7fFVsm0uIGKZmQITNwic093yGUd/lSxDxtcAZ3LlGY3N7SjwThFrWv/pZAXKcTPCRb2xDuNCDtb/Dr",
-	"bd4Gl0XudDwY/LtjuR1TPctYZWZHCxn7ats5y/HXnd7RNyVZpMct8dHZDoH6jOsHgxq9VASUPyX9pj9X",
-	"/C4vF0iQbJNnj/gOhrvQj7LSJFw4LiZjkoOZx8VCoQHsaJYAuVm+KQYDbXU5ggJ0ZoyCtvEhIIS6vEyT",
-	"InlUywqDf1R2kOFmyqQkTaKrZC/koRzZ5Au38zd8lxjQ2S3yvRzAvIN1/J32jmlPvhv4n+18/oiMKNdj",
-	"fZlbycj5J5IYGqremyt8y1jYQxxUa3w+mnZmG7svKGgQYVPQsj3pOQtYTdr/nSxv/96bE62NVVbofOjt",
-	"Sc67l/pi3KNScVVDUvYv2i9a52evjy6PT/df7R91IEtnmcKYhmKnOiOUFlLClh2wsjJB67TaJKvg2tAq",
-	"Fz7c0VoS9zzGzln0CnAiSDQq1l52XI95KLvceSS4VRLEwRSjgg44mg0YflcYt2RxzpOE7B5R38l3IryV",
-	"ylN/6FGsynQym/lNRizdKgHqHuzwNm5yc8/f6yV/bJPYiFt7kjDlahU/Lma7X09FQj58Gy1pV18ZCp6o",
-	"STfx36arSGk7TSsq1dB4E6AoQvp0+fsH/VOlSXJ6jsOiyjGTEE5Erti8Quyp97p8hQrkgbqmFJPKND5Q",
-	"abGPROsy4wl2SDJKI9SS0KQn0vZA0Qa+RzYaJKY8EGPTPnRMTYwDMHCoiWJZQVYL6/IFNYzktTCn3cBd",
-	"FDFMa7cm/t0qkWXCwIJsMBPmUdwyYdUkJmGL1aUT09Jt00i3ZBu0xiwGA1fEnp5c7r/0yZRLBjHCacx3",
-	"JlXX7W2Ry9aF56fpusuUVStZvn199QcVEEZfTlDd7yCxtpDPp5H9GWz0Fuz/pmJCLq7Sp1xztkjwIYtt",
-	"oeuFvD+wJ22jVsYDAObCmEho5iJJPxKSGUtws1arV6rkNBtc89z1SiWldWZ0Tmx4rTmPXY5IpNPUiAti",
-	"wj/nxstJbCSPYYy3YFhdXsyxltfGSRXROzoq8b4kz/Q2qUcOzPXjF6hxfCC3OtEHVKoLOt/nX7VSzEp1",
-	"Cxrd9EeLDqVMK+0vJp2Ht38KW31/ZcD3BuvHQvIkhrEG33R+8ReQ/o9ouCB53dZYcSp3r6gGDG5hJ5oH",
-	"m61jfE0ZnALEP2132tg6tmIjg5J66NDfJ1PLpctDlSkYEabOGwifpT0xdWoJ69d6ScFGEQNmgn3EmKwS",
-	"U/a8yxdLmGNrLhabfnYFsmYPpn+SdtR7jFOffcmdjv3XKXy+P8htEeb+wKp52MbGNtjP1kP/mZZ7j+B6",
-	"Uxs/22fkLtVuM0gvnGJ4xG06xdh0U9Qxi+okon3MTIudxVL9j31YMu94iLxyt/2Kccf/JNuvWv65w5Tx",
-	"Gyd7YZwcX0D6mJm2ytBCO0IWWHFpJEfxMQiVLWsG3gZTjxQhDj18lF7ID8d0nliQpmYP3AoBHCvMGzP+",
-	"xzlEmXc8SPub1FX6bVpIP1vfPFDrm5UKJtKVa97fsoOHU6DdW9qX1D0Tj2T8QCPwJZYPCL60MMaMmj5v",
-	"EIhUdtu6gyRh/SsW2FLMoKhCNGvlRw8PXNxxlyE7qcIrwz7308u+RuCnTe+8beSnyThOJ/Ojh4Dm864l",
-	"SZOuV8KgbljwsnTxVVLaj9kA3DSUJzjjE0n8MPBJGXt0Q/784rP9bP+WDEpahkaGJqTCqaSmJ/UEYtAr",
-	"gKQaZ31yQSGqSjZrtXoWU+3yO4CqpAhTRQw1j6xaTHWp3pAQ8gK4tUjEznJihWOIuZ9Q6P2c5BkOVma/",
-	"3a19/60R12TeEOiApPZjw64uB/r2cNdz2AOnz2NCu0k9pRs5gLcsyCg54W76CSBV5oAf77/cvTw5PX63",
-	"/7J92vErToayzX+aQA6V6RaDLWWh8D51UpRNgF4ok1SohYQ8cn56kLh26GRSmEylxA4G60AoDoRgx1Mu",
-	"CcV4vhvrhZimY/l8CiW6/DaZcsUJtYZTJZwsKasAhThwvAubV85xqcVCGjYmyEQz5Vp/dflByMH+mVHw",
-	"iJuVS14OC04VkWLMBGdkNhIkmsZQRuo67KtQ004spsOR4a5ixk0NJr0TWETE5M09ehXm4kYt/OouPDVH",
-	"wffkqivxefOGI/2oz4/liXDn/Tc5IpJsfcxPX9DDOovnkvjJKbucxpH/Q8dnFWRv38ED7yjY/36A623c",
-	"/pHhbAUy75Y6760QqgSkBXh2WiAfd52IVlPLMNUUnQBT2x0RICstXBC3Qj6eb3ajR7yzrDK2VHQubd/9",
-	"sLD0/C4gpY+M9WZf8q2BvT+xqu8aq9pNSxhNUjK+I1ilDzIEUa/uOWtr/SSKJ0UwyKZs2M43VXIqpooR",
-	"FdPBIOxjkB2kSlutJwT1plGrFXajPWU0CP++drSnEE4OKnN8jSCw2colLza62H/eMUIB71qGzSSLnQTQ",
-	"m06zK50QydKtbo6b7bi2KnQ3DRqDOoimbxlNAyjShg3ZCzJt9hfb+XhdDq3MjHiCgs8rZBVnUOR6obWc",
-	"frKpztTl+SZzpBywAZ1GitRrNoZ1h0A9guIKq3FOmVmz/Bm06laSvBJKIqf9UTKgMnVkGc3mSCzE+3ru",
-	"/MwTbfnGpKaH1KIra+w4G+Zkr/4xhXhRxitYOzdmhT0cMWI2kRsoNKrkgCoWe2gbZus4Nbu8y9eIb2/x",
-	"mzljJXlWGavdYoHuDc/ajwtvq+zAA8H4ay5vupG8IENA2iDNFjJu2oJTgIGRfJ+8JW39yB27+uknFxUK",
-	"dudcMzPLBLe7OUdm6TAMRKv3RW0PbWiljaf3PVwUwZkehEPziOw5afvFdAZlOgHKM1ujadj2V0oSW4F+",
-	"EdnjhItZkzRqm17qIJCgRhEIlmBzTV9FPUuh8llaGXNJieukko828Iu2whaaKU7dybCsx3LLuy95CFUt",
-	"XWoTkY+VRPEIjyWLroG7z749/W3RsgNq+pmd/PcqfNpSZgWGG3rlHYGP7OXWyt8KVvTNZj/flNZTaRaG",
-	"RXS5yz9N3jMJNVeLIjFzMn18r4CvWk5QlLHc5UW5MrkGt6ScrJaXERQVB4fWkgjNWy3JurwwjSZJu1zm",
-	"iLli850ke4Xkk1du5rO59I9vN9HkO4/c/WaStm+DKYFOaroXFzGh5cndK3lSgindnNGdBiZp1SUOx6au",
-	"AbZGXutTmfYqQ58AIEzBjvk05eGfU9blMRvSOIi0vSQGJGIKoqGoZOhzdXEW6NZmXKk96DqJzXhMZwj9",
-	"LEwPr9qftUWdtnR82sDkO3DfUJsMk2rRISfnZ3trz7ocLssUj41pWoNWhhHjWk9X8ZT3sfxeK8ugkpWR",
-	"jKsuz8Yqr0qLfjSt6m9NhF4VDZNorDStZnhvhnKLM7sr+CAK+z/jLO8fZwnJvcwJ5b5jTKUNpLgpey3p",
-	"iq6VBWvooLtTiOqSwIWOffht7IN2JiIzlPrpCf39IFE37ZUB2OVuKRJDIqYKL4LSn91SxdnSZLs+LIup",
-	"OwilWr7ujxBmZV52mygr3OIovGZF8wdg7N+p4p67ELJ4k90jWpBluuLQ3eTYbqVHLSBOzFXSs2SJmzu8",
-	"oXL2RzqeRPrCjT8ba09nrdx/Jc+t6bm9CcFFSYnPm+t73gQt5BnHD5HD5hyxr8GhBC88n8spFLCxddMH",
-	"55Yt2AnW1zUILyKyCIw7Xc6KWqmZnmnaRpVdDpktVXKSNlKjhe3Sksic2UhE6fTKMZtKRgKmWB/g6C4/",
-	"3dslz5/WauRf/9ys1jerjYpHphy04jTsTy+R6WQeYAwg9qIE1Sn9ASZo0fi903bn9eVp+7zTvtw/Omuf",
-	"vmsd+IQORRPxRrWYHZfAZamTOIyrXb5Zq2u5u9gKmZlK232r6fuddqezf3yUugFEBCX97B0zGsKyQVFu",
-	"09M7zdW2zXDMYmLoTb1CplyFURFmGdMQCwh7ic+6y6Ez3En76OX+0StIGTSZFvp1ULYsQVEbKYoKtR/8",
-	"VuugkY4drQAcSZebfrh1HyO10zZ9VF5Z2L0vArak+BE85zGb9ZhXfGtFHlt/U3O27zP7trhJTr4hOBKb",
-	"XdcFHRy45ExvMT49vrZCeRpHpWZpHbLPzT15tnkQXjNujHI862AhVFOZbLyZi+W/T53iKh4eNS8ZOSIE",
-	"QzFVnjGSM3Yz5NFm8hWdN8K0isuNZ9Uc5x50v9/mpicyDfCGNgkTFuPoK87zEiG0+MiOW1dvSYMJScqv",
-	"hBhGzCOHYT8WUgyUR16F6oD2PPILm/cjQa88Uq1WnZ7zaSh6JrDSWl/O8MSKNdIHPKZ9pTkgiwbYpMi2",
-	"00mXX7/wgvU6EJ1OhjFjmlU77xgzRZetaIaNl8+Oz04qXt4vuNhsnEo5jamWH9gMqIwc1jPc2V3/8aDo",
-	"3Ra7I+UL1tM6Bq+QtUyVHy9b9jATJJ+G5I8pp0Om18N55SQtMVM0Z3ivtnUx2S9RLxDiNbFP+qXpftqS",
-	"VfNk+TFoSr8QhPAYWz2ZQyfxV1O9z7wK3+EME78oGGSL4NHLeO5zoGE573eveGQ2CvsjkjQJETnn8IzO",
-	"oasqZyyouhGpSIIfPv+fAAAA//8=",
+	"7L39chrH1jd6K12ct8rwPCME6MM2ql3PwTKy5egrSLLjhBymYRqYaOgm040wSfnU+9e5gHMRz76PfSnP",
+	"lbzVa3XP9AwDQrLkONlJ1d6WENPTH6vX9/qt30sDMZkKzriSpebvpSmN6YQpFsNvR3SgRHz8Wv8cMDmI",
+	"w6kKBS81Sy0yhL+RMCDDWEyIf3F+eUW2J0O6rYSa+kTExH/TNh/hl6VfLXmlUD8/pWpc8kqcTlipWQqD",
+	"kleK2a+zMGZBqaniGfNKcjBmE6pfzT7RyTTSX/xx8vL24+Ro8XFytD/44f3u4If3ddYqeaUJ/XTC+EiN",
+	"S839Xa80Cbn9te6V1GKqH5YqDvmo9PmzV7qgUt6wRfHKpvjHdGmwDPPpN7SGWNyGAYuXl3A1ZmRq/vpM",
+	"Ej1Bj1BJQk788+PXh72Lzvn749ftzuWqxdin1y7pf8VsWGqW/q/tlIS28a9y207uTI/3WU83ZnIquGRA",
+	"WK9o8IYqNqcL/dtAcMW40j/S6TQKB1QvZHsai37EJv/5i9SrcrZQr1fRMCo1S2rMiAxHfCvkyZLJQMyi",
+	"gHChSJ+RmNHBmAUHRCoaK+I+QEc05LABUlE+0AvfHTboy0Gd1frPgx26v7e12yh5JamomslSc6/W8Eoq",
+	"VHCOr2hA7CKS86F9MVPNfkT5TenzPTZLLxT3afkol9YXhLg6yuWcxZ6+avgjC8g8VGNCOWFxLOID/bVx",
+	"yEdkTiUZxIwqFlTJZfFOVPWMX9Ggw36dMake4WRiHImEmvZuaQR3BGYmS82ffi8NQxYFpWZpm030Q5pI",
+	"KAxZmswknJ5eif4boUEQMymJnA3GmpZpQP9v89rqQExKn3++xznu1mrZc7RLftJzdHZjQqOhiCcs0Gc3",
+	"pGEkCWwPbC+cw2EUMq46bBRKFcPHHTacSX0PVx5LwXHAZmvuhNvfG8CwvQlTNKCK2uPoZWdLyUDwYRgw",
+	"rkIaEXyIlM3Dkg1ipnp9KsNBhXDGAgnEFPIQvk4HA31SStwwvvnmLS+4DXPXe7mO9r74aFokdl5KbhiL",
+	"SAx7LZukc3RInu+9rJN//XOn2qg2nkny7vL8DK8XKfv57fcr+jp6ZKjvJOmLYEHUOJQkEIPZRG+iGdkj",
+	"7jrwxAUfRuHgS+8d5foAxIwr5AXwenOHopjRYEHYp1AqWbrXhXmZXphkok96W3DKoUxmjaekmRxsV1v/",
+	"/ZrfsjgchmuvxSa7BsMsgIzN7j2TOc4zDGOpSBn1HPjTtnnK7DMj+kMWIOVX7re/O+n+tjOv1Yw+WWSy",
+	"47OYNzWlNs3imjChrVm6H491Dqu2I8xOjSyY8gjlARLcHEQwDQJCyZwutOqhBAlVk1BydX510eWoEnqE",
+	"JvoWXJko5DcsSGWdeX2VfBgLdstihwy0cLCzUWO2IIHQU+pyMecEBIie4A1j03QSdKhYDGcl5pzF8B4m",
+	"Sag8IoX+XDIyp6GCC6xQjxJDUgb1tssz5+5XqsSoWnoDn0ni69Px9db4dx6QX+0Cd0Qdu41X8stFrr37",
+	"Yy0j09PRe25VdnOhDkjMJuKWEb1aTdvfOEP4gpUBwzgGcaYWV1TLpS/d6VAu0ag+d0O+ShCqVS8Wozwx",
+	"3zggM66/oSem/8j+FBu/tE68pWQYibm56Liou5YPmqpLpPrrktRrS69IuL6HfFVotUmRCV2QshozDp/i",
+	"aRBJF5JIUcFD5orFnEaoOzzokO9hDThapH0xuWSxZlM4gSc7l0sxYajZD1HmCNwTCW8/cPeHA9uUYzHX",
+	"WjjOUiLnSjTSgKCyNwyBGQK7HjMSiZGEbT2hUn2gi+NHuTehzMnZiEoFDFoJsEhIyJtEMmVkw1zEgZW7",
+	"9vftoYhHQlU8JD1LbQkdaWYAwscKlz8Th8M7Naa3jHCR2xhS5iLZFRS4XBBcfWg4nF69WTfeitOjFigV",
+	"53GH0Zm+QMqcWiex7u97riCs2LISdkuj2V9et/rslSZD6m7eymVTItlA8MDKqMxSJ0NqFvrwJV1mhk/c",
+	"NauXMxnSreRr6JpZTRTL6wKVCZiEJAsxQ99BdlmZAdnDl5an1k1Wl1+Mu9RH88gwKfV0QMnUnHXVKRuF",
+	"0F97Br5mdkwTeZf7p0ctu/0+sT6zSl5ybqKN55TxLl/WxtdMcEldTSZJ/Jzp5Xd5dqKhkmQmWYz7g/Si",
+	"xmwiWaSVbSQY8+ou9zc/Qr/S1AOFMYoMo5tT68byXC+00dG9LnekyGBM+YiBb7qIUv2K3kgRBWAjUE78",
+	"Trt1ffW2d9r6odd60/ZJOWBDOosUqde6fBLymWIyPR1LFyhyx1SLZaYnaKWQ9bdpriZmCncJ9xGX6hHa",
+	"5YkUS74+FpKR49fI/RL/n6QLa6MY7clZSwB/ghfoDyvVLi9eM6hYRnugk1QpQJ8gGimnR60TMbj5YjNb",
+	"CUEmlC/IPBZ8RAYiYLKpJ0koidlA3LJ4AZ8mWzrjkRjcoJRPREDuKphL8EgcNMKFruef5kuPb2S75oxW",
+	"qOE9TaL5AlDhUev45LrTvvTNFsL3YR/BvCWxmHsEBgOlsAukuCAxg4OqkmNFFL1hml2kz5IZV5qZZM8A",
+	"nC+DAZsq9FOmVvNQRJFWJ4FluUcz15QUKjNtYzbjfcSDXGMzF3GCdKv9lBIfXYv5W5T/Lcq/rij/W0L+",
+	"dSQkOdKb9bp90r5qZ6Ld27+HwWffIzSSQk8a2K2vOatPJNN23jiMUKXKM/w7yM2wxByxoYR2SC1lmQ9n",
+	"kH9GPvh1WUOVtDjxKY3qfvKIGJJ8HCZ1WVrfN7izBI8WZECjqOhm2s8iMRIz5YNGv5xUcUBQxoMToMv7",
+	"jMYsJmLKTEQLY8MSbAHIAwjEGnrFl6RzsSrBFigZfpdDaIsvkrWqMVXW/tDb0PDv4xbPcM9lgj2PvzjO",
+	"87ej4i+i3fxtvT+19W7u35m4nA3GGJj6QonBBWZs4Mbej3R2U9I5E4ociRkPntYBC7rAmIJx5EyblIHl",
+	"kXQ/QWthn6b6oNHFintmY0yPtGvWoftn2rfECZ1mH4SBs0Um9e6RdsiojX+mDbKa7qr9cdL6vnCD8nlj",
+	"YojvgyS/b3jHzkTxnDWfhMSk0SwGHTmXzOjexEtk8o9EZkZk/JnILApvU1FXQGsK5/PF+xMzKWbxgBGq",
+	"8A0mk/Qbpi4MnIaSjFnMYDsMU3q81ACbQiwz+SoY0/6mo5Ah5InazL/C+XvogQ0lJp5i7HFViH8sokCS",
+	"Rs1uyYMj++aI5Plw+IUnlM4kZqB3MU77SQw9lCaI/i3T8EV+CWoWc1xB2f/QftW6vnp71utc9I5fg901",
+	"45Ipu4+LSNDgSogTGo/YI2b5Qrajpopbk2IVhZPwfjH3esZjiMO2UZ24EoLgjL9Kku7SYpAonklcFWzl",
+	"shv6rgzdfxMvtLlhzn4srwbcclYVomgA2WjDg6d+JOJ+GASMryCSz14JwiYXxt25fmrgENUWmH7k6eb0",
+	"aHlazpSBJxiN4JkEAyafHci1DbNgKjVPc8fR5Un0J7E0nZn74EvCRGcTzpvFMeMqmUgz4/INJRmGHK3h",
+	"LldPYYhT3uX38cTZ1yRZoJJFQ63ILPvizLQxe9V6cfVGPZ4nFzdlnSf3ksW34YBdc3pLw0gLrccon8GE",
+	"tVCS/kwuyGDMBjdaP7KnKA9IzFS8cHJnVaiVcU46+vOtlv78fmU0GW4DayLuop62nCZZL1VkQKd0oMWL",
+	"Vj5IfxAvpor8OmMz5hH/bevybe/76/Z12/eAfGdRVKniqp3d4LNJHyyVLkfqxUorZ3PAsemVxowGprLO",
+	"3bml+q1LM4oSmIvcZ0MRMzyFkI+qJXcnJiEPJ7OJWyQWcsVGLNYb8NkrXYnWdFpQJIZR9GEk5s8k8WMW",
+	"hDEbqJ4Svof3xBB5eZgGg4QWeNvg2vQrWtuQMyj2ABaiH+pyH0ojjBt5qbjExxCxG5NBRTAJ3eQ4VTyL",
+	"mDRVE019u+F9vYDxUN8Q9JJlyt1QH8Uqo+RtC9CUHF32vDVTY1PGAZ7tLi93jg7J/vPdl+Rf/9yt1quN",
+	"at0j51PGj1+TQ8E5GyhyqA/iX//cgT/vVzziIzn1zKqtcxwnAVF08AymASumlWQazbVuC9useYKe9pwX",
+	"7dcB8W3tDm47Uurx6y7H/TL5nxQvrgeGsgSeNwtCxgeM9JkMAybti0w1TxhkPPcqnknFAuRymq+FUs6y",
+	"qbzmwf6C+PS3qV9xpjaKKVdmaslS8dACCHbq1end0A+Bc7KXsO0uzz42MnmP8DX9fUMKPSxb8UnZYeha",
+	"kKUVLt4SPXS5tiz0AiFNob8wnlfjO+jOarWdwVnrtA0/sd7J8dl3vVcfe+3T1vGJ7xExHOqHTEyzoqlz",
+	"THPe2lA1u9ymZ+oJYHZ0LCZ2KkMtHTR7ZDSoHHS5b51kPUXNmc6FEXbGayO15NISein7OqYDqH0w7mH9",
+	"nUhIVVniMScCJYH+eXUVZ76wFFnGmuJSkb9wmieIOPwNo02MB1MRaiJ3qdvXvJ/5HvG54AOGF/fiu8M2",
+	"GYxpFDE+YtXHm704pXxxqG/1Y+UrYYYNFoVgWgzm8z+yZNxtOOa+tnj0Qmx1onw6uXgU3jI3J4uUQc0B",
+	"9R/DfxUyZzEjKga1KbcPcNSQfoQBf49A2HHR5Sbv6IDE4WiszOBYp0NMYc9KcUq+TWkKxNXmsYgmtmr+",
+	"MSjMKt8sGfmvS25XLu1oftpnoxkn9Zq7euv5vQl5QMp2e9xaTVQ7gFLT5ypdvoIa0yS4PyXJmdhSyB6z",
+	"TGx1Bc6Sf65pi5e0xPkzlVM8oMroYGmt4PAxJ2G9b49cruc4SZedo2MRBU1b1/ZnO4HNncAHS0t0Nz7h",
+	"TI/Ec6lSbDLVnBaVtTDJJf7rsNo1azUKvc1CKPuQyddpXbV7J8enx1c+mbI4YaLUGGj92eCGqS6fZpKM",
+	"JjS+YQHxP21pjW8rpoptgacUVT3zDo/IqX4lZD31F9bbKrNF8tbxJJ1ier+w/sv3EiHZ5Uaz15RjWX/l",
+	"z8brr7nVpr84WY8SkwmGxwahnMSVew+uUU/pNjO7JyPZ01DKkI8gTxbtSyckBUEnWFHOXvjw4cNWy8na",
+	"zGJDFNkJ11zOplMRKxacsiCkV/Cdxw2HJDgmeZiOe0VF9twjSCZNYNYEpv1VYyKY6ZdHvgBG/cH1rp/H",
+	"X5R6+leLivwbRB5G4S2ymnz8oSh+sJwVvhwISHJlH5aSR1Zk5IE/PVk9EFqrdVKMpGUmZxwdhr2ImFAp",
+	"Z7E+FBKxWxY1bQ4wihrqFOliVmzyh9zKlBBV0nIwcyQZ0DheaI2IYqn0IKLhBIZJfLN0EvsEPJYv6s/3",
+	"m8SfzgPfI75QU/3PZEj1P+P5jf5H4j/6MPyDjMMx2Uc6iZtDvUcY0Mkn2Fe6HBy60W2E6fDOtsDyyYhx",
+	"ows0CSUxDSXTMtGsHbE9xJxp/ms/rxuPYUSlSrYD9T+9a63WSSOtK9DbyYIKmZhQDYFSAK1aWMcxRHqw",
+	"NCGdDBkxJclurd7l5ZgNYybHJLTOMsa1LP6ppOdS8vQ/jdLPnoPVBp8sga95pZYNVGpOFgShfhONLmKt",
+	"D6GFNqSRZF5p6nz0e3JLf0/fbAfKvjaNgy7jvqXOsJ/sgD8n3xP9X9hAwRStpL7unNxzmomQ783i6E54",
+	"uaz777pz8iDPX7r4sVJT2dzetkZadSTECFG+tgVGIBrbt41t/cN/GUiqMPjH//zv/+7OarXGPrxP/3rn",
+	"7mXXWbSJh1ANY3m2A4x2j900UdHe1OH86WoHIo7ZQJtIsWSkr7X0eFHySkMRT6gy2SrwWAYg8HnjDoBA",
+	"r8TZPPPOtfzdfi+/RUuTz41buGlLSF537liWwHKgW3VNZAbqDrmhHv+ZJBbFTLNJFx1qiZ5TXaOnjJJn",
+	"L+Cc9QH2UIW3zFlNuo0JhWXP7WbQ+3Xn3fN+bfzxxc1Vg3/Y+/RjffD+Zau0boweRlV6VC1fqw+mdnKe",
+	"WY2nzRNrqchQi5v6y+e1zJWpP3+5v1/fr9VqDt2EXO3vlpbNjGQ2CPXorul0QU4PL8z+rlkHAsAVQWcW",
+	"wMY9kwS/74Fk5zZqMWCkDOAwN4xNJVqEoZLk8m1rq7G3X6neOYEeJmDLwt2s2eQD/U0SCIY6CT5SJef6",
+	"dSbK6Y7pZzZ2s/2E4BcQlszsZ8pgkPQGImCAcQhSCMN5muRCxSaywEhJlbY4pgv9+1RI1cNioF4SsJ3F",
+	"ITy9+TBf9ChqUIXLhQXea0FyIKY5IhRTxsMgiZqhUS+GwyjkrIfR3yLKgN3s2eBTT+98b8LUWATubeeC",
+	"6yMoADJc+lTvdQFDyPPHhDsU3/LsbctvfZZ2lnbX7s/a1XnL7G0zppxAJD2cMzeeSQyhL/NcZke3W29D",
+	"xe4OgGVTDExZxIoLoCpdyrEjk+vOMemCHqHViOm0ar6zPeh3S1o7nbN+yp3cxzChEjSQO7UHZhCelme1",
+	"2f472sTKTW5YH53dl6rFp6QGdHPCJn0WS9JnkZgfOLkHZcvYZnGotS/NNuzP2g6nAyXBNhBDNacx64Xa",
+	"fqhWq1DhG464AOlDZYqBKelCVhOGqSnad91KRpkXIy2xFJtazClVOQDOTvsS8hFCmSYO5I7d30x4Z/fL",
+	"n7O+sSTcOL2PQj3L0a2kzyhTdQDyWiFrrJjMef1AlIkEJsss2bN+0LRU6IDUtb1Tr9XINA65ov2IadU3",
+	"pgPFYpmdXV4CZydZNMuc8MntzLIA8kkZxV5GDPkVJ8vhAM3CkKlhE/DAZRO07ia8a0u/qxmw23DAcMQD",
+	"U81tCcNx1mU3/94C8c4zmtBPx/jleu2e4nJJ+YoZ6VxsIYitYgHBByH4IplJK+nHYi61HjrjgfEnZ9jH",
+	"M8xXAlTtgkU0anesolHbQFpnZ97+RAcqO4smcjBwr4DvPH+HmsTcDaxN9w2rrDeeV2vVWrWO6O3m05+a",
+	"zfrPkHWzIFMRq4qxuqdxeEsV25pJRsCOYJB7FCR+jkBMaMgPCBdkGNPRhGG03zCLpF62kEiB1HLEk5/l",
+	"9oBGUZ8OblbRzAO3O6/h5O4UTlDrq7n5Lak/X0i+iXKUYz1TOmBbkumrCRlbdCL4iPgbKE4+KZurSoNJ",
+	"yP1KlvtspnrdzZPW62K57dQqmU/K01k/CgceeAYqSTrhSlzpnNqOOhyS7bIalxcBqATecTqfi4S4CNih",
+	"9VoUrOVV67K9v3vdOSlfvm019vbLmiR6RhLElYrx3mm2MtVaFx+hC+/5/s4+ubRWTzrT9stTFo0FbZzP",
+	"b4/i9unVu9Hs8C0V7Lu6enHd+dCfvXl3KdV8a3Cq5SY4D/RE/p+fWls/0q3falsve1s//7678/l/FenM",
+	"ejkP9GloUi90DOV8pNPpM5nkhe9vBeEoxCyg7ELrjZ3dvf3cGmpbL3/+fb9o6nkl3Fy8pfN6zSKm2AXS",
+	"88NW+nW9NrmFrXWzQB13gRGeR8wHCtvbaTTgky05ZQOPtC4Pj4+BiR1gsXMcixkHipSav8hKlZwwvSxU",
+	"icF1uzWgkgU2womwQVIJ43Nx3Jc5bH5nXyzQv8ul97LNLnYKKDWtRb8PkWK/A+MeSKfXqDX2t+r1rcbe",
+	"Vb3RrNWatdqP7hwDLdVUOGFFdybvB1rZzWOF7ZsaREqoaaGZ44JULDtYAoYRfOMpsq7ig1yBuvGmGxcJ",
+	"qe+ZiLg04jlJmMocHaZXmhn1hYgY5UtUGSZ+aWeunrvdReSKR/jeWds9jtJmIYJ2UCCUrximF0uPMDoY",
+	"k5EQAfqYnNwBp5qDhJxMIzpgEDVIgdCq5DLro8pocg6F9wfBFhuOxlvhLzfR1oSLaelO+T4J+Rppj6Gf",
+	"uxy1V9hUIXciue1JBis8h5BFQWL7Z7fZ9OMo4uvwJzAHKXZAANnOYhJyg8fnRomdkiLTTwh0wyybSLp+",
+	"LO2bbQPibjn+FTx5/JlWy9UA1QO8t6SLvKVbulNc4CqTtxRuEmSXfJnfn1n+vO48kYkvuRbg06KJvWU0",
+	"0kzy9zsjS+ImG1MSN18STXKBLf5oFsyKBV/aNGK5nCApOknRKahFK79Ldt0lAp4XOInX5fl4aXelL+3c",
+	"lE4bY2RFs5UzPMS73hUGSc8Dm7ZXdgtzIJQ36+dthnq9Vt9/uftid/f57s6L/cbz/Z2d3TspDUSI02TK",
+	"TtJLFIQ7pMm7D98Vtu4CKwIZ1AfWJ9+xhdGw9+rPK03in3934Vu/f3zbJO2gsbdXf4lhb78dvL5s+R7x",
+	"24eZb11sNfb27Xe0nq6/07lsmY868FGVnIFtlVjGxjdX4NKKRu5NhbeWvBKMXPJKMFxxLCq+zT4Iky95",
+	"JZhgsc+00A9/E65g8zdsAbTggcfO2CYviBrPJn1wXx3YePszSTD7ylQchaowYnODPMNO+fy7C73SQ1hm",
+	"q3DGvHDGM5lRnmQ4Knz4U+HDi6IUsCxF3gDKzg0Qpj4ffOMK0rssor0M0V0ylRIe+dc/9ypa0zDkecMW",
+	"Wb/f7yVMJ/7J0EZCEnDgzjnDuZUWr8XeD/NasBe9vgl2Jv13u7z+Q3+/w7+PDxv92u384red2cfh1e61",
+	"XgecgNl42EXYPNiqUr3+68fWx+8+HcbD95e951eLD9+/PR89Hw9uL+g0PI3i+TGlF4O31x1R+vzz5zwh",
+	"2yToRENaJ+r0lV0KAeVPQQ9YtOknIb+xMmhTcZw9oGt+A41hQPpLUw6oh7e+qN1abfmqggE/cE3+tT2s",
+	"Mv4B13enxF3PdsxXrzsnBfpdOoyXn1PhdolRyL/mPt1H2fH+WKPaSpi1xvXpUesaAIsfpvuhK7uQw5qq",
+	"TVsdiBqLKSI3SkoGiDorbifvav0Xozff/7rzcVr/9LL/Q+Pm193L55Ma27v9MNinL2ZXvFMPTsY/iryV",
+	"vX+/bUq88UV7A2bcAy8iOKyjBWT4i6GtMobssowdAxrOhH5yB6zDGnKffFOuKS9rjC3P5ByXjRaTg7Yt",
+	"D0gEDhcyoJJ5JKByDIW8gfHI2LK5CcyjSj6I+CY1Uu+yTe/ZXHTp0KFeGqzPr81+iw9TcDQQ0CMCQdHp",
+	"TBHBs6Xs2a358Wbn+3ltcLYf1Re/Dl/fNMSLTzW+P3n/cvT9/Le9fqdB28/Vx93Zu0HOQdx4cWe+VcbX",
+	"u4ICgeYg+c1+MXUAVzyDYpywdmxZanCKh5GYZ1cTvPplqN6xH3cP319sTV69bHzXeD4b96/fXden9bg3",
+	"/1AfHX04Om//8sPNKu9wtff/gn/YqzdebOpoza+0iEVg1fyhwWpLcsByNyFbWv86lOY61Ks18q9/7uSD",
+	"3lbPNLXpMdwN/avWGg5M2NvGwyd0AXn3QVCUEYYDFHjwWxfHvevOiY/ZQ34opa9vq8lldCMQckXW4jSs",
+	"rvB9YsLDEt38Mr+RkAyREYYrxtuuzlkUbcFd2tZPVk01wV1vcesmk9BMwQY4OA+NbZuG5ltd9mW94pFp",
+	"zGRSxIPIJ/75Re/1x7PW6fFhr9N+c3x51WldHZ+fQX6A4BttVf6ldy4qb1PimTobWkSZDvzkPeR5n2pR",
+	"3JtNV5jRKdybXPABtkvAZ8hsinb0q0syjOioAva8GALhAkb7TLINfLAezGE27bEoHIX9iK2fiSF/Mxtl",
+	"O0Rh2F6aGbVxRgdkGH5iAaEqU1270aS+MR+73tDeTK7IsLwyueYZkHkSapu2DxSNbTCA22LpoVe0pP2r",
+	"2ovmzv2WZLNI7krCvWEL0zK7wGFicsjyhOA55Hmn48S85F4GwpJPz6R33LkgMHe/Y4vD9JHPXklLMpNP",
+	"e0+tJOPFNaN47oTWrPisMI/nw5imhSqAwy5dKKyqlk4qFpGTsYNJyP0QlQzYM+ODViEfOV8k5ev/rO3X",
+	"Dz1y/Z+NWq1t/j3CfxstfS3hJ/OX/X37yf7LSoJkEoWcwS9TGtNRTKdjYmL/Al/RqDVemCH1Y6BYIfCK",
+	"1au05ISyC+vHzxJ2K6DPJJmOMSye0nMopxFdbBmqu89RJZt+Dvss70lhDoHkoDtBA4AccBazieAL23HG",
+	"ZohrFjwVEgJiSRAIi0SH4S2zQbCcWrgxfxF3rQf55DLb8af2LvhGRUHXIae34UgfZdXJmqriHcZ0huqI",
+	"KVv1o9fZDzmNF12eJP5RyfZ3Z3G0xbhWzAJSppL4BXevOqWxZId67FBwczRHsZi8u9SSmvKgy334jmEM",
+	"S19R9Ab7lNj6mdSB5fhISju/Nraez1u5/0peKZ4eB6VmKedfDydMzFSpuVOrQT6JvorvnY4f0KiGDVls",
+	"mjvkbvhKvmAPaw1T6Bhd48/FCb9cnKSbZG73BjzUOmyyxP1C86znjQx/hPwwhWX9zxukv1DYner66mjr",
+	"BSkjyppF0szFEx7HCfSiiCWZGsaijAmt3b7c3Xtum1YYBNplw8FWahbKkTl4cQBFJwVcNmHRQuc4gpQt",
+	"j3YE5XKQIYtVVWZaJroNPBzRuyz6Fw/IfLzIRKvX0YYTBC7Iyk+rTX9fUw0cBglEixigH2XASBkyCk3/",
+	"WP+HLXOzto4D38QLiis7nACmpYVdzQwm9BNG0vZevnTiartOxpYTWTOVr8vOeTkWsSJyNpnQeGH9L4As",
+	"I4Z2d7OE+IoGFp5hXTZH/kXXnWMCzAp2wxG8uZcdZGthU+cfbgRiH4eK0CjKu3fSCt47fXimNBx2xVsX",
+	"37V4X8VaUmvToCQpQ6IQuLAqKyKUriOCbv32809polrN26kXO9WKGOi9hXDBIG5WL4kZwijD6iCcU/ZT",
+	"xlhVQn9WrviVJvHDwPe63I/p/BjqbrEuuWzk/NYNW/gV69TEhFLf+ndQgieeCq2xLQnxJfkKgZ9Wq33Y",
+	"mmtBql+b+cC8xJZvJn7O11TRUrN0+ePHs72Po/Nf3oxrZ68GFz++/XH0Ybd3E8eTcPzLydvJ+99+m4nT",
+	"IGqcHoG0/j4pXdEj6IVrwb14V2M/vIqOfxFh0HgffvzhfY2+2Z392HhfO+Y1TWLhiFM1iyGZvX19ePw9",
+	"Rp3it5QHqG1+f/z6Vev6zav56N3hSJ6+/n73ov2qfdn+9P37o/Hg45uO6L99VWNvFy2HN6XbWiryTmaQ",
+	"mNmX+6Whb1qT+FbY+AfGT32Qd1IfgJJm5GkaNLZE45PyMBaTFZ3Fto2ZsW1UFd/oVTmvd+NP4PX+43Sh",
+	"r11X+9f073fMXBPUxL+z81ZGqXPr/blwO9NobpHCSftSRDPFyHXnhETaBglQniIEU/v1cad9eNW77pxc",
+	"+h7Rt4jGLCAMedQqf+o040/VvJgFWyHPRQJru3cHMzpYk/Mwuyhb0JM5mmLTUP931OjvvKv9+MNIDRoR",
+	"70+OasEP76KTD+93P36oz/tvrtXp6/bi9Lfv62e/DHbPPxyFXxjgXCo7KjjE+1mHf2wg/c9plz0kON9h",
+	"WgdNTPiHkOiXGtDwfPHcJPvCxNGHATd490g6iPUkMfXgj00v2ABNwmnkdB8Ik7v1kFbrZDmCUQDJkFZ4",
+	"gsXtxmQtbtGYTqeM53M1vigGYlS0ouMMoWGg+36jb+ApwyypzKeOrIrg5IMtK513Dw224N4Bsg/C75jZ",
+	"2smXpbD4wf67D1e9q6sTPx8gq6zb2frevXZWWyM9OlqxuYxcSxZvtUYQ4Rw6p1+2rLOxt++w1coBYZOp",
+	"Mp5oaKph20LkOOgsjrZfVPeqtc3SYx3CzO11Zg0pqQCAUeEd0hoUIBZDxcc9r9KqVFHMUjLZojlFTgk1",
+	"hXayVqV7sMNdTaF80MTHi9C5AOCDAuS9b77e3MYZ+OCOKSOk1fcdRKD3SET7LIrcGlQnoaCgT2euSjL7",
+	"DkTPymaN/xeNRiIO1Xjyj8u3rTriEoGpJf+xj7/hG/+hn8YPpiwORfCPnZpBMYJ1/ePdq8sPH3deX7Tf",
+	"Xny3c/HDRf73QlfaCngWvV2gS1s8lj6VbKexXJKoBNGDYmkHdBLImZCVQk083aL7z7roAph1ZImgkLyt",
+	"4LtPdYbBjgn5akjPNBycKT01jzZTdgXlLpH+BjABkZqACUpalweMBlHImdTqPEtaCfuX7cvL4/OzBOls",
+	"CfkMe0pYJDUzoofdZnsX7bPXx2dvkGvqbyIDCiEWOTSt5jPQiPnYzctC2KD1FQxWd77fLloBkNlGUvY7",
+	"7aNO+/Jt0VYu7Y67eVmp0Nh72ah9wVpWqE8tTsSU/jpLlKiU08EH2+Z530vt2ibauXa96FeUhBLO5l0t",
+	"IqrkO8amJFTmLh7YpBp9ajQByWWE8SAj6nNn99j2VHEpd2G2+4crUn4LNcva0gCEBCqJ33KL+ZvkFULQ",
+	"Yp8NGAwbbfgHevFpRleiDPgyDPI1Jmzxbtx/MwjPw3fH178d18/CY3nMO3uDw+P945vpD+8P372sssW7",
+	"6WDnVH8p/vHDe3kczsPBzvvw+BcRnl7qB86mP+oHfjn7dBrWdoLa0avvr/P/a4cnh+8i9rYVnv/S3jm/",
+	"um6cX3387fR1Sx5PonFweLx/ejXYO7v6uHd29f389G2t2uifvpy9eLcrzl58P9/n9cneb98vfq1fvxi+",
+	"f9l/u/Ppqnbz7vmg06Ana3CL8rWhuG13ww9ZLdoZxXNZW566C29uEUvVStA3Vet1r+ri7DBe6dPWSGwV",
+	"j91bXW2b6agKyGbxxCj+trY6USAMS0t6v5tymGTWZsfuVL/r92RfRXKzoIRqabFFZ45J3eBb+PJa+ZVg",
+	"8M+kg4yaRL1sUHFA4zgErLYserWxBywXfALXRH1z7rcqjf9bS9VHXXAWh2pxCQAtmMsI+6r5dPrbkd2q",
+	"dx+uSt4Ss3cWa0QfmES+h4UL9+H7CR463ANkc8nEx0pNMQANiB8IintVfAguFJk2QgpAQpqYl3rY6R2f",
+	"HV8dt056rcPD9uVl7+r8u/YZxOPCwRhQYwHHXsQAYIwCl06nEICNmErxGIsADmWVnAlFKCYpu+/fYK2f",
+	"YbVDsbw+GC3USoOc0CgC5PzBFiqNtkBTYu+8JhlDWbCXyd/0jN2KPQ+7/N2HKw+RfRU6IS3OC8L5fGD9",
+	"SzG4YYqMYsa0IlLt8i6/coH5rd9hILjS5m+VOA31TLoCk4RB0MNeaTqiIYcGD4ghbP+KAUvUgQCGH3tZ",
+	"2XexANszkzZ8Hzu1hbLL/VXQ4SZL+eXu3vMKzl0QFS9sObBZdSwABUGP3YSEP5KE5kyyMyT48Ryld/lA",
+	"THEs3zRiMzAMKTjpFGTCf/xHAr37H/9hMvek0gtF5S0KB8xEatELWTo91pcOsHYTZ76YMo6NtasiHm2b",
+	"h+S2/m6a6ABUgjAM6CQr1au1ag1T1Rin01DriNVadQdDeWPgANv6/0ZoIiYdHCCe/IYpU2GehpThkUat",
+	"tgbA3QK3bwYmbt6wpj1jiChxsylgyu/hu4uGTOa4fcwVizmNTFKLw/pKzZ9+9kom9aPUNCX02C5PX0c6",
+	"koAuhbP6WT+6Iss+3bVc5BgoFELUcswCSC/WivwNW3i25tNG+wWPFlhcYIOw8C1KfM4+KV//5oyUQq3o",
+	"MY0LP2YKELSgkUpqXYGvzLoA2YJg+AeUF1T2gippkZjdiht8WG/xCPqsaEIGALSkc5KxGAVPrqtpnWQA",
+	"PEyFxYAOtCzM8AgwkA71H7ZM8qz/TBJ/Qj9t0RHkSLz78N1lYtBhloQci1kUkCFTgzGkvWimgeqBxfdO",
+	"GhvOTGDFvwkDv0ra4H2DFk/QY09faalC/f/mHIADgq1SJZcMWIzcNkUcE/CSLt0CKPJ9wjsA46+4AXcU",
+	"Euf6XmR2uqCgwwJrmf3/h0+y++/gC1dL3ppWe6lmkx9yp1bk0vy87hJCrUJaDV1YYAMhM0PFcIRlPfGK",
+	"c2ctzMnSnUUks61BvgCp8PquqkN6lhJ1Wg40g2qYpE7Iy9YJ4WVxV5Emcvu2LkWrTYJQLQKBwVsBamdb",
+	"5JiMsB+S9QbYCvIlui0qvHpCMi563QqqDpLyLrupfwlCTqvWtiwRO87kOXBVW6OmCXoV9WqeVGr+bn/c",
+	"dn/+nUrJ1GfzEZgaxq8OVpeQap2NYppbA1gsDaO++AS+F+dja81CQZcSIwa1QgkNGm2zqdcBGeImJ8pm",
+	"eSaAP3TJZqMkCm+X4lSSTpJRq+QDup+7nIXwXnhlksy/W6slNyhpZMSFQh9Zk9i+q2URpzCddorm8sWL",
+	"LgeBgu2kYGFcpF1L4FH0qiYp7omOrQ833YvkGQihdnl5RV+qijUuCrYZG36YRGG328tubcfkA2mFuMu5",
+	"0NJ4dJBtcYGVXHZ6akx5rh+HUdL1zmFPDCsw0Sjp8uvUr22mFEqcaCb8QQaUQ1f+ILBZOOhB9kx3E61D",
+	"ZLqFQOMuhI7Ra1nu0gK0u5XClNmEtywfcxwR5iIzqV6JYPFofKvA1fE5a1VrpvF5iXPurnBtpNtoVwaa",
+	"6+4mmusrmuQJwCP1ux/J9OGCh3bufmhNayY9RH2DIS7oIhI0uBLihMaIcLFb39tkvgWdtvTDjZd3P5zv",
+	"/fdAi0A/tcESC1rs59j/75+9rBPlp58/Z0TCIboKHXiHFe5CcJ6Ar9CRCvpkSz97paVGeq4j63NeEGxD",
+	"+CBYLQ9O9BAsIFFo+FuWjSQXcGUbwGyzQC/p6t2fBSOGoMC2N9GqVn1KYEwD98TUYsHgZtRllaYDy8pU",
+	"Ay1dysajsYWkrU+BDtMyV3tg2lzDIsBnAVsxpwtSnnGIXKlilmCbXlaqT3vR8zf7K16y3E1Ze00urbQu",
+	"2FeQ1s6lmEmtJBbfCuDU+j6gBf/bSj3fAJ4NzLHMpihs9YXnoyo5dtqEKDEz6IIBVbRPsUR7Sds+CW8Z",
+	"R1TkP8hbYtej1SxZXev3sJOFChS2yvMB7q7VbORS0ViBU9J44kkr1S/M2YE7MafdjJhKVb/dWt1oeNUu",
+	"b6XN/LETjE2zqddq9i2yibFTzM0HP8eYKgyOQpoQ05/FbMC4ihZkJlnQ5YlKZ1qNCc6kdahQvkg6k3FG",
+	"ymi32bJwqplkxTo3UXUNpRnnIA1auM17aXrNM9F2zzbwBeV6QKMoqQVwMp49x9soZqZnqv+mbb6FQ0nf",
+	"eHsQeRfnX6Q/QXH3E2lOmcLxjXSmx7sKFvy08Ca4LUJpzNAd/XW1sL9VqA1VqAxfan8aQJe1zAkOl81J",
+	"5CuZHJIHqU14xdZbzvqeYnM7dOWg29V5MwBfT8lcxDeQsqFMofmSw7TocurXb2paOPyH8SCxKx5Ank8t",
+	"z9sgzsMkSLt0OLD7E6biMHF1OMxtpdhGVE01ZmFssmUkSB3D1pPeoRTZq+aOSggtMYzKaqonZD4hC/pp",
+	"knKICpzx1oEGOx+jC4RaKDbNbhObFV3lShAt9VASLXP0Lg8lCWaskD+HUp0etY7Mwr+QY25W8IsA6sv4",
+	"i4W81ByJB900pbKpag68OAjTJPawMBGGyrdLnVdpM9qMfJYOmU6G1FJpSpeQxopUGTHFiuiTBXI5Qe9O",
+	"NSH1pSBfgZpD6yLTU+3yst9pgzFmfZzY2LawltCveGiDZbxyNAkzGZw9m7GQ9FvtM83ATNdVYhIIzSzS",
+	"lI1c1aMkZchwmyc1aggNroqVm7RbDuh/gMQBtVM5KxBfd5Coj3oq//P//f9kt1arVLu8oydp66kh3JWH",
+	"u78VofGQZ2vvgIFDabKNTmddkqnjKmlN2zQsxzbvdSMTpg+lFRIhH0SzgAUeqLlau7W7zIngTuNZJ5Oz",
+	"7pMpDeNC/xe2rUg4BIRuDYw6gsQW3ZL0K+ayH78u6SvwFErgEgLklzjPUhY7Epx9e36z06PWeZwpMDbN",
+	"2xIDG1e2fpQzcTkbjFM2/M0ri1gI+hU4M9xqlm/gvpIt24u9lRSbFqtxK9gyWnWGKcQs35P0AH1jkbbi",
+	"wMrSHKXILWU6TLNs3ewTGj/ZF60Q3NpGznK+6h98OZ6aelqwZn1YYphb+koSgs4rKwmn42Zre25PFScE",
+	"gjH5/cbOiyZ0rK17ZJ9ghYdHdmpEQjtAqQVwfb+21Q9Vl6PyWklgK51qFSxUMeJhqdyClE1I0de2DabI",
+	"Q/L/8eXldbsDQRSnFkar4HmqdjrthoowDqWeLAB8s8RZbZaGCWNpq5kuN/lwpLyuxKdis0fSXjOeaTaT",
+	"5NktNajpcpOIfGA8PElfGrCgoC4++xxkzztOI9CqjMtI6wv2i12eOa7d2ktUkAw04khPtJa+zlFFyruN",
+	"l6mXSW/umVAG6LKgOsh19TrzLO/WdryNQmBel3MUgMotq3LdokVaAhZ06UUus5364/lcsqVja/iO1WfT",
+	"pTmoZUiaT8+MIKR3l7jeQAiioG5/Co275D6Ss53Q1FdxoysaK6TjCKtHHLpfywLd27uaHZqEL1nEIYxp",
+	"kTalUkWAIyhyTUh/LCKtoTPe5VluvUF78Bu2wIS2MZNGcZ9gy1tG4yhksRHaXa6ltrnubqlpWhpL+gwL",
+	"iVA7aJqkTgmAtZpgNUVrBT0dxCjxXY7uqDGL0vw8aUp2yjkHlWYpKs3jA8tuOoppwEzPVP13OwkzsqxU",
+	"iWn0lZpXzdR6gr9gfhzAiwHWo4cJcKldgx4r9EF1+ZG2uNCmWm13kXIcjsYKbXucHnxeOSATPXuwxBov",
+	"V0fsNeF9qyaL2+vwK7utc53P1vpc3HjhATqaqCGc/HXJEfezlGa1PDTRgW/RmrLM+DwGbn2dyIuHG1MP",
+	"Yul/W2C5hIWM6FhSA7NpCllxMoNeGauFSAvUQNBZT1s/9I5axyfXnfalb3hSgvADcCSUxOBXdTUtMydF",
+	"b7A4KHmiy1ekGk2GdAs7aPipyi3mHNPKTKEWhR5gdqlJTwEsWOFl/+L61cnxYe+6c2KWuDUZ0v+CP//j",
+	"f/73f7s1n6YG/n27c3z0EUpZK1VyybCnZqjwLuMg0nXAHRApMPCs2XfmkifNHUl/UeBi1mICeb/J79Z2",
+	"gYnFWillvGdFPBv7m5wetUpP5iTKtlB5BCcRnr9DLiAHH8zl/uoBuzVRNzwauGVLlz7NUDLXxIAsm440",
+	"eS6wPisjJdjV7OEo4xd1XLM0tfPMHc17fMtoYWaKdSpNU4/c5Su838tKqpdzfd/p8LZGd5qqigasSbrV",
+	"Ytj20wO1LUlH4GJupPNBQVW8Viu7fEmvdMrDQ7VUFY7Od639TdFydkfUvAVUSn3OXZ5TLNcqjmQjvTGr",
+	"Hna5USPxAVePrJKVcqBcr1XuEAbWYRBKQ4dN96voeb9DEKDffkkIcMOXQRikOb2pYDOxFQg/u/wZy0xw",
+	"M8v6C5a/h2pNYuuTstwH+OW/UoJGLpOmARAAqdL6TaqqJ8jw/tYWXX89DSXLRPqJEkSfqOXRcC0B8Mm5",
+	"LIW6I7R82U7KrFcnZCBu6ZhGSYTUJGuZyhxk7yvbQKVFOJneRX6X51suWVenzc3FJCyc5+82z/3zdkJO",
+	"PiQOylxaHKTZJrFQlErEhgGhMFfMlJPkZfPcfGAmidAo8gSAntnl+zVb7HLgpPh7oBCSpPF3YPRI4F1J",
+	"yylwgyS5jthJ2STodbnJ0KulgRJbyMFvoAlV4gU29cPbpqduyOT27zEbfvYr8GX0oyyXBmhF2EMPT5r9",
+	"yWKchzVsUapKslt7aQPpVKVNfe1Yoexy7OILNGhqI2whNnxlwigH3y0OrGVEeROvrCaNbAC/yOGrNzC1",
+	"100FC9ZvmErpoDAF5JzadmpPJAqW+7V9U8l6liqT06cxA1vq4WJgA/5c6G/YgMXazqNXFNb07205JPl6",
+	"aqkNH2btpRqww/PFmgS9xFZYzWbXJnUbfm2unEVzR/QAx4dsu+iRMkTfpKKK+R7xueZFflrRcPHdYbtr",
+	"iST2rEh4Jo30SIRF0rUyFTQVVPrR84shMAvKNZPMJud0uU0rh1JQm0zSp4MbCE9FFGuv0SMAN9CWfuOr",
+	"sivFBvxdbvetmhN+k5lUpM+SjptFIMMJtDBp2XGfJc0ruhzYL/A7osR0K2K30JAPmtcgbtMlG2wdMTUY",
+	"b71mUvmmvgTK03xb8ek3oUh7QkdMy6hhTCesy52qtikdsYrj1k5bGDmV8Cl3NYxYT5Qqhri1K7ltgspw",
+	"b+e0bY5Q+uwVIIQa96w9jJGWq3CSStiCGNROyiImPuBY+JUDu99rDwXwrfVrfp0hpI0BjMj2A15d6XqP",
+	"fsN3tKtMFSS3X6X/qnXZ3t+97pyUL9+2Gnv75Yx6Van4B8TtKLhtkDM45Gbo+2a/umqluV7HD11srjGz",
+	"Xu7db+tNmBqLYH0tsQHsWtGyHaMZjoTdwWqlu3i4Q3EPE4YbO9Ezb/o2BAxGNGm2Sx/lJFenb7ndGiGT",
+	"Mih7cveSPpYnrxQ+FiCcWDyA1WP4Tg1xwqZBOKFPMxFOmhQD0l90uZFQpGykR8UjzMjeVLlMQ+yZtrKe",
+	"/Qm/efw68WknHTo8hC3wiE9n0MKEfZqm4rDiGbgBERMEEpOuLlwgjro8K49gOZg66siivKvd8sbUnvGs",
+	"tKygpVPAQJrGrWR1DfATXXdOqiRBbE5MBZQkEvx77lYQPbabnhvPImjC4C2zc20HLq/C8HLTOA1+6Tn0",
+	"4QMaCaMB7pUp5tbCzQCzJaXvhBq9hAvP5r7qH7COCX2j1p4zRFFB2jEV2pCIPrdp6UkZvF1D1qCqrZSQ",
+	"h5bev0hAFjFWmHTJZZwO3tlevVGAcLaies92IaIu3ljSwGQVU1/16t3ay/37vxtIikakzKqjKvExNbgX",
+	"MI7pPFD1BplKBYRjPOngLraIUywgYK4ZkCu41mUWSUZ8hAbpGa1h1RLhz6vWCHBy912iYp9UAh9r1muy",
+	"yPDqwRohmUxrf5Qv9KXVuit63jNauOXgCxi24mE2ByXODCzAn5jztYt0L9iqBddrjd1Hk8St6fTrCuGH",
+	"FmY1NprfG6rY3LQ0WSV/U502YaLL1pXhEznJm8pRp4/z6qgwB9PNfhE0QhYNIZhhi3fS5ttG/Nu9ImXA",
+	"RkmE6STwSLf0esHpJBx0uYuE1y1VquR8OCSmPvuObtXQHZmT3dpupUpaKWXbeXY5tdhFZpJlzB5K+mr3",
+	"AK4a1ccmYML7HshnTxtQJg/0AILrDpyg4KzLyz6O2cNv9fpUhgMtlrMf6w31K0aRLgZfRCnV5WsxEEk5",
+	"qbWIyYyzT1NEyUugVnZr9YqD0bJmoT7qJLgjoSQWXCeBXAE8owKYRq/LCxeNcGUJizQjI/sZMW3Cm6ec",
+	"wkHfinmfBpOQ+10uB2KqDW+bFEtlNpvUQfiXik1RWIeSYLlPYDJYk018fdLuvW59vPS73OKmo2GvJBnF",
+	"lCtpNbIqOTX965FvJg5XkNahJOGIC72wsgNl2UDkQmi4p8RARMRudTMRGEjUOKjRbvRwLiBmtVFtPDM9",
+	"7IBvasIKOdTE9hKBhFhUyedmN23XfS3J9HRdiEWLaqNXa9Avu3wO0G36qzGjAdlCIDYF5YpaY2XI4ZWw",
+	"NxnFHMKzgr9BBIssiJy+v7iwsh5Xr0MrRKZzrokAIN1qPg8uAwzGubMtUnSsyg4Ct3EIa3giFywO3nHO",
+	"7F6u2PoTTmSlXza5venFwzCdpQp9fwzlJTczVBka1tRXr2zuyC3aJ/D+fEF4byPRq47EjAf/hv7c31FP",
+	"XwbZzcf6jDi1dJHhP8mRV9DHCe1IsNLu9PDCsgdHR0gM9tRAt1xuy3bC3cBKR1xTi8jpfrSgk8h8ZOCp",
+	"5Eqk05NQqgv7pa9RgWtetmkJrl1Atgb36yLHfI2a3KRJna3OnaaHkhCO/Qj1S/vrXVglmTacprqiqAXs",
+	"iibsI6b85Zaw6LTpcoCPzfaiN9klcTgKOf7cuSDHryFhHX/XB+8l0WvjhQHXelrzO4ZGqXa+Zq2IRIBB",
+	"SOcJrYTPplssCkdhP2JkGNERFMRooYmeosCEvqlCb0fyYszJMej2+vsABatHnNM4kAYEOR/YbtpyOvSA",
+	"0Ensd7n/U7c0nt90S1r56pak/lEr47Ag+GkypN3Sz06X42z+VaKO2W0AFZxcv4cVVTys1a/btxa87mcT",
+	"cJiHkpGyL+c3vsWQyO6RR+SCD1hgd1aPPbbfhh3QMgFRubQSeBsOWMWCUNuoREomqIi6yDYHhPIuXxmP",
+	"T1vFwpMr3DGGWTwlkIv7im8xRGwBBkOJUC62QCxNd/8DsoZ2N9ESkDudD4f/7pHiS4PNaXy+5kQLGft6",
+	"mZ/l+LZb8iYlnOl1SzKAbK9lfcf1wOCkWykCyr9Prcj4XPG7vFwgQcwWnuPA2lZPI8RLnb0rTcKFk8Bi",
+	"HP7gROZiCcYIe8MmYeIs3xTDIYszggI8clhjZbNPQQh1eZkmELxUywoTXakcIMPNgLBNoYM9IIYfhTyU",
+	"Y1vaCcgNJrJt3Qsp2l96RL6XC18fYEckp1F22t34Dv5ntvUpa6vN6+ybVhlHRs4/k8TQUPXBXOFbjrQ9",
+	"xkW92/n3hdoZxlAKFDTI310eJ+3eD5EgLdxzffiXbirpL4jWxiprdD7MJUnuu5dmerhXpeKqhqTsf2i/",
+	"al1fvT3rnXeO3xyfXUIN8CqFMS30SnVGAC5UwoIaWVmZxAK12iSrkDihVS4c3NFaEl8UZuZbpxlEoaCM",
+	"uVh7OXDz8ULZ5c6QGZ+BhbqEXoKaDRh+V1nnkrlIyO4J9Z18T+ev7IpJrMDVddTmML/JfOiNyqsfwA43",
+	"ScIzz/yxOXhPbRIbcWtvEhZ0r+PHxWz366lIyIc30ZIO9TdDwRM16S7+23QVKW2naUWlGppcBYBcSkeX",
+	"P/2s/1Rpkpye47CocswkRFvIDVtUiL31XpevUYEgZEOVYlKZtkoqhRJLtC4zn+CAJLM0Qi1JfH4mbTc5",
+	"beB7ZKdBYsoDMTGN2CfUZFACAwfENcsKslpYly+pYSSvhTnNjO6jiCFojjXx74dzmkkyD7Kp0liluSEc",
+	"hil7xmb1KxempduukW7JMWiNWQyHrojtXPSOX/tkxiWDCqS0oiwDBOK6NnNYIDB+CgaySllNIgvfvL76",
+	"FxUQRl9OvLp/AtiOQj6f1g1mfKMbsP+7oApdv8qAcs3ZIsFHLLZtNJZQBcCetC3vGQ/AMRfGREKrOEkG",
+	"kZDMWIK7NYgVd7Kpuy/dnJcEuG9OF8QW75j72OXoiXTaQ3JBTHHJwuRQEZsnbBjjBgyry4s51mrkvVQR",
+	"vWcaFD6XoFhsUtjsuLn++vB3Tgxkoxt9QqX6QBfH/Kvi0K1Vt6CN3mC8HFDqME4nj0Y6j2//ZOb3Bzl8",
+	"77B+rEuexDDX4JtGL/kC0v8rGi5IXpsaK05fkDW9BiDpzMkVhp5LJjWpDEEB4nfal21swl+xecdJtxXo",
+	"HphBiuvyUGXgqMI0eAPFObQvZk6nAv1aL4GDFjH4TLBLKZNVYpqqdPlygxRs/Mli0xm4QNYcwfIv0t7E",
+	"T3Hrsy+517X/Om1Vjoe5I8JEINg1D5vkMVXUbeVv0I8HlO6ZzjvZLmb3wdLPeHrhFsMQm/Shs2AWqGMW",
+	"oTCjfcxMA7/lRkBPfVky73gM1Bq3uZsJx/9Ntl+1ucQlUyZunJyFCXJ8Aelj3fs6QwvtCFlgxaWZHMXX",
+	"IFQWNBWiDQbtHF0cevoovZAfuknJBhEQHoUEjjXmjZn/01yizDsepbleGir9Ni2kvxvrPVJjvbUKJtKV",
+	"a95v2B/Maf/irex67t6JJzJ+riWLV1k+IPhS2K05NV1kIRGpjAC6CXoOMAYW2EYPoKhCrUzlr54euHzi",
+	"LkN2gEjWpn0ep1/7GomfFjxi08xPg2eSLuavngKaR3WRJIV0WesGdYuOVoHRrJPSfsyGEKahPPEzPpPE",
+	"DwOflAEqDtF5lsf2s93hMl7SMrRJNikVDk6rXtQzqHCrgCfVBOuTLxR6VclurVbP+lS7/B5OVVLkU0Uf",
+	"at6zan2qK/WGhJCXnFvLROxsJ/ZPgIq+KVVjF8VguLa2HgtESs1SyNX+bskrTUIeTmaTUrOe3KSQKzYC",
+	"vrqxxzVZNyQ6IKn9td2uLgf69vyu13AGThfphHYTtMY7OYC3KskoueFucSt4qswFPz9+fdi76Jy/P37d",
+	"7lz6FQf/xFZXT6FC2/Siw4b10NaHOgAoJkEPeAkWWi+V+5PrzkkS2qHTaWGpthIHmKwDqTiQgh3PuCQU",
+	"8/nuRCMzLU3z1ZpKdPkmdfjFcB2GUyWcLAFtApgvnO/S4ZVzXGoZpsvmBJlsplxj0S4/CTnYP3MKEXGz",
+	"c8nLYcOpIlJMmOCMzMeCRLMYQCpvw4EKNe3EYjYaG+4q5twgPOqTQIgyU5X/5D0eitvA8Zv78NQcBT+Q",
+	"q671z5s3nOmhPj9VJMJd9x8UiEiwgBD9ZkkPu1y+l8RPbllvFkf+Xzo/qwAb5h4ReEfB/jesrdsg7B8Z",
+	"zlYg8zbUeTfyUCVOWnDPzgrk46GT0WqQklNN0Ukwtb2XwWWlhQv6rZCP51vp6RkfrOq7IRVdSLM8EhaW",
+	"6B6Cp/SJfb3Zl3xrzt6/fVV/al/VYQqQOE3J+J7OKn2RIYl6fUd7iySYKJ4UnUG2ZMP21auSjpgpRlRM",
+	"h8NwgEl2AMRitZ4Q1JtGrVbY677DaBD+cc3uO5BODipzfItOYHOUK17sAgHcI0MBn1rlm0k2O0mgN33s",
+	"1wYhkq1b33o/2891XepumjQGKMumKypNEyjSdlDZLzhQ/15Bs0Cvy6FRqhFPAAmyRlZxBi00lhrX6pEN",
+	"9mOX51vYknLAhnQWKVKv2RzWAwJoR8X47XFOmdmy/Bm06lZSvBJKImeDcTKhMnVkGc3WSCzl+3ru+syI",
+	"Fhw6QQyTWnRljR3nwJzq1V9mkC/KeAWR+WNW2CEaM2YTuYFCo0pOqGKxh7ZhFiWy2eVdvkV8+4jfzBkr",
+	"yVhlBMfA9h87nrUfl95WOYABwfhrrm7plbwgQ0DaIM22SWhaOEvwgZF8F94VTYPJPXsG65GL2hC4a66Z",
+	"lWWS292aI7N1mAai1fuipso2tdLm0/sebgpA9RCX5tGz55TtF9MZgICDK88cDeK9XGX6OCH9omePEy7m",
+	"TdKo7XppgECCGkUgWYItNH0VdUQHXNUUd3tFA40EJ1Ab+EVHYWHsikt3MizrqcLy7kseQ1VLt9pk5CNO",
+	"OV7hiWTRLXD3+benvy1bdg5Syt/VyX+UwqctZVZguGFU3hH4yF42Vv7WsKJvtvr5rrKeSrMwLaLLXf5p",
+	"6p5JqLlaFIm5U+njewV81XKCoorlLi+qlcm1zyflZLe8jKCoOH5oLYnQvNWSrMsLy2iSsstVgZgbtjhI",
+	"qldIvnjlbj6bK//4dgtN/uSZu99M0fYmPiXQSTFbqJAJrS7uXsuTEp/S3RXdaWKSVl3icGJwDUgk5ize",
+	"GlCZdkLFmAB4mABgDB3r4a8zBtCNNA4AqVEMScQUZENRyTDm6vpZoBesCaX2oae1he8DmEA9FpaHV+2f",
+	"tUWdNox+3sDiOwjfUFsMk2rRISfXV0dbL7ocvpaBpo9pinAvw4hxraereMYHCO7byjKoZGck4Ntlc5XX",
+	"lUU/mVb1hxZCr8uGSTRWmmIlP5ihbHBnDwUfRuHg7zzLh+dZQnEvc1K575lTaRMp7qpeG9AoSowta+hg",
+	"uFOI6orEhUs7+Cb2QTuTkRlKAjiWf62sm/baBOxytxSJEREzhV8CYPFuqeIcaXJcP6/KqTsJpVq970+Q",
+	"ZmVetkmWFR5xFN6yovWDY+zfCXHP3QhZfMjuFS2oMl1z6e4KbLfSqxYQJ+cq6Yi2Iswd3tGX4xOdTCP9",
+	"xZ1fG1vP563cfyXPRQzf34XkogRA/G708LtcC3nG8ZeoYXOu2NfgUIIX3s/VFAq+sW3TZW8T+5izeQaJ",
+	"2mAYoGPc6aFa1KjVdGTVNqrscqhsqZKLtE0rLWzGmmTmzMciSpdXjtlMMhIwxQbgju7yztEhefm8ViP/",
+	"+udutb5bbVQ8i1+epv3pLYrZNKIDFmAOIHa6BtUp/QMs0Hrjjzrty7e9Tvv6st07Prtqd963TnxCR6KJ",
+	"/ka1XB2XuMvSIHEYV7t8t1bXcnepahyWaXr84WT9y/bl5fH5WRoGEBFA+tkn5jSEbYOWH5jw7NRq21Z7",
+	"ZjMx9aZeITOuwqjIZxnTENsTeEnMusuh7+xF++z18dkbKBk0lRb6dQBblnhRG6kXFbAf/FbrpJHOHa0A",
+	"nEmXm277dR8ztdMmwFTeWLf7QARsBfgRjPOUrQDNK741kMfWH9T69c9ZfVvcgo/m2AsSm93XJR0cuORc",
+	"HzGOHt9aoTyLo1KztA3V5+aZPNs8CW8ZN0Y53nWwEKqpTDbRzOXmIi62t4dXzUtmjh6CkZgpzxjJGbsZ",
+	"6mgz9YrOG2FZxc1MsmqO8wyG3zd56JlME7yhCdOUxTj7ijNeIoSWh7x0cfVWtK+SpPxGiFHEPHIaDmIh",
+	"xVB55E2oTmjfI9+xxSAS9MYj1Wq1kjLaNBU9k1hprS9nemLNHukLHtOBMo03sIuBxeBPt1+/8APrX0J2",
+	"OhnFjGlW7bxjwhRdtaMZNl6+Or+6qHj5uGBOfDyThEo5i6mWH9hqsIwc1jPc2d3/ybDo3dZ3R8ofWF/r",
+	"GLxCtjIoP14W9jCTJJ+m5E8opyOm98N55TSFmClaM7zX9Dpw1Qt08ZrcJ/3S9DwtZNUi2X5MmtIvBCE8",
+	"QZB1c+kk/tWg95lX4TucaeIHBZNsEbx6mch9zmlYzsfdK7b5Q9KCTOSCw3O6gJ7tnLGg6makriBB7NMr",
+	"nd5uaXOXbhY9FgAYSx7J93ypJHnBNgiLqcXTqfTI4ckx0hZC01fJMTYkzjbWkEkQGA68c3Qon4F7ATHp",
+	"VzfBwO8bnHuS7YLRvF8TDIe0kpzLnz//nwAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -1,6 +1,7 @@
 package clients
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -71,6 +72,11 @@ func digits(s string) bool {
 	return strings.Trim(s, "0123456789") == ""
 }
 
+// ErrRedirectURI is wrapped by every error that says a redirect (or
+// post-logout) URI may not be registered, so dynamic registration can
+// answer RFC 7591's invalid_redirect_uri for it.
+var ErrRedirectURI = errors.New("redirect URI")
+
 // checkURI says why uri may not be registered as a redirect (or
 // post-logout) URI of a client of appType, or nil when it may: an absolute
 // URI without a fragment (RFC 6749 §3.1.2) or user information; https for
@@ -80,37 +86,37 @@ func digits(s string) bool {
 // code would cross the network in the clear.
 func checkURI(uri, appType string) error {
 	if strings.ContainsRune(uri, '#') {
-		return fmt.Errorf("redirect URI %q: a fragment is not allowed", uri)
+		return fmt.Errorf("%w %q: a fragment is not allowed", ErrRedirectURI, uri)
 	}
 	u, err := url.Parse(uri)
 	if err != nil {
-		return fmt.Errorf("redirect URI %q: %v", uri, err)
+		return fmt.Errorf("%w %q: %v", ErrRedirectURI, uri, err)
 	}
 	if u.Scheme == "" {
-		return fmt.Errorf("redirect URI %q: not an absolute URI", uri)
+		return fmt.Errorf("%w %q: not an absolute URI", ErrRedirectURI, uri)
 	}
 	if u.User != nil {
-		return fmt.Errorf("redirect URI %q: user information is not allowed", uri)
+		return fmt.Errorf("%w %q: user information is not allowed", ErrRedirectURI, uri)
 	}
 	switch {
 	case u.Scheme == "https":
 		if u.Host == "" {
-			return fmt.Errorf("redirect URI %q: no host", uri)
+			return fmt.Errorf("%w %q: no host", ErrRedirectURI, uri)
 		}
 		return nil
 	case u.Scheme == "http":
 		if appType != Native {
-			return fmt.Errorf("redirect URI %q: a web client's redirect URIs are https", uri)
+			return fmt.Errorf("%w %q: a web client's redirect URIs are https", ErrRedirectURI, uri)
 		}
 		if _, ok := loopback(uri); !ok {
-			return fmt.Errorf("redirect URI %q: a native client's http redirect URIs are on http://127.0.0.1 or http://[::1] (not localhost, RFC 8252 §8.3)", uri)
+			return fmt.Errorf("%w %q: a native client's http redirect URIs are on http://127.0.0.1 or http://[::1] (not localhost, RFC 8252 §8.3)", ErrRedirectURI, uri)
 		}
 		return nil
 	case appType == Native:
 		if !strings.Contains(u.Scheme, ".") {
-			return fmt.Errorf("redirect URI %q: a native client's own scheme is a reversed domain name it owns, such as com.example.app (RFC 8252 §7.1)", uri)
+			return fmt.Errorf("%w %q: a native client's own scheme is a reversed domain name it owns, such as com.example.app (RFC 8252 §7.1)", ErrRedirectURI, uri)
 		}
 		return nil
 	}
-	return fmt.Errorf("redirect URI %q: a web client's redirect URIs are https", uri)
+	return fmt.Errorf("%w %q: a web client's redirect URIs are https", ErrRedirectURI, uri)
 }

@@ -109,10 +109,26 @@ func (v *Validator) CheckServerFault(req *http.Request, status int, header http.
 	if err := v.second.check(req, status, header, body); err != nil {
 		return err
 	}
-	if status >= 400 {
+	if status >= 400 && !protocolError(route, header) {
 		return v.checkProblem(status, header, body, req.Method)
 	}
 	return nil
+}
+
+// ProtocolErrorsExtension marks an operation of keel's own whose refusals
+// are a protocol's documented JSON error, not problem+json: RFC 7591
+// registration answers invalid_redirect_uri and invalid_client_metadata as
+// its clients expect to read them.
+const ProtocolErrorsExtension = "x-keel-protocol-errors"
+
+// protocolError reports whether an error response is such an operation's
+// protocol error: one in another media type than problem+json, which
+// ValidateResponse has already found documented for the status and
+// matching its schema. Its problem+json answers (a body the document
+// refuses, a rate limit) are still held to the Problem schema.
+func protocolError(route *routers.Route, header http.Header) bool {
+	marked, _ := route.Operation.Extensions[ProtocolErrorsExtension].(bool)
+	return marked && !strings.HasPrefix(header.Get("Content-Type"), "application/problem+json")
 }
 
 // checkProblem checks an error response is RFC 9457 problem+json whose

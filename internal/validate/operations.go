@@ -56,6 +56,12 @@ const RateLimitExtension = "x-keel-rate-limit"
 // is refused before it spends a rate limit.
 const NavigationExtension = "x-keel-navigation"
 
+// InitialAccessTokenScheme is the security scheme of POST /oauth2/register's
+// optional initial access token (RFC 7591 §3): the handler compares it with
+// its setting, so the validator leaves it alone. An operation lists it
+// beside the anonymous requirement ({} first), which openapi3filter takes.
+const InitialAccessTokenScheme = "initialAccessToken"
+
 // Read reads the operation table from the spec.
 func Read(spec *openapi3.T) (Operations, error) {
 	ops := Operations{}
@@ -89,10 +95,16 @@ func Read(spec *openapi3.T) (Operations, error) {
 			for _, req := range *security {
 				anonymous = anonymous || len(req) == 0
 				for name := range req {
-					if name != "bearerAuth" {
+					switch name {
+					case "bearerAuth":
+						o.Bearer = true
+					case InitialAccessTokenScheme:
+						// The handler checks it (RFC 7591's initial access
+						// token is a setting, not a keel token), and only
+						// beside the anonymous requirement.
+					default:
 						return nil, fmt.Errorf("%s %s: unknown security scheme %q", method, path, name)
 					}
-					o.Bearer = true
 				}
 			}
 			if o.Bearer && anonymous {

@@ -524,6 +524,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/oauth2/register": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Dynamic client registration (RFC 7591), for agents and MCP clients
+         * @description An app registers itself as a client of keel's OpenID Provider (docs/provider.md, "Dynamic
+         *     registration"). Off unless `OP_DYNAMIC_REGISTRATION` is on (then 404). Anyone may register
+         *     a public client (`token_endpoint_auth_method: none`, PKCE, no secret); a confidential one
+         *     (`client_secret_basic`, `client_secret_post`) needs `Authorization: Bearer` with
+         *     `OP_DCR_INITIAL_ACCESS_TOKEN` (a wrong or unexpected token is 401). Without
+         *     `token_endpoint_auth_method` the client is public, or, with the initial access token,
+         *     `client_secret_basic`. A registered client never gets `client_credentials` or the `admin`
+         *     scope, is shown as unverified on the login step, and is deleted after `OP_DCR_IDLE_DAYS`
+         *     without use, its grants with it. Metadata keel does not know is ignored (RFC 7591 §2).
+         *
+         *     A protocol endpoint: a registration keel refuses is RFC 7591 §3.2.2's JSON error
+         *     (`invalid_redirect_uri`, `invalid_client_metadata`), not problem+json, which its clients
+         *     would not read - an intended exception to keel's error format. A body this document
+         *     refuses (not JSON, a member of the wrong type) is still problem+json.
+         */
+        post: operations["registerOAuth2Client"];
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsRegisterOAuth2Client"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/profile/identities": {
         parameters: {
             query?: never;
@@ -1260,6 +1297,12 @@ export interface components {
              * @example https://api.example.com/.well-known/jwks.json
              */
             jwks_uri: string;
+            /**
+             * Format: uri
+             * @description `POST /oauth2/register` (RFC 7591), present only while `OP_DYNAMIC_REGISTRATION` is on.
+             * @example https://api.example.com/oauth2/register
+             */
+            registration_endpoint?: string;
         };
         Health: {
             /**
@@ -1267,6 +1310,102 @@ export interface components {
              * @enum {string}
              */
             status: "ok";
+        };
+        /** @description RFC 7591 §2 client metadata. keel reads the members below; any other (`client_uri`, `logo_uri`, `contacts`, `software_id`, ...) is ignored, as RFC 7591 says. `client_name` is required (the login step shows it); its absence is `invalid_client_metadata`. */
+        ClientRegistrationRequest: {
+            /**
+             * @description Exact redirect URIs: https, or for `application_type: native` also `http://127.0.0.1` or `http://[::1]` (any port) and a private-use scheme named after a domain; no fragment. Required with the `authorization_code` grant.
+             * @example [
+             *       "http://127.0.0.1/callback"
+             *     ]
+             */
+            redirect_uris?: string[];
+            /**
+             * @description Shown on the login step, marked unverified; 1 to 100 printable characters.
+             * @example My MCP client
+             */
+            client_name?: string;
+            /**
+             * @description `none` (public, PKCE), or with the initial access token `client_secret_basic` or `client_secret_post`.
+             * @example none
+             */
+            token_endpoint_auth_method?: string;
+            /**
+             * @description `authorization_code` (with `refresh_token`) by default; `urn:ietf:params:oauth:grant-type:device_code`; never `client_credentials`.
+             * @example [
+             *       "authorization_code",
+             *       "refresh_token"
+             *     ]
+             */
+            grant_types?: string[];
+            /**
+             * @description `code` only.
+             * @example [
+             *       "code"
+             *     ]
+             */
+            response_types?: string[];
+            /**
+             * @description Space-separated, among `openid profile email offline_access` (never `admin`).
+             * @example openid profile email offline_access
+             */
+            scope?: string;
+            /**
+             * @description `web` (the default) or `native`.
+             * @example native
+             */
+            application_type?: string;
+            /** @description Where RP-initiated logout may send the browser, under the redirect URIs' rules. */
+            post_logout_redirect_uris?: string[];
+        };
+        /** @description RFC 7591 §3.2.1's answer, the client's metadata as registered. */
+        ClientRegistration: {
+            /** @example kc_q3J7b0hY8kT2nW5xZ1cV9A */
+            client_id: string;
+            /**
+             * Format: int64
+             * @description When it was registered, in seconds since 1970.
+             * @example 1796616000
+             */
+            client_id_issued_at: number;
+            /** @description A confidential client's secret, shown this once (keel keeps only its SHA-256). */
+            client_secret?: string;
+            /**
+             * Format: int64
+             * @description 0: the secret does not expire. Only with `client_secret`.
+             * @example 0
+             */
+            client_secret_expires_at?: number;
+            /** @example My MCP client */
+            client_name: string;
+            redirect_uris: string[];
+            post_logout_redirect_uris?: string[];
+            /**
+             * @example [
+             *       "authorization_code",
+             *       "refresh_token"
+             *     ]
+             */
+            grant_types: string[];
+            /**
+             * @example [
+             *       "code"
+             *     ]
+             */
+            response_types: string[];
+            /** @example openid profile email offline_access */
+            scope: string;
+            /** @enum {string} */
+            token_endpoint_auth_method: "none" | "client_secret_basic" | "client_secret_post";
+            /** @enum {string} */
+            application_type: "web" | "native";
+        };
+        /** @description RFC 7591 §3.2.2's error. */
+        ClientRegistrationError: {
+            /** @enum {string} */
+            error: "invalid_redirect_uri" | "invalid_client_metadata";
+            /** @example redirect URI "http://app.example/cb": a web client's redirect URIs are https */
+            error_description: string;
         };
         /**
          * Format: email
@@ -1732,6 +1871,22 @@ export interface components {
                  *       ]
                  *     }
                  */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description A registration keel refuses: RFC 7591 §3.2.2's JSON error (`application/json`), or, for a body this document refuses, problem+json. */
+        ClientRegistrationRefused: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "invalid_client_metadata",
+                 *       "error_description": "a confidential client (client_secret_basic) needs the initial access token"
+                 *     }
+                 */
+                "application/json": components["schemas"]["ClientRegistrationError"];
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
@@ -3279,6 +3434,50 @@ export interface operations {
         };
     };
     optionsOauthToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    registerOAuth2Client: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ClientRegistrationRequest"];
+            };
+        };
+        responses: {
+            /** @description The client is registered; its metadata as keel registered it (RFC 7591 §3.2.1). */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientRegistration"];
+                };
+            };
+            400: components["responses"]["ClientRegistrationRefused"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsRegisterOAuth2Client: {
         parameters: {
             query?: never;
             header?: never;
