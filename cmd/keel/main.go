@@ -370,6 +370,7 @@ func newEngine(cfg config, log *slog.Logger, store database, app *server.Server)
 	engine, err := jobs.New(store, store.Jobs(), jobs.Config{
 		CountUsersEvery: cfg.JobInterval, Log: log, Registry: app.Registry(),
 		Mailer: mailer, PublicURL: cfg.PublicURL, VerifyTTL: cfg.VerifyTTL, ResetTTL: cfg.ResetTTL,
+		DCRIdle: cfg.DCRIdle,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("job engine: %w", err)

@@ -1,7 +1,7 @@
 // Package jobs is keel's job engine: River, on whichever database keel runs
 // (riversqlite for SQLite, riverdatabasesql for PostgreSQL; both over
 // *sql.Tx). Jobs are data: a job kind is an args type and a worker, one file
-// each (count_users.go, prune_rate_limits.go), registered in New. Periodic
+// each (count_users.go, prune_rate_limits.go, prune_clients.go), registered in New. Periodic
 // jobs are enqueued by the elected leader only, so on N replicas they run
 // once per interval for the whole cluster, on whichever replica fetches them;
 // when the leader dies without resigning, another replica is elected within
@@ -30,6 +30,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/keelhq/keel/db"
+	"github.com/keelhq/keel/internal/clients"
 	"github.com/keelhq/keel/internal/mail"
 )
 
@@ -55,6 +56,13 @@ type Config struct {
 	// VerifyTTL and ResetTTL are how long emailed tokens work (VERIFY_TTL, RESET_TTL);
 	// the unlock link of a locked second factor works as long as a verification link.
 	VerifyTTL, ResetTTL time.Duration
+
+	// Clients is the OAuth client registry prune-clients deletes idle
+	// dynamic clients from (every PruneEvery); the store when nil, if it
+	// keeps one (both adapters do). DCRIdle is how long such a client may go
+	// unused (OP_DCR_IDLE_DAYS); DefaultDCRIdle when zero.
+	Clients clients.Store
+	DCRIdle time.Duration
 }
 
 // Engine is keel's River client with its workers and periodic jobs.
@@ -117,6 +125,13 @@ func New(store db.Store, backend Backend, cfg Config) (*Engine, error) {
 	addPeriodic(k, &countUsersWorker{store: store, log: cfg.Log}, cfg.CountUsersEvery)
 	addPeriodic(k, &pruneAccountsWorker{store: store, now: cfg.Now, log: cfg.Log}, cmp.Or(cfg.PruneEvery, 10*time.Minute))
 	addPeriodic(k, &pruneRateLimitsWorker{store: store, now: cfg.Now, log: cfg.Log}, cmp.Or(cfg.PruneEvery, 10*time.Minute))
+	if cfg.Clients == nil {
+		cfg.Clients, _ = store.(clients.Store)
+	}
+	if cfg.Clients != nil {
+		addPeriodic(k, &pruneClientsWorker{clients: cfg.Clients, idle: cmp.Or(cfg.DCRIdle, DefaultDCRIdle), now: cfg.Now, log: cfg.Log},
+			cmp.Or(cfg.PruneEvery, 10*time.Minute))
+	}
 	publicURL := strings.TrimSuffix(cfg.PublicURL, "/")
 	addWorker(k, &verifyEmailWorker{store: store, mailer: cfg.Mailer, publicURL: publicURL, ttl: cfg.VerifyTTL, now: cfg.Now})
 	addWorker(k, &resetPasswordWorker{store: store, mailer: cfg.Mailer, publicURL: publicURL, ttl: cfg.ResetTTL, now: cfg.Now})
