@@ -152,7 +152,9 @@ func (s *Server) RefreshToken(ctx context.Context, req oapi.RefreshTokenRequestO
 	// session's level first (checkRefresh).
 	for range 3 {
 		sess, err := s.store.GetSession(ctx, sid)
-		if errors.Is(err, db.ErrNoSession) {
+		if errors.Is(err, db.ErrNoSession) || err == nil && sess.ClientID != "" {
+			// A grant's refresh token is its client's, at /oauth2/token: it
+			// never buys a token for keel's own API.
 			return nil, errBadRefresh
 		}
 		if err != nil {

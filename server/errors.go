@@ -21,6 +21,7 @@ import (
 	"github.com/keelhq/keel/internal/oidc"
 	"github.com/keelhq/keel/internal/passkey"
 	"github.com/keelhq/keel/internal/password"
+	"github.com/keelhq/keel/internal/provider"
 	"github.com/keelhq/keel/internal/validate"
 	"github.com/keelhq/keel/internal/ws"
 )
@@ -107,6 +108,9 @@ var sentinels = []struct {
 }{
 	{db.ErrNoUser, errSessionEnded}, // only a signed-in user's own account is looked up by id
 	{db.ErrNoSession, errSessionEnded},
+	{provider.ErrNoRequest, errNoRequest},
+	{provider.ErrAAL2Required, errAAL2Required},
+	{provider.ErrFreshProofRequired, errReauthRequired},
 	{db.ErrNoToken, &Error{Status: http.StatusBadRequest, Field: "/token", Detail: "is unknown, used or expired"}},
 	{db.ErrEmailTaken, &Error{Status: http.StatusConflict, Detail: "an account with this email already exists"}},
 	{db.ErrNoIdentity, &Error{Status: http.StatusNotFound, Detail: "no such identity"}},

@@ -16,7 +16,9 @@ import (
 // hop: an operation's handler is the Server method named for its operationId,
 // in server/<tag>.go. The meta operations are served by hand: their method
 // keeps the operationId as its (unexported) name, in any file; every OPTIONS
-// operation is answerOptions (cors.go).
+// operation is answerOptions (cors.go); the OpenID Provider's protocol
+// endpoints (x-keel-protocol) are pkg/op's, through serveProvider in the
+// tag's file.
 func TestOperationsInOneHop(t *testing.T) {
 	t.Parallel()
 	methods := map[string]string{} // method name → file
@@ -62,6 +64,13 @@ func TestOperationsInOneHop(t *testing.T) {
 			case method == "OPTIONS":
 				if methods["answerOptions"] != "cors.go" {
 					t.Errorf("OPTIONS %s: answerOptions is not in cors.go", path)
+				}
+			case op.Extensions[validate.ProtocolExtension] == true:
+				if methods["serveProvider"] != tag+".go" {
+					t.Errorf("%s %s (%s): serveProvider is not in %s.go", method, path, id, tag)
+				}
+				if got := routed[method+" "+validate.EchoPath(path)]; !strings.HasSuffix(got, ".serveProvider-fm") {
+					t.Errorf("%s %s is served by %q, not serveProvider", method, path, got)
 				}
 			case tag == "meta":
 				if methods[id] == "" {

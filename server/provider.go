@@ -1,17 +1,161 @@
 package server
 
-// The provider tag's operations (keel as an OpenID Provider,
-// docs/provider.md) that keel serves through the generated interface.
+// keel as an OpenID Provider (internal/provider, docs/provider.md), the
+// provider tag's operations: the protocol endpoints, mounted from the spec's
+// x-keel-protocol operations and served by pkg/op; the discovery documents;
+// the login step's API; and RFC 7591 registration's handler (the rest of it
+// is in dynamic_registration.go).
 
 import (
 	"context"
 	"errors"
+	"net/http"
 	"slices"
 	"strings"
 
+	"github.com/labstack/echo/v4"
+
+	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
 	"github.com/keelhq/keel/internal/clients"
+	"github.com/keelhq/keel/internal/provider"
 )
+
+var (
+	errNotOP     = &Error{Status: http.StatusNotFound, Detail: "keel is not an OpenID Provider on this install"}
+	errNoRequest = &Error{Status: http.StatusNotFound,
+		Detail: "no such authorization request: it expired or was answered; the app starts again"}
+)
+
+// serveProvider serves a protocol endpoint (x-keel-protocol) with pkg/op.
+func (s *Server) serveProvider(c echo.Context) error {
+	if s.op == nil {
+		return errNotOP
+	}
+	s.op.ServeHTTP(c.Response(), c.Request())
+	return nil
+}
+
+// discovery is the OpenID Connect Discovery / RFC 8414 document: keel's
+// issuer and keys, and the provider's endpoints when it is one.
+func (s *Server) discovery() oapi.OpenIDConfiguration {
+	iss := s.cfg.Issuer
+	doc := oapi.OpenIDConfiguration{Issuer: iss, JwksURI: iss + "/.well-known/jwks.json"}
+	if s.cfg.DynamicRegistration {
+		// Only while it is on: a client that finds it may register.
+		reg := iss + "/oauth2/register"
+		doc.RegistrationEndpoint = &reg
+	}
+	if s.op == nil {
+		return doc
+	}
+	str := func(v string) *string { return &v }
+	list := func(v ...string) *[]string { return &v }
+	doc.AuthorizationEndpoint = str(iss + provider.PathAuthorize)
+	doc.TokenEndpoint = str(iss + provider.PathToken)
+	doc.UserinfoEndpoint = str(iss + provider.PathUserinfo)
+	doc.RevocationEndpoint = str(iss + provider.PathRevoke)
+	doc.EndSessionEndpoint = str(iss + provider.PathEndSession)
+	doc.ScopesSupported = list(provider.Scopes...)
+	doc.ResponseTypesSupported = list("code")
+	doc.ResponseModesSupported = list("query")
+	doc.GrantTypesSupported = list(clients.GrantAuthorizationCode, clients.GrantRefreshToken)
+	doc.SubjectTypesSupported = list("public")
+	doc.IDTokenSigningAlgValuesSupported = list(provider.RS256)
+	doc.CodeChallengeMethodsSupported = list("S256")
+	doc.AcrValuesSupported = list(db.AAL1, db.AAL2)
+	doc.TokenEndpointAuthMethodsSupported = list("client_secret_basic", "client_secret_post", "none")
+	doc.RevocationEndpointAuthMethodsSupported = list("client_secret_basic", "client_secret_post", "none")
+	doc.ClaimsSupported = list("sub", "email", "email_verified", "sid", "auth_time", "amr", "acr", "nonce")
+	return doc
+}
+
+// GetOAuthAuthorizationServer answers RFC 8414's metadata: the discovery
+// document under OAuth's name.
+func (s *Server) GetOAuthAuthorizationServer(context.Context, oapi.GetOAuthAuthorizationServerRequestObject) (oapi.GetOAuthAuthorizationServerResponseObject, error) {
+	return oapi.GetOAuthAuthorizationServer200JSONResponse{Body: s.discovery(),
+		Headers: oapi.GetOAuthAuthorizationServer200ResponseHeaders{CacheControl: s.jwksCacheControl()}}, nil
+}
+
+// GetOAuth2Request answers what the login page shows of a request.
+func (s *Server) GetOAuth2Request(ctx context.Context, req oapi.GetOAuth2RequestRequestObject) (oapi.GetOAuth2RequestResponseObject, error) {
+	if s.op == nil {
+		return nil, errNotOP
+	}
+	r, err := s.op.Request(ctx, req.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := oapi.OAuth2Request{ID: r.ID, Client: oapi.OAuth2ClientRef{ID: r.ClientID, Name: r.ClientName},
+		Scopes: nonNil(r.Scopes), AcrValues: nonNil(r.ACRValues), Prompt: nonNil(r.Prompt), ExpiresAt: r.ExpiresAt.UTC()}
+	if r.Unverified {
+		out.Client.Unverified = &r.Unverified
+	}
+	if r.MaxAge >= 0 {
+		m := int(r.MaxAge)
+		out.MaxAge = &m
+	}
+	return oapi.GetOAuth2Request200JSONResponse(out), nil
+}
+
+// AcceptOAuth2Request accepts a request with the caller's session (the
+// rules are provider.Accept's).
+func (s *Server) AcceptOAuth2Request(ctx context.Context, req oapi.AcceptOAuth2RequestRequestObject) (oapi.AcceptOAuth2RequestResponseObject, error) {
+	if s.op == nil {
+		return nil, errNotOP
+	}
+	p := mustPrincipal(ctx)
+	sess, err := s.store.GetSession(ctx, p.SessionID)
+	if err != nil {
+		return nil, err
+	}
+	to, err := s.op.Accept(ctx, req.ID, provider.Caller{UserID: p.UserID, AAL: sess.AAL, AMR: amrOf(sess),
+		AuthTime: sess.AuthTime, UserAgent: userAgent(ctx)})
+	if err != nil {
+		return nil, err
+	}
+	return oapi.AcceptOAuth2Request200JSONResponse{LoginStepRedirectJSONResponse: oapi.LoginStepRedirectJSONResponse{RedirectTo: to}}, nil
+}
+
+// RejectOAuth2Request refuses a request with the page's error.
+func (s *Server) RejectOAuth2Request(ctx context.Context, req oapi.RejectOAuth2RequestRequestObject) (oapi.RejectOAuth2RequestResponseObject, error) {
+	if s.op == nil {
+		return nil, errNotOP
+	}
+	to, err := s.op.Reject(ctx, req.ID, string(req.Body.Error))
+	if err != nil {
+		return nil, err
+	}
+	return oapi.RejectOAuth2Request200JSONResponse{LoginStepRedirectJSONResponse: oapi.LoginStepRedirectJSONResponse{RedirectTo: to}}, nil
+}
+
+// clientRef names a grant's client for GET /sessions; nil for keel's own
+// sessions, or a client deleted since.
+func (s *Server) clientRef(ctx context.Context, id string, cache map[string]*oapi.OAuth2ClientRef) (*oapi.OAuth2ClientRef, error) {
+	if id == "" {
+		return nil, nil
+	}
+	if ref, ok := cache[id]; ok {
+		return ref, nil
+	}
+	if s.clients == nil {
+		return nil, nil
+	}
+	c, err := s.clients.GetClient(ctx, id)
+	if errors.Is(err, clients.ErrNoClient) {
+		cache[id] = &oapi.OAuth2ClientRef{ID: id, Name: ""}
+		return cache[id], nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	ref := &oapi.OAuth2ClientRef{ID: c.ID, Name: c.Name}
+	if c.Dynamic {
+		ref.Unverified = &c.Dynamic
+	}
+	cache[id] = ref
+	return ref, nil
+}
 
 // RegisterOAuth2Client registers a client that asked for itself (RFC 7591).
 func (s *Server) RegisterOAuth2Client(ctx context.Context, req oapi.RegisterOAuth2ClientRequestObject) (oapi.RegisterOAuth2ClientResponseObject, error) {

@@ -59,6 +59,12 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/docs/", s.getDocsSlash)
 	e.GET("/docs/:asset", s.getDocsAsset)
 	e.GET("/ws", s.openWebSocket)
+	// The OpenID Provider's protocol endpoints, served by pkg/op.
+	for key, op := range ops {
+		if op.Protocol {
+			e.Add(key.Method, key.Path, s.serveProvider)
+		}
+	}
 	s.metrics.seedRequests(ops)
 	// Every path's OPTIONS operation: Allow, and the CORS preflight.
 	for path := range s.allow {

@@ -26,6 +26,7 @@ import (
 	"github.com/keelhq/keel/internal/oidc"
 	"github.com/keelhq/keel/internal/passkey"
 	"github.com/keelhq/keel/internal/password"
+	"github.com/keelhq/keel/internal/provider"
 	"github.com/keelhq/keel/internal/token"
 	"github.com/keelhq/keel/internal/validate"
 	"github.com/keelhq/keel/internal/ws"
@@ -101,6 +102,9 @@ type Deps struct {
 	// dynamic registration stores the clients it registers; the Store when
 	// nil (both adapters keep it).
 	Clients clients.Store
+	// Provider is keel as an OpenID Provider (internal/provider); nil: its
+	// endpoints answer 404.
+	Provider *provider.Provider
 }
 
 // Jobs inserts the jobs requests cause (emails): internal/jobs' Engine.
@@ -130,8 +134,10 @@ type Server struct {
 	passkeys  *passkey.RP
 	keys      PublishedKeys
 	clients   clients.Store
-	metrics   *metrics
-	now       func() time.Time
+	// op is keel as an OpenID Provider (provider.go); nil when it is not.
+	op      *provider.Provider
+	metrics *metrics
+	now     func() time.Time
 	// queue inserts the jobs requests cause; set by UseJobs.
 	queue Jobs
 
@@ -175,6 +181,7 @@ func New(cfg Config, deps Deps) *Server {
 		mfa:       deps.MFA,
 		passkeys:  deps.Passkeys,
 		keys:      deps.Keys,
+		op:        deps.Provider,
 		now:       now,
 		providers: deps.Providers,
 		redirects: make(map[string]struct{}, len(cfg.RedirectURLs)),

@@ -18,9 +18,15 @@ func (s *Server) ListSessions(ctx context.Context, _ oapi.ListSessionsRequestObj
 	}
 	now := s.now()
 	out := make(oapi.ListSessions200JSONResponse, 0, len(rows))
+	clients := map[string]*oapi.OAuth2ClientRef{}
 	for _, r := range rows {
 		if now.Before(r.RefreshExpiresAt) {
-			out = append(out, toSession(r, p.SessionID))
+			sess := toSession(r, p.SessionID)
+			// A grant to a client (docs/provider.md) names it.
+			if sess.Client, err = s.clientRef(ctx, r.ClientID, clients); err != nil {
+				return nil, err
+			}
+			out = append(out, sess)
 		}
 	}
 	return out, nil

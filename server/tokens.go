@@ -47,7 +47,7 @@ func (s *Server) GetJWKS(context.Context, oapi.GetJWKSRequestObject) (oapi.GetJW
 }
 
 // GetOpenIDConfiguration answers the discovery document: the issuer and
-// where its keys are.
+// where its keys are, and the OpenID Provider's endpoints (provider.go).
 func (s *Server) GetOpenIDConfiguration(context.Context, oapi.GetOpenIDConfigurationRequestObject) (oapi.GetOpenIDConfigurationResponseObject, error) {
 	doc := oapi.OpenIDConfiguration{
 		Issuer:  s.cfg.Issuer,
@@ -59,7 +59,7 @@ func (s *Server) GetOpenIDConfiguration(context.Context, oapi.GetOpenIDConfigura
 		doc.RegistrationEndpoint = &reg
 	}
 	return oapi.GetOpenIDConfiguration200JSONResponse{
-		Body:    doc,
+		Body:    s.discovery(),
 		Headers: oapi.GetOpenIDConfiguration200ResponseHeaders{CacheControl: s.jwksCacheControl()},
 	}, nil
 }

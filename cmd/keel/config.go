@@ -89,6 +89,11 @@ type config struct {
 	// REAUTH_MAX_AGE: how old a session's last proof of its user may be for
 	// changes to the account's ways in (passkeys, factors, identities).
 	ReauthMaxAge time.Duration
+	// OP_LOGIN_URL: where the OpenID Provider's authorize sends the browser
+	// for the login step; OP_CODE_TTL: how long its codes work;
+	// OP_REQUEST_TTL: how long its login step may take (docs/provider.md).
+	OPLoginURL              string
+	OPCodeTTL, OPRequestTTL time.Duration
 
 	// WEBAUTHN_RP_ID, WEBAUTHN_RP_NAME, WEBAUTHN_ORIGINS: the passkeys'
 	// relying party; passkeys are off while WEBAUTHN_RP_ID is unset.
@@ -189,6 +194,9 @@ var settings = []setting{
 	{"MFA_ISSUER", "keel", "the issuer authenticator apps show for keel's TOTP factors (in the otpauth URI; no colon)"},
 	{"MFA_MAX_FAILURES", "10", "wrong TOTP codes in a row (counted on every replica) after which an account's factor takes no TOTP code (403 mfa-locked) until a recovery code or the unlock link mailed to its owner; 0 never locks"},
 	{"REAUTH_MAX_AGE", "10m", "how long after a session's last proof of its user (a sign-in, POST /mfa/verify, a password change, POST /reauthenticate) it may register or remove a passkey, enroll or remove a TOTP factor, renew recovery codes, or link or unlink a provider account; at least 1s"},
+	{"OP_LOGIN_URL", "/oauth2/login", "where keel as an OpenID Provider sends the browser for the login step, with ?request_id=… (docs/provider.md): a path on API_URL (keel's own page) or your app's absolute https URL (http only on a loopback host)"},
+	{"OP_CODE_TTL", "1m", "how long an authorization code of keel's OpenID Provider may wait for its exchange; at least 1s"},
+	{"OP_REQUEST_TTL", "10m", "how long the login step of an authorization request to keel's OpenID Provider may take; at least 1s"},
 	{"WEBAUTHN_RP_ID", "", "the relying party id of passkeys: your site's host name or a registrable suffix of it (example.com, or localhost), which every WEBAUTHN_ORIGINS host must be or end with; empty is passkeys off. Changing it voids every passkey"},
 	{"WEBAUTHN_RP_NAME", "keel", "the name browsers show for keel when they create a passkey"},
 	{"WEBAUTHN_ORIGINS", "", "comma-separated origins of the pages that call navigator.credentials (https://app.example.com; http only on localhost); required with WEBAUTHN_RP_ID"},
@@ -475,6 +483,14 @@ func (r *envReader) mfa(cfg *config) {
 	cfg.MFAIssuer = r.get("MFA_ISSUER")
 	cfg.MFAMaxFailures = r.number("MFA_MAX_FAILURES", 0)
 	cfg.ReauthMaxAge = r.duration("REAUTH_MAX_AGE", time.Second)
+	cfg.OPCodeTTL = r.duration("OP_CODE_TTL", time.Second)
+	cfg.OPRequestTTL = r.duration("OP_REQUEST_TTL", time.Second)
+	cfg.OPLoginURL = r.get("OP_LOGIN_URL")
+	if u, err := url.Parse(cfg.OPLoginURL); err != nil || u.Fragment != "" ||
+		!(strings.HasPrefix(cfg.OPLoginURL, "/") && !strings.HasPrefix(cfg.OPLoginURL, "//") ||
+			(u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && secureURL(u)) {
+		r.bad("OP_LOGIN_URL", "must be a path on API_URL (/oauth2/login) or an absolute https URL (http only on a loopback host), without a fragment")
+	}
 	if strings.Contains(cfg.MFAIssuer, ":") {
 		r.bad("MFA_ISSUER", "must not contain a colon (the otpauth URI's label is issuer:account)")
 	}

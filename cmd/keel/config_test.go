@@ -22,7 +22,8 @@ func TestLoadConfig(t *testing.T) {
 			cfg.ResetTTL != 30*time.Minute || cfg.PublicURL != "http://localhost:8080" ||
 			cfg.BcryptCost != 10 || cfg.JobInterval != 5*time.Second || cfg.LogFormat != "json" || cfg.JWTSecret != nil ||
 			cfg.SessionMaxAge != 30*24*time.Hour || cfg.AAL2MaxAge != 12*time.Hour || cfg.MFAPendingTTL != 10*time.Minute ||
-			cfg.ReauthMaxAge != 10*time.Minute || cfg.server().ReauthMaxAge != 10*time.Minute {
+			cfg.ReauthMaxAge != 10*time.Minute || cfg.server().ReauthMaxAge != 10*time.Minute ||
+			cfg.OPLoginURL != "/oauth2/login" || cfg.OPCodeTTL != time.Minute || cfg.OPRequestTTL != 10*time.Minute {
 			t.Errorf("defaults: %+v", cfg)
 		}
 	})
@@ -37,6 +38,16 @@ func TestLoadConfig(t *testing.T) {
 			cfg, err := loadConfig(env(map[string]string{"DATABASE_URL": in, "JWT_SECRET": strings.Repeat("s", 32)}))
 			if err != nil || cfg.Database != (databaseURL{Engine: enginePostgres, URL: in}) {
 				t.Errorf("%s: %+v %v", in, cfg.Database, err)
+			}
+		}
+	})
+	t.Run("OP_LOGIN_URL is a path or a secure absolute URL", func(t *testing.T) {
+		for in, ok := range map[string]bool{"/login": true, "https://app.example.com/sign-in?x=1": true,
+			"http://127.0.0.1:3000/login": true, "http://app.example.com/login": false, "//evil.example/x": false,
+			"login": false, "https://app.example.com/login#x": false, "javascript:alert(1)": false} {
+			cfg, err := loadConfig(env(map[string]string{"OP_LOGIN_URL": in}))
+			if (err == nil) != ok || ok && cfg.OPLoginURL != in {
+				t.Errorf("OP_LOGIN_URL=%s: %v, want accepted %v", in, err, ok)
 			}
 		}
 	})

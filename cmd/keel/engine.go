@@ -9,14 +9,16 @@ import (
 	"github.com/keelhq/keel/internal/clients"
 	"github.com/keelhq/keel/internal/jobs"
 	"github.com/keelhq/keel/internal/keys"
+	"github.com/keelhq/keel/internal/provider"
 )
 
 // database is an open store with River's backend, the signing keys and
-// the OAuth clients on the same database.
+// the OAuth clients and the OpenID Provider's state on the same database.
 type database interface {
 	db.Store
 	keys.Store
 	clients.Store
+	provider.Store
 	Jobs() jobs.Backend
 }
 

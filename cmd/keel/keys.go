@@ -26,7 +26,8 @@ type keyStore interface {
 }
 
 // signingAlg decides the algorithm access tokens are signed with: JWT_ALG
-// when set; else the current key's; else, on an install that has users but
+// when set; else the current key's (not the provider's RS256 beside it);
+// else, on an install that has users but
 // no signing key (one upgraded from HS256), HS256 with a warning, so that no
 // verifier holding JWT_SECRET breaks before its operator switches; else the
 // default, EdDSA.
@@ -38,10 +39,16 @@ func signingAlg(ctx context.Context, cfg config, st keyStore, log *slog.Logger) 
 	if err != nil {
 		return "", fmt.Errorf("signing keys: %w", err)
 	}
+	// The current key's algorithm; of two current keys, not the RS256 one
+	// the OpenID Provider keeps beside keel's own (ringConfig's Also).
+	current := ""
 	for _, k := range stored {
-		if k.State == keys.StateCurrent {
-			return k.Alg, nil
+		if k.State == keys.StateCurrent && (current == "" || current == keys.RS256) {
+			current = k.Alg
 		}
+	}
+	if current != "" {
+		return current, nil
 	}
 	if len(stored) == 0 {
 		n, err := st.CountUsers(ctx)
@@ -75,7 +82,9 @@ func keyKEK(cfg config, log *slog.Logger) ([]byte, error) {
 // ringConfig is the keys.Config of cfg for alg.
 func ringConfig(cfg config, alg string, kek []byte, log *slog.Logger) keys.Config {
 	return keys.Config{
-		Alg: alg, KEK: kek, TokenTTL: cfg.JWTTTL, Leeway: token.Leeway,
+		// RS256 signs the OpenID Provider's ID tokens and access tokens
+		// (OpenID Connect requires it), whatever signs keel's own.
+		Alg: alg, Also: []string{keys.RS256}, KEK: kek, TokenTTL: cfg.JWTTTL, Leeway: token.Leeway,
 		MaxAge: cfg.JWKSMaxAge, RotateEvery: cfg.KeysRotateEvery, Log: log,
 	}
 }

@@ -234,6 +234,10 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 			return err
 		}
 	}
+	op, err := openProvider(cfg, store, ring, secret, log)
+	if err != nil {
+		return err
+	}
 	app := server.New(cfg.server(), server.Deps{
 		Log:       log,
 		Store:     store,
@@ -244,6 +248,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		MFA:       mfaKeys,
 		Passkeys:  rp,
 		Keys:      published,
+		Provider:  op,
 	})
 	// Sockets of sessions that end close on every replica: the watch runs
 	// until serve returns, and is done before the database closes.

@@ -213,6 +213,30 @@ func (e JWKUse) Valid() bool {
 	}
 }
 
+// Defines values for RejectOAuth2RequestError.
+const (
+	AccessDenied        RejectOAuth2RequestError = "access_denied"
+	ConsentRequired     RejectOAuth2RequestError = "consent_required"
+	InteractionRequired RejectOAuth2RequestError = "interaction_required"
+	LoginRequired       RejectOAuth2RequestError = "login_required"
+)
+
+// Valid indicates whether the value is a known member of the RejectOAuth2RequestError enum.
+func (e RejectOAuth2RequestError) Valid() bool {
+	switch e {
+	case AccessDenied:
+		return true
+	case ConsentRequired:
+		return true
+	case InteractionRequired:
+		return true
+	case LoginRequired:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for TokenTokenType.
 const (
 	Bearer TokenTokenType = "Bearer"
@@ -533,6 +557,12 @@ type LoginRequest struct {
 	Password string `json:"password"`
 }
 
+// LoginStepRedirect defines model for LoginStepRedirect.
+type LoginStepRedirect struct {
+	// RedirectTo Example: https://api.example.com/oauth2/authorize/callback?id=7HQ2NEXAMPLEJ4O5XK6ZRUFZ2A
+	RedirectTo string `json:"redirect_to"`
+}
+
 // MFAUnlockRequest defines model for MFAUnlockRequest.
 type MFAUnlockRequest struct {
 	// Token The token from the email sent when the factor locked.
@@ -554,6 +584,38 @@ type MFAVerifyRequest struct {
 	RecoveryCode *string `json:"recovery_code,omitempty"`
 }
 
+// OAuth2ClientRef defines model for OAuth2ClientRef.
+type OAuth2ClientRef struct {
+	// ID Example: kc_q3J7b0hY8kT2nW5xZ1cV9A
+	ID string `json:"id"`
+
+	// Name Example: Dashboard
+	Name string `json:"name"`
+
+	// Unverified The client registered itself (RFC 7591); the page says so.
+	Unverified *bool `json:"unverified,omitempty"`
+}
+
+// OAuth2Request defines model for OAuth2Request.
+type OAuth2Request struct {
+	// AcrValues `aal2`: accept only with a session verified with a second factor.
+	AcrValues []string        `json:"acr_values"`
+	Client    OAuth2ClientRef `json:"client"`
+	ExpiresAt time.Time       `json:"expires_at"`
+
+	// ID Example: 7HQ2NEXAMPLEJ4O5XK6ZRUFZ2A
+	ID string `json:"id"`
+
+	// MaxAge The most seconds since the user's last proof the client accepts; absent when not asked.
+	MaxAge *int `json:"max_age,omitempty"`
+
+	// Prompt `none`: the page must not show anything (reject with `login_required` when it cannot accept); `login`: sign the user in again; `consent`: ask again.
+	Prompt []string `json:"prompt"`
+
+	// Scopes Example: ["openid","email","offline_access"]
+	Scopes []string `json:"scopes"`
+}
+
 // OAuthTokenRequest Unknown fields are rejected with 400.
 type OAuthTokenRequest struct {
 	// Code The one-time code keel put on `redirect_to`.
@@ -567,8 +629,24 @@ type OAuthTokenRequest struct {
 	CodeVerifier string `json:"code_verifier"`
 }
 
-// OpenIDConfiguration OpenID Connect Discovery 1.0 §3 metadata. keel names its issuer and its keys; other members may be added.
+// OpenIDConfiguration OpenID Connect Discovery 1.0 §3 metadata (and RFC 8414's): keel's issuer and its keys, and the OpenID Provider's endpoints and what they support (docs/provider.md); other members may be added.
 type OpenIDConfiguration struct {
+	// AcrValuesSupported Example: ["aal1","aal2"]
+	AcrValuesSupported *[]string `json:"acr_values_supported,omitempty"`
+
+	// AuthorizationEndpoint Example: https://api.example.com/oauth2/authorize
+	AuthorizationEndpoint                      *string   `json:"authorization_endpoint,omitempty"`
+	AuthorizationResponseIssParameterSupported *bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
+	ClaimsSupported                            *[]string `json:"claims_supported,omitempty"`
+
+	// CodeChallengeMethodsSupported Example: ["S256"]
+	CodeChallengeMethodsSupported *[]string `json:"code_challenge_methods_supported,omitempty"`
+	EndSessionEndpoint            *string   `json:"end_session_endpoint,omitempty"`
+	GrantTypesSupported           *[]string `json:"grant_types_supported,omitempty"`
+
+	// IDTokenSigningAlgValuesSupported Example: ["RS256"]
+	IDTokenSigningAlgValuesSupported *[]string `json:"id_token_signing_alg_values_supported,omitempty"`
+
 	// Issuer `API_URL`: the `iss` of keel's access tokens.
 	//
 	// Example: https://api.example.com
@@ -580,7 +658,18 @@ type OpenIDConfiguration struct {
 	// RegistrationEndpoint `POST /oauth2/register` (RFC 7591), present only while `OP_DYNAMIC_REGISTRATION` is on.
 	//
 	// Example: https://api.example.com/oauth2/register
-	RegistrationEndpoint *string `json:"registration_endpoint,omitempty"`
+	RegistrationEndpoint                   *string   `json:"registration_endpoint,omitempty"`
+	ResponseModesSupported                 *[]string `json:"response_modes_supported,omitempty"`
+	ResponseTypesSupported                 *[]string `json:"response_types_supported,omitempty"`
+	RevocationEndpoint                     *string   `json:"revocation_endpoint,omitempty"`
+	RevocationEndpointAuthMethodsSupported *[]string `json:"revocation_endpoint_auth_methods_supported,omitempty"`
+	ScopesSupported                        *[]string `json:"scopes_supported,omitempty"`
+	SubjectTypesSupported                  *[]string `json:"subject_types_supported,omitempty"`
+
+	// TokenEndpoint Example: https://api.example.com/oauth2/token
+	TokenEndpoint                     *string   `json:"token_endpoint,omitempty"`
+	TokenEndpointAuthMethodsSupported *[]string `json:"token_endpoint_auth_methods_supported,omitempty"`
+	UserinfoEndpoint                  *string   `json:"userinfo_endpoint,omitempty"`
 }
 
 // Passkey defines model for Passkey.
@@ -756,6 +845,14 @@ type RegisterRequest struct {
 	Password string `json:"password"`
 }
 
+// RejectOAuth2Request defines model for RejectOAuth2Request.
+type RejectOAuth2Request struct {
+	Error RejectOAuth2RequestError `json:"error"`
+}
+
+// RejectOAuth2RequestError defines model for RejectOAuth2Request.Error.
+type RejectOAuth2RequestError string
+
 // RenamePasskeyRequest defines model for RenamePasskeyRequest.
 type RenamePasskeyRequest struct {
 	// Name What the user calls the passkey. Control characters, the bidirectional formatting characters (U+061C, U+200E, U+200F, U+202A to U+202E, U+2066 to U+2069) and the line and paragraph separators (U+2028, U+2029) are refused with 400 naming the field.
@@ -787,7 +884,8 @@ type Session struct {
 	//
 	//
 	// Example: aal2
-	Aal AAL `json:"aal"`
+	Aal    AAL              `json:"aal"`
+	Client *OAuth2ClientRef `json:"client,omitempty"`
 
 	// CreatedAt When the login that started the session happened.
 	//
@@ -904,6 +1002,9 @@ type PasskeyID = string
 // Example: google
 type Provider = ProviderName
 
+// RequestID Example: 7HQ2NEXAMPLEJ4O5XK6ZRUFZ2A
+type RequestID = string
+
 // BadGateway An RFC 9457 problem detail.
 type BadGateway = Problem
 
@@ -960,6 +1061,9 @@ type NoSuchPasskey = Problem
 
 // NoSuchProvider An RFC 9457 problem detail.
 type NoSuchProvider = Problem
+
+// NoSuchRequest An RFC 9457 problem detail.
+type NoSuchRequest = Problem
 
 // NoSuchSession An RFC 9457 problem detail.
 type NoSuchSession = Problem
@@ -1056,6 +1160,9 @@ type OauthTokenJSONRequestBody = OAuthTokenRequest
 
 // RegisterOAuth2ClientJSONRequestBody defines body for RegisterOAuth2Client for application/json ContentType.
 type RegisterOAuth2ClientJSONRequestBody = ClientRegistrationRequest
+
+// RejectOAuth2RequestJSONRequestBody defines body for RejectOAuth2Request for application/json ContentType.
+type RejectOAuth2RequestJSONRequestBody = RejectOAuth2Request
 
 // PasskeyLoginJSONRequestBody defines body for PasskeyLogin for application/json ContentType.
 type PasskeyLoginJSONRequestBody = PasskeyLoginRequest
@@ -1175,6 +1282,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /.well-known/jwks.json (the `GetJWKS` operationId).
 	GetJWKS(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetOAuthAuthorizationServer RFC 8414 authorization server metadata
+	//
+	// The same document as `/.well-known/openid-configuration`, for OAuth 2.0 clients (MCP clients among them) that look for RFC 8414's name. See docs/provider.md.
+	//
+	// Corresponds with GET /.well-known/oauth-authorization-server (the `GetOAuthAuthorizationServer` operationId).
+	GetOAuthAuthorizationServer(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetOpenIDConfiguration Discovery - keel's issuer and where its keys are
 	//
@@ -1507,6 +1621,46 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /oauth2/register (the `RegisterOAuth2Client` operationId).
 	RegisterOAuth2Client(ctx context.Context, body RegisterOAuth2ClientJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetOAuth2Request The login step - what a client asks for
+	//
+	// For the login page (keel's, or an app's own at `OP_LOGIN_URL`): the client's name, the scopes, `acr_values`, `prompt` and `max_age` of the authorization request `request_id`. Needs no sign-in: the id is the browser's, unguessable, and lives `OP_REQUEST_TTL`. 404 once it is accepted, rejected or expired.
+	//
+	// Corresponds with GET /oauth2/requests/{id} (the `GetOAuth2Request` operationId).
+	GetOAuth2Request(ctx context.Context, id RequestID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AcceptOAuth2Request The login step - the signed-in user accepts
+	//
+	// With the user's keel access token. Starts the grant: a new keel session for the client
+	// (listed by `GET /sessions`, its id the ID token's `sid`; its auth time, `amr` and level
+	// are the caller's session's), remembers the user's consent, and answers where the browser
+	// goes next: keel's callback, which sends it to the client with a code. A session that owes
+	// its second factor gets 403 `urn:keel:problem:mfa-required`, as do `acr_values=aal2` and an
+	// aal1 session; `max_age` and `prompt=login` need the session's last proof of its user that
+	// recent, or made since the client asked (else 403
+	// `urn:keel:problem:reauthentication-required`: sign in again or `POST /reauthenticate`).
+	// With `prompt=none` those are instead a `redirect_to` the client with `login_required`.
+	//
+	// Corresponds with POST /oauth2/requests/{id}/accept (the `AcceptOAuth2Request` operationId).
+	AcceptOAuth2Request(ctx context.Context, id RequestID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RejectOAuth2RequestWithBody The login step - refuse the client
+	//
+	// Ends the request and answers the client's redirect with `error` (and `state`, `iss`): `access_denied` (the user said no), `login_required`, `consent_required` or `interaction_required` (a `prompt=none` request the page cannot satisfy silently).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /oauth2/requests/{id}/reject (the `RejectOAuth2Request` operationId).
+	RejectOAuth2RequestWithBody(ctx context.Context, id RequestID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RejectOAuth2Request The login step - refuse the client
+	//
+	// Ends the request and answers the client's redirect with `error` (and `state`, `iss`): `access_denied` (the user said no), `login_required`, `consent_required` or `interaction_required` (a `prompt=none` request the page cannot satisfy silently).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /oauth2/requests/{id}/reject (the `RejectOAuth2Request` operationId).
+	RejectOAuth2Request(ctx context.Context, id RequestID, body RejectOAuth2RequestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListPasskeys The signed-in user's passkeys
 	//
@@ -1919,6 +2073,23 @@ func (c *Client) GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (
 // Corresponds with GET /.well-known/jwks.json (the `GetJWKS` operationId).
 func (c *Client) GetJWKS(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetJWKSRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetOAuthAuthorizationServer RFC 8414 authorization server metadata
+//
+// The same document as `/.well-known/openid-configuration`, for OAuth 2.0 clients (MCP clients among them) that look for RFC 8414's name. See docs/provider.md.
+//
+// Corresponds with GET /.well-known/oauth-authorization-server (the `GetOAuthAuthorizationServer` operationId).
+func (c *Client) GetOAuthAuthorizationServer(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetOAuthAuthorizationServerRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -2501,6 +2672,86 @@ func (c *Client) RegisterOAuth2ClientWithBody(ctx context.Context, contentType s
 // Corresponds with POST /oauth2/register (the `RegisterOAuth2Client` operationId).
 func (c *Client) RegisterOAuth2Client(ctx context.Context, body RegisterOAuth2ClientJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRegisterOAuth2ClientRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetOAuth2Request The login step - what a client asks for
+//
+// For the login page (keel's, or an app's own at `OP_LOGIN_URL`): the client's name, the scopes, `acr_values`, `prompt` and `max_age` of the authorization request `request_id`. Needs no sign-in: the id is the browser's, unguessable, and lives `OP_REQUEST_TTL`. 404 once it is accepted, rejected or expired.
+//
+// Corresponds with GET /oauth2/requests/{id} (the `GetOAuth2Request` operationId).
+func (c *Client) GetOAuth2Request(ctx context.Context, id RequestID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetOAuth2RequestRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AcceptOAuth2Request The login step - the signed-in user accepts
+//
+// With the user's keel access token. Starts the grant: a new keel session for the client
+// (listed by `GET /sessions`, its id the ID token's `sid`; its auth time, `amr` and level
+// are the caller's session's), remembers the user's consent, and answers where the browser
+// goes next: keel's callback, which sends it to the client with a code. A session that owes
+// its second factor gets 403 `urn:keel:problem:mfa-required`, as do `acr_values=aal2` and an
+// aal1 session; `max_age` and `prompt=login` need the session's last proof of its user that
+// recent, or made since the client asked (else 403
+// `urn:keel:problem:reauthentication-required`: sign in again or `POST /reauthenticate`).
+// With `prompt=none` those are instead a `redirect_to` the client with `login_required`.
+//
+// Corresponds with POST /oauth2/requests/{id}/accept (the `AcceptOAuth2Request` operationId).
+func (c *Client) AcceptOAuth2Request(ctx context.Context, id RequestID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAcceptOAuth2RequestRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RejectOAuth2RequestWithBody The login step - refuse the client
+//
+// Ends the request and answers the client's redirect with `error` (and `state`, `iss`): `access_denied` (the user said no), `login_required`, `consent_required` or `interaction_required` (a `prompt=none` request the page cannot satisfy silently).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /oauth2/requests/{id}/reject (the `RejectOAuth2Request` operationId).
+func (c *Client) RejectOAuth2RequestWithBody(ctx context.Context, id RequestID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRejectOAuth2RequestRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RejectOAuth2Request The login step - refuse the client
+//
+// Ends the request and answers the client's redirect with `error` (and `state`, `iss`): `access_denied` (the user said no), `login_required`, `consent_required` or `interaction_required` (a `prompt=none` request the page cannot satisfy silently).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /oauth2/requests/{id}/reject (the `RejectOAuth2Request` operationId).
+func (c *Client) RejectOAuth2Request(ctx context.Context, id RequestID, body RejectOAuth2RequestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRejectOAuth2RequestRequest(c.Server, id, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3293,6 +3544,33 @@ func NewGetJWKSRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewGetOAuthAuthorizationServerRequest constructs an http.Request for the GetOAuthAuthorizationServer method
+func NewGetOAuthAuthorizationServerRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/.well-known/oauth-authorization-server")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetOpenIDConfigurationRequest constructs an http.Request for the GetOpenIDConfiguration method
 func NewGetOpenIDConfigurationRequest(server string) (*http.Request, error) {
 	var err error
@@ -3967,6 +4245,121 @@ func NewRegisterOAuth2ClientRequestWithBody(server string, contentType string, b
 	}
 
 	operationPath := fmt.Sprintf("/oauth2/register")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetOAuth2RequestRequest constructs an http.Request for the GetOAuth2Request method
+func NewGetOAuth2RequestRequest(server string, id RequestID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/oauth2/requests/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAcceptOAuth2RequestRequest constructs an http.Request for the AcceptOAuth2Request method
+func NewAcceptOAuth2RequestRequest(server string, id RequestID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/oauth2/requests/%s/accept", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRejectOAuth2RequestRequest calls the generic RejectOAuth2Request builder with application/json body
+func NewRejectOAuth2RequestRequest(server string, id RequestID, body RejectOAuth2RequestJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRejectOAuth2RequestRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewRejectOAuth2RequestRequestWithBody constructs an http.Request for the RejectOAuth2Request method, with any body, and a specified content type
+func NewRejectOAuth2RequestRequestWithBody(server string, id RequestID, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/oauth2/requests/%s/reject", pathParam0)
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -4845,6 +5238,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /.well-known/jwks.json (the `GetJWKS` operationId).
 	GetJWKSWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetJWKSResponse, error)
 
+	// GetOAuthAuthorizationServerWithResponse RFC 8414 authorization server metadata
+	//
+	// The same document as `/.well-known/openid-configuration`, for OAuth 2.0 clients (MCP clients among them) that look for RFC 8414's name. See docs/provider.md.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /.well-known/oauth-authorization-server (the `GetOAuthAuthorizationServer` operationId).
+	GetOAuthAuthorizationServerWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetOAuthAuthorizationServerResponse, error)
+
 	// GetOpenIDConfigurationWithResponse Discovery - keel's issuer and where its keys are
 	//
 	// OpenID Connect Discovery's document: the `issuer` (`API_URL`, the `iss` of every access token) and the `jwks_uri`, so a resource server configured with the issuer alone finds the keys.
@@ -5194,6 +5596,50 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /oauth2/register (the `RegisterOAuth2Client` operationId).
 	RegisterOAuth2ClientWithResponse(ctx context.Context, body RegisterOAuth2ClientJSONRequestBody, reqEditors ...RequestEditorFn) (*RegisterOAuth2ClientResponse, error)
+
+	// GetOAuth2RequestWithResponse The login step - what a client asks for
+	//
+	// For the login page (keel's, or an app's own at `OP_LOGIN_URL`): the client's name, the scopes, `acr_values`, `prompt` and `max_age` of the authorization request `request_id`. Needs no sign-in: the id is the browser's, unguessable, and lives `OP_REQUEST_TTL`. 404 once it is accepted, rejected or expired.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /oauth2/requests/{id} (the `GetOAuth2Request` operationId).
+	GetOAuth2RequestWithResponse(ctx context.Context, id RequestID, reqEditors ...RequestEditorFn) (*GetOAuth2RequestResponse, error)
+
+	// AcceptOAuth2RequestWithResponse The login step - the signed-in user accepts
+	//
+	// With the user's keel access token. Starts the grant: a new keel session for the client
+	// (listed by `GET /sessions`, its id the ID token's `sid`; its auth time, `amr` and level
+	// are the caller's session's), remembers the user's consent, and answers where the browser
+	// goes next: keel's callback, which sends it to the client with a code. A session that owes
+	// its second factor gets 403 `urn:keel:problem:mfa-required`, as do `acr_values=aal2` and an
+	// aal1 session; `max_age` and `prompt=login` need the session's last proof of its user that
+	// recent, or made since the client asked (else 403
+	// `urn:keel:problem:reauthentication-required`: sign in again or `POST /reauthenticate`).
+	// With `prompt=none` those are instead a `redirect_to` the client with `login_required`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /oauth2/requests/{id}/accept (the `AcceptOAuth2Request` operationId).
+	AcceptOAuth2RequestWithResponse(ctx context.Context, id RequestID, reqEditors ...RequestEditorFn) (*AcceptOAuth2RequestResponse, error)
+
+	// RejectOAuth2RequestWithBodyWithResponse The login step - refuse the client
+	//
+	// Ends the request and answers the client's redirect with `error` (and `state`, `iss`): `access_denied` (the user said no), `login_required`, `consent_required` or `interaction_required` (a `prompt=none` request the page cannot satisfy silently).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /oauth2/requests/{id}/reject (the `RejectOAuth2Request` operationId).
+	RejectOAuth2RequestWithBodyWithResponse(ctx context.Context, id RequestID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RejectOAuth2RequestResponse, error)
+
+	// RejectOAuth2RequestWithResponse The login step - refuse the client
+	//
+	// Ends the request and answers the client's redirect with `error` (and `state`, `iss`): `access_denied` (the user said no), `login_required`, `consent_required` or `interaction_required` (a `prompt=none` request the page cannot satisfy silently).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /oauth2/requests/{id}/reject (the `RejectOAuth2Request` operationId).
+	RejectOAuth2RequestWithResponse(ctx context.Context, id RequestID, body RejectOAuth2RequestJSONRequestBody, reqEditors ...RequestEditorFn) (*RejectOAuth2RequestResponse, error)
 
 	// ListPasskeysWithResponse The signed-in user's passkeys
 	//
@@ -5698,6 +6144,54 @@ func (r GetJWKSResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetJWKSResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetOAuthAuthorizationServerResponse200Headers the declared response headers of an HTTP 200 response for GetOAuthAuthorizationServer
+type GetOAuthAuthorizationServerResponse200Headers struct {
+	CacheControl string
+}
+
+type GetOAuthAuthorizationServerResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OpenIDConfiguration
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetOAuthAuthorizationServerResponse200Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetOAuthAuthorizationServerResponse) GetJSON200() *OpenIDConfiguration {
+	return r.JSON200
+}
+
+// GetBody returns the raw response body bytes
+func (r GetOAuthAuthorizationServerResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetOAuthAuthorizationServerResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetOAuthAuthorizationServerResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetOAuthAuthorizationServerResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -7123,6 +7617,227 @@ func (r RegisterOAuth2ClientResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RegisterOAuth2ClientResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetOAuth2RequestResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OAuth2Request
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *NoSuchRequest
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetOAuth2RequestResponse) GetJSON200() *OAuth2Request {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetOAuth2RequestResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetOAuth2RequestResponse) GetApplicationProblemJSON404() *NoSuchRequest {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetOAuth2RequestResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetOAuth2RequestResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetOAuth2RequestResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetOAuth2RequestResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetOAuth2RequestResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AcceptOAuth2RequestResponse401Headers the declared response headers of an HTTP 401 response for AcceptOAuth2Request
+type AcceptOAuth2RequestResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type AcceptOAuth2RequestResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *LoginStepRedirect
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *MFAOrReauthenticationRequired
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *NoSuchRequest
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AcceptOAuth2RequestResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AcceptOAuth2RequestResponse) GetJSON200() *LoginStepRedirect {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AcceptOAuth2RequestResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AcceptOAuth2RequestResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AcceptOAuth2RequestResponse) GetApplicationProblemJSON403() *MFAOrReauthenticationRequired {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r AcceptOAuth2RequestResponse) GetApplicationProblemJSON404() *NoSuchRequest {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r AcceptOAuth2RequestResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AcceptOAuth2RequestResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AcceptOAuth2RequestResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AcceptOAuth2RequestResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AcceptOAuth2RequestResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type RejectOAuth2RequestResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *LoginStepRedirect
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *NoSuchRequest
+	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationProblemJSON413 *PayloadTooLarge
+	// ApplicationProblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationProblemJSON415 *UnsupportedMediaType
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RejectOAuth2RequestResponse) GetJSON200() *LoginStepRedirect {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RejectOAuth2RequestResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RejectOAuth2RequestResponse) GetApplicationProblemJSON404() *NoSuchRequest {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r RejectOAuth2RequestResponse) GetApplicationProblemJSON413() *PayloadTooLarge {
+	return r.ApplicationProblemJSON413
+}
+
+// GetApplicationProblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r RejectOAuth2RequestResponse) GetApplicationProblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationProblemJSON415
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RejectOAuth2RequestResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r RejectOAuth2RequestResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RejectOAuth2RequestResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RejectOAuth2RequestResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RejectOAuth2RequestResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -9171,6 +9886,21 @@ func (c *ClientWithResponses) GetJWKSWithResponse(ctx context.Context, reqEditor
 	return ParseGetJWKSResponse(rsp)
 }
 
+// GetOAuthAuthorizationServerWithResponse RFC 8414 authorization server metadata
+//
+// The same document as `/.well-known/openid-configuration`, for OAuth 2.0 clients (MCP clients among them) that look for RFC 8414's name. See docs/provider.md.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /.well-known/oauth-authorization-server (the `GetOAuthAuthorizationServer` operationId).
+func (c *ClientWithResponses) GetOAuthAuthorizationServerWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetOAuthAuthorizationServerResponse, error) {
+	rsp, err := c.GetOAuthAuthorizationServer(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetOAuthAuthorizationServerResponse(rsp)
+}
+
 // GetOpenIDConfigurationWithResponse Discovery - keel's issuer and where its keys are
 //
 // OpenID Connect Discovery's document: the `issuer` (`API_URL`, the `iss` of every access token) and the `jwks_uri`, so a resource server configured with the issuer alone finds the keys.
@@ -9669,6 +10399,74 @@ func (c *ClientWithResponses) RegisterOAuth2ClientWithResponse(ctx context.Conte
 		return nil, err
 	}
 	return ParseRegisterOAuth2ClientResponse(rsp)
+}
+
+// GetOAuth2RequestWithResponse The login step - what a client asks for
+//
+// For the login page (keel's, or an app's own at `OP_LOGIN_URL`): the client's name, the scopes, `acr_values`, `prompt` and `max_age` of the authorization request `request_id`. Needs no sign-in: the id is the browser's, unguessable, and lives `OP_REQUEST_TTL`. 404 once it is accepted, rejected or expired.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /oauth2/requests/{id} (the `GetOAuth2Request` operationId).
+func (c *ClientWithResponses) GetOAuth2RequestWithResponse(ctx context.Context, id RequestID, reqEditors ...RequestEditorFn) (*GetOAuth2RequestResponse, error) {
+	rsp, err := c.GetOAuth2Request(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetOAuth2RequestResponse(rsp)
+}
+
+// AcceptOAuth2RequestWithResponse The login step - the signed-in user accepts
+//
+// With the user's keel access token. Starts the grant: a new keel session for the client
+// (listed by `GET /sessions`, its id the ID token's `sid`; its auth time, `amr` and level
+// are the caller's session's), remembers the user's consent, and answers where the browser
+// goes next: keel's callback, which sends it to the client with a code. A session that owes
+// its second factor gets 403 `urn:keel:problem:mfa-required`, as do `acr_values=aal2` and an
+// aal1 session; `max_age` and `prompt=login` need the session's last proof of its user that
+// recent, or made since the client asked (else 403
+// `urn:keel:problem:reauthentication-required`: sign in again or `POST /reauthenticate`).
+// With `prompt=none` those are instead a `redirect_to` the client with `login_required`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /oauth2/requests/{id}/accept (the `AcceptOAuth2Request` operationId).
+func (c *ClientWithResponses) AcceptOAuth2RequestWithResponse(ctx context.Context, id RequestID, reqEditors ...RequestEditorFn) (*AcceptOAuth2RequestResponse, error) {
+	rsp, err := c.AcceptOAuth2Request(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAcceptOAuth2RequestResponse(rsp)
+}
+
+// RejectOAuth2RequestWithBodyWithResponse The login step - refuse the client
+//
+// Ends the request and answers the client's redirect with `error` (and `state`, `iss`): `access_denied` (the user said no), `login_required`, `consent_required` or `interaction_required` (a `prompt=none` request the page cannot satisfy silently).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /oauth2/requests/{id}/reject (the `RejectOAuth2Request` operationId).
+func (c *ClientWithResponses) RejectOAuth2RequestWithBodyWithResponse(ctx context.Context, id RequestID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RejectOAuth2RequestResponse, error) {
+	rsp, err := c.RejectOAuth2RequestWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRejectOAuth2RequestResponse(rsp)
+}
+
+// RejectOAuth2RequestWithResponse The login step - refuse the client
+//
+// Ends the request and answers the client's redirect with `error` (and `state`, `iss`): `access_denied` (the user said no), `login_required`, `consent_required` or `interaction_required` (a `prompt=none` request the page cannot satisfy silently).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /oauth2/requests/{id}/reject (the `RejectOAuth2Request` operationId).
+func (c *ClientWithResponses) RejectOAuth2RequestWithResponse(ctx context.Context, id RequestID, body RejectOAuth2RequestJSONRequestBody, reqEditors ...RequestEditorFn) (*RejectOAuth2RequestResponse, error) {
+	rsp, err := c.RejectOAuth2Request(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRejectOAuth2RequestResponse(rsp)
 }
 
 // ListPasskeysWithResponse The signed-in user's passkeys
@@ -10346,6 +11144,45 @@ func ParseGetJWKSResponse(rsp *http.Response) (*GetJWKSResponse, error) {
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetJWKSResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetOAuthAuthorizationServerResponse parses an HTTP response from a GetOAuthAuthorizationServerWithResponse call
+func ParseGetOAuthAuthorizationServerResponse(rsp *http.Response) (*GetOAuthAuthorizationServerResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetOAuthAuthorizationServerResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OpenIDConfiguration
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetOAuthAuthorizationServerResponse200Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -11671,6 +12508,188 @@ func ParseRegisterOAuth2ClientResponse(rsp *http.Response) (*RegisterOAuth2Clien
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetOAuth2RequestResponse parses an HTTP response from a GetOAuth2RequestWithResponse call
+func ParseGetOAuth2RequestResponse(rsp *http.Response) (*GetOAuth2RequestResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetOAuth2RequestResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OAuth2Request
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NoSuchRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAcceptOAuth2RequestResponse parses an HTTP response from a AcceptOAuth2RequestWithResponse call
+func ParseAcceptOAuth2RequestResponse(rsp *http.Response) (*AcceptOAuth2RequestResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AcceptOAuth2RequestResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest LoginStepRedirect
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest MFAOrReauthenticationRequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NoSuchRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers AcceptOAuth2RequestResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRejectOAuth2RequestResponse parses an HTTP response from a RejectOAuth2RequestWithResponse call
+func ParseRejectOAuth2RequestResponse(rsp *http.Response) (*RejectOAuth2RequestResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RejectOAuth2RequestResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest LoginStepRedirect
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NoSuchRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
 	}
 
 	return response, nil

@@ -217,6 +217,30 @@ func (e JWKUse) Valid() bool {
 	}
 }
 
+// Defines values for RejectOAuth2RequestError.
+const (
+	AccessDenied        RejectOAuth2RequestError = "access_denied"
+	ConsentRequired     RejectOAuth2RequestError = "consent_required"
+	InteractionRequired RejectOAuth2RequestError = "interaction_required"
+	LoginRequired       RejectOAuth2RequestError = "login_required"
+)
+
+// Valid indicates whether the value is a known member of the RejectOAuth2RequestError enum.
+func (e RejectOAuth2RequestError) Valid() bool {
+	switch e {
+	case AccessDenied:
+		return true
+	case ConsentRequired:
+		return true
+	case InteractionRequired:
+		return true
+	case LoginRequired:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for TokenTokenType.
 const (
 	Bearer TokenTokenType = "Bearer"
@@ -537,6 +561,12 @@ type LoginRequest struct {
 	Password string `json:"password"`
 }
 
+// LoginStepRedirect defines model for LoginStepRedirect.
+type LoginStepRedirect struct {
+	// RedirectTo Example: https://api.example.com/oauth2/authorize/callback?id=7HQ2NEXAMPLEJ4O5XK6ZRUFZ2A
+	RedirectTo string `json:"redirect_to"`
+}
+
 // MFAUnlockRequest defines model for MFAUnlockRequest.
 type MFAUnlockRequest struct {
 	// Token The token from the email sent when the factor locked.
@@ -558,6 +588,38 @@ type MFAVerifyRequest struct {
 	RecoveryCode *string `json:"recovery_code,omitempty"`
 }
 
+// OAuth2ClientRef defines model for OAuth2ClientRef.
+type OAuth2ClientRef struct {
+	// ID Example: kc_q3J7b0hY8kT2nW5xZ1cV9A
+	ID string `json:"id"`
+
+	// Name Example: Dashboard
+	Name string `json:"name"`
+
+	// Unverified The client registered itself (RFC 7591); the page says so.
+	Unverified *bool `json:"unverified,omitempty"`
+}
+
+// OAuth2Request defines model for OAuth2Request.
+type OAuth2Request struct {
+	// AcrValues `aal2`: accept only with a session verified with a second factor.
+	AcrValues []string        `json:"acr_values"`
+	Client    OAuth2ClientRef `json:"client"`
+	ExpiresAt time.Time       `json:"expires_at"`
+
+	// ID Example: 7HQ2NEXAMPLEJ4O5XK6ZRUFZ2A
+	ID string `json:"id"`
+
+	// MaxAge The most seconds since the user's last proof the client accepts; absent when not asked.
+	MaxAge *int `json:"max_age,omitempty"`
+
+	// Prompt `none`: the page must not show anything (reject with `login_required` when it cannot accept); `login`: sign the user in again; `consent`: ask again.
+	Prompt []string `json:"prompt"`
+
+	// Scopes Example: ["openid","email","offline_access"]
+	Scopes []string `json:"scopes"`
+}
+
 // OAuthTokenRequest Unknown fields are rejected with 400.
 type OAuthTokenRequest struct {
 	// Code The one-time code keel put on `redirect_to`.
@@ -571,8 +633,24 @@ type OAuthTokenRequest struct {
 	CodeVerifier string `json:"code_verifier"`
 }
 
-// OpenIDConfiguration OpenID Connect Discovery 1.0 §3 metadata. keel names its issuer and its keys; other members may be added.
+// OpenIDConfiguration OpenID Connect Discovery 1.0 §3 metadata (and RFC 8414's): keel's issuer and its keys, and the OpenID Provider's endpoints and what they support (docs/provider.md); other members may be added.
 type OpenIDConfiguration struct {
+	// AcrValuesSupported Example: ["aal1","aal2"]
+	AcrValuesSupported *[]string `json:"acr_values_supported,omitempty"`
+
+	// AuthorizationEndpoint Example: https://api.example.com/oauth2/authorize
+	AuthorizationEndpoint                      *string   `json:"authorization_endpoint,omitempty"`
+	AuthorizationResponseIssParameterSupported *bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
+	ClaimsSupported                            *[]string `json:"claims_supported,omitempty"`
+
+	// CodeChallengeMethodsSupported Example: ["S256"]
+	CodeChallengeMethodsSupported *[]string `json:"code_challenge_methods_supported,omitempty"`
+	EndSessionEndpoint            *string   `json:"end_session_endpoint,omitempty"`
+	GrantTypesSupported           *[]string `json:"grant_types_supported,omitempty"`
+
+	// IDTokenSigningAlgValuesSupported Example: ["RS256"]
+	IDTokenSigningAlgValuesSupported *[]string `json:"id_token_signing_alg_values_supported,omitempty"`
+
 	// Issuer `API_URL`: the `iss` of keel's access tokens.
 	//
 	// Example: https://api.example.com
@@ -584,7 +662,18 @@ type OpenIDConfiguration struct {
 	// RegistrationEndpoint `POST /oauth2/register` (RFC 7591), present only while `OP_DYNAMIC_REGISTRATION` is on.
 	//
 	// Example: https://api.example.com/oauth2/register
-	RegistrationEndpoint *string `json:"registration_endpoint,omitempty"`
+	RegistrationEndpoint                   *string   `json:"registration_endpoint,omitempty"`
+	ResponseModesSupported                 *[]string `json:"response_modes_supported,omitempty"`
+	ResponseTypesSupported                 *[]string `json:"response_types_supported,omitempty"`
+	RevocationEndpoint                     *string   `json:"revocation_endpoint,omitempty"`
+	RevocationEndpointAuthMethodsSupported *[]string `json:"revocation_endpoint_auth_methods_supported,omitempty"`
+	ScopesSupported                        *[]string `json:"scopes_supported,omitempty"`
+	SubjectTypesSupported                  *[]string `json:"subject_types_supported,omitempty"`
+
+	// TokenEndpoint Example: https://api.example.com/oauth2/token
+	TokenEndpoint                     *string   `json:"token_endpoint,omitempty"`
+	TokenEndpointAuthMethodsSupported *[]string `json:"token_endpoint_auth_methods_supported,omitempty"`
+	UserinfoEndpoint                  *string   `json:"userinfo_endpoint,omitempty"`
 }
 
 // Passkey defines model for Passkey.
@@ -760,6 +849,14 @@ type RegisterRequest struct {
 	Password string `json:"password"`
 }
 
+// RejectOAuth2Request defines model for RejectOAuth2Request.
+type RejectOAuth2Request struct {
+	Error RejectOAuth2RequestError `json:"error"`
+}
+
+// RejectOAuth2RequestError defines model for RejectOAuth2Request.Error.
+type RejectOAuth2RequestError string
+
 // RenamePasskeyRequest defines model for RenamePasskeyRequest.
 type RenamePasskeyRequest struct {
 	// Name What the user calls the passkey. Control characters, the bidirectional formatting characters (U+061C, U+200E, U+200F, U+202A to U+202E, U+2066 to U+2069) and the line and paragraph separators (U+2028, U+2029) are refused with 400 naming the field.
@@ -791,7 +888,8 @@ type Session struct {
 	//
 	//
 	// Example: aal2
-	Aal AAL `json:"aal"`
+	Aal    AAL              `json:"aal"`
+	Client *OAuth2ClientRef `json:"client,omitempty"`
 
 	// CreatedAt When the login that started the session happened.
 	//
@@ -908,6 +1006,9 @@ type PasskeyID = string
 // Example: google
 type Provider = ProviderName
 
+// RequestID Example: 7HQ2NEXAMPLEJ4O5XK6ZRUFZ2A
+type RequestID = string
+
 // BadGateway An RFC 9457 problem detail.
 type BadGateway = Problem
 
@@ -964,6 +1065,9 @@ type NoSuchPasskey = Problem
 
 // NoSuchProvider An RFC 9457 problem detail.
 type NoSuchProvider = Problem
+
+// NoSuchRequest An RFC 9457 problem detail.
+type NoSuchRequest = Problem
 
 // NoSuchSession An RFC 9457 problem detail.
 type NoSuchSession = Problem
@@ -1061,6 +1165,9 @@ type OauthTokenJSONRequestBody = OAuthTokenRequest
 // RegisterOAuth2ClientJSONRequestBody defines body for RegisterOAuth2Client for application/json ContentType.
 type RegisterOAuth2ClientJSONRequestBody = ClientRegistrationRequest
 
+// RejectOAuth2RequestJSONRequestBody defines body for RejectOAuth2Request for application/json ContentType.
+type RejectOAuth2RequestJSONRequestBody = RejectOAuth2Request
+
 // PasskeyLoginJSONRequestBody defines body for PasskeyLogin for application/json ContentType.
 type PasskeyLoginJSONRequestBody = PasskeyLoginRequest
 
@@ -1102,6 +1209,9 @@ type ServerInterface interface {
 	// GetJWKS The public keys keel's access tokens are signed with (JWKS)
 	// (GET /.well-known/jwks.json)
 	GetJWKS(ctx echo.Context) error
+	// GetOAuthAuthorizationServer RFC 8414 authorization server metadata
+	// (GET /.well-known/oauth-authorization-server)
+	GetOAuthAuthorizationServer(ctx echo.Context) error
 	// GetOpenIDConfiguration Discovery - keel's issuer and where its keys are
 	// (GET /.well-known/openid-configuration)
 	GetOpenIDConfiguration(ctx echo.Context) error
@@ -1153,6 +1263,15 @@ type ServerInterface interface {
 	// RegisterOAuth2Client Dynamic client registration (RFC 7591), for agents and MCP clients
 	// (POST /oauth2/register)
 	RegisterOAuth2Client(ctx echo.Context) error
+	// GetOAuth2Request The login step - what a client asks for
+	// (GET /oauth2/requests/{id})
+	GetOAuth2Request(ctx echo.Context, id RequestID) error
+	// AcceptOAuth2Request The login step - the signed-in user accepts
+	// (POST /oauth2/requests/{id}/accept)
+	AcceptOAuth2Request(ctx echo.Context, id RequestID) error
+	// RejectOAuth2Request The login step - refuse the client
+	// (POST /oauth2/requests/{id}/reject)
+	RejectOAuth2Request(ctx echo.Context, id RequestID) error
 	// ListPasskeys The signed-in user's passkeys
 	// (GET /passkeys)
 	ListPasskeys(ctx echo.Context) error
@@ -1244,6 +1363,15 @@ func (w *ServerInterfaceWrapper) GetJWKS(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetJWKS(ctx)
+	return err
+}
+
+// GetOAuthAuthorizationServer converts echo context to params.
+func (w *ServerInterfaceWrapper) GetOAuthAuthorizationServer(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetOAuthAuthorizationServer(ctx)
 	return err
 }
 
@@ -1478,6 +1606,54 @@ func (w *ServerInterfaceWrapper) RegisterOAuth2Client(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.RegisterOAuth2Client(ctx)
+	return err
+}
+
+// GetOAuth2Request converts echo context to params.
+func (w *ServerInterfaceWrapper) GetOAuth2Request(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id RequestID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetOAuth2Request(ctx, id)
+	return err
+}
+
+// AcceptOAuth2Request converts echo context to params.
+func (w *ServerInterfaceWrapper) AcceptOAuth2Request(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id RequestID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AcceptOAuth2Request(ctx, id)
+	return err
+}
+
+// RejectOAuth2Request converts echo context to params.
+func (w *ServerInterfaceWrapper) RejectOAuth2Request(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id RequestID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RejectOAuth2Request(ctx, id)
 	return err
 }
 
@@ -1812,6 +1988,10 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.PATCH(options.BaseURL+"/passkeys/:id", wrapper.RenamePasskey, options.OperationMiddlewares["renamePasskey"]...)
 	router.POST(options.BaseURL+"/reauthenticate", wrapper.Reauthenticate, options.OperationMiddlewares["reauthenticate"]...)
 	router.POST(options.BaseURL+"/reauthenticate/passkey/options", wrapper.ReauthenticatePasskeyOptions, options.OperationMiddlewares["reauthenticatePasskeyOptions"]...)
+	router.GET(options.BaseURL+"/.well-known/oauth-authorization-server", wrapper.GetOAuthAuthorizationServer, options.OperationMiddlewares["getOAuthAuthorizationServer"]...)
+	router.GET(options.BaseURL+"/oauth2/requests/:id", wrapper.GetOAuth2Request, options.OperationMiddlewares["getOAuth2Request"]...)
+	router.POST(options.BaseURL+"/oauth2/requests/:id/accept", wrapper.AcceptOAuth2Request, options.OperationMiddlewares["acceptOAuth2Request"]...)
+	router.POST(options.BaseURL+"/oauth2/requests/:id/reject", wrapper.RejectOAuth2Request, options.OperationMiddlewares["rejectOAuth2Request"]...)
 
 }
 
@@ -1834,6 +2014,8 @@ type InternalErrorApplicationProblemPlusJSONResponse Problem
 
 type LastWayInApplicationProblemPlusJSONResponse Problem
 
+type LoginStepRedirectJSONResponse LoginStepRedirect
+
 type MFAEmailOrReauthenticationRequiredApplicationProblemPlusJSONResponse Problem
 
 type MFALockedApplicationProblemPlusJSONResponse Problem
@@ -1851,6 +2033,8 @@ type NoSuchIdentityApplicationProblemPlusJSONResponse Problem
 type NoSuchPasskeyApplicationProblemPlusJSONResponse Problem
 
 type NoSuchProviderApplicationProblemPlusJSONResponse Problem
+
+type NoSuchRequestApplicationProblemPlusJSONResponse Problem
 
 type NoSuchSessionApplicationProblemPlusJSONResponse Problem
 
@@ -1985,6 +2169,35 @@ type GetJWKS200JSONResponse struct {
 }
 
 func (response GetJWKS200JSONResponse) VisitGetJWKSResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOAuthAuthorizationServerRequestObject struct {
+}
+
+type GetOAuthAuthorizationServerResponseObject interface {
+	VisitGetOAuthAuthorizationServerResponse(w http.ResponseWriter) error
+}
+
+type GetOAuthAuthorizationServer200ResponseHeaders struct {
+	CacheControl string
+}
+
+type GetOAuthAuthorizationServer200JSONResponse struct {
+	Body    OpenIDConfiguration
+	Headers GetOAuthAuthorizationServer200ResponseHeaders
+}
+
+func (response GetOAuthAuthorizationServer200JSONResponse) VisitGetOAuthAuthorizationServerResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -3729,6 +3942,284 @@ type RegisterOAuth2Client500ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response RegisterOAuth2Client500ApplicationProblemPlusJSONResponse) VisitRegisterOAuth2ClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOAuth2RequestRequestObject struct {
+	ID RequestID `json:"id"`
+}
+
+type GetOAuth2RequestResponseObject interface {
+	VisitGetOAuth2RequestResponse(w http.ResponseWriter) error
+}
+
+type GetOAuth2Request200JSONResponse OAuth2Request
+
+func (response GetOAuth2Request200JSONResponse) VisitGetOAuth2RequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOAuth2Request400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetOAuth2Request400ApplicationProblemPlusJSONResponse) VisitGetOAuth2RequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOAuth2Request404ApplicationProblemPlusJSONResponse struct {
+	NoSuchRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetOAuth2Request404ApplicationProblemPlusJSONResponse) VisitGetOAuth2RequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOAuth2Request500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response GetOAuth2Request500ApplicationProblemPlusJSONResponse) VisitGetOAuth2RequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptOAuth2RequestRequestObject struct {
+	ID RequestID `json:"id"`
+}
+
+type AcceptOAuth2RequestResponseObject interface {
+	VisitAcceptOAuth2RequestResponse(w http.ResponseWriter) error
+}
+
+type AcceptOAuth2Request200JSONResponse struct{ LoginStepRedirectJSONResponse }
+
+func (response AcceptOAuth2Request200JSONResponse) VisitAcceptOAuth2RequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptOAuth2Request400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptOAuth2Request400ApplicationProblemPlusJSONResponse) VisitAcceptOAuth2RequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptOAuth2Request401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptOAuth2Request401ApplicationProblemPlusJSONResponse) VisitAcceptOAuth2RequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptOAuth2Request403ApplicationProblemPlusJSONResponse struct {
+	MFAOrReauthenticationRequiredApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptOAuth2Request403ApplicationProblemPlusJSONResponse) VisitAcceptOAuth2RequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptOAuth2Request404ApplicationProblemPlusJSONResponse struct {
+	NoSuchRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptOAuth2Request404ApplicationProblemPlusJSONResponse) VisitAcceptOAuth2RequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptOAuth2Request500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptOAuth2Request500ApplicationProblemPlusJSONResponse) VisitAcceptOAuth2RequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RejectOAuth2RequestRequestObject struct {
+	ID   RequestID `json:"id"`
+	Body *RejectOAuth2RequestJSONRequestBody
+}
+
+type RejectOAuth2RequestResponseObject interface {
+	VisitRejectOAuth2RequestResponse(w http.ResponseWriter) error
+}
+
+type RejectOAuth2Request200JSONResponse struct{ LoginStepRedirectJSONResponse }
+
+func (response RejectOAuth2Request200JSONResponse) VisitRejectOAuth2RequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RejectOAuth2Request400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RejectOAuth2Request400ApplicationProblemPlusJSONResponse) VisitRejectOAuth2RequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RejectOAuth2Request404ApplicationProblemPlusJSONResponse struct {
+	NoSuchRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RejectOAuth2Request404ApplicationProblemPlusJSONResponse) VisitRejectOAuth2RequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RejectOAuth2Request413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response RejectOAuth2Request413ApplicationProblemPlusJSONResponse) VisitRejectOAuth2RequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RejectOAuth2Request415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response RejectOAuth2Request415ApplicationProblemPlusJSONResponse) VisitRejectOAuth2RequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RejectOAuth2Request500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RejectOAuth2Request500ApplicationProblemPlusJSONResponse) VisitRejectOAuth2RequestResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -6331,6 +6822,9 @@ type StrictServerInterface interface {
 	// GetJWKS The public keys keel's access tokens are signed with (JWKS)
 	// (GET /.well-known/jwks.json)
 	GetJWKS(ctx context.Context, request GetJWKSRequestObject) (GetJWKSResponseObject, error)
+	// GetOAuthAuthorizationServer RFC 8414 authorization server metadata
+	// (GET /.well-known/oauth-authorization-server)
+	GetOAuthAuthorizationServer(ctx context.Context, request GetOAuthAuthorizationServerRequestObject) (GetOAuthAuthorizationServerResponseObject, error)
 	// GetOpenIDConfiguration Discovery - keel's issuer and where its keys are
 	// (GET /.well-known/openid-configuration)
 	GetOpenIDConfiguration(ctx context.Context, request GetOpenIDConfigurationRequestObject) (GetOpenIDConfigurationResponseObject, error)
@@ -6382,6 +6876,15 @@ type StrictServerInterface interface {
 	// RegisterOAuth2Client Dynamic client registration (RFC 7591), for agents and MCP clients
 	// (POST /oauth2/register)
 	RegisterOAuth2Client(ctx context.Context, request RegisterOAuth2ClientRequestObject) (RegisterOAuth2ClientResponseObject, error)
+	// GetOAuth2Request The login step - what a client asks for
+	// (GET /oauth2/requests/{id})
+	GetOAuth2Request(ctx context.Context, request GetOAuth2RequestRequestObject) (GetOAuth2RequestResponseObject, error)
+	// AcceptOAuth2Request The login step - the signed-in user accepts
+	// (POST /oauth2/requests/{id}/accept)
+	AcceptOAuth2Request(ctx context.Context, request AcceptOAuth2RequestRequestObject) (AcceptOAuth2RequestResponseObject, error)
+	// RejectOAuth2Request The login step - refuse the client
+	// (POST /oauth2/requests/{id}/reject)
+	RejectOAuth2Request(ctx context.Context, request RejectOAuth2RequestRequestObject) (RejectOAuth2RequestResponseObject, error)
 	// ListPasskeys The signed-in user's passkeys
 	// (GET /passkeys)
 	ListPasskeys(ctx context.Context, request ListPasskeysRequestObject) (ListPasskeysResponseObject, error)
@@ -6505,6 +7008,29 @@ func (sh *strictHandler) GetJWKS(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(GetJWKSResponseObject); ok {
 		return validResponse.VisitGetJWKSResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetOAuthAuthorizationServer operation middleware
+func (sh *strictHandler) GetOAuthAuthorizationServer(ctx echo.Context) error {
+	var request GetOAuthAuthorizationServerRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetOAuthAuthorizationServer(ctx.Request().Context(), request.(GetOAuthAuthorizationServerRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetOAuthAuthorizationServer")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetOAuthAuthorizationServerResponseObject); ok {
+		return validResponse.VisitGetOAuthAuthorizationServerResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -7090,6 +7616,104 @@ func (sh *strictHandler) RegisterOAuth2Client(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(RegisterOAuth2ClientResponseObject); ok {
 		return validResponse.VisitRegisterOAuth2ClientResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetOAuth2Request operation middleware
+func (sh *strictHandler) GetOAuth2Request(ctx echo.Context, id RequestID) error {
+	var request GetOAuth2RequestRequestObject
+
+	request.ID = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetOAuth2Request(ctx.Request().Context(), request.(GetOAuth2RequestRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetOAuth2Request")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetOAuth2RequestResponseObject); ok {
+		return validResponse.VisitGetOAuth2RequestResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AcceptOAuth2Request operation middleware
+func (sh *strictHandler) AcceptOAuth2Request(ctx echo.Context, id RequestID) error {
+	var request AcceptOAuth2RequestRequestObject
+
+	request.ID = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AcceptOAuth2Request(ctx.Request().Context(), request.(AcceptOAuth2RequestRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AcceptOAuth2Request")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AcceptOAuth2RequestResponseObject); ok {
+		return validResponse.VisitAcceptOAuth2RequestResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RejectOAuth2Request operation middleware
+func (sh *strictHandler) RejectOAuth2Request(ctx echo.Context, id RequestID) error {
+	var request RejectOAuth2RequestRequestObject
+
+	request.ID = id
+
+	var body RejectOAuth2RequestJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RejectOAuth2Request(ctx.Request().Context(), request.(RejectOAuth2RequestRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RejectOAuth2Request")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RejectOAuth2RequestResponseObject); ok {
+		return validResponse.VisitRejectOAuth2RequestResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -7893,313 +8517,342 @@ func (sh *strictHandler) RefreshToken(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L39chrH1jd6K12ct8rwPCME6MM2ql3PwTKy5egrSLLjhBymYRqYaOgm040wSfnU+9e5gHMRz76PfSnP",
-	"lbzVa3XP9AwDQrLkONlJ1d6WENPTH6vX9/qt30sDMZkKzriSpebvpSmN6YQpFsNvR3SgRHz8Wv8cMDmI",
-	"w6kKBS81Sy0yhL+RMCDDWEyIf3F+eUW2J0O6rYSa+kTExH/TNh/hl6VfLXmlUD8/pWpc8kqcTlipWQqD",
-	"kleK2a+zMGZBqaniGfNKcjBmE6pfzT7RyTTSX/xx8vL24+Ro8XFytD/44f3u4If3ddYqeaUJ/XTC+EiN",
-	"S839Xa80Cbn9te6V1GKqH5YqDvmo9PmzV7qgUt6wRfHKpvjHdGmwDPPpN7SGWNyGAYuXl3A1ZmRq/vpM",
-	"Ej1Bj1BJQk788+PXh72Lzvn749ftzuWqxdin1y7pf8VsWGqW/q/tlIS28a9y207uTI/3WU83ZnIquGRA",
-	"WK9o8IYqNqcL/dtAcMW40j/S6TQKB1QvZHsai37EJv/5i9SrcrZQr1fRMCo1S2rMiAxHfCvkyZLJQMyi",
-	"gHChSJ+RmNHBmAUHRCoaK+I+QEc05LABUlE+0AvfHTboy0Gd1frPgx26v7e12yh5JamomslSc6/W8Eoq",
-	"VHCOr2hA7CKS86F9MVPNfkT5TenzPTZLLxT3afkol9YXhLg6yuWcxZ6+avgjC8g8VGNCOWFxLOID/bVx",
-	"yEdkTiUZxIwqFlTJZfFOVPWMX9Ggw36dMake4WRiHImEmvZuaQR3BGYmS82ffi8NQxYFpWZpm030Q5pI",
-	"KAxZmswknJ5eif4boUEQMymJnA3GmpZpQP9v89rqQExKn3++xznu1mrZc7RLftJzdHZjQqOhiCcs0Gc3",
-	"pGEkCWwPbC+cw2EUMq46bBRKFcPHHTacSX0PVx5LwXHAZmvuhNvfG8CwvQlTNKCK2uPoZWdLyUDwYRgw",
-	"rkIaEXyIlM3Dkg1ipnp9KsNBhXDGAgnEFPIQvk4HA31SStwwvvnmLS+4DXPXe7mO9r74aFokdl5KbhiL",
-	"SAx7LZukc3RInu+9rJN//XOn2qg2nkny7vL8DK8XKfv57fcr+jp6ZKjvJOmLYEHUOJQkEIPZRG+iGdkj",
-	"7jrwxAUfRuHgS+8d5foAxIwr5AXwenOHopjRYEHYp1AqWbrXhXmZXphkok96W3DKoUxmjaekmRxsV1v/",
-	"/ZrfsjgchmuvxSa7BsMsgIzN7j2TOc4zDGOpSBn1HPjTtnnK7DMj+kMWIOVX7re/O+n+tjOv1Yw+WWSy",
-	"47OYNzWlNs3imjChrVm6H491Dqu2I8xOjSyY8gjlARLcHEQwDQJCyZwutOqhBAlVk1BydX510eWoEnqE",
-	"JvoWXJko5DcsSGWdeX2VfBgLdstihwy0cLCzUWO2IIHQU+pyMecEBIie4A1j03QSdKhYDGcl5pzF8B4m",
-	"Sag8IoX+XDIyp6GCC6xQjxJDUgb1tssz5+5XqsSoWnoDn0ni69Px9db4dx6QX+0Cd0Qdu41X8stFrr37",
-	"Yy0j09PRe25VdnOhDkjMJuKWEb1aTdvfOEP4gpUBwzgGcaYWV1TLpS/d6VAu0ag+d0O+ShCqVS8Wozwx",
-	"3zggM66/oSem/8j+FBu/tE68pWQYibm56Liou5YPmqpLpPrrktRrS69IuL6HfFVotUmRCV2QshozDp/i",
-	"aRBJF5JIUcFD5orFnEaoOzzokO9hDThapH0xuWSxZlM4gSc7l0sxYajZD1HmCNwTCW8/cPeHA9uUYzHX",
-	"WjjOUiLnSjTSgKCyNwyBGQK7HjMSiZGEbT2hUn2gi+NHuTehzMnZiEoFDFoJsEhIyJtEMmVkw1zEgZW7",
-	"9vftoYhHQlU8JD1LbQkdaWYAwscKlz8Th8M7Naa3jHCR2xhS5iLZFRS4XBBcfWg4nF69WTfeitOjFigV",
-	"53GH0Zm+QMqcWiex7u97riCs2LISdkuj2V9et/rslSZD6m7eymVTItlA8MDKqMxSJ0NqFvrwJV1mhk/c",
-	"NauXMxnSreRr6JpZTRTL6wKVCZiEJAsxQ99BdlmZAdnDl5an1k1Wl1+Mu9RH88gwKfV0QMnUnHXVKRuF",
-	"0F97Br5mdkwTeZf7p0ctu/0+sT6zSl5ybqKN55TxLl/WxtdMcEldTSZJ/Jzp5Xd5dqKhkmQmWYz7g/Si",
-	"xmwiWaSVbSQY8+ou9zc/Qr/S1AOFMYoMo5tT68byXC+00dG9LnekyGBM+YiBb7qIUv2K3kgRBWAjUE78",
-	"Trt1ffW2d9r6odd60/ZJOWBDOosUqde6fBLymWIyPR1LFyhyx1SLZaYnaKWQ9bdpriZmCncJ9xGX6hHa",
-	"5YkUS74+FpKR49fI/RL/n6QLa6MY7clZSwB/ghfoDyvVLi9eM6hYRnugk1QpQJ8gGimnR60TMbj5YjNb",
-	"CUEmlC/IPBZ8RAYiYLKpJ0koidlA3LJ4AZ8mWzrjkRjcoJRPREDuKphL8EgcNMKFruef5kuPb2S75oxW",
-	"qOE9TaL5AlDhUev45LrTvvTNFsL3YR/BvCWxmHsEBgOlsAukuCAxg4OqkmNFFL1hml2kz5IZV5qZZM8A",
-	"nC+DAZsq9FOmVvNQRJFWJ4FluUcz15QUKjNtYzbjfcSDXGMzF3GCdKv9lBIfXYv5W5T/Lcq/rij/W0L+",
-	"dSQkOdKb9bp90r5qZ6Ld27+HwWffIzSSQk8a2K2vOatPJNN23jiMUKXKM/w7yM2wxByxoYR2SC1lmQ9n",
-	"kH9GPvh1WUOVtDjxKY3qfvKIGJJ8HCZ1WVrfN7izBI8WZECjqOhm2s8iMRIz5YNGv5xUcUBQxoMToMv7",
-	"jMYsJmLKTEQLY8MSbAHIAwjEGnrFl6RzsSrBFigZfpdDaIsvkrWqMVXW/tDb0PDv4xbPcM9lgj2PvzjO",
-	"87ej4i+i3fxtvT+19W7u35m4nA3GGJj6QonBBWZs4Mbej3R2U9I5E4ociRkPntYBC7rAmIJx5EyblIHl",
-	"kXQ/QWthn6b6oNHFintmY0yPtGvWoftn2rfECZ1mH4SBs0Um9e6RdsiojX+mDbKa7qr9cdL6vnCD8nlj",
-	"YojvgyS/b3jHzkTxnDWfhMSk0SwGHTmXzOjexEtk8o9EZkZk/JnILApvU1FXQGsK5/PF+xMzKWbxgBGq",
-	"8A0mk/Qbpi4MnIaSjFnMYDsMU3q81ACbQiwz+SoY0/6mo5Ah5InazL/C+XvogQ0lJp5i7HFViH8sokCS",
-	"Rs1uyYMj++aI5Plw+IUnlM4kZqB3MU77SQw9lCaI/i3T8EV+CWoWc1xB2f/QftW6vnp71utc9I5fg901",
-	"45Ipu4+LSNDgSogTGo/YI2b5Qrajpopbk2IVhZPwfjH3esZjiMO2UZ24EoLgjL9Kku7SYpAonklcFWzl",
-	"shv6rgzdfxMvtLlhzn4srwbcclYVomgA2WjDg6d+JOJ+GASMryCSz14JwiYXxt25fmrgENUWmH7k6eb0",
-	"aHlazpSBJxiN4JkEAyafHci1DbNgKjVPc8fR5Un0J7E0nZn74EvCRGcTzpvFMeMqmUgz4/INJRmGHK3h",
-	"LldPYYhT3uX38cTZ1yRZoJJFQ63ILPvizLQxe9V6cfVGPZ4nFzdlnSf3ksW34YBdc3pLw0gLrccon8GE",
-	"tVCS/kwuyGDMBjdaP7KnKA9IzFS8cHJnVaiVcU46+vOtlv78fmU0GW4DayLuop62nCZZL1VkQKd0oMWL",
-	"Vj5IfxAvpor8OmMz5hH/bevybe/76/Z12/eAfGdRVKniqp3d4LNJHyyVLkfqxUorZ3PAsemVxowGprLO",
-	"3bml+q1LM4oSmIvcZ0MRMzyFkI+qJXcnJiEPJ7OJWyQWcsVGLNYb8NkrXYnWdFpQJIZR9GEk5s8k8WMW",
-	"hDEbqJ4Svof3xBB5eZgGg4QWeNvg2vQrWtuQMyj2ABaiH+pyH0ojjBt5qbjExxCxG5NBRTAJ3eQ4VTyL",
-	"mDRVE019u+F9vYDxUN8Q9JJlyt1QH8Uqo+RtC9CUHF32vDVTY1PGAZ7tLi93jg7J/vPdl+Rf/9yt1quN",
-	"at0j51PGj1+TQ8E5GyhyqA/iX//cgT/vVzziIzn1zKqtcxwnAVF08AymASumlWQazbVuC9useYKe9pwX",
-	"7dcB8W3tDm47Uurx6y7H/TL5nxQvrgeGsgSeNwtCxgeM9JkMAybti0w1TxhkPPcqnknFAuRymq+FUs6y",
-	"qbzmwf6C+PS3qV9xpjaKKVdmaslS8dACCHbq1end0A+Bc7KXsO0uzz42MnmP8DX9fUMKPSxb8UnZYeha",
-	"kKUVLt4SPXS5tiz0AiFNob8wnlfjO+jOarWdwVnrtA0/sd7J8dl3vVcfe+3T1vGJ7xExHOqHTEyzoqlz",
-	"THPe2lA1u9ymZ+oJYHZ0LCZ2KkMtHTR7ZDSoHHS5b51kPUXNmc6FEXbGayO15NISein7OqYDqH0w7mH9",
-	"nUhIVVniMScCJYH+eXUVZ76wFFnGmuJSkb9wmieIOPwNo02MB1MRaiJ3qdvXvJ/5HvG54AOGF/fiu8M2",
-	"GYxpFDE+YtXHm704pXxxqG/1Y+UrYYYNFoVgWgzm8z+yZNxtOOa+tnj0Qmx1onw6uXgU3jI3J4uUQc0B",
-	"9R/DfxUyZzEjKga1KbcPcNSQfoQBf49A2HHR5Sbv6IDE4WiszOBYp0NMYc9KcUq+TWkKxNXmsYgmtmr+",
-	"MSjMKt8sGfmvS25XLu1oftpnoxkn9Zq7euv5vQl5QMp2e9xaTVQ7gFLT5ypdvoIa0yS4PyXJmdhSyB6z",
-	"TGx1Bc6Sf65pi5e0xPkzlVM8oMroYGmt4PAxJ2G9b49cruc4SZedo2MRBU1b1/ZnO4HNncAHS0t0Nz7h",
-	"TI/Ec6lSbDLVnBaVtTDJJf7rsNo1azUKvc1CKPuQyddpXbV7J8enx1c+mbI4YaLUGGj92eCGqS6fZpKM",
-	"JjS+YQHxP21pjW8rpoptgacUVT3zDo/IqX4lZD31F9bbKrNF8tbxJJ1ier+w/sv3EiHZ5Uaz15RjWX/l",
-	"z8brr7nVpr84WY8SkwmGxwahnMSVew+uUU/pNjO7JyPZ01DKkI8gTxbtSyckBUEnWFHOXvjw4cNWy8na",
-	"zGJDFNkJ11zOplMRKxacsiCkV/Cdxw2HJDgmeZiOe0VF9twjSCZNYNYEpv1VYyKY6ZdHvgBG/cH1rp/H",
-	"X5R6+leLivwbRB5G4S2ymnz8oSh+sJwVvhwISHJlH5aSR1Zk5IE/PVk9EFqrdVKMpGUmZxwdhr2ImFAp",
-	"Z7E+FBKxWxY1bQ4wihrqFOliVmzyh9zKlBBV0nIwcyQZ0DheaI2IYqn0IKLhBIZJfLN0EvsEPJYv6s/3",
-	"m8SfzgPfI75QU/3PZEj1P+P5jf5H4j/6MPyDjMMx2Uc6iZtDvUcY0Mkn2Fe6HBy60W2E6fDOtsDyyYhx",
-	"ows0CSUxDSXTMtGsHbE9xJxp/ms/rxuPYUSlSrYD9T+9a63WSSOtK9DbyYIKmZhQDYFSAK1aWMcxRHqw",
-	"NCGdDBkxJclurd7l5ZgNYybHJLTOMsa1LP6ppOdS8vQ/jdLPnoPVBp8sga95pZYNVGpOFgShfhONLmKt",
-	"D6GFNqSRZF5p6nz0e3JLf0/fbAfKvjaNgy7jvqXOsJ/sgD8n3xP9X9hAwRStpL7unNxzmomQ783i6E54",
-	"uaz777pz8iDPX7r4sVJT2dzetkZadSTECFG+tgVGIBrbt41t/cN/GUiqMPjH//zv/+7OarXGPrxP/3rn",
-	"7mXXWbSJh1ANY3m2A4x2j900UdHe1OH86WoHIo7ZQJtIsWSkr7X0eFHySkMRT6gy2SrwWAYg8HnjDoBA",
-	"r8TZPPPOtfzdfi+/RUuTz41buGlLSF537liWwHKgW3VNZAbqDrmhHv+ZJBbFTLNJFx1qiZ5TXaOnjJJn",
-	"L+Cc9QH2UIW3zFlNuo0JhWXP7WbQ+3Xn3fN+bfzxxc1Vg3/Y+/RjffD+Zau0boweRlV6VC1fqw+mdnKe",
-	"WY2nzRNrqchQi5v6y+e1zJWpP3+5v1/fr9VqDt2EXO3vlpbNjGQ2CPXorul0QU4PL8z+rlkHAsAVQWcW",
-	"wMY9kwS/74Fk5zZqMWCkDOAwN4xNJVqEoZLk8m1rq7G3X6neOYEeJmDLwt2s2eQD/U0SCIY6CT5SJef6",
-	"dSbK6Y7pZzZ2s/2E4BcQlszsZ8pgkPQGImCAcQhSCMN5muRCxSaywEhJlbY4pgv9+1RI1cNioF4SsJ3F",
-	"ITy9+TBf9ChqUIXLhQXea0FyIKY5IhRTxsMgiZqhUS+GwyjkrIfR3yLKgN3s2eBTT+98b8LUWATubeeC",
-	"6yMoADJc+lTvdQFDyPPHhDsU3/LsbctvfZZ2lnbX7s/a1XnL7G0zppxAJD2cMzeeSQyhL/NcZke3W29D",
-	"xe4OgGVTDExZxIoLoCpdyrEjk+vOMemCHqHViOm0ar6zPeh3S1o7nbN+yp3cxzChEjSQO7UHZhCelme1",
-	"2f472sTKTW5YH53dl6rFp6QGdHPCJn0WS9JnkZgfOLkHZcvYZnGotS/NNuzP2g6nAyXBNhBDNacx64Xa",
-	"fqhWq1DhG464AOlDZYqBKelCVhOGqSnad91KRpkXIy2xFJtazClVOQDOTvsS8hFCmSYO5I7d30x4Z/fL",
-	"n7O+sSTcOL2PQj3L0a2kzyhTdQDyWiFrrJjMef1AlIkEJsss2bN+0LRU6IDUtb1Tr9XINA65ov2IadU3",
-	"pgPFYpmdXV4CZydZNMuc8MntzLIA8kkZxV5GDPkVJ8vhAM3CkKlhE/DAZRO07ia8a0u/qxmw23DAcMQD",
-	"U81tCcNx1mU3/94C8c4zmtBPx/jleu2e4nJJ+YoZ6VxsIYitYgHBByH4IplJK+nHYi61HjrjgfEnZ9jH",
-	"M8xXAlTtgkU0anesolHbQFpnZ97+RAcqO4smcjBwr4DvPH+HmsTcDaxN9w2rrDeeV2vVWrWO6O3m05+a",
-	"zfrPkHWzIFMRq4qxuqdxeEsV25pJRsCOYJB7FCR+jkBMaMgPCBdkGNPRhGG03zCLpF62kEiB1HLEk5/l",
-	"9oBGUZ8OblbRzAO3O6/h5O4UTlDrq7n5Lak/X0i+iXKUYz1TOmBbkumrCRlbdCL4iPgbKE4+KZurSoNJ",
-	"yP1KlvtspnrdzZPW62K57dQqmU/K01k/CgceeAYqSTrhSlzpnNqOOhyS7bIalxcBqATecTqfi4S4CNih",
-	"9VoUrOVV67K9v3vdOSlfvm019vbLmiR6RhLElYrx3mm2MtVaFx+hC+/5/s4+ubRWTzrT9stTFo0FbZzP",
-	"b4/i9unVu9Hs8C0V7Lu6enHd+dCfvXl3KdV8a3Cq5SY4D/RE/p+fWls/0q3falsve1s//7678/l/FenM",
-	"ejkP9GloUi90DOV8pNPpM5nkhe9vBeEoxCyg7ELrjZ3dvf3cGmpbL3/+fb9o6nkl3Fy8pfN6zSKm2AXS",
-	"88NW+nW9NrmFrXWzQB13gRGeR8wHCtvbaTTgky05ZQOPtC4Pj4+BiR1gsXMcixkHipSav8hKlZwwvSxU",
-	"icF1uzWgkgU2womwQVIJ43Nx3Jc5bH5nXyzQv8ul97LNLnYKKDWtRb8PkWK/A+MeSKfXqDX2t+r1rcbe",
-	"Vb3RrNWatdqP7hwDLdVUOGFFdybvB1rZzWOF7ZsaREqoaaGZ44JULDtYAoYRfOMpsq7ig1yBuvGmGxcJ",
-	"qe+ZiLg04jlJmMocHaZXmhn1hYgY5UtUGSZ+aWeunrvdReSKR/jeWds9jtJmIYJ2UCCUrximF0uPMDoY",
-	"k5EQAfqYnNwBp5qDhJxMIzpgEDVIgdCq5DLro8pocg6F9wfBFhuOxlvhLzfR1oSLaelO+T4J+Rppj6Gf",
-	"uxy1V9hUIXciue1JBis8h5BFQWL7Z7fZ9OMo4uvwJzAHKXZAANnOYhJyg8fnRomdkiLTTwh0wyybSLp+",
-	"LO2bbQPibjn+FTx5/JlWy9UA1QO8t6SLvKVbulNc4CqTtxRuEmSXfJnfn1n+vO48kYkvuRbg06KJvWU0",
-	"0kzy9zsjS+ImG1MSN18STXKBLf5oFsyKBV/aNGK5nCApOknRKahFK79Ldt0lAp4XOInX5fl4aXelL+3c",
-	"lE4bY2RFs5UzPMS73hUGSc8Dm7ZXdgtzIJQ36+dthnq9Vt9/uftid/f57s6L/cbz/Z2d3TspDUSI02TK",
-	"TtJLFIQ7pMm7D98Vtu4CKwIZ1AfWJ9+xhdGw9+rPK03in3934Vu/f3zbJO2gsbdXf4lhb78dvL5s+R7x",
-	"24eZb11sNfb27Xe0nq6/07lsmY868FGVnIFtlVjGxjdX4NKKRu5NhbeWvBKMXPJKMFxxLCq+zT4Iky95",
-	"JZhgsc+00A9/E65g8zdsAbTggcfO2CYviBrPJn1wXx3YePszSTD7ylQchaowYnODPMNO+fy7C73SQ1hm",
-	"q3DGvHDGM5lRnmQ4Knz4U+HDi6IUsCxF3gDKzg0Qpj4ffOMK0rssor0M0V0ylRIe+dc/9ypa0zDkecMW",
-	"Wb/f7yVMJ/7J0EZCEnDgzjnDuZUWr8XeD/NasBe9vgl2Jv13u7z+Q3+/w7+PDxv92u384red2cfh1e61",
-	"XgecgNl42EXYPNiqUr3+68fWx+8+HcbD95e951eLD9+/PR89Hw9uL+g0PI3i+TGlF4O31x1R+vzz5zwh",
-	"2yToRENaJ+r0lV0KAeVPQQ9YtOknIb+xMmhTcZw9oGt+A41hQPpLUw6oh7e+qN1abfmqggE/cE3+tT2s",
-	"Mv4B13enxF3PdsxXrzsnBfpdOoyXn1PhdolRyL/mPt1H2fH+WKPaSpi1xvXpUesaAIsfpvuhK7uQw5qq",
-	"TVsdiBqLKSI3SkoGiDorbifvav0Xozff/7rzcVr/9LL/Q+Pm193L55Ma27v9MNinL2ZXvFMPTsY/iryV",
-	"vX+/bUq88UV7A2bcAy8iOKyjBWT4i6GtMobssowdAxrOhH5yB6zDGnKffFOuKS9rjC3P5ByXjRaTg7Yt",
-	"D0gEDhcyoJJ5JKByDIW8gfHI2LK5CcyjSj6I+CY1Uu+yTe/ZXHTp0KFeGqzPr81+iw9TcDQQ0CMCQdHp",
-	"TBHBs6Xs2a358Wbn+3ltcLYf1Re/Dl/fNMSLTzW+P3n/cvT9/Le9fqdB28/Vx93Zu0HOQdx4cWe+VcbX",
-	"u4ICgeYg+c1+MXUAVzyDYpywdmxZanCKh5GYZ1cTvPplqN6xH3cP319sTV69bHzXeD4b96/fXden9bg3",
-	"/1AfHX04Om//8sPNKu9wtff/gn/YqzdebOpoza+0iEVg1fyhwWpLcsByNyFbWv86lOY61Ks18q9/7uSD",
-	"3lbPNLXpMdwN/avWGg5M2NvGwyd0AXn3QVCUEYYDFHjwWxfHvevOiY/ZQ34opa9vq8lldCMQckXW4jSs",
-	"rvB9YsLDEt38Mr+RkAyREYYrxtuuzlkUbcFd2tZPVk01wV1vcesmk9BMwQY4OA+NbZuG5ltd9mW94pFp",
-	"zGRSxIPIJ/75Re/1x7PW6fFhr9N+c3x51WldHZ+fQX6A4BttVf6ldy4qb1PimTobWkSZDvzkPeR5n2pR",
-	"3JtNV5jRKdybXPABtkvAZ8hsinb0q0syjOioAva8GALhAkb7TLINfLAezGE27bEoHIX9iK2fiSF/Mxtl",
-	"O0Rh2F6aGbVxRgdkGH5iAaEqU1270aS+MR+73tDeTK7IsLwyueYZkHkSapu2DxSNbTCA22LpoVe0pP2r",
-	"2ovmzv2WZLNI7krCvWEL0zK7wGFicsjyhOA55Hmn48S85F4GwpJPz6R33LkgMHe/Y4vD9JHPXklLMpNP",
-	"e0+tJOPFNaN47oTWrPisMI/nw5imhSqAwy5dKKyqlk4qFpGTsYNJyP0QlQzYM+ODViEfOV8k5ev/rO3X",
-	"Dz1y/Z+NWq1t/j3CfxstfS3hJ/OX/X37yf7LSoJkEoWcwS9TGtNRTKdjYmL/Al/RqDVemCH1Y6BYIfCK",
-	"1au05ISyC+vHzxJ2K6DPJJmOMSye0nMopxFdbBmqu89RJZt+Dvss70lhDoHkoDtBA4AccBazieAL23HG",
-	"ZohrFjwVEgJiSRAIi0SH4S2zQbCcWrgxfxF3rQf55DLb8af2LvhGRUHXIae34UgfZdXJmqriHcZ0huqI",
-	"KVv1o9fZDzmNF12eJP5RyfZ3Z3G0xbhWzAJSppL4BXevOqWxZId67FBwczRHsZi8u9SSmvKgy334jmEM",
-	"S19R9Ab7lNj6mdSB5fhISju/Nraez1u5/0peKZ4eB6VmKedfDydMzFSpuVOrQT6JvorvnY4f0KiGDVls",
-	"mjvkbvhKvmAPaw1T6Bhd48/FCb9cnKSbZG73BjzUOmyyxP1C86znjQx/hPwwhWX9zxukv1DYner66mjr",
-	"BSkjyppF0szFEx7HCfSiiCWZGsaijAmt3b7c3Xtum1YYBNplw8FWahbKkTl4cQBFJwVcNmHRQuc4gpQt",
-	"j3YE5XKQIYtVVWZaJroNPBzRuyz6Fw/IfLzIRKvX0YYTBC7Iyk+rTX9fUw0cBglEixigH2XASBkyCk3/",
-	"WP+HLXOzto4D38QLiis7nACmpYVdzQwm9BNG0vZevnTiartOxpYTWTOVr8vOeTkWsSJyNpnQeGH9L4As",
-	"I4Z2d7OE+IoGFp5hXTZH/kXXnWMCzAp2wxG8uZcdZGthU+cfbgRiH4eK0CjKu3fSCt47fXimNBx2xVsX",
-	"37V4X8VaUmvToCQpQ6IQuLAqKyKUriOCbv32809polrN26kXO9WKGOi9hXDBIG5WL4kZwijD6iCcU/ZT",
-	"xlhVQn9WrviVJvHDwPe63I/p/BjqbrEuuWzk/NYNW/gV69TEhFLf+ndQgieeCq2xLQnxJfkKgZ9Wq33Y",
-	"mmtBql+b+cC8xJZvJn7O11TRUrN0+ePHs72Po/Nf3oxrZ68GFz++/XH0Ybd3E8eTcPzLydvJ+99+m4nT",
-	"IGqcHoG0/j4pXdEj6IVrwb14V2M/vIqOfxFh0HgffvzhfY2+2Z392HhfO+Y1TWLhiFM1iyGZvX19ePw9",
-	"Rp3it5QHqG1+f/z6Vev6zav56N3hSJ6+/n73ov2qfdn+9P37o/Hg45uO6L99VWNvFy2HN6XbWiryTmaQ",
-	"mNmX+6Whb1qT+FbY+AfGT32Qd1IfgJJm5GkaNLZE45PyMBaTFZ3Fto2ZsW1UFd/oVTmvd+NP4PX+43Sh",
-	"r11X+9f073fMXBPUxL+z81ZGqXPr/blwO9NobpHCSftSRDPFyHXnhETaBglQniIEU/v1cad9eNW77pxc",
-	"+h7Rt4jGLCAMedQqf+o040/VvJgFWyHPRQJru3cHMzpYk/Mwuyhb0JM5mmLTUP931OjvvKv9+MNIDRoR",
-	"70+OasEP76KTD+93P36oz/tvrtXp6/bi9Lfv62e/DHbPPxyFXxjgXCo7KjjE+1mHf2wg/c9plz0kON9h",
-	"WgdNTPiHkOiXGtDwfPHcJPvCxNGHATd490g6iPUkMfXgj00v2ABNwmnkdB8Ik7v1kFbrZDmCUQDJkFZ4",
-	"gsXtxmQtbtGYTqeM53M1vigGYlS0ouMMoWGg+36jb+ApwyypzKeOrIrg5IMtK513Dw224N4Bsg/C75jZ",
-	"2smXpbD4wf67D1e9q6sTPx8gq6zb2frevXZWWyM9OlqxuYxcSxZvtUYQ4Rw6p1+2rLOxt++w1coBYZOp",
-	"Mp5oaKph20LkOOgsjrZfVPeqtc3SYx3CzO11Zg0pqQCAUeEd0hoUIBZDxcc9r9KqVFHMUjLZojlFTgk1",
-	"hXayVqV7sMNdTaF80MTHi9C5AOCDAuS9b77e3MYZ+OCOKSOk1fcdRKD3SET7LIrcGlQnoaCgT2euSjL7",
-	"DkTPymaN/xeNRiIO1Xjyj8u3rTriEoGpJf+xj7/hG/+hn8YPpiwORfCPnZpBMYJ1/ePdq8sPH3deX7Tf",
-	"Xny3c/HDRf73QlfaCngWvV2gS1s8lj6VbKexXJKoBNGDYmkHdBLImZCVQk083aL7z7roAph1ZImgkLyt",
-	"4LtPdYbBjgn5akjPNBycKT01jzZTdgXlLpH+BjABkZqACUpalweMBlHImdTqPEtaCfuX7cvL4/OzBOls",
-	"CfkMe0pYJDUzoofdZnsX7bPXx2dvkGvqbyIDCiEWOTSt5jPQiPnYzctC2KD1FQxWd77fLloBkNlGUvY7",
-	"7aNO+/Jt0VYu7Y67eVmp0Nh72ah9wVpWqE8tTsSU/jpLlKiU08EH2+Z530vt2ibauXa96FeUhBLO5l0t",
-	"IqrkO8amJFTmLh7YpBp9ajQByWWE8SAj6nNn99j2VHEpd2G2+4crUn4LNcva0gCEBCqJ33KL+ZvkFULQ",
-	"Yp8NGAwbbfgHevFpRleiDPgyDPI1Jmzxbtx/MwjPw3fH178d18/CY3nMO3uDw+P945vpD+8P372sssW7",
-	"6WDnVH8p/vHDe3kczsPBzvvw+BcRnl7qB86mP+oHfjn7dBrWdoLa0avvr/P/a4cnh+8i9rYVnv/S3jm/",
-	"um6cX3387fR1Sx5PonFweLx/ejXYO7v6uHd29f389G2t2uifvpy9eLcrzl58P9/n9cneb98vfq1fvxi+",
-	"f9l/u/Ppqnbz7vmg06Ana3CL8rWhuG13ww9ZLdoZxXNZW566C29uEUvVStA3Vet1r+ri7DBe6dPWSGwV",
-	"j91bXW2b6agKyGbxxCj+trY6USAMS0t6v5tymGTWZsfuVL/r92RfRXKzoIRqabFFZ45J3eBb+PJa+ZVg",
-	"8M+kg4yaRL1sUHFA4zgErLYserWxBywXfALXRH1z7rcqjf9bS9VHXXAWh2pxCQAtmMsI+6r5dPrbkd2q",
-	"dx+uSt4Ss3cWa0QfmES+h4UL9+H7CR463ANkc8nEx0pNMQANiB8IintVfAguFJk2QgpAQpqYl3rY6R2f",
-	"HV8dt056rcPD9uVl7+r8u/YZxOPCwRhQYwHHXsQAYIwCl06nEICNmErxGIsADmWVnAlFKCYpu+/fYK2f",
-	"YbVDsbw+GC3USoOc0CgC5PzBFiqNtkBTYu+8JhlDWbCXyd/0jN2KPQ+7/N2HKw+RfRU6IS3OC8L5fGD9",
-	"SzG4YYqMYsa0IlLt8i6/coH5rd9hILjS5m+VOA31TLoCk4RB0MNeaTqiIYcGD4ghbP+KAUvUgQCGH3tZ",
-	"2XexANszkzZ8Hzu1hbLL/VXQ4SZL+eXu3vMKzl0QFS9sObBZdSwABUGP3YSEP5KE5kyyMyT48Ryld/lA",
-	"THEs3zRiMzAMKTjpFGTCf/xHAr37H/9hMvek0gtF5S0KB8xEatELWTo91pcOsHYTZ76YMo6NtasiHm2b",
-	"h+S2/m6a6ABUgjAM6CQr1au1ag1T1Rin01DriNVadQdDeWPgANv6/0ZoIiYdHCCe/IYpU2GehpThkUat",
-	"tgbA3QK3bwYmbt6wpj1jiChxsylgyu/hu4uGTOa4fcwVizmNTFKLw/pKzZ9+9kom9aPUNCX02C5PX0c6",
-	"koAuhbP6WT+6Iss+3bVc5BgoFELUcswCSC/WivwNW3i25tNG+wWPFlhcYIOw8C1KfM4+KV//5oyUQq3o",
-	"MY0LP2YKELSgkUpqXYGvzLoA2YJg+AeUF1T2gippkZjdiht8WG/xCPqsaEIGALSkc5KxGAVPrqtpnWQA",
-	"PEyFxYAOtCzM8AgwkA71H7ZM8qz/TBJ/Qj9t0RHkSLz78N1lYtBhloQci1kUkCFTgzGkvWimgeqBxfdO",
-	"GhvOTGDFvwkDv0ra4H2DFk/QY09faalC/f/mHIADgq1SJZcMWIzcNkUcE/CSLt0CKPJ9wjsA46+4AXcU",
-	"Euf6XmR2uqCgwwJrmf3/h0+y++/gC1dL3ppWe6lmkx9yp1bk0vy87hJCrUJaDV1YYAMhM0PFcIRlPfGK",
-	"c2ctzMnSnUUks61BvgCp8PquqkN6lhJ1Wg40g2qYpE7Iy9YJ4WVxV5Emcvu2LkWrTYJQLQKBwVsBamdb",
-	"5JiMsB+S9QbYCvIlui0qvHpCMi563QqqDpLyLrupfwlCTqvWtiwRO87kOXBVW6OmCXoV9WqeVGr+bn/c",
-	"dn/+nUrJ1GfzEZgaxq8OVpeQap2NYppbA1gsDaO++AS+F+dja81CQZcSIwa1QgkNGm2zqdcBGeImJ8pm",
-	"eSaAP3TJZqMkCm+X4lSSTpJRq+QDup+7nIXwXnhlksy/W6slNyhpZMSFQh9Zk9i+q2URpzCddorm8sWL",
-	"LgeBgu2kYGFcpF1L4FH0qiYp7omOrQ833YvkGQihdnl5RV+qijUuCrYZG36YRGG328tubcfkA2mFuMu5",
-	"0NJ4dJBtcYGVXHZ6akx5rh+HUdL1zmFPDCsw0Sjp8uvUr22mFEqcaCb8QQaUQ1f+ILBZOOhB9kx3E61D",
-	"ZLqFQOMuhI7Ra1nu0gK0u5XClNmEtywfcxwR5iIzqV6JYPFofKvA1fE5a1VrpvF5iXPurnBtpNtoVwaa",
-	"6+4mmusrmuQJwCP1ux/J9OGCh3bufmhNayY9RH2DIS7oIhI0uBLihMaIcLFb39tkvgWdtvTDjZd3P5zv",
-	"/fdAi0A/tcESC1rs59j/75+9rBPlp58/Z0TCIboKHXiHFe5CcJ6Ar9CRCvpkSz97paVGeq4j63NeEGxD",
-	"+CBYLQ9O9BAsIFFo+FuWjSQXcGUbwGyzQC/p6t2fBSOGoMC2N9GqVn1KYEwD98TUYsHgZtRllaYDy8pU",
-	"Ay1dysajsYWkrU+BDtMyV3tg2lzDIsBnAVsxpwtSnnGIXKlilmCbXlaqT3vR8zf7K16y3E1Ze00urbQu",
-	"2FeQ1s6lmEmtJBbfCuDU+j6gBf/bSj3fAJ4NzLHMpihs9YXnoyo5dtqEKDEz6IIBVbRPsUR7Sds+CW8Z",
-	"R1TkP8hbYtej1SxZXev3sJOFChS2yvMB7q7VbORS0ViBU9J44kkr1S/M2YE7MafdjJhKVb/dWt1oeNUu",
-	"b6XN/LETjE2zqddq9i2yibFTzM0HP8eYKgyOQpoQ05/FbMC4ihZkJlnQ5YlKZ1qNCc6kdahQvkg6k3FG",
-	"ymi32bJwqplkxTo3UXUNpRnnIA1auM17aXrNM9F2zzbwBeV6QKMoqQVwMp49x9soZqZnqv+mbb6FQ0nf",
-	"eHsQeRfnX6Q/QXH3E2lOmcLxjXSmx7sKFvy08Ca4LUJpzNAd/XW1sL9VqA1VqAxfan8aQJe1zAkOl81J",
-	"5CuZHJIHqU14xdZbzvqeYnM7dOWg29V5MwBfT8lcxDeQsqFMofmSw7TocurXb2paOPyH8SCxKx5Ank8t",
-	"z9sgzsMkSLt0OLD7E6biMHF1OMxtpdhGVE01ZmFssmUkSB3D1pPeoRTZq+aOSggtMYzKaqonZD4hC/pp",
-	"knKICpzx1oEGOx+jC4RaKDbNbhObFV3lShAt9VASLXP0Lg8lCWaskD+HUp0etY7Mwr+QY25W8IsA6sv4",
-	"i4W81ByJB900pbKpag68OAjTJPawMBGGyrdLnVdpM9qMfJYOmU6G1FJpSpeQxopUGTHFiuiTBXI5Qe9O",
-	"NSH1pSBfgZpD6yLTU+3yst9pgzFmfZzY2LawltCveGiDZbxyNAkzGZw9m7GQ9FvtM83ATNdVYhIIzSzS",
-	"lI1c1aMkZchwmyc1aggNroqVm7RbDuh/gMQBtVM5KxBfd5Coj3oq//P//f9kt1arVLu8oydp66kh3JWH",
-	"u78VofGQZ2vvgIFDabKNTmddkqnjKmlN2zQsxzbvdSMTpg+lFRIhH0SzgAUeqLlau7W7zIngTuNZJ5Oz",
-	"7pMpDeNC/xe2rUg4BIRuDYw6gsQW3ZL0K+ayH78u6SvwFErgEgLklzjPUhY7Epx9e36z06PWeZwpMDbN",
-	"2xIDG1e2fpQzcTkbjFM2/M0ri1gI+hU4M9xqlm/gvpIt24u9lRSbFqtxK9gyWnWGKcQs35P0AH1jkbbi",
-	"wMrSHKXILWU6TLNs3ewTGj/ZF60Q3NpGznK+6h98OZ6aelqwZn1YYphb+koSgs4rKwmn42Zre25PFScE",
-	"gjH5/cbOiyZ0rK17ZJ9ghYdHdmpEQjtAqQVwfb+21Q9Vl6PyWklgK51qFSxUMeJhqdyClE1I0de2DabI",
-	"Q/L/8eXldbsDQRSnFkar4HmqdjrthoowDqWeLAB8s8RZbZaGCWNpq5kuN/lwpLyuxKdis0fSXjOeaTaT",
-	"5NktNajpcpOIfGA8PElfGrCgoC4++xxkzztOI9CqjMtI6wv2i12eOa7d2ktUkAw04khPtJa+zlFFyruN",
-	"l6mXSW/umVAG6LKgOsh19TrzLO/WdryNQmBel3MUgMotq3LdokVaAhZ06UUus5364/lcsqVja/iO1WfT",
-	"pTmoZUiaT8+MIKR3l7jeQAiioG5/Co275D6Ss53Q1FdxoysaK6TjCKtHHLpfywLd27uaHZqEL1nEIYxp",
-	"kTalUkWAIyhyTUh/LCKtoTPe5VluvUF78Bu2wIS2MZNGcZ9gy1tG4yhksRHaXa6ltrnubqlpWhpL+gwL",
-	"iVA7aJqkTgmAtZpgNUVrBT0dxCjxXY7uqDGL0vw8aUp2yjkHlWYpKs3jA8tuOoppwEzPVP13OwkzsqxU",
-	"iWn0lZpXzdR6gr9gfhzAiwHWo4cJcKldgx4r9EF1+ZG2uNCmWm13kXIcjsYKbXucHnxeOSATPXuwxBov",
-	"V0fsNeF9qyaL2+vwK7utc53P1vpc3HjhATqaqCGc/HXJEfezlGa1PDTRgW/RmrLM+DwGbn2dyIuHG1MP",
-	"Yul/W2C5hIWM6FhSA7NpCllxMoNeGauFSAvUQNBZT1s/9I5axyfXnfalb3hSgvADcCSUxOBXdTUtMydF",
-	"b7A4KHmiy1ekGk2GdAs7aPipyi3mHNPKTKEWhR5gdqlJTwEsWOFl/+L61cnxYe+6c2KWuDUZ0v+CP//j",
-	"f/73f7s1n6YG/n27c3z0EUpZK1VyybCnZqjwLuMg0nXAHRApMPCs2XfmkifNHUl/UeBi1mICeb/J79Z2",
-	"gYnFWillvGdFPBv7m5wetUpP5iTKtlB5BCcRnr9DLiAHH8zl/uoBuzVRNzwauGVLlz7NUDLXxIAsm440",
-	"eS6wPisjJdjV7OEo4xd1XLM0tfPMHc17fMtoYWaKdSpNU4/c5Su838tKqpdzfd/p8LZGd5qqigasSbrV",
-	"Ytj20wO1LUlH4GJupPNBQVW8Viu7fEmvdMrDQ7VUFY7Od639TdFydkfUvAVUSn3OXZ5TLNcqjmQjvTGr",
-	"Hna5USPxAVePrJKVcqBcr1XuEAbWYRBKQ4dN96voeb9DEKDffkkIcMOXQRikOb2pYDOxFQg/u/wZy0xw",
-	"M8v6C5a/h2pNYuuTstwH+OW/UoJGLpOmARAAqdL6TaqqJ8jw/tYWXX89DSXLRPqJEkSfqOXRcC0B8Mm5",
-	"LIW6I7R82U7KrFcnZCBu6ZhGSYTUJGuZyhxk7yvbQKVFOJneRX6X51suWVenzc3FJCyc5+82z/3zdkJO",
-	"PiQOylxaHKTZJrFQlErEhgGhMFfMlJPkZfPcfGAmidAo8gSAntnl+zVb7HLgpPh7oBCSpPF3YPRI4F1J",
-	"yylwgyS5jthJ2STodbnJ0KulgRJbyMFvoAlV4gU29cPbpqduyOT27zEbfvYr8GX0oyyXBmhF2EMPT5r9",
-	"yWKchzVsUapKslt7aQPpVKVNfe1Yoexy7OILNGhqI2whNnxlwigH3y0OrGVEeROvrCaNbAC/yOGrNzC1",
-	"100FC9ZvmErpoDAF5JzadmpPJAqW+7V9U8l6liqT06cxA1vq4WJgA/5c6G/YgMXazqNXFNb07205JPl6",
-	"aqkNH2btpRqww/PFmgS9xFZYzWbXJnUbfm2unEVzR/QAx4dsu+iRMkTfpKKK+R7xueZFflrRcPHdYbtr",
-	"iST2rEh4Jo30SIRF0rUyFTQVVPrR84shMAvKNZPMJud0uU0rh1JQm0zSp4MbCE9FFGuv0SMAN9CWfuOr",
-	"sivFBvxdbvetmhN+k5lUpM+SjptFIMMJtDBp2XGfJc0ruhzYL/A7osR0K2K30JAPmtcgbtMlG2wdMTUY",
-	"b71mUvmmvgTK03xb8ek3oUh7QkdMy6hhTCesy52qtikdsYrj1k5bGDmV8Cl3NYxYT5Qqhri1K7ltgspw",
-	"b+e0bY5Q+uwVIIQa96w9jJGWq3CSStiCGNROyiImPuBY+JUDu99rDwXwrfVrfp0hpI0BjMj2A15d6XqP",
-	"fsN3tKtMFSS3X6X/qnXZ3t+97pyUL9+2Gnv75Yx6Van4B8TtKLhtkDM45Gbo+2a/umqluV7HD11srjGz",
-	"Xu7db+tNmBqLYH0tsQHsWtGyHaMZjoTdwWqlu3i4Q3EPE4YbO9Ezb/o2BAxGNGm2Sx/lJFenb7ndGiGT",
-	"Mih7cveSPpYnrxQ+FiCcWDyA1WP4Tg1xwqZBOKFPMxFOmhQD0l90uZFQpGykR8UjzMjeVLlMQ+yZtrKe",
-	"/Qm/efw68WknHTo8hC3wiE9n0MKEfZqm4rDiGbgBERMEEpOuLlwgjro8K49gOZg66siivKvd8sbUnvGs",
-	"tKygpVPAQJrGrWR1DfATXXdOqiRBbE5MBZQkEvx77lYQPbabnhvPImjC4C2zc20HLq/C8HLTOA1+6Tn0",
-	"4QMaCaMB7pUp5tbCzQCzJaXvhBq9hAvP5r7qH7COCX2j1p4zRFFB2jEV2pCIPrdp6UkZvF1D1qCqrZSQ",
-	"h5bev0hAFjFWmHTJZZwO3tlevVGAcLaies92IaIu3ljSwGQVU1/16t3ay/37vxtIikakzKqjKvExNbgX",
-	"MI7pPFD1BplKBYRjPOngLraIUywgYK4ZkCu41mUWSUZ8hAbpGa1h1RLhz6vWCHBy912iYp9UAh9r1muy",
-	"yPDqwRohmUxrf5Qv9KXVuit63jNauOXgCxi24mE2ByXODCzAn5jztYt0L9iqBddrjd1Hk8St6fTrCuGH",
-	"FmY1NprfG6rY3LQ0WSV/U502YaLL1pXhEznJm8pRp4/z6qgwB9PNfhE0QhYNIZhhi3fS5ttG/Nu9ImXA",
-	"RkmE6STwSLf0esHpJBx0uYuE1y1VquR8OCSmPvuObtXQHZmT3dpupUpaKWXbeXY5tdhFZpJlzB5K+mr3",
-	"AK4a1ccmYML7HshnTxtQJg/0AILrDpyg4KzLyz6O2cNv9fpUhgMtlrMf6w31K0aRLgZfRCnV5WsxEEk5",
-	"qbWIyYyzT1NEyUugVnZr9YqD0bJmoT7qJLgjoSQWXCeBXAE8owKYRq/LCxeNcGUJizQjI/sZMW3Cm6ec",
-	"wkHfinmfBpOQ+10uB2KqDW+bFEtlNpvUQfiXik1RWIeSYLlPYDJYk018fdLuvW59vPS73OKmo2GvJBnF",
-	"lCtpNbIqOTX965FvJg5XkNahJOGIC72wsgNl2UDkQmi4p8RARMRudTMRGEjUOKjRbvRwLiBmtVFtPDM9",
-	"7IBvasIKOdTE9hKBhFhUyedmN23XfS3J9HRdiEWLaqNXa9Avu3wO0G36qzGjAdlCIDYF5YpaY2XI4ZWw",
-	"NxnFHMKzgr9BBIssiJy+v7iwsh5Xr0MrRKZzrokAIN1qPg8uAwzGubMtUnSsyg4Ct3EIa3giFywO3nHO",
-	"7F6u2PoTTmSlXza5venFwzCdpQp9fwzlJTczVBka1tRXr2zuyC3aJ/D+fEF4byPRq47EjAf/hv7c31FP",
-	"XwbZzcf6jDi1dJHhP8mRV9DHCe1IsNLu9PDCsgdHR0gM9tRAt1xuy3bC3cBKR1xTi8jpfrSgk8h8ZOCp",
-	"5Eqk05NQqgv7pa9RgWtetmkJrl1Atgb36yLHfI2a3KRJna3OnaaHkhCO/Qj1S/vrXVglmTacprqiqAXs",
-	"iibsI6b85Zaw6LTpcoCPzfaiN9klcTgKOf7cuSDHryFhHX/XB+8l0WvjhQHXelrzO4ZGqXa+Zq2IRIBB",
-	"SOcJrYTPplssCkdhP2JkGNERFMRooYmeosCEvqlCb0fyYszJMej2+vsABatHnNM4kAYEOR/YbtpyOvSA",
-	"0Ensd7n/U7c0nt90S1r56pak/lEr47Ag+GkypN3Sz06X42z+VaKO2W0AFZxcv4cVVTys1a/btxa87mcT",
-	"cJiHkpGyL+c3vsWQyO6RR+SCD1hgd1aPPbbfhh3QMgFRubQSeBsOWMWCUNuoREomqIi6yDYHhPIuXxmP",
-	"T1vFwpMr3DGGWTwlkIv7im8xRGwBBkOJUC62QCxNd/8DsoZ2N9ESkDudD4f/7pHiS4PNaXy+5kQLGft6",
-	"mZ/l+LZb8iYlnOl1SzKAbK9lfcf1wOCkWykCyr9Prcj4XPG7vFwgQcwWnuPA2lZPI8RLnb0rTcKFk8Bi",
-	"HP7gROZiCcYIe8MmYeIs3xTDIYszggI8clhjZbNPQQh1eZkmELxUywoTXakcIMPNgLBNoYM9IIYfhTyU",
-	"Y1vaCcgNJrJt3Qsp2l96RL6XC18fYEckp1F22t34Dv5ntvUpa6vN6+ybVhlHRs4/k8TQUPXBXOFbjrQ9",
-	"xkW92/n3hdoZxlAKFDTI310eJ+3eD5EgLdxzffiXbirpL4jWxiprdD7MJUnuu5dmerhXpeKqhqTsf2i/",
-	"al1fvT3rnXeO3xyfXUIN8CqFMS30SnVGAC5UwoIaWVmZxAK12iSrkDihVS4c3NFaEl8UZuZbpxlEoaCM",
-	"uVh7OXDz8ULZ5c6QGZ+BhbqEXoKaDRh+V1nnkrlIyO4J9Z18T+ev7IpJrMDVddTmML/JfOiNyqsfwA43",
-	"ScIzz/yxOXhPbRIbcWtvEhZ0r+PHxWz366lIyIc30ZIO9TdDwRM16S7+23QVKW2naUWlGppcBYBcSkeX",
-	"P/2s/1Rpkpye47CocswkRFvIDVtUiL31XpevUYEgZEOVYlKZtkoqhRJLtC4zn+CAJLM0Qi1JfH4mbTc5",
-	"beB7ZKdBYsoDMTGN2CfUZFACAwfENcsKslpYly+pYSSvhTnNjO6jiCFojjXx74dzmkkyD7Kp0liluSEc",
-	"hil7xmb1KxempduukW7JMWiNWQyHrojtXPSOX/tkxiWDCqS0oiwDBOK6NnNYIDB+CgaySllNIgvfvL76",
-	"FxUQRl9OvLp/AtiOQj6f1g1mfKMbsP+7oApdv8qAcs3ZIsFHLLZtNJZQBcCetC3vGQ/AMRfGREKrOEkG",
-	"kZDMWIK7NYgVd7Kpuy/dnJcEuG9OF8QW75j72OXoiXTaQ3JBTHHJwuRQEZsnbBjjBgyry4s51mrkvVQR",
-	"vWcaFD6XoFhsUtjsuLn++vB3Tgxkoxt9QqX6QBfH/Kvi0K1Vt6CN3mC8HFDqME4nj0Y6j2//ZOb3Bzl8",
-	"77B+rEuexDDX4JtGL/kC0v8rGi5IXpsaK05fkDW9BiDpzMkVhp5LJjWpDEEB4nfal21swl+xecdJtxXo",
-	"HphBiuvyUGXgqMI0eAPFObQvZk6nAv1aL4GDFjH4TLBLKZNVYpqqdPlygxRs/Mli0xm4QNYcwfIv0t7E",
-	"T3Hrsy+517X/Om1Vjoe5I8JEINg1D5vkMVXUbeVv0I8HlO6ZzjvZLmb3wdLPeHrhFsMQm/Shs2AWqGMW",
-	"oTCjfcxMA7/lRkBPfVky73gM1Bq3uZsJx/9Ntl+1ucQlUyZunJyFCXJ8Aelj3fs6QwvtCFlgxaWZHMXX",
-	"IFQWNBWiDQbtHF0cevoovZAfuknJBhEQHoUEjjXmjZn/01yizDsepbleGir9Ni2kvxvrPVJjvbUKJtKV",
-	"a95v2B/Maf/irex67t6JJzJ+riWLV1k+IPhS2K05NV1kIRGpjAC6CXoOMAYW2EYPoKhCrUzlr54euHzi",
-	"LkN2gEjWpn0ep1/7GomfFjxi08xPg2eSLuavngKaR3WRJIV0WesGdYuOVoHRrJPSfsyGEKahPPEzPpPE",
-	"DwOflAEqDtF5lsf2s93hMl7SMrRJNikVDk6rXtQzqHCrgCfVBOuTLxR6VclurVbP+lS7/B5OVVLkU0Uf",
-	"at6zan2qK/WGhJCXnFvLROxsJ/ZPgIq+KVVjF8VguLa2HgtESs1SyNX+bskrTUIeTmaTUrOe3KSQKzYC",
-	"vrqxxzVZNyQ6IKn9td2uLgf69vyu13AGThfphHYTtMY7OYC3KskoueFucSt4qswFPz9+fdi76Jy/P37d",
-	"7lz6FQf/xFZXT6FC2/Siw4b10NaHOgAoJkEPeAkWWi+V+5PrzkkS2qHTaWGpthIHmKwDqTiQgh3PuCQU",
-	"8/nuRCMzLU3z1ZpKdPkmdfjFcB2GUyWcLAFtApgvnO/S4ZVzXGoZpsvmBJlsplxj0S4/CTnYP3MKEXGz",
-	"c8nLYcOpIlJMmOCMzMeCRLMYQCpvw4EKNe3EYjYaG+4q5twgPOqTQIgyU5X/5D0eitvA8Zv78NQcBT+Q",
-	"q671z5s3nOmhPj9VJMJd9x8UiEiwgBD9ZkkPu1y+l8RPbllvFkf+Xzo/qwAb5h4ReEfB/jesrdsg7B8Z",
-	"zlYg8zbUeTfyUCVOWnDPzgrk46GT0WqQklNN0Ukwtb2XwWWlhQv6rZCP51vp6RkfrOq7IRVdSLM8EhaW",
-	"6B6Cp/SJfb3Zl3xrzt6/fVV/al/VYQqQOE3J+J7OKn2RIYl6fUd7iySYKJ4UnUG2ZMP21auSjpgpRlRM",
-	"h8NwgEl2AMRitZ4Q1JtGrVbY677DaBD+cc3uO5BODipzfItOYHOUK17sAgHcI0MBn1rlm0k2O0mgN33s",
-	"1wYhkq1b33o/2891XepumjQGKMumKypNEyjSdlDZLzhQ/15Bs0Cvy6FRqhFPAAmyRlZxBi00lhrX6pEN",
-	"9mOX51vYknLAhnQWKVKv2RzWAwJoR8X47XFOmdmy/Bm06lZSvBJKImeDcTKhMnVkGc3WSCzl+3ru+syI",
-	"Fhw6QQyTWnRljR3nwJzq1V9mkC/KeAWR+WNW2CEaM2YTuYFCo0pOqGKxh7ZhFiWy2eVdvkV8+4jfzBkr",
-	"yVhlBMfA9h87nrUfl95WOYABwfhrrm7plbwgQ0DaIM22SWhaOEvwgZF8F94VTYPJPXsG65GL2hC4a66Z",
-	"lWWS292aI7N1mAai1fuipso2tdLm0/sebgpA9RCX5tGz55TtF9MZgICDK88cDeK9XGX6OCH9omePEy7m",
-	"TdKo7XppgECCGkUgWYItNH0VdUQHXNUUd3tFA40EJ1Ab+EVHYWHsikt3MizrqcLy7kseQ1VLt9pk5CNO",
-	"OV7hiWTRLXD3+benvy1bdg5Syt/VyX+UwqctZVZguGFU3hH4yF42Vv7WsKJvtvr5rrKeSrMwLaLLXf5p",
-	"6p5JqLlaFIm5U+njewV81XKCoorlLi+qlcm1zyflZLe8jKCoOH5oLYnQvNWSrMsLy2iSsstVgZgbtjhI",
-	"qldIvnjlbj6bK//4dgtN/uSZu99M0fYmPiXQSTFbqJAJrS7uXsuTEp/S3RXdaWKSVl3icGJwDUgk5ize",
-	"GlCZdkLFmAB4mABgDB3r4a8zBtCNNA4AqVEMScQUZENRyTDm6vpZoBesCaX2oae1he8DmEA9FpaHV+2f",
-	"tUWdNox+3sDiOwjfUFsMk2rRISfXV0dbL7ocvpaBpo9pinAvw4hxraereMYHCO7byjKoZGck4Ntlc5XX",
-	"lUU/mVb1hxZCr8uGSTRWmmIlP5ihbHBnDwUfRuHg7zzLh+dZQnEvc1K575lTaRMp7qpeG9AoSowta+hg",
-	"uFOI6orEhUs7+Cb2QTuTkRlKAjiWf62sm/baBOxytxSJEREzhV8CYPFuqeIcaXJcP6/KqTsJpVq970+Q",
-	"ZmVetkmWFR5xFN6yovWDY+zfCXHP3QhZfMjuFS2oMl1z6e4KbLfSqxYQJ+cq6Yi2Iswd3tGX4xOdTCP9",
-	"xZ1fG1vP563cfyXPRQzf34XkogRA/G708LtcC3nG8ZeoYXOu2NfgUIIX3s/VFAq+sW3TZW8T+5izeQaJ",
-	"2mAYoGPc6aFa1KjVdGTVNqrscqhsqZKLtE0rLWzGmmTmzMciSpdXjtlMMhIwxQbgju7yztEhefm8ViP/",
-	"+udutb5bbVQ8i1+epv3pLYrZNKIDFmAOIHa6BtUp/QMs0Hrjjzrty7e9Tvv6st07Prtqd963TnxCR6KJ",
-	"/ka1XB2XuMvSIHEYV7t8t1bXcnepahyWaXr84WT9y/bl5fH5WRoGEBFA+tkn5jSEbYOWH5jw7NRq21Z7",
-	"ZjMx9aZeITOuwqjIZxnTENsTeEnMusuh7+xF++z18dkbKBk0lRb6dQBblnhRG6kXFbAf/FbrpJHOHa0A",
-	"nEmXm277dR8ztdMmwFTeWLf7QARsBfgRjPOUrQDNK741kMfWH9T69c9ZfVvcgo/m2AsSm93XJR0cuORc",
-	"HzGOHt9aoTyLo1KztA3V5+aZPNs8CW8ZN0Y53nWwEKqpTDbRzOXmIi62t4dXzUtmjh6CkZgpzxjJGbsZ",
-	"6mgz9YrOG2FZxc1MsmqO8wyG3zd56JlME7yhCdOUxTj7ijNeIoSWh7x0cfVWtK+SpPxGiFHEPHIaDmIh",
-	"xVB55E2oTmjfI9+xxSAS9MYj1Wq1kjLaNBU9k1hprS9nemLNHukLHtOBMo03sIuBxeBPt1+/8APrX0J2",
-	"OhnFjGlW7bxjwhRdtaMZNl6+Or+6qHj5uGBOfDyThEo5i6mWH9hqsIwc1jPc2d3/ybDo3dZ3R8ofWF/r",
-	"GLxCtjIoP14W9jCTJJ+m5E8opyOm98N55TSFmClaM7zX9Dpw1Qt08ZrcJ/3S9DwtZNUi2X5MmtIvBCE8",
-	"QZB1c+kk/tWg95lX4TucaeIHBZNsEbx6mch9zmlYzsfdK7b5Q9KCTOSCw3O6gJ7tnLGg6makriBB7NMr",
-	"nd5uaXOXbhY9FgAYSx7J93ypJHnBNgiLqcXTqfTI4ckx0hZC01fJMTYkzjbWkEkQGA68c3Qon4F7ATHp",
-	"VzfBwO8bnHuS7YLRvF8TDIe0kpzLnz//nwAAAP//",
+	"7P37chrJti8Kv0oG344wrF1CgC62UXSsD8vIxq2bQbLa3fhQCZVAtYpMurIQph0+sf86D3AeYs/3mI+y",
+	"n+REjpFZlVUUCN3cbs+eEWu1DFRWXkaO+/iNL4WBmEwFZzyShfqXwpSGdMIiFsK/juggEmHrtfrbY3IQ",
+	"+tPIF7xQLzTIEL4jvkeGoZgQ9/ysc0G2J0O6HYlo6hIREvdNU3+EP5ZuueAUfPX8lEbjglPgdMIK9YLv",
+	"FZxCyP6Y+SHzCvUonDGnIAdjNqHq1ewznUwD9cNfJy9vPk6OFh8nR/uDXz7sDn75UGWNglOY0M/HjI+i",
+	"caG+v+sUJj43/6w6hWgxVQ/LKPT5qPD1q1M4p1Jes0X+yqb4ZbI0WIb+9DtaQyhufI+Fy0u4GDMy1d8+",
+	"k0RN0CFUEp8T96z1+rB33j770HrdbHdWLcY8vXZJ/yNkw0K98P/bTkhoG7+V22Zyp2o8Nds2+2PGZJS3",
+	"42q6bojf93zPJXQWjUXo/8mIZDwi0ZiRfijmkoUkEsQ9O+8dn71pnfYu28cumfvR+KFH8vzt+9pp85fG",
+	"yflx893u2d4vP+//2r48+rV252P5ql4op4JLBjfoFfXe0IjN6UL9ayB4xHik/qTTaeAPqNqC7Wko+gGb",
+	"/M/fpdoPa2JqpyLqB4V6QW2C9Ed8y+fx2ZKBmAUe4SIifUZCRgdj5h0QGdEQd808QEfU57BHMqJ8oGa8",
+	"O6zRl4Mqq/Sfezt0f29rt1ZwCjKi0UwW6nuVmlOI/Ah25xX1iFlEvGLaF7Oo3g8ovy58vQNVqIXiPi0T",
+	"wdL6PB9XR7mcs9BRPAX/ZB6cO6GcsDAU4YH62djnIzKnkgxCRiPmlUknfyfKasavqKdp8hFORlMv8dUl",
+	"u6EBUB7MTBbqv30pDH0WeIV6YZtN1EOKSCgMWZjMJJyeWon6jlDPC5mURM4GY3VpqUf///q15YGYFL5+",
+	"usM57lYq6XM0S37Sc7R2Y0KDoQgnzFNnN6R+IAlsD2wvnMNh4DMetdnIl1EIH7fZcCbVhV15LDnHAZut",
+	"7jxuf28Aw/YmLKIejag5jl56tpQMBB/6HuORTwOCD5GifliyQciiXp9Kf1AinDFPAjH53Ief08FAnVQk",
+	"rhnffPOWF9yEuau9XEd7Dz6aBgmtl5JrxgISwl7LOmkfHZLney+r5N//2inXyrVnkrzrnJ3i9SJFN7v9",
+	"bkldR4cM1Z0kfeEtSDT2JfHEYDZRm6hHdoi9DjxxwYeBP3jovaNcHYCY8Qh5Abxe36EgZNRbEPbZl5Es",
+	"3OnCvEwuTDzRJ70tOGVfxrPGU1JMDrarqb6/5Dcs9If+2muxya7BMAsgY717z2SG8wz9UEakiAodfLWt",
+	"n9L7zIj6kHlI+aW77e9Osr/N1GsVo48XGe/4LOR1Ral1vbg6TGhrluzHY53Dqu3w01MjCxY5hHIPCW4O",
+	"Iph6HqFkThdKx4oE8aM6oeTi7OK8y1H3dQiNFUu4MoHPr5mXyDr9+jK5Ggt2w0KLDJRwMLOJxmxBPKGm",
+	"1OVizgkIEDXBa8amySToMFLq0pgRMecshPcwSfzIIVKozyUjc+pHcIEjVBjFkBRBj+/y1Lm7pTLROqXa",
+	"wGeSuOp0XLU17q0H5Ja7wB3RmGjilXy4yDV3f6xkZHI6as+NbaIv1AEJ2UTcMKJWq2j7O2cID1gZMIwW",
+	"iLNocUGVXHroTvtyiUbVuWvyjQShSvViIcoT/YsDMuPqF2pi6kv2t9j4pXXiLSXDQMz1RcdF3bZ80FRt",
+	"IlU/l6RaWXpFzPUd5KtCqU0RmdAFKUZjxuFTPA0i6UISKUp4yDxiIacB6g73OuQ7WAOWFmleTDosVGwK",
+	"J/Bk59IRE4aa/RBljsA9kfD2A3t/OLBNORZzpYXjLCVyrlgj9Qgqe0MfmCGw6zEjgRhJ2NZjKqMrumg9",
+	"yr3xZUbOBlRGwKAjARYJ8XmdSBZp2TAXoWfkrvn39lCEIxGVHCQ9Q20xHSlmAMLHCJe/E4fDOzWmN4xw",
+	"kdkYUuQi3hUUuFwQXL2vOZxavV433opjMfJ5J2LTNvP8kK3VMe+mVy+PnLO2K2B1tr9iJJgknH1Gznxy",
+	"1ACd5yxsMzpT9zvSs2nHXoq7kh3IUrasI97QYPbDq35fncJkSO3NW7lsSiQbCO4ZEZpa6mRI9ULvv6RO",
+	"avjY7bR6OZMh3Yp/hp6j1USxvC7Q6ICHSbIQM3RtpJeVGpDdf2lZat1kddnF2Et9NIcRk1JNB3RgxfhX",
+	"nbLWV921Z+AqXgzXt8vdk6OG2X6XGJdeKSvYNzEWMrZCly8bC2smuKRNx5MkbsYydLs8PVE/kmSmuBDs",
+	"D9JLNGYTyQJlCyDB6Fd3ubv5EbqluhrID1GiadOBGi+bY0cDtAnhdLkl5AZjykcMYgR5lOqW1EaKwAMT",
+	"hnLitpuNy4u3vZPGL73Gm6ZLih4b0lkQkWqlyyc+n0VMJqdj6AI1gjFVWgNTEzRC0rgDFVcTswh3CfcR",
+	"l+oQ2uWxkI1/PhaSkdZr5H6xe1LShTGhtHJnrcWDr+AF6sNSucvz1wwaoFZu6CTRWdBliTbUyVHjWAyu",
+	"H+wFiIQgE8oXZB4KPiID4TFZV5MklIRsIG5YuIBP4y2d8UAMrlEJiUVA5iroS/BIHDTAha7nn/pHj+8D",
+	"sK0tpe/De+pE8QWgwqNG6/iy3ey4egvh97CPYH2TUMwdAoOBztoFUlyQkMFBlUkrIhG9VsqBSJ4lMx4p",
+	"ZpI+A/ANDQZsGqEbNTHqhyIIlLYLLMs+mrmiJD/S09ZWPd5HPMg1Jn0eJ0i22k0o8dG1mH9E+T+i/NuK",
+	"8n8k5I8jIcmR2qzXzePmRTOVdbD9xfe+ug6hgRRq0sBuXcVZXQwwz8d+gCpVluHfQm6aJWaIDSW0RWoJ",
+	"y7w/g/w78sFvyxrKpMGJS2lQdeNHxJBkw0SJR9W45sHbJniwIAMaBHk303wWiJGYRS5o9MvJLQcEZTz4",
+	"KLq8z2jIQiKmTAfcMHQtwRaAfAxPrKFXfEkyF6MSbIGS4XY5RN74Il5rNKaRsT/UNtTcu3jtU9xzmWDP",
+	"wgeHof5xVPwg2s0/1vtTW+/6/p2KzmwwxrjZAyUGF5hQght7N9LZTUjnVETkSMy497T+YdAFxhSMI2va",
+	"pAgsjyT7CVoL+zxVB40eYNwzEwJ7pF0z/ua/077FPvIkOcL3rC3SKZCPtENabfw7bZDRdFftj5Ve+cAN",
+	"yqa1iSG+D9IUv+MdOxX5c1Z8EvKmRrMQdORMUql9Ex8nx86QmckMTUxXJqO64sGaCSgOP6cyThPEACGd",
+	"TjErUt49FfKvINPcZapdn/FrLubcMct1Uo6hkP3OBupvHVO2jqGDsvaRjkFL7r/TbQ/8m0TjyLnyEc7n",
+	"wfsTMilm4YARGuEbdEryd3zJMbzuSzJmIYPt0LLh8RJITEa9TGU1IZV+17FqH7KJTX5o7vwddIT7EtOT",
+	"MUK9KhFkLAJPklrFbMm98z/0Ecmz4fCBJ5TMJGSg/jJO+3GmhS91qsX3TMPn2SVEs5DjCoruVfNV4/Li",
+	"7Wmvfd5rvXaRjUoWmX1cBIJ6F0Ic03DEHjEXHHJiFVXc6ES8wJ/4d8vMqKYctzhsE7W6CyEIzvibpHIv",
+	"LQaJ4pnEVcFWLkcDbsvj/g8JBugbZu3H8mrAO2o0Uop2qJHt9576kQj7vucxvoJIvjoFiF6da6/z+qmB",
+	"X1oZwuqRp5vTo2XzWVMGnqA1gmcS7MhsDilXpuSCRYmXIHMcXR7rWrHBb83cBZcepsPrqOosDBmP4onU",
+	"U553X5Khz9Ep0eXRU/hDKO/yuzhEzWviXGHJgqFSZJZdonramONsnOlqox7PoY6bss6h3mHhjT9gl5ze",
+	"UD9QQusxiqwwrdGXpD+TCzIYs8G10o/MKcoDErIoXFgZ1pGvbCJO2urzrYb6/G7FViluA2si9qKetugq",
+	"Xi+NyIBO6UCJlyIksQ3CxTQif8zYjDnEfdvovO29v2xeNl0HyHcWBKUyrtraDT6b9MFg7HKkXiw8tDYH",
+	"/MtOYcyopwtN7Z1bqg/s6FEigRnrfTYUIcNT8PmoXLB3YuJzfzKb2MV5Po/YiIVqA746hQvRmE5zihAx",
+	"mWEYiPkzSdxQZ/n1IuE6eE80kReHSUxOKIG3DR5mt6S0DTmDkiBgIeqhLnehgEZ785dKkFyM1NuhMVQE",
+	"4whahlOFs4BJXVtTV7cb3tfzGPfVDUFnZar6E/VRrEWL37YATcnSZc8as2isi30gwNDlxfbRIdl/vvuS",
+	"/Ptfu+VquVauOuRsynjrNTkUnLNBRA7VQfz7Xzvw9X7JIS6SU0+v2sQocBKQzAAO2iRuyJSSTIO50m1h",
+	"mxVPUNOe87z9OiCuqfDCbUdKbb3uctwvnSVM8eI64K+QwPNmns/4gJE+k77HpHmRrvnyvVQAJQpnMlL2",
+	"teJyiq/5Us7SCd/6wf6CuPTPqVuypjYKKY/01OKl4qF5EHNWq1O7oR4CH3EvZttdnn5spLNj4Wfq95oU",
+	"eljc5JKixdCVIEvqoJwleuhyZVmoBUK2SH+hHeDahdOdVSo7g9PGSRP+Yr3j1unPvVcfe82TRuvYdYgY",
+	"DtVDOrRcUtQ5phmnuR/Vu9wk8aoJYA59KCZmKkMlHRR7ZNQrHXS5a3yVvYjqM50LLey080wqyaUk9FKO",
+	"fkgHUCGjvfTqN4GQUWmJxxwLlATq79VFwUsFvcAy1tRai+yFSztvGPemwldEblO3q3g/cx3icsEHDC/u",
+	"+c+HTTIY0yBgfMTKjzd7cUL54lDd6sdKG8NEJywdwuwkrPp4ZMm4W7PMfWXxqIWYGlb5dHLxyL9hdmoc",
+	"KYKaA+o/RmFLZA6p3iGoTZl9gKOGLDDMu3AIRH8XXa7Tvw5I6I/GkR4cq7mILv9aKU7J9ylNgbiaPBTB",
+	"xIBIPAaFGeWbxSP/uOR2YdOO4qd9NppxUq3YqzcO+Gufe6Rotseu6EW1Ayg1ea7U5SuoMclF/FuSnA7x",
+	"+ewxiwlX12kt+efqpsRNSZy/U9HNPWrRDpbWCg4ffRLG+/bIRZ2Wk3TZOToWgVc31Y9/txPY3Al8sLRE",
+	"e+NjzvRIPJdGEZtMFadFZc2PU7p/HFa7Zq1aoTfJIEUXEirbjYtm77h10rpwyZSFMROl2kDrzwbXLOry",
+	"aSrXa0LDa+YR9/OW0vi2QhqxLfCUoqqn3+EQOVWvhOSz/sJ4W2UaSsE4nqQFueDmVgm6Tiwku1xr9opy",
+	"DOsv/d14/SWPsYAeGpujRCfk4bFBKCd25d6Ba1QTuk3N7slI9sSX0ucjSFdG+9IKSUHQCVaUsReurq62",
+	"GlbybLrSMc9OuORyNp2KMGLeCfN8egG/edxwSIx2k63DvFNUZM8+gnjSBGZNYNrfNCaCCZdZfBRg1Fe2",
+	"d/0sfFAG8I8WFfkPiDyM/BtkNdn4Q178YDk5fzkQEKcs3y8zkqxIjAR/erx6ILRG4zgfqU1PTjs6NHsR",
+	"IaFSzkJ1KCRgNyyom1RsFDXUKuXG5OT4i8zKIiHKpGEhK0kyoGG4UBoRxYL6QUD9CQwT+2bpJHQJeCxf",
+	"VJ/v14k7nXuuQ1wRTdV/JkOq/jOeX6v/SPyPOgz3IOVwjPeRTsL6UO0RBnSydQ6lLgeHbnATYFWCtS2w",
+	"fDJiXOsCdUJJSH3JALwO144IMGLOFP81n1e1xzCgMoq3A/U/tWuNxnEtKe9Q28m8EpnoUA2BigylWhjH",
+	"MUR6sEIkmQwZsUiS3Uq1y4shG4ZMjolvnGWMK1n8W0HNpeCo/9QKnxwLJw8+WQK9cwoNE6hUnMzzfPUm",
+	"GpyHSh9CC21IA8mcwtT66Et8S78kbzYDpV+bxEGXYRATZ9hvZsBP8e9E/3co1XcKDSOpL9vHd5xmLOR7",
+	"szC4FW0x7f67bB/fy/OXLH4cRVNZ3942Rlp5JMQIseC2BUYgats3tW31x39r4DLf++n//K//3Z1VKrV9",
+	"eJ/65627l15n3iYeQlGS4dlWat8ddlNHRXtTi/Mnqx2IMGQDZSKFkpG+0tLDRcEpDEU4oZHOVoHHUsCM",
+	"z2u3ADM6Bc7mqXeu5e/md9ktWpp8ZtzcTVvCe7t1x9IEloFmqz6TMSAickM1/jNJDNadYpM2htgSPSe6",
+	"Ri/SSp65gHPWB/zMyL9h1mqSbYwpLH1u14PeHzvvnvcr448vri9q/Grv86/VwYeXjcK6MXoYVenRaPla",
+	"XekS1nlqNY4yT4ylIn0lbqovn1dSV6b6/OX+fnW/UqlYdOPzaH+3sGxmxLNBzFB7TScLcnJ4rvd3zToQ",
+	"JjAPSTYHXPCZJPh7ByQ7N1GLASNFgBC6Zmwq0SL0I0k6bxtbtb39UvnWCfQwJ1Tm7mbFJB+oXxIPUEmE",
+	"yZotkzP1Oh3ltMd0Uxu72X5C8AsIS6b2M2EwSHoD4TFAwgQphOE8RXJ+xCYyx0hJlLYwpAv176mQUQ9r",
+	"snpxwHYW+vD05sM86FHUoHKXCwu804LkQEwzRCimjPteHDVDo14Mh4HPWQ+jv3mUAbvZM8Gnntr53oRF",
+	"Y+HZt50Lro4gB+5y6VO11zkMIcsfY+6Qf8vTty279WnaWdpdsz9rV+css7fNmHIMpHV/zlx7JjGEvsxz",
+	"mRndbL0JFds7AJZNPnxpHivOATS1KceMTC7bLdIFPUKpEdNpWf9me9DvFpR2Omf9hDvZj2FCJWggt2oP",
+	"TOOALc9qs/23tImVm1wzPjqzL2WDYko1NOuETfoslKTPAjE/sHIPioaxzUJfaV+KbZi/lR1OB5EE20AM",
+	"ozkNWc9X9kO5XIZCa3/EBabbywQpVdKFLMcMU1G0a7uVtDIvRkpiRWxqkMmi0gFwdtqXkI/gyyRxIHPs",
+	"7mbCO71f7pz1tSVhx+ldFOppjm4kfUqZqgLc2wpZY8RkxusHokzEYGp6yY7xgyYVWwekquydaqVCpqHP",
+	"I9oPmFJ9QzqIWCjTs8tK4PQk82aZET6ZnVkWQC4pothLiSG3ZGU5HKBZ6LNoWAd4fFkHrbsO79pS76p7",
+	"7MYfMBzxQBfVG8KwnHXpzb+zQLz1jCb0cwt/XK3cUVzmAZm1z7cQ6jhiHsEHIfgimU4r0ShnDplxT/uT",
+	"U+zjGeYrATx7ziJqlVtWUatsIK3TM29+poMoPYs6cjBwr4DvPHuH6kTfDYQIcDWrrNaelyvlSrmKzQz0",
+	"p7/V69VPkHWzIFMRRiVtdU9D/4ZGbGsmGQE7gkHukRf7OTwxoT4/IFyQYUhHE4bRfs0s4rLlXCIFUssQ",
+	"T3aW2wMaBH06uF5FM/fc7qyGk7lTOEGlr2bmt6T+PJB8Y+Uow3qmdMC2JFNXEzK26ETwEXE3UJxcUtRX",
+	"lXoTn7ulNPfZTPW6nSet18Uy26lUMpcUp7N+4A8c8AyU4nTClejjGbUddTgk22U1LisCUAm85XS+5glx",
+	"4bFD47XIWcurRqe5v3vZPi523jZqe/tFRRI9LQnCUkl77xRbmSqti4/Qhfd8f2efdIzVk8y0+fKEBWNB",
+	"a2fzm6OweXLxbjQ7fEsF+7kavbhsX/Vnb951ZDTfGpwouQnOAzWR/+u3xtavdOvPytbL3tanL7s7X/9H",
+	"ns6slnNPn4Yi9VzHUMZHOp0+k3Fe+P6W5498zAJKL7Ra29nd28+sobL18tOX/bypZ5VwffGWzus1C1jE",
+	"zpGe77fSb+u1ySxsrZsFyulzjPBsXwWgsL2dWg0+2ZJTNnBIo3PYagETO8Ca8zAUMw4UKRV/kaUyOWZq",
+	"WagSg+t2a0Al80yEE9GbZCS0z8VyX2Y6OFj7YtpB2Fx6L91kZCeHUhNIgLsQKXbF0O6BZHq1Sm1/q1rd",
+	"qu1dVGv1SqVeqfxqz9FTUi3yJyzvzmT9QCub26ywfRODKBLRNNfMsbFClh0sHsMIvvYUGVfxQQYnQHvT",
+	"tYuEVPd0RFxq8RwnTKWODtMr9Yz6QgSM8iWq9GO/tDVXx97uPHLFI/xgre0OR2myEEE7yBHKFwzTi6VD",
+	"GB2MyUgID31MVu6AVc1BfE6mAR0wiBokeHRl0kn7qFKanEXh/YG3xYaj8Zb/+3WwNeFiWrhVvk98vkba",
+	"Y+jnNkftBbbeyJxIZnviwXLPwWeBF9v+6W3WXVvy+Dp8BeYgxT4ZINtZSHyuYRHtKLFVUqTba4FumGYT",
+	"cW+YpX0zzWLsLcdvwZPHnym1PBqgeoD3lnSRt3QLt4oLXGX8ltxNguySh/n9meHP684TmfiSawE+zZvY",
+	"W0YDxSS/3BpZEtfpmJK4fkg0ycYX+atZMMsXfElrkeVygrjoJAEJoQbT/jbZdZsIeJ7jJF6X5+MkzcYe",
+	"2sgsmTbGyPJmK2d4iLe9y/fizhgmba9oF+ZAKG/Wz9oM1Wqluv9y98Xu7vPdnRf7tef7Ozu7t1IaiBCr",
+	"55qZpBMrCLdIk3dXP+d2sgMrAhnUFeuTn9lCa9h71eelOnHPfj53jd8/vKmTplfb26u+xLC32/Redxqu",
+	"Q9zmYepX51u1vX3zG6Wnq9+0Ow39URs+KpNTsK1iy1j75nJcWsHIvqnw1oJTgJELTgGGy49FhTfpB2Hy",
+	"BacAE8z3meb64a/9FWz+mi2AFhzw2Gnb5AWJxrNJH9xXBybe/kwSzL7SFUd+lBuxuUaeYaZ89vO5Wukh",
+	"LLORO2OeO+OZTClP0h/lPvw59+FFXgpYmiKvAezoGghTnQ++cQXpdfJoL0V0HRYlhEf+/a+9ktI0NHle",
+	"s0Xa7/elgOnEv2naiEkCDtw6Zzi3wuK12PtlXvH2gtfX3s6k/26XV3/p77f5+/Cw1q/czM//3Jl9HF7s",
+	"Xqp1wAnojYddhM2DrSpUq398bHz8+fNhOPzQ6T2/WFy9f3s2ej4e3JzTqX8ShPMWpeeDt5dtUfj66WuW",
+	"kE0SdKwhrRN16souhYCyp6AGzNv0Y59fGxm0qThOH9AlIsmgIiN1OaCGj4GrvlupLF9VMOAHtsm/ttNZ",
+	"yj9g++4icduzps3CZfs4R79LhnGyc8rdLjHy+bfcp7soO85fa1QbCbPWuM7tq3EngyV18DnZLVO/bOkZ",
+	"Jq8lTkmJnZv/7Xs/rW3XGW8PBtTWL96eV966T44al4CXfT+dF134uZJFV6uaqkjU1HTxvFbOUjjoaTVj",
+	"8q7SfzF68/6PnY/T6ueX/V9q13/sdp5PKmzv5mqwT1/MLni76h2PfxVZ78L+3cgjjkLk7Q2Yr/dkQOCo",
+	"DxZQ2SCGproasupS9htodhP62R6wCmvIfPJdueSctBG6PJMzXDZaihbYuzwgATiayIBK5hCPyjEUMHva",
+	"E2XKBScwjzK5EuF1YpzfZpPfscfw0qFDnXjNRG+Hd7wPD8oaWk7QeU3luC9o6OX9fMZXO44u4rQpuwZe",
+	"410UTYC3dKBt9hEz2EuWTrfWHQRz/bRy/+7HTegg7EGOdG5okwY1t679X5g+pNE9TDZx7AuLP7cyuFOO",
+	"nVvzVHRA9hb5lqUVpX6nUpTu52Jcy/3zfE49OlrBCqDSKp1NZmVpW8jtSZ6d3mF5gPF7za4BrUdqNp1r",
+	"4U6m0apoTz0hs7iZI2Z98wVisxVR5dA2GMTXE8CAuNnDgPIENah0oH/o1rGjVoyxbrogH0Dig1qDoht5",
+	"bXoj3zlhKZv3hHEzy3jNxMzukBKVd7fibAD9cse+GPFep2ht5U0E/+G3VqDzaVFwvALo04a0lulM3eQ0",
+	"GEmayf96vfN+Xhmc7gfVxR/D19c18eJzhe9PPrwcvZ//uddv12jzefRxd/ZukAnx1V7cmjGbitatkKUg",
+	"PSF92fwwCeGVHN0OIFbOEYRTA/4PAzFPr8Z79fswesd+3T38cL41efWy9nPt+Wzcv3x3WZ1Ww978qjo6",
+	"ujo6a/7+y/Wq+F65939DhM+p1l5sGirLrjSXWgD35FCDnsZZvBmZngZHee1LLdir5Qr59792kgzdopLn",
+	"UK2wW919Jkt1kx4OqXIhiHs/kgSLXw2Khx7/PPFSmaAyKgjzMYBOsgXRRVGk6ImB3DaepfLEKx3ofCiT",
+	"KDWhCyjI8rzcVOH4ZvXiOqtsUme6WGBz3pHOczAruZ95cKven31dnNbgS9mLvfLpRWYFvWI91J9ktuIO",
+	"UjNlqOoUgNUba9xem7+Aca+npX1qP2/bGitp6r5rM3g8PSVrfD7q0WB0G+W0775CvB45grRx3updto+1",
+	"LHV9KV2lXutbZadKyBXlFWkK24Cgfp9fS8ja3Ihiy3MWBFsgMrbVk2Vd9njbW2yAh9ShZjbAAqSqbRul",
+	"1rWUWYdMQybjamOEaHPPznuvP542TlqHvXbzTatz0W5ctM5OIZFR8I22KvvSjRalb99EWTz3pbl0atL9",
+	"R7nR0Dp3ujM5j9mZPfeeDio1934aAwcP25F0vtKdGDJ6C24ngNUpUfeetdJtfT4UdzjFrHaJzMW62Xma",
+	"gIWbfwfbrU8H18zrzaYrAk8JQLJc8AHCeeMzZDbFyNOrDhkGdFSCCJgYgn4AJspMsg2yFhyYw2zaY4E/",
+	"8vsBWz8TrRfo2USm8y4muko9oybO6IAM/c/MIzRK4dFsNKnvLCtFbWhvJlfUJF3o6sxUdyziR7ExiP37",
+	"QLtFsA4nb0n7F5UX9Z27Lcl4P24rW7tmi1P109VuiWVCcCzyvDXUqF9yJ5f6UhRcJ0TfuiAIEP3MFofJ",
+	"I1+dgrIcdAXaHf1ZqbwHPYpjT2jNik9zM9+vtM6NtvWABoG0wWPLyhqIQhFYOe5Yttf30aiDPdNZG5Ey",
+	"9pMfkuLl/6zsVw8dcvk/a5VKU//3CP9ba6hrCX/pb/b3zSf7L0ux1aBMb/iHUnNHIZ2Oic6WFfiKWqX2",
+	"Qg+pHgNDFqEKjR1LOJ1AobLJfEkTdsOjzySZjjGRNKFnX04DutjSVHeXo4o3/Qz2Wd6RwiwCyYDdQ2wW",
+	"vDksZBPBF8Z7YmoqFQueCgkpZHHaFMKqDP0bZtLGMmb4xvxF3LYe5JPLbMedmrvgatsNg+2c3vgjdZRl",
+	"q86gjHcYE4DLIxaZOnm1zr7Pabjo8rhUhkq2vzsLgy3GlYnikSKVxM25e+UpDSU7VGP7guujOQrF5F1H",
+	"qYyUe13uwm80Y1j6SUSvscGiqThPQr5WVLGw80dt6/m8kflfwSmE05ZXqBcyGSn+hIlZVKjvVCqQga2u",
+	"4gerVSF02GRDFuqudJkbvpIvmMNawxTaWun9e3HCh4uTZJP07d6Ah5oQZ5q4Xyie9byW4o9QURGhe/Z5",
+	"jfQXEbbVvbw42npBiohLbLDnMxk4jxM2fZHHkjTqR16OsTKzXu7uPTfd9nTPhmWPisE2yZUjc3AoA+5k",
+	"0qJEJxLmppMgrO/yaEcAMAE1ZYhDoKel80GBhyPercHLBffRIuX9XUcbVtpknpke47N8WYOf43sxqKEY",
+	"YARuwEgRanB8dFi7v2zpm7XV8lydYZNfC22l/Bla2FXMYEI/Y+7Z3suXVibarlXjYHnqNVbMcjqLHIsw",
+	"InI2mdBwYSJ3gMUohmZ304T4inoG0Gxd/nP2RZftFgFmBbthCd7Myw7S6DFJ2Bg3AiNWfkRoEGQDgwnm",
+	"za3RXw2mBLvirMuINE7JfC2psWkaHylCaj0EP0srcvpsxy/d+vPTb0lpR8XZqeaHY/MY6J2FcM4gdh0c",
+	"CRk2HoHVQQJU0U0YYzkS6rNiyS3Viet7rtPlbkjnLUCqQSSfopbzW9ds4ZZMOBz9HK7xp6MEj124SmNb",
+	"EuJL8hVSpRqN5mFjrgSpem3qA/0SA3gSR8hf04gW6oXOrx9P9z6Ozn5/M66cvhqc//r219HVbu86DCf+",
+	"+Pfjt5MPf/45EydeUDs5Amn9Pg7VqBHUwpXgXryrsF9eBa3fhe/VPvgff/lQoW92Z7/WPlRavKJIzB9x",
+	"Gs1CKP9sXh623mOeVviWcg+1zfet168al29ezUfvDkfy5PX73fPmq2an+fn9h6Px4OObtui/fVVhbxcN",
+	"izcl21rIi2unepewh2c0QNiwTlwjbNwDneFwkE1vOAAlTcvTJM3SEI1LisNQTFa0RN7WZsa2VlVcrVdl",
+	"8iVqf4N8ib9OF/rWSDQ/ZmZIW881xhn/p55lZRw7s95PuduZ5D/mKZy0L0Uwixi5bB+TQNkgHspTBC1t",
+	"vm61m4cXvcv2ccd1iLpFNGQeYcijVjn2pymnruLFzNvyeSaHrLJ7e/C4jVXs97OL0iXwqaPJNw3V/45q",
+	"/Z13lV9/GUWDWsD7k6OK98u74Pjqw+7Hq+q8/+YyOnndXJz8+b56+vtg9+zqyH9gatxSoX7OId7NOvxr",
+	"U0//nnbZfdJZ27CND8nFWsJzSTViKTiFdJIO5BhArk0vhTobMbW3GJDWH3/aDGglf1lKtY49E/dZ10P9",
+	"AisT39pMsgdWkN0Pwc25QxZuqCaJubh/bb7tBrByVkfXu+QQ3q5eNRrHD8rxS0d0ckDdEowY8EDYOUEm",
+	"V3FMp1PGs1nPD4oJaZU1jw586Pxuv1/rX0geMMs4u+/WiFY2+LTSmXnf4BPuHWCDIoCnnq2ZfFEK04HE",
+	"fXd10bu4OHazAcPSup2t7t1pZ5V11qOjFZvLyKVk4VZjBKkHQ+v0i0aU1Pb2LTFTOiBsMo0WJrOSs7ix",
+	"XEaizMJg+0V5r1zZrMDOIszMXqfWkJAKZDXlXj6lUULPE6gZv1cWdE5NMWTi6nqzjGIbiWi6/cX3vhoV",
+	"994BiGgK0XaduJKH7wsQgdBDG/BzAetoG2fggnuqiKC479vYw8ohAe2zILBRbKw8NquE8pnMY66ZdyD+",
+	"brru9L9pMBKhH40nP3XeNqqIbAqmp/xpH/+Fb/xJPY0fTFnoC++nnYrGQYV1/fTuVefq487r8+bb8593",
+	"zn85z/4717W4AuBRbRfYFgbRsU8l26ktg5pEgqhBsTgcepFlTOpSrmWSbNHdZ513AfQ60kSQS95GYt5F",
+	"I9Lptj5f3RQgCY+nwGv0o/WEXUHBfKB+AUxAJCZxjLPc5R6jXuBzJpV5w2SMid1pdjqts9MYK3kJOxm7",
+	"0hksZj2i0+XuyVGjd948fd06fYNcU/0SGZAPsVn1b8VGU7nz2VjWy1zg0fU10MaWuNsuGgGQ2kZSdNvN",
+	"o3az8zZvK5d2x968tFSo7b2sVR6wlhV6V4MTMaV/zGLtK+F08MG2ft51Eju/jna/WS/6WSWhhLN5V4mI",
+	"MvmZsSnxI30XD0y2mzo1GrfZYIRxLyXqM2f32PZlfuZTbr3s1QUpvgXUI2V5AcYalcRt2HmrdfIKm1hg",
+	"pz4YDFv1uQdq8ab2WCbKgCt9L1ulzhbvxv03A//Mf9e6/LNVPfVbssXbe4PD1n7revrLh8N3L8ts8W46",
+	"2DlRPwp/vfogW/7cH+x88Fu/C/+kox44nf6qHvj99POJX9nxKkev3l9m/6/pHx++C9jbhn/2e3Pn7OKy",
+	"dnbx8c+T1w3ZmgRj77C1f3Ix2Du9+Lh3evF+fvK2Uq71T17OXrzbFacv3s/3eXWy9+f7xR/VyxfDDy/7",
+	"b3c+X1Su3z0ftGv0eA3yaRZdBrftduPKqN/WKI7N2rLUnXtz81iqUoK+K7SIO+ETpYdxCp+3RmIrf+ze",
+	"+rIrSJMZU4nYyOFEK/4GnSlWIDRLm2B4MhK6oD6etd6xW9Xv6h3ZV57czAFhWFps3pljeST4Wh6OtrWy",
+	"ndQzafVWiKOAJsg6oGHoA9pzuv+NtgcMF3wCV011c+63qiD2eyt6RV1wFvrRogMQj5jbCfuq+HTyryOz",
+	"Ve+uLgrOErO3FqtFH9ZqOVgCfBe+H3dUgnuAbC6e+DiKphiQB8xAbKtxkX8INpixMkJyYAbrmDB+2O61",
+	"TlsXrcZxr3F42Ox0ehdnPzdPIT7pD8bQdwI6YYkQWqCgwKXTKQSkAxYliO55EOmyTE5FRCgWQdnv32Ct",
+	"X2G1Q7G8PhjNV0qDnNAggN5bgy1UGg3Ei8Tu23UyBmAhJ5XP6mi7Fesnu/zd1YWDvUEidMoapEgEBL1i",
+	"/Y4YXLOIjELGlCJS7vIuv7Bbexm/w0DwSJm/ZWK15NbpG0wSBkEgc6WhTg9axGEXEvMtBnBRB4JGXtgN",
+	"17yLeWTMQlYmTfg99nr2ZZe7q5oP6fKBl7t7z0s4d0GicGEAhfSqQwE4amrsOiRAkjhUqasQIOGRZyi9",
+	"ywdiimO5upWzBnJL2htMQSb813/FzTv+6790JqOM1EJReQv8AdORa3RfFk5a6tJBt444uCGmjEsxCwes",
+	"LMLRtn5IbqvfJokfQCUI5IbetUK1XClXMHWPcTr1lY5YrpR3MLQ5Bg6wrf7fCE3EuAccxNffsEhjVCUh",
+	"dnikVqmsaQFlWj9t1o5Iv2FNg3cfcaZnU+hKtYfvzhsynuN2i0cs5DTQST4W6yvUf/vkFHQqTKGuQbiw",
+	"4ba6jnQkAZ8WZ/VJPbqi/CXZtUwkHSgUQvZyzDyii4rINVs4BjXGZD8IHiyw6scEpeFXlLicfY5c9S9r",
+	"pASsUY2pQxohiwCDF1oxJtYV+MqMC5AtCIbDQHlBZc8rkwYJ2Y24xofVFo+gU6MiZIBQjnuvaotR8Pi6",
+	"6uarGgJQl+IN6EDJwhSPAAPpUH2xpZOJ3WeSuBP6eYuOIGfk3dXPndigw6wRORazwCNDFg3GkAakmAaq",
+	"B6ZDUNwafaYDTe6177ll0gTvGzSJhS7d6krLyFf/X58DcECwVcqkw4DFyG1dXTUBL+nSLQCYoCe8AzD+",
+	"ihtwCxRRpnNeaqdzKq0MNK/e/59ckt5/q0NJueCsadadaDbZIXcqeS7Nr+suIdRuJHhKuZVvEELUVAxH",
+	"WFQTL1l31gAlLt1ZqO/ZStVQbqGYWnmJgffQSSKAQK1JjwqV4lsDu6xW97CEwAKplStGKSDFBApeapBn",
+	"yCRG/3wgxDU8mFTVIsZiQqBWGWwuicIrU2pXB1f4hGSbV1e8gorjngc/ArmaU8q0y9KaT9z2IqHMGB0v",
+	"hzZzqGglVa6q0X6WMNykhnQGJZRxcamTLi5FRm7fsKTowjU1ZEqlF4Qq9QyUD7NEM9s8p3mA3X6Np8rg",
+	"oy0TbA7xfB+06sWl72ZTfwiqTSr6t3IK9ucg8U3ZvmK2qzirYkeF+hfz57b99xcqJYu+6o/ADNYxH/AI",
+	"CBmts5/VNdH2lnqyLz6DX9D62HhaoAo4EiMGdX0xDWpLqK7WAdUcOn/RZGTHcLZ0yZ9ASeDfLMVQQQTo",
+	"UcvkCkMjXc58eC+8Mi682a1U4hsUt+kFOJQp3EsAMvE5KYowaUJhpqgvX7joclB2sFkyLIyLpCcnPIoe",
+	"/7gcJbb/1OEmexE/A3kBXV5c0XW5ZAzfnG3GdpY6qd/uZbpb2dG5e8pY63IuAOvlIN3AEasuzfSiMeWZ",
+	"bpPagFQ7hx0fjTKHBnOXXyYxFz0lX+JEU6G5GD3G80zGHEY3HN27U+m3qV6Y0JYagVHVWpZ7kALtbiU4",
+	"TCY5Nc3HLCeZvshMRq+Et3g0vpXjhvua9vgopvF1iXPurnC7JdtoVgZW1e4mVtUrGie/wCPV2x9JdZmG",
+	"h3Zuf2hN42E1RHWDIc7pIhDUuxDimIaI37hb3dtkvjl9pNXDtZe3P5ztbH9Pa1U9tcESO2gaX3J6Q/2A",
+	"9gOWNXS/fHXSDr7fPn1NiYRDdGNbIH4rXNng2AM/tiUV1MkWPjmFpTbxtpP1a1YQbENoy1stD47VEMwj",
+	"ga/5W5qNxBdwZZP7dCt8RL9VTKU/80YMW96YzrurGtFHAuNtuCe6bhIG16MuqzRtWFaqcm/pUtYejS3E",
+	"TWtzdJiGvto4sF4E+NNgK+Z0QYozDlHVKJ8lEBqEjHqLUvlpL3r2Zn/DS5a5KWuvScdI65x9BWltXYqZ",
+	"VEpi/q0ATq3uA3qX/lxrfU5DMdDHMpuisFUXno/KpGU1wYzETGPnK5ujTxFOYUnbPvZvGMeeP3+RJ8+s",
+	"R6lZsrzWJ2cmC9VibJVXDlyxq9lIJ6JhJBMIwTJpJPqFPjtwdWe0mxGLEtVvt1LVGl65yxs8ZkLY59Sk",
+	"gFUrFfMWWce4PtbRgA9OGfjo0o4kCZj6LGQDxqNgQWaSeV0eq3S6kbbgTBpnH+WLuO82Z6SIdpuBcKCK",
+	"SZaM4x1VV1/qcQ6SgJqZ9xh6PsTXPJUJohgluPFAuR7QIIjrdqzqBMfyhItZpEFP3zT1r3Ao6WpPJPaV",
+	"wfnn6U8AxPBEmlMK5GEjnenxroJp7ZF7E6xad3BqQajk22ph/6hQG6pQKb7U/DyAHuKpExwum5PIV1L5",
+	"TfdSm/CKrbec1T3F1u3oysGQgPVmaOs0JXMRXkM6UaRBIZac+XmXU71+U9PC4j+Me7FdcQ/yfGp53gRx",
+	"7scJBEuHA7s/YVHox64Oi7mtFNvYMyIaMz/UmVwSpI5m62aDMFQSAHeMhFASQ6usutJJZpMF1QAuKfqo",
+	"wGlvHWiw8zG6QKgB3FbsNrZZMYwTCaKkHkqiZY7e5b4k3ozl8mdfRidHjSO98AdyzM2K87E92DKaai4v",
+	"1UfiEBF4TEYmjdJqngXCNI6LLXT0q/T9UudFAuKbks/SItPJkBoqTegSUqyRKgMWsTz6ZJ5cTh69VU1I",
+	"fCnIVxBWWLvI1FS7vOi2m2CMGR9nnUjGSG7dr1ty0AZLeeVoHALVaOomm6bLNWn3mWJgIZuA+0cnt+pZ",
+	"JOlEmQplSYqQfTmP60mx8VWUr9wkvWBB/wPUHKhzzFiB+LqDWH1UU/k//8//S3YrlVK5y9tqkgb7AEKx",
+	"2WZuN8LXHvJ0nSwwcIARMJkTaZdk4riKhGYsdc1y9Kmmombo9Y+FhM8HwcxjngNqrtJuzS5zIniXF43o",
+	"sLKMqy6ZUj/M9X9hU8aYQ0BagYYjxRYoebck+Ym+7K3XBXUFnkIJXML5f4jzLGGxI8HZ9+c3OzlqnIUp",
+	"MADdmjw2sHFl60c5FZ3ZYJyw4e9eWcSi7W/AmeFWsyz6/Eq2bC72VlwYnq/GrWDLaNVpphAyQFW3aiwQ",
+	"318EyooDK0txlDy31Ihx9QFL17g/ofGTftEKwa1s5DTnK//Fl+OpqacBa1aHJYaZpa8kIegrupJw2nYl",
+	"gWN3DLVCIJgvsl/beVEnnbeNrapD9glWHzlkp0IkNLuXSgBX9ytbfT/qclReSzGSt1VJhUVUWjwslQKR",
+	"og4pusq2wfINKExpdTqXzTYEUaw6LaWCZ6kaMh3Rv+JHhHEoy2YeYBHGzmq9NN0MIm6k2uU6V5MU15Wf",
+	"lUxmU9JJ1dGtVOMc0KX2q12uk+QPtIcn7roKFhRgWKSfg8oOy2kEWpV2GSl9wfywy1PHtVt5iQqShjEd",
+	"qYlWktdZqkhxt/Yy8TKpzT0VkUZHzqlcs1291jyLu5UdZ6MQmNPlHAVgZJf82W7RPC0Biw3VIpfZTvXx",
+	"fC7pssY1fMfos8nSLIRBJM2nZ0YQ0rtNXG8gBFFQNz/72l1yF8nZjGnqm7jRIxpGSMcBVjZZdL+WBdq3",
+	"dzU71MmIMo9DaNMiabkc5YEDocjVIf2xCJSGzniXp7m1k2VapGgxLfCeXrMFJluOmdSK++QAfLmMhoHP",
+	"Qi20u1xJ7VLSJcEo+0nZNukzLHIzXXIw4VgCyrkiWEXRSkFPBtFKfJejO2rMgiR3VOpysmLGQaVYSpTk",
+	"mIJlNx2F1FNXBtKaoFMDTkKPLEtlottYJ+ZVPbGe4BvM3QQoQMBldTA5M7Fr0GOFPqguP1IWF9pUq+0u",
+	"Ugz90ThC2x6nB5+XDshEzR4ssdrL1RF7RXjfq8lid/L/xm7rTF/vtT4XO154gI4mqgkne10yxP0soVkl",
+	"D3V04Hu0pgwzPguBW18mXbnubUzdi6X/Y4FlEhZSomNJDUynKaTFyQw6Iq4WIg1QA0FnPWn80jtqtI4v",
+	"282Oq3lSjMYF0EGUhOBXtTUtPaeIXmPhWvxEl69INZoM6Rb2SXQTlVvMOaaV6SJCCh2uzVLjfktYTMWL",
+	"7vnlq+PWYe+yfayXuDUZ0v+Gr3/6P//rf9v1yBqf4UOz3Tr6CGXWpTLpMA7l/n6EdxkHkbYD7oBIgYFn",
+	"xb5Tl1z37VLyY5HjYlZiAnm/rj1QdoGOxRoppb1neTwbu1ieHDUKT+YkSjfKfAQnEZ6/RS66Qdk9udyP",
+	"HrBbE3XDo4FbtnTpkwwlfU1MOzm8T1kusD4rIyHY1ezhKOUXtVyzNLHz9B3NenyLaGGmCslKdV0r3+Ur",
+	"vN/LSqqTcX3f6vA2RneSqooGrE66VWLYdIsHtS1OR+BirqXzQQ5ig1Iru3xJr7SgC/xoCbEAne9K+5ui",
+	"5WyPqHgLqJTqnLs8o1iuVRzJRnpjWj3scq1G4gO2HlkmK+VAsVop3SIMjMPAl5oO6/ZP0fN+iyBAv/2S",
+	"EOCaL4MwSHJ6E8GmYysQfrb5M5ZA4WZC/zbD3/1oTWLrk7Lce/jlv1GCRiaTpgbwFInS+l2qqsfI8P7R",
+	"Fm1/PfUlS0X6SSSIOlHDo+FaAhiZdVlydUeoIduOIQBWJ2QgxvCYBnGEVCdr6cocZO8rW2QmRTipvo5u",
+	"l2fbURpXp8nNxSQsnOcXk+f+NWkz6ELioMykxUGabRwLRalETBgQisbFLLKSvEyemwvMJBYaeZ4A0DO7",
+	"fL9iil0OrBR/BxRCtfdGJUQ9EnhX3I4T3CBxruOERoOxSdDrcp2hV0kCJaaQg19Dg87YC6xr27exVj/y",
+	"mdz+ErLhV7cEP0Y/ynJpgFKEHfTwJNmfLMR5GMMWpaoku5WXJpBOo3iwWCnwZZerdyEeiKmNMCAB8JMJ",
+	"oxx8tziwkhHFTbyyijTSAfw8h6/awMRe1xUsWL+hq/i93BSQM2pazT6RKFjuZftdJesZqoxPn4YMbKn7",
+	"i4EN+HOuv2EDFttCCl9cUFjTf7blEOfrRUstijFrL9GALZ4v1iToxbbCaja7Nqlb82t95UznBUS2sHzI",
+	"psMwKUL0TUY0Yq5DXK54kZtUNJz/fNjsGiIJHSMSnkktPWJh4ZpmDImgKaHSj55fDIEZwLiZZCY5p8tN",
+	"WjmUgppkkj4dXEN4KqCIC4AeAbiBBpYAX5VeaSRw0LiaOSP8oIV4nxnzJhcQPIYBJw0z7rO40UyXA/sF",
+	"fkciMd0K2A0LiG40hZhiHTbYOmLRYLz1msnI1fUlUJ7mmopPtw4AAhM6YkpGDUM6YV1uVbVN6YiVLLd2",
+	"0m7MQmlIuKtmxGqiNGKIMb2S2zaszsB3c06bRiaFr04Oeq12z5rDGCm5CicZCVMQg9pJUYTEBYwVt3Rg",
+	"9nvtoQAWvXrNHzOEW9JgJtbprq10XZ9PkKDJf11eWKaVd6Ig2b283VeNTnN/97J9XOy8bdT29osp9apU",
+	"cg+I3YZ2W6O6cMjNUPfN/HTVStMX7t6LVcrxYTwKLPf2t+n2o+triTWYnOlbnK0d/pSRsDtYrXQbD7co",
+	"7n7CcGMneupN34eAwYgmTXfUpJxk6vTj8v/VQiZhUObk7iR9DE9eKXwMmD8xeACrx3CtGuKYTYNwQp9m",
+	"LJwUKXqkv+hyLaFIUUuPkkOYlr2JcpmE2FMt9x3zF/6y9Tr2acfddByELXCIS2fQboh9nibisORouAER",
+	"EgS5k7YunCOOujwtj2A5mDpqyaKsq93wxsSecYy0LKGlk8NA6tqtZHQN8BNdto/LJEYTj00FlCQS/Hv2",
+	"VhA1tp2eG84CaJjiLLNzZQcur0Lzct3kEP7Rs+jDBaQcRj3cK13MrYSbBg2MS98J1XoJF47JfVV/YB0T",
+	"+kaNPaeJooS0oyu0IRF9btLS4zJ4s4a0QVVZKSEPDb0/SEDmMVaYdMFmnBYW3161loO+t6J6z3QMS4OE",
+	"mGZDq5j6qlfvVl7u3/3dQFI0IEVWHpWJm+rzoC7OlEqwwnkO4WhPOriLDRoa8zS2DQKwwbUuskAy4iI0",
+	"SE9rDauWiP0fVqwRoA7vusSIfY5iaGO9Xp1FhlcP1gjJZEr7o3yhLq3SXdHzntLCDQdfwLAlB7M5KLFm",
+	"YMAnxZyvXaR9wVYtuFqp7T6aJG5Mp99WCN+3MKu20fze0IjNdfuhVfI30WljJrpsXWk+kZG8iRytpWy3",
+	"vI9t8Wp9z7jXk3EjC+sLc1vWRJk5mILmh6BhsmAIwRFTDCSGBqZFqxNm70kxiwjlkG7h9YLTiT/ochv1",
+	"sVsolcnZcEh0vTcgYH48bZy0Dnvt5ptW56LduGidnbq6PrwIlQC7ld1SmTSSm2Lm2eXU4HTpSRbd1d3w",
+	"69D/wHVA3jvKINN5pQcQrLegMwVnXV50ccwe/qrXp9IfKDGf/lhtqFvSink+0ChKvS5fi/dJinHtRkhm",
+	"nH2eIiJkDN2yW6mWLMyXNQt1UcfBHfElMWA9MYQL4CPlQJI6XZ67aITmi1muHhnZ2YhFMt4TqxDRNWqD",
+	"S72Jz90ulwMxVYa8SbKlMp2danWzkBGbovD3JcHyIU9nxMab+Pq42Xvd+Nhxu9z0CEBHQSTJKKQ8kkbD",
+	"K5MTjYGFfDh24IL09yXxR1yohRUt2NYaonRCs81IDERAzFbXYwGERI2Dam1JDWeDv5Zr5doz3b8S+LAi",
+	"LJ9DjW0vFnCIbRV/rnfTIHcpyaima8OJGpQctVqN49blc4ApVD8NGfXIFoIORlD+qDRghhIjEuYmo9hE",
+	"KGLwXwhvkQZMVPcXF1ZU46p1KAVLd83WEQWkWyU3wAWBwT17tnmKkzEB7K43T+TSNS11kjO7k2u3+oQT",
+	"WennjW9vcvEw7GeoQt0fTXnxzfSjFA0r6quWNncM5+0TeJMeEC7cSJRHR2LGvf9A//AX1PuXAaWzsUMt",
+	"Tg1dpPhPfOQl9JlC6x2s3LNgHnPx/2K73nC5LdMFe0OrX2kXuCFxuWeuwX+kpQHy9ykd6SzlZ2hfUq59",
+	"ZiAYIuDyx2dvWqeAFViqWxItbnoMsT4lU6SyxAdh74YGMwZ2+TQUk6kBg5jQzz3AdjW1mSkDyABBu/qP",
+	"HsC2Yg2UUhHsYKnvmVqD2NHrkBkfzZiUtG8CZYAoAitoN99fNjvYhaWs1BgM3mkrRqeoOUkjwiT6uBpT",
+	"s5a0wb6bqamfizOFnwrYMDXJFdwtbsP+5AaC9dQjO9suUtoK2SJzyJGP4Z7kNYAxrIbdzLs/20gVqzX1",
+	"K6O/6ZLsZVh3opFm1I9ADzIQMPBTE2Y3GVY42y4v6ran/UU2sI4ale+lfEDPJIFeKCiS1EJI5KtL6dIJ",
+	"OnYIRDq63CRhxzW/cdZ1SVG+QZ62lqSbO6bD2fNsuKDLwcHE2eeobtQZYxcZ5UhDt0fGr6aPxsrPVUpP",
+	"qsZBzJns8qW2RKjmrk6TMiqECwllnrAZ0k+6DhpW0+WUBlXzzgOLOwGvQsb1k857UEZFJlMdirfjgnc1",
+	"T2gCouYOdSGwcSIkE+oxIn2TK5AQpVJzwUOyW9np8uXVhJkCoGRpCWQk1lAkrYay9fTlLgc6NcsBu4tE",
+	"kDCi6EG79wjN+HiyZ+SmG3/mQvYg8thTs8b1TAOgfToRm5rQ0A9div2oLPV27IkUjzX5S9BJGUkfOaa8",
+	"I59FmbuazzZ5DIegG0VYzCiljBgKTru2IakxiZT7UiotJuPxBP8GrkJSX1luJWeJ6B3iZtvdgm3t5nW8",
+	"BTdC+tqZBSAI64gZ17ekkS+HCyL9AMC/SnnF2sutfR96tx7fusub5eYpO9/qZt/nev0lxtBTq0noT7Du",
+	"0AY390ZcZ5yhJvPR+kjdI92tBj7FFiOmOYb90YJOAv2RRuOVK5uOHPsyOjc/+haAQ/plmyIOmQWkIYe+",
+	"LVDmtxADaa6v+3TpQ4nJx3yE5GP+eRs0o5u4LV1j4J2Dz/RntjiMvyOujoqLsGw5OssjFrm6i6Ky5ih6",
+	"+zBG3eXQyUWLDBayieALnUwf+iOf49/tc6VZj6kc47/VwTuxsNNBZ9BPE4ijMeVewMx89VoReA1zLq0n",
+	"lFI8m26xwB/5/YCRYUBHUP+vBAEGxj2d6UsjDO7GL8YSBN1oTv0eurKoEec09KTuR5TN460b9BCUisoq",
+	"6HL3t25hPL/uFpT86hak+tMhXQApxb8mQ9otfHItCKhUuUnsLY7lJkjQyw+wopKD0GRV89ac133S+VVz",
+	"XzJSdOX82jWQeek9cohc8AHzzM6qscfm17ADYsZ1Mz1JPHbjD1jJ9IMySVgJmaABYQN5HoA1sDL92B0G",
+	"Yt7zPdeYHrnRZ80snhK30n7F95gRa/DUfYnIlQYPI7GZ/oIiid1N5DZyp7Ph8D89Mbaj7UptmOsTzWXs",
+	"612SaY6/LYBO5CaINcl1iwse9NOuuuNqYMhJWCkCil+mRmR8LbldXsyRIHoLz3BgpdgnCbF9Ktn+7iwM",
+	"thhUmnmlOuHCytfX+U2QM8PFEmor+m/irNg03xTDobFbzBZBZS1AShhXEAihLi/SuOMIVbJCe0BLB8hw",
+	"U5jT05ANWQjNu4587suxQbIBoDqdyGuinwm4eXJErpPJ1j3A5sTJcST1G7fxP72tTwklpV9n3rQqdqPl",
+	"/DNJNA2V780VvufEwse4qLfnJjxQO8OUsRwFDcoVl8cpR0J9WywhWpQS7n2f03ARN8lbuqmkvyBKGyut",
+	"0fkwdT6+706S2G5flZKtGpKie9V81bi8eHvaO2u33rROOwB5tEphTHAtEp0RcNojYTBcjayMUx+V2iTL",
+	"kCeuVC4c3NJa4lA5FiKbmD4k3QFqU772cmCXH/myy60hUyFNg+wPbf0VG9D8rrQuYnwek90T6jvmZX9R",
+	"pDi2AlfDRunD/C7LPzdCk7oHO9yk5kg/89eWHD21SazFrblJiF+1jh/ns91vpyIhH95ESzpUv/QFj9Wk",
+	"2/hv3VaklJ2mFJWyr1OzAWE2GV3+9kl9VaqTjJ5jsahiyCQkg5FrtigRc+udLl+jAkFGGY0iJiPd4diK",
+	"acVal56Pd0DiWWqhFtd5PpOmsbsy8B2yUyMh5Z6YkP5CqVMQ2jEZpggwbVhBWgvr8iU1jGS1MKuv8F0U",
+	"MYyPGxP/bm0dUjW1XroyFEFpNkT/0yhParho9cIw8I7SLT4GpTGL4dAWse3zXuu1S2ZcMgBcSAA0UriH",
+	"duZFBvoQxk+wD1cpq3Hi03evr/6gAkLry7FX92+AUpjL5xOYlJRvdAP2fxsyu+1XGVCuOFsg+IiFJgS8",
+	"BKIG9iQ4AdWV5h445vyQSOjaLskgEJJpS3C3Aqms7XSl4ks7xT/GKZ/TBTHpN/o+djl6IuMeOcB5dS39",
+	"QpeMEFMWqRnjBgyry/M51mqg8UQRvWPVBz6XH2/eXX8c/xFo31YMZKMbfUxldEUXLf5NYbfXqlvQ0X4w",
+	"Xg4otRmnk0cjnacIp1rz+4scvrdYP8YlT0KYq/ddgzU+gPR/RMMFyWtTY8Vqg7imtRqkeVmlkdBiVldO",
+	"FCEoQNx2s9PETMySSQeLm0tCI/8UMHaX+1EKfddPgjeARUD7YmY1ZsPkN9P9RoTgMxGcgQOlTHQPyS5f",
+	"7gcJ8kp9DApunqw5guWb/qNP5PVIv+RO1/7bdJFsDTNHhHUKsGsO9gRnUV5zyX8wDu+BVKIbjaabNt+l",
+	"dVjK0wu3GIbYpO22we5DHTOv6Qzax0z3K1/ue/rUlyX1jscA6bR7Wetw/D9k+0176XVYpOPG8VnoIMcD",
+	"SB9hvtYZWmhHyBwrLsnkyL8GfmR6REC0QTd3QheHmj5KL+SHds2kTt6FRyGBY415o+f/NJco9Y5H6SWe",
+	"hEq/Twvpnz7ij9RHfK2CiXRlm/cbtkO2ul06+bmAb1hk34knMn4uJQtXWT462d+IyjmVBDrcQCJSEcsW",
+	"YrBQYAzMM33tQFEFaIDSj54euHziNkO2cBfXpn22kp99i8RPg5W3aeanhm9MFvOjp4BmQSwlSRAs17pB",
+	"bYyFVdib66S0G7IhhGkoj/2MzyRxfc8lRUDGxpqp5bHddDPslJdUXdcu1ykVVlsKtSishCyBJ1UH6+Mf",
+	"5HpVyW6lUk37VLv8Dk5VkudTRR9q1rNqfKor9YaYkJecW8tEbG0ntosDAJMpjcY2aNtwLZQY1q8X6gWf",
+	"R/u7Bacw8bk/mU0K9Wp8k3wesRHw1Y09rvG6IdEBSe3HdrvaHOj787tewhkoqzQLZhuD09/KAZxVSUbx",
+	"DbexfMBTpS/4Wev1Ye+8ffah9brZ7rglC+7RVNRMAZBKt94eM6qmKHiXUwvvUSfoAS/RlY1ZdDNy2T6O",
+	"Qzt0Os1FporEASbrQCoOpGCHMy4JxXy+W8GXMTNoCZwmEl2+CexYPjqh5lQxJ4sxagHVGOe7dHjFDJda",
+	"RiU2OUE6mymdaF7u8mOfg/0zpxAR1zsXvxw2nEZEigkTnJH5WJBgFgIm/40/iHxFO6GYjcaau4o514D2",
+	"6iQQkVmDkD15S7v8rtf8+i48NUPB9+Sqa/3z+g2naqivTxWJsNf9FwUiYuhTBPtc0sM6y/eSuPEt683C",
+	"wP2h87NyoDDvEIG3FOz/QOiPDcL+geZsOTJvQ513Iw9V7KQF9+wsRz4eWhmtujFMoilaCaaczSHsAS4r",
+	"JVzQb4V8PNs5XM34YFWbQRnRhdTLI34ugtAheEqf2Nebfsn35uz9x1f1t/ZVHSZ48NOEjO/orFIXGZKo",
+	"/1yL9W6A02PFk6IzyJRsmDbiZdIWs4iRKKTDoT/AJDvAnTRajw/qTa1SyUWpaTPq+ZzJJ01se8toEI3z",
+	"JHIb0slBZQ5v0Amsj3LFi22csjtkKOBTq3wz8WbHCfS46+W1QYh46wA8zW78Msb1fjKHbcFtrEvdTZLG",
+	"oKnMRNykEsgcq/tt+gdWZzMnpze60+WIdITiCRAL18gqwDGhCWxJHMLjbK6h7rvcbTcByP2k8Uuv8abp",
+	"kqLHhnQWRKRaMTmsB8RAl5C7IJcorboRF6/4ksjZYBxPqEgtWUbTNRJL+b6OvT49oumFEwMkSyW60saO",
+	"dWBW9ervMwRm4CVsRBaynG6FuNdWMBaFRpkc04iFDtqGaVD8epd3+RZxzSNuPWOsxGMVEbsPux3uOMZ+",
+	"XHpb6QAGBOOvvrqDcfyCFAEpgzTdFa5u0PvBB0Yy5LXUMg53J8rZHIfMuMesbnGQ8qxbrqmR87qu2Wuu",
+	"6JWlktvtmiO9dZgGotT7PMwbk1pp8uldBzcFkESJTfMa4ywp28+nM+h5BK48fTQIR3mRAgNC+kXPHidc",
+	"zOukVtl1kgCBBDWKQLIEWyj6gsTmvHaBSZuhFf0CY1h0ZeDnHYWB9ckv3UmxrKcKy9sveQxVLdlqnZGP",
+	"bZnwCk8kC26Au8+/P/1t2bKzgBz/qU7+qxQ+ZSmzXBSjEfXt/AJkLxsrf2tY0Xdb/XxbWY9GfcymRXS5",
+	"zT913TPxFVcLAjG3Kn1cJ4evGk6QV7Hc5Xm1Mhl0M1KMd8tJCYqS5YdWkgjNWyXJujy3jCYuu1wViLlm",
+	"i4O4eoVki1du57OZ8o/vt9Dkb565+90UbW/iUwKdFLOFcpnQ6uLutTwp9indXtGdJCYp1SX0JxrXgARi",
+	"zsKtAVVqT9K2ChClhcY/Rse6/8eMAbI8DT0AkhdDErAIsqGoZBhztf0sYyrHptSkPwgX08igiwOKuRoL",
+	"y8PL5mtlUYPOOREyIs9rWHwH4RtqimESLdrn5PLiaOtFl8PPUp24Qpo09DJgayQKZ3yAvUwaaQYV74wE",
+	"YM50rvK6sugn06r+0kLoddkwscZKk9Yw92YoG9zZQ8GHgT/4J8/y/nmWUNzLrFTuO+ZUmkSK26rXYrhZ",
+	"pSwYQwfDnUKUVyQudMzgm9gHzVRGpi8JwOz/WFk3zbUJ2MVuIRAjImYR/ggweruFknWk8XF9WpVTd+zL",
+	"aPW+P0GalX7ZJllWeMSBf8Py1g+Osf8kxD17I2T+IdtXNKfKdM2luy2wneA0+x6xcq5inOoVYW7/ljaE",
+	"n+lkGqgf7vxR23o+b2T+V3DsBkn7u5BcFPdLur1Z0m2uhSzj+CFq2Kwr9i04lOC593M1hYJvbFs3Fd/E",
+	"PuZsngJZ1xgG6BiHUfDzAw0ZbH1EpiFTmpyyUWWXQ2VLmZzjh+gvh88yT8WZOfOxCJLlFUM2k4x4LGIA",
+	"/Ot0efvokLx8XqmQf/9rt1zdLddKjmmvlKT9qS0K2TSgA+ZhDiCov6g6JV/AAo03/qjd7LzttZuXnWav",
+	"dXrRbH9oHLuEjkQd/Y3RcnVc7C5LgsR+WO7y3UpVyd2lqnFYpmN3RXA7zU6ndXaahAFEAJB+5ok59WHb",
+	"oMPhMk677iyuNxNTb6olMuORH+T5LEPqYzc2J45Zd7l7ctTonTdPX7dO30DJoK60UK8D2LLYi1pLvKiA",
+	"/eA2Gse1ZO5oBeBMupxGxvMKmdqKejQ16V4BGpR+BfgRjPOUnc/1K743kMeGLsv51iCOPwD4ctxxnGbY",
+	"CxKb2dclHRy45FwdMY4e3hihPAuDQr2wDdXn+pks2zz2bxjXRjnedbAQyolM1tHM5V6KdushB6+aE88c",
+	"PQQjMYscbSSn7Gaoo03VK1pvhGXl925MqznWMxh+3+ShpKuFxJ6zUxbi7EvWeLEQWh6yY+PqrejWK0nx",
+	"jRCjgDnkxB+EQoph5JA3fnRM+w75mS0GgaDXDimXy6WE0Sap6KnESmN9WdMTa/ZIXfCQDiLdFxBbgpgW",
+	"Ycn2qxdesX4HstPJKGRMsWrrHRMW0VU7mmLjxYuzi3NoEJKKC2bExzNJqJSzkCr5gZ3Vi8hhHc2d7f2f",
+	"DPPebXx3pHjF+krH4CUAKbcJMQV7mEqST1LyJ5TTEVP7Yb1ymkDM5K0Z3qt7l9jqBbp4de6Temlyngay",
+	"ahFvPyZNqReCEJ5gDyh96SR+q9H79KvwHdY08YOcSTYIXr1U5D7jNCxm4+4l034l7rgsMsHhOV1I4nPI",
+	"CyjbGakrSBCb3EirlXXSe7KbRo8FAMaCQ7ItKUtxXrAJwmJq8XQqHXJ43ELaws5Z2n2Y7fsndajZ4M2T",
+	"YiwwHKv1DHZSJAhajxEInw+FQ6z+nCU8YMVXAT3yTz+iHgu2he8NnkkyvR5tiykpZnpzQQK0QwL/mmUa",
+	"gOU38QI2gGFrINH20aF8Bg4R/J5sQavC/ee7L8m//7VXrhERJs0LsdVf0qjabm8BWRAB9fVI2Fdia2WT",
+	"Qny97kNG0l0K63dsUpjuJwCRBGbQuIpLvT4UM4S91mOpxTfOW1Y3j3SfQuvqxjmtn77+fwEAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -118,7 +118,9 @@ func (v *Validator) CheckServerFault(req *http.Request, status int, header http.
 // ProtocolErrorsExtension marks an operation of keel's own whose refusals
 // are a protocol's documented JSON error, not problem+json: RFC 7591
 // registration answers invalid_redirect_uri and invalid_client_metadata as
-// its clients expect to read them.
+// its clients expect to read them. The OpenID Provider's endpoints that
+// pkg/op serves (x-keel-protocol) are held to the same rule: RFC 6749 §5.2
+// JSON, or a plain error page where no redirect may be trusted.
 const ProtocolErrorsExtension = "x-keel-protocol-errors"
 
 // protocolError reports whether an error response is such an operation's
@@ -128,7 +130,8 @@ const ProtocolErrorsExtension = "x-keel-protocol-errors"
 // refuses, a rate limit) are still held to the Problem schema.
 func protocolError(route *routers.Route, header http.Header) bool {
 	marked, _ := route.Operation.Extensions[ProtocolErrorsExtension].(bool)
-	return marked && !strings.HasPrefix(header.Get("Content-Type"), "application/problem+json")
+	served, _ := route.Operation.Extensions["x-keel-protocol"].(bool)
+	return (marked || served) && !strings.HasPrefix(header.Get("Content-Type"), "application/problem+json")
 }
 
 // checkProblem checks an error response is RFC 9457 problem+json whose

@@ -34,6 +34,11 @@ type Operation struct {
 	// (its ID) for x-keel-rate-limit: true, or the bucket the extension
 	// names, which operations that check one secret share ("password").
 	RateBucket string
+	// Protocol: the spec marks it x-keel-protocol, an endpoint of the OpenID
+	// Provider that zitadel/oidc's pkg/op serves (docs/provider.md): its
+	// form-encoded input is the protocol's, which pkg/op reads and refuses
+	// with the protocol's own errors, so the validator leaves it alone.
+	Protocol bool
 	// Navigation: the spec marks it x-keel-navigation, a URL a browser
 	// opens as a top-level navigation and never as part of another page.
 	Navigation bool
@@ -62,18 +67,24 @@ const NavigationExtension = "x-keel-navigation"
 // beside the anonymous requirement ({} first), which openapi3filter takes.
 const InitialAccessTokenScheme = "initialAccessToken"
 
+// ProtocolExtension marks the operations an OAuth 2.0 / OpenID Connect
+// library serves (Operation.Protocol).
+const ProtocolExtension = "x-keel-protocol"
+
 // Read reads the operation table from the spec.
 func Read(spec *openapi3.T) (Operations, error) {
 	ops := Operations{}
 	for path, item := range spec.Paths.Map() {
 		for method, op := range item.Operations() {
 			navigation, _ := op.Extensions[NavigationExtension].(bool)
+			protocol, _ := op.Extensions[ProtocolExtension].(bool)
 			o := &Operation{
 				ID:         op.OperationID,
 				Route:      &routers.Route{Spec: spec, Path: path, PathItem: item, Method: method, Operation: op},
 				Inputs:     len(op.Parameters) > 0 || len(item.Parameters) > 0 || op.RequestBody != nil,
 				Body:       op.RequestBody != nil,
 				Navigation: navigation,
+				Protocol:   protocol,
 			}
 			switch v := op.Extensions[RateLimitExtension].(type) {
 			case bool:

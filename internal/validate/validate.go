@@ -77,6 +77,8 @@ func (v *Validator) authenticate(ctx context.Context, in *openapi3filter.Authent
 // (bounded by the caller) read and put back for the handler to read again.
 func (v *Validator) Check(req *http.Request, op *Operation, pathParams map[string]string) (*http.Request, error) {
 	switch {
+	case op.Protocol:
+		// pkg/op reads and refuses the protocol's input itself.
 	case op.Inputs:
 		if op.Body {
 			if !isJSON(req) {

@@ -1245,10 +1245,353 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/.well-known/oauth-authorization-server": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * RFC 8414 authorization server metadata
+         * @description The same document as `/.well-known/openid-configuration`, for OAuth 2.0 clients (MCP clients among them) that look for RFC 8414's name. See docs/provider.md.
+         */
+        get: operations["getOAuthAuthorizationServer"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsOAuthAuthorizationServer"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth2/authorize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Authorization endpoint (OpenID Connect Core §3.1.2), the code flow with PKCE
+         * @description Served by zitadel/oidc's `pkg/op`, after keel's own checks. A protocol endpoint: its
+         *     errors are OAuth errors, not problem+json. Until the client and its redirect URI are
+         *     known good (an unknown `client_id`, a `redirect_uri` the client did not register) the
+         *     answer is a 400 error page, never a redirect; after that, errors go to the redirect URI
+         *     with `error` (RFC 6749 §4.1.2.1): `invalid_request` for a `code_challenge` without
+         *     `code_challenge_method` or with `plain` (S256 only), for a public client without PKCE,
+         *     `invalid_scope` when none of the scopes is the client's. A good request is stored for
+         *     `OP_REQUEST_TTL` and the browser goes to `OP_LOGIN_URL` with `request_id` (the login
+         *     step, docs/provider.md).
+         */
+        get: operations["oauth2Authorize"];
+        put?: never;
+        /**
+         * Authorization endpoint, the parameters form-encoded
+         * @description The same as GET (OpenID Connect Core §3.1.2.1 requires both).
+         */
+        post: operations["oauth2AuthorizePost"];
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsOauth2Authorize"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth2/authorize/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Back from the login step, to the client with its code
+         * @description The `redirect_to` of `POST /oauth2/requests/{id}/accept`. Issues the request's code (once; it works once, for `OP_CODE_TTL`) and sends the browser to the client's redirect URI with `code` and `state`; an unknown or expired request is a 400 error page.
+         */
+        get: operations["oauth2AuthorizeCallback"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsOauth2AuthorizeCallback"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth2/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Token endpoint (RFC 6749 §3.2), the code and refresh grants
+         * @description `grant_type=authorization_code` with `code`, `redirect_uri` and `code_verifier`, or
+         *     `grant_type=refresh_token` with `refresh_token`. A confidential client authenticates with
+         *     HTTP Basic or `client_id` and `client_secret` in the form; a public one sends its
+         *     `client_id`. Errors are RFC 6749 §5.2 JSON (`invalid_grant`: a code unknown, expired, used
+         *     or with a wrong verifier; a refresh token spent, expired or of an ended grant;
+         *     `invalid_client`: an unknown client or a wrong secret, 401), not problem+json. A code used
+         *     twice also ends the grant it issued (RFC 9700 §4.2.4); a spent refresh token presented
+         *     again ends its grant, as keel's own. The refresh token rotates at each use.
+         */
+        post: operations["oauth2Token"];
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsOauth2Token"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth2/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revocation (RFC 7009)
+         * @description `token` (a refresh or access token of the client's), client authentication as at the token endpoint. Revoking either ends the grant (its keel session). An unknown token, or another client's, is no error (RFC 7009 §2.2).
+         */
+        post: operations["oauth2Revoke"];
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsOauth2Revoke"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth2/userinfo": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * UserInfo (OpenID Connect Core §5.3)
+         * @description With a client's access token (`Authorization: Bearer`, not keel's own), while its grant lives: `sub`, and `email`, `email_verified` with the `email` scope.
+         */
+        get: operations["oauth2Userinfo"];
+        put?: never;
+        /**
+         * UserInfo, by POST
+         * @description The same as GET.
+         */
+        post: operations["oauth2UserinfoPost"];
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsOauth2Userinfo"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth2/end_session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0)
+         * @description With `id_token_hint`, ends the grant its `sid` names (when it is the hint's client's); without one, ends nothing. Then sends the browser to `post_logout_redirect_uri` when the client registered it (with `state`), else to keel's `/`.
+         */
+        get: operations["oauth2EndSession"];
+        put?: never;
+        /**
+         * RP-initiated logout, the parameters form-encoded
+         * @description The same as GET.
+         */
+        post: operations["oauth2EndSessionPost"];
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsOauth2EndSession"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth2/requests/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The login step - what a client asks for
+         * @description For the login page (keel's, or an app's own at `OP_LOGIN_URL`): the client's name, the scopes, `acr_values`, `prompt` and `max_age` of the authorization request `request_id`. Needs no sign-in: the id is the browser's, unguessable, and lives `OP_REQUEST_TTL`. 404 once it is accepted, rejected or expired.
+         */
+        get: operations["getOAuth2Request"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsOAuth2Request"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth2/requests/{id}/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The login step - the signed-in user accepts
+         * @description With the user's keel access token. Starts the grant: a new keel session for the client
+         *     (listed by `GET /sessions`, its id the ID token's `sid`; its auth time, `amr` and level
+         *     are the caller's session's), remembers the user's consent, and answers where the browser
+         *     goes next: keel's callback, which sends it to the client with a code. A session that owes
+         *     its second factor gets 403 `urn:keel:problem:mfa-required`, as do `acr_values=aal2` and an
+         *     aal1 session; `max_age` and `prompt=login` need the session's last proof of its user that
+         *     recent, or made since the client asked (else 403
+         *     `urn:keel:problem:reauthentication-required`: sign in again or `POST /reauthenticate`).
+         *     With `prompt=none` those are instead a `redirect_to` the client with `login_required`.
+         */
+        post: operations["acceptOAuth2Request"];
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsAcceptOAuth2Request"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth2/requests/{id}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The login step - refuse the client
+         * @description Ends the request and answers the client's redirect with `error` (and `state`, `iss`): `access_denied` (the user said no), `login_required`, `consent_required` or `interaction_required` (a `prompt=none` request the page cannot satisfy silently).
+         */
+        post: operations["rejectOAuth2Request"];
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsRejectOAuth2Request"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description The form of a protocol endpoint, as its RFC defines it; pkg/op reads it. */
+        ProviderForm: {
+            [key: string]: string;
+        };
+        ProviderTokens: {
+            /** @description A JWT (RS256) for the client's resource servers: `iss`, `sub`, `aud` (the client id), `client_id`, `scope`, `sid`, `exp`, `jti`. keel's own API refuses it. */
+            access_token: string;
+            /** @example Bearer */
+            token_type: string;
+            expires_in?: number;
+            /** @description With `offline_access`; rotates at each use. */
+            refresh_token?: string;
+            /** @description With `openid`: RS256, with `nonce`, `auth_time`, `sid`, `amr`, `acr` (`aal1`/`aal2`), and `email`, `email_verified` for `email`. */
+            id_token?: string;
+            scope?: string;
+        };
+        ProviderOAuthError: {
+            /** @example invalid_grant */
+            error: string;
+            error_description?: string;
+            state?: string;
+        };
+        ProviderUserInfo: {
+            /** @example 42 */
+            sub: string;
+            email?: string;
+            email_verified?: boolean;
+        };
+        OAuth2Request: {
+            /** @example 7HQ2NEXAMPLEJ4O5XK6ZRUFZ2A */
+            id: string;
+            client: components["schemas"]["OAuth2ClientRef"];
+            /**
+             * @example [
+             *       "openid",
+             *       "email",
+             *       "offline_access"
+             *     ]
+             */
+            scopes: string[];
+            /** @description `aal2`: accept only with a session verified with a second factor. */
+            acr_values: string[];
+            /** @description `none`: the page must not show anything (reject with `login_required` when it cannot accept); `login`: sign the user in again; `consent`: ask again. */
+            prompt: string[];
+            /** @description The most seconds since the user's last proof the client accepts; absent when not asked. */
+            max_age?: number;
+            /** Format: date-time */
+            expires_at: string;
+        };
+        OAuth2ClientRef: {
+            /** @example kc_q3J7b0hY8kT2nW5xZ1cV9A */
+            id: string;
+            /** @example Dashboard */
+            name: string;
+            /** @description The client registered itself (RFC 7591); the page says so. */
+            unverified?: boolean;
+        };
+        LoginStepRedirect: {
+            /**
+             * Format: uri
+             * @example https://api.example.com/oauth2/authorize/callback?id=7HQ2NEXAMPLEJ4O5XK6ZRUFZ2A
+             */
+            redirect_to: string;
+        };
+        RejectOAuth2Request: {
+            /** @enum {string} */
+            error: "access_denied" | "login_required" | "consent_required" | "interaction_required";
+        };
         /**
          * @description A JSON Web Key Set (RFC 7517 §5) of public keys.
          * @example {
@@ -1284,7 +1627,7 @@ export interface components {
             n?: string;
             e?: string;
         };
-        /** @description OpenID Connect Discovery 1.0 §3 metadata. keel names its issuer and its keys; other members may be added. */
+        /** @description OpenID Connect Discovery 1.0 §3 metadata (and RFC 8414's): keel's issuer and its keys, and the OpenID Provider's endpoints and what they support (docs/provider.md); other members may be added. */
         OpenIDConfiguration: {
             /**
              * Format: uri
@@ -1303,6 +1646,50 @@ export interface components {
              * @example https://api.example.com/oauth2/register
              */
             registration_endpoint?: string;
+            /**
+             * Format: uri
+             * @example https://api.example.com/oauth2/authorize
+             */
+            authorization_endpoint?: string;
+            /**
+             * Format: uri
+             * @example https://api.example.com/oauth2/token
+             */
+            token_endpoint?: string;
+            /** Format: uri */
+            userinfo_endpoint?: string;
+            /** Format: uri */
+            revocation_endpoint?: string;
+            /** Format: uri */
+            end_session_endpoint?: string;
+            scopes_supported?: string[];
+            response_types_supported?: string[];
+            response_modes_supported?: string[];
+            grant_types_supported?: string[];
+            subject_types_supported?: string[];
+            /**
+             * @example [
+             *       "RS256"
+             *     ]
+             */
+            id_token_signing_alg_values_supported?: string[];
+            /**
+             * @example [
+             *       "S256"
+             *     ]
+             */
+            code_challenge_methods_supported?: string[];
+            /**
+             * @example [
+             *       "aal1",
+             *       "aal2"
+             *     ]
+             */
+            acr_values_supported?: string[];
+            token_endpoint_auth_methods_supported?: string[];
+            revocation_endpoint_auth_methods_supported?: string[];
+            claims_supported?: string[];
+            authorization_response_iss_parameter_supported?: boolean;
         };
         Health: {
             /**
@@ -1572,6 +1959,7 @@ export interface components {
              */
             current: boolean;
             aal: components["schemas"]["AAL"];
+            client?: components["schemas"]["OAuth2ClientRef"];
         };
         /**
          * @description A provider's name, as in `OIDC_PROVIDERS` (lower case).
@@ -1850,6 +2238,78 @@ export interface components {
         };
     };
     responses: {
+        /** @description To the login step (`OP_LOGIN_URL` with `request_id`), to the client's redirect URI (with `code` and `state`, or `error`), or after a logout to the post-logout URI. Its small HTML body, if any, is Go's http.Redirect's. */
+        ProviderRedirect: {
+            headers: {
+                Location: string;
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
+        /** @description An error page: the request cannot go back to the client (an unknown client, an unregistered redirect URI, an unknown or expired request). Plain text, never a redirect. */
+        ProviderErrorPage: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "text/plain": string;
+            };
+        };
+        /** @description An OAuth 2.0 error (RFC 6749 §5.2), not problem+json. */
+        ProviderError: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ProviderOAuthError"];
+            };
+        };
+        /** @description The claims. */
+        ProviderUserinfo: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ProviderUserInfo"];
+            };
+        };
+        /** @description No access token, one that does not verify, or one whose grant has ended (RFC 6750 §3); the body, when there is one, is an OAuth error. */
+        ProviderUserinfoRefused: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ProviderOAuthError"];
+                "text/plain": string;
+            };
+        };
+        /** @description The authorization request is unknown, expired, accepted or rejected already. */
+        NoSuchRequest: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "about:blank",
+                 *       "title": "Not Found",
+                 *       "status": 404,
+                 *       "detail": "no such authorization request: it expired or was answered; the app starts again",
+                 *       "instance": "4f2a9c1e0b7d3a65-42"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Where the browser goes next. */
+        LoginStepRedirect: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["LoginStepRedirect"];
+            };
+        };
         /** @description The request is malformed or fails validation. */
         BadRequest: {
             headers: {
@@ -2594,6 +3054,8 @@ export interface components {
         };
     };
     parameters: {
+        /** @description The `request_id` authorize sent the browser to `OP_LOGIN_URL` with. */
+        RequestID: string;
         /** @description The provider's name, as in `OIDC_PROVIDERS`. */
         Provider: components["schemas"]["ProviderName"];
         ProviderAnyString: string;
@@ -4495,6 +4957,417 @@ export interface operations {
             query?: never;
             header?: never;
             path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    getOAuthAuthorizationServer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metadata. */
+            200: {
+                headers: {
+                    /** @description `public, max-age=` `JWKS_MAX_AGE` in seconds. */
+                    "Cache-Control": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenIDConfiguration"];
+                };
+            };
+        };
+    };
+    optionsOAuthAuthorizationServer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    oauth2Authorize: {
+        parameters: {
+            query: {
+                /** @description The client's id (`kc_…`). */
+                client_id: string;
+                /** @description One of the client's registered redirect URIs (a native client's loopback one on any port). */
+                redirect_uri: string;
+                response_type: "code";
+                /** @description Space-separated: `openid profile email offline_access`. */
+                scope: string;
+                state?: string;
+                nonce?: string;
+                /** @description PKCE (RFC 7636); required of public clients. */
+                code_challenge?: string;
+                code_challenge_method?: "S256";
+                /** @description `none`, `login` or `consent`. */
+                prompt?: string;
+                max_age?: number;
+                /** @description `aal2` asks for a session verified with a second factor. */
+                acr_values?: string;
+                id_token_hint?: string;
+                login_hint?: string;
+                response_mode?: "query";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            302: components["responses"]["ProviderRedirect"];
+            400: components["responses"]["ProviderErrorPage"];
+        };
+    };
+    oauth2AuthorizePost: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["ProviderForm"];
+            };
+        };
+        responses: {
+            302: components["responses"]["ProviderRedirect"];
+            400: components["responses"]["ProviderErrorPage"];
+        };
+    };
+    optionsOauth2Authorize: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    oauth2AuthorizeCallback: {
+        parameters: {
+            query: {
+                /** @description The request's id. */
+                id: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            302: components["responses"]["ProviderRedirect"];
+            400: components["responses"]["ProviderErrorPage"];
+        };
+    };
+    optionsOauth2AuthorizeCallback: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    oauth2Token: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["ProviderForm"];
+            };
+        };
+        responses: {
+            /** @description The tokens. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderTokens"];
+                };
+            };
+            400: components["responses"]["ProviderError"];
+            401: components["responses"]["ProviderError"];
+        };
+    };
+    optionsOauth2Token: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    oauth2Revoke: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["ProviderForm"];
+            };
+        };
+        responses: {
+            /** @description Revoked, or nothing to revoke; no body. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ProviderError"];
+            401: components["responses"]["ProviderError"];
+        };
+    };
+    optionsOauth2Revoke: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    oauth2Userinfo: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["ProviderUserinfo"];
+            401: components["responses"]["ProviderUserinfoRefused"];
+            403: components["responses"]["ProviderUserinfoRefused"];
+        };
+    };
+    oauth2UserinfoPost: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["ProviderUserinfo"];
+            401: components["responses"]["ProviderUserinfoRefused"];
+            403: components["responses"]["ProviderUserinfoRefused"];
+        };
+    };
+    optionsOauth2Userinfo: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    oauth2EndSession: {
+        parameters: {
+            query?: {
+                id_token_hint?: string;
+                client_id?: string;
+                post_logout_redirect_uri?: string;
+                state?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            302: components["responses"]["ProviderRedirect"];
+            400: components["responses"]["ProviderError"];
+        };
+    };
+    oauth2EndSessionPost: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["ProviderForm"];
+            };
+        };
+        responses: {
+            302: components["responses"]["ProviderRedirect"];
+            400: components["responses"]["ProviderError"];
+        };
+    };
+    optionsOauth2EndSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    getOAuth2Request: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The `request_id` authorize sent the browser to `OP_LOGIN_URL` with. */
+                id: components["parameters"]["RequestID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The request. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuth2Request"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NoSuchRequest"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsOAuth2Request: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The `request_id` authorize sent the browser to `OP_LOGIN_URL` with. */
+                id: components["parameters"]["RequestID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    acceptOAuth2Request: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The `request_id` authorize sent the browser to `OP_LOGIN_URL` with. */
+                id: components["parameters"]["RequestID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["LoginStepRedirect"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["MFAOrReauthenticationRequired"];
+            404: components["responses"]["NoSuchRequest"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsAcceptOAuth2Request: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The `request_id` authorize sent the browser to `OP_LOGIN_URL` with. */
+                id: components["parameters"]["RequestID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    rejectOAuth2Request: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The `request_id` authorize sent the browser to `OP_LOGIN_URL` with. */
+                id: components["parameters"]["RequestID"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RejectOAuth2Request"];
+            };
+        };
+        responses: {
+            200: components["responses"]["LoginStepRedirect"];
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NoSuchRequest"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsRejectOAuth2Request: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The `request_id` authorize sent the browser to `OP_LOGIN_URL` with. */
+                id: components["parameters"]["RequestID"];
+            };
             cookie?: never;
         };
         requestBody?: never;

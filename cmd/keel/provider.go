@@ -1,0 +1,41 @@
+package main
+
+import (
+	"crypto/hkdf"
+	"crypto/sha256"
+	"log/slog"
+	"strings"
+
+	"github.com/keelhq/keel/internal/keys"
+	"github.com/keelhq/keel/internal/provider"
+)
+
+// openProvider builds keel as an OpenID Provider (docs/provider.md) over the
+// store, signing with ring's RS256 key. An install still on HS256 has no
+// ring, and so no provider: its endpoints answer 404.
+func openProvider(cfg config, store database, ring *keys.Ring, secret []byte, log *slog.Logger) (*provider.Provider, error) {
+	if ring == nil {
+		return nil, nil
+	}
+	kek, err := keyKEK(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	// pkg/op encrypts what it keeps opaque with this key: derived from
+	// KEYS_KEK, so every replica has it and it is no other key.
+	crypto, err := hkdf.Key(sha256.New, kek, nil, "keel oidc provider crypto key", 32)
+	if err != nil {
+		return nil, err
+	}
+	var key [32]byte
+	copy(key[:], crypto)
+	return provider.New(provider.Config{
+		Issuer: cfg.APIURL, LoginURL: cfg.OPLoginURL, CodeTTL: cfg.OPCodeTTL, RequestTTL: cfg.OPRequestTTL,
+		AccessTTL: cfg.JWTTTL, RefreshTTL: cfg.RefreshTTL, SessionMaxAge: cfg.SessionMaxAge,
+		RefreshReuseInterval: cfg.RefreshReuseInterval, CryptoKey: key,
+		// API_URL is https, or http on a loopback host (the config refuses
+		// any other).
+		Insecure: strings.HasPrefix(cfg.APIURL, "http://"),
+	}, provider.Deps{Store: store, Accounts: store, Clients: store, Keys: ring,
+		Refresh: newRefresher(cfg, secret), Log: log})
+}

@@ -1,0 +1,84 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/keelhq/keel/db"
+)
+
+// setUser fills userinfo with the claims of userID the scopes allow: sub
+// always, email and email_verified for the email scope.
+func (s *storage) setUser(ctx context.Context, userinfo *oidc.UserInfo, userID string, scopes []string) error {
+	id, err := strconv.ParseInt(userID, 10, 64)
+	if err != nil {
+		return oidc.ErrInvalidRequest()
+	}
+	u, err := s.p.accounts.GetUser(ctx, id)
+	if errors.Is(err, db.ErrNoUser) {
+		return oidc.ErrInvalidGrant().WithDescription("the user is gone")
+	}
+	if err != nil {
+		return err
+	}
+	userinfo.Subject = userID
+	if slices.Contains(scopes, oidc.ScopeEmail) {
+		userinfo.Email = u.Email
+		userinfo.EmailVerified = oidc.Bool(u.EmailVerified)
+	}
+	return nil
+}
+
+// SetUserinfoFromScopes implements op.Storage (the ID token's claims).
+func (s *storage) SetUserinfoFromScopes(ctx context.Context, userinfo *oidc.UserInfo, userID, _ string, scopes []string) error {
+	return s.setUser(ctx, userinfo, userID, scopes)
+}
+
+// SetUserinfoFromRequest implements op.CanSetUserinfoFromRequest: the ID
+// token names its grant's session (sid, OpenID Connect Front-Channel
+// Logout §3), which RP-initiated logout ends.
+func (s *storage) SetUserinfoFromRequest(_ context.Context, userinfo *oidc.UserInfo, req op.IDTokenRequest, _ []string) error {
+	if sid := sessionOf(req); sid != "" {
+		userinfo.AppendClaims("sid", sid)
+	}
+	return nil
+}
+
+// SetUserinfoFromToken implements op.Storage (/oauth2/userinfo): the user
+// of a live grant, with the scopes the user consented to.
+func (s *storage) SetUserinfoFromToken(ctx context.Context, userinfo *oidc.UserInfo, id, sub, _ string) error {
+	sess, err := s.liveGrant(ctx, sessionOfTokenID(id))
+	if err != nil {
+		return err
+	}
+	if subject(sess.UserID) != sub {
+		return oidc.ErrInvalidGrant()
+	}
+	scopes, err := s.p.store.Consent(ctx, sess.UserID, sess.ClientID)
+	if err != nil {
+		return err
+	}
+	return s.setUser(ctx, userinfo, sub, scopes)
+}
+
+// GetPrivateClaimsFromScopes implements op.Storage; keel's claims come from
+// the request (GetPrivateClaimsFromRequest).
+func (s *storage) GetPrivateClaimsFromScopes(context.Context, string, string, []string) (map[string]any, error) {
+	return nil, nil
+}
+
+// GetPrivateClaimsFromRequest implements op.CanGetPrivateClaimsFromRequest:
+// an access token carries its scope (RFC 9068 §2.2.3) and its grant's sid.
+func (s *storage) GetPrivateClaimsFromRequest(_ context.Context, req op.TokenRequest, _ []string) (map[string]any, error) {
+	claims := map[string]any{"scope": strings.Join(req.GetScopes(), " ")}
+	if sid := sessionOf(req); sid != "" {
+		claims["sid"] = sid
+	}
+	return claims, nil
+}

@@ -1,0 +1,239 @@
+package server
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/keelhq/keel/gen/oapi"
+	"github.com/keelhq/keel/internal/clients"
+	"github.com/keelhq/keel/internal/provider"
+)
+
+// TestProviderAuthorizeRefusals: until the client and its redirect URI are
+// known good, authorize answers an error page and never redirects; after,
+// it redirects with invalid_request for PKCE that is not S256 (keel checks
+// it: pkg/op takes plain) and for a public client without PKCE. A native
+// client's loopback redirect matches on any port (RFC 8252 §7.3).
+func TestProviderAuthorizeRefusals(t *testing.T) {
+	t.Parallel()
+	a := newOPAPI(t)
+	web, _ := a.addClient(clients.Registration{Name: "Web", RedirectURIs: []string{"https://app.example/cb"}})
+	cli, _ := a.addClient(clients.Registration{Name: "CLI", Public: true, Native: true, RedirectURIs: []string{"http://127.0.0.1/cb"}})
+	query := func(c clients.Client, redirect string, kv ...string) url.Values {
+		v := url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {redirect}, "scope": {"openid"}, "state": {"s"}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			if kv[i+1] == "" {
+				v.Del(kv[i])
+			} else {
+				v.Set(kv[i], kv[i+1])
+			}
+		}
+		return v
+	}
+	const challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+	for _, tt := range []struct {
+		name  string
+		q     url.Values
+		error string // the error on the redirect; "" for the error page; "login" for the login step
+	}{
+		{"unknown client", query(clients.Client{ID: "kc_nope"}, "https://app.example/cb"), ""},
+		{"no client", query(web, "https://app.example/cb", "client_id", ""), ""},
+		{"unregistered redirect URI", query(web, "https://evil.example/cb"), ""},
+		{"redirect URI with more path", query(web, "https://app.example/cb/x"), ""},
+		{"native loopback, other path", query(cli, "http://127.0.0.1:5000/cb2", "code_challenge", challenge, "code_challenge_method", "S256"), ""},
+		{"native loopback, localhost", query(cli, "http://localhost:5000/cb", "code_challenge", challenge, "code_challenge_method", "S256"), ""},
+		{"PKCE plain", query(web, "https://app.example/cb", "code_challenge", challenge, "code_challenge_method", "plain"), "invalid_request"},
+		{"PKCE without a method", query(web, "https://app.example/cb", "code_challenge", challenge), "invalid_request"},
+		{"PKCE method without a challenge", query(web, "https://app.example/cb", "code_challenge_method", "S256"), "invalid_request"},
+		{"public client without PKCE", query(cli, "http://127.0.0.1:5000/cb"), "invalid_request"},
+		{"a scope the client does not have", query(web, "https://app.example/cb", "scope", "admin"), "invalid_scope"},
+		{"native loopback on any port, with PKCE", query(cli, "http://127.0.0.1:5000/cb", "code_challenge", challenge, "code_challenge_method", "S256"), "login"},
+		{"confidential client without PKCE", query(web, "https://app.example/cb"), "login"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := a.get("/oauth2/authorize?" + tt.q.Encode())
+			if tt.error == "" {
+				b, _ := io.ReadAll(res.Body)
+				if res.StatusCode != http.StatusBadRequest || res.Header.Get("Location") != "" {
+					t.Errorf("status %d, Location %q, want a 400 page and no redirect: %s", res.StatusCode, res.Header.Get("Location"), b)
+				}
+				return
+			}
+			to := location(t, res)
+			if tt.error == "login" {
+				if to.Path != provider.PathLogin {
+					t.Errorf("went to %s, want the login step", to)
+				}
+				return
+			}
+			if got := to.Scheme + "://" + to.Host + to.Path; got != tt.q.Get("redirect_uri") ||
+				to.Query().Get("error") != tt.error || to.Query().Get("state") != "s" {
+				t.Errorf("went to %s, want %s with error=%s&state=s", to, tt.q.Get("redirect_uri"), tt.error)
+			}
+		})
+	}
+}
+
+// TestProviderTokenRefusals: at the token endpoint, a wrong secret is
+// invalid_client; a missing verifier invalid_request; a wrong one, an expired code and a code
+// used twice are invalid_grant, and the second use of a code ends the grant
+// it issued (RFC 9700 §4.2.4).
+func TestProviderTokenRefusals(t *testing.T) {
+	t.Parallel()
+	a := newOPAPI(t)
+	a.mustRegister("ada@example.com", "correct horse")
+	tok := a.mustLogin("ada@example.com", "correct horse")
+	c, secret := a.addClient(clients.Registration{Name: "Web", RedirectURIs: []string{"https://app.example/cb"}})
+	r := a.newRP(c, secret, gooidc.ScopeOpenID, gooidc.ScopeOfflineAccess)
+	code := func() (string, string) {
+		t.Helper()
+		verifier := oauth2.GenerateVerifier()
+		got := a.accept(a.authorize(r.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier))), tok)
+		return got.Get("code"), verifier
+	}
+
+	t.Run("wrong secret", func(t *testing.T) {
+		c2, v := code()
+		wrong := r.conf
+		wrong.ClientSecret = "not-the-secret"
+		if _, err := wrong.Exchange(r.ctx, c2, oauth2.VerifierOption(v)); !isOAuthError(err, "invalid_client") {
+			t.Errorf("exchange with a wrong secret: %v, want invalid_client", err)
+		}
+	})
+	t.Run("wrong verifier", func(t *testing.T) {
+		c2, _ := code()
+		if _, err := r.conf.Exchange(r.ctx, c2, oauth2.VerifierOption(oauth2.GenerateVerifier())); !isOAuthError(err, "invalid_grant") {
+			t.Errorf("exchange with a wrong verifier: %v, want invalid_grant", err)
+		}
+	})
+	t.Run("missing verifier", func(t *testing.T) {
+		c2, _ := code()
+		if _, err := r.conf.Exchange(r.ctx, c2); !isOAuthError(err, "invalid_request") {
+			t.Errorf("exchange without a verifier: %v, want invalid_request", err)
+		}
+	})
+	t.Run("code used twice", func(t *testing.T) {
+		c2, v := code()
+		first, err := r.conf.Exchange(r.ctx, c2, oauth2.VerifierOption(v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.conf.Exchange(r.ctx, c2, oauth2.VerifierOption(v)); !isOAuthError(err, "invalid_grant") {
+			t.Errorf("second exchange: %v, want invalid_grant", err)
+		}
+		if _, err := r.oidc.UserInfo(r.ctx, oauth2.StaticTokenSource(first)); err == nil {
+			t.Error("userinfo with the first exchange's token after the code's reuse: answered, want the grant ended")
+		}
+		if _, err := r.conf.TokenSource(r.ctx, &oauth2.Token{RefreshToken: first.RefreshToken}).Token(); !isOAuthError(err, "invalid_grant") {
+			t.Errorf("refresh after the code's reuse: %v, want invalid_grant", err)
+		}
+	})
+	t.Run("expired code", func(t *testing.T) {
+		c2, v := code()
+		a.clock.Add(testCodeTTL)
+		if _, err := r.conf.Exchange(r.ctx, c2, oauth2.VerifierOption(v)); !isOAuthError(err, "invalid_grant") {
+			t.Errorf("exchange of an expired code: %v, want invalid_grant", err)
+		}
+	})
+}
+
+// TestProviderLoginStep: the login step's rules. A session owing its second
+// factor cannot accept, nor an aal1 one a request for aal2; prompt=login and
+// max_age need a proof of the user made since the client asked, or that
+// recent; prompt=none turns those refusals into login_required for the
+// client; a request is accepted once, and lives OP_REQUEST_TTL; reject
+// sends the client its error.
+func TestProviderLoginStep(t *testing.T) {
+	t.Parallel()
+	a := newOPAPI(t)
+	a.mustRegister("ada@example.com", "correct horse")
+	_, _, aal2 := a.mfaAccount("bob@example.com")
+	c, _ := a.addClient(clients.Registration{Name: "Web", RedirectURIs: []string{"https://app.example/cb"}})
+	start := func(kv ...string) string {
+		t.Helper()
+		v := url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {"https://app.example/cb"},
+			"scope": {"openid"}, "state": {"s"}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		return a.authorize(a.url + "/oauth2/authorize?" + v.Encode())
+	}
+	accept := func(id, tok string) *http.Response {
+		return a.send("POST", "/oauth2/requests/"+id+"/accept", "", "", bearer(tok)...)
+	}
+	wantProblem := func(res *http.Response, status int, typ, what string) {
+		t.Helper()
+		p := readJSON[oapi.Problem](t, res)
+		if res.StatusCode != status || typ != "" && p.Type != typ {
+			t.Errorf("%s: %d %s, want %d %s", what, res.StatusCode, p.Type, status, typ)
+		}
+	}
+	ok := func(res *http.Response, what string) {
+		t.Helper()
+		if res.StatusCode != http.StatusOK {
+			b, _ := io.ReadAll(res.Body)
+			t.Errorf("%s: %d %s, want 200", what, res.StatusCode, b)
+		}
+	}
+	redirectError := func(res *http.Response, want, what string) {
+		t.Helper()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d", what, res.StatusCode)
+		}
+		to, _ := url.Parse(readJSON[oapi.LoginStepRedirect](t, res).RedirectTo)
+		if to.Host != "app.example" || to.Query().Get("error") != want || to.Query().Get("state") != "s" {
+			t.Errorf("%s: redirect_to %s, want the client with error=%s", what, to, want)
+		}
+	}
+
+	wantProblem(a.get("/oauth2/requests/nope"), http.StatusNotFound, "", "an unknown request")
+
+	// The second factor.
+	pending := a.mustLogin("bob@example.com", "password123")
+	wantProblem(accept(start(), pending), http.StatusForbidden, mfaRequiredType, "a session owing its second factor")
+	ada := a.mustLogin("ada@example.com", "correct horse")
+	id := start("acr_values", "aal2")
+	if info := readJSON[oapi.OAuth2Request](t, a.get("/oauth2/requests/"+id)); len(info.AcrValues) != 1 || info.AcrValues[0] != "aal2" {
+		t.Errorf("the request's acr_values: %v", info.AcrValues)
+	}
+	wantProblem(accept(id, ada), http.StatusForbidden, mfaRequiredType, "acr_values=aal2 with an aal1 session")
+	if got := location(t, a.get(readJSON[oapi.LoginStepRedirect](t, accept(id, aal2.Token)).RedirectTo)); got.Query().Get("code") == "" {
+		t.Errorf("acr_values=aal2 with an aal2 session: %s", got)
+	}
+
+	// A fresh proof.
+	a.clock.Add(2 * time.Second)
+	id = start("prompt", "login")
+	wantProblem(accept(id, ada), http.StatusForbidden, reauthRequiredType, "prompt=login with an older sign-in")
+	a.clock.Add(time.Second)
+	fresh := a.mustLogin("ada@example.com", "correct horse")
+	ok(accept(id, fresh), "prompt=login after signing in again")
+	a.clock.Add(2 * time.Minute)
+	wantProblem(accept(start("max_age", "60"), fresh), http.StatusForbidden, reauthRequiredType, "max_age=60 with a sign-in 2 minutes old")
+	ok(accept(start("max_age", "600"), fresh), "max_age=600 with a sign-in 2 minutes old")
+	redirectError(accept(start("prompt", "none", "max_age", "60"), fresh), "login_required", "prompt=none with a stale sign-in")
+	redirectError(accept(start("prompt", "none", "acr_values", "aal2"), fresh), "login_required", "prompt=none, aal2 asked, aal1 session")
+
+	// Once, while it lives.
+	id = start()
+	ok(accept(id, fresh), "accept")
+	wantProblem(accept(id, fresh), http.StatusNotFound, "", "a second accept")
+	wantProblem(a.get("/oauth2/requests/"+id), http.StatusNotFound, "", "an accepted request")
+	id = start()
+	a.clock.Add(provider.DefaultRequestTTL)
+	wantProblem(accept(id, fresh), http.StatusNotFound, "", "an expired request")
+
+	// Reject.
+	id = start()
+	res := a.send("POST", "/oauth2/requests/"+id+"/reject", "application/json", `{"error":"access_denied"}`)
+	redirectError(res, "access_denied", "reject")
+	wantProblem(a.get("/oauth2/requests/"+id), http.StatusNotFound, "", "a rejected request")
+	wantProblem(a.send("POST", "/oauth2/requests/"+start()+"/reject", "application/json", `{"error":"server_error"}`),
+		http.StatusBadRequest, "", "reject with an error the page may not send")
+}
