@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/base64"
 	"io"
 	"net/http"
 	"net/url"
@@ -134,6 +135,20 @@ func TestProviderTokenRefusals(t *testing.T) {
 			t.Errorf("refresh after the code's reuse: %v, want invalid_grant", err)
 		}
 	})
+	t.Run("code replayed after it expired", func(t *testing.T) {
+		c2, v := code()
+		first, err := r.conf.Exchange(r.ctx, c2, oauth2.VerifierOption(v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.clock.Add(testCodeTTL + time.Second)
+		if _, err := r.conf.Exchange(r.ctx, c2, oauth2.VerifierOption(v)); !isOAuthError(err, "invalid_grant") {
+			t.Errorf("replay: %v, want invalid_grant", err)
+		}
+		if _, err := r.conf.TokenSource(r.ctx, &oauth2.Token{RefreshToken: first.RefreshToken}).Token(); !isOAuthError(err, "invalid_grant") {
+			t.Errorf("refresh after the late replay: %v, want invalid_grant (the grant ended)", err)
+		}
+	})
 	t.Run("expired code", func(t *testing.T) {
 		c2, v := code()
 		a.clock.Add(testCodeTTL)
@@ -236,4 +251,54 @@ func TestProviderLoginStep(t *testing.T) {
 	wantProblem(a.get("/oauth2/requests/"+id), http.StatusNotFound, "", "a rejected request")
 	wantProblem(a.send("POST", "/oauth2/requests/"+start()+"/reject", "application/json", `{"error":"server_error"}`),
 		http.StatusBadRequest, "", "reject with an error the page may not send")
+}
+
+// TestProviderMalformed: nothing a client sends to a protocol endpoint gets
+// a 5xx (the contract check refuses any 500): malformed query strings and
+// forms, unknown grants, garbage tokens and hints, unknown clients.
+func TestProviderMalformed(t *testing.T) {
+	t.Parallel()
+	a := newOPAPI(t)
+	c, secret := a.addClient(clients.Registration{Name: "Web", RedirectURIs: []string{"https://app.example/cb"}})
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(c.ID+":"+secret))
+	const form = "application/x-www-form-urlencoded"
+	for _, tt := range []struct {
+		method, path, contentType, body string
+		hdr                             []string
+	}{
+		{"GET", "/oauth2/authorize?%zz", "", "", nil},
+		{"GET", "/oauth2/authorize", "", "", nil},
+		{"POST", "/oauth2/authorize", form, "%zz", nil},
+		{"POST", "/oauth2/authorize", "application/json", `{"client_id":"x"}`, nil},
+		{"GET", "/oauth2/authorize/callback", "", "", nil},
+		{"GET", "/oauth2/authorize/callback?id=%zz", "", "", nil},
+		{"GET", "/oauth2/authorize/callback?id=nope", "", "", nil},
+		{"POST", "/oauth2/token", form, "%zz", nil},
+		{"POST", "/oauth2/token", "", "", nil},
+		{"POST", "/oauth2/token", form, "grant_type=password&username=a&password=b", []string{"Authorization", basic}},
+		{"POST", "/oauth2/token", form, "grant_type=authorization_code&code=nope&code_verifier=x&redirect_uri=https%3A%2F%2Fapp.example%2Fcb", []string{"Authorization", basic}},
+		{"POST", "/oauth2/token", form, "grant_type=refresh_token&refresh_token=nope", []string{"Authorization", basic}},
+		{"POST", "/oauth2/token", form, "grant_type=refresh_token&refresh_token=nope&client_id=kc_nope&client_secret=x", nil},
+		{"POST", "/oauth2/token", form, "grant_type=client_credentials", []string{"Authorization", basic}},
+		{"POST", "/oauth2/revoke", form, "%zz", nil},
+		{"POST", "/oauth2/revoke", form, "token=nope", []string{"Authorization", basic}},
+		{"POST", "/oauth2/revoke", form, "token=nope&token_type_hint=access_token", []string{"Authorization", basic}},
+		{"POST", "/oauth2/revoke", form, "token=nope&client_id=kc_nope", nil},
+		{"GET", "/oauth2/userinfo", "", "", nil},
+		{"GET", "/oauth2/userinfo", "", "", []string{"Authorization", "Bearer nope"}},
+		{"POST", "/oauth2/userinfo", form, "%zz", nil},
+		{"GET", "/oauth2/end_session?%zz", "", "", nil},
+		{"GET", "/oauth2/end_session?id_token_hint=nope", "", "", nil},
+		{"GET", "/oauth2/end_session?client_id=kc_nope", "", "", nil},
+		{"GET", "/oauth2/end_session?client_id=" + c.ID + "&post_logout_redirect_uri=https%3A%2F%2Fevil.example%2F", "", "", nil},
+		{"POST", "/oauth2/end_session", form, "%zz", nil},
+	} {
+		t.Run(tt.method+" "+tt.path+" "+tt.body, func(t *testing.T) {
+			res := a.send(tt.method, tt.path, tt.contentType, tt.body, tt.hdr...)
+			if res.StatusCode >= 500 || res.StatusCode < 300 && res.StatusCode != http.StatusOK {
+				b, _ := io.ReadAll(res.Body)
+				t.Errorf("status %d: %s", res.StatusCode, b)
+			}
+		})
+	}
 }

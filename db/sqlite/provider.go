@@ -89,9 +89,10 @@ func (d *DB) AcceptAuthRequest(ctx context.Context, id string, sess db.Session, 
 }
 
 // SaveAuthCode implements provider.Store.
-func (d *DB) SaveAuthCode(ctx context.Context, id, codeHash string, expiresAt time.Time) error {
+func (d *DB) SaveAuthCode(ctx context.Context, id, codeHash string, expiresAt, keepUntil time.Time) error {
 	n, err := d.write.SaveAuthCode(ctx, gen.SaveAuthCodeParams{
-		ID: id, CodeHash: sql.NullString{String: codeHash, Valid: true}, CodeExpiresAt: nullTime(expiresAt)})
+		ID: id, CodeHash: sql.NullString{String: codeHash, Valid: true}, CodeExpiresAt: nullTime(expiresAt),
+		KeepUntil: db.Millis(keepUntil)})
 	return oneRow(n, err, provider.ErrNoRequest)
 }
 

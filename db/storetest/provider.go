@@ -157,21 +157,22 @@ func authCodes(t *testing.T, s ProviderStore) {
 	}
 	exp := opT0.Add(2 * time.Minute)
 	// Not accepted: no code.
-	if err := s.SaveAuthCode(t.Context(), "r2", "hash2", exp); !errors.Is(err, provider.ErrNoRequest) {
+	if err := s.SaveAuthCode(t.Context(), "r2", "hash2", exp, exp); !errors.Is(err, provider.ErrNoRequest) {
 		t.Errorf("code of a pending request: %v, want ErrNoRequest", err)
 	}
 	if err := s.AcceptAuthRequest(t.Context(), "r1", grantSession("g1", u.ID), db.AAL1, opT0); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SaveAuthCode(t.Context(), "r1", "hash1", exp); err != nil {
+	if err := s.SaveAuthCode(t.Context(), "r1", "hash1", exp, opT0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SaveAuthCode(t.Context(), "r1", "hash1b", exp); !errors.Is(err, provider.ErrNoRequest) {
+	if err := s.SaveAuthCode(t.Context(), "r1", "hash1b", exp, exp); !errors.Is(err, provider.ErrNoRequest) {
 		t.Errorf("second code: %v, want ErrNoRequest", err)
 	}
 	got, err := s.AuthRequestByCode(t.Context(), "hash1")
-	if err != nil || got.ID != "r1" || got.CodeUsed || !got.CodeExpiresAt.Equal(db.Millis(exp)) {
-		t.Errorf("by code: %+v, %v", got, err)
+	if err != nil || got.ID != "r1" || got.CodeUsed || !got.CodeExpiresAt.Equal(db.Millis(exp)) ||
+		!got.ExpiresAt.Equal(db.Millis(opT0.Add(time.Hour))) {
+		t.Errorf("by code: %+v, %v; want the code's expiry and the request kept until keepUntil", got, err)
 	}
 	if _, err := s.AuthRequestByCode(t.Context(), "hash1b"); !errors.Is(err, provider.ErrNoRequest) {
 		t.Errorf("unknown code: %v, want ErrNoRequest", err)
@@ -208,7 +209,7 @@ func concurrentSpends(t *testing.T, s ProviderStore) {
 	if err := s.AcceptAuthRequest(t.Context(), "r1", grantSession("g1", u.ID), db.AAL1, opT0); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SaveAuthCode(t.Context(), "r1", "hash1", opT0.Add(time.Minute)); err != nil {
+	if err := s.SaveAuthCode(t.Context(), "r1", "hash1", opT0.Add(time.Minute), opT0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	const n = 8

@@ -12,7 +12,8 @@ import (
 
 // PruneAccounts deletes expired sessions and one-time tokens, which nothing
 // else removes: a session nobody logs out of, and a token nobody uses, would
-// otherwise stay forever.
+// otherwise stay forever. The OpenID Provider's expired authorization
+// requests go too (a login step nobody finished, a code nobody exchanged).
 type PruneAccounts struct{}
 
 // Kind names the job in River's tables and in keel's metrics.
@@ -26,10 +27,24 @@ type pruneAccountsWorker struct {
 }
 
 func (w *pruneAccountsWorker) Work(ctx context.Context, _ *river.Job[PruneAccounts]) error {
-	n, err := w.store.PruneAccounts(ctx, w.now())
+	now := w.now()
+	n, err := w.store.PruneAccounts(ctx, now)
 	if err != nil {
 		return err
 	}
+	if op, ok := w.store.(authRequests); ok {
+		m, err := op.PruneAuthRequests(ctx, now)
+		if err != nil {
+			return err
+		}
+		n += m
+	}
 	w.log.LogAttrs(ctx, slog.LevelDebug, "expired sessions and tokens pruned", slog.String("job", PruneAccounts{}.Kind()), slog.Int64("rows", n))
 	return nil
+}
+
+// authRequests is the part of internal/provider's Store this job prunes
+// (both adapters keep it).
+type authRequests interface {
+	PruneAuthRequests(ctx context.Context, now time.Time) (int64, error)
 }

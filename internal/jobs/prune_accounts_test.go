@@ -9,10 +9,12 @@ import (
 
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/internal/jobs"
+	"github.com/keelhq/keel/internal/provider"
 )
 
-// prune-accounts runs on both engines and deletes an expired session while
-// keeping a live one.
+// prune-accounts runs on both engines and deletes an expired session and
+// an expired authorization request of the OpenID Provider while keeping live
+// ones.
 func TestPruneAccountsRuns(t *testing.T) {
 	t.Parallel()
 	for _, engine := range engines {
@@ -31,6 +33,14 @@ func TestPruneAccountsRuns(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			op := d.store.(provider.Store)
+			for i, expires := range []time.Time{now.Add(-time.Hour), now.Add(time.Hour)} {
+				if err := op.CreateAuthRequest(ctx, provider.AuthRequest{ID: fmt.Sprint("r", i), ClientID: "kc_x",
+					RedirectURI: "https://app.example/cb", Scopes: []string{"openid"}, ResponseType: "code", MaxAge: -1,
+					CreatedAt: now, ExpiresAt: expires}); err != nil {
+					t.Fatal(err)
+				}
+			}
 			_, reg := startEngine(t, d.store, jobs.Config{PruneEvery: 300 * time.Millisecond})
 			waitFor(t, 15*time.Second, "prune-accounts did not run", func() bool { return runs(t, reg, "prune-accounts") >= 1 })
 			if _, err := d.store.GetSession(ctx, "s0"); !errors.Is(err, db.ErrNoSession) {
@@ -38,6 +48,12 @@ func TestPruneAccountsRuns(t *testing.T) {
 			}
 			if _, err := d.store.GetSession(ctx, "s1"); err != nil {
 				t.Errorf("the live session: %v, want kept", err)
+			}
+			if _, err := op.GetAuthRequest(ctx, "r0"); !errors.Is(err, provider.ErrNoRequest) {
+				t.Errorf("the expired authorization request: %v, want pruned", err)
+			}
+			if _, err := op.GetAuthRequest(ctx, "r1"); err != nil {
+				t.Errorf("the live authorization request: %v, want kept", err)
 			}
 		})
 	}

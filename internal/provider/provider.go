@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	httphelper "github.com/zitadel/oidc/v3/pkg/http"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/keelhq/keel/db"
@@ -159,6 +161,13 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case PathRevoke:
 		w = emptyOK{w}
+	case PathEndSession:
+		// pkg/op answers a form it cannot parse with a 500; it is the
+		// client's mistake.
+		if err := r.ParseForm(); err != nil {
+			httphelper.MarshalJSONWithStatus(w, oidc.ErrInvalidRequest().WithDescription("the request is not a valid form"), http.StatusBadRequest)
+			return
+		}
 	}
 	p.op.ServeHTTP(w, r)
 }

@@ -118,7 +118,10 @@ func (s *storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRe
 // SaveAuthCode implements op.Storage: only the code's SHA-256 is kept, for
 // OP_CODE_TTL.
 func (s *storage) SaveAuthCode(ctx context.Context, id, code string) error {
-	err := s.p.store.SaveAuthCode(ctx, id, db.HashToken(code), s.p.now().Add(s.p.cfg.CodeTTL))
+	// The request is kept OP_REQUEST_TTL past the code's expiry: a replay of
+	// the spent code in that time still ends its grant.
+	exp := s.p.now().Add(s.p.cfg.CodeTTL)
+	err := s.p.store.SaveAuthCode(ctx, id, db.HashToken(code), exp, exp.Add(s.p.cfg.RequestTTL))
 	if errors.Is(err, ErrNoRequest) {
 		return oidc.ErrInvalidRequest().WithDescription("the authorization request has a code already")
 	}

@@ -74,9 +74,10 @@ type Store interface {
 	// (unknown, accepted already, or expired), and then no session starts.
 	AcceptAuthRequest(ctx context.Context, id string, sess db.Session, acr string, now time.Time) error
 	// SaveAuthCode records the SHA-256 of the accepted request's code and
-	// when it expires; ErrNoRequest when the request is not accepted or has
-	// a code already.
-	SaveAuthCode(ctx context.Context, id, codeHash string, expiresAt time.Time) error
+	// when it expires, and keeps the request until keepUntil (its
+	// ExpiresAt, which PruneAuthRequests reads); ErrNoRequest when the
+	// request is not accepted or has a code already.
+	SaveAuthCode(ctx context.Context, id, codeHash string, expiresAt, keepUntil time.Time) error
 	// AuthRequestByCode returns the request whose code has the SHA-256
 	// codeHash, spent or not, expired or not, or ErrNoRequest.
 	AuthRequestByCode(ctx context.Context, codeHash string) (AuthRequest, error)

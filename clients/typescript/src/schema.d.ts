@@ -5226,6 +5226,7 @@ export interface operations {
         responses: {
             302: components["responses"]["ProviderRedirect"];
             400: components["responses"]["ProviderError"];
+            401: components["responses"]["ProviderError"];
         };
     };
     oauth2EndSessionPost: {
@@ -5243,6 +5244,7 @@ export interface operations {
         responses: {
             302: components["responses"]["ProviderRedirect"];
             400: components["responses"]["ProviderError"];
+            401: components["responses"]["ProviderError"];
         };
     };
     optionsOauth2EndSession: {

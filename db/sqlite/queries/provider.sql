@@ -28,8 +28,11 @@ SET user_id = sqlc.arg(user_id), session_id = sqlc.arg(session_id), auth_time = 
 WHERE id = sqlc.arg(id) AND NOT done AND expires_at > sqlc.arg(now);
 
 -- name: SaveAuthCode :execrows
--- One code per accepted request: the callback cannot mint a second.
-UPDATE op_auth_requests SET code_hash = sqlc.arg(code_hash), code_expires_at = sqlc.arg(code_expires_at)
+-- One code per accepted request: the callback cannot mint a second. The
+-- row is kept until keep_until, past the code's expiry, so that a late
+-- replay of the spent code is still seen.
+UPDATE op_auth_requests SET code_hash = sqlc.arg(code_hash), code_expires_at = sqlc.arg(code_expires_at),
+                            expires_at = sqlc.arg(keep_until)
 WHERE id = sqlc.arg(id) AND done AND code_hash IS NULL;
 
 -- name: SpendAuthCode :execrows

@@ -261,19 +261,28 @@ func (q *Queries) PruneAuthRequests(ctx context.Context, now time.Time) (int64, 
 }
 
 const saveAuthCode = `-- name: SaveAuthCode :execrows
-UPDATE op_auth_requests SET code_hash = $1, code_expires_at = $2
-WHERE id = $3 AND done AND code_hash IS NULL
+UPDATE op_auth_requests SET code_hash = $1, code_expires_at = $2,
+                            expires_at = $3
+WHERE id = $4 AND done AND code_hash IS NULL
 `
 
 type SaveAuthCodeParams struct {
 	CodeHash      sql.NullString
 	CodeExpiresAt sql.NullTime
+	KeepUntil     time.Time
 	ID            string
 }
 
-// One code per accepted request: the callback cannot mint a second.
+// One code per accepted request: the callback cannot mint a second. The
+// row is kept until keep_until, past the code's expiry, so that a late
+// replay of the spent code is still seen.
 func (q *Queries) SaveAuthCode(ctx context.Context, arg SaveAuthCodeParams) (int64, error) {
-	result, err := q.exec(ctx, q.saveAuthCodeStmt, saveAuthCode, arg.CodeHash, arg.CodeExpiresAt, arg.ID)
+	result, err := q.exec(ctx, q.saveAuthCodeStmt, saveAuthCode,
+		arg.CodeHash,
+		arg.CodeExpiresAt,
+		arg.KeepUntil,
+		arg.ID,
+	)
 	if err != nil {
 		return 0, err
 	}
