@@ -372,6 +372,30 @@ func TestProviderRevoke(t *testing.T) {
 	if _, err := r.oidc.UserInfo(r.ctx, oauth2.StaticTokenSource(tokens)); err == nil {
 		t.Error("userinfo after RP-initiated logout: answered")
 	}
+
+	// DELETE /sessions/{sid} from the user's profile ends a grant too.
+	tokens, _ = a.signIn(r, tok)
+	rawID, _ = tokens.Extra("id_token").(string)
+	_, claims := jwtParts(t, rawID)
+	a.status(a.do("DELETE", "/sessions/"+claims["sid"].(string), "", bearer(tok)...), http.StatusNoContent, "end the grant's session")
+	if _, err := r.oidc.UserInfo(r.ctx, oauth2.StaticTokenSource(tokens)); err == nil {
+		t.Error("userinfo after DELETE /sessions/{sid}: answered")
+	}
+	if _, err := r.conf.TokenSource(r.ctx, &oauth2.Token{RefreshToken: tokens.RefreshToken}).Token(); !isOAuthError(err, "invalid_grant") {
+		t.Errorf("refresh after DELETE /sessions/{sid}: %v, want invalid_grant", err)
+	}
+
+	// A native client's post-logout URI: its loopback IP on any port, never
+	// localhost or another loopback address for it (pkg/op alone would).
+	cli, _ := a.addClient(clients.Registration{Name: "CLI", Public: true, Native: true,
+		RedirectURIs: []string{"http://127.0.0.1/cb"}, PostLogoutRedirectURIs: []string{"http://127.0.0.1/bye"}})
+	for uri, ok := range map[string]bool{"http://127.0.0.1:4000/bye": true, "http://localhost:4000/bye": false,
+		"http://127.0.0.2:4000/bye": false, "https://127.0.0.1:4000/bye": false} {
+		res := a.get("/oauth2/end_session?" + url.Values{"client_id": {cli.ID}, "post_logout_redirect_uri": {uri}}.Encode())
+		if got := res.StatusCode == http.StatusFound && res.Header.Get("Location") == uri; got != ok {
+			t.Errorf("post_logout_redirect_uri %s: %d to %q, want allowed %v", uri, res.StatusCode, res.Header.Get("Location"), ok)
+		}
+	}
 	if code := a.profileStatus(tok); code != http.StatusOK {
 		t.Errorf("the login page's own session after the client's logout: %d, want 200", code)
 	}

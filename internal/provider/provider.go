@@ -168,6 +168,10 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			httphelper.MarshalJSONWithStatus(w, oidc.ErrInvalidRequest().WithDescription("the request is not a valid form"), http.StatusBadRequest)
 			return
 		}
+		if err := p.checkPostLogout(r); err != nil {
+			httphelper.MarshalJSONWithStatus(w, err, http.StatusBadRequest)
+			return
+		}
 	}
 	p.op.ServeHTTP(w, r)
 }
