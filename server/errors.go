@@ -109,6 +109,7 @@ var sentinels = []struct {
 	{db.ErrNoUser, errSessionEnded}, // only a signed-in user's own account is looked up by id
 	{db.ErrNoSession, errSessionEnded},
 	{provider.ErrNoRequest, errNoRequest},
+	{provider.ErrNoConsent, &Error{Status: http.StatusNotFound, Detail: "no consent to this client"}},
 	{provider.ErrAAL2Required, errAAL2Required},
 	{provider.ErrFreshProofRequired, errReauthRequired},
 	{db.ErrNoToken, &Error{Status: http.StatusBadRequest, Field: "/token", Detail: "is unknown, used or expired"}},

@@ -421,3 +421,37 @@ func isOAuthError(err error, code string) bool {
 	var re *oauth2.RetrieveError
 	return errors.As(err, &re) && re.ErrorCode == code
 }
+
+// TestProviderWithdrawConsent: the profile lists the apps the user let in,
+// and withdrawing one's consent ends the user's grants to it at once (its
+// refresh and userinfo stop), not the user's own session.
+func TestProviderWithdrawConsent(t *testing.T) {
+	t.Parallel()
+	a := newOPAPI(t)
+	a.mustRegister("ada@example.com", "correct horse")
+	tok := a.mustLogin("ada@example.com", "correct horse")
+	c, secret := a.addClient(clients.Registration{Name: "Dashboard", RedirectURIs: []string{"https://app.example/cb"}})
+	r := a.newRP(c, secret, gooidc.ScopeOpenID, gooidc.ScopeOfflineAccess)
+	tokens, _ := a.signIn(r, tok)
+
+	list := decode[[]oapi.OAuth2Consent](t, a.status(a.do("GET", "/profile/consents", "", bearer(tok)...), http.StatusOK, "list consents"))
+	if len(list) != 1 || list[0].Client.ID != c.ID || list[0].Client.Name != "Dashboard" ||
+		strings.Join(list[0].Scopes, " ") != "openid offline_access" {
+		t.Errorf("consents: %+v", list)
+	}
+	a.status(a.do("DELETE", "/profile/consents/"+c.ID, "", bearer(tok)...), http.StatusNoContent, "withdraw")
+	// userinfo first: a refresh would find no consent and end the grant itself.
+	if _, err := r.oidc.UserInfo(r.ctx, oauth2.StaticTokenSource(tokens)); err == nil {
+		t.Error("userinfo after the consent was withdrawn: answered")
+	}
+	if _, err := r.conf.TokenSource(r.ctx, &oauth2.Token{RefreshToken: tokens.RefreshToken}).Token(); !isOAuthError(err, "invalid_grant") {
+		t.Errorf("refresh after the consent was withdrawn: %v, want invalid_grant", err)
+	}
+	if list := decode[[]oapi.OAuth2Consent](t, a.do("GET", "/profile/consents", "", bearer(tok)...)); len(list) != 0 {
+		t.Errorf("consents after the withdrawal: %+v", list)
+	}
+	a.status(a.do("DELETE", "/profile/consents/"+c.ID, "", bearer(tok)...), http.StatusNotFound, "withdraw again")
+	if code := a.profileStatus(tok); code != http.StatusOK {
+		t.Errorf("the user's own session after the withdrawal: %d, want 200", code)
+	}
+}

@@ -145,3 +145,32 @@ func words(s string) []string {
 	}
 	return nil
 }
+
+// ListConsents implements provider.Store.
+func (d *DB) ListConsents(ctx context.Context, userID int64) ([]provider.Consent, error) {
+	rows, err := d.read.ListConsents(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]provider.Consent, len(rows))
+	for i, r := range rows {
+		out[i] = provider.Consent{ClientID: r.ClientID, Scopes: words(r.Scopes), CreatedAt: db.Millis(r.CreatedAt)}
+	}
+	return out, nil
+}
+
+// WithdrawConsent implements provider.Store.
+func (d *DB) WithdrawConsent(ctx context.Context, userID int64, clientID string) error {
+	return d.ending(ctx, func(_ *sql.Tx, q *gen.Queries) (db.SessionsEnded, error) {
+		n, err := q.DeleteConsent(ctx, gen.DeleteConsentParams{UserID: userID, ClientID: clientID})
+		if err := oneRow(n, err, provider.ErrNoConsent); err != nil {
+			return db.SessionsEnded{}, err
+		}
+		ids, err := q.DeleteUserClientSessions(ctx, gen.DeleteUserClientSessionsParams{
+			UserID: userID, ClientID: sql.NullString{String: clientID, Valid: true}})
+		if err != nil || len(ids) == 0 {
+			return db.SessionsEnded{}, err
+		}
+		return db.SessionsEnded{UserID: userID, Sessions: ids}, nil
+	})
+}

@@ -39,6 +39,7 @@ func RunProvider(t *testing.T, open func(t *testing.T) ProviderStore) {
 		{"expired requests are pruned, live ones kept", pruneAuthRequests},
 		{"consents are remembered per user and client", consents},
 		{"a grant's session reads and lists with its client", grantSessions},
+		{"withdrawn consent ends the user's grants to that client only", withdrawConsent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -317,5 +318,54 @@ func grantSessions(t *testing.T, s ProviderStore) {
 	}
 	if !cmp.Equal(clients, map[string]string{"g1": "kc_test", "own": ""}) {
 		t.Errorf("listed sessions' clients: %v", clients)
+	}
+}
+
+func withdrawConsent(t *testing.T, s ProviderStore) {
+	ada, bob := newProviderUser(t, s, "ada@example.com"), newProviderUser(t, s, "bob@example.com")
+	for i, g := range []struct {
+		id, client string
+		user       int64
+	}{{"a1", "kc_a", ada.ID}, {"a2", "kc_a", ada.ID}, {"ab", "kc_b", ada.ID}, {"b1", "kc_a", bob.ID}} {
+		r := testAuthRequest("r" + g.id)
+		r.ClientID = g.client
+		if err := s.CreateAuthRequest(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+		sess := grantSession(g.id, g.user)
+		sess.ClientID = g.client
+		if err := s.AcceptAuthRequest(t.Context(), r.ID, sess, db.AAL1, opT0); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SaveConsent(t.Context(), g.user, g.client, []string{"openid"}, opT0.Add(time.Duration(i)*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	own := grantSession("own", ada.ID)
+	own.ClientID = ""
+	if err := s.CreateSession(t.Context(), own); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.ListConsents(t.Context(), ada.ID)
+	if err != nil || len(list) != 2 || list[0].ClientID != "kc_a" || list[1].ClientID != "kc_b" ||
+		!cmp.Equal(list[0].Scopes, []string{"openid"}) || list[0].CreatedAt.Location() != time.UTC {
+		t.Errorf("ada's consents: %+v, %v", list, err)
+	}
+	if err := s.WithdrawConsent(t.Context(), ada.ID, "kc_a"); err != nil {
+		t.Fatal(err)
+	}
+	for id, live := range map[string]bool{"a1": false, "a2": false, "ab": true, "b1": true, "own": true} {
+		if _, err := s.GetSession(t.Context(), id); (err == nil) != live {
+			t.Errorf("session %s after ada withdrew kc_a: %v, want live %v", id, err, live)
+		}
+	}
+	if got, _ := s.Consent(t.Context(), ada.ID, "kc_a"); got != nil {
+		t.Errorf("withdrawn consent: %v", got)
+	}
+	if err := s.WithdrawConsent(t.Context(), ada.ID, "kc_a"); !errors.Is(err, provider.ErrNoConsent) {
+		t.Errorf("second withdrawal: %v, want ErrNoConsent", err)
+	}
+	if got, _ := s.Consent(t.Context(), bob.ID, "kc_a"); got == nil {
+		t.Error("bob's consent to kc_a went with ada's")
 	}
 }

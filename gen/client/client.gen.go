@@ -596,6 +596,17 @@ type OAuth2ClientRef struct {
 	Unverified *bool `json:"unverified,omitempty"`
 }
 
+// OAuth2Consent defines model for OAuth2Consent.
+type OAuth2Consent struct {
+	Client OAuth2ClientRef `json:"client"`
+
+	// CreatedAt When the user last consented (at the login step's accept).
+	CreatedAt time.Time `json:"created_at"`
+
+	// Scopes Example: ["openid","email","offline_access"]
+	Scopes []string `json:"scopes"`
+}
+
 // OAuth2Request defines model for OAuth2Request.
 type OAuth2Request struct {
 	// AcrValues `aal2`: accept only with a session verified with a second factor.
@@ -991,6 +1002,9 @@ type VerifyEmailRequest struct {
 	Token string `json:"token"`
 }
 
+// ConsentClientID Example: kc_q3J7b0hY8kT2nW5xZ1cV9A
+type ConsentClientID = string
+
 // FactorID Example: Zm9vYmFyYmF6cXV4cXV1eA
 type FactorID = string
 
@@ -1049,6 +1063,9 @@ type MFARequired = Problem
 
 // MFARequiredOrEmailUnverified An RFC 9457 problem detail.
 type MFARequiredOrEmailUnverified = Problem
+
+// NoSuchConsent An RFC 9457 problem detail.
+type NoSuchConsent = Problem
 
 // NoSuchFactor An RFC 9457 problem detail.
 type NoSuchFactor = Problem
@@ -1842,6 +1859,20 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /profile (the `GetProfile` operationId).
 	GetProfile(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListConsents The apps the user let sign in with keel
+	//
+	// The user's consents to OAuth clients (docs/provider.md): each client and the scopes given, oldest first. A consent is remembered at the login step's accept.
+	//
+	// Corresponds with GET /profile/consents (the `ListConsents` operationId).
+	ListConsents(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WithdrawConsent Withdraw consent from an app
+	//
+	// Forgets the user's consent to the client and ends every grant of the user's to it at once (its sessions: refresh tokens refused, userinfo refused, sockets closed). The app asks again at its next sign-in.
+	//
+	// Corresponds with DELETE /profile/consents/{client_id} (the `WithdrawConsent` operationId).
+	WithdrawConsent(ctx context.Context, clientID ConsentClientID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListIdentities The provider accounts linked to the signed-in user
 	//
@@ -3103,6 +3134,40 @@ func (c *Client) DeleteProfile(ctx context.Context, body DeleteProfileJSONReques
 // Corresponds with GET /profile (the `GetProfile` operationId).
 func (c *Client) GetProfile(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetProfileRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListConsents The apps the user let sign in with keel
+//
+// The user's consents to OAuth clients (docs/provider.md): each client and the scopes given, oldest first. A consent is remembered at the login step's accept.
+//
+// Corresponds with GET /profile/consents (the `ListConsents` operationId).
+func (c *Client) ListConsents(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListConsentsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WithdrawConsent Withdraw consent from an app
+//
+// Forgets the user's consent to the client and ends every grant of the user's to it at once (its sessions: refresh tokens refused, userinfo refused, sockets closed). The app asks again at its next sign-in.
+//
+// Corresponds with DELETE /profile/consents/{client_id} (the `WithdrawConsent` operationId).
+func (c *Client) WithdrawConsent(ctx context.Context, clientID ConsentClientID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWithdrawConsentRequest(c.Server, clientID)
 	if err != nil {
 		return nil, err
 	}
@@ -4768,6 +4833,67 @@ func NewGetProfileRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewListConsentsRequest constructs an http.Request for the ListConsents method
+func NewListConsentsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/profile/consents")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewWithdrawConsentRequest constructs an http.Request for the WithdrawConsent method
+func NewWithdrawConsentRequest(server string, clientID ConsentClientID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "client_id", clientID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/profile/consents/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListIdentitiesRequest constructs an http.Request for the ListIdentities method
 func NewListIdentitiesRequest(server string) (*http.Request, error) {
 	var err error
@@ -5831,6 +5957,24 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /profile (the `GetProfile` operationId).
 	GetProfileWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetProfileResponse, error)
+
+	// ListConsentsWithResponse The apps the user let sign in with keel
+	//
+	// The user's consents to OAuth clients (docs/provider.md): each client and the scopes given, oldest first. A consent is remembered at the login step's accept.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /profile/consents (the `ListConsents` operationId).
+	ListConsentsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListConsentsResponse, error)
+
+	// WithdrawConsentWithResponse Withdraw consent from an app
+	//
+	// Forgets the user's consent to the client and ends every grant of the user's to it at once (its sessions: refresh tokens refused, userinfo refused, sockets closed). The app asks again at its next sign-in.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /profile/consents/{client_id} (the `WithdrawConsent` operationId).
+	WithdrawConsentWithResponse(ctx context.Context, clientID ConsentClientID, reqEditors ...RequestEditorFn) (*WithdrawConsentResponse, error)
 
 	// ListIdentitiesWithResponse The provider accounts linked to the signed-in user
 	//
@@ -8820,6 +8964,151 @@ func (r GetProfileResponse) ContentType() string {
 	return ""
 }
 
+// ListConsentsResponse401Headers the declared response headers of an HTTP 401 response for ListConsents
+type ListConsentsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type ListConsentsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *[]OAuth2Consent
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *MFARequired
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListConsentsResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListConsentsResponse) GetJSON200() *[]OAuth2Consent {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListConsentsResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListConsentsResponse) GetApplicationProblemJSON403() *MFARequired {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListConsentsResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListConsentsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListConsentsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListConsentsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListConsentsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// WithdrawConsentResponse401Headers the declared response headers of an HTTP 401 response for WithdrawConsent
+type WithdrawConsentResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type WithdrawConsentResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *MFARequired
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *NoSuchConsent
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *WithdrawConsentResponse401Headers
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r WithdrawConsentResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r WithdrawConsentResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r WithdrawConsentResponse) GetApplicationProblemJSON403() *MFARequired {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r WithdrawConsentResponse) GetApplicationProblemJSON404() *NoSuchConsent {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r WithdrawConsentResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r WithdrawConsentResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r WithdrawConsentResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r WithdrawConsentResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r WithdrawConsentResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListIdentitiesResponse401Headers the declared response headers of an HTTP 401 response for ListIdentities
 type ListIdentitiesResponse401Headers struct {
 	WWWAuthenticate *string
@@ -10760,6 +11049,36 @@ func (c *ClientWithResponses) GetProfileWithResponse(ctx context.Context, reqEdi
 		return nil, err
 	}
 	return ParseGetProfileResponse(rsp)
+}
+
+// ListConsentsWithResponse The apps the user let sign in with keel
+//
+// The user's consents to OAuth clients (docs/provider.md): each client and the scopes given, oldest first. A consent is remembered at the login step's accept.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /profile/consents (the `ListConsents` operationId).
+func (c *ClientWithResponses) ListConsentsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListConsentsResponse, error) {
+	rsp, err := c.ListConsents(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListConsentsResponse(rsp)
+}
+
+// WithdrawConsentWithResponse Withdraw consent from an app
+//
+// Forgets the user's consent to the client and ends every grant of the user's to it at once (its sessions: refresh tokens refused, userinfo refused, sockets closed). The app asks again at its next sign-in.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /profile/consents/{client_id} (the `WithdrawConsent` operationId).
+func (c *ClientWithResponses) WithdrawConsentWithResponse(ctx context.Context, clientID ConsentClientID, reqEditors ...RequestEditorFn) (*WithdrawConsentResponse, error) {
+	rsp, err := c.WithdrawConsent(ctx, clientID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWithdrawConsentResponse(rsp)
 }
 
 // ListIdentitiesWithResponse The provider accounts linked to the signed-in user
@@ -13583,6 +13902,136 @@ func ParseGetProfileResponse(rsp *http.Response) (*GetProfileResponse, error) {
 	switch {
 	case rsp.StatusCode == 401:
 		var headers GetProfileResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListConsentsResponse parses an HTTP response from a ListConsentsWithResponse call
+func ParseListConsentsResponse(rsp *http.Response) (*ListConsentsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListConsentsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest []OAuth2Consent
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest MFARequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListConsentsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseWithdrawConsentResponse parses an HTTP response from a WithdrawConsentWithResponse call
+func ParseWithdrawConsentResponse(rsp *http.Response) (*WithdrawConsentResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &WithdrawConsentResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest MFARequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NoSuchConsent
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers WithdrawConsentResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

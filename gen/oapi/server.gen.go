@@ -600,6 +600,17 @@ type OAuth2ClientRef struct {
 	Unverified *bool `json:"unverified,omitempty"`
 }
 
+// OAuth2Consent defines model for OAuth2Consent.
+type OAuth2Consent struct {
+	Client OAuth2ClientRef `json:"client"`
+
+	// CreatedAt When the user last consented (at the login step's accept).
+	CreatedAt time.Time `json:"created_at"`
+
+	// Scopes Example: ["openid","email","offline_access"]
+	Scopes []string `json:"scopes"`
+}
+
 // OAuth2Request defines model for OAuth2Request.
 type OAuth2Request struct {
 	// AcrValues `aal2`: accept only with a session verified with a second factor.
@@ -995,6 +1006,9 @@ type VerifyEmailRequest struct {
 	Token string `json:"token"`
 }
 
+// ConsentClientID Example: kc_q3J7b0hY8kT2nW5xZ1cV9A
+type ConsentClientID = string
+
 // FactorID Example: Zm9vYmFyYmF6cXV4cXV1eA
 type FactorID = string
 
@@ -1053,6 +1067,9 @@ type MFARequired = Problem
 
 // MFARequiredOrEmailUnverified An RFC 9457 problem detail.
 type MFARequiredOrEmailUnverified = Problem
+
+// NoSuchConsent An RFC 9457 problem detail.
+type NoSuchConsent = Problem
 
 // NoSuchFactor An RFC 9457 problem detail.
 type NoSuchFactor = Problem
@@ -1305,6 +1322,12 @@ type ServerInterface interface {
 	// GetProfile The signed-in user
 	// (GET /profile)
 	GetProfile(ctx echo.Context) error
+	// ListConsents The apps the user let sign in with keel
+	// (GET /profile/consents)
+	ListConsents(ctx echo.Context) error
+	// WithdrawConsent Withdraw consent from an app
+	// (DELETE /profile/consents/{client_id})
+	WithdrawConsent(ctx echo.Context, clientID ConsentClientID) error
 	// ListIdentities The provider accounts linked to the signed-in user
 	// (GET /profile/identities)
 	ListIdentities(ctx echo.Context) error
@@ -1770,6 +1793,31 @@ func (w *ServerInterfaceWrapper) GetProfile(ctx echo.Context) error {
 	return err
 }
 
+// ListConsents converts echo context to params.
+func (w *ServerInterfaceWrapper) ListConsents(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListConsents(ctx)
+	return err
+}
+
+// WithdrawConsent converts echo context to params.
+func (w *ServerInterfaceWrapper) WithdrawConsent(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "client_id" -------------
+	var clientID ConsentClientID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "client_id", ctx.Param("client_id"), &clientID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter client_id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.WithdrawConsent(ctx, clientID)
+	return err
+}
+
 // ListIdentities converts echo context to params.
 func (w *ServerInterfaceWrapper) ListIdentities(ctx echo.Context) error {
 	var err error
@@ -1992,6 +2040,8 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/oauth2/requests/:id", wrapper.GetOAuth2Request, options.OperationMiddlewares["getOAuth2Request"]...)
 	router.POST(options.BaseURL+"/oauth2/requests/:id/accept", wrapper.AcceptOAuth2Request, options.OperationMiddlewares["acceptOAuth2Request"]...)
 	router.POST(options.BaseURL+"/oauth2/requests/:id/reject", wrapper.RejectOAuth2Request, options.OperationMiddlewares["rejectOAuth2Request"]...)
+	router.GET(options.BaseURL+"/profile/consents", wrapper.ListConsents, options.OperationMiddlewares["listConsents"]...)
+	router.DELETE(options.BaseURL+"/profile/consents/:client_id", wrapper.WithdrawConsent, options.OperationMiddlewares["withdrawConsent"]...)
 
 }
 
@@ -2025,6 +2075,8 @@ type MFAOrReauthenticationRequiredApplicationProblemPlusJSONResponse Problem
 type MFARequiredApplicationProblemPlusJSONResponse Problem
 
 type MFARequiredOrEmailUnverifiedApplicationProblemPlusJSONResponse Problem
+
+type NoSuchConsentApplicationProblemPlusJSONResponse Problem
 
 type NoSuchFactorApplicationProblemPlusJSONResponse Problem
 
@@ -5492,6 +5544,177 @@ func (response GetProfile500ApplicationProblemPlusJSONResponse) VisitGetProfileR
 	return err
 }
 
+type ListConsentsRequestObject struct {
+}
+
+type ListConsentsResponseObject interface {
+	VisitListConsentsResponse(w http.ResponseWriter) error
+}
+
+type ListConsents200JSONResponse []OAuth2Consent
+
+func (response ListConsents200JSONResponse) VisitListConsentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConsents401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListConsents401ApplicationProblemPlusJSONResponse) VisitListConsentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConsents403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response ListConsents403ApplicationProblemPlusJSONResponse) VisitListConsentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConsents500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListConsents500ApplicationProblemPlusJSONResponse) VisitListConsentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WithdrawConsentRequestObject struct {
+	ClientID ConsentClientID `json:"client_id"`
+}
+
+type WithdrawConsentResponseObject interface {
+	VisitWithdrawConsentResponse(w http.ResponseWriter) error
+}
+
+type WithdrawConsent204Response struct {
+}
+
+func (response WithdrawConsent204Response) VisitWithdrawConsentResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type WithdrawConsent400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response WithdrawConsent400ApplicationProblemPlusJSONResponse) VisitWithdrawConsentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WithdrawConsent401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response WithdrawConsent401ApplicationProblemPlusJSONResponse) VisitWithdrawConsentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WithdrawConsent403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response WithdrawConsent403ApplicationProblemPlusJSONResponse) VisitWithdrawConsentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WithdrawConsent404ApplicationProblemPlusJSONResponse struct {
+	NoSuchConsentApplicationProblemPlusJSONResponse
+}
+
+func (response WithdrawConsent404ApplicationProblemPlusJSONResponse) VisitWithdrawConsentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WithdrawConsent500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response WithdrawConsent500ApplicationProblemPlusJSONResponse) VisitWithdrawConsentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListIdentitiesRequestObject struct {
 }
 
@@ -6918,6 +7141,12 @@ type StrictServerInterface interface {
 	// GetProfile The signed-in user
 	// (GET /profile)
 	GetProfile(ctx context.Context, request GetProfileRequestObject) (GetProfileResponseObject, error)
+	// ListConsents The apps the user let sign in with keel
+	// (GET /profile/consents)
+	ListConsents(ctx context.Context, request ListConsentsRequestObject) (ListConsentsResponseObject, error)
+	// WithdrawConsent Withdraw consent from an app
+	// (DELETE /profile/consents/{client_id})
+	WithdrawConsent(ctx context.Context, request WithdrawConsentRequestObject) (WithdrawConsentResponseObject, error)
 	// ListIdentities The provider accounts linked to the signed-in user
 	// (GET /profile/identities)
 	ListIdentities(ctx context.Context, request ListIdentitiesRequestObject) (ListIdentitiesResponseObject, error)
@@ -8115,6 +8344,54 @@ func (sh *strictHandler) GetProfile(ctx echo.Context) error {
 	return nil
 }
 
+// ListConsents operation middleware
+func (sh *strictHandler) ListConsents(ctx echo.Context) error {
+	var request ListConsentsRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListConsents(ctx.Request().Context(), request.(ListConsentsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListConsents")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListConsentsResponseObject); ok {
+		return validResponse.VisitListConsentsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// WithdrawConsent operation middleware
+func (sh *strictHandler) WithdrawConsent(ctx echo.Context, clientID ConsentClientID) error {
+	var request WithdrawConsentRequestObject
+
+	request.ClientID = clientID
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.WithdrawConsent(ctx.Request().Context(), request.(WithdrawConsentRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "WithdrawConsent")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(WithdrawConsentResponseObject); ok {
+		return validResponse.VisitWithdrawConsentResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // ListIdentities operation middleware
 func (sh *strictHandler) ListIdentities(ctx echo.Context) error {
 	var request ListIdentitiesRequestObject
@@ -8518,341 +8795,347 @@ func (sh *strictHandler) RefreshToken(ctx echo.Context) error {
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
 	"7P37chrJti8Kv0oG344wrF1CgC62UXSsD8vIxq2bQbLa3fhQCZVAtYpMurIQph0+sf86D3AeYs/3mI+y",
-	"n+REjpFZlVUUCN3cbs+eEWu1DFRWXkaO+/iNL4WBmEwFZzyShfqXwpSGdMIiFsK/juggEmHrtfrbY3IQ",
-	"+tPIF7xQLzTIEL4jvkeGoZgQ9/ysc0G2J0O6HYlo6hIREvdNU3+EP5ZuueAUfPX8lEbjglPgdMIK9YLv",
-	"FZxCyP6Y+SHzCvUonDGnIAdjNqHq1ewznUwD9cNfJy9vPk6OFh8nR/uDXz7sDn75UGWNglOY0M/HjI+i",
-	"caG+v+sUJj43/6w6hWgxVQ/LKPT5qPD1q1M4p1Jes0X+yqb4ZbI0WIb+9DtaQyhufI+Fy0u4GDMy1d8+",
-	"k0RN0CFUEp8T96z1+rB33j770HrdbHdWLcY8vXZJ/yNkw0K98P/bTkhoG7+V22Zyp2o8Nds2+2PGZJS3",
-	"42q6bojf93zPJXQWjUXo/8mIZDwi0ZiRfijmkoUkEsQ9O+8dn71pnfYu28cumfvR+KFH8vzt+9pp85fG",
-	"yflx893u2d4vP+//2r48+rV252P5ql4op4JLBjfoFfXe0IjN6UL9ayB4xHik/qTTaeAPqNqC7Wko+gGb",
-	"/M/fpdoPa2JqpyLqB4V6QW2C9Ed8y+fx2ZKBmAUe4SIifUZCRgdj5h0QGdEQd808QEfU57BHMqJ8oGa8",
-	"O6zRl4Mqq/Sfezt0f29rt1ZwCjKi0UwW6nuVmlOI/Ah25xX1iFlEvGLaF7Oo3g8ovy58vQNVqIXiPi0T",
-	"wdL6PB9XR7mcs9BRPAX/ZB6cO6GcsDAU4YH62djnIzKnkgxCRiPmlUknfyfKasavqKdp8hFORlMv8dUl",
-	"u6EBUB7MTBbqv30pDH0WeIV6YZtN1EOKSCgMWZjMJJyeWon6jlDPC5mURM4GY3VpqUf///q15YGYFL5+",
-	"usM57lYq6XM0S37Sc7R2Y0KDoQgnzFNnN6R+IAlsD2wvnMNh4DMetdnIl1EIH7fZcCbVhV15LDnHAZut",
-	"7jxuf28Aw/YmLKIejag5jl56tpQMBB/6HuORTwOCD5GifliyQciiXp9Kf1AinDFPAjH53Ief08FAnVQk",
-	"rhnffPOWF9yEuau9XEd7Dz6aBgmtl5JrxgISwl7LOmkfHZLney+r5N//2inXyrVnkrzrnJ3i9SJFN7v9",
-	"bkldR4cM1Z0kfeEtSDT2JfHEYDZRm6hHdoi9DjxxwYeBP3jovaNcHYCY8Qh5Abxe36EgZNRbEPbZl5Es",
-	"3OnCvEwuTDzRJ70tOGVfxrPGU1JMDrarqb6/5Dcs9If+2muxya7BMAsgY717z2SG8wz9UEakiAodfLWt",
-	"n9L7zIj6kHlI+aW77e9Osr/N1GsVo48XGe/4LOR1Ral1vbg6TGhrluzHY53Dqu3w01MjCxY5hHIPCW4O",
-	"Iph6HqFkThdKx4oE8aM6oeTi7OK8y1H3dQiNFUu4MoHPr5mXyDr9+jK5Ggt2w0KLDJRwMLOJxmxBPKGm",
-	"1OVizgkIEDXBa8amySToMFLq0pgRMecshPcwSfzIIVKozyUjc+pHcIEjVBjFkBRBj+/y1Lm7pTLROqXa",
-	"wGeSuOp0XLU17q0H5Ja7wB3RmGjilXy4yDV3f6xkZHI6as+NbaIv1AEJ2UTcMKJWq2j7O2cID1gZMIwW",
-	"iLNocUGVXHroTvtyiUbVuWvyjQShSvViIcoT/YsDMuPqF2pi6kv2t9j4pXXiLSXDQMz1RcdF3bZ80FRt",
-	"IlU/l6RaWXpFzPUd5KtCqU0RmdAFKUZjxuFTPA0i6UISKUp4yDxiIacB6g73OuQ7WAOWFmleTDosVGwK",
-	"J/Bk59IRE4aa/RBljsA9kfD2A3t/OLBNORZzpYXjLCVyrlgj9Qgqe0MfmCGw6zEjgRhJ2NZjKqMrumg9",
-	"yr3xZUbOBlRGwKAjARYJ8XmdSBZp2TAXoWfkrvn39lCEIxGVHCQ9Q20xHSlmAMLHCJe/E4fDOzWmN4xw",
-	"kdkYUuQi3hUUuFwQXL2vOZxavV433opjMfJ5J2LTNvP8kK3VMe+mVy+PnLO2K2B1tr9iJJgknH1Gznxy",
-	"1ACd5yxsMzpT9zvSs2nHXoq7kh3IUrasI97QYPbDq35fncJkSO3NW7lsSiQbCO4ZEZpa6mRI9ULvv6RO",
-	"avjY7bR6OZMh3Yp/hp6j1USxvC7Q6ICHSbIQM3RtpJeVGpDdf2lZat1kddnF2Et9NIcRk1JNB3RgxfhX",
-	"nbLWV921Z+AqXgzXt8vdk6OG2X6XGJdeKSvYNzEWMrZCly8bC2smuKRNx5MkbsYydLs8PVE/kmSmuBDs",
-	"D9JLNGYTyQJlCyDB6Fd3ubv5EbqluhrID1GiadOBGi+bY0cDtAnhdLkl5AZjykcMYgR5lOqW1EaKwAMT",
-	"hnLitpuNy4u3vZPGL73Gm6ZLih4b0lkQkWqlyyc+n0VMJqdj6AI1gjFVWgNTEzRC0rgDFVcTswh3CfcR",
-	"l+oQ2uWxkI1/PhaSkdZr5H6xe1LShTGhtHJnrcWDr+AF6sNSucvz1wwaoFZu6CTRWdBliTbUyVHjWAyu",
-	"H+wFiIQgE8oXZB4KPiID4TFZV5MklIRsIG5YuIBP4y2d8UAMrlEJiUVA5iroS/BIHDTAha7nn/pHj+8D",
-	"sK0tpe/De+pE8QWgwqNG6/iy3ey4egvh97CPYH2TUMwdAoOBztoFUlyQkMFBlUkrIhG9VsqBSJ4lMx4p",
-	"ZpI+A/ANDQZsGqEbNTHqhyIIlLYLLMs+mrmiJD/S09ZWPd5HPMg1Jn0eJ0i22k0o8dG1mH9E+T+i/NuK",
-	"8n8k5I8jIcmR2qzXzePmRTOVdbD9xfe+ug6hgRRq0sBuXcVZXQwwz8d+gCpVluHfQm6aJWaIDSW0RWoJ",
-	"y7w/g/w78sFvyxrKpMGJS2lQdeNHxJBkw0SJR9W45sHbJniwIAMaBHk303wWiJGYRS5o9MvJLQcEZTz4",
-	"KLq8z2jIQiKmTAfcMHQtwRaAfAxPrKFXfEkyF6MSbIGS4XY5RN74Il5rNKaRsT/UNtTcu3jtU9xzmWDP",
-	"wgeHof5xVPwg2s0/1vtTW+/6/p2KzmwwxrjZAyUGF5hQght7N9LZTUjnVETkSMy497T+YdAFxhSMI2va",
-	"pAgsjyT7CVoL+zxVB40eYNwzEwJ7pF0z/ua/077FPvIkOcL3rC3SKZCPtENabfw7bZDRdFftj5Ve+cAN",
-	"yqa1iSG+D9IUv+MdOxX5c1Z8EvKmRrMQdORMUql9Ex8nx86QmckMTUxXJqO64sGaCSgOP6cyThPEACGd",
-	"TjErUt49FfKvINPcZapdn/FrLubcMct1Uo6hkP3OBupvHVO2jqGDsvaRjkFL7r/TbQ/8m0TjyLnyEc7n",
-	"wfsTMilm4YARGuEbdEryd3zJMbzuSzJmIYPt0LLh8RJITEa9TGU1IZV+17FqH7KJTX5o7vwddIT7EtOT",
-	"MUK9KhFkLAJPklrFbMm98z/0Ecmz4fCBJ5TMJGSg/jJO+3GmhS91qsX3TMPn2SVEs5DjCoruVfNV4/Li",
-	"7Wmvfd5rvXaRjUoWmX1cBIJ6F0Ic03DEHjEXHHJiFVXc6ES8wJ/4d8vMqKYctzhsE7W6CyEIzvibpHIv",
-	"LQaJ4pnEVcFWLkcDbsvj/g8JBugbZu3H8mrAO2o0Uop2qJHt9576kQj7vucxvoJIvjoFiF6da6/z+qmB",
-	"X1oZwuqRp5vTo2XzWVMGnqA1gmcS7MhsDilXpuSCRYmXIHMcXR7rWrHBb83cBZcepsPrqOosDBmP4onU",
-	"U553X5Khz9Ep0eXRU/hDKO/yuzhEzWviXGHJgqFSZJZdonramONsnOlqox7PoY6bss6h3mHhjT9gl5ze",
-	"UD9QQusxiqwwrdGXpD+TCzIYs8G10o/MKcoDErIoXFgZ1pGvbCJO2urzrYb6/G7FViluA2si9qKetugq",
-	"Xi+NyIBO6UCJlyIksQ3CxTQif8zYjDnEfdvovO29v2xeNl0HyHcWBKUyrtraDT6b9MFg7HKkXiw8tDYH",
-	"/MtOYcyopwtN7Z1bqg/s6FEigRnrfTYUIcNT8PmoXLB3YuJzfzKb2MV5Po/YiIVqA746hQvRmE5zihAx",
-	"mWEYiPkzSdxQZ/n1IuE6eE80kReHSUxOKIG3DR5mt6S0DTmDkiBgIeqhLnehgEZ785dKkFyM1NuhMVQE",
-	"4whahlOFs4BJXVtTV7cb3tfzGPfVDUFnZar6E/VRrEWL37YATcnSZc8as2isi30gwNDlxfbRIdl/vvuS",
-	"/Ptfu+VquVauOuRsynjrNTkUnLNBRA7VQfz7Xzvw9X7JIS6SU0+v2sQocBKQzAAO2iRuyJSSTIO50m1h",
-	"mxVPUNOe87z9OiCuqfDCbUdKbb3uctwvnSVM8eI64K+QwPNmns/4gJE+k77HpHmRrvnyvVQAJQpnMlL2",
-	"teJyiq/5Us7SCd/6wf6CuPTPqVuypjYKKY/01OKl4qF5EHNWq1O7oR4CH3EvZttdnn5spLNj4Wfq95oU",
-	"eljc5JKixdCVIEvqoJwleuhyZVmoBUK2SH+hHeDahdOdVSo7g9PGSRP+Yr3j1unPvVcfe82TRuvYdYgY",
-	"DtVDOrRcUtQ5phmnuR/Vu9wk8aoJYA59KCZmKkMlHRR7ZNQrHXS5a3yVvYjqM50LLey080wqyaUk9FKO",
-	"fkgHUCGjvfTqN4GQUWmJxxwLlATq79VFwUsFvcAy1tRai+yFSztvGPemwldEblO3q3g/cx3icsEHDC/u",
-	"+c+HTTIY0yBgfMTKjzd7cUL54lDd6sdKG8NEJywdwuwkrPp4ZMm4W7PMfWXxqIWYGlb5dHLxyL9hdmoc",
-	"KYKaA+o/RmFLZA6p3iGoTZl9gKOGLDDMu3AIRH8XXa7Tvw5I6I/GkR4cq7mILv9aKU7J9ylNgbiaPBTB",
-	"xIBIPAaFGeWbxSP/uOR2YdOO4qd9NppxUq3YqzcO+Gufe6Rotseu6EW1Ayg1ea7U5SuoMclF/FuSnA7x",
-	"+ewxiwlX12kt+efqpsRNSZy/U9HNPWrRDpbWCg4ffRLG+/bIRZ2Wk3TZOToWgVc31Y9/txPY3Al8sLRE",
-	"e+NjzvRIPJdGEZtMFadFZc2PU7p/HFa7Zq1aoTfJIEUXEirbjYtm77h10rpwyZSFMROl2kDrzwbXLOry",
-	"aSrXa0LDa+YR9/OW0vi2QhqxLfCUoqqn3+EQOVWvhOSz/sJ4W2UaSsE4nqQFueDmVgm6Tiwku1xr9opy",
-	"DOsv/d14/SWPsYAeGpujRCfk4bFBKCd25d6Ba1QTuk3N7slI9sSX0ucjSFdG+9IKSUHQCVaUsReurq62",
-	"GlbybLrSMc9OuORyNp2KMGLeCfN8egG/edxwSIx2k63DvFNUZM8+gnjSBGZNYNrfNCaCCZdZfBRg1Fe2",
-	"d/0sfFAG8I8WFfkPiDyM/BtkNdn4Q178YDk5fzkQEKcs3y8zkqxIjAR/erx6ILRG4zgfqU1PTjs6NHsR",
-	"IaFSzkJ1KCRgNyyom1RsFDXUKuXG5OT4i8zKIiHKpGEhK0kyoGG4UBoRxYL6QUD9CQwT+2bpJHQJeCxf",
-	"VJ/v14k7nXuuQ1wRTdV/JkOq/jOeX6v/SPyPOgz3IOVwjPeRTsL6UO0RBnSydQ6lLgeHbnATYFWCtS2w",
-	"fDJiXOsCdUJJSH3JALwO144IMGLOFP81n1e1xzCgMoq3A/U/tWuNxnEtKe9Q28m8EpnoUA2BigylWhjH",
-	"MUR6sEIkmQwZsUiS3Uq1y4shG4ZMjolvnGWMK1n8W0HNpeCo/9QKnxwLJw8+WQK9cwoNE6hUnMzzfPUm",
-	"GpyHSh9CC21IA8mcwtT66Et8S78kbzYDpV+bxEGXYRATZ9hvZsBP8e9E/3co1XcKDSOpL9vHd5xmLOR7",
-	"szC4FW0x7f67bB/fy/OXLH4cRVNZ3942Rlp5JMQIseC2BUYgats3tW31x39r4DLf++n//K//3Z1VKrV9",
-	"eJ/65627l15n3iYeQlGS4dlWat8ddlNHRXtTi/Mnqx2IMGQDZSKFkpG+0tLDRcEpDEU4oZHOVoHHUsCM",
-	"z2u3ADM6Bc7mqXeu5e/md9ktWpp8ZtzcTVvCe7t1x9IEloFmqz6TMSAickM1/jNJDNadYpM2htgSPSe6",
-	"Ri/SSp65gHPWB/zMyL9h1mqSbYwpLH1u14PeHzvvnvcr448vri9q/Grv86/VwYeXjcK6MXoYVenRaPla",
-	"XekS1nlqNY4yT4ylIn0lbqovn1dSV6b6/OX+fnW/UqlYdOPzaH+3sGxmxLNBzFB7TScLcnJ4rvd3zToQ",
-	"JjAPSTYHXPCZJPh7ByQ7N1GLASNFgBC6Zmwq0SL0I0k6bxtbtb39UvnWCfQwJ1Tm7mbFJB+oXxIPUEmE",
-	"yZotkzP1Oh3ltMd0Uxu72X5C8AsIS6b2M2EwSHoD4TFAwgQphOE8RXJ+xCYyx0hJlLYwpAv176mQUQ9r",
-	"snpxwHYW+vD05sM86FHUoHKXCwu804LkQEwzRCimjPteHDVDo14Mh4HPWQ+jv3mUAbvZM8Gnntr53oRF",
-	"Y+HZt50Lro4gB+5y6VO11zkMIcsfY+6Qf8vTty279WnaWdpdsz9rV+css7fNmHIMpHV/zlx7JjGEvsxz",
-	"mRndbL0JFds7AJZNPnxpHivOATS1KceMTC7bLdIFPUKpEdNpWf9me9DvFpR2Omf9hDvZj2FCJWggt2oP",
-	"TOOALc9qs/23tImVm1wzPjqzL2WDYko1NOuETfoslKTPAjE/sHIPioaxzUJfaV+KbZi/lR1OB5EE20AM",
-	"ozkNWc9X9kO5XIZCa3/EBabbywQpVdKFLMcMU1G0a7uVtDIvRkpiRWxqkMmi0gFwdtqXkI/gyyRxIHPs",
-	"7mbCO71f7pz1tSVhx+ldFOppjm4kfUqZqgLc2wpZY8RkxusHokzEYGp6yY7xgyYVWwekquydaqVCpqHP",
-	"I9oPmFJ9QzqIWCjTs8tK4PQk82aZET6ZnVkWQC4pothLiSG3ZGU5HKBZ6LNoWAd4fFkHrbsO79pS76p7",
-	"7MYfMBzxQBfVG8KwnHXpzb+zQLz1jCb0cwt/XK3cUVzmAZm1z7cQ6jhiHsEHIfgimU4r0ShnDplxT/uT",
-	"U+zjGeYrATx7ziJqlVtWUatsIK3TM29+poMoPYs6cjBwr4DvPHuH6kTfDYQIcDWrrNaelyvlSrmKzQz0",
-	"p7/V69VPkHWzIFMRRiVtdU9D/4ZGbGsmGQE7gkHukRf7OTwxoT4/IFyQYUhHE4bRfs0s4rLlXCIFUssQ",
-	"T3aW2wMaBH06uF5FM/fc7qyGk7lTOEGlr2bmt6T+PJB8Y+Uow3qmdMC2JFNXEzK26ETwEXE3UJxcUtRX",
-	"lXoTn7ulNPfZTPW6nSet18Uy26lUMpcUp7N+4A8c8AyU4nTClejjGbUddTgk22U1LisCUAm85XS+5glx",
-	"4bFD47XIWcurRqe5v3vZPi523jZqe/tFRRI9LQnCUkl77xRbmSqti4/Qhfd8f2efdIzVk8y0+fKEBWNB",
-	"a2fzm6OweXLxbjQ7fEsF+7kavbhsX/Vnb951ZDTfGpwouQnOAzWR/+u3xtavdOvPytbL3tanL7s7X/9H",
-	"ns6slnNPn4Yi9VzHUMZHOp0+k3Fe+P6W5498zAJKL7Ra29nd28+sobL18tOX/bypZ5VwffGWzus1C1jE",
-	"zpGe77fSb+u1ySxsrZsFyulzjPBsXwWgsL2dWg0+2ZJTNnBIo3PYagETO8Ca8zAUMw4UKRV/kaUyOWZq",
-	"WagSg+t2a0Al80yEE9GbZCS0z8VyX2Y6OFj7YtpB2Fx6L91kZCeHUhNIgLsQKXbF0O6BZHq1Sm1/q1rd",
-	"qu1dVGv1SqVeqfxqz9FTUi3yJyzvzmT9QCub26ywfRODKBLRNNfMsbFClh0sHsMIvvYUGVfxQQYnQHvT",
-	"tYuEVPd0RFxq8RwnTKWODtMr9Yz6QgSM8iWq9GO/tDVXx97uPHLFI/xgre0OR2myEEE7yBHKFwzTi6VD",
-	"GB2MyUgID31MVu6AVc1BfE6mAR0wiBokeHRl0kn7qFKanEXh/YG3xYaj8Zb/+3WwNeFiWrhVvk98vkba",
-	"Y+jnNkftBbbeyJxIZnviwXLPwWeBF9v+6W3WXVvy+Dp8BeYgxT4ZINtZSHyuYRHtKLFVUqTba4FumGYT",
-	"cW+YpX0zzWLsLcdvwZPHnym1PBqgeoD3lnSRt3QLt4oLXGX8ltxNguySh/n9meHP684TmfiSawE+zZvY",
-	"W0YDxSS/3BpZEtfpmJK4fkg0ycYX+atZMMsXfElrkeVygrjoJAEJoQbT/jbZdZsIeJ7jJF6X5+MkzcYe",
-	"2sgsmTbGyPJmK2d4iLe9y/fizhgmba9oF+ZAKG/Wz9oM1Wqluv9y98Xu7vPdnRf7tef7Ozu7t1IaiBCr",
-	"55qZpBMrCLdIk3dXP+d2sgMrAhnUFeuTn9lCa9h71eelOnHPfj53jd8/vKmTplfb26u+xLC32/Redxqu",
-	"Q9zmYepX51u1vX3zG6Wnq9+0Ow39URs+KpNTsK1iy1j75nJcWsHIvqnw1oJTgJELTgGGy49FhTfpB2Hy",
-	"BacAE8z3meb64a/9FWz+mi2AFhzw2Gnb5AWJxrNJH9xXBybe/kwSzL7SFUd+lBuxuUaeYaZ89vO5Wukh",
-	"LLORO2OeO+OZTClP0h/lPvw59+FFXgpYmiKvAezoGghTnQ++cQXpdfJoL0V0HRYlhEf+/a+9ktI0NHle",
-	"s0Xa7/elgOnEv2naiEkCDtw6Zzi3wuK12PtlXvH2gtfX3s6k/26XV3/p77f5+/Cw1q/czM//3Jl9HF7s",
-	"Xqp1wAnojYddhM2DrSpUq398bHz8+fNhOPzQ6T2/WFy9f3s2ej4e3JzTqX8ShPMWpeeDt5dtUfj66WuW",
-	"kE0SdKwhrRN16souhYCyp6AGzNv0Y59fGxm0qThOH9AlIsmgIiN1OaCGj4GrvlupLF9VMOAHtsm/ttNZ",
-	"yj9g++4icduzps3CZfs4R79LhnGyc8rdLjHy+bfcp7soO85fa1QbCbPWuM7tq3EngyV18DnZLVO/bOkZ",
-	"Jq8lTkmJnZv/7Xs/rW3XGW8PBtTWL96eV966T44al4CXfT+dF134uZJFV6uaqkjU1HTxvFbOUjjoaTVj",
-	"8q7SfzF68/6PnY/T6ueX/V9q13/sdp5PKmzv5mqwT1/MLni76h2PfxVZ78L+3cgjjkLk7Q2Yr/dkQOCo",
-	"DxZQ2SCGproasupS9htodhP62R6wCmvIfPJdueSctBG6PJMzXDZaihbYuzwgATiayIBK5hCPyjEUMHva",
-	"E2XKBScwjzK5EuF1YpzfZpPfscfw0qFDnXjNRG+Hd7wPD8oaWk7QeU3luC9o6OX9fMZXO44u4rQpuwZe",
-	"410UTYC3dKBt9hEz2EuWTrfWHQRz/bRy/+7HTegg7EGOdG5okwY1t679X5g+pNE9TDZx7AuLP7cyuFOO",
-	"nVvzVHRA9hb5lqUVpX6nUpTu52Jcy/3zfE49OlrBCqDSKp1NZmVpW8jtSZ6d3mF5gPF7za4BrUdqNp1r",
-	"4U6m0apoTz0hs7iZI2Z98wVisxVR5dA2GMTXE8CAuNnDgPIENah0oH/o1rGjVoyxbrogH0Dig1qDoht5",
-	"bXoj3zlhKZv3hHEzy3jNxMzukBKVd7fibAD9cse+GPFep2ht5U0E/+G3VqDzaVFwvALo04a0lulM3eQ0",
-	"GEmayf96vfN+Xhmc7gfVxR/D19c18eJzhe9PPrwcvZ//uddv12jzefRxd/ZukAnx1V7cmjGbitatkKUg",
-	"PSF92fwwCeGVHN0OIFbOEYRTA/4PAzFPr8Z79fswesd+3T38cL41efWy9nPt+Wzcv3x3WZ1Ww978qjo6",
-	"ujo6a/7+y/Wq+F65939DhM+p1l5sGirLrjSXWgD35FCDnsZZvBmZngZHee1LLdir5Qr59792kgzdopLn",
-	"UK2wW919Jkt1kx4OqXIhiHs/kgSLXw2Khx7/PPFSmaAyKgjzMYBOsgXRRVGk6ImB3DaepfLEKx3ofCiT",
-	"KDWhCyjI8rzcVOH4ZvXiOqtsUme6WGBz3pHOczAruZ95cKven31dnNbgS9mLvfLpRWYFvWI91J9ktuIO",
-	"UjNlqOoUgNUba9xem7+Aca+npX1qP2/bGitp6r5rM3g8PSVrfD7q0WB0G+W0775CvB45grRx3updto+1",
-	"LHV9KV2lXutbZadKyBXlFWkK24Cgfp9fS8ja3Ihiy3MWBFsgMrbVk2Vd9njbW2yAh9ShZjbAAqSqbRul",
-	"1rWUWYdMQybjamOEaHPPznuvP542TlqHvXbzTatz0W5ctM5OIZFR8I22KvvSjRalb99EWTz3pbl0atL9",
-	"R7nR0Dp3ujM5j9mZPfeeDio1934aAwcP25F0vtKdGDJ6C24ngNUpUfeetdJtfT4UdzjFrHaJzMW62Xma",
-	"gIWbfwfbrU8H18zrzaYrAk8JQLJc8AHCeeMzZDbFyNOrDhkGdFSCCJgYgn4AJspMsg2yFhyYw2zaY4E/",
-	"8vsBWz8TrRfo2USm8y4muko9oybO6IAM/c/MIzRK4dFsNKnvLCtFbWhvJlfUJF3o6sxUdyziR7ExiP37",
-	"QLtFsA4nb0n7F5UX9Z27Lcl4P24rW7tmi1P109VuiWVCcCzyvDXUqF9yJ5f6UhRcJ0TfuiAIEP3MFofJ",
-	"I1+dgrIcdAXaHf1ZqbwHPYpjT2jNik9zM9+vtM6NtvWABoG0wWPLyhqIQhFYOe5Yttf30aiDPdNZG5Ey",
-	"9pMfkuLl/6zsVw8dcvk/a5VKU//3CP9ba6hrCX/pb/b3zSf7L0ux1aBMb/iHUnNHIZ2Oic6WFfiKWqX2",
-	"Qg+pHgNDFqEKjR1LOJ1AobLJfEkTdsOjzySZjjGRNKFnX04DutjSVHeXo4o3/Qz2Wd6RwiwCyYDdQ2wW",
-	"vDksZBPBF8Z7YmoqFQueCgkpZHHaFMKqDP0bZtLGMmb4xvxF3LYe5JPLbMedmrvgatsNg+2c3vgjdZRl",
-	"q86gjHcYE4DLIxaZOnm1zr7Pabjo8rhUhkq2vzsLgy3GlYnikSKVxM25e+UpDSU7VGP7guujOQrF5F1H",
-	"qYyUe13uwm80Y1j6SUSvscGiqThPQr5WVLGw80dt6/m8kflfwSmE05ZXqBcyGSn+hIlZVKjvVCqQga2u",
-	"4gerVSF02GRDFuqudJkbvpIvmMNawxTaWun9e3HCh4uTZJP07d6Ah5oQZ5q4Xyie9byW4o9QURGhe/Z5",
-	"jfQXEbbVvbw42npBiohLbLDnMxk4jxM2fZHHkjTqR16OsTKzXu7uPTfd9nTPhmWPisE2yZUjc3AoA+5k",
-	"0qJEJxLmppMgrO/yaEcAMAE1ZYhDoKel80GBhyPercHLBffRIuX9XUcbVtpknpke47N8WYOf43sxqKEY",
-	"YARuwEgRanB8dFi7v2zpm7XV8lydYZNfC22l/Bla2FXMYEI/Y+7Z3suXVibarlXjYHnqNVbMcjqLHIsw",
-	"InI2mdBwYSJ3gMUohmZ304T4inoG0Gxd/nP2RZftFgFmBbthCd7Myw7S6DFJ2Bg3AiNWfkRoEGQDgwnm",
-	"za3RXw2mBLvirMuINE7JfC2psWkaHylCaj0EP0srcvpsxy/d+vPTb0lpR8XZqeaHY/MY6J2FcM4gdh0c",
-	"CRk2HoHVQQJU0U0YYzkS6rNiyS3Viet7rtPlbkjnLUCqQSSfopbzW9ds4ZZMOBz9HK7xp6MEj124SmNb",
-	"EuJL8hVSpRqN5mFjrgSpem3qA/0SA3gSR8hf04gW6oXOrx9P9z6Ozn5/M66cvhqc//r219HVbu86DCf+",
-	"+Pfjt5MPf/45EydeUDs5Amn9Pg7VqBHUwpXgXryrsF9eBa3fhe/VPvgff/lQoW92Z7/WPlRavKJIzB9x",
-	"Gs1CKP9sXh623mOeVviWcg+1zfet168al29ezUfvDkfy5PX73fPmq2an+fn9h6Px4OObtui/fVVhbxcN",
-	"izcl21rIi2unepewh2c0QNiwTlwjbNwDneFwkE1vOAAlTcvTJM3SEI1LisNQTFa0RN7WZsa2VlVcrVdl",
-	"8iVqf4N8ib9OF/rWSDQ/ZmZIW881xhn/p55lZRw7s95PuduZ5D/mKZy0L0Uwixi5bB+TQNkgHspTBC1t",
-	"vm61m4cXvcv2ccd1iLpFNGQeYcijVjn2pymnruLFzNvyeSaHrLJ7e/C4jVXs97OL0iXwqaPJNw3V/45q",
-	"/Z13lV9/GUWDWsD7k6OK98u74Pjqw+7Hq+q8/+YyOnndXJz8+b56+vtg9+zqyH9gatxSoX7OId7NOvxr",
-	"U0//nnbZfdJZ27CND8nFWsJzSTViKTiFdJIO5BhArk0vhTobMbW3GJDWH3/aDGglf1lKtY49E/dZ10P9",
-	"AisT39pMsgdWkN0Pwc25QxZuqCaJubh/bb7tBrByVkfXu+QQ3q5eNRrHD8rxS0d0ckDdEowY8EDYOUEm",
-	"V3FMp1PGs1nPD4oJaZU1jw586Pxuv1/rX0geMMs4u+/WiFY2+LTSmXnf4BPuHWCDIoCnnq2ZfFEK04HE",
-	"fXd10bu4OHazAcPSup2t7t1pZ5V11qOjFZvLyKVk4VZjBKkHQ+v0i0aU1Pb2LTFTOiBsMo0WJrOSs7ix",
-	"XEaizMJg+0V5r1zZrMDOIszMXqfWkJAKZDXlXj6lUULPE6gZv1cWdE5NMWTi6nqzjGIbiWi6/cX3vhoV",
-	"994BiGgK0XaduJKH7wsQgdBDG/BzAetoG2fggnuqiKC479vYw8ohAe2zILBRbKw8NquE8pnMY66ZdyD+",
-	"brru9L9pMBKhH40nP3XeNqqIbAqmp/xpH/+Fb/xJPY0fTFnoC++nnYrGQYV1/fTuVefq487r8+bb8593",
-	"zn85z/4717W4AuBRbRfYFgbRsU8l26ktg5pEgqhBsTgcepFlTOpSrmWSbNHdZ513AfQ60kSQS95GYt5F",
-	"I9Lptj5f3RQgCY+nwGv0o/WEXUHBfKB+AUxAJCZxjLPc5R6jXuBzJpV5w2SMid1pdjqts9MYK3kJOxm7",
-	"0hksZj2i0+XuyVGjd948fd06fYNcU/0SGZAPsVn1b8VGU7nz2VjWy1zg0fU10MaWuNsuGgGQ2kZSdNvN",
-	"o3az8zZvK5d2x968tFSo7b2sVR6wlhV6V4MTMaV/zGLtK+F08MG2ft51Eju/jna/WS/6WSWhhLN5V4mI",
-	"MvmZsSnxI30XD0y2mzo1GrfZYIRxLyXqM2f32PZlfuZTbr3s1QUpvgXUI2V5AcYalcRt2HmrdfIKm1hg",
-	"pz4YDFv1uQdq8ab2WCbKgCt9L1ulzhbvxv03A//Mf9e6/LNVPfVbssXbe4PD1n7revrLh8N3L8ts8W46",
-	"2DlRPwp/vfogW/7cH+x88Fu/C/+kox44nf6qHvj99POJX9nxKkev3l9m/6/pHx++C9jbhn/2e3Pn7OKy",
-	"dnbx8c+T1w3ZmgRj77C1f3Ix2Du9+Lh3evF+fvK2Uq71T17OXrzbFacv3s/3eXWy9+f7xR/VyxfDDy/7",
-	"b3c+X1Su3z0ftGv0eA3yaRZdBrftduPKqN/WKI7N2rLUnXtz81iqUoK+K7SIO+ETpYdxCp+3RmIrf+ze",
-	"+rIrSJMZU4nYyOFEK/4GnSlWIDRLm2B4MhK6oD6etd6xW9Xv6h3ZV57czAFhWFps3pljeST4Wh6OtrWy",
-	"ndQzafVWiKOAJsg6oGHoA9pzuv+NtgcMF3wCV011c+63qiD2eyt6RV1wFvrRogMQj5jbCfuq+HTyryOz",
-	"Ve+uLgrOErO3FqtFH9ZqOVgCfBe+H3dUgnuAbC6e+DiKphiQB8xAbKtxkX8INpixMkJyYAbrmDB+2O61",
-	"TlsXrcZxr3F42Ox0ehdnPzdPIT7pD8bQdwI6YYkQWqCgwKXTKQSkAxYliO55EOmyTE5FRCgWQdnv32Ct",
-	"X2G1Q7G8PhjNV0qDnNAggN5bgy1UGg3Ei8Tu23UyBmAhJ5XP6mi7Fesnu/zd1YWDvUEidMoapEgEBL1i",
-	"/Y4YXLOIjELGlCJS7vIuv7Bbexm/w0DwSJm/ZWK15NbpG0wSBkEgc6WhTg9axGEXEvMtBnBRB4JGXtgN",
-	"17yLeWTMQlYmTfg99nr2ZZe7q5oP6fKBl7t7z0s4d0GicGEAhfSqQwE4amrsOiRAkjhUqasQIOGRZyi9",
-	"ywdiimO5upWzBnJL2htMQSb813/FzTv+6790JqOM1EJReQv8AdORa3RfFk5a6tJBt444uCGmjEsxCwes",
-	"LMLRtn5IbqvfJokfQCUI5IbetUK1XClXMHWPcTr1lY5YrpR3MLQ5Bg6wrf7fCE3EuAccxNffsEhjVCUh",
-	"dnikVqmsaQFlWj9t1o5Iv2FNg3cfcaZnU+hKtYfvzhsynuN2i0cs5DTQST4W6yvUf/vkFHQqTKGuQbiw",
-	"4ba6jnQkAZ8WZ/VJPbqi/CXZtUwkHSgUQvZyzDyii4rINVs4BjXGZD8IHiyw6scEpeFXlLicfY5c9S9r",
-	"pASsUY2pQxohiwCDF1oxJtYV+MqMC5AtCIbDQHlBZc8rkwYJ2Y24xofVFo+gU6MiZIBQjnuvaotR8Pi6",
-	"6uarGgJQl+IN6EDJwhSPAAPpUH2xpZOJ3WeSuBP6eYuOIGfk3dXPndigw6wRORazwCNDFg3GkAakmAaq",
-	"B6ZDUNwafaYDTe6177ll0gTvGzSJhS7d6krLyFf/X58DcECwVcqkw4DFyG1dXTUBL+nSLQCYoCe8AzD+",
-	"ihtwCxRRpnNeaqdzKq0MNK/e/59ckt5/q0NJueCsadadaDbZIXcqeS7Nr+suIdRuJHhKuZVvEELUVAxH",
-	"WFQTL1l31gAlLt1ZqO/ZStVQbqGYWnmJgffQSSKAQK1JjwqV4lsDu6xW97CEwAKplStGKSDFBApeapBn",
-	"yCRG/3wgxDU8mFTVIsZiQqBWGWwuicIrU2pXB1f4hGSbV1e8gorjngc/ArmaU8q0y9KaT9z2IqHMGB0v",
-	"hzZzqGglVa6q0X6WMNykhnQGJZRxcamTLi5FRm7fsKTowjU1ZEqlF4Qq9QyUD7NEM9s8p3mA3X6Np8rg",
-	"oy0TbA7xfB+06sWl72ZTfwiqTSr6t3IK9ucg8U3ZvmK2qzirYkeF+hfz57b99xcqJYu+6o/ADNYxH/AI",
-	"CBmts5/VNdH2lnqyLz6DX9D62HhaoAo4EiMGdX0xDWpLqK7WAdUcOn/RZGTHcLZ0yZ9ASeDfLMVQQQTo",
-	"UcvkCkMjXc58eC+8Mi682a1U4hsUt+kFOJQp3EsAMvE5KYowaUJhpqgvX7joclB2sFkyLIyLpCcnPIoe",
-	"/7gcJbb/1OEmexE/A3kBXV5c0XW5ZAzfnG3GdpY6qd/uZbpb2dG5e8pY63IuAOvlIN3AEasuzfSiMeWZ",
-	"bpPagFQ7hx0fjTKHBnOXXyYxFz0lX+JEU6G5GD3G80zGHEY3HN27U+m3qV6Y0JYagVHVWpZ7kALtbiU4",
-	"TCY5Nc3HLCeZvshMRq+Et3g0vpXjhvua9vgopvF1iXPurnC7JdtoVgZW1e4mVtUrGie/wCPV2x9JdZmG",
-	"h3Zuf2hN42E1RHWDIc7pIhDUuxDimIaI37hb3dtkvjl9pNXDtZe3P5ztbH9Pa1U9tcESO2gaX3J6Q/2A",
-	"9gOWNXS/fHXSDr7fPn1NiYRDdGNbIH4rXNng2AM/tiUV1MkWPjmFpTbxtpP1a1YQbENoy1stD47VEMwj",
-	"ga/5W5qNxBdwZZP7dCt8RL9VTKU/80YMW96YzrurGtFHAuNtuCe6bhIG16MuqzRtWFaqcm/pUtYejS3E",
-	"TWtzdJiGvto4sF4E+NNgK+Z0QYozDlHVKJ8lEBqEjHqLUvlpL3r2Zn/DS5a5KWuvScdI65x9BWltXYqZ",
-	"VEpi/q0ATq3uA3qX/lxrfU5DMdDHMpuisFUXno/KpGU1wYzETGPnK5ujTxFOYUnbPvZvGMeeP3+RJ8+s",
-	"R6lZsrzWJ2cmC9VibJVXDlyxq9lIJ6JhJBMIwTJpJPqFPjtwdWe0mxGLEtVvt1LVGl65yxs8ZkLY59Sk",
-	"gFUrFfMWWce4PtbRgA9OGfjo0o4kCZj6LGQDxqNgQWaSeV0eq3S6kbbgTBpnH+WLuO82Z6SIdpuBcKCK",
-	"SZaM4x1VV1/qcQ6SgJqZ9xh6PsTXPJUJohgluPFAuR7QIIjrdqzqBMfyhItZpEFP3zT1r3Ao6WpPJPaV",
-	"wfnn6U8AxPBEmlMK5GEjnenxroJp7ZF7E6xad3BqQajk22ph/6hQG6pQKb7U/DyAHuKpExwum5PIV1L5",
-	"TfdSm/CKrbec1T3F1u3oysGQgPVmaOs0JXMRXkM6UaRBIZac+XmXU71+U9PC4j+Me7FdcQ/yfGp53gRx",
-	"7scJBEuHA7s/YVHox64Oi7mtFNvYMyIaMz/UmVwSpI5m62aDMFQSAHeMhFASQ6usutJJZpMF1QAuKfqo",
-	"wGlvHWiw8zG6QKgB3FbsNrZZMYwTCaKkHkqiZY7e5b4k3ozl8mdfRidHjSO98AdyzM2K87E92DKaai4v",
-	"1UfiEBF4TEYmjdJqngXCNI6LLXT0q/T9UudFAuKbks/SItPJkBoqTegSUqyRKgMWsTz6ZJ5cTh69VU1I",
-	"fCnIVxBWWLvI1FS7vOi2m2CMGR9nnUjGSG7dr1ty0AZLeeVoHALVaOomm6bLNWn3mWJgIZuA+0cnt+pZ",
-	"JOlEmQplSYqQfTmP60mx8VWUr9wkvWBB/wPUHKhzzFiB+LqDWH1UU/k//8//S3YrlVK5y9tqkgb7AEKx",
-	"2WZuN8LXHvJ0nSwwcIARMJkTaZdk4riKhGYsdc1y9Kmmombo9Y+FhM8HwcxjngNqrtJuzS5zIniXF43o",
-	"sLKMqy6ZUj/M9X9hU8aYQ0BagYYjxRYoebck+Ym+7K3XBXUFnkIJXML5f4jzLGGxI8HZ9+c3OzlqnIUp",
-	"MADdmjw2sHFl60c5FZ3ZYJyw4e9eWcSi7W/AmeFWsyz6/Eq2bC72VlwYnq/GrWDLaNVpphAyQFW3aiwQ",
-	"318EyooDK0txlDy31Ihx9QFL17g/ofGTftEKwa1s5DTnK//Fl+OpqacBa1aHJYaZpa8kIegrupJw2nYl",
-	"gWN3DLVCIJgvsl/beVEnnbeNrapD9glWHzlkp0IkNLuXSgBX9ytbfT/qclReSzGSt1VJhUVUWjwslQKR",
-	"og4pusq2wfINKExpdTqXzTYEUaw6LaWCZ6kaMh3Rv+JHhHEoy2YeYBHGzmq9NN0MIm6k2uU6V5MU15Wf",
-	"lUxmU9JJ1dGtVOMc0KX2q12uk+QPtIcn7roKFhRgWKSfg8oOy2kEWpV2GSl9wfywy1PHtVt5iQqShjEd",
-	"qYlWktdZqkhxt/Yy8TKpzT0VkUZHzqlcs1291jyLu5UdZ6MQmNPlHAVgZJf82W7RPC0Biw3VIpfZTvXx",
-	"fC7pssY1fMfos8nSLIRBJM2nZ0YQ0rtNXG8gBFFQNz/72l1yF8nZjGnqm7jRIxpGSMcBVjZZdL+WBdq3",
-	"dzU71MmIMo9DaNMiabkc5YEDocjVIf2xCJSGzniXp7m1k2VapGgxLfCeXrMFJluOmdSK++QAfLmMhoHP",
-	"Qi20u1xJ7VLSJcEo+0nZNukzLHIzXXIw4VgCyrkiWEXRSkFPBtFKfJejO2rMgiR3VOpysmLGQaVYSpTk",
-	"mIJlNx2F1FNXBtKaoFMDTkKPLEtlottYJ+ZVPbGe4BvM3QQoQMBldTA5M7Fr0GOFPqguP1IWF9pUq+0u",
-	"Ugz90ThC2x6nB5+XDshEzR4ssdrL1RF7RXjfq8lid/L/xm7rTF/vtT4XO154gI4mqgkne10yxP0soVkl",
-	"D3V04Hu0pgwzPguBW18mXbnubUzdi6X/Y4FlEhZSomNJDUynKaTFyQw6Iq4WIg1QA0FnPWn80jtqtI4v",
-	"282Oq3lSjMYF0EGUhOBXtTUtPaeIXmPhWvxEl69INZoM6Rb2SXQTlVvMOaaV6SJCCh2uzVLjfktYTMWL",
-	"7vnlq+PWYe+yfayXuDUZ0v+Gr3/6P//rf9v1yBqf4UOz3Tr6CGXWpTLpMA7l/n6EdxkHkbYD7oBIgYFn",
-	"xb5Tl1z37VLyY5HjYlZiAnm/rj1QdoGOxRoppb1neTwbu1ieHDUKT+YkSjfKfAQnEZ6/RS66Qdk9udyP",
-	"HrBbE3XDo4FbtnTpkwwlfU1MOzm8T1kusD4rIyHY1ezhKOUXtVyzNLHz9B3NenyLaGGmCslKdV0r3+Ur",
-	"vN/LSqqTcX3f6vA2RneSqooGrE66VWLYdIsHtS1OR+BirqXzQQ5ig1Iru3xJr7SgC/xoCbEAne9K+5ui",
-	"5WyPqHgLqJTqnLs8o1iuVRzJRnpjWj3scq1G4gO2HlkmK+VAsVop3SIMjMPAl5oO6/ZP0fN+iyBAv/2S",
-	"EOCaL4MwSHJ6E8GmYysQfrb5M5ZA4WZC/zbD3/1oTWLrk7Lce/jlv1GCRiaTpgbwFInS+l2qqsfI8P7R",
-	"Fm1/PfUlS0X6SSSIOlHDo+FaAhiZdVlydUeoIduOIQBWJ2QgxvCYBnGEVCdr6cocZO8rW2QmRTipvo5u",
-	"l2fbURpXp8nNxSQsnOcXk+f+NWkz6ELioMykxUGabRwLRalETBgQisbFLLKSvEyemwvMJBYaeZ4A0DO7",
-	"fL9iil0OrBR/BxRCtfdGJUQ9EnhX3I4T3CBxruOERoOxSdDrcp2hV0kCJaaQg19Dg87YC6xr27exVj/y",
-	"mdz+ErLhV7cEP0Y/ynJpgFKEHfTwJNmfLMR5GMMWpaoku5WXJpBOo3iwWCnwZZerdyEeiKmNMCAB8JMJ",
-	"oxx8tziwkhHFTbyyijTSAfw8h6/awMRe1xUsWL+hq/i93BSQM2pazT6RKFjuZftdJesZqoxPn4YMbKn7",
-	"i4EN+HOuv2EDFttCCl9cUFjTf7blEOfrRUstijFrL9GALZ4v1iToxbbCaja7Nqlb82t95UznBUS2sHzI",
-	"psMwKUL0TUY0Yq5DXK54kZtUNJz/fNjsGiIJHSMSnkktPWJh4ZpmDImgKaHSj55fDIEZwLiZZCY5p8tN",
-	"WjmUgppkkj4dXEN4KqCIC4AeAbiBBpYAX5VeaSRw0LiaOSP8oIV4nxnzJhcQPIYBJw0z7rO40UyXA/sF",
-	"fkciMd0K2A0LiG40hZhiHTbYOmLRYLz1msnI1fUlUJ7mmopPtw4AAhM6YkpGDUM6YV1uVbVN6YiVLLd2",
-	"0m7MQmlIuKtmxGqiNGKIMb2S2zaszsB3c06bRiaFr04Oeq12z5rDGCm5CicZCVMQg9pJUYTEBYwVt3Rg",
-	"9nvtoQAWvXrNHzOEW9JgJtbprq10XZ9PkKDJf11eWKaVd6Ig2b283VeNTnN/97J9XOy8bdT29osp9apU",
-	"cg+I3YZ2W6O6cMjNUPfN/HTVStMX7t6LVcrxYTwKLPf2t+n2o+triTWYnOlbnK0d/pSRsDtYrXQbD7co",
-	"7n7CcGMneupN34eAwYgmTXfUpJxk6vTj8v/VQiZhUObk7iR9DE9eKXwMmD8xeACrx3CtGuKYTYNwQp9m",
-	"LJwUKXqkv+hyLaFIUUuPkkOYlr2JcpmE2FMt9x3zF/6y9Tr2acfddByELXCIS2fQboh9nibisORouAER",
-	"EgS5k7YunCOOujwtj2A5mDpqyaKsq93wxsSecYy0LKGlk8NA6tqtZHQN8BNdto/LJEYTj00FlCQS/Hv2",
-	"VhA1tp2eG84CaJjiLLNzZQcur0Lzct3kEP7Rs+jDBaQcRj3cK13MrYSbBg2MS98J1XoJF47JfVV/YB0T",
-	"+kaNPaeJooS0oyu0IRF9btLS4zJ4s4a0QVVZKSEPDb0/SEDmMVaYdMFmnBYW3161loO+t6J6z3QMS4OE",
-	"mGZDq5j6qlfvVl7u3/3dQFI0IEVWHpWJm+rzoC7OlEqwwnkO4WhPOriLDRoa8zS2DQKwwbUuskAy4iI0",
-	"SE9rDauWiP0fVqwRoA7vusSIfY5iaGO9Xp1FhlcP1gjJZEr7o3yhLq3SXdHzntLCDQdfwLAlB7M5KLFm",
-	"YMAnxZyvXaR9wVYtuFqp7T6aJG5Mp99WCN+3MKu20fze0IjNdfuhVfI30WljJrpsXWk+kZG8iRytpWy3",
-	"vI9t8Wp9z7jXk3EjC+sLc1vWRJk5mILmh6BhsmAIwRFTDCSGBqZFqxNm70kxiwjlkG7h9YLTiT/ochv1",
-	"sVsolcnZcEh0vTcgYH48bZy0Dnvt5ptW56LduGidnbq6PrwIlQC7ld1SmTSSm2Lm2eXU4HTpSRbd1d3w",
-	"69D/wHVA3jvKINN5pQcQrLegMwVnXV50ccwe/qrXp9IfKDGf/lhtqFvSink+0ChKvS5fi/dJinHtRkhm",
-	"nH2eIiJkDN2yW6mWLMyXNQt1UcfBHfElMWA9MYQL4CPlQJI6XZ67aITmi1muHhnZ2YhFMt4TqxDRNWqD",
-	"S72Jz90ulwMxVYa8SbKlMp2danWzkBGbovD3JcHyIU9nxMab+Pq42Xvd+Nhxu9z0CEBHQSTJKKQ8kkbD",
-	"K5MTjYGFfDh24IL09yXxR1yohRUt2NYaonRCs81IDERAzFbXYwGERI2Dam1JDWeDv5Zr5doz3b8S+LAi",
-	"LJ9DjW0vFnCIbRV/rnfTIHcpyaima8OJGpQctVqN49blc4ApVD8NGfXIFoIORlD+qDRghhIjEuYmo9hE",
-	"KGLwXwhvkQZMVPcXF1ZU46p1KAVLd83WEQWkWyU3wAWBwT17tnmKkzEB7K43T+TSNS11kjO7k2u3+oQT",
-	"WennjW9vcvEw7GeoQt0fTXnxzfSjFA0r6quWNncM5+0TeJMeEC7cSJRHR2LGvf9A//AX1PuXAaWzsUMt",
-	"Tg1dpPhPfOQl9JlC6x2s3LNgHnPx/2K73nC5LdMFe0OrX2kXuCFxuWeuwX+kpQHy9ykd6SzlZ2hfUq59",
-	"ZiAYIuDyx2dvWqeAFViqWxItbnoMsT4lU6SyxAdh74YGMwZ2+TQUk6kBg5jQzz3AdjW1mSkDyABBu/qP",
-	"HsC2Yg2UUhHsYKnvmVqD2NHrkBkfzZiUtG8CZYAoAitoN99fNjvYhaWs1BgM3mkrRqeoOUkjwiT6uBpT",
-	"s5a0wb6bqamfizOFnwrYMDXJFdwtbsP+5AaC9dQjO9suUtoK2SJzyJGP4Z7kNYAxrIbdzLs/20gVqzX1",
-	"K6O/6ZLsZVh3opFm1I9ADzIQMPBTE2Y3GVY42y4v6ran/UU2sI4ale+lfEDPJIFeKCiS1EJI5KtL6dIJ",
-	"OnYIRDq63CRhxzW/cdZ1SVG+QZ62lqSbO6bD2fNsuKDLwcHE2eeobtQZYxcZ5UhDt0fGr6aPxsrPVUpP",
-	"qsZBzJns8qW2RKjmrk6TMiqECwllnrAZ0k+6DhpW0+WUBlXzzgOLOwGvQsb1k857UEZFJlMdirfjgnc1",
-	"T2gCouYOdSGwcSIkE+oxIn2TK5AQpVJzwUOyW9np8uXVhJkCoGRpCWQk1lAkrYay9fTlLgc6NcsBu4tE",
-	"kDCi6EG79wjN+HiyZ+SmG3/mQvYg8thTs8b1TAOgfToRm5rQ0A9div2oLPV27IkUjzX5S9BJGUkfOaa8",
-	"I59FmbuazzZ5DIegG0VYzCiljBgKTru2IakxiZT7UiotJuPxBP8GrkJSX1luJWeJ6B3iZtvdgm3t5nW8",
-	"BTdC+tqZBSAI64gZ17ekkS+HCyL9AMC/SnnF2sutfR96tx7fusub5eYpO9/qZt/nev0lxtBTq0noT7Du",
-	"0AY390ZcZ5yhJvPR+kjdI92tBj7FFiOmOYb90YJOAv2RRuOVK5uOHPsyOjc/+haAQ/plmyIOmQWkIYe+",
-	"LVDmtxADaa6v+3TpQ4nJx3yE5GP+eRs0o5u4LV1j4J2Dz/RntjiMvyOujoqLsGw5OssjFrm6i6Ky5ih6",
-	"+zBG3eXQyUWLDBayieALnUwf+iOf49/tc6VZj6kc47/VwTuxsNNBZ9BPE4ijMeVewMx89VoReA1zLq0n",
-	"lFI8m26xwB/5/YCRYUBHUP+vBAEGxj2d6UsjDO7GL8YSBN1oTv0eurKoEec09KTuR5TN460b9BCUisoq",
-	"6HL3t25hPL/uFpT86hak+tMhXQApxb8mQ9otfHItCKhUuUnsLY7lJkjQyw+wopKD0GRV89ac133S+VVz",
-	"XzJSdOX82jWQeek9cohc8AHzzM6qscfm17ADYsZ1Mz1JPHbjD1jJ9IMySVgJmaABYQN5HoA1sDL92B0G",
-	"Yt7zPdeYHrnRZ80snhK30n7F95gRa/DUfYnIlQYPI7GZ/oIiid1N5DZyp7Ph8D89Mbaj7UptmOsTzWXs",
-	"612SaY6/LYBO5CaINcl1iwse9NOuuuNqYMhJWCkCil+mRmR8LbldXsyRIHoLz3BgpdgnCbF9Ktn+7iwM",
-	"thhUmnmlOuHCytfX+U2QM8PFEmor+m/irNg03xTDobFbzBZBZS1AShhXEAihLi/SuOMIVbJCe0BLB8hw",
-	"U5jT05ANWQjNu4587suxQbIBoDqdyGuinwm4eXJErpPJ1j3A5sTJcST1G7fxP72tTwklpV9n3rQqdqPl",
-	"/DNJNA2V780VvufEwse4qLfnJjxQO8OUsRwFDcoVl8cpR0J9WywhWpQS7n2f03ARN8lbuqmkvyBKGyut",
-	"0fkwdT6+706S2G5flZKtGpKie9V81bi8eHvaO2u33rROOwB5tEphTHAtEp0RcNojYTBcjayMUx+V2iTL",
-	"kCeuVC4c3NJa4lA5FiKbmD4k3QFqU772cmCXH/myy60hUyFNg+wPbf0VG9D8rrQuYnwek90T6jvmZX9R",
-	"pDi2AlfDRunD/C7LPzdCk7oHO9yk5kg/89eWHD21SazFrblJiF+1jh/ns91vpyIhH95ESzpUv/QFj9Wk",
-	"2/hv3VaklJ2mFJWyr1OzAWE2GV3+9kl9VaqTjJ5jsahiyCQkg5FrtigRc+udLl+jAkFGGY0iJiPd4diK",
-	"acVal56Pd0DiWWqhFtd5PpOmsbsy8B2yUyMh5Z6YkP5CqVMQ2jEZpggwbVhBWgvr8iU1jGS1MKuv8F0U",
-	"MYyPGxP/bm0dUjW1XroyFEFpNkT/0yhParho9cIw8I7SLT4GpTGL4dAWse3zXuu1S2ZcMgBcSAA0UriH",
-	"duZFBvoQxk+wD1cpq3Hi03evr/6gAkLry7FX92+AUpjL5xOYlJRvdAP2fxsyu+1XGVCuOFsg+IiFJgS8",
-	"BKIG9iQ4AdWV5h445vyQSOjaLskgEJJpS3C3Aqms7XSl4ks7xT/GKZ/TBTHpN/o+djl6IuMeOcB5dS39",
-	"QpeMEFMWqRnjBgyry/M51mqg8UQRvWPVBz6XH2/eXX8c/xFo31YMZKMbfUxldEUXLf5NYbfXqlvQ0X4w",
-	"Xg4otRmnk0cjnacIp1rz+4scvrdYP8YlT0KYq/ddgzU+gPR/RMMFyWtTY8Vqg7imtRqkeVmlkdBiVldO",
-	"FCEoQNx2s9PETMySSQeLm0tCI/8UMHaX+1EKfddPgjeARUD7YmY1ZsPkN9P9RoTgMxGcgQOlTHQPyS5f",
-	"7gcJ8kp9DApunqw5guWb/qNP5PVIv+RO1/7bdJFsDTNHhHUKsGsO9gRnUV5zyX8wDu+BVKIbjaabNt+l",
-	"dVjK0wu3GIbYpO22we5DHTOv6Qzax0z3K1/ue/rUlyX1jscA6bR7Wetw/D9k+0176XVYpOPG8VnoIMcD",
-	"SB9hvtYZWmhHyBwrLsnkyL8GfmR6REC0QTd3QheHmj5KL+SHds2kTt6FRyGBY415o+f/NJco9Y5H6SWe",
-	"hEq/Twvpnz7ij9RHfK2CiXRlm/cbtkO2ul06+bmAb1hk34knMn4uJQtXWT462d+IyjmVBDrcQCJSEcsW",
-	"YrBQYAzMM33tQFEFaIDSj54euHziNkO2cBfXpn22kp99i8RPg5W3aeanhm9MFvOjp4BmQSwlSRAs17pB",
-	"bYyFVdib66S0G7IhhGkoj/2MzyRxfc8lRUDGxpqp5bHddDPslJdUXdcu1ykVVlsKtSishCyBJ1UH6+Mf",
-	"5HpVyW6lUk37VLv8Dk5VkudTRR9q1rNqfKor9YaYkJecW8tEbG0ntosDAJMpjcY2aNtwLZQY1q8X6gWf",
-	"R/u7Bacw8bk/mU0K9Wp8k3wesRHw1Y09rvG6IdEBSe3HdrvaHOj787tewhkoqzQLZhuD09/KAZxVSUbx",
-	"DbexfMBTpS/4Wev1Ye+8ffah9brZ7rglC+7RVNRMAZBKt94eM6qmKHiXUwvvUSfoAS/RlY1ZdDNy2T6O",
-	"Qzt0Os1FporEASbrQCoOpGCHMy4JxXy+W8GXMTNoCZwmEl2+CexYPjqh5lQxJ4sxagHVGOe7dHjFDJda",
-	"RiU2OUE6mymdaF7u8mOfg/0zpxAR1zsXvxw2nEZEigkTnJH5WJBgFgIm/40/iHxFO6GYjcaau4o514D2",
-	"6iQQkVmDkD15S7v8rtf8+i48NUPB9+Sqa/3z+g2naqivTxWJsNf9FwUiYuhTBPtc0sM6y/eSuPEt683C",
-	"wP2h87NyoDDvEIG3FOz/QOiPDcL+geZsOTJvQ513Iw9V7KQF9+wsRz4eWhmtujFMoilaCaaczSHsAS4r",
-	"JVzQb4V8PNs5XM34YFWbQRnRhdTLI34ugtAheEqf2Nebfsn35uz9x1f1t/ZVHSZ48NOEjO/orFIXGZKo",
-	"/1yL9W6A02PFk6IzyJRsmDbiZdIWs4iRKKTDoT/AJDvAnTRajw/qTa1SyUWpaTPq+ZzJJ01se8toEI3z",
-	"JHIb0slBZQ5v0Amsj3LFi22csjtkKOBTq3wz8WbHCfS46+W1QYh46wA8zW78Msb1fjKHbcFtrEvdTZLG",
-	"oKnMRNykEsgcq/tt+gdWZzMnpze60+WIdITiCRAL18gqwDGhCWxJHMLjbK6h7rvcbTcByP2k8Uuv8abp",
-	"kqLHhnQWRKRaMTmsB8RAl5C7IJcorboRF6/4ksjZYBxPqEgtWUbTNRJL+b6OvT49oumFEwMkSyW60saO",
-	"dWBW9ervMwRm4CVsRBaynG6FuNdWMBaFRpkc04iFDtqGaVD8epd3+RZxzSNuPWOsxGMVEbsPux3uOMZ+",
-	"XHpb6QAGBOOvvrqDcfyCFAEpgzTdFa5u0PvBB0Yy5LXUMg53J8rZHIfMuMesbnGQ8qxbrqmR87qu2Wuu",
-	"6JWlktvtmiO9dZgGotT7PMwbk1pp8uldBzcFkESJTfMa4ywp28+nM+h5BK48fTQIR3mRAgNC+kXPHidc",
-	"zOukVtl1kgCBBDWKQLIEWyj6gsTmvHaBSZuhFf0CY1h0ZeDnHYWB9ckv3UmxrKcKy9sveQxVLdlqnZGP",
-	"bZnwCk8kC26Au8+/P/1t2bKzgBz/qU7+qxQ+ZSmzXBSjEfXt/AJkLxsrf2tY0Xdb/XxbWY9GfcymRXS5",
-	"zT913TPxFVcLAjG3Kn1cJ4evGk6QV7Hc5Xm1Mhl0M1KMd8tJCYqS5YdWkgjNWyXJujy3jCYuu1wViLlm",
-	"i4O4eoVki1du57OZ8o/vt9Dkb565+90UbW/iUwKdFLOFcpnQ6uLutTwp9indXtGdJCYp1SX0JxrXgARi",
-	"zsKtAVVqT9K2ChClhcY/Rse6/8eMAbI8DT0AkhdDErAIsqGoZBhztf0sYyrHptSkPwgX08igiwOKuRoL",
-	"y8PL5mtlUYPOOREyIs9rWHwH4RtqimESLdrn5PLiaOtFl8PPUp24Qpo09DJgayQKZ3yAvUwaaQYV74wE",
-	"YM50rvK6sugn06r+0kLoddkwscZKk9Yw92YoG9zZQ8GHgT/4J8/y/nmWUNzLrFTuO+ZUmkSK26rXYrhZ",
-	"pSwYQwfDnUKUVyQudMzgm9gHzVRGpi8JwOz/WFk3zbUJ2MVuIRAjImYR/ggweruFknWk8XF9WpVTd+zL",
-	"aPW+P0GalX7ZJllWeMSBf8Py1g+Osf8kxD17I2T+IdtXNKfKdM2luy2wneA0+x6xcq5inOoVYW7/ljaE",
-	"n+lkGqgf7vxR23o+b2T+V3DsBkn7u5BcFPdLur1Z0m2uhSzj+CFq2Kwr9i04lOC593M1hYJvbFs3Fd/E",
-	"PuZsngJZ1xgG6BiHUfDzAw0ZbH1EpiFTmpyyUWWXQ2VLmZzjh+gvh88yT8WZOfOxCJLlFUM2k4x4LGIA",
-	"/Ot0efvokLx8XqmQf/9rt1zdLddKjmmvlKT9qS0K2TSgA+ZhDiCov6g6JV/AAo03/qjd7LzttZuXnWav",
-	"dXrRbH9oHLuEjkQd/Y3RcnVc7C5LgsR+WO7y3UpVyd2lqnFYpmN3RXA7zU6ndXaahAFEAJB+5ok59WHb",
-	"oMPhMk677iyuNxNTb6olMuORH+T5LEPqYzc2J45Zd7l7ctTonTdPX7dO30DJoK60UK8D2LLYi1pLvKiA",
-	"/eA2Gse1ZO5oBeBMupxGxvMKmdqKejQ16V4BGpR+BfgRjPOUnc/1K743kMeGLsv51iCOPwD4ctxxnGbY",
-	"CxKb2dclHRy45FwdMY4e3hihPAuDQr2wDdXn+pks2zz2bxjXRjnedbAQyolM1tHM5V6KdushB6+aE88c",
-	"PQQjMYscbSSn7Gaoo03VK1pvhGXl925MqznWMxh+3+ShpKuFxJ6zUxbi7EvWeLEQWh6yY+PqrejWK0nx",
-	"jRCjgDnkxB+EQoph5JA3fnRM+w75mS0GgaDXDimXy6WE0Sap6KnESmN9WdMTa/ZIXfCQDiLdFxBbgpgW",
-	"Ycn2qxdesX4HstPJKGRMsWrrHRMW0VU7mmLjxYuzi3NoEJKKC2bExzNJqJSzkCr5gZ3Vi8hhHc2d7f2f",
-	"DPPebXx3pHjF+krH4CUAKbcJMQV7mEqST1LyJ5TTEVP7Yb1ymkDM5K0Z3qt7l9jqBbp4de6Temlyngay",
-	"ahFvPyZNqReCEJ5gDyh96SR+q9H79KvwHdY08YOcSTYIXr1U5D7jNCxm4+4l034l7rgsMsHhOV1I4nPI",
-	"CyjbGakrSBCb3EirlXXSe7KbRo8FAMaCQ7ItKUtxXrAJwmJq8XQqHXJ43ELaws5Z2n2Y7fsndajZ4M2T",
-	"YiwwHKv1DHZSJAhajxEInw+FQ6z+nCU8YMVXAT3yTz+iHgu2he8NnkkyvR5tiykpZnpzQQK0QwL/mmUa",
-	"gOU38QI2gGFrINH20aF8Bg4R/J5sQavC/ee7L8m//7VXrhERJs0LsdVf0qjabm8BWRAB9fVI2Fdia2WT",
-	"Qny97kNG0l0K63dsUpjuJwCRBGbQuIpLvT4UM4S91mOpxTfOW1Y3j3SfQuvqxjmtn77+fwEAAP//",
+	"n+REjpFZlVUUCN3cbs+eEWu1XNQlLyPHffzGl8JATKaCMx7JQv1LYUpDOmERC+Ffh4JLxqPDwGc8ar1W",
+	"lzwmB6E/jXzBC/VCgwzgN+J7ZBiKCXHfNC/I9jQUQz9g2wN8XrrlglPw1QNTGo0LToHTCSvUC/hwz/cK",
+	"TiFkf8z8kHmFehTOmFOQgzGbUPVJ9plOpoG6/3rQ+2Pn3fN+ZfzxxfVFjV/tff61OvjwslFwChP6+Zjx",
+	"UTQu1Pd3ncLE5+afVacQLabqeRmFPh8Vvn51Ckd0EIkwf05D+C2Z0/lZ54JsT4Z0OxLR1CUi1PNUl/Dm",
+	"lVPceG6/Tl7efJwcLT5OjvYHv3zYHfzyocruMbFzKuU1W+TPbIo/ZrcLr35HcwjFje+xcHkKF2NGpvrX",
+	"Z5KoATqESuJz4p61Xh/2zttnH1qvm+3OqsmYp9dO6X+EbFioF/5/28np2MZf5bYZ3Kl6nxptm/0xYzL3",
+	"fKjhuiH+3vM9l9BZNBah/ycj6mCQaMxIPxRzyUISCeKenfeOz960TnuX7WOXzP1o/NAtef72fe20+Uvj",
+	"5Py4+W73bO+Xn/d/bV8e/Vq787Z8VR+UU3WkgTm8ot4bGrE5Xah/DQSPGI/Un3Q6DfwBVUugOEE/YJP/",
+	"+btU62ENTK1URP2gUC+oRZD+iG/5PN5bMhCzwCNcRKTPSMjoYMy8AyIjGuKqmQfoiPoc1khGlA/UiHeH",
+	"NfpyUGWV/nNvh+7vbe3WCk5BRjSayUJ9r1JzCpEfweq8oh4xk4hnTPtiFtX7AeXXha93oAo1UVynZSJY",
+	"mp/n4+wol3MWOoqn4J/Mg30nlBMWhiI8ULeNfT4icyrJIGQ0Yl6ZdPJXoqxG/Ip6miYfYWc09RJfHbIb",
+	"GgDlwchkof7bl8LQZ4FXqBe22UQ9pIiEwisLk5mE3VMzUb8R6nkhk5LI2WCsDi316P9ff7Y8EJPC1093",
+	"2MfdSiW9j2bKT7qP1mpMaDAU4YR5au+G1A8kgeWB5YV9QLnZZiNfRiFcbrPhTKoDu3JbcrYDFludeVz+",
+	"npaaExZRj0bUbEcvPVpKBoIPfY/xyKeBkdNF/bBkg5BFvT6V/qBEOGOeBGLyuQ+308FA7VQkrhnffPGW",
+	"J9yEsau1XEd7D96aBgmtj5JrxgISwlrLOmkfHZLney+r5N//2inXyrVnkrzrnJ3i8SJFN7v8bkkdR4cM",
+	"1ZkkfeEtSDT2JfHEYDZRi6jf7BB7Hrjjgg8Df/DQc0e52gAx4xHyAvi8PkNByKi3IOyzLyNZuNOBeZkc",
+	"mHigT3pacMi+jEeNu6SYHCxXU/1+yW9Y6A/9tcdik1WD1yyAjPXqPZMZzjP0QxmRIip08NO2fkqvMyPq",
+	"IvOQ8kt3W9+dZH2bqc8qRh9PMl7xWcjrilLrenJ1GNDWLFmPx9qHVcvhp4dGFixyCOUeEtwcRDD1PELJ",
+	"nC6UjhUJ4kd1QsnF2cV5l6Pu6xAaK5ZwZAKfXzMvkXX682VyNRbshoUWGSjhYEYTjdmCeEINqcvFnBMQ",
+	"IGqA14xNk0HQYaTUpTEjYs5ZCN9hkviRQ6RQ1yUjc+pHcIAjVBjFkBRBj+/y1L67pTLROqVawGeSuGp3",
+	"XLU07q0b5Ja7wB3RmGjikXy4yDVnf6xkZLI7as2NbaIP1AEJ2UTcMKJmq2j7O2cID5gZMIwWiLNocUGV",
+	"XHroSvtyiUbVvmvyjQShSvViIcoTfccBmXF1hxqY+pH9LRZ+aZ54SskwEHN90HFSt00fNFWbSNXtklQr",
+	"S5+Iub6DfFUotSkiE7ogxWjMOFzF3SCSLiSRooSbzCMWchqg7nCvTb6DNWBpkebDpMNCxaZwAE+2Lx0x",
+	"YajZD1HmCFwTCV8/sNeHA9uUYzFXWjiOUiLnijVSj6CyN/SBGQK7HjMSiJGEZT2mMrqii9ajnBtfZuRs",
+	"QGUEDDoSYJEQn9eJZJGWDXMRekbumn9vD0U4ElHJQdIz1BbTkWIGIHyMcPk7cTg8U2N6wwgXmYUhRS7i",
+	"VUGBywXB2fuaw6nZ63njqTgWI593IjZtM88P2Vod82569fKbc+Z2BazO9leMBJOEs8/ImU+OGqDznIVt",
+	"RmfqfEd6NO3YS3FXsgNZypZ1xBsazH541e+rU5gMqb14K6dNiWQDwT0jQlNTnQypnuj9p9RJvT52O62e",
+	"zmRIt+Lb0HO0miiW5wUaHfAwSRZihq6N9LRSL2T3n1qWWjeZXXYy9lQfzWHEpFTDAR1YMf5Vu6z1VXft",
+	"HriKF8Px7XL35Khhlt8lxqVXygr2TYyFjK3Q5cvGwpoBLmnT8SCJm7EM3S5PD9SPJJkpLgTrg/QSjdlE",
+	"skDZAkgw+tNd7m6+hW6prl7khyjRtOlAjZfNsaMB2oRwutwScoMx5SMGMYI8SnVLaiFF4IEJQzlx283G",
+	"5cXb3knjl17jTdMlRY8N6SyISLXS5ROfzyImk90xdIEawZgqrYGpARohadyBiquJWYSrhOuIU3UI7fJY",
+	"yMa3j4VkpPUauV/snpR0YUwordxZc/HgJ/iAulgqd3n+nEED1MoNnSQ6C7os0YY6OWoci8H1g70AkRBk",
+	"QvmCzEPBR2QgPCbrapCEkpANxA0LF3A1XtIZD8TgGpWQWARkjoI+BI/EQQOc6Hr+qW96fB+AbW0pfR++",
+	"UyeKLwAVHjVax5ftZsfVSwj3wzqC9U1CMXcIvAx01i6Q4oKEDDaqTFoRiei1Ug5E8iyZ8Ugxk/QegG9o",
+	"MGDTCN2oiVE/FEGgtF1gWfbWzBUl+ZEetrbq8TziRq4x6fM4QbLUbkKJj67F/CPK/xHl31aU/yMhfxwJ",
+	"SY7UYr1uHjcvmqmsg+0vvvfVdQgNpFCDBnbrKs7qYoB5PvYDVKmyDP8WctMsMUNsKKEtUktY5v0Z5N+R",
+	"D35b1lAmDU5cSoOqGz8ihiQbJko8qsY1D942wYMFGdAgyDuZ5logRmIWuaDRLye3HBCU8eCj6PI+oyEL",
+	"iZgyHXDD0LUEWwDyMTyxhl7xI8lYjEqwBUqG2+UQeeOLeK7RmEbG/lDLUHPv4rVPcc9lgj0LHxyG+sdR",
+	"8YNoN/9Y709tvevzdyo6s8FY5xc+UGRwQXSiIdptvtTZDncjo92EjE5FRI7EjHtP6ysGvWBMJRn5NyD8",
+	"45GTZE7lZLkwzPjw1YL8G6TDv80SpYdNiiAhSEJ+oOSxz1N1LkrWmpmI4SOtmnHP/53WLQ4pJLkkvmct",
+	"kc4YfaQV0lr232mBjGGwan2sbNQHLlA2C1AM8XuQ1fkdr9ipyB+zEiuQZjaahWBSZHJw7ZP4OCmJhsxM",
+	"Im1i6TMZ1ZXI0kxACcQ5lXFWJcZT6XSKSaTy7pmjfwWZ5k5TrfqMX3Mx546ZrpPyo4XsdzZQf+sQvLUN",
+	"HVRNHmkbtKLzdzrtgX+TKGg5Rz7C8Tx4fUImxSwcMEIj/ILO4P6ODzlmI/iSjFnIYDm0bHi8fBtTgCBT",
+	"SWBIpd91aN+H5GuTTps7fifWP0E7wYD+qryZsQg8SWoVsyT3TpfRWyTPhsMH7lAykpCBtcA47ceJKb7U",
+	"mSnfMw2fZ6cQzUKOMyi6V81XjcuLt6e99nmv9dpFNipZZNZxEQjqXQhxTMMRe8TUeUghVlRxo/MWA3/i",
+	"3806qab83PjaJmp1F0IQHPE3yXxfmgwSxTOJs4KlXA6e3Jb2/h8SO9EnzFqP5dmAM9lopBTNdiPb7z30",
+	"IxH2fc9jfAWRfHUKEOw710769UMDN74vMT74dGN6tORHa8jAE7RG8EyCHZlNueXKlFywKHGqZLajy2Nd",
+	"K/aPWCN3wQOK1QM6CD0LQ2XVm4HUU4EKX5Khz9GH0+XRU7iPKO/yu/iPzWfi1GrJgqFSZJY9yHrYmBJu",
+	"Yg9qoR4v/oCLsi7+0GHhjT9gl5zeUD9QQusxatIwC9SXpD+TCzIYs8G10o/MLsoDErIoXFgJ6ZGvbCJO",
+	"2ur6VkNdv1ttWorbwJyIPamnrVGL50sjMqBTOlDipQg5f4NwMY3IHzM2Yw5x3zY6b3vvL5uXTdcB8p0F",
+	"QamMs7ZWg88mfTAYuxypF+s0rcUBd7xTGDPq6ZJje+WWyik7+i2RwAT/PhuKkOEu+HxULtgrMfG5P5lN",
+	"7FpGn0dsxEK1AF+dwoVoTKc5NZuY+zEMxPyZJG6okyJ7kXAdPCeayIvDJIQplMDbBoe8W1LahpxBBRWw",
+	"EPVQl7tQb6SDH0sVWy4mNtiRRFQE44BjhlOFs4BJXYpUV6cbvtfzGPfVCUHfbqpYFvVRLN2Lv7YATcnS",
+	"Zc8as2isa6MgHtPlxfbRIdl/vvuS/Ptfu+VquVauOuRsynjrNTkUnLNBRA7VRvz7Xzvw837JIS6SU0/P",
+	"2oR0cBCQ+wH+7CTMypSSTIO50m1hmRVPUMOe87z1OiCuKYjDZUdKbb3uclwvnVRN8eA64K+QwPNmns/4",
+	"gJE+k77HpPlQUspux5uicCYjZV8rLqf4mi/lLJ0frx/sL4hL/5y6JWtoo5DySA8tnipumgchejU7tRrq",
+	"IXCp92K23eXpx0Y6mRhuU/drUuhhLZhLihZDV4IsKRtzluihy5VloSYIyTX9hY4XaBdOd1ap7AxOGydN",
+	"+Iv1jlunP/defew1TxqtY9chYjhUD+lIfElR55hmYgx+VO9yk/OsBoAlB6GYmKEMlXRQ7JFRr3TQ5a7x",
+	"VfYiqvd0LrSw084zqSSXktBLJQ0hHUBBkQ5qqHsCIaPSEo85FigJ1N+ra6iX6p+BZawpTRfZA5d23jDu",
+	"TYWviNymblfxfuY6xOWCDxge3POfD5tkMKZBwPiIlR9v9OKE8sWhOtWPlWWHeWFYaYXJXFgk88iScbdm",
+	"mfvK4lETMSW/8unk4pF/w+xMQlIENQfUfwxal8gcMuNDUJsy6wBbDUlzmKbiEAiWL7pcZ8sdkNAfjSP9",
+	"cix+I7pabqU4Jd+nNAXiavJQBBMDJ/IYFGaUbxa/+ccltwubdhQ/7bPRjJNqxZ69ccBf+9wjRbM8dgE0",
+	"qh1AqclzpS5fQY1J6ubfkuR0iM9nj1l7ubqsbck/VzcVgUri/J1qlO5RunewNFdw+OidMN63R66BtZyk",
+	"y87RsQi8uikW/bvtwOZO4IOlKdoLH3OmR+K5NIrYZKo4LSprfpwB/+Ow2jVz1Qq9yZ0pupB/2m5cNHvH",
+	"rZPWhUumLIyZKNUGWn82uGZRl09TqXETGl4zj7ift5TGtxXSiG2BpxRVPf0Nh8ip+iTk6vUXxtsq08gT",
+	"xvEkLYQKN7eo0nViIdnlWrNXlGNYf+nvxusveQyd9NDYHCU6fxG3DUI5sSv3DlyjmtBtanRPRrInvpQ+",
+	"H0F2N9qXVkgKgk4wo4y9cHV1tdWwco3ThaF5dsIll7PpVIQR806Y59MLuOdxwyExOFC2bPVOUZE9ewvi",
+	"QRMYNYFhf9OYCOanZuFkgFFf2d71s/BBCdM/WlTkPyDygBl+OfGHvPjBci3DciAgzvC+XyIpWZFHCv70",
+	"ePZAaI3GcT6wnR6cdnRo9iJCQqWchWpTSMBuWFA3mesoaqhV+Y653PEPmZlFQpRJwwKikmRAw3ChNCKK",
+	"+AODgPoTeE3sm6WT0CXgsXxRfb5fJ+507rkOcUU0Vf+ZDKn6z3h+rf4j8T9qM9yDlMMxXkc6CetDtUYY",
+	"0MmWhZS6HBy6wU2ARRzWssD0yYhxrQvUCSUh9SUDrD+cOwLmiDlT/Ndcr2qPYUBlFC8H6n9q1RqN41pS",
+	"DaOWk3klMtGhGgIFLEq1MI5jiPRgQU0yGDJikSS7lWqXF0M2DJkcE984yxhXsvi3ghpLwVH/qRU+ORas",
+	"IFxZwgh0Cg0TqFSczPN89SUanIdKH0ILbUgDyZzC1Lr0JT6lX5IvmxelP5vEQZdRIxNn2G/mhZ/i+0T/",
+	"d0A2cAoNI6kv28d3HGYs5HuzMLgVnDLt/rtsH9/L85dMfhxFU1nf3jZGWnkkxAih87YFRiBq2ze1bfXH",
+	"f8fQqj/9n//1v7uzSqW2D99T/7x19dLzzFvEQ6jhMjzbSu27w2rqqGhvanH+ZLYDEYZsoEykUDLSV1p6",
+	"uCg4haEIJzTS2SrwWArH8nntFhxLp8DZPPXNtfzd3JddoqXBZ96bu2hL8Hi3rliawDJIdtVnMsaPRG6o",
+	"3v9MEgMNqNikDbm2RM+JrtGLtJJnDuCc9QFuNPJvmDWbZBkT8N6NMXpXv6OHUZUejZaP1ZWu+J2nZuMo",
+	"88RYKtJX4qb68nkldWSqz1/u71f3K5WKRTc+j/Z3C8tmRjwahFi153SyICeH50lVwap5IKpiLkzyMhbj",
+	"M0nwfgckOzdRiwEjRUBcumZsKtEi9CNJOm8bW7W9/VL51gH0MCdU5q5mxSQfqDuJByAuwmTNlsmZ+pyO",
+	"ctrvdFMLu9l6QvALCEum1jNhMEh6A+ExAA4FKYThPEVyfsQmMsdISZS2MKQL9e+pkFEPS9h6ccB2Fvrw",
+	"9OavedCjqEHlThcmeKcJyYGYZohQTBn3vThqhka9GA4Dn7MeRn/zKANWs2eCTz218r0Ji8bCs087F1xt",
+	"QQ466NJVtdY5DCHLHy1o77xTnj5t2aVP087S6pr1WTs7Z5m9bcaUY9yx+3Pm2jOJIfRlnsvM283Sm1Cx",
+	"vQJg2eSjveax4hz8V5tyzJvJZbtFuqBHKDViOi3re7YH/W5Baadz1k+4k/0YJlSCBnKr9sA0bNryqDZb",
+	"f0ubWLnINeOjM+tSNqCvVCPZTtikz0JJ+iwQ8wMr96BoGNss9JX2pdiG+VvZ4XQQSbANxDCa05D1fGU/",
+	"lMtlqEv3R1xgur1MgGUlXchyzDAVRbu2W0kr82KkJFbEpgbILSodAGenfQn5CL5MEgcy2+5uJrzT6+XO",
+	"WV9bEnac3kWhnuboRtKnlKkqoOOtkDVGTGa8fiDKRIw9p6fsGD9oUrF1QKrK3qlWKmQa+jyi/YAp1Tek",
+	"g4iFMj26rARODzJvlBnhk1mZZQHkkiKKvZQYcktWlsMBmoU+i4Z1aJQg66B11+FbW+pbdY/d+AOGbzzQ",
+	"GASGMCxnXXrx7ywQb92jCf3cwpurlTuKyzzct/b5FiJDR8wj+CAEXyTTaSUaFM4hM+5pf3KKfTzDfCVA",
+	"s8+ZRK1yyyxqlQ2kdXrkzc90EKVHUUcOBu4V8J1nz1Cd6LOBiAquZpXV2vNypVwpV7H3g776W71e/QRZ",
+	"NwsyFWFU0lb3NPRvaMS2ZpIRsCMY5B55sZ/DExPq8wPCBRmGdDRhGO3XzCKu8s4lUiC1DPFkR7k9oEHQ",
+	"p4PrVTRzz+XOajiZM4UDVPpqZnxL6s8DyTdWjjKsZ0oHbEsydTQhY4tOBB8RdwPFySVFfVSpN/G5W0pz",
+	"n81Ur9t50npdLLOcSiVzSXE66wf+wAHPQClOJ1wJ1p5R21GHQ7JdVuOyIgCVwFt252ueEBceOzRei5y5",
+	"vGp0mvu7l+3jYudto7a3X1Qk0dOSICyVtPdOsZWp0rr4CF14z/d39knHWD3JSJsvT1gwFrR2Nr85Cpsn",
+	"F+9Gs8O3VLCfq9GLy/ZVf/bmXUdG863BiZKb4DxQA/m/fmts/Uq3/qxsvextffqyu/P1f+TpzGo69/Rp",
+	"KFLPdQxlfKTT6TMZ54Xvb3n+yMcsoPREq7Wd3b39zBwqWy8/fdnPG3pWCdcHb2m/XrOARewc6fl+M/22",
+	"XpvMxNa6WQB9IMcIz7ahAArb26nV4MqWnLKBQxqdw1YLmNgB1pyHoZhxoEip+IsslckxU9NClRhct1sD",
+	"KplnIpwIdiUjoX0ulvsy0/DCWhfTPcPm0nvpniw7OZSaQALchUixiYh2DyTDq1Vq+1vV6lZt76Jaq1cq",
+	"9UrlV3uMnpJqkT9heWcm6wda2Qtohe2bGESRiKa5Zo4NrbLsYPEYRvC1p8i4ig8yOAHam65dJKS6pyPi",
+	"UovnOGEqtXWYXqlH1BciYJQvUaUf+6WtsTr2cueRK27hB2tud9hKk4UI2kGOUL5gmF4sHcLoYExGQnjo",
+	"Y7JyB6xqDuJzMg3ogEHUIIHvK5NO2keV0uQsCu8PvC02HI23/N+vg60JF9PCrfJ94vM10h5DP7c5ai+w",
+	"U0lmRzLLE78sdx98Fnix7Z9eZt3kJo+vw09gDlJsKwKynYXE5xpF0o4SWyVFutEa6IZpNhG30llaN9Nb",
+	"x15y/BU8efyZUsujAaoHeG5JF3lLt3CruMBZxl/JXSTILnmY358Z/rxuP5GJL7kW4GrewN4yGigm+eXW",
+	"yJK4TseUxPVDokk2vshfzYJZvuBLOrEslxPERScJSAg1LQBuk123iYDnOU7idXk+TtKb7aF935JhY4ws",
+	"b7Ryhpt427d8L24kYtL2inZhDoTyZv2szVCtVqr7L3df7O4+3915sV97vr+zs3srpYEIsVrUmUE6sYJw",
+	"izR5d/VzbuM/sCKQQV2xPvmZLbSGvVd9XqoT9+znc9f4/cObOml6tb296ksMe7tN73Wn4TrEbR6m7jrf",
+	"qu3tm3uUnq7uaXca+lIbLpXJKdhWsWWsfXM5Lq1gZJ9U+GrBKcCbC04BXpcfiwpv0g/C4AtOAQaY7zPN",
+	"9cNf+yvY/DVbAC044LHTtskLEo1nkz64rw5MvP2ZJJh9pSuO/Cg3YnONPMMM+eznczXTQ5hmI3fEPHfE",
+	"M5lSnqQ/yn34c+7Di7wUsDRFXgPY0TUQptof/OIK0uvk0V6K6DosSgiP/PtfeyWlaWjyvGaLtN/vSwHT",
+	"iX/TtBGTBGy4tc+wb4XFa7H3y7zi7QWvr72dSf/dLq/+0t9v8/fhYa1fuZmf/7kz+zi82L1U84Ad0AsP",
+	"qwiLB0tVqFb/+Nj4+PPnw3D4odN7frG4ev/2bPR8PLg5p1P/JAjnLUrPB28v26Lw9dPXLCGbJOhYQ1on",
+	"6tSRXQoBZXdBvTBv0Y99fm1k0KbiOL1Bl4gkg4qM1OWAGj4GjvpupbJ8VMGAH9gm/9rGcCn/gO27i8Rt",
+	"z5quFJft4xz9LnmNkx1T7nKJkc+/5TrdRdlx/lqj2kiYtcZ1bhuSOxksqY3PyW6Z+mVLzzB5LXFKSuzc",
+	"/G/f+2ltd9N4eTCgtn7y9rjy5n1y1LgEePH76bzows+VLLpa1VRFoqami+e1cpaCjU+rGZN3lf6L0Zv3",
+	"f+x8nFY/v+z/Urv+Y7fzfFJhezdXg336YnbB21XvePyryHoX9u9GHnEUIm9twHy9JwMCR32wgMoGMTTV",
+	"1ZBVl7LfQLOb0M/2C6swh8yV78ol56SN0OWRnOG00VK0sPHlAQnA0UQGVDKHeFSOoYDZ054oUy44gXGU",
+	"yZUIrxPj/Dab/I4tmZc2HerEayZ6O7zjeXhQ1tBygs5rKsd9QUMv7/YZX+04uojTpuwaeI13UTQB3tKB",
+	"ttlHzGAvWTrdWncQjPXT6vVLEFDvYj1iGPQWqZLdoa9OxuzMSbOK4coB211DkDKPFGmUieg+My42sHs2",
+	"M1AhcJNNjsHgimXhZAIrd8ibyc1BKcTfvdV4whW7H4eng7AHeeu54WYa1Ny6XjBM6dKIKybDO/ZPxtet",
+	"rPqUs+3W3KF7U0c6bex+bt+1EjnPD9ijoxXsGarf0hl+Vua81XwgyX3UKywPMKdCi1BAUJJadOZ6HSbT",
+	"aFUErp4c/bgfKWbi8wXi5RVRDdR2MZyQBMQh7lcyoDxBciod6BvdOjaFi8+daeR9AMkoag6KbuS1ae99",
+	"5ySyb3fcrFwv+8xZByNe6xStrTyJ4NP91kZNPi0KjkcA4wyQajSdqZOcBohJC95fr3fezyuD0/2guvhj",
+	"+Pq6Jl58rvD9yYeXo/fzP/f67RptPo8+7s7eDTJh19qLW7OYUxHUFfoNaDSQUm5uTMKqJUd3tIgNJgRG",
+	"1T0rhoGYp2fjvfp9GL1jv+4efjjfmrx6Wfu59nw27l++u6xOq2FvflUdHV0dnTV//+V6Vcy13Pu/Ierq",
+	"VGsvNg1fZmeaSy2ARXOogWjjzOqMnpUGrHntS61sVcsV8u9/7SRZ00WlY0EFyW5195ks1U3KPqQvhqCC",
+	"+ZEkWJBskFX0+88Tz6EJ9KPSNh+jDF0QXahGip4YyG3j7StPvNKBzlEzyWsTuoAiOc/LTd+OT1Yvrn3L",
+	"JtqmCzg25x3p3BMzk/uZbLfaYtnPxakmvpS9OFKSnmRW+VKsh/qTzFLcQWqmnAc6LWP1whpX5OYfYNzr",
+	"aWmfWs/blsZKZLvv3AxGUk/JGp+PejQY3UY57bvPEI9HjiBtnLd6l+1jLUtdX0pXmTz6VNnpK3JFyUua",
+	"wjYgqN/n1xIyaTei2PKcBcEWiIxt9WRZl6Le9hUbdCO1qZkFsEDCatvG0HAtA8Mh05DJuAIcYfPcs/Pe",
+	"64+njZPWYa/dfNPqXLQbF62zU0guFXyjpcp+dKNJ6dM3UVbofWkunS52/7fcaLijO52ZnMfsbKt7DweV",
+	"mns/jcGch61IOofsTgwZPTi3E8DqNLV7j1rptj4fijvsYla7ROZinew8TcDqZXAH261PB9fM682mK4KB",
+	"CWi1XPABQqzjM2Q2xWjgqw4ZBnRUgqikGIJ+ACbKTLINMkkcGMNs2mOBP/L7AVs/Eq0X6NFEpnk0Jh9L",
+	"PaImjuiADP3PzCM0SmEEbTSo7yxTSC1obyZXODAudMVsqsEb8aPYGMQWlKDdIoCKkzel/YvKi/rO3aZk",
+	"PFK3lRJes8WpunW1q2iZEByLPG/1YOiP3CnMsZSZoJPUb50QBO1+ZovD5JGvTkFZDroq8I4+xlQuin6L",
+	"Yw9ozYxPc6sRrrTOjbb1gAaBtAF9y8oaiEIRWHUHWErZ99GogzXTmTSRMvaTG0nx8n9W9quHDrn8n7VK",
+	"pan/e4T/rTXUsYS/9C/7++bK/stSbDUo0xv+odTcUUinY6IzmAV+olapvdCvVI+BIYvwkcaOJZxOoHjc",
+	"ZCOlCbvh0WeSTMeY3JvQsy+nAV1saaq7y1bFi34G6yzvSGEWgWQaEEC8HLw5LGQTwRfGe2LqXBULngoJ",
+	"aX1xKhtC3Qz9G2ZS+TJm+Mb8Rdw2H+STy2zHnZqz4GrbDRMgOL3xR2ory1btRxnPMCZll0csMtgFap59",
+	"n9Nw0eVx+RKVbH93FgZbjCsTxSNFKombc/bKUxpKdqje7Quut+YoFJN3HaUyUu51uQv3aMawdEtEr7FH",
+	"qEEBSMLwVqS3sPNHbev5vJH5X8EphNOWV6gXMllC/oSJWVSo71QqkBWvjuIHq9smNIllQxbqxoqZE76S",
+	"L5jNWsMU2lrp/XtxwoeLk2SR9OnegIeasHOauF8onvW8luKPUOUSoXv2eY30FxF2hr68ONp6QYqIFW36",
+	"AWSyoh4nlP0ijyVpJJa8vG9lZr3c3XtuGkbqPhrLHhWDN5MrR+bgUAYs0KRtjE7uzE3xQajl5bcdAegH",
+	"1PkhNoQels7RBR6OGMQGwxjcR4uU93cdbViprHlmeoyZ82UNppHvxUCTYoBR0QEjRaiL8tFh7f6ypU/W",
+	"VstzddZTfn26lYZpaGFXMYMJ/Yz5gHsvX1rZgbtW3Ynlqdf4PcspRnIswojI2WRCw4WJpgI+phia1U0T",
+	"4ivqGZC5dTnp2Q9dtlsEmBWshiV4Mx87SCP6JKF8XAiMIvoRoUGQDdYmOES3RuQ1wBWsirMuS9U4JfO1",
+	"pMamqZWkCOUOEJAurciztB2/dOvPT78l5TYVZ6eaHyLPY6B3FsI5L7FrE0nIsBkMzA6S0opuwhjLkVDX",
+	"iiW3VCeu77lOl7shnbcAPQjRlYpazm9ds4VbMikK6OdwjT8dJXjswlUa25IQX5KvkL7WaDQPG3MlSNVn",
+	"Uxf0RwwITZy18JpGtFAvdH79eLr3cXT2+5tx5fTV4PzXt7+OrnZ712E48ce/H7+dfPjzz5k48YLayRFI",
+	"6/dxqEa9QU1cCe7Fuwr75VXQ+l34Xu2D//GXDxX6Znf2a+1DpcUrisT8EafRLISS3OblYes95s6Fbyn3",
+	"UNt833r9qnH55tV89O5wJE9ev989b75qdpqf3384Gg8+vmmL/ttXFfZ20bB4U7Kshbxcg1Q/GfbwLBMI",
+	"G9aJa4SNe6CzTg6yKScHoKRpeZqkvhqicUlxGIrJiq7e29rM2Naqiqv1qkwOS+1vkMPy1+lC3xod6MfM",
+	"1mnrscbY7//UGK2MY2fm+yl3OZOc1DyFk/alCGYRI5ftYxIoG8RDeYpAss3XrXbz8KJ32T7uuA5Rp4iG",
+	"zCMMedQqx/405dRVvJh5Wz7P5PVVdm8PHrcRWeB+dlEaliC1NfmmofrfUa2/867y6y+jaFALeH9yVPF+",
+	"eRccX33Y/XhVnfffXEYnr5uLkz/fV09/H+yeXR35D0xXXAJPyNnEu1mHf2068N/TLrtPinEblvEhuVhL",
+	"GDup5jgFp5BO0oEcA8i16aWQgCOm1hYD0vryp83Ab/KnpVTr2DNxn3k91C+wMhmxzSR7YFXf/VD1nDtk",
+	"RodqkJgf/dfmQG8A9Wd12b1LDuHt6lWjcfygHL+NMkAxyxM8EHZOkMlVHNPplPFsJvqDYkJaZc2jA18S",
+	"X6a+r/UvJA8YZZzdd2tEKxt8WunMvG/wCdcO8FoRVFWP1gy+KIXpCuO+u7roXVwcu9mAYWndylb37rSy",
+	"yjrr0dGKxWXkUrJwqzGC1IOhtftFI0pqe/uWmCkdEDaZRguTWclZ3OwvI1FmYbD9orxXrmxW9GgRZmat",
+	"U3NISAWymnIPn9IooQ8N1PHfKzM9p84bMnF1DWBGsY1ENN3+4ntfjYp77wBENIVou05cycNcBthG6GsO",
+	"mMaAP7WNI3DBPVVEoOL3bewr5pCA9lkQ2MhCVh6bVdb6TOYx18w3EBM5XQv83zQYidCPxpOfOm8bVUSb",
+	"BdNT/rSP/8Iv/qSexgtTFvrC+2mnorFpYV4/vXvVufq48/q8+fb8553zX86z/851La4A3VTLBbaFQdns",
+	"U8l2astAM5Eg6qVYsA/94TImdSnXMkmW6O6jzjsAeh5pIsglbyMx76IR6XRbn69u1JCEx1OAQvrResKu",
+	"AMQgUHcAExCJSRxjX3e5x6gX+JxJZd4wGeOUd5qdTuvsNMavXsKzxk6BBh9bv9HpcvfkqNE7b56+bp2+",
+	"Qa6p7kQG5ENsVv1bsdFU7nw2lvUyFwx2fV26sSXutopGAKSWkRTddvOo3ey8zVvKpdWxFy8tFWp7L2uV",
+	"B8xlhd7V4ERM6R+zWPtKOB1c2NbPu05i59fR7jfzRT+rJJRwNu8qEVEmPzM2JX6kz+KByXZTu0bj1ieM",
+	"MO6lRH1m7x7bvszPfMqtYb66IMW3gESlLC/AvaOSuA07b7VOXmFjEeyeCC/D9onugZq8qQeXiTLgSt/L",
+	"Igewxbtx/83AP/PftS7/bFVP/ZZs8fbe4LC137qe/vLh8N3LMlu8mw52TtRN4a9XH2TLn/uDnQ9+63fh",
+	"n3TUA6fTX9UDv59+PvErO17l6NX7y+z/Nf3jw3cBe9vwz35v7pxdXNbOLj7+efK6IVuTYOwdtvZPLgZ7",
+	"pxcf904v3s9P3lbKtf7Jy9mLd7vi9MX7+T6vTvb+fL/4o3r5YvjhZf/tzueLyvW754N2jR6vQaPNIv7g",
+	"st1uXBn123qLY7O2LHXnntw8lqqUoO8KweNOmFHp1ziFz1sjsZX/7t76UjhIkxlTiXjV4UQr/gYxK1Yg",
+	"NEubYHgyEhrkIB61XrFb1e/qHdlXntzMAcZYmmzenmPJKvhaHo6AtrLF1zNp9buIo4AmyDqgYegDAne6",
+	"J5G2BwwXfAJXTXVz7reqSPl7K0RGXXAW+tGiA7CbmNsJ66r4dPKvI7NU764uCs4Ss7cmq0Uf1mo5WJZ9",
+	"F74fd7mCc4BsLh74OIqmGJAHHEdsdXKRvwk2wLQyQnKgH+uYMH7Y7rVOWxetxnGvcXjY7HR6F2c/N08h",
+	"PukPxtALBLqTiRDa0qDApdMpBKQDFiUo+3mw9bJMTkVEKBZB2d/fYK5fYbZDsTw/eJuvlAY5oUEA/dAG",
+	"W6g0GtgdiR3R62QMYE9OKp/V0XYr1k92+burCwf7tUTolDXonQjSesX6HTG4ZhEZhYwpRaTc5V1+Ybdb",
+	"M36HgeCRMn/LxGqTrtM3mCQMgkDmSEOdHrTtw84w5lcM4KIOBM3VsEOx+RbzyJiFrEyacD/23/Zll7ur",
+	"GkLp8oGXu3vPSzh2QaJwYUCe9KxDAdh26t11SIAkcahSVyFAwiPPUHqXD8QU3+Xq9toaXC9pOTEFmfBf",
+	"/xU3VPmv/9KZjDJSE0XlLfAHTEeu0X1ZOGmpQwcdVOLghpgyLsUsHLCyCEfb+iG5re5NEj+AShBcD71r",
+	"hWq5Uq5g6h7jdOorHbFcKe9gaHMMHGBb/b8RmohxXz6Ir79hkcYNS0Ls8EitUlnTlsu049qsRZT+wpqm",
+	"+z5if8+m0ClsD7+d98p4jNstHrGQ00An+Visr1D/7ZNT0KkwhboGRsMm6Oo40pEEzGAc1Sf16Iryl2TV",
+	"MpF0oFAI2csx84guKiLXbOEYJB+T/SB4sMCqHxOUhrsocTn7HLnqX9abEgBN9U4d0ghZBLjI0B4zsa7A",
+	"V2ZcgGxBMBwGygsqe16ZNEjIbsQ1PqyWeATdMxUhA6x13A9XW4yCx8dVN8TVsIy6FG9AB0oWpngEGEiH",
+	"6octnUzsPpPEndDPW3QEOSPvrn7uxAYdZo3IsZgFHhmyaDCGNCDFNFA9MF2b4nb1Mx1ocq99zy2TJnjf",
+	"oHEvdE5XR1pGvvr/eh+AA4KtUiYdBixGbuvqqgl4SZdOAUA3PeEZgPevOAG3wENluhmmVjqn0srAJev1",
+	"/8kl6fW3usaUC86aBuqJZpN95U4lz6X5dd0hhNqNBOMqt/INQoiaimELi2rgJevMGvDKpTML9T1bqRrK",
+	"LRRTKw8x8B46SQQQqDXpt0Kl+NbALqvVfUUhsEBq5YpRCkgxgeeXGngbMonRPx8IcQ0PJlW1iHuZEKhV",
+	"BptLovDJlNrVwRk+Idnm1RWvoOK4D8WPQK5mlzItzLTmE7ciSSgzRizMoc0cKlpJlatqtJ8lDDepIZ1B",
+	"CWVcXOqki0uRkdsnLCm6cE0NmVLpBaFKPQPlw0zRjDbPaR5gB2bjqTKYdcsEm0M83wetenHpu1nUH4Jq",
+	"k4r+rZyC/TlIfFO2r5jtKs6q2FGh/sX8uW3//YVKyaKv+hKYwTrmAx4BIaN19rM6JtreUk/2xWfwC1qX",
+	"jacFqoAjMWJQ1xfToLaE6moeUM2h8xdNRnYMMUyX/AmUBP7NUgwVRIB+a5lcYWiky5kP34VPxoU3u5VK",
+	"fILi1skAhzKFcwlAJj4nRREmjUHMEPXhCxddDsoONrCGiXGR9EmFR9HjH5ejxPaf2txkLeJnIC+gy4sr",
+	"OmGXjOGbs8zYYlQn9dv9ZXcrOzp3TxlrXc4FYL0cpJtqYtWlGV40pjzTAVQbkGrlsAunUebQYO7yyyTm",
+	"oofkSxxoKjQXo8d4nsmYw+iGo/upKv021Z8UWoUjWK2ay3JfWKDdrQQbyySnpvmY5STTB5nJ6JXwFo/G",
+	"t3LccF/THh/FNL4ucc7dFW63ZBnNzMCq2t3EqnpF4+QXeKR6+yOpzt/w0M7tD61pBq1eUd3gFed0EQjq",
+	"XQhxTEPE1Nyt7m0y3pze3urh2svbH74Q4oTyRdyc/57Wqnpqgyl20DS+5PSG+gHtByxr6H756qQdfL99",
+	"+poSCYfoxraAFVe4ssGxB35sSyqonS18cgpLrfttJ+vXrCDYhtCWt1oeHKtXMI8EvuZvaTYSH0CplBvI",
+	"F21cNHvHrZPWhUumSjvRWFc4FUQkVkylP/NGDNsQmW7I+SzRgZJxHq+JrpuEl+u3Lqs0bZhWqnJv6VDW",
+	"Ho0txI2Ec3SYhj7a+GI9CfCnwVLM6YIUZxyiqlE+SyA0CBn1FqXy0x707Mn+hocsc1LWHpOOkdY56wrS",
+	"2joUM6mUxPxTAZxanQf0Lv251vqchmKgt2U2RWGrDjwflUnLakwaiZnuZ6Bsjj5FOIUlbfvYv2Ec+zD9",
+	"RZ48Mx+lZsnyWp+cGSxUi7FVXjlwxa5mI52IhpFMIATLpJHoF3rvwNWd0W5GLEpUv91KVWt45S5v8JgJ",
+	"Ye9ZkwJWrVTMV2Qd4/pYRwM+OGXgo0s7kiRg6lrIBoxHwYLMJPO6PFbpdHNzwZk0zj7KF3EvdM5IEe02",
+	"A+FAFZMsGcc7qq6+1O85SAJqZtxj6MMRH/NUJohilODGA+V6QIMgrtuxqhMcyxMuZpEGon3T1Hfhq6Sr",
+	"PZHY6wfHn6c/ARDDE2lOKZCHjXSmxzsKpt1K7kmwat3BqQWhkm+rhf2jQm2oQqX4UvPzAPq6p3ZwuGxO",
+	"Il9J5TfdS23CI7beclbnFNvpoysHQwLWl6HV1pTMRXgN6USRBoVYcubnHU71+U1NC4v/MO7FdsU9yPOp",
+	"5XkTxLkfJxAsbQ6s/oRFoR+7OizmtlJsYx+PaMz8UGdySZA6mq2bBcJQSQDcMRJCSQytsupKJ5lNFlQv",
+	"cEnRRwVOe+tAg52P0QVCDQi6YrexzYphnEgQJfVQEi1z9C73JfFmLJc/+zI6OWoc6Yk/kGNuVpyPLduW",
+	"0VRzeaneEoeIwGMyMmmUVkMzEKZxXGyho1+l75c6LxIQ35R8lhaZTobUUGlCl5BijVQZsIjl0Sfz5HLy",
+	"6K1qQuJLQb6CsMLaRaaG2uVFt90EY8z4OOtEMkZy637dkoM2WMorR+MQqEa4N9k0Xa5Ju88UAwvZBNw/",
+	"OrlVjyJJJ8pUKEtShOzLeVxPis3IonzlJunPC/ofoOZAnWPGCsTPHcTqoxrK//l//l+yW6mUyl3eVoM0",
+	"2AcQis022LsRvvaQp+tkgYEDjIDJnEi7JBPHVSQ0Y6lrlqN3NRU1Q69/LCR8PghmHvMcUHOVdmtWmRPB",
+	"u7xoRIeVZVx1yZT6Ya7/CxtlxhwC0go0HCm2pck7Jckt+rC3XhfUEXgKJXCp98JDnGcJix0Jzr4/v9nJ",
+	"UeMsTIEB6HbxsYGNM1v/llPRmQ3GCRv+7pVFLNr+BpwZTjXLos+vZMvmYG/FheH5atwKtoxWnWYKIQNU",
+	"davGAnsuiEBZcWBlKY6S55YaMa4usHSN+xMaP+kPrRDcykZOc77yX3w4npp6GjBntVlimJn6ShKCXq8r",
+	"CadtVxI4dhdXKwSC+SL7tZ0XddJ529iqOmSfYPWRQ3YqREK7CqkEcHW/stX3oy5H5bUUI3lblVRYRKXF",
+	"w1IpECnqkKKrbBss34DClFanc9lsQxDFqtNSKniWqiHTEf0rfkQYh7Js5gEWYeys1lPTzSDi5rZdrnM1",
+	"SXFd+VnJZDYl3W0d3d42zgFdaonb5TpJ/kB7eOJOuGBBAYZF+jmo7LCcRqBVaZeR0hfMjV2e2q7dyktU",
+	"kDSM6UgNtJJ8zlJFiru1l4mXSS3uqYg0OnJO5Zrt6rXGWdyt7DgbhcCcLucoACO75M92i+ZpCVhsqCa5",
+	"zHaqj+dzSZc1ruE7Rp9NpmYhDCJpPj0zgpDebeJ6AyGIgrr52dfukrtIzmZMU9/EjR7RMEI6DrCyyaL7",
+	"tSzQPr2r2aFORpR5HEKbFkkb7CgPHAhFrg7pj0WgNHTGuzzNrZ0s0yJFi2mB9/SaLTDZcsykVtwnB+DL",
+	"ZTQMfBZqod3lSmqXki4JRtlPyrZJn2GRm+mSgwnHElDOFcEqilYKevISrcR3ObqjxixIckelLicrZhxU",
+	"iqVESY4pWHbTUUg9dWQgrQk6NeAg9JtlqUx0a/HEvKon1hP8grmbAAUIuKwOJmcmdg16rNAH1eVHyuJC",
+	"m2q13UWKoT8aR2jb4/DgeumATNTowRKrvVwdsVeE972aLEpt+ovc1ple62t9Lna88AAdTVQTTva4ZIj7",
+	"WUKzSh7q6MD3aE0ZZnwWAre+TDql3duYuhdL/8cCyyQspETHkhqYTlNIi5MZdKlcLUQaoAaCznrS+KV3",
+	"1GgdX7abHVfzpBiNC6CDKAnBr2prWnpMEb3GwrX4iS5fkWo0GdIt7F3pJiq3mHNMK9NFhBS6jpupxv2W",
+	"sJiKF93zy1fHrcPeZftYT3FrMqT/DT//9H/+1/+265E1PsOHZrt19BHKrEtl0mEcyv39CM8yvkTaDrgD",
+	"IgUGnhX7Th1y3bdLyY9FjotZiQnk/br2QNkFOhZrpJT2nuXxbOwsenLUKDyZkyjdvPQRnES4/xa56AZl",
+	"9+RyP3rAbk3UDbcGTtnSoU8ylPQxMe3k8DxlucD6rIyEYFezh6OUX9RyzdLEztNnNOvxLaKFmSokK9V1",
+	"rXyXr/B+LyupTsb1favD2xjdSaoqGrA66VaJYdPBH9S2OB2Bi7mWzgc5iA1KrezyJb3Sgi7woyXEAnS+",
+	"K+1vipaz/UbFW0ClVPvc5RnFcq3iSDbSG9PqYZdrNRIfsPXIMlkpB4rVSukWYWAcBr7UdFi3b0XP+y2C",
+	"AP32S0KAa74MwiDJ6U0Em46tQPjZ5s9YAoWLCf3bDH/3ozWJrU/Kcu/hl/9GCRqZTJoawFMkSut3qaoe",
+	"I8P7R1u0/fXUlywV6SeRIGpHDY+GYwlgZNZhydUdoYZsO4YAWJ2QgRjDYxrEEVKdrKUrc5C9r2yRmRTh",
+	"pPo6ul2ebUdpXJ0mNxeTsHCcX0ye+9ekzaALiYMykxYHabZxLBSlEjFhQCgaF7PISvIyeW4uMJNYaOR5",
+	"AkDP7PL9iil2ObBS/B1QCNXaG5UQ9UjgXXE7TnCDxLmOExoNxiZBr8t1hl4lCZSYQg5+DQ06Yy+wrm3f",
+	"xlr9yGdy+0vIhl/dEtyMfpTl0gClCDvo4UmyP1mI4zCGLUpVSXYrL00gnUbxy2KlwJddrr6FeCCmNsKA",
+	"BMAtE0Y5+G7xxUpGFDfxyirSSAfw8xy+agETe11XsGD9hq7i93JTQM6oaTX7RKJguZftd5WsZ6gy3n0a",
+	"MrCl7i8GNuDPuf6GDVhsCyl8cUFhTv/ZlkOcrxcttSjGrL1EA7Z4vliToBfbCqvZ7Nqkbs2v9ZEznRcQ",
+	"2cLyIZsOw6QI0TcZ0Yi5DnG54kVuUtFw/vNhs2uIJHSMSHgmtfSIhYVrmjEkgqaESj96fjEEZgDjZpKZ",
+	"5JwuN2nlUApqkkn6dHAN4amAIi4AegTgBBpYAvxUeqaRwJfG1cwZ4QctxPvMmDe5gOAxDDhpmPc+ixvN",
+	"dDmwX+B3JBLTrYDdsIDoRlOIKdZhg60jFg3GW6+ZjFxdXwLlaa6p+HTrACAwoSOmZNQwpBPW5VZV25SO",
+	"WMlyayftxiyUhoS7akasBkojhhjTK7ltw+oMfDfntGlkUvjq5KDXaves2YyRkquwk5EwBTGonRRFSFzA",
+	"WHFLB2a9124KYNGrz/wxQ7glDWZi7e7aStf1+QQJmvzX5YllWnknCpLdy9t91eg093cv28fFzttGbW+/",
+	"mFKvSiX3gNhtaLc1qguH3Ax13sytq2aaPnD3nqxSjg/jt8B0b/+abj+6vpZYg8mZvsXZ2uFPGQm7g9VK",
+	"t/Fwi+LuJww3dqKnvvR9CBiMaNJ0R03KSaZOPy7/Xy1kEgZldu5O0sfw5JXCx4D5E4MHsPodrlVDHLNp",
+	"EE7o04yFkyJFj/QXXa4lFClq6VFyCNOyN1EukxB7quW+Y/7CO1uvY5923E3HQdgCh7h0Bu2G2OdpIg5L",
+	"joYbECFBkDtp68I54qjL0/IIpoOpo5YsyrraDW9M7BnHSMsSWjo5DKSu3UpG1wA/0WX7uExiNPHYVEBJ",
+	"IsG/Zy8FUe+203PDWQANU5xldq7swOVZaF6umxzCP3oWfbiAlMOoh2uli7mVcNOggXHpO6FaL+HCMbmv",
+	"6g+sY0LfqLHnNFGUkHZ0hTYkos9NWnpcBm/mkDaoKisl5KGh9wcJyDzGCoMu2IzTwuLbq9Zy0PdWVO+Z",
+	"jmFpkBDTbGgVU1/16d3Ky/27fxtIigakyMqjMnFTfR7UwZlSCVY4zyEc7UkHd7FBQ2OexrZBADY41kUW",
+	"SEZchAbpaa1h1RSx/8OKOQLU4V2nGLHPUQxtrOers8jw6MEcIZlMaX+UL9ShVboret5TWrjh4At4bcnB",
+	"bA5KrBEY8Ekx52snaR+wVROuVmq7jyaJG9PptxXC9y3Mqm00vjc0YnPdfmiV/E102piJLltXmk9kJG8i",
+	"R2sp2y3vsi1erd8Z93oybmRh/WBOy5ooMwdT0NwIGiYLhhAcMcVAYmhgWrQ6YdaeFLOIUA7pFl4vOJ34",
+	"gy63UR+7hVKZnA2HRNd7AwLmx9PGSeuw126+aXUu2o2L1tmpq+vDi1AJsFvZLZVJIzkpZpxdTg1Olx5k",
+	"0V3dDb8O/Q9cB+S9owwynVd6AMF6CzpTcNblRRff2cO7en0q/YES8+nLakHdklbM84FGUep1+Vq8T1KM",
+	"azdCMuPs8xQRIWPolt1KtWRhvqyZqIs6Dq6IL4kB64khXAAfKQeS1Ony3EkjNF/McvWbkZ2NWCTjNbEK",
+	"EV2jNrjUm/jc7XI5EFNlyJskWyrT2alWNwsZsSkKf18SLB/ydEZsvIivj5u9142PHbfLTY8AdBREkoxC",
+	"yiNpNLwyOdEYWMiHYwcuSH9fEn/EhZpY0YJtrSFKJzTbjMRABMQsdT0WQEjU+FKtLanX2eCv5Vq59kz3",
+	"rwQ+rAjL51Bj24sFHGJbxdf1ahrkLiUZ1XBtOFGDkqNmq3HcunwOMIXq1pBRj2wh6GAE5Y9KA2YoMSJh",
+	"TjKKTYQiBv+F8BZpwER1fnFiRfVeNQ+lYOmu2TqigHSr5Aa4IDC4Z482T3EyJoDd9eaJXLqmpU6yZ3dy",
+	"7VafcCAr/bzx6U0OHob9DFWo86MpLz6ZfpSiYUV91dLmjuG8dQJv0gPChRuJ8uhIzLj3H+gf/oJ6/zKg",
+	"dDZ2qMWpoYsU/4m3vIQ+U2i9g5V7FsxjLv5fbNcbLrdlumBvaPUr7QIXJC73zDX4j7Q0QP4+pSOdpfwM",
+	"7UvKtc8MBEMEXP747E3rFLACS3VLosVNjyHWp2SKVJb4IOzd0GDGwC6fhmIyNWAQE/q5B9iupjYzZQAZ",
+	"IGhX/9ED2FasgVIqgh0s9T1TaxA7eh0y46MZk5L2TaAMEEVgBu3m+8tmB7uwlJUag8E7bcXoFDUnaUSY",
+	"RB9XY2rWkjbYdzM19XNxpvBTARumBrmCu8Vt2J/cQLCeemRn20VKWyFbZA458jHck7wGMIbVsJt552cb",
+	"qWK1pn5l9Dddkr0M60400oy6CfQgAwEDt5owu8mwwtF2eVG3Pe0vsoF11Kh8L+UDeiYJ9EJBkaQmQiJf",
+	"HUqXTtCxQyDS0eUmCTuu+Y2zrkuK8g3ytDUl3dwxHc6eZ8MFXQ4OJs4+R3Wjzhi7yChHGro9Mn41vTVW",
+	"fq5SelI1DmLOZJcvtSVCNXd1mpRRIVxIKPOEzZB+0nXQMJsupzSomm8eWNwJeBUyrp903oMyKjKZ6lC8",
+	"HRe8q3FCExA1dqgLgYUTIZlQjxHpm1yBhCiVmgsekt3KTpcvzybMFAAlU0sgI7GGImk1lK2nL3c50KmZ",
+	"DthdJIKEEUUP2r1HaMbHk90jN934MxeyB5HHnpo1rmcaAO3TidjUhIZ+6FLsR2Wpt2NPpHisyV+CTspI",
+	"+sgx5R35LMrc1Xy2yWM4BN0owmJGKWXEUHDatQ1JjUmk3JdSaTEZjyf4N3AWkvrKcis5S0TvEDfb7hZs",
+	"azev4y24EdLHzkwAQVhHzLi+JY18OVwQ6QcA/lXKK9Zebu370LP1+NZd3ig3T9n5Vif7PsfrLzGGnlpN",
+	"Qn+CdYY2OLk34jrjDDWZj9YldY50txq4ii1GTHMM+9KCTgJ9SaPxypVNR459GZ2bm74F4JD+2KaIQ2YC",
+	"acihbwuU+S3EQJrr6z5delNi8jGXkHzMP2+DZnQTt6VrDLxz8Jn+zBaH8W/E1VFxEZYtR2d5xCJXd1FU",
+	"1hxFbx/GqLscOrlokcFCNhF8oZPpQ3/kc/y7fa406zGVY/y32ngnFnY66Az6aQJxNKbcC5gZr54rAq9h",
+	"zqX1hFKKZ9MtFvgjvx8wMgzoCOr/lSDAwLinM31phMHd+MNYgqAbzan7oSuLeuOchp7U/Yiyebx1gx6C",
+	"UlFZBV3u/tYtjOfX3YKSX92CVH86pAsgpfjXZEi7hU+uBQGVKjeJvcWx3AQJevkBZlRyEJqsar6a87lP",
+	"Or9q7ktGiq6cX7sGMi+9Rg6RCz5gnllZ9e6xuRtWQMy4bqYnicdu/AErmX5QJgkrIRM0IGwgzwOwBlam",
+	"H7vDQMx7vuca0yM3+qyZxVPiVtqf+B4zYg2eui8RudLgYSQ2019QJLG7idxG7nQ2HP6nJ8Z2tF2pDXO9",
+	"o7mMfb1LMs3xtwXQidwEsSY5bnHBg37aVWdcvRhyElaKgOKXqREZX0tulxdzJIhewjN8sVLsk4TYPpVs",
+	"f3cWBlsMKs28Up1wYeXr6/wmyJnhYgm1Ff03cVZsmm+K4dDYLWaJoLIWICWMKwiEUJcXadxxhCpZoT2g",
+	"pQNkuCnM6WnIhiyE5l1HPvfl2CDZAFCdTuQ10c8E3DzZItfJZOseYHPiZDuS+o3b+J9e1qeEktKfM19a",
+	"FbvRcv6ZJJqGyvfmCt9zYuFjHNTbcxMeqJ1hyliOggblisvvKUdC/VosIVqUEu59n9NwETfJWzqppL8g",
+	"ShsrrdH5MHU+Pu9OkthuH5WSrRqSonvVfNW4vHh72jtrt960TjsAebRKYUxwLRKdEXDaI2EwXI2sjFMf",
+	"ldoky5AnrlQufLmltcShcixENjF9SLoD1KZ87eXALj/yZZdbr0yFNA2yP7T1V2xA87vSuojxeUx2T6jv",
+	"mI/9RZHi2ApcDRulN/O7LP/cCE3qHuxwk5oj/cxfW3L01CaxFrfmJCF+1Tp+nM92v52KhHx4Ey3pUN3p",
+	"Cx6rSbfx37qtSCk7TSkqZV+nZgPCbPJ2+dsn9VOpTjJ6jsWiiiGTkAxGrtmiRMypd7p8jQoEGWU0ipiM",
+	"dIdjK6YVa116PN4BiUephVpc5/lMmsbuysB3yE6NhJR7YkL6C6VOQWjHZJgiwLRhBWktrMuX1DCS1cKs",
+	"vsJ3UcQwPm5M/Lu1dUjV1HrpylAEpdkQ/U+jPKnXRasnhoF3lG7xNiiNWQyHtohtn/dar10y45IB4EIC",
+	"oJHCPbQzLzLQh/D+BPtwlbIaJz599/rqDyogtL4ce3X/BiiFuXw+gUlJ+UY3YP+3IbPbfpUB5YqzBYKP",
+	"WGhCwEsgamBPghNQHWnugWPOD4mEru2SDAIhmbYEdyuQytpOVyq+tFP8Y5zyOV0Qk36jz2OXoycy7pED",
+	"nFfX0i90yQgxZZGaMW7AsLo8n2OtBhpPFNE7Vn3gc/nx5t312/EfgfZtxUA2OtHHVEZXdNHi3xR2e626",
+	"BR3tB+PlgFKbcTp5NNJ5inCqNb6/yOF7i/VjXPIkhLF63zVY4wNI/0c0XJC8NjVWrDaIa1qrQZqXVRoJ",
+	"LWZ15UQRggLEbTc7TczELJl0sLi5JDTyTwFjd7kfpdB3/SR4A1gEtC9mVmM2TH4z3W9ECD4TwRk4UMpE",
+	"95Ds8uV+kCCv1GVQcPNkzRFM3/QffSKvR/ojdzr236aLZGuY2SKsU4BVc7AnOIvymkv+g3F4D6QS3Wg0",
+	"3bT5Lq3DUp5eOMXwik3abhvsPtQx85rOoH3MdL/y5b6nT31YUt94DJBOu5e1Dsf/Q7bftJdeh0U6bhzv",
+	"hQ5yPID0EeZrnaGFdoTMseKSTI78Y+BHpkcERBt0cyd0cajho/RCfmjXTOrkXXgUEjjWmDd6/E9ziFLf",
+	"eJRe4kmo9Pu0kP7pI/5IfcTXKphIV7Z5v2E7ZKvbpZOfC/iGRfaZeCLj51KycJXlo5P9jaicU0mgww0k",
+	"IhWxbCEGCwXGwDzT1w4UVYAGKP3o6YHLO24z5G2dTy3XYqOlq1EgtIFYE7qebrnsvVRHn7lR8I2HDGrU",
+	"yMi/YTyTpQkglfB+DItiiIOBQztdDf3MFIyVc5tiHpoZfYsMVV2xi5/cNE/VrOOPR3p0Ok3ql0jAorhO",
+	"BjQIxWdWpzhnSXL7iy7+vsVDq+w1k1GYptRMsRMoD8o+Rg0CKsJsNfqZxBxG04k3xUVkPdu8N+6aYrKt",
+	"kyspV6+nu4DT6RRL4bTaEWno4s+RSSZZJugrPxp7IZ0bCrurj0w/h9XMGztZzVf5Qbq+Q2MJjOkNSzUS",
+	"/iG8TdYhfuqjYtY3plOAlMfC39vPRwKVuzZTv5Xc9i04oYE33ZQJasTdZDI/etZ+FndYkgR0eG3kyobF",
+	"WQWXvI4/uiEbQmSd8jg09EwS1/dcUgTKwzLX5Xe7mnPlBbYUb+xyzbisTkJqUli8XoLgl86vim/IDYSR",
+	"3Uqlmg6Ddfkd4mAkLwyGYa9sMMyEwVaaejEhL/HaZSK2lhM7fALm1JRGYxtnc7gW/REhRwr1gs+j/d2C",
+	"U5j43J/MJoV6NT5JPo/YCFThjYNk8bwhNw1J7ceOlNkc6PsLlV3CHhC6jD8e9xO5lQM4q/JC4xNuw69B",
+	"cEEf8LPW68PeefvsQ+t1s91xSxZCrymCnAKGIE6BjBlVQxS8y6kF0atzqoGX6GL0LCAluWwfx9F4pfLk",
+	"gQlG4gDzKyF7EqpmwhmXhGIK9q14+ZjMuYQnFoku3wQpMh9QVnOqmJPFsOIARI/jXdq8YoZLLQPJmzRO",
+	"nYCarg0qd/mxz8FlNaeQxKRXLv44LDiNiBQTJjgj87EgwSyENio3/iDyFe2EYjYaa+4q5lz3IFE7gSD6",
+	"GjfyybuQ5nFVNb+78NQMBd+Tq64NqeovnKpXfX2q4LE9778odhyjVSM+85Ie1lk+l8SNT1lvFgbuD51S",
+	"m4NefIekKUvB/g9Ea9ogUyvQnC1H5m2o824UVIjjahBRm+XIx0OrCEH38ko0RasmgLM5RKozjgLk4+m4",
+	"G+a/HqzqDCsjupB6esTPBX07hODWE4fn0h/53uJz/4QX/tbhhcOkhcc0IeM7xhfUQYa6lz/XuqBNr4tY",
+	"8aTovzdVdlQnKpZJW8wiRqKQDof+APOiASrYaD0+qDe1SiUXWKzNqOdzJp80F/kto0E0zpPIbagAApU5",
+	"vMG4nd7KFR+2oSXvkFSGT63yzcSLHdc84aqX18aN46UDvEu7V9cY5/vJbLaFkLSu2iLJ84U+YBNxk8r5",
+	"dayG5ekbrGaUDjD1TNvjLkdwOhRPADK7RlYB9BRNkKZi/zZnc92dpMvddhN6b5w0fuk13jRdUvTYkM6C",
+	"iFQrpuzggBi0KXIXsCmlVTfiekNfEjkbjOMBFakly2i6rG2pRMOx56ffaNqXxZj2UomutLFjbZgFOPD7",
+	"DLF0eAl7R4Ysp8EsrrWVP4NCo0yOacRCB23DdB+Tepd3+RZxzSNuPWOsxO8qItwqNqjdcYz9uPS10gG8",
+	"EIy/+uqm8/EHUgSkDNJ0I8+6abgCPjCSIa+lLp+4OlHO4jhkxj1mNfiEKhXdJVO9Oa9Rpj3nip5Zqh7J",
+	"LhPVS4eZe0q9z4MpM9nwpgTKdXBRAPyZZEIkyr5MkFby6Qza1IErT28NIghfpPDbkH7Rs8cJF/M6qVV2",
+	"nSSmK0GNIpDfxhaKvqAWJa/Da9IZbkWL17iTBYZ3lrfCILHlV1umWNZTZVLZH3kMVS1Zal1EhZ308AhP",
+	"JAtugLvPvz/9bdmys7B3/wGU+KsUPmUps1zguRH17ZQwZC8bK39rWNF3C1hxWyWmBurNZrJ1uc0/NVQF",
+	"8RVXCwIxt4ozXSeHrxpOkAcy0eV55Y0ZQEpSjFfLSQmKkuWHVpIIzVslybo8t/IxrpRfFYi5ZouDuOCQ",
+	"ZOsNb+ezmYq977c28G8e/v5ucDY28SmBTooJnrlMaDUex1qeFPuUbgfhSHJJleoS+hMNRUMCMWfh1oAq",
+	"tSfpNAhNAISGrEfHuv/HjEEzEBp60PtDDEnAIkhgpZJhzNX2s4ypHJvqwP4gXEwj0xACGk+odyGiR9n8",
+	"rCxq0DknQkbkeQ3rpSF8Q039YqJF+5xcXhxtvehyuC3VPDGkSQ9Gg49JonDGB9h+qpFmUPHKSMBSTpeX",
+	"rEOyeDKt6i/FrliXwBhrrDTp5nVvhrLBmT0UfBj4g39S4++fGg94DMyqvrljGrxJpLit4DhGCFfKgjF0",
+	"MNwpRHlF4kLHvHwT+6CZSqL3ZSqf6wfJummurZkpdguBGBExi/AmgFXvFkrWlsbb9WlVGvSxL6PV6/4E",
+	"aVb6Y5tkWeEWB/4Ny5s/OMb+k0BS7YWQ+ZtsH9EcYIA1h+62wHYCre97xMq5ilsLrAhz+7d0jv1MJ9NA",
+	"3bjzR23r+byR+V/BsXva7e9CclHc4u72/na3uRayjOOHSAS1jti34FCC557P1RQKvrFtnYy8iX3M2TzV",
+	"F0PDzqBj3EppPtAo79YlMg2Z0uSUjSq7HIoRy+QcL6K/HK5lnoozc+ZjESTTK4ZsJhnxWMQAq93p8vbR",
+	"IXn5vFIh//7Xbrm6W66VHNMRL0n7U0sUsmlAB8zDHEBQf1F1Sn6ACRpv/FG72XnbazcvO81e6/Si2f7Q",
+	"OHYJHYk6+huj5YLm2F2WBIn9sNzlu5WqkrtLQB8wTcduZON2mp1O6+w0CQOIAFBYzRNz6sOyQVPa5dYa",
+	"vtQty2AxMfWmWiIzHvlBns8ypD420HTimHWXuydHjd558/R16/QNVHnr4jj1OaiiiL2otcSLCnA9bqNx",
+	"XEvGjlYAjqTLaWQ8r0XMW58batLtXXQfkRV4dfCeC106+DSaPnzie8PlbehKym+Nu/sD4OU3daNqqDy1",
+	"2QsSm1nXJR0cuORcbTG+PbwxQnkWBoV6YRvKIPQzWbZ57N8wro1yPOtgIZQTmayjmcvtb+1ucQ4eNSce",
+	"OXoIRmIWOdpITtnNAH2QKjG3vgjTym+3m1ZzrGcw/L7JQ0kjIoltwqcsxNGXrPfFQmj5lR0bCnVFg3VJ",
+	"im+EGAXMISf+IBRSDCOHvPGjY9p3yM9sMQgEvXZIuVwuJYw2SUVPJVYa68sanlizRuqAh3QQ6Vau2MXJ",
+	"dHVMll998Ir1O5CdTkYhY4pVW9+YsIiuWtEUGy9enF2cQ0+nVFwwIz6eSUKlnIVUyQ9oEUWKyGEdzZ3t",
+	"9Z8M875tfHekeMX6SsfgJegrYRNiCqk2lSSfpORPKKcjptbD+uQ0QQXLmzN8V7ebstULdPHq3Cf10WQ/",
+	"DcrgIl5+TJpSHwQhPMG2ffrQSfxVA67qT+E3rGHihZxBNggevVTkPuM0LGbj7iXTMStuki8yweE5XUji",
+	"c8gLKNsZqStIEPuSQfnFUrvgbhrwGzBzCw5ZKqeM84JNEBZTi6dT6ZDD4xbSFjY71O7DbKtWqUPNpkUI",
+	"KcYCw7G6hWHzW4J9RpLSNodYLZVLuMGKrwLg759+RD0WbAvfGzyTZHo92hZTUsy0U4QEaIcE/jXL9GzM",
+	"77sIbADD1kCi7aND+QwcIvg72YLusvvPd1+Sf/9rr1wjIkz6zWJ3VpMLLlMdiSALIqC+fhO2Atpa2VcW",
+	"P29KXdONZet37Ct7ka1kjdUkSYpL7ZkUM4S11u9Sk2+ct6wGTOnWstbRjXNaP339/wIAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -56,7 +56,16 @@ var (
 	ErrNoRequest = errors.New("provider: no such authorization request")
 	// ErrCodeSpent is a code that was exchanged already (SpendAuthCode).
 	ErrCodeSpent = errors.New("provider: authorization code used")
+	// ErrNoConsent is a consent the user has not given (WithdrawConsent).
+	ErrNoConsent = errors.New("provider: no such consent")
 )
+
+// Consent is what a user gave a client: the scopes, since when.
+type Consent struct {
+	ClientID  string
+	Scopes    []string
+	CreatedAt time.Time
+}
 
 // Store keeps the provider's state; db/sqlite and db/postgres implement it
 // (db/sqlite/provider.go, twinned), held to one behaviour by
@@ -96,4 +105,10 @@ type Store interface {
 	// SaveConsent records that userID consents to give clientID scopes,
 	// replacing what was recorded.
 	SaveConsent(ctx context.Context, userID int64, clientID string, scopes []string, at time.Time) error
+	// ListConsents returns userID's consents, oldest first.
+	ListConsents(ctx context.Context, userID int64) ([]Consent, error)
+	// WithdrawConsent removes userID's consent to clientID and ends every
+	// grant (session) of userID's to that client, announced, in one
+	// transaction; ErrNoConsent when there is none.
+	WithdrawConsent(ctx context.Context, userID int64, clientID string) error
 }

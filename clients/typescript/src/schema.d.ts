@@ -1520,6 +1520,54 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/profile/consents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The apps the user let sign in with keel
+         * @description The user's consents to OAuth clients (docs/provider.md): each client and the scopes given, oldest first. A consent is remembered at the login step's accept.
+         */
+        get: operations["listConsents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsProfileConsents"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/profile/consents/{client_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Withdraw consent from an app
+         * @description Forgets the user's consent to the client and ends every grant of the user's to it at once (its sessions: refresh tokens refused, userinfo refused, sockets closed). The app asks again at its next sign-in.
+         */
+        delete: operations["withdrawConsent"];
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsProfileConsentsClientId"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1572,6 +1620,22 @@ export interface components {
             max_age?: number;
             /** Format: date-time */
             expires_at: string;
+        };
+        OAuth2Consent: {
+            client: components["schemas"]["OAuth2ClientRef"];
+            /**
+             * @example [
+             *       "openid",
+             *       "email",
+             *       "offline_access"
+             *     ]
+             */
+            scopes: string[];
+            /**
+             * Format: date-time
+             * @description When the user last consented (at the login step's accept).
+             */
+            created_at: string;
         };
         OAuth2ClientRef: {
             /** @example kc_q3J7b0hY8kT2nW5xZ1cV9A */
@@ -2238,6 +2302,24 @@ export interface components {
         };
     };
     responses: {
+        /** @description The user has given this client no consent. */
+        NoSuchConsent: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "about:blank",
+                 *       "title": "Not Found",
+                 *       "status": 404,
+                 *       "detail": "no consent to this client",
+                 *       "instance": "4f2a9c1e0b7d3a65-42"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description To the login step (`OP_LOGIN_URL` with `request_id`), to the client's redirect URI (with `code` and `state`, or `error`), or after a logout to the post-logout URI. Its small HTML body, if any, is Go's http.Redirect's. */
         ProviderRedirect: {
             headers: {
@@ -3054,6 +3136,8 @@ export interface components {
         };
     };
     parameters: {
+        /** @description A client id from `GET /profile/consents`. */
+        ConsentClientID: string;
         /** @description The `request_id` authorize sent the browser to `OP_LOGIN_URL` with. */
         RequestID: string;
         /** @description The provider's name, as in `OIDC_PROVIDERS`. */
@@ -5369,6 +5453,84 @@ export interface operations {
             path: {
                 /** @description The `request_id` authorize sent the browser to `OP_LOGIN_URL` with. */
                 id: components["parameters"]["RequestID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    listConsents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The consents. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuth2Consent"][];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["MFARequired"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsProfileConsents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    withdrawConsent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A client id from `GET /profile/consents`. */
+                client_id: components["parameters"]["ConsentClientID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Withdrawn; the client's grants have ended. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["MFARequired"];
+            404: components["responses"]["NoSuchConsent"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsProfileConsentsClientId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A client id from `GET /profile/consents`. */
+                client_id: components["parameters"]["ConsentClientID"];
             };
             cookie?: never;
         };

@@ -53,3 +53,16 @@ SELECT scopes FROM op_consents WHERE user_id = sqlc.arg(user_id) AND client_id =
 INSERT INTO op_consents (user_id, client_id, scopes, created_at)
 VALUES (sqlc.arg(user_id), sqlc.arg(client_id), sqlc.arg(scopes), sqlc.arg(created_at))
 ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes;
+
+-- name: ListConsents :many
+SELECT client_id, scopes, created_at FROM op_consents WHERE user_id = sqlc.arg(user_id)
+ORDER BY created_at, client_id;
+
+-- name: DeleteConsent :execrows
+DELETE FROM op_consents WHERE user_id = sqlc.arg(user_id) AND client_id = sqlc.arg(client_id);
+
+-- name: DeleteUserClientSessions :many
+-- Withdrawn consent ends the user's grants to the client, in its
+-- transaction (returned, for the announcement that closes their sockets).
+DELETE FROM sessions WHERE user_id = sqlc.arg(user_id) AND client_id = sqlc.arg(client_id)
+RETURNING id;

@@ -114,6 +114,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.deleteClientSessionsStmt, err = db.PrepareContext(ctx, deleteClientSessions); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteClientSessions: %w", err)
 	}
+	if q.deleteConsentStmt, err = db.PrepareContext(ctx, deleteConsent); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteConsent: %w", err)
+	}
 	if q.deleteExpiredFactorsStmt, err = db.PrepareContext(ctx, deleteExpiredFactors); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteExpiredFactors: %w", err)
 	}
@@ -185,6 +188,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.deleteUserStmt, err = db.PrepareContext(ctx, deleteUser); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteUser: %w", err)
+	}
+	if q.deleteUserClientSessionsStmt, err = db.PrepareContext(ctx, deleteUserClientSessions); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteUserClientSessions: %w", err)
 	}
 	if q.deleteUserFactorsStmt, err = db.PrepareContext(ctx, deleteUserFactors); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteUserFactors: %w", err)
@@ -281,6 +287,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.listClientsStmt, err = db.PrepareContext(ctx, listClients); err != nil {
 		return nil, fmt.Errorf("error preparing query ListClients: %w", err)
+	}
+	if q.listConsentsStmt, err = db.PrepareContext(ctx, listConsents); err != nil {
+		return nil, fmt.Errorf("error preparing query ListConsents: %w", err)
 	}
 	if q.listFactorSecretsStmt, err = db.PrepareContext(ctx, listFactorSecrets); err != nil {
 		return nil, fmt.Errorf("error preparing query ListFactorSecrets: %w", err)
@@ -542,6 +551,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing deleteClientSessionsStmt: %w", cerr)
 		}
 	}
+	if q.deleteConsentStmt != nil {
+		if cerr := q.deleteConsentStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteConsentStmt: %w", cerr)
+		}
+	}
 	if q.deleteExpiredFactorsStmt != nil {
 		if cerr := q.deleteExpiredFactorsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deleteExpiredFactorsStmt: %w", cerr)
@@ -660,6 +674,11 @@ func (q *Queries) Close() error {
 	if q.deleteUserStmt != nil {
 		if cerr := q.deleteUserStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deleteUserStmt: %w", cerr)
+		}
+	}
+	if q.deleteUserClientSessionsStmt != nil {
+		if cerr := q.deleteUserClientSessionsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteUserClientSessionsStmt: %w", cerr)
 		}
 	}
 	if q.deleteUserFactorsStmt != nil {
@@ -820,6 +839,11 @@ func (q *Queries) Close() error {
 	if q.listClientsStmt != nil {
 		if cerr := q.listClientsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing listClientsStmt: %w", cerr)
+		}
+	}
+	if q.listConsentsStmt != nil {
+		if cerr := q.listConsentsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listConsentsStmt: %w", cerr)
 		}
 	}
 	if q.listFactorSecretsStmt != nil {
@@ -1066,6 +1090,7 @@ type Queries struct {
 	deleteClientAuthRequestsStmt       *sql.Stmt
 	deleteClientConsentsStmt           *sql.Stmt
 	deleteClientSessionsStmt           *sql.Stmt
+	deleteConsentStmt                  *sql.Stmt
 	deleteExpiredFactorsStmt           *sql.Stmt
 	deleteExpiredOAuthCodesStmt        *sql.Stmt
 	deleteExpiredOAuthFlowsStmt        *sql.Stmt
@@ -1090,6 +1115,7 @@ type Queries struct {
 	deleteSigningKeyStmt               *sql.Stmt
 	deleteUntrustedIdentitiesStmt      *sql.Stmt
 	deleteUserStmt                     *sql.Stmt
+	deleteUserClientSessionsStmt       *sql.Stmt
 	deleteUserFactorsStmt              *sql.Stmt
 	deleteUserIdentitiesStmt           *sql.Stmt
 	deleteUserLinkFlowsStmt            *sql.Stmt
@@ -1122,6 +1148,7 @@ type Queries struct {
 	hasPasskeyStmt                     *sql.Stmt
 	identityOwnedStmt                  *sql.Stmt
 	listClientsStmt                    *sql.Stmt
+	listConsentsStmt                   *sql.Stmt
 	listFactorSecretsStmt              *sql.Stmt
 	listFactorsStmt                    *sql.Stmt
 	listIdentitiesStmt                 *sql.Stmt
@@ -1193,6 +1220,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		deleteClientAuthRequestsStmt:       q.deleteClientAuthRequestsStmt,
 		deleteClientConsentsStmt:           q.deleteClientConsentsStmt,
 		deleteClientSessionsStmt:           q.deleteClientSessionsStmt,
+		deleteConsentStmt:                  q.deleteConsentStmt,
 		deleteExpiredFactorsStmt:           q.deleteExpiredFactorsStmt,
 		deleteExpiredOAuthCodesStmt:        q.deleteExpiredOAuthCodesStmt,
 		deleteExpiredOAuthFlowsStmt:        q.deleteExpiredOAuthFlowsStmt,
@@ -1217,6 +1245,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		deleteSigningKeyStmt:               q.deleteSigningKeyStmt,
 		deleteUntrustedIdentitiesStmt:      q.deleteUntrustedIdentitiesStmt,
 		deleteUserStmt:                     q.deleteUserStmt,
+		deleteUserClientSessionsStmt:       q.deleteUserClientSessionsStmt,
 		deleteUserFactorsStmt:              q.deleteUserFactorsStmt,
 		deleteUserIdentitiesStmt:           q.deleteUserIdentitiesStmt,
 		deleteUserLinkFlowsStmt:            q.deleteUserLinkFlowsStmt,
@@ -1249,6 +1278,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		hasPasskeyStmt:                     q.hasPasskeyStmt,
 		identityOwnedStmt:                  q.identityOwnedStmt,
 		listClientsStmt:                    q.listClientsStmt,
+		listConsentsStmt:                   q.listConsentsStmt,
 		listFactorSecretsStmt:              q.listFactorSecretsStmt,
 		listFactorsStmt:                    q.listFactorsStmt,
 		listIdentitiesStmt:                 q.listIdentitiesStmt,

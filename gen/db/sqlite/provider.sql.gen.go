@@ -104,6 +104,58 @@ func (q *Queries) DeleteAuthRequest(ctx context.Context, id string) error {
 	return err
 }
 
+const deleteConsent = `-- name: DeleteConsent :execrows
+DELETE FROM op_consents WHERE user_id = ?1 AND client_id = ?2
+`
+
+type DeleteConsentParams struct {
+	UserID   int64
+	ClientID string
+}
+
+func (q *Queries) DeleteConsent(ctx context.Context, arg DeleteConsentParams) (int64, error) {
+	result, err := q.exec(ctx, q.deleteConsentStmt, deleteConsent, arg.UserID, arg.ClientID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const deleteUserClientSessions = `-- name: DeleteUserClientSessions :many
+DELETE FROM sessions WHERE user_id = ?1 AND client_id = ?2
+RETURNING id
+`
+
+type DeleteUserClientSessionsParams struct {
+	UserID   int64
+	ClientID sql.NullString
+}
+
+// Withdrawn consent ends the user's grants to the client, in its
+// transaction (returned, for the announcement that closes their sockets).
+func (q *Queries) DeleteUserClientSessions(ctx context.Context, arg DeleteUserClientSessionsParams) ([]string, error) {
+	rows, err := q.query(ctx, q.deleteUserClientSessionsStmt, deleteUserClientSessions, arg.UserID, arg.ClientID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const getAuthRequest = `-- name: GetAuthRequest :one
 SELECT id, client_id, redirect_uri, scopes, state, nonce, response_type, response_mode, code_challenge, max_age,
        prompt, acr_values, resource, user_id, session_id, auth_time, amr, acr, done, code_expires_at, code_used,
@@ -246,6 +298,40 @@ func (q *Queries) GetConsent(ctx context.Context, arg GetConsentParams) (string,
 	var scopes string
 	err := row.Scan(&scopes)
 	return scopes, err
+}
+
+const listConsents = `-- name: ListConsents :many
+SELECT client_id, scopes, created_at FROM op_consents WHERE user_id = ?1
+ORDER BY created_at, client_id
+`
+
+type ListConsentsRow struct {
+	ClientID  string
+	Scopes    string
+	CreatedAt time.Time
+}
+
+func (q *Queries) ListConsents(ctx context.Context, userID int64) ([]ListConsentsRow, error) {
+	rows, err := q.query(ctx, q.listConsentsStmt, listConsents, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListConsentsRow
+	for rows.Next() {
+		var i ListConsentsRow
+		if err := rows.Scan(&i.ClientID, &i.Scopes, &i.CreatedAt); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const pruneAuthRequests = `-- name: PruneAuthRequests :execrows
