@@ -241,6 +241,11 @@ func TestProviderCodeFlow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The client's use is recorded (idle dynamic clients are deleted).
+	if stored, err := a.store.(clients.Store).GetClient(context.Background(), c.ID); err != nil ||
+		!stored.LastUsedAt.Equal(a.clock.Now().UTC().Truncate(time.Millisecond)) {
+		t.Errorf("the client's last use: %v, %v; want now", stored.LastUsedAt, err)
+	}
 
 	// The ID token verifies from keel's JWKS, and says who and how.
 	rawID, _ := tokens.Extra("id_token").(string)

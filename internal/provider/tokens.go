@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -51,6 +52,20 @@ func sessionOf(req op.TokenRequest) string {
 	return ""
 }
 
+// used records that the client of req obtained a token at now
+// (clients.Store.TouchClient): a dynamically registered client unused for
+// OP_DCR_IDLE_DAYS is deleted, so its use must be seen. A failure to record
+// it costs the client no token; it is logged.
+func (s *storage) used(ctx context.Context, req op.TokenRequest, now time.Time) {
+	c, ok := req.(interface{ GetClientID() string })
+	if !ok {
+		return
+	}
+	if err := s.p.clients.TouchClient(ctx, c.GetClientID(), now); err != nil {
+		s.p.log.LogAttrs(ctx, slog.LevelWarn, "recording a client's use", slog.String("error", err.Error()))
+	}
+}
+
 // tokenID is an access token's jti: the grant's session, and a random part.
 func tokenID(sid string) string { return sid + "." + rand.Text()[:10] }
 
@@ -77,7 +92,9 @@ func (s *storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (s
 	if _, err := s.liveGrant(ctx, sid); err != nil {
 		return "", time.Time{}, err
 	}
-	return tokenID(sid), s.p.now().Add(s.p.cfg.AccessTTL), nil
+	now := s.p.now()
+	s.used(ctx, req, now)
+	return tokenID(sid), now.Add(s.p.cfg.AccessTTL), nil
 }
 
 // CreateAccessAndRefreshTokens implements op.Storage: at the code's
@@ -97,11 +114,13 @@ func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Token
 			return "", "", time.Time{}, oidc.ErrInvalidGrant()
 		}
 		first := s.p.refresh.Rederive(sess.ID, 1, func(tok string) bool { return db.HashToken(tok) == sess.RefreshHash })
+		s.used(ctx, req, now)
 		return tokenID(sess.ID), first, exp, nil
 	case *refreshRequest:
 		sess := r.sess
 		if r.grace {
 			tok := s.p.refresh.Rederive(sess.ID, sess.Generation, func(tok string) bool { return db.HashToken(tok) == sess.RefreshHash })
+			s.used(ctx, req, now)
 			return tokenID(sess.ID), tok, exp, nil
 		}
 		next := s.p.refresh.Refresh(sess.ID, sess.Generation+1)
@@ -115,6 +134,7 @@ func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Token
 		if err != nil {
 			return "", "", time.Time{}, err
 		}
+		s.used(ctx, req, now)
 		return tokenID(sess.ID), next, exp, nil
 	}
 	return "", "", time.Time{}, oidc.ErrUnsupportedGrantType()
