@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -300,5 +301,97 @@ func TestProviderMalformed(t *testing.T) {
 				t.Errorf("status %d: %s", res.StatusCode, b)
 			}
 		})
+	}
+}
+
+// TestProviderResource: a resource indicator (RFC 8707) at authorize puts
+// the resource in the access token's aud beside the client; the exchange
+// may name it again but no other; a refresh names it again; keel refuses a
+// resource that is not an absolute URI, has a fragment, comes twice or is
+// keel's own issuer (invalid_target, on the client's redirect).
+func TestProviderResource(t *testing.T) {
+	t.Parallel()
+	a := newOPAPI(t)
+	a.mustRegister("ada@example.com", "correct horse")
+	tok := a.mustLogin("ada@example.com", "correct horse")
+	c, secret := a.addClient(clients.Registration{Name: "Agent", RedirectURIs: []string{"https://app.example/cb"}})
+	r := a.newRP(c, secret, gooidc.ScopeOpenID, gooidc.ScopeOfflineAccess)
+	const mcp = "https://mcp.example.com"
+	code := func(resource ...string) (string, string) {
+		t.Helper()
+		verifier := oauth2.GenerateVerifier()
+		opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}
+		for _, res := range resource {
+			opts = append(opts, oauth2.SetAuthURLParam("resource", res))
+		}
+		got := a.accept(a.authorize(r.conf.AuthCodeURL("s", opts...)), tok)
+		return got.Get("code"), verifier
+	}
+	aud := func(raw string) []string {
+		_, claims := jwtParts(t, raw)
+		var out []string
+		switch v := claims["aud"].(type) {
+		case string:
+			out = []string{v}
+		case []any:
+			for _, x := range v {
+				out = append(out, x.(string))
+			}
+		}
+		return out
+	}
+
+	c1, v := code(mcp)
+	tokens, err := r.conf.Exchange(r.ctx, c1, oauth2.VerifierOption(v), oauth2.SetAuthURLParam("resource", mcp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(aud(tokens.AccessToken), " "); got != c.ID+" "+mcp {
+		t.Errorf("the access token's aud: %s, want the client and the resource", got)
+	}
+	if _, err := r.verifier.Verify(r.ctx, tokens.Extra("id_token").(string)); err != nil {
+		t.Errorf("the ID token with a resource: %v", err)
+	}
+	// A refresh names the resource again, or gets a token for the client alone.
+	refresh := func(rt string, kv ...string) map[string]any {
+		t.Helper()
+		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			form.Set(kv[i], kv[i+1])
+		}
+		res := a.send("POST", "/oauth2/token", "application/x-www-form-urlencoded", form.Encode(),
+			"Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(c.ID+":"+secret)))
+		return readJSON[map[string]any](t, res)
+	}
+	next := refresh(tokens.RefreshToken, "resource", mcp)
+	if got := strings.Join(aud(next["access_token"].(string)), " "); got != c.ID+" "+mcp {
+		t.Errorf("the refreshed access token's aud: %s, want the client and the resource", got)
+	}
+	plain := refresh(next["refresh_token"].(string))
+	if got := strings.Join(aud(plain["access_token"].(string)), " "); got != c.ID {
+		t.Errorf("a refresh without a resource: aud %s, want the client alone", got)
+	}
+
+	// The exchange may not name another resource.
+	c2, v2 := code(mcp)
+	if _, err := r.conf.Exchange(r.ctx, c2, oauth2.VerifierOption(v2), oauth2.SetAuthURLParam("resource", "https://other.example.com")); !isOAuthError(err, "invalid_grant") {
+		t.Errorf("exchange naming another resource: %v, want invalid_grant", err)
+	}
+
+	for name, q := range map[string]url.Values{
+		"relative":      {"resource": {"/api"}},
+		"fragment":      {"resource": {"https://mcp.example.com/#x"}},
+		"two":           {"resource": {mcp, "https://other.example.com"}},
+		"keel's issuer": {"resource": {a.url}},
+	} {
+		q.Set("response_type", "code")
+		q.Set("client_id", c.ID)
+		q.Set("redirect_uri", "https://app.example/cb")
+		q.Set("scope", "openid")
+		q.Set("state", "s")
+		to := location(t, a.get("/oauth2/authorize?"+q.Encode()))
+		if to.Host != "app.example" || to.Query().Get("error") != "invalid_target" {
+			t.Errorf("resource %s: went to %s, want the client with invalid_target", name, to)
+		}
 	}
 }

@@ -32,7 +32,7 @@ func openProvider(cfg config, store database, ring *keys.Ring, secret []byte, lo
 	return provider.New(provider.Config{
 		Issuer: cfg.APIURL, LoginURL: cfg.OPLoginURL, CodeTTL: cfg.OPCodeTTL, RequestTTL: cfg.OPRequestTTL,
 		AccessTTL: cfg.JWTTTL, RefreshTTL: cfg.RefreshTTL, SessionMaxAge: cfg.SessionMaxAge,
-		RefreshReuseInterval: cfg.RefreshReuseInterval, CryptoKey: key,
+		RefreshReuseInterval: cfg.RefreshReuseInterval, CryptoKey: key, KeelAudience: cfg.JWTAudience,
 		// API_URL is https, or http on a loopback host (the config refuses
 		// any other).
 		Insecure: strings.HasPrefix(cfg.APIURL, "http://"),

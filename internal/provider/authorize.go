@@ -50,6 +50,9 @@ func (a *authorizer) ValidateAuthRequest(ctx context.Context, req *oidc.AuthRequ
 	case req.CodeChallenge == "" && c.Kind == clients.Public:
 		return "", oidc.ErrInvalidRequest().WithDescription("PKCE (code_challenge with S256) is required")
 	}
+	if err, ok := ctx.Value(resourceErrKey{}).(*oidc.Error); ok {
+		return "", err
+	}
 	if slices.Contains(req.Prompt, oidc.PromptNone) && len(req.Prompt) > 1 {
 		return "", oidc.ErrInvalidRequest().WithDescription("prompt=none must be alone")
 	}

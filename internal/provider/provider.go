@@ -69,6 +69,9 @@ type Config struct {
 	CryptoKey [32]byte
 	// Insecure lets the issuer be http (API_URL on loopback, and tests).
 	Insecure bool
+	// KeelAudience is JWT_AUDIENCE: no client's token may name it
+	// (resource.go).
+	KeelAudience string
 }
 
 // Keys is the signing key set (internal/keys.Ring): the provider signs with
@@ -157,8 +160,22 @@ func New(cfg Config, deps Deps) (*Provider, error) {
 func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case PathAuthorize:
+		// A refused resource goes back to the client once it is known
+		// good: authorize.go's check reads it from the context.
+		if req, err := p.withResource(r); err == nil {
+			r = req
+		} else {
+			r = r.WithContext(context.WithValue(r.Context(), resourceErrKey{}, err))
+		}
 		p.authorize.ServeHTTP(w, r)
 		return
+	case PathToken:
+		req, err := p.withResource(r)
+		if err != nil {
+			httphelper.MarshalJSONWithStatus(w, err, http.StatusBadRequest)
+			return
+		}
+		r = req
 	case PathRevoke:
 		w = emptyOK{w}
 	case PathEndSession:

@@ -34,7 +34,7 @@ type authRequest struct{ AuthRequest }
 func (r *authRequest) GetID() string          { return r.ID }
 func (r *authRequest) GetACR() string         { return r.ACR }
 func (r *authRequest) GetAMR() []string       { return strings.Fields(r.AMR) }
-func (r *authRequest) GetAudience() []string  { return []string{r.ClientID} }
+func (r *authRequest) GetAudience() []string  { return audience(r.ClientID, r.Resource) }
 func (r *authRequest) GetAuthTime() time.Time { return r.AuthTime }
 func (r *authRequest) GetClientID() string    { return r.ClientID }
 func (r *authRequest) GetNonce() string       { return r.Nonce }
@@ -73,7 +73,8 @@ func (s *storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 		ID: rand.Text(), ClientID: req.ClientID, RedirectURI: req.RedirectURI, Scopes: req.Scopes,
 		State: req.State, Nonce: req.Nonce, ResponseType: string(req.ResponseType),
 		ResponseMode: string(req.ResponseMode), CodeChallenge: req.CodeChallenge, MaxAge: -1,
-		Prompt: req.Prompt, ACRValues: req.ACRValues, CreatedAt: now, ExpiresAt: now.Add(s.p.cfg.RequestTTL),
+		Prompt: req.Prompt, ACRValues: req.ACRValues, Resource: resourceOf(ctx),
+		CreatedAt: now, ExpiresAt: now.Add(s.p.cfg.RequestTTL),
 	}
 	if req.MaxAge != nil {
 		r.MaxAge = int64(*req.MaxAge)
@@ -111,6 +112,9 @@ func (s *storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRe
 	}
 	if !s.p.now().Before(r.CodeExpiresAt) {
 		return nil, errors.New("code expired")
+	}
+	if res := resourceOf(ctx); res != "" && res != r.Resource {
+		return nil, errors.New("resource is not the one authorized")
 	}
 	return &authRequest{r}, nil
 }

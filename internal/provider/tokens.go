@@ -26,6 +26,7 @@ import (
 type refreshRequest struct {
 	sess      db.Session
 	scopes    []string
+	resource  string // named again at the refresh (resource.go)
 	presented string
 	// grace: the token just replaced, presented again within
 	// REFRESH_REUSE_INTERVAL (another tab refreshed first): the current
@@ -34,7 +35,7 @@ type refreshRequest struct {
 }
 
 func (r *refreshRequest) GetAMR() []string                 { return strings.Fields(r.sess.AMR) }
-func (r *refreshRequest) GetAudience() []string            { return []string{r.sess.ClientID} }
+func (r *refreshRequest) GetAudience() []string            { return audience(r.sess.ClientID, r.resource) }
 func (r *refreshRequest) GetAuthTime() time.Time           { return r.sess.AuthTime }
 func (r *refreshRequest) GetClientID() string              { return r.sess.ClientID }
 func (r *refreshRequest) GetScopes() []string              { return r.scopes }
@@ -159,7 +160,7 @@ func (s *storage) TokenRequestByRefreshToken(ctx context.Context, tok string) (o
 		return nil, err
 	}
 	now := s.p.now()
-	r := &refreshRequest{sess: sess, presented: tok}
+	r := &refreshRequest{sess: sess, presented: tok, resource: resourceOf(ctx)}
 	switch {
 	case !now.Before(sess.RefreshExpiresAt):
 		s.p.endGrant(ctx, sid, "refresh token expired")
