@@ -395,3 +395,39 @@ func TestProviderResource(t *testing.T) {
 		}
 	}
 }
+
+// TestProviderPublicClient: a public native client (a CLI) signs in with
+// PKCE alone, its redirect on whatever loopback port it got, and
+// refreshes without a secret.
+func TestProviderPublicClient(t *testing.T) {
+	t.Parallel()
+	a := newOPAPI(t)
+	a.mustRegister("ada@example.com", "correct horse")
+	tok := a.mustLogin("ada@example.com", "correct horse")
+	c, _ := a.addClient(clients.Registration{Name: "CLI", Public: true, Native: true, RedirectURIs: []string{"http://127.0.0.1/cb"}})
+	r := a.newRP(c, "", gooidc.ScopeOpenID, gooidc.ScopeOfflineAccess)
+	r.conf.RedirectURL = "http://127.0.0.1:53682/cb"
+	r.conf.Endpoint.AuthStyle = oauth2.AuthStyleInParams
+	tokens, _ := a.signIn(r, tok)
+	if _, err := r.verifier.Verify(r.ctx, tokens.Extra("id_token").(string)); err != nil {
+		t.Errorf("the public client's ID token: %v", err)
+	}
+	if _, err := r.conf.TokenSource(r.ctx, &oauth2.Token{RefreshToken: tokens.RefreshToken}).Token(); err != nil {
+		t.Errorf("the public client's refresh: %v", err)
+	}
+}
+
+// TestProviderOff: an install without the provider (one still on HS256)
+// answers its endpoints 404 and lists none in discovery.
+func TestProviderOff(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	for _, path := range []string{"/oauth2/authorize?client_id=x", "/oauth2/userinfo", "/oauth2/end_session"} {
+		a.status(a.do("GET", path, ""), http.StatusNotFound, path)
+	}
+	a.status(a.do("POST", "/oauth2/requests/x/reject", `{"error":"access_denied"}`), http.StatusNotFound, "reject")
+	doc := decode[oapi.OpenIDConfiguration](t, a.do("GET", "/.well-known/openid-configuration", ""))
+	if doc.AuthorizationEndpoint != nil || doc.TokenEndpoint != nil {
+		t.Errorf("discovery without the provider: %+v", doc)
+	}
+}

@@ -2302,6 +2302,24 @@ export interface components {
         };
     };
     responses: {
+        /** @description keel is not an OpenID Provider on this install (it still signs its tokens with HS256). */
+        ProviderOff: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "about:blank",
+                 *       "title": "Not Found",
+                 *       "status": 404,
+                 *       "detail": "keel is not an OpenID Provider on this install",
+                 *       "instance": "4f2a9c1e0b7d3a65-42"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description The user has given this client no consent. */
         NoSuchConsent: {
             headers: {
@@ -5116,6 +5134,7 @@ export interface operations {
         responses: {
             302: components["responses"]["ProviderRedirect"];
             400: components["responses"]["ProviderErrorPage"];
+            404: components["responses"]["ProviderOff"];
         };
     };
     oauth2AuthorizePost: {
@@ -5133,6 +5152,7 @@ export interface operations {
         responses: {
             302: components["responses"]["ProviderRedirect"];
             400: components["responses"]["ProviderErrorPage"];
+            404: components["responses"]["ProviderOff"];
         };
     };
     optionsOauth2Authorize: {
@@ -5162,6 +5182,7 @@ export interface operations {
         responses: {
             302: components["responses"]["ProviderRedirect"];
             400: components["responses"]["ProviderErrorPage"];
+            404: components["responses"]["ProviderOff"];
         };
     };
     optionsOauth2AuthorizeCallback: {
@@ -5201,6 +5222,7 @@ export interface operations {
             };
             400: components["responses"]["ProviderError"];
             401: components["responses"]["ProviderError"];
+            404: components["responses"]["ProviderOff"];
         };
     };
     optionsOauth2Token: {
@@ -5238,6 +5260,7 @@ export interface operations {
             };
             400: components["responses"]["ProviderError"];
             401: components["responses"]["ProviderError"];
+            404: components["responses"]["ProviderOff"];
         };
     };
     optionsOauth2Revoke: {
@@ -5265,6 +5288,7 @@ export interface operations {
             200: components["responses"]["ProviderUserinfo"];
             401: components["responses"]["ProviderUserinfoRefused"];
             403: components["responses"]["ProviderUserinfoRefused"];
+            404: components["responses"]["ProviderOff"];
         };
     };
     oauth2UserinfoPost: {
@@ -5279,6 +5303,7 @@ export interface operations {
             200: components["responses"]["ProviderUserinfo"];
             401: components["responses"]["ProviderUserinfoRefused"];
             403: components["responses"]["ProviderUserinfoRefused"];
+            404: components["responses"]["ProviderOff"];
         };
     };
     optionsOauth2Userinfo: {
@@ -5311,6 +5336,7 @@ export interface operations {
             302: components["responses"]["ProviderRedirect"];
             400: components["responses"]["ProviderError"];
             401: components["responses"]["ProviderError"];
+            404: components["responses"]["ProviderOff"];
         };
     };
     oauth2EndSessionPost: {
@@ -5329,6 +5355,7 @@ export interface operations {
             302: components["responses"]["ProviderRedirect"];
             400: components["responses"]["ProviderError"];
             401: components["responses"]["ProviderError"];
+            404: components["responses"]["ProviderOff"];
         };
     };
     optionsOauth2EndSession: {
