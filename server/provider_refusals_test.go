@@ -431,3 +431,40 @@ func TestProviderOff(t *testing.T) {
 		t.Errorf("discovery without the provider: %+v", doc)
 	}
 }
+
+// TestProviderRefreshReuseInterval: as keel's own refresh, the refresh
+// token just replaced presented again within REFRESH_REUSE_INTERVAL (a
+// second tab, a retried request) gets the current refresh token again and
+// ends nothing; after it, the same presentation is a reuse and ends the
+// grant.
+func TestProviderRefreshReuseInterval(t *testing.T) {
+	t.Parallel()
+	a := newOPAPI(t, func(c *provider.Config) { c.RefreshReuseInterval = 10 * time.Second })
+	a.mustRegister("ada@example.com", "correct horse")
+	tok := a.mustLogin("ada@example.com", "correct horse")
+	c, secret := a.addClient(clients.Registration{Name: "Web", RedirectURIs: []string{"https://app.example/cb"}})
+	r := a.newRP(c, secret, gooidc.ScopeOpenID, gooidc.ScopeOfflineAccess)
+	tokens, _ := a.signIn(r, tok)
+	refresh := func(rt string) (*oauth2.Token, error) {
+		return r.conf.TokenSource(r.ctx, &oauth2.Token{RefreshToken: rt}).Token()
+	}
+	next, err := refresh(tokens.RefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := refresh(tokens.RefreshToken)
+	if err != nil || again.RefreshToken != next.RefreshToken {
+		t.Fatalf("the replaced token within the interval: %v, refresh token the current one %v", err, err == nil && again.RefreshToken == next.RefreshToken)
+	}
+	third, err := refresh(next.RefreshToken)
+	if err != nil {
+		t.Fatalf("the current token after a grace: %v", err)
+	}
+	a.clock.Add(11 * time.Second)
+	if _, err := refresh(next.RefreshToken); !isOAuthError(err, "invalid_grant") {
+		t.Errorf("the replaced token after the interval: %v, want invalid_grant", err)
+	}
+	if _, err := refresh(third.RefreshToken); !isOAuthError(err, "invalid_grant") {
+		t.Errorf("the current token after a reuse: %v, want invalid_grant (the grant ended)", err)
+	}
+}

@@ -37,7 +37,7 @@ type opAPI struct {
 
 // newOPAPI starts keel as an OpenID Provider on 127.0.0.1: its signing keys
 // with an RS256 key too (keys.Config.Also), its issuer the listener's URL.
-func newOPAPI(t *testing.T) *opAPI {
+func newOPAPI(t *testing.T, change ...func(*provider.Config)) *opAPI {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -51,8 +51,11 @@ func newOPAPI(t *testing.T) *opAPI {
 			t.Fatal(err)
 		}
 		d.Keys, d.Tokens = ring, testTokens(ring, testJWTTTL, d.Now)
-		d.Provider, err = provider.New(provider.Config{Issuer: issuer, CodeTTL: testCodeTTL, AccessTTL: testJWTTTL,
-			RefreshTTL: 720 * time.Hour, Insecure: true}, provider.Deps{Store: d.Store.(provider.Store), Accounts: d.Store,
+		cfg := provider.Config{Issuer: issuer, CodeTTL: testCodeTTL, AccessTTL: testJWTTTL, RefreshTTL: 720 * time.Hour, Insecure: true}
+		for _, f := range change {
+			f(&cfg)
+		}
+		d.Provider, err = provider.New(cfg, provider.Deps{Store: d.Store.(provider.Store), Accounts: d.Store,
 			Clients: d.Store.(clients.Store), Keys: ring, Refresh: d.Refresh, Log: d.Log, Now: d.Now})
 		if err != nil {
 			t.Fatal(err)
