@@ -19,6 +19,7 @@ import (
 	"github.com/keelhq/keel/gen/oapi"
 	"github.com/keelhq/keel/internal/clients"
 	"github.com/keelhq/keel/internal/provider"
+	"github.com/keelhq/keel/internal/token"
 )
 
 var (
@@ -77,7 +78,8 @@ func (s *Server) GetOAuthAuthorizationServer(context.Context, oapi.GetOAuthAutho
 		Headers: oapi.GetOAuthAuthorizationServer200ResponseHeaders{CacheControl: s.jwksCacheControl()}}, nil
 }
 
-// GetOAuth2Request answers what the login page shows of a request.
+// GetOAuth2Request answers what the login page shows of a request, and,
+// to a signed-in caller, whether they consented to it before.
 func (s *Server) GetOAuth2Request(ctx context.Context, req oapi.GetOAuth2RequestRequestObject) (oapi.GetOAuth2RequestResponseObject, error) {
 	if s.op == nil {
 		return nil, errNotOP
@@ -94,6 +96,13 @@ func (s *Server) GetOAuth2Request(ctx context.Context, req oapi.GetOAuth2Request
 	if r.MaxAge >= 0 {
 		m := int(r.MaxAge)
 		out.MaxAge = &m
+	}
+	if p, signedIn := ctx.Value(principalKey{}).(token.Principal); signedIn {
+		consented, err := s.op.Consented(ctx, p.UserID, r.ClientID, r.Scopes)
+		if err != nil {
+			return nil, err
+		}
+		out.Consented = &consented
 	}
 	return oapi.GetOAuth2Request200JSONResponse(out), nil
 }

@@ -239,6 +239,12 @@ func TestProviderCodeFlow(t *testing.T) {
 	if info.Client.ID != c.ID || info.Client.Name != "Dashboard" || strings.Join(info.Scopes, " ") != "openid email offline_access" {
 		t.Errorf("the request as the login page reads it: %+v", info)
 	}
+	if info.Consented != nil {
+		t.Errorf("consented without a sign-in: %v, want absent", *info.Consented)
+	}
+	if info := readJSON[oapi.OAuth2Request](t, a.get("/oauth2/requests/"+id, bearer(tok)...)); info.Consented == nil || *info.Consented {
+		t.Errorf("consented before the first accept: %v, want false", info.Consented)
+	}
 	got := a.accept(id, tok)
 	tokens, err := r.conf.Exchange(r.ctx, got.Get("code"), oauth2.VerifierOption(verifier))
 	if err != nil {
@@ -248,6 +254,12 @@ func TestProviderCodeFlow(t *testing.T) {
 	if stored, err := a.store.(clients.Store).GetClient(context.Background(), c.ID); err != nil ||
 		!stored.LastUsedAt.Equal(a.clock.Now().UTC().Truncate(time.Millisecond)) {
 		t.Errorf("the client's last use: %v, %v; want now", stored.LastUsedAt, err)
+	}
+
+	// The next request of the client for these scopes is consented to.
+	again := a.authorize(r.conf.AuthCodeURL("st-2", oauth2.S256ChallengeOption(verifier)))
+	if info := readJSON[oapi.OAuth2Request](t, a.get("/oauth2/requests/"+again, bearer(tok)...)); info.Consented == nil || !*info.Consented {
+		t.Errorf("consented after an accept: %v, want true", info.Consented)
 	}
 
 	// The ID token verifies from keel's JWKS, and says who and how.

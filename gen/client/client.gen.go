@@ -612,7 +612,10 @@ type OAuth2Request struct {
 	// AcrValues `aal2`: accept only with a session verified with a second factor.
 	AcrValues []string        `json:"acr_values"`
 	Client    OAuth2ClientRef `json:"client"`
-	ExpiresAt time.Time       `json:"expires_at"`
+
+	// Consented Only with the user's access token: the user consented to every one of these scopes for this client before (the page may accept without asking again; with `prompt=consent` it asks anyway).
+	Consented *bool     `json:"consented,omitempty"`
+	ExpiresAt time.Time `json:"expires_at"`
 
 	// ID Example: 7HQ2NEXAMPLEJ4O5XK6ZRUFZ2A
 	ID string `json:"id"`
@@ -1641,7 +1644,7 @@ type ClientInterface interface {
 
 	// GetOAuth2Request The login step - what a client asks for
 	//
-	// For the login page (keel's, or an app's own at `OP_LOGIN_URL`): the client's name, the scopes, `acr_values`, `prompt` and `max_age` of the authorization request `request_id`. Needs no sign-in: the id is the browser's, unguessable, and lives `OP_REQUEST_TTL`. 404 once it is accepted, rejected or expired.
+	// For the login page (keel's, or an app's own at `OP_LOGIN_URL`): the client's name, the scopes, `acr_values`, `prompt` and `max_age` of the authorization request `request_id`. Needs no sign-in: the id is the browser's, unguessable, and lives `OP_REQUEST_TTL`. With the user's access token it also says whether the user has consented to these scopes for this client before (`consented`), so the page may skip asking again. 404 once it is accepted, rejected or expired.
 	//
 	// Corresponds with GET /oauth2/requests/{id} (the `GetOAuth2Request` operationId).
 	GetOAuth2Request(ctx context.Context, id RequestID, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2715,7 +2718,7 @@ func (c *Client) RegisterOAuth2Client(ctx context.Context, body RegisterOAuth2Cl
 
 // GetOAuth2Request The login step - what a client asks for
 //
-// For the login page (keel's, or an app's own at `OP_LOGIN_URL`): the client's name, the scopes, `acr_values`, `prompt` and `max_age` of the authorization request `request_id`. Needs no sign-in: the id is the browser's, unguessable, and lives `OP_REQUEST_TTL`. 404 once it is accepted, rejected or expired.
+// For the login page (keel's, or an app's own at `OP_LOGIN_URL`): the client's name, the scopes, `acr_values`, `prompt` and `max_age` of the authorization request `request_id`. Needs no sign-in: the id is the browser's, unguessable, and lives `OP_REQUEST_TTL`. With the user's access token it also says whether the user has consented to these scopes for this client before (`consented`), so the page may skip asking again. 404 once it is accepted, rejected or expired.
 //
 // Corresponds with GET /oauth2/requests/{id} (the `GetOAuth2Request` operationId).
 func (c *Client) GetOAuth2Request(ctx context.Context, id RequestID, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5725,7 +5728,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetOAuth2RequestWithResponse The login step - what a client asks for
 	//
-	// For the login page (keel's, or an app's own at `OP_LOGIN_URL`): the client's name, the scopes, `acr_values`, `prompt` and `max_age` of the authorization request `request_id`. Needs no sign-in: the id is the browser's, unguessable, and lives `OP_REQUEST_TTL`. 404 once it is accepted, rejected or expired.
+	// For the login page (keel's, or an app's own at `OP_LOGIN_URL`): the client's name, the scopes, `acr_values`, `prompt` and `max_age` of the authorization request `request_id`. Needs no sign-in: the id is the browser's, unguessable, and lives `OP_REQUEST_TTL`. With the user's access token it also says whether the user has consented to these scopes for this client before (`consented`), so the page may skip asking again. 404 once it is accepted, rejected or expired.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -7767,6 +7770,11 @@ func (r RegisterOAuth2ClientResponse) ContentType() string {
 	return ""
 }
 
+// GetOAuth2RequestResponse401Headers the declared response headers of an HTTP 401 response for GetOAuth2Request
+type GetOAuth2RequestResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
 type GetOAuth2RequestResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -7774,10 +7782,16 @@ type GetOAuth2RequestResponse struct {
 	JSON200 *OAuth2Request
 	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *MFARequired
 	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationProblemJSON404 *NoSuchRequest
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetOAuth2RequestResponse401Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -7788,6 +7802,16 @@ func (r GetOAuth2RequestResponse) GetJSON200() *OAuth2Request {
 // GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
 func (r GetOAuth2RequestResponse) GetApplicationProblemJSON400() *BadRequest {
 	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetOAuth2RequestResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetOAuth2RequestResponse) GetApplicationProblemJSON403() *MFARequired {
+	return r.ApplicationProblemJSON403
 }
 
 // GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
@@ -10692,7 +10716,7 @@ func (c *ClientWithResponses) RegisterOAuth2ClientWithResponse(ctx context.Conte
 
 // GetOAuth2RequestWithResponse The login step - what a client asks for
 //
-// For the login page (keel's, or an app's own at `OP_LOGIN_URL`): the client's name, the scopes, `acr_values`, `prompt` and `max_age` of the authorization request `request_id`. Needs no sign-in: the id is the browser's, unguessable, and lives `OP_REQUEST_TTL`. 404 once it is accepted, rejected or expired.
+// For the login page (keel's, or an app's own at `OP_LOGIN_URL`): the client's name, the scopes, `acr_values`, `prompt` and `max_age` of the authorization request `request_id`. Needs no sign-in: the id is the browser's, unguessable, and lives `OP_REQUEST_TTL`. With the user's access token it also says whether the user has consented to these scopes for this client before (`consented`), so the page may skip asking again. 404 once it is accepted, rejected or expired.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -12860,6 +12884,20 @@ func ParseGetOAuth2RequestResponse(rsp *http.Response) (*GetOAuth2RequestRespons
 		}
 		response.ApplicationProblemJSON400 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest MFARequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest NoSuchRequest
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -12874,6 +12912,19 @@ func ParseGetOAuth2RequestResponse(rsp *http.Response) (*GetOAuth2RequestRespons
 		}
 		response.ApplicationProblemJSON500 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetOAuth2RequestResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
 	}
 
 	return response, nil

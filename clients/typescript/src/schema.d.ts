@@ -1449,7 +1449,7 @@ export interface paths {
         };
         /**
          * The login step - what a client asks for
-         * @description For the login page (keel's, or an app's own at `OP_LOGIN_URL`): the client's name, the scopes, `acr_values`, `prompt` and `max_age` of the authorization request `request_id`. Needs no sign-in: the id is the browser's, unguessable, and lives `OP_REQUEST_TTL`. 404 once it is accepted, rejected or expired.
+         * @description For the login page (keel's, or an app's own at `OP_LOGIN_URL`): the client's name, the scopes, `acr_values`, `prompt` and `max_age` of the authorization request `request_id`. Needs no sign-in: the id is the browser's, unguessable, and lives `OP_REQUEST_TTL`. With the user's access token it also says whether the user has consented to these scopes for this client before (`consented`), so the page may skip asking again. 404 once it is accepted, rejected or expired.
          */
         get: operations["getOAuth2Request"];
         put?: never;
@@ -1620,6 +1620,8 @@ export interface components {
             max_age?: number;
             /** Format: date-time */
             expires_at: string;
+            /** @description Only with the user's access token: the user consented to every one of these scopes for this client before (the page may accept without asking again; with `prompt=consent` it asks anyway). */
+            consented?: boolean;
         };
         OAuth2Consent: {
             client: components["schemas"]["OAuth2ClientRef"];
@@ -5393,6 +5395,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["MFARequired"];
             404: components["responses"]["NoSuchRequest"];
             500: components["responses"]["InternalError"];
         };
