@@ -94,7 +94,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	// Log lines are buffered and written every 100 ms, off the request path.
 	out := newLogBuffer(stdout, 64<<10, 100*time.Millisecond)
 	defer out.Close()
-	return serve(ctx, cfg, newLogger(out, cfg.LogFormat, cfg.LogLevel))
+	log := newLogger(out, cfg.LogFormat, cfg.LogLevel)
+	// Libraries that log through the default logger (zitadel/oidc's pkg/op,
+	// the standard log package) write keel's log lines, not bare text on
+	// stderr.
+	slog.SetDefault(log)
+	return serve(ctx, cfg, log)
 }
 
 // usage prints the commands and the environment variables they read.
