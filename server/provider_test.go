@@ -39,6 +39,13 @@ type opAPI struct {
 // with an RS256 key too (keys.Config.Also), its issuer the listener's URL.
 func newOPAPI(t *testing.T, change ...func(*provider.Config)) *opAPI {
 	t.Helper()
+	return newOPAPIWith(t, nil, change...)
+}
+
+// newOPAPIWith is newOPAPI whose Server's Config server adjusts (when not
+// nil).
+func newOPAPIWith(t *testing.T, server func(*Config), change ...func(*provider.Config)) *opAPI {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +67,12 @@ func newOPAPI(t *testing.T, change ...func(*provider.Config)) *opAPI {
 		if err != nil {
 			t.Fatal(err)
 		}
-	}, func(c *Config) { c.Issuer = issuer })
+	}, func(c *Config) {
+		c.Issuer = issuer
+		if server != nil {
+			server(c)
+		}
+	})
 	srv := &httptest.Server{Listener: l, Config: &http.Server{Handler: a.srv, ReadHeaderTimeout: 10 * time.Second}}
 	srv.Start()
 	t.Cleanup(srv.Close)

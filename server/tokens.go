@@ -49,15 +49,6 @@ func (s *Server) GetJWKS(context.Context, oapi.GetJWKSRequestObject) (oapi.GetJW
 // GetOpenIDConfiguration answers the discovery document: the issuer and
 // where its keys are, and the OpenID Provider's endpoints (provider.go).
 func (s *Server) GetOpenIDConfiguration(context.Context, oapi.GetOpenIDConfigurationRequestObject) (oapi.GetOpenIDConfigurationResponseObject, error) {
-	doc := oapi.OpenIDConfiguration{
-		Issuer:  s.cfg.Issuer,
-		JwksURI: s.cfg.Issuer + "/.well-known/jwks.json",
-	}
-	if s.cfg.DynamicRegistration {
-		// Only while it is on: a client that finds it may register.
-		reg := s.cfg.Issuer + "/oauth2/register"
-		doc.RegistrationEndpoint = &reg
-	}
 	return oapi.GetOpenIDConfiguration200JSONResponse{
 		Body:    s.discovery(),
 		Headers: oapi.GetOpenIDConfiguration200ResponseHeaders{CacheControl: s.jwksCacheControl()},

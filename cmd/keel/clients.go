@@ -62,7 +62,7 @@ func clientsCommand(ctx context.Context, cfg config, args []string, stdout io.Wr
 		} else if err != nil {
 			return err
 		}
-		_, err := fmt.Fprintf(stdout, "deleted %s: it gets no new token\n", args[1])
+		_, err := fmt.Fprintf(stdout, "deleted %s: it gets no new token, and every grant it held has ended\n", args[1])
 		return err
 	}
 }
