@@ -36,8 +36,14 @@ const (
 )
 
 // errRegistrationOff is POST /oauth2/register while OP_DYNAMIC_REGISTRATION
-// is off: nothing is there to anyone who asks.
+// is off, or on an install that is no OpenID Provider (one still on HS256),
+// where a registered client could sign in to nothing: nothing is there to
+// anyone who asks.
 var errRegistrationOff = &Error{Status: http.StatusNotFound, Detail: "dynamic client registration is off"}
+
+// registrationOpen reports whether POST /oauth2/register registers: it is
+// on, and keel is an OpenID Provider its clients can sign in with.
+func (s *Server) registrationOpen() bool { return s.cfg.DynamicRegistration && s.op != nil }
 
 // errBadInitialToken is an Authorization header that is not
 // OP_DCR_INITIAL_ACCESS_TOKEN (or any, when none is set): refused rather

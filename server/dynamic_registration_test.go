@@ -69,7 +69,8 @@ func agent() map[string]any {
 }
 
 // TestDynamicRegistration: RFC 7591 at POST /oauth2/register. Off by
-// default (404, and no registration_endpoint); on, a public client
+// default, and on an install that is no OpenID Provider (404, and no
+// registration_endpoint); on, a public client
 // registers without a secret and is stored as asked, dynamic; a
 // confidential one needs the initial access token (400
 // invalid_client_metadata without, 401 with a wrong one) and gets a secret
@@ -78,26 +79,29 @@ func agent() map[string]any {
 // secret or token reaches the log.
 func TestDynamicRegistration(t *testing.T) {
 	t.Parallel()
-	t.Run("off", func(t *testing.T) {
-		t.Parallel()
-		a := newTestAPI(t)
-		rec := a.status(a.registerClient(agent(), ""), 404, "registration while off")
+	// Off: by default on a provider, and on an install that is no provider
+	// (HS256) even with the setting on.
+	for name, a := range map[string]*testAPI{"off": newOPAPI(t).testAPI, "on, but no provider": newTestAPI(t, dcrOn)} {
+		rec := a.status(a.registerClient(agent(), ""), 404, name+": registration")
 		if p := problemOf(t, rec); !strings.Contains(*p.Detail, "off") {
-			t.Errorf("detail %q", *p.Detail)
+			t.Errorf("%s: detail %q", name, *p.Detail)
 		}
-		doc := decode[oapi.OpenIDConfiguration](t, a.status(a.do("GET", "/.well-known/openid-configuration", ""), 200, "discovery"))
-		if doc.RegistrationEndpoint != nil {
-			t.Errorf("registration_endpoint %q while off", *doc.RegistrationEndpoint)
+		for _, path := range []string{"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"} {
+			doc := decode[oapi.OpenIDConfiguration](t, a.status(a.do("GET", path, ""), 200, name+": "+path))
+			if doc.RegistrationEndpoint != nil {
+				t.Errorf("%s: %s names registration_endpoint %q", name, path, *doc.RegistrationEndpoint)
+			}
 		}
 		if list, err := a.registryOf().ListClients(t.Context()); err != nil || len(list) != 0 {
-			t.Errorf("clients %v, %v; want none", list, err)
+			t.Errorf("%s: clients %v, %v; want none", name, list, err)
 		}
-	})
+	}
 
-	a := newTestAPI(t, dcrOn)
+	op := newOPAPIWith(t, dcrOn)
+	a := op.testAPI
 	doc := decode[oapi.OpenIDConfiguration](t, a.status(a.do("GET", "/.well-known/openid-configuration", ""), 200, "discovery"))
-	if doc.RegistrationEndpoint == nil || *doc.RegistrationEndpoint != testIssuer+"/oauth2/register" {
-		t.Errorf("registration_endpoint %v, want %s/oauth2/register", doc.RegistrationEndpoint, testIssuer)
+	if doc.RegistrationEndpoint == nil || *doc.RegistrationEndpoint != op.url+"/oauth2/register" {
+		t.Errorf("registration_endpoint %v, want %s/oauth2/register", doc.RegistrationEndpoint, op.url)
 	}
 	registry := a.registryOf()
 
@@ -265,7 +269,7 @@ func mustList(t *testing.T, s clients.Store) []clients.Client {
 // still go through.
 func TestDynamicRegistrationRateLimit(t *testing.T) {
 	t.Parallel()
-	a := newTestAPI(t, dcrOn, func(c *Config) { c.AuthRateLimit = 2 })
+	a := newOPAPIWith(t, func(c *Config) { dcrOn(c); c.AuthRateLimit = 2 }).testAPI
 	post := func(ip, path, body string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest("POST", path, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")

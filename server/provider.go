@@ -42,8 +42,8 @@ func (s *Server) serveProvider(c echo.Context) error {
 func (s *Server) discovery() oapi.OpenIDConfiguration {
 	iss := s.cfg.Issuer
 	doc := oapi.OpenIDConfiguration{Issuer: iss, JwksURI: iss + "/.well-known/jwks.json"}
-	if s.cfg.DynamicRegistration {
-		// Only while it is on: a client that finds it may register.
+	if s.registrationOpen() {
+		// Only while it registers: a client that finds it may register.
 		reg := iss + "/oauth2/register"
 		doc.RegistrationEndpoint = &reg
 	}
@@ -202,7 +202,7 @@ func (s *Server) clientRef(ctx context.Context, id string, cache map[string]*oap
 
 // RegisterOAuth2Client registers a client that asked for itself (RFC 7591).
 func (s *Server) RegisterOAuth2Client(ctx context.Context, req oapi.RegisterOAuth2ClientRequestObject) (oapi.RegisterOAuth2ClientResponseObject, error) {
-	if !s.cfg.DynamicRegistration {
+	if !s.registrationOpen() {
 		return nil, errRegistrationOff
 	}
 	trusted, err := s.initialAccess(ctx)
