@@ -1440,6 +1440,51 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/oauth2/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * keel's own sign-in page for the login step
+         * @description The default `OP_LOGIN_URL`: authorize sends the browser here with `?request_id=…`. A small HTML page built only on keel's public API, as an app's own page would be: it shows the client's name (and that it is unverified, for a dynamically registered client) and scopes from `GET /oauth2/requests/{id}`, signs the user in with a password (`POST /login`), the second factor when the account has one or the client asked `acr_values=aal2` (`POST /mfa/verify`, a TOTP or recovery code) or a passkey, then accepts the request (Cancel rejects it with `access_denied`) and follows `redirect_to`. Served from assets embedded in the binary, under keel's strict CSP: needs no network. 404 on an install that is no OpenID Provider.
+         */
+        get: operations["getLoginPage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsOauth2Login"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth2/login/{asset}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A static asset of keel's sign-in page */
+        get: operations["getLoginPageAsset"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsOauth2LoginAsset"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/oauth2/requests/{id}": {
         parameters: {
             query?: never;
@@ -5365,6 +5410,84 @@ export interface operations {
             query?: never;
             header?: never;
             path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    getLoginPage: {
+        parameters: {
+            query?: {
+                /** @description The authorization request the page answers (from authorize's redirect). */
+                request_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The sign-in page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    optionsOauth2Login: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    getLoginPageAsset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                asset: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The asset. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/css": string;
+                    "text/javascript": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    optionsOauth2LoginAsset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                asset: string;
+            };
             cookie?: never;
         };
         requestBody?: never;
