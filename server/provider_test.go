@@ -63,7 +63,7 @@ func newOPAPIWith(t *testing.T, server func(*Config), change ...func(*provider.C
 			f(&cfg)
 		}
 		d.Provider, err = provider.New(cfg, provider.Deps{Store: d.Store.(provider.Store), Accounts: d.Store,
-			Clients: d.Store.(clients.Store), Keys: ring, Refresh: d.Refresh, Log: d.Log, Now: d.Now})
+			Clients: d.Store.(clients.Store), Keys: ring, Refresh: d.Refresh, Tokens: d.Tokens, Log: d.Log, Now: d.Now})
 		if err != nil {
 			t.Fatal(err)
 		}

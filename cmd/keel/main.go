@@ -239,14 +239,15 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 			return err
 		}
 	}
-	op, err := openProvider(cfg, store, ring, secret, log)
+	tokens := token.New(secret, cfg.JWTTTL, time.Now, tokenOpts...)
+	op, err := openProvider(cfg, store, ring, secret, tokens, log)
 	if err != nil {
 		return err
 	}
 	app := server.New(cfg.server(), server.Deps{
 		Log:       log,
 		Store:     store,
-		Tokens:    token.New(secret, cfg.JWTTTL, time.Now, tokenOpts...),
+		Tokens:    tokens,
 		Refresh:   newRefresher(cfg, secret),
 		Passwords: password.New(cfg.BcryptCost, cfg.HashWorkers, cfg.HashQueue),
 		Providers: providers,

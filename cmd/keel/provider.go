@@ -8,12 +8,14 @@ import (
 
 	"github.com/keelhq/keel/internal/keys"
 	"github.com/keelhq/keel/internal/provider"
+	"github.com/keelhq/keel/internal/token"
 )
 
 // openProvider builds keel as an OpenID Provider (docs/provider.md) over the
 // store, signing with ring's RS256 key. An install still on HS256 has no
 // ring, and so no provider: its endpoints answer 404.
-func openProvider(cfg config, store database, ring *keys.Ring, secret []byte, log *slog.Logger) (*provider.Provider, error) {
+// tokens are keel's own access tokens, which introspection answers for too.
+func openProvider(cfg config, store database, ring *keys.Ring, secret []byte, tokens *token.Issuer, log *slog.Logger) (*provider.Provider, error) {
 	if ring == nil {
 		return nil, nil
 	}
@@ -37,5 +39,5 @@ func openProvider(cfg config, store database, ring *keys.Ring, secret []byte, lo
 		// any other).
 		Insecure: strings.HasPrefix(cfg.APIURL, "http://"),
 	}, provider.Deps{Store: store, Accounts: store, Clients: store, Keys: ring,
-		Refresh: newRefresher(cfg, secret), Log: log})
+		Refresh: newRefresher(cfg, secret), Tokens: tokens, Log: log})
 }

@@ -659,7 +659,9 @@ type OpenIDConfiguration struct {
 	GrantTypesSupported           *[]string `json:"grant_types_supported,omitempty"`
 
 	// IDTokenSigningAlgValuesSupported Example: ["RS256"]
-	IDTokenSigningAlgValuesSupported *[]string `json:"id_token_signing_alg_values_supported,omitempty"`
+	IDTokenSigningAlgValuesSupported          *[]string `json:"id_token_signing_alg_values_supported,omitempty"`
+	IntrospectionEndpoint                     *string   `json:"introspection_endpoint,omitempty"`
+	IntrospectionEndpointAuthMethodsSupported *[]string `json:"introspection_endpoint_auth_methods_supported,omitempty"`
 
 	// Issuer `API_URL`: the `iss` of keel's access tokens.
 	//

@@ -26,6 +26,7 @@ const (
 	PathCallback   = "/oauth2/authorize/callback"
 	PathToken      = "/oauth2/token"
 	PathRevoke     = "/oauth2/revoke"
+	PathIntrospect = "/oauth2/introspect"
 	PathUserinfo   = "/oauth2/userinfo"
 	PathEndSession = "/oauth2/end_session"
 	// PathLogin is keel's own sign-in page for the login step, the default
@@ -88,8 +89,11 @@ type Deps struct {
 	Clients  clients.Store
 	Keys     Keys
 	Refresh  *token.Refresher
-	Log      *slog.Logger
-	Now      func() time.Time
+	// Tokens verifies keel's own access tokens, which introspection
+	// answers for too (introspect.go); nil: they are inactive there.
+	Tokens KeelTokens
+	Log    *slog.Logger
+	Now    func() time.Time
 }
 
 // Provider is keel's OpenID Provider.
@@ -100,6 +104,7 @@ type Provider struct {
 	clients  clients.Store
 	keys     Keys
 	refresh  *token.Refresher
+	tokens   KeelTokens
 	log      *slog.Logger
 	now      func() time.Time
 
@@ -116,7 +121,7 @@ func New(cfg Config, deps Deps) (*Provider, error) {
 	cfg.RequestTTL = cmp.Or(cfg.RequestTTL, DefaultRequestTTL)
 	cfg.Issuer = strings.TrimSuffix(cfg.Issuer, "/")
 	p := &Provider{cfg: cfg, store: deps.Store, accounts: deps.Accounts, clients: deps.Clients, keys: deps.Keys,
-		refresh: deps.Refresh, log: deps.Log, now: deps.Now}
+		refresh: deps.Refresh, tokens: deps.Tokens, log: deps.Log, now: deps.Now}
 	if p.now == nil {
 		p.now = time.Now
 	}
@@ -127,6 +132,7 @@ func New(cfg Config, deps Deps) (*Provider, error) {
 		op.WithCustomAuthEndpoint(op.NewEndpoint(PathAuthorize)),
 		op.WithCustomTokenEndpoint(op.NewEndpoint(PathToken)),
 		op.WithCustomRevocationEndpoint(op.NewEndpoint(PathRevoke)),
+		op.WithCustomIntrospectionEndpoint(op.NewEndpoint(PathIntrospect)),
 		op.WithCustomUserinfoEndpoint(op.NewEndpoint(PathUserinfo)),
 		op.WithCustomEndSessionEndpoint(op.NewEndpoint(PathEndSession)),
 		op.WithCustomKeysEndpoint(op.NewEndpoint(pathKeys)),
@@ -178,6 +184,9 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = req
 	case PathRevoke:
 		w = emptyOK{w}
+	case PathIntrospect:
+		p.introspect(w, r)
+		return
 	case PathEndSession:
 		// pkg/op answers a form it cannot parse with a 500; it is the
 		// client's mistake.

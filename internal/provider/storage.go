@@ -186,8 +186,3 @@ func (s *storage) ValidateJWTProfileScopes(context.Context, string, []string) ([
 func (s *storage) GetKeyByIDAndClientID(context.Context, string, string) (*jose.JSONWebKey, error) {
 	return nil, oidc.ErrUnsupportedGrantType()
 }
-
-// SetIntrospectionFromToken is for introspection, not served yet.
-func (s *storage) SetIntrospectionFromToken(context.Context, *oidc.IntrospectionResponse, string, string, string) error {
-	return oidc.ErrUnsupportedGrantType()
-}

@@ -87,8 +87,12 @@ func (s *storage) liveGrant(ctx context.Context, sid string) (db.Session, error)
 }
 
 // CreateAccessToken implements op.Storage: an access token without a
-// refresh token (no offline_access), while the grant lives.
+// refresh token (no offline_access), while the grant lives; or a machine's
+// (machines.go).
 func (s *storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
+	if m, ok := req.(*machineRequest); ok {
+		return s.machineToken(ctx, m)
+	}
 	sid := sessionOf(req)
 	if _, err := s.liveGrant(ctx, sid); err != nil {
 		return "", time.Time{}, err

@@ -1339,9 +1339,14 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Token endpoint (RFC 6749 §3.2), the code and refresh grants
+         * Token endpoint (RFC 6749 §3.2), the code, refresh and client_credentials grants
          * @description `grant_type=authorization_code` with `code`, `redirect_uri` and `code_verifier`, or
-         *     `grant_type=refresh_token` with `refresh_token`. A confidential client authenticates with
+         *     `grant_type=refresh_token` with `refresh_token`, or `grant_type=client_credentials` (RFC 6749
+         *     §4.4) with `scope` (optional; among the client's scopes other than a user's: `admin` when the
+         *     client is registered with it) for a confidential client registered with that grant: a token
+         *     whose `sub` is the client, without a user or a refresh token (`invalid_client`, 401, for a
+         *     public client or a wrong secret; `unauthorized_client` for a client without the grant;
+         *     `invalid_scope` for a scope it may not have). A confidential client authenticates with
          *     HTTP Basic or `client_id` and `client_secret` in the form; a public one sends its
          *     `client_id`. Errors are RFC 6749 §5.2 JSON (`invalid_grant`: a code unknown, expired, used
          *     or with a wrong verifier; a refresh token spent, expired or of an ended grant;
@@ -1380,6 +1385,30 @@ export interface paths {
          * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
          */
         options: operations["optionsOauth2Revoke"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth2/introspect": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Token introspection (RFC 7662), for resource servers
+         * @description `token`, with a confidential client's authentication (HTTP Basic, or `client_id` and `client_secret` in the form): whether the token is active. A client's access token is active until its `exp` while its grant (a keel session) lives; a `client_credentials` token while its client exists; keel's own access token while keel's API would take it (its session lives and owes no second factor). Any other token, or one that has ended, is `{"active": false}`. Without a confidential client's authentication (none, a wrong secret, a public client): 401 `invalid_client`.
+         */
+        post: operations["oauth2Introspect"];
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsOauth2Introspect"];
         head?: never;
         patch?: never;
         trace?: never;
@@ -1633,6 +1662,23 @@ export interface components {
             id_token?: string;
             scope?: string;
         };
+        /** @description RFC 7662 §2.2. Active: the token's claims (`sub` the user's id, or the client's for a `client_credentials` token; `sid` the session; for keel's own token, `aal` the session's current level); inactive: `active` alone. */
+        ProviderIntrospection: {
+            active: boolean;
+            scope?: string;
+            client_id?: string;
+            /** @example Bearer */
+            token_type?: string;
+            exp?: number;
+            iat?: number;
+            sub?: string;
+            aud?: string | string[];
+            iss?: string;
+            jti?: string;
+            sid?: string;
+            /** @example aal2 */
+            aal?: string;
+        };
         ProviderOAuthError: {
             /** @example invalid_grant */
             error: string;
@@ -1772,6 +1818,8 @@ export interface components {
             /** Format: uri */
             revocation_endpoint?: string;
             /** Format: uri */
+            introspection_endpoint?: string;
+            /** Format: uri */
             end_session_endpoint?: string;
             scopes_supported?: string[];
             response_types_supported?: string[];
@@ -1799,6 +1847,7 @@ export interface components {
             acr_values_supported?: string[];
             token_endpoint_auth_methods_supported?: string[];
             revocation_endpoint_auth_methods_supported?: string[];
+            introspection_endpoint_auth_methods_supported?: string[];
             claims_supported?: string[];
             authorization_response_iss_parameter_supported?: boolean;
         };
@@ -5311,6 +5360,46 @@ export interface operations {
         };
     };
     optionsOauth2Revoke: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    oauth2Introspect: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["ProviderForm"];
+            };
+        };
+        responses: {
+            /** @description The token's state. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderIntrospection"];
+                };
+            };
+            400: components["responses"]["ProviderError"];
+            401: components["responses"]["ProviderError"];
+            404: components["responses"]["ProviderOff"];
+        };
+    };
+    optionsOauth2Introspect: {
         parameters: {
             query?: never;
             header?: never;
