@@ -2,10 +2,13 @@
 # End to end from outside Go: build keel, start it on a free 127.0.0.1 port with a
 # temporary SQLite database, then run against it
 #   1. the TypeScript client's test (clients/typescript/test/e2e.test.ts, openapi-fetch),
-#   2. verifyAccessToken (jose) on keel's own tokens across `keel keys rotate` and `keel keys revoke`
-#      (test/keys.e2e.test.ts, which runs them through KEEL_CLI),
-#   3. the Swagger UI test in headless Chromium (test/docs.browser.test.ts, playwright-core),
-#   4. the Go SDK example (examples/goclient),
+#   2. openid-client 6 through the code flow with keel as an OpenID Provider (test/provider.e2e.test.ts,
+#      which registers its client with `keel clients create` through KEEL_CLI),
+#   3. verifyAccessToken (jose) on keel's own tokens across `keel keys rotate` and `keel keys revoke`
+#      (test/keys.e2e.test.ts, which runs them through KEEL_CLI; last of the client tests, since revoking
+#      the current key refuses its tokens),
+#   4. the Swagger UI test in headless Chromium (test/docs.browser.test.ts, playwright-core),
+#   5. the Go SDK example (examples/goclient),
 # after verifyAccessToken's own test (test/verify.test.ts: jose against a local key set, no keel),
 # and stop the server. `make e2e-node`. Needs Go, Node (npm ci is run here when
 # clients/typescript/node_modules is missing) and Chromium at $CHROMIUM_PATH
@@ -99,6 +102,7 @@ run() {
 export KEEL_URL=$url KEEL_LOG=$tmp/keel.log KEEL_CLI=$tmp/keel-cli
 run "verifyAccessToken against a local key set (jose)" bash -c "cd $ts && node --test dist/test/verify.test.js"
 run "TypeScript client (openapi-fetch)" bash -c "cd $ts && node --test dist/test/e2e.test.js"
+run "openid-client 6 signs in with keel as an OpenID Provider" bash -c "cd $ts && node --test dist/test/provider.e2e.test.js"
 run "verifyAccessToken against keel, across a rotation and a revocation" bash -c "cd $ts && node --test dist/test/keys.e2e.test.js"
 run "Swagger UI in Chromium" bash -c "cd $ts && node --test dist/test/docs.browser.test.js"
 run "Go SDK example" "$tmp/goclient" -url "$url" -mail-log "$tmp/keel.log"
