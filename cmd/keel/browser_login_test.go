@@ -58,8 +58,11 @@ const registerPasskey = `(async (token) => {
 // TestBrowserLoginPage: keel's own page completes the code flow for a Go
 // relying party: (a) a password then a TOTP code, with acr_values=aal2, to
 // an ID token with acr aal2; (b) a passkey alone, to acr aal2 with hwk in
-// amr; (c) Cancel sends the browser back with access_denied. The page's own
-// session ends once it has answered: the grant is the user's only new one.
+// amr; (c) Cancel sends the browser back with access_denied; (d) prompt=none
+// comes back with login_required, the page showing nothing; (e) a client
+// that registered itself is shown as unverified. Also a recovery code in
+// place of the TOTP code. The page's own session ends once it has answered:
+// the grant is the user's only new one.
 func TestBrowserLoginPage(t *testing.T) {
 	t.Parallel()
 	keelBinary(t)
@@ -104,6 +107,7 @@ func TestBrowserLoginPage(t *testing.T) {
 	env["API_URL"] = issuer
 	env["WEBAUTHN_RP_ID"] = "localhost"
 	env["WEBAUTHN_ORIGINS"] = issuer
+	env["OP_DYNAMIC_REGISTRATION"] = "true"
 	k := startKeel(t, env)
 	f.to(k)
 
@@ -137,7 +141,10 @@ func TestBrowserLoginPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, body = postOn(ctx, t, hc, k, "/mfa/totp/"+enrol.ID+"/verify", adaToken, `{"code":"`+prev+`"}`)
-	var verified struct{ Tokens struct{ Token string } }
+	var verified struct {
+		Tokens        struct{ Token string }
+		RecoveryCodes []string `json:"recovery_codes"`
+	}
 	if code != http.StatusOK || json.Unmarshal(body, &verified) != nil || verified.Tokens.Token == "" {
 		t.Fatalf("verify the TOTP factor: %d %s", code, body)
 	}
@@ -166,18 +173,28 @@ func TestBrowserLoginPage(t *testing.T) {
 		t.Fatalf("WebAuthn.addVirtualAuthenticator: %v", err)
 	}
 
-	// start sends the browser to authorize and waits for keel's page.
-	start := func(extra ...oauth2.AuthCodeOption) (state, nonce, pkce string) {
+	// authorize sends the browser to authorize for c, and wait for what
+	// comes next.
+	authorize := func(c oauth2.Config, wait chromedp.Action[chromedp.Void], extra ...oauth2.AuthCodeOption) (state, nonce, pkce string) {
 		t.Helper()
 		state, nonce, pkce = oidcRandom(), oidcRandom(), oauth2.GenerateVerifier()
-		u := conf.AuthCodeURL(state, append(extra, oauth2.S256ChallengeOption(pkce), gooidc.Nonce(nonce))...)
-		if err := chromedp.Do(bctx, chromedp.Navigate(u), chromedp.WaitVisible(chromedp.ID("email"))); err != nil {
+		u := c.AuthCodeURL(state, append(extra, oauth2.S256ChallengeOption(pkce), gooidc.Nonce(nonce))...)
+		actx, cancel := context.WithTimeout(bctx, 30*time.Second)
+		defer cancel()
+		if err := chromedp.Do(actx, chromedp.Navigate(u), wait); err != nil {
 			t.Fatalf("authorize to keel's page: %v\n%s", err, report())
 		}
+		return state, nonce, pkce
+	}
+	// start sends the browser to keel's page for the Go RP.
+	start := func(extra ...oauth2.AuthCodeOption) (state, nonce, pkce string) {
+		t.Helper()
+		state, nonce, pkce = authorize(conf, chromedp.WaitVisible(chromedp.ID("email")), extra...)
 		name, err := chromedp.Run(bctx, chromedp.Text(chromedp.ID("client-name")))
 		scopes, err2 := chromedp.Run(bctx, chromedp.Text(chromedp.ID("scopes")))
-		if err != nil || err2 != nil || name != "Go RP" || !strings.Contains(scopes, "email address") {
-			t.Errorf("the page shows client %q, scopes %q (%v, %v)", name, scopes, err, err2)
+		unverified, err3 := chromedp.Run(bctx, chromedp.Evaluate[bool](`document.getElementById("unverified").hidden`))
+		if err != nil || err2 != nil || err3 != nil || name != "Go RP" || !strings.Contains(scopes, "email address") || !unverified {
+			t.Errorf("the page shows client %q, scopes %q, the unverified warning %v (%v, %v, %v)", name, scopes, !unverified, err, err2, err3)
 		}
 		return state, nonce, pkce
 	}
@@ -267,6 +284,22 @@ func TestBrowserLoginPage(t *testing.T) {
 		}
 	}
 
+	// (a') A recovery code in place of the app's code.
+	state, nonce, pkce = start()
+	steps("recovery code",
+		chromedp.SendKeys(chromedp.ID("email"), adaEmail),
+		chromedp.SendKeys(chromedp.ID("password"), adaPassword),
+		chromedp.Click(chromedp.ID("sign-in")),
+		chromedp.WaitVisible(chromedp.ID("code")),
+		chromedp.Click(chromedp.ID("use-recovery")),
+		chromedp.WaitVisible(chromedp.ID("recovery-code")),
+		chromedp.SendKeys(chromedp.ID("recovery-code"), verified.RecoveryCodes[0]),
+		chromedp.Click(chromedp.ID("verify")),
+	)
+	if again := signedIn(back(state), nonce, pkce); again.ACR != "aal2" || again.Subject != ada.Subject {
+		t.Errorf("password and recovery code: ID token %+v, want Ada's at aal2", again)
+	}
+
 	// (b) A passkey: Bob registers one with the browser's authenticator,
 	// then signs in with it alone.
 	steps("open keel's origin", chromedp.Navigate(issuer+"/oauth2/login"), chromedp.WaitVisible(chromedp.ID("title")))
@@ -287,5 +320,32 @@ func TestBrowserLoginPage(t *testing.T) {
 	steps("cancel", chromedp.Click(chromedp.ID("cancel")))
 	if q := back(state); q.Get("error") != "access_denied" || q.Get("code") != "" {
 		t.Errorf("cancel: the client got %v, want error=access_denied", q)
+	}
+
+	// (d) prompt=none: the page holds no session, so it shows nothing and
+	// the client hears login_required.
+	state, _, _ = authorize(conf, chromedp.Poll[chromedp.Void](`true`), oauth2.SetAuthURLParam("prompt", "none"))
+	if q := back(state); q.Get("error") != "login_required" || q.Get("code") != "" {
+		t.Errorf("prompt=none: the client got %v, want error=login_required", q)
+	}
+
+	// (e) A client that registered itself is shown as unverified.
+	code, body = postOn(ctx, t, hc, k, "/oauth2/register", "", `{"client_name":"Agent X","application_type":"native",`+
+		`"redirect_uris":["http://127.0.0.1/callback"],"token_endpoint_auth_method":"none"}`)
+	var dyn struct {
+		ClientID string `json:"client_id"`
+	}
+	if code != http.StatusCreated || json.Unmarshal(body, &dyn) != nil {
+		t.Fatalf("POST /oauth2/register: %d %s", code, body)
+	}
+	agent := conf
+	agent.ClientID, agent.ClientSecret = dyn.ClientID, ""
+	state, _, _ = authorize(agent, chromedp.WaitVisible(chromedp.ID("unverified")))
+	if name, err := chromedp.Run(bctx, chromedp.Text(chromedp.ID("client-name"))); err != nil || name != "Agent X" {
+		t.Errorf("the page names the dynamic client %q (%v)", name, err)
+	}
+	steps("cancel the agent", chromedp.Click(chromedp.ID("cancel")))
+	if q := back(state); q.Get("error") != "access_denied" {
+		t.Errorf("cancel: the agent got %v", q)
 	}
 }
