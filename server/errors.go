@@ -109,6 +109,8 @@ var sentinels = []struct {
 	{db.ErrNoUser, errSessionEnded}, // only a signed-in user's own account is looked up by id
 	{db.ErrNoSession, errSessionEnded},
 	{provider.ErrNoRequest, errNoRequest},
+	{provider.ErrNoDeviceCode, &Error{Status: http.StatusNotFound,
+		Detail: "no such device code: it expired, was answered already, or is mistyped"}},
 	{provider.ErrNoConsent, &Error{Status: http.StatusNotFound, Detail: "no consent to this client"}},
 	{provider.ErrAAL2Required, errAAL2Required},
 	{provider.ErrFreshProofRequired, errReauthRequired},

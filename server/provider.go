@@ -58,10 +58,11 @@ func (s *Server) discovery() oapi.OpenIDConfiguration {
 	doc.RevocationEndpoint = str(iss + provider.PathRevoke)
 	doc.IntrospectionEndpoint = str(iss + provider.PathIntrospect)
 	doc.EndSessionEndpoint = str(iss + provider.PathEndSession)
+	doc.DeviceAuthorizationEndpoint = str(iss + provider.PathDeviceAuthorization)
 	doc.ScopesSupported = list(provider.Scopes...)
 	doc.ResponseTypesSupported = list("code")
 	doc.ResponseModesSupported = list("query")
-	doc.GrantTypesSupported = list(clients.GrantAuthorizationCode, clients.GrantRefreshToken, clients.GrantClientCredentials)
+	doc.GrantTypesSupported = list(clients.GrantAuthorizationCode, clients.GrantRefreshToken, clients.GrantClientCredentials, clients.GrantDeviceCode)
 	doc.SubjectTypesSupported = list("public")
 	doc.IDTokenSigningAlgValuesSupported = list(provider.RS256)
 	doc.CodeChallengeMethodsSupported = list("S256")
@@ -280,4 +281,66 @@ func (s *Server) RegisterOAuth2Client(ctx context.Context, req oapi.RegisterOAut
 		out.ClientSecret, out.ClientSecretExpiresAt = &secret, &never
 	}
 	return out, nil
+}
+
+// GetDeviceRequest answers which client asks for what with the user code
+// the signed-in user entered (the device grant, RFC 8628).
+func (s *Server) GetDeviceRequest(ctx context.Context, req oapi.GetDeviceRequestRequestObject) (oapi.GetDeviceRequestResponseObject, error) {
+	if s.op == nil {
+		return nil, errNotOP
+	}
+	if err := s.limitUserCodes(ctx); err != nil {
+		return nil, err
+	}
+	r, err := s.op.DeviceRequest(ctx, req.Params.UserCode)
+	if err != nil {
+		return nil, err
+	}
+	out := oapi.DeviceRequest{Client: oapi.OAuth2ClientRef{ID: r.ClientID, Name: r.ClientName},
+		Scopes: nonNil(r.Scopes), ExpiresAt: r.ExpiresAt.UTC()}
+	if r.Unverified {
+		out.Client.Unverified = &r.Unverified
+	}
+	return oapi.GetDeviceRequest200JSONResponse(out), nil
+}
+
+// AnswerDeviceRequest approves or denies a device's user code for the
+// caller; approving starts the grant (provider.AnswerDevice).
+func (s *Server) AnswerDeviceRequest(ctx context.Context, req oapi.AnswerDeviceRequestRequestObject) (oapi.AnswerDeviceRequestResponseObject, error) {
+	if s.op == nil {
+		return nil, errNotOP
+	}
+	if err := s.limitUserCodes(ctx); err != nil {
+		return nil, err
+	}
+	p := mustPrincipal(ctx)
+	sess, err := s.store.GetSession(ctx, p.SessionID)
+	if err != nil {
+		return nil, err
+	}
+	err = s.op.AnswerDevice(ctx, req.Body.UserCode, provider.Caller{UserID: p.UserID, AAL: sess.AAL, AMR: amrOf(sess),
+		AuthTime: sess.AuthTime, UserAgent: userAgent(ctx)}, req.Body.Approve)
+	if err != nil {
+		return nil, err
+	}
+	return oapi.AnswerDeviceRequest204Response{}, nil
+}
+
+// limitUserCodes admits one user code entered by the caller's session, or
+// refuses it with 429: user codes are short (RFC 8628 §5.1), so a session
+// may try AUTH_RATE_LIMIT a minute, beside the per-address limit the spec
+// puts on both operations (x-keel-rate-limit: device). Right and wrong codes
+// count alike.
+func (s *Server) limitUserCodes(ctx context.Context) error {
+	if s.cfg.AuthRateLimit <= 0 {
+		return nil
+	}
+	d, err := s.store.TakeRateToken(ctx, "device:"+mustPrincipal(ctx).SessionID, s.cfg.AuthRateLimit, s.now())
+	if err != nil {
+		return err
+	}
+	if d > 0 {
+		return tooManyRequests("user codes entered by this session", d)
+	}
+	return nil
 }

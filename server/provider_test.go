@@ -35,6 +35,10 @@ type opAPI struct {
 	http *http.Client // checks every answer against the spec; follows no redirect
 }
 
+// testDeviceInterval is the tests' OP_DEVICE_INTERVAL: x/oauth2 waits it
+// out for real between polls.
+const testDeviceInterval = time.Second
+
 // newOPAPI starts keel as an OpenID Provider on 127.0.0.1: its signing keys
 // with an RS256 key too (keys.Config.Also), its issuer the listener's URL.
 func newOPAPI(t *testing.T, change ...func(*provider.Config)) *opAPI {
@@ -58,7 +62,8 @@ func newOPAPIWith(t *testing.T, server func(*Config), change ...func(*provider.C
 			t.Fatal(err)
 		}
 		d.Keys, d.Tokens = ring, testTokens(ring, testJWTTTL, d.Now)
-		cfg := provider.Config{Issuer: issuer, CodeTTL: testCodeTTL, AccessTTL: testJWTTTL, RefreshTTL: 720 * time.Hour, Insecure: true}
+		cfg := provider.Config{Issuer: issuer, CodeTTL: testCodeTTL, AccessTTL: testJWTTTL, RefreshTTL: 720 * time.Hour, Insecure: true,
+			DeviceInterval: testDeviceInterval}
 		for _, f := range change {
 			f(&cfg)
 		}

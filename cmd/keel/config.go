@@ -94,6 +94,11 @@ type config struct {
 	// OP_REQUEST_TTL: how long its login step may take (docs/provider.md).
 	OPLoginURL              string
 	OPCodeTTL, OPRequestTTL time.Duration
+	// OP_DEVICE_URL: the device grant's verification_uri, where the user
+	// enters a device's user code; OP_DEVICE_CODE_TTL: how long a device
+	// code lives; OP_DEVICE_INTERVAL: the least time between its polls.
+	OPDeviceURL                       string
+	OPDeviceCodeTTL, OPDeviceInterval time.Duration
 
 	// WEBAUTHN_RP_ID, WEBAUTHN_RP_NAME, WEBAUTHN_ORIGINS: the passkeys'
 	// relying party; passkeys are off while WEBAUTHN_RP_ID is unset.
@@ -197,6 +202,9 @@ var settings = []setting{
 	{"OP_LOGIN_URL", "/oauth2/login", "where keel as an OpenID Provider sends the browser for the login step, with ?request_id=… (docs/provider.md): a path on API_URL (keel's own page) or your app's absolute https URL (http only on a loopback host)"},
 	{"OP_CODE_TTL", "1m", "how long an authorization code of keel's OpenID Provider may wait for its exchange; at least 1s"},
 	{"OP_REQUEST_TTL", "10m", "how long the login step of an authorization request to keel's OpenID Provider may take; at least 1s"},
+	{"OP_DEVICE_URL", "/oauth2/device", "the device grant's verification_uri (RFC 8628), where the user enters a device's user code: a path on API_URL (keel's own page) or your app's absolute https URL (http only on a loopback host)"},
+	{"OP_DEVICE_CODE_TTL", "10m", "how long a device code (and its user code) of keel's OpenID Provider lives; at least 1s"},
+	{"OP_DEVICE_INTERVAL", "5s", "the least time between a device's polls of the token endpoint (a sooner poll is slow_down, and the interval grows by 5s); whole seconds, at least 1s"},
 	{"WEBAUTHN_RP_ID", "", "the relying party id of passkeys: your site's host name or a registrable suffix of it (example.com, or localhost), which every WEBAUTHN_ORIGINS host must be or end with; empty is passkeys off. Changing it voids every passkey"},
 	{"WEBAUTHN_RP_NAME", "keel", "the name browsers show for keel when they create a passkey"},
 	{"WEBAUTHN_ORIGINS", "", "comma-separated origins of the pages that call navigator.credentials (https://app.example.com; http only on localhost); required with WEBAUTHN_RP_ID"},
@@ -479,6 +487,16 @@ func (r *envReader) oidc(cfg *config) {
 	}
 }
 
+// pageURL reports whether u may be a page keel sends users to: a path on
+// API_URL, or an absolute https URL (http only on a loopback host), without
+// a fragment.
+func pageURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.Fragment == "" &&
+		(strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "//") ||
+			(u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && secureURL(u))
+}
+
 func (r *envReader) mfa(cfg *config) {
 	cfg.MFAIssuer = r.get("MFA_ISSUER")
 	cfg.MFAMaxFailures = r.number("MFA_MAX_FAILURES", 0)
@@ -486,10 +504,18 @@ func (r *envReader) mfa(cfg *config) {
 	cfg.OPCodeTTL = r.duration("OP_CODE_TTL", time.Second)
 	cfg.OPRequestTTL = r.duration("OP_REQUEST_TTL", time.Second)
 	cfg.OPLoginURL = r.get("OP_LOGIN_URL")
-	if u, err := url.Parse(cfg.OPLoginURL); err != nil || u.Fragment != "" ||
-		!(strings.HasPrefix(cfg.OPLoginURL, "/") && !strings.HasPrefix(cfg.OPLoginURL, "//") ||
-			(u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && secureURL(u)) {
+	if !pageURL(cfg.OPLoginURL) {
 		r.bad("OP_LOGIN_URL", "must be a path on API_URL (/oauth2/login) or an absolute https URL (http only on a loopback host), without a fragment")
+	}
+	cfg.OPDeviceURL = r.get("OP_DEVICE_URL")
+	if !pageURL(cfg.OPDeviceURL) || strings.Contains(cfg.OPDeviceURL, "?") {
+		r.bad("OP_DEVICE_URL", "must be a path on API_URL (/oauth2/device) or an absolute https URL (http only on a loopback host), without a query or fragment")
+	}
+	cfg.OPDeviceCodeTTL = r.duration("OP_DEVICE_CODE_TTL", time.Second)
+	cfg.OPDeviceInterval = r.duration("OP_DEVICE_INTERVAL", time.Second)
+	if cfg.OPDeviceInterval%time.Second != 0 {
+		// RFC 8628 gives the device the interval in whole seconds.
+		r.bad("OP_DEVICE_INTERVAL", "must be whole seconds")
 	}
 	if strings.Contains(cfg.MFAIssuer, ":") {
 		r.bad("MFA_ISSUER", "must not contain a colon (the otpauth URI's label is issuer:account)")

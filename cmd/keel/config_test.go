@@ -23,7 +23,8 @@ func TestLoadConfig(t *testing.T) {
 			cfg.BcryptCost != 10 || cfg.JobInterval != 5*time.Second || cfg.LogFormat != "json" || cfg.JWTSecret != nil ||
 			cfg.SessionMaxAge != 30*24*time.Hour || cfg.AAL2MaxAge != 12*time.Hour || cfg.MFAPendingTTL != 10*time.Minute ||
 			cfg.ReauthMaxAge != 10*time.Minute || cfg.server().ReauthMaxAge != 10*time.Minute ||
-			cfg.OPLoginURL != "/oauth2/login" || cfg.OPCodeTTL != time.Minute || cfg.OPRequestTTL != 10*time.Minute {
+			cfg.OPLoginURL != "/oauth2/login" || cfg.OPCodeTTL != time.Minute || cfg.OPRequestTTL != 10*time.Minute ||
+			cfg.OPDeviceURL != "/oauth2/device" || cfg.OPDeviceCodeTTL != 10*time.Minute || cfg.OPDeviceInterval != 5*time.Second {
 			t.Errorf("defaults: %+v", cfg)
 		}
 	})
@@ -49,6 +50,24 @@ func TestLoadConfig(t *testing.T) {
 			if (err == nil) != ok || ok && cfg.OPLoginURL != in {
 				t.Errorf("OP_LOGIN_URL=%s: %v, want accepted %v", in, err, ok)
 			}
+		}
+	})
+	t.Run("OP_DEVICE_URL and the device grant's bounds", func(t *testing.T) {
+		for in, ok := range map[string]bool{"/device": true, "https://app.example.com/device": true,
+			"http://app.example.com/device": false, "//evil.example/x": false, "device": false,
+			"https://app.example.com/device?x=1": false, "https://app.example.com/device#x": false} {
+			cfg, err := loadConfig(env(map[string]string{"OP_DEVICE_URL": in}))
+			if (err == nil) != ok || ok && cfg.OPDeviceURL != in {
+				t.Errorf("OP_DEVICE_URL=%s: %v, want accepted %v", in, err, ok)
+			}
+		}
+		for in, ok := range map[string]bool{"1s": true, "10s": true, "1500ms": false, "0s": false, "500ms": false} {
+			if _, err := loadConfig(env(map[string]string{"OP_DEVICE_INTERVAL": in})); (err == nil) != ok {
+				t.Errorf("OP_DEVICE_INTERVAL=%s: %v, want accepted %v", in, err, ok)
+			}
+		}
+		if _, err := loadConfig(env(map[string]string{"OP_DEVICE_CODE_TTL": "0s"})); err == nil {
+			t.Error("OP_DEVICE_CODE_TTL=0s accepted")
 		}
 	})
 	t.Run("JWT_TTL may equal REFRESH_TTL", func(t *testing.T) {

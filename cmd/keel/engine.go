@@ -19,6 +19,7 @@ type database interface {
 	keys.Store
 	clients.Store
 	provider.Store
+	provider.DeviceStore
 	Jobs() jobs.Backend
 }
 

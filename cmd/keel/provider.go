@@ -34,10 +34,11 @@ func openProvider(cfg config, store database, ring *keys.Ring, secret []byte, to
 	return provider.New(provider.Config{
 		Issuer: cfg.APIURL, LoginURL: cfg.OPLoginURL, CodeTTL: cfg.OPCodeTTL, RequestTTL: cfg.OPRequestTTL,
 		AccessTTL: cfg.JWTTTL, RefreshTTL: cfg.RefreshTTL, SessionMaxAge: cfg.SessionMaxAge,
+		DeviceURL: cfg.OPDeviceURL, DeviceCodeTTL: cfg.OPDeviceCodeTTL, DeviceInterval: cfg.OPDeviceInterval,
 		RefreshReuseInterval: cfg.RefreshReuseInterval, CryptoKey: key, KeelAudience: cfg.JWTAudience,
 		// API_URL is https, or http on a loopback host (the config refuses
 		// any other).
 		Insecure: strings.HasPrefix(cfg.APIURL, "http://"),
-	}, provider.Deps{Store: store, Accounts: store, Clients: store, Keys: ring,
+	}, provider.Deps{Store: store, Devices: store, Accounts: store, Clients: store, Keys: ring,
 		Refresh: newRefresher(cfg, secret), Tokens: tokens, Log: log})
 }

@@ -346,3 +346,9 @@ func TestStoreProvider(t *testing.T) {
 	t.Parallel()
 	storetest.RunProvider(t, func(t *testing.T) storetest.ProviderStore { return open(t, pgtest.NewDatabase(t)) })
 }
+
+// TestStoreDevice holds PostgreSQL to the device grant's store behaviour.
+func TestStoreDevice(t *testing.T) {
+	t.Parallel()
+	storetest.RunDevice(t, func(t *testing.T) storetest.DeviceStore { return open(t, pgtest.NewDatabase(t)) })
+}

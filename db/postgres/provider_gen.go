@@ -70,15 +70,26 @@ func toAuthRequest(r gen.GetAuthRequestByCodeRow) provider.AuthRequest {
 // so a second accept (or an expired request) rolls back before a session
 // starts.
 func (d *DB) AcceptAuthRequest(ctx context.Context, id string, sess db.Session, acr string, now time.Time) error {
-	var ended []db.SessionsEnded
-	err := d.inTx(ctx, func(tx *sql.Tx, q *gen.Queries) error {
+	return d.startGrant(ctx, sess, func(q *gen.Queries) error {
 		n, err := q.AcceptAuthRequest(ctx, gen.AcceptAuthRequestParams{
 			UserID: sql.NullInt64{Int64: sess.UserID, Valid: true}, SessionID: sql.NullString{String: sess.ID, Valid: true},
 			AuthTime: nullTime(sess.AuthTime), Amr: sess.AMR, Acr: acr, ID: id, Now: db.Millis(now),
 		})
-		if err := oneRow(n, err, provider.ErrNoRequest); err != nil {
+		return oneRow(n, err, provider.ErrNoRequest)
+	})
+}
+
+// startGrant runs mark, which records the grant's session in what it
+// answers (an authorization request, a device code), then starts the
+// session sess, in one transaction: mark's error rolls back before a
+// session starts.
+func (d *DB) startGrant(ctx context.Context, sess db.Session, mark func(q *gen.Queries) error) error {
+	var ended []db.SessionsEnded
+	err := d.inTx(ctx, func(tx *sql.Tx, q *gen.Queries) error {
+		if err := mark(q); err != nil {
 			return err
 		}
+		var err error
 		ended, err = d.createSession(ctx, tx, q, sess)
 		return err
 	})

@@ -168,3 +168,9 @@ func TestStoreProvider(t *testing.T) {
 	t.Parallel()
 	storetest.RunProvider(t, func(t *testing.T) storetest.ProviderStore { return open(t) })
 }
+
+// TestStoreDevice holds SQLite to the device grant's store behaviour.
+func TestStoreDevice(t *testing.T) {
+	t.Parallel()
+	storetest.RunDevice(t, func(t *testing.T) storetest.DeviceStore { return open(t) })
+}

@@ -68,7 +68,7 @@ func grantSession(id string, userID int64) db.Session {
 		AAL: db.AAL2, AMR: "pwd otp mfa", AuthTime: opT0.Add(-time.Minute), ClientID: "kc_test"}
 }
 
-func newProviderUser(t *testing.T, s ProviderStore, email string) db.User {
+func newProviderUser(t *testing.T, s db.Store, email string) db.User {
 	t.Helper()
 	u, err := s.CreateUser(t.Context(), email, "x", opT0, nil)
 	if err != nil {

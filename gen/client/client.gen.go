@@ -417,6 +417,49 @@ type DeleteProfileRequest struct {
 	Password string `json:"password"`
 }
 
+// DeviceAnswer defines model for DeviceAnswer.
+type DeviceAnswer struct {
+	// Approve `true` to approve, `false` to deny.
+	Approve bool `json:"approve"`
+
+	// UserCode Example: BDFG-HJKL
+	UserCode string `json:"user_code"`
+}
+
+// DeviceAuthorization RFC 8628 §3.2's device authorization response.
+type DeviceAuthorization struct {
+	// DeviceCode For the device's polling only; never shown.
+	DeviceCode string `json:"device_code"`
+
+	// ExpiresIn `OP_DEVICE_CODE_TTL` in seconds.
+	ExpiresIn int `json:"expires_in"`
+
+	// Interval `OP_DEVICE_INTERVAL` in seconds: the least time between two polls.
+	Interval int `json:"interval"`
+
+	// UserCode Example: BDFG-HJKL
+	UserCode string `json:"user_code"`
+
+	// VerificationURI `OP_DEVICE_URL`, where the user enters the code.
+	//
+	// Example: https://api.example.com/oauth2/device
+	VerificationURI string `json:"verification_uri"`
+
+	// VerificationURIComplete The same with `?user_code=`, for a QR code.
+	//
+	// Example: https://api.example.com/oauth2/device?user_code=BDFG-HJKL
+	VerificationURIComplete *string `json:"verification_uri_complete,omitempty"`
+}
+
+// DeviceRequest defines model for DeviceRequest.
+type DeviceRequest struct {
+	Client    OAuth2ClientRef `json:"client"`
+	ExpiresAt time.Time       `json:"expires_at"`
+
+	// Scopes Example: ["openid","email","offline_access"]
+	Scopes []string `json:"scopes"`
+}
+
 // Email An email address (RFC 5322 addr-spec, ASCII only; no surrounding spaces). Letters are lower-cased before it is stored.
 //
 // Example: ada@example.com
@@ -655,8 +698,11 @@ type OpenIDConfiguration struct {
 
 	// CodeChallengeMethodsSupported Example: ["S256"]
 	CodeChallengeMethodsSupported *[]string `json:"code_challenge_methods_supported,omitempty"`
-	EndSessionEndpoint            *string   `json:"end_session_endpoint,omitempty"`
-	GrantTypesSupported           *[]string `json:"grant_types_supported,omitempty"`
+
+	// DeviceAuthorizationEndpoint RFC 8628's device authorization endpoint.
+	DeviceAuthorizationEndpoint *string   `json:"device_authorization_endpoint,omitempty"`
+	EndSessionEndpoint          *string   `json:"end_session_endpoint,omitempty"`
+	GrantTypesSupported         *[]string `json:"grant_types_supported,omitempty"`
 
 	// IDTokenSigningAlgValuesSupported Example: ["RS256"]
 	IDTokenSigningAlgValuesSupported          *[]string `json:"id_token_signing_alg_values_supported,omitempty"`
@@ -795,10 +841,21 @@ type Problem struct {
 	Type string `json:"type"`
 }
 
+// ProviderForm The form of a protocol endpoint, as its RFC defines it; pkg/op reads it.
+type ProviderForm map[string]string
+
 // ProviderName A provider's name, as in `OIDC_PROVIDERS` (lower case).
 //
 // Example: google
 type ProviderName = string
+
+// ProviderOAuthError defines model for ProviderOAuthError.
+type ProviderOAuthError struct {
+	// Error Example: invalid_grant
+	Error            string  `json:"error"`
+	ErrorDescription *string `json:"error_description,omitempty"`
+	State            *string `json:"state,omitempty"`
+}
 
 // PublicKeyCredential The PublicKeyCredential the browser returned, as JSON (`credential.toJSON()`): `id`,
 // `rawId`, `type` (`public-key`) and `response`, whose binary members are base64url-encoded.
@@ -1072,6 +1129,9 @@ type MFARequiredOrEmailUnverified = Problem
 // NoSuchConsent An RFC 9457 problem detail.
 type NoSuchConsent = Problem
 
+// NoSuchDeviceCode An RFC 9457 problem detail.
+type NoSuchDeviceCode = Problem
+
 // NoSuchFactor An RFC 9457 problem detail.
 type NoSuchFactor = Problem
 
@@ -1101,6 +1161,12 @@ type PasskeysOff = Problem
 
 // PayloadTooLarge An RFC 9457 problem detail.
 type PayloadTooLarge = Problem
+
+// ProviderError defines model for ProviderError.
+type ProviderError = ProviderOAuthError
+
+// ProviderOff An RFC 9457 problem detail.
+type ProviderOff = Problem
 
 // ReauthenticationRefused An RFC 9457 problem detail.
 type ReauthenticationRefused = Problem
@@ -1159,6 +1225,12 @@ type OauthCallbackParams struct {
 	ErrorDescription *string `form:"error_description,omitempty" json:"error_description,omitempty"`
 }
 
+// GetDeviceRequestParams defines parameters for GetDeviceRequest.
+type GetDeviceRequestParams struct {
+	// UserCode The code the device shows.
+	UserCode string `form:"user_code" json:"user_code"`
+}
+
 // VerifyEmailJSONRequestBody defines body for VerifyEmail for application/json ContentType.
 type VerifyEmailJSONRequestBody = VerifyEmailRequest
 
@@ -1179,6 +1251,12 @@ type VerifyMFAJSONRequestBody = MFAVerifyRequest
 
 // OauthTokenJSONRequestBody defines body for OauthToken for application/json ContentType.
 type OauthTokenJSONRequestBody = OAuthTokenRequest
+
+// AnswerDeviceRequestJSONRequestBody defines body for AnswerDeviceRequest for application/json ContentType.
+type AnswerDeviceRequestJSONRequestBody = DeviceAnswer
+
+// Oauth2DeviceAuthorizationFormdataRequestBody defines body for Oauth2DeviceAuthorization for application/x-www-form-urlencoded ContentType.
+type Oauth2DeviceAuthorizationFormdataRequestBody = ProviderForm
 
 // RegisterOAuth2ClientJSONRequestBody defines body for RegisterOAuth2Client for application/json ContentType.
 type RegisterOAuth2ClientJSONRequestBody = ClientRegistrationRequest
@@ -1599,6 +1677,79 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /oauth/{provider}/callback (the `OauthCallback` operationId).
 	OauthCallback(ctx context.Context, provider Provider, params *OauthCallbackParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetDeviceRequest The device grant - which client asks, for what
+	//
+	// For the page at `OP_DEVICE_URL` (keel's, or an app's own): the signed-in user has entered a device's user code (case and dashes do not matter); the answer names the client that asks and the scopes, for the user to approve or deny with `POST /oauth2/device/request`. 404 for a code that is unknown, expired or answered already. Entering codes is rate-limited per address (`AUTH_RATE_LIMIT`, one budget with the POST) and per session (as many a minute), wrong codes included (RFC 8628 §5.1).
+	//
+	// Corresponds with GET /oauth2/device/request (the `GetDeviceRequest` operationId).
+	GetDeviceRequest(ctx context.Context, params *GetDeviceRequestParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AnswerDeviceRequestWithBody The device grant - the signed-in user approves or denies
+	//
+	// With the user's keel access token. `approve: true` starts the grant: a new keel session for
+	// the client (listed by `GET /sessions`, its id the ID token's `sid`; its auth time, `amr` and
+	// level are the caller's session's) and remembers the user's consent; the device's next poll
+	// gets the tokens (a refresh token too with `offline_access`). `approve: false` makes the
+	// device's next poll `access_denied`. A code answered already, expired or unknown is 404: a
+	// user code works once. A session that owes its second factor gets 403. Rate-limited as the
+	// GET, in one budget with it.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /oauth2/device/request (the `AnswerDeviceRequest` operationId).
+	AnswerDeviceRequestWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AnswerDeviceRequest The device grant - the signed-in user approves or denies
+	//
+	// With the user's keel access token. `approve: true` starts the grant: a new keel session for
+	// the client (listed by `GET /sessions`, its id the ID token's `sid`; its auth time, `amr` and
+	// level are the caller's session's) and remembers the user's consent; the device's next poll
+	// gets the tokens (a refresh token too with `offline_access`). `approve: false` makes the
+	// device's next poll `access_denied`. A code answered already, expired or unknown is 404: a
+	// user code works once. A session that owes its second factor gets 403. Rate-limited as the
+	// GET, in one budget with it.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /oauth2/device/request (the `AnswerDeviceRequest` operationId).
+	AnswerDeviceRequest(ctx context.Context, body AnswerDeviceRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// Oauth2DeviceAuthorizationWithBody Device authorization endpoint (RFC 8628 §3.1), the device grant
+	//
+	// For a client registered with the grant `urn:ietf:params:oauth:grant-type:device_code`
+	// (a CLI, a TV, an agent): `client_id` (and the secret, for a confidential client) and
+	// `scope`. Answers a `device_code` for the device's polling and a `user_code` (8 letters of
+	// RFC 8628 §6.1's base-20 set, `BCDF-GHJK`; case and dashes do not matter) that the user
+	// enters at `verification_uri` (`OP_DEVICE_URL`), signed in to keel. Both live
+	// `OP_DEVICE_CODE_TTL`. The device then polls `POST /oauth2/token` with
+	// `grant_type=urn:ietf:params:oauth:grant-type:device_code` and `device_code` every
+	// `interval` seconds (`OP_DEVICE_INTERVAL`). Errors are RFC 6749 §5.2 JSON:
+	// `unauthorized_client` for a client without the grant, `invalid_scope` when none of the
+	// scopes is the client's, `invalid_client` (401) for an unknown client or a wrong secret.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /oauth2/device_authorization (the `Oauth2DeviceAuthorization` operationId).
+	Oauth2DeviceAuthorizationWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// Oauth2DeviceAuthorizationWithFormdataBody Device authorization endpoint (RFC 8628 §3.1), the device grant
+	//
+	// For a client registered with the grant `urn:ietf:params:oauth:grant-type:device_code`
+	// (a CLI, a TV, an agent): `client_id` (and the secret, for a confidential client) and
+	// `scope`. Answers a `device_code` for the device's polling and a `user_code` (8 letters of
+	// RFC 8628 §6.1's base-20 set, `BCDF-GHJK`; case and dashes do not matter) that the user
+	// enters at `verification_uri` (`OP_DEVICE_URL`), signed in to keel. Both live
+	// `OP_DEVICE_CODE_TTL`. The device then polls `POST /oauth2/token` with
+	// `grant_type=urn:ietf:params:oauth:grant-type:device_code` and `device_code` every
+	// `interval` seconds (`OP_DEVICE_INTERVAL`). Errors are RFC 6749 §5.2 JSON:
+	// `unauthorized_client` for a client without the grant, `invalid_scope` when none of the
+	// scopes is the client's, `invalid_client` (401) for an unknown client or a wrong secret.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type.
+	//
+	// Corresponds with POST /oauth2/device_authorization (the `Oauth2DeviceAuthorization` operationId).
+	Oauth2DeviceAuthorizationWithFormdataBody(ctx context.Context, body Oauth2DeviceAuthorizationFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RegisterOAuth2ClientWithBody Dynamic client registration (RFC 7591), for agents and MCP clients
 	//
@@ -2644,6 +2795,129 @@ func (c *Client) OauthAuthorize(ctx context.Context, provider Provider, params *
 // Corresponds with GET /oauth/{provider}/callback (the `OauthCallback` operationId).
 func (c *Client) OauthCallback(ctx context.Context, provider Provider, params *OauthCallbackParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewOauthCallbackRequest(c.Server, provider, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetDeviceRequest The device grant - which client asks, for what
+//
+// For the page at `OP_DEVICE_URL` (keel's, or an app's own): the signed-in user has entered a device's user code (case and dashes do not matter); the answer names the client that asks and the scopes, for the user to approve or deny with `POST /oauth2/device/request`. 404 for a code that is unknown, expired or answered already. Entering codes is rate-limited per address (`AUTH_RATE_LIMIT`, one budget with the POST) and per session (as many a minute), wrong codes included (RFC 8628 §5.1).
+//
+// Corresponds with GET /oauth2/device/request (the `GetDeviceRequest` operationId).
+func (c *Client) GetDeviceRequest(ctx context.Context, params *GetDeviceRequestParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetDeviceRequestRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AnswerDeviceRequestWithBody The device grant - the signed-in user approves or denies
+//
+// With the user's keel access token. `approve: true` starts the grant: a new keel session for
+// the client (listed by `GET /sessions`, its id the ID token's `sid`; its auth time, `amr` and
+// level are the caller's session's) and remembers the user's consent; the device's next poll
+// gets the tokens (a refresh token too with `offline_access`). `approve: false` makes the
+// device's next poll `access_denied`. A code answered already, expired or unknown is 404: a
+// user code works once. A session that owes its second factor gets 403. Rate-limited as the
+// GET, in one budget with it.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /oauth2/device/request (the `AnswerDeviceRequest` operationId).
+func (c *Client) AnswerDeviceRequestWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAnswerDeviceRequestRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AnswerDeviceRequest The device grant - the signed-in user approves or denies
+//
+// With the user's keel access token. `approve: true` starts the grant: a new keel session for
+// the client (listed by `GET /sessions`, its id the ID token's `sid`; its auth time, `amr` and
+// level are the caller's session's) and remembers the user's consent; the device's next poll
+// gets the tokens (a refresh token too with `offline_access`). `approve: false` makes the
+// device's next poll `access_denied`. A code answered already, expired or unknown is 404: a
+// user code works once. A session that owes its second factor gets 403. Rate-limited as the
+// GET, in one budget with it.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /oauth2/device/request (the `AnswerDeviceRequest` operationId).
+func (c *Client) AnswerDeviceRequest(ctx context.Context, body AnswerDeviceRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAnswerDeviceRequestRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// Oauth2DeviceAuthorizationWithBody Device authorization endpoint (RFC 8628 §3.1), the device grant
+//
+// For a client registered with the grant `urn:ietf:params:oauth:grant-type:device_code`
+// (a CLI, a TV, an agent): `client_id` (and the secret, for a confidential client) and
+// `scope`. Answers a `device_code` for the device's polling and a `user_code` (8 letters of
+// RFC 8628 §6.1's base-20 set, `BCDF-GHJK`; case and dashes do not matter) that the user
+// enters at `verification_uri` (`OP_DEVICE_URL`), signed in to keel. Both live
+// `OP_DEVICE_CODE_TTL`. The device then polls `POST /oauth2/token` with
+// `grant_type=urn:ietf:params:oauth:grant-type:device_code` and `device_code` every
+// `interval` seconds (`OP_DEVICE_INTERVAL`). Errors are RFC 6749 §5.2 JSON:
+// `unauthorized_client` for a client without the grant, `invalid_scope` when none of the
+// scopes is the client's, `invalid_client` (401) for an unknown client or a wrong secret.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /oauth2/device_authorization (the `Oauth2DeviceAuthorization` operationId).
+func (c *Client) Oauth2DeviceAuthorizationWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOauth2DeviceAuthorizationRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// Oauth2DeviceAuthorizationWithFormdataBody Device authorization endpoint (RFC 8628 §3.1), the device grant
+//
+// For a client registered with the grant `urn:ietf:params:oauth:grant-type:device_code`
+// (a CLI, a TV, an agent): `client_id` (and the secret, for a confidential client) and
+// `scope`. Answers a `device_code` for the device's polling and a `user_code` (8 letters of
+// RFC 8628 §6.1's base-20 set, `BCDF-GHJK`; case and dashes do not matter) that the user
+// enters at `verification_uri` (`OP_DEVICE_URL`), signed in to keel. Both live
+// `OP_DEVICE_CODE_TTL`. The device then polls `POST /oauth2/token` with
+// `grant_type=urn:ietf:params:oauth:grant-type:device_code` and `device_code` every
+// `interval` seconds (`OP_DEVICE_INTERVAL`). Errors are RFC 6749 §5.2 JSON:
+// `unauthorized_client` for a client without the grant, `invalid_scope` when none of the
+// scopes is the client's, `invalid_client` (401) for an unknown client or a wrong secret.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type.
+//
+// Corresponds with POST /oauth2/device_authorization (the `Oauth2DeviceAuthorization` operationId).
+func (c *Client) Oauth2DeviceAuthorizationWithFormdataBody(ctx context.Context, body Oauth2DeviceAuthorizationFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOauth2DeviceAuthorizationRequestWithFormdataBody(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4294,6 +4568,136 @@ func NewOauthCallbackRequest(server string, provider Provider, params *OauthCall
 	return req, nil
 }
 
+// NewGetDeviceRequestRequest constructs an http.Request for the GetDeviceRequest method
+func NewGetDeviceRequestRequest(server string, params *GetDeviceRequestParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/oauth2/device/request")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "user_code", params.UserCode, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAnswerDeviceRequestRequest calls the generic AnswerDeviceRequest builder with application/json body
+func NewAnswerDeviceRequestRequest(server string, body AnswerDeviceRequestJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAnswerDeviceRequestRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewAnswerDeviceRequestRequestWithBody constructs an http.Request for the AnswerDeviceRequest method, with any body, and a specified content type
+func NewAnswerDeviceRequestRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/oauth2/device/request")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewOauth2DeviceAuthorizationRequestWithFormdataBody calls the generic Oauth2DeviceAuthorization builder with application/x-www-form-urlencoded body
+func NewOauth2DeviceAuthorizationRequestWithFormdataBody(server string, body Oauth2DeviceAuthorizationFormdataRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	bodyStr, err := runtime.MarshalForm(body, nil)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = strings.NewReader(bodyStr.Encode())
+	return NewOauth2DeviceAuthorizationRequestWithBody(server, "application/x-www-form-urlencoded", bodyReader)
+}
+
+// NewOauth2DeviceAuthorizationRequestWithBody constructs an http.Request for the Oauth2DeviceAuthorization method, with any body, and a specified content type
+func NewOauth2DeviceAuthorizationRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/oauth2/device_authorization")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewRegisterOAuth2ClientRequest calls the generic RegisterOAuth2Client builder with application/json body
 func NewRegisterOAuth2ClientRequest(server string, body RegisterOAuth2ClientJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -5683,6 +6087,81 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /oauth/{provider}/callback (the `OauthCallback` operationId).
 	OauthCallbackWithResponse(ctx context.Context, provider Provider, params *OauthCallbackParams, reqEditors ...RequestEditorFn) (*OauthCallbackResponse, error)
+
+	// GetDeviceRequestWithResponse The device grant - which client asks, for what
+	//
+	// For the page at `OP_DEVICE_URL` (keel's, or an app's own): the signed-in user has entered a device's user code (case and dashes do not matter); the answer names the client that asks and the scopes, for the user to approve or deny with `POST /oauth2/device/request`. 404 for a code that is unknown, expired or answered already. Entering codes is rate-limited per address (`AUTH_RATE_LIMIT`, one budget with the POST) and per session (as many a minute), wrong codes included (RFC 8628 §5.1).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /oauth2/device/request (the `GetDeviceRequest` operationId).
+	GetDeviceRequestWithResponse(ctx context.Context, params *GetDeviceRequestParams, reqEditors ...RequestEditorFn) (*GetDeviceRequestResponse, error)
+
+	// AnswerDeviceRequestWithBodyWithResponse The device grant - the signed-in user approves or denies
+	//
+	// With the user's keel access token. `approve: true` starts the grant: a new keel session for
+	// the client (listed by `GET /sessions`, its id the ID token's `sid`; its auth time, `amr` and
+	// level are the caller's session's) and remembers the user's consent; the device's next poll
+	// gets the tokens (a refresh token too with `offline_access`). `approve: false` makes the
+	// device's next poll `access_denied`. A code answered already, expired or unknown is 404: a
+	// user code works once. A session that owes its second factor gets 403. Rate-limited as the
+	// GET, in one budget with it.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /oauth2/device/request (the `AnswerDeviceRequest` operationId).
+	AnswerDeviceRequestWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AnswerDeviceRequestResponse, error)
+
+	// AnswerDeviceRequestWithResponse The device grant - the signed-in user approves or denies
+	//
+	// With the user's keel access token. `approve: true` starts the grant: a new keel session for
+	// the client (listed by `GET /sessions`, its id the ID token's `sid`; its auth time, `amr` and
+	// level are the caller's session's) and remembers the user's consent; the device's next poll
+	// gets the tokens (a refresh token too with `offline_access`). `approve: false` makes the
+	// device's next poll `access_denied`. A code answered already, expired or unknown is 404: a
+	// user code works once. A session that owes its second factor gets 403. Rate-limited as the
+	// GET, in one budget with it.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /oauth2/device/request (the `AnswerDeviceRequest` operationId).
+	AnswerDeviceRequestWithResponse(ctx context.Context, body AnswerDeviceRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*AnswerDeviceRequestResponse, error)
+
+	// Oauth2DeviceAuthorizationWithBodyWithResponse Device authorization endpoint (RFC 8628 §3.1), the device grant
+	//
+	// For a client registered with the grant `urn:ietf:params:oauth:grant-type:device_code`
+	// (a CLI, a TV, an agent): `client_id` (and the secret, for a confidential client) and
+	// `scope`. Answers a `device_code` for the device's polling and a `user_code` (8 letters of
+	// RFC 8628 §6.1's base-20 set, `BCDF-GHJK`; case and dashes do not matter) that the user
+	// enters at `verification_uri` (`OP_DEVICE_URL`), signed in to keel. Both live
+	// `OP_DEVICE_CODE_TTL`. The device then polls `POST /oauth2/token` with
+	// `grant_type=urn:ietf:params:oauth:grant-type:device_code` and `device_code` every
+	// `interval` seconds (`OP_DEVICE_INTERVAL`). Errors are RFC 6749 §5.2 JSON:
+	// `unauthorized_client` for a client without the grant, `invalid_scope` when none of the
+	// scopes is the client's, `invalid_client` (401) for an unknown client or a wrong secret.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /oauth2/device_authorization (the `Oauth2DeviceAuthorization` operationId).
+	Oauth2DeviceAuthorizationWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*Oauth2DeviceAuthorizationResponse, error)
+
+	// Oauth2DeviceAuthorizationWithFormdataBodyWithResponse Device authorization endpoint (RFC 8628 §3.1), the device grant
+	//
+	// For a client registered with the grant `urn:ietf:params:oauth:grant-type:device_code`
+	// (a CLI, a TV, an agent): `client_id` (and the secret, for a confidential client) and
+	// `scope`. Answers a `device_code` for the device's polling and a `user_code` (8 letters of
+	// RFC 8628 §6.1's base-20 set, `BCDF-GHJK`; case and dashes do not matter) that the user
+	// enters at `verification_uri` (`OP_DEVICE_URL`), signed in to keel. Both live
+	// `OP_DEVICE_CODE_TTL`. The device then polls `POST /oauth2/token` with
+	// `grant_type=urn:ietf:params:oauth:grant-type:device_code` and `device_code` every
+	// `interval` seconds (`OP_DEVICE_INTERVAL`). Errors are RFC 6749 §5.2 JSON:
+	// `unauthorized_client` for a client without the grant, `invalid_scope` when none of the
+	// scopes is the client's, `invalid_client` (401) for an unknown client or a wrong secret.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /oauth2/device_authorization (the `Oauth2DeviceAuthorization` operationId).
+	Oauth2DeviceAuthorizationWithFormdataBodyWithResponse(ctx context.Context, body Oauth2DeviceAuthorizationFormdataRequestBody, reqEditors ...RequestEditorFn) (*Oauth2DeviceAuthorizationResponse, error)
 
 	// RegisterOAuth2ClientWithBodyWithResponse Dynamic client registration (RFC 7591), for agents and MCP clients
 	//
@@ -7655,6 +8134,269 @@ func (r OauthCallbackResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r OauthCallbackResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetDeviceRequestResponse401Headers the declared response headers of an HTTP 401 response for GetDeviceRequest
+type GetDeviceRequestResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetDeviceRequestResponse429Headers the declared response headers of an HTTP 429 response for GetDeviceRequest
+type GetDeviceRequestResponse429Headers struct {
+	RetryAfter *int
+}
+
+type GetDeviceRequestResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *DeviceRequest
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *MFARequired
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *NoSuchDeviceCode
+	// ApplicationProblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationProblemJSON429 *TooManyRequests
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetDeviceRequestResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetDeviceRequestResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetDeviceRequestResponse) GetJSON200() *DeviceRequest {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetDeviceRequestResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetDeviceRequestResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetDeviceRequestResponse) GetApplicationProblemJSON403() *MFARequired {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetDeviceRequestResponse) GetApplicationProblemJSON404() *NoSuchDeviceCode {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetDeviceRequestResponse) GetApplicationProblemJSON429() *TooManyRequests {
+	return r.ApplicationProblemJSON429
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetDeviceRequestResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetDeviceRequestResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetDeviceRequestResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetDeviceRequestResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetDeviceRequestResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AnswerDeviceRequestResponse401Headers the declared response headers of an HTTP 401 response for AnswerDeviceRequest
+type AnswerDeviceRequestResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// AnswerDeviceRequestResponse429Headers the declared response headers of an HTTP 429 response for AnswerDeviceRequest
+type AnswerDeviceRequestResponse429Headers struct {
+	RetryAfter *int
+}
+
+type AnswerDeviceRequestResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *MFARequired
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *NoSuchDeviceCode
+	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationProblemJSON413 *PayloadTooLarge
+	// ApplicationProblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationProblemJSON415 *UnsupportedMediaType
+	// ApplicationProblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationProblemJSON429 *TooManyRequests
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AnswerDeviceRequestResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *AnswerDeviceRequestResponse429Headers
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AnswerDeviceRequestResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AnswerDeviceRequestResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AnswerDeviceRequestResponse) GetApplicationProblemJSON403() *MFARequired {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r AnswerDeviceRequestResponse) GetApplicationProblemJSON404() *NoSuchDeviceCode {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r AnswerDeviceRequestResponse) GetApplicationProblemJSON413() *PayloadTooLarge {
+	return r.ApplicationProblemJSON413
+}
+
+// GetApplicationProblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r AnswerDeviceRequestResponse) GetApplicationProblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationProblemJSON415
+}
+
+// GetApplicationProblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r AnswerDeviceRequestResponse) GetApplicationProblemJSON429() *TooManyRequests {
+	return r.ApplicationProblemJSON429
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r AnswerDeviceRequestResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AnswerDeviceRequestResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AnswerDeviceRequestResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AnswerDeviceRequestResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AnswerDeviceRequestResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type Oauth2DeviceAuthorizationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *DeviceAuthorization
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ProviderError
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *ProviderError
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *ProviderOff
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r Oauth2DeviceAuthorizationResponse) GetJSON200() *DeviceAuthorization {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r Oauth2DeviceAuthorizationResponse) GetJSON400() *ProviderError {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r Oauth2DeviceAuthorizationResponse) GetJSON401() *ProviderError {
+	return r.JSON401
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r Oauth2DeviceAuthorizationResponse) GetApplicationProblemJSON404() *ProviderOff {
+	return r.ApplicationProblemJSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r Oauth2DeviceAuthorizationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r Oauth2DeviceAuthorizationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r Oauth2DeviceAuthorizationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r Oauth2DeviceAuthorizationResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -10660,6 +11402,111 @@ func (c *ClientWithResponses) OauthCallbackWithResponse(ctx context.Context, pro
 	return ParseOauthCallbackResponse(rsp)
 }
 
+// GetDeviceRequestWithResponse The device grant - which client asks, for what
+//
+// For the page at `OP_DEVICE_URL` (keel's, or an app's own): the signed-in user has entered a device's user code (case and dashes do not matter); the answer names the client that asks and the scopes, for the user to approve or deny with `POST /oauth2/device/request`. 404 for a code that is unknown, expired or answered already. Entering codes is rate-limited per address (`AUTH_RATE_LIMIT`, one budget with the POST) and per session (as many a minute), wrong codes included (RFC 8628 §5.1).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /oauth2/device/request (the `GetDeviceRequest` operationId).
+func (c *ClientWithResponses) GetDeviceRequestWithResponse(ctx context.Context, params *GetDeviceRequestParams, reqEditors ...RequestEditorFn) (*GetDeviceRequestResponse, error) {
+	rsp, err := c.GetDeviceRequest(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetDeviceRequestResponse(rsp)
+}
+
+// AnswerDeviceRequestWithBodyWithResponse The device grant - the signed-in user approves or denies
+//
+// With the user's keel access token. `approve: true` starts the grant: a new keel session for
+// the client (listed by `GET /sessions`, its id the ID token's `sid`; its auth time, `amr` and
+// level are the caller's session's) and remembers the user's consent; the device's next poll
+// gets the tokens (a refresh token too with `offline_access`). `approve: false` makes the
+// device's next poll `access_denied`. A code answered already, expired or unknown is 404: a
+// user code works once. A session that owes its second factor gets 403. Rate-limited as the
+// GET, in one budget with it.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /oauth2/device/request (the `AnswerDeviceRequest` operationId).
+func (c *ClientWithResponses) AnswerDeviceRequestWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AnswerDeviceRequestResponse, error) {
+	rsp, err := c.AnswerDeviceRequestWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAnswerDeviceRequestResponse(rsp)
+}
+
+// AnswerDeviceRequestWithResponse The device grant - the signed-in user approves or denies
+//
+// With the user's keel access token. `approve: true` starts the grant: a new keel session for
+// the client (listed by `GET /sessions`, its id the ID token's `sid`; its auth time, `amr` and
+// level are the caller's session's) and remembers the user's consent; the device's next poll
+// gets the tokens (a refresh token too with `offline_access`). `approve: false` makes the
+// device's next poll `access_denied`. A code answered already, expired or unknown is 404: a
+// user code works once. A session that owes its second factor gets 403. Rate-limited as the
+// GET, in one budget with it.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /oauth2/device/request (the `AnswerDeviceRequest` operationId).
+func (c *ClientWithResponses) AnswerDeviceRequestWithResponse(ctx context.Context, body AnswerDeviceRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*AnswerDeviceRequestResponse, error) {
+	rsp, err := c.AnswerDeviceRequest(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAnswerDeviceRequestResponse(rsp)
+}
+
+// Oauth2DeviceAuthorizationWithBodyWithResponse Device authorization endpoint (RFC 8628 §3.1), the device grant
+//
+// For a client registered with the grant `urn:ietf:params:oauth:grant-type:device_code`
+// (a CLI, a TV, an agent): `client_id` (and the secret, for a confidential client) and
+// `scope`. Answers a `device_code` for the device's polling and a `user_code` (8 letters of
+// RFC 8628 §6.1's base-20 set, `BCDF-GHJK`; case and dashes do not matter) that the user
+// enters at `verification_uri` (`OP_DEVICE_URL`), signed in to keel. Both live
+// `OP_DEVICE_CODE_TTL`. The device then polls `POST /oauth2/token` with
+// `grant_type=urn:ietf:params:oauth:grant-type:device_code` and `device_code` every
+// `interval` seconds (`OP_DEVICE_INTERVAL`). Errors are RFC 6749 §5.2 JSON:
+// `unauthorized_client` for a client without the grant, `invalid_scope` when none of the
+// scopes is the client's, `invalid_client` (401) for an unknown client or a wrong secret.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /oauth2/device_authorization (the `Oauth2DeviceAuthorization` operationId).
+func (c *ClientWithResponses) Oauth2DeviceAuthorizationWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*Oauth2DeviceAuthorizationResponse, error) {
+	rsp, err := c.Oauth2DeviceAuthorizationWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOauth2DeviceAuthorizationResponse(rsp)
+}
+
+// Oauth2DeviceAuthorizationWithFormdataBodyWithResponse Device authorization endpoint (RFC 8628 §3.1), the device grant
+//
+// For a client registered with the grant `urn:ietf:params:oauth:grant-type:device_code`
+// (a CLI, a TV, an agent): `client_id` (and the secret, for a confidential client) and
+// `scope`. Answers a `device_code` for the device's polling and a `user_code` (8 letters of
+// RFC 8628 §6.1's base-20 set, `BCDF-GHJK`; case and dashes do not matter) that the user
+// enters at `verification_uri` (`OP_DEVICE_URL`), signed in to keel. Both live
+// `OP_DEVICE_CODE_TTL`. The device then polls `POST /oauth2/token` with
+// `grant_type=urn:ietf:params:oauth:grant-type:device_code` and `device_code` every
+// `interval` seconds (`OP_DEVICE_INTERVAL`). Errors are RFC 6749 §5.2 JSON:
+// `unauthorized_client` for a client without the grant, `invalid_scope` when none of the
+// scopes is the client's, `invalid_client` (401) for an unknown client or a wrong secret.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /oauth2/device_authorization (the `Oauth2DeviceAuthorization` operationId).
+func (c *ClientWithResponses) Oauth2DeviceAuthorizationWithFormdataBodyWithResponse(ctx context.Context, body Oauth2DeviceAuthorizationFormdataRequestBody, reqEditors ...RequestEditorFn) (*Oauth2DeviceAuthorizationResponse, error) {
+	rsp, err := c.Oauth2DeviceAuthorizationWithFormdataBody(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOauth2DeviceAuthorizationResponse(rsp)
+}
+
 // RegisterOAuth2ClientWithBodyWithResponse Dynamic client registration (RFC 7591), for agents and MCP clients
 //
 // An app registers itself as a client of keel's OpenID Provider (docs/provider.md, "Dynamic
@@ -12748,6 +13595,245 @@ func ParseOauthCallbackResponse(rsp *http.Response) (*OauthCallbackResponse, err
 			headers.Location = value
 		}
 		response.Headers302 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetDeviceRequestResponse parses an HTTP response from a GetDeviceRequestWithResponse call
+func ParseGetDeviceRequestResponse(rsp *http.Response) (*GetDeviceRequestResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetDeviceRequestResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest DeviceRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest MFARequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NoSuchDeviceCode
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetDeviceRequestResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetDeviceRequestResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAnswerDeviceRequestResponse parses an HTTP response from a AnswerDeviceRequestWithResponse call
+func ParseAnswerDeviceRequestResponse(rsp *http.Response) (*AnswerDeviceRequestResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AnswerDeviceRequestResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest MFARequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NoSuchDeviceCode
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers AnswerDeviceRequestResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers AnswerDeviceRequestResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOauth2DeviceAuthorizationResponse parses an HTTP response from a Oauth2DeviceAuthorizationWithResponse call
+func ParseOauth2DeviceAuthorizationResponse(rsp *http.Response) (*Oauth2DeviceAuthorizationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &Oauth2DeviceAuthorizationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest DeviceAuthorization
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ProviderError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest ProviderError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ProviderOff
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
 	}
 
 	return response, nil

@@ -421,6 +421,24 @@ type DeleteProfileRequest struct {
 	Password string `json:"password"`
 }
 
+// DeviceAnswer defines model for DeviceAnswer.
+type DeviceAnswer struct {
+	// Approve `true` to approve, `false` to deny.
+	Approve bool `json:"approve"`
+
+	// UserCode Example: BDFG-HJKL
+	UserCode string `json:"user_code"`
+}
+
+// DeviceRequest defines model for DeviceRequest.
+type DeviceRequest struct {
+	Client    OAuth2ClientRef `json:"client"`
+	ExpiresAt time.Time       `json:"expires_at"`
+
+	// Scopes Example: ["openid","email","offline_access"]
+	Scopes []string `json:"scopes"`
+}
+
 // Email An email address (RFC 5322 addr-spec, ASCII only; no surrounding spaces). Letters are lower-cased before it is stored.
 //
 // Example: ada@example.com
@@ -659,8 +677,11 @@ type OpenIDConfiguration struct {
 
 	// CodeChallengeMethodsSupported Example: ["S256"]
 	CodeChallengeMethodsSupported *[]string `json:"code_challenge_methods_supported,omitempty"`
-	EndSessionEndpoint            *string   `json:"end_session_endpoint,omitempty"`
-	GrantTypesSupported           *[]string `json:"grant_types_supported,omitempty"`
+
+	// DeviceAuthorizationEndpoint RFC 8628's device authorization endpoint.
+	DeviceAuthorizationEndpoint *string   `json:"device_authorization_endpoint,omitempty"`
+	EndSessionEndpoint          *string   `json:"end_session_endpoint,omitempty"`
+	GrantTypesSupported         *[]string `json:"grant_types_supported,omitempty"`
 
 	// IDTokenSigningAlgValuesSupported Example: ["RS256"]
 	IDTokenSigningAlgValuesSupported          *[]string `json:"id_token_signing_alg_values_supported,omitempty"`
@@ -1076,6 +1097,9 @@ type MFARequiredOrEmailUnverified = Problem
 // NoSuchConsent An RFC 9457 problem detail.
 type NoSuchConsent = Problem
 
+// NoSuchDeviceCode An RFC 9457 problem detail.
+type NoSuchDeviceCode = Problem
+
 // NoSuchFactor An RFC 9457 problem detail.
 type NoSuchFactor = Problem
 
@@ -1163,6 +1187,12 @@ type OauthCallbackParams struct {
 	ErrorDescription *string `form:"error_description,omitempty" json:"error_description,omitempty"`
 }
 
+// GetDeviceRequestParams defines parameters for GetDeviceRequest.
+type GetDeviceRequestParams struct {
+	// UserCode The code the device shows.
+	UserCode string `form:"user_code" json:"user_code"`
+}
+
 // VerifyEmailJSONRequestBody defines body for VerifyEmail for application/json ContentType.
 type VerifyEmailJSONRequestBody = VerifyEmailRequest
 
@@ -1183,6 +1213,9 @@ type VerifyMFAJSONRequestBody = MFAVerifyRequest
 
 // OauthTokenJSONRequestBody defines body for OauthToken for application/json ContentType.
 type OauthTokenJSONRequestBody = OAuthTokenRequest
+
+// AnswerDeviceRequestJSONRequestBody defines body for AnswerDeviceRequest for application/json ContentType.
+type AnswerDeviceRequestJSONRequestBody = DeviceAnswer
 
 // RegisterOAuth2ClientJSONRequestBody defines body for RegisterOAuth2Client for application/json ContentType.
 type RegisterOAuth2ClientJSONRequestBody = ClientRegistrationRequest
@@ -1282,6 +1315,12 @@ type ServerInterface interface {
 	// OauthCallback Where the provider sends the browser back
 	// (GET /oauth/{provider}/callback)
 	OauthCallback(ctx echo.Context, provider Provider, params OauthCallbackParams) error
+	// GetDeviceRequest The device grant - which client asks, for what
+	// (GET /oauth2/device/request)
+	GetDeviceRequest(ctx echo.Context, params GetDeviceRequestParams) error
+	// AnswerDeviceRequest The device grant - the signed-in user approves or denies
+	// (POST /oauth2/device/request)
+	AnswerDeviceRequest(ctx echo.Context) error
 	// RegisterOAuth2Client Dynamic client registration (RFC 7591), for agents and MCP clients
 	// (POST /oauth2/register)
 	RegisterOAuth2Client(ctx echo.Context) error
@@ -1625,6 +1664,33 @@ func (w *ServerInterfaceWrapper) OauthCallback(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.OauthCallback(ctx, provider, params)
+	return err
+}
+
+// GetDeviceRequest converts echo context to params.
+func (w *ServerInterfaceWrapper) GetDeviceRequest(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetDeviceRequestParams
+	// ------------- Required query parameter "user_code" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "user_code", ctx.QueryParams(), &params.UserCode, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter user_code: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetDeviceRequest(ctx, params)
+	return err
+}
+
+// AnswerDeviceRequest converts echo context to params.
+func (w *ServerInterfaceWrapper) AnswerDeviceRequest(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AnswerDeviceRequest(ctx)
 	return err
 }
 
@@ -2042,6 +2108,8 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/reauthenticate", wrapper.Reauthenticate, options.OperationMiddlewares["reauthenticate"]...)
 	router.POST(options.BaseURL+"/reauthenticate/passkey/options", wrapper.ReauthenticatePasskeyOptions, options.OperationMiddlewares["reauthenticatePasskeyOptions"]...)
 	router.GET(options.BaseURL+"/.well-known/oauth-authorization-server", wrapper.GetOAuthAuthorizationServer, options.OperationMiddlewares["getOAuthAuthorizationServer"]...)
+	router.GET(options.BaseURL+"/oauth2/device/request", wrapper.GetDeviceRequest, options.OperationMiddlewares["getDeviceRequest"]...)
+	router.POST(options.BaseURL+"/oauth2/device/request", wrapper.AnswerDeviceRequest, options.OperationMiddlewares["answerDeviceRequest"]...)
 	router.GET(options.BaseURL+"/oauth2/requests/:id", wrapper.GetOAuth2Request, options.OperationMiddlewares["getOAuth2Request"]...)
 	router.POST(options.BaseURL+"/oauth2/requests/:id/accept", wrapper.AcceptOAuth2Request, options.OperationMiddlewares["acceptOAuth2Request"]...)
 	router.POST(options.BaseURL+"/oauth2/requests/:id/reject", wrapper.RejectOAuth2Request, options.OperationMiddlewares["rejectOAuth2Request"]...)
@@ -2082,6 +2150,8 @@ type MFARequiredApplicationProblemPlusJSONResponse Problem
 type MFARequiredOrEmailUnverifiedApplicationProblemPlusJSONResponse Problem
 
 type NoSuchConsentApplicationProblemPlusJSONResponse Problem
+
+type NoSuchDeviceCodeApplicationProblemPlusJSONResponse Problem
 
 type NoSuchFactorApplicationProblemPlusJSONResponse Problem
 
@@ -3850,6 +3920,280 @@ func (response OauthCallback502ApplicationProblemPlusJSONResponse) VisitOauthCal
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(502)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDeviceRequestRequestObject struct {
+	Params GetDeviceRequestParams
+}
+
+type GetDeviceRequestResponseObject interface {
+	VisitGetDeviceRequestResponse(w http.ResponseWriter) error
+}
+
+type GetDeviceRequest200JSONResponse DeviceRequest
+
+func (response GetDeviceRequest200JSONResponse) VisitGetDeviceRequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDeviceRequest400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetDeviceRequest400ApplicationProblemPlusJSONResponse) VisitGetDeviceRequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDeviceRequest401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetDeviceRequest401ApplicationProblemPlusJSONResponse) VisitGetDeviceRequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDeviceRequest403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response GetDeviceRequest403ApplicationProblemPlusJSONResponse) VisitGetDeviceRequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDeviceRequest404ApplicationProblemPlusJSONResponse struct {
+	NoSuchDeviceCodeApplicationProblemPlusJSONResponse
+}
+
+func (response GetDeviceRequest404ApplicationProblemPlusJSONResponse) VisitGetDeviceRequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDeviceRequest429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GetDeviceRequest429ApplicationProblemPlusJSONResponse) VisitGetDeviceRequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDeviceRequest500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response GetDeviceRequest500ApplicationProblemPlusJSONResponse) VisitGetDeviceRequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AnswerDeviceRequestRequestObject struct {
+	Body *AnswerDeviceRequestJSONRequestBody
+}
+
+type AnswerDeviceRequestResponseObject interface {
+	VisitAnswerDeviceRequestResponse(w http.ResponseWriter) error
+}
+
+type AnswerDeviceRequest204Response struct {
+}
+
+func (response AnswerDeviceRequest204Response) VisitAnswerDeviceRequestResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type AnswerDeviceRequest400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AnswerDeviceRequest400ApplicationProblemPlusJSONResponse) VisitAnswerDeviceRequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AnswerDeviceRequest401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response AnswerDeviceRequest401ApplicationProblemPlusJSONResponse) VisitAnswerDeviceRequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AnswerDeviceRequest403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response AnswerDeviceRequest403ApplicationProblemPlusJSONResponse) VisitAnswerDeviceRequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AnswerDeviceRequest404ApplicationProblemPlusJSONResponse struct {
+	NoSuchDeviceCodeApplicationProblemPlusJSONResponse
+}
+
+func (response AnswerDeviceRequest404ApplicationProblemPlusJSONResponse) VisitAnswerDeviceRequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AnswerDeviceRequest413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response AnswerDeviceRequest413ApplicationProblemPlusJSONResponse) VisitAnswerDeviceRequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AnswerDeviceRequest415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response AnswerDeviceRequest415ApplicationProblemPlusJSONResponse) VisitAnswerDeviceRequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AnswerDeviceRequest429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response AnswerDeviceRequest429ApplicationProblemPlusJSONResponse) VisitAnswerDeviceRequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AnswerDeviceRequest500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response AnswerDeviceRequest500ApplicationProblemPlusJSONResponse) VisitAnswerDeviceRequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7136,6 +7480,12 @@ type StrictServerInterface interface {
 	// OauthCallback Where the provider sends the browser back
 	// (GET /oauth/{provider}/callback)
 	OauthCallback(ctx context.Context, request OauthCallbackRequestObject) (OauthCallbackResponseObject, error)
+	// GetDeviceRequest The device grant - which client asks, for what
+	// (GET /oauth2/device/request)
+	GetDeviceRequest(ctx context.Context, request GetDeviceRequestRequestObject) (GetDeviceRequestResponseObject, error)
+	// AnswerDeviceRequest The device grant - the signed-in user approves or denies
+	// (POST /oauth2/device/request)
+	AnswerDeviceRequest(ctx context.Context, request AnswerDeviceRequestRequestObject) (AnswerDeviceRequestResponseObject, error)
 	// RegisterOAuth2Client Dynamic client registration (RFC 7591), for agents and MCP clients
 	// (POST /oauth2/register)
 	RegisterOAuth2Client(ctx context.Context, request RegisterOAuth2ClientRequestObject) (RegisterOAuth2ClientResponseObject, error)
@@ -7839,6 +8189,77 @@ func (sh *strictHandler) OauthCallback(ctx echo.Context, provider Provider, para
 		return err
 	} else if validResponse, ok := response.(OauthCallbackResponseObject); ok {
 		return validResponse.VisitOauthCallbackResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetDeviceRequest operation middleware
+func (sh *strictHandler) GetDeviceRequest(ctx echo.Context, params GetDeviceRequestParams) error {
+	var request GetDeviceRequestRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetDeviceRequest(ctx.Request().Context(), request.(GetDeviceRequestRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetDeviceRequest")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetDeviceRequestResponseObject); ok {
+		return validResponse.VisitGetDeviceRequestResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AnswerDeviceRequest operation middleware
+func (sh *strictHandler) AnswerDeviceRequest(ctx echo.Context) error {
+	var request AnswerDeviceRequestRequestObject
+
+	var body AnswerDeviceRequestJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AnswerDeviceRequest(ctx.Request().Context(), request.(AnswerDeviceRequestRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AnswerDeviceRequest")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AnswerDeviceRequestResponseObject); ok {
+		return validResponse.VisitAnswerDeviceRequestResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -8834,351 +9255,363 @@ func (sh *strictHandler) RefreshToken(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7P37chrJti8Kv0oG344wrF1CgGTZRtGxPiwjW27dGkl2uxsfKqESqFaRSVcmwnSHT+y/zgOch9jzPeaj",
-	"7Cc5kWNkVmUVBUKy5HZ79oxYq62iLnkZOe7jN/4sDcRkKjjjSpaaf5amNKYTplgMfx0ILhlXB1HIuDp6",
-	"pS8FTA7icKpCwUvNUosM4DcSBmQYiwnxX7cvyfY0FsMwYtsDfF761ZJXCvUDU6rGJa/E6YSVmiV8uBcG",
-	"Ja8Us99nYcyCUlPFM+aV5GDMJlR/kn2ik2mk778e9H7fefusXxt/eH592eDvn376pT5496JV8koT+umY",
-	"8ZEal5p7u15pEnL7Z90rqcVUPy9VHPJR6fNnr3RIB0rExXMawm/pnM7PLi7J9mRIt5VQU5+I2MxTX8Kb",
-	"V05x47n9Mnlx82FyuPgwOdwb/Pxud/Dzuzq7x8TOqZTXbFE8syn+mN8uvPoNzSEWN2HA4uUpXI4ZmZpf",
-	"n0iiB+gRKknIiX929Oqgd945e3f0qt25WDUZ+/TaKf2PmA1LzdL/bzs9Hdv4q9y2gzvV79Oj7bDfZ0wW",
-	"ng89XD/G33th4BM6U2MRh38wog8GUWNG+rGYSxYTJYh/dt47Pnt9dNq76hz7ZB6q8ZduybM3PzVO2z+3",
-	"Ts6P2293z57+/OPeL52rw18ad96Wz/qDcqqPNDCHlzR4TRWb04X+ayC4Ylzpf9LpNAoHVC+B5gT9iE3+",
-	"529Sr4czML1SioZRqVnSiyDDEd8KebK3ZCBmUUC4UKTPSMzoYMyCfSIVjXHV7AN0REMOayQV5QM94t1h",
-	"g74Y1Fmt/yzYoXtPt3YbJa8kFVUzWWo+rTW8kgoVrM5LGhA7iWTGtC9mqtmPKL8ufb4DVeiJ4jotE8HS",
-	"/IIQZ0e5nLPY0zwF/8kC2HdCOWFxLOJ9fds45CMyp5IMYkYVC6rkonglqnrEL2lgaPIBdsZQLwn1Ibuh",
-	"EVAejEyWmr/+WRqGLApKzdI2m+iHNJFQeGVpMpOwe3om+jdCgyBmUhI5G4z1oaUB/f+bz1YHYlL6/PEO",
-	"+7hbq2X30U75UffRWY0JjYYinrBA792QhpEksDywvLAPKDc7bBRKFcPlDhvOpD6wK7elYDtgsfWZx+Xv",
-	"Gak5YYoGVFG7Hb3saCkZCD4MA8ZVSCMrp8vmYckGMVO9PpXhoEI4Y4EEYgp5CLfTwUDvlBLXjG++eMsT",
-	"bsPY9Vquo70v3poWiZ2PkmvGIhLDWssm6RwekGdPX9TJv/+1U21UG08keXtxdorHi5T9/PL7FX0cPTLU",
-	"Z5L0RbAgahxKEojBbKIX0bzZI+48cMcFH0bh4EvPHeV6A8SMK+QF8HlzhqKY0WBB2KdQKlm604F5kR6Y",
-	"ZKCPelpwyKFMRo27pJkcLFdb/37Fb1gcDsO1x2KTVYPXLICMzeo9kTnOMwxjqUgZFTr4ads8ZdaZEX2R",
-	"BUj5lbut7066vu3MZzWjTyaZrPgs5k1NqU0zuSYMaGuWrsdD7cOq5QizQyMLpjxCeYAENwcRTIOAUDKn",
-	"C61jKUFC1SSUXJ5dnnc56r4eoYliCUcmCvk1C1JZZz5fJe/Hgt2w2CEDLRzsaNSYLUgg9JC6XMw5AQGi",
-	"B3jN2DQdBB0qrS6NGRFzzmL4DpMkVB6RQl+XjMxpqOAAK1QYxZCUQY/v8sy++5UqMTqlXsAnkvh6d3y9",
-	"NP6tG+RXu8Ad0Zho45H8cpFrz/5Yy8h0d/SaW9vEHKh9ErOJuGFEz1bT9jfOEL5gZsAwjkCcqcUl1XLp",
-	"S1c6lEs0qvfdkK8ShGrVi8UoT8wd+2TG9R16YPpH9rdY+KV54iklw0jMzUHHSd02fdBUXSLVt0tSry19",
-	"IuH6HvJVodUmRSZ0QcpqzDhcxd0gki4kkaKCm8wVizmNUHe41ybfwRpwtEj7YXLBYs2mcACPti8XYsJQ",
-	"sx+izBG4JhK+vu+uDwe2KcdirrVwHKVEzpVopAFBZW8YAjMEdj1mJBIjCct6TKV6TxdHD3JuQpmTsxGV",
-	"Chi0EmCRkJA3iWTKyIa5iAMrd+3f20MRj4SqeEh6ltoSOtLMAISPFS5/Jw6HZ2pMbxjhIrcwpMxFsioo",
-	"cLkgOPvQcDg9ezNvPBXHYhTyC8WmHRaEMVurY95Nr15+c8Hc3gOrc/0VI8Ek4ewTcuaTwxboPGdxh9GZ",
-	"Pt/KjKaTeCnuSnYgS9myjnhDo9l3r/p99kqTIXUXb+W0KZFsIHhgRWhmqpMhNRO9/5QuMq9P3E6rpzMZ",
-	"0q3kNvQcrSaK5XmBRgc8TJKFmKFrIzutzAvZ/aeWp9ZNZpefjDvVB3MYMSn1cEAH1ox/1S4bfdVfuwe+",
-	"5sVwfLvcPzls2eX3iXXpVfKCfRNjIWcrdPmysbBmgEvadDJI4ucsQ7/LswMNlSQzzYVgfZBe1JhNJIu0",
-	"LYAEYz7d5f7mW+hXmvpFYYwSzZgO1HrZPDcaYEwIr8sdITcYUz5iECMoolS/ohdSRAGYMJQTv9NuXV2+",
-	"6Z20fu61Xrd9Ug7YkM4iReq1Lp+EfKaYTHfH0gVqBGOqtQamB2iFpHUHaq4mZgpXCdcRp+oR2uWJkE1u",
-	"HwvJyNEr5H6Je1LShTWhjHLnzCWAn+AD+mKl2uXFcwYN0Cg3dJLqLOiyRBvq5LB1LAbXX+wFUEKQCeUL",
-	"Mo8FH5GBCJhs6kESSmI2EDcsXsDVZElnPBKDa1RCEhGQOwrmEDwQB41wouv5p7np4X0ArrWl9X34TpNo",
-	"vgBUeNg6Or7qtC98s4RwP6wjWN8kFnOPwMtAZ+0CKS5IzGCjquRIEUWvtXIg0mfJjCvNTLJ7AL6hwYBN",
-	"FbpRU6N+KKJIa7vAstytmWtKCpUZtrHq8TziRq4x6Ys4QbrUfkqJD67F/CPK/xHlX1eU/yMhvx8JSQ71",
-	"Yr1qH7cv25msg+0/w+Cz7xEaSaEHDezW15zVxwDzfBxGqFLlGf4t5GZYYo7YUEI7pJayzPszyL8jH/y6",
-	"rKFKWpz4lEZ1P3lEDEk+TJR6VK1rHrxtgkcLMqBRVHQy7bVIjMRM+aDRLye37BOU8eCj6PI+ozGLiZgy",
-	"E3DD0LUEWwDyMQKxhl7xI+lYrEqwBUqG3+UQeeOLZK5qTJW1P/QyNPy7eO0z3HOZYM/iLw5D/eOo+E60",
-	"m3+s98e23s35OxUXs8HY5Bd+ocjggphEQ7TbQmmyHe5GRrspGZ0KRQ7FjAeP6ysGvWBMJRmFNyD8k5GT",
-	"dE7VdLkwzPjlqwX5N0iHf5slyg6blEFCkJT8QMljn6b6XFScNbMRwwdaNeue/zutWxJSSHNJwsBZIpMx",
-	"+kArZLTsv9MCWcNg1fo42ahfuED5LEAxxO9BVuc3vGKnonjMWqxAmtloFoNJkcvBdU/iw6QkWjKzibSp",
-	"pc+kamqRZZiAFohzKpOsSoyn0ukUk0jl3TNH/woyLZymXvUZv+Zizj07XS/jR4vZb2yg/21C8M42XKBq",
-	"8kDbYBSdv9Npj8KbVEErOPIKx/PF6xMzKWbxgBGq8Asmg/sbPuSYjRBKMmYxg+UwsuHh8m1sAYLMJIEh",
-	"lX7Tof0Qkq9tOm3h+L1E/wTtBAP6q/JmxiIKJGnU7JLcO13GbJE8Gw6/cIfSkcQMrAXGaT9JTAmlyUz5",
-	"lmn4PD8FNYs5zqDsv2+/bF1dvjntdc57R698ZKOSKbuOi0jQ4FKIYxqP2AOmzkMKsaaKG5O3GIWT8G7W",
-	"ST3j58bXtlGruxSC4Ii/Sub70mSQKJ5InBUs5XLw5La09/+Q2Ik5Yc56LM8GnMlWI6VotlvZfu+hH4q4",
-	"HwYB4yuI5LNXgmDfuXHSrx8auPFDifHBxxvTgyU/OkMGnmA0gicS7Mh8yi3XpuSCqdSpktuOLk90rcQ/",
-	"4ozcBw8oVg+YIPQsjrVVbwfSzAQqQkmGIUcfTperx3AfUd7ld/Ef288kqdWSRUOtyCx7kM2wMSXcxh70",
-	"Qj1c/AEXZV384YLFN+GAXXF6Q8NIC62HqEnDLNBQkv5MLshgzAbXWj+yuyj3ScxUvHAS0lWobSJOOvr6",
-	"Vktfv1ttWobbwJyIO6nHrVFL5ksVGdApHWjxUoacv0G8mCry+4zNmEf8N62LN72frtpXbd8D8p1FUaWK",
-	"s3ZWg88mfTAYuxypF+s0ncUBd7xXGjMamJJjd+WWyikvzFuUwAT/PhuKmOEuhHxULbkrMQl5OJlN3FrG",
-	"kCs2YrFegM9e6VK0ptOCmk3M/RhGYv5EEj82SZE9JXwPz4kh8vIwDWEKLfC2wSHvV7S2IWdQQQUsRD/U",
-	"5T7UG5ngx1LFlo+JDW4kERXBJOCY41TxLGLSlCI19emG7/UCxkN9QtC3mymWRX0US/eSry1AU3J02bPW",
-	"TI1NbRTEY7q83Dk8IHvPdl+Qf/9rt1qvNqp1j5xNGT96RQ4E52ygyIHeiH//awd+3qt4xEdy6plZ25AO",
-	"DgJyP8CfnYZZmVaSaTTXui0ss+YJethzXrRe+8S3BXG47EipR6+6HNfLJFVTPLge+Csk8LxZEDI+YKTP",
-	"ZBgwaT+UlrK78SYVz6TS9rXmcpqvhVLOsvnx5sH+gvj0j6lfcYY2iilXZmjJVHHTAgjR69np1dAPgUu9",
-	"l7DtLs8+NjLJxHCbvt+QQg9rwXxSdhi6FmRp2Zi3RA9dri0LPUFIrukvTLzAuHC6s1ptZ3DaOmnDv1jv",
-	"+Oj0x97LD732Sevo2PeIGA71QyYSX9HUOaa5GEOoml1uc571ALDkIBYTO5Shlg6aPTIaVPa73Le+yp6i",
-	"Zk/nwgg74zyTWnJpCb1U0hDTARQUmaCGvicSUlWWeMyxQEmg/726hnqp/hlYxprSdJE/cFnnDePBVISa",
-	"yF3q9jXvZ75HfC74gOHBPf/xoE0GYxpFjI9Y9eFGL04oXxzoU/1QWXaYF4aVVpjMhUUyDywZdxuOua8t",
-	"Hj0RW/IrH08uHoY3zM0kJGVQc0D9x6B1hcwhMz4GtSm3DrDVkDSHaSoegWD5ostNttw+icPRWJmXY/Eb",
-	"MdVyK8Up+TalKRBXm8cimlg4kYegMKt8s+TN3y+5Xbq0o/lpn41mnNRr7uytA/465AEp2+VxC6BR7QBK",
-	"TZ+rdPkKakxTN/+WJGdCfCF7yNrL1WVtS/65pq0I1BLn71SjdI/Svf2luYLDx+yE9b49cA2s4yRddo6O",
-	"RRQ0bbHo320HNncC7y9N0V34hDM9EM+lSrHJVHNaVNbCJAP++2G1a+ZqFHqbO1P2If+007ps946PTo4u",
-	"fTJlccJEqTHQ+rPBNVNdPs2kxk1ofM0C4n/a0hrfVkwV2wJPKap65hsekVP9ScjV6y+st1VmkSes40k6",
-	"CBV+YVGl7yVCssuNZq8px7L+yt+N11/xBDrpS2NzlJj8Rdw2COUkrtw7cI16SreZ0T0ayZ6EUoZ8BNnd",
-	"aF86ISkIOsGMcvbC+/fvt1pOrnG2MLTITrjicjadilix4IQFIb2Eex42HJKAA+XLVu8UFXnqbkEyaAKj",
-	"JjDsrxoTwfzUPJwMMOr3rnf9LP6ihOnvLSryHxB5wAy/gvhDUfxguZZhORCQZHjfL5GUrMgjBX96Mnsg",
-	"tFbruBjYzgzOODoMexExoVLOYr0pJGI3LGrazHUUNdSpfMdc7uSH3MyUEFXScoCoJBnQOF5ojYgi/sAg",
-	"ouEEXpP4Zukk9gl4LJ/Xn+01iT+dB75HfKGm+j+TIdX/Gc+v9X8k/kdvhr+fcTgm60gncXOo1wgDOvmy",
-	"kEqXg0M3uomwiMNZFpg+GTFudIEmoSSmoWSA9YdzR8AcMWea/9rrdeMxjKhUyXKg/qdXrdU6bqTVMHo5",
-	"WVAhExOqIVDAolUL6ziGSA8W1KSDISOmJNmt1bu8HLNhzOSYhNZZxriWxb+W9FhKnv5Po/TRc2AF4coS",
-	"RqBXatlApeZkQRDqL9HoPNb6EFpoQxpJ5pWmzqU/k1P6Z/pl+6LsZ9M46DJqZOoM+9W+8GNyn+j/BsgG",
-	"XqllJfVV5/iOw0yEfG8WR7eCU2bdf1ed43t5/tLJj5Wayub2tjXSqiMhRgidty0wAtHYvmls63/8dwKt",
-	"+sP/+V//uzur1Rp78D39562rl51n0SIeQA2X5dlOat8dVtNERXtTh/Onsx2IOGYDbSLFkpG+1tLjRckr",
-	"DUU8ocpkq8BjGRzLZ41bcCy9EmfzzDfX8nd7X36Jlgafe2/hoi3B4926YlkCyyHZ1Z/IBD8SuaF+/xNJ",
-	"LDSgZpMu5NoSPae6Rk8ZJc8ewDnrA9yoCm+YM5t0GVPw3o0xele/o4dRlR5Vy8fqvan4nWdm42nzxFoq",
-	"MtTipv7iWS1zZOrPXuzt1fdqtZpDNyFXe7ulZTMjGQ1CrLpzOlmQk4PztKpg1TwQVbEQJnkZi/GJJHi/",
-	"B5Kd26jFgJEyIC5dMzaVaBGGSpKLN62txtO9SvXWAfQwJ1QWrmbNJh/oO0kAIC7CZs1WyZn+nIlyuu/0",
-	"Mwu72XpC8AsIS2bWM2UwSHoDETAADgUphOE8TXKhYhNZYKSkSlsc04X+eyqk6mEJWy8J2M7iEJ7e/DVf",
-	"9ChqUIXThQneaUJyIKY5IhRTxsMgiZqhUS+GwyjkrIfR3yLKgNXs2eBTT698b8LUWATuaeeC6y0oQAdd",
-	"uqrXuoAh5PmjA+1ddMqzpy2/9FnaWVpduz5rZ+cts7fNmHKCO3Z/ztx4IjGEvsxzmX27XXobKnZXACyb",
-	"YrTXIlZcgP/qUo59M7nqHJEu6BFajZhOq+ae7UG/W9La6Zz1U+7kPoYJlaCB3Ko9MAObtjyqzdbf0SZW",
-	"LnLD+ujsulQt6Cs1SLYTNumzWJI+i8R838k9KFvGNotDrX1ptmH/re1wOlASbAMxVHMas16o7YdqtQp1",
-	"6eGIC0y3lymwrKQLWU0YpqZo33UrGWVejLTEUmxqgdxUZR84O+1LyEcIZZo4kNt2fzPhnV0vf876xpJw",
-	"4/Q+CvUsR7eSPqNM1QEdb4WssWIy5/UDUSYS7DkzZc/6QdOKrX1S1/ZOvVYj0zjkivYjplXfmA4Ui2V2",
-	"dHkJnB1k0Shzwie3MssCyCdlFHsZMeRXnCyHfTQLQ6aGTWiUIJugdTfhW1v6W82A3YQDhm/cNxgEljAc",
-	"Z1128e8sEG/down9dIQ312t3FJdFuG+d8y1EhlYsIPggBF8kM2klBhTOIzMeGH9yhn08wXwlQLMvmESj",
-	"dsssGrUNpHV25O1PdKCyo2giBwP3CvjO82eoSczZQEQF37DKeuNZtVatVevY+8Fc/bXZrH+ErJsFmYpY",
-	"VYzVPY3DG6rY1kwyAnYEg9yjIPFzBGJCQ75PuCDDmI4mDKP9hlkkVd6FRAqkliOe/Ci3BzSK+nRwvYpm",
-	"7rnceQ0nd6ZwgFpfzY1vSf35QvJNlKMc65nSAduSTB9NyNiiE8FHxN9AcfJJ2RxVGkxC7ley3Gcz1et2",
-	"nrReF8stp1bJfFKezvpROPDAM1BJ0glXgrXn1HbU4ZBsl9W4vAhAJfCW3flcJMRFwA6s16JgLi9bF+29",
-	"3avOcfniTavxdK+sSaJnJEFcqRjvnWYrU6118RG68J7t7eyRC2v1pCNtvzhh0VjQxtn85jBun1y+Hc0O",
-	"3lDBfqyr51ed9/3Z67cXUs23BidaboLzQA/k//q1tfUL3fqjtvWit/Xxz92dz/+jSGfW07mnT0OTeqFj",
-	"KOcjnU6fyCQvfG8rCEchZgFlJ1pv7Ow+3cvNobb14uOfe0VDzyvh5uAt7dcrFjHFzpGe7zfTr+u1yU1s",
-	"rZsF0AcKjPB8GwqgsKc7jQZc2ZJTNvBI6+Lg6AiY2D7WnMexmHGgSKn5i6xUyTHT00KVGFy3WwMqWWAj",
-	"nAh2JZUwPhfHfZlreOGsi+2e4XLpp9meLDsFlJpCAtyFSLGJiHEPpMNr1Bp7W/X6VuPpZb3RrNWatdov",
-	"7hgDLdVUOGFFZybvB1rZC2iF7ZsaREqoaaGZ40KrLDtYAoYRfOMpsq7i/RxOgPGmGxcJqT81EXFpxHOS",
-	"MJXZOkyvNCPqCxExypeoMkz80s5YPXe5i8gVt/CdM7c7bKXNQgTtoEAoXzJML5YeYXQwJiMhAvQxObkD",
-	"TjUHCTmZRnTAIGqQwvdVyUXWR5XR5BwK7w+CLTYcjbfC366jrQkX09Kt8n0S8jXSHkM/tzlqL7FTSW5H",
-	"csuTvKxwH0IWBYntn11m0+SmiK/DT2AOUmwrArKdxSTkBkXSjRI7JUWm0Rrohlk2kbTSWVo321vHXXL8",
-	"FTx5/IlWy9UA1QM8t6SLvKVbulVc4CyTrxQuEmSXfJnfn1n+vG4/kYkvuRbgatHA3jAaaSb5562RJXGd",
-	"jSmJ6y+JJrn4In81C2bFgi/txLJcTpAUnaQgIdS2ALhNdt0mAp4VOInX5fl4aW+2L+37lg4bY2RFo5Uz",
-	"3MTbvhUGSSMRm7ZXdgtzIJQ36+dthnq9Vt97sft8d/fZ7s7zvcazvZ2d3VspDUSI06LODtJLFIRbpMnb",
-	"9z8WNv4DKwIZ1HvWJz+yhdGwn9afVZrEP/vx3Ld+//imSdpB4+nT+gsMe/vt4NVFy/eI3z7I3HW+1Xi6",
-	"Z+/Rerq+p3PRMpc6cKlKTsG2Sixj45srcGlFI/ekwldLXgneXPJK8LriWFR8k30QBl/ySjDAYp9poR/+",
-	"OlzB5q/ZAmjBA4+dsU2eEzWeTfrgvtq38fYnkmD2lak4ClVhxOYaeYYd8tmP53qmBzDNVuGIeeGIZzKj",
-	"PMlwVPjwp8KHF0UpYFmKvAawo2sgTL0/+MUVpHdRRHsZortgKiU88u9/Pa1oTcOQ5zVbZP1+f5YwnfhX",
-	"QxsJScCGO/sM+1ZavBJPf57XgqfRq+tgZ9J/u8vrP/f3Ovyn+KDRr93Mz//YmX0YXu5e6XnADpiFh1WE",
-	"xYOlKtXrv39offjx00E8fHfRe3a5eP/Tm7PRs/Hg5pxOw5Monh9Rej54c9URpc8fP+cJ2SZBJxrSOlGn",
-	"j+xSCCi/C/qFRYt+HPJrK4M2FcfZDbpCJBlUZKQpBzTwMXDUd2u15aMKBvzANfnXNobL+Adc350Stz1r",
-	"u1JcdY4L9Lv0NV5+TIXLJUYh/5rrdBdlx/trjWorYdYa14VtSO5ksGQ2viC7ZRpWHT3D5rUkKSmJc/O/",
-	"w+CHtd1Nk+XBgNr6ybvjKpr3yWHrCuDF76fzogu/ULKYalVbFYmamimeN8pZBjY+q2ZM3tb6z0evf/p9",
-	"58O0/ulF/+fG9e+7F88mNfb05v1gjz6fXfJOPTge/yLy3oW9u5FHEoUoWhswX+/JgMBRHy2gskEMbXU1",
-	"ZNVl7DfQ7Cb0k/vCOswhd+Wbcsl5WSN0eSRnOG20FB1sfLlPInA0kQGVzCMBlWMoYA6MJ8qWC05gHFXy",
-	"XsTXqXF+m01+x5bMS5sOdeING70d3vE8fFHW0HKCzisqx31B46Do9hlf7Ti6TNKm3Bp4g3dRtgHeyr6x",
-	"2UfMYi85Ot1adxCM9ePq9UsRUO9iPWIY9Bapkt+hz17O7CxIs0rgygHb3UCQsoCUqcpFdJ9YFxvYPZsZ",
-	"qBC4ySfHYHDFsXBygZU75M0U5qCUku/eajzhit2Pw9NB3IO89cJwM40aftMsGKZ0GcQVm+Gd+CeT605W",
-	"fcbZdmvu0P2pw253EZOKHPxpk7zuxp2aKemkVKOExQ1PeBzERPVupEW8Fj4Bvefl5KRN6MKumA0OUQkI",
-	"LADduG8M0WksJlP1g/mqj9nh15pRLuZ0USk6qJo7uhly9/Nwr1U+ilyePTpaIYmg0C+bzOiss9NnIU3z",
-	"NEsj9zF9xGgLABYljZZQ6GCZTNWqYGMz5XJJ61UsOuALhAYso8ZrVh6YQYpXkbRmGVCeglZV9s2NfhP7",
-	"3yV0YnuW70PeDWxeUw/edjK/c77c1+MsTlqby14cHpCsdYbWVjIdcF9/bfutmBYFxyOAIRXIqprONNPK",
-	"YuFkdYxfrnd+mtcGp3tRffH78NV1Qzz/VON7k3cvRj/N/3ja7zRo+5n6sDt7O8hFmBvPb03YzgSLV6hy",
-	"oLxB9ry9MY0gVzzTvCOxDRED1rTnGEZinp1N8PK3oXrLftk9eHe+NXn5ovFj49ls3L96e1Wf1uPe/H19",
-	"dPj+8Kz928/Xq8LL1d7/DQFmr954vmmkNj/TQmoB2J0Dg7mbJJHnuHUWm+dVKI1eWa/WyL//tZMmiJe1",
-	"OgnFMrv13Sey0rTVCZCpGYO2GSpJsPbagsiY95+nTlKb04D66XyM6sKCmJo8Ug7EQG5bx2Z1ElT2TTqe",
-	"zdPT3L7PCA2Cwkz15GT1kjK/fE5xtlZlc96RTbOxM7mfdXqr2Zn/XJJVE0rZS4JC2Ukuiy+oe8otxR0U",
-	"hIyfxGSgrF5Y63Xd/AOMBz2j2GTW87alcXL27js3CwfV07Im5KMejUa3UU7n7jMMuYqFnLKBuusci590",
-	"c4HuP3c4swXSvXV+1LvqHBsB74dS+lodM0fdVePkipKjLNlvQOW/za8lZDJvdIyqcxZFWyDHtvWTVVMK",
-	"fNtXXNCTzC7kFsABaWtsW0PPdww8j0xjJpMKfIQt9M/Oe68+nLZOjg56nfbro4vLTuvy6OwUknsF32ip",
-	"8h/daFKGJUxEcP+DkE3Xu/9bbgzc1J2IvOCxB6Fw1LTu/TQG075sRbI5fHeSEuhBu50AVqcJ3nvUWuEO",
-	"+VDcYRfzKi8yF+dkF6knTi+JO9jOfTq4ZkFvNl0RjE1Bw+WCDxDiHp8hsylajC8vyDCiowpEhcUQlBaw",
-	"m2aSbZDJ48EYZtMei8JR2I/Y+pEYZcWMRtnm3Zj8Lc2I2jiifTIMP7GAUJXBaNpoUN9YppZe0N5MrnAg",
-	"XZqK5UyDPRKqxELFFqCgciOAjVc0pb3L2vPmzt2mZD2Ct5VyXrPFqb51tatumRA8hzxv9SCZj9wpzLSU",
-	"GWKKBG6dEARNf2SLg/SRz15JmzOmKvOOPt5MLpB5i+cOaM2MTwurQd4bQ8A4hmgUSRdQuapNFBWLyKn7",
-	"wFLWfoiWJqyZyWRSIR85N5Ly1f+s7dUPPHL1Pxu1Wtv89xD/22jpYwn/Mr/s7dkrey8qiSkThZzBH1r3",
-	"HsV0OiYmg1zgJxq1xnPzSv0YWNcI32mNa8LpBIr3bTZYlrBbAX0iyXSMydUpPYdyGtHFlqG6u2xVsuhn",
-	"sM7yjhTmEEiuAQTkK4CLicVsIvjCunRsnbFmwVMhIa0ySSVEqKFheMNsKmXON7AxfxG3zQf55DLb8af2",
-	"LPjGoMQEFE5vwpHeyqpTe1PFM4xJ8dURUxY7Qs+zH3IaL7o8KR+jku3tzuJoi3FtNwWkTCXxC85edUpj",
-	"yQ70u0PBzdYcxmLy9kKrjJQHXe7DPYYxLN2i6DX2aLUoDGkahBNpL+383th6Nm/l/lfySvH0KCg1S7ks",
-	"rXDCxEyVmju1GlQl6KP4zul2Ck162ZDFprFl7oSv5At2s9YwhY5Rev9enPDLxUm6SOZ0b8BDbdg/S9zP",
-	"Nc961sjwR6gyUugzftYg/YXCztxXl4dbz0kZsbptP4ZcVtrDpBI8L2JJBgmnKO9em1kvdp8+sw07TR+T",
-	"ZTePxfsplCNz8HIDFmvatsck1xamWCHU9fLbDgF0BeosEZvDDMvkSAMPRwxoiyENPq1FxiW9jjacVOJC",
-	"34HFLPpzDaZUGCRAn2KAUekBI2WoSwvRi+7/vGVO1tZR4Juss2J8ACcN1tLCrmYGE/oJ8zGfvnjhZGfu",
-	"OnU/TvjA4Cctp3jJsYgVkbPJhMYLG80GfFIxtKubJcSXNLAgf+tqAvIfuuocEWBWsBqO4M19bD+LqJSm",
-	"UuBCYBQ3VIRGUT5YnuJA3ZoRYQDGYFW8dVnC1lNarCW1Nk1tJWUoN4GEgMqKPFfXG023/vj4a1ruVPN2",
-	"6sUpCkUM9M5CuOAlbm0oiRk244HZQVJg2U8ZY1UJfa1c8StN4oeB73W5H9P5EaA3IbpV2cj5rWu28Cs2",
-	"RQT9HL518qMET/zKWmNbEuJL8hXSB1ut9kFrrgWp/mzmgvmIBQFKskZeUUVLzdLFLx9On34Ynf32elw7",
-	"fTk4/+XNL6P3u73rOJ6E49+O30ze/fHHTJwEUePkEKT1T0n8SL9BT1wL7sXbGvv5ZXT0mwiDxrvww8/v",
-	"avT17uyXxrvaEa9pEgtHnKpZDCXR7auDo58wdzF+Q3mA2uZPR69etq5ev5yP3h6M5Mmrn3bP2y/bF+1P",
-	"P707HA8+vO6I/puXNfZm0XJ4U7qspaJcj0w/H/blWT4Qy2wS3wobf99k/eznU372QUkz8jRNPbZE45Py",
-	"MBaTFV3Vt42ZsW1UFd/oVbkcosbfIIfor9OFvjY60/eZLdUxY02w9/+p8VoZXM/N92PhcqY5wUUKJ+1L",
-	"Ec0UI1edYxJpGyRAeYpAvu1XR532wWXvqnN84XtEnyIas4Aw5FGrHPvTjFNX82IWbIU8l1dZ2709ot1B",
-	"ZIf72UVZWIjM1hSbhvp/h43+ztvaLz+P1KAR8f7ksBb8/DY6fv9u98P7+rz/+kqdvGovTv74qX7622D3",
-	"7P1h+IXpokvgFQWbeDfr8K9Nx/572mX3SfHuwDJ+SS7cEsZRpjlRyStlM4dKSepZL4PErJheW4ySm8sf",
-	"NwMfKp6WVq0Tz8R95vWlfoGVyaAdJtkXVlXeD9XQu0NmeqwHifnpf20O+gZQi06X47vkcN6uXrVax1+W",
-	"Y7lJBi5m2YIHwk1UsrmiYzqdMp6vBPiimJBRWYvoIJQklJnvG/0LyQNGmaQc3hrRygefVjoz7xt8wrUD",
-	"vFwEtTWjtYMvS2G78vhv31/2Li+P/XzAsLJuZetP77Sy2jrr0dGKxWXkSrJ4qzWC1IOhs/tlK0oaT/cc",
-	"MVPZJ2wyVQub7slZ0mwxJ1FmcbT9vPq0Wtus6NQhzNxaZ+aQkgqkWhUePq1RQh8gwFG4V2VAQZ09ZEKb",
-	"GsycYquEmm7/GQafrYp77wCEmkK03SSuFGFeA2wm9JUHTGnA/9rGEfjgniojUPRPHezr5pGI9lkUuchO",
-	"TnKdU1b8RBYx19w3EJM6W4v93zQaiThU48kPF29adUT7BdNT/rCHf+EXf9BP44Upi0MR/LBTM9jAMK8f",
-	"3r68eP9h59V5+835jzvnP5/n/y50La4APdXLBbaFRTntU8l2GstAP0oQ/VIETID+fDmTulJomaRLdPdR",
-	"Fx0AM48sERSSt5WYd9GITA5wyFc3ykjD4xlAJ/NoM2VXACIR6TuACaTJ9Sn2eJcHjAZRyJnU5g2TCU78",
-	"Rfvi4ujsNMEPX8ITx06NFp/cvNHrcv/ksNU7b5++Ojp9jVxT34kMKITYrP5bs9FM7UI+lvWiEIx3PS6A",
-	"tSXutopWAGSWkZT9Tvuw0754U7SUS6vjLl5WKjSevmjUvmAuK/SuFidiSn+fJdpXyungwrZ53vdSO7+J",
-	"dr+dL/pZJaGEs3lXi4gq+ZGxKQmVOYv7NtsNiimS1jOMMB5kRH1u7x7avizOfCqsIX9/ScpvAAlMW16A",
-	"O0gl8VtuMm2TvMTGLti9El6G7Sv9fT15W48vU2XAl2GQR25gi7fj/utBeBa+Pbr646h+Gh7JI955Ojg4",
-	"2ju6nv787uDtiypbvJ0Odk70TfEv79/Jo3AeDnbehUe/ifDkQj9wOv1FP/Db6aeTsLYT1A5f/nSV/792",
-	"eHzwNmJvWuHZb+2ds8urxtnlhz9OXrXk0SQaBwdHeyeXg6enlx+enl7+ND95U6s2+icvZs/f7orT5z/N",
-	"93h98vSPnxa/16+eD9+96L/Z+XRZu377bNBp0OM1aMB5xCVcttuNK6t+O2/xXNaWp+7Ck1vEUrUS9E0h",
-	"qNwJsyv7Gq/0aWsktorf3VtfighpMmMqES88nhjF3yKWJQqEYWkTDE8qYUAmklGbFbtV/a7fkX0Vyc0C",
-	"YJKlyRbtOZYMg6/lyxHoVrZYeyKdfiNJFNAGWQc0jkNAQM/2hDL2gOWCj+CqqW/O/VYViX9rheCoC87i",
-	"UC0uAPYUczthXTWfTv86tEv19v1lyVti9s5kjejDAjIPy+LvwveTLmNwDpDNJQMfKzXFgDzgaGKrmcvi",
-	"TXABvrURUgC92cSE8YNO7+j06PKoddxrHRy0Ly56l2c/tk8hPhkOxtCLBbrDiRjaAqHApdMpBKQjptIu",
-	"B0VtA2SVnApFKFZmud/fYK6fYbZDsTw/eFuolQY5oVEE/egGW6g0WtgjiR3pm2QMYFteJp/VM3Yr1q92",
-	"+dv3lx72y1HolLXoqQiS+571L8TgmikyihnTiki1y7v80m13Z/0OA8GVNn+rxGlTb9I3mDQlpvZIQ/Eg",
-	"tE3Ezjz2Vwzgog4Eze2wQ7T9FgvImMWsStpwP/Y/D2WX+6sacpnygRe7T59VcOyCqHhhQbbMrGMB2IL6",
-	"3U1IgCRJqNJUIUDCI89RepcPxBTf5Zv25gbcMG35MQWZ8F//lTS0+a//MpmMUumJovIWhQNmItfoviyd",
-	"HOlDBx1skuCGmDIuxSwesKqIR9vmIbmt700TP4BKENwQvWulerVWrWHqHuN0GmodsVqr7mBocwwcYFv/",
-	"vxGaiElfRIivv2bK4LalIXZ4pFGrrWmLZtuhbdaiy3xhRYcuQ9OaHGZT6NT2FL9d9MpkjNtHXLGY08gk",
-	"+Tisr9T89aNXMqkwpaYBpsMm9Po40pEEzGYc1Uf96Iryl3TVcpF0oFAI2csxC4ipdCLXbOFZJCWb/SB4",
-	"tMCqHxuUhrso8Tn7pHz9l/OmFMBUv9OENGKmAJca2pOm1hX4yqwLkC0IhsNAeUFlL6iSFonZjbjGh/US",
-	"j6B7qSZkgBVP+hEbi1Hw5LiahsQGFtPUBw7oQMvCDI8AA+lA/7Blkon9J5L4E/ppi44gZ+Tt+x8vEoMO",
-	"s0bkWMyigAyZGowhDUgzDVQPbNcsNBYAOxQDTf51GPhV0gbvGzROhs71+khLFer/b/YBOCDYKlVywYDF",
-	"yG1TXTUBL+nSKQDorEc8A/D+FSfgFniuXDfJzEoXVFpZuGqz/j/4JLv+Tteeaslb08A+1Wzyr9ypFbk0",
-	"P687hFC7kWKMFVa+QQjRUDFsYVkPvOKcWQseunRmob5nK1PYuYViauUhBt5DJ6kAArUm+1YoX98auLW+",
-	"pq8rBBZIo1qzSgEpp+0RpAE+h0xi9M9HQlzDg2mpL+KOpgTq1OYWkih8MqN2XeAMH5Fsi4qdV1Bx0gfk",
-	"eyBXu0u5FnJG80lawaSUmSBGFtBmARWtpMpVheNPUoab1pDOoIQyKS71ssWlyMjdE5YWXfi2hkyr9IJQ",
-	"rZ6B8mGnaEdb5DSPsAO29VRZzMBlgi0gnm+DVoOkHt8u6ndBtSnMwFYBisAcJL7FEtDMdhVn1eyo1PzT",
-	"/nPb/fefVEqmPptLYAabmA94BIRU6+xnfUyMvaWf7ItP4Bd0LltPC1QBKzFiUNeX0KCxhJp6HlDNYfIX",
-	"bUZ2AvFMl/wJlEThzVIMFUSAeWuVvMfQSJezEL4Ln0wKb3ZrteQEJa2rAaNlCucS0FVCTsoiThuz2CGa",
-	"wxcvuhyUHWwgDhPjIu1TC4+ixz8pR0nsP7256Vokz0BeQJeXV3Qir1jDt2CZscWrSep3+/vu1nZM7p42",
-	"1rqcCwCg2c82NcWqSzs8NaY814HVGJB65bALqlXm0GDu8qs05mKGFEocaCY0l0DaBIHNmMPohmf62Wr9",
-	"NtMfFlq1I1iwnstyX16g3a0Um8wmp2b5mOMkMweZSfVSBIsH41sFbrjPWY+PZhqflzjn7gq3W7qMdmZg",
-	"Ve1uYlW9pEnyCzxSv/2RTOd1eGjn9ofWNOPWr6hv8IpzuogEDS6FOKYxYpru1p9uMt6C3ur64caL2x++",
-	"FOKEcpu8JO9rreqnNpjiBZrGV5ze0DCi/YjlDd0/P3tZB9+vHz9nRMIBurEdYMsVrmxw7IEf25EKemdL",
-	"H73Spy19crZiqtgWJM+5TtbPeUGwDaGtYLU8ONavYAGJQsPfsmwkOYBSKzeQL9q6bPeOj06OLn0y1dqJ",
-	"AeDCqSAitGYq/VkwYtgGynajLmaJHpSM82RNTN0kvNy8dVml6cC0MpV7S4ey8WBsIWnkXKDDtMzRxheb",
-	"SYA/DZZiThekPOMQVVXFLIHQKGY0WFSqj3vQ8yf7Kx6y3ElZe0wurLQuWFeQ1s6hmEmtJBafCuDU+jyg",
-	"d+mPtdbnNBYDsy2zKQpbfeD5qEqOnMawSsxMPwltc/QpwiksadvH4Q3j2AfrL/Lk2floNUtW1/rk7GCh",
-	"Woyt8sqBK3Y1G7lQNFYyhXCsklaqX5i9A1d3TrsZMZWqfru1utHwql3e4gkTwt6/NgWsXqvZr8gmxvWx",
-	"jgZ8cNrAR5e2kiRi+lrMBoyraEFmkgVdnqh0prm84ExaZx/li6QXPWekjHabhXCgmklWrOMdVddQmvfs",
-	"pwE1O+4x9EFJjnkmE0QzSnDjgXI9oFGU1O041Qme4wkXM2WAgF+3zV34KukbTyT2WsLxF+lPAMTwSJpT",
-	"BuRhI53p4Y6CbXdTeBKcWndwakGo5OtqYf+oUBuqUBm+1P40gL76mR0cLpuTyFcy+U33UpvwiK23nPU5",
-	"ddFeMSTgfBlanU3JXMSIzaoMKMSSM7/ocOrPb2paOPyH8SCxK+5Bno8tz9sgzsMkgWBpc2D1J0zFYeLq",
-	"cJjbSrGNfVTUmIWxyeSSIHUMW7cLhKGSCLijEkJLDKOymkonmU8W1C/wSTlEBc5460CDnY/RBUItCL1m",
-	"t4nNimEcJYiWeiiJljl6l4eSBDNWyJ9DqU4OW4dm4l/IMTcrzseWecsQr4W81GyJR0QUMKlsGqXTUA6E",
-	"aRIXW5joV+Xbpc7LFFk4I5+lQ6aTIbVUmtIlpFgjVUZMsSL6ZIFcTh69VU1IfSnIVxDr2LjI9FC7vOx3",
-	"2mCMWR9nk0jGSGHdr1/x0AbLeOVoEgI1HQZsNk2XG9LuM83AYjYB949JbjWjSNOJchXKkpQh+3Ke1JNi",
-	"MzhVrNyk/ZFB/wPUHKhzzFmB+Ln9RH3UQ/k//8//S3ZrtUq1yzt6kBb7AEKx+QaHNyI0HvJsnSwwcIAR",
-	"sJkTWZdk6rhSwjCWpmE5ZlczUTP0+idCIuSDaBawwAM1V2u3dpU5EbzLy1Z0OFnGdZ9MaRgX+r+wUWnC",
-	"ISCtwGCkYlugolOS3mIO+9Grkj4Cj6EELvW++BLnWcpiR4Kzb89vdnLYOoszYACmXX9iYOPM1r/lVFzM",
-	"BuOUDX/zyiIWbX8FzgynmuXR/1eyZXuwt5LC8GI1bgVbRqvOMIWYAdS7U2OBPS9EpK04sLI0RylyS40Y",
-	"1xdYtsb9EY2f7IdWCG5tI2c5X/UvPhyPTT0tmLPeLDHMTX0lCUGv3ZWE03ErCTy3i64TAsF8kb3GzvMm",
-	"uXjT2qp7ZI9g9ZFHdmpEQrsQqQVwfa+21Q9Vl6PyWkngxZ1KKiyiMuJhqRSIlE1I0de2DZZvQGHK0cXF",
-	"VbsDQRSnTkur4HmqhkxH9K+EijAOZdksACzCxFltpmaacSTNhbvc5GqS8rrys4rNbEq7C3umvXCSA7rU",
-	"krjLTZL8vvHwJJ2IwYICDIvsc1DZ4TiNQKsyLiOtL9gbuzyzXbu1F6ggGRjTkR5oLf2co4qUdxsvUi+T",
-	"XtxToQw6ckHlmuvqdcZZ3q3teBuFwLwu5ygAlVvy57pFi7QELDbUk1xmO/WH87lkyxrX8B2rz6ZTcxAG",
-	"kTQfnxlBSO82cb2BEERB3f4UGnfJXSRnO6Gpr+JGVzRWSMcRVjY5dL+WBbqndzU7NMmIsohDGNMibUOu",
-	"isCBUOSakP5YRFpDZ7zLs9zayzMtUnaYFnhPr9kCky3HTBrFfbIPvlxG4yhksRHaXa6ldiVt3WCV/bRs",
-	"m/QZFrnZLkWYcCwB5VwTrKZoraCnLzFKfJejO2rMojR3VJpysnLOQaVZikpzTMGym45iGugjA2lN0D4C",
-	"B2HeLCtVYlq7p+ZVM7We4BfM3QQoQMBl9TA5M7Vr0GOFPqguP9QWF9pUq+0uUo7D0VihbY/Dg+uVfTLR",
-	"owdLrPFidcReE963arJotekvclvnet2v9bm48cJ9dDRRQzj545Ij7icpzWp5aKID36I1ZZnxWQzc+irt",
-	"VHdvY+peLP0fCyyXsJARHUtqYDZNIStOZtAldLUQaYEaCDrrSevn3mHr6Piq077wDU9K0LgAOoiSGPyq",
-	"rqZlxqToNRauJU90+YpUo8mQbmHvUD9VucWcY1qZKSKk0PXdTjVpAoXFVLzsn1+9PD466F11js0UtyZD",
-	"+t/w8w//53/9b7ce2eAzvGt3jg4/QJl1pUouGIdy/1DhWcaXSNcBt0+kwMCzZt+ZQ26aiWn5sShwMWsx",
-	"gbzf1B5ou8DEYq2UMt6zIp6NnV1PDlulR3MSZZvHPoCTCPffIRfTNe2eXO57D9itibrh1sApWzr0aYaS",
-	"OSa2xx2epzwXWJ+VkRLsavZwmPGLOq5Zmtp55ozmPb5ltDAzhWSVpqmV7/IV3u9lJdXLub5vdXhboztN",
-	"VUUD1iTdajGMzR6N2pakI3AxN9J5vwCxQauVXb6kVzrQBaFaQixA57vW/qZoObtv1LwFVEq9z12eUyzX",
-	"Ko5kI70xqx52uVEj8QFXj6ySlXKgXK9VbhEG1mEQSkOHTfdW9LzfIgjQb78kBLjhyyAM0pzeVLCZ2AqE",
-	"n13+jCVQuJjQVM7y91CtSWx9VJZ7D7/8V0rQyGXSNACeIlVav0lV9RgZ3j/aouuvp6FkmUg/UYLoHbU8",
-	"Go4lgJE5h6VQd4Qasu0EAmB1QgZiDI9plERITbKWqcxB9r6yb2dahJNpNul3eb5HpnV12txcTMLCcf5p",
-	"89w/p70PfUgclLm0OEizTWKhKJWIDQNC0Tg09k2SvGyemw/MJBEaRZ4A0DO7fK9mi132nRR/DxRCvfZW",
-	"JUQ9EnhX0iMU3CBJruOEqsHYJuh1ucnQq6WBElvIwa+ha2jiBTa17dtYq69CJrf/jNnws1+Bm9GPslwa",
-	"oBVhDz08afYni3Ec1rBFqSrJbu2FDaRTlbwsUQpC2eX6W4gHYmsjLEgA3DJhlIPvFl+sZUR5E6+sJo1s",
-	"AL/I4asXMLXXTQUL1m+YKv6gMAXkjNr+t48kCpYb7H5TyXqWKpPdpzEDW+r+YmAD/lzob9iAxR4hhS8u",
-	"KczpP9tySPL11FLfZMzaSzVgh+eLNQl6ia2wms2uTeo2/NocOdt5AZEtHB+ybXtMyhB9k4oq5nvE55oX",
-	"+WlFw/mPB+2uJZLYsyLhiTTSIxEWvm3GkAqaCir96PnFEJgFjJtJZpNzutymlUMpqE0m6dPBNYSnIoq4",
-	"AOgRgBNoYQnwU9mZKoEvTaqZc8IP+pr3mTVvCgHBExhw0rLvfZI0mulyYL/A74gS062I3bCImEZTiCl2",
-	"wQZbh0wNxluvmFS+qS+B8jTfVnz6TQAQmNAR0zJqGNMJ63Knqm1KR6ziuLXTdmMOSkPKXQ0j1gOliiHG",
-	"9Epu23LaFd/NOW0bmZQ+ewXotcY9azdjpOUq7KQStiAGtZOyiIkPGCt+Zd+u99pNASx6/ZnfZwi3ZMBM",
-	"nN1dW+m6Pp8gRZP/vDyxXH/xVEFyG4z7L1sX7b3dq85x+eJNq/F0r5xRryoVf5+4bWi3DaoLh9wMfd7s",
-	"ratmmj1w956sVo4PkrfAdG//mmk/ur6W2IDJ2WbK+drhjzkJu4PVSrfxcIfi7icMN3aiZ770bQgYjGjS",
-	"bEdNykmuTj8p/18tZFIGZXfuTtLH8uSVwseC+ROLB7D6Hb5TQ5ywaRBO6NNMhJMmxYD0F11uJBQpG+lR",
-	"8QgzsjdVLtMQO5zTVGrduHHbo1eJTzvppuMhbIFHfDqDdkPs0zQVhxXPwA2ImCDInXR14QJx1OVZeQTT",
-	"wdRRRxblXe2WN6b2jGelZQUtnQIG0jRuJatrgJ/oqnNcJQmaeGIqoCSR4N9zl4Lod7vpufEsgoYp3jI7",
-	"13bg8iwMLzdNDuGPnkMfPiDlMBrgWplibi3cDGhgUvpOqNFLuPBs7qv+B9YxoW/U2nOGKCpIO6ZCGxLR",
-	"5zYtPSmDt3PIGlS1lRLywNL7FwnIIsYKgy65jNPB4ntabxSg762o3rMdw7IgIbbZ0CqmvurTu7UXe3f/",
-	"NpAUjUiZVUdV4mf6POiDM6USrHBeQDjGkw7uYouGxgKDbYMAbHCsyyySjPgIDdIzWsOqKWL/hxVzBKjD",
-	"u05RsU8qgTY28zVZZHj0YI6QTKa1P8oX+tBq3RU97xkt3HLwBby24mE2ByXOCCz4pJjztZN0D9iqCddr",
-	"jd0Hk8St6fTrCuH7FmY1Nhrfa6rY3LQfWiV/U502YaLL1pXhEznJm8rRRsZ2K7rsilfnd8aDnkwaWTg/",
-	"hFzFQk7ZQGWv24rV/KUcbIr5yZ65NbFqDgalvRH0VBYNIcRiS4rE0IK9GKXE7iAp53GlPNItvVpwOgkH",
-	"Xe5iR3ZLlSo5Gw6JqRoHHM0Pp62To4Nep/366OKy07o8Ojv1TZV5GeoJdmu7lSpppefNjrPLqUX7MoMs",
-	"+6t76jehi4LvgdbgabPOZKfuQ8jfAeAUnHV52cd39vCuXp/KcKCVhexlvaB+xaj3xXClKDu7fC1qKCkn",
-	"FSAxmXH2aYq4kgkAzG6tXnGQY9ZM1EdNCVcklMRC/iRAMICyVABs6nV54aQR4C9h3ObNyBRHTMlkTZxy",
-	"Rt8qHz4NJiH3u1wOxJR5aaouldkcV6cnhlRsiipEKAkWIQUmrzZZxFfH7d6r1ocLv8ttpwF0NyhJRjHl",
-	"Slo9sUpODJIWcvPEDQw6RChJOOJCT6zsgL82EOsTWnYqMRARsUvdTMQYEjW+1Ohc+nUuhGy1UW08MV0w",
-	"gZtrwgo5VOr2EjGJCFnJdbOaFv9Ly1c9XBeU1GLt6NkaNLgunwPYob41ZjQgWwhdqKCIUuvRDOWOEvYk",
-	"o/BFQGPwgohgkYVd1OcXJ1bW79Xz0Gqa6b1t4hJIt1r6gCMDQ4TuaIvUL2tIuL1zHskxbBvzpHt2Jwdx",
-	"/REHstJbnJze9OBh8NBShT4/hvKSkxmqDA1r6qtXNncvF60T+KS+IOi4kUKgDsWMB/+BXuY/0XpYhqXO",
-	"RyCNOLV0keE/yZZX0PMKDXyw/s8BiyxEEUy8A5bLbdle2hv6DrR2gQuSFI0Wug0OjTRA/j6lI5Pr/ASt",
-	"VMqN5w0EgwIuf3z2+ugUEAcrTUeiJa2TIWKoZYrU9vwg7t3QaMbAup/GYjK1kBIT+qkHCLG2wjNjRlk4",
-	"ad/8owfgr1hJpVUEN+QaBrZiIXEXe2TGRzMmJe3bcBvgksAMOu2frtoX2MsFRXdS6JoDJcUW1VJgv2pb",
-	"i61ynQIk4lejr0Ha2Zucm9AKAus3LvvJI1qCGKc7LD0YLdfhlFCJtfyQUqYVLQxSGmvNpOJ5acPFNMq6",
-	"Gju0kbb7vptJbZ5LMqIfC8AxM8gV/DdpN/8NJxPf0eJyhvdAjOu24vNUmSNbZA6FCAmmlrwGwl2NbVrE",
-	"XraRJFcbMvkztoydTwycj74J1ESLswO32lwGm8aGo+3ysukt21/ksxdQ4QyDjKPtiSTQcAYltp4IUaHm",
-	"WT6doPeMQDipy22me1JYnaS2V/Sxs/DezpTMoc7mDMzzMZkuBy8eZ59U02p71vi0uqPBx1fWeWm2xkmC",
-	"1jphppBEzJns8qXeT2gFrM5FsxqWD1l7gXD59Q+m2Bxm0+WURnX7zX2HeQMrR77+g0ku0TZXrhwAKuQT",
-	"VAE9TuCfeuxQfAMLJ2IyoQEjMrQJGSlRaisA3FC7tZ0uX55NnKuySqeW4nJioUrazykPWlDtcqBTOx0w",
-	"S4mCrBxND8aHSmjOkZbfIz/bXbUQFwnh3R6bL69nJICfdKHY1Mbfvut694dls3fjsTZJDNpVI+kjx5R3",
-	"5LMo8Ffz2TZPMCdMNw6HGWV0NUvB2fgBZI6m6QihlFrJy7mVwf2Ds5A01IZtxVsieo/4+Z7C4Hrwi9oK",
-	"g5cle+zsBBLdyMQXJFWhHC6IDCNAWKsUVcQv90/+0rP18MZv0Sg3z4v6Wif7PsfrL7EVHzjwu3SE0d3i",
-	"nKENTu6NuM55nG16qXNJnyPTEgiuYh8X24HEvbSgk8hcMpDHcmVnl+NQqnN709dAdTIf2xTWyU4gi+v0",
-	"ddFIv4YYyHJ90wzNbEpCPvYSko/98zb8Sz/16vrW/j0Hl/KPbHGQ/EZ8k3og4qrjB66OmPJNq0ptSlJ0",
-	"hmIiQJdDuxwjMljMJoIvTMVCHI5Cjv/unGvNekzlGP/WG+8lws5E9kE/TXGkxpQHEbPjNXNFqxsTW50n",
-	"tFI8m26xKByF/YiRYURHYHNrQYDZB4FJp6YKI+jJh7HOw9jo+n5ofaPfOKdxIE3Tp3yydNNCtKBU1FZB",
-	"l/u/dkvj+XW3pOVXtyT1Pz3SBSRY/NdkSLulj76Ds5Wp6Umc6YncBAl69Q5mVPEQ/61uv1rwuY8miW0e",
-	"SkbKvpxf+xaXMLtGHpELPmCBXVn97rG9G1ZAzLjpWChJwG7CAavYpls20y0lEzQgXLTUfbAGVuZ4+8NI",
-	"zHth4FvTozDEb5jFY4KDup/4FtOOLWh9KBEe1IKOpDbTX1CJsruJ3EbudDYc/qdnH18Yu9IY5mZHCxn7",
-	"eo9tluNvC6ATuQksUHrckqoS87Svz7h+MSR+rBQB5T+nVmR8rvhdXi6QIGYJz/DFWrFPs477VLK93Vkc",
-	"bTEo5wsqTcKFUxRhksggMYmLJWhc9N8kXtAs3xTDobVb7BJB+TLgdlhXEAihLi/TpK0L1bLCOIgr+8hw",
-	"M8De05gNWQwd0g5DHsqxhQsCNECTLW2DwymCfLpFvpdLid7HDtDpdqRFMrfxP7Osj4nXZT5nv7QqtGXk",
-	"/BNJDA1V780VvuXszYc4qLenbnyhdoZ5eQUKGtSELr+nqoT+tVxBSC4t3Pshp/Ei6US4dFJJf0G0NlZZ",
-	"o/NhfUJy3r20esA9KhVXNSRl/337Zevq8s1p76xz9Pro9AJwpVYpjCl4SKozAhi+EhYo18rKJL9Uq02y",
-	"Csn4WuXClztaS5JJgNXeNuUBMhsBGqtYe9l3a7xC2eXOKzMRX9s+gZSh1Gth+V1lXUD9PCG7R9R37Mf+",
-	"okB6YgWuxuYym/lNRnA2guy6BzvcpLDLPPPX1nU9tklsxK09SQgSto4fF7Pdr6ciIR/eREs60HeGgidq",
-	"0m38t+kqUtpO04pKNTT57wDjm75d/vpR/1Rpkpye47Cocswk5MqRa7aoEHvqvS5fowJBwh1Vikll2kg7",
-	"Ma1E6zLjCfZJMkoj1JJi2ifSxsS1ge+RnQaJKQ/EhPQXWp2C0I5N40UUb8sKslpYly+pYSSvhTnNm++i",
-	"iGH6gDXx79Y7I1O4HGTLbxH5Z0OIRQOlpV+nVk8Mo/4o3ZJt0BqzGA5dEds57x298smMSwaoFilKSQZc",
-	"0k1MyeFLwvtTgMlVymqSF/bN66vfqYAw+nLi1f0bQEEW8vkUiybjG92A/d8Gf+/6VQaUa84WCT5isQ0B",
-	"LyHVgT0JTkB9pHkAjrkwJhJa40syiIRkxhLcrUGmbydbDvrCraNIwODndEFsdpI5j12OnsikERFwXgNY",
-	"sDB1OcTWnhrGuAHD6vJijrUazT1VRO9YWoPPFcebd9dvx38EpLoTA9noRB9Tqd7TxRH/qtjma9UtTRNq",
-	"MF4OKHUYp5MHI53HCKc64/uLHL63WD/WJU9iGGvwPSWxuaT/PRouSF6bGitOr8k1/esgzcupP4U+vibv",
-	"tAxBAeJ32hdtTFSt2HSwpIPnGDpRudKgy0OVgTgO0+ANAD7Qvpg53e8w+c2mtYoYfCaCM3CgVIlp1Nnl",
-	"y003QV7py6DgFsmaQ5i+bfL6SF6P7EfudOy/TqvOo2FuizAjGFbNw8brTBV18PwHSPIecDCmm2u2M/Zd",
-	"+rNlPL1wiuEVm/Q2twCJqGMWdfZB+5iZpvDLzWUf+7BkvvEQSKhuw3ATjv+HbL9qw8ILpkzcONkLE+T4",
-	"AtJHLLV1hhbaEbLAikszOYqPQahsIw6INpgOWuji0MNH6YX80C0pNcm78CgkcKwxb8z4H+cQZb7xIA3b",
-	"01Dpt2kh/dOs/YGata9VMJGuXPN+w57TTktRrzgX8DVT7pl4JOPnSrJ4leVjkv2tqJxTSaCNECQilbFs",
-	"IUFkBcbAAts8EBRVwF+ofO/pgcs77jLkbZNPLdcC0GWrUSC0gYAeptxwGRWg0kSfuVXwrYcMi9hG4Q3j",
-	"uSxNQAKF92NYFEMcDBza2WLxJ7ZarVrYefTAzuhrZKiagmb85KZ5qnYdvz/So9NpWr9EIqaSOhnQIDSf",
-	"WZ3inCfJ7T9NbfwtHlptr9mMwiyl5oqdQHnQ9jFqEFAR5qrRTyTmMNp2xxkuIpv5DslJaxqbbZ1eybh6",
-	"A9NqnU6nWApn1A5l8KE/KZtMskzQ70M1DmI6txR2Vx+ZeQ6LvTd2stqv8v1sfYeBWhjTG5bp1vxdeJuc",
-	"Q/zYR8Wub0KngNuPddG3n48Uj3htpv5RetvX4IQWQ3ZTJmhgjdPJfO9Z+3lwZ0lSZOe1kSsXe2gVJvU6",
-	"/ujHbAiRdcqT0NATSfww8EkZKA/LXJff7RvOVRTY0ryxyw3jcto16UlhbX8Fgl8mvyq5oTAQRnZrtXo2",
-	"DNbld4iDkaIwGIa98sEwGwZbaeolhLzEa5eJ2FlObKMKwF5TqsYumOlwLcQmIrKUmqWQq73dkleahDyc",
-	"zCalZj05SSFXbASq8MZBsmTekJuGpPZ9R8pcDvTthcquYA8IXQZ5T5q23MoBvFV5ockJdzHuILhgDvjZ",
-	"0auD3nnn7N3Rq3bnwq84MMi2CHIKQI04BTJmVA9R8C6nDg6yyakGXmKK0fOon+Sqc5xE47XKU4TYqMQ+",
-	"5ldC9iRUzcQzLgnFFOxbmxJgMucSaJsSXb4JHGcxaq/hVAknS7DbAe0fx7u0eeUcl1pG67dpnCYBNVsb",
-	"VO3y45CDy2pOIYnJrFzycVhwqogUEyY4I/OxINEshl41N+FAhZp2YjEbjQ13FXNuGr3oncBOBQac89Fb",
-	"vRZxVT2/u/DUHAXfk6uuDamaL5zqV31+rOCxO++/KHacQIIjCPaSHnaxfC6Jn5yy3iyO/O86pbYAIvoO",
-	"SVOOgv0fCGa1QaZWZDhbgczbUOfdKKiQxNUgojYrkI8HThGCaZiWaopOTQBnc4hU5xwFyMezcTfMf91f",
-	"1X5XKrqQZnokLMTEO4Dg1iOH57If+dbic/+EF/7W4YWDtE/KNCXjO8YX9EGGupc/1rqgbUORRPGk6L+3",
-	"VXbUJCpWSUfMFCMqpsNhOMC8aMBjtlpPCOpNo1YrRDXrMBqEnMlHzUV+w2ikxkUSuQMVQKAyxzcYtzNb",
-	"ueLDLvLmHZLK8KlVvplksZOaJ1z16tq4cbJ0AAfqNkQb43w/2s12EJLWVVukeb7QbG0ibjI5v57TFT57",
-	"g9Px0wOmnust3eWI3YfiCTB418gqgJ6iKdJU4t/mbG5awHS532lDg5OT1s+91uu2T8oBG9JZpEi9ZssO",
-	"9olFmyJ3AZvSWnUrqTcMJZGzwTgZUJk6soxmy9qWSjQ8d37mjbZHXNI4AGAJs8aOs2EO4MBvM8TS4RVs",
-	"0Bmzgi6+uNZO/gwKjSo5porFHtqG2WYxzS7v8i3i20f8Zs5YSd5VRjRa7AK841n7celrlX14IRh/zdWd",
-	"/ZMPZAhIG6TZbqlN29UGfGAkR15LrVRxdVTB4nhkxgPmdFGFKhXTilS/uagbqTvnmplZph7JLRM1S4eZ",
-	"e1q9L4Ips9nwtgTK93BRABub5EIk2r5MkVaK6Qx6AYIrz2wNAixfZvDbkH7Rs8cJF/MmadR2vTSmK0GN",
-	"IpDfxhaavqAWpaiNbtp+b0Uf3aRdCIZ3lrfCIrEVV1tmWNZjZVK5H3kIVS1d6gRYVB9pPMITyaIb4O7z",
-	"b09/W7bsHGjifwAl/iqFT1vKrBB4bkRDNyUM2cvGyt8aVvTNAlbcVolpcIzzmWxd7vJPA1VBQs3VokjM",
-	"neJM3yvgq5YTFIFMdHlReWMOkJKUk9XyMoKi4vihtSRC81ZLsi4vrHxMKuVXBWKu2WI/KTgk+XrD2/ls",
-	"rmLv260N/JuHv78ZnI1NfEqgk2KCZyETWo3HsZYnJT6l20E40lxSrbrE4cRA0ZBIzFm8NaBa7UnbOUKP",
-	"BGEQ/dGxHv4+Y9ArhcYBtEYRQxIxBQmsVDKMubp+ljGVY1sd2B/Ei6my/TKgL4d+FyJ6VO3P2qIGnXMi",
-	"pCLPGlgvDeEbausXUy065OTq8nDreZfDbZkOlTFNG11afEyi4hkfYI+vVpZBJSsjAUs5W16yDsni0bSq",
-	"vxS7Yl0CY6Kx0rRl2r0ZygZn9kDwYRQO/kmNv39qPOAxMKf65o5p8DaR4raC4wQhXCsL1tDBcKcQ1RWJ",
-	"Cxf25ZvYB+1MEn0oM/lc30nWTXttzUy5W4rEiIiZwpsAVr1bqjhbmmzXx1Vp0MehVKvX/RHSrMzHNsmy",
-	"wi2OwhtWNH9wjP0ngaS6CyGLN9k9ogXAAGsO3W2B7RRaPwyIk3OVtBZYEeYOb2nP+4lOppG+cef3xtaz",
-	"eSv3v5LnNg7c24XkoqSP4O1NBG9zLeQZx3eRCOocsa/BoQQvPJ+rKRR8Y9smGXkT+5izebYBDXpk0THu",
-	"pDTvG5R35xKZxsx0oglll0MxYpWc40X0l8O13FNJZs58LKJ0euWYzSQjAVMMsNq9Lu8cHpAXz2o18u9/",
-	"7Vbru9VGxbMNA9O0P71EMZtGdMACzAEE9RdVp/QHmKD1xh922hdvep321UW7d3R62e68ax37hI5EE/2N",
-	"armgOXGXpUHiMK52+W6truXuEtAHTNNzu+j4F+2Li6Oz0zQMICJAYbVPzGkIywadf5dba4TSdHSDxcTU",
-	"m3qFzLgKoyKfZUxD7FLqJTHrLvdPDlu98/bpq6PT11DlbYrj9OegiiLxojZSLyrA9fit1nEjHTtaATiS",
-	"LqfKel7LmLc+t9Rk2ruYPiIr8OrgPZemdPBxNH34xLeGy9sylZRfG3f3O8DLb5tu4FB56rIXJDa7rks6",
-	"OHDJud5ifHt8Y4XyLI5KzdI2lEGYZ/Js8zi8YdwY5XjWwUKopjLZRDOXewy7zfQ8PGpeMnL0EIzETHnG",
-	"SM7YzQB9kCkxd74I0yruaZxVc5xnMPy+yUNpIyKJvdinLMbRV5z3JUJo+ZUXLhTqii72kpRfCzGKmEdO",
-	"wkEspBgqj7wO1THte+RHthhEgl57pFqtVlJGm6aiZxIrrfXlDE+sWSN9wGM6UKbTLXZxsk0v0+XXH3zP",
-	"+heQnU5GMWOaVTvfmDBFV61oho2XL88uz6GnUyYumBMfTyShUs5iquUHtIgiZeSwnuHO7vpPhkXftr47",
-	"Un7P+lrH4BXoK+ESYgapNpMkn6bkTyinI6bXw/nkNEUFK5ozfNe0m3LVC3Txmtwn/dF0Py3K4CJZfkya",
-	"0h8EITzBrobm0En81QCumk/hN5xh4oWCQbYIHr1M5D7nNCzn4+4V2zELeY9MEFKS4PCcLiQJOeQFVN2M",
-	"1BUkiH3JoPxiqZtyNwv4DZi5JY8slVMmecE2CIupxdOp9MjB8RHSFvaCNO7DfCdbaULNtkUIKScCw3O6",
-	"hWFvYIJ9RjySNqVOy9w84vSwruBmax4L4L9/hIoGLNoWYTB4Isn0erQtpqSc6zwJydAeicJrlmtvWdyi",
-	"ElgChrCBXDuHB/IJOEfwd7IFjXj3nu2+IP/+19Nqg4g4bc2LjWxtXrjMdCeCjIiIhuZN2BZoa2ULXvy8",
-	"LXvN9uBt3rEF72W+qjVRmSQpL7Vq0owR1tq8S0++dX7kNGPKduF1jnGS3/rx8/8XAAD//w==",
+	"7P37chrJti8Kv0oG344wrF1CgGTZRtGxPiwjW27dGkl2uxsfKqESqFaRSVcWwnSHT+y/zgOch9jzPeaj",
+	"7Cc5kWNkZmUVBUKy5HZ79oxYqy2gsvIyctzHb/xZGojJVHDGE1lq/lma0phOWMJi+OtAcMl4chCFjCdH",
+	"r9RHAZODOJwmoeClZqlFBvAdCQMyjMWE+K/bl2R7GothGLHtAT4v/WrJK4XqgSlNxiWvxOmElZolfLgX",
+	"BiWvFLPfZ2HMglIziWfMK8nBmE2oeiX7RCfTSP3+etD7fefts35t/OH59WWDv3/66Zf64N2LVskrTein",
+	"Y8ZHybjU3Nv1SpOQmz/rXilZTNXzMolDPip9/uyVDukgEXHxmobwXbqm87OLS7I9GdLtRCRTn4hYr1N9",
+	"hD9eucSN1/bL5MXNh8nh4sPkcG/w87vdwc/v6uweCzunUl6zRfHKpvhl/rjw029oDbG4CQMWLy/hcszI",
+	"VH/7RBI1QY9QSUJO/LOjVwe9887Zu6NX7c7FqsWYp9cu6X/EbFhqlv5/2+nt2MZv5baZ3KkaT822w36f",
+	"MVl4P9R0/Ri/74WBT+gsGYs4/IMRdTFIMmakH4u5ZDFJBPHPznvHZ6+PTntXnWOfzMNk/KVH8uzNT43T",
+	"9s+tk/Pj9tvds6c//7j3S+fq8JfGnY/ls3qhnKorDczhJQ1e04TN6UL9NRA8YTxR/6TTaRQOqNoCxQn6",
+	"EZv8z9+k2g9nYmqnEhpGpWZJbYIMR3wr5PZsyUDMooBwkZA+IzGjgzEL9olMaIy7Zh6gIxpy2COZUD5Q",
+	"M94dNuiLQZ3V+s+CHbr3dGu3UfJKMqHJTJaaT2sNr5SECezOSxoQswi7YtoXs6TZjyi/Ln2+A1WoheI+",
+	"LRPB0vqCEFdHuZyz2FM8Bf/JAjh3QjlhcSziffWzcchHZE4lGcSMJiyokovinaiqGb+kgabJBzgZTb0k",
+	"VJfshkZAeTAzWWr++mdpGLIoKDVL22yiHlJEQmHI0mQm4fTUStR3hAZBzKQkcjYYq0tLA/r/16+tDsSk",
+	"9PnjHc5xt1bLnqNZ8qOeo7MbExoNRTxhgTq7IQ0jSWB7YHvhHFBudtgolEkMH3fYcCbVhV15LAXHAZut",
+	"7jxuf09LzQlLaEATao6jl50tJQPBh2HAeBLSyMjpsn5YskHMkl6fynBQIZyxQAIxhTyEn9PBQJ1UIq4Z",
+	"33zzlhfchrmrvVxHe198NC0SOy8l14xFJIa9lk3SOTwgz56+qJN//2un2qg2nkjy9uLsFK8XKfv57fcr",
+	"6jp6ZKjuJOmLYEGScShJIAazidpEPbJH3HXgiQs+jMLBl947ytUBiBlPkBfA6/UdimJGgwVhn0KZyNKd",
+	"LsyL9MLYiT7qbcEph9LOGk9JMTnYrrb6/orfsDgchmuvxSa7BsMsgIz17j2ROc4zDGOZkDIqdPDVtn5K",
+	"7zMj6kMWIOVX7ra/O+n+tjOvVYzeLtLu+CzmTUWpTb24Jkxoa5bux0Odw6rtCLNTIwuWeITyAAluDiKY",
+	"BgGhZE4XSsdKBAmTJqHk8uzyvMtR9/UItYolXJko5NcsSGWdfn2VvB8LdsNihwyUcDCzScZsQQKhptTl",
+	"Ys4JCBA1wWvGpukk6DBR6tKYETHnLIb3MEnCxCNSqM8lI3MaJnCBE1QYxZCUQY/v8sy5+5Uq0Tql2sAn",
+	"kvjqdHy1Nf6tB+RXu8Ad0Zho45X8cpFr7v5Yycj0dNSeG9tEX6h9ErOJuGFErVbR9jfOEL5gZcAwjkCc",
+	"JYtLquTSl+50KJdoVJ27Jt9EEKpULxajPNG/2Cczrn6hJqa+ZH+LjV9aJ95SMozEXF90XNRtywdN1SVS",
+	"9XNJ6rWlV1iu7yFfFUptSsiELkg5GTMOn+JpEEkXkkhRwUPmCYs5jVB3uNch38EacLRI82JywWLFpnAC",
+	"j3YuF2LCULMfoswRuCcS3r7v7g8HtinHYq60cJylRM5lNdKAoLI3DIEZArseMxKJkYRtPaYyeU8XRw9y",
+	"b0KZk7MRlQkw6ESARUJC3iSSJVo2zEUcGLlr/t4eingkkoqHpGeozdKRYgYgfIxw+TtxOLxTY3rDCBe5",
+	"jSFlLuyuoMDlguDqQ83h1Or1uvFWHItRyC8SNu2wIIzZWh3zbnr18sgFa3sPrM71V4wEk4SzT8iZTw5b",
+	"oPOcxR1GZ+p+J3o2HeuluCvZgSxlyzriDY1m373q99krTYbU3byVy6ZEsoHggRGhmaVOhlQv9P5LusgM",
+	"b91Oq5czGdIt+zP0HK0miuV1gUYHPEyShZihayO7rMyA7P5Ly1PrJqvLL8Zd6oM5jJiUajqgAyvGv+qU",
+	"tb7qrz0DX/FiuL5d7p8ctsz2+8S49Cp5wb6JsZCzFbp82VhYM8ElbdpOkvg5y9Dv8uxEw0SSmeJCsD9I",
+	"L8mYTSSLlC2ABKNf3eX+5kfoV5pqoDBGiaZNB2q8bJ4bDdAmhNfljpAbjCkfMYgRFFGqX1EbKaIATBjK",
+	"id9pt64u3/ROWj/3Wq/bPikHbEhnUULqtS6fhHyWMJmejqEL1AjGVGkNTE3QCEnjDlRcTcwS3CXcR1yq",
+	"R2iXWyFrfz4WkpGjV8j9rHtS0oUxobRy56wlgK/gBerDSrXLi9cMGqBWbugk1VnQZYk21Mlh61gMrr/Y",
+	"C5AIQSaUL8g8FnxEBiJgsqkmSSiJ2UDcsHgBn9otnfFIDK5RCbEiIHcV9CV4IA4a4ULX80/9o4f3AbjW",
+	"ltL34T1NovgCUOFh6+j4qtO+8PUWwu9hH8H6JrGYewQGA521C6S4IDGDg6qSo4Qk9FopByJ9lsx4ophJ",
+	"9gzANzQYsGmCbtTUqB+KKFLaLrAs92jmipLCRE9bW/V4H/Eg15j0RZwg3Wo/pcQH12L+EeX/iPKvK8r/",
+	"kZDfj4Qkh2qzXrWP25ftTNbB9p9h8Nn3CI2kUJMGdusrzupjgHk+DiNUqfIM/xZy0ywxR2wooR1SS1nm",
+	"/Rnk35EPfl3WUCUtTnxKo7pvHxFDkg8TpR5V45oHb5vg0YIMaBQV3UzzWSRGYpb4oNEvJ7fsE5Tx4KPo",
+	"8j6jMYuJmDIdcMPQtQRbAPIxArGGXvEl6VyMSrAFSobf5RB54wu71mRME2N/qG1o+Hfx2me45zLBnsVf",
+	"HIb6x1HxnWg3/1jvj2296/t3Ki5mg7HOL/xCkcEF0YmGaLeFUmc73I2MdlMyOhUJORQzHjyurxj0gjGV",
+	"ZBTegPC3Myfpmqrpdr1iN+GAHYiAffmOQQ5OAAOCJdZUp80+TRVdeZBqZNORbBgH1YdJKNWeBH+L3TVG",
+	"5oxfczHnXrpEN+HKpCeUqfPUXMTXkgg+YBXnDDDU+0D7j7zgb0Om2WmTMmwhSVkAKNp6g909M1HbB9o1",
+	"EyL5O+2bDeuk+Txh4GyRztp9oB3Sls7faYOMcbZqf5yM4C/coHwmphji+yCz9hvesVNRPGfF3iDVbzSL",
+	"wazL5UG7N/Fh0kINmZlk5tTbwmTiChLFZF1RgjFtOp1iIq+8e/buX0GmhcssFiquLzNmv7FBkkoX5xgu",
+	"UD18oGPQyubf6bZH4U2qJBdc+QTn88X7EzMpZvGAEZrgG3QW/Td8yTEjJJRkzGIG26Flw8PlPJkiEJlJ",
+	"xEMq/abTK0JIgDcpzYXz96wNANoJJlWsyl0aiyiQpFEzW3LvlCV9RPJsOPzCE0pnEjOw2BinfZscFEqd",
+	"HfQt0/B5fgnJLOa4grL/vv2ydXX55rTXOe8dvfKRjUqWmH1cRIIGl0Ic03jEHrB8AdK4FVXc6NzRKJyE",
+	"d7MQ65lYAw7bRq3uUgiCM/4q1QdLi0GieCJxVbCVywGs20oP/kPiV/qGOfuxvBpw6BuNlKLrxMj2e0/9",
+	"UMT9MAgYX0Ekn70SBFzPdaBk/dQglBJKjNE+3pweLAHVmTLwBK0RPJFgR+bTnrkyJRcsSR1buePocqtr",
+	"WR+VM3MfvNBYwaETAWZxzHhiJ9LMBItCSYYhRz9alyeP4cKjvMvv4sM3r7Hp7ZJFQ6XILHvx9bQxLd/E",
+	"f9RGPVwMCDdlXQzogsU34YBdcXpDw0gJrYeoC8RM3FCS/kwuyGDMBtdKPzKnKPdJzJJ44RQFJKGyiTjp",
+	"qM+3Wurzu9UHZrgNrIm4i3rcOkG7XpqQAZ3SgRIvZci7HMSLaUJ+n7EZ84j/pnXxpvfTVfuq7XtAvrMo",
+	"qlRx1c5u8NmkDwZjlyP1Yq2sszkQEvFKY0YDXfbt7txSSeuFHiURWGTRZ0MRMzyFkI+qJXcnJiEPJ7OJ",
+	"W08a8oSNWKw24LNXuhSt6bSgbhbzb4aRmD+RxI91YmovEb6H90QTeXmYhpGFEnjbEBTxK0rbkDOoYgMW",
+	"oh7qch9qvnQAaqlqzsfkEjeai4qgDfrmOFU8i5jU5WBNdbvhfb2A8VDdEPSvZwqWUR/F8kn7tgVoSo4u",
+	"e9aaJWNdnwYxsS4vdw4PyN6z3Rfk3//ardarjWrdI2dTxo9ekQPBORsk5EAdxL//tQNf71U84iM59fSq",
+	"TVgNJwFOTogppKFuppRkGs2VbgvbrHiCmvacF+3XPvFNUSJuO1Lq0asux/3Sie0UL64H/goJPG8WhIwP",
+	"GOkzGQZMmhelcAJuzC+JZzJBp22XK74WSjnL1ijoB/sL4tM/pn7FmdoopjzRU7NLxUMLIE1CrU7thnoI",
+	"who9y7a7PPvYSCd0w8/U7zUp9LAezydlh6ErQZaW7nlL9NDlyrJQC4QEp/5Cx2y0C6c7q9V2Bqetkzb8",
+	"i/WOj05/7L380GuftI6OfY+I4VA9pLMhKoo6xzQX5wmTZpebvHM1ASz7iMXETGWopINij4wGlf0u942v",
+	"spdQfaZzoYWddp5JJbmUhF4qK4npAIq6dGBJ/SYSMqks8ZhjgZJA/Xt1HftSDTqwjDXwACJ/4bLOG8aD",
+	"qQgVkbvU7Svez3yP+FzwAcOLe/7jQZsMxjSKGB+x6sPNXpxQvjhQt/qhMh0xNw+r3TChDguVHlgy7jYc",
+	"c19ZPGohpuxaPp5cPAxvmJvNScqg5oD6j4kDFTKH6oQY1KbcPsBRQ+Iipgp5BBIWFl2uMxb3SRyOxoke",
+	"HAsQia5YXClOybcpTYG42jwW0cRAujwEhRnlm9mRv19yu3RpR/HTPhvNOKnX3NUbB/x1yANSNtvjFqGj",
+	"2gGUmj5X6fIV1Jimz/4tSU6H+EL2kPWvq0sLl/xzTVOVqSTO36lO7B7lk/tLawWHjz4J43174Dpkx0m6",
+	"7BwdiyhomoLdv9sJbO4E3l9aorvxljM9EM+lScImU8VpUVkLbRXC98Nq16xVK/Qmf6nsQw5wp3XZ7h0f",
+	"nRxd+mTKYstEqTbQ+rPBNUu6fJpJT5zQ+JoFxP+0pTS+rZgmbAs8pajq6Xd4RE7VKyFfsr8w3laZRf8w",
+	"jifpoIT4hYWtvmeFZJdrzV5RjmH9lb8br7/iFr7qS2NzlOgcUjw2COVYV+4duEY9pdvM7B6NZE9CKUM+",
+	"glwotC+dkBQEnWBFOXvh/fv3Wy0n3ztbnFtkJ1xxOZtORZyw4IQFIb2E3zxsOMQCNOVLh+8UFXnqHoGd",
+	"NIFZE5j2V42JYI5wHtIHGPV717t+Fn9R0vr3FhX5D4g8YJZlQfyhKH6wXE+yHAiwWfb3S+YlK3J5wZ9u",
+	"Vw+E1modF4ML6slpR4dmLyImVMpZrA6FROyGRU1TPYCihjroA5hPb7/IrSwRokpaDhiYJAMaxwulEVHE",
+	"gBhENJzAMNY3SyexT8Bj+bz+bK9J/Ok88D3ii2Sq/jMZUvWf8fxa/Ufif9Rh+PsZh6PdRzqJm0O1RxjQ",
+	"yZfmVLocHLrRTYSFNM62wPLJiHGtCzQJJTENJQO8RVw7ghaJOVP813xe1x7DiMrEbgfqf2rXWq3jRlqR",
+	"pLaTBRUy0aEaAkVESrUwjmOI9GBRUzoZMmKJJLu1epeXYzaMmRyT0DjLGFey+NeSmkvJU/9plD56DrQj",
+	"fLKE0+iVWiZQqThZEITqTTQ6j5U+hBbakEaSeaWp89Gf9pb+mb7ZDJR9bRoHXUbuTJ1hv5oBP9rfif5v",
+	"gC7hlVpGUl91ju84TSvke7M4uhUgNOv+u+oc38vzly5+nCRT2dzeNkZadSTECOELtwVGIBrbN41t9Y//",
+	"tvC2P/yf//W/u7NarbEH71N/3rp72XUWbeIB1NEZnu2k9t1hN3VUtDd1OH+62oGIYzZQJlIsGekrLT1e",
+	"lLzSUMQTmuhsFXgsgyX6rHELlqhX4myeeeda/m5+l9+ipcnnxi3ctCWIwlt3LEtgOTTB+hNpMTyRG6rx",
+	"n0hi4BkVm3Rh75boOdU1eolW8swFnLM+QL4m4Q1zVpNuYwqgvDFO8uoxehhV6dFk+Vq911XX88xqPGWe",
+	"GEtFhkrc1F88q2WuTP3Zi729+l6tVnPoJuTJ3m5p2cyws0GYW3dNJwtycnCeVnasWgciWxZCVS/jYT6R",
+	"BH/vgWTnJmoxYKQMqFfXjE0lWoRhIsnFm9ZW4+lepXrrBHqYEyoLd7Nmkg/UL0kAQDrCZM1WyZl6nY5y",
+	"umP6mY3dbD8h+AWEJTP7mTIYJL2BCBiAt4IUwnCeIrkwYRNZYKSkSlsc04X6eypk0sMywp4N2M7iEJ7e",
+	"fJgvehQ1qMLlwgLvtCA5ENMcEYop42Fgo2Zo1IvhMAo562H0t4gyYDd7JvjUUzvfm7BkLAL3tnPB1REU",
+	"ILQufar2uoAh5PmjA69edMuzty2/9VnaWdpdsz9rV+cts7fNmLLFfrs/Z248kRhCX+a5zIxutt6Eit0d",
+	"AMumGHG3iBUXYPC6lGNGJledI9IFPUKpEdNpVf9me9DvlpR2Omf9lDu5j2FCJWggt2oPTEPXLc9qs/13",
+	"tImVm9wwPjqzL1UDvEs1mvCETfoslqTPIjHfd3IPyoaxzeJQaV+KbZh/KzucDhIJtoEYJnMas16o7Idq",
+	"tQrYAOGIC0y3lym4r6QLWbUMU1G077qVtDIvRkpiJWxqwPSSyj5wdtqXkI8QyjRxIHfs/mbCO7tf/pz1",
+	"tSXhxul9FOpZjm4kfUaZqgNC4QpZY8RkzusHokxY/D+9ZM/4QdOKrX1SV/ZOvVYj0zjkCe1HTKm+MR0k",
+	"LJbZ2eUlcHaSRbPMCZ/cziwLIJ+UUexlxJBfcbIc9tEsDFkybEKzCtkErbsJ79pS72piWSOOuK9xIAxh",
+	"OM667ObfWSDeekYT+ukIf1yv3VFcFmHvdc63EJ07YQHBByH4IplOK9HAfB6Z8UD7kzPs4wnmK0FHgYJF",
+	"NGq3rKJR20BaZ2fe/kQHSXYWTeRg4F4B33n+DjWJvhuIauFrVllvPKvWqrVqHftv6E9/bTbrHyHrZkGm",
+	"Ik4q2uqexuENTdjWTDICdgSD3KPA+jkCMaEh3ydckGFMRxOG0X7NLGylfSGRAqnliCc/y+0BjaI+HVyv",
+	"opl7bndew8ndKZyg0ldz81tSf76QfK1ylGM9UzpgW5KpqwkZW3Qi+Ij4GyhOPinrq0qDScj9Spb7bKZ6",
+	"3c6T1utiue1UKplPytNZPwoHHngGKjadcCVgfk5tRx0OyXZZjcuLAFQCbzmdz0VCXATswHgtCtbysnXR",
+	"3tu96hyXL960Gk/3yookeloSxJWK9t4ptjJVWhcfoQvv2d7OHrkwVk860/aLExaNBW2czW8O4/bJ5dvR",
+	"7OANFezHevL8qvO+P3v99kIm863BiZKb4DxQE/m/fm1t/UK3/qhtvehtffxzd+fz/yjSmdVy7unT0AXy",
+	"xZV8jo90On0ibV743lYQjkLMAsoutN7Y2X26l1tDbevFxz/3iqaeV8L1xVs6r1csYgk7R3q+30q/rtcm",
+	"t7C1bhaEKmiBY+SuDr4pZLwXUHASz5gPSZ/4E4/4MAJ8FjC+cMzyvhARo5CYPpMs7hmiSLfp5avD11tv",
+	"3v54vNwIZ/3C0/E8O9nVe3BPGkYl6xbPGOQJN4z2PgQzJON2sEceKGGYhBNWdNWAl+ftZeS36iLovi45",
+	"XnsHU7rQLC3Z92YmXbSRACdS4NHJ95UBdvV0p9GAT7bklA080ro4ODoCibiPAAZxLGYc2JtUwkpWquSY",
+	"qTuC9hXEAbYGVLLAhMsRvU4mQjvwHF94roONc8nMtrki/2m2ydJOwVmk+BJ3oRbsCqQPPZ1eo9bY26rX",
+	"txpPL+uNZq3WrNV+cee4liryTsWVzb1WnH5qXScimRbazC5W0rK3LmCYDqLdjibusJ8DndChGU1DpP5U",
+	"p1dIrevZ7LvM0WGubp5Z5Cg1tEEOZ66eu91F5IpH+M5Z2x2O0qS0AoMp0PAuGeaqS48wOhiTkRABOiyd",
+	"RBSnNIiEnEwjOmAQgkrxOKvkIuvwzJgFDoX3B8EWG47GW+Fv19HWhItp6VZlcRLyNaojxhFv422X2Hoo",
+	"dyK57bGDFZ5DyKLAOpKy26y7VhUpCfAV+BYo9gkCRZHFJOQaFtZNOXDq03TnRDA0smzC9sZa2jfTLMvd",
+	"cvwW3ML8ibLxkgHqmnhvSRd5S7d0q+6Bq7RvKdwkSFX6siASM/x53XkiE1/yU8GnRRN7w2ikmOSft4Yp",
+	"xXU2QCmuvyQ06YLV/NUsmBULvrS10nJtiq1gShFnqOnpcZvsuk0EPCuIOKxLGvPSZotf2sgxnTYGXAvV",
+	"mBke4m3vCgPbGcjkgJbdKi+IC8/6eQO0Xq/V917sPt/dfba783yv8WxvZ2f3VkoDEeL0nDSTTPWqW6TJ",
+	"2/c/FnbyBJMUGdR71ic/soU2157Wn1WaxD/78dw3QaT4pknaQePp0/oLzKHw28Gri5bvEb99kPnV+Vbj",
+	"6Z75jTL61G86Fy39UQc+qpJTMNStm0U7egv8o9HIvanw1pJXgpFLXgmGKw5sxjfZB2HyJa8EEyx2wBdq",
+	"otfhCjZ/zRZACx64f7Wh+5wk49mkD77QfZO88UQSTOXT5WthUhj+u0aeYaZ89uO5WukBLLNVOGNeOOOZ",
+	"zChPMhwVPvyp8OFFUT5hliKvATnrGghTnQ++cQXpXRTRXoboLliSEh7597+eVpSmocnzmi2yTuQ/S5ib",
+	"/qumDUsScODOOcO5lRavxNOf57XgafTqOtiZ9N/u8vrP/b0O/yk+aPRrN/PzP3ZmH4aXu1dqHXACeuNh",
+	"F2HzYKtK9frvH1offvx0EA/fXfSeXS7e//TmbPRsPLg5p9PwJIrnR5SeD95cdUTp88fPeUI2GfVWQ1on",
+	"6tSVvc0IggGLNv045NdGBm0qjrMHdIWwRKjISF1bqrGI4Krv1mrLVxW8QQPXf7S202PG2eQ6ghNx27Om",
+	"zcxV57hAv0uH8fJzKtwuMQr519ynuyg73l/roTESZq2nprCv0J0MlszBF6RKTcOqo2eYJCmb32Q95f8d",
+	"Bj+sbVdstwejs+sX786raN0nh60r6BdwP50X40GFkkWXPpsSW9TUNBKDVs4yfSCyasbkba3/fPT6p993",
+	"Pkzrn170f25c/7578WxSY09v3g/26PPZJe/Ug+PxLyLvXdi7G3nYkFbR3oD5ek8GBFGfaAFlMmJoSvUh",
+	"RTNjv4FmN6Gf3AHrsIbcJ9+Uf9fLGqHLMznDZaOl6DS7kPskAkcTGVDJPBJQOYZq+EB7okzt6QTmUSXv",
+	"LQJpTnMvtMnv2GN96dDzzsS73YcvSkFbzvZ6ReW4L2gcFP18xlc7ji5tDp4LqKDBU8omW6Cyr232ETNA",
+	"XkW+4yJdHub6cfX+pZDGX8PdmzU7C3L2bP8BaNagMYVZQMo0yaUHPDEuNrB7/iae41uMJ9yx+3F4Ooh7",
+	"UARRmLtAo4bf1BuG+YEavseUC1j/pP3cKdHIONtuTUS7P3WY4y5iUpEDKK8rIdwgZjMlnZRqEmEaAVge",
+	"BwF2dRppRbjB4kDvednetAldmB0zkUYqAc4HcED3tSE6jcVkmvyg3+pjqcG1YpSLOV1UioM894l75HnW",
+	"WuWjyOXZo6MVkgiqRrOZsc4+O41T0pxhvTVyH3ORtLYAyGNSawmFDpbJNFkVuW6mXM72UsYKFr5AnMky",
+	"arx654EZpOAnttfSgPIUAa2yr3/oN7GhpaWTkJuD9M3hNdXkdReT0p2TL78eZ3FyJF324vAAu9e3hqvg",
+	"IoL7+mvbb8W0KDheAQypQIredKaYVhZYKatj/HK989O8Njjdi+qL34evrhvi+aca35u8ezH6af7H036n",
+	"QdvPkg+7s7eDXLpC4/mt2f+ZzIMVqhwob1CKYX6YpiNUPN2Nx9qGCCis++0MIzHPriZ4+dswect+2T14",
+	"d741efmi8WPj2Wzcv3p7VZ/W4978fX10+P7wrP3bz9erchWqvf8bshW8euP5pmH//EoLqQUwnA40gLOt",
+	"SMhx6yzQ06tQar2yXq2Rf/9rJ602KCt1Eiqvduu7T2SlaUpdIO03Bm0zTCTBQn6DSKTHP0+dpCZBBvXT",
+	"+RjVhQXRBZ6kHIiB3DaOzeokqOzr3E6T9Km4fZ8RGgSFZQ/2ZvVszWg+QT1b+LQ578jmbJmV3M86vdXs",
+	"zL/OpmiFUvZsUCi7yGXxBUV0ua24g4KQ8ZPodKbVG2u8rpu/QGdUrt7Y5STh53uN50+kaTFRDMNU3WB3",
+	"GQ96WqfKvPG255zc0/tuq4E16ykxF/JRj0aj24i2c/fNDXkSCzllg+Suayx+0s1pu//agV0UKBat86Pe",
+	"VedY6xZ+KKWvNEHNZVwNUq4oncveuA1I4Lf5tYSM/I1ucHXOomgLROi2erKqS9pve4sL3rOGtl2wwca2",
+	"sTF9x7b0yDRm0iJJIPymf3bee/XhtHVydNDrtF8fXVx2WpdHZ6eQpC74RluVf+lGi9LcaCKC+1+EbNrp",
+	"/Ue50bBpdyLygscehMJRybv30xjH+7Idyeai3klAofPudgJYne5671krXT/kQ3GHU8xr28hcnJtdpBk5",
+	"PVHuYLb36eCaBb3ZdEUcOAW/lws+wFYN+AyZTdFYfXlBhhEdVSAgLYagL4HJNpNsgyQiD+Ywm/ZYFI7C",
+	"fsTWz0TrSXo2idBqFApOqWfUxhntk2H4iQWEJhmssY0m9Y0liakN7c3kCt/Vpa68zzTrJGFijWNsJwza",
+	"PgIxeUVL2rusPW/u3G1Jxhl5W0nyNVucqp+u9hIuE4LnkOetziv9kjtFuJaSUnSxy60Lgnjtj2xxkD7y",
+	"2SspS0pXF9/RvZxJQ9KjeO6E1qz4tLCq6b22QbRPikaRdIHBq8o6SmIROfVLWJLdD9HIhT3TSVRJyEfO",
+	"D0n56n/W9uoHHrn6n41ara3/e4j/bbTUtYR/6W/29swney8q1oqKQs7gD6X2j2I6HRNdCSHwFY1a47ke",
+	"Uj0Ghj3C0Bq7nnA6ARAKk4iWJexWQJ9IMh1jkUBKz6GcRnSxpanuLkdlN/0M9lnekcIcAsk1MoFUCfBu",
+	"sZhNBF8Yb5Kpl1cseCokZHTaLEaEzBqGN8xkcebcEhvzF3HbepBPLrMdf2rugq9tWcx94fQmHKmjrDo1",
+	"ZFW8w1jcUR2xxGCgqHX2Q07jRZfbMkgq2d7uLI62GFcmW0DKVBK/4O5VpzSW7ECNHQquj+YwFpO3F0pl",
+	"pDzoch9+oxnD0k8Seo39ng2aSJqB4QT5Szu/N7aezVu5/5W8Ujw9CkrNUi5BLJwwMUtKzZ1aDapr1FV8",
+	"53ROhobfbMhi3SQ3d8NX8gVzWGuYQkcrvX8vTvjl4iTdJH27N+ChJuMgS9zPFc961sjwR6iWS9Bd/axB",
+	"+osEu/xfXR5uPSdlxJw3fUVyCXEPk8XwvIglaUSnopR/ZWa92H36zDT/1f14lj1MBreqUI7MwcEOmMJp",
+	"+ymd11uY3YWQ7cujHQJ4ENQLo29DT0unZwMPRyxzg4UO7rRFxhu+jjacLOZC34HB3vpzDTZaGFjAWjHA",
+	"gPiAkTLUV4bowPd/3tI3a+so8HXCWzHOhZOBa2hhVzGDCf2EqaBPX7xwEkN3nfo1J3KhccCWs8vkWMQJ",
+	"kbPJhMYLE0gHnF0xNLubJcSXNDBglevKEfIvuuocEWBWsBuO4M29bD+LDJZmceBGYAA5TAiNonycPsUz",
+	"uzUZQwPlwa546xKUjZO2WEtqbZpVS8pQ6QK5CJUVKbauI5xu/fHx17Rsr+bt1IuzI4oY6J2FcMEgbo0z",
+	"iRk2lYLVQT5i2U8ZYzUR6rNyxa80iR8GvtflfkznR4BChihtZS3nt67Zwq+Y7BT0c/gmvoAS3Lq0lca2",
+	"JMSX5CtkLrZa7YPWXAlS9drMB/olBszKJqy8ogktNUsXv3w4ffphdPbb63Ht9OXg/Jc3v4ze7/au43gS",
+	"jn87fjN598cfM3ESRI2TQ5DWP9nQlRpBLVwJ7sXbGvv5ZXT0mwiDxrvww8/vavT17uyXxrvaEa8pEgtH",
+	"nCazGEr721cHRz9h2mT8hvIAtc2fjl69bF29fjkfvT0YyZNXP+2et1+2L9qffnp3OB58eN0R/Tcva+zN",
+	"ouXwpnRbS0VpJpm+VOzLE4wgjNokvhE2/r5OONrPZxvtg5Km5Wma9WyIxiflYSwmXa49fHFmotvazNjW",
+	"qoqv9apc+lLjb5C+9NfpQl8bZez7TNTq6LnaHhL/lJetjOvn1vuxcDvTdOQihZP2pYhmCSNXnWMSKRsk",
+	"QHmKgNTtV0ed9sFl76pzfOF7RN0iGrOAMORRqxz704xTV/FiFmyFPJfSWdu9PZjeQYSS+9lFWXiTzNEU",
+	"m4bqf4eN/s7b2i8/j5JBI+L9yWEt+PltdPz+3e6H9/V5//VVcvKqvTj546f66W+D3bP3h+EXZqougbAU",
+	"HOLdrMO/NhP872mX3Se7vAPb+CVpeEtYXZkmWyWvlE1aKtmst14GUTxham8xQK8//rgZiFbxspRqbT0T",
+	"91nXl/oFVuahdphkX1jQeT90Tu8OSfGxmiSmxv+16e8bQIY63brvkj56u3rVah1/WXrnJsm/mOALHgg3",
+	"R8qkqY7pdMp4vgjhi2JCWmUtooNQklBm3q/1LyQPmKXNdrw1opUPPq10Zt43+IR7B7jPCM6sZ2smX5bC",
+	"dJfy376/7F1eHvv5gGFl3c7Wn95pZwF5hI5WbC4jV5LFW60RpB4MndMvG1HSeLrniJnKPmGTabIwmaac",
+	"2aahOYkyi6Pt59Wn1dpm9a4OYeb2OrOGlFQgy6vw8imNEvpZAYTDvYoSCkr8IQlbl3/mFNtEJNPtP8Pg",
+	"s1Fx7x2ASKYQbdeJK0XY7QD/SqEhoq9/3tzGGfjgnioj4PlPHexP6JGI9lkUuQhlTl6fU9H8RBYx19w7",
+	"EFs9Wwb+3zQaiThMxpMfLt606ohaDaan/GEP/8I3/qCexg+mLA5F8MNOTWNcw7p+ePvy4v2HnVfn7Tfn",
+	"P+6c/3ye/7vQtbgCvFdtF9gWBq23TyXbaSwDViWCqEERqwH6TOZM6kqhZZJu0d1nXXQB9DqyRFBI3kZi",
+	"3kUj0unHIV/d8CUNj2eAyfSjzZRdAX5FpH4BTCDN608x9Ls8YDSIQs6kMm+YtP0OLtoXF0dnpxYHfwkX",
+	"HzuOGpx9PaLX5f7JYat33j59dXT6Grmm+iUyoBBis+pvxUYzZRP5WNaLQlDp9ZAExpa42y4aAZDZRlL2",
+	"O+3DTvviTdFWLu2Ou3lZqdB4+qJR+4K1rNC7WpyIKf19ZrWvlNPBB9v6ed9L7fwm2v1mvehnlYQSzuZd",
+	"JSKq5EfGpiRM9F3cN9luUMdhWygxwniQEfW5s3to+7I486mwfP39JSm/AUQ7ZXkBfiaVxG+5OapN8hIb",
+	"FGEXVhgM27D6+2rxBgpApsqAL8MgDxrBFm/H/deD8Cx8e3T1x1H9NDySR7zzdHBwtHd0Pf353cHbF1W2",
+	"eDsd7JyoH8W/vH8nj8J5ONh5Fx79JsKTC/XA6fQX9cBvp59OwtpOUDt8+dNV/v/a4fHB24i9aYVnv7V3",
+	"zi6vGmeXH/44edWSR5NoHBwc7Z1cDp6eXn54enr50/zkTa3a6J+8mD1/uytOn/803+P1ydM/flr8Xr96",
+	"Pnz3ov9m59Nl7frts0GnQY/XoFrnwZ5w2243roz67YziuawtT92FN7eIpSol6JsCb7kTXFh2GK/0aWsk",
+	"torH7q2vgoQ0mTGViHsfT7Tib8DSrAKhWdoEw5OJ0PgWdtZ6x25Vv+t3ZF9FcrMAE2VpsUVnjtXK4Gv5",
+	"ciTFla0Cn0inb46NApog64DGcQhI/tneZtoeMFzwEVw19c2536r69G+tBh11wVkcJosLgO/F3E7YV8Wn",
+	"078OzVa9fX9Z8paYvbNYLfqwds3Divy78H3bLQ/uAbI5O/FxkkwxIA94sNgy6bL4EFygemWEFEDINjFh",
+	"/KDTOzo9ujxqHfdaBwfti4ve5dmP7VOIT4aDMfQUgi6HIob2Vihw6XQKAemIJWm3jqL2F7JKTkVCKBaF",
+	"ue/fYK2fYbVDsbw+GC1USoOc0CiCvoqDLVQaDeKSZPFNqNSNMeB8eZl8Vk/brVg62+Vv31962PcpQaes",
+	"QQFGsOf3rH8hBtcsIaOYMaWIVLu8yy/dto3G7zAQPFHmb5WgCRbfsNikbzCpq1vNlYa6RWj/iR2mzLcY",
+	"wEUdCJo0Yqdz8y4WkDGLWZW04ffYxz+UXe6vaiynywde7D59VsG5C5LEC4PvpVcdC4A1VGM3IQGS2FCl",
+	"rkKAhEeeo/QuH4gpjuXrNv0aVzFtXTMFmfBf/2UbM/3Xf+lMRpmohaLyFoUDpiPX6L4snRypSwedmGxw",
+	"Q0wZl2IWD1hVxKNt/ZDcVr9NEz+AShBXEb1rpXq1Vq1h6h7jdBoqHbFaq+5gaHMMHGBb/b8Rmoi2vyfE",
+	"11+zREPGpSF2eKRRq61p72fa+m3Wak6/YUWnOU3TihxmU+g4+BTfXTSkneP2EU9YzGmkk3wc1ldq/vrR",
+	"K+lUmFJTY+KRwZgNIKOEjiRgj+OsPqpHV5S/pLuWi6QDhULIXo5ZQHSlE7lmC8+AOJnsB8GjBVb9mKA0",
+	"/IoSn7NPia/+ckZKsVPVmDqkEbME8NWhzW5qXYGvzLgA2YJgOAyUF1T2gippkZjdiGt8WG3xCLrwKkIG",
+	"eHzbV1tbjILb66oba2tETl2aOKADJQszPAIMpAP1xZZOJvafSOJP6KctOoKckbfvf7ywBh1mjcixmEUB",
+	"GbJkMIY0IMU0UD0w3d/QWADYUgw0+ddh4FdJG7xv0ACcQCZXFBGZhOr/63MADgi2SpVcMGAxcltXV03A",
+	"S7p0CwC16xHvAIy/4gbcggyW64qa2emCSisDu673/wefZPff6T5VLbl6BTqM0+Wkmk1+yJ1akUvz87pL",
+	"CLUbKbxZYeUbhBA1FcMRltXEK86dNbilS3cW6nu2MvWSWyimVl5i4D10kgogUGuyo0Ll/NbALTPW/Ykh",
+	"sEAa1ZpRCkg5bfMhNYA/ZBKjfz4S4hoeTKuMEfI0JVCnLLiQROGVGbXrAlf4iGRbVGe9goptP5vvgVzN",
+	"KeVKcLXmY1sapZRpwSoLaLOAilZS5aqa9Scpw01rSGdQQmmLS71scSkycveGpUUXvqkhUyq9IFSpZ6B8",
+	"mCWa2RY5zSPs5G48VQaucJlgC4jn26DVwEIBmE39Lqg2RTjYKgAwmIPENzAGitmu4qyKHZWaf5p/brv/",
+	"/pNKyZLP+iMwg3XMBzwCQibr7GfA/ddtrmgY9cUn8As6HxtPC1QBJ2LEoK7P0qC2hJpqHVDNofMXTUa2",
+	"RZemS/4ESqLwZimGCiJAj1ol7zE00uUshPfCK23hzW6tZm+QbcEO8DBTuJcA7BJyUhZx2mDITFFfvnjR",
+	"5aDsYCN8WBgXab9leBQ9/rYcxdp/6nDTvbDPQF5Al5dXdNSvGMO3YJuxVbFO6nf7VO/WdnTunjLWupwL",
+	"wL7ZzzbnxapLM71kTHmuk7A2INXOYTdfo8yhwdzlV2nMRU8plDjRTGjOoukEgcmYw+iGp/syK/020+e4",
+	"yy1OsVrLcn9poN2tFBbNJKdm+ZjjJNMXmcnkpQgWD8a3Ctxwn7MeH8U0Pi9xzt0Vbrd0G83KwKra3cSq",
+	"eklt8gs8Ur/9kStuYT8CfGjn9ofWNJVXQ9Q3GOKcLiJBg0shjmmMcKq79aebzNdWcEO3fWi2rx5uvLj9",
+	"4UshTig3yUvyvtaqemqDJV6gaXzF6Q0NI9qPWN7Q/fOzl3Xw/frxc0YkHKAb28HUXOHKBsce+LEdqaBO",
+	"tvTRK33aUjdnK6YJ24LkOdfJ+jkvCLYhtBWslgfHaggWkCjU/C3LRuwFlEq5gXzR1mW7d3x0cnTpk6nS",
+	"TjT2Fy4FwagVU+nPghHDdmamq3oxS/SgZJzbPdF1kzC4HnVZpenAsjKVe0uXsvFgbME2JC/QYVr6ag80",
+	"MgwsAvxpsBVzuiDlGYeoalLMEgiNYkaDRaX6uBc9f7O/4iXL3ZS11+TCSOuCfQVp7VyKmVRKYvGtAE6t",
+	"7gN6l/5Ya31OYzHQxzKborBVF56PquTIaXCciJluZaFsjj5FOIUlbfs4vGEc+7n9RZ48sx6lZsnqWp+c",
+	"mSxUi7FVXjlwxa5mIxcJjROZokdWSSvVL/TZgas7p92MWJKqfru1utbwql3e4pYJYQ9rkwJWr9XMW2QT",
+	"4/pYRwM+OGXgo0s7kSRi6rOYDRhPogWZSRZ0uVXpfEqjuq+elcbZR/nC5HqoIctotxkIB6qYZMU43lF1",
+	"DaUeZz8NqJl5j6EFi73mmUwQxSjBjQfK9YBGka3bcaoTPMcTLmaJxiB+3da/wqGkrz2R2OYJ51+kPwEQ",
+	"wyNpThmQh410poe7CqbTTuFNcGrdwakFoZKvq4X9o0JtqEJl+FL702BM+Sh7gsNlcxL5Sia/6V5qE16x",
+	"9Zazuqcu0CyGBJw3Q5e1KZmLGGFhEw0KseTML7qc6vWbmhYO/2E8sHbFPcjzseV5G8R5aBMIlg4Hdn/C",
+	"kji0rg6Hua0U29jCJRmzMNaZXBKkjmbrZoMwVBIBd0yEUBJDq6y60knmkwXVAD4ph6jAaW8daLDzMbpA",
+	"qMG/V+zW2qwYxkkEUVIPJdEyR+/yUJJgxgr5cyiTk8PWoV74F3LMzYrzsVvfMrpsIS/VR+IREQVMJiaN",
+	"0ullB8LUxsUWOvpV+Xap8zIFNc7IZ+mQ6WRIDZWmdAkp1kiVEUtYEX2yQC4nj96qJqS+FOQrCLOsXWRq",
+	"ql1e9jttMMaMj7NJJGOksO7Xr3hog2W8ctSGQHVzA5NN0+WatPtMMbCYTcD9o5Nb9SzSdKJchbIkZci+",
+	"nNt6UuxDlxQrN2mfb9D/ADUH6hxzViC+bt+qj2oq/+f/+X/Jbq1WqXZ5R03SYB9AKDbfW/FGhNpDnq2T",
+	"BQYOMAImcyLrkkwdV4nQjKWpWY4+1UzUDL3+VkiEfBDNAhZ4oOYq7dbsMieCd3nZiA4ny7jukykN40L/",
+	"FzbctRwC0go0PCt2JCq6JelP9GU/elVSV+AxlMClthtf4jxLWexIcPbt+c1ODltncQYMIBQ8Y2DjytaP",
+	"ciouZoNxyoa/eWURi7a/AmeGW83yjQdWsmVzsbdsYXixGreCLaNVp5lCzABl3qmxwHYbIlJWHFhZiqMU",
+	"uaVGjKsPWLbG/RGNn+yLVghuZSNnOV/1L74cj009LVizOiwxzC19JQlBm9+VhNNxKwk8t4GvEwLBfJG9",
+	"xs7zJrl409qqe2SPYPWRR3ZqREKnEqkEcH2vttUPky5H5bVikc2dSiosotLiYakUiJR1SNFXtg2Wb0Bh",
+	"ytHFxVW7A0EUp05LqeB5qoZMR/SvhAlhHMqyWQBYhNZZrZem+4DYvsZdrnM1SXld+VnFZDaljY093dnY",
+	"5oAudUPucp0kv689PLYJMlhQgGGRfQ4qOxynEWhV2mWk9AXzwy7PHNdu7QUqSBrGdKQmWktf56gi5d3G",
+	"i9TLpDb3VCQaHbmgcs119TrzLO/WdryNQmBel3MUgIlb8ue6RYu0BCw2VItcZjv1h/O5ZMsa1/Ado8+m",
+	"S3MQBpE0H58ZQUjvNnG9gRBEQd3+FGp3yV0kZ9vS1Fdxoyc0TpCOI6xscuh+LQt0b+9qdqiTEWURh9Cm",
+	"RdoBPSkCB0KRq0P6YxEpDZ3xLs9yay/PtEjZYVrgPb1mC0y2HDOpFffJPvhyGY2jkMVaaHe5ktqVtGuE",
+	"UfbTsm3SZ1jkZhokYcKxBJRzRbCKopWCng6ilfguR3fUmEVp7qjU5WTlnINKsZQkzTEFy246immgrgyk",
+	"NUHnCpyEHllWqkR3lU/Nq2ZqPcE3mLsJUICAy+phcmZq16DHCn1QXX6oLC60qVbbXaQch6NxgrY9Tg8+",
+	"r+yTiZo9WGKNF6sj9orwvlWTRalNf5HbOtdmf63PxY0X7qOjiWrCyV+XHHE/SWlWyUMdHfgWrSnDjM9i",
+	"4NZXaZO8extT92Lp/1hguYSFjOhYUgOzaQpZcTKDBqWrhUgL1EDQWU9aP/cOW0fHV532ha95kkXjAugg",
+	"SmLwq7qalp5TQq+xcM0+0eUrUo0mQ7qFbUv9VOUWc45pZbqIkELDebNU238Ki6l42T+/enl8dNC76hzr",
+	"JW5NhvS/4esf/s//+t9uPbLGZ3jX7hwdfoAy60qVXDAO5f5hgncZB5GuA26fSIGBZ8W+M5dc9zFT8mNR",
+	"4GJWYgJ5v649UHaBjsUaKaW9Z0U8G5vKnhy2So/mJMr2rX0AJxGev0MuumHbPbnc9x6wWxN1w6OBW7Z0",
+	"6dMMJX1NTHs9vE95LrA+KyMl2NXs4TDjF3VcszS18/QdzXt8y2hhZgrJKk1dK9/lK7zfy0qql3N93+rw",
+	"NkZ3mqqKBqxOulViGPtMarXNpiNwMdfSeb8AsUGplV2+pFc60AVhsoRYgM53pf1N0XJ2R1S8BVRKdc5d",
+	"nlMs1yqOZCO9MasedrlWI/EBV4+skpVyoFyvVW4RBsZhEEpNh033p+h5v0UQoN9+SQhwzZdBGKQ5valg",
+	"07EVCD+7/BlLoHAzoZ+d4e9hsiax9VFZ7j388l8pQSOXSdMAeIpUaf0mVdVjZHj/aIuuv56GkmUi/SQR",
+	"RJ2o4dFwLQGMzLkshboj1JBtWwiA1QkZiDE8ppGNkOpkLV2Zg+x9ZcvQtAgn0+fS7/J8e07j6jS5uZiE",
+	"hfP80+S5f07bLvqQOChzaXGQZmtjoSiViAkDQtE49BS2SV4mz80HZmKFRpEnAPTMLt+rmWKXfSfF3wOF",
+	"UO29UQlRjwTeZduTghvE5jpOaDIYmwS9LtcZerU0UGIKOfg1NCy1XmBd276NtfpJyOT2nzEbfvYr8GP0",
+	"oyyXBihF2EMPT5r9yWKchzFsUapKslt7YQLpNLGDWaUglF2u3oV4IKY2woAEwE8mjHLw3eLASkaUN/HK",
+	"KtLIBvCLHL5qA1N7XVewYP2GruIPClNAzqhpvftIomC5t+83laxnqNKePo0Z2FL3FwMb8OdCf8MGLPYI",
+	"KXxxSWFN/9mWg83XS5ZaNmPWXqoBOzxfrEnQs7bCaja7Nqlb82t95UznBUS2cHzIpuMyKUP0TSY0Yb5H",
+	"fK54kZ9WNJz/eNDuGiKJPSMSnkgtPayw8E0zhlTQVFDpR88vhsAMYNxMMpOc0+UmrRxKQU0ySZ8OriE8",
+	"FVHEBUCPANxAA0uAr8quNBE4qK1mzgk/aKneZ8a8KQQEtzDgpGXGfWIbzXQ5sF/gdyQR062I3bCI6EZT",
+	"iCl2wQZbhywZjLdeMZn4ur4EytN8U/HpNwFAYEJHTMmoYUwnrMudqrYpHbGK49ZO2405KA0pd9WMWE2U",
+	"Jgwxpldy25bTKfluzmnTyKT02StAr9XuWXMYIyVX4SQTYQpiUDspi5j4gLHiV/bNfq89FMCiV6/5fYZw",
+	"SxrMxDndtZWu6/MJUjT5z8sLy7U2TxUkt7e5/7J10d7bveocly/etBpP98oZ9apS8feJ24Z2W6O6cMjN",
+	"UPfN/HTVSrMX7t6LVcrxgR0Flnv723T70fW1xBpMzjRTztcOf8xJ2B2sVrqNhzsUdz9huLETPfOmb0PA",
+	"YESTZjtqUk5ydfq2/H+1kEkZlDm5O0kfw5NXCh8D5k8MHsDqMXynhtiyaRBO6NO0wkmRYkD6iy7XEoqU",
+	"tfSoeIRp2Zsql2mIHe5pKrVu3Ljt0Svr07bddDyELfCIT2fQboh9mqbisOJpuAEREwS5k64uXCCOujwr",
+	"j2A5mDrqyKK8q93wxtSe8Yy0rKClU8BAmtqtZHQN8BNddY6rxKKJW1MBJYkE/567FUSN7abnxrMIGqZ4",
+	"y+xc2YHLq9C8XDc5hD96Dn34gJTDaIB7pYu5lXDToIG29J1QrZdw4ZncV/UPrGNC36ix5zRRVJB2dIU2",
+	"JKLPTVq6LYM3a8gaVLWVEvLA0PsXCcgixgqTLrmM08Hie1pvFKDvrajeMx3DsiAhptnQKqa+6tW7tRd7",
+	"d383kBSNSJlVR1XiZ/o8qIszpRKscF5AONqTDu5ig4bGAo1tgwBscK3LLJKM+AgN0tNaw6olYv+HFWsE",
+	"qMO7LjFhnxILbazXq7PI8OrBGiGZTGl/lC/UpVW6K3reM1q44eALGLbiYTYHJc4MDPikmPO1i3Qv2KoF",
+	"12uN3QeTxK3p9OsK4fsWZjU2mt9rmrC5bj+0Sv6mOq1losvWleYTOcmbytFGxnYr+tgVr8732E58O07R",
+	"UQtF76Fm58pigHyHs/Peq/a7o4M24PJg8tATZPuUa1VWzHmlab2H0McoRZ9lHK8i1R3Nn0jdwBmu44BK",
+	"9FjoHluZxlqVfRe1hKcdhbEAyaQdyTRnA1r6ezZCNNNik04BhkNNOmB8kamnL9wfv0p2a7va8IaZGkvN",
+	"egSd4DBOMK1Er5K2WnRowzshWlKoGrHArc0vwAVASY0AAKl6o2aLEfcpi1PQaSrJRLEAE0GqeJnAkqmh",
+	"QPvi+V7jOfn3v55W65XCwutXsAlpK82cuFrhcIJ6bngScs3kKk4DnR+02Fit+ue6o93Gbx7St5Zd/gof",
+	"m20S+w2nAN2RT+K6lTH3LQMbXKZkNoopT8iWToA2EBryWl/9+ZgmhYBmxXWsOCj06CoMlLw3V1AXui2D",
+	"5RJfc5gmUeTsm8CFegjmagrt4VFzd4dGVdYLKOvmcv1FPnyBTrQwyGjaygaQYaDjfYpgiFL9leExMeoz",
+	"OpRMqputrLK5bRVtbxiIT2eVuovWvnO9IRfuU0KmIoq6fMT0CnXl7lKSZiKE5rRiOIxCznq4aX7F3TCA",
+	"4/bJxJhrXb78srwyaOM3ec5blLODEFC7TUK7PJU8aeRHDZbJZBVzi+zvVM4QWO9ubadKOi4vp3rWr9uX",
+	"4IfM8+5i11kLJp7nt48RscB34PvunSvU0vv8HXO9/6zQw51ZbYF2p6+w1GpVmCkN2pTpLqmovYwJmlVi",
+	"GQ960nZjc74IeRILOWWDJPu5gV3Jf5TD/tNfGcNxTcIlqLzWwgQ2waIh5AkZNi6GBrFQe9aMGULKeXBU",
+	"j3RLrxacTsJBl7sA6N1SpUrOhkOioY9ADf9w2jo5Ouh12q+PLi47rcujs1NfQyWVoSh2t7ZbqZJWajSa",
+	"eXY5NZC1RtZgYn6P8WAqQp7ArmvPbBNagfkeuL48woUuM6nsgzLsoMgLzrq87OOYPfxVr09lOPA9kvtY",
+	"bahf0T7qYsx9dAB1+VroeyVndBmzYvHs0xTB0S2K4W6tXnHgD9cs1HetiVASg1tp0QwBKrQAnd/r8sJF",
+	"I0q19T7okdGyB/FhnnIwOXzjQfNpMAm53+VgxXhpvRmV2UItp7GbTNgU/WChJFhJH+jiMLuJr47bvVet",
+	"Dxd+l5t2WRgzSyTebmkFFTnRcLCoqNhcBnCEhZKEIy5iY0zoDgYNBKyHvvOJGIiImK1uWl8MEjUOqh2H",
+	"aji3D0K1UW080a3cwSWhCCvkADfTs74ehHm1n+vdNCC2fsWD6brI+gYwUq1WQxp3+RwQu9VPldZAthB/",
+	"OwEkEMI+DRg6TxJhbjJ6kLArB4TyRLDIYoer+4sLK6tx1To8ZZSBYmWSa5BulUkD0TjMc3NnW6QqGG+4",
+	"2wDykXQF010yPbM7ZTnUH3EiK1Me7O1NLx5qxIYq1P3RlGdvZphkaFhRX72yuXJTtE8QWP0CXWcjvSU5",
+	"FDMe/CfqK+gCX+6tklddtDg1dJHhP/bIK2gnQhdK9B45iOfrlRjD5baAJciNA2AN41pKkU/WOuCQv4Mb",
+	"bpXPzfjnjs9eH52Ce0574XAhGpbdy3jGfDqIezc0mjEIUU1jMZkaXLQJ/dSDNgcGpiQTCzA9UXz9jx50",
+	"MEA4AKUiuHmDYWDKbm3Og0dmfDRjUtK+yRkDcD1YQaf901X7AhsSouh2LdFMB8MwITSSgki6kBZQKMm1",
+	"u5LYhAUDZtKsXrsFQyMITPJD2bePKAmiM0dg68Hzfh1OCZUISAV1EeAbhEw7HXLQ9SRe2jU8TRVcDYDf",
+	"WOlouyUupJ+zZX2PhUKemeR/jjvMmd4DMa7bbK1UmQOnFk1SawL828NMyXEOoL+IvWwjSa42ZDbwaV1s",
+	"6MNyWE6XP7gPi4ALq8vX+LC8tQ6sbOLrPJ9Y1OUQiubsU9I02p6JoBjdUTd5SkwEXh+NU8lX6EPq8tVO",
+	"pBUFFUbD8qH0JBAuv/5BIybBarqc0qhu3rnvMG9g5cjXf9AZ0srmytW0AsyThcZS88RYyZiCJjuAjRMx",
+	"mdBA2f0mqzglSmUFQCx1t7bT5curiXNQAenSUnB5rLZOm5LmkbeqXQ50apYDZilJILVc0YNOBCA0Fw3O",
+	"n5EP+2Ab/xeCeyJG8WPz5fWMBEBALxI2NUlk3zVo08Oy2bvx2CJvFhCAvCOfRYG/ms+2uQVO0y3lHGaU",
+	"0dUMBWeTYKD8Kc2pDaVUSl7OHQ7uH1yFpKEybCveEtF7xKg56Wdw95ThG9OBmrDzTZnmrp1ZgNWNdJKM",
+	"pEkohwsiwwhggitFsE5qkx72bj288Vs0y82T+7/Wzb7P9fpLbMUHzl5cusLobnHu0AY390Zc59ImTI2U",
+	"85G6R7qvJXyKzQhNGz33owWdRPoj3bdDrmxPeBzK5Nz86GtAk+qXbYpNahaQBSf9upD6X0MMZLm+7uir",
+	"D8WSj/kIycf8eRuIu596dX1j/56DS/lHtjiw3xFf58+KuOr4gasjlvi637oyJSk6QzGbtcuh56MWGSxm",
+	"E8EXuuw2Dkchx393zpVmPaZyjH+rg/essNPpqaCfpmCoY8qDiJn56rWi1Y3VWc4TSimeTbdYFI7CfsTI",
+	"MKIjsLmVIMAU2kAn49AEY9v2xVisrG109Xvo36hGnNM4kLpzab7ir2lwBlEqKqugy/1fu6Xx/LpbUvKr",
+	"W5Lqnx7pQoIJ/msypN3SR98Bi80UpltnupWbIEGv3sGKKh6CGNfNWwte91FXYsxDyUjZl/Nr34BrZ/fI",
+	"I3LBBywwO6vGHptfww6IGddtt6UOulVM51hTrpGSCbFRdwP5vw/WwMpCRX8YiXkvDHxjehTmqWpm8ZgI",
+	"9+4rvsXaOdN5KZSIcW+Q81Kb6S8op97dRG4jdzobDv/TS+gutF2pDXN9ooWMfb3HNsvxtwXQidwE2zK9",
+	"brY0Wj/tqzuuBobs5ZUioPzn1IiMzxW/y8sFEkRv4RkOrBT7tHSuTyXb253F0RYDTIqg0iRcOJW9uhIC",
+	"0oO4WOrvgP4b6wXN8k0xHBq7xWwRYPAA+JxxBYEQ6vIytb0JqZIV2kFc2UeGm+lOM43ZkMXQ5vcw5KEc",
+	"G8xLgLTWJX8mOJy2QUqPyPdydX37BHBF0uNw8n1u4X96Wx8TdFa/zrxpVWhLy/knkmgaqt6bK3zLJUgP",
+	"cVFvT934Qu0Mi0sKFDQANlkep5oI9W25griySrj3Q07jhW2nvXRTSX9BlDZWWaPzYZGtve9eWgLrXpWK",
+	"qxqSsv++/bJ1dfnmtHfWOXp9dHoB4KirFMY0mzrVGaGjUyJMtwcjK22RlFKbZBUqSpXKpdMa0021mQQI",
+	"WWRSHqA8x02qzmkv+y5QQSi73BkyE/E1+X+kDHgFC8PvKusC6ueW7B5R3zEv+4sC6dYKXA0wqw/zm4zg",
+	"bIQ7ew92uAk6gX7mrwUneGyTWItbc5MQ6XYdPy5mu19PRUI+vImWdKB+GQpu1aTb+G/TVaSUnaYUlWqo",
+	"izihjiIdXf76UX1VaZKcnuOwqHLMJOTKkWu2qBBz6z2dh1ysAkHCHU0SJhP4xnNjWlbr0vMJ9omdpRZq",
+	"FhHGFNqgge+RnQaJKQ/EhPQXSp2C0I6pRcNWNIYVZLWwLl9Sw0heCzOEcEdFDNMHjIl/twZwGfSdIIsh",
+	"g/CVG+KEazxYNVyyemEY9UfpZo9BacxiOHRFbOe8d/TKJzMuGUCzpVB7GYR0NzElB5IO46co6auUVZsX",
+	"9s3rq9+pgND6svXq/g3wzAv5fAqomPGNbsD+b+vh5PpVBpQrzhYJPmKxCQEvwS2DPQlOQHWleQCOuTAm",
+	"UgyuGaRwCsm0Jbhbg0zfThbT5IVbDGw7Gs3pgpjsJH0fuxw9kbabJnBejbq10MXlxACoaMa4AcPq8mKO",
+	"tbolUaqI3rE+HJ8rjjfvrj+O/4i+QE4MZKMbfUxl8p4ujvhXbdCzVt1SNJEMxssBpQ7jdPJgpPMY4VRn",
+	"fn+Rw/cW68e45EkMc/2uqptc0v8eDRckr02NFadh+pomzJDm5YCoxEyyROedliEoQPxO+6KNiaoVkw5m",
+	"29CPoZ2qKw26PEwyfTrCNHgD1YK0L2ZOC2dMfjNprSIGn4ngDBwoVaK7zXf5cud4WxkOCm6RrDmE5Z+b",
+	"pq2Pc+uzL7nTtf86/eaPhrkjwoxg2DUPClbUmRe0of8HDf0emIZok6X9yp0btVmT4YynF24xDLEe1daW",
+	"ggFuN+qYRe0p0T5Wt74oZ0myx74smXc8BJy/3edQmnD8P2T7VbtuX7BEx43tWeggxxeQPgICrzO00I6Q",
+	"BVZcmslRfA3CxHSTg2iDbgOLLg41fZReyA/dklKdvAuPQgLHGvNGz/+x6tuddzzEJXJCpd+mhfQ+Fnxk",
+	"2MZZnNcR/7m4G17c9Qom0pVr3jvXVt0seXtffK84F/A1S9w78UjGz5U0gA/LNK6T/Y2onFNJoBcmJCKV",
+	"sWzBthUAxsAC0wEbFFWA9ql87+mByyfuMuRtnU8t16IoZ6tRILSBqHS63HAZFaDSRJ+5UfAz4FZkFN4w",
+	"nsvSBDgUGB/DohjiYODQzhaLPzHVatXC9vkHZkVfI0NVFzTjKzfNUzX7+P2RHp1O0/olErHE1smABqH4",
+	"zOoU5zxJbv+pa+Nv8dAqe81kFGYpNVfsBMqDso9Rg0BYEEeNfiIxh1GRHLaZdLiIbGahgZz+iibbOv0k",
+	"4+oNKtp8nk411BuqHYlucvIpMckkywT9PkzGQUznhsLu6iPTz2Gx98ZOVvNWvp+t79BQC2N6wwgADXxP",
+	"3ibnEj/2VTH7a+kUmk9hXfTt9yNtqrE2U/8o/dnX4ISmEcKmTFD35kgX871n7ec7lEiStidZG7lyATRX",
+	"NVZZxx/9mA0hsk65DQ09kcQPA5+UgfKwzHV5bF9zrqLAluKNXa4Zl9NzVC1K42lC8EvnV9kfFAbCyG6t",
+	"Vs+Gwbr8DnEwUhQGw7BXPhhmwmArTT1LyBtgRzrbGQYWM3JKk7GLyD9cCxaJiCylZinkyd5uyStNQh5O",
+	"ZpNSs25vUsgTNgJVeOMgmV035KYhqX3fkTKXA317obIrOANClzsV2c6Dt3KAVeiO6Q13gZohuKAv+NnR",
+	"q4Peeefs3dGrdufCrzi9PEwR5BTQxnEJZMyomqLgXU6dZh46pxp4iS5Gz0PXk6vOsY3GK5WnCHY8EfuY",
+	"XwnZk1A1E8+4JBRTsG/trIXJnEvIw4no8k0w5YtbT2hOZTmZbUAELatwvkuHV85xqeWWUyaNUyegZmuD",
+	"ql1+HHJwWc0pJDHpnbMvhw2nCZFiwgRnZD4WJJrF0HDxJhwkoaKdWMxGY81dxZzrboXqJLDdlkaYr3b5",
+	"qUgI9Ly6rX2VA9e1eR5SEVdV67sLT81R8D256tqQqn7DqRrq82MFj911/0WxY9vXBju5LOlhF8v3kvj2",
+	"lvVmceR/1ym1BX1O7pA05SjY/4BvFmVqRZqzFci8DXXejYIKNq4GEbVZgXw8cIoQdNffVFN0agI4m0Ok",
+	"OucoQD6ejbth/uu+m/dlwdwZ8PmF1MsjYSEm3gEEtx45PJd9ybcWn/snvPC3Di8cpM3+pikZ3zG+oC4y",
+	"1L38sdYFbbriWcWTov/eVNlRnahYJR0xSxhJYjochgPMi4amIkbrCUG9adRqhahmHUaDkDP5qLnIbxiN",
+	"knGRRO5ABRCozPENxu30Ua54sYu8eYekMnxqlW/GbratecJdr66NG9utAzhQt6vvGNf70Ry2g5C0rtoi",
+	"zfOFjsETcZPJ+fUI47GIouUfOG3rPWDqmXbD0utyxO5D8QQYvGtkFUBP0RRpyvq3OZvrPoZd7nfa0APj",
+	"pPVzr/W67ZNywIZ0FiWkXjNlB/vEoE2Ru4BNKa26ZesNQ0nkbDC2EypTR5bRbFnbUomG565Pj2gaHdvu",
+	"VwBLmDV2nANzAAd+myGWDq9gl/mYEac/OpbJ+bjXTv4MCo0qOaYJiz20DbMdD5td3uVbxDeP+M2csWLH",
+	"KiMaLfSXVzaKth+X3lbZhwHB+GsSarUAbE1qO//bF2QISBmk2Zb/TdOaEXxgJEdepAyhL7cvs9qdpGBz",
+	"PDLjgQ5jQkwSqlR0P301clFLfXfNNb2yTD2SWybadNvPKPW+CKbMZMObEijfw00BbGySC5Eo+zJFWimm",
+	"M2hoDa48fTQIsHyZwW9D+kXPHidczJukUdv13H4MSo3S3QkWir6gFkXjWjj6GGDJ6duqLX5rvGrQOtvz",
+	"DsM7y0dhkNiKqy0zLOuxMqnclzyEqpZutQUWBbR7uMITyaIb4O7zb09/W7bsHGjifwAl/iqF7xw6UBUB",
+	"z41o6KaEIXvZWPlbw4q+WcCK2yoxC7uJPZFd7vJPDVVBQsXVokjMneJM3yvgq4YTFIFMdHlReWMOkJKU",
+	"7W55GUFRcfzQShKheaskWZcXVj7aSvlVgZhrtti3BYckX294O5/NVex9u7WBf/Pw9zeDs7GJTwl0Ukzw",
+	"LGRCq/E41vIk61O6HYQjzSVVqkscTjQUDYnEnMVbA6rUnrQnOfRIEBrRHx3r4e8zBr1SaBxAaxQxJBFL",
+	"IIGVSoYxV9fPMqZybKoD+4N4MU1Mvwzoy6HGQkSPqvlaWdSgc06ETMizBtZLQ/iGmvrFVIsOObm6PNx6",
+	"3uXws0yb9Zim3doNPiZJ4hkfYKPaVpZB2Z2RgKWcLS9Zh2TxaFrVX4pdsS6B0WqsNO37e2+GssGdPRB8",
+	"GIWDf1Lj758aD3gMzKm+uWMavEmkuK3g2CKEK2XBGDoY7hSiuiJx4cIMvol90M4k0Ycyk8/1nWTdtNfW",
+	"zJS7pUiMiJgl+COAVe+WKs6R2uP6uCoN+jiUyep9f4Q0K/2yTbKs8Iij8IYVrR8cY/9JIKnuRsjiQ3av",
+	"aAEwwJpLd1tgO4XWDwPi5FzZ1gIrwtxhsDbKzT7RyTRSP9z5vbH1bN7K/a/k5XvRTkJum2Fv0pl2vWsh",
+	"zzi+i0RQ54p9DQ4leOH9XE2h4Bvb1snIm9jHnM2zDWjQI4uOcSeleV+jvLsNUKcx051oQtnlUIxYJef4",
+	"IfrL4bPcUzYzZz4WUbq8csxmkpGAJQyw2r0u7xwekBfPajXy73/tVuu71UbFMw0D07Q/tUUxm0Z0wALM",
+	"AQT1F1Wn9AtYoPHGH3baF296nfbVRbt3dHrZ7rxrHfuEjkQT/Y3JckGzdZelQeIwrnb5bq2u5O4S0Acs",
+	"03O76PgX7YuLo7PTNAwgIkBhNU/MaQjbBn1zl1trhFJ3dIPNxNSbeoXMeBJGRT7LmIbYat+zMesu908O",
+	"W73z9umro9PXUOWti+PU66CKwnpRG6kXFeB6/FbruJHOHa0AnEmX08R4XsuYtz431KTbu+g+Iivw6mCc",
+	"S106+DiaPrziW8PlbelKyq+Nu/sd4OW3P2H0huS7MiOxmX1d0sGBS87VEePo8Y0RyrM4KjVL21AGoZ/J",
+	"s83j8IZxbZTjXQcLoZrKZB3N/OwVRyxjHWmDq+bZmaOHYCRmiaeN5IzdDNAHmRJz542wrOX3Las51Wyn",
+	"ernRQ2kjIknKitVOWYyzrzjjWSG0POSFC4WqG8YeCM7ZILExREnKr4UYRcwjJ+EgFlIME4+8DpNj2vfI",
+	"j2wxiAS99ki1Wq2kjDZNRc8kVhrry5meWLNH6oLHdJDoTrfYxck0vUy3X73wPetfQHY6GcWMKVbtvGPC",
+	"ErpqRzNsvHx5dnkOPZ0yccGc+HgiCZVyFlMlP7DLeRk5rKe5s7v/k2HRu43vjpTfs77SMXgF+kq4hJhB",
+	"qs0kyacp+RPK6Yip/XBeOU1RwYrWDO/V7aZc9QJdvDr3Sb00PU+DMriw249JU+qFIIQn2NVQXzqJ32rA",
+	"Vf0qfIczTfygYJItglcvE7nPOQ3L+bh7xXTMQt4jLUKKDQ7P6UKSkENeQNXNSF1BgtiXDMovlropd7OA",
+	"34CZW/LIUjmlzQs2QVhMLZ5OpUcOjo+QtrAXpHYf5jvZSh1qNi1CSNkKDM/pFoa9gQn2GfFI2pQ6LXPz",
+	"iNPDuoKHrXgsgP/+ESY0YNG2CIPBE0mm16NtMSXlXOdJSIb2SBRes1x7y+IWlcASMIQN5No5PJBPwDmC",
+	"35MtaMS792z3Bfn3v55WG0TEaWtebGRr8sJlpjsRZERENNQjYVugrZUtePH1puw124O3eccWvJf5qlar",
+	"MklSXmrVpBgj7LUeSy2+dX7kNGPKduF1rrHNb/34+f8LAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -39,6 +39,13 @@ func (w *pruneAccountsWorker) Work(ctx context.Context, _ *river.Job[PruneAccoun
 		}
 		n += m
 	}
+	if op, ok := w.store.(deviceCodes); ok {
+		m, err := op.PruneDeviceCodes(ctx, now)
+		if err != nil {
+			return err
+		}
+		n += m
+	}
 	w.log.LogAttrs(ctx, slog.LevelDebug, "expired sessions and tokens pruned", slog.String("job", PruneAccounts{}.Kind()), slog.Int64("rows", n))
 	return nil
 }
@@ -47,4 +54,11 @@ func (w *pruneAccountsWorker) Work(ctx context.Context, _ *river.Job[PruneAccoun
 // (both adapters keep it).
 type authRequests interface {
 	PruneAuthRequests(ctx context.Context, now time.Time) (int64, error)
+}
+
+// deviceCodes is the part of internal/provider's DeviceStore this job
+// prunes: RFC 8628's user codes are short, so expired ones must not pile up
+// and collide.
+type deviceCodes interface {
+	PruneDeviceCodes(ctx context.Context, now time.Time) (int64, error)
 }

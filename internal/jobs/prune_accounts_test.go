@@ -41,6 +41,13 @@ func TestPruneAccountsRuns(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			dev := d.store.(provider.DeviceStore)
+			for i, expires := range []time.Time{now.Add(-time.Hour), now.Add(time.Hour)} {
+				if err := dev.CreateDeviceCode(ctx, provider.DeviceCode{DeviceHash: fmt.Sprint("d", i), UserHash: fmt.Sprint("u", i),
+					ClientID: "kc_x", Interval: time.Second, CreatedAt: now, ExpiresAt: expires}); err != nil {
+					t.Fatal(err)
+				}
+			}
 			_, reg := startEngine(t, d.store, jobs.Config{PruneEvery: 300 * time.Millisecond})
 			waitFor(t, 15*time.Second, "prune-accounts did not run", func() bool { return runs(t, reg, "prune-accounts") >= 1 })
 			if _, err := d.store.GetSession(ctx, "s0"); !errors.Is(err, db.ErrNoSession) {
@@ -54,6 +61,12 @@ func TestPruneAccountsRuns(t *testing.T) {
 			}
 			if _, err := op.GetAuthRequest(ctx, "r1"); err != nil {
 				t.Errorf("the live authorization request: %v, want kept", err)
+			}
+			if _, err := dev.DeviceCodeByUserCode(ctx, "u0"); !errors.Is(err, provider.ErrNoDeviceCode) {
+				t.Errorf("the expired device code: %v, want pruned", err)
+			}
+			if _, err := dev.DeviceCodeByUserCode(ctx, "u1"); err != nil {
+				t.Errorf("the live device code: %v, want kept", err)
 			}
 		})
 	}

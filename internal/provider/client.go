@@ -24,9 +24,16 @@ func (c client) GetID() string                    { return c.c.ID }
 func (c client) RedirectURIs() []string           { return c.c.RedirectURIs }
 func (c client) PostLogoutRedirectURIs() []string { return c.c.PostLogoutRedirectURIs }
 
+// ApplicationType: pkg/op takes a web client for a confidential one (the
+// device grant's token endpoint refuses a web client that does not
+// authenticate), so a public client that is not native is a user-agent
+// one, which changes nothing else: keel matches redirect URIs itself.
 func (c client) ApplicationType() op.ApplicationType {
-	if c.c.AppType == clients.Native {
+	switch {
+	case c.c.AppType == clients.Native:
 		return op.ApplicationTypeNative
+	case c.c.Kind == clients.Public:
+		return op.ApplicationTypeUserAgent
 	}
 	return op.ApplicationTypeWeb
 }

@@ -112,20 +112,9 @@ func (p *Provider) Accept(ctx context.Context, id string, c Caller) (string, err
 		}
 		return "", err
 	}
-	sess := db.Session{
-		ID: token.NewSessionID(), UserID: c.UserID, CreatedAt: now, LastUsedAt: now, UserAgent: c.UserAgent,
-		Generation: 1, RotatedAt: now, RefreshExpiresAt: p.refreshExpiry(now, now),
-		AAL: c.AAL, AMR: c.AMR, LevelAt: now, AuthTime: c.AuthTime, ClientID: r.ClientID,
-	}
-	sess.RefreshHash = db.HashToken(p.refresh.Refresh(sess.ID, 1))
-	consent, err := p.store.Consent(ctx, c.UserID, r.ClientID)
+	sess, consent, err := p.newGrant(ctx, c, r.ClientID, r.Scopes, now)
 	if err != nil {
 		return "", err
-	}
-	for _, s := range r.Scopes {
-		if !slices.Contains(consent, s) {
-			consent = append(consent, s)
-		}
 	}
 	if err := p.store.AcceptAuthRequest(ctx, id, sess, c.AAL, now); err != nil {
 		return "", err
@@ -134,6 +123,29 @@ func (p *Provider) Accept(ctx context.Context, id string, c Caller) (string, err
 		return "", err
 	}
 	return p.cfg.Issuer + PathCallback + "?" + url.Values{"id": {id}}.Encode(), nil
+}
+
+// newGrant is the session that starts a grant of the caller's to clientID
+// (its auth time, amr and level the caller's), and the user's consent to
+// the client with scopes added: the login step's accept and the device
+// grant's approval share it.
+func (p *Provider) newGrant(ctx context.Context, c Caller, clientID string, scopes []string, now time.Time) (db.Session, []string, error) {
+	sess := db.Session{
+		ID: token.NewSessionID(), UserID: c.UserID, CreatedAt: now, LastUsedAt: now, UserAgent: c.UserAgent,
+		Generation: 1, RotatedAt: now, RefreshExpiresAt: p.refreshExpiry(now, now),
+		AAL: c.AAL, AMR: c.AMR, LevelAt: now, AuthTime: c.AuthTime, ClientID: clientID,
+	}
+	sess.RefreshHash = db.HashToken(p.refresh.Refresh(sess.ID, 1))
+	consent, err := p.store.Consent(ctx, c.UserID, clientID)
+	if err != nil {
+		return db.Session{}, nil, err
+	}
+	for _, s := range scopes {
+		if !slices.Contains(consent, s) {
+			consent = append(consent, s)
+		}
+	}
+	return sess, consent, nil
 }
 
 // satisfied checks the caller's session against what the client asked.

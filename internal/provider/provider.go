@@ -29,6 +29,11 @@ const (
 	PathIntrospect = "/oauth2/introspect"
 	PathUserinfo   = "/oauth2/userinfo"
 	PathEndSession = "/oauth2/end_session"
+	// PathDeviceAuthorization is RFC 8628's device authorization endpoint.
+	PathDeviceAuthorization = "/oauth2/device_authorization"
+	// PathDevice is where the user enters a device's user code: the
+	// default OP_DEVICE_URL, and keel's API for it (GET and POST).
+	PathDevice = "/oauth2/device"
 	// PathLogin is keel's own sign-in page for the login step, the default
 	// OP_LOGIN_URL.
 	PathLogin = "/oauth2/login"
@@ -60,6 +65,12 @@ type Config struct {
 	// CodeTTL is how long a code may wait for its exchange (OP_CODE_TTL),
 	// RequestTTL how long the login step may take (OP_REQUEST_TTL).
 	CodeTTL, RequestTTL time.Duration
+	// DeviceURL is the device grant's verification_uri (OP_DEVICE_URL), a
+	// path under Issuer or a URL; PathDevice when empty. DeviceCodeTTL is
+	// how long a device code lives (OP_DEVICE_CODE_TTL), DeviceInterval
+	// the least time between its polls (OP_DEVICE_INTERVAL).
+	DeviceURL                     string
+	DeviceCodeTTL, DeviceInterval time.Duration
 	// AccessTTL is the lifetime of access and ID tokens (JWT_TTL).
 	AccessTTL time.Duration
 	// RefreshTTL, SessionMaxAge and RefreshReuseInterval bound a grant's
@@ -84,7 +95,10 @@ type Keys interface {
 
 // Deps are the provider's collaborators.
 type Deps struct {
-	Store    Store
+	Store Store
+	// Devices keeps the device grant's codes; Store's, when it has them,
+	// if nil.
+	Devices  DeviceStore
 	Accounts db.Store
 	Clients  clients.Store
 	Keys     Keys
@@ -100,6 +114,7 @@ type Deps struct {
 type Provider struct {
 	cfg      Config
 	store    Store
+	devices  DeviceStore
 	accounts db.Store
 	clients  clients.Store
 	keys     Keys
@@ -119,8 +134,16 @@ func New(cfg Config, deps Deps) (*Provider, error) {
 	}
 	cfg.CodeTTL = cmp.Or(cfg.CodeTTL, DefaultCodeTTL)
 	cfg.RequestTTL = cmp.Or(cfg.RequestTTL, DefaultRequestTTL)
+	cfg.DeviceCodeTTL = cmp.Or(cfg.DeviceCodeTTL, DefaultDeviceCodeTTL)
+	cfg.DeviceInterval = cmp.Or(cfg.DeviceInterval, DefaultDeviceInterval)
 	cfg.Issuer = strings.TrimSuffix(cfg.Issuer, "/")
-	p := &Provider{cfg: cfg, store: deps.Store, accounts: deps.Accounts, clients: deps.Clients, keys: deps.Keys,
+	if deps.Devices == nil {
+		deps.Devices, _ = deps.Store.(DeviceStore)
+	}
+	if deps.Devices == nil {
+		return nil, errors.New("provider: missing dependency")
+	}
+	p := &Provider{cfg: cfg, store: deps.Store, devices: deps.Devices, accounts: deps.Accounts, clients: deps.Clients, keys: deps.Keys,
 		refresh: deps.Refresh, tokens: deps.Tokens, log: deps.Log, now: deps.Now}
 	if p.now == nil {
 		p.now = time.Now
@@ -136,6 +159,7 @@ func New(cfg Config, deps Deps) (*Provider, error) {
 		op.WithCustomUserinfoEndpoint(op.NewEndpoint(PathUserinfo)),
 		op.WithCustomEndSessionEndpoint(op.NewEndpoint(PathEndSession)),
 		op.WithCustomKeysEndpoint(op.NewEndpoint(pathKeys)),
+		op.WithCustomDeviceAuthorizationEndpoint(op.NewEndpoint(PathDeviceAuthorization)),
 		op.WithLogger(p.log),
 	}
 	if cfg.Insecure {
@@ -148,6 +172,10 @@ func New(cfg Config, deps Deps) (*Provider, error) {
 		GrantTypeRefreshToken:    true,
 		DefaultLogoutRedirectURI: cfg.Issuer + "/",
 		SupportedScopes:          Scopes,
+		DeviceAuthorization: op.DeviceAuthorizationConfig{
+			Lifetime: cfg.DeviceCodeTTL, PollInterval: cfg.DeviceInterval,
+			UserFormURL: p.deviceURL(), UserCode: op.UserCodeBase20,
+		},
 	}, &storage{p}, op.StaticIssuer(cfg.Issuer), opts...)
 	if err != nil {
 		return nil, err
@@ -181,7 +209,10 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			httphelper.MarshalJSONWithStatus(w, err, http.StatusBadRequest)
 			return
 		}
-		r = req
+		r = withDeviceGrant(req)
+	case PathDeviceAuthorization:
+		p.serveDeviceAuthorization(w, r)
+		return
 	case PathRevoke:
 		w = emptyOK{w}
 	case PathIntrospect:

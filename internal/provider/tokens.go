@@ -42,13 +42,16 @@ func (r *refreshRequest) GetScopes() []string              { return r.scopes }
 func (r *refreshRequest) GetSubject() string               { return subject(r.sess.UserID) }
 func (r *refreshRequest) SetCurrentScopes(scopes []string) { r.scopes = scopes }
 
-// sessionOf is the grant's session id of a token request.
-func sessionOf(req op.TokenRequest) string {
+// sessionOf is the grant's session id of a token request (a device
+// code's is in ctx: deviceGrant).
+func sessionOf(ctx context.Context, req op.TokenRequest) string {
 	switch r := req.(type) {
 	case *authRequest:
 		return r.SessionID
 	case *refreshRequest:
 		return r.sess.ID
+	case *op.DeviceAuthorizationState:
+		return deviceGrantOf(ctx).sid
 	}
 	return ""
 }
@@ -93,7 +96,7 @@ func (s *storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (s
 	if m, ok := req.(*machineRequest); ok {
 		return s.machineToken(ctx, m)
 	}
-	sid := sessionOf(req)
+	sid := sessionOf(ctx, req)
 	if _, err := s.liveGrant(ctx, sid); err != nil {
 		return "", time.Time{}, err
 	}
@@ -110,8 +113,10 @@ func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Token
 	now := s.p.now()
 	exp := now.Add(s.p.cfg.AccessTTL)
 	switch r := req.(type) {
-	case *authRequest:
-		sess, err := s.liveGrant(ctx, r.SessionID)
+	case *authRequest, *op.DeviceAuthorizationState:
+		// The grant's first tokens, at the code's exchange or the
+		// device's poll.
+		sess, err := s.liveGrant(ctx, sessionOf(ctx, r))
 		if err != nil {
 			return "", "", time.Time{}, err
 		}

@@ -43,9 +43,16 @@ func (s *storage) SetUserinfoFromScopes(ctx context.Context, userinfo *oidc.User
 // SetUserinfoFromRequest implements op.CanSetUserinfoFromRequest: the ID
 // token names its grant's session (sid, OpenID Connect Front-Channel
 // Logout §3), which RP-initiated logout ends.
-func (s *storage) SetUserinfoFromRequest(_ context.Context, userinfo *oidc.UserInfo, req op.IDTokenRequest, _ []string) error {
-	if sid := sessionOf(req); sid != "" {
+func (s *storage) SetUserinfoFromRequest(ctx context.Context, userinfo *oidc.UserInfo, req op.IDTokenRequest, _ []string) error {
+	tr, _ := req.(op.TokenRequest)
+	if sid := sessionOf(ctx, tr); sid != "" {
 		userinfo.AppendClaims("sid", sid)
+	}
+	if _, ok := req.(*op.DeviceAuthorizationState); ok {
+		// pkg/op takes acr from an authorization request only.
+		if acr := deviceGrantOf(ctx).acr; acr != "" {
+			userinfo.AppendClaims("acr", acr)
+		}
 	}
 	return nil
 }
@@ -75,9 +82,9 @@ func (s *storage) GetPrivateClaimsFromScopes(context.Context, string, string, []
 
 // GetPrivateClaimsFromRequest implements op.CanGetPrivateClaimsFromRequest:
 // an access token carries its scope (RFC 9068 §2.2.3) and its grant's sid.
-func (s *storage) GetPrivateClaimsFromRequest(_ context.Context, req op.TokenRequest, _ []string) (map[string]any, error) {
+func (s *storage) GetPrivateClaimsFromRequest(ctx context.Context, req op.TokenRequest, _ []string) (map[string]any, error) {
 	claims := map[string]any{"scope": strings.Join(req.GetScopes(), " ")}
-	if sid := sessionOf(req); sid != "" {
+	if sid := sessionOf(ctx, req); sid != "" {
 		claims["sid"] = sid
 	}
 	return claims, nil

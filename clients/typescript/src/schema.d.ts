@@ -1353,6 +1353,11 @@ export interface paths {
          *     `invalid_client`: an unknown client or a wrong secret, 401), not problem+json. A code used
          *     twice also ends the grant it issued (RFC 9700 §4.2.4); a spent refresh token presented
          *     again ends its grant, as keel's own. The refresh token rotates at each use.
+         *     The device grant (RFC 8628 §3.4): `grant_type=urn:ietf:params:oauth:grant-type:device_code`
+         *     with `device_code` answers `authorization_pending` until the user answers, `slow_down`
+         *     when polled sooner than the interval (which then grows by 5 s), `expired_token` after
+         *     `OP_DEVICE_CODE_TTL`, `access_denied` when the user denied (or the code is unknown or
+         *     spent), and the tokens once, when approved.
          */
         post: operations["oauth2Token"];
         delete?: never;
@@ -1510,6 +1515,73 @@ export interface paths {
          * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
          */
         options: operations["optionsOauth2LoginAsset"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth2/device_authorization": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Device authorization endpoint (RFC 8628 §3.1), the device grant
+         * @description For a client registered with the grant `urn:ietf:params:oauth:grant-type:device_code`
+         *     (a CLI, a TV, an agent): `client_id` (and the secret, for a confidential client) and
+         *     `scope`. Answers a `device_code` for the device's polling and a `user_code` (8 letters of
+         *     RFC 8628 §6.1's base-20 set, `BCDF-GHJK`; case and dashes do not matter) that the user
+         *     enters at `verification_uri` (`OP_DEVICE_URL`), signed in to keel. Both live
+         *     `OP_DEVICE_CODE_TTL`. The device then polls `POST /oauth2/token` with
+         *     `grant_type=urn:ietf:params:oauth:grant-type:device_code` and `device_code` every
+         *     `interval` seconds (`OP_DEVICE_INTERVAL`). Errors are RFC 6749 §5.2 JSON:
+         *     `unauthorized_client` for a client without the grant, `invalid_scope` when none of the
+         *     scopes is the client's, `invalid_client` (401) for an unknown client or a wrong secret.
+         */
+        post: operations["oauth2DeviceAuthorization"];
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsOauth2DeviceAuthorization"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth2/device/request": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The device grant - which client asks, for what
+         * @description For the page at `OP_DEVICE_URL` (keel's, or an app's own): the signed-in user has entered a device's user code (case and dashes do not matter); the answer names the client that asks and the scopes, for the user to approve or deny with `POST /oauth2/device/request`. 404 for a code that is unknown, expired or answered already. Entering codes is rate-limited per address (`AUTH_RATE_LIMIT`, one budget with the POST) and per session (as many a minute), wrong codes included (RFC 8628 §5.1).
+         */
+        get: operations["getDeviceRequest"];
+        put?: never;
+        /**
+         * The device grant - the signed-in user approves or denies
+         * @description With the user's keel access token. `approve: true` starts the grant: a new keel session for
+         *     the client (listed by `GET /sessions`, its id the ID token's `sid`; its auth time, `amr` and
+         *     level are the caller's session's) and remembers the user's consent; the device's next poll
+         *     gets the tokens (a refresh token too with `offline_access`). `approve: false` makes the
+         *     device's next poll `access_denied`. A code answered already, expired or unknown is 404: a
+         *     user code works once. A session that owes its second factor gets 403. Rate-limited as the
+         *     GET, in one budget with it.
+         */
+        post: operations["answerDeviceRequest"];
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsDeviceRequest"];
         head?: never;
         patch?: never;
         trace?: never;
@@ -1691,6 +1763,48 @@ export interface components {
             email?: string;
             email_verified?: boolean;
         };
+        /** @description RFC 8628 §3.2's device authorization response. */
+        DeviceAuthorization: {
+            /** @description For the device's polling only; never shown. */
+            device_code: string;
+            /** @example BDFG-HJKL */
+            user_code: string;
+            /**
+             * Format: uri
+             * @description `OP_DEVICE_URL`, where the user enters the code.
+             * @example https://api.example.com/oauth2/device
+             */
+            verification_uri: string;
+            /**
+             * Format: uri
+             * @description The same with `?user_code=`, for a QR code.
+             * @example https://api.example.com/oauth2/device?user_code=BDFG-HJKL
+             */
+            verification_uri_complete?: string;
+            /** @description `OP_DEVICE_CODE_TTL` in seconds. */
+            expires_in: number;
+            /** @description `OP_DEVICE_INTERVAL` in seconds: the least time between two polls. */
+            interval: number;
+        };
+        DeviceRequest: {
+            client: components["schemas"]["OAuth2ClientRef"];
+            /**
+             * @example [
+             *       "openid",
+             *       "email",
+             *       "offline_access"
+             *     ]
+             */
+            scopes: string[];
+            /** Format: date-time */
+            expires_at: string;
+        };
+        DeviceAnswer: {
+            /** @example BDFG-HJKL */
+            user_code: string;
+            /** @description `true` to approve, `false` to deny. */
+            approve: boolean;
+        };
         OAuth2Request: {
             /** @example 7HQ2NEXAMPLEJ4O5XK6ZRUFZ2A */
             id: string;
@@ -1821,6 +1935,11 @@ export interface components {
             introspection_endpoint?: string;
             /** Format: uri */
             end_session_endpoint?: string;
+            /**
+             * Format: uri
+             * @description RFC 8628's device authorization endpoint.
+             */
+            device_authorization_endpoint?: string;
             scopes_supported?: string[];
             response_types_supported?: string[];
             response_modes_supported?: string[];
@@ -2477,6 +2596,24 @@ export interface components {
             content: {
                 "application/json": components["schemas"]["ProviderOAuthError"];
                 "text/plain": string;
+            };
+        };
+        /** @description The user code is unknown, expired, or answered already (a user code works once). */
+        NoSuchDeviceCode: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "about:blank",
+                 *       "title": "Not Found",
+                 *       "status": 404,
+                 *       "detail": "no such device code: it expired, was answered already, or is mistyped",
+                 *       "instance": "4f2a9c1e0b7d3a65-42"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
             };
         };
         /** @description The authorization request is unknown, expired, accepted or rejected already. */
@@ -5577,6 +5714,118 @@ export interface operations {
             path: {
                 asset: string;
             };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    oauth2DeviceAuthorization: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["ProviderForm"];
+            };
+        };
+        responses: {
+            /** @description The codes. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeviceAuthorization"];
+                };
+            };
+            400: components["responses"]["ProviderError"];
+            401: components["responses"]["ProviderError"];
+            404: components["responses"]["ProviderOff"];
+        };
+    };
+    optionsOauth2DeviceAuthorization: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    getDeviceRequest: {
+        parameters: {
+            query: {
+                /** @description The code the device shows. */
+                user_code: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The request. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeviceRequest"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["MFARequired"];
+            404: components["responses"]["NoSuchDeviceCode"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    answerDeviceRequest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeviceAnswer"];
+            };
+        };
+        responses: {
+            /** @description Answered. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["MFARequired"];
+            404: components["responses"]["NoSuchDeviceCode"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsDeviceRequest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;

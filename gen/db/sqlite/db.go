@@ -30,6 +30,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.addSigningKeyStmt, err = db.PrepareContext(ctx, addSigningKey); err != nil {
 		return nil, fmt.Errorf("error preparing query AddSigningKey: %w", err)
 	}
+	if q.approveDeviceCodeStmt, err = db.PrepareContext(ctx, approveDeviceCode); err != nil {
+		return nil, fmt.Errorf("error preparing query ApproveDeviceCode: %w", err)
+	}
 	if q.bumpSigningKeysVersionStmt, err = db.PrepareContext(ctx, bumpSigningKeysVersion); err != nil {
 		return nil, fmt.Errorf("error preparing query BumpSigningKeysVersion: %w", err)
 	}
@@ -68,6 +71,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.createClientStmt, err = db.PrepareContext(ctx, createClient); err != nil {
 		return nil, fmt.Errorf("error preparing query CreateClient: %w", err)
+	}
+	if q.createDeviceCodeStmt, err = db.PrepareContext(ctx, createDeviceCode); err != nil {
+		return nil, fmt.Errorf("error preparing query CreateDeviceCode: %w", err)
 	}
 	if q.createFactorStmt, err = db.PrepareContext(ctx, createFactor); err != nil {
 		return nil, fmt.Errorf("error preparing query CreateFactor: %w", err)
@@ -116,6 +122,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.deleteConsentStmt, err = db.PrepareContext(ctx, deleteConsent); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteConsent: %w", err)
+	}
+	if q.deleteDeviceCodeStmt, err = db.PrepareContext(ctx, deleteDeviceCode); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteDeviceCode: %w", err)
 	}
 	if q.deleteExpiredFactorsStmt, err = db.PrepareContext(ctx, deleteExpiredFactors); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteExpiredFactors: %w", err)
@@ -210,6 +219,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.deleteUserPasskeysStmt, err = db.PrepareContext(ctx, deleteUserPasskeys); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteUserPasskeys: %w", err)
 	}
+	if q.denyDeviceCodeStmt, err = db.PrepareContext(ctx, denyDeviceCode); err != nil {
+		return nil, fmt.Errorf("error preparing query DenyDeviceCode: %w", err)
+	}
 	if q.getAuthRequestStmt, err = db.PrepareContext(ctx, getAuthRequest); err != nil {
 		return nil, fmt.Errorf("error preparing query GetAuthRequest: %w", err)
 	}
@@ -224,6 +236,12 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.getCredentialsStmt, err = db.PrepareContext(ctx, getCredentials); err != nil {
 		return nil, fmt.Errorf("error preparing query GetCredentials: %w", err)
+	}
+	if q.getDeviceCodeByUserCodeStmt, err = db.PrepareContext(ctx, getDeviceCodeByUserCode); err != nil {
+		return nil, fmt.Errorf("error preparing query GetDeviceCodeByUserCode: %w", err)
+	}
+	if q.getDeviceCodeForPollStmt, err = db.PrepareContext(ctx, getDeviceCodeForPoll); err != nil {
+		return nil, fmt.Errorf("error preparing query GetDeviceCodeForPoll: %w", err)
 	}
 	if q.getFactorStmt, err = db.PrepareContext(ctx, getFactor); err != nil {
 		return nil, fmt.Errorf("error preparing query GetFactor: %w", err)
@@ -333,6 +351,12 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.pruneAuthRequestsStmt, err = db.PrepareContext(ctx, pruneAuthRequests); err != nil {
 		return nil, fmt.Errorf("error preparing query PruneAuthRequests: %w", err)
 	}
+	if q.pruneDeviceCodesStmt, err = db.PrepareContext(ctx, pruneDeviceCodes); err != nil {
+		return nil, fmt.Errorf("error preparing query PruneDeviceCodes: %w", err)
+	}
+	if q.recordDevicePollStmt, err = db.PrepareContext(ctx, recordDevicePoll); err != nil {
+		return nil, fmt.Errorf("error preparing query RecordDevicePoll: %w", err)
+	}
 	if q.renamePasskeyStmt, err = db.PrepareContext(ctx, renamePasskey); err != nil {
 		return nil, fmt.Errorf("error preparing query RenamePasskey: %w", err)
 	}
@@ -411,6 +435,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing addSigningKeyStmt: %w", cerr)
 		}
 	}
+	if q.approveDeviceCodeStmt != nil {
+		if cerr := q.approveDeviceCodeStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing approveDeviceCodeStmt: %w", cerr)
+		}
+	}
 	if q.bumpSigningKeysVersionStmt != nil {
 		if cerr := q.bumpSigningKeysVersionStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing bumpSigningKeysVersionStmt: %w", cerr)
@@ -474,6 +503,11 @@ func (q *Queries) Close() error {
 	if q.createClientStmt != nil {
 		if cerr := q.createClientStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing createClientStmt: %w", cerr)
+		}
+	}
+	if q.createDeviceCodeStmt != nil {
+		if cerr := q.createDeviceCodeStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing createDeviceCodeStmt: %w", cerr)
 		}
 	}
 	if q.createFactorStmt != nil {
@@ -554,6 +588,11 @@ func (q *Queries) Close() error {
 	if q.deleteConsentStmt != nil {
 		if cerr := q.deleteConsentStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deleteConsentStmt: %w", cerr)
+		}
+	}
+	if q.deleteDeviceCodeStmt != nil {
+		if cerr := q.deleteDeviceCodeStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteDeviceCodeStmt: %w", cerr)
 		}
 	}
 	if q.deleteExpiredFactorsStmt != nil {
@@ -711,6 +750,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing deleteUserPasskeysStmt: %w", cerr)
 		}
 	}
+	if q.denyDeviceCodeStmt != nil {
+		if cerr := q.denyDeviceCodeStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing denyDeviceCodeStmt: %w", cerr)
+		}
+	}
 	if q.getAuthRequestStmt != nil {
 		if cerr := q.getAuthRequestStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getAuthRequestStmt: %w", cerr)
@@ -734,6 +778,16 @@ func (q *Queries) Close() error {
 	if q.getCredentialsStmt != nil {
 		if cerr := q.getCredentialsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getCredentialsStmt: %w", cerr)
+		}
+	}
+	if q.getDeviceCodeByUserCodeStmt != nil {
+		if cerr := q.getDeviceCodeByUserCodeStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getDeviceCodeByUserCodeStmt: %w", cerr)
+		}
+	}
+	if q.getDeviceCodeForPollStmt != nil {
+		if cerr := q.getDeviceCodeForPollStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getDeviceCodeForPollStmt: %w", cerr)
 		}
 	}
 	if q.getFactorStmt != nil {
@@ -916,6 +970,16 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing pruneAuthRequestsStmt: %w", cerr)
 		}
 	}
+	if q.pruneDeviceCodesStmt != nil {
+		if cerr := q.pruneDeviceCodesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing pruneDeviceCodesStmt: %w", cerr)
+		}
+	}
+	if q.recordDevicePollStmt != nil {
+		if cerr := q.recordDevicePollStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing recordDevicePollStmt: %w", cerr)
+		}
+	}
 	if q.renamePasskeyStmt != nil {
 		if cerr := q.renamePasskeyStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing renamePasskeyStmt: %w", cerr)
@@ -1062,6 +1126,7 @@ type Queries struct {
 	tx                                 *sql.Tx
 	acceptAuthRequestStmt              *sql.Stmt
 	addSigningKeyStmt                  *sql.Stmt
+	approveDeviceCodeStmt              *sql.Stmt
 	bumpSigningKeysVersionStmt         *sql.Stmt
 	countFactorAttemptStmt             *sql.Stmt
 	countIdentitiesStmt                *sql.Stmt
@@ -1075,6 +1140,7 @@ type Queries struct {
 	countWaysInStmt                    *sql.Stmt
 	createAuthRequestStmt              *sql.Stmt
 	createClientStmt                   *sql.Stmt
+	createDeviceCodeStmt               *sql.Stmt
 	createFactorStmt                   *sql.Stmt
 	createIdentityStmt                 *sql.Stmt
 	createOAuthCodeStmt                *sql.Stmt
@@ -1091,6 +1157,7 @@ type Queries struct {
 	deleteClientConsentsStmt           *sql.Stmt
 	deleteClientSessionsStmt           *sql.Stmt
 	deleteConsentStmt                  *sql.Stmt
+	deleteDeviceCodeStmt               *sql.Stmt
 	deleteExpiredFactorsStmt           *sql.Stmt
 	deleteExpiredOAuthCodesStmt        *sql.Stmt
 	deleteExpiredOAuthFlowsStmt        *sql.Stmt
@@ -1122,11 +1189,14 @@ type Queries struct {
 	deleteUserOAuthCodesStmt           *sql.Stmt
 	deleteUserPasskeyCeremoniesStmt    *sql.Stmt
 	deleteUserPasskeysStmt             *sql.Stmt
+	denyDeviceCodeStmt                 *sql.Stmt
 	getAuthRequestStmt                 *sql.Stmt
 	getAuthRequestByCodeStmt           *sql.Stmt
 	getClientStmt                      *sql.Stmt
 	getConsentStmt                     *sql.Stmt
 	getCredentialsStmt                 *sql.Stmt
+	getDeviceCodeByUserCodeStmt        *sql.Stmt
+	getDeviceCodeForPollStmt           *sql.Stmt
 	getFactorStmt                      *sql.Stmt
 	getFactorFailuresStmt              *sql.Stmt
 	getIdentityIDStmt                  *sql.Stmt
@@ -1163,6 +1233,8 @@ type Queries struct {
 	markFactorVerifiedStmt             *sql.Stmt
 	pingStmt                           *sql.Stmt
 	pruneAuthRequestsStmt              *sql.Stmt
+	pruneDeviceCodesStmt               *sql.Stmt
+	recordDevicePollStmt               *sql.Stmt
 	renamePasskeyStmt                  *sql.Stmt
 	resetFactorFailuresStmt            *sql.Stmt
 	rotateRefreshStmt                  *sql.Stmt
@@ -1192,6 +1264,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		tx:                                 tx,
 		acceptAuthRequestStmt:              q.acceptAuthRequestStmt,
 		addSigningKeyStmt:                  q.addSigningKeyStmt,
+		approveDeviceCodeStmt:              q.approveDeviceCodeStmt,
 		bumpSigningKeysVersionStmt:         q.bumpSigningKeysVersionStmt,
 		countFactorAttemptStmt:             q.countFactorAttemptStmt,
 		countIdentitiesStmt:                q.countIdentitiesStmt,
@@ -1205,6 +1278,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		countWaysInStmt:                    q.countWaysInStmt,
 		createAuthRequestStmt:              q.createAuthRequestStmt,
 		createClientStmt:                   q.createClientStmt,
+		createDeviceCodeStmt:               q.createDeviceCodeStmt,
 		createFactorStmt:                   q.createFactorStmt,
 		createIdentityStmt:                 q.createIdentityStmt,
 		createOAuthCodeStmt:                q.createOAuthCodeStmt,
@@ -1221,6 +1295,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		deleteClientConsentsStmt:           q.deleteClientConsentsStmt,
 		deleteClientSessionsStmt:           q.deleteClientSessionsStmt,
 		deleteConsentStmt:                  q.deleteConsentStmt,
+		deleteDeviceCodeStmt:               q.deleteDeviceCodeStmt,
 		deleteExpiredFactorsStmt:           q.deleteExpiredFactorsStmt,
 		deleteExpiredOAuthCodesStmt:        q.deleteExpiredOAuthCodesStmt,
 		deleteExpiredOAuthFlowsStmt:        q.deleteExpiredOAuthFlowsStmt,
@@ -1252,11 +1327,14 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		deleteUserOAuthCodesStmt:           q.deleteUserOAuthCodesStmt,
 		deleteUserPasskeyCeremoniesStmt:    q.deleteUserPasskeyCeremoniesStmt,
 		deleteUserPasskeysStmt:             q.deleteUserPasskeysStmt,
+		denyDeviceCodeStmt:                 q.denyDeviceCodeStmt,
 		getAuthRequestStmt:                 q.getAuthRequestStmt,
 		getAuthRequestByCodeStmt:           q.getAuthRequestByCodeStmt,
 		getClientStmt:                      q.getClientStmt,
 		getConsentStmt:                     q.getConsentStmt,
 		getCredentialsStmt:                 q.getCredentialsStmt,
+		getDeviceCodeByUserCodeStmt:        q.getDeviceCodeByUserCodeStmt,
+		getDeviceCodeForPollStmt:           q.getDeviceCodeForPollStmt,
 		getFactorStmt:                      q.getFactorStmt,
 		getFactorFailuresStmt:              q.getFactorFailuresStmt,
 		getIdentityIDStmt:                  q.getIdentityIDStmt,
@@ -1293,6 +1371,8 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		markFactorVerifiedStmt:             q.markFactorVerifiedStmt,
 		pingStmt:                           q.pingStmt,
 		pruneAuthRequestsStmt:              q.pruneAuthRequestsStmt,
+		pruneDeviceCodesStmt:               q.pruneDeviceCodesStmt,
+		recordDevicePollStmt:               q.recordDevicePollStmt,
 		renamePasskeyStmt:                  q.renamePasskeyStmt,
 		resetFactorFailuresStmt:            q.resetFactorFailuresStmt,
 		rotateRefreshStmt:                  q.rotateRefreshStmt,

@@ -119,6 +119,23 @@ type OpConsent struct {
 	CreatedAt time.Time
 }
 
+type OpDeviceCode struct {
+	DeviceHash string
+	UserHash   string
+	ClientID   string
+	Scopes     string
+	State      string
+	IntervalMs int64
+	LastPollAt sql.NullTime
+	UserID     sql.NullInt64
+	SessionID  sql.NullString
+	AuthTime   sql.NullTime
+	Amr        string
+	Acr        string
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+}
+
 type Passkey struct {
 	ID              string
 	UserID          int64
