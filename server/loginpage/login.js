@@ -90,6 +90,8 @@
       if (!(e instanceof Problem)) throw e;
       if (e.type === "urn:keel:problem:mfa-required") return secondFactor();
       if (e.type === "urn:keel:problem:reauthentication-required") {
+        // A proof made before the client asked: sign in afresh, ending this session.
+        try { await call("POST", "/logout", undefined, token); } catch (err) { /* it expires anyway */ }
         token = null;
         show("password-form");
         say("Sign in again to continue.");
