@@ -98,8 +98,9 @@ func newBenchAPI(b *testing.B, logTo string, bcryptCost int) *benchAPI {
 
 // newBenchAPIAlg is a benchAPI whose tokens are signed with alg: "HS256"
 // is token.New without keys, as cmd/keel builds it with JWT_ALG=HS256 (and
-// no published keys); any other is the test key ring's.
-func newBenchAPIAlg(b *testing.B, logTo string, bcryptCost int, alg string) *benchAPI {
+// no published keys); any other is the test key ring's. change alters the
+// server's collaborators after that.
+func newBenchAPIAlg(b *testing.B, logTo string, bcryptCost int, alg string, change ...func(*Deps)) *benchAPI {
 	b.Helper()
 	// The load harness's setting: no rate limit (measure keel, not the limiter).
 	cfg := testConfig()
@@ -126,7 +127,7 @@ func newBenchAPIAlg(b *testing.B, logTo string, bcryptCost int, alg string) *ben
 			deps.Keys = nil
 		}
 	}
-	a.srv, _ = newServer(b, cfg, d, log, time.Now, password.New(bcryptCost, runtime.NumCPU(), 64), hs256)
+	a.srv, _ = newServer(b, cfg, d, log, time.Now, password.New(bcryptCost, runtime.NumCPU(), 64), append([]func(*Deps){hs256}, change...)...)
 	if got := a.srv.tokens.Alg(); got != alg {
 		b.Fatalf("tokens signed with %s, want %s", got, alg)
 	}

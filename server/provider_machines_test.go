@@ -199,6 +199,23 @@ func TestProviderIntrospection(t *testing.T) {
 		t.Errorf("introspection of keel's token after logout: %v", got)
 	}
 
+	// As keel's API: a session's token of an older level, and a session
+	// owing its second factor, are inactive; the aal2 session's token is.
+	a.mustRegister("bob@example.com", "password123")
+	before := a.mustLogin("bob@example.com", "password123")
+	e := a.enroll(before)
+	v := decode[oapi.FactorVerified](t, a.status(a.verifyFactor(before, e.ID, codeAt(t, e.Secret, a.clock.Now())), 200, "verify the factor"))
+	pending := a.mustLogin("bob@example.com", "password123")
+	for name, tc := range map[string]struct {
+		tok    string
+		active bool
+	}{"aal2": {v.Tokens.Token, true}, "older level": {before, false}, "owing its second factor": {pending, false}} {
+		got := a.introspect(tc.tok, auth...)
+		if got["active"] != tc.active || tc.active && got["aal"] != "aal2" {
+			t.Errorf("introspection of keel's token, %s: %v", name, got)
+		}
+	}
+
 	// Only a confidential client may ask.
 	public, _ := a.addClient(clients.Registration{Name: "SPA", Public: true, RedirectURIs: []string{"https://spa.example/cb"}})
 	tok = a.mustLogin("ada@example.com", "correct horse")
