@@ -21,6 +21,7 @@ var loginPage embed.FS
 var loginPageAssets = map[string]string{
 	"login.js":  "text/javascript; charset=utf-8",
 	"login.css": "text/css; charset=utf-8",
+	"device.js": "text/javascript; charset=utf-8",
 }
 
 // getLoginPage serves the page; it is the provider's, so an install that is
@@ -52,4 +53,20 @@ func (s *Server) getLoginPageAsset(c echo.Context) error {
 	// Not cached long: the page and its script change together with keel.
 	c.Response().Header().Set(echo.HeaderCacheControl, "no-cache")
 	return c.Blob(http.StatusOK, mime, b)
+}
+
+// getDevicePage serves keel's page for the device grant (GET
+// /oauth2/device, the default OP_DEVICE_URL): the user signs in, enters the
+// code a device shows, sees which client asks and allows or denies it. It
+// shares the sign-in page's stylesheet, and its script is among that page's
+// assets.
+func (s *Server) getDevicePage(c echo.Context) error {
+	if s.op == nil {
+		return errNotOP
+	}
+	b, err := loginPage.ReadFile("loginpage/device.html")
+	if err != nil {
+		return err
+	}
+	return c.HTMLBlob(http.StatusOK, b)
 }

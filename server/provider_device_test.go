@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -280,4 +281,41 @@ func TestProviderDeviceRateLimit(t *testing.T) {
 	if rec := enter(other, "198.51.100.3", "DDDD-DDDD"); rec.Code != http.StatusNotFound {
 		t.Errorf("another session from another address: %d, want 404", rec.Code)
 	}
+}
+
+// TestDevicePage: keel's page for the device grant (the default
+// OP_DEVICE_URL) and its script are served under keel's CSP, with no inline
+// script and nothing from another origin; the page calls only keel's
+// public API and never answers a code on opening; 404 without the provider.
+func TestDevicePage(t *testing.T) {
+	t.Parallel()
+	a := newOPAPI(t)
+	for path, want := range map[string]string{
+		"/oauth2/device?user_code=BDFG-HJKL": `src="login/device.js"`,
+		"/oauth2/login/device.js":            "/oauth2/device/request",
+	} {
+		rec := a.do("GET", path, "")
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), want) ||
+			!strings.Contains(rec.Header().Get("Content-Security-Policy"), "default-src 'self'") {
+			t.Errorf("%s: %d, CSP %q; body has %q: %v", path, rec.Code, rec.Header().Get("Content-Security-Policy"),
+				want, strings.Contains(rec.Body.String(), want))
+		}
+	}
+	page := a.do("GET", "/oauth2/device", "").Body.String()
+	for _, bad := range []*regexp.Regexp{
+		regexp.MustCompile(`<script(?:\s[^>]*)?>\s*[^<\s]`),
+		regexp.MustCompile(`\son[a-z]+\s*=`),
+		regexp.MustCompile(`(?:src|href)="(?:https?:)?//`),
+	} {
+		if m := bad.FindString(page); m != "" {
+			t.Errorf("the page holds %q: the CSP forbids it, or it needs the network", m)
+		}
+	}
+	// The script answers a code only from the Allow and Deny buttons.
+	js := a.do("GET", "/oauth2/login/device.js", "").Body.String()
+	if n := strings.Count(js, "answer(true)"); n != 1 || !strings.Contains(js, `$("approve").addEventListener("click", handle(() => answer(true)))`) {
+		t.Errorf("the script allows a code %d times, or not from the Allow button", n)
+	}
+	off := newTestAPI(t)
+	off.status(off.do("GET", "/oauth2/device", ""), http.StatusNotFound, "the page without the provider")
 }

@@ -60,6 +60,7 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/docs/:asset", s.getDocsAsset)
 	e.GET("/oauth2/login", s.getLoginPage)
 	e.GET("/oauth2/login/:asset", s.getLoginPageAsset)
+	e.GET("/oauth2/device", s.getDevicePage)
 	e.GET("/ws", s.openWebSocket)
 	// The OpenID Provider's protocol endpoints, served by pkg/op.
 	for key, op := range ops {

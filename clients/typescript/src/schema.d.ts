@@ -1519,6 +1519,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/oauth2/device": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * keel's own page for the device grant
+         * @description The default `OP_DEVICE_URL`, the device grant's `verification_uri`: the user signs in (`POST /login`, `POST /mfa/verify` when the account has a second factor), enters the code the device shows (prefilled from `?user_code=`, never answered on opening), sees which client asks for what (`GET /oauth2/device/request`) and allows or denies it (`POST /oauth2/device/request`). A small HTML page built only on keel's public API, served from assets embedded in the binary under keel's strict CSP; it shares the sign-in page's stylesheet and serves its script among that page's assets. 404 on an install that is no OpenID Provider.
+         */
+        get: operations["getDevicePage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsOauth2Device"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/oauth2/device_authorization": {
         parameters: {
             query?: never;
@@ -5714,6 +5738,44 @@ export interface operations {
             path: {
                 asset: string;
             };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    getDevicePage: {
+        parameters: {
+            query?: {
+                /** @description The code the device shows (from `verification_uri_complete`). */
+                user_code?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    optionsOauth2Device: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
