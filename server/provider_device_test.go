@@ -230,6 +230,23 @@ func TestProviderDeviceRefusals(t *testing.T) {
 			t.Errorf("poll after a refused approval: %q, want authorization_pending", e)
 		}
 	})
+	t.Run("a client deleted since", func(t *testing.T) {
+		gone, gconf := a.deviceClient(gooidc.ScopeOpenID)
+		da, err := gconf.DeviceAuth(a.ctx())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.store.(clients.Store).DeleteClient(context.Background(), gone.ID); err != nil {
+			t.Fatal(err)
+		}
+		wantStatus(t, a.send("GET", "/oauth2/device/request?user_code="+da.UserCode, "", "", bearer(tok)...), http.StatusNotFound, "reading a deleted client's code")
+		wantStatus(t, a.deviceAnswer(tok, da.UserCode, true), http.StatusNotFound, "approving a deleted client's code")
+		for _, s := range readJSON[[]oapi.Session](t, a.send("GET", "/sessions", "", "", bearer(tok)...)) {
+			if s.Client != nil && s.Client.ID == gone.ID {
+				t.Errorf("a grant to the deleted client started: %+v", s)
+			}
+		}
+	})
 	t.Run("a client without the grant", func(t *testing.T) {
 		web, _ := a.addClient(clients.Registration{Name: "Web", Public: true, RedirectURIs: []string{"https://app.example/cb"}})
 		conf := conf

@@ -226,6 +226,12 @@ func (p *Provider) AnswerDevice(ctx context.Context, userCode string, c Caller, 
 	if !approve {
 		return p.devices.DenyDeviceCode(ctx, h, now)
 	}
+	// A client deleted since gets no grant: deleting it ended its others.
+	if _, err := p.clients.GetClient(ctx, d.ClientID); errors.Is(err, clients.ErrNoClient) {
+		return ErrNoDeviceCode
+	} else if err != nil {
+		return err
+	}
 	sess, consent, err := p.newGrant(ctx, c, d.ClientID, d.Scopes, now)
 	if err != nil {
 		return err
