@@ -65,13 +65,16 @@ func (d *DB) DenyDeviceCode(ctx context.Context, userHash string, now time.Time)
 }
 
 // PollDeviceCode implements provider.DeviceStore.
-func (d *DB) PollDeviceCode(ctx context.Context, deviceHash string, now time.Time) (provider.DeviceCode, error) {
+func (d *DB) PollDeviceCode(ctx context.Context, deviceHash, clientID string, now time.Time) (provider.DeviceCode, error) {
 	var c provider.DeviceCode
 	var slow bool
 	err := d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
 		row, err := q.GetDeviceCodeForPoll(ctx, deviceHash)
 		if err != nil {
 			return translate(err, provider.ErrNoDeviceCode)
+		}
+		if row.ClientID != clientID {
+			return provider.ErrNoDeviceCode
 		}
 		c = toDeviceCode(row)
 		now := db.Millis(now)

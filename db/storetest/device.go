@@ -34,7 +34,7 @@ func RunDevice(t *testing.T, open func(t *testing.T) DeviceStore) {
 	}{
 		{"a code reads back as stored, times in UTC to the millisecond", deviceRoundTrip},
 		{"a code is answered once, while it lives; approving starts the grant's session", deviceAnswers},
-		{"a poll sooner than the interval slows the device down by 5 s", devicePolls},
+		{"a poll sooner than the interval slows the device down by 5 s; another client's poll finds nothing", devicePolls},
 		{"an approved code goes to one poll, of two at once", deviceConcurrentPolls},
 		{"expired codes are pruned, live ones kept", devicePrune},
 	}
@@ -129,7 +129,7 @@ func devicePolls(t *testing.T, s DeviceStore) {
 	createDeviceCodes(t, s, "1")
 	poll := func(at time.Time) (provider.DeviceCode, error) {
 		t.Helper()
-		return s.PollDeviceCode(t.Context(), "d-1", at)
+		return s.PollDeviceCode(t.Context(), "d-1", "kc_test", at)
 	}
 	t1 := opT0.Add(time.Second)
 	if c, err := poll(t1); err != nil || c.State != provider.DevicePending {
@@ -150,6 +150,11 @@ func devicePolls(t *testing.T, s DeviceStore) {
 	if err := s.ApproveDeviceCode(t.Context(), "u-1", grantSession("g1", u.ID), db.AAL1, t3); err != nil {
 		t.Fatal(err)
 	}
+	// Another client's poll of the approved code: no such code for it,
+	// and the code is left for its own client's poll below.
+	if _, err := s.PollDeviceCode(t.Context(), "d-1", "kc_other", t3.Add(time.Minute)); !errors.Is(err, provider.ErrNoDeviceCode) {
+		t.Errorf("another client's poll: %v, want ErrNoDeviceCode", err)
+	}
 	// Approved but polled too soon: slowed down, and still there.
 	if _, err := poll(t3.Add(time.Second)); !errors.Is(err, provider.ErrSlowDown) {
 		t.Errorf("early poll of an approved code: %v, want ErrSlowDown", err)
@@ -161,7 +166,7 @@ func devicePolls(t *testing.T, s DeviceStore) {
 	if _, err := poll(t3.Add(2 * time.Minute)); !errors.Is(err, provider.ErrNoDeviceCode) {
 		t.Errorf("poll after the tokens were issued: %v, want ErrNoDeviceCode", err)
 	}
-	if _, err := s.PollDeviceCode(t.Context(), "d-none", t3); !errors.Is(err, provider.ErrNoDeviceCode) {
+	if _, err := s.PollDeviceCode(t.Context(), "d-none", "kc_test", t3); !errors.Is(err, provider.ErrNoDeviceCode) {
 		t.Errorf("unknown device code: %v, want ErrNoDeviceCode", err)
 	}
 }
@@ -177,7 +182,7 @@ func deviceConcurrentPolls(t *testing.T, s DeviceStore) {
 	approved := 0
 	for range 4 {
 		wg.Go(func() {
-			c, err := s.PollDeviceCode(t.Context(), "d-1", opT0.Add(time.Minute))
+			c, err := s.PollDeviceCode(t.Context(), "d-1", "kc_test", opT0.Add(time.Minute))
 			mu.Lock()
 			defer mu.Unlock()
 			if err == nil && c.State == provider.DeviceApproved {

@@ -137,16 +137,14 @@ func deviceGrantOf(ctx context.Context) *deviceGrant {
 // when expired, far ahead when not.
 func (s *storage) GetDeviceAuthorizatonState(ctx context.Context, clientID, deviceCode string) (*op.DeviceAuthorizationState, error) {
 	now := s.p.now()
-	c, err := s.p.devices.PollDeviceCode(ctx, db.HashToken(deviceCode), now)
+	c, err := s.p.devices.PollDeviceCode(ctx, db.HashToken(deviceCode), clientID, now)
 	switch {
 	case errors.Is(err, ErrSlowDown):
 		return nil, context.DeadlineExceeded
 	case errors.Is(err, ErrNoDeviceCode):
-		return nil, errors.New("unknown device code")
+		return nil, errors.New("unknown device code, or another client's")
 	case err != nil:
 		return nil, err
-	case c.ClientID != clientID:
-		return nil, errors.New("the device code is another client's")
 	}
 	st := &op.DeviceAuthorizationState{ClientID: c.ClientID, Scopes: c.Scopes, Expires: time.Now().Add(time.Hour)}
 	if !now.Before(c.ExpiresAt) {

@@ -72,13 +72,13 @@ type DeviceStore interface {
 	// DenyDeviceCode marks a pending, live code denied; ErrNoDeviceCode as
 	// for ApproveDeviceCode.
 	DenyDeviceCode(ctx context.Context, userHash string, now time.Time) error
-	// PollDeviceCode records a poll at now of the code with the device
-	// hash and returns it, in one transaction: ErrNoDeviceCode when there
-	// is none; ErrSlowDown (with the code) when the poll comes sooner than
+	// PollDeviceCode records a poll at now by clientID of the code with the
+	// device hash and returns it, in one transaction: ErrNoDeviceCode when
+	// there is none, or it is another client's (and then it is untouched); ErrSlowDown (with the code) when the poll comes sooner than
 	// Interval after the last, and then the interval grows by SlowDownStep;
 	// an approved code is deleted as it is returned, so its tokens are
 	// issued once.
-	PollDeviceCode(ctx context.Context, deviceHash string, now time.Time) (DeviceCode, error)
+	PollDeviceCode(ctx context.Context, deviceHash, clientID string, now time.Time) (DeviceCode, error)
 	// PruneDeviceCodes removes the codes that expired by now and returns
 	// how many.
 	PruneDeviceCodes(ctx context.Context, now time.Time) (int64, error)
