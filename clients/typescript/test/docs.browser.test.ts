@@ -86,6 +86,8 @@ interface Operation {
   path: string;
   operationId: string;
   bearer: boolean;
+  // other: another scheme than bearerAuth (POST /oauth2/register's initial access token).
+  other: boolean;
   // optional: the bearer token may be sent but need not (security lists {} too, as POST /email/verify
   // does); Swagger UI counts such an operation authorized whatever the dialog holds.
   optional: boolean;
@@ -104,8 +106,10 @@ async function operations(): Promise<Operation[]> {
       if (!methods.has(method)) continue;
       const security = o.security ?? spec.security ?? [];
       const bearer = security.some((req) => Object.keys(req).includes("bearerAuth"));
-      const optional = bearer && security.some((req) => Object.keys(req).length === 0);
-      ops.push({ id: `operations-${o.tags?.[0] ?? "default"}-${o.operationId}`, method, path, operationId: o.operationId, bearer, optional });
+      // Another scheme (POST /oauth2/register's initial access token) shows a lock too.
+      const other = !bearer && security.some((req) => Object.keys(req).length > 0);
+      const optional = (bearer || other) && security.some((req) => Object.keys(req).length === 0);
+      ops.push({ id: `operations-${o.tags?.[0] ?? "default"}-${o.operationId}`, method, path, operationId: o.operationId, bearer, other, optional });
     }
   }
   return ops;
@@ -147,6 +151,8 @@ test("Swagger UI at /docs renders the spec and executes requests", { skip }, asy
           // waitFor, not a one-off read: the icon follows the Authorize dialog's state.
           const shown = o.optional ? "locked" : state;
           await lock.and(page.locator(`[aria-label="authorization button ${shown}"]`)).waitFor();
+        } else if (o.other) {
+          await lock.and(page.locator(`[aria-label="authorization button locked"]`)).waitFor();
         } else {
           assert.equal(await lock.count(), 0, `${o.operationId} needs no token, so it has no lock`);
         }
@@ -172,12 +178,14 @@ test("Swagger UI at /docs renders the spec and executes requests", { skip }, asy
       await page.locator(".scheme-container button.authorize").click();
       const dialog = page.locator(".dialog-ux .modal-ux");
       await dialog.waitFor();
-      const remove = dialog.locator('.auth-btn-wrapper button[aria-label="Remove authorization"]');
+      // The dialog has a form per scheme: bearerAuth's (POST /oauth2/register has another).
+      const form = dialog.locator(".auth-container").filter({ hasText: "bearerAuth" });
+      const remove = form.locator('.auth-btn-wrapper button[aria-label="Remove authorization"]');
       if ((await remove.count()) > 0) {
         await remove.click();
       }
-      await dialog.locator(".auth-container input").first().fill(token);
-      await dialog.locator(".auth-btn-wrapper button.authorize").click();
+      await form.locator("input").first().fill(token);
+      await form.locator(".auth-btn-wrapper button.authorize").click();
       await dialog.locator(".auth-btn-wrapper button.btn-done, button.close-modal").first().click();
       await dialog.waitFor({ state: "detached" });
     };
@@ -229,6 +237,16 @@ test("Swagger UI at /docs renders the spec and executes requests", { skip }, asy
     await call("registerPasskey", 400, { flow_id: "nope", name: "laptop", credential: { id: "AAAA" } });
     await call("renamePasskey", 404, { name: "laptop" }, { id: "nope" });
     await call("deletePasskey", 404, undefined, { id: "nope" });
+
+    // The OpenID Provider's user side (docs/provider.md): no consent given yet; an unknown
+    // authorization request, consent and device code are 404s (the flows themselves: the
+    // openid-client test, server's TestProvider*, cmd/keel's TestBrowserLoginPage).
+    assert.deepEqual(await call("listConsents", 200), []);
+    await call("withdrawConsent", 404, undefined, { client_id: "kc_q3J7b0hY8kT2nW5xZ1cV9A" });
+    await call("getOAuth2Request", 404, undefined, { id: "7HQ2NEXAMPLEJ4O5XK6ZRUFZ2A" });
+    await call("acceptOAuth2Request", 404, undefined, { id: "7HQ2NEXAMPLEJ4O5XK6ZRUFZ2A" });
+    await call("getDeviceRequest", 404, undefined, { user_code: "BDFG-HJKL" });
+    await call("answerDeviceRequest", 404, { user_code: "BDFG-HJKL", approve: false });
 
     // A second login is a second session; end it from this one.
     await call("login", 200, { email, password });

@@ -37,10 +37,14 @@ async function until<T>(what: string, ms: number, f: () => Promise<T | undefined
   }
 }
 
+// publishedKids are the published access-token keys (EdDSA): the set also holds the OpenID
+// Provider's RS256 keys, which sign ID tokens and clients' tokens, never keel's own access tokens.
 async function publishedKids(): Promise<string[]> {
   const res = await fetch(`${baseUrl}/.well-known/jwks.json`);
   assert.equal(res.status, 200);
-  return ((await res.json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
+  return ((await res.json()) as { keys: { kid: string; alg: string }[] }).keys
+    .filter((k) => k.alg === "EdDSA")
+    .map((k) => k.kid);
 }
 
 const kid = (token: string) => decodeProtectedHeader(token).kid;
