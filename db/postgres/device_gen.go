@@ -55,7 +55,7 @@ func (d *DB) ApproveDeviceCode(ctx context.Context, userHash string, sess db.Ses
 			AuthTime: nullTime(sess.AuthTime), Amr: sess.AMR, Acr: acr, UserHash: userHash, Now: db.Millis(now),
 		})
 		return oneRow(n, err, provider.ErrNoDeviceCode)
-	})
+	}, func(q *gen.Queries) error { return q.SaveDeviceGrantScopes(ctx, userHash) })
 }
 
 // DenyDeviceCode implements provider.DeviceStore.

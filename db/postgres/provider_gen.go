@@ -76,22 +76,25 @@ func (d *DB) AcceptAuthRequest(ctx context.Context, id string, sess db.Session, 
 			AuthTime: nullTime(sess.AuthTime), Amr: sess.AMR, Acr: acr, ID: id, Now: db.Millis(now),
 		})
 		return oneRow(n, err, provider.ErrNoRequest)
-	})
+	}, func(q *gen.Queries) error { return q.SaveRequestGrantScopes(ctx, id) })
 }
 
 // startGrant runs mark, which records the grant's session in what it
 // answers (an authorization request, a device code), then starts the
-// session sess, in one transaction: mark's error rolls back before a
-// session starts.
-func (d *DB) startGrant(ctx context.Context, sess db.Session, mark func(q *gen.Queries) error) error {
+// session sess, then runs scopes, which gives the grant the scopes of what
+// it answers (op_grants), in one transaction: mark's error rolls back
+// before a session starts.
+func (d *DB) startGrant(ctx context.Context, sess db.Session, mark, scopes func(q *gen.Queries) error) error {
 	var ended []db.SessionsEnded
 	err := d.inTx(ctx, func(tx *sql.Tx, q *gen.Queries) error {
 		if err := mark(q); err != nil {
 			return err
 		}
 		var err error
-		ended, err = d.createSession(ctx, tx, q, sess)
-		return err
+		if ended, err = d.createSession(ctx, tx, q, sess); err != nil {
+			return err
+		}
+		return scopes(q)
 	})
 	if err == nil {
 		for _, e := range ended {
@@ -129,6 +132,15 @@ func (d *DB) DeleteAuthRequest(ctx context.Context, id string) error {
 // PruneAuthRequests implements provider.Store.
 func (d *DB) PruneAuthRequests(ctx context.Context, now time.Time) (int64, error) {
 	return d.write.PruneAuthRequests(ctx, db.Millis(now))
+}
+
+// GrantScopes implements provider.Store.
+func (d *DB) GrantScopes(ctx context.Context, sessionID string) ([]string, error) {
+	scopes, err := d.read.GetGrantScopes(ctx, sessionID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return words(scopes), err
 }
 
 // Consent implements provider.Store.

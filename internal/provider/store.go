@@ -99,6 +99,10 @@ type Store interface {
 	// PruneAuthRequests removes the requests that expired by now and
 	// returns how many.
 	PruneAuthRequests(ctx context.Context, now time.Time) (int64, error)
+	// GrantScopes returns the scopes the grant (session) sessionID was
+	// given when it started, which its refreshes and userinfo never exceed
+	// (none: nil, no error).
+	GrantScopes(ctx context.Context, sessionID string) ([]string, error)
 	// Consent returns the scopes userID consented to give clientID (none:
 	// nil, no error).
 	Consent(ctx context.Context, userID int64, clientID string) ([]string, error)

@@ -154,8 +154,8 @@ func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Token
 // refresh token (server/auth.go's RefreshToken): the session must be a
 // grant (a keel session's token is not a client's), live and unexpired;
 // a spent token ends the grant (RFC 9700 §4.14.2), unless it is the one just
-// replaced within REFRESH_REUSE_INTERVAL. The scopes are those the user
-// consented to give the client: withdrawn consent ends the grant.
+// replaced within REFRESH_REUSE_INTERVAL. The scopes are those the grant
+// was given.
 func (s *storage) TokenRequestByRefreshToken(ctx context.Context, tok string) (op.RefreshTokenRequest, error) {
 	sid, gen, ok := s.p.refresh.ParseRefresh(tok)
 	if !ok {
@@ -183,12 +183,15 @@ func (s *storage) TokenRequestByRefreshToken(ctx context.Context, tok string) (o
 	default:
 		return nil, op.ErrInvalidRefreshToken
 	}
-	scopes, err := s.p.store.Consent(ctx, sess.UserID, sess.ClientID)
+	// The grant's own scopes, not the user's consent to the client, which a
+	// later sign-in may have widened (RFC 6749 §6); withdrawing the consent
+	// ends the grant.
+	scopes, err := s.p.store.GrantScopes(ctx, sid)
 	if err != nil {
 		return nil, err
 	}
 	if !slices.Contains(scopes, oidc.ScopeOfflineAccess) {
-		s.p.endGrant(ctx, sid, "consent withdrawn")
+		s.p.endGrant(ctx, sid, "no offline_access")
 		return nil, op.ErrInvalidRefreshToken
 	}
 	r.scopes = scopes

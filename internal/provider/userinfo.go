@@ -58,7 +58,7 @@ func (s *storage) SetUserinfoFromRequest(ctx context.Context, userinfo *oidc.Use
 }
 
 // SetUserinfoFromToken implements op.Storage (/oauth2/userinfo): the user
-// of a live grant, with the scopes the user consented to.
+// of a live grant, within the scopes the grant was given.
 func (s *storage) SetUserinfoFromToken(ctx context.Context, userinfo *oidc.UserInfo, id, sub, _ string) error {
 	sess, err := s.liveGrant(ctx, sessionOfTokenID(id))
 	if err != nil {
@@ -67,7 +67,7 @@ func (s *storage) SetUserinfoFromToken(ctx context.Context, userinfo *oidc.UserI
 	if subject(sess.UserID) != sub {
 		return oidc.ErrInvalidGrant()
 	}
-	scopes, err := s.p.store.Consent(ctx, sess.UserID, sess.ClientID)
+	scopes, err := s.p.store.GrantScopes(ctx, sess.ID)
 	if err != nil {
 		return err
 	}

@@ -37,3 +37,8 @@ WHERE user_hash = sqlc.arg(user_hash) AND state = 'pending' AND expires_at > sql
 
 -- name: PruneDeviceCodes :execrows
 DELETE FROM op_device_codes WHERE expires_at <= sqlc.arg(now);
+
+-- name: SaveDeviceGrantScopes :exec
+-- An approved device code's grant keeps the code's scopes.
+INSERT INTO op_grants (session_id, scopes)
+SELECT session_id, scopes FROM op_device_codes WHERE user_hash = sqlc.arg(user_hash) AND session_id IS NOT NULL;

@@ -66,3 +66,11 @@ DELETE FROM op_consents WHERE user_id = sqlc.arg(user_id) AND client_id = sqlc.a
 -- transaction (returned, for the announcement that closes their sockets).
 DELETE FROM sessions WHERE user_id = sqlc.arg(user_id) AND client_id = sqlc.arg(client_id)
 RETURNING id;
+
+-- name: SaveRequestGrantScopes :exec
+-- An accepted request's grant keeps the request's scopes.
+INSERT INTO op_grants (session_id, scopes)
+SELECT session_id, scopes FROM op_auth_requests WHERE id = sqlc.arg(id) AND session_id IS NOT NULL;
+
+-- name: GetGrantScopes :one
+SELECT scopes FROM op_grants WHERE session_id = sqlc.arg(session_id);

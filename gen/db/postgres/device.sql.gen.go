@@ -188,3 +188,14 @@ func (q *Queries) RecordDevicePoll(ctx context.Context, arg RecordDevicePollPara
 	_, err := q.exec(ctx, q.recordDevicePollStmt, recordDevicePoll, arg.LastPollAt, arg.IntervalMs, arg.DeviceHash)
 	return err
 }
+
+const saveDeviceGrantScopes = `-- name: SaveDeviceGrantScopes :exec
+INSERT INTO op_grants (session_id, scopes)
+SELECT session_id, scopes FROM op_device_codes WHERE user_hash = $1 AND session_id IS NOT NULL
+`
+
+// An approved device code's grant keeps the code's scopes.
+func (q *Queries) SaveDeviceGrantScopes(ctx context.Context, userHash string) error {
+	_, err := q.exec(ctx, q.saveDeviceGrantScopesStmt, saveDeviceGrantScopes, userHash)
+	return err
+}

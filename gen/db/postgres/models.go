@@ -141,6 +141,11 @@ type OpDeviceCode struct {
 	ExpiresAt  time.Time
 }
 
+type OpGrant struct {
+	SessionID string
+	Scopes    string
+}
+
 type Passkey struct {
 	ID              string
 	UserID          int64

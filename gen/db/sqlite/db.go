@@ -249,6 +249,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.getFactorFailuresStmt, err = db.PrepareContext(ctx, getFactorFailures); err != nil {
 		return nil, fmt.Errorf("error preparing query GetFactorFailures: %w", err)
 	}
+	if q.getGrantScopesStmt, err = db.PrepareContext(ctx, getGrantScopes); err != nil {
+		return nil, fmt.Errorf("error preparing query GetGrantScopes: %w", err)
+	}
 	if q.getIdentityIDStmt, err = db.PrepareContext(ctx, getIdentityID); err != nil {
 		return nil, fmt.Errorf("error preparing query GetIdentityID: %w", err)
 	}
@@ -371,6 +374,12 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.saveConsentStmt, err = db.PrepareContext(ctx, saveConsent); err != nil {
 		return nil, fmt.Errorf("error preparing query SaveConsent: %w", err)
+	}
+	if q.saveDeviceGrantScopesStmt, err = db.PrepareContext(ctx, saveDeviceGrantScopes); err != nil {
+		return nil, fmt.Errorf("error preparing query SaveDeviceGrantScopes: %w", err)
+	}
+	if q.saveRequestGrantScopesStmt, err = db.PrepareContext(ctx, saveRequestGrantScopes); err != nil {
+		return nil, fmt.Errorf("error preparing query SaveRequestGrantScopes: %w", err)
 	}
 	if q.setFactorSecretStmt, err = db.PrepareContext(ctx, setFactorSecret); err != nil {
 		return nil, fmt.Errorf("error preparing query SetFactorSecret: %w", err)
@@ -800,6 +809,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing getFactorFailuresStmt: %w", cerr)
 		}
 	}
+	if q.getGrantScopesStmt != nil {
+		if cerr := q.getGrantScopesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getGrantScopesStmt: %w", cerr)
+		}
+	}
 	if q.getIdentityIDStmt != nil {
 		if cerr := q.getIdentityIDStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getIdentityIDStmt: %w", cerr)
@@ -1005,6 +1019,16 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing saveConsentStmt: %w", cerr)
 		}
 	}
+	if q.saveDeviceGrantScopesStmt != nil {
+		if cerr := q.saveDeviceGrantScopesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing saveDeviceGrantScopesStmt: %w", cerr)
+		}
+	}
+	if q.saveRequestGrantScopesStmt != nil {
+		if cerr := q.saveRequestGrantScopesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing saveRequestGrantScopesStmt: %w", cerr)
+		}
+	}
 	if q.setFactorSecretStmt != nil {
 		if cerr := q.setFactorSecretStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing setFactorSecretStmt: %w", cerr)
@@ -1199,6 +1223,7 @@ type Queries struct {
 	getDeviceCodeForPollStmt           *sql.Stmt
 	getFactorStmt                      *sql.Stmt
 	getFactorFailuresStmt              *sql.Stmt
+	getGrantScopesStmt                 *sql.Stmt
 	getIdentityIDStmt                  *sql.Stmt
 	getIdentityUserStmt                *sql.Stmt
 	getLegacyHandleUserStmt            *sql.Stmt
@@ -1240,6 +1265,8 @@ type Queries struct {
 	rotateRefreshStmt                  *sql.Stmt
 	saveAuthCodeStmt                   *sql.Stmt
 	saveConsentStmt                    *sql.Stmt
+	saveDeviceGrantScopesStmt          *sql.Stmt
+	saveRequestGrantScopesStmt         *sql.Stmt
 	setFactorSecretStmt                *sql.Stmt
 	setPasskeyHandleStmt               *sql.Stmt
 	setPasswordStmt                    *sql.Stmt
@@ -1337,6 +1364,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		getDeviceCodeForPollStmt:           q.getDeviceCodeForPollStmt,
 		getFactorStmt:                      q.getFactorStmt,
 		getFactorFailuresStmt:              q.getFactorFailuresStmt,
+		getGrantScopesStmt:                 q.getGrantScopesStmt,
 		getIdentityIDStmt:                  q.getIdentityIDStmt,
 		getIdentityUserStmt:                q.getIdentityUserStmt,
 		getLegacyHandleUserStmt:            q.getLegacyHandleUserStmt,
@@ -1378,6 +1406,8 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		rotateRefreshStmt:                  q.rotateRefreshStmt,
 		saveAuthCodeStmt:                   q.saveAuthCodeStmt,
 		saveConsentStmt:                    q.saveConsentStmt,
+		saveDeviceGrantScopesStmt:          q.saveDeviceGrantScopesStmt,
+		saveRequestGrantScopesStmt:         q.saveRequestGrantScopesStmt,
 		setFactorSecretStmt:                q.setFactorSecretStmt,
 		setPasskeyHandleStmt:               q.setPasskeyHandleStmt,
 		setPasswordStmt:                    q.setPasswordStmt,

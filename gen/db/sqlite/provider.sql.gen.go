@@ -300,6 +300,17 @@ func (q *Queries) GetConsent(ctx context.Context, arg GetConsentParams) (string,
 	return scopes, err
 }
 
+const getGrantScopes = `-- name: GetGrantScopes :one
+SELECT scopes FROM op_grants WHERE session_id = ?1
+`
+
+func (q *Queries) GetGrantScopes(ctx context.Context, sessionID string) (string, error) {
+	row := q.queryRow(ctx, q.getGrantScopesStmt, getGrantScopes, sessionID)
+	var scopes string
+	err := row.Scan(&scopes)
+	return scopes, err
+}
+
 const listConsents = `-- name: ListConsents :many
 SELECT client_id, scopes, created_at FROM op_consents WHERE user_id = ?1
 ORDER BY created_at, client_id
@@ -395,6 +406,17 @@ func (q *Queries) SaveConsent(ctx context.Context, arg SaveConsentParams) error 
 		arg.Scopes,
 		arg.CreatedAt,
 	)
+	return err
+}
+
+const saveRequestGrantScopes = `-- name: SaveRequestGrantScopes :exec
+INSERT INTO op_grants (session_id, scopes)
+SELECT session_id, scopes FROM op_auth_requests WHERE id = ?1 AND session_id IS NOT NULL
+`
+
+// An accepted request's grant keeps the request's scopes.
+func (q *Queries) SaveRequestGrantScopes(ctx context.Context, id string) error {
+	_, err := q.exec(ctx, q.saveRequestGrantScopesStmt, saveRequestGrantScopes, id)
 	return err
 }
 

@@ -1,0 +1,60 @@
+package server
+
+import (
+	"testing"
+
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/keelhq/keel/internal/clients"
+)
+
+// TestProviderGrantScopes: a grant keeps the scopes it was given (RFC 6749
+// §6: a refresh never exceeds the original grant). A later sign-in of the
+// same user to the same client that consents to more widens the remembered
+// consent, not the earlier grant: its refresh and its userinfo stay within
+// what it was given.
+func TestProviderGrantScopes(t *testing.T) {
+	t.Parallel()
+	a := newOPAPI(t)
+	a.mustRegister("ada@example.com", "correct horse")
+	tok := a.mustLogin("ada@example.com", "correct horse")
+	c, secret := a.addClient(clients.Registration{Name: "Dashboard", RedirectURIs: []string{"https://app.example/cb"}})
+	narrow := a.newRP(c, secret, gooidc.ScopeOpenID, gooidc.ScopeOfflineAccess)
+	first, _ := a.signIn(narrow, tok)
+	wide := a.newRP(c, secret, gooidc.ScopeOpenID, "email", gooidc.ScopeOfflineAccess)
+	a.signIn(wide, tok)
+
+	// The first grant's access token: userinfo tells no address.
+	ui, err := narrow.oidc.UserInfo(narrow.ctx, oauth2.StaticTokenSource(first))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ui.Email != "" {
+		t.Errorf("userinfo of the first grant after a wider sign-in: email %q, want none", ui.Email)
+	}
+	// Its refresh: the scope of the first grant, not the consent's.
+	next, err := narrow.conf.TokenSource(narrow.ctx, &oauth2.Token{RefreshToken: first.RefreshToken}).Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, at := jwtParts(t, next.AccessToken); at["scope"] != "openid offline_access" {
+		t.Errorf("refreshed access token's scope %q, want %q", at["scope"], "openid offline_access")
+	}
+	if rawID, _ := next.Extra("id_token").(string); rawID != "" {
+		if _, claims := jwtParts(t, rawID); claims["email"] != nil {
+			t.Errorf("refreshed ID token carries email %v", claims["email"])
+		}
+	}
+	// Asking more at the refresh is refused (invalid_scope).
+	_, err = oauth2Refresh(narrow, next.RefreshToken, "openid email offline_access")
+	if !isOAuthError(err, "invalid_scope") {
+		t.Errorf("refresh asking for email: %v, want invalid_scope", err)
+	}
+}
+
+// oauth2Refresh refreshes tok asking for scope.
+func oauth2Refresh(r *rp, tok, scope string) (*oauth2.Token, error) {
+	return r.conf.Exchange(r.ctx, "", oauth2.SetAuthURLParam("grant_type", "refresh_token"),
+		oauth2.SetAuthURLParam("refresh_token", tok), oauth2.SetAuthURLParam("scope", scope))
+}
