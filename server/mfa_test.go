@@ -207,16 +207,19 @@ func TestMFAAssuranceGate(t *testing.T) {
 	a := newTestAPI(t)
 	a.mfaAccount("ada@example.com")
 	bodies := map[string]string{
-		"changePassword":   jsonBody("current_password", "password123", "new_password", "password456"),
-		"deleteProfile":    jsonBody("password", "password123"),
-		"verifyTOTPFactor": jsonBody("code", "123456"),
-		"verifyMFA":        jsonBody("code", "123456"),
-		"linkIdentity":     jsonBody("redirect_to", "https://app.example/done", "code_challenge", strings.Repeat("A", 43)),
-		"registerPasskey":  `{"flow_id":"x","name":"phone","credential":{"id":"x"}}`,
-		"renamePasskey":    jsonBody("name", "phone"),
-		"deleteMFAFactor":  jsonBody("code", "123456"),
-		"reauthenticate":   jsonBody("password", "password123"),
+		"changePassword":      jsonBody("current_password", "password123", "new_password", "password456"),
+		"deleteProfile":       jsonBody("password", "password123"),
+		"verifyTOTPFactor":    jsonBody("code", "123456"),
+		"verifyMFA":           jsonBody("code", "123456"),
+		"linkIdentity":        jsonBody("redirect_to", "https://app.example/done", "code_challenge", strings.Repeat("A", 43)),
+		"registerPasskey":     `{"flow_id":"x","name":"phone","credential":{"id":"x"}}`,
+		"renamePasskey":       jsonBody("name", "phone"),
+		"deleteMFAFactor":     jsonBody("code", "123456"),
+		"reauthenticate":      jsonBody("password", "password123"),
+		"answerDeviceRequest": `{"user_code":"BDFG-HJKL","approve":false}`,
 	}
+	// Required query parameters (400 before the gate without them).
+	queries := map[string]string{"getDeviceRequest": "?user_code=BDFG-HJKL"}
 	// Path parameters the spec would refuse as "x" (400 before the gate).
 	refs := map[string]string{"linkIdentity": "google", "deleteIdentity": "1"}
 	allowed := map[string]bool{"verifyMFA": true, "logout": true, "listMFAFactors": true}
@@ -234,7 +237,7 @@ func TestMFAAssuranceGate(t *testing.T) {
 			if ref == "" {
 				ref = "x"
 			}
-			path := strings.NewReplacer(":id", "x", ":ref", ref).Replace(key.Path)
+			path := strings.NewReplacer(":id", "x", ":ref", ref).Replace(key.Path) + queries[op.ID]
 			tok := a.mustLogin("ada@example.com", "password123")
 			rec := a.do(key.Method, path, body, bearer(tok)...)
 			if allowed[op.ID] {

@@ -195,7 +195,8 @@ func TestAccountRateLimits(t *testing.T) {
 	want := map[string]bool{"register": true, "login": true, "forgotPassword": true, "resetPassword": true,
 		"verifyEmail": true, "resendVerification": true, "changePassword": true, "deleteProfile": true,
 		"oauthAuthorize": true, "oauthToken": true, "linkIdentity": true, "passkeyLoginOptions": true, "passkeyLogin": true, "unlockMFA": true,
-		"reauthenticate": true, "reauthenticatePasskeyOptions": true, "registerOAuth2Client": true}
+		"reauthenticate": true, "reauthenticatePasskeyOptions": true, "registerOAuth2Client": true,
+		"getDeviceRequest": true, "answerDeviceRequest": true}
 	requests := map[string][2]string{
 		"register": {"POST /register", credentials("x@example.com", "password123")}, "login": {"POST /login", credentials("x@example.com", "password123")},
 		"forgotPassword": {"POST /password/forgot", jsonBody("email", "x@example.com")}, "resetPassword": {"POST /password/reset", jsonBody("token", "x", "new_password", "new-password-1")},
@@ -210,6 +211,8 @@ func TestAccountRateLimits(t *testing.T) {
 		"reauthenticate":               {"POST /reauthenticate", jsonBody("password", "wrong-password")},
 		"reauthenticatePasskeyOptions": {"POST /reauthenticate/passkey/options", ""},
 		"registerOAuth2Client":         {"POST /oauth2/register", jsonBody("client_name", "Agent")},
+		"getDeviceRequest":             {"GET /oauth2/device/request?user_code=BDFG-HJKL", ""},
+		"answerDeviceRequest":          {"POST /oauth2/device/request", `{"user_code":"BDFG-HJKL","approve":false}`},
 	}
 	marked := map[string]bool{}
 	for _, op := range a.srv.ops {
