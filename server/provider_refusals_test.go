@@ -256,13 +256,15 @@ func TestProviderLoginStep(t *testing.T) {
 
 // TestProviderMalformed: nothing a client sends to a protocol endpoint gets
 // a 5xx (the contract check refuses any 500): malformed query strings and
-// forms, unknown grants, garbage tokens and hints, unknown clients.
+// forms, unknown grants, garbage tokens and hints, unknown clients, forms
+// over the body limit.
 func TestProviderMalformed(t *testing.T) {
 	t.Parallel()
 	a := newOPAPI(t)
 	c, secret := a.addClient(clients.Registration{Name: "Web", RedirectURIs: []string{"https://app.example/cb"}})
 	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(c.ID+":"+secret))
 	const form = "application/x-www-form-urlencoded"
+	big := "token=" + strings.Repeat("a", 2<<20)
 	for _, tt := range []struct {
 		method, path, contentType, body string
 		hdr                             []string
@@ -293,8 +295,16 @@ func TestProviderMalformed(t *testing.T) {
 		{"GET", "/oauth2/end_session?client_id=kc_nope", "", "", nil},
 		{"GET", "/oauth2/end_session?client_id=" + c.ID + "&post_logout_redirect_uri=https%3A%2F%2Fevil.example%2F", "", "", nil},
 		{"POST", "/oauth2/end_session", form, "%zz", nil},
+		// A form over keel's body limit: 413, documented on each.
+		{"POST", "/oauth2/authorize", form, big, nil},
+		{"POST", "/oauth2/token", form, big, []string{"Authorization", basic}},
+		{"POST", "/oauth2/revoke", form, big, []string{"Authorization", basic}},
+		{"POST", "/oauth2/introspect", form, big, []string{"Authorization", basic}},
+		{"POST", "/oauth2/userinfo", form, big, nil},
+		{"POST", "/oauth2/end_session", form, big, nil},
+		{"POST", "/oauth2/device_authorization", form, big, nil},
 	} {
-		t.Run(tt.method+" "+tt.path+" "+tt.body, func(t *testing.T) {
+		t.Run(tt.method+" "+tt.path+" "+tt.body[:min(len(tt.body), 40)], func(t *testing.T) {
 			res := a.send(tt.method, tt.path, tt.contentType, tt.body, tt.hdr...)
 			if res.StatusCode >= 500 || res.StatusCode < 300 && res.StatusCode != http.StatusOK {
 				b, _ := io.ReadAll(res.Body)

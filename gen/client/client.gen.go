@@ -8352,6 +8352,8 @@ type Oauth2DeviceAuthorizationResponse struct {
 	JSON401 *ProviderError
 	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationProblemJSON404 *ProviderOff
+	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationProblemJSON413 *PayloadTooLarge
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -8372,6 +8374,11 @@ func (r Oauth2DeviceAuthorizationResponse) GetJSON401() *ProviderError {
 // GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r Oauth2DeviceAuthorizationResponse) GetApplicationProblemJSON404() *ProviderOff {
 	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r Oauth2DeviceAuthorizationResponse) GetApplicationProblemJSON413() *PayloadTooLarge {
+	return r.ApplicationProblemJSON413
 }
 
 // GetBody returns the raw response body bytes
@@ -13833,6 +13840,13 @@ func ParseOauth2DeviceAuthorizationResponse(rsp *http.Response) (*Oauth2DeviceAu
 			return nil, err
 		}
 		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON413 = &dest
 
 	}
 

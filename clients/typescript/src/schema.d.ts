@@ -5410,6 +5410,7 @@ export interface operations {
             302: components["responses"]["ProviderRedirect"];
             400: components["responses"]["ProviderErrorPage"];
             404: components["responses"]["ProviderOff"];
+            413: components["responses"]["PayloadTooLarge"];
         };
     };
     optionsOauth2Authorize: {
@@ -5480,6 +5481,7 @@ export interface operations {
             400: components["responses"]["ProviderError"];
             401: components["responses"]["ProviderError"];
             404: components["responses"]["ProviderOff"];
+            413: components["responses"]["PayloadTooLarge"];
         };
     };
     optionsOauth2Token: {
@@ -5518,6 +5520,7 @@ export interface operations {
             400: components["responses"]["ProviderError"];
             401: components["responses"]["ProviderError"];
             404: components["responses"]["ProviderOff"];
+            413: components["responses"]["PayloadTooLarge"];
         };
     };
     optionsOauth2Revoke: {
@@ -5558,6 +5561,7 @@ export interface operations {
             400: components["responses"]["ProviderError"];
             401: components["responses"]["ProviderError"];
             404: components["responses"]["ProviderOff"];
+            413: components["responses"]["PayloadTooLarge"];
         };
     };
     optionsOauth2Introspect: {
@@ -5601,6 +5605,7 @@ export interface operations {
             401: components["responses"]["ProviderUserinfoRefused"];
             403: components["responses"]["ProviderUserinfoRefused"];
             404: components["responses"]["ProviderOff"];
+            413: components["responses"]["PayloadTooLarge"];
         };
     };
     optionsOauth2Userinfo: {
@@ -5653,6 +5658,7 @@ export interface operations {
             400: components["responses"]["ProviderError"];
             401: components["responses"]["ProviderError"];
             404: components["responses"]["ProviderOff"];
+            413: components["responses"]["PayloadTooLarge"];
         };
     };
     optionsOauth2EndSession: {
@@ -5809,6 +5815,7 @@ export interface operations {
             400: components["responses"]["ProviderError"];
             401: components["responses"]["ProviderError"];
             404: components["responses"]["ProviderOff"];
+            413: components["responses"]["PayloadTooLarge"];
         };
     };
     optionsOauth2DeviceAuthorization: {
