@@ -21,7 +21,8 @@ import (
 // known good, authorize answers an error page and never redirects; after,
 // it redirects with invalid_request for PKCE that is not S256 (keel checks
 // it: pkg/op takes plain) and for a public client without PKCE. A native
-// client's loopback redirect matches on any port (RFC 8252 §7.3).
+// client's loopback redirect matches on any port (RFC 8252 §7.3). A
+// response_mode other than query is invalid_request, in the query.
 func TestProviderAuthorizeRefusals(t *testing.T) {
 	t.Parallel()
 	a := newOPAPI(t)
@@ -57,6 +58,12 @@ func TestProviderAuthorizeRefusals(t *testing.T) {
 		{"a scope the client does not have", query(web, "https://app.example/cb", "scope", "admin"), "invalid_scope"},
 		{"native loopback on any port, with PKCE", query(cli, "http://127.0.0.1:5000/cb", "code_challenge", challenge, "code_challenge_method", "S256"), "login"},
 		{"confidential client without PKCE", query(web, "https://app.example/cb"), "login"},
+		// Discovery lists response_mode query alone: form_post's page and a
+		// fragment are not served, and the refusal itself is in the query.
+		{"response_mode form_post", query(web, "https://app.example/cb", "response_mode", "form_post"), "invalid_request"},
+		{"response_mode fragment", query(web, "https://app.example/cb", "response_mode", "fragment"), "invalid_request"},
+		{"response_mode query.jwt", query(web, "https://app.example/cb", "response_mode", "query.jwt"), "invalid_request"},
+		{"response_mode query", query(web, "https://app.example/cb", "response_mode", "query"), "login"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			res := a.get("/oauth2/authorize?" + tt.q.Encode())

@@ -15,8 +15,8 @@ import (
 // authorization requests (op.AuthorizeValidator), which replaces pkg/op's:
 // the client's redirect URI under clients.RedirectAllowed's rules (RFC 8252
 // loopback ports, nothing else), PKCE with S256 only (pkg/op would take
-// plain), PKCE required of public clients, and only the scopes the client is
-// registered for.
+// plain), PKCE required of public clients, response_mode query alone, and
+// only the scopes the client is registered for.
 type authorizer struct {
 	*op.Provider
 	p *Provider
@@ -35,6 +35,13 @@ func (a *authorizer) ValidateAuthRequest(ctx context.Context, req *oidc.AuthRequ
 	}
 	if !c.RedirectAllowed(req.RedirectURI) {
 		return "", oidc.ErrInvalidRequestRedirectURI().WithDescription("redirect_uri is not one the client registered")
+	}
+	if req.ResponseMode != "" && req.ResponseMode != oidc.ResponseModeQuery {
+		// Discovery lists query alone: form_post's page would be an
+		// undocumented 200 that keel's CSP stops, and a fragment is for the
+		// implicit flows. The refusal itself goes in the query.
+		req.ResponseMode = ""
+		return "", oidc.ErrInvalidRequest().WithDescription("only response_mode=query is supported")
 	}
 	if req.ResponseType != oidc.ResponseTypeCode {
 		return "", oidc.ErrInvalidRequest().WithDescription("only response_type=code is supported")
