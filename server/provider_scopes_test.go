@@ -58,3 +58,23 @@ func oauth2Refresh(r *rp, tok, scope string) (*oauth2.Token, error) {
 	return r.conf.Exchange(r.ctx, "", oauth2.SetAuthURLParam("grant_type", "refresh_token"),
 		oauth2.SetAuthURLParam("refresh_token", tok), oauth2.SetAuthURLParam("scope", scope))
 }
+
+// TestProviderGrantEndsWithPassword: a password change ends the user's
+// grants as it ends their other sessions (docs/provider.md, Grants are
+// sessions): userinfo and the refresh stop.
+func TestProviderGrantEndsWithPassword(t *testing.T) {
+	t.Parallel()
+	a := newOPAPI(t)
+	a.mustRegister("ada@example.com", "correct horse")
+	tok := a.mustLogin("ada@example.com", "correct horse")
+	c, secret := a.addClient(clients.Registration{Name: "Dashboard", RedirectURIs: []string{"https://app.example/cb"}})
+	r := a.newRP(c, secret, gooidc.ScopeOpenID, gooidc.ScopeOfflineAccess)
+	tokens, _ := a.signIn(r, tok)
+	a.status(a.do("PUT", "/profile/password", jsonBody("current_password", "correct horse", "new_password", "battery staple"), bearer(tok)...), 204, "change the password")
+	if _, err := r.oidc.UserInfo(r.ctx, oauth2.StaticTokenSource(tokens)); err == nil {
+		t.Error("userinfo after a password change: answered")
+	}
+	if _, err := r.conf.TokenSource(r.ctx, &oauth2.Token{RefreshToken: tokens.RefreshToken}).Token(); !isOAuthError(err, "invalid_grant") {
+		t.Errorf("refresh after a password change: %v, want invalid_grant", err)
+	}
+}
