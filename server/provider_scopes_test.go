@@ -1,7 +1,10 @@
 package server
 
 import (
+	"net/http"
+	"net/url"
 	"testing"
+	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -77,4 +80,22 @@ func TestProviderGrantEndsWithPassword(t *testing.T) {
 	if _, err := r.conf.TokenSource(r.ctx, &oauth2.Token{RefreshToken: tokens.RefreshToken}).Token(); !isOAuthError(err, "invalid_grant") {
 		t.Errorf("refresh after a password change: %v, want invalid_grant", err)
 	}
+}
+
+// TestProviderAuthorizeRateLimit: each authorization request stores a row
+// before anyone signs in, so authorize (GET and POST, one budget) is
+// limited per address like keel's own sign-in starts: AUTH_RATE_LIMIT a
+// minute, then 429.
+func TestProviderAuthorizeRateLimit(t *testing.T) {
+	t.Parallel()
+	a := newOPAPIWith(t, func(c *Config) { c.AuthRateLimit = 2 })
+	c, _ := a.addClient(clients.Registration{Name: "Web", RedirectURIs: []string{"https://app.example/cb"}})
+	q := url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {"https://app.example/cb"}, "scope": {"openid"}}
+	location(t, a.get("/oauth2/authorize?"+q.Encode()))
+	location(t, a.send("POST", "/oauth2/authorize", "application/x-www-form-urlencoded", q.Encode()))
+	if res := a.get("/oauth2/authorize?" + q.Encode()); res.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("the third authorize of the minute: %d, want 429", res.StatusCode)
+	}
+	a.clock.Add(time.Minute)
+	location(t, a.get("/oauth2/authorize?"+q.Encode()))
 }

@@ -1286,13 +1286,15 @@ export interface paths {
          *     `code_challenge_method` or with `plain` (S256 only), for a public client without PKCE,
          *     `invalid_scope` when none of the scopes is the client's. A good request is stored for
          *     `OP_REQUEST_TTL` and the browser goes to `OP_LOGIN_URL` with `request_id` (the login
-         *     step, docs/provider.md).
+         *     step, docs/provider.md). Each request stores a row before anyone signs in, so it is
+         *     rate-limited per address (`AUTH_RATE_LIMIT` a minute, GET and POST together: 429
+         *     problem+json).
          */
         get: operations["oauth2Authorize"];
         put?: never;
         /**
          * Authorization endpoint, the parameters form-encoded
-         * @description The same as GET (OpenID Connect Core §3.1.2.1 requires both).
+         * @description The same as GET (OpenID Connect Core §3.1.2.1 requires both), with the same rate limit.
          */
         post: operations["oauth2AuthorizePost"];
         delete?: never;
@@ -5392,6 +5394,7 @@ export interface operations {
             302: components["responses"]["ProviderRedirect"];
             400: components["responses"]["ProviderErrorPage"];
             404: components["responses"]["ProviderOff"];
+            429: components["responses"]["TooManyRequests"];
         };
     };
     oauth2AuthorizePost: {
@@ -5411,6 +5414,7 @@ export interface operations {
             400: components["responses"]["ProviderErrorPage"];
             404: components["responses"]["ProviderOff"];
             413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
         };
     };
     optionsOauth2Authorize: {
