@@ -85,7 +85,7 @@ func TestProviderGrantEndsWithPassword(t *testing.T) {
 // TestProviderAuthorizeRateLimit: each authorization request stores a row
 // before anyone signs in, so authorize (GET and POST, one budget) is
 // limited per address like keel's own sign-in starts: AUTH_RATE_LIMIT a
-// minute, then 429.
+// minute, then 429; the device authorization endpoint too, on its own.
 func TestProviderAuthorizeRateLimit(t *testing.T) {
 	t.Parallel()
 	a := newOPAPIWith(t, func(c *Config) { c.AuthRateLimit = 2 })
@@ -98,4 +98,17 @@ func TestProviderAuthorizeRateLimit(t *testing.T) {
 	}
 	a.clock.Add(time.Minute)
 	location(t, a.get("/oauth2/authorize?"+q.Encode()))
+
+	// The device authorization endpoint stores a device code for anyone
+	// who knows a public client's id: its own budget.
+	dev, _ := a.addClient(clients.Registration{Name: "CLI", Public: true, GrantTypes: []string{clients.GrantDeviceCode}})
+	form := url.Values{"client_id": {dev.ID}, "scope": {"openid"}}.Encode()
+	for i := range 2 {
+		if res := a.send("POST", "/oauth2/device_authorization", "application/x-www-form-urlencoded", form); res.StatusCode != http.StatusOK {
+			t.Fatalf("device authorization %d: %d", i+1, res.StatusCode)
+		}
+	}
+	if res := a.send("POST", "/oauth2/device_authorization", "application/x-www-form-urlencoded", form); res.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("the third device authorization of the minute: %d, want 429", res.StatusCode)
+	}
 }

@@ -196,7 +196,7 @@ func TestAccountRateLimits(t *testing.T) {
 		"verifyEmail": true, "resendVerification": true, "changePassword": true, "deleteProfile": true,
 		"oauthAuthorize": true, "oauthToken": true, "linkIdentity": true, "passkeyLoginOptions": true, "passkeyLogin": true, "unlockMFA": true,
 		"reauthenticate": true, "reauthenticatePasskeyOptions": true, "registerOAuth2Client": true,
-		"getDeviceRequest": true, "answerDeviceRequest": true, "oauth2Authorize": true, "oauth2AuthorizePost": true}
+		"getDeviceRequest": true, "answerDeviceRequest": true, "oauth2Authorize": true, "oauth2AuthorizePost": true, "oauth2DeviceAuthorization": true}
 	requests := map[string][2]string{
 		"register": {"POST /register", credentials("x@example.com", "password123")}, "login": {"POST /login", credentials("x@example.com", "password123")},
 		"forgotPassword": {"POST /password/forgot", jsonBody("email", "x@example.com")}, "resetPassword": {"POST /password/reset", jsonBody("token", "x", "new_password", "new-password-1")},
@@ -215,6 +215,7 @@ func TestAccountRateLimits(t *testing.T) {
 		"answerDeviceRequest":          {"POST /oauth2/device/request", `{"user_code":"BDFG-HJKL","approve":false}`},
 		"oauth2Authorize":              {"GET /oauth2/authorize?client_id=kc_x", ""},
 		"oauth2AuthorizePost":          {"POST /oauth2/authorize", ""},
+		"oauth2DeviceAuthorization":    {"POST /oauth2/device_authorization", ""},
 	}
 	marked := map[string]bool{}
 	for _, op := range a.srv.ops {

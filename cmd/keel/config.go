@@ -175,7 +175,7 @@ var settings = []setting{
 	{"SHUTDOWN_TIMEOUT", "10s", "how long in-flight requests may take to finish on SIGINT/SIGTERM"},
 	{"WS_RECHECK_INTERVAL", "30s", "how often each replica asks the database which sessions of its authenticated WebSockets still live, closing the others (a safety net: an ended session closes its sockets at once)"},
 	{"BODY_LIMIT", "65536", "largest request body in bytes (suffixes KiB and MiB allowed); larger gets 413"},
-	{"AUTH_RATE_LIMIT", "10", "requests per minute per client IP to each operation marked x-keel-rate-limit in the spec (login, register, password reset, email verification, password change, account deletion, provider sign-in, the OpenID Provider's authorize; token bucket); 0 turns it off"},
+	{"AUTH_RATE_LIMIT", "10", "requests per minute per client IP to each operation marked x-keel-rate-limit in the spec (login, register, password reset, email verification, password change, account deletion, provider sign-in, the OpenID Provider's authorize and device authorization; token bucket); 0 turns it off"},
 	{"HASH_WORKERS", "(one per CPU)", "bcrypt hashes computed at once"},
 	{"HASH_QUEUE", "64", "bcrypt requests that may wait for a worker; past that, 503 with Retry-After"},
 	{"CORS_ORIGINS", "", "comma-separated origins (https://app.example.com) allowed to call keel from a browser; empty is CORS off"},

@@ -1727,6 +1727,8 @@ type ClientInterface interface {
 	// `interval` seconds (`OP_DEVICE_INTERVAL`). Errors are RFC 6749 §5.2 JSON:
 	// `unauthorized_client` for a client without the grant, `invalid_scope` when none of the
 	// scopes is the client's, `invalid_client` (401) for an unknown client or a wrong secret.
+	// Each answer stores a device code, for anyone who knows a public client's id, so it is
+	// rate-limited per address (`AUTH_RATE_LIMIT` a minute: 429 problem+json).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1745,6 +1747,8 @@ type ClientInterface interface {
 	// `interval` seconds (`OP_DEVICE_INTERVAL`). Errors are RFC 6749 §5.2 JSON:
 	// `unauthorized_client` for a client without the grant, `invalid_scope` when none of the
 	// scopes is the client's, `invalid_client` (401) for an unknown client or a wrong secret.
+	// Each answer stores a device code, for anyone who knows a public client's id, so it is
+	// rate-limited per address (`AUTH_RATE_LIMIT` a minute: 429 problem+json).
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type.
 	//
@@ -2884,6 +2888,8 @@ func (c *Client) AnswerDeviceRequest(ctx context.Context, body AnswerDeviceReque
 // `interval` seconds (`OP_DEVICE_INTERVAL`). Errors are RFC 6749 §5.2 JSON:
 // `unauthorized_client` for a client without the grant, `invalid_scope` when none of the
 // scopes is the client's, `invalid_client` (401) for an unknown client or a wrong secret.
+// Each answer stores a device code, for anyone who knows a public client's id, so it is
+// rate-limited per address (`AUTH_RATE_LIMIT` a minute: 429 problem+json).
 //
 // Takes any type of body and a specified content type.
 //
@@ -2912,6 +2918,8 @@ func (c *Client) Oauth2DeviceAuthorizationWithBody(ctx context.Context, contentT
 // `interval` seconds (`OP_DEVICE_INTERVAL`). Errors are RFC 6749 §5.2 JSON:
 // `unauthorized_client` for a client without the grant, `invalid_scope` when none of the
 // scopes is the client's, `invalid_client` (401) for an unknown client or a wrong secret.
+// Each answer stores a device code, for anyone who knows a public client's id, so it is
+// rate-limited per address (`AUTH_RATE_LIMIT` a minute: 429 problem+json).
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type.
 //
@@ -6139,6 +6147,8 @@ type ClientWithResponsesInterface interface {
 	// `interval` seconds (`OP_DEVICE_INTERVAL`). Errors are RFC 6749 §5.2 JSON:
 	// `unauthorized_client` for a client without the grant, `invalid_scope` when none of the
 	// scopes is the client's, `invalid_client` (401) for an unknown client or a wrong secret.
+	// Each answer stores a device code, for anyone who knows a public client's id, so it is
+	// rate-limited per address (`AUTH_RATE_LIMIT` a minute: 429 problem+json).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6157,6 +6167,8 @@ type ClientWithResponsesInterface interface {
 	// `interval` seconds (`OP_DEVICE_INTERVAL`). Errors are RFC 6749 §5.2 JSON:
 	// `unauthorized_client` for a client without the grant, `invalid_scope` when none of the
 	// scopes is the client's, `invalid_client` (401) for an unknown client or a wrong secret.
+	// Each answer stores a device code, for anyone who knows a public client's id, so it is
+	// rate-limited per address (`AUTH_RATE_LIMIT` a minute: 429 problem+json).
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -8341,6 +8353,11 @@ func (r AnswerDeviceRequestResponse) ContentType() string {
 	return ""
 }
 
+// Oauth2DeviceAuthorizationResponse429Headers the declared response headers of an HTTP 429 response for Oauth2DeviceAuthorization
+type Oauth2DeviceAuthorizationResponse429Headers struct {
+	RetryAfter *int
+}
+
 type Oauth2DeviceAuthorizationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8354,6 +8371,10 @@ type Oauth2DeviceAuthorizationResponse struct {
 	ApplicationProblemJSON404 *ProviderOff
 	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationProblemJSON413 *PayloadTooLarge
+	// ApplicationProblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationProblemJSON429 *TooManyRequests
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *Oauth2DeviceAuthorizationResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -8379,6 +8400,11 @@ func (r Oauth2DeviceAuthorizationResponse) GetApplicationProblemJSON404() *Provi
 // GetApplicationProblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
 func (r Oauth2DeviceAuthorizationResponse) GetApplicationProblemJSON413() *PayloadTooLarge {
 	return r.ApplicationProblemJSON413
+}
+
+// GetApplicationProblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r Oauth2DeviceAuthorizationResponse) GetApplicationProblemJSON429() *TooManyRequests {
+	return r.ApplicationProblemJSON429
 }
 
 // GetBody returns the raw response body bytes
@@ -11478,6 +11504,8 @@ func (c *ClientWithResponses) AnswerDeviceRequestWithResponse(ctx context.Contex
 // `interval` seconds (`OP_DEVICE_INTERVAL`). Errors are RFC 6749 §5.2 JSON:
 // `unauthorized_client` for a client without the grant, `invalid_scope` when none of the
 // scopes is the client's, `invalid_client` (401) for an unknown client or a wrong secret.
+// Each answer stores a device code, for anyone who knows a public client's id, so it is
+// rate-limited per address (`AUTH_RATE_LIMIT` a minute: 429 problem+json).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11502,6 +11530,8 @@ func (c *ClientWithResponses) Oauth2DeviceAuthorizationWithBodyWithResponse(ctx 
 // `interval` seconds (`OP_DEVICE_INTERVAL`). Errors are RFC 6749 §5.2 JSON:
 // `unauthorized_client` for a client without the grant, `invalid_scope` when none of the
 // scopes is the client's, `invalid_client` (401) for an unknown client or a wrong secret.
+// Each answer stores a device code, for anyone who knows a public client's id, so it is
+// rate-limited per address (`AUTH_RATE_LIMIT` a minute: 429 problem+json).
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -13848,6 +13878,26 @@ func ParseOauth2DeviceAuthorizationResponse(rsp *http.Response) (*Oauth2DeviceAu
 		}
 		response.ApplicationProblemJSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON429 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers Oauth2DeviceAuthorizationResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil

@@ -1566,6 +1566,8 @@ export interface paths {
          *     `interval` seconds (`OP_DEVICE_INTERVAL`). Errors are RFC 6749 §5.2 JSON:
          *     `unauthorized_client` for a client without the grant, `invalid_scope` when none of the
          *     scopes is the client's, `invalid_client` (401) for an unknown client or a wrong secret.
+         *     Each answer stores a device code, for anyone who knows a public client's id, so it is
+         *     rate-limited per address (`AUTH_RATE_LIMIT` a minute: 429 problem+json).
          */
         post: operations["oauth2DeviceAuthorization"];
         delete?: never;
@@ -5820,6 +5822,7 @@ export interface operations {
             401: components["responses"]["ProviderError"];
             404: components["responses"]["ProviderOff"];
             413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
         };
     };
     optionsOauth2DeviceAuthorization: {
