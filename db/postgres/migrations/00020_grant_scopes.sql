@@ -8,5 +8,12 @@ CREATE TABLE op_grants (
     scopes     text NOT NULL
 );
 
+-- The grants started before this migration had only the consent: they keep
+-- what it holds now (the consent is the most they were ever given).
+INSERT INTO op_grants (session_id, scopes)
+SELECT s.id, c.scopes FROM sessions s
+JOIN op_consents c ON c.user_id = s.user_id AND c.client_id = s.client_id
+WHERE s.client_id IS NOT NULL;
+
 -- +goose Down
 DROP TABLE op_grants;
