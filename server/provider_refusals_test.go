@@ -53,6 +53,8 @@ func TestProviderAuthorizeRefusals(t *testing.T) {
 		{"native loopback, localhost", query(cli, "http://localhost:5000/cb", "code_challenge", challenge, "code_challenge_method", "S256"), ""},
 		{"PKCE plain", query(web, "https://app.example/cb", "code_challenge", challenge, "code_challenge_method", "plain"), "invalid_request"},
 		{"PKCE without a method", query(web, "https://app.example/cb", "code_challenge", challenge), "invalid_request"},
+		{"PKCE challenge not a SHA-256", query(web, "https://app.example/cb", "code_challenge", "short", "code_challenge_method", "S256"), "invalid_request"},
+		{"PKCE challenge not base64url", query(web, "https://app.example/cb", "code_challenge", strings.Repeat("+", 43), "code_challenge_method", "S256"), "invalid_request"},
 		{"PKCE method without a challenge", query(web, "https://app.example/cb", "code_challenge_method", "S256"), "invalid_request"},
 		{"public client without PKCE", query(cli, "http://127.0.0.1:5000/cb"), "invalid_request"},
 		{"a scope the client does not have", query(web, "https://app.example/cb", "scope", "admin"), "invalid_scope"},

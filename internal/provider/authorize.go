@@ -2,6 +2,8 @@ package provider
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"slices"
 
@@ -52,6 +54,9 @@ func (a *authorizer) ValidateAuthRequest(ctx context.Context, req *oidc.AuthRequ
 	switch {
 	case req.CodeChallenge != "" && req.CodeChallengeMethod != oidc.CodeChallengeMethodS256:
 		return "", oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256")
+	case req.CodeChallenge != "" && !s256Challenge(req.CodeChallenge):
+		// No verifier hashes to anything else: the exchange could only fail.
+		return "", oidc.ErrInvalidRequest().WithDescription("code_challenge must be the S256 of the verifier: 43 base64url characters")
 	case req.CodeChallenge == "" && req.CodeChallengeMethod != "":
 		return "", oidc.ErrInvalidRequest().WithDescription("code_challenge_method without code_challenge")
 	case req.CodeChallenge == "" && c.Kind == clients.Public:
@@ -70,4 +75,11 @@ func (a *authorizer) ValidateAuthRequest(ctx context.Context, req *oidc.AuthRequ
 		return "", oidc.ErrInvalidScope().WithDescription("none of the scopes asked for is the client's")
 	}
 	return op.ValidateAuthReqIDTokenHint(ctx, req.IDTokenHint, verifier)
+}
+
+// s256Challenge reports whether c can be an S256 code challenge: a SHA-256
+// in unpadded base64url, 43 characters (RFC 7636 §4.2).
+func s256Challenge(c string) bool {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	return err == nil && len(c) == 43 && len(b) == sha256.Size
 }
