@@ -213,9 +213,13 @@ func (s *Server) RegisterOAuth2Client(ctx context.Context, req oapi.RegisterOAut
 		return nil, err
 	}
 	m := req.Body
+	// post_logout_redirect_uris are not taken (RFC 7591 §2 lets a server
+	// leave out what it asked): end_session would send anyone's browser to
+	// whatever a stranger registered, an open redirect. The answer shows
+	// none registered.
 	reg := clients.Registration{
 		Name: deref(m.ClientName), Public: true, Dynamic: true,
-		RedirectURIs: deref(m.RedirectUris), PostLogoutRedirectURIs: deref(m.PostLogoutRedirectUris),
+		RedirectURIs: deref(m.RedirectUris),
 		GrantTypes: deref(m.GrantTypes), Scopes: strings.Fields(deref(m.Scope)),
 	}
 	if reg.Name == "" {

@@ -24,6 +24,9 @@ func (c Client) RedirectAllowed(uri string) bool {
 // PostLogoutAllowed reports whether uri, a post_logout_redirect_uri, is one
 // c registered, under RedirectAllowed's rules.
 func (c Client) PostLogoutAllowed(uri string) bool {
+	if c.Dynamic {
+		return false // anyone registered it: keel would be an open redirect
+	}
 	return matchURI(c.PostLogoutRedirectURIs, c.AppType, uri)
 }
 
