@@ -220,7 +220,7 @@ func (s *Server) RegisterOAuth2Client(ctx context.Context, req oapi.RegisterOAut
 	reg := clients.Registration{
 		Name: deref(m.ClientName), Public: true, Dynamic: true,
 		RedirectURIs: deref(m.RedirectUris),
-		GrantTypes: deref(m.GrantTypes), Scopes: strings.Fields(deref(m.Scope)),
+		GrantTypes:   deref(m.GrantTypes), Scopes: strings.Fields(deref(m.Scope)),
 	}
 	if reg.Name == "" {
 		return registrationRefused(errInvalidClientMetadata, "client_name is required: the login step shows it"), nil
