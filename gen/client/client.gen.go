@@ -451,6 +451,15 @@ type DeviceAuthorization struct {
 	VerificationURIComplete *string `json:"verification_uri_complete,omitempty"`
 }
 
+// DeviceAuthorizationForm The device authorization request (RFC 8628 §3.1). Parameters not listed are ignored, as the RFCs say.
+type DeviceAuthorizationForm struct {
+	ClientID *string `json:"client_id,omitempty"`
+
+	// ClientSecret For a confidential client, or HTTP Basic.
+	ClientSecret *string `json:"client_secret,omitempty"`
+	Scope        *string `json:"scope,omitempty"`
+}
+
 // DeviceRequest defines model for DeviceRequest.
 type DeviceRequest struct {
 	Client    OAuth2ClientRef `json:"client"`
@@ -840,9 +849,6 @@ type Problem struct {
 	// Example: about:blank
 	Type string `json:"type"`
 }
-
-// ProviderForm The form of a protocol endpoint, as its RFC defines it; pkg/op reads it.
-type ProviderForm map[string]string
 
 // ProviderName A provider's name, as in `OIDC_PROVIDERS` (lower case).
 //
@@ -1256,7 +1262,7 @@ type OauthTokenJSONRequestBody = OAuthTokenRequest
 type AnswerDeviceRequestJSONRequestBody = DeviceAnswer
 
 // Oauth2DeviceAuthorizationFormdataRequestBody defines body for Oauth2DeviceAuthorization for application/x-www-form-urlencoded ContentType.
-type Oauth2DeviceAuthorizationFormdataRequestBody = ProviderForm
+type Oauth2DeviceAuthorizationFormdataRequestBody = DeviceAuthorizationForm
 
 // RegisterOAuth2ClientJSONRequestBody defines body for RegisterOAuth2Client for application/json ContentType.
 type RegisterOAuth2ClientJSONRequestBody = ClientRegistrationRequest

@@ -1746,9 +1746,78 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** @description The form of a protocol endpoint, as its RFC defines it; pkg/op reads it. */
-        ProviderForm: {
-            [key: string]: string;
+        /** @description The authorization request (OpenID Connect Core §3.1.2.1, RFC 7636, RFC 8707) as a form. Parameters not listed are ignored, as the RFCs say. */
+        AuthorizeForm: {
+            /** @description `code` */
+            response_type?: string;
+            client_id?: string;
+            /** @description One the client registered. */
+            redirect_uri?: string;
+            scope?: string;
+            state?: string;
+            nonce?: string;
+            /** @description S256 only. */
+            code_challenge?: string;
+            /** @description `S256` */
+            code_challenge_method?: string;
+            prompt?: string;
+            /** @description Seconds. */
+            max_age?: string;
+            /** @description `aal1` or `aal2`. */
+            acr_values?: string;
+            login_hint?: string;
+            ui_locales?: string;
+            /** @description `query` only. */
+            response_mode?: string;
+            /** @description RFC 8707. */
+            resource?: string;
+        };
+        /** @description The token request (RFC 6749 §4.1.3, §4.4.2, §6; RFC 8628 §3.4; RFC 8707). Parameters not listed are ignored, as the RFCs say. */
+        TokenForm: {
+            /** @description `authorization_code`, `refresh_token`, `client_credentials` or `urn:ietf:params:oauth:grant-type:device_code`. */
+            grant_type?: string;
+            code?: string;
+            redirect_uri?: string;
+            code_verifier?: string;
+            refresh_token?: string;
+            device_code?: string;
+            scope?: string;
+            resource?: string;
+            client_id?: string;
+            /** @description Or HTTP Basic. */
+            client_secret?: string;
+        };
+        /** @description The revocation request (RFC 7009 §2.1). Parameters not listed are ignored, as the RFCs say. */
+        RevokeForm: {
+            token?: string;
+            token_type_hint?: string;
+            client_id?: string;
+            /** @description Or HTTP Basic. */
+            client_secret?: string;
+        };
+        /** @description The introspection request (RFC 7662 §2.1). Parameters not listed are ignored, as the RFCs say. */
+        IntrospectForm: {
+            token?: string;
+            token_type_hint?: string;
+            client_id?: string;
+            /** @description Or HTTP Basic. */
+            client_secret?: string;
+        };
+        /** @description RP-initiated logout (OpenID Connect RP-Initiated Logout §2) as a form. Parameters not listed are ignored, as the RFCs say. */
+        EndSessionForm: {
+            id_token_hint?: string;
+            client_id?: string;
+            post_logout_redirect_uri?: string;
+            state?: string;
+            logout_hint?: string;
+            ui_locales?: string;
+        };
+        /** @description The device authorization request (RFC 8628 §3.1). Parameters not listed are ignored, as the RFCs say. */
+        DeviceAuthorizationForm: {
+            client_id?: string;
+            /** @description For a confidential client, or HTTP Basic. */
+            client_secret?: string;
+            scope?: string;
         };
         ProviderTokens: {
             /** @description A JWT (RS256) for the client's resource servers: `iss`, `sub`, `aud` (the client id), `client_id`, `scope`, `sid`, `exp`, `jti`. keel's own API refuses it. */
@@ -2618,6 +2687,16 @@ export interface components {
         };
         /** @description No access token, one that does not verify, or one whose grant has ended (RFC 6750 §3); the body, when there is one, is an OAuth error. */
         ProviderUserinfoRefused: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ProviderOAuthError"];
+                "text/plain": string;
+            };
+        };
+        /** @description A token whose grant has ended or that does not verify, as zitadel/oidc's pkg/op answers it (`invalid_grant`; RFC 6750 would say 401 `invalid_token`). */
+        ProviderUserinfoForbidden: {
             headers: {
                 [name: string]: unknown;
             };
@@ -5408,7 +5487,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/x-www-form-urlencoded": components["schemas"]["ProviderForm"];
+                "application/x-www-form-urlencoded": components["schemas"]["AuthorizeForm"];
             };
         };
         responses: {
@@ -5471,7 +5550,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/x-www-form-urlencoded": components["schemas"]["ProviderForm"];
+                "application/x-www-form-urlencoded": components["schemas"]["TokenForm"];
             };
         };
         responses: {
@@ -5512,7 +5591,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/x-www-form-urlencoded": components["schemas"]["ProviderForm"];
+                "application/x-www-form-urlencoded": components["schemas"]["RevokeForm"];
             };
         };
         responses: {
@@ -5551,7 +5630,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/x-www-form-urlencoded": components["schemas"]["ProviderForm"];
+                "application/x-www-form-urlencoded": components["schemas"]["IntrospectForm"];
             };
         };
         responses: {
@@ -5594,7 +5673,7 @@ export interface operations {
         responses: {
             200: components["responses"]["ProviderUserinfo"];
             401: components["responses"]["ProviderUserinfoRefused"];
-            403: components["responses"]["ProviderUserinfoRefused"];
+            403: components["responses"]["ProviderUserinfoForbidden"];
             404: components["responses"]["ProviderOff"];
         };
     };
@@ -5609,7 +5688,7 @@ export interface operations {
         responses: {
             200: components["responses"]["ProviderUserinfo"];
             401: components["responses"]["ProviderUserinfoRefused"];
-            403: components["responses"]["ProviderUserinfoRefused"];
+            403: components["responses"]["ProviderUserinfoForbidden"];
             404: components["responses"]["ProviderOff"];
             413: components["responses"]["PayloadTooLarge"];
         };
@@ -5656,7 +5735,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/x-www-form-urlencoded": components["schemas"]["ProviderForm"];
+                "application/x-www-form-urlencoded": components["schemas"]["EndSessionForm"];
             };
         };
         responses: {
@@ -5805,7 +5884,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/x-www-form-urlencoded": components["schemas"]["ProviderForm"];
+                "application/x-www-form-urlencoded": components["schemas"]["DeviceAuthorizationForm"];
             };
         };
         responses: {
