@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 
 	_ "modernc.org/sqlite"
@@ -21,7 +20,30 @@ import (
 // TestMain runs the server's tests on SQLite here and, at the same time, on
 // PostgreSQL in a second process of this test binary: one go test run covers
 // both engines.
-func TestMain(m *testing.M) { os.Exit(testutil.RunOnBothEngines(m, pgtest.Main)) }
+func TestMain(m *testing.M) {
+	code := testutil.RunOnBothEngines(m, pgtest.Main)
+	testutil.RemoveTemplates()
+	os.Exit(code)
+}
+
+// migratePostgres makes the PostgreSQL database newTestDB clones.
+func migratePostgres(u string) error {
+	d, err := postgres.Open(context.Background(), u, postgres.Options{})
+	if err != nil {
+		return err
+	}
+	return d.Close()
+}
+
+// migrateSQLite makes the SQLite database newTestDB copies: Open applies
+// every migration.
+func migrateSQLite(path string) error {
+	d, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		return err
+	}
+	return d.Close()
+}
 
 // testDB is a fresh database for one test: the store keel uses, its job
 // backend, and a raw connection through which a test changes rows behind
@@ -43,14 +65,16 @@ func newTestDB(t testing.TB) testDB {
 	)
 	ctx := context.Background()
 	if testutil.OnPostgres() {
-		dn, driver = pgtest.NewDatabase(t), "pgx"
+		dn, driver = pgtest.NewMigratedDatabase(t, "server", migratePostgres), "pgx"
 		var s *postgres.DB
 		s, err = postgres.Open(ctx, dn, postgres.Options{})
 		if err == nil {
 			d.store, d.jobs = s, s.Jobs()
 		}
 	} else {
-		dn, driver = filepath.Join(t.TempDir(), "keel.db"), "sqlite"
+		// A copy of a database migrated once for the run: migrating is most
+		// of what a fresh one costs.
+		dn, driver = testutil.MigratedCopy(t, "sqlite", migrateSQLite), "sqlite"
 		var s *sqlite.DB
 		s, err = sqlite.Open(ctx, dn)
 		if err == nil {

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"net/url"
@@ -26,20 +27,20 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // TestStore holds PostgreSQL to the behaviour every adapter shares.
 func TestStore(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, func(t *testing.T) db.Store { return open(t, pgtest.NewDatabase(t)) })
+	storetest.Run(t, func(t *testing.T) db.Store { return open(t, migrated(t)) })
 }
 
 // TestStoreClients holds PostgreSQL to the OAuth client registry's behaviour.
 func TestStoreClients(t *testing.T) {
 	t.Parallel()
-	storetest.RunClients(t, func(t *testing.T) clients.Store { return open(t, pgtest.NewDatabase(t)) })
+	storetest.RunClients(t, func(t *testing.T) clients.Store { return open(t, migrated(t)) })
 }
 
 // TestStoreClientGrants holds PostgreSQL to ending a deleted client's grants
 // (its sessions, announced; its consents and pending requests).
 func TestStoreClientGrants(t *testing.T) {
 	t.Parallel()
-	storetest.RunClientGrants(t, func(t *testing.T) storetest.ClientGrantsStore { return open(t, pgtest.NewDatabase(t)) })
+	storetest.RunClientGrants(t, func(t *testing.T) storetest.ClientGrantsStore { return open(t, migrated(t)) })
 }
 
 // TestStoreKeys holds PostgreSQL to the signing keys' behaviour; another
@@ -48,7 +49,7 @@ func TestStoreKeys(t *testing.T) {
 	t.Parallel()
 	var urls sync.Map // *DB → its URL
 	storetest.RunKeys(t, func(t *testing.T) keys.Store {
-		u := pgtest.NewDatabase(t)
+		u := migrated(t)
 		d := open(t, u)
 		urls.Store(d, u)
 		return d
@@ -59,6 +60,19 @@ func TestStoreKeys(t *testing.T) {
 }
 
 // open opens the database at u, closing it when the test ends.
+// migrated is a fresh database with every migration applied: a clone of
+// one migrated once for the run (pgtest.NewMigratedDatabase).
+func migrated(t *testing.T) string {
+	t.Helper()
+	return pgtest.NewMigratedDatabase(t, "postgres", func(u string) error {
+		d, err := Open(context.Background(), u, Options{})
+		if err != nil {
+			return err
+		}
+		return d.Close()
+	})
+}
+
 func open(t *testing.T, u string) *DB {
 	t.Helper()
 	d, err := Open(t.Context(), u, Options{})
@@ -344,11 +358,11 @@ func TestPasskeyHandleUpgrade(t *testing.T) {
 // TestStoreProvider holds PostgreSQL to the OpenID Provider's store behaviour.
 func TestStoreProvider(t *testing.T) {
 	t.Parallel()
-	storetest.RunProvider(t, func(t *testing.T) storetest.ProviderStore { return open(t, pgtest.NewDatabase(t)) })
+	storetest.RunProvider(t, func(t *testing.T) storetest.ProviderStore { return open(t, migrated(t)) })
 }
 
 // TestStoreDevice holds PostgreSQL to the device grant's store behaviour.
 func TestStoreDevice(t *testing.T) {
 	t.Parallel()
-	storetest.RunDevice(t, func(t *testing.T) storetest.DeviceStore { return open(t, pgtest.NewDatabase(t)) })
+	storetest.RunDevice(t, func(t *testing.T) storetest.DeviceStore { return open(t, migrated(t)) })
 }

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	gen "github.com/keelhq/keel/gen/db/sqlite"
 	"github.com/keelhq/keel/internal/clients"
 	"github.com/keelhq/keel/internal/keys"
+	"github.com/keelhq/keel/internal/testutil"
 )
 
 // TestStore holds SQLite to the behaviour every adapter shares.
@@ -44,7 +46,7 @@ func TestStoreKeys(t *testing.T) {
 	t.Parallel()
 	var paths sync.Map // *DB → its file
 	storetest.RunKeys(t, func(t *testing.T) keys.Store {
-		path := filepath.Join(t.TempDir(), "keel.db")
+		path := testutil.MigratedCopy(t, "sqlite", migrateTemplate)
 		d := openPath(t, path)
 		paths.Store(d, path)
 		return d
@@ -54,10 +56,27 @@ func TestStoreKeys(t *testing.T) {
 	})
 }
 
-// open is a fresh database in the test's temporary folder.
+// open is a fresh database in the test's temporary folder: a copy of one
+// migrated once for the whole run (testutil.MigratedCopy).
 func open(t *testing.T) *DB {
 	t.Helper()
-	return openPath(t, filepath.Join(t.TempDir(), "keel.db"))
+	return openPath(t, testutil.MigratedCopy(t, "sqlite", migrateTemplate))
+}
+
+// migrateTemplate makes the database open copies: Open applies every
+// migration.
+func migrateTemplate(path string) error {
+	d, err := Open(context.Background(), path)
+	if err != nil {
+		return err
+	}
+	return d.Close()
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testutil.RemoveTemplates()
+	os.Exit(code)
 }
 
 // openPath opens the database at path, closing it when the test ends.

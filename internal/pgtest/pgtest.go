@@ -63,14 +63,15 @@ func Main(m *testing.M) int {
 // not available.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
-	base := Server(t)
+	return newDatabase(t, Server(t), "")
+}
+
+// newDatabase creates a database for t, a clone of template when it is not
+// empty, dropped when t ends, and returns its URL.
+func newDatabase(t testing.TB, base, template string) string {
+	t.Helper()
 	name := fmt.Sprintf("keel_test_%d_%d", os.Getpid(), seq.Add(1))
-	conn, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.Exec(`CREATE DATABASE ` + name); err != nil {
+	if err := createDatabase(base, name, template); err != nil {
 		t.Fatalf("pgtest: create database: %v", err)
 	}
 	t.Cleanup(func() {
@@ -84,6 +85,69 @@ func NewDatabase(t testing.TB) string {
 	u, _ := url.Parse(base)
 	u.Path = "/" + name
 	return u.String()
+}
+
+// templates are the databases NewMigratedDatabase clones, one per name,
+// migrated once per test process.
+var templates struct {
+	mu  sync.Mutex
+	dbs map[string]*templateDB
+}
+
+type templateDB struct {
+	once sync.Once
+	name string
+	err  error
+}
+
+// NewMigratedDatabase is NewDatabase already migrated: a clone (CREATE
+// DATABASE … TEMPLATE) of a database that migrate, given its URL, migrated
+// once for the whole test process; name tells apart the migrate functions.
+// Migrating is most of what a fresh database costs, and store and server
+// tests each want one. migrate must close every connection it opened: a
+// template in use cannot be cloned.
+func NewMigratedDatabase(t testing.TB, name string, migrate func(url string) error) string {
+	t.Helper()
+	base := Server(t)
+	templates.mu.Lock()
+	if templates.dbs == nil {
+		templates.dbs = map[string]*templateDB{}
+	}
+	tpl := templates.dbs[name]
+	if tpl == nil {
+		tpl = &templateDB{}
+		templates.dbs[name] = tpl
+	}
+	templates.mu.Unlock()
+	tpl.once.Do(func() {
+		tpl.name = fmt.Sprintf("keel_template_%s_%d", name, os.Getpid())
+		if tpl.err = createDatabase(base, tpl.name, ""); tpl.err != nil {
+			return
+		}
+		u, _ := url.Parse(base)
+		u.Path = "/" + tpl.name
+		tpl.err = migrate(u.String())
+	})
+	if tpl.err != nil {
+		t.Fatalf("pgtest: the template database: %v", tpl.err)
+	}
+	return newDatabase(t, base, tpl.name)
+}
+
+// createDatabase creates the database name on base, a clone of template
+// when it is not empty.
+func createDatabase(base, name, template string) error {
+	conn, err := sql.Open("pgx", base)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	q := `CREATE DATABASE ` + name
+	if template != "" {
+		q += ` TEMPLATE ` + template
+	}
+	_, err = conn.Exec(q)
+	return err
 }
 
 // Server returns the URL of the server's maintenance database, starting the
