@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/keelhq/keel/internal/keys"
 	"github.com/keelhq/keel/internal/pgtest"
 )
@@ -329,5 +331,42 @@ func TestUpgradeFromHS256(t *testing.T) {
 	p = restart(p, "")
 	if got := algOf(login(p)); got != "EdDSA" {
 		t.Errorf("JWT_ALG unset after the switch: a %s token", got)
+	}
+}
+
+// TestNewInstallRefusesHS256: a new install signs with its keys from the
+// start and takes no HS256 token, not even one made with its own
+// JWT_SECRET in every other way right (the session, typ, iss, aud): only an
+// install that had users before its first key opens the HS256 window.
+func TestNewInstallRefusesHS256(t *testing.T) {
+	t.Parallel()
+	keelBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	hc := checkedClient(t, 5*time.Second, nil)
+	p := startKeel(t, map[string]string{"API_URL": "http://127.0.0.1:1"})
+	if code, body, err := post(ctx, hc, p.url("/register"), creds("ada@example.com", "password123")); err != nil || code != 201 {
+		t.Fatalf("register: %d %s %v", code, body, err)
+	}
+	code, body, err := post(ctx, hc, p.url("/login"), creds("ada@example.com", "password123"))
+	var pair struct{ Token string }
+	if err != nil || code != 200 || json.Unmarshal(body, &pair) != nil {
+		t.Fatalf("login: %d %s %v", code, body, err)
+	}
+	claims := jwt.MapClaims{}
+	if _, _, err := jwt.NewParser().ParseUnverified(pair.Token, claims); err != nil {
+		t.Fatal(err)
+	}
+	forged := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+	forged.Header["typ"] = "at+jwt"
+	tok, err := forged.SignedString([]byte(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := getProfile(ctx, hc, p, pair.Token); code != 200 {
+		t.Fatalf("keel's own token: %d", code)
+	}
+	if code, _, _ := getProfile(ctx, hc, p, tok); code != 401 {
+		t.Errorf("an HS256 token made with JWT_SECRET on a new install: %d, want 401", code)
 	}
 }
