@@ -251,6 +251,7 @@ type Store interface {
 	Passkeys
 	Live
 	SocketPlaces
+	Events
 	// Close releases the database.
 	Close() error
 }

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
 	"github.com/keelhq/keel/internal/jobs"
@@ -324,29 +322,5 @@ func (s *Server) VerifyEmail(ctx context.Context, req oapi.VerifyEmailRequestObj
 // (validate.Email), so lower-casing is all that is left.
 func normalizeEmail(email string) string { return strings.ToLower(email) }
 
-type userAgentKey struct{}
-
-// maxUserAgent bounds what a session keeps of its login's User-Agent.
+// maxUserAgent bounds what a session and an event keep of a request's User-Agent.
 const maxUserAgent = 256
-
-// keepUserAgent is a strict-handler middleware that gives the handlers that
-// start sessions the request's User-Agent (strict handlers see only the context).
-func keepUserAgent(f oapi.StrictHandlerFunc, operationID string) oapi.StrictHandlerFunc {
-	if operationID != "Login" && operationID != "OauthToken" && operationID != "PasskeyLogin" {
-		return f
-	}
-	return func(c echo.Context, req any) (any, error) {
-		r := c.Request()
-		ua := strings.ToValidUTF8(r.UserAgent(), "")
-		if len(ua) > maxUserAgent {
-			ua = strings.ToValidUTF8(ua[:maxUserAgent], "")
-		}
-		c.SetRequest(r.WithContext(context.WithValue(r.Context(), userAgentKey{}, ua)))
-		return f(c, req)
-	}
-}
-
-func userAgent(ctx context.Context) string {
-	ua, _ := ctx.Value(userAgentKey{}).(string)
-	return ua
-}

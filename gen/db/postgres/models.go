@@ -14,6 +14,17 @@ type AuthRateLimit struct {
 	Tat time.Time
 }
 
+type Event struct {
+	ID        int64
+	Type      string
+	CreatedAt time.Time
+	UserID    sql.NullInt64
+	Actor     string
+	Ip        string
+	UserAgent string
+	Data      string
+}
+
 type Identity struct {
 	ID        int64
 	UserID    int64
@@ -214,6 +225,13 @@ type User struct {
 	CreatedAt     time.Time
 	EmailVerified bool
 	PasskeyHandle []byte
+	Role          string
+	AppMetadata   string
+	UserMetadata  string
+	BannedAt      sql.NullTime
+	BannedUntil   sql.NullTime
+	BanReason     sql.NullString
+	ExternalID    sql.NullString
 }
 
 type WsSocket struct {

@@ -306,6 +306,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.identityOwnedStmt, err = db.PrepareContext(ctx, identityOwned); err != nil {
 		return nil, fmt.Errorf("error preparing query IdentityOwned: %w", err)
 	}
+	if q.insertEventStmt, err = db.PrepareContext(ctx, insertEvent); err != nil {
+		return nil, fmt.Errorf("error preparing query InsertEvent: %w", err)
+	}
 	if q.listClientsStmt, err = db.PrepareContext(ctx, listClients); err != nil {
 		return nil, fmt.Errorf("error preparing query ListClients: %w", err)
 	}
@@ -904,6 +907,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing identityOwnedStmt: %w", cerr)
 		}
 	}
+	if q.insertEventStmt != nil {
+		if cerr := q.insertEventStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing insertEventStmt: %w", cerr)
+		}
+	}
 	if q.listClientsStmt != nil {
 		if cerr := q.listClientsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing listClientsStmt: %w", cerr)
@@ -1242,6 +1250,7 @@ type Queries struct {
 	getUserByEmailStmt                 *sql.Stmt
 	hasPasskeyStmt                     *sql.Stmt
 	identityOwnedStmt                  *sql.Stmt
+	insertEventStmt                    *sql.Stmt
 	listClientsStmt                    *sql.Stmt
 	listConsentsStmt                   *sql.Stmt
 	listFactorSecretsStmt              *sql.Stmt
@@ -1383,6 +1392,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		getUserByEmailStmt:                 q.getUserByEmailStmt,
 		hasPasskeyStmt:                     q.hasPasskeyStmt,
 		identityOwnedStmt:                  q.identityOwnedStmt,
+		insertEventStmt:                    q.insertEventStmt,
 		listClientsStmt:                    q.listClientsStmt,
 		listConsentsStmt:                   q.listConsentsStmt,
 		listFactorSecretsStmt:              q.listFactorSecretsStmt,

@@ -9,6 +9,17 @@ import (
 	"time"
 )
 
+type Event struct {
+	ID        int64
+	Type      string
+	CreatedAt time.Time
+	UserID    sql.NullInt64
+	Actor     string
+	Ip        string
+	UserAgent string
+	Data      string
+}
+
 type Identity struct {
 	ID        int64
 	UserID    int64
@@ -209,4 +220,11 @@ type User struct {
 	CreatedAt     time.Time
 	EmailVerified bool
 	PasskeyHandle []byte
+	Role          string
+	AppMetadata   string
+	UserMetadata  string
+	BannedAt      sql.NullTime
+	BannedUntil   sql.NullTime
+	BanReason     sql.NullString
+	ExternalID    sql.NullString
 }

@@ -1,0 +1,55 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"strconv"
+	"time"
+)
+
+// Event is one record of what happened to an account (issue 26): a row of
+// the events table, which the audit trail, the owner's notification mails
+// and webhooks all read. Events are never updated; they outlive the account
+// they are about (UserID names no row then), until AUDIT_RETENTION.
+type Event struct {
+	ID        int64 // given by the store; ignored when recording
+	Type      string
+	CreatedAt time.Time // kept to the millisecond
+	// UserID is the account the event is about; 0 for none (an admin's
+	// action on no account, a failed sign-in for an unknown email).
+	UserID int64
+	// Actor is who did it: "user:<id>", "admin:<id>", "client:<client_id>",
+	// "cli", "system", or "anonymous" (a failed sign-in of no account).
+	Actor     string
+	IP        string
+	UserAgent string
+	// Data is the event's own fields, a JSON object ("{}" when nil).
+	Data json.RawMessage
+}
+
+// ActorUser is the actor of what a user did themself, ActorAdmin of what an
+// admin person did.
+func ActorUser(id int64) string  { return "user:" + strconv.FormatInt(id, 10) }
+func ActorAdmin(id int64) string { return "admin:" + strconv.FormatInt(id, 10) }
+
+// ActorClient is the actor of what a machine client (client_credentials) did.
+func ActorClient(id string) string { return "client:" + id }
+
+// Actors of events.
+const (
+	ActorCLI       = "cli"
+	ActorSystem    = "system"
+	ActorAnonymous = "anonymous"
+)
+
+// Events are the records of what happened to accounts.
+type Events interface {
+	// RecordEventTx writes e in tx, the transaction of the change it
+	// records: nothing is recorded for a change rolled back, and an error
+	// rolls the change back.
+	RecordEventTx(ctx context.Context, tx *sql.Tx, e Event) error
+	// RecordEvent writes e on its own, for what changes nothing (a failed
+	// sign-in): best-effort, it may be lost in a crash.
+	RecordEvent(ctx context.Context, e Event) error
+}
