@@ -269,19 +269,27 @@ type Accounts interface {
 	// matched regardless of letter case, or ErrNoUser.
 	GetCredentials(ctx context.Context, email string) (Credentials, error)
 	// DeleteUser deletes the account with id, its sessions and its tokens,
-	// or returns ErrNoUser.
-	DeleteUser(ctx context.Context, id int64) error
+	// or returns ErrNoUser. after runs in that transaction (see
+	// "after hooks" on Sessions).
+	DeleteUser(ctx context.Context, id int64, after ...func(*sql.Tx) error) error
 }
 
 // Sessions are the logins: their refresh state, their ending, and a password
 // change, which ends the others.
+//
+// After hooks: a method that takes after (one func, or any number) runs each
+// that is not nil in the transaction of its change, once the change is made
+// and only when it is (a refusal runs none), so that what the change causes
+// (its event, the jobs it queues) commits or rolls back with it; a hook's
+// error rolls it all back and is returned.
 type Sessions interface {
 	// CreateSession stores a new session; past db.MaxSessions it ends the
 	// user's least recently used ones, announced like every ending. Under
 	// the account's lock it checks that the sign-in's proof still holds:
 	// s.CheckedHash (when set) is the account's password hash and
 	// s.PasskeyID (when set) the account's passkey, else ErrSignInStale.
-	CreateSession(ctx context.Context, s Session) error
+	// after runs in that transaction (the sign-in's event).
+	CreateSession(ctx context.Context, s Session, after ...func(*sql.Tx) error) error
 	// GetSessionUser returns the user of the session, in one query, or
 	// ErrNoSession when the session has ended (or is not the user's).
 	GetSessionUser(ctx context.Context, sessionID string, userID int64) (User, error)
@@ -297,12 +305,12 @@ type Sessions interface {
 	// ListSessions returns the user's sessions, newest first.
 	ListSessions(ctx context.Context, userID int64) ([]Session, error)
 	// DeleteSession ends the user's session id, or returns ErrNoSession.
-	DeleteSession(ctx context.Context, userID int64, id string) error
+	DeleteSession(ctx context.Context, userID int64, id string, after ...func(*sql.Tx) error) error
 	// EndSession ends the session id, whoever's it is (reuse detection); a
-	// session already gone is no error.
-	EndSession(ctx context.Context, id string) error
+	// session already gone is no error, and runs no after hook.
+	EndSession(ctx context.Context, id string, after ...func(*sql.Tx) error) error
 	// DeleteSessions ends every session of the user but keep ("" keeps none).
-	DeleteSessions(ctx context.Context, userID int64, keep string) error
+	DeleteSessions(ctx context.Context, userID int64, keep string, after ...func(*sql.Tx) error) error
 	// ChangePassword stores a new password hash and ends every other
 	// session of the user than keep, in one transaction, or returns
 	// ErrNoSession when keep has ended. after, when not nil, runs in that
@@ -325,8 +333,10 @@ type OneTimeTokens interface {
 	// verified and trusts the account's identities (the caller has checked
 	// that userID's holder asks: the password or a session of the account),
 	// or returns ErrNoToken (unknown, used, expired at now, or another
-	// user's, which stays unspent).
-	VerifyEmail(ctx context.Context, hash string, userID int64, now time.Time) error
+	// user's, which stays unspent). after runs in the transaction of a
+	// verification that marked the address verified (none when the
+	// address changed since the mail).
+	VerifyEmail(ctx context.Context, hash string, userID int64, now time.Time, after ...func(*sql.Tx) error) error
 	// ResetPassword spends a reset token, stores the new password hash, ends
 	// every session of the user and drops its untrusted identities (the
 	// mailbox's owner has proved the address), in one transaction, and
@@ -458,13 +468,14 @@ type Factors interface {
 	ConfirmFactor(ctx context.Context, id string, step int64, recoveryHashes []string, up Upgrade, after func(*sql.Tx) error) error
 	// UseFactorCode accepts a code of time step from the factor id
 	// (ErrCodeUsed when step is not after its last step) and raises the
-	// session to AAL2 (ErrStale as in ConfirmFactor), in one transaction.
-	UseFactorCode(ctx context.Context, id string, step int64, up Upgrade) error
+	// session to AAL2 (ErrStale as in ConfirmFactor), in one transaction;
+	// after runs in it.
+	UseFactorCode(ctx context.Context, id string, step int64, up Upgrade, after ...func(*sql.Tx) error) error
 	// UseRecoveryCode spends the recovery code of up.UserID whose hash is
 	// hash (ErrCodeUsed when unknown or spent), unlocks the account's factor
 	// (its failures back to 0) and raises the session to AAL2 (ErrStale as
-	// in ConfirmFactor), in one transaction.
-	UseRecoveryCode(ctx context.Context, hash string, up Upgrade) error
+	// in ConfirmFactor), in one transaction; after runs in it.
+	UseRecoveryCode(ctx context.Context, hash string, up Upgrade, after ...func(*sql.Tx) error) error
 	// CountFactorAttempt counts a code against the verified factor id
 	// before the caller judges it and returns the count (Factor.Failures),
 	// unless maxFailures are counted already: then ErrFactorLocked (ErrNoFactor

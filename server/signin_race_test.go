@@ -105,9 +105,9 @@ func (s storeAround) run() {
 	}
 }
 
-func (s storeAround) CreateSession(ctx context.Context, sess db.Session) error {
+func (s storeAround) CreateSession(ctx context.Context, sess db.Session, after ...func(*sql.Tx) error) error {
 	s.run()
-	return s.Store.CreateSession(ctx, sess)
+	return s.Store.CreateSession(ctx, sess, after...)
 }
 
 func (s storeAround) CreatePasskey(ctx context.Context, p db.Passkey, sessionID string, after func(*sql.Tx) error) error {

@@ -52,13 +52,19 @@ func (d *DB) ending(ctx context.Context, fn func(*sql.Tx, *gen.Queries) (db.Sess
 	return err
 }
 
-// then runs a store method's after hook, when there is one, in the
-// method's transaction tx: the jobs the change causes are queued with it.
-func then(tx *sql.Tx, after func(*sql.Tx) error) error {
-	if after == nil {
-		return nil
+// then runs a store method's after hooks, those that are not nil, in the
+// method's transaction tx: the jobs and events the change causes are
+// written with it, and the first error rolls it all back.
+func then(tx *sql.Tx, after ...func(*sql.Tx) error) error {
+	for _, f := range after {
+		if f == nil {
+			continue
+		}
+		if err := f(tx); err != nil {
+			return err
+		}
 	}
-	return after(tx)
+	return nil
 }
 
 // oneRow turns an :execrows result into missing when nothing changed.
@@ -105,10 +111,13 @@ func (d *DB) GetCredentials(ctx context.Context, email string) (db.Credentials, 
 
 // DeleteUser implements db.Store; the sessions and tokens go with the
 // user (ON DELETE CASCADE).
-func (d *DB) DeleteUser(ctx context.Context, id int64) error {
-	return d.ending(ctx, func(_ *sql.Tx, q *gen.Queries) (db.SessionsEnded, error) {
+func (d *DB) DeleteUser(ctx context.Context, id int64, after ...func(*sql.Tx) error) error {
+	return d.ending(ctx, func(tx *sql.Tx, q *gen.Queries) (db.SessionsEnded, error) {
 		n, err := q.DeleteUser(ctx, id)
-		return db.SessionsEnded{UserID: id}, oneRow(n, err, db.ErrNoUser)
+		if err := oneRow(n, err, db.ErrNoUser); err != nil {
+			return db.SessionsEnded{}, err
+		}
+		return db.SessionsEnded{UserID: id}, then(tx, after...)
 	})
 }
 
@@ -218,32 +227,40 @@ func (d *DB) ListSessions(ctx context.Context, userID int64) ([]db.Session, erro
 }
 
 // DeleteSession implements db.Store.
-func (d *DB) DeleteSession(ctx context.Context, userID int64, id string) error {
-	return d.ending(ctx, func(_ *sql.Tx, q *gen.Queries) (db.SessionsEnded, error) {
+func (d *DB) DeleteSession(ctx context.Context, userID int64, id string, after ...func(*sql.Tx) error) error {
+	return d.ending(ctx, func(tx *sql.Tx, q *gen.Queries) (db.SessionsEnded, error) {
 		n, err := q.DeleteSession(ctx, gen.DeleteSessionParams{ID: id, UserID: userID})
-		return db.SessionsEnded{UserID: userID, Session: id}, oneRow(n, err, db.ErrNoSession)
+		if err := oneRow(n, err, db.ErrNoSession); err != nil {
+			return db.SessionsEnded{}, err
+		}
+		return db.SessionsEnded{UserID: userID, Session: id}, then(tx, after...)
 	})
 }
 
 // EndSession implements db.Store; it reads the session's user first, for
 // the announcement.
-func (d *DB) EndSession(ctx context.Context, id string) error {
-	return d.ending(ctx, func(_ *sql.Tx, q *gen.Queries) (db.SessionsEnded, error) {
+func (d *DB) EndSession(ctx context.Context, id string, after ...func(*sql.Tx) error) error {
+	return d.ending(ctx, func(tx *sql.Tx, q *gen.Queries) (db.SessionsEnded, error) {
 		row, err := q.GetSession(ctx, id)
 		if err := translate(err, db.ErrNoSession); errors.Is(err, db.ErrNoSession) {
-			return db.SessionsEnded{}, nil // already gone: nothing to end
+			return db.SessionsEnded{}, nil // already gone: nothing to end, nothing to record
 		} else if err != nil {
 			return db.SessionsEnded{}, err
 		}
-		return db.SessionsEnded{UserID: row.UserID, Session: id}, q.DeleteSessionByID(ctx, id)
+		if err := q.DeleteSessionByID(ctx, id); err != nil {
+			return db.SessionsEnded{}, err
+		}
+		return db.SessionsEnded{UserID: row.UserID, Session: id}, then(tx, after...)
 	})
 }
 
 // DeleteSessions implements db.Store.
-func (d *DB) DeleteSessions(ctx context.Context, userID int64, keep string) error {
-	return d.ending(ctx, func(_ *sql.Tx, q *gen.Queries) (db.SessionsEnded, error) {
-		err := q.DeleteSessionsExcept(ctx, gen.DeleteSessionsExceptParams{UserID: userID, Keep: keep})
-		return db.SessionsEnded{UserID: userID, Keep: keep}, err
+func (d *DB) DeleteSessions(ctx context.Context, userID int64, keep string, after ...func(*sql.Tx) error) error {
+	return d.ending(ctx, func(tx *sql.Tx, q *gen.Queries) (db.SessionsEnded, error) {
+		if err := q.DeleteSessionsExcept(ctx, gen.DeleteSessionsExceptParams{UserID: userID, Keep: keep}); err != nil {
+			return db.SessionsEnded{}, err
+		}
+		return db.SessionsEnded{UserID: userID, Keep: keep}, then(tx, after...)
 	})
 }
 
@@ -296,8 +313,8 @@ func take(ctx context.Context, q *gen.Queries, hash, purpose string, now time.Ti
 
 // VerifyEmail implements db.Store. A token of another user's is rolled
 // back with the transaction: not spent.
-func (d *DB) VerifyEmail(ctx context.Context, hash string, userID int64, now time.Time) error {
-	return d.ending(ctx, func(_ *sql.Tx, q *gen.Queries) (db.SessionsEnded, error) {
+func (d *DB) VerifyEmail(ctx context.Context, hash string, userID int64, now time.Time, after ...func(*sql.Tx) error) error {
+	return d.ending(ctx, func(tx *sql.Tx, q *gen.Queries) (db.SessionsEnded, error) {
 		var none db.SessionsEnded
 		row, err := take(ctx, q, hash, db.PurposeVerifyEmail, now)
 		if err != nil {
@@ -316,7 +333,10 @@ func (d *DB) VerifyEmail(ctx context.Context, hash string, userID int64, now tim
 		// it): its identities, an untrusted one that created it included,
 		// are theirs. Nothing was added while the address was unproved
 		// (server/mfa.go's needVerifiedEmail), so nothing is dropped.
-		return none, q.TrustIdentities(ctx, row.UserID)
+		if err := q.TrustIdentities(ctx, row.UserID); err != nil {
+			return none, err
+		}
+		return none, then(tx, after...)
 	})
 }
 

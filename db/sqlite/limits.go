@@ -115,11 +115,13 @@ func callerLive(ctx context.Context, q *gen.Queries, userID int64, sessionID str
 }
 
 // CreateSession implements db.Store.
-func (d *DB) CreateSession(ctx context.Context, s db.Session) error {
+func (d *DB) CreateSession(ctx context.Context, s db.Session, after ...func(*sql.Tx) error) error {
 	var ended []db.SessionsEnded
 	err := d.inTx(ctx, func(tx *sql.Tx, q *gen.Queries) (err error) {
-		ended, err = d.createSession(ctx, tx, q, s)
-		return err
+		if ended, err = d.createSession(ctx, tx, q, s); err != nil {
+			return err
+		}
+		return then(tx, after...)
 	})
 	if err == nil {
 		for _, e := range ended {

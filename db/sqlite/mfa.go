@@ -141,22 +141,28 @@ func cmpErr(err, instead error) error {
 }
 
 // UseFactorCode implements db.Store.
-func (d *DB) UseFactorCode(ctx context.Context, id string, step int64, up db.Upgrade) error {
-	return d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
+func (d *DB) UseFactorCode(ctx context.Context, id string, step int64, up db.Upgrade, after ...func(*sql.Tx) error) error {
+	return d.inTx(ctx, func(tx *sql.Tx, q *gen.Queries) error {
 		if err := takeStep(ctx, q, id, step); err != nil {
 			return err
 		}
-		return upgrade(ctx, q, up)
+		if err := upgrade(ctx, q, up); err != nil {
+			return err
+		}
+		return then(tx, after...)
 	})
 }
 
 // UseRecoveryCode implements db.Store.
-func (d *DB) UseRecoveryCode(ctx context.Context, hash string, up db.Upgrade) error {
-	return d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
+func (d *DB) UseRecoveryCode(ctx context.Context, hash string, up db.Upgrade, after ...func(*sql.Tx) error) error {
+	return d.inTx(ctx, func(tx *sql.Tx, q *gen.Queries) error {
 		if err := takeRecoveryCode(ctx, q, up.UserID, hash); err != nil {
 			return err
 		}
-		return upgrade(ctx, q, up)
+		if err := upgrade(ctx, q, up); err != nil {
+			return err
+		}
+		return then(tx, after...)
 	})
 }
 

@@ -3,8 +3,10 @@ package storetest
 // The suite's part on after hooks: each change an account's owner is told
 // about (a password changed or reset, a factor added, locked or removed,
 // new recovery codes, a provider account linked or unlinked, a passkey
-// added or removed) runs its caller's hook in its own transaction, so that
-// the mail is queued with the change: the hook's error rolls it back.
+// added or removed), and each change an event records (a sign-in, a
+// verified address, a session ended, an account deleted), runs its
+// caller's hook in its own transaction, so that the mail and the event are
+// written with the change: the hook's error rolls it back.
 
 import (
 	"database/sql"
@@ -166,6 +168,67 @@ func afterHooks(t *testing.T, s db.Store) {
 			addPasskey(t, s, u.ID, "removed", "removed-cred")
 			return func(after func(*sql.Tx) error) error { return s.DeletePasskey(ctx, u.ID, "removed", after) },
 				func() bool { return passkeys(u.ID) == 0 }
+		}},
+		// The changes an event records (docs/admin.md, "Events and the
+		// audit trail"), written by an after hook in the change's
+		// transaction.
+		{"CreateSession, a sign-in", func(t *testing.T) (func(func(*sql.Tx) error) error, func() bool) {
+			u := mustCreate(t, s, "signin@example.com")
+			return func(after func(*sql.Tx) error) error {
+					sess := newSession()
+					sess.ID, sess.UserID = "signed-in", u.ID
+					return s.CreateSession(ctx, sess, after)
+				},
+				func() bool { return len(sessionIDs(t, s, u.ID)) == 1 }
+		}},
+		{"VerifyEmail", func(t *testing.T) (func(func(*sql.Tx) error) error, func() bool) {
+			u := mustCreate(t, s, "verifies@example.com")
+			token(t, s, "verify-token", u.ID, db.PurposeVerifyEmail, now.Add(time.Hour))
+			return func(after func(*sql.Tx) error) error { return s.VerifyEmail(ctx, "verify-token", u.ID, now, after) },
+				func() bool { g, err := s.GetUser(ctx, u.ID); return err == nil && g.EmailVerified }
+		}},
+		{"DeleteSession, a logout", func(t *testing.T) (func(func(*sql.Tx) error) error, func() bool) {
+			u := mustCreate(t, s, "logout@example.com")
+			addSession(t, s, u.ID, "logs-out", now)
+			return func(after func(*sql.Tx) error) error { return s.DeleteSession(ctx, u.ID, "logs-out", after) },
+				func() bool { return len(sessionIDs(t, s, u.ID)) == 0 }
+		}},
+		{"EndSession, a refresh token reused", func(t *testing.T) (func(func(*sql.Tx) error) error, func() bool) {
+			u := mustCreate(t, s, "reused@example.com")
+			addSession(t, s, u.ID, "reused", now)
+			return func(after func(*sql.Tx) error) error { return s.EndSession(ctx, "reused", after) },
+				func() bool { return len(sessionIDs(t, s, u.ID)) == 0 }
+		}},
+		{"DeleteSessions", func(t *testing.T) (func(func(*sql.Tx) error) error, func() bool) {
+			u := mustCreate(t, s, "logout-all@example.com")
+			addSession(t, s, u.ID, "all-1", now)
+			addSession(t, s, u.ID, "all-2", now)
+			return func(after func(*sql.Tx) error) error { return s.DeleteSessions(ctx, u.ID, "", after) },
+				func() bool { return len(sessionIDs(t, s, u.ID)) == 0 }
+		}},
+		{"UseFactorCode", func(t *testing.T) (func(func(*sql.Tx) error) error, func() bool) {
+			sess := session(t, s, "totp-in@example.com", "totp-in", when.Add(time.Hour))
+			f := verified(t, s, sess, "totp-in-factor")
+			return func(after func(*sql.Tx) error) error {
+					return s.UseFactorCode(ctx, f.ID, 101, upgradeOf(t, s, sess.ID), after)
+				},
+				func() bool { g, err := factorOf(sess.UserID, f.ID); return err == nil && g.LastStep == 101 }
+		}},
+		{"UseRecoveryCode", func(t *testing.T) (func(func(*sql.Tx) error) error, func() bool) {
+			sess := session(t, s, "recovery-in@example.com", "recovery-in", when.Add(time.Hour))
+			verified(t, s, sess, "recovery-in-factor")
+			return func(after func(*sql.Tx) error) error {
+					return s.UseRecoveryCode(ctx, "rc-recovery-in-factor-0", upgradeOf(t, s, sess.ID), after)
+				},
+				func() bool {
+					n, err := s.CountRecoveryCodes(ctx, sess.UserID)
+					return err == nil && n == 9
+				}
+		}},
+		{"DeleteUser", func(t *testing.T) (func(func(*sql.Tx) error) error, func() bool) {
+			u := mustCreate(t, s, "deleted@example.com")
+			return func(after func(*sql.Tx) error) error { return s.DeleteUser(ctx, u.ID, after) },
+				func() bool { _, err := s.GetUser(ctx, u.ID); return errors.Is(err, db.ErrNoUser) }
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -33,7 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) db.Store) {
 		{"timestamps come back in UTC to the millisecond", timestamps},
 		{"a missing user is ErrNoUser", missingUser},
 		{"CreateUser's after runs in its transaction", createUserAfter},
-		{"the changes the owner is told about run after in their transaction; its error rolls them back", afterHooks},
+		{"the changes the owner is told about, and those an event records, run after in their transaction; its error rolls them back", afterHooks},
 		{"DeleteUser takes sessions and tokens along", deleteUser},
 		{"CountUsers counts accounts, CountUsersBefore those created before a time", countUsers},
 		{"one email created at once from many goroutines: one success", concurrentSameEmail},
