@@ -52,4 +52,28 @@ type Events interface {
 	// RecordEvent writes e on its own, for what changes nothing (a failed
 	// sign-in): best-effort, it may be lost in a crash.
 	RecordEvent(ctx context.Context, e Event) error
+	// RecordEventTxID is RecordEventTx that returns the event's id, for
+	// the job the event feeds (the owner's mail carries it).
+	RecordEventTxID(ctx context.Context, tx *sql.Tx, e Event) (int64, error)
+	// ListEvents returns the events f selects, newest first (by id,
+	// descending): at most f.Limit of them, all with ids below f.Before
+	// (0: from the newest). The next page is f with Before the last id
+	// returned, so a listing never repeats an event, and events recorded
+	// while it goes on (higher ids) never enter it.
+	ListEvents(ctx context.Context, f EventFilter) ([]Event, error)
+	// PruneEvents deletes the events made before cutoff, at most batch of
+	// them (the oldest), and returns how many: the retention job calls it
+	// until it returns less than batch.
+	PruneEvents(ctx context.Context, cutoff time.Time, batch int) (int64, error)
+}
+
+// EventFilter selects events for ListEvents: each field that is not zero
+// must match.
+type EventFilter struct {
+	UserID int64
+	Actor  string
+	Type   string
+	Since  time.Time // created at or after
+	Before int64     // the cursor: ids below it only; 0 for none
+	Limit  int
 }

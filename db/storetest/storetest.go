@@ -109,6 +109,10 @@ func Run(t *testing.T, open func(t *testing.T) db.Store) {
 		{"a passkey or recovery codes are added only for the user's live session", addsNeedTheSession},
 		{"a passkey handle is the account's from its first registration, and finds it; old passkeys' ids still do", passkeyHandles},
 		{"a session holds at most max socket places, racers included; leases expire unless renewed; giving back frees", socketPlaces},
+		{"an event reads back, newest first; one rolled back is not there; a deleted user's stay", eventsReadBack},
+		{"ListEvents filters by user, actor, type and time, alone and together", eventFilters},
+		{"ListEvents pages by id, never repeating one, whatever is recorded meanwhile", eventPages},
+		{"PruneEvents deletes the events before the cutoff, oldest first, a batch at a time", pruneEvents},
 		{"Close releases the database", closeStore},
 	}
 	for _, tt := range tests {

@@ -309,11 +309,26 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.insertEventStmt, err = db.PrepareContext(ctx, insertEvent); err != nil {
 		return nil, fmt.Errorf("error preparing query InsertEvent: %w", err)
 	}
+	if q.insertEventReturningIDStmt, err = db.PrepareContext(ctx, insertEventReturningID); err != nil {
+		return nil, fmt.Errorf("error preparing query InsertEventReturningID: %w", err)
+	}
 	if q.listClientsStmt, err = db.PrepareContext(ctx, listClients); err != nil {
 		return nil, fmt.Errorf("error preparing query ListClients: %w", err)
 	}
 	if q.listConsentsStmt, err = db.PrepareContext(ctx, listConsents); err != nil {
 		return nil, fmt.Errorf("error preparing query ListConsents: %w", err)
+	}
+	if q.listEventsStmt, err = db.PrepareContext(ctx, listEvents); err != nil {
+		return nil, fmt.Errorf("error preparing query ListEvents: %w", err)
+	}
+	if q.listEventsByActorStmt, err = db.PrepareContext(ctx, listEventsByActor); err != nil {
+		return nil, fmt.Errorf("error preparing query ListEventsByActor: %w", err)
+	}
+	if q.listEventsByTypeStmt, err = db.PrepareContext(ctx, listEventsByType); err != nil {
+		return nil, fmt.Errorf("error preparing query ListEventsByType: %w", err)
+	}
+	if q.listEventsByUserStmt, err = db.PrepareContext(ctx, listEventsByUser); err != nil {
+		return nil, fmt.Errorf("error preparing query ListEventsByUser: %w", err)
 	}
 	if q.listFactorSecretsStmt, err = db.PrepareContext(ctx, listFactorSecrets); err != nil {
 		return nil, fmt.Errorf("error preparing query ListFactorSecrets: %w", err)
@@ -359,6 +374,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.pruneDeviceCodesStmt, err = db.PrepareContext(ctx, pruneDeviceCodes); err != nil {
 		return nil, fmt.Errorf("error preparing query PruneDeviceCodes: %w", err)
+	}
+	if q.pruneEventsStmt, err = db.PrepareContext(ctx, pruneEvents); err != nil {
+		return nil, fmt.Errorf("error preparing query PruneEvents: %w", err)
 	}
 	if q.pruneRateLimitsStmt, err = db.PrepareContext(ctx, pruneRateLimits); err != nil {
 		return nil, fmt.Errorf("error preparing query PruneRateLimits: %w", err)
@@ -921,6 +939,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing insertEventStmt: %w", cerr)
 		}
 	}
+	if q.insertEventReturningIDStmt != nil {
+		if cerr := q.insertEventReturningIDStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing insertEventReturningIDStmt: %w", cerr)
+		}
+	}
 	if q.listClientsStmt != nil {
 		if cerr := q.listClientsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing listClientsStmt: %w", cerr)
@@ -929,6 +952,26 @@ func (q *Queries) Close() error {
 	if q.listConsentsStmt != nil {
 		if cerr := q.listConsentsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing listConsentsStmt: %w", cerr)
+		}
+	}
+	if q.listEventsStmt != nil {
+		if cerr := q.listEventsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listEventsStmt: %w", cerr)
+		}
+	}
+	if q.listEventsByActorStmt != nil {
+		if cerr := q.listEventsByActorStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listEventsByActorStmt: %w", cerr)
+		}
+	}
+	if q.listEventsByTypeStmt != nil {
+		if cerr := q.listEventsByTypeStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listEventsByTypeStmt: %w", cerr)
+		}
+	}
+	if q.listEventsByUserStmt != nil {
+		if cerr := q.listEventsByUserStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listEventsByUserStmt: %w", cerr)
 		}
 	}
 	if q.listFactorSecretsStmt != nil {
@@ -1004,6 +1047,11 @@ func (q *Queries) Close() error {
 	if q.pruneDeviceCodesStmt != nil {
 		if cerr := q.pruneDeviceCodesStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing pruneDeviceCodesStmt: %w", cerr)
+		}
+	}
+	if q.pruneEventsStmt != nil {
+		if cerr := q.pruneEventsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing pruneEventsStmt: %w", cerr)
 		}
 	}
 	if q.pruneRateLimitsStmt != nil {
@@ -1275,8 +1323,13 @@ type Queries struct {
 	hasPasskeyStmt                     *sql.Stmt
 	identityOwnedStmt                  *sql.Stmt
 	insertEventStmt                    *sql.Stmt
+	insertEventReturningIDStmt         *sql.Stmt
 	listClientsStmt                    *sql.Stmt
 	listConsentsStmt                   *sql.Stmt
+	listEventsStmt                     *sql.Stmt
+	listEventsByActorStmt              *sql.Stmt
+	listEventsByTypeStmt               *sql.Stmt
+	listEventsByUserStmt               *sql.Stmt
 	listFactorSecretsStmt              *sql.Stmt
 	listFactorsStmt                    *sql.Stmt
 	listIdentitiesStmt                 *sql.Stmt
@@ -1292,6 +1345,7 @@ type Queries struct {
 	pingStmt                           *sql.Stmt
 	pruneAuthRequestsStmt              *sql.Stmt
 	pruneDeviceCodesStmt               *sql.Stmt
+	pruneEventsStmt                    *sql.Stmt
 	pruneRateLimitsStmt                *sql.Stmt
 	recordDevicePollStmt               *sql.Stmt
 	renamePasskeyStmt                  *sql.Stmt
@@ -1420,8 +1474,13 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		hasPasskeyStmt:                     q.hasPasskeyStmt,
 		identityOwnedStmt:                  q.identityOwnedStmt,
 		insertEventStmt:                    q.insertEventStmt,
+		insertEventReturningIDStmt:         q.insertEventReturningIDStmt,
 		listClientsStmt:                    q.listClientsStmt,
 		listConsentsStmt:                   q.listConsentsStmt,
+		listEventsStmt:                     q.listEventsStmt,
+		listEventsByActorStmt:              q.listEventsByActorStmt,
+		listEventsByTypeStmt:               q.listEventsByTypeStmt,
+		listEventsByUserStmt:               q.listEventsByUserStmt,
 		listFactorSecretsStmt:              q.listFactorSecretsStmt,
 		listFactorsStmt:                    q.listFactorsStmt,
 		listIdentitiesStmt:                 q.listIdentitiesStmt,
@@ -1437,6 +1496,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		pingStmt:                           q.pingStmt,
 		pruneAuthRequestsStmt:              q.pruneAuthRequestsStmt,
 		pruneDeviceCodesStmt:               q.pruneDeviceCodesStmt,
+		pruneEventsStmt:                    q.pruneEventsStmt,
 		pruneRateLimitsStmt:                q.pruneRateLimitsStmt,
 		recordDevicePollStmt:               q.recordDevicePollStmt,
 		renamePasskeyStmt:                  q.renamePasskeyStmt,

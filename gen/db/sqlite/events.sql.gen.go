@@ -38,3 +38,266 @@ func (q *Queries) InsertEvent(ctx context.Context, arg InsertEventParams) error 
 	)
 	return err
 }
+
+const insertEventReturningID = `-- name: InsertEventReturningID :one
+INSERT INTO events (type, created_at, user_id, actor, ip, user_agent, data)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+RETURNING id
+`
+
+type InsertEventReturningIDParams struct {
+	Type      string
+	CreatedAt time.Time
+	UserID    sql.NullInt64
+	Actor     string
+	Ip        string
+	UserAgent string
+	Data      string
+}
+
+func (q *Queries) InsertEventReturningID(ctx context.Context, arg InsertEventReturningIDParams) (int64, error) {
+	row := q.queryRow(ctx, q.insertEventReturningIDStmt, insertEventReturningID,
+		arg.Type,
+		arg.CreatedAt,
+		arg.UserID,
+		arg.Actor,
+		arg.Ip,
+		arg.UserAgent,
+		arg.Data,
+	)
+	var id int64
+	err := row.Scan(&id)
+	return id, err
+}
+
+const listEvents = `-- name: ListEvents :many
+SELECT id, type, created_at, user_id, actor, ip, user_agent, data FROM events
+WHERE id < ?1 AND created_at >= ?2
+ORDER BY id DESC LIMIT CAST(?3 AS BIGINT)
+`
+
+type ListEventsParams struct {
+	Before int64
+	Since  time.Time
+	Lim    int64
+}
+
+func (q *Queries) ListEvents(ctx context.Context, arg ListEventsParams) ([]Event, error) {
+	rows, err := q.query(ctx, q.listEventsStmt, listEvents, arg.Before, arg.Since, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Event
+	for rows.Next() {
+		var i Event
+		if err := rows.Scan(
+			&i.ID,
+			&i.Type,
+			&i.CreatedAt,
+			&i.UserID,
+			&i.Actor,
+			&i.Ip,
+			&i.UserAgent,
+			&i.Data,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listEventsByActor = `-- name: ListEventsByActor :many
+SELECT id, type, created_at, user_id, actor, ip, user_agent, data FROM events
+WHERE actor = ?1 AND id < ?2
+  AND (CAST(?3 AS TEXT) = '' OR type = ?3)
+  AND created_at >= ?4
+ORDER BY id DESC LIMIT CAST(?5 AS BIGINT)
+`
+
+type ListEventsByActorParams struct {
+	Actor  string
+	Before int64
+	Type   string
+	Since  time.Time
+	Lim    int64
+}
+
+func (q *Queries) ListEventsByActor(ctx context.Context, arg ListEventsByActorParams) ([]Event, error) {
+	rows, err := q.query(ctx, q.listEventsByActorStmt, listEventsByActor,
+		arg.Actor,
+		arg.Before,
+		arg.Type,
+		arg.Since,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Event
+	for rows.Next() {
+		var i Event
+		if err := rows.Scan(
+			&i.ID,
+			&i.Type,
+			&i.CreatedAt,
+			&i.UserID,
+			&i.Actor,
+			&i.Ip,
+			&i.UserAgent,
+			&i.Data,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listEventsByType = `-- name: ListEventsByType :many
+SELECT id, type, created_at, user_id, actor, ip, user_agent, data FROM events
+WHERE type = ?1 AND id < ?2 AND created_at >= ?3
+ORDER BY id DESC LIMIT CAST(?4 AS BIGINT)
+`
+
+type ListEventsByTypeParams struct {
+	Type   string
+	Before int64
+	Since  time.Time
+	Lim    int64
+}
+
+func (q *Queries) ListEventsByType(ctx context.Context, arg ListEventsByTypeParams) ([]Event, error) {
+	rows, err := q.query(ctx, q.listEventsByTypeStmt, listEventsByType,
+		arg.Type,
+		arg.Before,
+		arg.Since,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Event
+	for rows.Next() {
+		var i Event
+		if err := rows.Scan(
+			&i.ID,
+			&i.Type,
+			&i.CreatedAt,
+			&i.UserID,
+			&i.Actor,
+			&i.Ip,
+			&i.UserAgent,
+			&i.Data,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listEventsByUser = `-- name: ListEventsByUser :many
+
+SELECT id, type, created_at, user_id, actor, ip, user_agent, data FROM events
+WHERE user_id = ?1 AND id < ?2
+  AND (CAST(?3 AS TEXT) = '' OR actor = ?3)
+  AND (CAST(?4 AS TEXT) = '' OR type = ?4)
+  AND created_at >= ?5
+ORDER BY id DESC LIMIT CAST(?6 AS BIGINT)
+`
+
+type ListEventsByUserParams struct {
+	UserID sql.NullInt64
+	Before int64
+	Actor  string
+	Type   string
+	Since  time.Time
+	Lim    int64
+}
+
+// The listings, newest first, below a cursor (an id): one query per filter
+// that leads, so that each walks its own index (events_user, events_actor,
+// events_type, the primary key) backwards from the cursor; the other
+// filters, ” when not given, are checked on the rows it reads.
+func (q *Queries) ListEventsByUser(ctx context.Context, arg ListEventsByUserParams) ([]Event, error) {
+	rows, err := q.query(ctx, q.listEventsByUserStmt, listEventsByUser,
+		arg.UserID,
+		arg.Before,
+		arg.Actor,
+		arg.Type,
+		arg.Since,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Event
+	for rows.Next() {
+		var i Event
+		if err := rows.Scan(
+			&i.ID,
+			&i.Type,
+			&i.CreatedAt,
+			&i.UserID,
+			&i.Actor,
+			&i.Ip,
+			&i.UserAgent,
+			&i.Data,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const pruneEvents = `-- name: PruneEvents :execrows
+DELETE FROM events WHERE id IN (
+    SELECT old.id FROM events AS old WHERE old.created_at < ?1 ORDER BY old.created_at LIMIT CAST(?2 AS BIGINT)
+)
+`
+
+type PruneEventsParams struct {
+	Before time.Time
+	Batch  int64
+}
+
+// The oldest batch of events made before the cutoff (AUDIT_RETENTION), by
+// the events_created index: the retention job deletes in batches, each its
+// own short transaction, so that it never holds the writer for long.
+func (q *Queries) PruneEvents(ctx context.Context, arg PruneEventsParams) (int64, error) {
+	result, err := q.exec(ctx, q.pruneEventsStmt, pruneEvents, arg.Before, arg.Batch)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
