@@ -9,7 +9,8 @@
 #      the current key refuses its tokens),
 #   4. the Swagger UI test in headless Chromium (test/docs.browser.test.ts, playwright-core),
 #   5. the Go SDK example (examples/goclient),
-# after verifyAccessToken's own test (test/verify.test.ts: jose against a local key set, no keel),
+# after verifyAccessToken's own test (test/verify.test.ts: jose against a local key set, no keel) and
+# verifyWebhook's (test/webhooks.test.ts: npm standardwebhooks on the spec's vectors, no keel),
 # and stop the server. `make e2e-node`. Needs Go, Node (npm ci is run here when
 # clients/typescript/node_modules is missing) and Chromium at $CHROMIUM_PATH
 # (default /usr/bin/chromium; without it the browser test is skipped, or fails under CI=true).
@@ -101,6 +102,7 @@ run() {
 }
 export KEEL_URL=$url KEEL_LOG=$tmp/keel.log KEEL_CLI=$tmp/keel-cli
 run "verifyAccessToken against a local key set (jose)" bash -c "cd $ts && node --test dist/test/verify.test.js"
+run "verifyWebhook on the Standard Webhooks vectors (standardwebhooks)" bash -c "cd $ts && node --test dist/test/webhooks.test.js"
 run "TypeScript client (openapi-fetch)" bash -c "cd $ts && node --test dist/test/e2e.test.js"
 run "openid-client 6 signs in with keel as an OpenID Provider" bash -c "cd $ts && node --test dist/test/provider.e2e.test.js"
 run "verifyAccessToken against keel, across a rotation and a revocation" bash -c "cd $ts && node --test dist/test/keys.e2e.test.js"

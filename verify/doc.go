@@ -34,4 +34,12 @@
 // Verify says that keel signed the token and that it has not expired; it does
 // not say that its session is still alive, which only keel knows (a signed-out
 // session's tokens verify until they expire, JWT_TTL at most).
+//
+// The package also checks keel's webhook deliveries (Standard Webhooks,
+// docs/webhooks.md): NewWebhookVerifier takes an endpoint's signing secret
+// ("whsec_…") and its Verify checks a delivery's webhook-signature (an
+// HMAC-SHA256 of webhook-id, webhook-timestamp and the body, compared in
+// constant time; any one of several, as during a secret rotation) and that
+// webhook-timestamp is within DefaultWebhookTolerance of now. A refused
+// delivery's error matches ErrInvalidWebhook.
 package verify

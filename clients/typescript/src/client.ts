@@ -10,6 +10,8 @@ import type { components, operations, paths } from "./schema.js";
 export type { components, operations, paths };
 // verifyAccessToken: for services that check keel's tokens with its published keys (jose).
 export { type AccessTokenClaims, type AccessTokenVerifier, verifyAccessToken, type VerifyAccessTokenOptions } from "./verify.js";
+// verifyWebhook: for the app that receives keel's webhooks (Standard Webhooks, npm standardwebhooks).
+export { type WebhookEvent, type WebhookHeaders, WebhookVerificationError, verifyWebhook } from "./webhooks.js";
 
 type Schemas = components["schemas"];
 export type Health = Schemas["Health"];
