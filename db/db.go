@@ -68,6 +68,10 @@ type Session struct {
 	ClientID string
 	// HasFactor, read by GetSession, says the account has a verified factor.
 	HasFactor bool
+	// AppMetadata, read by GetSession, is the account's app_metadata (a JSON
+	// object's text): the roles and listed claims of the tokens the session
+	// issues (internal/claims).
+	AppMetadata string
 	// AuthTime is when the session's user last proved themselves (a
 	// password, a TOTP or recovery code, a user-verifying passkey, a fresh
 	// provider sign-in); zero when never. Changing the account's

@@ -111,11 +111,10 @@ func (s *Server) startSession(ctx context.Context, in signIn) (oapi.Token, error
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return oapi.Token{}, err
 	}
-	var err error
-	if sess.HasFactor, err = s.waitsForFactor(ctx, sess); err != nil {
+	if err := s.readSignIn(ctx, &sess); err != nil {
 		return oapi.Token{}, err
 	}
-	return s.tokenPair(sess, in.refresh)
+	return s.tokenPair(ctx, sess, in.refresh)
 }
 
 // newSession is a session to store (startSession's, or the one
@@ -178,7 +177,7 @@ func (s *Server) RefreshToken(ctx context.Context, req oapi.RefreshTokenRequestO
 			if err != nil {
 				return nil, err
 			}
-			tok, err := s.tokenPair(sess, next)
+			tok, err := s.tokenPair(ctx, sess, next)
 			if err != nil {
 				return nil, err
 			}
@@ -191,7 +190,7 @@ func (s *Server) RefreshToken(ctx context.Context, req oapi.RefreshTokenRequestO
 			current := s.refresh.Rederive(sid, sess.Generation, func(tok string) bool {
 				return db.HashToken(tok) == sess.RefreshHash
 			})
-			tok, err := s.tokenPair(sess, current)
+			tok, err := s.tokenPair(ctx, sess, current)
 			if err != nil {
 				return nil, err
 			}
@@ -220,9 +219,12 @@ func (s *Server) endSession(ctx context.Context, sid, why string) error {
 
 // tokenPair is the answer to a login or refresh: a new access token for the
 // session, and its refresh token.
-func (s *Server) tokenPair(sess db.Session, refresh string) (oapi.Token, error) {
-	access, ttl, err := s.tokens.IssueBefore(token.Principal{UserID: sess.UserID, SessionID: sess.ID,
-		AAL: cmp.Or(sess.AAL, db.AAL1), AMR: amrOf(sess), Level: sess.LevelGen}, s.tokenLimit(sess))
+func (s *Server) tokenPair(ctx context.Context, sess db.Session, refresh string) (oapi.Token, error) {
+	access, ttl, err := s.tokens.IssueWith(token.Principal{UserID: sess.UserID, SessionID: sess.ID,
+		AAL: cmp.Or(sess.AAL, db.AAL1), AMR: amrOf(sess), Level: sess.LevelGen}, s.tokenLimit(sess),
+		// The user's roles and listed claims (docs/tokens.md): what breaks a
+		// limit is left out, logged, and costs no sign-in or refresh.
+		s.cfg.AppMetadataClaims.ForToken(ctx, s.log, sess.UserID, sess.AppMetadata))
 	if err != nil {
 		return oapi.Token{}, err
 	}

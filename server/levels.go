@@ -82,20 +82,18 @@ func (s *Server) tokenLimit(sess db.Session) time.Time {
 	return limit
 }
 
-// waitsForFactor reports whether a new aal1 session's account has a
-// verified factor, which bounds its first token (tokenLimit); an aal2
-// session needs no look.
-func (s *Server) waitsForFactor(ctx context.Context, sess db.Session) (bool, error) {
-	if sess.AAL == db.AAL2 {
-		return false, nil
+// readSignIn reads, for a session a sign-in has just stored, what its
+// first token needs and the sign-in did not read: whether the account has a
+// verified factor, which bounds an aal1 session's first token (tokenLimit),
+// and the account's app_metadata (claimsOf), in one query (GetSession, the
+// one a refresh reads them with).
+func (s *Server) readSignIn(ctx context.Context, sess *db.Session) error {
+	stored, err := s.store.GetSession(ctx, sess.ID)
+	if err != nil {
+		return err
 	}
-	factors, err := s.store.ListFactors(ctx, sess.UserID)
-	for _, f := range factors {
-		if f.Verified {
-			return true, err
-		}
-	}
-	return false, err
+	sess.HasFactor, sess.AppMetadata = stored.HasFactor, stored.AppMetadata
+	return nil
 }
 
 // checkRefresh is the refresh's rule on the session's level and lifetimes:

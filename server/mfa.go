@@ -408,7 +408,7 @@ func (s *Server) upgrade(ctx context.Context, p token.Principal, apply func(db.U
 		}
 		sess.AAL, sess.Generation, sess.RefreshExpiresAt = db.AAL2, sess.Generation+2, up.RefreshExpiresAt
 		sess.LevelGen, sess.LevelAt = sess.LevelGen+1, now
-		return s.tokenPair(sess, next)
+		return s.tokenPair(ctx, sess, next)
 	}
 	return oapi.Token{}, errSessionEnded
 }

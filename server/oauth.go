@@ -299,10 +299,10 @@ func (s *Server) OauthToken(ctx context.Context, req oapi.OauthTokenRequestObjec
 		s.noticed(ctx, grant.UserID, jobs.EventIdentityLinked)
 	}
 	sess.UserID, sess.AuthTime = grant.UserID, grant.AuthTime
-	if sess.HasFactor, err = s.waitsForFactor(ctx, sess); err != nil {
+	if err := s.readSignIn(ctx, &sess); err != nil {
 		return nil, err
 	}
-	tok, err := s.tokenPair(sess, refresh)
+	tok, err := s.tokenPair(ctx, sess, refresh)
 	if err != nil {
 		return nil, err
 	}

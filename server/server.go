@@ -21,6 +21,7 @@ import (
 
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
+	"github.com/keelhq/keel/internal/claims"
 	"github.com/keelhq/keel/internal/clients"
 	"github.com/keelhq/keel/internal/mfa"
 	"github.com/keelhq/keel/internal/oidc"
@@ -68,6 +69,9 @@ type Config struct {
 	// JWKSMaxAge is how long verifiers may cache the JWKS and the discovery
 	// document (JWKS_MAX_AGE); DefaultJWKSMaxAge when zero.
 	JWKSMaxAge time.Duration
+	// AppMetadataClaims are the app_metadata keys access tokens carry
+	// beside roles (JWT_CLAIMS_FROM_APP_METADATA).
+	AppMetadataClaims claims.Names
 	// DynamicRegistration turns on RFC 7591 registration at POST
 	// /oauth2/register (OP_DYNAMIC_REGISTRATION); off, it is a 404.
 	DynamicRegistration bool

@@ -59,6 +59,10 @@ type Claims struct {
 	SessionID string   // sid: the session the token was issued to
 	AAL       string   // aal: the session's assurance level then ("aal1", "aal2")
 	AMR       []string // amr: how the user signed in (RFC 8176: "pwd", "otp", "mfa", ...)
+	// Roles are the user's roles (roles: app_metadata.roles, as the
+	// operator set them when the token was issued); nil when it has none.
+	// The claims keel's JWT_CLAIMS_FROM_APP_METADATA lists are in Raw.
+	Roles     []string
 	IssuedAt  time.Time
 	ExpiresAt time.Time
 	// Raw holds every claim, these included, as decoded from JSON (numbers
@@ -102,6 +106,7 @@ type tokenClaims struct {
 	SessionID string   `json:"sid"`
 	AAL       string   `json:"aal"`
 	AMR       []string `json:"amr"`
+	Roles     []string `json:"roles"`
 }
 
 // Verify checks rawToken (the bearer token, without "Bearer ") and returns
@@ -175,6 +180,7 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (*Claims, error)
 		SessionID: own.SessionID,
 		AAL:       own.AAL,
 		AMR:       own.AMR,
+		Roles:     own.Roles,
 		IssuedAt:  std.IssuedAt.Time(),
 		ExpiresAt: std.Expiry.Time(),
 		Raw:       raw,

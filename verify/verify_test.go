@@ -158,3 +158,28 @@ func TestVerifyOptions(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyRoles: a token's roles (from the user's app_metadata) are
+// Claims.Roles; a token without them has none, and the other listed claims
+// are in Raw.
+func TestVerifyRoles(t *testing.T) {
+	t.Parallel()
+	ed, ec, rs := keys()
+	keel := newFakeKeel(ed, ec, rs)
+	t.Cleanup(keel.Close)
+	clk := newClock()
+	v, err := verify.New(context.Background(), keel.URL, verify.WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := claims(keel.URL, clk.Now())
+	c["roles"], c["tenant"] = []string{"editor", "billing"}, "acme"
+	got, err := v.Verify(context.Background(), mint(ed.priv, header(ed), c))
+	if err != nil || !slices.Equal(got.Roles, []string{"editor", "billing"}) || got.Raw["tenant"] != "acme" {
+		t.Errorf("Verify = %+v, %v; want roles editor, billing and the tenant in Raw", got, err)
+	}
+	got, err = v.Verify(context.Background(), mint(ed.priv, header(ed), claims(keel.URL, clk.Now())))
+	if err != nil || got.Roles != nil {
+		t.Errorf("Verify without roles = %+v, %v; want no roles", got, err)
+	}
+}

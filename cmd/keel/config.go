@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keelhq/keel/internal/claims"
 	"github.com/keelhq/keel/internal/clients"
 	"github.com/keelhq/keel/internal/keys"
 	"github.com/keelhq/keel/internal/mail"
@@ -39,6 +40,9 @@ type config struct {
 	// the tokens' aud.
 	JWTAlg, JWTAudience string
 	KeysKEK             []byte
+	// JWT_CLAIMS_FROM_APP_METADATA: the app_metadata keys tokens carry as
+	// claims, beside roles (internal/claims).
+	ClaimsFromAppMetadata claims.Names
 	// JWKS_MAX_AGE: how long verifiers may cache the keys; KEYS_ROTATE_EVERY:
 	// how long a key signs before the next is made (0: never on a schedule).
 	JWKSMaxAge, KeysRotateEvery time.Duration
@@ -136,6 +140,7 @@ func (c config) server() server.Config {
 		ReauthMaxAge:         c.ReauthMaxAge,
 		Issuer:               c.APIURL,
 		JWKSMaxAge:           c.JWKSMaxAge,
+		AppMetadataClaims:    c.ClaimsFromAppMetadata,
 
 		DynamicRegistration:   c.DynamicRegistration,
 		DCRInitialAccessToken: c.DCRInitialAccessToken,
@@ -158,6 +163,7 @@ var settings = []setting{
 	{"JWT_ALG", "(the current key's, else EdDSA)", "how access tokens are signed: EdDSA (Ed25519), ES256, RS256 (2048-bit), or HS256 with JWT_SECRET; unset keeps the current key's algorithm, and an install with users and no signing key stays on HS256 (with a warning) until it is set: see docs/tokens.md"},
 	{"KEYS_KEK", "(generated with SQLite)", "at least 32 bytes: the key the signing keys' private halves are sealed under (AES-256-GCM), never JWT_SECRET; required with PostgreSQL unless JWT_ALG=HS256 (the same on every replica); with SQLite, when unset, a random one is kept in <data dir>/keys_kek (mode 0600)"},
 	{"JWT_AUDIENCE", "keel", "the aud of keel's access tokens; keel's API refuses a token for another audience; not beginning with kc_ (OAuth client ids do)"},
+	{"JWT_CLAIMS_FROM_APP_METADATA", "", "app_metadata keys, separated by commas, that access and ID tokens carry as claims of the same name beside roles (app_metadata.roles), from the next token issued; none may be a claim keel sets or a registered one (sub, aud, scope, email, roles, ...): docs/tokens.md"},
 	{"JWKS_MAX_AGE", "5m", "how long verifiers may cache GET /.well-known/jwks.json (its Cache-Control max-age); a next key is published this long before it signs"},
 	{"KEYS_ROTATE_EVERY", "0s", "how long a signing key signs before keel makes the next one (which signs JWKS_MAX_AGE later); 0 rotates only on `keel keys rotate`"},
 	{"JWT_TTL", "15m", "access token lifetime (Go duration); an ended session's tokens are refused at once anyway"},
@@ -568,6 +574,11 @@ func (r *envReader) keys(cfg *config) {
 		// API must never take one for its own.
 		r.bad("JWT_AUDIENCE", "must not begin with "+clients.IDPrefix+", the prefix of OAuth client ids")
 	}
+	names, err := claims.ParseNames(r.getenv(claims.Setting))
+	if err != nil {
+		r.bad(claims.Setting, strings.TrimPrefix(err.Error(), claims.Setting+": "))
+	}
+	cfg.ClaimsFromAppMetadata = names
 	cfg.JWKSMaxAge = r.duration("JWKS_MAX_AGE", time.Second)
 	cfg.KeysRotateEvery = r.duration("KEYS_ROTATE_EVERY", 0)
 	if cfg.KeysRotateEvery > 0 && cfg.KeysRotateEvery < cfg.JWKSMaxAge {

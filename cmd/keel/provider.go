@@ -36,6 +36,7 @@ func openProvider(cfg config, store database, ring *keys.Ring, secret []byte, to
 		AccessTTL: cfg.JWTTTL, RefreshTTL: cfg.RefreshTTL, SessionMaxAge: cfg.SessionMaxAge,
 		DeviceURL: cfg.OPDeviceURL, DeviceCodeTTL: cfg.OPDeviceCodeTTL, DeviceInterval: cfg.OPDeviceInterval,
 		RefreshReuseInterval: cfg.RefreshReuseInterval, CryptoKey: key, KeelAudience: cfg.JWTAudience,
+		AppMetadataClaims: cfg.ClaimsFromAppMetadata,
 		// API_URL is https, or http on a loopback host (the config refuses
 		// any other).
 		Insecure: strings.HasPrefix(cfg.APIURL, "http://"),

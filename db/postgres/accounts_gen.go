@@ -190,7 +190,8 @@ func (d *DB) GetSession(ctx context.Context, id string) (db.Session, error) {
 	return db.Session{ID: row.ID, UserID: row.UserID, CreatedAt: db.Millis(row.CreatedAt), Generation: row.Generation,
 		RefreshHash: row.RefreshHash, RotatedAt: db.Millis(row.RotatedAt), RefreshExpiresAt: db.Millis(row.RefreshExpiresAt),
 		AAL: row.Aal, AMR: row.Amr, LevelGen: row.LevelGen, LevelAt: levelAt(row.LevelAt, row.CreatedAt),
-		HasFactor: row.Factors > 0, AuthTime: timeOrZero(row.AuthTime), ClientID: row.ClientID.String}, nil
+		HasFactor: row.Factors > 0, AuthTime: timeOrZero(row.AuthTime), ClientID: row.ClientID.String,
+		AppMetadata: row.AppMetadata}, nil
 }
 
 // levelAt is when a session's level last changed: a session from before

@@ -125,7 +125,7 @@ func sessionReads(t *testing.T, s db.Store) {
 	}
 	want := db.Session{ID: sess.ID, UserID: u.ID, Generation: 1, RefreshHash: "h1",
 		RotatedAt: db.Millis(when), RefreshExpiresAt: db.Millis(when.Add(time.Hour)), AAL: db.AAL1, AMR: "pwd",
-		CreatedAt: db.Millis(when), LevelAt: db.Millis(when)}
+		CreatedAt: db.Millis(when), LevelAt: db.Millis(when), AppMetadata: "{}"} // the account's, for its tokens' claims
 	if got, err := s.GetSession(ctx, sess.ID); err != nil || got != want {
 		t.Errorf("GetSession = %+v, %v; want %+v", got, err, want)
 	}
@@ -164,7 +164,7 @@ func rotateRefresh(t *testing.T, s db.Store) {
 	}
 	want := db.Session{ID: sess.ID, UserID: sess.UserID, Generation: 2, RefreshHash: "h2",
 		RotatedAt: db.Millis(now), RefreshExpiresAt: db.Millis(expires), AAL: db.AAL1, AMR: "pwd",
-		CreatedAt: db.Millis(when), LevelAt: db.Millis(when)}
+		CreatedAt: db.Millis(when), LevelAt: db.Millis(when), AppMetadata: "{}"} // the account's, for its tokens' claims
 	if got, err := s.GetSession(ctx, sess.ID); err != nil || got != want {
 		t.Errorf("GetSession after rotation = %+v, %v; want %+v", got, err, want)
 	}

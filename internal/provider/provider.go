@@ -15,6 +15,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/keelhq/keel/db"
+	"github.com/keelhq/keel/internal/claims"
 	"github.com/keelhq/keel/internal/clients"
 	"github.com/keelhq/keel/internal/token"
 )
@@ -84,6 +85,9 @@ type Config struct {
 	// KeelAudience is JWT_AUDIENCE: no client's token may name it
 	// (resource.go).
 	KeelAudience string
+	// AppMetadataClaims are the app_metadata keys ID tokens, userinfo and
+	// grants' access tokens carry beside roles (JWT_CLAIMS_FROM_APP_METADATA).
+	AppMetadataClaims claims.Names
 }
 
 // Keys is the signing key set (internal/keys.Ring): the provider signs with

@@ -42,7 +42,8 @@ func (s *storage) SetUserinfoFromScopes(ctx context.Context, userinfo *oidc.User
 
 // SetUserinfoFromRequest implements op.CanSetUserinfoFromRequest: the ID
 // token names its grant's session (sid, OpenID Connect Front-Channel
-// Logout §3), which RP-initiated logout ends.
+// Logout §3), which RP-initiated logout ends, and carries its user's roles
+// and listed claims (claims.go).
 func (s *storage) SetUserinfoFromRequest(ctx context.Context, userinfo *oidc.UserInfo, req op.IDTokenRequest, _ []string) error {
 	tr, _ := req.(op.TokenRequest)
 	if sid := sessionOf(ctx, tr); sid != "" {
@@ -54,11 +55,19 @@ func (s *storage) SetUserinfoFromRequest(ctx context.Context, userinfo *oidc.Use
 			userinfo.AppendClaims("acr", acr)
 		}
 	}
+	claims, err := s.claimsOfRequest(ctx, tr)
+	if err != nil {
+		return err
+	}
+	for k, v := range claims {
+		userinfo.AppendClaims(k, v)
+	}
 	return nil
 }
 
 // SetUserinfoFromToken implements op.Storage (/oauth2/userinfo): the user
-// of a live grant, within the scopes the grant was given.
+// of a live grant, within the scopes the grant was given, with their roles
+// and listed claims as app_metadata holds them now (claims.go).
 func (s *storage) SetUserinfoFromToken(ctx context.Context, userinfo *oidc.UserInfo, id, sub, _ string) error {
 	sess, err := s.liveGrant(ctx, sessionOfTokenID(id))
 	if err != nil {
@@ -71,7 +80,13 @@ func (s *storage) SetUserinfoFromToken(ctx context.Context, userinfo *oidc.UserI
 	if err != nil {
 		return err
 	}
-	return s.setUser(ctx, userinfo, sub, scopes)
+	if err := s.setUser(ctx, userinfo, sub, scopes); err != nil {
+		return err
+	}
+	for k, v := range s.p.cfg.AppMetadataClaims.ForToken(ctx, s.p.log, sess.UserID, sess.AppMetadata) {
+		userinfo.AppendClaims(k, v)
+	}
+	return nil
 }
 
 // GetPrivateClaimsFromScopes implements op.Storage; keel's claims come from
@@ -81,9 +96,17 @@ func (s *storage) GetPrivateClaimsFromScopes(context.Context, string, string, []
 }
 
 // GetPrivateClaimsFromRequest implements op.CanGetPrivateClaimsFromRequest:
-// an access token carries its scope (RFC 9068 §2.2.3) and its grant's sid.
+// an access token carries its scope (RFC 9068 §2.2.3), its grant's sid, and
+// its user's roles and listed claims (claims.go).
 func (s *storage) GetPrivateClaimsFromRequest(ctx context.Context, req op.TokenRequest, _ []string) (map[string]any, error) {
-	claims := map[string]any{"scope": strings.Join(req.GetScopes(), " ")}
+	claims, err := s.claimsOfRequest(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if claims == nil {
+		claims = map[string]any{}
+	}
+	claims["scope"] = strings.Join(req.GetScopes(), " ")
 	if sid := sessionOf(ctx, req); sid != "" {
 		claims["sid"] = sid
 	}

@@ -205,6 +205,15 @@ func (t *Issuer) Issue(p Principal) (string, error) {
 // deadlines (its absolute lifetime, the end of its aal2) bound its tokens,
 // so no token speaks for it past them.
 func (t *Issuer) IssueBefore(p Principal, limit time.Time) (string, time.Duration, error) {
+	return t.IssueWith(p, limit, nil)
+}
+
+// IssueWith is IssueBefore for a token that also carries extra claims (the
+// user's roles and the claims listed from app_metadata: internal/claims),
+// each JSON-encodable. None replaces a claim keel sets (an extra named
+// like one is left out), and verifying reads none of them: they are the
+// token's readers', not keel's.
+func (t *Issuer) IssueWith(p Principal, limit time.Time, extra map[string]any) (string, time.Duration, error) {
 	now := t.now()
 	exp := now.Add(t.ttl)
 	if !limit.IsZero() && limit.Before(exp) {
@@ -231,7 +240,11 @@ func (t *Issuer) IssueBefore(p Principal, limit time.Time) (string, time.Duratio
 		kid, alg, key = t.keys.Signer()
 		method = jwt.GetSigningMethod(alg)
 	}
-	j := jwt.NewWithClaims(method, c)
+	var jc jwt.Claims = c
+	if len(extra) > 0 {
+		jc = withExtra{c, extra}
+	}
+	j := jwt.NewWithClaims(method, jc)
 	j.Header["typ"] = Type
 	if kid != "" {
 		j.Header["kid"] = kid
@@ -239,6 +252,39 @@ func (t *Issuer) IssueBefore(p Principal, limit time.Time) (string, time.Duratio
 	tok, err := j.SignedString(key)
 	return tok, exp.Sub(now), err
 }
+
+// withExtra is an access token's claims with extra ones beside them.
+type withExtra struct {
+	claims
+	extra map[string]any
+}
+
+// MarshalJSON is keel's claims, then each extra one whose name they do not
+// already hold.
+func (c withExtra) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(c.claims)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for k, v := range c.extra {
+		if _, ok := m[k]; ok || keelClaims[k] {
+			continue
+		}
+		if m[k], err = json.Marshal(v); err != nil {
+			return nil, err
+		}
+	}
+	return json.Marshal(m)
+}
+
+// keelClaims are the claims keel's access tokens may carry, omitted when
+// empty: an extra claim never takes the place of one.
+var keelClaims = map[string]bool{"iss": true, "sub": true, "aud": true, "exp": true, "nbf": true, "iat": true,
+	"jti": true, "sid": true, "aal": true, "amr": true, "lvl": true}
 
 var (
 	errBadSubject = errors.New("token has no valid subject")

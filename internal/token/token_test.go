@@ -300,3 +300,34 @@ func TestVerifiedCacheBound(t *testing.T) {
 		t.Errorf("%d tokens cached after %d verified, want %d", n, maxVerified+1, want)
 	}
 }
+
+// TestExtraClaims: claims from app_metadata (internal/claims) ride in the
+// token beside keel's, which they never replace, and the token verifies as
+// any other.
+func TestExtraClaims(t *testing.T) {
+	t.Parallel()
+	iss, _ := newTestIssuer()
+	p := Principal{UserID: 3, SessionID: NewSessionID(), AAL: "aal1", AMR: "pwd"}
+	extra := map[string]any{"roles": []string{"editor"}, "tenant": json.RawMessage(`{"id":7}`), "sub": "99", "aal": "aal2"}
+	raw, _, err := iss.IssueWith(p, time.Time{}, extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.Split(raw, ".")[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		Sub    string          `json:"sub"`
+		AAL    string          `json:"aal"`
+		Roles  []string        `json:"roles"`
+		Tenant json.RawMessage `json:"tenant"`
+	}
+	if err := json.Unmarshal(payload, &c); err != nil || c.Sub != "3" || c.AAL != "aal1" ||
+		strings.Join(c.Roles, ",") != "editor" || string(c.Tenant) != `{"id":7}` {
+		t.Errorf("claims %s: %+v, %v", payload, c, err)
+	}
+	if got, err := iss.Verify(raw); err != nil || got != p {
+		t.Errorf("Verify: %+v, %v; want %+v", got, err, p)
+	}
+}

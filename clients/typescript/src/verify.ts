@@ -17,6 +17,11 @@ export interface AccessTokenClaims extends JWTPayload {
   aal: components["schemas"]["AAL"];
   /** How the user signed in (RFC 8176: `pwd`, `otp`, `mfa`, …). */
   amr: string[];
+  /**
+   * The user's roles: `app_metadata.roles` as the operator set it when the token was issued; absent when
+   * it has none. The claims keel's `JWT_CLAIMS_FROM_APP_METADATA` lists are here under their own names.
+   */
+  roles?: string[];
   /** Expiry, seconds since the epoch. */
   exp: number;
   /** Issue time, seconds since the epoch. */

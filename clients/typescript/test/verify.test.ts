@@ -86,6 +86,20 @@ test("verifyAccessToken: a good token of each algorithm → its claims", async (
   }
 });
 
+test("verifyAccessToken: a token's roles and app_metadata claims", async () => {
+  const key = await newKey("EdDSA");
+  const { stub, close } = await stubKeel([key]);
+  try {
+    const verify = verifyAccessToken(stub.issuer);
+    const claims = await verify(await mint(key, stub.issuer, { roles: ["editor"], tenant: "acme" }));
+    assert.deepEqual(claims.roles, ["editor"]);
+    assert.equal(claims.tenant, "acme");
+    assert.equal((await verify(await mint(key, stub.issuer))).roles, undefined);
+  } finally {
+    await close();
+  }
+});
+
 test("verifyAccessToken refuses a token that is not keel's access token", async (t) => {
   const [ed, es] = await Promise.all([newKey("EdDSA"), newKey("ES256")]);
   const { stub, close } = await stubKeel([ed, es]);

@@ -18,11 +18,14 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $
 -- name: GetSession :one
 -- The refresh and the upgrade read the session's state, its level, and
 -- whether the account has a verified factor (an aal1 session then waits for
--- it and is not refreshed).
+-- it and is not refreshed); and the account's app_metadata, whose roles and
+-- listed claims the tokens they issue carry (internal/claims), in the same
+-- round trip.
 SELECT s.id, s.user_id, s.created_at, s.generation, s.refresh_hash, s.rotated_at, s.refresh_expires_at, s.aal, s.amr,
        s.level_gen, s.level_at, s.auth_time, s.client_id,
-       (SELECT count(*) FROM mfa_factors f WHERE f.user_id = s.user_id AND f.verified) AS factors
-FROM sessions s WHERE s.id = sqlc.arg(id);
+       (SELECT count(*) FROM mfa_factors f WHERE f.user_id = s.user_id AND f.verified) AS factors,
+       u.app_metadata
+FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = sqlc.arg(id);
 
 -- name: RotateRefresh :one
 -- The database decides which of concurrent refreshes of one token wins: only

@@ -179,8 +179,9 @@ func (q *Queries) DeleteUser(ctx context.Context, id int64) (int64, error) {
 const getSession = `-- name: GetSession :one
 SELECT s.id, s.user_id, s.created_at, s.generation, s.refresh_hash, s.rotated_at, s.refresh_expires_at, s.aal, s.amr,
        s.level_gen, s.level_at, s.auth_time, s.client_id,
-       (SELECT count(*) FROM mfa_factors f WHERE f.user_id = s.user_id AND f.verified) AS factors
-FROM sessions s WHERE s.id = $1
+       (SELECT count(*) FROM mfa_factors f WHERE f.user_id = s.user_id AND f.verified) AS factors,
+       u.app_metadata
+FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1
 `
 
 type GetSessionRow struct {
@@ -198,11 +199,14 @@ type GetSessionRow struct {
 	AuthTime         sql.NullTime
 	ClientID         sql.NullString
 	Factors          int64
+	AppMetadata      string
 }
 
 // The refresh and the upgrade read the session's state, its level, and
 // whether the account has a verified factor (an aal1 session then waits for
-// it and is not refreshed).
+// it and is not refreshed); and the account's app_metadata, whose roles and
+// listed claims the tokens they issue carry (internal/claims), in the same
+// round trip.
 func (q *Queries) GetSession(ctx context.Context, id string) (GetSessionRow, error) {
 	row := q.queryRow(ctx, q.getSessionStmt, getSession, id)
 	var i GetSessionRow
@@ -221,6 +225,7 @@ func (q *Queries) GetSession(ctx context.Context, id string) (GetSessionRow, err
 		&i.AuthTime,
 		&i.ClientID,
 		&i.Factors,
+		&i.AppMetadata,
 	)
 	return i, err
 }
