@@ -256,6 +256,7 @@ type Store interface {
 	Live
 	SocketPlaces
 	Events
+	Bans
 	// Close releases the database.
 	Close() error
 }
@@ -291,8 +292,9 @@ type Sessions interface {
 	// user's least recently used ones, announced like every ending. Under
 	// the account's lock it checks that the sign-in's proof still holds:
 	// s.CheckedHash (when set) is the account's password hash and
-	// s.PasskeyID (when set) the account's passkey, else ErrSignInStale.
-	// after runs in that transaction (the sign-in's event).
+	// s.PasskeyID (when set) the account's passkey, else ErrSignInStale;
+	// and that the account is under no ban active at s.CreatedAt, else
+	// ErrBanned. after runs in that transaction (the sign-in's event).
 	CreateSession(ctx context.Context, s Session, after ...func(*sql.Tx) error) error
 	// GetSessionUser returns the user of the session, in one query, or
 	// ErrNoSession when the session has ended (or is not the user's).
@@ -411,7 +413,8 @@ type Identities interface {
 	// else a new account without a password, whose identity is trusted when
 	// p's email is verified. after, when not nil, runs in that transaction
 	// with the user and how it was found (to queue the new account's
-	// verification mail, or the owner's mail about a link).
+	// verification mail, or the owner's mail about a link). A user under a
+	// ban active at now gets no code (ErrBanned), and nothing is changed.
 	SignInWithProvider(ctx context.Context, p ProviderUser, code OAuthCode, now time.Time, after func(*sql.Tx, User, string) error) (User, string, error)
 	// CreateOAuthCode stores a code (a link flow's, which carries Link).
 	CreateOAuthCode(ctx context.Context, c OAuthCode) error
@@ -427,7 +430,8 @@ type Identities interface {
 	// the same); ErrNoUser when its user is being deleted. A link is bound
 	// to the session that started its flow: ErrNoSession when that has
 	// ended, ErrIdentityTaken when the identity is another user's,
-	// ErrEmailUnverified when the account's address is unproved; each
+	// ErrEmailUnverified when the account's address is unproved, ErrBanned
+	// when the account is under a ban active at sess.CreatedAt; each
 	// spends the code, links nothing, starts no session, and comes with the
 	// code. The identity is linked trusted unless the account still has an
 	// untrusted identity; linking one again is no error. It returns the
@@ -594,7 +598,7 @@ type Live interface {
 	// Session endings, for the WebSockets they close (server/live.go). Every
 	// method of Store that ends sessions (DeleteUser, DeleteSession,
 	// EndSession, DeleteSessions, ChangePassword, ResetPassword,
-	// DeleteIdentity, DeletePasskey) announces
+	// DeleteIdentity, DeletePasskey, BanUser) announces
 	// them in the same transaction: PostgreSQL sends a NOTIFY, delivered to
 	// every replica only when the transaction commits; SQLite, whose keel is
 	// one process, tells its own watchers after the commit. PruneAccounts

@@ -108,6 +108,7 @@ var sentinels = []struct {
 }{
 	{db.ErrNoUser, errSessionEnded}, // only a signed-in user's own account is looked up by id
 	{db.ErrNoSession, errSessionEnded},
+	{db.ErrBanned, errAccountBanned},
 	{provider.ErrNoRequest, errNoRequest},
 	{provider.ErrNoDeviceCode, &Error{Status: http.StatusNotFound,
 		Detail: "no such device code: it expired, was answered already, or is mistyped"}},

@@ -45,7 +45,7 @@ func newMetrics(hashQueue func() int64) *metrics {
 			Name: "keel_oidc_signins_total",
 			Help: "Callbacks of sign-ins with OpenID Connect providers, by provider and result (" +
 				"new_user, returning, linked (by email, or from the profile at POST /oauth/token), link_pending (a link flow's " +
-				"callback), provider_error, invalid_token, email_required, account_exists, identity_taken, bad_state, provider_down).",
+				"callback), provider_error, invalid_token, email_required, account_exists, identity_taken, account_banned, bad_state, provider_down).",
 		}, []string{"provider", "result"}),
 	}
 	m.registry.MustRegister(

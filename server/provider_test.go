@@ -17,6 +17,7 @@ import (
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
 	"github.com/keelhq/keel/internal/clients"
 	"github.com/keelhq/keel/internal/keys"
@@ -50,12 +51,31 @@ func newOPAPI(t *testing.T, change ...func(*provider.Config)) *opAPI {
 // nil).
 func newOPAPIWith(t *testing.T, server func(*Config), change ...func(*provider.Config)) *opAPI {
 	t.Helper()
+	return newOPAPIOver(t, nil, server, change...)
+}
+
+// opStore is every store an OpenID Provider's Server uses, in one.
+type opStore interface {
+	db.Store
+	provider.Store
+	provider.DeviceStore
+	clients.Store
+	keys.Store
+}
+
+// newOPAPIOver is newOPAPIWith whose store is wrap's (when not nil) around
+// the test's: a test's way to run something around a store call.
+func newOPAPIOver(t *testing.T, wrap func(opStore) opStore, server func(*Config), change ...func(*provider.Config)) *opAPI {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	issuer := "http://" + l.Addr().String()
 	a := newTestAPIWithProviders(t, nil, func(d *Deps) {
+		if wrap != nil {
+			d.Store = wrap(d.Store.(opStore))
+		}
 		ring, err := keys.Open(context.Background(), d.Store.(keys.Store), keys.Config{Alg: keys.EdDSA,
 			Also: []string{keys.RS256}, KEK: []byte(testKEK), TokenTTL: testJWTTTL, Leeway: token.Leeway, MaxAge: time.Minute})
 		if err != nil {

@@ -122,6 +122,11 @@ func (d *DB) SignInWithProvider(ctx context.Context, p db.ProviderUser, code db.
 			if err != nil {
 				return ended, err
 			}
+			// Under the account's lock (signIn's): a banned account gets
+			// no code, and nothing signIn changed (a link by email) stays.
+			if err := notBanned(ctx, q, u.ID, now); err != nil {
+				return db.SessionsEnded{}, err
+			}
 			// The session the code starts records the identity, which
 			// ends it when unlinked.
 			if code.IdentityID, err = q.GetIdentityID(ctx, gen.GetIdentityIDParams{Provider: p.Provider, Subject: p.Subject}); err != nil {

@@ -43,13 +43,17 @@ func roomForIdentity(ctx context.Context, q *gen.Queries, userID int64) error {
 // it returns those endings for the caller to hand to announced once tx has
 // committed. The user's lock makes two sign-ins at once count one after the
 // other, and orders the sign-in after a reset or password change that
-// committed while it checked its proof (signInHolds).
+// committed while it checked its proof (signInHolds), and after a ban
+// (notBanned: the session's CreatedAt is the sign-in's now).
 func (d *DB) createSession(ctx context.Context, tx *sql.Tx, q *gen.Queries, s db.Session) ([]db.SessionsEnded, error) {
 	n, err := q.LockUser(ctx, s.UserID)
 	if err := oneRow(n, err, db.ErrNoUser); err != nil {
 		return nil, err
 	}
 	if err := signInHolds(ctx, q, s); err != nil {
+		return nil, err
+	}
+	if err := notBanned(ctx, q, s.UserID, s.CreatedAt); err != nil {
 		return nil, err
 	}
 	if err := insertSession(ctx, q, s); err != nil {

@@ -37,6 +37,7 @@ func RunDevice(t *testing.T, open func(t *testing.T) DeviceStore) {
 		{"a poll sooner than the interval slows the device down by 5 s; another client's poll finds nothing", devicePolls},
 		{"an approved code goes to one poll, of two at once", deviceConcurrentPolls},
 		{"expired codes are pruned, live ones kept", devicePrune},
+		{"a banned user's approval starts no grant", bannedDevice},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -40,6 +40,7 @@ func RunProvider(t *testing.T, open func(t *testing.T) ProviderStore) {
 		{"consents are remembered per user and client", consents},
 		{"a grant's session reads and lists with its client", grantSessions},
 		{"withdrawn consent ends the user's grants to that client only", withdrawConsent},
+		{"a banned user's accept starts no grant", bannedGrant},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -113,6 +113,9 @@ func Run(t *testing.T, open func(t *testing.T) db.Store) {
 		{"ListEvents filters by user, actor, type and time, alone and together", eventFilters},
 		{"ListEvents pages by id, never repeating one, whatever is recorded meanwhile", eventPages},
 		{"PruneEvents deletes the events before the cutoff, oldest first, a batch at a time", pruneEvents},
+		{"a ban ends every session, grants among them, announced, and voids the sign-in codes", banEnds},
+		{"while a ban lasts no sign-in starts a session or stores a code; at its end or once lifted they do", bannedSignIns},
+		{"UnbanUser lifts a ban once; missing is ErrNoUser", unbanUser},
 		{"Close releases the database", closeStore},
 	}
 	for _, tt := range tests {

@@ -1087,6 +1087,9 @@ type Provider = ProviderName
 // RequestID Example: 7HQ2NEXAMPLEJ4O5XK6ZRUFZ2A
 type RequestID = string
 
+// AccountBanned An RFC 9457 problem detail.
+type AccountBanned = Problem
+
 // BadGateway An RFC 9457 problem detail.
 type BadGateway = Problem
 
@@ -1102,8 +1105,8 @@ type ClientRegistrationRefusedApplicationProblemPlusJSON = Problem
 // Conflict An RFC 9457 problem detail.
 type Conflict = Problem
 
-// EmailUnverified An RFC 9457 problem detail.
-type EmailUnverified = Problem
+// EmailUnverifiedOrAccountBanned An RFC 9457 problem detail.
+type EmailUnverifiedOrAccountBanned = Problem
 
 // FactorExists An RFC 9457 problem detail.
 type FactorExists = Problem
@@ -1117,6 +1120,9 @@ type InternalError = Problem
 // LastWayIn An RFC 9457 problem detail.
 type LastWayIn = Problem
 
+// LoginStepRefused An RFC 9457 problem detail.
+type LoginStepRefused = Problem
+
 // MFAEmailOrReauthenticationRequired An RFC 9457 problem detail.
 type MFAEmailOrReauthenticationRequired = Problem
 
@@ -1128,6 +1134,9 @@ type MFAOrReauthenticationRequired = Problem
 
 // MFARequired An RFC 9457 problem detail.
 type MFARequired = Problem
+
+// MFARequiredOrAccountBanned An RFC 9457 problem detail.
+type MFARequiredOrAccountBanned = Problem
 
 // MFARequiredOrEmailUnverified An RFC 9457 problem detail.
 type MFARequiredOrEmailUnverified = Problem
@@ -1455,6 +1464,9 @@ type ClientInterface interface {
 	// An account keeps at most 100 sessions: a new one past that ends its least recently used
 	// session, `aal1` ones before any `aal2` one (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
 	// `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
+	// The right password of an account an operator has banned gets 403
+	// `urn:keel:problem:account-banned` and no session; a wrong one gets the 401 as always, so the
+	// ban is never revealed without the password.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1467,6 +1479,9 @@ type ClientInterface interface {
 	// An account keeps at most 100 sessions: a new one past that ends its least recently used
 	// session, `aal1` ones before any `aal2` one (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
 	// `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
+	// The right password of an account an operator has banned gets 403
+	// `urn:keel:problem:account-banned` and no session; a wrong one gets the 401 as always, so the
+	// ban is never revealed without the password.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1635,7 +1650,9 @@ type ClientInterface interface {
 	// same 400. The code of a link flow (`POST /profile/identities/{ref}`) links its provider
 	// account here, once the verifier matches, and answers 409 when that provider account is
 	// linked to another keel account meanwhile, and 403 (`urn:keel:problem:email-unverified`)
-	// when the account's email address is not verified; either spends the code.
+	// when the account's email address is not verified; either spends the code. A sign-in code of
+	// an account an operator banned since the callback gets 403 (`urn:keel:problem:account-banned`)
+	// and spends the code too.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1651,7 +1668,9 @@ type ClientInterface interface {
 	// same 400. The code of a link flow (`POST /profile/identities/{ref}`) links its provider
 	// account here, once the verifier matches, and answers 409 when that provider account is
 	// linked to another keel account meanwhile, and 403 (`urn:keel:problem:email-unverified`)
-	// when the account's email address is not verified; either spends the code.
+	// when the account's email address is not verified; either spends the code. A sign-in code of
+	// an account an operator banned since the callback gets 403 (`urn:keel:problem:account-banned`)
+	// and spends the code too.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1698,8 +1717,10 @@ type ClientInterface interface {
 	// level are the caller's session's) and remembers the user's consent; the device's next poll
 	// gets the tokens (a refresh token too with `offline_access`). `approve: false` makes the
 	// device's next poll `access_denied`. A code answered already, expired or unknown is 404: a
-	// user code works once. A session that owes its second factor gets 403. Rate-limited as the
-	// GET, in one budget with it.
+	// user code works once. A session that owes its second factor gets 403. A banned account has
+	// no session to approve with (the ban ended them all: 401); one banned while this request was
+	// under way gets 403 `urn:keel:problem:account-banned` and no grant. Rate-limited as the GET,
+	// in one budget with it.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1713,8 +1734,10 @@ type ClientInterface interface {
 	// level are the caller's session's) and remembers the user's consent; the device's next poll
 	// gets the tokens (a refresh token too with `offline_access`). `approve: false` makes the
 	// device's next poll `access_denied`. A code answered already, expired or unknown is 404: a
-	// user code works once. A session that owes its second factor gets 403. Rate-limited as the
-	// GET, in one budget with it.
+	// user code works once. A session that owes its second factor gets 403. A banned account has
+	// no session to approve with (the ban ended them all: 401); one banned while this request was
+	// under way gets 403 `urn:keel:problem:account-banned` and no grant. Rate-limited as the GET,
+	// in one budget with it.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1823,6 +1846,8 @@ type ClientInterface interface {
 	// recent, or made since the client asked (else 403
 	// `urn:keel:problem:reauthentication-required`: sign in again or `POST /reauthenticate`).
 	// With `prompt=none` those are instead a `redirect_to` the client with `login_required`.
+	// A banned account has no session to accept with (the ban ended them all: 401); one banned
+	// while this request was under way gets 403 `urn:keel:problem:account-banned` and no grant.
 	//
 	// Corresponds with POST /oauth2/requests/{id}/accept (the `AcceptOAuth2Request` operationId).
 	AcceptOAuth2Request(ctx context.Context, id RequestID, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1859,7 +1884,8 @@ type ClientInterface interface {
 	// `["hwk" or "swk", "user", "mfa"]` when the authenticator verified the user (the UV flag),
 	// `aal1` with `["hwk" or "swk"]` otherwise (`swk` for a backup-eligible, synced passkey,
 	// `hwk` for one bound to its device). Every refused credential gets the same 401; an
-	// unknown, used or expired `flow_id` gets 400.
+	// unknown, used or expired `flow_id` gets 400. An accepted passkey of an account an operator
+	// has banned gets 403 `urn:keel:problem:account-banned` and no session.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1875,7 +1901,8 @@ type ClientInterface interface {
 	// `["hwk" or "swk", "user", "mfa"]` when the authenticator verified the user (the UV flag),
 	// `aal1` with `["hwk" or "swk"]` otherwise (`swk` for a backup-eligible, synced passkey,
 	// `hwk` for one bound to its device). Every refused credential gets the same 401; an
-	// unknown, used or expired `flow_id` gets 400.
+	// unknown, used or expired `flow_id` gets 400. An accepted passkey of an account an operator
+	// has banned gets 403 `urn:keel:problem:account-banned` and no session.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2406,6 +2433,9 @@ func (c *Client) GetLiveness(ctx context.Context, reqEditors ...RequestEditorFn)
 // An account keeps at most 100 sessions: a new one past that ends its least recently used
 // session, `aal1` ones before any `aal2` one (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
 // `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
+// The right password of an account an operator has banned gets 403
+// `urn:keel:problem:account-banned` and no session; a wrong one gets the 401 as always, so the
+// ban is never revealed without the password.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2428,6 +2458,9 @@ func (c *Client) LoginWithBody(ctx context.Context, contentType string, body io.
 // An account keeps at most 100 sessions: a new one past that ends its least recently used
 // session, `aal1` ones before any `aal2` one (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
 // `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
+// The right password of an account an operator has banned gets 403
+// `urn:keel:problem:account-banned` and no session; a wrong one gets the 401 as always, so the
+// ban is never revealed without the password.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2726,7 +2759,9 @@ func (c *Client) VerifyMFA(ctx context.Context, body VerifyMFAJSONRequestBody, r
 // same 400. The code of a link flow (`POST /profile/identities/{ref}`) links its provider
 // account here, once the verifier matches, and answers 409 when that provider account is
 // linked to another keel account meanwhile, and 403 (`urn:keel:problem:email-unverified`)
-// when the account's email address is not verified; either spends the code.
+// when the account's email address is not verified; either spends the code. A sign-in code of
+// an account an operator banned since the callback gets 403 (`urn:keel:problem:account-banned`)
+// and spends the code too.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2752,7 +2787,9 @@ func (c *Client) OauthTokenWithBody(ctx context.Context, contentType string, bod
 // same 400. The code of a link flow (`POST /profile/identities/{ref}`) links its provider
 // account here, once the verifier matches, and answers 409 when that provider account is
 // linked to another keel account meanwhile, and 403 (`urn:keel:problem:email-unverified`)
-// when the account's email address is not verified; either spends the code.
+// when the account's email address is not verified; either spends the code. A sign-in code of
+// an account an operator banned since the callback gets 403 (`urn:keel:problem:account-banned`)
+// and spends the code too.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2839,8 +2876,10 @@ func (c *Client) GetDeviceRequest(ctx context.Context, params *GetDeviceRequestP
 // level are the caller's session's) and remembers the user's consent; the device's next poll
 // gets the tokens (a refresh token too with `offline_access`). `approve: false` makes the
 // device's next poll `access_denied`. A code answered already, expired or unknown is 404: a
-// user code works once. A session that owes its second factor gets 403. Rate-limited as the
-// GET, in one budget with it.
+// user code works once. A session that owes its second factor gets 403. A banned account has
+// no session to approve with (the ban ended them all: 401); one banned while this request was
+// under way gets 403 `urn:keel:problem:account-banned` and no grant. Rate-limited as the GET,
+// in one budget with it.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2864,8 +2903,10 @@ func (c *Client) AnswerDeviceRequestWithBody(ctx context.Context, contentType st
 // level are the caller's session's) and remembers the user's consent; the device's next poll
 // gets the tokens (a refresh token too with `offline_access`). `approve: false` makes the
 // device's next poll `access_denied`. A code answered already, expired or unknown is 404: a
-// user code works once. A session that owes its second factor gets 403. Rate-limited as the
-// GET, in one budget with it.
+// user code works once. A session that owes its second factor gets 403. A banned account has
+// no session to approve with (the ban ended them all: 401); one banned while this request was
+// under way gets 403 `urn:keel:problem:account-banned` and no grant. Rate-limited as the GET,
+// in one budget with it.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3034,6 +3075,8 @@ func (c *Client) GetOAuth2Request(ctx context.Context, id RequestID, reqEditors 
 // recent, or made since the client asked (else 403
 // `urn:keel:problem:reauthentication-required`: sign in again or `POST /reauthenticate`).
 // With `prompt=none` those are instead a `redirect_to` the client with `login_required`.
+// A banned account has no session to accept with (the ban ended them all: 401); one banned
+// while this request was under way gets 403 `urn:keel:problem:account-banned` and no grant.
 //
 // Corresponds with POST /oauth2/requests/{id}/accept (the `AcceptOAuth2Request` operationId).
 func (c *Client) AcceptOAuth2Request(ctx context.Context, id RequestID, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -3110,7 +3153,8 @@ func (c *Client) ListPasskeys(ctx context.Context, reqEditors ...RequestEditorFn
 // `["hwk" or "swk", "user", "mfa"]` when the authenticator verified the user (the UV flag),
 // `aal1` with `["hwk" or "swk"]` otherwise (`swk` for a backup-eligible, synced passkey,
 // `hwk` for one bound to its device). Every refused credential gets the same 401; an
-// unknown, used or expired `flow_id` gets 400.
+// unknown, used or expired `flow_id` gets 400. An accepted passkey of an account an operator
+// has banned gets 403 `urn:keel:problem:account-banned` and no session.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3136,7 +3180,8 @@ func (c *Client) PasskeyLoginWithBody(ctx context.Context, contentType string, b
 // `["hwk" or "swk", "user", "mfa"]` when the authenticator verified the user (the UV flag),
 // `aal1` with `["hwk" or "swk"]` otherwise (`swk` for a backup-eligible, synced passkey,
 // `hwk` for one bound to its device). Every refused credential gets the same 401; an
-// unknown, used or expired `flow_id` gets 400.
+// unknown, used or expired `flow_id` gets 400. An accepted passkey of an account an operator
+// has banned gets 403 `urn:keel:problem:account-banned` and no session.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -5861,6 +5906,9 @@ type ClientWithResponsesInterface interface {
 	// An account keeps at most 100 sessions: a new one past that ends its least recently used
 	// session, `aal1` ones before any `aal2` one (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
 	// `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
+	// The right password of an account an operator has banned gets 403
+	// `urn:keel:problem:account-banned` and no session; a wrong one gets the 401 as always, so the
+	// ban is never revealed without the password.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5873,6 +5921,9 @@ type ClientWithResponsesInterface interface {
 	// An account keeps at most 100 sessions: a new one past that ends its least recently used
 	// session, `aal1` ones before any `aal2` one (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
 	// `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
+	// The right password of an account an operator has banned gets 403
+	// `urn:keel:problem:account-banned` and no session; a wrong one gets the 401 as always, so the
+	// ban is never revealed without the password.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6049,7 +6100,9 @@ type ClientWithResponsesInterface interface {
 	// same 400. The code of a link flow (`POST /profile/identities/{ref}`) links its provider
 	// account here, once the verifier matches, and answers 409 when that provider account is
 	// linked to another keel account meanwhile, and 403 (`urn:keel:problem:email-unverified`)
-	// when the account's email address is not verified; either spends the code.
+	// when the account's email address is not verified; either spends the code. A sign-in code of
+	// an account an operator banned since the callback gets 403 (`urn:keel:problem:account-banned`)
+	// and spends the code too.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6065,7 +6118,9 @@ type ClientWithResponsesInterface interface {
 	// same 400. The code of a link flow (`POST /profile/identities/{ref}`) links its provider
 	// account here, once the verifier matches, and answers 409 when that provider account is
 	// linked to another keel account meanwhile, and 403 (`urn:keel:problem:email-unverified`)
-	// when the account's email address is not verified; either spends the code.
+	// when the account's email address is not verified; either spends the code. A sign-in code of
+	// an account an operator banned since the callback gets 403 (`urn:keel:problem:account-banned`)
+	// and spends the code too.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6118,8 +6173,10 @@ type ClientWithResponsesInterface interface {
 	// level are the caller's session's) and remembers the user's consent; the device's next poll
 	// gets the tokens (a refresh token too with `offline_access`). `approve: false` makes the
 	// device's next poll `access_denied`. A code answered already, expired or unknown is 404: a
-	// user code works once. A session that owes its second factor gets 403. Rate-limited as the
-	// GET, in one budget with it.
+	// user code works once. A session that owes its second factor gets 403. A banned account has
+	// no session to approve with (the ban ended them all: 401); one banned while this request was
+	// under way gets 403 `urn:keel:problem:account-banned` and no grant. Rate-limited as the GET,
+	// in one budget with it.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6133,8 +6190,10 @@ type ClientWithResponsesInterface interface {
 	// level are the caller's session's) and remembers the user's consent; the device's next poll
 	// gets the tokens (a refresh token too with `offline_access`). `approve: false` makes the
 	// device's next poll `access_denied`. A code answered already, expired or unknown is 404: a
-	// user code works once. A session that owes its second factor gets 403. Rate-limited as the
-	// GET, in one budget with it.
+	// user code works once. A session that owes its second factor gets 403. A banned account has
+	// no session to approve with (the ban ended them all: 401); one banned while this request was
+	// under way gets 403 `urn:keel:problem:account-banned` and no grant. Rate-limited as the GET,
+	// in one budget with it.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6245,6 +6304,8 @@ type ClientWithResponsesInterface interface {
 	// recent, or made since the client asked (else 403
 	// `urn:keel:problem:reauthentication-required`: sign in again or `POST /reauthenticate`).
 	// With `prompt=none` those are instead a `redirect_to` the client with `login_required`.
+	// A banned account has no session to accept with (the ban ended them all: 401); one banned
+	// while this request was under way gets 403 `urn:keel:problem:account-banned` and no grant.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6285,7 +6346,8 @@ type ClientWithResponsesInterface interface {
 	// `["hwk" or "swk", "user", "mfa"]` when the authenticator verified the user (the UV flag),
 	// `aal1` with `["hwk" or "swk"]` otherwise (`swk` for a backup-eligible, synced passkey,
 	// `hwk` for one bound to its device). Every refused credential gets the same 401; an
-	// unknown, used or expired `flow_id` gets 400.
+	// unknown, used or expired `flow_id` gets 400. An accepted passkey of an account an operator
+	// has banned gets 403 `urn:keel:problem:account-banned` and no session.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6301,7 +6363,8 @@ type ClientWithResponsesInterface interface {
 	// `["hwk" or "swk", "user", "mfa"]` when the authenticator verified the user (the UV flag),
 	// `aal1` with `["hwk" or "swk"]` otherwise (`swk` for a backup-eligible, synced passkey,
 	// `hwk` for one bound to its device). Every refused credential gets the same 401; an
-	// unknown, used or expired `flow_id` gets 400.
+	// unknown, used or expired `flow_id` gets 400. An accepted passkey of an account an operator
+	// has banned gets 403 `urn:keel:problem:account-banned` and no session.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7151,6 +7214,8 @@ type LoginResponse struct {
 	ApplicationProblemJSON400 *BadRequest
 	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *AccountBanned
 	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationProblemJSON413 *PayloadTooLarge
 	// ApplicationProblemJSON415 the response for an HTTP 415 `application/problem+json` response
@@ -7182,6 +7247,11 @@ func (r LoginResponse) GetApplicationProblemJSON400() *BadRequest {
 // GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r LoginResponse) GetApplicationProblemJSON401() *Unauthorized {
 	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r LoginResponse) GetApplicationProblemJSON403() *AccountBanned {
+	return r.ApplicationProblemJSON403
 }
 
 // GetApplicationProblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
@@ -7929,7 +7999,7 @@ type OauthTokenResponse struct {
 	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationProblemJSON400 *BadRequest
 	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
-	ApplicationProblemJSON403 *EmailUnverified
+	ApplicationProblemJSON403 *EmailUnverifiedOrAccountBanned
 	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationProblemJSON409 *IdentityTaken
 	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
@@ -7955,7 +8025,7 @@ func (r OauthTokenResponse) GetApplicationProblemJSON400() *BadRequest {
 }
 
 // GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
-func (r OauthTokenResponse) GetApplicationProblemJSON403() *EmailUnverified {
+func (r OauthTokenResponse) GetApplicationProblemJSON403() *EmailUnverifiedOrAccountBanned {
 	return r.ApplicationProblemJSON403
 }
 
@@ -8273,7 +8343,7 @@ type AnswerDeviceRequestResponse struct {
 	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationProblemJSON401 *Unauthorized
 	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
-	ApplicationProblemJSON403 *MFARequired
+	ApplicationProblemJSON403 *MFARequiredOrAccountBanned
 	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationProblemJSON404 *NoSuchDeviceCode
 	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
@@ -8301,7 +8371,7 @@ func (r AnswerDeviceRequestResponse) GetApplicationProblemJSON401() *Unauthorize
 }
 
 // GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
-func (r AnswerDeviceRequestResponse) GetApplicationProblemJSON403() *MFARequired {
+func (r AnswerDeviceRequestResponse) GetApplicationProblemJSON403() *MFARequiredOrAccountBanned {
 	return r.ApplicationProblemJSON403
 }
 
@@ -8651,7 +8721,7 @@ type AcceptOAuth2RequestResponse struct {
 	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationProblemJSON401 *Unauthorized
 	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
-	ApplicationProblemJSON403 *MFAOrReauthenticationRequired
+	ApplicationProblemJSON403 *LoginStepRefused
 	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationProblemJSON404 *NoSuchRequest
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -8676,7 +8746,7 @@ func (r AcceptOAuth2RequestResponse) GetApplicationProblemJSON401() *Unauthorize
 }
 
 // GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
-func (r AcceptOAuth2RequestResponse) GetApplicationProblemJSON403() *MFAOrReauthenticationRequired {
+func (r AcceptOAuth2RequestResponse) GetApplicationProblemJSON403() *LoginStepRefused {
 	return r.ApplicationProblemJSON403
 }
 
@@ -8883,6 +8953,8 @@ type PasskeyLoginResponse struct {
 	ApplicationProblemJSON400 *BadRequest
 	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *AccountBanned
 	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationProblemJSON404 *PasskeysOff
 	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
@@ -8912,6 +8984,11 @@ func (r PasskeyLoginResponse) GetApplicationProblemJSON400() *BadRequest {
 // GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r PasskeyLoginResponse) GetApplicationProblemJSON401() *Unauthorized {
 	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r PasskeyLoginResponse) GetApplicationProblemJSON403() *AccountBanned {
+	return r.ApplicationProblemJSON403
 }
 
 // GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
@@ -11092,6 +11169,9 @@ func (c *ClientWithResponses) GetLivenessWithResponse(ctx context.Context, reqEd
 // An account keeps at most 100 sessions: a new one past that ends its least recently used
 // session, `aal1` ones before any `aal2` one (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
 // `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
+// The right password of an account an operator has banned gets 403
+// `urn:keel:problem:account-banned` and no session; a wrong one gets the 401 as always, so the
+// ban is never revealed without the password.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11110,6 +11190,9 @@ func (c *ClientWithResponses) LoginWithBodyWithResponse(ctx context.Context, con
 // An account keeps at most 100 sessions: a new one past that ends its least recently used
 // session, `aal1` ones before any `aal2` one (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
 // `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
+// The right password of an account an operator has banned gets 403
+// `urn:keel:problem:account-banned` and no session; a wrong one gets the 401 as always, so the
+// ban is never revealed without the password.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11364,7 +11447,9 @@ func (c *ClientWithResponses) VerifyMFAWithResponse(ctx context.Context, body Ve
 // same 400. The code of a link flow (`POST /profile/identities/{ref}`) links its provider
 // account here, once the verifier matches, and answers 409 when that provider account is
 // linked to another keel account meanwhile, and 403 (`urn:keel:problem:email-unverified`)
-// when the account's email address is not verified; either spends the code.
+// when the account's email address is not verified; either spends the code. A sign-in code of
+// an account an operator banned since the callback gets 403 (`urn:keel:problem:account-banned`)
+// and spends the code too.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11386,7 +11471,9 @@ func (c *ClientWithResponses) OauthTokenWithBodyWithResponse(ctx context.Context
 // same 400. The code of a link flow (`POST /profile/identities/{ref}`) links its provider
 // account here, once the verifier matches, and answers 409 when that provider account is
 // linked to another keel account meanwhile, and 403 (`urn:keel:problem:email-unverified`)
-// when the account's email address is not verified; either spends the code.
+// when the account's email address is not verified; either spends the code. A sign-in code of
+// an account an operator banned since the callback gets 403 (`urn:keel:problem:account-banned`)
+// and spends the code too.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11463,8 +11550,10 @@ func (c *ClientWithResponses) GetDeviceRequestWithResponse(ctx context.Context, 
 // level are the caller's session's) and remembers the user's consent; the device's next poll
 // gets the tokens (a refresh token too with `offline_access`). `approve: false` makes the
 // device's next poll `access_denied`. A code answered already, expired or unknown is 404: a
-// user code works once. A session that owes its second factor gets 403. Rate-limited as the
-// GET, in one budget with it.
+// user code works once. A session that owes its second factor gets 403. A banned account has
+// no session to approve with (the ban ended them all: 401); one banned while this request was
+// under way gets 403 `urn:keel:problem:account-banned` and no grant. Rate-limited as the GET,
+// in one budget with it.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11484,8 +11573,10 @@ func (c *ClientWithResponses) AnswerDeviceRequestWithBodyWithResponse(ctx contex
 // level are the caller's session's) and remembers the user's consent; the device's next poll
 // gets the tokens (a refresh token too with `offline_access`). `approve: false` makes the
 // device's next poll `access_denied`. A code answered already, expired or unknown is 404: a
-// user code works once. A session that owes its second factor gets 403. Rate-limited as the
-// GET, in one budget with it.
+// user code works once. A session that owes its second factor gets 403. A banned account has
+// no session to approve with (the ban ended them all: 401); one banned while this request was
+// under way gets 403 `urn:keel:problem:account-banned` and no grant. Rate-limited as the GET,
+// in one budget with it.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11632,6 +11723,8 @@ func (c *ClientWithResponses) GetOAuth2RequestWithResponse(ctx context.Context, 
 // recent, or made since the client asked (else 403
 // `urn:keel:problem:reauthentication-required`: sign in again or `POST /reauthenticate`).
 // With `prompt=none` those are instead a `redirect_to` the client with `login_required`.
+// A banned account has no session to accept with (the ban ended them all: 401); one banned
+// while this request was under way gets 403 `urn:keel:problem:account-banned` and no grant.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -11696,7 +11789,8 @@ func (c *ClientWithResponses) ListPasskeysWithResponse(ctx context.Context, reqE
 // `["hwk" or "swk", "user", "mfa"]` when the authenticator verified the user (the UV flag),
 // `aal1` with `["hwk" or "swk"]` otherwise (`swk` for a backup-eligible, synced passkey,
 // `hwk` for one bound to its device). Every refused credential gets the same 401; an
-// unknown, used or expired `flow_id` gets 400.
+// unknown, used or expired `flow_id` gets 400. An accepted passkey of an account an operator
+// has banned gets 403 `urn:keel:problem:account-banned` and no session.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11718,7 +11812,8 @@ func (c *ClientWithResponses) PasskeyLoginWithBodyWithResponse(ctx context.Conte
 // `["hwk" or "swk", "user", "mfa"]` when the authenticator verified the user (the UV flag),
 // `aal1` with `["hwk" or "swk"]` otherwise (`swk` for a backup-eligible, synced passkey,
 // `hwk` for one bound to its device). Every refused credential gets the same 401; an
-// unknown, used or expired `flow_id` gets 400.
+// unknown, used or expired `flow_id` gets 400. An accepted passkey of an account an operator
+// has banned gets 403 `urn:keel:problem:account-banned` and no session.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12719,6 +12814,13 @@ func ParseLoginResponse(rsp *http.Response) (*LoginResponse, error) {
 		}
 		response.ApplicationProblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AccountBanned
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -13448,7 +13550,7 @@ func ParseOauthTokenResponse(rsp *http.Response) (*OauthTokenResponse, error) {
 		response.ApplicationProblemJSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest EmailUnverified
+		var dest EmailUnverifiedOrAccountBanned
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -13766,7 +13868,7 @@ func ParseAnswerDeviceRequestResponse(rsp *http.Response) (*AnswerDeviceRequestR
 		response.ApplicationProblemJSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest MFARequired
+		var dest MFARequiredOrAccountBanned
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -14124,7 +14226,7 @@ func ParseAcceptOAuth2RequestResponse(rsp *http.Response) (*AcceptOAuth2RequestR
 		response.ApplicationProblemJSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest MFAOrReauthenticationRequired
+		var dest LoginStepRefused
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -14317,6 +14419,13 @@ func ParsePasskeyLoginResponse(rsp *http.Response) (*PasskeyLoginResponse, error
 			return nil, err
 		}
 		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AccountBanned
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest PasskeysOff

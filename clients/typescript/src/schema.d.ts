@@ -164,6 +164,9 @@ export interface paths {
          *     An account keeps at most 100 sessions: a new one past that ends its least recently used
          *     session, `aal1` ones before any `aal2` one (every sign-in alike). The session is `aal1`; when the account has a verified second factor, it may only call
          *     `POST /mfa/verify`, `POST /logout` and `GET /mfa/factors` until it is `aal2`.
+         *     The right password of an account an operator has banned gets 403
+         *     `urn:keel:problem:account-banned` and no session; a wrong one gets the 401 as always, so the
+         *     ban is never revealed without the password.
          */
         post: operations["login"];
         delete?: never;
@@ -511,7 +514,9 @@ export interface paths {
          *     same 400. The code of a link flow (`POST /profile/identities/{ref}`) links its provider
          *     account here, once the verifier matches, and answers 409 when that provider account is
          *     linked to another keel account meanwhile, and 403 (`urn:keel:problem:email-unverified`)
-         *     when the account's email address is not verified; either spends the code.
+         *     when the account's email address is not verified; either spends the code. A sign-in code of
+         *     an account an operator banned since the callback gets 403 (`urn:keel:problem:account-banned`)
+         *     and spends the code too.
          */
         post: operations["oauthToken"];
         delete?: never;
@@ -1116,7 +1121,8 @@ export interface paths {
          *     `["hwk" or "swk", "user", "mfa"]` when the authenticator verified the user (the UV flag),
          *     `aal1` with `["hwk" or "swk"]` otherwise (`swk` for a backup-eligible, synced passkey,
          *     `hwk` for one bound to its device). Every refused credential gets the same 401; an
-         *     unknown, used or expired `flow_id` gets 400.
+         *     unknown, used or expired `flow_id` gets 400. An accepted passkey of an account an operator
+         *     has banned gets 403 `urn:keel:problem:account-banned` and no session.
          */
         post: operations["passkeyLogin"];
         delete?: never;
@@ -1600,8 +1606,10 @@ export interface paths {
          *     level are the caller's session's) and remembers the user's consent; the device's next poll
          *     gets the tokens (a refresh token too with `offline_access`). `approve: false` makes the
          *     device's next poll `access_denied`. A code answered already, expired or unknown is 404: a
-         *     user code works once. A session that owes its second factor gets 403. Rate-limited as the
-         *     GET, in one budget with it.
+         *     user code works once. A session that owes its second factor gets 403. A banned account has
+         *     no session to approve with (the ban ended them all: 401); one banned while this request was
+         *     under way gets 403 `urn:keel:problem:account-banned` and no grant. Rate-limited as the GET,
+         *     in one budget with it.
          */
         post: operations["answerDeviceRequest"];
         delete?: never;
@@ -1658,6 +1666,8 @@ export interface paths {
          *     recent, or made since the client asked (else 403
          *     `urn:keel:problem:reauthentication-required`: sign in again or `POST /reauthenticate`).
          *     With `prompt=none` those are instead a `redirect_to` the client with `login_required`.
+         *     A banned account has no session to accept with (the ban ended them all: 401); one banned
+         *     while this request was under way gets 403 `urn:keel:problem:account-banned` and no grant.
          */
         post: operations["acceptOAuth2Request"];
         delete?: never;
@@ -2935,7 +2945,9 @@ export interface components {
          *     (the provider gave no email); `account_exists` (an account has this email, and the provider
          *     may not link by email (`OIDC_<NAME>_LINK_BY_EMAIL`, off by default) or has not verified it:
          *     sign in and link from the profile instead);
-         *     `identity_taken` (two first sign-ins of one provider account raced and this one lost).
+         *     `identity_taken` (two first sign-ins of one provider account raced and this one lost);
+         *     `account_banned` (the provider signed in the user of an account an operator has banned:
+         *     no code; only after the provider's ID token checked out).
          */
         ToApp: {
             headers: {
@@ -3286,6 +3298,73 @@ export interface components {
                  *       "instance": "4f2a9c1e0b7d3a65-42"
                  *     }
                  */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description The credential checked out, but an operator has banned the account (`POST
+         *     /admin/users/{id}/ban`) and the ban has not run out: no session starts. The problem's `type`
+         *     is `urn:keel:problem:account-banned`. A wrong credential gets the operation's usual answer
+         *     (401) first, so a ban is never revealed to anyone without the credential.
+         */
+        AccountBanned: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:keel:problem:account-banned",
+                 *       "title": "Account banned",
+                 *       "status": 403,
+                 *       "detail": "this account is banned; contact the service's operator",
+                 *       "instance": "4f2a9c1e0b7d3a65-42"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description A link flow's code for an account whose email address is not verified (`type`
+         *     `urn:keel:problem:email-unverified`: see the `EmailUnverified` response), or a sign-in code of
+         *     an account an operator banned since the callback (`type` `urn:keel:problem:account-banned`:
+         *     see the `AccountBanned` response). Either spends the code.
+         */
+        EmailUnverifiedOrAccountBanned: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description The session must show a second factor first (`type` `urn:keel:problem:mfa-required`: see the
+         *     `MFARequired` response), or an operator banned the account while the request was under way
+         *     (`type` `urn:keel:problem:account-banned`: see the `AccountBanned` response; the ban ended
+         *     every session of the account, so a later request gets 401): no grant starts.
+         */
+        MFARequiredOrAccountBanned: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description The session must show a second factor first (`type` `urn:keel:problem:mfa-required`: see the
+         *     `MFARequired` response), or its user must prove themselves again (`type`
+         *     `urn:keel:problem:reauthentication-required`: see the `MFAOrReauthenticationRequired`
+         *     response), or an operator banned the account while the request was under way (`type`
+         *     `urn:keel:problem:account-banned`: see the `AccountBanned` response; the ban ended every
+         *     session of the account, so a later request gets 401): no grant starts.
+         */
+        LoginStepRefused: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
@@ -3759,6 +3838,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["AccountBanned"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
@@ -4329,7 +4409,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
-            403: components["responses"]["EmailUnverified"];
+            403: components["responses"]["EmailUnverifiedOrAccountBanned"];
             409: components["responses"]["IdentityTaken"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -5191,6 +5271,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["AccountBanned"];
             404: components["responses"]["PasskeysOff"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -5968,7 +6049,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["MFARequired"];
+            403: components["responses"]["MFARequiredOrAccountBanned"];
             404: components["responses"]["NoSuchDeviceCode"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -6048,7 +6129,7 @@ export interface operations {
             200: components["responses"]["LoginStepRedirect"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["MFAOrReauthenticationRequired"];
+            403: components["responses"]["LoginStepRefused"];
             404: components["responses"]["NoSuchRequest"];
             500: components["responses"]["InternalError"];
         };

@@ -36,6 +36,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.bumpSigningKeysVersionStmt, err = db.PrepareContext(ctx, bumpSigningKeysVersion); err != nil {
 		return nil, fmt.Errorf("error preparing query BumpSigningKeysVersion: %w", err)
 	}
+	if q.clearBanStmt, err = db.PrepareContext(ctx, clearBan); err != nil {
+		return nil, fmt.Errorf("error preparing query ClearBan: %w", err)
+	}
 	if q.countFactorAttemptStmt, err = db.PrepareContext(ctx, countFactorAttempt); err != nil {
 		return nil, fmt.Errorf("error preparing query CountFactorAttempt: %w", err)
 	}
@@ -219,6 +222,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.deleteUserPasskeysStmt, err = db.PrepareContext(ctx, deleteUserPasskeys); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteUserPasskeys: %w", err)
 	}
+	if q.deleteUserSessionsStmt, err = db.PrepareContext(ctx, deleteUserSessions); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteUserSessions: %w", err)
+	}
 	if q.denyDeviceCodeStmt, err = db.PrepareContext(ctx, denyDeviceCode); err != nil {
 		return nil, fmt.Errorf("error preparing query DenyDeviceCode: %w", err)
 	}
@@ -227,6 +233,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.getAuthRequestByCodeStmt, err = db.PrepareContext(ctx, getAuthRequestByCode); err != nil {
 		return nil, fmt.Errorf("error preparing query GetAuthRequestByCode: %w", err)
+	}
+	if q.getBanStmt, err = db.PrepareContext(ctx, getBan); err != nil {
+		return nil, fmt.Errorf("error preparing query GetBan: %w", err)
 	}
 	if q.getClientStmt, err = db.PrepareContext(ctx, getClient); err != nil {
 		return nil, fmt.Errorf("error preparing query GetClient: %w", err)
@@ -402,6 +411,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.saveRequestGrantScopesStmt, err = db.PrepareContext(ctx, saveRequestGrantScopes); err != nil {
 		return nil, fmt.Errorf("error preparing query SaveRequestGrantScopes: %w", err)
 	}
+	if q.setBanStmt, err = db.PrepareContext(ctx, setBan); err != nil {
+		return nil, fmt.Errorf("error preparing query SetBan: %w", err)
+	}
 	if q.setFactorSecretStmt, err = db.PrepareContext(ctx, setFactorSecret); err != nil {
 		return nil, fmt.Errorf("error preparing query SetFactorSecret: %w", err)
 	}
@@ -473,6 +485,11 @@ func (q *Queries) Close() error {
 	if q.bumpSigningKeysVersionStmt != nil {
 		if cerr := q.bumpSigningKeysVersionStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing bumpSigningKeysVersionStmt: %w", cerr)
+		}
+	}
+	if q.clearBanStmt != nil {
+		if cerr := q.clearBanStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing clearBanStmt: %w", cerr)
 		}
 	}
 	if q.countFactorAttemptStmt != nil {
@@ -780,6 +797,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing deleteUserPasskeysStmt: %w", cerr)
 		}
 	}
+	if q.deleteUserSessionsStmt != nil {
+		if cerr := q.deleteUserSessionsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteUserSessionsStmt: %w", cerr)
+		}
+	}
 	if q.denyDeviceCodeStmt != nil {
 		if cerr := q.denyDeviceCodeStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing denyDeviceCodeStmt: %w", cerr)
@@ -793,6 +815,11 @@ func (q *Queries) Close() error {
 	if q.getAuthRequestByCodeStmt != nil {
 		if cerr := q.getAuthRequestByCodeStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getAuthRequestByCodeStmt: %w", cerr)
+		}
+	}
+	if q.getBanStmt != nil {
+		if cerr := q.getBanStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getBanStmt: %w", cerr)
 		}
 	}
 	if q.getClientStmt != nil {
@@ -1085,6 +1112,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing saveRequestGrantScopesStmt: %w", cerr)
 		}
 	}
+	if q.setBanStmt != nil {
+		if cerr := q.setBanStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing setBanStmt: %w", cerr)
+		}
+	}
 	if q.setFactorSecretStmt != nil {
 		if cerr := q.setFactorSecretStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing setFactorSecretStmt: %w", cerr)
@@ -1208,6 +1240,7 @@ type Queries struct {
 	addSigningKeyStmt                  *sql.Stmt
 	approveDeviceCodeStmt              *sql.Stmt
 	bumpSigningKeysVersionStmt         *sql.Stmt
+	clearBanStmt                       *sql.Stmt
 	countFactorAttemptStmt             *sql.Stmt
 	countIdentitiesStmt                *sql.Stmt
 	countPasskeyWaysInStmt             *sql.Stmt
@@ -1269,9 +1302,11 @@ type Queries struct {
 	deleteUserOAuthCodesStmt           *sql.Stmt
 	deleteUserPasskeyCeremoniesStmt    *sql.Stmt
 	deleteUserPasskeysStmt             *sql.Stmt
+	deleteUserSessionsStmt             *sql.Stmt
 	denyDeviceCodeStmt                 *sql.Stmt
 	getAuthRequestStmt                 *sql.Stmt
 	getAuthRequestByCodeStmt           *sql.Stmt
+	getBanStmt                         *sql.Stmt
 	getClientStmt                      *sql.Stmt
 	getConsentStmt                     *sql.Stmt
 	getCredentialsStmt                 *sql.Stmt
@@ -1330,6 +1365,7 @@ type Queries struct {
 	saveConsentStmt                    *sql.Stmt
 	saveDeviceGrantScopesStmt          *sql.Stmt
 	saveRequestGrantScopesStmt         *sql.Stmt
+	setBanStmt                         *sql.Stmt
 	setFactorSecretStmt                *sql.Stmt
 	setPasskeyHandleStmt               *sql.Stmt
 	setPasswordStmt                    *sql.Stmt
@@ -1356,6 +1392,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		addSigningKeyStmt:                  q.addSigningKeyStmt,
 		approveDeviceCodeStmt:              q.approveDeviceCodeStmt,
 		bumpSigningKeysVersionStmt:         q.bumpSigningKeysVersionStmt,
+		clearBanStmt:                       q.clearBanStmt,
 		countFactorAttemptStmt:             q.countFactorAttemptStmt,
 		countIdentitiesStmt:                q.countIdentitiesStmt,
 		countPasskeyWaysInStmt:             q.countPasskeyWaysInStmt,
@@ -1417,9 +1454,11 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		deleteUserOAuthCodesStmt:           q.deleteUserOAuthCodesStmt,
 		deleteUserPasskeyCeremoniesStmt:    q.deleteUserPasskeyCeremoniesStmt,
 		deleteUserPasskeysStmt:             q.deleteUserPasskeysStmt,
+		deleteUserSessionsStmt:             q.deleteUserSessionsStmt,
 		denyDeviceCodeStmt:                 q.denyDeviceCodeStmt,
 		getAuthRequestStmt:                 q.getAuthRequestStmt,
 		getAuthRequestByCodeStmt:           q.getAuthRequestByCodeStmt,
+		getBanStmt:                         q.getBanStmt,
 		getClientStmt:                      q.getClientStmt,
 		getConsentStmt:                     q.getConsentStmt,
 		getCredentialsStmt:                 q.getCredentialsStmt,
@@ -1478,6 +1517,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		saveConsentStmt:                    q.saveConsentStmt,
 		saveDeviceGrantScopesStmt:          q.saveDeviceGrantScopesStmt,
 		saveRequestGrantScopesStmt:         q.saveRequestGrantScopesStmt,
+		setBanStmt:                         q.setBanStmt,
 		setFactorSecretStmt:                q.setFactorSecretStmt,
 		setPasskeyHandleStmt:               q.setPasskeyHandleStmt,
 		setPasswordStmt:                    q.setPasswordStmt,
