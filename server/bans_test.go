@@ -289,7 +289,7 @@ func TestBanLoginStep(t *testing.T) {
 	banNow := func() { a.ban(u.ID, time.Time{}) }
 	banNext.Store(&banNow)
 	id := a.authorize(r.conf.AuthCodeURL("st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
-	wantProblem(t, a.send("POST", "/oauth2/requests/"+id+"/accept", "", "", bearer(tok)...), accountBannedType, "accept as the ban commits")
+	wantResProblem(t, a.send("POST", "/oauth2/requests/"+id+"/accept", "", "", bearer(tok)...), accountBannedType, "accept as the ban commits")
 	if _, err := a.store.UnbanUser(context.Background(), u.ID, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +299,7 @@ func TestBanLoginStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	banNext.Store(&banNow)
-	wantProblem(t, a.deviceAnswer(tok, da.UserCode, true), accountBannedType, "device approval as the ban commits")
+	wantResProblem(t, a.deviceAnswer(tok, da.UserCode, true), accountBannedType, "device approval as the ban commits")
 	if n, err := a.store.ListSessions(context.Background(), u.ID); err != nil || len(n) != 0 {
 		t.Errorf("sessions after the refused grants: %d, %v; want none", len(n), err)
 	}
@@ -318,11 +318,11 @@ func TestBanLoginStep(t *testing.T) {
 	wantStatus(t, a.send("POST", "/oauth2/requests/"+id+"/accept", "", "", bearer(tok)...), http.StatusUnauthorized, "accept with a session the ban ended")
 	wantStatus(t, a.deviceAnswer(tok, da.UserCode, true), http.StatusUnauthorized, "device approval with a session the ban ended")
 	// keel's sign-in page signs in with POST /login first.
-	wantProblem(t, a.send("POST", "/login", "application/json", credentials("ada@example.com", "correct horse")), accountBannedType, "the sign-in page's login")
+	wantResProblem(t, a.send("POST", "/login", "application/json", credentials("ada@example.com", "correct horse")), accountBannedType, "the sign-in page's login")
 }
 
-// wantProblem checks a 403 problem of type typ.
-func wantProblem(t *testing.T, res *http.Response, typ, what string) {
+// wantResProblem checks a 403 problem of type typ.
+func wantResProblem(t *testing.T, res *http.Response, typ, what string) {
 	t.Helper()
 	b, _ := io.ReadAll(res.Body)
 	if res.StatusCode != http.StatusForbidden {
