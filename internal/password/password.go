@@ -1,6 +1,7 @@
 // Package password hashes and checks passwords with bcrypt. Hashing and
 // comparison live together so that a wrong password and an unknown email
-// cost the same.
+// cost the same. It also checks the hashes of other systems that an import
+// brings (foreign.go), until a sign-in replaces them with keel's own.
 //
 // bcrypt is deliberately slow, so it runs in a bounded pool: at most
 // `workers` at once (about one per CPU, so the rest of the API keeps a share
@@ -44,7 +45,8 @@ type Pool struct {
 	slots   chan struct{}
 	queue   int64
 	waiting atomic.Int64
-	// Compare is bcrypt.CompareHashAndPassword. It is a field for tests
+	// Compare is this package's Compare: bcrypt, or a foreign hash an
+	// import stored (foreign.go). It is a field for tests
 	// only: one that wraps it sees which hashes a login compared against,
 	// and how often (the timing promise is about comparisons made, not
 	// calls of Check). Set it before use; never in production.
@@ -55,7 +57,7 @@ type Pool struct {
 // New returns a pool hashing at cost with workers at once and queue waiting.
 func New(cost, workers, queue int) *Pool {
 	p := &Pool{cost: cost, slots: make(chan struct{}, max(workers, 1)), queue: int64(queue),
-		Compare: bcrypt.CompareHashAndPassword}
+		Compare: Compare}
 	dummy := sync.OnceValue(func() []byte {
 		h, err := bcrypt.GenerateFromPassword([]byte("keel-dummy-password-for-timing"), cost)
 		if err != nil {
