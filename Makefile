@@ -7,7 +7,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: run dev build test test-race generate check-generated lint bench load fuzz swagger-ui clean clean-data
+.PHONY: run dev build test test-race generate check-generated lint bench bench-import load fuzz swagger-ui clean clean-data
 
 run: ## serve on $$ADDR (default :8080), data in data/keel.db
 	$(GO) run ./cmd/keel
@@ -76,6 +76,9 @@ bench: ## Go benchmarks of every route (real router), the validator, JWT, the qu
 	$(GO) test -run '^$$' -bench '$(value BENCH)' -benchmem -benchtime $(BENCHTIME) -count 6 ./server/ | tee bench.txt
 	@! grep -q '^FAIL' bench.txt || { echo "a benchmark failed: see bench.txt"; exit 1; }
 	@$(BENCHSTAT) bench.txt 2>/dev/null || echo "(benchstat unavailable; raw results in bench.txt)"
+
+bench-import: ## 100,000 users through keel users import's code on a fresh SQLite database: under a minute (BENCH.md)
+	$(GO) test -run '^$$' -bench Import100k -benchtime 1x ./internal/transfer
 
 load: ## wrk load test: keel on SQLite and PostgreSQL vs go-bare, go-bare-pg and node-fastify via ../shared/bench (LOAD_PEERS, LOAD_ORDER, DURATION, ...)
 	scripts/load.sh

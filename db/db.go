@@ -83,6 +83,12 @@ type Session struct {
 	// password change that commits during the bcrypt comparison leaves the
 	// sign-in without a session (ErrSignInStale).
 	CheckedHash string
+	// Rehash, with CheckedHash, is keel's own hash of the password that
+	// checked out against a foreign hash an import stored: CreateSession
+	// puts it in CheckedHash's place in the sign-in's transaction, only
+	// while CheckedHash is still the account's (so a password changed
+	// meanwhile stays changed). It is not stored with the session.
+	Rehash string
 }
 
 // OneTimeToken is an emailed token (its SHA-256 in Hash) that confirms
@@ -257,6 +263,7 @@ type Store interface {
 	SocketPlaces
 	Events
 	Bans
+	Transfer
 	// Close releases the database.
 	Close() error
 }
@@ -294,7 +301,8 @@ type Sessions interface {
 	// s.CheckedHash (when set) is the account's password hash and
 	// s.PasskeyID (when set) the account's passkey, else ErrSignInStale;
 	// and that the account is under no ban active at s.CreatedAt, else
-	// ErrBanned. after runs in that transaction (the sign-in's event).
+	// ErrBanned; then it replaces the checked hash with s.Rehash, when
+	// set. after runs in that transaction (the sign-in's event).
 	CreateSession(ctx context.Context, s Session, after ...func(*sql.Tx) error) error
 	// GetSessionUser returns the user of the session, in one query, or
 	// ErrNoSession when the session has ended (or is not the user's).

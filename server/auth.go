@@ -53,6 +53,14 @@ func (s *Server) Login(ctx context.Context, req oapi.LoginRequestObject) (oapi.L
 	}
 	sess := s.newSignIn(ctx, creds.UserID, db.AAL1, amrPassword, true)
 	sess.CheckedHash = creds.PasswordHash
+	if password.NeedsRehash(creds.PasswordHash) {
+		// A hash an import brought (docs/admin.md, "Moving users"): keel's
+		// own takes its place in this sign-in's transaction. When the pool
+		// is too busy for it, the next sign-in tries again.
+		if h, err := s.passwords.Hash(ctx, req.Body.Password); err == nil {
+			sess.Rehash = string(h)
+		}
+	}
 	tok, err := s.startSession(ctx, sess)
 	if errors.Is(err, db.ErrSignInStale) {
 		// The password was reset or changed while bcrypt compared it: the

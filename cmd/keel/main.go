@@ -57,7 +57,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case "openapi":
 		_, err := stdout.Write(api.YAML)
 		return err
-	case "serve", "migrate", "healthcheck", "keys", "clients", "secrets":
+	case "serve", "migrate", "healthcheck", "keys", "clients", "secrets", "users":
 	default:
 		return fmt.Errorf("unknown command %q; see keel --help", cmd)
 	}
@@ -81,6 +81,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return clientsCommand(ctx, cfg, rest, stdout)
 	case "secrets":
 		return secrets(ctx, cfg, rest, stdout)
+	case "users":
+		return usersCommand(ctx, cfg, rest, stdout)
 	}
 	if len(rest) > 0 {
 		return fmt.Errorf("serve takes no arguments; configure it with environment variables (keel --help)")
@@ -119,12 +121,14 @@ Usage:
   keel clients list     list the registered clients (never their secrets)
   keel clients delete ID  delete a client
   keel secrets reseal   re-seal the TOTP secrets of the previous key material under the current one
+  keel users export [--totp-key-file F] OUT   write every account, one JSON line each (docs/admin.md, "Moving users")
+  keel users import [--totp-key-file F] [--firebase-…] IN   bring accounts in from that format or another system's hashes
   keel healthcheck      exit 0 when the keel at ADDR answers GET /healthz (for container health checks)
   keel openapi          print the OpenAPI document the binary serves
   keel version          print the version, commit and Go version
   keel --help           print this help
 
-Environment (also read from ./.env; serve, migrate, keys, clients and secrets read them):
+Environment (also read from ./.env; serve, migrate, keys, clients, secrets and users read them):
 `)
 	for _, s := range settings {
 		fmt.Fprintf(&b, "  %-20s %s (%s)\n", s.Name, s.Meaning, defaultText(s.Default))

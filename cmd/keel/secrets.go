@@ -25,13 +25,7 @@ func secrets(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 	if len(args) != 1 || args[0] != "reseal" {
 		return errors.New("usage: keel secrets reseal")
 	}
-	// The JWT secret as serve reads it: set, or the one kept beside the
-	// SQLite database.
-	secret, err := token.LoadSecret(cfg.JWTSecret, filepath.Dir(cfg.Database.Path), slog.New(slog.DiscardHandler))
-	if err != nil {
-		return err
-	}
-	keys, err := newMFAKeys(cfg, secret)
+	keys, err := mfaKeys(cfg)
 	if err != nil {
 		return err
 	}
@@ -53,4 +47,14 @@ func secrets(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 	}
 	_, err = fmt.Fprintf(stdout, "re-sealed %d TOTP secrets under the current key material\n", n)
 	return err
+}
+
+// mfaKeys are keel's TOTP sealing keys as serve derives them: from MFA_KEY,
+// or from the JWT secret (set, or the one kept beside the SQLite database).
+func mfaKeys(cfg config) (*mfa.Keys, error) {
+	secret, err := token.LoadSecret(cfg.JWTSecret, filepath.Dir(cfg.Database.Path), slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, err
+	}
+	return newMFAKeys(cfg, secret)
 }

@@ -56,6 +56,11 @@ func (d *DB) createSession(ctx context.Context, tx *sql.Tx, q *gen.Queries, s db
 	if err := notBanned(ctx, q, s.UserID, s.CreatedAt); err != nil {
 		return nil, err
 	}
+	if s.Rehash != "" && s.CheckedHash != "" { // an imported hash, now keel's (db.Session.Rehash)
+		if _, err := q.SetPassword(ctx, gen.SetPasswordParams{ID: s.UserID, PasswordHash: s.Rehash}); err != nil {
+			return nil, err
+		}
+	}
 	if err := insertSession(ctx, q, s); err != nil {
 		return nil, err
 	}

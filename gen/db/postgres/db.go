@@ -228,6 +228,18 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.denyDeviceCodeStmt, err = db.PrepareContext(ctx, denyDeviceCode); err != nil {
 		return nil, fmt.Errorf("error preparing query DenyDeviceCode: %w", err)
 	}
+	if q.exportFactorsStmt, err = db.PrepareContext(ctx, exportFactors); err != nil {
+		return nil, fmt.Errorf("error preparing query ExportFactors: %w", err)
+	}
+	if q.exportIdentitiesStmt, err = db.PrepareContext(ctx, exportIdentities); err != nil {
+		return nil, fmt.Errorf("error preparing query ExportIdentities: %w", err)
+	}
+	if q.exportPasskeysStmt, err = db.PrepareContext(ctx, exportPasskeys); err != nil {
+		return nil, fmt.Errorf("error preparing query ExportPasskeys: %w", err)
+	}
+	if q.exportUsersStmt, err = db.PrepareContext(ctx, exportUsers); err != nil {
+		return nil, fmt.Errorf("error preparing query ExportUsers: %w", err)
+	}
 	if q.getAuthRequestStmt, err = db.PrepareContext(ctx, getAuthRequest); err != nil {
 		return nil, fmt.Errorf("error preparing query GetAuthRequest: %w", err)
 	}
@@ -309,11 +321,26 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.getUserByEmailStmt, err = db.PrepareContext(ctx, getUserByEmail); err != nil {
 		return nil, fmt.Errorf("error preparing query GetUserByEmail: %w", err)
 	}
+	if q.getUserByExternalIDStmt, err = db.PrepareContext(ctx, getUserByExternalID); err != nil {
+		return nil, fmt.Errorf("error preparing query GetUserByExternalID: %w", err)
+	}
 	if q.hasPasskeyStmt, err = db.PrepareContext(ctx, hasPasskey); err != nil {
 		return nil, fmt.Errorf("error preparing query HasPasskey: %w", err)
 	}
 	if q.identityOwnedStmt, err = db.PrepareContext(ctx, identityOwned); err != nil {
 		return nil, fmt.Errorf("error preparing query IdentityOwned: %w", err)
+	}
+	if q.importFactorStmt, err = db.PrepareContext(ctx, importFactor); err != nil {
+		return nil, fmt.Errorf("error preparing query ImportFactor: %w", err)
+	}
+	if q.importPasskeyStmt, err = db.PrepareContext(ctx, importPasskey); err != nil {
+		return nil, fmt.Errorf("error preparing query ImportPasskey: %w", err)
+	}
+	if q.importUserStmt, err = db.PrepareContext(ctx, importUser); err != nil {
+		return nil, fmt.Errorf("error preparing query ImportUser: %w", err)
+	}
+	if q.importUserWithIDStmt, err = db.PrepareContext(ctx, importUserWithID); err != nil {
+		return nil, fmt.Errorf("error preparing query ImportUserWithID: %w", err)
 	}
 	if q.insertEventStmt, err = db.PrepareContext(ctx, insertEvent); err != nil {
 		return nil, fmt.Errorf("error preparing query InsertEvent: %w", err)
@@ -398,6 +425,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.resetFactorFailuresStmt, err = db.PrepareContext(ctx, resetFactorFailures); err != nil {
 		return nil, fmt.Errorf("error preparing query ResetFactorFailures: %w", err)
+	}
+	if q.resyncUserIDsStmt, err = db.PrepareContext(ctx, resyncUserIDs); err != nil {
+		return nil, fmt.Errorf("error preparing query ResyncUserIDs: %w", err)
 	}
 	if q.returnRateTokenStmt, err = db.PrepareContext(ctx, returnRateToken); err != nil {
 		return nil, fmt.Errorf("error preparing query ReturnRateToken: %w", err)
@@ -816,6 +846,26 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing denyDeviceCodeStmt: %w", cerr)
 		}
 	}
+	if q.exportFactorsStmt != nil {
+		if cerr := q.exportFactorsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing exportFactorsStmt: %w", cerr)
+		}
+	}
+	if q.exportIdentitiesStmt != nil {
+		if cerr := q.exportIdentitiesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing exportIdentitiesStmt: %w", cerr)
+		}
+	}
+	if q.exportPasskeysStmt != nil {
+		if cerr := q.exportPasskeysStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing exportPasskeysStmt: %w", cerr)
+		}
+	}
+	if q.exportUsersStmt != nil {
+		if cerr := q.exportUsersStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing exportUsersStmt: %w", cerr)
+		}
+	}
 	if q.getAuthRequestStmt != nil {
 		if cerr := q.getAuthRequestStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getAuthRequestStmt: %w", cerr)
@@ -951,6 +1001,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing getUserByEmailStmt: %w", cerr)
 		}
 	}
+	if q.getUserByExternalIDStmt != nil {
+		if cerr := q.getUserByExternalIDStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getUserByExternalIDStmt: %w", cerr)
+		}
+	}
 	if q.hasPasskeyStmt != nil {
 		if cerr := q.hasPasskeyStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing hasPasskeyStmt: %w", cerr)
@@ -959,6 +1014,26 @@ func (q *Queries) Close() error {
 	if q.identityOwnedStmt != nil {
 		if cerr := q.identityOwnedStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing identityOwnedStmt: %w", cerr)
+		}
+	}
+	if q.importFactorStmt != nil {
+		if cerr := q.importFactorStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing importFactorStmt: %w", cerr)
+		}
+	}
+	if q.importPasskeyStmt != nil {
+		if cerr := q.importPasskeyStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing importPasskeyStmt: %w", cerr)
+		}
+	}
+	if q.importUserStmt != nil {
+		if cerr := q.importUserStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing importUserStmt: %w", cerr)
+		}
+	}
+	if q.importUserWithIDStmt != nil {
+		if cerr := q.importUserWithIDStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing importUserWithIDStmt: %w", cerr)
 		}
 	}
 	if q.insertEventStmt != nil {
@@ -1099,6 +1174,11 @@ func (q *Queries) Close() error {
 	if q.resetFactorFailuresStmt != nil {
 		if cerr := q.resetFactorFailuresStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing resetFactorFailuresStmt: %w", cerr)
+		}
+	}
+	if q.resyncUserIDsStmt != nil {
+		if cerr := q.resyncUserIDsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing resyncUserIDsStmt: %w", cerr)
 		}
 	}
 	if q.returnRateTokenStmt != nil {
@@ -1328,6 +1408,10 @@ type Queries struct {
 	deleteUserPasskeysStmt             *sql.Stmt
 	deleteUserSessionsStmt             *sql.Stmt
 	denyDeviceCodeStmt                 *sql.Stmt
+	exportFactorsStmt                  *sql.Stmt
+	exportIdentitiesStmt               *sql.Stmt
+	exportPasskeysStmt                 *sql.Stmt
+	exportUsersStmt                    *sql.Stmt
 	getAuthRequestStmt                 *sql.Stmt
 	getAuthRequestByCodeStmt           *sql.Stmt
 	getBanStmt                         *sql.Stmt
@@ -1355,8 +1439,13 @@ type Queries struct {
 	getTokenCredentialsStmt            *sql.Stmt
 	getUserStmt                        *sql.Stmt
 	getUserByEmailStmt                 *sql.Stmt
+	getUserByExternalIDStmt            *sql.Stmt
 	hasPasskeyStmt                     *sql.Stmt
 	identityOwnedStmt                  *sql.Stmt
+	importFactorStmt                   *sql.Stmt
+	importPasskeyStmt                  *sql.Stmt
+	importUserStmt                     *sql.Stmt
+	importUserWithIDStmt               *sql.Stmt
 	insertEventStmt                    *sql.Stmt
 	insertEventReturningIDStmt         *sql.Stmt
 	listClientsStmt                    *sql.Stmt
@@ -1385,6 +1474,7 @@ type Queries struct {
 	recordDevicePollStmt               *sql.Stmt
 	renamePasskeyStmt                  *sql.Stmt
 	resetFactorFailuresStmt            *sql.Stmt
+	resyncUserIDsStmt                  *sql.Stmt
 	returnRateTokenStmt                *sql.Stmt
 	rotateRefreshStmt                  *sql.Stmt
 	saveAuthCodeStmt                   *sql.Stmt
@@ -1483,6 +1573,10 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		deleteUserPasskeysStmt:             q.deleteUserPasskeysStmt,
 		deleteUserSessionsStmt:             q.deleteUserSessionsStmt,
 		denyDeviceCodeStmt:                 q.denyDeviceCodeStmt,
+		exportFactorsStmt:                  q.exportFactorsStmt,
+		exportIdentitiesStmt:               q.exportIdentitiesStmt,
+		exportPasskeysStmt:                 q.exportPasskeysStmt,
+		exportUsersStmt:                    q.exportUsersStmt,
 		getAuthRequestStmt:                 q.getAuthRequestStmt,
 		getAuthRequestByCodeStmt:           q.getAuthRequestByCodeStmt,
 		getBanStmt:                         q.getBanStmt,
@@ -1510,8 +1604,13 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		getTokenCredentialsStmt:            q.getTokenCredentialsStmt,
 		getUserStmt:                        q.getUserStmt,
 		getUserByEmailStmt:                 q.getUserByEmailStmt,
+		getUserByExternalIDStmt:            q.getUserByExternalIDStmt,
 		hasPasskeyStmt:                     q.hasPasskeyStmt,
 		identityOwnedStmt:                  q.identityOwnedStmt,
+		importFactorStmt:                   q.importFactorStmt,
+		importPasskeyStmt:                  q.importPasskeyStmt,
+		importUserStmt:                     q.importUserStmt,
+		importUserWithIDStmt:               q.importUserWithIDStmt,
 		insertEventStmt:                    q.insertEventStmt,
 		insertEventReturningIDStmt:         q.insertEventReturningIDStmt,
 		listClientsStmt:                    q.listClientsStmt,
@@ -1540,6 +1639,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		recordDevicePollStmt:               q.recordDevicePollStmt,
 		renamePasskeyStmt:                  q.renamePasskeyStmt,
 		resetFactorFailuresStmt:            q.resetFactorFailuresStmt,
+		resyncUserIDsStmt:                  q.resyncUserIDsStmt,
 		returnRateTokenStmt:                q.returnRateTokenStmt,
 		rotateRefreshStmt:                  q.rotateRefreshStmt,
 		saveAuthCodeStmt:                   q.saveAuthCodeStmt,

@@ -228,6 +228,18 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.denyDeviceCodeStmt, err = db.PrepareContext(ctx, denyDeviceCode); err != nil {
 		return nil, fmt.Errorf("error preparing query DenyDeviceCode: %w", err)
 	}
+	if q.exportFactorsStmt, err = db.PrepareContext(ctx, exportFactors); err != nil {
+		return nil, fmt.Errorf("error preparing query ExportFactors: %w", err)
+	}
+	if q.exportIdentitiesStmt, err = db.PrepareContext(ctx, exportIdentities); err != nil {
+		return nil, fmt.Errorf("error preparing query ExportIdentities: %w", err)
+	}
+	if q.exportPasskeysStmt, err = db.PrepareContext(ctx, exportPasskeys); err != nil {
+		return nil, fmt.Errorf("error preparing query ExportPasskeys: %w", err)
+	}
+	if q.exportUsersStmt, err = db.PrepareContext(ctx, exportUsers); err != nil {
+		return nil, fmt.Errorf("error preparing query ExportUsers: %w", err)
+	}
 	if q.getAuthRequestStmt, err = db.PrepareContext(ctx, getAuthRequest); err != nil {
 		return nil, fmt.Errorf("error preparing query GetAuthRequest: %w", err)
 	}
@@ -309,11 +321,26 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.getUserByEmailStmt, err = db.PrepareContext(ctx, getUserByEmail); err != nil {
 		return nil, fmt.Errorf("error preparing query GetUserByEmail: %w", err)
 	}
+	if q.getUserByExternalIDStmt, err = db.PrepareContext(ctx, getUserByExternalID); err != nil {
+		return nil, fmt.Errorf("error preparing query GetUserByExternalID: %w", err)
+	}
 	if q.hasPasskeyStmt, err = db.PrepareContext(ctx, hasPasskey); err != nil {
 		return nil, fmt.Errorf("error preparing query HasPasskey: %w", err)
 	}
 	if q.identityOwnedStmt, err = db.PrepareContext(ctx, identityOwned); err != nil {
 		return nil, fmt.Errorf("error preparing query IdentityOwned: %w", err)
+	}
+	if q.importFactorStmt, err = db.PrepareContext(ctx, importFactor); err != nil {
+		return nil, fmt.Errorf("error preparing query ImportFactor: %w", err)
+	}
+	if q.importPasskeyStmt, err = db.PrepareContext(ctx, importPasskey); err != nil {
+		return nil, fmt.Errorf("error preparing query ImportPasskey: %w", err)
+	}
+	if q.importUserStmt, err = db.PrepareContext(ctx, importUser); err != nil {
+		return nil, fmt.Errorf("error preparing query ImportUser: %w", err)
+	}
+	if q.importUserWithIDStmt, err = db.PrepareContext(ctx, importUserWithID); err != nil {
+		return nil, fmt.Errorf("error preparing query ImportUserWithID: %w", err)
 	}
 	if q.insertEventStmt, err = db.PrepareContext(ctx, insertEvent); err != nil {
 		return nil, fmt.Errorf("error preparing query InsertEvent: %w", err)
@@ -395,6 +422,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.resetFactorFailuresStmt, err = db.PrepareContext(ctx, resetFactorFailures); err != nil {
 		return nil, fmt.Errorf("error preparing query ResetFactorFailures: %w", err)
+	}
+	if q.resyncUserIDsStmt, err = db.PrepareContext(ctx, resyncUserIDs); err != nil {
+		return nil, fmt.Errorf("error preparing query ResyncUserIDs: %w", err)
 	}
 	if q.rotateRefreshStmt, err = db.PrepareContext(ctx, rotateRefresh); err != nil {
 		return nil, fmt.Errorf("error preparing query RotateRefresh: %w", err)
@@ -807,6 +837,26 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing denyDeviceCodeStmt: %w", cerr)
 		}
 	}
+	if q.exportFactorsStmt != nil {
+		if cerr := q.exportFactorsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing exportFactorsStmt: %w", cerr)
+		}
+	}
+	if q.exportIdentitiesStmt != nil {
+		if cerr := q.exportIdentitiesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing exportIdentitiesStmt: %w", cerr)
+		}
+	}
+	if q.exportPasskeysStmt != nil {
+		if cerr := q.exportPasskeysStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing exportPasskeysStmt: %w", cerr)
+		}
+	}
+	if q.exportUsersStmt != nil {
+		if cerr := q.exportUsersStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing exportUsersStmt: %w", cerr)
+		}
+	}
 	if q.getAuthRequestStmt != nil {
 		if cerr := q.getAuthRequestStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getAuthRequestStmt: %w", cerr)
@@ -942,6 +992,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing getUserByEmailStmt: %w", cerr)
 		}
 	}
+	if q.getUserByExternalIDStmt != nil {
+		if cerr := q.getUserByExternalIDStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getUserByExternalIDStmt: %w", cerr)
+		}
+	}
 	if q.hasPasskeyStmt != nil {
 		if cerr := q.hasPasskeyStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing hasPasskeyStmt: %w", cerr)
@@ -950,6 +1005,26 @@ func (q *Queries) Close() error {
 	if q.identityOwnedStmt != nil {
 		if cerr := q.identityOwnedStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing identityOwnedStmt: %w", cerr)
+		}
+	}
+	if q.importFactorStmt != nil {
+		if cerr := q.importFactorStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing importFactorStmt: %w", cerr)
+		}
+	}
+	if q.importPasskeyStmt != nil {
+		if cerr := q.importPasskeyStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing importPasskeyStmt: %w", cerr)
+		}
+	}
+	if q.importUserStmt != nil {
+		if cerr := q.importUserStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing importUserStmt: %w", cerr)
+		}
+	}
+	if q.importUserWithIDStmt != nil {
+		if cerr := q.importUserWithIDStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing importUserWithIDStmt: %w", cerr)
 		}
 	}
 	if q.insertEventStmt != nil {
@@ -1085,6 +1160,11 @@ func (q *Queries) Close() error {
 	if q.resetFactorFailuresStmt != nil {
 		if cerr := q.resetFactorFailuresStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing resetFactorFailuresStmt: %w", cerr)
+		}
+	}
+	if q.resyncUserIDsStmt != nil {
+		if cerr := q.resyncUserIDsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing resyncUserIDsStmt: %w", cerr)
 		}
 	}
 	if q.rotateRefreshStmt != nil {
@@ -1304,6 +1384,10 @@ type Queries struct {
 	deleteUserPasskeysStmt             *sql.Stmt
 	deleteUserSessionsStmt             *sql.Stmt
 	denyDeviceCodeStmt                 *sql.Stmt
+	exportFactorsStmt                  *sql.Stmt
+	exportIdentitiesStmt               *sql.Stmt
+	exportPasskeysStmt                 *sql.Stmt
+	exportUsersStmt                    *sql.Stmt
 	getAuthRequestStmt                 *sql.Stmt
 	getAuthRequestByCodeStmt           *sql.Stmt
 	getBanStmt                         *sql.Stmt
@@ -1331,8 +1415,13 @@ type Queries struct {
 	getTokenCredentialsStmt            *sql.Stmt
 	getUserStmt                        *sql.Stmt
 	getUserByEmailStmt                 *sql.Stmt
+	getUserByExternalIDStmt            *sql.Stmt
 	hasPasskeyStmt                     *sql.Stmt
 	identityOwnedStmt                  *sql.Stmt
+	importFactorStmt                   *sql.Stmt
+	importPasskeyStmt                  *sql.Stmt
+	importUserStmt                     *sql.Stmt
+	importUserWithIDStmt               *sql.Stmt
 	insertEventStmt                    *sql.Stmt
 	insertEventReturningIDStmt         *sql.Stmt
 	listClientsStmt                    *sql.Stmt
@@ -1360,6 +1449,7 @@ type Queries struct {
 	recordDevicePollStmt               *sql.Stmt
 	renamePasskeyStmt                  *sql.Stmt
 	resetFactorFailuresStmt            *sql.Stmt
+	resyncUserIDsStmt                  *sql.Stmt
 	rotateRefreshStmt                  *sql.Stmt
 	saveAuthCodeStmt                   *sql.Stmt
 	saveConsentStmt                    *sql.Stmt
@@ -1456,6 +1546,10 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		deleteUserPasskeysStmt:             q.deleteUserPasskeysStmt,
 		deleteUserSessionsStmt:             q.deleteUserSessionsStmt,
 		denyDeviceCodeStmt:                 q.denyDeviceCodeStmt,
+		exportFactorsStmt:                  q.exportFactorsStmt,
+		exportIdentitiesStmt:               q.exportIdentitiesStmt,
+		exportPasskeysStmt:                 q.exportPasskeysStmt,
+		exportUsersStmt:                    q.exportUsersStmt,
 		getAuthRequestStmt:                 q.getAuthRequestStmt,
 		getAuthRequestByCodeStmt:           q.getAuthRequestByCodeStmt,
 		getBanStmt:                         q.getBanStmt,
@@ -1483,8 +1577,13 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		getTokenCredentialsStmt:            q.getTokenCredentialsStmt,
 		getUserStmt:                        q.getUserStmt,
 		getUserByEmailStmt:                 q.getUserByEmailStmt,
+		getUserByExternalIDStmt:            q.getUserByExternalIDStmt,
 		hasPasskeyStmt:                     q.hasPasskeyStmt,
 		identityOwnedStmt:                  q.identityOwnedStmt,
+		importFactorStmt:                   q.importFactorStmt,
+		importPasskeyStmt:                  q.importPasskeyStmt,
+		importUserStmt:                     q.importUserStmt,
+		importUserWithIDStmt:               q.importUserWithIDStmt,
 		insertEventStmt:                    q.insertEventStmt,
 		insertEventReturningIDStmt:         q.insertEventReturningIDStmt,
 		listClientsStmt:                    q.listClientsStmt,
@@ -1512,6 +1611,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		recordDevicePollStmt:               q.recordDevicePollStmt,
 		renamePasskeyStmt:                  q.renamePasskeyStmt,
 		resetFactorFailuresStmt:            q.resetFactorFailuresStmt,
+		resyncUserIDsStmt:                  q.resyncUserIDsStmt,
 		rotateRefreshStmt:                  q.rotateRefreshStmt,
 		saveAuthCodeStmt:                   q.saveAuthCodeStmt,
 		saveConsentStmt:                    q.saveConsentStmt,
