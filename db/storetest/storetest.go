@@ -116,6 +116,9 @@ func Run(t *testing.T, open func(t *testing.T) db.Store) {
 		{"a ban ends every session, grants among them, announced, and voids the sign-in codes", banEnds},
 		{"while a ban lasts no sign-in starts a session or stores a code; at its end or once lifted they do", bannedSignIns},
 		{"UnbanUser lifts a ban once; missing is ErrNoUser", unbanUser},
+		{"what ImportUsers stores reads back whole through ExportUsers, page by page; new ids come after kept ones", importExport},
+		{"ImportUsers: an account refused for what another holds leaves nothing of itself, the others go in; an external_id comes in once", importRefusals},
+		{"a sign-in's rehash replaces the hash only while the hash it checked holds", rehashHolds},
 		{"Close releases the database", closeStore},
 	}
 	for _, tt := range tests {
