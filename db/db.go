@@ -29,6 +29,13 @@ type User struct {
 	Email         string
 	CreatedAt     time.Time // UTC, millisecond precision on every engine
 	EmailVerified bool
+	// UserMetadata is what the user keeps about themselves (PATCH /profile),
+	// AppMetadata what the operator keeps about them (PATCH
+	// /admin/users/{id}): each a JSON object's text, at most
+	// MaxMetadataBytes; "" where a read leaves it out (GET /profile's
+	// bearer check reads UserMetadata only).
+	UserMetadata string
+	AppMetadata  string
 }
 
 // Session is one login: the access tokens it issues name it, and it holds
@@ -264,6 +271,7 @@ type Store interface {
 	Events
 	Bans
 	Transfer
+	UserChanges
 	// Close releases the database.
 	Close() error
 }

@@ -217,6 +217,7 @@ func TestMFAAssuranceGate(t *testing.T) {
 		"deleteMFAFactor":     jsonBody("code", "123456"),
 		"reauthenticate":      jsonBody("password", "password123"),
 		"answerDeviceRequest": `{"user_code":"BDFG-HJKL","approve":false}`,
+		"updateProfile":       `{"user_metadata":{}}`,
 	}
 	// Required query parameters (400 before the gate without them).
 	queries := map[string]string{"getDeviceRequest": "?user_code=BDFG-HJKL"}

@@ -122,6 +122,9 @@ type Jobs interface {
 	// account is signed in to, the mail that tells its owner (event, a
 	// jobs.Event* name, made at at).
 	NotifyTx(ctx context.Context, tx *sql.Tx, userID int64, event string, at time.Time) error
+	// InviteTx inserts, in tx, the transaction that creates an account an
+	// admin invites, the mail with its set-password link.
+	InviteTx(ctx context.Context, tx *sql.Tx, userID int64) error
 }
 
 // Server is keel's API. It satisfies the generated strict interface; its

@@ -90,7 +90,23 @@ func (s *Server) ResendVerification(ctx context.Context, _ oapi.ResendVerificati
 	return oapi.ResendVerification202JSONResponse{Status: oapi.AcceptedStatusAccepted}, nil
 }
 
+// UpdateProfile replaces the user's own metadata, recorded as user.updated
+// in the change's transaction.
+func (s *Server) UpdateProfile(ctx context.Context, req oapi.UpdateProfileRequestObject) (oapi.UpdateProfileResponseObject, error) {
+	p := mustPrincipal(ctx)
+	meta, err := metadata(req.Body.UserMetadata, "/user_metadata")
+	if err != nil {
+		return nil, err
+	}
+	_, u, err := s.store.UpdateUser(ctx, p.UserID, db.UserChange{UserMetadata: &meta}, s.recordUpdate(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return oapi.UpdateProfile200JSONResponse(toUser(u)), nil
+}
+
 // toUser is the API's view of a user: never the password hash.
 func toUser(u db.User) oapi.User {
-	return oapi.User{ID: u.ID, Email: u.Email, CreatedAt: u.CreatedAt.UTC(), EmailVerified: u.EmailVerified}
+	return oapi.User{ID: u.ID, Email: u.Email, CreatedAt: u.CreatedAt.UTC(), EmailVerified: u.EmailVerified,
+		UserMetadata: metadataOf(u.UserMetadata)}
 }

@@ -54,6 +54,7 @@ type config struct {
 	// wait for its second factor.
 	SessionMaxAge, AAL2MaxAge, MFAPendingTTL time.Duration
 	ResetTTL                                 time.Duration // RESET_TTL: how long a password reset token works
+	InviteTTL                                time.Duration // INVITE_TTL: how long an invitation's set-password link works
 	VerifyTTL                                time.Duration // VERIFY_TTL: how long an email verification token works
 	BcryptCost                               int           // BCRYPT_COST
 	JobInterval                              time.Duration // JOB_INTERVAL: how often the scheduled job runs
@@ -173,6 +174,7 @@ var settings = []setting{
 	{"AAL2_MAX_AGE", "12h", "how long a session stays aal2 after its second factor; then it is aal1 again (its tokens get 401, the refreshed ones ask for a code: POST /mfa/verify)"},
 	{"MFA_PENDING_TTL", "10m", "how long a session waiting for its second factor (aal1, of an account with a verified factor) lives; it is not refreshed until POST /mfa/verify raises it"},
 	{"RESET_TTL", "30m", "how long a password reset token works"},
+	{"INVITE_TTL", "72h", "how long the set-password link of an invitation (POST /admin/users with invite) works"},
 	{"VERIFY_TTL", "24h", "how long an email verification token works"},
 	{"BCRYPT_COST", "10", "bcrypt cost, 4 to 31"},
 	{"JOB_INTERVAL", "5s", "how often the scheduled job runs"},
@@ -354,6 +356,7 @@ func (r *envReader) auth(cfg *config) {
 	cfg.AAL2MaxAge = r.duration("AAL2_MAX_AGE", time.Second)
 	cfg.MFAPendingTTL = r.duration("MFA_PENDING_TTL", time.Second)
 	cfg.ResetTTL = r.duration("RESET_TTL", time.Second)
+	cfg.InviteTTL = r.duration("INVITE_TTL", time.Second)
 	cfg.VerifyTTL = r.duration("VERIFY_TTL", time.Second)
 
 	cost, err := strconv.Atoi(r.get("BCRYPT_COST"))

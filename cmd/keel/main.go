@@ -384,7 +384,7 @@ func newEngine(cfg config, log *slog.Logger, store database, app *server.Server)
 	}
 	engine, err := jobs.New(store, store.Jobs(), jobs.Config{
 		CountUsersEvery: cfg.JobInterval, Log: log, Registry: app.Registry(),
-		Mailer: mailer, PublicURL: cfg.PublicURL, VerifyTTL: cfg.VerifyTTL, ResetTTL: cfg.ResetTTL,
+		Mailer: mailer, PublicURL: cfg.PublicURL, VerifyTTL: cfg.VerifyTTL, ResetTTL: cfg.ResetTTL, InviteTTL: cfg.InviteTTL,
 		DCRIdle: cfg.DCRIdle,
 	})
 	if err != nil {

@@ -23,8 +23,9 @@ func (d *DB) GetSessionAccess(ctx context.Context, sessionID string, userID int6
 		return db.SessionAccess{}, translate(err, db.ErrNoSession)
 	}
 	return db.SessionAccess{
-		User: db.User{ID: row.ID, Email: row.Email, CreatedAt: db.Millis(row.CreatedAt), EmailVerified: row.EmailVerified},
-		AAL:  row.Aal, HasFactor: row.Factors > 0,
+		User: db.User{ID: row.ID, Email: row.Email, CreatedAt: db.Millis(row.CreatedAt), EmailVerified: row.EmailVerified,
+			UserMetadata: row.UserMetadata},
+		AAL: row.Aal, HasFactor: row.Factors > 0,
 		LevelGen: row.LevelGen,
 	}, nil
 }

@@ -119,6 +119,10 @@ func Run(t *testing.T, open func(t *testing.T) db.Store) {
 		{"what ImportUsers stores reads back whole through ExportUsers, page by page; new ids come after kept ones", importExport},
 		{"ImportUsers: an account refused for what another holds leaves nothing of itself, the others go in; an external_id comes in once", importRefusals},
 		{"a sign-in's rehash replaces the hash only while the hash it checked holds", rehashHolds},
+		{"CreateAccount stores an admin's account: no password, its flag and app_metadata; a taken address", createAccount},
+		{"UpdateUser changes what it names; a new address is unverified unless said and voids the old links", updateUser},
+		{"EndUserSessions ends every session of the account, announced, and voids its codes and link flows", endUserSessions},
+		{"ResetFactors removes factors and recovery codes (passkeys when asked) and ends every session", resetFactors},
 		{"Close releases the database", closeStore},
 	}
 	for _, tt := range tests {

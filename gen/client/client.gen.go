@@ -636,6 +636,11 @@ type MFAVerifyRequest struct {
 	RecoveryCode *string `json:"recovery_code,omitempty"`
 }
 
+// Metadata A JSON object of the app's own, kept with the account: at most 16 KiB (16384 bytes) as compact JSON. A write replaces the whole object. `user_metadata` is the user's (PATCH /profile); `app_metadata` the operator's (the admin API only).
+//
+// Example: {"locale":"de-CH","theme":"dark"}
+type Metadata = json.RawMessage
+
 // OAuth2ClientRef defines model for OAuth2ClientRef.
 type OAuth2ClientRef struct {
 	// ID Example: kc_q3J7b0hY8kT2nW5xZ1cV9A
@@ -1040,6 +1045,14 @@ type Token struct {
 // TokenTokenType defines model for Token.TokenType.
 type TokenTokenType string
 
+// UpdateProfileRequest defines model for UpdateProfileRequest.
+type UpdateProfileRequest struct {
+	// UserMetadata A JSON object of the app's own, kept with the account: at most 16 KiB (16384 bytes) as compact JSON. A write replaces the whole object. `user_metadata` is the user's (PATCH /profile); `app_metadata` the operator's (the admin API only).
+	//
+	// Example: {"locale":"de-CH","theme":"dark"}
+	UserMetadata Metadata `json:"user_metadata"`
+}
+
 // User defines model for User.
 type User struct {
 	// CreatedAt Example: 2026-11-25T12:00:00Z
@@ -1055,6 +1068,11 @@ type User struct {
 
 	// ID Example: 1
 	ID int64 `json:"id"`
+
+	// UserMetadata A JSON object of the app's own, kept with the account: at most 16 KiB (16384 bytes) as compact JSON. A write replaces the whole object. `user_metadata` is the user's (PATCH /profile); `app_metadata` the operator's (the admin API only).
+	//
+	// Example: {"locale":"de-CH","theme":"dark"}
+	UserMetadata Metadata `json:"user_metadata"`
 }
 
 // VerifyEmailRequest defines model for VerifyEmailRequest.
@@ -1296,6 +1314,9 @@ type ResetPasswordJSONRequestBody = ResetPasswordRequest
 
 // DeleteProfileJSONRequestBody defines body for DeleteProfile for application/json ContentType.
 type DeleteProfileJSONRequestBody = DeleteProfileRequest
+
+// UpdateProfileJSONRequestBody defines body for UpdateProfile for application/json ContentType.
+type UpdateProfileJSONRequestBody = UpdateProfileRequest
 
 // LinkIdentityJSONRequestBody defines body for LinkIdentity for application/json ContentType.
 type LinkIdentityJSONRequestBody = LinkIdentityRequest
@@ -2052,6 +2073,30 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /profile (the `GetProfile` operationId).
 	GetProfile(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateProfileWithBody Change the signed-in user's own metadata
+	//
+	// Replaces the user's `user_metadata` (a JSON object the app keeps for the user: display
+	// preferences, a locale; at most 16 KiB as compact JSON) with the one sent, and returns the
+	// user. The user writes it; the operator's `app_metadata` (roles among it) is written only
+	// through the admin API and never shown here. Recorded as a `user.updated` event.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /profile (the `UpdateProfile` operationId).
+	UpdateProfileWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateProfile Change the signed-in user's own metadata
+	//
+	// Replaces the user's `user_metadata` (a JSON object the app keeps for the user: display
+	// preferences, a locale; at most 16 KiB as compact JSON) with the one sent, and returns the
+	// user. The user writes it; the operator's `app_metadata` (roles among it) is written only
+	// through the admin API and never shown here. Recorded as a `user.updated` event.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /profile (the `UpdateProfile` operationId).
+	UpdateProfile(ctx context.Context, body UpdateProfileJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListConsents The apps the user let sign in with keel
 	//
@@ -3472,6 +3517,50 @@ func (c *Client) DeleteProfile(ctx context.Context, body DeleteProfileJSONReques
 // Corresponds with GET /profile (the `GetProfile` operationId).
 func (c *Client) GetProfile(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetProfileRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateProfileWithBody Change the signed-in user's own metadata
+//
+// Replaces the user's `user_metadata` (a JSON object the app keeps for the user: display
+// preferences, a locale; at most 16 KiB as compact JSON) with the one sent, and returns the
+// user. The user writes it; the operator's `app_metadata` (roles among it) is written only
+// through the admin API and never shown here. Recorded as a `user.updated` event.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /profile (the `UpdateProfile` operationId).
+func (c *Client) UpdateProfileWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateProfileRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateProfile Change the signed-in user's own metadata
+//
+// Replaces the user's `user_metadata` (a JSON object the app keeps for the user: display
+// preferences, a locale; at most 16 KiB as compact JSON) with the one sent, and returns the
+// user. The user writes it; the operator's `app_metadata` (roles among it) is written only
+// through the admin API and never shown here. Recorded as a `user.updated` event.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /profile (the `UpdateProfile` operationId).
+func (c *Client) UpdateProfile(ctx context.Context, body UpdateProfileJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateProfileRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5301,6 +5390,46 @@ func NewGetProfileRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewUpdateProfileRequest calls the generic UpdateProfile builder with application/json body
+func NewUpdateProfileRequest(server string, body UpdateProfileJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdateProfileRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewUpdateProfileRequestWithBody constructs an http.Request for the UpdateProfile method, with any body, and a specified content type
+func NewUpdateProfileRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/profile")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewListConsentsRequest constructs an http.Request for the ListConsents method
 func NewListConsentsRequest(server string) (*http.Request, error) {
 	var err error
@@ -6522,6 +6651,30 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /profile (the `GetProfile` operationId).
 	GetProfileWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetProfileResponse, error)
+
+	// UpdateProfileWithBodyWithResponse Change the signed-in user's own metadata
+	//
+	// Replaces the user's `user_metadata` (a JSON object the app keeps for the user: display
+	// preferences, a locale; at most 16 KiB as compact JSON) with the one sent, and returns the
+	// user. The user writes it; the operator's `app_metadata` (roles among it) is written only
+	// through the admin API and never shown here. Recorded as a `user.updated` event.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /profile (the `UpdateProfile` operationId).
+	UpdateProfileWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateProfileResponse, error)
+
+	// UpdateProfileWithResponse Change the signed-in user's own metadata
+	//
+	// Replaces the user's `user_metadata` (a JSON object the app keeps for the user: display
+	// preferences, a locale; at most 16 KiB as compact JSON) with the one sent, and returns the
+	// user. The user writes it; the operator's `app_metadata` (roles among it) is written only
+	// through the admin API and never shown here. Recorded as a `user.updated` event.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /profile (the `UpdateProfile` operationId).
+	UpdateProfileWithResponse(ctx context.Context, body UpdateProfileJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateProfileResponse, error)
 
 	// ListConsentsWithResponse The apps the user let sign in with keel
 	//
@@ -9848,6 +10001,96 @@ func (r GetProfileResponse) ContentType() string {
 	return ""
 }
 
+// UpdateProfileResponse401Headers the declared response headers of an HTTP 401 response for UpdateProfile
+type UpdateProfileResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type UpdateProfileResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *User
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *MFARequired
+	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationProblemJSON413 *PayloadTooLarge
+	// ApplicationProblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationProblemJSON415 *UnsupportedMediaType
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *UpdateProfileResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdateProfileResponse) GetJSON200() *User {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r UpdateProfileResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r UpdateProfileResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r UpdateProfileResponse) GetApplicationProblemJSON403() *MFARequired {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r UpdateProfileResponse) GetApplicationProblemJSON413() *PayloadTooLarge {
+	return r.ApplicationProblemJSON413
+}
+
+// GetApplicationProblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r UpdateProfileResponse) GetApplicationProblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationProblemJSON415
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r UpdateProfileResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdateProfileResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdateProfileResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdateProfileResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdateProfileResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListConsentsResponse401Headers the declared response headers of an HTTP 401 response for ListConsents
 type ListConsentsResponse401Headers struct {
 	WWWAuthenticate *string
@@ -12060,6 +12303,42 @@ func (c *ClientWithResponses) GetProfileWithResponse(ctx context.Context, reqEdi
 		return nil, err
 	}
 	return ParseGetProfileResponse(rsp)
+}
+
+// UpdateProfileWithBodyWithResponse Change the signed-in user's own metadata
+//
+// Replaces the user's `user_metadata` (a JSON object the app keeps for the user: display
+// preferences, a locale; at most 16 KiB as compact JSON) with the one sent, and returns the
+// user. The user writes it; the operator's `app_metadata` (roles among it) is written only
+// through the admin API and never shown here. Recorded as a `user.updated` event.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /profile (the `UpdateProfile` operationId).
+func (c *ClientWithResponses) UpdateProfileWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateProfileResponse, error) {
+	rsp, err := c.UpdateProfileWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateProfileResponse(rsp)
+}
+
+// UpdateProfileWithResponse Change the signed-in user's own metadata
+//
+// Replaces the user's `user_metadata` (a JSON object the app keeps for the user: display
+// preferences, a locale; at most 16 KiB as compact JSON) with the one sent, and returns the
+// user. The user writes it; the operator's `app_metadata` (roles among it) is written only
+// through the admin API and never shown here. Recorded as a `user.updated` event.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /profile (the `UpdateProfile` operationId).
+func (c *ClientWithResponses) UpdateProfileWithResponse(ctx context.Context, body UpdateProfileJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateProfileResponse, error) {
+	rsp, err := c.UpdateProfile(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateProfileResponse(rsp)
 }
 
 // ListConsentsWithResponse The apps the user let sign in with keel
@@ -15220,6 +15499,87 @@ func ParseGetProfileResponse(rsp *http.Response) (*GetProfileResponse, error) {
 	switch {
 	case rsp.StatusCode == 401:
 		var headers GetProfileResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseUpdateProfileResponse parses an HTTP response from a UpdateProfileWithResponse call
+func ParseUpdateProfileResponse(rsp *http.Response) (*UpdateProfileResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdateProfileResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest User
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest MFARequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers UpdateProfileResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

@@ -606,6 +606,11 @@ type MFAVerifyRequest struct {
 	RecoveryCode *string `json:"recovery_code,omitempty"`
 }
 
+// Metadata A JSON object of the app's own, kept with the account: at most 16 KiB (16384 bytes) as compact JSON. A write replaces the whole object. `user_metadata` is the user's (PATCH /profile); `app_metadata` the operator's (the admin API only).
+//
+// Example: {"locale":"de-CH","theme":"dark"}
+type Metadata = json.RawMessage
+
 // OAuth2ClientRef defines model for OAuth2ClientRef.
 type OAuth2ClientRef struct {
 	// ID Example: kc_q3J7b0hY8kT2nW5xZ1cV9A
@@ -1002,6 +1007,14 @@ type Token struct {
 // TokenTokenType defines model for Token.TokenType.
 type TokenTokenType string
 
+// UpdateProfileRequest defines model for UpdateProfileRequest.
+type UpdateProfileRequest struct {
+	// UserMetadata A JSON object of the app's own, kept with the account: at most 16 KiB (16384 bytes) as compact JSON. A write replaces the whole object. `user_metadata` is the user's (PATCH /profile); `app_metadata` the operator's (the admin API only).
+	//
+	// Example: {"locale":"de-CH","theme":"dark"}
+	UserMetadata Metadata `json:"user_metadata"`
+}
+
 // User defines model for User.
 type User struct {
 	// CreatedAt Example: 2026-11-25T12:00:00Z
@@ -1017,6 +1030,11 @@ type User struct {
 
 	// ID Example: 1
 	ID int64 `json:"id"`
+
+	// UserMetadata A JSON object of the app's own, kept with the account: at most 16 KiB (16384 bytes) as compact JSON. A write replaces the whole object. `user_metadata` is the user's (PATCH /profile); `app_metadata` the operator's (the admin API only).
+	//
+	// Example: {"locale":"de-CH","theme":"dark"}
+	UserMetadata Metadata `json:"user_metadata"`
 }
 
 // VerifyEmailRequest defines model for VerifyEmailRequest.
@@ -1250,6 +1268,9 @@ type ResetPasswordJSONRequestBody = ResetPasswordRequest
 // DeleteProfileJSONRequestBody defines body for DeleteProfile for application/json ContentType.
 type DeleteProfileJSONRequestBody = DeleteProfileRequest
 
+// UpdateProfileJSONRequestBody defines body for UpdateProfile for application/json ContentType.
+type UpdateProfileJSONRequestBody = UpdateProfileRequest
+
 // LinkIdentityJSONRequestBody defines body for LinkIdentity for application/json ContentType.
 type LinkIdentityJSONRequestBody = LinkIdentityRequest
 
@@ -1375,6 +1396,9 @@ type ServerInterface interface {
 	// GetProfile The signed-in user
 	// (GET /profile)
 	GetProfile(ctx echo.Context) error
+	// UpdateProfile Change the signed-in user's own metadata
+	// (PATCH /profile)
+	UpdateProfile(ctx echo.Context) error
 	// ListConsents The apps the user let sign in with keel
 	// (GET /profile/consents)
 	ListConsents(ctx echo.Context) error
@@ -1873,6 +1897,15 @@ func (w *ServerInterfaceWrapper) GetProfile(ctx echo.Context) error {
 	return err
 }
 
+// UpdateProfile converts echo context to params.
+func (w *ServerInterfaceWrapper) UpdateProfile(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.UpdateProfile(ctx)
+	return err
+}
+
 // ListConsents converts echo context to params.
 func (w *ServerInterfaceWrapper) ListConsents(ctx echo.Context) error {
 	var err error
@@ -2083,6 +2116,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/login", wrapper.Login, options.OperationMiddlewares["login"]...)
 	router.DELETE(options.BaseURL+"/profile", wrapper.DeleteProfile, options.OperationMiddlewares["deleteProfile"]...)
 	router.GET(options.BaseURL+"/profile", wrapper.GetProfile, options.OperationMiddlewares["getProfile"]...)
+	router.PATCH(options.BaseURL+"/profile", wrapper.UpdateProfile, options.OperationMiddlewares["updateProfile"]...)
 	router.PUT(options.BaseURL+"/profile/password", wrapper.ChangePassword, options.OperationMiddlewares["changePassword"]...)
 	router.POST(options.BaseURL+"/token/refresh", wrapper.RefreshToken, options.OperationMiddlewares["refreshToken"]...)
 	router.POST(options.BaseURL+"/logout", wrapper.Logout, options.OperationMiddlewares["logout"]...)
@@ -5975,6 +6009,127 @@ func (response GetProfile500ApplicationProblemPlusJSONResponse) VisitGetProfileR
 	return err
 }
 
+type UpdateProfileRequestObject struct {
+	Body *UpdateProfileJSONRequestBody
+}
+
+type UpdateProfileResponseObject interface {
+	VisitUpdateProfileResponse(w http.ResponseWriter) error
+}
+
+type UpdateProfile200JSONResponse User
+
+func (response UpdateProfile200JSONResponse) VisitUpdateProfileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateProfile400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateProfile400ApplicationProblemPlusJSONResponse) VisitUpdateProfileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateProfile401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateProfile401ApplicationProblemPlusJSONResponse) VisitUpdateProfileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateProfile403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateProfile403ApplicationProblemPlusJSONResponse) VisitUpdateProfileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateProfile413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateProfile413ApplicationProblemPlusJSONResponse) VisitUpdateProfileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateProfile415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateProfile415ApplicationProblemPlusJSONResponse) VisitUpdateProfileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateProfile500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateProfile500ApplicationProblemPlusJSONResponse) VisitUpdateProfileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListConsentsRequestObject struct {
 }
 
@@ -7578,6 +7733,9 @@ type StrictServerInterface interface {
 	// GetProfile The signed-in user
 	// (GET /profile)
 	GetProfile(ctx context.Context, request GetProfileRequestObject) (GetProfileResponseObject, error)
+	// UpdateProfile Change the signed-in user's own metadata
+	// (PATCH /profile)
+	UpdateProfile(ctx context.Context, request UpdateProfileRequestObject) (UpdateProfileResponseObject, error)
 	// ListConsents The apps the user let sign in with keel
 	// (GET /profile/consents)
 	ListConsents(ctx context.Context, request ListConsentsRequestObject) (ListConsentsResponseObject, error)
@@ -8852,6 +9010,52 @@ func (sh *strictHandler) GetProfile(ctx echo.Context) error {
 	return nil
 }
 
+// UpdateProfile operation middleware
+func (sh *strictHandler) UpdateProfile(ctx echo.Context) error {
+	var request UpdateProfileRequestObject
+
+	var body UpdateProfileJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateProfile(ctx.Request().Context(), request.(UpdateProfileRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateProfile")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(UpdateProfileResponseObject); ok {
+		return validResponse.VisitUpdateProfileResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // ListConsents operation middleware
 func (sh *strictHandler) ListConsents(ctx echo.Context) error {
 	var request ListConsentsRequestObject
@@ -9302,24 +9506,24 @@ func (sh *strictHandler) RefreshToken(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L39cho5ty98KyreUxXYu40BO06Ca2q/xMGJM/4abCfzQV5a0AJ63EhMqzFhpvLW+etcwLmI89zHcyn7",
+	"7L39cho5ty98KyreUxXYu40BO06Ca2q/xMGJE38NtpP5YF5a0AJ63EhMqzFhpvLW+etcwLmI89zHcyn7",
 	"Sk5pLUmtbhqMHTuTycxTtffEQKulJWl9r9/6ozQQk6ngjCey1PyjNKUxnbCExfDXgeCS8eQgChlPjl6p",
 	"jwImB3E4TULBS81SiwzgOxIGZBiLCfFfty/J9jQWwzBi2wN8XvrVklcK1QNTmoxLXonTCSs1S/hwLwxK",
-	"Xilmv83CmAWlZhLPmFeSgzGbUPVK9pFOppH6/fWg99vO22f92vin59eXDf7+6cef64N3L1olrzShH48Z",
+	"Xilmv83CmAWlZhLPmFeSgzGbUPVK9pFOppH6/fWg99vO22f92vjH59eXDf7h6cef6oP3L1olrzShH48Z",
 	"HyXjUnNv1ytNQm7+rHulZDFVz8skDvmo9OmTVzqkg0TExWsawnfpms7PLi7J9mRItxORTH0iYr1O9RH+",
-	"eOUSN17bz5MXNz9NDhc/TQ73Bj++2x38+K7O7rGwcyrlNVsUr2yKX+a3Cz/9itYQi5swYPHyEi7HjEz1",
-	"t08kURP0CJUk5MQ/O3p10DvvnL07etXuXKxajHl67ZL+R8yGpWbp/9lOb8c2fiu3zeRO1Xhqth3224zJ",
-	"wvuhpuvH+H0vDHxCZ8lYxOHvjKiLQZIxI/1YzCWLSSKIf3beOz57fXTau+oc+2QeJuPP3ZJnb35onLZ/",
-	"bJ2cH7ff7p49/fH7vZ87V4c/N+68LZ/UC+VUXWlgDq3BQMx48pJyrqagOAlPGE/UP+l0GoUDqqigmEE/",
-	"YpP//FUqkjhzU8RKaBiVmqVkHEpCcUASStKHQfeJGpIOkE6SxTfhgD2RRExZTBMRA2lkQvlATXR32KAv",
-	"BnVW6z8Lduje063dRskryYQmM1lq7tZ2vFISJkAUPXX9mpJd6yzmzWvGoqaec1NPaUv/8NMdzoh6Hqm2",
-	"fCQGMQsYT0IakcGYDa5ZQMQs8Uh/lhDK7frImBpSAAUMgcrAkbp8mwaTkG/PJIvl9h9h8Gm7T7lfIZTj",
-	"7/uUwxBcJCSecfWOJuGCSCZlKDiRCY0TWSX6UqkZP5HEV8TwuzyUxL+FIH6VtMg8FnzkLmnEEgnvx3WE",
-	"gj+RZCZnNCKUyzmLu7y8W6tXyDCMZeIRKQiFuYaScHbDYhKzG0YjtWpBKF8IzuAuiBmehPRd1S5Xm/KS",
-	"Bq9pwuZ08dnnkBEZjvhWyC2bIQMxiwIgYp+RmNHBWB1NIB5xH6AjGvK7nMmntUZ6Jl/SgJhF2ANJ+2rP",
-	"+hHl1w92+JbWF4S4OtwcT4k3/CcLgOzqSLI4FvG++tk45CMyp1LtAk1YUCUXxZSo6p3R7PEBdkYzUnVO",
-	"Qn5DI2CCMDNZav7yR2kYsigoNUvbbKIeUvyKwpClyUzC7qmVqO8IDYKYSUnkbDBW8oMG9P/Vr60OxKT0",
-	"6cOdeEstu49myY+6jw41JjQainii2EhMhjSMJAHyAHlhH1CF67BRKBO8kx02nMm1jLtgO4DYSvwg+Xta",
+	"eOUSN17bT5MXNz9ODhc/Tg73Bj+83x388L7O7rGwcyrlNVsUr2yKX+a3Cz/9itYQi5swYPHyEi7HjEz1",
+	"t08kURP0CJUk5MQ/O3p10DvvnL0/etXuXKxajHl67ZL+R8yGpWbp/9lOb8c2fiu3zeRO1Xhqth3224zJ",
+	"wvuhpuvH+H0vDHxCZ8lYxOHvjKiLQZIxI/1YzCWLSSKIf3beOz57fXTau+oc+2QeJuPP3ZJnb75vnLZ/",
+	"aJ2cH7ff7p49/eHd3k+dq8OfGnfelk/qhXKqrjQwh9ZgIGY8eUk5V1NQnIQnjCfqn3Q6jcIBVVRQzKAf",
+	"scl//ioVSZy5KWIlNIxKzVIyDiWhOCAJJenDoPtEDUkHSCfJ4ptwwJ5IIqYspomIgTQyoXygJro7bNAX",
+	"gzqr9Z8FO3Tv6dZuo+SVZEKTmSw1d2s7XikJEyCKnrp+TcmudRbz5jVjUVPPuamntKV/+OkOZ0Q9j1Rb",
+	"PhKDmAWMJyGNyGDMBtcsIGKWeKQ/Swjldn1kTA0pgAKGQGXgSF2+TYNJyLdnksVy+48w+LTdp9yvEMrx",
+	"933KYQguEhLPuHpHk3BBJJMyFJzIhMaJrBJ9qdSMn0jiK2L4XR5K4t9CEL9KWmQeCz5ylzRiiYT34zpC",
+	"wZ9IMpMzGhHK5ZzFXV7erdUrZBjGMvGIFITCXENJOLthMYnZDaORWrUglC8EZ3AXxAxPQvquaperTXlJ",
+	"g9c0YXO6+OxzyIgMR3wr5JbNkIGYRQEQsc9IzOhgrI4mEI+4D9ARDfldzuTTWiM9ky9pQMwi7IGkfbVn",
+	"/Yjy6wc7fEvrC0JcHW6Op8Qb/pMFQHZ1JFkci3hf/Wwc8hGZU6l2gSYsqJKLYkpU9c5o9vgAO6MZqTon",
+	"Ib+hETBBmJksNX/+ozQMWRSUmqVtNlEPKX5FYcjSZCZh99RK1HeEBkHMpCRyNhgr+UED+v/q11YHYlL6",
+	"9MudeEstu49myY+6jw41JjQainii2EhMhjSMJAHyAHlhH1CF67BRKBO8kx02nMm1jLtgO4DYSvwg+Xta",
 	"gZuwhAY0oWY7etnZUsXHh6FleagylvXDkg1ilvT6VIaDCuGMBcg9Qh7Cz+lgoHYqEdeMb0685QW3Ye6K",
 	"luvO3mdvTYvEzkuJ4p4kBlrLJukcHpBnT1/Uyb//tVNtVBtPJHl7cXaK14uU/Tz5/Yq6jh4ZqjtJ+iJY",
 	"EBCVgRjMJoqIemSPuOvAHRd8GIWDz713lFuxA7wAXq/vUBQzGiwI+xjKRN5NGL9IL4yd6KPeFpyy0jL0",
@@ -9329,15 +9533,15 @@ var swaggerSpec = []string{
 	"7pgzqypph8mYxUROGdfiQE1Nq3tou7eR7Xy+WmEWqlRlmtL68uzy3LgCNNPYJzGbiBtGwgRP8VfO9D5j",
 	"ZcAUj0BkJ4tLqmTvA5h4Vud0OJ66F0bVF7DrIDP1L/bJjMPNCYEXxuwvQfilddL0+pM52BO4qNuWD/fT",
 	"PaTq55LUa0uvsJLNQw4qlGqYkAldkHIyZhw+xd0gki4kkaKCm8wTFnMaoX50r02+g8XjaMrmxeSCxcrq",
-	"wwk82r5ciAlD62WI0kVwK11ZvO/SB61QORZzZWngLLWdbLXugKBCOwyZVIQOcbRIjCSQ9ZjK5D1dHD3I",
+	"wwk82r5ciAlD62WI0kVwK11ZvO/SB61QORZzZWngLLWdbLXugKBCOwyZVIQOcbRIjCSQ9ZjK5ANdHD3I",
 	"vQllTqJGVCZkThfq3CjmTUKu+L06aFMq5VzEgZGw5u/toYhHIql4ePTMabPnSDGDINADXLPFX4rD4Z0a",
-	"0xtGuMgRhpS5sFTxwDvCBcHVh5rDqdXrdeOtOBajkF8kbNphQRiztXr03WyH5ZEL1vYeWJ3rHhwJJgln",
+	"0xtGuMgRhpS5sFTxwDvCBcHVh5rDqdXrdeOtOBajkF8kbNphQRiztXr03WyH5ZEL1vYBWJ3rHhwJJgln",
 	"H5P89G4z4/4+CupkSDvWJbpGOaVEsoHggZGBGYV0MqRaHb2/4nmRGd66aVcvZjKkW/Zn6GmlM8W1E72L",
 	"69el7jCI7lCShZih/yW7rMyA7P5L6+Qmtsnq8otxl/pgXi3t0wRPj+Lcq3Z5pZ7q7kGqPHe5f3LYMuTP",
 	"a85hIslM3U54LW5DMmYTyaIbJvU+rFHaV1LG1d5PDltncWfFgfC7PKfML6vrrv4wH4cRjmsk2ZxKMuNK",
 	"Aii2uWayeUWe3KbH71svNOMBC4iSqgul/uNWiaE7M+0HjmjCYjs3cCXv1uoV8FuPYsoT47VGU+DksAXG",
 	"zWoC3ZMz/m2N3X/Y6D9s9Euz0XUXKO8CWSglFwJcoUS1r8tRb1XsS2nhQm3h6gnexVGSZ66Px+8rTTVQ",
-	"GKNmP42FGJKydcx4bhICXivf63JH2R+MKR8xSE0oOql+RRFSRIrNJ2PKid9pt64u3/ROWj/2Wq/bPikH",
+	"GKNmP42FGJKydcx4bhICXivf63JH2R+MKR8xSE0oOql+RRFSRIrNJ2PKid9pt64u3/ROWj/0Wq/bPikH",
 	"bEhnUULqtS6fhHyWMJnujjkXaBmNqbKemJqgMRaMB8nE6YBKSEdcqkdol1tjw/4cnF5Hr5D72VCUpMhV",
 	"UyPXWQsKNHiB+rBS7fLiNYMlrI08OkklHoanrAA5FoPrz49gC0EmlC9MOFQETDbVJAklMRsIJfrgU0vS",
 	"GY/E4BqNMSsCcldBX4IH4qARLnQ9/9Q/emAD7YnMeJ1CqSfTBPUGTuFh6+j4qtO+8DUJ4fdAR3WrKYnF",
@@ -9353,40 +9557,40 @@ var swaggerSpec = []string{
 	"ke5NfJiyHHPMTF1j6gFlMnEFiWKyrihBxZ5Op1oZv3v11J9xTAuXWSxU3PhCzH5lgySVLs42XKB6+EDb",
 	"oJXNv9Jtj8KbVEkuuPIJzuez6RMzKWbxgBGa4Bt0Qe1XfMkxWzWUZMxiBuTQsuHh8rFNPbh06mHMKf2q",
 	"Uz9D6ZacFs7fszYAaCeY8Lkqr3osokCSRs2Q5N7p1HqL5Nlw+Jk7lM4kZmCxMU77NnE5lDpz+Ws+w+f5",
-	"JSSzmOMKyv779svW1eWb017nvHf0ykc2Klli6LiIBA0uhTim8Yg9YPkolNGpU3GD8REShZPwbhZiPRP/",
+	"JSSzmOMKyv6H9svW1eWb017nvHf0ykc2Klli6LiIBA0uhTim8Yg9YPkolNGpU3GD8REShZPwbhZiPRP/",
 	"w2HbqNVdCkFwxl+k+nNpMXgonkhcFZByOaj8OTnD31BMWd8whx5F7nOWaqS6mN7I9ntP/VDE/TAIGF9x",
 	"SD55JUiCONfBy/VTg/BmKDFv4vHm9GDFMc6UgSdojeCJBDsyX5LFlSm5YEnq2MptR5dbXcv6qJyZ+xAZ",
 	"wgpanZwzi2PGEzuRZiaAG0oyDDn60bo8eQwXHuVdfpe4mnkNhNMlCRPJoqFSZJYja3ralLgxWUWoh4vL",
 	"IlHWxWUvMJx0xekNDSMltB4ClwGrhEJJ+jO5QOAMpR+ZXZT7JGZJvCB0mGhemITKJuKkoz7faqnP74bP",
-	"kOE2sCbiLupxcRrsemlCBnRKB0q8lCEeMogX04T8NmMz5hH/TeviTe+Hq/ZV2/fg+M6iqFLFVTvU4LNJ",
+	"kOE2sCbiLupxcRrsemlCBnRKB0q8lCEeMogX04T8NmMz5hH/TeviTe/7q/ZV2/fg+M6iqFLFVTvU4LNJ",
 	"HwzGLsfTi7A5DnEgTOmVxowGGgHKpdwSus2FHiURZE7DhPTZUMQMdyHko2rJpcQk5OFkNnGhZUKesBGL",
 	"FQE+eaVL0ZpOCyB0MCdOF876sS6a6SXC9/Ce6ENeHqapHUIJvG0IivgVpW3IGaAIAAtRD3W5DzX3Oii8",
 	"hFrgY8KXm2GBiqBNxMhxqngWManL8ZvqdsP7egHjUHBrIFkc7CLURxG+wr5tAZqSo8uetWbJWOMDQJy6",
 	"y8udwwOy92z3Bfn3v3ar9WqjWvfI2ZTxo1fkQHDOBgk5UBvx73/twNd7FY/4eJx6etUm1I2TACcnxBTS",
 	"9BOmlGQazZVuC2RWPEFNe86L6LVPfAMKgWTHk3r0qsuRXrrojuLF9cBfIYHnzYKQ8QEjfSbDgEnzohRZ",
 	"zI3DJ/FMJui07XLF10IpZ9n6Sf1gf0F8+vvUrzhTg/CfnppdKm5aAKlLanWKGuohCGv04rTQIvvYSBeb",
-	"wc/U7/VR6CEegk/KDkNXgiyFTvCWzkOXK8tCLRCSDvsLHbPRLpzurFbbGZy2TtrwL9Y7Pjr9vvfyp177",
-	"pHV07HtEDIfqIZ2hVCEitsg/VoiESbPLTU2cmgCWpMZiYqYyVNJBsUdGg8p+l/vGV9lLqN7TudDCTjvP",
-	"pJJcSkIvlbzGdKD22wSW1G8iIRMY15BKx4FzG6KGVvPlaRpTVjwWYyQ1uxxiJQHbx+STlPU5185eYAd5",
-	"qbLE944FSif179UwW0sQWcDG1qCXifxssg4lxoOpCNXFc2+cr+QR8z3ic8EHDJnJ+fcHbTIY0yhifMSq",
-	"Dzd7cUL54kBxmofKiMYc3iEwzDQV5cGl9W7DcUEoK0wtxEDxyMeT1YfhDXOzvkkZVC8wSTDBqELmUM0Z",
-	"gyqXowNsNSQ4Y0qhRyCxadHlOrN5n8ThaJzowQMBlxoeXSPiydcp4eFwtXksoolBnHyIE2YMAmZH/naP",
-	"26V7doD5sdGMk3rNXb0JClyHPCBlQx4XmAhVITip6XOVLl9xGtM0+7/kkdNhx5A9JF7IaiiGJZ9h06BY",
-	"KCn4V6qrvwfcxP7SWsEJpXfCeAQfGLfFcdwuO2zHIgqaBuDkr7YDmzum95eW6BLecqYH4rk0Sdhkqjgt",
-	"KpChrVb6dljtmrVqI8PkVJV9qBXotC7bveOjk6NLn0xZbJko1Tpnfza4ZkmXTzNpzBMaK0XU/7ilNL6t",
-	"mCZsC7y3qOrpd3iAhpSgattfGA+wzCLCGWeYdJDj/EIgEN+zQrLLtbWhTo5h/ZW/Gq+/4hZd93PjhZTo",
-	"XHPcNggvWffyHbhGPT23mdk92pE9CaUM+Qjys9DmdcJkEAiDFeXshffv32+1nLqQLJhJkZ1wxeVsOhVx",
-	"woITFoT0En7zsCEaC9qZh1q5U6TmqbsFdtIEZk1g2l80ToO1BHmYR2DU712P/1n8WcUt31qk5m8QDcHM",
-	"z4KYSFFMY7nubDk4Yatx7pdgTFbkF4OP364eocBbx8XY53py2tGh2YuICZVyFqtNIRG7YVHTVBmhqKEO",
-	"WhPW3dgvcitLhKiSlgMQK8mAxvFCaURU4wZGNJzAMNZfTCexT8CL+rz+bK9J/Ok88D3ii2Sq/jMZUvWf",
-	"8fxa/Ufif9Rm+PsZJ6ilI53EzaGiEQaZ8iV8lS4HJ3N0E2HBnUMWWD4ZMa51gSahJKahZAAHj2uHQSMx",
-	"Z4r/ms/r2mkWUZlYcqD+p6jWah030spFRU4WVMhEh48IFBsq1cI4s8G9hsWP6WRs7USXl2M2jJkck9A4",
-	"yxhXsviXkppLyVP/aZQ+eA7yPHyyBCPvlVomeKo4WRCE6k00Oo+VPoQW2pBGknmlqfPRH/aW/pG+2QyU",
-	"fW0am11uLJA6w34xA36wvxP9XwGNyyu1jKS+6hzfcZpWyPdmcXRr/4Ks+++qc3wvz1+6+HGSTGVze9sY",
+	"wc/U7/VR6CEegk/KDkNXgiyFTvCWzkOXK8tCLRCSDvsLHbPRLpzurFbbGZy2TtrwL9Y7Pjp913v5Y699",
+	"0jo69j0ihkP1kM5QqhARW+QfK0TCpNnlpiZOTQBLUmMxMVMZKumg2COjQWW/y33jq+wlVO/pXGhhp51n",
+	"UkkuJaGXSl5jOlD7bQJL6jeRkAmMa0il48C5DVFDq/nyNI0pKx6LMZKaXQ6xkoDtY/JJyvqca2cvsIO8",
+	"VFnie8cCpZP692qYrSWILGBja9DLRH42WYcS48FUhOriuTfOV/KI+R7xueADhszk/N1BmwzGNIoYH7Hq",
+	"w81enFC+OFCc5qEyojGHdwgMM01FeXBpvdtwXBDKClMLMVA88vFk9WF4w9ysb1IG1QtMEkwwqpA5VHPG",
+	"oMrl6ABbDQnOmFLoEUhsWnS5zmzeJ3E4Gid68EDApYZH14h48nVKeDhcbR6LaGIQJx/ihBmDgNmRv93j",
+	"dumeHWB+bDTjpF5zV2+CAtchD0jZkMcFJkJVCE5q+lyly1ecxjTN/i955HTYMWQPiReyGophyWfYNCgW",
+	"Sgr+lerq7wE3sb+0VnBC6Z0wHsEHxm1xHLfLDtuxiIKmATj5q+3A5o7p/aUluoS3nOmBeC5NEjaZKk6L",
+	"CmRoq5W+HVa7Zq3ayDA5VWUfagU6rct27/jo5OjSJ1MWWyZKtc7Znw2uWdLl00wa84TGShH1P24pjW8r",
+	"pgnbAu8tqnr6HR6gISWo2vYXxgMss4hwxhkmHeQ4vxAIxPeskOxybW2ok2NYf+WvxuuvuEXX/dx4ISU6",
+	"1xy3DcJL1r18B65RT89tZnaPdmRPQilDPoL8LLR5nTAZBMJgRTl74cOHD1stpy4kC2ZSZCdccTmbTkWc",
+	"sOCEBSG9hN88bIjGgnbmoVbuFKl56m6BnTSBWROY9heN02AtQR7mERj1B9fjfxZ/VnHLtxap+RtEQzDz",
+	"syAmUhTTWK47Ww5O2Gqc+yUYkxX5xeDjt6tHKPDWcTH2uZ6cdnRo9iJiQqWcxWpTSMRuWNQ0VUYoaqiD",
+	"1oR1N/aL3MoSIaqk5QDESjKgcbxQGhHVuIERDScwjPUX00nsE/CiPq8/22sSfzoPfI/4Ipmq/0yGVP1n",
+	"PL9W/5H4H7UZ/n7GCWrpSCdxc6hohEGmfAlfpcvByRzdRFhw55AFlk9GjGtdoEkoiWkoGcDB49ph0EjM",
+	"meK/5vO6dppFVCaWHKj/Kaq1WseNtHJRkZMFFTLR4SMCxYZKtTDObHCvYfFjOhlbO9Hl5ZgNYybHJDTO",
+	"MsaVLP65pOZS8tR/GqVfPAd5Hj5ZgpH3Si0TPFWcLAhC9SYancdKH0ILbUgjybzS1PnoD3tL/0jfbAbK",
+	"vjaNzS43FkidYT+bAX+xvxP9XwGNyyu1jKS+6hzfcZpWyPdmcXRr/4Ks+++qc3wvz1+6+HGSTGVze9sY",
 	"adWRECOEtN4WGBVpbN80ttU//st23/juv//n/+nOarXGHrxP/Xkr9bLrLCLiAdTbGp7tpBvegZo6Utub",
 	"Opw/Xe1AxDEbKBMploz0lZYeL0peaSjiCU10Bg08lml18KxxS6sDr8TZPPPOtfzd/C5PoqXJ58YtJNoS",
 	"bPWtFMsesBzCdP2JtLjuyA3V+E8kMZDdik26UMhL5znVNXqJVvLMBZyzPnSkSMIb5qwmJWPa32XjNi6r",
-	"x+hhpKdHk+Vr9V6jM8wzq/GUeWIsFcSsrb94VstcmfqzF3t79b1areacm5Ane7ulZTPDzga7cLhrOlmQ",
+	"x+hhpKdHk+Vr9UGjM8wzq/GUeWIsFcSsrb94VstcmfqzF3t79b1areacm5Ane7ulZTPDzga7cLhrOlmQ",
 	"k4PztNpk1ToQ7bywk84yRvoTSfD3Hkh2biIpA0bKgBJ6zdhUokUYJpJcvGltNZ7uVaq3TqCHeaqykJo1",
 	"kxChfkkCAB4UJpO3Ss7U63Tk1R3TzxB2M3pCQA4OlszQM2UwePQGImAA6A9SCEOM6siFCZvIAiMlVdri",
 	"mC7U31Mhkx6WG/dsEHkWh/D05sN81qOoQRUuFxZ4pwXJgZjmDqGYMh4GNpKHRr0YDqOQsx5GpItOBlCz",
@@ -9398,277 +9602,284 @@ var swaggerSpec = []string{
 	"O/VajUzjkCe0HzGl+sZ0kLBYZmeXl8DZSRbNMid8cpRZFkA+KaPYy4ghv+JkXuyjWRiyZNiEXnqyCVp3",
 	"E961pd7VxFJLHHFf48WYg+E467LEv7NAvHWPJvTjEf64XrujuCzCKu6cb2HHloQFBB+E4ItkphsVAhl7",
 	"GikA3X0O+3iCOVTQ8KxgEY3aLato1DaQ1tmZtz/SQZKdRRM5GLhXwHeev0NNou8Got/4mlXWG8+qtWqt",
-	"Wsf2gPrTX5rN+gfIBFqQqYiTira6p3F4QxO2NZOMgB3BIB8qsH6OQExoyPcJF2QY09GEYbRfMwtb/V94",
-	"SOGo5Q5PfpbbpnHDqjNzT3LnNZzcncIJKn01N78l9eczj69VjnKsZ0oHbEsydTUhi4xOBB8RfwPFySdl",
-	"fVWh65pfyXKfzVSv23nSel0sR06lkvmkPJ31o3DggWegYlMcVzZRyqntqMPhsV1W4/IiAJXAW3bnU5EQ",
-	"FwE7MF6LgrW8bF2093avOsflizetxtO9sjoSPS0J4kpFe+8UW5kqrYuP0IX3bG9nj1wYqyedafvFCYvG",
-	"gjbO5jeHcfvk8u1odvCGCvZ9PXl+1Xnfn71+eyGT+dbgRMlNcB6oifx/v7S2fqZbv9e2XvS2Pvyxu/Pp",
-	"fxTpzGo59/Rp6KL94upCx0c6nT6RNld9bysIRyFmAWUXWm/s7D7dy62htvXiwx97RVPPK+H64i3t1ysW",
-	"sYSd43m+30q/rNcmt7C1bhaET2iBY+SuDr4pZOEXnOAknjEfElHxJx7xYQT4LGB84ZjlfSEiRiFZfiZZ",
-	"3DOHIiXTy1eHr7fevP3+eLlP5/qFp+N5drKraXDPM4xK1i2eMchdbhjtfQhmSMbtYLc8UMIwCSes6KoB",
-	"L8/by8hvS7orVckr5XjtHUzpQrO0ZN+bmXQRIQHipMCjk+81COzq6U6jAZ9sySkbeKR1cXB0BBJxH0EV",
-	"4ljMOLA3qYSVrFTJMVN3BO0riANsDahkgQmXI8qlTIR24Dm+8FxXQ+eSGbK5Iv9ptgfsTsFepJgXdzkt",
-	"2ClSb3o6vUatsbdVr281nl7WG81arVmr/ezOce2pyDsVV/YeXrH7qXWdiGRaaDO7+E3L3rqAYTqIdjua",
-	"uMN+DghDh2b0GSL1pzq9Qmpdz2bfZbYOc3XzzCJ3UkMb5HDm6rnkLjquuIXvnLXdYStNSiswmAIN75Jh",
-	"/rz0CKODMRkJEaDD0klEccqVSMjJNKIDBiGoFLe3Si6yDs+MWeCc8P4g2GLD0Xgr/PU62ppwMS3dqixO",
-	"Qr5GdcQ44m287RLbUeZ2JEceO1jhPoQsCqwjKUtm3cm0SEmAr8C3QLF3JCiKLCYh1/DRbsqBUzOnG7uD",
-	"oZFlE7Zf6hLdTANVl+T4LbiF+RNl4yUD1DXx3pIu8pZu6VbdA1dp31JIJEhV+rwgEjP8ed1+IhNf8lPB",
-	"p0UTe8NopJjkH7eGKcV1NkAprj8nNOkC6PzZLJgVC7603eZyvYytqkpRcKjpgXab7LpNBDwriDisSxrz",
-	"0l7wn9tnPp02BlwL1ZgZbuJt7wpNjYDT8NutPIO48KyfN0Dr9Vp978Xu893dZ7s7z/caz/Z2dnZvPWkg",
-	"QpyW+GaSqV51izR5+/77IvGIJikyqPesT75nC22uPa0/qzSJf/b9uW+CSPFNk7SDxtOn9ReYQ+G3g1cX",
-	"Ld8jfvsg86vzrcbTPfMbZfSp33QuWvqjDnxUJadgqFs3i3b0FvhHo5F7U+GtJa8EI5e8EgxXHNiMb7IP",
-	"wuRLXgkmWOyAL9REr8MVbP6aLeAseOD+1Ybuc5KMZ5M++EL3TfLGE0kwlU+X1IVJYfjvGnmGmfLZ9+dq",
-	"pQewzFbhjHnhjGcyozzJcFT48MfChxdF+YTZE3kNaF7XcDDV/uAbVxy9i6Kzlzl0FyxJDx7597+eVpSm",
-	"oY/nNVtknch/lDA3/Rd9NuyRgA139hn2rbR4JZ7+OK8FT6NX18HOpP92l9d/7O91+A/xQaNfu5mf/74z",
-	"+2l4uXul1gE7oAkPVATiAalK9fpvP7V++v7jQTx8d9F7drl4/8Obs9Gz8eDmnE7DkyieH1F6Pnhz1RGl",
-	"Tx8+5Q+yyai3GtI6Uaeu7G1GEAxYRPTjkF8bGbSpOM5u0BVCJaEiI3W9q8ZHgqu+W6stX1XwBg1c/9Ha",
-	"7t8ZZ5PrCE7Ebc+atnxXneMC/S4dxsvPqZBcYhTyL0mnuyg73p/roTESZq2nprAP450MlszGF6RKTcOq",
-	"o2eYJCmb32Q95f8VBt89e/ND47T9Y+vk/Lj9dvfs6Y/f7/3cuTr8udFyyYPR2fWLd+dVtO6Tw9YV9BW5",
-	"n86L8aBCyaLLsU3ZL2pqGh1CK2eZfjFZNWPyttZ/Pnr9w287P03rH1/0f2xc/7Z78WxSY09v3g/26PPZ",
-	"Je/Ug+PxzyLvXdi72/GwIa0i2oD5ek8GBFGfaAFlMmJo4AMgRTNjv4FmN6Ef3QHrsIbcJ1+Vf9fLGqHL",
-	"MznDZaOl6DTFkfskAkcTGVDJPBJQOYYK/UB7okzt6QTmUSXvLSpqTnMvtMlzPszbTsLSpuediXe7D5+V",
-	"grac7fWKynFf0Dgo+vmMr3YcXdocPBfkQQO6lE22QGVf2+wjZsDFinzHRbo8zPXDavqlMMtfwt2bNTsL",
-	"cvZsgT80ddE4xywgZZrk0gOeGBcb2D1/Ec/xLcYTUux+HJ4O4h4UQRTmLtCo4Tc1wTA/UEMKmXIB65+0",
-	"nzslGhln262JaPc/HWa7i5hU5IDc60oIN4jZTI9OemoSYRqGWB4HAXa1G2lFuMEHQe952d60CV0YiplI",
-	"I5UAMQTYpPvaEJ3GYjJNvtNv9bHU4FoxysWcLirFQZ77xD3yPGut8lHk8uzR0QpJBFWj2cxYh85Og6U0",
-	"Z1iTRu5jLpLWFgANTWotodDBMpkmqyLXzZTLQfUK9DWCCha+QOzLMmq8mvLADFJAFtuTbUB5ispW2dc/",
-	"9JvYANyek5CbjfTN5jXV5HW3o9Kdky+/HGdxciRd9uLwAEvrW8NVcBHBff2l7bfisyg4XgEMqUCK3nSm",
-	"mFYW7CmrY/x8vfPDvDY43Yvqi9+Gr64b4vnHGt+bvHsx+mH++9N+p0Hbz5KfdmdvB7l0hcbzW7P/M5kH",
-	"K1Q5UN6gFMP8ME1HqHi6a5e1DRHkWPdRGUZinl1N8PLXYfKW/bx78O58a/LyReP7xrPZuH/19qo+rce9",
-	"+fv66PD94Vn71x+vV+UqVHv/P2QrePXG803D/vmVFp4WwJU60KDStiIhx62z4FOvQqn1ynq1Rv79r520",
-	"2qCs1EmovNqt7z6RlaYpdYG03xi0zTCRBAv5DUqSHv88dZKaBBnUT+djVBcWRBd4knIgBnLbODark6Cy",
-	"r3M7TdKn4vZ9RmgQFJY92JvVszWj+QT1bOHT5rwjm7NlVnI/6/RWszP/OpuiFUrZs0Gh7CKXxRcU0eVI",
-	"cQcFIeMn0elMqwlrvK6bv0BnVK4m7HKS8PO9xvMn0rS9KIZhqm5AXcaDntapMm+87Tkn9/S+ZDVQaz0l",
-	"5kI+6tFodNuh7dyduCFPYiGnbJDcdY3FT7o5bfdfO7CLAsWidX7Uu+oca93CD6X0lSaouYyrQcoVpXPZ",
-	"G7fBEfh1fi0hI3+jG1ydsyjaAhG6rZ6s6pL2297igvesOdsuAGJj29iYvmNbemQaM2mRJBAS1D877736",
-	"6bR1cnTQ67RfH11cdlqXR2enkKQu+Eakyr90o0VpbjQRwf0vQjbt9P6j3GjYtDsd8oLHHuSEo5J376cx",
-	"jvd5FMnmot5JQKHz7vYDsDrd9d6zVrp+yIfiDruY17aRuTg3u0gzcvq03MFs79PBNQt6s+mKOHAKyC8X",
-	"fIDtI/AZMpuisfryggwjOqpAQFoMQV8Ck20m2QZJRB7MYTbtsSgchf2IrZ+J1pP0bBKh1SgUnFLPqI0z",
-	"2ifD8CMLCE0yWGMbTeorSxJTBO3N5Arf1aWuvM809SVhYo1jbDsO2j4CMXlFS9q7rD1v7txtScYZeVtJ",
-	"8jVbnKqfrvYSLh8Ezzmetzqv9EvuFOFaSkrRxS63Lgjitd+zxUH6yCevpCwpXV18R/dyJg1Jj+K5E1qz",
-	"4tPCqqb32gbRPikaRdIFK68q6yiJReTUL2FJdj9EIxdoppOokpCPnB+S8tV/1vbqBx65+s9GrdbW/z3E",
-	"/zZa6lrCv/Q3e3vmk70XFWtFRSFn8IdS+0cxnY6JroQQ+IpGrfFcD6keA8MeoXGNXU84nQAIhUlEyx7s",
-	"VkCfSDIdY5FAep5DOY3oYkufurtslSX6GdBZ3vGEOQck11wFUiXAu8ViNhF8YbxJpl5eseCpkJDRabMY",
-	"ETJrGN4wk8WZc0tszF/EbetBPrnMdvypuQu+tmUx94XTm3CktrLq1JBV8Q5jcUd1xBKDgaLW2Q85jRdd",
-	"bssgqWR7u7M42mJcmWwBKVNJ/IK7V53SWLIDNXYouN6aw1hM3l4olZHyoMt9+I1mDEs/Seg19oU3aCJp",
-	"BoYT5C/t/NbYejZv5f5X8krx9CgoNUu5BLFwwsQsKTV3ajWorlFX8Z3TYb3ULE1jNmSxbqadu+Er+YLZ",
-	"rDVMoaOV3r8WJ/x8cZISSd/uDXioyTjIHu7nimc9a2T4I1TLJeiuftYg/UXCIAfv6vJw6zkpIw6+6XWS",
-	"S4h7mCyG50UsSSM6FaX8KzPrxe7TZ6ZJuO4RtOxhMrhVhXJkDg52wBROW2LpvN7C7C6EkV8e7RDAg6Be",
-	"GH0belo6PRt4OOKrG3x2cKctMt7wdWfDyWIu9B0Y7K0/1mCjhYEFrBUDDIgPGClDfaUGAfd/3NI3a+so",
-	"8HXCWzHOhZOBa87CrmIGE/oRU0GfvnjhJIbuOvVrTuRC44AtZ5fJsYgTImeTCY0XJpAOOLtiaKibPYgv",
-	"aWDAKteVI+RfdNU5IsCsgBqO4M29bD+LDJZmcSAhMIAcJoRGUT5On+KZ3ZqMoYHygCreugRl46Qt1pJa",
-	"m2bVkjJUukAuQmVFiq3rCKdbv3/4JS3bq3k79eLsiCIGemchXDCIW+NMYoaNrmB1kI9Y9lPGWE2E+qxc",
-	"8StN4oeB73W5H9P5EaCQIUpbWcv5rWu28CsmOwX9HL6JL6AEty5tpbEtCfEl+QqZi61W+6A1V4JUvTbz",
-	"gX6JAbOyCSuvaEJLzdLFzz+dPv1pdPbr63Ht9OXg/Oc3P4/e7/au43gSjn89fjN59/vvM3ESRI2TQ5DW",
-	"P9jQlRpBLVwJ7sXbGvvxZXT0qwiDxrvwpx/f1ejr3dnPjXe1I15TRywccZrMYijtb18dHP2AaZPxG8oD",
-	"1DZ/OHr1snX1+uV89PZgJE9e/bB73n7Zvmh//OHd4Xjw0+uO6L95WWNvFi2HN6VkLRWlmWR6ZbHPTzCC",
-	"MGqT+EbY+Ps64Wg/n220D0qalqdp1rM5ND4pD2Mx6XLt4YszE93WZsa2VlV8rVfl0pcaf4H0pT9PF/rS",
-	"KGPfZqJWR8/V9pD4p7xsZVw/t94PheRM05GLFE7alyKaJYxcdY5JpGyQAOUpAlK3Xx112geXvavO8YXv",
-	"EXWLaMwCwpBHrXLsTzNOXWzIshXyXEpnbff2YHoHEUruZxdl4U0yW1NsGqr/HTb6O29rP/84SgaNiPcn",
-	"h7Xgx7fR8ft3uz+9r8/7r6+Sk1ftxcnvP9RPfx3snr0/DD8zU3UJhKVgE+9mHf65meB/TbvsPtnlHSDj",
-	"56ThLWF1ZRp/lbxSNmmpZLPeehlE8YQp2mKAXn/8YTMQreJlKdXaeibus67P9QuszEPtMMk+s6Dzfuic",
-	"3h2S4mM1SUyN/3PT3zeADHU6iN8lffR29arVOv689M5Nkn8xwRc8EG6OlElTHdPplPF8EcJnxYS0ylp0",
-	"DkJJQpl5v9a/8HjALG22460RrXzwaaUz877BJ6Qd4D4jOLOerZl8WQrTXcp/+/6yd3l57OcDhpV1lK0/",
-	"vRNlAXmEjlYQl5EryeKt1ghSD4bO7peNKGk83XPETGWfsMk0WZhMU85sI9OcRJnF0fbz6tNqbbN6V+dg",
-	"5midWUN6VCDLq/DyKY0S+lkBhMO9ihIKSvwhCVuXf+YU20Qk0+0/wuCTUXHvHYBIphBt14krRdjtAP9K",
-	"oUmjr3/e3MYZ+OCeKiPg+Q8d7JnokYj2WRS5CGVOXp9T0fxEFjHX3DsQWz1bBv5fNBqJOEzGk+8u3rTq",
-	"iFoNpqf8bg//wjd+p57GD6YsDkXw3U5NY1zDur57+/Li/U87r87bb86/3zn/8Tz/d6FrcQV4ryIX2BYG",
-	"rbdPJdtpLANWJYKoQRGrAXpf5kzqSqFlkpLo7rMuugB6HdlDUHi8jcS8i0ak049DvrrhSxoezwCT6Ueb",
-	"KbsC/IpI/QKYQJrXn2Lod3nAaBCFnEll3jBp+x1ctC8ujs5OLQ7+Ei4+dkE1OPt6RK/L/ZPDVu+8ffrq",
-	"6PQ1ck31S2RAIcRm1d+KjWbKJvKxrBeFoNLrIQmMLXE3KhoBkCEjKfud9mGnffGmiJRL1HGJl5UKjacv",
-	"GrXPWMsKvavFiZjS32ZW+0o5HXywrZ/3vdTOb6Ldb9aLflZJKOFs3lUiokq+Z2xKwkTfxX2T7QZ1HLaF",
-	"EiOMBxlRn9u7h7YvizOfCsvX31+S8htAtFOWF+BnUkn8lpuj2iQvsUERdoaFwbA1rL+vFm+gAGSqDPgy",
-	"DPKgEWzxdtx/PQjPwrdHV78f1U/DI3nEO08HB0d7R9fTH98dvH1RZYu308HOifpR/PP7d/IonIeDnXfh",
-	"0a8iPLlQD5xOf1YP/Hr68SSs7QS1w5c/XOX/rx0eH7yN2JtWePZre+fs8qpxdvnT7yevWvJoEo2Dg6O9",
-	"k8vB09PLn56eXv4wP3lTqzb6Jy9mz9/uitPnP8z3eH3y9PcfFr/Vr54P373ov9n5eFm7fvts0GnQ4zWo",
-	"1nmwJyTb7caVUb+dUTyXteVPd+HNLWKpSgn6qsBb7gQXlh3GK33cGomt4rF766sgIU1mTCXi3scTrfgb",
-	"sDSrQGiWNsHwZCI0voWdtabYrep3/Y7sq0huFmCiLC22aM+xWhl8LZ+PpLiyVeAT6fTNsVFAE2Qd0DgO",
-	"Ack/29tM2wOGCz6Cq6a+OfdbVZ/+tdWgoy44i8NkcQHwvZjbCXRVfDr969CQ6u37y5K3xOydxWrRh7Vr",
-	"Hlbk34Xv2255cA+QzdmJj5NkigF5wIPFlkmXxZvgAtUrI6QAQraJCeMHnd7R6dHlUeu41zo4aF9c9C7P",
-	"vm+fQnwyHIwzfbpH4Y3OuKLTKQSkI5ak3TqK2l/IKjkVCaFYFOa+f4O1foLVDsXy+mC0UCkNckKjCPoq",
-	"DrZQaTSIS5LFN6FSN8aA8+Vl8lk9bbdi6WyXv31/6WHfpwSdsgYFGMGe37P+hRhcs4SMYsaUIlLt8i6/",
-	"dNs2Gr/DQPBEmb9VgiZYfMNik77BpK5uNVca6hah/Sd2mDLfYgAXdSBo0ojd1827WEDGLGZV0obfgxuR",
-	"hLLL/VWN5XT5wIvdp88qOHdBknhh8L30qmMBsIZq7CYkQBIbqtRVCJDwyHMnvcsHYopj+QiobnAV09Y1",
-	"U5AJ//EftjHTf/yHzmSUiVooKm9ROGA6co3uy9LJkbp00InJBjfElHEpZvGAVUU82tYPyW312zTxA04J",
-	"4iqid61Ur9aqNUzdY5xOQ6UjVmvVHQxtjoEDbKv/N0IT0fb3hPj6a5ZoyLg0xA6PNGq1Ne39TFu/zVrN",
-	"6Tes6DSnz7Q6DrMpdBx8iu8uGtLOcfuIJyzmNNJJPg7rKzV/+eCVdCpMqakx8bCxvrqOdCQBexxn9UE9",
-	"uqL8JaVaLpIOJxRC9nLMAqIrncg1W3gGxMlkPwgeLbDqxwSl4VeU+Jx9THz1lzNSip2qxtQhjZglgK8O",
-	"bXZT6wp8ZcYFyBYEw2GgvKCyF1RJi8TsRlzjw4rEI+jCqw4ywOPbvtraYhTcXlfdWFsjcurSxAEdKFmY",
-	"4RFgIB2oL7Z0MrH/RBJ/Qj9u0RHkjLx9//2FNegwa0SOxSwKyJAlgzGkASmmgeqB6f6GxgLAlmKgyb8O",
-	"A79K2uB9gwbgBDK5oojIJFT/X+8DcECwVarkggGLkdu6umoCXtKlWwCoXY94B2D8FTfgFmSwXFfUDKUL",
-	"Kq0M7Lqm/3c+ydLf6T5VLbl6BTqM0+Wkmk1+yJ1akUvz07pLCLUbKbxZYeUbhBD1KYYtLKuJV5w7a3BL",
-	"l+4s1PdsZeolt1BMrbzEwHvoJBVAoNZkR4XK+a2BW2as+xNDYIE0qjWjFJBy2uZDagB/yCRG/3wkxDU8",
-	"mFYZI+RpekCdsuDCIwqvzKhdF7jCRzy2RXXWK06x7WfzLRxXs0u5Elyt+diWRunJtGCVBWez4BStPJWr",
-	"atafpAw3rSGdQQmlLS71ssWlyMjdG5YWXfimhkyp9IJQpZ6B8mGWaGZb5DSPsJO78VQZuMLlA1tweL6O",
-	"sxpYKABD1G/i1KYIB1sFAAZzkPgGxkAx21WcVbGjUvMP889t999/UClZ8kl/BGawjvmAR0DIZJ39DLj/",
-	"us0VDaO++Ah+Qedj42mBKuBEjBjU9dkzqC2hploHVHPo/EWTkW3RpemSP4GSKLxZiqGCCNCjVsl7DI10",
-	"OQvhvfBKW3izW6vZG2RbsAM8zBTuJQC7hJyURZw2GDJT1JcvXnQ5KDvYCB8WxkXabxkeRY+/LUex9p/a",
-	"3JQW9hnIC+jy8oqO+hVj+BaQGVsV66R+t0/1bm1H5+4pY63LuQDsm/1sc16sujTTS8aU5zoJawNSUQ67",
-	"+RplDg3mLr9KYy56SqHEiWZCcxZNJwhMxhxGNzzdl1npt5k+x11ucYrVWpb7S8PZ3Uph0UxyapaPOU4y",
-	"fZGZTF6KYPFgfKvADfcp6/FRTOPTEufcXeF2S8loVgZW1e4mVtVLapNf4JH67Y9ccQv7EeBDO7c/tKap",
-	"vBqivsEQ53QRCRpcCnFMY4RT3a0/3WS+toIbuu1Ds331cOPF7Q9fCnFCuUlekve1VtVTGyzxAk3jK05v",
-	"aBjRfsTyhu4fn7ysg++XD58yIuEA3dgOpuYKVzY49sCP7UgFtbOlD17p45a6OVsxTdgWJM+5TtZPeUGw",
-	"DaGtYLU8OFZDsIBEoeZvWTZiL6BUyg3ki7Yu273jo5OjS59MlXaisb9wKQhGrZhKfxaMGLYzM13Vi1mi",
-	"ByXj3NJE103C4HrUZZWmA8vKVO4tXcrGg7EF25C8QIdp6as90MgwsAjwpwEp5nRByjMOUdWkmCUQGsWM",
-	"BotK9XEvev5mf8FLlrspa6/JhZHWBXQFae1ciplUSmLxrQBOre4Depd+X2t9TmMx0Nsym6KwVReej6rk",
-	"yGlwnIiZbmWhbI4+RTiFJW37OLxhHPu5/UmePLMepWbJ6lqfnJksVIuxVV45cMWuZiMXCY0TmaJHVkkr",
-	"1S/03oGrO6fdjFiSqn67tbrW8Kpd3uKWCWEPa5MCVq/VzFtkE+P6WEcDPjhl4KNLO5EkYuqzmA0YT6IF",
-	"mUkWdLlV6XxKo7qvnpXG2Uf5wuR6qCHLaLcZCAeqmGTFON5RdQ2lHmc/DaiZeY+hBYu95plMEMUowY0H",
-	"yvWARpGt23GqEzzHEy5micYgft3Wv8KhpK89kdjmCedf7XIooAxH48TRaEHvM/Nzgy9qrn3KOYM9AZ2z",
-	"y5cVNf3oFv4U58OFoca+3WBFPRgHNc46JIlFc7qQYOQmY9blfYpKO7RiiNkNoyYvTMySjFZdpAwCqsQj",
-	"qYEZxIqNFMCHu9embVDhtXYK98FDB3Gfr0+lbOEpeQmH5B8t8i5aZIY1tz8OxpSPsvs+XLaokbVmUrzu",
-	"pTkil1nvPFCsysXaxaiI82ZoNDclcxEjMm6icTGW4hlFV1q9flPrymHBjAfWtLrHoX5slaYNGk1ocyiW",
-	"NgeoP2FJHFpvj8PfV2ou2MUmGbMw1slsEgSvlmyGQBgtikBAJEIooam1dl3sJfP5kmoAn5RD1GG1wxKU",
-	"+PkYvUDUtABQEsea7RjJSgRRgh+F8bJQ6/JQkmDGCrl6KJOTw9ahXvhn8tnN8AmwYeEywG4hB9Zb4hER",
-	"BUwmJpPUaecH+oQNDS50ALDy9Z7OyxTXOaOiSOeYTobUnNL0XEKWOZ7KiCWs6HyyQC7nz96qKaXuJOQr",
-	"iDStvYRqql1e9jttsEeNm7dJJGOksPTZr3hohmYck9RGgXV/B5NQ1OX6aPeZYmAxm4AHTOf36lmkGVW5",
-	"Im1JypCAOrcltdiKLynW79JW56ACA3AQlHrmDGF8XVbB+u//9b/Jbq1WqXZ5R03SwD9ANDrfXvJGhDpI",
-	"kC0VBgYOSAomeSTrlU19d4nQjKWpWY7e1UzgEAMfVkiEfBDNAhZ4oOkrRdBQmRPBu7xsRIeTaF33yZSG",
-	"caELEHsOWw4BmRUaoRabMhXdkvQn+rIfvSqpK/AYquNS55HP8R+mLHYkOPv69LyTw9ZZnMFDCAXP+Bhw",
-	"ZetHORUXs8E4ZcNfvbKIdetfgDPDrWb53gsr2bK52Fu2Nr5YjVvBltGw1UwhZgC075SZYMcRESlDFgxN",
-	"xVGKPHMjxtUHLFvm/4gmU/ZFKwQ3Z/Mc56v+yZfjsU9PC9asNksMc0tfeYSg0/HKg9Nxiyk8t4exEwXC",
-	"lJm9xs7zJrl409qqe2SPYAGWR3ZqREKzFqkEcH2vttUPky5H5bViwd2dYjKsI9PiYakaipR1VNVXtg1W",
-	"sEBtztHFxVW7A3Ekp1RNqeD5Uw3JnuhiChPCOFSmswDgGK2/Xi9Nt0KxrZ27XKerkvK6CryKSe5Kezt7",
-	"urmzTYNdagjd5bpOYF87uWwfaLCgAMYj+xwUtzh+M9CqtNdM6Qvmh12e2a7d2gtUkDSS60hNtJa+zlFF",
-	"yruNF6mjTRH3VCQaILqgeM/1djvzLO/WdryNooBel3MUgIlb9eh6hou0BKy3VItcZjv1h/PUZCs71/Ad",
-	"o8+mS3NAFvFoPj4zgqjmbeJ6AyGIgrr9MdTukrtIzrY9U18kkpDQOMFzHGFxl3Pu17JA9/auZoc6H1MW",
-	"cQhtWqRN4JMifCQUuTqrYSwipaEz3uVZbu3lmRYpO0wLHMjXbIH5pmMmteI+2Qd3NqNxFLJYC+0uV1K7",
-	"kjbOMMp+WrlO+gzr/EyPKMy5lgD0rg6sOtFKQU8H0Up8l6M7asyiNH1W6oq6cs5BpVhKkqbZgmU3HcU0",
-	"YNojPIHmHTgJPbKsVIlurJ+aV83UeoJvMH0V0BABmtbD/NTUrkGPFfqguvxQWVxoU622u0gZHelg2+P0",
-	"4PPKPpmo2YMl1nixOmlBHbyv1WRRatOf5OzGtb0zlVFrfS5uyHQfHU1UH5z8dckd7ifpmVXyUAdIvkZr",
-	"yjDjsxi49VXaJ/DextS9WPo/FlguZyMjOpbUwGymRlaczKBH62oh0gI1EHTWk9aPvcPW0fFVp33ha55k",
-	"AckAPYmSGPyqrqal55TQa6zds090+Ypsq8mQbmHnVj9VucWcY2adrqOk0HPfLNW24MJ6Ml72z69eHh8d",
-	"9K46x3qJW5Mh/S/4+rv//p//xy3J1hAV79qdo8OfoNK8UiUXjAPiQZjgXcZBpOuA2ydSYOxdse/MJdet",
-	"3JT8WBS4mJWYQN6vyy+UXaDD0UZKae9ZEc/Gvronh63SozmJsq17H8BJhPvvHBfds+6eXO5bD9itibrh",
-	"1sAtW7r0aZKWviamwyDepzwXWJ+Ykh7Y1ezhMOMXdVyzThxf39G8x7eMFmamlq7S1HABXb7C+72spHo5",
-	"1/etDm9jdKfZumjA6rxjJYax1aZW22xGBhdzLZ33C0ArlFrZ5Ut6pYPeECZLoA3ofFfa3xQtZ3dExVtA",
-	"pVT73OU5xXKt4kg20huz6mGXazUSH3D1yCpZKQfK9VrlFmFgHAah1Oew6f4UPe+3CAL02y8JAa75MgiD",
-	"NK05FWw6tgLhZ5c/YxUYEhNa+hn+HiZrcnsfleXewy//hdI6cslEDUDoSJXWr1JVPUaG94+26PrraShZ",
-	"JtJPEkHUjhoeDdcS8Nicy1KoO0IZ3bZFQVidkIEwy2Ma2QipzlfTxUnI3ld2TU3rkDKtPv0uz3coNa5O",
-	"k56MeWg4zz9Mqv+ntPOkD7mTMpcZCJnGNhaKUomYMCDUzUNbZZvnZlL9fGAmVmgUeQJAz+zyvZqp99l3",
-	"qhw8UAgV7Y1KiHok8C7boRXcIDbdc0KTwdjkKHa5TlKspYESU8vCr6Fnq/UC6/L+bYQrSEImt/+I2fCT",
-	"X4Efox9luTpCKcIeenjSBFgW4zyMYYtSVZLd2gsTSKeJHcwqBaHscvUuhEQx5SEGJwF+MmGUg+8WB1Yy",
-	"oryJV1YdjWwAv8jhqwiY2uu6iAdLWDSQQcDUJprsSk3PLl+RoaizE9Ne1AMaRX06uLYJi0WzzyUsVhAH",
-	"ITcNKL0pEEpn1DRCfiSptNxp+avKNjQXxB5EGjMw6+4vkTYQFTnXx1m8nE64iVPjCO/e4pLCEv/eNo3N",
-	"JEyW+mljPmGqmzvSSKxJHbRWzGoBsDbjXksSfQtNWwyEHXG826YdNilDXFAmNGG+R3yuuKSflpucf3/Q",
-	"7pozE3tGWD2RWq5ZMeabThmpCKygOYI+aQzOGTS/mWQmbajLTc6/SWFOOdCELkhEEbQBfRVwIQ1mBL4q",
-	"u9JEZ0HbUvOcWIZ+931mDK9CtHaL0U5aZtwntgtQl4NgAE5MEjHditgNi4juAoaAbxdssHXIksF46xWT",
-	"ia+Lf6B20DfluH4T0B0mdMSU9BzGdMK63Ck5nNIRqzgO97QXnAOhkTJcLSLURGnCEAB8JfNtOW2s7+Y2",
-	"N11mSp+8Amhh7Tg2mzFSEh92MhGmWgn1prKIiQ8AOH5l39B77aZAowD1mt9miIWlkWac3V1bhrw+0yGF",
-	"+v+0vLBc3/lUdXMbz/svWxftvd2rznH54k2r8XSvnFH8KhV/n7g9grc15A6HrBF138xPV600e+HuvVil",
-	"th/YUWC5t79N94ZdX+itkf5Mp+t8YfeHnMDdwVKy23i4c+LuJxs3du9n3vR1CBiMtdJsu1PKSQ5EwWIz",
-	"rBYyKYMyO3cn6WN48krhYzotEAPWsHoM3ynwtmwahBN6W61wUkcxIP1Fl2sJRcpaelQ8wrTsdfRNG/yH",
-	"e5pKrRs3onz0ynrbbasjDzElPOLTGfSCYh+nqTiseBoLQsQEEQilq6UXiKMuz8ojWA4mtTqyKB8EMLwx",
-	"tbQ8Iy0raIMVMJCmdngZXQM8WFed4yqxUO/WiEFJIsHz6JKCqLHdxOF4FkE3G2+ZnSsLdXkVmpfrDpTw",
-	"R885Hz7AGDEaeLq0CSrtlXDTiI4Wl4BQrZdw4ZmsXPUPLDJDr62xNPWhqODZ0eXzkCI/NwnzFqPArCFr",
-	"6tVWSsgDc94/S0AWMVaYdMllnA5Q4tN6owAacUVppWnnlkVwMZ2gVjH1Va/erb3Yu/u74UjRiJRZdVQl",
-	"fqYJh7o4UyrBP8ALDo728YMj20DVsUADDyE6HlzrMoskIz7itvS01rBqidicY8UaAYfyrktM2MfE4k7r",
-	"9er8Nrx6sEZIc1PaH+ULdWmV7ooxgYwWbjj4AoateJhnQokzA4MMKuZ87SLdC7ZqwfVaY/fBJHFrOv2y",
-	"Qvi+JWONjeb3miZsrntDrZK/qU5rmeiydaX5RE7ypnK0kbHdij52xavzPfZ6L/psO07hbAvF8aFm8cqK",
-	"gOyMs/Peq/a7o4M2AClhqtMTFAWUa/VWzHmlaX2d0HgqhQtmHK8n1S3on0jdcRuu6IBKdGropmiZTmiV",
-	"fRdmhqctoLFcyiRJyTTDZCCmxl60rb0ToaYZixswmALGFxkAhEL6+FWyW9vVxjj6pLT1Zv2XTigbJ5hC",
-	"B1RJWy06tMGoEK0rVJdY4IIpFAA5oPRGxIZU5VGzxfyAKYtTlHAqyUSxBRPvqniZMJip+ECb4/le4zn5",
-	"97+eVuuVwkr5V0CEtPdpToSt8ElBAT48CZlxchX3gVYdWpSsNgdy7exu40EP6X7LLn+FG8529f2KE5bu",
-	"yDtx3crA+5qRKC7TYzaKKU/Ilk7XNpgn8lpf/fmYJoUIdMVVt5pdfvJWhHXemyuoy/KW0Y2JrzlMk6jj",
-	"7Jswi3oI5mqQEeBRc3eHRn3WCyjrboD9RT7Ygo61MMho38oukGGgo5PqwBBlDihjZGJUanQymcQ8Wwdm",
-	"M/Eq2gYxmKzOKnXbs33nekPm3seETEUUdbkFFNB1xksppYkQmtOK4TAKOesh0fyKSzDAT/fJxJhwXb78",
-	"sryCaKNNec5blGGEmF27TUK7PJU8aZwKoh5u3q2Y21YMTp2PjWuAew+jH05qf5enwAuuyEG4ThD7ygTh",
-	"AaJ3TQiNoibZrdUr+8jucUSTvJ+2DydzNTgWJs7pIg2vbAwHASewSjquBKK4da/bl16Xh3xJ4hQ7AVtA",
-	"7ryUeIxQDL4D33fvfKyWPh1feXJpQUDlvqz77xVTubO8KFBR9T2VWjcMM9VYm0qOJT27l7Gts5o440FP",
-	"2h6AzhchT2Ihp2yQZD83YD/5j3KIk/orYxGvyXEFvd2azsDrWDSE1Cwji8TQ4GRql6Gxr0g5D8nrkW7p",
-	"1YLTSTjochd2v1uqVMnZcEg04BbYEj+dtk6ODnqd9uuji8tO6/Lo7NTXAF1lqEPere1WqqSVWsNmnl1O",
-	"DVCyEZhYC9FjPJiKkCdAde1ybkIDOt8Dn56HqDhQ1bYPGr3Tu0Bw1uVlH8fs4a96fSrDge+R3MeKoH5F",
-	"O9+LOz2gZ6vL1zZcUMJSV44rOcU+ThGS32JnKsHggG6uWajvmkShJAYt1WJoAkBtQU8Ir8sLF43Y6Nat",
-	"okdGlwUIH/OUA4PiG9egT4NJyP0uB1PMS0v8qMzWxjntBGXCpujgCyVB8IJA1+NZIr46bvdetX668Lvc",
-	"QBJhMDCReLullVvkRIMQo7Zl00fAwxdKEo64iI1FpPtmNLBNQgu6I4iBiIghddM6mfBQ46DaI6qGc7tv",
-	"VBvVxhOJsOXga1EHK+SAC9SzTiwEF7afa2oa6GS/4sF03X4OBqZUrVYDaXf5HHDi1U+V6kO2EPU9QRWD",
-	"fRww9AolwtxkdI1hLxhQYkSwyCLWq/uLCyurcdU6PGVZgnZo8pnw3Cq7DMKMmFrozrZIczBufrft6COp",
-	"Dqanabpnd8rmqD/iRFamdtjbm148VOvNqVD3R588ezPDJHOG1emrVzbXdYroBBHjz1B9NtJbkkMx48Hf",
-	"UV9B3/5yR5+86qLFqTkXGf5jt7yCxi70PkUXmIOzv16JMVxuC1iC3Diy1zD+sRRsZq0XEfk7+BJXOQ6N",
-	"k/H47PXRKfgYtSsRF6KbAXgZ955PB3HvhkYzBrG3aSwmU4PGN6Efe9BcwyDDZIIcxqby9T960DcDERiU",
-	"iuCmaoaBqXS2yRwemfHRjElJ+yZNDyAdYQWd9g9X7Qtsg4mi2zWnM30zw4TQSAoi6UJaDKck12RNYusf",
-	"jARKs3rt2wyNIDBZHWXfPqIkiE6JAdJDSOE6nBIqEQMMSlHAwQnJjTqWokt4vLRXfZqdubrtQmOlt/CW",
-	"gJd+zlZSPhb2fWaSfx+fnjO9B2Jct9laqTIHnjmapNYEOOmHmSrvXFuIIvayjUdytSGzgWPuYkNHnMNy",
-	"uvzBHXEE/HBdvsYR5631wmVzjef5jKkuhxg7Zx+TptH2TGjI6I66tVhiUgv01jjFk4WOsC5f7QlbUcNi",
-	"NCwfqn0C4fLr7zRIFaymyymN6ilcacq8gZUjX/9OJ6UrmytXRgzIWhaNTM0TAz5jCprsAAgnYjKhAXMz",
-	"le2hVFYABIlX4KvGOXSGdGlpSwMscE9b4ebBzqpdDufULAfMUpJANr86DzrDgdBcmDu/Rz7QoWdnUFXm",
-	"yrIfkuTckHCF7uiF7PJiNyT5fC9kkVMRpvjYwmQ99wOI2YuETU1K31cnCZwZOkr6nyQO7iYLirxusOfy",
-	"jvIAFZPV8qDNLaaebrjoMM2MTmluWjYLCSrj0qTmUEqljOZiD3iNYBWShupoV7yly+kRo46lnwGPUAZ6",
-	"TAdqws43ZZpjD2YBVofTWUqSJqEcLogMIwDRrhQhfikiPex1engjvWiWmxdbfKnLfJ/r9afYtA+cPrp0",
-	"hdEt5NyhDW7ujbjO5aCY8jnnI3WPdNdX+BRbdZomk+5HCzqJ9Ee6q41c2bzzOJTJufnRl0Ct1S/bFLbW",
-	"LCCLW/tlG058CTGQ5fq637XeFHt8zEd4fMyft7U48FPvs2/s9HNwfX/PFgf2O+LrBGYRVx1/dXXEEsVl",
-	"k1nMlclL0WmL6cRdDh1RtchgMZsIvtAV2XE4Cjn+u3OuLIAxlWP8W228Z4Wdzg8GPTrFyR1THkTMzFev",
-	"Fb0DWLjnPKGU99l0i0XhKOxHjAwjOtIaXkIwhznQmU80wUQC+2KsY9e+BPX7EWp3g+s5jQOp+/rmi0Gb",
-	"BoISpaKyXrrc/6VbGs+vuyUlv7olqf7pkS5k8+C/JkPaLX3wHRzhDGaBdfpbuQkS9OodrKjiIb513by1",
-	"4HUfdCnMPJSMlH05v/YN7nqWRh6RCz5ggaGsGntsfg0UEDOum9JLHRysmL7Kpl4mPSZpzwTTEGMfrJaV",
-	"Naz+MBLzXhj4Rj+uGQRAREex7bhWNX5QJ2Sp8wO5a+OHIi1bc6jH7NPgvuJrLKA01A8ldmowSI6pQfl1",
-	"lvffLz/AyL+z4fDvXm55oU117evQ56BQBq13gmeF07aA0yU3QWhNOYMt8NdP+4odqYEh032ltCr/MTXS",
-	"7VPF7/JygbDTJDzDgZUNkpZZ9qlke7uzONpigKwSVJqKY6T16bpqBtLGuFjqbYIuMetYzrJ4MRwaE8uQ",
-	"CJCkAELReNdAXnZ5mdomo1SJNe1zr+yjbMi0mZrGbMhi6Nd9GPJQjg1yKwCz6/JQE29P+5mlW+R7uRrQ",
-	"fQLoOOl2OHlgt3BNTdbHhE7WrzNvWhUt1CrJE0n0Garemyt8zeVqD3FRb8+G+UxFEguRCnRJgOdZHqea",
-	"CPVtuYLoyEoP6YecxgvbF3/pppL+gijFsbJGPcWCbHvfvbRc2r0qFVeLJWX/fftl6+ryzWnvrHP0+uj0",
-	"AiB+V+m2aZZ9qt4CekMiTM8SI2FtQZ3S8GQVqo+VdqjTXVOi2uQMBN4yWSRQyuUm2+cUrX0XbiOUXe4M",
-	"mQmim7xQUgbUjYXhd5V1OQrn9tg9opZkXvYn5SZYg3U1TLLezK8yKLYRevI92OEmSBb6mT8XyOKxrXct",
-	"bs1NQrzmdfy4mO1+ORUJ+fAmWtKB+mUouFWTbuO/TVeRUialUlSqoS74hfqadHT5ywf1VaVJcnqOw6LK",
-	"MZOQfkiu2aJCzK33dH56sQoEOYw0SZhM4BvPDRNarUvPJ9gndpZaqFlcI1OAhb4Ij+w0SEx5ICakv1Dq",
-	"FETLTN0iNlQyrCCrhXX5khpG8lqYOQh3VMQwI8N4I+7WyTGDIRVkkZAQhHVDtHuNaqyGS1YvDBMpULrZ",
-	"bVAasxgOXRHbOe8dvfLJjEsGAIOp/Z/B+XdzfXJQ/zB+ivW/Slm1qXZfvb76jQoIrS9bB/RfAJW/kM+n",
-	"sKAZN+4G7P+2TmSuN2ZAueJskeAjFpuo+hJoONiT4K9UV5oH4EMMYyLF4JpBVqyQTFuCuzVInu5k8W9e",
-	"uIXjti/XnC6ISfjS9xF9cFzYfqfAeTV23MK42gzYjmaMGzCsLi/mWKsba6WK6B2xBPC54mj47vrt+Ft0",
-	"t3LCNRvd6GMqk/d0ccS/aJupteqWOhPJYLwc++owTicPdnQeI/LrzO9PchPfYv2Y6AGJYa7Bt5QX6B79",
-	"b9FwweO1qbGi2Pv2UMQjsSat5AIy5xzAnZhJluhU3jKEEojfaV+0Mfe3YjLsTIU/iAPKs9WiYZLpNhOm",
-	"cSZAuKN903UbQk+YT2gyhUUMPhPBGThQquQYqzq7fMpim96m324QA0DBLZI1h7D8c9N6+HFuffYld7r2",
-	"jQebREvH4Yru/dEwt0WY/QZU86AGSO05GhNYrqbMozld/IPpfw/8S7TJ0k74zo3arFV2xtMLtxiGWI/N",
-	"bKvrAH0edcyiJqtoH6tbX5ReJdljX5bMOx6iKYWlcyhN5sA/x/aL9o6/YImONtu90EGOzzj6CGu9ztBC",
-	"O0IWWHFp0knxNQgT0xMRog26mTG6ONT0UXohP3SrdHU+NDwKuSZrzBs9/8dCEHDe8RCXyAmVfp0W0vtY",
-	"8JFhG2dxXkf85+JueHHXK5h4rlzz3rm26matCk6WzNVRUy1MW3zNEvdOPJLxcyUNpMbyGdf1E0ZUzqkk",
-	"0NEVcqbKWAlim2MAY2CB6eMOiipAPlW+9UzG5R13GfK2Tv2WaxG3swU+ENpABENdwbkMtFBpos/cKPgZ",
-	"0DMyCm8YzyWUAkwOjI9hUQxxMHBoZ+vvn5gCwGWN5ziUyYFZ0ZdIptU14vjKTVNqDR2/vaNHp9O0JIxE",
-	"LLGlR6BBKD6zOhs7fyS3/9BwA7d4aJW9ZpIfsyc1Vz8GyoOyj1GDQKQVR41+IjHdUh05bJbqcBHZzEJG",
-	"OV1CTWJ4+knG1RtUtPk8nWoIQFQ7Et2q52NikkmWD/T7MBkHMZ2bE3ZXH5l+DuvnN3aymrfy/Wwpikav",
-	"GNMbhoVZ35K3ybnEj31VDH3tOYUWalhqfvv9SFvDrC0qOEp/9iU4oWmasSkT1B1m0sV86wUG+T47kqRN",
-	"dtZGrlyw1VXtgdbxRz9mQ4isU25DQ08k8cPAJ2U4eVg5vDy2rzlXUWBL8cYu14zL6ZyrFqVxViH4pfOr",
-	"7A8KA2Fkt1arZ8NgXX6HOBgpCoNh2CsfDDNhsJWmnj3IG2CKOuQMA4slOqXJ2O3eMFwLIoogN6VmKeTJ",
-	"3m7JK01CHk5mk1Kzbm9SyBM2AlV44yCZXTfkpuFR+7YjZS4H+vpCZVewB4Qu99uy/TNv5QCrUD/TG+6C",
-	"ekNwQV/ws6NXB73zztm7o1ftzoVfcfq+mHrNKSDT4xLImFE1RcG7nDqNX3RONfASXd+fb3NArjrHNhqv",
-	"VJ4iiPpE7GN+JWRPQoFPPOOSUEzBvrU/HCZzLqFUJ6LLN+k/UNymRHMqy8ls7ypovIbzXdq8co5LLTdO",
-	"M2mcOgE1W8ZU7fLjkIPLak4hiUlTzr4cCE4TIsWECc7IfCxINIuhbehNOEhCdXZiMRuNNXcVc657bqqd",
-	"wKZxuhtBtctPRWKBO9c2YXMQ0DbPQyriqmp9d+GpuRN8T666NqSq33Cqhvr0WMFjd91/UuzY9kDCrj9L",
-	"etjF8r0kvr1lvVkc+d90Sm1BT5w7JE05CvY/eKZFmVqR5mwFMm9DnXejoIKNq0FEbVYgHw+cIgTduzrV",
-	"FJ2aAM7mEKnOOQqQj2fjbpj/uu/mfVmQfwZ8fiH18khYWOV4AMGtRw7PZV/ytcXn/gkv/KXDCwdpY8hp",
-	"eozvGF9QFxnqXn5f64I2HRSt4knRf2+q7KhOVKySjpgljCQxHQ7DAeZFQwMaBycolKRRqxUCxXUYDULO",
-	"5KPmIr9hNErGRRK5AxVAoDLHNxi301u54sUumOkdksrwqVW+GUtsW/OEVK+ujRtb0gHCqtubeozr/WA2",
-	"2wGdWldtkeb5Qt/ribjJ5Px6hPFYRNHyD6BXtsmxV0w90zRbetjK14gngDVeI6sAzYum4F3Wv83ZXPe8",
-	"7HK/04beKCetH3ut122flAM2pLMoIfWaKTvYJwbAi9wFv6sC8Fmm3jCURM4GYzuhMnVkGc2WtS2VaHju",
-	"+vSIpl237ZQGSI9ZY8fZMAcb4dcZwv7wClQS0pgRp8s/lsn5SGsnfwaFRpUc04TFHtqG2e6YzS7v8i3i",
-	"m0f8Zs5YsWOVEeD3v//X/yZgo2j7celtlX0YEIy/JqFWC8A2tsb+Tl+QOUDKIDUHqKeH0G08wQdGcseL",
-	"lCH05XYXV9RJCojjaZgyG5OEKhUchaqRdUnFND2O+8Rdc02vLFOP5JaJNt22REq9L0J+M9nwpgTK95Ao",
-	"ADdOciESZV+moDDF5wzasoMrT28NYlZfZiDx8PyiZ48TLuZN0qjtem6fDqVG6f4PC3W+oBZFQ3A4+hjA",
-	"8+nbqi1+a7xqHEDbHxHDO8tbYcDtiqstMyzrsTKp3Jc8hKqWktpitUIDAcTTkyy6Ae4+//r0t2XL7m5A",
-	"cn83QIkvpPCdQ5uYIoy8EQ3dlDBkLxsrf2tY0VcLWHFbJWZhl7knsstd/qmhKkiouFoUiblTnOl7BXzV",
-	"cIIikIkuLypvzGF8krKllpcRFBXHD60kEZq3SpJ1eWHlo62UXxWIuWaLfVtwSPL1hrfz2VzF3tdbG/gX",
-	"D39/NTgbm/iUQCfFBM9CJrQaj2MtT7I+pdtBONJcUqW6xOFEQ9GQSMxZvDWgSu1J+9dD2wmhmySgYz38",
-	"bcag/QyNA+g2I4YkYgkksFLJMObq+lnGVI5NdWB/EC+miWlBAq1O1FiI6FE1XyuLGnTOiZAJedbAemkI",
-	"31BTv5hq0SEnV5eHW8+7HH6Wackf07Szv4HyJEk84wNsatzKMihLGQnw1NnyknVIFo+mVf2p2BXrEhit",
-	"xkrTHtH3Zigb3NkDwYdROPgnNf7+qfGAx8Cc6ps7psGbRIrbCo4t6LpSFoyhg+FOIaorEhcuzOCb2Aft",
-	"TBJ9KDP5XN9I1k17bc1MuVuKxIiIWYI/AqT6bqnibKndrg+r0qCPQ5mspvsjpFnpl22SZYVbHIU3rGj9",
-	"4Bj7O+G5uoSQxZvsXtECYIA1l+62wHbarSAMiJNzZbs1rAhzh8HaKDf7SCfTSP1w57fG1rN5K/e/kpfv",
-	"UTwJuW2cvknH4vWuhTzj+CYSQZ0r9iU4lOCF93P1CQXf2LZORt7EPuZsnu3pgx5ZdIw7Kc37GpDebYw7",
-	"jZlu7hPKLodixCo5xw/RXw6f5Z6ymTnzsYjS5ZVjNpOMBCxhACvvdXnn8IC8eFarkX//a7da3602Kp7p",
-	"wZim/SkSxWwa0QELMAcQ1F9UndIvYIHGG3/YaV+86XXaVxft3tHpZbvzrnXsEzoSTfQ3JssFzdZdlgaJ",
-	"w7ja5bu1upK7S0AfsEzPbUzkX7QvLo7OTtMwgIgAu9U8MachkA36KS93KwmlbpIHxMTUm3qFzHgSRkU+",
-	"y5iG0NrPFIjyQHa5f3LY6p23T18dnb6GKm9dHKdeB1UU1ovaSL2oANfjt1rHjXTuaAXgTLqcJsbzWsa8",
-	"9bk5Tbpjjm7NsgKvDsa51KWDj6Ppwyu+NjTflq6k/NJovd8AtH/7I0ZvSL5bNx42Q9clHRy45FxtMY4e",
-	"3xihPIujUrO0DWUQ+pk82zwObxjXRjnedbAQqqlM1tHMT15xxDLWkTa4ap6dOXoIRmKWeNpIztjNAH2Q",
-	"KTF33gjLWn7fsprjPIPh900eSns7SVJWrHbKYpx9xRnPCqHlIS9cKFTdg/dAcM4GiY0hSlJ+LcQoYh45",
-	"CQexkGKYeOR1mBzTvke+Z4tBJOi1R6rVaiVltGkqeiax0lhfzvTEGhqpCx7TQaKbB2NjLNNHNCW/euF7",
-	"1r+A7HQyihlTrNp5x4QldBVFM2y8fHl2eQ5tsjJxwZz4eCIJlXIWUyU/sPt9GTmsp7mzS//JsOjdxndH",
-	"yu9ZX+kYvAItMNyDmEGqzSTJpyn5E8rpiCl6OK+cpqhgRWuG9+oOXq56gS5enfukXprup0EZXFjyY9KU",
-	"eiEI4Qk2itSXTuK3GnBVvwrf4UwTPyiYZIvg1ctE7nNOw3I+7l4xTciQ90iLkGKDw3O6kCTkkBdQdTNS",
-	"VxxBbPUG5RdLDaq7WcBvwMwteWSpnNLmBZsgLKYWT6fSIwfHR3i2sL2mdh/mmwObjlimmwkpW4HhOQ3Y",
-	"sN0ywZYoHkn7fKdlbh5x2oJXcLMVjwXw39/DhAYs2hZhMHgiyfR6tC2mpJxr5gnJ0B6JwmuW6xha3PUT",
-	"WAKGsOG4dg4P5BNwjuD3ZAt6G+89231B/v2vp9UGEXHa7Rh7A5u8cJlppAQZEREN9UjYwWhrZVdjfL0p",
-	"e822NW7esavxZb6q1apMkpSXukopxgi01mOpxbfOj5y+UdnGxs41tvmtHz793wAAAP//",
+	"Wsf2gPrTn5vN+i+QCbQgUxEnFW11T+PwhiZsayYZATuCQT5UYP0cgZjQkO8TLsgwpqMJw2i/Zha2+r/w",
+	"kMJRyx2e/Cy3TeOGVWfmnuTOazi5O4UTVPpqbn5L6s9nHl+rHOVYz5QO2JZk6mpCFhmdCD4i/gaKk0/K",
+	"+qpC1zW/kuU+m6let/Ok9bpYjpxKJfNJeTrrR+HAA89AxaY4rmyilFPbUYfDY7usxuVFACqBt+zOpyIh",
+	"LgJ2YLwWBWt52bpo7+1edY7LF29ajad7ZXUkeloSxJWK9t4ptjJVWhcfoQvv2d7OHrkwVk860/aLExaN",
+	"BW2czW8O4/bJ5dvR7OANFexdPXl+1fnQn71+eyGT+dbgRMlNcB6oifx/P7e2fqJbv9e2XvS2fvljd+fT",
+	"/yjSmdVy7unT0EX7xdWFjo90On0iba763lYQjkLMAsoutN7Y2X26l1tDbevFL3/sFU09r4Tri7e0X69Y",
+	"xBJ2juf5fiv9sl6b3MLWulkQPqEFjpG7OvimkIVfcIKTeMZ8SETFn3jEhxHgs4DxhWOW94WIGIVk+Zlk",
+	"cc8cipRML18dvt568/bd8XKfzvULT8fz7GRX0+CeZxiVrFs8Y5C73DDa+xDMkIzbwW55oIRhEk5Y0VUD",
+	"Xp63l5HflnRXqpJXyvHaO5jShWZpyb43M+kiQgLESYFHJ99rENjV051GAz7ZklM28Ejr4uDoCCTiPoIq",
+	"xLGYcWBvUgkrWamSY6buCNpXEAfYGlDJAhMuR5RLmQjtwHN84bmuhs4lM2RzRf7TbA/YnYK9SDEv7nJa",
+	"sFOk3vR0eo1aY2+rXt9qPL2sN5q1WrNW+8md49pTkXcqruw9vGL3U+s6Ecm00GZ28ZuWvXUBw3QQ7XY0",
+	"cYf9HBCGDs3oM0TqT3V6hdS6ns2+y2wd5urmmUXupIY2yOHM1XPJXXRccQvfO2u7w1aalFZgMAUa3iXD",
+	"/HnpEUYHYzISIkCHpZOI4pQrkZCTaUQHDEJQKW5vlVxkHZ4Zs8A54f1BsMWGo/FW+Ot1tDXhYlq6VVmc",
+	"hHyN6ohxxNt42yW2o8ztSI48drDCfQhZFFhHUpbMupNpkZIAX4FvgWLvSFAUWUxCruGj3ZQDp2ZON3YH",
+	"QyPLJmy/1CW6mQaqLsnxW3AL8yfKxksGqGvivSVd5C3d0q26B67SvqWQSJCq9HlBJGb487r9RCa+5KeC",
+	"T4sm9obRSDHJP24NU4rrbIBSXH9OaNIF0PmzWTArFnxpu83lehlbVZWi4FDTA+022XWbCHhWEHFYlzTm",
+	"pb3gP7fPfDptDLgWqjEz3MTb3hWaGgGn4bdbeQZx4Vk/b4DW67X63ovd57u7z3Z3nu81nu3t7OzeetJA",
+	"hDgt8c0kU73qFmny9sO7IvGIJikyqA+sT96xhTbXntafVZrEP3t37psgUnzTJO2g8fRp/QXmUPjt4NVF",
+	"y/eI3z7I/Op8q/F0z/xGGX3qN52Llv6oAx9VySkY6tbNoh29Bf7RaOTeVHhrySvByCWvBMMVBzbjm+yD",
+	"MPmSV4IJFjvgCzXR63AFm79mCzgLHrh/taH7nCTj2aQPvtB9k7zxRBJM5dMldWFSGP67Rp5hpnz27lyt",
+	"9ACW2SqcMS+c8UxmlCcZjgof/lj48KIonzB7Iq8BzesaDqbaH3zjiqN3UXT2MofugiXpwSP//tfTitI0",
+	"9PG8ZousE/mPEuam/6zPhj0SsOHOPsO+lRavxNMf5rXgafTqOtiZ9N/u8voP/b0O/z4+aPRrN/Pz33dm",
+	"Pw4vd6/UOmAHNOGBikA8IFWpXv/tx9aP7z4exMP3F71nl4sP3785Gz0bD27O6TQ8ieL5EaXngzdXHVH6",
+	"9Mun/EE2GfVWQ1on6tSVvc0IggGLiH4c8msjgzYVx9kNukKoJFRkpK531fhIcNV3a7XlqwreoIHrP1rb",
+	"/TvjbHIdwYm47VnTlu+qc1yg36XDePk5FZJLjEL+Jel0F2XH+3M9NEbCrPXUFPZhvJPBktn4glSpaVh1",
+	"9AyTJGXzm6yn/L/C4Ltnb75vnLZ/aJ2cH7ff7p49/eHd3k+dq8OfGi2XPBidXb94d15F6z45bF1BX5H7",
+	"6bwYDyqULLoc25T9oqam0SG0cpbpF5NVMyZva/3no9ff/7bz47T+8UX/h8b1b7sXzyY19vTmw2CPPp9d",
+	"8k49OB7/JPLehb27HQ8b0iqiDZiv92RAEPWJFlAmI4YGPgBSNDP2G2h2E/rRHbAOa8h98lX5d72sEbo8",
+	"kzNcNlqKTlMcuU8icDSRAZXMIwGVY6jQD7QnytSeTmAeVfLBoqLmNPdCmzznw7ztJCxvusluWLnZ6DMp",
+	"1AZwGAsXDpQHuL5rNk3SaInWt5uEJlhYVd8j78KXpFzf23m+S/qLhMmKMgMUT6WDBAavkhaZx2HCoEYS",
+	"CKXGmo9FxPSLq5g/nIbqTUNfk+J93ro8eEO2dfQIwASmU+fn0KBIV7yr38Nkg0nISescvYeVnB4TiQGF",
+	"3QjY1sEbdUzGbAJ/0/i6tERgr/RxayS29Ie/SsGrHTo/YVJSFKB5X+7d2NFnZQAuJ9u9onLcFzQOin4+",
+	"46v9dpc2BdLF2NB4OmWTrFHZ1y6TETPYbkWu+yJTCuZaxLM0/VKU6y/hbc9a/QUpkxZfAXrqaJhpFpAy",
+	"TXLZGU+MhxMO2l/EcX+L7YoUu5+ApYO4BzUohakjNGr4TU0wTM/UiE6mWsO6h+3nToVMxtd5ax7g/U+H",
+	"2e4iGRE5PQY0l3JjyM306KSnJhGmX4sVMZDfoHYjLcg38CwYvCjbmzahC0MxE+ilEhCeABp2X/sBprGY",
+	"TJPv9Ft9rPS4VnJqMaeLSnGM7T5hpzzPWqv7FXmce3S0QhEA2ZJNTHbo7PS3SlO2NWnkPqaCaWUNwOik",
+	"VtIK/VuTabIqcaCZcjkoHoK2UlBAxBcIPVpGg0NTHphBiodjW+INKE9B8ZTsgh/6Tey/bs9JyM1G+mbz",
+	"mmryutlU6c65r1+Oszgpqi57cXiApfWt0UK4iBA9+NLmc/FZFByvAEa0IENyOlNMK4u1lVXxfrre+X5e",
+	"G5zuRfXFb8NX1w3x/GON703evxh9P//9ab/ToO1nyY+7s7eDXLZI4/mtxReZxI8VmjRocFAJY36YZoNU",
+	"PN00zZrmiDGt29gMIzHPriZ4+eswect+2j14f741efmi8a7xbDbuX729qk/rcW/+oT46/HB41v71h+tV",
+	"qSLV3v8PySJevfF806yL/EoLTwvAeh1oTG9bEJLj1lnsr1eh1Gp9vVoj//7XTlrsUVbaPBS+7dZ3n8hK",
+	"01QaQdZ1DMp+mEiCOAoGpEqPf576qE1+EpoH8zGqCwui62tJORADuW38ytVJUNnXqbUm51Zx+75SYoPC",
+	"qhN7s3q2ZDdfH5CtO9ucd2RT5sxK7uccuNXqz7/OZsiFUvZsTC67yGXxBTWMOVLcQUHIuKl0Ntlqwhqn",
+	"9+Yv0Amtqwm7nKP9fK/x/Ik0XUeKUbCqG1CX8aCndarMG297zkn9vS9ZDdJdT4m5kI96NBrddmg7dydu",
+	"yJNYyCkbJHddY/GTbkrh/dcO7KJAsWidH/WuOsdat/BDKX2lCWou42qQckXlYvbGbXAEfp1fSyiI2OgG",
+	"V+csirZAhG6rJ6saUeC2t7jYSWvOtos/2dg2Nqbv2JYemcZMWiAPRGT1z857r348bZ0cHfQ67ddHF5ed",
+	"1uXR2Sk4CgTfiFT5l260KM2NJiK4/0XIZv3ef5QbjVp3p0Ne8NiDnHBU8u79NIZRP48i2VTgOwko9J3e",
+	"fgBWZxvfe9ZK1w/5UNxhF/PaNjIX52YXaUZOm5w7mO19OrhmQW82XRGGT/shyAUfYPcOfIbMpmisvrwg",
+	"w4iOKpAPIIagL4HJNpNsgxwuD+Ywm/ZYFI7CfsTWz0TrSXo2idBqFApO7Ql82cYZ7ZNh+JEFhCYZqLeN",
+	"JvWV5egpgvZmcoXv6lIDH2R6KpMwscYxdn0HbR9xsLyiJe1d1p43d+62JOOMvK0i/JotTtVPV3sJlw+C",
+	"5xzPW51X+iV3CjAu5QTpWqNbFwTh8ndscZA+8skrKUtKF3ff0bufyQLTo3juhNas+LSwqOyDtkG0T4pG",
+	"kXSx4qvKOkpiETnlY1gR3w/RyAWa6Ry2JOQj54ekfPWftb36gUeu/rNRq7X1fw/xv42WupbwL/3N3p75",
+	"ZO9FxVpRUcgZ/KHU/lFMp2OiC1EEvqJRazzXQ6rHwLBHZGJj1xNOJ4ABYvIAswe7FdAnkkzHWKORnudQ",
+	"TiO62NKn7i5bZYl+BnSWdzxhzgHJ9baBTBXwbrGYTQRfGG+SgStQLHgqJCTU2iRSRCwbhjfMJNHm3BIb",
+	"8xdx23qKgkmK7fhTcxd8bcti6hGnN+FIbWXVKeGr4h3G2prqiCUGgkatsx9yGi+63FahUsn2dmdxtMW4",
+	"MtkCUqaS+AV3rzqlsWQHauxQcL01h7GYvL1QKiPlQZf78BvNGJZ+ktBrbMtvwFzSwJGTY1Ha+a2x9Wze",
+	"yv2v5JXi6VFQapZy+XnhhIlZUmru1GpQ3KSu4nunwX2pWZrGbMhi3cs8d8NX8gWzWWuYQkcrvX8tTvj5",
+	"4iQlkr7dG/BQk/CRPdzPFc961sjwRyhW1KHQZw2Mf5KQk6vLw63npIxtCEyrmVw+4sMkkTwvYkkaUKuo",
+	"4kKZWS92nz4zPdp1i6ZlD5OBDSuUI3NwsAOkc9qRTKdVFybXIYr/8miHgN0E5dro29DT0tnxwMMR3t7A",
+	"44M7bZHxhq87G04SeaHvwECf/bEGmi4MLF6wGGA+woCRMpS3agx2/4ctfbO2jgJf5xsWw4w4CdDmLOwq",
+	"ZjChHzET9+mLF05e7q5TPuhELjQM23JynxyLOCFyNpnQeGEC+gBzLIaGutmD+JIGBit0XTVI/kVXnSMC",
+	"zAqo4Qje3Mv2s8BsaRINEgIDyGFCaBTl0yRSOLlbc2E0TiFQxVuXH26ctMVaUmvTpGZShkIjSAWprMhw",
+	"dh3hdOv3X35OqyZr3k69ODmliIHeWQgXDOKWmJOYYZ8xWB0kgJT9lDFWE6E+K1f8SpP4YeB7Xe7HdH4E",
+	"IHAIklfWcn7rmi38ikkOQj+Hb+ILKMGtS1tpbEtCfEm+QuJoq9U+aM2VIFWvzXygX2KwxGy+0CvIfSld",
+	"/PTj6dMfR2e/vh7XTl8Ozn9689Pow27vOo4n4fjX4zeT97//PhMnQdQ4OQRp/b0NXakR1MKV4F68rbEf",
+	"XkZHv4owaLwPf/zhfY2+3p391HhfO+I1dcTCEafJLAZkhfbVwdH3mLUav6E8QG3z+6NXL1tXr1/OR28P",
+	"RvLk1fe75+2X7Yv2x+/fH44HP77uiP6blzX2ZtFyeFNK1lJRlk+mVRn7/PwuCKM2iW+Ejb+v873288le",
+	"+6CkaXmaJp2bQ+OT8jAWky7XHr44M9FtbWZsa1XF13pVLnus8RfIHvvzdKEvDfL2bebJdfRcbQuPf6r7",
+	"Vsb1c+v9pZCcaTZ4kcJJ+1JEs4SRq84xiZQNEqA8RTzw9qujTvvgsnfVOb7wPcwbjFlAGPKoVY79acap",
+	"i/1wtkKey6it7d4eTO8gQMz97KIsukxma4pNQ/W/w0Z/523tpx9GyaAR8f7ksBb88DY6/vB+98cP9Xn/",
+	"9VVy8qq9OPn9+/rpr4Pdsw+H4WcmCi9h4BRs4t2swz83Ef+vaZfdJ7m/A2T8nDS8Jai0TN+1klfKJi2V",
+	"bNZbLwPonjBFWwzQ649/2QzDrHhZSrW2non7rOtz/QIr81A7TLLPrKe9Hziqd4eahFhNEisT/tzqgw0Q",
+	"W50G7ndJH71dvWq1jj8vvXOT5F9M8AUPhJsjZdJUx3Q6ZTxfA/JZMSGtshadg1CavHinK2pijwfM0mY7",
+	"3hrRygefVjoz7xt8QtoB7DZiY+vZmsmXpTDNvfy3Hy57l5fHfj5gWFlH2frTO1EWSgzoaAVxGbmSLN5q",
+	"jSD1YOjsftmIksbTPUfMVPYJm0yThck05cz2kc1JlFkcbT+vPq3WNis3dg5mjtaZNaRHBbK8Ci+f0iih",
+	"nRggaNyrKKEAYQGSsHX1bU6xTUQy3f4jDD4ZFffeAYhkCtF2nbhSBJ0P6LsUemT6+ufNbZyBD+6pMuLN",
+	"f9/BlpUeiWifRZELEOfk9TkFLk9kEXPNvQOh7bNV+P9Fo5GIw2Q8+e7iTauOoOFgesrv9vAvfON36mn8",
+	"YMriUATf7dQ0xDis67u3Ly8+/Ljz6rz95vzdzvkP5/m/C12LK7CTFbnAtjBgyX0q2U5jGS8sEUQNilAZ",
+	"0Ho0Z1JXCi2TlER3n3XRBdDryB6CwuNtJOZdNCKdfhzy1f120vB4BhdOP9pM2RXAh0TqF8AE0rz+tIVB",
+	"lweMBlHIGZRFMWnbTVy0Ly6Ozk5tG4KltgTYhNa0OdAjel3unxy2euft01dHp6+Ra6pfIgMKITar/lZs",
+	"NFM2kY9lvSjE9F6PCGFsibtR0QiADBlJ2e+0DzvtizdFpFyijku8rFRoPH3RqH3GWlboXS1OxJT+NrPa",
+	"V8rp4INt/bzvpXZ+E+1+s170s0pCCWfzrhIRVfKOsSkJE30X9022G9Rx2A5WjDAeZER9bu8e2r4sznwq",
+	"RA/4cEnKbwBQUFleAF9KJfFbbo5qk7zE/lDYmBcGw868/r5avEFikKky4MswyGN2sMXbcf/1IDwL3x5d",
+	"/X5UPw2P5BHvPB0cHO0dXU9/eH/w9kWVLd5OBzsn6kfxTx/ey6NwHg523odHv4rw5EI9cDr9ST3w6+nH",
+	"k7C2E9QOX35/lf+/dnh88DZib1rh2a/tnbPLq8bZ5Y+/n7xqyaNJNA4OjvZOLgdPTy9/fHp6+f385E2t",
+	"2uifvJg9f7srTp9/P9/j9cnT379f/Fa/ej58/6L/ZufjZe367bNBp0GP14CK57G2kGy3G1dG/XZG8VzW",
+	"lj/dhTe3iKVeTZUO9VmwhplSztsUc1u2WgjTVwDZ7UxVsvirgvm5E7BcdphsfWlu7N76gk3I6BlD1S0f",
+	"hvFE2ygGVs/qOpr7TjCSmgiNhGJnrSl2q6VQvzOnfZgTkaldyijJOSp5GxweLJAH/9Lng3eu7E75RDqt",
+	"mmzk0wSWBzSOQ2gekW2np20gw/kfwT1V35zjr4JE+NpgD1D/ncVhsrgAxGjMZwW6KtmU/nVoSPX2w2Vp",
+	"uSDeWawW91iv5yEIxF1knW3QCBcKWbud+DhJppiEABDE2KXrsngT3N4IyvAqQC1uYpL8Qad3dHp0edQ6",
+	"7rUODtoXF73Ls3ftU4jJhoNxpjX8KLzRWWZ0OoUgfMSStEFMUccVWSWnIiEUC+Hc92+w1k+w2qFYXh+M",
+	"FipFSU5oFEErz8EWKsoG5Euy+CZUKtYYoOW8TA6vp211LBfu8rcfLj1sNZagI9oATyO++AfWvxCDa5aQ",
+	"UcyYUr6qXd7ll26nUONrGQieKJO/StDsjG9YbFJWmNQVveZKQ60mdJzFpmbmWwxao94HfUGx4b95FwvI",
+	"mMWsStrwe3CdklB2ub+ql6EumXix+/RZBecuSBIvDKScXnUsAElTjd2EpE9iw7O68gKSPHnupHf5QExx",
+	"LB8x/A2UZ9otaQrC5T/+w/YC+4//0NmbMlELRYU1CgdMR+vRZVs6OVKXDpp/2YCOmDIuxSwesKqIR9v6",
+	"Ibmtfpsmu8ApQShP9CiW6tVatYbpiozTaaj04mqtuoPh3DFwgG31/0ZoFtuWspBT8JolGqUwTSuARxq1",
+	"2pqOkqaT5GbdDfUbVjQ31GdaHYfZFJpcPsV3Fw1p57h9xBMWcxrpxCaH9ZWaP//ilXT6T6mpYRjJYMwG",
+	"kEVDRxLg7nFWv6hHV5T8pFTLZQ/ACYU0BTlmAdHVXeSaLTyDG2YyPgSPFljpZALx8CtKfM4+Jr76yxkp",
+	"hetVY+owTswSgPSHzs6pRQn+QeP2ZAuCIUDQglDBDaqkRWJ2I67xYUXiETR+VgcZOjLYVu7aShbcXlfd",
+	"y12DwOpyzAEdKFmY4RFgFB6oL7Z0ArX/RBJ/Qj9u0RHkybz98O7CGrGYKSPHYhYFZMiSwRhSnxTTQPXA",
+	"NBxEAwmQcjG45l+HgV8lbfA4Qs95AtlrUURkEqr/r/cBOCDYZ1VywYDFyG1dUTYBz/DSLQCguEe8AzD+",
+	"ihtwCxhdrhFvhtIF1WUG6V/T/zufZOnvNDyrlly9Ap3k6XJSzSY/5E6tyI37ad0lhHqVFFGvsNoPwqb6",
+	"FMMWltXEK86dNVC5S3cWapq2MjWiWyimVl5i4D10kgogUGuyowJawNbALa3WLbEhmEIa1ZpRCkg57Swj",
+	"dc8IyJ7GmEQkxDU8mFZWI8puekCdUujCIwqvzKhdF7jCRzy2RbXlK06xbaH0LRxXs0u5smOt+VirKj2Z",
+	"Fh+14GwWnKKVp3JVnf6TlOGmdbMzKBu1BbVetqAWGbl7w9JCE9/UzSmVXhCq1DNQPswSzWyLAgURyJDQ",
+	"eOcMQubygS04PF/HWQ0s/IEh6jdxalNUh60C0IY5SHwD3aCY7SrOqthRqfmH+ee2++8/qJQs+aQ/AjNY",
+	"x7nAIyBkss5+hlYTurMaDaO++Ai+UOdj47KByudEjBjUMi7Dr4WJhAoWnbNpstAtoDld8idQEoU3S3Fj",
+	"EAF61Cr5gOGgLmchvBdeaYuNdms1e4Ns13+AxJnCvQQwm5CTsojTnlZmivryxYsuB2VHzVKX+nCRtviG",
+	"RzHKYUtwrP2nNjelhX0GciG6vKwtGPP59hCQ0f2KMXwLyIzdsXUhg9safbe2o/MVlbHW5VwA3s9+th80",
+	"Vpqa6SVjynPNq7UBqSiHDaSNMocGc5dfpXEmPaVQ4kQz4UiLIBQEJksQIzqebgWu9NtMa+0ut9DYai3L",
+	"Lc3h7G6lUHAmITfLxxwnmb7ITCYvRbB4ML5V4Ib7lPX4KKbxaYlz7q5wu6VkNCsDq2p3E6vqJbUJP/BI",
+	"/fZHrriFOgnwoZ3bH/rg9uo/i50u8jBEfYMhzukiEjS4FOKYxghAuFt/usl8bdX6CQtCeqk4rHq48eL2",
+	"hy+FOKHcJGzJ+1qr6qkNlniBpvEVpzc0jGg/YnlD949PXtbB9/MvnzIi4QD94Q6M6wqfODj2wCHuSAW1",
+	"s6VfvNLHLXVztmKasC1IGHSdrJ/ygmAbwnnBanlwrIZgAYlCzd+ybMReQKmUG8iRbV22e8dHJ0eXPpkq",
+	"7UTjneFSEP9cMZX+LBgx7KBnGvkXs0QPyuS5pYmuFYXB9ajLKk0HlpWpVly6lI0HYwu2B36BDtPSV3ug",
+	"0XBgEeBPA1LM6YKUZxwiyUkxSyA0ihkNFpXq4170/M3+gpcsd1PWXpMLI60L6ArS2rkUM6mUxOJbAZxa",
+	"3Qf0Lv2+1vqcxmKgt2U2RWGrLjwfVcmR01M7ETPdPUXZHH2KEBJL2vZxeMM4thD8kzx5Zj1KzZLVtT45",
+	"M1mokGOrvHLgil3NRi4SGicyRcysklaqX+i9A1d3TrsZsSRV/XZrda3hVbu8xS0TwrbpFuS3VjNvkU3M",
+	"ZcDaIfDBKQMfXdqJJBFTn8VswHgSLchMsqDLrUrnUxrVffWsNM4+yhcmv0UNWUa7zcBWUMUkK8bxjqpr",
+	"KPU4+2lAzcx7DF1/7DXPZL8oRgluPFCuBzSKbK2SU5HhOZ5wMUs07PXrtv4VDiV97YnEzmI4/2qXQ9Fo",
+	"OBonjkYLep+Znxt8UXPtU84Z7AnonF2+rKjpR7fwpzgfLgw19u0GK+rBOKhx1iExLprThQQjNxmzLu9T",
+	"VNqh+0fMbhg1uXBilmS06iJlEJA0HkkNzKB0bKQAPty9Np2qCq+1A1YAHjqI+3x9KmULT8lLOCT/aJF3",
+	"0SIzrLn9cTCmfJTd9+GyRY2sNZPWdi/NEbnMeueBYlUuvjBGRZw3Q2/DKZmLGNGAE40FshTPKLrS6vWb",
+	"WlcOC2Y8sKbVPQ71Y6s0bdBoQptDsbQ5QP0JS+LQensc/r5Sc8HGScmYhbFO4JMgeLVkMwTCaFEEAiIR",
+	"QglNrbXrAjeZzxFVA/ikHKIOqx2WoMTPx+gFoqbrhJI41mzHSFYiiBL8KIyXhVqXh5IEM1bI1UOZnBy2",
+	"DvXCP5PPbobJgD0yl0GFCzmw3hKPiChgMjHZs04HSdAnbGhwoQOAla/3dF6mWNYZFUU6x3QypOaUpucS",
+	"MuvxVEYsYUXnkwVyOWf4Vk0pdSchX0F0be0lVFPt8rLfaYM9aty8TSIZI4Xl3n7FQzM045ikNgqsW4qY",
+	"hKIu10e7zxQDi9kEPGA6p9k0pbAZVbnCdEnKkHQ7t2XE2P0xKdbv0u76oAIDWBKUt+YMYXxdVsH67//1",
+	"v8lurVapdnlHTdJAXkA0Ot/R9EaEOkiQLY8GBg7oESZ5JOuVTX13idCMpalZjt7VTOAQAx9WSIR8EM0C",
+	"Fnig6StF0FCZE8G7vGxEh5NcXvfJlIZxoQsQ21xbDgGZFRqVF/uAFd2S9Cf6sh+9Kqkr8Biq41Kzm8/x",
+	"H6YsdiQ4+/r0vJPD1lmcwYAIBc/4GHBl60c5FRezwThlw1+9soi1+l+AM8OtZvl+EyvZsrnYWxYPoFiN",
+	"W8GW0bDVTCFm0FzAKa3BLisiUoYsGJqKoxR55kaMqw9YFtrgEU2m7ItWCG7O5jnOV/2TL8djn54WrFlt",
+	"lhjmlr7yCEFz7ZUHp+MWkHhu22wnCoQpM3uNnedNcvGmtVX3yB7BojOP7NSIhAY1Ugng+l5tqx8mXY7K",
+	"a8UC2jsFdFg7p8XDUgUYKeuoqq9sG6zagXqko4uLq3YH4khOeZ5SwfOnGpI90cUUJoRxqMZnAUBQWn+9",
+	"Xppu/2K7iXe5Tlcl5XVVhxWT3JW2E/d0P3GbBrvUg7zLdW3EvnZy2dbjaeeq7HNQ0OP4zUCr0l4zpS+Y",
+	"H3Z5Zrt2ay9QQdLotSM10Vr6OkcVKe82XqSONkXcU5FoUOyCgkXX2+3Ms7xb2/E2igJ6Xc5RACZupafr",
+	"GS7SErDGVC1yme3UH85Tk61mXcN3jD6bLs0BlsSj+fjMCKKat4nrDYQgCur2x1C7S+4iOdv2TH2RSEJC",
+	"4wTPcYQFbc65X8sC3du7mh3qfExZxCG0aWE5BV6PPPtCkauzGsYiUho6412e5dZenmmRssO0wIF8zRaY",
+	"bzpmUivuk31wZzMaRyGLtdDuciW1K2mzEKPsp9X6pM+wttH0xcKcawng9urAqhOtFPR0EK3Edzm6o8Ys",
+	"StNnpa4iLOccVIqlJGmaLVh201FMA6Y9whNoWIKT0CPLSpW0kKapedVMrSf4BtNXAQES4Hg9zE9N7Rr0",
+	"WKEPqssPlcWFNtVqu4uU0ZEOtj1ODz6v7JOJmj1YYo0Xq5MW1MH7Wk0WpTb9Sc5uXNt7Uym11ufihkz3",
+	"0dFE9cHJX5fc4X6SnlklD3WA5Gu0pgwzPouBW1+lvRHvbUzdi6X/Y4HlcjYyomNJDcxmamTFyQzaAq8W",
+	"Ii1QA0FnPWn90DtsHR1fddoXvuZJFoQNEKMoicGv6mpaek4JvcbaPftEl6/ItpoM6RY2C/ZTlVvMOWbW",
+	"6YJMSqKQX5ul2rZjWE/Gy/751cvjo4PeVedYL3FrMqT/BV9/99//8/+4ZegaluN9u3N0+CNU11eq5IJx",
+	"QHkIE7zLOIh0HXD7RAqMvSv2nbnkun2dkh+LAhezEhPI+3X5hbILdDjaSCntPSvi2djK+eSwVXo0J1G2",
+	"W/QDOIlw/53jovv03ZPLfesBuzVRN9wauGVLlz5N0tLXxHRVxPuU5wLrE1PSA7uaPRxm/KKOa9aJ4+s7",
+	"mvf4ltHCzNTSVZoaIqHLV3i/l5VUL+f6vtXhbYzuNFsXDVidd6zEMLYX1WqbzcjgYq6l834BUIdSK7t8",
+	"Sa90ECvCZAmoAp3vSvubouXsjqh4C6iUap+7PKdYrlUcyUZ6Y1Y97HKtRuIDrh5ZJSvlQLleq9wiDIzD",
+	"IJT6HDbdn6Ln/RZBgH77JSHANV8GYZCmNaeCTcdWIPzs8mesAkNiQhtDw9/DZE1u76Oy3Hv45b9QWkcu",
+	"magBqCSp0vpVqqrHyPD+0RZdfz0NJctE+kkiiNpRw6PhWgIGnXNZCnVHKKPbtigIqxMyEFp6TCMbIdX5",
+	"aro4Cdn7yk6xaR1Spr2p3+X5rqzG1WnSkzEPDef5h0n1/5R22/Qhd1LmMgMh09jGQlEqERMGhLp5aCVt",
+	"89xMqp8PzMQKjSJPAOiZXb5XM/U++06VgwcKoaK9UQlRjwTeZbvSghvEpntOaDIYmxzFLtdJirU0UGJq",
+	"Wfg19Km1XmBd3r+NcAVJyOT2HzEbfvIr8GP0oyxXRyhF2EMPT5oAy2KchzFsUapKslt7YQLpNLGDWaUg",
+	"lF2u3oXYKqY8xOAkwE8mjHLw3eLASkaUN/HKqqORDeAXOXwVAVN7XRfxYAmLBjIImNpEk12p6dnlKzIU",
+	"dXZi2n97QKOoTwfXNmGxaPa5hMUK4iDkpgGlNwVC6Yya5s+PJJWWu0t/VdmG5oLYg0hjBmbd/SXSBqIi",
+	"5/o4i5fTCTdxahzh3VtcUlji39umsZmEyVIPccwnTHVzRxqJNamD1opZLQDWZtxrSaJvoWkFgrAjjnfb",
+	"tAAnZYgLyoQmzPeIzxWX9NNyk/N3B+2uOTOxZ4TVE6nlmhVjvukOkorACpoj6JPG4JxBMJxJZtKGutzk",
+	"/JsU5pQDTeiCRBRBG9BXARfSYEbgq7IrTXQWtC01z4ll6PHfZ8bwKkSot7j0pGXGfWI7H3U5CAbgxCQR",
+	"062I3bCI6M5nCHJ3wQZbhywZjLdeMZn4uvgHagd9U47rNwHdYUJHTEnPYUwnrMudksMpHbGK43BP+985",
+	"EBopw9UiQk2UJgxBz1cy35bTuvtubnPTWaf0ySuAU9aOY7MZIyXxYScTYaqVUG8qi5j4AIDjV/YNvddu",
+	"CjRHUK/5bYZYWBppxtndtWXI6zMd0vYGn5YXluu1n6pubrN9/2Xror23e9U5Ll+8aTWe7pUzil+l4u8T",
+	"ty/ytobc4ZA1ou6b+emqlWYv3L0Xq9T2AzsKLPf2t+l+uOsLvTW6oenunS/s/iUncHewlOw2Hu6cuPvJ",
+	"xo3d+5k3fR0CBmOtNNvilXKSA1Gw2AyrhUzKoMzO3Un6GJ68UviY7hLEgDWsHsN3CrwtmwbhhN5WK5zU",
+	"UQxIf9HlWkKRspYeFY8wLXsdfdMG/+GeplLrxo0oH72y3nbb3slDTAmP+HQG/a/Yx2kqDiuexoIQMUFE",
+	"Qulq6QXiqMuz8giWg0mtjizKBwEMb0wtLc9IywraYAUMpKkdXkbXAA/WVee4Siy8vTViUJJI8Dy6pCBq",
+	"bDdxOJ5F0MHHW2bnykJdXoXm5brrJvzRc86HDzBGjAaeLm2CSnsl3DTCo8UlIFTrJVx4JitX/QOLzNBr",
+	"ayxNfSgqeHZ0+TykyM9NwrzFKDBryJp6tZUS8sCc988SkEWMFSZdchmnA5T4tN4ogEZcUVppWthlEVxM",
+	"96tVTH3Vq3drL/bu/m44UjQiZVYdVYmfaTyiLs6USvAP8IKDo3384Mg2UHUs0MBDiI4H17rMIsmIj7gt",
+	"Pa01rFoiNiRZsUbAobzrEhP2MbFY23q9Or8Nrx6sEdLclPZH+UJdWqW7Ykwgo4UbDr6AYSse5plQ4szA",
+	"IIOKOV+7SPeCrVpwvdbYfTBJ3JpOv6wQvm/JWGOj+b2mCZvrflir5G+q01omumxdaT6Rk7ypHG1kbLei",
+	"j13x6nyP/e2LPtuOUzjbQnF8qFm8siIgO+PsvPeq/f7ooA1ASpjq9ARFAeVavRVzXmlaXyc020pxhxnH",
+	"60l12/0nUncZhys6oBKdGroRXKb7W2XfhZnhadtrLJcySVIyzTAZiKmxF20780SoacbiBgymgPFFBgCh",
+	"kD5+lezWdrUxjj4pbb1Z/6UTysYJptABVdJWiw5tMCpE6wrVJRa4YAoFQA4ovRGxIVV51GwxP2DK4hQZ",
+	"nUoyUWzBxLsqXiYMZio+0OZ4vtd4Tv79r6fVeqWwUv4VECHt95oTYSt8UlCAD09CZpxcxX0Ad1mLktXm",
+	"QK6F32086CHdb9nlr3DD2U7GX3HC0h15J65bGXhfMxLFZXrMRjHlCdnS6doG80Re66s/H9OkEIGuuOpW",
+	"s8tP3oqwzgdzBXVZ3jK6MfE1h2kSdZx9E2ZRD8FcDTICPGru7tCoz3oBZd0Bsb/IB1vQsRYGGe1b2QUy",
+	"DHR0Uh0YoswBZYxMjEqNTiaTmGfrwGwmXkXbIAaT1VmlbvW271xvyNz7mJCpiKIut4ACus54KaU0EUJz",
+	"WjEcRiFnPSSaX3EJBvjpPpkYE67Ll1+WVxBttCnPeYsyjBCza7dJaJenkieNU0HUw827FXPbfsKp87Fx",
+	"DXDvYfTDSe3v8hR4wRU5CNcJYl+ZIDxA9K4JoVHUJLu1emUf2T2OaJL305bpZK4Gx8LEOV2k4ZWN4SDg",
+	"BFZJx5VAFLfudfvS6/KQL0mcYidgC8idlxKPEYrBd+D77p2P1dKn4ytPLi0IqNyXdf+9Yip3lhcFKqq+",
+	"p1LrhmGmGmtTybGkZ/cytnVWE2c86Enb99D5IuRJLOSUDZLs5wbsJ/9RDnFSf2Us4jU5rqC3W9MZeB2L",
+	"hpCaZWSRGBqcTO0yNPYVKecheT3SLb1acDoJB13uwu53S5UqORsOiQbcAlvix9PWydFBr9N+fXRx2Wld",
+	"Hp2d+hqgqwx1yLu13UqVtFJr2Myzy6kBSjYCE2sheowHUxHyBKiuXc5NaLrne+DT8xAVB6ra9kGjd3oX",
+	"CM66vOzjmD38Va9PZTjwPZL7WBHUr2jne3GnB/RsdfnahgtKWOrKcSWn2McpQvJb7EwlGBzQzTUL9V2T",
+	"KJTEoKVaDE0AqC3oCeF1eeGiERvdulX0yOiyAOFjnnJgUHzjGvRpMAm53+VginlpiR+V2do4p4WiTNgU",
+	"HXyhJAheEOh6PEvEV8ft3qvWjxd+lxtIIgwGJhJvt7Ryi5geMaht2fQR8PCFkoQjLmJjEem+GQ1sk9CC",
+	"7ghiICJiSN20TiY81Dio9oiq4dzuG9VGtfFEImw5+FrUwQo54AL1rBMLwYXt55qaBjrZr3gwXbefg4Ep",
+	"VavVQNpdPgecePVTpfqQLUR9T1DFYB8HDL1CiTA3GV1j2AsGlBgRLLKI9er+4sLKaly1Dk9ZlqAdmnwm",
+	"PLfKLoMwI6YWurMt0hyMm99ttfpIqoPp45ru2Z2yOeqPOJGVqR329qYXD9V6cyrU/dEnz97MMMmcYXX6",
+	"6pXNdZ0iOkHE+DNUn430luRQzHjwd9RX0Le/3NEnr7pocWrORYb/2C2voLEL/V7RBebg7K9XYgyX2wKW",
+	"IDeO7DWMfywFm1nrRUT+Dr7EVY5D42Q8Pnt9dAo+Ru1KxIXoZgBexr3n00Hcu6HRjEHsbRqLydSg8U3o",
+	"xx401zDIMJkgh7GpfP2PHvTNQAQGpSK4qZphYCqdbTKHR2Z8NGNS0r5J0wNIR1hBp/39VfsCW3+i6HbN",
+	"6Uyv0DAhNJKCSLqQFsMpyXVrk9j6ByOB0qxe+zZDIwhMVkfZt48oCaJTYoD0EFK4DqeESsQAg1IUcHBC",
+	"cqOOpegSHi/tz59mZ65uu9BY6S28JeCln7OVlI+FfZ+Z5N/Hp+dM74EY1222VqrMgWeOJqk1AU76YabK",
+	"O9cWooi9bOORXG3IbOCYu9jQEeewnC5/cEccAT9cl69xxHlrvXDZXON5PmOqyyHGztnHpGm0PRMaMrqj",
+	"bi2WmNQCvTVO8WShI6zLV3vCVtSwGA3Lh2qfQLj8+jsNUgWr6XJKo3oKV5oyb2DlyNe/00npyubKlRED",
+	"spZFI1PzxIDPmIImOwDCiZhMaMDcTGV7KJUVAEHiFfiqcQ6dIV1a2tIAC9zT9r95sLNql8M5NcsBs5Qk",
+	"kM2vzoPOcCA0F+bO75EPdOjZGVSVubLshyQ5NyRcoTt6Ibu82A1JPt8LWeRUhCk+tjBZz/0AYvYiYVOT",
+	"0vfVSQJnho6S/ieJg7vJgiKvG+y5vKM8QMVktTxoc4uppxsuOkwzo1Oam5bNQoLKuDSpOZRSKaO52ANe",
+	"I1iFpKE62hVv6XJ6xKhj6WfAI5SBHtOBmrDzTZnm2INZgNXhdJaSpEkohwsiwwhAtCtFiF+KSA97nR7e",
+	"SC+a5ebFFl/qMt/nev0pNu0Dp48uXWF0Czl3aIObeyOuczkopnzO+UjdI931FT7FVp2myaT70YJOIv2R",
+	"7mojVzbvPA5lcm5+9CVQa/XLNoWtNQvI4tZ+2YYTX0IMZLm+7netN8UeH/MRHh/z520tDvzU++wbO/0c",
+	"XN/v2OLAfkd8ncAs4qrjr66OWKK4bDKLuTJ5KTptMZ24y6EjqhYZLGYTwRe6IjsORyHHf3fOlQUwpnKM",
+	"f6uN96yw0/nBoEenOLljyoOImfnqtaJ3AAv3nCeU8j6bbrEoHIX9iJFhREdaw0sI5jAHOvOJJphIYF+M",
+	"dezal6B+P0LtbnA9p3EgdV/ffDFo00BQolRU1kuX+z93S+P5dbek5Fe3JNU/PdKFbB7812RIu6VffAdH",
+	"OINZYJ3+Vm6CBL16DyuqeIhvXTdvLXjdL7oUZh5KRsq+nF/7Bnc9SyOPyAUfsMBQVo09Nr8GCogZ193t",
+	"pQ4OVkxfZVMvkx6TtGeCaYixD1bLyhpWfxiJeS8MfKMf1wwCIKKj2HZcqxo/qBOy1PmB3LXxQ5GWrTnU",
+	"Y/ZpcF/xNRZQGuqHEjs1GCTH1KD8Osv775cfYOTf2XD4dy+3vNCmuvZ16HNQKIPWO8GzwmlbwOmSmyC0",
+	"ppzBFvjrp33FjtTAkOm+UlqV/5ga6fap4nd5uUDYaRKe4cDKBknLLPtUsr3dWRxtMUBWCSpNxTHS+nRd",
+	"NQNpY1ws9TZBl5h1LGdZvBgOjYllSARIUgChaLxrIC+7vExtk1GqxJr2uVf2UTZk2kxNYzZkMfTrPgx5",
+	"KMcGuRWA2XV5qIm3p/3M0i3yvVwN6D4BdJx0O5w8sFu4pibrY0In69eZN62KFmqV5Ikk+gxV780VvuZy",
+	"tYe4qLdnw3ymIomFSAW6JMDzLI9TTYT6tlxBdGSlh/RDTuOF7Yu/dFNJf0GU4lhZo55iQba9715aLu1e",
+	"lYqrxZKy/6H9snV1+ea0d9Y5en10egEQv6t02zTLPlVvAb0hEaZniZGwtqBOaXiyCtXHSjvU6a4pUW1y",
+	"BgJvmSwSKOVyk+1zita+C7cRyi53hswE0U1eKCkD6sbC8LvKuhyFc3vsHlFLMi/7k3ITrMG6GiZZb+ZX",
+	"GRTbCD35HuxwEyQL/cyfC2Tx2Na7FrfmJiFe8zp+XMx2v5yKhHx4Ey3pQP0yFNyqSbfx36arSCmTUikq",
+	"1VAX/EJ9TTq6/PkX9VWlSXJ6jsOiyjGTkH5IrtmiQsyt93R+erEKBDmMNEmYTOAbzw0TWq1LzyfYJ3aW",
+	"WqhZXCNTgIW+CI/sNEhMeSAmpL9Q6hREy0zdIjZUMqwgq4V1+ZIaRvJamDkId1TEMCPDeCPu1skxgyEV",
+	"ZJGQEIR1Q7R7jWqshktWLwwTKVC62W1QGrMYDl0R2znvHb3yyYxLBgCDqf2fwfl3c31yUP8wfor1v0pZ",
+	"tal2X72++o0KCK0vWwf0XwCVv5DPp7CgGTfuBuz/tk5krjdmQLnibJHgIxabqPoSaDjYk+CvVFeaB+BD",
+	"DGMixeCaQVaskExbgrs1SJ7uZPFvXriF47Yv15wuiEn40vcRfXBc2H6nwHk1dtzCuNoM2I5mjBswrC4v",
+	"5lirG2uliugdsQTwueJo+O767fhbdLdywjUb3ehjKpMPdHHEv2ibqbXqljoTyWC8HPvqME4nD3Z0HiPy",
+	"68zvT3IT32L9mOgBiWGuwbeUF+ge/W/RcMHjtamxotj79lDEI7EmreQCMuccwJ2YSZboVN4yhBKI32lf",
+	"tDH3t2Iy7EyFP4gDyrPVomGS6TYTpnEmQLijfdN1G0JPmE9oMoVFDD4TwRk4UKrkGKs6u3zKYpvept9u",
+	"EANAwS2SNYew/HPTevhxbn32JXe69o0Hm0RLx+GK7v3RMLdFmP0GVPOgBkjtORoTWK6mzKM5XfyD6X8P",
+	"/Eu0ydJO+M6N2qxVdsbTC7cYhliPzWyr6wB9HnXMoiaraB+rW1+UXiXZY1+WzDseoimFpXMoTebAP8f2",
+	"i/aOv2CJjjbbvdBBjs84+ghrvc7QQjtCFlhxadJJ8TUIE9MTEaINupkxujjU9FF6IT90q3R1PjQ8Crkm",
+	"a8wbPf/HQhBw3vEQl8gJlX6dFtKHWPCRYRtncV5H/Ofibnhx1yuYeK5c8965tupmrQpOlszVUVMtTFt8",
+	"zRL3TjyS8XMlDaTG8hnX9RNGVM6pJNDRFXKmylgJYptjAGNggenjDooqQD5VvvVMxuUdd+3xfIBDd4d1",
+	"3PXgm08rvkmZYs246P/KBolt7YCY2y6YWZMEoZxGdNHlGBhgfACdCEgkBjRi+7bDbH2PvAtfEiglnEzp",
+	"AKu5KykkgLIe0tKiWIdhgMdD5IDY8zCPwwQQcXTPaZ2rptZBp1N3GbGImCR0IqD7D5SHq4cTaC8fLbo8",
+	"GcdiNhpr82gSctI6P0KXGuALIFYAwo532EDEAWLVUB3OmE0DmrDAV/KquJrkCn7xuKIl844/yYVx6y2m",
+	"n6/qfTH3xbfoiDhIEf6XNC91yM21KeAljnK3rctI5Fr0/myxIIRJEQ1VV4Mvg7ZUmhh/M86CDIAiGYU3",
+	"jOeS0wFyC8bHFAsMlzIIjmWxPJ6YYuJl6+k4lMmBWdGXSMzXeBP4yk3T8w0dvz0xRqfTVBCRiCW2jBHk",
+	"gtJZVld25I/k9h8auuSWaM+hiG0idfak5mpRwRDhgdTWCKI2OSb5E4mp2+rIYeNlRyORzSz8nNNx2BSZ",
+	"pJ9kwkZBRbviplMNJ4omTKLbfn1MTGLa8oH+ECbjIKZzc8Lu6m/XzyEWx8YBG/NWvp8ta9NIOGN6w7DI",
+	"81vyXDuX+LGviqGvPafQjhFhK26/H2mbqbUFSkfpz74EJzQNeDZlgrpbVbqYb71YKd+zS5K0YdfaKLgL",
+	"3Lyq1dg6/ujHbAhZOpTbMLNSrsPAJ2U4eYhCsDy2rzlXUZBc8cYu14zL6cKtFqUxmyGQrnM17Q8Kg+pk",
+	"t1arZ0PqXX6HmDopCqljCD0fWDch9ZVuI3uQN8AndsgZBhaXeEqTsdsJZrgWkBgBs0rNUsiTvd2SV5qE",
+	"PJzMJqVm3d6kkCdsBAr5xgF3u27Ic8Wj9m1H3V0O9PWF3a9gDwhd7t1ne/HeygFWIQinN9xtEACBSn3B",
+	"z45eHfTOO2fvj161Oxd+xekhZWq/p9DlApdAxoyqKQre5dRpIqXrM4CXaKyQfMsUctU5tj4FpfIUtbtI",
+	"xD7makMmNhQLxjMulVEJzcNv6zWJieFLiPeJ6PJNepkUtzzSnMpyMtsHD5o44nyXNq+c41LLTRhNSrhO",
+	"Zs+WRFa7/Djk4P6eU0iI1JSzLweC04RIMWGCMzIfCxLNYmhBfBMOklCdHev1CGMw/rB/r9oJbECpO5tU",
+	"u/xUJBYEeG1DRwdNcfOcxiKuqtZ3F56aO8H35Kpr0zP0G07VUJ8eKxHFXfef5MSx/dSwg9iSHnaxfC+J",
+	"b29ZbxZH/jednl/QX+sOCZiOgv0PNnJR1mekOVuBzNtQ590oQGlj9BCdnxXIxwOnoEn3wU81Rae+iLM5",
+	"+K1zjgLk49kYPnqx990cUtswhAGfX0i9PBIWVkyjA++RQ/3Zl3xtsf5/QpV/6VCl44Kepsf4jrFKdZGh",
+	"hu73tS5o043VKp4UY4GmYpfqpOcq6YhZwkgS0+EwHGCNBTSzcjDHQkkatVoh6GSH0SDkTD5qXcMbRqNk",
+	"XCSRO1BNCCpzfIM5AHorV7zYBUa+Q4IqPrXKN2OJbesnkerVtTkolnSA1uz2uR/jen8xm+0A2K2r3Epr",
+	"BqCH/kTcZOoHPMJ4LKJo+QfQd9/U6yimnmnALz1sC27EE0Ckr5FVgAxIUyBA69/mbK7753a532lDn6WT",
+	"1g+91uu2T8oBG9JZlJB6zZQw7RMDBkjuggVYASg+U7scSiJng7GdUJk6soxmS2SXyr08d316RNP633Zd",
+	"BNTYrLHjbJiDs/LrDCHEeAWqkmnMjF01GdJtLLn1kdZOLh4KjSo5pgmLPbQNs512m13e5VvEN4/4zZyx",
+	"YscqI1j4f/+v/03ARtH249LbKvswIBh/TUKtFoAtsY39nb4gc4CUQWoOUE8PoVsCgw+M5I4XKUPoKy04",
+	"Q+okBcTxNOShzW+AijcchaqRdXnWND2O+8Rdc02vLFPb6JacN90WZ0q9L0KRNJU1ppzS95Ao0LqA5EIk",
+	"yr5MAaaKzxkpG7QbvTWIf3+ZgdfE84uePU64mDdJo7bruT1/lBqle8ks1PmCujYN5+PoYwD1qW+rtvit",
+	"8aoxRW2vVQzvLG+FAcosrtzOsKzHysp0X/IQqlpKaov7DM1IEJtTsugGuPv869Pfli27u4FS/t3Aab6Q",
+	"wncOLaeK8DZHNHTTS5G9bKz8rWFFXy34zW1V3YUdK5/ILnf5p4a9IaHialEk5k6ht+8V8FXDCYoAa7q8",
+	"qFQ6hxdMypZaXkZQVBw/tJJEaN4qSdblhVXUFnVjVSDmmi32bfEyydcu385nc9W/X2+d8V88/P3VYPZs",
+	"4lMCnRSTxQuZ0Gpsn7U8yfqUbgf0SfPSleoShxMNa0UiMWfx1oAqtUd3TcCYAHiYoOEKOtbD32YMWlnR",
+	"OIDOVWJIIpZAMjyVDGOurp9lTOXYVBr3B/Fimph2RpDWqMZCdKCq+VpZ1NImaz5rIPYChG+oqYVOteiQ",
+	"k6vLw63nXQ4/q2AGFipwMdXdIyi3sMAkiWd8gA3SW1kGZSkjAeo+W6q2DhXn0bSqPxUHZ10apdVYadpv",
+	"/t4MZYM7eyD4MAoH/5TZ3L/MBrBdmFPJd8eSGpNIcRt4gW3goJQFY+hguFOI6orEhQsz+Cb2QTtTkBPK",
+	"TD7XN5J1015bf1fuliIxImKW4I+g60W3VHG21G7XL6tKKo5Dmaym+yOkWemXbZJlhVschTesaP3gGPs7",
+	"YUO7hJDFm+xe0QKQkTWX7rbAdtr5JAyIk3NlO7+sCHOHwdooN/tIJ9NI/XDnt8bWs3kr97+Sl+93Pgm5",
+	"+bO+Sffz9a6FPOP4JhJBnSv2JTgUFsos3c/VJxR8Y9s6GXkT+5izebY/GHpk0THupDTv6+YWbpPtacx0",
+	"o7BQdjkUNlfJOX6I/nL4LPeUzcyZj0WULq8cs5lkJGAJgxYVXpd3Dg/Ii2e1Gvn3v3ar9d1qo+KZfq5p",
+	"2p8iUYx1TgHmAIL6i6pT+gUs0HjjDzvtize9Tvvqot07Or1sd963jn1CR6KJ/sZkGRzBusvSIHEYV7t8",
+	"t1ZXcncJNAiW6blNzvyL9sXF0dlpGgYQEeBAmyfmNASyQW/25c5HodQNN4GYmHpTr5AZT8KoyGcZ0xDa",
+	"hJpicx7ILvdPDlu98/bpq6PT14AYoQtt1eugisJ6URupFxWgv/xW67iRzh2tAJxJl9PEeF7LmLc+N6dJ",
+	"d9/SbZ5WYF/COJe6DPlxNH14xdeGDN7SVdlfGvn7G2gT0v6I0RuS7/yPh83QdUkHBy45V1uMo8c3RijP",
+	"4qjULG1DGYR+Js82j8MbxrVRjncdLIRqKpN1NPOTVxyxjHWkDa6aZ2eOHoKRmCWeNpIzdjPAqGTgKpw3",
+	"wrKW37es5jjPYPh9k4fSPnGSlBWrnbIYZ19xxrNCaHnICxdWWffzPhCcs0FiY4iSlF8LMYqYR07CQSyk",
+	"GCYeeR0mx7TvkXdsMYgEvfZItVqtpIw2TUXPJFYa68uZnlhDI3XBYzpIdCNybLJnehKn5Fcv/MD6F5Cd",
+	"TkYxY4pVO++YsISuomiGjZcvzy7PoeVeJi6YEx9PJKFSzmKq5Ad08CNl5LCe5s4u/SfDoncb3x0pf2B9",
+	"pWPwCrTTcQ9iBvU6kySfpuRPKKcjpujhvHKaIgwWrRneq7sBuuoFunh17pN6abqfBrF0YcmPSVPqhSCE",
+	"J9h0Vl86id9q8Gb9KnyHM038oGCSLYJXLxO5zzkNy/m4e8U0NETeIy3akg0Oz+lCkpBDXkDVzUhdcQSx",
+	"bSSUXyw1u+9mmwcA/nbJI0vllJkq7SdSp6TR6VR65OD4CM8WturV7sN8o3HTXc90RiJlKzA8p5kjtm4n",
+	"2F7JIyFPYiGnbJCkZW6eGrOnD3EFN1vxWAAS/z1MaMCibREGgyeSTK9H22JKyrnGwJAM7ZEovGa57sPF",
+	"HYSBJWAIG45r5/BAPgHnCH5PtqBP+t6z3Rfk3/96Wm0QEaed07HPuMkLl5mmbJAREdFQj4Td0LZWdkjH",
+	"15uy12yL9OYdO6Rf5qtarcokSXmpQ51ijEBrPZZavClu17TJNEl3rrHNb/3l0/8NAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

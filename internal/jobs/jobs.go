@@ -49,13 +49,16 @@ type Config struct {
 	Registry prometheus.Registerer
 
 	// Mailer sends the account emails (verify_email.go, reset_password.go,
-	// notify.go).
+	// invite.go, notify.go).
 	Mailer mail.Sender
 	// PublicURL is the base of the links in emails (PUBLIC_URL).
 	PublicURL string
 	// VerifyTTL and ResetTTL are how long emailed tokens work (VERIFY_TTL, RESET_TTL);
 	// the unlock link of a locked second factor works as long as a verification link.
 	VerifyTTL, ResetTTL time.Duration
+	// InviteTTL is how long an invitation's set-password link works
+	// (INVITE_TTL); ResetTTL when zero.
+	InviteTTL time.Duration
 
 	// Clients is the OAuth client registry prune-clients deletes idle
 	// dynamic clients from (every PruneEvery); the store when nil, if it
@@ -135,6 +138,7 @@ func New(store db.Store, backend Backend, cfg Config) (*Engine, error) {
 	publicURL := strings.TrimSuffix(cfg.PublicURL, "/")
 	addWorker(k, &verifyEmailWorker{store: store, mailer: cfg.Mailer, publicURL: publicURL, ttl: cfg.VerifyTTL, now: cfg.Now})
 	addWorker(k, &resetPasswordWorker{store: store, mailer: cfg.Mailer, publicURL: publicURL, ttl: cfg.ResetTTL, now: cfg.Now})
+	addWorker(k, &inviteWorker{store: store, mailer: cfg.Mailer, publicURL: publicURL, ttl: cmp.Or(cfg.InviteTTL, cfg.ResetTTL), now: cfg.Now})
 	addWorker(k, &notifyWorker{store: store, mailer: cfg.Mailer, publicURL: publicURL, unlockTTL: cfg.VerifyTTL, now: cfg.Now})
 
 	client, err := river.NewClient(backend.driver, &river.Config{

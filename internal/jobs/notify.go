@@ -42,6 +42,9 @@ const (
 	// EventMFALocked: wrong TOTP codes locked the factor; the mail carries
 	// the unlock link.
 	EventMFALocked = "mfa-locked"
+	// EventFactorsReset: an admin removed the second factor (and perhaps
+	// the passkeys) after checking out of band who asked.
+	EventFactorsReset = "factors-reset"
 )
 
 // notices are each event's subject and what happened, as the mail says it.
@@ -55,7 +58,9 @@ var notices = map[string]struct{ subject, what string }{
 	EventIdentityUnlinked:      {"A sign-in provider was unlinked from your account", "an account at a sign-in provider was unlinked from the account %s"},
 	EventPasswordChanged:       {"Your password was changed", "the password of the account %s was changed"},
 	EventPasswordReset:         {"Your password was reset", "the password of the account %s was reset with the link mailed to this address"},
-	EventMFALocked:             {"Your second factor is locked", "too many wrong authenticator app codes in a row were tried for the account %s, so it takes no more of them"},
+	EventFactorsReset: {"The second factor of your account was reset", "an administrator removed the second factor of the account %s " +
+		"(its authenticator app, recovery codes and perhaps its passkeys) and signed out every session, after checking who asked"},
+	EventMFALocked: {"Your second factor is locked", "too many wrong authenticator app codes in a row were tried for the account %s, so it takes no more of them"},
 }
 
 type notifyWorker struct {

@@ -38,12 +38,8 @@ func (w *verifyEmailWorker) Work(ctx context.Context, job *river.Job[VerifyEmail
 	if err != nil {
 		return err
 	}
-	// A retry (the mailer failed) makes a new token; the old one was never
-	// delivered, or, if it was, stays good until it expires.
-	token := newOneTimeToken()
-	if err := w.store.CreateOneTimeToken(ctx, db.OneTimeToken{
-		Hash: db.HashToken(token), UserID: u.ID, Purpose: db.PurposeVerifyEmail, Email: u.Email, ExpiresAt: w.now().Add(w.ttl),
-	}); err != nil {
+	token, err := issueOneTimeToken(ctx, w.store, u.ID, u.Email, db.PurposeVerifyEmail, w.now().Add(w.ttl))
+	if err != nil {
 		return err
 	}
 	return w.mailer.Send(ctx, mail.Message{

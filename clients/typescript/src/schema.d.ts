@@ -202,7 +202,14 @@ export interface paths {
          */
         options: operations["optionsProfile"];
         head?: never;
-        patch?: never;
+        /**
+         * Change the signed-in user's own metadata
+         * @description Replaces the user's `user_metadata` (a JSON object the app keeps for the user: display
+         *     preferences, a locale; at most 16 KiB as compact JSON) with the one sent, and returns the
+         *     user. The user writes it; the operator's `app_metadata` (roles among it) is written only
+         *     through the admin API and never shown here. Recorded as a `user.updated` event.
+         */
+        patch: operations["updateProfile"];
         trace?: never;
     };
     "/profile/password": {
@@ -2226,6 +2233,20 @@ export interface components {
              * @example false
              */
             email_verified: boolean;
+            user_metadata: components["schemas"]["Metadata"];
+        };
+        /**
+         * @description A JSON object of the app's own, kept with the account: at most 16 KiB (16384 bytes) as compact JSON. A write replaces the whole object. `user_metadata` is the user's (PATCH /profile); `app_metadata` the operator's (the admin API only).
+         * @example {
+         *       "locale": "de-CH",
+         *       "theme": "dark"
+         *     }
+         */
+        Metadata: {
+            [key: string]: unknown;
+        };
+        UpdateProfileRequest: {
+            user_metadata: components["schemas"]["Metadata"];
         };
         Token: {
             /**
@@ -3923,6 +3944,36 @@ export interface operations {
         responses: {
             204: components["responses"]["Options"];
             403: components["responses"]["PreflightRefused"];
+        };
+    };
+    updateProfile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateProfileRequest"];
+            };
+        };
+        responses: {
+            /** @description The user as changed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["MFARequired"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
         };
     };
     changePassword: {

@@ -220,6 +220,9 @@ test("Swagger UI at /docs renders the spec and executes requests", { skip }, asy
     // dialog holds (POST /email/verify takes the token from the account's own session).
     await call("verifyEmail", 204, { token: await mailedToken(email) });
     assert.equal((await call("getProfile", 200)).email_verified, true);
+    // The user's own metadata: PATCH /profile replaces it, GET /profile shows it.
+    assert.deepEqual((await call("updateProfile", 200, { user_metadata: { theme: "dark" } })).user_metadata, { theme: "dark" });
+    assert.deepEqual((await call("getProfile", 200)).user_metadata, { theme: "dark" });
 
     // Linked provider accounts: none for a password sign-up. No provider is
     // configured here, so an unknown identity and an unknown provider are 404s.

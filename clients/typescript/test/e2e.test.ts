@@ -57,7 +57,8 @@ test("register → login → profile through openapi-fetch", async (t) => {
     assert.equal(user.email, email.toLowerCase(), "the email is stored lower-cased");
     assert.ok(!Number.isNaN(Date.parse(user.created_at)), `created_at ${user.created_at} is a date-time`);
     assert.equal(user.email_verified, false, "a new address is not verified yet");
-    assert.deepEqual(Object.keys(user).sort(), ["created_at", "email", "email_verified", "id"], "no password or hash comes back");
+    assert.deepEqual(Object.keys(user).sort(), ["created_at", "email", "email_verified", "id", "user_metadata"], "no password or hash comes back");
+    assert.deepEqual(user.user_metadata, {}, "the user's own metadata is empty until they write it");
   });
 
   await t.test("POST /register again → 409 problem", async () => {

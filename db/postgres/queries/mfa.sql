@@ -5,8 +5,9 @@
 -- of the session: its deadlines bound its tokens' exp instead, the few
 -- operations that need its last proof of its user read it apart
 -- (GetSession), and each column costs GET /profile a conversion (its
--- amr only tokens carry, read from GetSession at each refresh).
-SELECT u.id, u.email, u.created_at, u.email_verified, s.aal, s.level_gen,
+-- amr only tokens carry, read from GetSession at each refresh). The
+-- user_metadata is GET /profile's, read here so it costs no second query.
+SELECT u.id, u.email, u.created_at, u.email_verified, u.user_metadata, s.aal, s.level_gen,
        (SELECT count(*) FROM mfa_factors f WHERE f.user_id = u.id AND f.verified) AS factors
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.id = sqlc.arg(session_id) AND s.user_id = sqlc.arg(user_id);

@@ -69,6 +69,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.countWaysInStmt, err = db.PrepareContext(ctx, countWaysIn); err != nil {
 		return nil, fmt.Errorf("error preparing query CountWaysIn: %w", err)
 	}
+	if q.createAccountStmt, err = db.PrepareContext(ctx, createAccount); err != nil {
+		return nil, fmt.Errorf("error preparing query CreateAccount: %w", err)
+	}
 	if q.createAuthRequestStmt, err = db.PrepareContext(ctx, createAuthRequest); err != nil {
 		return nil, fmt.Errorf("error preparing query CreateAuthRequest: %w", err)
 	}
@@ -228,6 +231,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.denyDeviceCodeStmt, err = db.PrepareContext(ctx, denyDeviceCode); err != nil {
 		return nil, fmt.Errorf("error preparing query DenyDeviceCode: %w", err)
 	}
+	if q.endUserSessionsStmt, err = db.PrepareContext(ctx, endUserSessions); err != nil {
+		return nil, fmt.Errorf("error preparing query EndUserSessions: %w", err)
+	}
 	if q.exportFactorsStmt, err = db.PrepareContext(ctx, exportFactors); err != nil {
 		return nil, fmt.Errorf("error preparing query ExportFactors: %w", err)
 	}
@@ -239,6 +245,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.exportUsersStmt, err = db.PrepareContext(ctx, exportUsers); err != nil {
 		return nil, fmt.Errorf("error preparing query ExportUsers: %w", err)
+	}
+	if q.getAccountStmt, err = db.PrepareContext(ctx, getAccount); err != nil {
+		return nil, fmt.Errorf("error preparing query GetAccount: %w", err)
 	}
 	if q.getAuthRequestStmt, err = db.PrepareContext(ctx, getAuthRequest); err != nil {
 		return nil, fmt.Errorf("error preparing query GetAuthRequest: %w", err)
@@ -426,6 +435,15 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.resetFactorFailuresStmt, err = db.PrepareContext(ctx, resetFactorFailures); err != nil {
 		return nil, fmt.Errorf("error preparing query ResetFactorFailures: %w", err)
 	}
+	if q.resetUserFactorsStmt, err = db.PrepareContext(ctx, resetUserFactors); err != nil {
+		return nil, fmt.Errorf("error preparing query ResetUserFactors: %w", err)
+	}
+	if q.resetUserPasskeysStmt, err = db.PrepareContext(ctx, resetUserPasskeys); err != nil {
+		return nil, fmt.Errorf("error preparing query ResetUserPasskeys: %w", err)
+	}
+	if q.resetUserRecoveryCodesStmt, err = db.PrepareContext(ctx, resetUserRecoveryCodes); err != nil {
+		return nil, fmt.Errorf("error preparing query ResetUserRecoveryCodes: %w", err)
+	}
 	if q.resyncUserIDsStmt, err = db.PrepareContext(ctx, resyncUserIDs); err != nil {
 		return nil, fmt.Errorf("error preparing query ResyncUserIDs: %w", err)
 	}
@@ -491,6 +509,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.trustIdentitiesStmt, err = db.PrepareContext(ctx, trustIdentities); err != nil {
 		return nil, fmt.Errorf("error preparing query TrustIdentities: %w", err)
+	}
+	if q.updateAccountStmt, err = db.PrepareContext(ctx, updateAccount); err != nil {
+		return nil, fmt.Errorf("error preparing query UpdateAccount: %w", err)
 	}
 	if q.updateSigningKeyStmt, err = db.PrepareContext(ctx, updateSigningKey); err != nil {
 		return nil, fmt.Errorf("error preparing query UpdateSigningKey: %w", err)
@@ -579,6 +600,11 @@ func (q *Queries) Close() error {
 	if q.countWaysInStmt != nil {
 		if cerr := q.countWaysInStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing countWaysInStmt: %w", cerr)
+		}
+	}
+	if q.createAccountStmt != nil {
+		if cerr := q.createAccountStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing createAccountStmt: %w", cerr)
 		}
 	}
 	if q.createAuthRequestStmt != nil {
@@ -846,6 +872,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing denyDeviceCodeStmt: %w", cerr)
 		}
 	}
+	if q.endUserSessionsStmt != nil {
+		if cerr := q.endUserSessionsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing endUserSessionsStmt: %w", cerr)
+		}
+	}
 	if q.exportFactorsStmt != nil {
 		if cerr := q.exportFactorsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing exportFactorsStmt: %w", cerr)
@@ -864,6 +895,11 @@ func (q *Queries) Close() error {
 	if q.exportUsersStmt != nil {
 		if cerr := q.exportUsersStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing exportUsersStmt: %w", cerr)
+		}
+	}
+	if q.getAccountStmt != nil {
+		if cerr := q.getAccountStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getAccountStmt: %w", cerr)
 		}
 	}
 	if q.getAuthRequestStmt != nil {
@@ -1176,6 +1212,21 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing resetFactorFailuresStmt: %w", cerr)
 		}
 	}
+	if q.resetUserFactorsStmt != nil {
+		if cerr := q.resetUserFactorsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing resetUserFactorsStmt: %w", cerr)
+		}
+	}
+	if q.resetUserPasskeysStmt != nil {
+		if cerr := q.resetUserPasskeysStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing resetUserPasskeysStmt: %w", cerr)
+		}
+	}
+	if q.resetUserRecoveryCodesStmt != nil {
+		if cerr := q.resetUserRecoveryCodesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing resetUserRecoveryCodesStmt: %w", cerr)
+		}
+	}
 	if q.resyncUserIDsStmt != nil {
 		if cerr := q.resyncUserIDsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing resyncUserIDsStmt: %w", cerr)
@@ -1286,6 +1337,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing trustIdentitiesStmt: %w", cerr)
 		}
 	}
+	if q.updateAccountStmt != nil {
+		if cerr := q.updateAccountStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing updateAccountStmt: %w", cerr)
+		}
+	}
 	if q.updateSigningKeyStmt != nil {
 		if cerr := q.updateSigningKeyStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing updateSigningKeyStmt: %w", cerr)
@@ -1355,6 +1411,7 @@ type Queries struct {
 	countUsersBeforeStmt               *sql.Stmt
 	countVerifiedFactorsStmt           *sql.Stmt
 	countWaysInStmt                    *sql.Stmt
+	createAccountStmt                  *sql.Stmt
 	createAuthRequestStmt              *sql.Stmt
 	createClientStmt                   *sql.Stmt
 	createDeviceCodeStmt               *sql.Stmt
@@ -1408,10 +1465,12 @@ type Queries struct {
 	deleteUserPasskeysStmt             *sql.Stmt
 	deleteUserSessionsStmt             *sql.Stmt
 	denyDeviceCodeStmt                 *sql.Stmt
+	endUserSessionsStmt                *sql.Stmt
 	exportFactorsStmt                  *sql.Stmt
 	exportIdentitiesStmt               *sql.Stmt
 	exportPasskeysStmt                 *sql.Stmt
 	exportUsersStmt                    *sql.Stmt
+	getAccountStmt                     *sql.Stmt
 	getAuthRequestStmt                 *sql.Stmt
 	getAuthRequestByCodeStmt           *sql.Stmt
 	getBanStmt                         *sql.Stmt
@@ -1474,6 +1533,9 @@ type Queries struct {
 	recordDevicePollStmt               *sql.Stmt
 	renamePasskeyStmt                  *sql.Stmt
 	resetFactorFailuresStmt            *sql.Stmt
+	resetUserFactorsStmt               *sql.Stmt
+	resetUserPasskeysStmt              *sql.Stmt
+	resetUserRecoveryCodesStmt         *sql.Stmt
 	resyncUserIDsStmt                  *sql.Stmt
 	returnRateTokenStmt                *sql.Stmt
 	rotateRefreshStmt                  *sql.Stmt
@@ -1496,6 +1558,7 @@ type Queries struct {
 	takeRecoveryCodeStmt               *sql.Stmt
 	touchClientStmt                    *sql.Stmt
 	trustIdentitiesStmt                *sql.Stmt
+	updateAccountStmt                  *sql.Stmt
 	updateSigningKeyStmt               *sql.Stmt
 	upgradeSessionStmt                 *sql.Stmt
 	usePasskeyStmt                     *sql.Stmt
@@ -1520,6 +1583,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		countUsersBeforeStmt:               q.countUsersBeforeStmt,
 		countVerifiedFactorsStmt:           q.countVerifiedFactorsStmt,
 		countWaysInStmt:                    q.countWaysInStmt,
+		createAccountStmt:                  q.createAccountStmt,
 		createAuthRequestStmt:              q.createAuthRequestStmt,
 		createClientStmt:                   q.createClientStmt,
 		createDeviceCodeStmt:               q.createDeviceCodeStmt,
@@ -1573,10 +1637,12 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		deleteUserPasskeysStmt:             q.deleteUserPasskeysStmt,
 		deleteUserSessionsStmt:             q.deleteUserSessionsStmt,
 		denyDeviceCodeStmt:                 q.denyDeviceCodeStmt,
+		endUserSessionsStmt:                q.endUserSessionsStmt,
 		exportFactorsStmt:                  q.exportFactorsStmt,
 		exportIdentitiesStmt:               q.exportIdentitiesStmt,
 		exportPasskeysStmt:                 q.exportPasskeysStmt,
 		exportUsersStmt:                    q.exportUsersStmt,
+		getAccountStmt:                     q.getAccountStmt,
 		getAuthRequestStmt:                 q.getAuthRequestStmt,
 		getAuthRequestByCodeStmt:           q.getAuthRequestByCodeStmt,
 		getBanStmt:                         q.getBanStmt,
@@ -1639,6 +1705,9 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		recordDevicePollStmt:               q.recordDevicePollStmt,
 		renamePasskeyStmt:                  q.renamePasskeyStmt,
 		resetFactorFailuresStmt:            q.resetFactorFailuresStmt,
+		resetUserFactorsStmt:               q.resetUserFactorsStmt,
+		resetUserPasskeysStmt:              q.resetUserPasskeysStmt,
+		resetUserRecoveryCodesStmt:         q.resetUserRecoveryCodesStmt,
 		resyncUserIDsStmt:                  q.resyncUserIDsStmt,
 		returnRateTokenStmt:                q.returnRateTokenStmt,
 		rotateRefreshStmt:                  q.rotateRefreshStmt,
@@ -1661,6 +1730,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		takeRecoveryCodeStmt:               q.takeRecoveryCodeStmt,
 		touchClientStmt:                    q.touchClientStmt,
 		trustIdentitiesStmt:                q.trustIdentitiesStmt,
+		updateAccountStmt:                  q.updateAccountStmt,
 		updateSigningKeyStmt:               q.updateSigningKeyStmt,
 		upgradeSessionStmt:                 q.upgradeSessionStmt,
 		usePasskeyStmt:                     q.usePasskeyStmt,

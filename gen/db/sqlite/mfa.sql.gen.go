@@ -181,7 +181,7 @@ func (q *Queries) GetFactorFailures(ctx context.Context, id string) (int64, erro
 }
 
 const getSessionAccess = `-- name: GetSessionAccess :one
-SELECT u.id, u.email, u.created_at, u.email_verified, s.aal, s.level_gen,
+SELECT u.id, u.email, u.created_at, u.email_verified, u.user_metadata, s.aal, s.level_gen,
        (SELECT count(*) FROM mfa_factors f WHERE f.user_id = u.id AND f.verified) AS factors
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.id = ?1 AND s.user_id = ?2
@@ -197,6 +197,7 @@ type GetSessionAccessRow struct {
 	Email         string
 	CreatedAt     time.Time
 	EmailVerified bool
+	UserMetadata  string
 	Aal           string
 	LevelGen      int64
 	Factors       int64
@@ -208,7 +209,8 @@ type GetSessionAccessRow struct {
 // of the session: its deadlines bound its tokens' exp instead, the few
 // operations that need its last proof of its user read it apart
 // (GetSession), and each column costs GET /profile a conversion (its
-// amr only tokens carry, read from GetSession at each refresh).
+// amr only tokens carry, read from GetSession at each refresh). The
+// user_metadata is GET /profile's, read here so it costs no second query.
 func (q *Queries) GetSessionAccess(ctx context.Context, arg GetSessionAccessParams) (GetSessionAccessRow, error) {
 	row := q.queryRow(ctx, q.getSessionAccessStmt, getSessionAccess, arg.SessionID, arg.UserID)
 	var i GetSessionAccessRow
@@ -217,6 +219,7 @@ func (q *Queries) GetSessionAccess(ctx context.Context, arg GetSessionAccessPara
 		&i.Email,
 		&i.CreatedAt,
 		&i.EmailVerified,
+		&i.UserMetadata,
 		&i.Aal,
 		&i.LevelGen,
 		&i.Factors,
