@@ -43,6 +43,8 @@ type DB struct {
 	// listenConfig opens the connection that listens for session endings
 	// (live.go), outside the pool.
 	listenConfig *pgx.ConnConfig
+	// eventHook is told of each event recorded (events_gen.go).
+	eventHook func(context.Context, *sql.Tx, db.Event) error
 }
 
 var _ db.Store = (*DB)(nil)

@@ -30,6 +30,12 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) db.Store { return open(t, migrated(t)) })
 }
 
+// TestStoreWebhooks holds PostgreSQL to the webhooks' store behaviour.
+func TestStoreWebhooks(t *testing.T) {
+	t.Parallel()
+	storetest.RunWebhooks(t, func(t *testing.T) storetest.WebhooksStore { return open(t, migrated(t)) })
+}
+
 // TestStoreClients holds PostgreSQL to the OAuth client registry's behaviour.
 func TestStoreClients(t *testing.T) {
 	t.Parallel()

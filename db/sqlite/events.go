@@ -18,21 +18,39 @@ var _ db.Events = (*DB)(nil)
 
 // RecordEventTx implements db.Events.
 func (d *DB) RecordEventTx(ctx context.Context, tx *sql.Tx, e db.Event) error {
-	return recordEvent(ctx, d.write.WithTx(tx), e)
+	_, err := d.recordEvent(ctx, tx, d.write.WithTx(tx), e)
+	return err
 }
 
 // RecordEvent implements db.Events.
 func (d *DB) RecordEvent(ctx context.Context, e db.Event) error {
-	return recordEvent(ctx, d.write, e)
+	_, err := d.recordEvent(ctx, nil, d.write, e)
+	return err
 }
 
 // RecordEventTxID implements db.Events.
 func (d *DB) RecordEventTxID(ctx context.Context, tx *sql.Tx, e db.Event) (int64, error) {
-	return d.write.WithTx(tx).InsertEventReturningID(ctx, gen.InsertEventReturningIDParams(eventParams(e)))
+	return d.recordEvent(ctx, tx, d.write.WithTx(tx), e)
 }
 
-func recordEvent(ctx context.Context, q *gen.Queries, e db.Event) error {
-	return q.InsertEvent(ctx, eventParams(e))
+// recordEvent inserts e and hands it, with its id, to the event hook (the
+// webhooks' fan-out, SetEventHook) in the same transaction (tx nil: on its
+// own), so that an event's webhooks are queued if and only if it commits.
+func (d *DB) recordEvent(ctx context.Context, tx *sql.Tx, q *gen.Queries, e db.Event) (int64, error) {
+	p := eventParams(e)
+	id, err := q.InsertEventReturningID(ctx, gen.InsertEventReturningIDParams(p))
+	if err != nil || d.eventHook == nil {
+		return id, err
+	}
+	e.ID, e.CreatedAt, e.Data = id, p.CreatedAt, json.RawMessage(p.Data)
+	return id, d.eventHook(ctx, tx, e)
+}
+
+// SetEventHook has hook called with each event recorded from now on, in
+// the event's transaction (tx nil for RecordEvent): its error rolls the
+// change back. Set before the store is used (keel serve sets it at start).
+func (d *DB) SetEventHook(hook func(ctx context.Context, tx *sql.Tx, e db.Event) error) {
+	d.eventHook = hook
 }
 
 func eventParams(e db.Event) gen.InsertEventParams {

@@ -49,6 +49,8 @@ type DB struct {
 	watchers watchers
 	// keyWatchers hear of this process's signing-key changes (keys_watch.go).
 	keyWatchers keyWatchers
+	// eventHook is told of each event recorded (events.go).
+	eventHook func(context.Context, *sql.Tx, db.Event) error
 }
 
 var _ db.Store = (*DB)(nil)

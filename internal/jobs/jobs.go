@@ -32,6 +32,7 @@ import (
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/internal/clients"
 	"github.com/keelhq/keel/internal/mail"
+	"github.com/keelhq/keel/internal/webhooks"
 )
 
 // Config is what the engine needs besides the store.
@@ -66,6 +67,11 @@ type Config struct {
 	// unused (OP_DCR_IDLE_DAYS); DefaultDCRIdle when zero.
 	Clients clients.Store
 	DCRIdle time.Duration
+
+	// Webhooks are the outgoing webhooks' settings (webhooks.go); its Store
+	// is the store when nil, if it keeps endpoints (both adapters do). No
+	// webhooks without a Sealer.
+	Webhooks WebhooksConfig
 }
 
 // Engine is keel's River client with its workers and periodic jobs.
@@ -75,6 +81,9 @@ type Engine struct {
 	// a Stop waits for a Start under way, and a Start after Stop does nothing.
 	mu      sync.Mutex
 	stopped bool
+	// webhooks is the endpoints' store EventHook consults; nil without
+	// webhooks.
+	webhooks webhooks.Store
 }
 
 // kinds collects the workers and periodic jobs New registers.
@@ -140,11 +149,26 @@ func New(store db.Store, backend Backend, cfg Config) (*Engine, error) {
 	addWorker(k, &resetPasswordWorker{store: store, mailer: cfg.Mailer, publicURL: publicURL, ttl: cfg.ResetTTL, now: cfg.Now})
 	addWorker(k, &inviteWorker{store: store, mailer: cfg.Mailer, publicURL: publicURL, ttl: cmp.Or(cfg.InviteTTL, cfg.ResetTTL), now: cfg.Now})
 	addWorker(k, &notifyWorker{store: store, mailer: cfg.Mailer, publicURL: publicURL, unlockTTL: cfg.VerifyTTL, now: cfg.Now})
+	queues := map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}}
+	if cfg.Webhooks.Store == nil {
+		cfg.Webhooks.Store, _ = store.(webhooks.Store)
+	}
+	rescueAfter := jobTimeout + 10*time.Second
+	if cfg.Webhooks.Store != nil && cfg.Webhooks.Sealer != nil {
+		queues[QueueWebhooks] = addWebhooks(k, cfg)
+		// A retry waits for the next poll: poll often enough for the first.
+		if rm := cmp.Or(cfg.Webhooks.RetryMin, DefaultWebhookRetryMin); k.shortest == 0 || rm < k.shortest {
+			k.shortest = rm
+		}
+		rescueAfter = max(rescueAfter, webhookJobTimeout(cfg.Webhooks)+10*time.Second)
+	} else {
+		cfg.Webhooks.Store = nil
+	}
 
 	client, err := river.NewClient(backend.driver, &river.Config{
 		// River's own logs (leadership changes, retries) at warn and above.
 		Logger:  slog.New(levelAtLeast{cfg.Log.Handler(), slog.LevelWarn}),
-		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
+		Queues:  queues,
 		Workers: k.workers,
 		// Neither driver can LISTEN, so workers poll: often enough that a
 		// job waits a small part of its period, never more than a second.
@@ -157,7 +181,7 @@ func New(store db.Store, backend Backend, cfg Config) (*Engine, error) {
 		// for that long. Jobs are short (a count, one email), so a job runs
 		// at most JobTimeout and is rescued soon after.
 		JobTimeout:           jobTimeout,
-		RescueStuckJobsAfter: jobTimeout + 10*time.Second,
+		RescueStuckJobsAfter: rescueAfter,
 		ReindexerIndexNames:  backend.reindex,
 		// Installed as middleware only (not a hook): counts every job worked.
 		Middleware: []rivertype.Middleware{newMetrics(backend, cfg.Registry, k.names)},
@@ -165,7 +189,7 @@ func New(store db.Store, backend Backend, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{client: client}, nil
+	return &Engine{client: client, webhooks: cfg.Webhooks.Store}, nil
 }
 
 // jobTimeout bounds every job: longer than an SMTP exchange (its timeout is

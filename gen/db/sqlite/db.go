@@ -39,6 +39,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.clearBanStmt, err = db.PrepareContext(ctx, clearBan); err != nil {
 		return nil, fmt.Errorf("error preparing query ClearBan: %w", err)
 	}
+	if q.countActiveWebhookEndpointsStmt, err = db.PrepareContext(ctx, countActiveWebhookEndpoints); err != nil {
+		return nil, fmt.Errorf("error preparing query CountActiveWebhookEndpoints: %w", err)
+	}
 	if q.countFactorAttemptStmt, err = db.PrepareContext(ctx, countFactorAttempt); err != nil {
 		return nil, fmt.Errorf("error preparing query CountFactorAttempt: %w", err)
 	}
@@ -110,6 +113,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.createUserStmt, err = db.PrepareContext(ctx, createUser); err != nil {
 		return nil, fmt.Errorf("error preparing query CreateUser: %w", err)
+	}
+	if q.createWebhookEndpointStmt, err = db.PrepareContext(ctx, createWebhookEndpoint); err != nil {
+		return nil, fmt.Errorf("error preparing query CreateWebhookEndpoint: %w", err)
 	}
 	if q.deleteAuthRequestStmt, err = db.PrepareContext(ctx, deleteAuthRequest); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteAuthRequest: %w", err)
@@ -228,8 +234,14 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.deleteUserSessionsStmt, err = db.PrepareContext(ctx, deleteUserSessions); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteUserSessions: %w", err)
 	}
+	if q.deleteWebhookEndpointStmt, err = db.PrepareContext(ctx, deleteWebhookEndpoint); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteWebhookEndpoint: %w", err)
+	}
 	if q.denyDeviceCodeStmt, err = db.PrepareContext(ctx, denyDeviceCode); err != nil {
 		return nil, fmt.Errorf("error preparing query DenyDeviceCode: %w", err)
+	}
+	if q.disableFailingWebhookEndpointStmt, err = db.PrepareContext(ctx, disableFailingWebhookEndpoint); err != nil {
+		return nil, fmt.Errorf("error preparing query DisableFailingWebhookEndpoint: %w", err)
 	}
 	if q.endUserSessionsStmt, err = db.PrepareContext(ctx, endUserSessions); err != nil {
 		return nil, fmt.Errorf("error preparing query EndUserSessions: %w", err)
@@ -245,6 +257,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.exportUsersStmt, err = db.PrepareContext(ctx, exportUsers); err != nil {
 		return nil, fmt.Errorf("error preparing query ExportUsers: %w", err)
+	}
+	if q.failWebhookDeliveryStmt, err = db.PrepareContext(ctx, failWebhookDelivery); err != nil {
+		return nil, fmt.Errorf("error preparing query FailWebhookDelivery: %w", err)
 	}
 	if q.getAccountStmt, err = db.PrepareContext(ctx, getAccount); err != nil {
 		return nil, fmt.Errorf("error preparing query GetAccount: %w", err)
@@ -333,6 +348,15 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.getUserByExternalIDStmt, err = db.PrepareContext(ctx, getUserByExternalID); err != nil {
 		return nil, fmt.Errorf("error preparing query GetUserByExternalID: %w", err)
 	}
+	if q.getWebhookDeliveryStmt, err = db.PrepareContext(ctx, getWebhookDelivery); err != nil {
+		return nil, fmt.Errorf("error preparing query GetWebhookDelivery: %w", err)
+	}
+	if q.getWebhookEndpointStmt, err = db.PrepareContext(ctx, getWebhookEndpoint); err != nil {
+		return nil, fmt.Errorf("error preparing query GetWebhookEndpoint: %w", err)
+	}
+	if q.getWebhookEventStmt, err = db.PrepareContext(ctx, getWebhookEvent); err != nil {
+		return nil, fmt.Errorf("error preparing query GetWebhookEvent: %w", err)
+	}
 	if q.hasPasskeyStmt, err = db.PrepareContext(ctx, hasPasskey); err != nil {
 		return nil, fmt.Errorf("error preparing query HasPasskey: %w", err)
 	}
@@ -356,6 +380,12 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.insertEventReturningIDStmt, err = db.PrepareContext(ctx, insertEventReturningID); err != nil {
 		return nil, fmt.Errorf("error preparing query InsertEventReturningID: %w", err)
+	}
+	if q.insertWebhookDeliveryStmt, err = db.PrepareContext(ctx, insertWebhookDelivery); err != nil {
+		return nil, fmt.Errorf("error preparing query InsertWebhookDelivery: %w", err)
+	}
+	if q.listAdminEmailsStmt, err = db.PrepareContext(ctx, listAdminEmails); err != nil {
+		return nil, fmt.Errorf("error preparing query ListAdminEmails: %w", err)
 	}
 	if q.listClientsStmt, err = db.PrepareContext(ctx, listClients); err != nil {
 		return nil, fmt.Errorf("error preparing query ListClients: %w", err)
@@ -393,6 +423,12 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.listSigningKeysStmt, err = db.PrepareContext(ctx, listSigningKeys); err != nil {
 		return nil, fmt.Errorf("error preparing query ListSigningKeys: %w", err)
 	}
+	if q.listWebhookDeliveriesStmt, err = db.PrepareContext(ctx, listWebhookDeliveries); err != nil {
+		return nil, fmt.Errorf("error preparing query ListWebhookDeliveries: %w", err)
+	}
+	if q.listWebhookEndpointsStmt, err = db.PrepareContext(ctx, listWebhookEndpoints); err != nil {
+		return nil, fmt.Errorf("error preparing query ListWebhookEndpoints: %w", err)
+	}
 	if q.lockSigningKeysStmt, err = db.PrepareContext(ctx, lockSigningKeys); err != nil {
 		return nil, fmt.Errorf("error preparing query LockSigningKeys: %w", err)
 	}
@@ -426,8 +462,14 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.recordDevicePollStmt, err = db.PrepareContext(ctx, recordDevicePoll); err != nil {
 		return nil, fmt.Errorf("error preparing query RecordDevicePoll: %w", err)
 	}
+	if q.recordWebhookAttemptStmt, err = db.PrepareContext(ctx, recordWebhookAttempt); err != nil {
+		return nil, fmt.Errorf("error preparing query RecordWebhookAttempt: %w", err)
+	}
 	if q.renamePasskeyStmt, err = db.PrepareContext(ctx, renamePasskey); err != nil {
 		return nil, fmt.Errorf("error preparing query RenamePasskey: %w", err)
+	}
+	if q.resendWebhookDeliveryStmt, err = db.PrepareContext(ctx, resendWebhookDelivery); err != nil {
+		return nil, fmt.Errorf("error preparing query ResendWebhookDelivery: %w", err)
 	}
 	if q.resetFactorFailuresStmt, err = db.PrepareContext(ctx, resetFactorFailures); err != nil {
 		return nil, fmt.Errorf("error preparing query ResetFactorFailures: %w", err)
@@ -507,11 +549,20 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.updateSigningKeyStmt, err = db.PrepareContext(ctx, updateSigningKey); err != nil {
 		return nil, fmt.Errorf("error preparing query UpdateSigningKey: %w", err)
 	}
+	if q.updateWebhookEndpointStmt, err = db.PrepareContext(ctx, updateWebhookEndpoint); err != nil {
+		return nil, fmt.Errorf("error preparing query UpdateWebhookEndpoint: %w", err)
+	}
 	if q.upgradeSessionStmt, err = db.PrepareContext(ctx, upgradeSession); err != nil {
 		return nil, fmt.Errorf("error preparing query UpgradeSession: %w", err)
 	}
 	if q.usePasskeyStmt, err = db.PrepareContext(ctx, usePasskey); err != nil {
 		return nil, fmt.Errorf("error preparing query UsePasskey: %w", err)
+	}
+	if q.webhookEndpointFailedStmt, err = db.PrepareContext(ctx, webhookEndpointFailed); err != nil {
+		return nil, fmt.Errorf("error preparing query WebhookEndpointFailed: %w", err)
+	}
+	if q.webhookEndpointSucceededStmt, err = db.PrepareContext(ctx, webhookEndpointSucceeded); err != nil {
+		return nil, fmt.Errorf("error preparing query WebhookEndpointSucceeded: %w", err)
 	}
 	return &q, nil
 }
@@ -541,6 +592,11 @@ func (q *Queries) Close() error {
 	if q.clearBanStmt != nil {
 		if cerr := q.clearBanStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing clearBanStmt: %w", cerr)
+		}
+	}
+	if q.countActiveWebhookEndpointsStmt != nil {
+		if cerr := q.countActiveWebhookEndpointsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing countActiveWebhookEndpointsStmt: %w", cerr)
 		}
 	}
 	if q.countFactorAttemptStmt != nil {
@@ -661,6 +717,11 @@ func (q *Queries) Close() error {
 	if q.createUserStmt != nil {
 		if cerr := q.createUserStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing createUserStmt: %w", cerr)
+		}
+	}
+	if q.createWebhookEndpointStmt != nil {
+		if cerr := q.createWebhookEndpointStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing createWebhookEndpointStmt: %w", cerr)
 		}
 	}
 	if q.deleteAuthRequestStmt != nil {
@@ -858,9 +919,19 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing deleteUserSessionsStmt: %w", cerr)
 		}
 	}
+	if q.deleteWebhookEndpointStmt != nil {
+		if cerr := q.deleteWebhookEndpointStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteWebhookEndpointStmt: %w", cerr)
+		}
+	}
 	if q.denyDeviceCodeStmt != nil {
 		if cerr := q.denyDeviceCodeStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing denyDeviceCodeStmt: %w", cerr)
+		}
+	}
+	if q.disableFailingWebhookEndpointStmt != nil {
+		if cerr := q.disableFailingWebhookEndpointStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing disableFailingWebhookEndpointStmt: %w", cerr)
 		}
 	}
 	if q.endUserSessionsStmt != nil {
@@ -886,6 +957,11 @@ func (q *Queries) Close() error {
 	if q.exportUsersStmt != nil {
 		if cerr := q.exportUsersStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing exportUsersStmt: %w", cerr)
+		}
+	}
+	if q.failWebhookDeliveryStmt != nil {
+		if cerr := q.failWebhookDeliveryStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing failWebhookDeliveryStmt: %w", cerr)
 		}
 	}
 	if q.getAccountStmt != nil {
@@ -1033,6 +1109,21 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing getUserByExternalIDStmt: %w", cerr)
 		}
 	}
+	if q.getWebhookDeliveryStmt != nil {
+		if cerr := q.getWebhookDeliveryStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getWebhookDeliveryStmt: %w", cerr)
+		}
+	}
+	if q.getWebhookEndpointStmt != nil {
+		if cerr := q.getWebhookEndpointStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getWebhookEndpointStmt: %w", cerr)
+		}
+	}
+	if q.getWebhookEventStmt != nil {
+		if cerr := q.getWebhookEventStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getWebhookEventStmt: %w", cerr)
+		}
+	}
 	if q.hasPasskeyStmt != nil {
 		if cerr := q.hasPasskeyStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing hasPasskeyStmt: %w", cerr)
@@ -1071,6 +1162,16 @@ func (q *Queries) Close() error {
 	if q.insertEventReturningIDStmt != nil {
 		if cerr := q.insertEventReturningIDStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing insertEventReturningIDStmt: %w", cerr)
+		}
+	}
+	if q.insertWebhookDeliveryStmt != nil {
+		if cerr := q.insertWebhookDeliveryStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing insertWebhookDeliveryStmt: %w", cerr)
+		}
+	}
+	if q.listAdminEmailsStmt != nil {
+		if cerr := q.listAdminEmailsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listAdminEmailsStmt: %w", cerr)
 		}
 	}
 	if q.listClientsStmt != nil {
@@ -1133,6 +1234,16 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing listSigningKeysStmt: %w", cerr)
 		}
 	}
+	if q.listWebhookDeliveriesStmt != nil {
+		if cerr := q.listWebhookDeliveriesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listWebhookDeliveriesStmt: %w", cerr)
+		}
+	}
+	if q.listWebhookEndpointsStmt != nil {
+		if cerr := q.listWebhookEndpointsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listWebhookEndpointsStmt: %w", cerr)
+		}
+	}
 	if q.lockSigningKeysStmt != nil {
 		if cerr := q.lockSigningKeysStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing lockSigningKeysStmt: %w", cerr)
@@ -1188,9 +1299,19 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing recordDevicePollStmt: %w", cerr)
 		}
 	}
+	if q.recordWebhookAttemptStmt != nil {
+		if cerr := q.recordWebhookAttemptStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing recordWebhookAttemptStmt: %w", cerr)
+		}
+	}
 	if q.renamePasskeyStmt != nil {
 		if cerr := q.renamePasskeyStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing renamePasskeyStmt: %w", cerr)
+		}
+	}
+	if q.resendWebhookDeliveryStmt != nil {
+		if cerr := q.resendWebhookDeliveryStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing resendWebhookDeliveryStmt: %w", cerr)
 		}
 	}
 	if q.resetFactorFailuresStmt != nil {
@@ -1323,6 +1444,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing updateSigningKeyStmt: %w", cerr)
 		}
 	}
+	if q.updateWebhookEndpointStmt != nil {
+		if cerr := q.updateWebhookEndpointStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing updateWebhookEndpointStmt: %w", cerr)
+		}
+	}
 	if q.upgradeSessionStmt != nil {
 		if cerr := q.upgradeSessionStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing upgradeSessionStmt: %w", cerr)
@@ -1331,6 +1457,16 @@ func (q *Queries) Close() error {
 	if q.usePasskeyStmt != nil {
 		if cerr := q.usePasskeyStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing usePasskeyStmt: %w", cerr)
+		}
+	}
+	if q.webhookEndpointFailedStmt != nil {
+		if cerr := q.webhookEndpointFailedStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing webhookEndpointFailedStmt: %w", cerr)
+		}
+	}
+	if q.webhookEndpointSucceededStmt != nil {
+		if cerr := q.webhookEndpointSucceededStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing webhookEndpointSucceededStmt: %w", cerr)
 		}
 	}
 	return err
@@ -1377,6 +1513,7 @@ type Queries struct {
 	approveDeviceCodeStmt              *sql.Stmt
 	bumpSigningKeysVersionStmt         *sql.Stmt
 	clearBanStmt                       *sql.Stmt
+	countActiveWebhookEndpointsStmt    *sql.Stmt
 	countFactorAttemptStmt             *sql.Stmt
 	countIdentitiesStmt                *sql.Stmt
 	countPasskeyWaysInStmt             *sql.Stmt
@@ -1401,6 +1538,7 @@ type Queries struct {
 	createRecoveryCodeStmt             *sql.Stmt
 	createSessionStmt                  *sql.Stmt
 	createUserStmt                     *sql.Stmt
+	createWebhookEndpointStmt          *sql.Stmt
 	deleteAuthRequestStmt              *sql.Stmt
 	deleteClientStmt                   *sql.Stmt
 	deleteClientAuthRequestsStmt       *sql.Stmt
@@ -1440,12 +1578,15 @@ type Queries struct {
 	deleteUserPasskeyCeremoniesStmt    *sql.Stmt
 	deleteUserPasskeysStmt             *sql.Stmt
 	deleteUserSessionsStmt             *sql.Stmt
+	deleteWebhookEndpointStmt          *sql.Stmt
 	denyDeviceCodeStmt                 *sql.Stmt
+	disableFailingWebhookEndpointStmt  *sql.Stmt
 	endUserSessionsStmt                *sql.Stmt
 	exportFactorsStmt                  *sql.Stmt
 	exportIdentitiesStmt               *sql.Stmt
 	exportPasskeysStmt                 *sql.Stmt
 	exportUsersStmt                    *sql.Stmt
+	failWebhookDeliveryStmt            *sql.Stmt
 	getAccountStmt                     *sql.Stmt
 	getAuthRequestStmt                 *sql.Stmt
 	getAuthRequestByCodeStmt           *sql.Stmt
@@ -1475,6 +1616,9 @@ type Queries struct {
 	getUserStmt                        *sql.Stmt
 	getUserByEmailStmt                 *sql.Stmt
 	getUserByExternalIDStmt            *sql.Stmt
+	getWebhookDeliveryStmt             *sql.Stmt
+	getWebhookEndpointStmt             *sql.Stmt
+	getWebhookEventStmt                *sql.Stmt
 	hasPasskeyStmt                     *sql.Stmt
 	identityOwnedStmt                  *sql.Stmt
 	importFactorStmt                   *sql.Stmt
@@ -1483,6 +1627,8 @@ type Queries struct {
 	importUserWithIDStmt               *sql.Stmt
 	insertEventStmt                    *sql.Stmt
 	insertEventReturningIDStmt         *sql.Stmt
+	insertWebhookDeliveryStmt          *sql.Stmt
+	listAdminEmailsStmt                *sql.Stmt
 	listClientsStmt                    *sql.Stmt
 	listConsentsStmt                   *sql.Stmt
 	listEventsStmt                     *sql.Stmt
@@ -1495,6 +1641,8 @@ type Queries struct {
 	listPasskeysStmt                   *sql.Stmt
 	listSessionsStmt                   *sql.Stmt
 	listSigningKeysStmt                *sql.Stmt
+	listWebhookDeliveriesStmt          *sql.Stmt
+	listWebhookEndpointsStmt           *sql.Stmt
 	lockSigningKeysStmt                *sql.Stmt
 	lockUserStmt                       *sql.Stmt
 	lowerSessionStmt                   *sql.Stmt
@@ -1506,7 +1654,9 @@ type Queries struct {
 	pruneDeviceCodesStmt               *sql.Stmt
 	pruneEventsStmt                    *sql.Stmt
 	recordDevicePollStmt               *sql.Stmt
+	recordWebhookAttemptStmt           *sql.Stmt
 	renamePasskeyStmt                  *sql.Stmt
+	resendWebhookDeliveryStmt          *sql.Stmt
 	resetFactorFailuresStmt            *sql.Stmt
 	resetUserFactorsStmt               *sql.Stmt
 	resetUserPasskeysStmt              *sql.Stmt
@@ -1533,8 +1683,11 @@ type Queries struct {
 	trustIdentitiesStmt                *sql.Stmt
 	updateAccountStmt                  *sql.Stmt
 	updateSigningKeyStmt               *sql.Stmt
+	updateWebhookEndpointStmt          *sql.Stmt
 	upgradeSessionStmt                 *sql.Stmt
 	usePasskeyStmt                     *sql.Stmt
+	webhookEndpointFailedStmt          *sql.Stmt
+	webhookEndpointSucceededStmt       *sql.Stmt
 }
 
 func (q *Queries) WithTx(tx *sql.Tx) *Queries {
@@ -1546,6 +1699,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		approveDeviceCodeStmt:              q.approveDeviceCodeStmt,
 		bumpSigningKeysVersionStmt:         q.bumpSigningKeysVersionStmt,
 		clearBanStmt:                       q.clearBanStmt,
+		countActiveWebhookEndpointsStmt:    q.countActiveWebhookEndpointsStmt,
 		countFactorAttemptStmt:             q.countFactorAttemptStmt,
 		countIdentitiesStmt:                q.countIdentitiesStmt,
 		countPasskeyWaysInStmt:             q.countPasskeyWaysInStmt,
@@ -1570,6 +1724,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		createRecoveryCodeStmt:             q.createRecoveryCodeStmt,
 		createSessionStmt:                  q.createSessionStmt,
 		createUserStmt:                     q.createUserStmt,
+		createWebhookEndpointStmt:          q.createWebhookEndpointStmt,
 		deleteAuthRequestStmt:              q.deleteAuthRequestStmt,
 		deleteClientStmt:                   q.deleteClientStmt,
 		deleteClientAuthRequestsStmt:       q.deleteClientAuthRequestsStmt,
@@ -1609,12 +1764,15 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		deleteUserPasskeyCeremoniesStmt:    q.deleteUserPasskeyCeremoniesStmt,
 		deleteUserPasskeysStmt:             q.deleteUserPasskeysStmt,
 		deleteUserSessionsStmt:             q.deleteUserSessionsStmt,
+		deleteWebhookEndpointStmt:          q.deleteWebhookEndpointStmt,
 		denyDeviceCodeStmt:                 q.denyDeviceCodeStmt,
+		disableFailingWebhookEndpointStmt:  q.disableFailingWebhookEndpointStmt,
 		endUserSessionsStmt:                q.endUserSessionsStmt,
 		exportFactorsStmt:                  q.exportFactorsStmt,
 		exportIdentitiesStmt:               q.exportIdentitiesStmt,
 		exportPasskeysStmt:                 q.exportPasskeysStmt,
 		exportUsersStmt:                    q.exportUsersStmt,
+		failWebhookDeliveryStmt:            q.failWebhookDeliveryStmt,
 		getAccountStmt:                     q.getAccountStmt,
 		getAuthRequestStmt:                 q.getAuthRequestStmt,
 		getAuthRequestByCodeStmt:           q.getAuthRequestByCodeStmt,
@@ -1644,6 +1802,9 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		getUserStmt:                        q.getUserStmt,
 		getUserByEmailStmt:                 q.getUserByEmailStmt,
 		getUserByExternalIDStmt:            q.getUserByExternalIDStmt,
+		getWebhookDeliveryStmt:             q.getWebhookDeliveryStmt,
+		getWebhookEndpointStmt:             q.getWebhookEndpointStmt,
+		getWebhookEventStmt:                q.getWebhookEventStmt,
 		hasPasskeyStmt:                     q.hasPasskeyStmt,
 		identityOwnedStmt:                  q.identityOwnedStmt,
 		importFactorStmt:                   q.importFactorStmt,
@@ -1652,6 +1813,8 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		importUserWithIDStmt:               q.importUserWithIDStmt,
 		insertEventStmt:                    q.insertEventStmt,
 		insertEventReturningIDStmt:         q.insertEventReturningIDStmt,
+		insertWebhookDeliveryStmt:          q.insertWebhookDeliveryStmt,
+		listAdminEmailsStmt:                q.listAdminEmailsStmt,
 		listClientsStmt:                    q.listClientsStmt,
 		listConsentsStmt:                   q.listConsentsStmt,
 		listEventsStmt:                     q.listEventsStmt,
@@ -1664,6 +1827,8 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		listPasskeysStmt:                   q.listPasskeysStmt,
 		listSessionsStmt:                   q.listSessionsStmt,
 		listSigningKeysStmt:                q.listSigningKeysStmt,
+		listWebhookDeliveriesStmt:          q.listWebhookDeliveriesStmt,
+		listWebhookEndpointsStmt:           q.listWebhookEndpointsStmt,
 		lockSigningKeysStmt:                q.lockSigningKeysStmt,
 		lockUserStmt:                       q.lockUserStmt,
 		lowerSessionStmt:                   q.lowerSessionStmt,
@@ -1675,7 +1840,9 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		pruneDeviceCodesStmt:               q.pruneDeviceCodesStmt,
 		pruneEventsStmt:                    q.pruneEventsStmt,
 		recordDevicePollStmt:               q.recordDevicePollStmt,
+		recordWebhookAttemptStmt:           q.recordWebhookAttemptStmt,
 		renamePasskeyStmt:                  q.renamePasskeyStmt,
+		resendWebhookDeliveryStmt:          q.resendWebhookDeliveryStmt,
 		resetFactorFailuresStmt:            q.resetFactorFailuresStmt,
 		resetUserFactorsStmt:               q.resetUserFactorsStmt,
 		resetUserPasskeysStmt:              q.resetUserPasskeysStmt,
@@ -1702,7 +1869,10 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		trustIdentitiesStmt:                q.trustIdentitiesStmt,
 		updateAccountStmt:                  q.updateAccountStmt,
 		updateSigningKeyStmt:               q.updateSigningKeyStmt,
+		updateWebhookEndpointStmt:          q.updateWebhookEndpointStmt,
 		upgradeSessionStmt:                 q.upgradeSessionStmt,
 		usePasskeyStmt:                     q.usePasskeyStmt,
+		webhookEndpointFailedStmt:          q.webhookEndpointFailedStmt,
+		webhookEndpointSucceededStmt:       q.webhookEndpointSucceededStmt,
 	}
 }

@@ -228,3 +228,32 @@ type User struct {
 	BanReason     sql.NullString
 	ExternalID    sql.NullString
 }
+
+type WebhookDelivery struct {
+	ID            int64
+	EndpointID    string
+	EventID       int64
+	Type          string
+	Body          string
+	EventAt       time.Time
+	State         string
+	Attempts      int64
+	Resends       int64
+	LastStatus    int64
+	LastError     string
+	LastAttemptAt sql.NullTime
+	DeliveredAt   sql.NullTime
+}
+
+type WebhookEndpoint struct {
+	ID             string
+	Url            string
+	Events         string
+	Secret         []byte
+	PreviousSecret []byte
+	PreviousUntil  sql.NullTime
+	CreatedAt      time.Time
+	DisabledAt     sql.NullTime
+	DisabledReason string
+	FailingSince   sql.NullTime
+}
