@@ -301,4 +301,3 @@ func webhookDeleteCascades(t *testing.T, s WebhooksStore) {
 		t.Errorf("the deleted endpoint's delivery: %v", err)
 	}
 }
-

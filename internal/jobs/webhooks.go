@@ -348,4 +348,3 @@ func (e *Engine) ResendWebhookTx(ctx context.Context, tx *sql.Tx, d webhooks.Del
 	_, err := e.client.InsertTx(ctx, tx, WebhookDeliver{DeliveryID: d.ID, EndpointID: d.EndpointID, EventID: d.EventID, Resend: d.Resends}, nil)
 	return err
 }
-
