@@ -1,12 +1,14 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -100,5 +102,36 @@ func TestRolesInTokens(t *testing.T) {
 	b.setAppMetadata(v.ID, `{"roles":["viewer"],"tenant":"acme"}`)
 	if diff := cmp.Diff(map[string]any{"roles": []any{"viewer"}}, fromAppMetadata(payload(t, b.mustLogin("bo@example.com", "correct horse")))); diff != "" {
 		t.Errorf("without JWT_CLAIMS_FROM_APP_METADATA (-want +got):\n%s", diff)
+	}
+}
+
+// TestSignInSessionEndedAtOnce: a provider sign-in's session that ends
+// between its redemption and the read of the token's claims (a ban, a
+// reset, a sign-out of every session) gets its pair as any sign-in whose
+// session ends after it (200, documented), and the pair is refused at once;
+// never an undocumented answer.
+func TestSignInSessionEndedAtOnce(t *testing.T) {
+	t.Parallel()
+	before, after := &atomic.Pointer[func()]{}, &atomic.Pointer[func()]{}
+	a := newOAuthAPIWith(t, func(d *Deps) { d.Store = redeemAround{Store: d.Store, before: before, after: after} })
+	a.user("ada", "ada@example.com", true)
+	id := a.profile(a.mustSignIn("ada").Token).ID
+	c := newApp()
+	code := a.code(a.signIn("corp", "ada", c))
+	f := func() {
+		if err := a.store.DeleteSessions(context.Background(), id, ""); err != nil {
+			t.Error(err)
+		}
+	}
+	after.Store(&f)
+	tok := decode[oapi.Token](t, a.status(a.exchange(code, c.verifier), http.StatusOK, "the code whose session ended at once"))
+	if got := a.profileStatus(tok.Token); got != http.StatusUnauthorized {
+		t.Errorf("its access token: %d, want 401", got)
+	}
+	if got := a.refresh(tok.RefreshToken).Code; got != http.StatusUnauthorized {
+		t.Errorf("its refresh token: %d, want 401", got)
+	}
+	if after.Load() != nil {
+		t.Fatal("the session did not end around the redemption")
 	}
 }

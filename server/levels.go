@@ -14,6 +14,7 @@ package server
 import (
 	"cmp"
 	"context"
+	"errors"
 	"time"
 
 	"github.com/keelhq/keel/db"
@@ -89,6 +90,12 @@ func (s *Server) tokenLimit(sess db.Session) time.Time {
 // one a refresh reads them with).
 func (s *Server) readSignIn(ctx context.Context, sess *db.Session) error {
 	stored, err := s.store.GetSession(ctx, sess.ID)
+	if errors.Is(err, db.ErrNoSession) {
+		// Ended as soon as it started (a ban, a reset, a sign-out of
+		// every session): the sign-in still gets its pair, as before the
+		// read, which keel refuses from the first use (no roles in it).
+		return nil
+	}
 	if err != nil {
 		return err
 	}
