@@ -43,6 +43,38 @@ const (
 	ActorAnonymous = "anonymous"
 )
 
+// The types of events (docs/admin.md, "Events and the audit trail", lists
+// each with when it is written and its data). A type is a noun and a past
+// participle, dot-separated; new ones follow the same style.
+const (
+	EventUserCreated       = "user.created" // data.method: register|provider|admin|invite|import
+	EventUserEmailVerified = "user.email_verified"
+	EventUserUpdated       = "user.updated" // data.fields
+	EventUserDeleted       = "user.deleted"
+	EventUserBanned        = "user.banned" // data.until, data.reason
+	EventUserUnbanned      = "user.unbanned"
+	EventUserRoleChanged   = "user.role_changed" // data.role
+
+	EventSignInSucceeded = "signin.succeeded" // data.method: password|passkey|provider|totp|recovery
+	EventSignInFailed    = "signin.failed"    // data.method, data.reason
+
+	EventSessionEnded         = "session.ended" // data.why: logout|reset|reuse|ban|admin|password
+	EventSessionRefreshReused = "session.refresh_reused"
+
+	EventPasswordChanged = "password.changed"
+	EventPasswordReset   = "password.reset"
+
+	EventMFAFactorAdded              = "mfa.factor_added"
+	EventMFAFactorRemoved            = "mfa.factor_removed"
+	EventMFAFactorsReset             = "mfa.factors_reset"
+	EventMFARecoveryCodesRegenerated = "mfa.recovery_codes_regenerated"
+	EventMFALocked                   = "mfa.locked"
+	EventPasskeyAdded                = "passkey.added"
+	EventPasskeyRemoved              = "passkey.removed"
+	EventIdentityLinked              = "identity.linked"
+	EventIdentityUnlinked            = "identity.unlinked"
+)
+
 // Events are the records of what happened to accounts.
 type Events interface {
 	// RecordEventTx writes e in tx, the transaction of the change it

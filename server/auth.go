@@ -12,21 +12,25 @@ import (
 
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
-	"github.com/keelhq/keel/internal/jobs"
 	"github.com/keelhq/keel/internal/password"
 	"github.com/keelhq/keel/internal/token"
 )
 
-// Register creates an account and, in the same transaction, the job that
-// emails its verification token. The request validator has already checked
-// the body against the spec.
+// Register creates an account and, in the same transaction, its event
+// (user.created) and the job that emails its verification token. The
+// request validator has already checked the body against the spec.
 func (s *Server) Register(ctx context.Context, req oapi.RegisterRequestObject) (oapi.RegisterResponseObject, error) {
 	hash, err := s.passwords.Hash(ctx, req.Body.Password)
 	if err != nil {
 		return nil, err
 	}
 	u, err := s.store.CreateUser(ctx, normalizeEmail(string(req.Body.Email)), string(hash), s.now(),
-		func(tx *sql.Tx, u db.User) error { return s.jobs().VerifyEmailTx(ctx, tx, u.ID) })
+		func(tx *sql.Tx, u db.User) error {
+			if err := s.jobs().VerifyEmailTx(ctx, tx, u.ID); err != nil {
+				return err
+			}
+			return s.store.RecordEventTx(ctx, tx, s.event(ctx, db.EventUserCreated, u.ID, createdData{Method: "register"}))
+		})
 	if err != nil {
 		return nil, err
 	}
@@ -39,16 +43,23 @@ func (s *Server) Register(ctx context.Context, req oapi.RegisterRequestObject) (
 func (s *Server) Login(ctx context.Context, req oapi.LoginRequestObject) (oapi.LoginResponseObject, error) {
 	creds, err := s.store.GetCredentials(ctx, normalizeEmail(string(req.Body.Email)))
 	var hash []byte // nil: an unknown email, compared against the dummy hash
+	reason := failedWrongPassword
 	switch {
 	case err == nil && creds.PasswordHash != "":
 		hash = []byte(creds.PasswordHash)
 	case err == nil:
 		// An account created by a provider sign-in has no password until
 		// it sets one through the reset mail: the same answer as a wrong one.
+		reason = failedNoPassword
 	case !errors.Is(err, db.ErrNoUser):
 		return nil, err
+	default:
+		reason = failedUnknownEmail
 	}
 	if err := s.passwords.Check(ctx, hash, req.Body.Password); err != nil {
+		if errors.Is(err, password.ErrMismatch) {
+			s.signInFailed(ctx, creds.UserID, "password", reason)
+		}
 		return nil, err
 	}
 	sess := s.newSignIn(ctx, creds.UserID, db.AAL1, amrPassword, true)
@@ -68,6 +79,7 @@ func (s *Server) Login(ctx context.Context, req oapi.LoginRequestObject) (oapi.L
 		// wrong password, which it now is.
 		s.log.LogAttrs(ctx, slog.LevelInfo, "login refused: the password changed while it was checked",
 			slog.Int64("user", creds.UserID))
+		s.signInFailed(ctx, creds.UserID, "password", failedStale)
 		return nil, password.ErrMismatch
 	}
 	if err != nil {
@@ -111,12 +123,13 @@ type signIn struct {
 	refresh string
 }
 
-// startSession stores the session of a sign-in (newSignIn's) and returns
-// its first pair; every sign-in method starts its sessions here.
+// startSession stores the session of a sign-in (newSignIn's) and, in the
+// same transaction, its event (signin.succeeded), and returns its first
+// pair; every sign-in method starts its sessions here.
 // db.ErrSignInStale: the proof the sign-in checked changed meanwhile.
 func (s *Server) startSession(ctx context.Context, in signIn) (oapi.Token, error) {
 	sess := in.Session
-	if err := s.store.CreateSession(ctx, sess); err != nil {
+	if err := s.store.CreateSession(ctx, sess, s.recordSignIn(ctx, sess, signInMethod(sess.AMR), "")); err != nil {
 		return oapi.Token{}, err
 	}
 	if err := s.readSignIn(ctx, &sess); err != nil {
@@ -155,6 +168,7 @@ func (s *Server) RefreshToken(ctx context.Context, req oapi.RefreshTokenRequestO
 	// the session again and is then a reuse (or, within the reuse interval,
 	// gets the winner's pair); once more when another request lowered the
 	// session's level first (checkRefresh).
+	var userID int64 // the session's, once read: for the event of a reuse
 	for range 3 {
 		sess, err := s.store.GetSession(ctx, sid)
 		if errors.Is(err, db.ErrNoSession) || err == nil && sess.ClientID != "" {
@@ -165,9 +179,10 @@ func (s *Server) RefreshToken(ctx context.Context, req oapi.RefreshTokenRequestO
 		if err != nil {
 			return nil, err
 		}
+		userID = sess.UserID
 		now := s.now()
 		if !now.Before(sess.RefreshExpiresAt) {
-			return nil, s.endSession(ctx, sid, "refresh token expired")
+			return nil, s.endSession(ctx, sid, "refresh token expired", nil)
 		}
 		if err := s.checkRefresh(ctx, &sess, now); errors.Is(err, db.ErrStale) {
 			continue
@@ -207,18 +222,19 @@ func (s *Server) RefreshToken(ctx context.Context, req oapi.RefreshTokenRequestO
 			// A spent token: it was stolen, or this client lost a race
 			// under strict rotation. Either way nobody can tell which
 			// holder is legitimate, so the session ends (RFC 9700 §4.14.2).
-			return nil, s.endSession(ctx, sid, "refresh token reused")
+			return nil, s.endSession(ctx, sid, "refresh token reused", s.reused(ctx, userID, sid))
 		default:
 			return nil, errBadRefresh
 		}
 	}
-	return nil, s.endSession(ctx, sid, "refresh token reused")
+	return nil, s.endSession(ctx, sid, "refresh token reused", s.reused(ctx, userID, sid))
 }
 
 // endSession ends a session the refresh flow found dead or compromised and
-// returns the refresh error.
-func (s *Server) endSession(ctx context.Context, sid, why string) error {
-	if err := s.store.EndSession(ctx, sid); err != nil {
+// returns the refresh error; after, when not nil, records why in the
+// ending's transaction.
+func (s *Server) endSession(ctx context.Context, sid, why string, after func(*sql.Tx) error) error {
+	if err := s.store.EndSession(ctx, sid, after); err != nil {
 		return err
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "session ended", slog.String("reason", why))
@@ -245,10 +261,10 @@ func (s *Server) tokenPair(ctx context.Context, sess db.Session, refresh string)
 	}, nil
 }
 
-// Logout ends the caller's session.
+// Logout ends the caller's session (session.ended, why logout).
 func (s *Server) Logout(ctx context.Context, _ oapi.LogoutRequestObject) (oapi.LogoutResponseObject, error) {
 	p := mustPrincipal(ctx)
-	if err := s.store.DeleteSession(ctx, p.UserID, p.SessionID); err != nil {
+	if err := s.store.DeleteSession(ctx, p.UserID, p.SessionID, s.loggedOut(ctx, p.UserID, p.SessionID)); err != nil {
 		return nil, err
 	}
 	return oapi.Logout204Response{}, nil
@@ -276,12 +292,12 @@ func (s *Server) ResetPassword(ctx context.Context, req oapi.ResetPasswordReques
 		return nil, passwordField(err, "/new_password")
 	}
 	userID, err := s.store.ResetPassword(ctx, db.HashToken(req.Body.Token), string(hash), s.now(), func(tx *sql.Tx, userID int64) error {
-		return s.notice(ctx, userID, jobs.EventPasswordReset)(tx)
+		return s.notice(ctx, s.event(ctx, db.EventPasswordReset, userID, nil))(tx)
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.noticed(ctx, userID, jobs.EventPasswordReset)
+	s.noticed(ctx, db.EventPasswordReset, userID)
 	return oapi.ResetPassword204Response{}, nil
 }
 
@@ -321,7 +337,7 @@ func (s *Server) VerifyEmail(ctx context.Context, req oapi.VerifyEmailRequestObj
 		}
 		userID = creds.UserID
 	}
-	if err := s.store.VerifyEmail(ctx, hash, userID, s.now()); err != nil {
+	if err := s.store.VerifyEmail(ctx, hash, userID, s.now(), s.recordTx(ctx, s.event(ctx, db.EventUserEmailVerified, userID, nil))); err != nil {
 		return nil, err
 	}
 	return oapi.VerifyEmail204Response{}, nil

@@ -14,7 +14,6 @@ import (
 	"strconv"
 
 	"github.com/keelhq/keel/db"
-	"github.com/keelhq/keel/internal/jobs"
 )
 
 const (
@@ -93,7 +92,7 @@ func (s *Server) useTOTPCode(ctx context.Context, userID int64, code string, use
 	var locked func(*sql.Tx) error
 	if errors.Is(judged, errWrongCode) || errors.Is(judged, db.ErrCodeUsed) {
 		// Queued only if this count is the one that locks the factor.
-		locked = s.notice(ctx, userID, jobs.EventMFALocked)
+		locked = s.notice(ctx, s.event(ctx, db.EventMFALocked, userID, nil))
 	}
 	failures, err := s.store.CountFactorAttempt(ctx, f.ID, s.maxFailures(), locked)
 	switch {
@@ -107,7 +106,7 @@ func (s *Server) useTOTPCode(ctx context.Context, userID int64, code string, use
 		return err
 	}
 	if locked != nil && failures == s.maxFailures() {
-		s.noticed(ctx, userID, jobs.EventMFALocked) // at warn
+		s.noticed(ctx, db.EventMFALocked, userID) // at warn
 	}
 	if err = judged; err == nil {
 		if err = use(f, step); err == nil {

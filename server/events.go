@@ -5,9 +5,11 @@ package server
 // change's transaction; this file only gathers what the request knows.
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -36,13 +38,15 @@ func withActor(ctx context.Context, actor string) context.Context {
 }
 
 // keepRequestInfo is a strict-handler middleware that gives the handlers
-// of changes (any method but GET and HEAD) the request's address and
-// User-Agent, which strict handlers do not see otherwise. Reads (GET
-// /profile among them) record nothing and skip it, allocating nothing.
-func keepRequestInfo(f oapi.StrictHandlerFunc, _ string) oapi.StrictHandlerFunc {
+// of changes (any method but GET and HEAD, and the provider's callback, a
+// GET that may create an account) the request's address and User-Agent,
+// which strict handlers do not see otherwise. Reads (GET /profile among
+// them) record nothing and skip it, allocating nothing.
+func keepRequestInfo(f oapi.StrictHandlerFunc, operationID string) oapi.StrictHandlerFunc {
+	changes := operationID == "OauthCallback"
 	return func(c echo.Context, req any) (any, error) {
 		r := c.Request()
-		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		if !changes && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 			return f(c, req)
 		}
 		ua := strings.ToValidUTF8(r.UserAgent(), "")
@@ -93,4 +97,126 @@ func (s *Server) event(ctx context.Context, typ string, userID int64, data any) 
 // transaction (its error rolls the change back).
 func (s *Server) recordTx(ctx context.Context, e db.Event) func(*sql.Tx) error {
 	return func(tx *sql.Tx) error { return s.store.RecordEventTx(ctx, tx, e) }
+}
+
+// The data of the events the account's own flows write (docs/admin.md
+// lists each type with its fields): never a secret, a password, a code or a
+// token.
+type (
+	createdData struct {
+		Method   string `json:"method"` // register|provider
+		Provider string `json:"provider,omitempty"`
+	}
+	signInData struct {
+		Method   string `json:"method"` // password|passkey|provider|totp|recovery
+		Session  string `json:"session,omitempty"`
+		AAL      string `json:"aal,omitempty"`
+		Provider string `json:"provider,omitempty"`
+	}
+	signInFailedData struct {
+		Method string `json:"method"`
+		Reason string `json:"reason"`
+	}
+	sessionEndedData struct {
+		Why     string `json:"why"`
+		Session string `json:"session,omitempty"` // empty with All
+		All     bool   `json:"all,omitempty"`
+	}
+	passkeyData struct {
+		ID   string `json:"passkey"`
+		Name string `json:"name,omitempty"`
+	}
+	factorData struct {
+		ID   string `json:"factor"`
+		Kind string `json:"kind"`
+	}
+	identityData struct {
+		ID       int64  `json:"identity,omitempty"`
+		Provider string `json:"provider,omitempty"`
+		By       string `json:"by,omitempty"` // "email": linked by its verified address at sign-in
+	}
+)
+
+// The reasons of signin.failed.
+const (
+	failedWrongPassword = "wrong_password"
+	failedUnknownEmail  = "unknown_email"
+	failedNoPassword    = "no_password" // an account made by a provider sign-in
+	failedStale         = "password_changed"
+	failedWrongCode     = "wrong_code"
+	failedLocked        = "locked"
+	failedRefused       = "refused" // a passkey assertion that does not verify
+)
+
+// signInMethod is the method of a sign-in that started a session with the
+// authentication methods amr (newSignIn's).
+func signInMethod(amr string) string {
+	switch first, _, _ := strings.Cut(amr, " "); first {
+	case "", amrPassword:
+		return "password"
+	case amrProvider:
+		return "provider"
+	default: // hwk, swk
+		return "passkey"
+	}
+}
+
+// recordSignIn is the after hook of a sign-in's session (its event,
+// signin.succeeded, in the transaction that stores it).
+func (s *Server) recordSignIn(ctx context.Context, sess db.Session, method, provider string) func(*sql.Tx) error {
+	return s.recordTx(ctx, s.event(ctx, db.EventSignInSucceeded, sess.UserID,
+		signInData{Method: method, Session: sess.ID, AAL: cmp.Or(sess.AAL, db.AAL1), Provider: provider}))
+}
+
+// Failed sign-ins change nothing, so no transaction holds their events:
+// each is written on its own, best-effort (lost if keel crashes first, or
+// if the database refuses it: logged, and the answer is the refusal all
+// the same). A flood of them must not become a flood of writes: every one
+// has passed the request's rate limit first (AUTH_RATE_LIMIT per address;
+// TOTP and recovery codes five a minute per account, whose 429s write
+// nothing), and a password's also a bcrypt comparison, so the database
+// sees at most one small insert per costly attempt; and past
+// failedSignInsPerSecond a second in this process (a botnet spread over
+// many addresses, or the rate limit turned off) they are counted in
+// keel_events_dropped_total instead of written.
+const (
+	failedSignInsPerSecond = 50
+	failedSignInsBurst     = 200
+)
+
+// signInFailed records a failed sign-in of the account userID (0 when no
+// account is known, as for an unknown email) by method, for reason: never
+// what was presented. Its actor is the signed-in user when a session
+// presents it (a second factor), else anonymous: whoever tried is not
+// known to be the account's owner.
+func (s *Server) signInFailed(ctx context.Context, userID int64, method, reason string) {
+	if !s.failedSignIns.Allow() {
+		s.metrics.eventsDropped.Inc()
+		return
+	}
+	e := s.event(ctx, db.EventSignInFailed, userID, signInFailedData{Method: method, Reason: reason})
+	if _, signedIn := ctx.Value(principalKey{}).(token.Principal); !signedIn {
+		e.Actor = db.ActorAnonymous
+	}
+	// Written even when the client has gone: the attempt happened.
+	if err := s.store.RecordEvent(context.WithoutCancel(ctx), e); err != nil {
+		s.metrics.eventsDropped.Inc()
+		s.log.LogAttrs(ctx, slog.LevelWarn, "a failed sign-in was not recorded", slog.String("method", method), slog.Any("err", err))
+	}
+}
+
+// reused is the after hook of the ending of session sid, of the user
+// userID, whose spent refresh token was presented again
+// (session.refresh_reused: the one event of that ending). Its actor is
+// anonymous: a thief or the owner, nobody can tell which.
+func (s *Server) reused(ctx context.Context, userID int64, sid string) func(*sql.Tx) error {
+	e := s.event(ctx, db.EventSessionRefreshReused, userID, sessionEndedData{Why: "reuse", Session: sid})
+	e.Actor = db.ActorAnonymous
+	return s.recordTx(ctx, e)
+}
+
+// loggedOut is the after hook of the user's ending of their session sid,
+// or of all of them when sid is "" (session.ended, why logout).
+func (s *Server) loggedOut(ctx context.Context, userID int64, sid string) func(*sql.Tx) error {
+	return s.recordTx(ctx, s.event(ctx, db.EventSessionEnded, userID, sessionEndedData{Why: "logout", Session: sid, All: sid == ""}))
 }

@@ -115,7 +115,7 @@ func (s *Server) readSignIn(ctx context.Context, sess *db.Session) error {
 func (s *Server) checkRefresh(ctx context.Context, sess *db.Session, now time.Time) error {
 	switch {
 	case !now.Before(sess.CreatedAt.Add(s.sessionMaxAge())):
-		return s.endSession(ctx, sess.ID, "SESSION_MAX_AGE reached")
+		return s.endSession(ctx, sess.ID, "SESSION_MAX_AGE reached", nil)
 	case sess.AAL == db.AAL2 && !now.Before(sess.LevelAt.Add(s.aal2MaxAge())):
 		if err := s.store.LowerSession(ctx, sess.ID, sess.LevelGen, now); err != nil {
 			return err
@@ -126,7 +126,7 @@ func (s *Server) checkRefresh(ctx context.Context, sess *db.Session, now time.Ti
 		return nil
 	}
 	if !now.Before(sess.LevelAt.Add(s.mfaPendingTTL())) {
-		return s.endSession(ctx, sess.ID, "second factor not verified within MFA_PENDING_TTL")
+		return s.endSession(ctx, sess.ID, "second factor not verified within MFA_PENDING_TTL", nil)
 	}
 	if sess.LevelGen == 0 {
 		return errBadRefresh

@@ -22,7 +22,9 @@ type metrics struct {
 	latency   *prometheus.HistogramVec
 	websocket prometheus.Gauge
 	signIns   *prometheus.CounterVec
-	series    sync.Map // seriesKey → *requestSeries
+	// eventsDropped counts failed sign-ins not recorded (server/events.go).
+	eventsDropped prometheus.Counter
+	series        sync.Map // seriesKey → *requestSeries
 }
 
 func newMetrics(hashQueue func() int64) *metrics {
@@ -47,9 +49,13 @@ func newMetrics(hashQueue func() int64) *metrics {
 				"new_user, returning, linked (by email, or from the profile at POST /oauth/token), link_pending (a link flow's " +
 				"callback), provider_error, invalid_token, email_required, account_exists, identity_taken, account_banned, bad_state, provider_down).",
 		}, []string{"provider", "result"}),
+		eventsDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "keel_events_dropped_total",
+			Help: "Failed sign-ins not recorded as events: past the cap of failed sign-ins recorded a second, or refused by the database.",
+		}),
 	}
 	m.registry.MustRegister(
-		m.requests, m.latency, m.websocket, m.signIns,
+		m.requests, m.latency, m.websocket, m.signIns, m.eventsDropped,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "keel_bcrypt_queue_depth",
 			Help: "Requests waiting for a bcrypt worker.",

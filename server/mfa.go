@@ -20,7 +20,6 @@ import (
 
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
-	"github.com/keelhq/keel/internal/jobs"
 	"github.com/keelhq/keel/internal/mfa"
 	"github.com/keelhq/keel/internal/token"
 )
@@ -208,13 +207,13 @@ func (s *Server) VerifyTOTPFactor(ctx context.Context, req oapi.VerifyTOTPFactor
 		hashes[i] = s.mfa.HashRecoveryCode(p.UserID, c)
 	}
 	tok, err := s.upgrade(ctx, p, func(up db.Upgrade) error {
-		return s.store.ConfirmFactor(ctx, f.ID, step, hashes, up, s.notice(ctx, p.UserID, jobs.EventTOTPAdded))
+		return s.store.ConfirmFactor(ctx, f.ID, step, hashes, up, s.notice(ctx, s.event(ctx, db.EventMFAFactorAdded, p.UserID, factorData{ID: f.ID, Kind: f.Kind})))
 	})
 	if err != nil {
 		return nil, err
 	}
 	giveBack()
-	s.noticed(ctx, p.UserID, jobs.EventTOTPAdded)
+	s.noticed(ctx, db.EventMFAFactorAdded, p.UserID)
 	return oapi.VerifyTOTPFactor200JSONResponse{RecoveryCodes: codes, Tokens: tok}, nil
 }
 
@@ -233,16 +232,30 @@ func (s *Server) VerifyMFA(ctx context.Context, req oapi.VerifyMFARequestObject)
 		tok oapi.Token
 		err error
 	)
+	// The second step of a sign-in: signin.succeeded with the code's
+	// method, in the transaction that raises the session.
+	method := "totp"
 	if code != nil {
 		err = s.useTOTPCode(ctx, p.UserID, *code, func(f db.Factor, step int64) (err error) {
-			tok, err = s.upgrade(ctx, p, func(up db.Upgrade) error { return s.store.UseFactorCode(ctx, f.ID, step, up) })
+			tok, err = s.upgrade(ctx, p, func(up db.Upgrade) error {
+				return s.store.UseFactorCode(ctx, f.ID, step, up, s.recordSignIn(ctx, db.Session{ID: p.SessionID, UserID: p.UserID, AAL: db.AAL2}, method, ""))
+			})
 			return err
 		})
 	} else {
+		method = "recovery"
 		err = s.useRecoveryCode(ctx, p.UserID, *recovery, func(hash string) (err error) {
-			tok, err = s.upgrade(ctx, p, func(up db.Upgrade) error { return s.store.UseRecoveryCode(ctx, hash, up) })
+			tok, err = s.upgrade(ctx, p, func(up db.Upgrade) error {
+				return s.store.UseRecoveryCode(ctx, hash, up, s.recordSignIn(ctx, db.Session{ID: p.SessionID, UserID: p.UserID, AAL: db.AAL2}, method, ""))
+			})
 			return err
 		})
+	}
+	switch {
+	case errors.Is(err, errWrongCode), errors.Is(err, errWrongRecoveryCode):
+		s.signInFailed(ctx, p.UserID, method, failedWrongCode)
+	case errors.Is(err, errMFALocked):
+		s.signInFailed(ctx, p.UserID, method, failedLocked)
 	}
 	if err != nil {
 		return nil, err
@@ -292,13 +305,13 @@ func (s *Server) DeleteMFAFactor(ctx context.Context, req oapi.DeleteMFAFactorRe
 	}
 	var after func(*sql.Tx) error
 	if f.Verified { // an enrolment that was never finished changes nothing
-		after = s.notice(ctx, p.UserID, jobs.EventTOTPRemoved)
+		after = s.notice(ctx, s.event(ctx, db.EventMFAFactorRemoved, p.UserID, factorData{ID: f.ID, Kind: f.Kind}))
 	}
 	if err := s.store.DeleteFactor(ctx, p.UserID, req.ID, after); err != nil {
 		return nil, err
 	}
 	if after != nil {
-		s.noticed(ctx, p.UserID, jobs.EventTOTPRemoved)
+		s.noticed(ctx, db.EventMFAFactorRemoved, p.UserID)
 	}
 	return oapi.DeleteMFAFactor204Response{}, nil
 }
@@ -313,10 +326,10 @@ func (s *Server) RegenerateRecoveryCodes(ctx context.Context, _ oapi.RegenerateR
 		hashes[i] = s.mfa.HashRecoveryCode(p.UserID, c)
 	}
 	// db.ErrNoSession: the session ended (a reset) since the bearer check.
-	if err := s.store.ReplaceRecoveryCodes(ctx, p.UserID, p.SessionID, hashes, s.notice(ctx, p.UserID, jobs.EventRecoveryCodesReplaced)); err != nil {
+	if err := s.store.ReplaceRecoveryCodes(ctx, p.UserID, p.SessionID, hashes, s.notice(ctx, s.event(ctx, db.EventMFARecoveryCodesRegenerated, p.UserID, nil))); err != nil {
 		return nil, err
 	}
-	s.noticed(ctx, p.UserID, jobs.EventRecoveryCodesReplaced)
+	s.noticed(ctx, db.EventMFARecoveryCodesRegenerated, p.UserID)
 	return oapi.RegenerateRecoveryCodes200JSONResponse{RecoveryCodes: codes}, nil
 }
 

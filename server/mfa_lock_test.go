@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keelhq/keel/internal/jobs"
+	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/internal/mfa"
 	"github.com/keelhq/keel/internal/password"
 )
@@ -155,7 +155,7 @@ func TestMFALock(t *testing.T) {
 		c.clock.Add(time.Minute)
 		tok := c.mustLogin("carol@example.com", "password123")
 		c.guess(tok, defaultMFAMaxFailures-1)
-		event := jobs.EventMFALocked
+		event := db.EventMFALocked
 		failing.Store(&event)
 		c.broken = true
 		c.status(c.mfaVerify(tok, "code", "000000"), http.StatusInternalServerError, "the code that would lock, its mail failing")

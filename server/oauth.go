@@ -20,7 +20,6 @@ import (
 
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
-	"github.com/keelhq/keel/internal/jobs"
 	"github.com/keelhq/keel/internal/oidc"
 	"github.com/keelhq/keel/internal/token"
 	"github.com/keelhq/keel/internal/validate"
@@ -201,11 +200,15 @@ func (s *Server) OauthCallback(ctx context.Context, req oapi.OauthCallbackReques
 		u, result, err = s.store.SignInWithProvider(ctx, user, grant, s.now(), func(tx *sql.Tx, u db.User, how string) error {
 			switch {
 			case how == db.SignInLinked: // by its verified email
-				return s.notice(ctx, u.ID, jobs.EventIdentityLinked)(tx)
-			case how == db.SignInNewUser && !u.EmailVerified:
-				return s.jobs().VerifyEmailTx(ctx, tx, u.ID) // as for a registration
+				return s.notice(ctx, s.event(ctx, db.EventIdentityLinked, u.ID, identityData{Provider: user.Provider, By: "email"}))(tx)
+			case how != db.SignInNewUser:
+				return nil
+			case !u.EmailVerified:
+				if err := s.jobs().VerifyEmailTx(ctx, tx, u.ID); err != nil { // as for a registration
+					return err
+				}
 			}
-			return nil
+			return s.store.RecordEventTx(ctx, tx, s.event(ctx, db.EventUserCreated, u.ID, createdData{Method: "provider", Provider: user.Provider}))
 		})
 	}
 	switch {
@@ -222,7 +225,7 @@ func (s *Server) OauthCallback(ctx context.Context, req oapi.OauthCallbackReques
 		return nil, err
 	}
 	if result == db.SignInLinked {
-		s.noticed(ctx, u.ID, jobs.EventIdentityLinked)
+		s.noticed(ctx, db.EventIdentityLinked, u.ID)
 	}
 	return back(result, url.Values{"code": {code}})
 }
@@ -276,9 +279,10 @@ func (s *Server) OauthToken(ctx context.Context, req oapi.OauthTokenRequestObjec
 	grant, err := s.store.RedeemOAuthCode(ctx, db.HashToken(req.Body.Code), oidc.S256(req.Body.CodeVerifier), sess, s.now(),
 		func(tx *sql.Tx, c db.OAuthCode) error {
 			if c.Link == nil {
-				return nil
+				sess.UserID = c.UserID
+				return s.recordSignIn(ctx, sess, "provider", c.Provider)(tx)
 			}
-			return s.notice(ctx, c.UserID, jobs.EventIdentityLinked)(tx)
+			return s.notice(ctx, s.event(ctx, db.EventIdentityLinked, c.UserID, identityData{Provider: c.Provider}))(tx)
 		})
 	switch {
 	case errors.Is(err, db.ErrNoToken):
@@ -298,7 +302,7 @@ func (s *Server) OauthToken(ctx context.Context, req oapi.OauthTokenRequestObjec
 	}
 	if grant.Link != nil {
 		s.metrics.signIn(grant.Provider, "linked")
-		s.noticed(ctx, grant.UserID, jobs.EventIdentityLinked)
+		s.noticed(ctx, db.EventIdentityLinked, grant.UserID)
 	}
 	sess.UserID, sess.AuthTime = grant.UserID, grant.AuthTime
 	if err := s.readSignIn(ctx, &sess); err != nil {
@@ -328,9 +332,9 @@ func (s *Server) ListIdentities(ctx context.Context, _ oapi.ListIdentitiesReques
 // account's last way in.
 func (s *Server) DeleteIdentity(ctx context.Context, req oapi.DeleteIdentityRequestObject) (oapi.DeleteIdentityResponseObject, error) {
 	p := mustPrincipal(ctx)
-	if err := s.store.DeleteIdentity(ctx, p.UserID, req.Ref, s.notice(ctx, p.UserID, jobs.EventIdentityUnlinked)); err != nil {
+	if err := s.store.DeleteIdentity(ctx, p.UserID, req.Ref, s.notice(ctx, s.event(ctx, db.EventIdentityUnlinked, p.UserID, identityData{ID: req.Ref}))); err != nil {
 		return nil, err
 	}
-	s.noticed(ctx, p.UserID, jobs.EventIdentityUnlinked)
+	s.noticed(ctx, db.EventIdentityUnlinked, p.UserID)
 	return oapi.DeleteIdentity204Response{}, nil
 }

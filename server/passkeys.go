@@ -15,7 +15,6 @@ import (
 
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
-	"github.com/keelhq/keel/internal/jobs"
 	"github.com/keelhq/keel/internal/passkey"
 	"github.com/keelhq/keel/internal/token"
 )
@@ -120,10 +119,10 @@ func (s *Server) RegisterPasskey(ctx context.Context, req oapi.RegisterPasskeyRe
 	}
 	p.ID, p.Name, p.CreatedAt = token.NewSessionID(), req.Body.Name, s.now()
 	// db.ErrNoSession: the session ended (a reset) since the bearer check.
-	if err := s.store.CreatePasskey(ctx, p, mustPrincipal(ctx).SessionID, s.notice(ctx, acc.User.ID, jobs.EventPasskeyAdded)); err != nil {
+	if err := s.store.CreatePasskey(ctx, p, mustPrincipal(ctx).SessionID, s.notice(ctx, s.event(ctx, db.EventPasskeyAdded, acc.User.ID, passkeyData{ID: p.ID, Name: p.Name}))); err != nil {
 		return nil, err
 	}
-	s.noticed(ctx, acc.User.ID, jobs.EventPasskeyAdded)
+	s.noticed(ctx, db.EventPasskeyAdded, acc.User.ID)
 	return oapi.RegisterPasskey201JSONResponse(toPasskey(p)), nil
 }
 
@@ -166,6 +165,9 @@ func (s *Server) PasskeyLogin(ctx context.Context, req oapi.PasskeyLoginRequestO
 		return s.store.PasskeyAccount(ctx, handle)
 	})
 	if err := s.passkeyUsed(ctx, "passkey sign-in", a, err); err != nil {
+		if errors.Is(err, passkey.ErrRefused) || errors.Is(err, passkey.ErrSignCount) {
+			s.signInFailed(ctx, a.Passkey.UserID, "passkey", failedRefused)
+		}
 		return nil, err
 	}
 	amr := amrHardwareKey
@@ -187,6 +189,7 @@ func (s *Server) PasskeyLogin(ctx context.Context, req oapi.PasskeyLoginRequestO
 		// passkey the account does not hold.
 		s.log.LogAttrs(ctx, slog.LevelInfo, "passkey sign-in refused: the passkey was removed while it was checked",
 			slog.String("passkey", a.Passkey.ID), slog.Int64("user", a.Passkey.UserID))
+		s.signInFailed(ctx, a.Passkey.UserID, "passkey", failedRefused)
 		return nil, passkey.ErrRefused
 	}
 	if err != nil {
@@ -250,10 +253,10 @@ func (s *Server) RenamePasskey(ctx context.Context, req oapi.RenamePasskeyReques
 // account's last way in (409).
 func (s *Server) DeletePasskey(ctx context.Context, req oapi.DeletePasskeyRequestObject) (oapi.DeletePasskeyResponseObject, error) {
 	p := mustPrincipal(ctx)
-	if err := s.store.DeletePasskey(ctx, p.UserID, req.ID, s.notice(ctx, p.UserID, jobs.EventPasskeyRemoved)); err != nil {
+	if err := s.store.DeletePasskey(ctx, p.UserID, req.ID, s.notice(ctx, s.event(ctx, db.EventPasskeyRemoved, p.UserID, passkeyData{ID: req.ID}))); err != nil {
 		return nil, err
 	}
-	s.noticed(ctx, p.UserID, jobs.EventPasskeyRemoved)
+	s.noticed(ctx, db.EventPasskeyRemoved, p.UserID)
 	return oapi.DeletePasskey204Response{}, nil
 }
 

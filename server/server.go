@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/time/rate"
 
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
@@ -119,9 +120,9 @@ type Jobs interface {
 	VerifyEmail(ctx context.Context, userID int64) error
 	ResetPassword(ctx context.Context, email string) error
 	// NotifyTx inserts, in tx, the transaction of a change to how the
-	// account is signed in to, the mail that tells its owner (event, a
-	// jobs.Event* name, made at at).
-	NotifyTx(ctx context.Context, tx *sql.Tx, userID int64, event string, at time.Time) error
+	// account is signed in to, the mail that tells its owner, fed by the
+	// change's event ev, recorded in tx with id eventID.
+	NotifyTx(ctx context.Context, tx *sql.Tx, eventID int64, ev db.Event) error
 	// InviteTx inserts, in tx, the transaction that creates an account an
 	// admin invites, the mail with its set-password link.
 	InviteTx(ctx context.Context, tx *sql.Tx, userID int64) error
@@ -144,7 +145,10 @@ type Server struct {
 	// op is keel as an OpenID Provider (provider.go); nil when it is not.
 	op      *provider.Provider
 	metrics *metrics
-	now     func() time.Time
+	// failedSignIns caps the failed sign-ins recorded a second
+	// (server/events.go).
+	failedSignIns *rate.Limiter
+	now           func() time.Time
 	// queue inserts the jobs requests cause; set by UseJobs.
 	queue Jobs
 
@@ -212,6 +216,7 @@ func New(cfg Config, deps Deps) *Server {
 		panic("server: Deps.Refresh is nil")
 	}
 	s.metrics = newMetrics(s.passwords.QueueDepth)
+	s.failedSignIns = rate.NewLimiter(failedSignInsPerSecond, failedSignInsBurst)
 	s.echo = s.routes()
 	if s.keys != nil {
 		// A revoked key's tokens are refused, and the sockets they opened

@@ -36,7 +36,7 @@ func (s *Server) ListSessions(ctx context.Context, _ oapi.ListSessionsRequestObj
 // unknown as one that never was (404).
 func (s *Server) DeleteSession(ctx context.Context, req oapi.DeleteSessionRequestObject) (oapi.DeleteSessionResponseObject, error) {
 	p := mustPrincipal(ctx)
-	err := s.store.DeleteSession(ctx, p.UserID, req.ID)
+	err := s.store.DeleteSession(ctx, p.UserID, req.ID, s.loggedOut(ctx, p.UserID, req.ID))
 	if errors.Is(err, db.ErrNoSession) {
 		return nil, errUnknownSession // not "your session has ended": another one is unknown
 	}
@@ -49,7 +49,7 @@ func (s *Server) DeleteSession(ctx context.Context, req oapi.DeleteSessionReques
 // DeleteSessions ends every session of the caller, its own included.
 func (s *Server) DeleteSessions(ctx context.Context, _ oapi.DeleteSessionsRequestObject) (oapi.DeleteSessionsResponseObject, error) {
 	p := mustPrincipal(ctx)
-	if err := s.store.DeleteSessions(ctx, p.UserID, ""); err != nil {
+	if err := s.store.DeleteSessions(ctx, p.UserID, "", s.loggedOut(ctx, p.UserID, "")); err != nil {
 		return nil, err
 	}
 	return oapi.DeleteSessions204Response{}, nil

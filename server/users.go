@@ -6,7 +6,6 @@ import (
 
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
-	"github.com/keelhq/keel/internal/jobs"
 	"github.com/keelhq/keel/internal/password"
 	"github.com/keelhq/keel/internal/token"
 )
@@ -19,13 +18,13 @@ func (s *Server) GetProfile(ctx context.Context, _ oapi.GetProfileRequestObject)
 }
 
 // DeleteProfile deletes the account, its sessions and its tokens, after
-// checking the password.
+// checking the password; its event (user.deleted) outlives it.
 func (s *Server) DeleteProfile(ctx context.Context, req oapi.DeleteProfileRequestObject) (oapi.DeleteProfileResponseObject, error) {
 	p, err := s.checkPassword(ctx, req.Body.Password)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.DeleteUser(ctx, p.UserID); err != nil {
+	if err := s.store.DeleteUser(ctx, p.UserID, s.recordTx(ctx, s.event(ctx, db.EventUserDeleted, p.UserID, nil))); err != nil {
 		return nil, err
 	}
 	return oapi.DeleteProfile204Response{}, nil
@@ -43,10 +42,10 @@ func (s *Server) ChangePassword(ctx context.Context, req oapi.ChangePasswordRequ
 	if err != nil {
 		return nil, passwordField(err, "/new_password")
 	}
-	if err := s.store.ChangePassword(ctx, p.UserID, string(hash), p.SessionID, s.notice(ctx, p.UserID, jobs.EventPasswordChanged)); err != nil {
+	if err := s.store.ChangePassword(ctx, p.UserID, string(hash), p.SessionID, s.notice(ctx, s.event(ctx, db.EventPasswordChanged, p.UserID, nil))); err != nil {
 		return nil, err
 	}
-	s.noticed(ctx, p.UserID, jobs.EventPasswordChanged)
+	s.noticed(ctx, db.EventPasswordChanged, p.UserID)
 	if err := s.store.StampAuthTime(ctx, db.Proof{SessionID: p.SessionID, UserID: p.UserID, At: s.now()}); err != nil {
 		return nil, err
 	}

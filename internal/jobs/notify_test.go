@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/keelhq/keel/db"
-	"github.com/keelhq/keel/internal/jobs"
 )
 
 // Notify mails the owner what happened and when, with no token; a lock's
@@ -29,7 +28,7 @@ func TestNotify(t *testing.T) {
 			}
 			at := time.Date(2026, 12, 7, 1, 2, 3, 0, time.UTC)
 
-			if err := e.Notify(ctx, u.ID+1, jobs.EventPasswordChanged, at); err != nil {
+			if err := e.Notify(ctx, 1, db.Event{UserID: u.ID + 1, Type: db.EventPasswordChanged, CreatedAt: at}); err != nil {
 				t.Fatal(err)
 			}
 			waitFor(t, 15*time.Second, "notify did not run", func() bool { return runs(t, reg, "notify") >= 1 })
@@ -37,7 +36,7 @@ func TestNotify(t *testing.T) {
 				t.Fatalf("%d emails for an account that is not there, want none", n)
 			}
 
-			if err := e.Notify(ctx, u.ID, jobs.EventPasskeyAdded, at); err != nil {
+			if err := e.Notify(ctx, 2, db.Event{UserID: u.ID, Type: db.EventPasskeyAdded, CreatedAt: at}); err != nil {
 				t.Fatal(err)
 			}
 			waitFor(t, 15*time.Second, "no notice", func() bool { return len(box.all()) >= 1 })
@@ -48,7 +47,7 @@ func TestNotify(t *testing.T) {
 				t.Errorf("notice %+v: want to ada, what and when, what to do, no token", m)
 			}
 
-			if err := e.Notify(ctx, u.ID, jobs.EventMFALocked, at); err != nil {
+			if err := e.Notify(ctx, 3, db.Event{UserID: u.ID, Type: db.EventMFALocked, CreatedAt: at}); err != nil {
 				t.Fatal(err)
 			}
 			waitFor(t, 15*time.Second, "no lock notice", func() bool { return len(box.all()) >= 2 })

@@ -1,0 +1,269 @@
+package server
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keelhq/keel/db"
+	"github.com/keelhq/keel/gen/oapi"
+	"github.com/keelhq/keel/internal/token"
+)
+
+// events lists the events about the user userID (0: all), newest first.
+func (a *testAPI) events(userID int64) []db.Event {
+	a.t.Helper()
+	es, err := a.store.ListEvents(context.Background(), db.EventFilter{UserID: userID, Limit: 1000})
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return es
+}
+
+// lastEvent is the newest event of type typ about userID (0: of no user
+// filter), or fails the test.
+func (a *testAPI) lastEvent(userID int64, typ string) db.Event {
+	a.t.Helper()
+	for _, e := range a.events(userID) {
+		if e.Type == typ {
+			return e
+		}
+	}
+	a.t.Fatalf("no %s event about user %d; events: %+v", typ, userID, a.events(0))
+	return db.Event{}
+}
+
+// dataOf is an event's data as a map.
+func dataOf(t *testing.T, e db.Event) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(e.Data, &m); err != nil {
+		t.Fatalf("event data %s: %v", e.Data, err)
+	}
+	return m
+}
+
+// TestEventsWritten: each flow of an account's own writes its event, with
+// the request's address and User-Agent, the actor and the data
+// docs/admin.md lists; a failed sign-in names no password.
+func TestEventsWritten(t *testing.T) {
+	t.Parallel()
+	const ua = "events-test/1.0"
+	hdr := []string{"User-Agent", ua}
+	for _, tt := range []struct {
+		name string
+		// flow runs the flow for a fresh account email and returns the
+		// account's id; the event of type typ about it must have actor
+		// (with %d the id) and data holding want.
+		flow  func(a *testAPI, email string) int64
+		typ   string
+		actor string
+		want  map[string]any
+	}{
+		{"register", func(a *testAPI, email string) int64 {
+			return decode[oapi.User](a.t, a.status(a.do("POST", "/register", credentials(email, "password123"), hdr...), 201, "register")).ID
+		}, db.EventUserCreated, "user:%d", map[string]any{"method": "register"}},
+		{"email verified", func(a *testAPI, email string) int64 {
+			u := a.mustRegisterUnverified(email, "password123")
+			tok := token.NewSessionID()
+			if err := a.store.CreateOneTimeToken(context.Background(), db.OneTimeToken{Hash: db.HashToken(tok), UserID: u.ID,
+				Purpose: db.PurposeVerifyEmail, Email: u.Email, ExpiresAt: a.clock.Now().Add(time.Hour)}); err != nil {
+				a.t.Fatal(err)
+			}
+			a.status(a.do("POST", "/email/verify", jsonBody("token", tok, "password", "password123"), hdr...), 204, "verify")
+			return u.ID
+		}, db.EventUserEmailVerified, "user:%d", map[string]any{}},
+		{"password sign-in", func(a *testAPI, email string) int64 {
+			u := a.mustRegister(email, "password123")
+			a.mustLoginPair(email, "password123", hdr...)
+			return u.ID
+		}, db.EventSignInSucceeded, "user:%d", map[string]any{"method": "password", "aal": "aal1"}},
+		{"wrong password", func(a *testAPI, email string) int64 {
+			u := a.mustRegister(email, "password123")
+			a.status(a.do("POST", "/login", credentials(email, "wrong-password-42"), hdr...), 401, "wrong password")
+			return u.ID
+		}, db.EventSignInFailed, "anonymous", map[string]any{"method": "password", "reason": "wrong_password"}},
+		{"unknown email", func(a *testAPI, email string) int64 {
+			a.status(a.do("POST", "/login", credentials(email, "wrong-password-42"), hdr...), 401, "unknown email")
+			return 0
+		}, db.EventSignInFailed, "anonymous", map[string]any{"method": "password", "reason": "unknown_email"}},
+		{"second factor", func(a *testAPI, email string) int64 {
+			secret, _, _ := a.mfaAccount(email)
+			a.clock.Add(time.Minute)
+			tok := a.mustLogin(email, "password123")
+			a.status(a.do("POST", "/mfa/verify", jsonBody("code", codeAt(a.t, secret, a.clock.Now())), append(bearer(tok), hdr...)...), 200, "verify")
+			return a.lastEvent(0, db.EventUserCreated).UserID
+		}, db.EventSignInSucceeded, "user:%d", map[string]any{"method": "totp", "aal": "aal2"}},
+		{"recovery code", func(a *testAPI, email string) int64 {
+			_, codes, _ := a.mfaAccount(email)
+			tok := a.mustLogin(email, "password123")
+			a.status(a.do("POST", "/mfa/verify", jsonBody("recovery_code", codes[0]), append(bearer(tok), hdr...)...), 200, "verify")
+			return a.lastEvent(0, db.EventUserCreated).UserID
+		}, db.EventSignInSucceeded, "user:%d", map[string]any{"method": "recovery", "aal": "aal2"}},
+		{"wrong second factor code", func(a *testAPI, email string) int64 {
+			a.mfaAccount(email)
+			tok := a.mustLogin(email, "password123")
+			a.status(a.do("POST", "/mfa/verify", jsonBody("code", "000000"), append(bearer(tok), hdr...)...), 400, "wrong code")
+			return a.lastEvent(0, db.EventUserCreated).UserID
+		}, db.EventSignInFailed, "user:%d", map[string]any{"method": "totp", "reason": "wrong_code"}},
+		{"second factor locked", func(a *testAPI, email string) int64 {
+			a.mfaAccount(email)
+			tok := a.mustLogin(email, "password123")
+			for i := range defaultMFAMaxFailures {
+				if i > 0 && i%codesPerMinute == 0 {
+					a.clock.Add(time.Minute) // past the minute's limit of wrong codes
+				}
+				a.status(a.do("POST", "/mfa/verify", jsonBody("code", "000000"), append(bearer(tok), hdr...)...), 400, "wrong code")
+			}
+			return a.lastEvent(0, db.EventUserCreated).UserID
+		}, db.EventMFALocked, "user:%d", map[string]any{}},
+		{"refresh token reused", func(a *testAPI, email string) int64 {
+			u := a.mustRegister(email, "password123")
+			pair := a.mustLoginPair(email, "password123")
+			a.status(a.refresh(pair.RefreshToken), 200, "refresh")
+			a.status(a.do("POST", "/token/refresh", jsonBody("refresh_token", pair.RefreshToken), hdr...), 401, "the spent token again")
+			return u.ID
+		}, db.EventSessionRefreshReused, "anonymous", map[string]any{"why": "reuse"}},
+		{"logout", func(a *testAPI, email string) int64 {
+			u := a.mustRegister(email, "password123")
+			a.status(a.do("POST", "/logout", "", append(bearer(a.mustLogin(email, "password123")), hdr...)...), 204, "logout")
+			return u.ID
+		}, db.EventSessionEnded, "user:%d", map[string]any{"why": "logout"}},
+		{"a session ended from another", func(a *testAPI, email string) int64 {
+			u := a.mustRegister(email, "password123")
+			other := a.mustLogin(email, "password123")
+			tok := a.mustLogin(email, "password123")
+			a.status(a.do("DELETE", "/sessions/"+a.sessionOf(other), "", append(bearer(tok), hdr...)...), 204, "end one")
+			return u.ID
+		}, db.EventSessionEnded, "user:%d", map[string]any{"why": "logout"}},
+		{"every session ended", func(a *testAPI, email string) int64 {
+			u := a.mustRegister(email, "password123")
+			a.status(a.do("DELETE", "/sessions", "", append(bearer(a.mustLogin(email, "password123")), hdr...)...), 204, "end all")
+			return u.ID
+		}, db.EventSessionEnded, "user:%d", map[string]any{"why": "logout", "all": true}},
+		{"password changed", func(a *testAPI, email string) int64 {
+			u := a.mustRegister(email, "password123")
+			a.status(a.do("PUT", "/profile/password", jsonBody("current_password", "password123", "new_password", "password456"),
+				append(bearer(a.mustLogin(email, "password123")), hdr...)...), 204, "change")
+			return u.ID
+		}, db.EventPasswordChanged, "user:%d", map[string]any{}},
+		{"account deleted", func(a *testAPI, email string) int64 {
+			u := a.mustRegister(email, "password123")
+			a.status(a.do("DELETE", "/profile", jsonBody("password", "password123"), append(bearer(a.mustLogin(email, "password123")), hdr...)...), 204, "delete")
+			return u.ID
+		}, db.EventUserDeleted, "user:%d", map[string]any{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			a := newTestAPI(t)
+			email := strings.ReplaceAll(tt.name, " ", "-") + "@example.com"
+			userID := tt.flow(a, email)
+			e := a.lastEvent(userID, tt.typ)
+			if userID == 0 && e.UserID != 0 {
+				t.Errorf("event about user %d, want none", e.UserID)
+			}
+			actor := strings.Replace(tt.actor, "%d", fmtID(userID), 1)
+			if e.Actor != actor {
+				t.Errorf("actor %q, want %q", e.Actor, actor)
+			}
+			if e.IP != "192.0.2.1" || e.UserAgent != ua {
+				t.Errorf("address %q and User-Agent %q, want the request's (192.0.2.1, %q)", e.IP, e.UserAgent, ua)
+			}
+			if d := a.clock.Now().Sub(e.CreatedAt); d < 0 || d > time.Second {
+				t.Errorf("created at %v, want now (%v)", e.CreatedAt, a.clock.Now())
+			}
+			got := dataOf(t, e)
+			for k, v := range tt.want {
+				if got[k] != v {
+					t.Errorf("data %s: %s is %v, want %v", e.Data, k, got[k], v)
+				}
+			}
+			if strings.Contains(string(e.Data), "password1") || strings.Contains(string(e.Data), "wrong-password") {
+				t.Errorf("data %s holds a password", e.Data)
+			}
+		})
+	}
+}
+
+func fmtID(id int64) string { b, _ := json.Marshal(id); return string(b) }
+
+// countingStore counts the reads GET /profile may make and every event
+// written, however.
+type countingStore struct {
+	db.Store
+	reads, events *atomic.Int64
+}
+
+func (s countingStore) GetSessionAccess(ctx context.Context, sessionID string, userID int64) (db.SessionAccess, error) {
+	s.reads.Add(1)
+	return s.Store.GetSessionAccess(ctx, sessionID, userID)
+}
+
+func (s countingStore) GetSessionUser(ctx context.Context, sessionID string, userID int64) (db.User, error) {
+	s.reads.Add(1)
+	return s.Store.GetSessionUser(ctx, sessionID, userID)
+}
+
+func (s countingStore) GetUser(ctx context.Context, id int64) (db.User, error) {
+	s.reads.Add(1)
+	return s.Store.GetUser(ctx, id)
+}
+
+func (s countingStore) RecordEvent(ctx context.Context, e db.Event) error {
+	s.events.Add(1)
+	return s.Store.RecordEvent(ctx, e)
+}
+
+func (s countingStore) RecordEventTx(ctx context.Context, tx *sql.Tx, e db.Event) error {
+	s.events.Add(1)
+	return s.Store.RecordEventTx(ctx, tx, e)
+}
+
+func (s countingStore) RecordEventTxID(ctx context.Context, tx *sql.Tx, e db.Event) (int64, error) {
+	s.events.Add(1)
+	return s.Store.RecordEventTxID(ctx, tx, e)
+}
+
+// TestGetProfileWritesNoEvent: writing events adds no round trip to GET
+// /profile: it reads its session and user in the bearer check's one query
+// and records nothing (the events table is as it was, no event method is
+// called), while a sign-in, a change, records one.
+func TestGetProfileWritesNoEvent(t *testing.T) {
+	t.Parallel()
+	var reads, events atomic.Int64
+	a := buildTestAPI(t, testPasswords(), nil, func(d *Deps) {
+		d.Store = countingStore{Store: d.Store, reads: &reads, events: &events}
+	})
+	a.mustRegister("ada@example.com", "password123")
+	tok := a.mustLogin("ada@example.com", "password123")
+	if events.Load() == 0 {
+		t.Fatal("a registration and a sign-in recorded no event: the count does not count")
+	}
+	count := func() (n, last int64) {
+		t.Helper()
+		if err := a.db.raw.QueryRow(`SELECT count(*), coalesce(max(id), 0) FROM events`).Scan(&n, &last); err != nil {
+			t.Fatal(err)
+		}
+		return n, last
+	}
+	n, last := count()
+	reads.Store(0)
+	events.Store(0)
+	const gets = 20
+	for range gets {
+		a.status(a.do("GET", "/profile", "", append(bearer(tok), "User-Agent", "profile-reader")...), 200, "GET /profile")
+	}
+	if got := events.Load(); got != 0 {
+		t.Errorf("%d GET /profile recorded %d events, want none", gets, got)
+	}
+	if got := reads.Load(); got != gets {
+		t.Errorf("%d GET /profile made %d reads, want one each (the bearer check's)", gets, got)
+	}
+	if n2, last2 := count(); n2 != n || last2 != last {
+		t.Errorf("events table: %d rows up to id %d after GET /profile, want %d up to %d as before", n2, last2, n, last)
+	}
+}
