@@ -120,6 +120,20 @@ type config struct {
 	DynamicRegistration   bool
 	DCRInitialAccessToken string
 	DCRIdle               time.Duration
+
+	// WEBHOOKS_*: outgoing webhooks (docs/webhooks.md).
+	Webhooks webhookSettings
+}
+
+// webhookSettings are the WEBHOOKS_* settings.
+type webhookSettings struct {
+	AllowPrivate    bool          // WEBHOOKS_ALLOW_PRIVATE: deliveries may reach loopback and private addresses
+	Timeout         time.Duration // WEBHOOKS_TIMEOUT: one attempt's limit
+	RetryMin        time.Duration // WEBHOOKS_RETRY_MIN: the wait before the first retry, doubling after
+	RetryFor        time.Duration // WEBHOOKS_RETRY_FOR: how long a delivery is retried
+	DisableAfter    time.Duration // WEBHOOKS_DISABLE_AFTER: how long an endpoint may fail before it is disabled
+	RotationOverlap time.Duration // WEBHOOKS_ROTATION_OVERLAP: how long a rotated-out secret keeps signing
+	Workers         int           // WEBHOOKS_WORKERS: deliveries at once per replica
 }
 
 // server is the part of the configuration the HTTP layer reads.
@@ -221,6 +235,13 @@ var settings = []setting{
 	{"OP_DYNAMIC_REGISTRATION", "false", "true opens RFC 7591 dynamic client registration at POST /oauth2/register (agents, MCP clients; docs/provider.md): anyone may register a public client, rate-limited per address by AUTH_RATE_LIMIT; false answers it 404 and the discovery document names no registration_endpoint"},
 	{"OP_DCR_INITIAL_ACCESS_TOKEN", "", "at least 32 bytes: an app that sends it to POST /oauth2/register as Authorization: Bearer may register a confidential client (with a secret); empty: dynamic registration registers public clients only. Compared in constant time, never printed"},
 	{"OP_DCR_IDLE_DAYS", "30", "days a dynamically registered client may go without obtaining a token before it is deleted, and every grant it holds with it (a job, once per cluster); the operator's clients are never deleted"},
+	{"WEBHOOKS_ALLOW_PRIVATE", "false", "true lets webhook endpoints be http and on loopback, private, link-local, CGNAT or unique-local addresses (development, a receiver inside your network); false refuses them at registration and at every connection (docs/webhooks.md)"},
+	{"WEBHOOKS_TIMEOUT", "10s", "how long one webhook delivery attempt may take (connect, send, the answer's status); its job's timeout is 5s more"},
+	{"WEBHOOKS_RETRY_MIN", "5s", "the wait before a failed webhook delivery's first retry; each next wait doubles, up to an hour"},
+	{"WEBHOOKS_RETRY_FOR", "24h", "how long a webhook delivery is retried before it is marked failed (listed at GET /admin/webhooks/{id}/deliveries, resent by POST .../resend)"},
+	{"WEBHOOKS_DISABLE_AFTER", "24h", "how long an endpoint's deliveries may fail without one success before the endpoint is disabled and every admin is mailed"},
+	{"WEBHOOKS_ROTATION_OVERLAP", "24h", "how long a webhook secret replaced by a rotation keeps signing beside the new one (each delivery carries both signatures)"},
+	{"WEBHOOKS_WORKERS", "10", "webhook deliveries one replica makes at once, in the job queue webhooks (apart from the emails' queue)"},
 }
 
 // loadConfig reads the configuration through getenv. A bad value is an error
@@ -242,6 +263,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	cfg.ShutdownTimeout = r.duration("SHUTDOWN_TIMEOUT", 0)
 	cfg.WSRecheckInterval = r.duration("WS_RECHECK_INTERVAL", 10*time.Millisecond)
 	r.dynamicRegistration(&cfg)
+	r.webhooks(&cfg)
 	return cfg, errors.Join(r.errs...)
 }
 
@@ -603,6 +625,18 @@ func (r *envReader) dynamicRegistration(cfg *config) {
 		cfg.DCRInitialAccessToken = t
 	}
 	cfg.DCRIdle = time.Duration(r.number("OP_DCR_IDLE_DAYS", 1)) * 24 * time.Hour
+}
+
+// webhooks reads the WEBHOOKS_* settings.
+func (r *envReader) webhooks(cfg *config) {
+	w := &cfg.Webhooks
+	w.AllowPrivate = r.boolean("WEBHOOKS_ALLOW_PRIVATE")
+	w.Timeout = r.duration("WEBHOOKS_TIMEOUT", 100*time.Millisecond)
+	w.RetryMin = r.duration("WEBHOOKS_RETRY_MIN", time.Millisecond)
+	w.RetryFor = r.duration("WEBHOOKS_RETRY_FOR", time.Millisecond)
+	w.DisableAfter = r.duration("WEBHOOKS_DISABLE_AFTER", time.Millisecond)
+	w.RotationOverlap = r.duration("WEBHOOKS_ROTATION_OVERLAP", 0)
+	w.Workers = r.number("WEBHOOKS_WORKERS", 1)
 }
 
 // localURL is keel's URL on this machine, for an unset API_URL: http on

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/db/postgres"
@@ -10,6 +11,7 @@ import (
 	"github.com/keelhq/keel/internal/jobs"
 	"github.com/keelhq/keel/internal/keys"
 	"github.com/keelhq/keel/internal/provider"
+	"github.com/keelhq/keel/internal/webhooks"
 )
 
 // database is an open store with River's backend, the signing keys and
@@ -20,7 +22,11 @@ type database interface {
 	clients.Store
 	provider.Store
 	provider.DeviceStore
+	webhooks.Store
 	Jobs() jobs.Backend
+	// SetEventHook has each recorded event handed to the job engine in its
+	// transaction (the webhooks' fan-out).
+	SetEventHook(func(context.Context, *sql.Tx, db.Event) error)
 }
 
 // dbEngine is one database keel runs on: how to open it (applying the

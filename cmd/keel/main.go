@@ -28,6 +28,7 @@ import (
 	"github.com/keelhq/keel/internal/passkey"
 	"github.com/keelhq/keel/internal/password"
 	"github.com/keelhq/keel/internal/token"
+	"github.com/keelhq/keel/internal/webhooks"
 	"github.com/keelhq/keel/server"
 )
 
@@ -57,7 +58,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case "openapi":
 		_, err := stdout.Write(api.YAML)
 		return err
-	case "serve", "migrate", "healthcheck", "keys", "clients", "secrets", "users":
+	case "serve", "migrate", "healthcheck", "keys", "clients", "secrets", "users", "webhooks":
 	default:
 		return fmt.Errorf("unknown command %q; see keel --help", cmd)
 	}
@@ -83,6 +84,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return secrets(ctx, cfg, rest, stdout)
 	case "users":
 		return usersCommand(ctx, cfg, rest, stdout)
+	case "webhooks":
+		return webhooksCommand(ctx, cfg, rest, stdout)
 	}
 	if len(rest) > 0 {
 		return fmt.Errorf("serve takes no arguments; configure it with environment variables (keel --help)")
@@ -120,7 +123,12 @@ Usage:
                         prints its client_id and, unless --public, its secret, once
   keel clients list     list the registered clients (never their secrets)
   keel clients delete ID  delete a client
-  keel secrets reseal   re-seal the TOTP secrets of the previous key material under the current one
+  keel secrets reseal   re-seal the TOTP and webhook secrets of the previous key material under the current one
+  keel webhooks create --url URL --event TYPE...   add a webhook endpoint (docs/webhooks.md): prints its id and
+                        its whsec_ secret, once
+  keel webhooks list    list the webhook endpoints (never their secrets)
+  keel webhooks rotate ID  give an endpoint a new secret (the old one signs too for WEBHOOKS_ROTATION_OVERLAP)
+  keel webhooks delete ID  delete an endpoint and its deliveries
   keel users export [--totp-key-file F] OUT   write every account, one JSON line each (docs/admin.md, "Moving users")
   keel users import [--totp-key-file F] [--firebase-…] IN   bring accounts in from that format or another system's hashes
   keel healthcheck      exit 0 when the keel at ADDR answers GET /healthz (for container health checks)
@@ -277,7 +285,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	engine, err := newEngine(cfg, log, store, app)
+	engine, err := newEngine(cfg, log, store, app, mfaKeys)
 	if err != nil {
 		return err
 	}
@@ -377,7 +385,7 @@ func loadTLS(cfg config) (*tls.Config, error) {
 
 // newEngine builds the job engine with its mailer, on the Server's metrics,
 // and hands its client to the Server, which inserts jobs.
-func newEngine(cfg config, log *slog.Logger, store database, app *server.Server) (*jobs.Engine, error) {
+func newEngine(cfg config, log *slog.Logger, store database, app *server.Server, sealer webhooks.Sealer) (*jobs.Engine, error) {
 	mailer, err := newMailer(cfg, log, app.Registry())
 	if err != nil {
 		return nil, err
@@ -386,11 +394,17 @@ func newEngine(cfg config, log *slog.Logger, store database, app *server.Server)
 		CountUsersEvery: cfg.JobInterval, Log: log, Registry: app.Registry(),
 		Mailer: mailer, PublicURL: cfg.PublicURL, VerifyTTL: cfg.VerifyTTL, ResetTTL: cfg.ResetTTL, InviteTTL: cfg.InviteTTL,
 		DCRIdle: cfg.DCRIdle,
+		Webhooks: jobs.WebhooksConfig{
+			Sealer: sealer, AllowPrivate: cfg.Webhooks.AllowPrivate, Timeout: cfg.Webhooks.Timeout,
+			RetryMin: cfg.Webhooks.RetryMin, RetryFor: cfg.Webhooks.RetryFor, DisableAfter: cfg.Webhooks.DisableAfter,
+			Workers: cfg.Webhooks.Workers,
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("job engine: %w", err)
 	}
 	app.UseJobs(engine)
+	store.SetEventHook(engine.EventHook)
 	return engine, nil
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/keelhq/keel/internal/mfa"
 	"github.com/keelhq/keel/internal/token"
+	"github.com/keelhq/keel/internal/webhooks"
 )
 
 // resealBatch is how many factors `keel secrets reseal` re-seals in one
@@ -45,7 +46,30 @@ func secrets(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 	if err != nil {
 		return fmt.Errorf("secrets reseal: %w (%d re-sealed before it)", err, n)
 	}
-	_, err = fmt.Fprintf(stdout, "re-sealed %d TOTP secrets under the current key material\n", n)
+	// Webhook secrets are sealed under the same key material.
+	endpoints, err := store.WebhookEndpoints(ctx)
+	if err != nil {
+		return err
+	}
+	hooks := 0
+	for _, ep := range endpoints {
+		changed := false
+		_, err := store.UpdateWebhookEndpoint(ctx, ep.ID, func(e *webhooks.Endpoint) error {
+			var err error
+			changed, err = webhooks.Reseal(e, keys.Reseal)
+			return err
+		})
+		if errors.Is(err, mfa.ErrSealed) {
+			return fmt.Errorf("secrets reseal: the secret of webhook endpoint %s opens under neither the current key material nor the previous", ep.ID)
+		}
+		if err != nil && !errors.Is(err, webhooks.ErrNotFound) {
+			return fmt.Errorf("secrets reseal: %w", err)
+		}
+		if changed {
+			hooks++
+		}
+	}
+	_, err = fmt.Fprintf(stdout, "re-sealed %d TOTP secrets and %d webhook endpoints' secrets under the current key material\n", n, hooks)
 	return err
 }
 

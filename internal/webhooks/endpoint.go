@@ -30,3 +30,23 @@ func Rotate(s Sealer, e *Endpoint, now time.Time, overlap time.Duration) string 
 	e.Secret = SealSecret(s, e.ID, key)
 	return EncodeSecret(key)
 }
+
+// Reseal re-seals e's secrets with reseal (mfa.Keys.Reseal: nil when a
+// secret is sealed under the current key already), for keel secrets
+// reseal; it reports whether anything changed.
+func Reseal(e *Endpoint, reseal func(id string, sealed []byte) ([]byte, error)) (bool, error) {
+	changed := false
+	for _, sealed := range []*[]byte{&e.Secret, &e.PreviousSecret} {
+		if *sealed == nil {
+			continue
+		}
+		resealed, err := reseal(sealID(e.ID), *sealed)
+		if err != nil {
+			return false, err
+		}
+		if resealed != nil {
+			*sealed, changed = resealed, true
+		}
+	}
+	return changed, nil
+}
