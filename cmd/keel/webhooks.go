@@ -36,9 +36,7 @@ func webhooksCommand(ctx context.Context, cfg config, args []string, stdout io.W
 		fs.SetOutput(io.Discard)
 		fs.StringVar(&url, "url", "", "where deliveries go")
 		fs.Func("event", "an event type (repeatable, or a comma-separated list)", func(v string) error {
-			for _, t := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
-				events = append(events, t)
-			}
+			events = append(events, strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })...)
 			return nil
 		})
 		if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
