@@ -55,6 +55,7 @@ type config struct {
 	SessionMaxAge, AAL2MaxAge, MFAPendingTTL time.Duration
 	ResetTTL                                 time.Duration // RESET_TTL: how long a password reset token works
 	InviteTTL                                time.Duration // INVITE_TTL: how long an invitation's set-password link works
+	AuditRetention                           time.Duration // AUDIT_RETENTION: how long events are kept
 	VerifyTTL                                time.Duration // VERIFY_TTL: how long an email verification token works
 	BcryptCost                               int           // BCRYPT_COST
 	JobInterval                              time.Duration // JOB_INTERVAL: how often the scheduled job runs
@@ -189,6 +190,7 @@ var settings = []setting{
 	{"MFA_PENDING_TTL", "10m", "how long a session waiting for its second factor (aal1, of an account with a verified factor) lives; it is not refreshed until POST /mfa/verify raises it"},
 	{"RESET_TTL", "30m", "how long a password reset token works"},
 	{"INVITE_TTL", "72h", "how long the set-password link of an invitation (POST /admin/users with invite) works"},
+	{"AUDIT_RETENTION", "2160h", "how long events (the audit trail, GET /admin/audit and GET /profile/activity) are kept (90 days): a job deletes older ones, in batches, every 10 minutes, once per cluster"},
 	{"VERIFY_TTL", "24h", "how long an email verification token works"},
 	{"BCRYPT_COST", "10", "bcrypt cost, 4 to 31"},
 	{"JOB_INTERVAL", "5s", "how often the scheduled job runs"},
@@ -379,6 +381,7 @@ func (r *envReader) auth(cfg *config) {
 	cfg.MFAPendingTTL = r.duration("MFA_PENDING_TTL", time.Second)
 	cfg.ResetTTL = r.duration("RESET_TTL", time.Second)
 	cfg.InviteTTL = r.duration("INVITE_TTL", time.Second)
+	cfg.AuditRetention = r.duration("AUDIT_RETENTION", time.Hour)
 	cfg.VerifyTTL = r.duration("VERIFY_TTL", time.Second)
 
 	cost, err := strconv.Atoi(r.get("BCRYPT_COST"))

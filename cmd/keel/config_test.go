@@ -19,7 +19,7 @@ func TestLoadConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 		if cfg.Addr != ":8080" || cfg.Database != (databaseURL{Engine: engineSQLite, Path: "data/keel.db"}) || cfg.DBMaxConns != 10 || cfg.JWTTTL != 15*time.Minute || cfg.RefreshTTL != 30*24*time.Hour || cfg.RefreshReuseInterval != 0 ||
-			cfg.ResetTTL != 30*time.Minute || cfg.InviteTTL != 72*time.Hour || cfg.PublicURL != "http://localhost:8080" ||
+			cfg.ResetTTL != 30*time.Minute || cfg.InviteTTL != 72*time.Hour || cfg.AuditRetention != 90*24*time.Hour || cfg.PublicURL != "http://localhost:8080" ||
 			cfg.BcryptCost != 10 || cfg.JobInterval != 5*time.Second || cfg.LogFormat != "json" || cfg.JWTSecret != nil ||
 			cfg.SessionMaxAge != 30*24*time.Hour || cfg.AAL2MaxAge != 12*time.Hour || cfg.MFAPendingTTL != 10*time.Minute ||
 			cfg.ReauthMaxAge != 10*time.Minute || cfg.server().ReauthMaxAge != 10*time.Minute ||

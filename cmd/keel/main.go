@@ -393,7 +393,7 @@ func newEngine(cfg config, log *slog.Logger, store database, app *server.Server,
 	engine, err := jobs.New(store, store.Jobs(), jobs.Config{
 		CountUsersEvery: cfg.JobInterval, Log: log, Registry: app.Registry(),
 		Mailer: mailer, PublicURL: cfg.PublicURL, VerifyTTL: cfg.VerifyTTL, ResetTTL: cfg.ResetTTL, InviteTTL: cfg.InviteTTL,
-		DCRIdle: cfg.DCRIdle,
+		DCRIdle: cfg.DCRIdle, AuditRetention: cfg.AuditRetention,
 		Webhooks: jobs.WebhooksConfig{
 			Sealer: sealer, AllowPrivate: cfg.Webhooks.AllowPrivate, Timeout: cfg.Webhooks.Timeout,
 			RetryMin: cfg.Webhooks.RetryMin, RetryFor: cfg.Webhooks.RetryFor, DisableAfter: cfg.Webhooks.DisableAfter,

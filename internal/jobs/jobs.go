@@ -68,6 +68,14 @@ type Config struct {
 	Clients clients.Store
 	DCRIdle time.Duration
 
+	// AuditRetention is how long events are kept (AUDIT_RETENTION):
+	// prune-events deletes older ones every PruneEvery, in batches;
+	// DefaultAuditRetention when zero.
+	AuditRetention time.Duration
+	// pruneEventsBatch is prune-events' batch; pruneEventsBatch when zero
+	// (a test's smaller one shows the batches).
+	pruneEventsBatch int
+
 	// Webhooks are the outgoing webhooks' settings (webhooks.go); its Store
 	// is the store when nil, if it keeps endpoints (both adapters do). No
 	// webhooks without a Sealer.
@@ -144,6 +152,8 @@ func New(store db.Store, backend Backend, cfg Config) (*Engine, error) {
 		addPeriodic(k, &pruneClientsWorker{clients: cfg.Clients, idle: cmp.Or(cfg.DCRIdle, DefaultDCRIdle), now: cfg.Now, log: cfg.Log},
 			cmp.Or(cfg.PruneEvery, 10*time.Minute))
 	}
+	addPeriodic(k, &pruneEventsWorker{store: store, retention: cmp.Or(cfg.AuditRetention, DefaultAuditRetention),
+		batch: cmp.Or(cfg.pruneEventsBatch, pruneEventsBatch), now: cfg.Now, log: cfg.Log}, cmp.Or(cfg.PruneEvery, 10*time.Minute))
 	publicURL := strings.TrimSuffix(cfg.PublicURL, "/")
 	addWorker(k, &verifyEmailWorker{store: store, mailer: cfg.Mailer, publicURL: publicURL, ttl: cfg.VerifyTTL, now: cfg.Now})
 	addWorker(k, &resetPasswordWorker{store: store, mailer: cfg.Mailer, publicURL: publicURL, ttl: cfg.ResetTTL, now: cfg.Now})
