@@ -1,7 +1,10 @@
 package server
 
 import (
+	"net/http"
+	"net/url"
 	"testing"
+	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"github.com/google/go-cmp/cmp"
@@ -78,6 +81,37 @@ func TestProviderRolesInTokens(t *testing.T) {
 		"refreshed access token": payload(t, next.AccessToken),
 	} {
 		if diff := cmp.Diff(want, fromAppMetadata(got)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", name, diff)
+		}
+	}
+}
+
+// TestProviderDeviceRolesInTokens: the device grant's first tokens carry
+// the user's roles and listed claims as the code flow's do.
+func TestProviderDeviceRolesInTokens(t *testing.T) {
+	t.Parallel()
+	names := claims.Names{"tenant"}
+	a := newOPAPIWith(t, nil, func(c *provider.Config) { c.AppMetadataClaims = names })
+	u := a.mustRegister("ada@example.com", "correct horse")
+	a.setAppMetadata(u.ID, `{"roles":["editor"],"tenant":"acme","secret":"s3"}`)
+	tok := a.mustLogin("ada@example.com", "correct horse")
+	c, _ := a.deviceClient(gooidc.ScopeOpenID)
+	res := a.send("POST", provider.PathDeviceAuthorization, "application/x-www-form-urlencoded",
+		url.Values{"client_id": {c.ID}, "scope": {gooidc.ScopeOpenID}}.Encode())
+	da := readJSON[map[string]any](t, res)
+	uc, _ := da["user_code"].(string)
+	dc, _ := da["device_code"].(string)
+	wantStatus(t, a.deviceAnswer(tok, uc, true), http.StatusNoContent, "approve")
+	a.clock.Add(time.Minute)
+	e, tokens := a.poll(c.ID, dc)
+	if e != "" {
+		t.Fatalf("poll: %s", e)
+	}
+	want := map[string]any{"roles": []any{"editor"}, "tenant": "acme"}
+	at, _ := tokens["access_token"].(string)
+	id, _ := tokens["id_token"].(string)
+	for name, raw := range map[string]string{"access token": at, "ID token": id} {
+		if diff := cmp.Diff(want, fromAppMetadata(payload(t, raw))); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", name, diff)
 		}
 	}
