@@ -31,6 +31,7 @@ import (
 	"github.com/keelhq/keel/internal/provider"
 	"github.com/keelhq/keel/internal/token"
 	"github.com/keelhq/keel/internal/validate"
+	"github.com/keelhq/keel/internal/webhooks"
 	"github.com/keelhq/keel/internal/ws"
 )
 
@@ -80,6 +81,11 @@ type Config struct {
 	// a bearer token register a confidential client
 	// (OP_DCR_INITIAL_ACCESS_TOKEN).
 	DCRInitialAccessToken string
+	// WebhooksAllowPrivate lets webhook endpoints be http and on private
+	// addresses (WEBHOOKS_ALLOW_PRIVATE); WebhooksRotationOverlap is how
+	// long a rotated-out secret keeps signing (WEBHOOKS_ROTATION_OVERLAP).
+	WebhooksAllowPrivate    bool
+	WebhooksRotationOverlap time.Duration
 }
 
 // Deps are the Server's collaborators, built by the caller.
@@ -126,6 +132,9 @@ type Jobs interface {
 	// InviteTx inserts, in tx, the transaction that creates an account an
 	// admin invites, the mail with its set-password link.
 	InviteTx(ctx context.Context, tx *sql.Tx, userID int64) error
+	// ResendWebhookTx queues a webhook delivery again, in tx, the
+	// transaction that counts the resend.
+	ResendWebhookTx(ctx context.Context, tx *sql.Tx, d webhooks.Delivery) error
 }
 
 // Server is keel's API. It satisfies the generated strict interface; its

@@ -160,6 +160,9 @@ func (c config) server() server.Config {
 
 		DynamicRegistration:   c.DynamicRegistration,
 		DCRInitialAccessToken: c.DCRInitialAccessToken,
+
+		WebhooksAllowPrivate:    c.Webhooks.AllowPrivate,
+		WebhooksRotationOverlap: c.Webhooks.RotationOverlap,
 	}
 }
 

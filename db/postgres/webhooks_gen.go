@@ -89,12 +89,12 @@ func (d *DB) DeleteWebhookEndpoint(ctx context.Context, id string) error {
 }
 
 // AnyWebhookEndpointTx implements webhooks.Store.
-func (d *DB) AnyWebhookEndpointTx(ctx context.Context, tx *sql.Tx) (bool, error) {
+func (d *DB) AnyWebhookEndpointTx(ctx context.Context, tx *sql.Tx, typ string) (bool, error) {
 	q := d.write
 	if tx != nil {
 		q = q.WithTx(tx)
 	}
-	n, err := q.CountActiveWebhookEndpoints(ctx)
+	n, err := q.CountActiveWebhookEndpoints(ctx, typ)
 	return n > 0, err
 }
 

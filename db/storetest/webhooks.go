@@ -125,15 +125,18 @@ func webhookEndpointRoundTrip(t *testing.T, s WebhooksStore) {
 	if err != nil || len(all) != 2 || all[0].ID != "ep_1" || all[1].ID != "ep_2" {
 		t.Errorf("WebhookEndpoints = %d endpoints, %v", len(all), err)
 	}
-	any, err := s.AnyWebhookEndpointTx(ctx, nil)
+	any, err := s.AnyWebhookEndpointTx(ctx, nil, "user.deleted")
 	if err != nil || !any {
-		t.Errorf("AnyWebhookEndpointTx = %v, %v; want true (ep_2 is enabled)", any, err)
+		t.Errorf("AnyWebhookEndpointTx(user.deleted) = %v, %v; want true (ep_2 is enabled)", any, err)
+	}
+	if any, err := s.AnyWebhookEndpointTx(ctx, nil, "session.created"); err != nil || any {
+		t.Errorf("AnyWebhookEndpointTx(session.created) = %v, %v; want false (no endpoint takes it)", any, err)
 	}
 }
 
 func webhookNotFound(t *testing.T, s WebhooksStore) {
 	ctx := t.Context()
-	if any, err := s.AnyWebhookEndpointTx(ctx, nil); err != nil || any {
+	if any, err := s.AnyWebhookEndpointTx(ctx, nil, "user.created"); err != nil || any {
 		t.Errorf("AnyWebhookEndpointTx on none = %v, %v", any, err)
 	}
 	if _, err := s.WebhookEndpoint(ctx, "ep_x"); !errors.Is(err, webhooks.ErrNotFound) {

@@ -326,10 +326,11 @@ func (e *Engine) EventHook(ctx context.Context, tx *sql.Tx, ev db.Event) error {
 	if e.webhooks == nil {
 		return nil
 	}
-	if _, ok := webhooks.TypeOf(ev.Type); !ok {
+	typ, ok := webhooks.TypeOf(ev.Type)
+	if !ok {
 		return nil
 	}
-	any, err := e.webhooks.AnyWebhookEndpointTx(ctx, tx)
+	any, err := e.webhooks.AnyWebhookEndpointTx(ctx, tx, typ)
 	if err != nil || !any {
 		return err
 	}

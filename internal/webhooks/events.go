@@ -39,15 +39,17 @@ var fromRecorded = map[string]struct {
 	"user.deleted":        {typ: "user.deleted"},
 	"signin.succeeded":    {typ: "session.created"},
 	"session.ended":       {typ: "session.ended"},
-	"password.changed":    {typ: "password.changed", extra: map[string]any{"method": "change"}},
-	"password.reset":      {typ: "password.changed", extra: map[string]any{"method": "reset"}},
-	"mfa.factor_added":    {typ: "mfa.factor_added"},
-	"mfa.factor_removed":  {typ: "mfa.factor_removed"},
-	"mfa.factors_reset":   {typ: "mfa.factor_removed", extra: map[string]any{"all": true}},
-	"passkey.added":       {typ: "passkey.added"},
-	"passkey.removed":     {typ: "passkey.removed"},
-	"identity.linked":     {typ: "identity.linked"},
-	"identity.unlinked":   {typ: "identity.unlinked"},
+	// A refresh token used twice ends the session (data.why "reuse").
+	"session.refresh_reused": {typ: "session.ended"},
+	"password.changed":       {typ: "password.changed", extra: map[string]any{"method": "change"}},
+	"password.reset":         {typ: "password.changed", extra: map[string]any{"method": "reset"}},
+	"mfa.factor_added":       {typ: "mfa.factor_added"},
+	"mfa.factor_removed":     {typ: "mfa.factor_removed"},
+	"mfa.factors_reset":      {typ: "mfa.factor_removed", extra: map[string]any{"all": true}},
+	"passkey.added":          {typ: "passkey.added"},
+	"passkey.removed":        {typ: "passkey.removed"},
+	"identity.linked":        {typ: "identity.linked"},
+	"identity.unlinked":      {typ: "identity.unlinked"},
 }
 
 // TypeOf is the webhook type a recorded event is sent as, and whether it is

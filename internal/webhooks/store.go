@@ -107,8 +107,10 @@ type Store interface {
 	// DeleteWebhookEndpoint deletes the endpoint and its deliveries, or
 	// returns ErrNotFound.
 	DeleteWebhookEndpoint(ctx context.Context, id string) error
-	// AnyWebhookEndpointTx reports, in tx, whether an endpoint is enabled.
-	AnyWebhookEndpointTx(ctx context.Context, tx *sql.Tx) (bool, error)
+	// AnyWebhookEndpointTx reports, in tx (nil: none), whether an enabled
+	// endpoint may take events of the webhook type typ (it may answer true
+	// for one that does not, never false for one that does).
+	AnyWebhookEndpointTx(ctx context.Context, tx *sql.Tx, typ string) (bool, error)
 	// WebhookEvent returns the recorded event id, or ErrNotFound.
 	WebhookEvent(ctx context.Context, id int64) (db.Event, error)
 	// CreateWebhookDeliveries stores each of ds that its endpoint does not

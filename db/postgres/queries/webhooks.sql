@@ -22,8 +22,15 @@ WHERE id = sqlc.arg(id);
 DELETE FROM webhook_endpoints WHERE id = sqlc.arg(id);
 
 -- name: CountActiveWebhookEndpoints :one
--- 0 or 1: whether any endpoint is enabled (an event is fanned out only then).
-SELECT count(*) FROM (SELECT 1 FROM webhook_endpoints WHERE disabled_at IS NULL LIMIT 1) AS active;
+-- 0 or 1: whether an enabled endpoint takes events of type (an event is
+-- fanned out only then). events is a JSON array of names, so the quoted
+-- name is in its text exactly when it is in the list ('_' matching any one
+-- character only widens it to a fan-out that finds nobody).
+SELECT count(*) FROM (
+    SELECT 1 FROM webhook_endpoints
+    WHERE disabled_at IS NULL AND events LIKE '%"' || CAST(sqlc.arg(type) AS TEXT) || '"%'
+    LIMIT 1
+) AS active;
 
 -- name: GetWebhookEvent :one
 SELECT * FROM events WHERE id = sqlc.arg(id);

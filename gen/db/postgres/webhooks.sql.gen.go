@@ -12,12 +12,19 @@ import (
 )
 
 const countActiveWebhookEndpoints = `-- name: CountActiveWebhookEndpoints :one
-SELECT count(*) FROM (SELECT 1 FROM webhook_endpoints WHERE disabled_at IS NULL LIMIT 1) AS active
+SELECT count(*) FROM (
+    SELECT 1 FROM webhook_endpoints
+    WHERE disabled_at IS NULL AND events LIKE '%"' || CAST($1 AS TEXT) || '"%'
+    LIMIT 1
+) AS active
 `
 
-// 0 or 1: whether any endpoint is enabled (an event is fanned out only then).
-func (q *Queries) CountActiveWebhookEndpoints(ctx context.Context) (int64, error) {
-	row := q.queryRow(ctx, q.countActiveWebhookEndpointsStmt, countActiveWebhookEndpoints)
+// 0 or 1: whether an enabled endpoint takes events of type (an event is
+// fanned out only then). events is a JSON array of names, so the quoted
+// name is in its text exactly when it is in the list ('_' matching any one
+// character only widens it to a fan-out that finds nobody).
+func (q *Queries) CountActiveWebhookEndpoints(ctx context.Context, type_ string) (int64, error) {
+	row := q.queryRow(ctx, q.countActiveWebhookEndpointsStmt, countActiveWebhookEndpoints, type_)
 	var count int64
 	err := row.Scan(&count)
 	return count, err
