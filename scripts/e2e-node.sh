@@ -4,11 +4,13 @@
 #   1. the TypeScript client's test (clients/typescript/test/e2e.test.ts, openapi-fetch),
 #   2. openid-client 6 through the code flow with keel as an OpenID Provider (test/provider.e2e.test.ts,
 #      which registers its client with `keel clients create` through KEEL_CLI),
-#   3. verifyAccessToken (jose) on keel's own tokens across `keel keys rotate` and `keel keys revoke`
+#   3. npm standardwebhooks (and verifyWebhook) on keel's webhook deliveries to a local receiver,
+#      across `keel webhooks rotate` (test/webhooks.e2e.test.ts, endpoints made through KEEL_CLI),
+#   4. verifyAccessToken (jose) on keel's own tokens across `keel keys rotate` and `keel keys revoke`
 #      (test/keys.e2e.test.ts, which runs them through KEEL_CLI; last of the client tests, since revoking
 #      the current key refuses its tokens),
-#   4. the Swagger UI test in headless Chromium (test/docs.browser.test.ts, playwright-core),
-#   5. the Go SDK example (examples/goclient),
+#   5. the Swagger UI test in headless Chromium (test/docs.browser.test.ts, playwright-core),
+#   6. the Go SDK example (examples/goclient),
 # after verifyAccessToken's own test (test/verify.test.ts: jose against a local key set, no keel) and
 # verifyWebhook's (test/webhooks.test.ts: npm standardwebhooks on the spec's vectors, no keel),
 # and stop the server. `make e2e-node`. Needs Go, Node (npm ci is run here when
@@ -54,10 +56,11 @@ step "start keel on $url"
 # LOG_LEVEL=info: the console mailer's lines (info) hold the verification
 # mails, whose tokens the clients read from the log (KEEL_LOG) to prove their
 # accounts' addresses before they add a second factor or a passkey.
+# WEBHOOKS_ALLOW_PRIVATE: the webhook test's receiver is on 127.0.0.1.
 # API_URL: the issuer of keel's tokens, the URL the verifiers are given. JWKS_MAX_AGE=2s: a
 # rotated key signs two seconds after it is published, so the rotation test waits seconds.
 settings=(DATABASE_URL="$tmp/keel.db" JWT_SECRET="$secret" KEYS_KEK="$kek" API_URL="$url" JWKS_MAX_AGE=2s
-	BCRYPT_COST=4 AUTH_RATE_LIMIT=0 LOG_LEVEL=info
+	BCRYPT_COST=4 AUTH_RATE_LIMIT=0 LOG_LEVEL=info WEBHOOKS_ALLOW_PRIVATE=true WEBHOOKS_RETRY_MIN=200ms
 	WEBAUTHN_RP_ID=localhost WEBAUTHN_ORIGINS=http://localhost:5173)
 # KEEL_CLI runs keel's commands (`keel keys rotate`) on the server's database, with its settings.
 {
@@ -105,6 +108,7 @@ run "verifyAccessToken against a local key set (jose)" bash -c "cd $ts && node -
 run "verifyWebhook on the Standard Webhooks vectors (standardwebhooks)" bash -c "cd $ts && node --test dist/test/webhooks.test.js"
 run "TypeScript client (openapi-fetch)" bash -c "cd $ts && node --test dist/test/e2e.test.js"
 run "openid-client 6 signs in with keel as an OpenID Provider" bash -c "cd $ts && node --test dist/test/provider.e2e.test.js"
+run "npm standardwebhooks verifies keel's deliveries, across a secret rotation" bash -c "cd $ts && node --test dist/test/webhooks.e2e.test.js"
 run "verifyAccessToken against keel, across a rotation and a revocation" bash -c "cd $ts && node --test dist/test/keys.e2e.test.js"
 run "Swagger UI in Chromium" bash -c "cd $ts && node --test dist/test/docs.browser.test.js"
 run "Go SDK example" "$tmp/goclient" -url "$url" -mail-log "$tmp/keel.log"

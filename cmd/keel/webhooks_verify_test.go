@@ -2,15 +2,24 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/keelhq/keel/internal/testutil"
 	"github.com/keelhq/keel/internal/webhooks"
+	"github.com/keelhq/keel/verify"
 )
 
 // python3 is a Python 3 interpreter (the standard library is all that
@@ -117,5 +126,174 @@ func TestWebhookVerifyFromPython(t *testing.T) {
 				t.Fatalf("got %v %q %v, want a refusal: %s", event, why, err, tc.refusal)
 			}
 		})
+	}
+}
+
+// receiver records keel's deliveries and answers each 204.
+type receiver struct {
+	*httptest.Server
+	mu  sync.Mutex
+	got []webhookDelivery
+}
+
+func newReceiver(t *testing.T) *receiver {
+	rc := &receiver{}
+	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		rc.mu.Lock()
+		rc.got = append(rc.got, webhookDelivery{r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), r.Header.Get("webhook-signature"), body})
+		rc.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(rc.Close)
+	return rc
+}
+
+// wait returns the first delivery of an event of type typ.
+func (rc *receiver) wait(t *testing.T, typ string) webhookDelivery {
+	t.Helper()
+	var d webhookDelivery
+	waitUntil(t, 30*time.Second, "a "+typ+" delivery", func() bool {
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		for _, g := range rc.got {
+			var ev struct{ Type string }
+			if json.Unmarshal(g.body, &ev) == nil && ev.Type == typ {
+				d = g
+				return true
+			}
+		}
+		return false
+	})
+	return d
+}
+
+func (d webhookDelivery) header() http.Header {
+	h := http.Header{}
+	h.Set("webhook-id", d.id)
+	h.Set("webhook-timestamp", d.timestamp)
+	h.Set("webhook-signature", d.signature)
+	return h
+}
+
+// keelCommand runs keel's CLI (run with args) with env, returning what it
+// printed.
+func keelCommand(t *testing.T, env map[string]string, args ...string) string {
+	t.Helper()
+	var out strings.Builder
+	if err := run(t.Context(), args, func(k string) string { return env[k] }, &out); err != nil {
+		t.Fatalf("keel %s: %v\n%s", strings.Join(args, " "), err, out.String())
+	}
+	return out.String()
+}
+
+// TestWebhookVerifyRealDelivery: a running keel's deliveries, to an
+// endpoint registered with keel webhooks create, verify with the secret the
+// CLI printed in the verify package (verify.Webhook) and in
+// examples/webhooks/verify.py, both as a check of the recorded delivery and
+// as the receiver itself (its serve mode gets the event and answers 204);
+// another secret and a clock six minutes on fail each; after keel webhooks
+// rotate, a delivery carries two signatures and both secrets verify it, in
+// Go and in Python.
+func TestWebhookVerifyRealDelivery(t *testing.T) {
+	t.Parallel()
+	py := python3(t)
+	env := map[string]string{
+		"DATABASE_URL":           filepath.Join(t.TempDir(), "data", "keel.db"),
+		"JWT_SECRET":             testSecret,
+		"KEYS_KEK":               testKEK,
+		"WEBHOOKS_ALLOW_PRIVATE": "true",
+		"WEBHOOKS_RETRY_MIN":     "100ms",
+		"AUTH_RATE_LIMIT":        "0",
+	}
+	secretRe := regexp.MustCompile(`secret: (whsec_\S+)`)
+	idRe := regexp.MustCompile(`id: +(\S+)`)
+	rc := newReceiver(t)
+	out := keelCommand(t, env, "webhooks", "create", "--url", rc.URL+"/hooks", "--event", "user.created,session.created")
+	secret, id := secretRe.FindStringSubmatch(out), idRe.FindStringSubmatch(out)
+	if secret == nil || id == nil {
+		t.Fatalf("keel webhooks create printed %q", out)
+	}
+
+	// Python as the receiver: verify.py serve on a port picked beforehand
+	// (its endpoint must name it), with the secret of its own endpoint.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pyPort := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	out = keelCommand(t, env, "webhooks", "create", "--url", "http://127.0.0.1:"+strconv.Itoa(pyPort)+"/", "--event", "user.created")
+	pySecret := secretRe.FindStringSubmatch(out)
+	if pySecret == nil {
+		t.Fatalf("keel webhooks create printed %q", out)
+	}
+	script, err := filepath.Abs("../../examples/webhooks/verify.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve := exec.CommandContext(t.Context(), py, script, "serve", "--port", strconv.Itoa(pyPort))
+	serve.Env = append(os.Environ(), "KEEL_WEBHOOK_SECRET="+pySecret[1])
+	var pyOut, pyErr testutil.SyncBuffer
+	serve.Stdout, serve.Stderr = &pyOut, &pyErr
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { serve.Process.Kill(); serve.Wait() })
+	waitUntil(t, 10*time.Second, "verify.py serve listening", func() bool { return strings.Contains(pyErr.String(), "listening") })
+
+	addr, _, _ := start(t, env)
+	hc := checkedClient(t, 10*time.Second, nil)
+	if code, body, err := post(t.Context(), hc, "http://"+addr+"/register", creds("ada@example.com", "password123")); err != nil || code != http.StatusCreated {
+		t.Fatalf("register: %d %v %s", code, err, body)
+	}
+	created := rc.wait(t, "user.created")
+	if err := verify.Webhook(secret[1], created.header(), created.body, time.Now()); err != nil {
+		t.Errorf("verify.Webhook: keel's delivery refused: %v", err)
+	}
+	other := webhooks.EncodeSecret(webhooks.NewSecret())
+	if err := verify.Webhook(other, created.header(), created.body, time.Now()); !errors.Is(err, verify.ErrInvalidWebhook) {
+		t.Errorf("verify.Webhook, another secret: %v", err)
+	}
+	if err := verify.Webhook(secret[1], created.header(), created.body, time.Now().Add(6*time.Minute)); !errors.Is(err, verify.ErrWebhookTimestamp) {
+		t.Errorf("verify.Webhook, six minutes on: %v", err)
+	}
+	ts, _ := strconv.ParseInt(created.timestamp, 10, 64)
+	if event, why, err := pyCheck(t, py, secret[1], created, 0); err != nil || event["type"] != "user.created" {
+		t.Errorf("verify.py check: %v %v %s", event, err, why)
+	}
+	if _, why, err := pyCheck(t, py, other, created, 0); err == nil || !strings.Contains(why, "no signature matches") {
+		t.Errorf("verify.py check, another secret: %v %s", err, why)
+	}
+	if _, why, err := pyCheck(t, py, secret[1], created, ts+360); err == nil || !strings.Contains(why, "more than 300 s") {
+		t.Errorf("verify.py check, six minutes on: %v %s", err, why)
+	}
+	waitUntil(t, 30*time.Second, "verify.py serve verified the user.created delivery", func() bool {
+		return strings.Contains(pyOut.String(), `"type": "user.created"`)
+	})
+
+	// A rotation: the old secret keeps signing beside the new one.
+	out = keelCommand(t, env, "webhooks", "rotate", id[1])
+	rotated := secretRe.FindStringSubmatch(out)
+	if rotated == nil {
+		t.Fatalf("keel webhooks rotate printed %q", out)
+	}
+	if code, body, err := post(t.Context(), hc, "http://"+addr+"/login", creds("ada@example.com", "password123")); err != nil || code != http.StatusOK {
+		t.Fatalf("login: %d %v %s", code, err, body)
+	}
+	signedIn := rc.wait(t, "session.created")
+	if n := len(strings.Fields(signedIn.signature)); n != 2 {
+		t.Fatalf("webhook-signature during the rotation %q: %d signatures, want 2", signedIn.signature, n)
+	}
+	for _, s := range []string{secret[1], rotated[1]} {
+		if err := verify.Webhook(s, signedIn.header(), signedIn.body, time.Now()); err != nil {
+			t.Errorf("verify.Webhook during the rotation: %v", err)
+		}
+		if event, why, err := pyCheck(t, py, s, signedIn, 0); err != nil || event["type"] != "session.created" {
+			t.Errorf("verify.py during the rotation: %v %v %s", event, err, why)
+		}
+	}
+	if err := verify.Webhook(other, signedIn.header(), signedIn.body, time.Now()); !errors.Is(err, verify.ErrInvalidWebhook) {
+		t.Errorf("verify.Webhook during the rotation, a third secret: %v", err)
 	}
 }

@@ -17,8 +17,12 @@ export interface WebhookEvent {
   /** When it happened, RFC 3339. */
   timestamp: string;
   data: {
-    /** Increases with each event of the same user. */
+    /** The event's number in keel's events table: greater for a later event of the same user. */
     sequence: number;
+    /** The user the event is about, when it is about one. */
+    user_id?: number;
+    /** Who did it: `user:<id>`, `admin:<id>`, `client:<client_id>`, `cli` or `system`. */
+    actor?: string;
     [member: string]: unknown;
   };
 }
