@@ -270,7 +270,8 @@ func (s banAroundGrant) ApproveDeviceCode(ctx context.Context, userHash string, 
 }
 
 // TestBanLoginStep: keel as an OpenID Provider. A ban ends the account's
-// grants to clients (the client's refresh token is refused); the login
+// grants to clients (the client's refresh token is refused, and a code
+// issued before it is refused at the exchange); the login
 // step and device approval refuse a banned user: with a token of a session
 // the ban ended, 401; with a ban that commits after the bearer check, 403
 // account-banned and no grant; keel's sign-in page's password sign-in gets
@@ -310,9 +311,14 @@ func TestBanLoginStep(t *testing.T) {
 	}
 	tok = a.mustLogin("ada@example.com", "correct horse")
 	grant, _ := a.signIn(r, tok)
+	verifier := oauth2.GenerateVerifier()
+	pending := a.accept(a.authorize(r.conf.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier))), tok)
 	a.ban(u.ID, time.Time{})
 	if _, err := r.conf.TokenSource(r.ctx, &oauth2.Token{RefreshToken: grant.RefreshToken}).Token(); !isOAuthError(err, "invalid_grant") {
 		t.Errorf("the client's refresh after the ban: %v, want invalid_grant", err)
+	}
+	if _, err := r.conf.Exchange(r.ctx, pending.Get("code"), oauth2.VerifierOption(verifier)); !isOAuthError(err, "invalid_grant") {
+		t.Errorf("a code issued before the ban, exchanged after: %v, want invalid_grant", err)
 	}
 	id = a.authorize(r.conf.AuthCodeURL("st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
 	wantStatus(t, a.send("POST", "/oauth2/requests/"+id+"/accept", "", "", bearer(tok)...), http.StatusUnauthorized, "accept with a session the ban ended")
