@@ -267,3 +267,90 @@ func TestGetProfileWritesNoEvent(t *testing.T) {
 		t.Errorf("events table: %d rows up to id %d after GET /profile, want %d up to %d as before", n2, last2, n, last)
 	}
 }
+
+// activityPage gets one page of tok's activity.
+func (a *testAPI) activityPage(tok, query string) oapi.ActivityPage {
+	a.t.Helper()
+	return decode[oapi.ActivityPage](a.t, a.status(a.do("GET", "/profile/activity"+query, "", bearer(tok)...), 200, "GET /profile/activity"))
+}
+
+// TestActivity: GET /profile/activity shows the caller's own events only,
+// newest first, with who did each as a kind: an admin's action without the
+// admin's id, address or User-Agent; a failed sign-in of someone not signed
+// in with its address. It pages by an opaque cursor that never repeats an
+// event while new ones are recorded, and refuses a cursor it did not give.
+func TestActivity(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	ada := a.mustRegister("ada@example.com", "password123")
+	bob := a.mustRegister("bob@example.com", "password123")
+	a.status(a.do("POST", "/login", credentials("ada@example.com", "not-her-password")), 401, "a wrong password")
+	a.mustLogin("bob@example.com", "password123")
+	// What an admin did, as the admin operations record it.
+	if err := a.store.RecordEvent(context.Background(), db.Event{Type: db.EventUserRoleChanged, CreatedAt: a.clock.Now(), UserID: ada.ID,
+		Actor: db.ActorAdmin(987654), IP: "203.0.113.9", UserAgent: "admin-console", Data: json.RawMessage(`{"role":"user"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	tok := a.mustLogin("ada@example.com", "password123")
+
+	rec := a.status(a.do("GET", "/profile/activity", "", bearer(tok)...), 200, "GET /profile/activity")
+	if body := rec.Body.String(); strings.Contains(body, "987654") || strings.Contains(body, "203.0.113.9") || strings.Contains(body, "admin-console") {
+		t.Errorf("the activity shows an admin's id, address or User-Agent: %s", body)
+	}
+	page := decode[oapi.ActivityPage](t, rec)
+	var got []string
+	for _, e := range page.Events {
+		got = append(got, e.Type+"/"+string(e.Actor))
+		if e.Actor == oapi.ActivityActorAnonymous && (e.IP == nil || *e.IP != "192.0.2.1") {
+			t.Errorf("a failed sign-in without its address: %+v", e)
+		}
+		if e.Actor == oapi.ActivityActorAdmin && (e.IP != nil || e.UserAgent != nil) {
+			t.Errorf("an admin's action with an address or User-Agent: %+v", e)
+		}
+	}
+	want := []string{"signin.succeeded/user", "user.role_changed/admin", "signin.failed/anonymous", "user.created/user"}
+	if strings.Join(got, " ") != strings.Join(want, " ") || page.NextCursor != nil {
+		t.Errorf("ada's activity = %q (next %v), want %q on one page", got, page.NextCursor, want)
+	}
+	for _, e := range a.events(bob.ID) {
+		for _, mine := range page.Events {
+			if mine.ID == e.ID {
+				t.Errorf("ada sees bob's event %+v", e)
+			}
+		}
+	}
+
+	t.Run("pages", func(t *testing.T) {
+		a := a.in(t)
+		start := len(a.activityPage(tok, "?limit=200").Events)
+		seen := map[int64]bool{}
+		query := "?limit=2"
+		for pages := 0; ; pages++ {
+			p := a.activityPage(tok, query)
+			for _, e := range p.Events {
+				if seen[e.ID] {
+					t.Fatalf("event %d on two pages", e.ID)
+				}
+				seen[e.ID] = true
+			}
+			a.mustLogin("ada@example.com", "password123") // a new event, newer than every page
+			if p.NextCursor == nil {
+				break
+			}
+			if pages > start {
+				t.Fatal("the pages do not end")
+			}
+			query = "?limit=2&cursor=" + *p.NextCursor
+		}
+		if len(seen) != start {
+			t.Errorf("the pages held %d events, want the %d there when the listing began", len(seen), start)
+		}
+	})
+	t.Run("refusals", func(t *testing.T) {
+		a := a.in(t)
+		for _, q := range []string{"?cursor=bm90LWEtY3Vyc29y", "?cursor=%21%21", "?limit=0", "?limit=201", "?cursor=" + encodeCursor(0)} {
+			a.status(a.do("GET", "/profile/activity"+q, "", bearer(tok)...), 400, "GET /profile/activity"+q)
+		}
+		a.status(a.do("GET", "/profile/activity", ""), 401, "without a token")
+	})
+}

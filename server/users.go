@@ -104,6 +104,26 @@ func (s *Server) UpdateProfile(ctx context.Context, req oapi.UpdateProfileReques
 	return oapi.UpdateProfile200JSONResponse(toUser(u)), nil
 }
 
+// ListActivity lists the caller's events, newest first, a page at a time.
+func (s *Server) ListActivity(ctx context.Context, req oapi.ListActivityRequestObject) (oapi.ListActivityResponseObject, error) {
+	p := mustPrincipal(ctx)
+	before, err := decodeCursor(req.Params.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	es, next, err := s.eventPage(ctx, db.EventFilter{UserID: p.UserID, Before: before}, req.Params.Limit)
+	if err != nil {
+		return nil, err
+	}
+	out := oapi.ActivityPage{Events: make([]oapi.Activity, len(es)), NextCursor: next}
+	for i, e := range es {
+		if out.Events[i], err = toActivity(e, p.UserID); err != nil {
+			return nil, err
+		}
+	}
+	return oapi.ListActivity200JSONResponse(out), nil
+}
+
 // toUser is the API's view of a user: never the password hash.
 func toUser(u db.User) oapi.User {
 	return oapi.User{ID: u.ID, Email: u.Email, CreatedAt: u.CreatedAt.UTC(), EmailVerified: u.EmailVerified,

@@ -51,6 +51,36 @@ func (e AcceptedStatus) Valid() bool {
 	}
 }
 
+// Defines values for ActivityActor.
+const (
+	ActivityActorAdmin     ActivityActor = "admin"
+	ActivityActorAnonymous ActivityActor = "anonymous"
+	ActivityActorCli       ActivityActor = "cli"
+	ActivityActorClient    ActivityActor = "client"
+	ActivityActorSystem    ActivityActor = "system"
+	ActivityActorUser      ActivityActor = "user"
+)
+
+// Valid indicates whether the value is a known member of the ActivityActor enum.
+func (e ActivityActor) Valid() bool {
+	switch e {
+	case ActivityActorAdmin:
+		return true
+	case ActivityActorAnonymous:
+		return true
+	case ActivityActorCli:
+		return true
+	case ActivityActorClient:
+		return true
+	case ActivityActorSystem:
+		return true
+	case ActivityActorUser:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ClientRegistrationApplicationType.
 const (
 	Native ClientRegistrationApplicationType = "native"
@@ -285,6 +315,57 @@ type Accepted struct {
 // AcceptedStatus Example: accepted
 type AcceptedStatus string
 
+// Activity defines model for Activity.
+type Activity struct {
+	// Actor Who did it, as a kind only: the user, an admin, a machine client with the `admin` scope, the operator's command line, keel itself, or someone not signed in (a failed sign-in, a refresh token presented again).
+	//
+	// Example: user
+	Actor ActivityActor `json:"actor"`
+
+	// CreatedAt Example: 2026-11-25T12:00:00.123Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// Data The event's own fields (docs/admin.md's table); never a secret, a password, a code or a token.
+	//
+	// Example: {"aal":"aal1","method":"password"}
+	Data EventData `json:"data"`
+
+	// ID The event's id (events are numbered in the order they are recorded).
+	//
+	// Example: 42
+	ID int64 `json:"id"`
+
+	// IP The client address of the request, when the user or someone not signed in made it.
+	//
+	// Example: 192.0.2.1
+	IP *string `json:"ip,omitempty"`
+
+	// Type What happened: a noun and a past participle, dot-separated (`signin.succeeded`). docs/admin.md lists every type with when it is written and its data; more may come.
+	//
+	// Example: signin.succeeded
+	Type EventType `json:"type"`
+
+	// UserAgent The request's User-Agent (at most 256 characters), as for `ip`.
+	//
+	// Example: curl/8.5.0
+	UserAgent *string `json:"user_agent,omitempty"`
+}
+
+// ActivityActor Who did it, as a kind only: the user, an admin, a machine client with the `admin` scope, the operator's command line, keel itself, or someone not signed in (a failed sign-in, a refresh token presented again).
+//
+// Example: user
+type ActivityActor string
+
+// ActivityPage defines model for ActivityPage.
+type ActivityPage struct {
+	Events []Activity `json:"events"`
+
+	// NextCursor The `cursor` of the next, older page; absent on the last page.
+	//
+	// Example: ZQAAAAAAAAAq
+	NextCursor *string `json:"next_cursor,omitempty"`
+}
+
 // AuthorizeURL defines model for AuthorizeURL.
 type AuthorizeURL struct {
 	// AuthorizeURL The provider's authorization URL, with keel's `state`, `nonce` and PKCE challenge.
@@ -473,6 +554,16 @@ type DeviceRequest struct {
 //
 // Example: ada@example.com
 type Email = openapi_types.Email
+
+// EventData The event's own fields (docs/admin.md's table); never a secret, a password, a code or a token.
+//
+// Example: {"aal":"aal1","method":"password"}
+type EventData map[string]interface{}
+
+// EventType What happened: a noun and a past participle, dot-separated (`signin.succeeded`). docs/admin.md lists every type with when it is written and its data; more may come.
+//
+// Example: signin.succeeded
+type EventType = string
 
 // Factor defines model for Factor.
 type Factor struct {
@@ -1091,6 +1182,12 @@ type VerifyEmailRequest struct {
 // ConsentClientID Example: kc_q3J7b0hY8kT2nW5xZ1cV9A
 type ConsentClientID = string
 
+// EventCursor Example: ZQAAAAAAAAAq
+type EventCursor = string
+
+// EventLimit Example: 50
+type EventLimit = int
+
 // FactorID Example: Zm9vYmFyYmF6cXV4cXV1eA
 type FactorID = string
 
@@ -1262,6 +1359,15 @@ type OauthCallbackParams struct {
 type GetDeviceRequestParams struct {
 	// UserCode The code the device shows.
 	UserCode string `form:"user_code" json:"user_code"`
+}
+
+// ListActivityParams defines parameters for ListActivity.
+type ListActivityParams struct {
+	// Cursor Where the page starts: the `next_cursor` of the page before (opaque). Without it, the newest events. A cursor that is not one keel gave is 400.
+	Cursor *EventCursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit How many events a page holds at most (50 when not given).
+	Limit *EventLimit `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
 // VerifyEmailJSONRequestBody defines body for VerifyEmail for application/json ContentType.
@@ -2097,6 +2203,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with PATCH /profile (the `UpdateProfile` operationId).
 	UpdateProfile(ctx context.Context, body UpdateProfileJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListActivity The signed-in user's own recent events
+	//
+	// What happened to the caller's account, newest first (docs/admin.md, "Events and the audit trail"): sign-ins and failed ones, sessions ended, factors, passkeys, sign-in providers and the password changed, and what an admin did to it. A subset of each event: its type, time and data, and who did it only as a kind (`actor`: `user`, `admin`, `client`, `cli`, `system` or `anonymous`), never an admin's or a client's id, nor the address and User-Agent of an event the user did not make (an admin's action). Pages by `cursor`: pass the `next_cursor` of a page to get the next, older one; a page never repeats an event, and events recorded meanwhile come first in a new listing, never in the pages after. Kept `AUDIT_RETENTION` (90 days); no operation updates or deletes an event.
+	//
+	// Corresponds with GET /profile/activity (the `ListActivity` operationId).
+	ListActivity(ctx context.Context, params *ListActivityParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListConsents The apps the user let sign in with keel
 	//
@@ -3561,6 +3674,23 @@ func (c *Client) UpdateProfileWithBody(ctx context.Context, contentType string, 
 // Corresponds with PATCH /profile (the `UpdateProfile` operationId).
 func (c *Client) UpdateProfile(ctx context.Context, body UpdateProfileJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUpdateProfileRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListActivity The signed-in user's own recent events
+//
+// What happened to the caller's account, newest first (docs/admin.md, "Events and the audit trail"): sign-ins and failed ones, sessions ended, factors, passkeys, sign-in providers and the password changed, and what an admin did to it. A subset of each event: its type, time and data, and who did it only as a kind (`actor`: `user`, `admin`, `client`, `cli`, `system` or `anonymous`), never an admin's or a client's id, nor the address and User-Agent of an event the user did not make (an admin's action). Pages by `cursor`: pass the `next_cursor` of a page to get the next, older one; a page never repeats an event, and events recorded meanwhile come first in a new listing, never in the pages after. Kept `AUDIT_RETENTION` (90 days); no operation updates or deletes an event.
+//
+// Corresponds with GET /profile/activity (the `ListActivity` operationId).
+func (c *Client) ListActivity(ctx context.Context, params *ListActivityParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListActivityRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -5430,6 +5560,72 @@ func NewUpdateProfileRequestWithBody(server string, contentType string, body io.
 	return req, nil
 }
 
+// NewListActivityRequest constructs an http.Request for the ListActivity method
+func NewListActivityRequest(server string, params *ListActivityParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/profile/activity")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListConsentsRequest constructs an http.Request for the ListConsents method
 func NewListConsentsRequest(server string) (*http.Request, error) {
 	var err error
@@ -6675,6 +6871,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PATCH /profile (the `UpdateProfile` operationId).
 	UpdateProfileWithResponse(ctx context.Context, body UpdateProfileJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateProfileResponse, error)
+
+	// ListActivityWithResponse The signed-in user's own recent events
+	//
+	// What happened to the caller's account, newest first (docs/admin.md, "Events and the audit trail"): sign-ins and failed ones, sessions ended, factors, passkeys, sign-in providers and the password changed, and what an admin did to it. A subset of each event: its type, time and data, and who did it only as a kind (`actor`: `user`, `admin`, `client`, `cli`, `system` or `anonymous`), never an admin's or a client's id, nor the address and User-Agent of an event the user did not make (an admin's action). Pages by `cursor`: pass the `next_cursor` of a page to get the next, older one; a page never repeats an event, and events recorded meanwhile come first in a new listing, never in the pages after. Kept `AUDIT_RETENTION` (90 days); no operation updates or deletes an event.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /profile/activity (the `ListActivity` operationId).
+	ListActivityWithResponse(ctx context.Context, params *ListActivityParams, reqEditors ...RequestEditorFn) (*ListActivityResponse, error)
 
 	// ListConsentsWithResponse The apps the user let sign in with keel
 	//
@@ -10091,6 +10296,82 @@ func (r UpdateProfileResponse) ContentType() string {
 	return ""
 }
 
+// ListActivityResponse401Headers the declared response headers of an HTTP 401 response for ListActivity
+type ListActivityResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type ListActivityResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ActivityPage
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *MFARequired
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListActivityResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListActivityResponse) GetJSON200() *ActivityPage {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListActivityResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListActivityResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListActivityResponse) GetApplicationProblemJSON403() *MFARequired {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListActivityResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListActivityResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListActivityResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListActivityResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListActivityResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListConsentsResponse401Headers the declared response headers of an HTTP 401 response for ListConsents
 type ListConsentsResponse401Headers struct {
 	WWWAuthenticate *string
@@ -12339,6 +12620,21 @@ func (c *ClientWithResponses) UpdateProfileWithResponse(ctx context.Context, bod
 		return nil, err
 	}
 	return ParseUpdateProfileResponse(rsp)
+}
+
+// ListActivityWithResponse The signed-in user's own recent events
+//
+// What happened to the caller's account, newest first (docs/admin.md, "Events and the audit trail"): sign-ins and failed ones, sessions ended, factors, passkeys, sign-in providers and the password changed, and what an admin did to it. A subset of each event: its type, time and data, and who did it only as a kind (`actor`: `user`, `admin`, `client`, `cli`, `system` or `anonymous`), never an admin's or a client's id, nor the address and User-Agent of an event the user did not make (an admin's action). Pages by `cursor`: pass the `next_cursor` of a page to get the next, older one; a page never repeats an event, and events recorded meanwhile come first in a new listing, never in the pages after. Kept `AUDIT_RETENTION` (90 days); no operation updates or deletes an event.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /profile/activity (the `ListActivity` operationId).
+func (c *ClientWithResponses) ListActivityWithResponse(ctx context.Context, params *ListActivityParams, reqEditors ...RequestEditorFn) (*ListActivityResponse, error) {
+	rsp, err := c.ListActivity(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListActivityResponse(rsp)
 }
 
 // ListConsentsWithResponse The apps the user let sign in with keel
@@ -15580,6 +15876,73 @@ func ParseUpdateProfileResponse(rsp *http.Response) (*UpdateProfileResponse, err
 	switch {
 	case rsp.StatusCode == 401:
 		var headers UpdateProfileResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListActivityResponse parses an HTTP response from a ListActivityWithResponse call
+func ParseListActivityResponse(rsp *http.Response) (*ListActivityResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListActivityResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ActivityPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest MFARequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListActivityResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

@@ -55,6 +55,36 @@ func (e AcceptedStatus) Valid() bool {
 	}
 }
 
+// Defines values for ActivityActor.
+const (
+	ActivityActorAdmin     ActivityActor = "admin"
+	ActivityActorAnonymous ActivityActor = "anonymous"
+	ActivityActorCli       ActivityActor = "cli"
+	ActivityActorClient    ActivityActor = "client"
+	ActivityActorSystem    ActivityActor = "system"
+	ActivityActorUser      ActivityActor = "user"
+)
+
+// Valid indicates whether the value is a known member of the ActivityActor enum.
+func (e ActivityActor) Valid() bool {
+	switch e {
+	case ActivityActorAdmin:
+		return true
+	case ActivityActorAnonymous:
+		return true
+	case ActivityActorCli:
+		return true
+	case ActivityActorClient:
+		return true
+	case ActivityActorSystem:
+		return true
+	case ActivityActorUser:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ClientRegistrationApplicationType.
 const (
 	Native ClientRegistrationApplicationType = "native"
@@ -289,6 +319,57 @@ type Accepted struct {
 // AcceptedStatus Example: accepted
 type AcceptedStatus string
 
+// Activity defines model for Activity.
+type Activity struct {
+	// Actor Who did it, as a kind only: the user, an admin, a machine client with the `admin` scope, the operator's command line, keel itself, or someone not signed in (a failed sign-in, a refresh token presented again).
+	//
+	// Example: user
+	Actor ActivityActor `json:"actor"`
+
+	// CreatedAt Example: 2026-11-25T12:00:00.123Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// Data The event's own fields (docs/admin.md's table); never a secret, a password, a code or a token.
+	//
+	// Example: {"aal":"aal1","method":"password"}
+	Data EventData `json:"data"`
+
+	// ID The event's id (events are numbered in the order they are recorded).
+	//
+	// Example: 42
+	ID int64 `json:"id"`
+
+	// IP The client address of the request, when the user or someone not signed in made it.
+	//
+	// Example: 192.0.2.1
+	IP *string `json:"ip,omitempty"`
+
+	// Type What happened: a noun and a past participle, dot-separated (`signin.succeeded`). docs/admin.md lists every type with when it is written and its data; more may come.
+	//
+	// Example: signin.succeeded
+	Type EventType `json:"type"`
+
+	// UserAgent The request's User-Agent (at most 256 characters), as for `ip`.
+	//
+	// Example: curl/8.5.0
+	UserAgent *string `json:"user_agent,omitempty"`
+}
+
+// ActivityActor Who did it, as a kind only: the user, an admin, a machine client with the `admin` scope, the operator's command line, keel itself, or someone not signed in (a failed sign-in, a refresh token presented again).
+//
+// Example: user
+type ActivityActor string
+
+// ActivityPage defines model for ActivityPage.
+type ActivityPage struct {
+	Events []Activity `json:"events"`
+
+	// NextCursor The `cursor` of the next, older page; absent on the last page.
+	//
+	// Example: ZQAAAAAAAAAq
+	NextCursor *string `json:"next_cursor,omitempty"`
+}
+
 // AuthorizeURL defines model for AuthorizeURL.
 type AuthorizeURL struct {
 	// AuthorizeURL The provider's authorization URL, with keel's `state`, `nonce` and PKCE challenge.
@@ -443,6 +524,16 @@ type DeviceRequest struct {
 //
 // Example: ada@example.com
 type Email = openapi_types.Email
+
+// EventData The event's own fields (docs/admin.md's table); never a secret, a password, a code or a token.
+//
+// Example: {"aal":"aal1","method":"password"}
+type EventData map[string]interface{}
+
+// EventType What happened: a noun and a past participle, dot-separated (`signin.succeeded`). docs/admin.md lists every type with when it is written and its data; more may come.
+//
+// Example: signin.succeeded
+type EventType = string
 
 // Factor defines model for Factor.
 type Factor struct {
@@ -1053,6 +1144,12 @@ type VerifyEmailRequest struct {
 // ConsentClientID Example: kc_q3J7b0hY8kT2nW5xZ1cV9A
 type ConsentClientID = string
 
+// EventCursor Example: ZQAAAAAAAAAq
+type EventCursor = string
+
+// EventLimit Example: 50
+type EventLimit = int
+
 // FactorID Example: Zm9vYmFyYmF6cXV4cXV1eA
 type FactorID = string
 
@@ -1218,6 +1315,15 @@ type OauthCallbackParams struct {
 type GetDeviceRequestParams struct {
 	// UserCode The code the device shows.
 	UserCode string `form:"user_code" json:"user_code"`
+}
+
+// ListActivityParams defines parameters for ListActivity.
+type ListActivityParams struct {
+	// Cursor Where the page starts: the `next_cursor` of the page before (opaque). Without it, the newest events. A cursor that is not one keel gave is 400.
+	Cursor *EventCursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit How many events a page holds at most (50 when not given).
+	Limit *EventLimit `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
 // VerifyEmailJSONRequestBody defines body for VerifyEmail for application/json ContentType.
@@ -1399,6 +1505,9 @@ type ServerInterface interface {
 	// UpdateProfile Change the signed-in user's own metadata
 	// (PATCH /profile)
 	UpdateProfile(ctx echo.Context) error
+	// ListActivity The signed-in user's own recent events
+	// (GET /profile/activity)
+	ListActivity(ctx echo.Context, params ListActivityParams) error
 	// ListConsents The apps the user let sign in with keel
 	// (GET /profile/consents)
 	ListConsents(ctx echo.Context) error
@@ -1906,6 +2015,31 @@ func (w *ServerInterfaceWrapper) UpdateProfile(ctx echo.Context) error {
 	return err
 }
 
+// ListActivity converts echo context to params.
+func (w *ServerInterfaceWrapper) ListActivity(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListActivityParams
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListActivity(ctx, params)
+	return err
+}
+
 // ListConsents converts echo context to params.
 func (w *ServerInterfaceWrapper) ListConsents(ctx echo.Context) error {
 	var err error
@@ -2156,6 +2290,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/oauth2/requests/:id", wrapper.GetOAuth2Request, options.OperationMiddlewares["getOAuth2Request"]...)
 	router.POST(options.BaseURL+"/oauth2/requests/:id/accept", wrapper.AcceptOAuth2Request, options.OperationMiddlewares["acceptOAuth2Request"]...)
 	router.POST(options.BaseURL+"/oauth2/requests/:id/reject", wrapper.RejectOAuth2Request, options.OperationMiddlewares["rejectOAuth2Request"]...)
+	router.GET(options.BaseURL+"/profile/activity", wrapper.ListActivity, options.OperationMiddlewares["listActivity"]...)
 	router.GET(options.BaseURL+"/profile/consents", wrapper.ListConsents, options.OperationMiddlewares["listConsents"]...)
 	router.DELETE(options.BaseURL+"/profile/consents/:client_id", wrapper.WithdrawConsent, options.OperationMiddlewares["withdrawConsent"]...)
 
@@ -6130,6 +6265,95 @@ func (response UpdateProfile500ApplicationProblemPlusJSONResponse) VisitUpdatePr
 	return err
 }
 
+type ListActivityRequestObject struct {
+	Params ListActivityParams
+}
+
+type ListActivityResponseObject interface {
+	VisitListActivityResponse(w http.ResponseWriter) error
+}
+
+type ListActivity200JSONResponse ActivityPage
+
+func (response ListActivity200JSONResponse) VisitListActivityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListActivity400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListActivity400ApplicationProblemPlusJSONResponse) VisitListActivityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListActivity401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListActivity401ApplicationProblemPlusJSONResponse) VisitListActivityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListActivity403ApplicationProblemPlusJSONResponse struct {
+	MFARequiredApplicationProblemPlusJSONResponse
+}
+
+func (response ListActivity403ApplicationProblemPlusJSONResponse) VisitListActivityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListActivity500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListActivity500ApplicationProblemPlusJSONResponse) VisitListActivityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListConsentsRequestObject struct {
 }
 
@@ -7736,6 +7960,9 @@ type StrictServerInterface interface {
 	// UpdateProfile Change the signed-in user's own metadata
 	// (PATCH /profile)
 	UpdateProfile(ctx context.Context, request UpdateProfileRequestObject) (UpdateProfileResponseObject, error)
+	// ListActivity The signed-in user's own recent events
+	// (GET /profile/activity)
+	ListActivity(ctx context.Context, request ListActivityRequestObject) (ListActivityResponseObject, error)
 	// ListConsents The apps the user let sign in with keel
 	// (GET /profile/consents)
 	ListConsents(ctx context.Context, request ListConsentsRequestObject) (ListConsentsResponseObject, error)
@@ -9056,6 +9283,31 @@ func (sh *strictHandler) UpdateProfile(ctx echo.Context) error {
 	return nil
 }
 
+// ListActivity operation middleware
+func (sh *strictHandler) ListActivity(ctx echo.Context, params ListActivityParams) error {
+	var request ListActivityRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListActivity(ctx.Request().Context(), request.(ListActivityRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListActivity")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListActivityResponseObject); ok {
+		return validResponse.VisitListActivityResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // ListConsents operation middleware
 func (sh *strictHandler) ListConsents(ctx echo.Context) error {
 	var request ListConsentsRequestObject
@@ -9506,380 +9758,399 @@ func (sh *strictHandler) RefreshToken(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L39cho5ty98KyreUxXYu40BO06Ca2q/xMGJE38NtpP5YF5a0AJ63EhMqzFhpvLW+etcwLmI89zHcyn7",
-	"Sk5pLUmtbhqMHTuTycxTtffEQKulJWl9r9/6ozQQk6ngjCey1PyjNKUxnbCExfDXgeCS8eQgChlPjl6p",
-	"jwImB3E4TULBS81SiwzgOxIGZBiLCfFfty/J9jQWwzBi2wN8XvrVklcK1QNTmoxLXonTCSs1S/hwLwxK",
-	"Xilmv83CmAWlZhLPmFeSgzGbUPVK9pFOppH6/fWg99vO22f92vjH59eXDf7h6cef6oP3L1olrzShH48Z",
-	"HyXjUnNv1ytNQm7+rHulZDFVz8skDvmo9OmTVzqkg0TExWsawnfpms7PLi7J9mRItxORTH0iYr1O9RH+",
-	"eOUSN17bT5MXNz9ODhc/Tg73Bj+83x388L7O7rGwcyrlNVsUr2yKX+a3Cz/9itYQi5swYPHyEi7HjEz1",
-	"t08kURP0CJUk5MQ/O3p10DvvnL0/etXuXKxajHl67ZL+R8yGpWbp/9lOb8c2fiu3zeRO1Xhqth3224zJ",
-	"wvuhpuvH+H0vDHxCZ8lYxOHvjKiLQZIxI/1YzCWLSSKIf3beOz57fXTau+oc+2QeJuPP3ZJnb75vnLZ/",
-	"aJ2cH7ff7p49/eHd3k+dq8OfGnfelk/qhXKqrjQwh9ZgIGY8eUk5V1NQnIQnjCfqn3Q6jcIBVVRQzKAf",
-	"scl//ioVSZy5KWIlNIxKzVIyDiWhOCAJJenDoPtEDUkHSCfJ4ptwwJ5IIqYspomIgTQyoXygJro7bNAX",
-	"gzqr9Z8FO3Tv6dZuo+SVZEKTmSw1d2s7XikJEyCKnrp+TcmudRbz5jVjUVPPuamntKV/+OkOZ0Q9j1Rb",
-	"PhKDmAWMJyGNyGDMBtcsIGKWeKQ/Swjldn1kTA0pgAKGQGXgSF2+TYNJyLdnksVy+48w+LTdp9yvEMrx",
-	"933KYQguEhLPuHpHk3BBJJMyFJzIhMaJrBJ9qdSMn0jiK2L4XR5K4t9CEL9KWmQeCz5ylzRiiYT34zpC",
-	"wZ9IMpMzGhHK5ZzFXV7erdUrZBjGMvGIFITCXENJOLthMYnZDaORWrUglC8EZ3AXxAxPQvquaperTXlJ",
-	"g9c0YXO6+OxzyIgMR3wr5JbNkIGYRQEQsc9IzOhgrI4mEI+4D9ARDfldzuTTWiM9ky9pQMwi7IGkfbVn",
-	"/Yjy6wc7fEvrC0JcHW6Op8Qb/pMFQHZ1JFkci3hf/Wwc8hGZU6l2gSYsqJKLYkpU9c5o9vgAO6MZqTon",
-	"Ib+hETBBmJksNX/+ozQMWRSUmqVtNlEPKX5FYcjSZCZh99RK1HeEBkHMpCRyNhgr+UED+v/q11YHYlL6",
-	"9MudeEstu49myY+6jw41JjQainii2EhMhjSMJAHyAHlhH1CF67BRKBO8kx02nMm1jLtgO4DYSvwg+Xta",
-	"gZuwhAY0oWY7etnZUsXHh6FleagylvXDkg1ilvT6VIaDCuGMBcg9Qh7Cz+lgoHYqEdeMb0685QW3Ye6K",
-	"luvO3mdvTYvEzkuJ4p4kBlrLJukcHpBnT1/Uyb//tVNtVBtPJHl7cXaK14uU/Tz5/Yq6jh4ZqjtJ+iJY",
-	"EBCVgRjMJoqIemSPuOvAHRd8GIWDz713lFuxA7wAXq/vUBQzGiwI+xjKRN5NGL9IL4yd6KPeFpyy0jL0",
-	"rHGXFJMDcrXV91f8hsXhMGTBWfyZ6g2oSDQ/xg2NZn9NzeeTV2JZEhWvB75duOrKE5njuSD2SRmtKvhq",
-	"Wz+lTxgj6kMQ/9eMV+692HbmtUrE2bmvXjhMaGuWLhMO1AOwhSjk12QYifkTSQYiYHipnes1FpLlSBVm",
-	"p03KRjnzb5233ySSMaCmnzvcPjGKfAWlvRXcMC8x7HJnXq5CqpVRGfIBDj2gUdSng2szs9tVxmaX23ll",
-	"7pgzqypph8mYxUROGdfiQE1Nq3tou7eR7Xy+WmEWqlRlmtL68uzy3LgCNNPYJzGbiBtGwgRP8VfO9D5j",
-	"ZcAUj0BkJ4tLqmTvA5h4Vud0OJ66F0bVF7DrIDP1L/bJjMPNCYEXxuwvQfilddL0+pM52BO4qNuWD/fT",
-	"PaTq55LUa0uvsJLNQw4qlGqYkAldkHIyZhw+xd0gki4kkaKCm8wTFnMaoX50r02+g8XjaMrmxeSCxcrq",
-	"wwk82r5ciAlD62WI0kVwK11ZvO/SB61QORZzZWngLLWdbLXugKBCOwyZVIQOcbRIjCSQ9ZjK5ANdHD3I",
-	"vQllTqJGVCZkThfq3CjmTUKu+L06aFMq5VzEgZGw5u/toYhHIql4ePTMabPnSDGDINADXLPFX4rD4Z0a",
-	"0xtGuMgRhpS5sFTxwDvCBcHVh5rDqdXrdeOtOBajkF8kbNphQRiztXr03WyH5ZEL1vYBWJ3rHhwJJgln",
-	"H5P89G4z4/4+CupkSDvWJbpGOaVEsoHggZGBGYV0MqRaHb2/4nmRGd66aVcvZjKkW/Zn6GmlM8W1E72L",
-	"69el7jCI7lCShZih/yW7rMyA7P5L6+Qmtsnq8otxl/pgXi3t0wRPj+Lcq3Z5pZ7q7kGqPHe5f3LYMuTP",
-	"a85hIslM3U54LW5DMmYTyaIbJvU+rFHaV1LG1d5PDltncWfFgfC7PKfML6vrrv4wH4cRjmsk2ZxKMuNK",
-	"Aii2uWayeUWe3KbH71svNOMBC4iSqgul/uNWiaE7M+0HjmjCYjs3cCXv1uoV8FuPYsoT47VGU+DksAXG",
-	"zWoC3ZMz/m2N3X/Y6D9s9Euz0XUXKO8CWSglFwJcoUS1r8tRb1XsS2nhQm3h6gnexVGSZ66Px+8rTTVQ",
-	"GKNmP42FGJKydcx4bhICXivf63JH2R+MKR8xSE0oOql+RRFSRIrNJ2PKid9pt64u3/ROWj/0Wq/bPikH",
-	"bEhnUULqtS6fhHyWMJnujjkXaBmNqbKemJqgMRaMB8nE6YBKSEdcqkdol1tjw/4cnF5Hr5D72VCUpMhV",
-	"UyPXWQsKNHiB+rBS7fLiNYMlrI08OkklHoanrAA5FoPrz49gC0EmlC9MOFQETDbVJAklMRsIJfrgU0vS",
-	"GY/E4BqNMSsCcldBX4IH4qARLnQ9/9Q/emAD7YnMeJ1CqSfTBPUGTuFh6+j4qtO+8DUJ4fdAR3WrKYnF",
-	"3CMwGNjuXTiKCxIz2KgqOUpIQq+VkSTSZ8mMJ4qZZPeAoEnDpgmGzCBYPecsJkMRRcrqB5blbs1cnaQw",
-	"0dPWIXi8j7iRfqU4kE5CWcQJUlL76Ul8cC3mH1H+jyj/ViyifyTkl5aQ5FAR61X7uH3ZziQ7QrKR7xEa",
-	"KZuty4Hd+oqz+pjXllqZeYZ/y3HTLDF32FBCuwEiyzLvzyD/inzwy7KGKmlx4lMa1X3iGO35lIA0stTl",
-	"+vEJXRDBowXEB4tupvksEiMxS3zQ6JdzavfRZYC+2i7vMxqzOE0r02lKEmwBSAMNxJrzii9J52JUgi1Q",
-	"Mvwux4Dswq41GdPE2B+KDA1/pYi/jXsuH9h/Mgy+YQfuX1uGf54Lscs3zwW4qwvRKP0P7EJM72R72e33",
-	"j/Pwb+k8/Mej9tgeNX3/TsXFbDDWpUafqcZxQXTNEfpSQqmzTe92jHbTY3QqEnIoZjx43Dg26OpjKsko",
-	"vAGF3M6cpGuqpuR6xZS8PhAB+3yKQQ50AAOCd6Spdpt9nKpz5QFvt+ngNsUEVfpJKBVNgr8EdY3jZ8av",
-	"uZhzL12im/Bu0kPL1HlqLuJrSQQfsIqzB5iG9kD0R17wlzmm2WmTMmoNKQsA41cT2KWZySh7IKqZ9I2/",
-	"Et1sykmaTx0GDol0Ad8DUUh7H/5KBDIOk1X0cYoDP5NA+UoYUCdDLCv8mil2KornrNgblFqMZjG4WnIl",
-	"ke5NfJiyHHPMTF1j6gFlMnEFiWKyrihBxZ5Op1oZv3v11J9xTAuXWSxU3PhCzH5lgySVLs42XKB6+EDb",
-	"oJXNv9Jtj8KbVEkuuPIJzuez6RMzKWbxgBGa4Bt0Qe1XfMkxWzWUZMxiBuTQsuHh8rFNPbh06mHMKf2q",
-	"Uz9D6ZacFs7fszYAaCeY8Lkqr3osokCSRs2Q5N7p1HqL5Nlw+Jk7lM4kZmCxMU77NnE5lDpz+Ws+w+f5",
-	"JSSzmOMKyv6H9svW1eWb017nvHf0ykc2Klli6LiIBA0uhTim8Yg9YPkolNGpU3GD8REShZPwbhZiPRP/",
-	"w2HbqNVdCkFwxl+k+nNpMXgonkhcFZByOaj8OTnD31BMWd8whx5F7nOWaqS6mN7I9ntP/VDE/TAIGF9x",
-	"SD55JUiCONfBy/VTg/BmKDFv4vHm9GDFMc6UgSdojeCJBDsyX5LFlSm5YEnq2MptR5dbXcv6qJyZ+xAZ",
-	"wgpanZwzi2PGEzuRZiaAG0oyDDn60bo8eQwXHuVdfpe4mnkNhNMlCRPJoqFSZJYja3ralLgxWUWoh4vL",
-	"IlHWxWUvMJx0xekNDSMltB4ClwGrhEJJ+jO5QOAMpR+ZXZT7JGZJvCB0mGhemITKJuKkoz7faqnP74bP",
-	"kOE2sCbiLupxcRrsemlCBnRKB0q8lCEeMogX04T8NmMz5hH/TeviTe/7q/ZV2/fg+M6iqFLFVTvU4LNJ",
-	"HwzGLsfTi7A5DnEgTOmVxowGGgHKpdwSus2FHiURZE7DhPTZUMQMdyHko2rJpcQk5OFkNnGhZUKesBGL",
-	"FQE+eaVL0ZpOCyB0MCdOF876sS6a6SXC9/Ce6ENeHqapHUIJvG0IivgVpW3IGaAIAAtRD3W5DzX3Oii8",
-	"hFrgY8KXm2GBiqBNxMhxqngWManL8ZvqdsP7egHjUHBrIFkc7CLURxG+wr5tAZqSo8uetWbJWOMDQJy6",
-	"y8udwwOy92z3Bfn3v3ar9WqjWvfI2ZTxo1fkQHDOBgk5UBvx73/twNd7FY/4eJx6etUm1I2TACcnxBTS",
-	"9BOmlGQazZVuC2RWPEFNe86L6LVPfAMKgWTHk3r0qsuRXrrojuLF9cBfIYHnzYKQ8QEjfSbDgEnzohRZ",
-	"zI3DJ/FMJui07XLF10IpZ9n6Sf1gf0F8+vvUrzhTg/CfnppdKm5aAKlLanWKGuohCGv04rTQIvvYSBeb",
-	"wc/U7/VR6CEegk/KDkNXgiyFTvCWzkOXK8tCLRCSDvsLHbPRLpzurFbbGZy2TtrwL9Y7Pjp913v5Y699",
-	"0jo69j0ihkP1kM5QqhARW+QfK0TCpNnlpiZOTQBLUmMxMVMZKumg2COjQWW/y33jq+wlVO/pXGhhp51n",
-	"UkkuJaGXSl5jOlD7bQJL6jeRkAmMa0il48C5DVFDq/nyNI0pKx6LMZKaXQ6xkoDtY/JJyvqca2cvsIO8",
-	"VFnie8cCpZP692qYrSWILGBja9DLRH42WYcS48FUhOriuTfOV/KI+R7xueADhszk/N1BmwzGNIoYH7Hq",
-	"w81enFC+OFCc5qEyojGHdwgMM01FeXBpvdtwXBDKClMLMVA88vFk9WF4w9ysb1IG1QtMEkwwqpA5VHPG",
-	"oMrl6ABbDQnOmFLoEUhsWnS5zmzeJ3E4Gid68EDApYZH14h48nVKeDhcbR6LaGIQJx/ihBmDgNmRv93j",
-	"dumeHWB+bDTjpF5zV2+CAtchD0jZkMcFJkJVCE5q+lyly1ecxjTN/i955HTYMWQPiReyGophyWfYNCgW",
-	"Sgr+lerq7wE3sb+0VnBC6Z0wHsEHxm1xHLfLDtuxiIKmATj5q+3A5o7p/aUluoS3nOmBeC5NEjaZKk6L",
-	"CmRoq5W+HVa7Zq3ayDA5VWUfagU6rct27/jo5OjSJ1MWWyZKtc7Znw2uWdLl00wa84TGShH1P24pjW8r",
-	"pgnbAu8tqnr6HR6gISWo2vYXxgMss4hwxhkmHeQ4vxAIxPeskOxybW2ok2NYf+WvxuuvuEXX/dx4ISU6",
-	"1xy3DcJL1r18B65RT89tZnaPdmRPQilDPoL8LLR5nTAZBMJgRTl74cOHD1stpy4kC2ZSZCdccTmbTkWc",
-	"sOCEBSG9hN88bIjGgnbmoVbuFKl56m6BnTSBWROY9heN02AtQR7mERj1B9fjfxZ/VnHLtxap+RtEQzDz",
-	"syAmUhTTWK47Ww5O2Gqc+yUYkxX5xeDjt6tHKPDWcTH2uZ6cdnRo9iJiQqWcxWpTSMRuWNQ0VUYoaqiD",
-	"1oR1N/aL3MoSIaqk5QDESjKgcbxQGhHVuIERDScwjPUX00nsE/CiPq8/22sSfzoPfI/4Ipmq/0yGVP1n",
-	"PL9W/5H4H7UZ/n7GCWrpSCdxc6hohEGmfAlfpcvByRzdRFhw55AFlk9GjGtdoEkoiWkoGcDB49ph0EjM",
-	"meK/5vO6dppFVCaWHKj/Kaq1WseNtHJRkZMFFTLR4SMCxYZKtTDObHCvYfFjOhlbO9Hl5ZgNYybHJDTO",
-	"MsaVLP65pOZS8tR/GqVfPAd5Hj5ZgpH3Si0TPFWcLAhC9SYancdKH0ILbUgjybzS1PnoD3tL/0jfbAbK",
-	"vjaNzS43FkidYT+bAX+xvxP9XwGNyyu1jKS+6hzfcZpWyPdmcXRr/4Ks+++qc3wvz1+6+HGSTGVze9sY",
-	"adWRECOEtN4WGBVpbN80ttU//st23/juv//n/+nOarXGHrxP/Xkr9bLrLCLiAdTbGp7tpBvegZo6Utub",
-	"Opw/Xe1AxDEbKBMploz0lZYeL0peaSjiCU10Bg08lml18KxxS6sDr8TZPPPOtfzd/C5PoqXJ58YtJNoS",
-	"bPWtFMsesBzCdP2JtLjuyA3V+E8kMZDdik26UMhL5znVNXqJVvLMBZyzPnSkSMIb5qwmJWPa32XjNi6r",
-	"x+hhpKdHk+Vr9UGjM8wzq/GUeWIsFcSsrb94VstcmfqzF3t79b1areacm5Ane7ulZTPDzga7cLhrOlmQ",
-	"k4PztNpk1ToQ7bywk84yRvoTSfD3Hkh2biIpA0bKgBJ6zdhUokUYJpJcvGltNZ7uVaq3TqCHeaqykJo1",
-	"kxChfkkCAB4UJpO3Ss7U63Tk1R3TzxB2M3pCQA4OlszQM2UwePQGImAA6A9SCEOM6siFCZvIAiMlVdri",
-	"mC7U31Mhkx6WG/dsEHkWh/D05sN81qOoQRUuFxZ4pwXJgZjmDqGYMh4GNpKHRr0YDqOQsx5GpItOBlCz",
-	"Z4JPPUX53oQlYxG4t50LrragALV/6VNF6wKGkOePTvenoluevW150mfPzhJ1DX3Wrs5bZm+bMWWLlXt/",
-	"ztx4IjGsv8xzmRndkN6Er10KgGVT3IWhiBUX9GVwT44ZmVx1jkgX9AilRkynVf2b7UG/W1La6Zz1U+7k",
-	"PoZJnqCB3Ko9MA31uzyrzejvaBMridwwPjpDl6ppxkA1pPiETfoslqTPIjHfd/IhyoaxzeJQaV+KbZh/",
-	"67J5CbaBGCZzGrNeqOyHarUKGCLhiAssAZBpwwdJF7JqGaY60b7rVtLKvBgpiZWwqQEfTir7wNlpX0KO",
-	"RCjTZIbctvubCe8svfw562tLws0d8FGoZzm6kfQZZaoOiM4rZI0RkzmvH4gyYfGS9ZI94wdNq8j2SV3Z",
-	"O/VajUzjkCe0HzGl+sZ0kLBYZmeXl8DZSRbNMid8cpRZFkA+KaPYy4ghv+JkXuyjWRiyZNiEXnqyCVp3",
-	"E961pd7VxFJLHHFf48WYg+E467LEv7NAvHWPJvTjEf64XrujuCzCKu6cb2HHloQFBB+E4ItkphsVAhl7",
-	"GikA3X0O+3iCOVTQ8KxgEY3aLato1DaQ1tmZtz/SQZKdRRM5GLhXwHeev0NNou8Got/4mlXWG8+qtWqt",
-	"Wsf2gPrTn5vN+i+QCbQgUxEnFW11T+PwhiZsayYZATuCQT5UYP0cgZjQkO8TLsgwpqMJw2i/Zha2+r/w",
-	"kMJRyx2e/Cy3TeOGVWfmnuTOazi5O4UTVPpqbn5L6s9nHl+rHOVYz5QO2JZk6mpCFhmdCD4i/gaKk0/K",
-	"+qpC1zW/kuU+m6let/Ok9bpYjpxKJfNJeTrrR+HAA89AxaY4rmyilFPbUYfDY7usxuVFACqBt+zOpyIh",
-	"LgJ2YLwWBWt52bpo7+1edY7LF29ajad7ZXUkeloSxJWK9t4ptjJVWhcfoQvv2d7OHrkwVk860/aLExaN",
-	"BW2czW8O4/bJ5dvR7OANFexdPXl+1fnQn71+eyGT+dbgRMlNcB6oifx/P7e2fqJbv9e2XvS2fvljd+fT",
-	"/yjSmdVy7unT0EX7xdWFjo90On0iba763lYQjkLMAsoutN7Y2X26l1tDbevFL3/sFU09r4Tri7e0X69Y",
-	"xBJ2juf5fiv9sl6b3MLWulkQPqEFjpG7OvimkIVfcIKTeMZ8SETFn3jEhxHgs4DxhWOW94WIGIVk+Zlk",
-	"cc8cipRML18dvt568/bd8XKfzvULT8fz7GRX0+CeZxiVrFs8Y5C73DDa+xDMkIzbwW55oIRhEk5Y0VUD",
-	"Xp63l5HflnRXqpJXyvHaO5jShWZpyb43M+kiQgLESYFHJ99rENjV051GAz7ZklM28Ejr4uDoCCTiPoIq",
-	"xLGYcWBvUgkrWamSY6buCNpXEAfYGlDJAhMuR5RLmQjtwHN84bmuhs4lM2RzRf7TbA/YnYK9SDEv7nJa",
-	"sFOk3vR0eo1aY2+rXt9qPL2sN5q1WrNW+8md49pTkXcqruw9vGL3U+s6Ecm00GZ28ZuWvXUBw3QQ7XY0",
-	"cYf9HBCGDs3oM0TqT3V6hdS6ns2+y2wd5urmmUXupIY2yOHM1XPJXXRccQvfO2u7w1aalFZgMAUa3iXD",
-	"/HnpEUYHYzISIkCHpZOI4pQrkZCTaUQHDEJQKW5vlVxkHZ4Zs8A54f1BsMWGo/FW+Ot1tDXhYlq6VVmc",
-	"hHyN6ohxxNt42yW2o8ztSI48drDCfQhZFFhHUpbMupNpkZIAX4FvgWLvSFAUWUxCruGj3ZQDp2ZON3YH",
-	"QyPLJmy/1CW6mQaqLsnxW3AL8yfKxksGqGvivSVd5C3d0q26B67SvqWQSJCq9HlBJGb487r9RCa+5KeC",
-	"T4sm9obRSDHJP24NU4rrbIBSXH9OaNIF0PmzWTArFnxpu83lehlbVZWi4FDTA+022XWbCHhWEHFYlzTm",
-	"pb3gP7fPfDptDLgWqjEz3MTb3hWaGgGn4bdbeQZx4Vk/b4DW67X63ovd57u7z3Z3nu81nu3t7OzeetJA",
-	"hDgt8c0kU73qFmny9sO7IvGIJikyqA+sT96xhTbXntafVZrEP3t37psgUnzTJO2g8fRp/QXmUPjt4NVF",
-	"y/eI3z7I/Op8q/F0z/xGGX3qN52Llv6oAx9VySkY6tbNoh29Bf7RaOTeVHhrySvByCWvBMMVBzbjm+yD",
-	"MPmSV4IJFjvgCzXR63AFm79mCzgLHrh/taH7nCTj2aQPvtB9k7zxRBJM5dMldWFSGP67Rp5hpnz27lyt",
-	"9ACW2SqcMS+c8UxmlCcZjgof/lj48KIonzB7Iq8BzesaDqbaH3zjiqN3UXT2MofugiXpwSP//tfTitI0",
-	"9PG8ZousE/mPEuam/6zPhj0SsOHOPsO+lRavxNMf5rXgafTqOtiZ9N/u8voP/b0O/z4+aPRrN/Pz33dm",
-	"Pw4vd6/UOmAHNOGBikA8IFWpXv/tx9aP7z4exMP3F71nl4sP3785Gz0bD27O6TQ8ieL5EaXngzdXHVH6",
-	"9Mun/EE2GfVWQ1on6tSVvc0IggGLiH4c8msjgzYVx9kNukKoJFRkpK531fhIcNV3a7XlqwreoIHrP1rb",
-	"/TvjbHIdwYm47VnTlu+qc1yg36XDePk5FZJLjEL+Jel0F2XH+3M9NEbCrPXUFPZhvJPBktn4glSpaVh1",
-	"9AyTJGXzm6yn/L/C4Ltnb75vnLZ/aJ2cH7ff7p49/eHd3k+dq8OfGi2XPBidXb94d15F6z45bF1BX5H7",
-	"6bwYDyqULLoc25T9oqam0SG0cpbpF5NVMyZva/3no9ff/7bz47T+8UX/h8b1b7sXzyY19vTmw2CPPp9d",
-	"8k49OB7/JPLehb27HQ8b0iqiDZiv92RAEPWJFlAmI4YGPgBSNDP2G2h2E/rRHbAOa8h98lX5d72sEbo8",
-	"kzNcNlqKTlMcuU8icDSRAZXMIwGVY6jQD7QnytSeTmAeVfLBoqLmNPdCmzznw7ztJCxvusluWLnZ6DMp",
-	"1AZwGAsXDpQHuL5rNk3SaInWt5uEJlhYVd8j78KXpFzf23m+S/qLhMmKMgMUT6WDBAavkhaZx2HCoEYS",
-	"CKXGmo9FxPSLq5g/nIbqTUNfk+J93ro8eEO2dfQIwASmU+fn0KBIV7yr38Nkg0nISescvYeVnB4TiQGF",
-	"3QjY1sEbdUzGbAJ/0/i6tERgr/RxayS29Ie/SsGrHTo/YVJSFKB5X+7d2NFnZQAuJ9u9onLcFzQOin4+",
-	"46v9dpc2BdLF2NB4OmWTrFHZ1y6TETPYbkWu+yJTCuZaxLM0/VKU6y/hbc9a/QUpkxZfAXrqaJhpFpAy",
-	"TXLZGU+MhxMO2l/EcX+L7YoUu5+ApYO4BzUohakjNGr4TU0wTM/UiE6mWsO6h+3nToVMxtd5ax7g/U+H",
-	"2e4iGRE5PQY0l3JjyM306KSnJhGmX4sVMZDfoHYjLcg38CwYvCjbmzahC0MxE+ilEhCeABp2X/sBprGY",
-	"TJPv9Ft9rPS4VnJqMaeLSnGM7T5hpzzPWqv7FXmce3S0QhEA2ZJNTHbo7PS3SlO2NWnkPqaCaWUNwOik",
-	"VtIK/VuTabIqcaCZcjkoHoK2UlBAxBcIPVpGg0NTHphBiodjW+INKE9B8ZTsgh/6Tey/bs9JyM1G+mbz",
-	"mmryutlU6c65r1+Oszgpqi57cXiApfWt0UK4iBA9+NLmc/FZFByvAEa0IENyOlNMK4u1lVXxfrre+X5e",
-	"G5zuRfXFb8NX1w3x/GON703evxh9P//9ab/ToO1nyY+7s7eDXLZI4/mtxReZxI8VmjRocFAJY36YZoNU",
-	"PN00zZrmiDGt29gMIzHPriZ4+eswect+2j14f741efmi8a7xbDbuX729qk/rcW/+oT46/HB41v71h+tV",
-	"qSLV3v8PySJevfF806yL/EoLTwvAeh1oTG9bEJLj1lnsr1eh1Gp9vVoj//7XTlrsUVbaPBS+7dZ3n8hK",
-	"01QaQdZ1DMp+mEiCOAoGpEqPf576qE1+EpoH8zGqCwui62tJORADuW38ytVJUNnXqbUm51Zx+75SYoPC",
-	"qhN7s3q2ZDdfH5CtO9ucd2RT5sxK7uccuNXqz7/OZsiFUvZsTC67yGXxBTWMOVLcQUHIuKl0Ntlqwhqn",
-	"9+Yv0Amtqwm7nKP9fK/x/Ik0XUeKUbCqG1CX8aCndarMG297zkn9vS9ZDdJdT4m5kI96NBrddmg7dydu",
-	"yJNYyCkbJHddY/GTbkrh/dcO7KJAsWidH/WuOsdat/BDKX2lCWou42qQckXlYvbGbXAEfp1fSyiI2OgG",
-	"V+csirZAhG6rJ6saUeC2t7jYSWvOtos/2dg2Nqbv2JYemcZMWiAPRGT1z857r348bZ0cHfQ67ddHF5ed",
-	"1uXR2Sk4CgTfiFT5l260KM2NJiK4/0XIZv3ef5QbjVp3p0Ne8NiDnHBU8u79NIZRP48i2VTgOwko9J3e",
-	"fgBWZxvfe9ZK1w/5UNxhF/PaNjIX52YXaUZOm5w7mO19OrhmQW82XRGGT/shyAUfYPcOfIbMpmisvrwg",
-	"w4iOKpAPIIagL4HJNpNsgxwuD+Ywm/ZYFI7CfsTWz0TrSXo2idBqFApO7Ql82cYZ7ZNh+JEFhCYZqLeN",
-	"JvWV5egpgvZmcoXv6lIDH2R6KpMwscYxdn0HbR9xsLyiJe1d1p43d+62JOOMvK0i/JotTtVPV3sJlw+C",
-	"5xzPW51X+iV3CjAu5QTpWqNbFwTh8ndscZA+8skrKUtKF3ff0bufyQLTo3juhNas+LSwqOyDtkG0T4pG",
-	"kXSx4qvKOkpiETnlY1gR3w/RyAWa6Ry2JOQj54ekfPWftb36gUeu/rNRq7X1fw/xv42WupbwL/3N3p75",
-	"ZO9FxVpRUcgZ/KHU/lFMp2OiC1EEvqJRazzXQ6rHwLBHZGJj1xNOJ4ABYvIAswe7FdAnkkzHWKORnudQ",
-	"TiO62NKn7i5bZYl+BnSWdzxhzgHJ9baBTBXwbrGYTQRfGG+SgStQLHgqJCTU2iRSRCwbhjfMJNHm3BIb",
-	"8xdx23qKgkmK7fhTcxd8bcti6hGnN+FIbWXVKeGr4h3G2prqiCUGgkatsx9yGi+63FahUsn2dmdxtMW4",
-	"MtkCUqaS+AV3rzqlsWQHauxQcL01h7GYvL1QKiPlQZf78BvNGJZ+ktBrbMtvwFzSwJGTY1Ha+a2x9Wze",
-	"yv2v5JXi6VFQapZy+XnhhIlZUmru1GpQ3KSu4nunwX2pWZrGbMhi3cs8d8NX8gWzWWuYQkcrvX8tTvj5",
-	"4iQlkr7dG/BQk/CRPdzPFc961sjwRyhW1KHQZw2Mf5KQk6vLw63npIxtCEyrmVw+4sMkkTwvYkkaUKuo",
-	"4kKZWS92nz4zPdp1i6ZlD5OBDSuUI3NwsAOkc9qRTKdVFybXIYr/8miHgN0E5dro29DT0tnxwMMR3t7A",
-	"44M7bZHxhq87G04SeaHvwECf/bEGmi4MLF6wGGA+woCRMpS3agx2/4ctfbO2jgJf5xsWw4w4CdDmLOwq",
-	"ZjChHzET9+mLF05e7q5TPuhELjQM23JynxyLOCFyNpnQeGEC+gBzLIaGutmD+JIGBit0XTVI/kVXnSMC",
-	"zAqo4Qje3Mv2s8BsaRINEgIDyGFCaBTl0yRSOLlbc2E0TiFQxVuXH26ctMVaUmvTpGZShkIjSAWprMhw",
-	"dh3hdOv3X35OqyZr3k69ODmliIHeWQgXDOKWmJOYYZ8xWB0kgJT9lDFWE6E+K1f8SpP4YeB7Xe7HdH4E",
-	"IHAIklfWcn7rmi38ikkOQj+Hb+ILKMGtS1tpbEtCfEm+QuJoq9U+aM2VIFWvzXygX2KwxGy+0CvIfSld",
-	"/PTj6dMfR2e/vh7XTl8Ozn9689Pow27vOo4n4fjX4zeT97//PhMnQdQ4OQRp/b0NXakR1MKV4F68rbEf",
-	"XkZHv4owaLwPf/zhfY2+3p391HhfO+I1dcTCEafJLAZkhfbVwdH3mLUav6E8QG3z+6NXL1tXr1/OR28P",
-	"RvLk1fe75+2X7Yv2x+/fH44HP77uiP6blzX2ZtFyeFNK1lJRlk+mVRn7/PwuCKM2iW+Ejb+v873288le",
-	"+6CkaXmaJp2bQ+OT8jAWky7XHr44M9FtbWZsa1XF13pVLnus8RfIHvvzdKEvDfL2bebJdfRcbQuPf6r7",
-	"Vsb1c+v9pZCcaTZ4kcJJ+1JEs4SRq84xiZQNEqA8RTzw9qujTvvgsnfVOb7wPcwbjFlAGPKoVY79acap",
-	"i/1wtkKey6it7d4eTO8gQMz97KIsukxma4pNQ/W/w0Z/523tpx9GyaAR8f7ksBb88DY6/vB+98cP9Xn/",
-	"9VVy8qq9OPn9+/rpr4Pdsw+H4WcmCi9h4BRs4t2swz83Ef+vaZfdJ7m/A2T8nDS8Jai0TN+1klfKJi2V",
-	"bNZbLwPonjBFWwzQ649/2QzDrHhZSrW2non7rOtz/QIr81A7TLLPrKe9Hziqd4eahFhNEisT/tzqgw0Q",
-	"W50G7ndJH71dvWq1jj8vvXOT5F9M8AUPhJsjZdJUx3Q6ZTxfA/JZMSGtshadg1CavHinK2pijwfM0mY7",
-	"3hrRygefVjoz7xt8QtoB7DZiY+vZmsmXpTDNvfy3Hy57l5fHfj5gWFlH2frTO1EWSgzoaAVxGbmSLN5q",
-	"jSD1YOjsftmIksbTPUfMVPYJm0yThck05cz2kc1JlFkcbT+vPq3WNis3dg5mjtaZNaRHBbK8Ci+f0iih",
-	"nRggaNyrKKEAYQGSsHX1bU6xTUQy3f4jDD4ZFffeAYhkCtF2nbhSBJ0P6LsUemT6+ufNbZyBD+6pMuLN",
-	"f9/BlpUeiWifRZELEOfk9TkFLk9kEXPNvQOh7bNV+P9Fo5GIw2Q8+e7iTauOoOFgesrv9vAvfON36mn8",
-	"YMriUATf7dQ0xDis67u3Ly8+/Ljz6rz95vzdzvkP5/m/C12LK7CTFbnAtjBgyX0q2U5jGS8sEUQNilAZ",
-	"0Ho0Z1JXCi2TlER3n3XRBdDryB6CwuNtJOZdNCKdfhzy1f120vB4BhdOP9pM2RXAh0TqF8AE0rz+tIVB",
-	"lweMBlHIGZRFMWnbTVy0Ly6Ozk5tG4KltgTYhNa0OdAjel3unxy2euft01dHp6+Ra6pfIgMKITar/lZs",
-	"NFM2kY9lvSjE9F6PCGFsibtR0QiADBlJ2e+0DzvtizdFpFyijku8rFRoPH3RqH3GWlboXS1OxJT+NrPa",
-	"V8rp4INt/bzvpXZ+E+1+s170s0pCCWfzrhIRVfKOsSkJE30X9022G9Rx2A5WjDAeZER9bu8e2r4sznwq",
-	"RA/4cEnKbwBQUFleAF9KJfFbbo5qk7zE/lDYmBcGw868/r5avEFikKky4MswyGN2sMXbcf/1IDwL3x5d",
-	"/X5UPw2P5BHvPB0cHO0dXU9/eH/w9kWVLd5OBzsn6kfxTx/ey6NwHg523odHv4rw5EI9cDr9ST3w6+nH",
-	"k7C2E9QOX35/lf+/dnh88DZib1rh2a/tnbPLq8bZ5Y+/n7xqyaNJNA4OjvZOLgdPTy9/fHp6+f385E2t",
-	"2uifvJg9f7srTp9/P9/j9cnT379f/Fa/ej58/6L/ZufjZe367bNBp0GP14CK57G2kGy3G1dG/XZG8VzW",
-	"lj/dhTe3iKVeTZUO9VmwhplSztsUc1u2WgjTVwDZ7UxVsvirgvm5E7BcdphsfWlu7N76gk3I6BlD1S0f",
-	"hvFE2ygGVs/qOpr7TjCSmgiNhGJnrSl2q6VQvzOnfZgTkaldyijJOSp5GxweLJAH/9Lng3eu7E75RDqt",
-	"mmzk0wSWBzSOQ2gekW2np20gw/kfwT1V35zjr4JE+NpgD1D/ncVhsrgAxGjMZwW6KtmU/nVoSPX2w2Vp",
-	"uSDeWawW91iv5yEIxF1knW3QCBcKWbud+DhJppiEABDE2KXrsngT3N4IyvAqQC1uYpL8Qad3dHp0edQ6",
-	"7rUODtoXF73Ls3ftU4jJhoNxpjX8KLzRWWZ0OoUgfMSStEFMUccVWSWnIiEUC+Hc92+w1k+w2qFYXh+M",
-	"FipFSU5oFEErz8EWKsoG5Euy+CZUKtYYoOW8TA6vp211LBfu8rcfLj1sNZagI9oATyO++AfWvxCDa5aQ",
-	"UcyYUr6qXd7ll26nUONrGQieKJO/StDsjG9YbFJWmNQVveZKQ60mdJzFpmbmWwxao94HfUGx4b95FwvI",
-	"mMWsStrwe3CdklB2ub+ql6EumXix+/RZBecuSBIvDKScXnUsAElTjd2EpE9iw7O68gKSPHnupHf5QExx",
-	"LB8x/A2UZ9otaQrC5T/+w/YC+4//0NmbMlELRYU1CgdMR+vRZVs6OVKXDpp/2YCOmDIuxSwesKqIR9v6",
-	"Ibmtfpsmu8ApQShP9CiW6tVatYbpiozTaaj04mqtuoPh3DFwgG31/0ZoFtuWspBT8JolGqUwTSuARxq1",
-	"2pqOkqaT5GbdDfUbVjQ31GdaHYfZFJpcPsV3Fw1p57h9xBMWcxrpxCaH9ZWaP//ilXT6T6mpYRjJYMwG",
-	"kEVDRxLg7nFWv6hHV5T8pFTLZQ/ACYU0BTlmAdHVXeSaLTyDG2YyPgSPFljpZALx8CtKfM4+Jr76yxkp",
-	"hetVY+owTswSgPSHzs6pRQn+QeP2ZAuCIUDQglDBDaqkRWJ2I67xYUXiETR+VgcZOjLYVu7aShbcXlfd",
-	"y12DwOpyzAEdKFmY4RFgFB6oL7Z0ArX/RBJ/Qj9u0RHkybz98O7CGrGYKSPHYhYFZMiSwRhSnxTTQPXA",
-	"NBxEAwmQcjG45l+HgV8lbfA4Qs95AtlrUURkEqr/r/cBOCDYZ1VywYDFyG1dUTYBz/DSLQCguEe8AzD+",
-	"ihtwCxhdrhFvhtIF1WUG6V/T/zufZOnvNDyrlly9Ap3k6XJSzSY/5E6tyI37ad0lhHqVFFGvsNoPwqb6",
-	"FMMWltXEK86dNVC5S3cWapq2MjWiWyimVl5i4D10kgogUGuyowJawNbALa3WLbEhmEIa1ZpRCkg57Swj",
-	"dc8IyJ7GmEQkxDU8mFZWI8puekCdUujCIwqvzKhdF7jCRzy2RbXlK06xbaH0LRxXs0u5smOt+VirKj2Z",
-	"Fh+14GwWnKKVp3JVnf6TlOGmdbMzKBu1BbVetqAWGbl7w9JCE9/UzSmVXhCq1DNQPswSzWyLAgURyJDQ",
-	"eOcMQubygS04PF/HWQ0s/IEh6jdxalNUh60C0IY5SHwD3aCY7SrOqthRqfmH+ee2++8/qJQs+aQ/AjNY",
-	"x7nAIyBkss5+hlYTurMaDaO++Ai+UOdj47KByudEjBjUMi7Dr4WJhAoWnbNpstAtoDld8idQEoU3S3Fj",
-	"EAF61Cr5gOGgLmchvBdeaYuNdms1e4Ns13+AxJnCvQQwm5CTsojTnlZmivryxYsuB2VHzVKX+nCRtviG",
-	"RzHKYUtwrP2nNjelhX0GciG6vKwtGPP59hCQ0f2KMXwLyIzdsXUhg9safbe2o/MVlbHW5VwA3s9+th80",
-	"Vpqa6SVjynPNq7UBqSiHDaSNMocGc5dfpXEmPaVQ4kQz4UiLIBQEJksQIzqebgWu9NtMa+0ut9DYai3L",
-	"Lc3h7G6lUHAmITfLxxwnmb7ITCYvRbB4ML5V4Ib7lPX4KKbxaYlz7q5wu6VkNCsDq2p3E6vqJbUJP/BI",
-	"/fZHrriFOgnwoZ3bH/rg9uo/i50u8jBEfYMhzukiEjS4FOKYxghAuFt/usl8bdX6CQtCeqk4rHq48eL2",
-	"hy+FOKHcJGzJ+1qr6qkNlniBpvEVpzc0jGg/YnlD949PXtbB9/MvnzIi4QD94Q6M6wqfODj2wCHuSAW1",
-	"s6VfvNLHLXVztmKasC1IGHSdrJ/ygmAbwnnBanlwrIZgAYlCzd+ybMReQKmUG8iRbV22e8dHJ0eXPpkq",
-	"7UTjneFSEP9cMZX+LBgx7KBnGvkXs0QPyuS5pYmuFYXB9ajLKk0HlpWpVly6lI0HYwu2B36BDtPSV3ug",
-	"0XBgEeBPA1LM6YKUZxwiyUkxSyA0ihkNFpXq4170/M3+gpcsd1PWXpMLI60L6ArS2rkUM6mUxOJbAZxa",
-	"3Qf0Lv2+1vqcxmKgt2U2RWGrLjwfVcmR01M7ETPdPUXZHH2KEBJL2vZxeMM4thD8kzx5Zj1KzZLVtT45",
-	"M1mokGOrvHLgil3NRi4SGicyRcysklaqX+i9A1d3TrsZsSRV/XZrda3hVbu8xS0TwrbpFuS3VjNvkU3M",
-	"ZcDaIfDBKQMfXdqJJBFTn8VswHgSLchMsqDLrUrnUxrVffWsNM4+yhcmv0UNWUa7zcBWUMUkK8bxjqpr",
-	"KPU4+2lAzcx7DF1/7DXPZL8oRgluPFCuBzSKbK2SU5HhOZ5wMUs07PXrtv4VDiV97YnEzmI4/2qXQ9Fo",
-	"OBonjkYLep+Znxt8UXPtU84Z7AnonF2+rKjpR7fwpzgfLgw19u0GK+rBOKhx1iExLprThQQjNxmzLu9T",
-	"VNqh+0fMbhg1uXBilmS06iJlEJA0HkkNzKB0bKQAPty9Np2qCq+1A1YAHjqI+3x9KmULT8lLOCT/aJF3",
-	"0SIzrLn9cTCmfJTd9+GyRY2sNZPWdi/NEbnMeueBYlUuvjBGRZw3Q2/DKZmLGNGAE40FshTPKLrS6vWb",
-	"WlcOC2Y8sKbVPQ71Y6s0bdBoQptDsbQ5QP0JS+LQensc/r5Sc8HGScmYhbFO4JMgeLVkMwTCaFEEAiIR",
-	"QglNrbXrAjeZzxFVA/ikHKIOqx2WoMTPx+gFoqbrhJI41mzHSFYiiBL8KIyXhVqXh5IEM1bI1UOZnBy2",
-	"DvXCP5PPbobJgD0yl0GFCzmw3hKPiChgMjHZs04HSdAnbGhwoQOAla/3dF6mWNYZFUU6x3QypOaUpucS",
-	"MuvxVEYsYUXnkwVyOWf4Vk0pdSchX0F0be0lVFPt8rLfaYM9aty8TSIZI4Xl3n7FQzM045ikNgqsW4qY",
-	"hKIu10e7zxQDi9kEPGA6p9k0pbAZVbnCdEnKkHQ7t2XE2P0xKdbv0u76oAIDWBKUt+YMYXxdVsH67//1",
-	"v8lurVapdnlHTdJAXkA0Ot/R9EaEOkiQLY8GBg7oESZ5JOuVTX13idCMpalZjt7VTOAQAx9WSIR8EM0C",
-	"Fnig6StF0FCZE8G7vGxEh5NcXvfJlIZxoQsQ21xbDgGZFRqVF/uAFd2S9Cf6sh+9Kqkr8Biq41Kzm8/x",
-	"H6YsdiQ4+/r0vJPD1lmcwYAIBc/4GHBl60c5FRezwThlw1+9soi1+l+AM8OtZvl+EyvZsrnYWxYPoFiN",
-	"W8GW0bDVTCFm0FzAKa3BLisiUoYsGJqKoxR55kaMqw9YFtrgEU2m7ItWCG7O5jnOV/2TL8djn54WrFlt",
-	"lhjmlr7yCEFz7ZUHp+MWkHhu22wnCoQpM3uNnedNcvGmtVX3yB7BojOP7NSIhAY1Ugng+l5tqx8mXY7K",
-	"a8UC2jsFdFg7p8XDUgUYKeuoqq9sG6zagXqko4uLq3YH4khOeZ5SwfOnGpI90cUUJoRxqMZnAUBQWn+9",
-	"Xppu/2K7iXe5Tlcl5XVVhxWT3JW2E/d0P3GbBrvUg7zLdW3EvnZy2dbjaeeq7HNQ0OP4zUCr0l4zpS+Y",
-	"H3Z5Zrt2ay9QQdLotSM10Vr6OkcVKe82XqSONkXcU5FoUOyCgkXX2+3Ms7xb2/E2igJ6Xc5RACZupafr",
-	"GS7SErDGVC1yme3UH85Tk61mXcN3jD6bLs0BlsSj+fjMCKKat4nrDYQgCur2x1C7S+4iOdv2TH2RSEJC",
-	"4wTPcYQFbc65X8sC3du7mh3qfExZxCG0aWE5BV6PPPtCkauzGsYiUho6412e5dZenmmRssO0wIF8zRaY",
-	"bzpmUivuk31wZzMaRyGLtdDuciW1K2mzEKPsp9X6pM+wttH0xcKcawng9urAqhOtFPR0EK3Edzm6o8Ys",
-	"StNnpa4iLOccVIqlJGmaLVh201FMA6Y9whNoWIKT0CPLSpW0kKapedVMrSf4BtNXAQES4Hg9zE9N7Rr0",
-	"WKEPqssPlcWFNtVqu4uU0ZEOtj1ODz6v7JOJmj1YYo0Xq5MW1MH7Wk0WpTb9Sc5uXNt7Uym11ufihkz3",
-	"0dFE9cHJX5fc4X6SnlklD3WA5Gu0pgwzPouBW1+lvRHvbUzdi6X/Y4HlcjYyomNJDcxmamTFyQzaAq8W",
-	"Ii1QA0FnPWn90DtsHR1fddoXvuZJFoQNEKMoicGv6mpaek4JvcbaPftEl6/ItpoM6RY2C/ZTlVvMOWbW",
-	"6YJMSqKQX5ul2rZjWE/Gy/751cvjo4PeVedYL3FrMqT/BV9/99//8/+4ZegaluN9u3N0+CNU11eq5IJx",
-	"QHkIE7zLOIh0HXD7RAqMvSv2nbnkun2dkh+LAhezEhPI+3X5hbILdDjaSCntPSvi2djK+eSwVXo0J1G2",
-	"W/QDOIlw/53jovv03ZPLfesBuzVRN9wauGVLlz5N0tLXxHRVxPuU5wLrE1PSA7uaPRxm/KKOa9aJ4+s7",
-	"mvf4ltHCzNTSVZoaIqHLV3i/l5VUL+f6vtXhbYzuNFsXDVidd6zEMLYX1WqbzcjgYq6l834BUIdSK7t8",
-	"Sa90ECvCZAmoAp3vSvubouXsjqh4C6iUap+7PKdYrlUcyUZ6Y1Y97HKtRuIDrh5ZJSvlQLleq9wiDIzD",
-	"IJT6HDbdn6Ln/RZBgH77JSHANV8GYZCmNaeCTcdWIPzs8mesAkNiQhtDw9/DZE1u76Oy3Hv45b9QWkcu",
-	"magBqCSp0vpVqqrHyPD+0RZdfz0NJctE+kkiiNpRw6PhWgIGnXNZCnVHKKPbtigIqxMyEFp6TCMbIdX5",
-	"aro4Cdn7yk6xaR1Spr2p3+X5rqzG1WnSkzEPDef5h0n1/5R22/Qhd1LmMgMh09jGQlEqERMGhLp5aCVt",
-	"89xMqp8PzMQKjSJPAOiZXb5XM/U++06VgwcKoaK9UQlRjwTeZbvSghvEpntOaDIYmxzFLtdJirU0UGJq",
-	"Wfg19Km1XmBd3r+NcAVJyOT2HzEbfvIr8GP0oyxXRyhF2EMPT5oAy2KchzFsUapKslt7YQLpNLGDWaUg",
-	"lF2u3oXYKqY8xOAkwE8mjHLw3eLASkaUN/HKqqORDeAXOXwVAVN7XRfxYAmLBjIImNpEk12p6dnlKzIU",
-	"dXZi2n97QKOoTwfXNmGxaPa5hMUK4iDkpgGlNwVC6Yya5s+PJJWWu0t/VdmG5oLYg0hjBmbd/SXSBqIi",
-	"5/o4i5fTCTdxahzh3VtcUlji39umsZmEyVIPccwnTHVzRxqJNamD1opZLQDWZtxrSaJvoWkFgrAjjnfb",
-	"tAAnZYgLyoQmzPeIzxWX9NNyk/N3B+2uOTOxZ4TVE6nlmhVjvukOkorACpoj6JPG4JxBMJxJZtKGutzk",
-	"/JsU5pQDTeiCRBRBG9BXARfSYEbgq7IrTXQWtC01z4ll6PHfZ8bwKkSot7j0pGXGfWI7H3U5CAbgxCQR",
-	"062I3bCI6M5nCHJ3wQZbhywZjLdeMZn4uvgHagd9U47rNwHdYUJHTEnPYUwnrMudksMpHbGK43BP+985",
-	"EBopw9UiQk2UJgxBz1cy35bTuvtubnPTWaf0ySuAU9aOY7MZIyXxYScTYaqVUG8qi5j4AIDjV/YNvddu",
-	"CjRHUK/5bYZYWBppxtndtWXI6zMd0vYGn5YXluu1n6pubrN9/2Xror23e9U5Ll+8aTWe7pUzil+l4u8T",
-	"ty/ytobc4ZA1ou6b+emqlWYv3L0Xq9T2AzsKLPf2t+l+uOsLvTW6oenunS/s/iUncHewlOw2Hu6cuPvJ",
-	"xo3d+5k3fR0CBmOtNNvilXKSA1Gw2AyrhUzKoMzO3Un6GJ68UviY7hLEgDWsHsN3CrwtmwbhhN5WK5zU",
-	"UQxIf9HlWkKRspYeFY8wLXsdfdMG/+GeplLrxo0oH72y3nbb3slDTAmP+HQG/a/Yx2kqDiuexoIQMUFE",
-	"Qulq6QXiqMuz8giWg0mtjizKBwEMb0wtLc9IywraYAUMpKkdXkbXAA/WVee4Siy8vTViUJJI8Dy6pCBq",
-	"bDdxOJ5F0MHHW2bnykJdXoXm5brrJvzRc86HDzBGjAaeLm2CSnsl3DTCo8UlIFTrJVx4JitX/QOLzNBr",
-	"ayxNfSgqeHZ0+TykyM9NwrzFKDBryJp6tZUS8sCc988SkEWMFSZdchmnA5T4tN4ogEZcUVppWthlEVxM",
-	"96tVTH3Vq3drL/bu/m44UjQiZVYdVYmfaTyiLs6USvAP8IKDo3384Mg2UHUs0MBDiI4H17rMIsmIj7gt",
-	"Pa01rFoiNiRZsUbAobzrEhP2MbFY23q9Or8Nrx6sEdLclPZH+UJdWqW7Ykwgo4UbDr6AYSse5plQ4szA",
-	"IIOKOV+7SPeCrVpwvdbYfTBJ3JpOv6wQvm/JWGOj+b2mCZvrflir5G+q01omumxdaT6Rk7ypHG1kbLei",
-	"j13x6nyP/e2LPtuOUzjbQnF8qFm8siIgO+PsvPeq/f7ooA1ASpjq9ARFAeVavRVzXmlaXyc020pxhxnH",
-	"60l12/0nUncZhys6oBKdGroRXKb7W2XfhZnhadtrLJcySVIyzTAZiKmxF20780SoacbiBgymgPFFBgCh",
-	"kD5+lezWdrUxjj4pbb1Z/6UTysYJptABVdJWiw5tMCpE6wrVJRa4YAoFQA4ovRGxIVV51GwxP2DK4hQZ",
-	"nUoyUWzBxLsqXiYMZio+0OZ4vtd4Tv79r6fVeqWwUv4VECHt95oTYSt8UlCAD09CZpxcxX0Ad1mLktXm",
-	"QK6F32086CHdb9nlr3DD2U7GX3HC0h15J65bGXhfMxLFZXrMRjHlCdnS6doG80Re66s/H9OkEIGuuOpW",
-	"s8tP3oqwzgdzBXVZ3jK6MfE1h2kSdZx9E2ZRD8FcDTICPGru7tCoz3oBZd0Bsb/IB1vQsRYGGe1b2QUy",
-	"DHR0Uh0YoswBZYxMjEqNTiaTmGfrwGwmXkXbIAaT1VmlbvW271xvyNz7mJCpiKIut4ACus54KaU0EUJz",
-	"WjEcRiFnPSSaX3EJBvjpPpkYE67Ll1+WVxBttCnPeYsyjBCza7dJaJenkieNU0HUw827FXPbfsKp87Fx",
-	"DXDvYfTDSe3v8hR4wRU5CNcJYl+ZIDxA9K4JoVHUJLu1emUf2T2OaJL305bpZK4Gx8LEOV2k4ZWN4SDg",
-	"BFZJx5VAFLfudfvS6/KQL0mcYidgC8idlxKPEYrBd+D77p2P1dKn4ytPLi0IqNyXdf+9Yip3lhcFKqq+",
-	"p1LrhmGmGmtTybGkZ/cytnVWE2c86Enb99D5IuRJLOSUDZLs5wbsJ/9RDnFSf2Us4jU5rqC3W9MZeB2L",
-	"hpCaZWSRGBqcTO0yNPYVKecheT3SLb1acDoJB13uwu53S5UqORsOiQbcAlvix9PWydFBr9N+fXRx2Wld",
-	"Hp2d+hqgqwx1yLu13UqVtFJr2Myzy6kBSjYCE2sheowHUxHyBKiuXc5NaLrne+DT8xAVB6ra9kGjd3oX",
-	"CM66vOzjmD38Va9PZTjwPZL7WBHUr2jne3GnB/RsdfnahgtKWOrKcSWn2McpQvJb7EwlGBzQzTUL9V2T",
-	"KJTEoKVaDE0AqC3oCeF1eeGiERvdulX0yOiyAOFjnnJgUHzjGvRpMAm53+VginlpiR+V2do4p4WiTNgU",
-	"HXyhJAheEOh6PEvEV8ft3qvWjxd+lxtIIgwGJhJvt7Ryi5geMaht2fQR8PCFkoQjLmJjEem+GQ1sk9CC",
-	"7ghiICJiSN20TiY81Dio9oiq4dzuG9VGtfFEImw5+FrUwQo54AL1rBMLwYXt55qaBjrZr3gwXbefg4Ep",
-	"VavVQNpdPgecePVTpfqQLUR9T1DFYB8HDL1CiTA3GV1j2AsGlBgRLLKI9er+4sLKaly1Dk9ZlqAdmnwm",
-	"PLfKLoMwI6YWurMt0hyMm99ttfpIqoPp45ru2Z2yOeqPOJGVqR329qYXD9V6cyrU/dEnz97MMMmcYXX6",
-	"6pXNdZ0iOkHE+DNUn430luRQzHjwd9RX0Le/3NEnr7pocWrORYb/2C2voLEL/V7RBebg7K9XYgyX2wKW",
-	"IDeO7DWMfywFm1nrRUT+Dr7EVY5D42Q8Pnt9dAo+Ru1KxIXoZgBexr3n00Hcu6HRjEHsbRqLydSg8U3o",
-	"xx401zDIMJkgh7GpfP2PHvTNQAQGpSK4qZphYCqdbTKHR2Z8NGNS0r5J0wNIR1hBp/39VfsCW3+i6HbN",
-	"6Uyv0DAhNJKCSLqQFsMpyXVrk9j6ByOB0qxe+zZDIwhMVkfZt48oCaJTYoD0EFK4DqeESsQAg1IUcHBC",
-	"cqOOpegSHi/tz59mZ65uu9BY6S28JeCln7OVlI+FfZ+Z5N/Hp+dM74EY1222VqrMgWeOJqk1AU76YabK",
-	"O9cWooi9bOORXG3IbOCYu9jQEeewnC5/cEccAT9cl69xxHlrvXDZXON5PmOqyyHGztnHpGm0PRMaMrqj",
-	"bi2WmNQCvTVO8WShI6zLV3vCVtSwGA3Lh2qfQLj8+jsNUgWr6XJKo3oKV5oyb2DlyNe/00npyubKlRED",
-	"spZFI1PzxIDPmIImOwDCiZhMaMDcTGV7KJUVAEHiFfiqcQ6dIV1a2tIAC9zT9r95sLNql8M5NcsBs5Qk",
-	"kM2vzoPOcCA0F+bO75EPdOjZGVSVubLshyQ5NyRcoTt6Ibu82A1JPt8LWeRUhCk+tjBZz/0AYvYiYVOT",
-	"0vfVSQJnho6S/ieJg7vJgiKvG+y5vKM8QMVktTxoc4uppxsuOkwzo1Oam5bNQoLKuDSpOZRSKaO52ANe",
-	"I1iFpKE62hVv6XJ6xKhj6WfAI5SBHtOBmrDzTZnm2INZgNXhdJaSpEkohwsiwwhAtCtFiF+KSA97nR7e",
-	"SC+a5ebFFl/qMt/nev0pNu0Dp48uXWF0Czl3aIObeyOuczkopnzO+UjdI931FT7FVp2myaT70YJOIv2R",
-	"7mojVzbvPA5lcm5+9CVQa/XLNoWtNQvI4tZ+2YYTX0IMZLm+7netN8UeH/MRHh/z520tDvzU++wbO/0c",
-	"XN/v2OLAfkd8ncAs4qrjr66OWKK4bDKLuTJ5KTptMZ24y6EjqhYZLGYTwRe6IjsORyHHf3fOlQUwpnKM",
-	"f6uN96yw0/nBoEenOLljyoOImfnqtaJ3AAv3nCeU8j6bbrEoHIX9iJFhREdaw0sI5jAHOvOJJphIYF+M",
-	"dezal6B+P0LtbnA9p3EgdV/ffDFo00BQolRU1kuX+z93S+P5dbek5Fe3JNU/PdKFbB7812RIu6VffAdH",
-	"OINZYJ3+Vm6CBL16DyuqeIhvXTdvLXjdL7oUZh5KRsq+nF/7Bnc9SyOPyAUfsMBQVo09Nr8GCogZ193t",
-	"pQ4OVkxfZVMvkx6TtGeCaYixD1bLyhpWfxiJeS8MfKMf1wwCIKKj2HZcqxo/qBOy1PmB3LXxQ5GWrTnU",
-	"Y/ZpcF/xNRZQGuqHEjs1GCTH1KD8Osv775cfYOTf2XD4dy+3vNCmuvZ16HNQKIPWO8GzwmlbwOmSmyC0",
-	"ppzBFvjrp33FjtTAkOm+UlqV/5ga6fap4nd5uUDYaRKe4cDKBknLLPtUsr3dWRxtMUBWCSpNxTHS+nRd",
-	"NQNpY1ws9TZBl5h1LGdZvBgOjYllSARIUgChaLxrIC+7vExtk1GqxJr2uVf2UTZk2kxNYzZkMfTrPgx5",
-	"KMcGuRWA2XV5qIm3p/3M0i3yvVwN6D4BdJx0O5w8sFu4pibrY0In69eZN62KFmqV5Ikk+gxV780VvuZy",
-	"tYe4qLdnw3ymIomFSAW6JMDzLI9TTYT6tlxBdGSlh/RDTuOF7Yu/dFNJf0GU4lhZo55iQba9715aLu1e",
-	"lYqrxZKy/6H9snV1+ea0d9Y5en10egEQv6t02zTLPlVvAb0hEaZniZGwtqBOaXiyCtXHSjvU6a4pUW1y",
-	"BgJvmSwSKOVyk+1zita+C7cRyi53hswE0U1eKCkD6sbC8LvKuhyFc3vsHlFLMi/7k3ITrMG6GiZZb+ZX",
-	"GRTbCD35HuxwEyQL/cyfC2Tx2Na7FrfmJiFe8zp+XMx2v5yKhHx4Ey3pQP0yFNyqSbfx36arSCmTUikq",
-	"1VAX/EJ9TTq6/PkX9VWlSXJ6jsOiyjGTkH5IrtmiQsyt93R+erEKBDmMNEmYTOAbzw0TWq1LzyfYJ3aW",
-	"WqhZXCNTgIW+CI/sNEhMeSAmpL9Q6hREy0zdIjZUMqwgq4V1+ZIaRvJamDkId1TEMCPDeCPu1skxgyEV",
-	"ZJGQEIR1Q7R7jWqshktWLwwTKVC62W1QGrMYDl0R2znvHb3yyYxLBgCDqf2fwfl3c31yUP8wfor1v0pZ",
-	"tal2X72++o0KCK0vWwf0XwCVv5DPp7CgGTfuBuz/tk5krjdmQLnibJHgIxabqPoSaDjYk+CvVFeaB+BD",
-	"DGMixeCaQVaskExbgrs1SJ7uZPFvXriF47Yv15wuiEn40vcRfXBc2H6nwHk1dtzCuNoM2I5mjBswrC4v",
-	"5lirG2uliugdsQTwueJo+O767fhbdLdywjUb3ehjKpMPdHHEv2ibqbXqljoTyWC8HPvqME4nD3Z0HiPy",
-	"68zvT3IT32L9mOgBiWGuwbeUF+ge/W/RcMHjtamxotj79lDEI7EmreQCMuccwJ2YSZboVN4yhBKI32lf",
-	"tDH3t2Iy7EyFP4gDyrPVomGS6TYTpnEmQLijfdN1G0JPmE9oMoVFDD4TwRk4UKrkGKs6u3zKYpvept9u",
-	"EANAwS2SNYew/HPTevhxbn32JXe69o0Hm0RLx+GK7v3RMLdFmP0GVPOgBkjtORoTWK6mzKM5XfyD6X8P",
-	"/Eu0ydJO+M6N2qxVdsbTC7cYhliPzWyr6wB9HnXMoiaraB+rW1+UXiXZY1+WzDseoimFpXMoTebAP8f2",
-	"i/aOv2CJjjbbvdBBjs84+ghrvc7QQjtCFlhxadJJ8TUIE9MTEaINupkxujjU9FF6IT90q3R1PjQ8Crkm",
-	"a8wbPf/HQhBw3vEQl8gJlX6dFtKHWPCRYRtncV5H/Ofibnhx1yuYeK5c8965tupmrQpOlszVUVMtTFt8",
-	"zRL3TjyS8XMlDaTG8hnX9RNGVM6pJNDRFXKmylgJYptjAGNggenjDooqQD5VvvVMxuUdd+3xfIBDd4d1",
-	"3PXgm08rvkmZYs246P/KBolt7YCY2y6YWZMEoZxGdNHlGBhgfACdCEgkBjRi+7bDbH2PvAtfEiglnEzp",
-	"AKu5KykkgLIe0tKiWIdhgMdD5IDY8zCPwwQQcXTPaZ2rptZBp1N3GbGImCR0IqD7D5SHq4cTaC8fLbo8",
-	"GcdiNhpr82gSctI6P0KXGuALIFYAwo532EDEAWLVUB3OmE0DmrDAV/KquJrkCn7xuKIl844/yYVx6y2m",
-	"n6/qfTH3xbfoiDhIEf6XNC91yM21KeAljnK3rctI5Fr0/myxIIRJEQ1VV4Mvg7ZUmhh/M86CDIAiGYU3",
-	"jOeS0wFyC8bHFAsMlzIIjmWxPJ6YYuJl6+k4lMmBWdGXSMzXeBP4yk3T8w0dvz0xRqfTVBCRiCW2jBHk",
-	"gtJZVld25I/k9h8auuSWaM+hiG0idfak5mpRwRDhgdTWCKI2OSb5E4mp2+rIYeNlRyORzSz8nNNx2BSZ",
-	"pJ9kwkZBRbviplMNJ4omTKLbfn1MTGLa8oH+ECbjIKZzc8Lu6m/XzyEWx8YBG/NWvp8ta9NIOGN6w7DI",
-	"81vyXDuX+LGviqGvPafQjhFhK26/H2mbqbUFSkfpz74EJzQNeDZlgrpbVbqYb71YKd+zS5K0YdfaKLgL",
-	"3Lyq1dg6/ujHbAhZOpTbMLNSrsPAJ2U4eYhCsDy2rzlXUZBc8cYu14zL6cKtFqUxmyGQrnM17Q8Kg+pk",
-	"t1arZ0PqXX6HmDopCqljCD0fWDch9ZVuI3uQN8AndsgZBhaXeEqTsdsJZrgWkBgBs0rNUsiTvd2SV5qE",
-	"PJzMJqVm3d6kkCdsBAr5xgF3u27Ic8Wj9m1H3V0O9PWF3a9gDwhd7t1ne/HeygFWIQinN9xtEACBSn3B",
-	"z45eHfTOO2fvj161Oxd+xekhZWq/p9DlApdAxoyqKQre5dRpIqXrM4CXaKyQfMsUctU5tj4FpfIUtbtI",
-	"xD7makMmNhQLxjMulVEJzcNv6zWJieFLiPeJ6PJNepkUtzzSnMpyMtsHD5o44nyXNq+c41LLTRhNSrhO",
-	"Zs+WRFa7/Djk4P6eU0iI1JSzLweC04RIMWGCMzIfCxLNYmhBfBMOklCdHev1CGMw/rB/r9oJbECpO5tU",
-	"u/xUJBYEeG1DRwdNcfOcxiKuqtZ3F56aO8H35Kpr0zP0G07VUJ8eKxHFXfef5MSx/dSwg9iSHnaxfC+J",
-	"b29ZbxZH/jednl/QX+sOCZiOgv0PNnJR1mekOVuBzNtQ590oQGlj9BCdnxXIxwOnoEn3wU81Rae+iLM5",
-	"+K1zjgLk49kYPnqx990cUtswhAGfX0i9PBIWVkyjA++RQ/3Zl3xtsf5/QpV/6VCl44Kepsf4jrFKdZGh",
-	"hu73tS5o043VKp4UY4GmYpfqpOcq6YhZwkgS0+EwHGCNBTSzcjDHQkkatVoh6GSH0SDkTD5qXcMbRqNk",
-	"XCSRO1BNCCpzfIM5AHorV7zYBUa+Q4IqPrXKN2OJbesnkerVtTkolnSA1uz2uR/jen8xm+0A2K2r3Epr",
-	"BqCH/kTcZOoHPMJ4LKJo+QfQd9/U6yimnmnALz1sC27EE0Ckr5FVgAxIUyBA69/mbK7753a532lDn6WT",
-	"1g+91uu2T8oBG9JZlJB6zZQw7RMDBkjuggVYASg+U7scSiJng7GdUJk6soxmS2SXyr08d316RNP633Zd",
-	"BNTYrLHjbJiDs/LrDCHEeAWqkmnMjF01GdJtLLn1kdZOLh4KjSo5pgmLPbQNs512m13e5VvEN4/4zZyx",
-	"YscqI1j4f/+v/03ARtH249LbKvswIBh/TUKtFoAtsY39nb4gc4CUQWoOUE8PoVsCgw+M5I4XKUPoKy04",
-	"Q+okBcTxNOShzW+AijcchaqRdXnWND2O+8Rdc02vLFPb6JacN90WZ0q9L0KRNJU1ppzS95Ao0LqA5EIk",
-	"yr5MAaaKzxkpG7QbvTWIf3+ZgdfE84uePU64mDdJo7bruT1/lBqle8ks1PmCujYN5+PoYwD1qW+rtvit",
-	"8aoxRW2vVQzvLG+FAcosrtzOsKzHysp0X/IQqlpKaov7DM1IEJtTsugGuPv869Pfli27u4FS/t3Aab6Q",
-	"wncOLaeK8DZHNHTTS5G9bKz8rWFFXy34zW1V3YUdK5/ILnf5p4a9IaHialEk5k6ht+8V8FXDCYoAa7q8",
-	"qFQ6hxdMypZaXkZQVBw/tJJEaN4qSdblhVXUFnVjVSDmmi32bfEyydcu385nc9W/X2+d8V88/P3VYPZs",
-	"4lMCnRSTxQuZ0Gpsn7U8yfqUbgf0SfPSleoShxMNa0UiMWfx1oAqtUd3TcCYAHiYoOEKOtbD32YMWlnR",
-	"OIDOVWJIIpZAMjyVDGOurp9lTOXYVBr3B/Fimph2RpDWqMZCdKCq+VpZ1NImaz5rIPYChG+oqYVOteiQ",
-	"k6vLw63nXQ4/q2AGFipwMdXdIyi3sMAkiWd8gA3SW1kGZSkjAeo+W6q2DhXn0bSqPxUHZ10apdVYadpv",
-	"/t4MZYM7eyD4MAoH/5TZ3L/MBrBdmFPJd8eSGpNIcRt4gW3goJQFY+hguFOI6orEhQsz+Cb2QTtTkBPK",
-	"TD7XN5J1015bf1fuliIxImKW4I+g60W3VHG21G7XL6tKKo5Dmaym+yOkWemXbZJlhVschTesaP3gGPs7",
-	"YUO7hJDFm+xe0QKQkTWX7rbAdtr5JAyIk3NlO7+sCHOHwdooN/tIJ9NI/XDnt8bWs3kr97+Sl+93Pgm5",
-	"+bO+Sffz9a6FPOP4JhJBnSv2JTgUFsos3c/VJxR8Y9s6GXkT+5izebY/GHpk0THupDTv6+YWbpPtacx0",
-	"o7BQdjkUNlfJOX6I/nL4LPeUzcyZj0WULq8cs5lkJGAJgxYVXpd3Dg/Ii2e1Gvn3v3ar9d1qo+KZfq5p",
-	"2p8iUYx1TgHmAIL6i6pT+gUs0HjjDzvtize9Tvvqot07Or1sd963jn1CR6KJ/sZkGRzBusvSIHEYV7t8",
-	"t1ZXcncJNAiW6blNzvyL9sXF0dlpGgYQEeBAmyfmNASyQW/25c5HodQNN4GYmHpTr5AZT8KoyGcZ0xDa",
-	"hJpicx7ILvdPDlu98/bpq6PT14AYoQtt1eugisJ6URupFxWgv/xW67iRzh2tAJxJl9PEeF7LmLc+N6dJ",
-	"d9/SbZ5WYF/COJe6DPlxNH14xdeGDN7SVdlfGvn7G2gT0v6I0RuS7/yPh83QdUkHBy45V1uMo8c3RijP",
-	"4qjULG1DGYR+Js82j8MbxrVRjncdLIRqKpN1NPOTVxyxjHWkDa6aZ2eOHoKRmCWeNpIzdjPAqGTgKpw3",
-	"wrKW37es5jjPYPh9k4fSPnGSlBWrnbIYZ19xxrNCaHnICxdWWffzPhCcs0FiY4iSlF8LMYqYR07CQSyk",
-	"GCYeeR0mx7TvkXdsMYgEvfZItVqtpIw2TUXPJFYa68uZnlhDI3XBYzpIdCNybLJnehKn5Fcv/MD6F5Cd",
-	"TkYxY4pVO++YsISuomiGjZcvzy7PoeVeJi6YEx9PJKFSzmKq5Ad08CNl5LCe5s4u/SfDoncb3x0pf2B9",
-	"pWPwCrTTcQ9iBvU6kySfpuRPKKcjpujhvHKaIgwWrRneq7sBuuoFunh17pN6abqfBrF0YcmPSVPqhSCE",
-	"J9h0Vl86id9q8Gb9KnyHM038oGCSLYJXLxO5zzkNy/m4e8U0NETeIy3akg0Oz+lCkpBDXkDVzUhdcQSx",
-	"bSSUXyw1u+9mmwcA/nbJI0vllJkq7SdSp6TR6VR65OD4CM8WturV7sN8o3HTXc90RiJlKzA8p5kjtm4n",
-	"2F7JIyFPYiGnbJCkZW6eGrOnD3EFN1vxWAAS/z1MaMCibREGgyeSTK9H22JKyrnGwJAM7ZEovGa57sPF",
-	"HYSBJWAIG45r5/BAPgHnCH5PtqBP+t6z3Rfk3/96Wm0QEaed07HPuMkLl5mmbJAREdFQj4Td0LZWdkjH",
-	"15uy12yL9OYdO6Rf5qtarcokSXmpQ51ijEBrPZZavClu17TJNEl3rrHNb/3l0/8NAAD//w==",
+	"7L39cho5ty98KyreU2XYu40BO06Ca2q/xMGJE3+NP5L5YF5a0AJ63EhMqzFhpvLW+etcwLmI89zHcyn7",
+	"Sk5pLUmtbhqMvzKZzDxVe08MtFpaktb3+q0/Sn0xngjOeCJLzT9KExrTMUtYDH/tCy4ZT/ajkPHk8LX6",
+	"KGCyH4eTJBS81Cy1SB++I2FABrEYE/9N+5JsTWIxCCO21cfnpV8teaVQPTChyajklTgds1KzhA93w6Dk",
+	"lWL22zSMWVBqJvGUeSXZH7ExVa9kn+h4EqnfX/e7v22/e96rjX58cX3Z4B+fffqp3v/wslXySmP66Yjx",
+	"YTIqNXd3vNI45ObPuldK5hP1vEzikA9Lnz97pfaNWtg0liJeXNbHEYsZSUaMTOiQEZnQOJFN+MDn7FPS",
+	"7cODPhGD9Fc9NhAxI2Uxob9NWaVKPobJSEwTEiYe/IqzGZMJYerNskpaBEchyYgmJJSEi4QIzsg1YxEZ",
+	"0humPtyp1SzxfpuyeO5QD2dfTKqfvm+Z//12T+ocheMwWSTOWzEjY8rneiGE4vJHIgokoQkZC5mQ8rMa",
+	"mY0Yh0UNwxvGK8uWEcFr3FUEbECnUVJqPqt56ZLUH2P6KRxPx6Vmo1aDVeBf6RpCnrAhi2ERB7SfiLj4",
+	"2A7gu/TYnp1eXJKt8YBuJSKZ+ETE+iirj/DHS0/x2sf3p/HLmx/HB/Mfxwe7/R8+7PR/+FBn9zi7Z1TK",
+	"azYvXtkEv8zfSPz0K1pDLG7CgBVcvkt1ofS3G5KoCXqEShJy4p8evt7vnp2ffjh83T6/WLYY8/TKJf2P",
+	"mA1KzdL/s5UywC38Vm6ZyZ2o8dRsz9lvUyYLWaCarh/j990w8AmdJiMRh78zongf3PxeLGaSxSQRxD89",
+	"6x6dvjk86V6dH/lkFiajh27J87ffN07aP7SOz47a73ZOn/3wfven86uDnxp33pbP6oVyorg28P9Wvy+m",
+	"PHlFOVdTUMKCJ4wDU6CTSRT2qaKC4ve9iI3/81epSOLMTREroWFUapaSUSgJxQEVY+vBoHtEDUn7SCfJ",
+	"4puwzzYkERMW0wS4W8hlQnlfTXRn0KAv+3VW6z0Ptunus82dhmIcCU2mstTcqW17pSRMgCh66vo1JbvW",
+	"acybisE29Zybekqb+oef73BG1PNItcUj0Y9ZwHgS0oj0R6x/zQIipolHetOEUG7XR0bUkAIoYAhUBo7U",
+	"4Vs0GId8aypZLLf+CIPPWz3K/QqhHH/foxyGUGw2nnL1jibhgkgmZSi4Fl1Voi+VmvGGJL4iht/hoST+",
+	"LQTxlaCaxYIP3SUNWSLh/biOUPANSaZySiNCuZyxuMPLO7V6hQzCWCYekYJQmKsSc+yGxSRmN4xGatWC",
+	"UD5Xcm+m5WWSIV+1w9WmvKLBG5qwGZ0/+BwyIsMh3wy5ZTOkL6ZRAETsMRIz2h+pownEI+4DdEhDfpcz",
+	"+azWSM/kKxoQswh7IGlP7Vkvovz60Q7fwvqCEFeHm+Mp8Yb/ZAGQXR1JFsci3lM/G4V8SGZUql2gCQuq",
+	"5KKYElW9M5o9PsLOaEaqzknIb2gETBBmJkvNn/8oDUIWBaVmaYuN1UOKX1EYsjSeStg9tRL1HaFBEDMp",
+	"iZz2R0p+0ID+v/q11b4Ylz7/cifeUsvuo1nyk+6jQ40xjQYiHis2EpMBDSNJgDxAXtgH1NLP2TCUCd7J",
+	"czaYypWMu2A7gNigScH4Xa2jj1lCA5pQsx3d7Gyp4uOD0LI8tArK+mHJ+jFLuj0qw36FcMYC5B4hD+Hn",
+	"tN9XO5WIa8bXJ97igtswd0XLVWfvwVvTIrHzUtTXY6C1bJLzg33y/NnLOvn3v7arjWpjQ5J3F6cneL1I",
+	"2c+T36+o6+iRgbqTpCeCOQFRGYj+dKyIqEf2iLsO3HHBB1HYf+i9o9yKHeAF8Hp9h6KY0WBO2KdQJvJu",
+	"wvhlemHsRJ/0tuCUlZahZ427pJgckKutvr/iNywOByELTuMHqjegItH8GDc0mv41NZ/PXollSVS8Hvh2",
+	"7qorGzLHc0HskzJaVfDVln5KnzBG1Icg/q8Zr9x7se3Ma5WIs3NfvnCY0OY0XSYcqEdgC1HIr8kgErMN",
+	"SfoiYHipnes1EpLlSBVmp03KRjnzb5233ySSoZ/Czx1unxhFvoLS3gpumJcYdLgzL1ch1cqoDHkfh+7T",
+	"KOrR/rWZ2e0qY7PD7bwyd8yZVZW0w2TEYiInjGtxoKam1T203dvIdh6uVpiFKlWZprS+PL08M64AzTT2",
+	"SMzG4oaRMMFT/JUzvQesDJjiIYjsZH5Jlex9BBPP6pwOx1P3wqj6AnYdZKb+xR6Zcrg5IfDCmP0lCL+w",
+	"TppefzIDewIXddvy4X66h1T9XJJ6beEVVrKhPxEcbWFCxnROysmIcfgUd4NIOpdEigpuMk9YzGmE+tG9",
+	"NvkOFo+jKZsXkwsWK6sPJ/Bk+3IhxgytlwFKF8GtdGXxnksftELlSMyUpYGz1Hay1boDggrtIGRSETrE",
+	"0SIxlEDWIyqTj3R++Cj3JpQ5iRpRmZAZnatzo5g3Cbni9wk4XKWciTgwEtb8vTUQ8VAkFQ+Pnjlt9hwp",
+	"ZhAEeoBrNv9LcTi8UyN6wwgXOcKQMheWKh54R7gguPpQczi1er1uvBVHYhjyi4RNzlkQxmylHn0322Fx",
+	"5IK1pUEG4x4cCiYJZ5+S/PRuM+P+PgrqeEDPrUt0hXJKiWR9wQMjAzMK6XhAtTp6f8XzIjO8ddMuX8x4",
+	"QDftz9DTSqeKayd6F1evS91hEN2hJHMxRf9LdlmZAdn9l3aem9g6q8svxl3qo3m1tE8TPD2Kcy/b5aV6",
+	"qrsHqfLc4f7xQcuQP685h4kkU3U74bW4DcmIjSWLbpjU+7BCaV9KGVd7Pz5oncbnSw6E3+E5ZX5RXXf1",
+	"h9kojHBcI8lmVJIpVxJAsc0Vk80r8uQ2PX7PeqEZD1hAlFSdK/Uft0rHR62mA37giCYstnMDV/JOrV4B",
+	"v/UwpjwxXms0BY4PWmDcLCfQPTnj39bY/YeN/sNGvzQbXXWB8i6QuVJyIcAVSlT7Ohz1VsW+lBYu1BYu",
+	"n+BdHCV55vp0/L4CGSRhjJr9JBZiQMrWMeO5SQh4rXyvwx1lvz+ifMggNaHopPoVRUgRKTafjCgn/nm7",
+	"dXX5tnvc+qHbetP2SVknVpB6rcPHIZ8mTKa7Y84FWkYjGkAySjk1FowHycTpgEpIR1yqR2iHW2PD/hyc",
+	"XoevkfvZUJSkyFVTI9dZCwo0eIH6sFLt8OI1gyWsjTw6TiUehqesADkS/euHR7CFwMQXHQ4VAZNNNUlC",
+	"Scz6Qok++NSSdMoj0b9GY8yKgNxV0JfgkThohAtdzT/1jx7ZQNuQGa9TKPVkmqDewCk8aB0eXZ23L3xN",
+	"Qvg90FHdakpiMfMIDAa2eweO4pzEDDaqSg4TktBrZSSJ9Fky5YliJtk9IGjSsEmCITMIVs84i8lARJGy",
+	"+oFluVsD+UphoqetQ/B4H3Ej/UpxIJ2EsogTpKT205P46FrMP6L8H1H+rVhE/0jILy0hyYEi1uv2Ufuy",
+	"nUl2hGQj3yM0UjZbhwO79RVn9TGvLbUy8wz/luOmWWLusKGEdgNElmXen0H+Ffngl2UNVdLixKc0qvvE",
+	"MdrzKQFpZKnD9eNjOieCR3OIDxbdTPNZJIZimvig0S/m1O6hywB9tR3eYzRmcZpWptOUJNgCkAYaiBXn",
+	"FV+SzsWoBJugZPgdjgHZuV2rm3utyNDwl4r427jn4oH9J8PgG3bg/rVl+MNciB2+fi7AXV2IRul/ZBdi",
+	"eifbi26/f5yHf0vn4T8etaf2qOn7dyIupv2RriZ7oBrHBdFlZehLCaXONr3bMdpJj9GJSMiBmPLgaePY",
+	"oKuPqMRyKHfmJF1TNSXXa6bk9b4I2MMpBjnQAQwI3pGm2m32aaLOlQe83aaD2xQTVOnHoVQ0Cf4S1DWO",
+	"nym/5mLGvXSJbsK7SQ8tU+epmYivJRG8zyrOHmAa2iPRH3nBX+aYZqdNyqg1pCwAjF9NYJdmJqPskahm",
+	"0jf+SnSzKSdpPnUYOCTSBXyPRCHtffgrEcg4TJbRxykOfCCB8pUwoE6GWFb4NVPsRBTPWbE3KLUYTmNw",
+	"teRKIt2b+DhlOeaYmbrG1APKZOIKEsVkXVGCij2dTLQyfvfqqT/jmBYus1iouPGFmP3K+kkqXZxtuED1",
+	"8JG2QSubf6XbHoU3qZJccOUTnM+D6RMzKaZxnxGa4Bt0Qe1XfMkxWzWUZMRiBuTQsuHx8rFNPbh06mHM",
+	"Kf2qUz9D6ZacFs7fszYAaCeY8LksrxoRCho1Q5J7p1PrLZKng8EDdyidSczAYmOc9mzicih15vLXfIbP",
+	"8ktIpjHHFZT9j+1XravLtyfd87Pu4Wsf2ahkiaHjPBI0uBTiiMZD9ojlo1BGp07FDcZHiAGZWJ+M9Uz8",
+	"D4dto1Z3KQTBGX+R6s+FxeCh2JC4KiDlYlD5ITnD31BMWd8whx5F7nOWaqS6mN7I9ntP/UDEvTAIGF9y",
+	"SD57JUiCONPBy9VTg/BmKDFv4unm9GjFMc6UgSdojWBDgh2ZL8niypScsyR1bOW2o8OtrmV9VM7MfYgM",
+	"YQWtTs6ZxjHjiZ1IMxPADSUZhBz9aB2ePIULj/IOv0tczbwGwumShIlk0UApMouRNT1tStyYrCLU48Vl",
+	"kSir4rIXGE664vSGhpESWo+By4BVQqEkvamcI3CG0o/MLso9ErMknhM6SDQvTEJlE3Fyrj7fbKnP74bP",
+	"kOE2sCbiLuppcRrsemlC+nRC+0q8lCEe0o/nk4T8NmVT5hH/bevibff7q/ZV2/fg+E6jqFLFVTvU4NNx",
+	"DwzGDsfTi7A5DnEgTOmVRowGGuTLpdwCus2FHiURZEbDxIBcwS6EfFjN4DatxGNSFLgUrcmkAEIHc+J0",
+	"4awf66KZbiJ8D++JPuTlQZraIZTA24KgiF9R2oacAooAsBD1UIf7UHOvg8ILqAU+Jny5GRaoCNpEjByn",
+	"iqcRk7ocv6luN7yvGzAOBbcGksXBLkJ9FOEr7NvmoCk5uuxpa5qMND4AxKk7vHx+sE92n++8JP/+1061",
+	"Xm1U6x45nTB++JrsC85ZPyH7aiP+/a9t+Hq34hEfj1NXr9qEunES4OSEmEKafsKUkkyjmdJtgcyKJ6hp",
+	"z3gRvfaIb0AhkOx4Ug9fdzjSSxfdUby4HvgrJPC8aRAy3mekx2QYMGlelILHuXH4JJ7KBJ22Ha74Wijl",
+	"NFs/qR/szYlPf5/4FWdqEP7TU7NLxU0LIHVJrU5RQz0EYY1unBZaZB8b6mIz+Jn6vT4KXcRD8EnZYehK",
+	"kKXQCd7CeehwZVmoBULSYW+uYzbahdOZ1mrb/ZPWcRv+xbpHhyfvu69+7LaPW4dHvkfEYKAe0hlKFSJi",
+	"i/xjhUiYNDvc1MSpCWBJaizGZioDJR0Ue2Q0qOx1uG98ld2E6j2dCS3stPNMKsmlJPRCyWtM+2q/TWBJ",
+	"/SYSMoFxDal0HDi3IWpoNV+epjFlxWMxRlKzwyFWErA9TD5JWZ9z7ewFdpCXKgt870igdFL/Xg6ztQCR",
+	"BWxsBXqZyM8m61BiPJiIUF0898b5Sh4x3yM+F7zPkJmcvd9vk/6IRhHjQ1Z9vNmLY8rn+4rTPFZGNObw",
+	"DoBhpqkojy6tdxqOC0JZYWohBopHPp2sPghvmJv1TcqgeoFJgglGFTKDas4YVLkcHWCrIcEZUwo9AolN",
+	"8w7Xmc17JA6Ho0QPHgi41PDoChFPvk4JD4erzWMRjQ2o6GOcMGMQMDvyt3vcLt2zA8yPDaec1Gvu6k1Q",
+	"4DrkASkb8rjARKgKwUlNn6t0+JLTmKbZ/yWPnA47huwx8UKWQzEs+AybBsVCScG/Ul39PeAm9hbWCk4o",
+	"vRPGI/jIuC2O43bRYTsSUdA0ACd/tR1Y3zG9t7BEl/CWMz0Sz6VJwsYTxWlRgQxttdK3w2pXrFUbGSan",
+	"quxDrcB567LdPTo8Prz0yYTFlolSrXP2pv1rlnT4JJPGPKaxUkT9T5tK49uMacI2wXuLqp5+hwdoSAmq",
+	"tr258QDLLCKccYZJBznOLwQC8T0rJDtcWxvq5BjWX/mr8forbtF1HxovpETnmuO2QXjJupfvwDXq6bnN",
+	"zO7JjuxxKGXIh5CfhTavEyaDQBisKGcvfPz4cbPl1IVkwUyK7IQrLqeTiYgTFhyzIKSX8JvHDdFY0M48",
+	"1MqdIjXP3C2wkyYwawLT/qJxGqwlyMM8AqP+6Hr8T+MHFbd8a5Gav0E0BDM/C2IiRTGNxbqzxeCErca5",
+	"X4IxWZJfDD5+u3qEAm8dFWOf68lpR4dmLyImVMpprDaFROyGRU1TZYSihjpoTVh3Y7/IrSwRokpaDkCs",
+	"JH0ax3OlEVGNGxjRcAzDWH8xHcc+AS/qi/rz3SbxJ7PA94gvkon6z3hA1X9Gs2v1H4n/UZvh72WcoJaO",
+	"dBw3B4pGGGTKl/BVOhyczNFNhAV3Dllg+WTIuNYFmoSSmIaSARw8rh0GjcSMKf5rPq9rp1lEZWLJgfqf",
+	"olqrddRIKxcVOVlQIWMdPiJQbKhUC+PMBvcaFj+mk7G1Ex1ejtkgZnJEQuMsY1zJ4p9Lai4lT/2nUfrF",
+	"6ciAnyzAyHullgmeKk4WBKF6E43OYqUPoYU2oJFkXmnifPSHvaV/pG82A2Vfm8ZmFxsLpM6wn82Av9jf",
+	"id6vgMalppiENzpL9Q5TtPnAeSwvAWWbYQKRSIpWuVLjmvaee+DeDMah2hgypv1RyJlRMm2xhw+/8Ins",
+	"iwnzHIx1EQOo6His3brMQxRBjBQCr5BizJR6B8Wj1sFapsYxb+toKTF7jWdjEjPJoOgeUvSgVYfZAjV1",
+	"tflqWiWvZHPt+1GoGOtcJmysvueCz8cCqZ1ulX564YRoZPEuTbK9DBq1xu5mvb7ZeHZZbzRrtWatVq03",
+	"tn8qeaWBiMfq56VAKc/K3igaGDCqb2HX0N3ktfrhZ68UBsV8DbqbbEgSBqRsOp3ERj9OXdcixmpiG9bp",
+	"q08CJKFZ1k7DmX7Ik92d0qKC65XCSfFUcoaIrojSaoeXhrHQjb7sHIxpwEiYZCZWqr9sVGvVRrVeRMtE",
+	"a3y30hJ0rM8e7HaXDrUOs1RT2pDkSrJ4szUEkHDTM6bxbJf0RzSm/YTFyrjRMX0/nPjZWfencbT1ovqs",
+	"WruVBYSWS2QOnVcyyfhwYFZxiDOKqUl34BJ4XgA2M2FjeRsNLS/6nCoicUzhb6fd0JLeI7leROoBT/P5",
+	"CR2yPUJ7Eo1KYqQJfJElaa5f0Gqi6vUVUs1YQFfnR3flrebR7jSObu0Lkw2rXJ0f3SuikhJglCQT2dza",
+	"Ms6v6lCIIbYK2BIYbW5s3TS21D/+yzau+u6//+f/6UxrtcYuvE/9eSv1sussIuI+4BgYXdhJ474DNXUG",
+	"THfiaNTODRJxzPoJGYlYMtKjSYI9mSyXso9lWsg8b9zSQkYd2FnmnSv1ZvO7PIkWJp8bt5BoC+0AbqVY",
+	"9oDlkPvrG9L2y0gsF96QxLRCUPzJhZhfOM+pDdc1rNRI1RnrQaefJLxhzmocAWlbo63dAW35GF2MoGtp",
+	"uwBDCqg3s8xqPCUxjAcIscDrL5/XMlem/vzl7m59t1arrSXd9Gywu5G7puM5Od4/S6v4lq0Du0gUNqFb",
+	"7D2xIQn+3gOLiZsIdZ+RMuhN14xNJHrawkSSi7etzcazXZDbqyfQxfx/WUjNmkk0U78kAQC6ClMhUSWn",
+	"6nU6o8UdMyvf1qMnJDrAwZIZeqYMBo9eXwQMGqWAxoepG+rIWdG0RO6nMmgiZNJFGIeuTc6ZxmFWwt06",
+	"zIMeRcu0cLmwwDstCJTr7CEUE8bDwGZIoLNUDAZK0+5ipk+hiqSo2TVB/a6ifHfMkpEI3NvOBWel/DGC",
+	"bigLnypaFzCEPH90GicW3fLsbcuTPnt2Fqhr6LNydd4ie1uPKVsM8vtz5saGxHSpRZ7LzOiG9CYtyKUA",
+	"eIyKu9sUseKCfjfuyTEjk6vzQ9IBPUKpEZNJVf9mq9/rlJTVP2O9lDu5j6FpARrI7bqXhlBfnNV69He0",
+	"iaVEbhiTw9ClaprcUN2qYcyUGSRJj0VitufkmZUNY5vGodK+FNsw/9ZwJBJ8LmKQzGjMumHge6RarQI2",
+	"UzjkAkurZNpIR9K5rFqGqU6077rrtZNEDJXEStjEgLonlT3g7KD+9qFwzl+y7f56wjtLL3/GetpD4+Zk",
+	"+SjUcxaLlvQZZaoOSPlLZI0Rk7loCogyYXHo9ZI9E19Kq3P3SJ0kgtRrNTKJQ57QXsQc6yo7u7wEzk6y",
+	"aJY54ZOjzKIA8kkZxV5GDPkVJ6NtD91tIUsGTWhDK5ugdTfhXZvqXU0sYccR9zQOlzkYThAkS/w7C8Rb",
+	"92hMPx3ij+u1O4rLIgz487NN7ISVsIDggxDUlsx0+UOAeE8jsKD177CPDcxNhUaSBYto1G5ZRaO2hrTO",
+	"zrz9ifaT7CyayMHAFQV2e/4ONYm+G4gq5mtWWW88r9aqtWod267qT39uNuu/QIblnExEnFS0N3MShzc0",
+	"YZtTyQjYEQzyTAPrPw7EmIZ8j3BBBjEdjhlmUWlm4TjaCg4pHLXc4cnPcss0xFl2Zu5J7ryGk7tTOEGl",
+	"r+bmt6D+PPD4WuUox3omtM82JVNXE7Jz6VjwIfHXUJx8UtZXFZ2bWefYmqrX7TxptS6WI6dSyXxSnkx7",
+	"Udj3wDNQsanjS5vT5dR21OHw2C6qcXkRgErgLbvzuUiIi4DtG69FwVpetS7auztX50fli7etxrPdsjoS",
+	"XS0J4kpFR0UUW5korYsPMTTyfHd7l1wYqyedafvlMYtGgjZOZzcHcfv48t1wuv+WCva+nry4Ov/Ym755",
+	"dyGT2Wb/WMlNcB6oifx/P7c2f6Kbv9c2X3Y3f/ljZ/vz/yjSmdVy7unT0GAoxVXbTuxpMtmQtgZodzMI",
+	"hyFmV+a8n43tnWe7uTXUNl/+8sdu0dTzSri+eAv79ZpFLGFneJ7vt9Iv67XJLWylmwVhaVrgGLmrg28C",
+	"1U0FJziJp8yHBH/8iUd8GAE+CxifO2Z5T4iIUW79zeZQpGR69frgzebbd++PFvsfr154Op5nJ7ucBvc8",
+	"w6hk3eIZg5qQhtHeB2CGZNwO60VDgJfn7WXktyXd7a/klXK89g6mdKFZWrLvzUy6iJAAHVXg0cn3cAV2",
+	"9Wy70YBPNuWE9T3Sutg/PASJuIdgNXEsphzYm1TCSlaq5IipO4L2FcRXN/tUssCkISF6sEyEduA5McZc",
+	"t1jnkhmyuSL/Wba39nbBXqRRp6UHBtP3l8eilPIPHXAlKQeiL7E7dHUcbEgCGn7FKMXUer/cSDvV3f9i",
+	"ExXOrPmPEqURRnXranladKbsoEg2pfGfAuWWJmREJxPGWaDsXy6m3GhxGIWIk7AfTiLmkUAkqXJByr4M",
+	"hzzkVSjqYgEL/EqVZJZMolAmUqOHqmmh5DYg3pAdEiYJwzcqQ1BZentkrPZdadd9Mc6Jg/w779g+3XQt",
+	"vCtDWD8Uun4YNO83Xtq2f2nQzzhQEpFMCt0iLvThokM2YJhJqT3LJmS/l8OQ0lkNmk2Q+jOdmSi1Om8T",
+	"1zM7hfckLw9WRP4cqEOH3EUcCbfwg7O2O2ylqQYBGVKgxF8yLD2THmG0PyJDIQL0STs5nE6lLwk5mUS0",
+	"zyB7I4W8r5KLrE87Y/k5TKzXDzbZYDjaDH+9jjbHXExKt9oD45CvsA4wBec28XWJnZxzO5Ijjx2scB8U",
+	"m7O+wiyZdRPwIj0QvtI5GNB2GWwBFpOQ684LbraeU24e0zFTv1O2ZJYr2FbjC3QzvcddkuO34PnnG8qM",
+	"T/poTuC9JR0UH53SreolrtK+pZBIkOX7sDghMyJ4ZZQffrTgioRPiyb2ltFIMck/bs3wEdfZhBFx/ZCs",
+	"Hhd77s9mwaxYt0k7VS+WmtpMjhRAjpr2obepJ7eJgOcFQaVV+dZAo2VFjtlQvLozcOdCTvJ4ZNlpY0y9",
+	"UFOd4ibe9q7QlNel5RNlt2gbQv/TXt7HUK/X6rsvd17s7Dzf2X6x23i+u729s17yiCVDOslUdb5Fmrz7",
+	"+L5IPKLXARnUR9Yj79lcW+TP6s8rTeKfvj/zTZwwvmmSdtB49qz+EtMP/Xbw+qLle8Rv72d+dbbZeLZr",
+	"fqPsevWb84uW/ugcPqqSE60hak+a9uUXuMCjoXtT4a0lrwQjl7wSDFccu45vsg/C5EteCSZYHGMpNDau",
+	"lyVnXbM5nAUPFDvty3hBktF03AN3957RcDckwSx4XY2OCVCLb0KeYaZ8+v5MrXQfltkqnDEvnPFUZpQn",
+	"GQ4LH/5U+PC8KBU/eyKvAQjzGg6m2h9845Kjd1F09jKH7oIl6cEj//7Xs4rSNPTxvGZzmTMQsKzrZ302",
+	"7JGADXf2GfatNH8tnv0wqwXPotfXwfa4926H13/o7Z7z7+P9Rq92Mzv7fXv64+By50qtA3ZAEx6oCMQD",
+	"UpXq9d9+bP34/tN+PPhw0X1+Of/4/dvT4fNR/+aMTsLjKJ4dUnrWf3t1Lkqff/mcP8imGG2tZCx1ZW+z",
+	"c2HAIqIfhfzayKB1xXF2g64QZdCYeZhTqKEF4arv1GqLVxUcfn3XRbhqiVl/ouvrT8Rtz5qOtlfnRwX6",
+	"XTqMl59TIbnEMORfkk53UXa8P9cJZyTMSmdcYQvjOxksmY0vyIabhFVHzzB5cDaFzQZD/isMvnv+9vvG",
+	"SfuH1vHZUfvdzumzH97v/nR+dfBTo+WSBwPwqxfvzqto3ccHrStoyXU/nRdDfoWSRSOZGMQM1NQ0sJJW",
+	"zjKt1rJqxvhdrfdi+Ob737Z/nNQ/vez90Lj+befi+bjGnt187O/SF9NLfl4PjkY/ibwDafdux8NGLYto",
+	"A+brPRkQBPaiOVSYioFB3oHqhoz9BprdmH5yB6zDGnKffFUufC9rhC7O5BSXjZai009O7pEIfImkTyXz",
+	"SEDlCMBtAu1sNLANY5hHlXy0gOI5zb3QJr+Ln6nIDXdsElju5FvU2gAOYzttAOUB6faaTZzSBK1vN4lJ",
+	"2K7vkvfhK1Ku726/2CG9ecJkRZkBiqfSfgKDV0kLHHEM4AWAUGqs2UhETL+4iqU3aTaG6YVvqqPOWpf7",
+	"b8mWDhACDs9k4vw8VyQB9gC4CUnrDB3ElZweE4k+hd0I2Ob+W3VMRmwMf9P4etHP6ZU+bQ7Fpv7wVyl4",
+	"9ZzOjpmUFAVo3l1/N3b0oCTPxXzK11SOeoLGQdHPp3y5386pNXDgqTQUXdnk41T2tMtkyAwsalF0psiU",
+	"grkW8SxNv7RBxJcIqGSt/oKsWFtTATnzukMDC6BiIZuAs2E8nHDQ/iKxmVtsV6TY/QQs7cddKN8szA6i",
+	"UcNvaoJhBq4GQzSFjtY9bD93ikszvs5bUz3vfzrMdhfJiMhpz6O5lJsmkBZ9OacmEabVmRUxkMKidiPF",
+	"sjHIZhifKtubNqZzQzETy6cSwBGhZGtP+wEmsRhPku/0W30skrxWcmo+o/NKcRj1PpHFPM9aqfsVeZy7",
+	"dLhEEQDZks09d+jstIZMnNooRESwxS6grAGOq9RKWqF/azxJluWGNFMuB3W3UEwFtbd8jqjdZTQ4NOWB",
+	"GaRQcjYQ1ac8xZNVsgt+6DehMis9JyE3G+mbzWuqyes+jaU7pzd/Oc7iZCG77MXhAZbWtwaE4SJC9OBL",
+	"m8/FZ1FwvAIY0YIk2MkUaqkyMJW5Wqrr7e9ntf7JblSf/zZ4fd0QLz7V+O74w8vh97Pfn/XOG7T9PPlx",
+	"Z/qun0sIary4NcaYye1ZokmDBgfFTuaHacJPxdP9Rq1pju0ZdAe4QSRm2dUEr34dJO/YTzv7H842x69e",
+	"Nt43nk9Hvat3V/VJPe7OPtaHBx8PTtu//nC9LBuo2v3/IR/IqzderJtYk19p4WkBRMx93Q7D1vzkuHUW",
+	"NvN1KLVaX6/WyL//tZ3W85SVNg814zv1nQ1ZaZpiMkisj20gGSGIDL6jHv8s9VGbFDQ0D2YjVBfmRENT",
+	"6Ni98StXx0FlT2dPm7Rqxe17SokNCguL7M3qWrSLfAlItmR7fd6RzYo0K7mfc+BWqz//OpsEGUrZtTG5",
+	"7CIXxReU/+dIcQcFIeOm0gmDywlrnN7rv0DnLC8n7GIa/ovdxosNaRp2FQNIVtegLuNBV+tUmTfe9pyT",
+	"3X1fshqQ2C4mVQy7NBredmjP707ckCexkBPWT+66xuIn3azR+68d2EWBYtE6O+xenR9p3cIPpYSyXc1l",
+	"XA1SLilOzd64NY7Ar7NrCTUva93g6oxF0SaI0C31ZFWD8dz2Fhd2cMXZdqGbG1vGxvQd29IzWATaLgAw",
+	"c//0rPv6x5PW8eF+97z95vDi8rx1eXh6Ao4CwdciVf6lay1Kc6OxCO5/EbKJ3fcf5UYDvt7pkBc89ign",
+	"HJW8ez+NYdSHUSSb7X0nAYW+09sPwPKE8nvPWun6IR+IO+xiXttG5uLc7CLNyOkwdwezvUf71yzoTpfg",
+	"UDithOSc97HxFT5DphM0Vl9dkEFEh4jeIAagL4HJNpVsjRwuD+YwnXRZFA7DXsRWz0TrSXo2idBqFApO",
+	"7Ql81cYZ7ZFB+IkFhCYZlNS1JvWV5egpgnanconv6tKgPJjmd2D4hIk1jqc80eknGkLSK1rS7mXtRXP7",
+	"bksyzsjbiv6v2fxE/XS5l3DxIHjO8bzVeaVfcqcA40JOkC4nu3VBEC5/z+b76SOfvZKypHT9/h29+5ks",
+	"MD2K505oxYpPCusGP2obRPukaBRJt81KVVlHSSwip0IQQQ96IRq5QDOdw5aEfOj8kJSv/rO2W9/3yNV/",
+	"Nmq1tv7vAf630VLXEv6lv9ndNZ/svqxYKyoKOYM/lNo/jOlkRHQ6sMBXNGqNF3pI9RgY9gjqb+x6wukY",
+	"4LNMHmD2YLcCuiHJZIRlOOl5DuUkovNNferulvCriX4KdJZ3PGHOAcm1hYNMFfBusZiNBZ8bb5JBpFAs",
+	"eCIkJNTaJFIE+xyEN8wk0ebcEmvzF3HbepYlqvsTcxd8bcti6hGnN+FQbWXVqdKs4h3G8qnqkCUGvU2t",
+	"sxdyGs873BYaU8l2d6ZxtMm4MtkCUqaS+AV3rzqhsWT7auxQcL01B7EYv7tQKiPlQYf78BvNGBZ+ktBr",
+	"cDmODQ5aGjhycixK2781Np/PWrn/lbxSPDkMSs1SLj8vHDMxTUrN7VoN6tfUVcQ8Y4PkX5rEbMBiAERc",
+	"uOFL+YLZrBVM4VwrvX8tTvhwcZISSd/uNXioSfjIHu4Ximc9b2T4I1Qy6FDo8wbGP0nIydXlweYLUsYO",
+	"PqZLWy4f8XGSSF4UsSSNRVlUVKPMrJc7z54TDQupuxsuepgM4mahHJmBgx26IaTNPHVadWFyHTbAWRzt",
+	"AApRoCIffRt6Wjo7Hng4doYxnWXAnTbPeMNXnQ0nibzQd2BQQ1dglZEwsFD7oo/5CH1GylDBrDHg/B82",
+	"9c3aPAx8nW9YjCTjJEBbcDjFDMb0E2biPnv50snL3XEqRJ3IhUYwXUzukyMRJ0ROx2Maz01AH7EIB4a6",
+	"2YP4igYGZntVNUj+RVfnhwSYFVDDEby5l+1lMU3TJBokBAaQw4TQKMqnSaRIrLfmwmiIX6CKtyo/3Dhp",
+	"i7Wk1rpJzaQMtWSQClJZkuHsOsLp5u+//JwWxta87XpxckoRA72zEC4YxEURIDHDFp2wOkgAKfspY6wm",
+	"Qn1WrviVJvHDwPc63I/p7BDwUxFftqzl/OY1m/sVkxyEfg7fxBdQgluXttLYFoT4gnyFxNFWq73fmilB",
+	"ql6b+UC/xMDF2XwhrKsrXfz048mzH4env74Z1U5e9c9+evvT8ONO9zqOx+Ho16O34w+//z4Vx0HUOD4A",
+	"af29DV2pEdTCleCev6uxH15Fh7+KMGh8CH/84UONvtmZ/tT4UDvkNXXEwiGnyTQG8Iz21f7h95i1Gr+l",
+	"PEBt8/vD169aV29ezYbv9ofy+PX3O2ftV+2L9qfvPxyM+j++ORe9t69q7O285fCmlKyFxXaZLp/s4fld",
+	"EEZtEt8IG39P53vt5ZO99kBJ0/I0TTo3h8Yn5UEsxh2uPXxxZqJb2szY0qqKr/WqXPZY4y+QPfbn6UJf",
+	"Gsfv28yTO9dztd2v/qnuWxrXz633l0JyptngRQon7UkRTRNGrs6PoGAXoWj9U2yl0X59eN7ev+xenR9d",
+	"+B7mDcYsIAx51DLH/iTj1EWE282Q5zJqazu3B9PPEQPofnZRFkAoszXFpqH630Gjt/2u9tMPw6TfiHhv",
+	"fFALfngXHX38sPPjx/qs9+YqOX7dnh///n395Nf+zunHg/CBicILMEcFm3g36/DPTcT/a9pl90nuPwcy",
+	"PiQNbwENL9OytOSVsklLJZv11s30QkmYoi0G6PXHv6wHU1e8LKVaW8/Efdb1UL/A0jzUcybZA+tp74d/",
+	"692hJiFWk8TKhD+3+mANUN4LzD64a/ro7epVq3X0sPTOdZJ/McEXPBBujpRJUzXYFksCKPeJCWmVtegc",
+	"hNLkxTsNxRN7PGCWNtvx1ohWPvi01Jl53+AT0g46VmCrAT1bM/myFKYvpv/u42X38vLIzwcMK6soW392",
+	"J8rehk3vINLrmeIKlsHT7xE2niRzk2nKmW3B/jCs+gxIfYbWmTWkRwWyvAovn9IooRMnIGjcqyihAGEB",
+	"krB19W1OsU1EMtn6Iww+GxX33gGIZALRdp24UtR1BgCWKbSX9vXPm1s4Ax/cU2Vs1fL9OXZ79khEeyyK",
+	"XAxAJ6/PKXDZkEXMNfcO7AqTrcL/LxoNRRwmo/F3F29bdcSFB9NTfreLf+Ebv1NP4wcTFoci+G67plHk",
+	"YV3fvXt18fHH7ddn7bdn77fPfjjL/13oWlwCj63IBbaFQQTqUcm2G4uQcIlAHB2AyoCu3TmTulJomaQk",
+	"uvusiy6AXkf2EBQebyMx76IR6fTjkC9vVZeGxzPQf/rRZsquAD4kUr8AJpDm9afdfzo8YDSIQs6gLIpJ",
+	"26npon1xcXh6Yjv4LHT0wf7tpkOQHtHrcP/4oNU9a5+8Pjx5g1xT/RIZUAixWfW3YqOZsol8LOtlIWz7",
+	"akQIY0vcjYrZXjMG6qfsn7cPztsXb4tIuUAdl3hZqdB49rJRe8BaluhdLU7EhP42tdpXyunggy39vO+l",
+	"dn4T7X6zXvSzSkIJZ7OOEhFV8p6xCQkTfRf3TLYb1HHY5o+MMB5kRH1u7x7bvizOfCpED/h4ScpvATNS",
+	"WV6AUEsl8VtujmqTvMLWitjTHgbDpvb+nlq8QWKQqTLgyzDIY3aw+btR700/PA3fHV79flg/CQ/lIT9/",
+	"1t8/3D28nvzwYf/dyyqbv5v0t4/Vj+KfPn6Qh+Es7G9/CA9/FeHxhXrgZPKTeuDXk0/HYW07qB28+v4q",
+	"/3/t8Gj/XcTetsLTX9vbp5dXjdPLH38/ft2Sh+NoFOwf7h5f9p+dXP747OTy+9nx21q10Tt+OX3xbkec",
+	"vPh+tsvr42e/fz//rX71YvDhZe/t9qfL2vW75/3zBj1agRufx9pCst1uXBn12xnFc1lb/nQX3twilno1",
+	"UTrUg5ArM6Wctynmtmy1EImxAJXdmapk8VcF83Mn7MDsMNn60tzY3dUFm5DRM4KqWz4I47G2UQxyotV1",
+	"NPcdYyQ1EflWUJpit1oK9Ttz2sc5EZnapYySnKOSt8bhwQJ58C89HJ91aWPnDelgL9rIpwks92kch9Af",
+	"JNuJVttAhvM/gXuqvj7HXwaJ8LXBHqD+O43DZH4BoOCYzwp0VbIp/evAkOrdx8vSYkG8s1gt7rFez0MQ",
+	"iLvIOtvbGC4UsnY78VGSTDAJAVCmscHlZfEmuO0vlOFVAEzdxCT5/fPu4cnh5WHrqNva329fXHQvT9+3",
+	"TyAmG/ZH0AFSF8pDM1JpKv4hCB+xJO0BVNRUR1bJiUgIxUI49/1rrPUzrHYgFteHfQyVoiTHNIqgC3Z/",
+	"ExVlA/IlWXwTKhVrBNByXiaH19O2OpYLd/i7j5cedulM0BFtsMURfPQj612I/jVLyDBmTClf1Q7v8Eu3",
+	"ybbxtfQFT5TJXyVodsY3LDYpK8zAj5orDbWa0Kwd+4GabzFojXoftNSWoOWZd7GAjFjMqqQNvwfXKQll",
+	"h/vL2gDrkomXO8+eV3DugiTx3EDK6VXHApA01dhNSPokNjyrKy8gyZPnTnqH98UEx/KxTYOB8kwbYk1A",
+	"uPzHf9h2b//xHzp7UybQZRAU1ijsMx2tR5dt6fhQXTro72YDOmLCuBTTuM+qIh5u6YfklvptmuwCpwSh",
+	"PNGjWKpXa9UapisyTieh0ourteo2hnNHwAG21P8bollsu7FDTsEblmiUwjStAB5p1GormjGbJszrNQbW",
+	"b1jSF1ifaXUcphPoD/0M3100pJ3j1iFPWMxppBObHNZXav78i1fS6T+lpoZhJP0R60MWDR1K6GiAs/pF",
+	"Pbqk5CelWi57AE4opCnIkW4pqoyXazb3DG6YyfhI25+aQDz8ihKfs0+Jr/5yRkoRmdWYOowTswS6Nlyz",
+	"uWtRgn/QuD3Z3DS5VFoQKrhBlbRIzG7ENT6sSDxUVw4OMjTd0L5HCy4guL2usNtVokFgdTlmn/aVLMzw",
+	"CDAK99UXmzqB2t+QxB/TT5t0CHky7z6+v7BGLGbKyJGYRgEZsKQ/gtQnxTRQPTC9etFAAqRcDK7512Hg",
+	"V0kbPI6Cq68gey2KiExC9f/1PgAHBPusSi4YQ8hkXVE2Bs/wwi0AoLgnvAMw/pIbcAsYXa6HfYbSBdVl",
+	"ppmDpv93PsnS3+lpVy25egU6ydPlpJpNfsjtWpEb9/OqSwj1KimiXmG1H4RN9SmGLSyriVecO2ugchfu",
+	"LNQ0bWZqRDdRTC29xMB76DgVQKDWZEcFtIDNvlta7aO/F4IppFGtGaWAlNPmQVK3BYHsaYxJREJcw4Np",
+	"ZTWi7KYH1CmFLjyi8MqM2nWBK3zCY1tUW77kFNsuWd/CcTW7lCs71pqPtarSk2nxUQvOZsEpWnoql9Xp",
+	"b6QMN62bnULZqC2o9bIFtcjI3RuWFpr4pm5OqfQCWmGj8mGWaGZbFCiIQIaExjtnEDIXD2zB4fk6zmpg",
+	"4Q8MUb+JU5uiOmwWgDbMQOIb6AbFbJdxVsWOSs0/zD+33H//QaVkyWf9EZjBOs4FHgEhk1X2M3QT0c3z",
+	"aBj1xCfwhTof2/7ePJqTRAwZ1DIuwq+FiYQKFp2zabLQLaA5XfAnUBKFNwtxYxABetQq+YjhoA5nIbwX",
+	"XmmLjXZqNXuDcNgQO5uCz1qD2YSclEWcti0zU9SXL553OCg7apa61IcL+yvoXK6jHLYEx9p/anNTWthn",
+	"IBeiw8vagjGfbw0AGd2vGMO3gMyJEAhOp+SVHRDWuq3zFZWx1uFcAN6PhRQGinKsNDXTS0aUZyM/xoBU",
+	"lIMHrDKHBnOHX6VxJj2lUOJEM+FIiyAUBCZLECM6preH0m8FAjojJ+5wC42t1gJt9SBeqU3IJpzdzRQK",
+	"ziTkZvmY4yTTF5nJ5JUI5o/GtwrccJ+zHh/FND4vcM6dJW63lIxmZWBV7axjVb2iNuEHHqnf/sgVt1An",
+	"AT60fftDH9V5M4k/p/HxQcv0poMh6msMcUbnkaDBpRBHNEYAwp36s3Xma6vWj1kQUtO2f6fx8vaHL4U4",
+	"ptwkbMn7WqvqqTWWeIGm8RWnNzSMaC9ieUP3j89e1sH38y+fMyJhH/3hDozrEp84OPbAIe5IBbWzpV+8",
+	"0qdNdXM2Y5qwTUgYzDTEyQuCLQjnBcvlwZEaggUkCjV/y7IRewGlUm4gR7Z12e4eHR4fXvpkorQTjXeG",
+	"S0H8c8VUetNgyLBJomatS1iiB2Xy3NJE14rC4HrURZXmHJaVqVZcuJSNR2MLLd0spkiHaemr3ddoOLAI",
+	"8KcBKWZ0TspTDpHkpJglEBrFjAbzSvVpL3r+Zn/BS5a7KSuvyYWR1gV0BWntXIqpVEpi8a0ATq3uA3qX",
+	"fl9pfU5i0dfbMp2gsFUXng+r5NBpm56Iqe6eomyOHkUIiQVt+yi8YRy7RP5JnjyzHqVmyepKn5yZLFTI",
+	"sWVeOXDFLmcjFwmNE5kiZlZJK9Uv9N6Bqzun3QxZkqp+O7W61vCqHd7ilglhZ3wL8lurmbfIJuYyYO0Q",
+	"+OCUgY8u7USSiKnPYtZnPInmZCpZ0OFWpfMpjeq+elYaZx/lc5PfooYso91mYCuoYpIV43hH1TWUepy9",
+	"NKBm5j2Crj/2mmeyXxSjBDceKNd9GkW2VsmpyPAcT7iYJhr2+k1b/wqHkr72RGKXMZx/tcOhaDQcjhJH",
+	"owW9z8zPDb6oufYo5wz2BHTODl9U1PSjm/hTnA8Xhhp7doMV9WAc1DjrkBgXzehcgpGbjFiH9ygq7dD9",
+	"I2Y3jJpcODFNMlp1kTIISBpPpAZmUDrWUgAf716bTlWF19oBKwAPHcR9vj6VsoWn5BUckn+0yLtokRnW",
+	"3P7UH1E+zO77YNGiRtaaSWu7l+aIXGa180CxKhdfGKMizpuhfeWEzESMaMCJxgJZiGcUXWn1+nWtK4cF",
+	"Mx5Y0+oeh/qpVZo2aDShzaFY2Byg/pglcWi9PQ5/X6q5YOOkZMTCWCfwSRC8WrIZAmG0KAIBkQihhKbW",
+	"2nWBm8zniKoBfFIOUYfVDkvTzhINBNN1Qkkca7ZjJCsRRAl+FMaLQq3DQ0mCKSvk6qFMjg9aB3rhD+Sz",
+	"62EyYI/MRVDhQg6st8QjIgqYTEz2rNNBEvQJGxqc6wBg5es9nZcplnVGRZHOMR0PqDml6bmEzHo8lRFL",
+	"WNH5ZIFczBm+VVNK3UnIVxBdW3sJ1VQ7vOyft8EeNW7eJpGMkcJyb7/ioRmacUxSGwXWLUVMQlGH66Pd",
+	"Y4qBxWwMHjCd02yaUtiMqlxhuiRlSLqd2TJi7P6YFOt3Ux5o3yaowACWBOWtOUMYX5dVsP77f/1vslOr",
+	"Vaodfq4maSAvIBqd72h6I0IdJMiWRwMDB/QIkzyS9cqmvrtEaMbS1CxH72omcIiBDyskQt6PpgELPND0",
+	"lSJoqMyJ4B1eNqLDSS6v+2RCw7jQBYidzC2HgMwKjcqLfcCKbkn6E33ZD1+X1BV4CtVxodnNQ/yHKYsd",
+	"Cs6+Pj3v+KB1GmcwIELBMz4GXNnqUU7ExbQ/StnwV68sYq3+F+DMcKtZvt/EUrZsLvamxQMoVuOWsGU0",
+	"bDVTiBk0F3BKa7DLioiUIQuGpuIoRZ65IePqA5aFNnhCkyn7oiWCm7NZjvNV/+TL8dSnpwVrVpslBrml",
+	"Lz1C0Fx76cE5dwtIPLdtthMFwpSZ3cb2iya5eNvarHtkl2DRmUe2a0RCgxqpBHB9t7bZC5MOR+W1YgHt",
+	"nQI6rJ3T4mGhAoyUdVTVV7YNVu1APdLhxcVV+xziSE55nlLB86cakj3RxRQmhHGoxmcBQFBaf71emm7/",
+	"YruJd7hOVyXlVVWHFZPclbYT93Q/cZsGu9CDvMN1bcSednLZ1uNp56rsc1DQ4/jNQKvSXjOlL5gfdnhm",
+	"u3ZqL1FB0ui1QzXRWvo6RxUp7zRepo42RdwTkWhQ7IKCRdfb7cyzvFPb9taKAnodzlEAJm6lp+sZLtIS",
+	"sMZULXKR7dQfz1OTrWZdwXeMPpsuzQGWxKP59MwIopq3ies1hCAK6vanULtL7iI52/ZMfZFIQkLjBM9x",
+	"hAVtzrlfyQLd27ucHep8TFnEIbRpYTkFXo88+0KRq7MaRiJSGjrjHZ7l1l6eaZGyw7TAgXzN5phvOmJS",
+	"K+7jPXBnMxpHIYu10O5wJbUrabMQo+yn1fqkx7C20fTFwpxrCeD26sCqE60U9HQQrcR3OLqjRixK02el",
+	"riIs5xxUiqUkaZotWHaTYUwDpj3CY2hYgpPQI8tKlbSQpql51UytJ/gG01cBARLgeD3MT03tGvRYoQ+q",
+	"ww+UxYU21XK7i5TRkQ62PU4PPq/skbGaPVhijZfLkxbUwftaTRalNv1Jzm5c2wdTKbXS5+KGTPfQ0UT1",
+	"wclfl9zh3kjPrJKHOkDyNVpThhmfxsCtr9LeiPc2pu7F0v+xwHI5GxnRsaAGZjM1suJkCm2BlwuRFqiB",
+	"oLMet37oHrQOj67O2xe+5kkWhA0QoyiJwa/qalp6Tgm9xto9+0SHL8m2Gg/oJjYL9lOVW8w4ZtbpgkxK",
+	"opBfm6XatmNYT8bL/tnVq6PD/e7V+ZFe4uZ4QP8Lvv7uv//n/3HL0DUsx4f2+eHBj1BdX6mSC8YB5SFM",
+	"8C7jINJ1wO0RKTD2rth35pLr9nVKfswLXMxKTCDv1+UXyi7Q4WgjpbT3rIhnYyvn44NW6cmcRNlu0Y/g",
+	"JML9d46L7tN3Ty73rQfsVkTdcGvgli1c+jRJS18T01UR71OeC6xOTEkP7HL2cJDxizquWSeOr+9o3uNb",
+	"RgszU0tXaWqIhA5f4v1eVFK9nOv7Voe3MbrTbF00YHXesRLD2F5Uq202I4OLmZbOewVAHUqt7PAFvdJB",
+	"rAiTBaAKdL4r7W+ClrM7ouItoFKqfe7wnGK5UnEka+mNWfWww7UaiQ+4emSVLJUD5XqtcoswMA6DUOpz",
+	"2HR/ip73WwQB+u0XhADXfBmEQZrWnAo2HVuB8LPLn7EKDIkJbQwNfw+TFbm9T8py7+GX/0JpHblkogag",
+	"kqRK61epqh4hw/tHW3T99TSULBPpJ4kgakcNj4ZrCRh0zmUp1B2hjG7LoiAsT8hAaOkRjWyEVOer6eIk",
+	"ZO9LO8WmdUiZ9qZ+h+e7shpXp0lPxjw0nOcfJtX/c9pt04fcSZnLDIRMYxsLRalETBgQ6uahlbTNczOp",
+	"fj4wEys0ijwBoGd2+G7N1PvsOVUOHiiEivZGJUQ9EniX7UoLbhCb7jmmSX9kchQ7XCcp1tJAiall4dfQ",
+	"p9Z6gXV5/xbCFSQhk1t/xGzw2a/Aj9GPslgdoRRhDz08aQIsi3EexrBFqSrJTu2lCaTTxA5mlYJQdrh6",
+	"F2KrmPIQg5MAPxkzysF3iwMrGVFexyurjkY2gF/k8FUETO11XcSDJSwayCBgahNNdqWmZ4cvyVDU2Ylp",
+	"/+0+jaIe7V/bhMWi2ecSFiuIg5CbBpTeFAilU2qaPz+RVFrsLv1VZRuaC2IPIo0ZmHX3l0hriIqc6+M0",
+	"XkwnXMepcYh3b35JYYl/b5vGZhImCz3EMZ8w1c0daSRWpA5aK2a5AFiZca8lib6FphUIwo443m3TApyU",
+	"IS4oE5ow3yM+V1zST8tNzt7vtzvmzMSeEVYbUss1K8Z80x0kFYEVNEfQJ43BOYNgOJXMpA11uMn5NynM",
+	"KQca0zmJKII2oK8CLqTBjMBXZVea6CxoW2qeE8vQ47/HjOFViFBvcelJy4y7YTsfdTgIBuDEJBGTzYjd",
+	"sIjozmcIcnfB+psHLOmPNl8zmfi6+AdqB31Tjus3Ad1hTIdMSc9BTMesw52SwwkdsorjcE/73zkQGinD",
+	"1SJCTZQmDEHPlzLfltO6+25uc9NZp/TZK4BT1o5jsxlDJfFhJxNhqpVQbyqLmPgAgONX9gy9V24KNEdQ",
+	"r/ltilhYGmnG2d2VZcirMx3S9gafFxeW67Wfqm5us33/VeuivbtzdX5UvnjbajzbLWcUv0rF3yNuX+Qt",
+	"DbnDIWtE3Tfz02UrzV64ey9Wqe37dhRY7u1v0/1wVxd6a3RD0907X9j9S07gbmMp2W083Dlx95ONa7v3",
+	"M2/6OgQMxlpptsUr5SQHomCxGZYLmZRBmZ27k/QxPHmp8DHdJYgBa1g+hu8UeFs2DcIJva1WOKmjGJDe",
+	"vMO1hCJlLT0qHmFa9jr6pg3+wz1NpdaNG1E+fG297ba9k4eYEh7x6RT6X7FPk1QcVjyNBSFigoiE0tXS",
+	"C8RRh2flESwHk1odWZQPAhjemFpanpGWFbTBChhIUzu8jK4BHqyr86MqsfD21ohBSSLB8+iSgqix3cTh",
+	"eBpBBx9vkZ0rC3VxFZqX666b8EfXOR8+wBgxGni6tAkq7ZVw0wiPFpeAUK2XcOGZrFz1DywyQ6+tsTT1",
+	"oajg2dHl85AiPzMJ8xajwKwha+rVlkrIfXPeHyQgixgrTLrkMk4HKPFZvVEAjbiktNK0sMsiuJjuV8uY",
+	"+rJX79Re7t793XCkaETKrDqsEj/TeERdnAmV4B/gBQdH+/jBkW2g6liggYcQHQ+udZlFkhEfcVu6WmtY",
+	"tkRsSLJkjYBDedclJuxTYrG29Xp1fhtePVgjpLkp7Y/yubq0SnfFmEBGCzccfA7DVjzMM6HEmYFBBhUz",
+	"vnKR7gVbtuB6rbHzaJK4NZl8WSF835Kxxlrze0MTNtP9sJbJ31SntUx00brSfCIneVM52sjYbkUfu+LV",
+	"+R772xd9thWncLaF4vhAs3hlRUB2xulZ93X7w+F+G4CUMNVpA0UB5Vq9FTNeaVpfJzTbSnGHGcfrSXXb",
+	"/Q2pu4zDFe1TiU4N3Qgu0/2tsufCzPC07TWWS5kkKZlmmPTFxNiLtp15ItQ0Y3EDBlPA+DwDgFBIH79K",
+	"dmo72hhHn5S23qz/0gll4wRT6IAqaatFhzYYFaJ1heoSC1wwhQIgB5TeiNiQqjxqtpgfMGFxioxOJRkr",
+	"tmDiXRUvEwYzFR9oc7zYbbwg//7Xs2q9Ulgp/xqIkPZ7zYmwJT4pKMCHJyEzTi7jPoC7rEXJcnMg18Lv",
+	"Nh70mO637PKXuOFsJ+OvOGHpjrwT160MvK8ZieIyPWbDmPKEbOp0bYN5Iq/11Z+NaFKIQFdcdavZ5Wdv",
+	"SVjno7mCuixvEd2Y+JrDNIk6zr4Js6iHYK4GGQEeNXd3YNRnvYCy7oDYm+eDLehYC4OM9q3sAhkGOjqp",
+	"DgxR5oAyRsZGpUYnk0nMs3VgNhOvom0Qg8nqrFK3ettzrjdk7n1KyEREUYdbQAFdZ7yQUpoIoTmtGAyi",
+	"kLMuEs2vuAQD/HSfjI0J1+GLL8sriDbalOe8RRlGiNm10yS0w1PJk8apIOrh5t2KmW0/4dT52LgGuPcw",
+	"+uGk9nd4CrzgihyE6wSxr0wQHiB615jQKGqSnVq9sofsHkc0yftpy3QyU4NjYeKMztPwytpwEHACq+Tc",
+	"lUAUt+5N+9Lr8JAvSJxiJ2ALyJ2XEk8RisF34PvunY/V0qfjK08uLQio3Jd1/71iKneWFwUqqr6nUuuG",
+	"YaYaa13JsaBndzO2dVYTZzzoStv30Pki5Eks5IT1k+znBuwn/1EOcVJ/ZSziFTmuoLdb0xl4HYsGkJpl",
+	"ZJEYGJxM7TI09hUp5yF5PdIpvZ5zOg77He7C7ndKlSo5HQyIBtwCW+LHk9bx4X73vP3m8OLyvHV5eHri",
+	"a4CuMtQh79R2KlXSSq1hM88OpwYo2QhMrIXoMh5MRMgToLp2OTeh6Z7vgU/PQ1QcqGrbA43e6V0gOOvw",
+	"so9jdvFX3R6VYd/3SO5jRVC/op3vxZ0e0LPV4SsbLihhqSvHlZxinyYIyW+xM5VgcEA3VyzUd02iUBKD",
+	"lmoxNAGgtqAnhNfhhYtGbHTrVtEjo8sChI95yoFB8Y1r0KfBOOR+h4Mp5qUlflRma+OcFooyYRN08IWS",
+	"IHhBoOvxLBFfH7W7r1s/XvgdbiCJMBiYSLzd0sotYnrEoLZl00fAwxdKEg65iI1FpPtmNLBNQgu6I4i+",
+	"iIghddM6mfBQ46DaI6qGc7tvVBvVxoZE2HLwtaiDFXLABepaJxaCC9vPNTUNdLJf8WC6bj8HA1OqVquB",
+	"tDt8Bjjx6qdK9SGbiPqeoIrBPvUZeoUSYW4yusawFwwoMSKYZxHr1f3FhZXVuGodnrIsQTs0+Ux4bpVd",
+	"BmFGTC10Z1ukORg3v9tq9YlUB9PHNd2zO2Vz1J9wIktTO+ztTS8eqvXmVKj7o0+evZlhkjnD6vTVK+vr",
+	"OkV0gojxA1SftfSW5EBMefB31FfQt7/Y0Sevumhxas5Fhv/YLa+gsQv9XtEF5uDsr1ZiDJfbBJYg147s",
+	"NYx/LAWbWelFRP4OvsRljkPjZDw6fXN4Aj5G7UrEhehmAF7GvefTfty9odGUQextEovxxKDxjemnLjTX",
+	"MMgwmSCHsal8/Y8u9M1ABAalIripmmFgKp1tModHpnw4ZVLSnknTA0hHWMF5+/ur9gW2/kTR7ZrTmV6h",
+	"YUJoJAWRdC4thlOS69YmsfUPRgKlWb32bYZGEJisjrJvH1ESRKfEAOkhpHAdTgiViAEGpSjg4ITkRh1L",
+	"0SU8XtqfP83OXN52obHUW3hLwEs/Zyspnwr7PjPJv49Pz5neIzGu22ytVJkDzxxNUmsCnPSDTJV3ri1E",
+	"EXvZwiO53JBZwzF3saYjzmE5Hf7ojjgCfrgOX+GI81Z64bK5xrN8xlSHQ4yds09J02h7JjRkdEfdWiwx",
+	"qQV6a5ziyUJHWIcv94QtqWExGpYP1T6BcPn1dxqkClbT4ZRG9RSuNGXewMqRr3+nk9KVzZUrIwZkLYtG",
+	"puaJAZ8RBU22D4QTMRnTgLmZyvZQKisAgsRL8FXjHDpDurS0pQEWuKftf/NgZ9UOh3NqlgNmKUkgm1+d",
+	"B53hQGguzJ3fIx/o0LUzqCpzZdEPSXJuSLhCd/RCdnixG5I83AtZ5FSEKT61MFnN/QBi9iJhE5PS99VJ",
+	"AmeGjpL+J4mDu8mCIq8b7Lm8ozxAxWS5PGhzi6mnGy46TDOjU5qbls1Cgsq4NKk5lFIpo7nYA14jWIWk",
+	"oTraFW/hcnrEqGPpZ8AjlIEe076asPNNmebYg1mA1eF0lpKkSSgHcyLDCEC0K0WIX4pIj3udHt9IL5rl",
+	"+sUWX+oy3+d6/Sk27SOnjy5cYXQLOXdojZt7I65zOSimfM75SN0j3fUVPsVWnabJpPvRnI4j/ZHuaiOX",
+	"Nu88CmVyZn70JVBr9cvWha01C8ji1n7ZhhNfQgxkub7ud603xR4f8xEeH/PnbS0O/NT77Bs7/Qxc3+/Z",
+	"fN9+R3ydwCziquOvrg5ZorhsMo25MnkpOm0xnbjDoSOqFhksZmPB57oiOw6HIcd/n58pC2BE5Qj/Vhvv",
+	"WWGn84NBj05xckeUBxEz89VrRe8AFu45TyjlfTrZZFE4DHsRI4OIDrWGlxDMYQ505hNNMJHAvhjr2LUv",
+	"Qf1+iNpd/3pG40Dqvr75YtCmgaBEqaislw73f+6URrPrTknJr05Jqn96pAPZPPiv8YB2Sr/4Do5wBrPA",
+	"Ov2t3AQJevUBVlTxEN+6bt5a8LpfdCnMLJSMlH05u/YN7nqWRh6Rc95ngaGsGntkfg0UEFOuu9tLHRys",
+	"mL7Kpl4mPSZpzwTTEGMPrJalNaz+IBKzbhj4Rj+uGQRAREex7biWNX5QJ2Sh8wO5a+OHIi1bc6in7NPg",
+	"vuJrLKA01A8ldmowSI6pQfl1lvffLz/AyL/TweDvXm55oU117evQ56BQBq12gmeF05aA0yXXQWhNOYMt",
+	"8NdP+4odqYEh032ptCr/MTHS7XPF7/BygbDTJDzFgZUNkpZZ9qhkuzvTONpkgKwSVJqKY6T16bpqBtLG",
+	"uFjobYIuMetYzrJ4MRgYE8uQCJCkAELReNdAXnZ4mdomo1SJNe1zr+yhbMi0mZrEbMBi6Nd9EPJQjgxy",
+	"KwCz6/JQE29P+5mlW+R7uRrQPQLoOOl2OHlgt3BNTdanhE7WrzNvWhYt1CrJhiT6DFXvzRW+5nK1x7io",
+	"t2fDPFCRxEKkAl0S4HkWx6kmQn1briA6stJDeiGn8dz2xV+4qaQ3J0pxrKxQT7Eg2953Ly2Xdq9KxdVi",
+	"Sdn/2H7Vurp8e9I9PT98c3hyARC/y3TbNMs+VW8BvSERpmeJkbC2oE5peLIK1cdKO9TprilRbXIGAm+Z",
+	"LBIo5XKT7XOK1p4LtxHKDneGzATRTV4oKQPqxtzwu8qqHIUze+yeUEsyL/uTchOswbocJllv5lcZFFsL",
+	"Pfke7HAdJAv9zJ8LZPHU1rsWt+YmIV7zKn5czHa/nIqEfHgdLWlf/TIU3KpJt/HfpqtIKZNSKSrVUBf8",
+	"Qn1NOrr8+Rf1VaVJcnqOw6LKMZOQfkiu2bxCzK33dH56sQoEOYw0SZhM4BvPDRNarUvPJ9gjdpZaqFlc",
+	"I1OAhb4Ij2w3SEx5IMakN1fqFETLTN0iNlQyrCCrhXX4ghpG8lqYOQh3VMQwI8N4I+7WyTGDIRVkkZAQ",
+	"hHVNtHuNaqyGS5YvDBMpULrZbVAasxgMXBF7ftY9fO2TKZcMAAZT+z+D8+/m+uSg/mH8FOt/mbJqU+2+",
+	"en31GxUQWl+2Dui/ACp/IZ9PYUEzbtw12P9tnchcb0yfcsXZIsGHLDZR9QXQcLAnwV+prjQPwIcYxkSK",
+	"/jWDrFghmbYEd2qQPH2exb956RaO275cMzonJuFL30f0wXFh+50C59XYcXPjajNgO5oxrsGwOryYYy1v",
+	"rJUqonfEEsDniqPhO6u342/R3coJ16x1o4+oTD7S+SH/om2mVqpb6kwk/dFi7OuccTp+tKPzFJFfZ35/",
+	"kpv4FuvHRA9IDHMNvqW8QPfof4uGCx6vdY0Vxd63BiIeihVpJReQOecA7sRMskSn8pYhlED88/ZFG3N/",
+	"KybDzlT4gzigPFstGiaZbjNhGmcChDvaM123IfSE+YQmU1jE4DMRnIEDpUqOsKqzwycstult+u0GMQAU",
+	"3CJZcwDLPzOth5/m1mdfcqdr33i0SbR0HK7o3h8OcluE2W9ANQ9qgNSeozGB5WrKPJrR+T+Y/vfAv0Sb",
+	"LO2E79yo9VplZzy9cIthiNXYzLa6DtDnUccsarKK9rG69UXpVZI99WXJvOMxmlJYOofSZA78c2y/aO/4",
+	"C5boaLPdCx3keMDRR1jrVYYW2hGywIpLk06Kr0GYmJ6IEG3QzYzRxaGmj9IL+aFbpavzoeFRyDVZYd7o",
+	"+T8VgoDzjse4RE6o9Ou0kD7Ggg8N2ziN8zriPxd3zYu7WsHEc+Wa9861VTdrWXCyZK6Ommph2uIblrh3",
+	"4omMnytpIDUWz7iunzCickYlgY6ukDNVxkoQ2xwDGAMLTB93UFQB8qnyrWcyLu64a4/nAxy6O6zjrgff",
+	"fFrxTcoUa8ZF71fWT2xrB8TcdsHMmiQI5SSi8w7HwADjfehEQCLRpxHbsx1m67vkffiKQCnheEL7WM1d",
+	"SSEBlPWQlhbFOgwDPB4iB8Seh1kcJoCIo3tO61w1tQ46mbjLiEXEJKFjAd1/oDxcPZxAe/lo3uHJKBbT",
+	"4UibR+OQk9bZIbrUAF8AsQIQdvyc9UUcIFYN1eGM6SSgCQt8Ja+Kq0mu4BdPK1oy7/iTXBi33mL6cFXv",
+	"i7kvvkVHxH6K8L+gealDbq5NAS9xlLst2k/CG3jfklrrjyOq7NXJhHFbLZwWGFqsYc5mNtFcY7jABdQA",
+	"Lu0bW0WO6V1BmJAkpmHUKVWaJjEHfzDAblSCQy9c45+HojJP+7Sl5+S4m6weUyiQvsbqwvqkIi/C2lGu",
+	"GUQQ6oRdKE+c9nQHdYgeAhdogiWus6/DsYGTTKgZTcAYALMazZGbXIc8IGUf5uo3kbkAjDOgl1jYF/0v",
+	"9R85lwkbYxEP5YLPx2IqAasDYZT1dDcASIimlUYhhA/ijENITUvd383WUGPtUI5rSa3PIAw0EuY1I2Vn",
+	"eCweqlTJGR0yCTWq/WksYR0YIx8x4nP2Kenqz7EtDpQRJcL0z4FiUaw/gNToPfMTXE/MJozCgcCJWWOZ",
+	"A5it5sy2ZY0SMkwfLkCSVpZOFMok5ENDIq0mTGDaYB9UyXs2SYjfunp9eNk9b1+2TxAPqPyyRgI6l5U9",
+	"CLUYBk+Q/WusJrRszAQXLfWjUCYtc3vu6geH+7AP9ANE5nV+Dl64p61mN+tRe1/E/Vu4h9qNYbkA7luW",
+	"CXz1UuFPKVBRnBkrhzXRbmHPuspPrmyukq3lhiwWBKvWYB2LmFqVJjI448vN4NuSYXjDeK52CBARYXzM",
+	"gMNsFga5C1mopQ2D9VB8ZfbNir5E3ZSGA8JXrls9Zej47VkZdDJJ7QQSscRWmYParkzK5YV3+SO59YdG",
+	"lrolGH8gYlvnkj2pOagAkAA8kNpZhKB6jsd0Q6KgVkcO++I7BqNsZtFBnYbwpgYw/SQT1Q8qOlIymWi0",
+	"Z/QwJbor46fEaBiLB/pjmIyCmM7MCburGNDPIVTS2vF081a+l6061kBlI3rDUF36lgKLziV+6qti6GvP",
+	"KXTLRVSh2+9H2gVwZf3oYfqzL8EJTX+0dZmgbiaYLuZbryXNt1SUJO2nuDJJycXVX9YJchV/9GM2gCRK",
+	"ym0W0IYkfhj4pAwnD0FiFsf2NecqymFSvLHDjV2V5jupRWlIfchz0qn09geFOU9kp1arZzOeOvwOKU+k",
+	"KOMJM5zyeU8m42mpV98e5DXg4x1yhoGFjZ/QZOQ26hqsxItHPMNSsxTyZHen5JXGIQ/H03GpWbc3KeQJ",
+	"G4K/ZO18KLtuKEPAo/ZtJ0W5HOjry4q6gj1QRmq+taptlX4rB1gG8J7ecLd/C+SR6At+evh6v3t2fvrh",
+	"8HX7/MKvOC3+DDTHBJoQ4RLIiFG0qzucOj3+dPkc8BIN5ZTvaEWuzo+sy1epPEXdiBKxh6U0UCgDtdzx",
+	"lEtC0Vt8aytgrNtZaEiSiA5fp9VUcUc6zaksJ7NtSqHHLs53YfPKOS612CPXVOzoWqNsxXq1w49CDtHJ",
+	"GYV8dU05+3IgOE2IFGMmOAN3UDSNoUP8TdhPQnV2rFM6jMECxPbqaiewP7BuPFXt8BORWIz2lf12HbDb",
+	"9VPOi7iqWt9deGruBN+Tq67MntNvOFFDfX6qPEF33X+Sj922u8QGjwt62MXivSS+vWXdaRz533T1VEH7",
+	"wzvkxzsK9j/Q9UVJ+ZHmbAUyb02dd638EZtCBclT0wL5uO/Um07jWFlcqabolH9yNoOwYs5RgHw8m2KF",
+	"QcY9N8Xf9nNiwOfnUi+PhIWAFhhfeeJMrOxLvrZUrH8ySf7SmSROhHCSHuM7ppKoiwwlzr+vdEGbZtlW",
+	"8aSYqmEAFaiuSamSczFNGEliOhiEfSyBg7iZAwkZStKo1Qoxgc8ZDULO5JOWnb1lNEpGRRL5HIq9QWWO",
+	"bzBFS2/lkhe7uPV3qB/Ap5b5ZiyxbXk7Ur26MkXQkg7A9JlzFEa43l/MZjv4oqsKa9OSLhGTmI3FTaa8",
+	"yyOMxyKKFn9weXp5ZsspFVOPGdSxzrGpnNfhiHyN4gk6WKyQVQDcSlOcVuvf5mym25t3uH/ehjZ4x60f",
+	"uq03bZ+UAzag0ygh9ZqpMN0jBquV3AWqtQJIqSYIHUoip/2RnVCZOrKMZhEMFqpxPXd9esQOnwGWq22K",
+	"C6DeWWPH2TAHBuvXKSI88gqARtCYGbtqPKBbiIjgI61pPlReJUc0YbGHtmG2EXqzwzt8k/jmEb+ZM1bs",
+	"WGXs5fDf/+t/E7BRtP248LbKHgwIxl+TUKsFQCcta3+nL8gcIGWQmgPU1UPoju3gAyO540XKEPpK64GR",
+	"OkkBcTyNSGvTz6AgGUehamRdPTtJj+Mecddc0yvLlJ67iCBNtwOlUu+LQH5N4aOpdvc9JAp0liG5EImy",
+	"L9PciOJzRsoGjExvDbYnucygH+P5Rc8eJ1zMmqRR2/HclmxKjdKtvubqfEHZsUZbc/QxQGLWt1Vb/NZ4",
+	"1ZDPthU2hncWt8LgGBcDa2RY1lMlzbsveQxVLSW1heWHXlEInSxZdAPcffb16W+Llt3dMIP/bthhX0jh",
+	"O4OOgEVwyEMautn/yF7WVv5WsKKvFpvsNtCNwobCG7LDXf6pUclIqLhaFImZg8PhewV81XCCIjyxDi9C",
+	"ssjBuZOypZaXERQVxw+tJBGat0qSdXghyIUFRVoWiLlm8z2LLUHy0BK389kcOMPXCwPxFw9/fzWQauv4",
+	"lEAnxVqeQia0HHptJU+yPqXb8dbSsiGlusThWKMOkkjMWLzZp0rt0U1tMCYAHiboh4WO9fC3KYNOgzQO",
+	"oLGgGJCIJVCrRCXDmKvrZxlROTJAEL1+PJ8kptscZCaqsRC8rWq+Vha1tLn0zxsIjQPhG2qgKlItOuTk",
+	"6vJg80WHw88qmIGFClxMdXMfyi1qO0niKQdjoEpaWQZlKSOhE0m2kngVaNmTaVV/KkzZqix3q7FSSRD9",
+	"6QGetDXu7L7ggyjs/1MFef8qSIDeYk6h9R0rHk0ixW3YMjbxVSkLxtDBcKcQ1SWJCxdm8HXsg3amXjKU",
+	"mXyubyTrpr2yPLrcKUViSMQ0wR9BU6JOqeJsqd2uX5ZVvB2FMllO9ydIs9IvWyfLCrc4Cm9Y0foLk6m/",
+	"5cxolxCyeJPdK1qAAbXi0t0W2E4bU4UBcXKubGOuJWHuMFgZ5Waf6HgSqR9u/9bYfD5r5f5X8kpj+umI",
+	"8aEi0+4OJBeZP9P0IpnEIR/eJbtoCeP4JhJBnSv2JTgU1jEu3M/lJxR8Y1s6GXkd+5izWbZ9I3pk0THu",
+	"pDTv6d5DzkdkEjPdxzGUHQ64E1Vyhh+ivxw+yz1lM3NmIxGlyyvHbCoZCVjCoAjI6/Dzg33y8nmtRv79",
+	"r51qfafaqHim3Xaa9qdIFGMZaoA5gKD+ouqUfgELNN74g/P2xdvuefvqot09PLlsn39oHfmEDkUT/Y3J",
+	"InaNdZelQeIwrnb4Tq2u5O4Cphss03N7UPoX7YuLw9OTNAwgIoDpN0/MaAhkG4i4qDFdKHU/ZCAmpt7U",
+	"K2TKkzAq8lnGNIQuzqa8iQeyw/3jg1b3rH3y+vDkDQD6aBwE9TqoorBe1EbqRQVkRr/VOmqkc0crAGfS",
+	"4TQxntcy5q3PzGnSzRF1F74l0MQwzqVGiXgaTR9e8bU1bmhp0Iwv3ZjhG+ji1P6E0RsAGXHZCx42Q9cF",
+	"HRy45ExtMY4e3xihPI2jUrO0BWUQ+pk82zwKbxjXRjnedbAQqqlM1tHMz15xxDLWkTa4ap6dOXoIhmKa",
+	"eNpIztjNgHKVQRNy3gjLWnzfoprjPIPh93UeStt4SlJWrHbCYpx9xRnPCqHFIS9c1PvTCeOHr8m+4Jz1",
+	"E6dmtvxGiGHEPHIc9mMhxSDxyJswOaI9j7xn834k6LVHqtVqJWW0aSp6JrHSWF/O9MQKGqkLHtM+1Nuw",
+	"aIA9UE3L+JT86oUfWe8CstPJMGZMsWrnHWOW0GUUzbDx8uXp5Rl0RM3EBXPiY0MSKuU0pkp+QINVUkYO",
+	"62nu7NJ/PCh6t/HdkfJH1lM6Bq9AtzP3IGaaEmSS5NOU/DHldMjGLEPTSQoAW7RmeK9u1uqqF+ji1blP",
+	"6qXpfhpA6bklPyZNqReCEB5jT3B96SR+q7H19avwHc408YOCSbYIXr1M5D7nNCzn4+4V028WeY+0YHg2",
+	"ODyjc0lCDnkBVTcjdckRxK6+UH6hL4fJOFQ26EW+QK5T8shCOWUGRGND6pQ0OplIj+wfHeLZwk7q2n2o",
+	"O6QrnWAiQp6Y5qemcR0pW4HhOb12gZjq5N6Ia0DyS2IhJ6yfpGVunhqzqw9xBTdb8Vjo8/B7mNCARVsi",
+	"DPobkkyuh1tiQsq5vu2QDO2RKLxmuebwxQ3egSVgCBuO6/nBvtwA5wh+TzbVR2T3+c5L8u9/Pas2iIAf",
+	"QZ95AA7xbMtMmemZCRkREQ31SFh+vAlamJtaYw4Fvt6Uvc7ENAq0xkaDJhTYKF0iYAFhn/oMToA6QPro",
+	"4iuw4AO3KVPValUmScoLDUQVYwRa67HU4g32iKaNO2H3Gtv81l8+/98AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

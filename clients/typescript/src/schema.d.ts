@@ -1711,6 +1711,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/profile/activity": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The signed-in user's own recent events
+         * @description What happened to the caller's account, newest first (docs/admin.md, "Events and the audit trail"): sign-ins and failed ones, sessions ended, factors, passkeys, sign-in providers and the password changed, and what an admin did to it. A subset of each event: its type, time and data, and who did it only as a kind (`actor`: `user`, `admin`, `client`, `cli`, `system` or `anonymous`), never an admin's or a client's id, nor the address and User-Agent of an event the user did not make (an admin's action). Pages by `cursor`: pass the `next_cursor` of a page to get the next, older one; a page never repeats an event, and events recorded meanwhile come first in a new listing, never in the pages after. Kept `AUDIT_RETENTION` (90 days); no operation updates or deletes an event.
+         */
+        get: operations["listActivity"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsProfileActivity"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/profile/consents": {
         parameters: {
             query?: never;
@@ -2367,6 +2391,60 @@ export interface components {
             current: boolean;
             aal: components["schemas"]["AAL"];
             client?: components["schemas"]["OAuth2ClientRef"];
+        };
+        /**
+         * @description What happened: a noun and a past participle, dot-separated (`signin.succeeded`). docs/admin.md lists every type with when it is written and its data; more may come.
+         * @example signin.succeeded
+         */
+        EventType: string;
+        /**
+         * @description The event's own fields (docs/admin.md's table); never a secret, a password, a code or a token.
+         * @example {
+         *       "method": "password",
+         *       "aal": "aal1"
+         *     }
+         */
+        EventData: {
+            [key: string]: unknown;
+        };
+        Activity: {
+            /**
+             * Format: int64
+             * @description The event's id (events are numbered in the order they are recorded).
+             * @example 42
+             */
+            id: number;
+            type: components["schemas"]["EventType"];
+            /**
+             * Format: date-time
+             * @example 2026-11-25T12:00:00.123Z
+             */
+            created_at: string;
+            /**
+             * @description Who did it, as a kind only: the user, an admin, a machine client with the `admin` scope, the operator's command line, keel itself, or someone not signed in (a failed sign-in, a refresh token presented again).
+             * @example user
+             * @enum {string}
+             */
+            actor: "user" | "admin" | "client" | "cli" | "system" | "anonymous";
+            /**
+             * @description The client address of the request, when the user or someone not signed in made it.
+             * @example 192.0.2.1
+             */
+            ip?: string;
+            /**
+             * @description The request's User-Agent (at most 256 characters), as for `ip`.
+             * @example curl/8.5.0
+             */
+            user_agent?: string;
+            data: components["schemas"]["EventData"];
+        };
+        ActivityPage: {
+            events: components["schemas"]["Activity"][];
+            /**
+             * @description The `cursor` of the next, older page; absent on the last page.
+             * @example ZQAAAAAAAAAq
+             */
+            next_cursor?: string;
         };
         /**
          * @description A provider's name, as in `OIDC_PROVIDERS` (lower case).
@@ -3594,6 +3672,10 @@ export interface components {
         };
     };
     parameters: {
+        /** @description Where the page starts: the `next_cursor` of the page before (opaque). Without it, the newest events. A cursor that is not one keel gave is 400. */
+        EventCursor: string;
+        /** @description How many events a page holds at most (50 when not given). */
+        EventLimit: number;
         /** @description A client id from `GET /profile/consents`. */
         ConsentClientID: string;
         /** @description The `request_id` authorize sent the browser to `OP_LOGIN_URL` with. */
@@ -6233,6 +6315,48 @@ export interface operations {
                 /** @description The `request_id` authorize sent the browser to `OP_LOGIN_URL` with. */
                 id: components["parameters"]["RequestID"];
             };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    listActivity: {
+        parameters: {
+            query?: {
+                /** @description Where the page starts: the `next_cursor` of the page before (opaque). Without it, the newest events. A cursor that is not one keel gave is 400. */
+                cursor?: components["parameters"]["EventCursor"];
+                /** @description How many events a page holds at most (50 when not given). */
+                limit?: components["parameters"]["EventLimit"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the caller's events, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActivityPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["MFARequired"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsProfileActivity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
