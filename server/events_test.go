@@ -354,3 +354,42 @@ func TestActivity(t *testing.T) {
 		a.status(a.do("GET", "/profile/activity", ""), 401, "without a token")
 	})
 }
+
+// TestEventsProviderAndPasskey: a first provider sign-in writes the new
+// account's user.created (method provider, from the callback's request)
+// and the sign-in's signin.succeeded at the code's redemption; a passkey
+// sign-in writes signin.succeeded (method passkey), and a passkey no
+// account holds a signin.failed about no account.
+func TestEventsProviderAndPasskey(t *testing.T) {
+	t.Parallel()
+	t.Run("provider", func(t *testing.T) {
+		t.Parallel()
+		a := newOAuthAPI(t)
+		a.user("grace", "grace@corp.example", true)
+		tok := a.mustSignIn("grace")
+		id := a.profile(tok.Token).ID
+		created := a.lastEvent(id, db.EventUserCreated)
+		if d := dataOf(t, created); d["method"] != "provider" || d["provider"] != "corp" || created.IP == "" || created.Actor != db.ActorUser(id) {
+			t.Errorf("user.created = %+v (data %s), want method provider of corp, the callback's address, by the user", created, created.Data)
+		}
+		signIn := a.lastEvent(id, db.EventSignInSucceeded)
+		if d := dataOf(t, signIn); d["method"] != "provider" || d["provider"] != "corp" || d["session"] != a.sessionOf(tok.Token) {
+			t.Errorf("signin.succeeded data %s, want method provider of corp and the session", signIn.Data)
+		}
+	})
+	t.Run("passkey", func(t *testing.T) {
+		t.Parallel()
+		a := newTestAPI(t)
+		u := a.mustRegister("ada@example.com", "password123")
+		d := newDevice()
+		a.mustRegisterPasskey(a.mustLogin("ada@example.com", "password123"), d)
+		tok := a.mustPasskeyLogin(d)
+		if e := a.lastEvent(u.ID, db.EventSignInSucceeded); dataOf(t, e)["method"] != "passkey" || dataOf(t, e)["session"] != a.sessionOf(tok.Token) {
+			t.Errorf("signin.succeeded data %s, want method passkey and the session", e.Data)
+		}
+		a.status(a.passkeyLoginAs(newDevice(), testRP), 401, "a passkey no account holds")
+		if e := a.lastEvent(0, db.EventSignInFailed); e.UserID != 0 || e.Actor != db.ActorAnonymous || dataOf(t, e)["method"] != "passkey" {
+			t.Errorf("signin.failed = %+v (data %s), want a passkey's about no account, anonymous", e, e.Data)
+		}
+	})
+}
