@@ -272,6 +272,7 @@ type Store interface {
 	Bans
 	Transfer
 	UserChanges
+	Admins
 	// Close releases the database.
 	Close() error
 }

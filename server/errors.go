@@ -18,6 +18,7 @@ import (
 
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
+	"github.com/keelhq/keel/internal/admin"
 	"github.com/keelhq/keel/internal/oidc"
 	"github.com/keelhq/keel/internal/passkey"
 	"github.com/keelhq/keel/internal/password"
@@ -115,6 +116,10 @@ var sentinels = []struct {
 	{provider.ErrNoConsent, &Error{Status: http.StatusNotFound, Detail: "no consent to this client"}},
 	{provider.ErrAAL2Required, errAAL2Required},
 	{provider.ErrFreshProofRequired, errReauthRequired},
+	{admin.ErrNotAdmin, errAdminRequired},
+	{admin.ErrSecondFactor, errAdminMFA},
+	{admin.ErrFreshProof, errReauthRequired},
+	{db.ErrLastAdmin, errLastAdmin},
 	{db.ErrNoToken, &Error{Status: http.StatusBadRequest, Field: "/token", Detail: "is unknown, used or expired"}},
 	{db.ErrEmailTaken, &Error{Status: http.StatusConflict, Detail: "an account with this email already exists"}},
 	{db.ErrNoIdentity, &Error{Status: http.StatusNotFound, Detail: "no such identity"}},

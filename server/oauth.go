@@ -323,9 +323,14 @@ func (s *Server) ListIdentities(ctx context.Context, _ oapi.ListIdentitiesReques
 	}
 	out := make(oapi.ListIdentities200JSONResponse, len(rows))
 	for i, r := range rows {
-		out[i] = oapi.Identity{ID: r.ID, Provider: r.Provider, Subject: r.Subject, Email: r.Email, CreatedAt: r.CreatedAt.UTC()}
+		out[i] = toIdentity(r)
 	}
 	return out, nil
+}
+
+// toIdentity is the API's view of a linked provider account.
+func toIdentity(r db.Identity) oapi.Identity {
+	return oapi.Identity{ID: r.ID, Provider: r.Provider, Subject: r.Subject, Email: r.Email, CreatedAt: r.CreatedAt.UTC()}
 }
 
 // DeleteIdentity unlinks one of the caller's identities, unless it is the

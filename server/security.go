@@ -111,6 +111,12 @@ func (s *Server) validateRequests(next echo.HandlerFunc) echo.HandlerFunc {
 				return err
 			}
 			checked = checked.WithContext(ctx)
+		} else if op.Admin {
+			ctx, err := s.adminLive(checked.Context(), op)
+			if err != nil {
+				return err
+			}
+			checked = checked.WithContext(ctx)
 		}
 		c.SetRequest(checked)
 		return next(c)
@@ -134,8 +140,11 @@ func pathParams(c echo.Context) map[string]string {
 
 // authenticate is the validator's check of the spec's bearerAuth scheme: it
 // verifies the request's token and returns the context the handler finds
-// the principal in.
-func (s *Server) authenticate(r *http.Request, _ *validate.Operation) (context.Context, error) {
+// the principal in. adminAuth's is authenticateAdmin (admin.go).
+func (s *Server) authenticate(r *http.Request, op *validate.Operation) (context.Context, error) {
+	if op.Admin {
+		return s.authenticateAdmin(r)
+	}
 	raw, ok := bearerToken(r.Header.Get(echo.HeaderAuthorization))
 	if !ok {
 		return nil, errNoBearer

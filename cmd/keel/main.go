@@ -131,6 +131,7 @@ Usage:
   keel webhooks delete ID  delete an endpoint and its deliveries
   keel users export [--totp-key-file F] OUT   write every account, one JSON line each (docs/admin.md, "Moving users")
   keel users import [--totp-key-file F] [--firebase-…] IN   bring accounts in from that format or another system's hashes
+  keel users grant-admin EMAIL   make the account an admin (docs/admin.md); revoke-admin EMAIL undoes it
   keel healthcheck      exit 0 when the keel at ADDR answers GET /healthz (for container health checks)
   keel openapi          print the OpenAPI document the binary serves
   keel version          print the version, commit and Go version

@@ -17,12 +17,13 @@ import (
 // usersUsage is `keel users`' usage, also its error for arguments it does
 // not understand.
 const usersUsage = `usage:
+  keel users grant-admin EMAIL | revoke-admin EMAIL
   keel users export [--totp-key-file FILE] OUT        (OUT: a file, made 0600, or - for standard output)
   keel users import [--totp-key-file FILE] [--firebase-signer-key B64 --firebase-salt-separator B64
                     --firebase-rounds N --firebase-mem-cost N] IN   (IN: a file, or - for standard input)`
 
 // usersCommand runs `keel users export|import` (docs/admin.md, "Moving
-// users").
+// users") and `keel users grant-admin|revoke-admin` (users_admin.go).
 func usersCommand(ctx context.Context, cfg config, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
 		return errors.New(usersUsage)
@@ -32,6 +33,8 @@ func usersCommand(ctx context.Context, cfg config, args []string, stdout io.Writ
 		return exportUsers(ctx, cfg, args[1:], stdout)
 	case "import":
 		return importUsers(ctx, cfg, args[1:], stdout)
+	case "grant-admin", "revoke-admin":
+		return setRoleCommand(ctx, cfg, args, stdout)
 	}
 	return errors.New(usersUsage)
 }

@@ -36,6 +36,13 @@ func TestStoreWebhooks(t *testing.T) {
 	storetest.RunWebhooks(t, func(t *testing.T) storetest.WebhooksStore { return open(t, migrated(t)) })
 }
 
+// TestStoreAdmins holds the engine to the admin API's store: roles, the
+// admin check's read, the listing of users.
+func TestStoreAdmins(t *testing.T) {
+	t.Parallel()
+	storetest.RunAdmins(t, func(t *testing.T) db.Store { return open(t, migrated(t)) })
+}
+
 // TestStoreClients holds PostgreSQL to the OAuth client registry's behaviour.
 func TestStoreClients(t *testing.T) {
 	t.Parallel()

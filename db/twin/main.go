@@ -21,7 +21,7 @@ import (
 // sources are the files of db/sqlite that hold logic both engines share
 // (each is twinned to db/postgres/<name>_gen.go). A file added here must use
 // only what both adapters have under the same names (see accounts.go).
-var sources = []string{"accounts", "events", "webhooks", "bans", "clients", "handles", "identities", "keys", "limits", "mfa", "owner", "passkeys", "provider", "device", "transfer", "user_changes"}
+var sources = []string{"accounts", "events", "webhooks", "bans", "clients", "handles", "identities", "keys", "limits", "mfa", "owner", "passkeys", "provider", "device", "transfer", "user_changes", "admin"}
 
 func source(name string) string { return "db/sqlite/" + name + ".go" }
 func target(name string) string { return "db/postgres/" + name + "_gen.go" }

@@ -267,6 +267,24 @@ func (e RejectOAuth2RequestError) Valid() bool {
 	}
 }
 
+// Defines values for Role.
+const (
+	RoleAdmin Role = "admin"
+	RoleUser  Role = "user"
+)
+
+// Valid indicates whether the value is a known member of the Role enum.
+func (e Role) Valid() bool {
+	switch e {
+	case RoleAdmin:
+		return true
+	case RoleUser:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for TokenTokenType.
 const (
 	Bearer TokenTokenType = "Bearer"
@@ -276,6 +294,27 @@ const (
 func (e TokenTokenType) Valid() bool {
 	switch e {
 	case Bearer:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UserState.
+const (
+	UserStateActive     UserState = "active"
+	UserStateBanned     UserState = "banned"
+	UserStateUnverified UserState = "unverified"
+)
+
+// Valid indicates whether the value is a known member of the UserState enum.
+func (e UserState) Valid() bool {
+	switch e {
+	case UserStateActive:
+		return true
+	case UserStateBanned:
+		return true
+	case UserStateUnverified:
 		return true
 	default:
 		return false
@@ -364,6 +403,83 @@ type ActivityPage struct {
 	//
 	// Example: ZQAAAAAAAAAq
 	NextCursor *string `json:"next_cursor,omitempty"`
+}
+
+// AdminSession defines model for AdminSession.
+type AdminSession struct {
+	// Aal The session's authenticator assurance level: `aal1` after a password, `aal2` after a second
+	// factor too. Access tokens carry it as the claim `aal`, with `amr` (RFC 8176: `pwd`, `otp`, `mfa`, `hwk`, `swk`, `user`; keel's own `urn:keel:amr:fed` for a provider sign-in)
+	// and `lvl`, the session's level generation: a raise to `aal2` or a lowering to `aal1` (the last
+	// factor removed, `AAL2_MAX_AGE` passed) moves it on, and a token of an older generation gets 401
+	// (refresh it).
+	//
+	//
+	// Example: aal2
+	Aal AAL `json:"aal"`
+
+	// ClientID The client the session is a grant to; absent for a session of keel's own.
+	//
+	// Example: kc_q3J7b0hY8kT2nW5xZ1cV9A
+	ClientID *string `json:"client_id,omitempty"`
+
+	// CreatedAt Example: 2026-11-25T12:00:00Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// ID Example: 3q2-7wAAAAAAAAAAAAAAAA
+	ID string `json:"id"`
+
+	// LastUsedAt Example: 2026-11-25T12:15:00Z
+	LastUsedAt time.Time `json:"last_used_at"`
+
+	// UserAgent Example: curl/8.5.0
+	UserAgent string `json:"user_agent"`
+}
+
+// AdminUser defines model for AdminUser.
+type AdminUser struct {
+	// AppMetadata What the operator keeps about the user; only admins write it.
+	//
+	// Example: {"plan":"pro","roles":["editor"]}
+	AppMetadata map[string]interface{} `json:"app_metadata"`
+
+	// CreatedAt Example: 2026-11-25T12:00:00Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// Email Example: ada@example.com
+	Email string `json:"email"`
+
+	// EmailVerified Example: true
+	EmailVerified bool `json:"email_verified"`
+
+	// Factors The second factors (never their secrets), oldest first.
+	Factors []Factor `json:"factors"`
+
+	// ID Example: 42
+	ID int64 `json:"id"`
+
+	// Identities The linked provider accounts, oldest first.
+	Identities []Identity `json:"identities"`
+
+	// Passkeys The passkeys, oldest first.
+	Passkeys []Passkey `json:"passkeys"`
+
+	// Role The account's role: `admin` may call the admin API (with a verified second factor, at `aal2`). Kept in its own column, never in `app_metadata`.
+	//
+	// Example: user
+	Role Role `json:"role"`
+
+	// Sessions The live sessions, newest first; a grant to a client names it.
+	Sessions []AdminSession `json:"sessions"`
+
+	// State `banned` while a ban holds (whatever else), else `unverified` until the address is proved, else `active`.
+	//
+	// Example: active
+	State UserState `json:"state"`
+
+	// UserMetadata What the user keeps about themselves (`PATCH /profile`).
+	//
+	// Example: {"theme":"dark"}
+	UserMetadata map[string]interface{} `json:"user_metadata"`
 }
 
 // AuthorizeURL defines model for AuthorizeURL.
@@ -1049,6 +1165,19 @@ type ResetPasswordRequest struct {
 	Token string `json:"token"`
 }
 
+// Role The account's role: `admin` may call the admin API (with a verified second factor, at `aal2`). Kept in its own column, never in `app_metadata`.
+//
+// Example: user
+type Role string
+
+// RoleRequest defines model for RoleRequest.
+type RoleRequest struct {
+	// Role The account's role: `admin` may call the admin API (with a verified second factor, at `aal2`). Kept in its own column, never in `app_metadata`.
+	//
+	// Example: user
+	Role Role `json:"role"`
+}
+
 // Session defines model for Session.
 type Session struct {
 	// Aal The session's authenticator assurance level: `aal1` after a password, `aal2` after a second
@@ -1166,6 +1295,11 @@ type User struct {
 	UserMetadata Metadata `json:"user_metadata"`
 }
 
+// UserState `banned` while a ban holds (whatever else), else `unverified` until the address is proved, else `active`.
+//
+// Example: active
+type UserState string
+
 // VerifyEmailRequest defines model for VerifyEmailRequest.
 type VerifyEmailRequest struct {
 	// Password The account's password, when the request carries no bearer token of its session.
@@ -1178,6 +1312,9 @@ type VerifyEmailRequest struct {
 	// Example: mJ0b8gGQq3Yp1x9bX2kq4S7m0e5vWc6a8uTnR1dLhZo
 	Token string `json:"token"`
 }
+
+// AdminUserID Example: 42
+type AdminUserID = int64
 
 // ConsentClientID Example: kc_q3J7b0hY8kT2nW5xZ1cV9A
 type ConsentClientID = string
@@ -1205,6 +1342,12 @@ type RequestID = string
 // AccountBanned An RFC 9457 problem detail.
 type AccountBanned = Problem
 
+// AdminDestructiveRefused An RFC 9457 problem detail.
+type AdminDestructiveRefused = Problem
+
+// AdminRequired An RFC 9457 problem detail.
+type AdminRequired = Problem
+
 // BadGateway An RFC 9457 problem detail.
 type BadGateway = Problem
 
@@ -1231,6 +1374,9 @@ type IdentityTaken = Problem
 
 // InternalError An RFC 9457 problem detail.
 type InternalError = Problem
+
+// LastAdmin An RFC 9457 problem detail.
+type LastAdmin = Problem
 
 // LastWayIn An RFC 9457 problem detail.
 type LastWayIn = Problem
@@ -1279,6 +1425,9 @@ type NoSuchRequest = Problem
 
 // NoSuchSession An RFC 9457 problem detail.
 type NoSuchSession = Problem
+
+// NoSuchUser An RFC 9457 problem detail.
+type NoSuchUser = Problem
 
 // NotFound An RFC 9457 problem detail.
 type NotFound = Problem
@@ -1369,6 +1518,9 @@ type ListActivityParams struct {
 	// Limit How many events a page holds at most (50 when not given).
 	Limit *EventLimit `form:"limit,omitempty" json:"limit,omitempty"`
 }
+
+// AdminSetRoleJSONRequestBody defines body for AdminSetRole for application/json ContentType.
+type AdminSetRoleJSONRequestBody = RoleRequest
 
 // VerifyEmailJSONRequestBody defines body for VerifyEmail for application/json ContentType.
 type VerifyEmailJSONRequestBody = VerifyEmailRequest
@@ -1538,6 +1690,42 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /.well-known/openid-configuration (the `GetOpenIDConfiguration` operationId).
 	GetOpenIDConfiguration(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminGetUser One user, as an admin sees them
+	//
+	// The user with their role, state, metadata, live sessions (and grants to clients), second
+	// factors (never their secrets), passkeys and linked provider accounts. Admin operations take
+	// `adminAuth`: an admin person's access token (a verified second factor, an `aal2` session),
+	// or a machine's `client_credentials` token with the scope `admin` (docs/admin.md).
+	//
+	// Corresponds with GET /admin/users/{id} (the `AdminGetUser` operationId).
+	AdminGetUser(ctx context.Context, id AdminUserID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminSetRoleWithBody Grant or revoke the admin role
+	//
+	// Sets the user's role (`user` or `admin`). Destructive (`x-keel-admin: destructive`): a
+	// person needs a proof newer than `REAUTH_MAX_AGE` (`POST /reauthenticate`). A change that
+	// would leave keel without an admin person is refused (409): `keel users grant-admin` first.
+	// The change counts at the user's next admin request (the role is read on every one); it is
+	// recorded as the event `user.role_changed`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /admin/users/{id}/role (the `AdminSetRole` operationId).
+	AdminSetRoleWithBody(ctx context.Context, id AdminUserID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminSetRole Grant or revoke the admin role
+	//
+	// Sets the user's role (`user` or `admin`). Destructive (`x-keel-admin: destructive`): a
+	// person needs a proof newer than `REAUTH_MAX_AGE` (`POST /reauthenticate`). A change that
+	// would leave keel without an admin person is refused (409): `keel users grant-admin` first.
+	// The change counts at the user's next admin request (the role is read on every one); it is
+	// recorded as the event `user.role_changed`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /admin/users/{id}/role (the `AdminSetRole` operationId).
+	AdminSetRole(ctx context.Context, id AdminUserID, body AdminSetRoleJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// VerifyEmailWithBody Confirm the email address with the token sent to it
 	//
@@ -2489,6 +2677,72 @@ func (c *Client) GetOAuthAuthorizationServer(ctx context.Context, reqEditors ...
 // Corresponds with GET /.well-known/openid-configuration (the `GetOpenIDConfiguration` operationId).
 func (c *Client) GetOpenIDConfiguration(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetOpenIDConfigurationRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminGetUser One user, as an admin sees them
+//
+// The user with their role, state, metadata, live sessions (and grants to clients), second
+// factors (never their secrets), passkeys and linked provider accounts. Admin operations take
+// `adminAuth`: an admin person's access token (a verified second factor, an `aal2` session),
+// or a machine's `client_credentials` token with the scope `admin` (docs/admin.md).
+//
+// Corresponds with GET /admin/users/{id} (the `AdminGetUser` operationId).
+func (c *Client) AdminGetUser(ctx context.Context, id AdminUserID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminGetUserRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminSetRoleWithBody Grant or revoke the admin role
+//
+// Sets the user's role (`user` or `admin`). Destructive (`x-keel-admin: destructive`): a
+// person needs a proof newer than `REAUTH_MAX_AGE` (`POST /reauthenticate`). A change that
+// would leave keel without an admin person is refused (409): `keel users grant-admin` first.
+// The change counts at the user's next admin request (the role is read on every one); it is
+// recorded as the event `user.role_changed`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /admin/users/{id}/role (the `AdminSetRole` operationId).
+func (c *Client) AdminSetRoleWithBody(ctx context.Context, id AdminUserID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminSetRoleRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminSetRole Grant or revoke the admin role
+//
+// Sets the user's role (`user` or `admin`). Destructive (`x-keel-admin: destructive`): a
+// person needs a proof newer than `REAUTH_MAX_AGE` (`POST /reauthenticate`). A change that
+// would leave keel without an admin person is refused (409): `keel users grant-admin` first.
+// The change counts at the user's next admin request (the role is read on every one); it is
+// recorded as the event `user.role_changed`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /admin/users/{id}/role (the `AdminSetRole` operationId).
+func (c *Client) AdminSetRole(ctx context.Context, id AdminUserID, body AdminSetRoleJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminSetRoleRequest(c.Server, id, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4216,6 +4470,87 @@ func NewGetOpenIDConfigurationRequest(server string) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewAdminGetUserRequest constructs an http.Request for the AdminGetUser method
+func NewAdminGetUserRequest(server string, id AdminUserID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/users/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAdminSetRoleRequest calls the generic AdminSetRole builder with application/json body
+func NewAdminSetRoleRequest(server string, id AdminUserID, body AdminSetRoleJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAdminSetRoleRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewAdminSetRoleRequestWithBody constructs an http.Request for the AdminSetRole method, with any body, and a specified content type
+func NewAdminSetRoleRequestWithBody(server string, id AdminUserID, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/users/%s/role", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -6175,6 +6510,44 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /.well-known/openid-configuration (the `GetOpenIDConfiguration` operationId).
 	GetOpenIDConfigurationWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetOpenIDConfigurationResponse, error)
 
+	// AdminGetUserWithResponse One user, as an admin sees them
+	//
+	// The user with their role, state, metadata, live sessions (and grants to clients), second
+	// factors (never their secrets), passkeys and linked provider accounts. Admin operations take
+	// `adminAuth`: an admin person's access token (a verified second factor, an `aal2` session),
+	// or a machine's `client_credentials` token with the scope `admin` (docs/admin.md).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /admin/users/{id} (the `AdminGetUser` operationId).
+	AdminGetUserWithResponse(ctx context.Context, id AdminUserID, reqEditors ...RequestEditorFn) (*AdminGetUserResponse, error)
+
+	// AdminSetRoleWithBodyWithResponse Grant or revoke the admin role
+	//
+	// Sets the user's role (`user` or `admin`). Destructive (`x-keel-admin: destructive`): a
+	// person needs a proof newer than `REAUTH_MAX_AGE` (`POST /reauthenticate`). A change that
+	// would leave keel without an admin person is refused (409): `keel users grant-admin` first.
+	// The change counts at the user's next admin request (the role is read on every one); it is
+	// recorded as the event `user.role_changed`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /admin/users/{id}/role (the `AdminSetRole` operationId).
+	AdminSetRoleWithBodyWithResponse(ctx context.Context, id AdminUserID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AdminSetRoleResponse, error)
+
+	// AdminSetRoleWithResponse Grant or revoke the admin role
+	//
+	// Sets the user's role (`user` or `admin`). Destructive (`x-keel-admin: destructive`): a
+	// person needs a proof newer than `REAUTH_MAX_AGE` (`POST /reauthenticate`). A change that
+	// would leave keel without an admin person is refused (409): `keel users grant-admin` first.
+	// The change counts at the user's next admin request (the role is read on every one); it is
+	// recorded as the event `user.role_changed`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /admin/users/{id}/role (the `AdminSetRole` operationId).
+	AdminSetRoleWithResponse(ctx context.Context, id AdminUserID, body AdminSetRoleJSONRequestBody, reqEditors ...RequestEditorFn) (*AdminSetRoleResponse, error)
+
 	// VerifyEmailWithBodyWithResponse Confirm the email address with the token sent to it
 	//
 	// The token proves the mailbox; it proves the address only together with the account: its
@@ -7307,6 +7680,193 @@ func (r GetOpenIDConfigurationResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetOpenIDConfigurationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AdminGetUserResponse401Headers the declared response headers of an HTTP 401 response for AdminGetUser
+type AdminGetUserResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type AdminGetUserResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AdminUser
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *AdminRequired
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *NoSuchUser
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AdminGetUserResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AdminGetUserResponse) GetJSON200() *AdminUser {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AdminGetUserResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AdminGetUserResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AdminGetUserResponse) GetApplicationProblemJSON403() *AdminRequired {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r AdminGetUserResponse) GetApplicationProblemJSON404() *NoSuchUser {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r AdminGetUserResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminGetUserResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminGetUserResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminGetUserResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminGetUserResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AdminSetRoleResponse401Headers the declared response headers of an HTTP 401 response for AdminSetRole
+type AdminSetRoleResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type AdminSetRoleResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AdminUser
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *AdminDestructiveRefused
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *NoSuchUser
+	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationProblemJSON409 *LastAdmin
+	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationProblemJSON413 *PayloadTooLarge
+	// ApplicationProblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationProblemJSON415 *UnsupportedMediaType
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AdminSetRoleResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AdminSetRoleResponse) GetJSON200() *AdminUser {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AdminSetRoleResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AdminSetRoleResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AdminSetRoleResponse) GetApplicationProblemJSON403() *AdminDestructiveRefused {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r AdminSetRoleResponse) GetApplicationProblemJSON404() *NoSuchUser {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r AdminSetRoleResponse) GetApplicationProblemJSON409() *LastAdmin {
+	return r.ApplicationProblemJSON409
+}
+
+// GetApplicationProblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r AdminSetRoleResponse) GetApplicationProblemJSON413() *PayloadTooLarge {
+	return r.ApplicationProblemJSON413
+}
+
+// GetApplicationProblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r AdminSetRoleResponse) GetApplicationProblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationProblemJSON415
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r AdminSetRoleResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminSetRoleResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminSetRoleResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminSetRoleResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminSetRoleResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -11613,6 +12173,62 @@ func (c *ClientWithResponses) GetOpenIDConfigurationWithResponse(ctx context.Con
 	return ParseGetOpenIDConfigurationResponse(rsp)
 }
 
+// AdminGetUserWithResponse One user, as an admin sees them
+//
+// The user with their role, state, metadata, live sessions (and grants to clients), second
+// factors (never their secrets), passkeys and linked provider accounts. Admin operations take
+// `adminAuth`: an admin person's access token (a verified second factor, an `aal2` session),
+// or a machine's `client_credentials` token with the scope `admin` (docs/admin.md).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /admin/users/{id} (the `AdminGetUser` operationId).
+func (c *ClientWithResponses) AdminGetUserWithResponse(ctx context.Context, id AdminUserID, reqEditors ...RequestEditorFn) (*AdminGetUserResponse, error) {
+	rsp, err := c.AdminGetUser(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminGetUserResponse(rsp)
+}
+
+// AdminSetRoleWithBodyWithResponse Grant or revoke the admin role
+//
+// Sets the user's role (`user` or `admin`). Destructive (`x-keel-admin: destructive`): a
+// person needs a proof newer than `REAUTH_MAX_AGE` (`POST /reauthenticate`). A change that
+// would leave keel without an admin person is refused (409): `keel users grant-admin` first.
+// The change counts at the user's next admin request (the role is read on every one); it is
+// recorded as the event `user.role_changed`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /admin/users/{id}/role (the `AdminSetRole` operationId).
+func (c *ClientWithResponses) AdminSetRoleWithBodyWithResponse(ctx context.Context, id AdminUserID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AdminSetRoleResponse, error) {
+	rsp, err := c.AdminSetRoleWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminSetRoleResponse(rsp)
+}
+
+// AdminSetRoleWithResponse Grant or revoke the admin role
+//
+// Sets the user's role (`user` or `admin`). Destructive (`x-keel-admin: destructive`): a
+// person needs a proof newer than `REAUTH_MAX_AGE` (`POST /reauthenticate`). A change that
+// would leave keel without an admin person is refused (409): `keel users grant-admin` first.
+// The change counts at the user's next admin request (the role is read on every one); it is
+// recorded as the event `user.role_changed`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /admin/users/{id}/role (the `AdminSetRole` operationId).
+func (c *ClientWithResponses) AdminSetRoleWithResponse(ctx context.Context, id AdminUserID, body AdminSetRoleJSONRequestBody, reqEditors ...RequestEditorFn) (*AdminSetRoleResponse, error) {
+	rsp, err := c.AdminSetRole(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminSetRoleResponse(rsp)
+}
+
 // VerifyEmailWithBodyWithResponse Confirm the email address with the token sent to it
 //
 // The token proves the mailbox; it proves the address only together with the account: its
@@ -13135,6 +13751,175 @@ func ParseGetOpenIDConfigurationResponse(rsp *http.Response) (*GetOpenIDConfigur
 			headers.CacheControl = value
 		}
 		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAdminGetUserResponse parses an HTTP response from a AdminGetUserWithResponse call
+func ParseAdminGetUserResponse(rsp *http.Response) (*AdminGetUserResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminGetUserResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AdminUser
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AdminRequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NoSuchUser
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers AdminGetUserResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAdminSetRoleResponse parses an HTTP response from a AdminSetRoleWithResponse call
+func ParseAdminSetRoleResponse(rsp *http.Response) (*AdminSetRoleResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminSetRoleResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AdminUser
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AdminDestructiveRefused
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NoSuchUser
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest LastAdmin
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers AdminSetRoleResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
 	}
 
 	return response, nil

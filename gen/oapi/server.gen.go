@@ -271,6 +271,24 @@ func (e RejectOAuth2RequestError) Valid() bool {
 	}
 }
 
+// Defines values for Role.
+const (
+	RoleAdmin Role = "admin"
+	RoleUser  Role = "user"
+)
+
+// Valid indicates whether the value is a known member of the Role enum.
+func (e Role) Valid() bool {
+	switch e {
+	case RoleAdmin:
+		return true
+	case RoleUser:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for TokenTokenType.
 const (
 	Bearer TokenTokenType = "Bearer"
@@ -280,6 +298,27 @@ const (
 func (e TokenTokenType) Valid() bool {
 	switch e {
 	case Bearer:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UserState.
+const (
+	UserStateActive     UserState = "active"
+	UserStateBanned     UserState = "banned"
+	UserStateUnverified UserState = "unverified"
+)
+
+// Valid indicates whether the value is a known member of the UserState enum.
+func (e UserState) Valid() bool {
+	switch e {
+	case UserStateActive:
+		return true
+	case UserStateBanned:
+		return true
+	case UserStateUnverified:
 		return true
 	default:
 		return false
@@ -368,6 +407,83 @@ type ActivityPage struct {
 	//
 	// Example: ZQAAAAAAAAAq
 	NextCursor *string `json:"next_cursor,omitempty"`
+}
+
+// AdminSession defines model for AdminSession.
+type AdminSession struct {
+	// Aal The session's authenticator assurance level: `aal1` after a password, `aal2` after a second
+	// factor too. Access tokens carry it as the claim `aal`, with `amr` (RFC 8176: `pwd`, `otp`, `mfa`, `hwk`, `swk`, `user`; keel's own `urn:keel:amr:fed` for a provider sign-in)
+	// and `lvl`, the session's level generation: a raise to `aal2` or a lowering to `aal1` (the last
+	// factor removed, `AAL2_MAX_AGE` passed) moves it on, and a token of an older generation gets 401
+	// (refresh it).
+	//
+	//
+	// Example: aal2
+	Aal AAL `json:"aal"`
+
+	// ClientID The client the session is a grant to; absent for a session of keel's own.
+	//
+	// Example: kc_q3J7b0hY8kT2nW5xZ1cV9A
+	ClientID *string `json:"client_id,omitempty"`
+
+	// CreatedAt Example: 2026-11-25T12:00:00Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// ID Example: 3q2-7wAAAAAAAAAAAAAAAA
+	ID string `json:"id"`
+
+	// LastUsedAt Example: 2026-11-25T12:15:00Z
+	LastUsedAt time.Time `json:"last_used_at"`
+
+	// UserAgent Example: curl/8.5.0
+	UserAgent string `json:"user_agent"`
+}
+
+// AdminUser defines model for AdminUser.
+type AdminUser struct {
+	// AppMetadata What the operator keeps about the user; only admins write it.
+	//
+	// Example: {"plan":"pro","roles":["editor"]}
+	AppMetadata map[string]interface{} `json:"app_metadata"`
+
+	// CreatedAt Example: 2026-11-25T12:00:00Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// Email Example: ada@example.com
+	Email string `json:"email"`
+
+	// EmailVerified Example: true
+	EmailVerified bool `json:"email_verified"`
+
+	// Factors The second factors (never their secrets), oldest first.
+	Factors []Factor `json:"factors"`
+
+	// ID Example: 42
+	ID int64 `json:"id"`
+
+	// Identities The linked provider accounts, oldest first.
+	Identities []Identity `json:"identities"`
+
+	// Passkeys The passkeys, oldest first.
+	Passkeys []Passkey `json:"passkeys"`
+
+	// Role The account's role: `admin` may call the admin API (with a verified second factor, at `aal2`). Kept in its own column, never in `app_metadata`.
+	//
+	// Example: user
+	Role Role `json:"role"`
+
+	// Sessions The live sessions, newest first; a grant to a client names it.
+	Sessions []AdminSession `json:"sessions"`
+
+	// State `banned` while a ban holds (whatever else), else `unverified` until the address is proved, else `active`.
+	//
+	// Example: active
+	State UserState `json:"state"`
+
+	// UserMetadata What the user keeps about themselves (`PATCH /profile`).
+	//
+	// Example: {"theme":"dark"}
+	UserMetadata map[string]interface{} `json:"user_metadata"`
 }
 
 // AuthorizeURL defines model for AuthorizeURL.
@@ -1011,6 +1127,19 @@ type ResetPasswordRequest struct {
 	Token string `json:"token"`
 }
 
+// Role The account's role: `admin` may call the admin API (with a verified second factor, at `aal2`). Kept in its own column, never in `app_metadata`.
+//
+// Example: user
+type Role string
+
+// RoleRequest defines model for RoleRequest.
+type RoleRequest struct {
+	// Role The account's role: `admin` may call the admin API (with a verified second factor, at `aal2`). Kept in its own column, never in `app_metadata`.
+	//
+	// Example: user
+	Role Role `json:"role"`
+}
+
 // Session defines model for Session.
 type Session struct {
 	// Aal The session's authenticator assurance level: `aal1` after a password, `aal2` after a second
@@ -1128,6 +1257,11 @@ type User struct {
 	UserMetadata Metadata `json:"user_metadata"`
 }
 
+// UserState `banned` while a ban holds (whatever else), else `unverified` until the address is proved, else `active`.
+//
+// Example: active
+type UserState string
+
 // VerifyEmailRequest defines model for VerifyEmailRequest.
 type VerifyEmailRequest struct {
 	// Password The account's password, when the request carries no bearer token of its session.
@@ -1140,6 +1274,9 @@ type VerifyEmailRequest struct {
 	// Example: mJ0b8gGQq3Yp1x9bX2kq4S7m0e5vWc6a8uTnR1dLhZo
 	Token string `json:"token"`
 }
+
+// AdminUserID Example: 42
+type AdminUserID = int64
 
 // ConsentClientID Example: kc_q3J7b0hY8kT2nW5xZ1cV9A
 type ConsentClientID = string
@@ -1167,6 +1304,12 @@ type RequestID = string
 // AccountBanned An RFC 9457 problem detail.
 type AccountBanned = Problem
 
+// AdminDestructiveRefused An RFC 9457 problem detail.
+type AdminDestructiveRefused = Problem
+
+// AdminRequired An RFC 9457 problem detail.
+type AdminRequired = Problem
+
 // BadGateway An RFC 9457 problem detail.
 type BadGateway = Problem
 
@@ -1193,6 +1336,9 @@ type IdentityTaken = Problem
 
 // InternalError An RFC 9457 problem detail.
 type InternalError = Problem
+
+// LastAdmin An RFC 9457 problem detail.
+type LastAdmin = Problem
 
 // LastWayIn An RFC 9457 problem detail.
 type LastWayIn = Problem
@@ -1241,6 +1387,9 @@ type NoSuchRequest = Problem
 
 // NoSuchSession An RFC 9457 problem detail.
 type NoSuchSession = Problem
+
+// NoSuchUser An RFC 9457 problem detail.
+type NoSuchUser = Problem
 
 // NotFound An RFC 9457 problem detail.
 type NotFound = Problem
@@ -1326,6 +1475,9 @@ type ListActivityParams struct {
 	Limit *EventLimit `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
+// AdminSetRoleJSONRequestBody defines body for AdminSetRole for application/json ContentType.
+type AdminSetRoleJSONRequestBody = RoleRequest
+
 // VerifyEmailJSONRequestBody defines body for VerifyEmail for application/json ContentType.
 type VerifyEmailJSONRequestBody = VerifyEmailRequest
 
@@ -1406,6 +1558,12 @@ type ServerInterface interface {
 	// GetOpenIDConfiguration Discovery - keel's issuer and where its keys are
 	// (GET /.well-known/openid-configuration)
 	GetOpenIDConfiguration(ctx echo.Context) error
+	// AdminGetUser One user, as an admin sees them
+	// (GET /admin/users/{id})
+	AdminGetUser(ctx echo.Context, id AdminUserID) error
+	// AdminSetRole Grant or revoke the admin role
+	// (PUT /admin/users/{id}/role)
+	AdminSetRole(ctx echo.Context, id AdminUserID) error
 	// VerifyEmail Confirm the email address with the token sent to it
 	// (POST /email/verify)
 	VerifyEmail(ctx echo.Context) error
@@ -1590,6 +1748,38 @@ func (w *ServerInterfaceWrapper) GetOpenIDConfiguration(ctx echo.Context) error 
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetOpenIDConfiguration(ctx)
+	return err
+}
+
+// AdminGetUser converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminGetUser(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id AdminUserID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminGetUser(ctx, id)
+	return err
+}
+
+// AdminSetRole converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminSetRole(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id AdminUserID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminSetRole(ctx, id)
 	return err
 }
 
@@ -2293,10 +2483,16 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/profile/activity", wrapper.ListActivity, options.OperationMiddlewares["listActivity"]...)
 	router.GET(options.BaseURL+"/profile/consents", wrapper.ListConsents, options.OperationMiddlewares["listConsents"]...)
 	router.DELETE(options.BaseURL+"/profile/consents/:client_id", wrapper.WithdrawConsent, options.OperationMiddlewares["withdrawConsent"]...)
+	router.GET(options.BaseURL+"/admin/users/:id", wrapper.AdminGetUser, options.OperationMiddlewares["adminGetUser"]...)
+	router.PUT(options.BaseURL+"/admin/users/:id/role", wrapper.AdminSetRole, options.OperationMiddlewares["adminSetRole"]...)
 
 }
 
 type AccountBannedApplicationProblemPlusJSONResponse Problem
+
+type AdminDestructiveRefusedApplicationProblemPlusJSONResponse Problem
+
+type AdminRequiredApplicationProblemPlusJSONResponse Problem
 
 type BadGatewayApplicationProblemPlusJSONResponse Problem
 
@@ -2314,6 +2510,8 @@ type FactorExistsApplicationProblemPlusJSONResponse Problem
 type IdentityTakenApplicationProblemPlusJSONResponse Problem
 
 type InternalErrorApplicationProblemPlusJSONResponse Problem
+
+type LastAdminApplicationProblemPlusJSONResponse Problem
 
 type LastWayInApplicationProblemPlusJSONResponse Problem
 
@@ -2348,6 +2546,8 @@ type NoSuchProviderApplicationProblemPlusJSONResponse Problem
 type NoSuchRequestApplicationProblemPlusJSONResponse Problem
 
 type NoSuchSessionApplicationProblemPlusJSONResponse Problem
+
+type NoSuchUserApplicationProblemPlusJSONResponse Problem
 
 type NotFoundApplicationProblemPlusJSONResponse Problem
 
@@ -2546,6 +2746,265 @@ func (response GetOpenIDConfiguration200JSONResponse) VisitGetOpenIDConfiguratio
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminGetUserRequestObject struct {
+	ID AdminUserID `json:"id"`
+}
+
+type AdminGetUserResponseObject interface {
+	VisitAdminGetUserResponse(w http.ResponseWriter) error
+}
+
+type AdminGetUser200JSONResponse AdminUser
+
+func (response AdminGetUser200JSONResponse) VisitAdminGetUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminGetUser400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AdminGetUser400ApplicationProblemPlusJSONResponse) VisitAdminGetUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminGetUser401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response AdminGetUser401ApplicationProblemPlusJSONResponse) VisitAdminGetUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminGetUser403ApplicationProblemPlusJSONResponse struct {
+	AdminRequiredApplicationProblemPlusJSONResponse
+}
+
+func (response AdminGetUser403ApplicationProblemPlusJSONResponse) VisitAdminGetUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminGetUser404ApplicationProblemPlusJSONResponse struct {
+	NoSuchUserApplicationProblemPlusJSONResponse
+}
+
+func (response AdminGetUser404ApplicationProblemPlusJSONResponse) VisitAdminGetUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminGetUser500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response AdminGetUser500ApplicationProblemPlusJSONResponse) VisitAdminGetUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminSetRoleRequestObject struct {
+	ID   AdminUserID `json:"id"`
+	Body *AdminSetRoleJSONRequestBody
+}
+
+type AdminSetRoleResponseObject interface {
+	VisitAdminSetRoleResponse(w http.ResponseWriter) error
+}
+
+type AdminSetRole200JSONResponse AdminUser
+
+func (response AdminSetRole200JSONResponse) VisitAdminSetRoleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminSetRole400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AdminSetRole400ApplicationProblemPlusJSONResponse) VisitAdminSetRoleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminSetRole401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response AdminSetRole401ApplicationProblemPlusJSONResponse) VisitAdminSetRoleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminSetRole403ApplicationProblemPlusJSONResponse struct {
+	AdminDestructiveRefusedApplicationProblemPlusJSONResponse
+}
+
+func (response AdminSetRole403ApplicationProblemPlusJSONResponse) VisitAdminSetRoleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminSetRole404ApplicationProblemPlusJSONResponse struct {
+	NoSuchUserApplicationProblemPlusJSONResponse
+}
+
+func (response AdminSetRole404ApplicationProblemPlusJSONResponse) VisitAdminSetRoleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminSetRole409ApplicationProblemPlusJSONResponse struct {
+	LastAdminApplicationProblemPlusJSONResponse
+}
+
+func (response AdminSetRole409ApplicationProblemPlusJSONResponse) VisitAdminSetRoleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminSetRole413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response AdminSetRole413ApplicationProblemPlusJSONResponse) VisitAdminSetRoleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminSetRole415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response AdminSetRole415ApplicationProblemPlusJSONResponse) VisitAdminSetRoleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminSetRole500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response AdminSetRole500ApplicationProblemPlusJSONResponse) VisitAdminSetRoleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7861,6 +8320,12 @@ type StrictServerInterface interface {
 	// GetOpenIDConfiguration Discovery - keel's issuer and where its keys are
 	// (GET /.well-known/openid-configuration)
 	GetOpenIDConfiguration(ctx context.Context, request GetOpenIDConfigurationRequestObject) (GetOpenIDConfigurationResponseObject, error)
+	// AdminGetUser One user, as an admin sees them
+	// (GET /admin/users/{id})
+	AdminGetUser(ctx context.Context, request AdminGetUserRequestObject) (AdminGetUserResponseObject, error)
+	// AdminSetRole Grant or revoke the admin role
+	// (PUT /admin/users/{id}/role)
+	AdminSetRole(ctx context.Context, request AdminSetRoleRequestObject) (AdminSetRoleResponseObject, error)
 	// VerifyEmail Confirm the email address with the token sent to it
 	// (POST /email/verify)
 	VerifyEmail(ctx context.Context, request VerifyEmailRequestObject) (VerifyEmailResponseObject, error)
@@ -8105,6 +8570,79 @@ func (sh *strictHandler) GetOpenIDConfiguration(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(GetOpenIDConfigurationResponseObject); ok {
 		return validResponse.VisitGetOpenIDConfigurationResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AdminGetUser operation middleware
+func (sh *strictHandler) AdminGetUser(ctx echo.Context, id AdminUserID) error {
+	var request AdminGetUserRequestObject
+
+	request.ID = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminGetUser(ctx.Request().Context(), request.(AdminGetUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminGetUser")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AdminGetUserResponseObject); ok {
+		return validResponse.VisitAdminGetUserResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AdminSetRole operation middleware
+func (sh *strictHandler) AdminSetRole(ctx echo.Context, id AdminUserID) error {
+	var request AdminSetRoleRequestObject
+
+	request.ID = id
+
+	var body AdminSetRoleJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminSetRole(ctx.Request().Context(), request.(AdminSetRoleRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminSetRole")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AdminSetRoleResponseObject); ok {
+		return validResponse.VisitAdminSetRoleResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -9758,399 +10296,425 @@ func (sh *strictHandler) RefreshToken(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L39cho5ty98KyreU2XYu40BO06Ca2q/xMGJE3+NP5L5YF5a0AJ63EhMqzFhpvLW+etcwLmI89zHcyn7",
-	"Sk5pLUmtbhqMvzKZzDxVe08MtFpaktb3+q0/Sn0xngjOeCJLzT9KExrTMUtYDH/tCy4ZT/ajkPHk8LX6",
-	"KGCyH4eTJBS81Cy1SB++I2FABrEYE/9N+5JsTWIxCCO21cfnpV8teaVQPTChyajklTgds1KzhA93w6Dk",
-	"lWL22zSMWVBqJvGUeSXZH7ExVa9kn+h4EqnfX/e7v22/e96rjX58cX3Z4B+fffqp3v/wslXySmP66Yjx",
-	"YTIqNXd3vNI45ObPuldK5hP1vEzikA9Lnz97pfaNWtg0liJeXNbHEYsZSUaMTOiQEZnQOJFN+MDn7FPS",
-	"7cODPhGD9Fc9NhAxI2Uxob9NWaVKPobJSEwTEiYe/IqzGZMJYerNskpaBEchyYgmJJSEi4QIzsg1YxEZ",
-	"0humPtyp1SzxfpuyeO5QD2dfTKqfvm+Z//12T+ocheMwWSTOWzEjY8rneiGE4vJHIgokoQkZC5mQ8rMa",
-	"mY0Yh0UNwxvGK8uWEcFr3FUEbECnUVJqPqt56ZLUH2P6KRxPx6Vmo1aDVeBf6RpCnrAhi2ERB7SfiLj4",
-	"2A7gu/TYnp1eXJKt8YBuJSKZ+ETE+iirj/DHS0/x2sf3p/HLmx/HB/Mfxwe7/R8+7PR/+FBn9zi7Z1TK",
-	"azYvXtkEv8zfSPz0K1pDLG7CgBVcvkt1ofS3G5KoCXqEShJy4p8evt7vnp2ffjh83T6/WLYY8/TKJf2P",
-	"mA1KzdL/s5UywC38Vm6ZyZ2o8dRsz9lvUyYLWaCarh/j990w8AmdJiMRh78zongf3PxeLGaSxSQRxD89",
-	"6x6dvjk86V6dH/lkFiajh27J87ffN07aP7SOz47a73ZOn/3wfven86uDnxp33pbP6oVyorg28P9Wvy+m",
-	"PHlFOVdTUMKCJ4wDU6CTSRT2qaKC4ve9iI3/81epSOLMTREroWFUapaSUSgJxQEVY+vBoHtEDUn7SCfJ",
-	"4puwzzYkERMW0wS4W8hlQnlfTXRn0KAv+3VW6z0Ptunus82dhmIcCU2mstTcqW17pSRMgCh66vo1JbvW",
-	"acybisE29Zybekqb+oef73BG1PNItcUj0Y9ZwHgS0oj0R6x/zQIipolHetOEUG7XR0bUkAIoYAhUBo7U",
-	"4Vs0GId8aypZLLf+CIPPWz3K/QqhHH/foxyGUGw2nnL1jibhgkgmZSi4Fl1Voi+VmvGGJL4iht/hoST+",
-	"LQTxlaCaxYIP3SUNWSLh/biOUPANSaZySiNCuZyxuMPLO7V6hQzCWCYekYJQmKsSc+yGxSRmN4xGatWC",
-	"UD5Xcm+m5WWSIV+1w9WmvKLBG5qwGZ0/+BwyIsMh3wy5ZTOkL6ZRAETsMRIz2h+pownEI+4DdEhDfpcz",
-	"+azWSM/kKxoQswh7IGlP7Vkvovz60Q7fwvqCEFeHm+Mp8Yb/ZAGQXR1JFsci3lM/G4V8SGZUql2gCQuq",
-	"5KKYElW9M5o9PsLOaEaqzknIb2gETBBmJkvNn/8oDUIWBaVmaYuN1UOKX1EYsjSeStg9tRL1HaFBEDMp",
-	"iZz2R0p+0ID+v/q11b4Ylz7/cifeUsvuo1nyk+6jQ40xjQYiHis2EpMBDSNJgDxAXtgH1NLP2TCUCd7J",
-	"czaYypWMu2A7gNigScH4Xa2jj1lCA5pQsx3d7Gyp4uOD0LI8tArK+mHJ+jFLuj0qw36FcMYC5B4hD+Hn",
-	"tN9XO5WIa8bXJ97igtswd0XLVWfvwVvTIrHzUtTXY6C1bJLzg33y/NnLOvn3v7arjWpjQ5J3F6cneL1I",
-	"2c+T36+o6+iRgbqTpCeCOQFRGYj+dKyIqEf2iLsO3HHBB1HYf+i9o9yKHeAF8Hp9h6KY0WBO2KdQJvJu",
-	"wvhlemHsRJ/0tuCUlZahZ427pJgckKutvr/iNywOByELTuMHqjegItH8GDc0mv41NZ/PXollSVS8Hvh2",
-	"7qorGzLHc0HskzJaVfDVln5KnzBG1Icg/q8Zr9x7se3Ma5WIs3NfvnCY0OY0XSYcqEdgC1HIr8kgErMN",
-	"SfoiYHipnes1EpLlSBVmp03KRjnzb5233ySSoZ/Czx1unxhFvoLS3gpumJcYdLgzL1ch1cqoDHkfh+7T",
-	"KOrR/rWZ2e0qY7PD7bwyd8yZVZW0w2TEYiInjGtxoKam1T203dvIdh6uVpiFKlWZprS+PL08M64AzTT2",
-	"SMzG4oaRMMFT/JUzvQesDJjiIYjsZH5Jlex9BBPP6pwOx1P3wqj6AnYdZKb+xR6Zcrg5IfDCmP0lCL+w",
-	"TppefzIDewIXddvy4X66h1T9XJJ6beEVVrKhPxEcbWFCxnROysmIcfgUd4NIOpdEigpuMk9YzGmE+tG9",
-	"NvkOFo+jKZsXkwsWK6sPJ/Bk+3IhxgytlwFKF8GtdGXxnksftELlSMyUpYGz1Hay1boDggrtIGRSETrE",
-	"0SIxlEDWIyqTj3R++Cj3JpQ5iRpRmZAZnatzo5g3Cbni9wk4XKWciTgwEtb8vTUQ8VAkFQ+Pnjlt9hwp",
-	"ZhAEeoBrNv9LcTi8UyN6wwgXOcKQMheWKh54R7gguPpQczi1er1uvBVHYhjyi4RNzlkQxmylHn0322Fx",
-	"5IK1pUEG4x4cCiYJZ5+S/PRuM+P+PgrqeEDPrUt0hXJKiWR9wQMjAzMK6XhAtTp6f8XzIjO8ddMuX8x4",
-	"QDftz9DTSqeKayd6F1evS91hEN2hJHMxRf9LdlmZAdn9l3aem9g6q8svxl3qo3m1tE8TPD2Kcy/b5aV6",
-	"qrsHqfLc4f7xQcuQP685h4kkU3U74bW4DcmIjSWLbpjU+7BCaV9KGVd7Pz5oncbnSw6E3+E5ZX5RXXf1",
-	"h9kojHBcI8lmVJIpVxJAsc0Vk80r8uQ2PX7PeqEZD1hAlFSdK/Uft0rHR62mA37giCYstnMDV/JOrV4B",
-	"v/UwpjwxXms0BY4PWmDcLCfQPTnj39bY/YeN/sNGvzQbXXWB8i6QuVJyIcAVSlT7Ohz1VsW+lBYu1BYu",
-	"n+BdHCV55vp0/L4CGSRhjJr9JBZiQMrWMeO5SQh4rXyvwx1lvz+ifMggNaHopPoVRUgRKTafjCgn/nm7",
-	"dXX5tnvc+qHbetP2SVknVpB6rcPHIZ8mTKa7Y84FWkYjGkAySjk1FowHycTpgEpIR1yqR2iHW2PD/hyc",
-	"XoevkfvZUJSkyFVTI9dZCwo0eIH6sFLt8OI1gyWsjTw6TiUehqesADkS/euHR7CFwMQXHQ4VAZNNNUlC",
-	"Scz6Qok++NSSdMoj0b9GY8yKgNxV0JfgkThohAtdzT/1jx7ZQNuQGa9TKPVkmqDewCk8aB0eXZ23L3xN",
-	"Qvg90FHdakpiMfMIDAa2eweO4pzEDDaqSg4TktBrZSSJ9Fky5YliJtk9IGjSsEmCITMIVs84i8lARJGy",
-	"+oFluVsD+UphoqetQ/B4H3Ej/UpxIJ2EsogTpKT205P46FrMP6L8H1H+rVhE/0jILy0hyYEi1uv2Ufuy",
-	"nUl2hGQj3yM0UjZbhwO79RVn9TGvLbUy8wz/luOmWWLusKGEdgNElmXen0H+Ffngl2UNVdLixKc0qvvE",
-	"MdrzKQFpZKnD9eNjOieCR3OIDxbdTPNZJIZimvig0S/m1O6hywB9tR3eYzRmcZpWptOUJNgCkAYaiBXn",
-	"FV+SzsWoBJugZPgdjgHZuV2rm3utyNDwl4r427jn4oH9J8PgG3bg/rVl+MNciB2+fi7AXV2IRul/ZBdi",
-	"eifbi26/f5yHf0vn4T8etaf2qOn7dyIupv2RriZ7oBrHBdFlZehLCaXONr3bMdpJj9GJSMiBmPLgaePY",
-	"oKuPqMRyKHfmJF1TNSXXa6bk9b4I2MMpBjnQAQwI3pGm2m32aaLOlQe83aaD2xQTVOnHoVQ0Cf4S1DWO",
-	"nym/5mLGvXSJbsK7SQ8tU+epmYivJRG8zyrOHmAa2iPRH3nBX+aYZqdNyqg1pCwAjF9NYJdmJqPskahm",
-	"0jf+SnSzKSdpPnUYOCTSBXyPRCHtffgrEcg4TJbRxykOfCCB8pUwoE6GWFb4NVPsRBTPWbE3KLUYTmNw",
-	"teRKIt2b+DhlOeaYmbrG1APKZOIKEsVkXVGCij2dTLQyfvfqqT/jmBYus1iouPGFmP3K+kkqXZxtuED1",
-	"8JG2QSubf6XbHoU3qZJccOUTnM+D6RMzKaZxnxGa4Bt0Qe1XfMkxWzWUZMRiBuTQsuHx8rFNPbh06mHM",
-	"Kf2qUz9D6ZacFs7fszYAaCeY8LksrxoRCho1Q5J7p1PrLZKng8EDdyidSczAYmOc9mzicih15vLXfIbP",
-	"8ktIpjHHFZT9j+1XravLtyfd87Pu4Wsf2ahkiaHjPBI0uBTiiMZD9ojlo1BGp07FDcZHiAGZWJ+M9Uz8",
-	"D4dto1Z3KQTBGX+R6s+FxeCh2JC4KiDlYlD5ITnD31BMWd8whx5F7nOWaqS6mN7I9ntP/UDEvTAIGF9y",
-	"SD57JUiCONPBy9VTg/BmKDFv4unm9GjFMc6UgSdojWBDgh2ZL8niypScsyR1bOW2o8OtrmV9VM7MfYgM",
-	"YQWtTs6ZxjHjiZ1IMxPADSUZhBz9aB2ePIULj/IOv0tczbwGwumShIlk0UApMouRNT1tStyYrCLU48Vl",
-	"kSir4rIXGE664vSGhpESWo+By4BVQqEkvamcI3CG0o/MLso9ErMknhM6SDQvTEJlE3Fyrj7fbKnP74bP",
-	"kOE2sCbiLuppcRrsemlC+nRC+0q8lCEe0o/nk4T8NmVT5hH/bevibff7q/ZV2/fg+E6jqFLFVTvU4NNx",
-	"DwzGDsfTi7A5DnEgTOmVRowGGuTLpdwCus2FHiURZEbDxIBcwS6EfFjN4DatxGNSFLgUrcmkAEIHc+J0",
-	"4awf66KZbiJ8D++JPuTlQZraIZTA24KgiF9R2oacAooAsBD1UIf7UHOvg8ILqAU+Jny5GRaoCNpEjByn",
-	"iqcRk7ocv6luN7yvGzAOBbcGksXBLkJ9FOEr7NvmoCk5uuxpa5qMND4AxKk7vHx+sE92n++8JP/+1061",
-	"Xm1U6x45nTB++JrsC85ZPyH7aiP+/a9t+Hq34hEfj1NXr9qEunES4OSEmEKafsKUkkyjmdJtgcyKJ6hp",
-	"z3gRvfaIb0AhkOx4Ug9fdzjSSxfdUby4HvgrJPC8aRAy3mekx2QYMGlelILHuXH4JJ7KBJ22Ha74Wijl",
-	"NFs/qR/szYlPf5/4FWdqEP7TU7NLxU0LIHVJrU5RQz0EYY1unBZaZB8b6mIz+Jn6vT4KXcRD8EnZYehK",
-	"kKXQCd7CeehwZVmoBULSYW+uYzbahdOZ1mrb/ZPWcRv+xbpHhyfvu69+7LaPW4dHvkfEYKAe0hlKFSJi",
-	"i/xjhUiYNDvc1MSpCWBJaizGZioDJR0Ue2Q0qOx1uG98ld2E6j2dCS3stPNMKsmlJPRCyWtM+2q/TWBJ",
-	"/SYSMoFxDal0HDi3IWpoNV+epjFlxWMxRlKzwyFWErA9TD5JWZ9z7ewFdpCXKgt870igdFL/Xg6ztQCR",
-	"BWxsBXqZyM8m61BiPJiIUF0898b5Sh4x3yM+F7zPkJmcvd9vk/6IRhHjQ1Z9vNmLY8rn+4rTPFZGNObw",
-	"DoBhpqkojy6tdxqOC0JZYWohBopHPp2sPghvmJv1TcqgeoFJgglGFTKDas4YVLkcHWCrIcEZUwo9AolN",
-	"8w7Xmc17JA6Ho0QPHgi41PDoChFPvk4JD4erzWMRjQ2o6GOcMGMQMDvyt3vcLt2zA8yPDaec1Gvu6k1Q",
-	"4DrkASkb8rjARKgKwUlNn6t0+JLTmKbZ/yWPnA47huwx8UKWQzEs+AybBsVCScG/Ul39PeAm9hbWCk4o",
-	"vRPGI/jIuC2O43bRYTsSUdA0ACd/tR1Y3zG9t7BEl/CWMz0Sz6VJwsYTxWlRgQxttdK3w2pXrFUbGSan",
-	"quxDrcB567LdPTo8Prz0yYTFlolSrXP2pv1rlnT4JJPGPKaxUkT9T5tK49uMacI2wXuLqp5+hwdoSAmq",
-	"tr258QDLLCKccYZJBznOLwQC8T0rJDtcWxvq5BjWX/mr8forbtF1HxovpETnmuO2QXjJupfvwDXq6bnN",
-	"zO7JjuxxKGXIh5CfhTavEyaDQBisKGcvfPz4cbPl1IVkwUyK7IQrLqeTiYgTFhyzIKSX8JvHDdFY0M48",
-	"1MqdIjXP3C2wkyYwawLT/qJxGqwlyMM8AqP+6Hr8T+MHFbd8a5Gav0E0BDM/C2IiRTGNxbqzxeCErca5",
-	"X4IxWZJfDD5+u3qEAm8dFWOf68lpR4dmLyImVMpprDaFROyGRU1TZYSihjpoTVh3Y7/IrSwRokpaDkCs",
-	"JH0ax3OlEVGNGxjRcAzDWH8xHcc+AS/qi/rz3SbxJ7PA94gvkon6z3hA1X9Gs2v1H4n/UZvh72WcoJaO",
-	"dBw3B4pGGGTKl/BVOhyczNFNhAV3Dllg+WTIuNYFmoSSmIaSARw8rh0GjcSMKf5rPq9rp1lEZWLJgfqf",
-	"olqrddRIKxcVOVlQIWMdPiJQbKhUC+PMBvcaFj+mk7G1Ex1ejtkgZnJEQuMsY1zJ4p9Lai4lT/2nUfrF",
-	"6ciAnyzAyHullgmeKk4WBKF6E43OYqUPoYU2oJFkXmnifPSHvaV/pG82A2Vfm8ZmFxsLpM6wn82Av9jf",
-	"id6vgMalppiENzpL9Q5TtPnAeSwvAWWbYQKRSIpWuVLjmvaee+DeDMah2hgypv1RyJlRMm2xhw+/8Ins",
-	"iwnzHIx1EQOo6His3brMQxRBjBQCr5BizJR6B8Wj1sFapsYxb+toKTF7jWdjEjPJoOgeUvSgVYfZAjV1",
-	"tflqWiWvZHPt+1GoGOtcJmysvueCz8cCqZ1ulX564YRoZPEuTbK9DBq1xu5mvb7ZeHZZbzRrtWatVq03",
-	"tn8qeaWBiMfq56VAKc/K3igaGDCqb2HX0N3ktfrhZ68UBsV8DbqbbEgSBqRsOp3ERj9OXdcixmpiG9bp",
-	"q08CJKFZ1k7DmX7Ik92d0qKC65XCSfFUcoaIrojSaoeXhrHQjb7sHIxpwEiYZCZWqr9sVGvVRrVeRMtE",
-	"a3y30hJ0rM8e7HaXDrUOs1RT2pDkSrJ4szUEkHDTM6bxbJf0RzSm/YTFyrjRMX0/nPjZWfencbT1ovqs",
-	"WruVBYSWS2QOnVcyyfhwYFZxiDOKqUl34BJ4XgA2M2FjeRsNLS/6nCoicUzhb6fd0JLeI7leROoBT/P5",
-	"CR2yPUJ7Eo1KYqQJfJElaa5f0Gqi6vUVUs1YQFfnR3flrebR7jSObu0Lkw2rXJ0f3SuikhJglCQT2dza",
-	"Ms6v6lCIIbYK2BIYbW5s3TS21D/+yzau+u6//+f/6UxrtcYuvE/9eSv1sussIuI+4BgYXdhJ474DNXUG",
-	"THfiaNTODRJxzPoJGYlYMtKjSYI9mSyXso9lWsg8b9zSQkYd2FnmnSv1ZvO7PIkWJp8bt5BoC+0AbqVY",
-	"9oDlkPvrG9L2y0gsF96QxLRCUPzJhZhfOM+pDdc1rNRI1RnrQaefJLxhzmocAWlbo63dAW35GF2MoGtp",
-	"uwBDCqg3s8xqPCUxjAcIscDrL5/XMlem/vzl7m59t1arrSXd9Gywu5G7puM5Od4/S6v4lq0Du0gUNqFb",
-	"7D2xIQn+3gOLiZsIdZ+RMuhN14xNJHrawkSSi7etzcazXZDbqyfQxfx/WUjNmkk0U78kAQC6ClMhUSWn",
-	"6nU6o8UdMyvf1qMnJDrAwZIZeqYMBo9eXwQMGqWAxoepG+rIWdG0RO6nMmgiZNJFGIeuTc6ZxmFWwt06",
-	"zIMeRcu0cLmwwDstCJTr7CEUE8bDwGZIoLNUDAZK0+5ipk+hiqSo2TVB/a6ifHfMkpEI3NvOBWel/DGC",
-	"bigLnypaFzCEPH90GicW3fLsbcuTPnt2Fqhr6LNydd4ie1uPKVsM8vtz5saGxHSpRZ7LzOiG9CYtyKUA",
-	"eIyKu9sUseKCfjfuyTEjk6vzQ9IBPUKpEZNJVf9mq9/rlJTVP2O9lDu5j6FpARrI7bqXhlBfnNV69He0",
-	"iaVEbhiTw9ClaprcUN2qYcyUGSRJj0VitufkmZUNY5vGodK+FNsw/9ZwJBJ8LmKQzGjMumHge6RarQI2",
-	"UzjkAkurZNpIR9K5rFqGqU6077rrtZNEDJXEStjEgLonlT3g7KD+9qFwzl+y7f56wjtLL3/GetpD4+Zk",
-	"+SjUcxaLlvQZZaoOSPlLZI0Rk7loCogyYXHo9ZI9E19Kq3P3SJ0kgtRrNTKJQ57QXsQc6yo7u7wEzk6y",
-	"aJY54ZOjzKIA8kkZxV5GDPkVJ6NtD91tIUsGTWhDK5ugdTfhXZvqXU0sYccR9zQOlzkYThAkS/w7C8Rb",
-	"92hMPx3ij+u1O4rLIgz487NN7ISVsIDggxDUlsx0+UOAeE8jsKD177CPDcxNhUaSBYto1G5ZRaO2hrTO",
-	"zrz9ifaT7CyayMHAFQV2e/4ONYm+G4gq5mtWWW88r9aqtWod267qT39uNuu/QIblnExEnFS0N3MShzc0",
-	"YZtTyQjYEQzyTAPrPw7EmIZ8j3BBBjEdjhlmUWlm4TjaCg4pHLXc4cnPcss0xFl2Zu5J7ryGk7tTOEGl",
-	"r+bmt6D+PPD4WuUox3omtM82JVNXE7Jz6VjwIfHXUJx8UtZXFZ2bWefYmqrX7TxptS6WI6dSyXxSnkx7",
-	"Udj3wDNQsanjS5vT5dR21OHw2C6qcXkRgErgLbvzuUiIi4DtG69FwVpetS7auztX50fli7etxrPdsjoS",
-	"XS0J4kpFR0UUW5korYsPMTTyfHd7l1wYqyedafvlMYtGgjZOZzcHcfv48t1wuv+WCva+nry4Ov/Ym755",
-	"dyGT2Wb/WMlNcB6oifx/P7c2f6Kbv9c2X3Y3f/ljZ/vz/yjSmdVy7unT0GAoxVXbTuxpMtmQtgZodzMI",
-	"hyFmV+a8n43tnWe7uTXUNl/+8sdu0dTzSri+eAv79ZpFLGFneJ7vt9Iv67XJLWylmwVhaVrgGLmrg28C",
-	"1U0FJziJp8yHBH/8iUd8GAE+CxifO2Z5T4iIUW79zeZQpGR69frgzebbd++PFvsfr154Op5nJ7ucBvc8",
-	"w6hk3eIZg5qQhtHeB2CGZNwO60VDgJfn7WXktyXd7a/klXK89g6mdKFZWrLvzUy6iJAAHVXg0cn3cAV2",
-	"9Wy70YBPNuWE9T3Sutg/PASJuIdgNXEsphzYm1TCSlaq5IipO4L2FcRXN/tUssCkISF6sEyEduA5McZc",
-	"t1jnkhmyuSL/Wba39nbBXqRRp6UHBtP3l8eilPIPHXAlKQeiL7E7dHUcbEgCGn7FKMXUer/cSDvV3f9i",
-	"ExXOrPmPEqURRnXranladKbsoEg2pfGfAuWWJmREJxPGWaDsXy6m3GhxGIWIk7AfTiLmkUAkqXJByr4M",
-	"hzzkVSjqYgEL/EqVZJZMolAmUqOHqmmh5DYg3pAdEiYJwzcqQ1BZentkrPZdadd9Mc6Jg/w779g+3XQt",
-	"vCtDWD8Uun4YNO83Xtq2f2nQzzhQEpFMCt0iLvThokM2YJhJqT3LJmS/l8OQ0lkNmk2Q+jOdmSi1Om8T",
-	"1zM7hfckLw9WRP4cqEOH3EUcCbfwg7O2O2ylqQYBGVKgxF8yLD2THmG0PyJDIQL0STs5nE6lLwk5mUS0",
-	"zyB7I4W8r5KLrE87Y/k5TKzXDzbZYDjaDH+9jjbHXExKt9oD45CvsA4wBec28XWJnZxzO5Ijjx2scB8U",
-	"m7O+wiyZdRPwIj0QvtI5GNB2GWwBFpOQ684LbraeU24e0zFTv1O2ZJYr2FbjC3QzvcddkuO34PnnG8qM",
-	"T/poTuC9JR0UH53SreolrtK+pZBIkOX7sDghMyJ4ZZQffrTgioRPiyb2ltFIMck/bs3wEdfZhBFx/ZCs",
-	"Hhd77s9mwaxYt0k7VS+WmtpMjhRAjpr2obepJ7eJgOcFQaVV+dZAo2VFjtlQvLozcOdCTvJ4ZNlpY0y9",
-	"UFOd4ibe9q7QlNel5RNlt2gbQv/TXt7HUK/X6rsvd17s7Dzf2X6x23i+u729s17yiCVDOslUdb5Fmrz7",
-	"+L5IPKLXARnUR9Yj79lcW+TP6s8rTeKfvj/zTZwwvmmSdtB49qz+EtMP/Xbw+qLle8Rv72d+dbbZeLZr",
-	"fqPsevWb84uW/ugcPqqSE60hak+a9uUXuMCjoXtT4a0lrwQjl7wSDFccu45vsg/C5EteCSZYHGMpNDau",
-	"lyVnXbM5nAUPFDvty3hBktF03AN3957RcDckwSx4XY2OCVCLb0KeYaZ8+v5MrXQfltkqnDEvnPFUZpQn",
-	"GQ4LH/5U+PC8KBU/eyKvAQjzGg6m2h9845Kjd1F09jKH7oIl6cEj//7Xs4rSNPTxvGZzmTMQsKzrZ302",
-	"7JGADXf2GfatNH8tnv0wqwXPotfXwfa4926H13/o7Z7z7+P9Rq92Mzv7fXv64+By50qtA3ZAEx6oCMQD",
-	"UpXq9d9+bP34/tN+PPhw0X1+Of/4/dvT4fNR/+aMTsLjKJ4dUnrWf3t1Lkqff/mcP8imGG2tZCx1ZW+z",
-	"c2HAIqIfhfzayKB1xXF2g64QZdCYeZhTqKEF4arv1GqLVxUcfn3XRbhqiVl/ouvrT8Rtz5qOtlfnRwX6",
-	"XTqMl59TIbnEMORfkk53UXa8P9cJZyTMSmdcYQvjOxksmY0vyIabhFVHzzB5cDaFzQZD/isMvnv+9vvG",
-	"SfuH1vHZUfvdzumzH97v/nR+dfBTo+WSBwPwqxfvzqto3ccHrStoyXU/nRdDfoWSRSOZGMQM1NQ0sJJW",
-	"zjKt1rJqxvhdrfdi+Ob737Z/nNQ/vez90Lj+befi+bjGnt187O/SF9NLfl4PjkY/ibwDafdux8NGLYto",
-	"A+brPRkQBPaiOVSYioFB3oHqhoz9BprdmH5yB6zDGnKffFUufC9rhC7O5BSXjZai009O7pEIfImkTyXz",
-	"SEDlCMBtAu1sNLANY5hHlXy0gOI5zb3QJr+Ln6nIDXdsElju5FvU2gAOYzttAOUB6faaTZzSBK1vN4lJ",
-	"2K7vkvfhK1Ku726/2CG9ecJkRZkBiqfSfgKDV0kLHHEM4AWAUGqs2UhETL+4iqU3aTaG6YVvqqPOWpf7",
-	"b8mWDhACDs9k4vw8VyQB9gC4CUnrDB3ElZweE4k+hd0I2Ob+W3VMRmwMf9P4etHP6ZU+bQ7Fpv7wVyl4",
-	"9ZzOjpmUFAVo3l1/N3b0oCTPxXzK11SOeoLGQdHPp3y5386pNXDgqTQUXdnk41T2tMtkyAwsalF0psiU",
-	"grkW8SxNv7RBxJcIqGSt/oKsWFtTATnzukMDC6BiIZuAs2E8nHDQ/iKxmVtsV6TY/QQs7cddKN8szA6i",
-	"UcNvaoJhBq4GQzSFjtY9bD93ikszvs5bUz3vfzrMdhfJiMhpz6O5lJsmkBZ9OacmEabVmRUxkMKidiPF",
-	"sjHIZhifKtubNqZzQzETy6cSwBGhZGtP+wEmsRhPku/0W30skrxWcmo+o/NKcRj1PpHFPM9aqfsVeZy7",
-	"dLhEEQDZks09d+jstIZMnNooRESwxS6grAGOq9RKWqF/azxJluWGNFMuB3W3UEwFtbd8jqjdZTQ4NOWB",
-	"GaRQcjYQ1ac8xZNVsgt+6DehMis9JyE3G+mbzWuqyes+jaU7pzd/Oc7iZCG77MXhAZbWtwaE4SJC9OBL",
-	"m8/FZ1FwvAIY0YIk2MkUaqkyMJW5Wqrr7e9ntf7JblSf/zZ4fd0QLz7V+O74w8vh97Pfn/XOG7T9PPlx",
-	"Z/qun0sIary4NcaYye1ZokmDBgfFTuaHacJPxdP9Rq1pju0ZdAe4QSRm2dUEr34dJO/YTzv7H842x69e",
-	"Nt43nk9Hvat3V/VJPe7OPtaHBx8PTtu//nC9LBuo2v3/IR/IqzderJtYk19p4WkBRMx93Q7D1vzkuHUW",
-	"NvN1KLVaX6/WyL//tZ3W85SVNg814zv1nQ1ZaZpiMkisj20gGSGIDL6jHv8s9VGbFDQ0D2YjVBfmRENT",
-	"6Ni98StXx0FlT2dPm7Rqxe17SokNCguL7M3qWrSLfAlItmR7fd6RzYo0K7mfc+BWqz//OpsEGUrZtTG5",
-	"7CIXxReU/+dIcQcFIeOm0gmDywlrnN7rv0DnLC8n7GIa/ovdxosNaRp2FQNIVtegLuNBV+tUmTfe9pyT",
-	"3X1fshqQ2C4mVQy7NBredmjP707ckCexkBPWT+66xuIn3azR+68d2EWBYtE6O+xenR9p3cIPpYSyXc1l",
-	"XA1SLilOzd64NY7Ar7NrCTUva93g6oxF0SaI0C31ZFWD8dz2Fhd2cMXZdqGbG1vGxvQd29IzWATaLgAw",
-	"c//0rPv6x5PW8eF+97z95vDi8rx1eXh6Ao4CwdciVf6lay1Kc6OxCO5/EbKJ3fcf5UYDvt7pkBc89ign",
-	"HJW8ez+NYdSHUSSb7X0nAYW+09sPwPKE8nvPWun6IR+IO+xiXttG5uLc7CLNyOkwdwezvUf71yzoTpfg",
-	"UDithOSc97HxFT5DphM0Vl9dkEFEh4jeIAagL4HJNpVsjRwuD+YwnXRZFA7DXsRWz0TrSXo2idBqFApO",
-	"7Ql81cYZ7ZFB+IkFhCYZlNS1JvWV5egpgnanconv6tKgPJjmd2D4hIk1jqc80eknGkLSK1rS7mXtRXP7",
-	"bksyzsjbiv6v2fxE/XS5l3DxIHjO8bzVeaVfcqcA40JOkC4nu3VBEC5/z+b76SOfvZKypHT9/h29+5ks",
-	"MD2K505oxYpPCusGP2obRPukaBRJt81KVVlHSSwip0IQQQ96IRq5QDOdw5aEfOj8kJSv/rO2W9/3yNV/",
-	"Nmq1tv7vAf630VLXEv6lv9ndNZ/svqxYKyoKOYM/lNo/jOlkRHQ6sMBXNGqNF3pI9RgY9gjqb+x6wukY",
-	"4LNMHmD2YLcCuiHJZIRlOOl5DuUkovNNferulvCriX4KdJZ3PGHOAcm1hYNMFfBusZiNBZ8bb5JBpFAs",
-	"eCIkJNTaJFIE+xyEN8wk0ebcEmvzF3HbepYlqvsTcxd8bcti6hGnN+FQbWXVqdKs4h3G8qnqkCUGvU2t",
-	"sxdyGs873BYaU8l2d6ZxtMm4MtkCUqaS+AV3rzqhsWT7auxQcL01B7EYv7tQKiPlQYf78BvNGBZ+ktBr",
-	"cDmODQ5aGjhycixK2781Np/PWrn/lbxSPDkMSs1SLj8vHDMxTUrN7VoN6tfUVcQ8Y4PkX5rEbMBiAERc",
-	"uOFL+YLZrBVM4VwrvX8tTvhwcZISSd/uNXioSfjIHu4Ximc9b2T4I1Qy6FDo8wbGP0nIydXlweYLUsYO",
-	"PqZLWy4f8XGSSF4UsSSNRVlUVKPMrJc7z54TDQupuxsuepgM4mahHJmBgx26IaTNPHVadWFyHTbAWRzt",
-	"AApRoCIffRt6Wjo7Hng4doYxnWXAnTbPeMNXnQ0nibzQd2BQQ1dglZEwsFD7oo/5CH1GylDBrDHg/B82",
-	"9c3aPAx8nW9YjCTjJEBbcDjFDMb0E2biPnv50snL3XEqRJ3IhUYwXUzukyMRJ0ROx2Maz01AH7EIB4a6",
-	"2YP4igYGZntVNUj+RVfnhwSYFVDDEby5l+1lMU3TJBokBAaQw4TQKMqnSaRIrLfmwmiIX6CKtyo/3Dhp",
-	"i7Wk1rpJzaQMtWSQClJZkuHsOsLp5u+//JwWxta87XpxckoRA72zEC4YxEURIDHDFp2wOkgAKfspY6wm",
-	"Qn1WrviVJvHDwPc63I/p7BDwUxFftqzl/OY1m/sVkxyEfg7fxBdQgluXttLYFoT4gnyFxNFWq73fmilB",
-	"ql6b+UC/xMDF2XwhrKsrXfz048mzH4env74Z1U5e9c9+evvT8ONO9zqOx+Ho16O34w+//z4Vx0HUOD4A",
-	"af29DV2pEdTCleCev6uxH15Fh7+KMGh8CH/84UONvtmZ/tT4UDvkNXXEwiGnyTQG8Iz21f7h95i1Gr+l",
-	"PEBt8/vD169aV29ezYbv9ofy+PX3O2ftV+2L9qfvPxyM+j++ORe9t69q7O285fCmlKyFxXaZLp/s4fld",
-	"EEZtEt8IG39P53vt5ZO99kBJ0/I0TTo3h8Yn5UEsxh2uPXxxZqJb2szY0qqKr/WqXPZY4y+QPfbn6UJf",
-	"Gsfv28yTO9dztd2v/qnuWxrXz633l0JyptngRQon7UkRTRNGrs6PoGAXoWj9U2yl0X59eN7ev+xenR9d",
-	"+B7mDcYsIAx51DLH/iTj1EWE282Q5zJqazu3B9PPEQPofnZRFkAoszXFpqH630Gjt/2u9tMPw6TfiHhv",
-	"fFALfngXHX38sPPjx/qs9+YqOX7dnh///n395Nf+zunHg/CBicILMEcFm3g36/DPTcT/a9pl90nuPwcy",
-	"PiQNbwENL9OytOSVsklLJZv11s30QkmYoi0G6PXHv6wHU1e8LKVaW8/Efdb1UL/A0jzUcybZA+tp74d/",
-	"692hJiFWk8TKhD+3+mANUN4LzD64a/ro7epVq3X0sPTOdZJ/McEXPBBujpRJUzXYFksCKPeJCWmVtegc",
-	"hNLkxTsNxRN7PGCWNtvx1ohWPvi01Jl53+AT0g46VmCrAT1bM/myFKYvpv/u42X38vLIzwcMK6soW392",
-	"J8rehk3vINLrmeIKlsHT7xE2niRzk2nKmW3B/jCs+gxIfYbWmTWkRwWyvAovn9IooRMnIGjcqyihAGEB",
-	"krB19W1OsU1EMtn6Iww+GxX33gGIZALRdp24UtR1BgCWKbSX9vXPm1s4Ax/cU2Vs1fL9OXZ79khEeyyK",
-	"XAxAJ6/PKXDZkEXMNfcO7AqTrcL/LxoNRRwmo/F3F29bdcSFB9NTfreLf+Ebv1NP4wcTFoci+G67plHk",
-	"YV3fvXt18fHH7ddn7bdn77fPfjjL/13oWlwCj63IBbaFQQTqUcm2G4uQcIlAHB2AyoCu3TmTulJomaQk",
-	"uvusiy6AXkf2EBQebyMx76IR6fTjkC9vVZeGxzPQf/rRZsquAD4kUr8AJpDm9afdfzo8YDSIQs6gLIpJ",
-	"26npon1xcXh6Yjv4LHT0wf7tpkOQHtHrcP/4oNU9a5+8Pjx5g1xT/RIZUAixWfW3YqOZsol8LOtlIWz7",
-	"akQIY0vcjYrZXjMG6qfsn7cPztsXb4tIuUAdl3hZqdB49rJRe8BaluhdLU7EhP42tdpXyunggy39vO+l",
-	"dn4T7X6zXvSzSkIJZ7OOEhFV8p6xCQkTfRf3TLYb1HHY5o+MMB5kRH1u7x7bvizOfCpED/h4ScpvATNS",
-	"WV6AUEsl8VtujmqTvMLWitjTHgbDpvb+nlq8QWKQqTLgyzDIY3aw+btR700/PA3fHV79flg/CQ/lIT9/",
-	"1t8/3D28nvzwYf/dyyqbv5v0t4/Vj+KfPn6Qh+Es7G9/CA9/FeHxhXrgZPKTeuDXk0/HYW07qB28+v4q",
-	"/3/t8Gj/XcTetsLTX9vbp5dXjdPLH38/ft2Sh+NoFOwf7h5f9p+dXP747OTy+9nx21q10Tt+OX3xbkec",
-	"vPh+tsvr42e/fz//rX71YvDhZe/t9qfL2vW75/3zBj1agRufx9pCst1uXBn12xnFc1lb/nQX3twilno1",
-	"UTrUg5ArM6Wctynmtmy1EImxAJXdmapk8VcF83Mn7MDsMNn60tzY3dUFm5DRM4KqWz4I47G2UQxyotV1",
-	"NPcdYyQ1EflWUJpit1oK9Ttz2sc5EZnapYySnKOSt8bhwQJ58C89HJ91aWPnDelgL9rIpwks92kch9Af",
-	"JNuJVttAhvM/gXuqvj7HXwaJ8LXBHqD+O43DZH4BoOCYzwp0VbIp/evAkOrdx8vSYkG8s1gt7rFez0MQ",
-	"iLvIOtvbGC4UsnY78VGSTDAJAVCmscHlZfEmuO0vlOFVAEzdxCT5/fPu4cnh5WHrqNva329fXHQvT9+3",
-	"TyAmG/ZH0AFSF8pDM1JpKv4hCB+xJO0BVNRUR1bJiUgIxUI49/1rrPUzrHYgFteHfQyVoiTHNIqgC3Z/",
-	"ExVlA/IlWXwTKhVrBNByXiaH19O2OpYLd/i7j5cedulM0BFtsMURfPQj612I/jVLyDBmTClf1Q7v8Eu3",
-	"ybbxtfQFT5TJXyVodsY3LDYpK8zAj5orDbWa0Kwd+4GabzFojXoftNSWoOWZd7GAjFjMqqQNvwfXKQll",
-	"h/vL2gDrkomXO8+eV3DugiTx3EDK6VXHApA01dhNSPokNjyrKy8gyZPnTnqH98UEx/KxTYOB8kwbYk1A",
-	"uPzHf9h2b//xHzp7UybQZRAU1ijsMx2tR5dt6fhQXTro72YDOmLCuBTTuM+qIh5u6YfklvptmuwCpwSh",
-	"PNGjWKpXa9UapisyTieh0ourteo2hnNHwAG21P8bollsu7FDTsEblmiUwjStAB5p1GormjGbJszrNQbW",
-	"b1jSF1ifaXUcphPoD/0M3100pJ3j1iFPWMxppBObHNZXav78i1fS6T+lpoZhJP0R60MWDR1K6GiAs/pF",
-	"Pbqk5CelWi57AE4opCnIkW4pqoyXazb3DG6YyfhI25+aQDz8ihKfs0+Jr/5yRkoRmdWYOowTswS6Nlyz",
-	"uWtRgn/QuD3Z3DS5VFoQKrhBlbRIzG7ENT6sSDxUVw4OMjTd0L5HCy4guL2usNtVokFgdTlmn/aVLMzw",
-	"CDAK99UXmzqB2t+QxB/TT5t0CHky7z6+v7BGLGbKyJGYRgEZsKQ/gtQnxTRQPTC9etFAAqRcDK7512Hg",
-	"V0kbPI6Cq68gey2KiExC9f/1PgAHBPusSi4YQ8hkXVE2Bs/wwi0AoLgnvAMw/pIbcAsYXa6HfYbSBdVl",
-	"ppmDpv93PsnS3+lpVy25egU6ydPlpJpNfsjtWpEb9/OqSwj1KimiXmG1H4RN9SmGLSyriVecO2ugchfu",
-	"LNQ0bWZqRDdRTC29xMB76DgVQKDWZEcFtIDNvlta7aO/F4IppFGtGaWAlNPmQVK3BYHsaYxJREJcw4Np",
-	"ZTWi7KYH1CmFLjyi8MqM2nWBK3zCY1tUW77kFNsuWd/CcTW7lCs71pqPtarSk2nxUQvOZsEpWnoql9Xp",
-	"b6QMN62bnULZqC2o9bIFtcjI3RuWFpr4pm5OqfQCWmGj8mGWaGZbFCiIQIaExjtnEDIXD2zB4fk6zmpg",
-	"4Q8MUb+JU5uiOmwWgDbMQOIb6AbFbJdxVsWOSs0/zD+33H//QaVkyWf9EZjBOs4FHgEhk1X2M3QT0c3z",
-	"aBj1xCfwhTof2/7ePJqTRAwZ1DIuwq+FiYQKFp2zabLQLaA5XfAnUBKFNwtxYxABetQq+YjhoA5nIbwX",
-	"XmmLjXZqNXuDcNgQO5uCz1qD2YSclEWcti0zU9SXL553OCg7apa61IcL+yvoXK6jHLYEx9p/anNTWthn",
-	"IBeiw8vagjGfbw0AGd2vGMO3gMyJEAhOp+SVHRDWuq3zFZWx1uFcAN6PhRQGinKsNDXTS0aUZyM/xoBU",
-	"lIMHrDKHBnOHX6VxJj2lUOJEM+FIiyAUBCZLECM6preH0m8FAjojJ+5wC42t1gJt9SBeqU3IJpzdzRQK",
-	"ziTkZvmY4yTTF5nJ5JUI5o/GtwrccJ+zHh/FND4vcM6dJW63lIxmZWBV7axjVb2iNuEHHqnf/sgVt1An",
-	"AT60fftDH9V5M4k/p/HxQcv0poMh6msMcUbnkaDBpRBHNEYAwp36s3Xma6vWj1kQUtO2f6fx8vaHL4U4",
-	"ptwkbMn7WqvqqTWWeIGm8RWnNzSMaC9ieUP3j89e1sH38y+fMyJhH/3hDozrEp84OPbAIe5IBbWzpV+8",
-	"0qdNdXM2Y5qwTUgYzDTEyQuCLQjnBcvlwZEaggUkCjV/y7IRewGlUm4gR7Z12e4eHR4fXvpkorQTjXeG",
-	"S0H8c8VUetNgyLBJomatS1iiB2Xy3NJE14rC4HrURZXmHJaVqVZcuJSNR2MLLd0spkiHaemr3ddoOLAI",
-	"8KcBKWZ0TspTDpHkpJglEBrFjAbzSvVpL3r+Zn/BS5a7KSuvyYWR1gV0BWntXIqpVEpi8a0ATq3uA3qX",
-	"fl9pfU5i0dfbMp2gsFUXng+r5NBpm56Iqe6eomyOHkUIiQVt+yi8YRy7RP5JnjyzHqVmyepKn5yZLFTI",
-	"sWVeOXDFLmcjFwmNE5kiZlZJK9Uv9N6Bqzun3QxZkqp+O7W61vCqHd7ilglhZ3wL8lurmbfIJuYyYO0Q",
-	"+OCUgY8u7USSiKnPYtZnPInmZCpZ0OFWpfMpjeq+elYaZx/lc5PfooYso91mYCuoYpIV43hH1TWUepy9",
-	"NKBm5j2Crj/2mmeyXxSjBDceKNd9GkW2VsmpyPAcT7iYJhr2+k1b/wqHkr72RGKXMZx/tcOhaDQcjhJH",
-	"owW9z8zPDb6oufYo5wz2BHTODl9U1PSjm/hTnA8Xhhp7doMV9WAc1DjrkBgXzehcgpGbjFiH9ygq7dD9",
-	"I2Y3jJpcODFNMlp1kTIISBpPpAZmUDrWUgAf716bTlWF19oBKwAPHcR9vj6VsoWn5BUckn+0yLtokRnW",
-	"3P7UH1E+zO77YNGiRtaaSWu7l+aIXGa180CxKhdfGKMizpuhfeWEzESMaMCJxgJZiGcUXWn1+nWtK4cF",
-	"Mx5Y0+oeh/qpVZo2aDShzaFY2Byg/pglcWi9PQ5/X6q5YOOkZMTCWCfwSRC8WrIZAmG0KAIBkQihhKbW",
-	"2nWBm8zniKoBfFIOUYfVDkvTzhINBNN1Qkkca7ZjJCsRRAl+FMaLQq3DQ0mCKSvk6qFMjg9aB3rhD+Sz",
-	"62EyYI/MRVDhQg6st8QjIgqYTEz2rNNBEvQJGxqc6wBg5es9nZcplnVGRZHOMR0PqDml6bmEzHo8lRFL",
-	"WNH5ZIFczBm+VVNK3UnIVxBdW3sJ1VQ7vOyft8EeNW7eJpGMkcJyb7/ioRmacUxSGwXWLUVMQlGH66Pd",
-	"Y4qBxWwMHjCd02yaUtiMqlxhuiRlSLqd2TJi7P6YFOt3Ux5o3yaowACWBOWtOUMYX5dVsP77f/1vslOr",
-	"Vaodfq4maSAvIBqd72h6I0IdJMiWRwMDB/QIkzyS9cqmvrtEaMbS1CxH72omcIiBDyskQt6PpgELPND0",
-	"lSJoqMyJ4B1eNqLDSS6v+2RCw7jQBYidzC2HgMwKjcqLfcCKbkn6E33ZD1+X1BV4CtVxodnNQ/yHKYsd",
-	"Cs6+Pj3v+KB1GmcwIELBMz4GXNnqUU7ExbQ/StnwV68sYq3+F+DMcKtZvt/EUrZsLvamxQMoVuOWsGU0",
-	"bDVTiBk0F3BKa7DLioiUIQuGpuIoRZ65IePqA5aFNnhCkyn7oiWCm7NZjvNV/+TL8dSnpwVrVpslBrml",
-	"Lz1C0Fx76cE5dwtIPLdtthMFwpSZ3cb2iya5eNvarHtkl2DRmUe2a0RCgxqpBHB9t7bZC5MOR+W1YgHt",
-	"nQI6rJ3T4mGhAoyUdVTVV7YNVu1APdLhxcVV+xziSE55nlLB86cakj3RxRQmhHGoxmcBQFBaf71emm7/",
-	"YruJd7hOVyXlVVWHFZPclbYT93Q/cZsGu9CDvMN1bcSednLZ1uNp56rsc1DQ4/jNQKvSXjOlL5gfdnhm",
-	"u3ZqL1FB0ui1QzXRWvo6RxUp7zRepo42RdwTkWhQ7IKCRdfb7cyzvFPb9taKAnodzlEAJm6lp+sZLtIS",
-	"sMZULXKR7dQfz1OTrWZdwXeMPpsuzQGWxKP59MwIopq3ies1hCAK6vanULtL7iI52/ZMfZFIQkLjBM9x",
-	"hAVtzrlfyQLd27ucHep8TFnEIbRpYTkFXo88+0KRq7MaRiJSGjrjHZ7l1l6eaZGyw7TAgXzN5phvOmJS",
-	"K+7jPXBnMxpHIYu10O5wJbUrabMQo+yn1fqkx7C20fTFwpxrCeD26sCqE60U9HQQrcR3OLqjRixK02el",
-	"riIs5xxUiqUkaZotWHaTYUwDpj3CY2hYgpPQI8tKlbSQpql51UytJ/gG01cBARLgeD3MT03tGvRYoQ+q",
-	"ww+UxYU21XK7i5TRkQ62PU4PPq/skbGaPVhijZfLkxbUwftaTRalNv1Jzm5c2wdTKbXS5+KGTPfQ0UT1",
-	"wclfl9zh3kjPrJKHOkDyNVpThhmfxsCtr9LeiPc2pu7F0v+xwHI5GxnRsaAGZjM1suJkCm2BlwuRFqiB",
-	"oLMet37oHrQOj67O2xe+5kkWhA0QoyiJwa/qalp6Tgm9xto9+0SHL8m2Gg/oJjYL9lOVW8w4ZtbpgkxK",
-	"opBfm6XatmNYT8bL/tnVq6PD/e7V+ZFe4uZ4QP8Lvv7uv//n/3HL0DUsx4f2+eHBj1BdX6mSC8YB5SFM",
-	"8C7jINJ1wO0RKTD2rth35pLr9nVKfswLXMxKTCDv1+UXyi7Q4WgjpbT3rIhnYyvn44NW6cmcRNlu0Y/g",
-	"JML9d46L7tN3Ty73rQfsVkTdcGvgli1c+jRJS18T01UR71OeC6xOTEkP7HL2cJDxizquWSeOr+9o3uNb",
-	"RgszU0tXaWqIhA5f4v1eVFK9nOv7Voe3MbrTbF00YHXesRLD2F5Uq202I4OLmZbOewVAHUqt7PAFvdJB",
-	"rAiTBaAKdL4r7W+ClrM7ouItoFKqfe7wnGK5UnEka+mNWfWww7UaiQ+4emSVLJUD5XqtcoswMA6DUOpz",
-	"2HR/ip73WwQB+u0XhADXfBmEQZrWnAo2HVuB8LPLn7EKDIkJbQwNfw+TFbm9T8py7+GX/0JpHblkogag",
-	"kqRK61epqh4hw/tHW3T99TSULBPpJ4kgakcNj4ZrCRh0zmUp1B2hjG7LoiAsT8hAaOkRjWyEVOer6eIk",
-	"ZO9LO8WmdUiZ9qZ+h+e7shpXp0lPxjw0nOcfJtX/c9pt04fcSZnLDIRMYxsLRalETBgQ6uahlbTNczOp",
-	"fj4wEys0ijwBoGd2+G7N1PvsOVUOHiiEivZGJUQ9EniX7UoLbhCb7jmmSX9kchQ7XCcp1tJAiall4dfQ",
-	"p9Z6gXV5/xbCFSQhk1t/xGzw2a/Aj9GPslgdoRRhDz08aQIsi3EexrBFqSrJTu2lCaTTxA5mlYJQdrh6",
-	"F2KrmPIQg5MAPxkzysF3iwMrGVFexyurjkY2gF/k8FUETO11XcSDJSwayCBgahNNdqWmZ4cvyVDU2Ylp",
-	"/+0+jaIe7V/bhMWi2ecSFiuIg5CbBpTeFAilU2qaPz+RVFrsLv1VZRuaC2IPIo0ZmHX3l0hriIqc6+M0",
-	"XkwnXMepcYh3b35JYYl/b5vGZhImCz3EMZ8w1c0daSRWpA5aK2a5AFiZca8lib6FphUIwo443m3TApyU",
-	"IS4oE5ow3yM+V1zST8tNzt7vtzvmzMSeEVYbUss1K8Z80x0kFYEVNEfQJ43BOYNgOJXMpA11uMn5NynM",
-	"KQca0zmJKII2oK8CLqTBjMBXZVea6CxoW2qeE8vQ47/HjOFViFBvcelJy4y7YTsfdTgIBuDEJBGTzYjd",
-	"sIjozmcIcnfB+psHLOmPNl8zmfi6+AdqB31Tjus3Ad1hTIdMSc9BTMesw52SwwkdsorjcE/73zkQGinD",
-	"1SJCTZQmDEHPlzLfltO6+25uc9NZp/TZK4BT1o5jsxlDJfFhJxNhqpVQbyqLmPgAgONX9gy9V24KNEdQ",
-	"r/ltilhYGmnG2d2VZcirMx3S9gafFxeW67Wfqm5us33/VeuivbtzdX5UvnjbajzbLWcUv0rF3yNuX+Qt",
-	"DbnDIWtE3Tfz02UrzV64ey9Wqe37dhRY7u1v0/1wVxd6a3RD0907X9j9S07gbmMp2W083Dlx95ONa7v3",
-	"M2/6OgQMxlpptsUr5SQHomCxGZYLmZRBmZ27k/QxPHmp8DHdJYgBa1g+hu8UeFs2DcIJva1WOKmjGJDe",
-	"vMO1hCJlLT0qHmFa9jr6pg3+wz1NpdaNG1E+fG297ba9k4eYEh7x6RT6X7FPk1QcVjyNBSFigoiE0tXS",
-	"C8RRh2flESwHk1odWZQPAhjemFpanpGWFbTBChhIUzu8jK4BHqyr86MqsfD21ohBSSLB8+iSgqix3cTh",
-	"eBpBBx9vkZ0rC3VxFZqX666b8EfXOR8+wBgxGni6tAkq7ZVw0wiPFpeAUK2XcOGZrFz1DywyQ6+tsTT1",
-	"oajg2dHl85AiPzMJ8xajwKwha+rVlkrIfXPeHyQgixgrTLrkMk4HKPFZvVEAjbiktNK0sMsiuJjuV8uY",
-	"+rJX79Re7t793XCkaETKrDqsEj/TeERdnAmV4B/gBQdH+/jBkW2g6liggYcQHQ+udZlFkhEfcVu6WmtY",
-	"tkRsSLJkjYBDedclJuxTYrG29Xp1fhtePVgjpLkp7Y/yubq0SnfFmEBGCzccfA7DVjzMM6HEmYFBBhUz",
-	"vnKR7gVbtuB6rbHzaJK4NZl8WSF835Kxxlrze0MTNtP9sJbJ31SntUx00brSfCIneVM52sjYbkUfu+LV",
-	"+R772xd9thWncLaF4vhAs3hlRUB2xulZ93X7w+F+G4CUMNVpA0UB5Vq9FTNeaVpfJzTbSnGHGcfrSXXb",
-	"/Q2pu4zDFe1TiU4N3Qgu0/2tsufCzPC07TWWS5kkKZlmmPTFxNiLtp15ItQ0Y3EDBlPA+DwDgFBIH79K",
-	"dmo72hhHn5S23qz/0gll4wRT6IAqaatFhzYYFaJ1heoSC1wwhQIgB5TeiNiQqjxqtpgfMGFxioxOJRkr",
-	"tmDiXRUvEwYzFR9oc7zYbbwg//7Xs2q9Ulgp/xqIkPZ7zYmwJT4pKMCHJyEzTi7jPoC7rEXJcnMg18Lv",
-	"Nh70mO637PKXuOFsJ+OvOGHpjrwT160MvK8ZieIyPWbDmPKEbOp0bYN5Iq/11Z+NaFKIQFdcdavZ5Wdv",
-	"SVjno7mCuixvEd2Y+JrDNIk6zr4Js6iHYK4GGQEeNXd3YNRnvYCy7oDYm+eDLehYC4OM9q3sAhkGOjqp",
-	"DgxR5oAyRsZGpUYnk0nMs3VgNhOvom0Qg8nqrFK3ettzrjdk7n1KyEREUYdbQAFdZ7yQUpoIoTmtGAyi",
-	"kLMuEs2vuAQD/HSfjI0J1+GLL8sriDbalOe8RRlGiNm10yS0w1PJk8apIOrh5t2KmW0/4dT52LgGuPcw",
-	"+uGk9nd4CrzgihyE6wSxr0wQHiB615jQKGqSnVq9sofsHkc0yftpy3QyU4NjYeKMztPwytpwEHACq+Tc",
-	"lUAUt+5N+9Lr8JAvSJxiJ2ALyJ2XEk8RisF34PvunY/V0qfjK08uLQio3Jd1/71iKneWFwUqqr6nUuuG",
-	"YaYaa13JsaBndzO2dVYTZzzoStv30Pki5Eks5IT1k+znBuwn/1EOcVJ/ZSziFTmuoLdb0xl4HYsGkJpl",
-	"ZJEYGJxM7TI09hUp5yF5PdIpvZ5zOg77He7C7ndKlSo5HQyIBtwCW+LHk9bx4X73vP3m8OLyvHV5eHri",
-	"a4CuMtQh79R2KlXSSq1hM88OpwYo2QhMrIXoMh5MRMgToLp2OTeh6Z7vgU/PQ1QcqGrbA43e6V0gOOvw",
-	"so9jdvFX3R6VYd/3SO5jRVC/op3vxZ0e0LPV4SsbLihhqSvHlZxinyYIyW+xM5VgcEA3VyzUd02iUBKD",
-	"lmoxNAGgtqAnhNfhhYtGbHTrVtEjo8sChI95yoFB8Y1r0KfBOOR+h4Mp5qUlflRma+OcFooyYRN08IWS",
-	"IHhBoOvxLBFfH7W7r1s/XvgdbiCJMBiYSLzd0sotYnrEoLZl00fAwxdKEg65iI1FpPtmNLBNQgu6I4i+",
-	"iIghddM6mfBQ46DaI6qGc7tvVBvVxoZE2HLwtaiDFXLABepaJxaCC9vPNTUNdLJf8WC6bj8HA1OqVquB",
-	"tDt8Bjjx6qdK9SGbiPqeoIrBPvUZeoUSYW4yusawFwwoMSKYZxHr1f3FhZXVuGodnrIsQTs0+Ux4bpVd",
-	"BmFGTC10Z1ukORg3v9tq9YlUB9PHNd2zO2Vz1J9wIktTO+ztTS8eqvXmVKj7o0+evZlhkjnD6vTVK+vr",
-	"OkV0gojxA1SftfSW5EBMefB31FfQt7/Y0Sevumhxas5Fhv/YLa+gsQv9XtEF5uDsr1ZiDJfbBJYg147s",
-	"NYx/LAWbWelFRP4OvsRljkPjZDw6fXN4Aj5G7UrEhehmAF7GvefTfty9odGUQextEovxxKDxjemnLjTX",
-	"MMgwmSCHsal8/Y8u9M1ABAalIripmmFgKp1tModHpnw4ZVLSnknTA0hHWMF5+/ur9gW2/kTR7ZrTmV6h",
-	"YUJoJAWRdC4thlOS69YmsfUPRgKlWb32bYZGEJisjrJvH1ESRKfEAOkhpHAdTgiViAEGpSjg4ITkRh1L",
-	"0SU8XtqfP83OXN52obHUW3hLwEs/Zyspnwr7PjPJv49Pz5neIzGu22ytVJkDzxxNUmsCnPSDTJV3ri1E",
-	"EXvZwiO53JBZwzF3saYjzmE5Hf7ojjgCfrgOX+GI81Z64bK5xrN8xlSHQ4yds09J02h7JjRkdEfdWiwx",
-	"qQV6a5ziyUJHWIcv94QtqWExGpYP1T6BcPn1dxqkClbT4ZRG9RSuNGXewMqRr3+nk9KVzZUrIwZkLYtG",
-	"puaJAZ8RBU22D4QTMRnTgLmZyvZQKisAgsRL8FXjHDpDurS0pQEWuKftf/NgZ9UOh3NqlgNmKUkgm1+d",
-	"B53hQGguzJ3fIx/o0LUzqCpzZdEPSXJuSLhCd/RCdnixG5I83AtZ5FSEKT61MFnN/QBi9iJhE5PS99VJ",
-	"AmeGjpL+J4mDu8mCIq8b7Lm8ozxAxWS5PGhzi6mnGy46TDOjU5qbls1Cgsq4NKk5lFIpo7nYA14jWIWk",
-	"oTraFW/hcnrEqGPpZ8AjlIEe076asPNNmebYg1mA1eF0lpKkSSgHcyLDCEC0K0WIX4pIj3udHt9IL5rl",
-	"+sUWX+oy3+d6/Sk27SOnjy5cYXQLOXdojZt7I65zOSimfM75SN0j3fUVPsVWnabJpPvRnI4j/ZHuaiOX",
-	"Nu88CmVyZn70JVBr9cvWha01C8ji1n7ZhhNfQgxkub7ud603xR4f8xEeH/PnbS0O/NT77Bs7/Qxc3+/Z",
-	"fN9+R3ydwCziquOvrg5ZorhsMo25MnkpOm0xnbjDoSOqFhksZmPB57oiOw6HIcd/n58pC2BE5Qj/Vhvv",
-	"WWGn84NBj05xckeUBxEz89VrRe8AFu45TyjlfTrZZFE4DHsRI4OIDrWGlxDMYQ505hNNMJHAvhjr2LUv",
-	"Qf1+iNpd/3pG40Dqvr75YtCmgaBEqaislw73f+6URrPrTknJr05Jqn96pAPZPPiv8YB2Sr/4Do5wBrPA",
-	"Ov2t3AQJevUBVlTxEN+6bt5a8LpfdCnMLJSMlH05u/YN7nqWRh6Rc95ngaGsGntkfg0UEFOuu9tLHRys",
-	"mL7Kpl4mPSZpzwTTEGMPrJalNaz+IBKzbhj4Rj+uGQRAREex7biWNX5QJ2Sh8wO5a+OHIi1bc6in7NPg",
-	"vuJrLKA01A8ldmowSI6pQfl1lvffLz/AyL/TweDvXm55oU117evQ56BQBq12gmeF05aA0yXXQWhNOYMt",
-	"8NdP+4odqYEh032ptCr/MTHS7XPF7/BygbDTJDzFgZUNkpZZ9qhkuzvTONpkgKwSVJqKY6T16bpqBtLG",
-	"uFjobYIuMetYzrJ4MRgYE8uQCJCkAELReNdAXnZ4mdomo1SJNe1zr+yhbMi0mZrEbMBi6Nd9EPJQjgxy",
-	"KwCz6/JQE29P+5mlW+R7uRrQPQLoOOl2OHlgt3BNTdanhE7WrzNvWhYt1CrJhiT6DFXvzRW+5nK1x7io",
-	"t2fDPFCRxEKkAl0S4HkWx6kmQn1briA6stJDeiGn8dz2xV+4qaQ3J0pxrKxQT7Eg2953Ly2Xdq9KxdVi",
-	"Sdn/2H7Vurp8e9I9PT98c3hyARC/y3TbNMs+VW8BvSERpmeJkbC2oE5peLIK1cdKO9TprilRbXIGAm+Z",
-	"LBIo5XKT7XOK1p4LtxHKDneGzATRTV4oKQPqxtzwu8qqHIUze+yeUEsyL/uTchOswbocJllv5lcZFFsL",
-	"Pfke7HAdJAv9zJ8LZPHU1rsWt+YmIV7zKn5czHa/nIqEfHgdLWlf/TIU3KpJt/HfpqtIKZNSKSrVUBf8",
-	"Qn1NOrr8+Rf1VaVJcnqOw6LKMZOQfkiu2bxCzK33dH56sQoEOYw0SZhM4BvPDRNarUvPJ9gjdpZaqFlc",
-	"I1OAhb4Ij2w3SEx5IMakN1fqFETLTN0iNlQyrCCrhXX4ghpG8lqYOQh3VMQwI8N4I+7WyTGDIRVkkZAQ",
-	"hHVNtHuNaqyGS5YvDBMpULrZbVAasxgMXBF7ftY9fO2TKZcMAAZT+z+D8+/m+uSg/mH8FOt/mbJqU+2+",
-	"en31GxUQWl+2Dui/ACp/IZ9PYUEzbtw12P9tnchcb0yfcsXZIsGHLDZR9QXQcLAnwV+prjQPwIcYxkSK",
-	"/jWDrFghmbYEd2qQPH2exb956RaO275cMzonJuFL30f0wXFh+50C59XYcXPjajNgO5oxrsGwOryYYy1v",
-	"rJUqonfEEsDniqPhO6u342/R3coJ16x1o4+oTD7S+SH/om2mVqpb6kwk/dFi7OuccTp+tKPzFJFfZ35/",
-	"kpv4FuvHRA9IDHMNvqW8QPfof4uGCx6vdY0Vxd63BiIeihVpJReQOecA7sRMskSn8pYhlED88/ZFG3N/",
-	"KybDzlT4gzigPFstGiaZbjNhGmcChDvaM123IfSE+YQmU1jE4DMRnIEDpUqOsKqzwycstult+u0GMQAU",
-	"3CJZcwDLPzOth5/m1mdfcqdr33i0SbR0HK7o3h8OcluE2W9ANQ9qgNSeozGB5WrKPJrR+T+Y/vfAv0Sb",
-	"LO2E79yo9VplZzy9cIthiNXYzLa6DtDnUccsarKK9rG69UXpVZI99WXJvOMxmlJYOofSZA78c2y/aO/4",
-	"C5boaLPdCx3keMDRR1jrVYYW2hGywIpLk06Kr0GYmJ6IEG3QzYzRxaGmj9IL+aFbpavzoeFRyDVZYd7o",
-	"+T8VgoDzjse4RE6o9Ou0kD7Ggg8N2ziN8zriPxd3zYu7WsHEc+Wa9861VTdrWXCyZK6Ommph2uIblrh3",
-	"4omMnytpIDUWz7iunzCickYlgY6ukDNVxkoQ2xwDGAMLTB93UFQB8qnyrWcyLu64a4/nAxy6O6zjrgff",
-	"fFrxTcoUa8ZF71fWT2xrB8TcdsHMmiQI5SSi8w7HwADjfehEQCLRpxHbsx1m67vkffiKQCnheEL7WM1d",
-	"SSEBlPWQlhbFOgwDPB4iB8Seh1kcJoCIo3tO61w1tQ46mbjLiEXEJKFjAd1/oDxcPZxAe/lo3uHJKBbT",
-	"4UibR+OQk9bZIbrUAF8AsQIQdvyc9UUcIFYN1eGM6SSgCQt8Ja+Kq0mu4BdPK1oy7/iTXBi33mL6cFXv",
-	"i7kvvkVHxH6K8L+gealDbq5NAS9xlLst2k/CG3jfklrrjyOq7NXJhHFbLZwWGFqsYc5mNtFcY7jABdQA",
-	"Lu0bW0WO6V1BmJAkpmHUKVWaJjEHfzDAblSCQy9c45+HojJP+7Sl5+S4m6weUyiQvsbqwvqkIi/C2lGu",
-	"GUQQ6oRdKE+c9nQHdYgeAhdogiWus6/DsYGTTKgZTcAYALMazZGbXIc8IGUf5uo3kbkAjDOgl1jYF/0v",
-	"9R85lwkbYxEP5YLPx2IqAasDYZT1dDcASIimlUYhhA/ijENITUvd383WUGPtUI5rSa3PIAw0EuY1I2Vn",
-	"eCweqlTJGR0yCTWq/WksYR0YIx8x4nP2Kenqz7EtDpQRJcL0z4FiUaw/gNToPfMTXE/MJozCgcCJWWOZ",
-	"A5it5sy2ZY0SMkwfLkCSVpZOFMok5ENDIq0mTGDaYB9UyXs2SYjfunp9eNk9b1+2TxAPqPyyRgI6l5U9",
-	"CLUYBk+Q/WusJrRszAQXLfWjUCYtc3vu6geH+7AP9ANE5nV+Dl64p61mN+tRe1/E/Vu4h9qNYbkA7luW",
-	"CXz1UuFPKVBRnBkrhzXRbmHPuspPrmyukq3lhiwWBKvWYB2LmFqVJjI448vN4NuSYXjDeK52CBARYXzM",
-	"gMNsFga5C1mopQ2D9VB8ZfbNir5E3ZSGA8JXrls9Zej47VkZdDJJ7QQSscRWmYParkzK5YV3+SO59YdG",
-	"lrolGH8gYlvnkj2pOagAkAA8kNpZhKB6jsd0Q6KgVkcO++I7BqNsZtFBnYbwpgYw/SQT1Q8qOlIymWi0",
-	"Z/QwJbor46fEaBiLB/pjmIyCmM7MCburGNDPIVTS2vF081a+l6061kBlI3rDUF36lgKLziV+6qti6GvP",
-	"KXTLRVSh2+9H2gVwZf3oYfqzL8EJTX+0dZmgbiaYLuZbryXNt1SUJO2nuDJJycXVX9YJchV/9GM2gCRK",
-	"ym0W0IYkfhj4pAwnD0FiFsf2NecqymFSvLHDjV2V5jupRWlIfchz0qn09geFOU9kp1arZzOeOvwOKU+k",
-	"KOMJM5zyeU8m42mpV98e5DXg4x1yhoGFjZ/QZOQ26hqsxItHPMNSsxTyZHen5JXGIQ/H03GpWbc3KeQJ",
-	"G4K/ZO18KLtuKEPAo/ZtJ0W5HOjry4q6gj1QRmq+taptlX4rB1gG8J7ecLd/C+SR6At+evh6v3t2fvrh",
-	"8HX7/MKvOC3+DDTHBJoQ4RLIiFG0qzucOj3+dPkc8BIN5ZTvaEWuzo+sy1epPEXdiBKxh6U0UCgDtdzx",
-	"lEtC0Vt8aytgrNtZaEiSiA5fp9VUcUc6zaksJ7NtSqHHLs53YfPKOS612CPXVOzoWqNsxXq1w49CDtHJ",
-	"GYV8dU05+3IgOE2IFGMmOAN3UDSNoUP8TdhPQnV2rFM6jMECxPbqaiewP7BuPFXt8BORWIz2lf12HbDb",
-	"9VPOi7iqWt9deGruBN+Tq67MntNvOFFDfX6qPEF33X+Sj922u8QGjwt62MXivSS+vWXdaRz533T1VEH7",
-	"wzvkxzsK9j/Q9UVJ+ZHmbAUyb02dd638EZtCBclT0wL5uO/Um07jWFlcqabolH9yNoOwYs5RgHw8m2KF",
-	"QcY9N8Xf9nNiwOfnUi+PhIWAFhhfeeJMrOxLvrZUrH8ySf7SmSROhHCSHuM7ppKoiwwlzr+vdEGbZtlW",
-	"8aSYqmEAFaiuSamSczFNGEliOhiEfSyBg7iZAwkZStKo1Qoxgc8ZDULO5JOWnb1lNEpGRRL5HIq9QWWO",
-	"bzBFS2/lkhe7uPV3qB/Ap5b5ZiyxbXk7Ur26MkXQkg7A9JlzFEa43l/MZjv4oqsKa9OSLhGTmI3FTaa8",
-	"yyOMxyKKFn9weXp5ZsspFVOPGdSxzrGpnNfhiHyN4gk6WKyQVQDcSlOcVuvf5mym25t3uH/ehjZ4x60f",
-	"uq03bZ+UAzag0ygh9ZqpMN0jBquV3AWqtQJIqSYIHUoip/2RnVCZOrKMZhEMFqpxPXd9esQOnwGWq22K",
-	"C6DeWWPH2TAHBuvXKSI88gqARtCYGbtqPKBbiIjgI61pPlReJUc0YbGHtmG2EXqzwzt8k/jmEb+ZM1bs",
-	"WGXs5fDf/+t/E7BRtP248LbKHgwIxl+TUKsFQCcta3+nL8gcIGWQmgPU1UPoju3gAyO540XKEPpK64GR",
-	"OkkBcTyNSGvTz6AgGUehamRdPTtJj+Mecddc0yvLlJ67iCBNtwOlUu+LQH5N4aOpdvc9JAp0liG5EImy",
-	"L9PciOJzRsoGjExvDbYnucygH+P5Rc8eJ1zMmqRR2/HclmxKjdKtvubqfEHZsUZbc/QxQGLWt1Vb/NZ4",
-	"1ZDPthU2hncWt8LgGBcDa2RY1lMlzbsveQxVLSW1heWHXlEInSxZdAPcffb16W+Llt3dMIP/bthhX0jh",
-	"O4OOgEVwyEMautn/yF7WVv5WsKKvFpvsNtCNwobCG7LDXf6pUclIqLhaFImZg8PhewV81XCCIjyxDi9C",
-	"ssjBuZOypZaXERQVxw+tJBGat0qSdXghyIUFRVoWiLlm8z2LLUHy0BK389kcOMPXCwPxFw9/fzWQauv4",
-	"lEAnxVqeQia0HHptJU+yPqXb8dbSsiGlusThWKMOkkjMWLzZp0rt0U1tMCYAHiboh4WO9fC3KYNOgzQO",
-	"oLGgGJCIJVCrRCXDmKvrZxlROTJAEL1+PJ8kptscZCaqsRC8rWq+Vha1tLn0zxsIjQPhG2qgKlItOuTk",
-	"6vJg80WHw88qmIGFClxMdXMfyi1qO0niKQdjoEpaWQZlKSOhE0m2kngVaNmTaVV/KkzZqix3q7FSSRD9",
-	"6QGetDXu7L7ggyjs/1MFef8qSIDeYk6h9R0rHk0ixW3YMjbxVSkLxtDBcKcQ1SWJCxdm8HXsg3amXjKU",
-	"mXyubyTrpr2yPLrcKUViSMQ0wR9BU6JOqeJsqd2uX5ZVvB2FMllO9ydIs9IvWyfLCrc4Cm9Y0foLk6m/",
-	"5cxolxCyeJPdK1qAAbXi0t0W2E4bU4UBcXKubGOuJWHuMFgZ5Waf6HgSqR9u/9bYfD5r5f5X8kpj+umI",
-	"8aEi0+4OJBeZP9P0IpnEIR/eJbtoCeP4JhJBnSv2JTgU1jEu3M/lJxR8Y1s6GXkd+5izWbZ9I3pk0THu",
-	"pDTv6d5DzkdkEjPdxzGUHQ64E1Vyhh+ivxw+yz1lM3NmIxGlyyvHbCoZCVjCoAjI6/Dzg33y8nmtRv79",
-	"r51qfafaqHim3Xaa9qdIFGMZaoA5gKD+ouqUfgELNN74g/P2xdvuefvqot09PLlsn39oHfmEDkUT/Y3J",
-	"InaNdZelQeIwrnb4Tq2u5O4Cphss03N7UPoX7YuLw9OTNAwgIoDpN0/MaAhkG4i4qDFdKHU/ZCAmpt7U",
-	"K2TKkzAq8lnGNIQuzqa8iQeyw/3jg1b3rH3y+vDkDQD6aBwE9TqoorBe1EbqRQVkRr/VOmqkc0crAGfS",
-	"4TQxntcy5q3PzGnSzRF1F74l0MQwzqVGiXgaTR9e8bU1bmhp0Iwv3ZjhG+ji1P6E0RsAGXHZCx42Q9cF",
-	"HRy45ExtMY4e3xihPI2jUrO0BWUQ+pk82zwKbxjXRjnedbAQqqlM1tHMz15xxDLWkTa4ap6dOXoIhmKa",
-	"eNpIztjNgHKVQRNy3gjLWnzfoprjPIPh93UeStt4SlJWrHbCYpx9xRnPCqHFIS9c1PvTCeOHr8m+4Jz1",
-	"E6dmtvxGiGHEPHIc9mMhxSDxyJswOaI9j7xn834k6LVHqtVqJWW0aSp6JrHSWF/O9MQKGqkLHtM+1Nuw",
-	"aIA9UE3L+JT86oUfWe8CstPJMGZMsWrnHWOW0GUUzbDx8uXp5Rl0RM3EBXPiY0MSKuU0pkp+QINVUkYO",
-	"62nu7NJ/PCh6t/HdkfJH1lM6Bq9AtzP3IGaaEmSS5NOU/DHldMjGLEPTSQoAW7RmeK9u1uqqF+ji1blP",
-	"6qXpfhpA6bklPyZNqReCEB5jT3B96SR+q7H19avwHc408YOCSbYIXr1M5D7nNCzn4+4V028WeY+0YHg2",
-	"ODyjc0lCDnkBVTcjdckRxK6+UH6hL4fJOFQ26EW+QK5T8shCOWUGRGND6pQ0OplIj+wfHeLZwk7q2n2o",
-	"O6QrnWAiQp6Y5qemcR0pW4HhOb12gZjq5N6Ia0DyS2IhJ6yfpGVunhqzqw9xBTdb8Vjo8/B7mNCARVsi",
-	"DPobkkyuh1tiQsq5vu2QDO2RKLxmuebwxQ3egSVgCBuO6/nBvtwA5wh+TzbVR2T3+c5L8u9/Pas2iIAf",
-	"QZ95AA7xbMtMmemZCRkREQ31SFh+vAlamJtaYw4Fvt6Uvc7ENAq0xkaDJhTYKF0iYAFhn/oMToA6QPro",
-	"4iuw4AO3KVPValUmScoLDUQVYwRa67HU4g32iKaNO2H3Gtv81l8+/98AAAD//w==",
+	"7L3rctu4ti76KiidXRVpLVqWZMdJ5Jq1juLIidO+tS9Jp1t9REiEJLYpQE1QVtRdObV/7QfYD7Hne8xH",
+	"WU+yC2MAIEhRFzt2OsnsWbVWx5JIAiAwrt/4xp+lvhhPBGc8kaXmn6UJjemYJSyGv1rBOOTXksVHr9Sf",
+	"AZP9OJwkoeClZqlFppLFTyQJg2rJK4XqswlNRiWvxOmYlZqlMCh5pZj9Pg1jFpSaSTxlXkn2R2xM1e3Y",
+	"RzqeRKzU3G14pYGIxzRRF/Fkb7fklcYhD8fTcalZ90rJfMLwKzZkcenTJ690ILhkPDmIQsaT4uH14TsS",
+	"BmQQizHxX7evyPYkFoMwYtt9vF76S8aOF3c3nULppt/9fefts15t9OH5zVWDv3/68ed6/92LlpoK/XjM",
+	"+DAZlZp7uzAz82c6N5nEIR/C1Nq3amLTWIp4cVrvRyxmJBkxMqFDRmRC40Q24QOfs49Jtw8X+kQM0l/1",
+	"2EDEjJTFhP4+ZZUqeR8mIzFNSJh48CvOZkwmhKknyyppEbwLSUY0IaEkXCREcEZuGIvIkN4y9eFurWYX",
+	"7/cpi+fO6uHoi5fq5x9b5n+/33N1jsNxmCwuzhsxI2PK53oihOL0RyIKJKEJGQuZkPLTGpmNGIdJDcNb",
+	"xivLphHBY9xZBGxAp1FSaj6teemU1B9j+hH3a6NWW7t7D2k/EUtO1QC+S7ft+dnlFdkeD+h2IpKJT0Ss",
+	"t7L6CH+8dBdvvH1/Hr+4/TA+nH8YH+71f3q32//pXZ3dY++eUylv2Lx4ZhP8Mn8i8dOvaA6xuA0DVnD4",
+	"rtSB0t8+kUQN0CNUkpAT/+zo1UH3/OLs3dGr9sXlssmYq1dO6X/EbFBqlv6f7VQ2b+O3ctsM7lTdT432",
+	"gv0+ZbJQBKrh+jF+3w0Dn9BpMhJx+AcjSvbBye/FYiZZTBJB/LPz7vHZ66PT7vXFsU9mYTL63Ffy7M2P",
+	"jdP2T62T8+P2292zpz/9sPfzxfXhz407v5ZP6oFyoqQ2qqZ+X0x58pJyroag9BhPGAehQCeTKOxTtQpK",
+	"3vciNv7P36RaEmdsarESGkalZikZhZJQvKESbD246T5Rt6R9XCfJ4tuwz55IIiYspglIt5DLhPK+Guju",
+	"oEFf9Ous1nsW7NC9p1u7DSU4EppMZam5W9vxSkmYwKLooevHlOxcpzFvKgHb1GNu6iFt6R9+usMeUdfj",
+	"qi1uiX7MAsaTkEakP2L9GxYQMU080psmhHI7PzKiZilgBcwClUEidfg2VdbBtjIC5PafYfBpu0e5XyGU",
+	"4+97lMMtlJiNp1w9o0m4IJJJGQquVVeV6EOlRvxEEl8tht/hoST+mgXxlaKaxYIP3SkNWSLh+TiPUPAn",
+	"kkzllEaEcjljcYeXd2v1ChmEsUw8IgWhMFal5tgti0nMbhmN1KwFoXyu9N5M68sks3zVDlcvBaykV0wm",
+	"8bSfhLfsgg2m8j6bEjY2rOqFPVt/lm5pNC3Yr3Z6auADERO4UN5/V6rLiT3UK3al+uGW/SGeTCVZ1KLg",
+	"BFcPX8lARkI4anMxJXRIQ46vg5RR22VuyCr3ntRFbmCbzC8/GXeqD3EEW5L4Lfcl+6Tsr1ll3ys4DeMB",
+	"TX9Q8YiIvQ4fgNUWShKkGzLdK2jtwb2fSBJRmaijJwbaWhxLFt0yqV6MiAIG9h/vcP+i3bq+etM9af3U",
+	"bb1u+019SgvGtHTx/FRuZF+uD2PiKGTpmBGtsHBbVNwz5m6rf5OTNR7Q1SOmHIdHOGPKyCW3LA4HIQuI",
+	"ZH3BA2NOKqlMrey1P1KCjYCNe7+5XWYessEc3U37QAcKdBqNIhaTMZ2DvplKlu500jo/asLHdrHKIvYI",
+	"JWPaH4WceSRUOkPcME4i2r9B/SH7YsI63Icr/MqKTZ87q/sE1ls/asJiKbjVIOkL6vDMG1Lnl8xGQjL7",
+	"lrTj5VMaNVYduowg6PAy47GICLU3dlwIePjcN8fqJQ1e04TN6PyzTShGZDjkW2rG2kQlfTGNAphCTx1r",
+	"2h8pqwr0PnEvgJN+ly34tNZIt+BLGhAzCbvvaE+ZG72I8psHs5sW5heEgd5Wyq7w8LWrf5qDRTlhcSzi",
+	"ffWzUciHZEalMiBowoIquSxeiap+M9qyf4A3Y0RqqFyVWxqB/Q4jk6XmL3+WBiGLglKztM3G6iJQ6HDL",
+	"0ngq4e2pmajvCA2CmElJ5LQ/Uq4PDej/qx9b7Ytx6dOvdxIltex7NFN+1PforMaYRgMRj5UFHJMBDSNJ",
+	"YHlgeeE9YIDpgg1DmcTauFln3hW8DlhsCALA/bs6vDRmCQ1oQs3r6GZHS5ULMgittY4BrbK+WLJ+zJJu",
+	"j8qwX9HyX73tkIfwc9rvqzcFcm3zxVuccBvGrtZy1d77fLuIxM5DMdQUw1rLJrk4PCDPnr6ok3/9c6fa",
+	"qDaeSPL28uwUjxcp+/nl1/YQqm/SE8FcW0WiPx2rRdR39og7D3zjgg+isP+5504pAO0xgSyAx+szFMWM",
+	"BnPCPoYyuaNd8SI9MHagj3pacMjKQdajxrekhBwsV1t9f82NVjuLP9MzR1Mtf48lpto34LR/8kosu0TF",
+	"80HN7HraT2RO5mZcJPhK63OzwxhRH4LnesP4/d2mduaxSsXZsS+fOAxoa5pO84HcJRKF/IYMIjF7Iklf",
+	"BAwPtXO8wGjKLlWYHTYpm7iCv3bcfpNIhuajn9vcPjExqApqe6u4YVxi0OHOuNxYio6jyJD38dbKYO3R",
+	"/o0Z2fpoR1MZjHpcmTPmjKpK2mEyYjGRE8a1OlBD0+Yehp3bKHY+36wwEx3RjONxdXZ1bt0OFBr7JGZj",
+	"7fXDLv7Khd5nzAyE4hGo7GR+RZXufYDopLU5HYmnzoWJUgl466Az9S/2yZTDyQlBFsbsm1j4hXnS9PiT",
+	"GfgTOKl104fz6W5S9XNJ6rWFR1jNhsERyBGFCbiSZRuZwLdBJJ1LIkUFXzJPWMxphPbRvV7yHTwex1I2",
+	"DyaXLL5lMcEBPNp7uRRjht7LALWL4Fa7snjfXR8MoMqRmClPA0epQ7zW6g4IGrSDkEmIAuLdIjGUsKzH",
+	"VCYQMnmIcxNK2BUm2AUueZMMYwryGbcNeEgi+jYOSH9E+ZCZo8DorU7K2vhCNu5gV/Q9nR891IpmbRRY",
+	"2Bmdq5Oo1CFRKyxZAtlXKWciDozNYv7eHoh4KJKKh4fZvAh7MiHmFugb3LD5N6Uz8NWM1JvhIrcwpMyF",
+	"XRUPgnJcEJx9qHWGmr2eN8qZYzEM+WXCJhcsCGO20jO5mze2eOeCuaWIA5MrHAomCWcfk/zwPivv8V2Z",
+	"/Gvjttpwp7kwbcbETwN2lb8sQPt3cufucUIdvoXYmdKFy97yZgFd6450uH9y2EqzRllfJEwkALLwsfga",
+	"nJQOvocVbtDyzI3jD50cts7iiyUbwu/wnHu06AC5FtlsFEZ4X2MbzKgkU640gBKbKwabd43IOs9o36ak",
+	"GQ9YQJSdMlcOFb4qDZaytiMkhSOasNiODfLKu7V6BZLYaEHoFDY6VyeHLXAXly/QPSXjv2344G8x+rcY",
+	"/dJidNUBygeV5srIBbRLKNHs63C0W5X4Un6NUK9w+QDvEnrKC9fHk/cVgJOGsYsPKNtQV1E60etwx9jX",
+	"LoqIzS9zCf9KFl9A8vACUtYoS1Kvdfg45NOEyfTtmH2BvuaIBoBMLafOgonJGZcIVgnXsa9RELTDrbNh",
+	"fw5hxKNXOhFsknuSolRNwwbOXFChwQPUh5VqhxfPeSXIIVUgx6J/8/lwNiEQBauxUSJgsgkpcUpi1hdK",
+	"9cGndkmnPBL9G3TGrArIHQV9CB5IgkY40dXyU//ogR20JzITxwulHkwTzBvYhYeto+Pri/alr5cQfg/r",
+	"qE41JbGYeQRuBtGQDmzFOYkZvKgqOUpIQm+UkyTSa8mUJ0qYZN8BQZeGTRJMQgJybcZZTAYiisRMoshy",
+	"Xw2Al8NED1vjavA84ov0K8WoOhLKIkmQLrWf7sQHt2L+VuV/q/LvxSP6W0N+aQ1JDtVivWoft6/amcoH",
+	"QB77HqGR8tk6HMStrySrjyD31MvMC/w1202LxNxmQw3tptysyLy/gPwW5eCXFQ1V0uIAhKv7xHHa8yAL",
+	"F12nLx/TORE8mkPGtehkms8iMRTTxAeLfrHAZh9DBhir7fAeozGLHagoAr8k+AJQExKIFfsVH5KOxZgE",
+	"W2Bk+AjjVSacmatbiIV4wKUqfp30XNywf2M2vuMA7retwz8vhNjhm6Mr7hpCNEb/A4cQ0zPZXgz7/R08",
+	"/LcMHv4dUXvsiJo+f6fictof6dLyzzTjuCC6xhxjKaHU+N27baPddBudioQciikPHjePDbb6iEqsjXZH",
+	"TtI5VdPlesWUvj4QAfv8FQNUeQA3hOhIU71t9nGi9pUHst0C7C1oB036cSjVmgTfxOqawM+U33Ax4146",
+	"RbeEwABuy9S5aibiG0kE77OK8w4Q2PdA64+y4JvZptlhkzJaDakIAOdXL7C7Zgaj90CrZuAb39K6WchJ",
+	"ilAPA2eJdDX/A62Qjj58SwtkAibL1sdhCvjMBcrXFoE5GSLHwNe8YqeieMxKvEHxynAaQ6glx4/gnsSH",
+	"KXQy28yQHKQRUCYTV5FAoZ2jStCwp5OJNsbvXo/2V2zTwmkWKxU3vxCz31g/SbWL8xou0Tx8oNegjc1v",
+	"6bRH4W1qJC858teSPZSeVY/+yo+2XZ3sQiT45M9ehphJMY37jNAEn6BpRr7iJUEgdCjJiMUMlkMryYeD",
+	"+huWHOmUWpnj+lVjYEPpEnEUjt+zzhCYaYh8XQbZR96mRs0syb2R+voVybPB4DPfUDqSmIHryjjtWUx8",
+	"KDUo/mvew+f5KSTTmOMMyv779svW9dWb0+7FeffolY/6RLLErOM8EjS4EuKYxkP2gJXJUKGpdsWtBuQb",
+	"6q3Nl7GeSYTibdto3l4JQXDEX6SweGEyuCmeSJwVLOVidv1zwNPfUXJdnzBnPYryCCw1zTXFkDFy7j30",
+	"QxH3wiBgfMkm+eSVAA1yrrO4q4cGed5QIoDk8cb0YHVXzpBBJmjT6IkEhzpf7ceVTz1nSRrhy72ODrdG",
+	"pw3WOSP3IUWGxdkapTSNY8YTO5BmJpMdSjIIOQYUOzx5jFgmEN3cIcFoHgO4AknCRLJooAyZArYNHDYl",
+	"bnJaLdTDJahxUVYlqC8xr3bN6S0NI6W0HoLyAwvQQkl6UzlHOjFlH5m3KPdJzJJ4Tugg0bIwCZVzyMmF",
+	"+nyrpT6/G/VHRtrAnIg7qcelALHzpQnp0wntK/VShsRQP55PEvL7lE2ZR/w3rcs33R+v29dt34PtO42i",
+	"ShVn7awGn4574DkbNhgkE3QWB/K1XmnEaKBZWd2VW+D8u9R3SQSZ0TAx1J/wFkI+rGbYLFeyVKoVuBKt",
+	"yaSAWBDBgbom24919VA3Eb6H50Rv8vIgxbgIpfC2ITvkV5S1IadAUIHEN2Ey6nAf6Bx0dnyBEMNH5JsL",
+	"NUFD0CJScpIqnkZMaqaHpjrd8LxuwDjUchuiOofREe1RZEaxT5uDpeTYsmetaTLS1BOQsO/w8sXhAdl7",
+	"tvuC/Oufu9V6tVGte+RswvjRK3IgOGf9hByoF/Gvf+7A13sVj/i4nbp61ibnj4OAaC8kV1IcDlNGMo1m",
+	"yraFZda1jWLGi9Zrn/iGbwSXHXfq0asOx/XS9ZwUD64HgRsJMm8ahIz3GekxGQbMFlGmlLouICGJpzLB",
+	"6HWHK7kWSjnNlubqC3tz4tM/Jn7FGRrkQfXQ7FTxpQWA4VKzU6uhLoL8TtclO8pcNtRVd/Az9Xu9FbpI",
+	"teGTsiPQrV8Lv/YW9kOHGzopQF/25jp5pWNZnWmtttM/bZ204V+se3x0+kP35Ydu+6R1dOx7RAwG6iIN",
+	"1aoQEVs+RKtEwqTZ4aY4UA0Aq51jMTZDGSjtoMQjo0Flv8N9E7TtJlS/05nQyk5HEaXSXEpDL1RTx7Sv",
+	"3rfJsKnfREImcF+zVDohnnsh6tZqvDzFc2XVYzFzZLPDIWkUsH1E4aSizzl29gA7fJSVBbl3LFA7qX8v",
+	"Jx9dIA4FMbaC01XkR5ONrDEeTESoDp574nylj5jvEZ8L3mcoTM5/OGiT/ohGEeNDVn240YsTyucHStI8",
+	"FDQcwcyWLNByBjywtt5tOCEI5YWpiRiWJ/l4uvowvGUu/J2UwfQClwSRVhUyg7LWGEy53DrAqwakN2Ir",
+	"PQIIr3mHa4j3PonD4SjRNw8EHGq4dIWKJ1+nhofN1eaxiMaGBf4hdphxCJi98/e73a7cvQPCjw2nnNRr",
+	"7uxNduQm5AEpm+VxOa/QFIKdml5X6fAluzGtN/gmt5zOv4bsIalolrN8LMQMm4YgRWnBb4lg4B5MJvsL",
+	"c4UglH4TJiL4wJRATuB2MWA7ElHQNNw539ob2Dwwvb8wRXfhrWR6IJlLk4SNJ0rSogEZ2rKt70fUrpir",
+	"djIMuKzsQ9HEReuq3T0+Ojm68smExVaIUm1z9qb9G5Z0+CSD5x7TWBmi/sctZfFtxTRhWxC9RVNPP8MD",
+	"oq0ETdve3ESAZZZs0ATDpENK6BcyovieVZIdrr0NtXOM6K98a7L+mtueA5+bL6REg+7xtUF6yYaX7yA1",
+	"6um+zYzu0bbsSShlyIcAVEOf10mTQSIMZpTzF96/f7/VcgpksqwuRX7CNZfTyUTECQtOWBDSK/jNw6Zo",
+	"LB9snnPmTpmap+4rsIMmMGoCw/6ieRosqsgziIKgfu9G/M/iz6ry+d4yNf8G2RCEwBbkRIpyGosFeIvJ",
+	"CVuWdD+kNVkCtIYYv509NkhpHRd3hNGD04EOLV5ETKiU01i9FBKxWxY1TbkVqhrq0FZhAZL9IjezRIgq",
+	"aTncw5L0aRzPlUVENSVlRMMx3MbGi+k49glEUZ/Xn+01iT+ZQdcDkUzUf8YDqv4zmt2o/0j8j3oZ/n4m",
+	"CGrXkY7j5kCtESaZ8rWMlQ6HIHN0G2HlobMsMH0yZFzbAk1CSUxDyaBJDs4dbhqJGVPy13xe10GziMrE",
+	"Lgfaf2rVWq3jRlrCqZaTBRUy1ukjAlWXwNKvg9kQXsMq0HQwtoikw8sxG8RMjkhogmWMK138S0mNpeSp",
+	"/zRKvzp9qvCTheY6XqllkqfQJiEI1ZNodB4rewg9tAGNJPNKE+ejP+0p/TN9srlR9rFpbnax3VIaDPvF",
+	"3PBX+zvR+w1oydQQk/BWw3XvMEQLjM6TmgmoXw0TyERS9MqVGde059yzZHpOrwBjZNqqF90fANsFeE7n",
+	"GREDX+14rMO6zEOmPswUgqyQYsyUeQdVtDbAWqYmMG8Liikx7xr3xiRmkgH7gO6S4bx8DSuDYZW8ki06",
+	"6EehEqxzmbCx+p4LPh8LXO30VemrF3aIJq3v0iTb4alRa+xt1etbjadX9UazVmvWatV6Y+fnktPSL1DG",
+	"s/I3im4M9OdrxDX0fHulfvjJK4VBsVyDnm/QjpCUTf+32NjHaehaxFhWbdM6ffVJgEu4siNh3sD1SuGk",
+	"eCg5R0SXhmmzw0vTWBhGX7YPxjRgJEwyAyvVXzSqtWqjWi9ay0RbfGvXEmysTx687S4dahtmqaX0RJJr",
+	"yeKt1hD4500nvcbTPdIf0Zj2ExYr50bn9P1w4mdH3Z/G0fbz6tNqba0ICK2UyGw6r2SqEmDDrJIQ5xSh",
+	"SXeQErhfgJE1YWO5bg2tLPqUGiJxTOFvpwnjko5suQ6N6gJPy/kJHbJ9QnsSnUpitAl8kV3SXBfF1Yuq",
+	"51e4akpOONDfu8hWGq1dqdYxSA/bTXPVeckhPqgukUyEXRJU5g4+I9X92dVZ1Y7zc2Tb5nIN55rebOf3",
+	"xtazWSv3v6Ir1QvvTuXaAdWf3mlA2bN+/7OZOZSZsWaeAebH8h1ncNR32W6TSdowY+mlmFHLa3uaZDSz",
+	"2jcTScB6t5LYZCih2xOZxWGyIH7/LE0iypHUpeSVYgFe3S8lFoRKOP36qWC6j7K7sFFL5n75Tiz5q7zS",
+	"x62h2Cq+VdctELb3xLXUV/SEiBgFLJHmMljmXziOpSRlZCFBvhRsWQJxsChQLrgOiXqbyV1d5lYgdXOn",
+	"7c4dhdUd3HTE4rQ03XhBXuFeU7HVZwWTmTjx+GLnFGPq93qwqekqeK7azusuv1C/UZ4myuCli5VWUkjP",
+	"tBeGge47cp1QW1kKyJNw82lk1FbBXCA/v+4mSghdwg+NfPxM+QIGXU62GL6hsn/eujp4Y1tQ+5WcaFG/",
+	"ZXDw45vSoiQpksWmX1PuDOeENLxXsyReVo7m5+282fScO1syc1AKpbuJqF5fHN9VwJtLu9M4Wtt9NwvT",
+	"uL44vhdCI5WfoySZyOb2tjnY1aEQQ5Sl2wLRa43t28a2+sd/WYPmH//9P/9PZ1qrNfbgeerPtWo0O8+i",
+	"RTwAgigTW3Pq4+6wmhpR2504ETpH64s4Zv2EjEQsGenRJMHO11Zq2ssyjXqfNdY06lUG8CzzzHXCCH6X",
+	"X6KFwefuW7hoC52r1q5YdoPlmkzVn0jb2i2xVuoTScxhUf6O2w2pwGAxMeGucc2Mlz5jPeinnIS3zJmN",
+	"Y5S6JvN9DVtzjy4i8rQNssDvDnSCs8xsPOWBmowStq2pv3hWyxyZ+rMXe3v1vVqttpG3rEeDPaTdOZ3M",
+	"ycnBeUqPsGweaD0UtvpfbJP2RGprw4MILDeItz4jZYjDoJgGky9MJLl809pqPN0Dobx6AF0srJSFq1kz",
+	"wHX1SxIAU74wpadVcqYepxGy7j2z/vJm6wlaFDaWzKxnKmBw6/VFwKCnH0SQEAqqtpzVs0viCI5BImTS",
+	"RX6srgX7TuMw6zGvvc1nXYqR7sLpwgTvNCEI1mU3oZgwHgYWcYnJVzEYRCFnXUQOF4Zc1Gp2DUiwq1Ze",
+	"KdORCNzTzgVnpfw2gsZ9C5+qtS4QCHn5aKVD8SnPnrb80mf3zsLqmvVZOTtvUbxtJpRtu5z7S+bGE4nw",
+	"60WZy8zdzdIbmLG7ApCBKm7EWCSKC1ozujvH3JlcXxyRDtgRyoyYTKr6N9v9XqfUJJTMWC+VTu5lGKoE",
+	"C2R9LEd3+1kc1Wbr71gTSxe5Yexysy5V04+R6q5iYzbusViSHovEbN/BrZeNYJvGobK+lNgw/9Y8bxJy",
+	"OGKQzGjMumHge6RarQLpZTjkAmvWZdrzUdK5rFqBqXa076b/ddJFDJXGStjE9B9KKvsg2SF21AdGAn/J",
+	"a/c3U97Z9fJnrKczPi7G20elnouAak2fMabq0NRpia4xajKHzgBVJmzLJD1lz+BVUtqTfVJXHla9ViOT",
+	"OOQJ7UXMidZmR5fXwNlBFo0yp3xyK7OogHxSRrWXUUN+xUHI72P6LmTJoDmhMR3LJljdTXgWBC6ayA2E",
+	"d9zXBKdmYzigiuzi31khrn1HY/rxCH9cr91RXRY117k438KmrQkLCF4IIDnJdEmC7rzjaWo7zCY44uMJ",
+	"1rpkvGdnEo3amlk0ahto6+zI2x9pP8mOookSDFJbkAfIn6Em0WcD6Vp9LSrrjWfVWrVWrUNe1Xz6S7NZ",
+	"/xUqNuZkIuKkorOjkzi8pQnbmkpGwI9gED0IbD46EGMa8n3CBRnEdDhmiMrWwsJJ3BVsUthquc2TH+W2",
+	"6d24bM/cc7nzFk7uTOEAlb2aG9+C+fOZ29caRznRM6F9tiWZOppQ7UPHgg+Jv4Hh5JsooGmmnpU+m5le",
+	"62XSalsst5zKJPNJeTLtRWHfg8hAxZaiLe2jnDPb0YbDbbtoxuVVABqBa95OUQj5QATswEQtCubysnXZ",
+	"3tu9vjguX75pNZ7uldWWMOGguFLRKAslVibK6uJDhFo829vZI5fG60lH2n5xwqKRoI2z2e1h3D65ejuc",
+	"Hryhgv1QT55fX7zvTV+/vZTJbKt/ArGhJGGxGsj/90tr62e69Udt60V369c/d3c+/Y8im1lN554xDc0y",
+	"V0yH42BZJpMn0tYU720F4TDEao1cNrWxs/t0LzeH2taLX//cKxp63gjXB2/hfb1iEUvYOe7n+830y0Zt",
+	"chNbGWZBvr8WBEbunsGJxW3RDk7iKfMhIow/8YgPd4DPAsbnjlvuJCIgdmk2RbpML18dvt568/aH4+wy",
+	"7O2um3h6P88Odvka3HMPo5G1JjIGNaYNY70PwA3JhB02yxOBLM/7yyhvnfBxTtbewZUudEtL9rmZQRct",
+	"ZNvksXIRHZ4jCgVx9XSn0YBPtuSE9T3Sujw4OgKNuI8sgHEsphzEm1TKSlaq5JipM4L+FeC1tvpUssDA",
+	"mrEtg0yEDuCtSqfZFTfL5qr8p7uZI7ZT8C5SFMudkgsutkUZ/4OQRYEk5UD05Tbo0+o4eCIJWPgVYxRT",
+	"G/1ykXtUN6qODcosl4KAjL6BjxnVmYqDIt2U4kkKjFuakBGdTBhngfJ/uZhyY8UhqiFOwn44iZhHApGk",
+	"xgUp+zIc8pBXoUicBSzwK1WSmTKJQplITcuuhoWa23RHCTGFmzB8onIElae3T8bqvSvrui/GOXWQf+ai",
+	"+FgT+055OO8iEL4E/ODn8YvbD+PD+Yfx4V7/p3e7/Z/e1VlrFYjIBFASkUwKwyJuyngxIBswrMzQkWUD",
+	"AdzPkXNqlKQWE6T+VFc6SG3O20K4zJsqTkyvQBIVp8aKJBK+wnfO3O7wKk11KeiQotwow1J26RFG+yMy",
+	"FCLAmLRTE+Iwh5CQk0lE+wzQoGkvoSq5zMa0M56fI8R6/WCLDYajrfC3m2hrzMWktNYfGId8hXeAkN51",
+	"6usKfOr8G8ktj71Z4XtQYs7GCrPLDCKw2A6ErzSm8+3l2SkBX4DFJOS6pZWL/nfoa2I6Zup3ypfMSoVt",
+	"I+8X1i1mNF88ob+FyD9/otz4pI/uBJ5b0kH10SmtNS9xlvYphYsEVUOflye0UJKVqEH40UIoEj4tGtgb",
+	"RiMlJP9cixgWN1kAqrj5HJSwS+r7V4tgVmzbgD4H42aRusIiQ1NmXmo63a8zT9apgGd3hsRMlpMmZFPx",
+	"6szAmQs5yRO9ZoeNOfVCS3WKL3Hds0JTrp+WY5ZdEhhI/U97+RhDvV6r773Yfb67+2x35/le49nezs7u",
+	"ZoA3uwzpIFPTeY02efv+hyL1iFEHFFDvWY/8wObaI39af1ZpEv/sh3Pf5Anj2yZpB42nT+svsJzBbwev",
+	"Llu+R/z2QeZX51uNp3vmN8qvV7+5uGzpjy7goyo51RaijqTpWH5BCDwauicVnlrySnDnkleC2xXnruPb",
+	"7IUw+JJXggEW51gKnY2bZYjRGzaHveCBYadjGc9JMpqOexDu3jcW7hNJsKougzFafBLKDDPksx/O1UwP",
+	"YJqtwhHzwhFPZcZ4kuGw8OKPhRfPi0r7sjvyBhjGb2BjqveDT1yy9S6L9l5m012yJN145F//fFpRlobe",
+	"njdsLnMOAsLSftF7w24JeOHOe4b3Vpq/Ek9/mtWCp9Grm2Bn3Hu7y+s/9fYu+I/xQaNXu52d/7Ez/TC4",
+	"2r1W84A3oBceVhEWD5aqVK///qH14YePB/Hg3WX32dX8/Y9vzobPRv3bczoJT6J4dkTpef/N9YUoffr1",
+	"U34jGzDdRsgydWTX+blww6JFPw75jdFBm6rj7Au6Rvpm4+ZhjYLmbIajvlurLR5VCPj13RDhqilm44lu",
+	"rD8RawGA+qfXF8cF9l16Gy8/psLlEsOQf8l1uoux4/21QTijYVYG42ABLxM2Ma/lzg5L5sUXoOEmYdWx",
+	"MwwOzkLYbDLkv8LgH8/e/Ng4bf/UOjk/br/dPXv60w97P19cH/7caLnLgwn41ZN3x1U075PD1jX0Or2f",
+	"zYspv0LNopnRDAMXWmqaqFEbZ5ketlkzY/y21ns+fP3j7zsfJvWPL3o/NW5+3718Nq6xp7fv+3v0+fSK",
+	"X9SD49HPIh9A2rvb9rBZy6K1Aff1ngIIEnvRHBgrxMAw+UG1ZMZ/A8tuTD+6N6zDHHKffFUhfC/rhC6O",
+	"5AynjZ6i06hX7pMIYomkTyXzSEDlCMjyAh1sNDRQYxhHlby3nVpylnuhT36XOFNRGO7kXsBlbQ3gbWwL",
+	"M1h5aCFwwyZOqaO2t5vEFIDV98gP4UtSru/tPN8lvXnCZEW5AUqm0n4CN6+Slq6liBmEMhA/MhuJiOkH",
+	"V7GUN0VjkFBmqq2zwGng9XMwzH6+6BL8AQgTktY5BojzWOtI9Cm8jYBtHbxR22Ql+DpbO/GbFLx6QWcn",
+	"TEqKCjQfrr+bOPoskOcinvIVlaOeoHFQWAbEl8ftnFosh+5SU9uWDR6nsq9DJkNmaNaLsjNFrhSMtUhm",
+	"6fVLO299iYRK1usvQMVaSD/U4OnWVyyACsgsAOeJiXDCRvtGcjNrfFdcsfspWNqPu0AHUYgOolHDb+oF",
+	"QwSuJlc2lX02PGw/d2qKMrHOtVDP++8O87qLdETk9D3UUsqFCaRF5M6uSYTpIWtVDEBY1NtIufEMUyrm",
+	"p8r2pI3p3KyYyeVTCWTLUAK+r+MAk1iMJ8k/9FN9JF24UXpqPqPzSnEa9T6ZxbzMWmn7FUWcu3S4xBAA",
+	"3ZLFnjvr7PTcTpxaa2RYspWiYKwBL7zURlphfGs8SZZhQ5qplAMeDyjOBi4PPscuIGV0OPTKgzBIqWlt",
+	"IqpPecpPr3QX/NBvQqV3uk9Cbl6kb15eUw1eN8Au3Rne/OUki4NCdsWLIwPsWq9NCMNBhOzBl3afi/ei",
+	"4HgEMKMFINjJFGqzM7TXudrsm50fZ7X+6V5Un/8+eHXTEM8/1vje+N2L4Y+zP572Lhq0/Sz5sDt9288B",
+	"ghrP1+YYM9ieJZY0WHBQ7GR+mAJ+Kp5u5G5dc+x7pVvrDiIxy84mePnbIHnLft49eHe+NX75ovFD49l0",
+	"1Lt+e12f1OPu7H19ePj+8Kz92083y9BA1e7/D3ggr954vimwJj/Twt0CDNsHus+YrfnJSessDferUGqz",
+	"vl6tkX/9cyet5ykrax44aHbru09kpWmKyQBYH9tEMpZfGr5off/zNEZtIGjoHsx0deCcaKornbs3ceXq",
+	"OKjsa/S0gVUrad9TRmxQWFhkT1bXsmflS0CyFDCby44sKtLM5H7BgbVef/5xFgQZStm1ObnsJBfVF9AJ",
+	"5ZbiDgZCJkylAYPLF9YEvTd/gMYsL1/YRRj+873G8yfSdEItJqSubrC6jAddbVNlnrjuOgfdfd9lNaTz",
+	"XQRVDLs0Gq7btBd3X9yQJ7GQE9ZP7jrH4itd1Oj95w7iosCwaJ0fda8vjrVt4YdS+g6LhWtByiXFqdkT",
+	"t8EW+G12I6HmZaMTXJ2xKNoCFbqtrqxqcr91T3FpjFfsbbcVRGPb+Ji+41t6httI+wXQHMU/O++++nDa",
+	"Ojk66F60Xx9dXl20ro7OTiFQIPhGS5V/6EaT0tJoLIL7H4QssPv+d7nVBPJ32uQFlz3IDkcj795XYxr1",
+	"81Yki/a+k4LC2On6DbAcUH7vUStbP+QDcYe3mLe2Ubg4J7vIMnJa997Bbe/R/g0LutPJSuoJgEzOeR87",
+	"iuI1ZDpBZ/XlJRlEdIhsUGIA9hK4bFPJNsBweTCG6aTLonAY9iK2eiTaTtKjSYQ2o1Bx6kjgyzaOaJ8M",
+	"wo8sIDTJsK5vNKivDKOXpwgqYOCgaT8QdHzCxDrHU55o+InlDimY0t5V7Xlz525TMsHIDRhITtVPl0cJ",
+	"FzeC52zPtcEr/ZA7JRgXMEG6nGzthCBd/gObH6SXfPJKypPS9ft3jO5nUGD6Lp47oBUzPi2sG8wylPRp",
+	"FEm3bVtVeUdJLCKnQhBJD3ohOrmwZhrDloR86PyQlK//s7ZXP/DI9X82arW2/u8h/rfRUscS/qW/2dsz",
+	"n+y9qFgvKgo5gz+U2T+M6WRENBxY4CMatcZzfUt1GTj22CTI+PWE0zHQcRocYHZjtwL6RJLJCMtw0v0c",
+	"yklE51t6190N8KsX/QzWWd5xhzkbJNdmFpAqEN1iMRsLPjfRJMNIoUTwREgA1FoQKZKHD8JbZkC0ubDE",
+	"xvJFrJvPMqC6PzFnwde+LEKPOL0Nh+pVVp0qzSqeYSyfqg5ZYthg1Tx7IafxvMNtoTGVbG93GkdbjCuX",
+	"LSBlKolfcPaqExpLdqDuHQquX81hLMZvL5XJSHnQ4T78RguGhZ8k9AZCjmPDq5omjhyMxXJKt3hyFJSa",
+	"pRw+LxwzMU1KzZ1aDerX1FFEnLHpDFSaxGzAYiBYXsf/k8oF87JWCIULbfR+W5Lw89VJukj6dG8gQw3g",
+	"I7u5nyuZ9ayRkY9QyaBToc8amP8kISfXV4dbz0kZOwKarq85POLDgEieF4kkzW1dVFSj3KwXu0+fEU0z",
+	"rbslL0aYDIN3oR6ZQYAduiulXdI1rLoQXIcN9RbvdgiFKFCRj7ENPSyNjgcZjp3mTKc6CKfNNyeMS0Hk",
+	"hbEDw0K+gvuUhIFt3SP6iEfoM1KGCmbNKev/tKVP1tZR4Gu8YTGTjAOAtmR1ShiM6UdE4j598cLB5e46",
+	"FaJO5kIzoi+C++RIxAmR0/GYxnOT0Edu44FZ3exGfEkD07ZjVTVI/kHXF0cEhBWshqN4cw/bz3KkpyAa",
+	"XAhMIIcJoVGUh0mkzO5rsTC6ZQCsircKH26CtMVWUmtTUDMpQy0ZQEEqSxDObiCcbv3x6y9pYWzN26kX",
+	"g1OKBOidlXDBTVwWARIzbPkNswMASNlPBWM1EeqzcsWvNIkfBr7X4X5MZ0fAx4589WWt57du2NyvGHAQ",
+	"xjl8k19ADW5D2spiW1DiC/oVgKOtVvugNVOKVD0284F+iKGLs3ghrKsrXf784fTph+HZb69HtdOX/fOf",
+	"3/w8fL/bvYnjcTj67fjN+N0ff0zFSRA1Tg5BW/9oU1fqDmriSnHP39bYTy+jo99EGDTehR9+elejr3en",
+	"Pzfe1Y54TW2xcMhpMo2BPKN9fXD0o2bSe0N5gNbmj0evXrauX7+cDd8eDOXJqx93z9sv25ftjz++Oxz1",
+	"P7y+EL03L2vszbzlyKZ0WQuL7TJdw9nn47sgjdokvlE2/r7Ge+3nwV77YKRpfZqCzs2m8Ul5EItxh+sI",
+	"X5wZ6LZ2M7a1qeJruyqHHmt8A+ixv84W+tI8ft8nTu5Cj9V20/y7um9pXj83318LlzNFgxcZnLQnRTRN",
+	"GLm+OIaCXaS298+wNVf71dFF++Cqe31xfOl7iBuMWUAYyqhlgf1JJqiLjPlbIc8hamu765PpF8gBdD+/",
+	"KEsgtAHbt/rfYaO387b280/DpN+IeG98WAt+ehsdv3+3++F9fdZ7fZ2cvGrPT/74sX76W3/37P1h+JlA",
+	"4QWao4KXeDfv8K8F4n+bftl9wP0XsIyfA8NbYMPLtEAveaUsaKlkUW/dTG+1hKm1xQS9/vjXzWjqiqel",
+	"TGsbmbjPvD43LrAUh3rBJPvMetr78d96d6hJiNUgsTLhr60+2ICU90IsS+FoNPkTSWIRsaZtpAPUDDRC",
+	"lyVFcZc1FNRCQzOYUE8deASWVqrkBzZJ1IFPu8dH0zH3NDWG0j8Z/PjS7jkbdcZRM7yn/tiYbz0v0tWH",
+	"Rav9Zfp4PBbUGuHUEO9xEWkGFGyYRJakq+6TgdMOQtEGDaWpQnDajST2MMIoLbZ0bf7w4bqBLEn14dpB",
+	"vzFsFKVHawZflsJ0Nfffvr/qXl0d+/n0bGXVyn5Wt5HFQTv9hPRIcQbLmgvtEzaeJHOD6+UMKuNlnhjk",
+	"8bqZmK2yvK+Jst+hjzrwldyrBKSAzwLEm651zrkRiUgm23+GwSfjUNw73ZNMANugYUKFPT1iBu37KIee",
+	"fMDLuY0j8CEYWMbePD9egAtT8UhEeyyKXMZFB0WZZBRAgSrLPQN7+mU5D/6LRkMRh8lo/I/LN606svCD",
+	"oy//sYd/4RP/oa7GDyYsDkXwj52a5uyHef3j7cvL9x92Xp2335z/sHP+03n+78JA7hIycrVc4MkZ/qUe",
+	"lWynsUjAlwhkLQJiEsoXAxiVQj8wXaK7j7roAOh5ZDdB4fY29sld7E8N9g758kbDKRghQ7SoL22m4grI",
+	"WiL1CxACaRVF2ruxwwNGgyjkDIrQmLR9Ni/bl5dHZ6e2/+JCP0bYvtz0d9R39DrcPzlsdc/bp6+OTl+j",
+	"1FS/RAEUQiZc/a3EaMYgyWcOXxSS5K/m3zCe291WMdsp0BArlf2L9uFF+/JN0VIurI67eFmt0Hj6olH7",
+	"jLkssXJbnIgJ/X1qbd1U0sEH2/p630ujKk2Mspj5YlRbEko4m3WUilCGIJuQMNFncd9gC6FqxrbuZoTx",
+	"IKPqc+/uob35YpxZIVfD+ytSfgMMncrPBT5gKonfchHBTfISG2MrmbbTh5vBP5m/ryZveC9kagz4Mgzy",
+	"DCls/nbUe90Pz8K3R9d/HNVPwyN5xC+e9g+O9o5uJj+9O3j7osrmbyf9nRP1o/jn9+/kUTgL+zvvwqPf",
+	"RHhyqS44nfysLvjt9ONJWNsJaocvf7zO/187PD54G7E3rfDst/bO2dV14+zqwx8nr1ryaByNgoOjvZOr",
+	"/tPTqw9PT69+nJ28qVUbvZMX0+dvd8Xp8x9ne7w+fvrHj/Pf69fPB+9e9N7sfLyq3bx91r9o0OMVLP15",
+	"ZjNctvWurHF2nLt4rmjL7+7Ck1skUq8nyob6LJ7Qha5FqwxzWyRcyHtZwIHvDPXu/dr+usZnC0yN9+2E",
+	"tqjaAT81ghpnPgjjsfZRDE+ltXW09B1j3joR+U5yesXWegr1O0vah9kRmUqxjJG80Gtqs81zaRpy5RDh",
+	"Pco5lsuFESOU9CgnIwEMl7MRTcBjZ5FUFqX6D/HTAmbftR30Cwgl5HBZYH5O+ykbvw2CaS5+fHYpUxSd",
+	"a1ysf7m4gdTNtm5pDNJV3dVOsmUusp+8NM+xn1w7D/zklZCvAcKdn08XvCrUklKB2kS8wTn0aRyH0K6G",
+	"9FCf2D7Uju54jGhpfXOVuIyh42tj4UAHYRqHyfwSOOp1rmkccqW7AWsNi3xoVurt+6tSUTLfRsCeSLBV",
+	"NOV9OaFDS6fukf6IAQpbA1LUSVR+BxFc1xzrt9wkLASEtGltTSYsltD2HGobMyY4pHSNGYZVq/sZ4rWR",
+	"7ucei8g2wvZWxeh4kG/yqmN2HnLS6ibbT6T7kt3+7gWtHnQ3QSt5oTTBRhPLPswLr5MEJRnZ2sKLFm9H",
+	"trbwBnY28kb7sFByDTgHMY37zIdCSiW01PHQZcjsYygTWSWnBomOtBRqsgm9YXJxjjlWW490oDl5KO0r",
+	"6pSqJd3aH3QFWi12y42SZAK4efj8Drur5S5y5i17SHhzF0tzoyFqRv0WbLKr4hPutvp5IgtJ+JtYEHRw",
+	"0T06Pbo6ah13WwcH7cvL7tXZD+1TwJ+E/RF0zzf9XofhrUbU0skEAEcRS9J+Z0UNxOAtqje+cDA2mOsn",
+	"mO1ALM4Pe8CrjSDHNIo85Yb0t9BNNedKsvg2VA7OCGg0vUy9gqcjZRgP7/C376+A5DkWCSbdTB8FJFp+",
+	"z3qXon/DEjKMGVOuT7XDOxwCnIHoT8fqTetIZ1/wJKb9pEow6BMr5avheUxmJQnWpcuEhEmHq0eZbxGg",
+	"g16X8qtClFvmWSwgIxazKmnD7yFNRELZ4W63kG2NHvvP36Tgujzsxe7TZxUcuyBJPDf0mXrWsQDWYHXv",
+	"JuYPLBRFV5kBoJ3ndnqH98UE7+VjSxpDW5w2/5uAZfEf/2FbW/7Hf2ikusQWweAuRmGfaWQSpqdKJ0fq",
+	"0EEvS5u8FhPGUX5URTzc1hfJbfXbFNgHuwRpizGeX6pXa9UaQrMZp5NQeaXVWnUHoSsjUC/b6v8NMShl",
+	"5Q7gp16zRDOyphAquKRRqyGshicmZum8hd80uy1ai+tsSf0E2PtFIUTY02o7TCdVNZOn+OyiW9oxbh/x",
+	"hMWcRhrE6ejVUvOXX72ShjqWmppyFjWhOo50CGYZHqHSr+rSJeWN6arlkFKwQwGSJUdKm2ElK7lhc89w",
+	"JBp0m+DRHKs6DegIfkWJz9nHxFd/OXdK2efVPXXKOmYJdKi5YXM3ngPReZN0YHOCcAfQveheBlXSIjG7",
+	"FTd4sVrioTpysJGhwZCO/FsiFccsgLddJZrwWpee92lfGVoZGQEhmQP1xZYuFvGfSOKP6cctOgRM4Nv3",
+	"P1zaEBKiAuVITKOADFjSHwHMUwkNtD01P6cOTwArOAIJ/Jsw8KukDfF+wdVXgNSNIiKTUP1//R5AAkJ0",
+	"pEouGUNFqqtnx5CXWTgFQIr5iGcA7r/kBKwh3lTjReQwjCqz0gV+k2lco9f/Hz7Jrr/Tv7Naco1WTFGl",
+	"00nN5vwtd2pFSZRPqw4h1Oal7KGFlc0AEdG7GF5hWQ284pxZQwu+cGahfnMrUw+/hWpq6SEG2UPHqQIC",
+	"syZ7V2BG2eq7NBI+ZlsglUka1Zq1IMtpozSpWyBBpQhmBCMhbuDClEUCGcXTDerQPhRuUXhkxuy6xBk+",
+	"4rYt4tFYsottR8DvYbuat5SjWNCWj9MU2+xMywVdsDcLdtHSXbmMk+RJKnBTjoAplMhb8gAvSx6Agtw9",
+	"YWlRnW9qhJVJLwglxnkxUzSjLUrTRaBDQhMbN2zAixu2YPN8HXs1sFQvZlG/i12bMthsFRDUzEDjG5oa",
+	"JWyXSVbwLrenksUS0sgrZSgEPs0eCWPw+T2o4mCePSletvM/EuqAq622phGbFU8vWofrDvOmPxzeGrM1",
+	"6mem7TxMDGnwU8Z826idtCCSYTemBF9beRQm3uI3CwIe2VjHqqhFLitY8To8F64oDEzgnZcFJjJuv04X",
+	"Zs8WTOs1S64ReWT5cJCBu+iMpD/ZhovVlUevSp9+fcTzaB+07BSqnQMG/+4mBv9LanF3cEl9/SXX3DIO",
+	"BXjRzvqLYNimKyRetbv+qlNxOe2PcLYP4cFkYoK//Popc87POC6ep4EXuH8lw0jG2DnWGq5WeKq3Dcxs",
+	"Mk2K8sdJhmsVQnll4GPFulzTsZG8YjKJpxDbJmX/45aSPFvwbZME6Xd+pUloh+MpI5yxQGJ0QgwIZzM4",
+	"5OpEXbQBAm4labmwckQ9uEX6I8qHDCysDp+BRxExeqv52GxsLnvCsUUwVoiXd2svKk2CsUBYGpRKW/ow",
+	"Ig1ChwMBKj4MZQtxyuaVKcc+JvohJgxStgFQeB51nCvBGbQghvBGzPoiDhjkbxPT0guJb6vq8i4+N/CX",
+	"SoJLlgAa8PMlAYz8pQjmDyYEXBDkp2yQXKnCT3+1/PFSMczZDN7XVyqSnGN2gbv3nsJpt/Zi/SXHVCbw",
+	"WLiivsEgz+k8EjS4EuKYxkh+vFt/usmKWMacExaEFFrGPb4MfQ1xfsBF3gqs6jcHGM9SToR6JVeyAUG0",
+	"fR/w4G2lt0vNP80/t91//0mlZMkn/RFkpjQ2DwSwkMmqlBYkLnV7dRpGPfERpIfzsclyAjdWIoYMcgyL",
+	"BN1hIoHjQFf1mbSQbXlFF1J8NGO5WWCVcpz1XavkPQraDtc5JHikpaPYrdWs34G3DSWSpk7AmwG605CT",
+	"sojTxtZmiNpliecdDiEiNUp9ZrmwvyJwKSKzLEmDjZorkzhdC3sNoOU73OgX8/n2AHpn6SxOf1S0zIkQ",
+	"SF+uvHx7Q5jrjq5oYzyQHc4FMMLapjOwohwzQGZ4oPYyaDUTdlcrBxfYEBimGTr8enl+OzN1wzEbBKaO",
+	"zBqvlipJYMsfNJ473DZPUnOBxuuAsdSB9ybs3S0n115ooTp569LjKJaCzPhG+mV3SSY8XUYzs69PD7xX",
+	"+82UhpzFJ4etjJ36V0jp3cYGyuRKiBPKTUmPvK90V1dtMMVLTChcc3pLw4j2dJ2Eqxg+eX9m0qJ55XCA",
+	"GB6n0ccSHA+kQwHE42oMdc9UYcQ0YVtQUpZpmZpXBNsAQQyW64NjdQum3F0t37JixPFyyz5WUbau2t3j",
+	"o5OjK1+ZvpYRG6fi2SqY3jQYMmyjr0XrEpHoAZEat2ui2YTg5vqui4GgC5hWhs9m4VA2Hs7o0+1Ei2y+",
+	"lj7afc2XCpOALCQsxYzOSXnKAf2aFIsEQiNlyc8r1cc96PmT/QUPWd6EWnVMLo22LlhX0NbOoQDnasmp",
+	"AEmtzgPm5P5YGW+axKKvX8t0gspWHXg+rJKjBNprgnGRiKnur2kwL4UxyuPwlnEm5V+X/zTzUWaWrK7M",
+	"ZJrBAocKW5bLhAT2cjFymdA4kWlPhSpppfaFfncAEMhZN0OWpKbfbq2uLbxqh7e4FUI3jE1k2gamVrMh",
+	"vybir5FdAjKXI5ogwBpKjZj6LGZ9xpNorlyzoMOtSedTGtV9da00KVLK5yb6pm5ZRs/aEBtSJSQrBq6Q",
+	"ARXV/f0U4+YClpYH+sIEkp9gXPdpFFk2C6dm33PwA2Ka6MZIr9v6VzqeaZCJ2Icax6/DC3E4HCWORQt2",
+	"nxmfC1lRY0WAononYHN2+KKhpi/dMjhKNR4uzGrs2xesVm9ogj3wXiWh0YzOJaQGkhHr8B5Fox1isTG7",
+	"ZTRysE+uVV1kDALX4iOZgRkexy8cYDC9jAuPtQsdozFDtMxXGFrAXaKBqH9bkXewIjOiuf3RhAed9z5Y",
+	"9KhRtGZKce5lOaKUWR08UKLK7UCDWBLnyZLIREzITMTYLybRbJELKJCiI60ev6l35YhgxgPrWt1jUz+2",
+	"SdMGiya0sOaFlwOrP2ZJHNpojyPfl1oup4tpLFC8WrOZBbI17qGyYIRSmtpq1xQoMl/Xpm7gk7Iuatdp",
+	"XjDiZyOMAlHTl1BpnBQiD9nARBCl+FEZLyq1Dg8lCaasUKqHMjk5bB3qiX+mnN2MtQ+eVdB2plAC61fi",
+	"EREFTCam4i8NXaA9YQFVcw2bqny9u/MqzThkTBTpbNPxgJpdmu5Lm8YNWMSKyi1OMR+Tz2iutZTScBLK",
+	"Fczn6CihGmqHl/MpnSaRjJElaR0P3dBMYJJa7JxuOmkw/iZPTHpMCbCYjSECpuswTdtCW+SQoy6TpAyF",
+	"gjNLNIUJtaTYvpvyQMc2wQQGOl0gQMo5wvi4rIH13//rf5PdWq1S7fALNUhDiggYvtxiklsRamhFlkAL",
+	"k91ixmIDuc1GZdPYXSK0YGlqkaPfagZuhXARqyRC3o+mAQs8sPSVIWhWmRPBO7xsVIdTEFv3yYSGcWEI",
+	"8BXsNCsh7pydwsseMTW10A71c+KHqYgdCv4VppBODltncYYlMBT3zXKnYvirNxaRze0LSGY41SzfkXCp",
+	"WDYHe8syxhWbcUvEMjq2WijEDNrPOXQAWIwjIuXIgqOpJEpRZG7IuPqAZcnvHtFlyj5oieKGRGxG8lX/",
+	"4sPx2LunBXNWL0sMclNfuoUSkUyWb5wLt+hd6S6rZJwsEAKN9xo7z5vk8k1rq+6RPYJEGR7ZqREJLUyl",
+	"UsD1vdpWL0w6HI3Xim155pB+IN+HVg8LrBWkrLFoALZApgHgUDi6vLxuX0AeyaEUUSZ4flcDSgNDTGFC",
+	"GAe+NhZAkwIbr9dT06xQ0J0PGUh1kY8FlBQypVQMJL7+1HDle4QOEhanxUPOYuLDOlzXc+/rIBfjsQCy",
+	"l7S3cfY6ICFw4mZgVemombIXzA87PPO6dmsv0EDS/U2GaqC19HGOKVLebbxIA21qcU9FouvSCkhW3Gi3",
+	"M87ybm3H2ygL6HU4RwWYuOw0bmS4yEpAXhw1yUWxU3+4SE2WgWeF3DH2bDo1p/UAbs3HF0aQ1VynrjdQ",
+	"gqio21B6eFfN2bZ76otkEhIaJ7iPIyThcPb9ShHont7l4lBXscgiCaFdCysp8HjkxReqXI1qwDr0hHGE",
+	"b6XS2ssLLVJ2hBYEkG/YHKt0Rkxqw328D+FsRuMoZLFW2h2utHZlsTg2ZRgjPYZ8LKZzMlaqSWh/pjas",
+	"2tHKQE9voo34Dsdw1IhFadGR1Mwn5VyASomUJC1OAs9uMoxpwHREeAwtLXEQ+s4S8XlqTVP3qpl6T/AN",
+	"Fv2kcDwPq3pSvwYjVhiD6vBD5XGhT7Xc7yJlDKSDb4/Dg88r+2SsRg+eWOPFctCC2nhfq8uizKa/KNiN",
+	"c3tnyAlWxlzclOk+Bpqo3jj545Lb3E/SPZsSN36V3pQRxmcxSGuHt+HeztS9RPrfHlgOs5FRHQtmYBap",
+	"kVUnUx6J/s1yJdICMxBs1pPWT93D1tHx9UX70tcyydJ0A6cwJTHEVV1LS48JC/65SK/o8CVoq/GAbqlB",
+	"KQvLmtxixhFZp0lkKFRAmKnaxtRYhc/L/vn1y+Ojg+71xbGe4tZ4QP8Lvv7Hf//P/+NSZ2kqwXfti6PD",
+	"D8AIVqmSS8aBmS5M8CzjTaQbgNsnUmDuXYnvzCHXDc6V/pgXhJiVmkDZr4tWlV+g09FGS+noWZHMvoax",
+	"nBy2So8WJMJHPGCQCN+/s110J/d7SrnvPWG3IuuGrwZO2cKhT0Fa+piYvvt4nvJSYDUwJd2wy8XDYSYu",
+	"6oRmnTx+nqvYOHboYWYYCCpNTevW4Uui34tGqpcLfa8NeBunO0XrogOrccdKDSuBYM02i8jgYqa1834B",
+	"uaAyKzt8wa50WPbCZIFcT1ezzPWvs3dUsgVMSvWeOzxnWK40HMlGdmPWPOxwbUbiBa4dWSVL9UC5Xqus",
+	"UQYmYBBKvQ+b7k8x8r5GEWDcfkEJcC2XQRmksOZUsencCqSfXfmMtfO4mFCXZ+R7mKzA9j6qyL1HXP4L",
+	"wToWGIr2M47WV2mqHqPA+9tadOP1NJQsk+kniSDqjRoZDccS6kOcw1JoOwL5wLYlJlsOyMDmQyMa2Qyp",
+	"xqvpkm4U7xAwmEyVC6sEOPZR6SbCT6u31Q8N017sdzj21bItKA2fkYUnIw4Nx/mngfp/2rbbyQfspMwh",
+	"AwFpbHOhqJWISQMC2xBW1xmcm4H6+SBMrNIoigSAndnhezVTJb3vVDl4YBCqtTcmIdqRILvMrDEMYuGe",
+	"Y5r0Rwaj2OEapFhLEyWmloXfkEEkZjYKrEmRtpHkKQmZ3P4zZoNPfgV+jHGUxeoIZQh7GOFJAbAsxnEY",
+	"xxa1qiS7tRcmkU6ThTpliPXoGmZgfEZct2GXgp+MGeUQu8UbKx1R3iQqq7ZGNoFfFPBVC5j667qIB0tY",
+	"NP1TwNRLNOhKvZ4dvgShqNGJMjTL06dR1KP9GwtYLBp9DrBYQfao3DCg9KZAKZ2pvXxlWVYfXisB+wY8",
+	"4KtEG5oDYjcijRm4dffXSBuoilzo4yxehBNuEtQ4wrM3v6IwxX9vn8YiCcHKM848BjAAT5ja5o42Eiug",
+	"g9aLWa4AViLutSbRp9A0i0SyNie6DeYtiFbICwIDhO8Rnysp6aflJuc/HLQ7Zs/EnlFWQJag9JpVY77p",
+	"H5mqwAq6IxiTxuScYV2fSmZgQx1uMP8GwpxKoDGdk4gi1RXGKuBAGqYtfFR2polGQVuCnpxaHk9lQnrM",
+	"OF6FPcxs5zLSMvd9YnvjdjgoBpDEJBGTrYjdsojo3thIzH3J+luHLOmPtl4xmfi6+AdL5g2JCbJZhGM6",
+	"ZEp7DmI6Zh3ulBxO6JBV3Pp32yHdIR5LBa5WEWqgNGHYFmup8LUkeHcOm5veq6VPXkELGB04Ni9jqDQ+",
+	"vMlEmGoltJvKIiY+0Ab6lX2z3itfCrTPU4/5fYr0tJqfz3m7K8lbViMd0gZ4nxYnlpqD6jg4phtyf+3t",
+	"7FU84r9sXbb3dq8vjsuXb1qNp3vljOFXqfj7Jmbg2KC+JldQ5838dNlMswfu3pNVZvuBvQtMd/3TumOW",
+	"jESwmh5HMzNfNp7uFfGx5/lLdrCUbJ0Md3bc/XTjxuH9zJO+DgWDuVZqrTn0dzjJUU9ZRqvlSiYVUObN",
+	"3Un7GJm8VPmY/oPEUFwtv4fvFHhbMQ3KCaOtVjmprRiQ3rzDtYYiZa09Kh5hWvc69qZN/sM5TbXWrZtR",
+	"Pnplo+22AbCHTFwe8ekUOiSzj5NUHVY8zaAlYs09LF0rvUAddXhWH8F0ENTq6KJ8EsDIxtTT8oy2rKAP",
+	"ViBAmjrgZWwNiGBdXxxXiW3JZZ0Y1CQSIo/uUhB1bxc4HE8j6PHqLYpz5aEuzkLLcrUSHY5/dJ394QP5",
+	"I6OBp0uboNJeKTfNSm95CQjVdgkXnkHlqn9gkRlGbY2nqTdFBfeOLp8HiPzMAOYtR4GZQ9bVqy3VkAdm",
+	"v3+WgiwSrDDokis4He7yp/VGAVv5ktJK0+Q8y3tn+iMvE+rLHr1be7F392fDlqIRKbPqsEr8TGtKX5N/",
+	"AYaqYOPoGD8Esg3BLws0XSNyCsOxLmMTAGS762qrYdkUsWXlkjkCNfxdp5iwj4ntD6Tnq/FtePRgjgBz",
+	"U9Yf5XN1aJXtijmBjBVuJPgcblvxEGdCiTMCQ9YvZnzlJN0DtmzC9Vpj98E0cWsy+bJK+L4lY42Nxvea",
+	"JmymOyYv07+pTWuF6KJ3peVETvOmerSR8d2KPnbVq/N9wG7DPiv6bDtOO0wUquNDLeKVFwHojLPz7qv2",
+	"u6ODNtBPItTpCaoCyrV5K2a80rSxTmjHnPZKYRyPp9qraghPJH6HR7RPJQY1dKvwTH/wyr5LM4NcwaC0",
+	"sVzKgKRkijDpi4nxF01xCsTbJsCbogYdMD7PECAUro9fJbu1Xe2MY0xKe282fumksnGAKXVAlbTVpEOb",
+	"jArRu0JziQUumUIBkQNqb2RsSE0eNVrEB0xYnHZzopKMlVgw+a6Kl0mDmYoP9Dme7zWek3/982m1Xims",
+	"lH8Fi2AO4IIKWxKTggJ8uBKQcXKZ9IFeMVqVLHcHck3e18mghwy/Zae/JAynd8hXDVi6o+zEeSsH72tm",
+	"orhKtxk28NjScG3DeSJv9NGfjWhSyNtbXHWrxeUnb0la5705grosb7EnBPQUVhKmSdR29k2aRV0EYzXM",
+	"CHCpObsDYz7rCZR1j/zePJ9swcBaGGSsb+UXyDDQ2Um1YYhyB5QzMjYmNQaZDDDP1oFZJF5F+yCGyd6Z",
+	"pW4Gvu8cb0OCOBFR1OGWUEDXGS9AShMhtKQVg0EUctbFRfMr7oJBSyOfjI0L1+GLD8sbiDbblJe8RQgj",
+	"5OzaBWbKVPOkeSrIeri4WzGzLfOcOh+b14DwHmY/HGh/h6fEC67KQZJzUPvKBeEBsneNCY2iJtmt1Sv7",
+	"KO7xjga8H9rAIZmpm2Nh4ozO0/TKxnQQsAOr5MLVQJqI8nX7yuvwkC9onOIgYAuWO68lHiMVg8/A590b",
+	"j9XSu+MrB5cWJFTuK7r/vXIqd9YXBSaqPqdS24ZhphprU82xYGd3M7511hJnPOhK26vd+SLkSSzkhPWT",
+	"7OeG7Cf/UY5xUn9lPOIVGFew263rDLKORQOAZhldJAaGXVyHDI1/pbmrnUYGHumUXs05HYf9DnebFXVK",
+	"lSo5GwyIJtwCX+LDaevk6KB70X59dHl10bo6Ojv1NUFXGeqQd2u7lSpppd6wGWeHU9NewihMrIXoMh5M",
+	"RMgTWHUdcm5Co3Dfg5ieh6w4UNW2Dxa90/FJcNbhZUPijb/q9qgM+75Hch+rBfUrOvhe3B8LI1sdvrJN",
+	"lVKWunJc6Sn2cYKNjCx3plIMDunmion6rksUSmI45oXLe1vUScvr8MJJY0cZG1bRd8aQBSifQr5z7XFp",
+	"yugOB1fMS0v8qMzWxjlt32XCJhjgCyVB8oJA1+PZRXx13O6+an249DvcUBJhMjCRhmPe6C1i+lqitWXh",
+	"IxDhCyUJh1zExiPS3cYa2FyqBT2lRF9ExCx10waZdCs3uKmOiKrbuT3Lqo1q44nEZi8Qa1EbK+TAC9S1",
+	"QSxsyWA/16tpaPT9igfDdbtgGZrStNmcNFzY6qfAPL2FvXISNDHYxz7DqFAizEnG0Bi2ZwQjRgTzbJ8f",
+	"dX5xYmV1XzUPT3mWYB0aPBPuW+WXQZoRoYXuaIssBxPmhyBd4wDm8EimA978wnlnd0Jz1B9xIEuhHfb0",
+	"pgcPzXqzK9T50TvPnswwyexhtfvqlc1tnaJ1cjin72X6bGS3JIdiyoN/R3sFY/uLfRDzpotWp2ZfZOSP",
+	"feUVdHbpEIuCeUCc7kSrjRgj5bZAJMiNM3sNEx9b0zPERBFRvkMscVng0AQZj89eH51CjFGHEnEiuoWS",
+	"lwnv+bQfd29pNGWQe5vEYjwxbHxj+rELLckMM0wmyWF8Kl//owvdxpCBQZkILlQzDEylswVzeGTKh1Mm",
+	"Je0ZmB5QOsIMLto/Xrcvr6CiBlW3605nGo6ECaGRFETSubQcTkmuw7TEhomYCZRm9jq2GdquoxrVUfbt",
+	"JUqDaEgMLD2kFG7CCaESOcCgFAUCnABu1LkUXcLjkZj9htZIis5c3qyqsTRauCbhpa977A4l2UH++8T0",
+	"nOE9kOBa52ulxhxE5miSehMQpB9kqrxzzbSKxMs2bsnljswGgbnLDQNxjsjp8AcPxBGIw3X4ikCctzIK",
+	"l8Uaz/KIqQ6HHDtnH5OmsfZMasjYjroha2KgBfrVOMWThYGwDl8eCVtSw2IsLGigTALhyut/aJIqmE2H",
+	"UxrVU7rSVHiDKEe5/g8NSlc+V66MGJi1LBuZGicmfKBVDPLMgr4Z04C5SGW7KZUXAEniJfyqcY6dIZ1a",
+	"2tIAC9xFvIzsrNrhsE/NdMAtJQmg+dV+0AgH7C7tpLnz78iHdejaEVSVu7IYhyS5MCQcoTtGITu8OAxJ",
+	"Pj8KWRRUhCE+tjJZ0wpFre1lwiYG0vfVaQJnhPdpDPOw6uBuuqAo6gbvXN5RH6BhslwftLnl1NNtqh2h",
+	"mbEpzUnLopCgMi4FNYdSKmM0l3vAYwSzkDRUW7viLRxOjxhzLP0MZIRy0GPaVwN2vinTnHgwE7A2nEYp",
+	"SZqEcjAnMoyARLtSxPilFulhj9Mj9IwqGOXmxRZf6jDf53h9o42UVh9hDAs5Z2iDk3srbnIYFFM+53yk",
+	"zpHulQ+fYoNz05rb/WhOx5H+yHSGXNry/DiUybn50ZdgrdUP25S21kwgy1v7ZRtOfAk1kJX6T6SduLt9",
+	"zEe4fcyf61oc+Gn02Td++jmEvn9g8wP7HfE1gFnEVSdeXR2yREnZZBpz5fJSDNoinLjDoY+8VhksZmPB",
+	"57oiOw6HIcd/X5wrD2BE5Qj/Vi/es8pO44PBjk55ckeUB9gtMEm3AUYHsHDPuUIZ79PJFovCYdiLGBlE",
+	"dKgtvEQ3Kgw08okmCCSwD8Y6dh1LUL8fonXXv5nROEBaWL5QDNo0FJSoFZX30uH+L53SaHbTKSn91SlJ",
+	"9U+PdADNg/8aD2in9Kvv8AhnOAts0N/qTdCg1+9gRhUP+a3r5qkFj/tVl8LMQslI2ZezG9/wrmfXyCNy",
+	"zvssMCur7j0yv4YVEFMeYDMfqZODlSppayJ0rJdJt0naM8E0xNgHr2VpDas/iMSsGwa+sY9rhgEQ2VFs",
+	"O65ljR/UDlno/EDu2vihyMrWEuox+zS4j/gaCyjN6ocSOzUYJsfUofw6y/vvhw8w+u9sMPh3L7e81K66",
+	"jnXofVCog1YHwbPKaVvA7pKbMLSmksEW+OurfSWO1I0B6b5UW5X/nBjt9qnid3i5QNnpJTzDGysfJC2z",
+	"7FHJ9nancbTFgFklqDSVxEjr03XVDMDGuFjobYIhMRtYzop4MRgYF8t27Q4TTaFoomugLzu8TG1rdqrU",
+	"mo65V/ZRN2TaTE1iNmBxzIIqOQx5KEeGuRWI2XV5qMm3p/3M0lfke7ka0H0C7Djp63BwYGukpl7Wx6RO",
+	"1o8zT1qWLdQmyRNJ9B6q3lsqfM3lag9xUNejYT7TkMRCpAJbEuh5Fu9TTYT6tlxBdmRlh/RCTuM5MdHf",
+	"hZNKenOiDMfKCvMUC7LteffScmn3qFRcK5aU/fftl63rqzen3bOLo9dHp5dA8bvMtk1R9ql5C+wNiTA9",
+	"S4yGtQV1ysKTVag+Vtahhrumi2rBGUi8ZVAkUMrlgu1zhta+S7cRyg53bplJohtcKCkD68bcyLvKKozC",
+	"ud12j2glmYf9RdgE67Aup0nWL/OrTIptxJ58D3G4CZOFvuavJbJ4bO9dq1tzkpCveZU8Lha7X85EQjm8",
+	"iZV0oH4ZCm7NpHXyt+kaUsqlVIZKNdQFv1Bfk95d/vKr+qrSJDk7xxFR5ZhJgB+SGzavEHPqPY1PLzaB",
+	"AMNIk4TJBL7x3DShtbr0eIJ9YkeplZrlNTIFWBiL8MhOg8SUB2JMenNlTkG2zNQtYkMlIwqyVliHL5hh",
+	"JG+FmY1wR0MMERkmGnG3To4ZDqkgy4SEJKwbst1rVmN1u2T5xBBIgdrNvgZlMYvBwFWxF+fdo1c+mXLJ",
+	"gGAw9f8zPP8u1idH9Q/3T7n+lxmrFmr31dur36mC0PayDUB/A6z8hXI+pQXNhHE3EP/rOpG50Zg+5Uqy",
+	"RYIPWWyy6guk4eBPQrxSHWkeQAwxjIkU/RsGqFghmfYEd2sAnr7I8t+8cAvHbV+uGZ0TA/jS5xFjcFzY",
+	"fqcgeTV33NyE2gzZjhaMGwisDi+WWMsba6WG6B25BPC64mz47urX8W/R3cpJ12x0oo+pTN7T+RH/om2m",
+	"Vppbak8k/dFi7uuCcTp+sK3zGJlfZ3x/UZh4jfdjsgckhrEG3xMu0N3636PjgttrU2dFifftgYiHYgWs",
+	"5BKQcw7hTswkSzSUtwypBOJftC/biP2tGISdqfAHdUB5tlo0TDLdZsI0zwQMd7Rnum5D6gnxhAYpLGKI",
+	"mQjOIIBSJcdY1dnhExZbeJt+umEMAAO3SNccwvTPTevhxzn12Yfc6dg3HmwQLZ2HKzr3R4PcK0L0G6ya",
+	"BzVA6p2jM4Hlaso9mtH535z+9+C/RJ8s7YTvnKjNWmVnIr1wiuEWq7mZbXUdsM+jjVnUZBX9Y3Xqi+BV",
+	"kj32Yck84yGaUth1DqVBDvy9bb9o7/hLluhss30XOsnxGVsfaa1XOVroR8gCLy4FnRQfgzAxPREh26Cb",
+	"GWOIQw0ftRfKQ7dKV+Oh4VLAmqxwb/T4H4tBwHnGQxwiJ1X6dXpI72PBh0ZsnMV5G/Hvg7vhwV1tYOK+",
+	"ct1759iqk7UsOVkyR0cNtRC2+Jol7pl4JOfnWhpKjcU9rusnjKqcUUmgoytgpspYCWKbY4BgYIHp4w6G",
+	"KlA+Vb53JOPiG3f98XyCQ3eHdcL1EJtPK75JmWLNuOj9xvqJbe2AnNsumVmTBKGcRHTe4ZgYYLwPnQhI",
+	"JPo0Yvu2w2x9j/wQviRQSjie0D5Wc1dSSgDlPaSlRbFOw4CMh8wBsfthFocJMOLontMaq6bmQScTdxqx",
+	"iJgkdCyg+w+Uh6uLE2gvH807PBnFYjocafdoHHLSOj/CkBrwCyBXANKOX7C+iAPkqqE6nTGdBDRhga/0",
+	"VXE1yTX84nFVS+YZf1EIY+0ppp9v6n2x8MX3GIg4SBn+FywvtcnNsSmQJY5xt037SXgLz1tSa/1+RJW/",
+	"OpkwbquF0wJDyzXM2cwCzTWHCxxATeDSvrVV5AjvCsKEJDENo06p0jTAHPzBALtRCQ69cE18HorKPB3T",
+	"lp6DcTeoHlMokD7G2sJ6p6IswtpRrgVEEGrALpQnTnu6gzpkD0EKNMET1+jrcGzoJBNq7ibgHkCzGs1R",
+	"mtyEPCBlH8bqN1G4AI0zsJdY2hf9L/UfOZcJG2MRD+WCz8diKoGrA2mU9XCfAJEQTSuNQkgfxJmAkBqW",
+	"Or9braHm2qEc55J6n0EYaCbMG0bKzu2xeKhSJed0yCTUqPansYR5YI58xIjP2cekqz/HtjhQRpQI0z8H",
+	"ikWx/gCg0fvmJzifmE0YhQ2BA7POMgcyWy2ZbcsapWSY3lzAJK08nSiUSciHZom0mTCBYYN/UCU/sElC",
+	"/Nb1q6Or7kX7qn2KfEDlFzUS0Lms7EOqxQh4guJfczWhZ2MGuOipH4cyaZnTc9c4OJyHA1g/YGTe5OcQ",
+	"hXvcanYzH/Xui6R/C9+hDmNYKYDvLSsEvnqt8JcUqCjJjJXDetHWiGdd5SdXNlfJ1nIDigXJqjVZxyKn",
+	"VqWJAs7EcjP8tmQY3jKeqx0CRkS4PyLgEM3CALuQpVp6Yrgeio/MgZnRl6ib0nRA+MhNq6fMOn5/Xgad",
+	"TFI/gUQssVXmYLYrl3J54V1+S27/qZml1iTjD0Vs61yyOzVHFQAagAdSB4uQVM+JmD6RqKjVlsO++I7D",
+	"KJtZdlCnIbypAUw/yWT1g4rOlEwmmu0ZI0yJ7sr4MTEWxuKGfh8moyCmM7PD7qoG9HVIlbRxPt08le9n",
+	"q441UdmI3jI0l76nxKJziB/7qJj1tfsUuuUiq9D685F2AVxZP3qU/uxLSELTH21TIaibCaaT+d5rSfMt",
+	"FSVJ+ymuBCm5vPrLOkGuko9+zAYAoqTcooCeSOKHgU/KsPOQJGbx3r6WXEUYJiUbO9z4VSneSU1KU+oD",
+	"zklD6e0PCjFPZLdWq2cRTx1+B8gTKUI8IcIpj3syiKelUX27kTegj3eWMwwsbfyEJiO3UddgJV888hmW",
+	"mqWQJ3u7Ja80Dnk4no5Lzbo9SSFP2BDiJRvjoey8oQwBt9r3DYpyJdDXh4q6hnegnNR8a1XbKn2tBFhG",
+	"8J6ecLd/C+BI9AE/O3p10D2/OHt39Kp9celXnBZ/hppjAk2IcApkxCj61R1OnR5/unwOZImmcsp3tCLX",
+	"F8c25KtMnqJuRInYx1IaKJSBWu54yiWhGC1e2woY63YWGpIkosM3aTVV3JFOSyoryWybUuixi+NdeHnl",
+	"nJRa7JFrKnZ0rVG2Yr3a4cchh+zkjAJeXa+cfTgsOE2IFGMmOINwUDSNoUP8bdhPQrV3bFA6jMEDxPbq",
+	"6k1gf2DdeKra4acisRztK/vtOmS3m0POi6Sqmt9dZGpuB99Tqq5Ez+knnKpbfXosnKA7778oxm7bXWKD",
+	"xwU77HLxXBLfnrLuNI7877p6qqD94R3w8Y6B/Td1fREoP9KSrUDnbWjzboQfsRAqAE9NC/TjgVNvOo1j",
+	"5XGllqJT/snZDNKKuUAByvEsxAqTjPsuxN/2c2Ig5+dST4+EhYQWmF95ZCRW9iFfGxTrbyTJN40kcTKE",
+	"k3Qb3xFKog4ylDj/sTIEbZplW8OTIlTDECpQXZNSJRdimjCSxHQwCPtYAgd5M4cSMpSkUasVcgJfMBqE",
+	"nMlHLTt7w2iUjIo08gUUe4PJHN8iREu/yiUPdnnr71A/gFcti83Yxbbl7bjq1ZUQQbt0QKbPnK0wwvn+",
+	"al62wy+6qrA2LekSMYnZWNxmyrs8wngsomjxB1dnV+e2nFIJ9ZhBHescm8p5HY7M16ieoIPFCl0FxK00",
+	"5Wm18W3OZrq9eYf7F21og3fS+qnbet32STlgAzqNElKvmQrTfWK4WsldqForwJRqktChJHLaH9kBlamj",
+	"y2iWwWChGtdz56fv2OEz4HK1TXGB1Dvr7DgvzKHB+m2KDI+8AqQRNGbGrxoP6DYyIvi41jSfKq+SY5qw",
+	"2EPfMNsIvdnhHb5FfHOJ38w5K/ZeZezl8N//638T8FG0/7jwtMo+3BCcvyah1gqATlrW/04fkNlAyiE1",
+	"G6irb6E7tkMMjOS2FylD6iutB8bVSQoWx9OMtBZ+BgXJeBeq7qyrZyfpdtwn7pxremaZ0nOXEaTpdqBU",
+	"5n0Rya8pfDTV7r6HiwKdZUguRaL8yxQbUbzPSNmQkelXg+1JrjLsx7h/MbLHCRezJmnUdj23JZsyo3Sr",
+	"r7naX1B2rNnWHHsMmJj1adUev3VeNeWzbYWN6Z3FV2F4jIuJNTIi67FA8+5DHsJUS5fa0vJDryikTpYs",
+	"ugXpPvv67LdFz+5unMH/btxhX8jgO4eOgEV0yEMauuh/FC8bG38rRNFXy022jnSjsKHwE9nhrvzUrGQk",
+	"VFItisTM4eHwvQK5aiRBEZ9YhxcxWeTo3EnZrpaXURQVJw6tNBG6t0qTdXghyYUlRVqWiLlh833LLUHy",
+	"1BLr5WyOnOHrpYH4xtPfXw2l2iYxJbBJsZanUAgtp15bKZNsTGk931paNqRMlzgca9ZBEokZi7f6VJk9",
+	"uqkN5gQgwgT9sDCwHv4+ZdBpkMYBNBYUAxKxBGqVqGSYc3XjLCMqR4YIoteP55PEdJsDZKK6F5K3Vc3X",
+	"yqOWFkv/rIHUOJC+oYaqIrWiQ06urw63nnc4/KyCCCw04GKqm/tQblnbSRJPOTgDVdLKCii7MhI6kWQr",
+	"iVeRlj2aVfWX0pStQrlbi5VKguxPnxFJ2+DMHgg+iML+31WQ96+CBOot5hRa37Hi0QAp1nHLWOCrMhaM",
+	"o4PpTiGqS4ALl+bmm/gH7Uy9ZCgzeK7vBHXTXlkeXe6UIjEkYprgj6ApUadUcV6pfV2/Lqt4Ow5lsnzd",
+	"HwFmpR+2CcoKX3EU3rKi+ReCqb9nZLS7ELL4JbtHtIADasWhW5fYThtThQFxMFe2MdeSNHcYrMxys490",
+	"PInUD3d+b2w9m7Vy/yt5pTH9eMz4UC3T3i6Ai8yfKbxIJnHIh3dBFy0RHN8FENQ5Yl9CQmEd48L5XL5D",
+	"ITa2rcHIm/jHnM2y7RsxIouBcQfSvK97DzkfkUnMdB/HUHY48E5UyTl+iPFy+Cx3lUXmzEYiSqdXjtlU",
+	"MhKwhEERkNfhF4cH5MWzWo3865+71fputVHxTLvtFPanlijGMtQAMYBg/qLplH4BEzTR+MOL9uWb7kX7",
+	"+rLdPTq9al+8ax37hA5FE+ONySJ3jQ2XpUniMK52+G6trvTuAqcbTNNze1D6l+3Ly6Oz0zQNICKg6TdX",
+	"zGgIyzYQcVFjulDqfsiwmAi9qVfIlCdhVBSzjGkIXZxNeRMPZIf7J4et7nn79NXR6Wsg9NE8COpxUEVh",
+	"o6iNNIoKzIx+q3XcSMeOXgCOpMNpYiKvZcStz8xu0s0RdRe+JdTEcJ8rzRLxOJY+POJra9zQ0qQZX7ox",
+	"w3fQxan9EbM3QDLiihfcbGZdF2xwkJIz9Yrx7vGtUcrTOCo1S9tQBqGvyYvN4/CWce2U41kHD6Ga6mSd",
+	"zfzkFWcsY51pg6Pm2ZFjhGAopomnneSM3wwsVxk2IeeJMK3F5y2aOc41mH7f5KK0jackZSVqJyzG0Vec",
+	"+1kltHjLS5f1/mzC+NErciA4Z/3EqZktvxZiGDGPnIT9WEgxSDzyOkyOac8jP7B5PxL0xiPVarWSCtoU",
+	"ip4BVhrvyxmeWLFG6oDHtA/1NiwaYA9U0zI+XX71wPesdwnodDKMGVOi2nnGmCV02YpmxHj56uzqHDqi",
+	"ZvKCOfXxRBIq5TSmSn9Ag1VSRgnraensrv94UPRsE7sj5fesp2wMXoFuZ+5GzDQlyIDkU0j+mHI6ZGOW",
+	"WdNJSgBbNGd4rm7W6poXGOLV2Cf10PR9GkLpuV1+BE2pB4ISHmNPcH3oJH6rufX1o/AZzjDxg4JBtgge",
+	"vUzmPhc0LOfz7hXTbxZlj7RkeDY5PKNzSUL+f+m6lpUGYij6K5duOoW0BfGB3RYEwZVuFR0mQcIMk2Di",
+	"A6Hf43/4ZXIfyWTSuuwraZKTm9v0nHuIF7ApGan/QJBdfUl+IZsjMQ7xN+hDLZB7XCg4klPOimgsg1DS",
+	"Wu+Dgv3dLWOLndTl+lAc0jEn8M6OMZmfJuM6aPKBoQqvXZpMRO6H66mSX3xzwZsuTjI3hW0+C4hXvNgY",
+	"Y8nn4dvGVpth66zulgF8/7p1HprKt53I0AoG25vKHP60wTuFBP4Lm+B6f7MPS7oc4ddhjU/B5dX5Nfz+",
+	"XGzOwNGbyGeeCoeobJkZZp6ZxIgYWistsfx4TVlYSa1JoODuk+z1070PWjK2Vu9IYIO5hDYazFdnCAEI",
+	"IIEud8GCD16mmao1p0wBmiMDUQyMNNfSFg4+1R6RuSm/cLmNJ37rqW1clEMJVpuqtsJqR2OjVH/UHCfw",
+	"AR0vyXlsErjHtjdByhBgOHpRdZWdzC1yo1zOZPPy6bzDjy8OT4e/AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -2,6 +2,7 @@ package validate
 
 import (
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 
@@ -42,6 +43,15 @@ type Operation struct {
 	// Navigation: the spec marks it x-keel-navigation, a URL a browser
 	// opens as a top-level navigation and never as part of another page.
 	Navigation bool
+	// Admin: the operation requires the adminAuth scheme (an admin
+	// person's access token, or a machine's client_credentials token with
+	// the admin scope): the caller's right is checked in the database on
+	// every request (docs/admin.md).
+	Admin bool
+	// Destructive: the spec marks the admin operation x-keel-admin:
+	// destructive (a ban, a deletion, a factor reset, a role change): a
+	// person calling it needs a fresh proof of themselves (REAUTH_MAX_AGE).
+	Destructive bool
 }
 
 // Key finds an operation by method and route template in Echo's form
@@ -70,6 +80,23 @@ const InitialAccessTokenScheme = "initialAccessToken"
 // ProtocolExtension marks the operations an OAuth 2.0 / OpenID Connect
 // library serves (Operation.Protocol).
 const ProtocolExtension = "x-keel-protocol"
+
+// AdminScheme is the security scheme of the admin API (Operation.Admin).
+// An operation lists it alone: the admin API has no anonymous or plain
+// bearer operations, and no other operation takes it.
+const AdminScheme = "adminAuth"
+
+// AdminExtension marks an admin operation's kind; its one value is
+// AdminDestructive (Operation.Destructive). The spec says which operations
+// are destructive; this code only reads it.
+const (
+	AdminExtension   = "x-keel-admin"
+	AdminDestructive = "destructive"
+	// AdminTag is the one tag of every admin operation, and AdminPrefix
+	// the start of its path.
+	AdminTag    = "admin"
+	AdminPrefix = "/admin/"
+)
 
 // Read reads the operation table from the spec.
 func Read(spec *openapi3.T) (Operations, error) {
@@ -109,6 +136,8 @@ func Read(spec *openapi3.T) (Operations, error) {
 					switch name {
 					case "bearerAuth":
 						o.Bearer = true
+					case AdminScheme:
+						o.Admin = true
 					case InitialAccessTokenScheme:
 						// The handler checks it (RFC 7591's initial access
 						// token is a setting, not a keel token), and only
@@ -121,10 +150,48 @@ func Read(spec *openapi3.T) (Operations, error) {
 			if o.Bearer && anonymous {
 				o.Bearer, o.BearerOptional = false, true
 			}
+			if err := readAdmin(o, op, method, path, len(*security), anonymous); err != nil {
+				return nil, fmt.Errorf("%s %s: %w", method, path, err)
+			}
 			ops[Key{method, EchoPath(path)}] = o
 		}
 	}
 	return ops, nil
+}
+
+// readAdmin reads x-keel-admin into o and holds the admin API's shape: an
+// admin operation takes adminAuth alone, has the tag admin and a path under
+// /admin/; x-keel-admin marks admin operations only; nothing else is under
+// /admin/ or tagged admin.
+func readAdmin(o *Operation, op *openapi3.Operation, method, path string, requirements int, anonymous bool) error {
+	switch v := op.Extensions[AdminExtension].(type) {
+	case nil:
+	case string:
+		if v != AdminDestructive || !o.Admin {
+			return fmt.Errorf("%s must be %q, on an admin operation", AdminExtension, AdminDestructive)
+		}
+		o.Destructive = true
+	default:
+		return fmt.Errorf("%s must be %q", AdminExtension, AdminDestructive)
+	}
+	tagged := false
+	for _, t := range op.Tags {
+		tagged = tagged || t == AdminTag
+	}
+	under := strings.HasPrefix(path, AdminPrefix)
+	switch {
+	case o.Admin && (requirements != 1 || anonymous || o.Bearer || o.BearerOptional):
+		return fmt.Errorf("an admin operation takes %s alone", AdminScheme)
+	case o.Admin && (!tagged || len(op.Tags) != 1 || !under):
+		return fmt.Errorf("an admin operation has the one tag %q and a path under %s", AdminTag, AdminPrefix)
+	case !o.Admin && tagged:
+		return fmt.Errorf("the tag %q is for operations that take %s", AdminTag, AdminScheme)
+	case !o.Admin && under && method != http.MethodOptions:
+		// OPTIONS (the methods, the CORS preflight) is every path's,
+		// anonymous, admin ones too.
+		return fmt.Errorf("a path under %s is an admin operation's: it takes %s", AdminPrefix, AdminScheme)
+	}
+	return nil
 }
 
 // Allow maps each route to the methods it answers ("GET, OPTIONS"): the

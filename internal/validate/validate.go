@@ -57,7 +57,8 @@ type authResult struct {
 
 type authResultKey struct{}
 
-// authenticate is openapi3filter's hook for the bearerAuth scheme.
+// authenticate is openapi3filter's hook for the bearerAuth and adminAuth
+// schemes (the hook tells them apart by op).
 func (v *Validator) authenticate(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
 	if in.SecuritySchemeName == InitialAccessTokenScheme {
 		return nil // the handler's to check
@@ -110,7 +111,7 @@ func (v *Validator) Check(req *http.Request, op *Operation, pathParams map[strin
 			}
 			return req.WithContext(ctx), nil
 		}
-	case op.Bearer, op.BearerOptional && req.Header.Get("Authorization") != "":
+	case op.Bearer, op.Admin, op.BearerOptional && req.Header.Get("Authorization") != "":
 		ctx, err := v.auth(req, op)
 		if err != nil {
 			return nil, err

@@ -1783,10 +1783,149 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/users/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One user, as an admin sees them
+         * @description The user with their role, state, metadata, live sessions (and grants to clients), second
+         *     factors (never their secrets), passkeys and linked provider accounts. Admin operations take
+         *     `adminAuth`: an admin person's access token (a verified second factor, an `aal2` session),
+         *     or a machine's `client_credentials` token with the scope `admin` (docs/admin.md).
+         */
+        get: operations["adminGetUser"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsAdminUsersId"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/users/{id}/role": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Grant or revoke the admin role
+         * @description Sets the user's role (`user` or `admin`). Destructive (`x-keel-admin: destructive`): a
+         *     person needs a proof newer than `REAUTH_MAX_AGE` (`POST /reauthenticate`). A change that
+         *     would leave keel without an admin person is refused (409): `keel users grant-admin` first.
+         *     The change counts at the user's next admin request (the role is read on every one); it is
+         *     recorded as the event `user.role_changed`.
+         */
+        put: operations["adminSetRole"];
+        post?: never;
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsAdminUsersIdRole"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description The account's role: `admin` may call the admin API (with a verified second factor, at `aal2`). Kept in its own column, never in `app_metadata`.
+         * @example user
+         * @enum {string}
+         */
+        Role: "user" | "admin";
+        /**
+         * @description `banned` while a ban holds (whatever else), else `unverified` until the address is proved, else `active`.
+         * @example active
+         * @enum {string}
+         */
+        UserState: "active" | "banned" | "unverified";
+        RoleRequest: {
+            role: components["schemas"]["Role"];
+        };
+        AdminUser: {
+            /**
+             * Format: int64
+             * @example 42
+             */
+            id: number;
+            /** @example ada@example.com */
+            email: string;
+            /** @example true */
+            email_verified: boolean;
+            /**
+             * Format: date-time
+             * @example 2026-11-25T12:00:00Z
+             */
+            created_at: string;
+            role: components["schemas"]["Role"];
+            state: components["schemas"]["UserState"];
+            /**
+             * @description What the operator keeps about the user; only admins write it.
+             * @example {
+             *       "roles": [
+             *         "editor"
+             *       ],
+             *       "plan": "pro"
+             *     }
+             */
+            app_metadata: {
+                [key: string]: unknown;
+            };
+            /**
+             * @description What the user keeps about themselves (`PATCH /profile`).
+             * @example {
+             *       "theme": "dark"
+             *     }
+             */
+            user_metadata: {
+                [key: string]: unknown;
+            };
+            /** @description The live sessions, newest first; a grant to a client names it. */
+            sessions: components["schemas"]["AdminSession"][];
+            /** @description The second factors (never their secrets), oldest first. */
+            factors: components["schemas"]["Factor"][];
+            /** @description The passkeys, oldest first. */
+            passkeys: components["schemas"]["Passkey"][];
+            /** @description The linked provider accounts, oldest first. */
+            identities: components["schemas"]["Identity"][];
+        };
+        AdminSession: {
+            /** @example 3q2-7wAAAAAAAAAAAAAAAA */
+            id: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-25T12:00:00Z
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-25T12:15:00Z
+             */
+            last_used_at: string;
+            /** @example curl/8.5.0 */
+            user_agent: string;
+            aal: components["schemas"]["AAL"];
+            /**
+             * @description The client the session is a grant to; absent for a session of keel's own.
+             * @example kc_q3J7b0hY8kT2nW5xZ1cV9A
+             */
+            client_id?: string;
+        };
         /** @description The authorization request (OpenID Connect Core §3.1.2.1, RFC 7636, RFC 8707) as a form. Parameters not listed are ignored, as the RFCs say. */
         AuthorizeForm: {
             /** @description `code` */
@@ -3670,12 +3809,78 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /**
+         * @description The caller may not use the admin API: not an admin (or, a machine, its token lacks the scope
+         *     `admin`): `type` `urn:keel:problem:admin-required`; or an admin person without a verified
+         *     second factor, or whose session is not `aal2`: `type` `urn:keel:problem:mfa-required`
+         *     (enrol a factor, `POST /mfa/verify`).
+         */
+        AdminRequired: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description As `AdminRequired` (`urn:keel:problem:admin-required`, `urn:keel:problem:mfa-required`), or,
+         *     for this destructive operation, the admin's last proof of themselves is older than
+         *     `REAUTH_MAX_AGE`: `type` `urn:keel:problem:reauthentication-required` (`POST
+         *     /reauthenticate`, then the same request again).
+         */
+        AdminDestructiveRefused: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description No user has this id. */
+        NoSuchUser: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "about:blank",
+                 *       "title": "Not Found",
+                 *       "status": 404,
+                 *       "detail": "no such user",
+                 *       "instance": "4f2a9c1e0b7d3a65-42"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The change would leave keel without an admin person. */
+        LastAdmin: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "about:blank",
+                 *       "title": "Conflict",
+                 *       "status": 409,
+                 *       "detail": "this is keel's last admin: grant another the role first",
+                 *       "instance": "4f2a9c1e0b7d3a65-42"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
     };
     parameters: {
         /** @description Where the page starts: the `next_cursor` of the page before (opaque). Without it, the newest events. A cursor that is not one keel gave is 400. */
         EventCursor: string;
         /** @description How many events a page holds at most (50 when not given). */
         EventLimit: number;
+        /** @description A user's id. */
+        AdminUserID: number;
         /** @description A client id from `GET /profile/consents`. */
         ConsentClientID: string;
         /** @description The `request_id` authorize sent the browser to `OP_LOGIN_URL` with. */
@@ -6434,6 +6639,101 @@ export interface operations {
             path: {
                 /** @description A client id from `GET /profile/consents`. */
                 client_id: components["parameters"]["ConsentClientID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    adminGetUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A user's id. */
+                id: components["parameters"]["AdminUserID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUser"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["AdminRequired"];
+            404: components["responses"]["NoSuchUser"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsAdminUsersId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A user's id. */
+                id: components["parameters"]["AdminUserID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    adminSetRole: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A user's id. */
+                id: components["parameters"]["AdminUserID"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RoleRequest"];
+            };
+        };
+        responses: {
+            /** @description The user, with the new role. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUser"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["AdminDestructiveRefused"];
+            404: components["responses"]["NoSuchUser"];
+            409: components["responses"]["LastAdmin"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsAdminUsersIdRole: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A user's id. */
+                id: components["parameters"]["AdminUserID"];
             };
             cookie?: never;
         };

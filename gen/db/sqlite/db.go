@@ -264,6 +264,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.getAccountStmt, err = db.PrepareContext(ctx, getAccount); err != nil {
 		return nil, fmt.Errorf("error preparing query GetAccount: %w", err)
 	}
+	if q.getAdminAccessStmt, err = db.PrepareContext(ctx, getAdminAccess); err != nil {
+		return nil, fmt.Errorf("error preparing query GetAdminAccess: %w", err)
+	}
 	if q.getAuthRequestStmt, err = db.PrepareContext(ctx, getAuthRequest); err != nil {
 		return nil, fmt.Errorf("error preparing query GetAuthRequest: %w", err)
 	}
@@ -348,6 +351,12 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.getUserByExternalIDStmt, err = db.PrepareContext(ctx, getUserByExternalID); err != nil {
 		return nil, fmt.Errorf("error preparing query GetUserByExternalID: %w", err)
 	}
+	if q.getUserRecordStmt, err = db.PrepareContext(ctx, getUserRecord); err != nil {
+		return nil, fmt.Errorf("error preparing query GetUserRecord: %w", err)
+	}
+	if q.getUserRecordByEmailStmt, err = db.PrepareContext(ctx, getUserRecordByEmail); err != nil {
+		return nil, fmt.Errorf("error preparing query GetUserRecordByEmail: %w", err)
+	}
 	if q.getWebhookDeliveryStmt, err = db.PrepareContext(ctx, getWebhookDelivery); err != nil {
 		return nil, fmt.Errorf("error preparing query GetWebhookDelivery: %w", err)
 	}
@@ -423,11 +432,17 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.listSigningKeysStmt, err = db.PrepareContext(ctx, listSigningKeys); err != nil {
 		return nil, fmt.Errorf("error preparing query ListSigningKeys: %w", err)
 	}
+	if q.listUsersStmt, err = db.PrepareContext(ctx, listUsers); err != nil {
+		return nil, fmt.Errorf("error preparing query ListUsers: %w", err)
+	}
 	if q.listWebhookDeliveriesStmt, err = db.PrepareContext(ctx, listWebhookDeliveries); err != nil {
 		return nil, fmt.Errorf("error preparing query ListWebhookDeliveries: %w", err)
 	}
 	if q.listWebhookEndpointsStmt, err = db.PrepareContext(ctx, listWebhookEndpoints); err != nil {
 		return nil, fmt.Errorf("error preparing query ListWebhookEndpoints: %w", err)
+	}
+	if q.lockAdminsStmt, err = db.PrepareContext(ctx, lockAdmins); err != nil {
+		return nil, fmt.Errorf("error preparing query LockAdmins: %w", err)
 	}
 	if q.lockSigningKeysStmt, err = db.PrepareContext(ctx, lockSigningKeys); err != nil {
 		return nil, fmt.Errorf("error preparing query LockSigningKeys: %w", err)
@@ -501,6 +516,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.saveRequestGrantScopesStmt, err = db.PrepareContext(ctx, saveRequestGrantScopes); err != nil {
 		return nil, fmt.Errorf("error preparing query SaveRequestGrantScopes: %w", err)
 	}
+	if q.searchUsersStmt, err = db.PrepareContext(ctx, searchUsers); err != nil {
+		return nil, fmt.Errorf("error preparing query SearchUsers: %w", err)
+	}
 	if q.setBanStmt, err = db.PrepareContext(ctx, setBan); err != nil {
 		return nil, fmt.Errorf("error preparing query SetBan: %w", err)
 	}
@@ -512,6 +530,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.setPasswordStmt, err = db.PrepareContext(ctx, setPassword); err != nil {
 		return nil, fmt.Errorf("error preparing query SetPassword: %w", err)
+	}
+	if q.setUserRoleStmt, err = db.PrepareContext(ctx, setUserRole); err != nil {
+		return nil, fmt.Errorf("error preparing query SetUserRole: %w", err)
 	}
 	if q.spendAuthCodeStmt, err = db.PrepareContext(ctx, spendAuthCode); err != nil {
 		return nil, fmt.Errorf("error preparing query SpendAuthCode: %w", err)
@@ -969,6 +990,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing getAccountStmt: %w", cerr)
 		}
 	}
+	if q.getAdminAccessStmt != nil {
+		if cerr := q.getAdminAccessStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getAdminAccessStmt: %w", cerr)
+		}
+	}
 	if q.getAuthRequestStmt != nil {
 		if cerr := q.getAuthRequestStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getAuthRequestStmt: %w", cerr)
@@ -1109,6 +1135,16 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing getUserByExternalIDStmt: %w", cerr)
 		}
 	}
+	if q.getUserRecordStmt != nil {
+		if cerr := q.getUserRecordStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getUserRecordStmt: %w", cerr)
+		}
+	}
+	if q.getUserRecordByEmailStmt != nil {
+		if cerr := q.getUserRecordByEmailStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getUserRecordByEmailStmt: %w", cerr)
+		}
+	}
 	if q.getWebhookDeliveryStmt != nil {
 		if cerr := q.getWebhookDeliveryStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getWebhookDeliveryStmt: %w", cerr)
@@ -1234,6 +1270,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing listSigningKeysStmt: %w", cerr)
 		}
 	}
+	if q.listUsersStmt != nil {
+		if cerr := q.listUsersStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listUsersStmt: %w", cerr)
+		}
+	}
 	if q.listWebhookDeliveriesStmt != nil {
 		if cerr := q.listWebhookDeliveriesStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing listWebhookDeliveriesStmt: %w", cerr)
@@ -1242,6 +1283,11 @@ func (q *Queries) Close() error {
 	if q.listWebhookEndpointsStmt != nil {
 		if cerr := q.listWebhookEndpointsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing listWebhookEndpointsStmt: %w", cerr)
+		}
+	}
+	if q.lockAdminsStmt != nil {
+		if cerr := q.lockAdminsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing lockAdminsStmt: %w", cerr)
 		}
 	}
 	if q.lockSigningKeysStmt != nil {
@@ -1364,6 +1410,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing saveRequestGrantScopesStmt: %w", cerr)
 		}
 	}
+	if q.searchUsersStmt != nil {
+		if cerr := q.searchUsersStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing searchUsersStmt: %w", cerr)
+		}
+	}
 	if q.setBanStmt != nil {
 		if cerr := q.setBanStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing setBanStmt: %w", cerr)
@@ -1382,6 +1433,11 @@ func (q *Queries) Close() error {
 	if q.setPasswordStmt != nil {
 		if cerr := q.setPasswordStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing setPasswordStmt: %w", cerr)
+		}
+	}
+	if q.setUserRoleStmt != nil {
+		if cerr := q.setUserRoleStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing setUserRoleStmt: %w", cerr)
 		}
 	}
 	if q.spendAuthCodeStmt != nil {
@@ -1588,6 +1644,7 @@ type Queries struct {
 	exportUsersStmt                    *sql.Stmt
 	failWebhookDeliveryStmt            *sql.Stmt
 	getAccountStmt                     *sql.Stmt
+	getAdminAccessStmt                 *sql.Stmt
 	getAuthRequestStmt                 *sql.Stmt
 	getAuthRequestByCodeStmt           *sql.Stmt
 	getBanStmt                         *sql.Stmt
@@ -1616,6 +1673,8 @@ type Queries struct {
 	getUserStmt                        *sql.Stmt
 	getUserByEmailStmt                 *sql.Stmt
 	getUserByExternalIDStmt            *sql.Stmt
+	getUserRecordStmt                  *sql.Stmt
+	getUserRecordByEmailStmt           *sql.Stmt
 	getWebhookDeliveryStmt             *sql.Stmt
 	getWebhookEndpointStmt             *sql.Stmt
 	getWebhookEventStmt                *sql.Stmt
@@ -1641,8 +1700,10 @@ type Queries struct {
 	listPasskeysStmt                   *sql.Stmt
 	listSessionsStmt                   *sql.Stmt
 	listSigningKeysStmt                *sql.Stmt
+	listUsersStmt                      *sql.Stmt
 	listWebhookDeliveriesStmt          *sql.Stmt
 	listWebhookEndpointsStmt           *sql.Stmt
+	lockAdminsStmt                     *sql.Stmt
 	lockSigningKeysStmt                *sql.Stmt
 	lockUserStmt                       *sql.Stmt
 	lowerSessionStmt                   *sql.Stmt
@@ -1667,10 +1728,12 @@ type Queries struct {
 	saveConsentStmt                    *sql.Stmt
 	saveDeviceGrantScopesStmt          *sql.Stmt
 	saveRequestGrantScopesStmt         *sql.Stmt
+	searchUsersStmt                    *sql.Stmt
 	setBanStmt                         *sql.Stmt
 	setFactorSecretStmt                *sql.Stmt
 	setPasskeyHandleStmt               *sql.Stmt
 	setPasswordStmt                    *sql.Stmt
+	setUserRoleStmt                    *sql.Stmt
 	spendAuthCodeStmt                  *sql.Stmt
 	stampAuthTimeStmt                  *sql.Stmt
 	takeFactorStepStmt                 *sql.Stmt
@@ -1774,6 +1837,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		exportUsersStmt:                    q.exportUsersStmt,
 		failWebhookDeliveryStmt:            q.failWebhookDeliveryStmt,
 		getAccountStmt:                     q.getAccountStmt,
+		getAdminAccessStmt:                 q.getAdminAccessStmt,
 		getAuthRequestStmt:                 q.getAuthRequestStmt,
 		getAuthRequestByCodeStmt:           q.getAuthRequestByCodeStmt,
 		getBanStmt:                         q.getBanStmt,
@@ -1802,6 +1866,8 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		getUserStmt:                        q.getUserStmt,
 		getUserByEmailStmt:                 q.getUserByEmailStmt,
 		getUserByExternalIDStmt:            q.getUserByExternalIDStmt,
+		getUserRecordStmt:                  q.getUserRecordStmt,
+		getUserRecordByEmailStmt:           q.getUserRecordByEmailStmt,
 		getWebhookDeliveryStmt:             q.getWebhookDeliveryStmt,
 		getWebhookEndpointStmt:             q.getWebhookEndpointStmt,
 		getWebhookEventStmt:                q.getWebhookEventStmt,
@@ -1827,8 +1893,10 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		listPasskeysStmt:                   q.listPasskeysStmt,
 		listSessionsStmt:                   q.listSessionsStmt,
 		listSigningKeysStmt:                q.listSigningKeysStmt,
+		listUsersStmt:                      q.listUsersStmt,
 		listWebhookDeliveriesStmt:          q.listWebhookDeliveriesStmt,
 		listWebhookEndpointsStmt:           q.listWebhookEndpointsStmt,
+		lockAdminsStmt:                     q.lockAdminsStmt,
 		lockSigningKeysStmt:                q.lockSigningKeysStmt,
 		lockUserStmt:                       q.lockUserStmt,
 		lowerSessionStmt:                   q.lowerSessionStmt,
@@ -1853,10 +1921,12 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		saveConsentStmt:                    q.saveConsentStmt,
 		saveDeviceGrantScopesStmt:          q.saveDeviceGrantScopesStmt,
 		saveRequestGrantScopesStmt:         q.saveRequestGrantScopesStmt,
+		searchUsersStmt:                    q.searchUsersStmt,
 		setBanStmt:                         q.setBanStmt,
 		setFactorSecretStmt:                q.setFactorSecretStmt,
 		setPasskeyHandleStmt:               q.setPasskeyHandleStmt,
 		setPasswordStmt:                    q.setPasswordStmt,
+		setUserRoleStmt:                    q.setUserRoleStmt,
 		spendAuthCodeStmt:                  q.spendAuthCodeStmt,
 		stampAuthTimeStmt:                  q.stampAuthTimeStmt,
 		takeFactorStepStmt:                 q.takeFactorStepStmt,

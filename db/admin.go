@@ -1,0 +1,145 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// The admin API's reading of accounts (issue 26, docs/admin.md): who is an
+// admin, and the users as an admin sees them.
+
+// The roles of an account (users.role); internal/admin holds the rules.
+const (
+	RoleUser  = "user"
+	RoleAdmin = "admin"
+)
+
+// The states of an account, as the admin API shows and filters them
+// (UserRecord.State).
+const (
+	StateActive     = "active"
+	StateBanned     = "banned"
+	StateUnverified = "unverified"
+)
+
+// EventRoleChanged is the event of a role change (data: role, from), by
+// the API (actor admin:<id> or client:<id>) or the keel command (cli).
+const EventRoleChanged = "user.role_changed"
+
+// ErrLastAdmin is a role change that would leave no admin
+// (RoleChange.KeepAdmin).
+var ErrLastAdmin = errors.New("db: this would leave no admin")
+
+// UserRecord is an account as the admin API reads it: the User and what only
+// admins see. Never the password hash.
+type UserRecord struct {
+	User
+	Role string
+	// AppMetadata and UserMetadata are JSON objects ("{}" when empty).
+	AppMetadata, UserMetadata json.RawMessage
+	// BannedAt is when a ban began (zero: none), BannedUntil when it ends
+	// (zero: until lifted); BanReason is the admin's word for it.
+	BannedAt, BannedUntil time.Time
+	BanReason             string
+	// ExternalID names an imported account in the system it came from.
+	ExternalID string
+}
+
+// Banned reports whether a ban holds at now.
+func (u UserRecord) Banned(now time.Time) bool {
+	return !u.BannedAt.IsZero() && (u.BannedUntil.IsZero() || u.BannedUntil.After(now))
+}
+
+// State is the account's state at now: banned while a ban holds, else
+// unverified until its address is proved, else active. ListUsers filters
+// by the same rule in SQL.
+func (u UserRecord) State(now time.Time) string {
+	switch {
+	case u.Banned(now):
+		return StateBanned
+	case !u.EmailVerified:
+		return StateUnverified
+	}
+	return StateActive
+}
+
+// AdminAccess is what the admin check of every admin request reads, in one
+// query: the bearer check's SessionAccess (its AuthTime read too) and the
+// account's role, as it is now.
+type AdminAccess struct {
+	SessionAccess
+	Role string
+}
+
+// RoleChange sets the role of the account with UserID, or, when UserID is
+// zero, of the account with Email (in any letter case).
+type RoleChange struct {
+	UserID int64
+	Email  string
+	Role   string
+	// KeepAdmin refuses a change that leaves no admin (ErrLastAdmin): the
+	// API's rule, so no admin locks everyone out; the keel command, run by
+	// whoever holds the database, may.
+	KeepAdmin bool
+}
+
+// UserFilter is a page of ListUsers: the users after the id After (0: from
+// the first), at most Limit of them, in id order; of Role and State when
+// set; and, when Query is set, whose email starts with it (ASCII letters in
+// any case), or whose id it is. Now decides whether a ban holds.
+type UserFilter struct {
+	Query       string
+	Role, State string
+	After       int64
+	Limit       int
+	Now         time.Time
+}
+
+// Admins is the store of the admin API's reading of accounts and of their
+// roles.
+type Admins interface {
+	// GetAdminAccess is GetSessionAccess with the session's auth time and
+	// the account's role, or ErrNoSession.
+	GetAdminAccess(ctx context.Context, sessionID string, userID int64) (AdminAccess, error)
+	// GetUserRecord returns the account with id, or ErrNoUser.
+	GetUserRecord(ctx context.Context, id int64) (UserRecord, error)
+	// SetRole applies c and returns the account as it is after it, with
+	// the role it had before. after, when not nil and the role changes,
+	// runs in the change's transaction (its event). ErrNoUser, ErrLastAdmin.
+	SetRole(ctx context.Context, c RoleChange, after func(tx *sql.Tx, u UserRecord, from string) error) (UserRecord, string, error)
+	// ListUsers returns a page of the accounts f selects.
+	ListUsers(ctx context.Context, f UserFilter) ([]UserRecord, error)
+}
+
+// EmailPrefixRange is the range of lower-cased emails that start with
+// prefix, ASCII letters in any case: [lo, hi), lo the prefix in lower case
+// and hi the least string above every string that starts with lo. Both
+// engines' indexes serve such a range (SQLite's NOCASE unique index,
+// PostgreSQL's lower(email) text_pattern_ops), where LIKE with a parameter
+// would not use them. hi is "" when no string is above (a prefix of 0xff
+// bytes, which no email holds).
+func EmailPrefixRange(prefix string) (lo, hi string) {
+	b := []byte(prefix)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	lo = string(b)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] == 0xff {
+			continue
+		}
+		next := b[i] + 1
+		if next == 'A' {
+			// Upper-case letters are never in the range (NOCASE compares
+			// them as lower case; lower() removed them): past them.
+			next = 'Z' + 1
+		}
+		return lo, string(append(b[:i:i], next))
+	}
+	return lo, ""
+}

@@ -1,0 +1,198 @@
+package server
+
+// The admin API (tag admin, docs/admin.md): who may call it, and reading
+// users. Every admin operation takes the spec's adminAuth scheme, which
+// this file enforces in two steps: authenticateAdmin (the validator's hook)
+// takes keel's own access token (a person) or a machine's client_credentials
+// token of keel's provider (provider.VerifyMachine, which reads the client
+// on every request); adminLive, once the request is found valid, reads the
+// person's role, second factor, level and last proof in one query and
+// applies internal/admin's rule, on every request, so a revoked admin is
+// refused at once. The spec marks the destructive operations
+// (x-keel-admin: destructive), which need a fresh proof of a person.
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/keelhq/keel/db"
+	"github.com/keelhq/keel/gen/oapi"
+	"github.com/keelhq/keel/internal/admin"
+	"github.com/keelhq/keel/internal/provider"
+	"github.com/keelhq/keel/internal/validate"
+)
+
+// adminRequiredType is the problem type of a caller who is not an admin
+// (the spec's AdminRequired response).
+const adminRequiredType = "urn:keel:problem:admin-required"
+
+var (
+	errAdminRequired = &Error{Status: http.StatusForbidden, Type: adminRequiredType, Title: "Admin required",
+		Detail: "this operation is for admins"}
+	// errAdminMFA is an admin person without a verified factor, or not at
+	// aal2: the mfa-required type every client already handles.
+	errAdminMFA = &Error{Status: http.StatusForbidden, Type: mfaRequiredType, Title: "Second factor required",
+		Detail: "an admin needs a verified second factor and a session verified with it"}
+	errNoSuchUser = &Error{Status: http.StatusNotFound, Detail: "no such user"}
+	errLastAdmin  = &Error{Status: http.StatusConflict, Detail: "this is keel's last admin: grant another the role first"}
+)
+
+// machineKey carries the machine an admin request's token speaks for.
+type machineKey struct{}
+
+// authenticateAdmin is the adminAuth scheme's token check: keel's own
+// access token, or a machine's token from keel's provider. Either way the
+// database has the last word (adminLive, and VerifyMachine's read of the
+// client).
+func (s *Server) authenticateAdmin(r *http.Request) (context.Context, error) {
+	raw, ok := bearerToken(r.Header.Get("Authorization"))
+	if !ok {
+		return nil, errNoBearer
+	}
+	if p, err := s.tokens.Verify(raw); err == nil {
+		return context.WithValue(r.Context(), principalKey{}, p), nil
+	}
+	if s.op == nil {
+		return nil, errBadBearer
+	}
+	m, err := s.op.VerifyMachine(r.Context(), raw)
+	switch {
+	case errors.Is(err, provider.ErrNotMachine):
+		return nil, errBadBearer
+	case err != nil:
+		return nil, err
+	}
+	return context.WithValue(r.Context(), machineKey{}, m), nil
+}
+
+// adminLive is the admin check of every admin request, after
+// authenticateAdmin: a machine needs the admin scope; a person's session
+// must live at its token's level, and internal/admin's rule must hold for
+// what the database says now. The context it returns names the caller as
+// the actor of the events the operation records.
+func (s *Server) adminLive(ctx context.Context, op *validate.Operation) (context.Context, error) {
+	if m, ok := ctx.Value(machineKey{}).(provider.Machine); ok {
+		if err := admin.CheckMachine(m.Scopes); err != nil {
+			return nil, err
+		}
+		return withActor(ctx, db.ActorClient(m.ClientID)), nil
+	}
+	p := mustPrincipal(ctx)
+	acc, err := s.store.GetAdminAccess(ctx, p.SessionID, p.UserID)
+	if err != nil {
+		return nil, err // db.ErrNoSession: the session has ended
+	}
+	if err := checkLevel(p, acc.SessionAccess); err != nil {
+		return nil, err
+	}
+	person := admin.Person{Role: acc.Role, HasFactor: acc.HasFactor, AAL2: acc.AAL == db.AAL2, AuthTime: acc.AuthTime}
+	if err := admin.CheckPerson(person, op.Destructive, s.now(), s.reauthMaxAge()); err != nil {
+		return nil, err
+	}
+	ctx = context.WithValue(ctx, accessKey{}, acc.SessionAccess)
+	return withActor(ctx, db.ActorAdmin(p.UserID)), nil
+}
+
+// AdminGetUser returns one user with their sessions, factors, passkeys and
+// identities.
+func (s *Server) AdminGetUser(ctx context.Context, req oapi.AdminGetUserRequestObject) (oapi.AdminGetUserResponseObject, error) {
+	u, err := s.adminUser(ctx, req.ID)
+	if err != nil {
+		return nil, err
+	}
+	return oapi.AdminGetUser200JSONResponse(u), nil
+}
+
+// AdminSetRole grants or revokes the admin role, unless that leaves no
+// admin; the change and its event commit together.
+func (s *Server) AdminSetRole(ctx context.Context, req oapi.AdminSetRoleRequestObject) (oapi.AdminSetRoleResponseObject, error) {
+	role := string(req.Body.Role)
+	_, _, err := s.store.SetRole(ctx, db.RoleChange{UserID: req.ID, Role: role, KeepAdmin: true},
+		func(tx *sql.Tx, u db.UserRecord, from string) error {
+			return s.store.RecordEventTx(ctx, tx, s.event(ctx, db.EventRoleChanged, u.ID, map[string]string{"role": role, "from": from}))
+		})
+	if errors.Is(err, db.ErrNoUser) {
+		return nil, errNoSuchUser
+	}
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.adminUser(ctx, req.ID)
+	if err != nil {
+		return nil, err
+	}
+	return oapi.AdminSetRole200JSONResponse(u), nil
+}
+
+// adminUser reads the user with id and what hangs off the account.
+func (s *Server) adminUser(ctx context.Context, id int64) (oapi.AdminUser, error) {
+	rec, err := s.store.GetUserRecord(ctx, id)
+	if errors.Is(err, db.ErrNoUser) {
+		return oapi.AdminUser{}, errNoSuchUser
+	}
+	if err != nil {
+		return oapi.AdminUser{}, err
+	}
+	u := toAdminUser(rec, s.now())
+	sessions, err := s.store.ListSessions(ctx, id)
+	if err != nil {
+		return u, err
+	}
+	factors, err := s.store.ListFactors(ctx, id)
+	if err != nil {
+		return u, err
+	}
+	passkeys, err := s.store.ListPasskeys(ctx, id)
+	if err != nil {
+		return u, err
+	}
+	identities, err := s.store.ListIdentities(ctx, id)
+	if err != nil {
+		return u, err
+	}
+	u.Sessions = make([]oapi.AdminSession, len(sessions))
+	for i, r := range sessions {
+		u.Sessions[i] = oapi.AdminSession{ID: r.ID, CreatedAt: r.CreatedAt.UTC(), LastUsedAt: r.LastUsedAt.UTC(),
+			UserAgent: r.UserAgent, Aal: toSession(r, "").Aal}
+		if r.ClientID != "" {
+			u.Sessions[i].ClientID = &r.ClientID
+		}
+	}
+	u.Factors = make([]oapi.Factor, len(factors))
+	for i, f := range factors {
+		u.Factors[i] = toFactor(f)
+	}
+	u.Passkeys = make([]oapi.Passkey, len(passkeys))
+	for i, p := range passkeys {
+		u.Passkeys[i] = toPasskey(p)
+	}
+	u.Identities = make([]oapi.Identity, len(identities))
+	for i, r := range identities {
+		u.Identities[i] = toIdentity(r)
+	}
+	return u, nil
+}
+
+// toAdminUser is the admin API's view of an account at now, without the
+// lists that hang off it (adminUser adds them).
+func toAdminUser(r db.UserRecord, now time.Time) oapi.AdminUser {
+	return oapi.AdminUser{
+		ID: r.ID, Email: r.Email, EmailVerified: r.EmailVerified, CreatedAt: r.CreatedAt.UTC(),
+		Role: oapi.Role(r.Role), State: oapi.UserState(r.State(now)),
+		AppMetadata: jsonObject(r.AppMetadata), UserMetadata: jsonObject(r.UserMetadata),
+	}
+}
+
+// jsonObject decodes a stored metadata object; the store's CHECK keeps it
+// one, so anything else reads as empty.
+func jsonObject(raw []byte) map[string]any {
+	m := map[string]any{}
+	if len(raw) > 0 {
+		_ = json.Unmarshal(raw, &m)
+	}
+	return m
+}
