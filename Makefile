@@ -7,7 +7,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: run dev build test test-race generate check-generated lint bench bench-import load fuzz swagger-ui clean clean-data
+.PHONY: run dev build test test-race generate check-generated lint bench bench-import bench-webhooks load fuzz swagger-ui clean clean-data
 
 run: ## serve on $$ADDR (default :8080), data in data/keel.db
 	$(GO) run ./cmd/keel
@@ -79,6 +79,9 @@ bench: ## Go benchmarks of every route (real router), the validator, JWT, the qu
 
 bench-import: ## 100,000 users through keel users import's code on a fresh SQLite database: under a minute (BENCH.md)
 	$(GO) test -run '^$$' -bench Import100k -benchtime 1x ./internal/transfer
+
+bench-webhooks: ## webhook deliveries per second to a local receiver, and what an event adds to its transaction, on both engines (BENCH.md)
+	$(GO) test -run '^$$' -bench 'BenchmarkWebhookDeliveries|BenchmarkEventInTx' -benchtime 2000x ./internal/jobs
 
 load: ## wrk load test: keel on SQLite and PostgreSQL vs go-bare, go-bare-pg and node-fastify via ../shared/bench (LOAD_PEERS, LOAD_ORDER, DURATION, ...)
 	scripts/load.sh

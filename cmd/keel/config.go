@@ -246,7 +246,7 @@ var settings = []setting{
 	{"WEBHOOKS_RETRY_FOR", "24h", "how long a webhook delivery is retried before it is marked failed (listed at GET /admin/webhooks/{id}/deliveries, resent by POST .../resend)"},
 	{"WEBHOOKS_DISABLE_AFTER", "24h", "how long an endpoint's deliveries may fail without one success before the endpoint is disabled and every admin is mailed"},
 	{"WEBHOOKS_ROTATION_OVERLAP", "24h", "how long a webhook secret replaced by a rotation keeps signing beside the new one (each delivery carries both signatures)"},
-	{"WEBHOOKS_WORKERS", "10", "webhook deliveries one replica makes at once, in the job queue webhooks (apart from the emails' queue)"},
+	{"WEBHOOKS_WORKERS", "50", "webhook deliveries (and fan-outs) one replica works at once, in the job queue webhooks (apart from the emails' queue); River fetches up to this many a tenth of a second, so it bounds throughput too"},
 }
 
 // loadConfig reads the configuration through getenv. A bad value is an error

@@ -81,7 +81,7 @@ func TestWebhookSettings(t *testing.T) {
 	}
 	w := cfg.Webhooks
 	if w.AllowPrivate || w.Timeout != 10*time.Second || w.RetryMin != 5*time.Second || w.RetryFor != 24*time.Hour ||
-		w.DisableAfter != 24*time.Hour || w.RotationOverlap != 24*time.Hour || w.Workers != 10 {
+		w.DisableAfter != 24*time.Hour || w.RotationOverlap != 24*time.Hour || w.Workers != 50 {
 		t.Errorf("defaults %+v", w)
 	}
 	cfg, err = loadConfig(env(map[string]string{"WEBHOOKS_ALLOW_PRIVATE": "true", "WEBHOOKS_RETRY_MIN": "1s", "WEBHOOKS_WORKERS": "3"}))

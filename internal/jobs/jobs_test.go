@@ -48,9 +48,9 @@ type store interface {
 
 var engines = []struct {
 	name string
-	open func(t *testing.T) testDB
+	open func(t testing.TB) testDB
 }{
-	{"sqlite", func(t *testing.T) testDB {
+	{"sqlite", func(t testing.TB) testDB {
 		path := filepath.Join(t.TempDir(), "keel.db")
 		store, err := sqlite.Open(context.Background(), path)
 		if err != nil {
@@ -59,13 +59,13 @@ var engines = []struct {
 		t.Cleanup(func() { store.Close() })
 		return testDB{store: store, raw: rawDB(t, "sqlite", path)}
 	}},
-	{"postgres", func(t *testing.T) testDB {
+	{"postgres", func(t testing.TB) testDB {
 		url := pgtest.NewDatabase(t)
 		return testDB{store: openPostgres(t, url), raw: rawDB(t, "pgx", url), url: url}
 	}},
 }
 
-func openPostgres(t *testing.T, url string) *postgres.DB {
+func openPostgres(t testing.TB, url string) *postgres.DB {
 	t.Helper()
 	store, err := postgres.Open(context.Background(), url, postgres.Options{MaxConns: 4})
 	if err != nil {
@@ -75,7 +75,7 @@ func openPostgres(t *testing.T, url string) *postgres.DB {
 	return store
 }
 
-func rawDB(t *testing.T, driver, dsn string) *sql.DB {
+func rawDB(t testing.TB, driver, dsn string) *sql.DB {
 	t.Helper()
 	raw, err := sql.Open(driver, dsn)
 	if err != nil {

@@ -59,7 +59,7 @@ const (
 	DefaultWebhookRetryMin     = 5 * time.Second
 	DefaultWebhookRetryFor     = 24 * time.Hour
 	DefaultWebhookDisableAfter = 24 * time.Hour
-	DefaultWebhookWorkers      = 10
+	DefaultWebhookWorkers      = 50
 )
 
 // webhookMaxAttempts bounds the attempts of one delivery far above what

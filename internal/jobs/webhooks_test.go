@@ -49,7 +49,7 @@ type receiver struct {
 	bodies [][]byte
 }
 
-func newReceiver(t *testing.T, status func(n int) int) *receiver {
+func newReceiver(t testing.TB, status func(n int) int) *receiver {
 	r := &receiver{}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
@@ -85,7 +85,7 @@ func webhookConfig(allowPrivate bool) jobs.Config {
 }
 
 // addEndpoint registers url for events and returns it with its secret's key.
-func addEndpoint(t *testing.T, s webhooks.Store, url string, events ...string) (webhooks.Endpoint, []byte) {
+func addEndpoint(t testing.TB, s webhooks.Store, url string, events ...string) (webhooks.Endpoint, []byte) {
 	t.Helper()
 	ep, secret := webhooks.NewEndpoint(testSealer, url, events, time.Now())
 	if err := s.CreateWebhookEndpoint(context.Background(), ep); err != nil {
@@ -100,7 +100,7 @@ func addEndpoint(t *testing.T, s webhooks.Store, url string, events ...string) (
 
 // hooked opens a store of engine with an engine started on it (cfg),
 // its events hooked to the engine.
-func hooked(t *testing.T, open func(t *testing.T) testDB, cfg jobs.Config) (hookedStore, testDB) {
+func hooked(t *testing.T, open func(t testing.TB) testDB, cfg jobs.Config) (hookedStore, testDB) {
 	t.Helper()
 	tdb := open(t)
 	s := tdb.store.(hookedStore)
