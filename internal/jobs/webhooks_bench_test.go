@@ -111,4 +111,3 @@ func withQuiet(cfg jobs.Config) jobs.Config {
 	cfg.Log = quiet
 	return cfg
 }
-
