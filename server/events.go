@@ -18,6 +18,7 @@ import (
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
 	"github.com/keelhq/keel/internal/token"
+	"github.com/keelhq/keel/internal/validate"
 )
 
 // requestInfo is what an event and a new session keep of the request.
@@ -38,25 +39,41 @@ func withActor(ctx context.Context, actor string) context.Context {
 }
 
 // keepRequestInfo is a strict-handler middleware that gives the handlers
-// of changes (any method but GET and HEAD, and the provider's callback, a
-// GET that may create an account) the request's address and User-Agent,
-// which strict handlers do not see otherwise. Reads (GET /profile among
-// them) record nothing and skip it, allocating nothing.
-func keepRequestInfo(f oapi.StrictHandlerFunc, operationID string) oapi.StrictHandlerFunc {
-	changes := operationID == "OauthCallback"
-	return func(c echo.Context, req any) (any, error) {
-		r := c.Request()
-		if !changes && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+// of changes (any operation but reads: GET and HEAD, except the provider's
+// callback, a GET that may create an account) the request's address and
+// User-Agent, which strict handlers do not see otherwise. The generated
+// strict handler applies its middlewares on every request, so for a read
+// (GET /profile among them), which records nothing, it returns the handler
+// itself: no closure, no allocation, nothing added to the request.
+func keepRequestInfo(reads map[string]bool) oapi.StrictMiddlewareFunc {
+	return func(f oapi.StrictHandlerFunc, operationID string) oapi.StrictHandlerFunc {
+		if reads[operationID] {
+			return f
+		}
+		return func(c echo.Context, req any) (any, error) {
+			r := c.Request()
+			ua := strings.ToValidUTF8(r.UserAgent(), "")
+			if len(ua) > maxUserAgent {
+				ua = strings.ToValidUTF8(ua[:maxUserAgent], "")
+			}
+			info := requestInfo{ip: c.RealIP(), userAgent: ua}
+			c.SetRequest(r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info)))
 			return f(c, req)
 		}
-		ua := strings.ToValidUTF8(r.UserAgent(), "")
-		if len(ua) > maxUserAgent {
-			ua = strings.ToValidUTF8(ua[:maxUserAgent], "")
-		}
-		info := requestInfo{ip: c.RealIP(), userAgent: ua}
-		c.SetRequest(r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info)))
-		return f(c, req)
 	}
+}
+
+// readsOf are the operations that read only, by the name the generated
+// strict handler gives its middlewares (the operationId, capitalised):
+// every GET and HEAD but the provider's callback.
+func readsOf(ops validate.Operations) map[string]bool {
+	reads := map[string]bool{}
+	for k, op := range ops {
+		if (k.Method == http.MethodGet || k.Method == http.MethodHead) && op.ID != "oauthCallback" && op.ID != "" {
+			reads[strings.ToUpper(op.ID[:1])+op.ID[1:]] = true
+		}
+	}
+	return reads
 }
 
 func userAgent(ctx context.Context) string {

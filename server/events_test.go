@@ -4,10 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/labstack/echo/v4"
 
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
@@ -265,6 +268,18 @@ func TestGetProfileWritesNoEvent(t *testing.T) {
 	}
 	if n2, last2 := count(); n2 != n || last2 != last {
 		t.Errorf("events table: %d rows up to id %d after GET /profile, want %d up to %d as before", n2, last2, n, last)
+	}
+	// The generated strict handler applies its middlewares on every
+	// request: for a read, the one that gathers an event's address and
+	// User-Agent must hand the handler back as it is (no closure made).
+	keep := keepRequestInfo(readsOf(a.srv.ops))
+	handler := func(echo.Context, any) (any, error) { return nil, nil }
+	for name, read := range map[string]bool{"GetProfile": true, "ListActivity": true, "ListSessions": true, "Login": false,
+		"ChangePassword": false, "OauthCallback": false} {
+		same := reflect.ValueOf(keep(handler, name)).Pointer() == reflect.ValueOf(handler).Pointer()
+		if same != read {
+			t.Errorf("%s: the handler handed back as it is: %v, want %v", name, same, read)
+		}
 	}
 }
 

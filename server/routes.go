@@ -49,7 +49,7 @@ func (s *Server) routes() *echo.Echo {
 	))
 
 	// The operations of api/openapi.yaml, through the generated strict handler.
-	oapi.RegisterHandlers(e, oapi.NewStrictHandler(s, []oapi.StrictMiddlewareFunc{keepRequestInfo, keepAuthorization}))
+	oapi.RegisterHandlers(e, oapi.NewStrictHandler(s, []oapi.StrictMiddlewareFunc{keepRequestInfo(readsOf(ops)), keepAuthorization}))
 
 	// The meta operations, documented in the spec but served by hand.
 	e.GET("/metrics", s.getMetrics())
