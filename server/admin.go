@@ -12,6 +12,7 @@ package server
 // (x-keel-admin: destructive), which need a fresh proof of a person.
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -188,11 +189,18 @@ func toAdminUser(r db.UserRecord, now time.Time) oapi.AdminUser {
 }
 
 // jsonObject decodes a stored metadata object; the store's CHECK keeps it
-// one, so anything else reads as empty.
+// one, so anything else reads as empty. Numbers stay their text
+// (json.Number): through float64 a large integer would be rounded and a
+// tiny number read as 0, and an admin who writes back what they read would
+// change what they did not touch.
 func jsonObject(raw []byte) map[string]any {
 	m := map[string]any{}
 	if len(raw) > 0 {
-		_ = json.Unmarshal(raw, &m)
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if dec.Decode(&m) != nil {
+			return map[string]any{}
+		}
 	}
 	return m
 }
