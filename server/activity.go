@@ -57,3 +57,13 @@ func eventData(e db.Event) json.RawMessage {
 	}
 	return e.Data
 }
+
+// toAuditEvent is an admin's view of an event: all of it.
+func toAuditEvent(e db.Event) (oapi.AuditEvent, error) {
+	a := oapi.AuditEvent{ID: e.ID, Type: e.Type, CreatedAt: e.CreatedAt.UTC(), Actor: e.Actor, IP: e.IP, UserAgent: e.UserAgent}
+	if e.UserID != 0 {
+		a.UserID = &e.UserID
+	}
+	err := json.Unmarshal(eventData(e), &a.Data)
+	return a, err
+}

@@ -204,3 +204,37 @@ func jsonObject(raw []byte) map[string]any {
 	}
 	return m
 }
+
+// AdminAudit lists the events, newest first, whole, filtered and a page at
+// a time (toAuditEvent).
+func (s *Server) AdminAudit(ctx context.Context, req oapi.AdminAuditRequestObject) (oapi.AdminAuditResponseObject, error) {
+	q := req.Params
+	before, err := decodeCursor(q.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	f := db.EventFilter{Before: before}
+	if q.User != nil {
+		f.UserID = *q.User
+	}
+	if q.Actor != nil {
+		f.Actor = *q.Actor
+	}
+	if q.Type != nil {
+		f.Type = *q.Type
+	}
+	if q.Since != nil {
+		f.Since = *q.Since
+	}
+	es, next, err := s.eventPage(ctx, f, q.Limit)
+	if err != nil {
+		return nil, err
+	}
+	out := oapi.AuditPage{Events: make([]oapi.AuditEvent, len(es)), NextCursor: next}
+	for i, e := range es {
+		if out.Events[i], err = toAuditEvent(e); err != nil {
+			return nil, err
+		}
+	}
+	return oapi.AdminAudit200JSONResponse(out), nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"net/url"
 	"reflect"
 	"strings"
 	"sync/atomic"
@@ -405,6 +406,115 @@ func TestEventsProviderAndPasskey(t *testing.T) {
 		a.status(a.passkeyLoginAs(newDevice(), testRP), 401, "a passkey no account holds")
 		if e := a.lastEvent(0, db.EventSignInFailed); e.UserID != 0 || e.Actor != db.ActorAnonymous || dataOf(t, e)["method"] != "passkey" {
 			t.Errorf("signin.failed = %+v (data %s), want a passkey's about no account, anonymous", e, e.Data)
+		}
+	})
+}
+
+// auditPage gets one page of GET /admin/audit with query.
+func (a *testAPI) auditPage(tok, query string) oapi.AuditPage {
+	a.t.Helper()
+	return decode[oapi.AuditPage](a.t, a.status(a.do("GET", "/admin/audit"+query, "", bearer(tok)...), 200, "GET /admin/audit"+query))
+}
+
+// TestAdminAudit: GET /admin/audit lists every event, whole, newest first;
+// its filters (user, actor, type, since) select alone and together; its
+// pages never repeat an event while new ones are recorded; a deleted
+// user's events are still there; a non-admin is refused, as is a cursor
+// keel did not give.
+func TestAdminAudit(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	root, _ := a.adminAccount("root@example.com")
+	ada := a.mustRegister("ada@example.com", "password123")
+	a.mustRegister("bob@example.com", "password123")
+	a.status(a.do("POST", "/login", credentials("ada@example.com", "not-her-password")), 401, "a wrong password")
+	a.status(a.do("POST", "/login", credentials("nobody@example.com", "password123")), 401, "an unknown email")
+	bob := a.mustLogin("bob@example.com", "password123")
+	a.clock.Add(time.Minute)
+	later := a.clock.Now()
+	adaTok := a.mustLogin("ada@example.com", "password123")
+
+	all := a.auditPage(root.Token, "?limit=200")
+	if len(all.Events) != len(a.events(0)) || all.NextCursor != nil {
+		t.Fatalf("the audit lists %d events (next %v), want all %d on one page", len(all.Events), all.NextCursor, len(a.events(0)))
+	}
+	for i, e := range all.Events {
+		if i > 0 && e.ID >= all.Events[i-1].ID {
+			t.Errorf("event %d after %d: want newest first", e.ID, all.Events[i-1].ID)
+		}
+	}
+	types := func(p oapi.AuditPage) string {
+		var out []string
+		for _, e := range p.Events {
+			who := "-"
+			if e.UserID != nil {
+				who = fmtID(*e.UserID)
+			}
+			out = append(out, e.Type+"/"+who+"/"+e.Actor)
+		}
+		return strings.Join(out, " ")
+	}
+	adaID := fmtID(ada.ID)
+	for _, tt := range []struct{ query, want string }{
+		{"?user=" + adaID, "signin.succeeded/" + adaID + "/user:" + adaID + " signin.failed/" + adaID + "/anonymous user.created/" + adaID + "/user:" + adaID},
+		{"?actor=anonymous", "signin.failed/-/anonymous signin.failed/" + adaID + "/anonymous"},
+		{"?type=signin.failed", "signin.failed/-/anonymous signin.failed/" + adaID + "/anonymous"},
+		{"?type=signin.failed&user=" + adaID, "signin.failed/" + adaID + "/anonymous"},
+		{"?actor=user:" + adaID + "&type=signin.succeeded", "signin.succeeded/" + adaID + "/user:" + adaID},
+		{"?since=" + url.QueryEscape(later.UTC().Format(time.RFC3339Nano)), "signin.succeeded/" + adaID + "/user:" + adaID},
+		{"?since=" + url.QueryEscape(later.Add(time.Hour).UTC().Format(time.RFC3339)), ""},
+		{"?user=999999", ""},
+	} {
+		if got := types(a.auditPage(root.Token, tt.query)); got != tt.want {
+			t.Errorf("GET /admin/audit%s:\n got %s\nwant %s", tt.query, got, tt.want)
+		}
+	}
+	e := a.auditPage(root.Token, "?type=signin.succeeded&user="+adaID).Events[0]
+	if e.IP != "192.0.2.1" || e.Data["method"] != "password" || e.Data["session"] != a.sessionOf(adaTok) {
+		t.Errorf("an event whole: %+v, want its address and data", e)
+	}
+
+	t.Run("pages", func(t *testing.T) {
+		a := a.in(t)
+		start := len(a.auditPage(root.Token, "?limit=200").Events)
+		seen := map[int64]bool{}
+		query := "?limit=3"
+		for pages := 0; ; pages++ {
+			p := a.auditPage(root.Token, query)
+			for _, e := range p.Events {
+				if seen[e.ID] {
+					t.Fatalf("event %d on two pages", e.ID)
+				}
+				seen[e.ID] = true
+			}
+			a.mustLogin("bob@example.com", "password123") // a new event, newer than every page
+			if p.NextCursor == nil {
+				break
+			}
+			if pages > start {
+				t.Fatal("the pages do not end")
+			}
+			query = "?limit=3&cursor=" + *p.NextCursor
+		}
+		if len(seen) != start {
+			t.Errorf("the pages held %d events, want the %d there when the listing began", len(seen), start)
+		}
+	})
+	t.Run("a deleted user's events stay", func(t *testing.T) {
+		a := a.in(t)
+		before := len(a.auditPage(root.Token, "?user="+adaID).Events)
+		a.status(a.do("DELETE", "/profile", jsonBody("password", "password123"), bearer(adaTok)...), 204, "delete")
+		after := a.auditPage(root.Token, "?user="+adaID)
+		if len(after.Events) != before+1 || after.Events[0].Type != db.EventUserDeleted {
+			t.Errorf("after the deletion: %s, want the %d events before and user.deleted", types(after), before)
+		}
+	})
+	t.Run("refusals", func(t *testing.T) {
+		a := a.in(t)
+		wantProblem(t, a.do("GET", "/admin/audit", "", bearer(bob)...), 403, adminRequiredType, "a user")
+		wantProblem(t, a.do("GET", "/admin/audit", ""), 401, "", "no token")
+		for _, q := range []string{"?cursor=bm90LWEtY3Vyc29y", "?limit=0", "?user=0", "?user=x", "?since=yesterday", "?actor="} {
+			a.status(a.do("GET", "/admin/audit"+q, "", bearer(root.Token)...), 400, "GET /admin/audit"+q)
 		}
 	})
 }

@@ -482,6 +482,57 @@ type AdminUser struct {
 	UserMetadata map[string]interface{} `json:"user_metadata"`
 }
 
+// AuditEvent defines model for AuditEvent.
+type AuditEvent struct {
+	// Actor Who did it: `user:<id>`, `admin:<id>`, `client:<client_id>`, `cli`, `system` or `anonymous`.
+	//
+	// Example: user:7
+	Actor string `json:"actor"`
+
+	// CreatedAt Example: 2026-11-25T12:00:00.123Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// Data The event's own fields (docs/admin.md's table); never a secret, a password, a code or a token.
+	//
+	// Example: {"aal":"aal1","method":"password"}
+	Data EventData `json:"data"`
+
+	// ID The event's id (events are numbered in the order they are recorded).
+	//
+	// Example: 42
+	ID int64 `json:"id"`
+
+	// IP The client address of the request (empty when none: the CLI, a job).
+	//
+	// Example: 192.0.2.1
+	IP string `json:"ip"`
+
+	// Type What happened: a noun and a past participle, dot-separated (`signin.succeeded`). docs/admin.md lists every type with when it is written and its data; more may come.
+	//
+	// Example: signin.succeeded
+	Type EventType `json:"type"`
+
+	// UserAgent The request's User-Agent, at most 256 characters (empty when none).
+	//
+	// Example: curl/8.5.0
+	UserAgent string `json:"user_agent"`
+
+	// UserID The account the event is about; absent when none (a failed sign-in of an unknown email).
+	//
+	// Example: 7
+	UserID *int64 `json:"user_id,omitempty"`
+}
+
+// AuditPage defines model for AuditPage.
+type AuditPage struct {
+	Events []AuditEvent `json:"events"`
+
+	// NextCursor The `cursor` of the next, older page; absent on the last page.
+	//
+	// Example: ZQAAAAAAAAAq
+	NextCursor *string `json:"next_cursor,omitempty"`
+}
+
 // AuthorizeURL defines model for AuthorizeURL.
 type AuthorizeURL struct {
 	// AuthorizeURL The provider's authorization URL, with keel's `state`, `nonce` and PKCE challenge.
@@ -1477,6 +1528,27 @@ type UnsupportedMediaType = Problem
 // WrongPasswordOrMFARequired An RFC 9457 problem detail.
 type WrongPasswordOrMFARequired = Problem
 
+// AdminAuditParams defines parameters for AdminAudit.
+type AdminAuditParams struct {
+	// User Only the events about this account (it may have been deleted since).
+	User *int64 `form:"user,omitempty" json:"user,omitempty"`
+
+	// Actor Only what this actor did, as events name it (`admin:7`, `client:kc_…`, `cli`, `anonymous`).
+	Actor *string `form:"actor,omitempty" json:"actor,omitempty"`
+
+	// Type Only events of this type.
+	Type *EventType `form:"type,omitempty" json:"type,omitempty"`
+
+	// Since Only events recorded at or after this time.
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Cursor Where the page starts: the `next_cursor` of the page before (opaque). Without it, the newest events. A cursor that is not one keel gave is 400.
+	Cursor *EventCursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit How many events a page holds at most (50 when not given).
+	Limit *EventLimit `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
 // OauthAuthorizeParams defines parameters for OauthAuthorize.
 type OauthAuthorizeParams struct {
 	// RedirectTo Where the browser goes back to, with `code` (or `error`); exactly one of `OAUTH_REDIRECT_URLS`.
@@ -1690,6 +1762,19 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /.well-known/openid-configuration (the `GetOpenIDConfiguration` operationId).
 	GetOpenIDConfiguration(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminAudit The audit trail
+	//
+	// Every event keel recorded (docs/admin.md, "Events and the audit trail"), newest first, whole:
+	// the account it is about, who did it (`actor`: `user:<id>`, `admin:<id>`, `client:<client_id>`,
+	// `cli`, `system`, `anonymous`), the request's address and User-Agent, and its data. Filters
+	// (`user`, `actor`, `type`, `since`) combine; pages by `cursor` as `GET /profile/activity` does:
+	// a page never repeats an event, and events recorded while a listing goes on never enter it. An
+	// account's events outlive it. Kept `AUDIT_RETENTION` (90 days); no operation updates or deletes
+	// an event.
+	//
+	// Corresponds with GET /admin/audit (the `AdminAudit` operationId).
+	AdminAudit(ctx context.Context, params *AdminAuditParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AdminGetUser One user, as an admin sees them
 	//
@@ -2677,6 +2762,29 @@ func (c *Client) GetOAuthAuthorizationServer(ctx context.Context, reqEditors ...
 // Corresponds with GET /.well-known/openid-configuration (the `GetOpenIDConfiguration` operationId).
 func (c *Client) GetOpenIDConfiguration(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetOpenIDConfigurationRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminAudit The audit trail
+//
+// Every event keel recorded (docs/admin.md, "Events and the audit trail"), newest first, whole:
+// the account it is about, who did it (`actor`: `user:<id>`, `admin:<id>`, `client:<client_id>`,
+// `cli`, `system`, `anonymous`), the request's address and User-Agent, and its data. Filters
+// (`user`, `actor`, `type`, `since`) combine; pages by `cursor` as `GET /profile/activity` does:
+// a page never repeats an event, and events recorded while a listing goes on never enter it. An
+// account's events outlive it. Kept `AUDIT_RETENTION` (90 days); no operation updates or deletes
+// an event.
+//
+// Corresponds with GET /admin/audit (the `AdminAudit` operationId).
+func (c *Client) AdminAudit(ctx context.Context, params *AdminAuditParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminAuditRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4464,6 +4572,120 @@ func NewGetOpenIDConfigurationRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAdminAuditRequest constructs an http.Request for the AdminAudit method
+func NewAdminAuditRequest(server string, params *AdminAuditParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/audit")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.User != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "user", *params.User, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Actor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "actor", *params.Actor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Type != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "type", *params.Type, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Since != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -6510,6 +6732,21 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /.well-known/openid-configuration (the `GetOpenIDConfiguration` operationId).
 	GetOpenIDConfigurationWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetOpenIDConfigurationResponse, error)
 
+	// AdminAuditWithResponse The audit trail
+	//
+	// Every event keel recorded (docs/admin.md, "Events and the audit trail"), newest first, whole:
+	// the account it is about, who did it (`actor`: `user:<id>`, `admin:<id>`, `client:<client_id>`,
+	// `cli`, `system`, `anonymous`), the request's address and User-Agent, and its data. Filters
+	// (`user`, `actor`, `type`, `since`) combine; pages by `cursor` as `GET /profile/activity` does:
+	// a page never repeats an event, and events recorded while a listing goes on never enter it. An
+	// account's events outlive it. Kept `AUDIT_RETENTION` (90 days); no operation updates or deletes
+	// an event.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /admin/audit (the `AdminAudit` operationId).
+	AdminAuditWithResponse(ctx context.Context, params *AdminAuditParams, reqEditors ...RequestEditorFn) (*AdminAuditResponse, error)
+
 	// AdminGetUserWithResponse One user, as an admin sees them
 	//
 	// The user with their role, state, metadata, live sessions (and grants to clients), second
@@ -7680,6 +7917,82 @@ func (r GetOpenIDConfigurationResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetOpenIDConfigurationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AdminAuditResponse401Headers the declared response headers of an HTTP 401 response for AdminAudit
+type AdminAuditResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type AdminAuditResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AuditPage
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *AdminRequired
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AdminAuditResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AdminAuditResponse) GetJSON200() *AuditPage {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AdminAuditResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AdminAuditResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AdminAuditResponse) GetApplicationProblemJSON403() *AdminRequired {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r AdminAuditResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminAuditResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminAuditResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminAuditResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminAuditResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -12173,6 +12486,27 @@ func (c *ClientWithResponses) GetOpenIDConfigurationWithResponse(ctx context.Con
 	return ParseGetOpenIDConfigurationResponse(rsp)
 }
 
+// AdminAuditWithResponse The audit trail
+//
+// Every event keel recorded (docs/admin.md, "Events and the audit trail"), newest first, whole:
+// the account it is about, who did it (`actor`: `user:<id>`, `admin:<id>`, `client:<client_id>`,
+// `cli`, `system`, `anonymous`), the request's address and User-Agent, and its data. Filters
+// (`user`, `actor`, `type`, `since`) combine; pages by `cursor` as `GET /profile/activity` does:
+// a page never repeats an event, and events recorded while a listing goes on never enter it. An
+// account's events outlive it. Kept `AUDIT_RETENTION` (90 days); no operation updates or deletes
+// an event.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /admin/audit (the `AdminAudit` operationId).
+func (c *ClientWithResponses) AdminAuditWithResponse(ctx context.Context, params *AdminAuditParams, reqEditors ...RequestEditorFn) (*AdminAuditResponse, error) {
+	rsp, err := c.AdminAudit(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminAuditResponse(rsp)
+}
+
 // AdminGetUserWithResponse One user, as an admin sees them
 //
 // The user with their role, state, metadata, live sessions (and grants to clients), second
@@ -13751,6 +14085,73 @@ func ParseGetOpenIDConfigurationResponse(rsp *http.Response) (*GetOpenIDConfigur
 			headers.CacheControl = value
 		}
 		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAdminAuditResponse parses an HTTP response from a AdminAuditWithResponse call
+func ParseAdminAuditResponse(rsp *http.Response) (*AdminAuditResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminAuditResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AuditPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AdminRequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers AdminAuditResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
 	}
 
 	return response, nil

@@ -486,6 +486,57 @@ type AdminUser struct {
 	UserMetadata map[string]interface{} `json:"user_metadata"`
 }
 
+// AuditEvent defines model for AuditEvent.
+type AuditEvent struct {
+	// Actor Who did it: `user:<id>`, `admin:<id>`, `client:<client_id>`, `cli`, `system` or `anonymous`.
+	//
+	// Example: user:7
+	Actor string `json:"actor"`
+
+	// CreatedAt Example: 2026-11-25T12:00:00.123Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// Data The event's own fields (docs/admin.md's table); never a secret, a password, a code or a token.
+	//
+	// Example: {"aal":"aal1","method":"password"}
+	Data EventData `json:"data"`
+
+	// ID The event's id (events are numbered in the order they are recorded).
+	//
+	// Example: 42
+	ID int64 `json:"id"`
+
+	// IP The client address of the request (empty when none: the CLI, a job).
+	//
+	// Example: 192.0.2.1
+	IP string `json:"ip"`
+
+	// Type What happened: a noun and a past participle, dot-separated (`signin.succeeded`). docs/admin.md lists every type with when it is written and its data; more may come.
+	//
+	// Example: signin.succeeded
+	Type EventType `json:"type"`
+
+	// UserAgent The request's User-Agent, at most 256 characters (empty when none).
+	//
+	// Example: curl/8.5.0
+	UserAgent string `json:"user_agent"`
+
+	// UserID The account the event is about; absent when none (a failed sign-in of an unknown email).
+	//
+	// Example: 7
+	UserID *int64 `json:"user_id,omitempty"`
+}
+
+// AuditPage defines model for AuditPage.
+type AuditPage struct {
+	Events []AuditEvent `json:"events"`
+
+	// NextCursor The `cursor` of the next, older page; absent on the last page.
+	//
+	// Example: ZQAAAAAAAAAq
+	NextCursor *string `json:"next_cursor,omitempty"`
+}
+
 // AuthorizeURL defines model for AuthorizeURL.
 type AuthorizeURL struct {
 	// AuthorizeURL The provider's authorization URL, with keel's `state`, `nonce` and PKCE challenge.
@@ -1433,6 +1484,27 @@ type UnsupportedMediaType = Problem
 // WrongPasswordOrMFARequired An RFC 9457 problem detail.
 type WrongPasswordOrMFARequired = Problem
 
+// AdminAuditParams defines parameters for AdminAudit.
+type AdminAuditParams struct {
+	// User Only the events about this account (it may have been deleted since).
+	User *int64 `form:"user,omitempty" json:"user,omitempty"`
+
+	// Actor Only what this actor did, as events name it (`admin:7`, `client:kc_…`, `cli`, `anonymous`).
+	Actor *string `form:"actor,omitempty" json:"actor,omitempty"`
+
+	// Type Only events of this type.
+	Type *EventType `form:"type,omitempty" json:"type,omitempty"`
+
+	// Since Only events recorded at or after this time.
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Cursor Where the page starts: the `next_cursor` of the page before (opaque). Without it, the newest events. A cursor that is not one keel gave is 400.
+	Cursor *EventCursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit How many events a page holds at most (50 when not given).
+	Limit *EventLimit `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
 // OauthAuthorizeParams defines parameters for OauthAuthorize.
 type OauthAuthorizeParams struct {
 	// RedirectTo Where the browser goes back to, with `code` (or `error`); exactly one of `OAUTH_REDIRECT_URLS`.
@@ -1558,6 +1630,9 @@ type ServerInterface interface {
 	// GetOpenIDConfiguration Discovery - keel's issuer and where its keys are
 	// (GET /.well-known/openid-configuration)
 	GetOpenIDConfiguration(ctx echo.Context) error
+	// AdminAudit The audit trail
+	// (GET /admin/audit)
+	AdminAudit(ctx echo.Context, params AdminAuditParams) error
 	// AdminGetUser One user, as an admin sees them
 	// (GET /admin/users/{id})
 	AdminGetUser(ctx echo.Context, id AdminUserID) error
@@ -1748,6 +1823,59 @@ func (w *ServerInterfaceWrapper) GetOpenIDConfiguration(ctx echo.Context) error 
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetOpenIDConfiguration(ctx)
+	return err
+}
+
+// AdminAudit converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminAudit(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params AdminAuditParams
+	// ------------- Optional query parameter "user" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "user", ctx.QueryParams(), &params.User, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter user: %s", err))
+	}
+
+	// ------------- Optional query parameter "actor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "actor", ctx.QueryParams(), &params.Actor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter actor: %s", err))
+	}
+
+	// ------------- Optional query parameter "type" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "type", ctx.QueryParams(), &params.Type, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter type: %s", err))
+	}
+
+	// ------------- Optional query parameter "since" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "since", ctx.QueryParams(), &params.Since, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter since: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminAudit(ctx, params)
 	return err
 }
 
@@ -2483,6 +2611,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/profile/activity", wrapper.ListActivity, options.OperationMiddlewares["listActivity"]...)
 	router.GET(options.BaseURL+"/profile/consents", wrapper.ListConsents, options.OperationMiddlewares["listConsents"]...)
 	router.DELETE(options.BaseURL+"/profile/consents/:client_id", wrapper.WithdrawConsent, options.OperationMiddlewares["withdrawConsent"]...)
+	router.GET(options.BaseURL+"/admin/audit", wrapper.AdminAudit, options.OperationMiddlewares["adminAudit"]...)
 	router.GET(options.BaseURL+"/admin/users/:id", wrapper.AdminGetUser, options.OperationMiddlewares["adminGetUser"]...)
 	router.PUT(options.BaseURL+"/admin/users/:id/role", wrapper.AdminSetRole, options.OperationMiddlewares["adminSetRole"]...)
 
@@ -2746,6 +2875,95 @@ func (response GetOpenIDConfiguration200JSONResponse) VisitGetOpenIDConfiguratio
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminAuditRequestObject struct {
+	Params AdminAuditParams
+}
+
+type AdminAuditResponseObject interface {
+	VisitAdminAuditResponse(w http.ResponseWriter) error
+}
+
+type AdminAudit200JSONResponse AuditPage
+
+func (response AdminAudit200JSONResponse) VisitAdminAuditResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminAudit400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AdminAudit400ApplicationProblemPlusJSONResponse) VisitAdminAuditResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminAudit401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response AdminAudit401ApplicationProblemPlusJSONResponse) VisitAdminAuditResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminAudit403ApplicationProblemPlusJSONResponse struct {
+	AdminRequiredApplicationProblemPlusJSONResponse
+}
+
+func (response AdminAudit403ApplicationProblemPlusJSONResponse) VisitAdminAuditResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminAudit500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response AdminAudit500ApplicationProblemPlusJSONResponse) VisitAdminAuditResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8320,6 +8538,9 @@ type StrictServerInterface interface {
 	// GetOpenIDConfiguration Discovery - keel's issuer and where its keys are
 	// (GET /.well-known/openid-configuration)
 	GetOpenIDConfiguration(ctx context.Context, request GetOpenIDConfigurationRequestObject) (GetOpenIDConfigurationResponseObject, error)
+	// AdminAudit The audit trail
+	// (GET /admin/audit)
+	AdminAudit(ctx context.Context, request AdminAuditRequestObject) (AdminAuditResponseObject, error)
 	// AdminGetUser One user, as an admin sees them
 	// (GET /admin/users/{id})
 	AdminGetUser(ctx context.Context, request AdminGetUserRequestObject) (AdminGetUserResponseObject, error)
@@ -8570,6 +8791,31 @@ func (sh *strictHandler) GetOpenIDConfiguration(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(GetOpenIDConfigurationResponseObject); ok {
 		return validResponse.VisitGetOpenIDConfigurationResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AdminAudit operation middleware
+func (sh *strictHandler) AdminAudit(ctx echo.Context, params AdminAuditParams) error {
+	var request AdminAuditRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminAudit(ctx.Request().Context(), request.(AdminAuditRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminAudit")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AdminAuditResponseObject); ok {
+		return validResponse.VisitAdminAuditResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -10296,425 +10542,436 @@ func (sh *strictHandler) RefreshToken(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3rctu4ti76KiidXRVpLVqWZMdJ5Jq1juLIidO+tS9Jp1t9REiEJLYpQE1QVtRdObV/7QfYD7Hne8xH",
-	"WU+yC2MAIEhRFzt2OsnsWbVWx5JIAiAwrt/4xp+lvhhPBGc8kaXmn6UJjemYJSyGv1rBOOTXksVHr9Sf",
-	"AZP9OJwkoeClZqlFppLFTyQJg2rJK4XqswlNRiWvxOmYlZqlMCh5pZj9Pg1jFpSaSTxlXkn2R2xM1e3Y",
-	"RzqeRKzU3G14pYGIxzRRF/Fkb7fklcYhD8fTcalZ90rJfMLwKzZkcenTJ690ILhkPDmIQsaT4uH14TsS",
-	"BmQQizHxX7evyPYkFoMwYtt9vF76S8aOF3c3nULppt/9fefts15t9OH5zVWDv3/68ed6/92LlpoK/XjM",
-	"+DAZlZp7uzAz82c6N5nEIR/C1Nq3amLTWIp4cVrvRyxmJBkxMqFDRmRC40Q24QOfs49Jtw8X+kQM0l/1",
-	"2EDEjJTFhP4+ZZUqeR8mIzFNSJh48CvOZkwmhKknyyppEbwLSUY0IaEkXCREcEZuGIvIkN4y9eFurWYX",
-	"7/cpi+fO6uHoi5fq5x9b5n+/33N1jsNxmCwuzhsxI2PK53oihOL0RyIKJKEJGQuZkPLTGpmNGIdJDcNb",
-	"xivLphHBY9xZBGxAp1FSaj6teemU1B9j+hH3a6NWW7t7D2k/EUtO1QC+S7ft+dnlFdkeD+h2IpKJT0Ss",
-	"t7L6CH+8dBdvvH1/Hr+4/TA+nH8YH+71f3q32//pXZ3dY++eUylv2Lx4ZhP8Mn8i8dOvaA6xuA0DVnD4",
-	"rtSB0t8+kUQN0CNUkpAT/+zo1UH3/OLs3dGr9sXlssmYq1dO6X/EbFBqlv6f7VQ2b+O3ctsM7lTdT432",
-	"gv0+ZbJQBKrh+jF+3w0Dn9BpMhJx+AcjSvbBye/FYiZZTBJB/LPz7vHZ66PT7vXFsU9mYTL63Ffy7M2P",
-	"jdP2T62T8+P2292zpz/9sPfzxfXhz407v5ZP6oFyoqQ2qqZ+X0x58pJyroag9BhPGAehQCeTKOxTtQpK",
-	"3vciNv7P36RaEmdsarESGkalZikZhZJQvKESbD246T5Rt6R9XCfJ4tuwz55IIiYspglIt5DLhPK+Guju",
-	"oEFf9Ous1nsW7NC9p1u7DSU4EppMZam5W9vxSkmYwKLooevHlOxcpzFvKgHb1GNu6iFt6R9+usMeUdfj",
-	"qi1uiX7MAsaTkEakP2L9GxYQMU080psmhHI7PzKiZilgBcwClUEidfg2VdbBtjIC5PafYfBpu0e5XyGU",
-	"4+97lMMtlJiNp1w9o0m4IJJJGQquVVeV6EOlRvxEEl8tht/hoST+mgXxlaKaxYIP3SkNWSLh+TiPUPAn",
-	"kkzllEaEcjljcYeXd2v1ChmEsUw8IgWhMFal5tgti0nMbhmN1KwFoXyu9N5M68sks3zVDlcvBaykV0wm",
-	"8bSfhLfsgg2m8j6bEjY2rOqFPVt/lm5pNC3Yr3Z6auADERO4UN5/V6rLiT3UK3al+uGW/SGeTCVZ1KLg",
-	"BFcPX8lARkI4anMxJXRIQ46vg5RR22VuyCr3ntRFbmCbzC8/GXeqD3EEW5L4Lfcl+6Tsr1ll3ys4DeMB",
-	"TX9Q8YiIvQ4fgNUWShKkGzLdK2jtwb2fSBJRmaijJwbaWhxLFt0yqV6MiAIG9h/vcP+i3bq+etM9af3U",
-	"bb1u+019SgvGtHTx/FRuZF+uD2PiKGTpmBGtsHBbVNwz5m6rf5OTNR7Q1SOmHIdHOGPKyCW3LA4HIQuI",
-	"ZH3BA2NOKqlMrey1P1KCjYCNe7+5XWYessEc3U37QAcKdBqNIhaTMZ2DvplKlu500jo/asLHdrHKIvYI",
-	"JWPaH4WceSRUOkPcME4i2r9B/SH7YsI63Icr/MqKTZ87q/sE1ls/asJiKbjVIOkL6vDMG1Lnl8xGQjL7",
-	"lrTj5VMaNVYduowg6PAy47GICLU3dlwIePjcN8fqJQ1e04TN6PyzTShGZDjkW2rG2kQlfTGNAphCTx1r",
-	"2h8pqwr0PnEvgJN+ly34tNZIt+BLGhAzCbvvaE+ZG72I8psHs5sW5heEgd5Wyq7w8LWrf5qDRTlhcSzi",
-	"ffWzUciHZEalMiBowoIquSxeiap+M9qyf4A3Y0RqqFyVWxqB/Q4jk6XmL3+WBiGLglKztM3G6iJQ6HDL",
-	"0ngq4e2pmajvCA2CmElJ5LQ/Uq4PDej/qx9b7Ytx6dOvdxIltex7NFN+1PforMaYRgMRj5UFHJMBDSNJ",
-	"YHlgeeE9YIDpgg1DmcTauFln3hW8DlhsCALA/bs6vDRmCQ1oQs3r6GZHS5ULMgittY4BrbK+WLJ+zJJu",
-	"j8qwX9HyX73tkIfwc9rvqzcFcm3zxVuccBvGrtZy1d77fLuIxM5DMdQUw1rLJrk4PCDPnr6ok3/9c6fa",
-	"qDaeSPL28uwUjxcp+/nl1/YQqm/SE8FcW0WiPx2rRdR39og7D3zjgg+isP+5504pAO0xgSyAx+szFMWM",
-	"BnPCPoYyuaNd8SI9MHagj3pacMjKQdajxrekhBwsV1t9f82NVjuLP9MzR1Mtf48lpto34LR/8kosu0TF",
-	"80HN7HraT2RO5mZcJPhK63OzwxhRH4LnesP4/d2mduaxSsXZsS+fOAxoa5pO84HcJRKF/IYMIjF7Iklf",
-	"BAwPtXO8wGjKLlWYHTYpm7iCv3bcfpNIhuajn9vcPjExqApqe6u4YVxi0OHOuNxYio6jyJD38dbKYO3R",
-	"/o0Z2fpoR1MZjHpcmTPmjKpK2mEyYjGRE8a1OlBD0+Yehp3bKHY+36wwEx3RjONxdXZ1bt0OFBr7JGZj",
-	"7fXDLv7Khd5nzAyE4hGo7GR+RZXufYDopLU5HYmnzoWJUgl466Az9S/2yZTDyQlBFsbsm1j4hXnS9PiT",
-	"GfgTOKl104fz6W5S9XNJ6rWFR1jNhsERyBGFCbiSZRuZwLdBJJ1LIkUFXzJPWMxphPbRvV7yHTwex1I2",
-	"DyaXLL5lMcEBPNp7uRRjht7LALWL4Fa7snjfXR8MoMqRmClPA0epQ7zW6g4IGrSDkEmIAuLdIjGUsKzH",
-	"VCYQMnmIcxNK2BUm2AUueZMMYwryGbcNeEgi+jYOSH9E+ZCZo8DorU7K2vhCNu5gV/Q9nR891IpmbRRY",
-	"2Bmdq5Oo1CFRKyxZAtlXKWciDozNYv7eHoh4KJKKh4fZvAh7MiHmFugb3LD5N6Uz8NWM1JvhIrcwpMyF",
-	"XRUPgnJcEJx9qHWGmr2eN8qZYzEM+WXCJhcsCGO20jO5mze2eOeCuaWIA5MrHAomCWcfk/zwPivv8V2Z",
-	"/Gvjttpwp7kwbcbETwN2lb8sQPt3cufucUIdvoXYmdKFy97yZgFd6450uH9y2EqzRllfJEwkALLwsfga",
-	"nJQOvocVbtDyzI3jD50cts7iiyUbwu/wnHu06AC5FtlsFEZ4X2MbzKgkU640gBKbKwabd43IOs9o36ak",
-	"GQ9YQJSdMlcOFb4qDZaytiMkhSOasNiODfLKu7V6BZLYaEHoFDY6VyeHLXAXly/QPSXjv2344G8x+rcY",
-	"/dJidNUBygeV5srIBbRLKNHs63C0W5X4Un6NUK9w+QDvEnrKC9fHk/cVgJOGsYsPKNtQV1E60etwx9jX",
-	"LoqIzS9zCf9KFl9A8vACUtYoS1Kvdfg45NOEyfTtmH2BvuaIBoBMLafOgonJGZcIVgnXsa9RELTDrbNh",
-	"fw5hxKNXOhFsknuSolRNwwbOXFChwQPUh5VqhxfPeSXIIVUgx6J/8/lwNiEQBauxUSJgsgkpcUpi1hdK",
-	"9cGndkmnPBL9G3TGrArIHQV9CB5IgkY40dXyU//ogR20JzITxwulHkwTzBvYhYeto+Pri/alr5cQfg/r",
-	"qE41JbGYeQRuBtGQDmzFOYkZvKgqOUpIQm+UkyTSa8mUJ0qYZN8BQZeGTRJMQgJybcZZTAYiisRMoshy",
-	"Xw2Al8NED1vjavA84ov0K8WoOhLKIkmQLrWf7sQHt2L+VuV/q/LvxSP6W0N+aQ1JDtVivWoft6/amcoH",
-	"QB77HqGR8tk6HMStrySrjyD31MvMC/w1202LxNxmQw3tptysyLy/gPwW5eCXFQ1V0uIAhKv7xHHa8yAL",
-	"F12nLx/TORE8mkPGtehkms8iMRTTxAeLfrHAZh9DBhir7fAeozGLHagoAr8k+AJQExKIFfsVH5KOxZgE",
-	"W2Bk+AjjVSacmatbiIV4wKUqfp30XNywf2M2vuMA7retwz8vhNjhm6Mr7hpCNEb/A4cQ0zPZXgz7/R08",
-	"/LcMHv4dUXvsiJo+f6fictof6dLyzzTjuCC6xhxjKaHU+N27baPddBudioQciikPHjePDbb6iEqsjXZH",
-	"TtI5VdPlesWUvj4QAfv8FQNUeQA3hOhIU71t9nGi9pUHst0C7C1oB036cSjVmgTfxOqawM+U33Ax4146",
-	"RbeEwABuy9S5aibiG0kE77OK8w4Q2PdA64+y4JvZptlhkzJaDakIAOdXL7C7Zgaj90CrZuAb39K6WchJ",
-	"ilAPA2eJdDX/A62Qjj58SwtkAibL1sdhCvjMBcrXFoE5GSLHwNe8YqeieMxKvEHxynAaQ6glx4/gnsSH",
-	"KXQy28yQHKQRUCYTV5FAoZ2jStCwp5OJNsbvXo/2V2zTwmkWKxU3vxCz31g/SbWL8xou0Tx8oNegjc1v",
-	"6bRH4W1qJC858teSPZSeVY/+yo+2XZ3sQiT45M9ehphJMY37jNAEn6BpRr7iJUEgdCjJiMUMlkMryYeD",
-	"+huWHOmUWpnj+lVjYEPpEnEUjt+zzhCYaYh8XQbZR96mRs0syb2R+voVybPB4DPfUDqSmIHryjjtWUx8",
-	"KDUo/mvew+f5KSTTmOMMyv779svW9dWb0+7FeffolY/6RLLErOM8EjS4EuKYxkP2gJXJUKGpdsWtBuQb",
-	"6q3Nl7GeSYTibdto3l4JQXDEX6SweGEyuCmeSJwVLOVidv1zwNPfUXJdnzBnPYryCCw1zTXFkDFy7j30",
-	"QxH3wiBgfMkm+eSVAA1yrrO4q4cGed5QIoDk8cb0YHVXzpBBJmjT6IkEhzpf7ceVTz1nSRrhy72ODrdG",
-	"pw3WOSP3IUWGxdkapTSNY8YTO5BmJpMdSjIIOQYUOzx5jFgmEN3cIcFoHgO4AknCRLJooAyZArYNHDYl",
-	"bnJaLdTDJahxUVYlqC8xr3bN6S0NI6W0HoLyAwvQQkl6UzlHOjFlH5m3KPdJzJJ4Tugg0bIwCZVzyMmF",
-	"+nyrpT6/G/VHRtrAnIg7qcelALHzpQnp0wntK/VShsRQP55PEvL7lE2ZR/w3rcs33R+v29dt34PtO42i",
-	"ShVn7awGn4574DkbNhgkE3QWB/K1XmnEaKBZWd2VW+D8u9R3SQSZ0TAx1J/wFkI+rGbYLFeyVKoVuBKt",
-	"yaSAWBDBgbom24919VA3Eb6H50Rv8vIgxbgIpfC2ITvkV5S1IadAUIHEN2Ey6nAf6Bx0dnyBEMNH5JsL",
-	"NUFD0CJScpIqnkZMaqaHpjrd8LxuwDjUchuiOofREe1RZEaxT5uDpeTYsmetaTLS1BOQsO/w8sXhAdl7",
-	"tvuC/Oufu9V6tVGte+RswvjRK3IgOGf9hByoF/Gvf+7A13sVj/i4nbp61ibnj4OAaC8kV1IcDlNGMo1m",
-	"yraFZda1jWLGi9Zrn/iGbwSXHXfq0asOx/XS9ZwUD64HgRsJMm8ahIz3GekxGQbMFlGmlLouICGJpzLB",
-	"6HWHK7kWSjnNlubqC3tz4tM/Jn7FGRrkQfXQ7FTxpQWA4VKzU6uhLoL8TtclO8pcNtRVd/Az9Xu9FbpI",
-	"teGTsiPQrV8Lv/YW9kOHGzopQF/25jp5pWNZnWmtttM/bZ204V+se3x0+kP35Ydu+6R1dOx7RAwG6iIN",
-	"1aoQEVs+RKtEwqTZ4aY4UA0Aq51jMTZDGSjtoMQjo0Flv8N9E7TtJlS/05nQyk5HEaXSXEpDL1RTx7Sv",
-	"3rfJsKnfREImcF+zVDohnnsh6tZqvDzFc2XVYzFzZLPDIWkUsH1E4aSizzl29gA7fJSVBbl3LFA7qX8v",
-	"Jx9dIA4FMbaC01XkR5ONrDEeTESoDp574nylj5jvEZ8L3mcoTM5/OGiT/ohGEeNDVn240YsTyucHStI8",
-	"FDQcwcyWLNByBjywtt5tOCEI5YWpiRiWJ/l4uvowvGUu/J2UwfQClwSRVhUyg7LWGEy53DrAqwakN2Ir",
-	"PQIIr3mHa4j3PonD4SjRNw8EHGq4dIWKJ1+nhofN1eaxiMaGBf4hdphxCJi98/e73a7cvQPCjw2nnNRr",
-	"7uxNduQm5AEpm+VxOa/QFIKdml5X6fAluzGtN/gmt5zOv4bsIalolrN8LMQMm4YgRWnBb4lg4B5MJvsL",
-	"c4UglH4TJiL4wJRATuB2MWA7ElHQNNw539ob2Dwwvb8wRXfhrWR6IJlLk4SNJ0rSogEZ2rKt70fUrpir",
-	"djIMuKzsQ9HEReuq3T0+Ojm68smExVaIUm1z9qb9G5Z0+CSD5x7TWBmi/sctZfFtxTRhWxC9RVNPP8MD",
-	"oq0ETdve3ESAZZZs0ATDpENK6BcyovieVZIdrr0NtXOM6K98a7L+mtueA5+bL6REg+7xtUF6yYaX7yA1",
-	"6um+zYzu0bbsSShlyIcAVEOf10mTQSIMZpTzF96/f7/VcgpksqwuRX7CNZfTyUTECQtOWBDSK/jNw6Zo",
-	"LB9snnPmTpmap+4rsIMmMGoCw/6ieRosqsgziIKgfu9G/M/iz6ry+d4yNf8G2RCEwBbkRIpyGosFeIvJ",
-	"CVuWdD+kNVkCtIYYv509NkhpHRd3hNGD04EOLV5ETKiU01i9FBKxWxY1TbkVqhrq0FZhAZL9IjezRIgq",
-	"aTncw5L0aRzPlUVENSVlRMMx3MbGi+k49glEUZ/Xn+01iT+ZQdcDkUzUf8YDqv4zmt2o/0j8j3oZ/n4m",
-	"CGrXkY7j5kCtESaZ8rWMlQ6HIHN0G2HlobMsMH0yZFzbAk1CSUxDyaBJDs4dbhqJGVPy13xe10GziMrE",
-	"Lgfaf2rVWq3jRlrCqZaTBRUy1ukjAlWXwNKvg9kQXsMq0HQwtoikw8sxG8RMjkhogmWMK138S0mNpeSp",
-	"/zRKvzp9qvCTheY6XqllkqfQJiEI1ZNodB4rewg9tAGNJPNKE+ejP+0p/TN9srlR9rFpbnax3VIaDPvF",
-	"3PBX+zvR+w1oydQQk/BWw3XvMEQLjM6TmgmoXw0TyERS9MqVGde059yzZHpOrwBjZNqqF90fANsFeE7n",
-	"GREDX+14rMO6zEOmPswUgqyQYsyUeQdVtDbAWqYmMG8Liikx7xr3xiRmkgH7gO6S4bx8DSuDYZW8ki06",
-	"6EehEqxzmbCx+p4LPh8LXO30VemrF3aIJq3v0iTb4alRa+xt1etbjadX9UazVmvWatV6Y+fnktPSL1DG",
-	"s/I3im4M9OdrxDX0fHulfvjJK4VBsVyDnm/QjpCUTf+32NjHaehaxFhWbdM6ffVJgEu4siNh3sD1SuGk",
-	"eCg5R0SXhmmzw0vTWBhGX7YPxjRgJEwyAyvVXzSqtWqjWi9ay0RbfGvXEmysTx687S4dahtmqaX0RJJr",
-	"yeKt1hD4500nvcbTPdIf0Zj2ExYr50bn9P1w4mdH3Z/G0fbz6tNqba0ICK2UyGw6r2SqEmDDrJIQ5xSh",
-	"SXeQErhfgJE1YWO5bg2tLPqUGiJxTOFvpwnjko5suQ6N6gJPy/kJHbJ9QnsSnUpitAl8kV3SXBfF1Yuq",
-	"51e4akpOONDfu8hWGq1dqdYxSA/bTXPVeckhPqgukUyEXRJU5g4+I9X92dVZ1Y7zc2Tb5nIN55rebOf3",
-	"xtazWSv3v6Ir1QvvTuXaAdWf3mlA2bN+/7OZOZSZsWaeAebH8h1ncNR32W6TSdowY+mlmFHLa3uaZDSz",
-	"2jcTScB6t5LYZCih2xOZxWGyIH7/LE0iypHUpeSVYgFe3S8lFoRKOP36qWC6j7K7sFFL5n75Tiz5q7zS",
-	"x62h2Cq+VdctELb3xLXUV/SEiBgFLJHmMljmXziOpSRlZCFBvhRsWQJxsChQLrgOiXqbyV1d5lYgdXOn",
-	"7c4dhdUd3HTE4rQ03XhBXuFeU7HVZwWTmTjx+GLnFGPq93qwqekqeK7azusuv1C/UZ4myuCli5VWUkjP",
-	"tBeGge47cp1QW1kKyJNw82lk1FbBXCA/v+4mSghdwg+NfPxM+QIGXU62GL6hsn/eujp4Y1tQ+5WcaFG/",
-	"ZXDw45vSoiQpksWmX1PuDOeENLxXsyReVo7m5+282fScO1syc1AKpbuJqF5fHN9VwJtLu9M4Wtt9NwvT",
-	"uL44vhdCI5WfoySZyOb2tjnY1aEQQ5Sl2wLRa43t28a2+sd/WYPmH//9P/9PZ1qrNfbgeerPtWo0O8+i",
-	"RTwAgigTW3Pq4+6wmhpR2504ETpH64s4Zv2EjEQsGenRJMHO11Zq2ssyjXqfNdY06lUG8CzzzHXCCH6X",
-	"X6KFwefuW7hoC52r1q5YdoPlmkzVn0jb2i2xVuoTScxhUf6O2w2pwGAxMeGucc2Mlz5jPeinnIS3zJmN",
-	"Y5S6JvN9DVtzjy4i8rQNssDvDnSCs8xsPOWBmowStq2pv3hWyxyZ+rMXe3v1vVqttpG3rEeDPaTdOZ3M",
-	"ycnBeUqPsGweaD0UtvpfbJP2RGprw4MILDeItz4jZYjDoJgGky9MJLl809pqPN0Dobx6AF0srJSFq1kz",
-	"wHX1SxIAU74wpadVcqYepxGy7j2z/vJm6wlaFDaWzKxnKmBw6/VFwKCnH0SQEAqqtpzVs0viCI5BImTS",
-	"RX6srgX7TuMw6zGvvc1nXYqR7sLpwgTvNCEI1mU3oZgwHgYWcYnJVzEYRCFnXUQOF4Zc1Gp2DUiwq1Ze",
-	"KdORCNzTzgVnpfw2gsZ9C5+qtS4QCHn5aKVD8SnPnrb80mf3zsLqmvVZOTtvUbxtJpRtu5z7S+bGE4nw",
-	"60WZy8zdzdIbmLG7ApCBKm7EWCSKC1ozujvH3JlcXxyRDtgRyoyYTKr6N9v9XqfUJJTMWC+VTu5lGKoE",
-	"C2R9LEd3+1kc1Wbr71gTSxe5Yexysy5V04+R6q5iYzbusViSHovEbN/BrZeNYJvGobK+lNgw/9Y8bxJy",
-	"OGKQzGjMumHge6RarQLpZTjkAmvWZdrzUdK5rFqBqXa076b/ddJFDJXGStjE9B9KKvsg2SF21AdGAn/J",
-	"a/c3U97Z9fJnrKczPi7G20elnouAak2fMabq0NRpia4xajKHzgBVJmzLJD1lz+BVUtqTfVJXHla9ViOT",
-	"OOQJ7UXMidZmR5fXwNlBFo0yp3xyK7OogHxSRrWXUUN+xUHI72P6LmTJoDmhMR3LJljdTXgWBC6ayA2E",
-	"d9zXBKdmYzigiuzi31khrn1HY/rxCH9cr91RXRY117k438KmrQkLCF4IIDnJdEmC7rzjaWo7zCY44uMJ",
-	"1rpkvGdnEo3amlk0ahto6+zI2x9pP8mOookSDFJbkAfIn6Em0WcD6Vp9LSrrjWfVWrVWrUNe1Xz6S7NZ",
-	"/xUqNuZkIuKkorOjkzi8pQnbmkpGwI9gED0IbD46EGMa8n3CBRnEdDhmiMrWwsJJ3BVsUthquc2TH+W2",
-	"6d24bM/cc7nzFk7uTOEAlb2aG9+C+fOZ29caRznRM6F9tiWZOppQ7UPHgg+Jv4Hh5JsooGmmnpU+m5le",
-	"62XSalsst5zKJPNJeTLtRWHfg8hAxZaiLe2jnDPb0YbDbbtoxuVVABqBa95OUQj5QATswEQtCubysnXZ",
-	"3tu9vjguX75pNZ7uldWWMOGguFLRKAslVibK6uJDhFo829vZI5fG60lH2n5xwqKRoI2z2e1h3D65ejuc",
-	"Hryhgv1QT55fX7zvTV+/vZTJbKt/ArGhJGGxGsj/90tr62e69Udt60V369c/d3c+/Y8im1lN554xDc0y",
-	"V0yH42BZJpMn0tYU720F4TDEao1cNrWxs/t0LzeH2taLX//cKxp63gjXB2/hfb1iEUvYOe7n+830y0Zt",
-	"chNbGWZBvr8WBEbunsGJxW3RDk7iKfMhIow/8YgPd4DPAsbnjlvuJCIgdmk2RbpML18dvt568/aH4+wy",
-	"7O2um3h6P88Odvka3HMPo5G1JjIGNaYNY70PwA3JhB02yxOBLM/7yyhvnfBxTtbewZUudEtL9rmZQRct",
-	"ZNvksXIRHZ4jCgVx9XSn0YBPtuSE9T3Sujw4OgKNuI8sgHEsphzEm1TKSlaq5JipM4L+FeC1tvpUssDA",
-	"mrEtg0yEDuCtSqfZFTfL5qr8p7uZI7ZT8C5SFMudkgsutkUZ/4OQRYEk5UD05Tbo0+o4eCIJWPgVYxRT",
-	"G/1ykXtUN6qODcosl4KAjL6BjxnVmYqDIt2U4kkKjFuakBGdTBhngfJ/uZhyY8UhqiFOwn44iZhHApGk",
-	"xgUp+zIc8pBXoUicBSzwK1WSmTKJQplITcuuhoWa23RHCTGFmzB8onIElae3T8bqvSvrui/GOXWQf+ai",
-	"+FgT+055OO8iEL4E/ODn8YvbD+PD+Yfx4V7/p3e7/Z/e1VlrFYjIBFASkUwKwyJuyngxIBswrMzQkWUD",
-	"AdzPkXNqlKQWE6T+VFc6SG3O20K4zJsqTkyvQBIVp8aKJBK+wnfO3O7wKk11KeiQotwow1J26RFG+yMy",
-	"FCLAmLRTE+Iwh5CQk0lE+wzQoGkvoSq5zMa0M56fI8R6/WCLDYajrfC3m2hrzMWktNYfGId8hXeAkN51",
-	"6usKfOr8G8ktj71Z4XtQYs7GCrPLDCKw2A6ErzSm8+3l2SkBX4DFJOS6pZWL/nfoa2I6Zup3ypfMSoVt",
-	"I+8X1i1mNF88ob+FyD9/otz4pI/uBJ5b0kH10SmtNS9xlvYphYsEVUOflye0UJKVqEH40UIoEj4tGtgb",
-	"RiMlJP9cixgWN1kAqrj5HJSwS+r7V4tgVmzbgD4H42aRusIiQ1NmXmo63a8zT9apgGd3hsRMlpMmZFPx",
-	"6szAmQs5yRO9ZoeNOfVCS3WKL3Hds0JTrp+WY5ZdEhhI/U97+RhDvV6r773Yfb67+2x35/le49nezs7u",
-	"ZoA3uwzpIFPTeY02efv+hyL1iFEHFFDvWY/8wObaI39af1ZpEv/sh3Pf5Anj2yZpB42nT+svsJzBbwev",
-	"Llu+R/z2QeZX51uNp3vmN8qvV7+5uGzpjy7goyo51RaijqTpWH5BCDwauicVnlrySnDnkleC2xXnruPb",
-	"7IUw+JJXggEW51gKnY2bZYjRGzaHveCBYadjGc9JMpqOexDu3jcW7hNJsKougzFafBLKDDPksx/O1UwP",
-	"YJqtwhHzwhFPZcZ4kuGw8OKPhRfPi0r7sjvyBhjGb2BjqveDT1yy9S6L9l5m012yJN145F//fFpRlobe",
-	"njdsLnMOAsLSftF7w24JeOHOe4b3Vpq/Ek9/mtWCp9Grm2Bn3Hu7y+s/9fYu+I/xQaNXu52d/7Ez/TC4",
-	"2r1W84A3oBceVhEWD5aqVK///qH14YePB/Hg3WX32dX8/Y9vzobPRv3bczoJT6J4dkTpef/N9YUoffr1",
-	"U34jGzDdRsgydWTX+blww6JFPw75jdFBm6rj7Au6Rvpm4+ZhjYLmbIajvlurLR5VCPj13RDhqilm44lu",
-	"rD8RawGA+qfXF8cF9l16Gy8/psLlEsOQf8l1uoux4/21QTijYVYG42ABLxM2Ma/lzg5L5sUXoOEmYdWx",
-	"MwwOzkLYbDLkv8LgH8/e/Ng4bf/UOjk/br/dPXv60w97P19cH/7caLnLgwn41ZN3x1U075PD1jX0Or2f",
-	"zYspv0LNopnRDAMXWmqaqFEbZ5ketlkzY/y21ns+fP3j7zsfJvWPL3o/NW5+3718Nq6xp7fv+3v0+fSK",
-	"X9SD49HPIh9A2rvb9rBZy6K1Aff1ngIIEnvRHBgrxMAw+UG1ZMZ/A8tuTD+6N6zDHHKffFUhfC/rhC6O",
-	"5AynjZ6i06hX7pMIYomkTyXzSEDlCMjyAh1sNDRQYxhHlby3nVpylnuhT36XOFNRGO7kXsBlbQ3gbWwL",
-	"M1h5aCFwwyZOqaO2t5vEFIDV98gP4UtSru/tPN8lvXnCZEW5AUqm0n4CN6+Slq6liBmEMhA/MhuJiOkH",
-	"V7GUN0VjkFBmqq2zwGng9XMwzH6+6BL8AQgTktY5BojzWOtI9Cm8jYBtHbxR22Ql+DpbO/GbFLx6QWcn",
-	"TEqKCjQfrr+bOPoskOcinvIVlaOeoHFQWAbEl8ftnFosh+5SU9uWDR6nsq9DJkNmaNaLsjNFrhSMtUhm",
-	"6fVLO299iYRK1usvQMVaSD/U4OnWVyyACsgsAOeJiXDCRvtGcjNrfFdcsfspWNqPu0AHUYgOolHDb+oF",
-	"QwSuJlc2lX02PGw/d2qKMrHOtVDP++8O87qLdETk9D3UUsqFCaRF5M6uSYTpIWtVDEBY1NtIufEMUyrm",
-	"p8r2pI3p3KyYyeVTCWTLUAK+r+MAk1iMJ8k/9FN9JF24UXpqPqPzSnEa9T6ZxbzMWmn7FUWcu3S4xBAA",
-	"3ZLFnjvr7PTcTpxaa2RYspWiYKwBL7zURlphfGs8SZZhQ5qplAMeDyjOBi4PPscuIGV0OPTKgzBIqWlt",
-	"IqpPecpPr3QX/NBvQqV3uk9Cbl6kb15eUw1eN8Au3Rne/OUki4NCdsWLIwPsWq9NCMNBhOzBl3afi/ei",
-	"4HgEMKMFINjJFGqzM7TXudrsm50fZ7X+6V5Un/8+eHXTEM8/1vje+N2L4Y+zP572Lhq0/Sz5sDt9288B",
-	"ghrP1+YYM9ieJZY0WHBQ7GR+mAJ+Kp5u5G5dc+x7pVvrDiIxy84mePnbIHnLft49eHe+NX75ovFD49l0",
-	"1Lt+e12f1OPu7H19ePj+8Kz92083y9BA1e7/D3ggr954vimwJj/Twt0CDNsHus+YrfnJSessDferUGqz",
-	"vl6tkX/9cyet5ykrax44aHbru09kpWmKyQBYH9tEMpZfGr5off/zNEZtIGjoHsx0deCcaKornbs3ceXq",
-	"OKjsa/S0gVUrad9TRmxQWFhkT1bXsmflS0CyFDCby44sKtLM5H7BgbVef/5xFgQZStm1ObnsJBfVF9AJ",
-	"5ZbiDgZCJkylAYPLF9YEvTd/gMYsL1/YRRj+873G8yfSdEItJqSubrC6jAddbVNlnrjuOgfdfd9lNaTz",
-	"XQRVDLs0Gq7btBd3X9yQJ7GQE9ZP7jrH4itd1Oj95w7iosCwaJ0fda8vjrVt4YdS+g6LhWtByiXFqdkT",
-	"t8EW+G12I6HmZaMTXJ2xKNoCFbqtrqxqcr91T3FpjFfsbbcVRGPb+Ji+41t6httI+wXQHMU/O++++nDa",
-	"Ojk66F60Xx9dXl20ro7OTiFQIPhGS5V/6EaT0tJoLIL7H4QssPv+d7nVBPJ32uQFlz3IDkcj795XYxr1",
-	"81Yki/a+k4LC2On6DbAcUH7vUStbP+QDcYe3mLe2Ubg4J7vIMnJa997Bbe/R/g0LutPJSuoJgEzOeR87",
-	"iuI1ZDpBZ/XlJRlEdIhsUGIA9hK4bFPJNsBweTCG6aTLonAY9iK2eiTaTtKjSYQ2o1Bx6kjgyzaOaJ8M",
-	"wo8sIDTJsK5vNKivDKOXpwgqYOCgaT8QdHzCxDrHU55o+InlDimY0t5V7Xlz525TMsHIDRhITtVPl0cJ",
-	"FzeC52zPtcEr/ZA7JRgXMEG6nGzthCBd/gObH6SXfPJKypPS9ft3jO5nUGD6Lp47oBUzPi2sG8wylPRp",
-	"FEm3bVtVeUdJLCKnQhBJD3ohOrmwZhrDloR86PyQlK//s7ZXP/DI9X82arW2/u8h/rfRUscS/qW/2dsz",
-	"n+y9qFgvKgo5gz+U2T+M6WRENBxY4CMatcZzfUt1GTj22CTI+PWE0zHQcRocYHZjtwL6RJLJCMtw0v0c",
-	"yklE51t6190N8KsX/QzWWd5xhzkbJNdmFpAqEN1iMRsLPjfRJMNIoUTwREgA1FoQKZKHD8JbZkC0ubDE",
-	"xvJFrJvPMqC6PzFnwde+LEKPOL0Nh+pVVp0qzSqeYSyfqg5ZYthg1Tx7IafxvMNtoTGVbG93GkdbjCuX",
-	"LSBlKolfcPaqExpLdqDuHQquX81hLMZvL5XJSHnQ4T78RguGhZ8k9AZCjmPDq5omjhyMxXJKt3hyFJSa",
-	"pRw+LxwzMU1KzZ1aDerX1FFEnLHpDFSaxGzAYiBYXsf/k8oF87JWCIULbfR+W5Lw89VJukj6dG8gQw3g",
-	"I7u5nyuZ9ayRkY9QyaBToc8amP8kISfXV4dbz0kZOwKarq85POLDgEieF4kkzW1dVFSj3KwXu0+fEU0z",
-	"rbslL0aYDIN3oR6ZQYAduiulXdI1rLoQXIcN9RbvdgiFKFCRj7ENPSyNjgcZjp3mTKc6CKfNNyeMS0Hk",
-	"hbEDw0K+gvuUhIFt3SP6iEfoM1KGCmbNKev/tKVP1tZR4Gu8YTGTjAOAtmR1ShiM6UdE4j598cLB5e46",
-	"FaJO5kIzoi+C++RIxAmR0/GYxnOT0Edu44FZ3exGfEkD07ZjVTVI/kHXF0cEhBWshqN4cw/bz3KkpyAa",
-	"XAhMIIcJoVGUh0mkzO5rsTC6ZQCsircKH26CtMVWUmtTUDMpQy0ZQEEqSxDObiCcbv3x6y9pYWzN26kX",
-	"g1OKBOidlXDBTVwWARIzbPkNswMASNlPBWM1EeqzcsWvNIkfBr7X4X5MZ0fAx4589WWt57du2NyvGHAQ",
-	"xjl8k19ADW5D2spiW1DiC/oVgKOtVvugNVOKVD0284F+iKGLs3ghrKsrXf784fTph+HZb69HtdOX/fOf",
-	"3/w8fL/bvYnjcTj67fjN+N0ff0zFSRA1Tg5BW/9oU1fqDmriSnHP39bYTy+jo99EGDTehR9+elejr3en",
-	"Pzfe1Y54TW2xcMhpMo2BPKN9fXD0o2bSe0N5gNbmj0evXrauX7+cDd8eDOXJqx93z9sv25ftjz++Oxz1",
-	"P7y+EL03L2vszbzlyKZ0WQuL7TJdw9nn47sgjdokvlE2/r7Ge+3nwV77YKRpfZqCzs2m8Ul5EItxh+sI",
-	"X5wZ6LZ2M7a1qeJruyqHHmt8A+ixv84W+tI8ft8nTu5Cj9V20/y7um9pXj83318LlzNFgxcZnLQnRTRN",
-	"GLm+OIaCXaS298+wNVf71dFF++Cqe31xfOl7iBuMWUAYyqhlgf1JJqiLjPlbIc8hamu765PpF8gBdD+/",
-	"KEsgtAHbt/rfYaO387b280/DpN+IeG98WAt+ehsdv3+3++F9fdZ7fZ2cvGrPT/74sX76W3/37P1h+JlA",
-	"4QWao4KXeDfv8K8F4n+bftl9wP0XsIyfA8NbYMPLtEAveaUsaKlkUW/dTG+1hKm1xQS9/vjXzWjqiqel",
-	"TGsbmbjPvD43LrAUh3rBJPvMetr78d96d6hJiNUgsTLhr60+2ICU90IsS+FoNPkTSWIRsaZtpAPUDDRC",
-	"lyVFcZc1FNRCQzOYUE8deASWVqrkBzZJ1IFPu8dH0zH3NDWG0j8Z/PjS7jkbdcZRM7yn/tiYbz0v0tWH",
-	"Rav9Zfp4PBbUGuHUEO9xEWkGFGyYRJakq+6TgdMOQtEGDaWpQnDajST2MMIoLbZ0bf7w4bqBLEn14dpB",
-	"vzFsFKVHawZflsJ0Nfffvr/qXl0d+/n0bGXVyn5Wt5HFQTv9hPRIcQbLmgvtEzaeJHOD6+UMKuNlnhjk",
-	"8bqZmK2yvK+Jst+hjzrwldyrBKSAzwLEm651zrkRiUgm23+GwSfjUNw73ZNMANugYUKFPT1iBu37KIee",
-	"fMDLuY0j8CEYWMbePD9egAtT8UhEeyyKXMZFB0WZZBRAgSrLPQN7+mU5D/6LRkMRh8lo/I/LN606svCD",
-	"oy//sYd/4RP/oa7GDyYsDkXwj52a5uyHef3j7cvL9x92Xp2335z/sHP+03n+78JA7hIycrVc4MkZ/qUe",
-	"lWynsUjAlwhkLQJiEsoXAxiVQj8wXaK7j7roAOh5ZDdB4fY29sld7E8N9g758kbDKRghQ7SoL22m4grI",
-	"WiL1CxACaRVF2ruxwwNGgyjkDIrQmLR9Ni/bl5dHZ6e2/+JCP0bYvtz0d9R39DrcPzlsdc/bp6+OTl+j",
-	"1FS/RAEUQiZc/a3EaMYgyWcOXxSS5K/m3zCe291WMdsp0BArlf2L9uFF+/JN0VIurI67eFmt0Hj6olH7",
-	"jLkssXJbnIgJ/X1qbd1U0sEH2/p630ujKk2Mspj5YlRbEko4m3WUilCGIJuQMNFncd9gC6FqxrbuZoTx",
-	"IKPqc+/uob35YpxZIVfD+ytSfgMMncrPBT5gKonfchHBTfISG2MrmbbTh5vBP5m/ryZveC9kagz4Mgzy",
-	"DCls/nbUe90Pz8K3R9d/HNVPwyN5xC+e9g+O9o5uJj+9O3j7osrmbyf9nRP1o/jn9+/kUTgL+zvvwqPf",
-	"RHhyqS44nfysLvjt9ONJWNsJaocvf7zO/187PD54G7E3rfDst/bO2dV14+zqwx8nr1ryaByNgoOjvZOr",
-	"/tPTqw9PT69+nJ28qVUbvZMX0+dvd8Xp8x9ne7w+fvrHj/Pf69fPB+9e9N7sfLyq3bx91r9o0OMVLP15",
-	"ZjNctvWurHF2nLt4rmjL7+7Ck1skUq8nyob6LJ7Qha5FqwxzWyRcyHtZwIHvDPXu/dr+usZnC0yN9+2E",
-	"tqjaAT81ghpnPgjjsfZRDE+ltXW09B1j3joR+U5yesXWegr1O0vah9kRmUqxjJG80Gtqs81zaRpy5RDh",
-	"Pco5lsuFESOU9CgnIwEMl7MRTcBjZ5FUFqX6D/HTAmbftR30Cwgl5HBZYH5O+ykbvw2CaS5+fHYpUxSd",
-	"a1ysf7m4gdTNtm5pDNJV3dVOsmUusp+8NM+xn1w7D/zklZCvAcKdn08XvCrUklKB2kS8wTn0aRyH0K6G",
-	"9FCf2D7Uju54jGhpfXOVuIyh42tj4UAHYRqHyfwSOOp1rmkccqW7AWsNi3xoVurt+6tSUTLfRsCeSLBV",
-	"NOV9OaFDS6fukf6IAQpbA1LUSVR+BxFc1xzrt9wkLASEtGltTSYsltD2HGobMyY4pHSNGYZVq/sZ4rWR",
-	"7ucei8g2wvZWxeh4kG/yqmN2HnLS6ibbT6T7kt3+7gWtHnQ3QSt5oTTBRhPLPswLr5MEJRnZ2sKLFm9H",
-	"trbwBnY28kb7sFByDTgHMY37zIdCSiW01PHQZcjsYygTWSWnBomOtBRqsgm9YXJxjjlWW490oDl5KO0r",
-	"6pSqJd3aH3QFWi12y42SZAK4efj8Drur5S5y5i17SHhzF0tzoyFqRv0WbLKr4hPutvp5IgtJ+JtYEHRw",
-	"0T06Pbo6ah13WwcH7cvL7tXZD+1TwJ+E/RF0zzf9XofhrUbU0skEAEcRS9J+Z0UNxOAtqje+cDA2mOsn",
-	"mO1ALM4Pe8CrjSDHNIo85Yb0t9BNNedKsvg2VA7OCGg0vUy9gqcjZRgP7/C376+A5DkWCSbdTB8FJFp+",
-	"z3qXon/DEjKMGVOuT7XDOxwCnIHoT8fqTetIZ1/wJKb9pEow6BMr5avheUxmJQnWpcuEhEmHq0eZbxGg",
-	"g16X8qtClFvmWSwgIxazKmnD7yFNRELZ4W63kG2NHvvP36Tgujzsxe7TZxUcuyBJPDf0mXrWsQDWYHXv",
-	"JuYPLBRFV5kBoJ3ndnqH98UE7+VjSxpDW5w2/5uAZfEf/2FbW/7Hf2ikusQWweAuRmGfaWQSpqdKJ0fq",
-	"0EEvS5u8FhPGUX5URTzc1hfJbfXbFNgHuwRpizGeX6pXa9UaQrMZp5NQeaXVWnUHoSsjUC/b6v8NMShl",
-	"5Q7gp16zRDOyphAquKRRqyGshicmZum8hd80uy1ai+tsSf0E2PtFIUTY02o7TCdVNZOn+OyiW9oxbh/x",
-	"hMWcRhrE6ejVUvOXX72ShjqWmppyFjWhOo50CGYZHqHSr+rSJeWN6arlkFKwQwGSJUdKm2ElK7lhc89w",
-	"JBp0m+DRHKs6DegIfkWJz9nHxFd/OXdK2efVPXXKOmYJdKi5YXM3ngPReZN0YHOCcAfQveheBlXSIjG7",
-	"FTd4sVrioTpysJGhwZCO/FsiFccsgLddJZrwWpee92lfGVoZGQEhmQP1xZYuFvGfSOKP6cctOgRM4Nv3",
-	"P1zaEBKiAuVITKOADFjSHwHMUwkNtD01P6cOTwArOAIJ/Jsw8KukDfF+wdVXgNSNIiKTUP1//R5AAkJ0",
-	"pEouGUNFqqtnx5CXWTgFQIr5iGcA7r/kBKwh3lTjReQwjCqz0gV+k2lco9f/Hz7Jrr/Tv7Naco1WTFGl",
-	"00nN5vwtd2pFSZRPqw4h1Oal7KGFlc0AEdG7GF5hWQ284pxZQwu+cGahfnMrUw+/hWpq6SEG2UPHqQIC",
-	"syZ7V2BG2eq7NBI+ZlsglUka1Zq1IMtpozSpWyBBpQhmBCMhbuDClEUCGcXTDerQPhRuUXhkxuy6xBk+",
-	"4rYt4tFYsottR8DvYbuat5SjWNCWj9MU2+xMywVdsDcLdtHSXbmMk+RJKnBTjoAplMhb8gAvSx6Agtw9",
-	"YWlRnW9qhJVJLwglxnkxUzSjLUrTRaBDQhMbN2zAixu2YPN8HXs1sFQvZlG/i12bMthsFRDUzEDjG5oa",
-	"JWyXSVbwLrenksUS0sgrZSgEPs0eCWPw+T2o4mCePSletvM/EuqAq622phGbFU8vWofrDvOmPxzeGrM1",
-	"6mem7TxMDGnwU8Z826idtCCSYTemBF9beRQm3uI3CwIe2VjHqqhFLitY8To8F64oDEzgnZcFJjJuv04X",
-	"Zs8WTOs1S64ReWT5cJCBu+iMpD/ZhovVlUevSp9+fcTzaB+07BSqnQMG/+4mBv9LanF3cEl9/SXX3DIO",
-	"BXjRzvqLYNimKyRetbv+qlNxOe2PcLYP4cFkYoK//Popc87POC6ep4EXuH8lw0jG2DnWGq5WeKq3Dcxs",
-	"Mk2K8sdJhmsVQnll4GPFulzTsZG8YjKJpxDbJmX/45aSPFvwbZME6Xd+pUloh+MpI5yxQGJ0QgwIZzM4",
-	"5OpEXbQBAm4labmwckQ9uEX6I8qHDCysDp+BRxExeqv52GxsLnvCsUUwVoiXd2svKk2CsUBYGpRKW/ow",
-	"Ig1ChwMBKj4MZQtxyuaVKcc+JvohJgxStgFQeB51nCvBGbQghvBGzPoiDhjkbxPT0guJb6vq8i4+N/CX",
-	"SoJLlgAa8PMlAYz8pQjmDyYEXBDkp2yQXKnCT3+1/PFSMczZDN7XVyqSnGN2gbv3nsJpt/Zi/SXHVCbw",
-	"WLiivsEgz+k8EjS4EuKYxkh+vFt/usmKWMacExaEFFrGPb4MfQ1xfsBF3gqs6jcHGM9SToR6JVeyAUG0",
-	"fR/w4G2lt0vNP80/t91//0mlZMkn/RFkpjQ2DwSwkMmqlBYkLnV7dRpGPfERpIfzsclyAjdWIoYMcgyL",
-	"BN1hIoHjQFf1mbSQbXlFF1J8NGO5WWCVcpz1XavkPQraDtc5JHikpaPYrdWs34G3DSWSpk7AmwG605CT",
-	"sojTxtZmiNpliecdDiEiNUp9ZrmwvyJwKSKzLEmDjZorkzhdC3sNoOU73OgX8/n2AHpn6SxOf1S0zIkQ",
-	"SF+uvHx7Q5jrjq5oYzyQHc4FMMLapjOwohwzQGZ4oPYyaDUTdlcrBxfYEBimGTr8enl+OzN1wzEbBKaO",
-	"zBqvlipJYMsfNJ473DZPUnOBxuuAsdSB9ybs3S0n115ooTp569LjKJaCzPhG+mV3SSY8XUYzs69PD7xX",
-	"+82UhpzFJ4etjJ36V0jp3cYGyuRKiBPKTUmPvK90V1dtMMVLTChcc3pLw4j2dJ2Eqxg+eX9m0qJ55XCA",
-	"GB6n0ccSHA+kQwHE42oMdc9UYcQ0YVtQUpZpmZpXBNsAQQyW64NjdQum3F0t37JixPFyyz5WUbau2t3j",
-	"o5OjK1+ZvpYRG6fi2SqY3jQYMmyjr0XrEpHoAZEat2ui2YTg5vqui4GgC5hWhs9m4VA2Hs7o0+1Ei2y+",
-	"lj7afc2XCpOALCQsxYzOSXnKAf2aFIsEQiNlyc8r1cc96PmT/QUPWd6EWnVMLo22LlhX0NbOoQDnasmp",
-	"AEmtzgPm5P5YGW+axKKvX8t0gspWHXg+rJKjBNprgnGRiKnur2kwL4UxyuPwlnEm5V+X/zTzUWaWrK7M",
-	"ZJrBAocKW5bLhAT2cjFymdA4kWlPhSpppfaFfncAEMhZN0OWpKbfbq2uLbxqh7e4FUI3jE1k2gamVrMh",
-	"vybir5FdAjKXI5ogwBpKjZj6LGZ9xpNorlyzoMOtSedTGtV9da00KVLK5yb6pm5ZRs/aEBtSJSQrBq6Q",
-	"ARXV/f0U4+YClpYH+sIEkp9gXPdpFFk2C6dm33PwA2Ka6MZIr9v6VzqeaZCJ2Icax6/DC3E4HCWORQt2",
-	"nxmfC1lRY0WAononYHN2+KKhpi/dMjhKNR4uzGrs2xesVm9ogj3wXiWh0YzOJaQGkhHr8B5Fox1isTG7",
-	"ZTRysE+uVV1kDALX4iOZgRkexy8cYDC9jAuPtQsdozFDtMxXGFrAXaKBqH9bkXewIjOiuf3RhAed9z5Y",
-	"9KhRtGZKce5lOaKUWR08UKLK7UCDWBLnyZLIREzITMTYLybRbJELKJCiI60ev6l35YhgxgPrWt1jUz+2",
-	"SdMGiya0sOaFlwOrP2ZJHNpojyPfl1oup4tpLFC8WrOZBbI17qGyYIRSmtpq1xQoMl/Xpm7gk7Iuatdp",
-	"XjDiZyOMAlHTl1BpnBQiD9nARBCl+FEZLyq1Dg8lCaasUKqHMjk5bB3qiX+mnN2MtQ+eVdB2plAC61fi",
-	"EREFTCam4i8NXaA9YQFVcw2bqny9u/MqzThkTBTpbNPxgJpdmu5Lm8YNWMSKyi1OMR+Tz2iutZTScBLK",
-	"Fczn6CihGmqHl/MpnSaRjJElaR0P3dBMYJJa7JxuOmkw/iZPTHpMCbCYjSECpuswTdtCW+SQoy6TpAyF",
-	"gjNLNIUJtaTYvpvyQMc2wQQGOl0gQMo5wvi4rIH13//rf5PdWq1S7fALNUhDiggYvtxiklsRamhFlkAL",
-	"k91ixmIDuc1GZdPYXSK0YGlqkaPfagZuhXARqyRC3o+mAQs8sPSVIWhWmRPBO7xsVIdTEFv3yYSGcWEI",
-	"8BXsNCsh7pydwsseMTW10A71c+KHqYgdCv4VppBODltncYYlMBT3zXKnYvirNxaRze0LSGY41SzfkXCp",
-	"WDYHe8syxhWbcUvEMjq2WijEDNrPOXQAWIwjIuXIgqOpJEpRZG7IuPqAZcnvHtFlyj5oieKGRGxG8lX/",
-	"4sPx2LunBXNWL0sMclNfuoUSkUyWb5wLt+hd6S6rZJwsEAKN9xo7z5vk8k1rq+6RPYJEGR7ZqREJLUyl",
-	"UsD1vdpWL0w6HI3Xim155pB+IN+HVg8LrBWkrLFoALZApgHgUDi6vLxuX0AeyaEUUSZ4flcDSgNDTGFC",
-	"GAe+NhZAkwIbr9dT06xQ0J0PGUh1kY8FlBQypVQMJL7+1HDle4QOEhanxUPOYuLDOlzXc+/rIBfjsQCy",
-	"l7S3cfY6ICFw4mZgVemombIXzA87PPO6dmsv0EDS/U2GaqC19HGOKVLebbxIA21qcU9FouvSCkhW3Gi3",
-	"M87ybm3H2ygL6HU4RwWYuOw0bmS4yEpAXhw1yUWxU3+4SE2WgWeF3DH2bDo1p/UAbs3HF0aQ1VynrjdQ",
-	"gqio21B6eFfN2bZ76otkEhIaJ7iPIyThcPb9ShHont7l4lBXscgiCaFdCysp8HjkxReqXI1qwDr0hHGE",
-	"b6XS2ssLLVJ2hBYEkG/YHKt0Rkxqw328D+FsRuMoZLFW2h2utHZlsTg2ZRgjPYZ8LKZzMlaqSWh/pjas",
-	"2tHKQE9voo34Dsdw1IhFadGR1Mwn5VyASomUJC1OAs9uMoxpwHREeAwtLXEQ+s4S8XlqTVP3qpl6T/AN",
-	"Fv2kcDwPq3pSvwYjVhiD6vBD5XGhT7Xc7yJlDKSDb4/Dg88r+2SsRg+eWOPFctCC2nhfq8uizKa/KNiN",
-	"c3tnyAlWxlzclOk+Bpqo3jj545Lb3E/SPZsSN36V3pQRxmcxSGuHt+HeztS9RPrfHlgOs5FRHQtmYBap",
-	"kVUnUx6J/s1yJdICMxBs1pPWT93D1tHx9UX70tcyydJ0A6cwJTHEVV1LS48JC/65SK/o8CVoq/GAbqlB",
-	"KQvLmtxixhFZp0lkKFRAmKnaxtRYhc/L/vn1y+Ojg+71xbGe4tZ4QP8Lvv7Hf//P/+NSZ2kqwXfti6PD",
-	"D8AIVqmSS8aBmS5M8CzjTaQbgNsnUmDuXYnvzCHXDc6V/pgXhJiVmkDZr4tWlV+g09FGS+noWZHMvoax",
-	"nBy2So8WJMJHPGCQCN+/s110J/d7SrnvPWG3IuuGrwZO2cKhT0Fa+piYvvt4nvJSYDUwJd2wy8XDYSYu",
-	"6oRmnTx+nqvYOHboYWYYCCpNTevW4Uui34tGqpcLfa8NeBunO0XrogOrccdKDSuBYM02i8jgYqa1834B",
-	"uaAyKzt8wa50WPbCZIFcT1ezzPWvs3dUsgVMSvWeOzxnWK40HMlGdmPWPOxwbUbiBa4dWSVL9UC5Xqus",
-	"UQYmYBBKvQ+b7k8x8r5GEWDcfkEJcC2XQRmksOZUsencCqSfXfmMtfO4mFCXZ+R7mKzA9j6qyL1HXP4L",
-	"wToWGIr2M47WV2mqHqPA+9tadOP1NJQsk+kniSDqjRoZDccS6kOcw1JoOwL5wLYlJlsOyMDmQyMa2Qyp",
-	"xqvpkm4U7xAwmEyVC6sEOPZR6SbCT6u31Q8N017sdzj21bItKA2fkYUnIw4Nx/mngfp/2rbbyQfspMwh",
-	"AwFpbHOhqJWISQMC2xBW1xmcm4H6+SBMrNIoigSAndnhezVTJb3vVDl4YBCqtTcmIdqRILvMrDEMYuGe",
-	"Y5r0Rwaj2OEapFhLEyWmloXfkEEkZjYKrEmRtpHkKQmZ3P4zZoNPfgV+jHGUxeoIZQh7GOFJAbAsxnEY",
-	"xxa1qiS7tRcmkU6ThTpliPXoGmZgfEZct2GXgp+MGeUQu8UbKx1R3iQqq7ZGNoFfFPBVC5j667qIB0tY",
-	"NP1TwNRLNOhKvZ4dvgShqNGJMjTL06dR1KP9GwtYLBp9DrBYQfao3DCg9KZAKZ2pvXxlWVYfXisB+wY8",
-	"4KtEG5oDYjcijRm4dffXSBuoilzo4yxehBNuEtQ4wrM3v6IwxX9vn8YiCcHKM848BjAAT5ja5o42Eiug",
-	"g9aLWa4AViLutSbRp9A0i0SyNie6DeYtiFbICwIDhO8Rnysp6aflJuc/HLQ7Zs/EnlFWQJag9JpVY77p",
-	"H5mqwAq6IxiTxuScYV2fSmZgQx1uMP8GwpxKoDGdk4gi1RXGKuBAGqYtfFR2polGQVuCnpxaHk9lQnrM",
-	"OF6FPcxs5zLSMvd9YnvjdjgoBpDEJBGTrYjdsojo3thIzH3J+luHLOmPtl4xmfi6+AdL5g2JCbJZhGM6",
-	"ZEp7DmI6Zh3ulBxO6JBV3Pp32yHdIR5LBa5WEWqgNGHYFmup8LUkeHcOm5veq6VPXkELGB04Ni9jqDQ+",
-	"vMlEmGoltJvKIiY+0Ab6lX2z3itfCrTPU4/5fYr0tJqfz3m7K8lbViMd0gZ4nxYnlpqD6jg4phtyf+3t",
-	"7FU84r9sXbb3dq8vjsuXb1qNp3vljOFXqfj7Jmbg2KC+JldQ5838dNlMswfu3pNVZvuBvQtMd/3TumOW",
-	"jESwmh5HMzNfNp7uFfGx5/lLdrCUbJ0Md3bc/XTjxuH9zJO+DgWDuVZqrTn0dzjJUU9ZRqvlSiYVUObN",
-	"3Un7GJm8VPmY/oPEUFwtv4fvFHhbMQ3KCaOtVjmprRiQ3rzDtYYiZa09Kh5hWvc69qZN/sM5TbXWrZtR",
-	"Pnplo+22AbCHTFwe8ekUOiSzj5NUHVY8zaAlYs09LF0rvUAddXhWH8F0ENTq6KJ8EsDIxtTT8oy2rKAP",
-	"ViBAmjrgZWwNiGBdXxxXiW3JZZ0Y1CQSIo/uUhB1bxc4HE8j6PHqLYpz5aEuzkLLcrUSHY5/dJ394QP5",
-	"I6OBp0uboNJeKTfNSm95CQjVdgkXnkHlqn9gkRlGbY2nqTdFBfeOLp8HiPzMAOYtR4GZQ9bVqy3VkAdm",
-	"v3+WgiwSrDDokis4He7yp/VGAVv5ktJK0+Q8y3tn+iMvE+rLHr1be7F392fDlqIRKbPqsEr8TGtKX5N/",
-	"AYaqYOPoGD8Esg3BLws0XSNyCsOxLmMTAGS762qrYdkUsWXlkjkCNfxdp5iwj4ntD6Tnq/FtePRgjgBz",
-	"U9Yf5XN1aJXtijmBjBVuJPgcblvxEGdCiTMCQ9YvZnzlJN0DtmzC9Vpj98E0cWsy+bJK+L4lY42Nxvea",
-	"JmymOyYv07+pTWuF6KJ3peVETvOmerSR8d2KPnbVq/N9wG7DPiv6bDtOO0wUquNDLeKVFwHojLPz7qv2",
-	"u6ODNtBPItTpCaoCyrV5K2a80rSxTmjHnPZKYRyPp9qraghPJH6HR7RPJQY1dKvwTH/wyr5LM4NcwaC0",
-	"sVzKgKRkijDpi4nxF01xCsTbJsCbogYdMD7PECAUro9fJbu1Xe2MY0xKe282fumksnGAKXVAlbTVpEOb",
-	"jArRu0JziQUumUIBkQNqb2RsSE0eNVrEB0xYnHZzopKMlVgw+a6Kl0mDmYoP9Dme7zWek3/982m1Xims",
-	"lH8Fi2AO4IIKWxKTggJ8uBKQcXKZ9IFeMVqVLHcHck3e18mghwy/Zae/JAynd8hXDVi6o+zEeSsH72tm",
-	"orhKtxk28NjScG3DeSJv9NGfjWhSyNtbXHWrxeUnb0la5705grosb7EnBPQUVhKmSdR29k2aRV0EYzXM",
-	"CHCpObsDYz7rCZR1j/zePJ9swcBaGGSsb+UXyDDQ2Um1YYhyB5QzMjYmNQaZDDDP1oFZJF5F+yCGyd6Z",
-	"pW4Gvu8cb0OCOBFR1OGWUEDXGS9AShMhtKQVg0EUctbFRfMr7oJBSyOfjI0L1+GLD8sbiDbblJe8RQgj",
-	"5OzaBWbKVPOkeSrIeri4WzGzLfOcOh+b14DwHmY/HGh/h6fEC67KQZJzUPvKBeEBsneNCY2iJtmt1Sv7",
-	"KO7xjga8H9rAIZmpm2Nh4ozO0/TKxnQQsAOr5MLVQJqI8nX7yuvwkC9onOIgYAuWO68lHiMVg8/A590b",
-	"j9XSu+MrB5cWJFTuK7r/vXIqd9YXBSaqPqdS24ZhphprU82xYGd3M7511hJnPOhK26vd+SLkSSzkhPWT",
-	"7OeG7Cf/UY5xUn9lPOIVGFew263rDLKORQOAZhldJAaGXVyHDI1/pbmrnUYGHumUXs05HYf9DnebFXVK",
-	"lSo5GwyIJtwCX+LDaevk6KB70X59dHl10bo6Ojv1NUFXGeqQd2u7lSpppd6wGWeHU9NewihMrIXoMh5M",
-	"RMgTWHUdcm5Co3Dfg5ieh6w4UNW2Dxa90/FJcNbhZUPijb/q9qgM+75Hch+rBfUrOvhe3B8LI1sdvrJN",
-	"lVKWunJc6Sn2cYKNjCx3plIMDunmion6rksUSmI45oXLe1vUScvr8MJJY0cZG1bRd8aQBSifQr5z7XFp",
-	"yugOB1fMS0v8qMzWxjlt32XCJhjgCyVB8oJA1+PZRXx13O6+an249DvcUBJhMjCRhmPe6C1i+lqitWXh",
-	"IxDhCyUJh1zExiPS3cYa2FyqBT2lRF9ExCx10waZdCs3uKmOiKrbuT3Lqo1q44nEZi8Qa1EbK+TAC9S1",
-	"QSxsyWA/16tpaPT9igfDdbtgGZrStNmcNFzY6qfAPL2FvXISNDHYxz7DqFAizEnG0Bi2ZwQjRgTzbJ8f",
-	"dX5xYmV1XzUPT3mWYB0aPBPuW+WXQZoRoYXuaIssBxPmhyBd4wDm8EimA978wnlnd0Jz1B9xIEuhHfb0",
-	"pgcPzXqzK9T50TvPnswwyexhtfvqlc1tnaJ1cjin72X6bGS3JIdiyoN/R3sFY/uLfRDzpotWp2ZfZOSP",
-	"feUVdHbpEIuCeUCc7kSrjRgj5bZAJMiNM3sNEx9b0zPERBFRvkMscVng0AQZj89eH51CjFGHEnEiuoWS",
-	"lwnv+bQfd29pNGWQe5vEYjwxbHxj+rELLckMM0wmyWF8Kl//owvdxpCBQZkILlQzDEylswVzeGTKh1Mm",
-	"Je0ZmB5QOsIMLto/Xrcvr6CiBlW3605nGo6ECaGRFETSubQcTkmuw7TEhomYCZRm9jq2GdquoxrVUfbt",
-	"JUqDaEgMLD2kFG7CCaESOcCgFAUCnABu1LkUXcLjkZj9htZIis5c3qyqsTRauCbhpa977A4l2UH++8T0",
-	"nOE9kOBa52ulxhxE5miSehMQpB9kqrxzzbSKxMs2bsnljswGgbnLDQNxjsjp8AcPxBGIw3X4ikCctzIK",
-	"l8Uaz/KIqQ6HHDtnH5OmsfZMasjYjroha2KgBfrVOMWThYGwDl8eCVtSw2IsLGigTALhyut/aJIqmE2H",
-	"UxrVU7rSVHiDKEe5/g8NSlc+V66MGJi1LBuZGicmfKBVDPLMgr4Z04C5SGW7KZUXAEniJfyqcY6dIZ1a",
-	"2tIAC9xFvIzsrNrhsE/NdMAtJQmg+dV+0AgH7C7tpLnz78iHdejaEVSVu7IYhyS5MCQcoTtGITu8OAxJ",
-	"Pj8KWRRUhCE+tjJZ0wpFre1lwiYG0vfVaQJnhPdpDPOw6uBuuqAo6gbvXN5RH6BhslwftLnl1NNtqh2h",
-	"mbEpzUnLopCgMi4FNYdSKmM0l3vAYwSzkDRUW7viLRxOjxhzLP0MZIRy0GPaVwN2vinTnHgwE7A2nEYp",
-	"SZqEcjAnMoyARLtSxPilFulhj9Mj9IwqGOXmxRZf6jDf53h9o42UVh9hDAs5Z2iDk3srbnIYFFM+53yk",
-	"zpHulQ+fYoNz05rb/WhOx5H+yHSGXNry/DiUybn50ZdgrdUP25S21kwgy1v7ZRtOfAk1kJX6T6SduLt9",
-	"zEe4fcyf61oc+Gn02Td++jmEvn9g8wP7HfE1gFnEVSdeXR2yREnZZBpz5fJSDNoinLjDoY+8VhksZmPB",
-	"57oiOw6HIcd/X5wrD2BE5Qj/Vi/es8pO44PBjk55ckeUB9gtMEm3AUYHsHDPuUIZ79PJFovCYdiLGBlE",
-	"dKgtvEQ3Kgw08okmCCSwD8Y6dh1LUL8fonXXv5nROEBaWL5QDNo0FJSoFZX30uH+L53SaHbTKSn91SlJ",
-	"9U+PdADNg/8aD2in9Kvv8AhnOAts0N/qTdCg1+9gRhUP+a3r5qkFj/tVl8LMQslI2ZezG9/wrmfXyCNy",
-	"zvssMCur7j0yv4YVEFMeYDMfqZODlSppayJ0rJdJt0naM8E0xNgHr2VpDas/iMSsGwa+sY9rhgEQ2VFs",
-	"O65ljR/UDlno/EDu2vihyMrWEuox+zS4j/gaCyjN6ocSOzUYJsfUofw6y/vvhw8w+u9sMPh3L7e81K66",
-	"jnXofVCog1YHwbPKaVvA7pKbMLSmksEW+OurfSWO1I0B6b5UW5X/nBjt9qnid3i5QNnpJTzDGysfJC2z",
-	"7FHJ9nancbTFgFklqDSVxEjr03XVDMDGuFjobYIhMRtYzop4MRgYF8t27Q4TTaFoomugLzu8TG1rdqrU",
-	"mo65V/ZRN2TaTE1iNmBxzIIqOQx5KEeGuRWI2XV5qMm3p/3M0lfke7ka0H0C7Djp63BwYGukpl7Wx6RO",
-	"1o8zT1qWLdQmyRNJ9B6q3lsqfM3lag9xUNejYT7TkMRCpAJbEuh5Fu9TTYT6tlxBdmRlh/RCTuM5MdHf",
-	"hZNKenOiDMfKCvMUC7LteffScmn3qFRcK5aU/fftl63rqzen3bOLo9dHp5dA8bvMtk1R9ql5C+wNiTA9",
-	"S4yGtQV1ysKTVag+Vtahhrumi2rBGUi8ZVAkUMrlgu1zhta+S7cRyg53bplJohtcKCkD68bcyLvKKozC",
-	"ud12j2glmYf9RdgE67Aup0nWL/OrTIptxJ58D3G4CZOFvuavJbJ4bO9dq1tzkpCveZU8Lha7X85EQjm8",
-	"iZV0oH4ZCm7NpHXyt+kaUsqlVIZKNdQFv1Bfk95d/vKr+qrSJDk7xxFR5ZhJgB+SGzavEHPqPY1PLzaB",
-	"AMNIk4TJBL7x3DShtbr0eIJ9YkeplZrlNTIFWBiL8MhOg8SUB2JMenNlTkG2zNQtYkMlIwqyVliHL5hh",
-	"JG+FmY1wR0MMERkmGnG3To4ZDqkgy4SEJKwbst1rVmN1u2T5xBBIgdrNvgZlMYvBwFWxF+fdo1c+mXLJ",
-	"gGAw9f8zPP8u1idH9Q/3T7n+lxmrFmr31dur36mC0PayDUB/A6z8hXI+pQXNhHE3EP/rOpG50Zg+5Uqy",
-	"RYIPWWyy6guk4eBPQrxSHWkeQAwxjIkU/RsGqFghmfYEd2sAnr7I8t+8cAvHbV+uGZ0TA/jS5xFjcFzY",
-	"fqcgeTV33NyE2gzZjhaMGwisDi+WWMsba6WG6B25BPC64mz47urX8W/R3cpJ12x0oo+pTN7T+RH/om2m",
-	"Vppbak8k/dFi7uuCcTp+sK3zGJlfZ3x/UZh4jfdjsgckhrEG3xMu0N3636PjgttrU2dFifftgYiHYgWs",
-	"5BKQcw7hTswkSzSUtwypBOJftC/biP2tGISdqfAHdUB5tlo0TDLdZsI0zwQMd7Rnum5D6gnxhAYpLGKI",
-	"mQjOIIBSJcdY1dnhExZbeJt+umEMAAO3SNccwvTPTevhxzn12Yfc6dg3HmwQLZ2HKzr3R4PcK0L0G6ya",
-	"BzVA6p2jM4Hlaso9mtH535z+9+C/RJ8s7YTvnKjNWmVnIr1wiuEWq7mZbXUdsM+jjVnUZBX9Y3Xqi+BV",
-	"kj32Yck84yGaUth1DqVBDvy9bb9o7/hLluhss30XOsnxGVsfaa1XOVroR8gCLy4FnRQfgzAxPREh26Cb",
-	"GWOIQw0ftRfKQ7dKV+Oh4VLAmqxwb/T4H4tBwHnGQxwiJ1X6dXpI72PBh0ZsnMV5G/Hvg7vhwV1tYOK+",
-	"ct1759iqk7UsOVkyR0cNtRC2+Jol7pl4JOfnWhpKjcU9rusnjKqcUUmgoytgpspYCWKbY4BgYIHp4w6G",
-	"KlA+Vb53JOPiG3f98XyCQ3eHdcL1EJtPK75JmWLNuOj9xvqJbe2AnNsumVmTBKGcRHTe4ZgYYLwPnQhI",
-	"JPo0Yvu2w2x9j/wQviRQSjie0D5Wc1dSSgDlPaSlRbFOw4CMh8wBsfthFocJMOLontMaq6bmQScTdxqx",
-	"iJgkdCyg+w+Uh6uLE2gvH807PBnFYjocafdoHHLSOj/CkBrwCyBXANKOX7C+iAPkqqE6nTGdBDRhga/0",
-	"VXE1yTX84nFVS+YZf1EIY+0ppp9v6n2x8MX3GIg4SBn+FywvtcnNsSmQJY5xt037SXgLz1tSa/1+RJW/",
-	"OpkwbquF0wJDyzXM2cwCzTWHCxxATeDSvrVV5AjvCsKEJDENo06p0jTAHPzBALtRCQ69cE18HorKPB3T",
-	"lp6DcTeoHlMokD7G2sJ6p6IswtpRrgVEEGrALpQnTnu6gzpkD0EKNMET1+jrcGzoJBNq7ibgHkCzGs1R",
-	"mtyEPCBlH8bqN1G4AI0zsJdY2hf9L/UfOZcJG2MRD+WCz8diKoGrA2mU9XCfAJEQTSuNQkgfxJmAkBqW",
-	"Or9braHm2qEc55J6n0EYaCbMG0bKzu2xeKhSJed0yCTUqPansYR5YI58xIjP2cekqz/HtjhQRpQI0z8H",
-	"ikWx/gCg0fvmJzifmE0YhQ2BA7POMgcyWy2ZbcsapWSY3lzAJK08nSiUSciHZom0mTCBYYN/UCU/sElC",
-	"/Nb1q6Or7kX7qn2KfEDlFzUS0Lms7EOqxQh4guJfczWhZ2MGuOipH4cyaZnTc9c4OJyHA1g/YGTe5OcQ",
-	"hXvcanYzH/Xui6R/C9+hDmNYKYDvLSsEvnqt8JcUqCjJjJXDetHWiGdd5SdXNlfJ1nIDigXJqjVZxyKn",
-	"VqWJAs7EcjP8tmQY3jKeqx0CRkS4PyLgEM3CALuQpVp6Yrgeio/MgZnRl6ib0nRA+MhNq6fMOn5/Xgad",
-	"TFI/gUQssVXmYLYrl3J54V1+S27/qZml1iTjD0Vs61yyOzVHFQAagAdSB4uQVM+JmD6RqKjVlsO++I7D",
-	"KJtZdlCnIbypAUw/yWT1g4rOlEwmmu0ZI0yJ7sr4MTEWxuKGfh8moyCmM7PD7qoG9HVIlbRxPt08le9n",
-	"q441UdmI3jI0l76nxKJziB/7qJj1tfsUuuUiq9D685F2AVxZP3qU/uxLSELTH21TIaibCaaT+d5rSfMt",
-	"FSVJ+ymuBCm5vPrLOkGuko9+zAYAoqTcooCeSOKHgU/KsPOQJGbx3r6WXEUYJiUbO9z4VSneSU1KU+oD",
-	"zklD6e0PCjFPZLdWq2cRTx1+B8gTKUI8IcIpj3syiKelUX27kTegj3eWMwwsbfyEJiO3UddgJV888hmW",
-	"mqWQJ3u7Ja80Dnk4no5Lzbo9SSFP2BDiJRvjoey8oQwBt9r3DYpyJdDXh4q6hnegnNR8a1XbKn2tBFhG",
-	"8J6ecLd/C+BI9AE/O3p10D2/OHt39Kp9celXnBZ/hppjAk2IcApkxCj61R1OnR5/unwOZImmcsp3tCLX",
-	"F8c25KtMnqJuRInYx1IaKJSBWu54yiWhGC1e2woY63YWGpIkosM3aTVV3JFOSyoryWybUuixi+NdeHnl",
-	"nJRa7JFrKnZ0rVG2Yr3a4cchh+zkjAJeXa+cfTgsOE2IFGMmOINwUDSNoUP8bdhPQrV3bFA6jMEDxPbq",
-	"6k1gf2DdeKra4acisRztK/vtOmS3m0POi6Sqmt9dZGpuB99Tqq5Ez+knnKpbfXosnKA7778oxm7bXWKD",
-	"xwU77HLxXBLfnrLuNI7877p6qqD94R3w8Y6B/Td1fREoP9KSrUDnbWjzboQfsRAqAE9NC/TjgVNvOo1j",
-	"5XGllqJT/snZDNKKuUAByvEsxAqTjPsuxN/2c2Ig5+dST4+EhYQWmF95ZCRW9iFfGxTrbyTJN40kcTKE",
-	"k3Qb3xFKog4ylDj/sTIEbZplW8OTIlTDECpQXZNSJRdimjCSxHQwCPtYAgd5M4cSMpSkUasVcgJfMBqE",
-	"nMlHLTt7w2iUjIo08gUUe4PJHN8iREu/yiUPdnnr71A/gFcti83Yxbbl7bjq1ZUQQbt0QKbPnK0wwvn+",
-	"al62wy+6qrA2LekSMYnZWNxmyrs8wngsomjxB1dnV+e2nFIJ9ZhBHescm8p5HY7M16ieoIPFCl0FxK00",
-	"5Wm18W3OZrq9eYf7F21og3fS+qnbet32STlgAzqNElKvmQrTfWK4WsldqForwJRqktChJHLaH9kBlamj",
-	"y2iWwWChGtdz56fv2OEz4HK1TXGB1Dvr7DgvzKHB+m2KDI+8AqQRNGbGrxoP6DYyIvi41jSfKq+SY5qw",
-	"2EPfMNsIvdnhHb5FfHOJ38w5K/ZeZezl8N//638T8FG0/7jwtMo+3BCcvyah1gqATlrW/04fkNlAyiE1",
-	"G6irb6E7tkMMjOS2FylD6iutB8bVSQoWx9OMtBZ+BgXJeBeq7qyrZyfpdtwn7pxremaZ0nOXEaTpdqBU",
-	"5n0Rya8pfDTV7r6HiwKdZUguRaL8yxQbUbzPSNmQkelXg+1JrjLsx7h/MbLHCRezJmnUdj23JZsyo3Sr",
-	"r7naX1B2rNnWHHsMmJj1adUev3VeNeWzbYWN6Z3FV2F4jIuJNTIi67FA8+5DHsJUS5fa0vJDryikTpYs",
-	"ugXpPvv67LdFz+5unMH/btxhX8jgO4eOgEV0yEMauuh/FC8bG38rRNFXy022jnSjsKHwE9nhrvzUrGQk",
-	"VFItisTM4eHwvQK5aiRBEZ9YhxcxWeTo3EnZrpaXURQVJw6tNBG6t0qTdXghyYUlRVqWiLlh833LLUHy",
-	"1BLr5WyOnOHrpYH4xtPfXw2l2iYxJbBJsZanUAgtp15bKZNsTGk931paNqRMlzgca9ZBEokZi7f6VJk9",
-	"uqkN5gQgwgT9sDCwHv4+ZdBpkMYBNBYUAxKxBGqVqGSYc3XjLCMqR4YIoteP55PEdJsDZKK6F5K3Vc3X",
-	"yqOWFkv/rIHUOJC+oYaqIrWiQ06urw63nnc4/KyCCCw04GKqm/tQblnbSRJPOTgDVdLKCii7MhI6kWQr",
-	"iVeRlj2aVfWX0pStQrlbi5VKguxPnxFJ2+DMHgg+iML+31WQ96+CBOot5hRa37Hi0QAp1nHLWOCrMhaM",
-	"o4PpTiGqS4ALl+bmm/gH7Uy9ZCgzeK7vBHXTXlkeXe6UIjEkYprgj6ApUadUcV6pfV2/Lqt4Ow5lsnzd",
-	"HwFmpR+2CcoKX3EU3rKi+ReCqb9nZLS7ELL4JbtHtIADasWhW5fYThtThQFxMFe2MdeSNHcYrMxys490",
-	"PInUD3d+b2w9m7Vy/yt5pTH9eMz4UC3T3i6Ai8yfKbxIJnHIh3dBFy0RHN8FENQ5Yl9CQmEd48L5XL5D",
-	"ITa2rcHIm/jHnM2y7RsxIouBcQfSvK97DzkfkUnMdB/HUHY48E5UyTl+iPFy+Cx3lUXmzEYiSqdXjtlU",
-	"MhKwhEERkNfhF4cH5MWzWo3865+71fputVHxTLvtFPanlijGMtQAMYBg/qLplH4BEzTR+MOL9uWb7kX7",
-	"+rLdPTq9al+8ax37hA5FE+ONySJ3jQ2XpUniMK52+G6trvTuAqcbTNNze1D6l+3Ly6Oz0zQNICKg6TdX",
-	"zGgIyzYQcVFjulDqfsiwmAi9qVfIlCdhVBSzjGkIXZxNeRMPZIf7J4et7nn79NXR6Wsg9NE8COpxUEVh",
-	"o6iNNIoKzIx+q3XcSMeOXgCOpMNpYiKvZcStz8xu0s0RdRe+JdTEcJ8rzRLxOJY+POJra9zQ0qQZX7ox",
-	"w3fQxan9EbM3QDLiihfcbGZdF2xwkJIz9Yrx7vGtUcrTOCo1S9tQBqGvyYvN4/CWce2U41kHD6Ga6mSd",
-	"zfzkFWcsY51pg6Pm2ZFjhGAopomnneSM3wwsVxk2IeeJMK3F5y2aOc41mH7f5KK0jackZSVqJyzG0Vec",
-	"+1kltHjLS5f1/mzC+NErciA4Z/3EqZktvxZiGDGPnIT9WEgxSDzyOkyOac8jP7B5PxL0xiPVarWSCtoU",
-	"ip4BVhrvyxmeWLFG6oDHtA/1NiwaYA9U0zI+XX71wPesdwnodDKMGVOi2nnGmCV02YpmxHj56uzqHDqi",
-	"ZvKCOfXxRBIq5TSmSn9Ag1VSRgnraensrv94UPRsE7sj5fesp2wMXoFuZ+5GzDQlyIDkU0j+mHI6ZGOW",
-	"WdNJSgBbNGd4rm7W6poXGOLV2Cf10PR9GkLpuV1+BE2pB4ISHmNPcH3oJH6rufX1o/AZzjDxg4JBtgge",
-	"vUzmPhc0LOfz7hXTbxZlj7RkeDY5PKNzSUL+f+m6lpUGYij6K5duOoW0BfGB3RYEwZVuFR0mQcIMk2Di",
-	"A6Hf43/4ZXIfyWTSuuwraZKTm9v0nHuIF7ApGan/QJBdfUl+IZsjMQ7xN+hDLZB7XCg4klPOimgsg1DS",
-	"Wu+Dgv3dLWOLndTl+lAc0jEn8M6OMZmfJuM6aPKBoQqvXZpMRO6H66mSX3xzwZsuTjI3hW0+C4hXvNgY",
-	"Y8nn4dvGVpth66zulgF8/7p1HprKt53I0AoG25vKHP60wTuFBP4Lm+B6f7MPS7oc4ddhjU/B5dX5Nfz+",
-	"XGzOwNGbyGeeCoeobJkZZp6ZxIgYWistsfx4TVlYSa1JoODuk+z1070PWjK2Vu9IYIO5hDYazFdnCAEI",
-	"IIEud8GCD16mmao1p0wBmiMDUQyMNNfSFg4+1R6RuSm/cLmNJ37rqW1clEMJVpuqtsJqR2OjVH/UHCfw",
-	"AR0vyXlsErjHtjdByhBgOHpRdZWdzC1yo1zOZPPy6bzDjy8OT4e/AAAA//8=",
+	"7L3rctu4ti76KiidXRVpLVqWFcdJ5Jq1juLIidNO7PYl6Yv6iLAISWxTgJqArKi7cmr/2g+wH2LP95iP",
+	"sp5kF8YAQJCiLnbsdDqzu2rOJJJIAiAwrt/4xh+VvhhPBGdcyUrrj8qEpnTMFEvhX+1oHPNLydKjl/qf",
+	"EZP9NJ6oWPBKq9ImU8nSR5LEUb0SVGL92YSqUSWocDpmlVYljipBJWW/TeOURZWWSqcsqMj+iI2pvh37",
+	"SMeThFVau82gMhDpmCp9EVd7u5WgMo55PJ6OK62doKLmE4ZfsSFLK58+BZUDwSXj6iCJGVflw+vDdySO",
+	"yCAVYxK+6lyQ7UkqBnHCtvt4vQyXjB0v7m06hcp1v/fb4zdPrxqjH59dXzT5hycff9rpv3/e1lOhH48Z",
+	"H6pRpbW3CzOz/8zmJlUa8yFMrXOjJzZNpUgXp/VhxFJG1IiRCR0yIhVNlWzBByFnH1WvDxeGRAyyX12x",
+	"gUgZqYoJ/W3KanXyIVYjMVUkVgH8irMZk4ow/WRZJ22CdyFqRBWJJeFCEcEZuWYsIUN6w/SHu42GW7zf",
+	"piyde6uHoy9fqp++b9v/frvj6hzH41gtLs5rMSNjyudmIoTi9EciiSShioyFVKT6pEFmI8ZhUsP4hvHa",
+	"smkk8Bh/FhEb0GmiKq0njSCbkv7HmH7E/dpsNNbu3kPaV2LJqRrAd9m2PT05vyDb4wHdVkJNQiJSs5X1",
+	"R/jjpbt44+370/j5zY/jw/mP48O9/g/vd/s/vN9hd9i7p1TKazYvn9kEvyyeSPz0K5pDKm7iiJUcvgt9",
+	"oMy3jyTRAwwIlSTmJDw5ennQOz07eX/0snN2vmwy9uqVU/ofKRtUWpX/ZzuTzdv4rdy2g3un76dHe8Z+",
+	"mzJZKgL1cMMUv+/FUUjoVI1EGv/OiJZ9cPKvUjGTLCVKkPDktHd88uroXe/y7Dgks1iNPveVPH39ffNd",
+	"54f229Pjzpvdkyc/fLf309nl4U/NW7+WT/qBcqKlNqqmfl9MuXpBOddD0HqMK8ZBKNDJJIn7VK+ClvdX",
+	"CRv/569SL4k3Nr1YisZJpVVRo1gSijfUgu0KbrpP9C1pH9dJsvQm7rNHkogJS6kC6RZzqSjv64HuDpr0",
+	"eX+HNa6eRo/p3pOt3aYWHIqqqay0dhuPg4qKFSyKGbp5TMXNdZrylhawLTPmlhnSlvnhp1vsEX09rtri",
+	"luinLGJcxTQh/RHrX7OIiKkKyNVUEcrd/MiI2qWAFbALVAWJ1OXbVFsH29oIkNt/xNGn7SvKwxqhHH9/",
+	"RTncQovZdMr1M1qECyKZlLHgRnXViTlUesSPJAn1YoRdHksSrlmQUCuqWSr40J/SkCkJz8d5xII/kmQq",
+	"pzQhlMsZS7u8utvYqZFBnEoVECkIhbFqNcduWEpSdsNoomctCOVzrfdmRl+q3PLVu1y/FLCSXjKp0mlf",
+	"xTfsjA2m8i6bEjY2rOqZO1t/VG5oMi3Zr256euADkRK4UN59V+rLiTvUK3al/uGW+yGeTC1Z9KLgBFcP",
+	"X8tARmI4anMxJXRIY46vg1RR2+VuyGp3ntRZYWCbzK84GX+q93EE25KEbf8lh6QarlnlMCg5DeMBzX5Q",
+	"C4hIgy4fgNUWSxJlGzLbK2jtwb0fSZJQqfTREwNjLY4lS26Y1C9GJBED+493eXjWaV9evO69bf/Qa7/q",
+	"hC1zSkvGtHTxwkxu5F9uCGPiKGTpmBGjsHBb1Pwz5m+rf5OTNR7Q1SOmHIdHOGPayCU3LI0HMYuIZH3B",
+	"I2tOaqlMnex1P9KCjYCNe7e5necessEc/U17TwcKdBpNEpaSMZ2DvplKlu100j49asHHbrGqIg0IJWPa",
+	"H8WcBSTWOkNcM04S2r9G/SH7YsK6PIQrwtqKTV84q/sE1ts8asJSKbjTINkL6vLcG9Lnl8xGQjL3lozj",
+	"FVKaNFcdupwg6PIq46lICHU39lwIePg8tMfqBY1eUcVmdP7ZJhQjMh7yLT1jY6KSvpgmEUzhSh9r2h9p",
+	"qwr0PvEvgJN+my34pNHMtuALGhE7Cbfv6JU2N64Syq/vzW5amF8UR2ZbabsiwNeu/2oPFuWEpalI9/XP",
+	"RjEfkhmV2oCgikV1cl6+EnXzZoxlfw9vxorUWLsqNzQB+x1GJiutn/+oDGKWRJVWZZuN9UWg0OGWlfFU",
+	"wtvTM9HfERpFKZOSyGl/pF0fGtH/1zy23hfjyqdfbiVKGvn3aKf8oO/RW40xTQYiHWsLOCUDGieSwPLA",
+	"8sJ7wADTGRvGUqXGuFln3pW8DlhsCALA/XsmvDRmikZUUfs6evnRUu2CDGJnrWNAq2oulqyfMtW7ojLu",
+	"14z812875jH8nPb7+k2BXNt88RYn3IGx67Vctfc+3y4iqfdQDDWlsNayRc4OD8jTJ893yL/++bjerDcf",
+	"SfLm/OQdHi9SDYvLb+whVN/kSkRzYxWJ/nSsF9HcOSD+PPCNCz5I4v7nnjutAIzHBLIAHm/OUJIyGs0J",
+	"+xhLdUu74nl2YNxAH/S04JC1g2xGjW9JCzlYro7+/pJbrXaSfqZnjqZa8R5LTLW/gNP+Kaiw/BKVzwc1",
+	"s+9pP5IFmZtzkeAro8/tDmNEfwie6zXjd3ebOrnHahXnxr584jCgrWk2zXtyl0gS82sySMTskSR9ETE8",
+	"1N7xAqMpv1RxftikauMK4dpxhy0iGZqPYWFzh8TGoGqo7Z3ihnGJQZd74/JjKSaOImPex1trg/WK9q/t",
+	"yNZHO1raYDTjyp0xb1R10onViKVEThg36kAPzZh7GHbuoNj5fLPCTnREc47HxcnFqXM7UGjsk5SNjdcP",
+	"u/grF3qfMTMQikegstX8gmrdew/RSWdzehJPnwsbpRLw1kFnml/skymHkxODLEzZX2LhF+ZJs+NPZuBP",
+	"4KTWTR/Op79J9c8l2WksPMJpNgyOQI4oVuBKVl1kAt8GkXQuiRQ1fMlcsZTTBO2jO73kW3g8nqVsH0zO",
+	"WXrDUoIDeLD3ci7GDL2XAWoXwZ12Zem+vz4YQJUjMdOeBo7ShHid1R0RNGgHMZMQBcS7JWIoYVmPqVQQ",
+	"MrmPcxNL2BU22AUueYsMUwryGbcNeEgi+WsckP6I8iGzR4HRG5OUdfGFfNzBregHOj+6rxXN2yiwsDM6",
+	"1ydRq0OiV1gyBdlXKWcijazNYv+9PRDpUKhagIfZvgh3MiHmFpkbXLP5X0pn4KsZ6TfDRWFhSJULtyoB",
+	"BOW4IDj72OgMPXszb5Qzx2IY83PFJmcsilO20jO5nTe2eOeSuWWIA5srHAomCWcfVXF4n5X3+KZM/rVx",
+	"W2O400KYNmfiZwG72p8WoP07uXP7OKEJ30LsTOvCZW95s4Cuc0e6PHx72M6yRnlfJFYSAFn4WHwNXkoH",
+	"38MKN2h55sbzh94etk/SsyUbIuzygnu06AD5FtlsFCd4X2sbzKgkU641gBabKwZbdI3IOs9o36WkGY9Y",
+	"RLSdMtcOFb4qA5ZytiMkhROqWOrGBnnl3cZODZLYaEGYFDY6V28P2+AuLl+gO0rGf9vwwd9i9G8x+qXF",
+	"6KoDVAwqzbWRC2iXWKLZ1+Vot2rxpf0aoV/h8gHeJvRUFK4PJ+9rACeNUx8fUHWhrrJ0YtDlnrFvXBSR",
+	"2l8WEv61PL6AFOEFpGpQlmSn0eXjmE8Vk9nbsfsCfc0RjQCZWs2cBRuTsy4RrBKuY9+gIGiXO2fD/RzC",
+	"iEcvTSLYJvckRamahQ28uaBCgwfoD2v1Li+f80qQQ6ZAjkX/+vPhbEIgCtZgo0TEZAtS4pSkrC+06oNP",
+	"3ZJOeSL61+iMORVQOArmENyTBE1woqvlp/nRPTtoj2QujhdLM5gWmDewCw/bR8eXZ53z0Cwh/B7WUZ9q",
+	"SlIxCwjcDKIhXdiKc5IyeFF1cqSIotfaSRLZtWTKlRYm+XdA0KVhE4VJSECuzThLyUAkiZhJFFn+qwHw",
+	"cqzMsA2uBs8jvsiwVo6qI7EskwTZUofZTrx3K+ZvVf63Kv9WPKK/NeSX1pDkUC/Wy85x56KTq3wA5HEY",
+	"EJpon63LQdyGWrKGCHLPvMyiwF+z3YxILGw21NB+ys2JzLsLyL+iHPyyoqFO2hyAcDsh8Zz2IsjCR9eZ",
+	"y8d0TgRP5pBxLTuZ9rNEDMVUhWDRLxbY7GPIAGO1XX7FaMpSDyqKwC8JvgDUhERixX7Fh2RjsSbBFhgZ",
+	"IcJ4tQln5+oXYiEecKmKXyc9Fzfs35iNbziA+9fW4Z8XQuzyzdEVtw0hWqP/nkOI2ZnsLIb9/g4e/lsG",
+	"D/+OqD10RM2cv3fifNofmdLyzzTjuCCmxhxjKbE0+N3bbaPdbBu9E4ociimPHjaPDbb6iEqsjfZHTrI5",
+	"1bPlesm0vj4QEfv8FQNUeQQ3hOhIS79t9nGi91UAst0B7B1oB036cSz1mkR/idW1gZ8pv+ZixoNsin4J",
+	"gQXcVql31Uyk15II3mc17x0gsO+e1h9lwV9mm+aHTapoNWQiAJxfs8D+mlmM3j2tmoVv/JXWzUFOMoR6",
+	"HHlLZKr572mFTPThr7RANmCybH08poDPXKBibRGYkzFyDHzNK/ZOlI9ZizcoXhlOUwi1FPgR/JN4P4VO",
+	"dptZkoMsAsqk8hUJFNp5qgQNezqZGGP89vVof8Y2LZ1muVLx8wsp+5X1VaZdvNdwjubhPb0GY2z+lU57",
+	"Et9kRvKSI38p2X3pWf3or/xou9XJL4TCJ3/2MqRMimnaZ4QqfIKhGfmKlwSB0LEkI5YyWA6jJO8P6m9Z",
+	"cqRXamWP61eNgY2lT8RROv7AOUNgpiHydRlkH3mbmg27JHdG6ptXJE8Gg898Q9lIUgauK+P0ymHiY2lA",
+	"8V/zHj4tTkFNU44zqIYfOi/alxev3/XOTntHL0PUJ5Ipu47zRNDoQohjmg7ZPVYmQ4Wm3hU3BpBvqbc2",
+	"X8adXCIUb9tB8/ZCCIIj/iKFxQuTwU3xSOKsYCkXs+ufA57+hpLr5oR561GWR2CZaW4ohqyRc+ehH4r0",
+	"Ko4ixpdskk9BBdAgpyaLu3pokOeNJQJIHm5M91Z35Q0ZZIIxjR5JcKiL1X5c+9RzprIIX+F1dLkzOl2w",
+	"zht5CCkyLM42KKVpmjKu3EBauUx2LMkg5hhQ7HL1ELFMILq5RYLRPgZwBZLESrJkoA2ZErYNHDYlfnJa",
+	"L9T9JahxUVYlqM8xr3bJ6Q2NE6207oPyAwvQYkmupnKOdGLaPrJvUe6TlKl0TuhAGVmoYu0ccnKmP99q",
+	"689vR/2RkzYwJ+JP6mEpQNx8qSJ9OqF9rV6qkBjqp/OJIr9N2ZQFJHzdPn/d+/6yc9kJA9i+0ySp1XHW",
+	"3mrw6fgKPGfLBoNkgt7iQL42qIwYjQwrq79yC5x/5+YuSpAZjZWl/oS3EPNhPcdmuZKlUq/AhWhPJiXE",
+	"gggONDXZYWqqh3pKhAGeE7PJq4MM4yK0wtuG7FBY09aGnAJBBRLfxGrU5SHQOZjs+AIhRojINx9qgoag",
+	"Q6QUJFU6TZg0TA8tfbrheb2IcajltkR1HqMj2qPIjOKeNgdLybNlT9pTNTLUE5Cw7/Lq2eEB2Xu6+5z8",
+	"65+79Z16s74TkJMJ40cvyYHgnPUVOdAv4l//fAxf79UCEuJ26plZ25w/DgKivZBcyXA4TBvJNJlp2xaW",
+	"2dQ2ihkvW699Elq+EVx23KlHL7sc18vUc1I8uAEEbiTIvGkUM95n5IrJOGKuiDKj1PUBCSqdSoXR6y7X",
+	"ci2WcpovzTUXXs1JSH+fhDVvaJAHNUNzU8WXFgGGS89Or4a+CPI7PZ/sKHfZ0FTdwc/0781W6CHVRkiq",
+	"nkB3fi38OljYD11u6aQAfXk1N8krE8vqThuNx/137bcd+BvrHR+9+6734sde52376DgMiBgM9EUGqlUj",
+	"InV8iE6JxKrV5bY4UA8Aq51TMbZDGWjtoMUjo1Ftv8tDG7TtKWre6UwYZWeiiFJrLq2hF6qpU9rX79tm",
+	"2PRvEiEV3NculUmIF16IvrUeL8/wXHn1WM4c2epySBpFbB9ROJno846dO8AeH2VtQe4dC9RO+u/LyUcX",
+	"iENBjK3gdBXF0eQja4xHExHrg+efuFDrIxYGJOSC9xkKk9PvDjqkP6JJwviQ1e9v9OIt5fMDLWnuCxqO",
+	"YGZHFug4A+5ZW+82vRCE9sL0RCzLk3w4XX0Y3zAf/k6qYHqBS4JIqxqZQVlrCqZcYR3gVQPSG7GVAQGE",
+	"17zLDcR7n6TxcKTMzSMBhxouXaHiydep4WFzdXgqkrFlgb+PHWYdAubu/O1utwt/74DwY8MpJzsNf/Y2",
+	"O3Id84hU7fL4nFdoCsFOza6rdfmS3ZjVG/wlt5zJv8bsPqlolrN8LMQMW5YgRWvBvxLBwB2YTPYX5gpB",
+	"KPMmbETwnimBvMDtYsB2JJKoZblz/mpvYPPA9P7CFP2Fd5LpnmQuVYqNJ1rSogEZu7Ktb0fUrpircTIs",
+	"uKwaQtHEWfui0zs+ent0EZIJS50QpcbmvJr2r5nq8kkOzz2mqTZEw49b2uLbSqliWxC9RVPPPCMAoi2F",
+	"pu3V3EaAZZ5s0AbDpEdKGJYyooSBU5JdbrwNvXOs6K/91WT9JXc9Bz43X0iJAd3ja4P0kgsv30Jq7GT7",
+	"Nje6B9uyb2MpYz4EoBr6vF6aDBJhMKOCv/Dhw4ettlcgk2d1KfMTLrmcTiYiVSx6y6KYXsBv7jdF4/hg",
+	"i5wzt8rUPPFfgRs0gVETGPYXzdNgUUWRQRQE9Qc/4n+SflaVz7eWqfk3yIYgBLYkJ1KW01gswFtMTriy",
+	"pLshrckSoDXE+N3ssUFK+7i8I4wZnAl0GPEiUkKlnKb6pZCE3bCkZcutUNVQj7YKC5DcF4WZKSHqpO1x",
+	"D0vSp2k61xYRNZSUCY3HcBsXL6bjNCQQRX2283SvRcLJDLoeCDXRf4wHVP8xml3rPyT+oV9GuJ8Lgrp1",
+	"pOO0NdBrhEmmYi1jrcshyJzcJFh56C0LTJ8MGTe2QItQktJYMmiSg3OHmyZixrT8tZ/vmKBZQqVyy4H2",
+	"n161dvu4mZVw6uVkUY2MTfqIQNUlsPSbYDaE17AKNBuMKyLp8mrKBimTIxLbYBnjWhf/XNFjqQT6j2bl",
+	"F69PFX6y0FwnqLRt8hTaJESxfhJNTlNtD6GHNqCJZEFl4n30hzulf2RPtjfKPzbLzS62W8qCYT/bG/7i",
+	"fieufgVaMj1EFd8YuO4thuiA0UVSMwH1q7GCTCRFr1ybcS13zgNHpuf1CrBGpqt6Mf0BsF1A4HWeESnw",
+	"1Y7HJqzLAmTqw0whyAopxkybd1BF6wKsVWoD866gmBL7rnFvTFImGbAPmC4Z3ss3sDIYViWouKKDfhJr",
+	"wTqXio3191zw+Vjgamevyly9sEMMaX2PqnyHp2ajube1s7PVfHKx02w1Gq1Go77TfPxTxWvpF2njWfsb",
+	"ZTcG+vM14hp6vr3UP/wUVOKoXK5BzzdoR0iqtv9bau3jLHQtUiyrdmmdvv4kwiVc2ZGwaOAGlXhSPpSC",
+	"I2JKw4zZEWRpLAyjL9sHYxoxEqvcwCo7z5v1Rr1Z3ylbS2UsvrVrCTbWpwDedo8OjQ2z1FJ6JMmlZOlW",
+	"ewj887aTXvPJHumPaEr7iqXauTE5/TCehPlR96dpsv2s/qTeWCsCYiclcpsuqNiqBNgwqyTEKUVo0i2k",
+	"BO4XYGRVbCzXraGTRZ8yQyRNKfzba8K4pCNboUOjviAwcn5Ch2yf0CuJTiWx2gS+yC9poYvi6kU18ytd",
+	"NS0nPOjvbWQrTdauVPsYpIfrprnqvBQQH9SUSCrhlgSVuYfPyHR/fnVWteP8HNm2uVzDuWY3e/xbc+vp",
+	"rF34r+xK/cJ7U7l2QDtPbjWg/Fm/+9nMHcrcWHPPAPNj+Y6zOOrbbLfJJGuYsfRSzKgVtT1VOc2s981E",
+	"ErDenSS2GUro9kRmaawWxO8flUlCOZK6VIJKKsCr+7nColgLp18+lUz3QXYXNmrJ3a/YiaV4VVD5uDUU",
+	"W+W36vkFwu6euJbmiishEkYBS2S4DJb5F55jKUkVWUiQLwVblkAcLIm0C25CosFmcteUuZVI3cJpu3VH",
+	"YX0HPx2xOC1DN16SV7jTVFz1WclkJl48vtw5xZj6nR5sa7pKnqu387rLz/RvtKeJMnjpYmWVFDKw7YVh",
+	"oPueXCfUVZYC8iTefBo5tVUyF8jPr7uJFkLn8EMrHz9TvoBBV5Atlm+oGp62Lw5euxbUYa0gWvRvGRz8",
+	"9LqyKEnKZLHt11Q4wwUhDe/VLkmQl6PFeXtvNjvn3pbMHZRS6T6NYgVG5n17ai30+FsIvIkjhN2EgXHB",
+	"Sj7HzWW+cDZI7nsIJ4BPhJ2VnVtUsGDhyU//9owe0jMiVTaeqLntzs0Z+uIHx0faA/5VXNW+Nl8oIOW+",
+	"0MJMapv7Q2Yky16mzUEq+2LBVNbCxlnJ7qmLoQQTVTI1ggYnlxvb0w3e721dtnhStA2XO3FafHwBDy6T",
+	"Ut+CD2ezWJdnx7eVuvbS3jRN1nY8z0PjLs+O74SKyxZgpNREtra3rTFVHwoxRPt1WyBiuLl909zWf/kv",
+	"J8D/8d//8/9oId7cg+fpf65dvfw8yxbxAEj5bD7Dq0m+xWqaKobexMuKeKdepCnrKzISqWTkiirF0rmv",
+	"DtxlueboT5trmqPrDTvLPXOdAQi/Ky7RwuAL9y1dtIVugWtXLL/BCo39dh5J105TOX3xSBJroBAqcx3o",
+	"SpxEm4frWRVgI6MzdgU97FV8w7zZeKrcD1PcNZhg79FDFLSxCxZ6agCF6yw3m0BrYpvFx1ZhO8+fNnJH",
+	"Zufp8729nb1Go7GRHjajwb79/pzezsnbg9OMkmbZPNBjW5xBu6w15SNpPLwAsl7cooz7jFQh9o2mMbjZ",
+	"sZLk/HV7q/lkDxTQ6gH0sJhdlq5mwxYL6V+SCLqTCFvuXycn+nGmKsG/Z97C22w9wXOBjSVz65kJGNx6",
+	"fREx6KMKUXuE3+st55TTEnvFcwKFVD3kJOy5AotpGud13NrbfNalmF0snS5M8FYTggRJfhOKCeNx5FDu",
+	"CHgRg0ESc9bDao1S006vZs8Cs3t65bUDMxKRf9q1AVQpbiNolrrwqV7rEoFQlI9OOpSf8vxpKy59fu8s",
+	"rK5dn5WzCxbF22ZC2bUou7tkbj6SWPKyKHOZvbtdelva4a8AZP3Lm9+WieKSdrj+zrF3JpdnR6QLdoQ2",
+	"IyaTuvnNdv+qW2kRSmbsKpNO/mXoBIEFst72Mh3WFke12fp71sTSRW5a58iuS932wKWmk+OYaYdNkiuW",
+	"iNm+VytUtYJtmoJDq8WG/bvh1pTg6IqBmtGU9eIoDEi9Xgei4XjIBfKEyKzPrqRzWXcCU+/o0IdcmUS3",
+	"GGqNpdjE9nxTtX2Q7GD+9oEFJlzy2sPNlHd+vcIZuzJZdr+uJkSlXvDZjabPGVM70Ehvia6xarKAiANV",
+	"JlybOjPlwGIEM6qpfbJDlCA7jQaZpDFX9CphnleYH11RA+cHWTbKgvIprMyiAgpJFdVeTg2FNa8qaR8h",
+	"EzFTg9aEpnQsW2B1t+BZECxuIR8b3nHfkErbjeEB2fKLf2uFuPYdjenHI/zxTuOW6rKsodnZ6RY2ylYs",
+	"InghAJMlM2VgpttZYOhEMU7hiY9HWF+Yi1h6k2g21syi2dhAW+dH3vlI+yo/ihZKMIATQO61eIZaxJwN",
+	"pMgOjajcaT6tN+qN+g6GvcynP7daO79AldycTESqagaRMknjG6rY1lQyAn4Eg4ht5DBAkRjTmO8TLsgg",
+	"pcMxw0oYIyw8sETJJoWtVtg8xVFu2365y/bMHZe7aOEUzhQOUNurhfEtmD+fuX2dcVQQPRPaZ1uS6aMJ",
+	"FZZ0LPiQhBsYTqHNvBiASiECtZnptV4mrbbFCsupTbKQVCfTqyTuBxAZqLny36W96wtmO9pwuG0Xzbii",
+	"CkAjcM3bKUvbHYiIHdioRclcXrTPO3u7l2fH1fPX7eaTvareEjYEn9ZqBtmmxcpEW118iPC2p3uP98i5",
+	"9XqykXaev2XJSNDmyezmMO28vXgznB68poJ9t6OeXZ59uJq+enMu1Wyr/xbi8UqxVA/k//u5vfUT3fq9",
+	"sfW8t/XLH7uPP/2PMptZT+eOMQ3D7FlOQebhByeTR9LxOOxtRfEwxgq5QtS2+Xj3yV5hDo2t57/8sVc2",
+	"9KIRbg7ewvt6yRKm2Cnu57vN9MtGbQoTWxlmQY7VNgRGbp81T8VN2Q5W6ZSFkIXDnwQkhDvAZxHjc88t",
+	"95K/EMe1myJbphcvD19tvX7z3XF+GfZ21008u1/gBrt8De64h9HIWhMZg7r+prXeB+CG5MIOm+VtQJYX",
+	"/WWUt17KriBrb+FKl7qlFffc3KDLFrJjsQOFiA4vkDODuHryuNmET7bkhPUD0j4/ODoCjbiPzKtpKqYc",
+	"xJvUykrW6uSYKUiCaP8KMLJbfSpZZEtJsBWOVMIE8FZBGNyK22XzVf6T3dwRe1zyLrL82K0Sun7WTBv/",
+	"g5glkSTVSPTlNujT+jh6JAlY+DVrFFMX/fLR0hSpHAC55Ao9vLQvoKgsZNeqzkwclOmmLG9VYtxSRUZ0",
+	"MmGcRdr/5WLKrRWHWYhUxf14krCAREJlxgWphjIe8pjXgZiDRSwKa3WSmzJJYqmkaYWhh4Wa23akihE2",
+	"oxg+UTuC2tPbJ2P93rV13RfjgjooPnNRfKyJfWfcx7cRCF8C8vXT+PnNj+PD+Y/jw73+D+93+z+832Ht",
+	"VclKG0BRQk1KwyI+TGcxIBsxrIYzkWULu94vECIbZLoRE2Tniakuk8acd8XHuTdVDgZakQoshyOUSSR8",
+	"he+9ud3iVdqKftAhZXgUhvQhMiCM9kdkKESEMWmvDs9jayIxJ5OE9hnkSrP+bXVyno9p5zw/T4hd9aMt",
+	"NhiOtuJfr5OtMReTylp/YBzzFd4BllGsU18X4FMX30hhedzNSt+DFnMuVphfZhCB5XYgfGVw9G/OT94R",
+	"8AVYSmJu2gj6FVceZVhKx0z/TvuSeamwbeX9wrqljBYL1sy3EPnnj7Qbr/roTuC5JV1UH93KWvMSZ+me",
+	"UrpIUKn5eXlCB99biU6AHy2EIuHTsoG9ZjTRQvKPtVUa4joP+hfXn1OZ4ROp/9kimJXbNqDPwbhZpAty",
+	"aPyMDZ1KA/dbZ56sUwFPbw1DnCwnqsmn4vWZgTMXc1Ik184PG3PqpZbqFF/iumfFliIlg59UfeItSP1P",
+	"r4oxhp2dxs7e891nu7tPdx8/22s+3Xv8eHczkLFbhmyQmem8Rpu8+fBdmXrEqAMKqA/sinzH5sYjf7Lz",
+	"tNYi4cl3p6HNE6Y3LdKJmk+e7DzHErKwE708b4cBCTsHuV+dbjWf7NnfaL9e/+bsvG0+OoOP6uSdsRBN",
+	"JM3E8ktC4MnQP6nw1EpQgTtXggrcrjx3nd7kL4TBV4IKDLA8x1LqbFwvQx5dsznshQAMOxPLeEbUaDq+",
+	"gnD3vrVwH0mClcw5XOfik1Bm2CGffHeqZ3oA02yXjpiXjngqc8aTjIelF38svXheVk6d35HX0NXhGjam",
+	"fj/4xCVb77xs7+U23TlT2cYj//rnk5q2NMz2vGZzWXAQEAr8s9kbbkvAC/feM7y3yvylePLDrBE9SV5e",
+	"R4/HV292+c4PV3tn/Pv0oHnVuJmd/v54+uPgYvdSzwPegFl4WEVYPFiqys7Obz+2f/zu40E6eH/ee3ox",
+	"//D965Ph01H/5pRO4rdJOjui9LT/+vJMVD798qm4kS2AeSM4lj6y6/xcuGHZoh/H/NrqoE3Vcf4FXRo4",
+	"nHHzEP1oePLhqO82GotHFQJ+fT9EuGqK+XiiH+tXYi3o2vz08uy4xL7LbhMUx1S6XGIY8y+5TrcxdoI/",
+	"NwhnNczKYBws4LliE/tabu2w5F58CRpuEtc9O8Pi4ByEzSVD/iuO/vH09ffNd50f2m9Pjztvdk+e/PDd",
+	"3k9nl4c/Ndv+8mACfvXk/XGVzfvtYfsS+kvfzebFlF+pZjFslJb1EC21DMrqceMi523ezBi/aVw9G776",
+	"/rfHP052Pj6/+qF5/dvu+dNxgz25+dDfo8+mF/xsJzoe/SSKAaS9220Pl7UsWxtwX+8ogCCxl8yBJUgM",
+	"LHsqVKjn/Dew7Mb0o3/DHZhD4ZOvKoQf5J3QxZGc4LTRU/Sao8t9kkAskfSpZAGJqBwBQWlkgo2Wem8M",
+	"46iTD647VsFyL/XJbxNnKgvDvb1TsYixBvA2rm0krDy0bblmE6+83NjbLQc039kj38UvSHVn7/GzXXI1",
+	"V0zWtBugZSrtK7h5nbRN/VrKIJSB+JHZSCTMPLiOxRQZGoPEMsdwkS9WAS5Vr24kLBa6gz8AYULSPsUA",
+	"cbG+JRF9Cm8jYlsHr/U2WVnwkq9X+1UKXj+js7dMSooKtBiuv504+iyQ5yKe8iWVoytB06gU0M+Xx+28",
+	"qgiPYtjQiVctHqe2b0ImQ2ZbW5RlZ8pcKRhrmcwy65d1O/wSCZW811+CinVlVICZN+0GWQRV53kAziMb",
+	"4YSN9hfJzazxXXHF7qZgaT/tAQVPKTqIJs2wZRYMEbiG0N5WU7vwsPvcq+PMxTrXQj3vvjvs6y7TEYnX",
+	"a9ZIKR8mkBF3eLtGCdu326kYgLDot5HxkVp2asxPVd1JG9O5XTGby6cSCO6BdmPfxAEmqRhP1D/MU0Mk",
+	"urnWemo+o/NaeRr1LpnFosxaafuVRZx7dLjEEADdkseee+uM9SupMNrKVnEhq12x7ghmj0ZaaXxrPFHL",
+	"sCGtTMoBdxIQYgB/Ep9j56UqOhxm5UEYZHTgLhHVpzzrCaJ1F/wwbEEZVLZPYm5fZGhfXksPHj+93Z7/",
+	"wpLFQyH74sWTAW6t1yaE4SBC9uBLu8/le1FwPAKY0QIQ7GQKtVS5VgOFWqrrx9/PGv13e8nO/LfBy+um",
+	"ePaxwffG758Pv5/9/uTqrEk7T9WPu9M3/QIgqPlsbY4xh+1ZYkmDBQfFTvaHGeCnFmjjS7KsDgp7DZp2",
+	"5oNEzPKziV78OlBv2E+7B+9Pt8Yvnje/az6djq4u31zuTHbS3uzDzvDww+FJ59cfrpehgeq9/x/wQMFO",
+	"89mmwJriTEt3C3Q1ODC9HV3NT0Fa51sfvIylMet36g3yr38+zup5qtqaB96v3Z3dR7LWssVkAKxPXSIZ",
+	"S94tR7+5/2kWo7YQNHQPZqYie04MvaDJ3du4cn0c1fYNetrCqrW0v9JGbFRaWOROVs8xFhZLQPK0W5vL",
+	"jjwq0s7kbsGBtV5/8XEOBBlL2XM5ufwkF9UXULgVluIWBkIuTGUAg8sX1ga9N3+AwSwvX9hFGP6zveaz",
+	"R9J2ny5vAlDfYHUZj3rGpso9cd11Hrr7rstqG330EFQx7NFkuG7Tnt1+cWOuUiEnrK9uO8fyK33U6N3n",
+	"DuKixLBonx71Ls+OjW0RxlKGHnOQb0HKJcWp+RO3wRb4dXYtoeZloxNcn7Ek2QIVuq2vrBtC1XVP8anj",
+	"V+xtv/1Oc9v6mKHnWwaWT874BdCQKjw57b388V377dFB76zz6uj84qx9cXTyDgIFgm+0VMWHbjQpI43G",
+	"Irr7QcgDu+9+lxvTtONWm7zksnvZ4Wjk3flqTKN+3ork0d63UlAYO12/AZYDyu88am3rx3wgbvEWi9Y2",
+	"ChfvZJdZRl679Fu47Ve0f82i3nSyku4HIJNz3scuzngNmU7QWX1xTgYJHSIDnxiAvQQu21SyDTBcAYxh",
+	"OumxJB7GVwlbPRJjJ5nRKGHMKFScJhL4ooMj2ieD+COLCFW5ThcbDeorw+gVadlKWI9o1oMJHZ84I+WY",
+	"cmXgJ46vqWRKexeNZ63Ht5uSDUZuwPr0Tv90eZRwcSME3vZcG7wyD7lVgnEBE2TKydZOCNLl37H5QXbJ",
+	"p6CiPSlTv3/L6H4OBWbuEvgDWjHjd6V1g3lWqD5NEum3yqxr70ilIvEqBJH04CpGJxfWzGDYVMyHOYKZ",
+	"y/9s7O0cBOTyP5uNRsf8eYh/Ntv6WMLfzDd7e/aTvec150UlMWfwD232D1M6GREDBxb4iGaj+czcUl8G",
+	"jj02ZrN+PeF0DBTIFgeY39jtiD6SZDLCMpxsP8dyktD5ltl1twP8mkU/gXWWt9xh3gYptPYGpApEt1jK",
+	"xoLPbTTJMlJoETwREgC1DkSKDRsG8Q2zINpCWGJj+SLWzWcZUD2c2LMQGl8WoUec3sRD/SrrXpVmHc8w",
+	"lk/Vh0xZBm49z6uY03Te5a7QmEq2tztNky3GtcsWkSqVJCw5e/UJTSU70PeOBTev5jAV4zfn2mSkPOry",
+	"EH5jBMPCTxS9hpDj2HJZZ4kjD2OxnEYznRxFlValgM+Lx0xMVaX1uNGA+jV9FBFnbLuxVSYpG7AUSO3X",
+	"ca5lcsG+rBVC4cwYvX8tSfj56iRbJHO6N5ChFvCR39zPtMx62szJR6hkMKnQp03Mf5KYk8uLw61npIpd",
+	"WG2n7SLr1r2ASJ6ViSTTT6CsqEa7Wc93nzwlhtrfdKhfjDDZrgmlemQGAXboaGeSIKYan8lycB02MV28",
+	"2yEUokBFPsY2zLAMOh5kOHb3tN1BIZw235ykMwORl8YObOeHFRxrJI5cuzTRRzxCn5EqVDAbtrrwhy1z",
+	"sraOotDgDcuZZDwAtKOx08JgTD8iEvfJ8+ceLnfXqxD1MhemC8UiuE+ORKqInI7HNJ3bhD7yyQ/s6uY3",
+	"4gsa2VZJq6pBig+6PDsiIKxgNTzFW3jYfr4vRQaiwYXABHKsCE2SIkwi66axFgtj2rTAqgSr8OE2SFtu",
+	"JbU3BTWTKtSSARSktgTh7AfC6dbvv/ycFcY2gsc75eCUMgF6ayVcchOfRYCkTE1Tblg2AABSDTPBWFdC",
+	"f1athbUWCeMoDLo8TOnsCHpgYI+QqtHzW9dsHtYsOAjjHKHNL6AGdyFtbbEtKPEF/QrA0Xa7c9CeaUWq",
+	"H5v7wDzE0sU5vBDW1VXOf/rx3ZMfhye/vho13r3on/70+qfhh93edZqO49Gvx6/H73//fSreRknz7SFo",
+	"6+9d6krfQU9cK+75mwb74UVy9KuIo+b7+Mcf3jfoq93pT833jSPe0FssHnKqpimQZ3QuD46+N6yCrymP",
+	"0Nr8/ujli/blqxez4ZuDoXz78vvd086Lznnn4/fvD0f9H1+diavXLxrs9bztyaZsWUuL7c6YN2n2+fgu",
+	"SKO2SGiVTbhv8F77RbDXPhhpRp9moHO7aUJSHaRi3OUmwpfmBrpt3IxtY6qExq4qoMeafwH02J9nC31p",
+	"Hr9vEyd3ZsbqOhj/Xd23NK9fmO8vpcuZocHLDE56JUUyVYxcnh1DwS5S/IYn2A6x8/LorHNw0bs8Oz4P",
+	"A8QNpiwiDGXUssD+JBfUxS4lWzEvIGobu+uT6WfIAXQ3vyhPILRBhwX932Hz6vGbxk8/DFW/mfCr8WEj",
+	"+uFNcvzh/e6PH3ZmV68u1duXnfnb37/fefdrf/fkw2H8mUDhBZqjkpd4O+/wzwXi/zX9sruA+89gGT8H",
+	"hrfAhocpxl7EOBZD50FLFYd66+X6WSqm1xYT9ObjXzajqSufljatXWTiLvP63LjAUhzqGZPsM+tp78Z/",
+	"G9yiJiHVg8TKhD+3+mADUt4zsSyFY9DkjyRJRcJarnkZUDPQBF2WDMVdNVBQBw3NYUKB/ByBpbU6+Y5N",
+	"lD7wsULKjL5IpmMeGGoMrX9y+PGlHcs26kamZ3hH/bFxj4uiSNcflq32l+md9FBQa4RTQ7zHR6RZULBl",
+	"ElmSrrpLBs44CGUbNJa2CsFr8aTcYYRROmzp2vzh/XVgWpLqw7WDHo/YnM+M1g6+KgUxvfvDNx8uehcX",
+	"x2ExPVtbtbKf1eFpcdBeDzczUpzBsoZu+6TQxQAq42WRGOThOkjZrbK8l5S23zs8FQnwldypBKSEzwLE",
+	"m6l1LrgRSqjJ9h9x9Mk6FHdO96gJYBsMTKi0j1LKoGUq5dAHFXg5t3EEIQQDq9gP7fszcGFqAUnoFUsS",
+	"n3HRQ1GqnAIoUWWFZ2Af1TznwX/RZCjSWI3G/zh/3d5BFn5w9OU/9vBf+MR/6KvxgwlLYxH943HDcPbD",
+	"vP7x5sX5hx8fvzztvD797vHpD6fFf5cGcpeQkevlAk/O8i9dUckeNxcJ+JRA1iIgJqF8MYBRK/UDsyW6",
+	"/ajLDoCZR34TlG5va5/cxv40YO+YL2/unoERckSL5tJWJq6ArCXRvwAhkFVRZP1yuzxiNEpizqAIjUnX",
+	"2/i8c35+dPLO9bxd6IEL25fbnrrmjkGXh28P273TzruXR+9eodTUv0QBFEMmXP9bi9GcQVLMHD4vJclf",
+	"zb9hPbfbrWK+O6slVqqGZ53Ds87567KlXFgdf/HyWqH55Hmz8RlzWWLltjkRE/rb1Nm6maSDD7bN9WGQ",
+	"RVVaGGWx88WotiSUcDbrahWhDUE2IbEyZ3HfYguhaobICcIMGWE8yqn6wru7b2++HGdWytXw4YJUXwND",
+	"p/ZzgQ+YShK2fURwi7xgNGUpwd5ScDPTV2pfT97yXsjMGAhlHBUZUtj8zejqVT8+id8cXf5+tPMuPpJH",
+	"/OxJ/+Bo7+h68sP7gzfP62z+ZtJ//Fb/KP3pw3t5FM/i/uP38dGvIn57ri94N/lJX/Dru49v48bjqHH4",
+	"4vvL4v868fHBm4S9bscnv3Yen1xcNk8ufvz97cu2PBono+jgaO/tRf/Ju4sfn7y7+H729nWj3rx6+3z6",
+	"7M2uePfs+9ke3xk/+f37+W87l88G759fvX788aJx/eZp/6xJj1ew9BeZzXDZ1ruy1tnx7hL4oq24u0tP",
+	"bplIvZxoG+qzeEIXOsWtMsxdkXAp72UJB7431Nv3yPzzmk0uMDXetfvkomoH/NQIapz5IE7HxkexPJXO",
+	"1jHSd4x5ayWK3TvNiq31FHZuLWnvZ0fkKsVyRvJCf7/NNs+5bYJYQIRfUc6xXC5OGKHkinIyEsBwORtR",
+	"BR47S6S2KPUfJMwKmEPfdjAvIJaQw2WR/TntZ2z8LghmuPjx2ZVcUXShWbz55eIG0jfbuqEpSFd9VzfJ",
+	"tr3IffLCPsd9cuk98FNQQb4GCHd+Pl3wqlBLRgXqEvEW59CnaRpDuxpyhfrE9f73dMdDREt3NleJyxg6",
+	"vjYWDnQQpmms5ufAUW9yTeOYa90NWGtY5EO7Um8+XFTKkvkuAvZIgq1iKO+rig4dnXpA+iMGKGwDSNEn",
+	"UfsdRHBTc2zecouwGBDS2uGAO09YKrXpjLWNORMcUrrWDMOq1f0c8ZqWg7CFRMLsYIJVMToeFRtrm5hd",
+	"gJy0Y9ofxZw9kv5Lzvpql7Z6MB1cneSF0gQXTayGMC+8ThKUZGRrCy9avB3Z2sIbuNnIa+PDQsk14BzE",
+	"NO2zEAoptdDSx8OUIbOPsVSyTt5ZJDrSUujJKnrN5OIcC6y2AelCm9FYulfUrdShrNYwVOC+yWTSSKkJ",
+	"4Obh81vsrra/yLm3HCDhzW0szY2GaBj127DJLspPuN/q55EsJeFvYUHQwVnv6N3RxVH7uNc+OOicn/cu",
+	"Tr7rvAP8Sdwf6fVzPbaH8Y1B1NLJBABHCVNZv7OyBmLwFvUbXzgYG8z1E8x2IBbnB3eDjvJyTJMk0G5I",
+	"fwvdVHuuJEtvYu3gjIBGM8jVKwQmUobx8C5/8+ECSJ5ToTDpZvsoINHyB3Z1LvrXTJFhyph2fepd3uUQ",
+	"4IxEfzo2bTsBbSy4Smlf1QkGfVKtfA08j8m8JMG6dKlIrLpcP8p+iwAd9Lq0XxWj3LLPYhEZsZTVSQd+",
+	"D2kiEssu97uFbBv02H/+KgU35WHPd588reHYBVHp3NJnmlmnAliD9b1bmD9wUBRTZQaAdl7Y6V3eFxO8",
+	"V4gtaSxtcdb8bwKWxX/8h2tt+R//YZDqEtuyg7uYxH1mkEmYnqq8PdKHDnpZuuS1mDCO8qMu0uG2uUhu",
+	"699mwD7YJUhbjPH8yk69UW8gNJtxOom1V1pv1B8jdGUE6mVb/98Qg1JO7gB+6hVThpE1g1DBJc1GA2E1",
+	"XNmYpfcWfjXstmgtrrMlzRNg75eFEGFP6+0wndT1TJ7gs8tu6ca4fcQVSzlNDIjT06uV1s+/BBUDday0",
+	"DOUsakJ9HOkQzDI8QpVf9KVLyhuzVSsgpWCHAiRLjkzf2pgPyTWbB5Yj0aLbBE/mWNVpQUfwK0pCzj6q",
+	"UP/Lu1PGPq/vaVLWKVPQoeaazf14DkTnbdKBzQnCHUD3onsZ1UmbpOxGXOPFeomH+sjBRoYGQyby74hU",
+	"PLMA3nadGMJrU3rep31taOVkBIRkDvQXW6ZYJHwkSTimH7foEDCBbz58d+5CSIgKlCMxTSIyYKo/Apin",
+	"Fhpoexp+ThOe8BoBh9dxFNZJB+L9guuvAKmbJESqWP+/eQ8gASE6UifnjKEiNdWzY8jLLJwCIMV8wDMA",
+	"919yAtYQb+rxInIYRpVb6RK/yTauMev/j5Dk19/r31mv+EYrpqiy6WRmc/GWjxtlSZRPqw4h1OZl7KGl",
+	"lc0AETG7GF5hVQ+85p1ZSwu+cGahfnMrVw+/hWpq6SEG2UPHmQICsyZ/V2BG2er7NBIhZlsglUma9Yaz",
+	"IKtZozRpWiBBpQhmBBMhruHCjEUCGcWzDerRPpRuUXhkzuw6xxk+4LYt49FYsotdR8BvYbvat1SgWDCW",
+	"j4tpZDvTcUGX7M2SXbR0Vy7jJHmUCdyMI2AKJfKOPCDIkwegIPdPWFZUF9oaYW3SC0KJdV7sFO1oy9J0",
+	"CeiQ2MbGLRvw4oYt2Txfx16NHNWLXdRvYtdmDDZbJQQ1M9D4lqZGC9tlkhW8y206jWK1xgaC/jO2BWhf",
+	"pFB+t+C3QisYmeV39Y2JSqHbQS0gnM203wCuToAEkK0u9+MJ2LYFKj/gBySKI/1hNYQAQthCosgWup9x",
+	"ZHzPwHj7JZ+joDZfuEa59vsu1z+AbqRzqdgY7sQFn4/FVGr/3ouPaS1mYox6ghl+Icj1l6mTwzhRLJVd",
+	"XoXBwj1h9LZ6Qj8u5n0W1khfjK9izvaBZkySq3nWzV9rqVedC8d6uQ2xyFjNQ+gt0epyiuRkCGpK2YRR",
+	"WHx8WTgq7NOfvTMbZE1iCUmwoWDadDX3YNgoQ9VJm3e5l57Hu4ipSuIbcHgQYRW2L18eXfTOOhedd0jH",
+	"UX3eIBGdyxo0ZMpiH9MJepAiJRH0RpPaZ8Qbo/eUlyptDJTpjan9G8MDhMzjJVR8yrZIMpsHLVfXHiDG",
+	"bpojesPIFWPcjCFCbjkwvGJ9r9+mGL007psBfJUc4t3mLaPyn4JyCkGsyoaxKr02MdbkmLnocZjtD9v7",
+	"qbejr/u9//6f/8d8UNi3yyaEzYnKxZJ5wm3pyJZMzO4YUzenL1o2KJNO20z2Z82m1jzZ7XiqILIIvYRw",
+	"LPF46VhgPyxZIMxaNbcaOxeQsrpF1koPtWxW2cbGiR3A0a9s+vPjeByryqdfHlDXwhE8BY7bRQ3bRvmD",
+	"JghXMi/hwcXf3cTFf0Ed0hYu2Vl/ySV3HGMRXvR4/UUgVGwf2PsJQORC+j//8mnBF/J0oKeFDbrUU8Ja",
+	"1kjAcq10ZCD7aA21OIXAewCllCxw5mpAQEybILtEVjuId2v70PoutcBYLl2O4Xlpm7TirREyoX9mirdQ",
+	"72EvmqxtjRGysk5geTOZLyHg3eWhW6GwVZJ1yCccVqUOCtCcWtDlhZxBaXYA77wsO5CzYWpLVdErpi5R",
+	"GxSU0ZpzChfrK49ePvBBtQ9aZgrrnfMXOJK7jd31V70T59P+CGf74Kf4hOPiBQb9iPtXMkwnjDc81dsW",
+	"6z2ZqjIQl8oRnkM+zZiPUHdp2yaTl0yqdAoJZlINP25pk3wLdTeJsu/CWovQLsdTRjhjkcQUgRiAkNaH",
+	"XJ+osw7UYTl3plpavqkf3Cb9EeVDBmGOLp9BWC9h2qQCt8AlyPInHPv0I01LdbfxvNYimJCDpUGptGUO",
+	"I6qNLgcWcnwYyhbicdc8koSzj8o8xOYiqi4LCc+jXoRTcFbbR8+iyzOzQGZGIzoVdX15D58bhUslwTlT",
+	"AMn/fEkAI38hovm9CQG/EuFTPlOt/dFPf7b8CTIxzNkM3tdXKpK8Y3aGu/eOwmm38Xz9JcdUKngsXLGz",
+	"wSBP6TwRNLoQ4pim2IFgd+fJJiviaOvesiimaEo/uAx9Bcl2KE64EUitYw8wnqWCCA0qvmSDLg3ufcCD",
+	"t7XerrT+sH/d9v/+B5WSqU/mI4CHGIA8CGAh1SpcCaCHUDroK6/ER5Ae3sc2DAAElUoMGST6F7tkxEoC",
+	"0ZAprbfYDNd3ki7gbGjOcnPoZu0GmrvWyQcUtF1ugBzwSMcJtdtouPgL3jaWyFw+gZAicI7HnFRFimhS",
+	"SwKmh2jihum8yyFPo0dpziwX7lcELkV4tGNKcs62uPHXwl0DJWtdbvWL/Xx7AA0sDZSiPypbZiUE9hAR",
+	"fJjdEOb62JSVMx7JLucCaNld5zdYUY4wDDs8UHs5yLjNfeuVgwtcHgpz/V1+uRxklpu6JXqPIlvM7YxX",
+	"x1cosO8eGs8uxqJV42MSTlPegkIHk/1uwd7d8gBvpRaqBx6rPIxiKYGnbaRfdpfA0bJltDP7+vTAB73f",
+	"bH3mSfr2sJ2zU/8MKb3b3ECZXAjxlnJbVyvvKt31VRtM8Ryz+pec3tA4oVemWNFXDJ+CP3LYpKJyOEAg",
+	"rddtawmYFjBJgKT1NYa+Z6YwUqrYFtR15/qWFxXBNtQBRMv1AcRWmHZ3jXzLixHPy62GSGXQvuj0jo/e",
+	"Hl2E2vR1bSlwKoErRb2aRkOmQNIa0bpEJAbAZsrdmhhKP7i5uetiNuYMppUjlVs4lM37M/pMT+/y4NCN",
+	"NwozCYACwVLM6JxUpxxKUFS5SCA00Zb8vFZ/2INePNlf8JAVTahVx+TcauuSdQVt7R0KcK6WnAqQ1Po8",
+	"IDDm95Xxpkkq+ua1TCeobPWB58M6OVKQhwDjQompaXJtgaelicLj+IZxJuWfB0Ky89FmlqyvhBPZwQKR",
+	"GVsGKAIU2XIxcq5oqmTW2KhO2pl9Yd4doPQK1s2Qqcz0223sGAuv3uVt7oTQNWMTmfViazRcyK+FRVBI",
+	"8QTwoRFVWOUE9b5Mf5ayPuMqmWvXLOpyZ9KFlCY7ob5WWpwS5XMbfdO3rKJnbdmFqRaSNYsZzCF7d8L9",
+	"DGjuo4aXB/pMsgaM6z5NEkcp5RHnBB6IT0yV6U4I2TL9KxPPtOUBmFXE8ZvwQhoPR8qzaMHus+PzcaN6",
+	"rFgloN8J2JxdvmiomUu3bDGDHg8XdjX23QvWqze0wR54r5LQZEbnEvLzasS6/Iqi0W7SejeMJh4A2beq",
+	"y4xBIDx+IDMwR6b8hQMMiBZecqx9/DZNGUJWv8LQAu4SUw3ytxV5CysyJ5o7H2140Hvvg0WPGkVrrh72",
+	"TpYjSpnVwQMtqvw2cAjo9J4siVRiQmYixaZtylA2L0Axy460fvym3pUnghmPnGt1h0390CZNByya2NUW",
+	"LbwcWP0xU2nsoj2efF9qubxbTGOB4jWazS6QI5qJtQUjtNI0VrvhIZPF4nJ9g5BUDbOMwVqBET8bYRSI",
+	"2ubAWuNkdWoAyVGCaMWPynhRqXV5LEk0ZaVSPZbq7WH70Ez8M+XsZtS5iBZY7P1WKoHNKwmISCKXAtYW",
+	"vlPzYE84VPPcYJdrX+/uvMgyDjkTRXrbdDygdpdm+9KlcRFmUrY/IR9TzGiutZSycBLKFcznmCihHmqX",
+	"V4spnRaRjJElaZ0A3dBcYJI6ALvp/GwL7WyemFwxLcBSNoYImCFDsL2DHWiowB8qSRWq9WeO7RETaqrc",
+	"vpvyyMQ2wQQGTntgISw4wvi4vIH13//rf5PdRqNW7/IzPUjLTAxA+sJikhsRG3xjnsUSk91ixlJb95KP",
+	"ymaxOyWMYGkZkWPeag7zjFAypyRi3k+mEYsCsPS1IWhXmRPBu7xqVYfHSrETkgmN09IQ4EvYaU5C3Do7",
+	"hZc9YGpqoSf558QPMxE7FPwrTCG9PWyfpDmq3ljcNcudieGv3lhEStUvIJnhVLNiW+ClYtke7C1H21pu",
+	"xi0Ry+jYGqGQMugB63HyYEWsSLQjC46mlihlkbkh4/oDlmegfUCXKf+gJYobErE5yVf/kw/HQ++eNsxZ",
+	"vywxKEx96RZSQk2Wb5wzn3lG6y6nZLwsEFb77DUfP2uR89ftrZ2A7BFkqwrI4waR0EdcagW8s9fYuopV",
+	"l6PxWnMAY495C0m3jHpYoI4iVQMIB7AF0v0AkdHR+fll5wzySB6vlzbBi7saUBoYYooVYRxIU1kEnYJc",
+	"vN5MzVAzQotcpAE3lbYOUFJKV1azdWk7T2zDmsBANV0Fr7eY+LAuN6Qq+ybIxXgqgHENPChgmM5fB0xA",
+	"XtwMrCoTNdP2gv1hl+de127jORpIpsnYUA+0kT3OM0Wqu83nWaBNL+47oQzYuoTpzI92e+Os7jYeBxtl",
+	"AYMu56gAlU8R50eGy6wEJKfTk1wUOzv3F6nJ0+CtkDvWns2m5vX/wa358MIIsprr1PUGShAVdQfq/2+r",
+	"OTtuT32RTIKiqcJ9nCATlrfvV4pA//QuF4emlFSWSQjjWjhJYQpFCuILVa5BNSAZjGIc4VuZtA6KQotU",
+	"PaEFAeRrNsdS2REzaHQ23odwNqNpErPUKO0u11q7tshQkdF8kiuGpGhoHbRMubiEHqR6w+odrQ307CbG",
+	"iO9yDEeNWJJV/kpDP1YtBKi0SFFZhTB4dpNhSiNb6DGGvtI4CHNnifg8vaaZe9XKvCf4BitvMzhegKW1",
+	"mV+DESuMQXX5ofa40Kda7neRKgbSwbfH4cHntX0y1qMHT6z5fDloQW+8r9Vl0WbTnxTsxrm9twxBK2Mu",
+	"fsp0HwNN1Gyc4nEpbO5H2Z7N2JO/Sm/KCuOTFKS1R550Z2fqTiL9bw+sgNnIqY4FMzCP1MirkylPRP96",
+	"uRJpgxkINuvb9g+9w/bR8eVZ5zw0Msn1ygBif0pSiKv6lpYZE7LucJFd0eVL0FbjAd3Sg9IWljO5xYwj",
+	"ss4wuVGogLBTFRxrflB2A77t8sXx0UHv8uzYTHFrPKD/BV//Awu2Cu0aw/eds6PDH4GWs1Yn54wDPWys",
+	"8CzjTaQfgNsnUmDuXYvv3CGHoNME9Me8JMSs1QTKfsMcof0Ck462WspEz8pk9iWM5e1hu/JgQSJ8xD0G",
+	"ifD9e9sF9OCdpdy3nrBbkXXDVwOnbOHQZyAtc0xMu1KC56koBVYDU7INu1w8HObiol5o1svjFxsGWMcO",
+	"PcwcDVCtZbhVu3xJ9HvRSA0Koe+1AW/rdGdoXXRgDe5Yq2EtEJzZ5hAZXMyMdt4vYfjVZmWXL9iVHtVt",
+	"rBYYbk01y9z8On9HLVvApNTvucsLhuVKw5FsZDfmzcMuN2YkXuDbkXWyVA9Udxq1NcrABgxiafZhy/8p",
+	"Rt7XKAKM2y8oAW7kMiiDDNacKTaTW4H0sy+fkcAGFxPq8qx8j9UKbO+Ditw7xOW/EKxjgSZwP+dofZWm",
+	"6jEKvL+tRT9eT2PJcpl+ogTRb9TKaDiWUB/iHZZS2xEYgLYdO+hyQAZ2ABzRxGVIDV7N8KqgeIeAwWSq",
+	"XVgtwLGZWU+JMKNQ0T+0dLdp2OXY3NL1gbakgg6ejDg0HOcfFur/adttpxCwk7KADASkscuFolYiNg0I",
+	"lH9YXWdxbhbqF4IwcUqjLBIAdmaX7zUsVcm+V+UQgEGo196ahGhHguyys8YwiIN7jqnqjyxGscsNSLGR",
+	"JUpsLQu/JoNEzFwU2FJZINOiipnc/iNlg09hDX6McZTF6ghtCAcY4ckAsCzFcVjHFrWqJLuN5zaRTtVC",
+	"nTLEekwNM7RdQFy3pXiEn4wZ5RC7xRtrHVHdJCqrt0Y+gV8W8NULmPnrpogHS1gMB2PE9Eu06EqznsCX",
+	"UYZQNOhEoC5wSeYr2r92gMWy0RcAizWkcCwMA0pvSpTSid7LF47q/P61ElBgwQO+SrShPSBuI9KUgVt3",
+	"d420gaoohD5O0kU44SZBjSM8e/MLClP89/ZpHJIQrDzrzGMAA/CEmW3uaSOxAjrovJjlCmAl4t5oEnMK",
+	"bcdmZEz1ottg3oJohbwgMECEAQm5lpJhVm5y+t1Bp2v3TBpYZQVkCVqvOTUW2ibOmQqsoTuCMWlMztnW",
+	"J1PJLGyoyy3m30KYMwk0pnOSUOSbxFgFHEhLd4mPys9UGRS0Y8krqOXxVCpyxazjVdpI1LUPJW1730eu",
+	"QX2Xg2IASUyUmGwl7IYlhNObeIg1FdXwnPW3Dpnqj7ZeMqlCU/yDJfOWSQzZLOIxUKCkZJDSMetyr+Rw",
+	"Qoes5te/22aYPvtnJnCNitADpYphb8qlwtcx0d46bG4boFcW+XM+IErRexlADwVvUglbrYR2U1WkJATu",
+	"3rC2b9d75UtZxrnjvd2VDGqrkQ5ZF9oSYqDMHNTHwTPdkIBz7/FeLSDhi/Z5Z2/38uy4ev663XyyV80Z",
+	"frVauG9jBp4NGhpyBX3e7E+XzTR/4O48WW22H7i7wHTXP603ZmokotUcdaY9wnnzyV5ZU5Qif8ljLCVb",
+	"J8O9HXc33bhxeD/3pK9DwWCulTprDv0dTgr8j45WcrmSyQSUfXO30j5WJi9VPrYJMLE8k8vvEXoF3k5M",
+	"g3LCaKtTTnorRuRq3uVGQ5Gq0R61gDCjez170yX/4ZxmWuvGzygfvXTRdteFP0A6zICEdBrpP9jHSaYO",
+	"a4GhsRSpaQAgfSu9RB11eV4fwXQQ1OrpomISwMrGzNMKrLasoQ9WIkBaJuBlbQ2IYF2eHdeJ64vpnBjU",
+	"JBIij/5SEH1vHzicThNotB4sinPtoS7OwshyvRJdjv/oefsjBAZmRqPAlDZBpb1WbqY1jOMlINTYJVwE",
+	"FpWr/4JFZhi1tZ6m2RQ13DumfB4g8jMLmHccBXYOeVevsVRDHtj9/lkKspQkDhrZ+ILTY8x7stPcgCPv",
+	"wnupj2SBfBYcwBUqZNmjdxvP927/bNhSNCFVVh/WSZjrDx0a8i/AUJVsHBPjh0C2ZdlnkeFMRmJ/ONZV",
+	"7MSDlLM9YzUsmyL2jV4yR+jPctspKvZRuSZ9Zr4G34ZHD+YIMDdt/VE+14dW266YE8hZ4VaCz+G2tQBx",
+	"JpR4I7Adc8SMr5ykf8CWTXin0dy9N03cnky+rBK+a8lYc6PxvaKKzaAkZbn+zWxaJ0QXvSsjJwqaN9Oj",
+	"zZzvVvaxr1697yN2E/dZ2WfbadbmqVQdHxoRDxSLVGHHk877o4MOcEAj1OkRqgLKjXkrZrzWcrFOFmmL",
+	"wzUsA3ZXyGDjEB5J/A6PaJ9KDGpECJaKhA31KZbW9n2aGSTsB6WN5VIWJJVR/wLLnvEXbXEKxNsmwJuC",
+	"PLB8niNAKF2fsE52G7vGGceYlPHeXPzSS2XjADPqgDrp6EnHLhkVo3eF5hKLfDKFEiIH1N7I2JCZPHq0",
+	"iA+YsDRrqUglGWuxYPNdtSCXBrMVH+hzPNtrPiP/+ueT+k6ttFL+JSyCPYBrKHBdTAoK8OFKQMbJVcS2",
+	"PaNKlrsDnhTa20AG3Wf4LT/9JWE4s0O+asDSLWUnzls7eF8zE8VFts2wi9aWgWtbzhN5bY7+bERVKXl+",
+	"edWtEZefgiVpnQ/2CJqyvMXGTNDYX0uYFtHbObRpFn0RjNUyI8Cl9uwOrPlsJlBNtCmDGJp8sgUDa3GU",
+	"s761XyDjyGQn9YYBkmHtjIytSY1BJgvMc3VgDolXMz6IbSfjzbKvXxhX+97xtiSIE5EkXe4IBUyd8QKk",
+	"VAlhJK0YDJKYsx4uWljzFwz6CoZkbF24Ll98WNFAdNmmouQtQxghZ9cuMFNmmifLU0HWw8fdipnrW+vV",
+	"+bi8BoT3MPvhQfu7PCNe8FUOdhoBta9dEB4he9eY0CRpkd3GTm0fxT3e0YL3Yxc4JDN9cyxMnNF5ll7Z",
+	"mA4CdmCdnPkayBBRvupcBF0e8wWNUx4EbMNyF7XEQ6Ri8Bn4vDvjsdpmd3zl4NKShMpdRfe/V07l1vqi",
+	"xEQ159T0COBxrhprU82xYGf3cr513hJnPOpZ5oHcFzFXqZAT1lf5zy3ZT/GjAuOk+cp6xCswrmC3O9cZ",
+	"ZB1LBgDNsrpIDGyLDxMytP6V4a72ugkFpFt5Oed0HPe73O8Y2K3U6uRkMCCGcAt8iR/ftd8eHfTOOq+O",
+	"zi/O2ti/AQm6qlCHvNvYrdVJO/OG7Tih8wT2eLIKE2sheoxHExFzBatuQs4twgVnYQAxvQBZcaCqbR8s",
+	"eq/touCsy6uWxBt/1buiMu5nfQ/sx3pBw5oJvpc3qcTIVpev7BWplaWpHNd6in2cYDdBx52pFYNHurli",
+	"oqHvEsWS2EYvwue9LWtnadqQLEwa27q5sIq5M4YsQPmU8p0bj8tQRnc5uGJBVuJHZb42DkvjoaOkVGxi",
+	"uplI1yPDoCXtIr487vRetn88D7vcUhJhMlBJyzFv9RaxzaXR2nLwEYjwxZLEQy5S6xGZlp9N7PDYhsaO",
+	"oi8SYpe65YJMpqeI6UYDEVF9O79xaL1Zbz6S2HENYi16Y8UceIF6LoiFfZHc52Y1LY1+WAtguH4rSktT",
+	"mnV8lZYLW/8UmKe3sGGdQhODfewzjAopYU8yhsawcwQYMSKa55vt6fOLE6vq++p5BNqzBOvQ4plw32q/",
+	"DNKMCC30R1tmOdgwPwTpmgcwhwcyHfDmZ947uxWaY+cBB7IU2uFOb3bw0Ky3u0KfH7Pz3MmMVW4P6923",
+	"U9vc1ilbJ49z+k6mz0Z2izoUUx79O9orGNtfbEZcNF2MOrX7Iid/3CuvobNLh677ldcicLURY6XcFogE",
+	"uXFmr2njY2t6htgoIsp3iCUuCxzaIOPxyaujdxBjNKFEnIjpYxjkwnsh7ae9G5pMGeTeJqkYTywb35h+",
+	"7EFfUMsMk0tyWJ8qNH/pQctPZGDQJoIP1YwjW+nswBwBmfLhlElJryxMDygdYQZnne8vO+cXUFGDqtt3",
+	"p3MNR2JFaCIFkXQuHYeTC1iOqPO+ES6oRkza2ZvYZuxafxtURzV0l2gNYiAxsPSQUriOJ4RK5ACDUhQI",
+	"cAK40eRSTAlPQFL2K1ojGTpzecfI5tJo4ZqEl7nuoTuU5Af57xPT84Z3T4Jrna+VGXMQmaMq8yYgSD/I",
+	"VXkXOlqWiZdt3JLLHZkNAnPnGwbiPJHT5fceiCMQh+vyFYG4YGUULo81nhURU10OOXbOPqqWtfZsasja",
+	"jqYrurLQAvNqvOLJ0kBYly+PhC2pYbEWVgjVPpHw5fU/DEkVzKbLKU12MrrSTHiDKEe5/g8DStc+V6GM",
+	"GJi1HBuZHicmfKBVDPLMgr4Z04j5SGW3KbUXAEniJfyqaYGdIZta1tIAC9xFuozsrN7lsE/tdMAtJQrQ",
+	"/Ho/GIQDoYU0d/EdhbAOPTeCunZXFuOQpBCGhCN0yyhkl5eHIcnnRyHLgoowxIdWJmtaoei1PVdsYiF9",
+	"X50m8EZ4l8Yw96sObqcLyqJu8M7lLfUBGibL9UGHO0493LO+0MzZlPak5VFIUBmXgZpjKbUxWsg94DGC",
+	"WUga661dCxYOZ0CsOZZ9BjJCO+gp7esBe99UaUE82Ak4G86glCRVsRzMiYwTINGulTF+6UW63+P0AD2j",
+	"Ska5ebHFlzrMdzlef9FGSquPMIaFvDO0wcm9EdcFDIotn/M+0uco5gNhP50wTidx3Wwm/6M5HSfmI9sZ",
+	"0vM/F3lrT+2PvgRrrXnYprS1dgJ53tov23DiS6iBvNR/JN3E/e1jP8LtY/+5rsVBmEWfQ+unn0Lo+zs2",
+	"P3DfkdAAmEVa9+LV9SFTWsqqacoZNj9+c37yDuHEXd4fMUN+QfosZWPB56YiO42HMce/n51qD2BE5Qj/",
+	"rV984JSdwQerkddEsMtHlEfYLVBl2+CRzAr3vCu08T6dbLEkHsZXCSODhA6NhadMo8LIIJ+oQiCBezDW",
+	"sZtYgv79EK27/vWMphHSwvKFYtCWpaBErai9ly4Pf+5WRrPrbkXrr25F6r8GpAtoHvzbeEC7lV9Cj0c4",
+	"x1nggv5Ob4IGvXwPM6oFyG+9Y59a8rhfTCnMLJaMVEM5uw4t73p+jQIi57zPIruy+t4j+2tYATHlETbz",
+	"kSY5WKuTjiFCx3qZbJtkPRNsQ4x98FqW1rCGg0TMenEUWvu4YRkAkR3FteNa1vhB75CFzg/kto0fyqxs",
+	"I6Eesk+D/4ivsYDSrn4ssVODZXLMHMqvs7z/bvgAq/9OBoN/93LLc+Oqm1iH2QelOmh1EDyvnLYF7C65",
+	"CUNrJhlcgb+5OtTiSN8YkO5LtVX1j4nVbp9qYZdXS5SdWcITvLH2QbIyyysq2d7uNE22GDCrRLWWlhhZ",
+	"fbqpmgHYGBcLvU0wJOYCy3kRLwYD62K5rt2xMhSKNroG+rLLq5REsQS+BarVmom51/ZRN+TaTE1SNmBp",
+	"yqI6OYx5LEeWuRWI2U15qM23Z/3MslcUBoUa0H0C7DjZ6/BwYGukplnWh6RONo+zT1qWLTQmySNJzB6q",
+	"31kqfM3lavdxUNejYT7TkMRCpBJbEuh5Fu9TV0J/W60hO7K2Q65iTtM5sdHfhZNKruZEG461FeYpFmS7",
+	"8x5k5dL+Uan5Viyphh86L9qXF6/f9U7Ojl4dvTsHit9ltm2Gss/MW2BvUML2LLEa1hXUaQtP1qH6WFuH",
+	"Bu6aLaoDZyDxlkWRQCmXD7YvGFr7Pt1GLLvcu2UuiW5xoaQKrBtzK+9qqzAKp27bPaCVZB/2J2ETnMO6",
+	"nCbZvMyvMim2EXvyHcThJkwW5po/l8jiob13o27tSUK+5lXyuFzsfjkTCeXwJlbSgf5lLLgzk9bJ35Zv",
+	"SGmXEvr2x6bgF+prsrvLn3/RX9VapGDneCKqmjIJ8ENyzeY1Yk99YPDp5SYQYBipUkwq+Cbw04TO6jLj",
+	"ifaJG6VRao7XyBZgYSwiII+bJKU8EmNyNdfmFGTLbN0iNlSyoiBvhXX5ghlGilaY3Qi3NMQQkWGjEbfr",
+	"5JjjkIryTEhIwroh271hNda3U8snhkAK1G7uNWiLWQwGvoo9O+0dvQzJlEsGBIOZ/5/j+fexPgWqf7h/",
+	"xvW/zFh1ULuv3l79RhWEsZddAPovwMpfKuczWtBcGHcD8b+uE5kfjelTriVbIviQpTarvkAaDv4kxCv1",
+	"keYRxBDjlEjRv2aAihWSGU9wtwHg6bM8/81zv3Dc9eWa0TmxgC9zHjEGx4XrdwqS13DHzW2ozZLtGMG4",
+	"gcDq8nKJtbyxVmaI3pJLAK8rz4bvrn4d/xbdrbx0zUYn+phK9YHOj/gXbTO10tzSe0L1R4u5rzPG6fje",
+	"ts5DZH698f1JYeI13o/NHpAUxhp9S7hAf+t/i44Lbq9NnRUt3rcHIh2KFbCSc0DOeYQ7KZNMGShvFVIJ",
+	"JDzrnHcQ+1uzCDtb4Q/qgPJ8tWisct1m4izPBAx39Mp23YbUE+IJLVJYpBAzEZxBAKVOjrGqs8snLHXw",
+	"NvN0yxgABm6ZrjmE6Z/a1sMPc+rzD7nVsW/e2yDaJg9Xdu6PBoVXhOg3WLUAaoD0O0dnAsvVtHs0o/O/",
+	"Of3vwH+JPlnWCd87UZu1ys5FeuEUwy1WczO76jpgn0cbs6zJKvrH+tSXwaske+jDknvGfTSlcOscS4sc",
+	"+HvbftHe8edMmWyzexcmyfEZWx9prVc5WuhHyBIvLgOdlB+DWNmeiJBtMM2MMcShh4/aC+WhX6Vr8NBw",
+	"KWBNVrg3ZvwPxSDgPeM+DpGXKv06PaQPqeBDKzZO0qKN+PfB3fDgrjYwcV/57r13bPXJWpacrNijo4da",
+	"Clt8xZR/Jh7I+bmUllJjcY+b+gmrKmdUEujoCpipKlaCuOYYIBhYZPu4g6EKlE+1bx3JuPjGfX+8mOAw",
+	"3WG9cD3E5rOKb1KlWDMurn5lfeVaOyDntk9m1iJRLCcJnXc5JgYY70MnApKIPk3Yvuswu7NHvotfECgl",
+	"HE9oH6u5axklgPYestKi1KRhQMZD5oC4/TBLYwWMOKbntMGq6XnQycSfRioSJgkdC+j+A+Xh+mIF7eWT",
+	"eZerUSqmw5Fxj8YxJ+3TIwypAb8AcgUg7fgZ64s0Qq4aatIZ00lEFYtCra/Kq0ku4RcPq1pyz/iTQhhr",
+	"TzH9fFPvi4UvvsVAxEHG8L9geelNbo9NiSzxjLtt2lfxDTxvSa31hxHV/upkwrirFs4KDB3XMGczBzQ3",
+	"HC5wAA2BS+fGVZEjvCuKFVEpjZNupdaywBz8wQC7UQkOvXBtfB6KygIT05aBh3G3qB5bKJA9xtnCZqei",
+	"LMLaUW4ERBQbwC6UJ06vTAd1yB6CFGiBJ27Q1/HY0kkqau8m4B5As5rMUZpcxzwi1RDGGrZQuACNM7CX",
+	"ONoX8zf9h5xLxcZYxEO54POxmErg6kAaZTPcR0AkRLNKoxjSB2kuIKSHpc/vVntouHYox7lk3mcUR4YJ",
+	"85qRqnd7LB6q1ckpHTIJNar9aSphHpgjHzEScvZR9czn2BYHyoiUsP1zoFgU6w8AGr1vf4LzSdmEUdgQ",
+	"ODDnLHMgszWS2bWs0UqGmc0FTNLa00liqWI+tEtkzIQJDBv8gzr5jk0UCduXL48uemedi8475AOqPm+Q",
+	"iM5lbR9SLVbAExT/hqsJPRs7wEVP/TiWqm1Pz23j4HAeDmD9gJF5k59DFO5hq9ntfPS7L5P+bXyHJozh",
+	"pAC+t7wQ+Oq1wp9SoKIlM1YOm0VbI55NlZ9c2VwlX8sNKBYkqzZkHYucWrUWCjgby83x25JhfMN4oXYI",
+	"GBHh/oiAQzQLA+xCnmrpkeV6KD8yB3ZGX6JuytAB4SM3rZ6y6/jteRl0Msn8BJIw5arMwWzXLuXywrvi",
+	"ltz+wzBLrUnGH4rU1bnkd2qBKgA0AI+kCRYhqZ4XMX0kUVHrLYd98T2HUbby7KBeQ3hbA5h9ksvqRzWT",
+	"KZlMDNszRpiU6cr4UVkLY3FDf4jVKErpzO6w26oBcx1SJW2cT7dP5fv5qmNDVDaiNwzNpW8psegd4oc+",
+	"KnZ93T6FbrnIKrT+fGRdAFfWjx5lP/sSktD2R9tUCJpmgtlkvvVa0mJLRUmyfoorQUo+r/6yTpCr5GOY",
+	"sgGAKCl3KKBHkoRxFJIq7DwkiVm8d2gkVxmGScvGLrd+VYZ30pMylPqAczJQeveDUswT2W00dvKIpy6/",
+	"BeSJlCGeEOFUxD1ZxNPSqL7byBvQx3vLGUeONn5C1chv1DVYyRePfIaVViXmam+3ElTGMY/H03GlteNO",
+	"UswVG0K8ZGM8lJs3lCHgVvu2QVG+BPr6UFGX8A60k1psrepapa+VAMsI3rMT7vdvARyJOeAnRy8Peqdn",
+	"J++PXnbOzsOa1+LPUnNMoAkRToGMGEW/usup1+PPlM+BLDFUTsWOVuTy7NiFfLXJU9aNSIl9LKWBQhmo",
+	"5U6nXBKK0eK1rYCxbmehIYkSXb5Jq6nyjnRGUjlJ5tqUQo9dHO/Cy6sWpNRij1xbsWNqjfIV6/UuP445",
+	"ZCdnFPDqZuXcw2HBqSJSjJngDMJByTSFDvE3cV/Feu+4oHScggeI7dX1m8D+wKbxVL3L3wnlONpX9tv1",
+	"yG43h5yXSVU9v9vI1MIOvqNUXYmeM094p2/16aFwgv68/6QYu2t3iQ0eF+yw88VzSUJ3ynrTNAm/6eqp",
+	"kvaHt8DHewb239T1ZaD8xEi2Ep23oc27EX7EQagAPDUt0Y8HXr3pNE21x5VZil75J2czSCsWAgUox/MQ",
+	"K0wy7vsQf9fPiYGcn0szPRKXElpgfuWBkVj5h3xtUKy/kSR/aSSJlyGcZNv4llASfZChxPn3lSFo2yzb",
+	"GZ4UoRqWUIGampQ6ORNTxYhK6WAQ97EEDvJmHiVkLEmz0SjlBD5jNIo5kw9advaa0USNyjTyGRR7g8mc",
+	"3iBEy7zKJQ/2eetvUT+AVy2LzbjFduXtuOr1lRBBt3RAps+8rTDC+f5iX7bHL7qqsDYr6RIpSdlY3OTK",
+	"uwLCeCqSZPEHFycXp66cUgv1lEEd6xybygVdjszXqJ6gg8UKXQXErTTjaXXxbc5mpr15l4dnHWiD97b9",
+	"Q6/9qhOSasQGdJoostOwFab7xHK1kttQtdaAKdUmoWNJ5LQ/cgOqUk+X0TyDwUI1buDPz9yxy2fA5eqa",
+	"4gKpd97Z8V6YR4P16xQZHnkNSCNoyqxfNR7QbWRECHGtaTFVXifHVLE0QN8w3wi91eVdvkVCe0nYKjgr",
+	"7l5V7OXw3//rfxPwUYz/uPC02j7cEJy/FqHOCoBOWs7/zh6Q20DaIbUbqGduYTq2QwyMFLYXqULqK6sH",
+	"xtVRJYsTGEZaBz+DgmS8C9V3NtWzk2w77hN/zg0zs1zpuc8I0vI7UGrzvozk1xY+2mr3MMBFgc4ypJAi",
+	"0f5lho0o32ekasnIzKvB9iQXOfZj3L8Y2eOEi1mLNBu7gd+STZtRptXXXO8vKDs2bGuePQZMzOa0Go/f",
+	"Oa+G8tm1wsb0zuKrsDzG5cQaOZH1UKB5/yH3YaplS+1o+aFXFFInS5bcgHSffX3226JndzvO4H837rAv",
+	"ZPCdQkfAMjrkIY199D+Kl42NvxWi6KvlJltHulHaUPiR7HJffhpWMhJrqZYkYubxcIRBiVy1kqCMT6zL",
+	"y5gsCnTupOpWK8gpipoXh9aaCN1brcm6vJTkwpEiLUvEXLP5vuOWIEVqifVytkDO8PXSQPzF099fDaXa",
+	"JjElsEmxlqdUCC2nXlspk1xMaT3fWlY2pE2XNB4b1kGSiBlLt/pUmz2mqQ3mBCDCBP2wMLAe/zZl0GmQ",
+	"phE0FhQDkjAFtUpUMsy5+nGWEZUjSwRx1U/nE2W7zQEyUd8Lydvq9mvtUUuHpX/aRGocSN9QS1WRWdEx",
+	"J5cXh1vPuhx+VkMEFhpwKTXNfSh3rO1EpVMOzkCdtPMCyq2MhE4k+UriVaRlD2ZV/ak0ZatQ7s5ipZIg",
+	"+9NnRNI2OLMHgg+SuP93FeTdqyCBeot5hda3rHi0QIp13DIO+KqNBevoYLpTiPoS4MK5vfkm/kEnVy8Z",
+	"yxye6xtB3XRWlkdXu5VEDImYKvwRNCXqVmreK3Wv65dlFW/HsVTL1/0BYFbmYZugrPAVJ/ENK5t/KZj6",
+	"W0ZG+wshy1+yf0RLOKBWHLp1ie2sMVUcEQ9z5RpzLUlzx9HKLDf7SMeTRP/w8W/NraezduG/SlAZ04/H",
+	"jA/1Mu3tArjI/jODF0mVxnx4G3TREsHxTQBBvSP2JSQU1jEunM/lOxRiY9sGjLyJf8zZLN++ESOyGBj3",
+	"IM37pveQ9xGZpMz0cYxllwPvRJ2c4ocYL4fPClc5ZM5sJJJsetWUTSUjEVMMioCCLj87PCDPnzYa5F//",
+	"/L/cXc1u4zYQfhXCF0sAozSG26K+GYmTGnWcwHKbiwubsWhDsEwKohwnBfI8fY99sgVnSJH6yWIvu1js",
+	"MVbEIUfkcDic+b5hdDWMBiG1dNsu7U+rqMAy1ARzAMH9RdfJPYAB2mj87WIS/7leTP6OJ+vpfDlZ/DOe",
+	"bQjbyxHGG8s2dk0VLnOXxGkRrcTwlyu977Yw3WCY1Oeg3MSTOJ4+zN01gMwApt++cWYpqG0niy5iulQZ",
+	"PmRQJqbeXIXkJMo064pZFiwFFmdb3iQStRKb+9vx+nEyv5nO7wDQx+AgaHFQRVFFUQcuigrIjJvxeDZw",
+	"fcdTAPZkJVhpI68B5q2f7Wwy5IiGhe8DaGJoZ2lQIr6Npw8ifjTihrEBzfjexAw/AYvT5BVvbwBkxDcv",
+	"ONmsXls+OFjJs/7E2HrxYjflU5H1Rr1LKIMw7zTN5ix94cIcynGtwwkhcnuyuc18p903loW5aYOlRque",
+	"Y4RgL08lNYfk2rkZUK5qaEKeRBhWW17bzfHewev3r3nJ0XgqEmhTm/MCex967VWbULvJ2Ee9f8i5mN6Q",
+	"aykE35ZezWxwJ+U+45Tcp9tCKrkrKblLyxl7puQv/rbNJDtQEkVR6AytS0WvJVba05fXPfkFHekFXrAt",
+	"1NvwbIccqJYy3qlfC3zizzFkp5N9wbk21Z6MIy/ZRxqtmfFg+bB8BEbU2r1gY/voK8KUOhVM7x9AsEoC",
+	"tLDUWGdf/8ddl2wbuyPBE3/WPoYIge3Mn4g1UoJakrxLyT8ywfb8yGs6zR0AbNeYQa4ha/XdCwzxmtwn",
+	"LdR9Twso/VapH5OmtEDYhI/ICW4WncKnBlvfiEIZXjfxh45OjgkuvdrNfSNoGDTv3UPLN4u2R1VgeNXl",
+	"8Jm9KZIKyAuI/IzUD6YgsvpC+YVZHDbjUJ9B42aB3KpHSaucsgai0VcmJY3luaLkejbFuYVM6iZ8aBjS",
+	"tU+Qy1SUlvzUEteRoNowqMe1C8rUM/dFHgDJryykyvm2dGVuVLe5NpM4xI+tbSzwPPyXlizh2aVMk21f",
+	"kfywv5Q5CRq87ZAMTUmWHniDHL6b4B1MAl5hw3Rd3F6rPgRH8Dm50D+R334f/kE+/f9rNCAS/gl45gE4",
+	"hFaUmarGmQkZERlLTUtYfnwBXpifWmMnBYq3Za9necoS47GxZAQFNtqXSHhC+OuWwwzQE8hMXRSBBR/4",
+	"mWpVrZXLpEjQIhDVhhF0bdrSg7fYI0Y3fof9ZezyW7uWsQeHotKEN7AVwhGMDVx9kaCd0H/A9mKZx1yB",
+	"e8kOXBkYAm2ONrSJslPlFklhgjMVebnb7/Trvfd/3z8HAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -1783,6 +1783,36 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The audit trail
+         * @description Every event keel recorded (docs/admin.md, "Events and the audit trail"), newest first, whole:
+         *     the account it is about, who did it (`actor`: `user:<id>`, `admin:<id>`, `client:<client_id>`,
+         *     `cli`, `system`, `anonymous`), the request's address and User-Agent, and its data. Filters
+         *     (`user`, `actor`, `type`, `since`) combine; pages by `cursor` as `GET /profile/activity` does:
+         *     a page never repeats an event, and events recorded while a listing goes on never enter it. An
+         *     account's events outlive it. Kept `AUDIT_RETENTION` (90 days); no operation updates or deletes
+         *     an event.
+         */
+        get: operations["adminAudit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsAdminAudit"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/users/{id}": {
         parameters: {
             query?: never;
@@ -2576,6 +2606,50 @@ export interface components {
              */
             user_agent?: string;
             data: components["schemas"]["EventData"];
+        };
+        AuditEvent: {
+            /**
+             * Format: int64
+             * @description The event's id (events are numbered in the order they are recorded).
+             * @example 42
+             */
+            id: number;
+            type: components["schemas"]["EventType"];
+            /**
+             * Format: date-time
+             * @example 2026-11-25T12:00:00.123Z
+             */
+            created_at: string;
+            /**
+             * Format: int64
+             * @description The account the event is about; absent when none (a failed sign-in of an unknown email).
+             * @example 7
+             */
+            user_id?: number;
+            /**
+             * @description Who did it: `user:<id>`, `admin:<id>`, `client:<client_id>`, `cli`, `system` or `anonymous`.
+             * @example user:7
+             */
+            actor: string;
+            /**
+             * @description The client address of the request (empty when none: the CLI, a job).
+             * @example 192.0.2.1
+             */
+            ip: string;
+            /**
+             * @description The request's User-Agent, at most 256 characters (empty when none).
+             * @example curl/8.5.0
+             */
+            user_agent: string;
+            data: components["schemas"]["EventData"];
+        };
+        AuditPage: {
+            events: components["schemas"]["AuditEvent"][];
+            /**
+             * @description The `cursor` of the next, older page; absent on the last page.
+             * @example ZQAAAAAAAAAq
+             */
+            next_cursor?: string;
         };
         ActivityPage: {
             events: components["schemas"]["Activity"][];
@@ -6640,6 +6714,56 @@ export interface operations {
                 /** @description A client id from `GET /profile/consents`. */
                 client_id: components["parameters"]["ConsentClientID"];
             };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    adminAudit: {
+        parameters: {
+            query?: {
+                /** @description Only the events about this account (it may have been deleted since). */
+                user?: number;
+                /** @description Only what this actor did, as events name it (`admin:7`, `client:kc_…`, `cli`, `anonymous`). */
+                actor?: string;
+                /** @description Only events of this type. */
+                type?: components["schemas"]["EventType"];
+                /** @description Only events recorded at or after this time. */
+                since?: string;
+                /** @description Where the page starts: the `next_cursor` of the page before (opaque). Without it, the newest events. A cursor that is not one keel gave is 400. */
+                cursor?: components["parameters"]["EventCursor"];
+                /** @description How many events a page holds at most (50 when not given). */
+                limit?: components["parameters"]["EventLimit"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of events, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["AdminRequired"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsAdminAudit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
