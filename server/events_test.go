@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"reflect"
 	"strings"
@@ -338,29 +339,10 @@ func TestActivity(t *testing.T) {
 
 	t.Run("pages", func(t *testing.T) {
 		a := a.in(t)
-		start := len(a.activityPage(tok, "?limit=200").Events)
-		seen := map[int64]bool{}
-		query := "?limit=2"
-		for pages := 0; ; pages++ {
+		pagesNeverRepeat(t, 2, func(query string) ([]int64, *string) {
 			p := a.activityPage(tok, query)
-			for _, e := range p.Events {
-				if seen[e.ID] {
-					t.Fatalf("event %d on two pages", e.ID)
-				}
-				seen[e.ID] = true
-			}
-			a.mustLogin("ada@example.com", "password123") // a new event, newer than every page
-			if p.NextCursor == nil {
-				break
-			}
-			if pages > start {
-				t.Fatal("the pages do not end")
-			}
-			query = "?limit=2&cursor=" + *p.NextCursor
-		}
-		if len(seen) != start {
-			t.Errorf("the pages held %d events, want the %d there when the listing began", len(seen), start)
-		}
+			return activityIDs(p.Events), p.NextCursor
+		}, func() { a.mustLogin("ada@example.com", "password123") })
 	})
 	t.Run("refusals", func(t *testing.T) {
 		a := a.in(t)
@@ -476,29 +458,14 @@ func TestAdminAudit(t *testing.T) {
 
 	t.Run("pages", func(t *testing.T) {
 		a := a.in(t)
-		start := len(a.auditPage(root.Token, "?limit=200").Events)
-		seen := map[int64]bool{}
-		query := "?limit=3"
-		for pages := 0; ; pages++ {
+		pagesNeverRepeat(t, 3, func(query string) ([]int64, *string) {
 			p := a.auditPage(root.Token, query)
-			for _, e := range p.Events {
-				if seen[e.ID] {
-					t.Fatalf("event %d on two pages", e.ID)
-				}
-				seen[e.ID] = true
+			ids := make([]int64, len(p.Events))
+			for i, e := range p.Events {
+				ids[i] = e.ID
 			}
-			a.mustLogin("bob@example.com", "password123") // a new event, newer than every page
-			if p.NextCursor == nil {
-				break
-			}
-			if pages > start {
-				t.Fatal("the pages do not end")
-			}
-			query = "?limit=3&cursor=" + *p.NextCursor
-		}
-		if len(seen) != start {
-			t.Errorf("the pages held %d events, want the %d there when the listing began", len(seen), start)
-		}
+			return ids, p.NextCursor
+		}, func() { a.mustLogin("bob@example.com", "password123") })
 	})
 	t.Run("a deleted user's events stay", func(t *testing.T) {
 		a := a.in(t)
@@ -517,4 +484,48 @@ func TestAdminAudit(t *testing.T) {
 			a.status(a.do("GET", "/admin/audit"+q, "", bearer(root.Token)...), 400, "GET /admin/audit"+q)
 		}
 	})
+}
+
+func activityIDs(es []oapi.Activity) []int64 {
+	ids := make([]int64, len(es))
+	for i, e := range es {
+		ids[i] = e.ID
+	}
+	return ids
+}
+
+// pagesNeverRepeat walks a listing's pages of size (get answers a query
+// with the page's ids and its next cursor), recording an event (record)
+// after each: the pages hold every event there when the walk began, each
+// once, and none recorded during it.
+func pagesNeverRepeat(t *testing.T, size int, get func(query string) ([]int64, *string), record func()) {
+	t.Helper()
+	all, _ := get("?limit=200")
+	seen := map[int64]bool{}
+	query := fmt.Sprintf("?limit=%d", size)
+	for pages := 0; ; pages++ {
+		ids, next := get(query)
+		for _, id := range ids {
+			if seen[id] {
+				t.Fatalf("event %d on two pages", id)
+			}
+			seen[id] = true
+		}
+		record() // a new event, newer than every page
+		if next == nil {
+			break
+		}
+		if pages > len(all) {
+			t.Fatal("the pages do not end")
+		}
+		query = fmt.Sprintf("?limit=%d&cursor=%s", size, *next)
+	}
+	for _, id := range all {
+		if !seen[id] {
+			t.Errorf("event %d, there when the listing began, on no page", id)
+		}
+	}
+	if len(seen) != len(all) {
+		t.Errorf("the pages held %d events, want the %d there when the listing began", len(seen), len(all))
+	}
 }
