@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -231,11 +232,19 @@ func newServer(tb testing.TB, cfg Config, d testDB, log *slog.Logger, now func()
 		VerifyTTL:       testVerifyTTL,
 		ResetTTL:        testResetTTL,
 		Now:             now,
+		// Webhooks as keel serve has them, retried fast.
+		Webhooks: jobs.WebhooksConfig{Sealer: mfaKeys, AllowPrivate: cfg.WebhooksAllowPrivate, Timeout: 2 * time.Second,
+			RetryMin: 20 * time.Millisecond, RetryFor: time.Minute},
 	})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	srv.UseJobs(e)
+	if h, ok := d.store.(interface {
+		SetEventHook(func(context.Context, *sql.Tx, db.Event) error)
+	}); ok {
+		h.SetEventHook(e.EventHook)
+	}
 	return srv, e
 }
 

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -315,6 +316,372 @@ func (e UserState) Valid() bool {
 	case UserStateBanned:
 		return true
 	case UserStateUnverified:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookDeliveryState.
+const (
+	Delivered WebhookDeliveryState = "delivered"
+	Failed    WebhookDeliveryState = "failed"
+	Pending   WebhookDeliveryState = "pending"
+)
+
+// Valid indicates whether the value is a known member of the WebhookDeliveryState enum.
+func (e WebhookDeliveryState) Valid() bool {
+	switch e {
+	case Delivered:
+		return true
+	case Failed:
+		return true
+	case Pending:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookEndpointDisabledReason.
+const (
+	WebhookEndpointDisabledReasonAdmin   WebhookEndpointDisabledReason = "admin"
+	WebhookEndpointDisabledReasonFailing WebhookEndpointDisabledReason = "failing"
+)
+
+// Valid indicates whether the value is a known member of the WebhookEndpointDisabledReason enum.
+func (e WebhookEndpointDisabledReason) Valid() bool {
+	switch e {
+	case WebhookEndpointDisabledReasonAdmin:
+		return true
+	case WebhookEndpointDisabledReasonFailing:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookIdentityLinkedType.
+const (
+	WebhookIdentityLinkedTypeIdentityLinked WebhookIdentityLinkedType = "identity.linked"
+)
+
+// Valid indicates whether the value is a known member of the WebhookIdentityLinkedType enum.
+func (e WebhookIdentityLinkedType) Valid() bool {
+	switch e {
+	case WebhookIdentityLinkedTypeIdentityLinked:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookIdentityUnlinkedType.
+const (
+	WebhookIdentityUnlinkedTypeIdentityUnlinked WebhookIdentityUnlinkedType = "identity.unlinked"
+)
+
+// Valid indicates whether the value is a known member of the WebhookIdentityUnlinkedType enum.
+func (e WebhookIdentityUnlinkedType) Valid() bool {
+	switch e {
+	case WebhookIdentityUnlinkedTypeIdentityUnlinked:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookMFAFactorAddedType.
+const (
+	WebhookMFAFactorAddedTypeMfaFactorAdded WebhookMFAFactorAddedType = "mfa.factor_added"
+)
+
+// Valid indicates whether the value is a known member of the WebhookMFAFactorAddedType enum.
+func (e WebhookMFAFactorAddedType) Valid() bool {
+	switch e {
+	case WebhookMFAFactorAddedTypeMfaFactorAdded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookMFAFactorRemovedType.
+const (
+	WebhookMFAFactorRemovedTypeMfaFactorRemoved WebhookMFAFactorRemovedType = "mfa.factor_removed"
+)
+
+// Valid indicates whether the value is a known member of the WebhookMFAFactorRemovedType enum.
+func (e WebhookMFAFactorRemovedType) Valid() bool {
+	switch e {
+	case WebhookMFAFactorRemovedTypeMfaFactorRemoved:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookPasskeyAddedType.
+const (
+	WebhookPasskeyAddedTypePasskeyAdded WebhookPasskeyAddedType = "passkey.added"
+)
+
+// Valid indicates whether the value is a known member of the WebhookPasskeyAddedType enum.
+func (e WebhookPasskeyAddedType) Valid() bool {
+	switch e {
+	case WebhookPasskeyAddedTypePasskeyAdded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookPasskeyRemovedType.
+const (
+	WebhookPasskeyRemovedTypePasskeyRemoved WebhookPasskeyRemovedType = "passkey.removed"
+)
+
+// Valid indicates whether the value is a known member of the WebhookPasskeyRemovedType enum.
+func (e WebhookPasskeyRemovedType) Valid() bool {
+	switch e {
+	case WebhookPasskeyRemovedTypePasskeyRemoved:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookPasswordChangedType.
+const (
+	WebhookPasswordChangedTypePasswordChanged WebhookPasswordChangedType = "password.changed"
+)
+
+// Valid indicates whether the value is a known member of the WebhookPasswordChangedType enum.
+func (e WebhookPasswordChangedType) Valid() bool {
+	switch e {
+	case WebhookPasswordChangedTypePasswordChanged:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookPasswordChangedDataMethod.
+const (
+	Change WebhookPasswordChangedDataMethod = "change"
+	Reset  WebhookPasswordChangedDataMethod = "reset"
+)
+
+// Valid indicates whether the value is a known member of the WebhookPasswordChangedDataMethod enum.
+func (e WebhookPasswordChangedDataMethod) Valid() bool {
+	switch e {
+	case Change:
+		return true
+	case Reset:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookSessionCreatedType.
+const (
+	WebhookSessionCreatedTypeSessionCreated WebhookSessionCreatedType = "session.created"
+)
+
+// Valid indicates whether the value is a known member of the WebhookSessionCreatedType enum.
+func (e WebhookSessionCreatedType) Valid() bool {
+	switch e {
+	case WebhookSessionCreatedTypeSessionCreated:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookSessionEndedType.
+const (
+	WebhookSessionEndedTypeSessionEnded WebhookSessionEndedType = "session.ended"
+)
+
+// Valid indicates whether the value is a known member of the WebhookSessionEndedType enum.
+func (e WebhookSessionEndedType) Valid() bool {
+	switch e {
+	case WebhookSessionEndedTypeSessionEnded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookType.
+const (
+	WebhookTypeIdentityLinked    WebhookType = "identity.linked"
+	WebhookTypeIdentityUnlinked  WebhookType = "identity.unlinked"
+	WebhookTypeMfaFactorAdded    WebhookType = "mfa.factor_added"
+	WebhookTypeMfaFactorRemoved  WebhookType = "mfa.factor_removed"
+	WebhookTypePasskeyAdded      WebhookType = "passkey.added"
+	WebhookTypePasskeyRemoved    WebhookType = "passkey.removed"
+	WebhookTypePasswordChanged   WebhookType = "password.changed"
+	WebhookTypeSessionCreated    WebhookType = "session.created"
+	WebhookTypeSessionEnded      WebhookType = "session.ended"
+	WebhookTypeUserBanned        WebhookType = "user.banned"
+	WebhookTypeUserCreated       WebhookType = "user.created"
+	WebhookTypeUserDeleted       WebhookType = "user.deleted"
+	WebhookTypeUserEmailVerified WebhookType = "user.email_verified"
+	WebhookTypeUserUnbanned      WebhookType = "user.unbanned"
+	WebhookTypeUserUpdated       WebhookType = "user.updated"
+)
+
+// Valid indicates whether the value is a known member of the WebhookType enum.
+func (e WebhookType) Valid() bool {
+	switch e {
+	case WebhookTypeIdentityLinked:
+		return true
+	case WebhookTypeIdentityUnlinked:
+		return true
+	case WebhookTypeMfaFactorAdded:
+		return true
+	case WebhookTypeMfaFactorRemoved:
+		return true
+	case WebhookTypePasskeyAdded:
+		return true
+	case WebhookTypePasskeyRemoved:
+		return true
+	case WebhookTypePasswordChanged:
+		return true
+	case WebhookTypeSessionCreated:
+		return true
+	case WebhookTypeSessionEnded:
+		return true
+	case WebhookTypeUserBanned:
+		return true
+	case WebhookTypeUserCreated:
+		return true
+	case WebhookTypeUserDeleted:
+		return true
+	case WebhookTypeUserEmailVerified:
+		return true
+	case WebhookTypeUserUnbanned:
+		return true
+	case WebhookTypeUserUpdated:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookUserBannedType.
+const (
+	WebhookUserBannedTypeUserBanned WebhookUserBannedType = "user.banned"
+)
+
+// Valid indicates whether the value is a known member of the WebhookUserBannedType enum.
+func (e WebhookUserBannedType) Valid() bool {
+	switch e {
+	case WebhookUserBannedTypeUserBanned:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookUserCreatedType.
+const (
+	WebhookUserCreatedTypeUserCreated WebhookUserCreatedType = "user.created"
+)
+
+// Valid indicates whether the value is a known member of the WebhookUserCreatedType enum.
+func (e WebhookUserCreatedType) Valid() bool {
+	switch e {
+	case WebhookUserCreatedTypeUserCreated:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookUserCreatedDataMethod.
+const (
+	WebhookUserCreatedDataMethodAdmin    WebhookUserCreatedDataMethod = "admin"
+	WebhookUserCreatedDataMethodImport   WebhookUserCreatedDataMethod = "import"
+	WebhookUserCreatedDataMethodInvite   WebhookUserCreatedDataMethod = "invite"
+	WebhookUserCreatedDataMethodProvider WebhookUserCreatedDataMethod = "provider"
+	WebhookUserCreatedDataMethodRegister WebhookUserCreatedDataMethod = "register"
+)
+
+// Valid indicates whether the value is a known member of the WebhookUserCreatedDataMethod enum.
+func (e WebhookUserCreatedDataMethod) Valid() bool {
+	switch e {
+	case WebhookUserCreatedDataMethodAdmin:
+		return true
+	case WebhookUserCreatedDataMethodImport:
+		return true
+	case WebhookUserCreatedDataMethodInvite:
+		return true
+	case WebhookUserCreatedDataMethodProvider:
+		return true
+	case WebhookUserCreatedDataMethodRegister:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookUserDeletedType.
+const (
+	WebhookUserDeletedTypeUserDeleted WebhookUserDeletedType = "user.deleted"
+)
+
+// Valid indicates whether the value is a known member of the WebhookUserDeletedType enum.
+func (e WebhookUserDeletedType) Valid() bool {
+	switch e {
+	case WebhookUserDeletedTypeUserDeleted:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookUserEmailVerifiedType.
+const (
+	WebhookUserEmailVerifiedTypeUserEmailVerified WebhookUserEmailVerifiedType = "user.email_verified"
+)
+
+// Valid indicates whether the value is a known member of the WebhookUserEmailVerifiedType enum.
+func (e WebhookUserEmailVerifiedType) Valid() bool {
+	switch e {
+	case WebhookUserEmailVerifiedTypeUserEmailVerified:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookUserUnbannedType.
+const (
+	WebhookUserUnbannedTypeUserUnbanned WebhookUserUnbannedType = "user.unbanned"
+)
+
+// Valid indicates whether the value is a known member of the WebhookUserUnbannedType enum.
+func (e WebhookUserUnbannedType) Valid() bool {
+	switch e {
+	case WebhookUserUnbannedTypeUserUnbanned:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookUserUpdatedType.
+const (
+	WebhookUserUpdatedTypeUserUpdated WebhookUserUpdatedType = "user.updated"
+)
+
+// Valid indicates whether the value is a known member of the WebhookUserUpdatedType enum.
+func (e WebhookUserUpdatedType) Valid() bool {
+	switch e {
+	case WebhookUserUpdatedTypeUserUpdated:
 		return true
 	default:
 		return false
@@ -1364,6 +1731,560 @@ type VerifyEmailRequest struct {
 	Token string `json:"token"`
 }
 
+// WebhookDelivery defines model for WebhookDelivery.
+type WebhookDelivery struct {
+	Attempts      int64      `json:"attempts"`
+	DeliveredAt   *time.Time `json:"delivered_at,omitempty"`
+	EventAt       time.Time  `json:"event_at"`
+	ID            int64      `json:"id"`
+	LastAttemptAt *time.Time `json:"last_attempt_at,omitempty"`
+
+	// LastError What went wrong with the last attempt (never the answer's body).
+	LastError *string `json:"last_error,omitempty"`
+
+	// LastStatus The HTTP status of the last attempt; absent when it got no answer.
+	LastStatus *int `json:"last_status,omitempty"`
+
+	// Payload What keel POSTs to a webhook endpoint (docs/webhooks.md): Standard Webhooks' `{type, timestamp,
+	// data}`, signed in the `webhook-id`, `webhook-timestamp` and `webhook-signature` headers. `type`
+	// says which of these it is. Not an operation of this API: its schemas are here so that
+	// generated clients have the types.
+	Payload WebhookEvent         `json:"payload"`
+	Resends int64                `json:"resends"`
+	State   WebhookDeliveryState `json:"state"`
+
+	// Type A webhook type (docs/webhooks.md lists each with an example).
+	Type WebhookType `json:"type"`
+
+	// WebhookID The webhook-id header of its every attempt (msg_ and the event's sequence).
+	//
+	// Example: msg_42
+	WebhookID string `json:"webhook_id"`
+}
+
+// WebhookDeliveryList defines model for WebhookDeliveryList.
+type WebhookDeliveryList struct {
+	Deliveries []WebhookDelivery `json:"deliveries"`
+}
+
+// WebhookDeliveryState defines model for WebhookDeliveryState.
+type WebhookDeliveryState string
+
+// WebhookEndpoint defines model for WebhookEndpoint.
+type WebhookEndpoint struct {
+	CreatedAt  time.Time  `json:"created_at"`
+	DisabledAt *time.Time `json:"disabled_at,omitempty"`
+
+	// DisabledReason admin: PATCH enabled false; failing: keel's, after WEBHOOKS_DISABLE_AFTER of failures.
+	DisabledReason *WebhookEndpointDisabledReason `json:"disabled_reason,omitempty"`
+	Enabled        bool                           `json:"enabled"`
+	Events         []WebhookType                  `json:"events"`
+
+	// FailingSince When its current run of failed attempts began; absent after a success.
+	FailingSince *time.Time `json:"failing_since,omitempty"`
+
+	// ID Example: ep_5f0c2a9b1d3e4f6a7b8c9d0e
+	ID string `json:"id"`
+
+	// PreviousSecretUntil During a rotation, until when the previous secret also signs.
+	PreviousSecretUntil *time.Time `json:"previous_secret_until,omitempty"`
+	URL                 string     `json:"url"`
+}
+
+// WebhookEndpointDisabledReason admin: PATCH enabled false; failing: keel's, after WEBHOOKS_DISABLE_AFTER of failures.
+type WebhookEndpointDisabledReason string
+
+// WebhookEndpointCreated defines model for WebhookEndpointCreated.
+type WebhookEndpointCreated struct {
+	Endpoint WebhookEndpoint `json:"endpoint"`
+
+	// Secret The signing secret, shown this once (Standard Webhooks' whsec_ and base64).
+	//
+	// Example: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+	Secret string `json:"secret"`
+}
+
+// WebhookEndpointList defines model for WebhookEndpointList.
+type WebhookEndpointList struct {
+	Endpoints []WebhookEndpoint `json:"endpoints"`
+}
+
+// WebhookEndpointPatch defines model for WebhookEndpointPatch.
+type WebhookEndpointPatch struct {
+	Enabled *bool          `json:"enabled,omitempty"`
+	Events  *[]WebhookType `json:"events,omitempty"`
+	URL     *string        `json:"url,omitempty"`
+}
+
+// WebhookEndpointRequest defines model for WebhookEndpointRequest.
+type WebhookEndpointRequest struct {
+	Events []WebhookType `json:"events"`
+
+	// URL Example: https://app.example.com/keel-webhooks
+	URL string `json:"url"`
+}
+
+// WebhookEvent What keel POSTs to a webhook endpoint (docs/webhooks.md): Standard Webhooks' `{type, timestamp,
+// data}`, signed in the `webhook-id`, `webhook-timestamp` and `webhook-signature` headers. `type`
+// says which of these it is. Not an operation of this API: its schemas are here so that
+// generated clients have the types.
+type WebhookEvent struct {
+	union json.RawMessage
+}
+
+// WebhookIdentityLinked An account at a sign-in provider was linked.
+type WebhookIdentityLinked struct {
+	Data WebhookIdentityLinkedData `json:"data"`
+
+	// Timestamp When it happened (UTC).
+	Timestamp time.Time                 `json:"timestamp"`
+	Type      WebhookIdentityLinkedType `json:"type"`
+}
+
+// WebhookIdentityLinkedType defines model for WebhookIdentityLinked.Type.
+type WebhookIdentityLinkedType string
+
+// WebhookIdentityLinkedData defines model for WebhookIdentityLinkedData.
+type WebhookIdentityLinkedData struct {
+	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system.
+	Actor string `json:"actor"`
+
+	// By email: linked by its verified address at a sign-in.
+	By *string `json:"by,omitempty"`
+
+	// Identity The linked identity's id.
+	Identity *int64 `json:"identity,omitempty"`
+
+	// Provider The provider.
+	Provider *string `json:"provider,omitempty"`
+
+	// Sequence The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+	Sequence int64 `json:"sequence"`
+
+	// UserID The account it is about.
+	UserID int64 `json:"user_id"`
+}
+
+// WebhookIdentityUnlinked A sign-in provider's account was unlinked.
+type WebhookIdentityUnlinked struct {
+	Data WebhookIdentityUnlinkedData `json:"data"`
+
+	// Timestamp When it happened (UTC).
+	Timestamp time.Time                   `json:"timestamp"`
+	Type      WebhookIdentityUnlinkedType `json:"type"`
+}
+
+// WebhookIdentityUnlinkedType defines model for WebhookIdentityUnlinked.Type.
+type WebhookIdentityUnlinkedType string
+
+// WebhookIdentityUnlinkedData defines model for WebhookIdentityUnlinkedData.
+type WebhookIdentityUnlinkedData struct {
+	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system.
+	Actor string `json:"actor"`
+
+	// Identity The identity's id.
+	Identity *int64 `json:"identity,omitempty"`
+
+	// Sequence The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+	Sequence int64 `json:"sequence"`
+
+	// UserID The account it is about.
+	UserID int64 `json:"user_id"`
+}
+
+// WebhookMFAFactorAdded A second factor was added and verified.
+type WebhookMFAFactorAdded struct {
+	Data WebhookMFAFactorAddedData `json:"data"`
+
+	// Timestamp When it happened (UTC).
+	Timestamp time.Time                 `json:"timestamp"`
+	Type      WebhookMFAFactorAddedType `json:"type"`
+}
+
+// WebhookMFAFactorAddedType defines model for WebhookMFAFactorAdded.Type.
+type WebhookMFAFactorAddedType string
+
+// WebhookMFAFactorAddedData defines model for WebhookMFAFactorAddedData.
+type WebhookMFAFactorAddedData struct {
+	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system.
+	Actor string `json:"actor"`
+
+	// Factor The factor's id.
+	Factor *string `json:"factor,omitempty"`
+
+	// Kind The factor's kind (totp).
+	Kind *string `json:"kind,omitempty"`
+
+	// Sequence The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+	Sequence int64 `json:"sequence"`
+
+	// UserID The account it is about.
+	UserID int64 `json:"user_id"`
+}
+
+// WebhookMFAFactorRemoved A second factor was removed; `all: true` when an admin reset every factor (the recorded `mfa.factors_reset`).
+type WebhookMFAFactorRemoved struct {
+	Data WebhookMFAFactorRemovedData `json:"data"`
+
+	// Timestamp When it happened (UTC).
+	Timestamp time.Time                   `json:"timestamp"`
+	Type      WebhookMFAFactorRemovedType `json:"type"`
+}
+
+// WebhookMFAFactorRemovedType defines model for WebhookMFAFactorRemoved.Type.
+type WebhookMFAFactorRemovedType string
+
+// WebhookMFAFactorRemovedData defines model for WebhookMFAFactorRemovedData.
+type WebhookMFAFactorRemovedData struct {
+	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system.
+	Actor string `json:"actor"`
+
+	// All Every factor was removed.
+	All *bool `json:"all,omitempty"`
+
+	// Factor The factor's id.
+	Factor *string `json:"factor,omitempty"`
+
+	// Kind The factor's kind (totp).
+	Kind *string `json:"kind,omitempty"`
+
+	// Sequence The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+	Sequence int64 `json:"sequence"`
+
+	// UserID The account it is about.
+	UserID int64 `json:"user_id"`
+}
+
+// WebhookPasskeyAdded A passkey was added to the account.
+type WebhookPasskeyAdded struct {
+	Data WebhookPasskeyAddedData `json:"data"`
+
+	// Timestamp When it happened (UTC).
+	Timestamp time.Time               `json:"timestamp"`
+	Type      WebhookPasskeyAddedType `json:"type"`
+}
+
+// WebhookPasskeyAddedType defines model for WebhookPasskeyAdded.Type.
+type WebhookPasskeyAddedType string
+
+// WebhookPasskeyAddedData defines model for WebhookPasskeyAddedData.
+type WebhookPasskeyAddedData struct {
+	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system.
+	Actor string `json:"actor"`
+
+	// Name Its name.
+	Name *string `json:"name,omitempty"`
+
+	// Passkey The passkey's id.
+	Passkey *string `json:"passkey,omitempty"`
+
+	// Sequence The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+	Sequence int64 `json:"sequence"`
+
+	// UserID The account it is about.
+	UserID int64 `json:"user_id"`
+}
+
+// WebhookPasskeyRemoved A passkey was removed from the account.
+type WebhookPasskeyRemoved struct {
+	Data WebhookPasskeyRemovedData `json:"data"`
+
+	// Timestamp When it happened (UTC).
+	Timestamp time.Time                 `json:"timestamp"`
+	Type      WebhookPasskeyRemovedType `json:"type"`
+}
+
+// WebhookPasskeyRemovedType defines model for WebhookPasskeyRemoved.Type.
+type WebhookPasskeyRemovedType string
+
+// WebhookPasskeyRemovedData defines model for WebhookPasskeyRemovedData.
+type WebhookPasskeyRemovedData struct {
+	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system.
+	Actor string `json:"actor"`
+
+	// Passkey The passkey's id.
+	Passkey *string `json:"passkey,omitempty"`
+
+	// Sequence The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+	Sequence int64 `json:"sequence"`
+
+	// UserID The account it is about.
+	UserID int64 `json:"user_id"`
+}
+
+// WebhookPasswordChanged The account's password changed: `method` is change (by its owner, signed in) or reset (with an emailed link).
+type WebhookPasswordChanged struct {
+	Data WebhookPasswordChangedData `json:"data"`
+
+	// Timestamp When it happened (UTC).
+	Timestamp time.Time                  `json:"timestamp"`
+	Type      WebhookPasswordChangedType `json:"type"`
+}
+
+// WebhookPasswordChangedType defines model for WebhookPasswordChanged.Type.
+type WebhookPasswordChangedType string
+
+// WebhookPasswordChangedData defines model for WebhookPasswordChangedData.
+type WebhookPasswordChangedData struct {
+	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system.
+	Actor string `json:"actor"`
+
+	// Method change or reset.
+	Method *WebhookPasswordChangedDataMethod `json:"method,omitempty"`
+
+	// Sequence The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+	Sequence int64 `json:"sequence"`
+
+	// UserID The account it is about.
+	UserID int64 `json:"user_id"`
+}
+
+// WebhookPasswordChangedDataMethod change or reset.
+type WebhookPasswordChangedDataMethod string
+
+// WebhookSecret defines model for WebhookSecret.
+type WebhookSecret struct {
+	// PreviousUntil Until when the previous secret also signs (absent when WEBHOOKS_ROTATION_OVERLAP is 0).
+	PreviousUntil *time.Time `json:"previous_until,omitempty"`
+
+	// Secret The new signing secret, shown this once.
+	Secret string `json:"secret"`
+}
+
+// WebhookSessionCreated A sign-in started a session (the recorded event `signin.succeeded`).
+type WebhookSessionCreated struct {
+	Data WebhookSessionCreatedData `json:"data"`
+
+	// Timestamp When it happened (UTC).
+	Timestamp time.Time                 `json:"timestamp"`
+	Type      WebhookSessionCreatedType `json:"type"`
+}
+
+// WebhookSessionCreatedType defines model for WebhookSessionCreated.Type.
+type WebhookSessionCreatedType string
+
+// WebhookSessionCreatedData defines model for WebhookSessionCreatedData.
+type WebhookSessionCreatedData struct {
+	// Aal The session's level: aal1 or aal2.
+	Aal *string `json:"aal,omitempty"`
+
+	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system.
+	Actor string `json:"actor"`
+
+	// Method How: password, passkey, provider, totp, recovery...
+	Method *string `json:"method,omitempty"`
+
+	// Provider The sign-in provider, for method provider.
+	Provider *string `json:"provider,omitempty"`
+
+	// Sequence The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+	Sequence int64 `json:"sequence"`
+
+	// Session The session's id (an access token's sid).
+	Session *string `json:"session,omitempty"`
+
+	// UserID The account it is about.
+	UserID int64 `json:"user_id"`
+}
+
+// WebhookSessionEnded A session ended: `why` is logout, reset, reuse, ban, admin or password. Expiry sends nothing.
+type WebhookSessionEnded struct {
+	Data WebhookSessionEndedData `json:"data"`
+
+	// Timestamp When it happened (UTC).
+	Timestamp time.Time               `json:"timestamp"`
+	Type      WebhookSessionEndedType `json:"type"`
+}
+
+// WebhookSessionEndedType defines model for WebhookSessionEnded.Type.
+type WebhookSessionEndedType string
+
+// WebhookSessionEndedData defines model for WebhookSessionEndedData.
+type WebhookSessionEndedData struct {
+	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system.
+	Actor string `json:"actor"`
+
+	// All Every session of the account ended.
+	All *bool `json:"all,omitempty"`
+
+	// Sequence The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+	Sequence int64 `json:"sequence"`
+
+	// Session The session's id; absent when all ended (all: true).
+	Session *string `json:"session,omitempty"`
+
+	// UserID The account it is about.
+	UserID int64 `json:"user_id"`
+
+	// Why Why it ended.
+	Why *string `json:"why,omitempty"`
+}
+
+// WebhookType A webhook type (docs/webhooks.md lists each with an example).
+type WebhookType string
+
+// WebhookUserBanned An admin banned the account (every session ended).
+type WebhookUserBanned struct {
+	Data WebhookUserBannedData `json:"data"`
+
+	// Timestamp When it happened (UTC).
+	Timestamp time.Time             `json:"timestamp"`
+	Type      WebhookUserBannedType `json:"type"`
+}
+
+// WebhookUserBannedType defines model for WebhookUserBanned.Type.
+type WebhookUserBannedType string
+
+// WebhookUserBannedData defines model for WebhookUserBannedData.
+type WebhookUserBannedData struct {
+	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system.
+	Actor string `json:"actor"`
+
+	// Reason The admin’s reason.
+	Reason *string `json:"reason,omitempty"`
+
+	// Sequence The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+	Sequence int64 `json:"sequence"`
+
+	// Until When the ban runs out; absent: until lifted.
+	Until *time.Time `json:"until,omitempty"`
+
+	// UserID The account it is about.
+	UserID int64 `json:"user_id"`
+}
+
+// WebhookUserCreated An account was created: `method` says how (`register`, `provider`, `admin`, `invite`; `keel users import` sends no webhooks).
+type WebhookUserCreated struct {
+	Data WebhookUserCreatedData `json:"data"`
+
+	// Timestamp When it happened (UTC).
+	Timestamp time.Time              `json:"timestamp"`
+	Type      WebhookUserCreatedType `json:"type"`
+}
+
+// WebhookUserCreatedType defines model for WebhookUserCreated.Type.
+type WebhookUserCreatedType string
+
+// WebhookUserCreatedData defines model for WebhookUserCreatedData.
+type WebhookUserCreatedData struct {
+	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system.
+	Actor string `json:"actor"`
+
+	// Method How: register, provider, admin or invite.
+	Method *WebhookUserCreatedDataMethod `json:"method,omitempty"`
+
+	// Provider The sign-in provider, for method provider.
+	Provider *string `json:"provider,omitempty"`
+
+	// Sequence The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+	Sequence int64 `json:"sequence"`
+
+	// UserID The account it is about.
+	UserID int64 `json:"user_id"`
+}
+
+// WebhookUserCreatedDataMethod How: register, provider, admin or invite.
+type WebhookUserCreatedDataMethod string
+
+// WebhookUserDeleted The account was deleted (by its owner or an admin): erase what you keep of it.
+type WebhookUserDeleted struct {
+	Data WebhookUserDeletedData `json:"data"`
+
+	// Timestamp When it happened (UTC).
+	Timestamp time.Time              `json:"timestamp"`
+	Type      WebhookUserDeletedType `json:"type"`
+}
+
+// WebhookUserDeletedType defines model for WebhookUserDeleted.Type.
+type WebhookUserDeletedType string
+
+// WebhookUserDeletedData defines model for WebhookUserDeletedData.
+type WebhookUserDeletedData struct {
+	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system.
+	Actor string `json:"actor"`
+
+	// Sequence The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+	Sequence int64 `json:"sequence"`
+
+	// UserID The account it is about.
+	UserID int64 `json:"user_id"`
+}
+
+// WebhookUserEmailVerified The account's email address was confirmed.
+type WebhookUserEmailVerified struct {
+	Data WebhookUserEmailVerifiedData `json:"data"`
+
+	// Timestamp When it happened (UTC).
+	Timestamp time.Time                    `json:"timestamp"`
+	Type      WebhookUserEmailVerifiedType `json:"type"`
+}
+
+// WebhookUserEmailVerifiedType defines model for WebhookUserEmailVerified.Type.
+type WebhookUserEmailVerifiedType string
+
+// WebhookUserEmailVerifiedData defines model for WebhookUserEmailVerifiedData.
+type WebhookUserEmailVerifiedData struct {
+	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system.
+	Actor string `json:"actor"`
+
+	// Sequence The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+	Sequence int64 `json:"sequence"`
+
+	// UserID The account it is about.
+	UserID int64 `json:"user_id"`
+}
+
+// WebhookUserUnbanned An admin lifted the account's ban.
+type WebhookUserUnbanned struct {
+	Data WebhookUserUnbannedData `json:"data"`
+
+	// Timestamp When it happened (UTC).
+	Timestamp time.Time               `json:"timestamp"`
+	Type      WebhookUserUnbannedType `json:"type"`
+}
+
+// WebhookUserUnbannedType defines model for WebhookUserUnbanned.Type.
+type WebhookUserUnbannedType string
+
+// WebhookUserUnbannedData defines model for WebhookUserUnbannedData.
+type WebhookUserUnbannedData struct {
+	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system.
+	Actor string `json:"actor"`
+
+	// Sequence The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+	Sequence int64 `json:"sequence"`
+
+	// UserID The account it is about.
+	UserID int64 `json:"user_id"`
+}
+
+// WebhookUserUpdated The account changed: `fields` names what (`email`, `email_verified`, `app_metadata`, `user_metadata`), never the values.
+type WebhookUserUpdated struct {
+	Data WebhookUserUpdatedData `json:"data"`
+
+	// Timestamp When it happened (UTC).
+	Timestamp time.Time              `json:"timestamp"`
+	Type      WebhookUserUpdatedType `json:"type"`
+}
+
+// WebhookUserUpdatedType defines model for WebhookUserUpdated.Type.
+type WebhookUserUpdatedType string
+
+// WebhookUserUpdatedData defines model for WebhookUserUpdatedData.
+type WebhookUserUpdatedData struct {
+	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system.
+	Actor string `json:"actor"`
+
+	// Fields The fields that changed.
+	Fields *[]string `json:"fields,omitempty"`
+
+	// Sequence The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+	Sequence int64 `json:"sequence"`
+
+	// UserID The account it is about.
+	UserID int64 `json:"user_id"`
+}
+
 // AdminUserID Example: 42
 type AdminUserID = int64
 
@@ -1389,6 +2310,9 @@ type Provider = ProviderName
 
 // RequestID Example: 7HQ2NEXAMPLEJ4O5XK6ZRUFZ2A
 type RequestID = string
+
+// WebhookID defines model for WebhookID.
+type WebhookID = string
 
 // AccountBanned An RFC 9457 problem detail.
 type AccountBanned = Problem
@@ -1480,6 +2404,9 @@ type NoSuchSession = Problem
 // NoSuchUser An RFC 9457 problem detail.
 type NoSuchUser = Problem
 
+// NoSuchWebhook An RFC 9457 problem detail.
+type NoSuchWebhook = Problem
+
 // NotFound An RFC 9457 problem detail.
 type NotFound = Problem
 
@@ -1549,6 +2476,15 @@ type AdminAuditParams struct {
 	Limit *EventLimit `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
+// AdminListWebhookDeliveriesParams defines parameters for AdminListWebhookDeliveries.
+type AdminListWebhookDeliveriesParams struct {
+	State *WebhookDeliveryState `form:"state,omitempty" json:"state,omitempty"`
+
+	// Before Only deliveries with an id below this one (the next page).
+	Before *int64 `form:"before,omitempty" json:"before,omitempty"`
+	Limit  *int   `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
 // OauthAuthorizeParams defines parameters for OauthAuthorize.
 type OauthAuthorizeParams struct {
 	// RedirectTo Where the browser goes back to, with `code` (or `error`); exactly one of `OAUTH_REDIRECT_URLS`.
@@ -1593,6 +2529,12 @@ type ListActivityParams struct {
 
 // AdminSetRoleJSONRequestBody defines body for AdminSetRole for application/json ContentType.
 type AdminSetRoleJSONRequestBody = RoleRequest
+
+// AdminCreateWebhookJSONRequestBody defines body for AdminCreateWebhook for application/json ContentType.
+type AdminCreateWebhookJSONRequestBody = WebhookEndpointRequest
+
+// AdminUpdateWebhookJSONRequestBody defines body for AdminUpdateWebhook for application/json ContentType.
+type AdminUpdateWebhookJSONRequestBody = WebhookEndpointPatch
 
 // VerifyEmailJSONRequestBody defines body for VerifyEmail for application/json ContentType.
 type VerifyEmailJSONRequestBody = VerifyEmailRequest
@@ -1662,6 +2604,575 @@ type RegisterJSONRequestBody = RegisterRequest
 
 // RefreshTokenJSONRequestBody defines body for RefreshToken for application/json ContentType.
 type RefreshTokenJSONRequestBody = RefreshRequest
+
+// AsWebhookUserCreated returns the union data inside the WebhookEvent as a WebhookUserCreated
+func (t WebhookEvent) AsWebhookUserCreated() (WebhookUserCreated, error) {
+	var body WebhookUserCreated
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookUserCreated overwrites any union data inside the WebhookEvent as the provided WebhookUserCreated
+func (t *WebhookEvent) FromWebhookUserCreated(v WebhookUserCreated) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.created"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookUserCreated performs a merge with any union data inside the WebhookEvent, using the provided WebhookUserCreated
+func (t *WebhookEvent) MergeWebhookUserCreated(v WebhookUserCreated) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.created"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookUserEmailVerified returns the union data inside the WebhookEvent as a WebhookUserEmailVerified
+func (t WebhookEvent) AsWebhookUserEmailVerified() (WebhookUserEmailVerified, error) {
+	var body WebhookUserEmailVerified
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookUserEmailVerified overwrites any union data inside the WebhookEvent as the provided WebhookUserEmailVerified
+func (t *WebhookEvent) FromWebhookUserEmailVerified(v WebhookUserEmailVerified) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.email_verified"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookUserEmailVerified performs a merge with any union data inside the WebhookEvent, using the provided WebhookUserEmailVerified
+func (t *WebhookEvent) MergeWebhookUserEmailVerified(v WebhookUserEmailVerified) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.email_verified"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookUserUpdated returns the union data inside the WebhookEvent as a WebhookUserUpdated
+func (t WebhookEvent) AsWebhookUserUpdated() (WebhookUserUpdated, error) {
+	var body WebhookUserUpdated
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookUserUpdated overwrites any union data inside the WebhookEvent as the provided WebhookUserUpdated
+func (t *WebhookEvent) FromWebhookUserUpdated(v WebhookUserUpdated) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.updated"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookUserUpdated performs a merge with any union data inside the WebhookEvent, using the provided WebhookUserUpdated
+func (t *WebhookEvent) MergeWebhookUserUpdated(v WebhookUserUpdated) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.updated"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookUserBanned returns the union data inside the WebhookEvent as a WebhookUserBanned
+func (t WebhookEvent) AsWebhookUserBanned() (WebhookUserBanned, error) {
+	var body WebhookUserBanned
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookUserBanned overwrites any union data inside the WebhookEvent as the provided WebhookUserBanned
+func (t *WebhookEvent) FromWebhookUserBanned(v WebhookUserBanned) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.banned"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookUserBanned performs a merge with any union data inside the WebhookEvent, using the provided WebhookUserBanned
+func (t *WebhookEvent) MergeWebhookUserBanned(v WebhookUserBanned) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.banned"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookUserUnbanned returns the union data inside the WebhookEvent as a WebhookUserUnbanned
+func (t WebhookEvent) AsWebhookUserUnbanned() (WebhookUserUnbanned, error) {
+	var body WebhookUserUnbanned
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookUserUnbanned overwrites any union data inside the WebhookEvent as the provided WebhookUserUnbanned
+func (t *WebhookEvent) FromWebhookUserUnbanned(v WebhookUserUnbanned) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.unbanned"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookUserUnbanned performs a merge with any union data inside the WebhookEvent, using the provided WebhookUserUnbanned
+func (t *WebhookEvent) MergeWebhookUserUnbanned(v WebhookUserUnbanned) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.unbanned"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookUserDeleted returns the union data inside the WebhookEvent as a WebhookUserDeleted
+func (t WebhookEvent) AsWebhookUserDeleted() (WebhookUserDeleted, error) {
+	var body WebhookUserDeleted
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookUserDeleted overwrites any union data inside the WebhookEvent as the provided WebhookUserDeleted
+func (t *WebhookEvent) FromWebhookUserDeleted(v WebhookUserDeleted) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.deleted"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookUserDeleted performs a merge with any union data inside the WebhookEvent, using the provided WebhookUserDeleted
+func (t *WebhookEvent) MergeWebhookUserDeleted(v WebhookUserDeleted) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.deleted"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookSessionCreated returns the union data inside the WebhookEvent as a WebhookSessionCreated
+func (t WebhookEvent) AsWebhookSessionCreated() (WebhookSessionCreated, error) {
+	var body WebhookSessionCreated
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookSessionCreated overwrites any union data inside the WebhookEvent as the provided WebhookSessionCreated
+func (t *WebhookEvent) FromWebhookSessionCreated(v WebhookSessionCreated) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"session.created"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookSessionCreated performs a merge with any union data inside the WebhookEvent, using the provided WebhookSessionCreated
+func (t *WebhookEvent) MergeWebhookSessionCreated(v WebhookSessionCreated) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"session.created"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookSessionEnded returns the union data inside the WebhookEvent as a WebhookSessionEnded
+func (t WebhookEvent) AsWebhookSessionEnded() (WebhookSessionEnded, error) {
+	var body WebhookSessionEnded
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookSessionEnded overwrites any union data inside the WebhookEvent as the provided WebhookSessionEnded
+func (t *WebhookEvent) FromWebhookSessionEnded(v WebhookSessionEnded) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"session.ended"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookSessionEnded performs a merge with any union data inside the WebhookEvent, using the provided WebhookSessionEnded
+func (t *WebhookEvent) MergeWebhookSessionEnded(v WebhookSessionEnded) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"session.ended"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookPasswordChanged returns the union data inside the WebhookEvent as a WebhookPasswordChanged
+func (t WebhookEvent) AsWebhookPasswordChanged() (WebhookPasswordChanged, error) {
+	var body WebhookPasswordChanged
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookPasswordChanged overwrites any union data inside the WebhookEvent as the provided WebhookPasswordChanged
+func (t *WebhookEvent) FromWebhookPasswordChanged(v WebhookPasswordChanged) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"password.changed"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookPasswordChanged performs a merge with any union data inside the WebhookEvent, using the provided WebhookPasswordChanged
+func (t *WebhookEvent) MergeWebhookPasswordChanged(v WebhookPasswordChanged) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"password.changed"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookMFAFactorAdded returns the union data inside the WebhookEvent as a WebhookMFAFactorAdded
+func (t WebhookEvent) AsWebhookMFAFactorAdded() (WebhookMFAFactorAdded, error) {
+	var body WebhookMFAFactorAdded
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookMFAFactorAdded overwrites any union data inside the WebhookEvent as the provided WebhookMFAFactorAdded
+func (t *WebhookEvent) FromWebhookMFAFactorAdded(v WebhookMFAFactorAdded) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"mfa.factor_added"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookMFAFactorAdded performs a merge with any union data inside the WebhookEvent, using the provided WebhookMFAFactorAdded
+func (t *WebhookEvent) MergeWebhookMFAFactorAdded(v WebhookMFAFactorAdded) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"mfa.factor_added"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookMFAFactorRemoved returns the union data inside the WebhookEvent as a WebhookMFAFactorRemoved
+func (t WebhookEvent) AsWebhookMFAFactorRemoved() (WebhookMFAFactorRemoved, error) {
+	var body WebhookMFAFactorRemoved
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookMFAFactorRemoved overwrites any union data inside the WebhookEvent as the provided WebhookMFAFactorRemoved
+func (t *WebhookEvent) FromWebhookMFAFactorRemoved(v WebhookMFAFactorRemoved) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"mfa.factor_removed"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookMFAFactorRemoved performs a merge with any union data inside the WebhookEvent, using the provided WebhookMFAFactorRemoved
+func (t *WebhookEvent) MergeWebhookMFAFactorRemoved(v WebhookMFAFactorRemoved) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"mfa.factor_removed"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookPasskeyAdded returns the union data inside the WebhookEvent as a WebhookPasskeyAdded
+func (t WebhookEvent) AsWebhookPasskeyAdded() (WebhookPasskeyAdded, error) {
+	var body WebhookPasskeyAdded
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookPasskeyAdded overwrites any union data inside the WebhookEvent as the provided WebhookPasskeyAdded
+func (t *WebhookEvent) FromWebhookPasskeyAdded(v WebhookPasskeyAdded) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"passkey.added"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookPasskeyAdded performs a merge with any union data inside the WebhookEvent, using the provided WebhookPasskeyAdded
+func (t *WebhookEvent) MergeWebhookPasskeyAdded(v WebhookPasskeyAdded) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"passkey.added"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookPasskeyRemoved returns the union data inside the WebhookEvent as a WebhookPasskeyRemoved
+func (t WebhookEvent) AsWebhookPasskeyRemoved() (WebhookPasskeyRemoved, error) {
+	var body WebhookPasskeyRemoved
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookPasskeyRemoved overwrites any union data inside the WebhookEvent as the provided WebhookPasskeyRemoved
+func (t *WebhookEvent) FromWebhookPasskeyRemoved(v WebhookPasskeyRemoved) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"passkey.removed"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookPasskeyRemoved performs a merge with any union data inside the WebhookEvent, using the provided WebhookPasskeyRemoved
+func (t *WebhookEvent) MergeWebhookPasskeyRemoved(v WebhookPasskeyRemoved) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"passkey.removed"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookIdentityLinked returns the union data inside the WebhookEvent as a WebhookIdentityLinked
+func (t WebhookEvent) AsWebhookIdentityLinked() (WebhookIdentityLinked, error) {
+	var body WebhookIdentityLinked
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookIdentityLinked overwrites any union data inside the WebhookEvent as the provided WebhookIdentityLinked
+func (t *WebhookEvent) FromWebhookIdentityLinked(v WebhookIdentityLinked) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"identity.linked"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookIdentityLinked performs a merge with any union data inside the WebhookEvent, using the provided WebhookIdentityLinked
+func (t *WebhookEvent) MergeWebhookIdentityLinked(v WebhookIdentityLinked) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"identity.linked"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookIdentityUnlinked returns the union data inside the WebhookEvent as a WebhookIdentityUnlinked
+func (t WebhookEvent) AsWebhookIdentityUnlinked() (WebhookIdentityUnlinked, error) {
+	var body WebhookIdentityUnlinked
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookIdentityUnlinked overwrites any union data inside the WebhookEvent as the provided WebhookIdentityUnlinked
+func (t *WebhookEvent) FromWebhookIdentityUnlinked(v WebhookIdentityUnlinked) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"identity.unlinked"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookIdentityUnlinked performs a merge with any union data inside the WebhookEvent, using the provided WebhookIdentityUnlinked
+func (t *WebhookEvent) MergeWebhookIdentityUnlinked(v WebhookIdentityUnlinked) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"identity.unlinked"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t WebhookEvent) Discriminator() (string, error) {
+	var discriminator struct {
+		Discriminator string `json:"type"`
+	}
+	err := json.Unmarshal(t.union, &discriminator)
+	return discriminator.Discriminator, err
+}
+
+func (t WebhookEvent) ValueByDiscriminator() (interface{}, error) {
+	discriminator, err := t.Discriminator()
+	if err != nil {
+		return nil, err
+	}
+	switch discriminator {
+	case "identity.linked":
+		return t.AsWebhookIdentityLinked()
+	case "identity.unlinked":
+		return t.AsWebhookIdentityUnlinked()
+	case "mfa.factor_added":
+		return t.AsWebhookMFAFactorAdded()
+	case "mfa.factor_removed":
+		return t.AsWebhookMFAFactorRemoved()
+	case "passkey.added":
+		return t.AsWebhookPasskeyAdded()
+	case "passkey.removed":
+		return t.AsWebhookPasskeyRemoved()
+	case "password.changed":
+		return t.AsWebhookPasswordChanged()
+	case "session.created":
+		return t.AsWebhookSessionCreated()
+	case "session.ended":
+		return t.AsWebhookSessionEnded()
+	case "user.banned":
+		return t.AsWebhookUserBanned()
+	case "user.created":
+		return t.AsWebhookUserCreated()
+	case "user.deleted":
+		return t.AsWebhookUserDeleted()
+	case "user.email_verified":
+		return t.AsWebhookUserEmailVerified()
+	case "user.unbanned":
+		return t.AsWebhookUserUnbanned()
+	case "user.updated":
+		return t.AsWebhookUserUpdated()
+	default:
+		return nil, errors.New("unknown discriminator value: " + discriminator)
+	}
+}
+
+func (t WebhookEvent) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *WebhookEvent) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -1811,6 +3322,103 @@ type ClientInterface interface {
 	//
 	// Corresponds with PUT /admin/users/{id}/role (the `AdminSetRole` operationId).
 	AdminSetRole(ctx context.Context, id AdminUserID, body AdminSetRoleJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminListWebhooks The webhook endpoints
+	//
+	// Every webhook endpoint, oldest first, without secrets (docs/webhooks.md).
+	//
+	// Corresponds with GET /admin/webhooks (the `AdminListWebhooks` operationId).
+	AdminListWebhooks(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminCreateWebhookWithBody Register a webhook endpoint
+	//
+	// Registers `url` to be sent the events of the listed types, each delivery signed (Standard
+	// Webhooks) with the endpoint's secret, which this answer shows once (`whsec_…`). The URL must
+	// be `https` on a public address (`WEBHOOKS_ALLOW_PRIVATE` allows `http` and private ones); a
+	// host name is checked again at every connection (docs/webhooks.md, "No SSRF"). Events
+	// recorded before the endpoint existed are not sent to it.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /admin/webhooks (the `AdminCreateWebhook` operationId).
+	AdminCreateWebhookWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminCreateWebhook Register a webhook endpoint
+	//
+	// Registers `url` to be sent the events of the listed types, each delivery signed (Standard
+	// Webhooks) with the endpoint's secret, which this answer shows once (`whsec_…`). The URL must
+	// be `https` on a public address (`WEBHOOKS_ALLOW_PRIVATE` allows `http` and private ones); a
+	// host name is checked again at every connection (docs/webhooks.md, "No SSRF"). Events
+	// recorded before the endpoint existed are not sent to it.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /admin/webhooks (the `AdminCreateWebhook` operationId).
+	AdminCreateWebhook(ctx context.Context, body AdminCreateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminDeleteWebhook Delete a webhook endpoint
+	//
+	// Deletes the endpoint and its deliveries; nothing more is sent to it.
+	//
+	// Corresponds with DELETE /admin/webhooks/{id} (the `AdminDeleteWebhook` operationId).
+	AdminDeleteWebhook(ctx context.Context, id WebhookID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminGetWebhook One webhook endpoint
+	//
+	// The endpoint, without its secret.
+	//
+	// Corresponds with GET /admin/webhooks/{id} (the `AdminGetWebhook` operationId).
+	AdminGetWebhook(ctx context.Context, id WebhookID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminUpdateWebhookWithBody Change a webhook endpoint
+	//
+	// Changes what is given: `url` (checked as at registration), `events`, `enabled` (`false`
+	// disables it, `true` enables it again, also after keel disabled it for failing:
+	// `WEBHOOKS_DISABLE_AFTER`). Deliveries already queued go to the new URL.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /admin/webhooks/{id} (the `AdminUpdateWebhook` operationId).
+	AdminUpdateWebhookWithBody(ctx context.Context, id WebhookID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminUpdateWebhook Change a webhook endpoint
+	//
+	// Changes what is given: `url` (checked as at registration), `events`, `enabled` (`false`
+	// disables it, `true` enables it again, also after keel disabled it for failing:
+	// `WEBHOOKS_DISABLE_AFTER`). Deliveries already queued go to the new URL.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /admin/webhooks/{id} (the `AdminUpdateWebhook` operationId).
+	AdminUpdateWebhook(ctx context.Context, id WebhookID, body AdminUpdateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminListWebhookDeliveries An endpoint's deliveries
+	//
+	// The endpoint's deliveries, newest first: `state=failed` lists those keel gave up on
+	// (`WEBHOOKS_RETRY_FOR`, or the endpoint disabled), which `.../resend` sends again. Pages of
+	// `limit`; the next page is `before=` the last one's `id`.
+	//
+	// Corresponds with GET /admin/webhooks/{id}/deliveries (the `AdminListWebhookDeliveries` operationId).
+	AdminListWebhookDeliveries(ctx context.Context, id WebhookID, params *AdminListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminResendWebhookDelivery Send a delivery again
+	//
+	// Queues the delivery again, retried as a new one: the same `webhook-id` and body (a receiver
+	// that has it already can drop it by its id), a new `webhook-timestamp` and signature. To an
+	// endpoint that is disabled nothing is sent: enable it first.
+	//
+	// Corresponds with POST /admin/webhooks/{id}/deliveries/{delivery_id}/resend (the `AdminResendWebhookDelivery` operationId).
+	AdminResendWebhookDelivery(ctx context.Context, id WebhookID, deliveryID int64, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminRotateWebhookSecret Give a webhook endpoint a new secret
+	//
+	// A new secret, shown this once. Until `previous_until` (`WEBHOOKS_ROTATION_OVERLAP` from now)
+	// each delivery carries two signatures, the new secret's and the old one's, space-separated in
+	// `webhook-signature`: move the receiver to the new secret before then. A rotation during
+	// another's overlap drops the older secret.
+	//
+	// Corresponds with POST /admin/webhooks/{id}/rotate (the `AdminRotateWebhookSecret` operationId).
+	AdminRotateWebhookSecret(ctx context.Context, id WebhookID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// VerifyEmailWithBody Confirm the email address with the token sent to it
 	//
@@ -2851,6 +4459,203 @@ func (c *Client) AdminSetRoleWithBody(ctx context.Context, id AdminUserID, conte
 // Corresponds with PUT /admin/users/{id}/role (the `AdminSetRole` operationId).
 func (c *Client) AdminSetRole(ctx context.Context, id AdminUserID, body AdminSetRoleJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAdminSetRoleRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminListWebhooks The webhook endpoints
+//
+// Every webhook endpoint, oldest first, without secrets (docs/webhooks.md).
+//
+// Corresponds with GET /admin/webhooks (the `AdminListWebhooks` operationId).
+func (c *Client) AdminListWebhooks(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminListWebhooksRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminCreateWebhookWithBody Register a webhook endpoint
+//
+// Registers `url` to be sent the events of the listed types, each delivery signed (Standard
+// Webhooks) with the endpoint's secret, which this answer shows once (`whsec_…`). The URL must
+// be `https` on a public address (`WEBHOOKS_ALLOW_PRIVATE` allows `http` and private ones); a
+// host name is checked again at every connection (docs/webhooks.md, "No SSRF"). Events
+// recorded before the endpoint existed are not sent to it.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /admin/webhooks (the `AdminCreateWebhook` operationId).
+func (c *Client) AdminCreateWebhookWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminCreateWebhookRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminCreateWebhook Register a webhook endpoint
+//
+// Registers `url` to be sent the events of the listed types, each delivery signed (Standard
+// Webhooks) with the endpoint's secret, which this answer shows once (`whsec_…`). The URL must
+// be `https` on a public address (`WEBHOOKS_ALLOW_PRIVATE` allows `http` and private ones); a
+// host name is checked again at every connection (docs/webhooks.md, "No SSRF"). Events
+// recorded before the endpoint existed are not sent to it.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /admin/webhooks (the `AdminCreateWebhook` operationId).
+func (c *Client) AdminCreateWebhook(ctx context.Context, body AdminCreateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminCreateWebhookRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminDeleteWebhook Delete a webhook endpoint
+//
+// Deletes the endpoint and its deliveries; nothing more is sent to it.
+//
+// Corresponds with DELETE /admin/webhooks/{id} (the `AdminDeleteWebhook` operationId).
+func (c *Client) AdminDeleteWebhook(ctx context.Context, id WebhookID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminDeleteWebhookRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminGetWebhook One webhook endpoint
+//
+// The endpoint, without its secret.
+//
+// Corresponds with GET /admin/webhooks/{id} (the `AdminGetWebhook` operationId).
+func (c *Client) AdminGetWebhook(ctx context.Context, id WebhookID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminGetWebhookRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminUpdateWebhookWithBody Change a webhook endpoint
+//
+// Changes what is given: `url` (checked as at registration), `events`, `enabled` (`false`
+// disables it, `true` enables it again, also after keel disabled it for failing:
+// `WEBHOOKS_DISABLE_AFTER`). Deliveries already queued go to the new URL.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /admin/webhooks/{id} (the `AdminUpdateWebhook` operationId).
+func (c *Client) AdminUpdateWebhookWithBody(ctx context.Context, id WebhookID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminUpdateWebhookRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminUpdateWebhook Change a webhook endpoint
+//
+// Changes what is given: `url` (checked as at registration), `events`, `enabled` (`false`
+// disables it, `true` enables it again, also after keel disabled it for failing:
+// `WEBHOOKS_DISABLE_AFTER`). Deliveries already queued go to the new URL.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /admin/webhooks/{id} (the `AdminUpdateWebhook` operationId).
+func (c *Client) AdminUpdateWebhook(ctx context.Context, id WebhookID, body AdminUpdateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminUpdateWebhookRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminListWebhookDeliveries An endpoint's deliveries
+//
+// The endpoint's deliveries, newest first: `state=failed` lists those keel gave up on
+// (`WEBHOOKS_RETRY_FOR`, or the endpoint disabled), which `.../resend` sends again. Pages of
+// `limit`; the next page is `before=` the last one's `id`.
+//
+// Corresponds with GET /admin/webhooks/{id}/deliveries (the `AdminListWebhookDeliveries` operationId).
+func (c *Client) AdminListWebhookDeliveries(ctx context.Context, id WebhookID, params *AdminListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminListWebhookDeliveriesRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminResendWebhookDelivery Send a delivery again
+//
+// Queues the delivery again, retried as a new one: the same `webhook-id` and body (a receiver
+// that has it already can drop it by its id), a new `webhook-timestamp` and signature. To an
+// endpoint that is disabled nothing is sent: enable it first.
+//
+// Corresponds with POST /admin/webhooks/{id}/deliveries/{delivery_id}/resend (the `AdminResendWebhookDelivery` operationId).
+func (c *Client) AdminResendWebhookDelivery(ctx context.Context, id WebhookID, deliveryID int64, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminResendWebhookDeliveryRequest(c.Server, id, deliveryID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminRotateWebhookSecret Give a webhook endpoint a new secret
+//
+// A new secret, shown this once. Until `previous_until` (`WEBHOOKS_ROTATION_OVERLAP` from now)
+// each delivery carries two signatures, the new secret's and the old one's, space-separated in
+// `webhook-signature`: move the receiver to the new secret before then. A rotation during
+// another's overlap drops the older secret.
+//
+// Corresponds with POST /admin/webhooks/{id}/rotate (the `AdminRotateWebhookSecret` operationId).
+func (c *Client) AdminRotateWebhookSecret(ctx context.Context, id WebhookID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminRotateWebhookSecretRequest(c.Server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -4773,6 +6578,348 @@ func NewAdminSetRoleRequestWithBody(server string, id AdminUserID, contentType s
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewAdminListWebhooksRequest constructs an http.Request for the AdminListWebhooks method
+func NewAdminListWebhooksRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/webhooks")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAdminCreateWebhookRequest calls the generic AdminCreateWebhook builder with application/json body
+func NewAdminCreateWebhookRequest(server string, body AdminCreateWebhookJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAdminCreateWebhookRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewAdminCreateWebhookRequestWithBody constructs an http.Request for the AdminCreateWebhook method, with any body, and a specified content type
+func NewAdminCreateWebhookRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/webhooks")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewAdminDeleteWebhookRequest constructs an http.Request for the AdminDeleteWebhook method
+func NewAdminDeleteWebhookRequest(server string, id WebhookID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/webhooks/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAdminGetWebhookRequest constructs an http.Request for the AdminGetWebhook method
+func NewAdminGetWebhookRequest(server string, id WebhookID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/webhooks/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAdminUpdateWebhookRequest calls the generic AdminUpdateWebhook builder with application/json body
+func NewAdminUpdateWebhookRequest(server string, id WebhookID, body AdminUpdateWebhookJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAdminUpdateWebhookRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewAdminUpdateWebhookRequestWithBody constructs an http.Request for the AdminUpdateWebhook method, with any body, and a specified content type
+func NewAdminUpdateWebhookRequestWithBody(server string, id WebhookID, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/webhooks/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewAdminListWebhookDeliveriesRequest constructs an http.Request for the AdminListWebhookDeliveries method
+func NewAdminListWebhookDeliveriesRequest(server string, id WebhookID, params *AdminListWebhookDeliveriesParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/webhooks/%s/deliveries", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.State != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "state", *params.State, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Before != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "before", *params.Before, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAdminResendWebhookDeliveryRequest constructs an http.Request for the AdminResendWebhookDelivery method
+func NewAdminResendWebhookDeliveryRequest(server string, id WebhookID, deliveryID int64) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "delivery_id", deliveryID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/webhooks/%s/deliveries/%s/resend", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAdminRotateWebhookSecretRequest constructs an http.Request for the AdminRotateWebhookSecret method
+func NewAdminRotateWebhookSecretRequest(server string, id WebhookID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/webhooks/%s/rotate", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -6785,6 +8932,115 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PUT /admin/users/{id}/role (the `AdminSetRole` operationId).
 	AdminSetRoleWithResponse(ctx context.Context, id AdminUserID, body AdminSetRoleJSONRequestBody, reqEditors ...RequestEditorFn) (*AdminSetRoleResponse, error)
 
+	// AdminListWebhooksWithResponse The webhook endpoints
+	//
+	// Every webhook endpoint, oldest first, without secrets (docs/webhooks.md).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /admin/webhooks (the `AdminListWebhooks` operationId).
+	AdminListWebhooksWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*AdminListWebhooksResponse, error)
+
+	// AdminCreateWebhookWithBodyWithResponse Register a webhook endpoint
+	//
+	// Registers `url` to be sent the events of the listed types, each delivery signed (Standard
+	// Webhooks) with the endpoint's secret, which this answer shows once (`whsec_…`). The URL must
+	// be `https` on a public address (`WEBHOOKS_ALLOW_PRIVATE` allows `http` and private ones); a
+	// host name is checked again at every connection (docs/webhooks.md, "No SSRF"). Events
+	// recorded before the endpoint existed are not sent to it.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /admin/webhooks (the `AdminCreateWebhook` operationId).
+	AdminCreateWebhookWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AdminCreateWebhookResponse, error)
+
+	// AdminCreateWebhookWithResponse Register a webhook endpoint
+	//
+	// Registers `url` to be sent the events of the listed types, each delivery signed (Standard
+	// Webhooks) with the endpoint's secret, which this answer shows once (`whsec_…`). The URL must
+	// be `https` on a public address (`WEBHOOKS_ALLOW_PRIVATE` allows `http` and private ones); a
+	// host name is checked again at every connection (docs/webhooks.md, "No SSRF"). Events
+	// recorded before the endpoint existed are not sent to it.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /admin/webhooks (the `AdminCreateWebhook` operationId).
+	AdminCreateWebhookWithResponse(ctx context.Context, body AdminCreateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*AdminCreateWebhookResponse, error)
+
+	// AdminDeleteWebhookWithResponse Delete a webhook endpoint
+	//
+	// Deletes the endpoint and its deliveries; nothing more is sent to it.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /admin/webhooks/{id} (the `AdminDeleteWebhook` operationId).
+	AdminDeleteWebhookWithResponse(ctx context.Context, id WebhookID, reqEditors ...RequestEditorFn) (*AdminDeleteWebhookResponse, error)
+
+	// AdminGetWebhookWithResponse One webhook endpoint
+	//
+	// The endpoint, without its secret.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /admin/webhooks/{id} (the `AdminGetWebhook` operationId).
+	AdminGetWebhookWithResponse(ctx context.Context, id WebhookID, reqEditors ...RequestEditorFn) (*AdminGetWebhookResponse, error)
+
+	// AdminUpdateWebhookWithBodyWithResponse Change a webhook endpoint
+	//
+	// Changes what is given: `url` (checked as at registration), `events`, `enabled` (`false`
+	// disables it, `true` enables it again, also after keel disabled it for failing:
+	// `WEBHOOKS_DISABLE_AFTER`). Deliveries already queued go to the new URL.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /admin/webhooks/{id} (the `AdminUpdateWebhook` operationId).
+	AdminUpdateWebhookWithBodyWithResponse(ctx context.Context, id WebhookID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AdminUpdateWebhookResponse, error)
+
+	// AdminUpdateWebhookWithResponse Change a webhook endpoint
+	//
+	// Changes what is given: `url` (checked as at registration), `events`, `enabled` (`false`
+	// disables it, `true` enables it again, also after keel disabled it for failing:
+	// `WEBHOOKS_DISABLE_AFTER`). Deliveries already queued go to the new URL.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /admin/webhooks/{id} (the `AdminUpdateWebhook` operationId).
+	AdminUpdateWebhookWithResponse(ctx context.Context, id WebhookID, body AdminUpdateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*AdminUpdateWebhookResponse, error)
+
+	// AdminListWebhookDeliveriesWithResponse An endpoint's deliveries
+	//
+	// The endpoint's deliveries, newest first: `state=failed` lists those keel gave up on
+	// (`WEBHOOKS_RETRY_FOR`, or the endpoint disabled), which `.../resend` sends again. Pages of
+	// `limit`; the next page is `before=` the last one's `id`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /admin/webhooks/{id}/deliveries (the `AdminListWebhookDeliveries` operationId).
+	AdminListWebhookDeliveriesWithResponse(ctx context.Context, id WebhookID, params *AdminListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*AdminListWebhookDeliveriesResponse, error)
+
+	// AdminResendWebhookDeliveryWithResponse Send a delivery again
+	//
+	// Queues the delivery again, retried as a new one: the same `webhook-id` and body (a receiver
+	// that has it already can drop it by its id), a new `webhook-timestamp` and signature. To an
+	// endpoint that is disabled nothing is sent: enable it first.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /admin/webhooks/{id}/deliveries/{delivery_id}/resend (the `AdminResendWebhookDelivery` operationId).
+	AdminResendWebhookDeliveryWithResponse(ctx context.Context, id WebhookID, deliveryID int64, reqEditors ...RequestEditorFn) (*AdminResendWebhookDeliveryResponse, error)
+
+	// AdminRotateWebhookSecretWithResponse Give a webhook endpoint a new secret
+	//
+	// A new secret, shown this once. Until `previous_until` (`WEBHOOKS_ROTATION_OVERLAP` from now)
+	// each delivery carries two signatures, the new secret's and the old one's, space-separated in
+	// `webhook-signature`: move the receiver to the new secret before then. A rotation during
+	// another's overlap drops the older secret.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /admin/webhooks/{id}/rotate (the `AdminRotateWebhookSecret` operationId).
+	AdminRotateWebhookSecretWithResponse(ctx context.Context, id WebhookID, reqEditors ...RequestEditorFn) (*AdminRotateWebhookSecretResponse, error)
+
 	// VerifyEmailWithBodyWithResponse Confirm the email address with the token sent to it
 	//
 	// The token proves the mailbox; it proves the address only together with the account: its
@@ -8180,6 +10436,670 @@ func (r AdminSetRoleResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r AdminSetRoleResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AdminListWebhooksResponse401Headers the declared response headers of an HTTP 401 response for AdminListWebhooks
+type AdminListWebhooksResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type AdminListWebhooksResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebhookEndpointList
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *AdminRequired
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AdminListWebhooksResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AdminListWebhooksResponse) GetJSON200() *WebhookEndpointList {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AdminListWebhooksResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AdminListWebhooksResponse) GetApplicationProblemJSON403() *AdminRequired {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r AdminListWebhooksResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminListWebhooksResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminListWebhooksResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminListWebhooksResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminListWebhooksResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AdminCreateWebhookResponse401Headers the declared response headers of an HTTP 401 response for AdminCreateWebhook
+type AdminCreateWebhookResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type AdminCreateWebhookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *WebhookEndpointCreated
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *AdminRequired
+	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationProblemJSON413 *PayloadTooLarge
+	// ApplicationProblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationProblemJSON415 *UnsupportedMediaType
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AdminCreateWebhookResponse401Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r AdminCreateWebhookResponse) GetJSON201() *WebhookEndpointCreated {
+	return r.JSON201
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AdminCreateWebhookResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AdminCreateWebhookResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AdminCreateWebhookResponse) GetApplicationProblemJSON403() *AdminRequired {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r AdminCreateWebhookResponse) GetApplicationProblemJSON413() *PayloadTooLarge {
+	return r.ApplicationProblemJSON413
+}
+
+// GetApplicationProblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r AdminCreateWebhookResponse) GetApplicationProblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationProblemJSON415
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r AdminCreateWebhookResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminCreateWebhookResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminCreateWebhookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminCreateWebhookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminCreateWebhookResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AdminDeleteWebhookResponse401Headers the declared response headers of an HTTP 401 response for AdminDeleteWebhook
+type AdminDeleteWebhookResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type AdminDeleteWebhookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *AdminRequired
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *NoSuchWebhook
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AdminDeleteWebhookResponse401Headers
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AdminDeleteWebhookResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AdminDeleteWebhookResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AdminDeleteWebhookResponse) GetApplicationProblemJSON403() *AdminRequired {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r AdminDeleteWebhookResponse) GetApplicationProblemJSON404() *NoSuchWebhook {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r AdminDeleteWebhookResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminDeleteWebhookResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminDeleteWebhookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminDeleteWebhookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminDeleteWebhookResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AdminGetWebhookResponse401Headers the declared response headers of an HTTP 401 response for AdminGetWebhook
+type AdminGetWebhookResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type AdminGetWebhookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebhookEndpoint
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *AdminRequired
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *NoSuchWebhook
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AdminGetWebhookResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AdminGetWebhookResponse) GetJSON200() *WebhookEndpoint {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AdminGetWebhookResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AdminGetWebhookResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AdminGetWebhookResponse) GetApplicationProblemJSON403() *AdminRequired {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r AdminGetWebhookResponse) GetApplicationProblemJSON404() *NoSuchWebhook {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r AdminGetWebhookResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminGetWebhookResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminGetWebhookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminGetWebhookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminGetWebhookResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AdminUpdateWebhookResponse401Headers the declared response headers of an HTTP 401 response for AdminUpdateWebhook
+type AdminUpdateWebhookResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type AdminUpdateWebhookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebhookEndpoint
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *AdminRequired
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *NoSuchWebhook
+	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationProblemJSON413 *PayloadTooLarge
+	// ApplicationProblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationProblemJSON415 *UnsupportedMediaType
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AdminUpdateWebhookResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AdminUpdateWebhookResponse) GetJSON200() *WebhookEndpoint {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AdminUpdateWebhookResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AdminUpdateWebhookResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AdminUpdateWebhookResponse) GetApplicationProblemJSON403() *AdminRequired {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r AdminUpdateWebhookResponse) GetApplicationProblemJSON404() *NoSuchWebhook {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r AdminUpdateWebhookResponse) GetApplicationProblemJSON413() *PayloadTooLarge {
+	return r.ApplicationProblemJSON413
+}
+
+// GetApplicationProblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r AdminUpdateWebhookResponse) GetApplicationProblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationProblemJSON415
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r AdminUpdateWebhookResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminUpdateWebhookResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminUpdateWebhookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminUpdateWebhookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminUpdateWebhookResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AdminListWebhookDeliveriesResponse401Headers the declared response headers of an HTTP 401 response for AdminListWebhookDeliveries
+type AdminListWebhookDeliveriesResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type AdminListWebhookDeliveriesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebhookDeliveryList
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *AdminRequired
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *NoSuchWebhook
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AdminListWebhookDeliveriesResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AdminListWebhookDeliveriesResponse) GetJSON200() *WebhookDeliveryList {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AdminListWebhookDeliveriesResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AdminListWebhookDeliveriesResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AdminListWebhookDeliveriesResponse) GetApplicationProblemJSON403() *AdminRequired {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r AdminListWebhookDeliveriesResponse) GetApplicationProblemJSON404() *NoSuchWebhook {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r AdminListWebhookDeliveriesResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminListWebhookDeliveriesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminListWebhookDeliveriesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminListWebhookDeliveriesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminListWebhookDeliveriesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AdminResendWebhookDeliveryResponse401Headers the declared response headers of an HTTP 401 response for AdminResendWebhookDelivery
+type AdminResendWebhookDeliveryResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type AdminResendWebhookDeliveryResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *WebhookDelivery
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *AdminRequired
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *NoSuchWebhook
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AdminResendWebhookDeliveryResponse401Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r AdminResendWebhookDeliveryResponse) GetJSON202() *WebhookDelivery {
+	return r.JSON202
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AdminResendWebhookDeliveryResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AdminResendWebhookDeliveryResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AdminResendWebhookDeliveryResponse) GetApplicationProblemJSON403() *AdminRequired {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r AdminResendWebhookDeliveryResponse) GetApplicationProblemJSON404() *NoSuchWebhook {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r AdminResendWebhookDeliveryResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminResendWebhookDeliveryResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminResendWebhookDeliveryResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminResendWebhookDeliveryResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminResendWebhookDeliveryResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AdminRotateWebhookSecretResponse401Headers the declared response headers of an HTTP 401 response for AdminRotateWebhookSecret
+type AdminRotateWebhookSecretResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type AdminRotateWebhookSecretResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebhookSecret
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *AdminRequired
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *NoSuchWebhook
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AdminRotateWebhookSecretResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AdminRotateWebhookSecretResponse) GetJSON200() *WebhookSecret {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AdminRotateWebhookSecretResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AdminRotateWebhookSecretResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AdminRotateWebhookSecretResponse) GetApplicationProblemJSON403() *AdminRequired {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r AdminRotateWebhookSecretResponse) GetApplicationProblemJSON404() *NoSuchWebhook {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r AdminRotateWebhookSecretResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminRotateWebhookSecretResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminRotateWebhookSecretResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminRotateWebhookSecretResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminRotateWebhookSecretResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -12563,6 +15483,175 @@ func (c *ClientWithResponses) AdminSetRoleWithResponse(ctx context.Context, id A
 	return ParseAdminSetRoleResponse(rsp)
 }
 
+// AdminListWebhooksWithResponse The webhook endpoints
+//
+// Every webhook endpoint, oldest first, without secrets (docs/webhooks.md).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /admin/webhooks (the `AdminListWebhooks` operationId).
+func (c *ClientWithResponses) AdminListWebhooksWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*AdminListWebhooksResponse, error) {
+	rsp, err := c.AdminListWebhooks(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminListWebhooksResponse(rsp)
+}
+
+// AdminCreateWebhookWithBodyWithResponse Register a webhook endpoint
+//
+// Registers `url` to be sent the events of the listed types, each delivery signed (Standard
+// Webhooks) with the endpoint's secret, which this answer shows once (`whsec_…`). The URL must
+// be `https` on a public address (`WEBHOOKS_ALLOW_PRIVATE` allows `http` and private ones); a
+// host name is checked again at every connection (docs/webhooks.md, "No SSRF"). Events
+// recorded before the endpoint existed are not sent to it.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /admin/webhooks (the `AdminCreateWebhook` operationId).
+func (c *ClientWithResponses) AdminCreateWebhookWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AdminCreateWebhookResponse, error) {
+	rsp, err := c.AdminCreateWebhookWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminCreateWebhookResponse(rsp)
+}
+
+// AdminCreateWebhookWithResponse Register a webhook endpoint
+//
+// Registers `url` to be sent the events of the listed types, each delivery signed (Standard
+// Webhooks) with the endpoint's secret, which this answer shows once (`whsec_…`). The URL must
+// be `https` on a public address (`WEBHOOKS_ALLOW_PRIVATE` allows `http` and private ones); a
+// host name is checked again at every connection (docs/webhooks.md, "No SSRF"). Events
+// recorded before the endpoint existed are not sent to it.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /admin/webhooks (the `AdminCreateWebhook` operationId).
+func (c *ClientWithResponses) AdminCreateWebhookWithResponse(ctx context.Context, body AdminCreateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*AdminCreateWebhookResponse, error) {
+	rsp, err := c.AdminCreateWebhook(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminCreateWebhookResponse(rsp)
+}
+
+// AdminDeleteWebhookWithResponse Delete a webhook endpoint
+//
+// Deletes the endpoint and its deliveries; nothing more is sent to it.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /admin/webhooks/{id} (the `AdminDeleteWebhook` operationId).
+func (c *ClientWithResponses) AdminDeleteWebhookWithResponse(ctx context.Context, id WebhookID, reqEditors ...RequestEditorFn) (*AdminDeleteWebhookResponse, error) {
+	rsp, err := c.AdminDeleteWebhook(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminDeleteWebhookResponse(rsp)
+}
+
+// AdminGetWebhookWithResponse One webhook endpoint
+//
+// The endpoint, without its secret.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /admin/webhooks/{id} (the `AdminGetWebhook` operationId).
+func (c *ClientWithResponses) AdminGetWebhookWithResponse(ctx context.Context, id WebhookID, reqEditors ...RequestEditorFn) (*AdminGetWebhookResponse, error) {
+	rsp, err := c.AdminGetWebhook(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminGetWebhookResponse(rsp)
+}
+
+// AdminUpdateWebhookWithBodyWithResponse Change a webhook endpoint
+//
+// Changes what is given: `url` (checked as at registration), `events`, `enabled` (`false`
+// disables it, `true` enables it again, also after keel disabled it for failing:
+// `WEBHOOKS_DISABLE_AFTER`). Deliveries already queued go to the new URL.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /admin/webhooks/{id} (the `AdminUpdateWebhook` operationId).
+func (c *ClientWithResponses) AdminUpdateWebhookWithBodyWithResponse(ctx context.Context, id WebhookID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AdminUpdateWebhookResponse, error) {
+	rsp, err := c.AdminUpdateWebhookWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminUpdateWebhookResponse(rsp)
+}
+
+// AdminUpdateWebhookWithResponse Change a webhook endpoint
+//
+// Changes what is given: `url` (checked as at registration), `events`, `enabled` (`false`
+// disables it, `true` enables it again, also after keel disabled it for failing:
+// `WEBHOOKS_DISABLE_AFTER`). Deliveries already queued go to the new URL.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /admin/webhooks/{id} (the `AdminUpdateWebhook` operationId).
+func (c *ClientWithResponses) AdminUpdateWebhookWithResponse(ctx context.Context, id WebhookID, body AdminUpdateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*AdminUpdateWebhookResponse, error) {
+	rsp, err := c.AdminUpdateWebhook(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminUpdateWebhookResponse(rsp)
+}
+
+// AdminListWebhookDeliveriesWithResponse An endpoint's deliveries
+//
+// The endpoint's deliveries, newest first: `state=failed` lists those keel gave up on
+// (`WEBHOOKS_RETRY_FOR`, or the endpoint disabled), which `.../resend` sends again. Pages of
+// `limit`; the next page is `before=` the last one's `id`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /admin/webhooks/{id}/deliveries (the `AdminListWebhookDeliveries` operationId).
+func (c *ClientWithResponses) AdminListWebhookDeliveriesWithResponse(ctx context.Context, id WebhookID, params *AdminListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*AdminListWebhookDeliveriesResponse, error) {
+	rsp, err := c.AdminListWebhookDeliveries(ctx, id, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminListWebhookDeliveriesResponse(rsp)
+}
+
+// AdminResendWebhookDeliveryWithResponse Send a delivery again
+//
+// Queues the delivery again, retried as a new one: the same `webhook-id` and body (a receiver
+// that has it already can drop it by its id), a new `webhook-timestamp` and signature. To an
+// endpoint that is disabled nothing is sent: enable it first.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /admin/webhooks/{id}/deliveries/{delivery_id}/resend (the `AdminResendWebhookDelivery` operationId).
+func (c *ClientWithResponses) AdminResendWebhookDeliveryWithResponse(ctx context.Context, id WebhookID, deliveryID int64, reqEditors ...RequestEditorFn) (*AdminResendWebhookDeliveryResponse, error) {
+	rsp, err := c.AdminResendWebhookDelivery(ctx, id, deliveryID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminResendWebhookDeliveryResponse(rsp)
+}
+
+// AdminRotateWebhookSecretWithResponse Give a webhook endpoint a new secret
+//
+// A new secret, shown this once. Until `previous_until` (`WEBHOOKS_ROTATION_OVERLAP` from now)
+// each delivery carries two signatures, the new secret's and the old one's, space-separated in
+// `webhook-signature`: move the receiver to the new secret before then. A rotation during
+// another's overlap drops the older secret.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /admin/webhooks/{id}/rotate (the `AdminRotateWebhookSecret` operationId).
+func (c *ClientWithResponses) AdminRotateWebhookSecretWithResponse(ctx context.Context, id WebhookID, reqEditors ...RequestEditorFn) (*AdminRotateWebhookSecretResponse, error) {
+	rsp, err := c.AdminRotateWebhookSecret(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminRotateWebhookSecretResponse(rsp)
+}
+
 // VerifyEmailWithBodyWithResponse Confirm the email address with the token sent to it
 //
 // The token proves the mailbox; it proves the address only together with the account: its
@@ -14313,6 +17402,601 @@ func ParseAdminSetRoleResponse(rsp *http.Response) (*AdminSetRoleResponse, error
 	switch {
 	case rsp.StatusCode == 401:
 		var headers AdminSetRoleResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAdminListWebhooksResponse parses an HTTP response from a AdminListWebhooksWithResponse call
+func ParseAdminListWebhooksResponse(rsp *http.Response) (*AdminListWebhooksResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminListWebhooksResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebhookEndpointList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AdminRequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers AdminListWebhooksResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAdminCreateWebhookResponse parses an HTTP response from a AdminCreateWebhookWithResponse call
+func ParseAdminCreateWebhookResponse(rsp *http.Response) (*AdminCreateWebhookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminCreateWebhookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest WebhookEndpointCreated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AdminRequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers AdminCreateWebhookResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAdminDeleteWebhookResponse parses an HTTP response from a AdminDeleteWebhookWithResponse call
+func ParseAdminDeleteWebhookResponse(rsp *http.Response) (*AdminDeleteWebhookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminDeleteWebhookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AdminRequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NoSuchWebhook
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers AdminDeleteWebhookResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAdminGetWebhookResponse parses an HTTP response from a AdminGetWebhookWithResponse call
+func ParseAdminGetWebhookResponse(rsp *http.Response) (*AdminGetWebhookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminGetWebhookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebhookEndpoint
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AdminRequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NoSuchWebhook
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers AdminGetWebhookResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAdminUpdateWebhookResponse parses an HTTP response from a AdminUpdateWebhookWithResponse call
+func ParseAdminUpdateWebhookResponse(rsp *http.Response) (*AdminUpdateWebhookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminUpdateWebhookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebhookEndpoint
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AdminRequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NoSuchWebhook
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers AdminUpdateWebhookResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAdminListWebhookDeliveriesResponse parses an HTTP response from a AdminListWebhookDeliveriesWithResponse call
+func ParseAdminListWebhookDeliveriesResponse(rsp *http.Response) (*AdminListWebhookDeliveriesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminListWebhookDeliveriesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebhookDeliveryList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AdminRequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NoSuchWebhook
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers AdminListWebhookDeliveriesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAdminResendWebhookDeliveryResponse parses an HTTP response from a AdminResendWebhookDeliveryWithResponse call
+func ParseAdminResendWebhookDeliveryResponse(rsp *http.Response) (*AdminResendWebhookDeliveryResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminResendWebhookDeliveryResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest WebhookDelivery
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AdminRequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NoSuchWebhook
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers AdminResendWebhookDeliveryResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAdminRotateWebhookSecretResponse parses an HTTP response from a AdminRotateWebhookSecretWithResponse call
+func ParseAdminRotateWebhookSecretResponse(rsp *http.Response) (*AdminRotateWebhookSecretResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminRotateWebhookSecretResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebhookSecret
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AdminRequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NoSuchWebhook
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers AdminRotateWebhookSecretResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -319,6 +320,372 @@ func (e UserState) Valid() bool {
 	case UserStateBanned:
 		return true
 	case UserStateUnverified:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookDeliveryState.
+const (
+	Delivered WebhookDeliveryState = "delivered"
+	Failed    WebhookDeliveryState = "failed"
+	Pending   WebhookDeliveryState = "pending"
+)
+
+// Valid indicates whether the value is a known member of the WebhookDeliveryState enum.
+func (e WebhookDeliveryState) Valid() bool {
+	switch e {
+	case Delivered:
+		return true
+	case Failed:
+		return true
+	case Pending:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookEndpointDisabledReason.
+const (
+	WebhookEndpointDisabledReasonAdmin   WebhookEndpointDisabledReason = "admin"
+	WebhookEndpointDisabledReasonFailing WebhookEndpointDisabledReason = "failing"
+)
+
+// Valid indicates whether the value is a known member of the WebhookEndpointDisabledReason enum.
+func (e WebhookEndpointDisabledReason) Valid() bool {
+	switch e {
+	case WebhookEndpointDisabledReasonAdmin:
+		return true
+	case WebhookEndpointDisabledReasonFailing:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookIdentityLinkedType.
+const (
+	WebhookIdentityLinkedTypeIdentityLinked WebhookIdentityLinkedType = "identity.linked"
+)
+
+// Valid indicates whether the value is a known member of the WebhookIdentityLinkedType enum.
+func (e WebhookIdentityLinkedType) Valid() bool {
+	switch e {
+	case WebhookIdentityLinkedTypeIdentityLinked:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookIdentityUnlinkedType.
+const (
+	WebhookIdentityUnlinkedTypeIdentityUnlinked WebhookIdentityUnlinkedType = "identity.unlinked"
+)
+
+// Valid indicates whether the value is a known member of the WebhookIdentityUnlinkedType enum.
+func (e WebhookIdentityUnlinkedType) Valid() bool {
+	switch e {
+	case WebhookIdentityUnlinkedTypeIdentityUnlinked:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookMFAFactorAddedType.
+const (
+	WebhookMFAFactorAddedTypeMfaFactorAdded WebhookMFAFactorAddedType = "mfa.factor_added"
+)
+
+// Valid indicates whether the value is a known member of the WebhookMFAFactorAddedType enum.
+func (e WebhookMFAFactorAddedType) Valid() bool {
+	switch e {
+	case WebhookMFAFactorAddedTypeMfaFactorAdded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookMFAFactorRemovedType.
+const (
+	WebhookMFAFactorRemovedTypeMfaFactorRemoved WebhookMFAFactorRemovedType = "mfa.factor_removed"
+)
+
+// Valid indicates whether the value is a known member of the WebhookMFAFactorRemovedType enum.
+func (e WebhookMFAFactorRemovedType) Valid() bool {
+	switch e {
+	case WebhookMFAFactorRemovedTypeMfaFactorRemoved:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookPasskeyAddedType.
+const (
+	WebhookPasskeyAddedTypePasskeyAdded WebhookPasskeyAddedType = "passkey.added"
+)
+
+// Valid indicates whether the value is a known member of the WebhookPasskeyAddedType enum.
+func (e WebhookPasskeyAddedType) Valid() bool {
+	switch e {
+	case WebhookPasskeyAddedTypePasskeyAdded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookPasskeyRemovedType.
+const (
+	WebhookPasskeyRemovedTypePasskeyRemoved WebhookPasskeyRemovedType = "passkey.removed"
+)
+
+// Valid indicates whether the value is a known member of the WebhookPasskeyRemovedType enum.
+func (e WebhookPasskeyRemovedType) Valid() bool {
+	switch e {
+	case WebhookPasskeyRemovedTypePasskeyRemoved:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookPasswordChangedType.
+const (
+	WebhookPasswordChangedTypePasswordChanged WebhookPasswordChangedType = "password.changed"
+)
+
+// Valid indicates whether the value is a known member of the WebhookPasswordChangedType enum.
+func (e WebhookPasswordChangedType) Valid() bool {
+	switch e {
+	case WebhookPasswordChangedTypePasswordChanged:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookPasswordChangedDataMethod.
+const (
+	Change WebhookPasswordChangedDataMethod = "change"
+	Reset  WebhookPasswordChangedDataMethod = "reset"
+)
+
+// Valid indicates whether the value is a known member of the WebhookPasswordChangedDataMethod enum.
+func (e WebhookPasswordChangedDataMethod) Valid() bool {
+	switch e {
+	case Change:
+		return true
+	case Reset:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookSessionCreatedType.
+const (
+	WebhookSessionCreatedTypeSessionCreated WebhookSessionCreatedType = "session.created"
+)
+
+// Valid indicates whether the value is a known member of the WebhookSessionCreatedType enum.
+func (e WebhookSessionCreatedType) Valid() bool {
+	switch e {
+	case WebhookSessionCreatedTypeSessionCreated:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookSessionEndedType.
+const (
+	WebhookSessionEndedTypeSessionEnded WebhookSessionEndedType = "session.ended"
+)
+
+// Valid indicates whether the value is a known member of the WebhookSessionEndedType enum.
+func (e WebhookSessionEndedType) Valid() bool {
+	switch e {
+	case WebhookSessionEndedTypeSessionEnded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookType.
+const (
+	WebhookTypeIdentityLinked    WebhookType = "identity.linked"
+	WebhookTypeIdentityUnlinked  WebhookType = "identity.unlinked"
+	WebhookTypeMfaFactorAdded    WebhookType = "mfa.factor_added"
+	WebhookTypeMfaFactorRemoved  WebhookType = "mfa.factor_removed"
+	WebhookTypePasskeyAdded      WebhookType = "passkey.added"
+	WebhookTypePasskeyRemoved    WebhookType = "passkey.removed"
+	WebhookTypePasswordChanged   WebhookType = "password.changed"
+	WebhookTypeSessionCreated    WebhookType = "session.created"
+	WebhookTypeSessionEnded      WebhookType = "session.ended"
+	WebhookTypeUserBanned        WebhookType = "user.banned"
+	WebhookTypeUserCreated       WebhookType = "user.created"
+	WebhookTypeUserDeleted       WebhookType = "user.deleted"
+	WebhookTypeUserEmailVerified WebhookType = "user.email_verified"
+	WebhookTypeUserUnbanned      WebhookType = "user.unbanned"
+	WebhookTypeUserUpdated       WebhookType = "user.updated"
+)
+
+// Valid indicates whether the value is a known member of the WebhookType enum.
+func (e WebhookType) Valid() bool {
+	switch e {
+	case WebhookTypeIdentityLinked:
+		return true
+	case WebhookTypeIdentityUnlinked:
+		return true
+	case WebhookTypeMfaFactorAdded:
+		return true
+	case WebhookTypeMfaFactorRemoved:
+		return true
+	case WebhookTypePasskeyAdded:
+		return true
+	case WebhookTypePasskeyRemoved:
+		return true
+	case WebhookTypePasswordChanged:
+		return true
+	case WebhookTypeSessionCreated:
+		return true
+	case WebhookTypeSessionEnded:
+		return true
+	case WebhookTypeUserBanned:
+		return true
+	case WebhookTypeUserCreated:
+		return true
+	case WebhookTypeUserDeleted:
+		return true
+	case WebhookTypeUserEmailVerified:
+		return true
+	case WebhookTypeUserUnbanned:
+		return true
+	case WebhookTypeUserUpdated:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookUserBannedType.
+const (
+	WebhookUserBannedTypeUserBanned WebhookUserBannedType = "user.banned"
+)
+
+// Valid indicates whether the value is a known member of the WebhookUserBannedType enum.
+func (e WebhookUserBannedType) Valid() bool {
+	switch e {
+	case WebhookUserBannedTypeUserBanned:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookUserCreatedType.
+const (
+	WebhookUserCreatedTypeUserCreated WebhookUserCreatedType = "user.created"
+)
+
+// Valid indicates whether the value is a known member of the WebhookUserCreatedType enum.
+func (e WebhookUserCreatedType) Valid() bool {
+	switch e {
+	case WebhookUserCreatedTypeUserCreated:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookUserCreatedDataMethod.
+const (
+	WebhookUserCreatedDataMethodAdmin    WebhookUserCreatedDataMethod = "admin"
+	WebhookUserCreatedDataMethodImport   WebhookUserCreatedDataMethod = "import"
+	WebhookUserCreatedDataMethodInvite   WebhookUserCreatedDataMethod = "invite"
+	WebhookUserCreatedDataMethodProvider WebhookUserCreatedDataMethod = "provider"
+	WebhookUserCreatedDataMethodRegister WebhookUserCreatedDataMethod = "register"
+)
+
+// Valid indicates whether the value is a known member of the WebhookUserCreatedDataMethod enum.
+func (e WebhookUserCreatedDataMethod) Valid() bool {
+	switch e {
+	case WebhookUserCreatedDataMethodAdmin:
+		return true
+	case WebhookUserCreatedDataMethodImport:
+		return true
+	case WebhookUserCreatedDataMethodInvite:
+		return true
+	case WebhookUserCreatedDataMethodProvider:
+		return true
+	case WebhookUserCreatedDataMethodRegister:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookUserDeletedType.
+const (
+	WebhookUserDeletedTypeUserDeleted WebhookUserDeletedType = "user.deleted"
+)
+
+// Valid indicates whether the value is a known member of the WebhookUserDeletedType enum.
+func (e WebhookUserDeletedType) Valid() bool {
+	switch e {
+	case WebhookUserDeletedTypeUserDeleted:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookUserEmailVerifiedType.
+const (
+	WebhookUserEmailVerifiedTypeUserEmailVerified WebhookUserEmailVerifiedType = "user.email_verified"
+)
+
+// Valid indicates whether the value is a known member of the WebhookUserEmailVerifiedType enum.
+func (e WebhookUserEmailVerifiedType) Valid() bool {
+	switch e {
+	case WebhookUserEmailVerifiedTypeUserEmailVerified:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookUserUnbannedType.
+const (
+	WebhookUserUnbannedTypeUserUnbanned WebhookUserUnbannedType = "user.unbanned"
+)
+
+// Valid indicates whether the value is a known member of the WebhookUserUnbannedType enum.
+func (e WebhookUserUnbannedType) Valid() bool {
+	switch e {
+	case WebhookUserUnbannedTypeUserUnbanned:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookUserUpdatedType.
+const (
+	WebhookUserUpdatedTypeUserUpdated WebhookUserUpdatedType = "user.updated"
+)
+
+// Valid indicates whether the value is a known member of the WebhookUserUpdatedType enum.
+func (e WebhookUserUpdatedType) Valid() bool {
+	switch e {
+	case WebhookUserUpdatedTypeUserUpdated:
 		return true
 	default:
 		return false
@@ -1326,6 +1693,560 @@ type VerifyEmailRequest struct {
 	Token string `json:"token"`
 }
 
+// WebhookDelivery defines model for WebhookDelivery.
+type WebhookDelivery struct {
+	Attempts      int64      `json:"attempts"`
+	DeliveredAt   *time.Time `json:"delivered_at,omitempty"`
+	EventAt       time.Time  `json:"event_at"`
+	ID            int64      `json:"id"`
+	LastAttemptAt *time.Time `json:"last_attempt_at,omitempty"`
+
+	// LastError What went wrong with the last attempt (never the answer's body).
+	LastError *string `json:"last_error,omitempty"`
+
+	// LastStatus The HTTP status of the last attempt; absent when it got no answer.
+	LastStatus *int `json:"last_status,omitempty"`
+
+	// Payload What keel POSTs to a webhook endpoint (docs/webhooks.md): Standard Webhooks' `{type, timestamp,
+	// data}`, signed in the `webhook-id`, `webhook-timestamp` and `webhook-signature` headers. `type`
+	// says which of these it is. Not an operation of this API: its schemas are here so that
+	// generated clients have the types.
+	Payload WebhookEvent         `json:"payload"`
+	Resends int64                `json:"resends"`
+	State   WebhookDeliveryState `json:"state"`
+
+	// Type A webhook type (docs/webhooks.md lists each with an example).
+	Type WebhookType `json:"type"`
+
+	// WebhookID The webhook-id header of its every attempt (msg_ and the event's sequence).
+	//
+	// Example: msg_42
+	WebhookID string `json:"webhook_id"`
+}
+
+// WebhookDeliveryList defines model for WebhookDeliveryList.
+type WebhookDeliveryList struct {
+	Deliveries []WebhookDelivery `json:"deliveries"`
+}
+
+// WebhookDeliveryState defines model for WebhookDeliveryState.
+type WebhookDeliveryState string
+
+// WebhookEndpoint defines model for WebhookEndpoint.
+type WebhookEndpoint struct {
+	CreatedAt  time.Time  `json:"created_at"`
+	DisabledAt *time.Time `json:"disabled_at,omitempty"`
+
+	// DisabledReason admin: PATCH enabled false; failing: keel's, after WEBHOOKS_DISABLE_AFTER of failures.
+	DisabledReason *WebhookEndpointDisabledReason `json:"disabled_reason,omitempty"`
+	Enabled        bool                           `json:"enabled"`
+	Events         []WebhookType                  `json:"events"`
+
+	// FailingSince When its current run of failed attempts began; absent after a success.
+	FailingSince *time.Time `json:"failing_since,omitempty"`
+
+	// ID Example: ep_5f0c2a9b1d3e4f6a7b8c9d0e
+	ID string `json:"id"`
+
+	// PreviousSecretUntil During a rotation, until when the previous secret also signs.
+	PreviousSecretUntil *time.Time `json:"previous_secret_until,omitempty"`
+	URL                 string     `json:"url"`
+}
+
+// WebhookEndpointDisabledReason admin: PATCH enabled false; failing: keel's, after WEBHOOKS_DISABLE_AFTER of failures.
+type WebhookEndpointDisabledReason string
+
+// WebhookEndpointCreated defines model for WebhookEndpointCreated.
+type WebhookEndpointCreated struct {
+	Endpoint WebhookEndpoint `json:"endpoint"`
+
+	// Secret The signing secret, shown this once (Standard Webhooks' whsec_ and base64).
+	//
+	// Example: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+	Secret string `json:"secret"`
+}
+
+// WebhookEndpointList defines model for WebhookEndpointList.
+type WebhookEndpointList struct {
+	Endpoints []WebhookEndpoint `json:"endpoints"`
+}
+
+// WebhookEndpointPatch defines model for WebhookEndpointPatch.
+type WebhookEndpointPatch struct {
+	Enabled *bool          `json:"enabled,omitempty"`
+	Events  *[]WebhookType `json:"events,omitempty"`
+	URL     *string        `json:"url,omitempty"`
+}
+
+// WebhookEndpointRequest defines model for WebhookEndpointRequest.
+type WebhookEndpointRequest struct {
+	Events []WebhookType `json:"events"`
+
+	// URL Example: https://app.example.com/keel-webhooks
+	URL string `json:"url"`
+}
+
+// WebhookEvent What keel POSTs to a webhook endpoint (docs/webhooks.md): Standard Webhooks' `{type, timestamp,
+// data}`, signed in the `webhook-id`, `webhook-timestamp` and `webhook-signature` headers. `type`
+// says which of these it is. Not an operation of this API: its schemas are here so that
+// generated clients have the types.
+type WebhookEvent struct {
+	union json.RawMessage
+}
+
+// WebhookIdentityLinked An account at a sign-in provider was linked.
+type WebhookIdentityLinked struct {
+	Data WebhookIdentityLinkedData `json:"data"`
+
+	// Timestamp When it happened (UTC).
+	Timestamp time.Time                 `json:"timestamp"`
+	Type      WebhookIdentityLinkedType `json:"type"`
+}
+
+// WebhookIdentityLinkedType defines model for WebhookIdentityLinked.Type.
+type WebhookIdentityLinkedType string
+
+// WebhookIdentityLinkedData defines model for WebhookIdentityLinkedData.
+type WebhookIdentityLinkedData struct {
+	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system.
+	Actor string `json:"actor"`
+
+	// By email: linked by its verified address at a sign-in.
+	By *string `json:"by,omitempty"`
+
+	// Identity The linked identity's id.
+	Identity *int64 `json:"identity,omitempty"`
+
+	// Provider The provider.
+	Provider *string `json:"provider,omitempty"`
+
+	// Sequence The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+	Sequence int64 `json:"sequence"`
+
+	// UserID The account it is about.
+	UserID int64 `json:"user_id"`
+}
+
+// WebhookIdentityUnlinked A sign-in provider's account was unlinked.
+type WebhookIdentityUnlinked struct {
+	Data WebhookIdentityUnlinkedData `json:"data"`
+
+	// Timestamp When it happened (UTC).
+	Timestamp time.Time                   `json:"timestamp"`
+	Type      WebhookIdentityUnlinkedType `json:"type"`
+}
+
+// WebhookIdentityUnlinkedType defines model for WebhookIdentityUnlinked.Type.
+type WebhookIdentityUnlinkedType string
+
+// WebhookIdentityUnlinkedData defines model for WebhookIdentityUnlinkedData.
+type WebhookIdentityUnlinkedData struct {
+	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system.
+	Actor string `json:"actor"`
+
+	// Identity The identity's id.
+	Identity *int64 `json:"identity,omitempty"`
+
+	// Sequence The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+	Sequence int64 `json:"sequence"`
+
+	// UserID The account it is about.
+	UserID int64 `json:"user_id"`
+}
+
+// WebhookMFAFactorAdded A second factor was added and verified.
+type WebhookMFAFactorAdded struct {
+	Data WebhookMFAFactorAddedData `json:"data"`
+
+	// Timestamp When it happened (UTC).
+	Timestamp time.Time                 `json:"timestamp"`
+	Type      WebhookMFAFactorAddedType `json:"type"`
+}
+
+// WebhookMFAFactorAddedType defines model for WebhookMFAFactorAdded.Type.
+type WebhookMFAFactorAddedType string
+
+// WebhookMFAFactorAddedData defines model for WebhookMFAFactorAddedData.
+type WebhookMFAFactorAddedData struct {
+	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system.
+	Actor string `json:"actor"`
+
+	// Factor The factor's id.
+	Factor *string `json:"factor,omitempty"`
+
+	// Kind The factor's kind (totp).
+	Kind *string `json:"kind,omitempty"`
+
+	// Sequence The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+	Sequence int64 `json:"sequence"`
+
+	// UserID The account it is about.
+	UserID int64 `json:"user_id"`
+}
+
+// WebhookMFAFactorRemoved A second factor was removed; `all: true` when an admin reset every factor (the recorded `mfa.factors_reset`).
+type WebhookMFAFactorRemoved struct {
+	Data WebhookMFAFactorRemovedData `json:"data"`
+
+	// Timestamp When it happened (UTC).
+	Timestamp time.Time                   `json:"timestamp"`
+	Type      WebhookMFAFactorRemovedType `json:"type"`
+}
+
+// WebhookMFAFactorRemovedType defines model for WebhookMFAFactorRemoved.Type.
+type WebhookMFAFactorRemovedType string
+
+// WebhookMFAFactorRemovedData defines model for WebhookMFAFactorRemovedData.
+type WebhookMFAFactorRemovedData struct {
+	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system.
+	Actor string `json:"actor"`
+
+	// All Every factor was removed.
+	All *bool `json:"all,omitempty"`
+
+	// Factor The factor's id.
+	Factor *string `json:"factor,omitempty"`
+
+	// Kind The factor's kind (totp).
+	Kind *string `json:"kind,omitempty"`
+
+	// Sequence The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+	Sequence int64 `json:"sequence"`
+
+	// UserID The account it is about.
+	UserID int64 `json:"user_id"`
+}
+
+// WebhookPasskeyAdded A passkey was added to the account.
+type WebhookPasskeyAdded struct {
+	Data WebhookPasskeyAddedData `json:"data"`
+
+	// Timestamp When it happened (UTC).
+	Timestamp time.Time               `json:"timestamp"`
+	Type      WebhookPasskeyAddedType `json:"type"`
+}
+
+// WebhookPasskeyAddedType defines model for WebhookPasskeyAdded.Type.
+type WebhookPasskeyAddedType string
+
+// WebhookPasskeyAddedData defines model for WebhookPasskeyAddedData.
+type WebhookPasskeyAddedData struct {
+	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system.
+	Actor string `json:"actor"`
+
+	// Name Its name.
+	Name *string `json:"name,omitempty"`
+
+	// Passkey The passkey's id.
+	Passkey *string `json:"passkey,omitempty"`
+
+	// Sequence The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+	Sequence int64 `json:"sequence"`
+
+	// UserID The account it is about.
+	UserID int64 `json:"user_id"`
+}
+
+// WebhookPasskeyRemoved A passkey was removed from the account.
+type WebhookPasskeyRemoved struct {
+	Data WebhookPasskeyRemovedData `json:"data"`
+
+	// Timestamp When it happened (UTC).
+	Timestamp time.Time                 `json:"timestamp"`
+	Type      WebhookPasskeyRemovedType `json:"type"`
+}
+
+// WebhookPasskeyRemovedType defines model for WebhookPasskeyRemoved.Type.
+type WebhookPasskeyRemovedType string
+
+// WebhookPasskeyRemovedData defines model for WebhookPasskeyRemovedData.
+type WebhookPasskeyRemovedData struct {
+	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system.
+	Actor string `json:"actor"`
+
+	// Passkey The passkey's id.
+	Passkey *string `json:"passkey,omitempty"`
+
+	// Sequence The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+	Sequence int64 `json:"sequence"`
+
+	// UserID The account it is about.
+	UserID int64 `json:"user_id"`
+}
+
+// WebhookPasswordChanged The account's password changed: `method` is change (by its owner, signed in) or reset (with an emailed link).
+type WebhookPasswordChanged struct {
+	Data WebhookPasswordChangedData `json:"data"`
+
+	// Timestamp When it happened (UTC).
+	Timestamp time.Time                  `json:"timestamp"`
+	Type      WebhookPasswordChangedType `json:"type"`
+}
+
+// WebhookPasswordChangedType defines model for WebhookPasswordChanged.Type.
+type WebhookPasswordChangedType string
+
+// WebhookPasswordChangedData defines model for WebhookPasswordChangedData.
+type WebhookPasswordChangedData struct {
+	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system.
+	Actor string `json:"actor"`
+
+	// Method change or reset.
+	Method *WebhookPasswordChangedDataMethod `json:"method,omitempty"`
+
+	// Sequence The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+	Sequence int64 `json:"sequence"`
+
+	// UserID The account it is about.
+	UserID int64 `json:"user_id"`
+}
+
+// WebhookPasswordChangedDataMethod change or reset.
+type WebhookPasswordChangedDataMethod string
+
+// WebhookSecret defines model for WebhookSecret.
+type WebhookSecret struct {
+	// PreviousUntil Until when the previous secret also signs (absent when WEBHOOKS_ROTATION_OVERLAP is 0).
+	PreviousUntil *time.Time `json:"previous_until,omitempty"`
+
+	// Secret The new signing secret, shown this once.
+	Secret string `json:"secret"`
+}
+
+// WebhookSessionCreated A sign-in started a session (the recorded event `signin.succeeded`).
+type WebhookSessionCreated struct {
+	Data WebhookSessionCreatedData `json:"data"`
+
+	// Timestamp When it happened (UTC).
+	Timestamp time.Time                 `json:"timestamp"`
+	Type      WebhookSessionCreatedType `json:"type"`
+}
+
+// WebhookSessionCreatedType defines model for WebhookSessionCreated.Type.
+type WebhookSessionCreatedType string
+
+// WebhookSessionCreatedData defines model for WebhookSessionCreatedData.
+type WebhookSessionCreatedData struct {
+	// Aal The session's level: aal1 or aal2.
+	Aal *string `json:"aal,omitempty"`
+
+	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system.
+	Actor string `json:"actor"`
+
+	// Method How: password, passkey, provider, totp, recovery...
+	Method *string `json:"method,omitempty"`
+
+	// Provider The sign-in provider, for method provider.
+	Provider *string `json:"provider,omitempty"`
+
+	// Sequence The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+	Sequence int64 `json:"sequence"`
+
+	// Session The session's id (an access token's sid).
+	Session *string `json:"session,omitempty"`
+
+	// UserID The account it is about.
+	UserID int64 `json:"user_id"`
+}
+
+// WebhookSessionEnded A session ended: `why` is logout, reset, reuse, ban, admin or password. Expiry sends nothing.
+type WebhookSessionEnded struct {
+	Data WebhookSessionEndedData `json:"data"`
+
+	// Timestamp When it happened (UTC).
+	Timestamp time.Time               `json:"timestamp"`
+	Type      WebhookSessionEndedType `json:"type"`
+}
+
+// WebhookSessionEndedType defines model for WebhookSessionEnded.Type.
+type WebhookSessionEndedType string
+
+// WebhookSessionEndedData defines model for WebhookSessionEndedData.
+type WebhookSessionEndedData struct {
+	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system.
+	Actor string `json:"actor"`
+
+	// All Every session of the account ended.
+	All *bool `json:"all,omitempty"`
+
+	// Sequence The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+	Sequence int64 `json:"sequence"`
+
+	// Session The session's id; absent when all ended (all: true).
+	Session *string `json:"session,omitempty"`
+
+	// UserID The account it is about.
+	UserID int64 `json:"user_id"`
+
+	// Why Why it ended.
+	Why *string `json:"why,omitempty"`
+}
+
+// WebhookType A webhook type (docs/webhooks.md lists each with an example).
+type WebhookType string
+
+// WebhookUserBanned An admin banned the account (every session ended).
+type WebhookUserBanned struct {
+	Data WebhookUserBannedData `json:"data"`
+
+	// Timestamp When it happened (UTC).
+	Timestamp time.Time             `json:"timestamp"`
+	Type      WebhookUserBannedType `json:"type"`
+}
+
+// WebhookUserBannedType defines model for WebhookUserBanned.Type.
+type WebhookUserBannedType string
+
+// WebhookUserBannedData defines model for WebhookUserBannedData.
+type WebhookUserBannedData struct {
+	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system.
+	Actor string `json:"actor"`
+
+	// Reason The admin’s reason.
+	Reason *string `json:"reason,omitempty"`
+
+	// Sequence The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+	Sequence int64 `json:"sequence"`
+
+	// Until When the ban runs out; absent: until lifted.
+	Until *time.Time `json:"until,omitempty"`
+
+	// UserID The account it is about.
+	UserID int64 `json:"user_id"`
+}
+
+// WebhookUserCreated An account was created: `method` says how (`register`, `provider`, `admin`, `invite`; `keel users import` sends no webhooks).
+type WebhookUserCreated struct {
+	Data WebhookUserCreatedData `json:"data"`
+
+	// Timestamp When it happened (UTC).
+	Timestamp time.Time              `json:"timestamp"`
+	Type      WebhookUserCreatedType `json:"type"`
+}
+
+// WebhookUserCreatedType defines model for WebhookUserCreated.Type.
+type WebhookUserCreatedType string
+
+// WebhookUserCreatedData defines model for WebhookUserCreatedData.
+type WebhookUserCreatedData struct {
+	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system.
+	Actor string `json:"actor"`
+
+	// Method How: register, provider, admin or invite.
+	Method *WebhookUserCreatedDataMethod `json:"method,omitempty"`
+
+	// Provider The sign-in provider, for method provider.
+	Provider *string `json:"provider,omitempty"`
+
+	// Sequence The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+	Sequence int64 `json:"sequence"`
+
+	// UserID The account it is about.
+	UserID int64 `json:"user_id"`
+}
+
+// WebhookUserCreatedDataMethod How: register, provider, admin or invite.
+type WebhookUserCreatedDataMethod string
+
+// WebhookUserDeleted The account was deleted (by its owner or an admin): erase what you keep of it.
+type WebhookUserDeleted struct {
+	Data WebhookUserDeletedData `json:"data"`
+
+	// Timestamp When it happened (UTC).
+	Timestamp time.Time              `json:"timestamp"`
+	Type      WebhookUserDeletedType `json:"type"`
+}
+
+// WebhookUserDeletedType defines model for WebhookUserDeleted.Type.
+type WebhookUserDeletedType string
+
+// WebhookUserDeletedData defines model for WebhookUserDeletedData.
+type WebhookUserDeletedData struct {
+	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system.
+	Actor string `json:"actor"`
+
+	// Sequence The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+	Sequence int64 `json:"sequence"`
+
+	// UserID The account it is about.
+	UserID int64 `json:"user_id"`
+}
+
+// WebhookUserEmailVerified The account's email address was confirmed.
+type WebhookUserEmailVerified struct {
+	Data WebhookUserEmailVerifiedData `json:"data"`
+
+	// Timestamp When it happened (UTC).
+	Timestamp time.Time                    `json:"timestamp"`
+	Type      WebhookUserEmailVerifiedType `json:"type"`
+}
+
+// WebhookUserEmailVerifiedType defines model for WebhookUserEmailVerified.Type.
+type WebhookUserEmailVerifiedType string
+
+// WebhookUserEmailVerifiedData defines model for WebhookUserEmailVerifiedData.
+type WebhookUserEmailVerifiedData struct {
+	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system.
+	Actor string `json:"actor"`
+
+	// Sequence The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+	Sequence int64 `json:"sequence"`
+
+	// UserID The account it is about.
+	UserID int64 `json:"user_id"`
+}
+
+// WebhookUserUnbanned An admin lifted the account's ban.
+type WebhookUserUnbanned struct {
+	Data WebhookUserUnbannedData `json:"data"`
+
+	// Timestamp When it happened (UTC).
+	Timestamp time.Time               `json:"timestamp"`
+	Type      WebhookUserUnbannedType `json:"type"`
+}
+
+// WebhookUserUnbannedType defines model for WebhookUserUnbanned.Type.
+type WebhookUserUnbannedType string
+
+// WebhookUserUnbannedData defines model for WebhookUserUnbannedData.
+type WebhookUserUnbannedData struct {
+	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system.
+	Actor string `json:"actor"`
+
+	// Sequence The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+	Sequence int64 `json:"sequence"`
+
+	// UserID The account it is about.
+	UserID int64 `json:"user_id"`
+}
+
+// WebhookUserUpdated The account changed: `fields` names what (`email`, `email_verified`, `app_metadata`, `user_metadata`), never the values.
+type WebhookUserUpdated struct {
+	Data WebhookUserUpdatedData `json:"data"`
+
+	// Timestamp When it happened (UTC).
+	Timestamp time.Time              `json:"timestamp"`
+	Type      WebhookUserUpdatedType `json:"type"`
+}
+
+// WebhookUserUpdatedType defines model for WebhookUserUpdated.Type.
+type WebhookUserUpdatedType string
+
+// WebhookUserUpdatedData defines model for WebhookUserUpdatedData.
+type WebhookUserUpdatedData struct {
+	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system.
+	Actor string `json:"actor"`
+
+	// Fields The fields that changed.
+	Fields *[]string `json:"fields,omitempty"`
+
+	// Sequence The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+	Sequence int64 `json:"sequence"`
+
+	// UserID The account it is about.
+	UserID int64 `json:"user_id"`
+}
+
 // AdminUserID Example: 42
 type AdminUserID = int64
 
@@ -1351,6 +2272,9 @@ type Provider = ProviderName
 
 // RequestID Example: 7HQ2NEXAMPLEJ4O5XK6ZRUFZ2A
 type RequestID = string
+
+// WebhookID defines model for WebhookID.
+type WebhookID = string
 
 // AccountBanned An RFC 9457 problem detail.
 type AccountBanned = Problem
@@ -1442,6 +2366,9 @@ type NoSuchSession = Problem
 // NoSuchUser An RFC 9457 problem detail.
 type NoSuchUser = Problem
 
+// NoSuchWebhook An RFC 9457 problem detail.
+type NoSuchWebhook = Problem
+
 // NotFound An RFC 9457 problem detail.
 type NotFound = Problem
 
@@ -1505,6 +2432,15 @@ type AdminAuditParams struct {
 	Limit *EventLimit `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
+// AdminListWebhookDeliveriesParams defines parameters for AdminListWebhookDeliveries.
+type AdminListWebhookDeliveriesParams struct {
+	State *WebhookDeliveryState `form:"state,omitempty" json:"state,omitempty"`
+
+	// Before Only deliveries with an id below this one (the next page).
+	Before *int64 `form:"before,omitempty" json:"before,omitempty"`
+	Limit  *int   `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
 // OauthAuthorizeParams defines parameters for OauthAuthorize.
 type OauthAuthorizeParams struct {
 	// RedirectTo Where the browser goes back to, with `code` (or `error`); exactly one of `OAUTH_REDIRECT_URLS`.
@@ -1549,6 +2485,12 @@ type ListActivityParams struct {
 
 // AdminSetRoleJSONRequestBody defines body for AdminSetRole for application/json ContentType.
 type AdminSetRoleJSONRequestBody = RoleRequest
+
+// AdminCreateWebhookJSONRequestBody defines body for AdminCreateWebhook for application/json ContentType.
+type AdminCreateWebhookJSONRequestBody = WebhookEndpointRequest
+
+// AdminUpdateWebhookJSONRequestBody defines body for AdminUpdateWebhook for application/json ContentType.
+type AdminUpdateWebhookJSONRequestBody = WebhookEndpointPatch
 
 // VerifyEmailJSONRequestBody defines body for VerifyEmail for application/json ContentType.
 type VerifyEmailJSONRequestBody = VerifyEmailRequest
@@ -1616,6 +2558,575 @@ type RegisterJSONRequestBody = RegisterRequest
 // RefreshTokenJSONRequestBody defines body for RefreshToken for application/json ContentType.
 type RefreshTokenJSONRequestBody = RefreshRequest
 
+// AsWebhookUserCreated returns the union data inside the WebhookEvent as a WebhookUserCreated
+func (t WebhookEvent) AsWebhookUserCreated() (WebhookUserCreated, error) {
+	var body WebhookUserCreated
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookUserCreated overwrites any union data inside the WebhookEvent as the provided WebhookUserCreated
+func (t *WebhookEvent) FromWebhookUserCreated(v WebhookUserCreated) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.created"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookUserCreated performs a merge with any union data inside the WebhookEvent, using the provided WebhookUserCreated
+func (t *WebhookEvent) MergeWebhookUserCreated(v WebhookUserCreated) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.created"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookUserEmailVerified returns the union data inside the WebhookEvent as a WebhookUserEmailVerified
+func (t WebhookEvent) AsWebhookUserEmailVerified() (WebhookUserEmailVerified, error) {
+	var body WebhookUserEmailVerified
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookUserEmailVerified overwrites any union data inside the WebhookEvent as the provided WebhookUserEmailVerified
+func (t *WebhookEvent) FromWebhookUserEmailVerified(v WebhookUserEmailVerified) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.email_verified"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookUserEmailVerified performs a merge with any union data inside the WebhookEvent, using the provided WebhookUserEmailVerified
+func (t *WebhookEvent) MergeWebhookUserEmailVerified(v WebhookUserEmailVerified) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.email_verified"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookUserUpdated returns the union data inside the WebhookEvent as a WebhookUserUpdated
+func (t WebhookEvent) AsWebhookUserUpdated() (WebhookUserUpdated, error) {
+	var body WebhookUserUpdated
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookUserUpdated overwrites any union data inside the WebhookEvent as the provided WebhookUserUpdated
+func (t *WebhookEvent) FromWebhookUserUpdated(v WebhookUserUpdated) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.updated"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookUserUpdated performs a merge with any union data inside the WebhookEvent, using the provided WebhookUserUpdated
+func (t *WebhookEvent) MergeWebhookUserUpdated(v WebhookUserUpdated) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.updated"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookUserBanned returns the union data inside the WebhookEvent as a WebhookUserBanned
+func (t WebhookEvent) AsWebhookUserBanned() (WebhookUserBanned, error) {
+	var body WebhookUserBanned
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookUserBanned overwrites any union data inside the WebhookEvent as the provided WebhookUserBanned
+func (t *WebhookEvent) FromWebhookUserBanned(v WebhookUserBanned) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.banned"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookUserBanned performs a merge with any union data inside the WebhookEvent, using the provided WebhookUserBanned
+func (t *WebhookEvent) MergeWebhookUserBanned(v WebhookUserBanned) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.banned"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookUserUnbanned returns the union data inside the WebhookEvent as a WebhookUserUnbanned
+func (t WebhookEvent) AsWebhookUserUnbanned() (WebhookUserUnbanned, error) {
+	var body WebhookUserUnbanned
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookUserUnbanned overwrites any union data inside the WebhookEvent as the provided WebhookUserUnbanned
+func (t *WebhookEvent) FromWebhookUserUnbanned(v WebhookUserUnbanned) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.unbanned"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookUserUnbanned performs a merge with any union data inside the WebhookEvent, using the provided WebhookUserUnbanned
+func (t *WebhookEvent) MergeWebhookUserUnbanned(v WebhookUserUnbanned) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.unbanned"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookUserDeleted returns the union data inside the WebhookEvent as a WebhookUserDeleted
+func (t WebhookEvent) AsWebhookUserDeleted() (WebhookUserDeleted, error) {
+	var body WebhookUserDeleted
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookUserDeleted overwrites any union data inside the WebhookEvent as the provided WebhookUserDeleted
+func (t *WebhookEvent) FromWebhookUserDeleted(v WebhookUserDeleted) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.deleted"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookUserDeleted performs a merge with any union data inside the WebhookEvent, using the provided WebhookUserDeleted
+func (t *WebhookEvent) MergeWebhookUserDeleted(v WebhookUserDeleted) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"user.deleted"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookSessionCreated returns the union data inside the WebhookEvent as a WebhookSessionCreated
+func (t WebhookEvent) AsWebhookSessionCreated() (WebhookSessionCreated, error) {
+	var body WebhookSessionCreated
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookSessionCreated overwrites any union data inside the WebhookEvent as the provided WebhookSessionCreated
+func (t *WebhookEvent) FromWebhookSessionCreated(v WebhookSessionCreated) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"session.created"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookSessionCreated performs a merge with any union data inside the WebhookEvent, using the provided WebhookSessionCreated
+func (t *WebhookEvent) MergeWebhookSessionCreated(v WebhookSessionCreated) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"session.created"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookSessionEnded returns the union data inside the WebhookEvent as a WebhookSessionEnded
+func (t WebhookEvent) AsWebhookSessionEnded() (WebhookSessionEnded, error) {
+	var body WebhookSessionEnded
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookSessionEnded overwrites any union data inside the WebhookEvent as the provided WebhookSessionEnded
+func (t *WebhookEvent) FromWebhookSessionEnded(v WebhookSessionEnded) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"session.ended"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookSessionEnded performs a merge with any union data inside the WebhookEvent, using the provided WebhookSessionEnded
+func (t *WebhookEvent) MergeWebhookSessionEnded(v WebhookSessionEnded) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"session.ended"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookPasswordChanged returns the union data inside the WebhookEvent as a WebhookPasswordChanged
+func (t WebhookEvent) AsWebhookPasswordChanged() (WebhookPasswordChanged, error) {
+	var body WebhookPasswordChanged
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookPasswordChanged overwrites any union data inside the WebhookEvent as the provided WebhookPasswordChanged
+func (t *WebhookEvent) FromWebhookPasswordChanged(v WebhookPasswordChanged) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"password.changed"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookPasswordChanged performs a merge with any union data inside the WebhookEvent, using the provided WebhookPasswordChanged
+func (t *WebhookEvent) MergeWebhookPasswordChanged(v WebhookPasswordChanged) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"password.changed"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookMFAFactorAdded returns the union data inside the WebhookEvent as a WebhookMFAFactorAdded
+func (t WebhookEvent) AsWebhookMFAFactorAdded() (WebhookMFAFactorAdded, error) {
+	var body WebhookMFAFactorAdded
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookMFAFactorAdded overwrites any union data inside the WebhookEvent as the provided WebhookMFAFactorAdded
+func (t *WebhookEvent) FromWebhookMFAFactorAdded(v WebhookMFAFactorAdded) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"mfa.factor_added"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookMFAFactorAdded performs a merge with any union data inside the WebhookEvent, using the provided WebhookMFAFactorAdded
+func (t *WebhookEvent) MergeWebhookMFAFactorAdded(v WebhookMFAFactorAdded) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"mfa.factor_added"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookMFAFactorRemoved returns the union data inside the WebhookEvent as a WebhookMFAFactorRemoved
+func (t WebhookEvent) AsWebhookMFAFactorRemoved() (WebhookMFAFactorRemoved, error) {
+	var body WebhookMFAFactorRemoved
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookMFAFactorRemoved overwrites any union data inside the WebhookEvent as the provided WebhookMFAFactorRemoved
+func (t *WebhookEvent) FromWebhookMFAFactorRemoved(v WebhookMFAFactorRemoved) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"mfa.factor_removed"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookMFAFactorRemoved performs a merge with any union data inside the WebhookEvent, using the provided WebhookMFAFactorRemoved
+func (t *WebhookEvent) MergeWebhookMFAFactorRemoved(v WebhookMFAFactorRemoved) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"mfa.factor_removed"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookPasskeyAdded returns the union data inside the WebhookEvent as a WebhookPasskeyAdded
+func (t WebhookEvent) AsWebhookPasskeyAdded() (WebhookPasskeyAdded, error) {
+	var body WebhookPasskeyAdded
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookPasskeyAdded overwrites any union data inside the WebhookEvent as the provided WebhookPasskeyAdded
+func (t *WebhookEvent) FromWebhookPasskeyAdded(v WebhookPasskeyAdded) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"passkey.added"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookPasskeyAdded performs a merge with any union data inside the WebhookEvent, using the provided WebhookPasskeyAdded
+func (t *WebhookEvent) MergeWebhookPasskeyAdded(v WebhookPasskeyAdded) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"passkey.added"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookPasskeyRemoved returns the union data inside the WebhookEvent as a WebhookPasskeyRemoved
+func (t WebhookEvent) AsWebhookPasskeyRemoved() (WebhookPasskeyRemoved, error) {
+	var body WebhookPasskeyRemoved
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookPasskeyRemoved overwrites any union data inside the WebhookEvent as the provided WebhookPasskeyRemoved
+func (t *WebhookEvent) FromWebhookPasskeyRemoved(v WebhookPasskeyRemoved) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"passkey.removed"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookPasskeyRemoved performs a merge with any union data inside the WebhookEvent, using the provided WebhookPasskeyRemoved
+func (t *WebhookEvent) MergeWebhookPasskeyRemoved(v WebhookPasskeyRemoved) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"passkey.removed"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookIdentityLinked returns the union data inside the WebhookEvent as a WebhookIdentityLinked
+func (t WebhookEvent) AsWebhookIdentityLinked() (WebhookIdentityLinked, error) {
+	var body WebhookIdentityLinked
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookIdentityLinked overwrites any union data inside the WebhookEvent as the provided WebhookIdentityLinked
+func (t *WebhookEvent) FromWebhookIdentityLinked(v WebhookIdentityLinked) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"identity.linked"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookIdentityLinked performs a merge with any union data inside the WebhookEvent, using the provided WebhookIdentityLinked
+func (t *WebhookEvent) MergeWebhookIdentityLinked(v WebhookIdentityLinked) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"identity.linked"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookIdentityUnlinked returns the union data inside the WebhookEvent as a WebhookIdentityUnlinked
+func (t WebhookEvent) AsWebhookIdentityUnlinked() (WebhookIdentityUnlinked, error) {
+	var body WebhookIdentityUnlinked
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookIdentityUnlinked overwrites any union data inside the WebhookEvent as the provided WebhookIdentityUnlinked
+func (t *WebhookEvent) FromWebhookIdentityUnlinked(v WebhookIdentityUnlinked) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"identity.unlinked"}`))
+	t.union = b
+	return err
+}
+
+// MergeWebhookIdentityUnlinked performs a merge with any union data inside the WebhookEvent, using the provided WebhookIdentityUnlinked
+func (t *WebhookEvent) MergeWebhookIdentityUnlinked(v WebhookIdentityUnlinked) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"identity.unlinked"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t WebhookEvent) Discriminator() (string, error) {
+	var discriminator struct {
+		Discriminator string `json:"type"`
+	}
+	err := json.Unmarshal(t.union, &discriminator)
+	return discriminator.Discriminator, err
+}
+
+func (t WebhookEvent) ValueByDiscriminator() (interface{}, error) {
+	discriminator, err := t.Discriminator()
+	if err != nil {
+		return nil, err
+	}
+	switch discriminator {
+	case "identity.linked":
+		return t.AsWebhookIdentityLinked()
+	case "identity.unlinked":
+		return t.AsWebhookIdentityUnlinked()
+	case "mfa.factor_added":
+		return t.AsWebhookMFAFactorAdded()
+	case "mfa.factor_removed":
+		return t.AsWebhookMFAFactorRemoved()
+	case "passkey.added":
+		return t.AsWebhookPasskeyAdded()
+	case "passkey.removed":
+		return t.AsWebhookPasskeyRemoved()
+	case "password.changed":
+		return t.AsWebhookPasswordChanged()
+	case "session.created":
+		return t.AsWebhookSessionCreated()
+	case "session.ended":
+		return t.AsWebhookSessionEnded()
+	case "user.banned":
+		return t.AsWebhookUserBanned()
+	case "user.created":
+		return t.AsWebhookUserCreated()
+	case "user.deleted":
+		return t.AsWebhookUserDeleted()
+	case "user.email_verified":
+		return t.AsWebhookUserEmailVerified()
+	case "user.unbanned":
+		return t.AsWebhookUserUnbanned()
+	case "user.updated":
+		return t.AsWebhookUserUpdated()
+	default:
+		return nil, errors.New("unknown discriminator value: " + discriminator)
+	}
+}
+
+func (t WebhookEvent) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *WebhookEvent) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// GetHealth Health check
@@ -1639,6 +3150,30 @@ type ServerInterface interface {
 	// AdminSetRole Grant or revoke the admin role
 	// (PUT /admin/users/{id}/role)
 	AdminSetRole(ctx echo.Context, id AdminUserID) error
+	// AdminListWebhooks The webhook endpoints
+	// (GET /admin/webhooks)
+	AdminListWebhooks(ctx echo.Context) error
+	// AdminCreateWebhook Register a webhook endpoint
+	// (POST /admin/webhooks)
+	AdminCreateWebhook(ctx echo.Context) error
+	// AdminDeleteWebhook Delete a webhook endpoint
+	// (DELETE /admin/webhooks/{id})
+	AdminDeleteWebhook(ctx echo.Context, id WebhookID) error
+	// AdminGetWebhook One webhook endpoint
+	// (GET /admin/webhooks/{id})
+	AdminGetWebhook(ctx echo.Context, id WebhookID) error
+	// AdminUpdateWebhook Change a webhook endpoint
+	// (PATCH /admin/webhooks/{id})
+	AdminUpdateWebhook(ctx echo.Context, id WebhookID) error
+	// AdminListWebhookDeliveries An endpoint's deliveries
+	// (GET /admin/webhooks/{id}/deliveries)
+	AdminListWebhookDeliveries(ctx echo.Context, id WebhookID, params AdminListWebhookDeliveriesParams) error
+	// AdminResendWebhookDelivery Send a delivery again
+	// (POST /admin/webhooks/{id}/deliveries/{delivery_id}/resend)
+	AdminResendWebhookDelivery(ctx echo.Context, id WebhookID, deliveryID int64) error
+	// AdminRotateWebhookSecret Give a webhook endpoint a new secret
+	// (POST /admin/webhooks/{id}/rotate)
+	AdminRotateWebhookSecret(ctx echo.Context, id WebhookID) error
 	// VerifyEmail Confirm the email address with the token sent to it
 	// (POST /email/verify)
 	VerifyEmail(ctx echo.Context) error
@@ -1908,6 +3443,151 @@ func (w *ServerInterfaceWrapper) AdminSetRole(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.AdminSetRole(ctx, id)
+	return err
+}
+
+// AdminListWebhooks converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminListWebhooks(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminListWebhooks(ctx)
+	return err
+}
+
+// AdminCreateWebhook converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminCreateWebhook(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminCreateWebhook(ctx)
+	return err
+}
+
+// AdminDeleteWebhook converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminDeleteWebhook(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id WebhookID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminDeleteWebhook(ctx, id)
+	return err
+}
+
+// AdminGetWebhook converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminGetWebhook(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id WebhookID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminGetWebhook(ctx, id)
+	return err
+}
+
+// AdminUpdateWebhook converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminUpdateWebhook(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id WebhookID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminUpdateWebhook(ctx, id)
+	return err
+}
+
+// AdminListWebhookDeliveries converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminListWebhookDeliveries(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id WebhookID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params AdminListWebhookDeliveriesParams
+	// ------------- Optional query parameter "state" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "state", ctx.QueryParams(), &params.State, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter state: %s", err))
+	}
+
+	// ------------- Optional query parameter "before" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "before", ctx.QueryParams(), &params.Before, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter before: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminListWebhookDeliveries(ctx, id, params)
+	return err
+}
+
+// AdminResendWebhookDelivery converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminResendWebhookDelivery(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id WebhookID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// ------------- Path parameter "delivery_id" -------------
+	var deliveryID int64
+
+	err = runtime.BindStyledParameterWithOptions("simple", "delivery_id", ctx.Param("delivery_id"), &deliveryID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter delivery_id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminResendWebhookDelivery(ctx, id, deliveryID)
+	return err
+}
+
+// AdminRotateWebhookSecret converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminRotateWebhookSecret(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id WebhookID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminRotateWebhookSecret(ctx, id)
 	return err
 }
 
@@ -2614,6 +4294,14 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/admin/audit", wrapper.AdminAudit, options.OperationMiddlewares["adminAudit"]...)
 	router.GET(options.BaseURL+"/admin/users/:id", wrapper.AdminGetUser, options.OperationMiddlewares["adminGetUser"]...)
 	router.PUT(options.BaseURL+"/admin/users/:id/role", wrapper.AdminSetRole, options.OperationMiddlewares["adminSetRole"]...)
+	router.GET(options.BaseURL+"/admin/webhooks", wrapper.AdminListWebhooks, options.OperationMiddlewares["adminListWebhooks"]...)
+	router.POST(options.BaseURL+"/admin/webhooks", wrapper.AdminCreateWebhook, options.OperationMiddlewares["adminCreateWebhook"]...)
+	router.DELETE(options.BaseURL+"/admin/webhooks/:id", wrapper.AdminDeleteWebhook, options.OperationMiddlewares["adminDeleteWebhook"]...)
+	router.GET(options.BaseURL+"/admin/webhooks/:id", wrapper.AdminGetWebhook, options.OperationMiddlewares["adminGetWebhook"]...)
+	router.PATCH(options.BaseURL+"/admin/webhooks/:id", wrapper.AdminUpdateWebhook, options.OperationMiddlewares["adminUpdateWebhook"]...)
+	router.POST(options.BaseURL+"/admin/webhooks/:id/rotate", wrapper.AdminRotateWebhookSecret, options.OperationMiddlewares["adminRotateWebhookSecret"]...)
+	router.GET(options.BaseURL+"/admin/webhooks/:id/deliveries", wrapper.AdminListWebhookDeliveries, options.OperationMiddlewares["adminListWebhookDeliveries"]...)
+	router.POST(options.BaseURL+"/admin/webhooks/:id/deliveries/:delivery_id/resend", wrapper.AdminResendWebhookDelivery, options.OperationMiddlewares["adminResendWebhookDelivery"]...)
 
 }
 
@@ -2677,6 +4365,8 @@ type NoSuchRequestApplicationProblemPlusJSONResponse Problem
 type NoSuchSessionApplicationProblemPlusJSONResponse Problem
 
 type NoSuchUserApplicationProblemPlusJSONResponse Problem
+
+type NoSuchWebhookApplicationProblemPlusJSONResponse Problem
 
 type NotFoundApplicationProblemPlusJSONResponse Problem
 
@@ -3216,6 +4906,858 @@ type AdminSetRole500ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response AdminSetRole500ApplicationProblemPlusJSONResponse) VisitAdminSetRoleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListWebhooksRequestObject struct {
+}
+
+type AdminListWebhooksResponseObject interface {
+	VisitAdminListWebhooksResponse(w http.ResponseWriter) error
+}
+
+type AdminListWebhooks200JSONResponse WebhookEndpointList
+
+func (response AdminListWebhooks200JSONResponse) VisitAdminListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListWebhooks401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response AdminListWebhooks401ApplicationProblemPlusJSONResponse) VisitAdminListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListWebhooks403ApplicationProblemPlusJSONResponse struct {
+	AdminRequiredApplicationProblemPlusJSONResponse
+}
+
+func (response AdminListWebhooks403ApplicationProblemPlusJSONResponse) VisitAdminListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListWebhooks500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response AdminListWebhooks500ApplicationProblemPlusJSONResponse) VisitAdminListWebhooksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateWebhookRequestObject struct {
+	Body *AdminCreateWebhookJSONRequestBody
+}
+
+type AdminCreateWebhookResponseObject interface {
+	VisitAdminCreateWebhookResponse(w http.ResponseWriter) error
+}
+
+type AdminCreateWebhook201JSONResponse WebhookEndpointCreated
+
+func (response AdminCreateWebhook201JSONResponse) VisitAdminCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateWebhook400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AdminCreateWebhook400ApplicationProblemPlusJSONResponse) VisitAdminCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateWebhook401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response AdminCreateWebhook401ApplicationProblemPlusJSONResponse) VisitAdminCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateWebhook403ApplicationProblemPlusJSONResponse struct {
+	AdminRequiredApplicationProblemPlusJSONResponse
+}
+
+func (response AdminCreateWebhook403ApplicationProblemPlusJSONResponse) VisitAdminCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateWebhook413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response AdminCreateWebhook413ApplicationProblemPlusJSONResponse) VisitAdminCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateWebhook415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response AdminCreateWebhook415ApplicationProblemPlusJSONResponse) VisitAdminCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateWebhook500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response AdminCreateWebhook500ApplicationProblemPlusJSONResponse) VisitAdminCreateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminDeleteWebhookRequestObject struct {
+	ID WebhookID `json:"id"`
+}
+
+type AdminDeleteWebhookResponseObject interface {
+	VisitAdminDeleteWebhookResponse(w http.ResponseWriter) error
+}
+
+type AdminDeleteWebhook204Response struct {
+}
+
+func (response AdminDeleteWebhook204Response) VisitAdminDeleteWebhookResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type AdminDeleteWebhook400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AdminDeleteWebhook400ApplicationProblemPlusJSONResponse) VisitAdminDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminDeleteWebhook401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response AdminDeleteWebhook401ApplicationProblemPlusJSONResponse) VisitAdminDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminDeleteWebhook403ApplicationProblemPlusJSONResponse struct {
+	AdminRequiredApplicationProblemPlusJSONResponse
+}
+
+func (response AdminDeleteWebhook403ApplicationProblemPlusJSONResponse) VisitAdminDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminDeleteWebhook404ApplicationProblemPlusJSONResponse struct {
+	NoSuchWebhookApplicationProblemPlusJSONResponse
+}
+
+func (response AdminDeleteWebhook404ApplicationProblemPlusJSONResponse) VisitAdminDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminDeleteWebhook500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response AdminDeleteWebhook500ApplicationProblemPlusJSONResponse) VisitAdminDeleteWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminGetWebhookRequestObject struct {
+	ID WebhookID `json:"id"`
+}
+
+type AdminGetWebhookResponseObject interface {
+	VisitAdminGetWebhookResponse(w http.ResponseWriter) error
+}
+
+type AdminGetWebhook200JSONResponse WebhookEndpoint
+
+func (response AdminGetWebhook200JSONResponse) VisitAdminGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminGetWebhook400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AdminGetWebhook400ApplicationProblemPlusJSONResponse) VisitAdminGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminGetWebhook401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response AdminGetWebhook401ApplicationProblemPlusJSONResponse) VisitAdminGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminGetWebhook403ApplicationProblemPlusJSONResponse struct {
+	AdminRequiredApplicationProblemPlusJSONResponse
+}
+
+func (response AdminGetWebhook403ApplicationProblemPlusJSONResponse) VisitAdminGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminGetWebhook404ApplicationProblemPlusJSONResponse struct {
+	NoSuchWebhookApplicationProblemPlusJSONResponse
+}
+
+func (response AdminGetWebhook404ApplicationProblemPlusJSONResponse) VisitAdminGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminGetWebhook500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response AdminGetWebhook500ApplicationProblemPlusJSONResponse) VisitAdminGetWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUpdateWebhookRequestObject struct {
+	ID   WebhookID `json:"id"`
+	Body *AdminUpdateWebhookJSONRequestBody
+}
+
+type AdminUpdateWebhookResponseObject interface {
+	VisitAdminUpdateWebhookResponse(w http.ResponseWriter) error
+}
+
+type AdminUpdateWebhook200JSONResponse WebhookEndpoint
+
+func (response AdminUpdateWebhook200JSONResponse) VisitAdminUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUpdateWebhook400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AdminUpdateWebhook400ApplicationProblemPlusJSONResponse) VisitAdminUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUpdateWebhook401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response AdminUpdateWebhook401ApplicationProblemPlusJSONResponse) VisitAdminUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUpdateWebhook403ApplicationProblemPlusJSONResponse struct {
+	AdminRequiredApplicationProblemPlusJSONResponse
+}
+
+func (response AdminUpdateWebhook403ApplicationProblemPlusJSONResponse) VisitAdminUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUpdateWebhook404ApplicationProblemPlusJSONResponse struct {
+	NoSuchWebhookApplicationProblemPlusJSONResponse
+}
+
+func (response AdminUpdateWebhook404ApplicationProblemPlusJSONResponse) VisitAdminUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUpdateWebhook413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response AdminUpdateWebhook413ApplicationProblemPlusJSONResponse) VisitAdminUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUpdateWebhook415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response AdminUpdateWebhook415ApplicationProblemPlusJSONResponse) VisitAdminUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUpdateWebhook500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response AdminUpdateWebhook500ApplicationProblemPlusJSONResponse) VisitAdminUpdateWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListWebhookDeliveriesRequestObject struct {
+	ID     WebhookID `json:"id"`
+	Params AdminListWebhookDeliveriesParams
+}
+
+type AdminListWebhookDeliveriesResponseObject interface {
+	VisitAdminListWebhookDeliveriesResponse(w http.ResponseWriter) error
+}
+
+type AdminListWebhookDeliveries200JSONResponse WebhookDeliveryList
+
+func (response AdminListWebhookDeliveries200JSONResponse) VisitAdminListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListWebhookDeliveries400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AdminListWebhookDeliveries400ApplicationProblemPlusJSONResponse) VisitAdminListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListWebhookDeliveries401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response AdminListWebhookDeliveries401ApplicationProblemPlusJSONResponse) VisitAdminListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListWebhookDeliveries403ApplicationProblemPlusJSONResponse struct {
+	AdminRequiredApplicationProblemPlusJSONResponse
+}
+
+func (response AdminListWebhookDeliveries403ApplicationProblemPlusJSONResponse) VisitAdminListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListWebhookDeliveries404ApplicationProblemPlusJSONResponse struct {
+	NoSuchWebhookApplicationProblemPlusJSONResponse
+}
+
+func (response AdminListWebhookDeliveries404ApplicationProblemPlusJSONResponse) VisitAdminListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListWebhookDeliveries500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response AdminListWebhookDeliveries500ApplicationProblemPlusJSONResponse) VisitAdminListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminResendWebhookDeliveryRequestObject struct {
+	ID         WebhookID `json:"id"`
+	DeliveryID int64     `json:"delivery_id"`
+}
+
+type AdminResendWebhookDeliveryResponseObject interface {
+	VisitAdminResendWebhookDeliveryResponse(w http.ResponseWriter) error
+}
+
+type AdminResendWebhookDelivery202JSONResponse WebhookDelivery
+
+func (response AdminResendWebhookDelivery202JSONResponse) VisitAdminResendWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminResendWebhookDelivery400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AdminResendWebhookDelivery400ApplicationProblemPlusJSONResponse) VisitAdminResendWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminResendWebhookDelivery401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response AdminResendWebhookDelivery401ApplicationProblemPlusJSONResponse) VisitAdminResendWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminResendWebhookDelivery403ApplicationProblemPlusJSONResponse struct {
+	AdminRequiredApplicationProblemPlusJSONResponse
+}
+
+func (response AdminResendWebhookDelivery403ApplicationProblemPlusJSONResponse) VisitAdminResendWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminResendWebhookDelivery404ApplicationProblemPlusJSONResponse struct {
+	NoSuchWebhookApplicationProblemPlusJSONResponse
+}
+
+func (response AdminResendWebhookDelivery404ApplicationProblemPlusJSONResponse) VisitAdminResendWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminResendWebhookDelivery500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response AdminResendWebhookDelivery500ApplicationProblemPlusJSONResponse) VisitAdminResendWebhookDeliveryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminRotateWebhookSecretRequestObject struct {
+	ID WebhookID `json:"id"`
+}
+
+type AdminRotateWebhookSecretResponseObject interface {
+	VisitAdminRotateWebhookSecretResponse(w http.ResponseWriter) error
+}
+
+type AdminRotateWebhookSecret200JSONResponse WebhookSecret
+
+func (response AdminRotateWebhookSecret200JSONResponse) VisitAdminRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminRotateWebhookSecret400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AdminRotateWebhookSecret400ApplicationProblemPlusJSONResponse) VisitAdminRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminRotateWebhookSecret401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response AdminRotateWebhookSecret401ApplicationProblemPlusJSONResponse) VisitAdminRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminRotateWebhookSecret403ApplicationProblemPlusJSONResponse struct {
+	AdminRequiredApplicationProblemPlusJSONResponse
+}
+
+func (response AdminRotateWebhookSecret403ApplicationProblemPlusJSONResponse) VisitAdminRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminRotateWebhookSecret404ApplicationProblemPlusJSONResponse struct {
+	NoSuchWebhookApplicationProblemPlusJSONResponse
+}
+
+func (response AdminRotateWebhookSecret404ApplicationProblemPlusJSONResponse) VisitAdminRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminRotateWebhookSecret500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response AdminRotateWebhookSecret500ApplicationProblemPlusJSONResponse) VisitAdminRotateWebhookSecretResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -8547,6 +11089,30 @@ type StrictServerInterface interface {
 	// AdminSetRole Grant or revoke the admin role
 	// (PUT /admin/users/{id}/role)
 	AdminSetRole(ctx context.Context, request AdminSetRoleRequestObject) (AdminSetRoleResponseObject, error)
+	// AdminListWebhooks The webhook endpoints
+	// (GET /admin/webhooks)
+	AdminListWebhooks(ctx context.Context, request AdminListWebhooksRequestObject) (AdminListWebhooksResponseObject, error)
+	// AdminCreateWebhook Register a webhook endpoint
+	// (POST /admin/webhooks)
+	AdminCreateWebhook(ctx context.Context, request AdminCreateWebhookRequestObject) (AdminCreateWebhookResponseObject, error)
+	// AdminDeleteWebhook Delete a webhook endpoint
+	// (DELETE /admin/webhooks/{id})
+	AdminDeleteWebhook(ctx context.Context, request AdminDeleteWebhookRequestObject) (AdminDeleteWebhookResponseObject, error)
+	// AdminGetWebhook One webhook endpoint
+	// (GET /admin/webhooks/{id})
+	AdminGetWebhook(ctx context.Context, request AdminGetWebhookRequestObject) (AdminGetWebhookResponseObject, error)
+	// AdminUpdateWebhook Change a webhook endpoint
+	// (PATCH /admin/webhooks/{id})
+	AdminUpdateWebhook(ctx context.Context, request AdminUpdateWebhookRequestObject) (AdminUpdateWebhookResponseObject, error)
+	// AdminListWebhookDeliveries An endpoint's deliveries
+	// (GET /admin/webhooks/{id}/deliveries)
+	AdminListWebhookDeliveries(ctx context.Context, request AdminListWebhookDeliveriesRequestObject) (AdminListWebhookDeliveriesResponseObject, error)
+	// AdminResendWebhookDelivery Send a delivery again
+	// (POST /admin/webhooks/{id}/deliveries/{delivery_id}/resend)
+	AdminResendWebhookDelivery(ctx context.Context, request AdminResendWebhookDeliveryRequestObject) (AdminResendWebhookDeliveryResponseObject, error)
+	// AdminRotateWebhookSecret Give a webhook endpoint a new secret
+	// (POST /admin/webhooks/{id}/rotate)
+	AdminRotateWebhookSecret(ctx context.Context, request AdminRotateWebhookSecretRequestObject) (AdminRotateWebhookSecretResponseObject, error)
 	// VerifyEmail Confirm the email address with the token sent to it
 	// (POST /email/verify)
 	VerifyEmail(ctx context.Context, request VerifyEmailRequestObject) (VerifyEmailResponseObject, error)
@@ -8889,6 +11455,250 @@ func (sh *strictHandler) AdminSetRole(ctx echo.Context, id AdminUserID) error {
 		return err
 	} else if validResponse, ok := response.(AdminSetRoleResponseObject); ok {
 		return validResponse.VisitAdminSetRoleResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AdminListWebhooks operation middleware
+func (sh *strictHandler) AdminListWebhooks(ctx echo.Context) error {
+	var request AdminListWebhooksRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminListWebhooks(ctx.Request().Context(), request.(AdminListWebhooksRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminListWebhooks")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AdminListWebhooksResponseObject); ok {
+		return validResponse.VisitAdminListWebhooksResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AdminCreateWebhook operation middleware
+func (sh *strictHandler) AdminCreateWebhook(ctx echo.Context) error {
+	var request AdminCreateWebhookRequestObject
+
+	var body AdminCreateWebhookJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminCreateWebhook(ctx.Request().Context(), request.(AdminCreateWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminCreateWebhook")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AdminCreateWebhookResponseObject); ok {
+		return validResponse.VisitAdminCreateWebhookResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AdminDeleteWebhook operation middleware
+func (sh *strictHandler) AdminDeleteWebhook(ctx echo.Context, id WebhookID) error {
+	var request AdminDeleteWebhookRequestObject
+
+	request.ID = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminDeleteWebhook(ctx.Request().Context(), request.(AdminDeleteWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminDeleteWebhook")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AdminDeleteWebhookResponseObject); ok {
+		return validResponse.VisitAdminDeleteWebhookResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AdminGetWebhook operation middleware
+func (sh *strictHandler) AdminGetWebhook(ctx echo.Context, id WebhookID) error {
+	var request AdminGetWebhookRequestObject
+
+	request.ID = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminGetWebhook(ctx.Request().Context(), request.(AdminGetWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminGetWebhook")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AdminGetWebhookResponseObject); ok {
+		return validResponse.VisitAdminGetWebhookResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AdminUpdateWebhook operation middleware
+func (sh *strictHandler) AdminUpdateWebhook(ctx echo.Context, id WebhookID) error {
+	var request AdminUpdateWebhookRequestObject
+
+	request.ID = id
+
+	var body AdminUpdateWebhookJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminUpdateWebhook(ctx.Request().Context(), request.(AdminUpdateWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminUpdateWebhook")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AdminUpdateWebhookResponseObject); ok {
+		return validResponse.VisitAdminUpdateWebhookResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AdminListWebhookDeliveries operation middleware
+func (sh *strictHandler) AdminListWebhookDeliveries(ctx echo.Context, id WebhookID, params AdminListWebhookDeliveriesParams) error {
+	var request AdminListWebhookDeliveriesRequestObject
+
+	request.ID = id
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminListWebhookDeliveries(ctx.Request().Context(), request.(AdminListWebhookDeliveriesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminListWebhookDeliveries")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AdminListWebhookDeliveriesResponseObject); ok {
+		return validResponse.VisitAdminListWebhookDeliveriesResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AdminResendWebhookDelivery operation middleware
+func (sh *strictHandler) AdminResendWebhookDelivery(ctx echo.Context, id WebhookID, deliveryID int64) error {
+	var request AdminResendWebhookDeliveryRequestObject
+
+	request.ID = id
+	request.DeliveryID = deliveryID
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminResendWebhookDelivery(ctx.Request().Context(), request.(AdminResendWebhookDeliveryRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminResendWebhookDelivery")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AdminResendWebhookDeliveryResponseObject); ok {
+		return validResponse.VisitAdminResendWebhookDeliveryResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AdminRotateWebhookSecret operation middleware
+func (sh *strictHandler) AdminRotateWebhookSecret(ctx echo.Context, id WebhookID) error {
+	var request AdminRotateWebhookSecretRequestObject
+
+	request.ID = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminRotateWebhookSecret(ctx.Request().Context(), request.(AdminRotateWebhookSecretRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminRotateWebhookSecret")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AdminRotateWebhookSecretResponseObject); ok {
+		return validResponse.VisitAdminRotateWebhookSecretResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -10542,436 +13352,504 @@ func (sh *strictHandler) RefreshToken(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3rctu4ti76KiidXRVpLVqWFcdJ5Jq1juLIidNO7PYl6Yv6iLAISWxTgJqArKi7cmr/2g+wH2LP95iP",
-	"sp5kF8YAQJCiLnbsdDqzu2rOJJJIAiAwrt/4xh+VvhhPBGdcyUrrj8qEpnTMFEvhX+1oHPNLydKjl/qf",
-	"EZP9NJ6oWPBKq9ImU8nSR5LEUb0SVGL92YSqUSWocDpmlVYljipBJWW/TeOURZWWSqcsqMj+iI2pvh37",
-	"SMeThFVau82gMhDpmCp9EVd7u5WgMo55PJ6OK62doKLmE4ZfsSFLK58+BZUDwSXj6iCJGVflw+vDdySO",
-	"yCAVYxK+6lyQ7UkqBnHCtvt4vQyXjB0v7m06hcp1v/fb4zdPrxqjH59dXzT5hycff9rpv3/e1lOhH48Z",
-	"H6pRpbW3CzOz/8zmJlUa8yFMrXOjJzZNpUgXp/VhxFJG1IiRCR0yIhVNlWzBByFnH1WvDxeGRAyyX12x",
-	"gUgZqYoJ/W3KanXyIVYjMVUkVgH8irMZk4ow/WRZJ22CdyFqRBWJJeFCEcEZuWYsIUN6w/SHu42GW7zf",
-	"piyde6uHoy9fqp++b9v/frvj6hzH41gtLs5rMSNjyudmIoTi9EciiSShioyFVKT6pEFmI8ZhUsP4hvHa",
-	"smkk8Bh/FhEb0GmiKq0njSCbkv7HmH7E/dpsNNbu3kPaV2LJqRrAd9m2PT05vyDb4wHdVkJNQiJSs5X1",
-	"R/jjpbt44+370/j5zY/jw/mP48O9/g/vd/s/vN9hd9i7p1TKazYvn9kEvyyeSPz0K5pDKm7iiJUcvgt9",
-	"oMy3jyTRAwwIlSTmJDw5ennQOz07eX/0snN2vmwy9uqVU/ofKRtUWpX/ZzuTzdv4rdy2g3un76dHe8Z+",
-	"mzJZKgL1cMMUv+/FUUjoVI1EGv/OiJZ9cPKvUjGTLCVKkPDktHd88uroXe/y7Dgks1iNPveVPH39ffNd",
-	"54f229Pjzpvdkyc/fLf309nl4U/NW7+WT/qBcqKlNqqmfl9MuXpBOddD0HqMK8ZBKNDJJIn7VK+ClvdX",
-	"CRv/569SL4k3Nr1YisZJpVVRo1gSijfUgu0KbrpP9C1pH9dJsvQm7rNHkogJS6kC6RZzqSjv64HuDpr0",
-	"eX+HNa6eRo/p3pOt3aYWHIqqqay0dhuPg4qKFSyKGbp5TMXNdZrylhawLTPmlhnSlvnhp1vsEX09rtri",
-	"luinLGJcxTQh/RHrX7OIiKkKyNVUEcrd/MiI2qWAFbALVAWJ1OXbVFsH29oIkNt/xNGn7SvKwxqhHH9/",
-	"RTncQovZdMr1M1qECyKZlLHgRnXViTlUesSPJAn1YoRdHksSrlmQUCuqWSr40J/SkCkJz8d5xII/kmQq",
-	"pzQhlMsZS7u8utvYqZFBnEoVECkIhbFqNcduWEpSdsNoomctCOVzrfdmRl+q3PLVu1y/FLCSXjKp0mlf",
-	"xTfsjA2m8i6bEjY2rOqZO1t/VG5oMi3Zr256euADkRK4UN59V+rLiTvUK3al/uGW+yGeTC1Z9KLgBFcP",
-	"X8tARmI4anMxJXRIY46vg1RR2+VuyGp3ntRZYWCbzK84GX+q93EE25KEbf8lh6QarlnlMCg5DeMBzX5Q",
-	"C4hIgy4fgNUWSxJlGzLbK2jtwb0fSZJQqfTREwNjLY4lS26Y1C9GJBED+493eXjWaV9evO69bf/Qa7/q",
-	"hC1zSkvGtHTxwkxu5F9uCGPiKGTpmBGjsHBb1Pwz5m+rf5OTNR7Q1SOmHIdHOGPayCU3LI0HMYuIZH3B",
-	"I2tOaqlMnex1P9KCjYCNe7e5necessEc/U17TwcKdBpNEpaSMZ2DvplKlu100j49asHHbrGqIg0IJWPa",
-	"H8WcBSTWOkNcM04S2r9G/SH7YsK6PIQrwtqKTV84q/sE1ts8asJSKbjTINkL6vLcG9Lnl8xGQjL3lozj",
-	"FVKaNFcdupwg6PIq46lICHU39lwIePg8tMfqBY1eUcVmdP7ZJhQjMh7yLT1jY6KSvpgmEUzhSh9r2h9p",
-	"qwr0PvEvgJN+my34pNHMtuALGhE7Cbfv6JU2N64Syq/vzW5amF8UR2ZbabsiwNeu/2oPFuWEpalI9/XP",
-	"RjEfkhmV2oCgikV1cl6+EnXzZoxlfw9vxorUWLsqNzQB+x1GJiutn/+oDGKWRJVWZZuN9UWg0OGWlfFU",
-	"wtvTM9HfERpFKZOSyGl/pF0fGtH/1zy23hfjyqdfbiVKGvn3aKf8oO/RW40xTQYiHWsLOCUDGieSwPLA",
-	"8sJ7wADTGRvGUqXGuFln3pW8DlhsCALA/XsmvDRmikZUUfs6evnRUu2CDGJnrWNAq2oulqyfMtW7ojLu",
-	"14z812875jH8nPb7+k2BXNt88RYn3IGx67Vctfc+3y4iqfdQDDWlsNayRc4OD8jTJ893yL/++bjerDcf",
-	"SfLm/OQdHi9SDYvLb+whVN/kSkRzYxWJ/nSsF9HcOSD+PPCNCz5I4v7nnjutAIzHBLIAHm/OUJIyGs0J",
-	"+xhLdUu74nl2YNxAH/S04JC1g2xGjW9JCzlYro7+/pJbrXaSfqZnjqZa8R5LTLW/gNP+Kaiw/BKVzwc1",
-	"s+9pP5IFmZtzkeAro8/tDmNEfwie6zXjd3ebOrnHahXnxr584jCgrWk2zXtyl0gS82sySMTskSR9ETE8",
-	"1N7xAqMpv1RxftikauMK4dpxhy0iGZqPYWFzh8TGoGqo7Z3ihnGJQZd74/JjKSaOImPex1trg/WK9q/t",
-	"yNZHO1raYDTjyp0xb1R10onViKVEThg36kAPzZh7GHbuoNj5fLPCTnREc47HxcnFqXM7UGjsk5SNjdcP",
-	"u/grF3qfMTMQikegstX8gmrdew/RSWdzehJPnwsbpRLw1kFnml/skymHkxODLEzZX2LhF+ZJs+NPZuBP",
-	"4KTWTR/Op79J9c8l2WksPMJpNgyOQI4oVuBKVl1kAt8GkXQuiRQ1fMlcsZTTBO2jO73kW3g8nqVsH0zO",
-	"WXrDUoIDeLD3ci7GDL2XAWoXwZ12Zem+vz4YQJUjMdOeBo7ShHid1R0RNGgHMZMQBcS7JWIoYVmPqVQQ",
-	"MrmPcxNL2BU22AUueYsMUwryGbcNeEgi+WsckP6I8iGzR4HRG5OUdfGFfNzBregHOj+6rxXN2yiwsDM6",
-	"1ydRq0OiV1gyBdlXKWcijazNYv+9PRDpUKhagIfZvgh3MiHmFpkbXLP5X0pn4KsZ6TfDRWFhSJULtyoB",
-	"BOW4IDj72OgMPXszb5Qzx2IY83PFJmcsilO20jO5nTe2eOeSuWWIA5srHAomCWcfVXF4n5X3+KZM/rVx",
-	"W2O400KYNmfiZwG72p8WoP07uXP7OKEJ30LsTOvCZW95s4Cuc0e6PHx72M6yRnlfJFYSAFn4WHwNXkoH",
-	"38MKN2h55sbzh94etk/SsyUbIuzygnu06AD5FtlsFCd4X2sbzKgkU641gBabKwZbdI3IOs9o36WkGY9Y",
-	"RLSdMtcOFb4qA5ZytiMkhROqWOrGBnnl3cZODZLYaEGYFDY6V28P2+AuLl+gO0rGf9vwwd9i9G8x+qXF",
-	"6KoDVAwqzbWRC2iXWKLZ1+Vot2rxpf0aoV/h8gHeJvRUFK4PJ+9rACeNUx8fUHWhrrJ0YtDlnrFvXBSR",
-	"2l8WEv61PL6AFOEFpGpQlmSn0eXjmE8Vk9nbsfsCfc0RjQCZWs2cBRuTsy4RrBKuY9+gIGiXO2fD/RzC",
-	"iEcvTSLYJvckRamahQ28uaBCgwfoD2v1Li+f80qQQ6ZAjkX/+vPhbEIgCtZgo0TEZAtS4pSkrC+06oNP",
-	"3ZJOeSL61+iMORVQOArmENyTBE1woqvlp/nRPTtoj2QujhdLM5gWmDewCw/bR8eXZ53z0Cwh/B7WUZ9q",
-	"SlIxCwjcDKIhXdiKc5IyeFF1cqSIotfaSRLZtWTKlRYm+XdA0KVhE4VJSECuzThLyUAkiZhJFFn+qwHw",
-	"cqzMsA2uBs8jvsiwVo6qI7EskwTZUofZTrx3K+ZvVf63Kv9WPKK/NeSX1pDkUC/Wy85x56KTq3wA5HEY",
-	"EJpon63LQdyGWrKGCHLPvMyiwF+z3YxILGw21NB+ys2JzLsLyL+iHPyyoqFO2hyAcDsh8Zz2IsjCR9eZ",
-	"y8d0TgRP5pBxLTuZ9rNEDMVUhWDRLxbY7GPIAGO1XX7FaMpSDyqKwC8JvgDUhERixX7Fh2RjsSbBFhgZ",
-	"IcJ4tQln5+oXYiEecKmKXyc9Fzfs35iNbziA+9fW4Z8XQuzyzdEVtw0hWqP/nkOI2ZnsLIb9/g4e/lsG",
-	"D/+OqD10RM2cv3fifNofmdLyzzTjuCCmxhxjKbE0+N3bbaPdbBu9E4ociimPHjaPDbb6iEqsjfZHTrI5",
-	"1bPlesm0vj4QEfv8FQNUeQQ3hOhIS79t9nGi91UAst0B7B1oB036cSz1mkR/idW1gZ8pv+ZixoNsin4J",
-	"gQXcVql31Uyk15II3mc17x0gsO+e1h9lwV9mm+aHTapoNWQiAJxfs8D+mlmM3j2tmoVv/JXWzUFOMoR6",
-	"HHlLZKr572mFTPThr7RANmCybH08poDPXKBibRGYkzFyDHzNK/ZOlI9ZizcoXhlOUwi1FPgR/JN4P4VO",
-	"dptZkoMsAsqk8hUJFNp5qgQNezqZGGP89vVof8Y2LZ1muVLx8wsp+5X1VaZdvNdwjubhPb0GY2z+lU57",
-	"Et9kRvKSI38p2X3pWf3or/xou9XJL4TCJ3/2MqRMimnaZ4QqfIKhGfmKlwSB0LEkI5YyWA6jJO8P6m9Z",
-	"cqRXamWP61eNgY2lT8RROv7AOUNgpiHydRlkH3mbmg27JHdG6ptXJE8Gg898Q9lIUgauK+P0ymHiY2lA",
-	"8V/zHj4tTkFNU44zqIYfOi/alxev3/XOTntHL0PUJ5Ipu47zRNDoQohjmg7ZPVYmQ4Wm3hU3BpBvqbc2",
-	"X8adXCIUb9tB8/ZCCIIj/iKFxQuTwU3xSOKsYCkXs+ufA57+hpLr5oR561GWR2CZaW4ohqyRc+ehH4r0",
-	"Ko4ixpdskk9BBdAgpyaLu3pokOeNJQJIHm5M91Z35Q0ZZIIxjR5JcKiL1X5c+9RzprIIX+F1dLkzOl2w",
-	"zht5CCkyLM42KKVpmjKu3EBauUx2LMkg5hhQ7HL1ELFMILq5RYLRPgZwBZLESrJkoA2ZErYNHDYlfnJa",
-	"L9T9JahxUVYlqM8xr3bJ6Q2NE6207oPyAwvQYkmupnKOdGLaPrJvUe6TlKl0TuhAGVmoYu0ccnKmP99q",
-	"689vR/2RkzYwJ+JP6mEpQNx8qSJ9OqF9rV6qkBjqp/OJIr9N2ZQFJHzdPn/d+/6yc9kJA9i+0ySp1XHW",
-	"3mrw6fgKPGfLBoNkgt7iQL42qIwYjQwrq79yC5x/5+YuSpAZjZWl/oS3EPNhPcdmuZKlUq/AhWhPJiXE",
-	"gggONDXZYWqqh3pKhAGeE7PJq4MM4yK0wtuG7FBY09aGnAJBBRLfxGrU5SHQOZjs+AIhRojINx9qgoag",
-	"Q6QUJFU6TZg0TA8tfbrheb2IcajltkR1HqMj2qPIjOKeNgdLybNlT9pTNTLUE5Cw7/Lq2eEB2Xu6+5z8",
-	"65+79Z16s74TkJMJ40cvyYHgnPUVOdAv4l//fAxf79UCEuJ26plZ25w/DgKivZBcyXA4TBvJNJlp2xaW",
-	"2dQ2ihkvW699Elq+EVx23KlHL7sc18vUc1I8uAEEbiTIvGkUM95n5IrJOGKuiDKj1PUBCSqdSoXR6y7X",
-	"ci2WcpovzTUXXs1JSH+fhDVvaJAHNUNzU8WXFgGGS89Or4a+CPI7PZ/sKHfZ0FTdwc/0781W6CHVRkiq",
-	"nkB3fi38OljYD11u6aQAfXk1N8krE8vqThuNx/137bcd+BvrHR+9+6734sde52376DgMiBgM9EUGqlUj",
-	"InV8iE6JxKrV5bY4UA8Aq51TMbZDGWjtoMUjo1Ftv8tDG7TtKWre6UwYZWeiiFJrLq2hF6qpU9rX79tm",
-	"2PRvEiEV3NculUmIF16IvrUeL8/wXHn1WM4c2epySBpFbB9ROJno846dO8AeH2VtQe4dC9RO+u/LyUcX",
-	"iENBjK3gdBXF0eQja4xHExHrg+efuFDrIxYGJOSC9xkKk9PvDjqkP6JJwviQ1e9v9OIt5fMDLWnuCxqO",
-	"YGZHFug4A+5ZW+82vRCE9sL0RCzLk3w4XX0Y3zAf/k6qYHqBS4JIqxqZQVlrCqZcYR3gVQPSG7GVAQGE",
-	"17zLDcR7n6TxcKTMzSMBhxouXaHiydep4WFzdXgqkrFlgb+PHWYdAubu/O1utwt/74DwY8MpJzsNf/Y2",
-	"O3Id84hU7fL4nFdoCsFOza6rdfmS3ZjVG/wlt5zJv8bsPqlolrN8LMQMW5YgRWvBvxLBwB2YTPYX5gpB",
-	"KPMmbETwnimBvMDtYsB2JJKoZblz/mpvYPPA9P7CFP2Fd5LpnmQuVYqNJ1rSogEZu7Ktb0fUrpircTIs",
-	"uKwaQtHEWfui0zs+ent0EZIJS50QpcbmvJr2r5nq8kkOzz2mqTZEw49b2uLbSqliWxC9RVPPPCMAoi2F",
-	"pu3V3EaAZZ5s0AbDpEdKGJYyooSBU5JdbrwNvXOs6K/91WT9JXc9Bz43X0iJAd3ja4P0kgsv30Jq7GT7",
-	"Nje6B9uyb2MpYz4EoBr6vF6aDBJhMKOCv/Dhw4ettlcgk2d1KfMTLrmcTiYiVSx6y6KYXsBv7jdF4/hg",
-	"i5wzt8rUPPFfgRs0gVETGPYXzdNgUUWRQRQE9Qc/4n+SflaVz7eWqfk3yIYgBLYkJ1KW01gswFtMTriy",
-	"pLshrckSoDXE+N3ssUFK+7i8I4wZnAl0GPEiUkKlnKb6pZCE3bCkZcutUNVQj7YKC5DcF4WZKSHqpO1x",
-	"D0vSp2k61xYRNZSUCY3HcBsXL6bjNCQQRX2283SvRcLJDLoeCDXRf4wHVP8xml3rPyT+oV9GuJ8Lgrp1",
-	"pOO0NdBrhEmmYi1jrcshyJzcJFh56C0LTJ8MGTe2QItQktJYMmiSg3OHmyZixrT8tZ/vmKBZQqVyy4H2",
-	"n161dvu4mZVw6uVkUY2MTfqIQNUlsPSbYDaE17AKNBuMKyLp8mrKBimTIxLbYBnjWhf/XNFjqQT6j2bl",
-	"F69PFX6y0FwnqLRt8hTaJESxfhJNTlNtD6GHNqCJZEFl4n30hzulf2RPtjfKPzbLzS62W8qCYT/bG/7i",
-	"fieufgVaMj1EFd8YuO4thuiA0UVSMwH1q7GCTCRFr1ybcS13zgNHpuf1CrBGpqt6Mf0BsF1A4HWeESnw",
-	"1Y7HJqzLAmTqw0whyAopxkybd1BF6wKsVWoD866gmBL7rnFvTFImGbAPmC4Z3ss3sDIYViWouKKDfhJr",
-	"wTqXio3191zw+Vjgamevyly9sEMMaX2PqnyHp2ajube1s7PVfHKx02w1Gq1Go77TfPxTxWvpF2njWfsb",
-	"ZTcG+vM14hp6vr3UP/wUVOKoXK5BzzdoR0iqtv9bau3jLHQtUiyrdmmdvv4kwiVc2ZGwaOAGlXhSPpSC",
-	"I2JKw4zZEWRpLAyjL9sHYxoxEqvcwCo7z5v1Rr1Z3ylbS2UsvrVrCTbWpwDedo8OjQ2z1FJ6JMmlZOlW",
-	"ewj887aTXvPJHumPaEr7iqXauTE5/TCehPlR96dpsv2s/qTeWCsCYiclcpsuqNiqBNgwqyTEKUVo0i2k",
-	"BO4XYGRVbCzXraGTRZ8yQyRNKfzba8K4pCNboUOjviAwcn5Ch2yf0CuJTiWx2gS+yC9poYvi6kU18ytd",
-	"NS0nPOjvbWQrTdauVPsYpIfrprnqvBQQH9SUSCrhlgSVuYfPyHR/fnVWteP8HNm2uVzDuWY3e/xbc+vp",
-	"rF34r+xK/cJ7U7l2QDtPbjWg/Fm/+9nMHcrcWHPPAPNj+Y6zOOrbbLfJJGuYsfRSzKgVtT1VOc2s981E",
-	"ErDenSS2GUro9kRmaawWxO8flUlCOZK6VIJKKsCr+7nColgLp18+lUz3QXYXNmrJ3a/YiaV4VVD5uDUU",
-	"W+W36vkFwu6euJbmiishEkYBS2S4DJb5F55jKUkVWUiQLwVblkAcLIm0C25CosFmcteUuZVI3cJpu3VH",
-	"YX0HPx2xOC1DN16SV7jTVFz1WclkJl48vtw5xZj6nR5sa7pKnqu387rLz/RvtKeJMnjpYmWVFDKw7YVh",
-	"oPueXCfUVZYC8iTefBo5tVUyF8jPr7uJFkLn8EMrHz9TvoBBV5Atlm+oGp62Lw5euxbUYa0gWvRvGRz8",
-	"9LqyKEnKZLHt11Q4wwUhDe/VLkmQl6PFeXtvNjvn3pbMHZRS6T6NYgVG5n17ai30+FsIvIkjhN2EgXHB",
-	"Sj7HzWW+cDZI7nsIJ4BPhJ2VnVtUsGDhyU//9owe0jMiVTaeqLntzs0Z+uIHx0faA/5VXNW+Nl8oIOW+",
-	"0MJMapv7Q2Yky16mzUEq+2LBVNbCxlnJ7qmLoQQTVTI1ggYnlxvb0w3e721dtnhStA2XO3FafHwBDy6T",
-	"Ut+CD2ezWJdnx7eVuvbS3jRN1nY8z0PjLs+O74SKyxZgpNREtra3rTFVHwoxRPt1WyBiuLl909zWf/kv",
-	"J8D/8d//8/9oId7cg+fpf65dvfw8yxbxAEj5bD7Dq0m+xWqaKobexMuKeKdepCnrKzISqWTkiirF0rmv",
-	"DtxlueboT5trmqPrDTvLPXOdAQi/Ky7RwuAL9y1dtIVugWtXLL/BCo39dh5J105TOX3xSBJroBAqcx3o",
-	"SpxEm4frWRVgI6MzdgU97FV8w7zZeKrcD1PcNZhg79FDFLSxCxZ6agCF6yw3m0BrYpvFx1ZhO8+fNnJH",
-	"Zufp8729nb1Go7GRHjajwb79/pzezsnbg9OMkmbZPNBjW5xBu6w15SNpPLwAsl7cooz7jFQh9o2mMbjZ",
-	"sZLk/HV7q/lkDxTQ6gH0sJhdlq5mwxYL6V+SCLqTCFvuXycn+nGmKsG/Z97C22w9wXOBjSVz65kJGNx6",
-	"fREx6KMKUXuE3+st55TTEnvFcwKFVD3kJOy5AotpGud13NrbfNalmF0snS5M8FYTggRJfhOKCeNx5FDu",
-	"CHgRg0ESc9bDao1S006vZs8Cs3t65bUDMxKRf9q1AVQpbiNolrrwqV7rEoFQlI9OOpSf8vxpKy59fu8s",
-	"rK5dn5WzCxbF22ZC2bUou7tkbj6SWPKyKHOZvbtdelva4a8AZP3Lm9+WieKSdrj+zrF3JpdnR6QLdoQ2",
-	"IyaTuvnNdv+qW2kRSmbsKpNO/mXoBIEFst72Mh3WFke12fp71sTSRW5a58iuS932wKWmk+OYaYdNkiuW",
-	"iNm+VytUtYJtmoJDq8WG/bvh1pTg6IqBmtGU9eIoDEi9Xgei4XjIBfKEyKzPrqRzWXcCU+/o0IdcmUS3",
-	"GGqNpdjE9nxTtX2Q7GD+9oEFJlzy2sPNlHd+vcIZuzJZdr+uJkSlXvDZjabPGVM70Ehvia6xarKAiANV",
-	"JlybOjPlwGIEM6qpfbJDlCA7jQaZpDFX9CphnleYH11RA+cHWTbKgvIprMyiAgpJFdVeTg2FNa8qaR8h",
-	"EzFTg9aEpnQsW2B1t+BZECxuIR8b3nHfkErbjeEB2fKLf2uFuPYdjenHI/zxTuOW6rKsodnZ6RY2ylYs",
-	"InghAJMlM2VgpttZYOhEMU7hiY9HWF+Yi1h6k2g21syi2dhAW+dH3vlI+yo/ihZKMIATQO61eIZaxJwN",
-	"pMgOjajcaT6tN+qN+g6GvcynP7daO79AldycTESqagaRMknjG6rY1lQyAn4Eg4ht5DBAkRjTmO8TLsgg",
-	"pcMxw0oYIyw8sETJJoWtVtg8xVFu2365y/bMHZe7aOEUzhQOUNurhfEtmD+fuX2dcVQQPRPaZ1uS6aMJ",
-	"FZZ0LPiQhBsYTqHNvBiASiECtZnptV4mrbbFCsupTbKQVCfTqyTuBxAZqLny36W96wtmO9pwuG0Xzbii",
-	"CkAjcM3bKUvbHYiIHdioRclcXrTPO3u7l2fH1fPX7eaTvareEjYEn9ZqBtmmxcpEW118iPC2p3uP98i5",
-	"9XqykXaev2XJSNDmyezmMO28vXgznB68poJ9t6OeXZ59uJq+enMu1Wyr/xbi8UqxVA/k//u5vfUT3fq9",
-	"sfW8t/XLH7uPP/2PMptZT+eOMQ3D7FlOQebhByeTR9LxOOxtRfEwxgq5QtS2+Xj3yV5hDo2t57/8sVc2",
-	"9KIRbg7ewvt6yRKm2Cnu57vN9MtGbQoTWxlmQY7VNgRGbp81T8VN2Q5W6ZSFkIXDnwQkhDvAZxHjc88t",
-	"95K/EMe1myJbphcvD19tvX7z3XF+GfZ21008u1/gBrt8De64h9HIWhMZg7r+prXeB+CG5MIOm+VtQJYX",
-	"/WWUt17KriBrb+FKl7qlFffc3KDLFrJjsQOFiA4vkDODuHryuNmET7bkhPUD0j4/ODoCjbiPzKtpKqYc",
-	"xJvUykrW6uSYKUiCaP8KMLJbfSpZZEtJsBWOVMIE8FZBGNyK22XzVf6T3dwRe1zyLrL82K0Sun7WTBv/",
-	"g5glkSTVSPTlNujT+jh6JAlY+DVrFFMX/fLR0hSpHAC55Ao9vLQvoKgsZNeqzkwclOmmLG9VYtxSRUZ0",
-	"MmGcRdr/5WLKrRWHWYhUxf14krCAREJlxgWphjIe8pjXgZiDRSwKa3WSmzJJYqmkaYWhh4Wa23akihE2",
-	"oxg+UTuC2tPbJ2P93rV13RfjgjooPnNRfKyJfWfcx7cRCF8C8vXT+PnNj+PD+Y/jw73+D+93+z+832Ht",
-	"VclKG0BRQk1KwyI+TGcxIBsxrIYzkWULu94vECIbZLoRE2Tniakuk8acd8XHuTdVDgZakQoshyOUSSR8",
-	"he+9ud3iVdqKftAhZXgUhvQhMiCM9kdkKESEMWmvDs9jayIxJ5OE9hnkSrP+bXVyno9p5zw/T4hd9aMt",
-	"NhiOtuJfr5OtMReTylp/YBzzFd4BllGsU18X4FMX30hhedzNSt+DFnMuVphfZhCB5XYgfGVw9G/OT94R",
-	"8AVYSmJu2gj6FVceZVhKx0z/TvuSeamwbeX9wrqljBYL1sy3EPnnj7Qbr/roTuC5JV1UH93KWvMSZ+me",
-	"UrpIUKn5eXlCB99biU6AHy2EIuHTsoG9ZjTRQvKPtVUa4joP+hfXn1OZ4ROp/9kimJXbNqDPwbhZpAty",
-	"aPyMDZ1KA/dbZ56sUwFPbw1DnCwnqsmn4vWZgTMXc1Ik184PG3PqpZbqFF/iumfFliIlg59UfeItSP1P",
-	"r4oxhp2dxs7e891nu7tPdx8/22s+3Xv8eHczkLFbhmyQmem8Rpu8+fBdmXrEqAMKqA/sinzH5sYjf7Lz",
-	"tNYi4cl3p6HNE6Y3LdKJmk+e7DzHErKwE708b4cBCTsHuV+dbjWf7NnfaL9e/+bsvG0+OoOP6uSdsRBN",
-	"JM3E8ktC4MnQP6nw1EpQgTtXggrcrjx3nd7kL4TBV4IKDLA8x1LqbFwvQx5dsznshQAMOxPLeEbUaDq+",
-	"gnD3vrVwH0mClcw5XOfik1Bm2CGffHeqZ3oA02yXjpiXjngqc8aTjIelF38svXheVk6d35HX0NXhGjam",
-	"fj/4xCVb77xs7+U23TlT2cYj//rnk5q2NMz2vGZzWXAQEAr8s9kbbkvAC/feM7y3yvylePLDrBE9SV5e",
-	"R4/HV292+c4PV3tn/Pv0oHnVuJmd/v54+uPgYvdSzwPegFl4WEVYPFiqys7Obz+2f/zu40E6eH/ee3ox",
-	"//D965Ph01H/5pRO4rdJOjui9LT/+vJMVD798qm4kS2AeSM4lj6y6/xcuGHZoh/H/NrqoE3Vcf4FXRo4",
-	"nHHzEP1oePLhqO82GotHFQJ+fT9EuGqK+XiiH+tXYi3o2vz08uy4xL7LbhMUx1S6XGIY8y+5TrcxdoI/",
-	"NwhnNczKYBws4LliE/tabu2w5F58CRpuEtc9O8Pi4ByEzSVD/iuO/vH09ffNd50f2m9Pjztvdk+e/PDd",
-	"3k9nl4c/Ndv+8mACfvXk/XGVzfvtYfsS+kvfzebFlF+pZjFslJb1EC21DMrqceMi523ezBi/aVw9G776",
-	"/rfHP052Pj6/+qF5/dvu+dNxgz25+dDfo8+mF/xsJzoe/SSKAaS9220Pl7UsWxtwX+8ogCCxl8yBJUgM",
-	"LHsqVKjn/Dew7Mb0o3/DHZhD4ZOvKoQf5J3QxZGc4LTRU/Sao8t9kkAskfSpZAGJqBwBQWlkgo2Wem8M",
-	"46iTD647VsFyL/XJbxNnKgvDvb1TsYixBvA2rm0krDy0bblmE6+83NjbLQc039kj38UvSHVn7/GzXXI1",
-	"V0zWtBugZSrtK7h5nbRN/VrKIJSB+JHZSCTMPLiOxRQZGoPEMsdwkS9WAS5Vr24kLBa6gz8AYULSPsUA",
-	"cbG+JRF9Cm8jYlsHr/U2WVnwkq9X+1UKXj+js7dMSooKtBiuv504+iyQ5yKe8iWVoytB06gU0M+Xx+28",
-	"qgiPYtjQiVctHqe2b0ImQ2ZbW5RlZ8pcKRhrmcwy65d1O/wSCZW811+CinVlVICZN+0GWQRV53kAziMb",
-	"4YSN9hfJzazxXXHF7qZgaT/tAQVPKTqIJs2wZRYMEbiG0N5WU7vwsPvcq+PMxTrXQj3vvjvs6y7TEYnX",
-	"a9ZIKR8mkBF3eLtGCdu326kYgLDot5HxkVp2asxPVd1JG9O5XTGby6cSCO6BdmPfxAEmqRhP1D/MU0Mk",
-	"urnWemo+o/NaeRr1LpnFosxaafuVRZx7dLjEEADdkseee+uM9SupMNrKVnEhq12x7ghmj0ZaaXxrPFHL",
-	"sCGtTMoBdxIQYgB/Ep9j56UqOhxm5UEYZHTgLhHVpzzrCaJ1F/wwbEEZVLZPYm5fZGhfXksPHj+93Z7/",
-	"wpLFQyH74sWTAW6t1yaE4SBC9uBLu8/le1FwPAKY0QIQ7GQKtVS5VgOFWqrrx9/PGv13e8nO/LfBy+um",
-	"ePaxwffG758Pv5/9/uTqrEk7T9WPu9M3/QIgqPlsbY4xh+1ZYkmDBQfFTvaHGeCnFmjjS7KsDgp7DZp2",
-	"5oNEzPKziV78OlBv2E+7B+9Pt8Yvnje/az6djq4u31zuTHbS3uzDzvDww+FJ59cfrpehgeq9/x/wQMFO",
-	"89mmwJriTEt3C3Q1ODC9HV3NT0Fa51sfvIylMet36g3yr38+zup5qtqaB96v3Z3dR7LWssVkAKxPXSIZ",
-	"S94tR7+5/2kWo7YQNHQPZqYie04MvaDJ3du4cn0c1fYNetrCqrW0v9JGbFRaWOROVs8xFhZLQPK0W5vL",
-	"jjwq0s7kbsGBtV5/8XEOBBlL2XM5ufwkF9UXULgVluIWBkIuTGUAg8sX1ga9N3+AwSwvX9hFGP6zveaz",
-	"R9J2ny5vAlDfYHUZj3rGpso9cd11Hrr7rstqG330EFQx7NFkuG7Tnt1+cWOuUiEnrK9uO8fyK33U6N3n",
-	"DuKixLBonx71Ls+OjW0RxlKGHnOQb0HKJcWp+RO3wRb4dXYtoeZloxNcn7Ek2QIVuq2vrBtC1XVP8anj",
-	"V+xtv/1Oc9v6mKHnWwaWT874BdCQKjw57b388V377dFB76zz6uj84qx9cXTyDgIFgm+0VMWHbjQpI43G",
-	"Irr7QcgDu+9+lxvTtONWm7zksnvZ4Wjk3flqTKN+3ork0d63UlAYO12/AZYDyu88am3rx3wgbvEWi9Y2",
-	"ChfvZJdZRl679Fu47Ve0f82i3nSyku4HIJNz3scuzngNmU7QWX1xTgYJHSIDnxiAvQQu21SyDTBcAYxh",
-	"OumxJB7GVwlbPRJjJ5nRKGHMKFScJhL4ooMj2ieD+COLCFW5ThcbDeorw+gVadlKWI9o1oMJHZ84I+WY",
-	"cmXgJ46vqWRKexeNZ63Ht5uSDUZuwPr0Tv90eZRwcSME3vZcG7wyD7lVgnEBE2TKydZOCNLl37H5QXbJ",
-	"p6CiPSlTv3/L6H4OBWbuEvgDWjHjd6V1g3lWqD5NEum3yqxr70ilIvEqBJH04CpGJxfWzGDYVMyHOYKZ",
-	"y/9s7O0cBOTyP5uNRsf8eYh/Ntv6WMLfzDd7e/aTvec150UlMWfwD232D1M6GREDBxb4iGaj+czcUl8G",
-	"jj02ZrN+PeF0DBTIFgeY39jtiD6SZDLCMpxsP8dyktD5ltl1twP8mkU/gXWWt9xh3gYptPYGpApEt1jK",
-	"xoLPbTTJMlJoETwREgC1DkSKDRsG8Q2zINpCWGJj+SLWzWcZUD2c2LMQGl8WoUec3sRD/SrrXpVmHc8w",
-	"lk/Vh0xZBm49z6uY03Te5a7QmEq2tztNky3GtcsWkSqVJCw5e/UJTSU70PeOBTev5jAV4zfn2mSkPOry",
-	"EH5jBMPCTxS9hpDj2HJZZ4kjD2OxnEYznRxFlValgM+Lx0xMVaX1uNGA+jV9FBFnbLuxVSYpG7AUSO3X",
-	"ca5lcsG+rBVC4cwYvX8tSfj56iRbJHO6N5ChFvCR39zPtMx62szJR6hkMKnQp03Mf5KYk8uLw61npIpd",
-	"WG2n7SLr1r2ASJ6ViSTTT6CsqEa7Wc93nzwlhtrfdKhfjDDZrgmlemQGAXboaGeSIKYan8lycB02MV28",
-	"2yEUokBFPsY2zLAMOh5kOHb3tN1BIZw235ykMwORl8YObOeHFRxrJI5cuzTRRzxCn5EqVDAbtrrwhy1z",
-	"sraOotDgDcuZZDwAtKOx08JgTD8iEvfJ8+ceLnfXqxD1MhemC8UiuE+ORKqInI7HNJ3bhD7yyQ/s6uY3",
-	"4gsa2VZJq6pBig+6PDsiIKxgNTzFW3jYfr4vRQaiwYXABHKsCE2SIkwi66axFgtj2rTAqgSr8OE2SFtu",
-	"JbU3BTWTKtSSARSktgTh7AfC6dbvv/ycFcY2gsc75eCUMgF6ayVcchOfRYCkTE1Tblg2AABSDTPBWFdC",
-	"f1athbUWCeMoDLo8TOnsCHpgYI+QqtHzW9dsHtYsOAjjHKHNL6AGdyFtbbEtKPEF/QrA0Xa7c9CeaUWq",
-	"H5v7wDzE0sU5vBDW1VXOf/rx3ZMfhye/vho13r3on/70+qfhh93edZqO49Gvx6/H73//fSreRknz7SFo",
-	"6+9d6krfQU9cK+75mwb74UVy9KuIo+b7+Mcf3jfoq93pT833jSPe0FssHnKqpimQZ3QuD46+N6yCrymP",
-	"0Nr8/ujli/blqxez4ZuDoXz78vvd086Lznnn4/fvD0f9H1+diavXLxrs9bztyaZsWUuL7c6YN2n2+fgu",
-	"SKO2SGiVTbhv8F77RbDXPhhpRp9moHO7aUJSHaRi3OUmwpfmBrpt3IxtY6qExq4qoMeafwH02J9nC31p",
-	"Hr9vEyd3ZsbqOhj/Xd23NK9fmO8vpcuZocHLDE56JUUyVYxcnh1DwS5S/IYn2A6x8/LorHNw0bs8Oz4P",
-	"A8QNpiwiDGXUssD+JBfUxS4lWzEvIGobu+uT6WfIAXQ3vyhPILRBhwX932Hz6vGbxk8/DFW/mfCr8WEj",
-	"+uFNcvzh/e6PH3ZmV68u1duXnfnb37/fefdrf/fkw2H8mUDhBZqjkpd4O+/wzwXi/zX9sruA+89gGT8H",
-	"hrfAhocpxl7EOBZD50FLFYd66+X6WSqm1xYT9ObjXzajqSufljatXWTiLvP63LjAUhzqGZPsM+tp78Z/",
-	"G9yiJiHVg8TKhD+3+mADUt4zsSyFY9DkjyRJRcJarnkZUDPQBF2WDMVdNVBQBw3NYUKB/ByBpbU6+Y5N",
-	"lD7wsULKjL5IpmMeGGoMrX9y+PGlHcs26kamZ3hH/bFxj4uiSNcflq32l+md9FBQa4RTQ7zHR6RZULBl",
-	"ElmSrrpLBs44CGUbNJa2CsFr8aTcYYRROmzp2vzh/XVgWpLqw7WDHo/YnM+M1g6+KgUxvfvDNx8uehcX",
-	"x2ExPVtbtbKf1eFpcdBeDzczUpzBsoZu+6TQxQAq42WRGOThOkjZrbK8l5S23zs8FQnwldypBKSEzwLE",
-	"m6l1LrgRSqjJ9h9x9Mk6FHdO96gJYBsMTKi0j1LKoGUq5dAHFXg5t3EEIQQDq9gP7fszcGFqAUnoFUsS",
-	"n3HRQ1GqnAIoUWWFZ2Af1TznwX/RZCjSWI3G/zh/3d5BFn5w9OU/9vBf+MR/6KvxgwlLYxH943HDcPbD",
-	"vP7x5sX5hx8fvzztvD797vHpD6fFf5cGcpeQkevlAk/O8i9dUckeNxcJ+JRA1iIgJqF8MYBRK/UDsyW6",
-	"/ajLDoCZR34TlG5va5/cxv40YO+YL2/unoERckSL5tJWJq6ArCXRvwAhkFVRZP1yuzxiNEpizqAIjUnX",
-	"2/i8c35+dPLO9bxd6IEL25fbnrrmjkGXh28P273TzruXR+9eodTUv0QBFEMmXP9bi9GcQVLMHD4vJclf",
-	"zb9hPbfbrWK+O6slVqqGZ53Ds87567KlXFgdf/HyWqH55Hmz8RlzWWLltjkRE/rb1Nm6maSDD7bN9WGQ",
-	"RVVaGGWx88WotiSUcDbrahWhDUE2IbEyZ3HfYguhaobICcIMGWE8yqn6wru7b2++HGdWytXw4YJUXwND",
-	"p/ZzgQ+YShK2fURwi7xgNGUpwd5ScDPTV2pfT97yXsjMGAhlHBUZUtj8zejqVT8+id8cXf5+tPMuPpJH",
-	"/OxJ/+Bo7+h68sP7gzfP62z+ZtJ//Fb/KP3pw3t5FM/i/uP38dGvIn57ri94N/lJX/Dru49v48bjqHH4",
-	"4vvL4v868fHBm4S9bscnv3Yen1xcNk8ufvz97cu2PBono+jgaO/tRf/Ju4sfn7y7+H729nWj3rx6+3z6",
-	"7M2uePfs+9ke3xk/+f37+W87l88G759fvX788aJx/eZp/6xJj1ew9BeZzXDZ1ruy1tnx7hL4oq24u0tP",
-	"bplIvZxoG+qzeEIXOsWtMsxdkXAp72UJB7431Nv3yPzzmk0uMDXetfvkomoH/NQIapz5IE7HxkexPJXO",
-	"1jHSd4x5ayWK3TvNiq31FHZuLWnvZ0fkKsVyRvJCf7/NNs+5bYJYQIRfUc6xXC5OGKHkinIyEsBwORtR",
-	"BR47S6S2KPUfJMwKmEPfdjAvIJaQw2WR/TntZ2z8LghmuPjx2ZVcUXShWbz55eIG0jfbuqEpSFd9VzfJ",
-	"tr3IffLCPsd9cuk98FNQQb4GCHd+Pl3wqlBLRgXqEvEW59CnaRpDuxpyhfrE9f73dMdDREt3NleJyxg6",
-	"vjYWDnQQpmms5ufAUW9yTeOYa90NWGtY5EO7Um8+XFTKkvkuAvZIgq1iKO+rig4dnXpA+iMGKGwDSNEn",
-	"UfsdRHBTc2zecouwGBDS2uGAO09YKrXpjLWNORMcUrrWDMOq1f0c8ZqWg7CFRMLsYIJVMToeFRtrm5hd",
-	"gJy0Y9ofxZw9kv5Lzvpql7Z6MB1cneSF0gQXTayGMC+8ThKUZGRrCy9avB3Z2sIbuNnIa+PDQsk14BzE",
-	"NO2zEAoptdDSx8OUIbOPsVSyTt5ZJDrSUujJKnrN5OIcC6y2AelCm9FYulfUrdShrNYwVOC+yWTSSKkJ",
-	"4Obh81vsrra/yLm3HCDhzW0szY2GaBj127DJLspPuN/q55EsJeFvYUHQwVnv6N3RxVH7uNc+OOicn/cu",
-	"Tr7rvAP8Sdwf6fVzPbaH8Y1B1NLJBABHCVNZv7OyBmLwFvUbXzgYG8z1E8x2IBbnB3eDjvJyTJMk0G5I",
-	"fwvdVHuuJEtvYu3gjIBGM8jVKwQmUobx8C5/8+ECSJ5ToTDpZvsoINHyB3Z1LvrXTJFhyph2fepd3uUQ",
-	"4IxEfzo2bTsBbSy4Smlf1QkGfVKtfA08j8m8JMG6dKlIrLpcP8p+iwAd9Lq0XxWj3LLPYhEZsZTVSQd+",
-	"D2kiEssu97uFbBv02H/+KgU35WHPd588reHYBVHp3NJnmlmnAliD9b1bmD9wUBRTZQaAdl7Y6V3eFxO8",
-	"V4gtaSxtcdb8bwKWxX/8h2tt+R//YZDqEtuyg7uYxH1mkEmYnqq8PdKHDnpZuuS1mDCO8qMu0uG2uUhu",
-	"699mwD7YJUhbjPH8yk69UW8gNJtxOom1V1pv1B8jdGUE6mVb/98Qg1JO7gB+6hVThpE1g1DBJc1GA2E1",
-	"XNmYpfcWfjXstmgtrrMlzRNg75eFEGFP6+0wndT1TJ7gs8tu6ca4fcQVSzlNDIjT06uV1s+/BBUDday0",
-	"DOUsakJ9HOkQzDI8QpVf9KVLyhuzVSsgpWCHAiRLjkzf2pgPyTWbB5Yj0aLbBE/mWNVpQUfwK0pCzj6q",
-	"UP/Lu1PGPq/vaVLWKVPQoeaazf14DkTnbdKBzQnCHUD3onsZ1UmbpOxGXOPFeomH+sjBRoYGQyby74hU",
-	"PLMA3nadGMJrU3rep31taOVkBIRkDvQXW6ZYJHwkSTimH7foEDCBbz58d+5CSIgKlCMxTSIyYKo/Apin",
-	"Fhpoexp+ThOe8BoBh9dxFNZJB+L9guuvAKmbJESqWP+/eQ8gASE6UifnjKEiNdWzY8jLLJwCIMV8wDMA",
-	"919yAtYQb+rxInIYRpVb6RK/yTauMev/j5Dk19/r31mv+EYrpqiy6WRmc/GWjxtlSZRPqw4h1OZl7KGl",
-	"lc0AETG7GF5hVQ+85p1ZSwu+cGahfnMrVw+/hWpq6SEG2UPHmQICsyZ/V2BG2er7NBIhZlsglUma9Yaz",
-	"IKtZozRpWiBBpQhmBBMhruHCjEUCGcWzDerRPpRuUXhkzuw6xxk+4LYt49FYsotdR8BvYbvat1SgWDCW",
-	"j4tpZDvTcUGX7M2SXbR0Vy7jJHmUCdyMI2AKJfKOPCDIkwegIPdPWFZUF9oaYW3SC0KJdV7sFO1oy9J0",
-	"CeiQ2MbGLRvw4oYt2Txfx16NHNWLXdRvYtdmDDZbJQQ1M9D4lqZGC9tlkhW8y206jWK1xgaC/jO2BWhf",
-	"pFB+t+C3QisYmeV39Y2JSqHbQS0gnM203wCuToAEkK0u9+MJ2LYFKj/gBySKI/1hNYQAQthCosgWup9x",
-	"ZHzPwHj7JZ+joDZfuEa59vsu1z+AbqRzqdgY7sQFn4/FVGr/3ouPaS1mYox6ghl+Icj1l6mTwzhRLJVd",
-	"XoXBwj1h9LZ6Qj8u5n0W1khfjK9izvaBZkySq3nWzV9rqVedC8d6uQ2xyFjNQ+gt0epyiuRkCGpK2YRR",
-	"WHx8WTgq7NOfvTMbZE1iCUmwoWDadDX3YNgoQ9VJm3e5l57Hu4ipSuIbcHgQYRW2L18eXfTOOhedd0jH",
-	"UX3eIBGdyxo0ZMpiH9MJepAiJRH0RpPaZ8Qbo/eUlyptDJTpjan9G8MDhMzjJVR8yrZIMpsHLVfXHiDG",
-	"bpojesPIFWPcjCFCbjkwvGJ9r9+mGL007psBfJUc4t3mLaPyn4JyCkGsyoaxKr02MdbkmLnocZjtD9v7",
-	"qbejr/u9//6f/8d8UNi3yyaEzYnKxZJ5wm3pyJZMzO4YUzenL1o2KJNO20z2Z82m1jzZ7XiqILIIvYRw",
-	"LPF46VhgPyxZIMxaNbcaOxeQsrpF1koPtWxW2cbGiR3A0a9s+vPjeByryqdfHlDXwhE8BY7bRQ3bRvmD",
-	"JghXMi/hwcXf3cTFf0Ed0hYu2Vl/ySV3HGMRXvR4/UUgVGwf2PsJQORC+j//8mnBF/J0oKeFDbrUU8Ja",
-	"1kjAcq10ZCD7aA21OIXAewCllCxw5mpAQEybILtEVjuId2v70PoutcBYLl2O4Xlpm7TirREyoX9mirdQ",
-	"72EvmqxtjRGysk5geTOZLyHg3eWhW6GwVZJ1yCccVqUOCtCcWtDlhZxBaXYA77wsO5CzYWpLVdErpi5R",
-	"GxSU0ZpzChfrK49ePvBBtQ9aZgrrnfMXOJK7jd31V70T59P+CGf74Kf4hOPiBQb9iPtXMkwnjDc81dsW",
-	"6z2ZqjIQl8oRnkM+zZiPUHdp2yaTl0yqdAoJZlINP25pk3wLdTeJsu/CWovQLsdTRjhjkcQUgRiAkNaH",
-	"XJ+osw7UYTl3plpavqkf3Cb9EeVDBmGOLp9BWC9h2qQCt8AlyPInHPv0I01LdbfxvNYimJCDpUGptGUO",
-	"I6qNLgcWcnwYyhbicdc8koSzj8o8xOYiqi4LCc+jXoRTcFbbR8+iyzOzQGZGIzoVdX15D58bhUslwTlT",
-	"AMn/fEkAI38hovm9CQG/EuFTPlOt/dFPf7b8CTIxzNkM3tdXKpK8Y3aGu/eOwmm38Xz9JcdUKngsXLGz",
-	"wSBP6TwRNLoQ4pim2IFgd+fJJiviaOvesiimaEo/uAx9Bcl2KE64EUitYw8wnqWCCA0qvmSDLg3ufcCD",
-	"t7XerrT+sH/d9v/+B5WSqU/mI4CHGIA8CGAh1SpcCaCHUDroK6/ER5Ae3sc2DAAElUoMGST6F7tkxEoC",
-	"0ZAprbfYDNd3ki7gbGjOcnPoZu0GmrvWyQcUtF1ugBzwSMcJtdtouPgL3jaWyFw+gZAicI7HnFRFimhS",
-	"SwKmh2jihum8yyFPo0dpziwX7lcELkV4tGNKcs62uPHXwl0DJWtdbvWL/Xx7AA0sDZSiPypbZiUE9hAR",
-	"fJjdEOb62JSVMx7JLucCaNld5zdYUY4wDDs8UHs5yLjNfeuVgwtcHgpz/V1+uRxklpu6JXqPIlvM7YxX",
-	"x1cosO8eGs8uxqJV42MSTlPegkIHk/1uwd7d8gBvpRaqBx6rPIxiKYGnbaRfdpfA0bJltDP7+vTAB73f",
-	"bH3mSfr2sJ2zU/8MKb3b3ECZXAjxlnJbVyvvKt31VRtM8Ryz+pec3tA4oVemWNFXDJ+CP3LYpKJyOEAg",
-	"rddtawmYFjBJgKT1NYa+Z6YwUqrYFtR15/qWFxXBNtQBRMv1AcRWmHZ3jXzLixHPy62GSGXQvuj0jo/e",
-	"Hl2E2vR1bSlwKoErRb2aRkOmQNIa0bpEJAbAZsrdmhhKP7i5uetiNuYMppUjlVs4lM37M/pMT+/y4NCN",
-	"NwozCYACwVLM6JxUpxxKUFS5SCA00Zb8vFZ/2INePNlf8JAVTahVx+TcauuSdQVt7R0KcK6WnAqQ1Po8",
-	"IDDm95Xxpkkq+ua1TCeobPWB58M6OVKQhwDjQompaXJtgaelicLj+IZxJuWfB0Ky89FmlqyvhBPZwQKR",
-	"GVsGKAIU2XIxcq5oqmTW2KhO2pl9Yd4doPQK1s2Qqcz0223sGAuv3uVt7oTQNWMTmfViazRcyK+FRVBI",
-	"8QTwoRFVWOUE9b5Mf5ayPuMqmWvXLOpyZ9KFlCY7ob5WWpwS5XMbfdO3rKJnbdmFqRaSNYsZzCF7d8L9",
-	"DGjuo4aXB/pMsgaM6z5NEkcp5RHnBB6IT0yV6U4I2TL9KxPPtOUBmFXE8ZvwQhoPR8qzaMHus+PzcaN6",
-	"rFgloN8J2JxdvmiomUu3bDGDHg8XdjX23QvWqze0wR54r5LQZEbnEvLzasS6/Iqi0W7SejeMJh4A2beq",
-	"y4xBIDx+IDMwR6b8hQMMiBZecqx9/DZNGUJWv8LQAu4SUw3ytxV5CysyJ5o7H2140Hvvg0WPGkVrrh72",
-	"TpYjSpnVwQMtqvw2cAjo9J4siVRiQmYixaZtylA2L0Axy460fvym3pUnghmPnGt1h0390CZNByya2NUW",
-	"LbwcWP0xU2nsoj2efF9qubxbTGOB4jWazS6QI5qJtQUjtNI0VrvhIZPF4nJ9g5BUDbOMwVqBET8bYRSI",
-	"2ubAWuNkdWoAyVGCaMWPynhRqXV5LEk0ZaVSPZbq7WH70Ez8M+XsZtS5iBZY7P1WKoHNKwmISCKXAtYW",
-	"vlPzYE84VPPcYJdrX+/uvMgyDjkTRXrbdDygdpdm+9KlcRFmUrY/IR9TzGiutZSycBLKFcznmCihHmqX",
-	"V4spnRaRjJElaZ0A3dBcYJI6ALvp/GwL7WyemFwxLcBSNoYImCFDsL2DHWiowB8qSRWq9WeO7RETaqrc",
-	"vpvyyMQ2wQQGTntgISw4wvi4vIH13//rf5PdRqNW7/IzPUjLTAxA+sJikhsRG3xjnsUSk91ixlJb95KP",
-	"ymaxOyWMYGkZkWPeag7zjFAypyRi3k+mEYsCsPS1IWhXmRPBu7xqVYfHSrETkgmN09IQ4EvYaU5C3Do7",
-	"hZc9YGpqoSf558QPMxE7FPwrTCG9PWyfpDmq3ljcNcudieGv3lhEStUvIJnhVLNiW+ClYtke7C1H21pu",
-	"xi0Ry+jYGqGQMugB63HyYEWsSLQjC46mlihlkbkh4/oDlmegfUCXKf+gJYobErE5yVf/kw/HQ++eNsxZ",
-	"vywxKEx96RZSQk2Wb5wzn3lG6y6nZLwsEFb77DUfP2uR89ftrZ2A7BFkqwrI4waR0EdcagW8s9fYuopV",
-	"l6PxWnMAY495C0m3jHpYoI4iVQMIB7AF0v0AkdHR+fll5wzySB6vlzbBi7saUBoYYooVYRxIU1kEnYJc",
-	"vN5MzVAzQotcpAE3lbYOUFJKV1azdWk7T2zDmsBANV0Fr7eY+LAuN6Qq+ybIxXgqgHENPChgmM5fB0xA",
-	"XtwMrCoTNdP2gv1hl+de127jORpIpsnYUA+0kT3OM0Wqu83nWaBNL+47oQzYuoTpzI92e+Os7jYeBxtl",
-	"AYMu56gAlU8R50eGy6wEJKfTk1wUOzv3F6nJ0+CtkDvWns2m5vX/wa358MIIsprr1PUGShAVdQfq/2+r",
-	"OTtuT32RTIKiqcJ9nCATlrfvV4pA//QuF4emlFSWSQjjWjhJYQpFCuILVa5BNSAZjGIc4VuZtA6KQotU",
-	"PaEFAeRrNsdS2REzaHQ23odwNqNpErPUKO0u11q7tshQkdF8kiuGpGhoHbRMubiEHqR6w+odrQ307CbG",
-	"iO9yDEeNWJJV/kpDP1YtBKi0SFFZhTB4dpNhSiNb6DGGvtI4CHNnifg8vaaZe9XKvCf4BitvMzhegKW1",
-	"mV+DESuMQXX5ofa40Kda7neRKgbSwbfH4cHntX0y1qMHT6z5fDloQW+8r9Vl0WbTnxTsxrm9twxBK2Mu",
-	"fsp0HwNN1Gyc4nEpbO5H2Z7N2JO/Sm/KCuOTFKS1R550Z2fqTiL9bw+sgNnIqY4FMzCP1MirkylPRP96",
-	"uRJpgxkINuvb9g+9w/bR8eVZ5zw0Msn1ygBif0pSiKv6lpYZE7LucJFd0eVL0FbjAd3Sg9IWljO5xYwj",
-	"ss4wuVGogLBTFRxrflB2A77t8sXx0UHv8uzYTHFrPKD/BV//Awu2Cu0aw/eds6PDH4GWs1Yn54wDPWys",
-	"8CzjTaQfgNsnUmDuXYvv3CGHoNME9Me8JMSs1QTKfsMcof0Ck462WspEz8pk9iWM5e1hu/JgQSJ8xD0G",
-	"ifD9e9sF9OCdpdy3nrBbkXXDVwOnbOHQZyAtc0xMu1KC56koBVYDU7INu1w8HObiol5o1svjFxsGWMcO",
-	"PcwcDVCtZbhVu3xJ9HvRSA0Koe+1AW/rdGdoXXRgDe5Yq2EtEJzZ5hAZXMyMdt4vYfjVZmWXL9iVHtVt",
-	"rBYYbk01y9z8On9HLVvApNTvucsLhuVKw5FsZDfmzcMuN2YkXuDbkXWyVA9Udxq1NcrABgxiafZhy/8p",
-	"Rt7XKAKM2y8oAW7kMiiDDNacKTaTW4H0sy+fkcAGFxPq8qx8j9UKbO+Ditw7xOW/EKxjgSZwP+dofZWm",
-	"6jEKvL+tRT9eT2PJcpl+ogTRb9TKaDiWUB/iHZZS2xEYgLYdO+hyQAZ2ABzRxGVIDV7N8KqgeIeAwWSq",
-	"XVgtwLGZWU+JMKNQ0T+0dLdp2OXY3NL1gbakgg6ejDg0HOcfFur/adttpxCwk7KADASkscuFolYiNg0I",
-	"lH9YXWdxbhbqF4IwcUqjLBIAdmaX7zUsVcm+V+UQgEGo196ahGhHguyys8YwiIN7jqnqjyxGscsNSLGR",
-	"JUpsLQu/JoNEzFwU2FJZINOiipnc/iNlg09hDX6McZTF6ghtCAcY4ckAsCzFcVjHFrWqJLuN5zaRTtVC",
-	"nTLEekwNM7RdQFy3pXiEn4wZ5RC7xRtrHVHdJCqrt0Y+gV8W8NULmPnrpogHS1gMB2PE9Eu06EqznsCX",
-	"UYZQNOhEoC5wSeYr2r92gMWy0RcAizWkcCwMA0pvSpTSid7LF47q/P61ElBgwQO+SrShPSBuI9KUgVt3",
-	"d420gaoohD5O0kU44SZBjSM8e/MLClP89/ZpHJIQrDzrzGMAA/CEmW3uaSOxAjrovJjlCmAl4t5oEnMK",
-	"bcdmZEz1ottg3oJohbwgMECEAQm5lpJhVm5y+t1Bp2v3TBpYZQVkCVqvOTUW2ibOmQqsoTuCMWlMztnW",
-	"J1PJLGyoyy3m30KYMwk0pnOSUOSbxFgFHEhLd4mPys9UGRS0Y8krqOXxVCpyxazjVdpI1LUPJW1730eu",
-	"QX2Xg2IASUyUmGwl7IYlhNObeIg1FdXwnPW3Dpnqj7ZeMqlCU/yDJfOWSQzZLOIxUKCkZJDSMetyr+Rw",
-	"Qoes5te/22aYPvtnJnCNitADpYphb8qlwtcx0d46bG4boFcW+XM+IErRexlADwVvUglbrYR2U1WkJATu",
-	"3rC2b9d75UtZxrnjvd2VDGqrkQ5ZF9oSYqDMHNTHwTPdkIBz7/FeLSDhi/Z5Z2/38uy4ev663XyyV80Z",
-	"frVauG9jBp4NGhpyBX3e7E+XzTR/4O48WW22H7i7wHTXP603ZmokotUcdaY9wnnzyV5ZU5Qif8ljLCVb",
-	"J8O9HXc33bhxeD/3pK9DwWCulTprDv0dTgr8j45WcrmSyQSUfXO30j5WJi9VPrYJMLE8k8vvEXoF3k5M",
-	"g3LCaKtTTnorRuRq3uVGQ5Gq0R61gDCjez170yX/4ZxmWuvGzygfvXTRdteFP0A6zICEdBrpP9jHSaYO",
-	"a4GhsRSpaQAgfSu9RB11eV4fwXQQ1OrpomISwMrGzNMKrLasoQ9WIkBaJuBlbQ2IYF2eHdeJ64vpnBjU",
-	"JBIij/5SEH1vHzicThNotB4sinPtoS7OwshyvRJdjv/oefsjBAZmRqPAlDZBpb1WbqY1jOMlINTYJVwE",
-	"FpWr/4JFZhi1tZ6m2RQ13DumfB4g8jMLmHccBXYOeVevsVRDHtj9/lkKspQkDhrZ+ILTY8x7stPcgCPv",
-	"wnupj2SBfBYcwBUqZNmjdxvP927/bNhSNCFVVh/WSZjrDx0a8i/AUJVsHBPjh0C2ZdlnkeFMRmJ/ONZV",
-	"7MSDlLM9YzUsmyL2jV4yR+jPctspKvZRuSZ9Zr4G34ZHD+YIMDdt/VE+14dW266YE8hZ4VaCz+G2tQBx",
-	"JpR4I7Adc8SMr5ykf8CWTXin0dy9N03cnky+rBK+a8lYc6PxvaKKzaAkZbn+zWxaJ0QXvSsjJwqaN9Oj",
-	"zZzvVvaxr1697yN2E/dZ2WfbadbmqVQdHxoRDxSLVGHHk877o4MOcEAj1OkRqgLKjXkrZrzWcrFOFmmL",
-	"wzUsA3ZXyGDjEB5J/A6PaJ9KDGpECJaKhA31KZbW9n2aGSTsB6WN5VIWJJVR/wLLnvEXbXEKxNsmwJuC",
-	"PLB8niNAKF2fsE52G7vGGceYlPHeXPzSS2XjADPqgDrp6EnHLhkVo3eF5hKLfDKFEiIH1N7I2JCZPHq0",
-	"iA+YsDRrqUglGWuxYPNdtSCXBrMVH+hzPNtrPiP/+ueT+k6ttFL+JSyCPYBrKHBdTAoK8OFKQMbJVcS2",
-	"PaNKlrsDnhTa20AG3Wf4LT/9JWE4s0O+asDSLWUnzls7eF8zE8VFts2wi9aWgWtbzhN5bY7+bERVKXl+",
-	"edWtEZefgiVpnQ/2CJqyvMXGTNDYX0uYFtHbObRpFn0RjNUyI8Cl9uwOrPlsJlBNtCmDGJp8sgUDa3GU",
-	"s761XyDjyGQn9YYBkmHtjIytSY1BJgvMc3VgDolXMz6IbSfjzbKvXxhX+97xtiSIE5EkXe4IBUyd8QKk",
-	"VAlhJK0YDJKYsx4uWljzFwz6CoZkbF24Ll98WNFAdNmmouQtQxghZ9cuMFNmmifLU0HWw8fdipnrW+vV",
-	"+bi8BoT3MPvhQfu7PCNe8FUOdhoBta9dEB4he9eY0CRpkd3GTm0fxT3e0YL3Yxc4JDN9cyxMnNF5ll7Z",
-	"mA4CdmCdnPkayBBRvupcBF0e8wWNUx4EbMNyF7XEQ6Ri8Bn4vDvjsdpmd3zl4NKShMpdRfe/V07l1vqi",
-	"xEQ159T0COBxrhprU82xYGf3cr513hJnPOpZ5oHcFzFXqZAT1lf5zy3ZT/GjAuOk+cp6xCswrmC3O9cZ",
-	"ZB1LBgDNsrpIDGyLDxMytP6V4a72ugkFpFt5Oed0HPe73O8Y2K3U6uRkMCCGcAt8iR/ftd8eHfTOOq+O",
-	"zi/O2ti/AQm6qlCHvNvYrdVJO/OG7Tih8wT2eLIKE2sheoxHExFzBatuQs4twgVnYQAxvQBZcaCqbR8s",
-	"eq/touCsy6uWxBt/1buiMu5nfQ/sx3pBw5oJvpc3qcTIVpev7BWplaWpHNd6in2cYDdBx52pFYNHurli",
-	"oqHvEsWS2EYvwue9LWtnadqQLEwa27q5sIq5M4YsQPmU8p0bj8tQRnc5uGJBVuJHZb42DkvjoaOkVGxi",
-	"uplI1yPDoCXtIr487vRetn88D7vcUhJhMlBJyzFv9RaxzaXR2nLwEYjwxZLEQy5S6xGZlp9N7PDYhsaO",
-	"oi8SYpe65YJMpqeI6UYDEVF9O79xaL1Zbz6S2HENYi16Y8UceIF6LoiFfZHc52Y1LY1+WAtguH4rSktT",
-	"mnV8lZYLW/8UmKe3sGGdQhODfewzjAopYU8yhsawcwQYMSKa55vt6fOLE6vq++p5BNqzBOvQ4plw32q/",
-	"DNKMCC30R1tmOdgwPwTpmgcwhwcyHfDmZ947uxWaY+cBB7IU2uFOb3bw0Ky3u0KfH7Pz3MmMVW4P6923",
-	"U9vc1ilbJ49z+k6mz0Z2izoUUx79O9orGNtfbEZcNF2MOrX7Iid/3CuvobNLh677ldcicLURY6XcFogE",
-	"uXFmr2njY2t6htgoIsp3iCUuCxzaIOPxyaujdxBjNKFEnIjpYxjkwnsh7ae9G5pMGeTeJqkYTywb35h+",
-	"7EFfUMsMk0tyWJ8qNH/pQctPZGDQJoIP1YwjW+nswBwBmfLhlElJryxMDygdYQZnne8vO+cXUFGDqtt3",
-	"p3MNR2JFaCIFkXQuHYeTC1iOqPO+ES6oRkza2ZvYZuxafxtURzV0l2gNYiAxsPSQUriOJ4RK5ACDUhQI",
-	"cAK40eRSTAlPQFL2K1ojGTpzecfI5tJo4ZqEl7nuoTuU5Af57xPT84Z3T4Jrna+VGXMQmaMq8yYgSD/I",
-	"VXkXOlqWiZdt3JLLHZkNAnPnGwbiPJHT5fceiCMQh+vyFYG4YGUULo81nhURU10OOXbOPqqWtfZsasja",
-	"jqYrurLQAvNqvOLJ0kBYly+PhC2pYbEWVgjVPpHw5fU/DEkVzKbLKU12MrrSTHiDKEe5/g8DStc+V6GM",
-	"GJi1HBuZHicmfKBVDPLMgr4Z04j5SGW3KbUXAEniJfyqaYGdIZta1tIAC9xFuozsrN7lsE/tdMAtJQrQ",
-	"/Ho/GIQDoYU0d/EdhbAOPTeCunZXFuOQpBCGhCN0yyhkl5eHIcnnRyHLgoowxIdWJmtaoei1PVdsYiF9",
-	"X50m8EZ4l8Yw96sObqcLyqJu8M7lLfUBGibL9UGHO0493LO+0MzZlPak5VFIUBmXgZpjKbUxWsg94DGC",
-	"WUga661dCxYOZ0CsOZZ9BjJCO+gp7esBe99UaUE82Ak4G86glCRVsRzMiYwTINGulTF+6UW63+P0AD2j",
-	"Ska5ebHFlzrMdzlef9FGSquPMIaFvDO0wcm9EdcFDIotn/M+0uco5gNhP50wTidx3Wwm/6M5HSfmI9sZ",
-	"0vM/F3lrT+2PvgRrrXnYprS1dgJ53tov23DiS6iBvNR/JN3E/e1jP8LtY/+5rsVBmEWfQ+unn0Lo+zs2",
-	"P3DfkdAAmEVa9+LV9SFTWsqqacoZNj9+c37yDuHEXd4fMUN+QfosZWPB56YiO42HMce/n51qD2BE5Qj/",
-	"rV984JSdwQerkddEsMtHlEfYLVBl2+CRzAr3vCu08T6dbLEkHsZXCSODhA6NhadMo8LIIJ+oQiCBezDW",
-	"sZtYgv79EK27/vWMphHSwvKFYtCWpaBErai9ly4Pf+5WRrPrbkXrr25F6r8GpAtoHvzbeEC7lV9Cj0c4",
-	"x1nggv5Ob4IGvXwPM6oFyG+9Y59a8rhfTCnMLJaMVEM5uw4t73p+jQIi57zPIruy+t4j+2tYATHlETbz",
-	"kSY5WKuTjiFCx3qZbJtkPRNsQ4x98FqW1rCGg0TMenEUWvu4YRkAkR3FteNa1vhB75CFzg/kto0fyqxs",
-	"I6Eesk+D/4ivsYDSrn4ssVODZXLMHMqvs7z/bvgAq/9OBoN/93LLc+Oqm1iH2QelOmh1EDyvnLYF7C65",
-	"CUNrJhlcgb+5OtTiSN8YkO5LtVX1j4nVbp9qYZdXS5SdWcITvLH2QbIyyysq2d7uNE22GDCrRLWWlhhZ",
-	"fbqpmgHYGBcLvU0wJOYCy3kRLwYD62K5rt2xMhSKNroG+rLLq5REsQS+BarVmom51/ZRN+TaTE1SNmBp",
-	"yqI6OYx5LEeWuRWI2U15qM23Z/3MslcUBoUa0H0C7DjZ6/BwYGukplnWh6RONo+zT1qWLTQmySNJzB6q",
-	"31kqfM3lavdxUNejYT7TkMRCpBJbEuh5Fu9TV0J/W60hO7K2Q65iTtM5sdHfhZNKruZEG461FeYpFmS7",
-	"8x5k5dL+Uan5Viyphh86L9qXF6/f9U7Ojl4dvTsHit9ltm2Gss/MW2BvUML2LLEa1hXUaQtP1qH6WFuH",
-	"Bu6aLaoDZyDxlkWRQCmXD7YvGFr7Pt1GLLvcu2UuiW5xoaQKrBtzK+9qqzAKp27bPaCVZB/2J2ETnMO6",
-	"nCbZvMyvMim2EXvyHcThJkwW5po/l8jiob13o27tSUK+5lXyuFzsfjkTCeXwJlbSgf5lLLgzk9bJ35Zv",
-	"SGmXEvr2x6bgF+prsrvLn3/RX9VapGDneCKqmjIJ8ENyzeY1Yk99YPDp5SYQYBipUkwq+Cbw04TO6jLj",
-	"ifaJG6VRao7XyBZgYSwiII+bJKU8EmNyNdfmFGTLbN0iNlSyoiBvhXX5ghlGilaY3Qi3NMQQkWGjEbfr",
-	"5JjjkIryTEhIwroh271hNda3U8snhkAK1G7uNWiLWQwGvoo9O+0dvQzJlEsGBIOZ/5/j+fexPgWqf7h/",
-	"xvW/zFh1ULuv3l79RhWEsZddAPovwMpfKuczWtBcGHcD8b+uE5kfjelTriVbIviQpTarvkAaDv4kxCv1",
-	"keYRxBDjlEjRv2aAihWSGU9wtwHg6bM8/81zv3Dc9eWa0TmxgC9zHjEGx4XrdwqS13DHzW2ozZLtGMG4",
-	"gcDq8nKJtbyxVmaI3pJLAK8rz4bvrn4d/xbdrbx0zUYn+phK9YHOj/gXbTO10tzSe0L1R4u5rzPG6fje",
-	"ts5DZH698f1JYeI13o/NHpAUxhp9S7hAf+t/i44Lbq9NnRUt3rcHIh2KFbCSc0DOeYQ7KZNMGShvFVIJ",
-	"JDzrnHcQ+1uzCDtb4Q/qgPJ8tWisct1m4izPBAx39Mp23YbUE+IJLVJYpBAzEZxBAKVOjrGqs8snLHXw",
-	"NvN0yxgABm6ZrjmE6Z/a1sMPc+rzD7nVsW/e2yDaJg9Xdu6PBoVXhOg3WLUAaoD0O0dnAsvVtHs0o/O/",
-	"Of3vwH+JPlnWCd87UZu1ys5FeuEUwy1WczO76jpgn0cbs6zJKvrH+tSXwaske+jDknvGfTSlcOscS4sc",
-	"+HvbftHe8edMmWyzexcmyfEZWx9prVc5WuhHyBIvLgOdlB+DWNmeiJBtMM2MMcShh4/aC+WhX6Vr8NBw",
-	"KWBNVrg3ZvwPxSDgPeM+DpGXKv06PaQPqeBDKzZO0qKN+PfB3fDgrjYwcV/57r13bPXJWpacrNijo4da",
-	"Clt8xZR/Jh7I+bmUllJjcY+b+gmrKmdUEujoCpipKlaCuOYYIBhYZPu4g6EKlE+1bx3JuPjGfX+8mOAw",
-	"3WG9cD3E5rOKb1KlWDMurn5lfeVaOyDntk9m1iJRLCcJnXc5JgYY70MnApKIPk3Yvuswu7NHvotfECgl",
-	"HE9oH6u5axklgPYestKi1KRhQMZD5oC4/TBLYwWMOKbntMGq6XnQycSfRioSJgkdC+j+A+Xh+mIF7eWT",
-	"eZerUSqmw5Fxj8YxJ+3TIwypAb8AcgUg7fgZ64s0Qq4aatIZ00lEFYtCra/Kq0ku4RcPq1pyz/iTQhhr",
-	"TzH9fFPvi4UvvsVAxEHG8L9geelNbo9NiSzxjLtt2lfxDTxvSa31hxHV/upkwrirFs4KDB3XMGczBzQ3",
-	"HC5wAA2BS+fGVZEjvCuKFVEpjZNupdaywBz8wQC7UQkOvXBtfB6KygIT05aBh3G3qB5bKJA9xtnCZqei",
-	"LMLaUW4ERBQbwC6UJ06vTAd1yB6CFGiBJ27Q1/HY0kkqau8m4B5As5rMUZpcxzwi1RDGGrZQuACNM7CX",
-	"ONoX8zf9h5xLxcZYxEO54POxmErg6kAaZTPcR0AkRLNKoxjSB2kuIKSHpc/vVntouHYox7lk3mcUR4YJ",
-	"85qRqnd7LB6q1ckpHTIJNar9aSphHpgjHzEScvZR9czn2BYHyoiUsP1zoFgU6w8AGr1vf4LzSdmEUdgQ",
-	"ODDnLHMgszWS2bWs0UqGmc0FTNLa00liqWI+tEtkzIQJDBv8gzr5jk0UCduXL48uemedi8475AOqPm+Q",
-	"iM5lbR9SLVbAExT/hqsJPRs7wEVP/TiWqm1Pz23j4HAeDmD9gJF5k59DFO5hq9ntfPS7L5P+bXyHJozh",
-	"pAC+t7wQ+Oq1wp9SoKIlM1YOm0VbI55NlZ9c2VwlX8sNKBYkqzZkHYucWrUWCjgby83x25JhfMN4oXYI",
-	"GBHh/oiAQzQLA+xCnmrpkeV6KD8yB3ZGX6JuytAB4SM3rZ6y6/jteRl0Msn8BJIw5arMwWzXLuXywrvi",
-	"ltz+wzBLrUnGH4rU1bnkd2qBKgA0AI+kCRYhqZ4XMX0kUVHrLYd98T2HUbby7KBeQ3hbA5h9ksvqRzWT",
-	"KZlMDNszRpiU6cr4UVkLY3FDf4jVKErpzO6w26oBcx1SJW2cT7dP5fv5qmNDVDaiNwzNpW8psegd4oc+",
-	"KnZ93T6FbrnIKrT+fGRdAFfWjx5lP/sSktD2R9tUCJpmgtlkvvVa0mJLRUmyfoorQUo+r/6yTpCr5GOY",
-	"sgGAKCl3KKBHkoRxFJIq7DwkiVm8d2gkVxmGScvGLrd+VYZ30pMylPqAczJQeveDUswT2W00dvKIpy6/",
-	"BeSJlCGeEOFUxD1ZxNPSqL7byBvQx3vLGUeONn5C1chv1DVYyRePfIaVViXmam+3ElTGMY/H03GlteNO",
-	"UswVG0K8ZGM8lJs3lCHgVvu2QVG+BPr6UFGX8A60k1psrepapa+VAMsI3rMT7vdvARyJOeAnRy8Peqdn",
-	"J++PXnbOzsOa1+LPUnNMoAkRToGMGEW/usup1+PPlM+BLDFUTsWOVuTy7NiFfLXJU9aNSIl9LKWBQhmo",
-	"5U6nXBKK0eK1rYCxbmehIYkSXb5Jq6nyjnRGUjlJ5tqUQo9dHO/Cy6sWpNRij1xbsWNqjfIV6/UuP445",
-	"ZCdnFPDqZuXcw2HBqSJSjJngDMJByTSFDvE3cV/Feu+4oHScggeI7dX1m8D+wKbxVL3L3wnlONpX9tv1",
-	"yG43h5yXSVU9v9vI1MIOvqNUXYmeM094p2/16aFwgv68/6QYu2t3iQ0eF+yw88VzSUJ3ynrTNAm/6eqp",
-	"kvaHt8DHewb239T1ZaD8xEi2Ep23oc27EX7EQagAPDUt0Y8HXr3pNE21x5VZil75J2czSCsWAgUox/MQ",
-	"K0wy7vsQf9fPiYGcn0szPRKXElpgfuWBkVj5h3xtUKy/kSR/aSSJlyGcZNv4llASfZChxPn3lSFo2yzb",
-	"GZ4UoRqWUIGampQ6ORNTxYhK6WAQ97EEDvJmHiVkLEmz0SjlBD5jNIo5kw9advaa0USNyjTyGRR7g8mc",
-	"3iBEy7zKJQ/2eetvUT+AVy2LzbjFduXtuOr1lRBBt3RAps+8rTDC+f5iX7bHL7qqsDYr6RIpSdlY3OTK",
-	"uwLCeCqSZPEHFycXp66cUgv1lEEd6xybygVdjszXqJ6gg8UKXQXErTTjaXXxbc5mpr15l4dnHWiD97b9",
-	"Q6/9qhOSasQGdJoostOwFab7xHK1kttQtdaAKdUmoWNJ5LQ/cgOqUk+X0TyDwUI1buDPz9yxy2fA5eqa",
-	"4gKpd97Z8V6YR4P16xQZHnkNSCNoyqxfNR7QbWRECHGtaTFVXifHVLE0QN8w3wi91eVdvkVCe0nYKjgr",
-	"7l5V7OXw3//rfxPwUYz/uPC02j7cEJy/FqHOCoBOWs7/zh6Q20DaIbUbqGduYTq2QwyMFLYXqULqK6sH",
-	"xtVRJYsTGEZaBz+DgmS8C9V3NtWzk2w77hN/zg0zs1zpuc8I0vI7UGrzvozk1xY+2mr3MMBFgc4ypJAi",
-	"0f5lho0o32ekasnIzKvB9iQXOfZj3L8Y2eOEi1mLNBu7gd+STZtRptXXXO8vKDs2bGuePQZMzOa0Go/f",
-	"Oa+G8tm1wsb0zuKrsDzG5cQaOZH1UKB5/yH3YaplS+1o+aFXFFInS5bcgHSffX3226JndzvO4H837rAv",
-	"ZPCdQkfAMjrkIY199D+Kl42NvxWi6KvlJltHulHaUPiR7HJffhpWMhJrqZYkYubxcIRBiVy1kqCMT6zL",
-	"y5gsCnTupOpWK8gpipoXh9aaCN1brcm6vJTkwpEiLUvEXLP5vuOWIEVqifVytkDO8PXSQPzF099fDaXa",
-	"JjElsEmxlqdUCC2nXlspk1xMaT3fWlY2pE2XNB4b1kGSiBlLt/pUmz2mqQ3mBCDCBP2wMLAe/zZl0GmQ",
-	"phE0FhQDkjAFtUpUMsy5+nGWEZUjSwRx1U/nE2W7zQEyUd8Lydvq9mvtUUuHpX/aRGocSN9QS1WRWdEx",
-	"J5cXh1vPuhx+VkMEFhpwKTXNfSh3rO1EpVMOzkCdtPMCyq2MhE4k+UriVaRlD2ZV/ak0ZatQ7s5ipZIg",
-	"+9NnRNI2OLMHgg+SuP93FeTdqyCBeot5hda3rHi0QIp13DIO+KqNBevoYLpTiPoS4MK5vfkm/kEnVy8Z",
-	"yxye6xtB3XRWlkdXu5VEDImYKvwRNCXqVmreK3Wv65dlFW/HsVTL1/0BYFbmYZugrPAVJ/ENK5t/KZj6",
-	"W0ZG+wshy1+yf0RLOKBWHLp1ie2sMVUcEQ9z5RpzLUlzx9HKLDf7SMeTRP/w8W/NraezduG/SlAZ04/H",
-	"jA/1Mu3tArjI/jODF0mVxnx4G3TREsHxTQBBvSP2JSQU1jEunM/lOxRiY9sGjLyJf8zZLN++ESOyGBj3",
-	"IM37pveQ9xGZpMz0cYxllwPvRJ2c4ocYL4fPClc5ZM5sJJJsetWUTSUjEVMMioCCLj87PCDPnzYa5F//",
-	"/L/cXc1u4zYQfhXCF0sAozSG26K+GYmTGnWcwHKbiwubsWhDsEwKohwnBfI8fY99sgVnSJH6yWIvu1js",
-	"MVbEIUfkcDic+b5hdDWMBiG1dNsu7U+rqMAy1ARzAMH9RdfJPYAB2mj87WIS/7leTP6OJ+vpfDlZ/DOe",
-	"bQjbyxHGG8s2dk0VLnOXxGkRrcTwlyu977Yw3WCY1Oeg3MSTOJ4+zN01gMwApt++cWYpqG0niy5iulQZ",
-	"PmRQJqbeXIXkJMo064pZFiwFFmdb3iQStRKb+9vx+nEyv5nO7wDQx+AgaHFQRVFFUQcuigrIjJvxeDZw",
-	"fcdTAPZkJVhpI68B5q2f7Wwy5IiGhe8DaGJoZ2lQIr6Npw8ifjTihrEBzfjexAw/AYvT5BVvbwBkxDcv",
-	"ONmsXls+OFjJs/7E2HrxYjflU5H1Rr1LKIMw7zTN5ix94cIcynGtwwkhcnuyuc18p903loW5aYOlRque",
-	"Y4RgL08lNYfk2rkZUK5qaEKeRBhWW17bzfHewev3r3nJ0XgqEmhTm/MCex967VWbULvJ2Ee9f8i5mN6Q",
-	"aykE35ZezWxwJ+U+45Tcp9tCKrkrKblLyxl7puQv/rbNJDtQEkVR6AytS0WvJVba05fXPfkFHekFXrAt",
-	"1NvwbIccqJYy3qlfC3zizzFkp5N9wbk21Z6MIy/ZRxqtmfFg+bB8BEbU2r1gY/voK8KUOhVM7x9AsEoC",
-	"tLDUWGdf/8ddl2wbuyPBE3/WPoYIge3Mn4g1UoJakrxLyT8ywfb8yGs6zR0AbNeYQa4ha/XdCwzxmtwn",
-	"LdR9Twso/VapH5OmtEDYhI/ICW4WncKnBlvfiEIZXjfxh45OjgkuvdrNfSNoGDTv3UPLN4u2R1VgeNXl",
-	"8Jm9KZIKyAuI/IzUD6YgsvpC+YVZHDbjUJ9B42aB3KpHSaucsgai0VcmJY3luaLkejbFuYVM6iZ8aBjS",
-	"tU+Qy1SUlvzUEteRoNowqMe1C8rUM/dFHgDJryykyvm2dGVuVLe5NpM4xI+tbSzwPPyXlizh2aVMk21f",
-	"kfywv5Q5CRq87ZAMTUmWHniDHL6b4B1MAl5hw3Rd3F6rPgRH8Dm50D+R334f/kE+/f9rNCAS/gl45gE4",
-	"hFaUmarGmQkZERlLTUtYfnwBXpifWmMnBYq3Za9necoS47GxZAQFNtqXSHhC+OuWwwzQE8hMXRSBBR/4",
-	"mWpVrZXLpEjQIhDVhhF0bdrSg7fYI0Y3fof9ZezyW7uWsQeHotKEN7AVwhGMDVx9kaCd0H/A9mKZx1yB",
-	"e8kOXBkYAm2ONrSJslPlFklhgjMVebnb7/Trvfd/3z8HAAD//w==",
+	"7P3pchu5ligKvwqC34kQ2Z2iSGqwTUVFf7RE2bIlS6Yku1ybdZggEySzlARYiaRoVoVv9K/7APfffYGz",
+	"32M/Sj/JDawFIAcmJw1lu7Z3RHdZyRyAhTWPfxZ6YjQWnPFIFup/FsY0pCMWsRD+angjn99IFp4eqz89",
+	"JnuhP458wQv1QoNMJAu3JPG9csEp+OramEbDglPgdMQK9YLvFZxCyH6f+CHzCvUonDCnIHtDNqLqdewz",
+	"HY0DVqjv1ZxCX4QjGqmHeHSwV3AKI5/7o8moUK86hWg2ZvgTG7Cw8OWLUzgSXDIeHQU+41H+8nrwG/E9",
+	"0g/FiLivmtdkZxyKvh+wnR4+L90Fa8eHO+tuoXDb6/y+++ZZtzL89Pz2usY/7n/+pdr78KKhtkI/nzE+",
+	"iIaF+sEe7Mz8Ge9NRqHPB7C15p3a2CSUIpzf1schCxmJhoyM6YARGdEwknW44HL2Oer04EGXiH58V5f1",
+	"RchIUYzp7xNWKpOPfjQUk4j4kQN3cTZlMiJMfVmWSYPgW0g0pBHxJeEiIoIzcstYQAb0jqmLe5WKBd7v",
+	"ExbOEtDD1eeD6pf3DfO/3+8JnTN/5EfzwHktpmRE+UxvhFDc/lAEniQ0IiMhI1Lcr5DpkHHY1MC/Y7y0",
+	"aBsBfCa5C4/16SSICvX9ihNvSf0xop8RX2uVykrsPaG9SCygqj78FqPt5cXVNdkZ9elOJKKxS0SoUVld",
+	"wpsXYvHa6PvL6MXdp9HJ7NPo5KD384e93s8fquweuHtJpbxls/ydjfHHLEXi1W9oD6G48z2WQ3zXiqD0",
+	"r1uSqAU6hEric+JenB4fdS5bFx9Oj5utq0WbMU8v3dL/Clm/UC/8/3Zi3ryDv8ods7h36n1qtS32+4TJ",
+	"XBaoluuG+HvH91xCJ9FQhP4fjCjeB5TfDcVUspBEgrgXl52zi1en7zo3rTOXTP1o+NAjefb6fe1d8+fG",
+	"+eVZ883exf7Pbw9+ad2c/FK7x7F8ZN2hELeLNsq4NxY+jx4gkMY0ilioHvvfbNz5R2X7Bd3u//pnbe/L",
+	"/yrMr+iLepUcKzmCwrLXExMevaScq5crycojxoFN0fE48HtULVdJoG7ARv/5m1RrT0BL7SqiflCoF6Kh",
+	"LwnFFypW24WXHhL1StrDk5MsvPN7bEsSMWYhjYDf+lxGlPfUQvf6NfqiV2WV7jNvlx7sb+/VFCuLaDSR",
+	"hfpeZdcpRH4Ex6SXrj8T73US8rpi+XW95rpe0ra+8csGWKueR6jNn10vZB7jkU8D0huy3i3ziJhEDulO",
+	"IkK53R8ZUgMKgIABUBF4ZJvvUKWv7Ci1RO786XtfdrqUuyVCOd7fpRxeoRh/OOHqG3XCBZFMSl9wLUzL",
+	"RJO5WvGWJK4ChtvmviTuCoC4SnROQ8EHyS0NWCTh+7gPX/AtSSZyQgNCuZyysM2Le5VqifT9UEYOkYJQ",
+	"WKsSvOyOhSRkd4wGateCUD5TkniqJXiUAl+5zdWhgN52zGQUTnqRf8darD+R90FKQGyAastSzZ+FOxpM",
+	"cvDVbk8tvC9CAg/K+2OlepxYcl2ClerGbXsjUqbidQoouMHly1dcmREfSG0mJoQOqM/xOEgR5W/qhax0",
+	"7021MgtbZ3/ZzSS3+hgk2JDEbSQP2SVFdwWUXSeHGkZ9Gt9QcogInTbvgx7pS+LFCBnjCuqf8O4tSQIq",
+	"I0V6oq/115FkwR2T6mBE4DHQSHmbu61m4+b6dee88XOn8arp1jWV5qxpIfDcmG+kD9eFNXFksnTEiBah",
+	"iBalJI0l0erfhLJGfbp8xZTj8ghnTKnd5I6Fft9nHpGsJ7hnFFzFlanlvfYmxdgIaN3329tV6iNr7DGJ",
+	"tI9EUCDTaBCwkIzoDOTNRLIY00nj8rQOly2wiiJ0CCUj2hv6nDnEVzJD3DJOAtq7Rfkhe2LM2tyFJ9zS",
+	"EqTP0OohAXjrT41ZKAW3EiQ+oDZPnZCiXzIdCsnsKWlT0KU0qC0juhQjaPMi46EICLUvThg18PGZa8jq",
+	"JfVe0YhN6ezBKhQj0h/wbbVjrTSTnpgEHmyhq8ia9oZKqwK5T5IPAKVvgoL7lVqMgi+pR8wmLN7RrlI3",
+	"ugHlt4+mN83tz/M9jVZKr3Dw2NU/DWFRTlgYivBQ3Tb0+YBMqVQKBI2YVyZX+ZAo65PRtsYjnIxhqb4y",
+	"nu5oAJo5rEwW6v/4s9D3WeAV6oUdNlIPgUCHVxZGEwmnp3aifiPU80ImJZGT3lAZY9Sj/3/92XJPjApf",
+	"ft2IlVTS52i2/KTnmIDGiAZ9EY6UBhySPvUDSQA8AF44B3R5tdjAl1GolZtV6l3OcQCwwS0B7+9oh9eI",
+	"RdSjETXH0UmvlioTpO9bbR1dbEX9sGS9kEWdLpV+r6T5vzptn/twO+311EkBX1sfePMbbsLaFSyX4d7D",
+	"9SISJj6Kzq8QYC3rpHVyRJ7tv6iSf/1zt1wr17YkeXN18Q7JixTdLPi1PoTim3SFN9NakehNRgqI+s0O",
+	"Se4DT1zwfuD3Hkp3SgBoiwl4AXxe01AQMurNCPvsy2hDveJFTDB2oU9KLbhkZSDrVeMpKSYH4Gqq32+4",
+	"kWoX4QMtc1TVsu9YoKp9B0b7F6fA0iDK3w9K5qSlvSUzPDdlIsFPWp4bDGNEXQTL9Zbx+5tNzdRnlYiz",
+	"a1+8cVjQ9iTe5iOZSyTw+S3pB2K6JUlPeAyJOkFeoDSlQeWnl02Kxq/grly3WyeSofroZpDbJcYHVUJp",
+	"bwU3rEv02zyxrqQvRftRpM97+GqlsHZp79asbLW3o64URr2uFI0lVlUmTT8aspDIMeNaHKilaXUPHeFN",
+	"ZDsPVyvMRoc0ZXhcX1xfWrMDmcYhCdlIW/2Axd8403vAzoApnoLIjmbXVMneR/BOWp0zwfEUXRgvlYBT",
+	"B5mp7zgkEw6U4wMvDNl3Afi5fdKY/MkU7Anc1KrtA30mkVTdLkm1MvcJK9nQOQJRKz8CU7JoPRN4GkTS",
+	"mSRSlPCQecRCTgPUj+51yBtYPAlN2XyYXLHwjoUEF/Bk53IlRgytlz5KF8GtdGXhYRI+6ECVQzFVlgau",
+	"Urt4rdbtEVRo+z6T4AXEtwViIAGsZ1RG4DJ5DLrxJWCFcXaBSV4ng5ACf0a0AQtJBN8HgfSGlA+YIQVG",
+	"73SY2PoX0n4HC9GPdHb6WBBN6ygA2CmdKUpU4pAoCEsWQTxYyqkIPaOzmL93+iIciKjkIDGbg7CUCT43",
+	"T7/gls2+K5mBRzNUJ8NFBjCkyIWFigNOOS4I7t7XMkPtXu8b+cyZGPj8KmLjFvP8kC21TDazxubfnLO3",
+	"OAfCRC8HgknC2ecou7wHxT3+Vir/Sr+tVtxpxk2bUvFjh13pqzlofwR3NvcTavct+M6ULFx0yus5dK05",
+	"0ubu+UkjjhqlbRE/kpAihp/FY0iEdPAclphBiyM3CXvo/KRxEbYWIITb5hnzaN4ASmpk06Ef4HuNbjCl",
+	"kky4kgCKbS5ZbNY0Iqsso0MbkmbcYx5RespMGVR4VDp9y+qOEBQOaMRCuzaIK+9VqiUIYqMGoUPYaFyd",
+	"nzTAXFwMoHtyxn9b98EPNvqDjf7VbHQZAWWdSjOl5EK2iy9R7Wtz1FsV+1J2jVBHuHiBm7iessz16fh9",
+	"CRJc/TCZH1C0rq68cKLT5gllX5soIjR3ZgL+pXR+AcmmF5Cizvsk1Uqbj3w+iZiMT8fgBdqaQ+pBrmwx",
+	"NhaMT86YRAAlhGNPZ0HQNrfGhr0d3IinxzoQbIJ7kiJXjd0Gib2gQIMPqIulcpvn73lpkkMsQM5E7/bh",
+	"6WxCYF6uzo0SHpN1CIlTErKeUKIPrlqQTnggerdojFkRkCEFTQSPxEED3Ohy/qlvemQDbUum/Hi+1Iup",
+	"g3oDWHjSOD27aTWvXA1CuB/gqKiaklBMHQIvA29IG1BxRkIGB1UmpxGJ6K0ykkT8LJnwSDGT9BkQNGnY",
+	"OMIgJGSuTTkLSV8EgZhKZFnJo4F0aj/Sy9Z5NUiPeJBuKT+rjvgyjxPEoHZjTHx0LeaHKP8hyv8uFtEP",
+	"CflXS0hyooB13DxrXjdTtRiQeew6hAbKZmtzYLeu4qwupt3HVmaW4a9AN80SM8iGEjoZcrMs8/4M8nvk",
+	"g38tayiTBodEuKpLEkZ7NskimV2nHx/RGRE8mEHENY8yzbVADMQkckGjny/5OUSXAfpq27zLaMjCRKoo",
+	"Jn5JsAWgSsUTS/AVPxKvxagE26BkuJjGq1Q4s9dkaRjmAy4U8au45zzC/sjZ+Bs7cL9vGf4wF2Kbr59d",
+	"sakL0Sj9j+xCjGmyOe/2++E8/Ld0Hv7wqD21R03T3ztxNekNdbH7A9U4Loiuekdfii91/u5maLQXo9E7",
+	"EZETMeHe08axQVcfUonV2smVk3hP5Rhcx0zJ6yPhsYdDDLLKPXgheEfq6rTZ57HCKwd4u02wt0k7qNKP",
+	"fKlg4n0X0DWOnwm/5WLKnXiLyRICk3BbpImnpiK8lUTwHislzgAT+x4J/sgLvhs0TS+bFFFriFkAGL8a",
+	"wEmYmRy9R4KaSd/4nuBmU07iDHXfS4BI9xd4JAhp78P3BCDjMFkEn0TvggcCKFtbBOqkj10PvmWIvRP5",
+	"a1bsDYpXBpMQXC2Zjg1JSnycQieDZqbtQuwBZTJKChIotEuIElTs6XislfHN69G+BprmbjNfqCTjCyH7",
+	"jfWiWLokjuEK1cNHOgatbH5P1B74d7GSvIDkbyR7LDmrPv2Nk7aFzjwgdIOQR4LFFN9m+4p843DJLhe0",
+	"Di6IxxQOhTPFCv2olAO6CBf3YKiFTIpJ2GOERvgF3XvlG4Ya5pD7kgxZyAAcWr94vCoJ0/JIJqrUDKf7",
+	"ptOHfZnsYZK7fsfakaDhYtLwomoHbMJVqxiQ3LvIQR+RvOj3H3hC8UpCBlY/47Rrywl8qesJvmUcvsxu",
+	"IZqEHHdQdD82XzZurl+/67QuO6fHLopiySIDx1kgqHctxBkNB+wRi7qhuFVhxZ2uZTB91NYHYzUVQ8bX",
+	"NtEyuBaC4Ir/kprsuc0gUmxJ3BWAcj4x4SF553+jvARNYQl45IVgWGzV6O5MRj+899JPRNj1PY/xBUjy",
+	"xSlAIs2lDoAvXxqEyH2JuTdPt6ZHK1lLLBl4gtYqtyRoBdlCSS44IzMWxc7RzHG0udXXrZ8zsXIXootY",
+	"164TvCZhyHhkF1JPJQH4kvR9jr7YNo+ewg0MPYI2iM2az0BKhiR+JFnQV4pMTqMSXDYlybi+AtTjxfYR",
+	"KMti+1cYkrzh9I76gRJaj9EtBWv3fEm6EznDTmxKPzKnKA9JyKJwRmg/0rww8pVdzUlLXd9uqOubdU1J",
+	"cRvYE0lu6mm7p9j90oj06Jj2lHgpQkytF87GEfl9wibMIe7rxtXrzvub5k3TdQB9J0FQKuOuE9Dgk1EX",
+	"nA6mkQ52hkwAB0LdTmHIqKdb7CYhN9fX8Eq/JRJkSv3I9HGFU/D5oJxqTbq05aiCwLVojMc5zRMxr1KX",
+	"s7uhLrzqRMJ1kE40khf7cXqQUAJvBwJrbklpG3ICvT2wZ5AfDdvchU4YOrFgrpeIi0mDySwdVARtMk+G",
+	"U4WTgEndJKOuqBu+1/EYhzJ40+Mv0Z4T9VFsKmO/NgNNKaHLXjQm0VB37YBchzYvtk6OyMGzvRfkX//c",
+	"K1fLtXLVIRdjxk+PyZHgnPUicqQO4l//3IWfD0oOcRGdOnrXJl0CFwGOcohLxSlMTCnJNJgq3RbArMtC",
+	"xZTnweuQuKZVC4IdMfX0uM0RXroUliLhOuDzksDzJp7PeI+RLpO+x2z9adwfOZnLEYUTGaHjv80VX/Ol",
+	"nKSrmvWD3Rlx6R9jt5RYGoSQ9dLsVvHQPEh/U7tT0FAPQWisk+wTlXpsoAsW4TZ1v0aFDnYpcUkxwdCt",
+	"XQt3O3P40OamExckrnZnOu6n3YDtSaWy23vXOG/Cv1jn7PTd287LT53meeP0zHWI6PfVQzrLrUREaFtJ",
+	"WiHiR/U2N3WVagFYKB6KkVlKX0kHxR4Z9UqHbe4af3cnovpMp0ILO+2AlUpyKQk9V4ge0p46bxOcVPcE",
+	"QkbwXgMqnUuQORD1arVeHqfCpcVjftPNeptDvM1jh5jAFLO+BNlZAk608izN8b0zgdJJ/XtxR9a5nqvA",
+	"xpY06BXZ1aSdksY74qQozlXyiLkOcbngPYbM5PLtUZP0hjQIGB+w8uOtXpxTPjtSnOaxsuoxD9z2WbTt",
+	"Fh5ZWu/VEi4IZYWpjZgGWfLpZPWJf8eSlQOkCKoXmCSYpFYiU6gIDkGVy8ABjhqS5DEt1SGQHDdrc50d",
+	"f0hCfzCM9Ms9AUQNjy4R8eTblPCAXE0eimBkWvo/BoYZg4DZN/990e06iTvA/Nhgwkm1kty9CSzd+twj",
+	"RQOeZLswVIUAU+PnSm2+ABvjUo3vEuV06Npnj9nFZ3GDlDmfYd30llFS8HvqzXCPJjCHc3sFJ5Q+CeMR",
+	"fORuSgnH7bzDdigCr27aDn1vJ7C+Y/pwbotJwFvO9Eg8l0YRG40Vp0UF0rcVb38fVrtkr9rIMHl5RRfq",
+	"TVqN62bn7PT89NolYxZaJkq1ztmd9G5Z1ObjVCr8iIZKEXU/byuNbzukEdsG7y2qevobDvQoi1C17c6M",
+	"B1im+zQaZ5hM9HN0c5vJuI4Vkm2urQ2FOYb1l743Xn/D7QCJh8YLKdH1CnhsEF6y7uUNuEY1xtvU6p4M",
+	"Zc99KX0+gBw/tHkTYTIIhMGOMvbCx48ftxuJ2qJ0Q5w8O+GGy8l4LMKIeefM8+k13PO4IRrbSjfbrmej",
+	"SM1+8gjsogmsmsCy/9I4DdajZJuvAqP+mPT4X4QPKpD6u0Vq/g2iIZg9nBMTyYtpzNcuzgcnbEXX/ZLU",
+	"yYIcdfDx293jbJnGWf7UG7047ejQ7EWEhEo5CdWhkIDdsaBuKtVQ1NBExy+s3bI/ZHYWCVEmjUTbZkl6",
+	"NAxnSiOiuptnQP0RvMb6i+kodAl4UZ9Xnx3UiTuewsAIEY3Vf0Z9qv4znN6q/0j8jzoM9zDlBLVwpKOw",
+	"3lcwwiBTtgy01ObgZA7uAizaTIAFtk8GjGtdoE4oCakvGUw8wr3DSwMxZYr/mutV7TQLqIwsOFD/U1Br",
+	"NM5qcfWrAifzSmSkw0cEClZhwIF2ZoN7DQto48XY+ps2L4asHzI5JL5xljGuZPE/CmotBUf9p1b4NTF0",
+	"DK/MzSVyCg0TPIUJE56vvkSDy1DpQ2ih9WkgmVMYJy79aan0z/jL5kXpz8ax2fkhTbEz7B/mhb/a+0T3",
+	"N+joppYY+Xc603mDJdqc8mw/OAGlv34EkUiKVrlS4+qWzh3bhzAxZsEombZgSI9WwEkLTmJojwih1e9o",
+	"pN26zMEmhxgpBF4hxYgp9Q4KkK2DtUiNY97WYlNizhpxYxwyyaBxgx4wkjh8nZEHyyo4BVuv0Qt8xVhn",
+	"MmIj9TsXfDYSCO34qPTTcxii+/13aJQe11Wr1A62q9Xt2v51tVavVOqVSrla2/2lkJjP6CnlWdkbeS+G",
+	"zvEr2DUM8DtWN35xCr63YJqXuglGeZGiGeYXGv04dl2LECvSbVinp654CMKl4yWzCq5T8Mf5S8kYIrqq",
+	"TqsdThzGQjf6IjwYUY8RP0otrFB9UStXyrVyNQ+Wkdb4VsISdKwvDpx2hw60DrNQU9qS5EaycLsxgNb9",
+	"Zixibf+A9IY0pL2Ihcq40TF91x+76VX3JmGw87y8X66sZAG+5RIppHMKpqADEGYZh7ikmJq0AZdAfIFm",
+	"thEbyVUwtLzoS6yIhCGFvxMTNReM18uM21QPOJrPj+mAHRLalWhUEiNN4Ic0SDMjMZcDVe8vF2qKTySy",
+	"pjfhrTRYCanGGXAPOxp1Gb1kMj6ori6NhAUJCvNEfkYs+9PQWTZb9SG8bX2+hnuNX7b7e2372bSR+V/e",
+	"k+rAOxO5ckHV/Y0WlKb1+9NmiihTa019A9SPxRhnUtA3QbfxOJ41svBRjKhlpT2NUpJZ4c1YEtDeLSc2",
+	"EUoYlEWmoR/Nsd8/C+OAcuyHU3AKoQCr7h8F5vmKOf36JWe7T4JdOOMm9b7sEJvsU07h8/ZAbOe/qpOs",
+	"rbbvRFjqJ7pCBIxCLpFuA7HIvkgYlpIUsYELtprBaS/gBws8ZYJrl6izHt/VFYI5XDdDbRuPh1ZvSIYj",
+	"5relO7XnxBXutRVbuJezmXHCH59vnKJP/V4fNuVwOd9V6Lzq8Za6R1mayIMXAisuQpGOmRUNCz1M8HVC",
+	"bVEuZJ74628jJbZy9gLx+VUvUUzoCm40/PGB/AUUugxvMa2aiu5l4/rotZ0n7pYyrEXdy4Dww9vCPCfJ",
+	"48Vm1FWGhjNMGs7VgMRJ89HsvhMnG9N5AiVThJLL3SeeH4GS+diWWh0t/jom3vgept24jjbBcq4jcukf",
+	"rA6S+h3cCWAT4ZhsaxZlNFj48rMfltFTWkakyEbjaGZGrXOGtvjR2amygH8T3dK3Zgs5JN8WmttJaX17",
+	"SK9k0WGaGGRkDhZUZcVsrJZsvzrvStBeJV1eqfPkUmt7tsb5bmqy+eOsbrjYiFPs4y+w4GIu9Xew4UwU",
+	"66Z1tinXNY92JmGwcnx9OjXupnV2r6y4GADDKBrL+s6OUabKAyEGqL/uCMwYru3c1XbUP/7LMvCf/ue/",
+	"/49i4rUD+J76cyX00vvMA+IR9DM08YxEOfcG0NRVDJ1xIiqSoHoRhqwXkaEIJSNdGB0/S4oD+1hq0v2z",
+	"2opJ9wphp6lvrlIA4b4siOYWn3lvLtDmBi2uhFgawTIzEatb0k4ijay82JLEKCiEytTwvhwj0cThOkYE",
+	"GM/olHVhsH/k37HEbhKiPOmmuK8zwbyjg1nQWi+YG0cC3W+nqd04ShKbKD5OWau+eFZJkUz12YuDg+pB",
+	"pVJZSw7r1UADhtSezmfk/Ogy7uazaB9osc3voJE31XNLagvPgagXN1nGPUaK4PtG1RjMbD+S5Op1Y7u2",
+	"fwACaPkCOtgHQOZCs2KKhdSdxIPBLsJ0SiiTC/U5XZWQfGdaw1sPnmC5AGLJFDxjBoOo1xMegxG04LXH",
+	"9HuFclY4LdBXEkagkFEH2zl2bIHFJPTTMm7lax70KEYXc7cLG9xoQxAgSSOhGDPuezbLHRNeRL8f+Jx1",
+	"sFojV7VT0OyYxOyOgrwyYIbCS1K7UoAKWTSCObNzVxWscxhClj9a7pBP5Wlqy4I+jTtz0DXwWbo7Z569",
+	"rceU7XS3+3Pm2pbEkpd5nsvM2w3oTWlHEgIQ9c+fG5zHinMmCScxx7yZ3LROSRv0CKVGjMdlfc9Or9su",
+	"1AklU9aNuVPyMTSCQANZrXvp4XTzq1oP/gltYiGQa8Y4MnApm/HBVA/BHDFlsEnSZYGYHiZqhYqGsU1C",
+	"MGgV2zD/1m1JJRi6oh9Nacg6vuc6pFwuQ49mf8AFtliR8YhiSWeybBmmwmg3mXKlA91ioCRWxMZmXF5U",
+	"OgTODupvDxrouAuO3V1PeKfh5U5ZV0fZk3U1Lgr1jM2uJX1KmarCDMIFssaIyUxGHIgyYSf86S07Jkcw",
+	"7tJ1SKokEqRaqZBx6POIdgOWsArTq8tK4PQi81aZET4ZyMwLIJcUUeylxJBbSlQlHWLKhM+ifn1MQzqS",
+	"ddC66/AtcBbXsZUdvvFQ9+M2iJFIZEsDf2OBuPKMRvTzKd5crWwoLvNmwbUut3HGeMQ8gg9CYrJkugxM",
+	"D4pzdCdW9FMk2McW1hemPJaJTdQqK3ZRq6whrdMrb36mvSi9ijpyMEgngNhrlobqRNMGdhd3Naus1p6V",
+	"K+VKuYpuL331H/V69VeokpuRsQijks5IGYf+HY3Y9kQyAnYEA4+tZ3OAPDGiPj8kXJB+SAcjhpUwmlkk",
+	"kiVykBRQLYM82VXumFHDi3DmnuDOajgZmsIFKn01s7459eeB6GuVowzrGdMe25ZMkSZUWNKR4APirqE4",
+	"uSbyohNUMh6o9VSv1TxpuS6WAadSyVxSHE+6gd9zwDNQsuW/C8f+Z9R21OEQbefVuKwIQCVwxenkhe2O",
+	"hMeOjNciZy8vG1fNg72b1lnx6nWjtn9QVChhXPBhqaQz2xRbGSutiw8wve3Zwe4BuTJWT7zS5otzFgwF",
+	"rV1M707C5vn1m8Hk6DUV7G01en7T+tidvHpzJaPpdu8c/PFRxEK1kP/9j8b2L3T7j8r2i872r3/u7X75",
+	"X3k6s9rOPX0auilqfve2RP7geLwlbR+Hg23PH/hYIZfx2tZ29/YPMnuobL/49c+DvKVnlXBNeHPndcwC",
+	"FrFLxOf77fSv9dpkNrbUzYLtaRvgGNk8ah6KuzwMjsIJcyEKh7c4xIU3wDWP8VnCLE8Ef8GPa5AiBtPL",
+	"45NX26/fvD1Lg+Fgb9XG4/c5drGLYXBPHEYla4VnDOr6a0Z774MZknI7rBe3AV6etZeR3yZCdhleu4Ep",
+	"nWuWFux3U4vOA2TT5A5kPDo809ca2NX+bq0GV7blmPUc0rg6Oj0FiXiITWvDUEw4sDephJUslckZiyAI",
+	"ouwryJHd7lHJPFNKglOEZCS0A29ZCoOFuAFbUuTv76VIbDfnLOL42EYB3WTUTCn/fZ8FniRFT/TkDsjT",
+	"8sjbkgQ0/JJRiqn1fiWzpSm2coDMJVvokQj7QhaVSdk1ojNmB3myKY5b5Si3NCJDOh4zzjxl/3Ix4UaL",
+	"wyhEGPk9fxwwh3giipULUnSlP+A+L0NjDuYxzy2VSWrLJPBlJPUUEbUslNxmmJePaTMRwy8qQ1BZeodk",
+	"pM5dadc9McqIg+w359nHCt933DZ6E4bwV6R8/TJ6cfdpdDL7NDo56P38Ya/384cqaywLVhoHSiSica5b",
+	"JJmmM++Q9RhWw2nPskm7Psz0ktaZ6ZpNkOq+ri6TWp23xcepk8pPBloSCsxPR8jjSHiEHxJ72+AoTUU/",
+	"yJC8fBSG7UOkQxjtDclACA990ok6vES3JuJzMg5oj0GsNB59VyZXaZ92yvJLMLFuz9tm/cFw2//tNtge",
+	"cTEurLQHRj5fYh1gGcUq8XUNNnX2RDLgsS/LPQfF5qyvMA1mYIH5eiD8pPPo31xdvCNgC7CQ+FxPYExW",
+	"XCVahoV0xNR9ypZMc4Udw+/n4BYymi1Y07+C559vKTM+6qE5gXRL2ig+2oWV6iXu0n4lF0hQqfmwOKFN",
+	"31uanQA3zbki4Wrewl4zGigm+efKKg1xm076F7cPqcxI9qD/2iyY5es2IM9BuZlvF2Sz8eNG8lTqdL9V",
+	"6skqEfBs4zTE8eJGNelQvKIZoDmfk2xf8vSyMaaeq6lO8BBXfcs3LVLi9JNisvEWhP4n3ayPoVqtVA9e",
+	"7D3f23u2t/v8oPbsYHd3b70kYwuGeJGx6rxCmrz5+DZPPKLXARnUR9Ylb9lMW+T71WelOnEv3l66Jk4Y",
+	"3tVJ06vt71dfYAmZ2/SOrxquQ9zmUequy+3a/oG5R9n16p7WVUNfasGlMnmnNUTtSdO+/BwXeDBIUip8",
+	"teAU4M0FpwCvy49dh3fpB2HxBacAC8yPseQaG7eLMo9u2QxwwQHFTvsynpNoOBl1wd19aDTcLUmwkjmV",
+	"1zn/JeQZZskXby/VTo9gm43cFfPcFU9kSnmS/iD34c+5D8/yyqnTGHkLAzFuATHV+eAXF6DeVR7upZDu",
+	"ikUx4pF//XO/pDQNjZ63bCYzBgKmAv9D44ZFCTjwxDnDuRVmx2L/52nF2w+Ob73dUffNHq/+3D1o8ffh",
+	"Ua1buZte/rE7+dS/3rtR+4AT0IAHKALwAFSFavX3T41Pbz8fhf0PV51n17OP719fDJ4Ne3eXdOyfB+H0",
+	"lNLL3uublih8+fVLFpFNAvNa6ViKZFfZufDCPKCf+fzWyKB1xXH6gG50Opw28zD7UY8YAFLfq1TmSRUc",
+	"fr2ki3DZFtP+xKSvPxIrk671rTetsxz9Ln6Nk11TLrjEwOd/JZw2UXacr+uEMxJmqTMOAHgVsbE5lo0N",
+	"ltTB52TDjf1yQs8weXA2hc0GQ/7L93569vp97V3z58b55Vnzzd7F/s9vD35p3Zz8UmskwYMB+OWbT64r",
+	"b9/nJ40bGM19P50XQ365kkV3ozRdD1FTi1NZE71xsedtWs0Yval0nw9evf9999O4+vlF9+fa7e97V89G",
+	"FbZ/97F3QJ9Prnmr6p0NfxFZB9LBZuhho5Z5sAHz9Z4MCAJ7wQy6BIm+6Z4KFeop+w00uxH9nHxhFfaQ",
+	"ufJNufCdtBE6v5IL3DZaiom58vKQBOBLJD0qmUM8KofQoNTTzkbTem8E6yiTj3awWEZzz7XJN/Ez5bnh",
+	"zu9VLKK1AXyNnbgJkIeJN7dsnCgv1/p23SaaVw/IW/8lKVYPdp/vke4sYrKkzADFU2kvgpeXSUPXr4UM",
+	"XBmYPzIdioDpD5exmCLOxiC+THW4SBerQC/VRN2Imy10B3sA3ISkcYkO4mx9SyB6FE7DY9tHrxWaLC14",
+	"Sder/SYFL7fo9JxJSVGAZt31m7GjByV5zudTHlM57AoaerkJ/Xyx3y5RFZFoMazbiRdNPk7pULtMBsyM",
+	"tsiLzuSZUrDWPJ6l4RcPivwrAippqz8nK9aWUUHOvJ7UyDyoOk8n4GwZDycg2ncSm1lhuyLE7idgaS/s",
+	"QAue3OwgGtTcugYYZuDqhvammtq6h+31RB1nyte5MtXz/thhjjtPRgSJMb2aSyXTBOLGHQmsiYQZeW5F",
+	"DKSwqNOI+5Ga7tQYnypaShvRmYGYieVTCQ3uoe3GofYDjEMxGkc/6a+62OjmVsmp2ZTOSvlh1PtEFrM8",
+	"a6nul+dx7tDBAkUAZEs69zwBZ6xfCYWWVqaKC7vaZeuOYPeopOX6t0bjaFFuSD3mctA7CRpiQP8kPsPJ",
+	"S0U0ODTkgRnE7cBtIKpHeTwTRMkuuNGtQxlUjCc+NwfpmsOrq8Xj1c1w/i/mLIks5CR7SfAAC+uVAWEg",
+	"RIge/NXmcz4uCo4kgBEtSIIdT6CWKjVqIFNLdbv7flrpvTsIqrPf+8e3NfH8c4UfjD68GLyf/rHfbdVo",
+	"81n0aW/yppdJCKo9XxljTOX2LNCkQYODYidzY5zwU3KU8iVZXAeFYxr1JPh+IKbp3Xgvf+tHb9gve0cf",
+	"LrdHL1/U3taeTYbdmzc31XE17Ew/VgcnH08umr/9fLsoG6jc+b8gH8ip1p6vm1iT3WkutsBUgyM9FtPW",
+	"/GS4dXr0wbEvtVpfLVfIv/65G9fzFJU2D32/9qp7W7JUN8VkkFgf2kAylrybHv36/Zexj9qkoKF5MNUV",
+	"2TOi2wvq2L3xK5dHXulQZ0+btGrF7btKifVyC4ssZXVsx8JsCUi67db6vCOdFWnHB97LObDS6s9+ziZB",
+	"+lJ2bEwuvcl58QUt3DKg2EBBSLmpdMLgYsAap/f6H9A5y4sBO5+G//yg9nxLmsHd+UMAymtAl3Gvo3Wq",
+	"1BdXPZfI7r4vWM2gjw4mVQw6NBisQtrW5sD1eRQKOWa9aNM95j+ZzBq9/96BXeQoFo3L085N60zrFq4v",
+	"pZvoHJTUIOWC4tQ0xa2BAr9NbyXUvKxFweUpC4JtEKE76smybqi66ivJ1vFLcDs5fqe2Y2xMN2FbOqaf",
+	"nLYLYCCVe3HZOf70rnF+etRpNV+dXl23GtenF+/AUSD4WqDKfnStTWluNBLe/Qkhndh9/7fc6aEdGyF5",
+	"zmOPguGo5N37aQyjPgwi6WzvjQQU+k5XI8DihPJ7r1rp+j7viw1OMattI3NJUHaeZpSYNL+B2d6lvVvm",
+	"dSbjpe1+IGVyxns4ABufIZMxGqsvr0g/oAPswAdTe7XJNpFsjRwuB9YwGXdY4A/8bsCWr0TrSXo1kdBq",
+	"FApO7Ql82cQVHZK+/5l5hEapSRdrLeoby9HLtmXL6XpE4xlMaPj4cVOOCY90+ont15SzpYPryvP67mZb",
+	"Ms7INbo+vVO3LvYSziOCk0DPlc4r/ZGNAoxzOUG6nGzlhiBc/pbNjuJHvjgFZUnp+v0NvfupLDD9Fie5",
+	"oCU7fpdbN5juCtWjQSCTozLLyjqKQhEkKgSx6UHXRyMXYKZz2CKfD1INZm7+s3JQPXLIzX/WKpWm/u8J",
+	"/rfWUGQJ/9K/HByYKwcvStaKCnzO4A+l9g9COh4SnQ4s8BO1Su25fqV6DAx7HMxm7HrC6QhaIJs8wDRi",
+	"Nzy6Jcl4iGU4MT77chzQ2bbGus0SfjXQLwDOckMMSyBIZrQ3ZKqAd4uFbCT4zHiTTEcKxYLHQkJCrU0i",
+	"xYENff+OmSTajFtibf4iVu1nUaK6Oza04GpbFlOPOL3zB+ooy4kqzTLSMJZPlQcsMh241T67PqfhrM1t",
+	"oTGV7GBvEgbbjCuTzSNFKombQ3vlMQ0lO1Lv9gXXR3MSitGbK6UyUu61uQv3aMYwd0tEb8HlODK9rOPA",
+	"USLHYnEbzXB86hXqhUx+nj9iYhIV6ruVCtSvKVLEPGMzja0wDlmfhdDUflXPtZgvmMNawhRaWun9vjjh",
+	"w8VJDCRN3WvwUJPwkUbu54pnPaul+CNUMuhQ6LMaxj+Jz8nN9cn2c1LEKaxm0na269ajJJE8z2NJep5A",
+	"XlGNMrNe7O0/I7q1v55QP+9hMlMTcuXIFBzsMNFOB0F0NT6T+cl1OMR0/m0nUIgCFfno29DL0tnxwMNx",
+	"uqeZDgrutNn6TTrjJPJc34GZ/LCkxxrxPTsuTfQwH6HHSBEqmHW3OvfnbU1Z26eeq/MN8zvJJBKgbRs7",
+	"xQxG9DNm4u6/eJHIy91LVIgmIhd6CsV8cp8cijAicjIa0XBmAvrYT75voJtGxJfUM6OSllWDZD900zol",
+	"wKwAGgnBm/nYYXouRZxEg4DAALIfERoE2TSJeJrGylwYPaYFoOIsyw83Ttp8LamxblIzKUItGaSClBZk",
+	"OCcd4XT7j1//ERfGVpzdan5ySh4D3VgI57wk2UWAhCyahFx32YAEkKIbM8ZyJNS1Yskt1Ynre67T5m5I",
+	"p6cwAwNnhBS1nN++ZTO3ZJKD0M/hmvgCSnDr0lYa25wQn5OvkDjaaDSPGlMlSNVnUxf0R0y7OJsvhHV1",
+	"hatfPr3b/zS4+O3VsPLuZe/yl9e/DD7udW7DcOQPfzt7Pfrwxx8Tce4FtfMTkNbvbehKvUFtXAnu2ZsK",
+	"+/llcPqb8L3aB//Tzx8q9NXe5Jfah8oprygU8wecRpMQmmc0b45O3+uugq8p91DbfH96/LJx8+rldPDm",
+	"aCDPj9/vXTZfNq+an99/OBn2Pr1qie7rlxX2etZI8KYYrLnFdi2W2DR7eH4XhFHrxDXCxj3U+V6H2WSv",
+	"Q1DStDyNk84N0rik2A/FqM21hy9MLXRHmxk7WlVxtV6VyR6rfQfZY19PF/qr+/j9PfPkWnqtdoLxj+q+",
+	"hXH9zH5/zQVnnA2ep3DSrhTBJGLkpnUGBbvY4te9wHGIzePTVvPounPTOrtyHcwbDJlHGPKoRY79ccqp",
+	"i1NKtn2eyait7K0OprewB9D97KJ0A6E1Jiyo/53UurtvKr/8PIh6tYB3RycV7+c3wdnHD3ufPlan3Vc3",
+	"0flxc3b+x/vqu996excfT/wHJgrPtTnKOcTNrMOvm4j/fdpl90nubwEYH5KGN9cND0OMHY9xLIZOJy0V",
+	"bNZbJzXPMmIKthig15d/Xa9NXf62lGptPRP32ddD/QIL81BbTLIH1tPer/+ts0FNQqgWiZUJX7f6YI2m",
+	"vC2xKISjs8m3JAlFwOp2eBm0ZqABmixxFndRp4La1NBUTig0P8fE0lKZvGXjSBG8H2HLjJ4IJiPu6NYY",
+	"Sv6k8scXTixbaxqZ2uE95cfaMy6yLF1dzIP2XzM76alSrTGdGvw9yYw0kxRsOoksCFfdJwKnDYQ8BPWl",
+	"qUJIjHiKLDHCKm1u6cr44eNNYFoQ6kPYwYxHHM6nV2sWX5SC6Nn97puP153r6zM3G54tLYPsgyY8zS86",
+	"McNNrxR3sGig2yHJTDGAyniZbQzydBOkDKosniWl9PcmD0UA/UruVQKS088C2Juudc6YEZGIxjt/+t4X",
+	"Y1DcO9wTjSG3QacJ5c5RChmMTKUc5qBCX84dXIELzsAizkN73wITpuSQgHZZECQ7LiayKKOUAMgRZZlv",
+	"4BzVdM+D/6LBQIR+NBz9dPW6UcUu/GDoy58O8C/84k/qabwwZqEvvJ92K7pnP+zrpzcvrz5+2j2+bL6+",
+	"fLt7+fNl9u9cR+6CZuQKXGDJmf5LXSrZbm2+AV8ksGsRNCahfN6BUcq1A2MQbb7qPALQ+0gjQS56G/1k",
+	"E/1TJ3v7fPFw9zgZIdVoUT9aj9kVNGsJ1B3ABOIqinhebpt7jHqBzxkUoTFpZxtfNa+uTi/e2Zm3czNw",
+	"AX25mamr3+i0uXt+0uhcNt8dn757hVxT3YkMyIdIuPpbsdGUQpKNHL7IbZK/vP+Gsdw2g2J6OqtprFR0",
+	"W82TVvPqdR4o56CTBF5aKtT2X9QqD9jLAi23wYkY098nVteNOR1c2NHPu07sVamjl8XsF73aklDC2bSt",
+	"RIRSBNmY+JGmxUOTWwhVM0SOMc2QEca9lKjPnN1jW/P5eWa5vRo+XpPia+jQqexc6AdMJXEbyYzgOnnJ",
+	"aMhCgrOl4GV6rtSh2rzpeyFjZcCVvpftkMJmb4bdVz3/wn9zevPHafWdfypPeWu/d3R6cHo7/vnD0ZsX",
+	"ZTZ7M+7tnqubwl8+fpCn/tTv7X7wT38T/vmVeuDd+Bf1wG/vPp/7lV2vcvLy/U32/5r+2dGbgL1u+Be/",
+	"NXcvrm9qF9ef/jg/bsjTUTD0jk4Pzq97+++uP+2/u34/PX9dKde65y8mz9/siXfP308PeHW0/8f72e/V",
+	"m+f9Dy+6r3c/X1du3zzrtWr0bEmX/mxnMwTbalPWGDuJtzhJ1pbF7lzKzWOpN2OlQz2oT+jcpLhlirkt",
+	"Es7te5nTAz+x1M1nZH69YZNznRrvO31yXrRD/tQQapx53w9H2kYxfSqtrqO57wjj1pHITu/UEFtpKVQ3",
+	"5rSPgxGpSrGUkjw332895LkyQxAzGeFdyjmWy/kBI5R0KSdDAR0up0MagcXOAqk0SvUf4sYFzG5Sd9AH",
+	"4EuI4TLP3E57cTd+6wTTvfjx24VUUXRmWLy+cx6B1Mu272gI3FW91W6yYR6yV16a79grN4kPfnEK2K8B",
+	"3J0Pbxe8zNUStwK1gXiT59CjYejDuBrSRXliZ/8nZMdTeEur64vERR06vr0uHB9ZdyjE7TEL/DsFlA1d",
+	"MlGk7F2Zyg5fPArIw69YZrsmL71jPLpH0e8aCwJLWm9ioy/Ag9ZtvVbykfaA6K8lhvzqXMktCb0e8/Nx",
+	"4HtxUs48tr2+VrYcJqsYT0Xic+mCYz8iAxEpEsJPL6g7prNA0JXOYY1BdjIg6K7euiix1tDZDJLa+bPr",
+	"DKzUz5qRlVP8c+GsSP37tu+ZfmyasWBNvD29kRx0rIvA9D2WikfxXtZDpe7dq61n5ybWZ7vC2im0htpi",
+	"ICeoIz6wNej8zN+Yd2viNY6gdfLassxlVYV24hNr7MGKaiMwxwy6ahcSjAYm8irdJre9nUHdRI3LvRXH",
+	"NQfU+pJ2g/s+FDdyTSMuDvMl2H+GcbiZwJoPISXR5wNTI+zohsUfmy9fX1y8veocn141Xp41O42T62ZL",
+	"Ibt6YBLqpGyjikCcAWGpFpXbGhG/m1/7uuGs0QzRZjMi9TI60HRh4ajAOLEmnHCzMyisQTIiXTag3HJG",
+	"M5cF2mpLWb53fQwbd/b7lV6NvuhWvV221z+gz7rPey+8Su7j45Dd+WIizUgOUBbnN3U8CdEfEIoI7GlH",
+	"q5VWQzIvsm7QQAqordlgL3qi6RqMSt1pzzU+/ZUVLxmaO8K7N3XYJSh2Hdlkbl/hENU1wIsnMl5FlHs0",
+	"9Ih+sdwi06FkPRQFmDaYYf74+3n/7fsX4fNXbz/9Hl5Pf7u5PH5+enb5y6mondEzejVdPU7NbMHuYA3g",
+	"3oPL254Am9JqEsZLmXz8hTV2cEmj3nDjLTwZI0rkKO2ncpQye1ammv/7hOmfo3DCYuKaS/5ZIx8sA5Z7",
+	"pll8/b2vTpNSYmpba0EyL1VqxWiUJFtahmB3uTE/0N2hfcrlxdW1hFEvRie0LQ10YwyzyPLIK9VJDmtw",
+	"/1Rfd4hitjKio7HT5h6N6BfXIZgNZjPzY7XTdeK/7IO6saG5btN6TRK/LOuU5zaHTPXp0O8N4+ZNMGei",
+	"TN6JiFCuW9DZULEvSePytI7WMx49jnlkISNSQAi5zQeMM5x5gcF1SYb0DhseQXk0+qI9XwFz5HOq50uM",
+	"6HisjglCh9hvtox9wldgnelOe4Y3O/HjE77RC27M7U5h1KdlDHt0oGPJijecnzRwykLD87LPh2wk7tZ/",
+	"Q0vfjplUt2xWXmcBOjXIfN48ut63beJS8stTEXrlHkztXud5dfuRvlvJHXSt9IzIXvq8zvEw8j1+nHFv",
+	"3Yeb3LOuu7L2gi1/8Eay0Lqx4LH1Vquei5cKD3owHWudB4/1nfrBrH925fPgUPuQ9lSWJ3ztDd/wbmrL",
+	"E/DXr/WkvjNuRa0Lc5FvfnEKgrOLPrTSXkNUJKH4xVn7kfT+N3gwXv7aj2jk2OQjBrobPGMwYs1HMrSy",
+	"2VNIJGs+k6XqNR/LsMJNnzJMaINFWr632TMbfikjZTZ8yooW6OWe/8rcbHM9EIJGytzUzQ/shI30KI2M",
+	"D2aNWEnuOqDu6AtW94JGsXjAvslfI8Wb66MN+oRmw5ZZef/r2uVxZolOYWGoZvEm52a52FlX2e0K4vke",
+	"8aM6RMvqGJb2PYxJO5jTOXcVtR992Y40T/xKREjkTEZYwDgHpe5sfikgMOr60EkXB/3bBFITMkpiSznf",
+	"DxEPlclJv8O3m5sgVSt1uIt9tOsNWMmvI9Ue0QXzZbTf1AdFWLeXQt0d58TVCSUBhQFbd4kcPElHiRAn",
+	"JQNgnJDu4iiVlZKQ9Zh/B9U9nIgQ6ApSIcPQv2OSiAm8DH8pcqHb5vYmkX/H6qbCwzFFQECvpTXBBYFG",
+	"f3mMS49+g+rRtV6bFwnXiVEawo7G9DXIxTKuvNLcDD/Chl+wZsWZjPb9KLzJrONrcidrTjwlf0pt9Bvn",
+	"UMvZyH34xw8m8C0xgYwul8cCkhmCOBZR3Qo+CCOWHkT/6SV8Beqf8wQ8BfHn7PIbJ/3+guVkMrzzJ1P5",
+	"fFVuOPRcKEYiGpd+KAvfD58wNtVanEI7pw6JS4OgTnBgNoSoKNdlUrouDOLp+smiqc8OFZ9xY/KUHbgb",
+	"k0Afzm/0Vr4uxzH+uyflOcmdfuNchwY54c5mEj0SiJU/GeAH4/rBuCwNpNxHec1zdFPOWLHRI3f1qh/E",
+	"apIf/wpsJh1eeAoOM7fBb5y78NwWSqeRtCOUc1uY6Ka0C1u6LuYnP5jBN8gMlugwSXaghUyctfuILOHr",
+	"6R7ZwOETsoXvSO34QeV/LypPhrXWLC8gOhReJy72S4dO/XiRFLUjXkw5CxMJGyUsX1c2jG72EBfQBD6/",
+	"LT2YWSR28pW4RSpP4KnYRXab3zi/QAyZX45GF4MUybRZ/Emna0e5WbM/+Mi3xEeubHLoJkVNJoF3Qebu",
+	"zbppuqSYLNKwGdqti2sYI9K5+NBsnTUuFVwqmwxwXJLxytl0VdZreWVu6uqE1EyCw5Kwk+moEg9ZTPuG",
+	"EM1dXHMZcrWZx7wHOojS6/sKTDebW/UUPDdnk/MslwaLWmvo3gUkYHcsqBNKg6piepQGtXy3znfBvV+L",
+	"aT1Rbqj1PseGPx0SiWjs2OaR5XK+Mrk0RJ6NqWKLFFzSj/j5fLjQdodahoe+R4qUp7pxbEkifS/fR/ct",
+	"C51EHleukx0ZISRO1ok7Hc5ATw3EQEwiB9UO9Z+JZA7pUq5pSFGEVeZI8/PYD2fQm0GqMxn6fPAYPBOW",
+	"/RU5JqaTPiG/jDf4/frRM73BDLoD7PI96j8YzxLGk66mpUGAkCRFG/P6C3mQU5gOZ3lIqMzXuSNeVDZx",
+	"L851vaDrvimYgMZRc8US0GBXYlcca0BjBUgp2+PQKkT5udWZhOd0png2kTqT1z2f0J7NUc/Jmc8pIsit",
+	"C8gm+s9n7ztzCZLOWklJFviJbObcJFMQAbj1FNEXWYolwFYfpj3HK/kKciB54k8hBTKb+8ZlwKIK4WvT",
+	"pPR//vv/lQTv+qFwGn9Evt1uG352KSfhhMMiDOuv6+rbwO9HzCtv1nDym1RDk8Uby7LWp1QSzTETflMo",
+	"OxuKKSm6dl6qA3P+wbhR/8bGuQ5xfX7nRzC8ASrt1HIl8UdjEUauVVCNEJEP501fz6xPibCn4k7LDfrv",
+	"xwo3eJM0vq0hgziTVA8SE3Kt9e3YTgV4v/oH4FWuIP1htP87+HST9VhLV6cYm1YO08Efgj03AbVKdcJC",
+	"KhlCdiYm6gTH2CTmwYxKL/NrMSqjGT8Vo0pu7xtnVD9I+Fsj4XSR6IoAL5iJcbfDZB/EBxNpaiFfi1Qz",
+	"dvBTUez8Xn/Q7Q+63Yhubfn0YicF2lCZZutdyh9MqubbX4tKrevpqegztcEfpPmDNDcjTdMnYtnq4hQp",
+	"nJzl6kbdAMOiC4JIGfVpiQT2fnJ4jUPcVANet2Tm3KhTvKPBBDvOPYzecUNfjdw1PJ+M2hPb+9YryQBX",
+	"FpRV4AQ2GE2jsSs1OXABsOP2fz84yTfASTCxaBL60exKUaIZUznyeWMSQc827M98Ylbx5uN1wVnklyaN",
+	"y9MtCWMOgLAZKUZ0YJyGJYf0hqx3G3fMUvTSVXa44LqUTDeIrhPmR0MWW+xkzEIJgTvwNqamd8A0WDPB",
+	"ASb7uIepYIlCBcg/EgGLPZhLxnvx9DAoX5pxXzDLgpIR7Q19zrZksj+0RlIx5cTVxBYPcJUuGYSUR3Ef",
+	"YdkTY7saUkQvqmnLhd5Gsr2ND82/jmxv4wvsbuStHn+jEJjCiGQxCXtMLRr7nUMzTXgTYZ99GUEzMSIA",
+	"znE7sYjeMjm/xzKBCCB8rjzyHNIGruRLe0TtgkJXPPdCXeNNjK/DKBpD7wy4vgF2NZJATp2yQ7Dn5wZD",
+	"KtZaos99BeQGINl1fnPw1skRebb/okr+9c9dxafwkRRi1ol7cdk5Pmp1Tt+dXp82zjqNo6Pm1VXn+uJt",
+	"8x2MrvZ7w7iZmwjJAFgQ4O54DLPKAxZJ61RFA9iM2dbIolvCzRPGGnv9Arvti/n9wdvU6RI5okHgEDlm",
+	"vW2ccGPoSrLwzu+xOhkyGkRDR68z1J1NccgWBofb/M3Ha0Vz41BEOK9zjKMocIIm+ci6V6J3yyLFslnk",
+	"80G5zdscZqN5ojcZqZPWQ9J6gkch7UVlgjH9ULFzPdmfyTQnIXRAfS4VW21z9SnzK872xoEt3INm/opv",
+	"mW8xD3rnlQnmXkCXcOLLNlcaUeD3YI87evD8f/4mhSJihRQv9vaflXDtgkThTKeLml2HYqLWqN5dx9GD",
+	"doq1DbhEMCcnhelt3hNjfJcLh+siPSiaxvbfDgyckeQ//sPQAvuP/wDgjqmM1Eaxu1/g95geao5VVYXz",
+	"02vdCjZu6CjGjCP/KItwsKMfkjvq3i9m+j1iScEp3LEQcy4K1XKlXIGWY2PG6dgv1Au75Up5F6deD0G8",
+	"7Kj/N8BkVst3YPT6Kxa9BlRKTF+HR2qVCk7k5pEZd5Y4hd90tBSVyVWqpv4C4H5ehgjgtEKHybisdrKP",
+	"3857pV3jzimPWMhp0IRu8km5Wqj/41enICejEQ1nhXoBP4+SUJEjHcBEByShwq/q0Z3ylAXBNoy63flt",
+	"eivLZoeDvBRgxFCY5i6HSprpVGBMgYTJ4HYwvuDBrI5EpNsqw12UuJx9jlz1V+JNXdYXIdKIP+B62m3I",
+	"IqVrqFuTo6CgUb2ZV8hmptRCyV6cTOOVSYOE7E7c4sMKxANFcoDI0KhSDw2kRiAn1AI47TLRbqxQ6tGd",
+	"vSHDJGfLI2Ca05H6YftI8QkRuFuSuCP6eZsOmJK0bz6+vbLTp0o4LXwoJoFH+izqDdV2gWnoxCC9KTSY",
+	"KCcTPYPYvfU9t0yaMCpQQGm8YjSKpGXkq/+vzwE4IAxWKpMrxlCQwktleQRa8xwVqCU+JQ3A+xdQwJur",
+	"i3eKHZO3bEauWIRs7dl+9Rn51z/3QdXV/UrVV1KQzhm5gvjnEA3/n1yShr9SBfG0wXKMNVmcbhlvJ246",
+	"m33lbiVv/uKXZUQI1WFIGYDGWndLSk/sn6qxGI6wqBZeStAs3pdDs4JOouE2Teok2yimFhLxtTFeLCIr",
+	"tSb91jHjvrcNOsBgggjjYkATpqCSWrliNcji+dGl/YOOBB8oshyV0GILhLiFB9XRPt+r7m3pStoYQW1w",
+	"dAGKwidTatcV7vAJ0fZizPjp8VESAIuw2Lgo/hboak6JpFDKaD52HFKMmTYonoObOVi0ECsR4ORIcM56",
+	"ETn2JSbQb8UMF6WJi9MvFXttXJ52blpnqMfADzD8VY/eSFBYyRparhJynUnou9ZIR+XDbNGsNm/CZwAy",
+	"xDdj9RQ95yNsDvJ8G7jqGbBaoP4tsNZiC9k2DDYxlXUKEl/pr8CBacgWcVawLnfoxPOjFToQuoLAdLG1",
+	"RsU5u7WJbiQ7Gla9mEQh9YN2ARyaU2U3gKmjbDQRsHqbR/keGrhB++ZI0QUHgltHN2nGH2ezp3KuL/PU",
+	"KeVf3aDuQ2cdvIkLPhuJiVT2fWK01paMe01yLzH6GJU3BW9gi+TEDyIWyjYvwmLhnbB6R3chV5/zeY+5",
+	"JdITo67P2SEZ0wGTpDsjbm8SShG6IKVeNa/JjjbndmCMmR/NXOIJJuttTuEp7ScO2ZhRAD4eFq5KO/bs",
+	"mZn5bIEvYX7mQDCluup3KOssVPYMafA2T8SL8S1iEgX+HRg8OJzdbdwcn153Ws3r5rvr04t3Lim+qBCP",
+	"zmTpkHCR8H2g71cSEeocEqlsRnwxWk9prtJAR5lCTGXfhHTEIiDZf8wxUh7M4ilDGnlQc7UpvX4ESi20",
+	"ZO8yxm0eCxwDKF6+etfvExx8ps03PSs+h4j3ahsO9Pvi5K4b/KN6rZGCje856uD1XtQ6NPoDej9LYPRt",
+	"r/M///1/9IUM3i7aEDor89mS/kJ6pEC19nzlJLXcjRmM0R301UOLFmWmOK3F+4HD4MiF5V+2GE8j8CzC",
+	"9Bpciz9auBacmJMPIBx4WduuVK9h2uUGAy8XNU6OERs3dgSkX1j39jN/5EeFL78+oawFErykA5YnYRvI",
+	"f1AF4ZFMc3gw8ffWMfFfUs9M7IBHqqsfueFGYcP27HuV3dUPAVNpGRH9KA6IlEv/H79+mbOFEjIwIYUx",
+	"DTMphCHLF8bALzVkIABjFDU/BMe7A4PtmGPVVYcAm9ZOdkmKShKAvxsmdmjbpeRozaXNdTO5xNA9P9T1",
+	"zuo2XZuBck83Srb9uDWTlWXSwGRUw8clOLzb3LUQcus5UYd0wGFZ6CAz1bvktHkmZpAbHcA3L4oOpHSY",
+	"0kJR9IpFNygNMsJoBZ3Cw+rJ0+MnJlTzoUWqMIRgv32S3KvsrX7qnbia9Ia42yen4guOwAPBbPFXMgwn",
+	"jNak6h1FqRCWnkR5898jtLHUA1sS42lafVTiy8T5yuSYySicwGxaUnQ/b8M8ID3gzot/c0t1QtscqYxw",
+	"xjyJIQLRByatiFxRVKvZuLl+HZszReszV4epaKhHI6Y+3DCNX3DgzRTcegFTKhWYBTZAlqZwpc+HrD+R",
+	"ymDYq7wo1VNlDcCVtjUxothoc4Wu+mPIWwhoSRY6nH2ObLNMjEUUbRQSvkcTHk7BWekQLYs2j9UCGSuN",
+	"aFSU1eMdHXF3F3KCKxa11FE+nBPAyl8Kb/ZoTEAtzJJtOnyt50x9Xf7jxGyYsymc1zfKkhJk1kLsvSdz",
+	"2qu8WP3IGZURfBaeqK6xyEucZXotxBkNBwyf218HInIyHoswYt4583xqppc9MQ99BcF26AF0J26ZnvUN",
+	"BIy0lGGhTiHJ2ZRyHZ9HIcFf7SC05d6L7IQyh4jAS7oiNO/SKk/OALOF7ODMl9HHeBzbk9FX3ujCBZRm",
+	"JwiW/37qdPYkZY74dQpjIXNwoaXjwJK4kzBQiiHpMkx0SPgPzHRodauHw9scLMbWU3NtAM6Ou2xzgwGl",
+	"mMGZFW5J2zkIsxLQ3IfIMvQSMsMzXRyFqYz6Esbfb1pnZDSRUZt3GXEhgOxCPMxEWIw/qujabkiNs7OL",
+	"j53L1umHxnXTJTQI1BfgYZySNw79OxoxJRZl6VApCUMhI+1qkDaPCON01DSi7qGfGhoOZYnDIe3CO0Gu",
+	"rlon7UIJ4vo8SspaHexMQgXzZNR3QgbZXngMwgbTc0gNC/k0qAtPI0EXDJJcS5hWn2oVdvDVcnrX0hXH",
+	"/EPvrGKmV1XpezAA/obiz3CenGGZS80HQ2TWL4B+y5zpx+hTTZOY9UrbseGHprMNGUH2gUySXT7R4Ztj",
+	"ottM6TVzXnKN371F+/D+XnaqAd7T4xmCbz0scxY7mdIMRSlGMU8pL/SPPAmOPJkCtYqZ/kDB+3tL1sK+",
+	"sRldnT4D7Hiq6yd8CXmbvK41tqLVTsAlkEyKLDnERQ0Oqi1wxrVLii70pHTb3POluiaJHznExcEbeJu0",
+	"eUkOdpvEYAF4KfRTEITsi5Do0fr1No9VruPTq8bLs2ancXLdbKGPxjBcQoOQUW9Gfp+wCfPIQJhm+sr+",
+	"vWmdLVR2sJjhsWjqyRUlHET+F/scNiRphTW2oOJvSt1/R+0JWcKDdKedWAdaGl5JGG3xE+mwVp24EG75",
+	"qQ89rV3drisaCqk9oQN6x8hkTARv84Rl1mpetz51Ti5aLtQ6pFQ1w2ZKxkh0y+WyAh7jnun5AhyqTC4h",
+	"UUD029wN/JEf6YoM8IlCOM6XxEWL6yc3zh8VGCDxl3g2E66MmIM9hPU4f+YHWRX41o74plc0u4KHFwV/",
+	"40OzrdN8ZX8GYmqsIIa+YguvhcFyhGFqnRuH/PPeC6eWeq3H+nQSRIX6fgWi7/qVlcqKD/wF6pIB+zJ/",
+	"Uwz0H0rT/Thcg+dznnsxuJ0/jaOqA3EnYCIQecr1ir1XmglajtbBpZWhkEWhr7UtUFgEZ/W4GNDVK9j2",
+	"PXQtdYU3I8W4ELDNISV2SFHD0qpQj3LihWKsruk2Mr5ifPgJ+1Jb/Ynvlv6A02gSsjK5FoTyNrfMM9Kq",
+	"otXVjJGr7du61vNAh9MhpnwO2AJYZVD/MTjgmELlheYAifNZmjO4GbuZ5wa1p+IGeZwA8OiH5X5PDnDF",
+	"oFYrTYEbkH8oQC4upPIGtrJf0MKeYA9+N92q3036lbNd9nWVFBfTUpun3eM9GoIEjqYiJlvpWLMHV7EV",
+	"54mKwEP9xCFyTHtsWzJFThGUs7a5ZQn2ZW6djMQd09mZuuo4YVhp92fsd+ZQIaNg5AtOvEno80GbUw4l",
+	"mluSiDsWBnQMfEmaNTGTA7OYXwDU08MRvm33h17kAkkew+4HHd8z0Onf5VkqWrhJgyJ5ZO2Jnjp188+d",
+	"5L//pFKy6Iu+BL0kdiBRaraY5NWBYu7TOBSm+FU92RWfIR8icdkEkgQk04oBg9JlG8vSOV51Jazb3DVt",
+	"f11Tba4Evy7gxmpY/WHRh1TjOBct1UzADA8jH9HL2Oa6NB0+iQEyX5K9SsVyCnytLzFkNAbhrriCWkhR",
+	"hGApYVmoXqKuhAhnba6VGmGyELiIBx3Bo7BCB7LWUkXuijnEsLDPQF95ZeFhxoy5vtMX4UBErjXlcsAc",
+	"CaEY0jQUfBC/EPa6i9rOWJl8ba41mUNbK6cgilzLLg8SeaJ0C278nIIcPGAr67B6uc1vbHGhWZIvcaHp",
+	"Zsg9qpagbiKUXF9cX8bpeHYwHBy7SQe0WeOkqPbiTkJeV0ZxXdfz1gF3tyfcdkLJDa1DMeIM2ms9UaAv",
+	"8YWNgnx7i5oHWzDGI8C/NRb6UeGbGS11EZ6fNL564G2vtkZ6zLUQ55TPNIzkfdm4emqNLV5hnfINp3fU",
+	"D5ThMCcBlF6f7LYw57HCbnro40n32jNsBMk5Dr8lhYJ6Z5wCoxShbXQa1G3HdUyCSQqClYYeZIvDEDbN",
+	"39JsJJG3W3QhKbDVuG52zk7PT69dMmah6XCht+KYBqCkO/EGLAJOq1nrApboqK0KbmFCRj6fRAxert86",
+	"H15Cmwyrk3sLassez9Bp9HpsvCDW3tCkjS/WmwAVGkAxpTNSnPAAGHw+SzA2cOmJM3OylP0XEllWV1pG",
+	"JldGWufANWsAQbroAqoATq3oAUv9/1jq4h2HoqePZTJGYasIng/K5DSCyipQLiIx6Q1TrXRySx/P/DvG",
+	"mZRfr62C2Y9Ss2R5aYMEs1j1TJctapEAfTEWs5GriIaRjAeQlUkj1i/02YEtm9FuBiyKVb+9SlVreOU2",
+	"TzRPv2VsDKG9kZARqVYqtoihHrugoO0Gen2wv0gkScDUNWUL8iiYkYlkXptblc6lNKi6kPJkjELKZ6ae",
+	"AHzCzGZ2bfucUMUkS6YLSqpXUdU9jIfVJfsgLS5d0OVnoFz3aBC0uWaQoz7V3Nt1Em1JxCRCpxfW/6m7",
+	"dIWGq9tCYJ0krl8nTIf+YBglNFrQ+8z6kp1w1Fr13IsBi0DnbPN5RU0/uo234nq4MNA4tAesoDcw6etw",
+	"rpLQYEpnEiqOoyFr8y5FpV0XKt4xGiRaKiW16jxl8AwQ8mnUQHj3V0qZxv5HC8g62ZGKhgyb8HyDVjli",
+	"iR608kOL3ECLTLHm5mdT8JA49/68RY2sNWT9kMkhXruX5ohcZrnzQLEq8I7pEi1sUZP4siQyEmMyFeGt",
+	"zwdQacl7zJlvLpNH0urz61pXCRasBzbdF6mfWqVpgkYDgQcclpU9HID+iEWhb709Cf6+UHN5N1+YB4JX",
+	"SzYDIGzdE4CAiIRQQlNr7bq7okx7CtpcvcAlRR91WN09ApT46RC9QFTLMZA41mzHtkKRIErwozCeF2pt",
+	"7kviTVguV/dldH7SONEbfyCftd0xlzFc/NZ8y8x8DqyPJF0roDR8K+ZBn7B9mma6G1Pp28XO67iGKqWi",
+	"JAONoz41WBrj5coE1HdYYZat0VypKcXuJOQrWKGmvYRqqW1ezBap1YlkjCwoVHPQDE05JqltyeX2hMd0",
+	"6AI0E43aXaYYmJ49RgR0Nc1MA9ySxDVTTjvwGkmKOKRNhLdSsz5ITMvX7ybc075NUIH7/h0j6j0yYwjj",
+	"59IK1v/83/8P2atUSuU2b6lF+th0CFM7MsAkd8LXHVvMes13uEcCMWWh6eSX9srGvrtIaMZS1yxHn2qq",
+	"ixMGdKyQ8HkvmHjMc0DTV4qggTLHTBgjOvo4LkRzrjH1w1wXIOayWg6xcVwFH3vCDLjzkwY6ER/Dfxiz",
+	"2IHg32BR3PlJ4yJsJWnNF/eNxsRs+JtXFo8U3fwVnBmomsX9+foG6fPZsiHsbSDsxWrcAraMhq1mCiHL",
+	"xoMPbVRWMjA0FUfJ88wNGFcXWEsvB8H1hCZT+kNLophpzlf+ysTx1NhjovvQXzu99YUoFIlovBhxWiya",
+	"hFzn/SjZZYVMIgqE/QsParvP6+TqdWO76pAD4vkDP5IO2a0QZR+wsVQCuHpQ2e76UZuj8lqyxSmuiMYK",
+	"cPWdHZfctE6NeEgAU10Yj0lRt7iC8nHMoXTPTxqd06urG8i7Rj+Ijv0rFTyL1ZCdiS4mGP3aC2fjiHll",
+	"kvTX661h+iDAEASZ7lOl1pEQ7gqImIChxXzJdNqs7muhrrYP+eS2J3ECmPixNkfNUR5qJxfjoQigVaGy",
+	"oGjPtMdMap6g/qe0Ku01U/qCubHNU8e1V3mBChIYCl02UAutxJ9LqCLFvdqL2NGmgPtORLp9VLRkmJAv",
+	"k+ss7lV2nbWigE6bcxSA8SFsyZRnOE9LaKqlB2qThSesx1Pvxy8pKC3jO0afjbc2V5X39MwIopqrxPUa",
+	"QhAFdRM6mm8qOZsWp/6SSEJEwwjxOABXRJJNLWWBSepdzA51c1yZxyG0aWE5hW59l2FfKHJ1VsNQwIQH",
+	"xrFINubWc6lZpJhgWuBAvmUzbP47ZKZYeXQI7mxGw8CHpCXsdaGkdmm+5z7Y6tjUvst6YsSMI7muG2BL",
+	"GJ+vEFZhtFLQ45doJb7N0R01ZEHcy1hiRgZmgCbcRIqlROky4Ml4EFLPtK5Tv5tF6DdL7DiiYBqbV4nc",
+	"U/gFa5TjBiMONguO7Rr0WKEPqs1PlMWFNtViu4sU0ZEOtj0uDwdRHGLNJFhitReLkxYU4n2rJotSm76S",
+	"sxv3ZgfULfW5JEOmh+hooiHLsWjnkHsrxlklD3WA5Fu0pgwzvsAhcjdWXtzfmLoXS/9hgWVyNlKiY04N",
+	"TGdqpMXJhAeid7skBxfUQNBZzxs/d04ap2c3reaVq3kSfBYZE3RqD8GvmtS09JpwjggX8RNtviDbatSn",
+	"22pRSsOyKjcObfUlJAMyD1L0+K3ZquDYxRB5N+S33bw8Oz3q3LTO9Ba3R336X/DzT9iCciCEpx1g0CT+",
+	"Q7N1evKpc3195pbK5IpxD9LxI6RlfIlMOuAOiRQYe1fsO0Xk4HQag/yY5biYlZhA3q974Su7QIejjZTS",
+	"3rM8nn0Dazk/aRSezEmEn3hEJxGefwJdsDLsvlzu7x6wWxJ1w6MBKpsj+jhJS5PJVM9EQ3rKcoHliSkx",
+	"wi5mDycpv2jCNZuI42sazXp8i2hhpgablOqYDUvbfIH3e15JdTKu75UOb2N0x9m6aMDqvGMlhvsi4fS2",
+	"GRlcTLV0PkzqlSRWK9t8Tq8cQ4pbpHkJM33J7Uspsg+8O/1GxVtApVTn3OYZxXKp4kjW0hvT6mGbazUS",
+	"H0jqkWWyUA4Uq5XSCmFgHAa+1HhYT96KnvcVggD99nNCgGu+DMIgTmuOBZuOreCgtwR/xpEcCEzoNGr4",
+	"ux8tye19UpZ7D7/8X5TWMTf47DBlaH2TquoZMrwf2mLSX099yVKRfhIJok7U8GggS+h4lyCWXN0RZprg",
+	"2JrlCRl0PN6SZEgDGyHV+Wp6UgSyd3AYjCfKhFUM3PND1os6kXDjoRDqRjOLNHTbfArF670hDQKGLT7R",
+	"1WnSkzEPDdf5p0n1/7Jj0cmF3EmZyQyETGMbC0WpREwYEIaYYb9Qk+dmUv1cYCZWaOR5AkDPbPODihm+",
+	"cJiocnBAIVSwNyoh6pHAu8yu0Q1i0z1HNOoNTY5im+skxUocKDG1LPyW9AMxtV5g05wfZ8dFUH8bsv4X",
+	"twQ3ox9lvjpCKcIOenjiBFgW4jqMYYtSVZK9ygsTSKfRXOdl8PXorswKB3V5iBlaB7eMGOXgu8UXKxlR",
+	"XMcrq1AjHcDPc/gqAMb2ui7iwRIWPVXOY+oQTXalhidMAMjLUNTZidCM3QaZu7R3axMW81afSVgs4VC6",
+	"zDKg9CZHKF0oXL7W6VRPIZVgqA984JvMNjQEYhGRhgzMuvtLpDVERcb1cRHOpxOu49Q4RdqbXVPY4r+3",
+	"TWMzCUHLM8Y8OjAgnzDWzRPSSCxJHbRWzGIBsDTjXksSTYXdUExhijDMgEx4t0G9BdYKcUHoEuI6xOWK",
+	"S7pxucnl26Nm2+BM6BhhBe3flVyzYkznUCdFYAnNEfRJY3Cur02eiWQmbajNTc6/SWGOOdCIzkhAcYIe",
+	"+iqAIM0AP/xUeqeRzoK2c78yYnk0kRHpMmN4uRdYfdM8Pm01j647N62zK5ewz7QXBTPFRvV7t6Tpfq37",
+	"LAAnJpEYbwfsjgWE0zt/gDUVRfeK9bZPWNQbbh8zGbm6+AebgJvZSNif3x/BUIeQ9EM6Ym2eKDmEfinJ",
+	"jt6g6+xVKsl5hjHD1SJCLZRGjAA6LWS+drbmxm7zSzOSa74pzEfMUkwcBgy8gZOMhKlWQr2pKELiwjRS",
+	"t3Ro4L30UBZ1jkmc7tL+DsszHfAdN62zvG43sTqoyCGhuuFIwYPdg5JD3JeNq+bB3k3rrHj1ulHbPyim",
+	"FL9SyT00PoOEDurqdvGK3syti3aaJrh7b1ap7Uf2LQs756S/1hmxaCiWd9Aw8+evavsHeXPnsxX3u1hK",
+	"toqHJzDufrJxbfd+6kvfhoDBWCu12pxptJSZaGcH5S0WMjGDMie3kfQxPHmh8LFtV83kvMXvcBMF3pZN",
+	"g3BCb6sVTgoVPdKdtbmWUKSopUfJIUzL3oS+aYP/QKex1LpLRpRPj6233fa4cHDAn0NcOvGgp+HncSwO",
+	"S44ezCdCPdJcJrX0HHHU5ml5BNvBpNaELMoGAQxvjC0tx0jLEtpgOQykrh1eRtcAD9ZN66xMPhprwhox",
+	"KEmkbYlmQEFEmB4NF04CJoknnHl2rizU+V1oXq4g0eb4RyeBHy7MlGXUc3Rpk+0ZhPD0bF8CQrVewoVj",
+	"snLVP7DIDL22xtLUSFFC3NHl85AiPzUJ87ZHgdlD2tSrLJSQRwbfHyQg1+vIlpgBtl+trTH16zpxqFsy",
+	"M04TDMAlImTRp/cqLw42/zagFA1IkZUHZeJi0nLHYxwTjaDWDHKochBH+/jBkW3mhjNPT4HFUeVA1kUW",
+	"SEZcHKLZ0VrDoi3Cz4v2WNu/xxYj9hn7kfqR3a/Ob0PSgz1CmpvS/iifKaJVuivGBFJauOHgM3htycE8",
+	"E0oSK1AqkNa/l24ySWCLNlyt1PYeTRI3xuO/Vgjft2Ssttb6XtGITaEkZbH8jXVay0TnrSvNJzKSN5aj",
+	"tZTtlnc5KV4Tv3vszu+xvGs72hpZKI5PNIuHLpU0Iu7FZee4+eH0qAlTbTHVaQtFAeVavRVTXqpbXyfz",
+	"lMYBQ9Bg/DlH8lS4qpawJfE3JNEelejU8DBZyhPG1RexsHSYbDODI8hBaGO5lEmSiptUwdwwbS+a4hTw",
+	"t42hbwpOtuSzVAOEXPi4ZbJX2dPGOPqktPVm/ZeJUDYuMG4dUCZNtWnfBqN8tK5QXWJesplCTiMHlN7Y",
+	"sSFWedRqMT9gzGwnHFKkkowUWzDxrpKTCoOZig+0OZ4f1J6Tf/1zv1wt5VbKHwMQDAGuGOppfVLYllA9",
+	"ibMylo3q7GhRstgcSHChgzV40GO639LbX+CG0xjyTScsbcg7cd/KwPuWO1Fcx2gGE8nItk7XNj1P5K0m",
+	"/emQRrnjwPOrbjW7XDiT5qMhQV2WZ7z2tsxKKTDIYeoEm5brMIt6CNZqOiPAo4Z2+0Z91hso6nk23Vk2",
+	"2OLoDpwp7VvZBdL3dHRSIQyMTVXGyMio1OhkMol5tg7MZuKVtA0yYqOuUm0Tu+ypA+PRYYK8zVi3sQiC",
+	"NrcNBXSd8VxKaSSE5rSi3w98zjoINLeUBBj2ficjY8K1+fzHsgqijTZlOW9ehhH27NqDWXux5InjVBD1",
+	"SObdiimTJhc8rvOxcQ1w72H0I5Ha3+Zx44WkyAEAQDfjLuVYGQ3pwIQGQZ3sVaqlQ2T3+EaTvO9bxyGZ",
+	"qpdjYeKUzuLwytrtIAADy6SVlEB6tN6r5rXT5j6fkzgLRvwAuLNS4ilCMfgN/N6987EaGju+8eTSnIDK",
+	"fVn3v1dMZWN5kaOiajrVU895uqHzupJjTs/upGzrtCbOuNcxnQdSP/g8CoUcs16Uvm6a/WQvZTpO6p+M",
+	"RbwkxxX0dms6A69jQR9bSGtZJPoENX3jMjT2lR4tZh1wOFrseMbpyO+1eXLcBwwau+j3iW64BbbEp3eN",
+	"89OjTqv56vTqutXAifTYoKsIdch7lb1SmTRia9isE2bp40w1IzCxFqJjOngC1LXLuU644Mx1wKfnYFcc",
+	"qGo7BI2e933dwkOxvjYvmrHEeFenS6Xfiye5m8sKoG5JO9/dRvKQ6+QlICN6ttocdnvU6py+O70+bZx1",
+	"GkdHzaurzvXF2+Y7VwlLXTmu5BT7rE4dcgN070wlGBJNN5ds1E2aRL7UIEr00FQ/+9yHvSa1FqfNczcN",
+	"bXhjt4p+M7osQPjkTnDWFpcegtvmYIo5cYkflenaOCyNV2gMBYjo4POlnfqvsyUNEI/Pmp3jxqcrt81N",
+	"SyIMBkbSTM02couc6xHbejqMSR8BD58viT/gIjQW0bP9F1Xyr3/WSuU2b/OGMtcj0ROB7Qpbt04mRGp8",
+	"qfaIqtcl3rJbrpVrW5K8ubp4h44ohVg+h75AHevEmoS+wixzXUPTDAZ3Sw4sVwv1/1Ry07QpVbvVk8HN",
+	"dF91K8zS3Ya4oBK9SsVgn3sMvUKRMJSMrjFsWA5KjPBmqGqY4KKiX9xYUb1X7cNRliVohyafCfFW2WUQ",
+	"ZsTUwuRq8zQH4+YHJ13tCPbwRKoDvryVOLOvNCFwfiELUzss9caEh2q9wQpFPxrzLGX6UQqHFfZVN5ge",
+	"mAenxBTde6k+a+kt0YmYcO/fUV9B3z6w4gZwYkz4mZ8Rh+LU4EWK/9gjL6GxSwdYFMw9cn50adjDciXG",
+	"cLltYAly7chezfjH4mYzS72IyN/Bl7jIcWicjGcXr07fgY9RuxJxI8oKpMqoTbr3XNoLO3c0mDCIvY1D",
+	"MRqbbnwj+rlDB8y1nWFSQQ5jU7n6Hx1fGZPYgYGLdKqm75lKZ5vM4ZAJH0yYhBkWKLKgpSPsoNV8f9O8",
+	"uoaKGhTdSXM6KXlx0oYURNKZtD2crMNySK31jemC0ZBJs3vt2/SNIDBZHUXXPqIkiE6JAdBDSOHWHxMq",
+	"sQcYDinaq+xhcqOOpegSHoeE7DfURuLszFxvIfLyhd7CFQEv/dxT99RPL/Lfx6eXWN4jMa5VtlaszIFn",
+	"jkaxNQFO+n6qyjvmSgvZyw6i5GJDZg3H3NWajrgEy2nzR3fEEfDDtfkSR5yz1AuXzjWeZjOm2hxi7Jx9",
+	"jupG2zOhIaM7St2H1aQW6KNJFE/mOsLafLEnbEENi9GwXKj28USSX/+km1TBbtqc0qAatyuNmTewcuTr",
+	"P+mkdGVzZcqIobOW7Uam1okBnyEFTbYHgBMhGVGPJTOVLVIqKwCCxAv6q4aZ7gzx1uKRBljgLsJFzc7K",
+	"bQ54arYDZqkeRafwQWc4EJoJc2fPyAU4dOwK/j/2rm65bRxLvwpKN5aqGMXxeNPb8pXXUdKudscu2e5s",
+	"1TBlwiIkYUyBGoKyopnK7T7AvsS8xzzKPskWzjkAwR/JUhI5bnfmZjqyRJAgcHB+vvN9XROu1POQrJKG",
+	"hC20ZRYyVM1pSPb1WcimpCLc4q4Pk/XWDyhmL3Mxs5C+J3cSeHfoOenf6TjY7ixoyrrBO9dbngfomKw+",
+	"D/rKcerhmvWNZsmntDutjEKCzrgC1Cy1Ns5opfaA2wieQnNplnYnqG3OgFl3rPgMbIQJ0DMOIv3eX9q8",
+	"Yh7sAzgfjlBKmudSj5ZMywRItDtNjF9mkr7tdvr2QXrTXW7ebPFYm/lLttcfVN11/RbGtJC3hzbYuffp",
+	"XQWDYtvnvI/MPpJqlNpPZ0LxmezSYvI/WvJpQh+Rqo3PxFvnrb2wX3oM1loabFPaWvsAZd7axxWceIxj",
+	"oGz197R7cH/52I9w+dh/PiRxEBXZ58jG6ReQ+v5VLE/c31hEAOY063r56u5Y5MbK5vNMmZCXY9IW4cSh",
+	"AglzOjJEJqapWlJHdibHUuF/Dy5MBDDheoL/Ni8+cIcd4YPBjy54cidcxYmw90vPitkBbNzzfmGc9/ns",
+	"hUjkWN4mgo0SPiYPL7ca2YR84jkCCdzA2MdOuQTz/TF6d8O7Bc9ipIVVtWbQnqWgxFPRRC+hiv4atiaL",
+	"u7Blzq+wpc1/BiwENA/+13TEw9bHyOMRLnEWuKS/OzfhBL3+HZ6oEyC/9Ss7asNwH6kVZiG1YO1IL+4i",
+	"y7tenqOA6aUaitjOrLn2xH4bZiCdqxjFfDQVBztd1icidOyXKZZJoZlgBTGOIGpZ2cMajZJ0cSPjyPrH",
+	"+5YBENlRnBzXKuEHs0Jqyg9sW+GHJi+bLNQudRr8IZ5iA6WdfalRqeHIKf7ZgPJptvd/GT7Ann/no9Gf",
+	"vd3ykkJ1ynXQOmg8g9YnwcuH08sUVpfehKG1sAyuwZ9+HRlzZC4MSPeVp1X7nzN7un3uRKFqNxx2NIXn",
+	"eGETgxRtlrdci9eH8yx5IYBZJe70jMUo+tOpawZgYyqtaZtgSswllssmPh2NbIhlpwiYpIBC0WbX4LwM",
+	"VZuzWGrgWwDBZ8q5d47wbCjJTM0yMRJZJuIueyuV1BPL3ArE7NQeauvthZ5Z8YqioNIDesSAHad4HR4O",
+	"7AGrSdO6S+pkGs6OtKpaSC7Jnma0hrpfbBWecrvat9ioD6NhvtKRxEakBl8S6Hnq1+nmqflru4PsyMYP",
+	"uZWKZ0tms7+1ncpul8w4jp017ik2ZLv9HhTt0v5W6fheLCpHH19f/fL+5nxw+u70/SVQ/K7ybQuUfeHe",
+	"AntDnlrNEnvCuoY64+HpLnQfG++Q4K7FpDpwBhJvWRQJtHL5YPuKo3Xk021IHSrvkqUiuhO0bwPrxtLa",
+	"u846jMKFW3Y79JLsYN8Jm+AC1tU0yfQyn2RRbCP25C8wh5swWdBvvi+Rxa6jdzpu7U5CvuZ19rjZ7D6e",
+	"i4R2eBMv6cR8U6bKuUkP2d+e70iZkNI4Kl1JDb/QX1NcXf/1o/lTp8cqfo5notqZ0AA/ZHdi2WF21weE",
+	"T292gQDDyPNcaFTID/wyofO66H7iI+bukg41x2tkG7AwFxGwvxywjKs4nbLbpXGnoFpm+xZRUMmagrIX",
+	"FqqaG8aqXphdCFs6YojIsNmI7ZQcSxxScZkJCUlYN2S7J1Zjc7l89YMhkAJPN/cajMecjkb+ETu4uDl9",
+	"E7G50gIIBov4v8Tz72N9KlT/cP2C63+Vs+qgdk/eX32mBwT5yy4B/Qdg5W+08wUtaCmNu4H5f0iJzM/G",
+	"DLkyli1J1VhktqpeIw2HeBLylWZLqxhyiDJjOh3eCUDFplpQJHi4D+DpQZn/5me/cdzpci34klnAF+1H",
+	"zMGp1OmdguUl7rilTbVZsh0yjBsYrFA1W6zVwlqFI7ollwD+rrkafrj+dfwp1K28cs1GO/qM6/wDX56q",
+	"R5WZWutumTWRDyf12tdAKD79ZktnF5Vf7/6+U5r4gejHVg9YBvcaPydcoL/0n2Pggstr02DFmPeXozQb",
+	"p2tgJZeAnPMIdzKhRU5Q3jaUElg06F/2EfvbsQg72+EPxwFX5W5RmZfUZmRRZwKGO35rVbeh9IR4QosU",
+	"TjPImaRKQAKly86wqzNUM5E5eBuNbhkDwMFtOmvewuNfWOnh3ez68iBbbfuDb3YTx1SHa9r3p6PKK0L0",
+	"G8xaAD1A5p1jMIHtaiY8WvDlD07/L+C/xJisUML3dtRmUtmlTC/sYrjEem5m110H7PPoYzaJrGJ8bHZ9",
+	"E7xKi11vltIY30KUws2z1BY58GPZPqp2/KXIqdrs3gUVOb5i6SOt9bpAC+MI3RDFFaCT5m0gc6uJCNUG",
+	"EjPGFIe5fTy90B76XbqEh4afAtZkTXhD978rBgFvjG+xibxS6dOMkD5kqRpbs3GeVX3EHxt3w4273sHE",
+	"deWH9962NTtrVXGyZbeOudVG2OI7kft7YkfBz7W2lBr1NU79E/aoXHDNQNEVMFNt7ARx4hhgGERsddzB",
+	"UQXKp85zRzLW37gfj1cLHKQO66XrITdfdHyzNsee8fT2b2KYO2kH5Nz2ycx6LJZ6lvBlqLAwINQQlAhY",
+	"kg55Io6cwuyr1+xX+V8MWgmnMz7Ebu5OQQlgooeitSijMgzYeKgcMLceFpnMgRGHNKcJq2aeg89m/mNk",
+	"aSI049MU1H+gPdz8OAd5+WQZqnySpfPxhMKjqVTs+OIUU2rAL4BcAUg7PhDDNIuRq4ZTOWM+i3ku4sic",
+	"V83dJNfwjd0eLaUxvlMK48FdzL/e1Xu09MVzTEScFAz/Nc/LLHK7bRpsiefcveTDXN7DeCt6rT9MuIlX",
+	"ZzOhXLdw0WDouIaVWDigOXG4wAYkApf+vesiR3hXLHOWZ1wmYavTs8Ac/MII1ahSBVq4Nj8PTWUB5bR1",
+	"4GHcLarHNgoUwzhfmFYq2iLsHVVkIGJJgF1oT5zfkoI6VA/BCvQgEif0tZxaOsmc26ulcA2gWU2WaE3u",
+	"pIpZO4J7jXpoXIDGGdhLHO0L/Zf5P73UuZhiEw9XqVpO07kGrg6kUabb3QMiIV50GkkoH2SlhJC5LbN/",
+	"XxyPiWuHK3yWIvqMZUxMmHeCtb3LY/NQp8su+Fho6FEdzjMNz4E18olgkRKf8hv6HGVxoI0oT61+DjSL",
+	"Yv8BQKOP7FfweTIxExwWBN6YC5YVkNmSZXaSNeaQEbS4gEnaRDqJ1LlUYztF5CbM4LYhPuiyX8UsZ9Hx",
+	"9ZvTq5tB/6r/HvmA2j/vs5gvdecISi3WwDM0/8TVhJGNvcF6pH4mdX5sd8+2eXDYDycwf8DIvMnXIQu3",
+	"2252+zzm3TdZ/2N8h5TGcFYA31vZCDz5U+G7NKgYy4ydwzRpD5hn6vLTa8VVyr3cgGJBsmoi66hzanV6",
+	"aOBsLrfEb8vG8l6oSu8QMCLC9REBh2gWAdiFMtXSnuV6aN4yJ/aJHqNviuiAcMhNu6fsPD6/KIPPZkWc",
+	"wBKRuy5zcNtNSLm68a66JF/+k5ilHijGv00z1+dSXqkVqgA4AVSsKVmEpHpexnRP40Ftlhzq4nsBo+6V",
+	"2UE9QXjbA1h8Uqrqxx2qlMxmxPaMGaacVBk/5dbDqC/oDzKfxBlf2BW27TFAv0OqpI3r6XZUdVTuOiai",
+	"sgm/F+guPafCoreJd71V7Py6dQpqucgq9PD+KFQA1/aPnhZfewxLaPXRNjWCJCZYPMxz7yWtSipqVugp",
+	"rgUp+bz6q5Qg19nHKBMjAFFy5VBAe5pFMo5YG1YeksTUrx2R5WrCMBnbGCobVxV4J/NQRKkPOCeC0rsv",
+	"NGKe2OH+/qsy4ilUW0CeWBPiCRFOVdyTRTytzOq7hbwBfbw3nTJ2tPEznk98oa7RWr545DNs9VpS5a8P",
+	"W0FrKpWczqet3iu3k6TKxRjyJRvjodxzQxsCLrXnDYryLdDTQ0VdwzswQWpVWtVJpT9oAVYRvBc73Ndv",
+	"ARwJbfDz0zcnNxeD899P3/QHl1HHk/iz1BwzECHCR2ATwTGuDhX3NP6ofQ5sCVE5VRWt2PXgzKV8jcvT",
+	"pEaUp0fYSgONMtDLnc2VZhyzxQ9KAWPfTk2QJE9DtYnUVLMiHVkqZ8mcTClo7OL91l5eu2Kl6hq5tmOH",
+	"eo3KHevdUJ1JBdXJBQe8Os2cGxwmnOdMp1ORKgHpoGSegUL8vRzm0qwdl5SWGUSAKK9u3gTqA5PwVDdU",
+	"79PccbSv1dv1yG43h5w3WVXzfNvY1MoK/kKruhY9RyO8N5f6vCucoP/c3ynH7uQuUeCx5odd1vcli9wu",
+	"u5lnSfSsu6ca5A+3wMd7DvYP6vomUH5Clq3hzNvQ590IP+IgVACemjecjydev+k8y0zEVXiKXvunEgso",
+	"K1YSBWjHyxArLDIe+RB/p+ckwM4vNT0ek42EFlhf2TESqzzIU4Ni/UCS/KGRJF6FcFYs4y2hJGYjQ4vz",
+	"P9amoK1YtnM8OUI1LKECp56ULhuk81ywPOOjkRxiCxzUzTxKSKnZwf5+IyfwQPBYKqF32nb2i+BJPmk6",
+	"kQfQ7A0uc3aPEC16lSsG9nnrt+gfwF+tys24yXbt7Tjr3bUQQTd1QKYvvKUwwef9aF+2xy+6rrG2aOlK",
+	"M5aJaXpfau8KmFBZmiT1L1ydX124dkpj1DMBfaxLFJULQoXM13g8gYLFmrMKiFt5wdPq8ttKLEjePFTR",
+	"oA8yeL8d//fN8bt+xNqxGPF5krNX+7bD9IhZrla2DVVrB5hSbRFaaqbnw4m7oTb3zjJeZjCodeMG/vPR",
+	"FUO1AC5XJ4oLpN7lYMd7YR4N1t/myPCoOkAawTNh46rpiL9ERoQI55pXS+VddsZzkQUYG5aF0HuhCtUL",
+	"FtmfRL1KsOKu1UYth//7n/9lEKNQ/FgbrXMEF4Tgr8e48wJAScvF38UApQVkAlK7gG7oEqTYDjkwVlle",
+	"rA2lr6IfGGcnb5icgBhpHfwMGpLxKtxcmbpnZ8VyPGL+M+/Tk5Vaz31GkJ6vQGnc+yaSX9v4aLvdowAn",
+	"BZRlWKVEYuLLAhvRvM5Y25KR0atBeZKrEvsxrl/M7Cmm0kWPHewfBr4km3GjSOpradYXtB0T25rnjwET",
+	"M+1Wivhd8EqUz04KG8s79VdheYybiTVKJmtXoHl/kG/hqhVT7Wj5QSsKqZO1SO7Bui+env9Wj+y24wz+",
+	"s3GHPZLDdwGKgE10yGMuffQ/mpeNnb81pujJcpM9RLrRKCi8p0Pl209iJWPSWLUkSRceD0cUNNhVawma",
+	"+MRC1cRkUaFzZ203W0HpoOh4eWhzEmF4a06yUDWSXDhSpFWFmDuxPHLcEqxKLfGwna2QMzxdGog/ePn7",
+	"yVCqbZJTAp8Ue3kajdBq6rW1NsnllB7mWyvahozrkskpsQ6yJF2I7MWQG7eHRG2wJgAZJtDDwsS6/Ptc",
+	"gNIgz2IQFkxHLBE59CpxLbDm6udZJlxPLBHE7TBbznKrNgfIRHMtJG/r2j+biFo7LP1PB0iNA+Ubbqkq",
+	"Ci9aKnZ99fbFf4YKvtZBBBY6cBkncR+uHGs7y7O5gmCgy47LBsrNjAYlknIn8TrSsp15Vd+Vpmwdyt15",
+	"rFwzZH/6ikzaBnv2JFWjRA5/dEF+eRckUG8Jr9F6y45HC6R4iFvGAV+Ns2ADHSx3pml3BXDh0l58k/ig",
+	"X+qXlLqE53omqJv+2vbodthK0jFL5zl+CUSJwlbHe6XudX1c1fF2JnW+et53ALOiwTZBWeErTuS9aHr+",
+	"RjD1c0ZG+xOhm1+yv0UbOKDWbLqHCtuFMJWMmYe5csJcK8rcMl5b5Raf+HSWmC/+5e8HL35aHFf+1wpa",
+	"U/7pTKixmabXhwAusv8s4EU6z6Qab4MuWmE4ngUQ1Ntij2GhsI+xtj9Xr1DIjb0kMPIm8bESi7J8I2Zk",
+	"MTHuQZqPSHvI+4jNMkE6jlKHCngnuuwCP8R8OXxW+ZVD5iwmaVI8XjsTcy1YLHIBTUBBqAZvT9jPP+3v",
+	"s3//67D76rB70Ams3HYB+zNTlGEbaowYQHB/0XUq/gAPaLPxbwf9y19uBv3ry/7N6fur/uD347OI8XHa",
+	"w3xjXueucemyokgss26oDvdfmXO3xukGjxn4GpTRZf/y8vT8fVEGSBOg6be/WHAJ0zZKsyZhOqlJDxkm",
+	"E6E3rzpsrnKZNOUsMy5Bxdm2N6lYhyr67e3xzUX//ZvT9++A0Id4EMxw0EXhsqgHRRYVmBmj4+Ozg+Le",
+	"MQrAOwkVz23mtY249YVdTSSOSCp8K6iJ4TpXxBKxG08fhnhqwg3HRJrx2MIMz0DFqf8JqzdAMuKbF1xs",
+	"dl5rPjhYyYV5xXj17N4eyvMsafVaL6ENgn5TNZtn8l4oCspxr0OE0C3OZKpmfg6aK5YZVdpgqwXuzjFD",
+	"ME7neUBBciluBparEpuQNyI8Vn28upvj/QbL75v8qJDx1KxtTO1MZHj3He967hCqX/LSZ70/nwl1+oad",
+	"pEqJYe71zLbfpek4EQH7TQ6zVKejPGDvZH7GbwP2q1gOk5TfBazb7XYKQ1tA0UvASht9ebeXrpkjs8Ez",
+	"PoR+G5GMUAPVSsYX028G/CBuLwGdzsaZEMZUe2NMRc5XzWjJjLevzq8uQBG1VBesHB97mnGt5xk35wcI",
+	"rLI2WtiArLM//9NR09g2d8faH8St8TFUB9TO/IVYEiUogeQLSP6UKz4WU1Ga01lBANv0zDAuibX67gWm",
+	"eAn7ZAYt3qcllF666UfQlBkQDuEpaoLTptP4V+LWp6FwDO828YOGmzxmuPVKlftK0rBdrbt3rN4s2h7t",
+	"yPBccXjBl5pJBbiAro9IXbEEUdUX2i9oc1jEoYlBL6sNcmErYLV2yhKJxp4mSBqfzXTATs5OcW2hkjql",
+	"D0kh3fgEs1Sq3IqfWuE61nYHRuBp7cJkmpV7n94Bk1+epXomhnnR5haYa97QIu7gyzY2FnQe/iFzHovk",
+	"ZSrj4Z5ms7vxy3TG2hXddgBDByyRd6IiDt8s8A4mAUvYsFwHb0/0HiRH8O/shfmIvf7p8Gf273/9R/eA",
+	"pfAl0JkH4pDASWbqkmYmICISLulK2H78ArwwH1pjFwUOb9teF+k8iclj43EPGmyMLxGLmIlPQwErwCwg",
+	"Wro4BDZ84GsqdbU6l0mzdk1A1BhGmGu6lnl4yz1Cc+PfsL+NC3xr0zb26FC0jEWFW6HTg2cDV1/FaCfM",
+	"P+B4scpjRYN7zu+EJhoCY46ioMqy47BFqaLkjBMvL8478/PW54+f/z8AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -1868,10 +1868,739 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The webhook endpoints
+         * @description Every webhook endpoint, oldest first, without secrets (docs/webhooks.md).
+         */
+        get: operations["adminListWebhooks"];
+        put?: never;
+        /**
+         * Register a webhook endpoint
+         * @description Registers `url` to be sent the events of the listed types, each delivery signed (Standard
+         *     Webhooks) with the endpoint's secret, which this answer shows once (`whsec_…`). The URL must
+         *     be `https` on a public address (`WEBHOOKS_ALLOW_PRIVATE` allows `http` and private ones); a
+         *     host name is checked again at every connection (docs/webhooks.md, "No SSRF"). Events
+         *     recorded before the endpoint existed are not sent to it.
+         */
+        post: operations["adminCreateWebhook"];
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsAdminWebhooks"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/webhooks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One webhook endpoint
+         * @description The endpoint, without its secret.
+         */
+        get: operations["adminGetWebhook"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a webhook endpoint
+         * @description Deletes the endpoint and its deliveries; nothing more is sent to it.
+         */
+        delete: operations["adminDeleteWebhook"];
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsAdminWebhooksId"];
+        head?: never;
+        /**
+         * Change a webhook endpoint
+         * @description Changes what is given: `url` (checked as at registration), `events`, `enabled` (`false`
+         *     disables it, `true` enables it again, also after keel disabled it for failing:
+         *     `WEBHOOKS_DISABLE_AFTER`). Deliveries already queued go to the new URL.
+         */
+        patch: operations["adminUpdateWebhook"];
+        trace?: never;
+    };
+    "/admin/webhooks/{id}/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Give a webhook endpoint a new secret
+         * @description A new secret, shown this once. Until `previous_until` (`WEBHOOKS_ROTATION_OVERLAP` from now)
+         *     each delivery carries two signatures, the new secret's and the old one's, space-separated in
+         *     `webhook-signature`: move the receiver to the new secret before then. A rotation during
+         *     another's overlap drops the older secret.
+         */
+        post: operations["adminRotateWebhookSecret"];
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsAdminWebhooksIdRotate"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/webhooks/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An endpoint's deliveries
+         * @description The endpoint's deliveries, newest first: `state=failed` lists those keel gave up on
+         *     (`WEBHOOKS_RETRY_FOR`, or the endpoint disabled), which `.../resend` sends again. Pages of
+         *     `limit`; the next page is `before=` the last one's `id`.
+         */
+        get: operations["adminListWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsAdminWebhooksIdDeliveries"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/webhooks/{id}/deliveries/{delivery_id}/resend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a delivery again
+         * @description Queues the delivery again, retried as a new one: the same `webhook-id` and body (a receiver
+         *     that has it already can drop it by its id), a new `webhook-timestamp` and signature. To an
+         *     endpoint that is disabled nothing is sent: enable it first.
+         */
+        post: operations["adminResendWebhookDelivery"];
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsAdminWebhooksIdDeliveriesDeliveryIdResend"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description What keel POSTs to a webhook endpoint (docs/webhooks.md): Standard Webhooks' `{type, timestamp,
+         *     data}`, signed in the `webhook-id`, `webhook-timestamp` and `webhook-signature` headers. `type`
+         *     says which of these it is. Not an operation of this API: its schemas are here so that
+         *     generated clients have the types.
+         */
+        WebhookEvent: components["schemas"]["WebhookUserCreated"] | components["schemas"]["WebhookUserEmailVerified"] | components["schemas"]["WebhookUserUpdated"] | components["schemas"]["WebhookUserBanned"] | components["schemas"]["WebhookUserUnbanned"] | components["schemas"]["WebhookUserDeleted"] | components["schemas"]["WebhookSessionCreated"] | components["schemas"]["WebhookSessionEnded"] | components["schemas"]["WebhookPasswordChanged"] | components["schemas"]["WebhookMFAFactorAdded"] | components["schemas"]["WebhookMFAFactorRemoved"] | components["schemas"]["WebhookPasskeyAdded"] | components["schemas"]["WebhookPasskeyRemoved"] | components["schemas"]["WebhookIdentityLinked"] | components["schemas"]["WebhookIdentityUnlinked"];
+        /** @description An account was created: `method` says how (`register`, `provider`, `admin`, `invite`; `keel users import` sends no webhooks). */
+        WebhookUserCreated: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "user.created";
+            /**
+             * Format: date-time
+             * @description When it happened (UTC).
+             */
+            timestamp: string;
+            data: components["schemas"]["WebhookUserCreatedData"];
+        };
+        WebhookUserCreatedData: {
+            /**
+             * Format: int64
+             * @description The account it is about.
+             */
+            user_id: number;
+            /**
+             * Format: int64
+             * @description The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+             */
+            sequence: number;
+            /** @description Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system. */
+            actor: string;
+            /**
+             * @description How: register, provider, admin or invite.
+             * @enum {string}
+             */
+            method?: "register" | "provider" | "admin" | "invite" | "import";
+            /** @description The sign-in provider, for method provider. */
+            provider?: string;
+        };
+        /** @description The account's email address was confirmed. */
+        WebhookUserEmailVerified: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "user.email_verified";
+            /**
+             * Format: date-time
+             * @description When it happened (UTC).
+             */
+            timestamp: string;
+            data: components["schemas"]["WebhookUserEmailVerifiedData"];
+        };
+        WebhookUserEmailVerifiedData: {
+            /**
+             * Format: int64
+             * @description The account it is about.
+             */
+            user_id: number;
+            /**
+             * Format: int64
+             * @description The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+             */
+            sequence: number;
+            /** @description Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system. */
+            actor: string;
+        };
+        /** @description The account changed: `fields` names what (`email`, `email_verified`, `app_metadata`, `user_metadata`), never the values. */
+        WebhookUserUpdated: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "user.updated";
+            /**
+             * Format: date-time
+             * @description When it happened (UTC).
+             */
+            timestamp: string;
+            data: components["schemas"]["WebhookUserUpdatedData"];
+        };
+        WebhookUserUpdatedData: {
+            /**
+             * Format: int64
+             * @description The account it is about.
+             */
+            user_id: number;
+            /**
+             * Format: int64
+             * @description The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+             */
+            sequence: number;
+            /** @description Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system. */
+            actor: string;
+            /** @description The fields that changed. */
+            fields?: string[];
+        };
+        /** @description An admin banned the account (every session ended). */
+        WebhookUserBanned: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "user.banned";
+            /**
+             * Format: date-time
+             * @description When it happened (UTC).
+             */
+            timestamp: string;
+            data: components["schemas"]["WebhookUserBannedData"];
+        };
+        WebhookUserBannedData: {
+            /**
+             * Format: int64
+             * @description The account it is about.
+             */
+            user_id: number;
+            /**
+             * Format: int64
+             * @description The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+             */
+            sequence: number;
+            /** @description Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system. */
+            actor: string;
+            /**
+             * Format: date-time
+             * @description When the ban runs out; absent: until lifted.
+             */
+            until?: string;
+            /** @description The admin’s reason. */
+            reason?: string;
+        };
+        /** @description An admin lifted the account's ban. */
+        WebhookUserUnbanned: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "user.unbanned";
+            /**
+             * Format: date-time
+             * @description When it happened (UTC).
+             */
+            timestamp: string;
+            data: components["schemas"]["WebhookUserUnbannedData"];
+        };
+        WebhookUserUnbannedData: {
+            /**
+             * Format: int64
+             * @description The account it is about.
+             */
+            user_id: number;
+            /**
+             * Format: int64
+             * @description The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+             */
+            sequence: number;
+            /** @description Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system. */
+            actor: string;
+        };
+        /** @description The account was deleted (by its owner or an admin): erase what you keep of it. */
+        WebhookUserDeleted: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "user.deleted";
+            /**
+             * Format: date-time
+             * @description When it happened (UTC).
+             */
+            timestamp: string;
+            data: components["schemas"]["WebhookUserDeletedData"];
+        };
+        WebhookUserDeletedData: {
+            /**
+             * Format: int64
+             * @description The account it is about.
+             */
+            user_id: number;
+            /**
+             * Format: int64
+             * @description The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+             */
+            sequence: number;
+            /** @description Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system. */
+            actor: string;
+        };
+        /** @description A sign-in started a session (the recorded event `signin.succeeded`). */
+        WebhookSessionCreated: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "session.created";
+            /**
+             * Format: date-time
+             * @description When it happened (UTC).
+             */
+            timestamp: string;
+            data: components["schemas"]["WebhookSessionCreatedData"];
+        };
+        WebhookSessionCreatedData: {
+            /**
+             * Format: int64
+             * @description The account it is about.
+             */
+            user_id: number;
+            /**
+             * Format: int64
+             * @description The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+             */
+            sequence: number;
+            /** @description Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system. */
+            actor: string;
+            /** @description How: password, passkey, provider, totp, recovery... */
+            method?: string;
+            /** @description The session's id (an access token's sid). */
+            session?: string;
+            /** @description The session's level: aal1 or aal2. */
+            aal?: string;
+            /** @description The sign-in provider, for method provider. */
+            provider?: string;
+        };
+        /** @description A session ended: `why` is logout, reset, reuse, ban, admin or password. Expiry sends nothing. */
+        WebhookSessionEnded: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "session.ended";
+            /**
+             * Format: date-time
+             * @description When it happened (UTC).
+             */
+            timestamp: string;
+            data: components["schemas"]["WebhookSessionEndedData"];
+        };
+        WebhookSessionEndedData: {
+            /**
+             * Format: int64
+             * @description The account it is about.
+             */
+            user_id: number;
+            /**
+             * Format: int64
+             * @description The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+             */
+            sequence: number;
+            /** @description Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system. */
+            actor: string;
+            /** @description Why it ended. */
+            why?: string;
+            /** @description The session's id; absent when all ended (all: true). */
+            session?: string;
+            /** @description Every session of the account ended. */
+            all?: boolean;
+        };
+        /** @description The account's password changed: `method` is change (by its owner, signed in) or reset (with an emailed link). */
+        WebhookPasswordChanged: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "password.changed";
+            /**
+             * Format: date-time
+             * @description When it happened (UTC).
+             */
+            timestamp: string;
+            data: components["schemas"]["WebhookPasswordChangedData"];
+        };
+        WebhookPasswordChangedData: {
+            /**
+             * Format: int64
+             * @description The account it is about.
+             */
+            user_id: number;
+            /**
+             * Format: int64
+             * @description The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+             */
+            sequence: number;
+            /** @description Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system. */
+            actor: string;
+            /**
+             * @description change or reset.
+             * @enum {string}
+             */
+            method?: "change" | "reset";
+        };
+        /** @description A second factor was added and verified. */
+        WebhookMFAFactorAdded: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "mfa.factor_added";
+            /**
+             * Format: date-time
+             * @description When it happened (UTC).
+             */
+            timestamp: string;
+            data: components["schemas"]["WebhookMFAFactorAddedData"];
+        };
+        WebhookMFAFactorAddedData: {
+            /**
+             * Format: int64
+             * @description The account it is about.
+             */
+            user_id: number;
+            /**
+             * Format: int64
+             * @description The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+             */
+            sequence: number;
+            /** @description Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system. */
+            actor: string;
+            /** @description The factor's id. */
+            factor?: string;
+            /** @description The factor's kind (totp). */
+            kind?: string;
+        };
+        /** @description A second factor was removed; `all: true` when an admin reset every factor (the recorded `mfa.factors_reset`). */
+        WebhookMFAFactorRemoved: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "mfa.factor_removed";
+            /**
+             * Format: date-time
+             * @description When it happened (UTC).
+             */
+            timestamp: string;
+            data: components["schemas"]["WebhookMFAFactorRemovedData"];
+        };
+        WebhookMFAFactorRemovedData: {
+            /**
+             * Format: int64
+             * @description The account it is about.
+             */
+            user_id: number;
+            /**
+             * Format: int64
+             * @description The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+             */
+            sequence: number;
+            /** @description Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system. */
+            actor: string;
+            /** @description The factor's id. */
+            factor?: string;
+            /** @description The factor's kind (totp). */
+            kind?: string;
+            /** @description Every factor was removed. */
+            all?: boolean;
+        };
+        /** @description A passkey was added to the account. */
+        WebhookPasskeyAdded: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "passkey.added";
+            /**
+             * Format: date-time
+             * @description When it happened (UTC).
+             */
+            timestamp: string;
+            data: components["schemas"]["WebhookPasskeyAddedData"];
+        };
+        WebhookPasskeyAddedData: {
+            /**
+             * Format: int64
+             * @description The account it is about.
+             */
+            user_id: number;
+            /**
+             * Format: int64
+             * @description The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+             */
+            sequence: number;
+            /** @description Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system. */
+            actor: string;
+            /** @description The passkey's id. */
+            passkey?: string;
+            /** @description Its name. */
+            name?: string;
+        };
+        /** @description A passkey was removed from the account. */
+        WebhookPasskeyRemoved: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "passkey.removed";
+            /**
+             * Format: date-time
+             * @description When it happened (UTC).
+             */
+            timestamp: string;
+            data: components["schemas"]["WebhookPasskeyRemovedData"];
+        };
+        WebhookPasskeyRemovedData: {
+            /**
+             * Format: int64
+             * @description The account it is about.
+             */
+            user_id: number;
+            /**
+             * Format: int64
+             * @description The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+             */
+            sequence: number;
+            /** @description Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system. */
+            actor: string;
+            /** @description The passkey's id. */
+            passkey?: string;
+        };
+        /** @description An account at a sign-in provider was linked. */
+        WebhookIdentityLinked: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "identity.linked";
+            /**
+             * Format: date-time
+             * @description When it happened (UTC).
+             */
+            timestamp: string;
+            data: components["schemas"]["WebhookIdentityLinkedData"];
+        };
+        WebhookIdentityLinkedData: {
+            /**
+             * Format: int64
+             * @description The account it is about.
+             */
+            user_id: number;
+            /**
+             * Format: int64
+             * @description The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+             */
+            sequence: number;
+            /** @description Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system. */
+            actor: string;
+            /**
+             * Format: int64
+             * @description The linked identity's id.
+             */
+            identity?: number;
+            /** @description The provider. */
+            provider?: string;
+            /** @description email: linked by its verified address at a sign-in. */
+            by?: string;
+        };
+        /** @description A sign-in provider's account was unlinked. */
+        WebhookIdentityUnlinked: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "identity.unlinked";
+            /**
+             * Format: date-time
+             * @description When it happened (UTC).
+             */
+            timestamp: string;
+            data: components["schemas"]["WebhookIdentityUnlinkedData"];
+        };
+        WebhookIdentityUnlinkedData: {
+            /**
+             * Format: int64
+             * @description The account it is about.
+             */
+            user_id: number;
+            /**
+             * Format: int64
+             * @description The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
+             */
+            sequence: number;
+            /** @description Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system. */
+            actor: string;
+            /**
+             * Format: int64
+             * @description The identity's id.
+             */
+            identity?: number;
+        };
+        /**
+         * @description A webhook type (docs/webhooks.md lists each with an example).
+         * @enum {string}
+         */
+        WebhookType: "user.created" | "user.email_verified" | "user.updated" | "user.banned" | "user.unbanned" | "user.deleted" | "session.created" | "session.ended" | "password.changed" | "mfa.factor_added" | "mfa.factor_removed" | "passkey.added" | "passkey.removed" | "identity.linked" | "identity.unlinked";
+        WebhookEndpointRequest: {
+            /** @example https://app.example.com/keel-webhooks */
+            url: string;
+            events: components["schemas"]["WebhookType"][];
+        };
+        WebhookEndpointPatch: {
+            url?: string;
+            events?: components["schemas"]["WebhookType"][];
+            enabled?: boolean;
+        };
+        WebhookEndpoint: {
+            /** @example ep_5f0c2a9b1d3e4f6a7b8c9d0e */
+            id: string;
+            url: string;
+            events: components["schemas"]["WebhookType"][];
+            enabled: boolean;
+            /** Format: date-time */
+            disabled_at?: string;
+            /**
+             * @description admin: PATCH enabled false; failing: keel's, after WEBHOOKS_DISABLE_AFTER of failures.
+             * @enum {string}
+             */
+            disabled_reason?: "admin" | "failing";
+            /**
+             * Format: date-time
+             * @description When its current run of failed attempts began; absent after a success.
+             */
+            failing_since?: string;
+            /**
+             * Format: date-time
+             * @description During a rotation, until when the previous secret also signs.
+             */
+            previous_secret_until?: string;
+            /** Format: date-time */
+            created_at: string;
+        };
+        WebhookEndpointCreated: {
+            endpoint: components["schemas"]["WebhookEndpoint"];
+            /**
+             * @description The signing secret, shown this once (Standard Webhooks' whsec_ and base64).
+             * @example whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+             */
+            secret: string;
+        };
+        WebhookSecret: {
+            /** @description The new signing secret, shown this once. */
+            secret: string;
+            /**
+             * Format: date-time
+             * @description Until when the previous secret also signs (absent when WEBHOOKS_ROTATION_OVERLAP is 0).
+             */
+            previous_until?: string;
+        };
+        WebhookEndpointList: {
+            endpoints: components["schemas"]["WebhookEndpoint"][];
+        };
+        /** @enum {string} */
+        WebhookDeliveryState: "pending" | "delivered" | "failed";
+        WebhookDelivery: {
+            /** Format: int64 */
+            id: number;
+            /**
+             * @description The webhook-id header of its every attempt (msg_ and the event's sequence).
+             * @example msg_42
+             */
+            webhook_id: string;
+            type: components["schemas"]["WebhookType"];
+            state: components["schemas"]["WebhookDeliveryState"];
+            /** Format: int64 */
+            attempts: number;
+            /** Format: int64 */
+            resends: number;
+            /** @description The HTTP status of the last attempt; absent when it got no answer. */
+            last_status?: number;
+            /** @description What went wrong with the last attempt (never the answer's body). */
+            last_error?: string;
+            /** Format: date-time */
+            last_attempt_at?: string;
+            /** Format: date-time */
+            delivered_at?: string;
+            /** Format: date-time */
+            event_at: string;
+            payload: components["schemas"]["WebhookEvent"];
+        };
+        WebhookDeliveryList: {
+            deliveries: components["schemas"]["WebhookDelivery"][];
+        };
         /**
          * @description The account's role: `admin` may call the admin API (with a verified second factor, at `aal2`). Kept in its own column, never in `app_metadata`.
          * @example user
@@ -2936,6 +3665,24 @@ export interface components {
         };
     };
     responses: {
+        /** @description No webhook endpoint (or no delivery of it) has this id. */
+        NoSuchWebhook: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "about:blank",
+                 *       "title": "Not Found",
+                 *       "status": 404,
+                 *       "detail": "no such webhook endpoint",
+                 *       "instance": "4f2a9c1e0b7d3a65-42"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description keel is not an OpenID Provider on this install (it still signs its tokens with HS256). */
         ProviderOff: {
             headers: {
@@ -3949,6 +4696,8 @@ export interface components {
         };
     };
     parameters: {
+        /** @description The endpoint's id. */
+        WebhookID: string;
         /** @description Where the page starts: the `next_cursor` of the page before (opaque). Without it, the newest events. A cursor that is not one keel gave is 400. */
         EventCursor: string;
         /** @description How many events a page holds at most (50 when not given). */
@@ -6858,6 +7607,315 @@ export interface operations {
             path: {
                 /** @description A user's id. */
                 id: components["parameters"]["AdminUserID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    adminListWebhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoints. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["AdminRequired"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    adminCreateWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookEndpointRequest"];
+            };
+        };
+        responses: {
+            /** @description The endpoint, with its secret (shown this once). */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointCreated"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["AdminRequired"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsAdminWebhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    adminGetWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id. */
+                id: components["parameters"]["WebhookID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["AdminRequired"];
+            404: components["responses"]["NoSuchWebhook"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    adminDeleteWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id. */
+                id: components["parameters"]["WebhookID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["AdminRequired"];
+            404: components["responses"]["NoSuchWebhook"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsAdminWebhooksId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id. */
+                id: components["parameters"]["WebhookID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    adminUpdateWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id. */
+                id: components["parameters"]["WebhookID"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookEndpointPatch"];
+            };
+        };
+        responses: {
+            /** @description The endpoint as changed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["AdminRequired"];
+            404: components["responses"]["NoSuchWebhook"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    adminRotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id. */
+                id: components["parameters"]["WebhookID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The new secret. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookSecret"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["AdminRequired"];
+            404: components["responses"]["NoSuchWebhook"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsAdminWebhooksIdRotate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id. */
+                id: components["parameters"]["WebhookID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    adminListWebhookDeliveries: {
+        parameters: {
+            query?: {
+                state?: components["schemas"]["WebhookDeliveryState"];
+                /** @description Only deliveries with an id below this one (the next page). */
+                before?: number;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The endpoint's id. */
+                id: components["parameters"]["WebhookID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The deliveries. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveryList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["AdminRequired"];
+            404: components["responses"]["NoSuchWebhook"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsAdminWebhooksIdDeliveries: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id. */
+                id: components["parameters"]["WebhookID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    adminResendWebhookDelivery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id. */
+                id: components["parameters"]["WebhookID"];
+                delivery_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Queued. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDelivery"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["AdminRequired"];
+            404: components["responses"]["NoSuchWebhook"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsAdminWebhooksIdDeliveriesDeliveryIdResend: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id. */
+                id: components["parameters"]["WebhookID"];
+                delivery_id: number;
             };
             cookie?: never;
         };

@@ -1,0 +1,194 @@
+package server
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keelhq/keel/gen/oapi"
+	"github.com/keelhq/keel/internal/webhooks"
+)
+
+// hookReceiver is a webhook endpoint keeping what it is sent.
+type hookReceiver struct {
+	*httptest.Server
+	mu   sync.Mutex
+	reqs []hookRequest
+}
+
+type hookRequest struct {
+	header http.Header
+	body   []byte
+}
+
+func newHookReceiver(t *testing.T) *hookReceiver {
+	r := &hookReceiver{}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		r.reqs = append(r.reqs, hookRequest{req.Header.Clone(), body})
+		r.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+// wait returns the n-th request (from 1) once it has come.
+func (r *hookReceiver) wait(t *testing.T, n int) hookRequest {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		r.mu.Lock()
+		if len(r.reqs) >= n {
+			req := r.reqs[n-1]
+			r.mu.Unlock()
+			return req
+		}
+		r.mu.Unlock()
+	}
+	t.Fatalf("no delivery %d", n)
+	return hookRequest{}
+}
+
+// signedBy fails unless req carries one v1 signature per key, in order.
+func signedBy(t *testing.T, req hookRequest, secrets ...string) {
+	t.Helper()
+	ts, _ := strconv.ParseInt(req.header.Get(webhooks.HeaderTimestamp), 10, 64)
+	sigs := strings.Fields(req.header.Get(webhooks.HeaderSignature))
+	if len(sigs) != len(secrets) {
+		t.Fatalf("signatures %q, want %d", sigs, len(secrets))
+	}
+	for i, s := range secrets {
+		key, err := webhooks.DecodeSecret(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := webhooks.Signature(key, req.header.Get(webhooks.HeaderID), time.Unix(ts, 0), req.body); sigs[i] != want {
+			t.Errorf("signature %d: %s, want %s", i, sigs[i], want)
+		}
+	}
+}
+
+// TestAdminWebhooks: an admin registers an endpoint (its secret shown once,
+// never listed), a user's change is delivered to it signed, the delivery
+// is listed and resent under the same webhook-id with a new signature; a
+// rotation signs with both secrets; PATCH and DELETE; a non-admin is
+// refused every operation.
+func TestAdminWebhooks(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t, func(c *Config) { c.WebhooksAllowPrivate, c.WebhooksRotationOverlap = true, time.Hour })
+	a.startJobs()
+	pair, _ := a.adminAccount("root@example.com")
+	admin := bearer(pair.Token)
+	a.mustRegister("ada@example.com", "password123")
+	ada := a.mustLogin("ada@example.com", "password123")
+	r := newHookReceiver(t)
+
+	for _, body := range []string{
+		`{"url": "ftp://example.com/", "events": ["user.updated"]}`,
+		`{"url": "` + r.URL + `", "events": []}`,
+		`{"url": "` + r.URL + `", "events": ["signin.failed"]}`,
+	} {
+		a.status(a.do("POST", "/admin/webhooks", body, admin...), 400, body)
+	}
+	a.status(a.do("POST", "/admin/webhooks", `{"url": "`+r.URL+`", "events": ["user.updated"]}`, bearer(ada)...), 403, "a user")
+
+	created := decode[oapi.WebhookEndpointCreated](t, a.status(a.do("POST", "/admin/webhooks",
+		`{"url": "`+r.URL+`/hooks", "events": ["user.updated", "user.created"]}`, admin...), 201, "create"))
+	ep := created.Endpoint
+	if !strings.HasPrefix(created.Secret, "whsec_") || !ep.Enabled || len(ep.Events) != 2 || ep.Events[0] != "user.created" {
+		t.Fatalf("created %+v", created)
+	}
+	list := a.status(a.do("GET", "/admin/webhooks", "", admin...), 200, "list")
+	if strings.Contains(list.Body.String(), "whsec_") || !strings.Contains(list.Body.String(), ep.ID) {
+		t.Errorf("list: %s", list.Body)
+	}
+	a.status(a.do("GET", "/admin/webhooks/"+ep.ID, "", admin...), 200, "get")
+	a.status(a.do("GET", "/admin/webhooks/ep_000000000000000000000000", "", admin...), 404, "get a missing one")
+
+	// A user's change reaches it, signed.
+	a.status(a.do("PATCH", "/profile", `{"user_metadata": {"plan": "pro"}}`, bearer(ada)...), 200, "PATCH /profile")
+	first := r.wait(t, 1)
+	signedBy(t, first, created.Secret)
+	var payload struct {
+		Type string
+		Data map[string]any
+	}
+	if err := json.Unmarshal(first.body, &payload); err != nil || payload.Type != "user.updated" || payload.Data["user_id"] != float64(a.userID("ada@example.com")) {
+		t.Errorf("payload %s: %v", first.body, err)
+	}
+
+	// Listed, delivered; resent under the same webhook-id.
+	var ds oapi.WebhookDeliveryList
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		ds = decode[oapi.WebhookDeliveryList](t, a.status(a.do("GET", "/admin/webhooks/"+ep.ID+"/deliveries", "", admin...), 200, "deliveries"))
+		if len(ds.Deliveries) == 1 && ds.Deliveries[0].State == oapi.Delivered || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(ds.Deliveries) != 1 || ds.Deliveries[0].WebhookID != first.header.Get(webhooks.HeaderID) || ds.Deliveries[0].Attempts != 1 {
+		t.Fatalf("deliveries %+v", ds)
+	}
+	failed := decode[oapi.WebhookDeliveryList](t, a.status(a.do("GET", "/admin/webhooks/"+ep.ID+"/deliveries?state=failed", "", admin...), 200, "failed"))
+	if len(failed.Deliveries) != 0 {
+		t.Errorf("failed deliveries %+v", failed)
+	}
+	d := strconv.FormatInt(ds.Deliveries[0].ID, 10)
+	a.status(a.do("POST", "/admin/webhooks/"+ep.ID+"/deliveries/"+d+"/resend", "", admin...), 202, "resend")
+	a.status(a.do("POST", "/admin/webhooks/"+ep.ID+"/deliveries/999999/resend", "", admin...), 404, "resend a missing one")
+	again := r.wait(t, 2)
+	if again.header.Get(webhooks.HeaderID) != first.header.Get(webhooks.HeaderID) || string(again.body) != string(first.body) {
+		t.Errorf("resent %q %s, want the first's id and body", again.header.Get(webhooks.HeaderID), again.body)
+	}
+	signedBy(t, again, created.Secret)
+
+	// A rotation: both secrets sign.
+	rotated := decode[oapi.WebhookSecret](t, a.status(a.do("POST", "/admin/webhooks/"+ep.ID+"/rotate", "", admin...), 200, "rotate"))
+	if rotated.PreviousUntil == nil || rotated.Secret == created.Secret {
+		t.Fatalf("rotated %+v", rotated)
+	}
+	a.status(a.do("PATCH", "/profile", `{"user_metadata": {"plan": "team"}}`, bearer(ada)...), 200, "PATCH /profile")
+	signedBy(t, r.wait(t, 3), rotated.Secret, created.Secret)
+
+	// Disabled: nothing is sent; PATCH checks its URL as registration does.
+	a.status(a.do("PATCH", "/admin/webhooks/"+ep.ID, `{"url": "ftp://x"}`, admin...), 400, "a bad URL")
+	got := decode[oapi.WebhookEndpoint](t, a.status(a.do("PATCH", "/admin/webhooks/"+ep.ID, `{"enabled": false, "events": ["user.updated"]}`, admin...), 200, "disable"))
+	if got.Enabled || got.DisabledReason == nil || *got.DisabledReason != "admin" || len(got.Events) != 1 {
+		t.Errorf("disabled %+v", got)
+	}
+	a.status(a.do("PATCH", "/profile", `{"user_metadata": {"plan": "free"}}`, bearer(ada)...), 200, "PATCH /profile")
+	time.Sleep(300 * time.Millisecond)
+	r.mu.Lock()
+	n := len(r.reqs)
+	r.mu.Unlock()
+	if n != 3 {
+		t.Errorf("%d deliveries with the endpoint disabled, want 3", n)
+	}
+	a.status(a.do("DELETE", "/admin/webhooks/"+ep.ID, "", bearer(ada)...), 403, "a user deletes")
+	a.status(a.do("DELETE", "/admin/webhooks/"+ep.ID, "", admin...), 204, "delete")
+	a.status(a.do("GET", "/admin/webhooks/"+ep.ID, "", admin...), 404, "get a deleted one")
+}
+
+// TestAdminWebhooksRefusePrivate: without WEBHOOKS_ALLOW_PRIVATE, http and
+// non-public literal addresses are refused at registration, and a refused
+// registration stores nothing (and so sends nothing).
+func TestAdminWebhooksRefusePrivate(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	pair, _ := a.adminAccount("root@example.com")
+	admin := bearer(pair.Token)
+	for _, url := range []string{"http://app.example/h", "https://127.0.0.1/h", "https://[::ffff:10.0.0.1]/h", "https://localhost/h", "https://169.254.169.254/"} {
+		a.status(a.do("POST", "/admin/webhooks", `{"url": "`+url+`", "events": ["user.updated"]}`, admin...), 400, url)
+	}
+	list := decode[oapi.WebhookEndpointList](t, a.status(a.do("GET", "/admin/webhooks", "", admin...), 200, "list"))
+	if len(list.Endpoints) != 0 {
+		t.Errorf("refused registrations stored %+v", list.Endpoints)
+	}
+	a.status(a.do("POST", "/admin/webhooks", `{"url": "https://app.example/h", "events": ["user.updated"]}`, admin...), 201, "a public https URL")
+}
