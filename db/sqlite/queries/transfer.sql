@@ -24,8 +24,9 @@ WHERE user_id BETWEEN sqlc.arg(first) AND sqlc.arg(last) AND verified ORDER BY u
 SELECT id FROM users WHERE external_id = sqlc.arg(external_id);
 
 -- name: ImportUser :one
-INSERT INTO users (email, password_hash, created_at, email_verified, external_id, app_metadata, user_metadata, passkey_handle)
-VALUES (sqlc.arg(email), sqlc.arg(password_hash), sqlc.arg(created_at), sqlc.arg(email_verified), sqlc.narg(external_id),
+-- The id is past every id an account ever had (migration 00026).
+INSERT INTO users (id, email, password_hash, created_at, email_verified, external_id, app_metadata, user_metadata, passkey_handle)
+VALUES ((SELECT max(coalesce((SELECT max(id) FROM users), 0), floor) + 1 FROM users_id_floor), sqlc.arg(email), sqlc.arg(password_hash), sqlc.arg(created_at), sqlc.arg(email_verified), sqlc.narg(external_id),
         sqlc.arg(app_metadata), sqlc.arg(user_metadata), sqlc.narg(passkey_handle))
 RETURNING id;
 

@@ -2,8 +2,9 @@
 -- user's own metadata (db.UserChanges).
 
 -- name: CreateAccount :one
-INSERT INTO users (email, password_hash, created_at, email_verified, app_metadata)
-VALUES (sqlc.arg(email), sqlc.arg(password_hash), sqlc.arg(created_at), sqlc.arg(email_verified), sqlc.arg(app_metadata))
+-- The id is past every id an account ever had (migration 00026).
+INSERT INTO users (id, email, password_hash, created_at, email_verified, app_metadata)
+VALUES ((SELECT max(coalesce((SELECT max(id) FROM users), 0), floor) + 1 FROM users_id_floor), sqlc.arg(email), sqlc.arg(password_hash), sqlc.arg(created_at), sqlc.arg(email_verified), sqlc.arg(app_metadata))
 RETURNING id, email, created_at, email_verified, app_metadata, user_metadata;
 
 -- name: GetAccount :one

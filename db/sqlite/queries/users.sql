@@ -1,6 +1,8 @@
 -- name: CreateUser :one
-INSERT INTO users (email, password_hash, created_at)
-VALUES (?, ?, ?)
+-- The id is past every id an account ever had (migration 00026): never a
+-- deleted account's.
+INSERT INTO users (id, email, password_hash, created_at)
+VALUES ((SELECT max(coalesce((SELECT max(id) FROM users), 0), floor) + 1 FROM users_id_floor), ?, ?, ?)
 RETURNING id, email, created_at, email_verified;
 
 -- name: GetUser :one

@@ -229,6 +229,10 @@ type User struct {
 	ExternalID    sql.NullString
 }
 
+type UsersIDFloor struct {
+	Floor int64
+}
+
 type WebhookDelivery struct {
 	ID            int64
 	EndpointID    string

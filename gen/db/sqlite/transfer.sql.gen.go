@@ -303,8 +303,8 @@ func (q *Queries) ImportPasskey(ctx context.Context, arg ImportPasskeyParams) er
 }
 
 const importUser = `-- name: ImportUser :one
-INSERT INTO users (email, password_hash, created_at, email_verified, external_id, app_metadata, user_metadata, passkey_handle)
-VALUES (?1, ?2, ?3, ?4, ?5,
+INSERT INTO users (id, email, password_hash, created_at, email_verified, external_id, app_metadata, user_metadata, passkey_handle)
+VALUES ((SELECT max(coalesce((SELECT max(id) FROM users), 0), floor) + 1 FROM users_id_floor), ?1, ?2, ?3, ?4, ?5,
         ?6, ?7, ?8)
 RETURNING id
 `
@@ -320,6 +320,7 @@ type ImportUserParams struct {
 	PasskeyHandle []byte
 }
 
+// The id is past every id an account ever had (migration 00026).
 func (q *Queries) ImportUser(ctx context.Context, arg ImportUserParams) (int64, error) {
 	row := q.queryRow(ctx, q.importUserStmt, importUser,
 		arg.Email,

@@ -12,8 +12,8 @@ import (
 
 const createAccount = `-- name: CreateAccount :one
 
-INSERT INTO users (email, password_hash, created_at, email_verified, app_metadata)
-VALUES (?1, ?2, ?3, ?4, ?5)
+INSERT INTO users (id, email, password_hash, created_at, email_verified, app_metadata)
+VALUES ((SELECT max(coalesce((SELECT max(id) FROM users), 0), floor) + 1 FROM users_id_floor), ?1, ?2, ?3, ?4, ?5)
 RETURNING id, email, created_at, email_verified, app_metadata, user_metadata
 `
 
@@ -36,6 +36,7 @@ type CreateAccountRow struct {
 
 // An operator's changes to accounts (the admin API, docs/admin.md), and the
 // user's own metadata (db.UserChanges).
+// The id is past every id an account ever had (migration 00026).
 func (q *Queries) CreateAccount(ctx context.Context, arg CreateAccountParams) (CreateAccountRow, error) {
 	row := q.queryRow(ctx, q.createAccountStmt, createAccount,
 		arg.Email,

@@ -33,8 +33,8 @@ func (q *Queries) CountUsersBefore(ctx context.Context, before time.Time) (int64
 }
 
 const createUser = `-- name: CreateUser :one
-INSERT INTO users (email, password_hash, created_at)
-VALUES (?, ?, ?)
+INSERT INTO users (id, email, password_hash, created_at)
+VALUES ((SELECT max(coalesce((SELECT max(id) FROM users), 0), floor) + 1 FROM users_id_floor), ?, ?, ?)
 RETURNING id, email, created_at, email_verified
 `
 
@@ -51,6 +51,8 @@ type CreateUserRow struct {
 	EmailVerified bool
 }
 
+// The id is past every id an account ever had (migration 00026): never a
+// deleted account's.
 func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (CreateUserRow, error) {
 	row := q.queryRow(ctx, q.createUserStmt, createUser, arg.Email, arg.PasswordHash, arg.CreatedAt)
 	var i CreateUserRow
