@@ -4338,29 +4338,6 @@ export interface components {
             };
         };
         /**
-         * @description The account's email address is not verified yet, and this would add a way in to it: a TOTP
-         *     factor, a passkey or a linked provider account. Whoever registered an address they do not
-         *     own must not keep a way in after the owner proves it, so these wait for the proof (`POST
-         *     /email/verify`). The problem's `type` is `urn:keel:problem:email-unverified`.
-         */
-        EmailUnverified: {
-            headers: {
-                [name: string]: unknown;
-            };
-            content: {
-                /**
-                 * @example {
-                 *       "type": "urn:keel:problem:email-unverified",
-                 *       "title": "Email address not verified",
-                 *       "status": 403,
-                 *       "detail": "verify the account's email address first (POST /email/verify with the mailed token)",
-                 *       "instance": "4f2a9c1e0b7d3a65-42"
-                 *     }
-                 */
-                "application/problem+json": components["schemas"]["Problem"];
-            };
-        };
-        /**
          * @description The credential checked out, but an operator has banned the account (`POST
          *     /admin/users/{id}/ban`) and the ban has not run out: no session starts. The problem's `type`
          *     is `urn:keel:problem:account-banned`. A wrong credential gets the operation's usual answer
@@ -4385,7 +4362,7 @@ export interface components {
         };
         /**
          * @description A link flow's code for an account whose email address is not verified (`type`
-         *     `urn:keel:problem:email-unverified`: see the `EmailUnverified` response), or a sign-in code of
+         *     `urn:keel:problem:email-unverified`: prove it first with `POST /email/verify`), or a sign-in code of
          *     an account an operator banned since the callback (`type` `urn:keel:problem:account-banned`:
          *     see the `AccountBanned` response). Either spends the code.
          */
@@ -4430,8 +4407,8 @@ export interface components {
         /**
          * @description The session must show a second factor first (`type` `urn:keel:problem:mfa-required`: see the
          *     `MFARequired` response), or the account's email address is not verified yet and this would
-         *     add a way in to it (`type` `urn:keel:problem:email-unverified`: see the `EmailUnverified`
-         *     response).
+         *     add a way in to it (`type` `urn:keel:problem:email-unverified`: prove it first
+         *     with `POST /email/verify`).
          */
         MFARequiredOrEmailUnverified: {
             headers: {
@@ -4463,8 +4440,8 @@ export interface components {
         /**
          * @description The session must show a second factor first (`type` `urn:keel:problem:mfa-required`: see the
          *     `MFARequired` response), or the account's email address is not verified yet and this would
-         *     add a way in to it (`type` `urn:keel:problem:email-unverified`: see the `EmailUnverified`
-         *     response), or its user must prove themselves again (`type`
+         *     add a way in to it (`type` `urn:keel:problem:email-unverified`: prove it first
+         *     with `POST /email/verify`), or its user must prove themselves again (`type`
          *     `urn:keel:problem:reauthentication-required`): their last proof (a sign-in, `POST /mfa/verify`,
          *     a password change or `POST /reauthenticate`) is older than `REAUTH_MAX_AGE` (default 10
          *     minutes), or the session never had one (a passkey sign-in without user verification, a
