@@ -11,6 +11,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/keelhq/keel/db"
 	gen "github.com/keelhq/keel/gen/db/sqlite"
@@ -220,6 +221,11 @@ func (d *DB) ResendWebhookDelivery(ctx context.Context, endpointID string, id in
 // AdminEmails implements webhooks.Store.
 func (d *DB) AdminEmails(ctx context.Context) ([]string, error) {
 	return d.read.ListAdminEmails(ctx)
+}
+
+// PruneWebhookDeliveries implements webhooks.Store.
+func (d *DB) PruneWebhookDeliveries(ctx context.Context, cutoff time.Time, batch int) (int64, error) {
+	return d.write.PruneWebhookDeliveries(ctx, gen.PruneWebhookDeliveriesParams{Before: db.Millis(cutoff), Batch: int64(batch)})
 }
 
 func toEndpoint(r gen.WebhookEndpoint) (webhooks.Endpoint, error) {

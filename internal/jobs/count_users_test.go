@@ -22,7 +22,7 @@ func TestCountUsersRunsAndIsCounted(t *testing.T) {
 			d := engine.open(t)
 			e, reg := newEngine(t, d.store, jobs.Config{CountUsersEvery: 300 * time.Millisecond})
 			// Every kind registered on every engine, at 0 before any run.
-			for _, kind := range []string{"count-users", "prune-accounts", "prune-rate-limits", "prune-clients", "prune-events", "verify-email", "reset-password"} {
+			for _, kind := range []string{"count-users", "prune-accounts", "prune-rate-limits", "prune-clients", "prune-events", "prune-webhook-deliveries", "verify-email", "reset-password"} {
 				for _, name := range []string{"keel_job_runs_total", "keel_job_failures_total"} {
 					if v, ok := metric(t, reg, name, "job", kind); !ok || v != 0 {
 						t.Errorf(`before the first run, %s{job=%q} = %v (present %v), want 0`, name, kind, v, ok)

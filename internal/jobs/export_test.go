@@ -15,6 +15,7 @@ func (e *Engine) RiverClient() *river.Client[*sql.Tx] { return e.client }
 // PeriodicOpts are the insert options of a periodic kind run every period.
 var PeriodicOpts = periodicOpts
 
-// SetPruneEventsBatch sets prune-events' batch, smaller than its own so
-// that a test sees several.
+// SetPruneEventsBatch sets the batch of prune-events and
+// prune-webhook-deliveries, smaller than their own so that a test sees
+// several.
 func (c *Config) SetPruneEventsBatch(n int) { c.pruneEventsBatch = n }

@@ -69,11 +69,13 @@ type Config struct {
 	DCRIdle time.Duration
 
 	// AuditRetention is how long events are kept (AUDIT_RETENTION):
-	// prune-events deletes older ones every PruneEvery, in batches;
+	// prune-events deletes older ones every PruneEvery, in batches, and
+	// prune-webhook-deliveries the finished deliveries of older ones;
 	// DefaultAuditRetention when zero.
 	AuditRetention time.Duration
-	// pruneEventsBatch is prune-events' batch; pruneEventsBatch when zero
-	// (a test's smaller one shows the batches).
+	// pruneEventsBatch is the batch of prune-events and
+	// prune-webhook-deliveries; pruneEventsBatch when zero (a test's
+	// smaller one shows the batches).
 	pruneEventsBatch int
 
 	// Webhooks are the outgoing webhooks' settings (webhooks.go); its Store
@@ -162,6 +164,12 @@ func New(store db.Store, backend Backend, cfg Config) (*Engine, error) {
 	queues := map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}}
 	if cfg.Webhooks.Store == nil {
 		cfg.Webhooks.Store, _ = store.(webhooks.Store)
+	}
+	if cfg.Webhooks.Store != nil {
+		// With webhooks off too: the deliveries made while they were on go
+		// once they are as old as the events kept.
+		addPeriodic(k, &pruneWebhookDeliveriesWorker{store: cfg.Webhooks.Store, retention: cmp.Or(cfg.AuditRetention, DefaultAuditRetention),
+			batch: cmp.Or(cfg.pruneEventsBatch, pruneEventsBatch), now: cfg.Now, log: cfg.Log}, cmp.Or(cfg.PruneEvery, 10*time.Minute))
 	}
 	rescueAfter := jobTimeout + 10*time.Second
 	if cfg.Webhooks.Store != nil && cfg.Webhooks.Sealer != nil {

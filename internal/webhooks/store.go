@@ -136,4 +136,9 @@ type Store interface {
 	ResendWebhookDelivery(ctx context.Context, endpointID string, id int64, after func(tx *sql.Tx, d Delivery) error) (Delivery, error)
 	// AdminEmails returns the addresses of the admin accounts.
 	AdminEmails(ctx context.Context) ([]string, error)
+	// PruneWebhookDeliveries deletes the finished (delivered or failed)
+	// deliveries of events made before cutoff, at most batch of them, oldest
+	// first, and returns how many it deleted. A pending one stays: its
+	// retries are under way.
+	PruneWebhookDeliveries(ctx context.Context, cutoff time.Time, batch int) (int64, error)
 }

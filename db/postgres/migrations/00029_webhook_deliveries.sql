@@ -5,7 +5,8 @@
 -- and resend sends the same bytes even after the event itself is pruned.
 -- state is pending (attempts under way), delivered, or failed (retries
 -- exhausted, or the endpoint disabled); resends counts the admin's resends,
--- each a new job. Deleted with their endpoint.
+-- each a new job. Deleted with their endpoint, or once done and as old as
+-- the events kept (AUDIT_RETENTION).
 CREATE TABLE webhook_deliveries (
     id              bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     endpoint_id     text        NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
@@ -24,6 +25,8 @@ CREATE TABLE webhook_deliveries (
 );
 -- An endpoint's deliveries, newest first, by state.
 CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, state, id);
+-- The oldest first, for the retention job (prune-webhook-deliveries).
+CREATE INDEX webhook_deliveries_event_at ON webhook_deliveries (event_at);
 
 -- +goose Down
 DROP TABLE webhook_deliveries;

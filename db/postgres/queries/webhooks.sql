@@ -86,3 +86,12 @@ RETURNING *;
 
 -- name: ListAdminEmails :many
 SELECT email FROM users WHERE role = 'admin' ORDER BY id;
+
+-- name: PruneWebhookDeliveries :execrows
+-- The oldest batch of finished deliveries of events made before the cutoff
+-- (AUDIT_RETENTION), each batch its own short transaction.
+DELETE FROM webhook_deliveries WHERE id IN (
+    SELECT old.id FROM webhook_deliveries AS old
+    WHERE old.event_at < sqlc.arg(before) AND old.state <> 'pending'
+    ORDER BY old.event_at LIMIT CAST(sqlc.arg(batch) AS BIGINT)
+);

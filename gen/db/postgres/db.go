@@ -477,6 +477,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.pruneRateLimitsStmt, err = db.PrepareContext(ctx, pruneRateLimits); err != nil {
 		return nil, fmt.Errorf("error preparing query PruneRateLimits: %w", err)
 	}
+	if q.pruneWebhookDeliveriesStmt, err = db.PrepareContext(ctx, pruneWebhookDeliveries); err != nil {
+		return nil, fmt.Errorf("error preparing query PruneWebhookDeliveries: %w", err)
+	}
 	if q.recordDevicePollStmt, err = db.PrepareContext(ctx, recordDevicePoll); err != nil {
 		return nil, fmt.Errorf("error preparing query RecordDevicePoll: %w", err)
 	}
@@ -1354,6 +1357,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing pruneRateLimitsStmt: %w", cerr)
 		}
 	}
+	if q.pruneWebhookDeliveriesStmt != nil {
+		if cerr := q.pruneWebhookDeliveriesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing pruneWebhookDeliveriesStmt: %w", cerr)
+		}
+	}
 	if q.recordDevicePollStmt != nil {
 		if cerr := q.recordDevicePollStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing recordDevicePollStmt: %w", cerr)
@@ -1739,6 +1747,7 @@ type Queries struct {
 	pruneDeviceCodesStmt               *sql.Stmt
 	pruneEventsStmt                    *sql.Stmt
 	pruneRateLimitsStmt                *sql.Stmt
+	pruneWebhookDeliveriesStmt         *sql.Stmt
 	recordDevicePollStmt               *sql.Stmt
 	recordWebhookAttemptStmt           *sql.Stmt
 	renamePasskeyStmt                  *sql.Stmt
@@ -1935,6 +1944,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		pruneDeviceCodesStmt:               q.pruneDeviceCodesStmt,
 		pruneEventsStmt:                    q.pruneEventsStmt,
 		pruneRateLimitsStmt:                q.pruneRateLimitsStmt,
+		pruneWebhookDeliveriesStmt:         q.pruneWebhookDeliveriesStmt,
 		recordDevicePollStmt:               q.recordDevicePollStmt,
 		recordWebhookAttemptStmt:           q.recordWebhookAttemptStmt,
 		renamePasskeyStmt:                  q.renamePasskeyStmt,

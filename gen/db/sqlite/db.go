@@ -474,6 +474,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.pruneEventsStmt, err = db.PrepareContext(ctx, pruneEvents); err != nil {
 		return nil, fmt.Errorf("error preparing query PruneEvents: %w", err)
 	}
+	if q.pruneWebhookDeliveriesStmt, err = db.PrepareContext(ctx, pruneWebhookDeliveries); err != nil {
+		return nil, fmt.Errorf("error preparing query PruneWebhookDeliveries: %w", err)
+	}
 	if q.recordDevicePollStmt, err = db.PrepareContext(ctx, recordDevicePoll); err != nil {
 		return nil, fmt.Errorf("error preparing query RecordDevicePoll: %w", err)
 	}
@@ -1340,6 +1343,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing pruneEventsStmt: %w", cerr)
 		}
 	}
+	if q.pruneWebhookDeliveriesStmt != nil {
+		if cerr := q.pruneWebhookDeliveriesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing pruneWebhookDeliveriesStmt: %w", cerr)
+		}
+	}
 	if q.recordDevicePollStmt != nil {
 		if cerr := q.recordDevicePollStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing recordDevicePollStmt: %w", cerr)
@@ -1714,6 +1722,7 @@ type Queries struct {
 	pruneAuthRequestsStmt              *sql.Stmt
 	pruneDeviceCodesStmt               *sql.Stmt
 	pruneEventsStmt                    *sql.Stmt
+	pruneWebhookDeliveriesStmt         *sql.Stmt
 	recordDevicePollStmt               *sql.Stmt
 	recordWebhookAttemptStmt           *sql.Stmt
 	renamePasskeyStmt                  *sql.Stmt
@@ -1907,6 +1916,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		pruneAuthRequestsStmt:              q.pruneAuthRequestsStmt,
 		pruneDeviceCodesStmt:               q.pruneDeviceCodesStmt,
 		pruneEventsStmt:                    q.pruneEventsStmt,
+		pruneWebhookDeliveriesStmt:         q.pruneWebhookDeliveriesStmt,
 		recordDevicePollStmt:               q.recordDevicePollStmt,
 		recordWebhookAttemptStmt:           q.recordWebhookAttemptStmt,
 		renamePasskeyStmt:                  q.renamePasskeyStmt,

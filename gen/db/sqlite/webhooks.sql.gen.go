@@ -327,6 +327,29 @@ func (q *Queries) ListWebhookEndpoints(ctx context.Context) ([]WebhookEndpoint, 
 	return items, nil
 }
 
+const pruneWebhookDeliveries = `-- name: PruneWebhookDeliveries :execrows
+DELETE FROM webhook_deliveries WHERE id IN (
+    SELECT old.id FROM webhook_deliveries AS old
+    WHERE old.event_at < ?1 AND old.state <> 'pending'
+    ORDER BY old.event_at LIMIT CAST(?2 AS BIGINT)
+)
+`
+
+type PruneWebhookDeliveriesParams struct {
+	Before time.Time
+	Batch  int64
+}
+
+// The oldest batch of finished deliveries of events made before the cutoff
+// (AUDIT_RETENTION), each batch its own short transaction.
+func (q *Queries) PruneWebhookDeliveries(ctx context.Context, arg PruneWebhookDeliveriesParams) (int64, error) {
+	result, err := q.exec(ctx, q.pruneWebhookDeliveriesStmt, pruneWebhookDeliveries, arg.Before, arg.Batch)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
 const recordWebhookAttempt = `-- name: RecordWebhookAttempt :exec
 UPDATE webhook_deliveries
 SET attempts = attempts + 1, last_status = ?1, last_error = ?2,
