@@ -40,21 +40,28 @@ type pruneEventsWorker struct {
 
 func (w *pruneEventsWorker) Work(ctx context.Context, _ *river.Job[PruneEvents]) error {
 	cutoff := w.now().Add(-w.retention)
-	var total int64
-	for {
-		n, err := w.store.PruneEvents(ctx, cutoff, w.batch)
-		total += n
-		if err != nil {
-			return err
-		}
-		if n < int64(w.batch) {
-			break
-		}
-		if err := ctx.Err(); err != nil { // the job's timeout: the next run goes on
-			return err
-		}
+	total, err := inBatches(ctx, w.batch, func(batch int) (int64, error) { return w.store.PruneEvents(ctx, cutoff, batch) })
+	if err != nil {
+		return err
 	}
 	w.log.LogAttrs(ctx, slog.LevelDebug, "events past the retention deleted", slog.String("job", PruneEvents{}.Kind()),
 		slog.Int64("events", total), slog.Time("before", cutoff))
 	return nil
+}
+
+// inBatches calls prune (which deletes at most batch rows, each call its own
+// transaction) until a call deletes fewer, and returns how many it deleted
+// in all. The job's timeout ends it early: the next run goes on.
+func inBatches(ctx context.Context, batch int, prune func(batch int) (int64, error)) (int64, error) {
+	var total int64
+	for {
+		n, err := prune(batch)
+		total += n
+		if err != nil || n < int64(batch) {
+			return total, err
+		}
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+	}
 }

@@ -30,24 +30,13 @@ type pruneWebhookDeliveriesWorker struct {
 	log       *slog.Logger
 }
 
-// Work deletes in batches, each its own short transaction (as prune-events
-// does), until a batch comes back short or the job's timeout ends the run
-// (the next one goes on).
+// Work deletes in batches, each its own short transaction, as prune-events
+// does.
 func (w *pruneWebhookDeliveriesWorker) Work(ctx context.Context, _ *river.Job[PruneWebhookDeliveries]) error {
 	cutoff := w.now().Add(-w.retention)
-	var total int64
-	for {
-		n, err := w.store.PruneWebhookDeliveries(ctx, cutoff, w.batch)
-		total += n
-		if err != nil {
-			return err
-		}
-		if n < int64(w.batch) {
-			break
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+	total, err := inBatches(ctx, w.batch, func(batch int) (int64, error) { return w.store.PruneWebhookDeliveries(ctx, cutoff, batch) })
+	if err != nil {
+		return err
 	}
 	w.log.LogAttrs(ctx, slog.LevelDebug, "webhook deliveries past the retention deleted", slog.String("job", PruneWebhookDeliveries{}.Kind()),
 		slog.Int64("deliveries", total), slog.Time("before", cutoff))
