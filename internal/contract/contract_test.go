@@ -43,7 +43,7 @@ func TestCheckResponses(t *testing.T) {
 	h := http.Header{"Content-Type": {"application/json"}}
 	profile := httptest.NewRequest("GET", "/profile", nil)
 	profile.Header.Set("Authorization", "Bearer x")
-	good := `{"id":1,"email":"ada@example.com","created_at":"2026-11-25T10:00:00Z","email_verified":false}`
+	good := `{"id":1,"email":"ada@example.com","created_at":"2026-11-25T10:00:00Z","email_verified":false,"user_metadata":{}}`
 	bad := strings.Replace(good, "ada@", "ñandú@", 1)
 	if err := v.Check(profile, 200, h, []byte(good)); err != nil {
 		t.Errorf("a good profile: %v", err)
@@ -65,7 +65,7 @@ func TestSecondReading(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const good = `{"id":1,"email":"ada@example.com","created_at":"2026-11-25T10:00:00Z","email_verified":false}`
+	const good = `{"id":1,"email":"ada@example.com","created_at":"2026-11-25T10:00:00Z","email_verified":false,"user_metadata":{}}`
 	const problem401 = `{"type":"about:blank","title":"Unauthorized","status":401,"detail":"a bearer token is required"}`
 	jsonCT := http.Header{"Content-Type": {"application/json"}}
 	problemCT := http.Header{"Content-Type": {"application/problem+json"}}
@@ -99,7 +99,7 @@ func TestSecondReading(t *testing.T) {
 		{"problem sent as plain JSON", "GET", "/profile", 401, jsonCT, problem401, false},
 		{"unknown path", "GET", "/profiles", 200, jsonCT, good, false},
 		{"empty path parameter", "DELETE", "/sessions/", 404, problemCT, `{"type":"about:blank","title":"Not Found","status":404}`, false},
-		{"undocumented method", "PATCH", "/profile", 200, jsonCT, good, false},
+		{"undocumented method", "PUT", "/profile", 200, jsonCT, good, false},
 		{"body not JSON", "GET", "/profile", 200, jsonCT, `{"id":1`, false},
 		{"trailing data after the body", "GET", "/profile", 200, jsonCT, good + `{}`, false},
 		{"a body where none is documented", "POST", "/logout", 204, jsonCT, `{}`, false},
