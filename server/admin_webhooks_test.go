@@ -77,7 +77,8 @@ func signedBy(t *testing.T, req hookRequest, secrets ...string) {
 
 // TestAdminWebhooks: an admin registers an endpoint (its secret shown once,
 // never listed), a user's change is delivered to it signed, the delivery
-// is listed and resent under the same webhook-id with a new signature; a
+// is listed and resent under the same webhook-id and body with a new
+// timestamp and signature (those of the resend's time); a
 // rotation signs with both secrets; PATCH and DELETE; a non-admin is
 // refused every operation.
 func TestAdminWebhooks(t *testing.T) {
@@ -140,6 +141,7 @@ func TestAdminWebhooks(t *testing.T) {
 		t.Errorf("failed deliveries %+v", failed)
 	}
 	d := strconv.FormatInt(ds.Deliveries[0].ID, 10)
+	a.clock.Add(30 * time.Second) // a resend is signed when it is sent
 	a.status(a.do("POST", "/admin/webhooks/"+ep.ID+"/deliveries/"+d+"/resend", "", admin...), 202, "resend")
 	a.status(a.do("POST", "/admin/webhooks/"+ep.ID+"/deliveries/999999/resend", "", admin...), 404, "resend a missing one")
 	again := r.wait(t, 2)
@@ -147,6 +149,12 @@ func TestAdminWebhooks(t *testing.T) {
 		t.Errorf("resent %q %s, want the first's id and body", again.header.Get(webhooks.HeaderID), again.body)
 	}
 	signedBy(t, again, created.Secret)
+	ts1, _ := strconv.ParseInt(first.header.Get(webhooks.HeaderTimestamp), 10, 64)
+	ts2, _ := strconv.ParseInt(again.header.Get(webhooks.HeaderTimestamp), 10, 64)
+	if ts2 < ts1+29 || again.header.Get(webhooks.HeaderSignature) == first.header.Get(webhooks.HeaderSignature) {
+		t.Errorf("resent at webhook-timestamp %d signed %s; first at %d signed %s: want a new timestamp (30 s on) and signature",
+			ts2, again.header.Get(webhooks.HeaderSignature), ts1, first.header.Get(webhooks.HeaderSignature))
+	}
 
 	// A rotation: both secrets sign.
 	rotated := decode[oapi.WebhookSecret](t, a.status(a.do("POST", "/admin/webhooks/"+ep.ID+"/rotate", "", admin...), 200, "rotate"))
@@ -191,4 +199,55 @@ func TestAdminWebhooksRefusePrivate(t *testing.T) {
 		t.Errorf("refused registrations stored %+v", list.Endpoints)
 	}
 	a.status(a.do("POST", "/admin/webhooks", `{"url": "https://app.example/h", "events": ["user.updated"]}`, admin...), 201, "a public https URL")
+}
+
+// TestWebhookRefusedRegistrationSendsNothing: registrations the server
+// refuses (an address taken, in another case too; a password too short, or
+// over bcrypt's 72 bytes, which only the handler sees; an address
+// malformed) record no user.created and queue no delivery: the endpoint
+// gets the one registration that succeeded, once.
+func TestWebhookRefusedRegistrationSendsNothing(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t, func(c *Config) { c.WebhooksAllowPrivate = true })
+	a.startJobs()
+	pair, _ := a.adminAccount("root@example.com")
+	admin := bearer(pair.Token)
+	a.mustRegisterUnverified("ada@example.com", "password123")
+	r := newHookReceiver(t)
+	ep := decode[oapi.WebhookEndpointCreated](t, a.status(a.do("POST", "/admin/webhooks",
+		`{"url": "`+r.URL+`", "events": ["user.created"]}`, admin...), 201, "create")).Endpoint
+
+	for _, tc := range []struct {
+		what, email, password string
+		status                int
+	}{
+		{"an address taken", "ada@example.com", "password456", http.StatusConflict},
+		{"an address taken, in capitals", "Ada@Example.COM", "password456", http.StatusConflict},
+		{"a password too short", "bob@example.com", "short", http.StatusBadRequest},
+		{"a password over 72 bytes", "bob@example.com", strings.Repeat("é", 40), http.StatusBadRequest},
+		{"an address malformed", "bob@", "password123", http.StatusBadRequest},
+	} {
+		a.status(a.do("POST", "/register", credentials(tc.email, tc.password)), tc.status, tc.what)
+	}
+	bob := a.mustRegisterUnverified("bob@example.com", "password123")
+
+	got := r.wait(t, 1)
+	var payload struct {
+		Type string
+		Data map[string]any
+	}
+	if err := json.Unmarshal(got.body, &payload); err != nil || payload.Type != "user.created" || payload.Data["user_id"] != float64(bob.ID) {
+		t.Errorf("the delivery %s (%v), want bob's user.created", got.body, err)
+	}
+	if created := a.eventsOf("user.created"); len(created) != 3 {
+		t.Errorf("user.created recorded:\n%s\nwant root's, ada's and bob's", strings.Join(created, "\n"))
+	}
+	time.Sleep(300 * time.Millisecond) // what a refused registration queued would be sent by now
+	ds := decode[oapi.WebhookDeliveryList](t, a.status(a.do("GET", "/admin/webhooks/"+ep.ID+"/deliveries", "", admin...), 200, "deliveries"))
+	r.mu.Lock()
+	n := len(r.reqs)
+	r.mu.Unlock()
+	if n != 1 || len(ds.Deliveries) != 1 {
+		t.Errorf("%d requests, %d deliveries stored; want the one registration that succeeded", n, len(ds.Deliveries))
+	}
 }
