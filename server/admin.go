@@ -17,6 +17,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/keelhq/keel/gen/oapi"
 	"github.com/keelhq/keel/internal/admin"
 	"github.com/keelhq/keel/internal/provider"
+	"github.com/keelhq/keel/internal/token"
 	"github.com/keelhq/keel/internal/validate"
 )
 
@@ -185,6 +187,7 @@ func toAdminUser(r db.UserRecord, now time.Time) oapi.AdminUser {
 		ID: r.ID, Email: r.Email, EmailVerified: r.EmailVerified, CreatedAt: r.CreatedAt.UTC(),
 		Role: oapi.Role(r.Role), State: oapi.UserState(r.State(now)),
 		AppMetadata: jsonObject(r.AppMetadata), UserMetadata: jsonObject(r.UserMetadata),
+		Ban: toAdminBan(r),
 	}
 }
 
@@ -237,4 +240,64 @@ func (s *Server) AdminAudit(ctx context.Context, req oapi.AdminAuditRequestObjec
 		}
 	}
 	return oapi.AdminAudit200JSONResponse(out), nil
+}
+
+// AdminBanUser bans a user: the ban, the end of every session and grant of
+// theirs, and the events user.banned and session.ended (why ban) are one
+// transaction (db.Bans.BanUser), so a ban is never recorded without taking
+// effect, nor the reverse.
+func (s *Server) AdminBanUser(ctx context.Context, req oapi.AdminBanUserRequestObject) (oapi.AdminBanUserResponseObject, error) {
+	now := s.now()
+	b := db.Ban{At: now, Reason: req.Body.Reason}
+	data := banData{Reason: b.Reason}
+	if u := req.Body.Until; u != nil {
+		if !u.After(now) {
+			return nil, errUntilPast
+		}
+		b.Until, data.Until = *u, new(u.UTC().Truncate(time.Millisecond))
+	}
+	if p, person := ctx.Value(principalKey{}).(token.Principal); person && p.UserID == req.ID {
+		return nil, errSelfBan
+	}
+	err := s.store.BanUser(ctx, req.ID, b, func(tx *sql.Tx, ended []string) error {
+		if err := s.store.RecordEventTx(ctx, tx, s.event(ctx, db.EventUserBanned, req.ID, data)); err != nil {
+			return err
+		}
+		if len(ended) == 0 {
+			return nil
+		}
+		return s.store.RecordEventTx(ctx, tx, s.event(ctx, db.EventSessionEnded, req.ID, sessionEndedData{Why: "ban", All: true}))
+	})
+	if errors.Is(err, db.ErrNoUser) {
+		return nil, errNoSuchUser
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "account banned", slog.Int64("user", req.ID))
+	u, err := s.adminUser(ctx, req.ID)
+	if err != nil {
+		return nil, err
+	}
+	return oapi.AdminBanUser200JSONResponse(u), nil
+}
+
+// AdminUnbanUser lifts a user's ban (the event user.unbanned in the same
+// transaction); a user without one is left as it is, and nothing recorded.
+func (s *Server) AdminUnbanUser(ctx context.Context, req oapi.AdminUnbanUserRequestObject) (oapi.AdminUnbanUserResponseObject, error) {
+	lifted, err := s.store.UnbanUser(ctx, req.ID, s.recordTx(ctx, s.event(ctx, db.EventUserUnbanned, req.ID, nil)))
+	if errors.Is(err, db.ErrNoUser) {
+		return nil, errNoSuchUser
+	}
+	if err != nil {
+		return nil, err
+	}
+	if lifted {
+		s.log.LogAttrs(ctx, slog.LevelInfo, "account ban lifted", slog.Int64("user", req.ID))
+	}
+	u, err := s.adminUser(ctx, req.ID)
+	if err != nil {
+		return nil, err
+	}
+	return oapi.AdminUnbanUser200JSONResponse(u), nil
 }

@@ -82,6 +82,9 @@ func (s *Server) Login(ctx context.Context, req oapi.LoginRequestObject) (oapi.L
 		s.signInFailed(ctx, creds.UserID, "password", failedStale)
 		return nil, password.ErrMismatch
 	}
+	if errors.Is(err, db.ErrBanned) { // the password checked out: 403
+		s.signInFailed(ctx, creds.UserID, "password", failedBanned)
+	}
 	if err != nil {
 		return nil, err
 	}

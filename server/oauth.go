@@ -220,6 +220,7 @@ func (s *Server) OauthCallback(ctx context.Context, req oapi.OauthCallbackReques
 	case errors.Is(err, db.ErrIdentityTaken): // two first sign-ins at once, after the store's retry
 		return refuse("identity_taken", "identity_taken", "this provider account is linked to another keel account")
 	case errors.Is(err, db.ErrBanned): // only now, the ID token having checked out
+		s.signInFailed(ctx, u.ID, "provider", failedBanned)
 		return refuse("account_banned", "account_banned", "this account is banned; contact the service's operator")
 	case err != nil:
 		return nil, err

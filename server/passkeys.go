@@ -192,6 +192,9 @@ func (s *Server) PasskeyLogin(ctx context.Context, req oapi.PasskeyLoginRequestO
 		s.signInFailed(ctx, a.Passkey.UserID, "passkey", failedRefused)
 		return nil, passkey.ErrRefused
 	}
+	if errors.Is(err, db.ErrBanned) { // the passkey checked out: 403
+		s.signInFailed(ctx, a.Passkey.UserID, "passkey", failedBanned)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -772,6 +772,20 @@ type ActivityPage struct {
 	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
+// AdminBan The user's ban, present while one is recorded (lifted bans are not); `state` says whether it still holds.
+type AdminBan struct {
+	// BannedAt Example: 2026-12-07T08:00:00Z
+	BannedAt time.Time `json:"banned_at"`
+
+	// Reason Example: spam
+	Reason string `json:"reason"`
+
+	// Until When it ends; absent, it lasts until lifted.
+	//
+	// Example: 2026-12-31T00:00:00Z
+	Until *time.Time `json:"until,omitempty"`
+}
+
 // AdminSession defines model for AdminSession.
 type AdminSession struct {
 	// Aal The session's authenticator assurance level: `aal1` after a password, `aal2` after a second
@@ -808,6 +822,9 @@ type AdminUser struct {
 	//
 	// Example: {"plan":"pro","roles":["editor"]}
 	AppMetadata map[string]interface{} `json:"app_metadata"`
+
+	// Ban The user's ban, present while one is recorded (lifted bans are not); `state` says whether it still holds.
+	Ban *AdminBan `json:"ban,omitempty"`
 
 	// CreatedAt Example: 2026-11-25T12:00:00Z
 	CreatedAt time.Time `json:"created_at"`
@@ -906,6 +923,19 @@ type AuthorizeURL struct {
 	//
 	// Example: https://accounts.google.com/o/oauth2/v2/auth?client_id=…&state=…
 	AuthorizeURL string `json:"authorize_url"`
+}
+
+// BanRequest defines model for BanRequest.
+type BanRequest struct {
+	// Reason Why, for admins (the audit trail, `GET /admin/users/{id}`); never shown to the user.
+	//
+	// Example: spam
+	Reason string `json:"reason"`
+
+	// Until When the ban ends by itself (in the future); absent, it lasts until lifted.
+	//
+	// Example: 2026-12-31T00:00:00Z
+	Until *time.Time `json:"until,omitempty"`
 }
 
 // ChangePasswordRequest defines model for ChangePasswordRequest.
@@ -2428,6 +2458,9 @@ type ProviderOff = Problem
 // ReauthenticationRefused An RFC 9457 problem detail.
 type ReauthenticationRefused = Problem
 
+// SelfBan An RFC 9457 problem detail.
+type SelfBan = Problem
+
 // ServiceUnavailable An RFC 9457 problem detail.
 type ServiceUnavailable = Problem
 
@@ -2526,6 +2559,9 @@ type ListActivityParams struct {
 	// Limit How many events a page holds at most (50 when not given).
 	Limit *EventLimit `form:"limit,omitempty" json:"limit,omitempty"`
 }
+
+// AdminBanUserJSONRequestBody defines body for AdminBanUser for application/json ContentType.
+type AdminBanUserJSONRequestBody = BanRequest
 
 // AdminSetRoleJSONRequestBody defines body for AdminSetRole for application/json ContentType.
 type AdminSetRoleJSONRequestBody = RoleRequest
@@ -3296,6 +3332,51 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /admin/users/{id} (the `AdminGetUser` operationId).
 	AdminGetUser(ctx context.Context, id AdminUserID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminUnbanUser Lift a user's ban
+	//
+	// Lifts the user's ban, expired or not, and records the event `user.unbanned`; a user without
+	// a ban is left as it is (and nothing is recorded). The user signs in again as before; the
+	// sessions the ban ended stay ended. Not destructive: it gives a way in back, it takes none.
+	//
+	// Corresponds with DELETE /admin/users/{id}/ban (the `AdminUnbanUser` operationId).
+	AdminUnbanUser(ctx context.Context, id AdminUserID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminBanUserWithBody Ban a user
+	//
+	// Bans the user until `until` (absent: until lifted), for `reason` (kept for admins, never
+	// shown to the user). In the same transaction every session of the user ends (their sockets
+	// close with 4001, their tokens and refresh tokens get 401), their grants to clients end, and
+	// their provider sign-in codes not yet redeemed are void; the events `user.banned` and
+	// `session.ended` (`why: ban`) are recorded with it. While the ban lasts every way in refuses
+	// the user once their credential checks out (403 `urn:keel:problem:account-banned`; a
+	// provider sign-in `error=account_banned`): docs/admin.md. A ban replaces the user's earlier
+	// one. `until` must be in the future (400); an admin cannot ban themselves (409).
+	// Destructive (`x-keel-admin: destructive`): a person needs a proof newer than
+	// `REAUTH_MAX_AGE`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /admin/users/{id}/ban (the `AdminBanUser` operationId).
+	AdminBanUserWithBody(ctx context.Context, id AdminUserID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminBanUser Ban a user
+	//
+	// Bans the user until `until` (absent: until lifted), for `reason` (kept for admins, never
+	// shown to the user). In the same transaction every session of the user ends (their sockets
+	// close with 4001, their tokens and refresh tokens get 401), their grants to clients end, and
+	// their provider sign-in codes not yet redeemed are void; the events `user.banned` and
+	// `session.ended` (`why: ban`) are recorded with it. While the ban lasts every way in refuses
+	// the user once their credential checks out (403 `urn:keel:problem:account-banned`; a
+	// provider sign-in `error=account_banned`): docs/admin.md. A ban replaces the user's earlier
+	// one. `until` must be in the future (400); an admin cannot ban themselves (409).
+	// Destructive (`x-keel-admin: destructive`): a person needs a proof newer than
+	// `REAUTH_MAX_AGE`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /admin/users/{id}/ban (the `AdminBanUser` operationId).
+	AdminBanUser(ctx context.Context, id AdminUserID, body AdminBanUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AdminSetRoleWithBody Grant or revoke the admin role
 	//
@@ -4413,6 +4494,81 @@ func (c *Client) AdminAudit(ctx context.Context, params *AdminAuditParams, reqEd
 // Corresponds with GET /admin/users/{id} (the `AdminGetUser` operationId).
 func (c *Client) AdminGetUser(ctx context.Context, id AdminUserID, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAdminGetUserRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminUnbanUser Lift a user's ban
+//
+// Lifts the user's ban, expired or not, and records the event `user.unbanned`; a user without
+// a ban is left as it is (and nothing is recorded). The user signs in again as before; the
+// sessions the ban ended stay ended. Not destructive: it gives a way in back, it takes none.
+//
+// Corresponds with DELETE /admin/users/{id}/ban (the `AdminUnbanUser` operationId).
+func (c *Client) AdminUnbanUser(ctx context.Context, id AdminUserID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminUnbanUserRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminBanUserWithBody Ban a user
+//
+// Bans the user until `until` (absent: until lifted), for `reason` (kept for admins, never
+// shown to the user). In the same transaction every session of the user ends (their sockets
+// close with 4001, their tokens and refresh tokens get 401), their grants to clients end, and
+// their provider sign-in codes not yet redeemed are void; the events `user.banned` and
+// `session.ended` (`why: ban`) are recorded with it. While the ban lasts every way in refuses
+// the user once their credential checks out (403 `urn:keel:problem:account-banned`; a
+// provider sign-in `error=account_banned`): docs/admin.md. A ban replaces the user's earlier
+// one. `until` must be in the future (400); an admin cannot ban themselves (409).
+// Destructive (`x-keel-admin: destructive`): a person needs a proof newer than
+// `REAUTH_MAX_AGE`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /admin/users/{id}/ban (the `AdminBanUser` operationId).
+func (c *Client) AdminBanUserWithBody(ctx context.Context, id AdminUserID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminBanUserRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminBanUser Ban a user
+//
+// Bans the user until `until` (absent: until lifted), for `reason` (kept for admins, never
+// shown to the user). In the same transaction every session of the user ends (their sockets
+// close with 4001, their tokens and refresh tokens get 401), their grants to clients end, and
+// their provider sign-in codes not yet redeemed are void; the events `user.banned` and
+// `session.ended` (`why: ban`) are recorded with it. While the ban lasts every way in refuses
+// the user once their credential checks out (403 `urn:keel:problem:account-banned`; a
+// provider sign-in `error=account_banned`): docs/admin.md. A ban replaces the user's earlier
+// one. `until` must be in the future (400); an admin cannot ban themselves (409).
+// Destructive (`x-keel-admin: destructive`): a person needs a proof newer than
+// `REAUTH_MAX_AGE`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /admin/users/{id}/ban (the `AdminBanUser` operationId).
+func (c *Client) AdminBanUser(ctx context.Context, id AdminUserID, body AdminBanUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminBanUserRequest(c.Server, id, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6531,6 +6687,87 @@ func NewAdminGetUserRequest(server string, id AdminUserID) (*http.Request, error
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewAdminUnbanUserRequest constructs an http.Request for the AdminUnbanUser method
+func NewAdminUnbanUserRequest(server string, id AdminUserID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/users/%s/ban", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAdminBanUserRequest calls the generic AdminBanUser builder with application/json body
+func NewAdminBanUserRequest(server string, id AdminUserID, body AdminBanUserJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAdminBanUserRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewAdminBanUserRequestWithBody constructs an http.Request for the AdminBanUser method, with any body, and a specified content type
+func NewAdminBanUserRequestWithBody(server string, id AdminUserID, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/users/%s/ban", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -8906,6 +9143,53 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /admin/users/{id} (the `AdminGetUser` operationId).
 	AdminGetUserWithResponse(ctx context.Context, id AdminUserID, reqEditors ...RequestEditorFn) (*AdminGetUserResponse, error)
 
+	// AdminUnbanUserWithResponse Lift a user's ban
+	//
+	// Lifts the user's ban, expired or not, and records the event `user.unbanned`; a user without
+	// a ban is left as it is (and nothing is recorded). The user signs in again as before; the
+	// sessions the ban ended stay ended. Not destructive: it gives a way in back, it takes none.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /admin/users/{id}/ban (the `AdminUnbanUser` operationId).
+	AdminUnbanUserWithResponse(ctx context.Context, id AdminUserID, reqEditors ...RequestEditorFn) (*AdminUnbanUserResponse, error)
+
+	// AdminBanUserWithBodyWithResponse Ban a user
+	//
+	// Bans the user until `until` (absent: until lifted), for `reason` (kept for admins, never
+	// shown to the user). In the same transaction every session of the user ends (their sockets
+	// close with 4001, their tokens and refresh tokens get 401), their grants to clients end, and
+	// their provider sign-in codes not yet redeemed are void; the events `user.banned` and
+	// `session.ended` (`why: ban`) are recorded with it. While the ban lasts every way in refuses
+	// the user once their credential checks out (403 `urn:keel:problem:account-banned`; a
+	// provider sign-in `error=account_banned`): docs/admin.md. A ban replaces the user's earlier
+	// one. `until` must be in the future (400); an admin cannot ban themselves (409).
+	// Destructive (`x-keel-admin: destructive`): a person needs a proof newer than
+	// `REAUTH_MAX_AGE`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /admin/users/{id}/ban (the `AdminBanUser` operationId).
+	AdminBanUserWithBodyWithResponse(ctx context.Context, id AdminUserID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AdminBanUserResponse, error)
+
+	// AdminBanUserWithResponse Ban a user
+	//
+	// Bans the user until `until` (absent: until lifted), for `reason` (kept for admins, never
+	// shown to the user). In the same transaction every session of the user ends (their sockets
+	// close with 4001, their tokens and refresh tokens get 401), their grants to clients end, and
+	// their provider sign-in codes not yet redeemed are void; the events `user.banned` and
+	// `session.ended` (`why: ban`) are recorded with it. While the ban lasts every way in refuses
+	// the user once their credential checks out (403 `urn:keel:problem:account-banned`; a
+	// provider sign-in `error=account_banned`): docs/admin.md. A ban replaces the user's earlier
+	// one. `until` must be in the future (400); an admin cannot ban themselves (409).
+	// Destructive (`x-keel-admin: destructive`): a person needs a proof newer than
+	// `REAUTH_MAX_AGE`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /admin/users/{id}/ban (the `AdminBanUser` operationId).
+	AdminBanUserWithResponse(ctx context.Context, id AdminUserID, body AdminBanUserJSONRequestBody, reqEditors ...RequestEditorFn) (*AdminBanUserResponse, error)
+
 	// AdminSetRoleWithBodyWithResponse Grant or revoke the admin role
 	//
 	// Sets the user's role (`user` or `admin`). Destructive (`x-keel-admin: destructive`): a
@@ -10332,6 +10616,193 @@ func (r AdminGetUserResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r AdminGetUserResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AdminUnbanUserResponse401Headers the declared response headers of an HTTP 401 response for AdminUnbanUser
+type AdminUnbanUserResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type AdminUnbanUserResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AdminUser
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *AdminRequired
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *NoSuchUser
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AdminUnbanUserResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AdminUnbanUserResponse) GetJSON200() *AdminUser {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AdminUnbanUserResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AdminUnbanUserResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AdminUnbanUserResponse) GetApplicationProblemJSON403() *AdminRequired {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r AdminUnbanUserResponse) GetApplicationProblemJSON404() *NoSuchUser {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r AdminUnbanUserResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminUnbanUserResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminUnbanUserResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminUnbanUserResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminUnbanUserResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AdminBanUserResponse401Headers the declared response headers of an HTTP 401 response for AdminBanUser
+type AdminBanUserResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type AdminBanUserResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AdminUser
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *AdminDestructiveRefused
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *NoSuchUser
+	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationProblemJSON409 *SelfBan
+	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationProblemJSON413 *PayloadTooLarge
+	// ApplicationProblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationProblemJSON415 *UnsupportedMediaType
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AdminBanUserResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AdminBanUserResponse) GetJSON200() *AdminUser {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AdminBanUserResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AdminBanUserResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AdminBanUserResponse) GetApplicationProblemJSON403() *AdminDestructiveRefused {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r AdminBanUserResponse) GetApplicationProblemJSON404() *NoSuchUser {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r AdminBanUserResponse) GetApplicationProblemJSON409() *SelfBan {
+	return r.ApplicationProblemJSON409
+}
+
+// GetApplicationProblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r AdminBanUserResponse) GetApplicationProblemJSON413() *PayloadTooLarge {
+	return r.ApplicationProblemJSON413
+}
+
+// GetApplicationProblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r AdminBanUserResponse) GetApplicationProblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationProblemJSON415
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r AdminBanUserResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminBanUserResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminBanUserResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminBanUserResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminBanUserResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -15445,6 +15916,71 @@ func (c *ClientWithResponses) AdminGetUserWithResponse(ctx context.Context, id A
 	return ParseAdminGetUserResponse(rsp)
 }
 
+// AdminUnbanUserWithResponse Lift a user's ban
+//
+// Lifts the user's ban, expired or not, and records the event `user.unbanned`; a user without
+// a ban is left as it is (and nothing is recorded). The user signs in again as before; the
+// sessions the ban ended stay ended. Not destructive: it gives a way in back, it takes none.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /admin/users/{id}/ban (the `AdminUnbanUser` operationId).
+func (c *ClientWithResponses) AdminUnbanUserWithResponse(ctx context.Context, id AdminUserID, reqEditors ...RequestEditorFn) (*AdminUnbanUserResponse, error) {
+	rsp, err := c.AdminUnbanUser(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminUnbanUserResponse(rsp)
+}
+
+// AdminBanUserWithBodyWithResponse Ban a user
+//
+// Bans the user until `until` (absent: until lifted), for `reason` (kept for admins, never
+// shown to the user). In the same transaction every session of the user ends (their sockets
+// close with 4001, their tokens and refresh tokens get 401), their grants to clients end, and
+// their provider sign-in codes not yet redeemed are void; the events `user.banned` and
+// `session.ended` (`why: ban`) are recorded with it. While the ban lasts every way in refuses
+// the user once their credential checks out (403 `urn:keel:problem:account-banned`; a
+// provider sign-in `error=account_banned`): docs/admin.md. A ban replaces the user's earlier
+// one. `until` must be in the future (400); an admin cannot ban themselves (409).
+// Destructive (`x-keel-admin: destructive`): a person needs a proof newer than
+// `REAUTH_MAX_AGE`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /admin/users/{id}/ban (the `AdminBanUser` operationId).
+func (c *ClientWithResponses) AdminBanUserWithBodyWithResponse(ctx context.Context, id AdminUserID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AdminBanUserResponse, error) {
+	rsp, err := c.AdminBanUserWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminBanUserResponse(rsp)
+}
+
+// AdminBanUserWithResponse Ban a user
+//
+// Bans the user until `until` (absent: until lifted), for `reason` (kept for admins, never
+// shown to the user). In the same transaction every session of the user ends (their sockets
+// close with 4001, their tokens and refresh tokens get 401), their grants to clients end, and
+// their provider sign-in codes not yet redeemed are void; the events `user.banned` and
+// `session.ended` (`why: ban`) are recorded with it. While the ban lasts every way in refuses
+// the user once their credential checks out (403 `urn:keel:problem:account-banned`; a
+// provider sign-in `error=account_banned`): docs/admin.md. A ban replaces the user's earlier
+// one. `until` must be in the future (400); an admin cannot ban themselves (409).
+// Destructive (`x-keel-admin: destructive`): a person needs a proof newer than
+// `REAUTH_MAX_AGE`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /admin/users/{id}/ban (the `AdminBanUser` operationId).
+func (c *ClientWithResponses) AdminBanUserWithResponse(ctx context.Context, id AdminUserID, body AdminBanUserJSONRequestBody, reqEditors ...RequestEditorFn) (*AdminBanUserResponse, error) {
+	rsp, err := c.AdminBanUser(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminBanUserResponse(rsp)
+}
+
 // AdminSetRoleWithBodyWithResponse Grant or revoke the admin role
 //
 // Sets the user's role (`user` or `admin`). Destructive (`x-keel-admin: destructive`): a
@@ -17307,6 +17843,175 @@ func ParseAdminGetUserResponse(rsp *http.Response) (*AdminGetUserResponse, error
 	switch {
 	case rsp.StatusCode == 401:
 		var headers AdminGetUserResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAdminUnbanUserResponse parses an HTTP response from a AdminUnbanUserWithResponse call
+func ParseAdminUnbanUserResponse(rsp *http.Response) (*AdminUnbanUserResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminUnbanUserResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AdminUser
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AdminRequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NoSuchUser
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers AdminUnbanUserResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAdminBanUserResponse parses an HTTP response from a AdminBanUserWithResponse call
+func ParseAdminBanUserResponse(rsp *http.Response) (*AdminBanUserResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminBanUserResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AdminUser
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AdminDestructiveRefused
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NoSuchUser
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest SelfBan
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers AdminBanUserResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

@@ -776,6 +776,20 @@ type ActivityPage struct {
 	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
+// AdminBan The user's ban, present while one is recorded (lifted bans are not); `state` says whether it still holds.
+type AdminBan struct {
+	// BannedAt Example: 2026-12-07T08:00:00Z
+	BannedAt time.Time `json:"banned_at"`
+
+	// Reason Example: spam
+	Reason string `json:"reason"`
+
+	// Until When it ends; absent, it lasts until lifted.
+	//
+	// Example: 2026-12-31T00:00:00Z
+	Until *time.Time `json:"until,omitempty"`
+}
+
 // AdminSession defines model for AdminSession.
 type AdminSession struct {
 	// Aal The session's authenticator assurance level: `aal1` after a password, `aal2` after a second
@@ -812,6 +826,9 @@ type AdminUser struct {
 	//
 	// Example: {"plan":"pro","roles":["editor"]}
 	AppMetadata map[string]interface{} `json:"app_metadata"`
+
+	// Ban The user's ban, present while one is recorded (lifted bans are not); `state` says whether it still holds.
+	Ban *AdminBan `json:"ban,omitempty"`
 
 	// CreatedAt Example: 2026-11-25T12:00:00Z
 	CreatedAt time.Time `json:"created_at"`
@@ -910,6 +927,19 @@ type AuthorizeURL struct {
 	//
 	// Example: https://accounts.google.com/o/oauth2/v2/auth?client_id=…&state=…
 	AuthorizeURL string `json:"authorize_url"`
+}
+
+// BanRequest defines model for BanRequest.
+type BanRequest struct {
+	// Reason Why, for admins (the audit trail, `GET /admin/users/{id}`); never shown to the user.
+	//
+	// Example: spam
+	Reason string `json:"reason"`
+
+	// Until When the ban ends by itself (in the future); absent, it lasts until lifted.
+	//
+	// Example: 2026-12-31T00:00:00Z
+	Until *time.Time `json:"until,omitempty"`
 }
 
 // ChangePasswordRequest defines model for ChangePasswordRequest.
@@ -2384,6 +2414,9 @@ type PayloadTooLarge = Problem
 // ReauthenticationRefused An RFC 9457 problem detail.
 type ReauthenticationRefused = Problem
 
+// SelfBan An RFC 9457 problem detail.
+type SelfBan = Problem
+
 // ServiceUnavailable An RFC 9457 problem detail.
 type ServiceUnavailable = Problem
 
@@ -2482,6 +2515,9 @@ type ListActivityParams struct {
 	// Limit How many events a page holds at most (50 when not given).
 	Limit *EventLimit `form:"limit,omitempty" json:"limit,omitempty"`
 }
+
+// AdminBanUserJSONRequestBody defines body for AdminBanUser for application/json ContentType.
+type AdminBanUserJSONRequestBody = BanRequest
 
 // AdminSetRoleJSONRequestBody defines body for AdminSetRole for application/json ContentType.
 type AdminSetRoleJSONRequestBody = RoleRequest
@@ -3147,6 +3183,12 @@ type ServerInterface interface {
 	// AdminGetUser One user, as an admin sees them
 	// (GET /admin/users/{id})
 	AdminGetUser(ctx echo.Context, id AdminUserID) error
+	// AdminUnbanUser Lift a user's ban
+	// (DELETE /admin/users/{id}/ban)
+	AdminUnbanUser(ctx echo.Context, id AdminUserID) error
+	// AdminBanUser Ban a user
+	// (POST /admin/users/{id}/ban)
+	AdminBanUser(ctx echo.Context, id AdminUserID) error
 	// AdminSetRole Grant or revoke the admin role
 	// (PUT /admin/users/{id}/role)
 	AdminSetRole(ctx echo.Context, id AdminUserID) error
@@ -3427,6 +3469,38 @@ func (w *ServerInterfaceWrapper) AdminGetUser(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.AdminGetUser(ctx, id)
+	return err
+}
+
+// AdminUnbanUser converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminUnbanUser(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id AdminUserID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminUnbanUser(ctx, id)
+	return err
+}
+
+// AdminBanUser converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminBanUser(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id AdminUserID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminBanUser(ctx, id)
 	return err
 }
 
@@ -4294,6 +4368,8 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/admin/audit", wrapper.AdminAudit, options.OperationMiddlewares["adminAudit"]...)
 	router.GET(options.BaseURL+"/admin/users/:id", wrapper.AdminGetUser, options.OperationMiddlewares["adminGetUser"]...)
 	router.PUT(options.BaseURL+"/admin/users/:id/role", wrapper.AdminSetRole, options.OperationMiddlewares["adminSetRole"]...)
+	router.DELETE(options.BaseURL+"/admin/users/:id/ban", wrapper.AdminUnbanUser, options.OperationMiddlewares["adminUnbanUser"]...)
+	router.POST(options.BaseURL+"/admin/users/:id/ban", wrapper.AdminBanUser, options.OperationMiddlewares["adminBanUser"]...)
 	router.GET(options.BaseURL+"/admin/webhooks", wrapper.AdminListWebhooks, options.OperationMiddlewares["adminListWebhooks"]...)
 	router.POST(options.BaseURL+"/admin/webhooks", wrapper.AdminCreateWebhook, options.OperationMiddlewares["adminCreateWebhook"]...)
 	router.DELETE(options.BaseURL+"/admin/webhooks/:id", wrapper.AdminDeleteWebhook, options.OperationMiddlewares["adminDeleteWebhook"]...)
@@ -4377,6 +4453,8 @@ type PasskeysOffApplicationProblemPlusJSONResponse Problem
 type PayloadTooLargeApplicationProblemPlusJSONResponse Problem
 
 type ReauthenticationRefusedApplicationProblemPlusJSONResponse Problem
+
+type SelfBanApplicationProblemPlusJSONResponse Problem
 
 type ServiceUnavailableResponseHeaders struct {
 	RetryAfter *int
@@ -4752,6 +4830,265 @@ type AdminGetUser500ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response AdminGetUser500ApplicationProblemPlusJSONResponse) VisitAdminGetUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUnbanUserRequestObject struct {
+	ID AdminUserID `json:"id"`
+}
+
+type AdminUnbanUserResponseObject interface {
+	VisitAdminUnbanUserResponse(w http.ResponseWriter) error
+}
+
+type AdminUnbanUser200JSONResponse AdminUser
+
+func (response AdminUnbanUser200JSONResponse) VisitAdminUnbanUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUnbanUser400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AdminUnbanUser400ApplicationProblemPlusJSONResponse) VisitAdminUnbanUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUnbanUser401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response AdminUnbanUser401ApplicationProblemPlusJSONResponse) VisitAdminUnbanUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUnbanUser403ApplicationProblemPlusJSONResponse struct {
+	AdminRequiredApplicationProblemPlusJSONResponse
+}
+
+func (response AdminUnbanUser403ApplicationProblemPlusJSONResponse) VisitAdminUnbanUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUnbanUser404ApplicationProblemPlusJSONResponse struct {
+	NoSuchUserApplicationProblemPlusJSONResponse
+}
+
+func (response AdminUnbanUser404ApplicationProblemPlusJSONResponse) VisitAdminUnbanUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUnbanUser500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response AdminUnbanUser500ApplicationProblemPlusJSONResponse) VisitAdminUnbanUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminBanUserRequestObject struct {
+	ID   AdminUserID `json:"id"`
+	Body *AdminBanUserJSONRequestBody
+}
+
+type AdminBanUserResponseObject interface {
+	VisitAdminBanUserResponse(w http.ResponseWriter) error
+}
+
+type AdminBanUser200JSONResponse AdminUser
+
+func (response AdminBanUser200JSONResponse) VisitAdminBanUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminBanUser400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AdminBanUser400ApplicationProblemPlusJSONResponse) VisitAdminBanUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminBanUser401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response AdminBanUser401ApplicationProblemPlusJSONResponse) VisitAdminBanUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminBanUser403ApplicationProblemPlusJSONResponse struct {
+	AdminDestructiveRefusedApplicationProblemPlusJSONResponse
+}
+
+func (response AdminBanUser403ApplicationProblemPlusJSONResponse) VisitAdminBanUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminBanUser404ApplicationProblemPlusJSONResponse struct {
+	NoSuchUserApplicationProblemPlusJSONResponse
+}
+
+func (response AdminBanUser404ApplicationProblemPlusJSONResponse) VisitAdminBanUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminBanUser409ApplicationProblemPlusJSONResponse struct {
+	SelfBanApplicationProblemPlusJSONResponse
+}
+
+func (response AdminBanUser409ApplicationProblemPlusJSONResponse) VisitAdminBanUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminBanUser413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response AdminBanUser413ApplicationProblemPlusJSONResponse) VisitAdminBanUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminBanUser415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response AdminBanUser415ApplicationProblemPlusJSONResponse) VisitAdminBanUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminBanUser500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response AdminBanUser500ApplicationProblemPlusJSONResponse) VisitAdminBanUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -11086,6 +11423,12 @@ type StrictServerInterface interface {
 	// AdminGetUser One user, as an admin sees them
 	// (GET /admin/users/{id})
 	AdminGetUser(ctx context.Context, request AdminGetUserRequestObject) (AdminGetUserResponseObject, error)
+	// AdminUnbanUser Lift a user's ban
+	// (DELETE /admin/users/{id}/ban)
+	AdminUnbanUser(ctx context.Context, request AdminUnbanUserRequestObject) (AdminUnbanUserResponseObject, error)
+	// AdminBanUser Ban a user
+	// (POST /admin/users/{id}/ban)
+	AdminBanUser(ctx context.Context, request AdminBanUserRequestObject) (AdminBanUserResponseObject, error)
 	// AdminSetRole Grant or revoke the admin role
 	// (PUT /admin/users/{id}/role)
 	AdminSetRole(ctx context.Context, request AdminSetRoleRequestObject) (AdminSetRoleResponseObject, error)
@@ -11407,6 +11750,79 @@ func (sh *strictHandler) AdminGetUser(ctx echo.Context, id AdminUserID) error {
 		return err
 	} else if validResponse, ok := response.(AdminGetUserResponseObject); ok {
 		return validResponse.VisitAdminGetUserResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AdminUnbanUser operation middleware
+func (sh *strictHandler) AdminUnbanUser(ctx echo.Context, id AdminUserID) error {
+	var request AdminUnbanUserRequestObject
+
+	request.ID = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminUnbanUser(ctx.Request().Context(), request.(AdminUnbanUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminUnbanUser")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AdminUnbanUserResponseObject); ok {
+		return validResponse.VisitAdminUnbanUserResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AdminBanUser operation middleware
+func (sh *strictHandler) AdminBanUser(ctx echo.Context, id AdminUserID) error {
+	var request AdminBanUserRequestObject
+
+	request.ID = id
+
+	var body AdminBanUserJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminBanUser(ctx.Request().Context(), request.(AdminBanUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminBanUser")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AdminBanUserResponseObject); ok {
+		return validResponse.VisitAdminBanUserResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -13352,504 +13768,517 @@ func (sh *strictHandler) RefreshToken(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7P3pchu5ligKvwqC34kQ2Z2iSGqwTUVFf7RE2bIlS0VJdrk26zBBJkhmKQmwEknRrArf6F/3Ae6/+wJn",
-	"v8d+lH6SG1gLQA5MTho81PaO6C4rmQOwsObxr0JPjMaCMx7JQv2vwpiGdMQiFsJfDW/k8xvJwtNj9afH",
-	"ZC/0x5EveKFeaJCJZOGWJL5XLjgFX10b02hYcAqcjlihXvC9glMI2R8TP2ReoR6FE+YUZG/IRlS9jn2i",
-	"o3HACvW9mlPoi3BEI/UQjw72Ck5h5HN/NBkV6lWnEM3GDH9iAxYWPn92CkeCS8ajo8BnPMpfXg9+I75H",
-	"+qEYEfdV85rsjEPR9wO208Pnpbtg7fhwZ90tFG57nT923zzrVoYfn99e1/iH/U+/VnvvXzTUVuinM8YH",
-	"0bBQP9iDnZk/473JKPT5ALbWvFMbm4RShPPb+jBkISPRkJExHTAiIxpGsg4XXM4+RZ0ePOgS0Y/v6rK+",
-	"CBkpijH9Y8JKZfLBj4ZiEhE/cuAuzqZMRoSpL8syaRB8C4mGNCK+JFxERHBGbhkLyIDeMXVxr1KxwPtj",
-	"wsJZAnq4+nxQ/fpzw/zvj3tC58wf+dE8cF6LKRlRPtMbIRS3PxSBJwmNyEjIiBT3K2Q6ZBw2NfDvGC8t",
-	"2kYAn0nuwmN9OgmiQn2/4sRbUn+M6CfE11qlshJ7T2gvEguoqg+/xWh7eXF1TXZGfboTiWjsEhFqVFaX",
-	"8OaFWLw2+v46enH3cXQy+zg6Oej98n6v98v7KrsH7l5SKW/ZLH9nY/wxS5F49RvaQyjufI/lEN+1Iij9",
-	"65YkaoEOoZL4nLgXp8dHncvWxfvT42bratFmzNNLt/S/QtYv1Av/v52YN+/gr3LHLO6dep9abYv9MWEy",
-	"lwWq5boh/t7xPZfQSTQUof8nI4r3AeV3QzGVLCSRIO7FZefs4tXpu85N68wlUz8aPvRInr3+ufau+Uvj",
-	"/PKs+WbvYv+Xtwe/tm5Ofq3d41g+sO5QiNtFG2XcGwufRw8QSGMaRSxUj/1vNu78o7L9gm73f/urtvf5",
-	"fxXmV/RZvUqOlRxBYdnriQmPXlLO1cuVZOUR48Cm6Hgc+D2qlqskUDdgo//8Xaq1J6CldhVRPyjUC9HQ",
-	"l4TiCxWr7cJLD4l6Je3hyUkW3vk9tiWJGLOQRsBvfS4jyntqoXv9Gn3Rq7JK95m3Sw/2t/dqipVFNJrI",
-	"Qn2vsusUIj+CY9JL15+J9zoJeV2x/Lpec10vaVvf+HkDrFXPI9Tmz64XMo/xyKcB6Q1Z75Z5REwih3Qn",
-	"EaHc7o8MqQEFQMAAqAg8ss13qNJXdpRaInf+8r3PO13K3RKhHO/vUg6vUIw/nHD1jTrhgkgmpS+4FqZl",
-	"oslcrXhLElcBw21zXxJ3BUBcJTqnoeCD5JYGLJLwfdyHL/iWJBM5oQGhXE5Z2ObFvUq1RPp+KCOHSEEo",
-	"rFUJXnbHQhKyO0YDtWtBKJ8pSTzVEjxKga/c5upQQG87ZjIKJ73Iv2Mt1p/I+yAlIDZAtWWp5q/CHQ0m",
-	"Ofhqt6cW3hchgQfl/bFSPU4suS7BSnXjtr0RKVPxOgUU3ODy5SuuzIgPpDYTE0IH1Od4HKSI8jf1Qla6",
-	"96ZamYWts7/sZpJbfQwSbEjiNpKH7JKiuwLKrpNDDaM+jW8oOUSETpv3QY/0JfFihIxxBfVPePeWJAGV",
-	"kSI90df660iy4I5JdTAi8BhopLzN3VazcXP9unPe+KXTeNV065pKc9a0EHhuzDfSh+vCmjgyWTpiRItQ",
-	"RItSksaSaPVvQlmjPl2+YspxeYQzptRucsdCv+8zj0jWE9wzCq7iytTyXnuTYmwEtO777e0q9ZE19phE",
-	"2kciKJBpNAhYSEZ0BvJmIlmM6aRxeVqHyxZYRRE6hJIR7Q19zhziK5khbhknAe3dovyQPTFmbe7CE25p",
-	"CdJnaPWQALz1p8YslIJbCRIfUJunTkjRL5kOhWT2lLQp6FIa1JYRXYoRtHmR8VAEhNoXJ4wa+PjMNWT1",
-	"knqvaMSmdPZgFYoR6Q/4ttqxVppJT0wCD7bQVWRNe0OlVYHcJ8kHgNI3QcH9Si1GwZfUI2YTFu9oV6kb",
-	"3YDy20fTm+b25/meRiulVzh47OqfhrAoJywMRXiobhv6fECmVCoFgkbMK5OrfEiU9cloW+MRTsawVF8Z",
-	"T3c0AM0cViYL9X/8Vej7LPAK9cIOG6mHQKDDKwujiYTTUztRvxHqeSGTkshJb6iMMerR/7/+bLknRoXP",
-	"v23ESirpczRbftJzTEBjRIO+CEdKAw5Jn/qBJAAeAC+cA7q8WmzgyyjUys0q9S7nOADY4JaA93e0w2vE",
-	"IurRiJrj6KRXS5UJ0vetto4utqJ+WLJeyKJOl0q/V9L8X522z324nfZ66qSAr60PvPkNN2HtCpbLcO/h",
-	"ehEJEx9F51cIsJZ10jo5Is/2X1TJv/65W66Va1uSvLm6eIfkRYpuFvxaH0LxTbrCm2mtSPQmIwVE/WaH",
-	"JPeBJy54P/B7D6U7JQC0xQS8AD6vaSgIGfVmhH3yZbShXvEiJhi70CelFlyyMpD1qvGUFJMDcDXV7zfc",
-	"SLWL8IGWOapq2XcsUNW+A6P9s1NgaRDl7wclc9LS3pIZnpsykeAnLc8NhjGiLoLlesv4/c2mZuqzSsTZ",
-	"tS/eOCxoexJv85HMJRL4/Jb0AzHdkqQnPIZEnSAvUJrSoPLTyyZF41dwV67brRNroSLEAbruPNiRySi1",
-	"WotvWJ3ot3lidUmPivamSJ/3UD9VamuX9m7N+lb7POpKbcSH3RSlucT4x0pl0vSjIQuJHDOuhYJamlb6",
-	"0B3eRObzcOXCbHRIU+bH9cX1pTU+kHUckpCNkpD9xlnfA3YGrPEUBHc0u6ZKAj+Cj9Jqngm+p6jD+KoE",
-	"nDpITn3HIZlwoB8fOGLIvgvAz+2TxkyATMGqwE2t2j7QZxJJ1e2SVCtzn7DyDV0kELvyIzAoi9Y/gadB",
-	"JJ1JIkUJD5lHLOQ0QC3pXoe8gd2T0JfNh8kVC+9YSHABT3YuV2LE0Ibpo4wR3MpYFh4m4YNuVDkUU2Vv",
-	"4Cq1o9fq3h5BtbbvMwm+QHxbIAYSwHpGZQSOk8egG18CVhiXFxjmdTIIKfBnRBuwk0TwfRBIb0j5gBlS",
-	"YPROB4utlyHtfbAQ/UBnp48F0bSmAoCd0pmiRCUOiYKwZBFEhaWcitAzmov5e6cvwoGISg4SszkIS5ng",
-	"efP0C27Z7LuSGXg0Q3UyXGQAQ4pcWKg44JrjguDufS0z1O71vpHPnImBz68iNm4xzw/ZUvtkM5ts/s05",
-	"e4szIUwMcyCYJJx9irLLe1D042+l+K/03mr1nWactSlFP3bblb6am/ZHiGdzb6F24oIHTcnCRae8nltX",
-	"MVOgvzZ3z08acezIav2g6/iRhEQx/CweQyKwg+ewxBhaHL+xCyDq+xdhawFCuG2eXlKOAZTUyKZDP8D3",
-	"Gt1gSiWZcCUBFNtcstisaURWWUaHNjDNuMc8ovSUmTKo8Kh0EpfVHSE0HNCIhXZtEF3eq1RLEMpGDUIH",
-	"stG4Oj9pgPW8GED35Iz/tk6EH2z0Bxv90mx0GQFlXUszpeRCzosvUe1rc9RbFftSdo1QR7h4gSsdUG2+",
-	"wgP1dFy/BMmufpjMFShah1deaNFp84TKrw0VEZo7M8H/UjrXgGRTDUhR54CSaqXNRz6fREzGZ2SwAy3O",
-	"IfUgb7YYmwzGM2cMI4ASArqnMyJom1uTw94OLsXTYx0UNoE+SZG3xs6DxF5QrMEH1MVSuc3z97w04SEW",
-	"I2eid/vw1DYhMEdX50kJj8k6hMcpCVlPKAEIVy1IJzwQvVs0yawgyBCEJoVH4qMBbnQ5F9U3PbKZtiVT",
-	"3jxf6sXUQckBLDxpnJ7dtJpXrgYh3A9wVLRNSSimDoGXgU+kDag4IyGDgyqT04hE9FaZSiJ+lkx4pFhK",
-	"+gwIGjZsHGFAErLYppyFpC+CQEwlMq7k0UBqtR/pZescG6RHPEi3lJ9hR3yZxwliULsxJj66LvNDoP8Q",
-	"6H8Xu+iHhPzSEpKcKGAdN8+a181UXQZkIbsOoYGy3Noc2K2rOKuLKfixrZll+CvQTbPEDLKhhE4G3izL",
-	"vD+D/B754JdlDWXS4JAUV3VJwnTPJlwkM+304yM6I4IHM4i75lGmuRaIgZhELuj18+U/h+g4QI9tm3cZ",
-	"DVmYSBvFJDAJFgFUrHhiCb7iR+K1GJVgG5QMF1N6lQpn9posE8PcwIUifhX3nEfYH/kbf2M37vctwx/m",
-	"SGzz9XMsNnUkGqX/kR2JMU02551/P1yI/5YuxB9+tS/jV9NU+E5cTXpDXf7+QGWOC6Lr4NGj4kud0bsZ",
-	"Mu3FyPRORORETLj3tDFt0NiHVGL9dnLlJN5TOQbXMVNS+0h47OEQgzxzD14IPpK6Oj32aaywywEOb1Pu",
-	"bQIPKvYjXyqYeN8FdI37Z8JvuZhyJ95isqjApOAWaeKpqQhvJRG8x0qJM8Akv0eCP3KE7wZN08smRdQd",
-	"YkYAJrAGcBJmJl/vkaBmUjm+J7jZ9JM4Z933EiDSHQceCULaB/E9Aci4TRbBJ9HN4IEAylYbgVLpYx+E",
-	"bxli70T+mhV7g3KWwSQEh0umh0OSEh+n9MmgmWnEEPtBmYySggRK7xKiBNV7Oh5rlXzzCrWvgaa528wX",
-	"KskoQ8h+Z70oli6JY7hCJfGRjkGrnN8TtQf+XawqLyD5G8keS86qT3/jpG2hMw8I3TLkkWAxxbfZTiPf",
-	"OFyyywWtgwviMYVD4UyxQj8q5YAuwsU9GGohk2IS9hihEX5Bd2P5hqGG+eS+JEMWMgCH1i8er2LCNEGS",
-	"ibo1w+m+6VRiXya7muSu37F2JGi4mEC8qPIB23LVKgYk9y540EckL/r9B55QvJKQge3POO3a0gJf6tqC",
-	"bxmHL7NbiCYhxx0U3Q/Nl42b69fvOq3Lzumxi6JYssjAcRYI6l0LcUbDAXvEMm8od1VYcafrGkxntfXB",
-	"WE1FkvG1TbQMroUguOIvUqU9txlEii2JuwJQzqcnPCQH/W+UnaApLAGPvEAMi60a3a/J6If3XvqJCLu+",
-	"5zG+AEk+OwVIp7nUYfDlS4NAuS8xA+fp1vRo5WuJJQNP0FrllgStIFs0yQVnZMai2EWaOY42t/q69XYm",
-	"Vu5CjBEr3XWa1yQMGY/sQuqpVABfkr7P0SPb5tFTOIOha9AGEVrzGfDPSuJHkgV9pcjktC7BZVOSjO4r",
-	"QD1ehB+BsizCf4WByRtO76gfKKH1GP1TsI7Pl6Q7kTPszab0I3OK8pCELApnhPYjzQsjX9nVnLTU9e2G",
-	"ur5ZH5UUt4E9keSmnrafit0vjUiPjmlPiZciRNZ64WwckT8mbMIc4r5uXL3u/HzTvGm6DqDvJAhKZdx1",
-	"Ahp8MuqC08G01sFekQngQMDbKQwZ9XTT3STk5jodXum3RIJMqR+Zzq5wCj4flFPNSpc2IVUQuBaN8Tin",
-	"nSJmV+oCdzfURVidSLiOLj1HJC/24yQhoQTeDoTX3JLSNuQEun1gFyE/Gra5C70xdHrBXHcRF1MHk7k6",
-	"qAjalJ4MpwonAZO6bUZdUTd8r+Mx7isKMV3/Eg07UR/FNjP2azPQlBK67EVjEg11Hw/IeGjzYuvkiBw8",
-	"23tB/vXPvXK1XCtXHXIxZvz0mBwJzlkvIkfqIP71z134+aDkEBfRqaN3bZImcBHgKIfoVJzIxJSSTIOp",
-	"0m0BzLpEVEx5HrwOiWuatyDYEVNPj9sc4aXLYikSrgM+Lwk8b+L5jPcY6TLpe8zWosYdk5MZHVE4kRE6",
-	"/ttc8TVfykm6wlk/2J0Rl/45dkuJpUEgWS/NbhUPzYMkOLU7BQ31EES8OsnOUanHBrp4EW5T92tU6GDf",
-	"EpcUEwzd2rVwtzOHD21uenNB+mp3pqN/2g3YnlQqu713jfMm/It1zk7fve28/NhpnjdOz1yHiH5fPaRz",
-	"3UpEhLa5pBUiflRvc1NjqRaAReOhGJml9JV0UOyRUa902Oau8Xd3IqrPdCq0sNMOWKkkl5LQc0XpIe2p",
-	"8zYhSnVPIGQE7zWg0hkFmQNRr1br5XFCXFo85rfhrLc5xNs8dohpTDHrS5CdJeBEc8/SHN87Eyid1L8X",
-	"92id68IKbGxJy16RXU3aKWm8I06K4lwlj5jrEJcL3mPITC7fHjVJb0iDgPEBKz/e6sU55bMjxWkeK7ce",
-	"s8Ft50XbeuGRpfVeLeGCUFaY2ohpmSWfTlaf+HcsWT9AiqB6gUmCqWolMoXq4BBUuQwc4KghVR6TUx0C",
-	"KXKzNtc58ock9AfDSL/cE0DU8OgSEU++TQkPyNXkoQhGpsn/Y2CYMQiYffPfF92uk7gDzI8NJpxUK8nd",
-	"m8DSrc89UjTgSTYQQ1UIMDV+roQpHznYGBdsfJcop0PXPnvMjj6Lm6XM+Qzrps+MkoLfU5+GezSEOZzb",
-	"Kzih9EkYj+Ajd1ZKOG7nHbZDEXh104LoezuB9R3Th3NbTALecqZH4rk0ithorDgtKpC+rXv7+7DaJXvV",
-	"RobJziu6UHXSalw3O2en56fXLhmz0DJRqnXO7qR3y6I2H6cS4kc0VIqo+2lbaXzbIY3YNnhvUdXT33Cg",
-	"X1mEqm13ZjzAMt250TjDZKLDo5vbWMZ1rJBsc21tKMwxrL/0vfH6G25HSjw0XkiJrlrAY4PwknUvb8A1",
-	"qjHeplb3ZCh77kvp8wHk+KHNmwiTQSAMdpSxFz58+LDdSFQYpZvj5NkJN1xOxmMRRsw7Z55Pr+Gexw3R",
-	"2Oa62dY9G0Vq9pNHYBdNYNUElv1F4zRYlZJtxwqM+kPS438RPqhM6u8Wqfk3iIZg9nBOTCQvpjFfwTgf",
-	"nLB1XfdLVScLMtXBx293j9NmGmf5c3D04rSjQ7MXERIq5SRUh0ICdseCuqlXQ1FDE92/sILL/pDZWSRE",
-	"mTQSjZwl6dEwnCmNiOrOngH1R/Aa6y+mo9Al4EV9Xn12UCfueAojJEQ0Vv8Z9an6z3B6q/4j8T/qMNzD",
-	"lBPUwpGOwnpfwQiDTNli0FKbg5M5uAuwdDMBFtg+GTCudYE6oSSkvmQwAwn3Di8NxJQp/muuV7XTLKAy",
-	"suBA/U9BrdE4q8U1sAqczCuRkQ4fEShbhZEH2pkN7jUso40XY6tw2rwYsn7I5JD4xlnGuJLF/yiotRQc",
-	"9Z9a4bfEGDK8MjepyCk0TPAUZk54vvoSDS5DpQ+hhdangWROYZy49Jel0r/iL5sXpT8bx2bnxzbFzrB/",
-	"mBf+Zu8T3d+hu5taYuTf6UznDZZoc8qzveEEFAD7EUQiKVrlSo2rWzp3bE/CxOAFo2TasiE9bAFnLziJ",
-	"MT4ihOa/o5F26zIHGx5ipBB4hRQjptQ7KEO2DtYiNY55W5FNiTlrxI1xyCSD9g165Eji8HVGHiyr4BRs",
-	"vUYv8BVjncmIjdTvXPDZSCC046PST89hiJ4A0KFReoBXrVI72K5Wt2v719VavVKpVyrlam3310JiYqOn",
-	"lGdlb+S9GHrJr2DXMNLvWN342Sn43oL5XuomGO5Fima8X2j049h1LUKsS7dhnZ664iEIlw6czCq4TsEf",
-	"5y8lY4jo2jqtdjhxGAvd6IvwYEQ9RvwotbBC9UWtXCnXytU8WEZa41sJS9CxPjtw2h060DrMQk1pS5Ib",
-	"ycLtxgCa+ZtBibX9A9Ib0pD2IhYq40bH9F1/7KZX3ZuEwc7z8n65spIF+JZLpJDOKZiCDkCYZRzikmJq",
-	"0gZcAvEFGttGbCRXwdDyos+xIhKGFP5OzNhcMHAvM4BTPeBoPj+mA3ZIaFeiUUmMNIEf0iDNDMlcDlS9",
-	"v1yoKT6RyJrehLfSYCWkGmfAPeyw1GX0ksn4oLrGNBIWJCjME/kZsexPQ2fZtNWH8Lb1+RruNX7Z7h+1",
-	"7WfTRuZ/eU+qA+9M5MoFVfc3WlCa1u9PmymiTK019Q1QPxZjnElB3wTdxuN4+sjCRzGilpX2NEpJZoU3",
-	"Y0lAe7ec2EQoYXQWmYZ+NMd+/yqMA8qxK07BKYQCrLp/FJjnK+b02+ec7T4JduHUm9T7smNtsk85hU/b",
-	"A7Gd/6pOssLavhNhqZ/oChEwCrlEuhnEIvsiYVhKUsQ2LthwBue/gB8s8JQJrl2iznp8V1cI5nDdDLVt",
-	"PDBavSEZjpjflu7anhNXuNdWbOFezmbGCX98vnGKPvV7fdiUw+V8V6Hzqsdb6h5laSIPXgisuAhFOmZ6",
-	"NCz0MMHXCbVFuZB54q+/jZTYytkLxOdXvUQxoSu40fDHB/IXUOgyvMU0bCq6l43ro9d2wrhbyrAWdS8D",
-	"wg9vC/OcJI8Xm+FXGRrOMGk4VwMSJ81Hs/tOnGxM5wmUTBFKLnefeH4ESuZjW2p1tPjrmHjje5h24zra",
-	"BMu5jsilf7A6SOp3cCeATYSDs61ZlNFg4cvPflhGT2kZkSIbjaOZGb7OGdriR2enygL+XXRL35ot5JB8",
-	"W2huJ6X17SG9kkWHaWKQkTlYUJUVs7Fasv3qvCtBe5V0eaXOk0ut7dka57upyeaPs7rhYiNOsY8vYMHF",
-	"XOrvYMOZKNZN62xTrmse7UzCYOVA+3Rq3E3r7F5ZcTEAhlE0lvWdHaNMlQdCDFB/3RGYMVzbuavtqH/8",
-	"l2XgP/3Pf/8fxcRrB/A99edK6KX3mQfEI+hqaOIZiXLuDaCpqxg640RUJEH1IgxZLyJDEUpGujBMfpYU",
-	"B/ax1Oz7Z7UVs+8Vwk5T31ylAMJ9WRDNLT7z3lygzY1eXAmxNIJlpiRWt6SdTRpZebEliVFQCJWpcX45",
-	"RqKJw3WMCDCe0Snrwqj/yL9jid0kRHnSTXFfZ4J5RwezoLVeMDeaBHrgTlO7cZQkNlF8nLhWffGskiKZ",
-	"6rMXBwfVg0qlspYc1quBBgypPZ3PyPnRZdzNZ9E+0GKb30Ejb87nltQWngNRL26yjHuMFMH3jaoxmNl+",
-	"JMnV68Z2bf8ABNDyBXSwD4DMhWbFFAupO4kHQ16E6ZRQJhfqc7oqIfnOtIa3HjzBcgHEkil4xgwGUa8n",
-	"PAZDacFrj+n3CuWscFqgrySMQCGjDjZ17NgCi0nop2Xcytc86FGMLuZuFza40YYgQJJGQjFm3Pdsljsm",
-	"vIh+P/A562C1Rq5qp6DZMYnZHQV5ZcAMhZekdqUAFbJoBJNn564qWOcwhCx/tNwhn8rT1JYFfRp35qBr",
-	"4LN0d848e1uPKdtJb/fnzLUtiSUv8zyXmbcb0JvSjiQEIOqfP0k4jxXnzBZOYo55M7lpnZI26BFKjRiP",
-	"y/qenV63XagTSqasG3On5GNoBIEGslr30oPq5le1HvwT2sRCINeMcWTgUjYDhakeiDliymCTpMsCMT1M",
-	"1AoVDWObhGDQKrZh/q2bk0owdEU/mtKQdXzPdUi5XIZOzf6AC2yxIuOhxZLOZNkyTIXRbjLlSge6xUBJ",
-	"rIiNzei8qHQInB3U3x400HEXHLu7nvBOw8udsq6OsifralwU6hmbXUv6lDJVhXmEC2SNEZOZjDgQZcJO",
-	"+9NbdkyOYNyl65BUSSRItVIh49DnEe0GLGEVpleXlcDpReatMiN8MpCZF0AuKaLYS4kht5SoSjrElAmf",
-	"Rf36mIZ0JOugddfhW+AsrmMrO3zjoe7KbRAjkciWBv7GAnHlGY3op1O8uVrZUFzmzYVrXW7j1PGIeQQf",
-	"hMRkyXQZmB4a5+h+rOinSLCPLawvTHksE5uoVVbsolZZQ1qnV978RHtRehV15GCQTgCx1ywN1YmmDewx",
-	"7mpWWa09K1fKlXIV3V766j/q9epvUCU3I2MRRiWdkTIO/Tsase2JZATsCAYeW8/mAHliRH1+SLgg/ZAO",
-	"RgwrYTSzSCRL5CApoFoGebKr3DFjhxfhzD3BndVwMjSFC1T6amZ9c+rPA9HXKkcZ1jOmPbYtmSJNqLCk",
-	"I8EHxF1DcXJN5EUnqGQ8UOupXqt50nJdLANOpZK5pDiedAO/54BnoGTLfwFBkCRhGK7NH8uo7ajDIdrO",
-	"q3FZEYBK4IrTyQvbHQmPHRmvRc5eXjaumgd7N62z4tXrRm3/oKhQwrjgw1JJZ7YptjJWWhcfYHrbs4Pd",
-	"A3JlrJ54pc0X5ywYClq7mN6dhM3z6zeDydFrKtjbavT8pvWhO3n15kpG0+3eOfjjo4iFaiH/+x+N7V/p",
-	"9p+V7Red7d/+2tv9/L/ydGa1nXv6NHRT1PzubYn8wfF4S9o+Dgfbnj/wsUIu47Wt7e7tH2T2UNl+8dtf",
-	"B3lLzyrhmvDmzuuYBSxil4jP99vpl/XaZDa21M2C7Wkb4BjZPGoeirs8DI7CCXMhCoe3OMSFN8A1j/FZ",
-	"wixPBH/Bj2uQIgbTy+OTV9uv37w9S4PhYG/VxuP3OXaxi2FwTxxGJWuFZwzq+mtGe++DGZJyO6wXtwFe",
-	"nrWXkd8mQnYZXruBKZ1rlhbsd1OLzgNk0+QOZDw6PNPdGtjV/m6tBle25Zj1HNK4Ojo9BYl4iE1rw1BM",
-	"OLA3qYSVLJXJGYsgCKLsK8iR3e5RyTxTSoKzhGQktANvWQqDhbgBW1Lk7++lSGw35yzi+NhGAd1k1Ewp",
-	"/32fBZ4kRU/05A7I0/LI25IENPySUYqp9X4ls6UptnKAzCVb6JEI+0IWlUnZNaIzZgd5simOW+UotzQi",
-	"QzoeM848Zf9yMeFGi8MoRBj5PX8cMId4IoqVC1J0pT/gPi9DYw7mMc8tlUlqyyTwZST1LBG1LJTcZqSX",
-	"j2kzEcMvKkNQWXqHZKTOXWnXPTHKiIPsN+fZxwrfd9w2ehOG8CVSvn4dvbj7ODqZfRydHPR+eb/X++V9",
-	"lTWWBSuNAyUS0TjXLZJM05l3yHoMq+G0Z9mkXR9meknrzHTNJkh1X1eXSa3O2+Lj1EnlJwMtCQXmpyPk",
-	"cSQ8wveJvW1wlKaiH2RIXj4Kw/Yh0iGM9oZkIISHPulEHV6iWxPxORkHtMcgVhoPwCuTq7RPO2X5JZhY",
-	"t+dts/5guO3/fhtsj7gYF1baAyOfL7EOsIxilfi6Bps6eyIZ8NiX5Z6DYnPWV5gGM7DAfD0QftJ59G+u",
-	"Lt4RsAVYSHyu5zAmK64SLcNCOmLqPmVLprnCjuH3c3ALGc0WrOlfwfPPt5QZH/XQnEC6JW0UH+3CSvUS",
-	"d2m/kgskqNR8WJzQpu8tzU6Am+ZckXA1b2GvGQ0Uk/xrZZWGuE0n/Yvbh1RmJHvQf20WzPJ1G5DnoNzM",
-	"twuy2fhxI3kqdbrfKvVklQh4tnEa4nhxo5p0KF7RDNCcz0m2L3l62RhTz9VUJ3iIq77lmxYpcfpJMdl4",
-	"C0L/k27Wx1CtVqoHL/ae7+0929t9flB7drC7u7dekrEFQ7zIWHVeIU3efHibJx7R64AM6gPrkrdspi3y",
-	"/eqzUp24F28vXRMnDO/qpOnV9verL7CEzG16x1cN1yFu8yh11+V2bf/A3KPsenVP66qhL7XgUpm80xqi",
-	"9qRpX36OCzwYJCkVvlpwCvDmglOA1+XHrsO79IOw+IJTgAXmx1hyjY3bRZlHt2wGuOCAYqd9Gc9JNJyM",
-	"uuDuPjQa7pYkWMmcyuuc/xLyDLPki7eXaqdHsM1G7op57oonMqU8SX+Q+/Cn3IdneeXUaYy8hYEYt4CY",
-	"6nzwiwtQ7yoP91JId8WiGPHIv/65X1KahkbPWzaTGQMBU4H/oXHDogQceOKc4dwKs2Ox/8u04u0Hx7fe",
-	"7qj7Zo9Xf+ketPjP4VGtW7mbXv65O/nYv967UfuAE9CABygC8ABUhWr1j4+Nj28/HYX991edZ9ezDz+/",
-	"vhg8G/buLunYPw/C6Smll73XNy1R+Pzb5ywimwTmtdKxFMmusnPhhXlAP/P5rZFB64rj9AHd6HQ4beZh",
-	"9qMeMQCkvlepzJMqOPx6SRfhsi2m/YlJX38kViZd61tvWmc5+l38Gie7plxwiYHPvyScNlF2nK/rhDMS",
-	"ZqkzDgB4FbGxOZaNDZbUwedkw439ckLPMHlwNoXNBkP+y/d+evb659q75i+N88uz5pu9i/1f3h782ro5",
-	"+bXWSIIHA/DLN59cV96+z08aNzCg+346L4b8ciWL7kZpuh6iphansiZ642LP27SaMXpT6T4fvPr5j92P",
-	"4+qnF91fard/7F09G1XY/t2H3gF9Prnmrap3NvxVZB1IB5uhh41a5sEGzNd7MiAI7AUz6BIk+qZ7KlSo",
-	"p+w30OxG9FPyhVXYQ+bKN+XCd9JG6PxKLnDbaCkmpsvLQxKAL5H0qGQO8agcQoNSTzsbTeu9EayjTD7Y",
-	"wWIZzT3XJt/Ez5Tnhju/V7GI1gbwNXbuJkAeJt7csnGivFzr23WbaF49IG/9l6RYPdh9vke6s4jJkjID",
-	"FE+lvQheXiYNXb8WMnBlYP7IdCgCpj9cxmKKOBuD+DLV4SJdrAK9VBN1I2620B3sAXATksYlOoiz9S2B",
-	"6FE4DY9tH71WaLK04CVdr/a7FLzcotNzJiVFAZp112/Gjh6U5DmfT3lM5bAraOjlJvTzxX67RFVEosWw",
-	"bideNPk4pUPtMhkwM9oiLzqTZ0rBWvN4loZfPCjySwRU0lZ/TlasLaOCnHk9qZF5UHWeTsDZMh5OQLTv",
-	"JDazwnZFiN1PwNJe2IEWPLnZQTSouXUNMMzA1Q3tTTW1dQ/b64k6zpSvc2Wq5/2xwxx3nowIEsN6NZdK",
-	"pgnEjTsSWBMJM/jcihhIYVGnEfcjNd2pMT5VtJQ2ojMDMRPLpxIa3EPbjUPtBxiHYjSOftJfdbHRza2S",
-	"U7MpnZXyw6j3iSxmedZS3S/P49yhgwWKAMiWdO55As5YvxIKLa1MFRd2tcvWHcHuUUnL9W+NxtGi3JB6",
-	"zOWgdxI0xID+SXyGk5eKaHBoyAMziNuB20BUj/J4JoiSXXCjW4cyqBhPfG4O0jWHV1eLx6ub4fwX5iyJ",
-	"LOQke0nwAAvrlQFhIESIHnxp8zkfFwVHEsCIFiTBjidQS5UaNZCppbrd/Xla6b07CKqzP/rHtzXx/FOF",
-	"H4zevxj8PP1zv9uq0eaz6OPe5E0vkxBUe74yxpjK7VmgSYMGB8VO5sY44afkKOVLsrgOCsc06nnw/UBM",
-	"07vxXv7ej96wX/eO3l9uj16+qL2tPZsMuzdvbqrjatiZfqgOTj6cXDR//+V2UTZQufN/QT6QU609Xzex",
-	"JrvTXGyBqQZHeiymrfnJcOv06INjX2q1vlqukH/9czeu5ykqbR76fu1V97ZkqW6KySCxPrSBZCx5Nz36",
-	"9fsvYx+1SUFD82CqK7JnRLcX1LF741cuj7zSoc6eNmnVitt3lRLr5RYWWcrq2I6F2RKQdNut9XlHOivS",
-	"jg+8l3NgpdWf/ZxNgvSl7NiYXHqT8+ILWrhlQLGBgpByU+mEwcWANU7v9T+gc5YXA3Y+Df/5Qe35ljSD",
-	"u/OHAJTXgC7jXkfrVKkvrnoukd19X7CaQR8dTKoYdGgwWIW0rc2B6/MoFHLMetGme8x/Mpk1ev+9A7vI",
-	"USwal6edm9aZ1i1cX0o30TkoqUHKBcWpaYpbAwV+n95KqHlZi4LLUxYE2yBCd9STZd1QddVXkq3jl+B2",
-	"cvxObcfYmG7CtnRMPzltF8BAKvfisnP88V3j/PSo02q+Or26bjWuTy/egaNA8LVAlf3oWpvS3GgkvPsT",
-	"Qjqx+/5vudNDOzZC8pzHHgXDUcm799MYRn0YRNLZ3hsJKPSdrkaAxQnl91610vV93hcbnGJW20bmkqDs",
-	"PM0oMWl+A7O9S3u3zOtMxkvb/UDK5Iz3cAA2PkMmYzRWX16RfkAH2IEPpvZqk20i2Ro5XA6sYTLusMAf",
-	"+N2ALV+J1pP0aiKh1SgUnNoT+LKJKzokff8T8wiNUpMu1lrUN5ajl23LltP1iMYzmNDw8eOmHBMe6fQT",
-	"268pZ0sH15Xn9d3NtmSckWt0fXqnbl3sJZxHBCeBniudV/ojGwUY53KCdDnZyg1BuPwtmx3Fj3x2CsqS",
-	"0vX7G3r3U1lg+i1OckFLdvwut24w3RWqR4NAJkdllpV1FIUiSFQIYtODro9GLsBM57BFPh+kGszc/Gfl",
-	"oHrkkJv/rFUqTf3fE/xvraHIEv6lfzk4MFcOXpSsFRX4nMEfSu0fhHQ8JDodWOAnapXac/1K9RgY9jiY",
-	"zdj1hNMRtEA2eYBpxG54dEuS8RDLcGJ89uU4oLNtjXWbJfxqoF8AnOWGGJZAkMxob8hUAe8WC9lI8Jnx",
-	"JpmOFIoFj4WEhFqbRIoDG/r+HTNJtBm3xNr8Razaz6JEdXdsaMHVtiymHnF65w/UUZYTVZplpGEsnyoP",
-	"WGQ6cKt9dn1Ow1mb20JjKtnB3iQMthlXJptHilQSN4f2ymMaSnak3u0Lro/mJBSjN1dKZaTca3MX7tGM",
-	"Ye6WiN6Cy3FkelnHgaNEjsXiNprh+NQr1AuZ/Dx/xMQkKtR3KxWoX1OkiHnGZhpbYRyyPguhqf2qnmsx",
-	"XzCHtYQptLTS+31xwoeLkxhImrrX4KEm4SON3M8Vz3pWS/FHqGTQodBnNYx/Ep+Tm+uT7eekiFNYzaTt",
-	"bNetR0kieZ7HkvQ8gbyiGmVmvdjbf0Z0a389oX7ew2SmJuTKkSk42GGinQ6C6Gp8JvOT63CI6fzbTqAQ",
-	"BSry0behl6Wz44GH43RPMx0U3Gmz9Zt0xknkub4DM/lhSY814nt2XJroYT5Cj5EiVDDrbnXuL9uasrZP",
-	"PVfnG+Z3kkkkQNs2dooZjOgnzMTdf/EikZe7l6gQTUQu9BSK+eQ+ORRhRORkNKLhzAT0sZ9830A3jYgv",
-	"qWdGJS2rBsl+6KZ1SoBZATQSgjfzscP0XIo4iQYBgQFkPyI0CLJpEvE0jZW5MHpMC0DFWZYfbpy0+VpS",
-	"Y92kZlKEWjJIBSktyHBOOsLp9p+//SMujK04u9X85JQ8BrqxEM55SbKLAAlZNAm57rIBCSBFN2aM5Uio",
-	"a8WSW6oT1/dcp83dkE5PYQYGzggpajm/fctmbskkB6GfwzXxBZTg1qWtNLY5IT4nXyFxtNFoHjWmSpCq",
-	"z6Yu6I+YdnE2Xwjr6gpXv358t/9xcPH7q2Hl3cve5a+vfx182OvchuHIH/5+9nr0/s8/J+LcC2rnJyCt",
-	"f7ahK/UGtXEluGdvKuyXl8Hp78L3au/9j7+8r9BXe5Nfa+8rp7yiUMwfcBpNQmie0bw5Ov1ZdxV8TbmH",
-	"2ubPp8cvGzevXk4Hb44G8vz4573L5svmVfPTz+9Phr2Pr1qi+/plhb2eNRK8KQZrbrFdiyU2zR6e3wVh",
-	"1DpxjbBxD3W+12E22esQlDQtT+Okc4M0Lin2QzFqc+3hC1ML3dFmxo5WVVytV2Wyx2rfQfbY19OFvnQf",
-	"v79nnlxLr9VOMP5R3bcwrp/Z72+54IyzwfMUTtqVIphEjNy0zqBgF1v8uhc4DrF5fNpqHl13blpnV66D",
-	"eYMh8whDHrXIsT9OOXVxSsm2zzMZtZW91cH0FvYAup9dlG4gtMaEBfW/k1p3903l118GUa8W8O7opOL9",
-	"8iY4+/B+7+OH6rT76iY6P27Ozv/8ufru997exYcT/4GJwnNtjnIOcTPr8Osm4n+fdtl9kvtbAMaHpOHN",
-	"dcPDEGPHYxyLodNJSwWb9dZJzbOMmIItBuj15d/Wa1OXvy2lWlvPxH329VC/wMI81BaT7IH1tPfrf+ts",
-	"UJMQqkViZcLXrT5YoylvSywK4ehs8i1JQhGwuh1eBq0ZaIAmS5zFXdSpoDY1NJUTCs3PMbG0VCZv2ThS",
-	"BO9H2DKjJ4LJiDu6NYaSP6n88YUTy9aaRqZ2eE/5sfaMiyxLVxfzoP1lZic9Vao1plODvyeZkWaSgk0n",
-	"kQXhqvtE4LSBkIegvjRVCIkRT5ElRlilzS1dGT98vAlMC0J9CDuY8YjD+fRqzeKLUhA9u9998+G6c319",
-	"5mbDs6VlkH3QhKf5RSdmuOmV4g4WDXQ7JJkpBlAZL7ONQZ5ugpRBlcWzpJT+3uShCKBfyb1KQHL6WQB7",
-	"07XOGTMiEtF45y/f+2wMinuHe6Ix5DboNKHcOUohg5GplMMcVOjLuYMrcMEZWMR5aD+3wIQpOSSgXRYE",
-	"yY6LiSzKKCUAckRZ5hs4RzXd8+C/aDAQoR8NRz9dvW5UsQs/GPrypwP8C7/4k3oaL4xZ6Avvp92K7tkP",
-	"+/rpzcurDx93jy+bry/f7l7+cpn9O9eRu6AZuQIXWHKm/1KXSrZbm2/AFwnsWgSNSSifd2CUcu3AGESb",
-	"rzqPAPQ+0kiQi95GP9lE/9TJ3j5fPNw9TkZINVrUj9ZjdgXNWgJ1BzCBuIoinpfb5h6jXuBzBkVoTNrZ",
-	"xlfNq6vTi3d25u3cDFxAX25m6uo3Om3unp80OpfNd8en714h11R3IgPyIRKu/lZsNKWQZCOHL3Kb5C/v",
-	"v2Est82gmJ7OahorFd1W86TVvHqdB8o56CSBl5YKtf0XtcoD9rJAy21wIsb0j4nVdWNOBxd29POuE3tV",
-	"6uhlMftFr7YklHA2bSsRoRRBNiZ+pGnx0OQWQtUMkWNMM2SEcS8l6jNn99jWfH6eWW6vhg/XpPgaOnQq",
-	"Oxf6AVNJ3EYyI7hOXjIaspDgbCl4mZ4rdag2b/peyFgZcKXvZTuksNmbYfdVz7/w35ze/HlafeefylPe",
-	"2u8dnR6c3o5/eX/05kWZzd6Me7vn6qbw1w/v5ak/9Xu77/3T34V/fqUeeDf+VT3w+7tP535l16ucvPz5",
-	"Jvt/Tf/s6E3AXjf8i9+buxfXN7WL649/nh835OkoGHpHpwfn1739d9cf999d/zw9f10p17rnLybP3+yJ",
-	"d89/nh7w6mj/z59nf1Rvnvffv+i+3v10Xbl986zXqtGzJV36s53NEGyrTVlj7CTe4iRZWxa7cyk3j6Xe",
-	"jJUO9aA+oXOT4pYp5rZIOLfvZU4P/MRSN5+R+fWGTc51arzv9Ml50Q75U0OoceZ9PxxpG8X0qbS6jua+",
-	"I4xbRyI7vVNDbKWlUN2Y0z4ORqQqxVJK8tx8v/WQ58oMQcxkhHcp51gu5weMUNKlnAwFdLicDmkEFjsL",
-	"pNIo1X+IGxcwu0ndQR+ALyGGyzxzO+3F3fitE0z34sdvF1JF0Zlh8frOeQRSL9u+oyFwV/VWu8mGeche",
-	"eWm+Y6/cJD742SlgvwZwdz68XfAyV0vcCtQG4k2eQ4+GoQ/jakgX5Ymd/Z+QHU/hLa2uLxIXdej49rpw",
-	"fGDdoRC3xyzw7xRQNnTJRJGyd2UqO3zxKCAPv2KZ7Zq89I7x6B5Fv2ssCCxpvYmNvgAPWrf1WslH2gOi",
-	"v5YY8qtzJbck9HrMz8eB78VJOfPY9vpa2XKYrGI8FYnPpQuO/YgMRKRICD+9oO6YzgJBVzqHNQbZyYCg",
-	"u3rrosRaQ2czSGrnz64zsFI/a0ZWTvHPhbMi9e/bvmf6sWnGgjXx9vRGctCxLgLT91gqHsV7WQ+Vunev",
-	"tp6dm1if7Qprp9AaaouBnKCO+MDWoPMzf2PerYnXOILWyWvLMpdVFdqJT6yxByuqjcAcM+iqXUgwGpjI",
-	"q3Sb3PZ2BnUTNS73VhzXHFDrS9oN7vtQ3Mg1jbg4zJdg/xnG4WYCaz6ElESfD0yNsKMbFn9ovnx9cfH2",
-	"qnN8etV4edbsNE6umy2F7OqBSaiTso0qAnEGhKVaVG5rRPxufu3rhrNGM0SbzYjUy+hA04WFowLjxJpw",
-	"ws3OoLAGyYh02YByyxnNXBZoqy1l+d71MWzc2e9XejX6olv1dtle/4A+6z7vvfAquY+PQ3bni4k0IzlA",
-	"WZzf1PEkRH9AKCKwpx2tVloNybzIukEDKaC2ZoO96ImmazAqdac91/j0V1a8ZGjuCO/e1GGXoNh1ZJO5",
-	"fYVDVNcAL57IeBVR7tHQI/rFcotMh5L1UBRg2mCG+ePv5/23P78In796+/GP8Hr6+83l8fPTs8tfT0Xt",
-	"jJ7Rq+nqcWpmC3YHawD3Hlze9gTYlFaTMF7K5OMvrLGDSxr1hhtv4ckYUSJHaT+Vo5TZszLV/D8mTP8c",
-	"hRMWE9dc8s8a+WAZsNwzzeLr7311mpQSU9taC5J5qVIrRqMk2dIyBLvLjfmB7g7tUy4vrq4ljHoxOqFt",
-	"aaAbY5hFlkdeqU5yWIP7l/q6QxSzlREdjZ0292hEP7sOwWwwm5kfq52uE/9lH9SNDc11m9ZrkvhlWac8",
-	"tzlkqk+Hfm8YN2+CORNl8k5EhHLdgs6Gin1JGpendbSe8ehxzCMLGZECQshtPmCc4cwLDK5LMqR32PAI",
-	"yqPRF+35Cpgjn1M9X2JEx2N1TBA6xH6zZewTvgLrTHfaM7zZiR+f8I1ecGNudwqjPi1j2KMDHUtWvOH8",
-	"pIFTFhqel30+ZCNxt/4bWvp2zKS6ZbPyOgvQqUHm8+bR9b5tE5eSX56K0Cv3YGr3Os+r24/03UruoGul",
-	"Z0T20ud1joeR7/HjjHvrPtzknnXdlbUXbPmDN5KF1o0Fj623WvVcvFR40IPpWOs8eKzv1A9m/bMrnweH",
-	"2vu0p7I84Wtv+IZ3U1uegL9+rSf1nXEral2Yi3zzs1MQnF30oZX2GqIiCcXPztqPpPe/wYPx8td+RCPH",
-	"Jh8x0N3gGYMRaz6SoZXNnkIiWfOZLFWv+ViGFW76lGFCGyzS8r3NntnwSxkps+FTVrRAL/f8V+Zmm+uB",
-	"EDRS5qZufmAnbKRHaWR8MGvESnLXAXVHn7G6FzSKxQP2Tf4aKd5cH23QJzQbtszK+9/WLo8zS3QKC0M1",
-	"izc5N8vFzrrKblcQz/eIH9UhWlbHsLTvYUzawZzOuauo/ejLdqR54lciQiJnMsICxjkodWfzSwGBUdeH",
-	"Tro46N8mkJqQURJbyvl+iHioTE76Hb7d3ASpWqnDXeyjXW/ASn4dqfaILpgvo/2mPijCur0U6u44J65O",
-	"KAkoDNi6S+TgSTpKhDgpGQDjhHQXR6mslISsx/w7qO7hRIRAV5AKGYb+HZNETOBl+EuRC902tzeJ/DtW",
-	"NxUejikCAnotrQkuCDT6y2NcevQbVI+u9dq8SLhOjNIQdjSmr0EulnHlleZm+BE2/II1K85ktO9H4U1m",
-	"HV+TO1lz4in5U2qj3ziHWs5G7sM/fjCBb4kJZHS5PBaQzBDEsYjqVvBBGLH0IPpPL+ErUP+cJ+ApiD9n",
-	"l9846fcXLCeT4Z0/mcrnq3LDoedCMRLRuPRDWfh++ISxqdbiFNo5dUhcGgR1ggOzIURFuS6T0nVhEE/X",
-	"TxZNfXao+Iwbk6fswN2YBPpwfqO38nU5jvHfPSnPSe70G+c6NMgJdzaT6JFArPzJAD8Y1w/GZWkg5T7K",
-	"a56jm3LGio0euatX/SBWk/z4V2Az6fDCU3CYuQ1+49yF57ZQOo2kHaGc28JEN6Vd2NJ1MT/5wQy+QWaw",
-	"RIdJsgMtZOKs3UdkCV9P98gGDp+QLXxHascPKv97UXkyrLVmeQHRofA6cbFfOnTqx4ukqB3xYspZmEjY",
-	"KGH5urJhdLOHuIAm8Plt6cHMIrGTr8QtUnkCT8Uustv8xvkFYsj8cjS6GKRIps3iTzpdO8rNmv3BR74l",
-	"PnJlk0M3KWoyCbwLMndv1k3TJcVkkYbN0G5dXMMYkc7F+2brrHGp4FLZZIDjkoxXzqarsl7LK3NTVyek",
-	"ZhIcloSdTEeVeMhi2jeEaO7imsuQq8085j3QQZRe31dgutncqqfguTmbnGe5NFjUWkP3LiABu2NBnVAa",
-	"VBXTozSo5bt1vgvu/VpM64lyQ633OTb86ZBIRGPHNo8sl/OVyaUh8mxMFVuk4JJ+xM/nw4W2O9QyPPQ9",
-	"UqQ81Y1jSxLpe/k+um9Z6CTyuHKd7MgIIXGyTtzpcAZ6aiAGYhI5qHao/0wkc0iXck1DiiKsMkean8Z+",
-	"OIPeDFKdydDng8fgmbDsr8gxMZ30CfllvMHv14+e6Q1m0B1gl+9R/8F4ljCedDUtDQKEJCnamNcX5EFO",
-	"YTqc5SGhMl/njnhR2cS9ONf1gq77pmACGkfNFUtAg12JXXGsAY0VIKVsj0OrEOXnVmcSntOZ4tlE6kxe",
-	"93xCezZHPSdnPqeIILcuIJvoP5+978wlSDprJSVZ4CeymXOTTEEE4NZTRF9kKZYAW32Y9hyv5CvIgeSJ",
-	"P4UUyGzuG5cBiyqEr02T0v/57/9XErzrh8Jp/BH5drtt+NmlnIQTDoswrL+uq28Dvx8xr7xZw8lvUg1N",
-	"Fm8sy1qfUkk0x0z4TaHsbCimpOjaeakOzPkH40b9GxvnOsT1+Z0fwfAGqLRTy5XEH41FGLlWQTVCRD6c",
-	"N309sz4lwp6KOy036L8fK9zgTdL4toYM4kxSPUhMyLXWt2M7FeD96h+AV7mC9IfR/u/g003WYy1dnWJs",
-	"WjlMB38I9twE1CrVCQupZAjZmZioExxjk5gHMyq9zK/FqIxm/FSMKrm9b5xR/SDhb42E00WiKwK8YCbG",
-	"3Q6TfRAfTKSphXwtUs3YwU9FsfN7/UG3P+h2I7q15dOLnRRoQ2WarXcpfzCpmm9/LSq1rqenos/UBn+Q",
-	"5g/S3Iw0TZ+IZauLU6RwcparG3UDDIsuCCJl1KclEtj7yeE1DnFTDXjdkplzo07xjgYT7Dj3MHrHDX01",
-	"ctfwfDJqT2zvW68kA1xZUFaBE9hgNI3GrtTkwAXAjtv//eAk3wAnwcSiSehHsytFiWZM5cjnjUkEPduw",
-	"P/OJWcWbD9cFZ5FfmjQuT7ckjDkAwmakGNGBcRqWHNIbst5t3DFL0UtX2eGC61Iy3SC6TpgfDVlssZMx",
-	"CyUE7sDbmJreAdNgzQQHmOzjHqaCJQoVIP9IBCz2YC4Z78XTw6B8acZ9wSwLSka0N/Q525LJ/tAaScWU",
-	"E1cTWzzAVbpkEFIexX2EZU+M7WpIEb2opi0XehvJ9jY+NP86sr2NL7C7kbd6/I1CYAojksUk7DG1aOx3",
-	"Ds004U2EffJlBM3EiAA4x+3EInrL5PweywQigPC58shzSBu4ki/tEbULCl3x3At1jTcxvg6jaAy9M+D6",
-	"BtjVSAI5dcoOwZ6fGwypWGuJPvcVkBuAZNf5zcFbJ0fk2f6LKvnXP3cVn8JHUohZJ+7FZef4qNU5fXd6",
-	"fdo46zSOjppXV53ri7fNdzC62u8N42ZuIiQDYEGAu+MxzCoPWCStUxUNYDNmWyOLbgk3Txhr7PUz7LYv",
-	"5vcHb1OnS+SIBoFD5Jj1tnHCjaErycI7v8fqZMhoEA0dvc5QdzbFIVsYHG7zNx+uFc2NQxHhvM4xjqLA",
-	"CZrkA+teid4tixTLZpHPB+U2b3OYjeaJ3mSkTloPSesJHoW0F5UJxvRDxc71ZH8m05yE0AH1uVRstc3V",
-	"p8yvONsbB7ZwD5r5K75lvsU86J1XJph7AV3CiS/bXGlEgd+DPe7owfP/+bsUiogVUrzY239WwrULEoUz",
-	"nS5qdh2KiVqjencdRw/aKdY24BLBnJwUprd5T4zxXS4crov0oGga2387MHBGkv/4D0ML7D/+A4A7pjJS",
-	"G8XufoHfY3qoOVZVFc5Pr3Ur2LihoxgzjvyjLMLBjn5I7qh7P5vp94glBadwx0LMuShUy5VyBVqOjRmn",
-	"Y79QL+yWK+VdnHo9BPGyo/7fAJNZLd+B0euvWPQaUCkxfR0eqVUqOJGbR2bcWeIUftfRUlQmV6ma+guA",
-	"+3kZIoDTCh0m47LayT5+O++Vdo07pzxiIadBE7rJJ+Vqof6P35yCnIxGNJwV6gX8PEpCRY50ABMdkIQK",
-	"v6lHd8pTFgTbMOp25/fprSybHQ7yUoARQ2GauxwqaaZTgTEFEiaD28H4ggezOhKRbqsMd1HicvYpctVf",
-	"iTd1WV+ESCP+gOtptyGLlK6hbk2OgoJG9WZeIZuZUgsle3EyjVcmDRKyO3GLDysQDxTJASJDo0o9NJAa",
-	"gZxQC+C0y0S7sUKpR3f2hgyTnC2PgGlOR+qH7SPFJ0TgbknijuinbTpgStK++fD2yk6fKuG08KGYBB7p",
-	"s6g3VNsFpqETg/Sm0GCinEz0DGL31vfcMmnCqEABpfGK0SiSlpGv/r8+B+CAMFipTK4YQ0EKL5XlEWjN",
-	"c1SglviUNADvX0ABb64u3il2TN6yGbliEbK1Z/vVZ+Rf/9wHVVf3K1VfSUE6Z+QK4p9DNPx/ckka/koV",
-	"xNMGyzHWZHG6ZbyduOls9pW7lbz5i5+XESFUhyFlABpr3S0pPbF/qsZiOMKiWngpQbN4Xw7NCjqJhts0",
-	"qZNso5haSMTXxnixiKzUmvRbx4z73jboAIMJIoyLAU2Ygkpq5YrVIIvnR5f2DzoSfKDIclRCiy0Q4hYe",
-	"VEf7fK+6t6UraWMEtcHRBSgKn0ypXVe4wydE24sx46fHR0kALMJi46L4W6CrOSWSQimj+dhxSDFm2qB4",
-	"Dm7mYNFCrESAkyPBOetF5NiXmEC/FTNclCYuTr9U7LVxedq5aZ2hHgM/wPBXPXojQWEla2i5Ssh1JqHv",
-	"WiMdlQ+zRbPavAmfAcgQ34zVU/Scj7A5yPNt4KpnwGqB+rfAWostZNsw2MRU1ilIfKW/AgemIVvEWcG6",
-	"3KETz49W6EDoCgLTxdYaFefs1ia6kexoWPViEoXUD9oFcGhOld0Apo6y0UTA6m0e5Xto4AbtmyNFFxwI",
-	"bh3dpBl/nM2eyrm+zFOnlH91g7oPnXXwJi74bCQmUtn3idFaWzLuNcm9xOhjVN4UvIEtkhM/iFgo27wI",
-	"i4V3wuod3YVcfc7nPeaWSE+Muj5nh2RMB0yS7oy4vUkoReiClHrVvCY72pzbgTFmfjRziSeYrLc5hae0",
-	"nzhkY0YB+HhYuCrt2LNnZuazBb6E+ZkDwZTqqt+hrLNQ2TOkwds8ES/Gt4hJFPh3YPDgcHa3cXN8et1p",
-	"Na+b765PL965pPiiQjw6k6VDwkXC94G+X0lEqHNIpLIZ8cVoPaW5SgMdZQoxlX0T0hGLgGT/McdIeTCL",
-	"pwxp5EHN1ab0+hEotdCSvcsYt3kscAygePnqXX9McPCZNt/0rPgcIt6rbTjQ77OTu27wj+q1Rgo2vueo",
-	"g9d7UevQ6A/o/SyB0be9zv/89//RFzJ4u2hD6KzMZ0v6C+mRAtXa85WT1HI3ZjBGd9BXDy1alJnitBbv",
-	"Bw6DIxeWf9liPI3AswjTa3At/mjhWnBiTj6AcOBlbbtSvYZplxsMvFzUODlGbNzYEZB+Yd3bz/yRHxU+",
-	"//aEshZI8JIOWJ6EbSD/QRWERzLN4cHE31vHxH9JPTOxAx6prn7khhuFDduz71V2Vz8ETKVlRPSjOCBS",
-	"Lv1//PZ5zhZKyMCEFMY0zKQQhixfGAO/1JCBAIxR1PwQHO8ODLZjjlVXHQJsWjvZJSkqSQD+bpjYoW2X",
-	"kqM1lzbXzeQSQ/f8UNc7q9t0bQbKPd0o2fbj1kxWlkkDk1ENH5fg8G5z10LIredEHdIBh2Whg8xU75LT",
-	"5pmYQW50AN+8KDqQ0mFKC0XRKxbdoDTICKMVdAoPqydPj5+YUM2HFqnCEIL99klyr7K3+ql34mrSG+Ju",
-	"n5yKLzgCDwSzxV/JMJwwWpOqdxSlQlh6EuXNf4/QxlIPbEmMp2n1UYkvE+crk2Mmo3ACs2lJ0f20DfOA",
-	"9IA7L/7NLdUJbXOkMsIZ8ySGCEQfmLQickVRrWbj5vp1bM4Urc9cHaaioR6NmPpwwzR+wYE3U3DrBUyp",
-	"VGAW2ABZmsKVPh+y/kQqg2Gv8qJUT5U1AFfa1sSIYqPNFbrqjyFvIaAlWehw9imyzTIxFlG0UUj4Hk14",
-	"OAVnpUO0LNo8VgtkrDSiUVFWj3d0xN1dyAmuWNRSR/lwTgArfym82aMxAbUwS7bp8LWeM/V1+Y8Ts2HO",
-	"pnBe3yhLSpBZC7H3nsxpr/Ji9SNnVEbwWXiiusYiL3GW6bUQZzQcMHxufx2IyMl4LMKIeefM86mZXvbE",
-	"PPQVBNuhB9CduGV61jcQMNJShoU6hSRnU8p1fB6FBH+1g9CWey+yE8ocIgIv6YrQvEurPDkDzBaygzNf",
-	"Rh/icWxPRl95owsXUJqdIFj++6nT2ZOUOeLXKYyFzMGFlo4DS+JOwkAphqTLMNEh4T8w06HVrR4Ob3Ow",
-	"GFtPzbUBODvuss0NBpRiBmdWuCVt5yDMSkBzHyLL0EvIDM90cRSmMupLGH+/aZ2R0URGbd5lxIUAsgvx",
-	"MBNhMf6oomu7ITXOzi4+dC5bp+8b102X0CBQX4CHcUreOPTvaMSUWJSlQ6UkDIWMtKtB2jwijNNR04i6",
-	"h35qaDiUJQ6HtAvvBLm6ap20CyWI6/MoKWt1sDMJFcyTUd8JGWR74TEIG0zPITUs5NOgLjyNBF0wSHIt",
-	"YVp9qlXYwVfL6V1LVxzzD72zipleVaXvwQD4G4o/w3lyhmUuNR8MkVm/APotc6Yfo081TWLWK23Hhh+a",
-	"zjZkBNkHMkl2+USHb46JbjOl18x5yTV+9xbtw/t72akGeE+PZwi+9bDMWexkSjMUpRjFPKW80D/yJDjy",
-	"ZArUKmb6AwXv7y1ZC/vGZnR1+gyw46mun/Al5G3yutbYilY7AZdAMimy5BAXNTiotsAZ1y4putCT0m1z",
-	"z5fqmiR+5BAXB2/gbdLmJTnYbRKDBeCl0E9BELIvQqJH69fbPFa5jk+vGi/Pmp3GyXWzhT4aw3AJDUJG",
-	"vRn5Y8ImzCMDYZrpK/v3pnW2UNnBYobHoqknV5RwEPkX9jlsSNIKa2xBxd+Uuv+O2hOyhAfpTjuxDrQ0",
-	"vJIw2uIn0mGtOnEh3PJTH3pau7pdVzQUUntCB/SOkcmYCN7mCcus1bxufeycXLRcqHVIqWqGzZSMkeiW",
-	"y2UFPMY90/MFOFSZXEKigOi3uRv4Iz/SFRngE4VwnC+JixbXT26cPyowQOIv8WwmXBkxB3sI63H+yg+y",
-	"KvCtHfFNr2h2BQ8vCv7Gh2Zbp/nK/gzE1FhBDH3FFl4Lg+UIw9Q6Nw75570XTi31Wo/16SSICvX9CkTf",
-	"9SsrlRUf+ALqkgH7Mn9TDPQfStP9OFyD53OeezG4nb+Mo6oDcSdgIhB5yvWK/aw0E7QcrYNLK0Mhi0Jf",
-	"a1ugsAjO6nExoKtXsO176FrqCm9GinEhYJtDSuyQooalVaEe5cQLxVhd021kfMX48BP2pbb6E98t/QGn",
-	"0SRkZXItCOVtbplnpFVFq6sZI1fbt3Wt54EOp0NM+RywBbDKoP5jcMAxhcoLzQES57M0Z3AzdjPPDWpP",
-	"xQ3yOAHg0Q/L/Z4c4IpBrVaaAjcg/1CAXFxI5Q1sZb+ghT3BHvxuulW/m/QrZ7vs6yopLqalNk+7x3s0",
-	"BAkcTUVMttKxZg+uYivOExWBh/qJQ+SY9ti2ZIqcIihnbXPLEuzL3DoZiTumszN11XHCsNLuz9jvzKFC",
-	"RsHIF5x4k9DngzanHEo0tyQRdywM6Bj4kjRrYiYHZjG/AKinhyN82+4PvcgFkjyG3Q86vmeg07/Ls1S0",
-	"cJMGRfLI2hM9dermnzvJf/9FpWTRZ30JeknsQKLUbDHJqwPF3KdxKEzxq3qyKz5BPkTisgkkCUimFQMG",
-	"pcs2lqVzvOpKWLe5a9r+uqbaXAl+XcCN1bD6w6IPqcZxLlqqmYAZHkY+oJexzXVpOnwSA2S+JHuViuUU",
-	"+FpfYshoDMJdcQW1kKIIwVLCslC9RF0JEc7aXCs1wmQhcBEPOoJHYYUOZK2litwVc4hhYZ+BvvLKwsOM",
-	"GXN9py/CgYhca8rlgDkSQjGkaSj4IH4h7HUXtZ2xMvnaXGsyh7ZWTkEUuZZdHiTyROkW3Pg5BTl4wFbW",
-	"YfVym9/Y4kKzJF/iQtPNkHtULUHdRCi5vri+jNPx7GA4OHaTDmizxklR7cWdhLyujOK6ruetA+5uT7jt",
-	"hJIbWodixBm013qiQF/iCxsF+fYWNQ+2YIxHgH9rLPSDwjczWuoiPD9pfPXA215tjfSYayHOKZ9pGMn7",
-	"snH11BpbvMI65RtO76gfKMNhTgIovT7ZbWHOY4Xd9NDHk+61Z9gIknMcfksKBfXOOAVGKULb6DSo247r",
-	"mASTFAQrDT3IFochbJq/pdlIIm+36EJSYKtx3eycnZ6fXrtkzELT4UJvxTENQEl34g1YBJxWs9YFLNFR",
-	"WxXcwoSMfD6JGLxcv3U+vIQ2GVYn9xbUlj2eodPo9dh4Qay9oUkbX6w3ASo0gGJKZ6Q44QEw+HyWYGzg",
-	"0hNn5mQp+wsSWVZXWkYmV0Za58A1awBBuugCqgBOregBS/3/XOriHYeip49lMkZhqwieD8rkNILKKlAu",
-	"IjHpDVOtdHJLH8/8O8aZlF+vrYLZj1KzZHlpgwSzWPVMly1qkQB9MRazkauIhpGMB5CVSSPWL/TZgS2b",
-	"0W4GLIpVv71KVWt45TZPNE+/ZWwMob2RkBGpViq2iKEeu6Cg7QZ6fbC/SCRJwNQ1ZQvyKJiRiWRem1uV",
-	"zqU0qLqQ8mSMQspnpp4AfMLMZnZt+5xQxSRLpgtKqldR1T2Mh9Ul+yAtLl3Q5WegXPdoELS5ZpCjPtXc",
-	"23USbUnEJEKnF9b/qbt0hYar20JgnSSuXydMh/5gGCU0WtD7zPqSnXDUWvXciwGLQOds83lFTT+6jbfi",
-	"ergw0Di0B6ygNzDp63CuktBgSmcSKo6jIWvzLkWlXRcq3jEaJFoqJbXqPGXwDBDyadRAePdXSpnG/kcL",
-	"yDrZkYqGDJvwfINWOWKJHrTyQ4vcQItMsebmJ1PwkDj3/rxFjaw1ZP2QySFeu5fmiFxmufNAsSrwjukS",
-	"LWxRk/iyJDISYzIV4a3PB1BpyXvMmW8uk0fS6vPrWlcJFqwHNt0XqZ9apWmCRgOBBxyWlT0cgP6IRaFv",
-	"vT0J/r5Qc3k3X5gHgldLNgMgbN0TgICIhFBCU2vturuiTHsK2ly9wCVFH3VY3T0ClPjpEL1AVMsxkDjW",
-	"bMe2QpEgSvCjMJ4Xam3uS+JNWC5X92V0ftI40Rt/IJ+13TGXMVz81nzLzHwOrI8kXSugNHwr5kGfsH2a",
-	"ZrobU+nbxc7ruIYqpaIkA42jPjVYGuPlygTUd1hhlq3RXKkpxe4k5CtYoaa9hGqpbV7MFqnViWSMLChU",
-	"c9AMTTkmqW3J5faEx3ToAjQTjdpdphiYnj1GBHQ1zUwD3JLENVNOO/AaSYo4pE2Et1KzPkhMy9fvJtzT",
-	"vk1Qgfv+HSPqPTJjCOPn0grW//zf/w/Zq1RK5TZvqUX62HQIUzsywCR3wtcdW8x6zXe4RwIxZaHp5Jf2",
-	"ysa+u0hoxlLXLEefaqqLEwZ0rJDweS+YeMxzQNNXiqCBMsdMGCM6+jguRHOuMfXDXBcg5rJaDrFxXAUf",
-	"e8IMuPOTBjoRH8N/GLPYgeDfYFHc+UnjImwlac0X943GxGz4m1cWjxTdfAnODFTN4v58fYP0+WzZEPY2",
-	"EPZiNW4BW0bDVjOFkGXjwYc2KisZGJqKo+R55gaMqwuspZeD4HpCkyn9oSVRzDTnK39l4nhq7DHRfeiv",
-	"nd76QhSKRDRejDgtFk1CrvN+lOyyQiYRBcL+hQe13ed1cvW6sV11yAHx/IEfSYfsVoiyD9hYKgFcPahs",
-	"d/2ozVF5LdniFFdEYwW4+s6OS25ap0Y8JICpLozHpKhbXEH5OOZQuucnjc7p1dUN5F2jH0TH/pUKnsVq",
-	"yM5EFxOMfu2Fs3HEvDJJ+uv11jB9EGAIgkz3qVLrSAh3BURMwNBivmQ6bVb3tVBX24d8ctuTOAFM/Fib",
-	"o+YoD7WTi/FQBNCqUFlQtGfaYyY1T1D/U1qV9popfcHc2Oap49qrvEAFCQyFLhuohVbizyVUkeJe7UXs",
-	"aFPAfSci3T4qWjJMyJfJdRb3KrvOWlFAp805CsD4ELZkyjOcpyU01dIDtcnCE9bjqffjlxSUlvEdo8/G",
-	"W5urynt6ZgRRzVXieg0hiIK6CR3NN5WcTYtTXySSENEwQjwOwBWRZFNLWWCSehezQ90cV+ZxCG1aWE6h",
-	"W99l2BeKXJ3VMBQw4YFxLJKNufVcahYpJpgWOJBv2Qyb/w6ZKVYeHYI7m9Ew8CFpCXtdKKldmu+5D7Y6",
-	"NrXvsp4YMeNIrusG2BLG5yuEVRitFPT4JVqJb3N0Rw1ZEPcylpiRgRmgCTeRYilRugx4Mh6E1DOt69Tv",
-	"ZhH6zRI7jiiYxuZVIvcUfsEa5bjBiIPNgmO7Bj1W6INq8xNlcaFNtdjuIkV0pINtj8vDQRSHWDMJlljt",
-	"xeKkBYV436rJotSmr+Tsxr3ZAXVLfS7JkOkhOppoyHIs2jnk3opxVslDHSD5Fq0pw4wvcIjcjZUX9zem",
-	"7sXSf1hgmZyNlOiYUwPTmRppcTLhgejdLsnBBTUQdNbzxi+dk8bp2U2reeVqngSfRcYEndpD8KsmNS29",
-	"JpwjwkX8RJsvyLYa9em2WpTSsKzKjUNbfQnJgMyDFD1+a7YqOHYxRN4N+W03L89Ojzo3rTO9xe1Rn/4X",
-	"/PwTtqAcCOFpBxg0iX/fbJ2efOxcX5+5pTK5YtyDdPwIaRlfIpMOuEMiBcbeFftOETk4ncYgP2Y5LmYl",
-	"JpD36174yi7Q4WgjpbT3LI9n38Bazk8ahSdzEuEnHtFJhOefQBesDLsvl/u7B+yWRN3waIDK5og+TtLS",
-	"ZDLVM9GQnrJcYHliSoywi9nDScovmnDNJuL4mkazHt8iWpipwSalOmbD0jZf4P2eV1KdjOt7pcPbGN1x",
-	"ti4asDrvWInhvkg4vW1GBhdTLZ0Pk3olidXKNp/TK8eQ4hZpXsJMX3L7UorsA+9Ov1HxFlAp1Tm3eUax",
-	"XKo4krX0xrR62OZajcQHknpkmSyUA8VqpbRCGBiHgS81HtaTt6LnfYUgQL/9nBDgmi+DMIjTmmPBpmMr",
-	"OOgtwZ9xJAcCEzqNGv7uR0tye5+U5d7DL/+F0jrmBp8dpgytb1JVPUOG90NbTPrrqS9ZKtJPIkHUiRoe",
-	"DWQJHe8SxJKrO8JMExxbszwhg47HW5IMaWAjpDpfTU+KQPYODoPxRJmwioF7fsh6UScSbjwUQt1oZpGG",
-	"bptPoXi9N6RBwLDFJ7o6TXoy5qHhOv8yqf6fdyw6uZA7KTOZgZBpbGOhKJWICQPCEDPsF2ry3EyqnwvM",
-	"xAqNPE8A6JltflAxwxcOE1UODiiECvZGJUQ9EniX2TW6QWy654hGvaHJUWxznaRYiQMlppaF35J+IKbW",
-	"C2ya8+PsuAjqb0PW/+yW4Gb0o8xXRyhF2EEPT5wAy0JchzFsUapKsld5YQLpNJrrvAy+Ht2VWeGgLg8x",
-	"Q+vglhGjHHy3+GIlI4rreGUVaqQD+HkOXwXA2F7XRTxYwqKnynlMHaLJrtTwhAkAeRmKOjsRmrHbIHOX",
-	"9m5twmLe6jMJiyUcSpdZBpTe5AilC4XL1zqd6imkEgz1gQ98k9mGhkAsItKQgVl3f4m0hqjIuD4uwvl0",
-	"wnWcGqdIe7NrClv897ZpbCYhaHnGmEcHBuQTxrp5QhqJJamD1opZLACWZtxrSaKpsBuKKUwRhhmQCe82",
-	"qLfAWiEuCF1CXIe4XHFJNy43uXx71GwbnAkdI6yg/buSa1aM6RzqpAgsoTmCPmkMzvW1yTORzKQNtbnJ",
-	"+TcpzDEHGtEZCShO0ENfBRCkGeCHn0rvNNJZ0HbuV0YsjyYyIl1mDC/3AqtvmsenrebRdeemdXblEvaJ",
-	"9qJgptiofu+WNN2vdZ8F4MQkEuPtgN2xgHB65w+wpqLoXrHe9gmLesPtYyYjVxf/YBNwMxsJ+/P7Ixjq",
-	"EJJ+SEeszRMlh9AvJdnRG3SdvUolOc8wZrhaRKiF0ogRQKeFzNfO1tzYbX5pRnLNN4X5gFmKicOAgTdw",
-	"kpEw1UqoNxVFSFyYRuqWDg28lx7Kos4xidNd2t9heaYDvuOmdZbX7SZWBxU5JFQ3HCl4sHtQcoj7snHV",
-	"PNi7aZ0Vr143avsHxZTiVyq5h8ZnkNBBXd0uXtGbuXXRTtMEd+/NKrX9yL5lYeec9Nc6IxYNxfIOGmb+",
-	"/FVt/yBv7ny24n4XS8lW8fAExt1PNq7t3k996dsQMBhrpVabM42WMhPt7KC8xUImZlDm5DaSPoYnLxQ+",
-	"tu2qmZy3+B1uosDbsmkQTuhttcJJoaJHurM21xKKFLX0KDmEadmb0Ddt8B/oNJZad8mI8umx9bbbHhcO",
-	"DvhziEsnHvQ0/DSOxWHJ0YP5RKhHmsuklp4jjto8LY9gO5jUmpBF2SCA4Y2xpeUYaVlCGyyHgdS1w8vo",
-	"GuDBummdlckHY01YIwYlibQt0QwoiAjTo+HCScAk8YQzz86VhTq/C83LFSTaHP/oJPDDhZmyjHqOLm2y",
-	"PYMQnp7tS0Co1ku4cExWrvoHFpmh19ZYmhopSog7unweUuSnJmHe9igwe0ibepWFEvLI4PuDBOR6HdkS",
-	"M8D2q7U1pn5dJw51S2bGaYIBuESELPr0XuXFwebfBpSiASmy8qBMXExa7niMY6IR1JpBDlUO4mgfPziy",
-	"zdxw5ukpsDiqHMi6yALJiItDNDtaa1i0Rfh50R5r+/fYYsQ+YT9SP7L71fltSHqwR0hzU9of5TNFtEp3",
-	"xZhASgs3HHwGry05mGdCSWIFSgXS+vfSTSYJbNGGq5Xa3qNJ4sZ4/GWF8H1Lxmprre8VjdgUSlIWy99Y",
-	"p7VMdN660nwiI3ljOVpL2W55l5PiNfG7x+78Hsu7tqOtkYXi+ESzeOhSSSPiXlx2jpvvT4+aMNUWU522",
-	"UBRQrtVbMeWluvV1Mk9pHDAEDcafcyRPhatqCVsSf0MS7VGJTg0Pk6U8YVx9EQtLh8k2MziCHIQ2lkuZ",
-	"JKm4SRXMDdP2oilOAX/bGPqm4GRLPks1QMiFj1sme5U9bYyjT0pbb9Z/mQhl4wLj1gFl0lSb9m0wykfr",
-	"CtUl5iWbKeQ0ckDpjR0bYpVHrRbzA8bMdsIhRSrJSLEFE+8qOakwmKn4QJvj+UHtOfnXP/fL1VJupfwx",
-	"AMEQ4IqhntYnhW0J1ZM4K2PZqM6OFiWLzYEEFzpYgwc9pvstvf0FbjiNId90wtKGvBP3rQy8b7kTxXWM",
-	"ZjCRjGzrdG3T80TeatKfDmmUOw48v+pWs8uFM2k+GBLUZXnGa2/LrJQCgxymTrBpuQ6zqIdgraYzAjxq",
-	"aLdv1Ge9gaKeZ9OdZYMtju7AmdK+lV0gfU9HJxXCwNhUZYyMjEqNTiaTmGfrwGwmXknbICM26irVNrHL",
-	"njowHh0myNuMdRuLIGhz21BA1xnPpZRGQmhOK/r9wOesg0BzS0mAYe93MjImXJvPfyyrINpoU5bz5mUY",
-	"Yc+uPZi1F0ueOE4FUY9k3q2YMmlyweM6HxvXAPceRj8Sqf1tHjdeSIocAAB0M+5SjpXRkA5MaBDUyV6l",
-	"WjpEdo9vNMn7vnUckql6ORYmTuksDq+s3Q4CMLBMWkkJpEfrvWpeO23u8zmJs2DED4A7KyWeIhSD38Dv",
-	"3Tsfq6Gx4xtPLs0JqNyXdf97xVQ2lhc5KqqmUz31nKcbOq8rOeb07E7Ktk5r4ox7HdN5IPWDz6NQyDHr",
-	"RenrptlP9lKm46T+yVjES3JcQW+3pjPwOhb0sYW0lkWiT1DTNy5DY1/p0WLWAYejxY5nnI78Xpsnx33A",
-	"oLGLfp/ohltgS3x81zg/Peq0mq9Or65bDZxIjw26ilCHvFfZK5VJI7aGzTphlj7OVDMCE2shOqaDJ0Bd",
-	"u5zrhAvOXAd8eg52xYGqtkPQ6Hnf1y08FOtr86IZS4x3dbpU+r14kru5rADqlrTz3W0kD7lOXgIyomer",
-	"zWG3R63O6bvT69PGWadxdNS8uupcX7xtvnOVsNSV40pOsU/q1CE3QPfOVIIh0XRzyUbdpEnkSw2iRA9N",
-	"9bPPfdhrUmtx2jx309CGN3ar6DejywKET+4EZ21x6SG4bQ6mmBOX+FGZro3D0niFxlCAiA4+X9qp/zpb",
-	"0gDx+KzZOW58vHLb3LQkwmBgJM3UbCO3yLkesa2nw5j0EfDw+ZL4Ay5CYxE9239RJf/6Z61UbvM2byhz",
-	"PRI9EdiusHXrZEKkxpdqj6h6XeItu+VaubYlyZuri3foiFKI5XPoC9SxTqxJ6CvMMtc1NM1gcLfkwHK1",
-	"UP9PJTdNm1K1Wz0Z3Ez3VbfCLN1tiAsq0atUDPapx9ArFAlDyegaw4bloMQIb4aqhgkuKvrFjRXVe9U+",
-	"HGVZgnZo8pkQb5VdBmFGTC1MrjZPczBufnDS1Y5gD0+kOuDLW4kz+0oTAucXsjC1w1JvTHio1husUPSj",
-	"Mc9Sph+lcFhhX3WD6YF5cEpM0b2X6rOW3hKdiAn3/h31FfTtAytuACfGhJ/5GXEoTg1epPiPPfISGrt0",
-	"gEXB3CPnR5eGPSxXYgyX2waWINeO7NWMfyxuNrPUi4j8HXyJixyHxsl4dvHq9B34GLUrETeirECqjNqk",
-	"e8+lvbBzR4MJg9jbOBSjsenGN6KfOnTAXNsZJhXkMDaVq//R8ZUxiR0YuEinavqeqXS2yRwOmfDBhEmY",
-	"YYEiC1o6wg5azZ9vmlfXUFGDojtpTiclL07akIJIOpO2h5N1WA6ptb4xXTAaMml2r32bvhEEJquj6NpH",
-	"lATRKTEAeggp3PpjQiX2AMMhRXuVPUxu1LEUXcLjkJD9jtpInJ2Z6y1EXr7QW7gi4KWfe+qe+ulF/vv4",
-	"9BLLeyTGtcrWipU58MzRKLYmwEnfT1V5x1xpIXvZQZRcbMis4Zi7WtMRl2A5bf7ojjgCfrg2X+KIc5Z6",
-	"4dK5xtNsxlSbQ4yds09R3Wh7JjRkdEep+7Ca1AJ9NIniyVxHWJsv9oQtqGExGpYL1T6eSPLrn3STKthN",
-	"m1MaVON2pTHzBlaOfP0nnZSubK5MGTF01rLdyNQ6MeAzpKDJ9gBwIiQj6rFkprJFSmUFQJB4QX/VMNOd",
-	"Id5aPNIAC9xFuKjZWbnNAU/NdsAs1aPoFD7oDAdC/z/2rm65bRxLvwpKN5aqGMXxeNPb8pXXUdKudscu",
-	"2e5s1TBlwiIkYUyBGoKyopnK7T7AvsS8xzzKPskWzjkAwR/JUhI5bnfmZjqyRJAgcHB+vvN9lTJ39R1F",
-	"MA837g66Jlyp5yFZJQ0JW2jLLGSomtOQ7OuzkE1JRbjFXR8m660fUMxe5mJmIX1P7iTw7tBz0r/TcbDd",
-	"WdCUdYN3rrc8D9AxWX0e9JXj1MM16xvNkk9pd1oZhQSdcQWoWWptnNFK7QG3ETyF5tIs7U5Q25wBs+5Y",
-	"8RnYCBOgZxxE+r2/tHnFPNgHcD4coZQ0z6UeLZmWCZBod5oYv8wkfdvt9O2D9Ka73LzZ4rE285dsrz+o",
-	"uuv6LYxpIW8PbbBz79O7CgbFts95H5l9JNUotZ/OhOIz2aXF5H+05NOEPiJVG5+Jt85be2G/9BistTTY",
-	"prS19gHKvLWPKzjxGMdA2ervaffg/vKxH+Hysf98SOIgKrLPkY3TLyD1/atYnri/sYgAzGnW9fLV3bHI",
-	"jZXN55kyIS/HpC3CiUMFEuZ0ZIhMTFO1pI7sTI6lwv8eXJgIYML1BP9tXnzgDjvCB4MfXfDkTriKE2Hv",
-	"l54VswPYuOf9wjjv89kLkcixvE0EGyV8TB5ebjWyCfnEcwQSuIGxj51yCeb7Y/TuhncLnsVIC6tqzaA9",
-	"S0GJp6KJXkIV/TVsTRZ3YcucX2FLm/8MWAhoHvyv6YiHrY+RxyNc4ixwSX93bsIJev07PFEnQH7rV3bU",
-	"huE+UivMQmrB2pFe3EWWd708RwHTSzUUsZ1Zc+2J/TbMQDpXMYr5aCoOdrqsT0To2C9TLJNCM8EKYhxB",
-	"1LKyhzUaJeniRsaR9Y/3LQMgsqM4Oa5Vwg9mhdSUH9i2wg9NXjZZqF3qNPhDPMUGSjv7UqNSw5FT/LMB",
-	"5dNs7/8yfIA9/85Hoz97u+UlheqU66B10HgGrU+Clw+nlymsLr0JQ2thGVyDP/06MubIXBiQ7itPq/Y/",
-	"Z/Z0+9yJQtVuOOxoCs/xwiYGKdosb7kWrw/nWfJCALNK3OkZi1H0p1PXDMDGVFrTNsGUmEssl018OhrZ",
-	"EMtOETBJAYWiza7BeRmqNmex1MC3AILPlHPvHOHZUJKZmmViJLJMxF32ViqpJ5a5FYjZqT3U1tsLPbPi",
-	"FUVBpQf0iAE7TvE6PBzYA1aTpnWX1Mk0nB1pVbWQXJI9zWgNdb/YKjzldrVvsVEfRsN8pSOJjUgNviTQ",
-	"89Sv081T89d2B9mRjR9yKxXPlsxmf2s7ld0umXEcO2vcU2zIdvs9KNql/a3S8b1YVI4+vr765f3N+eD0",
-	"3en7S6D4XeXbFij7wr0F9oY8tZol9oR1DXXGw9Nd6D423iHBXYtJdeAMJN6yKBJo5fLB9hVH68in25A6",
-	"VN4lS0V0J2jfBtaNpbV3nXUYhQu37HboJdnBvhM2wQWsq2mS6WU+yaLYRuzJX2AON2GyoN98XyKLXUfv",
-	"dNzanYR8zevscbPZfTwXCe3wJl7SifmmTJVzkx6yvz3fkTIhpXFUupIafqG/pri6/utH86dOj1X8HM9E",
-	"tTOhAX7I7sSyw+yuDwif3uwCAYaR57nQqJAf+GVC53XR/cRHzN0lHWqO18g2YGEuImB/OWAZV3E6ZbdL",
-	"405Btcz2LaKgkjUFZS8sVDU3jFW9MLsQtnTEEJFhsxHbKTmWOKTiMhMSkrBuyHZPrMbmcvnqB0MgBZ5u",
-	"7jUYjzkdjfwjdnBxc/omYnOlBRAMFvF/ieffx/pUqP7h+gXX/ypn1UHtnry/+kwPCPKXXQL6D8DK32jn",
-	"C1rQUhp3A/P/kBKZn40ZcmUsW5KqschsVb1GGg7xJOQrzZZWMeQQZcZ0OrwTgIpNtaBI8HAfwNODMv/N",
-	"z37juNPlWvAls4Av2o+Yg1Op0zsFy0vccUubarNkO2QYNzBYoWq2WKuFtQpHdEsuAfxdczX8cP3r+FOo",
-	"W3nlmo129BnX+Qe+PFWPKjO11t0yayIfTuq1r4FQfPrNls4uKr/e/X2nNPED0Y+tHrAM7jV+TrhAf+k/",
-	"x8AFl9emwYox7y9HaTZO18BKLgE55xHuZEKLnKC8bSglsGjQv+wj9rdjEXa2wx+OA67K3aIyL6nNyKLO",
-	"BAx3/NaqbkPpCfGEFimcZpAzSZWABEqXnWFXZ6hmInPwNhrdMgaAg9t01ryFx7+w0sO72fXlQbba9gff",
-	"7CaOqQ7XtO9PR5VXhOg3mLUAeoDMO8dgAtvVTHi04MsfnP5fwH+JMVmhhO/tqM2kskuZXtjFcIn13Myu",
-	"uw7Y59HHbBJZxfjY7PomeJUWu94spTG+hSiFm2epLXLgx7J9VO34S5FTtdm9CypyfMXSR1rrdYEWxhG6",
-	"IYorQCfN20DmVhMRqg0kZowpDnP7eHqhPfS7dAkPDT8FrMma8Ibuf1cMAt4Y32ITeaXSpxkhfchSNbZm",
-	"4zyr+og/Nu6GG3e9g4nryg/vvW1rdtaq4mTLbh1zq42wxXci9/fEjoKfa20pNeprnPon7FG54JqBoitg",
-	"ptrYCeLEMcAwiNjquIOjCpRPneeOZKy/cT8erxY4SB3WS9dDbr7o+GZtjj3j6e3fxDB30g7Iue2TmfVY",
-	"LPUs4ctQYWFAqCEoEbAkHfJEHDmF2Vev2a/yvxi0Ek5nfIjd3J2CEsBED0VrUUZlGLDxUDlgbj0sMpkD",
-	"Iw5pThNWzTwHn838x8jSRGjGpymo/0B7uPlxDvLyyTJU+SRL5+MJhUdTqdjxxSmm1IBfALkCkHZ8IIZp",
-	"FiNXDadyxnwW81zEkTmvmrtJruEbuz1aSmN8pxTGg7uYf72r92jpi+eYiDgpGP5rnpdZ5HbbNNgSz7l7",
-	"yYe5vIfxVvRaf5hwE6/OZkK5buGiwdBxDSuxcEBz4nCBDUgELv1710WO8K5Y5izPuEzCVqdngTn4hRGq",
-	"UaUKtHBtfh6aygLKaevAw7hbVI9tFCiGcb4wrVS0Rdg7qshAxJIAu9CeOL8lBXWoHoIV6EEkTuhrObV0",
-	"kjm3V0vhGkCzmizRmtxJFbN2BPca9dC4AI0zsJc42hf6L/N/eqlzMcUmHq5StZymcw1cHUijTLe7B0RC",
-	"vOg0klA+yEoJIXNbZv++OB4T1w5X+CxF9BnLmJgw7wRre5fH5qFOl13wsdDQozqcZxqeA2vkE8EiJT7l",
-	"N/Q5yuJAG1GeWv0caBbF/gOARh/Zr+DzZGImOCwIvDEXLCsgsyXL7CRrzCEjaHEBk7SJdBKpc6nGdorI",
-	"TZjBbUN80GW/ilnOouPrN6dXN4P+Vf898gG1f95nMV/qzhGUWqyBZ2j+iasJIxt7g/VI/Uzq/Njunm3z",
-	"4LAfTmD+gJF5k69DFm633ez2ecy7b7L+x/gOKY3hrAC+t7IRePKnwndpUDGWGTuHadIeMM/U5afXiquU",
-	"e7kBxYJk1UTWUefU6vTQwNlcbonflo3lvVCV3iFgRITrIwIO0SwCsAtlqqU9y/XQvGVO7BM9Rt8U0QHh",
-	"kJt2T9l5fH5RBp/NijiBJSJ3XebgtpuQcnXjXXVJvvwnMUs9UIx/m2auz6W8UitUAXACqFhTsghJ9byM",
-	"6Z7Gg9osOdTF9wJG3Suzg3qC8LYHsPikVNWPO1Qpmc2I7RkzTDmpMn7KrYdRX9AfZD6JM76wK2zbY4B+",
-	"h1RJG9fT7ajqqNx1TERlE34v0F16ToVFbxPveqvY+XXrFNRykVXo4f1RqACu7R89Lb72GJbQ6qNtagRJ",
-	"TLB4mOfeS1qVVNSs0FNcC1LyefVXKUGus49RJkYAouTKoYD2NItkHLE2rDwkialfOyLL1YRhMrYxVDau",
-	"KvBO5qGIUh9wTgSld19oxDyxw/39V2XEU6i2gDyxJsQTIpyquCeLeFqZ1XcLeQP6eG86Zexo42c8n/hC",
-	"XaO1fPHIZ9jqtaTKXx+2gtZUKjmdT1u9V24nSZWLMeRLNsZDueeGNgRcas8bFOVboKeHirqGd2CC1Kq0",
-	"qpNKf9ACrCJ4L3a4r98COBLa4Oenb05uLgbnv5++6Q8uo44n8WepOWYgQoSPwCaCY1wdKu5p/FH7HNgS",
-	"onKqKlqx68GZS/kal6dJjShPj7CVBhploJc7myvNOGaLH5QCxr6dmiBJnoZqE6mpZkU6slTOkjmZUtDY",
-	"xfutvbx2xUrVNXJtxw71GpU71ruhOpMKqpMLDnh1mjk3OEw4z5lOpyJVAtJByTwDhfh7OcylWTsuKS0z",
-	"iABRXt28CdQHJuGpbqjep7njaF+rt+uR3W4OOW+yqub5trGplRX8hVZ1LXqORnhvLvV5VzhB/7m/U47d",
-	"yV2iwGPND7us70sWuV12M8+S6Fl3TzXIH26Bj/cc7B/U9U2g/IQsW8OZt6HPuxF+xEGoADw1bzgfT7x+",
-	"03mWmYir8BS99k8lFlBWrCQK0I6XIVZYZDzyIf5Oz0mAnV9qejwmGwktsL6yYyRWeZCnBsX6gST5QyNJ",
-	"vArhrFjGW0JJzEaGFud/rE1BW7Fs53hyhGpYQgVOPSldNkjnuWB5xkcjOcQWOKibeZSQUrOD/f1GTuCB",
-	"4LFUQu+07ewXwZN80nQiD6DZG1zm7B4hWvQqVwzs89Zv0T+Av1qVm3GT7drbcda7ayGCbuqATF94S2GC",
-	"z/vRvmyPX3RdY23R0pVmLBPT9L7U3hUwobI0SepfuDq/unDtlMaoZwL6WJcoKheECpmv8XgCBYs1ZxUQ",
-	"t/KCp9Xlt5VYkLx5qKJBH2Twfjv+75vjd/2ItWMx4vMkZ6/2bYfpEbNcrWwbqtYOMKXaIrTUTM+HE3dD",
-	"be6dZbzMYFDrxg3856MrhmoBXK5OFBdIvcvBjvfCPBqsv82R4VF1gDSCZ8LGVdMRf4mMCBHONa+Wyrvs",
-	"jOciCzA2LAuh90IVqhcssj+JepVgxV2rjVoO//c//8sgRqH4sTZa5wguCMFfj3HnBYCSlou/iwFKC8gE",
-	"pHYB3dAlSLEdcmCssrxYG0pfRT8wzk7eMDkBMdI6+Bk0JONVuLkydc/OiuV4xPxn3qcnK7We+4wgPV+B",
-	"0rj3TSS/tvHRdrtHAU4KKMuwSonExJcFNqJ5nbG2JSOjV4PyJFcl9mNcv5jZU0ylix472D8MfEk240aR",
-	"1NfSrC9oOya2Nc8fAyZm2q0U8bvglSifnRQ2lnfqr8LyGDcTa5RM1q5A8/4g38JVK6ba0fKDVhRSJ2uR",
-	"3IN1Xzw9/60e2W3HGfxn4w57JIfvAhQBm+iQx1z66H80Lxs7f2tM0ZPlJnuIdKNRUHhPh8q3n8RKxqSx",
-	"akmSLjwejihosKvWEjTxiYWqicmiQufO2m62gtJB0fHy0OYkwvDWnGShaiS5cKRIqwoxd2J55LglWJVa",
-	"4mE7WyFneLo0EH/w8veToVTbJKcEPin28jQaodXUa2ttksspPcy3VrQNGdclk1NiHWRJuhDZiyE3bg+J",
-	"2mBNADJMoIeFiXX597kApUGexSAsmI5YInLoVeJaYM3Vz7NMuJ5YIojbYbac5VZtDpCJ5lpI3ta1fzYR",
-	"tXZY+p8OkBoHyjfcUlUUXrRU7Prq7Yv/DBV8rYMILHTgMk7iPlw51naWZ3MFwUCXHZcNlJsZDUok5U7i",
-	"daRlO/OqvitN2TqUu/NYuWbI/vQVmbQN9uxJqkaJHP7ogvzyLkig3hJeo/WWHY8WSPEQt4wDvhpnwQY6",
-	"WO5M0+4K4MKlvfgm8UG/1C8pdQnP9UxQN/217dHtsJWkY5bOc/wSiBKFrY73St3r+riq4+1M6nz1vO8A",
-	"ZkWDbYKywlecyHvR9PyNYOrnjIz2J0I3v2R/izZwQK3ZdA8VtgthKhkzD3PlhLlWlLllvLbKLT7x6Swx",
-	"X/zL3w9e/LQ4rvyvFbSm/NOZUGMzTa8PAVxk/1nAi3SeSTXeBl20wnA8CyCot8Uew0JhH2Ntf65eoZAb",
-	"e0lg5E3iYyUWZflGzMhiYtyDNB+R9pD3EZtlgnQcpQ4V8E502QV+iPly+KzyK4fMWUzSpHi8dibmWrBY",
-	"5AKagIJQDd6esJ9/2t9n//7XYffVYfegE1i57QL2Z6YowzbUGDGA4P6i61T8AR7QZuPfDvqXv9wM+teX",
-	"/ZvT91f9we/HZxHj47SH+ca8zl3j0mVFkVhm3VAd7r8y526N0w0eM/A1KKPL/uXl6fn7ogyQJkDTb3+x",
-	"4BKmbZRmTcJ0UpMeMkwmQm9eddhc5TJpyllmXIKKs21vUrEOVfTb2+Obi/77N6fv3wGhD/EgmOGgi8Jl",
-	"UQ+KLCowM0bHx2cHxb1jFIB3Eiqe28xrG3HrC7uaSByRVPhWUBPDda6IJWI3nj4M8dSEG46JNOOxhRme",
-	"gYpT/xNWb4BkxDcvuNjsvNZ8cLCSC/OK8erZvT2U51nS6rVeQhsE/aZqNs/kvVAUlONehwihW5zJVM38",
-	"HDRXLDOqtMFWC9ydY4ZgnM7zgILkUtwMLFclNiFvRHis+nh1N8f7DZbfN/lRIeOpWduY2pnI8O473vXc",
-	"IVS/5KXPen8+E+r0DTtJlRLD3OuZbb9L03EiAvabHGapTkd5wN7J/IzfBuxXsRwmKb8LWLfb7RSGtoCi",
-	"l4CVNvrybi9dM0dmg2d8CP02IhmhBqqVjC+m3wz4QdxeAjqdjTMhjKn2xpiKnK+a0ZIZb1+dX12AImqp",
-	"Llg5PvY041rPM27ODxBYZW20sAFZZ3/+p6OmsW3ujrU/iFvjY6gOqJ35C7EkSlACyReQ/ClXfCymojSn",
-	"s4IAtumZYVwSa/XdC0zxEvbJDFq8T0sovXTTj6ApMyAcwlPUBKdNp/GvxK1PQ+EY3m3iBw03ecxw65Uq",
-	"95WkYbtad+9YvVm0PdqR4bni8IIvNZMKcAFdH5G6Ygmiqi+0X9DmsIhDE4NeVhvkwlbAau2UJRKNPU2Q",
-	"ND6b6YCdnJ3i2kIldUofkkK68QlmqVS5FT+1wnWs7Q6MwNPahck0K/c+vQMmvzxL9UwM86LNLTDXvKFF",
-	"3MGXbWws6Dz8Q+Y8FsnLVMbDPc1md+OX6Yy1K7rtAIYOWCLvREUcvlngHUwClrBhuQ7enug9SI7g39kL",
-	"8xF7/dPhz+zf//qP7gFL4UugMw/EIYGTzNQlzUxARCRc0pWw/fgFeGE+tMYuChzetr0u0nkSk8fG4x40",
-	"2BhfIhYxE5+GAlaAWUC0dHEIbPjA11TqanUuk2btmoCoMYww13Qt8/CWe4Tmxr9hfxsX+NambezRoWgZ",
-	"iwq3QqcHzwauvorRTph/wPFilceKBvec3wlNNATGHEVBlWXHYYtSRckZJ15enHfm563PHz//fwAAAP//",
+	"7P3pchu5ligKvwqC34kQ2Z2iSGqwTUVFf7RM2bIlS0VJdrk26zBBJkhmKQmwEknRrArf6F/3Ae6/+wJn",
+	"v8d+lH6SG1gLQA5MThpsubZ3RHdZyRyAhTWPfxV6YjQWnPFIFup/FcY0pCMWsRD+angjn19LFp68Un96",
+	"TPZCfxz5ghfqhQaZSBZuSeJ75YJT8NW1MY2GBafA6YgV6gXfKziFkP0x8UPmFepROGFOQfaGbETV69hn",
+	"OhoHrFDfqzmFvghHNFIP8ehgr+AURj73R5NRoV51CtFszPAnNmBh4csXp3AkuGQ8Ogp8xqP85fXgN+J7",
+	"pB+KEXFfN6/IzjgUfT9gOz18XroL1o4Pd9bdQuGm1/lj9+2zbmX46fnNVY1/3P/8a7X34UVDbYV+PmV8",
+	"EA0L9YM92Jn5M96bjEKfD2BrzVu1sUkoRTi/rY9DFjISDRkZ0wEjMqJhJOtwweXsc9TpwYMuEf34ri7r",
+	"i5CRohjTPyasVCYf/WgoJhHxIwfu4mzKZESY+rIskwbBt5BoSCPiS8JFRARn5IaxgAzoLVMX9yoVC7w/",
+	"JiycJaCHq88H1a8/N8z//rgjdE79kR/NA+eNmJIR5TO9EUJx+0MReJLQiIyEjEhxv0KmQ8ZhUwP/lvHS",
+	"om0E8JnkLjzWp5MgKtT3K068JfXHiH5GfK1VKiux95j2IrGAqvrwW4y2F+eXV2Rn1Kc7kYjGLhGhRmV1",
+	"CW9eiMVro++voxe3n0bHs0+j44PeLx/2er98qLI74O4FlfKGzfJ3NsYfsxSJV5/QHkJx63ssh/iuFEHp",
+	"X7ckUQt0CJXE58Q9P3l11LlonX84edVsXS7ajHl66Zb+V8j6hXrh/7cT8+Yd/FXumMW9V+9Tq22xPyZM",
+	"5rJAtVw3xN87vucSOomGIvT/ZETxPqD8biimkoUkEsQ9v+icnr8+ed+5bp26ZOpHw/seybM3P9feN39p",
+	"nF2cNt/une//8u7g19b18a+1OxzLR9YdCnGzaKOMe2Ph8+geAmlMo4iF6rH/zcadf1S2X9Dt/m9/1fa+",
+	"/K/C/Iq+qFfJsZIjKCx7PTHh0UvKuXq5kqw8YhzYFB2PA79H1XKVBOoGbPSfv0u19gS01K4i6geFeiEa",
+	"+pJQfKFitV146SFRr6Q9PDnJwlu/x7YkEWMW0gj4rc9lRHlPLXSvX6MvelVW6T7zdunB/vZeTbGyiEYT",
+	"WajvVXadQuRHcEx66foz8V4nIa8rll/Xa67rJW3rG79sgLXqeYTa/Nn1QuYxHvk0IL0h690wj4hJ5JDu",
+	"JCKU2/2RITWgAAgYABWBR7b5DlX6yo5SS+TOX773ZadLuVsilOP9XcrhFYrxhxOuvlEnXBDJpPQF18K0",
+	"TDSZqxVvSeIqYLht7kvirgCIq0TnNBR8kNzSgEUSvo/78AXfkmQiJzQglMspC9u8uFeplkjfD2XkECkI",
+	"hbUqwctuWUhCdstooHYtCOUzJYmnWoJHKfCV21wdCuhtr5iMwkkv8m9Zi/Un8i5ICYgNUG1ZqvmrcEuD",
+	"SQ6+2u2phfdFSOBBeXesVI8TS65LsFLduG1vRMpUvE4BBTe4fPmKKzPiA6nNxITQAfU5HgcpovxNvZCV",
+	"7rypVmZh6+wvu5nkVh+CBBuSuI3kIbuk6K6AsuvkUMOoT+MbSg4RodPmfdAjfUm8GCFjXEH9E969JUlA",
+	"ZaRIT/S1/jqSLLhlUh2MCDwGGilvc7fVbFxfvemcNX7pNF433bqm0pw1LQSeG/ON9OG6sCaOTJaOGNEi",
+	"FNGilKSxJFr9m1DWqE+Xr5hyXB7hjCm1m9yy0O/7zCOS9QT3jIKruDK1vNfepBgbAa37bnu7TH1kjT0m",
+	"kfaBCApkGg0CFpIRnYG8mUgWYzppXJzU4bIFVlGEDqFkRHtDnzOH+EpmiBvGSUB7Nyg/ZE+MWZu78IRb",
+	"WoL0GVo9JABv/akxC6XgVoLEB9TmqRNS9EumQyGZPSVtCrqUBrVlRJdiBG1eZDwUAaH2xQmjBj4+cw1Z",
+	"vaTeaxqxKZ3dW4ViRPoDvq12rJVm0hOTwIMtdBVZ095QaVUg90nyAaD0TVBwv1KLUfAl9YjZhMU72lXq",
+	"Rjeg/ObB9Ka5/Xm+p9FK6RUOHrv6pyEsygkLQxEeqtuGPh+QKZVKgaAR88rkMh8SZX0y2tZ4gJMxLNVX",
+	"xtMtDUAzh5XJQv0ffxX6Pgu8Qr2ww0bqIRDo8MrCaCLh9NRO1G+Eel7IpCRy0hsqY4x69P+vP1vuiVHh",
+	"y28bsZJK+hzNlh/1HBPQGNGgL8KR0oBD0qd+IAmAB8AL54AurxYb+DIKtXKzSr3LOQ4ANrgl4P0d7fAa",
+	"sYh6NKLmODrp1VJlgvR9q62ji62oH5asF7Ko06XS75U0/1en7XMfbqe9njop4GvrA29+w01Yu4LlMty7",
+	"v15EwsRH0fkVAqxlnbSOj8iz/RdV8q9/7pZr5dqWJG8vz98jeZGimwW/1odQfJOu8GZaKxK9yUgBUb/Z",
+	"Icl94IkL3g/83n3pTgkAbTEBL4DPaxoKQka9GWGffRltqFe8iAnGLvRRqQWXrAxkvWo8JcXkAFxN9fs1",
+	"N1LtPLynZY6qWvYdC1S178Bo/+IUWBpE+ftByZy0tLdkhuemTCT4Sctzg2GMqItgud4wfnezqZn6rBJx",
+	"du2LNw4L2p7E23wgc4kEPr8h/UBMtyTpCY8hUSfIC5SmNKj89LJJ0fgV3JXrduvEWqgIcYCuOw92ZDJK",
+	"rdbiG1Yn+m2eWF3So6K9KdLnPdRPldrapb0bs77VPo+6UhvxYTdFaS4x/rFSmTT9aMhCIseMa6GglqaV",
+	"PnSHN5H53F+5MBsd0pT5cXV+dWGND2QdhyRkoyRknzjru8fOgDWegOCOZldUSeAH8FFazTPB9xR1GF+V",
+	"gFMHyanvOCQTDvTjA0cM2XcB+Ll90pgJkClYFbipVdsH+kwiqbpdkmpl7hNWvqGLBGJXfgQGZdH6J/A0",
+	"iKQzSaQo4SHziIWcBqgl3emQN7B7Evqy+TC5ZOEtCwku4NHO5VKMGNowfZQxglsZy8LDJHzQjSqHYqrs",
+	"DVyldvRa3dsjqNb2fSbBF4hvC8RAAlhPqYzAcfIQdONLwArj8gLDvE4GIQX+jGgDdpIIvg8C6Q0pHzBD",
+	"Coze6mCx9TKkvQ8Woh/p7OShIJrWVACwUzpTlKjEIVEQliyCqLCUUxF6RnMxf+/0RTgQUclBYjYHYSkT",
+	"PG+efsENm31XMgOPZqhOhosMYEiRCwsVB1xzXBDcva9lhtq93jfymVMx8PllxMYt5vkhW2qfbGaTzb85",
+	"Z29xJoSJYQ4Ek4Szz1F2efeKfvytFP+V3lutvtOMszal6Mduu9I3c9P+CPFs7i3UTlzwoClZuOiU13Pr",
+	"KmYK9Nfm7tlxI44dWa0fdB0/kpAohp/FY0gEdvAclhhDi+M3dgFEff88bC1ACLfN00vKMYCSGtl06Af4",
+	"XqMbTKkkE64kgGKbSxabNY3IKsvo0AamGfeYR5SeMlMGFR6VTuKyuiOEhgMasdCuDaLLe5VqCULZqEHo",
+	"QDYaV2fHDbCeFwPojpzx39aJ8ION/mCjX5uNLiOgrGtpppRcyHnxJap9bY56q2Jfyq4R6ggXL3ClA6rN",
+	"V3igHo/rlyDZ1Q+TuQJF6/DKCy06bZ5Q+bWhIkJzZyb4X0rnGpBsqgEp6hxQUq20+cjnk4jJ+IwMdqDF",
+	"OaQe5M0WY5PBeOaMYQRQQkD3dEYEbXNrctjbwaV48koHhU2gT1LkrbHzILEXFGvwAXWxVG7z/D0vTXiI",
+	"xcip6N3cP7VNCMzR1XlSwmOyDuFxSkLWE0oAwlUL0gkPRO8GTTIrCDIEoUnhgfhogBtdzkX1TQ9spm3J",
+	"lDfPl3oxdVByAAuPGyen163mpatBCPcDHBVtUxKKqUPgZeATaQMqzkjI4KDK5CQiEb1RppKInyUTHimW",
+	"kj4DgoYNG0cYkIQstilnIemLIBBTiYwreTSQWu1Hetk6xwbpEQ/SLeVn2BFf5nGCGNRujIkPrsv8EOg/",
+	"BPrfxS76ISG/toQkxwpYr5qnzatmqi4DspBdh9BAWW5tDuzWVZzVxRT82NbMMvwV6KZZYgbZUEInA2+W",
+	"Zd6dQX6PfPDrsoYyaXBIiqu6JGG6ZxMukpl2+vERnRHBgxnEXfMo01wLxEBMIhf0+vnyn0N0HKDHts27",
+	"jIYsTKSNYhKYBIsAKlY8sQRf8SPxWoxKsA1KhospvUqFM3tNlolhbuBCEb+Ke84j7I/8jb+xG/f7luH3",
+	"cyS2+fo5Fps6Eo3S/8COxJgmm/POvx8uxH9LF+IPv9rX8atpKnwvLie9oS5/v6cyxwXRdfDoUfGlzujd",
+	"DJn2YmR6LyJyLCbce9yYNmjsQyqxfju5chLvqRyD6xVTUvtIeOz+EIM8cw9eCD6Sujo99nmssMsBDm9T",
+	"7m0CDyr2I18qmHjfBXSN+2fCb7iYcifeYrKowKTgFmniqakIbyQRvMdKiTPAJL8Hgj9yhO8GTdPLJkXU",
+	"HWJGACawBnASZiZf74GgZlI5vie42fSTOGfd9xIg0h0HHghC2gfxPQHIuE0WwSfRzeCeAMpWG4FS6WMf",
+	"hKcMsfcif82KvUE5y2ASgsMl08MhSYkPU/pk0Mw0Yoj9oExGSUECpXcJUYLqPR2PtUq+eYXat0DT3G3m",
+	"C5VklCFkv7NeFEuXxDFcopL4QMegVc7vidoD/zZWlReQ/LVkDyVn1aefOGlb6MwDQrcMeSBYTPFtttPI",
+	"E4dLdrmgdXBBPKZwKJwpVuhHpRzQRbi4e0MtZFJMwh4jNMIv6G4sTxhqmE/uSzJkIQNwaP3i4SomTBMk",
+	"mahbM5zuSacS+zLZ1SR3/Y61I0HDxQTiRZUP2JarVjEguXPBgz4ied7v3/OE4pWEDGx/xmnXlhb4UtcW",
+	"PGUcvshuIZqEHHdQdD82Xzaur96877QuOievXBTFkkUGjrNAUO9KiFMaDtgDlnlDuavCiltd12A6q60P",
+	"xmoqkoyvbaJlcCUEwRV/lSrtuc0gUmxJ3BWAcj494T456H+j7ARNYQl45AViWGzV6H5NRj+889KPRdj1",
+	"PY/xBUjyxSlAOs2FDoMvXxoEyn2JGTiPt6YHK19LLBl4gtYqtyRoBdmiSS44IzMWxS7SzHG0udXXrbcz",
+	"sXIXYoxY6a7TvCZhyHhkF1JPpQL4kvR9jh7ZNo8ewxkMXYM2iNCaz4B/VhI/kizoK0Ump3UJLpuSZHRf",
+	"AerhIvwIlGUR/ksW9F9S/gAtAqBKq0c5dEmhPJGU8oS1k4ZZuOm3k145KfqmAIrpZnCp8BgEsKm8kSgI",
+	"LzHKe83pLfUDpQE8RDMaLIr0JelO5Awb3Sll05CEPCQhi8IZof1IC5bIHzHic9JS17cb6vpmTWlSrBv2",
+	"RJKbetzmNHa/NCI9OqY9JauLEKbshbNxRP6YsAlziPumcfmm8/N187rpOsALJkFQKuOuE9Dgk1EXPDim",
+	"TxE23kwAB7IHnMKQUU93ME5Cbq5t5KV+SyTIlPqRaZMLp+DzQTnV+XVpR1cFgSvRGI9zelNiqqruFuCG",
+	"uqKtEwnX0XX8yDGK/TjjSijtYQdilW5JqW5yAq1TsCWTHw3b3IVGIzpXY65Vi4t5mMnEJ9SqbX5Uhu2H",
+	"k4BJ3YOkrlglfK/jMe4rdmNaKCa6n6Jyjz177NdmoHYmDIPzxiQa6qYokD7S5sXW8RE5eLb3gvzrn3vl",
+	"arlWrjrkfMz4yStyJDhnvYgcqYP41z934eeDkkNcRKeO3rXJQMFFQNQBQn1xVhhTFgcNpspQADDrelsx",
+	"5XnwOiSu6YSDYEdMPXnV5ggvXWNMkXAdcCBKECATz2e8x0iXSd9jtrA3bj+dTI+JwomMMIrS5kpI+FJO",
+	"0uXi+sHujLj0z7FbSiwNovJ6aXareGgeZBSq3SloqIcgfNhJtuFKPTbQlaBwm7pfo0IHm8C4pJiQjtZJ",
+	"AHc7c/jQ5obxQi5wd6ZDqdqn2p5UKru9942zJvyLdU5P3r/rvPzUaZ41Tk5dh4h+Xz2kEwdLRIS2U6eV",
+	"yH5Ub3NTsKoWgBX4oRiZpfSVqFXskVGvdNjmrgkedCKqz3QqtOagvdlSqQFK3Zmr8A9pT523ifeqewIh",
+	"I3ivAZVOz8gciHq1Wi+PswvTukZ+T9N6m0Pw0mOHmBMWs74E2VkCTnRKLc3xvVOB0kn9e3HD27mWtsDG",
+	"lvQ/FtnVpD28xtXkpCjOVfKIuQ5xueA9hszk4t1Rk/SGNAgYH7Dyw61enFE+O1Kc5qEKFTC13raxtH0s",
+	"Hlha79USGpMyadVGTP8x+Xiy+ti/ZcliDFIEPRbsO8z7K5EplFqHoBdn4ABHDXUHmOnrEMg3nLW5Ljg4",
+	"JKE/GEb65Z4AooZHl4h48jQlPCBXk4ciGJmJCQ+BYca6YvbNf190u0riDjA/NphwUq0kd2+idDc+90jR",
+	"gCfZjQ1VIcDU+LkS5s/kYGNc/fJdopzOA/DZQ7ZHWtx5Zs4BWzdNe5QU/J6aXtyhu87h3F7BJtQnYdyr",
+	"D9ymKuEFn/d+D0Xg1U0/p+/tBNb38h/ObTEJeMuZHojn0ihio7HitKhA+raI8O/DapfsVRsZJtWx6EIJ",
+	"T6tx1eycnpydXLlkzELLRKnWObuT3g2L2nycqi4Y0VApou7nbaXxbYc0YtvgCkdVT3/DgeZvEaq23Zlx",
+	"p8t0G0zjWZSJdplubpce17FCss21taEwx7D+0vfG66+5nc9x3+ArJboEBI8NYnXWV78B16jGeJta3aOh",
+	"7Jkvpc8HkDCJNm8i5ghRRdhRxl74+PHjdiNRrpXuNJRnJ1xzORmPRRgx74x5Pr2Cex423mU7FWf7IG0U",
+	"9tpPHoFdNIFVE1j2Vw16YYlPtrctMOqPyfDJeXivmrO/W9jr3yC0hKnYOQGmvADRfDnofKTHFsndLe+f",
+	"LEj7h4CJ3T2O7mmc5g8V0ovTjg7NXkRIqJSTUB0KCdgtC+qm+A9FDU20UsNyOPtDZmeREGXSSHTFlqRH",
+	"w3CmNCKq26QG1B/Ba6y/mI5Cl4AX9Xn12UGduOMpzOMQ0Vj9Z9Sn6j/D6Y36j8T/qMNwD1NOUAtHOgrr",
+	"fQUjjNhlK2tLbQ5O5uA2wDrYBFhg+2TAuNYF6oSSkPqSwUAp3Du8NBBTpvivuV7VTrOAysiCA/U/BbVG",
+	"47QWFxQrcDKvREY6FkegBhjmR2hnNrjXsCY5XowtaWrzYsj6IZND4htnGeNKFv+joNZScNR/aoXfEjPd",
+	"8Mrc2Cen0DCRaBjg4fnqSzS4CJU+hBZanwaSOYVx4tJflkr/ir9sXpT+bBzonp+BFTvD/mFe+Ju9T3R/",
+	"h1Z5aomRf6vTxjdYok3QzzbaE1BN7UcQ1qVolSs1rm7p3LENHhNTLIySaWuw9OQKHGThJGYiiRA6KY9G",
+	"2q3LHOweiWFX4BVSjJhS76Cm2zpYi9Q45m15OyXmrBE3xiGTDHph6PkticPX6Y2wrIJTsMUvvcBXjHUm",
+	"IzZSv3PBZyOB0I6PSj89hyF6nEKHRulpaLVK7WC7Wt2u7V9Va/VKpV6plKu13V8LifGXnlKelb2R92Jo",
+	"zL+CXcN8xFfqxi9OwfcWDEtTN8GkNFI0sxJDox/HrmsRYpG/Dev01BUPQbh0emdWwXUK/jh/KRlDRBcq",
+	"arXDicNY6EZfhAcj6jHiR6mFFaovauVKuVau5sEy0hrfSliCjvXFgdPu0IHWYRZqSluSXEsWbjcGMBnB",
+	"TJ2s7R+Q3pCGtBexUBk3OkHC9cduetW9SRjsPC/vlysrWYBvuUQK6ZyCqY4BhFnGIS4o5nltwCUQX6BL",
+	"cMRGchUMLS/6EisiYUjh78TA0gXTCzPTTNUDjubzYzpgh4R2JRqVxEgT+CEN0szE0eVA1fvLhZriEzrL",
+	"YinE8nO4tyDS4xiOpFNDFDKDgYbERYqB31fcqku5TeIrHZooCmY+TocMe7NGREZ+EKCXRW06fVYYWFrA",
+	"iGrblWdXlefIiNZnQmYSS/KFckxHefdCU6HcIbbQI4hxT5ojdKBpEJWR1K2IEAzpgzQL361ewao3WHjm",
+	"lGPI2B0tPPFE0cEm0pQGK2mjcQryws4aXsYhMwlTVJdoR8ISAapvifSmWNtLg3HZsOL7SLP1kQj3Gr9s",
+	"94/a9rNpI/O/vCcVinQmcuWCqvsbLSjN3e/OjVNsOLXW1DdA4VyMcaaCYxN0G4/j4T0LH8UYapYaaZTS",
+	"xRTejCUBe83KXhOThslzZBr60ZzA/aswDijHplKKrATY8f8oMM9X4ui3Lznb7SI3XUolhus+FjLijKnU",
+	"+7JDpLJPOYXP2wOxnf+qTrKfgX0ngl4/0RUiYLgl3XplkQGa8DxIUsSmSdjeCactgaM08Ji0cx6c9QSz",
+	"rsfNEcsZ4tx4PLt6QzJeNb8tPSMhJ/B0p63YMtmczYwTAZt87wUGXe70YVN8mvNdhf2rHm+pe744Bc2y",
+	"FwIrLvmSjpnVDgs9TIgBQm0JPKQm+etvIyXlcvYCqseqlyiedQk3GnZ6T3YEGn+GFdl8TveicXX0xs7z",
+	"d0sZTqTuZUD44U1hnvHksW4zai5DwxmeDudqQOKk2W5234mTjek8gZIpQskVBhPPj8AKeWhTvo4uoTpm",
+	"Zvke5mW5jrbRc64jcukfrMqS+h38TWA045h6azdnTBz48rMfpvNjms6kyEbjaIYGNBecobPm6PTEIZT8",
+	"Lrqlp2YsOyTfWJ7bSWl9g1mvZNFhmiB1ZA4WNGvFbKxSbb8672vSbkddzKwTKVNre7bG+W5q0/vjrCq5",
+	"2MpX7OMrmPgxl/o7GPkmzHndOt2U65pHO5MwWKBwLMqdvG6d3iltMgbAMIrGsr6zY5Sp8kCIAeqvOwJT",
+	"yms7t7Ud9Y//sgz8p//57/+jmHjtAL6n/lwJvfQ+84D4kvJEx4QNQBh7F7KSa+YkRl9j8IAqxCNRCCnJ",
+	"2BURft5R5KGbGZYOE9OfuOkcrW5IQ0+7MEb08ynjg2ioZ1uNfG7+rm7o4Eg0ZJOkOzM1REUtIfqTaBKy",
+	"0jfyfyzxeRxB/1cTrLzbMep6r844EfJMcGwRhqwXkaEIpYJRFLFwltyHfSx1IM9qK8+Ds2nqm6uUd7gv",
+	"C5u5xWfemwu0uSG1GzoJM/Nkq1vSTnGOrKzfksQol4TK1ODTHH+ACbJ3jPg2YY8p66o90ci/ZYndJNSw",
+	"pEfqrn4j844OljhonS7fEzhN7cZRWpRJ0cHZlNUXzyopWqg+e3FwUD2oKCJdQ4fSq4FWNak9nc3I2dFF",
+	"3Pds0T7Q2p7fQSNvIvKW1Na5Y9gOlhD0GClCYAvNGvCo+JEkl28a27X9A1Aeli+ggx1TZC40K6asUt1J",
+	"PBiHJUxPmTI5V5/TJUfJd6a18/XgCVYnIJZMwTMWDoh6PeExcLFCSA5raxTKWcViga6ZMOCFjDrY/rZj",
+	"q6cmoZ/WT1a+5l6PYupA7nZhgxttCKKfaSQUY8Z9z5awYDab6PcDn7MOlmLlquUKmh1TddFRkFfG51B4",
+	"SWpXymshi0Ywo3vuqoJ1DkPI8kfLHfKpPE1tWdCncWcOugY+S3fnzLO39ZiynYl5d85c25JYzzbPc5l5",
+	"uwG9qdtKQgBSevJnruex4pwp7EnMMW8m160T0gYdUKmA43FZ37PT67YLdULJlHVj7pR8DA1Y0B5X6816",
+	"pOf8qtaDf0KbWAjkmjFsDVzKZvQ61aODR0wZ25J0WSCmh4lCwKJhbJMQnBGKbZh/6zbOEpwUoh9Nacg6",
+	"vuc6pFwuQ097f8AFNqOS8Xh3SWeybBmmwmg3mU+ps1jEQEmsiI3NkNGodAicHZS7HkT43AXH7q4nvNPw",
+	"cqesq1NokkVzLgr1jL9FS/qUMlWFya0LZI0Rk5l0VxBlws5F1Vt2TAJw3M/wkFSVpl2tVMg49HlEuwFL",
+	"WPTp1WUlcHqReavMCJ8MZOYFkEuKKPZSYsgtJUoODzEfymdRvz6mIR3JOlhMdfgWOPrr2PQT32isCoMY",
+	"iSzVNPA3Fogrz2hEP5/gzdXKhuIyb4Jm62Lb537kwzgEfBCqDqSplNfjNR3duRp9TAn2sYXFwylvc2IT",
+	"tcqKXdQqa0jr9Mqbn2kvSq+ijhwMcoUgsSJLQ3WiaQOnMbiaVVZrz8qVcqVcRZelvvqPer36G5TAzshY",
+	"hFFJp5uNQ/9W2VgTyQjYEQy87Z5N8PPEiPr8kHBB+iEdjBiWuWlmkciEykFSQLUM8mRXuWMGtC/CmTuC",
+	"O6vhZGgKF6j01cz65tSfe6KvVY4yrGdMe2xbMkWaUD5NR4IPiLuG4uSaqJnOPst4D9dTvVbzpOW6WAac",
+	"SiVzSXE86QZ+zwGvTsnW9gOCIEnC2HCbHJpR21GHQ7SdV+OyIgCVwBWnkxehPRIeOzIep5y9vGxcNg/2",
+	"rlunxcs3jdr+QVGhhAmfhKWSTltVbGWstC4+wNzVZwe7B+TSWD3xSpsvzlgwFLR2Pr09DptnV28Hk6M3",
+	"VLB31ej5detjd/L67aWMptu9M4ilRBEL1UL+9z8a27/S7T8r2y8627/9tbf75X/l6cxqO3f0aej20fl9",
+	"LhPJwePxlrQdbw62PX/gY/lrxuNe293bP8jsobL94re/DvKWnlXCNeHNndcrFrCIXSA+322nX9drk9nY",
+	"UjcLNvJugGNk8wSJUNzmYXAUTpgLEVS8xSEuvAGueYzPEmZ5InAPPniDFDGYXr46fr395u270zQYDvZW",
+	"bTx+n2MXuxgGd8RhVLJWeMagaUfNaO99MENSbof1Ym7Ay7P2MvLbRLg1w2s3MKVzzdKC/W5q0XmAbJq8",
+	"j7leQuk5AMCu9ndrNbiyLces55DG5dHJCUjEQ2zvHYZiwoG9SSWsZKlMTlkEASxlX0EC/HaPSuaZOjGc",
+	"uiYjEWb9vPPpJxbiBmxJkb+/lyKx3ZyziGObGwXjkxFPpfz3fRZ4khQ90ZPoay+PvC1JQMO3rnZqvV/J",
+	"UgiKfVogSc1WcSVC9pAwZ/LxjeiM2UGebIpjjjnKLY3IkI7HjDNP2b9cTLjR4jCCFEZ+zx8HzCGeiGLl",
+	"ghRd6Q+4z8vQdYd5zHNLZZLaMgl8GUk9dUktCyW3GX7oY4ZUxPCLyhBUlt4hGalzV9p1T4wy4iD7zXn2",
+	"scL3HTfY34QhfI3svl9HL24/jY5nn0bHB71fPuz1fvlQZY1lgWbjQIlENM51iyRTrOYdsh7DUlftWTY1",
+	"FYeZrvu67ESzCVLd16WjUqvztrNA6qTyE7mWhHHzU0nyOBIe4YfE3jYKnWG7DpAheblEDHsDSYcw2huS",
+	"gRAe+qQTRbaJvnbE52Qc0B6DOHc8KrRMLtM+7ZTll2Bi3Z63zfqD4bb/+02wPeJiXFhpD4x8vsQ6wBqp",
+	"VeLrCmzq+YhXCjz2ZbnnoNic9RWmwQwsMF8PhJ90kczby/P3BGwBFhKf67hjspwy0VwxpCOm7lO2ZJor",
+	"7Bh+v14eNvwKnn++pcz4qIfmBNItaaP4aBdWqpe4y6W50cdQhn2/OKFNvVyaWQI3zbki4Wrewt4wGigm",
+	"+dfKEixxk67oETf3KbtKTuv41iyY5es2IM9BuZnvBWZLbeKRG1TqVM1V6skqEfBs4xTS8eIuVOk0CkUz",
+	"QHM+J9kJDullYz5ErqY6wUNc9S3f9D+KU4eKya56kLYx6WZ9DNVqpXrwYu/53t6zvd3nB7VnB7u7e+vl",
+	"k1swxIuMVecV0uTtx3d54hG9DsigPrIuecdm2iLfrz4r1Yl7/u7CNXHC8LZOml5tf7/6AutD3ab36rLh",
+	"OsRtHqXuutiu7R+Ye5Rdr+5pXTb0pRZcKpP3WkPUnjTty89xgQeDJKXCVwtOAd5ccArwuvzYdXibfhAW",
+	"X3AKsMD8GEuusXGzKGvshs0AFxxQ7LQv4zmJhpNRF9zdh0bD3ZIE2xSkcnLnv4Q8wyz5/N2F2ukRbLOR",
+	"u2Keu+KJTClP0h/kPvw59+FZXq+ENEbewOigG0BMdT74xQWod5mHeymku2RRjHjkX//cLylNQ6PnDZvJ",
+	"jIGAadz/0LhhUQIOPHHOcG6F2Sux/8u04u0Hr2683VH37R6v/tI9aPGfw6Nat3I7vfhzd/Kpf7V3rfYB",
+	"J6ABD1AE4AGoCtXqH58an959Pgr7Hy47z65mH39+cz54NuzdXtCxfxaE0xNKL3pvrlui8OW3L1lENsnn",
+	"a6XSKZJdZefCC/OAfurzGyOD1hXH6QO61qmM2szDzFU9jAVIfa9SmSdVcPj1ki7CZVtM+xOTvv5IrEyY",
+	"17det05z9Lv4NU52TbngEgOff004baLsON/WCWckzFJnHADwMmJjcywbGyypg8/JZBz75YSeYXIYbfqh",
+	"DYb8l+/99OzNz7X3zV8aZxenzbd75/u/vDv4tXV9/GutkQQPBuBX5cbF68rb99lx45oHondzN50XQ365",
+	"kkW3mjUtTVFTi9OQE13EsTt4Ws0Yva10nw9e//zH7qdx9fOL7i+1mz/2Lp+NKmz/9mPvgD6fXPFW1Tsd",
+	"/iqyDqSDzdDDRi3zYAPm6x0ZEAT2ghkUxYq+aY0M7SdS9htodiP6OfnCKuwhc+VJufCdtBE6v5Jz3DZa",
+	"ingnmuyHJABfIulRyRziUTmE7sOedjaavpojWEeZfLQjGDOae65NvomfKc8Nd3anQh+tDeBr7IRigDzM",
+	"Brth40TvCK1v122RQPWAvPNfkmL1YPf5HunOIiZLygxQPJX2Inh5mTR0qWLIwJWB+SPToQiY/nAZC2Hi",
+	"bAziy1T7mnShETRKTtT8uNkuFpiYDL3oGxfoIM7WJgWiR+E0PLZ99EahydJipXSt4e9S8HKLTs+YlBQF",
+	"aNZdvxk7uleS53w+5Ssqh11BQy+/Hnyx3y5R0ZLoH26Spk0+TulQu0wGzAwByovO5JlSsNY8nqXhF4/U",
+	"/RoBlbTVvyB9HErgoN5Bz7RlHrSUSCfgbBkPJyDadxKbWWG7IsTuJmBpL+xAf63c7CAa1Ny6Bhhm4OrR",
+	"H6Zw3rqH7fVEDW7K17ky1fPu2GGOO09GBImx5ppLJdME4q48CayJhA5WCCtiIIVFnUbcbNi0nsf4VNFS",
+	"2ojODMRMLJ9KmF4BPXUOtR9gHIrROPpJf9XFLlY3Sk7NpnRWyg+j3iWymOVZS3W/PI9zhw4WKAIgW9K5",
+	"5wk4Y+1RKLS0MhV42LIyWzMGu0clLde/NRpHi3JD6jGXg8Zo0O0GmqPxGc6oK6LBoSEPzCDu9W8DUXqO",
+	"i2YPh/pGtw4lbDGe+NwcpGsOr64Wj1c3w/mvzFkSWchJ9pLgARbWKwPCQIgQPfja5nM+LgqOJIARLUiC",
+	"HU+gDi41RyRTB3ez+/O00nt/EFRnf/Rf3dTE888VfjD68GLw8/TP/W6rRpvPok97k7e9TEJQ7fnKGGMq",
+	"t2eBJg0aHBSqmRvjhJ+So5QvyeIaNhxoyzw7JSW9G+/l7/3oLft17+jDxfbo5Yvau9qzybB7/fa6Oq6G",
+	"nenH6uD44/F58/dfbhZlA5U7/xfkAznV2vN1E2uyO83FFhhZcqQHCNuanwy3Ts81eeVLrdZXyxXyr3/u",
+	"xvU8RaXNQ1O/verelizVTSEgJNaHNpCM7QrMAA79/ovYR21S0NA8mOpq+hnRvUN17N74lcsjr3Sos6dN",
+	"WrXi9l2lxHq5hUWWsjq2HWm2BCTdU2993pHOirSDVu/kHFhp9Wc/Z5MgfSk7NiaX3uS8+IL+jBlQbKAg",
+	"pNxUOmFwMWCN03v9D+ic5cWAnU/Df35Qe74lCT65YMJHeQ3oMu51tE6V+uKq5xLZ3XcFq5ni08GkikGH",
+	"BoNVSNvaHLg+j0Ihx6wXbbrH/CeTWaN33zuwixzFonFx0rlunWrdwvWldBNNopIapFxQWJymuDVQ4Pfp",
+	"jYSal7UouDxlQbANInRHPVnW3ZJXfSU5F2IJbidna9V2jI3pJmzLuDUb2gXQn809v+i8+vS+cXZy1Gk1",
+	"X59cXrUaVyfn78FRIPhaoMp+dK1NaW40Et7dCSGd2H33t9zqiTwbIXnOYw+C4ajk3flpDKPeDyLpbO+N",
+	"BBT6TlcjwOKE8juvWun6Pu+LDU4xq20jc0lQdp5mZNoibWa2d2nvhnmdyXhpqyZImZzxHvOICAk+QyZj",
+	"NFZfXpJ+QAfYXhPmm2uTbSLZGjlcDqxhMu6wwB/43YAtX4nWk/RqIqHVKBSc2hP4sokrOiR9/zPzCI1S",
+	"Y2zWWtQTy9HLduDL6VhF4wFraPj4cUMV7G4A2r7ptZWzpYOryvP67mZbMs7INTp2vVe3LvYSziOCk0DP",
+	"lc4r/ZGNAoxzOUG6nGzlhiBc/o7NjuJHvjgFZUnp+v0NvfupLDD9Fie5oCU7fp9bN5ju6NWjQSCTQ4XL",
+	"yjqKQhEkKgSx6UHXRyMXYKZz2CKfD1LNga7/s3JQPXLI9X/WKpWm/u8x/rfWUGQJ/9K/HByYKwcvStaK",
+	"CnzO4A+l9g9COh4SnQ4s8BO1Su25fqV6DAx7nLpo7HrC6Qj6m5s8wDRiNzy6Jcl4iGU4MT77chzQ2bbG",
+	"us0SfjXQzwHOckMMSyBI+rTeQ6YKeLdYyEaCz4w3yXSkUCx4LCQk1NokUuzO0vdvmUmizbgl1uYvYtV+",
+	"FiWqu2NDC662ZTH1iNNbf6COspyo0iwjDWP5VHnAItNeX+2z63MaztrcFhpTyQ72JmGwzbgy2TxSpJK4",
+	"ObRXHtNQsiP1bl9wfTTHoRi9vVQqI+Vem7twj2YMc7dE9AZcjiPTqD4OHCVyLBZ3TA3HJ16hXsjk5/kj",
+	"JiZRob5bqUD9miJFzDM2oxYL45D1WQgTK1b1y4v5gjmsJUyhpZXe74sT3l+cxEDS1L0GDzUJH2nkfq54",
+	"1rNaij9CJYMOhT6rYfyT+JxcXx1vPydFHLG8JQkMYsp2THuQJJLneSxJDwvJK6pRZtaLvf1nRM/tIDj6",
+	"ZN7DZEai5MqRKTjYYVylDoLoanwm85PrcELx/NuOoRAFKvLRt6GXpbPjgYfj6F4z+hfcabP1G6zGSeS5",
+	"vgMz1mVJfzzie3YWouhhPkKPkSJUMOs+Uu4v25qytk88V+cb5neSSSRA2xaE0OSKfsZM3P0XLxJ5uXuJ",
+	"CtFE5EKPmJlP7pNDEUZETkYjGs5MQB+HRfQNdNOI+JJ6Zg7asmqQ7IeuWycEmBVAIyF4Mx87TA+diZNo",
+	"EBAYQPYjQoMgmyYRj8pZmQujZzABVJxl+eHGSZuvJTXWTWomRaglg1SQ0oIM56QjnG7/+ds/4sLYirNb",
+	"zU9OyWOgGwvhnJckuwiQkEWTkOsuG5AAUnRjxliOhLpWLLmlOnF9z3Xa3A3p9AQG3OAAoKKW89s3bOaW",
+	"THIQ+jlcE19ACW5d2kpjmxPic/IVEkcbjeZRY6oEqfps6oL+iGn1Z/OFsK6ucPnrp/f7nwbnv78eVt6/",
+	"7F38+ubXwce9zk0Yjvzh76dvRh/+/HMizrygdnYM0vpnG7pSb1AbV4J79rbCfnkZnPwufK/2wf/0y4cK",
+	"fb03+bX2oXLCKwrF/AGn0SSE5hnN66OTn3VHyDeUe6ht/nzy6mXj+vXL6eDt0UCevfp576L5snnZ/Pzz",
+	"h+Nh79Prlui+eVlhb2aNBG+KwZpbbNdiiU2z++d3QRi1TlwjbNxDne91mE32OgQlTcvTOOncII1Liv1Q",
+	"jNpce/jC1EJ3tJmxo1UVV+tVmeyx2neQPfbtdKGv3cfv75kn19JrtePJf1T3LYzrZ/b7Wy4442zwPIWT",
+	"dqUIJhEj161TKNjF9szuOc46bb46aTWPrjrXrdNL18G8wZB5hCGPWuTYH6ecujiCaNvnmYzayt7qYHoL",
+	"ewDdtVFqsoHQGsM01P+Oa93dt5VffxlEvVrAu6PjivfL2+D044e9Tx+r0+7r6+jsVXN29ufP1fe/9/bO",
+	"Px7790wUnmtzlHOIm1mH3zYR//u0y+6S3N8CMN4nDW+uGx6GGDse41gMnU5aKtist05qWG3EFGwxQK8v",
+	"/7Zem7r8bSnV2nom7rKv+/oFFuahtphk96ynvVv/W2eDmoRQLRIrE75t9cEaTXlbYlEIR2eTb0kSioDV",
+	"7WRCaM1AAzRZ4izuok4FtamhqZxQaFyPiaWlMnnHxpEieD/Clhk9EUxG3NGtMZT8SeWPLxxHuNaoQbXD",
+	"O8qPteeTZFm6upgH7a8zJuuxUq0xnRr8PcmMNJMUbDqJLAhX3SUCpw2EPAT1palCSEzziiwxwiptbunK",
+	"+OHDDdtaEOpD2MEAV5y8qVdrFl+UAqSxQv63H686V1enbjY8W1oG2XsN85pfdGJAo14p7mDRtMZDkplA",
+	"AZXxMtsY5PGGhRlUWTw2TOnvTR6KAPqV3KkEJKefBbA3XeucMSMiEY2hw74xKO4c7onGkNug04RyZ2CF",
+	"DOYhUw5DjqEv5w6uwAVnYBFH3/3cAhOm5JCAdlkQJDsuJrIoo5QAyBFlmW/gkOR0z4P/osFAhH40HP10",
+	"+aZRxQkKYOjLnw7wL/ziT+ppvDBmoS+8n3Yret4C7Ounty8vP37afXXRfHPxbvfil4vs37mO3AXNyBW4",
+	"wJIz/Ze6VLLd2nwDvkhg1yJoTEL5vAOjlGsHxiDafNV5BKD3kUaCXPQ2+skm+qdO9vZzFJtLneAfJyOk",
+	"Gi3qR+sxu4JmLYG6A5hAXEURD8Nuc49RL/A5gyI0Ju3g8svm5eXJ+Xs70HpuwDWgLzcDs/UbnTZ3z44b",
+	"nYvm+1cn718j11R3IgPyIRKu/lZsNKWQZCOHL3Kb5C/vv2Est82gmB69bBorFd1W87jVvHyTB8o56CSB",
+	"l5YKtf0Xtco99rJAy21wIsb0j4nVdWNOBxd29POuE3tV6uhlMftFr7YklHA2bSsRoRRBNoYJrYDkhya3",
+	"EKpmiBxjmiHD8SAJRMqc3UNb8/l5Zrm9Gj5ekeIb6NCp7FzoB0wlcRvJjOA6ecloyEKCc8HgZXom2KHa",
+	"vOl7IWNlwJW+l+2QwmZvh93XPf/cf3ty/edJ9b1/Ik94a793dHJwcjP+5cPR2xdlNns77u2eqZvCXz9+",
+	"kCf+1O/tfvBPfhf+2aV64P34V/XA7+8/n/mVXa9y/PLn6+z/Nf3To7cBe9Pwz39v7p5fXdfOrz79efaq",
+	"IU9GwdA7Ojk4u+rtv7/6tP/+6ufp2ZtKudY9ezF5/nZPvH/+8/SAV0f7f/48+6N6/bz/4UX3ze7nq8rN",
+	"22e9Vo2eLunSn+1shmBbbcoaYyfxFifJ2rLYnUu5eSz1eqx0qHv1CZ2b8rdMMbdFwrl9L3N64CeWuvk4",
+	"1G83KHSuU+NdJ4fmD5EmQ6hx5n0/HGkbxfSptLqO5r4jjFtHIjuoVUNspaVQ3ZjTPgxGpCrFUkry3GzG",
+	"9ZDn0gywzGSE4xRoV2d6UxjXBKO0SXE6pBFY7CyQSqNU/yFuXMDsJnUHfQC+hBgu88zttBd347dOMN2L",
+	"H79dSBVFp2x+e+c8AqmXbd/SELireqvdZMM8ZK+8NN+xV64TH/ziFLBfA7g7798ueJmrJW4FagPxJs+h",
+	"R8PQh3E1pIvyBHFYG4lGND6Ct7S6vkhc1KHj6XXh+Mi6QyFuXrHAv1VA2dAlE0XK3pWp7PDFo4A8/Ipl",
+	"tmvy0lvGozsU/a6xILCk9SY2+gI8aN3WayUfaQ+I/lpiQLPOldyS0OsxPx8Hvhcn5cxj25srZcthsorx",
+	"VCQ+ly449iMyEJEiIfz0grpjOgsEXekc1hhkpzqC7uqtixJrDQzOIKmdHbzOsFH9rBk3OsU/F8751L9v",
+	"+57px6YZC9bE29MbyUHHughM32OpeBTvZT1U6t692np2bmJ9tiusnSBsqC0GcoI64gNbg85P/Y15tyZe",
+	"4whaJ68ty1xWVWgnPrHGHqyoNgJzzKCrdiHBaGCastJtctvbGdRN1LjcWXFcc7iwL2k3uOtDi0Ze4iBm",
+	"gv1nGIebCaz5EFISfT4wNcKOblj8sfnyzfn5u8vOq5PLxsvTZqdxfNVsKWRXD0xCnZRtVBGIMyAs1aJy",
+	"WyPid/NrXzecE5sh2mxGpF5GB5ouLBwVGCfWhBNudgaFNUhGpMsGlFvOaOayQFttKct3ro9h485+v9Kr",
+	"0RfdqrfL9voH9Fn3ee+FV8l9fByyW19MpBnJsWBQ6KtJiP6AUERgTztarbQaknmRdYMGUkBtzQZ70dNo",
+	"12BU6k57rvHpr6x4ydDcEd69qcMuQbHryCZz+wqHqK4BXjyR8TKi3KOhR/SL5RaZDiXroSjAtMEM88ff",
+	"z/rvfn4RPn/97tMf4dX09+uLV89PTi9+PRG1U3pKL6erx6mZLdgdrAHcO3B52xNgU1pNwngpk4+/sMYO",
+	"LmjUG268hUdjRIkcpf1UjlJmz8pU8/+YMP1zFE5YTFxzyT9r5INlwHLHNItvv/fVaVJKTG1rLUjmpUqt",
+	"GI2SZEvLEOw2N+YHuju0T7k4v7ySMOrF6IS2pYFujGEWWR55pTrJYQ3uX+rrDlHMVkZ0NHba3KMR/eI6",
+	"BLPBbGZ+rHa6TvyXfVA3NjTXbVqvSeKXZZ3y3OaQqT4d+r1h3LwJ5kyUyXsREcp1CzobKvYlaVyc1NF6",
+	"xqPHMY8sZEQKCCG3+YBxhjMvMLguyZDeYsMjKI9GX7TnK2COfE71fIkRHY/VMUHoEPvNlrFP+AqsM91p",
+	"T/FmJ358wjd6wbW53SmM+rSMYY8OdCxZ8Yaz4wZOWWh4Xvb5kI3E7fpvaOnbMZPqhs3K6yxApwaZz5tH",
+	"1/u2TVxKfnkqQq/cg6nd6zyvbj/Sdyu5g66VnhHZS5/XOR5GvsePM+6t+3CTe9Z1V9ZesOUPXksWWjcW",
+	"PLbeatVz8VLhQQ+mY63z4Ct9p34w659d+Tw41D6kPZXlCV97w9e8m9ryBPz1az2p74xbUevCXOSbX5yC",
+	"4Oy8D6201xAVSSh+cdZ+JL3/DR6Ml7/2Ixo5NvmIge4GzxiMWPORDK1s9hQSyZrPZKl6zccyrHDTpwwT",
+	"2mCRlu9t9syGX8pImQ2fsqIFernnvzI321wPhKCRMjd18wM7YSM9SiPjg1kjVpK7Dqg7+oLVvaBRLB6w",
+	"b/LXSPH66miDPqHZsGVW3v+2dnmcWaJTWBiqWbzJuVkudtZVdruCeL5H/KgO0bI6hqV9D2PSDuZ0zl1F",
+	"7UdftiPNE78SERI5kxEWMM5BqTubXwoIjLo+dNLFQf82gdSEjJLYUs73Q8RDZXLS7/Dt5iZI1Uod7mIf",
+	"7XoDVvLrSLVHdMF8Ge039UER1u2lUHfHOXF1QklAYcDWbSIHT9JRIsRJyQAYJ6S7OEplpSRkPebfQnUP",
+	"JyIEuoJUyDD0b5kkYgIvw1+KXOi2ub1J5N+yuqnwcEwRENBraU1wQaDRXx7j0qPfoHp0rdfmRcJ1YpSG",
+	"sKMxfQ1ysYwrrzQ3w4+w4ResWXEmo30/CG8y6/iW3MmaE4/Jn1IbfeIcajkbuQv/+MEEnhITyOhyeSwg",
+	"mSGIYxHVreCDMGLpXvSfXsI3oP45T8BjEH/OLp846fcXLCeT4Z0/mcrnq3LDoedCMRLRuPRDWfh++ISx",
+	"qdbiFNo5dUhcGgR1ggOzIURFuS6T0nVhEE/XTxZNfXao+Iwbk6fswN2YBHp/fqO38m05jvHfPSrPSe70",
+	"iXMdGuSEO5tJ9EggVv5kgB+M6wfjsjSQch/lNc/RTTljxUaP3NWrvherSX78G7CZdHjhMTjM3AafOHfh",
+	"uS2UTiJpRyjntjDRTWkXtnRdzE9+MIMnyAyW6DBJdqCFTJy1+4As4dvpHtnA4SOyhe9I7fhB5X8vKk+G",
+	"tdYsLyA6FF4nLvZLh079eJEUtSNeTDkLEwkbJSxfVzaMbvYQF9AEPr8p3ZtZJHbyjbhFKk/gsdhFdptP",
+	"nF8ghswvR6OLQYpk2iz+pNO1o9ys2R985CnxkUubHLpJUZNJ4F2QuXu9bpouKSaLNGyGduv8CsaIdM4/",
+	"NFunjQsFl8omAxyXZLxyNl2V9VpemZu6OiE1k+CwJOxkOqrEQxbTviFEcxfXXIZcbeYx754OovT6vgHT",
+	"zeZWPQbPzdnkPMulwaLWGrp3AQnYLQvqhNKgqpgepUEt363zXXDvN2JaT5Qbar3PseFPh0QiGju2eWS5",
+	"nK9MLg2RZ2Oq2CIFl/Qjfj4fLrTdoZbhoe+RIuWpbhxbkkjfy/fRPWWhk8jjynWyIyOExMk6cafDGeip",
+	"gRiISeSg2qH+M5HMIV3KNQ0pirDKHGl+HvvhDHozSHUmQ58PHoJnwrK/IcfEdNJH5JfxBr9fP3qmN5hB",
+	"d4Bdvkf9B+NZwnjS1bQ0CBCSpGhjXl+RBzmF6XCWh4TKfJ074kVlE3fiXFcLuu6bggloHDVXLAENdiV2",
+	"xbEGNFaAlLI9Dq1ClJ9bnUl4TmeKZxOpM3nd8wnt2Rz1nJz5nCKC3LqAbKL/fPa+M5cg6ayVlGSBn8hm",
+	"zk0yBRGAW08RfZGlWAJs9X7ac7ySbyAHkif+GFIgs7knLgMWVQhfmSal//Pf/68keNcPhdP4I/Ltdtvw",
+	"s0s5CSccFmFYf11X3wZ+P2JeebOGk09SDU0WbyzLWp9SSTTHTPhNoexsKKak6Np5qQ7M+QfjRv0bG+c6",
+	"xPX5rR/B8AaotFPLlcQfjUUYuVZBNUJE3p83fTuzPiXCHos7LTfovx8r3OBN0vi2hgziTFI9SEzItda3",
+	"YzsV4P3qH4BXuYL0h9H+7+DTTdZjLV2dYmxaOUwHfwj23ATUKtUJC6lkCNmZmKgTHGOTmHszKr3Mb8Wo",
+	"jGb8WIwqub0nzqh+kPBTI+F0keiKAC+YiXG3w2QfxHsTaWoh34pUM3bwY1Hs/F5/0O0Put2Ibm359GIn",
+	"BdpQmWbrXcrvTarm29+KSq3r6bHoM7XBH6T5gzQ3I03TJ2LZ6uIUKZyc5epG3QDDoguCSBn1aYkE9n5y",
+	"eI1D3FQDXrdk5tyoU7ylwQQ7zt2P3nFD34zcNTwfjdoT23vqlWSAKwvKKnACG4ym0diVmhy4ANhx+78f",
+	"nOQJcBJMLJqEfjS7VJRoxlSOfN6YRNCzDfszH5tVvP14VXAW+aVJ4+JkS8KYAyBsRooRHRinYckhvSHr",
+	"3cQdsxS9dJUdLrguJdMNouuE+dGQxRY7GbNQQuAOvI2p6R0wDdZMcIDJPu5hKliiUAHyj0TAYg/mkvFe",
+	"PD0Mypdm3BfMsqBkRHtDn7MtmewPrZFUTDlxNbHFA1ylSwYh5VHcR1j2xNiuhhTRi2racqG3kWxv40Pz",
+	"ryPb2/gCuxt5o8ffKASmMCJZTMIeU4vGfufQTBPeRNhnX0bQTIwIgHPcTiyiN0zO77FMIAIInyuPPIe0",
+	"gSv50h5Ru6DQFc+9UNd4E+PrMIrG0DsDrm+AXY0kkFOn7BDs+bnBkIq1luhzXwG5AUh2ld8cvHV8RJ7t",
+	"v6iSf/1zV/EpfCSFmHXinl90Xh21OifvT65OGqedxtFR8/Kyc3X+rvkeRlf7vWHczE2EZAAsCHB3PIZZ",
+	"5QGLpHWqogFsxmxrZNEt4eYJY429foHd9sX8/uBt6nSJHNEgcIgcs942TrgxdCVZeOv3WJ0MGQ2ioaPX",
+	"GerOpjhkC4PDbf7245WiuXEoIpzXOcZRFDhBk3xk3UvRu2GRYtks8vmg3OZtDrPRPNGbjNRJ6yFpPcGj",
+	"kPaiMsGYfqjYuZ7sz2SakxA6oD6Xiq22ufqU+RVne+PAFu5BM3/Ft8y3mAe988oEcy+gSzjxZZsrjSjw",
+	"e7DHHT14/j9/l0IRsUKKF3v7z0q4dkGicKbTRc2uQzFRa1TvruPoQTvF2gZcIpiTk8L0Nu+JMb7LhcN1",
+	"kR4UTWP7bwcGzkjyH/9haIH9x38AcMdURmqj2N0v8HtMDzXHqqrC2cmVbgUbN3QUY8aRf5RFONjRD8kd",
+	"de8XM/0esaTgFG5ZiDkXhWq5Uq5Ay7Ex43TsF+qF3XKlvItTr4cgXnbU/xtgMqvlOzB6/TWL3gAqJaav",
+	"wyO1SgUncvPIjDtLnMLvOlqKyuQqVVN/AXA/L0MEcFqhw2RcVjvZx2/nvdKuceeERyzkNGhCN/mkXC3U",
+	"//GbU5CT0YiGs0K9gJ9HSajIkQ5gogOSUOE39ehOecqCYBtG3e78Pr2RZbPDQV4KMGIoTHOXQyXNdCow",
+	"pkDCZHA7GF/wYFZHItJtleEuSlzOPkeu+ivxpi7rixBpxB9wPe02ZJHSNdStyVFQ0KjezCtkM1NqoWQv",
+	"TqbxyqRBQnYrbvBhBeKBIjlAZGhUqYcGUiOQE2oBnHaZaDdWKPXozt6QYZKz5REwzelI/bB9pPiECNwt",
+	"SdwR/bxNB0xJ2rcf313a6VMlnBY+FJPAI30W9YZqu8A0dGKQ3hQaTJSTiZ5B7N74nlsmTRgVKKA0XjEa",
+	"RdIy8tX/1+cAHBAGK5XJJWMoSOGlsjwCrXmOCtQSH5MG4P0LKODt5fl7xY7JOzYjlyxCtvZsv/qM/Ouf",
+	"+6Dq6n6l6ispSOeMXEH8c4iG/08uScNfqYJ42mA5xposTreMtxM3nc2+creSN3/xyzIihOowpAxAY627",
+	"JaUn9k/VWAxHWFQLLyVoFu/LoVlBJ9FwmyZ1km0UUwuJ+MoYLxaRlVqTfuuYcd/bBh1gMEGEcTGgCVNQ",
+	"Sa1csRpk8ezowv5BR4IPFFmOSmixBULcwIPqaJ/vVfe2dCVtjKA2OLoAReGTKbXrEnf4iGh7Pmb85NVR",
+	"EgCLsNi4KP4W6GpOiaRQymg+dhxSjJk2KJ6DmzlYtBArEeDkSHDOehF55UtMoN+KGS5KExenXyr22rg4",
+	"6Vy3TlGPgR9g+KsevZGgsJI1tFwl5DqT0HetkY7Kh9miWW3ehM8AZIhvxuopes5H2BzkeRq46hmwWqD+",
+	"LbDWYgvZNgw2MZV1ChJf6a/AgWnIFnFWsC536MTzoxU6ELqCwHSxtUbFObu1iW4kOxpWvZhEIfWDdgEc",
+	"mlNlN4Cpo2w0EbB6m0f5Hhq4QfvmSNEFB4JbRzdpxh9ns6dyri/z1CnlX92g7kNnHbyJCz4biYlU9n1i",
+	"tNaWjHtNci8x+hiVNwVvYIvk2A8iFso2L8Ji4Z2wekd3IVef83mPuSXSE6Ouz9khGdMBk6Q7I25vEkoR",
+	"uiClXjevyI4253ZgjJkfzVziCSbrbU7hKe0nDtmYUQA+HhauSjv27JmZ+WyBL2F+5kAwpbrqdyjrLFT2",
+	"DGnwNk/Ei/EtYhIF/i0YPDic3W1cvzq56rSaV833Vyfn711SfFEhHp3J0iHhIuH7QN+vJCLUOSRS2Yz4",
+	"YrSe0lylgY4yhZjKvgnpiEVAsv+YY6Q8mMVThjTyoOZqU3r9CJRaaMneZYzbPBY4BlC8fPWuPyY4+Eyb",
+	"b3pWfA4R79U2HOj3xcldN/hH9VojBRvfc9TB672odWj0B/R+lsDom17nf/77/+gLGbxdtCF0VuazJf2F",
+	"9EiBau35yklquRszGKM76KuHFi3KTHFai/cDh8GRC8u/bDGeRuBZhOk1uBZ/tHAtODEnH0A48LK2Xale",
+	"wbTLDQZeLmqcHCM2buwISL+w7u2n/siPCl9+e0RZCyR4QQcsT8I2kP+gCsIjmebwYOLvrWPiv6SemdgB",
+	"j1RXP3LNjcKG7dn3KrurHwKm0jIi+kEcECmX/j9++zJnCyVkYEIKYxpmUghDli+MgV9qyEAAxihqfgiO",
+	"dwcG2zHHqqsOATatneySFJUkAH83TOzQtkvJ0ZpLm+tmcomhe36o653Vbbo2A+WebpRs+3FrJivLpIHJ",
+	"qIaPS3B4t7lrIeTWc6IO6YDDstBBZqp3yWnzTMwgNzqAb14UHUjpMKWFoug1i65RGmSE0Qo6hYfVkyev",
+	"HplQzYcWqcIQgn36JLlX2Vv91HtxOekNcbePTsXnHIEHgtnir2QYThitSdU7XapjHUrzmCfuU78foZml",
+	"nsEEH8f495QE4yIyXkIl2WSs86BObLNp3ENCYz4hJpFSFLsUgm0B64P7A/Vs4Au61lX9bWRmCd3/8A7s",
+	"vOBz7bijUrsuIQ7Y5pbHmEIQrPSTEZ3p2jqIoXhMRuGkh4FeP9LRGEqmdEagDKt346jrGCKDqe+LKBFy",
+	"ev4GtOgkQoqQzPWDNDcmTUU0GtmRYnKI0SmMhcyRpi8pj+lNe9td+I9rGo2ki5hK6BB0sTrMJcUbZQKp",
+	"S/ApqRN22lw3CBH27aUyOeFxEkUUUi6VMWed8Jn6Y1gRhM6KWhRD/E62eS8QEp35ZK9SqTpaVBu3KnAH",
+	"mFlvLg1YRPYq1ZK5c04LUN8BvgKGuB/Ggt0UePSEBzQZkRmLiJKsbKT06pCRW+F7h0njy02UG7r4VjdV",
+	"NOqSojsdzurqsNwSvCS2TdW2lG35EYxUw1ECKu18Wc0vQtafSGVCWmjB/EHcQCz8MRSEiSfFvcoucSch",
+	"r98wFtR1eLGutZftmHW2+RwEXIhR/qTv7eh7S/V04L5MGlgKx8YB7bEUM2c0DHyFG4qzWTQbTWREuszk",
+	"bPQn0SRkaqWV0mEsaXqUK+CrVyt5I1mgeGdxr/JCqSuvYs5Kiu7nbZgPpweeJriuWi3VShfhjHkSI8ai",
+	"Dzq70vkob3O31WxcX72x7q2FXPjlg/Fg4GQvhTd7MPb7knLLINM5PHrY3rdm/LrquOiC3u4SMz0/zo9x",
+	"gTyeqExIoFwLCPGu0mGv8mL1I5cs6L/Epgt71TWWeIFTnq+EOKXhgOFz++vAQ07GYxFGzDtjnk/NXMdH",
+	"FmEvFZ0T7WnKyC6nkKTnQr2QIOhCvpap7EFIfpzkiLxLllYxIWtLOymVimmyycpkE67S5ivYCslyFVK0",
+	"mRkKBxWz7ilCKCkWqvvF4VjFKQSPA0ZvGTqfrc6UtiNRewVcRM5YTxXPgtTb1iYfOifaXNGj/hhasAR8",
+	"cRY6nH2ObEt2zHgp2lw3+B5NxNEFZ6VD1KvbPHY+zavp6vGOzutczF8vWdRSR/kU+ata2NNmsNbY52wK",
+	"5/WDkzK5c0plBJ/9u/LS15DSCZ0mb8UNapCagJGW7shf7bjd5TGy7Bxch4jASwa8NO/SjrWcMbkL2cGp",
+	"L6OP8dDfR6OvvAHZCyjNzqku//2cttmTlBvYlS2dbaiMoTBwlanVZZhOmzCUtKUXqFs9HBHsYMsfjwU+",
+	"GoWYIGOHqre5wYBSzODMCrek7U+Jua8YVIL8RehYaUa0uzhw/X/++/+42s1z3ToFS6TNu4y4kKboQtaV",
+	"yeMxUc+ia3tuNk5Pzz92LlonHxpXTZfQIFBfgIdxFvM49G9pxJRYlCWwqoZCRjqgJW22unYqmXEnPcyG",
+	"gLaWWeJwSLvwXpDLy9Zxu1CC7FEeJWWtTqlLQgWzsbWxqowoPAZhUzZzSA3bRWhQFx5Hgi4YV76WMK0+",
+	"1irseNXl9O4YO912aC1mOqKWvgdf1t9Q/BnOkzOSfamT2hCZjT4t8lFjgwKZJjGb+4B8y2fy0PqUR5Dj",
+	"KpNkl090+OaY6DZTes00wVy37t6ifXh/L5erAd7j4xmCbz0scxaHMtMMRSlGMU8pL4zCPQqOPJoCtYqZ",
+	"/kDBu8fk1sK+MY16w3n8w776ukrXlxCP4nWtsRWtdgIugWTpTckhLmpwUNPLaTdAnzZ0Pnfb3POluiaJ",
+	"HznExfFueJu02e8O9jTHlBTwUuinINWtL0LSp37g80G9zWOV69XJZePlabPTOL5qttBHYxguoUHIqDcj",
+	"f0zYhHlkIEz0Qdm/163TxcE0SMt6KJp6dEXpAk7zK/scNiRphTW2bPdvSt1/R+0JWcK9dKedWAdamsST",
+	"MNriJ9LJU3WCwYGf+jA5xdVNYaOhkNoTOqC3jEzGRPA2T1hmreZV61Pn+LzlQkVtSlUzbKZkjES3XC4r",
+	"4DHumc6CwKHK5ALSUUW/zd3AH/mRrvsFnygkffmSuGhx/eTGVUoC03D8JZ7NhCsj5mD3YT3OX/mpfAp8",
+	"a+cVplc0u4SHF6UYxodmG/T6yv4MxNRYQQx9xRZeC1MyEYapdW6cWJr3Xji11Gs91qeTICrU9yuQ46lf",
+	"Wams+MBXUJcM2Jf5m2Kg/1Ca7sbhGjyf89yJwe38ZRxVHYg7AROByFOuV+xnpZmg5WgdXFoZClkU+lrb",
+	"AoVFcFaPsyVcvYJtHzMKSFd4M1KM2020ORReDTGtyahCPcqJF4qxuqabFfqK8eEn7EttjxF8t/QHnEaT",
+	"kJXJlSCUt7llnpFWFa2ulkicwmQR1PNAh9MhpnwO2AJYZVD/ITjgmEJ9r+YAifNZWpmyGbuZ5wa1x+IG",
+	"eZwA8OiH5X5HDnDJoCNAmgI3IP9QgFxcSOUNHJi0YFASwUlPbnoglJv0K2dnOelafC6mpTZPu8d7NAQJ",
+	"HE1FTLbSsWYPrmIrrkYSgYf6iUPkmPbYtmSKnCJomtLmliXYl7l1MhK3TNcA6d42CcNKuz9jvzOHOmwF",
+	"I19w4k1Cnw/anHJoBLIlibhlYUDHwJekWRMzmdaL+QVAPT2C62m7P/QiF0jyGHY/6PiOgU7/Ns9S0cJN",
+	"GhTJI2tP9NSpm3/uJP/9F5WSRV/0JehYtgPp+LPFJK8OFDPsx6EwLVbUk13xGfIhEpdNIElAyZYYMGiQ",
+	"Y2NZOr+uroR1m7tmuIRr8uOU4NdtgrDniv6w6ENBW1zxkGpZZUbUko8mG1o3QIJPYoDMl2SvUrGcAl/r",
+	"Y9KjHINwV1xBLaQoQrCUsPmIXqKutw1nba6VGmGyELiIx2nCo7BCBzKdU62UFHOIYWGfgelFysLDjBlz",
+	"facvwoGIXGvK5YA5EkIxpGko+CB+Iex1F7WdsTL52lxrMoe2I4OCKHItuzxI5InSg17wcwpy8IDt34A9",
+	"ctr82rawMEvyJS40PXJDZzhSTwmnq/Ori7jow44fhmM3mZm2NnFRWifg7vaE2357uaF1aHkxgyaujxTo",
+	"S3xhoyDf3qIRFRaMZmdPj4V+VPhmBpieh2fHjW8eeNurrZEecyXEGeUzDSN5VzauntpdJ60RuuFcc3pL",
+	"/UAZDnMSQOn1yZ5ecx4r7NmMPp50R2fDRpCc4/BbUiiod8YpMEoR2kanQd3O9cEkmKQgWGnoQU0ijPrV",
+	"/C3NRhLVYUUXkgJbjatm5/Tk7OTKJWMWmj5qeiuOaTNPuhNvwCLgtJq1LmCJjtqq4BYmZOTzScTg5fqt",
+	"8+EltMmwB05vQQeDhzN0Gr0eGy+ItTc0aeOL9SZAhQZQTOmMFCc8AAafzxKMDVx65MycLGV/RSLL6krL",
+	"yOTSSOscuGYNIEgXXUAVwKkVPWBDqT+XunjHoejpY5mMUdgqgueDMjmJoH4flItITHrDVMPG3AYbp/4t",
+	"40zKb9e8y+xHqVmyvLQNl1mseqbLFjXigu5ri9nIZUTDSMZjbsukEesX+uzAls1oNwMWxarfXqWqNbxy",
+	"mydG9NwwNobQ3kjIiFQrFVsqW49dUNDcDb0+2MUukiRg6pqyBXkUzMhEMs+WwDlQnlp1IeXJGIWUz0zV",
+	"KviEmc3s2vY5oYpJlkyvvVRHzKp7GI9ETnbbXFwgq5scgHLdo0HQ5ppBjvpUc2/XSTS/E5MInV7YZULd",
+	"peuAXV33hFWCuH6dMB36g2GU0GhB7zPrS/ZbVGvVdQ4DFoHO2eYr628IViQaaBzaA1bQG5j0dThXSWgw",
+	"pTMJfW2gFlHXOJp2GLeMBonGnUmtOk8ZPAWEfBw1EN79jVKmscvmArJO9j2Fgi4a+E/Ru4ZYosf5/dAi",
+	"N9AiU6y5+dkUPCTOvT9vUSNrTZUS3klzRC6z3HmgWBV4x3QjgJwiRhmJMZmK8MbnA+jnwXvMmW9hmEfS",
+	"6vPrWlcJFqzHgt4VqR9bpWmCRgOBBxzJmj0cgP6IRaFvvT0J/r5Qc3k/3/4BBK+WbAZA2CAyAAERCaGE",
+	"ptbadQ9vmfYUtLl6gUuKPuqwukcZKPHTIXqBqJZjIHGs2Y7NKyNBlOBHYTwv1Nrcl8Sb5JaMn/oyOjtu",
+	"HOuN35PP2h7syxgufmu+MXs+B9ZHkq4VUBq+FfOgT9huoDPdE6D0dLHzKq6hSqkoyUDjqE8NlsZ4uTIB",
+	"9T1WmGU7gazUlGJ3EvIVrFBLVFu3eTFbpFYnkjGyoFDNQTM05ZiktvGr2xMe06EL0Ew0aneZYmB6wi0R",
+	"0Ds/M3N6SxLXzNLvwGskKeIoYBHeSM36IDEtX7+bcE/7NkEF7vu3TFdwpw1h/Fxawfqf//v/IXuVSqnc",
+	"5i21SB9bW2JqRwaYUPstTWxE6PR9+A73SCCmLJS51e2x7y4SmrHUNcvRp5rqFYoBHSskfN4LJh7zHFPZ",
+	"bqHMMRPGiI4+DqXTnGtM/TDXBYi5rJZDbBxXwcceMQPu7LiBTsSH8B/GLHYg+BMsijs7bpyHrSSt+eKu",
+	"0ZiYDT95ZfFI0c3X4MxA1SzuAt03SJ/Plg1hbwNhL1bjFrBlNGw1UwhZNh58aKOykoGhqThKnmduwLi6",
+	"wFp6OQiuRzSZ0h9aEsVMc77yNyaOx8YeE92HKS7prS9EoUhE48WI02LRJOQ670fJLitkElEg7JJ9UNt9",
+	"XieXbxrbVYccEM8f+JF0yG6FKPuAjaUSwNWDynbXj9ocldeSLU5xRTRWgKvv7LjkunVixEMCmOrCeEyK",
+	"upEqlI9jDqV7dtzonFxeXkPeNfpBdOxfqeBZrIbsTHQx+RFhvBfOxhHzyiTpr9dbw/RBgCEIMt0NVa0j",
+	"IdwVEDEBQ4v5kunnXt3XQl1tH/LJ7eSLBDDxY22OmqM81E4uxkMRQENs27Ik/Rw0K0n4zYY09popfcHc",
+	"2Oap49qrvEAFCQyFLhuohVbizyVUkeJe7UXsaFPAfS8i3aQ0WjKy0pfJdRb3KrvOWlFAp805CsD4ELZk",
+	"yjOcpyU01dIDtcnCI9bjqffjlxSUlvEdo8/GW5urynt8ZgRRzVXieg0hiIK6CXNzNpWcTYtTXyWSENEw",
+	"QjwOwBWRZFNLWWCSehezQz2CQeZxCG1aWE6hGyxn2BeKXJ3VMBQwR4xxLJKNufVcahYpJpgWOJBv2AxH",
+	"TAyZKVYeHYI7W7cy0kK7zZXULs1PdgJbHUcndVlPjJhxJNf1mBXpKjJUCKswWino8Uu0Et/m6I4asiCe",
+	"mCExIwMzQBNuIsVSonQZ8GQ8CKlnGiSr380i9JsldhxRMI3Nq0TuKfyCNcpxgxEHR1LEdg16rNAH1ebH",
+	"yuJCm2qx3UWK6EgH2x6Xh+PODrFmEiyx2ovFSQsK8Z6qyaLUpm/k7Ma92THIS30uyZDpITqaaMhyLNo5",
+	"5N6KcVbJQx0geYrWlGHG5ziq+NrKi7sbU3di6T8ssEzORkp0zKmB6UyNtDiZ8ED0bpbk4IIaCDrrWeOX",
+	"znHj5PS61bx0NU+CzyJjgnlAIfhVk5qWXpNpxRk/0eYLsq1GfbqtFqU0LKtyiynHzLoRVDBBih6/MVsV",
+	"HHtlI++G/Lbrl6cnR53r1qne4vaoT/8Lfv4JG50PhPC0AwwaMX5otk6OP3Wurk7dUplcMu5BOn6EtIwv",
+	"kUkH3CGRAmPvin2niBycTmOQH7McF7MSE8j7Ex1ZdTjaSCntPcvj2dewlrPjRuHRnET4iQd0EuH5J9AF",
+	"K8PuyuX+7gG7JVE3PBqgsjmij5O0NJlM9eRdpKcsF1iemBIj7GL2cJzyiyZcs4k4vqbRrMe3iBZmanxe",
+	"qY7ZsLTNF3i/55VUJ+P6XunwNkZ3nK2LBqzOO1ZiuC8STm+bkcHFVEvnw6ReSWK1ss3n9MoxpLhFmpcw",
+	"M/3GvpQi+8C7029UvAVUSnXObZ5RLJcqjmQtvTGtHra5ViN1i9aEHlkmC+VAsVoprRAGxmHgS42H9eSt",
+	"6HlfIQjQbz8nBLjmyyAM4rTmWLDp2AqOE07wZxz8hsCEvtWGv/vRktzeR2W5d/DLf6W0jrnxuocpQ+tJ",
+	"qqqnyPB+aItJfz31JUtF+kkkiDpRw6OBLKHjXYJYcnVHmJyHwxGXJ2TQ8XhLkiENbIRU56vpeWTI3sFh",
+	"MJ4oE1YxcM8PWS/qRMKNe9iqG83E+9Bt8ykUr/eGNAgYtvhEV6dJT8Y8NFznXybV/8uORScXcidlJjMQ",
+	"Mo1tLBSlEjFhQBiVi/1CTZ6bSfVzgZlYoZHnCQA9s80PKmbE12GiysEBhVDB3qiEqEcC7zK7RjeITfcc",
+	"0ag3NDmKba6TFCtxoMTUsvAb0g/E1HqBzQgonFAcQf1tyPpf3BLcjH6U+eoIpQg7tjd2vCpYhzFsUapK",
+	"sld5YQLpNJqb7wG+Hj37Q+GgLg8xo5HhlhGjHHy3+GIlI4rreGUVaqQD+HkOXwXA2F7XRTxYwqJnF3tM",
+	"HWKybzl0MFiQoaizE2Hkjw0yd2nvxiYs5q0+k7BYwtHHmWVA6U2OUDpXuHyl06keQyrB6Ej4wJPMNjQE",
+	"YhGRhgzMurtLpDVERcb1cR7OpxOu49Q4QdqbXVHY4r+3TWMzCUHLM8Y8OjAgnzDWzRPSSCxJHbRWzGIB",
+	"sDTjXksSTYXdUEwlC/Wk8YR3G9RbYK0QF8QO7A5xueKSblxucvHuqNk2OBM6RljBkCEl16wY0znUSRFY",
+	"QnMEfdIYnOtrk2cimUkbanOT829SmGMONKIzElCc04y+CiBIMwAGP5XeaaSzoO102YxYNsMGtOHlnmP1",
+	"TfPVSat5dNW5bp1euoR9pr0omMEoA3zvljTdr3WfBeDEJBLj7YDdsoBweusPsKai6F6y3vYxi3rD7VdM",
+	"Rq4u/sEm4GYCJ06B8kcwOiwk/ZCOWJsnSg6hX0qyo7eZd5Gcmh0zXC0i1EJpxAig00Lmaye4b+w2vzCD",
+	"X+ebwnzELMXEYcBYRTjJSJhqJdSbiiLU8yTc0qGB99JDWdQ5JnG6S/s7LM90wHdct07zut3E6qAih4Tq",
+	"hoOrD3YPSg5xXzYumwd7163T4uWbRm3/oJhS/Eol99D4DBI6qKvbxSt6M7cu2mma4O68WaW2H9m3LOyc",
+	"k/5aZ8SioVjeQYPxyUixt8va/oHibtnpf9mK+10sJVvFwxMYdzfZuLZ7P/WlpyFgMNZKrTZnGi1l5ibb",
+	"ccyLhUzMoMzJbSR9DE9eKHxs21Uzn3nxO9xEgbdl0yCc0NtqhZNCRY90Z21uZoQUtfQoOYRp2ZvQN23w",
+	"H+g0llq3yYjyySvrbbc9LhwcI+0Ql0486Gn4eRyLw5Kjxz8LGKtDTfNXrQTniKM2T8sj2A4mtSZkUTYI",
+	"YHhjbGk5RlqW0AbLYSB17fAyugZ4sK5bp2Xy0VgT1ojRA4NsSzQDCiLC9ADicBIwSTzhzLNzZaHO70Lz",
+	"cj3rCP7oJPDDJT6XEaM4YynZMwjh6dm+BIRqvYQLx2TlOjgaxMNBh9xamhopSog7unweUuSnJmHe9igw",
+	"e0ibepWFEvLI4Pu9BOR6HdkSk2b3q7U1ZsteJQ51S2aGtoMBuESELPr0XuXFwebfBpSiASmy8qBMXExa",
+	"7niMY6IR1JpBDlUO4mgfPziyQ80+mEfAeiOAQ0jWRRZIRlwc1d7RWsOiLcLPi/ZY27/DFiP2GfuR+pHd",
+	"r85vQ9KDPUKam9L+KJ8polW6K8YEUlq44eAzeG3JwTwTShIrUCqQ1r+XbjJJYIs2XK3U9h5MEjfG468r",
+	"hO9aMlZba32vacSmUJKyWP7GOm08Dm3OutJ8IiN5YzlaS9lueZeT4jXxu8du/R7Lu7ajrZGF4vhYs3jo",
+	"Ukkj4p5fdF41P5wcNZVsdjHVaQtFAeVavRVTXqpbXyfzlMYBc+WGVOJUdIaNs9QStiT+hiTaoxKdGh4m",
+	"S3nCuPoiFpYOk21mFA5roY3lUiZJKm5SBdNptb1oh9tFQi0zFLcM56fzWaoBQi583DLZq+xpYxx9Utp6",
+	"s/7LRCgbFxi3DiiTptq0b4NRPlpXqC4xL9lMIaeRA0pv7NgQqzxqtZgfMGa2Ew4pUklGii2YeFfJSYXB",
+	"TMUH2hzPD2rPyb/+uV+ulnIr5V8BEAwBrhgdb31S2JZQPYmzMpYNhO9oUbLYHEhwoYM1eNBDut/S21/g",
+	"htMY8qQTljbknbhvZeA95U4UVzGawUQysq3TtU3PE3mjSX86pMkMIGvlLKi61exy4Uyaj4YEdVme8drb",
+	"MiulwCCHqRNsWq7DLOohWKvpjACPGtrtG/VZb6Co59l0Z9lgi6M7cKa0b2UXSN/T0UmFMDCcXxkjI6NS",
+	"o5PJJObZOjCbiVfSNsiIjbpKtU3ssqcOjEeHCfI2Y93GIgja3DYU0HXGcymlkRCa04p+P/A56yDQ3FIS",
+	"YNj7nYyMCdfm8x/LKog22pTlvHkZRtizaw9m7cWSJ45TQdQjmXcrpkyaXPC4zsfGNfSkUq6+Gqf2t3nc",
+	"eCEpcgAAxfR852jIRoQGQR2Gyx4iu8c3muR93zoOyVS9HAsTp3QWh1fWbgcBGFgmraQE0qP1XjevnDb3",
+	"+ZzEWTDiB8CdlRKPEYrBb+D37pyP1dDY8cSTS3MCKndl3f9eMZWN5UWOiqrpVGrdMN3QeV3JMadnd1K2",
+	"dVoTZ9zrmM4DqR98HoVCjlkvSl83zX6ylzIdJ/VPxiJekuMKers1nYHXsaCPLaS1LBJ9gpq+cRka+0qP",
+	"FrMOOBwt9mrG6cjvtXly3AcMGjvv94luuAW2xKf3jbOTo06r+frk8qoF7Wpd3aCrCHXIe5W9Upk0YmvY",
+	"rLPN7Uw1IzCxFqJjOngC1LXLuQ5z8F0HfHoOdsWBqrZD0Oh53zdjrgVnbV508Z0dvKvTpdLvuQ7JXFYA",
+	"dUva+e42kodcJy8BGdGz1eaw26NW5+T9ydVJ47TTODpqXl52rs7fNd+7SljqynElp9hndeqQG6B7ZyrB",
+	"kGi6uWSjbtIk8qUGUaKHpvrZ5z7sNam1OG2eu2lowxu7VfSb0WUBwsc8lWiD4hrXoB6C+/+x933LbdxY",
+	"+q+C0o3I+rVpWaNJfqFqLrQy7WijSFpKjndr2qWG2CCJqAlwGk3RnKnc7gPsS+Q98ij7JFs45wCNbjYp",
+	"yjFlRfHcjEOR3Q00cHD+fOf7YgWhWFS2+HFT7Y3D1ni7jKEBERN8EojVBRxQCMBzk/j6tHf9+ui/LpNY",
+	"OUoiLAYWxqmyewH0H0XBU15wUodx8BHI8EnD5Ejp3EVE3/71u1fst1/3251YxerIhuuFHujMs8J2fZIJ",
+	"FzVelDKi9nLBVf7S2e/s7xr275fnZ5iIsgtLKuAFuvZJrFku7cpyn9NsTuipk3YEj0uH+v+z56ajKbWj",
+	"JeV5p+5rvwpaui+gLmiPXutiiI8DgVmhQrudjKkxJCwHJ0anC3Q1XHHR7l8cWMte144jspEleIcOz4Tr",
+	"1sZlUGZEaGH4tE2eg0vzQ5Ju/xjGsCXXAS/eD97ZF1IIXH6QldAOv3vLjYduvVsVdv/QyvM7UxaVNWxX",
+	"36sHqAc2zVOgovtJrs9GfkvxRs9U+mf0VzC3D6b4CCwxAn6WNeLwOHXromJ//CtvY7DLR9gUrFL24/GF",
+	"Mw/rnRhn5V6ASTAbV/b2XX6sJJtZm0VE+w65xFWJQ5dkPD1/e3IGOUZKJeJAbBTIbVAbpvcSPsiv73g2",
+	"E1B7m+Z6MnVsfBP+8ZqPROKZYSpFDhdTJfSPa2mDSWRgULoK1ZSp63T2YI6IzdRoJgxoWOCRBZSOMIJ+",
+	"7z/e9S6voKMGj+4wnA5PXlTaMJoZvjCew8knLMfcR98IFyzGwrjRU25TuoPAoTpaif+JPUEIEgNTDyWF",
+	"Wzll3CAHGIoUHewdILiRainUwhOxXPyM3kiJzmzMFqItX5ktvKfgRb/bNqd+9SH/PDm94PE+k+G6L9Yq",
+	"nTnIzPGijCYgST+sdHmXVmmleXmJS3J1ILNBYu5yw0RcYHJi9dkTcQzycLFak4iL1mbhqljjeR0xFSuo",
+	"sSvxseg6b8+VhpzvaIiH1UEL6NUEzZONibBYrc6ErehhcR5WAt0+qQ7t9d+IpApGEyvOs1clXWlpvMGU",
+	"o13/G4HSbcxVayMGZi3PRmafEws+Yw6e7AAmTudswlMRIpX9orRRABSJV/Cr5jV2hnJopaQBNrjrfBXZ",
+	"WSdWsE7dcCAsJSk6ux4I4cB4rcxdf0cJzMO1f4KODVeW85CsloaELfTALGSsmtOQ7PdnIZuSivCI2z5M",
+	"1ls/oJi9LMTUQfqe3EkQPGHgpH+h4+BhZ0FT1g3euXngeYCOyerzoKc8px6u2dBoVnxKt9OqKCTojCtB",
+	"zdIY64zWag+4jWAUhku7tNvR0uaMmHPHys/ARtgAPecg0h/8pcVr5sENwPtwhFIyvJBmuGBGZkCi3W5i",
+	"/LKT9Hm30+cP0puecvNmi8fazJ+yvf6g6q7rtzCmhYI9tMHOvdO3NQyKa58LPrL7SKqhdp9OheJT2aHF",
+	"FH604JOMPiJVm5CJd5m39sJ96TFYa+lmm9LWugFUeWsfV3DiMY6BqtXfNX7g4fJxH+Hycf95n8RBUmaf",
+	"ExenX0Dq+wexOPZ/YwkBmHXeCfLVnZEorJUtZrmyIS/HpC3CiWMFEuZ0ZIhcTLRaUEd2LkdS4b/7FzYC",
+	"GHMzxv+2Lz7yhx3hg8GPLnlyx1ylmXDPS2PF7AA27gW/sM77bPpCZHIkbzLBhhkfkYdXOI1sQj7xAoEE",
+	"/sbYx065BPv9EXp3g9s5z1OkhVVLzaBdR0GJp6KNXmKV/D3eGc9v4x17fsU7xv4zYjGgefBfkyGPdz4k",
+	"AY9whbPAJ/39uQkn6LufYETtCPmtX7m7NtzuA7XCzKURrJWY+W3ieNercxQxs1ADkbqZtdceu2/DDOiZ",
+	"SlHMx1BxsN1hPSJCx36ZcpmUmglOEOMQopaVPazJMNPza5kmzj/ecwyAyI7i5bhWCT/YFbKk/MAeKvzQ",
+	"5GWThdqmTkN4i6fYQOlmXxpUajj0in8uoHya7f2fhg9w59/5cPhnb7e8pFCdch20DhrPoPVJ8Orh9FLD",
+	"6jKbMLSWlsE3+NOvE2uO7IUB6b7ytGr9a+pOt1/aSaxaDYcdTeE5XtjGIGWb5Q034puDWZ69EMCskra7",
+	"1mKU/enUNQOwMaWXtE0wJeYTy1UTr4dDF2K5KQImKaBQdNk1OC9j1eIslQb4FkDwmXLu7UM8GyoyU9Nc",
+	"DEWei7TD3kglzdgxtwIxO7WHunp7qWdWvqIkqvWAHjJgxylfR4ADu8dq0rRukzqZbufutKpaSC7JrmG0",
+	"hjqfbBWecrva59io96NhfqcjiY1IDb4k0PMsX6dTaPvXVhvZka0fciMVzxfMZX+Xdiq7WTDrOLbXuKfY",
+	"kO33e1S2S4dbpR16sagcffTu6vuz6/P+yduTs0ug+F3l25Yo+9K9BfaGQjvNEnfC+oY66+GZDnQfW++Q",
+	"4K7lpHpwBhJvORQJtHKFYPuao3UY0m1IE6vgkpUiuhe0bwHrxsLZu/Y6jMKFX3Zb9JLczb4QNsEHrKtp",
+	"kullPsmi2EbsyZ9gDjdhsqDffFkii21H73Tcup2EfM3r7HGz2X08Fwnt8CZe0rH9ptTKu0n32d9u6EjZ",
+	"kNI6Kh1JDb/QX1Ne3fz9g/1Tu8tqfk5golq5MAA/ZLdi0WZu10eET292gQDDyItCGFTIj8Iyofe66HnS",
+	"Q+afkg41z2vkGrAwFxGxv+yznKtUT9jNwrpTUC1zfYsoqORMQdULi9WSG8bqXphbCA90xBCR4bIRD1Ny",
+	"rHBIpVUmJCRh3ZDtnliN7eWK1QNDIAWebv41WI9ZD4fhEdu/uD55nbCZMgIIBsv4v8LzH2J9alT/cP2S",
+	"63+Vs+qhdk/eX32mBwT5yz4B/Qdg5W+08yUtaCWNu4H5v0+JLMzGDLiyli3TaiRyV1VfIg2HeBLylXZL",
+	"qxRyiDJnRg9uBaBitREUCR7sAXi6X+W/+S5sHPe6XHO+YA7wRfsRc3BKe71TsLzEHbdwqTZHtkOGcQOD",
+	"Fatmi7VaWKt0RB/IJYC/a66GH6x/HX8KdaugXLPRjj7lpnjPFyfqUWWm1rpbdk0Ug/Fy7asvFJ98tqWz",
+	"jcpv8HxfKE18T/Tjqgcsh2dNnxMuMFz6zzFwweW1abBizfvLoc5Heg2s5BKQcwHhTi6MKAjK24JSAkv6",
+	"vcseYn/bDmHnOvzhOOCq2i0qi4rajCzrTMBwx2+c6jaUnhBP6JDCOoeciVYCEigddopdnbGaitzD2+ju",
+	"jjEAHNyms+YNDP/CSQ9vZ9dXb/Kgbb//2R7iiOpwTfv+ZFh7RYh+g1mLoAfIvnMMJrBdzYZHc774yun/",
+	"CfyXGJOVSvjBjtpMKruS6YVdDJdYz83su+uAfR59zCaRVYyP7a5vglcZse3NUrnH5xCl8PMsjUMOfF22",
+	"j6odfykKqjb7d0FFjt+x9JHWel2ghXGEaYjiStBJ8zaQhdNEhGoDiRljisM+Pp5eaA/DLl3CQ8NPAWuy",
+	"Jryh598Wg0Bwj8+xiYJS6dOMkN7nWo2c2TjP6z7i14274cZd72DiugrD+2Db2p21qji547aOfdRG2OJb",
+	"UYR7YkvBzzvjKDWW1zj1T7ijcs4NA0VXwEy1sBPEi2OAYRCp03EHRxUon9rPHcm4/MbDeLxe4CB12CBd",
+	"D7n5suObtTj2jOubn8Wg8NIOyLkdkpl1WSrNNOOLWGFhQKgBKBGwTA94Jg69wuyrb9gP8t8YtBJOpnyA",
+	"3dztkhLARg9la1FOZRiw8VA5YH49zHNZACMOaU4TVs2Og0+n4TBynQnD+ESD+g+0h9sfFyAvny1iVYxz",
+	"PRuNKTyaSMWOLk4wpQb8AsgVgLTjfTHQeYpcNZzKGbNpyguRJva8au4meQff2O7RUrnHF0ph3LuL+e93",
+	"9R4tffEcExHHJcP/kudlF7nbNg22JHDuXvJBIe/gfit6rd+PuY1Xp1OhfLdw2WDouYaVmHugOXG4wAYk",
+	"Apfene8iR3hXKgtW5Fxm8U6764A5+IUhqlFpBVq4Lj8PTWUR5bRNFGDcHarHNQqUt/G+MK1UtEXYO6rI",
+	"QKSSALvQnji7IQV1qB6CFehCJE7oazlxdJIFd1fTcA2gWc0WaE1upUpZK4FnTbpoXIDGGdhLPO0L/cv+",
+	"n1mYQkywiYcrrRYTPTPA1YE0yvS4u0AkxMtOIwnlg7ySELKPZffvi6MRce1whWMpo89UpsSEeStYK7g8",
+	"Ng+1O+yCj4SBHtXBLDcwDqyRjwVLlPhYXNPnKIsDbUSFdvo50CyK/QcAjT50X8Hx5GIqOCwIfDAfLCsg",
+	"syXL7CVr7CEjaHEBk7SNdDJpCqlGborITZjCY0N80GE/iGnBkqN3r0+urvu9q94Z8gG1vttjKV+Y9iGU",
+	"WpyBZ2j+iasJIxv3gMuR+qk0xZHbPQ/Ng8N+OIb5A0bmTb4OWbjtdrO78dh332T9j/AdUhrDWwF8b1Uj",
+	"8ORPhS/SoGItM3YO06TdY56py8+sFVep9nIDigXJqomsY5lTq91FA+dyuRV+WzaSd0LVeoeAERGujwg4",
+	"RLMIwC5UqZZ2HddD85Y5diN6jL4pogPCW27aPeXm8flFGXw6LeMElonCd5mD225DytWNd/Ul+fJfxCx1",
+	"TzH+jc59n0t1pdaoAuAEUKmhZBGS6gUZ012DB7VdcqiLHwSMpltlBw0E4V0PYPlJpaqftqlSMp0S2zNm",
+	"mApSZfxYOA9jeUG/l8U4zfncrbCHHgP0O6RK2rie7u6qDqtdx0RUNuZ3At2l51RYDDbxtreKm1+/TkEt",
+	"F1mF7t8fpQrg2v7Rk/Jrj2EJnT7apkaQxATLwTz3XtK6pKJhpZ7iWpBSyKu/SglynX1McjEEECVXHgW0",
+	"a1gi04S1YOUhSczytROyXE0YJmsbY+XiqhLvZAdFlPqAcyIovf9CI+aJHeztvaoinmL1AMgTa0I8IcKp",
+	"jntyiKeVWX2/kDegjw+mU6aeNn7Ki3Eo1DVcyxePfIY73R2pim8OdqKdiVRyMpvsdF/5nSRVIUaQL9kY",
+	"D+XHDW0IuNSeNygqtEBPDxX1Dt6BDVLr0qpeKv1eC7CK4L3c4aF+C+BIaIOfn7w+vr7on/908rrXv0za",
+	"gcSfo+aYgggRDoGNBce4OlY80Pij9jmwJUTlVFe0Yu/6pz7la12eJjWiQh9iKw00ykAvdz5ThnHMFt8r",
+	"BYx9O0uCJIWO1SZSU82KdGSpvCXzMqWgsYvPu/TyWjUrtayR6zp2qNeo2rHeidWpVFCdnHPAq9PM+ZvD",
+	"hPOCGT0RWglIB2WzHBTi7+SgkHbt+KS0zCECRHl1+yZQH5iEpzqxOtOF52hfq7cbkN1uDjlvsqp2fA+x",
+	"qbUV/IlWdS16ju5wZi/1y7ZwguG4v1CO3ctdosDjkh92ubwvWeJ32fUsz5Jn3T3VIH/4AHx84GB/pa5v",
+	"AuVnZNkazrwNfd6N8CMeQgXgqVnD+Xgc9JvO8txGXKWnGLR/KjGHsmItUYB2vAqxwiLjYQjx93pOAuz8",
+	"wtDwmGwktMD6ypaRWNWbPDUo1lckyR8aSRJUCKflMn4glMRuZGhx/ufaFLQTy/aOJ0eohiNU4NST0mF9",
+	"PSsEK3I+HMoBtsBB3SyghJSG7e/tNXIC9wVPpRJmq21n3wueFeOmE7kPzd7gMud3CNGiV7nixiFv/QP6",
+	"B/BXq3IzfrJ9ezvOemctRNBPHZDpi2ApjHG8H9zLDvhF1zXWli1dOme5mOi7SntXxITKdZYtf+Hq/OrC",
+	"t1Nao54L6GNdoKhcFCtkvsbjCRQs1pxVQNzKS55Wn99WYk7y5rFK+j2Qwfvx6D+vj972EtZKxZDPsoK9",
+	"2nMdpofMcbWyh1C1toEp1RWhpWFmNhj7B2rx4CzjVQaDpW7cKBwfXTFWc+By9aK4QOpdDXaCFxbQYP08",
+	"Q4ZH1QbSCJ4LF1dNhvwlMiIkONe8XirvsFNeiDzC2LAqhN6NVaxesMT9JOnWghV/rRZqOfzvf/8PgxiF",
+	"4selu7UP4YIQ/HUZ914AKGn5+Lu8QWUB2YDULaBrugQptkMOjNWWF2tB6avsB8bZKRomJyJGWg8/g4Zk",
+	"vAq3V6bu2Wm5HA9ZOOY9Glml9TxkBOmGCpTWvW8i+XWNj67bPYlwUkBZhtVKJDa+LLERzeuMtRwZGb0a",
+	"lCe5qrAf4/rFzJ5iSs+7bH/vIAol2awbRVJfC7u+oO2Y2NYCfwyYmGm3UsTvg1eifPZS2FjeWX4Vjse4",
+	"mVijYrK2BZoPb/I5XLVyqj0tP2hFIXWyEdkdWPf50/PfliO7h3EG/9m4wx7J4bsARcAmOuQRlyH6H83L",
+	"xs7fGlP0ZLnJ7iPdaBQU3jWxCu0nsZIxaa1alul5wMORRA121VmCJj6xWDUxWdTo3FnLz1ZUOSjaQR7a",
+	"nkQY3tqTLFaNJBeeFGlVIeZWLA49twSrU0vcb2dr5AxPlwbiD17+fjKUapvklMAnxV6eRiO0mnptrU3y",
+	"OaX7+dbKtiHruuRyQqyDLNNzkb8YcOv2kKgN1gQgwwR6WJhYl/+YCVAa5HkKwoJ6yDJRQK8SNwJrrmGe",
+	"ZczN2BFB3AzyxbRwanOATLTXQvK2jvuzjaiNx9J/u4/UOFC+4Y6qovSipWLvrt68+P+xgq+1EYGFDlzO",
+	"SdyHK8/azop8piAY6LCjqoHyM2NAiaTaSbyOtGxrXtUXpSlbh3L3His3DNmffkcmbYM9e6zVMJODr12Q",
+	"n94FCdRbImi0fmDHowNS3Mct44Gv1llwgQ6WO7XurAAuXLqLbxIf9Cr9ktJU8FzPBHXTW9se3Yp3Mj1i",
+	"elbgl0CUKN5pB6/Uv64PqzreTqUpVs/7FmBWdLNNUFb4ijN5J5rG3wimfs7I6HAiTPNLDrdoAwfUmk13",
+	"X2G7FKaSKQswV16Ya0WZW6Zrq9ziI59MM/vFv/xj/8W386Pa/3ainQn/eCrUyE7TNwcALnL/WcKLTJFL",
+	"NXoIumiF4XgWQNBgiz2GhcI+xqX9uXqFQm7sJYGRN4mPlZhX5RsxI4uJ8QDSfEjaQ8FHbJoL0nGUJlbA",
+	"O9FhF/gh5svhs9qvPDJnPtZZObxWLmZGsFQUApqAolj13xyz777d22O//XrQeXXQ2W9HTm67hP3ZKcqx",
+	"DTVFDCC4v+g6lX+AAbps/Jt+7/L7637v3WXv+uTsqtf/6eg0YXyku5hvLJa5a3y6rCwSy7wTq4O9V/bc",
+	"XeJ0g2FGoQZlctm7vDw5PyvLADoDmn73izmXMG1DnTcJ00lDesgwmQi9edVmM1XIrClnmXMJKs6uvUml",
+	"JlbJj2+Ori96Z69Pzt4CoQ/xINjbQReFz6Lul1lUYGZMjo5O98tnxygAnyRWvHCZ1xbi1uduNZE4Iqnw",
+	"raAmhutcEUvEdjx9uMVTE244ItKMxxZmeAYqTr2PWL0BkpHQvOBic/O65IODlZzbV4xXz+/coTzLs53u",
+	"zktog6Df1M3mqbwTioJy3OsQIXTKM5mqmb9EzRXLnCptsNUi/+SYIRjpWRFRkFyJm4HlqsImFNwRhrV8",
+	"v2U3J/gNlt83+VEp42lYy5raqcjx6dvB9fwhtHzJy5D1/nwq1MlrdqyVEoMi6JltvdV6lImI/SgHuTZ6",
+	"WETsrSxO+U3EfhCLQab5bcQ6nU67NLQlFL0CrHTRV/B4es0c2Q2e8wH024hsiBqoTjK+nH57w/fi5hLQ",
+	"6WyUC2FNdXCPiSj4qhmtmPHW1fnVBSiiVuqCteNj1zBuzCzn9vwAgVXWQgsbkXUO538ybLq3y92x1ntx",
+	"Y30M1Qa1s3AhVkQJKiD5EpI/4YqPxERU5nRaEsA2jRnuS2KtoXuBKV7CPtmblu/TEUov/PQjaMreEA7h",
+	"CWqC06Yz+Ffi1qdb4T2Cx8QPGh7yiOHWq1Tua0nDVr3u3nZ6s2h7jCfD88XhOV8YJhXgAjohInXFEkRV",
+	"X2i/oM3hEIc2Br2sN8jFOxFbaqeskGjsGoKk8enUROz49ATXFiqpU/qQFNKtTzDVUhVO/NQJ17GWPzCi",
+	"QGsXJtOu3Dt9C0x+Ra7NVAyKss0tste8pkXcxpdtbSzoPPxTFjwV2Ust08GuYdPb0Us9Za2abjuAoSOW",
+	"yVtRE4dvFngHk4AlbFiu/TfHZheSI/h39sJ+xL759uA79tuvf+3sMw1fAp15IA6JvGSmqWhmAiIi45Ku",
+	"hO3HL8ALC6E1blHg7V3b61zPspQ8Np52ocHG+hKpSJn4OBCwAuwCoqWLt8CGD3xNla5W7zIZ1loSELWG",
+	"EeaarmUH77hHaG7CBw63cYlvbdrGAR2KkamocSu0uzA2cPVVinbC/gccL055rGxwL/itMERDYM1REtVZ",
+	"djy2SCtKznjx8vK8sz/f+eXDL/8XAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

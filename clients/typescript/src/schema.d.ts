@@ -1868,6 +1868,45 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/users/{id}/ban": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ban a user
+         * @description Bans the user until `until` (absent: until lifted), for `reason` (kept for admins, never
+         *     shown to the user). In the same transaction every session of the user ends (their sockets
+         *     close with 4001, their tokens and refresh tokens get 401), their grants to clients end, and
+         *     their provider sign-in codes not yet redeemed are void; the events `user.banned` and
+         *     `session.ended` (`why: ban`) are recorded with it. While the ban lasts every way in refuses
+         *     the user once their credential checks out (403 `urn:keel:problem:account-banned`; a
+         *     provider sign-in `error=account_banned`): docs/admin.md. A ban replaces the user's earlier
+         *     one. `until` must be in the future (400); an admin cannot ban themselves (409).
+         *     Destructive (`x-keel-admin: destructive`): a person needs a proof newer than
+         *     `REAUTH_MAX_AGE`.
+         */
+        post: operations["adminBanUser"];
+        /**
+         * Lift a user's ban
+         * @description Lifts the user's ban, expired or not, and records the event `user.unbanned`; a user without
+         *     a ban is left as it is (and nothing is recorded). The user signs in again as before; the
+         *     sessions the ban ended stay ended. Not destructive: it gives a way in back, it takes none.
+         */
+        delete: operations["adminUnbanUser"];
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsAdminUsersIdBan"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/webhooks": {
         parameters: {
             query?: never;
@@ -2616,6 +2655,35 @@ export interface components {
         RoleRequest: {
             role: components["schemas"]["Role"];
         };
+        BanRequest: {
+            /**
+             * @description Why, for admins (the audit trail, `GET /admin/users/{id}`); never shown to the user.
+             * @example spam
+             */
+            reason: string;
+            /**
+             * Format: date-time
+             * @description When the ban ends by itself (in the future); absent, it lasts until lifted.
+             * @example 2026-12-31T00:00:00Z
+             */
+            until?: string;
+        };
+        /** @description The user's ban, present while one is recorded (lifted bans are not); `state` says whether it still holds. */
+        AdminBan: {
+            /**
+             * Format: date-time
+             * @example 2026-12-07T08:00:00Z
+             */
+            banned_at: string;
+            /**
+             * Format: date-time
+             * @description When it ends; absent, it lasts until lifted.
+             * @example 2026-12-31T00:00:00Z
+             */
+            until?: string;
+            /** @example spam */
+            reason: string;
+        };
         AdminUser: {
             /**
              * Format: int64
@@ -2654,6 +2722,7 @@ export interface components {
             user_metadata: {
                 [key: string]: unknown;
             };
+            ban?: components["schemas"]["AdminBan"];
             /** @description The live sessions, newest first; a grant to a client names it. */
             sessions: components["schemas"]["AdminSession"][];
             /** @description The second factors (never their secrets), oldest first. */
@@ -4632,6 +4701,24 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description An admin may not ban themselves (it would end the very session that asks). */
+        SelfBan: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "about:blank",
+                 *       "title": "Conflict",
+                 *       "status": 409,
+                 *       "detail": "an admin cannot ban themselves",
+                 *       "instance": "4f2a9c1e0b7d3a65-42"
+                 *     }
+                 */
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
@@ -7578,6 +7665,85 @@ export interface operations {
         };
     };
     optionsAdminUsersIdRole: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A user's id. */
+                id: components["parameters"]["AdminUserID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    adminBanUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A user's id. */
+                id: components["parameters"]["AdminUserID"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BanRequest"];
+            };
+        };
+        responses: {
+            /** @description The user, banned (`state` `banned`, and the `ban`). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUser"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["AdminDestructiveRefused"];
+            404: components["responses"]["NoSuchUser"];
+            409: components["responses"]["SelfBan"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    adminUnbanUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A user's id. */
+                id: components["parameters"]["AdminUserID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user, without a ban. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUser"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["AdminRequired"];
+            404: components["responses"]["NoSuchUser"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsAdminUsersIdBan: {
         parameters: {
             query?: never;
             header?: never;
