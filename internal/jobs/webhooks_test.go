@@ -373,3 +373,102 @@ func TestWebhookEndpointDisabled(t *testing.T) {
 		})
 	}
 }
+
+// TestWebhookTimeoutRecorded: a receiver slower than WEBHOOKS_TIMEOUT fails
+// the attempt, and the failure is recorded ("did not answer in time"): the
+// delivery job's own timeout is longer than the attempt's, so the job is
+// not cut off before it writes the outcome, nor the attempt cut short by it.
+func TestWebhookTimeoutRecorded(t *testing.T) {
+	t.Parallel()
+	for _, engine := range engines {
+		t.Run(engine.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := webhookConfig(true)
+			cfg.Webhooks.Timeout = 300 * time.Millisecond
+			cfg.Webhooks.RetryMin, cfg.Webhooks.RetryFor = time.Minute, time.Hour // one attempt in the test's time, retried after
+			s, _ := hooked(t, engine.open, cfg)
+			slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				select {
+				case <-r.Context().Done():
+				case <-time.After(5 * time.Second):
+				}
+			}))
+			t.Cleanup(slow.Close)
+			ep, _ := addEndpoint(t, s, slow.URL, "user.created")
+			if _, err := createUser(t, s, "a@example.com", nil); err != nil {
+				t.Fatal(err)
+			}
+			var d webhooks.Delivery
+			waitFor(t, 10*time.Second, "the timed-out attempt recorded", func() bool {
+				ds, err := s.WebhookDeliveries(context.Background(), ep.ID, "", 0, 10)
+				if err != nil || len(ds) != 1 || ds[0].Attempts < 1 {
+					return false
+				}
+				d = ds[0]
+				return true
+			})
+			if !strings.Contains(d.LastError, "did not answer in time") || d.State != webhooks.StatePending || d.LastStatus != 0 {
+				t.Errorf("delivery %s after %d attempts, status %d, error %q: want a timed-out attempt, still pending (retried)",
+					d.State, d.Attempts, d.LastStatus, d.LastError)
+			}
+		})
+	}
+}
+
+// TestWebhookMetrics: keel_webhook_attempts_total counts each attempt by
+// result (both at 0 before the first), and keel_webhook_lag_seconds
+// observes each delivery once, at its 2xx, from the event: a receiver
+// answering 500 and then 200 makes one failed attempt, one delivered, and
+// one lag as long as the retry took at least.
+func TestWebhookMetrics(t *testing.T) {
+	t.Parallel()
+	for _, engine := range engines {
+		t.Run(engine.name, func(t *testing.T) {
+			t.Parallel()
+			s := engine.open(t).store.(hookedStore)
+			cfg := webhookConfig(true)
+			cfg.Webhooks.RetryMin = 200 * time.Millisecond
+			e, reg := startEngine(t, s, cfg)
+			s.SetEventHook(e.EventHook)
+			for _, result := range []string{"delivered", "failed"} {
+				if v, ok := metric(t, reg, "keel_webhook_attempts_total", "result", result); !ok || v != 0 {
+					t.Errorf(`before any attempt, keel_webhook_attempts_total{result=%q} = %v (present %v), want 0`, result, v, ok)
+				}
+			}
+			r := newReceiver(t, func(n int) int {
+				if n == 1 {
+					return http.StatusInternalServerError
+				}
+				return http.StatusOK
+			})
+			ep, _ := addEndpoint(t, s, r.URL, "user.created")
+			if _, err := createUser(t, s, "a@example.com", nil); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 20*time.Second, "the delivery recorded", func() bool {
+				ds, err := s.WebhookDeliveries(context.Background(), ep.ID, webhooks.StateDelivered, 0, 10)
+				return err == nil && len(ds) == 1
+			})
+			for result, want := range map[string]float64{"delivered": 1, "failed": 1} {
+				if v, _ := metric(t, reg, "keel_webhook_attempts_total", "result", result); v != want {
+					t.Errorf(`keel_webhook_attempts_total{result=%q} = %v, want %v`, result, v, want)
+				}
+			}
+			families, err := reg.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var count uint64
+			var sum float64
+			for _, f := range families {
+				if f.GetName() == "keel_webhook_lag_seconds" {
+					h := f.GetMetric()[0].GetHistogram()
+					count, sum = h.GetSampleCount(), h.GetSampleSum()
+				}
+			}
+			if count != 1 || sum < 0.2 || sum > 20 {
+				t.Errorf("keel_webhook_lag_seconds: %d observations summing %vs, want one of 0.2 s (the retry's wait) or more", count, sum)
+			}
+		})
+	}
+}
