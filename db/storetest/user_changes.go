@@ -144,15 +144,21 @@ func endUserSessions(t *testing.T, s db.Store) {
 	bob := mustCreate(t, s, "bob@example.com")
 	addSession(t, s, ada.ID, "ada-1", when)
 	addSession(t, s, ada.ID, "ada-2", when)
+	// A grant to a client is a session too: it ends with the others.
+	grant := db.Session{ID: "ada-grant", UserID: ada.ID, CreatedAt: when, LastUsedAt: when, Generation: 1,
+		RefreshHash: "h-grant", RotatedAt: when, RefreshExpiresAt: when.Add(time.Hour), ClientID: "kc_client"}
+	if err := s.CreateSession(ctx, grant); err != nil {
+		t.Fatal(err)
+	}
 	addSession(t, s, bob.ID, "bob-1", when)
 	hold(t, s, ada.ID, "ada")
 	hold(t, s, bob.ID, "bob")
 	ran := false
 	n, err := s.EndUserSessions(ctx, ada.ID, func(*sql.Tx) error { ran = true; return nil })
-	if err != nil || n != 2 || !ran {
-		t.Fatalf("EndUserSessions = %d, %v (after ran: %v); want 2 ended", n, err, ran)
+	if err != nil || n != 3 || !ran {
+		t.Fatalf("EndUserSessions = %d, %v (after ran: %v); want 3 ended", n, err, ran)
 	}
-	sessionsGone(t, s, "ada-1", "ada-2")
+	sessionsGone(t, s, "ada-1", "ada-2", "ada-grant")
 	voided(t, s, "ada")
 	if _, err := s.GetSession(ctx, "bob-1"); err != nil {
 		t.Errorf("another account's session: %v, want kept", err)
