@@ -67,6 +67,6 @@ func (s *Server) recordUpdate(ctx context.Context) func(*sql.Tx, db.User, db.Use
 		if len(fields) == 0 {
 			return nil
 		}
-		return s.store.RecordEventTx(ctx, tx, s.event(ctx, "user.updated", after.ID, map[string]any{"fields": fields}))
+		return s.store.RecordEventTx(ctx, tx, s.event(ctx, db.EventUserUpdated, after.ID, map[string]any{"fields": fields}))
 	}
 }
