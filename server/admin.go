@@ -301,3 +301,158 @@ func (s *Server) AdminUnbanUser(ctx context.Context, req oapi.AdminUnbanUserRequ
 	}
 	return oapi.AdminUnbanUser200JSONResponse(u), nil
 }
+
+// Changing users (docs/admin.md, "Changing users"): create or invite,
+// change the address, its flag and app_metadata, end every session, reset
+// the second factor, delete. Each records its event, with the admin or
+// machine as its actor, in the change's own transaction.
+
+// errInviteWithPassword is an invitation that sets the password the
+// invited user is to choose.
+var errInviteWithPassword = &Error{Status: http.StatusBadRequest, Field: "/password",
+	Detail: "must not be sent with invite: the invited user chooses it through the mailed link"}
+
+// errDeleteAdmin is the deletion of an admin's account.
+var errDeleteAdmin = &Error{Status: http.StatusConflict,
+	Detail: "this account is an admin's: revoke its role first (PUT /admin/users/{id}/role), which keeps keel's last admin"}
+
+// AdminCreateUser creates an account, or invites its owner: the account,
+// its user.created event and (an invitation) the mail commit together.
+func (s *Server) AdminCreateUser(ctx context.Context, req oapi.AdminCreateUserRequestObject) (oapi.AdminCreateUserResponseObject, error) {
+	b := req.Body
+	invite := b.Invite != nil && *b.Invite
+	n := db.NewAccount{Email: normalizeEmail(string(b.Email)), EmailVerified: b.EmailVerified != nil && *b.EmailVerified, CreatedAt: s.now()}
+	if b.Password != nil {
+		if invite {
+			return nil, errInviteWithPassword
+		}
+		hash, err := s.passwords.Hash(ctx, *b.Password)
+		if err != nil {
+			return nil, passwordField(err, "/password")
+		}
+		n.PasswordHash = string(hash)
+	}
+	if b.AppMetadata != nil {
+		var err error
+		if n.AppMetadata, err = s.appMetadata(*b.AppMetadata); err != nil {
+			return nil, err
+		}
+	}
+	method := "admin"
+	if invite {
+		method = "invite"
+	}
+	u, err := s.store.CreateAccount(ctx, n, func(tx *sql.Tx, u db.User) error {
+		if err := s.store.RecordEventTx(ctx, tx, s.event(ctx, db.EventUserCreated, u.ID, map[string]string{"method": method})); err != nil {
+			return err
+		}
+		if invite {
+			return s.jobs().InviteTx(ctx, tx, u.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.adminUser(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	return oapi.AdminCreateUser201JSONResponse(out), nil
+}
+
+// AdminUpdateUser changes the account's address, its verified flag and
+// app_metadata. A new address is unverified unless the request says it is
+// verified too; then it gets the verification mail, in the change's
+// transaction, as a registration does.
+func (s *Server) AdminUpdateUser(ctx context.Context, req oapi.AdminUpdateUserRequestObject) (oapi.AdminUpdateUserResponseObject, error) {
+	b := req.Body
+	ch := db.UserChange{EmailVerified: b.EmailVerified}
+	if b.Email != nil {
+		email := normalizeEmail(string(*b.Email))
+		ch.Email = &email
+	}
+	if b.AppMetadata != nil {
+		meta, err := s.appMetadata(*b.AppMetadata)
+		if err != nil {
+			return nil, err
+		}
+		ch.AppMetadata = &meta
+	}
+	record := s.recordUpdate(ctx)
+	_, _, err := s.store.UpdateUser(ctx, req.ID, ch, func(tx *sql.Tx, before, after db.User) error {
+		if err := record(tx, before, after); err != nil {
+			return err
+		}
+		if after.Email != before.Email && !after.EmailVerified {
+			return s.jobs().VerifyEmailTx(ctx, tx, after.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, adminUserError(err)
+	}
+	out, err := s.adminUser(ctx, req.ID)
+	if err != nil {
+		return nil, err
+	}
+	return oapi.AdminUpdateUser200JSONResponse(out), nil
+}
+
+// AdminLogoutUser ends every session of the account: its tokens are refused
+// and its sockets close at once, on every replica, and its grants to
+// clients end with them.
+func (s *Server) AdminLogoutUser(ctx context.Context, req oapi.AdminLogoutUserRequestObject) (oapi.AdminLogoutUserResponseObject, error) {
+	_, err := s.store.EndUserSessions(ctx, req.ID, s.recordTx(ctx, s.event(ctx, db.EventSessionEnded, req.ID, sessionEndedData{Why: "admin", All: true})))
+	if err != nil {
+		return nil, adminUserError(err)
+	}
+	return oapi.AdminLogoutUser204Response{}, nil
+}
+
+// AdminResetMFA removes the account's TOTP factors and recovery codes (and
+// its passkeys, when asked) after the operator has checked out of band who
+// asks, and ends every session: what the removed factor raised goes with
+// it. The owner is mailed, as for every change to the ways in.
+func (s *Server) AdminResetMFA(ctx context.Context, req oapi.AdminResetMFARequestObject) (oapi.AdminResetMFAResponseObject, error) {
+	passkeys := req.Params.Passkeys != nil && *req.Params.Passkeys
+	r, err := s.store.ResetFactors(ctx, req.ID, passkeys, func(tx *sql.Tx, r db.FactorsReset) error {
+		// The event, with what went, feeds the owner's mail (notice).
+		return s.notice(ctx, s.event(ctx, db.EventMFAFactorsReset, req.ID, map[string]int64{
+			"factors": r.Factors, "recovery_codes": r.RecoveryCodes, "passkeys": r.Passkeys}))(tx)
+	})
+	if err != nil {
+		return nil, adminUserError(err)
+	}
+	s.noticed(ctx, db.EventMFAFactorsReset, req.ID)
+	return oapi.AdminResetMFA200JSONResponse{Factors: r.Factors, RecoveryCodes: r.RecoveryCodes, Passkeys: r.Passkeys}, nil
+}
+
+// AdminDeleteUser deletes the account as DELETE /profile does: its sessions
+// end (sockets close, grants end) and everything of it goes, but its events,
+// the user.deleted one among them, stay.
+func (s *Server) AdminDeleteUser(ctx context.Context, req oapi.AdminDeleteUserRequestObject) (oapi.AdminDeleteUserResponseObject, error) {
+	// An admin's account goes only once its role is revoked, which keeps
+	// keel's last admin (PUT /admin/users/{id}/role).
+	rec, err := s.store.GetUserRecord(ctx, req.ID)
+	if err != nil {
+		return nil, adminUserError(err)
+	}
+	if rec.Role == db.RoleAdmin {
+		return nil, errDeleteAdmin
+	}
+	if err := s.store.DeleteUser(ctx, req.ID, s.recordTx(ctx, s.event(ctx, db.EventUserDeleted, req.ID, nil))); err != nil {
+		return nil, adminUserError(err)
+	}
+	return oapi.AdminDeleteUser204Response{}, nil
+}
+
+// adminUserError is a store error of a change to the user an admin names:
+// no such user is a 404 (elsewhere db.ErrNoUser is the caller's own
+// account gone, a 401).
+func adminUserError(err error) error {
+	if errors.Is(err, db.ErrNoUser) {
+		return errNoSuchUser
+	}
+	return err
+}

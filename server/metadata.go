@@ -9,10 +9,12 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 
 	"github.com/keelhq/keel/db"
+	"github.com/keelhq/keel/internal/claims"
 )
 
 // metadata is a metadata object of a request (the validator has checked it
@@ -69,4 +71,21 @@ func (s *Server) recordUpdate(ctx context.Context) func(*sql.Tx, db.User, db.Use
 		}
 		return s.store.RecordEventTx(ctx, tx, s.event(ctx, db.EventUserUpdated, after.ID, map[string]any{"fields": fields}))
 	}
+}
+
+// appMetadata is a request's app_metadata as metadata keeps it, with the
+// rules of what tokens carry of it (internal/claims: roles, the listed
+// claims' size) checked where it is written: a 400 naming the field.
+func (s *Server) appMetadata(raw json.RawMessage) (string, error) {
+	meta, err := metadata(raw, "/app_metadata")
+	if err != nil {
+		return "", err
+	}
+	var ce *claims.Error
+	if err := s.cfg.AppMetadataClaims.Validate([]byte(meta)); errors.As(err, &ce) {
+		return "", &Error{Status: http.StatusBadRequest, Field: "/app_metadata" + ce.Field, Detail: ce.Reason}
+	} else if err != nil {
+		return "", err
+	}
+	return meta, nil
 }

@@ -786,6 +786,34 @@ type AdminBan struct {
 	Until *time.Time `json:"until,omitempty"`
 }
 
+// AdminCreateUserRequest defines model for AdminCreateUserRequest.
+type AdminCreateUserRequest struct {
+	// AppMetadata A JSON object of the app's own, kept with the account: at most 16 KiB (16384 bytes) as compact JSON. A write replaces the whole object. `user_metadata` is the user's (PATCH /profile); `app_metadata` the operator's (the admin API only).
+	//
+	// Example: {"locale":"de-CH","theme":"dark"}
+	AppMetadata *Metadata `json:"app_metadata,omitempty"`
+
+	// Email An email address (RFC 5322 addr-spec, ASCII only; no surrounding spaces). Letters are lower-cased before it is stored.
+	//
+	// Example: ada@example.com
+	Email Email `json:"email"`
+
+	// EmailVerified The admin vouches for the address (false by default).
+	//
+	// Example: false
+	EmailVerified *bool `json:"email_verified,omitempty"`
+
+	// Invite Mail the address a link that sets the password (`INVITE_TTL`); no `password` then.
+	//
+	// Example: true
+	Invite *bool `json:"invite,omitempty"`
+
+	// Password 8 to 72 characters, and at most 72 bytes in UTF-8; not with `invite`.
+	//
+	// Example: correct horse battery
+	Password *string `json:"password,omitempty"`
+}
+
 // AdminSession defines model for AdminSession.
 type AdminSession struct {
 	// Aal The session's authenticator assurance level: `aal1` after a password, `aal2` after a second
@@ -814,6 +842,24 @@ type AdminSession struct {
 
 	// UserAgent Example: curl/8.5.0
 	UserAgent string `json:"user_agent"`
+}
+
+// AdminUpdateUserRequest defines model for AdminUpdateUserRequest.
+type AdminUpdateUserRequest struct {
+	// AppMetadata A JSON object of the app's own, kept with the account: at most 16 KiB (16384 bytes) as compact JSON. A write replaces the whole object. `user_metadata` is the user's (PATCH /profile); `app_metadata` the operator's (the admin API only).
+	//
+	// Example: {"locale":"de-CH","theme":"dark"}
+	AppMetadata *Metadata `json:"app_metadata,omitempty"`
+
+	// Email An email address (RFC 5322 addr-spec, ASCII only; no surrounding spaces). Letters are lower-cased before it is stored.
+	//
+	// Example: ada@example.com
+	Email *Email `json:"email,omitempty"`
+
+	// EmailVerified Sets the flag; with a new `email`, true keeps the new address verified (else it is unverified and gets the verification mail).
+	//
+	// Example: true
+	EmailVerified *bool `json:"email_verified,omitempty"`
 }
 
 // AdminUser defines model for AdminUser.
@@ -1152,6 +1198,24 @@ type FactorVerified struct {
 	// RecoveryCodes Ten codes, each good once for `POST /mfa/verify` in place of a TOTP code. Shown this once.
 	RecoveryCodes []string `json:"recovery_codes"`
 	Tokens        Token    `json:"tokens"`
+}
+
+// FactorsReset defines model for FactorsReset.
+type FactorsReset struct {
+	// Factors The TOTP factors removed (verified or not).
+	//
+	// Example: 1
+	Factors int64 `json:"factors"`
+
+	// Passkeys The passkeys removed (only with `passkeys=true`).
+	//
+	// Example: 0
+	Passkeys int64 `json:"passkeys"`
+
+	// RecoveryCodes The unspent recovery codes removed.
+	//
+	// Example: 10
+	RecoveryCodes int64 `json:"recovery_codes"`
 }
 
 // FieldError defines model for FieldError.
@@ -2509,6 +2573,12 @@ type AdminAuditParams struct {
 	Limit *EventLimit `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
+// AdminResetMFAParams defines parameters for AdminResetMFA.
+type AdminResetMFAParams struct {
+	// Passkeys Remove the account's passkeys too.
+	Passkeys *bool `form:"passkeys,omitempty" json:"passkeys,omitempty"`
+}
+
 // AdminListWebhookDeliveriesParams defines parameters for AdminListWebhookDeliveries.
 type AdminListWebhookDeliveriesParams struct {
 	State *WebhookDeliveryState `form:"state,omitempty" json:"state,omitempty"`
@@ -2559,6 +2629,12 @@ type ListActivityParams struct {
 	// Limit How many events a page holds at most (50 when not given).
 	Limit *EventLimit `form:"limit,omitempty" json:"limit,omitempty"`
 }
+
+// AdminCreateUserJSONRequestBody defines body for AdminCreateUser for application/json ContentType.
+type AdminCreateUserJSONRequestBody = AdminCreateUserRequest
+
+// AdminUpdateUserJSONRequestBody defines body for AdminUpdateUser for application/json ContentType.
+type AdminUpdateUserJSONRequestBody = AdminUpdateUserRequest
 
 // AdminBanUserJSONRequestBody defines body for AdminBanUser for application/json ContentType.
 type AdminBanUserJSONRequestBody = BanRequest
@@ -3323,6 +3399,50 @@ type ClientInterface interface {
 	// Corresponds with GET /admin/audit (the `AdminAudit` operationId).
 	AdminAudit(ctx context.Context, params *AdminAuditParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// AdminCreateUserWithBody Create a user, or invite one
+	//
+	// Creates an account for `email` (409 when one has it, in any letter case). Without `invite`:
+	// with `password` when sent (else none: the user sets one through `POST /password/forgot`),
+	// `email_verified` as sent (false unless the admin vouches for the address) and
+	// `app_metadata`; no mail is sent. With `invite: true`: no `password` (400), and an invitation
+	// mail with a set-password link (a password reset link that works for `INVITE_TTL`) is queued
+	// in the account's own transaction; using it sets the password and proves the address.
+	// Recorded as `user.created` with `method` `admin` or `invite` (docs/admin.md, "Changing
+	// users").
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /admin/users (the `AdminCreateUser` operationId).
+	AdminCreateUserWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminCreateUser Create a user, or invite one
+	//
+	// Creates an account for `email` (409 when one has it, in any letter case). Without `invite`:
+	// with `password` when sent (else none: the user sets one through `POST /password/forgot`),
+	// `email_verified` as sent (false unless the admin vouches for the address) and
+	// `app_metadata`; no mail is sent. With `invite: true`: no `password` (400), and an invitation
+	// mail with a set-password link (a password reset link that works for `INVITE_TTL`) is queued
+	// in the account's own transaction; using it sets the password and proves the address.
+	// Recorded as `user.created` with `method` `admin` or `invite` (docs/admin.md, "Changing
+	// users").
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /admin/users (the `AdminCreateUser` operationId).
+	AdminCreateUser(ctx context.Context, body AdminCreateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminDeleteUser Delete a user
+	//
+	// Deletes the account as `DELETE /profile` does: every session ends (their sockets close,
+	// grants to clients end with them) and everything of the account goes; its events, the
+	// `user.deleted` this records among them, stay. An admin's account is refused (409): revoke
+	// its role first (`PUT /admin/users/{id}/role`, which keeps keel's last admin). Destructive
+	// (`x-keel-admin: destructive`): a person needs a proof newer than `REAUTH_MAX_AGE` (`POST
+	// /reauthenticate`).
+	//
+	// Corresponds with DELETE /admin/users/{id} (the `AdminDeleteUser` operationId).
+	AdminDeleteUser(ctx context.Context, id AdminUserID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// AdminGetUser One user, as an admin sees them
 	//
 	// The user with their role, state, metadata, live sessions (and grants to clients), second
@@ -3332,6 +3452,36 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /admin/users/{id} (the `AdminGetUser` operationId).
 	AdminGetUser(ctx context.Context, id AdminUserID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminUpdateUserWithBody Change a user's address, its verified flag or app_metadata
+	//
+	// Changes what the request names. A new `email` (409 when another account has it) is
+	// unverified unless the same request sends `email_verified: true`, and then gets the
+	// verification mail; the verification and reset links mailed to the old address stop
+	// working. `email_verified` alone sets the flag. `app_metadata` replaces the whole object
+	// (at most 16 KiB as compact JSON; `roles`, when present, an array of at most 50 strings of 1
+	// to 64 bytes). Recorded as `user.updated` naming the fields that changed (never their
+	// values).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /admin/users/{id} (the `AdminUpdateUser` operationId).
+	AdminUpdateUserWithBody(ctx context.Context, id AdminUserID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminUpdateUser Change a user's address, its verified flag or app_metadata
+	//
+	// Changes what the request names. A new `email` (409 when another account has it) is
+	// unverified unless the same request sends `email_verified: true`, and then gets the
+	// verification mail; the verification and reset links mailed to the old address stop
+	// working. `email_verified` alone sets the flag. `app_metadata` replaces the whole object
+	// (at most 16 KiB as compact JSON; `roles`, when present, an array of at most 50 strings of 1
+	// to 64 bytes). Recorded as `user.updated` naming the fields that changed (never their
+	// values).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /admin/users/{id} (the `AdminUpdateUser` operationId).
+	AdminUpdateUser(ctx context.Context, id AdminUserID, body AdminUpdateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AdminUnbanUser Lift a user's ban
 	//
@@ -3377,6 +3527,29 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /admin/users/{id}/ban (the `AdminBanUser` operationId).
 	AdminBanUser(ctx context.Context, id AdminUserID, body AdminBanUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminLogoutUser End every session of a user
+	//
+	// Ends every session of the user at once, on every replica: their access and refresh tokens
+	// are refused, their sockets close (4001), and their grants to clients end with them, as do
+	// provider sign-in codes not yet redeemed. The user may sign in again (a ban keeps them out).
+	// Recorded as `session.ended` with `why` `admin`.
+	//
+	// Corresponds with POST /admin/users/{id}/logout (the `AdminLogoutUser` operationId).
+	AdminLogoutUser(ctx context.Context, id AdminUserID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminResetMFA Reset a user's second factor
+	//
+	// For a user who lost their authenticator, once the operator has checked out of band that it
+	// is them: removes the account's TOTP factors and recovery codes, and its passkeys too with
+	// `passkeys=true`, and ends every session of it (what the removed factor raised goes with
+	// it); the user then signs in with the password (or `POST /password/forgot`) and may enrol
+	// again. The owner is mailed, as for every change to the ways in. Recorded as
+	// `mfa.factors_reset` with what went. Destructive (`x-keel-admin: destructive`): a person
+	// needs a proof newer than `REAUTH_MAX_AGE`.
+	//
+	// Corresponds with DELETE /admin/users/{id}/mfa (the `AdminResetMFA` operationId).
+	AdminResetMFA(ctx context.Context, id AdminUserID, params *AdminResetMFAParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AdminSetRoleWithBody Grant or revoke the admin role
 	//
@@ -4484,6 +4657,80 @@ func (c *Client) AdminAudit(ctx context.Context, params *AdminAuditParams, reqEd
 	return c.Client.Do(req)
 }
 
+// AdminCreateUserWithBody Create a user, or invite one
+//
+// Creates an account for `email` (409 when one has it, in any letter case). Without `invite`:
+// with `password` when sent (else none: the user sets one through `POST /password/forgot`),
+// `email_verified` as sent (false unless the admin vouches for the address) and
+// `app_metadata`; no mail is sent. With `invite: true`: no `password` (400), and an invitation
+// mail with a set-password link (a password reset link that works for `INVITE_TTL`) is queued
+// in the account's own transaction; using it sets the password and proves the address.
+// Recorded as `user.created` with `method` `admin` or `invite` (docs/admin.md, "Changing
+// users").
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /admin/users (the `AdminCreateUser` operationId).
+func (c *Client) AdminCreateUserWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminCreateUserRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminCreateUser Create a user, or invite one
+//
+// Creates an account for `email` (409 when one has it, in any letter case). Without `invite`:
+// with `password` when sent (else none: the user sets one through `POST /password/forgot`),
+// `email_verified` as sent (false unless the admin vouches for the address) and
+// `app_metadata`; no mail is sent. With `invite: true`: no `password` (400), and an invitation
+// mail with a set-password link (a password reset link that works for `INVITE_TTL`) is queued
+// in the account's own transaction; using it sets the password and proves the address.
+// Recorded as `user.created` with `method` `admin` or `invite` (docs/admin.md, "Changing
+// users").
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /admin/users (the `AdminCreateUser` operationId).
+func (c *Client) AdminCreateUser(ctx context.Context, body AdminCreateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminCreateUserRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminDeleteUser Delete a user
+//
+// Deletes the account as `DELETE /profile` does: every session ends (their sockets close,
+// grants to clients end with them) and everything of the account goes; its events, the
+// `user.deleted` this records among them, stay. An admin's account is refused (409): revoke
+// its role first (`PUT /admin/users/{id}/role`, which keeps keel's last admin). Destructive
+// (`x-keel-admin: destructive`): a person needs a proof newer than `REAUTH_MAX_AGE` (`POST
+// /reauthenticate`).
+//
+// Corresponds with DELETE /admin/users/{id} (the `AdminDeleteUser` operationId).
+func (c *Client) AdminDeleteUser(ctx context.Context, id AdminUserID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminDeleteUserRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // AdminGetUser One user, as an admin sees them
 //
 // The user with their role, state, metadata, live sessions (and grants to clients), second
@@ -4494,6 +4741,56 @@ func (c *Client) AdminAudit(ctx context.Context, params *AdminAuditParams, reqEd
 // Corresponds with GET /admin/users/{id} (the `AdminGetUser` operationId).
 func (c *Client) AdminGetUser(ctx context.Context, id AdminUserID, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAdminGetUserRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminUpdateUserWithBody Change a user's address, its verified flag or app_metadata
+//
+// Changes what the request names. A new `email` (409 when another account has it) is
+// unverified unless the same request sends `email_verified: true`, and then gets the
+// verification mail; the verification and reset links mailed to the old address stop
+// working. `email_verified` alone sets the flag. `app_metadata` replaces the whole object
+// (at most 16 KiB as compact JSON; `roles`, when present, an array of at most 50 strings of 1
+// to 64 bytes). Recorded as `user.updated` naming the fields that changed (never their
+// values).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /admin/users/{id} (the `AdminUpdateUser` operationId).
+func (c *Client) AdminUpdateUserWithBody(ctx context.Context, id AdminUserID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminUpdateUserRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminUpdateUser Change a user's address, its verified flag or app_metadata
+//
+// Changes what the request names. A new `email` (409 when another account has it) is
+// unverified unless the same request sends `email_verified: true`, and then gets the
+// verification mail; the verification and reset links mailed to the old address stop
+// working. `email_verified` alone sets the flag. `app_metadata` replaces the whole object
+// (at most 16 KiB as compact JSON; `roles`, when present, an array of at most 50 strings of 1
+// to 64 bytes). Recorded as `user.updated` naming the fields that changed (never their
+// values).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /admin/users/{id} (the `AdminUpdateUser` operationId).
+func (c *Client) AdminUpdateUser(ctx context.Context, id AdminUserID, body AdminUpdateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminUpdateUserRequest(c.Server, id, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4569,6 +4866,49 @@ func (c *Client) AdminBanUserWithBody(ctx context.Context, id AdminUserID, conte
 // Corresponds with POST /admin/users/{id}/ban (the `AdminBanUser` operationId).
 func (c *Client) AdminBanUser(ctx context.Context, id AdminUserID, body AdminBanUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAdminBanUserRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminLogoutUser End every session of a user
+//
+// Ends every session of the user at once, on every replica: their access and refresh tokens
+// are refused, their sockets close (4001), and their grants to clients end with them, as do
+// provider sign-in codes not yet redeemed. The user may sign in again (a ban keeps them out).
+// Recorded as `session.ended` with `why` `admin`.
+//
+// Corresponds with POST /admin/users/{id}/logout (the `AdminLogoutUser` operationId).
+func (c *Client) AdminLogoutUser(ctx context.Context, id AdminUserID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminLogoutUserRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminResetMFA Reset a user's second factor
+//
+// For a user who lost their authenticator, once the operator has checked out of band that it
+// is them: removes the account's TOTP factors and recovery codes, and its passkeys too with
+// `passkeys=true`, and ends every session of it (what the removed factor raised goes with
+// it); the user then signs in with the password (or `POST /password/forgot`) and may enrol
+// again. The owner is mailed, as for every change to the ways in. Recorded as
+// `mfa.factors_reset` with what went. Destructive (`x-keel-admin: destructive`): a person
+// needs a proof newer than `REAUTH_MAX_AGE`.
+//
+// Corresponds with DELETE /admin/users/{id}/mfa (the `AdminResetMFA` operationId).
+func (c *Client) AdminResetMFA(ctx context.Context, id AdminUserID, params *AdminResetMFAParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminResetMFARequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -6657,6 +6997,80 @@ func NewAdminAuditRequest(server string, params *AdminAuditParams) (*http.Reques
 	return req, nil
 }
 
+// NewAdminCreateUserRequest calls the generic AdminCreateUser builder with application/json body
+func NewAdminCreateUserRequest(server string, body AdminCreateUserJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAdminCreateUserRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewAdminCreateUserRequestWithBody constructs an http.Request for the AdminCreateUser method, with any body, and a specified content type
+func NewAdminCreateUserRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/users")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewAdminDeleteUserRequest constructs an http.Request for the AdminDeleteUser method
+func NewAdminDeleteUserRequest(server string, id AdminUserID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/users/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewAdminGetUserRequest constructs an http.Request for the AdminGetUser method
 func NewAdminGetUserRequest(server string, id AdminUserID) (*http.Request, error) {
 	var err error
@@ -6687,6 +7101,53 @@ func NewAdminGetUserRequest(server string, id AdminUserID) (*http.Request, error
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewAdminUpdateUserRequest calls the generic AdminUpdateUser builder with application/json body
+func NewAdminUpdateUserRequest(server string, id AdminUserID, body AdminUpdateUserJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAdminUpdateUserRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewAdminUpdateUserRequestWithBody constructs an http.Request for the AdminUpdateUser method, with any body, and a specified content type
+func NewAdminUpdateUserRequestWithBody(server string, id AdminUserID, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/users/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -6768,6 +7229,101 @@ func NewAdminBanUserRequestWithBody(server string, id AdminUserID, contentType s
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewAdminLogoutUserRequest constructs an http.Request for the AdminLogoutUser method
+func NewAdminLogoutUserRequest(server string, id AdminUserID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/users/%s/logout", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAdminResetMFARequest constructs an http.Request for the AdminResetMFA method
+func NewAdminResetMFARequest(server string, id AdminUserID, params *AdminResetMFAParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/users/%s/mfa", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Passkeys != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "passkeys", *params.Passkeys, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -9131,6 +9687,52 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /admin/audit (the `AdminAudit` operationId).
 	AdminAuditWithResponse(ctx context.Context, params *AdminAuditParams, reqEditors ...RequestEditorFn) (*AdminAuditResponse, error)
 
+	// AdminCreateUserWithBodyWithResponse Create a user, or invite one
+	//
+	// Creates an account for `email` (409 when one has it, in any letter case). Without `invite`:
+	// with `password` when sent (else none: the user sets one through `POST /password/forgot`),
+	// `email_verified` as sent (false unless the admin vouches for the address) and
+	// `app_metadata`; no mail is sent. With `invite: true`: no `password` (400), and an invitation
+	// mail with a set-password link (a password reset link that works for `INVITE_TTL`) is queued
+	// in the account's own transaction; using it sets the password and proves the address.
+	// Recorded as `user.created` with `method` `admin` or `invite` (docs/admin.md, "Changing
+	// users").
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /admin/users (the `AdminCreateUser` operationId).
+	AdminCreateUserWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AdminCreateUserResponse, error)
+
+	// AdminCreateUserWithResponse Create a user, or invite one
+	//
+	// Creates an account for `email` (409 when one has it, in any letter case). Without `invite`:
+	// with `password` when sent (else none: the user sets one through `POST /password/forgot`),
+	// `email_verified` as sent (false unless the admin vouches for the address) and
+	// `app_metadata`; no mail is sent. With `invite: true`: no `password` (400), and an invitation
+	// mail with a set-password link (a password reset link that works for `INVITE_TTL`) is queued
+	// in the account's own transaction; using it sets the password and proves the address.
+	// Recorded as `user.created` with `method` `admin` or `invite` (docs/admin.md, "Changing
+	// users").
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /admin/users (the `AdminCreateUser` operationId).
+	AdminCreateUserWithResponse(ctx context.Context, body AdminCreateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*AdminCreateUserResponse, error)
+
+	// AdminDeleteUserWithResponse Delete a user
+	//
+	// Deletes the account as `DELETE /profile` does: every session ends (their sockets close,
+	// grants to clients end with them) and everything of the account goes; its events, the
+	// `user.deleted` this records among them, stay. An admin's account is refused (409): revoke
+	// its role first (`PUT /admin/users/{id}/role`, which keeps keel's last admin). Destructive
+	// (`x-keel-admin: destructive`): a person needs a proof newer than `REAUTH_MAX_AGE` (`POST
+	// /reauthenticate`).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /admin/users/{id} (the `AdminDeleteUser` operationId).
+	AdminDeleteUserWithResponse(ctx context.Context, id AdminUserID, reqEditors ...RequestEditorFn) (*AdminDeleteUserResponse, error)
+
 	// AdminGetUserWithResponse One user, as an admin sees them
 	//
 	// The user with their role, state, metadata, live sessions (and grants to clients), second
@@ -9142,6 +9744,36 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /admin/users/{id} (the `AdminGetUser` operationId).
 	AdminGetUserWithResponse(ctx context.Context, id AdminUserID, reqEditors ...RequestEditorFn) (*AdminGetUserResponse, error)
+
+	// AdminUpdateUserWithBodyWithResponse Change a user's address, its verified flag or app_metadata
+	//
+	// Changes what the request names. A new `email` (409 when another account has it) is
+	// unverified unless the same request sends `email_verified: true`, and then gets the
+	// verification mail; the verification and reset links mailed to the old address stop
+	// working. `email_verified` alone sets the flag. `app_metadata` replaces the whole object
+	// (at most 16 KiB as compact JSON; `roles`, when present, an array of at most 50 strings of 1
+	// to 64 bytes). Recorded as `user.updated` naming the fields that changed (never their
+	// values).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /admin/users/{id} (the `AdminUpdateUser` operationId).
+	AdminUpdateUserWithBodyWithResponse(ctx context.Context, id AdminUserID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AdminUpdateUserResponse, error)
+
+	// AdminUpdateUserWithResponse Change a user's address, its verified flag or app_metadata
+	//
+	// Changes what the request names. A new `email` (409 when another account has it) is
+	// unverified unless the same request sends `email_verified: true`, and then gets the
+	// verification mail; the verification and reset links mailed to the old address stop
+	// working. `email_verified` alone sets the flag. `app_metadata` replaces the whole object
+	// (at most 16 KiB as compact JSON; `roles`, when present, an array of at most 50 strings of 1
+	// to 64 bytes). Recorded as `user.updated` naming the fields that changed (never their
+	// values).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /admin/users/{id} (the `AdminUpdateUser` operationId).
+	AdminUpdateUserWithResponse(ctx context.Context, id AdminUserID, body AdminUpdateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*AdminUpdateUserResponse, error)
 
 	// AdminUnbanUserWithResponse Lift a user's ban
 	//
@@ -9189,6 +9821,33 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /admin/users/{id}/ban (the `AdminBanUser` operationId).
 	AdminBanUserWithResponse(ctx context.Context, id AdminUserID, body AdminBanUserJSONRequestBody, reqEditors ...RequestEditorFn) (*AdminBanUserResponse, error)
+
+	// AdminLogoutUserWithResponse End every session of a user
+	//
+	// Ends every session of the user at once, on every replica: their access and refresh tokens
+	// are refused, their sockets close (4001), and their grants to clients end with them, as do
+	// provider sign-in codes not yet redeemed. The user may sign in again (a ban keeps them out).
+	// Recorded as `session.ended` with `why` `admin`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /admin/users/{id}/logout (the `AdminLogoutUser` operationId).
+	AdminLogoutUserWithResponse(ctx context.Context, id AdminUserID, reqEditors ...RequestEditorFn) (*AdminLogoutUserResponse, error)
+
+	// AdminResetMFAWithResponse Reset a user's second factor
+	//
+	// For a user who lost their authenticator, once the operator has checked out of band that it
+	// is them: removes the account's TOTP factors and recovery codes, and its passkeys too with
+	// `passkeys=true`, and ends every session of it (what the removed factor raised goes with
+	// it); the user then signs in with the password (or `POST /password/forgot`) and may enrol
+	// again. The owner is mailed, as for every change to the ways in. Recorded as
+	// `mfa.factors_reset` with what went. Destructive (`x-keel-admin: destructive`): a person
+	// needs a proof newer than `REAUTH_MAX_AGE`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /admin/users/{id}/mfa (the `AdminResetMFA` operationId).
+	AdminResetMFAWithResponse(ctx context.Context, id AdminUserID, params *AdminResetMFAParams, reqEditors ...RequestEditorFn) (*AdminResetMFAResponse, error)
 
 	// AdminSetRoleWithBodyWithResponse Grant or revoke the admin role
 	//
@@ -10539,6 +11198,200 @@ func (r AdminAuditResponse) ContentType() string {
 	return ""
 }
 
+// AdminCreateUserResponse401Headers the declared response headers of an HTTP 401 response for AdminCreateUser
+type AdminCreateUserResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// AdminCreateUserResponse503Headers the declared response headers of an HTTP 503 response for AdminCreateUser
+type AdminCreateUserResponse503Headers struct {
+	RetryAfter *int
+}
+
+type AdminCreateUserResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *AdminUser
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *AdminRequired
+	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationProblemJSON409 *Conflict
+	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationProblemJSON413 *PayloadTooLarge
+	// ApplicationProblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationProblemJSON415 *UnsupportedMediaType
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// ApplicationProblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationProblemJSON503 *ServiceUnavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AdminCreateUserResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *AdminCreateUserResponse503Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r AdminCreateUserResponse) GetJSON201() *AdminUser {
+	return r.JSON201
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AdminCreateUserResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AdminCreateUserResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AdminCreateUserResponse) GetApplicationProblemJSON403() *AdminRequired {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r AdminCreateUserResponse) GetApplicationProblemJSON409() *Conflict {
+	return r.ApplicationProblemJSON409
+}
+
+// GetApplicationProblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r AdminCreateUserResponse) GetApplicationProblemJSON413() *PayloadTooLarge {
+	return r.ApplicationProblemJSON413
+}
+
+// GetApplicationProblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r AdminCreateUserResponse) GetApplicationProblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationProblemJSON415
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r AdminCreateUserResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetApplicationProblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r AdminCreateUserResponse) GetApplicationProblemJSON503() *ServiceUnavailable {
+	return r.ApplicationProblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminCreateUserResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminCreateUserResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminCreateUserResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminCreateUserResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AdminDeleteUserResponse401Headers the declared response headers of an HTTP 401 response for AdminDeleteUser
+type AdminDeleteUserResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type AdminDeleteUserResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *AdminDestructiveRefused
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *NoSuchUser
+	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationProblemJSON409 *Conflict
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AdminDeleteUserResponse401Headers
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AdminDeleteUserResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AdminDeleteUserResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AdminDeleteUserResponse) GetApplicationProblemJSON403() *AdminDestructiveRefused {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r AdminDeleteUserResponse) GetApplicationProblemJSON404() *NoSuchUser {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r AdminDeleteUserResponse) GetApplicationProblemJSON409() *Conflict {
+	return r.ApplicationProblemJSON409
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r AdminDeleteUserResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminDeleteUserResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminDeleteUserResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminDeleteUserResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminDeleteUserResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // AdminGetUserResponse401Headers the declared response headers of an HTTP 401 response for AdminGetUser
 type AdminGetUserResponse401Headers struct {
 	WWWAuthenticate *string
@@ -10616,6 +11469,110 @@ func (r AdminGetUserResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r AdminGetUserResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AdminUpdateUserResponse401Headers the declared response headers of an HTTP 401 response for AdminUpdateUser
+type AdminUpdateUserResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type AdminUpdateUserResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AdminUser
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *AdminRequired
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *NoSuchUser
+	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationProblemJSON409 *Conflict
+	// ApplicationProblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationProblemJSON413 *PayloadTooLarge
+	// ApplicationProblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationProblemJSON415 *UnsupportedMediaType
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AdminUpdateUserResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AdminUpdateUserResponse) GetJSON200() *AdminUser {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AdminUpdateUserResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AdminUpdateUserResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AdminUpdateUserResponse) GetApplicationProblemJSON403() *AdminRequired {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r AdminUpdateUserResponse) GetApplicationProblemJSON404() *NoSuchUser {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r AdminUpdateUserResponse) GetApplicationProblemJSON409() *Conflict {
+	return r.ApplicationProblemJSON409
+}
+
+// GetApplicationProblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r AdminUpdateUserResponse) GetApplicationProblemJSON413() *PayloadTooLarge {
+	return r.ApplicationProblemJSON413
+}
+
+// GetApplicationProblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r AdminUpdateUserResponse) GetApplicationProblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationProblemJSON415
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r AdminUpdateUserResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminUpdateUserResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminUpdateUserResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminUpdateUserResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminUpdateUserResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -10803,6 +11760,165 @@ func (r AdminBanUserResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r AdminBanUserResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AdminLogoutUserResponse401Headers the declared response headers of an HTTP 401 response for AdminLogoutUser
+type AdminLogoutUserResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type AdminLogoutUserResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *AdminRequired
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *NoSuchUser
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AdminLogoutUserResponse401Headers
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AdminLogoutUserResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AdminLogoutUserResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AdminLogoutUserResponse) GetApplicationProblemJSON403() *AdminRequired {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r AdminLogoutUserResponse) GetApplicationProblemJSON404() *NoSuchUser {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r AdminLogoutUserResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminLogoutUserResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminLogoutUserResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminLogoutUserResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminLogoutUserResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AdminResetMFAResponse401Headers the declared response headers of an HTTP 401 response for AdminResetMFA
+type AdminResetMFAResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type AdminResetMFAResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *FactorsReset
+	// ApplicationProblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationProblemJSON400 *BadRequest
+	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationProblemJSON401 *Unauthorized
+	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationProblemJSON403 *AdminDestructiveRefused
+	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationProblemJSON404 *NoSuchUser
+	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationProblemJSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AdminResetMFAResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AdminResetMFAResponse) GetJSON200() *FactorsReset {
+	return r.JSON200
+}
+
+// GetApplicationProblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AdminResetMFAResponse) GetApplicationProblemJSON400() *BadRequest {
+	return r.ApplicationProblemJSON400
+}
+
+// GetApplicationProblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AdminResetMFAResponse) GetApplicationProblemJSON401() *Unauthorized {
+	return r.ApplicationProblemJSON401
+}
+
+// GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AdminResetMFAResponse) GetApplicationProblemJSON403() *AdminDestructiveRefused {
+	return r.ApplicationProblemJSON403
+}
+
+// GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r AdminResetMFAResponse) GetApplicationProblemJSON404() *NoSuchUser {
+	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r AdminResetMFAResponse) GetApplicationProblemJSON500() *InternalError {
+	return r.ApplicationProblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminResetMFAResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminResetMFAResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminResetMFAResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminResetMFAResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -15898,6 +17014,70 @@ func (c *ClientWithResponses) AdminAuditWithResponse(ctx context.Context, params
 	return ParseAdminAuditResponse(rsp)
 }
 
+// AdminCreateUserWithBodyWithResponse Create a user, or invite one
+//
+// Creates an account for `email` (409 when one has it, in any letter case). Without `invite`:
+// with `password` when sent (else none: the user sets one through `POST /password/forgot`),
+// `email_verified` as sent (false unless the admin vouches for the address) and
+// `app_metadata`; no mail is sent. With `invite: true`: no `password` (400), and an invitation
+// mail with a set-password link (a password reset link that works for `INVITE_TTL`) is queued
+// in the account's own transaction; using it sets the password and proves the address.
+// Recorded as `user.created` with `method` `admin` or `invite` (docs/admin.md, "Changing
+// users").
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /admin/users (the `AdminCreateUser` operationId).
+func (c *ClientWithResponses) AdminCreateUserWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AdminCreateUserResponse, error) {
+	rsp, err := c.AdminCreateUserWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminCreateUserResponse(rsp)
+}
+
+// AdminCreateUserWithResponse Create a user, or invite one
+//
+// Creates an account for `email` (409 when one has it, in any letter case). Without `invite`:
+// with `password` when sent (else none: the user sets one through `POST /password/forgot`),
+// `email_verified` as sent (false unless the admin vouches for the address) and
+// `app_metadata`; no mail is sent. With `invite: true`: no `password` (400), and an invitation
+// mail with a set-password link (a password reset link that works for `INVITE_TTL`) is queued
+// in the account's own transaction; using it sets the password and proves the address.
+// Recorded as `user.created` with `method` `admin` or `invite` (docs/admin.md, "Changing
+// users").
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /admin/users (the `AdminCreateUser` operationId).
+func (c *ClientWithResponses) AdminCreateUserWithResponse(ctx context.Context, body AdminCreateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*AdminCreateUserResponse, error) {
+	rsp, err := c.AdminCreateUser(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminCreateUserResponse(rsp)
+}
+
+// AdminDeleteUserWithResponse Delete a user
+//
+// Deletes the account as `DELETE /profile` does: every session ends (their sockets close,
+// grants to clients end with them) and everything of the account goes; its events, the
+// `user.deleted` this records among them, stay. An admin's account is refused (409): revoke
+// its role first (`PUT /admin/users/{id}/role`, which keeps keel's last admin). Destructive
+// (`x-keel-admin: destructive`): a person needs a proof newer than `REAUTH_MAX_AGE` (`POST
+// /reauthenticate`).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /admin/users/{id} (the `AdminDeleteUser` operationId).
+func (c *ClientWithResponses) AdminDeleteUserWithResponse(ctx context.Context, id AdminUserID, reqEditors ...RequestEditorFn) (*AdminDeleteUserResponse, error) {
+	rsp, err := c.AdminDeleteUser(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminDeleteUserResponse(rsp)
+}
+
 // AdminGetUserWithResponse One user, as an admin sees them
 //
 // The user with their role, state, metadata, live sessions (and grants to clients), second
@@ -15914,6 +17094,48 @@ func (c *ClientWithResponses) AdminGetUserWithResponse(ctx context.Context, id A
 		return nil, err
 	}
 	return ParseAdminGetUserResponse(rsp)
+}
+
+// AdminUpdateUserWithBodyWithResponse Change a user's address, its verified flag or app_metadata
+//
+// Changes what the request names. A new `email` (409 when another account has it) is
+// unverified unless the same request sends `email_verified: true`, and then gets the
+// verification mail; the verification and reset links mailed to the old address stop
+// working. `email_verified` alone sets the flag. `app_metadata` replaces the whole object
+// (at most 16 KiB as compact JSON; `roles`, when present, an array of at most 50 strings of 1
+// to 64 bytes). Recorded as `user.updated` naming the fields that changed (never their
+// values).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /admin/users/{id} (the `AdminUpdateUser` operationId).
+func (c *ClientWithResponses) AdminUpdateUserWithBodyWithResponse(ctx context.Context, id AdminUserID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AdminUpdateUserResponse, error) {
+	rsp, err := c.AdminUpdateUserWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminUpdateUserResponse(rsp)
+}
+
+// AdminUpdateUserWithResponse Change a user's address, its verified flag or app_metadata
+//
+// Changes what the request names. A new `email` (409 when another account has it) is
+// unverified unless the same request sends `email_verified: true`, and then gets the
+// verification mail; the verification and reset links mailed to the old address stop
+// working. `email_verified` alone sets the flag. `app_metadata` replaces the whole object
+// (at most 16 KiB as compact JSON; `roles`, when present, an array of at most 50 strings of 1
+// to 64 bytes). Recorded as `user.updated` naming the fields that changed (never their
+// values).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /admin/users/{id} (the `AdminUpdateUser` operationId).
+func (c *ClientWithResponses) AdminUpdateUserWithResponse(ctx context.Context, id AdminUserID, body AdminUpdateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*AdminUpdateUserResponse, error) {
+	rsp, err := c.AdminUpdateUser(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminUpdateUserResponse(rsp)
 }
 
 // AdminUnbanUserWithResponse Lift a user's ban
@@ -15979,6 +17201,45 @@ func (c *ClientWithResponses) AdminBanUserWithResponse(ctx context.Context, id A
 		return nil, err
 	}
 	return ParseAdminBanUserResponse(rsp)
+}
+
+// AdminLogoutUserWithResponse End every session of a user
+//
+// Ends every session of the user at once, on every replica: their access and refresh tokens
+// are refused, their sockets close (4001), and their grants to clients end with them, as do
+// provider sign-in codes not yet redeemed. The user may sign in again (a ban keeps them out).
+// Recorded as `session.ended` with `why` `admin`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /admin/users/{id}/logout (the `AdminLogoutUser` operationId).
+func (c *ClientWithResponses) AdminLogoutUserWithResponse(ctx context.Context, id AdminUserID, reqEditors ...RequestEditorFn) (*AdminLogoutUserResponse, error) {
+	rsp, err := c.AdminLogoutUser(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminLogoutUserResponse(rsp)
+}
+
+// AdminResetMFAWithResponse Reset a user's second factor
+//
+// For a user who lost their authenticator, once the operator has checked out of band that it
+// is them: removes the account's TOTP factors and recovery codes, and its passkeys too with
+// `passkeys=true`, and ends every session of it (what the removed factor raised goes with
+// it); the user then signs in with the password (or `POST /password/forgot`) and may enrol
+// again. The owner is mailed, as for every change to the ways in. Recorded as
+// `mfa.factors_reset` with what went. Destructive (`x-keel-admin: destructive`): a person
+// needs a proof newer than `REAUTH_MAX_AGE`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /admin/users/{id}/mfa (the `AdminResetMFA` operationId).
+func (c *ClientWithResponses) AdminResetMFAWithResponse(ctx context.Context, id AdminUserID, params *AdminResetMFAParams, reqEditors ...RequestEditorFn) (*AdminResetMFAResponse, error) {
+	rsp, err := c.AdminResetMFA(ctx, id, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminResetMFAResponse(rsp)
 }
 
 // AdminSetRoleWithBodyWithResponse Grant or revoke the admin role
@@ -17782,6 +19043,188 @@ func ParseAdminAuditResponse(rsp *http.Response) (*AdminAuditResponse, error) {
 	return response, nil
 }
 
+// ParseAdminCreateUserResponse parses an HTTP response from a AdminCreateUserWithResponse call
+func ParseAdminCreateUserResponse(rsp *http.Response) (*AdminCreateUserResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminCreateUserResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest AdminUser
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AdminRequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers AdminCreateUserResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers AdminCreateUserResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAdminDeleteUserResponse parses an HTTP response from a AdminDeleteUserWithResponse call
+func ParseAdminDeleteUserResponse(rsp *http.Response) (*AdminDeleteUserResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminDeleteUserResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AdminDestructiveRefused
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NoSuchUser
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers AdminDeleteUserResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseAdminGetUserResponse parses an HTTP response from a AdminGetUserWithResponse call
 func ParseAdminGetUserResponse(rsp *http.Response) (*AdminGetUserResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -17843,6 +19286,101 @@ func ParseAdminGetUserResponse(rsp *http.Response) (*AdminGetUserResponse, error
 	switch {
 	case rsp.StatusCode == 401:
 		var headers AdminGetUserResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAdminUpdateUserResponse parses an HTTP response from a AdminUpdateUserWithResponse call
+func ParseAdminUpdateUserResponse(rsp *http.Response) (*AdminUpdateUserResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminUpdateUserResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AdminUser
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AdminRequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NoSuchUser
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers AdminUpdateUserResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -18012,6 +19550,150 @@ func ParseAdminBanUserResponse(rsp *http.Response) (*AdminBanUserResponse, error
 	switch {
 	case rsp.StatusCode == 401:
 		var headers AdminBanUserResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAdminLogoutUserResponse parses an HTTP response from a AdminLogoutUserWithResponse call
+func ParseAdminLogoutUserResponse(rsp *http.Response) (*AdminLogoutUserResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminLogoutUserResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AdminRequired
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NoSuchUser
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers AdminLogoutUserResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAdminResetMFAResponse parses an HTTP response from a AdminResetMFAWithResponse call
+func ParseAdminResetMFAResponse(rsp *http.Response) (*AdminResetMFAResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminResetMFAResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest FactorsReset
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AdminDestructiveRefused
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NoSuchUser
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers AdminResetMFAResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

@@ -790,6 +790,34 @@ type AdminBan struct {
 	Until *time.Time `json:"until,omitempty"`
 }
 
+// AdminCreateUserRequest defines model for AdminCreateUserRequest.
+type AdminCreateUserRequest struct {
+	// AppMetadata A JSON object of the app's own, kept with the account: at most 16 KiB (16384 bytes) as compact JSON. A write replaces the whole object. `user_metadata` is the user's (PATCH /profile); `app_metadata` the operator's (the admin API only).
+	//
+	// Example: {"locale":"de-CH","theme":"dark"}
+	AppMetadata *Metadata `json:"app_metadata,omitempty"`
+
+	// Email An email address (RFC 5322 addr-spec, ASCII only; no surrounding spaces). Letters are lower-cased before it is stored.
+	//
+	// Example: ada@example.com
+	Email Email `json:"email"`
+
+	// EmailVerified The admin vouches for the address (false by default).
+	//
+	// Example: false
+	EmailVerified *bool `json:"email_verified,omitempty"`
+
+	// Invite Mail the address a link that sets the password (`INVITE_TTL`); no `password` then.
+	//
+	// Example: true
+	Invite *bool `json:"invite,omitempty"`
+
+	// Password 8 to 72 characters, and at most 72 bytes in UTF-8; not with `invite`.
+	//
+	// Example: correct horse battery
+	Password *string `json:"password,omitempty"`
+}
+
 // AdminSession defines model for AdminSession.
 type AdminSession struct {
 	// Aal The session's authenticator assurance level: `aal1` after a password, `aal2` after a second
@@ -818,6 +846,24 @@ type AdminSession struct {
 
 	// UserAgent Example: curl/8.5.0
 	UserAgent string `json:"user_agent"`
+}
+
+// AdminUpdateUserRequest defines model for AdminUpdateUserRequest.
+type AdminUpdateUserRequest struct {
+	// AppMetadata A JSON object of the app's own, kept with the account: at most 16 KiB (16384 bytes) as compact JSON. A write replaces the whole object. `user_metadata` is the user's (PATCH /profile); `app_metadata` the operator's (the admin API only).
+	//
+	// Example: {"locale":"de-CH","theme":"dark"}
+	AppMetadata *Metadata `json:"app_metadata,omitempty"`
+
+	// Email An email address (RFC 5322 addr-spec, ASCII only; no surrounding spaces). Letters are lower-cased before it is stored.
+	//
+	// Example: ada@example.com
+	Email *Email `json:"email,omitempty"`
+
+	// EmailVerified Sets the flag; with a new `email`, true keeps the new address verified (else it is unverified and gets the verification mail).
+	//
+	// Example: true
+	EmailVerified *bool `json:"email_verified,omitempty"`
 }
 
 // AdminUser defines model for AdminUser.
@@ -1122,6 +1168,24 @@ type FactorVerified struct {
 	// RecoveryCodes Ten codes, each good once for `POST /mfa/verify` in place of a TOTP code. Shown this once.
 	RecoveryCodes []string `json:"recovery_codes"`
 	Tokens        Token    `json:"tokens"`
+}
+
+// FactorsReset defines model for FactorsReset.
+type FactorsReset struct {
+	// Factors The TOTP factors removed (verified or not).
+	//
+	// Example: 1
+	Factors int64 `json:"factors"`
+
+	// Passkeys The passkeys removed (only with `passkeys=true`).
+	//
+	// Example: 0
+	Passkeys int64 `json:"passkeys"`
+
+	// RecoveryCodes The unspent recovery codes removed.
+	//
+	// Example: 10
+	RecoveryCodes int64 `json:"recovery_codes"`
 }
 
 // FieldError defines model for FieldError.
@@ -2465,6 +2529,12 @@ type AdminAuditParams struct {
 	Limit *EventLimit `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
+// AdminResetMFAParams defines parameters for AdminResetMFA.
+type AdminResetMFAParams struct {
+	// Passkeys Remove the account's passkeys too.
+	Passkeys *bool `form:"passkeys,omitempty" json:"passkeys,omitempty"`
+}
+
 // AdminListWebhookDeliveriesParams defines parameters for AdminListWebhookDeliveries.
 type AdminListWebhookDeliveriesParams struct {
 	State *WebhookDeliveryState `form:"state,omitempty" json:"state,omitempty"`
@@ -2515,6 +2585,12 @@ type ListActivityParams struct {
 	// Limit How many events a page holds at most (50 when not given).
 	Limit *EventLimit `form:"limit,omitempty" json:"limit,omitempty"`
 }
+
+// AdminCreateUserJSONRequestBody defines body for AdminCreateUser for application/json ContentType.
+type AdminCreateUserJSONRequestBody = AdminCreateUserRequest
+
+// AdminUpdateUserJSONRequestBody defines body for AdminUpdateUser for application/json ContentType.
+type AdminUpdateUserJSONRequestBody = AdminUpdateUserRequest
 
 // AdminBanUserJSONRequestBody defines body for AdminBanUser for application/json ContentType.
 type AdminBanUserJSONRequestBody = BanRequest
@@ -3180,15 +3256,30 @@ type ServerInterface interface {
 	// AdminAudit The audit trail
 	// (GET /admin/audit)
 	AdminAudit(ctx echo.Context, params AdminAuditParams) error
+	// AdminCreateUser Create a user, or invite one
+	// (POST /admin/users)
+	AdminCreateUser(ctx echo.Context) error
+	// AdminDeleteUser Delete a user
+	// (DELETE /admin/users/{id})
+	AdminDeleteUser(ctx echo.Context, id AdminUserID) error
 	// AdminGetUser One user, as an admin sees them
 	// (GET /admin/users/{id})
 	AdminGetUser(ctx echo.Context, id AdminUserID) error
+	// AdminUpdateUser Change a user's address, its verified flag or app_metadata
+	// (PATCH /admin/users/{id})
+	AdminUpdateUser(ctx echo.Context, id AdminUserID) error
 	// AdminUnbanUser Lift a user's ban
 	// (DELETE /admin/users/{id}/ban)
 	AdminUnbanUser(ctx echo.Context, id AdminUserID) error
 	// AdminBanUser Ban a user
 	// (POST /admin/users/{id}/ban)
 	AdminBanUser(ctx echo.Context, id AdminUserID) error
+	// AdminLogoutUser End every session of a user
+	// (POST /admin/users/{id}/logout)
+	AdminLogoutUser(ctx echo.Context, id AdminUserID) error
+	// AdminResetMFA Reset a user's second factor
+	// (DELETE /admin/users/{id}/mfa)
+	AdminResetMFA(ctx echo.Context, id AdminUserID, params AdminResetMFAParams) error
 	// AdminSetRole Grant or revoke the admin role
 	// (PUT /admin/users/{id}/role)
 	AdminSetRole(ctx echo.Context, id AdminUserID) error
@@ -3456,6 +3547,31 @@ func (w *ServerInterfaceWrapper) AdminAudit(ctx echo.Context) error {
 	return err
 }
 
+// AdminCreateUser converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminCreateUser(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminCreateUser(ctx)
+	return err
+}
+
+// AdminDeleteUser converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminDeleteUser(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id AdminUserID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminDeleteUser(ctx, id)
+	return err
+}
+
 // AdminGetUser converts echo context to params.
 func (w *ServerInterfaceWrapper) AdminGetUser(ctx echo.Context) error {
 	var err error
@@ -3469,6 +3585,22 @@ func (w *ServerInterfaceWrapper) AdminGetUser(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.AdminGetUser(ctx, id)
+	return err
+}
+
+// AdminUpdateUser converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminUpdateUser(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id AdminUserID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminUpdateUser(ctx, id)
 	return err
 }
 
@@ -3501,6 +3633,47 @@ func (w *ServerInterfaceWrapper) AdminBanUser(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.AdminBanUser(ctx, id)
+	return err
+}
+
+// AdminLogoutUser converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminLogoutUser(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id AdminUserID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminLogoutUser(ctx, id)
+	return err
+}
+
+// AdminResetMFA converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminResetMFA(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id AdminUserID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params AdminResetMFAParams
+	// ------------- Optional query parameter "passkeys" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "passkeys", ctx.QueryParams(), &params.Passkeys, runtime.BindQueryParameterOptions{Type: "boolean", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter passkeys: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminResetMFA(ctx, id, params)
 	return err
 }
 
@@ -4366,7 +4539,12 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/profile/consents", wrapper.ListConsents, options.OperationMiddlewares["listConsents"]...)
 	router.DELETE(options.BaseURL+"/profile/consents/:client_id", wrapper.WithdrawConsent, options.OperationMiddlewares["withdrawConsent"]...)
 	router.GET(options.BaseURL+"/admin/audit", wrapper.AdminAudit, options.OperationMiddlewares["adminAudit"]...)
+	router.POST(options.BaseURL+"/admin/users", wrapper.AdminCreateUser, options.OperationMiddlewares["adminCreateUser"]...)
+	router.DELETE(options.BaseURL+"/admin/users/:id", wrapper.AdminDeleteUser, options.OperationMiddlewares["adminDeleteUser"]...)
 	router.GET(options.BaseURL+"/admin/users/:id", wrapper.AdminGetUser, options.OperationMiddlewares["adminGetUser"]...)
+	router.PATCH(options.BaseURL+"/admin/users/:id", wrapper.AdminUpdateUser, options.OperationMiddlewares["adminUpdateUser"]...)
+	router.POST(options.BaseURL+"/admin/users/:id/logout", wrapper.AdminLogoutUser, options.OperationMiddlewares["adminLogoutUser"]...)
+	router.DELETE(options.BaseURL+"/admin/users/:id/mfa", wrapper.AdminResetMFA, options.OperationMiddlewares["adminResetMFA"]...)
 	router.PUT(options.BaseURL+"/admin/users/:id/role", wrapper.AdminSetRole, options.OperationMiddlewares["adminSetRole"]...)
 	router.DELETE(options.BaseURL+"/admin/users/:id/ban", wrapper.AdminUnbanUser, options.OperationMiddlewares["adminUnbanUser"]...)
 	router.POST(options.BaseURL+"/admin/users/:id/ban", wrapper.AdminBanUser, options.OperationMiddlewares["adminBanUser"]...)
@@ -4736,6 +4914,277 @@ func (response AdminAudit500ApplicationProblemPlusJSONResponse) VisitAdminAuditR
 	return err
 }
 
+type AdminCreateUserRequestObject struct {
+	Body *AdminCreateUserJSONRequestBody
+}
+
+type AdminCreateUserResponseObject interface {
+	VisitAdminCreateUserResponse(w http.ResponseWriter) error
+}
+
+type AdminCreateUser201JSONResponse AdminUser
+
+func (response AdminCreateUser201JSONResponse) VisitAdminCreateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateUser400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AdminCreateUser400ApplicationProblemPlusJSONResponse) VisitAdminCreateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateUser401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response AdminCreateUser401ApplicationProblemPlusJSONResponse) VisitAdminCreateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateUser403ApplicationProblemPlusJSONResponse struct {
+	AdminRequiredApplicationProblemPlusJSONResponse
+}
+
+func (response AdminCreateUser403ApplicationProblemPlusJSONResponse) VisitAdminCreateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateUser409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response AdminCreateUser409ApplicationProblemPlusJSONResponse) VisitAdminCreateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateUser413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response AdminCreateUser413ApplicationProblemPlusJSONResponse) VisitAdminCreateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateUser415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response AdminCreateUser415ApplicationProblemPlusJSONResponse) VisitAdminCreateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateUser500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response AdminCreateUser500ApplicationProblemPlusJSONResponse) VisitAdminCreateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateUser503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response AdminCreateUser503ApplicationProblemPlusJSONResponse) VisitAdminCreateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminDeleteUserRequestObject struct {
+	ID AdminUserID `json:"id"`
+}
+
+type AdminDeleteUserResponseObject interface {
+	VisitAdminDeleteUserResponse(w http.ResponseWriter) error
+}
+
+type AdminDeleteUser204Response struct {
+}
+
+func (response AdminDeleteUser204Response) VisitAdminDeleteUserResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type AdminDeleteUser400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AdminDeleteUser400ApplicationProblemPlusJSONResponse) VisitAdminDeleteUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminDeleteUser401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response AdminDeleteUser401ApplicationProblemPlusJSONResponse) VisitAdminDeleteUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminDeleteUser403ApplicationProblemPlusJSONResponse struct {
+	AdminDestructiveRefusedApplicationProblemPlusJSONResponse
+}
+
+func (response AdminDeleteUser403ApplicationProblemPlusJSONResponse) VisitAdminDeleteUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminDeleteUser404ApplicationProblemPlusJSONResponse struct {
+	NoSuchUserApplicationProblemPlusJSONResponse
+}
+
+func (response AdminDeleteUser404ApplicationProblemPlusJSONResponse) VisitAdminDeleteUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminDeleteUser409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response AdminDeleteUser409ApplicationProblemPlusJSONResponse) VisitAdminDeleteUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminDeleteUser500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response AdminDeleteUser500ApplicationProblemPlusJSONResponse) VisitAdminDeleteUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type AdminGetUserRequestObject struct {
 	ID AdminUserID `json:"id"`
 }
@@ -4830,6 +5279,160 @@ type AdminGetUser500ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response AdminGetUser500ApplicationProblemPlusJSONResponse) VisitAdminGetUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUpdateUserRequestObject struct {
+	ID   AdminUserID `json:"id"`
+	Body *AdminUpdateUserJSONRequestBody
+}
+
+type AdminUpdateUserResponseObject interface {
+	VisitAdminUpdateUserResponse(w http.ResponseWriter) error
+}
+
+type AdminUpdateUser200JSONResponse AdminUser
+
+func (response AdminUpdateUser200JSONResponse) VisitAdminUpdateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUpdateUser400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AdminUpdateUser400ApplicationProblemPlusJSONResponse) VisitAdminUpdateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUpdateUser401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response AdminUpdateUser401ApplicationProblemPlusJSONResponse) VisitAdminUpdateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUpdateUser403ApplicationProblemPlusJSONResponse struct {
+	AdminRequiredApplicationProblemPlusJSONResponse
+}
+
+func (response AdminUpdateUser403ApplicationProblemPlusJSONResponse) VisitAdminUpdateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUpdateUser404ApplicationProblemPlusJSONResponse struct {
+	NoSuchUserApplicationProblemPlusJSONResponse
+}
+
+func (response AdminUpdateUser404ApplicationProblemPlusJSONResponse) VisitAdminUpdateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUpdateUser409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response AdminUpdateUser409ApplicationProblemPlusJSONResponse) VisitAdminUpdateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUpdateUser413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response AdminUpdateUser413ApplicationProblemPlusJSONResponse) VisitAdminUpdateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUpdateUser415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response AdminUpdateUser415ApplicationProblemPlusJSONResponse) VisitAdminUpdateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUpdateUser500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response AdminUpdateUser500ApplicationProblemPlusJSONResponse) VisitAdminUpdateUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -5089,6 +5692,211 @@ type AdminBanUser500ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response AdminBanUser500ApplicationProblemPlusJSONResponse) VisitAdminBanUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminLogoutUserRequestObject struct {
+	ID AdminUserID `json:"id"`
+}
+
+type AdminLogoutUserResponseObject interface {
+	VisitAdminLogoutUserResponse(w http.ResponseWriter) error
+}
+
+type AdminLogoutUser204Response struct {
+}
+
+func (response AdminLogoutUser204Response) VisitAdminLogoutUserResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type AdminLogoutUser400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AdminLogoutUser400ApplicationProblemPlusJSONResponse) VisitAdminLogoutUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminLogoutUser401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response AdminLogoutUser401ApplicationProblemPlusJSONResponse) VisitAdminLogoutUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminLogoutUser403ApplicationProblemPlusJSONResponse struct {
+	AdminRequiredApplicationProblemPlusJSONResponse
+}
+
+func (response AdminLogoutUser403ApplicationProblemPlusJSONResponse) VisitAdminLogoutUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminLogoutUser404ApplicationProblemPlusJSONResponse struct {
+	NoSuchUserApplicationProblemPlusJSONResponse
+}
+
+func (response AdminLogoutUser404ApplicationProblemPlusJSONResponse) VisitAdminLogoutUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminLogoutUser500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response AdminLogoutUser500ApplicationProblemPlusJSONResponse) VisitAdminLogoutUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminResetMFARequestObject struct {
+	ID     AdminUserID `json:"id"`
+	Params AdminResetMFAParams
+}
+
+type AdminResetMFAResponseObject interface {
+	VisitAdminResetMFAResponse(w http.ResponseWriter) error
+}
+
+type AdminResetMFA200JSONResponse FactorsReset
+
+func (response AdminResetMFA200JSONResponse) VisitAdminResetMFAResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminResetMFA400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AdminResetMFA400ApplicationProblemPlusJSONResponse) VisitAdminResetMFAResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminResetMFA401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response AdminResetMFA401ApplicationProblemPlusJSONResponse) VisitAdminResetMFAResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminResetMFA403ApplicationProblemPlusJSONResponse struct {
+	AdminDestructiveRefusedApplicationProblemPlusJSONResponse
+}
+
+func (response AdminResetMFA403ApplicationProblemPlusJSONResponse) VisitAdminResetMFAResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminResetMFA404ApplicationProblemPlusJSONResponse struct {
+	NoSuchUserApplicationProblemPlusJSONResponse
+}
+
+func (response AdminResetMFA404ApplicationProblemPlusJSONResponse) VisitAdminResetMFAResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminResetMFA500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response AdminResetMFA500ApplicationProblemPlusJSONResponse) VisitAdminResetMFAResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -11420,15 +12228,30 @@ type StrictServerInterface interface {
 	// AdminAudit The audit trail
 	// (GET /admin/audit)
 	AdminAudit(ctx context.Context, request AdminAuditRequestObject) (AdminAuditResponseObject, error)
+	// AdminCreateUser Create a user, or invite one
+	// (POST /admin/users)
+	AdminCreateUser(ctx context.Context, request AdminCreateUserRequestObject) (AdminCreateUserResponseObject, error)
+	// AdminDeleteUser Delete a user
+	// (DELETE /admin/users/{id})
+	AdminDeleteUser(ctx context.Context, request AdminDeleteUserRequestObject) (AdminDeleteUserResponseObject, error)
 	// AdminGetUser One user, as an admin sees them
 	// (GET /admin/users/{id})
 	AdminGetUser(ctx context.Context, request AdminGetUserRequestObject) (AdminGetUserResponseObject, error)
+	// AdminUpdateUser Change a user's address, its verified flag or app_metadata
+	// (PATCH /admin/users/{id})
+	AdminUpdateUser(ctx context.Context, request AdminUpdateUserRequestObject) (AdminUpdateUserResponseObject, error)
 	// AdminUnbanUser Lift a user's ban
 	// (DELETE /admin/users/{id}/ban)
 	AdminUnbanUser(ctx context.Context, request AdminUnbanUserRequestObject) (AdminUnbanUserResponseObject, error)
 	// AdminBanUser Ban a user
 	// (POST /admin/users/{id}/ban)
 	AdminBanUser(ctx context.Context, request AdminBanUserRequestObject) (AdminBanUserResponseObject, error)
+	// AdminLogoutUser End every session of a user
+	// (POST /admin/users/{id}/logout)
+	AdminLogoutUser(ctx context.Context, request AdminLogoutUserRequestObject) (AdminLogoutUserResponseObject, error)
+	// AdminResetMFA Reset a user's second factor
+	// (DELETE /admin/users/{id}/mfa)
+	AdminResetMFA(ctx context.Context, request AdminResetMFARequestObject) (AdminResetMFAResponseObject, error)
 	// AdminSetRole Grant or revoke the admin role
 	// (PUT /admin/users/{id}/role)
 	AdminSetRole(ctx context.Context, request AdminSetRoleRequestObject) (AdminSetRoleResponseObject, error)
@@ -11731,6 +12554,77 @@ func (sh *strictHandler) AdminAudit(ctx echo.Context, params AdminAuditParams) e
 	return nil
 }
 
+// AdminCreateUser operation middleware
+func (sh *strictHandler) AdminCreateUser(ctx echo.Context) error {
+	var request AdminCreateUserRequestObject
+
+	var body AdminCreateUserJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminCreateUser(ctx.Request().Context(), request.(AdminCreateUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminCreateUser")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AdminCreateUserResponseObject); ok {
+		return validResponse.VisitAdminCreateUserResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AdminDeleteUser operation middleware
+func (sh *strictHandler) AdminDeleteUser(ctx echo.Context, id AdminUserID) error {
+	var request AdminDeleteUserRequestObject
+
+	request.ID = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminDeleteUser(ctx.Request().Context(), request.(AdminDeleteUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminDeleteUser")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AdminDeleteUserResponseObject); ok {
+		return validResponse.VisitAdminDeleteUserResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // AdminGetUser operation middleware
 func (sh *strictHandler) AdminGetUser(ctx echo.Context, id AdminUserID) error {
 	var request AdminGetUserRequestObject
@@ -11750,6 +12644,54 @@ func (sh *strictHandler) AdminGetUser(ctx echo.Context, id AdminUserID) error {
 		return err
 	} else if validResponse, ok := response.(AdminGetUserResponseObject); ok {
 		return validResponse.VisitAdminGetUserResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AdminUpdateUser operation middleware
+func (sh *strictHandler) AdminUpdateUser(ctx echo.Context, id AdminUserID) error {
+	var request AdminUpdateUserRequestObject
+
+	request.ID = id
+
+	var body AdminUpdateUserJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminUpdateUser(ctx.Request().Context(), request.(AdminUpdateUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminUpdateUser")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AdminUpdateUserResponseObject); ok {
+		return validResponse.VisitAdminUpdateUserResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -11823,6 +12765,57 @@ func (sh *strictHandler) AdminBanUser(ctx echo.Context, id AdminUserID) error {
 		return err
 	} else if validResponse, ok := response.(AdminBanUserResponseObject); ok {
 		return validResponse.VisitAdminBanUserResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AdminLogoutUser operation middleware
+func (sh *strictHandler) AdminLogoutUser(ctx echo.Context, id AdminUserID) error {
+	var request AdminLogoutUserRequestObject
+
+	request.ID = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminLogoutUser(ctx.Request().Context(), request.(AdminLogoutUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminLogoutUser")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AdminLogoutUserResponseObject); ok {
+		return validResponse.VisitAdminLogoutUserResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AdminResetMFA operation middleware
+func (sh *strictHandler) AdminResetMFA(ctx echo.Context, id AdminUserID, params AdminResetMFAParams) error {
+	var request AdminResetMFARequestObject
+
+	request.ID = id
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminResetMFA(ctx.Request().Context(), request.(AdminResetMFARequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminResetMFA")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AdminResetMFAResponseObject); ok {
+		return validResponse.VisitAdminResetMFAResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -13768,517 +14761,540 @@ func (sh *strictHandler) RefreshToken(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7P3pchu5ligKvwqC34kQ2Z2iSGqwTUVFf7RM2bIlS0VJdrk26zBBJkhmKQmwEknRrArf6F/3Ae6/+wJn",
-	"v8d+lH6SG1gLQA5MThpsubZ3RHdZyRyAhTWPfxV6YjQWnPFIFup/FcY0pCMWsRD+angjn19LFp68Un96",
-	"TPZCfxz5ghfqhQaZSBZuSeJ75YJT8NW1MY2GBafA6YgV6gXfKziFkP0x8UPmFepROGFOQfaGbETV69hn",
-	"OhoHrFDfqzmFvghHNFIP8ehgr+AURj73R5NRoV51CtFszPAnNmBh4csXp3AkuGQ8Ogp8xqP85fXgN+J7",
-	"pB+KEXFfN6/IzjgUfT9gOz18XroL1o4Pd9bdQuGm1/lj9+2zbmX46fnNVY1/3P/8a7X34UVDbYV+PmV8",
-	"EA0L9YM92Jn5M96bjEKfD2BrzVu1sUkoRTi/rY9DFjISDRkZ0wEjMqJhJOtwweXsc9TpwYMuEf34ri7r",
-	"i5CRohjTPyasVCYf/WgoJhHxIwfu4mzKZESY+rIskwbBt5BoSCPiS8JFRARn5IaxgAzoLVMX9yoVC7w/",
-	"JiycJaCHq88H1a8/N8z//rgjdE79kR/NA+eNmJIR5TO9EUJx+0MReJLQiIyEjEhxv0KmQ8ZhUwP/lvHS",
-	"om0E8JnkLjzWp5MgKtT3K068JfXHiH5GfK1VKiux95j2IrGAqvrwW4y2F+eXV2Rn1Kc7kYjGLhGhRmV1",
-	"CW9eiMVro++voxe3n0bHs0+j44PeLx/2er98qLI74O4FlfKGzfJ3NsYfsxSJV5/QHkJx63ssh/iuFEHp",
-	"X7ckUQt0CJXE58Q9P3l11LlonX84edVsXS7ajHl66Zb+V8j6hXrh/7cT8+Yd/FXumMW9V+9Tq22xPyZM",
-	"5rJAtVw3xN87vucSOomGIvT/ZETxPqD8biimkoUkEsQ9v+icnr8+ed+5bp26ZOpHw/seybM3P9feN39p",
-	"nF2cNt/une//8u7g19b18a+1OxzLR9YdCnGzaKOMe2Ph8+geAmlMo4iF6rH/zcadf1S2X9Dt/m9/1fa+",
-	"/K/C/Iq+qFfJsZIjKCx7PTHh0UvKuXq5kqw8YhzYFB2PA79H1XKVBOoGbPSfv0u19gS01K4i6geFeiEa",
-	"+pJQfKFitV146SFRr6Q9PDnJwlu/x7YkEWMW0gj4rc9lRHlPLXSvX6MvelVW6T7zdunB/vZeTbGyiEYT",
-	"WajvVXadQuRHcEx66foz8V4nIa8rll/Xa67rJW3rG79sgLXqeYTa/Nn1QuYxHvk0IL0h690wj4hJ5JDu",
-	"JCKU2/2RITWgAAgYABWBR7b5DlX6yo5SS+TOX773ZadLuVsilOP9XcrhFYrxhxOuvlEnXBDJpPQF18K0",
-	"TDSZqxVvSeIqYLht7kvirgCIq0TnNBR8kNzSgEUSvo/78AXfkmQiJzQglMspC9u8uFeplkjfD2XkECkI",
-	"hbUqwctuWUhCdstooHYtCOUzJYmnWoJHKfCV21wdCuhtr5iMwkkv8m9Zi/Un8i5ICYgNUG1ZqvmrcEuD",
-	"SQ6+2u2phfdFSOBBeXesVI8TS65LsFLduG1vRMpUvE4BBTe4fPmKKzPiA6nNxITQAfU5HgcpovxNvZCV",
-	"7rypVmZh6+wvu5nkVh+CBBuSuI3kIbuk6K6AsuvkUMOoT+MbSg4RodPmfdAjfUm8GCFjXEH9E969JUlA",
-	"ZaRIT/S1/jqSLLhlUh2MCDwGGilvc7fVbFxfvemcNX7pNF433bqm0pw1LQSeG/ON9OG6sCaOTJaOGNEi",
-	"FNGilKSxJFr9m1DWqE+Xr5hyXB7hjCm1m9yy0O/7zCOS9QT3jIKruDK1vNfepBgbAa37bnu7TH1kjT0m",
-	"kfaBCApkGg0CFpIRnYG8mUgWYzppXJzU4bIFVlGEDqFkRHtDnzOH+EpmiBvGSUB7Nyg/ZE+MWZu78IRb",
-	"WoL0GVo9JABv/akxC6XgVoLEB9TmqRNS9EumQyGZPSVtCrqUBrVlRJdiBG1eZDwUAaH2xQmjBj4+cw1Z",
-	"vaTeaxqxKZ3dW4ViRPoDvq12rJVm0hOTwIMtdBVZ095QaVUg90nyAaD0TVBwv1KLUfAl9YjZhMU72lXq",
-	"Rjeg/ObB9Ka5/Xm+p9FK6RUOHrv6pyEsygkLQxEeqtuGPh+QKZVKgaAR88rkMh8SZX0y2tZ4gJMxLNVX",
-	"xtMtDUAzh5XJQv0ffxX6Pgu8Qr2ww0bqIRDo8MrCaCLh9NRO1G+Eel7IpCRy0hsqY4x69P+vP1vuiVHh",
-	"y28bsZJK+hzNlh/1HBPQGNGgL8KR0oBD0qd+IAmAB8AL54AurxYb+DIKtXKzSr3LOQ4ANrgl4P0d7fAa",
-	"sYh6NKLmODrp1VJlgvR9q62ji62oH5asF7Ko06XS75U0/1en7XMfbqe9njop4GvrA29+w01Yu4LlMty7",
-	"v15EwsRH0fkVAqxlnbSOj8iz/RdV8q9/7pZr5dqWJG8vz98jeZGimwW/1odQfJOu8GZaKxK9yUgBUb/Z",
-	"Icl94IkL3g/83n3pTgkAbTEBL4DPaxoKQka9GWGffRltqFe8iAnGLvRRqQWXrAxkvWo8JcXkAFxN9fs1",
-	"N1LtPLynZY6qWvYdC1S178Bo/+IUWBpE+ftByZy0tLdkhuemTCT4Sctzg2GMqItgud4wfnezqZn6rBJx",
-	"du2LNw4L2p7E23wgc4kEPr8h/UBMtyTpCY8hUSfIC5SmNKj89LJJ0fgV3JXrduvEWqgIcYCuOw92ZDJK",
-	"rdbiG1Yn+m2eWF3So6K9KdLnPdRPldrapb0bs77VPo+6UhvxYTdFaS4x/rFSmTT9aMhCIseMa6GglqaV",
-	"PnSHN5H53F+5MBsd0pT5cXV+dWGND2QdhyRkoyRknzjru8fOgDWegOCOZldUSeAH8FFazTPB9xR1GF+V",
-	"gFMHyanvOCQTDvTjA0cM2XcB+Ll90pgJkClYFbipVdsH+kwiqbpdkmpl7hNWvqGLBGJXfgQGZdH6J/A0",
-	"iKQzSaQo4SHziIWcBqgl3emQN7B7Evqy+TC5ZOEtCwku4NHO5VKMGNowfZQxglsZy8LDJHzQjSqHYqrs",
-	"DVyldvRa3dsjqNb2fSbBF4hvC8RAAlhPqYzAcfIQdONLwArj8gLDvE4GIQX+jGgDdpIIvg8C6Q0pHzBD",
-	"Coze6mCx9TKkvQ8Woh/p7OShIJrWVACwUzpTlKjEIVEQliyCqLCUUxF6RnMxf+/0RTgQUclBYjYHYSkT",
-	"PG+efsENm31XMgOPZqhOhosMYEiRCwsVB1xzXBDcva9lhtq93jfymVMx8PllxMYt5vkhW2qfbGaTzb85",
-	"Z29xJoSJYQ4Ek4Szz1F2efeKfvytFP+V3lutvtOMszal6Mduu9I3c9P+CPFs7i3UTlzwoClZuOiU13Pr",
-	"KmYK9Nfm7tlxI44dWa0fdB0/kpAohp/FY0gEdvAclhhDi+M3dgFEff88bC1ACLfN00vKMYCSGtl06Af4",
-	"XqMbTKkkE64kgGKbSxabNY3IKsvo0AamGfeYR5SeMlMGFR6VTuKyuiOEhgMasdCuDaLLe5VqCULZqEHo",
-	"QDYaV2fHDbCeFwPojpzx39aJ8ION/mCjX5uNLiOgrGtpppRcyHnxJap9bY56q2Jfyq4R6ggXL3ClA6rN",
-	"V3igHo/rlyDZ1Q+TuQJF6/DKCy06bZ5Q+bWhIkJzZyb4X0rnGpBsqgEp6hxQUq20+cjnk4jJ+IwMdqDF",
-	"OaQe5M0WY5PBeOaMYQRQQkD3dEYEbXNrctjbwaV48koHhU2gT1LkrbHzILEXFGvwAXWxVG7z/D0vTXiI",
-	"xcip6N3cP7VNCMzR1XlSwmOyDuFxSkLWE0oAwlUL0gkPRO8GTTIrCDIEoUnhgfhogBtdzkX1TQ9spm3J",
-	"lDfPl3oxdVByAAuPGyen163mpatBCPcDHBVtUxKKqUPgZeATaQMqzkjI4KDK5CQiEb1RppKInyUTHimW",
-	"kj4DgoYNG0cYkIQstilnIemLIBBTiYwreTSQWu1Hetk6xwbpEQ/SLeVn2BFf5nGCGNRujIkPrsv8EOg/",
-	"BPrfxS76ISG/toQkxwpYr5qnzatmqi4DspBdh9BAWW5tDuzWVZzVxRT82NbMMvwV6KZZYgbZUEInA2+W",
-	"Zd6dQX6PfPDrsoYyaXBIiqu6JGG6ZxMukpl2+vERnRHBgxnEXfMo01wLxEBMIhf0+vnyn0N0HKDHts27",
-	"jIYsTKSNYhKYBIsAKlY8sQRf8SPxWoxKsA1KhospvUqFM3tNlolhbuBCEb+Ke84j7I/8jb+xG/f7luH3",
-	"cyS2+fo5Fps6Eo3S/8COxJgmm/POvx8uxH9LF+IPv9rX8atpKnwvLie9oS5/v6cyxwXRdfDoUfGlzujd",
-	"DJn2YmR6LyJyLCbce9yYNmjsQyqxfju5chLvqRyD6xVTUvtIeOz+EIM8cw9eCD6Sujo99nmssMsBDm9T",
-	"7m0CDyr2I18qmHjfBXSN+2fCb7iYcifeYrKowKTgFmniqakIbyQRvMdKiTPAJL8Hgj9yhO8GTdPLJkXU",
-	"HWJGACawBnASZiZf74GgZlI5vie42fSTOGfd9xIg0h0HHghC2gfxPQHIuE0WwSfRzeCeAMpWG4FS6WMf",
-	"hKcMsfcif82KvUE5y2ASgsMl08MhSYkPU/pk0Mw0Yoj9oExGSUECpXcJUYLqPR2PtUq+eYXat0DT3G3m",
-	"C5VklCFkv7NeFEuXxDFcopL4QMegVc7vidoD/zZWlReQ/LVkDyVn1aefOGlb6MwDQrcMeSBYTPFtttPI",
-	"E4dLdrmgdXBBPKZwKJwpVuhHpRzQRbi4e0MtZFJMwh4jNMIv6G4sTxhqmE/uSzJkIQNwaP3i4SomTBMk",
-	"mahbM5zuSacS+zLZ1SR3/Y61I0HDxQTiRZUP2JarVjEguXPBgz4ied7v3/OE4pWEDGx/xmnXlhb4UtcW",
-	"PGUcvshuIZqEHHdQdD82Xzaur96877QuOievXBTFkkUGjrNAUO9KiFMaDtgDlnlDuavCiltd12A6q60P",
-	"xmoqkoyvbaJlcCUEwRV/lSrtuc0gUmxJ3BWAcj494T456H+j7ARNYQl45AViWGzV6H5NRj+889KPRdj1",
-	"PY/xBUjyxSlAOs2FDoMvXxoEyn2JGTiPt6YHK19LLBl4gtYqtyRoBdmiSS44IzMWxS7SzHG0udXXrbcz",
-	"sXIXYoxY6a7TvCZhyHhkF1JPpQL4kvR9jh7ZNo8ewxkMXYM2iNCaz4B/VhI/kizoK0Ump3UJLpuSZHRf",
-	"AerhIvwIlGUR/ksW9F9S/gAtAqBKq0c5dEmhPJGU8oS1k4ZZuOm3k145KfqmAIrpZnCp8BgEsKm8kSgI",
-	"LzHKe83pLfUDpQE8RDMaLIr0JelO5Awb3Sll05CEPCQhi8IZof1IC5bIHzHic9JS17cb6vpmTWlSrBv2",
-	"RJKbetzmNHa/NCI9OqY9JauLEKbshbNxRP6YsAlziPumcfmm8/N187rpOsALJkFQKuOuE9Dgk1EXPDim",
-	"TxE23kwAB7IHnMKQUU93ME5Cbq5t5KV+SyTIlPqRaZMLp+DzQTnV+XVpR1cFgSvRGI9zelNiqqruFuCG",
-	"uqKtEwnX0XX8yDGK/TjjSijtYQdilW5JqW5yAq1TsCWTHw3b3IVGIzpXY65Vi4t5mMnEJ9SqbX5Uhu2H",
-	"k4BJ3YOkrlglfK/jMe4rdmNaKCa6n6Jyjz177NdmoHYmDIPzxiQa6qYokD7S5sXW8RE5eLb3gvzrn3vl",
-	"arlWrjrkfMz4yStyJDhnvYgcqYP41z934eeDkkNcRKeO3rXJQMFFQNQBQn1xVhhTFgcNpspQADDrelsx",
-	"5XnwOiSu6YSDYEdMPXnV5ggvXWNMkXAdcCBKECATz2e8x0iXSd9jtrA3bj+dTI+JwomMMIrS5kpI+FJO",
-	"0uXi+sHujLj0z7FbSiwNovJ6aXareGgeZBSq3SloqIcgfNhJtuFKPTbQlaBwm7pfo0IHm8C4pJiQjtZJ",
-	"AHc7c/jQ5obxQi5wd6ZDqdqn2p5UKru9942zJvyLdU5P3r/rvPzUaZ41Tk5dh4h+Xz2kEwdLRIS2U6eV",
-	"yH5Ub3NTsKoWgBX4oRiZpfSVqFXskVGvdNjmrgkedCKqz3QqtOagvdlSqQFK3Zmr8A9pT523ifeqewIh",
-	"I3ivAZVOz8gciHq1Wi+PswvTukZ+T9N6m0Pw0mOHmBMWs74E2VkCTnRKLc3xvVOB0kn9e3HD27mWtsDG",
-	"lvQ/FtnVpD28xtXkpCjOVfKIuQ5xueA9hszk4t1Rk/SGNAgYH7Dyw61enFE+O1Kc5qEKFTC13raxtH0s",
-	"Hlha79USGpMyadVGTP8x+Xiy+ti/ZcliDFIEPRbsO8z7K5EplFqHoBdn4ABHDXUHmOnrEMg3nLW5Ljg4",
-	"JKE/GEb65Z4AooZHl4h48jQlPCBXk4ciGJmJCQ+BYca6YvbNf190u0riDjA/NphwUq0kd2+idDc+90jR",
-	"gCfZjQ1VIcDU+LkS5s/kYGNc/fJdopzOA/DZQ7ZHWtx5Zs4BWzdNe5QU/J6aXtyhu87h3F7BJtQnYdyr",
-	"D9ymKuEFn/d+D0Xg1U0/p+/tBNb38h/ObTEJeMuZHojn0ihio7HitKhA+raI8O/DapfsVRsZJtWx6EIJ",
-	"T6tx1eycnpydXLlkzELLRKnWObuT3g2L2nycqi4Y0VApou7nbaXxbYc0YtvgCkdVT3/DgeZvEaq23Zlx",
-	"p8t0G0zjWZSJdplubpce17FCss21taEwx7D+0vfG66+5nc9x3+ArJboEBI8NYnXWV78B16jGeJta3aOh",
-	"7Jkvpc8HkDCJNm8i5ghRRdhRxl74+PHjdiNRrpXuNJRnJ1xzORmPRRgx74x5Pr2Cex423mU7FWf7IG0U",
-	"9tpPHoFdNIFVE1j2Vw16YYlPtrctMOqPyfDJeXivmrO/W9jr3yC0hKnYOQGmvADRfDnofKTHFsndLe+f",
-	"LEj7h4CJ3T2O7mmc5g8V0ovTjg7NXkRIqJSTUB0KCdgtC+qm+A9FDU20UsNyOPtDZmeREGXSSHTFlqRH",
-	"w3CmNCKq26QG1B/Ba6y/mI5Cl4AX9Xn12UGduOMpzOMQ0Vj9Z9Sn6j/D6Y36j8T/qMNwD1NOUAtHOgrr",
-	"fQUjjNhlK2tLbQ5O5uA2wDrYBFhg+2TAuNYF6oSSkPqSwUAp3Du8NBBTpvivuV7VTrOAysiCA/U/BbVG",
-	"47QWFxQrcDKvREY6FkegBhjmR2hnNrjXsCY5XowtaWrzYsj6IZND4htnGeNKFv+joNZScNR/aoXfEjPd",
-	"8Mrc2Cen0DCRaBjg4fnqSzS4CJU+hBZanwaSOYVx4tJflkr/ir9sXpT+bBzonp+BFTvD/mFe+Ju9T3R/",
-	"h1Z5aomRf6vTxjdYok3QzzbaE1BN7UcQ1qVolSs1rm7p3LENHhNTLIySaWuw9OQKHGThJGYiiRA6KY9G",
-	"2q3LHOweiWFX4BVSjJhS76Cm2zpYi9Q45m15OyXmrBE3xiGTDHph6PkticPX6Y2wrIJTsMUvvcBXjHUm",
-	"IzZSv3PBZyOB0I6PSj89hyF6nEKHRulpaLVK7WC7Wt2u7V9Va/VKpV6plKu13V8LifGXnlKelb2R92Jo",
-	"zL+CXcN8xFfqxi9OwfcWDEtTN8GkNFI0sxJDox/HrmsRYpG/Dev01BUPQbh0emdWwXUK/jh/KRlDRBcq",
-	"arXDicNY6EZfhAcj6jHiR6mFFaovauVKuVau5sEy0hrfSliCjvXFgdPu0IHWYRZqSluSXEsWbjcGMBnB",
-	"TJ2s7R+Q3pCGtBexUBk3OkHC9cduetW9SRjsPC/vlysrWYBvuUQK6ZyCqY4BhFnGIS4o5nltwCUQX6BL",
-	"cMRGchUMLS/6EisiYUjh78TA0gXTCzPTTNUDjubzYzpgh4R2JRqVxEgT+CEN0szE0eVA1fvLhZriEzrL",
-	"YinE8nO4tyDS4xiOpFNDFDKDgYbERYqB31fcqku5TeIrHZooCmY+TocMe7NGREZ+EKCXRW06fVYYWFrA",
-	"iGrblWdXlefIiNZnQmYSS/KFckxHefdCU6HcIbbQI4hxT5ojdKBpEJWR1K2IEAzpgzQL361ewao3WHjm",
-	"lGPI2B0tPPFE0cEm0pQGK2mjcQryws4aXsYhMwlTVJdoR8ISAapvifSmWNtLg3HZsOL7SLP1kQj3Gr9s",
-	"94/a9rNpI/O/vCcVinQmcuWCqvsbLSjN3e/OjVNsOLXW1DdA4VyMcaaCYxN0G4/j4T0LH8UYapYaaZTS",
-	"xRTejCUBe83KXhOThslzZBr60ZzA/aswDijHplKKrATY8f8oMM9X4ui3Lznb7SI3XUolhus+FjLijKnU",
-	"+7JDpLJPOYXP2wOxnf+qTrKfgX0ngl4/0RUiYLgl3XplkQGa8DxIUsSmSdjeCactgaM08Ji0cx6c9QSz",
-	"rsfNEcsZ4tx4PLt6QzJeNb8tPSMhJ/B0p63YMtmczYwTAZt87wUGXe70YVN8mvNdhf2rHm+pe744Bc2y",
-	"FwIrLvmSjpnVDgs9TIgBQm0JPKQm+etvIyXlcvYCqseqlyiedQk3GnZ6T3YEGn+GFdl8TveicXX0xs7z",
-	"d0sZTqTuZUD44U1hnvHksW4zai5DwxmeDudqQOKk2W5234mTjek8gZIpQskVBhPPj8AKeWhTvo4uoTpm",
-	"Zvke5mW5jrbRc64jcukfrMqS+h38TWA045h6azdnTBz48rMfpvNjms6kyEbjaIYGNBecobPm6PTEIZT8",
-	"Lrqlp2YsOyTfWJ7bSWl9g1mvZNFhmiB1ZA4WNGvFbKxSbb8672vSbkddzKwTKVNre7bG+W5q0/vjrCq5",
-	"2MpX7OMrmPgxl/o7GPkmzHndOt2U65pHO5MwWKBwLMqdvG6d3iltMgbAMIrGsr6zY5Sp8kCIAeqvOwJT",
-	"yms7t7Ud9Y//sgz8p//57/+jmHjtAL6n/lwJvfQ+84D4kvJEx4QNQBh7F7KSa+YkRl9j8IAqxCNRCCnJ",
-	"2BURft5R5KGbGZYOE9OfuOkcrW5IQ0+7MEb08ynjg2ioZ1uNfG7+rm7o4Eg0ZJOkOzM1REUtIfqTaBKy",
-	"0jfyfyzxeRxB/1cTrLzbMep6r844EfJMcGwRhqwXkaEIpYJRFLFwltyHfSx1IM9qK8+Ds2nqm6uUd7gv",
-	"C5u5xWfemwu0uSG1GzoJM/Nkq1vSTnGOrKzfksQol4TK1ODTHH+ACbJ3jPg2YY8p66o90ci/ZYndJNSw",
-	"pEfqrn4j844OljhonS7fEzhN7cZRWpRJ0cHZlNUXzyopWqg+e3FwUD2oKCJdQ4fSq4FWNak9nc3I2dFF",
-	"3Pds0T7Q2p7fQSNvIvKW1Na5Y9gOlhD0GClCYAvNGvCo+JEkl28a27X9A1Aeli+ggx1TZC40K6asUt1J",
-	"PBiHJUxPmTI5V5/TJUfJd6a18/XgCVYnIJZMwTMWDoh6PeExcLFCSA5raxTKWcViga6ZMOCFjDrY/rZj",
-	"q6cmoZ/WT1a+5l6PYupA7nZhgxttCKKfaSQUY8Z9z5awYDab6PcDn7MOlmLlquUKmh1TddFRkFfG51B4",
-	"SWpXymshi0Ywo3vuqoJ1DkPI8kfLHfKpPE1tWdCncWcOugY+S3fnzLO39ZiynYl5d85c25JYzzbPc5l5",
-	"uwG9qdtKQgBSevJnruex4pwp7EnMMW8m160T0gYdUKmA43FZ37PT67YLdULJlHVj7pR8DA1Y0B5X6816",
-	"pOf8qtaDf0KbWAjkmjFsDVzKZvQ61aODR0wZ25J0WSCmh4lCwKJhbJMQnBGKbZh/6zbOEpwUoh9Nacg6",
-	"vuc6pFwuQ097f8AFNqOS8Xh3SWeybBmmwmg3mU+ps1jEQEmsiI3NkNGodAicHZS7HkT43AXH7q4nvNPw",
-	"cqesq1NokkVzLgr1jL9FS/qUMlWFya0LZI0Rk5l0VxBlws5F1Vt2TAJw3M/wkFSVpl2tVMg49HlEuwFL",
-	"WPTp1WUlcHqReavMCJ8MZOYFkEuKKPZSYsgtJUoODzEfymdRvz6mIR3JOlhMdfgWOPrr2PQT32isCoMY",
-	"iSzVNPA3Fogrz2hEP5/gzdXKhuIyb4Jm62Lb537kwzgEfBCqDqSplNfjNR3duRp9TAn2sYXFwylvc2IT",
-	"tcqKXdQqa0jr9Mqbn2kvSq+ijhwMcoUgsSJLQ3WiaQOnMbiaVVZrz8qVcqVcRZelvvqPer36G5TAzshY",
-	"hFFJp5uNQ/9W2VgTyQjYEQy87Z5N8PPEiPr8kHBB+iEdjBiWuWlmkciEykFSQLUM8mRXuWMGtC/CmTuC",
-	"O6vhZGgKF6j01cz65tSfe6KvVY4yrGdMe2xbMkWaUD5NR4IPiLuG4uSaqJnOPst4D9dTvVbzpOW6WAac",
-	"SiVzSXE86QZ+zwGvTsnW9gOCIEnC2HCbHJpR21GHQ7SdV+OyIgCVwBWnkxehPRIeOzIep5y9vGxcNg/2",
-	"rlunxcs3jdr+QVGhhAmfhKWSTltVbGWstC4+wNzVZwe7B+TSWD3xSpsvzlgwFLR2Pr09DptnV28Hk6M3",
-	"VLB31ej5detjd/L67aWMptu9M4ilRBEL1UL+9z8a27/S7T8r2y8627/9tbf75X/l6cxqO3f0aej20fl9",
-	"LhPJwePxlrQdbw62PX/gY/lrxuNe293bP8jsobL94re/DvKWnlXCNeHNndcrFrCIXSA+322nX9drk9nY",
-	"UjcLNvJugGNk8wSJUNzmYXAUTpgLEVS8xSEuvAGueYzPEmZ5InAPPniDFDGYXr46fr395u270zQYDvZW",
-	"bTx+n2MXuxgGd8RhVLJWeMagaUfNaO99MENSbof1Ym7Ay7P2MvLbRLg1w2s3MKVzzdKC/W5q0XmAbJq8",
-	"j7leQuk5AMCu9ndrNbiyLces55DG5dHJCUjEQ2zvHYZiwoG9SSWsZKlMTlkEASxlX0EC/HaPSuaZOjGc",
-	"uiYjEWb9vPPpJxbiBmxJkb+/lyKx3ZyziGObGwXjkxFPpfz3fRZ4khQ90ZPoay+PvC1JQMO3rnZqvV/J",
-	"UgiKfVogSc1WcSVC9pAwZ/LxjeiM2UGebIpjjjnKLY3IkI7HjDNP2b9cTLjR4jCCFEZ+zx8HzCGeiGLl",
-	"ghRd6Q+4z8vQdYd5zHNLZZLaMgl8GUk9dUktCyW3GX7oY4ZUxPCLyhBUlt4hGalzV9p1T4wy4iD7zXn2",
-	"scL3HTfY34QhfI3svl9HL24/jY5nn0bHB71fPuz1fvlQZY1lgWbjQIlENM51iyRTrOYdsh7DUlftWTY1",
-	"FYeZrvu67ESzCVLd16WjUqvztrNA6qTyE7mWhHHzU0nyOBIe4YfE3jYKnWG7DpAheblEDHsDSYcw2huS",
-	"gRAe+qQTRbaJvnbE52Qc0B6DOHc8KrRMLtM+7ZTll2Bi3Z63zfqD4bb/+02wPeJiXFhpD4x8vsQ6wBqp",
-	"VeLrCmzq+YhXCjz2ZbnnoNic9RWmwQwsMF8PhJ90kczby/P3BGwBFhKf67hjspwy0VwxpCOm7lO2ZJor",
-	"7Bh+v14eNvwKnn++pcz4qIfmBNItaaP4aBdWqpe4y6W50cdQhn2/OKFNvVyaWQI3zbki4Wrewt4wGigm",
-	"+dfKEixxk67oETf3KbtKTuv41iyY5es2IM9BuZnvBWZLbeKRG1TqVM1V6skqEfBs4xTS8eIuVOk0CkUz",
-	"QHM+J9kJDullYz5ErqY6wUNc9S3f9D+KU4eKya56kLYx6WZ9DNVqpXrwYu/53t6zvd3nB7VnB7u7e+vl",
-	"k1swxIuMVecV0uTtx3d54hG9DsigPrIuecdm2iLfrz4r1Yl7/u7CNXHC8LZOml5tf7/6AutD3ab36rLh",
-	"OsRtHqXuutiu7R+Ye5Rdr+5pXTb0pRZcKpP3WkPUnjTty89xgQeDJKXCVwtOAd5ccArwuvzYdXibfhAW",
-	"X3AKsMD8GEuusXGzKGvshs0AFxxQ7LQv4zmJhpNRF9zdh0bD3ZIE2xSkcnLnv4Q8wyz5/N2F2ukRbLOR",
-	"u2Keu+KJTClP0h/kPvw59+FZXq+ENEbewOigG0BMdT74xQWod5mHeymku2RRjHjkX//cLylNQ6PnDZvJ",
-	"jIGAadz/0LhhUQIOPHHOcG6F2Sux/8u04u0Hr2683VH37R6v/tI9aPGfw6Nat3I7vfhzd/Kpf7V3rfYB",
-	"J6ABD1AE4AGoCtXqH58an959Pgr7Hy47z65mH39+cz54NuzdXtCxfxaE0xNKL3pvrlui8OW3L1lENsnn",
-	"a6XSKZJdZefCC/OAfurzGyOD1hXH6QO61qmM2szDzFU9jAVIfa9SmSdVcPj1ki7CZVtM+xOTvv5IrEyY",
-	"17det05z9Lv4NU52TbngEgOff004baLsON/WCWckzFJnHADwMmJjcywbGyypg8/JZBz75YSeYXIYbfqh",
-	"DYb8l+/99OzNz7X3zV8aZxenzbd75/u/vDv4tXV9/GutkQQPBuBX5cbF68rb99lx45oHondzN50XQ365",
-	"kkW3mjUtTVFTi9OQE13EsTt4Ws0Yva10nw9e//zH7qdx9fOL7i+1mz/2Lp+NKmz/9mPvgD6fXPFW1Tsd",
-	"/iqyDqSDzdDDRi3zYAPm6x0ZEAT2ghkUxYq+aY0M7SdS9htodiP6OfnCKuwhc+VJufCdtBE6v5Jz3DZa",
-	"ingnmuyHJABfIulRyRziUTmE7sOedjaavpojWEeZfLQjGDOae65NvomfKc8Nd3anQh+tDeBr7IRigDzM",
-	"Brth40TvCK1v122RQPWAvPNfkmL1YPf5HunOIiZLygxQPJX2Inh5mTR0qWLIwJWB+SPToQiY/nAZC2Hi",
-	"bAziy1T7mnShETRKTtT8uNkuFpiYDL3oGxfoIM7WJgWiR+E0PLZ99EahydJipXSt4e9S8HKLTs+YlBQF",
-	"aNZdvxk7uleS53w+5Ssqh11BQy+/Hnyx3y5R0ZLoH26Spk0+TulQu0wGzAwByovO5JlSsNY8nqXhF4/U",
-	"/RoBlbTVvyB9HErgoN5Bz7RlHrSUSCfgbBkPJyDadxKbWWG7IsTuJmBpL+xAf63c7CAa1Ny6Bhhm4OrR",
-	"H6Zw3rqH7fVEDW7K17ky1fPu2GGOO09GBImx5ppLJdME4q48CayJhA5WCCtiIIVFnUbcbNi0nsf4VNFS",
-	"2ojODMRMLJ9KmF4BPXUOtR9gHIrROPpJf9XFLlY3Sk7NpnRWyg+j3iWymOVZS3W/PI9zhw4WKAIgW9K5",
-	"5wk4Y+1RKLS0MhV42LIyWzMGu0clLde/NRpHi3JD6jGXg8Zo0O0GmqPxGc6oK6LBoSEPzCDu9W8DUXqO",
-	"i2YPh/pGtw4lbDGe+NwcpGsOr64Wj1c3w/mvzFkSWchJ9pLgARbWKwPCQIgQPfja5nM+LgqOJIARLUiC",
-	"HU+gDi41RyRTB3ez+/O00nt/EFRnf/Rf3dTE888VfjD68GLw8/TP/W6rRpvPok97k7e9TEJQ7fnKGGMq",
-	"t2eBJg0aHBSqmRvjhJ+So5QvyeIaNhxoyzw7JSW9G+/l7/3oLft17+jDxfbo5Yvau9qzybB7/fa6Oq6G",
-	"nenH6uD44/F58/dfbhZlA5U7/xfkAznV2vN1E2uyO83FFhhZcqQHCNuanwy3Ts81eeVLrdZXyxXyr3/u",
-	"xvU8RaXNQ1O/verelizVTSEgJNaHNpCM7QrMAA79/ovYR21S0NA8mOpq+hnRvUN17N74lcsjr3Sos6dN",
-	"WrXi9l2lxHq5hUWWsjq2HWm2BCTdU2993pHOirSDVu/kHFhp9Wc/Z5MgfSk7NiaX3uS8+IL+jBlQbKAg",
-	"pNxUOmFwMWCN03v9D+ic5cWAnU/Df35Qe74lCT65YMJHeQ3oMu51tE6V+uKq5xLZ3XcFq5ni08GkikGH",
-	"BoNVSNvaHLg+j0Ihx6wXbbrH/CeTWaN33zuwixzFonFx0rlunWrdwvWldBNNopIapFxQWJymuDVQ4Pfp",
-	"jYSal7UouDxlQbANInRHPVnW3ZJXfSU5F2IJbidna9V2jI3pJmzLuDUb2gXQn809v+i8+vS+cXZy1Gk1",
-	"X59cXrUaVyfn78FRIPhaoMp+dK1NaW40Et7dCSGd2H33t9zqiTwbIXnOYw+C4ajk3flpDKPeDyLpbO+N",
-	"BBT6TlcjwOKE8juvWun6Pu+LDU4xq20jc0lQdp5mZNoibWa2d2nvhnmdyXhpqyZImZzxHvOICAk+QyZj",
-	"NFZfXpJ+QAfYXhPmm2uTbSLZGjlcDqxhMu6wwB/43YAtX4nWk/RqIqHVKBSc2hP4sokrOiR9/zPzCI1S",
-	"Y2zWWtQTy9HLduDL6VhF4wFraPj4cUMV7G4A2r7ptZWzpYOryvP67mZbMs7INTp2vVe3LvYSziOCk0DP",
-	"lc4r/ZGNAoxzOUG6nGzlhiBc/o7NjuJHvjgFZUnp+v0NvfupLDD9Fie5oCU7fp9bN5ju6NWjQSCTQ4XL",
-	"yjqKQhEkKgSx6UHXRyMXYKZz2CKfD1LNga7/s3JQPXLI9X/WKpWm/u8x/rfWUGQJ/9K/HByYKwcvStaK",
-	"CnzO4A+l9g9COh4SnQ4s8BO1Su25fqV6DAx7nLpo7HrC6Qj6m5s8wDRiNzy6Jcl4iGU4MT77chzQ2bbG",
-	"us0SfjXQzwHOckMMSyBI+rTeQ6YKeLdYyEaCz4w3yXSkUCx4LCQk1NokUuzO0vdvmUmizbgl1uYvYtV+",
-	"FiWqu2NDC662ZTH1iNNbf6COspyo0iwjDWP5VHnAItNeX+2z63MaztrcFhpTyQ72JmGwzbgy2TxSpJK4",
-	"ObRXHtNQsiP1bl9wfTTHoRi9vVQqI+Vem7twj2YMc7dE9AZcjiPTqD4OHCVyLBZ3TA3HJ16hXsjk5/kj",
-	"JiZRob5bqUD9miJFzDM2oxYL45D1WQgTK1b1y4v5gjmsJUyhpZXe74sT3l+cxEDS1L0GDzUJH2nkfq54",
-	"1rNaij9CJYMOhT6rYfyT+JxcXx1vPydFHLG8JQkMYsp2THuQJJLneSxJDwvJK6pRZtaLvf1nRM/tIDj6",
-	"ZN7DZEai5MqRKTjYYVylDoLoanwm85PrcELx/NuOoRAFKvLRt6GXpbPjgYfj6F4z+hfcabP1G6zGSeS5",
-	"vgMz1mVJfzzie3YWouhhPkKPkSJUMOs+Uu4v25qytk88V+cb5neSSSRA2xaE0OSKfsZM3P0XLxJ5uXuJ",
-	"CtFE5EKPmJlP7pNDEUZETkYjGs5MQB+HRfQNdNOI+JJ6Zg7asmqQ7IeuWycEmBVAIyF4Mx87TA+diZNo",
-	"EBAYQPYjQoMgmyYRj8pZmQujZzABVJxl+eHGSZuvJTXWTWomRaglg1SQ0oIM56QjnG7/+ds/4sLYirNb",
-	"zU9OyWOgGwvhnJckuwiQkEWTkOsuG5AAUnRjxliOhLpWLLmlOnF9z3Xa3A3p9AQG3OAAoKKW89s3bOaW",
-	"THIQ+jlcE19ACW5d2kpjmxPic/IVEkcbjeZRY6oEqfps6oL+iGn1Z/OFsK6ucPnrp/f7nwbnv78eVt6/",
-	"7F38+ubXwce9zk0Yjvzh76dvRh/+/HMizrygdnYM0vpnG7pSb1AbV4J79rbCfnkZnPwufK/2wf/0y4cK",
-	"fb03+bX2oXLCKwrF/AGn0SSE5hnN66OTn3VHyDeUe6ht/nzy6mXj+vXL6eDt0UCevfp576L5snnZ/Pzz",
-	"h+Nh79Prlui+eVlhb2aNBG+KwZpbbNdiiU2z++d3QRi1TlwjbNxDne91mE32OgQlTcvTOOncII1Liv1Q",
-	"jNpce/jC1EJ3tJmxo1UVV+tVmeyx2neQPfbtdKGv3cfv75kn19JrtePJf1T3LYzrZ/b7Wy4442zwPIWT",
-	"dqUIJhEj161TKNjF9szuOc46bb46aTWPrjrXrdNL18G8wZB5hCGPWuTYH6ecujiCaNvnmYzayt7qYHoL",
-	"ewDdtVFqsoHQGsM01P+Oa93dt5VffxlEvVrAu6PjivfL2+D044e9Tx+r0+7r6+jsVXN29ufP1fe/9/bO",
-	"Px7790wUnmtzlHOIm1mH3zYR//u0y+6S3N8CMN4nDW+uGx6GGDse41gMnU5aKtist05qWG3EFGwxQK8v",
-	"/7Zem7r8bSnV2nom7rKv+/oFFuahtphk96ynvVv/W2eDmoRQLRIrE75t9cEaTXlbYlEIR2eTb0kSioDV",
-	"7WRCaM1AAzRZ4izuok4FtamhqZxQaFyPiaWlMnnHxpEieD/Clhk9EUxG3NGtMZT8SeWPLxxHuNaoQbXD",
-	"O8qPteeTZFm6upgH7a8zJuuxUq0xnRr8PcmMNJMUbDqJLAhX3SUCpw2EPAT1palCSEzziiwxwiptbunK",
-	"+OHDDdtaEOpD2MEAV5y8qVdrFl+UAqSxQv63H686V1enbjY8W1oG2XsN85pfdGJAo14p7mDRtMZDkplA",
-	"AZXxMtsY5PGGhRlUWTw2TOnvTR6KAPqV3KkEJKefBbA3XeucMSMiEY2hw74xKO4c7onGkNug04RyZ2CF",
-	"DOYhUw5DjqEv5w6uwAVnYBFH3/3cAhOm5JCAdlkQJDsuJrIoo5QAyBFlmW/gkOR0z4P/osFAhH40HP10",
-	"+aZRxQkKYOjLnw7wL/ziT+ppvDBmoS+8n3Yret4C7Ounty8vP37afXXRfHPxbvfil4vs37mO3AXNyBW4",
-	"wJIz/Ze6VLLd2nwDvkhg1yJoTEL5vAOjlGsHxiDafNV5BKD3kUaCXPQ2+skm+qdO9vZzFJtLneAfJyOk",
-	"Gi3qR+sxu4JmLYG6A5hAXEURD8Nuc49RL/A5gyI0Ju3g8svm5eXJ+Xs70HpuwDWgLzcDs/UbnTZ3z44b",
-	"nYvm+1cn718j11R3IgPyIRKu/lZsNKWQZCOHL3Kb5C/vv2Est82gmB69bBorFd1W87jVvHyTB8o56CSB",
-	"l5YKtf0Xtco99rJAy21wIsb0j4nVdWNOBxd29POuE3tV6uhlMftFr7YklHA2bSsRoRRBNoYJrYDkhya3",
-	"EKpmiBxjmiHD8SAJRMqc3UNb8/l5Zrm9Gj5ekeIb6NCp7FzoB0wlcRvJjOA6ecloyEKCc8HgZXom2KHa",
-	"vOl7IWNlwJW+l+2QwmZvh93XPf/cf3ty/edJ9b1/Ik94a793dHJwcjP+5cPR2xdlNns77u2eqZvCXz9+",
-	"kCf+1O/tfvBPfhf+2aV64P34V/XA7+8/n/mVXa9y/PLn6+z/Nf3To7cBe9Pwz39v7p5fXdfOrz79efaq",
-	"IU9GwdA7Ojk4u+rtv7/6tP/+6ufp2ZtKudY9ezF5/nZPvH/+8/SAV0f7f/48+6N6/bz/4UX3ze7nq8rN",
-	"22e9Vo2eLunSn+1shmBbbcoaYyfxFifJ2rLYnUu5eSz1eqx0qHv1CZ2b8rdMMbdFwrl9L3N64CeWuvk4",
-	"1G83KHSuU+NdJ4fmD5EmQ6hx5n0/HGkbxfSptLqO5r4jjFtHIjuoVUNspaVQ3ZjTPgxGpCrFUkry3GzG",
-	"9ZDn0gywzGSE4xRoV2d6UxjXBKO0SXE6pBFY7CyQSqNU/yFuXMDsJnUHfQC+hBgu88zttBd347dOMN2L",
-	"H79dSBVFp2x+e+c8AqmXbd/SELireqvdZMM8ZK+8NN+xV64TH/ziFLBfA7g7798ueJmrJW4FagPxJs+h",
-	"R8PQh3E1pIvyBHFYG4lGND6Ct7S6vkhc1KHj6XXh+Mi6QyFuXrHAv1VA2dAlE0XK3pWp7PDFo4A8/Ipl",
-	"tmvy0lvGozsU/a6xILCk9SY2+gI8aN3WayUfaQ+I/lpiQLPOldyS0OsxPx8Hvhcn5cxj25srZcthsorx",
-	"VCQ+ly449iMyEJEiIfz0grpjOgsEXekc1hhkpzqC7uqtixJrDQzOIKmdHbzOsFH9rBk3OsU/F8751L9v",
-	"+57px6YZC9bE29MbyUHHughM32OpeBTvZT1U6t692np2bmJ9tiusnSBsqC0GcoI64gNbg85P/Y15tyZe",
-	"4whaJ68ty1xWVWgnPrHGHqyoNgJzzKCrdiHBaGCastJtctvbGdRN1LjcWXFcc7iwL2k3uOtDi0Ze4iBm",
-	"gv1nGIebCaz5EFISfT4wNcKOblj8sfnyzfn5u8vOq5PLxsvTZqdxfNVsKWRXD0xCnZRtVBGIMyAs1aJy",
-	"WyPid/NrXzecE5sh2mxGpF5GB5ouLBwVGCfWhBNudgaFNUhGpMsGlFvOaOayQFttKct3ro9h485+v9Kr",
-	"0RfdqrfL9voH9Fn3ee+FV8l9fByyW19MpBnJsWBQ6KtJiP6AUERgTztarbQaknmRdYMGUkBtzQZ70dNo",
-	"12BU6k57rvHpr6x4ydDcEd69qcMuQbHryCZz+wqHqK4BXjyR8TKi3KOhR/SL5RaZDiXroSjAtMEM88ff",
-	"z/rvfn4RPn/97tMf4dX09+uLV89PTi9+PRG1U3pKL6erx6mZLdgdrAHcO3B52xNgU1pNwngpk4+/sMYO",
-	"LmjUG268hUdjRIkcpf1UjlJmz8pU8/+YMP1zFE5YTFxzyT9r5INlwHLHNItvv/fVaVJKTG1rLUjmpUqt",
-	"GI2SZEvLEOw2N+YHuju0T7k4v7ySMOrF6IS2pYFujGEWWR55pTrJYQ3uX+rrDlHMVkZ0NHba3KMR/eI6",
-	"BLPBbGZ+rHa6TvyXfVA3NjTXbVqvSeKXZZ3y3OaQqT4d+r1h3LwJ5kyUyXsREcp1CzobKvYlaVyc1NF6",
-	"xqPHMY8sZEQKCCG3+YBxhjMvMLguyZDeYsMjKI9GX7TnK2COfE71fIkRHY/VMUHoEPvNlrFP+AqsM91p",
-	"T/FmJ358wjd6wbW53SmM+rSMYY8OdCxZ8Yaz4wZOWWh4Xvb5kI3E7fpvaOnbMZPqhs3K6yxApwaZz5tH",
-	"1/u2TVxKfnkqQq/cg6nd6zyvbj/Sdyu5g66VnhHZS5/XOR5GvsePM+6t+3CTe9Z1V9ZesOUPXksWWjcW",
-	"PLbeatVz8VLhQQ+mY63z4Ct9p34w659d+Tw41D6kPZXlCV97w9e8m9ryBPz1az2p74xbUevCXOSbX5yC",
-	"4Oy8D6201xAVSSh+cdZ+JL3/DR6Ml7/2Ixo5NvmIge4GzxiMWPORDK1s9hQSyZrPZKl6zccyrHDTpwwT",
-	"2mCRlu9t9syGX8pImQ2fsqIFernnvzI321wPhKCRMjd18wM7YSM9SiPjg1kjVpK7Dqg7+oLVvaBRLB6w",
-	"b/LXSPH66miDPqHZsGVW3v+2dnmcWaJTWBiqWbzJuVkudtZVdruCeL5H/KgO0bI6hqV9D2PSDuZ0zl1F",
-	"7UdftiPNE78SERI5kxEWMM5BqTubXwoIjLo+dNLFQf82gdSEjJLYUs73Q8RDZXLS7/Dt5iZI1Uod7mIf",
-	"7XoDVvLrSLVHdMF8Ge039UER1u2lUHfHOXF1QklAYcDWbSIHT9JRIsRJyQAYJ6S7OEplpSRkPebfQnUP",
-	"JyIEuoJUyDD0b5kkYgIvw1+KXOi2ub1J5N+yuqnwcEwRENBraU1wQaDRXx7j0qPfoHp0rdfmRcJ1YpSG",
-	"sKMxfQ1ysYwrrzQ3w4+w4ResWXEmo30/CG8y6/iW3MmaE4/Jn1IbfeIcajkbuQv/+MEEnhITyOhyeSwg",
-	"mSGIYxHVreCDMGLpXvSfXsI3oP45T8BjEH/OLp846fcXLCeT4Z0/mcrnq3LDoedCMRLRuPRDWfh++ISx",
-	"qdbiFNo5dUhcGgR1ggOzIURFuS6T0nVhEE/XTxZNfXao+Iwbk6fswN2YBHp/fqO38m05jvHfPSrPSe70",
-	"iXMdGuSEO5tJ9EggVv5kgB+M6wfjsjSQch/lNc/RTTljxUaP3NWrvherSX78G7CZdHjhMTjM3AafOHfh",
-	"uS2UTiJpRyjntjDRTWkXtnRdzE9+MIMnyAyW6DBJdqCFTJy1+4As4dvpHtnA4SOyhe9I7fhB5X8vKk+G",
-	"tdYsLyA6FF4nLvZLh079eJEUtSNeTDkLEwkbJSxfVzaMbvYQF9AEPr8p3ZtZJHbyjbhFKk/gsdhFdptP",
-	"nF8ghswvR6OLQYpk2iz+pNO1o9ys2R985CnxkUubHLpJUZNJ4F2QuXu9bpouKSaLNGyGduv8CsaIdM4/",
-	"NFunjQsFl8omAxyXZLxyNl2V9VpemZu6OiE1k+CwJOxkOqrEQxbTviFEcxfXXIZcbeYx754OovT6vgHT",
-	"zeZWPQbPzdnkPMulwaLWGrp3AQnYLQvqhNKgqpgepUEt363zXXDvN2JaT5Qbar3PseFPh0QiGju2eWS5",
-	"nK9MLg2RZ2Oq2CIFl/Qjfj4fLrTdoZbhoe+RIuWpbhxbkkjfy/fRPWWhk8jjynWyIyOExMk6cafDGeip",
-	"gRiISeSg2qH+M5HMIV3KNQ0pirDKHGl+HvvhDHozSHUmQ58PHoJnwrK/IcfEdNJH5JfxBr9fP3qmN5hB",
-	"d4Bdvkf9B+NZwnjS1bQ0CBCSpGhjXl+RBzmF6XCWh4TKfJ074kVlE3fiXFcLuu6bggloHDVXLAENdiV2",
-	"xbEGNFaAlLI9Dq1ClJ9bnUl4TmeKZxOpM3nd8wnt2Rz1nJz5nCKC3LqAbKL/fPa+M5cg6ayVlGSBn8hm",
-	"zk0yBRGAW08RfZGlWAJs9X7ac7ySbyAHkif+GFIgs7knLgMWVQhfmSal//Pf/68keNcPhdP4I/Ltdtvw",
-	"s0s5CSccFmFYf11X3wZ+P2JeebOGk09SDU0WbyzLWp9SSTTHTPhNoexsKKak6Np5qQ7M+QfjRv0bG+c6",
-	"xPX5rR/B8AaotFPLlcQfjUUYuVZBNUJE3p83fTuzPiXCHos7LTfovx8r3OBN0vi2hgziTFI9SEzItda3",
-	"YzsV4P3qH4BXuYL0h9H+7+DTTdZjLV2dYmxaOUwHfwj23ATUKtUJC6lkCNmZmKgTHGOTmHszKr3Mb8Wo",
-	"jGb8WIwqub0nzqh+kPBTI+F0keiKAC+YiXG3w2QfxHsTaWoh34pUM3bwY1Hs/F5/0O0Put2Ibm359GIn",
-	"BdpQmWbrXcrvTarm29+KSq3r6bHoM7XBH6T5gzQ3I03TJ2LZ6uIUKZyc5epG3QDDoguCSBn1aYkE9n5y",
-	"eI1D3FQDXrdk5tyoU7ylwQQ7zt2P3nFD34zcNTwfjdoT23vqlWSAKwvKKnACG4ym0diVmhy4ANhx+78f",
-	"nOQJcBJMLJqEfjS7VJRoxlSOfN6YRNCzDfszH5tVvP14VXAW+aVJ4+JkS8KYAyBsRooRHRinYckhvSHr",
-	"3cQdsxS9dJUdLrguJdMNouuE+dGQxRY7GbNQQuAOvI2p6R0wDdZMcIDJPu5hKliiUAHyj0TAYg/mkvFe",
-	"PD0Mypdm3BfMsqBkRHtDn7MtmewPrZFUTDlxNbHFA1ylSwYh5VHcR1j2xNiuhhTRi2racqG3kWxv40Pz",
-	"ryPb2/gCuxt5o8ffKASmMCJZTMIeU4vGfufQTBPeRNhnX0bQTIwIgHPcTiyiN0zO77FMIAIInyuPPIe0",
-	"gSv50h5Ru6DQFc+9UNd4E+PrMIrG0DsDrm+AXY0kkFOn7BDs+bnBkIq1luhzXwG5AUh2ld8cvHV8RJ7t",
-	"v6iSf/1zV/EpfCSFmHXinl90Xh21OifvT65OGqedxtFR8/Kyc3X+rvkeRlf7vWHczE2EZAAsCHB3PIZZ",
-	"5QGLpHWqogFsxmxrZNEt4eYJY429foHd9sX8/uBt6nSJHNEgcIgcs942TrgxdCVZeOv3WJ0MGQ2ioaPX",
-	"GerOpjhkC4PDbf7245WiuXEoIpzXOcZRFDhBk3xk3UvRu2GRYtks8vmg3OZtDrPRPNGbjNRJ6yFpPcGj",
-	"kPaiMsGYfqjYuZ7sz2SakxA6oD6Xiq22ufqU+RVne+PAFu5BM3/Ft8y3mAe988oEcy+gSzjxZZsrjSjw",
-	"e7DHHT14/j9/l0IRsUKKF3v7z0q4dkGicKbTRc2uQzFRa1TvruPoQTvF2gZcIpiTk8L0Nu+JMb7LhcN1",
-	"kR4UTWP7bwcGzkjyH/9haIH9x38AcMdURmqj2N0v8HtMDzXHqqrC2cmVbgUbN3QUY8aRf5RFONjRD8kd",
-	"de8XM/0esaTgFG5ZiDkXhWq5Uq5Ay7Ex43TsF+qF3XKlvItTr4cgXnbU/xtgMqvlOzB6/TWL3gAqJaav",
-	"wyO1SgUncvPIjDtLnMLvOlqKyuQqVVN/AXA/L0MEcFqhw2RcVjvZx2/nvdKuceeERyzkNGhCN/mkXC3U",
-	"//GbU5CT0YiGs0K9gJ9HSajIkQ5gogOSUOE39ehOecqCYBtG3e78Pr2RZbPDQV4KMGIoTHOXQyXNdCow",
-	"pkDCZHA7GF/wYFZHItJtleEuSlzOPkeu+ivxpi7rixBpxB9wPe02ZJHSNdStyVFQ0KjezCtkM1NqoWQv",
-	"TqbxyqRBQnYrbvBhBeKBIjlAZGhUqYcGUiOQE2oBnHaZaDdWKPXozt6QYZKz5REwzelI/bB9pPiECNwt",
-	"SdwR/bxNB0xJ2rcf313a6VMlnBY+FJPAI30W9YZqu8A0dGKQ3hQaTJSTiZ5B7N74nlsmTRgVKKA0XjEa",
-	"RdIy8tX/1+cAHBAGK5XJJWMoSOGlsjwCrXmOCtQSH5MG4P0LKODt5fl7xY7JOzYjlyxCtvZsv/qM/Ouf",
-	"+6Dq6n6l6ispSOeMXEH8c4iG/08uScNfqYJ42mA5xposTreMtxM3nc2+creSN3/xyzIihOowpAxAY627",
-	"JaUn9k/VWAxHWFQLLyVoFu/LoVlBJ9FwmyZ1km0UUwuJ+MoYLxaRlVqTfuuYcd/bBh1gMEGEcTGgCVNQ",
-	"Sa1csRpk8ezowv5BR4IPFFmOSmixBULcwIPqaJ/vVfe2dCVtjKA2OLoAReGTKbXrEnf4iGh7Pmb85NVR",
-	"EgCLsNi4KP4W6GpOiaRQymg+dhxSjJk2KJ6DmzlYtBArEeDkSHDOehF55UtMoN+KGS5KExenXyr22rg4",
-	"6Vy3TlGPgR9g+KsevZGgsJI1tFwl5DqT0HetkY7Kh9miWW3ehM8AZIhvxuopes5H2BzkeRq46hmwWqD+",
-	"LbDWYgvZNgw2MZV1ChJf6a/AgWnIFnFWsC536MTzoxU6ELqCwHSxtUbFObu1iW4kOxpWvZhEIfWDdgEc",
-	"mlNlN4Cpo2w0EbB6m0f5Hhq4QfvmSNEFB4JbRzdpxh9ns6dyri/z1CnlX92g7kNnHbyJCz4biYlU9n1i",
-	"tNaWjHtNci8x+hiVNwVvYIvk2A8iFso2L8Ji4Z2wekd3IVef83mPuSXSE6Ouz9khGdMBk6Q7I25vEkoR",
-	"uiClXjevyI4253ZgjJkfzVziCSbrbU7hKe0nDtmYUQA+HhauSjv27JmZ+WyBL2F+5kAwpbrqdyjrLFT2",
-	"DGnwNk/Ei/EtYhIF/i0YPDic3W1cvzq56rSaV833Vyfn711SfFEhHp3J0iHhIuH7QN+vJCLUOSRS2Yz4",
-	"YrSe0lylgY4yhZjKvgnpiEVAsv+YY6Q8mMVThjTyoOZqU3r9CJRaaMneZYzbPBY4BlC8fPWuPyY4+Eyb",
-	"b3pWfA4R79U2HOj3xcldN/hH9VojBRvfc9TB672odWj0B/R+lsDom17nf/77/+gLGbxdtCF0VuazJf2F",
-	"9EiBau35yklquRszGKM76KuHFi3KTHFai/cDh8GRC8u/bDGeRuBZhOk1uBZ/tHAtODEnH0A48LK2Xale",
-	"wbTLDQZeLmqcHCM2buwISL+w7u2n/siPCl9+e0RZCyR4QQcsT8I2kP+gCsIjmebwYOLvrWPiv6SemdgB",
-	"j1RXP3LNjcKG7dn3KrurHwKm0jIi+kEcECmX/j9++zJnCyVkYEIKYxpmUghDli+MgV9qyEAAxihqfgiO",
-	"dwcG2zHHqqsOATatneySFJUkAH83TOzQtkvJ0ZpLm+tmcomhe36o653Vbbo2A+WebpRs+3FrJivLpIHJ",
-	"qIaPS3B4t7lrIeTWc6IO6YDDstBBZqp3yWnzTMwgNzqAb14UHUjpMKWFoug1i65RGmSE0Qo6hYfVkyev",
-	"HplQzYcWqcIQgn36JLlX2Vv91HtxOekNcbePTsXnHIEHgtnir2QYThitSdU7XapjHUrzmCfuU78foZml",
-	"nsEEH8f495QE4yIyXkIl2WSs86BObLNp3ENCYz4hJpFSFLsUgm0B64P7A/Vs4Au61lX9bWRmCd3/8A7s",
-	"vOBz7bijUrsuIQ7Y5pbHmEIQrPSTEZ3p2jqIoXhMRuGkh4FeP9LRGEqmdEagDKt346jrGCKDqe+LKBFy",
-	"ev4GtOgkQoqQzPWDNDcmTUU0GtmRYnKI0SmMhcyRpi8pj+lNe9td+I9rGo2ki5hK6BB0sTrMJcUbZQKp",
-	"S/ApqRN22lw3CBH27aUyOeFxEkUUUi6VMWed8Jn6Y1gRhM6KWhRD/E62eS8QEp35ZK9SqTpaVBu3KnAH",
-	"mFlvLg1YRPYq1ZK5c04LUN8BvgKGuB/Ggt0UePSEBzQZkRmLiJKsbKT06pCRW+F7h0njy02UG7r4VjdV",
-	"NOqSojsdzurqsNwSvCS2TdW2lG35EYxUw1ECKu18Wc0vQtafSGVCWmjB/EHcQCz8MRSEiSfFvcoucSch",
-	"r98wFtR1eLGutZftmHW2+RwEXIhR/qTv7eh7S/V04L5MGlgKx8YB7bEUM2c0DHyFG4qzWTQbTWREuszk",
-	"bPQn0SRkaqWV0mEsaXqUK+CrVyt5I1mgeGdxr/JCqSuvYs5Kiu7nbZgPpweeJriuWi3VShfhjHkSI8ai",
-	"Dzq70vkob3O31WxcX72x7q2FXPjlg/Fg4GQvhTd7MPb7knLLINM5PHrY3rdm/LrquOiC3u4SMz0/zo9x",
-	"gTyeqExIoFwLCPGu0mGv8mL1I5cs6L/Epgt71TWWeIFTnq+EOKXhgOFz++vAQ07GYxFGzDtjnk/NXMdH",
-	"FmEvFZ0T7WnKyC6nkKTnQr2QIOhCvpap7EFIfpzkiLxLllYxIWtLOymVimmyycpkE67S5ivYCslyFVK0",
-	"mRkKBxWz7ilCKCkWqvvF4VjFKQSPA0ZvGTqfrc6UtiNRewVcRM5YTxXPgtTb1iYfOifaXNGj/hhasAR8",
-	"cRY6nH2ObEt2zHgp2lw3+B5NxNEFZ6VD1KvbPHY+zavp6vGOzutczF8vWdRSR/kU+ata2NNmsNbY52wK",
-	"5/WDkzK5c0plBJ/9u/LS15DSCZ0mb8UNapCagJGW7shf7bjd5TGy7Bxch4jASwa8NO/SjrWcMbkL2cGp",
-	"L6OP8dDfR6OvvAHZCyjNzqku//2cttmTlBvYlS2dbaiMoTBwlanVZZhOmzCUtKUXqFs9HBHsYMsfjwU+",
-	"GoWYIGOHqre5wYBSzODMCrek7U+Jua8YVIL8RehYaUa0uzhw/X/++/+42s1z3ToFS6TNu4y4kKboQtaV",
-	"yeMxUc+ia3tuNk5Pzz92LlonHxpXTZfQIFBfgIdxFvM49G9pxJRYlCWwqoZCRjqgJW22unYqmXEnPcyG",
-	"gLaWWeJwSLvwXpDLy9Zxu1CC7FEeJWWtTqlLQgWzsbWxqowoPAZhUzZzSA3bRWhQFx5Hgi4YV76WMK0+",
-	"1irseNXl9O4YO912aC1mOqKWvgdf1t9Q/BnOkzOSfamT2hCZjT4t8lFjgwKZJjGb+4B8y2fy0PqUR5Dj",
-	"KpNkl090+OaY6DZTes00wVy37t6ifXh/L5erAd7j4xmCbz0scxaHMtMMRSlGMU8pL4zCPQqOPJoCtYqZ",
-	"/kDBu8fk1sK+MY16w3n8w776ukrXlxCP4nWtsRWtdgIugWTpTckhLmpwUNPLaTdAnzZ0Pnfb3POluiaJ",
-	"HznExfFueJu02e8O9jTHlBTwUuinINWtL0LSp37g80G9zWOV69XJZePlabPTOL5qttBHYxguoUHIqDcj",
-	"f0zYhHlkIEz0Qdm/163TxcE0SMt6KJp6dEXpAk7zK/scNiRphTW2bPdvSt1/R+0JWcK9dKedWAdamsST",
-	"MNriJ9LJU3WCwYGf+jA5xdVNYaOhkNoTOqC3jEzGRPA2T1hmreZV61Pn+LzlQkVtSlUzbKZkjES3XC4r",
-	"4DHumc6CwKHK5ALSUUW/zd3AH/mRrvsFnygkffmSuGhx/eTGVUoC03D8JZ7NhCsj5mD3YT3OX/mpfAp8",
-	"a+cVplc0u4SHF6UYxodmG/T6yv4MxNRYQQx9xRZeC1MyEYapdW6cWJr3Xji11Gs91qeTICrU9yuQ46lf",
-	"Wams+MBXUJcM2Jf5m2Kg/1Ca7sbhGjyf89yJwe38ZRxVHYg7AROByFOuV+xnpZmg5WgdXFoZClkU+lrb",
-	"AoVFcFaPsyVcvYJtHzMKSFd4M1KM2020ORReDTGtyahCPcqJF4qxuqabFfqK8eEn7EttjxF8t/QHnEaT",
-	"kJXJlSCUt7llnpFWFa2ulkicwmQR1PNAh9MhpnwO2AJYZVD/ITjgmEJ9r+YAifNZWpmyGbuZ5wa1x+IG",
-	"eZwA8OiH5X5HDnDJoCNAmgI3IP9QgFxcSOUNHJi0YFASwUlPbnoglJv0K2dnOelafC6mpTZPu8d7NAQJ",
-	"HE1FTLbSsWYPrmIrrkYSgYf6iUPkmPbYtmSKnCJomtLmliXYl7l1MhK3TNcA6d42CcNKuz9jvzOHOmwF",
-	"I19w4k1Cnw/anHJoBLIlibhlYUDHwJekWRMzmdaL+QVAPT2C62m7P/QiF0jyGHY/6PiOgU7/Ns9S0cJN",
-	"GhTJI2tP9NSpm3/uJP/9F5WSRV/0JehYtgPp+LPFJK8OFDPsx6EwLVbUk13xGfIhEpdNIElAyZYYMGiQ",
-	"Y2NZOr+uroR1m7tmuIRr8uOU4NdtgrDniv6w6ENBW1zxkGpZZUbUko8mG1o3QIJPYoDMl2SvUrGcAl/r",
-	"Y9KjHINwV1xBLaQoQrCUsPmIXqKutw1nba6VGmGyELiIx2nCo7BCBzKdU62UFHOIYWGfgelFysLDjBlz",
-	"facvwoGIXGvK5YA5EkIxpGko+CB+Iex1F7WdsTL52lxrMoe2I4OCKHItuzxI5InSg17wcwpy8IDt34A9",
-	"ctr82rawMEvyJS40PXJDZzhSTwmnq/Ori7jow44fhmM3mZm2NnFRWifg7vaE2357uaF1aHkxgyaujxTo",
-	"S3xhoyDf3qIRFRaMZmdPj4V+VPhmBpieh2fHjW8eeNurrZEecyXEGeUzDSN5VzauntpdJ60RuuFcc3pL",
-	"/UAZDnMSQOn1yZ5ecx4r7NmMPp50R2fDRpCc4/BbUiiod8YpMEoR2kanQd3O9cEkmKQgWGnoQU0ijPrV",
-	"/C3NRhLVYUUXkgJbjatm5/Tk7OTKJWMWmj5qeiuOaTNPuhNvwCLgtJq1LmCJjtqq4BYmZOTzScTg5fqt",
-	"8+EltMmwB05vQQeDhzN0Gr0eGy+ItTc0aeOL9SZAhQZQTOmMFCc8AAafzxKMDVx65MycLGV/RSLL6krL",
-	"yOTSSOscuGYNIEgXXUAVwKkVPWBDqT+XunjHoejpY5mMUdgqgueDMjmJoH4flItITHrDVMPG3AYbp/4t",
-	"40zKb9e8y+xHqVmyvLQNl1mseqbLFjXigu5ri9nIZUTDSMZjbsukEesX+uzAls1oNwMWxarfXqWqNbxy",
-	"mydG9NwwNobQ3kjIiFQrFVsqW49dUNDcDb0+2MUukiRg6pqyBXkUzMhEMs+WwDlQnlp1IeXJGIWUz0zV",
-	"KviEmc3s2vY5oYpJlkyvvVRHzKp7GI9ETnbbXFwgq5scgHLdo0HQ5ppBjvpUc2/XSTS/E5MInV7YZULd",
-	"peuAXV33hFWCuH6dMB36g2GU0GhB7zPrS/ZbVGvVdQ4DFoHO2eYr628IViQaaBzaA1bQG5j0dThXSWgw",
-	"pTMJfW2gFlHXOJp2GLeMBonGnUmtOk8ZPAWEfBw1EN79jVKmscvmArJO9j2Fgi4a+E/Ru4ZYosf5/dAi",
-	"N9AiU6y5+dkUPCTOvT9vUSNrTZUS3klzRC6z3HmgWBV4x3QjgJwiRhmJMZmK8MbnA+jnwXvMmW9hmEfS",
-	"6vPrWlcJFqzHgt4VqR9bpWmCRgOBBxzJmj0cgP6IRaFvvT0J/r5Qc3k/3/4BBK+WbAZA2CAyAAERCaGE",
-	"ptbadQ9vmfYUtLl6gUuKPuqwukcZKPHTIXqBqJZjIHGs2Y7NKyNBlOBHYTwv1Nrcl8Sb5JaMn/oyOjtu",
-	"HOuN35PP2h7syxgufmu+MXs+B9ZHkq4VUBq+FfOgT9huoDPdE6D0dLHzKq6hSqkoyUDjqE8NlsZ4uTIB",
-	"9T1WmGU7gazUlGJ3EvIVrFBLVFu3eTFbpFYnkjGyoFDNQTM05ZiktvGr2xMe06EL0Ew0aneZYmB6wi0R",
-	"0Ds/M3N6SxLXzNLvwGskKeIoYBHeSM36IDEtX7+bcE/7NkEF7vu3TFdwpw1h/Fxawfqf//v/IXuVSqnc",
-	"5i21SB9bW2JqRwaYUPstTWxE6PR9+A73SCCmLJS51e2x7y4SmrHUNcvRp5rqFYoBHSskfN4LJh7zHFPZ",
-	"bqHMMRPGiI4+DqXTnGtM/TDXBYi5rJZDbBxXwcceMQPu7LiBTsSH8B/GLHYg+BMsijs7bpyHrSSt+eKu",
-	"0ZiYDT95ZfFI0c3X4MxA1SzuAt03SJ/Plg1hbwNhL1bjFrBlNGw1UwhZNh58aKOykoGhqThKnmduwLi6",
-	"wFp6OQiuRzSZ0h9aEsVMc77yNyaOx8YeE92HKS7prS9EoUhE48WI02LRJOQ670fJLitkElEg7JJ9UNt9",
-	"XieXbxrbVYccEM8f+JF0yG6FKPuAjaUSwNWDynbXj9ocldeSLU5xRTRWgKvv7LjkunVixEMCmOrCeEyK",
-	"upEqlI9jDqV7dtzonFxeXkPeNfpBdOxfqeBZrIbsTHQx+RFhvBfOxhHzyiTpr9dbw/RBgCEIMt0NVa0j",
-	"IdwVEDEBQ4v5kunnXt3XQl1tH/LJ7eSLBDDxY22OmqM81E4uxkMRQENs27Ik/Rw0K0n4zYY09popfcHc",
-	"2Oap49qrvEAFCQyFLhuohVbizyVUkeJe7UXsaFPAfS8i3aQ0WjKy0pfJdRb3KrvOWlFAp805CsD4ELZk",
-	"yjOcpyU01dIDtcnCI9bjqffjlxSUlvEdo8/GW5urynt8ZgRRzVXieg0hiIK6CXNzNpWcTYtTXyWSENEw",
-	"QjwOwBWRZFNLWWCSehezQz2CQeZxCG1aWE6hGyxn2BeKXJ3VMBQwR4xxLJKNufVcahYpJpgWOJBv2AxH",
-	"TAyZKVYeHYI7W7cy0kK7zZXULs1PdgJbHUcndVlPjJhxJNf1mBXpKjJUCKswWino8Uu0Et/m6I4asiCe",
-	"mCExIwMzQBNuIsVSonQZ8GQ8CKlnGiSr380i9JsldhxRMI3Nq0TuKfyCNcpxgxEHR1LEdg16rNAH1ebH",
-	"yuJCm2qx3UWK6EgH2x6Xh+PODrFmEiyx2ovFSQsK8Z6qyaLUpm/k7Ma92THIS30uyZDpITqaaMhyLNo5",
-	"5N6KcVbJQx0geYrWlGHG5ziq+NrKi7sbU3di6T8ssEzORkp0zKmB6UyNtDiZ8ED0bpbk4IIaCDrrWeOX",
-	"znHj5PS61bx0NU+CzyJjgnlAIfhVk5qWXpNpxRk/0eYLsq1GfbqtFqU0LKtyiynHzLoRVDBBih6/MVsV",
-	"HHtlI++G/Lbrl6cnR53r1qne4vaoT/8Lfv4JG50PhPC0AwwaMX5otk6OP3Wurk7dUplcMu5BOn6EtIwv",
-	"kUkH3CGRAmPvin2niBycTmOQH7McF7MSE8j7Ex1ZdTjaSCntPcvj2dewlrPjRuHRnET4iQd0EuH5J9AF",
-	"K8PuyuX+7gG7JVE3PBqgsjmij5O0NJlM9eRdpKcsF1iemBIj7GL2cJzyiyZcs4k4vqbRrMe3iBZmanxe",
-	"qY7ZsLTNF3i/55VUJ+P6XunwNkZ3nK2LBqzOO1ZiuC8STm+bkcHFVEvnw6ReSWK1ss3n9MoxpLhFmpcw",
-	"M/3GvpQi+8C7029UvAVUSnXObZ5RLJcqjmQtvTGtHra5ViN1i9aEHlkmC+VAsVoprRAGxmHgS42H9eSt",
-	"6HlfIQjQbz8nBLjmyyAM4rTmWLDp2AqOE07wZxz8hsCEvtWGv/vRktzeR2W5d/DLf6W0jrnxuocpQ+tJ",
-	"qqqnyPB+aItJfz31JUtF+kkkiDpRw6OBLKHjXYJYcnVHmJyHwxGXJ2TQ8XhLkiENbIRU56vpeWTI3sFh",
-	"MJ4oE1YxcM8PWS/qRMKNe9iqG83E+9Bt8ykUr/eGNAgYtvhEV6dJT8Y8NFznXybV/8uORScXcidlJjMQ",
-	"Mo1tLBSlEjFhQBiVi/1CTZ6bSfVzgZlYoZHnCQA9s80PKmbE12GiysEBhVDB3qiEqEcC7zK7RjeITfcc",
-	"0ag3NDmKba6TFCtxoMTUsvAb0g/E1HqBzQgonFAcQf1tyPpf3BLcjH6U+eoIpQg7tjd2vCpYhzFsUapK",
-	"sld5YQLpNJqb7wG+Hj37Q+GgLg8xo5HhlhGjHHy3+GIlI4rreGUVaqQD+HkOXwXA2F7XRTxYwqJnF3tM",
-	"HWKybzl0MFiQoaizE2Hkjw0yd2nvxiYs5q0+k7BYwtHHmWVA6U2OUDpXuHyl06keQyrB6Ej4wJPMNjQE",
-	"YhGRhgzMurtLpDVERcb1cR7OpxOu49Q4QdqbXVHY4r+3TWMzCUHLM8Y8OjAgnzDWzRPSSCxJHbRWzGIB",
-	"sDTjXksSTYXdUEwlC/Wk8YR3G9RbYK0QF8QO7A5xueKSblxucvHuqNk2OBM6RljBkCEl16wY0znUSRFY",
-	"QnMEfdIYnOtrk2cimUkbanOT829SmGMONKIzElCc04y+CiBIMwAGP5XeaaSzoO102YxYNsMGtOHlnmP1",
-	"TfPVSat5dNW5bp1euoR9pr0omMEoA3zvljTdr3WfBeDEJBLj7YDdsoBweusPsKai6F6y3vYxi3rD7VdM",
-	"Rq4u/sEm4GYCJ06B8kcwOiwk/ZCOWJsnSg6hX0qyo7eZd5Gcmh0zXC0i1EJpxAig00Lmaye4b+w2vzCD",
-	"X+ebwnzELMXEYcBYRTjJSJhqJdSbiiLU8yTc0qGB99JDWdQ5JnG6S/s7LM90wHdct07zut3E6qAih4Tq",
-	"hoOrD3YPSg5xXzYumwd7163T4uWbRm3/oJhS/Eol99D4DBI6qKvbxSt6M7cu2mma4O68WaW2H9m3LOyc",
-	"k/5aZ8SioVjeQYPxyUixt8va/oHibtnpf9mK+10sJVvFwxMYdzfZuLZ7P/WlpyFgMNZKrTZnGi1l5ibb",
-	"ccyLhUzMoMzJbSR9DE9eKHxs21Uzn3nxO9xEgbdl0yCc0NtqhZNCRY90Z21uZoQUtfQoOYRp2ZvQN23w",
-	"H+g0llq3yYjyySvrbbc9LhwcI+0Ql0486Gn4eRyLw5Kjxz8LGKtDTfNXrQTniKM2T8sj2A4mtSZkUTYI",
-	"YHhjbGk5RlqW0AbLYSB17fAyugZ4sK5bp2Xy0VgT1ojRA4NsSzQDCiLC9ADicBIwSTzhzLNzZaHO70Lz",
-	"cj3rCP7oJPDDJT6XEaM4YynZMwjh6dm+BIRqvYQLx2TlOjgaxMNBh9xamhopSog7unweUuSnJmHe9igw",
-	"e0ibepWFEvLI4Pu9BOR6HdkSk2b3q7U1ZsteJQ51S2aGtoMBuESELPr0XuXFwebfBpSiASmy8qBMXExa",
-	"7niMY6IR1JpBDlUO4mgfPziyQ80+mEfAeiOAQ0jWRRZIRlwc1d7RWsOiLcLPi/ZY27/DFiP2GfuR+pHd",
-	"r85vQ9KDPUKam9L+KJ8polW6K8YEUlq44eAzeG3JwTwTShIrUCqQ1r+XbjJJYIs2XK3U9h5MEjfG468r",
-	"hO9aMlZba32vacSmUJKyWP7GOm08Dm3OutJ8IiN5YzlaS9lueZeT4jXxu8du/R7Lu7ajrZGF4vhYs3jo",
-	"Ukkj4p5fdF41P5wcNZVsdjHVaQtFAeVavRVTXqpbXyfzlMYBc+WGVOJUdIaNs9QStiT+hiTaoxKdGh4m",
-	"S3nCuPoiFpYOk21mFA5roY3lUiZJKm5SBdNptb1oh9tFQi0zFLcM56fzWaoBQi583DLZq+xpYxx9Utp6",
-	"s/7LRCgbFxi3DiiTptq0b4NRPlpXqC4xL9lMIaeRA0pv7NgQqzxqtZgfMGa2Ew4pUklGii2YeFfJSYXB",
-	"TMUH2hzPD2rPyb/+uV+ulnIr5V8BEAwBrhgdb31S2JZQPYmzMpYNhO9oUbLYHEhwoYM1eNBDut/S21/g",
-	"htMY8qQTljbknbhvZeA95U4UVzGawUQysq3TtU3PE3mjSX86pMkMIGvlLKi61exy4Uyaj4YEdVme8drb",
-	"MiulwCCHqRNsWq7DLOohWKvpjACPGtrtG/VZb6Co59l0Z9lgi6M7cKa0b2UXSN/T0UmFMDCcXxkjI6NS",
-	"o5PJJObZOjCbiVfSNsiIjbpKtU3ssqcOjEeHCfI2Y93GIgja3DYU0HXGcymlkRCa04p+P/A56yDQ3FIS",
-	"YNj7nYyMCdfm8x/LKog22pTlvHkZRtizaw9m7cWSJ45TQdQjmXcrpkyaXPC4zsfGNfSkUq6+Gqf2t3nc",
-	"eCEpcgAAxfR852jIRoQGQR2Gyx4iu8c3muR93zoOyVS9HAsTp3QWh1fWbgcBGFgmraQE0qP1XjevnDb3",
-	"+ZzEWTDiB8CdlRKPEYrBb+D37pyP1dDY8cSTS3MCKndl3f9eMZWN5UWOiqrpVGrdMN3QeV3JMadnd1K2",
-	"dVoTZ9zrmM4DqR98HoVCjlkvSl83zX6ylzIdJ/VPxiJekuMKers1nYHXsaCPLaS1LBJ9gpq+cRka+0qP",
-	"FrMOOBwt9mrG6cjvtXly3AcMGjvv94luuAW2xKf3jbOTo06r+frk8qoF7Wpd3aCrCHXIe5W9Upk0YmvY",
-	"rLPN7Uw1IzCxFqJjOngC1LXLuQ5z8F0HfHoOdsWBqrZD0Oh53zdjrgVnbV508Z0dvKvTpdLvuQ7JXFYA",
-	"dUva+e42kodcJy8BGdGz1eaw26NW5+T9ydVJ47TTODpqXl52rs7fNd+7SljqynElp9hndeqQG6B7ZyrB",
-	"kGi6uWSjbtIk8qUGUaKHpvrZ5z7sNam1OG2eu2lowxu7VfSb0WUBwsc8lWiD4hrXoB6C+/+x933LbdxY",
-	"+q+C0o3I+rVpWaNJfqFqLrQy7WijSFpKjndr2qWG2CCJqAlwGk3RnKnc7gPsS+Q98ij7JFs45wCNbjYp",
-	"yjFlRfHcjEOR3Q00cHD+fOf7YgWhWFS2+HFT7Y3D1ni7jKEBERN8EojVBRxQCMBzk/j6tHf9+ui/LpNY",
-	"OUoiLAYWxqmyewH0H0XBU15wUodx8BHI8EnD5Ejp3EVE3/71u1fst1/3251YxerIhuuFHujMs8J2fZIJ",
-	"FzVelDKi9nLBVf7S2e/s7xr275fnZ5iIsgtLKuAFuvZJrFku7cpyn9NsTuipk3YEj0uH+v+z56ajKbWj",
-	"JeV5p+5rvwpaui+gLmiPXutiiI8DgVmhQrudjKkxJCwHJ0anC3Q1XHHR7l8cWMte144jspEleIcOz4Tr",
-	"1sZlUGZEaGH4tE2eg0vzQ5Ju/xjGsCXXAS/eD97ZF1IIXH6QldAOv3vLjYduvVsVdv/QyvM7UxaVNWxX",
-	"36sHqAc2zVOgovtJrs9GfkvxRs9U+mf0VzC3D6b4CCwxAn6WNeLwOHXromJ//CtvY7DLR9gUrFL24/GF",
-	"Mw/rnRhn5V6ASTAbV/b2XX6sJJtZm0VE+w65xFWJQ5dkPD1/e3IGOUZKJeJAbBTIbVAbpvcSPsiv73g2",
-	"E1B7m+Z6MnVsfBP+8ZqPROKZYSpFDhdTJfSPa2mDSWRgULoK1ZSp63T2YI6IzdRoJgxoWOCRBZSOMIJ+",
-	"7z/e9S6voKMGj+4wnA5PXlTaMJoZvjCew8knLMfcR98IFyzGwrjRU25TuoPAoTpaif+JPUEIEgNTDyWF",
-	"Wzll3CAHGIoUHewdILiRainUwhOxXPyM3kiJzmzMFqItX5ktvKfgRb/bNqd+9SH/PDm94PE+k+G6L9Yq",
-	"nTnIzPGijCYgST+sdHmXVmmleXmJS3J1ILNBYu5yw0RcYHJi9dkTcQzycLFak4iL1mbhqljjeR0xFSuo",
-	"sSvxseg6b8+VhpzvaIiH1UEL6NUEzZONibBYrc6ErehhcR5WAt0+qQ7t9d+IpApGEyvOs1clXWlpvMGU",
-	"o13/G4HSbcxVayMGZi3PRmafEws+Yw6e7AAmTudswlMRIpX9orRRABSJV/Cr5jV2hnJopaQBNrjrfBXZ",
-	"WSdWsE7dcCAsJSk6ux4I4cB4rcxdf0cJzMO1f4KODVeW85CsloaELfTALGSsmtOQ7PdnIZuSivCI2z5M",
-	"1ls/oJi9LMTUQfqe3EkQPGHgpH+h4+BhZ0FT1g3euXngeYCOyerzoKc8px6u2dBoVnxKt9OqKCTojCtB",
-	"zdIY64zWag+4jWAUhku7tNvR0uaMmHPHys/ARtgAPecg0h/8pcVr5sENwPtwhFIyvJBmuGBGZkCi3W5i",
-	"/LKT9Hm30+cP0puecvNmi8fazJ+yvf6g6q7rtzCmhYI9tMHOvdO3NQyKa58LPrL7SKqhdp9OheJT2aHF",
-	"FH604JOMPiJVm5CJd5m39sJ96TFYa+lmm9LWugFUeWsfV3DiMY6BqtXfNX7g4fJxH+Hycf95n8RBUmaf",
-	"ExenX0Dq+wexOPZ/YwkBmHXeCfLVnZEorJUtZrmyIS/HpC3CiWMFEuZ0ZIhcTLRaUEd2LkdS4b/7FzYC",
-	"GHMzxv+2Lz7yhx3hg8GPLnlyx1ylmXDPS2PF7AA27gW/sM77bPpCZHIkbzLBhhkfkYdXOI1sQj7xAoEE",
-	"/sbYx065BPv9EXp3g9s5z1OkhVVLzaBdR0GJp6KNXmKV/D3eGc9v4x17fsU7xv4zYjGgefBfkyGPdz4k",
-	"AY9whbPAJ/39uQkn6LufYETtCPmtX7m7NtzuA7XCzKURrJWY+W3ieNercxQxs1ADkbqZtdceu2/DDOiZ",
-	"SlHMx1BxsN1hPSJCx36ZcpmUmglOEOMQopaVPazJMNPza5kmzj/ecwyAyI7i5bhWCT/YFbKk/MAeKvzQ",
-	"5GWThdqmTkN4i6fYQOlmXxpUajj0in8uoHya7f2fhg9w59/5cPhnb7e8pFCdch20DhrPoPVJ8Orh9FLD",
-	"6jKbMLSWlsE3+NOvE2uO7IUB6b7ytGr9a+pOt1/aSaxaDYcdTeE5XtjGIGWb5Q034puDWZ69EMCskra7",
-	"1mKU/enUNQOwMaWXtE0wJeYTy1UTr4dDF2K5KQImKaBQdNk1OC9j1eIslQb4FkDwmXLu7UM8GyoyU9Nc",
-	"DEWei7TD3kglzdgxtwIxO7WHunp7qWdWvqIkqvWAHjJgxylfR4ADu8dq0rRukzqZbufutKpaSC7JrmG0",
-	"hjqfbBWecrva59io96NhfqcjiY1IDb4k0PMsX6dTaPvXVhvZka0fciMVzxfMZX+Xdiq7WTDrOLbXuKfY",
-	"kO33e1S2S4dbpR16sagcffTu6vuz6/P+yduTs0ug+F3l25Yo+9K9BfaGQjvNEnfC+oY66+GZDnQfW++Q",
-	"4K7lpHpwBhJvORQJtHKFYPuao3UY0m1IE6vgkpUiuhe0bwHrxsLZu/Y6jMKFX3Zb9JLczb4QNsEHrKtp",
-	"kullPsmi2EbsyZ9gDjdhsqDffFkii21H73Tcup2EfM3r7HGz2X08Fwnt8CZe0rH9ptTKu0n32d9u6EjZ",
-	"kNI6Kh1JDb/QX1Ne3fz9g/1Tu8tqfk5golq5MAA/ZLdi0WZu10eET292gQDDyItCGFTIj8Iyofe66HnS",
-	"Q+afkg41z2vkGrAwFxGxv+yznKtUT9jNwrpTUC1zfYsoqORMQdULi9WSG8bqXphbCA90xBCR4bIRD1Ny",
-	"rHBIpVUmJCRh3ZDtnliN7eWK1QNDIAWebv41WI9ZD4fhEdu/uD55nbCZMgIIBsv4v8LzH2J9alT/cP2S",
-	"63+Vs+qhdk/eX32mBwT5yz4B/Qdg5W+08yUtaCWNu4H5v0+JLMzGDLiyli3TaiRyV1VfIg2HeBLylXZL",
-	"qxRyiDJnRg9uBaBitREUCR7sAXi6X+W/+S5sHPe6XHO+YA7wRfsRc3BKe71TsLzEHbdwqTZHtkOGcQOD",
-	"Fatmi7VaWKt0RB/IJYC/a66GH6x/HX8KdaugXLPRjj7lpnjPFyfqUWWm1rpbdk0Ug/Fy7asvFJ98tqWz",
-	"jcpv8HxfKE18T/Tjqgcsh2dNnxMuMFz6zzFwweW1abBizfvLoc5Heg2s5BKQcwHhTi6MKAjK24JSAkv6",
-	"vcseYn/bDmHnOvzhOOCq2i0qi4rajCzrTMBwx2+c6jaUnhBP6JDCOoeciVYCEigddopdnbGaitzD2+ju",
-	"jjEAHNyms+YNDP/CSQ9vZ9dXb/Kgbb//2R7iiOpwTfv+ZFh7RYh+g1mLoAfIvnMMJrBdzYZHc774yun/",
-	"CfyXGJOVSvjBjtpMKruS6YVdDJdYz83su+uAfR59zCaRVYyP7a5vglcZse3NUrnH5xCl8PMsjUMOfF22",
-	"j6odfykKqjb7d0FFjt+x9JHWel2ghXGEaYjiStBJ8zaQhdNEhGoDiRljisM+Pp5eaA/DLl3CQ8NPAWuy",
-	"Jryh598Wg0Bwj8+xiYJS6dOMkN7nWo2c2TjP6z7i14274cZd72DiugrD+2Db2p21qji547aOfdRG2OJb",
-	"UYR7YkvBzzvjKDWW1zj1T7ijcs4NA0VXwEy1sBPEi2OAYRCp03EHRxUon9rPHcm4/MbDeLxe4CB12CBd",
-	"D7n5suObtTj2jOubn8Wg8NIOyLkdkpl1WSrNNOOLWGFhQKgBKBGwTA94Jg69wuyrb9gP8t8YtBJOpnyA",
-	"3dztkhLARg9la1FOZRiw8VA5YH49zHNZACMOaU4TVs2Og0+n4TBynQnD+ESD+g+0h9sfFyAvny1iVYxz",
-	"PRuNKTyaSMWOLk4wpQb8AsgVgLTjfTHQeYpcNZzKGbNpyguRJva8au4meQff2O7RUrnHF0ph3LuL+e93",
-	"9R4tffEcExHHJcP/kudlF7nbNg22JHDuXvJBIe/gfit6rd+PuY1Xp1OhfLdw2WDouYaVmHugOXG4wAYk",
-	"Apfene8iR3hXKgtW5Fxm8U6764A5+IUhqlFpBVq4Lj8PTWUR5bRNFGDcHarHNQqUt/G+MK1UtEXYO6rI",
-	"QKSSALvQnji7IQV1qB6CFehCJE7oazlxdJIFd1fTcA2gWc0WaE1upUpZK4FnTbpoXIDGGdhLPO0L/cv+",
-	"n1mYQkywiYcrrRYTPTPA1YE0yvS4u0AkxMtOIwnlg7ySELKPZffvi6MRce1whWMpo89UpsSEeStYK7g8",
-	"Ng+1O+yCj4SBHtXBLDcwDqyRjwVLlPhYXNPnKIsDbUSFdvo50CyK/QcAjT50X8Hx5GIqOCwIfDAfLCsg",
-	"syXL7CVr7CEjaHEBk7SNdDJpCqlGborITZjCY0N80GE/iGnBkqN3r0+urvu9q94Z8gG1vttjKV+Y9iGU",
-	"WpyBZ2j+iasJIxv3gMuR+qk0xZHbPQ/Ng8N+OIb5A0bmTb4OWbjtdrO78dh332T9j/AdUhrDWwF8b1Uj",
-	"8ORPhS/SoGItM3YO06TdY56py8+sFVep9nIDigXJqomsY5lTq91FA+dyuRV+WzaSd0LVeoeAERGujwg4",
-	"RLMIwC5UqZZ2HddD85Y5diN6jL4pogPCW27aPeXm8flFGXw6LeMElonCd5mD225DytWNd/Ul+fJfxCx1",
-	"TzH+jc59n0t1pdaoAuAEUKmhZBGS6gUZ012DB7VdcqiLHwSMpltlBw0E4V0PYPlJpaqftqlSMp0S2zNm",
-	"mApSZfxYOA9jeUG/l8U4zfncrbCHHgP0O6RK2rie7u6qDqtdx0RUNuZ3At2l51RYDDbxtreKm1+/TkEt",
-	"F1mF7t8fpQrg2v7Rk/Jrj2EJnT7apkaQxATLwTz3XtK6pKJhpZ7iWpBSyKu/SglynX1McjEEECVXHgW0",
-	"a1gi04S1YOUhSczytROyXE0YJmsbY+XiqhLvZAdFlPqAcyIovf9CI+aJHeztvaoinmL1AMgTa0I8IcKp",
-	"jntyiKeVWX2/kDegjw+mU6aeNn7Ki3Eo1DVcyxePfIY73R2pim8OdqKdiVRyMpvsdF/5nSRVIUaQL9kY",
-	"D+XHDW0IuNSeNygqtEBPDxX1Dt6BDVLr0qpeKv1eC7CK4L3c4aF+C+BIaIOfn7w+vr7on/908rrXv0za",
-	"gcSfo+aYgggRDoGNBce4OlY80Pij9jmwJUTlVFe0Yu/6pz7la12eJjWiQh9iKw00ykAvdz5ThnHMFt8r",
-	"BYx9O0uCJIWO1SZSU82KdGSpvCXzMqWgsYvPu/TyWjUrtayR6zp2qNeo2rHeidWpVFCdnHPAq9PM+ZvD",
-	"hPOCGT0RWglIB2WzHBTi7+SgkHbt+KS0zCECRHl1+yZQH5iEpzqxOtOF52hfq7cbkN1uDjlvsqp2fA+x",
-	"qbUV/IlWdS16ju5wZi/1y7ZwguG4v1CO3ctdosDjkh92ubwvWeJ32fUsz5Jn3T3VIH/4AHx84GB/pa5v",
-	"AuVnZNkazrwNfd6N8CMeQgXgqVnD+Xgc9JvO8txGXKWnGLR/KjGHsmItUYB2vAqxwiLjYQjx93pOAuz8",
-	"wtDwmGwktMD6ypaRWNWbPDUo1lckyR8aSRJUCKflMn4glMRuZGhx/ufaFLQTy/aOJ0eohiNU4NST0mF9",
-	"PSsEK3I+HMoBtsBB3SyghJSG7e/tNXIC9wVPpRJmq21n3wueFeOmE7kPzd7gMud3CNGiV7nixiFv/QP6",
-	"B/BXq3IzfrJ9ezvOemctRNBPHZDpi2ApjHG8H9zLDvhF1zXWli1dOme5mOi7SntXxITKdZYtf+Hq/OrC",
-	"t1Nao54L6GNdoKhcFCtkvsbjCRQs1pxVQNzKS55Wn99WYk7y5rFK+j2Qwfvx6D+vj972EtZKxZDPsoK9",
-	"2nMdpofMcbWyh1C1toEp1RWhpWFmNhj7B2rx4CzjVQaDpW7cKBwfXTFWc+By9aK4QOpdDXaCFxbQYP08",
-	"Q4ZH1QbSCJ4LF1dNhvwlMiIkONe8XirvsFNeiDzC2LAqhN6NVaxesMT9JOnWghV/rRZqOfzvf/8PgxiF",
-	"4selu7UP4YIQ/HUZ914AKGn5+Lu8QWUB2YDULaBrugQptkMOjNWWF2tB6avsB8bZKRomJyJGWg8/g4Zk",
-	"vAq3V6bu2Wm5HA9ZOOY9Glml9TxkBOmGCpTWvW8i+XWNj67bPYlwUkBZhtVKJDa+LLERzeuMtRwZGb0a",
-	"lCe5qrAf4/rFzJ5iSs+7bH/vIAol2awbRVJfC7u+oO2Y2NYCfwyYmGm3UsTvg1eifPZS2FjeWX4Vjse4",
-	"mVijYrK2BZoPb/I5XLVyqj0tP2hFIXWyEdkdWPf50/PfliO7h3EG/9m4wx7J4bsARcAmOuQRlyH6H83L",
-	"xs7fGlP0ZLnJ7iPdaBQU3jWxCu0nsZIxaa1alul5wMORRA121VmCJj6xWDUxWdTo3FnLz1ZUOSjaQR7a",
-	"nkQY3tqTLFaNJBeeFGlVIeZWLA49twSrU0vcb2dr5AxPlwbiD17+fjKUapvklMAnxV6eRiO0mnptrU3y",
-	"OaX7+dbKtiHruuRyQqyDLNNzkb8YcOv2kKgN1gQgwwR6WJhYl/+YCVAa5HkKwoJ6yDJRQK8SNwJrrmGe",
-	"ZczN2BFB3AzyxbRwanOATLTXQvK2jvuzjaiNx9J/u4/UOFC+4Y6qovSipWLvrt68+P+xgq+1EYGFDlzO",
-	"SdyHK8/azop8piAY6LCjqoHyM2NAiaTaSbyOtGxrXtUXpSlbh3L3His3DNmffkcmbYM9e6zVMJODr12Q",
-	"n94FCdRbImi0fmDHowNS3Mct44Gv1llwgQ6WO7XurAAuXLqLbxIf9Cr9ktJU8FzPBHXTW9se3Yp3Mj1i",
-	"elbgl0CUKN5pB6/Uv64PqzreTqUpVs/7FmBWdLNNUFb4ijN5J5rG3wimfs7I6HAiTPNLDrdoAwfUmk13",
-	"X2G7FKaSKQswV16Ya0WZW6Zrq9ziI59MM/vFv/xj/8W386Pa/3ainQn/eCrUyE7TNwcALnL/WcKLTJFL",
-	"NXoIumiF4XgWQNBgiz2GhcI+xqX9uXqFQm7sJYGRN4mPlZhX5RsxI4uJ8QDSfEjaQ8FHbJoL0nGUJlbA",
-	"O9FhF/gh5svhs9qvPDJnPtZZObxWLmZGsFQUApqAolj13xyz777d22O//XrQeXXQ2W9HTm67hP3ZKcqx",
-	"DTVFDCC4v+g6lX+AAbps/Jt+7/L7637v3WXv+uTsqtf/6eg0YXyku5hvLJa5a3y6rCwSy7wTq4O9V/bc",
-	"XeJ0g2FGoQZlctm7vDw5PyvLADoDmn73izmXMG1DnTcJ00lDesgwmQi9edVmM1XIrClnmXMJKs6uvUml",
-	"JlbJj2+Ori96Z69Pzt4CoQ/xINjbQReFz6Lul1lUYGZMjo5O98tnxygAnyRWvHCZ1xbi1uduNZE4Iqnw",
-	"raAmhutcEUvEdjx9uMVTE244ItKMxxZmeAYqTr2PWL0BkpHQvOBic/O65IODlZzbV4xXz+/coTzLs53u",
-	"zktog6Df1M3mqbwTioJy3OsQIXTKM5mqmb9EzRXLnCptsNUi/+SYIRjpWRFRkFyJm4HlqsImFNwRhrV8",
-	"v2U3J/gNlt83+VEp42lYy5raqcjx6dvB9fwhtHzJy5D1/nwq1MlrdqyVEoMi6JltvdV6lImI/SgHuTZ6",
-	"WETsrSxO+U3EfhCLQab5bcQ6nU67NLQlFL0CrHTRV/B4es0c2Q2e8wH024hsiBqoTjK+nH57w/fi5hLQ",
-	"6WyUC2FNdXCPiSj4qhmtmPHW1fnVBSiiVuqCteNj1zBuzCzn9vwAgVXWQgsbkXUO538ybLq3y92x1ntx",
-	"Y30M1Qa1s3AhVkQJKiD5EpI/4YqPxERU5nRaEsA2jRnuS2KtoXuBKV7CPtmblu/TEUov/PQjaMreEA7h",
-	"CWqC06Yz+Ffi1qdb4T2Cx8QPGh7yiOHWq1Tua0nDVr3u3nZ6s2h7jCfD88XhOV8YJhXgAjohInXFEkRV",
-	"X2i/oM3hEIc2Br2sN8jFOxFbaqeskGjsGoKk8enUROz49ATXFiqpU/qQFNKtTzDVUhVO/NQJ17GWPzCi",
-	"QGsXJtOu3Dt9C0x+Ra7NVAyKss0tste8pkXcxpdtbSzoPPxTFjwV2Ust08GuYdPb0Us9Za2abjuAoSOW",
-	"yVtRE4dvFngHk4AlbFiu/TfHZheSI/h39sJ+xL759uA79tuvf+3sMw1fAp15IA6JvGSmqWhmAiIi45Ku",
-	"hO3HL8ALC6E1blHg7V3b61zPspQ8Np52ocHG+hKpSJn4OBCwAuwCoqWLt8CGD3xNla5W7zIZ1loSELWG",
-	"EeaarmUH77hHaG7CBw63cYlvbdrGAR2KkamocSu0uzA2cPVVinbC/gccL055rGxwL/itMERDYM1REtVZ",
-	"djy2SCtKznjx8vK8sz/f+eXDL/8XAAD//w==",
+	"7P3rctu4ti+KvwpK/11laS1alq9J5Opaf8WRO07bsduXpLuneouQCElsU4CaoKyou3JqfToPcL6dF9jz",
+	"PeajrCc5hTEAEKSomy+5zayqvWdHJkFcBsb1N8b4u9QVw5HgjCeyVP+7NKIxHbKExfCvRjAM+Y1k8ckr",
+	"9c+AyW4cjpJQ8FK91CBjyeINScKgWvJKofptRJNByStxOmSleikMSl4pZn+Ow5gFpXoSj5lXkt0BG1I1",
+	"HPtAh6OIlep7O16pJ+IhTdRLPDnYK3mlYcjD4XhYqm97pWQ6Yvgn1mdx6eNHr3QkuGQ8OYpCxpPi6XXh",
+	"byQMSC8WQ+L/2LwmW6NY9MKIbXXxfenPmTu+3F51CaXbbvvP3TfPOrXBr89vr3f4+/0Pv213371oqKXQ",
+	"D6eM95NBqX6wBysz/0zXJpM45H1YWvNOLWwcSxHPLuv9gMWMJANGRrTPiExonMg6/OBz9iFpd+FFn4he",
+	"+lSH9UTMSFmM6J9jVqmS92EyEOOEhIkHT3E2YTIhTH1ZVkmD4CgkGdCEhJJwkRDBGbllLCJ9esfUj3u1",
+	"mt28P8csnjq7h7Mv3qrffm6Y//vznrtzGg7DZHZzXosJGVI+1QshFJc/EFEgCU3IUMiElPdrZDJgHBbV",
+	"D+8Yr8xbRgSfcVcRsB4dR0mpvl/z0iWpfwzpB6TXnVptKfUe024i5tyqHvwtJduL86trsjXs0a1EJCOf",
+	"iFiTsvoJH55LxSuT72/DF3e/Do+nvw6PD7q/vNvr/vJum92Ddi+olLdsWryyEf4xfyPx1y9oDbG4CwNW",
+	"cPmu1YXSf92QRE3QI1SSkBP//OTVUfvi8vzdyavm5dW8xZi3Fy7pf8WsV6qX/n9bKW/ewr/KLTO5t2o8",
+	"NdtL9ueYyUIWqKbrx/j3dhj4hI6TgYjDvxhRvA9uficWE8likgjin1+0T89/PHnbvrk89ckkTAYPPZJn",
+	"r3/eedv8pXF2cdp8s3e+/8tPB79d3hz/tnOPY3nPOgMhbuctlPFgJEKePEAgjWiSsFi99r/ZqP2P2uYL",
+	"utn7/e+dvY//qzQ7o49qKDlScgSFZbcrxjx5STlXgyvJyhPGgU3R0SgKu1RNV0mgTsSG//mHVHN3dkut",
+	"KqFhVKqXkkEoCcUBFavtwKCHRA1Ju3hyksV3YZdtSCJGLKYJ8NuQy4TyrproXm+Hvuhus1rnWbBLD/Y3",
+	"93YUK0toMpal+l5t1yslYQLHpKeuP5OudRzzumL5dT3nup7Spn7w4xpUq97HXZs9u27MAsaTkEakO2Dd",
+	"WxYQMU480hknhHK7PjKgZitgB8wGlYFHtvgWVfrKllJL5NbfYfBxq0O5XyGU4/MdymEIxfjjMVffqBMu",
+	"iGRShoJrYVol+pqrGW9I4qvN8Fs8lMRfsiG+Ep2TWPC+u6Q+SyR8H9cRCr4hyViOaUQolxMWt3h5r7Zd",
+	"Ib0wlolHpCAU5qoEL7tjMYnZHaORWrUglE+VJJ5oCZ5ktq/a4upQQG97xWQSj7tJeMcuWW8s70OUQNiw",
+	"q5f21vxduqPRuIBe7fLUxHsiJvCivD9VqteJva4LqFI9uGkfxJupeJ3aFFzg4ukrrsxICFdtKsaE9mnI",
+	"8ThIGeVvZkBWufeiLnMTW2V9+cW4S32MK9iQxG+4h+yTsr9kl32v4DYMezR9oOIREXst3gM9MpQkSAky",
+	"pRXUP2HsDUkiKhN19URP669DyaI7JtXBiChgoJHyFvcvm42b69fts8Yv7caPTb+ub2nBnOZunp/yjezh",
+	"+jAnjkyWDhnRIhTJouLeMZes/k1u1rBHF8+Ycpwe4YwptZvcsTjshSwgknUFD4yCq7gytbzXPqQYGwGt",
+	"+35ru8p8ZIU1ukT7SBcKZBqNIhaTIZ2CvBlLllI6aVyc1OFnu1llEXuEkiHtDkLOPBIqmSFuGScR7d6i",
+	"/JBdMWIt7sMbfmUB0efu6iGB/dafGrFYCm4lSHpALZ45IXV/yWQgJLOnpE1Bn9JoZ9GlyzCCFi8zHouI",
+	"UDuwY9TAx6e+uVYvafAjTdiETh+sQjEiwz7fVCvWSjPpinEUwBI66lrT7kBpVSD3ifsC3PR1SHC/tpOS",
+	"4EsaELMIS3e0o9SNTkT57aPpTTPrC8JAk5XSKzw8dvWf5mJRTlgci/hQPTYIeZ9MqFQKBE1YUCVXxTtR",
+	"1SejbY1HOBnDUkNlPN3RCDRzmJks1f/xd6kXsigo1UtbbKheAoEOQ5aGYwmnp1ai/kZoEMRMSiLH3YEy",
+	"xmhA///6s9WuGJY+/r4WK6llz9Es+UnP0dmNIY16Ih4qDTgmPRpGksD2wPbCOaDL65L1Q5nEWrlZpt4V",
+	"HAdsNrglYPy2dngNWUIDmlBzHO3sbKkyQXqh1dbRxVbWL0vWjVnS7lAZdiua/6vTDnkIj9NuV50U8LXV",
+	"N292wU2Yu9rLRbT3cL2IxM5H0fkVw17LOrk8PiLP9l9sk3/9c7e6U93ZkOTN1flbvF6k7Oe3X+tDKL5J",
+	"RwRTrRWJ7nioNlGP7BF3HXjigveisPvQe6cEgLaYgBfA5/UdimJGgylhH0KZrKlXvEgvjJ3ok94WnLIy",
+	"kPWs8ZQUk4Ptaqq/33Aj1c7jB1rmqKrlx5ijqn0FRvtHr8SyW1S8HpTMrqW9IXM8N2MiwZ+0PDcUxoj6",
+	"ESzXW8bvbzY1M59VIs7Off7CYUKb43SZj2QukSjkt6QXicmGJF0RMLzUzvUCpSm7VWF22qRs/Ar+0nn7",
+	"dWItVNxx2F1/dtuRySi1WotvmJ3otbgzO9ejor0pMuRd1E+V2tqh3Vszv+U+j7pSG/FlP3PTfGL8Y5Uq",
+	"aYbJgMVEjhjXQkFNTSt96A5vIvN5uHJhFjqgGfPj+vz6whofyDoOScyG7s5+4azvASsD1ngCgjuZXlMl",
+	"gR/BR2k1T4fvqdthfFUCTh0kp37ikIw53J8QOGLMvoqNn1knTZkAmYBVgYtatny4ny6Rqscl2a7NfMLK",
+	"N3SRQOwqTMCgLFv/BJ4GkXQqiRQVPGSesJjTCLWkex3yGnaPoy+bD5MrFt+xmOAEnuxcrsSQoQ3TQxkj",
+	"uJWxLD509wfdqHIgJsrewFlqR6/VvQOCam0vZBJ8gThaJPoStvWUygQcJ49xb0IJVGFcXmCY10k/psCf",
+	"kWzAThLR13FBugPK+8xcBUbvdLDYehmy3ge7o+/p9OSxdjSrqcDGTuhU3UQlDonaYckSiApLORFxYDQX",
+	"8++tnoj7Iql4eJnNQdibCZ63QA9wy6ZflczAoxmok+EitzGkzIXdFQ9cc1wQXH2oZYZavV438plT0Q/5",
+	"VcJGlywIY7bQPlnPJpsduWBtKRLCxDD7gknC2YckP70HRT++KcV/qfdWq+8056zNKPqp267y2dy030M8",
+	"63sLtRMXPGhKFs475dXcuoqZwv1rcf/suJHGjqzWD7pOmEgAiuFn8RicwA6ewwJjaH78xk6AqO+fx5dz",
+	"CMJv8eyUCgwgVyObDMIIxzW6wYRKMuZKAii2uWCyedOILLOMDm1gmvGABUTpKVNlUOFRaRCX1R0hNBzR",
+	"hMV2bhBd3qttVyCUjRqEDmSjcXV23ADref4G3ZMz/ts6Eb6z0e9s9FOz0UUXKO9amiolFzAvoUS1r8VR",
+	"b1XsS9k1Qh3h/AkudUC1+BIP1NNx/QqAXcPYxQqUrcOrKLTotbij8mtDRcTmyVzwv5LFGpA81ICUNQaU",
+	"bNdafBjyccJkekaGOtDiHNAAcLPl1GQwnjljGMEu4UZ3NSKCtrg1Oezj4FI8eaWDwibQJyny1tR54KwF",
+	"xRp8QP1YqbZ48ZoXAh5SMXIqurcPh7YJgRhdjZMSAZN1CI9TErOuUAIQfrVbOuaR6N6iSWYFQe5C6Kvw",
+	"SHw0woUu5qL6oUc20zZkxpsXSj2ZOig5QIXHjZPTm8vmla+3EJ6HfVR3m5JYTDwCg4FPpAWkOCUxg4Oq",
+	"kpOEJPRWmUoifZeMeaJYSvYMCBo2bJRgQBJQbBPOYtITUSQmEhmXezQArQ4TPW2NscH7iAfpV4oRdiSU",
+	"RZwg3Wo/pcRH12W+C/TvAv1bsYu+S8hPLSHJsdqsV83T5nUzk5cBKGTfIzRSlluLA7v1FWf1EYKf2pp5",
+	"hr+E3DRLzBEbSmg38GZZ5v0Z5NfIBz8ta6iSBgdQ3LZPHNM9D7hwkXb69SGdEsGjKcRdi26m+S0SfTFO",
+	"fNDrZ9N/DtFxgB7bFu8wGrPYgY0iCEyCRQAZK4FYQK/4kXQuRiXYBCXDR0ivUuHMWt00McQGzhXxy7jn",
+	"LMF+x298w27cr1uGP8yR2OKrYyzWdSQapf+RHYnpnWzOOv++uxD/LV2I3/1qn8avpm/hW3E17g50+vsD",
+	"lTkuiM6DR49KKDWidz1i2kuJ6a1IyLEY8+BpY9qgsQ+oxPxtd+YkXVM13a5XTEntIxGwh+8Y4MwDGBB8",
+	"JHV1euzDSFGXBxzeQu4tgAcV+2Eo1Z4EX8XuGvfPmN9yMeFeukQ3qcBAcMvUeWsi4ltJBO+yinMGCPJ7",
+	"pP1HjvDVkGl22qSMukPKCMAE1hvs7pnB6z3Srhkox9e0bxZ+kmLWw8DZIl1x4JF2SPsgvqYNMm6Tefvj",
+	"VDN44Abls41AqQyxDsKXvGNvRfGcFXuDdJb+OAaHS66Gg3sTHyf1yZCZKcSQ+kGZTFxBAql3jihB9Z6O",
+	"RlolXz9D7XOQaeEyi4WKG2WI2R+sm6TSxTmGK1QSH+kYtMr5Nd32KLxLVeU5V/5GsseSs+rTX/jVtrsz",
+	"uxG6ZMgj7cUER7OVRr7wfclPF7QOLkjAFA3FU8UKw6RSsHUJTu7BuxYzKcZxlxGa4Bd0NZYveNcQTx5K",
+	"MmAxg+3Q+sXjZUyYIkjSyVsznO6LhhKH0q1qUjh/z9qRoOEigHhe5gOW5dqpmS25d8KDPiJ53us98ITS",
+	"mcQMbH/GacemFoRS5xZ8yTR8kV9CMo45rqDsv2++bNxcv37bvrxon7zyURRLlph9nEaCBtdCnNK4zx4x",
+	"zRvSXRVV3Om8BlNZbfVt3M5EknHYJloG10IQnPEnydKeWQwSxYbEVcFWzsITHoJB/4bQCfqGOftRFIhh",
+	"qVWj6zUZ/fDeUz8WcScMAsbnEMlHrwRwmgsdBl88NQiUhxIROE83p0dLX3OmDDxBa5UbErSCfNIkF5yR",
+	"KUtSF2nuOFrc6uvW2+nM3IcYI2a6a5jXOI4ZT+xE6hkoQChJL+TokW3x5CmcwVA1aI0IrfkM+GclCRPJ",
+	"op5SZApKl+C0KXGj+2qjHi/Cj5uyKMJ/xaLeS8ofoUQAZGl1KYcqKZQ7oJQvWDtpmImbejvZmZNyaBKg",
+	"mC4GlwmPQQCbyluJgvAKo7w3nN7RMFIawGMUo8GkyFCSzlhOsdCdUjbNlZCHJGZJPCW0l2jBkoRDRkJO",
+	"LtXvmw31+3pFaTKsG9ZE3EU9bXEau16akC4d0a6S1WUIU3bj6Sghf47ZmHnEf924et3++aZ50/Q94AXj",
+	"KKpUcdXObvDxsAMeHFOnCAtvOpsD6AGvNGA00BWM3Z2bKRt5pUdJBJnQMDFlcuEUQt6vZiq/Lqzoqnbg",
+	"WjRGo4LalAhV1dUC/FhntLUT4Xs6jx85RrmXIq6E0h62IFbpV5TqJsdQOgVLMoXJoMV9KDSisRozpVp8",
+	"xGG6wCfUqi0+Ksf243HEpK5BUlesEr7XDhgPFbsxJRSd6qeo3GPNHvu1KaidjmFw3hgnA10UBeAjLV6+",
+	"PD4iB8/2XpB//XOvul3dqW575HzE+MkrciQ4Z92EHKmD+Nc/d+HPBxWP+EhObb1qg0DBSUDUAUJ9KSqM",
+	"KYuDRhNlKMA263xbMeFF+3VIfFMJB7cdKfXkVYvjfukcY4oX1wMHogQBMg5CxruMdJgMA2YTe9Py0y48",
+	"JonHMsEoSosrIRFKOc6mi+sXO1Pi079GfsWZGkTl9dTsUvHQAkAUqtWp3VAvQfiw7ZbhyrzW15mg8Jh6",
+	"XpNCG4vA+KTsSEfrJICnvRl6aHHDeAEL3JnqUKr2qbbGtdpu923jrAn/xdqnJ29/ar/8td08a5yc+h4R",
+	"vZ56SQMHK0TEtlKnlchhUm9xk7CqJoAZ+LEYmqn0lKhV7JHRoHLY4r4JHrQTqs90IrTmoL3ZUqkBSt2Z",
+	"yfCPaVedt4n3qmciIRMY12yVhmfkDkQNrebLU3RhVtcormlab3EIXgbsEDFhKetzrp29wE6l1MoM3zsV",
+	"KJ3Uf88veDtT0hbY2IL6xyI/m6yH17iavMyN85U8Yr5HfC54lyEzufjpqEm6AxpFjPdZ9fFmL84onx4p",
+	"TvNYiQoIrbdlLG0di0eW1ns7jsakTFq1EFN/TD6drD4O75ibjEHKoMeCfYe4vwqZQKp1DHpxbh/gqCHv",
+	"AJG+HgG84bTFdcLBIYnD/iDRgwcCLjW8ukDEky9TwgNxNXksoqHpmPAYFGasK2ZH/nbJ7dqlHWB+rD/m",
+	"ZLvmrt5E6W5DHpCy2R63GhuqQkCp6XsVxM8UUGOa/fJVkpzGAYTsMcsjza88M+OArZuiPUoKfk1FL+5R",
+	"XedwZq1gE+qTMO7VRy5T5XjBZ73fAxEFdVPP6Ws7gdW9/IczS3Q33nKmR+K5NEnYcKQ4LSqQoU0i/HZY",
+	"7YK1aiPDQB3LPqTwXDaum+3Tk7OTa5+MWGyZKNU6Z2fcvWVJi48y2QVDGitF1P+wqTS+zZgmbBNc4ajq",
+	"6W94UPwtQdW2MzXudJktg2k8i9Ipl+kXVunxPSskW1xbG4pyDOuvfG28/obb/hwPDb5SolNA8NggVmd9",
+	"9Wtwje2UbjOzezKSPQulDHkfAJNo8zoxR4gqwopy9sL79+83G066VrbSUJGdcMPleDQSccKCMxaE9Bqe",
+	"edx4l61UnK+DtFbYa989AjtpArMmMO1PGvTCFJ98bVtg1O/d8Ml5/KCcs28t7PVvEFpCKHZBgKkoQDSb",
+	"Djob6bFJcvfD/ZM5sH8ImNjVY+uexmlxUyE9Oe3o0OxFxIRKOY7VoZCI3bGobpL/UNRQp5QapsPZP+RW",
+	"lghRJQ2nKrYkXRrHU6URUV0mNaLhEIax/mI6jH0CXtTn288O6sQfTaAfh0hG6n+GPar+ZzC5Vf8j8X/U",
+	"YfiHGSeo3Uc6jOs9tUcYsctn1lZaHJzM0V2EebDOtsDySZ9xrQvUCSUxDSWDhlK4dhg0EhOm+K/5fVs7",
+	"zSIqE7sdqP+pXWs0TnfShGK1nSyokKGOxRHIAYb+EdqZDe41zElOJ2NTmlq8HLNezOSAhMZZxriSxf8o",
+	"qbmUPPU/O6XfnZ5u+MtM2yev1DCRaGjgEYTqSzS6iJU+hBZaj0aSeaWR89Pf9pb+nX7ZDJT9bBronu2B",
+	"lTrD/mEG/N0+Jzp/QKk8NcUkvNOw8TWmaAH6+UJ7ArKpwwTCuhStcqXG1e0992yBR6eLhVEybQ6W7lyB",
+	"jSw8pyeSiKGS8nCo3brMw+qRGHYFXiHFkCn1DnK6rYO1TI1j3qa3U2LOGmljFDPJoBaG7t/iHL6GN8K0",
+	"Sl7JJr90o1Ax1qlM2FD9nQs+HQrc7fSo9NszFKLbKbRpku2GtlPbOdjc3t7c2b/e3qnXavVarbq9s/tb",
+	"yWl/GSjlWdkbRQNDYf4l7Br6I75SD370SmEwp1maegg6pZGy6ZUYG/04dV2LGJP8bVinq34JcAsXdu/M",
+	"K7heKRwVTyVniOhERa12eGkYC93o8+hgSANGwiQzsdL2i51qrbpT3S7ay0RrfEv3EnSsjx6cdpv2tQ4z",
+	"V1PakORGsniz0YfOCKbr5M7+AekOaEy7CYuVcaMBEn448rOz7o7jaOt5db9aW8oCQsslMkTnlUx2DBDM",
+	"Ig5xQRHntQaXQHqBKsEJG8ple2h50cdUEYljCv92GpbO6V6Y62aqXvA0nx/RPjsktCPRqCRGmsAfslua",
+	"6zi6eFP1+gp3TfEJjbJYuGPFGO4NiPR4hiNpaIgiZjDQ8HKRchT2FLfqUG5BfJVDE0VB5ONkwLA2a0Jk",
+	"EkYRelnUorNnhYGlOYxoZ7P27Lr2HBnR6kzIdGJxB5QjOix6FooKFTaxhRpBjAfSHKEHRYOoTKQuRYTb",
+	"kD1IM/Hd7WuY9RoTz51yujN2RXNP/AiulrrVThbIOnJ1NEr7qiy5LmfmOdOlYSmPgofM0203ldo2q51L",
+	"lYiZuRPj7sCGuFjqFIL33Lhs5jT0qHrPOkJEjAIWKeR3YcKWz+CMhlHmg7qoOsTLpemamBZr9k/evju5",
+	"bravr0/9yiHhgvjmjz7UZ8lMD8OFs7MbOVZYdj7PlXL6bMfh01rL1Dz82Q7pTBMss3Vzfbz5HLooaaUc",
+	"F53n5SKOWTchAxGrjYT+olOXYO1kMu1Qn+1k2qE+X8qygAbm0q+TNLMO1dKltKfspo+e0yt7kYTPAf6o",
+	"LjGQCMvE0fxw4HmptZLd1kXNth+ija3OBHGt6WC7f+5sPps0cv9X9KZice2xXDqh7f21JpTVTu6vTWTU",
+	"iMxcM98Ag2k+xd2MgjU55jDk7q/bXw4PzTp8NVPqRbR/aDCjnE002kbZx/EYSt+PpOmsbtlb2vuFKb4a",
+	"6lQ4+7PiNbZZrFvwCopXVFbgbh/nHohOCXuA1Cp+FeeRF+80yRh3ej/AAWSVeQNygVaWZBKHyYwG/3dp",
+	"FFGOVeqUnBbgGPxHiQWh0m9/L1puB9WzhWzLqHFPxR0s0Tlmfa4rXf4tr/Rhsy82i4fKUORSAadrOc3z",
+	"aDmuTEnKWIUN68Vh+zaIvEQBk7ZxjLeapq8T/Av0/By3LLQYF4VH1AhuAHx2WbrpSkEk+15LsXn3BYsZ",
+	"ORHgYncoRnHv9WGTzV7wXUX9y16/VM989Epahs7drDSHVHqKRdmJHjpymVBbUwOwjuHqy8ioHQVrAVtm",
+	"2SCKZ13Bg0a+PZAdgQshx4osQNy/aFwfvSZbGkboV3KcSD3L4OLHt6VZxlMkS03vytwdzglZOFezJV6W",
+	"7ebX7Zxses8dksxclELpPA7CBNwaj+0brKOPuY5QzzBAoKfvaadfwe9IXPoPVofM/B0c2OCFAzeybx1x",
+	"OT0bvvzsuy/uKX1xpMyGo2SKHjkuOEPv79HpiUco+UN0Kl+a980jxd63mZVUVvfA6ZnMO0yDeknMwYKp",
+	"o5iNtXLsV2ed1zqOoasjaGR2Zm7PVjjfdZ2E4Siv2893Gyr28Ql8himX+ha8hgY3cXN5ui7XNa+2x3E0",
+	"R+GYB8a+uTy9Fw473YBBkoxkfWvLKFPVvhB91F+3BOao7Gzd7Wyp//gvy8B/+J///j+Kie8cwPfUP5fu",
+	"XnadRZv4kvL7Od9Sd2Veck09p5c+RiOpIjySxJDjgGVW4c9b6nro6qiVQ6edHDel6NUD2d3TPlHHrQPN",
+	"8hy/zvaaHlOnwqMknalJSixrCdEbJ+OYVT6TQ3WBE/UICkob9MP9jlEnkLZd791j+9mKzoOzSeaby5R3",
+	"eC6/NzOTz41buGkzXa/XjDrkGlRvb0jbFj6xsn5DEqNcEioznZQL/AEGtdM24tvEUSeso9ZEk/COOatx",
+	"1DDXRXhfR54Zo405U1qnKw4tTDKr8ZQWZTB/2Ox2+8WzWuYubD97cXCwfVBTl3QFHUrPBmpfZdZ0NiVn",
+	"RxdpIcV560Bre3YFjaIW6xtSW+eeYTuYk9RlpAyRcjRrwKMSJpJcvW5s7uwfgPKweAJtLMEkC3ezZvK0",
+	"1ZMkgP56whSpqpJz9Tmdw+iOmdXOV9tPsDqBsGRmP1PhgKTXFQGDmA3E+DFZT5GcVSzm6JqOAS9k0sZ6",
+	"2m2bjjmOw6x+snSYB72KWKTC5cIC11oQwCmyRChGjIeBzYlDeKzo9aKQszbmdhaq5Wo32yaNq612Xhmf",
+	"AxG4t10pr6U8GUHT/5lf1V4XMIQ8f7TcofiWZ29bfuuztDOzu2Z/Fq7Om2VvqzFl22T3/px5Z0Niguws",
+	"z2VmdLP1JhHU3QHACOLPepusv6CIFc/kvmYpx4xMbi5PSAt0QKUCjkZV/cxWt9Mq1QklE9ZJuZP7Ghqw",
+	"oD0u15t1j+DZWa22/442MXeTd4xha/aliuiimFHdi3zIlLEtSYdFYnLoZBaXDWMbx+CMUGzD/LeuCy/B",
+	"SSF6yYTGrB0Gvkeq1So0yQj7XGB1O0nsfCSdyqplmIqifRegrWFxoq8kVsJGpmtxUjkEzg7KXRcgA/6c",
+	"Y/dXE97Z/fInrKMxeW4Wro9CPedv0ZI+o0xtQyvoObLGiMlcOAVEmbCNlvWSPZNRkMZGDsm20rS3azUy",
+	"ikOe0E7EHIs+O7u8BM5OsmiWOeGT25lZAeSTMoq9jBjyK06s/BABliFLevURjelQ1sFiqsO3wNFfxyrC",
+	"OKKxKgxhOLD37OavLRCXntGQfjjBh7dra4rLopa8lxebIQ+TEPqr4IuQxiRN6Q3dr9fTpfDRx+Swjw2s",
+	"RpDxNjuL2KktWcVObQVpnZ158wPtJtlZ1JGDAfgQkFr5O1Qn+m5gexdfs8rtnWfVWrVW3UaXpf71H/X6",
+	"9u+QUz8lIxEnFY1fHcXhnbKxxpIRsCMYeNsDixgOxJCGHNAOvZj2hwzzZjWzcKCVBUQKpJYjnvwst7o0",
+	"ijq0ezuPZu653XkNJ3encIJKX83Nb0b9eSD5WuUox3pGtMs2JVNXE+ox0KHgfeKvoDj5Jmqm4aw57+Fq",
+	"qtdynrRYF8ttp1LJfFIejTtR2PXAq1OxxUKAQPBKRoQ6aPOc2o46HJLtrBqXFwGoBC45naII7ZEI2JHx",
+	"OBWs5WXjqnmwd3N5Wr563djZPygrkjDhk7hS0Th4xVZGSuvifQTDPzvYPSBXxupJZ9p8ccaigaA755O7",
+	"47h5dv2mPz56TQX7aTt5fnP5vjP+8c2VTCab3TOIpSQJi9VE/vc/Gpu/0c2/apsv2pu//723+/F/FenM",
+	"ajn39GnoevTFhXOdbIPRaEPaEloHm0HYDzGfPudx39nd2z/IraG2+eL3vw+Kpp5XwvXFmzmvVyxiCbtA",
+	"er7fSj+t1ya3sIVuFuwM0ADHyPoAiVjcFVFwEo+ZDxFUfMQjPowAvwWMTx2z3Ancgw/eEEW6TS9fHf+4",
+	"+frNT6fZbTjYW7bwdDzPTnb+HtyThlHJWuIZgypAO0Z774EZknE7rBZzA16et5eR3zrh1hyvXcOULjRL",
+	"S/a7mUkXbWTT4D5mipNlG4sAu9rf3dmBXzbliHU90rg6OjkBiXiI/QLiWIw5sDephJWsVMkpSyCApewr",
+	"yKjZ7FLJApN4iogimYg47+edhZ/YHTfb5or8/b3MFdstOIs0trlWMN6NeCrlvxeyKJCkHIiuRF97dRhs",
+	"SAIavnW1U+v9cnOrKBZ+AtSgTQt1QvaAYDQJPkZ0puygSDalMccC5ZYmZEBHI8ZZoOxfLsbcaHEYQYqT",
+	"sBuOIuaRQCSpckHKvgz7PORVKOPFAhb4lSrJLJlEoUykbuOmpoWS23RTDREhlTD8ojIElaV3SIbq3JV2",
+	"3RXDnDjIf3OWfSzxfacdO9ZhCJ8Cbvnb8MXdr8Pj6a/D44PuL+/2ur+822aNRYFm40BJRDIqdIvMB/01",
+	"kMwgd157lk2S1mGujYfOY9Nsgmzv61x0qdV5W6pkNSzfvDBuMZSkiCPhEb5z1rZW6Azr/4AMKcISMSw2",
+	"Jj3CaHdA+kIE6JN2svadQpkk5GQU0S6DOHfae7hKrrI+7Yzl5zCxTjfYZL3+YDP84zbaHHIxKi21B4Yh",
+	"X2AdYNLlMvF1DTb1bMQrsz12sPnnIC+ZZOtK2IVwPqdXtDTpk6SctpWJIXskG+dYBL6rFbnmV0O8pZ8X",
+	"aVjA/PEHUIkqS+MCiyeylCChWziWmcj0sbaTy+7EujPIEUAKwJohBbtlhcSgZJ51HOdOW/2teGXwJ52C",
+	"+ebq/C0Bw5DFJOQ6CO0m6zule2M6ZOo5TvMiYssI/9WyfOCvEAbiGwkZ0qSLtiVuImmhLtEqLbU1cJUL",
+	"M2+OocjHw4LG64C/V06peM1opCTm30sTfMVtNl9U3D4kqdftBfW55TErVnRBuRuarJ5spUmbyJk2dKJS",
+	"43aX6arL9IFna+OJR/NrHGYxNerOwJ0LOcn3B8pOG8ExhWbLGA9x2bfCIE3B0jiysluzFTA8407e4bS9",
+	"Xds+eLH3fG/v2d7u84OdZwe7u3urZXvYbUgnmdpRS1SLN+9/KtKV0AWFDOo965Cf2FS7Z/a3n1XqxD//",
+	"6cI3QeP4rk6awc7+/vYLrD7gN4NXVw3fI37zKPPUxebO/oF55kr9t0f8y6uG/ukSfqqSt9pc0G5VHdgp",
+	"iIdEffemwldLXglGLnklGK4YyBDfZV+EyZe8EkywOOBWaHnezoMQ3rIp0IIHWr52bD0nyWA87EDs49CY",
+	"OxuSYBGcDEB79kvIM8yUz3+6UCs9gmU2CmfMC2c8lhlNWob9wpc/FL48LarEk6XIW2hMdwuEqc4HvziH",
+	"9K6KaC9DdFcsSQmP/Ouf+xWldmryVLI5Zy2ihvMPTRuWJODAnXOGcytNX4n9Xya1YD96dRvsDjtv9vj2",
+	"L52DS/5zfLTTqd1NLv7aHf/au967UeuAE9AbD7sImwdbVdre/vPXxq8/fTiKe++u2s+up+9/fn3efzbo",
+	"3l3QUXgWxZMTSi+6r28uRenj7x/zhGz0spVwlerKLnN6zNVaTkN+a2TQquI4e0A3GteqbX6EMetWX3DV",
+	"92q12asK3t+u6y9etMSsc9kN/CRiafaEfvTm8rRA2U+H8fJzKtwu0Q/5p9yn9TLdPqtH1kiYhZ5Z2MCr",
+	"hI3MsaxtvWYOvgDWOgqrjp5hAK0Wi2ojY/8VBj88e/3zztvmL42zi9Pmm73z/V9+Ovjt8ub4t52Guz2I",
+	"xlgGlEznVbTus+PGDY9E9/Z+Oi/Gfwsliy5kbgpmo6aWYtKdHhXYeyKrZgzf1DrP+z/+/Ofur6PtDy86",
+	"v+zc/rl39WxYY/t377sH9Pn4ml9uB6eD30Tem3iwHnnYEHbR3oAv454MCKK80RRKLoieKbwPxY0yFhxo",
+	"dkP6IZeRuixH9TPHc3Jm6OxMznHZaCm61vEhicCxTLpUMo8EVA6gtn2gPc+mavMQ5lEl722D35zmXuig",
+	"WcfpWOSTPbtX1pfWBnAY2/8edh46T96ykVOZSOvbdZsxsn1AfgpfkvL2we7zPUz7rygzQPFU2k1g8Cpp",
+	"6LzVmIFfC8FEk4GImP5wFbOiUmgOCWWmOFo26wzK8DsJYH6+RhKi1KFqQ+MCowX5RLVIdCmcRsA2j14r",
+	"MlmYuZZNPP1DCl69pJMzJiVFAZqP3azHjh6E+J0F176ictARNA6Kq43Md+I66U1OdwqDoDfgrMqhdpn0",
+	"mWkxVxSqKzKlYK5FPEvvX9qw/VNE17JW/5xcAsiHhOQX3TGdBVCwKIvG2jDubiC0ryRQt8R2xR27ZzWX",
+	"btyG6o2FUDEa7fh1vWEkdYSmZS2sb9b+7iRkZxzfS3G/96cOc9xFMiKapmxRcykXM5LWfHOoJhE6ciWs",
+	"iAE8kzqNtJS9aWyCwcqyvWlDOjU7ZoAdVEJvJKjYdmh8ybEYjpIf9Fd9rJF4q+TUdEKnleKY+n3CzHme",
+	"tVD3Kwo/tGl/jiIAsiWbiODsMyaixUJLK5OOiQWR8wmEsHpU0gr9W8NRMg8oVE+5HJTdhFpqUHqTT7ED",
+	"ahkNDr3zwAzSTjI2Kqm7hGn2cKgf9OuQz5jSScjNQfrm8Opq8vjrejT/iTmLA0l32YvDA+xeL0UHwEWE",
+	"UNKnNp+LaVFwvAIY3gRE9GgMSZGZLlW5pMjb3Z8nte7bg2h7+mfv1e2OeP6hxg+G7170f578td+53KHN",
+	"Z8mve+M33Rw6bOf50oBzBug1R5MGDQ6yFs2DKfqr4inlS7I0oRHbpbPA9uDKriZ4+UcvecN+2zt6d7E5",
+	"fPli56edZ+NB5+bNzfZoO25P3m/3j98fnzf/+OV2HjSs2v6/ABzmbe88XxVllV9pIbVAQ6wj3Z7eJoDl",
+	"uHW2a9arUGq1frtaI//6526a3FVW2jyUjN3b3tuQlbrJCoUsi9iiCrB2hWnvpMe/SH3UBo+I5sFEl1aY",
+	"El2ZWgM5jF+5OgwqhxpKbzD2itt3oOZXYZaZvVltW+w6nw+Urdi6Ou/IQmRtG+97OQeWWv35z1lEbChl",
+	"28bksoucFV9Q/Te3FWsoCBk3lUaPzt9Y4/Re/QMawD5/Y2dzMp4f7DzfkATfnNM/qrrC7jIetLVOlfni",
+	"svccqP99t9X0iGsjwqbfplF/GdFerr+5IU9iIUesm6y7xuI3XQjx/dcO7KJAsWhcnLRvLk+1buGHUvpO",
+	"CTdXg5RzssyzN24FEvhjcishAWqlG1ydsCjaBBG6pd6s6lr8y77idh1aQNtu58adLWNj+o5tmRb+RLsA",
+	"qn/65xftV7++bZydHLUvmz+eXF1fNq5Pzt+Co0DwlbYq/9GVFqW50VAE978IWZT//Ue50/3e1iLygtce",
+	"hcJRybv32xhGfdiOZKH/awko9J0uJ4D52QX3nrXS9UPeE2ucYl7bRubi3OwizcjUyFrPbO/Q7i0L2uPR",
+	"QhQT4GenvIvYKXyHjEdorL68grp/WLxZ9EBfApNtLNlKpUfVeONRm0VhP+xEbPFMtJ6kZ5MIrUah4NSe",
+	"wJdNnNEh6YUfGFQqddnVSpP6wgCb+fqYBeXLaNq+Ew2fMK2ug6UuQNs3hdcKlnRwXXte311vScYZuUL5",
+	"trfq0flewllC8BzyXOq80h9ZK8A4gwnSuYVLFwTh8p/Y9Ch95aNXUpaULuawpnc/gwLTo3juhBas+G1h",
+	"Emm2vFuXRpF0W9ZXlXWUxCLKlPWFNMQQjVzYM41hS0Lez1SKuvnP2sH2kUdu/nOnVmvq/z3G/91pqGsJ",
+	"/6X/cnBgfjl4UbFWVBRyBv9Qan8/pqMB0dhwgZ/Yqe0810Oq18Cwx56+xq4nnA6he4bBAWYJuxHQDUlG",
+	"A8zJSuk5lKOITjc11a2H/tabfg77LNcFraYEkj2tt4BUAe8Wi9lQ8KnxJpnyJIoFj4QEdLVFFGOpnl54",
+	"xwyiOueWWJm/iGXrmZe14I/MXfC1LYvQI07vwr46yqqTslvFO4y5dNU+S0zzFrXOTshpPG1xm3VOJTvY",
+	"G8fRJuPKZAtImUriF9y96ojGkkE98lBwfTTHsRi+uVIqI+VBi/vwjGYMM48k9BZcjkPTBiUNHDkYi/n1",
+	"jOPRSVCql3L4vHDIxDgp1XdrNUhmVFfxnVPAFkq4sh6LoR/SsuKJKV8wh7WAKVxqpffr4oQPFyfpJunb",
+	"vQIPfaSy56SMDfw3JIE2f5VPU/TcK5lWVEUZVsrMerG3/4zorlAEG2vNephMw61COTIBBzs0Q9ZBEF2a",
+	"gclicB32v58d7RiykqA8A/o29LR0qgTwcCx0bxrLgzttunq13RREXug7ME3DFhRLJGFgO+2KLuIRuoyU",
+	"IZ1dFxXzf9nUN2vzJPA13rC4rJADgLb1KKHiGf2ASNz9Fy8cXO5erRDjrxuYzYL75EDECZHj4ZDGUxPQ",
+	"x1ZEPbO7WUJ8SQPTZXNRalD+QzeXJwSYFeyGI3hzHzvMtjRLQTS4ERhADhNCoygPk0gbsS3FwugOf7Ar",
+	"3iJ8uHHSFmtJjVVBzaQMiYUABanMQTi7jnC6+dfv/0izpGve7nYxOKWIga4thAsGcUtKkJgl45jrkisA",
+	"ACn7KWOsJkL9Vq74lTrxw8D3WtyP6eQE2qdhe7mylvObt2zqVww4CP0cvokvoAS3Lm2lsc0I8Rn5CsDR",
+	"RqN51JgoQao+m/lBf8TUfbR4IUyyLF399uvb/V/753/8OKi9fdm9+O31b/33e+3bOB6Ggz9OXw/f/fXX",
+	"WJwF0c7ZMUjrn23oSo2gFq4E9/RNjf3yMjr5Q4TBzrvw11/e1eiPe+Pfdt7VTnhNkVjY5zQZx1BJpXlz",
+	"dPKzLg/6mvIAtc2fT169bNz8+HLSf3PUl2evft67aL5sXjU//PzueND99cdL0Xn9ssZeTxsOb0q3tTDz",
+	"8pI5i2YPx3dBGLXudAg51HivwzzY6xCUNC1PU9C5IRqflHuxGLa49vDFmYluaTNjS6sqvtarcuixna8A",
+	"Pfb5dKFPXdTx28TJXeq5HpnkuO+pnnPj+rn1/l64nSkavEjhpB0ponHCyM3lKWRvY61u/xw7aTdfnVw2",
+	"j67bN5enV76HuMGYBYQhj5rn2B9lnLrY4G4z5DlEbW1veTD9EgtC3bdqrltNaoVWN+r/jnc6u29qv/3S",
+	"T7o7Ee8Mj2vBL2+i0/fv9n59vz3p/HiTnL1qTs/++nn77R/dvfP3x+EDgcIzNa8KDnE96/DzAvG/Trvs",
+	"PuD+S9jGh8DwZkojYoixHTCOmfFZ0FLJot7amVboCVN7iwF6/fPvq9UsLF6WUq2tZ+I+63qoX2AuDhVy",
+	"zx+WT3u/YsjeGjkJsZokZiZ83uyDFSo0X4p5IRyNJt+QJBYRq9u+t1Cng0am6Z1BcZc1FNRCQzOYUOhi",
+	"gMDSSpX8xEaJuvBhgvVTuiIaD7mn66Qo+ZPBj89tdrtSI1u1wnvKj5Wb1eRZuvqxaLc/TRO7p4JaI5wa",
+	"Gxs6iDQDCjZlZeaEq+4TgdMGQhGBhtJkITi99hJ7GWGWFlu6NH74eK3w5oT6cO+gPTj2ddazNZMvSwHS",
+	"WBH/m/fX0B4yH56tLNrZB7Xam5200/5XzxRXMK8X8CHJtSOBzHiZrxLzdK38DKnMb+qn9Pcmj0UExWvu",
+	"lQJSUM8C2JvOdc6ZEYlIRtBuwRgU9w73JCPANmiYUGFDtJhBt33KoYU+FGndwhn44AwsY2PKny/BhKl4",
+	"JKIdFkVu+U0HRZlkBECBKMt9A1vwZ2se/BeN+iIOk8Hwh6vXjW1spwGGvvzhAP+FX/xBvY0/jFgciuCH",
+	"3ZpuvgHr+uHNy6v3v+6+umi+vvhp9+KXi/y/Cx25cyrT24IzphhXh0q2uzNbjTERWMIKCpNQPuvAqBTa",
+	"gekWrT/rogug15ElgkLyNvrJOvqnBnuHvKhNJAL8UzBCpuqmfrWesiso1hKpJ4AJpFkUhsltyBYPGA2i",
+	"kDNIQmMSAQ6k7F81r65Ozt+2zxq/tBs/Nn2P+I3G6Y79N3Y54VqHMCN6Le6fHTfaF823r07e/ohcUz2J",
+	"DCiESLj6t2KjGYUkHzl8UautXX/DWG7r7WK2sb+pslX2L5vHl82r10VbObM77uZlpcLO/oud2gPWMkfL",
+	"bXAiRvTPsdV1U04HP2zp930v9arU0cti1otebYmtRltKRChFkI2g/zcQ+aHBFkLWDMESSOokoVeMQ0i5",
+	"s3tsa74YZ1ZYq+H9NSm/hnKtys6F4tBUEr/hIoLr5CWjMYsJNomDwXSDuEO1eFP3QqbKgC/DIF8hhU3f",
+	"DDo/dsPz8M3JzV8n22/DE3nCL/e7RycHJ7ejX94dvXlRZdM3o+7umXoo/u39O3kSTsLu7rvw5A8Rnl2p",
+	"F96OflMv/PH2w1lY2w1qxy9/vsn/v2Z4evQmYq8b4fkfzd3z65ud8+tf/zp71ZAnw2gQHJ0cnF13999e",
+	"/7r/9vrnydnrWnWnc/Zi/PzNnnj7/OfJAd8e7v/18/TP7ZvnvXcvOq93P1zXbt88617u0NMFLRvyZe5w",
+	"25abssbYcUbxXNaWp+7Cm1vEUrED8IOKxs60fFyt529REdSChgjOVNfvjfv5usbOlO28bxvZgsppksVk",
+	"ADnOvBfGQ22jmKKlVtfR3HeIcetE5Lv2zu8Ln7UUttfmtI9DEZlMsYySPNOoczXiuTLdTHOI8A7lHNPl",
+	"wogRCr27BgLKnU4GNAGLnUVSaZTQENpPE5h9V3fQBxBKiOGywDxOu2lrBusE040Z8NulTFJ0xua3T84S",
+	"kBps847GwF3VqHaRDfOS/eWl+Y795cb54EevhPUawN358NrRi1wtaV1YG4g3OIcujeMQeheRDsoTpGFt",
+	"JBrR+ATe0u3VReK8Ch1fXhWO96wzEOL2FYvCO7Upa7pkkkTZuzKDDp/fFyrAr1hmuyIvvWM8uUfS7woT",
+	"AktaL2KtL8CL1m29EvhIe0D015xu3RoruSGh1mMxHge+l4JyZqnt9bWy5RCsYjwVzueyCcdhQvoiUVcI",
+	"Pz0n75hOI0GXOoc1BdkWn6C7BquSxErdo3NEahtJr9J5Vr9res9O8J9zm77qv2+GganHphkL5sTb0xvK",
+	"ftu6CEwRbKl4FO/mPVTq2b2d1excZ362RLBtJ21uW7rJzu1ID2yFe34ars279eU1jqBVcG155rIsQ9v5",
+	"xAprsKLaCMwRgxLrJYfRQGttpdsUlrczpOvkuNxbcVyx03QoaSe670vz+p9iV26C9WcYh4cJzPkQIIkh",
+	"75scYU9Xr37ffPn6/Pynq/ark6vGy9Nmu3F83bxUxK5eGMcalG1UEYgz4F6qSRWWRsTvFue+rtk0OHdp",
+	"84hIPY02FF2Y2zcyBdbEY25WBok1eI1Ih/Upt5zRNOmBGutSVu+dH8NG7f1erbtDX3S2g1221zugzzrP",
+	"uy+CWuHro5jdhWIsTX+WOV1jX41j9AfEIgF72tNqpdWQzEDWDRpJAbk1a6xFtyZegVGpJ+25pqe/NOMl",
+	"d+eO8Ol1HXbOjV1FNpnHlzhEdQ7w/PacVwnlAY0DogeWG2QykKyLogBhgznmj38/6/3084v4+Y8//fpn",
+	"fD354+bi1fOT04vfTsTOKT2lV5PlvfXMEuwKVtjce3B5WxNg3bvq7vFCJp9+YYUVXNCkO1h7CU/GiByM",
+	"0n4Go5RbszLVwj/HTP85iccsvVwz4J8V8GC5bbknzOLzr305TEqJqU2tBckiqNSSPjkuW1pEYHeFMT/Q",
+	"3aF8ysX51bWEvj9GJ7QlDXRhDDPJ6jCo1EkBa/D/Vl/3iGK2MqHDkdfiAU3oR98jiAazyPxU7fS99F/2",
+	"RV3Y0PxuYb0GxC+rGvLc4oBUnwzC7iAt3gRNR6rkrUgI5boEnQ0Vh5I0Lk7qaD3j0WPPTxYzIgWEkFu8",
+	"zzjDBigYXJdkQO+w4BGkR6MvOgjVZg5DTnWzkSEdjdQxQegQ681WsU74Eqoz1WlP8WEvfX3M1xrgxjzu",
+	"lYY9WsWwRxsqliwZ4ey4ga0eGkGQf1+3IFh1hEv9uG0mUF1lAhoaZD5vXl3t2xa45H55IuKg2oUW7qu8",
+	"rx4/0k8ruYOula4R2Qvf1xgPI9/T1xkPVn25yQPruqtqL9jiF28ki60bC15bbbbqvXSq8GIArdJWefGV",
+	"flK/mPfPLn0fHGrvsp7K6pivvOAb3skseQz++pXe1E+mpah1Yi7yzY9eSXB23oNS2iuICncXP3orv5Jd",
+	"/xovptNf+RVNHOt8xOzuGu8YiljxldxdWe8tvCQrvpO/1Su+lmOF675lmNAak7R8b7131vxSTsqs+ZYV",
+	"LVDLvXjIQrS5bghBE2Vu6uIHtsNGtpVGzgezQqykcB6Qd/QRs3tBo5hrNVv8GinfXB+tUSc0H7bMy/vf",
+	"V06PM1P0SnNDNfMXOdPLxTY+yy9XkCAMSJjUIVpWx7B0GGBM2kNM58yvqP3on21/e+evRMRETmWCCYwz",
+	"u9SZzk4FBEZdHzrpTEEVswBSEzJyqaVa7IdIm8oUwO9wdPMQQLUyhzvfR7tag5XiPFLtEZ3TX0b7TUNQ",
+	"hHV5KdTdsWlgnVASUei2dudg8CQdOiFOSvrAOAHu4imVlZKYdVl4B9k9nIgY7hVAIeM4vGOSiDEMhn8p",
+	"c6HL5nbHSXjH6ibDwzNJQHBfKytuFwQaw8UxLt0HELJHVxq2KBKugVF6hz1N6StcF8u4ilJzc/wIC37B",
+	"nBVnMtr3o/AmM4/PyZ2sOfGU/Cmz0C+cQy1mI/fhH9+ZwJfEBHK6XBELcBGC2CNTPQo+CCOWHnT/s1P4",
+	"DLd/xhPwFJe/YJVf+NXvzZlODuFd3Jkq5Muw4VBzoZyIZFT5rix8PXzC2FQrcQrtnDokPo2iOsHu6RCi",
+	"olynSem8MIin6zfLJj87VnzGT6+nbMPTCAJ9OL/RS/m8HMf4756U57gr/cK5Do0Kwp1NlzwcwiruDPCd",
+	"cX1nXPYOZNxHRcVzdFHOVLHRLXf1rB/EatyPfwY2kw0vPAWHmVngF85deGEJpZNE2hbKhSVMdFHauSVd",
+	"5/OT78zgC2QGC3QYlx2YtucWtfuILOHz6R75wOETsoWvSO34fsu/rVvuhrVWTC8gOhReJz7WS4dK/fgj",
+	"KWtHvJhwFjuAjQqmrysbRhd7SBNoopDfVh7MLJyVfCZukcEJPBW7yC/zC+cXSCGz09HkYojChc3inzRc",
+	"OylEzX7nI18SH7my4NB1kpoMgHcOcvdmVZguKbtJGhahfXl+DW1E2ufvmpenjQu1L7V1GjguQLxyNlmG",
+	"eq0uxaYuB6TmAA4Lwk6mokraZDHrG0Iy93HOVcBqs4AFD3QQZef3GZhuHlv1FDy3YJGzLJdG80pr6NoF",
+	"JGJ3LKoTSqNtxfQojXaK3TpfBfd+LSZ1J91Q632eDX96JBHJyLPFI6vVYmVyYYg8H1PFEik4pe/x89lw",
+	"oa0OtYgOw4CUKc9U49iQRIZBsY/uSxY6Do6r0MmOjBCAk3XiTwZT0FMj0RfjxEO1Q/3PWDKPdCjXd0jd",
+	"CKvMkeaHURhPoTaDVGcyCHn/MXgmTPszckyEkz4hv0wX+PX60XO1wQy5w94Ve9S/M54FjCebTUujCHeS",
+	"lG3M6xPyIK80GUyLiFCZrzNHPC9t4l6c63pO1X2TMAGFo2aSJaDArsSqONaAxgyQSr7GoVWIirHVOcBz",
+	"FimeB1LncN2zgPY8Rr0AM1+QRFCYF5AH+s+i970ZgKS3EijJbr6DZi4EmYIIwKVnLn2ZZVgCLPVh2nM6",
+	"k88gB9wTfwopkFvcFy4D5mUIX5sipf/z3/+vJPjUd4XT+COK7XZb8LNDOYnHHCZhWH9dZ99GYS9hQXW9",
+	"gpNfpBrqJm8sQq1PqCSaYzp+U0g7G4gJKfu2X6oHff7BuFH/jYVzPeKH/C5MoHkDZNqp6UoSDkciTnyr",
+	"oBohIh/Omz6fWZ8RYU/FnRYb9F+PFW7oxjW+rSGDNOOqB06HXGt9e7ZSAT6v/gPoqlCQfjfa/x18um4+",
+	"1sLZKcamlcNs8IdgzU0grUqdsJhKhjs7FWN1giMsEvNgRqWn+bkYldGMn4pRucv7whnV9yv8pV3hbJLo",
+	"kgAvmIlptUO3DuKDL2lmIp/rqubs4Ke6sbNr/X5vv9/bte6tTZ+e76RAGypXbL1D+YOvqvn257ql1vX0",
+	"VPczs8DvV/P71Vzvapo6EYtml0KksHOWrwt1wx6WfRBEyqjPSiSw993mNR7xMwV4/Yrpc6NO8Y5GY6w4",
+	"97D7jgv6bNdd7+eT3XZneV96JhnQypy0CuzABq1pNHVlOgfO2ey0/N93TvIFcBIEFo3jMJleqZto2lQO",
+	"Q94YJ1CzDeszH5tZvHl/XfLm+aVJ4+JkQ0KbA7jYjJQT2jdOw4pHugPWvU0rZqn70lF2uOA6lUwXiK4T",
+	"FiYDllrsZMRiCYE78DZmundAN1jTwQE6+/iHmWCJIgXAH4mIpR7MBe29eLYZVChNuy/oZUHJkHYHIWcb",
+	"0q0PrYlUTDjx9WVLG7hKn/RjypO0jrDsipGdDSmjF9WU5UJvI9ncxJdmhyObmziAXY281e1vFAFTaJEs",
+	"xnGXqUljvXMopgkjEfYhlAkUEyMC9jktJ5bQWyZn11glEAGEz1WHgUdawJVCaY+oVVLkiudeqmu6Sel1",
+	"kCQjqJ0Bv69BXQ13kzOn7BGs+blGk4qVphjyUG1yA4jsurg4+OXxEXm2/2Kb/Oufu4pP4SsZwqwT//yi",
+	"/erosn3y9uT6pHHabhwdNa+u2tfnPzXfQuvqsDtIi7mJmPSBBQHtjkbQqzxiibROVTSATZttTSy6JNzs",
+	"xVhhrR9htT0xuz4YTZ0ukUMaRR6RI9bdxA435l5JFt+FXVYnA0ajZODpeca6sik22cLgcIu/eX+t7two",
+	"Fgn26xxhKwrsoEnes86V6N6yRLFsloS8X23xFofeaIHojofqpHWTtK7gSUy7SZVgTD9W7Fx39mcyy0kI",
+	"7dOQS8VWW1x9yvwVe3tjwxYeQDF/xbfMt1gAtfOqBLEXUCWchLLFlUYUhV1Y45ZuPP+ff0ihLrEiihd7",
+	"+88qOHdBkniq4aJm1bEYqzmqsevYetB2sbYBlwT65GQovcW7YoRj+XC4Pt4Hdaex/LcHDWck+Y//MHeB",
+	"/cd/wOaOqEzUQrG6XxR2mW5qjllVpbOTa10KNi3oKEaMI/+oiri/pV+SW+rZj6b7PVJJySvdsRgxF6Xt",
+	"aq1ag5JjI8bpKCzVS7vVWnUXu14PQLxsqf+vj2BWy3eg9fqPLHkNpOR0X4dXdmo17MjNE9PuzDmFP3S0",
+	"FJXJZaqm/gLQfhFCBGhakcN4VFUr2cdvFw1p57h1whMWcxo1oZq8K1dL9X/87pXkeDik8bRUL+HnURKq",
+	"60j70NEBr1Dpd/XqVnXComgTWt1u/TG5lVWzwn4RBBgpFLq5y4GSZhoKjBBI6AxuG+MLHk3reIl0WWV4",
+	"ihKfsw+Jr/7ljNRhPRHjHQn7XHe7jVmidA31qNsKCgrVm36FbGpSLZTsxc40QZU0SMzuxC2+rLa4r64c",
+	"EDIUqtRNA6kRyI5aAKddJdqNFUvdurM7YAhytjwCujkdqT9sHik+ISJ/QxJ/SD9s0j5TkvbN+5+ubPep",
+	"CnYLH4hxFJAeS7oDtVxgGhoYpBeFBhPlZKx7EPu3YeBXSRNaBQpIjVeMRl1pmYTq/9fnABwQGitVyRVj",
+	"KEhhUFkdgtY8cwvUFJ/yDsD4c27Am6vzt4odk5/YlFyxBNnas/3tZ+Rf/9wHVVfXK1Vfyex0QcsVpD+P",
+	"6P3/wSfZ/VeqIJ42WI6pJovdLdPlpEVn80Pu1or6L35cdAkhOwxvBpCx1t1c6Yn1UzUVwxGW1cQrzp3F",
+	"5wrurKDjZLBJXZ1kE8XU3Et8bYwXS8hKrcmOOmI8DDZBB+iPkWB8DGhCF1SyU61ZDbJ8dnRh/0GHgvfV",
+	"tRxW0GKLhLiFF9XRPt/b3tvQmbQpgdrg6BwShU9m1K4rXOETku35iPGTV0fuBsyjYuOi+CbI1ZwSyZCU",
+	"0XxsO6SUMm1QvIA2C6hoLlXihpMjwTnrJuRVKBFAv5EyXJQmPna/VOy1cXHSvrk8RT0G/gDNX3XrDeeG",
+	"Vayh5Ssh1x7HoW+NdFQ+zBLNbIs6fEYgQ0LTVk/d52KCLSCeL4NWA7OtdlO/Caq11EI2DYN1urJOQOIr",
+	"/RU4MI3ZPM4K1uUWHQdhskQHQlcQmC4216g8Y7c20Y1kW8OqgUkS0zBqlcChOVF2A5g6ykYTEau3eFLs",
+	"oYEHtG+OlH1wIPh1dJPm/HEWPVXw+yJPnVL+1QPqOXTWwUhc8OlQjKWy753WWhsyrTXJA6f1MSpvar+B",
+	"LZLjMEpYLFu8DJOFMWH2nq5Crj4X8i7zK6Qrhp2Qs0Myon0mSWdK/O44liL2QUr92LwmW9qc24I2ZmEy",
+	"9UkgmKy3OIW3tJ84ZiNGYfPxsHBW2rFnz8z0Z4tCCf0z+4Ip1VWPoayzWNkzpMFb3IkX4yhinEThHRg8",
+	"2Jzdb9y8OrluXzavm2+vT87f+qT8okYCOpWVQ8KF4/tA368kItYYEqlsRhwYracsV2mgo0wRprJvYjpk",
+	"CVzZf8wwUh5N0y5DmnhQc7WQ3jABpRZKsncY4xbHAscAileoxvpzjI3PtPmme8UXXOK9nTUb+n30CucN",
+	"/lE910TtTRh46uD1WtQ8NPkDeT9zKPq22/6f//4/+occ3c5bEDori9mS/kK2pcD2zvOlndQKF2YoRlfQ",
+	"Vy/Nm5Tp4rQS7wcOgy0XFn/ZUjxNwLMI3WtwLuFw7lywY07xBmHDy53N2vY1dLtco+HlvMLJKWHjwo7g",
+	"6pdWffw0HIZJ6ePvTyhr4Qpe0D4rkrAN5D+ogvBEZjk8mPh7q5j4L2lgOnbAK9vLX7nhRmHD8ux7td3l",
+	"LwFTuTQi+lEcEBmX/j9+/zhjCzky0JHCCMN0hTCgfCFsJWSBFEYQK7qENVcDcxzji6S8V3uR9tMeUEnC",
+	"xFO6CeVTErEEPJxUskqVvNeObAMzrrc4KH6+SebQ9ejAAVyG7ptccIbKKMR/JEvQo5cMYjHuD4xDzQyw",
+	"1RNxXyR+RYnXXNyT6Hb/pAy54mTMoX91YuMcd2LcHTAJq3M6goJGiy7CNEYKMgagTCGOiqszS9Pl9erq",
+	"KWd15b1arYLSERwLdyE2jGpxGAq9qmqRm7YORhTyW1KmaWEMrG8BP4PVNxHxLc7ZP3n77uS6Cf25K2pe",
+	"f47ZmAUtrgMzqVCFLPKYcqnkuuCHZCyVRAa3aYJbYr8HzsZYWBc2bkq1xS8tm5OoGhk4tY8LsQB0Ew5R",
+	"U9QnX6DAQb2JkPdbHOixVarMFc5IkTdS26VwfV+KYPp4rCf7FcshsmE53T8nxwC3H3cWsMo5JgZnE7gW",
+	"XwG726u9WP6WsquiEIPre9srfOYC2ypeC3FK4z7D9/ZXWZMcj0YiTlhwxoKQmkZK92HK6q0VpnqFLugb",
+	"Tu9oGNFOxNbi50iMhMJ5eynsXjHD5cx96+8w+Kg7RbKiJsqI/5WZAKu61q+ap83rprUDtPpPZvLUJNSC",
+	"CGMiIdwjSTcSknktDqFOaNZk3FaMp+b+sEJs9AbSnvNpsMpGODRNPkHMJwPW4r4LivZRt0Kty3WLeUQm",
+	"dKoMCmTwTr10eL43lsqU3Ku9qNS1D7vF1bcgpIxRsbJ/cXNNZvZySz1ig323jI2suxF7uwIgvUpeMZnE",
+	"Y2jnrGyyD5vQQ0s3hQzSP/qVOqE6HE44Y2odiuuKHug1Sh5RTvzLZuPm+nXqASiD+GvxrZipS8p4ojgN",
+	"8+ezTjxozTpzxs0Svc+yo5NXRYrf3hIABMYFvlBW5ZzTJdIFvr+3/P234mrcHSCbvgefe2I9EM9b841Z",
+	"RuGVXJJUlkS6EWp2c73aoI2ZaxzGcGXgviXMs75Lj4DNrvmEJGV12Wc4QsXTbqwW15WFnQ7MiqVADRv1",
+	"mE7URSeI7pphm7NoQpNV0sDMJEP8EtAPSoEz2+TXCyAoWfTJIhyJxo2YdSldMwcgKYSK4MjzoCIZfWj+",
+	"/f2RJU9xeWufTmn5ahSWte/+E1/lc8609KcpPodIhmJ7WKAFQHgem3TmTDrA9knjA0pb+EM8tEoaoFrO",
+	"WniUI7DIxWCFSQUgFGNub4xjWUH0y4yOmIycXaZNJQvQ4qSvbZCWHhHpEKwthIBlfsbotbGJJNH1/nTh",
+	"YBGlbXpkIkYtruylkPerZNY+hKCDtYB6EVVPZcw+iFnTrtaUwI1MEHbX4mWakKGQCdk+ID+FLwmktgxH",
+	"tJtA9PWQ+IpJStAaGAdgh/aVEsBPKt3HDLFfI+jAAT/Wdosnghzskc40YbJSJbOmlwa4AgQ4RP2nCM2Z",
+	"4awtjuDe+dwGYa2PxHCeyExL57iWmfaJOR5Qg0HUfovM79s18Nax0rDgJGpbadDGy7YNU4wFHMMOZ1nR",
+	"htvqUL7IjjsNe5p76RlAzSkN1VHf5CIxgB80l2z4wjASnbfiH+plGPhpi1MotxBKErEemIcYMgOtTpet",
+	"ImHq/q4gkg/9dlBEMeQag0OlRiEdIp+3GqKp6YBFe5T5psvkABzSUU7r6uMIrKRkQqcEKqp0b9VWa7Qr",
+	"V+bGXM6mlvkNaFKegw6GvKzvitXat1ZdmvTOqhtWqEoVOsdfUp7eNw2c8+F/fFMzNFuPpILYHh8Lvfik",
+	"fMtG6FCHT0mde9PiutansKNXquSEp0qV47/N+WO0DwVmVOCbaXFwzqAlslerbXva0DIIKeAOvZjJgfmp",
+	"zxKyV9uumCcLvToe+snxCWuWmVoNXRHAnUzIlCVE2UVsqBSYmJE7EQaHbhzVdyoH+dr7nqn/5JOyPxlM",
+	"6+qw/AoMkoaZ1bLCpEreQ7zZcJSIysSgiDW/QA+QRBgA7JbgXaaXmJpuiOrEHJLyXm2X+OOY15XVXNdI",
+	"4brWhzdT1tniMzvgA9z4B/1sWz9bqWcx+Er5hqo2rqKpSZPROAoVbSjOZslsOJYJ6TCTftEbJ+OYYajh",
+	"MLUTupSrzVdDK2tBskjxTnB+VVuu/4M81E3V4nk/1Vwu/PLRePDjK5cvKf+SFUrPFBAr++B18YmvKSpN",
+	"dfHhenx3uYH7Peq9xPqJ36Li+VLd83v5+Aq1TKxfOj8k3FRSZb7QoQlwUm8G6l3XzFX72mYlTYsjLwd6",
+	"MNImE1MAxrZdsUQ+TxqlMQbwlwSigCMXyyRHbR1ShLynmmsZlWD0+KvRlVio5KOhOWGF4VAoDqv9fXM5",
+	"4ins/CfyzzfnniAA/LE+5XeFcu3b2LQZSc7ezruexTdw2KOL7LxjcDijeTYQJBIyMVcrjQOJ2LMaTZqN",
+	"NgBPBGZs6rTYDt4livlUmI81rOuWOzKHHbg+v74gxlFvLElYLFynFJFovfWJEHAFWtw3v/3g+PxYITMJ",
+	"E1J23JO6+Q9C1WIaShYggBAHDpPKYUq94EW0Jqf1uFtIQ1kp4HOAIzClIdidsYhaHK49sgSsOBUaFyPw",
+	"FaW449x1swmtsE/oVH0846pr8YL2iTg9WOkEYCT3UMVafOWQ4VzGc6lmc3bceBjbmcHFYdehHAm5lDEP",
+	"DmeeySDiAtaj4yix3R4sQk7/O18s+Untc+zmKGHjijS193Cmbn/Eb1sPe2KmCvucmumZqNyjKD2xiIDT",
+	"jsYFGs8Vy/rVACKgQdYAbNLZ8Ovd3xa/Z8ifzEb8ScOyoAFNWnwCyW8Ro3cMwfPWUZQNfRZgIdzin6Bc",
+	"beooJYIrW1xxQ/0xDLoSzaj17nD2IbEtZTH2U7a5+vA96uQBCs4qh+hMbPHY0aPyvkn1elt70edzsiuW",
+	"XKqj/BKNSjWxL9uqtNKSswmc13fzkcmtUyoT+Oy3akD+CCUpoFPWnbhlDio2xrt0T/5qSgUvyfExZekZ",
+	"D0Yi5IlHRBS4CTuad2ksyGzl+vkxzNNQJu/NLJ7wfulvNPUK1Gfn3TSzSln99kDn+ZOUazjTL3W1BEn8",
+	"cRz5SpfuMMRsO95hbadG6tEA0jukhy0LAhaFaEdggm/5KqE8oHHQ4oYCKimDMzPckLa/FsL5MCkG6i9A",
+	"xy1stgUuZ8kw9UXHtm4uT8H92uIdRnwos+BD1rjJQzbQg7Jve4Y1Tk/P37cvLk/eNa6bPqFRpL4AL/sa",
+	"bB3eUUR2ygq4kgdCQzOwByLabjqSZtq1dzGbE9py5S+HR1qlt4JcXV0et0oVqH7BE1fW6pIA7q5gNRnt",
+	"oeci0ccgbMmJubhsvdVPBM3OXbPPBM3OzcIUZ19y3z0TnLAd5sq5jm6Vr8Hf8g2KP8N5CJ1hYAs9NuaS",
+	"rQWwtlfM5m4i3wqZPLSB9CHU6JDutVuE6E0v3XpKr35vZZehLhT9bbkFzeZ9QjjuClS2AH2bZShKMUp5",
+	"SnUucPRJaOTJFKhlzPQ7Cd4fRroS9a2CHQ0lgHB4XWtsZaudgEvALR1W8YiPGhzUJOW0E2EgH3x3fosH",
+	"oVS/Yf6gDw5igo9JW73Hw56smFILXgr9FqTq90RMejSMQt6vt3iqcr06uWq8PG22G8fXzUv00RiGS2gU",
+	"MxpMda4c6QvjwVX2783l6RJs5GPdqSdXlC7gND+xz2HNK/3NgiSd2/1Nwx7vrzttpTrQwmpKjtGWvpFN",
+	"/q4TRET80IMwja+b2iUDIbUntE/vGBmPiOAt7lhml83ry1/bx+eXPiTYZVQ1w2Yqxkj0q9XqFkC4A9MZ",
+	"SYeKLqCchui1uB+FwzDRdUvBJwpJ66EkPlpcP/hplTWBmSPhAs+m48pIOdhDWI/3d3EpArV9K9dFyM5o",
+	"egUvzyuRkB6abTAYKvszEhNjBTH0Fdv9mltSAvcwM8+1C2MUjQunVhx32q9BjQo9ZK225AOfQF0y277I",
+	"35Ru+nel6X4crsGLOc+9GNzW38ZR1Ya4EzCR+WCbn5VmgpajdXBpZShmSRxqbQsUFlstASCivp7BZogw",
+	"StIRwZSU03LZLQ5Rf0zjsapQl3ISxGKkftPNlkLF+PATdlBbIx3HlmGf02Qcsyq5FoTyFrfMM9GqotXV",
+	"HLQ4ImRRzwMdToeY5kepeZAj/cfggCMK9Uk1B3DOZ2FlrfXYzSw32HkqblDECYCOvlvu9+QAVwwqGmdv",
+	"4BrXPxYgF+fecky5M47onFuwSm4QWT6K2V0oxrJtIOaO9nJ+3bg+OX/bPn/XvDxtXOhawlxMKi2edY93",
+	"aQwSOJmI9Npibr0zi420mpqIAtRPPCJHtMs2JVPXKYGi7y1uWYIdzK8Ti/uwtfkdw0q7P1O/M4c6sgLL",
+	"oZBgHEMlEJ1vuCGJuGNxREfAl6SZEzPJwfP5Bey67Rqunv3C3R96kgsqfhg3z/d7fK9AZ3hXZKlo4SYN",
+	"iRRd60B01amb/9xy//tvKiVLPuqfILN0CxK+pvOvvDpQTAp36uuoNzviA+AhZsvuQKlnkog+gzxcG8vS",
+	"2Kq6EtYaZocVh3RSgBL8us0B1ozXHwZcopukn2m5oUe1hZtaXDdwgE9igCyUZK9Ws5wChw0RVStHINwN",
+	"grYsYrCUMmA8XS80nmqonZqljpNwkUL24FWYoQfpXZkqIYo5FMD8AGCnLLx5NaK0KVewzYkQiiFNYsH7",
+	"6YCw1l3UdkbK5Gtxrckc2orSakdzWdIA5Emyjerxc2rn4AVbfxpr/Lf4jS3BbaYUSpxotmW4TuuggRJO",
+	"DjQTqvIjhA6P3YCfbW3FebksQLubaTZ3cTERKNk9hSZ0TxToc76wVpBvXh2SdBvNyr48Fvpe0duFJrfz",
+	"+Oy48dkDb3s7K8BjroU4o3yq90h+/lJKSq93e5LMeKyw5yT6eLIdKQ0bweucht9coaDGTCEwShHaRKcB",
+	"4lbV6SEIxhUESw09qKnIAhKFmr9l2YhT0KTsAyjwsnHdbJ+enJ1c+2TEYtMHJpN1rJhKZxz0WQKcVrPW",
+	"OSzRU0sV3O4JGYZ8nDAY3BR+m2EFaJO9c2oylJ7Q0Gl0u2w0J9beyFaGYKY+n+CwFRM6JeVM1b8ZlmBs",
+	"4MoTI3PyN/sTXrK8rrTomlwZaV2wr3kDCKtIFt8K4NTqPmBDjL8WunhHsejqYxmPUNiqC8/7VXKSQAEy",
+	"UC4SMe4OMg2nCguEn4Z3jDMpP1/zEbMepWbJ6sI2Imay6p0Om9dIBLrHzGcjVwmNE+jxo7OQSCPVL/TZ",
+	"gS2b0276LElVv73attbwqi3eSCt/YuKTrXRSq9nqTvXUBQXNadDrg114Ekkipn5TtiBPoikZSxbYvH8P",
+	"Kipt+wB5MkYh5VNTaAl8wswiuzZDTqhikhXTKyjT0WvbP8QKK/luYfNrOukizaBcd2kUtbhmkMMe1dzb",
+	"95zmPWKcoNMLq2Srp3RWh6+TvbE0As5fA6bjsD9IHI2251ZUdftFqbnq5E4ohbNX223xpUnHBMswmN04",
+	"tAesds+U1MFzlYRGEzqVUJcfCjDowg6mnPcdo5HTeMzVqouUwVMgyKdRA2HszwSZxi5hc66127cNsthp",
+	"FH6J3jWkkpfY7fa7FrmGFpnN6ftgEh6cc+/NWtTIWjNZrffSHJel4AIJ0ijCOjPz8mmh5hXRJa/m5+VW",
+	"i660+vyq1pXDgt200XsQ9VOrNE3QaCDwAFOeORzY/SFL4tB6exz+PldzeTtbsRAEr5ZsZoOwwVUEAiIR",
+	"QglNrbXrHqQy6ylocTWAT8oh6rC6x4pOGkQvEDV5kUripOXMoBVHIogS/CiMZ4UaZHsG48I6OaehTM6O",
+	"GzrN7aH6k+0huzylbraxbDEH1keSzRVQGr4V86BP2G5mU10IqfLlUud1mkOVUVHcQOOwRw2VpnS5FID6",
+	"FjPM8sUrl2pKqTsJ+QpmqDm54i1eziep1YlkjMxJVPPQDM04JqltXOd3RcB06AI0E03aHaYYmMkDFtD7",
+	"N1cseEMS3+Qit2EYScoQ+MAS6cj6AJhWrN+NeaB9m6AC98I7pksEZA1h/FxWwfqf//v/IXu1GlYCGIo7",
+	"U4MPoB25zYSCN9LERpzcaaxrKiYsLq6ukPruEqEZi6mooE810+sMAzpWSIS8G40DFnimnI/dZY5IGCM6",
+	"QKpZzjWiYVzoAkQsq+UQa8dV8LUnRMCdHTfQifgY/sOUxX6ZZYzPjhvn8aV710Jx32hMyoa/eGXxSN2b",
+	"T8GZdSI7nZt4nGXL5mJvwsWer8bNYcto2GqmELN8PPjQRmUlA0NTcZQiz1yfcfUDu9TTwe16QpMp+6EF",
+	"Ucws56t+5svx1NRjovtQbiO79LkklIhkNJ9wLlkyjrnG/SjZZYWMEwXCLp8HO7vP6+TqdWNz2yMHJAj7",
+	"YSI9slsjyj5gI6kE8PZBbbMTJi2OymvFJqf4Ihmpjatvbfnk5vLEiIdMoRFCRyNS1o3gIH0cMZT+2XGj",
+	"fXJ1dQO4a/SD6Ni/UsHzVA3oTHQxhQlhvBtPRwkLqsT11+ul6WYpag9BkOlubmoejnBXm4gADC3mK6Yf",
+	"7fa+Fupq+YAnt527nc3Ej7U4ao7yUDu5oDgINPS0ddqy70GFNsdvNqCp10zpC+bBFs8c117thS5tpAyF",
+	"DuuridbSzzmqSHlv50XqaFOb+1YkuslaVivKBjhC6c6zvFfb9VaKAnotzlEApoewITOe4SItoammHqlF",
+	"lp4wH0+Nj19Su7SI7xh9Nl3aTFbe0zMjiGouE9crCEEU1E3o+7+u5GxamvokkYSExgnScQSuCJdNLWSB",
+	"7u2dzw51C2lZxCG0aWE5hW4QmWNfKHI1qmEgoHI245gk65Y3yjEtUnaYFjiQb9kUW2QPmElWHh6CO1vX",
+	"b9RCu8WV1E4rmVllH2x1Km8hMbcrhsw4kuu6Tbz01TVUBKsoWino6SBaiW9xdEcNWJR2/JaIyEAEqOMm",
+	"UiwlyaYBj0f9mAamwaP6u5mEHllixRG1p6l55WBP4S+Yo5wWGPGwpXZq16DHCn1QLX6sLC60qebbXaSM",
+	"jnSw7XF68HvlEHMmwRLbeTEftKAI70s1WZTa9Jmc3bg2fY+CxT4XN2R6iI4mGrMCi3aGuDdSmlXyUAdI",
+	"vkRryjDj8xi49Y2VF/c3pu7F0r9bYDnMRkZ0zKiBWaRGVpyMeSS6twswuKAGgs561vilfdw4Ob25bF75",
+	"mifBZ5ExhZxQEoNf1dW09JxM/fH0jRafg7Ya9uimmpTSsKzKnSs0BxA9fmuWKjj2+kTeDfi2m5enJ0ft",
+	"m8tTvcTNYY/+F/z5B2zU2hci0A4wqD79rnl5cvwrdgqskivGA93/D+4yDiJdB9whkQJj74p9Zy45OJ1G",
+	"ID+mBS5mJSaQ9ztl6HU42kgp7T0r4tk3MBcsTPdETiL8xCM6ifD8HXLBzLD7crlvPWC3IOqGRwO3bObS",
+	"pyAtfU3AlR0mBO9TngssBqakBDufPRxn/KJuac/UztN3NO/xLaOFmSIIQu5X6oiGpS0+x/s9q6R6Odf3",
+	"Uoe3MbpTtC4asBp3rMSwaXcKaptFZHAx0dL50NUrSapWtviMXql72mhewkz3fjsoRfaBT2dHVLwFVEp1",
+	"zi2eUywXKo5kJb0xqx62uFYjdQ1gR4+skrlyoLxdqywRBsZhEEpNh3X3UfS8LxEE6LefEQJc82UQBims",
+	"ORVsvmktm+PPMgmjSG8mNOsw/D1MFmB7n5Tl3sMv/4lgHTkwkSJ/19D6IlXVU2R437VF119PQ8kykX6S",
+	"CKJO1PBouJZQ8c65LIW6o1DHsoVYjoWADDoabUgyoJGNkGq8GhrGmr2Dw2A0ViasYuBBGLNu0k6Enxbu",
+	"Vw+azmSx3+ITSF7vDmgUMSzxia5OA09GHBrO828D9f+4ZcnJB+ykzCEDAWlsY6EolYgJA3oEISgOzs1A",
+	"/XxgJlZoFHkCQM9s8YOajpfIQyfLwQOFUO29UQlRjwTeZVaNbhAL9xzSpDswGMUW1yDFWhooMbks/Jb0",
+	"IjGxXmDdunYrBNROAvm3Met99Cu6YRzUqp7JjlCKsFM+284K5mEMW5SqktgGeTDnfEtK8PXodpWKBnV6",
+	"CJCBeWTIKAffLQ6sZER5Fa+sIg3Glzl81Qam9rpO4sEUFowRi4CpQ3QL40MFgzkIRY1OlKHZni6Nog7t",
+	"3lrAYtHsc4DFiho+yE8DUm8KhNK5ouVrDad6Cql03jAf+CLRhuaCWEKkMQOz7v4SaQVRkXN9nMezcMJV",
+	"nBonePem1xSW+O9t01gkIWh5xphHBwbgCVPd3JFGYgF00Fox8wXAQsS9liT6FnZiMYEeECxmVTckh00x",
+	"FWuFuCC2nfGIzxWX9NN0k4ufjpqmdyeLPSOsoC+ukmtWjGkMtSsCK2iOoE8ag3M9bfKMJTOwoRY3mH8D",
+	"YU450JBOSaTG1RaDthJM1zv8VHaliUZBm32r5sSy6bCkDS//HLNvmq9OLptH1+2by9Mrn7APtJtEU+jf",
+	"hONuSFP9WtdZAE5MEjHajNgdiwind2EfcyrK/hXrbh6zpDvYfMVk4uvkHywCHojueMh4go2LwyHtMyU9",
+	"ezEdshZ3Ug6hXopb0ds0+bIxgMRluFpEqInShBEgp7nMt2FpaV23+YXe14L+AO8RpegcBnR1gJNMhMlW",
+	"Qr0J2jZAEy2/cmj2e+GhzKsc45zuwvoOi5EOOMbN5WlRtZtUHVTXwVHdICT/7GD3oOIR/2Xjqnmwd3N5",
+	"Wr563djZPyhnFL9KxT80PgNHB/V1uXinqWQ8b6XZC3fvxSq1/ciOMrdyTvZr7SFLBmJxBQ3Gx0PF3q52",
+	"9g8Ud9O4T2x+W1AzYxdTyZbxcIfi7icbV3bvZ770ZQgYjLVSq82ZQkvnI8ZPXpEjrBRs1dQFQiZlUObk",
+	"1pI+hifPFT627KrfuDgB//XcMXwnwduyaRBO6G21wkmRYkA60xY3jdHKWnpUPMK07HX0TRv8h3uaSq07",
+	"N6J88sp6222NC4/4oYRihnQcQE3DD6NUHFY80gsVnxXQS5Am2UY6BeLo/2Pv6pYbt7H0q6B8Y6mWrbY9",
+	"Tmci11xo3OoebxzbK7vTOzVMibAISYgpUENQVmumcrsPsC+R98ij7JNs4ZwDEKRIWe7YbsfJ3ExalkgC",
+	"BA7Oz3e+L1Tl8wiGg6BW7yyqFgGsbSwircCelm2MwWoMSJcSXtbXgAzWh8Fph3200YQLYkgl0VGi2alg",
+	"aUaQGwoQskUiNIvTYN2cmwh1fRRky0ngEf4x9NZHxKTSueAoLOlzBuF8xo6XgHHyS1QaWFRugFIhMWrz",
+	"Kxdp0qJo49qh9nmAyC8tYN5xFNgxlEO9vcYT8tiu9191QG7HyDbjn06FmuTTne5X+wfrhjNoaK2E++xq",
+	"Zj1DdD8gANxwhDTd+nDvmzf3vzcsKZ6wluiAwjqAloexUAg0gl4zwFDVLBzK8UMiOyPzIWIG0RuDNYTb",
+	"uiUSLVikRXYrsiF5DU1DhD83jfHgq88YYi4+IR+psSw0XsK34daDMQLMzXh/XK3MpgW9OSQa8r1wa8FX",
+	"cNl2gDgTzrwnQMks8L83DtLfYE0D3t87OHywk7g3nz/tIfy5LWMHWz3fe56LJbSkNJ+/hU9bKA6uRVdk",
+	"Jyonb3GOHpRit7qP/ePV+3ssbuVI1H32mqKRxuP4HZl4YKnkOYvOL4Zv+9+fHPfN2Rwh1GkXjwKuyL1N",
+	"l6rddblOERuPw9MQxO1p1qp5hF2Nf8MtOuIakxoxgqXi1Kb6cpGRoBsVrswapkMb26UsSKogqdKjdG7j",
+	"xUIKLjWPmaW3EDDFQq1KBAi18xN12OHeIQXjmJOi6M3lL71SNj5gQR3QYX0zaOmKURKjK3SXROyTKdQQ",
+	"OeDpjYwNhctjnhbxAXPhmHBYi2s2M2bB1rvaQakMZjs+MOb485uDP7Nffv6qs9+u7ZR/C5NgN+DaEdaQ",
+	"k0JaQvNL1Mposj7mbQzpKGkOBzwr9GYLG/SQ6bfy8BvScLRCnjVg6Z62E8dtArznzERxVSwzUCRjrwiu",
+	"bTlP9A1t/eWU+wggF+U0dN2SuWzUpPlotyC15dmsvWuzMg4MWpguQ9JyKrOYH8GzWmYE+Kndu2PrPtMA",
+	"WqRnc72qFlsCYuAsed8mLtAypuqkWTDMhAMmGJlZlxqTTBaY5/rAHBKvTTHITMyujWvrjXJkXpjKj7zt",
+	"bWXd5mmShMoRClCf8Rqk1Ip+sigdjxOpxBAnLWr7E4bc72xmQ7hQrd+s6iC6alPV8tYhjJCz6xC09oqT",
+	"p6hTQdXDx92mS6EtFrzo83F1DZJnV+auBbQ/VAXxgn/kwAS0rAQ9dEajaDBPki4o6h+huccrWvC+dIlD",
+	"tjQXx8bEJV8V5ZWt6SBgBXbYwD+BSFrvff8qCJVUaydOg8QPTHf1lHiMUgzeA+/32XisHq2OZw4urSmo",
+	"fK7p/n3VVO59XtS4qLRPNfmGZULnbU+ONT97WIqty564UPHQMg+U/iBVnqV6LkZ5+XNL9lP9qMI4SX+y",
+	"EfEGjCv47S50BlsnkjFSSNNZlI4Zevo2ZWjjK5IWcwk4lBZ7u1J8Jkeh8uU+QGjsfDxmRLgFscTfz3rf",
+	"nRwPB/33J5dXA6CrjYigqwV9yId7h+0O6xXRsH3OUDlNNXtgYi/E0DJ4wqxTyrnLVKpEFEBOL0BWHOhq",
+	"OwKPXo0lUXgY0xeqVoTXHOK3htdcy1EUsMrHZkKjNiXfo57/krvsr7AYIyt0bUZ7PBienJ1cnfROh73j",
+	"4/7l5fDq/Nv+WWQOS+ocN+eU+GTeOmADiDvTHAwe6eaGgUZ+SCQ1TZHHoWn+LJWEsfpeSxCq2kEDDW+R",
+	"VqErY8oCDh/7K48GJbKpQRLBDRWEYkHR4sd1uTcOW+PNMoYGRNIMB2J1AQcUAvDsJL497Q/f9v5+GYXK",
+	"UhJhMTDXVvzfnlvsO5HzmOec1GEsfAQyfFIzOVFpZiOir7/6Zp/98vNBuxOqUPVMuJ6nozRxrLBdl2TC",
+	"RY0XpYyouZx3lT91DjoHu5r95+X5GSaizMKSCniBhi6JtcikWVn2c5rNGT111A7gcelQ/w9zblqaUjNa",
+	"/Lq26r7mq6Cl+wrqguboNS6G+DQSmBXKU7uTMTWGhOXgxKTxCl0NW1w0+xcH1jLXNeMITGQJ3qHFM+G6",
+	"NXEZlBkRWug/bZ3nYNP8kKQ7OIYxPJLrgBcfeO/sCykErj9II7TD7d5i46Fbb1eF2T+08tzOlHlpDZvV",
+	"t38P9cC6efJUdD/L9dnKb8nfpQsV/x79FcztgynugSVGwM+6Rhwep3ZdlOyPe+VtDHb5BJuCVcy+O76w",
+	"5mGzE2Ot3CswCXrryt6BzY8VZDMbs4ho3yGX2JQ4tEnG0/P3J2eQY6RUIg7ERIHcBLV+ei/io2x4y5OF",
+	"gNrbPEtnc8vGN+OfhnwiIscMUypy2Jgqov8YShNMIgODSstQTRnbTmcH5gjYQk0WQoOGBR5ZQOkIIxj0",
+	"/+tD//IKOmrw6PbDaf/kRaUNnTLNV9pxOLmE5ZS76BvhgvlUaDt6ym1KexBYVEcrcj8xJwhBYmDqoaRw",
+	"I+eMa+QAQ5Giw71DBDdSLYVaeAKWiR/RGynQmbXZQrTljdnCOwpe9LvH5tQvP+TvJ6fnPd4DGa67Yq3C",
+	"mYPMHM+LaAKS9ONSl3dhlRrNy2tcks2BzBaJucstE3GeyQnVgyfiGOThQrUhERdszMKVscbLKmIqVFBj",
+	"V+JT3rXeni0NWd9REw+rhRbQq/GaJ2sTYaFqzoQ19LBYDyuCbp849e31X4ikCkYTKs6T/YKutDDeYMrR",
+	"rv+FQOkm5qq0EQOzlmMjM8+JBZ8pB092BBOXZmzGY+Ejld2iNFEAFIkb+FWzCjtDMbRC0gAb3NOsieys",
+	"EypYp3Y4EJaSFJ1ZD4RwYLxS5q6+owjmYeieoGPClfU8JKukIWEL3TMLGar6NCT79VnIuqQiPOJjHyab",
+	"rR9QzF7mYm4hfc/uJPCe0HPSv9BxcL+zoC7rBu9c3/M8QMek+TzoK8eph2vWN5oln9LutDIKCTrjClCz",
+	"1No4o5XaA24jGIXm0iztdrC2OQNm3bHiM7ARJkDPOIj0e39p8Yp5sANwPhyhlDTPpR6vmJYJkGi36xi/",
+	"zCQ97HZ6+CC97im3b7Z4qs38OdvrN6ruunkLY1rI20Nb7Nzb9KaCQbHtc95HZh9JNU7tp3Oh+Fx2aDH5",
+	"H634LKGPSNXGZ+Jd5629sF96CtZautm2tLV2AGXe2qcVnHiKY6Bs9Xe1G7i/fOxHuHzsP++SOIiK7HNk",
+	"4/QLSH1/K1bH7m8sIgBzmnW8fHVnInJjZfNFpkzIyzFpi3DiUIGEOR0ZIhOzVK2oIzuTE6nwvwcXJgKY",
+	"cj3Ff5sXH7jDjvDB4EcXPLlTruJE2OelsWJ2ABv3vF8Y530xfyUSOZHXiWDjhE/Iw8utRjYhn3iOQAJ3",
+	"Y+xjp1yC+f4EvbvRzZJnMdLCqrVm0K6loMRT0UQvoYr+Ee5Mlzfhjjm/wh1t/jNgIaB58L9mYx7u/BB5",
+	"PMIlzgKX9HfnJpygH76HEbUD5Lfet3etud0P1AqzlFqwVqSXN5HlXS/PUcD0So1EbGfWXHtqvw0zkC5U",
+	"jGI+moqD7Q7rExE69ssUy6TQTLCCGEcQtTT2sEbjJF0OZRxZ/3jPMgAiO4qT42oSfjArZE35gd1X+KHO",
+	"yyYL9Zg6Df4tnmMDpZ19qVGp4cgp/tmA8nm2938ePsCef+fj8e+93fKSQnXKddA6qD2DNifBy4fT6xRW",
+	"l96GobWwDK7Bn34dGXNkLgxI98bTqvXvuT3dfmpHoWrVHHY0hed4YRODFG2W11yLN4eLLHklgFklbneN",
+	"xSj606lrBmBjKl3TNsGUmEssl018Oh7bEMtOETBJAYWiza7BeRmqFmex1MC3AILPlHNvH+HZUJKZmmdi",
+	"LLJMxB32Tiqpp5a5FYjZqT3U1tsLPbPiFUVBpQf0iAE7TvE6PBzYHVaTpvUxqZPpdvZOTdVCckl2NaM1",
+	"1Plsq/Cc29UeYqPejYb5lY4kNiLV+JJAz7N+nU6emr+22siObPyQa6l4tmI2+7u2U9n1ihnHsb3BPcWG",
+	"bLffg6Jd2t8qbd+LReXo3oerv50Nzwcn70/OLoHit8m3LVD2hXsL7A15ajVL7AnrGuqMh6c70H1svEOC",
+	"uxaT6sAZSLxlUSTQyuWD7SuO1pFPtyF1qLxLloroTtC+BawbK2vv2pswChdu2T2il2Rv9oWwCS5gbaZJ",
+	"ppf5LItiW7Enf4Y53IbJgn7zZYksHjt6p+PW7iTka95kj+vN7tO5SGiHt/GSjs03Zaqcm3SX/e36jpQJ",
+	"KY2j0pHU8Av9NcXV9T9+MH9qd1nFz/FMVCsTGuCH7Eas2szu+oDw6fUuEGAYeZ4LjQr5gV8mdF4XPU98",
+	"xNxT0qHmeI1sAxbmIgL2pwOWcRWnM3a9Mu4UVMts3yIKKllTUPbCQrXmhrGqF2YXwj0dMURk2GzE/ZQc",
+	"SxxScZkJCUlYt2S7J1Zjc7m8eWAIpMDTzb0G4zGn47F/xA4uhidvI7ZQWgDBYBH/l3j+faxPheofrl9w",
+	"/Tc5qw5q9+z91Rd6QJC/7BLQvwFW/lo7X9CCltK4W5j/u5TI/GzMiCtj2ZJUTURmq+prpOEQT0K+0mxp",
+	"FUMOUWZMp6MbAajYVAuKBA/3ADw9KPPffOM3jjtdriVfMQv4ov2IOTiVOr1TsLzEHbeyqTZLtkOGcQuD",
+	"Fap6i9UsrFU4ovfkEsDf1VfDDze/jt+FupVXrtlqR59ynX/kqxP1pDJTG90tsyby0XS99jUQis8ebOk8",
+	"RuXXe74vlCa+I/qx1QOWwbPGLwkX6C/9lxi44PLaNlgx5v31OM0m6QZYySUg5zzCnUxokROUtwWlBBYN",
+	"+pd9xP62LcLOdvjDccBVuVtU5iW1GVnUmYDhjl9b1W0oPSGe0CKF0wxyJqkSkEDpsFPs6gzVXGQO3kZ3",
+	"t4wB4ODWnTXvYPgXVnr4cXZ9+Sb32vYHD/YQParD1e37k3HlFSH6DWYtgB4g884xmMB2NRMeLfnqD07/",
+	"z+C/xJisUML3dtR2UtmlTC/sYrjEZm5m110H7PPoY9aJrGJ8bHZ9HbxKi8feLKV7PIQohZtnqS1y4I9l",
+	"+6Ta8Zcip2qzexdU5PgVSx9prTcFWhhH6JoorgCd1G8DmVtNRKg2kJgxpjjM4+PphfbQ79IlPDT8FLAm",
+	"G8Ibev7HYhDw7vEQm8grlT7PCOljlqqJNRvnWdVH/GPjbrlxNzuYuK788N7btmZnNRUnd+zWMY9aC1t8",
+	"L3J/TzxS8PNBW0qN9TVO/RP2qFxyzUDRFTBTLewEceIYYBhEbHXcwVEFyqf2S0cyrr9xPx6vFjhIHdZL",
+	"10Nuvuj4Zi2OPePp9Y9ilDtpB+Tc9snMuiyWep7wVaiwMCDUCJQIWJKOeCKOnMLs/hv2rfwrg1bC2ZyP",
+	"sJu7XVACmOihaC3KqAwDNh4qB8yth2Umc2DEIc1pwqqZcfD53B9GliZCMz5LQf0H2sPNj3OQl09Wocqn",
+	"WbqYTCk8mknFehcnmFIDfgHkCkDa8YEYpVmMXDWcyhmLecxzEUfmvKrvJvkA33jco6V0jy+UwrhzF/Nf",
+	"7+o9WfriJSYijguG/zXPyyxyu21qbInn3L3mo1zewv0aeq0/TrmJV+dzoVy3cNFg6LiGlVg6oDlxuMAG",
+	"JAKX/q3rIkd4VyxzlmdcJuFOu2uBOfiFMapRpQq0cG1+HprKAspp68DDuFtUj20UKG7jfGFaqWiLsHdU",
+	"kYGIJQF2oT1xcU0K6lA9BCvQhUic0NdyZukkc26vlsI1gGY1WaE1uZEqZq0InjXqonEBGmdgL3G0L/Rf",
+	"5v/0Sudihk08XKVqNUsXGrg6kEaZHncXiIR40WkkoXyQlRJC5rHM/n3VmxDXDlc4liL6jGVMTJg3grW8",
+	"y2PzULvDLvhEaOhRHS0yDePAGvlUsEiJT/mQPkdZHGgjylOrnwPNoth/ANDoI/sVHE8m5oLDgsAHc8Gy",
+	"AjJbssxOssYcMoIWFzBJm0gnkTqXamKniNyEOTw2xAcd9q2Y5yzqfXh7cjUc9K/6Z8gH1Ppmj8V8pdtH",
+	"UGqxBp6h+SeuJoxs7AOuR+qnUuc9u3vumweH/XAM8weMzNt8HbJwj9vNbsdj3n2d9e/hO6Q0hrMC+N7K",
+	"RuDZnwpfpEHFWGbsHKZJu8M8U5ef3iiuUu7lBhQLklUTWcc6p1a7iwbO5nJL/LZsIm+FqvQOASMiXB8R",
+	"cIhmEYBdKFMt7Vquh/otc2xH9BR9U0QHhLfctnvKzuPLizL4fF7ECSwRuesyB7fdhJTNjXfVJfn638Qs",
+	"dUcx/l2auT6X8kqtUAXACaBiTckiJNXzMqa7Gg9qs+RQF98LGHW3zA7qCcLbHsDik1JVP25TpWQ+J7Zn",
+	"zDDlpMr4KbcexvqC/ijzaZzxpV1h9z0G6HdIlbR1Pd3eVR2Vu46JqGzKbwW6Sy+psOht4sfeKnZ+3ToF",
+	"tVxkFbp7fxQqgBv7R0+Krz2FJbT6aNsaQRITLAbz0ntJq5KKmhV6ihtBSj6vfpMS5Cb7GGViDCBKrhwK",
+	"aFezSMYRa8HKQ5KY9WtHZLnqMEzGNobKxlUF3skMiij1AedEUHr3hVrMEzvc29svI55CdQ/IE6tDPCHC",
+	"qYp7soinxqy+W8hb0Md70yljRxs/5/nUF+oab+SLRz7Dne6OVPmbw51gZyaVnC1mO919t5OkysUE8iVb",
+	"46HcuKENAZfaywZF+Rbo+aGiPsA7MEFqVVrVSaXfaQGaCN6LHe7rtwCOhDb4+cnb4+HF4Pz7k7f9wWXU",
+	"9iT+LDXHHESIcAhsKjjG1aHinsYftc+BLSEqp6qiFfswOHUpX+Py1KkR5ekRttJAowz0cmcLpRnHbPGd",
+	"UsDYt7MmSJKnodpGaqpekY4slbNkTqYUNHbxeddeXqtipdY1cm3HDvUalTvWO6E6lQqqk0sOeHWaOXdz",
+	"mHCeM53ORKoEpIOSRQYK8bdylEuzdlxSWmYQAaK8unkTqA9MwlOdUJ2lueNo36i365Hdbg85r7OqZnz3",
+	"samVFfyZVnUjeo7ucGYu9dNj4QT9cX+hHLuTu0SBxzU/7HJ9X7LI7bLhIkuiF909VSN/eA98vOdg/0Fd",
+	"XwfKT8iy1Zx5W/q8W+FHHIQKwFOLmvPx2Os3XWSZibgKT9Fr/1RiCWXFSqIA7XgZYoVFxiMf4u/0nATY",
+	"+ZWm4TFZS2iB9ZVHRmKVb/LcoFh/IEl+00gSr0I4L5bxPaEkZiNDi/O/NqagrVi2czw5QjUsoQKnnpQO",
+	"G6SLXLA84+OxHGELHNTNPEpIqdnB3l4tJ/BA8FgqoR+17exvgif5tO5EHkCzN7jM2S1CtOhVNtzY562/",
+	"R/8A/qopN+Mm27W346x3NkIE3dQBmb7wlsIUx/uDfdkev+imxtqipSvNWCZm6W2pvStgQmVpkqx/4er8",
+	"6sK1UxqjngnoY12hqFwQKmS+xuMJFCw2nFVA3MoLnlaX31ZiSfLmoYoGfZDB+67338Pe+37EWrEY80WS",
+	"s/0922F6xCxXK7sPVWsbmFJtEVpqphejqXugFvfOMl5mMFjrxg388dEVQ7UELlcniguk3uVgx3thHg3W",
+	"jwtkeFRtII3gmbBx1WzMXyMjQoRzzaul8g475bnIAowNy0Lo3VCF6hWL7E+ibiVYcddqoZbD//3P/zKI",
+	"USh+XLtb+wguCMFfl3HnBYCSlou/ixuUFpAJSO0CGtIlSLEdcmCssrxYC0pfRT8wzk5eMzkBMdI6+Bk0",
+	"JONVuLkydc/Oi+V4xPwx79HISq3nPiNI11egNO59HcmvbXy03e5RgJMCyjKsUiIx8WWBjahfZ6xlycjo",
+	"1aA8yVWJ/RjXL2b2FFPpsssO9g4DX5LNuFEk9bUy6wvajoltzfPHgImZditF/C54JcpnJ4WN5Z31V2F5",
+	"jOuJNUom67FA8/5NHsJVK6ba0fKDVhRSJ2uR3IJ1Xz4//209srsfZ/DvjTvsiRy+C1AErKNDnnDpo//R",
+	"vGzt/G0wRc+Wm+wu0o1aQeFdHSrffhIrGZPGqiVJuvR4OKKgxq5aS1DHJxaqOiaLCp07a7nZCkoHRdvL",
+	"Q5uTCMNbc5KFqpbkwpEiNRVibsTqyHFLsCq1xN12tkLO8HxpIH7j5e9nQ6m2TU4JfFLs5ak1Qs3Uaxtt",
+	"kssp3c23VrQNGdclkzNiHWRJuhTZqxE3bg+J2mBNADJMoIeFiXX5z4UApUGexSAsmI5ZInLoVeJaYM3V",
+	"z7NMuZ5aIojrUbaa51ZtDpCJ5lpI3taxfzYRtXZY+q8PkBoHyjfcUlUUXrRU7MPVu1d/DhV8rY0ILHTg",
+	"Mk7iPlw51naWZwsFwUCH9coGys2MBiWScifxJtKyR/OqvihN2SaUu/NYuWbI/vQrMmlb7NnjVI0TOfqj",
+	"C/LzuyCBekt4jdb37Hi0QIq7uGUc8NU4CzbQwXJnmnYagAuX9uLbxAf9Ur+k1CU81wtB3fQ3tke3wp0k",
+	"nbB0keOXQJQo3Gl7r9S9rh+aOt5Opc6b5/0RYFZ0s21QVviKE3kr6sZfC6Z+ychofyJ0/Uv2t2gNB9SG",
+	"TXdXYbsQppIx8zBXTpirocwt441VbvGJz+aJ+eKf/nnw6utlr/K/nWBnxj+dCjUx0/TmEMBF9p8FvEjn",
+	"mVST+6CLGgzHiwCCelvsKSwU9jGu7c/mFQq5sdcERt4mPlZiWZZvxIwsJsY9SPMRaQ95H7F5JkjHUepQ",
+	"Ae9Eh13gh5gvh88qv3LInOU0TYrhtTKx0ILFIhfQBBSEavDumH3z9d4e++Xnw87+YeegHVi57QL2Z6Yo",
+	"wzbUGDGA4P6i61T8AQZos/HvBv3Lvw0H/Q+X/eHJ2VV/8H3vNGJ8knYx35ivc9e4dFlRJJZZJ1SHe/vm",
+	"3F3jdINhBr4GZXTZv7w8OT8rygBpAjT99hdLLmHaxmlWJ0wnNekhw2Qi9Ga/zRYql0ldzjLjElScbXuT",
+	"inWoou/e9YYX/bO3J2fvgdCHeBDM7aCLwmVRD4osKjAzRr3e6UHx7BgF4JOEiuc289pC3PrSriYSRyQV",
+	"vgZqYrjOFbFEPI6nD7d4bsINPSLNeGphhheg4tT/hNUbIBnxzQsuNjuvaz44WMmlecV49ezWHsqLLNnp",
+	"7ryGNgj6TdVsnspboSgox70OEUKnOJOpmvlTUF+xzKjSBlstcE+OGYJJusgDCpJLcTOwXJXYhLw7wrDW",
+	"77fu5ni/wfL7Nj8qZDw1axlTOxcZPn3bu547hNYveemz3p/PhTp5y45TpcQo93pmW+/TdJKIgH0nR1mq",
+	"03EesPcyP+XXAftWrEZJym8C1ul02oWhLaDoJWCljb68x0s3zJHZ4BkfQb+NSMaogWol44vpNzf8KK4v",
+	"AZ3OJpkQxlR795iJnDfNaMmMt67Ory5AEbVUF6wcH7uaca0XGTfnBwisshZa2ICssz//s3HdvW3ujrU+",
+	"imvjY6g2qJ35C7EkSlACyReQ/BlXfCJmojSn84IAtm7McF8Sa/XdC0zxEvbJ3LR4n5ZQeuWmH0FT5oZw",
+	"CM9QE5w2nca/Erc+3Qrv4T0mflDzkD2GW69Uua8kDVvVunvb6s2i7dGODM8Vh5d8pZlUgAvo+IjUhiWI",
+	"qr7QfkGbwyIOTQx6WW2QC3cCttZOWSLR2NUESePzuQ7Y8ekJri1UUqf0ISmkG59gnkqVW/FTK1zHWu7A",
+	"CDytXZhMs3Jv0xtg8suzVM/FKC/a3AJzzSEt4ja+bGNjQefhXzLnsUhepzIe7Wo2v5m8TuesVdFtBzB0",
+	"wBJ5Iyri8PUC72ASsIQNy3Xw7ljvQnIE/85emY/Ym68Pv2G//PxV54Cl8CXQmQfikMBJZuqSZiYgIhIu",
+	"6UrYfvwKvDAfWmMXBd7etr0u00USk8fG4y402BhfIhYxE59GAlaAWUC0dPEW2PCBr6nU1epcJs1aawKi",
+	"xjDCXNO1zOAt9wjNjf/A/jYu8K1129ijQ9EyFhVuhXYXxgauvorRTph/wPFilceKBvec3whNNATGHEVB",
+	"lWXHYYtSRckZJ15enHfm5zs//fDT/wcAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -1813,6 +1813,37 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a user, or invite one
+         * @description Creates an account for `email` (409 when one has it, in any letter case). Without `invite`:
+         *     with `password` when sent (else none: the user sets one through `POST /password/forgot`),
+         *     `email_verified` as sent (false unless the admin vouches for the address) and
+         *     `app_metadata`; no mail is sent. With `invite: true`: no `password` (400), and an invitation
+         *     mail with a set-password link (a password reset link that works for `INVITE_TTL`) is queued
+         *     in the account's own transaction; using it sets the password and proves the address.
+         *     Recorded as `user.created` with `method` `admin` or `invite` (docs/admin.md, "Changing
+         *     users").
+         */
+        post: operations["adminCreateUser"];
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsAdminUsers"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/users/{id}": {
         parameters: {
             query?: never;
@@ -1830,12 +1861,88 @@ export interface paths {
         get: operations["adminGetUser"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Delete a user
+         * @description Deletes the account as `DELETE /profile` does: every session ends (their sockets close,
+         *     grants to clients end with them) and everything of the account goes; its events, the
+         *     `user.deleted` this records among them, stay. An admin's account is refused (409): revoke
+         *     its role first (`PUT /admin/users/{id}/role`, which keeps keel's last admin). Destructive
+         *     (`x-keel-admin: destructive`): a person needs a proof newer than `REAUTH_MAX_AGE` (`POST
+         *     /reauthenticate`).
+         */
+        delete: operations["adminDeleteUser"];
         /**
          * Allowed methods, and the CORS preflight
          * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
          */
         options: operations["optionsAdminUsersId"];
+        head?: never;
+        /**
+         * Change a user's address, its verified flag or app_metadata
+         * @description Changes what the request names. A new `email` (409 when another account has it) is
+         *     unverified unless the same request sends `email_verified: true`, and then gets the
+         *     verification mail; the verification and reset links mailed to the old address stop
+         *     working. `email_verified` alone sets the flag. `app_metadata` replaces the whole object
+         *     (at most 16 KiB as compact JSON; `roles`, when present, an array of at most 50 strings of 1
+         *     to 64 bytes). Recorded as `user.updated` naming the fields that changed (never their
+         *     values).
+         */
+        patch: operations["adminUpdateUser"];
+        trace?: never;
+    };
+    "/admin/users/{id}/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * End every session of a user
+         * @description Ends every session of the user at once, on every replica: their access and refresh tokens
+         *     are refused, their sockets close (4001), and their grants to clients end with them, as do
+         *     provider sign-in codes not yet redeemed. The user may sign in again (a ban keeps them out).
+         *     Recorded as `session.ended` with `why` `admin`.
+         */
+        post: operations["adminLogoutUser"];
+        delete?: never;
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsAdminUsersIdLogout"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/users/{id}/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Reset a user's second factor
+         * @description For a user who lost their authenticator, once the operator has checked out of band that it
+         *     is them: removes the account's TOTP factors and recovery codes, and its passkeys too with
+         *     `passkeys=true`, and ends every session of it (what the removed factor raised goes with
+         *     it); the user then signs in with the password (or `POST /password/forgot`) and may enrol
+         *     again. The owner is mailed, as for every change to the ways in. Recorded as
+         *     `mfa.factors_reset` with what went. Destructive (`x-keel-admin: destructive`): a person
+         *     needs a proof newer than `REAUTH_MAX_AGE`.
+         */
+        delete: operations["adminResetMFA"];
+        /**
+         * Allowed methods, and the CORS preflight
+         * @description Answers with the methods this path allows. With `CORS_ORIGINS` set, a browser's preflight from a listed origin also gets the `Access-Control-Allow-*` headers, and one from any other origin gets 403.
+         */
+        options: operations["optionsAdminUsersIdMfa"];
         head?: never;
         patch?: never;
         trace?: never;
@@ -2683,6 +2790,57 @@ export interface components {
             until?: string;
             /** @example spam */
             reason: string;
+        };
+        AdminCreateUserRequest: {
+            email: components["schemas"]["Email"];
+            /**
+             * Format: password
+             * @description 8 to 72 characters, and at most 72 bytes in UTF-8; not with `invite`.
+             * @example correct horse battery
+             */
+            password?: string;
+            /**
+             * @description The admin vouches for the address (false by default).
+             * @default false
+             * @example false
+             */
+            email_verified: boolean;
+            app_metadata?: components["schemas"]["Metadata"];
+            /**
+             * @description Mail the address a link that sets the password (`INVITE_TTL`); no `password` then.
+             * @default false
+             * @example true
+             */
+            invite: boolean;
+        };
+        AdminUpdateUserRequest: {
+            email?: components["schemas"]["Email"];
+            /**
+             * @description Sets the flag; with a new `email`, true keeps the new address verified (else it is unverified and gets the verification mail).
+             * @example true
+             */
+            email_verified?: boolean;
+            app_metadata?: components["schemas"]["Metadata"];
+        };
+        FactorsReset: {
+            /**
+             * Format: int64
+             * @description The TOTP factors removed (verified or not).
+             * @example 1
+             */
+            factors: number;
+            /**
+             * Format: int64
+             * @description The unspent recovery codes removed.
+             * @example 10
+             */
+            recovery_codes: number;
+            /**
+             * Format: int64
+             * @description The passkeys removed (only with `passkeys=true`).
+             * @example 0
+             */
+            passkeys: number;
         };
         AdminUser: {
             /**
@@ -7585,6 +7743,51 @@ export interface operations {
             403: components["responses"]["PreflightRefused"];
         };
     };
+    adminCreateUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdminCreateUserRequest"];
+            };
+        };
+        responses: {
+            /** @description The new user. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUser"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["AdminRequired"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    optionsAdminUsers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
     adminGetUser: {
         parameters: {
             query?: never;
@@ -7613,7 +7816,158 @@ export interface operations {
             500: components["responses"]["InternalError"];
         };
     };
+    adminDeleteUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A user's id. */
+                id: components["parameters"]["AdminUserID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The account is gone. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["AdminDestructiveRefused"];
+            404: components["responses"]["NoSuchUser"];
+            409: components["responses"]["Conflict"];
+            500: components["responses"]["InternalError"];
+        };
+    };
     optionsAdminUsersId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A user's id. */
+                id: components["parameters"]["AdminUserID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    adminUpdateUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A user's id. */
+                id: components["parameters"]["AdminUserID"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdminUpdateUserRequest"];
+            };
+        };
+        responses: {
+            /** @description The user as changed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUser"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["AdminRequired"];
+            404: components["responses"]["NoSuchUser"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    adminLogoutUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A user's id. */
+                id: components["parameters"]["AdminUserID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every session of the user has ended. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["AdminRequired"];
+            404: components["responses"]["NoSuchUser"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsAdminUsersIdLogout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A user's id. */
+                id: components["parameters"]["AdminUserID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["Options"];
+            403: components["responses"]["PreflightRefused"];
+        };
+    };
+    adminResetMFA: {
+        parameters: {
+            query?: {
+                /** @description Remove the account's passkeys too. */
+                passkeys?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description A user's id. */
+                id: components["parameters"]["AdminUserID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What was removed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FactorsReset"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["AdminDestructiveRefused"];
+            404: components["responses"]["NoSuchUser"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    optionsAdminUsersIdMfa: {
         parameters: {
             query?: never;
             header?: never;
