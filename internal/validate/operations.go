@@ -106,9 +106,13 @@ func Read(spec *openapi3.T) (Operations, error) {
 			navigation, _ := op.Extensions[NavigationExtension].(bool)
 			protocol, _ := op.Extensions[ProtocolExtension].(bool)
 			o := &Operation{
-				ID:         op.OperationID,
-				Route:      &routers.Route{Spec: spec, Path: path, PathItem: item, Method: method, Operation: op},
-				Inputs:     len(op.Parameters) > 0 || len(item.Parameters) > 0 || op.RequestBody != nil,
+				ID:    op.OperationID,
+				Route: &routers.Route{Spec: spec, Path: path, PathItem: item, Method: method, Operation: op},
+				// An OPTIONS operation (Allow, the CORS preflight) answers
+				// the same whatever its path's parameters hold: nothing to
+				// validate, and no 400 to give (it documents 204 and 403).
+				Inputs: method != http.MethodOptions &&
+					(len(op.Parameters) > 0 || len(item.Parameters) > 0 || op.RequestBody != nil),
 				Body:       op.RequestBody != nil,
 				Navigation: navigation,
 				Protocol:   protocol,

@@ -99,6 +99,9 @@ func (v *Validator) Check(req *http.Request, op *Operation, pathParams map[strin
 		if err := openapi3filter.ValidateRequest(context.WithValue(req.Context(), authResultKey{}, res), in); err != nil {
 			return nil, err
 		}
+		if err := checkText(in, op, pathParams); err != nil {
+			return nil, err
+		}
 		if res.ctx != nil {
 			return req.WithContext(res.ctx), nil
 		}
