@@ -321,6 +321,9 @@ test("Swagger UI at /docs renders the spec and executes requests", { skip }, asy
     await call("reauthenticatePasskeyOptions", 400);
 
     await call("changePassword", 204, { current_password: password, new_password: newPassword });
+    // The user's own activity (GET /profile/activity) shows the change just made.
+    const activity: { events: { type: string }[] } = await call("listActivity", 200);
+    assert.ok(activity.events.some((e) => e.type === "password.changed"), JSON.stringify(activity.events.map((e) => e.type)));
 
     // Refresh with the first pair's refresh token, then authorize with the new access token.
     const pair2 = await call("refreshToken", 200, { refresh_token: pair1.refresh_token });
