@@ -6,6 +6,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -252,6 +253,9 @@ func TestImportLines(t *testing.T) {
 		`{"email":"not an email"}`,
 		`{"email":"eight@example.com","email_verified":true,"totp":[{"id":"f","secret":"AAAA","last_step":0}]}`,
 		`{"email":"nine@example.com","email_verified":true,"passkeys":[{"credential_id":"AQID","public_key":"AQID","sign_count":0,"user_verified":true,"backup_eligible":false,"backup_state":false}]}`,
+		// PBKDF2 works its iterations for each 32 bytes of key: 1024 bytes
+		// at the cap held a worker 16 s a sign-in.
+		`{"email":"ten@example.com","password_hash":"pbkdf2_sha256$2000000$salt$` + base64.StdEncoding.EncodeToString(make([]byte, 1024)) + `"}`,
 	}, "\n")
 	rep := a.importInto(file)
 	wantFailed := map[int]string{
@@ -265,6 +269,7 @@ func TestImportLines(t *testing.T) {
 		11: "is not an email address",
 		12: "the secret does not open",
 		13: "passkey_user_handle",
+		14: "derived key must be base64 of 32 bytes",
 	}
 	got := map[int]string{}
 	for _, f := range rep.Failed {

@@ -139,6 +139,9 @@ func TestForeignCaps(t *testing.T) {
 		{"scrypt N", fb(18, 8), "mem_cost 18 (N = 2^18) is over the cap"},
 		{"scrypt r", fb(14, 17), "rounds 17 are over the cap"},
 		{"pbkdf2 iterations", "pbkdf2_sha256$2000001$salt$" + base64.StdEncoding.EncodeToString(make([]byte, 32)), "iterations 2000001 are over the cap"},
+		// The work is iterations × (key bytes / 32): 16 s at the cap.
+		{"pbkdf2 key over 32 bytes", "pbkdf2_sha256$1000$salt$" + base64.StdEncoding.EncodeToString(make([]byte, 1024)), "32 bytes"},
+		{"pbkdf2 key under 32 bytes", "pbkdf2_sha256$1000$salt$" + base64.StdEncoding.EncodeToString(make([]byte, 16)), "32 bytes"},
 		{"pbkdf2 not a number", "pbkdf2_sha256$1e6$salt$" + base64.StdEncoding.EncodeToString(make([]byte, 32)), "positive whole number"},
 		{"bcrypt cost", bc("17"), "cost 17 is over the cap of 16"},
 		{"bcrypt malformed", "$2b$10$short", "malformed bcrypt"},
