@@ -256,6 +256,12 @@ func TestImportLines(t *testing.T) {
 		// PBKDF2 works its iterations for each 32 bytes of key: 1024 bytes
 		// at the cap held a worker 16 s a sign-in.
 		`{"email":"ten@example.com","password_hash":"pbkdf2_sha256$2000000$salt$` + base64.StdEncoding.EncodeToString(make([]byte, 1024)) + `"}`,
+		// PostgreSQL's text holds no NUL: each was the import's end there,
+		// its batch rolled back.
+		`{"email":"eleven@example.com","external_id":"e\u0000"}`,
+		`{"email":"twelve@example.com","email_verified":true,"identities":[{"provider":"google","subject":"1\u00002"}]}`,
+		`{"email":"thirteen@example.com","email_verified":true,"passkey_user_handle":"AQID","passkeys":[{"credential_id":"AQIDBA","public_key":"AQID","name":"\u0000"}]}`,
+		`{"email":"fourteen@example.com","email_verified":true,"passkey_user_handle":"AQIE","passkeys":[{"credential_id":"AQIDBQ","public_key":"AQID","transports":["usb\u0000"]}]}`,
 	}, "\n")
 	rep := a.importInto(file)
 	wantFailed := map[int]string{
@@ -270,6 +276,10 @@ func TestImportLines(t *testing.T) {
 		12: "the secret does not open",
 		13: "passkey_user_handle",
 		14: "derived key must be base64 of 32 bytes",
+		15: "external_id: ",
+		16: "identities[0]: ",
+		17: "passkeys[0]: ",
+		18: "passkeys[0]: ",
 	}
 	got := map[int]string{}
 	for _, f := range rep.Failed {
