@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
+	"github.com/keelhq/keel/internal/token"
 	"github.com/keelhq/keel/internal/webhooks"
 )
 
@@ -38,6 +41,18 @@ func newHookReceiver(t *testing.T) *hookReceiver {
 	}))
 	t.Cleanup(r.Close)
 	return r
+}
+
+// hookPayload is a delivery's body: {type, timestamp, data}.
+type hookPayload struct {
+	Type string
+	Data map[string]any
+}
+
+func (r hookRequest) payload() (hookPayload, error) {
+	var p hookPayload
+	err := json.Unmarshal(r.body, &p)
+	return p, err
 }
 
 // wait returns the n-th request (from 1) once it has come.
@@ -117,11 +132,7 @@ func TestAdminWebhooks(t *testing.T) {
 	a.status(a.do("PATCH", "/profile", `{"user_metadata": {"plan": "pro"}}`, bearer(ada)...), 200, "PATCH /profile")
 	first := r.wait(t, 1)
 	signedBy(t, first, created.Secret)
-	var payload struct {
-		Type string
-		Data map[string]any
-	}
-	if err := json.Unmarshal(first.body, &payload); err != nil || payload.Type != "user.updated" || payload.Data["user_id"] != float64(a.userID("ada@example.com")) {
+	if payload, err := first.payload(); err != nil || payload.Type != "user.updated" || payload.Data["user_id"] != float64(a.userID("ada@example.com")) {
 		t.Errorf("payload %s: %v", first.body, err)
 	}
 
@@ -232,11 +243,7 @@ func TestWebhookRefusedRegistrationSendsNothing(t *testing.T) {
 	bob := a.mustRegisterUnverified("bob@example.com", "password123")
 
 	got := r.wait(t, 1)
-	var payload struct {
-		Type string
-		Data map[string]any
-	}
-	if err := json.Unmarshal(got.body, &payload); err != nil || payload.Type != "user.created" || payload.Data["user_id"] != float64(bob.ID) {
+	if payload, err := got.payload(); err != nil || payload.Type != "user.created" || payload.Data["user_id"] != float64(bob.ID) {
 		t.Errorf("the delivery %s (%v), want bob's user.created", got.body, err)
 	}
 	if created := a.eventsOf("user.created"); len(created) != 3 {
@@ -249,5 +256,77 @@ func TestWebhookRefusedRegistrationSendsNothing(t *testing.T) {
 	r.mu.Unlock()
 	if n != 1 || len(ds.Deliveries) != 1 {
 		t.Errorf("%d requests, %d deliveries stored; want the one registration that succeeded", n, len(ds.Deliveries))
+	}
+}
+
+// TestWebhookSessionEndedWhy: each way a session ends reaches an endpoint
+// of session.ended, saying why: logout, reuse (a spent refresh token
+// again), password (a change ends all but the session that made it:
+// except), reset (all) and ban (all). Each delivery is listed as a
+// WebhookSessionEnded of the spec (the listing is checked against it).
+func TestWebhookSessionEndedWhy(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t, func(c *Config) { c.WebhooksAllowPrivate = true })
+	a.startJobs()
+	root, _ := a.adminAccount("root@example.com")
+	admin := bearer(root.Token)
+	a.mustRegister("ada@example.com", "password123")
+	adaID := a.userID("ada@example.com")
+	r := newHookReceiver(t)
+	ep := decode[oapi.WebhookEndpointCreated](t, a.status(a.do("POST", "/admin/webhooks",
+		`{"url": "`+r.URL+`", "events": ["session.ended"]}`, admin...), 201, "create")).Endpoint
+
+	a.status(a.do("POST", "/logout", "", bearer(a.mustLogin("ada@example.com", "password123"))...), 204, "logout")
+	pair := a.mustLoginPair("ada@example.com", "password123")
+	a.status(a.refresh(pair.RefreshToken), 200, "refresh")
+	a.status(a.refresh(pair.RefreshToken), 401, "the spent refresh token again")
+	changer := a.mustLogin("ada@example.com", "password123")
+	a.status(a.do("PUT", "/profile/password", jsonBody("current_password", "password123", "new_password", "password456"), bearer(changer)...), 204, "change")
+	reset := token.NewSessionID()
+	if err := a.store.CreateOneTimeToken(context.Background(), db.OneTimeToken{Hash: db.HashToken(reset), UserID: adaID,
+		Purpose: db.PurposeResetPassword, Email: "ada@example.com", ExpiresAt: a.clock.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	a.status(a.do("POST", "/password/reset", jsonBody("token", reset, "new_password", "password789")), 204, "reset")
+	a.mustLogin("ada@example.com", "password789") // a session for the ban to end
+	a.status(a.do("POST", "/admin/users/"+strconv.FormatInt(adaID, 10)+"/ban", `{"reason": "spam"}`, admin...), 200, "ban")
+
+	r.wait(t, 5)
+	want := map[string]map[string]any{
+		"logout":   {},
+		"reuse":    {},
+		"password": {"all": true, "except": a.sessionOf(changer)},
+		"reset":    {"all": true},
+		"ban":      {"all": true},
+	}
+	r.mu.Lock()
+	reqs := append([]hookRequest(nil), r.reqs...)
+	r.mu.Unlock()
+	seen := map[string]bool{}
+	for _, req := range reqs {
+		p, err := req.payload()
+		if err != nil || p.Type != "session.ended" || p.Data["user_id"] != float64(adaID) {
+			t.Errorf("delivery %s: %v", req.body, err)
+			continue
+		}
+		why, _ := p.Data["why"].(string)
+		fields, ok := want[why]
+		if !ok || seen[why] {
+			t.Errorf("delivery %s: why %q unexpected or twice", req.body, why)
+			continue
+		}
+		seen[why] = true
+		for k, v := range fields {
+			if p.Data[k] != v {
+				t.Errorf("why %s: %s is %v, want %v (%s)", why, k, p.Data[k], v, req.body)
+			}
+		}
+	}
+	if len(seen) != len(want) {
+		t.Errorf("whys delivered %v, want one of each of %v", seen, want)
+	}
+	ds := decode[oapi.WebhookDeliveryList](t, a.status(a.do("GET", "/admin/webhooks/"+ep.ID+"/deliveries", "", admin...), 200, "deliveries"))
+	if len(ds.Deliveries) != len(want) {
+		t.Errorf("%d deliveries listed, want %d", len(ds.Deliveries), len(want))
 	}
 }

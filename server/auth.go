@@ -295,7 +295,8 @@ func (s *Server) ResetPassword(ctx context.Context, req oapi.ResetPasswordReques
 		return nil, passwordField(err, "/new_password")
 	}
 	userID, err := s.store.ResetPassword(ctx, db.HashToken(req.Body.Token), string(hash), s.now(), func(tx *sql.Tx, userID int64) error {
-		return s.notice(ctx, s.event(ctx, db.EventPasswordReset, userID, nil))(tx)
+		return inOrder(s.notice(ctx, s.event(ctx, db.EventPasswordReset, userID, nil)),
+			s.recordTx(ctx, s.event(ctx, db.EventSessionEnded, userID, sessionEndedData{Why: "reset", All: true})))(tx)
 	})
 	if err != nil {
 		return nil, err

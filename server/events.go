@@ -116,6 +116,19 @@ func (s *Server) recordTx(ctx context.Context, e db.Event) func(*sql.Tx) error {
 	return func(tx *sql.Tx) error { return s.store.RecordEventTx(ctx, tx, e) }
 }
 
+// inOrder is one after hook that runs hooks in order, in the change's
+// transaction, stopping at the first error (which rolls it all back).
+func inOrder(hooks ...func(*sql.Tx) error) func(*sql.Tx) error {
+	return func(tx *sql.Tx) error {
+		for _, h := range hooks {
+			if err := h(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
 // The data of the events the account's own flows write (docs/admin.md
 // lists each type with its fields): never a secret, a password, a code or a
 // token.
@@ -138,6 +151,9 @@ type (
 		Why     string `json:"why"`
 		Session string `json:"session,omitempty"` // empty with All
 		All     bool   `json:"all,omitempty"`
+		// Except is the one session All spared: the one that changed the
+		// password (why password).
+		Except string `json:"except,omitempty"`
 	}
 	passkeyData struct {
 		ID   string `json:"passkey"`

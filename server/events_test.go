@@ -156,6 +156,22 @@ func TestEventsWritten(t *testing.T) {
 				append(bearer(a.mustLogin(email, "password123")), hdr...)...), 204, "change")
 			return u.ID
 		}, db.EventPasswordChanged, "user:%d", map[string]any{}},
+		{"password changed ends the others", func(a *testAPI, email string) int64 {
+			u := a.mustRegister(email, "password123")
+			a.status(a.do("PUT", "/profile/password", jsonBody("current_password", "password123", "new_password", "password456"),
+				append(bearer(a.mustLogin(email, "password123")), hdr...)...), 204, "change")
+			return u.ID
+		}, db.EventSessionEnded, "user:%d", map[string]any{"why": "password", "all": true}},
+		{"password reset ends them all", func(a *testAPI, email string) int64 {
+			u := a.mustRegister(email, "password123")
+			reset := token.NewSessionID()
+			if err := a.store.CreateOneTimeToken(context.Background(), db.OneTimeToken{Hash: db.HashToken(reset), UserID: u.ID,
+				Purpose: db.PurposeResetPassword, Email: email, ExpiresAt: a.clock.Now().Add(time.Hour)}); err != nil {
+				a.t.Fatal(err)
+			}
+			a.status(a.do("POST", "/password/reset", jsonBody("token", reset, "new_password", "password456"), hdr...), 204, "reset")
+			return u.ID
+		}, db.EventSessionEnded, "user:%d", map[string]any{"why": "reset", "all": true}},
 		{"account deleted", func(a *testAPI, email string) int64 {
 			u := a.mustRegister(email, "password123")
 			a.status(a.do("DELETE", "/profile", jsonBody("password", "password123"), append(bearer(a.mustLogin(email, "password123")), hdr...)...), 204, "delete")

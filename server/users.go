@@ -42,7 +42,10 @@ func (s *Server) ChangePassword(ctx context.Context, req oapi.ChangePasswordRequ
 	if err != nil {
 		return nil, passwordField(err, "/new_password")
 	}
-	if err := s.store.ChangePassword(ctx, p.UserID, string(hash), p.SessionID, s.notice(ctx, s.event(ctx, db.EventPasswordChanged, p.UserID, nil))); err != nil {
+	// Every other session of the account ends with the change.
+	ended := sessionEndedData{Why: "password", All: true, Except: p.SessionID}
+	if err := s.store.ChangePassword(ctx, p.UserID, string(hash), p.SessionID, inOrder(s.notice(ctx, s.event(ctx, db.EventPasswordChanged, p.UserID, nil)),
+		s.recordTx(ctx, s.event(ctx, db.EventSessionEnded, p.UserID, ended)))); err != nil {
 		return nil, err
 	}
 	s.noticed(ctx, db.EventPasswordChanged, p.UserID)

@@ -468,16 +468,16 @@ func (e WebhookPasswordChangedType) Valid() bool {
 
 // Defines values for WebhookPasswordChangedDataMethod.
 const (
-	Change WebhookPasswordChangedDataMethod = "change"
-	Reset  WebhookPasswordChangedDataMethod = "reset"
+	WebhookPasswordChangedDataMethodChange WebhookPasswordChangedDataMethod = "change"
+	WebhookPasswordChangedDataMethodReset  WebhookPasswordChangedDataMethod = "reset"
 )
 
 // Valid indicates whether the value is a known member of the WebhookPasswordChangedDataMethod enum.
 func (e WebhookPasswordChangedDataMethod) Valid() bool {
 	switch e {
-	case Change:
+	case WebhookPasswordChangedDataMethodChange:
 		return true
-	case Reset:
+	case WebhookPasswordChangedDataMethodReset:
 		return true
 	default:
 		return false
@@ -508,6 +508,36 @@ const (
 func (e WebhookSessionEndedType) Valid() bool {
 	switch e {
 	case WebhookSessionEndedTypeSessionEnded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookSessionEndedDataWhy.
+const (
+	WebhookSessionEndedDataWhyAdmin    WebhookSessionEndedDataWhy = "admin"
+	WebhookSessionEndedDataWhyBan      WebhookSessionEndedDataWhy = "ban"
+	WebhookSessionEndedDataWhyLogout   WebhookSessionEndedDataWhy = "logout"
+	WebhookSessionEndedDataWhyPassword WebhookSessionEndedDataWhy = "password"
+	WebhookSessionEndedDataWhyReset    WebhookSessionEndedDataWhy = "reset"
+	WebhookSessionEndedDataWhyReuse    WebhookSessionEndedDataWhy = "reuse"
+)
+
+// Valid indicates whether the value is a known member of the WebhookSessionEndedDataWhy enum.
+func (e WebhookSessionEndedDataWhy) Valid() bool {
+	switch e {
+	case WebhookSessionEndedDataWhyAdmin:
+		return true
+	case WebhookSessionEndedDataWhyBan:
+		return true
+	case WebhookSessionEndedDataWhyLogout:
+		return true
+	case WebhookSessionEndedDataWhyPassword:
+		return true
+	case WebhookSessionEndedDataWhyReset:
+		return true
+	case WebhookSessionEndedDataWhyReuse:
 		return true
 	default:
 		return false
@@ -2198,8 +2228,11 @@ type WebhookSessionEndedData struct {
 	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system.
 	Actor string `json:"actor"`
 
-	// All Every session of the account ended.
+	// All Every session of the account ended (but `except`, when present).
 	All *bool `json:"all,omitempty"`
+
+	// Except The one session that did not end: the one that changed the password (why password).
+	Except *string `json:"except,omitempty"`
 
 	// Sequence The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
 	Sequence int64 `json:"sequence"`
@@ -2210,9 +2243,12 @@ type WebhookSessionEndedData struct {
 	// UserID The account it is about.
 	UserID int64 `json:"user_id"`
 
-	// Why Why it ended.
-	Why *string `json:"why,omitempty"`
+	// Why Why it ended: logout (the user ended it, or all of theirs), reset (a password reset ended them all), reuse (a spent refresh token was presented again), ban (an admin banned the account), admin (an admin ended them), password (a password change ended all but the session that made it).
+	Why *WebhookSessionEndedDataWhy `json:"why,omitempty"`
 }
+
+// WebhookSessionEndedDataWhy Why it ended: logout (the user ended it, or all of theirs), reset (a password reset ended them all), reuse (a spent refresh token was presented again), ban (an admin banned the account), admin (an admin ended them), password (a password change ended all but the session that made it).
+type WebhookSessionEndedDataWhy string
 
 // WebhookType A webhook type (docs/webhooks.md lists each with an example).
 type WebhookType string

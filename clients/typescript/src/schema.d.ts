@@ -2417,12 +2417,17 @@ export interface components {
             sequence: number;
             /** @description Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system. */
             actor: string;
-            /** @description Why it ended. */
-            why?: string;
+            /**
+             * @description Why it ended: logout (the user ended it, or all of theirs), reset (a password reset ended them all), reuse (a spent refresh token was presented again), ban (an admin banned the account), admin (an admin ended them), password (a password change ended all but the session that made it).
+             * @enum {string}
+             */
+            why?: "logout" | "reset" | "reuse" | "ban" | "admin" | "password";
             /** @description The session's id; absent when all ended (all: true). */
             session?: string;
-            /** @description Every session of the account ended. */
+            /** @description Every session of the account ended (but `except`, when present). */
             all?: boolean;
+            /** @description The one session that did not end: the one that changed the password (why password). */
+            except?: string;
         };
         /** @description The account's password changed: `method` is change (by its owner, signed in) or reset (with an emailed link). */
         WebhookPasswordChanged: {
