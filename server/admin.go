@@ -417,9 +417,12 @@ func (s *Server) AdminLogoutUser(ctx context.Context, req oapi.AdminLogoutUserRe
 func (s *Server) AdminResetMFA(ctx context.Context, req oapi.AdminResetMFARequestObject) (oapi.AdminResetMFAResponseObject, error) {
 	passkeys := req.Params.Passkeys != nil && *req.Params.Passkeys
 	r, err := s.store.ResetFactors(ctx, req.ID, passkeys, func(tx *sql.Tx, r db.FactorsReset) error {
-		// The event, with what went, feeds the owner's mail (notice).
-		return s.notice(ctx, s.event(ctx, db.EventMFAFactorsReset, req.ID, map[string]int64{
-			"factors": r.Factors, "recovery_codes": r.RecoveryCodes, "passkeys": r.Passkeys}))(tx)
+		// The event, with what went, feeds the owner's mail (notice); the
+		// sessions it ended are an admin's ending too (session.ended, which
+		// webhook receivers of sessions hear).
+		return inOrder(s.notice(ctx, s.event(ctx, db.EventMFAFactorsReset, req.ID, map[string]int64{
+			"factors": r.Factors, "recovery_codes": r.RecoveryCodes, "passkeys": r.Passkeys})),
+			s.recordTx(ctx, s.event(ctx, db.EventSessionEnded, req.ID, sessionEndedData{Why: "admin", All: true})))(tx)
 	})
 	if err != nil {
 		return nil, adminUserError(err)

@@ -3581,7 +3581,7 @@ type ClientInterface interface {
 	// `passkeys=true`, and ends every session of it (what the removed factor raised goes with
 	// it); the user then signs in with the password (or `POST /password/forgot`) and may enrol
 	// again. The owner is mailed, as for every change to the ways in. Recorded as
-	// `mfa.factors_reset` with what went. Destructive (`x-keel-admin: destructive`): a person
+	// `mfa.factors_reset` with what went, and `session.ended` (`why: admin`, `all: true`). Destructive (`x-keel-admin: destructive`): a person
 	// needs a proof newer than `REAUTH_MAX_AGE`.
 	//
 	// Corresponds with DELETE /admin/users/{id}/mfa (the `AdminResetMFA` operationId).
@@ -4939,7 +4939,7 @@ func (c *Client) AdminLogoutUser(ctx context.Context, id AdminUserID, reqEditors
 // `passkeys=true`, and ends every session of it (what the removed factor raised goes with
 // it); the user then signs in with the password (or `POST /password/forgot`) and may enrol
 // again. The owner is mailed, as for every change to the ways in. Recorded as
-// `mfa.factors_reset` with what went. Destructive (`x-keel-admin: destructive`): a person
+// `mfa.factors_reset` with what went, and `session.ended` (`why: admin`, `all: true`). Destructive (`x-keel-admin: destructive`): a person
 // needs a proof newer than `REAUTH_MAX_AGE`.
 //
 // Corresponds with DELETE /admin/users/{id}/mfa (the `AdminResetMFA` operationId).
@@ -9877,7 +9877,7 @@ type ClientWithResponsesInterface interface {
 	// `passkeys=true`, and ends every session of it (what the removed factor raised goes with
 	// it); the user then signs in with the password (or `POST /password/forgot`) and may enrol
 	// again. The owner is mailed, as for every change to the ways in. Recorded as
-	// `mfa.factors_reset` with what went. Destructive (`x-keel-admin: destructive`): a person
+	// `mfa.factors_reset` with what went, and `session.ended` (`why: admin`, `all: true`). Destructive (`x-keel-admin: destructive`): a person
 	// needs a proof newer than `REAUTH_MAX_AGE`.
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -17264,7 +17264,7 @@ func (c *ClientWithResponses) AdminLogoutUserWithResponse(ctx context.Context, i
 // `passkeys=true`, and ends every session of it (what the removed factor raised goes with
 // it); the user then signs in with the password (or `POST /password/forgot`) and may enrol
 // again. The owner is mailed, as for every change to the ways in. Recorded as
-// `mfa.factors_reset` with what went. Destructive (`x-keel-admin: destructive`): a person
+// `mfa.factors_reset` with what went, and `session.ended` (`why: admin`, `all: true`). Destructive (`x-keel-admin: destructive`): a person
 // needs a proof newer than `REAUTH_MAX_AGE`.
 //
 // Returns a wrapper object for the known response body format(s).

@@ -1934,7 +1934,7 @@ export interface paths {
          *     `passkeys=true`, and ends every session of it (what the removed factor raised goes with
          *     it); the user then signs in with the password (or `POST /password/forgot`) and may enrol
          *     again. The owner is mailed, as for every change to the ways in. Recorded as
-         *     `mfa.factors_reset` with what went. Destructive (`x-keel-admin: destructive`): a person
+         *     `mfa.factors_reset` with what went, and `session.ended` (`why: admin`, `all: true`). Destructive (`x-keel-admin: destructive`): a person
          *     needs a proof newer than `REAUTH_MAX_AGE`.
          */
         delete: operations["adminResetMFA"];
