@@ -46,8 +46,21 @@ func toActivity(e db.Event, owner int64) (oapi.Activity, error) {
 			a.UserAgent = &e.UserAgent
 		}
 	}
-	err := json.Unmarshal(eventData(e), &a.Data)
-	return a, err
+	if err := json.Unmarshal(eventData(e), &a.Data); err != nil {
+		return a, err
+	}
+	for _, k := range adminOnlyData[e.Type] {
+		delete(a.Data, k)
+	}
+	return a, nil
+}
+
+// adminOnlyData are the fields of an event's data that its owner is not
+// shown: a ban's reason is the operator's to tell (the spec's BanRequest,
+// docs/admin.md), and a user whose ban ran out or was lifted read it in
+// their activity.
+var adminOnlyData = map[string][]string{
+	db.EventUserBanned: {"reason"},
 }
 
 // eventData is e's data, "{}" when it has none.

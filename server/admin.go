@@ -19,6 +19,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/keelhq/keel/db"
@@ -247,6 +248,9 @@ func (s *Server) AdminAudit(ctx context.Context, req oapi.AdminAuditRequestObjec
 // transaction (db.Bans.BanUser), so a ban is never recorded without taking
 // effect, nor the reverse.
 func (s *Server) AdminBanUser(ctx context.Context, req oapi.AdminBanUserRequestObject) (oapi.AdminBanUserResponseObject, error) {
+	if strings.ContainsRune(req.Body.Reason, 0) {
+		return nil, errReasonNUL
+	}
 	now := s.now()
 	b := db.Ban{At: now, Reason: req.Body.Reason}
 	data := banData{Reason: b.Reason}

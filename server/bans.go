@@ -32,6 +32,9 @@ var (
 	// errSelfBan is an admin banning themselves: the ban would end the
 	// very session that asks, and perhaps leave no admin who can sign in.
 	errSelfBan = &Error{Status: http.StatusConflict, Detail: "an admin cannot ban themselves"}
+	// errReasonNUL is a reason no database keeps alike: PostgreSQL's text
+	// refuses a NUL (a 500 there), SQLite stores it.
+	errReasonNUL = &Error{Status: http.StatusBadRequest, Field: "/reason", Detail: "must not hold a NUL character"}
 	// errUntilPast is a ban that would end before it began.
 	errUntilPast = &Error{Status: http.StatusBadRequest, Field: "/until", Detail: "must be in the future"}
 )
