@@ -221,28 +221,112 @@ func TestWebhookNothingForRollback(t *testing.T) {
 }
 
 // TestWebhookRefusesLoopback: without WEBHOOKS_ALLOW_PRIVATE a receiver on
-// 127.0.0.1 is never connected to; the attempt records the refusal.
+// 127.0.0.1 is never connected to, and the attempt records the refusal;
+// with it, the same receiver gets the event.
 func TestWebhookRefusesLoopback(t *testing.T) {
+	t.Parallel()
+	for _, engine := range engines {
+		for _, allow := range []bool{false, true} {
+			t.Run(engine.name+"/allow_private="+strconv.FormatBool(allow), func(t *testing.T) {
+				t.Parallel()
+				s, _ := hooked(t, engine.open, webhookConfig(allow))
+				r := newReceiver(t, func(int) int { return http.StatusOK })
+				ep, _ := addEndpoint(t, s, r.URL, "user.created")
+				if _, err := createUser(t, s, "a@example.com", nil); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, 10*time.Second, "an attempt", func() bool {
+					ds, err := s.WebhookDeliveries(context.Background(), ep.ID, "", 0, 10)
+					return err == nil && len(ds) == 1 && ds[0].Attempts >= 1
+				})
+				ds, _ := s.WebhookDeliveries(context.Background(), ep.ID, "", 0, 10)
+				if allow {
+					if ds[0].State != webhooks.StateDelivered || r.count() != 1 {
+						t.Errorf("allowed: delivery %s (%q), %d requests; want it delivered once", ds[0].State, ds[0].LastError, r.count())
+					}
+					return
+				}
+				if !strings.Contains(ds[0].LastError, "not public") || ds[0].State == webhooks.StateDelivered {
+					t.Errorf("delivery %s (%q): want the address refused", ds[0].State, ds[0].LastError)
+				}
+				if n := r.count(); n != 0 {
+					t.Errorf("the loopback receiver got %d requests", n)
+				}
+			})
+		}
+	}
+}
+
+// TestWebhookRedirectNotFollowed: a receiver answering 307 to another
+// address fails the attempt (status 307 recorded) and the address it
+// names is never requested: a redirect could point a delivery anywhere,
+// past the check of the address registered.
+func TestWebhookRedirectNotFollowed(t *testing.T) {
 	t.Parallel()
 	for _, engine := range engines {
 		t.Run(engine.name, func(t *testing.T) {
 			t.Parallel()
-			s, _ := hooked(t, engine.open, webhookConfig(false))
-			r := newReceiver(t, func(int) int { return http.StatusOK })
-			ep, _ := addEndpoint(t, s, r.URL, "user.created")
+			s, _ := hooked(t, engine.open, webhookConfig(true))
+			target := newReceiver(t, func(int) int { return http.StatusOK })
+			redirect := httptest.NewServer(http.RedirectHandler(target.URL+"/elsewhere", http.StatusTemporaryRedirect))
+			t.Cleanup(redirect.Close)
+			ep, _ := addEndpoint(t, s, redirect.URL, "user.created")
 			if _, err := createUser(t, s, "a@example.com", nil); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 10*time.Second, "a refused attempt", func() bool {
+			waitFor(t, 10*time.Second, "an attempt", func() bool {
 				ds, err := s.WebhookDeliveries(context.Background(), ep.ID, "", 0, 10)
 				return err == nil && len(ds) == 1 && ds[0].Attempts >= 1
 			})
 			ds, _ := s.WebhookDeliveries(context.Background(), ep.ID, "", 0, 10)
-			if !strings.Contains(ds[0].LastError, "not public") || ds[0].State == webhooks.StateDelivered {
-				t.Errorf("delivery %+v: want the address refused", ds[0])
+			if ds[0].LastStatus != http.StatusTemporaryRedirect || ds[0].State == webhooks.StateDelivered {
+				t.Errorf("delivery %s, status %d (%q): want a failed attempt with 307", ds[0].State, ds[0].LastStatus, ds[0].LastError)
 			}
-			if n := r.count(); n != 0 {
-				t.Errorf("the loopback receiver got %d requests", n)
+			if n := target.count(); n != 0 {
+				t.Errorf("the redirect was followed: its target got %d requests", n)
+			}
+		})
+	}
+}
+
+// TestWebhookGivesUpAfterRetryFor: a receiver that always fails gets
+// attempts backing off from RetryMin until RetryFor has passed since the
+// delivery was queued; then the delivery is failed (listed for a resend)
+// and no attempt follows. The endpoint stays enabled (DisableAfter is
+// longer).
+func TestWebhookGivesUpAfterRetryFor(t *testing.T) {
+	t.Parallel()
+	for _, engine := range engines {
+		t.Run(engine.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := webhookConfig(true)
+			cfg.Webhooks.RetryMin, cfg.Webhooks.RetryFor = 100*time.Millisecond, 500*time.Millisecond
+			s, _ := hooked(t, engine.open, cfg)
+			r := newReceiver(t, func(int) int { return http.StatusBadGateway })
+			ep, _ := addEndpoint(t, s, r.URL, "user.created")
+			if _, err := createUser(t, s, "a@example.com", nil); err != nil {
+				t.Fatal(err)
+			}
+			var d webhooks.Delivery
+			waitFor(t, 20*time.Second, "the delivery failed", func() bool {
+				ds, err := s.WebhookDeliveries(context.Background(), ep.ID, webhooks.StateFailed, 0, 10)
+				if err != nil || len(ds) != 1 {
+					return false
+				}
+				d = ds[0]
+				return true
+			})
+			// 100, 200 ms of waiting fit in 500 ms; the wait of 400 ms after
+			// the third would end past it.
+			if d.Attempts < 2 || d.Attempts > 4 || d.LastStatus != http.StatusBadGateway {
+				t.Errorf("failed after %d attempts (last status %d), want 3 or so, each a 502", d.Attempts, d.LastStatus)
+			}
+			time.Sleep(time.Second)
+			if n := r.count(); int64(n) != d.Attempts {
+				t.Errorf("%d requests after the delivery failed after %d attempts: retried after giving up", n, d.Attempts)
+			}
+			if got, err := s.WebhookEndpoint(context.Background(), ep.ID); err != nil || !got.Enabled() {
+				t.Errorf("endpoint %+v, %v: want it enabled", got, err)
 			}
 		})
 	}
