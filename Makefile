@@ -7,7 +7,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: run dev build test test-race generate check-generated lint bench bench-import bench-webhooks load fuzz swagger-ui clean clean-data
+.PHONY: run dev build test test-race generate check-generated lint bench bench-import bench-webhooks bench-admin-users load fuzz swagger-ui clean clean-data
 
 run: ## serve on $$ADDR (default :8080), data in data/keel.db
 	$(GO) run ./cmd/keel
@@ -82,6 +82,10 @@ bench-import: ## 100,000 users through keel users import's code on a fresh SQLit
 
 bench-webhooks: ## webhook deliveries per second to a local receiver, and what an event adds to its transaction, on both engines (BENCH.md)
 	$(GO) test -run '^$$' -bench 'BenchmarkWebhookDeliveries|BenchmarkEventInTx' -benchtime 2000x ./internal/jobs
+
+bench-admin-users: ## GET /admin/users over 100,000 users: the p95 of each kind of listing (under 50 ms), SQLite then PostgreSQL (BENCH.md)
+	BENCH_ADMIN_USERS=100000 $(GO) test -run '^$$' -bench AdminListUsers -benchtime 200x ./server/
+	BENCH_ADMIN_USERS=100000 KEEL_TEST_DB=postgres $(GO) test -run '^$$' -bench AdminListUsers -benchtime 200x ./server/
 
 load: ## wrk load test: keel on SQLite and PostgreSQL vs go-bare, go-bare-pg and node-fastify via ../shared/bench (LOAD_PEERS, LOAD_ORDER, DURATION, ...)
 	scripts/load.sh

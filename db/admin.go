@@ -96,6 +96,34 @@ type UserFilter struct {
 	After       int64
 	Limit       int
 	Now         time.Time
+	// Scan is how many users past After a page may read when no index
+	// serves its filters (DefaultUserScan when zero): a page that has read
+	// them without finding Limit matches ends there, short, and the next
+	// one goes on from the last user it read.
+	Scan int
+	// PrefixCap is how many emails may start with Query for the email
+	// index to find its page (DefaultPrefixCap when zero): past it, a read
+	// in id order finds a page's worth of them sooner.
+	PrefixCap int
+}
+
+// DefaultPrefixCap is UserFilter.PrefixCap's default: reading a thousand
+// entries of the email index, then their rows, takes about what reading
+// DefaultUserScan users in id order does.
+const DefaultPrefixCap = 1000
+
+// DefaultUserScan bounds the users a filtered page reads in id order: a
+// few milliseconds of reading on either engine, however few users match
+// (BENCH.md, "Listing users").
+const DefaultUserScan = 10_000
+
+// UserPage is a page of ListUsers.
+type UserPage struct {
+	Users []UserRecord
+	// Next is the After of the page after this one; 0 on the last page.
+	// It may be past the last of Users: the page read further without
+	// finding more.
+	Next int64
 }
 
 // Admins is the store of the admin API's reading of accounts and of their
@@ -110,8 +138,11 @@ type Admins interface {
 	// the role it had before. after, when not nil and the role changes,
 	// runs in the change's transaction (its event). ErrNoUser, ErrLastAdmin.
 	SetRole(ctx context.Context, c RoleChange, after func(tx *sql.Tx, u UserRecord, from string) error) (UserRecord, string, error)
-	// ListUsers returns a page of the accounts f selects.
-	ListUsers(ctx context.Context, f UserFilter) ([]UserRecord, error)
+	// ListUsers returns a page of the accounts f selects. Every account
+	// with an id past f.After that f selects and that exists from the call
+	// to the end of the listing is on this page or, when Next is set,
+	// past Next.
+	ListUsers(ctx context.Context, f UserFilter) (UserPage, error)
 }
 
 // EmailPrefixRange is the range of lower-cased emails that start with

@@ -132,6 +132,42 @@ func (s *Server) AdminSetRole(ctx context.Context, req oapi.AdminSetRoleRequestO
 	return oapi.AdminSetRole200JSONResponse(u), nil
 }
 
+// AdminListUsers returns a page of users in id order, found by an email
+// prefix or an id, a role and a state. A page with filters reads a bounded
+// number of users (db.UserFilter.Scan), so it may come back short, even
+// empty, with a next_cursor: the listing ends where next_cursor does.
+func (s *Server) AdminListUsers(ctx context.Context, req oapi.AdminListUsersRequestObject) (oapi.AdminListUsersResponseObject, error) {
+	after, err := decodeCursorOf(userCursor, req.Params.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	f := db.UserFilter{After: after, Limit: pageSize(req.Params.Limit), Now: now, Scan: s.cfg.AdminUsersScan}
+	if q := req.Params.Query; q != nil {
+		f.Query = *q
+	}
+	if r := req.Params.Role; r != nil {
+		f.Role = string(*r)
+	}
+	if st := req.Params.State; st != nil {
+		f.State = string(*st)
+	}
+	p, err := s.store.ListUsers(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	page := oapi.AdminListUsers200JSONResponse{Users: make([]oapi.AdminUserSummary, 0, len(p.Users))}
+	if p.Next != 0 {
+		next := encodeCursorOf(userCursor, p.Next)
+		page.NextCursor = &next
+	}
+	for _, r := range p.Users {
+		page.Users = append(page.Users, oapi.AdminUserSummary{ID: r.ID, Email: r.Email, EmailVerified: r.EmailVerified,
+			CreatedAt: r.CreatedAt.UTC(), Role: oapi.Role(r.Role), State: oapi.UserState(r.State(now))})
+	}
+	return page, nil
+}
+
 // adminUser reads the user with id and what hangs off the account.
 func (s *Server) adminUser(ctx context.Context, id int64) (oapi.AdminUser, error) {
 	rec, err := s.store.GetUserRecord(ctx, id)

@@ -86,6 +86,10 @@ type Config struct {
 	// long a rotated-out secret keeps signing (WEBHOOKS_ROTATION_OVERLAP).
 	WebhooksAllowPrivate    bool
 	WebhooksRotationOverlap time.Duration
+	// AdminUsersScan is how many users a page of GET /admin/users with
+	// filters reads at most (db.DefaultUserScan when zero). Not a setting:
+	// tests make it small, to see its short pages.
+	AdminUsersScan int
 }
 
 // Deps are the Server's collaborators, built by the caller.

@@ -8,6 +8,8 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
+	"math"
 	"strconv"
 
 	"github.com/keelhq/keel/db"
@@ -92,27 +94,99 @@ func (d *DB) SetRole(ctx context.Context, c db.RoleChange, after func(*sql.Tx, d
 	return u, from, err
 }
 
-// ListUsers implements db.Admins: by the primary key alone without a
-// query, else by the email prefix's range or the id (SearchUsers).
-func (d *DB) ListUsers(ctx context.Context, f db.UserFilter) ([]db.UserRecord, error) {
-	now, size := nullTime(f.Now), int64(f.Limit)
-	var out []db.UserRecord
-	if f.Query == "" {
-		rows, err := d.read.ListUsers(ctx, gen.ListUsersParams{After: f.After, Role: f.Role, State: f.State, Now: now, PageSize: size})
-		for _, r := range rows {
-			out = append(out, toUserRecord(gen.GetUserRecordRow(r)))
+// ListUsers implements db.Admins with the query whose index serves f
+// (queries/admin.sql): a query few emails match, the email index; the
+// admins, users_role; the banned, users_banned; else the primary key, in
+// whose order a page reads at most f.Scan users (UserScanEnd) when it has
+// a filter, and ends short when they hold too few matches.
+func (d *DB) ListUsers(ctx context.Context, f db.UserFilter) (db.UserPage, error) {
+	now, size := nullTime(f.Now), int64(f.Limit)+1 // one more: is there a next page?
+	var (
+		lo, hi string
+		id     int64
+		rows   []gen.GetUserRecordRow
+		err    error
+	)
+	if f.Query != "" {
+		lo, hi = db.EmailPrefixRange(f.Query)
+		id, _ = strconv.ParseInt(f.Query, 10, 64)
+		if hi == "" {
+			if id == 0 {
+				return db.UserPage{}, nil // no email starts with 0xff bytes
+			}
+			lo, hi = "\x00", "\x00" // the id alone
 		}
-		return out, err
+		sparse := f.PrefixCap
+		if sparse <= 0 {
+			sparse = db.DefaultPrefixCap
+		}
+		n, err := d.read.CountEmailPrefix(ctx, gen.CountEmailPrefixParams{Lo: lo, Hi: hi, Cap: int64(sparse)})
+		if err != nil {
+			return db.UserPage{}, err
+		}
+		if n < int64(sparse) {
+			rows, err = convertRows(d.read.SearchUsers(ctx, gen.SearchUsersParams{Lo: lo, Hi: hi, QueryID: id, After: f.After,
+				Role: f.Role, State: f.State, Now: now, PageSize: size}))
+			return userPage(rows, err, f.Limit, 0)
+		}
 	}
-	lo, hi := db.EmailPrefixRange(f.Query)
-	id, _ := strconv.ParseInt(f.Query, 10, 64)
-	if hi == "" && id == 0 {
-		return nil, nil
+	var scanEnd int64 // where the scan stopped short of the end; 0: it did not
+	switch {
+	case f.Role == db.RoleAdmin:
+		rows, err = convertRows(d.read.ListAdmins(ctx, gen.ListAdminsParams{After: f.After, State: f.State, Now: now,
+			Lo: lo, Hi: hi, QueryID: id, PageSize: size}))
+	case f.State == db.StateBanned:
+		rows, err = convertRows(d.read.ListBanned(ctx, gen.ListBannedParams{After: f.After, Now: now, Role: f.Role,
+			Lo: lo, Hi: hi, QueryID: id, PageSize: size}))
+	default:
+		upto := int64(math.MaxInt64)
+		if f.Query != "" || f.Role != "" || f.State != "" { // else every user matches: the page is full soon
+			scan := f.Scan
+			if scan <= 0 {
+				scan = db.DefaultUserScan
+			}
+			end, err := d.read.UserScanEnd(ctx, gen.UserScanEndParams{After: f.After, Skip: int64(scan - 1)})
+			switch {
+			case err == nil:
+				upto, scanEnd = end, end
+			case !errors.Is(err, sql.ErrNoRows):
+				return db.UserPage{}, err
+			}
+		}
+		rows, err = convertRows(d.read.ListUsers(ctx, gen.ListUsersParams{After: f.After, Upto: upto, Role: f.Role, State: f.State, Now: now,
+			Lo: lo, Hi: hi, QueryID: id, PageSize: size}))
 	}
-	rows, err := d.read.SearchUsers(ctx, gen.SearchUsersParams{After: f.After, Lo: lo, Hi: hi, QueryID: id,
-		Role: f.Role, State: f.State, Now: now, PageSize: size})
-	for _, r := range rows {
-		out = append(out, toUserRecord(gen.GetUserRecordRow(r)))
+	return userPage(rows, err, f.Limit, scanEnd)
+}
+
+// userPage is a page of at most limit of rows (read with one more, which
+// tells whether a page follows); scanEnd, when not 0, is where a read that
+// did not reach the end stopped: the next page goes on from there.
+func userPage(rows []gen.GetUserRecordRow, err error, limit int, scanEnd int64) (db.UserPage, error) {
+	users, err := toUserRecords(rows, err)
+	if err != nil {
+		return db.UserPage{}, err
+	}
+	if len(users) > limit {
+		return db.UserPage{Users: users[:limit], Next: users[limit-1].ID}, nil
+	}
+	return db.UserPage{Users: users, Next: scanEnd}, nil
+}
+
+func toUserRecords(rows []gen.GetUserRecordRow, err error) ([]db.UserRecord, error) {
+	out := make([]db.UserRecord, len(rows))
+	for i, r := range rows {
+		out[i] = toUserRecord(r)
+	}
+	return out, err
+}
+
+// convertRows turns the rows of a query of the users columns into
+// GetUserRecord's type.
+func convertRows[R gen.ListUsersRow | gen.ListAdminsRow | gen.ListBannedRow | gen.SearchUsersRow](rows []R, err error) ([]gen.GetUserRecordRow, error) {
+	out := make([]gen.GetUserRecordRow, len(rows))
+	for i, r := range rows {
+		out[i] = gen.GetUserRecordRow(r)
 	}
 	return out, err
 }

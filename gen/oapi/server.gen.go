@@ -946,6 +946,40 @@ type AdminUser struct {
 	UserMetadata map[string]interface{} `json:"user_metadata"`
 }
 
+// AdminUserPage defines model for AdminUserPage.
+type AdminUserPage struct {
+	// NextCursor The `cursor` of the next page; absent on the last page (and only there: a page with filters may be short, even empty, and still have one).
+	//
+	// Example: dQAAAAAAAAAq
+	NextCursor *string            `json:"next_cursor,omitempty"`
+	Users      []AdminUserSummary `json:"users"`
+}
+
+// AdminUserSummary defines model for AdminUserSummary.
+type AdminUserSummary struct {
+	// CreatedAt Example: 2026-11-25T12:00:00Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// Email Example: ada@example.com
+	Email string `json:"email"`
+
+	// EmailVerified Example: true
+	EmailVerified bool `json:"email_verified"`
+
+	// ID Example: 42
+	ID int64 `json:"id"`
+
+	// Role The account's role: `admin` may call the admin API (with a verified second factor, at `aal2`). Kept in its own column, never in `app_metadata`.
+	//
+	// Example: user
+	Role Role `json:"role"`
+
+	// State `banned` while a ban holds (whatever else), else `unverified` until the address is proved, else `active`.
+	//
+	// Example: active
+	State UserState `json:"state"`
+}
+
 // AuditEvent defines model for AuditEvent.
 type AuditEvent struct {
 	// Actor Who did it: `user:<id>`, `admin:<id>`, `client:<client_id>`, `cli`, `system` or `anonymous`.
@@ -2565,6 +2599,24 @@ type AdminAuditParams struct {
 	Limit *EventLimit `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
+// AdminListUsersParams defines parameters for AdminListUsers.
+type AdminListUsersParams struct {
+	// Query An email prefix, or a user id (digits).
+	Query *string `form:"query,omitempty" json:"query,omitempty"`
+
+	// Role Only users of this role.
+	Role *Role `form:"role,omitempty" json:"role,omitempty"`
+
+	// State Only users in this state (`banned` while a ban holds).
+	State *UserState `form:"state,omitempty" json:"state,omitempty"`
+
+	// Limit How many users a page holds at most (50 when not given).
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor Where the page starts: the `next_cursor` of the page before (opaque). Without it, the first page. A cursor that is not one keel gave is 400.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // AdminResetMFAParams defines parameters for AdminResetMFA.
 type AdminResetMFAParams struct {
 	// Passkeys Remove the account's passkeys too.
@@ -3292,6 +3344,9 @@ type ServerInterface interface {
 	// AdminAudit The audit trail
 	// (GET /admin/audit)
 	AdminAudit(ctx echo.Context, params AdminAuditParams) error
+	// AdminListUsers Find and list users
+	// (GET /admin/users)
+	AdminListUsers(ctx echo.Context, params AdminListUsersParams) error
 	// AdminCreateUser Create a user, or invite one
 	// (POST /admin/users)
 	AdminCreateUser(ctx echo.Context) error
@@ -3580,6 +3635,52 @@ func (w *ServerInterfaceWrapper) AdminAudit(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.AdminAudit(ctx, params)
+	return err
+}
+
+// AdminListUsers converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminListUsers(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params AdminListUsersParams
+	// ------------- Optional query parameter "query" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "query", ctx.QueryParams(), &params.Query, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter query: %s", err))
+	}
+
+	// ------------- Optional query parameter "role" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "role", ctx.QueryParams(), &params.Role, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter role: %s", err))
+	}
+
+	// ------------- Optional query parameter "state" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "state", ctx.QueryParams(), &params.State, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter state: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminListUsers(ctx, params)
 	return err
 }
 
@@ -4575,6 +4676,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/profile/consents", wrapper.ListConsents, options.OperationMiddlewares["listConsents"]...)
 	router.DELETE(options.BaseURL+"/profile/consents/:client_id", wrapper.WithdrawConsent, options.OperationMiddlewares["withdrawConsent"]...)
 	router.GET(options.BaseURL+"/admin/audit", wrapper.AdminAudit, options.OperationMiddlewares["adminAudit"]...)
+	router.GET(options.BaseURL+"/admin/users", wrapper.AdminListUsers, options.OperationMiddlewares["adminListUsers"]...)
 	router.POST(options.BaseURL+"/admin/users", wrapper.AdminCreateUser, options.OperationMiddlewares["adminCreateUser"]...)
 	router.DELETE(options.BaseURL+"/admin/users/:id", wrapper.AdminDeleteUser, options.OperationMiddlewares["adminDeleteUser"]...)
 	router.GET(options.BaseURL+"/admin/users/:id", wrapper.AdminGetUser, options.OperationMiddlewares["adminGetUser"]...)
@@ -4939,6 +5041,95 @@ type AdminAudit500ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response AdminAudit500ApplicationProblemPlusJSONResponse) VisitAdminAuditResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListUsersRequestObject struct {
+	Params AdminListUsersParams
+}
+
+type AdminListUsersResponseObject interface {
+	VisitAdminListUsersResponse(w http.ResponseWriter) error
+}
+
+type AdminListUsers200JSONResponse AdminUserPage
+
+func (response AdminListUsers200JSONResponse) VisitAdminListUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListUsers400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AdminListUsers400ApplicationProblemPlusJSONResponse) VisitAdminListUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListUsers401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response AdminListUsers401ApplicationProblemPlusJSONResponse) VisitAdminListUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListUsers403ApplicationProblemPlusJSONResponse struct {
+	AdminRequiredApplicationProblemPlusJSONResponse
+}
+
+func (response AdminListUsers403ApplicationProblemPlusJSONResponse) VisitAdminListUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListUsers500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response AdminListUsers500ApplicationProblemPlusJSONResponse) VisitAdminListUsersResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -12264,6 +12455,9 @@ type StrictServerInterface interface {
 	// AdminAudit The audit trail
 	// (GET /admin/audit)
 	AdminAudit(ctx context.Context, request AdminAuditRequestObject) (AdminAuditResponseObject, error)
+	// AdminListUsers Find and list users
+	// (GET /admin/users)
+	AdminListUsers(ctx context.Context, request AdminListUsersRequestObject) (AdminListUsersResponseObject, error)
 	// AdminCreateUser Create a user, or invite one
 	// (POST /admin/users)
 	AdminCreateUser(ctx context.Context, request AdminCreateUserRequestObject) (AdminCreateUserResponseObject, error)
@@ -12584,6 +12778,31 @@ func (sh *strictHandler) AdminAudit(ctx echo.Context, params AdminAuditParams) e
 		return err
 	} else if validResponse, ok := response.(AdminAuditResponseObject); ok {
 		return validResponse.VisitAdminAuditResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AdminListUsers operation middleware
+func (sh *strictHandler) AdminListUsers(ctx echo.Context, params AdminListUsersParams) error {
+	var request AdminListUsersRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminListUsers(ctx.Request().Context(), request.(AdminListUsersRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminListUsers")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AdminListUsersResponseObject); ok {
+		return validResponse.VisitAdminListUsersResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -14797,543 +15016,553 @@ func (sh *strictHandler) RefreshToken(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7P3pchvHli+Kv0oG/ieCQHcRBEdJYDj6D1GgRZkUaQ6S7Q0fVAKVAMosZMKVBUKwQzf6032A++2+wNnv",
-	"sR+ln+RGrpWZlVUoTBw0be2IbouFGnJYucbfWuvvUlcMR4IznshS/e/SiMZ0yBIWw1+NYBjyG8nik1fq",
-	"z4DJbhyOklDwUr3UIGPJ4g1JwqBa8kqhujaiyaDklTgdslK9FAYlrxSzP8dhzIJSPYnHzCvJ7oANqXod",
-	"+0CHo4iV6ns7Xqkn4iFN1EM8OdgreaVhyMPheFiqb3ulZDpi+BPrs7j08aNXOhJcMp4cRSHjSfHwuvAb",
-	"CQPSi8WQ+D82r8nWKBa9MGJbXXxe+nPGjg+3V51C6bbb/nP3zbNObfDr89vrHf5+/8Nv2913LxpqKvTD",
-	"KeP9ZFCqH+zBzMyf6dxkEoe8D1Nr3qmJjWMp4tlpvR+wmJFkwMiI9hmRCY0TWYcLPmcfknYXHvSJ6KV3",
-	"dVhPxIyUxYj+OWaVKnkfJgMxTkiYeHAXZxMmE8LUl2WVNAi+hSQDmpBQEi4SIjgjt4xFpE/vmLq4V6vZ",
-	"xftzzOKps3o4+uKl+u3nhvnfn/dcndNwGCazi/NaTMiQ8qmeCKE4/YGIAkloQoZCJqS8XyOTAeMwqX54",
-	"x3hl3jQi+Iw7i4D16DhKSvX9mpdOSf0xpB+QXndqtaXUe0y7iZhzqnrwW0q2F+dX12Rr2KNbiUhGPhGx",
-	"JmV1CW+eS8Urk+9vwxd3vw6Pp78Ojw+6v7zb6/7ybpvdg3YvqJS3bFo8sxH+mD+RePULmkMs7sKAFRy+",
-	"a3Wg9K8bkqgBeoRKEnLin5+8OmpfXJ6/O3nVvLyaNxnz9MIp/a+Y9Ur10v9vK+XNW/ir3DKDe6vep0Z7",
-	"yf4cM1nIAtVw/Rh/b4eBT+g4GYg4/IsRxfvg5HdiMZEsJokg/vlF+/T8x5O37ZvLU59MwmTw0C159vrn",
-	"nbfNXxpnF6fNN3vn+7/8dPDb5c3xbzv32Jb3rDMQ4nbeRBkPRiLkyQME0ogmCYvVY/+bjdr/qG2+oJu9",
-	"3//e2fv4v0qzI/qoXiVHSo6gsOx2xZgnLynn6uVKsvKEcWBTdDSKwi5Vw1USqBOx4X/+IdXYndVSs0po",
-	"GJXqpWQQSkLxhYrVduClh0S9knZx5ySL78Iu25BEjFhME+C3IZcJ5V010L3eDn3R3Wa1zrNglx7sb+7t",
-	"KFaW0GQsS/W92q5XSsIEtkkPXX8mnes45nXF8ut6zHU9pE1948c1qFY9j6s2u3fdmAWMJyGNSHfAurcs",
-	"IGKceKQzTgjldn5kQM1SwAqYBSoDj2zxLar0lS2llsitv8Pg41aHcr9CKMf7O5TDKxTjj8dcfaNOuCCS",
-	"SRkKroVplehjrka8IYmvFsNv8VASf8mC+Ep0TmLB++6U+iyR8H2cRyj4hiRjOaYRoVxOWNzi5b3adoX0",
-	"wlgmHpGCUBirErzsjsUkZneMRmrWglA+VZJ4oiV4klm+aourTQG97RWTSTzuJuEdu2S9sbwPUQJhw6pe",
-	"2lPzd+mORuMCerXTUwPviZjAg/L+VKkeJ/a4LqBKdeOmvRFPpuJ1alFwgouHr7gyIyEctakYE9qnIcft",
-	"IGWUv5kXssq9J3WZG9gq88tPxp3qYxzBhiR+w91kn5T9JavsewWnYdij6Q0Vj4jYa/Ee6JGhJEFKkCmt",
-	"oP4J796QJKIyUUdP9LT+OpQsumNSbYyIAgYaKW9x/7LZuLl+3T5r/NJu/Nj06/qUFoxp7uL5Kd/Ibq4P",
-	"Y+LIZOmQES1CkSwq7hlzyerf5GQNe3TxiCnH4RHOmFK7yR2Lw17IAiJZV/DAKLiKK1PLe+1NirER0Lrv",
-	"N7erzEdWmKNLtI90oECm0ShiMRnSKcibsWQppZPGxUkdLtvFKovYI5QMaXcQcuaRUMkMccs4iWj3FuWH",
-	"7IoRa3EfnvArC4g+d1YPCay3/tSIxVJwK0HSDWrxzA6p80smAyGZ3SVtCvqURjuLDl2GEbR4mfFYRITa",
-	"FztGDXx86ptj9ZIGP9KETej0wSoUIzLs8001Y600k64YRwFMoaOONe0OlFYFcp+4D8BJX4cE92s7KQm+",
-	"pAExk7B0RztK3ehElN8+mt40M78gDDRZKb3Cw21X/zQHi3LC4ljEh+q2Qcj7ZEKlUiBowoIquSpeiare",
-	"GW1rPMLOGJYaKuPpjkagmcPIZKn+j79LvZBFQale2mJD9RAIdHhlaTiWsHtqJuo3QoMgZlISOe4OlDFG",
-	"A/r/15+tdsWw9PH3tVhJLbuPZspPuo/Oagxp1BPxUGnAMenRMJIElgeWF/YBXV6XrB/KJNbKzTL1rmA7",
-	"YLHBLQHvb2uH15AlNKAJNdvRzo6WKhOkF1ptHV1sZf2wZN2YJe0OlWG3ovm/2u2Qh3A77XbVTgFfW33x",
-	"ZifchLGrtVxEew/Xi0jsfBSdXzGstayTy+Mj8mz/xTb51z93qzvVnQ1J3lydv8XjRcp+fvm1PoTim3RE",
-	"MNVakeiOh2oR9Zs94s4Dd1zwXhR2H3rulADQFhPwAvi8PkNRzGgwJexDKJM19YoX6YGxA33S04JDVgay",
-	"HjXukmJysFxN9fsNN1LtPH6gZY6qWv4dc1S1r8Bo/+iVWHaJiueDktm1tDdkjudmTCT4SctzQ2GMqItg",
-	"ud4yfn+zqZn5rBJxduzzJw4D2hyn03wkc4lEIb8lvUhMNiTpioDhoXaOFyhN2aUKs8MmZeNX8JeO268T",
-	"a6HiisPq+rPLjkxGqdVafMPoRK/FndG5HhXtTZEh76J+qtTWDu3emvEt93nUldqID/uZk+YT4x+rVEkz",
-	"TAYsJnLEuBYKamha6UN3eBOZz8OVCzPRAc2YH9fn1xfW+EDWcUhiNnRX9gtnfQ+YGbDGExDcyfSaKgn8",
-	"CD5Kq3k6fE+dDuOrErDrIDn1HYdkzOH8hMARY/ZVLPzMPGnKBMgErAqc1LLpw/l0iVTdLsl2beYTVr6h",
-	"iwRiV2ECBmXZ+idwN4ikU0mkqOAm84TFnEaoJd1rk9ewexx92XyYXLH4jsUEB/Bk+3IlhgxtmB7KGMGt",
-	"jGXxobs+6EaVAzFR9gaOUjt6re4dEFRreyGT4AvEt0WiL2FZT6lMwHHyGOcmlEAVxuUFhnmd9GMK/BnJ",
-	"BuwkEX0dB6Q7oLzPzFFg9E4Hi62XIet9sCv6nk5PHmtFs5oKLOyETtVJVOKQqBWWLIGosJQTEQdGczF/",
-	"b/VE3BdJxcPDbDbCnkzwvAX6Bbds+lXJDNyagdoZLnILQ8pc2FXxwDXHBcHZh1pmqNnreSOfORX9kF8l",
-	"bHTJgjBmC+2T9Wyy2TcXzC1FQpgYZl8wSTj7kOSH96Doxzel+C/13mr1neactRlFP3XbVT6bm/Z7iGd9",
-	"b6F24oIHTcnCebu8mltXMVM4fy3unx030tiR1fpB1wkTCUAx/CxugxPYwX1YYAzNj9/YARD1/fP4cg5B",
-	"+C2eHVKBAeRqZJNBGOF7jW4woZKMuZIAim0uGGzeNCLLLKNDG5hmPGABUXrKVBlUuFUaxGV1RwgNRzRh",
-	"sR0bRJf3atsVCGWjBqED2WhcnR03wHqev0D35Iz/tk6E72z0Oxv91Gx00QHKu5amSskFzEsoUe1rcdRb",
-	"FftSdo1QWzh/gEsdUC2+xAP1dFy/AmDXMHaxAmXr8CoKLXot7qj82lARsbkzF/yvZLEGJA81IGWNASXb",
-	"tRYfhnycMJnukaEOtDgHNADcbDk1GYxnzhhGsEq40F2NiKAtbk0Oezu4FE9e6aCwCfRJirw1dR44c0Gx",
-	"Bh9QFyvVFi+e80LAQypGTkX39uHQNiEQo6txUiJgsg7hcUpi1hVKAMJVu6RjHonuLZpkVhDkDoQ+Co/E",
-	"RyOc6GIuqm96ZDNtQ2a8eaHUg6mDkgNUeNw4Ob25bF75egnhflhHdbYpicXEI/Ay8Im0gBSnJGawUVVy",
-	"kpCE3ipTSaTPkjFPFEvJ7gFBw4aNEgxIAoptwllMeiKKxEQi43K3BqDVYaKHrTE2eB5xI/1KMcKOhLKI",
-	"E6RL7aeU+Oi6zHeB/l2gfyt20XcJ+aklJDlWi/Wqedq8bmbyMgCF7HuERspya3Fgt77irD5C8FNbM8/w",
-	"l5CbZok5YkMJ7QbeLMu8P4P8Gvngp2UNVdLgAIrb9oljuucBFy7STj8+pFMieDSFuGvRyTTXItEX48QH",
-	"vX42/ecQHQfosW3xDqMxix3YKILAJFgEkLESiAX0ih9Jx2JUgk1QMnyE9CoVzszVTRNDbOBcEb+Me84S",
-	"7Hf8xjfsxv26ZfjDHIktvjrGYl1HolH6H9mRmJ7J5qzz77sL8d/Shfjdr/Zp/Gr6FL4VV+PuQKe/P1CZ",
-	"44LoPHj0qIRSI3rXI6a9lJjeioQcizEPnjamDRr7gErM33ZHTtI5VdPlesWU1D4SAXv4igHOPIAXgo+k",
-	"rnaPfRgp6vKAw1vIvQXwoGI/DKVak+CrWF3j/hnzWy4m3Eun6CYVGAhumTpPTUR8K4ngXVZx9gBBfo+0",
-	"/sgRvhoyzQ6blFF3SBkBmMB6gd01M3i9R1o1A+X4mtbNwk9SzHoYOEukKw480gppH8TXtEDGbTJvfZxq",
-	"Bg9coHy2ESiVIdZB+JJX7K0oHrNib5DO0h/H4HDJ1XBwT+LjpD4ZMjOFGFI/KJOJK0gg9c4RJaje09FI",
-	"q+TrZ6h9DjItnGaxUHGjDDH7g3WTVLo423CFSuIjbYNWOb+m0x6Fd6mqPOfI30j2WHJWffoLP9p2dWYX",
-	"QpcMeaS1mODbbKWRL3xd8sMFrYMLEjBFQ/FUscIwqRQsXYKDe/CqxUyKcdxlhCb4BV2N5QteNcSTh5IM",
-	"WMxgObR+8XgZE6YIknTy1gyn+6KhxKF0q5oUjt+zdiRouAggnpf5gGW5dmpmSe6d8KC3SJ73eg/coXQk",
-	"MQPbn3HasakFodS5BV8yDV/kp5CMY44zKPvvmy8bN9ev37YvL9onr3wUxZIlZh2nkaDBtRCnNO6zR0zz",
-	"hnRXRRV3Oq/BVFZbfRm3M5FkfG0TLYNrIQiO+JNkac9MBoliQ+KsYCln4QkPwaB/Q+gEfcKc9SgKxLDU",
-	"qtH1mox+eO+hH4u4EwYB43OI5KNXAjjNhQ6DLx4aBMpDiQicpxvTo6WvOUMGnqC1yg0JWkE+aZILzsiU",
-	"JamLNLcdLW71devtdEbuQ4wRM901zGscx4wndiD1DBQglKQXcvTItnjyFM5gqBq0RoTWfAb8s5KEiWRR",
-	"TykyBaVLcNiUuNF9tVCPF+HHRVkU4b9iUe8l5Y9QIgCytLqUQ5UUyh1QyhesnTTMwE29nezISTk0CVBM",
-	"F4PLhMcggE3lrURBeIVR3htO72gYKQ3gMYrRYFJkKElnLKdY6E4pm+ZIyEMSsySeEtpLtGBJwiEjISeX",
-	"6vpmQ11fryhNhnXDnIg7qactTmPnSxPSpSPaVbK6DGHKbjwdJeTPMRszj/ivG1ev2z/fNG+avge8YBxF",
-	"lSrO2lkNPh52wINj6hRh4U1ncQA94JUGjAa6grG7cjNlI6/0WxJBJjRMTJlc2IWQ96uZyq8LK7qqFbgW",
-	"jdGooDYlQlV1tQA/1hlt7UT4ns7jR45R7qWIK6G0hy2IVfoVpbrJMZROwZJMYTJocR8KjWisxkypFh9x",
-	"mC7wCbVqi4/Ksf14HDGpa5DUFauE77UDxkPFbkwJRaf6KSr3WLPHfm0KaqdjGJw3xslAF0UB+EiLly+P",
-	"j8jBs70X5F//3KtuV3eq2x45HzF+8oocCc5ZNyFHaiP+9c9d+Pmg4hEfyamtZ20QKDgIiDpAqC9FhTFl",
-	"cdBoogwFWGadbysmvGi9DolvKuHgsiOlnrxqcVwvnWNM8eB64ECUIEDGQch4l5EOk2HAbGJvWn7ahcck",
-	"8VgmGEVpcSUkQinH2XRx/WBnSnz618ivOEODqLwemp0qbloAiEI1O7Ua6iEIH7bdMlyZx/o6ExRuU/dr",
-	"UmhjERiflB3paJ0EcLc3Qw8tbhgvYIE7Ux1K1T7V1rhW2+2+bZw14V+sfXry9qf2y1/bzbPGyanvEdHr",
-	"qYc0cLBCRGwrdVqJHCb1FjcJq2oAmIEfi6EZSk+JWsUeGQ0qhy3um+BBO6F6TydCaw7amy2VGqDUnZkM",
-	"/5h21X6beK+6JxIygfeapdLwjNyGqFer8fIUXZjVNYprmtZbHIKXATtETFjK+pxjZw+wUym1MsP3TgVK",
-	"J/Xv+QVvZ0raAhtbUP9Y5EeT9fAaV5OXOXG+kkfM94jPBe8yZCYXPx01SXdAo4jxPqs+3ujFGeXTI8Vp",
-	"HitRAaH1toylrWPxyNJ6b8fRmJRJqyZi6o/Jp5PVx+Edc5MxSBn0WLDvEPdXIRNItY5BL86tA2w15B0g",
-	"0tcjgDectrhOODgkcdgfJPrlgYBDDY8uEPHky5TwQFxNHotoaDomPAaFGeuK2Td/u+R27dIOMD/WH3Oy",
-	"XXNnb6J0tyEPSNksj1uNDVUhoNT0uQriZwqoMc1++SpJTuMAQvaY5ZHmV56ZccDWTdEeJQW/pqIX96iu",
-	"czgzV7AJ9U4Y9+ojl6lyvOCz3u+BiIK6qef0te3A6l7+w5kpugtvOdMj8VyaJGw4UpwWFcjQJhF+O6x2",
-	"wVy1kWGgjmUfUnguG9fN9unJ2cm1T0YstkyUap2zM+7esqTFR5nsgiGNlSLqf9hUGt9mTBO2Ca5wVPX0",
-	"Nzwo/pagatuZGne6zJbBNJ5F6ZTL9Aur9PieFZItrq0NRTmG9Ve+Nl5/w21/jocGXynRKSC4bRCrs776",
-	"NbjGdkq3mdE9GcmehVKGvA+ASbR5nZgjRBVhRjl74f3795sNJ10rW2moyE644XI8Gok4YcEZC0J6Dfc8",
-	"brzLVirO10FaK+y1726BHTSBURMY9icNemGKT762LTDq92745Dx+UM7Ztxb2+jcILSEUuyDAVBQgmk0H",
-	"nY302CS5++H+yRzYPwRM7OyxdU/jtLipkB6cdnRo9iJiQqUcx2pTSMTuWFQ3yX8oaqhTSg3T4ewPuZkl",
-	"QlRJw6mKLUmXxvFUaURUl0mNaDiE11h/MR3GPgEv6vPtZwd14o8m0I9DJCP1n2GPqv8MJrfqPxL/ozbD",
-	"P8w4Qe060mFc76k1wohdPrO20uLgZI7uIsyDdZYFpk/6jGtdoE4oiWkoGTSUwrnDSyMxYYr/muvb2mkW",
-	"UZnY5UD9T61ao3G6kyYUq+VkQYUMdSyOQA4w9I/Qzmxwr2FOcjoYm9LU4uWY9WImByQ0zjLGlSz+R0mN",
-	"peSp/+yUfnd6uuGVmbZPXqlhItHQwCMI1ZdodBErfQgttB6NJPNKI+fS3/aU/p1+2bwo+9k00D3bAyt1",
-	"hv3DvPB3e5/o/AGl8tQQk/BOw8bXGKIF6OcL7QnIpg4TCOtStMqVGle359yzBR6dLhZGybQ5WLpzBTay",
-	"8JyeSCKGSsrDoXbrMg+rR2LYFXiFFEOm1DvI6bYO1jI1jnmb3k6J2WukjVHMJINaGLp/i7P5Gt4Iwyp5",
-	"JZv80o1CxVinMmFD9TsXfDoUuNrpVumnZyhEt1No0yTbDW2ntnOwub29ubN/vb1Tr9XqtVp1e2f3t5LT",
-	"/jJQyrOyN4peDIX5l7Br6I/4St340SuFwZxmaeom6JRGyqZXYmz049R1LWJM8rdhna66EuASLuzemVdw",
-	"vVI4Kh5KzhDRiYpa7fDSMBa60efRwZAGjIRJZmCl7Rc71Vp1p7pdtJaJ1viWriXoWB892O027WsdZq6m",
-	"tCHJjWTxZqMPnRFM18md/QPSHdCYdhMWK+NGAyT8cORnR90dx9HW8+p+tbaUBYSWS2SIziuZ7BggmEUc",
-	"4oIizmsNLoH0AlWCEzaUy9bQ8qKPqSISxxT+dhqWzulemOtmqh7wNJ8f0T47JLQj0agkRprAD9klzXUc",
-	"Xbyoen6Fq6b4hEZZLFyxYgz3BkR6PMORNDREETMYaHi4SDkKe4pbdSi3IL7KoYmiIPJxMmBYmzUhMgmj",
-	"CL0satLZvcLA0hxGtLNZe3Zde46MaHUmZDqxuC+UIzosuheKChU2sYUaQYwH0myhB0WDqEykLkWEy5Dd",
-	"SDPw3e1rGPUaA8/tcroydkZzd/wIjpY61U4WyDpydTRK+6osOS5n5j7TpWEpj4KbzN1tN5XaNqudS5WI",
-	"mbkT4+7AhrhY6hSC59y4bGY39Fv1mnWEiBgFLFLI78KELR/BGQ2jzAd1UXWIl0vTNTEt1uyfvH13ct1s",
-	"X1+f+pVDwgXxzY8+1GfJDA/DhbOjGzlWWHY8z5Vy+mzH4dNay9Q8/NkO6UwTLLN1c328+Ry6KGmlHCed",
-	"5+Uijlk3IQMRq4WE/qJTl2DtYDLtUJ/tZNqhPl/KsoAG5tKvkzSzDtXSpbSn7KaPntMre5GEzwH+qC4x",
-	"kAjLxNH8cOB5qbWSXdZFzbYfoo2tzgRxrunLdv/c2Xw2aeT+V/SkYnHtsVw6oO39tQaU1U7ur01k1IjM",
-	"WDPfAINpPsXdjII1OeYw5O7V7S+Hh2Ydvpop9SLaPzSYUc4mGm2j7ON4DKXvR9J0VrfsLe39whRfDXUq",
-	"nL2seI1tFusWvILiFZUVuNvHuRuiU8IeILWKH8Vx5MU7TTLGnV4PcABZZd6AXKCVJZnEYTKjwf9dGkWU",
-	"Y5U6JacFOAb/UWJBqPTb34um20H1bCHbMmrcU3EHS3SOWZ/rSpd/yit92OyLzeJXZShyqYDTtZzmebQc",
-	"V6YkZazChvXisH0bRF6igEnbOMZbTdPXCf4Fen6OWxZajIvCI+oNbgB8dlq66UpBJPteU7F59wWTGTkR",
-	"4GJ3KEZx7/Vhk81e8F1F/csev1T3fPRKWobOXaw0h1R6ikXZgR46cplQW1MDsI7h6tPIqB0FcwFbZtlL",
-	"FM+6ghuNfHsgOwIXQo4VWYC4f9G4PnpNtjSM0K/kOJG6l8HBj29Ls4ynSJaa3pW5M5wTsrCvZkm8LNvN",
-	"z9vZ2fScOySZOSiF0nkchAm4NR7bN1hHH3MdoZ5hgEBP39NOv4LrSFz6B6tDZn4HBzZ44cCN7FtHXE7P",
-	"hi8/++6Le0pfHCmz4SiZokeOC87Q+3t0euIRSv4QncqX5n3zSLH3bWYmldU9cHok8zbToF4Ss7Fg6ihm",
-	"Y60c+9VZ57WOY+jqCBqZnRnbsxX2d10nYTjK6/bz3YaKfXwCn2HKpb4Fr6HBTdxcnq7Ldc2j7XEczVE4",
-	"5oGxby5P74XDThdgkCQjWd/aMspUtS9EH/XXLYE5Kjtbdztb6h//ZRn4D//z3/9HMfGdA/ie+nPp6mXn",
-	"WbSILym/n/MtdVfmJdfUc3rpYzSSKsIjSQw5DlhmFX7eUsdDV0etHDrt5LgpRa9uyK6e9ok6bh1oluf4",
-	"dbbX9Jg6FR4l6UxNUmJZS4jeOBnHrPKZHKoLnKhHUFDaoB/ut406gbTteu8e289WtB+cTTLfXKa8w335",
-	"tZkZfO69hYs20/V6zahDrkH19oa0beETK+s3JDHKJaEy00m5wB9gUDttI75NHHXCOmpONAnvmDMbRw1z",
-	"XYT3deSZd7QxZ0rrdMWhhUlmNp7SogzmD5vdbr94Vsuche1nLw4Otg9q6pCuoEPp0UDtq8yczqbk7Ogi",
-	"LaQ4bx5obc/OoFHUYn1DauvcM2wHc5K6jJQhUo5mDXhUwkSSq9eNzZ39A1AeFg+gjSWYZOFq1kyetrqT",
-	"BNBfT5giVVVyrj6ncxjdd2a189XWE6xOICyZWc9UOCDpdUXAIGYDMX5M1lMkZxWLObqmY8ALmbSxnnbb",
-	"pmOO4zCrnyx9zYMeRSxS4XRhgmtNCOAUWSIUI8bDwObEITxW9HpRyFkbczsL1XK1mm2TxtVWK6+Mz4EI",
-	"3NOulNdSnoyg6f/MVbXWBQwhzx8tdyg+5dnTll/6LO3MrK5Zn4Wz82bZ22pM2TbZvT9n3tmQmCA7y3OZ",
-	"ebtZepMI6q4AYATxsl4m6y8oYsUzua9ZyjFvJjeXJ6QFOqBSAUejqr5nq9tpleqEkgnrpNzJfQwNWNAe",
-	"l+vNukfw7KhWW39Hm5i7yDvGsDXrUkV0Ucyo7kU+ZMrYlqTDIjE5dDKLy4axjWNwRii2Yf6t68JLcFKI",
-	"XjKhMWuHge+RarUKTTLCPhdY3U4SOx5Jp7JqGaaiaN8FaGtYnOgriZWwkelanFQOgbODctcFyIA/Z9v9",
-	"1YR3dr38CetoTJ6bheujUM/5W7SkzyhT29AKeo6sMWIyF04BUSZso2U9Zc9kFKSxkUOyrTTt7VqNjOKQ",
-	"J7QTMceiz44uL4GzgywaZU745FZmVgD5pIxiLyOG/IoTKz9EgGXIkl59RGM6lHWwmOrwLXD017GKML7R",
-	"WBWGMBzYe3bx1xaIS/doSD+c4M3btTXFZVFL3suLzZCHSQj9VfBBSGOSpvSG7tfr6VL46GNy2McGViPI",
-	"eJudSezUlsxip7aCtM6OvPmBdpPsKOrIwQB8CEit/BmqE302sL2Lr1nl9s6zaq1aq26jy1Jf/Ue9vv07",
-	"5NRPyUjESUXjV0dxeKdsrLFkBOwIBt72wCKGAzGkIQe0Qy+m/SHDvFnNLBxoZQGRAqnliCc/yq0ujaIO",
-	"7d7Oo5l7Lndew8mdKRyg0ldz45tRfx5IvlY5yrGeEe2yTcnU0YR6DHQoeJ/4KyhOvomaaThrznu4muq1",
-	"nCct1sVyy6lUMp+UR+NOFHY98OpUbLEQIBA8khGhDto8p7ajDodkO6vG5UUAKoFLdqcoQnskAnZkPE4F",
-	"c3nZuGoe7N1cnpavXjd29g/KiiRM+CSuVDQOXrGVkdK6eB/B8M8Odg/IlbF60pE2X5yxaCDozvnk7jhu",
-	"nl2/6Y+PXlPBftpOnt9cvu+Mf3xzJZPJZvcMYilJwmI1kP/9j8bmb3Tzr9rmi/bm73/v7X78X0U6s5rO",
-	"PX0auh59ceFcJ9tgNNqQtoTWwWYQ9kPMp8953Hd29/YPcnOobb74/e+DoqHnlXB98Gb26xWLWMIukJ7v",
-	"N9NP67XJTWyhmwU7AzTAMbI+QCIWd0UUnMRj5kMEFW/xiA9vgGsB41PHLHcC9+CDN0SRLtPLV8c/br5+",
-	"89NpdhkO9pZNPH2fZwc7fw3uScOoZC3xjEEVoB2jvffADMm4HVaLuQEvz9vLyG+dcGuO165hSheapSX7",
-	"3cygixayaXAfM8XJso1FgF3t7+7swJVNOWJdjzSujk5OQCIeYr+AOBZjDuxNKmElK1VyyhIIYCn7CjJq",
-	"NrtUssAkniKiSCYizvt5Z+EndsXNsrkif38vc8R2C/YijW2uFYx3I55K+e+FLAokKQeiK9HXXh0GG5KA",
-	"hm9d7dR6v9zcKoqFnwA1aNNCnZA9IBhNgo8RnSk7KJJNacyxQLmlCRnQ0YhxFij7l4sxN1ocRpDiJOyG",
-	"o4h5JBBJqlyQsi/DPg95Fcp4sYAFfqVKMlMmUSgTqdu4qWGh5DbdVENESCUMv6gMQWXpHZKh2nelXXfF",
-	"MCcO8t+cZR9LfN9px451GMKngFv+Nnxx9+vwePrr8Pig+8u7ve4v77ZZY1Gg2ThQEpGMCt0i80F/DSQz",
-	"yJ3XnmWTpHWYa+Oh89g0myDb+zoXXWp13pYqWQ3LNy+MWwwlKeJIuIXvnLmtFTrD+j8gQ4qwRAyLjUmP",
-	"MNodkL4QAfqknax9p1AmCTkZRbTLIM6d9h6ukqusTztj+TlMrNMNNlmvP9gM/7iNNodcjEpL7YFhyBdY",
-	"B5h0uUx8XYNNPRvxyiyPfdn8fZCXTLJ1JexCOJ/TK1qa9ElSTtvKxJA9ko1zLALf1Ypc86sh3tLPizQs",
-	"YH78AVSiytK4wOKBLCVI6BaOZSYyfazt4LIrse4IcgSQArBmSMEuWSExKJlnHce53Va/Fc8MftIpmG+u",
-	"zt8SMAxZTEKug9Busr5TujemQ6bu4zQvIraM8F8tywd+hTAQ30jIkCZdtC1xEUkLdYlWaamtgbNcmHlz",
-	"DEU+HhY0Xgf8vXJKxWtGIyUx/16a4Ctus/mi4vYhSb1uL6jPLY9ZsaILyt3QZPVkK03aRM60oROVGre7",
-	"TFddpg88WxtPPJpf4zCLqVFnBs5cyEm+P1B22AiOKTRbxriJy74VBmkKlsaRld2arYDhGXfyDqft7dr2",
-	"wYu953t7z/Z2nx/sPDvY3d1bLdvDLkM6yNSOWqJavHn/U5GuhC4oZFDvWYf8xKbaPbO//axSJ/75Txe+",
-	"CRrHd3XSDHb297dfYPUBvxm8umr4HvGbR5m7LjZ39g/MPVfq3x7xL68a+tIlXKqSt9pc0G5VHdgpiIdE",
-	"ffekwldLXgneXPJK8LpiIEN8l30QBl/ySjDA4oBboeV5Ow9CeMumQAseaPnasfWcJIPxsAOxj0Nj7mxI",
-	"gkVwMgDt2S8hzzBDPv/pQs30CKbZKBwxLxzxWGY0aRn2Cx/+UPjwtKgST5Yib6Ex3S0Qptof/OIc0rsq",
-	"or0M0V2xJCU88q9/7leU2qnJU8nmnLWIGs4/NG1YkoANd/YZ9q00fSX2f5nUgv3o1W2wO+y82ePbv3QO",
-	"LvnP8dFOp3Y3ufhrd/xr73rvRs0DdkAvPKwiLB4sVWl7+89fG7/+9OEo7r27aj+7nr7/+fV5/9mge3dB",
-	"R+FZFE9OKL3ovr65FKWPv3/ME7LRy1bCVaoju8zpMVdrOQ35rZFBq4rj7AbdaFyrtvkRxqxbfcFR36vV",
-	"Zo8qeH+7rr940RSzzmU38JOIpdkT+taby9MCZT99jZcfU+FyiX7IP+U6rZfp9lk9skbCLPTMwgJeJWxk",
-	"tmVt6zWz8QWw1lFYdfQMA2i1WFQbGfuvMPjh2eufd942f2mcXZw23+yd7//y08FvlzfHv+003OVBNMYy",
-	"oGQ6rqJ5nx03bngkurf303kx/lsoWXQhc1MwGzW1FJPu9KjA3hNZNWP4ptZ53v/x5z93fx1tf3jR+WXn",
-	"9s+9q2fDGtu/e989oM/H1/xyOzgd/Cby3sSD9cjDhrCL1gZ8GfdkQBDljaZQckH0TOF9KG6UseBAsxvS",
-	"D7mM1GU5qp85npMzQ2dHco7TRkvRtY4PSQSOZdKlknkkoHIAte0D7Xk2VZuHMI4qeW8b/OY090IHzTpO",
-	"xyKf7Nm9sr60NoCvsf3vYeWh8+QtGzmVibS+XbcZI9sH5KfwJSlvH+w+38O0/4oyAxRPpd0EXl4lDZ23",
-	"GjPwayGYaDIQEdMfrmJWVArNIaHMFEfLZp1BGX4nAczP10hClDpUbWhcYLQgn6gWiS6F3QjY5tFrRSYL",
-	"M9eyiad/SMGrl3RyxqSkKEDzsZv12NGDEL+z4NpXVA46gsZBcbWR+U5cJ73J6U5hEPQGnFU51C6TPjMt",
-	"5opCdUWmFIy1iGfp9Usbtn+K6FrW6p+TSwD5kJD8ojumswAKFmXRWBvG3Q2E9pUE6pbYrrhi96zm0o3b",
-	"UL2xECpGox2/rheMpI7QtKyF9c3a605CdsbxvRT3e3/qMNtdJCOiacoWNZdyMSNpzTeHahKhI1fCihjA",
-	"M6ndSEvZm8YmGKws25M2pFOzYgbYQSX0RoKKbYfGlxyL4Sj5QX/VxxqJt0pOTSd0WimOqd8nzJznWQt1",
-	"v6LwQ5v25ygCIFuyiQjOOmMiWiy0tDLpmFgQOZ9ACLNHJa3QvzUcJfOAQvWUy0HZTailBqU3+RQ7oJbR",
-	"4NArD8wg7SRjo5K6S5hmD4f6Rr8O+YwpnYTcbKRvNq+uBo9X16P5T8xZHEi6y14cHmDXeik6AA4ihJI+",
-	"tflcTIuC4xHA8CYgokdjSIrMdKnKJUXe7v48qXXfHkTb0z97r253xPMPNX4wfPei//Pkr/3O5Q5tPkt+",
-	"3Ru/6ebQYTvPlwacM0CvOZo0aHCQtWhuTNFfFU8pX5KlCY3YLp0FtgdXdjbByz96yRv2297Ru4vN4csX",
-	"Oz/tPBsPOjdvbrZH23F78n67f/z++Lz5xy+386Bh1fb/BeAwb3vn+aooq/xMC6kFGmId6fb0NgEsx62z",
-	"XbNehVKr9dvVGvnXP3fT5K6y0uahZOze9t6GrNRNVihkWcQWVYC1K0x7J/3+i9RHbfCIaB5MdGmFKdGV",
-	"qTWQw/iVq8Ogcqih9AZjr7h9B2p+FWaZ2ZPVtsWu8/lA2Yqtq/OOLETWtvG+l3NgqdWf/5xFxIZStm1M",
-	"LjvJWfEF1X9zS7GGgpBxU2n06PyFNU7v1T+gAezzF3Y2J+P5wc7zDUnwyTn9o6orrC7jQVvrVJkvLnvO",
-	"gfrfd1lNj7g2Imz6bRr1lxHt5fqLG/IkFnLEusm6cyx+0oUQ33/uwC4KFIvGxUn75vJU6xZ+KKXvlHBz",
-	"NUg5J8s8e+JWIIE/JrcSEqBWOsHVCYuiTRChW+rJqq7Fv+wrbtehBbTtdm7c2TI2pu/YlmnhT7QLoPqn",
-	"f37RfvXr28bZyVH7svnjydX1ZeP65PwtOAoEX2mp8h9daVKaGw1FcP+DkEX53/8td7rf21pEXvDYo1A4",
-	"Knn3fhrDqA9bkSz0fy0Bhb7T5QQwP7vg3qNWun7Ie2KNXcxr28hcnJNdpBmZGlnrme0d2r1lQXs8Wohi",
-	"AvzslHcRO4XPkPEIjdWXV1D3D4s3ix7oS2CyjSVbqfSoet941GZR2A87EVs8Eq0n6dEkQqtRKDi1J/Bl",
-	"E0d0SHrhBwaVSl12tdKgvjDAZr4+ZkH5Mpq270TDJ0yr62CpC9D2TeG1gikdXNee13fXm5JxRq5Qvu2t",
-	"unW+l3CWEDyHPJc6r/RH1gowzmCCdG7h0glBuPwnNj1KH/nolZQlpYs5rOndz6DA9Fs8d0ALZvy2MIk0",
-	"W96tS6NIui3rq8o6SmIRZcr6QhpiiEYurJnGsCUh72cqRd38Z+1g+8gjN/+5U6s19X+P8b87DXUs4V/6",
-	"l4MDc+XgRcVaUVHIGfyh1P5+TEcDorHhAj+xU9t5rl+pHgPDHnv6GruecDqE7hkGB5gl7EZANyQZDTAn",
-	"K6XnUI4iOt3UVLce+lsv+jmss1wXtJoSSHa33gJSBbxbLGZDwafGm2TKkygWPBIS0NUWUYylenrhHTOI",
-	"6pxbYmX+IpbNZ17Wgj8yZ8HXtixCjzi9C/tqK6tOym4VzzDm0lX7LDHNW9Q8OyGn8bTFbdY5lexgbxxH",
-	"m4wrky0gZSqJX3D2qiMaSwb1yEPB9dYcx2L45kqpjJQHLe7DPZoxzNyS0FtwOQ5NG5Q0cORgLObXM45H",
-	"J0GpXsrh88IhE+OkVN+t1SCZUR3Fd04BWyjhynoshn5Iy4onpnzBbNYCpnCpld6vixM+XJyki6RP9wo8",
-	"9JHKnpMyNvDfkATa/FU+TdFzr2RaURVlWCkz68Xe/jOiu0IRbKw162EyDbcK5cgEHOzQDFkHQXRpBiaL",
-	"wXXY/372bceQlQTlGdC3oYelUyWAh2Ohe9NYHtxp09Wr7aYg8kLfgWkatqBYIgkD22lXdBGP0GWkDOns",
-	"uqiY/8umPlmbJ4Gv8YbFZYUcALStRwkVz+gHROLuv3jh4HL3aoUYf93AbBbcJwciTogcD4c0npqAPrYi",
-	"6pnVzRLiSxqYLpuLUoPyH7q5PCHArGA1HMGb+9hhtqVZCqLBhcAAcpgQGkV5mETaiG0pFkZ3+INV8Rbh",
-	"w42TtlhLaqwKaiZlSCwEKEhlDsLZdYTTzb9+/0eaJV3zdreLwSlFDHRtIVzwErekBIlZMo65LrkCAJCy",
-	"nzLGaiLUtXLFr9SJHwa+1+J+TCcn0D4N28uVtZzfvGVTv2LAQejn8E18ASW4dWkrjW1GiM/IVwCONhrN",
-	"o8ZECVL12cwF/RFT99HihTDJsnT1269v93/tn//x46D29mX34rfXv/Xf77Vv43gYDv44fT1899dfY3EW",
-	"RDtnxyCtf7ahK/UGNXEluKdvauyXl9HJHyIMdt6Fv/7yrkZ/3Bv/tvOudsJrisTCPqfJOIZKKs2bo5Of",
-	"dXnQ15QHqG3+fPLqZePmx5eT/pujvjx79fPeRfNl86r54ed3x4Purz9eis7rlzX2etpweFO6rIWZl5fM",
-	"mTR7OL4Lwqh1p0PIocZ7HebBXoegpGl5moLODdH4pNyLxbDFtYcvzgx0S5sZW1pV8bVelUOP7XwF6LHP",
-	"pwt96qKO3yZO7lKP9cgkx31P9Zwb18/N9/fC5UzR4EUKJ+1IEY0TRm4uTyF7G2t1++fYSbv56uSyeXTd",
-	"vrk8vfI9xA3GLCAMedQ8x/4o49TFBnebIc8hamt7y4Ppl1gQ6r5Vc91qUiu0ulH/O97p7L6p/fZLP+nu",
-	"RLwzPK4Fv7yJTt+/2/v1/fak8+NNcvaqOT376+ftt390987fH4cPBArP1Lwq2MT1rMPPC8T/Ou2y+4D7",
-	"L2EZHwLDmymNiCHGdsA4ZsZnQUsli3prZ1qhJ0ytLQbo9eXfV6tZWDwtpVpbz8R95vVQv8BcHCrknj8s",
-	"n/Z+xZC9NXISYjVIzEz4vNkHK1RovhTzQjgaTb4hSSwiVrd9b6FOB41M0zuD4i5rKKiFhmYwodDFAIGl",
-	"lSr5iY0SdeDDBOundEU0HnJP10lR8ieDH5/b7HalRrZqhveUHys3q8mzdHWxaLU/TRO7p4JaI5waGxs6",
-	"iDQDCjZlZeaEq+4TgdMGQhGBhtJkITi99hJ7GGGUFlu6NH74eK3w5oT6cO2gPTj2ddajNYMvSwHSWBH/",
-	"m/fX0B4yH56tLFrZB7Xamx200/5XjxRnMK8X8CHJtSOBzHiZrxLzdK38DKnMb+qn9Pcmj0UExWvulQJS",
-	"UM8C2JvOdc6ZEYlIRtBuwRgU9w73JCPANmiYUGFDtJhBt33KoYU+FGndwhH44AwsY2PKny/BhKl4JKId",
-	"FkVu+U0HRZlkBECBKMt9A1vwZ2se/BeN+iIOk8Hwh6vXjW1spwGGvvzhAP/CL/6gnsYLIxaHIvhht6ab",
-	"b8C8fnjz8ur9r7uvLpqvL37avfjlIv93oSN3TmV6W3DGFOPqUMl2d2arMSYCS1hBYRLKZx0YlUI7MF2i",
-	"9UdddAD0PLJEUEjeRj9ZR//UYO+QF7WJRIB/CkbIVN3Uj9ZTdgXFWiJ1BzCBNIvCMLkN2eIBo0EUcgZJ",
-	"aEwiwIGU/avm1dXJ+dv2WeOXduPHpu8Rv9E43bF/Y5cTrnUI80avxf2z40b7ovn21cnbH5FrqjuRAYUQ",
-	"CVd/KzaaUUjykcMXtdra9TeM5bbeKmYb+5sqW2X/snl82bx6XbSUM6vjLl5WKuzsv9ipPWAuc7TcBidi",
-	"RP8cW1035XRwYUs/73upV6WOXhYzX/RqS2w12lIiQimCbAT9v4HIDw22ELJmCJZAUjsJvWIcQsrt3WNb",
-	"88U4s8JaDe+vSfk1lGtVdi4Uh6aS+A0XEVwnLxmNWUywSRy8TDeIO1STN3UvZKoM+DIM8hVS2PTNoPNj",
-	"NzwP35zc/HWy/TY8kSf8cr97dHJwcjv65d3RmxdVNn0z6u6eqZvi396/kyfhJOzuvgtP/hDh2ZV64O3o",
-	"N/XAH28/nIW13aB2/PLnm/z/NcPTozcRe90Iz/9o7p5f3+ycX//619mrhjwZRoPg6OTg7Lq7//b61/23",
-	"1z9Pzl7Xqjudsxfj52/2xNvnP08O+PZw/6+fp39u3zzvvXvReb374bp2++ZZ93KHni5o2ZAvc4fLttyU",
-	"NcaO8xbPZW156i48uUUsFTsAP6ho7EzLx9V6/hYVQS1oiOAMdf3euJ+va+xM2c77tpEtqJwmWUwGkOPM",
-	"e2E81DaKKVpqdR3NfYcYt05Evmvv/L7wWUthe21O+zgUkckUyyjJM406VyOeK9PNNIcI71DOMV0ujBih",
-	"0LtrIKDc6WRAE7DYWSSVRgkNof00gdl3dQe9AaGEGC4LzO20m7ZmsE4w3ZgBv13KJEVnbH575ywBqZdt",
-	"3tEYuKt6q51kwzxkr7w037FXbpwPfvRKWK8B3J0Prx29yNWS1oW1gXiDc+jSOA6hdxHpoDxBGtZGohGN",
-	"T+At3V5dJM6r0PHlVeF4zzoDIW5fsSi8U4uypksmSZS9KzPo8Pl9oQL8imW2K/LSO8aTeyT9rjAgsKT1",
-	"JNb6Ajxo3dYrgY+0B0R/zenWrbGSGxJqPRbjceB7KShnltpeXytbDsEqxlPhfC6bcBwmpC8SdYTw03Py",
-	"juk0EnSpc1hTkG3xCbprsCpJrNQ9OkektpH0Kp1n9bOm9+wE/5zb9FX/vhkGph6bZiyYE293byj7besi",
-	"MEWwpeJRvJv3UKl793ZWs3Od8dkSwbadtDlt6SI7pyPdsBXO+Wm4Nu/Wh9c4glbBteWZy7IMbecTK8zB",
-	"imojMEcMSqyXHEYDrbWVblNY3s6QrpPjcm/FccVO06Gknei+D83rf4pduQnWn2EcbiYw5kOAJIa8b3KE",
-	"PV29+n3z5evz85+u2q9OrhovT5vtxvF181IRu3pgHGtQtlFFIM6Aa6kGVVgaEb9bnPu6ZtPg3KHNIyL1",
-	"MNpQdGFu38gUWBOPuZkZJNbgMSId1qfcckbTpAdqrEtZvXd+DBu193u17g590dkOdtle74A+6zzvvghq",
-	"hY+PYnYXirE0/VnmdI19NY7RHxCLBOxpT6uVVkMyL7Ju0EgKyK1ZYy66NfEKjErdafc13f2lGS+5M3eE",
-	"d6/rsHNO7Cqyydy+xCGqc4Dnt+e8SigPaBwQ/WK5QSYDybooChA2mGP++PtZ76efX8TPf/zp1z/j68kf",
-	"Nxevnp+cXvx2InZO6Sm9mizvrWemYGewwuLeg8vbmgDrnlV3jRcy+fQLK8zggibdwdpTeDJG5GCU9jMY",
-	"pdyclakW/jlm+uckHrP0cM2Af1bAg+WW5Z4wi88/9+UwKSWmNrUWJIugUkv65LhsaRGB3RXG/EB3h/Ip",
-	"F+dX1xL6/hid0JY00IUxzCCrw6BSJwWswf9bfd0jitnKhA5HXosHNKEffY8gGswi81O10/fSv+yDurCh",
-	"uW5hvQbEL6sa8tzigFSfDMLuIC3eBE1HquStSAjlugSdDRWHkjQuTupoPePWY89PFjMiBYSQW7zPOMMG",
-	"KBhcl2RA77DgEaRHoy86CNViDkNOdbORIR2N1DZB6BDrzVaxTvgSqjPVaU/xZi99fMzXesGNud0rDXu0",
-	"imGPNlQsWfKGs+MGtnpoBEH+ed2CYNU3XOrbbTOB6ioD0NAg83nz6GrftsAl98sTEQfVLrRwX+V5dfuR",
-	"vlvJHXStdI3IXvi8xngY+Z4+zniw6sNNHljXXVV7wRY/eCNZbN1Y8Nhqo1XPpUOFBwNolbbKg6/0nfrB",
-	"vH926fPgUHuX9VRWx3zlCd/wTmbKY/DXr/SkvjMtRa0Tc5FvfvRKgrPzHpTSXkFUuKv40Vv5kez813gw",
-	"Hf7Kj2jiWOcjZnXXeMZQxIqP5M7Kek/hIVnxmfypXvGxHCtc9ynDhNYYpOV76z2z5pdyUmbNp6xogVru",
-	"xa8sRJvrhhA0UeamLn5gO2xkW2nkfDArxEoKxwF5Rx8xuxc0irlWs8WvkfLN9dEadULzYcu8vP995fQ4",
-	"M0SvNDdUM3+SM71cbOOz/HQFCcKAhEkdomV1DEuHAcakPcR0zlxF7Udftv3tnV+JiImcygQTGGdWqTOd",
-	"HQoIjLredNKZgipmAaQmZORSS7XYD5E2lSmA3+HbzU0A1cps7nwf7WoNVorzSLVHdE5/Ge03DUER1uWl",
-	"UHfHpoF1QklEodvanYPBk3TohDgp6QPjBLiLp1RWSmLWZeEdZPdwImI4VwCFjOPwjkkixvAy/KXMhS6b",
-	"2x0n4R2rmwwPzyQBwXmtrLhcEGgMF8e4dB9AyB5d6bVFkXANjNIr7GlKX+G4WMZVlJqb40dY8AvGrDiT",
-	"0b4fhTeZcXxO7mTNiafkT5mJfuEcajEbuQ//+M4EviQmkNPliliAixDEHpnqVvBBGLH0oPOfHcJnOP0z",
-	"noCnOPwFs/zCj35vznByCO/izlQhX4YNh5oL5UQko8p3ZeHr4RPGplqJU2jn1CHxaRTVCXZPhxAV5TpN",
-	"SueFQTxdP1k2+dmx4jN+ejxlG+5GEOjD+Y2eyuflOMZ/96Q8x53pF851aFQQ7my65OEQVnFngO+M6zvj",
-	"smcg4z4qKp6ji3Kmio1uuatH/SBW4378M7CZbHjhKTjMzAS/cO7CC0sonSTStlAuLGGii9LOLek6n598",
-	"ZwZfIDNYoMO47MC0Pbeo3UdkCZ9P98gHDp+QLXxFasf3U/5tnXI3rLViegHRofA68bFeOlTqx4ukrB3x",
-	"YsJZ7AA2Kpi+rmwYXewhTaCJQn5beTCzcGbymbhFBifwVOwiP80vnF8ghcwOR5OLIQoXNos/abh2Uoia",
-	"/c5HviQ+cmXBoeskNRkA7xzk7s2qMF1SdpM0LEL78vwa2oi0z981L08bF2pdaus0cFyAeOVssgz1Wl2K",
-	"TV0OSM0BHBaEnUxFlbTJYtY3hGTu45irgNVmAQse6CDKju8zMN08tuopeG7BJGdZLo3mldbQtQtIxO5Y",
-	"VCeURtuK6VEa7RS7db4K7v1aTOpOuqHW+zwb/vRIIpKRZ4tHVqvFyuTCEHk+poolUnBI3+Pns+FCWx1q",
-	"ER2GASlTnqnGsSGJDINiH92XLHQcHFehkx0ZIQAn68SfDKagp0aiL8aJh2qH+s9YMo90KNdnSJ0Iq8yR",
-	"5odRGE+hNoNUezIIef8xeCYM+zNyTISTPiG/TCf49frRc7XBDLnD2pFyZ5wQn33oshG0tlAbpSuQzG3E",
-	"q+6d24nUfg6qj6mVUDyA8QD7yak74BdtYNgOL2CSlSeDqf3ru7t9baaYzfSlUWR22cbjPiF/9EqTwbTo",
-	"gCjT2jA05GOo58H644DDBMr/qBngDoWxrHjG8qYpxeh4IjyUDNhQPVLR/FDdiAV0svWGJlQaGlfKZp+G",
-	"vAK8E2UKsE+E/boHpmI4a3pT+tmK5xAxzfsY9I1qNuq4uTXv4CwMacCIKfOqWRwujDUf1X/HUheEsMUf",
-	"C4uzzkuOuZd8up7TW8GkxUB5sJmUGCijLLH2kXWTYJ5PJV/J0qq9xQj6HKw9mw+Qh8vn0PuzaQv5TISC",
-	"zIiCVJHC7I98OsdsjoY3A4P1VoKe2cV3MOuFUOI5lErKLMP4YaoPs5HSkXwGae/u+FPI+tzkvnBJPy8P",
-	"/NqUov2f//5/JcG7vktQ43Uq9s7Ysq6K+cdjDoMwQrSuc6yjsJewoLpeWdEv0thwU3QW5SYoAak5puMd",
-	"h+TCgZiQsm+74nrENyas+jeWR/aIH/K7MIEWHZBPqYYrSTgciTjxrRlihIh8OG/6fM6bjAh7Ku602G3z",
-	"9fhaDN24LhZrriLNuOqB0wfZ+lhS1QfvV/8AuioUpN9dM/8Onns3627h6BRj08phNsRHsLIqkFalTlhM",
-	"JcOVnYqx2sERlgJ6MKPSw/xcjMpoxk/FqNzpfeGM6vsR/tKOcDYVeEkYH8zEtKalW+3ywYc0M5DPdVRz",
-	"dvBTndjZuX4/t9/P7Vrn1ibJz3dSoA2VK6nfofzBR9V8+3OdUut6eqrzmZng96P5/WiudzRNNZBFo0uB",
-	"cNgfzdfl2GENyz4IImXUZyUS2PtuiyKP+Jkyy37FdDNSu3hHozHWFXzYeccJfbbjrtfzyU67M70vPV8Q",
-	"aGVO8gz22XMDfZn+kHMWOy3y+J2TfAGcBOFj4zhMplfqJJpmpMOQN8YJVObDKtzHZhRv3l+XvHl+adK4",
-	"ONmQGCOG15FyQvvGaVjxSHfAurdpXTR1XjrKDhdcJwzqMuB1wsJkwFKLnYxYLCEECt7GTI8W6Plr+nRA",
-	"/yb/MBMsUaQAKDMRsdSDuaCJG8+2/AqlaeqGIUsypN1ByNmGdKuAayIVE058fdjSNr3SJ/2Y8iStFi27",
-	"YmRHQ8roRTXF19DbSDY38aHZ15HNTXyBnY281U2OFAFTaIQtxnGXqUFjVXsomQpvIuxDKBMoGUcErHNa",
-	"NC6ht0zOzrFKIAIIn6sOA4+0gCuF0m5Rq6TIFfe9VNd0k9LrIElGUCEFrq9BXQ13kTO77BGs7LpGK5KV",
-	"hhjyUC1yA4jsurgE/OXxEXm2/2Kb/Oufu4pP4SMZwqwT//yi/erosn3y9uT6pHHabhwdNa+u2tfnPzXf",
-	"AhQj7A7Skn0iJn1gQUC7oxF0pI9YIq1TFQ1g00xdE4su/Dd7MFaY60eYbU/Mzg/epnaXyCGNIo/IEetu",
-	"Yh8jc64ki+/CLquTAaNRMvD0OGNdvxZbqWFwuMXfvL9WZ24UiwS7so6w4Qj2SSXvWedKdG9Zolg2S0Le",
-	"r7Z4i0MHvEB0x0O107oVXlfwJKbdpEoQHRErdn5Ho1BJVpnlJBj8l4qttrj6lPkVO7hjWx4eQMsGxbfM",
-	"t1gAFRKrBBE2UAuehLLFlUYUhV2Y49YoFp2IDf/zDynUIVZE8WJv/1kFxy5IEk81KNjMOhZjNUb17jo2",
-	"mLS9ym3AJYFuSBlKb/GuGOG7fNhcH8+DOtNY5N0DwIMk//Ef5iyw//gPWNwRlYmaKNZwjMIu063rMXeu",
-	"dHZyrQv+pmU7xYhx5B9VEfe39ENyS90LSlkCVT4VlZS80h2LEb1S2q7WqjUoLDdinI7CUr20W61Vd7G3",
-	"+QDEy5b6f32ELFu+Aw32f2TJayAlp8c+PLJTq2HfdZ6YpnbOLvyho6WoTC5TNfUXgPaLsDZA04ocxqOq",
-	"msk+frvolXaMWyc8YTGnURN6BrhytVT/x+9eSY6HQxpPS/USfh4loTqOtA99O/AIlX5Xj25VJyyKNqGh",
-	"8dYfk1tZNTPsFwG9kUKhZ78cKGmmAd8IdIX+72TIhh0WKxKPpgjTMsWz4S5KfM4+JL76y3lTh/VEjGck",
-	"7HPd0zhmidI11K1uwy9oR2C6UrKpSahRshf7DwVV0iAxuxO3+LBa4r46ckDIUI5Ut4akRiA7agHsdpVo",
-	"N1YsdYPW7oAhlN3yCOjZdaR+2DxSfEJE/oYk/pB+2KR9piTtm/c/XdkeYxXsCT8Q4yggPZZ0B2q6wDQ0",
-	"xEpPCg0myslYd5r2b8PAr5ImNIQUUABBMRp1pGUSqv+v9wE4ILTPqpIrxlCQwktldQha88wpUEN8yjMA",
-	"759zAt5cnb9V7Jj8xKbkiiXI1p7tbz8j//rnPqi6uiqt+kpmpQsa6yD9eUSv/w8+ya6/UgVxt8FyTDVZ",
-	"7GGaTictLZx/5W6tqMvmx0WHEHIA8WQAGWvdzZWeWCVXUzFsYVkNvOKcWbyv4MwKOk4Gm9TVSTZRTM09",
-	"xNfGeLGErNSa7FtHjIfBJugA/TESjI8BTeh1S3aqNatBls+OLuwfdCh4H1FsaLFFQtzCg2prn+9t723o",
-	"fOmUQG1wdA6JwiczatcVzvAJyfZ8xPjJqyN3AeZRsXFRfBPkanaJZEjKaD626VVKmTYoXkCbBVQ0lypx",
-	"wcmR4Jx1E/IqlJgmsZEyXJQmPvY4Vey1cXHSvrk8RT0GfoAWv7rBinPCKtbQ8pWQa4/j0LdGOiofZopm",
-	"tEV9XCOQIaFpnqjOczHBFhDPl0GrgVlWu6jfBNVaaiGbhsE6vXcnIPGV/gocmMZsHmcF63KLjoMwWaID",
-	"oSsITBebUVaesVub6EayDYDVi0kS0zBqlcChOVF2A5g6ykYTEau3eFLsoYEbtG+OlH1wIPh1dJPm/HEW",
-	"PVVwfZGnTin/6gZ1Hzrr4E1c8OlQjKWy750GahsyrSjKA6fBNSpvar2BLZLjMEpYLFu8DIOFd8LoPV1r",
-	"Xn0u5F3mV0hXDDshZ4dkRPtMks6U+N1xLEXsg5T6sXlNtrQ5twXN6sJk6pNAMFlvcQpPaT9xzEaMwuLj",
-	"ZuGotGPP7pnpwheFErqk9gVTqqt+h7LOYmXPkAZvcSdejG8R4yQK78DgwRb8fuPm1cl1+7J53Xx7fXL+",
-	"1iflFzUS0KmsHBIuHN8H+n4lEbHGkEhlM+KL0XrKcpUGOsoUYSr7JqZDlsCR/ccMI+XRNO0lpYkHNVcL",
-	"6Q0TUGqh8H6HMW5xLLANoHiF6l1/jrG9nTbf1O6VCg/x3s6abRs/eoXjBv+oHmui1iYMPLXxei5qHJr8",
-	"gbyfORR9223/z3//H30hR7fzJoTOymK2pL+QbRyxvfN8ab+8wokZitF9EtRD8wZlenWtxPuBw2BjjcVf",
-	"thRPE/AsQo8iHEs4nDsW7ItUvEDY1nRns7Z9DT1N12hrOq88dkrYOLEjOPqlVW8/DYdhUvr4+xPKWjiC",
-	"F7TPiiRsA/kPqiA8kVkODyb+3iom/ksamL4s8Mj28kduuFHYsAj/Xm13+UPAVC6NiH4UB0TGpf+P3z/O",
-	"2EKODHSkMMIwXSEMKF8IWwlZIIURxIouYc3VwBzH+CIp79VepF3TB1RCEpAy+PmURCwBDyeVrFIl77Uj",
-	"28CM6y0Oip9vkjl01UFwAJehxyoXnKEyCvEfyRKpc9FiMe4PjEPNvGCrJ+K+SPyKEq+5uKdibvhmqAhA",
-	"xhy6lCc2znEnxt0BkzA7p+8raLToIkxjpCBjAMoU4ltxdmZquohiXd3lzK68V6tVUDqCY+EuxLZgLQ6v",
-	"Qq+qmuSmzUSKQn5bkDkFl8Hqm4j4Fsfsn7x9d3LdhC7sFTWuP8dszIIW14GZVKhCrYCYcqnkuuCHZCyV",
-	"RAa3aSKzuX3gbIyFdWHjolRb/NKyOYmqkYFT+zgRC0A34RA1RL3zBQocVBUJeb/FgR5bpcpc4YwUeSO1",
-	"XQrH96UIpo/HerJfsRwiG5bTXZJyDHD7cUcBs5xjYnA2gWPxFbC7vdqL5U8puyoKMbi+t73CZy6weea1",
-	"EKc07jN8bn+VOcnxaCTihAVnLAipaZd1H6asnlphqFfogr7h9I6GEe1EbC1+jsRIKOy3l8LuFTNczty3",
-	"/g6Dj7ofKCtqlY34X5kJsKpj/ap52rxuWjtAq/9kJk9NQiZoGBMJ4R5JupGQzGtxCHVCSy7jtmI8NfeH",
-	"FWKjN5Dcnk92VjbCoWnlCmI+GbAW911QtI+6FWpdrlvMIzKhU2VQIIN3quLD/b2xVKbkXu1Fpa592C2u",
-	"vgUhZYyKlf2Lm2sys5Zb6hYb7LtlbGTdjdjBFwDpVfKKySQeQ9NuZZN92IROabr1Z5D+6FfqhOpwOOGM",
-	"qXkorit6oNcoeUQ58S+bjZvr16kHoAzir8W3YqYOKeOJ4jTMn886caM168wZN0v0PsuOTl4VKX57SwAQ",
-	"GBf4QlmVs0+XSBf4/N7y59+Kq3F3gGz6HnzuifVA3G/NN2YZhVdySVJZEulCqNHN9WqDNmaOcRjDkYHz",
-	"ljDP+i49Aja75hOSlNVhn+EIFU+7sVpc1492+mwrlgKVimTFFnpBJ4jujWJb8GhCk1XSwMwkQ/wS0A9K",
-	"gTPL5NcLIChZ9MkiHInGjZh5KV0zByAphIroJPY5UJGMPjT//P7Ikqc4vLVPp7R8NQrL2mf/iY/yOWda",
-	"+tMUn0MkQ7E9LNACIDyPrVhzJh1g+6TxAVk/I8ZDq6QBquWshUc5AotcDFaYVABCMeb2xDiWFUS/zNsR",
-	"k5Gzy7SpZAFanPS1DdLSb0Q6BGsLIWCZyxi9NjaRJLqqoy4PLaK0GZNMxKjFlb0U8n6VzNqHEdZB0RZQ",
-	"L6LqrozZBzFr2tWaEriRCcLuWrxMEzIUMiHbB+Sn8CWB1JbhiHYTiL4eEl8xSZmr1gIMBfCTSvcxr9iv",
-	"EXTggB9ru8UTQQ72SGeaMFmpklnTSwNcAQIcov5ThObMcNYWR3DvfG6DsNZHYjhPZKalY1zLTPvEHA+o",
-	"wSBqv0Xm9+0aeOtYaVg2BrWtNGjjZZvDKcYCjmGHs6xow211KF9kx52GPc299AigspiG6qhvcpEYwA+a",
-	"SzZ8YRiJzlvxD/U0DPy0xSmUWwgliVgPzEMMmYFWp4uTkTB1f1cQyYd+OyiVGXKNwaFSo5AOkc9bDdHU",
-	"dMDCO8p8w38iHNJRTuvq4wispGRCpwQqqnRv1VJrtCtX5sZczqam+Q1oUp6DDoa8rO+K1dqnVh2a9Mxi",
-	"naYCVarQOf6S8vS8aeCcD//xTWXYbD2SCmJ7fCz04pPyLRuhQx0+JXXuTYvriq7Cvr1SJSc8Vaoc/23O",
-	"H6N9KKYsV9430+LgnEFLZK9W2/a0oWUQUsAdnMJbUmlkZK+2XTF3Fnp1PPST4x3WLDO1GroigDOZkClL",
-	"iLKL2FApMDEjdyIMDt04qu9UDvK19z1T/8knZX8ymNbVZvkVeEkaZlbTCpMqeQ/xZsNRIioTgyLW/AI9",
-	"QBJhALBagneZnmJquiGqE3NIynu1XeKPY15XVnNdI4XrWh/eTFlni8+sgA9w4x/0vW19b6WexeAr5Ruq",
-	"2riKpiZNRuMoVLShOJsls+FYJqTDTPpFb5yMY4ahhsPUTuhSrhZfvVpZC5JFineC86vacv0f5KFuqhbP",
-	"+6nmcuGXj8aDH1+5fEn5l6xQeqaAWNkHr4tPfE1RaaqLD8fju8sN3O9R7yUWwvwWFc+X6pzfy8dXqGXq",
-	"IoZzQ8JNJVXmCx2aACf1ZqDedc1cta9tVtK0OPJyoAcjbTIxBWBs2xVL5POkURpjAH9JIAo4crFMctTW",
-	"IUXIe6q5llEJRo8/FK4U46SSj4bmhBWGQ6EEsPb3zeWIp7Dyn8g/35y7gwDwB8X7u0K5/mls2owkZ23n",
-	"Hc/iEzjs0UV23jE4nNE8GwgSCZmYo5XGgUTsWY0mzUYbgCcCMzZ1WmwHzxLFfCrMxxrWdWMlmcMOXJ9f",
-	"XxDjqDeWJEwWjlOKSLTe+kQIOAIt7ptrPzg+P1bITMKElB33pG7xhFC1mIaSBQggxBeHSeUwpV7wIlqT",
-	"03rc00qvSgGfAxyBIQ3B7oxF1OJw7JElYMWp0LgYga8oxR3HrkvGaoV9Qqfq4xlXXYsXNMnE4cFMJxY6",
-	"OUfbtWX60jad2Rjjqrpbi68cY5zLqS7V8M+OGw/jUzNAOmxGlaM5l5Tm4efMPRkIXcB6dBwltgmIhdTp",
-	"v/Nlsp/UoMcmnxIWrki1ew9E4LbN/LYVtyfmwrDOqV2fCeM9ipYUiwhY82hcoCJdsawjDjAFGpUNSCid",
-	"Pr/e+W3xe2IEyCxEgDQszxrQpMUnkC0XMXrHEG1vPUvZWGkBeMKtFgra2KYOayIas8UV+9Qfwygt0Zxd",
-	"rw5nHxLbaRiDRWWb3A/fo07ioOCscojexxaPHcUr78xUj7e1230+J7tiyaXayi/RClUD+7LNUCteOZvA",
-	"fn23N5ncOqUygc9+qxbnj1DDAhqo3Ylb5sBoYzxL9+SvprbwkqQgU8ee8WAkQqU3iShwM3w079LgkdlS",
-	"9/ODnqehTN6bUTzh+dLfaOoZqM/OO2lmlrL67aHU8zsp1/C+X+ryCpL44zjylfLdYQjydtzJ2rCN1K0B",
-	"5INID3scBCwK0fDAjODyVUJ5QOOgxQ0FVFIGZ0a4IW3bNcT/YRYNFGyARmzYgw20dskwV0YHw24uT8Ff",
-	"2+IdRnyoy+BDmrlJXDZYhbJvW8k1Tk/P37cvLk/eNa6bPqFRpL4AD/sanR3eUYSCygr4ngdCYzmwNSYa",
-	"ezr0Zrr4dzH9E7q15Q+HR1qlt4JcXV0et0oVKJfBE1fW6hoC7qpg+Rnt0uci0dsgbI2KuUBuvdRPhOXO",
-	"HbPPhOXOjcJUc19y3j0TzbCNB8u5Rn+Vr8FB8w2KP8N5CJ1hYAtdPOaQrYXItkfMJnsi3wqZPLSR9yEU",
-	"9ZDusVsEAU4P3XpKr35uZR+jriz9bfkRzeJ9QvzuClS2AK6bZShKMUp5SnUu0vRJaOTJFKhlzPQ7Cd4f",
-	"d7oS9a0CNg0loHZ4XWtsZaudgEvArTVW8YiPGhwUMeW0E6EvFHx3fosHoVTXMOHQB3cowdukLffjYate",
-	"zMEFL4V+CnL7eyImPRpGIe/XWzxVuV6dXDVenjbbjePr5iX6aAzDJTSKGQ2mOrmO9IVx+Sr79+bydAmY",
-	"8rHO1JMrShewm5/Y57Dmkf5mUZXO6f6mcZL31522Uh1oYfklx2hLn8hmi9cJQih+6EFcx9dd8JKBkNoT",
-	"2qd3jIxHRPAWdyyzy+b15a/t4/NLHzLyMqqaYTMVYyT61Wp1CzDfgWmlpGNLF1B/Q/Ra3I/CYZjoQqfg",
-	"E4Us91ASHy2uH/y0LJvAVJNwgWfTcWWkHOwhrMf7u7h2gVq+lQspZEc0vYKH59VUSDfNdiQMlf0ZiYmx",
-	"ghj6iu16za1BgWuYGefalTSK3gu7Vhx32q9BUQv9ylptyQc+gbpkln2Rvyld9O9K0/04XIMXc557Mbit",
-	"v42jqg1xJ2Ai89E5PyvNBC1H6+DSylDMkjjU2hYoLLa8AmBKfT2CzRBxl6Qjgikpp/W1WxxgApj3Y1Wh",
-	"LuUkiMVIXdPdmULF+PAT9qW2qDq+W4Z9TpNxzKrkWhDKW9wyz0SrilZXc+DlCKlFPQ90OB1imh+l5kGO",
-	"9B+DA44oFDTVHMDZn4WluNZjN7PcYOepuEERJwA6+m6535MDXDEogZw9gWsc/1iAXJx7yjFHzziic27B",
-	"KrlBKPooZnehGMu2waQ72sv5deP65Pxt+/xd8/K0caGLD3MxqbR41j3epTFI4GQi0mOLyfjOKDbS8msi",
-	"ClA/8Ygc0S7blEwdpwSqxLe4ZQn2ZX6dWNyHLebvGFba/Zn6nTkUnhVYP4UE4xhKh+gExQ1JxB2LIzoC",
-	"viTNmJjJJp7PL2DVbTN5de8X7v7Qg1xQIsS4eb6f43sFOsO7IktFCzdpSKToWAeiq3bd/HPL/fffVEqW",
-	"fNSXIBV1CzLEpvOPvNpQzCJ3CvKoJzviA+AhZuv0QG1okog+g8RdG8vS2Kq6EtYal4clinQWgRL8ui8C",
-	"FpnXHwYgo5vVn+nRod9qKz21uO74AJ/EAFkoyV6tZjkFvjZEGC50fa9byG1ZxGApZdB7usBoPNXYPDVK",
-	"HSfhIsX4waMwQg/ywTJlRRRzKMAFAiJPWXjzikppU65gmRMhFEOaxIL30xfCXHdR2xkpk6/FtSZzaEtQ",
-	"qxXNpVUDkMfpVQE1NuGCWjl4wBasxqYALX5ja3abIYUSB5rtMa7zQGighJOD5YQy/gihw203aGlbjHFe",
-	"8gvQ7maa/l1cfQRqfE+ha90TBfqcL6wV5JtXuCRdRjOzL4+Fvlf0dqHJ7Tw+O2589sDb3s4K8JhrIc4o",
-	"n+o1kp+/9pLS690mJjMeK2xSiT6ebAtLw0bwOKfhN1coqHemEBilCG2i0wBxq2r3EATjCoKlhh4UYWQB",
-	"iULN37JsxKmAUvYBFHjZuG62T0/OTq59MmKxaRyTSVNWTKUzDvosAU6rWescluipqQpu14QMQz5OGLzc",
-	"VIqbYQVok71zijiUntDQaXS7bDQn1t7IlpJgpqCf4LAUEzol5UyZwBmWYGzgyhMjc/In+xMesryutOiY",
-	"XBlpXbCueQMIy04Wnwrg1Oo8YAeNvxa6eEex6OptGY9Q2KoDz/tVcpJAxTJQLhIx7g4yHaoKK4qfhneM",
-	"Myk/X7cSMx+lZsnqwr4jZrDqmQ6b13kE2s3MZyNXCY0TaAqksw5II9Uv9N6BLZvTbvosSVW/vdq21vCq",
-	"Ld5IS4VippQtjVKr2XJQ9dQFBd1s0OuDbXsSSSKmrilbkCfRlIwlC2yhAA9KMG37AHkyRiHlU1OZCXzC",
-	"zCK7NkNOqGKSFdNcKNMCbNs/xJIs+fZi84tA6arOoFx3aRS1uGaQwx7V3Nv3nG4/Ypyg0wvLaqu7dBqI",
-	"r7PDsZYCjl8DpuOwP0gcjbbnlmB1G0ypsepsUKids1fbbfGlWcoE6zaY1Ti0G6xWz9TgwX2VhEYTOpVQ",
-	"yB8qNuhKEKb+9x2jkdOpzNWqi5TBUyDIp1ED4d2fCTKNbcXmHGu30RukvdMo/BK9a0glL7E97nctcg0t",
-	"MpsE+MEkPDj73pu1qJG1ZtJg76U5LsvZBRKkUYSFaeYl4EKRLKJrZM1P5K0WHWn1+VWtK4cFu3mm9yDq",
-	"p1ZpmqDRQOABhjyzObD6Q5bEofX2OPx9rubydrbEIQheLdnMAmFHrAgERCKEEppaa9dNS2XWU9Di6gU+",
-	"KYeow+qmLDrLEL1A1CRSKomT1j+D3h2JIErwozCeFWqQHhqMCwvrnIYyOTtu6DS3h+pPtuns8pS62U60",
-	"xRxYb0k2V0Bp+FbMgz5h259NdeWkypdLnddpDlVGRXEDjcMeNVSa0uVSAOpbzDDLV7tcqiml7iTkK5ih",
-	"5iSXt3g5n6RWJ5IxMidRzUMzNOOYpLbTnd8VAdOhC9BMNGl3mGJgJnFYQLPgXHXhDUl8k7zchtdIUobA",
-	"B9ZUR9YHwLRi/W7MA+3bBBW4F94xXVMgawjj57IK1v/83/8P2avVsHTAUNyZon0A7cgtJlTIkSY24iRb",
-	"YyFUMWFxcTmG1HeXCM1YTAkGvauZ5mgY0LFCIuTdaBywwDP1f+wqc0TCGNEBUs1yrhEN40IXIGJZLYdY",
-	"O66Cjz0hAu7suIFOxMfwH6Ys9suse3x23DiPL92zFor7RmNSNvzFK4tH6tx8Cs6sE9np3MTjLFs2B3sT",
-	"DvZ8NW4OW0bDVjOFmOXjwYc2KisZGJqKoxR55vqMqwvsUg8Hl+sJTabshxZEMbOcr/qZD8dTU4+J7kN9",
-	"juzU55JQIpLRfMK5ZMk45hr3o2SXFTJOFAjbgh7s7D6vk6vXjc1tjxyQIOyHifTIbo0o+4CNpBLA2we1",
-	"zU6YtDgqrxWbnOKLZKQWrr615ZObyxMjHjKVSQgdjUhZd46D9HHEUPpnx432ydXVDeCu0Q+iY/9KBc9T",
-	"NaAz0cUUJoTxbjwdJSyoEtdfr6emu6uoNQRBptu/qXE4wl0tIgIwtJivmAa22/taqKvpA57ctvp2FhM/",
-	"1uKoOcpD7eSCaiLQAdQWdss+ByXdHL/ZgKZeM6UvmBtbPLNde7UXuhaSMhQ6rK8GWks/56gi5b2dF6mj",
-	"TS3uW5HormxZrSgb4AilO87yXm3XWykK6LU4RwGYbsKGzHiGi7SEphp6pCZZesJ8PPV+/JJapUV8x+iz",
-	"6dRmsvKenhlBVHOZuF5BCKKgbn4ItbtkHcnZtDT1SSIJCY0TpOMIXBEum1rIAt3TO58d6p7TsohDaNPC",
-	"cgrdUTLHvlDkalTDQECpbcYxSdath5RjWqTsMC1wIN+yKfbUHjCTrDw8BHe2LviohXaLK6mdlj6zyj7Y",
-	"6lTeQmJuVwyZcSTXdV956atjqAhWUbRS0NOXaCW+xdEdNWBR2iJcIiIDEaCOm0ixlCSbBjwe9WMamI6Q",
-	"6nczCP1miRVH1Jqm5pWDPYVfMEc5LTDiYQ/u1K5BjxX6oFr8WFlcaFPNt7tIGR3pYNvj8OB65RBzJsES",
-	"23kxH7SgCO9LNVmU2vSZnN04N32OgsU+FzdkeoiOJhqzAot2hrg3UppV8lAHSL5Ea8ow4/MYuPWNlRf3",
-	"N6buxdK/W2A5zEZGdMyogVmkRlacjHkkurcLMLigBoLOetb4pX3cODm9uWxe+ZonwWeRMYWcUBKDX9XV",
-	"tPSYTMHy9IkWn4O2GvbophqU0rCsyp2rTAcQPX5rpio4NgdF3g34tpuXpydH7ZvLUz3FzWGP/hf8/AN2",
-	"du0LEWgHGJSrfte8PDn+FVsLVskV44FuGAhnGV8iXQfcIZECY++KfWcOOTidRiA/pgUuZiUmkPc7det1",
-	"ONpIKe09K+LZNzAWLEz3RE4i/MQjOolw/x1ywcyw+3K5bz1gtyDqhlsDp2zm0KcgLX1MwJUdJgTPU54L",
-	"LAampAQ7nz0cZ/yibi3Q1M7TZzTv8S2jhZkiCELuV+qIhqUtPsf7PaukejnX91KHtzG6U7QuGrAad6zE",
-	"sOmPCmqbRWRwMdHS+dDVK0mqVrb4jF6pm+BoXsJMu3/7UorsA+/OvlHxFlAp1T63eE6xXKg4kpX0xqx6",
-	"2OJajdRFgx09skrmyoHydq2yRBgYh0EoNR3W3VvR875EEKDffkYIcM2XQRiksOZUsPmmF22OP8skjCK9",
-	"mNDdw/D3MFmA7X1SlnsPv/wngnXkwESK/F1D64tUVU+R4X3XFl1/PQ0ly0T6SSKI2lHDo+FYQsU757AU",
-	"6o5CbcsWYjkWAjLoaLQhyYBGNkKq8WpoGGv2Dg6D0ViZsIqBB2HMukk7EX5a6V/daFqZxX6LTyB5vTug",
-	"UcSwxCe6Og08GXFoOM6/DdT/45YlJx+wkzKHDASksY2FolQiJgzoEYSgODg3A/XzgZlYoVHkCQA9s8UP",
-	"ajpeIg+dLAcPFEK19kYlRD0SeJeZNbpBLNxzSJPuwGAUW1yDFGtpoMTksvBb0ovExHqBda/brRBQOwnk",
-	"38as99Gv6A5zUNx6JjtCKcJOvW07KhiHMWxRqkpiO+rBmPM9LMHXo/tbKhrU6SFABuaWIaMcfLf4YiUj",
-	"yqt4ZRVpML7M4asWMLXXdRIPprBgjFgETG2iW0kfKhjMQShqdKIMzfJ0aRR1aPfWAhaLRp8DLFbU64P8",
-	"MCD1pkAonStavtZwqqeQSucN84EvEm1oDoglRBozMOvuL5FWEBU518d5PAsnXMWpcYJnb3pNYYr/3jaN",
-	"RRKClmeMeXRgAJ4w1c0daSQWQAetFTNfACxE3GtJok9hJxYTaBrBYlZ1Q3LYRVOxVogLYp8aj/hccUk/",
-	"TTe5+OmoaZp9stgzwgoa6Sq5ZsWYxlC7IrCC5gj6pDE419Mmz1gyAxtqcYP5NxDmlAMN6ZRE6r3aYtBW",
-	"gmmTh5/KzjTRKGizbtWcWDYtmbTh5Z9j9k3z1cll8+i6fXN5euUT9oF2k2gKDZ/wvRvSVL/WdRaAE5NE",
-	"jDYjdsciwuld2MecirJ/xbqbxyzpDjZfMZn4OvkHi4AHojseMp5gp+NwSPtMSc9eTIesxZ2UQ6iX4lb0",
-	"Nl3BbAwgcRmuFhFqoDRhBMhpLvNtWFpa121+ode1oD/Ae0QpOpsBbSBgJxNhspVQb4I+D9B1y68cmvVe",
-	"uCnzKsc4u7uwvsNipAO+4+bytKjaTaoOquPgqG4Qkn92sHtQ8Yj/snHVPNi7uTwtX71u7OwflDOKX6Xi",
-	"HxqfgaOD+rpcvNOFMp430+yBu/dkldp+ZN8yt3JO9mvtIUsGYnEFDcbHQ8Xernb2DxR307hP7JZbUDNj",
-	"F1PJlvHw/4+9q1tu3MbSr4LyjaVattr2OJ2JXHOhcat7vHFsr+xO79QwJcIiJCGmQA1BWa2Zyu0+wL5E",
-	"3iOPsk+yhXMOQJAiZdlpux0nuUlbEgkCBM7/+T5vxz1MN24d3i+N9DwUDOZaubPmLNDS+Vyok7fsGJGC",
-	"nZm6QckUAsq+uXtpHyuTG5WPg12NehcnEL9uvEfkNXg7MQ3KCaOtTjmZrRiz61WoLJNai7RHO2CCdK9n",
-	"b7rkP5zTQmvd+hnlk7cu2u4wLgIWSQ1ghnwRA6bhp3mhDtsBG0sjZ1MgH+R5mXmnRh2FqqyPYDpY1Orp",
-	"omoSwMrGwtMKrLZsow9WI0C6FPCytgZEsD4MTjvso/UmnBNDtIoOEs0uBUszKrkhByFbJEKzOA3Wxbnx",
-	"UNdnQbKcGCHhj6G3PyImlc4FRyZKHzMI1zN2uASMk12i0sBW5QZIFRIjmb9yniZtijbuHWqfhxL5pS2Y",
-	"dxgFdg5lV2+vUUMe2/3+qxTkdohsM/7pVKhJPt3pfrV/sC44g4bWShhnVzNrGaL5AQ7gBhXSNPTh3jdv",
-	"7j82bCmesJboACU7FC0PY6Gw0Ah6zaCGqmbjUIwfAtkZiQ8RM/DeGOwhPNYtkWjBIi2yW5ENyWpomiJ8",
-	"3TTHg68eMMVcfEI8UiNZaL5U34ZHD+YIZW7G+uNqZQ4tENQh0JBvhVsJvoLbtgOsM+HMewLk2AL7e+Mk",
-	"/QPWNOH9vYPDz6aJe/P50yrhh7aMHWz1fO95LpbQktKsfwubtqAoXPOuSE5UNG+hRw9Kvlvdx7569b6P",
-	"xa0cibrPXpM30qiO35GIB5RKnrPo/GL4tv/9yXHf6OYIS512URVwReZtulTtrot1ithYHB7pIB5Ps1fN",
-	"I+xq/A6P6IhrDGrEWCwVpzbUl4uMGOAocWX2MCltbJeyRVIFSJUepXPrLxbccal5zCy9BYcpFmpVAkCo",
-	"XZ+oww73DskZx5gUeW8ufumlsvEBC+iADuubSUuXjJLoXaG5JGIfTKEGyAG1NyI2FCaPeVqsD5gLh4TD",
-	"WlyzmRELNt/VDkppMNvxgT7Hn98c/Jn98vNXnf12baf8W1gEewDXVFhDTAphCc2VyJXRJH3M2xiSKml2",
-	"Bzwp9GYLGfQ5w2/l6TeE4WiHPOuCpXvKTpy3cfCeMxLFVbHNgJGMvaJybYt5om/o6C+n3K8Acl5OQ9ct",
-	"ictGTpqP9ghSW56N2rs2K2PAoIQhDkebZjEXwbNaZAS41J7dsTWfaQIt4rO5XlWTLQEhcJasb+MXaBlT",
-	"dtJsGGbcAeOMzKxJjUEmW5jn+sBcJV6bfJCZmF0b09ab5ci8MJUfecfb0rrN0yQJlQMUoD7jtZJSyxLK",
-	"onQ8TqQSQ1y0qO0vGGK/s5l14UK1PljVQHTZpqrkraswQsyuQ+DaKzRPkaeCrIdfd5suhba14EWfj8tr",
-	"EJ+7MqMWpf2hKoAXfJUDC9CynPXQGY0sw8D4ebi33z5CcY93tMX70gUO2dLcHBsTl3xVpFe2hoOAHdhh",
-	"A18DEbXe+/5VECqp1jROA8UPLHdVSzxGKgbHwPEeXI/Vo93xzItLaxIqDxXdv6+cyr31RY2JSudUk21Y",
-	"BnTeVnOs2dnDkm9dtsSFiocWeaD0hVR5luq5GOXlzy3YT/WjCuIkfWU94g01rmC3O9cZZJ1IxgghTboo",
-	"HTO09G3I0PpXRC3mAnBILfZ2pfhMjkLl030A0dj5eMwIcAt8ib+f9b47OR4O+u9PLq8GAFcbEUBXC/qQ",
-	"D/cO2x3WK7xh+5yhcpxqVmFiL8TQInjCqlPIuctUqkQUQEwvQFQc6Go7AotejSVBeBjRF6pWhPcc4q+G",
-	"11zLURSwysdmQaM2Bd+jnv+Su+yvsBkjy4xtZns8GJ6cnVyd9E6HvePj/uXl8Or82/5ZZJQldY4bPSU+",
-	"mbcOtQGEnWkUgwe6uWGike8SSU1L5GFomq+lkjBX32oJQlU7aYDhLcIqdGcMWYDysVd5MCiRDQ0SCW6o",
-	"wBULihY/rsu9cdgab7YxNCASyTgAqwtQUFiAZxfx7Wl/+Lb398soVBaSCJOBOfHTaqe32Hci5zHPObHD",
-	"2PIRiPBJzeREpZn1iL7+6pt99svPB+1OqELVM+56no7SxKHCdl2QCTc13pQiouZ23l3+1DnoHOxq9p+X",
-	"52cYiDIbSyrABRq6INYik2Zn2c9pNWf01FE7gMclpf4fRm9amFIzW/y5tuy+5qfApfsK8oJG9RoTQ3wa",
-	"CYwK5ak9yRgaQ8ByMGLSeIWmhk0umvOLE2uZ+5p5BMazBOvQ1jPhvjV+GaQZsbTQf9o6y8GG+SFId3AM",
-	"c3gk0wFvPvDe2RdiCFx/kMbSDnd6i4OHZr3dFeb80M5zJ1PmpT1sdt/+PdgD69bJY9F9kOmzld2Sv0sX",
-	"Kv492isY2wdR3ANJjAU/6xxxqE7tvijJH/fK2+js8gk2BauYfXd8YcXDZiPGSrlXIBL01pm9AxsfK8Bm",
-	"NkYRUb5DLLEpcGiDjKfn70/OIMZIoUSciPECuXFq/fBexEfZ8JYnCwG5t3mWzuYWjW/GPw35REQOGaaU",
-	"5LA+VUT/GErjTCICg0rLpZoytp3OrpgjYAs1WQgNHBaosgDSEWYw6P/Xh/7lFXTUoOr23Wlf8yLThk6Z",
-	"5ivtMJxcwHLKnfeN5YL5VGg7e4ptSqsIbFVHK3KXGA1CJTGw9JBSuJFzxjVigCFJ0eHeIRY3Ui6FWngC",
-	"lokf0RopqjNro4UoyxujhXckvOi6x8bULz/k7yem5z3eZxJcd/lahTEHkTmeF94EBOnHpS7vQio1ipfX",
-	"uCWbHZktAnOXWwbiPJETqs8eiGMQhwvVhkBcsDEKV641XlYrpkIFOXYlPuVda+3Z1JC1HTXhsNrSAno1",
-	"XvNkbSAsVM2RsIYeFmthRdDtE6e+vP4LgVTBbELFebJfwJUWwhtEOcr1v1BRuvG5Km3EgKzl0MjMc2LC",
-	"Z8rBkh3BwqUZm/FY+JXKblMaLwCSxA34qlkFnaGYWkFpgA3uadYEdtYJFexTOx1wS4mKzuwHqnBgvJLm",
-	"rr6jCNZh6J6gY9yV9Tgkq4Qh4QjdMwoZqvowJPv1Uci6oCI84mMrk83SDyBmL3MxtyV9z04TeE/oGelf",
-	"SB3cTxfURd3gnet76gM0TJr1QV85TD3cs77QLNmU9qSVq5CgM64oapZaG2O0knvAYwSz0Fyard0O1g5n",
-	"wKw5VnwGMsI46BkHkn7vmxaviAc7AWfDUZWS5rnU4xXTMgEQ7XYd4pdZpM97nD6/k173lNs3WzzVYX7I",
-	"8fqNsrtuPsIYFvLO0BYn9za9qdSg2PY57yNzjqQap/bTuVB8Lju0mfyPVnyW0EfEauMj8a7j1l7YHz0F",
-	"ai0Nti1srZ1AGbf2aQknnkINlKX+rnYT97eP/Qi3j/3zLoqDqIg+R9ZPv4DQ97didey+YxEVMKdZx4tX",
-	"dyYiN1I2X2TKuLwcg7ZYThwqoDAnlSEyMUvVijqyMzmRCv89uDAewJTrKf5tXnzglB3VB4MdXeDkTrmK",
-	"E2Gfl+aK0QFs3POuMMb7Yv5KJHIirxPBxgmfkIWXW45sqnziORYSuIGxj51iCeb3E7TuRjdLnsUIC6vW",
-	"mkG7FoIStaLxXkIV/SPcmS5vwh2jv8Idbf4ZsBCqefBfszEPd36IPBzhEmaBC/o7vQka9MP3MKN2gPjW",
-	"+3bUmuF+oFaYpdSCtSK9vIks7np5jQKmV2okYruy5t5T+2tYgXShYiTz0ZQcbHdYn4DQsV+m2CYFZ4Il",
-	"xDgCr6WxhzUaJ+lyKOPI2sd7FgEQ0VEcHVcT8YPZIWvMD+y+xA91VjZJqMfkafCHeI4NlHb1pUamhiPH",
-	"+GcdyufZ3v+w+gCr/87H4997u+UlueoU66B9UKuDNgfBy8rpdQq7S2+D0FpIBtfgT1dHRhyZG0Ole6O2",
-	"av17brXbT+0oVK0aZUdLeI43Nj5I0WZ5zbV4c7jIklcCkFXidtdIjKI/nbpmoGxMpWvcJhgSc4HlsohP",
-	"x2PrYtklAiQpgFC00TXQl6FqcRZLDXgLQPhMMff2EeqGEs3UPBNjkWUi7rB3Ukk9tcitAMxO7aE2317w",
-	"mRWvKAoqPaBHDNBxitfh1YHdITVpWR8TOpmGsyM1ZQvJJNnVjPZQ58FS4Tm3q32Og3p3NcyvNCSxEanG",
-	"lgR4nvX7dPLUfNtqIzqysUOupeLZitno79pJZdcrZgzH9gbzFBuy3XkPinZp/6i0fSsWmaN7H67+djY8",
-	"H5y8Pzm7BIjfJtu2qLIvzFtAb8hTy1liNaxrqDMWnu5A97GxDqnctVhUV5yBwFu2igRaufxi+4qhdeTD",
-	"bUgdKu+WpSS6I7RvAerGysq79qYahQu37R7RSrKDfaHaBOewNsMk08t8lkmxrdCTHyAOt0GyoGu+LJDF",
-	"Y3vvpG7tSUK85k3yuF7sPp2JhHJ4Gyvp2PxSpsqZSXfJ365vSBmX0hgqHUkNv9BfU9xd/+MH81W7yyp2",
-	"jieiWpnQUH7IbsSqzeypD6g+vd4EghpGnudCI0N+4KcJndVFzxMfMfeUpNQcrpFtwMJYRMD+dMAyruJ0",
-	"xq5XxpyCbJntW0RCJSsKylZYqNbMMFa1wuxGuKchhhUZNhpxPybHEoZUXEZCQhDWLdHuCdXY3C5vnhgW",
-	"UqB2c6/BWMzpeOyr2MHF8ORtxBZKCwAYLPz/Es6/X+tTgfqH+xdY/03Gqiu1e/b26gtVEGQvuwD0bwCV",
-	"v1bOF7CgpTDuFuL/LiYyPxoz4spItiRVE5HZrPoaaDj4kxCvNEdaxRBDlBnT6ehGQFVsqgV5god7UDw9",
-	"KOPffOM3jjteriVfMVvwRecRY3AqdXynIHkJO25lQ20WbIcE4xYCK1T1EquZWKswRO+JJYDX1WfDDze/",
-	"jt8Fu5WXrtnqRJ9ynX/kqxP1pDRTG80tsyfy0XQ99zUQis8+29Z5jMyv93xfKEx8h/djswcsg2eNX1Jd",
-	"oL/1X6LjgttrW2fFiPfX4zSbpBvKSi6hcs4D3MmEFjmV8rYglcCiQf+yj7W/bVthZzv8QR1wVe4WlXmJ",
-	"bUYWeSZAuOPXlnUbUk9YT2grhdMMYiapEhBA6bBT7OoM1VxkrryNRreIAWDg1umadzD9C0s9/DinvjzI",
-	"vY79wWd7iB7l4erO/cm48oqw+g1WLYAeIPPO0ZnAdjXjHi356g9M/wfgX6JPVjDheydqO6rsUqQXTjHc",
-	"YjM2s+uuA/R5tDHrSFbRPzanvq68SovHPiylMT4HKYVbZ6lt5cAf2/ZJueMvRU7ZZvcuKMnxK7Y+wlpv",
-	"crTQj9A1XlxRdFJ/DGRuOREh20BkxhjiMI+P2gvlod+lS/XQcCnUmmxwb+j5HwtBwBvjcxwiL1X6PD2k",
-	"j1mqJlZsnGdVG/GPg7vlwd1sYOK+8t1779iak9WUnNyxR8c8am3Z4nuR+2fikZyfD9pCaqzvceqfsKpy",
-	"yTUDRleomWphJ4gjxwDBIGLL4w6GKkA+tV96JeP6G/f98WqCg9hhvXA9xOaLjm/W4tgznl7/KEa5o3ZA",
-	"zG0fzKzLYqnnCV+FChMDQo2AiYAl6Ygn4sgxzO6/Yd/KvzJoJZzN+Qi7udsFJIDxHorWoozSMCDjIXPA",
-	"3H5YZjIHRBzinKZaNTMPPp/708jSRGjGZymw/0B7uLk4B3r5ZBWqfJqli8mU3KOZVKx3cYIhNcAXQKwA",
-	"hB0fiFGaxYhVwymdsZjHPBdxZPRVfTfJB/jF46qW0hhfKIRx5ynmv97Ue7LwxUsMRBwXCP9rlpfZ5PbY",
-	"1MgSz7h7zUe5vIXxGnqtP0658Vfnc6Fct3DRYOiwhpVYukJzwnCBA0gALv1b10WO5V2xzFmecZmEO+2u",
-	"LczBH4yRjSpVwIVr4/PQVBZQTFsHXo27reqxjQLFMM4Wpp2Ksgh7RxUJiFhSwS60Jy6uiUEdsocgBbrg",
-	"iVP1tZxZOMmc27ulcA+AWU1WKE1upIpZK4JnjbooXADGGdBLHOwL/cv8T690LmbYxMNVqlazdKEBqwNh",
-	"lOlxdwFIiBedRhLSB1kpIGQey5zfV70JYe1whXMpvM9YxoSEeSNYy7s9Ng+1O+yCT4SGHtXRItMwD8yR",
-	"TwWLlPiUD+lzpMWBNqI8tfw50CyK/QdQGn1kf4LzycRccNgQ+GDOWVYAZkuS2VHWGCUjaHMBkrTxdBKp",
-	"c6kmdonITJjDY4N/0GHfinnOot6HtydXw0H/qn+GeECtb/ZYzFe6fQSpFivgGYp/wmpCz8Y+4Lqnfip1",
-	"3rOn575xcDgPx7B+gMi8zc8hCve43ex2Pubd10n/Hr5DCmM4KYDvrSwEnr1W+CINKkYyY+cwLdod4pm6",
-	"/PRGcpVyLzdUsSBYNYF1rGNqtbso4Gwst4RvyybyVqhK7xAgIsL9sQIOq1kE1C6UoZZ2LdZD/ZE5tjN6",
-	"ir4pggPCIbftnrLr+PK8DD6fF34CS0TuuszBbDcuZXPjXXVLvv43IUvdkYx/l2auz6W8UytQAaABVKwp",
-	"WISgel7EdFejojZbDnnxPYdRd8vooB4hvO0BLD4pZfXjNmVK5nNCe8YIU06sjJ9ya2Gsb+iPMp/GGV/a",
-	"HXZfNUDXIVTS1vl0O6o6KncdE1DZlN8KNJdeUmLRO8SPfVTs+rp9Cmy5iCp09/koWAA39o+eFD97Cklo",
-	"+dG2FYJEJlhM5qX3klYpFTUr+BQ3Fin5uPpNTJCb5GOUiTEUUXLlqoB2NYtkHLEW7DwEiVm/d0SSq66G",
-	"ycjGUFm/qqh3MpMiSH2oc6JSeveD2pondri3t1+ueArVPUqeWF3FE1Y4VeuebMVTY1TfbeQt4OO95ZSx",
-	"g42f83zqE3WNN+LFI57hTndHqvzN4U6wM5NKzhazne6+O0lS5WIC8ZKt66HcvKENAbfayy6K8iXQ86uK",
-	"+gDvwDipVWpVR5V+pwRoAngvTrjP3wJ1JHTAz0/eHg8vBuffn7ztDy6jtkfxZ6E55kBChFNgU8HRrw4V",
-	"9zj+qH0OZAlBOVUZrdiHwakL+RqTp46NKE+PsJUGGmWglztbKM04RovvpALGvp01QpI8DdU2VFP1jHQk",
-	"qZwkczSlwLGLz7v28loVKbXOkWs7dqjXqNyx3gnVqVSQnVxyqFenlXODw4LznOl0JlIlIByULDJgiL+V",
-	"o1yaveOC0jIDDxDp1c2bQH5gIp7qhOoszR1G+0a+XQ/sdvuS8zqpauZ3H5la2cEPlKobq+dohDNzq58e",
-	"q07Qn/cXirE7ukskeFyzwy7XzyWL3CkbLrIketHdUzX0h/eoj/cM7D+g6+uK8hOSbDU6b0ubd6v6EVdC",
-	"BcVTixr9eOz1my6yzHhchaXotX8qsYS0YiVQgHK8XGKFScYjv8Tf8TkJkPMrTdNjshbQAvMrj1yJVR7k",
-	"uZVi/VFJ8puuJPEyhPNiG9+zlMQcZGhx/tfGELQly3aGJ8dSDQuowKknpcMG6SIXLM/4eCxH2AIHeTMP",
-	"ElJqdrC3V4sJPBA8lkroR207+5vgST6t08gDaPYGkzm7xRItepUNA/u49ffoH8CrmmIzbrFdezuuemdj",
-	"iaBbOgDTF95WmOJ8f7Av28MX3dRYW7R0pRnLxCy9LbV3BUyoLE2S9R9cnV9duHZKI9QzAX2sKySVC0KF",
-	"yNeonoDBYoOuAuBWXuC0uvi2EkuiNw9VNOgDDd53vf8e9t73I9aKxZgvkpzt79kO0yNmsVrZfaBa24CU",
-	"apPQUjO9GE3dA7W4p8t4GcFgrRs38OdHdwzVErBcHSkugHqXnR3vhXkwWD8uEOFRtQE0gmfC+lWzMX+N",
-	"iAgRrjWvpso77JTnIgvQNywToXdDFapXLLKXRN2Ks+Lu1UIuh//7n/9l4KOQ/7g2WvsIbgjOX5dxZwUA",
-	"k5bzv4sBShvIOKR2Aw3pFsTYDjEwVtlerAWpr6IfGFcnr1mcgBBpXfkZNCTjXbi5M3XPzovteMT8Oe/R",
-	"zEqt5z4iSNdnoDTmfR3Ir218tN3uUYCLAswyrJIiMf5lURtRv89Yy4KR0atBepKrEvox7l+M7Cmm0mWX",
-	"HewdBj4lmzGjiOprZfYXtB0T2ppnjwESM51W8vid80qQz44KG9M766/C4hjXA2uURNZjFc37g3wOU61Y",
-	"agfLD1xRCJ2sRXIL0n35/Oy3dc/ufpjBvzfssCcy+C6AEbAODnnCpV/9j+Jla+Nvgyh6tthkd4Fu1BIK",
-	"7+pQ+fKTUMmYNFItSdKlh8MRBTVy1UqCOjyxUNUhWVTg3FnLrVZQUhRtLw5tNBG6t0aThaoW5MKBIjUl",
-	"Ym7E6shhS7AqtMTdcrYCzvB8YSB+4+nvZwOptk1MCWxS7OWpFULN0GsbZZKLKd2Nt1a0DRnTJZMzQh1k",
-	"SboU2asRN2YPkdpgTgAiTMCHhYF1+c+FAKZBnsVALJiOWSJy6FXiWmDO1Y+zTLmeWiCI61G2mueWbQ4q",
-	"E829ELytY782HrV2tfRfHyA0DqRvuIWqKKxoqdiHq3ev/hwq+FkbK7DQgMs4kftw5VDbWZ4tFDgDHdYr",
-	"Cyi3MhqYSMqdxJtAyx7NqvqiMGWbqtydxco1Q/SnXxFJ2+LMHqdqnMjRH12QD++CBOgt4TVa37Pj0RZS",
-	"3IUt4wpfjbFgHR1Md6Zpp6Fw4dLefBv/oF/ql5S6VM/1Qqpu+hvbo1vhTpJOWLrI8UdAShTutL1X6l7X",
-	"D00db6dS583r/ghlVjTYNlVW+IoTeSvq5l9bTP2SK6P9hdD1L9k/ojUYUBsO3V2J7YKYSsbMq7lyxFwN",
-	"aW4Zb8xyi098Nk/MD//0z4NXXy97lf92gp0Z/3Qq1MQs05tDKC6yfxblRTrPpJrcp7qoQXC8iEJQ74g9",
-	"hYTCPsa189m8QyE29pqKkbfxj5VYlukbMSKLgXGvpPmIuIe8j9g8E8TjKHWoAHeiwy7wQ4yXw2eVq1xl",
-	"znKaJsX0WplYaMFikQtoAgpCNXh3zL75em+P/fLzYWf/sHPQDizddlH2Z5YowzbUGGsAwfxF06n4AiZo",
-	"o/HvBv3Lvw0H/Q+X/eHJ2VV/8H3vNGJ8knYx3pivY9e4cFmRJJZZJ1SHe/tG765husE0A5+DMrrsX16e",
-	"nJ8VaYA0AZh+e8WSS1i2cZrVEdNJTXzIsJhYerPfZguVy6QuZplxCSzOtr1JxTpU0XfvesOL/tnbk7P3",
-	"AOhDOAhmOOiicFHUgyKKCsiMUa93elA8O3oB+CSh4rmNvLawbn1pdxORIxILXwM0MdznilAiHsfShyGe",
-	"G3FDj0AznpqY4QWwOPU/YfYGQEZ88YKbza7rmg0OUnJpXjHePbu1SnmRJTvdndfQBkHXVMXmqbwVipxy",
-	"POvgIXQKnUzZzJ+C+oxlRpk2OGqBe3KMEEzSRR6Qk1zymwHlqoQm5I0I01ofb93M8a7B9Ps2FxU0npq1",
-	"jKidiwyfvu3dzymh9Vte+qj353OhTt6y41QpMcq9ntnW+zSdJCJg38lRlup0nAfsvcxP+XXAvhWrUZLy",
-	"m4B1Op12IWiLUvRSYaX1vrzHSzeskTngGR9Bv41IxsiBainji+U3A34U15dQnc4mmRBGVHtjzETOm1a0",
-	"JMZbV+dXF8CIWsoLVtTHrmZc60XGjf4AglXWQgkbkHT21382rhvbxu5Y66O4NjaGagPbmb8RS6QEpSL5",
-	"oiR/xhWfiJkorem8AICtmzOMS2StvnmBIV6qfTKDFu/TAkqv3PJj0ZQZEJTwDDnB6dBp/Jaw9WkoHMN7",
-	"TPyg5iF7DI9eKXNfCRq2qnn3tuWbRdmjHRieSw4v+UozqaAuoONXpDZsQWT1hfYLOhy24tD4oJfVBrlw",
-	"J2Br7ZQlEI1dTSVpfD7XATs+PcG9hUzqFD4khnRjE8xTqXJLfmqJ61jLKYzA49qFxTQ79za9ASS/PEv1",
-	"XIzyos0tMPcc0iZu48s2MhZ4Hv4lcx6L5HUq49GuZvObyet0zloV3nYohg5YIm9EhRy+nuAdRAKmsGG7",
-	"Dt4d610IjuD37JX5iL35+vAb9svPX3UOWAo/Ap55AA4JHGWmLnFmQkVEwiXdCduPX4EV5pfW2E2Bw9u2",
-	"12W6SGKy2HjchQYbY0vEImbi00jADjAbiLYuDoENH/iaSl2tzmTSrLVGIGoEI6w13ctM3mKP0Nr4D+wf",
-	"46K+te4Ye3AoWsaigq3Q7sLcwNRXMcoJ8weoF8s8VjS45/xGaIIhMOIoCqooO662KFUUnHHk5YW+M5fv",
-	"/PTDT/8fAAD//w==",
+	"7L1pchu5ljC6FQRfR5jsTlGkLMk2FRX9aJkqyyVZKg12VV3WxwSZIIlSEmAlkqJZFX7Rv94C3r+3ge/u",
+	"4y6lV/IFzgGQA5OTBk/tG9FdVjIH4ODM49+lnhyNpWAiVqXG36UxjeiIxSyCv5rBiItrxaLjV/rPgKle",
+	"xMcxl6LUKDXJRLHoiSI8qJa8EtfXxjQelrySoCNWapR4UPJKEftzwiMWlBpxNGFeSfWGbET169gHOhqH",
+	"rNTY3fFKfRmNaKwfEvH+bskrjbjgo8mo1Kh7pXg2ZvgTG7Co9PGjVzqUQjERH4acibh4eT34jfCA9CM5",
+	"Iv6PrSuyPY5kn4dsu4fPK3/B2vHhzrpbKN30On8+ffOsWxv++vzmake83/vwW7337kVTb4V+OGFiEA9L",
+	"jf1d2Jn9M9mbiiMuBrC11q3e2CRSMprf1vshixiJh4yM6YARFdMoVg244Av2Ie704EGfyH5yV5f1ZcRI",
+	"WY7pnxNWqZL3PB7KSUx47MFdgk2ZignTX1ZV0iT4FhIPaUy4IkLGRApGbhgLyYDeMn1xt1ZzwPtzwqJZ",
+	"Cnq4+mJQ/fZz0/7vzztC54SPeDwPnNdySkZUzMxGCMXtD2UYKEJjMpIqJuW9GpkOmYBNDfgtE5VF2wjh",
+	"M+ldBKxPJ2FcauzVvGRL+o8R/YD4ulOrrcTeI9qL5QKq6sNvCdqen11eke1Rn27HMh77REYGlfUlvHkh",
+	"Fq+Nvr+NXtz+Ojqa/To62u/98m6398u7OrsD7p5TpW7YrHhnY/wxT5F49QvaQyRvecAKiO9KE5T59Yki",
+	"eoEeoYpwQfyz41eHnfOLs3fHr1oXl4s2Y59euqV/i1i/1Cj9X9sJb97GX9W2Xdxb/T692gv254SpQhao",
+	"l+tH+HuHBz6hk3goI/4XI5r3AeV3IzlVLCKxJP7Zeefk7Mfjt53rixOfTHk8vO+RPHv9887b1i/N0/OT",
+	"1pvds71fftr/7eL66LedOxzLe9YdSnmzaKNMBGPJRXwPgTSmccwi/dj/YuPOP2pbL+hW//e/d3Y//ltp",
+	"fkUf9avUWMsRFJa9npyI+CUVQr9cS1YRMwFsio7HIe9RvVwtgbohG/3HH0qvPQUtvauY8rDUKMVDrgjF",
+	"F2pW24WXHhD9StrDk1MsuuU99kQROWYRjYHfcqFiKnp6obv9HfqiV2e17rPgKd3f29rd0awspvFElRq7",
+	"tadeKeYxHJNZuvlMstdJJBqa5TfMmhtmSVvmxo8bYK1+HqE2f3a9iAVMxJyGpDdkvRsWEDmJPdKdxIQK",
+	"tz8ypBYUAAELoDLwyLbYplpf2dZqidr+mwcft7tU+BVCBd7fpQJeoRl/NBH6Gw0iJFFMKS6FEaZVYshc",
+	"r/iJIr4Ght8WXBF/BUB8LTqnkRSD9JYGLFbwfdwHl+KJIhM1oSGhQk1Z1Bbl3Vq9Qvo8UrFHlCQU1qoF",
+	"L7tlEYnYLaOh3rUkVMy0JJ4aCR5nwFdtC30ooLe9YiqOJr2Y37IL1p+ouyAlIDZA9cJRzd+lWxpOCvDV",
+	"bU8vvC8jAg+qu2Olfpw4cl2ClfrGLXcjUqbmdRoouMHly9dcmREOpDaTE0IHlAs8DlJG+Zt5IavceVMX",
+	"uYWts7/8ZtJbfQgSbCriN9OH7JOyvwLKvldADaM+TW6oeERGXlv0QY/kigQJQia4gvonvPuJIiFVsSY9",
+	"2Tf660ix8JYpfTAyDBhopKIt/ItW8/rqdee0+Uun+WPLbxgqLVjTQuD5Cd/IHq4PaxLIZOmIESNCES0q",
+	"aRpLo9X/EMoa9enyFVOByyOCMa12k1sW8T5nAVGsJ0VgFVzNlanjve4mzdgIaN1329tl5iNr7DGNtA9E",
+	"UCDTaBiyiIzoDOTNRLEE00nz/LgBlx2wyjLyCCUj2htywTzCtcyQN0yQkPZuUH6onhyztvDhCb+yBOlz",
+	"tHpAAN7mU2MWKSmcBEkOqC0yJ6Tpl0yHUjF3SsYU9CkNd5YRXYYRtEWZiUiGhLoXp4wa+PjMt2T1kgY/",
+	"0phN6ezeKhQjig/Elt6xUZpJT07CALbQ1WRNe0OtVYHcJ+kHgNI3QcG92k6Cgi9pQOwmHN7RrlY3uiEV",
+	"Nw+mN83tL+CBQSutV3h47PqflrCoICyKZHSgbxtyMSBTqrQCQWMWVMllMSSq5mSMrfEAJ2NZKtfG0y0N",
+	"QTOHlalS4x9/l/qchUGpUdpmI/0QCHR4ZWk0UXB6eif6N0KDIGJKETXpDbUxRgP6f5vPVntyVPr4+0as",
+	"pJY9R7vlRz3HFDRGNOzLaKQ14Ij0KQ8VAfAAeOEc0OV1wQZcxZFRblapdwXHAcAGtwS8v2McXiMW04DG",
+	"1B5HJ7taqk2QPnfaOrrYyuZhxXoRiztdqnivYvi/Pm0uONxOez19UsDX1gfe/IZbsHYNy2W4d3+9iESp",
+	"j6LzKwJYqwa5ODokz/Ze1Mm//vm0ulPdeaLIm8uzt0hepOznwW/0IRTfpCuDmdGKZG8y0kA0b/ZIeh94",
+	"4lL0Q967L91pAWAsJuAF8HlDQ2HEaDAj7ANX8YZ6xYuEYNxCH5VacMnaQDarxlPSTA7A1dK/Xwsr1c6i",
+	"e1rmqKrl37FAVfsKjPaPXollQVS8H5TMaUv7icrx3IyJBD8ZeW4xjBF9ESzXGybubja1Mp/VIs6tffHG",
+	"YUFbk2SbD2QukZCLG9IP5fSJIj0ZMCTqFHmB0pQFFc8um5StX8FfuW6/QZyFihAH6PrzYEcmo9VqI75h",
+	"dbLfFqnVpT0qxpuiuOihfqrV1i7t3dj1rfZ5NLTaiA/7GUrzifWPVaqkxeMhi4gaM2GEgl6aUfrQHd5C",
+	"5nN/5cJudEgz5sfV2dW5Mz6QdRyQiI3SkP3CWd89dgas8RgEdzy7oloCP4CP0mmeKb6nqcP6qiScOkhO",
+	"c8cBmQigHw4cMWJfBeDn9kkTJkCmYFXgplZtH+gzjaT6dkXqtblPOPmGLhKIXfEYDMqy80/gaRBFZ4oo",
+	"WcFDFjGLBA1RS7rTIW9g96T0ZfthcsmiWxYRXMCjnculHDG0YfooY6RwMpZFB2n4oBtVDeVU2xu4SuPo",
+	"dbp3QFCt7XOmwBeIbwvlQAFYT6iKwXHyEHTDFWCFdXmBYd4gg4gCf0a0ATtJhl8HgfSGVAyYJQVGb02w",
+	"2HkZst4HB9H3dHb8UBDNaioA2CmdaUrU4pBoCCsWQ1RYqamMAqu52L+3+zIayLjiITHbg3CUCZ63wLzg",
+	"hs2+KpmBRzPUJyNkDjCkLKSDigeuOSEJ7p4bmaF3b/aNfOZEDri4jNn4ggU8Ykvtk81ssvk3F+wtyYSw",
+	"McyBZIoI9iHOL+9e0Y9vSvFf6b016jvNOWszin7itqt8Njft9xDP5t5C48QFD5qWhYtOeT23rmamQH9t",
+	"4Z8eNZPYkdP6QdfhsYJEMfwsHkMqsIPnsMQYWhy/cQsg+vtn0cUChPDbIrukAgMorZFNhzzE91rdYEoV",
+	"mQgtATTbXLLYvGlEVllGBy4wzUTAAqL1lJk2qPCoTBKX0x0hNBzSmEVubRBd3q3VKxDKRg3CBLLRuDo9",
+	"aoL1vBhAd+SM/2OdCN/Z6Hc2+qnZ6DICyruWZlrJhZwXrlDtawvUWzX70naN1Ee4eIErHVBtscID9Xhc",
+	"vwLJrjxK5wqUncOrKLTotUVK5TeGiozsnbngfyWba0DyqQakbHJASb3WFiMuJjFTyRlZ7ECLc0gDyJst",
+	"JyaD9cxZwwighIDumYwI2hbO5HC3g0vx+JUJCttAn6LIWxPnQWovKNbgA/pipdoWxXtemvCQiJET2bu5",
+	"f2qblJija/KkZMBUA8LjlESsJ7UAhKsOpBMRyt4NmmROEOQIwpDCA/HREDe6nIuamx7YTHuiMt48rsxi",
+	"GqDkABYeNY9Pri9al74BIdwPcNS0TUkkpx6Bl4FPpA2oOCMRg4OqkuOYxPRGm0oyeZZMRKxZSvYMCBo2",
+	"bBxjQBKy2KaCRaQvw1BOFTKu9NFAajWPzbJNjg3SIx6kXynOsCNcFXGCBNR+gokPrst8F+jfBfq3Yhd9",
+	"l5CfWkKSIw2sV62T1lUrU5cBWci+R2ioLbe2AHbra87qYwp+YmvmGf4KdDMsMYdsKKHTgTfHMu/OIL9G",
+	"PvhpWUOVNAUkxdV9kjLd8wkX6Uw78/iIzogU4QzirkWUaa+FciAnsQ96/Xz5zwE6DtBj2xZdRiMWpdJG",
+	"MQlMgUUAFSuBXIKv+JFkLVYl2AIlw8eUXq3C2b2my8QwN3ChiF/FPecR9nv+xjfsxv26Zfj9HIltsX6O",
+	"xaaORKv0P7AjMaHJ1rzz77sL8X+kC/G7X+3T+NUMFb6Vl5Pe0JS/31OZE5KYOnj0qHBlMno3Q6bdBJne",
+	"ypgcyYkIHjemDRr7kCqs306vnCR7qibgesW01D6UAbs/xCDPPIAXgo+koU+PfRhr7PKAw7uUe5fAg4r9",
+	"iCsNk+CrgK51/0zEjZBT4SVbTBcV2BTcMk09NZXRjSJS9FgldQaY5PdA8EeO8NWgaXbZpIy6Q8IIwAQ2",
+	"AE7DzObrPRDUbCrH1wQ3l36S5KzzIAUi03HggSBkfBBfE4Cs22QRfFLdDO4JoHy1ESiVHPsgfMkQeyuL",
+	"16zZG5SzDCYROFxyPRzSlPgwpU8WzWwjhsQPylScFiRQepcSJaje0/HYqOSbV6h9DjQt3GaxUElHGSL2",
+	"B+vFiXRJHcMlKokPdAxG5fyaqD3kt4mqvIDkrxV7KDmrP/2Fk7aDzjwgTMuQB4LFFN/mOo184XDJLxe0",
+	"DiFJwDQORTPNCnlcKQBdjIu7N9QipuQk6jFCY/yC6cbyBUMN88m5IkMWMQCH0S8ermLCNkFSqbo1y+m+",
+	"6FRirtJdTQrX7zk7EjRcTCBeVPmAbbl2ahYkdy54MEekzvr9e55QspKIge3PBO260gKuTG3Bl4zD5/kt",
+	"xJNI4A7K/vvWy+b11eu3nYvzzvErH0WxYrGF4yyUNLiS8oRGA/aAZd5Q7qqx4tbUNdjOauuDsZ6JJONr",
+	"W2gZXElJcMWfpEp7bjOIFE8U7gpAOZ+ecJ8c9G8oO8FQWAoeRYEYllg1pl+T1Q/vvPQjGXV5EDCxAEk+",
+	"eiVIpzk3YfDlS4NAOVeYgfN4a3qw8rXUkoEnGK3yiQKtIF80KaRgZMbixEWaO462cPq683amVu5DjBEr",
+	"3U2a1ySKmIjdQhqZVACuSJ8L9Mi2RfwYzmDoGrRBhNZ+BvyzivBYsbCvFZmC1iW4bErS0X0NqIeL8CNQ",
+	"lkX4L1nYf0nFA7QIgCqtHhXQJYWKVFLKF6ydNO3Cbb+d7MpJmdsCKGaawWXCYxDApupGoSC8xCjvtaC3",
+	"lIdaA3iIZjRYFMkV6U7UDBvdaWXTkoQ6IBGLoxmh/dgIlpiPGOGCXOjrW019fbOmNBnWDXsi6U09bnMa",
+	"t18akx4d056W1WUIU/ai2Tgmf07YhHnEf928fN35+bp13fI94AWTMKxUcdcpaIjJqAseHNunCBtvpoAD",
+	"2QNeachoYDoYpyE31zby0rwllmRKeWzb5MIpcDGoZjq/Lu3oqiFwJZvjcUFvSkxVNd0C/MhUtHVi6Xum",
+	"jh85RrmfZFxJrT1sQ6zSr2jVTU2gdQq2ZOLxsC18aDRicjXmWrX4mIeZTnxCrdrlR+XYfjQJmTI9SBqa",
+	"VcL3OgETXLMb20Ix1f0UlXvs2eO+NgO1M2UYnDUn8dA0RYH0kbYoXxwdkv1nuy/Iv/65W61Xd6p1j5yN",
+	"mTh+RQ6lEKwXk0N9EP/651P4eb/iER/RqWN2bTNQcBEQdYBQX5IVxrTFQcOpNhQAzKbeVk5FEbwOiG87",
+	"4SDYEVOPX7UFwsvUGFMkXA8ciAoEyCTgTPQY6TLFA+YKe5P20+n0mDiaqBijKG2hhQRXapItFzcPdmfE",
+	"p3+N/UpqaRCVN0tzW8VDCyCjUO9OQ0M/BOHDTroNV+axgakEhdv0/QYVOtgExifllHR0TgK425vDh7aw",
+	"jBdygbszE0o1PtX2pFZ72nvbPG3Bv1jn5PjtT52Xv3Zap83jE98jst/XD5nEwQqRkevU6SQyjxttYQtW",
+	"9QKwAj+SI7uUvha1mj0yGlQO2sK3wYNOTM2ZTqXRHIw3W2k1QKs7cxX+Ee3p87bxXn1PKFUM77WgMukZ",
+	"uQPRr9brFUl2YVbXKO5p2mgLCF4G7ABzwhLWlyI7R8CpTqmVOb53IlE66X8vbng719IW2NiS/scyv5qs",
+	"h9e6mrwMxflaHjHfI76QoseQmZz/dNgivSENQyYGrPpwq5enVMwONad5qEIFTK13bSxdH4sHlta7OymN",
+	"SZu0eiO2/5h6PFl9xG9ZuhiDlEGPBfsO8/4qZAql1hHoxTk4wFFD3QFm+noE8g1nbWEKDg5IxAfD2Lw8",
+	"kEDU8OgSEU++TAkPyNUSkQxHdmLCQ2CYta6Ye/O3i25XadwB5scGE0HqtfTubZTuhouAlC140t3YUBUC",
+	"TE2eq2D+TAE2JtUvXyXKmTwAzh6yPdLizjNzDtiGbdqjpeDX1PTiDt11Dub2CjahOQnrXn3gNlUpL/i8",
+	"93sow6Bh+zl9bSewvpf/YG6LacA7zvRAPJfGMRuNNadFBZK7IsJvh9Uu2asxMmyqY9mHEp6L5lWrc3J8",
+	"enzlkzGLHBOlRufsTno3LG6Lcaa6YEQjrYj6H7a0xrcV0ZhtgSscVT3zDQ+av8Wo2nZn1p2usm0wrWdR",
+	"pdpl+oVdenzPCcm2MNaGxhzL+itfG6+/Fm4+x32Dr5SYEhA8NojVOV/9BlyjnuBtZnWPhrKnXCkuBpAw",
+	"iTZvKuYIUUXYUc5eeP/+/VYzVa6V7TRUZCdcCzUZj2UUs+CUBZxewT0PG+9ynYrzfZA2CnvtpY/ALZrA",
+	"qgks+5MGvbDEJ9/bFhj1+3T45Cy6V83Ztxb2+h8QWsJU7IIAU1GAaL4cdD7S44rk7pb3Txak/UPAxO0e",
+	"R/c0T4qHCpnFGUeHYS8yIlSpSaQPhYTsloUNW/yHooamWqlhOZz7IbezWMoqaaa6YivSo1E00xoRNW1S",
+	"Q8pH8BrnL6ajyCfgRX1ef7bfIP54CvM4ZDzW/xn1qf7PcHqj/6PwP/ow/IOME9TBkY6iRl/DCCN2+cra",
+	"SluAkzm8DbEONgUW2D4ZMGF0gQahJKJcMRgohXuHl4ZyyjT/tdfrxmkWUhU7cKD+p6HWbJ7sJAXFGpws",
+	"qJCRicURqAGG+RHGmQ3uNaxJThbjSpraohyxfsTUkHDrLGNCy+J/lPRaSp7+z07p99RMN7wyN/bJKzVt",
+	"JBoGeARcf4mG55HWh9BC69NQMa80Tl3621Hp38mX7Yuyn00C3fMzsBJn2D/sC39398nuH9AqTy8x5rcm",
+	"bXyDJboE/XyjPQnV1DyGsC5Fq1yrcQ1H555r8JiaYmGVTFeDZSZX4CALLzUTSUbQSXk0Mm5d5mH3SAy7",
+	"Aq9QcsS0egc13c7BWqbWMe/K2ymxZ424MY6YYtALw8xvSR2+SW+EZZW8kit+6YVcM9aZitlI/y6kmI0k",
+	"Qjs5KvP0HIaYcQodGmenoe3Udva36vWtnb2r+k6jVmvUatX6ztPfSqnxl4FWnrW9UfRiaMy/gl3DfMRX",
+	"+saPXokHC4al6ZtgUhop21mJkdWPE9e1jLDI34V1evpKgCBcOr0zr+B6JT4uXkrOEDGFikbt8JIwFrrR",
+	"F+HBiAaM8DizsFL9xU61Vt2p1otgGRuNbyUsQcf66MFpd+jA6DALNaUnilwrFm01BzAZwU6d3NnbJ70h",
+	"jWgvZpE2bkyChM/HfnbVvUkUbj+v7lVrK1kAd1wig3ReyVbHAMIs4xDnFPO8NuASiC/QJThmI7UKho4X",
+	"fUwUkSii8HdqYOmC6YW5aab6Ac/w+TEdsANCuwqNSmKlCfyQBWlu4uhyoJr9FUJN8wmTZbEUYsU53E8g",
+	"0uNZjmRSQzQyg4GGxEXKIe9rbtWlwiXxVQ5sFAUzH6dDhr1ZY6JiHoboZdGbzp4VBpYWMKKdrdqzq9pz",
+	"ZETrMyE7iSX9QjWmo6J7oalQ4RBb6BHERKDsEXrQNIiqWJlWRAiG7EHahT+tX8GqN1h47pQTyLgdLTzx",
+	"QyAtTdWpKpBN5Op4nMxVWUEup/Y+O6VhJY+Cm+zdnXQptRtWuxArMWfmVk56QxfiYolTCJ5Lx2Uzp2He",
+	"amDWlTJkFHKRuLjlMVu9glPKw8wHTVN1iJcrOzUxadbsH799d3zV6lxdnfiVAyIk8e2PPvRnySwPw4Xz",
+	"qxunrLDsep5r5fTZTopPGy3T8PBnO6Q7i7HN1vXV0dZzmKJklHLcdJ6XyyhivZgMZaQBCfNFZ2mEdYvJ",
+	"jEN9tpMZh/p8JcsCHFiIv6mimU2wlq7EPW03ffRSs7KXSfhcwh81LQZi6Zg4mh+p9LzEWsmCddmw7fto",
+	"Y+szQdxr8rKnf+5sPZs2c/8relKzuM5ErVxQfW+jBWW1k7trExk1IrPWzDfAYFqMcdfjYEOOOeIifbX+",
+	"5fDQrMPXMKV+SAcHNmdUsKnJttH2cTSB1vdjZSerO/aWzH5hmq9yUwrnLmte44bFphteQfOKyhrc7ePC",
+	"AzElYfeQWsWP4jry4p3GGePOwAMcQE6Zt0kuMMqSTCMez2nwf5fGIRXYpU7LaQmOwX+UWMC1fvt70Xa7",
+	"qJ4tZVtWjXss7uCQLmXW56bS5Z/ySh+2BnKr+FUZjFwp4Ewvp0UerZQrU5EydmHDfnE4vg0iL2HAlBsc",
+	"462n6ZsC/wI9P8ctCy3GZeER/YZ0AHx+W2boSkEk+05bcXX3BZsZpyLAxe5QjOLe6cO2mr3guxr7Vz1+",
+	"oe/56JWMDF0IrKSGVHmaRbmFHqTkMqGupwbkOvL1t5FROwr2ArbMqpdonnUJN1r5dk92BC6EHCtyCeL+",
+	"efPq8DXZNmmEfiXHifS9DAg/uinNM54iWWpnV+ZoOCdk4VwtSLws283vO3WyCZ2nUDJDKL8vEwZ3MPzv",
+	"ZK0vN9NJmRpXIs6CaoDvfIDjzUmfh1oJhxyILiNqKKPYA98VYaNxPEPt3BjAFBMHssdWCpZa/gjeDXwZ",
+	"FnqXk9GIRgVkmkMDfP3Sg7Cv2uwsvkGxdX8hsRGH3JADPRB9F6LCJOAxuBof2l/fwLhPA9OveYDJ175n",
+	"HPEF15Hhmx+cXZf5HYJK4BmH0I7vnOM52xe+/Oy7f/wx/eOkDIwQveRCCoYRmcOTY49Q8ofsVr40j7hH",
+	"ij3iczuprO8VNytZdJg2Ey22BwvuB60AOLnkvjofUDKxRdOxxFRLZNb2bI3z3dRxz8d5e3uxK1+zj0/g",
+	"x0+41Lfgybe5TNcXJ5tyXftoZxKFC4yARQUS1xcnd6qNSAAwjOOxamxvWwOnOpBygMJ5W2Ld2M727c62",
+	"/sd/Ogb+w3//1//WTHxnH76n/1wJvew+i4D4koq7OcSTEEJecs3MgGx0CkCGANWIR+II6o6w9TH8vA3K",
+	"FXYsrhykRjwKOx5C35CFnolTpFytMMAy5WutbxjFSHVdVaQ7s4XCZSMh+pN4ErHKZwpyLAlsHEKTd5uR",
+	"dLdjNEXdnbRH/aF930XnIdg0881VBjXcl4fN3OJz7y0E2twk+g0jgbmh8fUntsOXZ3J9OOod1uAjVGWm",
+	"mxf46GwmXceKb5vbMGVdvSca89u03plSw9Ju+7s61+07OljHaHS64nDfNLMbT2tRNg8XB1DXXzyrZWih",
+	"/uzF/n59v6aJdA0dyqwG+tFl9nQ6I6eH50lz00X7QA/Y/A6a2CfO9r5x54T3e5btYJ1gj5EyZK+gqwGs",
+	"Wx4rcvm6ubWztw/Kw/IFdLAtmiqEZs32TtB3kgBmXkrbOK5KzvTnTF1x+p1Z7Xw9eIInCBBLZeCZCAdE",
+	"vZ4MGMRRIe8GC2g1yjnFYoGumXKqSRV3sMd9x5VITyKe1U9WvuZej2J+YOF2YYMbbQhSnLJIKMdM8MDV",
+	"qWLKuuz3Qy5YB+utC9VyDc2OLa3saMh3RiweyiBN7Vp5LeXRqEsV781d1bAuYAh5/ui4QzGVZ6ktD/os",
+	"7sxB18Jn6e68efa2HlN2g6/vzpl3nigsWp/nucy+3YLeFmenIQB5u3jZgMn58IpY8Vw9ehZz7JvJ9cUx",
+	"aYMOqFXA8bhq7tnuddulBqFkyroJd0o/hgYsaI+r9WYzt3t+VevBP6VNLATyjjVsLVyqmPEXMRpgAGzE",
+	"tLGtSJeFcnqQqvYvW8Y2icAZodmG/beZ1aDASSH78ZRGrMMD3yPVahUG1/CBkNhxUhG3HkVnquoYpsZo",
+	"P100YVJV5UBLrJiN7STxuHIAnB2Uux6k8fgLjt1fT3hn4eVPWdfkyaYr430U6jl/i5H0GWWqDuPZF8ga",
+	"KyZzIU4QZdINPzdb9myVTxKvPCB1rWnXazUyjriIaTdkKYs+u7q8BM4usmiVOeGTg8y8APJJGcVeRgz5",
+	"lVT+ygEmPXMW9xtjGtGRaoDF1IBvgRezgZ298Y3WqrCIkSpFyQJ/Y4G48oxG9MMx3lyvbSgui8ZkX5xv",
+	"ccFjDjOP8EFwqyvbDsfM0PbMeAr0MaXYxxPsEJKJAKU2sVNbsYud2hrSOrvy1gfai7OraCAHg4RgyJ7M",
+	"01CDGNrAkUu+YZX1nWfVWrVWraPL0lz9R6NR/x36XMzIWEZxxeSUjyN+q22siWIE7AgGEbDAZfEHckS5",
+	"gAykfkQHI4a17IZZpNKdC5AUUC2HPPlVbvdoGHZp72YRztwR3HkNJ0dTuECtr+bWN6f+3BN9nXKUYz1j",
+	"2mNbimnShB4pdCTFgPhrKE6+jWSbFPOc93A91Ws1T1qui+XAqVUyn5THk27Iex54dSqugQ8gCJJkSGiq",
+	"AiSntqMOh2g7r8blRQAqgStOpyhr4lAG7NB6nAr28rJ52drfvb44KV++bu7s7Zc1StiQR1SpmNoUzVbG",
+	"WusSAyxQebb/dJ9cWqsnWWnrxSkLh5LunE1vj6LW6dWbweTwNZXsp3r8/PrifXfy45tLFU+3eqcQ34xj",
+	"FumF/K9/NLd+o1t/1bZedLZ+/3v36cd/K9KZ9Xbu6NMwMyKKm1mnKoDG4yfKtbXb3wr4gGOPi5zHfefp",
+	"7t5+bg+1rRe//71ftPS8Em4Ib+68XrGQxewc8fluO/20Xpvcxpa6WXBaRxMcI5snLUXytgiD42jCfMhq",
+	"wFs84sMb4FrAxCxllqeikuCDt0iRgOnlq6Mft16/+ekkC4b93VUbT97nucUuhsEdcRiVrBWeMejMtWO1",
+	"9z6YIRm3w3oxN+DleXsZ+W0qRJrjtRuY0oVmacl9N7PoIkC2bFB7rmFgdtgPsKu9pzs7cGVLjVnPI83L",
+	"w+NjkIgHOMMjiuREAHtTWlipSpWcsBgCWNq+giq3rR5VLLDF4Jjlp2IZ5f2887F1B3ELtrTI39vNkNjT",
+	"grNIYpsbJcikI55a+e9zFgaKlAPZU+hrr46CJ4qAhu9c7dR5v9L1jhSbsUEmryvVTqXRQFaxLbqzojNh",
+	"B0WyKYk5Fii3NCZDOh4zwQJt/wo5EVaLwwhSFPMeH4fMI4GME+WClH3FB4KLKrTWYwEL/EqVZLZMQq5i",
+	"ZUYr6mWh5LYTjjlmLcYMv6gNQW3pHZCRPnetXffkKCcO8t+cZx8rfN/JFJ3PnS2S9xv/Nnpx++voaPbr",
+	"6Gi/98u73d4v7+qsuSzQbB0osYzHhW6RxYm4TUQz6GdhPMu2cPIgN1rH1JYaNkHqe6Y/hDLqvGsftF5+",
+	"7aIwbnH6RxFHwiN8l9rbRqEz7MkFMqQov49hA0DlEUZ7QzKQMkCfdKqTRqp5LeGCjEPaYxDnTuaBV8ll",
+	"1qedsfxSTKzbC7ZYfzDc4n/chFsjIcellfbAiIsl1gEWQq8SX1dgU89HvDLgcS9bfA7qgim2qYRdmmKb",
+	"mt+ubEkzKSejniKo6MrGOZblOtWKXPPrZaEmn5dJWMD++AOoRJWVcYHlC1mJkDDBH1u/ZGbLu8VlIbHp",
+	"CnIIkCRFzqGCA1khMmiZ5xzHudPWvxXvDH4yZdFvLs/eEjAMWUS4MEHodAONVDvtiI6Yvk/QvIjYtsJ/",
+	"vco7+BXCQOJJTEY07qFtiUAkbdQl2qWVtgbucmk13BE03rlf0HiTgoy1y5xeMxpqifn3yqJ7eZOt4ZY3",
+	"9ym0T89n+2KyNwuUu5GttMt2f3XF1cmQNapMLv0qXXWVPvBs4/TN8eK+o9mcGk0zQHNckPzMruyyMTmm",
+	"0GyZ4CGu+hYPkrJIk0dWTvdRhhyeSTfvcKrXa/X9F7vPd3ef7T59vr/zbP/p0931KrAcGJJFJnbUCtXi",
+	"zfufinQldEEhg3rPuuQnNjPumb36s0qD+Gc/nfs2aBzdNkgr2Nnbq7/AjiB+K3h12fQ94rcOM3edb+3s",
+	"7dt7LvW/PeJfXDbNpQu4VCVvjblg3KomsFMQDwkHaUqFr5a8Ery55JXgdcWJDNFt9kFYfMkrwQKLA26F",
+	"lufNohTCGzYDXPBAyzeOreckHk5GXYh9HFhz54ki2JgqUzQx/yXkGXbJZz+d650ewjabhSsWhSueqIwm",
+	"rfig8OEPhQ/PirpjZTHyBoZF3gBi6vPBLy5Avcsi3Msg3SWLE8Qj//rnXkWrnQY9tWzOWYuo4fzD4IZD",
+	"CTjw1DnDuZVmr+TeL9NasBe+ugmejrpvdkX9l+7+hfg5Otzp1m6n5389nfzav9q91vuAEzCABygC8ABU",
+	"pXr9z1+bv/704TDqv7vsPLuavf/59dng2bB3e07H/DSMpseUnvdeX1/I0sffP+YR2epla+VVapJd5fRY",
+	"qLWccHFjZdC64jh7QNcmr9XY/JjGbMbvAanv1mrzpAre317aX7xsi1nncjrwE8uV+frm1uuLkwJlP3mN",
+	"l19TIbjkgItPCafNqk8/q0fWSpilnlkA4GXMxvZYNrZeMwdfkNY65tWUnmETWl0uqouM/ScPfnj2+ued",
+	"t61fmqfnJ603u2d7v/y0/9vF9dFvO800eDAbY1WiZLKuon2fHjWvRSh7N3fTeTH+WyhZzHAB28QeNbUk",
+	"Jz01NwbnwWTVjNGbWvf54Mef/3z667j+4UX3l52bP3cvn41qbO/2fW+fPp9ciYt6cDL8Tea9ifuboYcL",
+	"YRfBBnwZd2RAEOUNZ9AGRfbtMAxoOJax4ECzG9EPuSrxVXXjnzmekzND51dyhttGSzFtHR+QEBzLpEcV",
+	"80hA1RDmTQTG82w7qY9gHVXy3g3dzmnuhQ6aTZyORT7Z0ztVYhptAF9jt42Qh2mwN2yc6hZm9O2Gqxip",
+	"75Of+EtSru8/fb6LrTgq2gzQPJX2Ynh5lTRNLXnEwK+FyUTToQyZ+XAVq6KS1BzCVaZhYbYSFEZjpIoy",
+	"/XzfMsxSh04qzXOMFuSLR0PZo1iPyLYOX2s0WVpNmq2q+0NJUb2g01OmFEUBmo/dbMaO7pXxO59c+4qq",
+	"YVfSKCjuALTYiZsqb0pNjLEZ9DY5q3JgXCYDZsc+FoXqikwpWGsRzzLwk0JtXnV35+ha1upfUEsANcpQ",
+	"/NLD1bEAmohls7GeWHc3INpXEqhbYbsixO7YYakXdaCjamGqGA13/IYBGEkcoUmrGeebdddTTRIyju+V",
+	"eb93xw573EUyIpwlbNFwqXTOSNKHMYU1sTSRK+lEDOQz6dNIxkvYYUMYrCw7ShvRmYWYTeygCuaVQRfF",
+	"A+tLjuRoHP9gvupj39IbLadmUzqrFMfU7xJmzvOspbpfUfihQwcLFAGQLdlChBScsRAtkkZa2XJMbFKe",
+	"LyCE3aOSVujfGo3jRYlCjYTLQStc6G8I7XDFDKcSl9HgMJAHZpBMd3JRSTO5z7CHA3Oj34B6xgRPuLAH",
+	"6dvDa+jF49XNcP4Tc5ZUSnqavaR4gIP1yuwAIEQIJX1q87kYF6VAEsDwJmREjydQFJmZHJcrirx5+vO0",
+	"1nu7H9Znf/Zf3ezI5x9qYn/07sXg5+lfe92LHdp6Fv+6O3nTy2WH7TxfGXDOJHot0KRBg4OqRXtjkv1V",
+	"8bTypVhS0EhUTKGHuZ2Ll2vZ8PKPfvyG/bZ7+O58a/Tyxc5PO88mw+71m+v6uB51pu/rg6P3R2etP365",
+	"WZQaVu38P5Ac5tV3nq+bZZXfaSG2wJC6Qyn6fDBJCsBy3Do7ye4VV0atr1dr5F//fJoUd0HzC2jjvFvf",
+	"faIqDVsVClUWkcsqwH4yduSaef954qO2+YhoHkxNu5MZMd3iTSKH9StXR0HlwKTS2xx702GDBkFhlZmj",
+	"rI5rQJ+vB8p2UV6fd2RTZN1o/Ts5B1Za/fnPuYxYrlTHxeSym5wXX9CROweKDRSEjJvKZI8uBqx1eq//",
+	"AZPAvhiw8zUZz/d3nj9RBJ9cMNOtugZ0mQg6RqfKfHHVc6lU/7uC1c5t7GCGzaBDw8EqpL3YHLhcxJFU",
+	"Y9aLN91j8ZPpFOK77x3YRYFi0Tw/7lxfnBjdwudK+am2imkNUi2oMs9S3Boo8Mf0RkEB1FoUXJ2yMNwC",
+	"Ebqtn6ya+RirvpKeBLYEt9PTVHe2rY3pp2zLpBkv2gXQkdc/O++8+vVt8/T4sHPR+vH48uqieXV89hYc",
+	"BVKsBar8R9falOFGIxncnRCyWf53f8utmcG4EZIXPPYgGI5K3p2fxjDq/SCSTf3fSECh73Q1AiyuLrjz",
+	"qrWuz0VfbnCKeW0bmUuKsos0I9u3bjOzvUt7NyzoTMZLs5ggf3Ymepg7hc+QyRiN1ZeX0IsTG6rLPuhL",
+	"YLJNFFurHbB+32TcYSEf8G7Ilq/EdiLD1cTSqFEoOI0n8GULV3RA+vwDg+7BaXa11qK+sITNfM/agpaC",
+	"NBmpi4YPT7rrYKsL0PZtM8SCLe1f1Z43nm62JeuMXKOl4lt962Iv4TwieCn0XOm8Mh/ZKMA4lxNkagtX",
+	"bgjC5T+x2WHyyEevpC0p08xhQ+9+JgvMvMVLL2jJjt8WFpFmWy72aBgmvbxv2KyqraM4kmGm1TaUIXI0",
+	"cgFmJoct5mKQ6RR1/R+1/fqhR67/Y6dWa5n/HuF/d5qaLOFf5pf9fXtl/0XFWVEhFwz+0Gr/IKLjITG5",
+	"4RI/sVPbeW5eqR8Dwx7nbFu7ngg6gok2Ng8wi9jNgD5RZDzEmqwEn7kah3S2ZbBus+xvA/QzgLPaNGk1",
+	"QZDsab2FTBXwbrGIjaSYWW+SbU+iWfBYKsiudhnF2Kqnz2+ZzajOuSXW5i9y1X4WVS34Y0sLvrFlMfVI",
+	"0Fs+0EdZTZXsVpGGsZauOmCxHaik99nlgkaztnBV51Sx/d1JFG4xoU22gJSpIn4B7VXHNFIMZgRwKczR",
+	"HEVy9OZSq4xUBG3hwz2GMczdEtMbcDmO7GiiJHCUyrFY3GM8Gh8HpUYpl5/HR0xO4lLjaa0GxYyaFN+l",
+	"mkpDW2XWZxHMKFvV0DThC/awljCFC6P0fl2c8P7iJAGSoe41eOgDjSIg5W4vmo3jJ4rA6M3KpxlE4JXs",
+	"eLiiCittZr3Y3XtGzKQ2gsPu5j1MdgheoRyZgoMdBpSbIIhpzcBUcXId9K0oiAQdQVUStGdA34ZZlimV",
+	"AB6OwydMC0B0p83W74CdJJEX+g7sIL8lzRIJD9z0a9nDfIQeI2UoZzdNxfxftgxlbR0Hvsk3LG4rlEqA",
+	"dv0ooeMZ/YCZuHsvXqTycndrhTn+ZqjgfHIftOQlClvY2oA+jgfrW+hmEfElDezk22WlQfkPXV8cE2BW",
+	"AI2U4M197CA7ZjBJokFAYACZx4SGYT5NIhmOuDIXxkzdBKh4y/LDrZO2WEtqrpvUTMpQWAipIJUFGc5p",
+	"Rzjd+uv3fyRV0jXvab04OaWIgW4shAtekm4pQSIWTyJhWq5AAkjZTxhjNZb6WrniVxrE54HvtYUf0ekx",
+	"jDTEkY9lI+e3btjMr9jkIPRz+Da+gBLcubS1xjYnxOfkKySONputw+ZUC1L92cwF8xHb99HlC2GRZeny",
+	"t1/f7v06OPvjx2Ht7cve+W+vfxu83+3cRNGID/84eT1699dfE3kahDunRyCtf3ahK/0GvXEtuGdvauyX",
+	"l+HxH5IHO+/4r7+8q9Efdye/7byrHYuaRjE+EDSeRNBJpXV9ePyzaQ/6mooAtc2fj1+9bF7/+HI6eHM4",
+	"UKevft49b71sXbY+/PzuaNj79ccL2X39ssZez5op3pSAtbDy8oKlNs3un98FYdRGamrPgcn3Osgnex2A",
+	"kmbkaZJ0bpHGJ+V+JEdtYTx8UWah28bM2Daqim/0qlz22M5XkD32+XShT93U8dvMk7swaz20xXHfSz0X",
+	"xvVz+/29EJxJNniRwkm7SoaTmJHrixOo3sZe3f4ZTrdvvTq+aB1eda4vTi59D/MGIxYQhjxqkWN/nHHq",
+	"4tDJLS5yGbW13dXB9AtsCHXXrrnpblJrjJ/S/zva6T59U/vtl0Hc2wlFd3RUC355E568f7f76/v6tPvj",
+	"dXz6qjU7/evn+ts/ertn74/4PROF53peFRziZtbh503E/zrtsrsk918AGO+ThjfXGhFDjJ2ACayMzyYt",
+	"lVzWW/oS1M/SngnQm8u/r9ezsHhbWrV2nom77Ou+foGFeahQe36/etq7NUP2NqhJiPQisTLh81YfrNGh",
+	"+UIuCuGYbPInikQyZA03ixr6dNDQDqK0WdxlkwrqUkMzOaEwxQATSytV8hMbx5rgeYz9U3oynIyEZ/qk",
+	"aPmTyR9fOIB6reHSeod3lB9rj0fJs3R9sQjan2aw5GOlWmM6NQ4bTWWk2aRg21ZmQbjqLhE4YyAUIShX",
+	"tgohNf8ydsQIq3S5pZvO0rnHeMoFoT6EHYzsx1nrZrV28WUlQRpr5H/z/gpGtubDs5VlkL3X+Mv5RadG",
+	"cpuV4g4Wzec+ILlxJFAZr/JdYh5vvKZFlcWDNrX+3hKRDKF5zZ1KQAr6WQB7M7XOOTMilvEYxi1Yg+LO",
+	"4Z54DLkNJk2ocEhhxGLoqiGIb25vbOMKfHAGlnFY7M8XYMJUPBLSLgvDdPvNVBZlnBEABaIs940bxsJG",
+	"rufBf9JwICMeD0c/XL5u1nGcBhj66od9/Au/+IN+Gi+MWcRl8MPTmhm+Afv64c3Ly/e/Pn113np9/tPT",
+	"81/O838XOnIXdKZ3DWdsM64uVezpznw3xlhiCytoTELFvAOjUmgHJiDafNVFBGD2kUWCQvS2+skm+qdJ",
+	"9uaiaHQrJvgnyQiZrpvm0UbCrqBZS6jvACaQVFFYJvdEtUXAaBBywaAIjSlMcCBl/7J1eXl89rZz2vyl",
+	"0/yx5XvEbzZPdtzfOOVEGB3CvtFrC//0qNk5b719dfz2R+Sa+k5kQBwi4fpvzUYzCkk+cviiVtt8fJqx",
+	"3DaDohUAGTCSsn/ROrpoXb4uAuUcdNLAy0qFnb0XO7V77GWBltsURI7pnxOn6yacDi5sm+d9L/GqNNDL",
+	"YveLXm2F43/bWkRoRZCNYSY/IPmBzS2EqhmCLZD0ScKsmBQi5c7uoa354jyzwl4N769I+TW0a9V2LjSH",
+	"por4zXRGcIO8ZDRiEcEhcfAyMyDuQG/e9r1QiTLgKx7kO6Sw2Zth98ceP+Nvjq//Oq6/5cfqWFzs9Q6P",
+	"949vxr+8O3zzospmb8a9p6f6pui39+/UMZ/y3tN3/PgPyU8v9QNvx7/pB/54++GU154GtaOXP1/n/6/F",
+	"Tw7fhOx1k5/90Xp6dnW9c3b161+nr5rqeBQOg8Pj/dOr3t7bq1/33l79PD19XavudE9fTJ6/2ZVvn/88",
+	"3Rf10d5fP8/+rF8/77970X399MNV7ebNs97FDj1ZMrIh3+YOwbbalLXGTuotXpq15bG7kHKLWCpO5b5X",
+	"09i5MazrzeEuaoJaMBAhtdTN51V/vpGYc2077zojs6BzmmIRGUKNs+jzaGRsFNu01Ok6hvuOMG4dy/wk",
+	"bQOxlZZCfWNO+zAYkakUyyjJc8M110OeSzvfM5cR3qVCYLkcDxmhMLtrKKHd6XRIY7DYWai0RglD2v2k",
+	"gNlP6w7mALiCGC4L7O20l4xmcE4wM5gBv13KFEVnbH535zwC6Zdt3dIIuKt+q9tk0z7krry033FXrlMf",
+	"/OiVsF8DuDvv3zt6masl6QvrAvE2z6FHo4jD7CLSRXmCOGyMRCsaH8FbWl9fJC7q0PHldeF4z7pDKW9e",
+	"sZDfso3HCWtIjsY4DXKNuVABfsUx2zV56S0T8R2KftdYEFjSZhMbfQEedG7rtZKPjAfEfC01Qd/kSj5R",
+	"0OuxOB8Hvpck5cxj2+srbcthsor1VKQ+ly045jEZyFiTEH56Qd0xnYWSrnQOGwxyIz5Bdw3WRYm15inn",
+	"kNQNd19n8qx51s6eneKfC4e+mt+3eGD7sRnGgjXx7vRGatBxLgLbBFtpHiV6eQ+Vvnd3Zz07N7U+1yLY",
+	"jXi31JYAOUUdyYGtQecnfGPebYjXOoLWyWvLM5dVFdqpT6yxByeqrcAcM2ixXkoxGhh3r3WbwvZ2FnVT",
+	"NS53VhzXnDTNFe2Gd31o0fxTnMpNsP8ME3AzgTUfQEoiFwNbI+yZ7tXvWy9fn539dNl5dXzZfHnS6jSP",
+	"rloXGtn1A5PIJGVbVQTiDAhLvajC1oj43eLa1w2HBueINp8RaZbRgaYLC+dGJok10UTYnUFhDZIR6bIB",
+	"FY4z2iE90GNdqeqd62PYuLPXr/V26ItuPXjKdvv79Fn3ee9FUCt8fByxWy4nys5nWTA19tUkQn9AJGOw",
+	"pz2jVjoNyb7IuUFDJaG2ZoO9mNHEazAqfac71+T0V1a85GjuEO/e1GGXoth1ZJO9fYVD1NQALx7PeRlT",
+	"EdAoIObF6gmZDhXroSjAtMEc88ffT/s//fwiev7jT7/+GV1N/7g+f/X8+OT8t2O5c0JP6OV09Ww9uwW3",
+	"gzWAewcu73oCbEqraRgvZfLJF9bYwTmNe8ONt/BojCiVo7SXyVHK7VmbavzPCTM/x9GEJcQ1l/yzRj5Y",
+	"Dix3TLP4/HtfnSalxdSW0YJUUarUijk5aba0DMFuC2N+oLtD+5Tzs8srBXN/rE7oWhqYxhh2kdVRUGmQ",
+	"Atbg/62/7hHNbFVMR2OvLQIa04++RzAbzGXmJ2qn7yV/uQdNY0N73aX12iR+VTUpz20BmerTIe8Nk+ZN",
+	"MHSkSt7KmFBhWtC5UDFXpHl+3EDrGY8eZ36yiBElIYTcFgMmGA5AweC6IkN6iw2PoDwafdEB18AccUHN",
+	"sJERHY/1MUHoEPvNVrFP+Aqss91pT/BmL3l8IjZ6wbW93SuN+rSKYY8OdCxZ8YbToyaOemgGQf55M4Jg",
+	"3TdcmNvdMIHqOgswqUH28/bR9b7tEpfSX57KKKj2YIT7Os/r2w/N3VruoGulZ0X20udNjoeV78njTATr",
+	"PtwSgXPdVY0XbPmD14pFzo0Fj623Wv1cslR4MIBRaes8+MrcaR7M+2dXPg8OtXdZT2V1Itbe8LXoZrY8",
+	"AX/9Wk+aO5NW1KYwF/nmR68kBTvrQyvtNURFGoofvbUfye5/gweT5a/9iEGOTT5iobvBMxYj1nwkRyub",
+	"PYVEsuYzeape87EcK9z0KcuENlik43ubPbPhl3JSZsOnnGiBXu7FryzMNjcDIWiszU3T/MBN2MiO0sj5",
+	"YNaIlRSuA+qOPmJ1L2gUC61ml79GytdXhxv0Cc2HLfPy/ve1y+PsEr3SwlDN4k3OzXJxg8/y25Uk4AHh",
+	"cQOiZQ0MS/MAY9Ie5nTOXUXtx1x28+1TvxIZETVTMRYwzkGpO5tfCgiMhjl00p2BKuYSSG3IKI0t1WI/",
+	"RDJUpiD9Dt9ub4JUrczhLvbRrjdgpbiO1HhEF8yXMX5TDoqwaS+FujsODWwQSkIK09ZuUzl4io5SIU5K",
+	"BsA4Id3F0yorJRHrMX4L1T2CyAjoClIho4jfMkXkBF6Gv5SFNG1ze5OY37KGrfDwbBEQ0GtlTXBBoJEv",
+	"j3GZOYBQPbrWa4si4SYxykDYM5i+Brk4xlVUmpvjR9jwC9asOZPVvh+EN9l1fE7u5MyJx+RPmY1+4Rxq",
+	"ORu5C//4zgS+JCaQ0+WKWEA6QxBnZOpbwQdhxdK96D+7hM9A/XOegMcg/oJdfuGk31+wnFyGd/FkKi5W",
+	"5YZDz4VyLONx5buy8PXwCWtTrcUpjHPqgPg0DBsEp6dDiIoKUyZl6sIgnm6eLNv67EjzGT8hT9WBuzEJ",
+	"9P78xmzl83Ic6797VJ6T3ukXznVoWBDubKXRI4VYxZMBvjOu74zL0UDGfVTUPMc05UwUGzNy16z6Xqwm",
+	"/fHPwGay4YXH4DBzG/zCuYsobKF0HCs3QrmwhYlpSruwpetifvKdGXyBzGCJDpNmB3bsucvafUCW8Pl0",
+	"j3zg8BHZwlekdnyn8m+LytNhrTXLC4gJhTeIj/3SoVM/XiRl44iXU8GiVMJGBcvXtQ1jmj0kBTQhFzeV",
+	"ezOL1E4+E7fI5Ak8FrvIb/ML5xeIIfPLMehikSKdNos/mXTtuDBr9jsf+ZL4yKVLDt2kqMkm8C7I3L1e",
+	"N02XlNNFGi5D++LsCsaIdM7etS5OmucaLrVNBjguyXgVbLoq67W6Mjd1dUJqLsFhSdjJdlRJhixmfUOI",
+	"5j6uuQq52ixgwT0dRNn1fQamm8+tegyeW7DJeZZLw0WtNUzvAhKyWxY2CKVhXTM9SsOdYrfOV8G9X8tp",
+	"I1VuaPQ+z4U/PRLLeOy55pHVarEyuTREno+pYosUXNL3+Pl8uNB1h1qGhzwgZSoy3TieKKJ4UOyj+5KF",
+	"TiqPq9DJjowQEicbxJ8OZ6CnhnIgJ7GHaof+z0Qxj3SpMDSkKcIpc6T1YcyjGfRmUPpMhlwMHoJnwrI/",
+	"I8fEdNJH5JfJBr9eP3quN5hFd4AdKXcnMfHZhx4bw2gLfVCmA8nCQbz63oWTSN3noPuYhoTmAUwEOE9O",
+	"3wG/GAPDTXgBk6w8Hc7cX9/d7RszxWylLw1De8ouHvcJ+aNXmg5nRQSiTWvL0JCPoZ4H8McF8xja/+gd",
+	"4AnxSFU8a3nTBGNMPBEeiodspB+pGH6ob8QGOtl+Q1OqLI5rZXNAuagA70SZAuwT037TBFOxnDW5Kfls",
+	"xUshMc37GMyNejea3NI974AWRjRgxLZ5NSwOAePMR/3fiTINIVzzx8LmrIuKY+4kn64WzFawZTHQHmyu",
+	"JAbaKCvsfeTcJFjnU8l3snRqb3EGfS6tPVsPkE+Xz2Xvz5ct5CsRCiojCkpFCqs/8uUc8zUa3lwarLdW",
+	"6pkDfipnvTCVeAGmkjLLMH7Y6v1spGQln0Hap0/8MWR9bnNfuKRfVAd+ZVvR/vd//f+K4F3fJaj1OhV7",
+	"Z1xbV838o4mARVgh2jA11iHvxyyobtZW9Is0NtIlOstqE7SANBwz5R2H4sKhnJKy76biesS3Jqz+N7ZH",
+	"9ojPxS2PYUQH1FPq5SrCR2MZxb4zQ6wQUffnTZ/PeZMRYY/FnZa7bb4eX4vFm7SLxZmriDNp9SA1B9n5",
+	"WBLVB+/X/wC8KhSk310z/xM89+mqu6Wr04zNKIfZEB/BzqqAWpUGYRFVDCE7kxN9gmNsBXRvRmWW+bkY",
+	"ldWMH4tRpbf3hTOq7yT8pZFwthR4RRgfzMSkp2W62+W9iTSzkM9Fqjk7+LEodn6v3+n2O91uRLeuSH6x",
+	"kwJtqFxL/S4V9yZV++3PRaXO9fRY9JnZ4HfS/E6am5Gm7QaybHVJIhzOR/NNO3aAYdkHQaSN+qxEAns/",
+	"PaLII36mzbJfsdOM9Cne0nCCfQXvR++4oc9G7gaej0btqe196fWCgCsLimdwzl460JeZD7kA2EmTx++c",
+	"5AvgJJg+Nol4PLvUlGiHkY64aE5i6MyHXbiP7CrevL8qeYv80qR5fvxEYYwYXkfKMR1Yp2HFI70h690k",
+	"fdE0vXS1HS6FKRg0bcAbhPF4yBKLnYxZpCAECt7GzIwWmPlr53TA/Cb/IBMs0agAWWYyZIkHc8kQN5Ed",
+	"+cWVHeqGIUsyor0hF+yJSncBN0gqp4L4htiSMb3KJ4OIijjpFq16cuxWQ8roRbXN19DbSLa28KH515Gt",
+	"LXyB2426MUOONAJTGIQtJ1GP6UVjV3tomQpvIuwDVzG0jCMS4Jw0jYvpDVPze6wSiADC56qjwCNt4Epc",
+	"uSNqlzS64rmXGgZvEnwdxvEYOqTA9Q2wq5kGcuaUPYKdXTcYRbLWErngGshNQLKr4hbwF0eH5Nneizr5",
+	"1z+faj6Fj2QQs0H8s/POq8OLzvHb46vj5kmneXjYurzsXJ391HoLqRi8N0xa9smIDIAFAe6OxzCRPmSx",
+	"ck5VNIDtMHWDLKbx3zxhrLHXj7DbvpzfH7xNny5RIxqGHlFj1tvCOUaWrhSLbnmPNciQ0TAeemadkelf",
+	"i6PUMDjcFm/eX2maG0cyxqmsYxw4gnNSyXvWvZS9GxZrls1iLgbVtmgLmIAXyN5kpE/ajMLrSRFHtBdX",
+	"CWZHRJqd39KQa8mqspwEg/9Ks9W20J+yv+IEdxzLIwIY2aD5lv0WC6BDYpVghg30gidctYXWiELegz1u",
+	"jyPZDdnoP/5QUhOxRooXu3vPKrh2SeJoZpKC7a4jOdFr1O9u4IBJN6vcBVximIaUwfS26MkxvsuHw/WR",
+	"HjRNY5N3DxIeFPn3f7e0wP793wG4Y6pivVHs4RjyHjOj67F2rnR6fGUa/iZtO+WYCeQfVRkNts1Dalvf",
+	"C0pZDF0+NZaUvNItizB7pVSv1qo1aCw3ZoKOealRelqtVZ/ibPMhiJdt/f8GmLLs+A4M2P+Rxa8BlVIz",
+	"9uGRnVoN566L2A61S53CHyZaisrkKlXTfAFwvyjXBnBao8NkXNU72cNvF73SrXH7WMQsEjRswcyAtFwt",
+	"Nf7xu1dSk9GIRrNSo4SfR0moyZEOYG4HklDpd/3odnXKwnALBhpv/zG9UVW7w0FRojdiKMzsV0MtzUzC",
+	"Nya6wvx3MmKjLos0ioczTNOyzbPhLkp8wT7Evv4r9aYu68sIaYQPhJlpHLFY6xr61vTALxhHYKdSspkt",
+	"qNGyF+cPBVXSJBG7lTf4sAbxQJMcIDK0IzWjIakVyCm1AE67SowbK1JmQGtvyDCV3fEImNl1qH/YOtR8",
+	"Qob+E0X8Ef2wRQdMS9o373+6dDPGKjgTfignYUD6LO4N9XaBaZgUK7MpNJioIBMzadq/4YFfJS0YCCmh",
+	"AYJmNJqkVcz1/zfnABwQxmdVySVjKEjhpao6Aq15jgr0Eh+TBuD9CyjgzeXZW82OyU9sRi5ZjGzt2V79",
+	"GfnXP/dA1TVdafVXMpAuGKyD+OcRA/8ffJKFv1YF8bTBckw0WZxhmmwnaS2cf+XTWtGUzY/LiBBqAJEy",
+	"AI2N7paWntgl12AxHGFZL7ySolm8r4BmJZ3Ewy2a1km2UEwtJOIra7w4RNZqTfatYyZ4sAU6wGCCCONj",
+	"QBNm3ZKdas1pkOXTw3P3Bx1JMcAsNrTYQilv4EF9tM9367tPTL10gqAuOLoAReGTGbXrEnf4iGh7Nmbi",
+	"+NVhGgCLsNi6KL4JdLWnRDIoZTUfN/QqwUwXFC/AzQIsWoiVCHByKIVgvZi84grLJJ4kDBeliY8zTjV7",
+	"bZ4fd64vTlCPgR9gxK8ZsJKisIoztHwt5DqTiPvOSEflw27RrrZojmsIMoTb4YmanosRtgB5vgxcDSxY",
+	"HVC/Cax12EK2LINNzd6dgsTX+itwYBqxRZwVrMttOgl4vEIHQlcQmC6uoqw8Z7e20I3kBgDrF5M4ojxs",
+	"l8ChOdV2A5g62kaTIWu0RVzsoYEbjG+OlH1wIPgNdJPm/HEue6rg+jJPnVb+9Q36PnTWwZuEFLORnCht",
+	"36cGqD1RSUdREaQGXKPypuENbJEc8TBmkWqLMiwW3gmr90yvef05LnrMr5CeHHW5YAdkTAdMke6M+L1J",
+	"pGTkg5T6sXVFto05tw3D6ng880kgmWq0BYWnjJ84YmNGAfh4WLgq49hzZ2an8IVcwZTUgWRadTXv0NZZ",
+	"pO0Z0hRtkYoX41vkJA75LRg8OILfb16/Or7qXLSuWm+vjs/e+qT8okYCOlOVAyJkyveBvl9FZGRySJS2",
+	"GfHFaD1luUoTHWUaMbV9E9ERi4Fk/zHHSEU4S2ZJGeRBzdWl9PIYlFpovN9lTLg8FjgGULy4ftefExxv",
+	"Z8w3fXqlQiLe3dlwbONHr3Dd4B81a401bHjg6YM3e9HrMOgP6P0shdE3vc5//9f/NhdyeLtoQ+isLGZL",
+	"5gvZwRH1necr5+UVbsxijJmToB9atCg7q2st3g8cBgdrLP+yw3gag2cRZhThWvho4VpwLlIxgHCs6c5W",
+	"rX4FM003GGu6qD12gti4sUMg/dK6t5/wEY9LH39/RFkLJHhOB6xIwjaR/6AKImKV5fBg4u+uY+K/pIGd",
+	"ywKP1Fc/ci2swoZN+HdrT1c/BEzlworoB3FAZFz6//j945wtlJKBKSmMaZhpIQxZvguFcAJpkw0sCA9s",
+	"JEWGgQN6pUp8wGnfOJAx1WccsT7/4JHm5eHxMQlZHJu3UDFrix5VDHgM9Y26lxu5C6KkGdCRuyijAbjs",
+	"PSjMwaH8Hlbku2oko0/SuC14cED8SIbMzGOBwXw+ETSK5BTkyXle/mFxMUEZ90ShG6VjhWMsyYBBNVBb",
+	"6B/sTC8jEodUEZwQ3nSiLicmYY3O7wKTxVGRhrXjssGZD1ITw6Ew9wzdGuCHGNG4N2TQYVyLf/h0GU/I",
+	"ZDWTEaMChW5PjiAco+8MqYrbAmR+Ra8RngR49VF5IBGjAbx4JFVM6jWvVqvh4TdcR4QZDNIlfTbFFQvi",
+	"h5ol+G1hVuaZEsEBuN3UUEZY4KLxYhzPKk5zyULXagWumxO4oAAwPG4LvTa3aoxqjHgYcqMIE62aknot",
+	"tWb9sq6Mh4SJAQzvL/sjeqOFsegNt4ACtuBGrZK9bL09fF0dBZWFisEJV/E1EMwK5aCZJwAIMuFGtAIL",
+	"eLtQXNo/i8UlzY+W3b2bqDQAMpJSE8mi9ejf1paUF/rm5d/kplkFUCMpLx7VvBBCdsDmektKxkQXrOu1",
+	"nJIRFXZtlpBhUrQlg/JeDZFfyBgiOmLhyoAQMisLWJ9OwrjU2KulxszpP0b0AypuO7XapmrcezC2HJVB",
+	"Fw5lLPcMTZkwOtxlvL9lOaZ/TlilSt6b6CKPkWIxGqTv1XSGr0D/EocadAiogDU20DotV2S3VlsECnx8",
+	"AR4HPzft//7MIvT+Snx+VMVD07lGmNXKByCMl5aJ31WPIy6w7biWfgihAvXDK42lKlA3sGQGA9DGhgLn",
+	"P2YzkfJu7QXSoUZDLWs13qI2YZQLonWKFGLboqZGW4CY823pqOlxDOHmMkx013K7kWgRisXKVL5HcjIY",
+	"2vCdfcF2X0YDGfsVbcznsqy0KYVvhv5DZCJC8JG5rIpbOQEB3pdReso8yEUMSCYZWWDRgjDh+Fbcnd2a",
+	"adnc0HeldlferdUqqGZAGOOW4xBSLaJ5aGK4epNbru455OKmoE4bLgMPmMroBtfsH799d3zV6lxdnfgV",
+	"va4/J2zCgrYwaSCJCQ+diSIqFO3pzx+QidJKEQRpY5XtJAChzUi6gDkCpdoWF86oUuiIscVbPm7ElbvZ",
+	"5Au9RHPyBe4i6GHGxaAtAEHbpcUSHzHyWhkvOFDsSxnMHpbfJF9xTCGbBGRmMua4Xv3hud4ih6ZgUyCL",
+	"r4DD7dZerH7qUIp+yDGVb7e+xmfOcVT3lZQnNBowfG5vnT2pyXgso5gFpyzg1A7nvAsf1k+tsdRLDHhf",
+	"C3pLeUi7qI+tzcIRGZ2h4or8NDNcbUpu/82Dj2b6OIsLcgGx2khl0rk0Wb9qnbSuWs7raJyNZK4qXkHf",
+	"CR4RBcklivRCqZjXFpBYBQNAbZCMiSS4MKoQlysCrXTyrVW07XFgB8eDUwGMPD9dguUbXRnYUToI52kF",
+	"bFYlNnc+NYMH7u9PFAtAflUaJmLeFvpbkMCGWlfZP7++InOw3Abz1aYW3TA2dsFNsI6w/K1KXjEVR5Ne",
+	"zG9ZW5T9D1swl9UMGg+SH/1KQyu5kHxHBGOBwhwe2QcvijXoLlrN66vXSbyhDOKvLbYjpomUiVhzGuYv",
+	"Zp140IZ15qylFV4mx46OXxW5mXZXpFtiFsIXyqpS53SBeIHP765+/q28nPSGyKbvwOceWfXD8zZ8Y55R",
+	"eKU0SmoLIAGEXt3CGHrap6PpXtODh7aj5yKlHoEIgeETipQ1sc9xhIpngmZtYaZVkLLLdtcsBfoiqopr",
+	"K6eMLguT2NzAP4NoqkqaWAdtkV+BV0IrcBZMfqMg4TWb67osa9Vkqdp9aV0zl65amJhqWuYsSEzN6EOL",
+	"6fdHFj8G8dY+ndLy1SgsG9P+I5PymWDWTZlkAxPFUGyPii06O/g9Z9JBJYGyEScX1cTsqyppgmo5b+FR",
+	"gWnM6YxvHlcgYXMiHMWkLCvItbFvxwzQnF1mTCWXDi7IwNggbfNGxEOwtjDhPHMZfbbWJlLE9JA2wyhk",
+	"mIx+VLEct4W2l7gYVMm8fRhi1zVjAfVDqu/KmH2QIUd7RlOCoDXBJP+2KDv/7D75ib8kUEg7GtNeDLle",
+	"xuetcr3hgKFAtYbWfewr9moEHSvgC6y3RSzJ/i7pzmLwEc+bXqacBgqOOOo/RbUjGc7aFlhKtJjbYBHN",
+	"AzGcRzLTkjVuZKZ9Yo4H2GDrd75F5vftGnibWGnYpA61rSRFxMuOotWMBWIPKc6ypg233aVimR13wvuG",
+	"e5kVQB9TkxisvylkbMNcaC65ZAnLSEyVrH9gYyOm2KUtMAbAFQlZH8xDTNABrc60QiU8CbZXsG4A/XbQ",
+	"mJsLk/FLlfF6HyCfdxqi7SCFbf60+Yb/xOKLlHLa0B/HMg5KpnRGoH9b70aD2kShIOS3kLPpbX4DmpSX",
+	"qkWCKvDvitXGVKuJJqFZ7Aq5rnP8JRUJvZmwsw//8W0f+mz3swpmEvvYVs4n5Rs2Roc6fEqZSt+2MP3j",
+	"kxB6pUqORaJUpfy3OX+M8aHYJqB530xbgHMGLZHdWq3uGUPL5mMDd0i1+VQQXd+t1Sv2zkKvjod+crzD",
+	"mWW2M1RPBgyjVTMWE20XsZFWYCJGbiUPDtJZW36qT6FvvO+ZbpM+KfvT4ayhD8uvwEuSpDa9LR5XyXsI",
+	"XFqOElIV26C+4RfoAVKYdAjQkqLHzBYT0w1rSLBitbxbe0r8SSQa2mpumLqkhtGHtxLW2RZzEPChuOkH",
+	"c2/H3FtpZCv+tPINPfTSiqZBTUajkGvcgGQGi2ajiYpJl9liz/4knkQMQw0HiZ3Qo0IDX79aWwuKhZp3",
+	"gvOr2k77P8h93VRtkfdTLeTCLx+MBz+8cvmSii9ZofRsu9KyzZ+xEfuksNYH8vjucgP3e9h/iW23v0XF",
+	"86Wm8zv5+Aq1TNMyufH3AqnX0lJlsdChMXBSb66wrGGYq/G1zUuatkBeDvhgpU0mpgCMrV5xSL5IGiUx",
+	"BvCXBLKAIxfLpJTaOqJYYJdormVUgtHjD22y5SSu5KOhOWGF4VAYOGD8fYuTmQDyn8g/31p4glBOCIr3",
+	"d4Vyc2psufrnFGwXkWcxBY76dJmdd5Skrk2HkoRSxZa0kjiQjDyn0SS170PwRGB/CNOEo4u0RLF6G6u/",
+	"Rw0zxlHlcgeuzq7OiXXUW0sSNgvklNQ/OG99LCWQQFv49toPKZ8fK2QmPCbllHvSDJTExPiIcsUCTEzE",
+	"F/O4cpBgL3gRncnpPO5JX3mtgC9IHIEljcDujGTYFkD2yBKwvyW3LkbgK1pxx7WbBvVGYZ/Smf54xlXX",
+	"FgUjuXF5sNOpK9RYoO26psDJUPBsjHFd3a0t1o4xLuRUF3r5p0fN+/GpuRQ6HH2Zw7k0Ki1KbLP3FKf5",
+	"mZFjLtXN/J0fyvGoBj2OFFcAuCLV7j0gQXpI97etuD0yFwY4J3Z9Joz3IFoSZOBqHWlSoCJdsqwjDnIK",
+	"TA0YZEKZZj2b0W9b3DFHgMynCJCm41mQ3z6F2vyQ0VuTTeo8S9lYaUHyRLo3OWhjWyasibUfbaHZp/kY",
+	"RmmJ4ewGOoJ9MEkTLlhUdq2EOCbAJ9qkFKxygN7HtohSilfemakf7xi3+2JOdsniC0ym/vKsUL2wL9sM",
+	"deJVsKlJWP9ub26fUBXDZ79Vi/NH6JgF41pv5Q1LpdGawoQ78lc7yWBFCbKdmsNEMJZc603pwqfEK26S",
+	"R+YH6yyvJ3lvV/GI9GW+0TI70J9dRGl2l6r67dXE5U9yk9T0C9PMSRF/EoVQCNZlmOSdcicbwzbE8i2t",
+	"8ikPJyoFLORoeGD/kfJlTEVAo6AtLAZUEgZnV/hEuSGvmP+HNbvQHgrGvuLEV9DaFcPKXBMMu744AX9t",
+	"W3QZ8aELlA9NbWybFJurUPbd4NrmycnZ+875xfG75lXLJzQM9RfgYd9kZ/NbiqmgqgK+56E0uRw4iBuN",
+	"PRN6i629gs0mYDZsnjg80i69leTy8uKoXapAcy4Rp2WtqVlJQ4XY+jgaMfCp4DFI1xFrYSK3AfUj5XLn",
+	"yOwz5XLnVmFnx6ygd89GM9yY43JurHDla3DQfIPiz3IeQucY2FIXjyWyjTKyHYm51hLItzhTBy7yPoIW",
+	"YipNdstSgBOi20zpNc+t7WM0cyy+LT+iBd4nzN9dA8uWpOtmGQoWF1qeUl2YafooOPJoCtQqZvodBe+e",
+	"d7oW9q2TbMoVluo2jMZWdtoJuATSnU0rHvFRg4OW6YJ2Q/SFgu/Ob4uAK30NCw59cIcSvE255oKmDQF2",
+	"/AAvhXkKOgn1ZUT6lIdcDBptkahcr44vmy9PWp3m0VXrAn00luESGkaMBjNTXEcG0rp8tf17fXGyIpny",
+	"oWjq0RWlczjNT+xz2JCkv9msyhR1f9N5knfXnbYTHWhps8eU0ZY8ke1N0zAtSH7oQ1zHNzN346FU6br6",
+	"yZhI0RYpy+yidXXxa+fo7MKHiryMqmbZTMUaiX61Wt2GnO/ADm40sSXsdiL7bWE6dhwYfvIhdt06fLS4",
+	"fvCTDhwSS034Es9mypWRcLD7sB7v7wfo/JBd0WxhEwhoTpEcmpt/zLX9GcqptYIY+oodvBa2gUAYZta5",
+	"cd+uO7SXcB0l6is7SnwCdcmCfZm/KQH6d6XpbhyuKYo5z50Y3Pbf1lHVgbgTMJHF2Tk/a80ELUfn4DLK",
+	"UMTiiBttCxQW114Bckp9s4ItjnmXpCuDGSkn0zzaAtIEsO7HqUI9KkgQyTF0RcJZkFwzPvyEe6kb4YLv",
+	"VnwgaDyJWJVcSUJFWzjmaZubOF0tlV6OKbWo54EOZ0JMi6PUIsih/kNwwDGF9umGA6TOZ2njz83YzTw3",
+	"2HksblDECQCPvlvud+QAlwwGLmQpcAPyjyTIxYVUjjV61hGdcwtWyTWmoo8jdsvlRHVsTnpKezm7al4d",
+	"n73tnL1rXZw0z82oAyGnlbbIusd7NAIJHE9lQramn1iyiidJs1cZBqifeESNaY9tKabJKYaZNG3hWIJ7",
+	"md8gLu/DjQ5KGVbG/Zn4nQW0uZfYP4UEkwhah5gCxSfYdiykY+BLyq6J2WrixfwCoG6w5BLu/cLdH2aR",
+	"S1qEWDfPdzq+U6CT3xZZKka4KYsiRWQdyJ4+dfvP7fS//6ZKsfijuQSlqNtQITZbTPL6QLGKPNWQRz/Z",
+	"lR8gH2K+Tw9MoiCxHDAo3HWxLJNb1dDC2uTlYYsiU0WgBb9pkIcjbcyHIZExXdWfmQhm3uo6PbWFmS8F",
+	"n8QAGbYnc5wCX2samakxCHebcluWEVhKmew90848mpncPGw8CRsTMsnxg0dhhR7Ug2XaikBPwvm8QMjI",
+	"0xbeoqZSxpQrAHMspWZI00iKQfJC2OtT1HbG2uRrC6PJHLiBFxqiubJqSORJTcaCjt5wQUMOHnDjMXAE",
+	"UVtcuwkhdklc4UIzw0JtHQgNtHBK5XLC0CBMocNjt9nSrvXzouIXwN2tpPy7uPsITBSZwYzcRwr0pb6w",
+	"UZBvUeOSBIx2Z18eC32v8e3coNtZdHrU/OyBt92dNdJjrqQ8pWJmYKQ+f+8lrdenR6bNeaxwJDb6eLID",
+	"sy0bQXJOwm9poaDfmaTAaEVoC50GmLeqTw+TYNKCYKWhBy2fWUBCbvhblo2kOqCUfUgKvGhetTonx6fH",
+	"Vz4Zs8iOqcuUKWum0p0EAxYDpzWsdQFL9PRWpXAwISMuJjGDl9tOcXOsAG2yd6kmDqVHNHSavR4bL4i1",
+	"N7OtJJht6Gca807pjJQzbQLnWIK1gSuPnJmTp+xPSGR5XWkZmVxaaV0A17wBhH0oi6kCOLWmB5zX9ddS",
+	"F+84kj1zLJMxCltN8GJQJccxdCwD5SKWk94wMw+zcH7JCb9lgin1+Waj2f1oNUtVl045s4vVz3TZojln",
+	"MNxuMRu5hDa10HgSqw5IM9EvzNmBLZvTbkzPbVT9dmt1o+FV26KZtArFSqmkdXXNtYNqJC4omJ2HXh8c",
+	"EhgrEjJ9TduCIsYmxYFrFOBBC6a6DylP1iikYmY7M4FPmLnMri0uCNVMsmJHGWYGjtb9A9dFO9PaZnET",
+	"KDNDApTrHg3DtjAMctSnhnv7Xmq2oJzEptk5DPHQd5kyEN9Uh2MvBVy/SZiO+GAYpzTafroFa3qcpV6r",
+	"qQaF3jm7tadtsbJKmWDfBguNA3fAGnq2Bw+eqyI0nNKZgrFB0LHBdIKwbdRvGQ1Tc1HTWnWRMngCCPk4",
+	"aiC8+zOlTOMQ0wVknR4rC2XvNORfoncNseQlDuP/rkVuoEVmiwA/2IKH1Ln35y1qZK2ZMtg7aY6ranYB",
+	"BWkYYmOaRQW40CSLmB5Ziwt5q0UkrT+/rnWVYsHpOtM7IPVjqzQt0Ggg8ABLnjscgP6IxRF33p4Uf1+o",
+	"ubydb3EIgtdINgsgnL8ZgoCIpdRC02jtZkS6ynoK2kK/wCdljjqsGQFnqgzRC0RtIaWWOEn/M2xeL4kW",
+	"/CiM54UalIcGk8LGOidcxadHTVPmdl/9yY24X11SNz/3vpgDmyPJ1gpoDd+JedAn3LDVmemcVPlysfMq",
+	"qaHKqCjpQOOoTy2WJni5MgH1LVaY5btdrtSUEncS8hWsUEsVl7dFOV+k1iCKMbKgUM1DMzTjmKRurq7f",
+	"kwHz3XAS20OUdJlmYLZwWEag1WS7Cz9RxLfFyx14jSJlCHxgT3VkfZCYVqzfTURgfJugAvf5LTM9BbKG",
+	"MH4uq2D99//7/5HdWg1bB4zkrW3aB6kdOWBChxxlYyOpYmtshCqnLCpux5D47mJpGIttwWBONTOKFQM6",
+	"Tkhw0QsnAQs82//HQVlgJowVHSDVHOcaUx4VugAxl9VxiI3jKvjYI2bAnR410Yn4EP7DhMV+mX2PT4+a",
+	"Z9FFmta4vGs0JmHDX7yyeKjp5lNwZlPIThcWHmfZsiXsLSDsxWrcAraMhq1hChHLx4MPXFRWMTA0NUcp",
+	"8swNmNAX2IVZDoLrEU2m7IeWRDGznK/6mYnjsbHHRvehP0d26wtRKJbxeDHiXJi5ZuB00bLLCZlUFAiH",
+	"kO/vPH3eIJevm1t1j+y7gW5Pa0TbB2ystACu79e2ujxuC1ReU9PDZDzWgGtsb/vk+uLYiodMZxJCx2NS",
+	"NnNqoXwccyj906Nm5/jy8hryrtEPYmL/OLMsi9WQnYkuJh4TJnrRbByzoErS/nqzNTNdRcMQBJkZNqvX",
+	"kRLuGoiYgGHEfMWOy6/vGaGutw/55BgNhGBcTmK3BWqO6sA4uaCbCMwbd43dss/hfDqR1aqM10zrC/bG",
+	"tsgc127themFpA2FLhvohdaSz6VUkfLuzovE0aaB+1bGZrxXVivKBji4Sq+zvFt76q0VBfTaQqAATA7h",
+	"icp4hou0hJZeeqg3WXrEejz9fvyShtIyvmP12WRrc1V5j8+MIKq5SlyvIQRRULc+cOMu2URythxOfZJI",
+	"QkyjGPE4BFdEmk0tZYFp6l3MDjH8xFQRhzCmheMUZn51jn2hyDVZDTiaLmYCi2TT/ZByTIuUU0wLHMg3",
+	"bMYCTfBDZouVRwfgzjYNH43QbgsttZPWZ07ZB1udqhsozO3JEbOO5AbxUbOHAaAaYTVGawU9eYlR4tsC",
+	"3VFDFrryXs1xxzAxK+eg0iwlzpYBT8aDiAZ2/rT+3S7CvBlnWwJME/MqlXsKv2CNctJgBDxPGhJ2q+ix",
+	"Qh9UWxxpiwttqsV2FymjIx1se1weXK8cYM0kWGI7LxYnLWjE+1JNFq02fSZnN+7N0FGw3OeSDpkeoKOJ",
+	"RqzAop1D7icJzmp5aAIkX6I1ZZnxWQTc+trJi7sbU3di6d8tsFzORkZ0zKmB2UyNrDiZiFD2bpbk4IIa",
+	"CDrrafOXzlHz+OT6onXpG54En0XGxAWhJAK/alrTMmuyDcuTJ9piQbbVqE+39KK0huVU7lxnOkjREzd2",
+	"q1LgKHLk3ZDfdv3y5Piwc31xYra4NerT/4Sff8A58gMpA+MAg3bV71oXx0e/4mjBKrlkIjADA4GW8SUq",
+	"7YA7IEpi7F2z7wyRg9NpDPJjVuBi1mICeX+qb70JR1spZbxnRTz7GtaCjekeyUmEn3hAJxGefwpdsDLs",
+	"rlzuWw/YLYm64dEAlc0RfZKkZcjETvJGespzgeWJKQnCLmYPRxm/aLoXaGLnGRrNe3zLaGEmGQRc+JUG",
+	"ZsPStljg/Z5XUr2c63ulw9sa3Um2LhqwJu9Yi2E7HxXUNpeRIeTUSOeDtF5JErWyLeb0SjMEx/ASyP1I",
+	"yX4z6Whm7s6+UfMWUCn1ObdFTrFcqjiStfTGrHrYFkaNNE2DU3pklSyUA+V6rbJCGFiHAVcGDxvpW9Hz",
+	"vkIQoN9+TggIw5dBGCRpzYlg8+0s2hx/xnn2CEyY7mH5O4+X5PY+Ksu9g1/+E6V15JKJNPqnDa0vUlU9",
+	"QYb3XVtM++spVywT6SexJPpELY8GsoSOdyliKdQdpT6WbczlWJqQQcfjJ4oMaegipCZfzQyNR/YODoPx",
+	"RJuwmoEHPGK9uBNLP+n0r2+0o8wivy2mULzeG9IwZNjiE12dNj0Z89BwnX/bVP+P2w6dfMidVLnMQMg0",
+	"drFQlErEhgE9gikoqTw3m+rnAzNxQqPIEwB6Zlvs10y8RB2kqhw8UAg17K1KiHok8C67a3SDuHTPEY17",
+	"Q5uj2BYmSbGWBEpsLYu4If1QTp0X2My63eaQtRND/W3E+h/9ipkwB82t56ojtCKc6rftVgXrsIYtSlVF",
+	"3EQ9WHN+huX/Ye/rlhu3sXVfBeUbi3XYattxOhO75kJjqzs+cdo+kjt9poYpERYhGWMK1BCU1Zqp3O4H",
+	"2C+R98ij7CfZhbUWQJAiZdlpdzudzM2kZYkkQGD94VvfB7Ue0rc0a5DaQ2AZ2K/MBFdQu8ULGx/R2aYq",
+	"a5aGUPcVfM0Elvk6NfFgCwueEWeJMC/RZ9IHBoMWhCKhE7W00zPmaXrNx7cOsNj09DXAYmAun9QfA1pv",
+	"GpzShVnLVwSnegqvdNGzN3iWaEO7QdxC5LmAtO7xHmkLV1ErfVzk63DCbYoaZ7j3VlcchvjHzmkckhCi",
+	"PJvMYwED8IRlbO55o2wDdNBlMe0OYCPinjwJ7cLrPFuCaITIRdc/kkMVTWNa4VwQdWpCFitjJeOy3eTy",
+	"+5O+FfsUeWidFQjpGr/m3BhhqH0XGGA6gjVpPJybUMqz0MLChiJlMf8WwlxaoBlfsdRclzIGyhKsTB7e",
+	"qjrSglDQdt66NbdsJZko8YovsPumf3o26J9cjd4NzocxEx/4uEhXIPiE193Vlv2aeBbAErMim79IxZ1I",
+	"meJ3coo9FZ14KMYvXotifPPiVOgipuYfJAFPsvFiJlSBSsdyxqfCeM9JzmciUl7LIfCl+IzeVhXMnQEU",
+	"vsElF2EelBeCwXJqNb49t5YeWja/pHlt0Ad4jyhF72WADAS8ySKz3UoYN4HOA6huxcGxne+NL6WNOcZ7",
+	"uxv5HTYjHfAa7wbnTWw3ZThotoMXusGR/DevvnoVhCz+W2/Yf3X4bnDeGX7XO/j6VacS+AVBfGxrBl4M",
+	"GhNdvKdCmbeNtLrhHj1YE7afuKu0MudU7zaaieIm28ygIdRiZszb8ODrV8a6Ee4T1XIbODO+wlay+2y4",
+	"t+Ie5xu3Lu9X7vQ8HAyetXIXzVmipYu5UGen7ASZgl2YusHJlAbKvrkHeR9rk1udj6NdjXuXZ1C/br1G",
+	"7DV4OzMNzgmrrc45maWYsOtVpKySWoe8RxAyQb7Xizfd4T/s09Jr3fknymenrtruOC5CFksNZIZ8kQCn",
+	"4Yd56Q6DkE2ksbMZiA/yoqq80+COIlX1RzAcBLV6vqh+CGBtY5lphdZbBpiDNRiQIyp42VgDKljvBudd",
+	"9t5mEy6JIVlFR4lmp4JlOUFuKEHIF6nQLMnCdXNuMtT1UZAtJ0VI+MfIWx8xk0oXgqMSpc8ZhPOZOF4C",
+	"xikuUVloUbkhSoUkKOavXKZJiyLAtUPt8wCRX1rAvOMosGOopnp7rR7yxK733+Qgt2Nkm/EP50JNi5ud",
+	"o6/3D9YNZ9jSWgn32dXMRoYYfkACuMGFtN36cO/bVw+/NywpnrKO6IIkO4CWR4lQCDSCXjPAUDUsHKrx",
+	"QyE7J/MhEgbZG4M1hNu6I1ItWKxFfifyEUUNbUOEP7eN8eDrRwyxEB+Qj9RYFhov4dtw68EYAeZmoj+u",
+	"VmbTgkAdEg35Ubi14Cu4bBAizoQz7wlQYwvi742D9DdY24D39w4OP5on7s3nn9YJP7Zl7GCr53vDC7GE",
+	"lpR2/1vGtKVE4Vp2RXai5nlLP3pQyd2aPvbdq/f3RNzJsWj67CVlI63u+DWZeGCp5AWLLy5Hp/0fz076",
+	"xjfHCHXaRVfAFYW32VIFR67WKRITcXiig7g9zVo1j7Cr8W+4RcdcY1EjQbBUktlSXyFyUoCjgyuzhslp",
+	"Y7uUBUmVJFV6nM1tvlhqx2XmMfPsDhKmRKhVhQChcX7iLjvcO6RkHGtSlL25+qV3lI0PWFIHdFnfDFq6",
+	"wyiJ2RWGSyLxyRQaiBzQeyNjQxnymKdFfMBcOCYc1uGazYxZsOddQVg5BrMdH5hz/OXVwV/Yr7983d0P",
+	"GjvlT2ES7AZcc2EtNSmkJTS/RK2MNutj3saIXEl7OuBZoVdb2KCPWX6rDr+lDEcr5FkDlh5oO3HcJsF7",
+	"zkwUV+UyA0Uy9oLg2pbzRN/S1l/ecB8B5LKclq5bMpetmjTv7RaktjxbtXdtViaAQQtDGo72mMX8CJ7V",
+	"MiPAT+3endjwmQbQIT2b61X9sCUkBs5K9G3yAi0TOp00C4aZdMAkIzMbUmORyQLzXB+YQ+IFlIPMxOza",
+	"hLbeKMfmhani2NveVtZtnqVppByhAPUZr0FKrUooi7PJJJVKjHDS4sCfMOR+ZzObwkVq/Wb1ANGdNtUt",
+	"bxPCCDm7DkFrr/Q85TkVnHr4uNtsKbTFgpd9Pu5cg/TclblrCe2PVEm84LscmICO1ayHzmhUGQbFz8O9",
+	"/eAYzT1e0YL3pSscsqW5ODYmLvmqPF7Zmg4CVmCXDXwPRNJ6b/pXYaSkWvM4LRI/MN11L/EURzF4D7zf",
+	"o/FYPVodzxxc2nCg8ljT/cc6U3mwv2gIUWmfaooNq4TO23qOtTh7VMmtq5G4UMnIMg9U/iBVkWd6LsZF",
+	"9XNL9lP/qMY4SX+yGfEGjCvE7S51Blsn0glSSJMvyiYMI31bMrT5FUmLuQIcSoudrhSfyXGkfLkPEBq7",
+	"mEwYEW5BLvH3t70fzk5Gg/6bs+HVAOhqYyLo6kAf8uHeYdBlvTIbts8ZKaepZh0m9kKMLIMnzDqVnI+Y",
+	"ypSIQ6jphciKA11txxDRq4kkCg9j+iLVifGaI/zW6JprOY5DVvvYTGgcUPE97vkv+Yj9DRZjbJWxzWhP",
+	"BqOzt2dXZ73zUe/kpD8cjq4uvu+/jY2zpM5x46fEB/PWARtA3JnGMXikmxsGGvspkdQ0RR6HpvmzVBLG",
+	"6kctYaQaBw00vGVZha6MJQtwPvZXHg1KbEuDJIIbKUjFwrLFj+tqbxy2xptlDA2IJDIOxOoCHBQC8Owk",
+	"np73R6e9vw/jSFlKIjwMLEifVju/xX4QBU94wUkdxsJHoMInNZNTleU2I/rm62/32a+/HATdSEWqZ9L1",
+	"IhtnqWOFPXJFJlzUeFGqiJrLeVf5qnvQPdjV7P8OL95iIcosLKmAF2jkiliLXJqVZT+n2ZzRU8dBCI9L",
+	"Tv3/GL9paUrNaPHr2qr7mq+Clu4LOBc0rteEGOLDWGBVqMjsTsbSGBKWQxCTJSsMNezhotm/OLCOua4Z",
+	"R2gyS4gOLZ4J163Jy+CYEaGF/tM2RQ62zA9FuoMTGMMThQ548YH3zj6TQuD6g7RCO9zuLTcehvV2VZj9",
+	"QyvP7UxZVNawWX37D1APbJonT0X3UaHPVnFL8TpbqOSPGK9gbR9McQ8sMQJ+1jXi0J3adVGxP+6VB5js",
+	"8ik2BauE/XByac3D5iDGWrkXYBL01id7B7Y+VpLNbKwion2HWmJb4dAWGc8v3py9hRojlRJxICYL5Cap",
+	"9ct7MR/nozueLgScvc3zbDa3bHwz/mHEpyJ2zDCVQw6bU8X0HyNpkklkYFBZFaopE9vp7MAcIVuo6UJo",
+	"0LBAlwWUjjCCQf//vesPr6CjBl23n077nheVNnTGNF9px+HkCpY33GXfCBcsboS2o6faprSOwKI6OrH7",
+	"ifEgBImBqYcjhVs5Z1wjBxiKFB3uHSK4kc5SqIUnZLn4J0YjJTqzsVqItry1WnjPgRf97qk59asP+cep",
+	"6XmP95EM1325VhnMQWWOF2U2AUX6SaXLu7RKreblJS7J9kRmi8LccMtCnGdyIvXRC3EM6nCR2lCICzdW",
+	"4apY42UdMRUpOGNX4kNxZKM9ezRkY0dNPKwWWkCvxmuebCyERaq9EtbSw2IjrBi6fZLMt9d/JZIqGE2k",
+	"OE/3S7rS0niDKUe7/lcCpZucq9ZGDMxajo3MPCce+NxwiGTHMHFZzmY8ET5S2S1KkwXAIXELv2peY2co",
+	"h1ZKGmCDe5a3kZ11IwXr1A4H0lKSojPrgRAOjNeOuevvKIZ5GLkn6Jp0Zb0OyWplSNhCD6xCRqq5DMl+",
+	"exWyqagIj/jUzmSz9QOK2WEh5hbS9+w8gfeEXpD+mdzBw3xBU9UN3rl+oD/AwKTdH/SV49TDNesbzUpM",
+	"aXdaFYUEnXElqFlqbYLR2tkDbiMYhebSLO0gXNucIbPhWPkZ2AiToOccRPq9v3R4zTzYAbgYjlBKmhdS",
+	"T1ZMyxRItIMmxi8zSR93O338JL3pKbdvtvhUm/kx2+t3qu66eQtjWcjbQ1vs3LvstoZBse1z3kdmH0k1",
+	"yeync6H4XHZpMfkfrfgspY9I1cZn4l3nrb20X/oUrLV0s21pa+0Aqry1n1Zw4lO4garV39Vu4P7ysR/h",
+	"8rH/vE/iIC6rz7HN0y+h9P29WJ24v7GYAMxZ3vXq1d2pKIyVLRa5Mikvx6ItwokjBRLm5DJELmaZWlFH",
+	"di6nUuF/Dy5NBnDD9Q3+27z40Dk7wgdDHF3y5N5wlaTCPi+NFasD2Ljn/cIE74v5C5HKqbxOBZukfEoR",
+	"XmE1sgn5xAsEErgbYx871RLM96cY3Y1vlzxPkBZWrTWDHlkKSvSKJnuJVPyPaOdmeRvtGP8V7WjznyGL",
+	"AM2D/zWb8Gjnp9jjEa5wFriiv/Ob4EHf/QgjCkLkt963d2243U/UCrOUWrBOrJe3seVdr85RyPRKjUVi",
+	"Z9Zc+8Z+G2YgW6gExXw0HQ4GXdYnInTslymXSamZYAUxjiFrae1hjSdpthzJJLbx8Z5lAER2FCfH1Sb8",
+	"YFbImvIDe6jwQ1OUTRbqKXUa/Fs8xwZKO/tSo1LDsVP8swnl82zvfxw+wPq/i8nkj95uOaRUnWodtA4a",
+	"fdDmInjVOb3MYHXpbRhaS8vgGvzp17ExR+bCgHRv9Vad/8ytd/s5iCPVaXB2NIUXeGGTg5Rtltdci1eH",
+	"izx9IYBZJQmOjMUo+9OpawZgYypb0zbBkpgrLFdNfDaZ2BTLThEwSQGFoq2ugb+MVIezRGrgWwDBZ6q5",
+	"B8foGyoyU/NcTESei6TLXksl9Y1lbgVidmoPteftpZ5Z+YrisNYDesyAHad8HR4O7B6rSdP6lNTJdDt7",
+	"p7bTQgpJdjWjNdR9tFV4zu1qH2Oj3o+G+Y2BJDYiNcSSQM+zfp1ukZm/dgJkRzZxyLVUPF8xW/1d26ns",
+	"esVM4BhsCE+xIdvt97Bsl/a3SuBHsagc3Xt39d3b0cXg7M3Z2yFQ/LbFtiXKvgxvgb2hyKxmifWwrqHO",
+	"RHi6C93HJjokuGs5qQ6cgcRbFkUCrVw+2L4WaB37dBtSR8q7ZOUQ3Qnad4B1Y2XtXbAJo3Dplt0TRkn2",
+	"Zp8Jm+AS1naaZHqZz/JQbCv25EeYw22YLOg3n5fI4qmzd3K3dichX/Mme9xsdj9diIR2eJso6cR8U2bK",
+	"hUn32d8jP5AyKaUJVLqSGn6hv6a8uv7HT+ZPwRGrxTmeierkQgP8kN2KVcDsrg8Jn94cAgGGkReF0KiQ",
+	"H/rHhC7qoudJjpl7SnJqjtfINmBhLSJkXx2wnKskm7HrlQmn4LTM9i2ioJI1BdUoLFJrYRirR2F2ITww",
+	"EENEhq1GPEzJscIhlVSZkJCEdUu2e2I1Npcr2geGQAr0bu41mIg5m0x8Fzu4HJ2dxmyhtACCwTL/r/D8",
+	"+1ifGtU/XL/k+m8LVh3U7tnHq1+og6B42RWgfwes/I12vqQFrZRxtzD/9ymR+dWYMVfGsqWZmorcnqqv",
+	"kYZDPgn1SrOlVQI1RJkznY1vBaBiMy0oEzzcA/D0oMp/863fOO50uZZ8xSzgi/Yj1uBU5vROwfISd9zK",
+	"ltos2Q4Zxi0MVqSaLVa7sFYZiD6QSwB/13wafrj5dfwh1K2845qtdvQ518V7vjpTn1RmamO4ZdZEMb5Z",
+	"P/saCMVnH23pPMXJr/d8n6lMfE/2Y08PWA7PmnxJuEB/6X+JiQsur22TFWPeX06yfJptgJUMATnnEe7k",
+	"QouCoLwdOEpg8aA/7CP2N7AIO9vhD+6Aq2q3qCwqajOyPGcChjt+bVW34egJ8YQWKZzlUDPJlIACSped",
+	"Y1dnpOYid/A2urtlDIAAt8nXvIbhX1rp4afZ9dWbPGjbH3y0h+jROVzTvj+b1F4Rot9g1kLoATLvHJMJ",
+	"bFcz6dGSr/7k9H8E/yXmZKUSvrejtpPKrlR6YRfDJTZzM7vuOmCfxxizSWQV82Oz65vgVVo89Wap3ONj",
+	"iFK4eZbaIgf+XLafVDt+KAo6bXbvgg45fsPSR1rrTYkW5hG6IYsrQSfN20AWVhMRThtIzBhLHObx0Xuh",
+	"PfS7dAkPDT8FrMmG9Iae/6kYBLx7fIxN5B2VPs8M6X2eqak1Gxd5PUb8c+NuuXE3B5i4rvz03tu2Zme1",
+	"HU7u2K1jHrURtvhGFP6eeKLk5522lBrra5z6J6yrXHLNQNEVMFMd7ARx4hhgGERiddwhUAXKp+BLRzKu",
+	"v3E/H68fcJA6rFeuh9p82fHNOhx7xrPrf4px4aQdkHPbJzM7YonU85SvIoUHA0KNQYmApdmYp+LYKczu",
+	"v2Lfy78xaCWczfkYu7mDkhLAZA9la1FOxzBg4+HkgLn1sMxlAYw4pDlNWDUzDj6f+8PIs1RoxmcZqP9A",
+	"e7j5cQHy8ukqUsVNni2mN5QezaRivcszLKkBvwByBSDt+ECMszxBrhpOxxmLecILkcTGXzV3k7yDbzyt",
+	"a6nc4zOVMO7dxfy3h3qfrHzxJRYiTkqG/7XIyyxyu20abIkX3L3k40Lewf1aeq3f33CTr87nQrlu4bLB",
+	"0HENK7F0QHPicIENSAQu/TvXRY7wrkQWrMi5TKOd4MgCc/ALE1SjyhRo4dr6PDSVhVTT1qGHcbeoHtso",
+	"UN7GxcK0UtEWYe+oIgORSALsQnvi4poU1OH0EKzAEWTihL6WM0snWXB7tQyuATSr6Qqtya1UCevE8Kzx",
+	"ERoXoHEG9hJH+0L/Zf5Pr3QhZtjEw1WmVrNsoYGrA2mU6XF3gUiIl51GEo4P8kpByDyW2b8velPi2uEK",
+	"x1Jmn4lMiAnzVrCOd3lsHgq67JJPhYYe1fEi1zAOPCO/ESxW4kMxos9RFgfaiIrM6udAsyj2HwA0+th+",
+	"BceTi7ngsCDwwVyyrIDMliyzk6wxTkbQ4gImaZPppFIXUk3tFFGYMIfHhvygy74X84LFvXenZ1ejQf+q",
+	"/xb5gDrf7rGEr3RwDEct1sAzNP/E1YSZjX3A9Uz9XOqiZ3fPQ+vgsB9OYP6AkXmbr0MV7mm72e14zLtv",
+	"sv49fIdUxnBWAN9b1Qg8e6/wWRpUjGXGzmGatHvMM3X56Y3iKtVebkCxIFk1kXWsc2oFR2jgbC23wm/L",
+	"pvJOqFrvEDAiwvURAYdoFgHYhSrV0q7lemjeMid2RJ+ib4rogPCW23ZP2Xn88rIMPp+XeQJLReG6zCFs",
+	"Nylle+NdfUm+/A8xS91zGP86y12fS3Wl1qgCwAOoRFOxCEn1vIrprkZHbZYc6uJ7CaM+qrKDeoLwtgew",
+	"/KRyqp8EdFIynxPbM1aYClJl/FDYCGN9Qb+XxU2S86VdYQ91A/Q7pEra+jzd3lUdV7uOiajsht8JDJe+",
+	"pINFbxM/9Vax8+vWKajlIqvQ/fujVAHc2D96Vn7tU1hCq4+2rREkMcFyMF96L2ldUlGzUk9xI0jJ59Vv",
+	"U4LcZB/jXEwARMmVQwHtahbLJGYdWHlIErN+7ZgsVxOGydjGSNm8qsQ7mUERpT7gnAhK777QiHlih3t7",
+	"+1XEU6QeAHliTYgnRDjVcU8W8dRa1XcLeQv6eG86ZeJo4+e8uPGFuiYb+eKRz3DnaEeq4tXhTrgzk0rO",
+	"FrOdo323k6QqxBTqJVvjody4oQ0Bl9qXDYryLdDzQ0W9g3dgktS6tKqTSr/XArQRvJc73NdvARwJbfCL",
+	"s9OT0eXg4sez0/5gGAeexJ+l5piDCBEOgd0Ijnl1pLin8Uftc2BLiMqprmjF3g3OXcnXhDxNakRFdoyt",
+	"NNAoA73c+UJpxrFafK8UMPbtrAmSFFmktpGaalakI0vlLJmTKQWNXXzetZfXqVmpdY1c27FDvUbVjvVu",
+	"pM6lgtPJJQe8Os2cuzlMOC+YzmYiUwLKQekiB4X4OzkupFk7rigtc8gAUV7dvAnUBybhqW6k3maF42jf",
+	"qLfrkd1uDzlvsqpmfA+xqbUV/EiruhE9R3d4ay7181PhBP1xf6Yau5O7RIHHtThsuL4vWex22WiRp/EX",
+	"3T3VIH/4AHy8F2D/SV3fBMpPybI1+LwtY96t8CMOQgXgqUWDfzzx+k0XeW4yrjJS9No/lVjCsWKtUIB2",
+	"vAqxwkPGYx/i7/ScBNj5labhMdlIaIHnK0+MxKre5LlBsf5EkvyukSTeCeG8XMYPhJKYjQwtzv/eWIK2",
+	"Ytku8OQI1bCECpx6UrpskC0KwYqcTyZyjC1wcG7mUUJKzQ729ho5gQeCJ1IJ/aRtZ98JnhY3TR55AM3e",
+	"EDLndwjRolfZcmOft/4B/QP4q7bajJts196Os97dCBF0Uwdk+sJbCjc43p/sy/b4RTc11pYtXVnOcjHL",
+	"7irtXSETKs/SdP0LVxdXl66d0hj1XEAf6wpF5cJIIfM1uidQsNjgq4C4lZc8ra6+rcSS5M0jFQ/6IIP3",
+	"Q+//j3pv+jHrJGLCF2nB9vdsh+kxs1yt7CFUrQEwpdpDaKmZXoxv3AN1uOfLeJXBYK0bN/THR1eM1BK4",
+	"XJ0oLpB6V5Md74V5NFj/XCDDowqANILnwuZVswl/iYwIMc41rx+Vd9k5L0QeYm5YFUI/ilSkXrDY/iQ+",
+	"qiUr7lod1HL4n//6bwY5CuWPa3cLjuGCkPwdMe6iAFDScvl3eYPKAjIJqV1AI7oEKbZDDYzVlhfrwNFX",
+	"2Q+Ms1M0TE5IjLQOfgYNyXgVbq5M3bPzcjkeM3/MezSySuu5zwhy5CtQmvC+ieTXNj7abvc4xEkBZRlW",
+	"OyIx+WWJjWheZ6xjycjo1aA8yVWF/RjXL1b2FFPZ8ogd7B2GviSbCaNI6mtl1he0HRPbmhePARMz7VbK",
+	"+F3ySpTPTgobj3fWX4XlMW4m1qiYrKcCzfs3+RihWjnVjpYftKKQOlmL9A6s+/L5xW/rmd3DOIP/aNxh",
+	"nyjguwRFwCY65CmXPvofzcvWwd8GU/RsucnuI91oFBTe1ZHy7SexkjFprFqaZkuPhyMOG+yqtQRNfGKR",
+	"amKyqNG5s46brbDiKAKvDm08Eaa3xpNFqpHkwpEitR3E3IrVseOWYHVqifvtbI2c4fnSQPzOj7+fDaXa",
+	"NjUliEmxl6fRCLVTr220Sa6mdD/fWtk2ZEKXXM6IdZCl2VLkL8bchD0kaoNnAlBhAj0sLKzLfy0EKA3y",
+	"PAFhwWzCUlFArxLXAs9c/TrLDdc3lgjiepyv5oVVmwNkorkWkrd17Z9NRq0dlv6bA6TGgeMbbqkqyiha",
+	"Kvbu6vWLv0QKvhYgAgsDuJyTuA9XjrWdFflCQTLQZb2qgXIzo0GJpNpJvIm07Mmiqs9KU7YJ5e4iVq4Z",
+	"sj/9hkraFnv2JFOTVI7/7IJ8fBckUG8Jr9H6gR2PFkhxH7eMA76aYMEmOnjcmWXdFuDC0F58m/ygX+mX",
+	"lLqC5/pCUDf9je3RnWgnzaYsWxT4JRAlinYC75W61/VTW8fbudRF+7w/AcyKbrYNygpfcSrvRNP4G8HU",
+	"XzIy2p8I3fyS/S3awAG1YdPdd7BdClPJhHmYKyfM1XLMLZONp9ziA5/NU/PFr/518OKbZa/2v51wZ8Y/",
+	"nAs1NdP06hDARfafJbxIF7lU04egi1oMxxcBBPW22KewUNjHuLY/21co1MZeEhh5m/xYiWVVvhErslgY",
+	"9yDNx6Q95H3E5rkgHUepIwW8E112iR9ivRw+q/3KIXOWN1laDq+Ti4UWLBGFgCagMFKD1yfs22/29tiv",
+	"vxx29w+7B0Fo5bZL2J+ZohzbUBPEAEL4i6FT+QcYoK3Gvx70h9+NBv13w/7o7O1Vf/Bj7zxmfJodYb2x",
+	"WOeuceWy8pBY5t1IHe7tG7+7xukGwwx9Dcp42B8Ozy7elscAWQo0/fYXSy5h2iZZ3iRMJzXpIcNkIvRm",
+	"P2ALVci0qWaZcwkqzra9SSU6UvEPr3ujy/7b07O3b4DQh3gQzO2gi8JVUQ/KKiowM8a93vlB+eyYBeCT",
+	"RIoXtvLaQdz60q4mEkckFb4WamK4zhWxRDxNpA+3eG7CDT0izfjUwgxfgIpT/wOe3gDJiG9ecLHZeV2L",
+	"wcFKLs0rxqvnd9YpL/J052jnJbRB0G/qZvNc3glFSTnudcgQuqVPptPMn8PmE8ucTtpgq4XuybFCMM0W",
+	"RUhJciVvBparCpuQd0cY1vr91sMc7zd4/L7Nj0oZT806xtTORY5PH3jXc05o/ZJDn/X+Yi7U2Sk7yZQS",
+	"48Lrme28ybJpKkL2gxznmc4mRcjeyOKcX4fse7Eapxm/DVm32w1KQ1tC0SvASpt9eY+XbZgjs8FzPoZ+",
+	"G5FOUAPVSsaX029u+F5cDwGdzqa5EMZUe/eYiYK3zWjFjHeuLq4uQRG1ci5Ycx+7mnGtFzk3/gMEVlkH",
+	"LWxI1tmf/9mk6d62dsc678W1iTFUAGpn/kKsiBJUQPIlJH/GFZ+KmajM6bwkgG0aM9yXxFr98AJLvIR9",
+	"Mjct36cllF656UfQlLkhOOEZaoLTptP4V+LWp1vhPbzHxA8aHrLHcOtVTu5rRcNO/dw9sHqzaHu0I8Nz",
+	"h8NLvtJMKsAFdH1EassSRFVfaL+gzWERhyYHHdYb5KKdkK21U1ZINHY1QdL4fK5DdnJ+hmsLldSpfEgK",
+	"6SYmmGdSFVb81ArXsY5zGKGntQuTaVbuXXYLTH5Fnum5GBdlm1torjmiRRzgyzY2FnQe/i0Lnoj0ZSaT",
+	"8a5m89vpy2zOOjXddgBDhyyVt6ImDt8s8A4mAY+wYbkOXp/oXSiO4N/ZC/MRe/XN4bfs11++7h6wDL4E",
+	"OvNAHBI6yUxd0cwERETKJV0J249fQBTmQ2vsosDb27bXZbZIE4rYeHIEDTYmlkhEwsSHsYAVYBYQLV28",
+	"BTZ84GuqdLW6kEmzzpqAqDGMMNd0LTN4yz1Cc+M/sL+NS3xr0zb26FC0TESNWyE4grFBqK8StBPmH+Be",
+	"rPJY2eBe8FuhiYbAmKM4rLPsOGxRpqg448TLS39nfr7z808//28AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -25,33 +25,81 @@ SELECT id FROM users WHERE role = 'admin' ORDER BY id FOR UPDATE;
 -- name: SetUserRole :execrows
 UPDATE users SET role = sqlc.arg(role) WHERE id = sqlc.arg(id);
 
+-- The listing (GET /admin/users): a page of users in id order after the
+-- cursor, of a role and a state when given ('': any), and whose email
+-- starts with a prefix or whose id is the query (lo '': any). Each query
+-- has the one shape its index serves, chosen by ListUsers
+-- (db/sqlite/admin.go): a page reads few rows past what it returns, however
+-- few match. A prefix few emails start with (CountEmailPrefix below its
+-- cap) is SearchUsers'; one many start with, a filter of the others, which
+-- find a page's worth soon enough in id order.
+
 -- name: ListUsers :many
--- A page of users in id order, after the cursor, of a role and state when
--- given ('': any): the primary key's order, so a page reads at most
--- `limit` matching rows past the cursor. A role other than 'user' goes
--- through users_role.
+-- Any role, or 'user' (most accounts); any state, or one most accounts
+-- may be in: the primary key's order, read until the page is full or up
+-- to the id upto (UserScanEnd's), whichever comes first.
 SELECT id, email, created_at, email_verified, role, app_metadata, user_metadata, banned_at, banned_until, ban_reason, external_id
 FROM users
-WHERE id > sqlc.arg(after)
-  AND (sqlc.arg(role)::text = '' OR role = sqlc.arg(role))
+WHERE id > sqlc.arg(after) AND id <= sqlc.arg(upto)
+  AND (role = sqlc.arg(role) OR sqlc.arg(role)::text = '')
   AND (sqlc.arg(state)::text = '' OR
        CASE WHEN banned_at IS NOT NULL AND (banned_until IS NULL OR banned_until > sqlc.arg(now)) THEN 'banned'
-            WHEN email_verified THEN 'active' ELSE 'unverified' END = sqlc.arg(state))
+       WHEN email_verified THEN 'active' ELSE 'unverified' END = sqlc.arg(state))
+  AND (sqlc.arg(lo)::text = '' OR (lower(email) ~>=~ sqlc.arg(lo) AND lower(email) ~<~ sqlc.arg(hi)) OR id = sqlc.arg(query_id))
+ORDER BY id
+LIMIT sqlc.arg(page_size)::bigint;
+
+-- name: UserScanEnd :one
+-- The id of the skip+1-th user past after (none: fewer are there), where
+-- ListUsers's read of a page stops: read before it, as ids only grow, so
+-- every user there up to it is read.
+SELECT id FROM users WHERE id > sqlc.arg(after) ORDER BY id LIMIT 1 OFFSET sqlc.arg(skip)::bigint;
+
+-- name: ListAdmins :many
+-- The admins: users_role, whose condition is spelled out (SQLite infers
+-- no role <> 'user' from role = 'admin').
+SELECT id, email, created_at, email_verified, role, app_metadata, user_metadata, banned_at, banned_until, ban_reason, external_id
+FROM users
+WHERE role = 'admin' AND role <> 'user' AND id > sqlc.arg(after)
+  AND (sqlc.arg(state)::text = '' OR
+       CASE WHEN banned_at IS NOT NULL AND (banned_until IS NULL OR banned_until > sqlc.arg(now)) THEN 'banned'
+       WHEN email_verified THEN 'active' ELSE 'unverified' END = sqlc.arg(state))
+  AND (sqlc.arg(lo)::text = '' OR (lower(email) ~>=~ sqlc.arg(lo) AND lower(email) ~<~ sqlc.arg(hi)) OR id = sqlc.arg(query_id))
+ORDER BY id
+LIMIT sqlc.arg(page_size)::bigint;
+
+-- name: ListBanned :many
+-- The banned: users_banned, the few rows with a ban (expired ones are
+-- passed over).
+SELECT id, email, created_at, email_verified, role, app_metadata, user_metadata, banned_at, banned_until, ban_reason, external_id
+FROM users
+WHERE banned_at IS NOT NULL AND id > sqlc.arg(after)
+  AND (banned_until IS NULL OR banned_until > sqlc.arg(now))
+  AND (role = sqlc.arg(role) OR sqlc.arg(role)::text = '')
+  AND (sqlc.arg(lo)::text = '' OR (lower(email) ~>=~ sqlc.arg(lo) AND lower(email) ~<~ sqlc.arg(hi)) OR id = sqlc.arg(query_id))
 ORDER BY id
 LIMIT sqlc.arg(page_size)::bigint;
 
 -- name: SearchUsers :many
--- ListUsers among the users whose email starts with a prefix (a range on
--- users_email_prefix, lower(email) in byte order (text_pattern_ops):
--- lo is the prefix in lower case, hi the least string above every string
--- that starts with it), or whose id is the query.
-SELECT id, email, created_at, email_verified, role, app_metadata, user_metadata, banned_at, banned_until, ban_reason, external_id
-FROM users
-WHERE id > sqlc.arg(after)
-  AND ((lower(email) ~>=~ sqlc.arg(lo) AND lower(email) ~<~ sqlc.arg(hi)) OR id = sqlc.arg(query_id))
-  AND (sqlc.arg(role)::text = '' OR role = sqlc.arg(role))
+-- The users whose email starts with a prefix, or whose id is the query:
+-- the ids come from a range of users_email_unique, lower(email) in byte
+-- order (text_pattern_ops, migration 00022) (lo the prefix in lower case, hi the least string above every string
+-- that starts with it), and the user with the query's id; only those rows
+-- are read, then sorted.
+SELECT u.id, u.email, u.created_at, u.email_verified, u.role, u.app_metadata, u.user_metadata, u.banned_at, u.banned_until, u.ban_reason, u.external_id
+FROM users u
+WHERE u.id IN (SELECT e.id AS hit FROM users e WHERE lower(e.email) ~>=~ sqlc.arg(lo) AND lower(e.email) ~<~ sqlc.arg(hi)
+             UNION ALL SELECT sqlc.arg(query_id)::bigint AS hit)
+  AND u.id > sqlc.arg(after)
+  AND (u.role = sqlc.arg(role) OR sqlc.arg(role)::text = '')
   AND (sqlc.arg(state)::text = '' OR
-       CASE WHEN banned_at IS NOT NULL AND (banned_until IS NULL OR banned_until > sqlc.arg(now)) THEN 'banned'
-            WHEN email_verified THEN 'active' ELSE 'unverified' END = sqlc.arg(state))
-ORDER BY id
+       CASE WHEN u.banned_at IS NOT NULL AND (u.banned_until IS NULL OR u.banned_until > sqlc.arg(now)) THEN 'banned'
+       WHEN u.email_verified THEN 'active' ELSE 'unverified' END = sqlc.arg(state))
+ORDER BY u.id
 LIMIT sqlc.arg(page_size)::bigint;
+
+-- name: CountEmailPrefix :one
+-- How many emails start with the prefix, counted up to cap on the email
+-- index: whether SearchUsers (few) or a scan in id order (many) finds a
+-- page sooner.
+SELECT count(*) FROM (SELECT 1 FROM users WHERE lower(email) ~>=~ sqlc.arg(lo) AND lower(email) ~<~ sqlc.arg(hi) LIMIT sqlc.arg(cap)::bigint) AS hits;

@@ -11,6 +11,26 @@ import (
 	"time"
 )
 
+const countEmailPrefix = `-- name: CountEmailPrefix :one
+SELECT count(*) FROM (SELECT 1 FROM users WHERE lower(email) ~>=~ $1 AND lower(email) ~<~ $2 LIMIT $3::bigint) AS hits
+`
+
+type CountEmailPrefixParams struct {
+	Lo  string
+	Hi  string
+	Cap int64
+}
+
+// How many emails start with the prefix, counted up to cap on the email
+// index: whether SearchUsers (few) or a scan in id order (many) finds a
+// page sooner.
+func (q *Queries) CountEmailPrefix(ctx context.Context, arg CountEmailPrefixParams) (int64, error) {
+	row := q.queryRow(ctx, q.countEmailPrefixStmt, countEmailPrefix, arg.Lo, arg.Hi, arg.Cap)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const getAdminAccess = `-- name: GetAdminAccess :one
 SELECT u.id, u.email, u.created_at, u.email_verified, u.role, s.aal, s.level_gen, s.auth_time,
        (SELECT count(*) FROM mfa_factors f WHERE f.user_id = u.id AND f.verified) AS factors
@@ -132,23 +152,190 @@ func (q *Queries) GetUserRecordByEmail(ctx context.Context, email string) (GetUs
 	return i, err
 }
 
-const listUsers = `-- name: ListUsers :many
+const listAdmins = `-- name: ListAdmins :many
 SELECT id, email, created_at, email_verified, role, app_metadata, user_metadata, banned_at, banned_until, ban_reason, external_id
 FROM users
-WHERE id > $1
-  AND ($2::text = '' OR role = $2)
-  AND ($3::text = '' OR
-       CASE WHEN banned_at IS NOT NULL AND (banned_until IS NULL OR banned_until > $4) THEN 'banned'
-            WHEN email_verified THEN 'active' ELSE 'unverified' END = $3)
+WHERE role = 'admin' AND role <> 'user' AND id > $1
+  AND ($2::text = '' OR
+       CASE WHEN banned_at IS NOT NULL AND (banned_until IS NULL OR banned_until > $3) THEN 'banned'
+       WHEN email_verified THEN 'active' ELSE 'unverified' END = $2)
+  AND ($4::text = '' OR (lower(email) ~>=~ $4 AND lower(email) ~<~ $5) OR id = $6)
 ORDER BY id
-LIMIT $5::bigint
+LIMIT $7::bigint
+`
+
+type ListAdminsParams struct {
+	After    int64
+	State    string
+	Now      sql.NullTime
+	Lo       string
+	Hi       string
+	QueryID  int64
+	PageSize int64
+}
+
+type ListAdminsRow struct {
+	ID            int64
+	Email         string
+	CreatedAt     time.Time
+	EmailVerified bool
+	Role          string
+	AppMetadata   string
+	UserMetadata  string
+	BannedAt      sql.NullTime
+	BannedUntil   sql.NullTime
+	BanReason     sql.NullString
+	ExternalID    sql.NullString
+}
+
+// The admins: users_role, whose condition is spelled out (SQLite infers
+// no role <> 'user' from role = 'admin').
+func (q *Queries) ListAdmins(ctx context.Context, arg ListAdminsParams) ([]ListAdminsRow, error) {
+	rows, err := q.query(ctx, q.listAdminsStmt, listAdmins,
+		arg.After,
+		arg.State,
+		arg.Now,
+		arg.Lo,
+		arg.Hi,
+		arg.QueryID,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListAdminsRow
+	for rows.Next() {
+		var i ListAdminsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Email,
+			&i.CreatedAt,
+			&i.EmailVerified,
+			&i.Role,
+			&i.AppMetadata,
+			&i.UserMetadata,
+			&i.BannedAt,
+			&i.BannedUntil,
+			&i.BanReason,
+			&i.ExternalID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listBanned = `-- name: ListBanned :many
+SELECT id, email, created_at, email_verified, role, app_metadata, user_metadata, banned_at, banned_until, ban_reason, external_id
+FROM users
+WHERE banned_at IS NOT NULL AND id > $1
+  AND (banned_until IS NULL OR banned_until > $2)
+  AND (role = $3 OR $3::text = '')
+  AND ($4::text = '' OR (lower(email) ~>=~ $4 AND lower(email) ~<~ $5) OR id = $6)
+ORDER BY id
+LIMIT $7::bigint
+`
+
+type ListBannedParams struct {
+	After    int64
+	Now      sql.NullTime
+	Role     string
+	Lo       string
+	Hi       string
+	QueryID  int64
+	PageSize int64
+}
+
+type ListBannedRow struct {
+	ID            int64
+	Email         string
+	CreatedAt     time.Time
+	EmailVerified bool
+	Role          string
+	AppMetadata   string
+	UserMetadata  string
+	BannedAt      sql.NullTime
+	BannedUntil   sql.NullTime
+	BanReason     sql.NullString
+	ExternalID    sql.NullString
+}
+
+// The banned: users_banned, the few rows with a ban (expired ones are
+// passed over).
+func (q *Queries) ListBanned(ctx context.Context, arg ListBannedParams) ([]ListBannedRow, error) {
+	rows, err := q.query(ctx, q.listBannedStmt, listBanned,
+		arg.After,
+		arg.Now,
+		arg.Role,
+		arg.Lo,
+		arg.Hi,
+		arg.QueryID,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListBannedRow
+	for rows.Next() {
+		var i ListBannedRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Email,
+			&i.CreatedAt,
+			&i.EmailVerified,
+			&i.Role,
+			&i.AppMetadata,
+			&i.UserMetadata,
+			&i.BannedAt,
+			&i.BannedUntil,
+			&i.BanReason,
+			&i.ExternalID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listUsers = `-- name: ListUsers :many
+
+SELECT id, email, created_at, email_verified, role, app_metadata, user_metadata, banned_at, banned_until, ban_reason, external_id
+FROM users
+WHERE id > $1 AND id <= $2
+  AND (role = $3 OR $3::text = '')
+  AND ($4::text = '' OR
+       CASE WHEN banned_at IS NOT NULL AND (banned_until IS NULL OR banned_until > $5) THEN 'banned'
+       WHEN email_verified THEN 'active' ELSE 'unverified' END = $4)
+  AND ($6::text = '' OR (lower(email) ~>=~ $6 AND lower(email) ~<~ $7) OR id = $8)
+ORDER BY id
+LIMIT $9::bigint
 `
 
 type ListUsersParams struct {
 	After    int64
+	Upto     int64
 	Role     string
 	State    string
 	Now      sql.NullTime
+	Lo       string
+	Hi       string
+	QueryID  int64
 	PageSize int64
 }
 
@@ -166,16 +353,27 @@ type ListUsersRow struct {
 	ExternalID    sql.NullString
 }
 
-// A page of users in id order, after the cursor, of a role and state when
-// given (”: any): the primary key's order, so a page reads at most
-// `limit` matching rows past the cursor. A role other than 'user' goes
-// through users_role.
+// The listing (GET /admin/users): a page of users in id order after the
+// cursor, of a role and a state when given (”: any), and whose email
+// starts with a prefix or whose id is the query (lo ”: any). Each query
+// has the one shape its index serves, chosen by ListUsers
+// (db/sqlite/admin.go): a page reads few rows past what it returns, however
+// few match. A prefix few emails start with (CountEmailPrefix below its
+// cap) is SearchUsers'; one many start with, a filter of the others, which
+// find a page's worth soon enough in id order.
+// Any role, or 'user' (most accounts); any state, or one most accounts
+// may be in: the primary key's order, read until the page is full or up
+// to the id upto (UserScanEnd's), whichever comes first.
 func (q *Queries) ListUsers(ctx context.Context, arg ListUsersParams) ([]ListUsersRow, error) {
 	rows, err := q.query(ctx, q.listUsersStmt, listUsers,
 		arg.After,
+		arg.Upto,
 		arg.Role,
 		arg.State,
 		arg.Now,
+		arg.Lo,
+		arg.Hi,
+		arg.QueryID,
 		arg.PageSize,
 	)
 	if err != nil {
@@ -242,23 +440,24 @@ func (q *Queries) LockAdmins(ctx context.Context) ([]int64, error) {
 }
 
 const searchUsers = `-- name: SearchUsers :many
-SELECT id, email, created_at, email_verified, role, app_metadata, user_metadata, banned_at, banned_until, ban_reason, external_id
-FROM users
-WHERE id > $1
-  AND ((lower(email) ~>=~ $2 AND lower(email) ~<~ $3) OR id = $4)
-  AND ($5::text = '' OR role = $5)
+SELECT u.id, u.email, u.created_at, u.email_verified, u.role, u.app_metadata, u.user_metadata, u.banned_at, u.banned_until, u.ban_reason, u.external_id
+FROM users u
+WHERE u.id IN (SELECT e.id AS hit FROM users e WHERE lower(e.email) ~>=~ $1 AND lower(e.email) ~<~ $2
+             UNION ALL SELECT $3::bigint AS hit)
+  AND u.id > $4
+  AND (u.role = $5 OR $5::text = '')
   AND ($6::text = '' OR
-       CASE WHEN banned_at IS NOT NULL AND (banned_until IS NULL OR banned_until > $7) THEN 'banned'
-            WHEN email_verified THEN 'active' ELSE 'unverified' END = $6)
-ORDER BY id
+       CASE WHEN u.banned_at IS NOT NULL AND (u.banned_until IS NULL OR u.banned_until > $7) THEN 'banned'
+       WHEN u.email_verified THEN 'active' ELSE 'unverified' END = $6)
+ORDER BY u.id
 LIMIT $8::bigint
 `
 
 type SearchUsersParams struct {
-	After    int64
 	Lo       string
 	Hi       string
 	QueryID  int64
+	After    int64
 	Role     string
 	State    string
 	Now      sql.NullTime
@@ -279,16 +478,17 @@ type SearchUsersRow struct {
 	ExternalID    sql.NullString
 }
 
-// ListUsers among the users whose email starts with a prefix (a range on
-// users_email_prefix, lower(email) in byte order (text_pattern_ops):
-// lo is the prefix in lower case, hi the least string above every string
-// that starts with it), or whose id is the query.
+// The users whose email starts with a prefix, or whose id is the query:
+// the ids come from a range of users_email_unique, lower(email) in byte
+// order (text_pattern_ops, migration 00022) (lo the prefix in lower case, hi the least string above every string
+// that starts with it), and the user with the query's id; only those rows
+// are read, then sorted.
 func (q *Queries) SearchUsers(ctx context.Context, arg SearchUsersParams) ([]SearchUsersRow, error) {
 	rows, err := q.query(ctx, q.searchUsersStmt, searchUsers,
-		arg.After,
 		arg.Lo,
 		arg.Hi,
 		arg.QueryID,
+		arg.After,
 		arg.Role,
 		arg.State,
 		arg.Now,
@@ -342,4 +542,23 @@ func (q *Queries) SetUserRole(ctx context.Context, arg SetUserRoleParams) (int64
 		return 0, err
 	}
 	return result.RowsAffected()
+}
+
+const userScanEnd = `-- name: UserScanEnd :one
+SELECT id FROM users WHERE id > $1 ORDER BY id LIMIT 1 OFFSET $2::bigint
+`
+
+type UserScanEndParams struct {
+	After int64
+	Skip  int64
+}
+
+// The id of the skip+1-th user past after (none: fewer are there), where
+// ListUsers's read of a page stops: read before it, as ids only grow, so
+// every user there up to it is read.
+func (q *Queries) UserScanEnd(ctx context.Context, arg UserScanEndParams) (int64, error) {
+	row := q.queryRow(ctx, q.userScanEndStmt, userScanEnd, arg.After, arg.Skip)
+	var id int64
+	err := row.Scan(&id)
+	return id, err
 }

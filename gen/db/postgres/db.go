@@ -42,6 +42,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.countActiveWebhookEndpointsStmt, err = db.PrepareContext(ctx, countActiveWebhookEndpoints); err != nil {
 		return nil, fmt.Errorf("error preparing query CountActiveWebhookEndpoints: %w", err)
 	}
+	if q.countEmailPrefixStmt, err = db.PrepareContext(ctx, countEmailPrefix); err != nil {
+		return nil, fmt.Errorf("error preparing query CountEmailPrefix: %w", err)
+	}
 	if q.countFactorAttemptStmt, err = db.PrepareContext(ctx, countFactorAttempt); err != nil {
 		return nil, fmt.Errorf("error preparing query CountFactorAttempt: %w", err)
 	}
@@ -396,6 +399,12 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.listAdminEmailsStmt, err = db.PrepareContext(ctx, listAdminEmails); err != nil {
 		return nil, fmt.Errorf("error preparing query ListAdminEmails: %w", err)
 	}
+	if q.listAdminsStmt, err = db.PrepareContext(ctx, listAdmins); err != nil {
+		return nil, fmt.Errorf("error preparing query ListAdmins: %w", err)
+	}
+	if q.listBannedStmt, err = db.PrepareContext(ctx, listBanned); err != nil {
+		return nil, fmt.Errorf("error preparing query ListBanned: %w", err)
+	}
 	if q.listClientsStmt, err = db.PrepareContext(ctx, listClients); err != nil {
 		return nil, fmt.Errorf("error preparing query ListClients: %w", err)
 	}
@@ -591,6 +600,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.usePasskeyStmt, err = db.PrepareContext(ctx, usePasskey); err != nil {
 		return nil, fmt.Errorf("error preparing query UsePasskey: %w", err)
 	}
+	if q.userScanEndStmt, err = db.PrepareContext(ctx, userScanEnd); err != nil {
+		return nil, fmt.Errorf("error preparing query UserScanEnd: %w", err)
+	}
 	if q.webhookEndpointFailedStmt, err = db.PrepareContext(ctx, webhookEndpointFailed); err != nil {
 		return nil, fmt.Errorf("error preparing query WebhookEndpointFailed: %w", err)
 	}
@@ -630,6 +642,11 @@ func (q *Queries) Close() error {
 	if q.countActiveWebhookEndpointsStmt != nil {
 		if cerr := q.countActiveWebhookEndpointsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing countActiveWebhookEndpointsStmt: %w", cerr)
+		}
+	}
+	if q.countEmailPrefixStmt != nil {
+		if cerr := q.countEmailPrefixStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing countEmailPrefixStmt: %w", cerr)
 		}
 	}
 	if q.countFactorAttemptStmt != nil {
@@ -1222,6 +1239,16 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing listAdminEmailsStmt: %w", cerr)
 		}
 	}
+	if q.listAdminsStmt != nil {
+		if cerr := q.listAdminsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listAdminsStmt: %w", cerr)
+		}
+	}
+	if q.listBannedStmt != nil {
+		if cerr := q.listBannedStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listBannedStmt: %w", cerr)
+		}
+	}
 	if q.listClientsStmt != nil {
 		if cerr := q.listClientsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing listClientsStmt: %w", cerr)
@@ -1547,6 +1574,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing usePasskeyStmt: %w", cerr)
 		}
 	}
+	if q.userScanEndStmt != nil {
+		if cerr := q.userScanEndStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing userScanEndStmt: %w", cerr)
+		}
+	}
 	if q.webhookEndpointFailedStmt != nil {
 		if cerr := q.webhookEndpointFailedStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing webhookEndpointFailedStmt: %w", cerr)
@@ -1602,6 +1634,7 @@ type Queries struct {
 	bumpSigningKeysVersionStmt         *sql.Stmt
 	clearBanStmt                       *sql.Stmt
 	countActiveWebhookEndpointsStmt    *sql.Stmt
+	countEmailPrefixStmt               *sql.Stmt
 	countFactorAttemptStmt             *sql.Stmt
 	countIdentitiesStmt                *sql.Stmt
 	countPasskeyWaysInStmt             *sql.Stmt
@@ -1720,6 +1753,8 @@ type Queries struct {
 	insertEventReturningIDStmt         *sql.Stmt
 	insertWebhookDeliveryStmt          *sql.Stmt
 	listAdminEmailsStmt                *sql.Stmt
+	listAdminsStmt                     *sql.Stmt
+	listBannedStmt                     *sql.Stmt
 	listClientsStmt                    *sql.Stmt
 	listConsentsStmt                   *sql.Stmt
 	listEventsStmt                     *sql.Stmt
@@ -1785,6 +1820,7 @@ type Queries struct {
 	updateWebhookEndpointStmt          *sql.Stmt
 	upgradeSessionStmt                 *sql.Stmt
 	usePasskeyStmt                     *sql.Stmt
+	userScanEndStmt                    *sql.Stmt
 	webhookEndpointFailedStmt          *sql.Stmt
 	webhookEndpointSucceededStmt       *sql.Stmt
 }
@@ -1799,6 +1835,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		bumpSigningKeysVersionStmt:         q.bumpSigningKeysVersionStmt,
 		clearBanStmt:                       q.clearBanStmt,
 		countActiveWebhookEndpointsStmt:    q.countActiveWebhookEndpointsStmt,
+		countEmailPrefixStmt:               q.countEmailPrefixStmt,
 		countFactorAttemptStmt:             q.countFactorAttemptStmt,
 		countIdentitiesStmt:                q.countIdentitiesStmt,
 		countPasskeyWaysInStmt:             q.countPasskeyWaysInStmt,
@@ -1917,6 +1954,8 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		insertEventReturningIDStmt:         q.insertEventReturningIDStmt,
 		insertWebhookDeliveryStmt:          q.insertWebhookDeliveryStmt,
 		listAdminEmailsStmt:                q.listAdminEmailsStmt,
+		listAdminsStmt:                     q.listAdminsStmt,
+		listBannedStmt:                     q.listBannedStmt,
 		listClientsStmt:                    q.listClientsStmt,
 		listConsentsStmt:                   q.listConsentsStmt,
 		listEventsStmt:                     q.listEventsStmt,
@@ -1982,6 +2021,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		updateWebhookEndpointStmt:          q.updateWebhookEndpointStmt,
 		upgradeSessionStmt:                 q.upgradeSessionStmt,
 		usePasskeyStmt:                     q.usePasskeyStmt,
+		userScanEndStmt:                    q.userScanEndStmt,
 		webhookEndpointFailedStmt:          q.webhookEndpointFailedStmt,
 		webhookEndpointSucceededStmt:       q.webhookEndpointSucceededStmt,
 	}
