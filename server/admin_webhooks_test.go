@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -335,5 +336,79 @@ func TestWebhookSessionEndedWhy(t *testing.T) {
 	ds := decode[oapi.WebhookDeliveryList](t, a.status(a.do("GET", "/admin/webhooks/"+ep.ID+"/deliveries", "", admin...), 200, "deliveries"))
 	if len(ds.Deliveries) != total {
 		t.Errorf("%d deliveries listed, want %d", len(ds.Deliveries), total)
+	}
+}
+
+// TestAdminWebhookFailedResent: a delivery to a failing receiver fails
+// once an admin disables its endpoint; it is listed with ?state=failed
+// (its last status and error), and once the receiver is fixed and the
+// endpoint enabled, a resend delivers it under the webhook-id of the
+// failed attempts, the same body, and moves it to delivered (resends 1).
+func TestAdminWebhookFailedResent(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t, func(c *Config) { c.WebhooksAllowPrivate = true })
+	a.startJobs()
+	root, _ := a.adminAccount("root@example.com")
+	admin := bearer(root.Token)
+	var broken atomic.Bool
+	broken.Store(true)
+	var mu sync.Mutex
+	var got []hookRequest
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		mu.Lock()
+		got = append(got, hookRequest{req.Header.Clone(), body})
+		mu.Unlock()
+		if broken.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(recv.Close)
+	requests := func() []hookRequest {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]hookRequest(nil), got...)
+	}
+	ep := decode[oapi.WebhookEndpointCreated](t, a.status(a.do("POST", "/admin/webhooks",
+		`{"url": "`+recv.URL+`", "events": ["user.created"]}`, admin...), 201, "create")).Endpoint
+	deliveries := func(state string) []oapi.WebhookDelivery {
+		return decode[oapi.WebhookDeliveryList](t, a.status(a.do("GET", "/admin/webhooks/"+ep.ID+"/deliveries?state="+state, "", admin...), 200, state)).Deliveries
+	}
+
+	a.mustRegisterUnverified("ada@example.com", "password123")
+	waitUntil(t, 10*time.Second, "two failed attempts", func() bool { return len(requests()) >= 2 })
+	a.status(a.do("PATCH", "/admin/webhooks/"+ep.ID, `{"enabled": false}`, admin...), 200, "disable")
+	var failed []oapi.WebhookDelivery
+	waitUntil(t, 10*time.Second, "the delivery failed", func() bool { failed = deliveries("failed"); return len(failed) == 1 })
+	if d := failed[0]; d.Type != "user.created" || d.Attempts < 2 || d.LastStatus == nil || *d.LastStatus != 500 || d.LastError == nil {
+		t.Errorf("the failed delivery %+v", d)
+	}
+	failedID := requests()[0].header.Get(webhooks.HeaderID)
+
+	broken.Store(false)
+	a.status(a.do("PATCH", "/admin/webhooks/"+ep.ID, `{"enabled": true}`, admin...), 200, "enable")
+	d := strconv.FormatInt(failed[0].ID, 10)
+	a.status(a.do("POST", "/admin/webhooks/"+ep.ID+"/deliveries/"+d+"/resend", "", admin...), 202, "resend")
+	var delivered []oapi.WebhookDelivery
+	waitUntil(t, 10*time.Second, "the resend delivered", func() bool { delivered = deliveries("delivered"); return len(delivered) == 1 })
+	if delivered[0].ID != failed[0].ID || delivered[0].Resends != 1 || len(deliveries("failed")) != 0 {
+		t.Errorf("after the resend: delivered %+v", delivered)
+	}
+	all := requests()
+	last := all[len(all)-1]
+	if last.header.Get(webhooks.HeaderID) != failedID || string(last.body) != string(all[0].body) {
+		t.Errorf("resent as %q %s, want the failed attempts' %q %s", last.header.Get(webhooks.HeaderID), last.body, failedID, all[0].body)
+	}
+}
+
+// waitUntil polls cond until it holds, or fails the test after timeout.
+func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s", timeout, what)
+		}
 	}
 }
