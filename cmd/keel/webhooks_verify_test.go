@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keelhq/keel/internal/pgtest"
 	"github.com/keelhq/keel/internal/testutil"
 	"github.com/keelhq/keel/internal/webhooks"
 	"github.com/keelhq/keel/verify"
@@ -194,12 +195,25 @@ func keelCommand(t *testing.T, env map[string]string, args ...string) string {
 // as the receiver itself (its serve mode gets the event and answers 204);
 // another secret and a clock six minutes on fail each; after keel webhooks
 // rotate, a delivery carries two signatures and both secrets verify it, in
-// Go and in Python.
+// Go and in Python. Both engines.
 func TestWebhookVerifyRealDelivery(t *testing.T) {
 	t.Parallel()
 	py := python3(t)
+	for _, engine := range []string{engineSQLite, enginePostgres} {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			dbURL := filepath.Join(t.TempDir(), "data", "keel.db")
+			if engine == enginePostgres {
+				dbURL = pgtest.NewDatabase(t)
+			}
+			testWebhookVerifyRealDelivery(t, py, dbURL)
+		})
+	}
+}
+
+func testWebhookVerifyRealDelivery(t *testing.T, py, dbURL string) {
 	env := map[string]string{
-		"DATABASE_URL":           filepath.Join(t.TempDir(), "data", "keel.db"),
+		"DATABASE_URL":           dbURL,
 		"JWT_SECRET":             testSecret,
 		"KEYS_KEK":               testKEK,
 		"WEBHOOKS_ALLOW_PRIVATE": "true",
