@@ -304,6 +304,17 @@ func TestProviderMalformed(t *testing.T) {
 		{"GET", "/oauth2/end_session?client_id=kc_nope", "", "", nil},
 		{"GET", "/oauth2/end_session?client_id=" + c.ID + "&post_logout_redirect_uri=https%3A%2F%2Fevil.example%2F", "", "", nil},
 		{"POST", "/oauth2/end_session", form, "%zz", nil},
+		// A client_id that is not text (a NUL, an invalid byte): no client,
+		// never asked of PostgreSQL, whose text refuses it (a 500 there).
+		{"GET", "/oauth2/end_session?client_id=%00", "", "", nil},
+		{"GET", "/oauth2/end_session?client_id=%FF", "", "", nil},
+		{"POST", "/oauth2/token", form, "grant_type=client_credentials&client_id=%00&client_secret=x", nil},
+		{"POST", "/oauth2/token", form, "grant_type=client_credentials&client_id=kc%FF&client_secret=x", nil},
+		{"POST", "/oauth2/token", form, "grant_type=client_credentials", []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte("kc\x00:x"))}},
+		{"POST", "/oauth2/device_authorization", form, "client_id=%00", nil},
+		{"POST", "/oauth2/device_authorization", form, "client_id=%FF&scope=openid", nil},
+		{"POST", "/oauth2/introspect", form, "token=x&client_id=%00&client_secret=x", nil},
+		{"POST", "/oauth2/revoke", form, "token=x&client_id=%FF", nil},
 		// A form over keel's body limit: 413, documented on each.
 		{"POST", "/oauth2/authorize", form, big, nil},
 		{"POST", "/oauth2/token", form, big, []string{"Authorization", basic}},

@@ -12,7 +12,9 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/keelhq/keel/db"
 	gen "github.com/keelhq/keel/gen/db/sqlite"
@@ -36,8 +38,15 @@ func (d *DB) CreateClient(ctx context.Context, c clients.Client) error {
 	return nil
 }
 
-// GetClient implements clients.Store.
+// GetClient implements clients.Store. An id that is not UTF-8 text without
+// a NUL is no client's (ids are keel's own base64url, or a registration's
+// text) and is not asked: PostgreSQL's text refuses such a parameter, and a
+// client_id=%00 at the provider's token, device or logout endpoint was a
+// 500 there.
 func (d *DB) GetClient(ctx context.Context, id string) (clients.Client, error) {
+	if !utf8.ValidString(id) || strings.ContainsRune(id, 0) {
+		return clients.Client{}, clients.ErrNoClient
+	}
 	row, err := d.read.GetClient(ctx, id)
 	if err != nil {
 		return clients.Client{}, translate(err, clients.ErrNoClient)
