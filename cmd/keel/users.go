@@ -126,6 +126,13 @@ func exportUsers(ctx context.Context, cfg config, args []string, stdout io.Write
 			return err
 		}
 		defer file.Close()
+		// OpenFile's mode is only a new file's: a file that was there
+		// (an earlier export, made readable to all) would keep its own.
+		if fi, err := file.Stat(); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm() != 0o600 {
+			if err := file.Chmod(0o600); err != nil {
+				return err
+			}
+		}
 		out = file
 	}
 	sum, err := transfer.Export(ctx, store, out, keys, trip)

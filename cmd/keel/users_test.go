@@ -68,6 +68,16 @@ func testUsersTransfer(t *testing.T, from, to string) {
 	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("the export file's mode: %v (%v), want 0600", fi.Mode(), err)
 	}
+	// Over a file that was there, readable to all: made 0600 too.
+	if err := os.Chmod(file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := keel(from, "users", "export", file); err != nil || !strings.Contains(out, "exported 3 accounts") {
+		t.Fatalf("export over the file: %q, %v", out, err)
+	}
+	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the export file's mode, exported over one of 0644: %v (%v), want 0600", fi.Mode(), err)
+	}
 	b, err := os.ReadFile(file)
 	if err != nil || bytes.Count(b, []byte("\n")) != 3 || !bytes.Contains(b, []byte(hash)) {
 		t.Fatalf("the file: %s (%v)", b, err)
