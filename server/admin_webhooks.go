@@ -89,12 +89,8 @@ func (s *Server) AdminUpdateWebhook(ctx context.Context, req oapi.AdminUpdateWeb
 		if events != nil {
 			e.Events = events
 		}
-		switch {
-		case b.Enabled == nil:
-		case *b.Enabled:
-			e.DisabledAt, e.DisabledReason, e.FailingSince = zeroTime, "", zeroTime
-		case e.Enabled():
-			e.DisabledAt, e.DisabledReason = now, webhooks.DisabledByAdmin
+		if b.Enabled != nil {
+			e.SetEnabled(*b.Enabled, now)
 		}
 		return nil
 	})
@@ -220,9 +216,6 @@ func toWebhookDelivery(d webhooks.Delivery) (oapi.WebhookDelivery, error) {
 	err := out.Payload.UnmarshalJSON(d.Body)
 	return out, err
 }
-
-// zeroTime clears a time field of an endpoint.
-var zeroTime time.Time
 
 // optTime is t for an optional field: nil when zero.
 func optTime(t time.Time) *time.Time {

@@ -128,6 +128,7 @@ Usage:
                         its whsec_ secret, once
   keel webhooks list    list the webhook endpoints (never their secrets)
   keel webhooks rotate ID  give an endpoint a new secret (the old one signs too for WEBHOOKS_ROTATION_OVERLAP)
+  keel webhooks enable ID  enable an endpoint (one disabled for failing, say); disable ID stops its deliveries
   keel webhooks delete ID  delete an endpoint and its deliveries
   keel users export [--totp-key-file F] OUT   write every account, one JSON line each (docs/admin.md, "Moving users")
   keel users import [--totp-key-file F] [--firebase-…] IN   bring accounts in from that format or another system's hashes

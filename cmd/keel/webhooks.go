@@ -19,9 +19,11 @@ const webhooksUsage = `usage:
   keel webhooks create --url URL --event TYPE [--event TYPE]...
   keel webhooks list
   keel webhooks rotate ID
+  keel webhooks enable ID
+  keel webhooks disable ID
   keel webhooks delete ID`
 
-// webhooksCommand runs `keel webhooks create|list|rotate|delete`, the
+// webhooksCommand runs `keel webhooks create|list|rotate|enable|disable|delete`, the
 // endpoints keel sends account events to (docs/webhooks.md): the same
 // rules as the admin API's, on the database directly.
 func webhooksCommand(ctx context.Context, cfg config, args []string, stdout io.Writer) error {
@@ -49,7 +51,8 @@ func webhooksCommand(ctx context.Context, cfg config, args []string, stdout io.W
 		if events, err = webhooks.CheckTypes(events); err != nil {
 			return err
 		}
-	case args[0] == "list" && len(args) == 1, (args[0] == "delete" || args[0] == "rotate") && len(args) == 2:
+	case args[0] == "list" && len(args) == 1,
+		len(args) == 2 && (args[0] == "delete" || args[0] == "rotate" || args[0] == "enable" || args[0] == "disable"):
 	default:
 		return errors.New(webhooksUsage)
 	}
@@ -104,6 +107,22 @@ func webhooksCommand(ctx context.Context, cfg config, args []string, stdout io.W
 		}
 		_, err = fmt.Fprintf(stdout, "secret: %s\n(shown this once; the old secret also signs for %s: move the receiver to the new one before then)\n",
 			secret, cfg.Webhooks.RotationOverlap)
+		return err
+	case "enable", "disable":
+		on := args[0] == "enable"
+		if _, err := store.UpdateWebhookEndpoint(ctx, args[1], func(e *webhooks.Endpoint) error {
+			e.SetEnabled(on, time.Now())
+			return nil
+		}); errors.Is(err, webhooks.ErrNotFound) {
+			return fmt.Errorf("no webhook endpoint %q in %s", args[1], cfg.Database)
+		} else if err != nil {
+			return err
+		}
+		msg := "disabled %s: nothing is sent to it until it is enabled (keel webhooks enable)\n"
+		if on {
+			msg = "enabled %s: the events recorded from now on are sent to it; resend what it missed with POST /admin/webhooks/{id}/deliveries/{delivery_id}/resend\n"
+		}
+		_, err := fmt.Fprintf(stdout, msg, args[1])
 		return err
 	default: // delete
 		if err := store.DeleteWebhookEndpoint(ctx, args[1]); errors.Is(err, webhooks.ErrNotFound) {

@@ -13,7 +13,8 @@ import (
 
 // TestWebhooksCommand: `keel webhooks create` registers an endpoint and
 // prints its id and secret once; list shows it (never a secret); rotate
-// prints a new secret; delete removes it; a refused URL or event type says
+// prints a new secret; disable and enable change its state (list shows
+// it); delete removes it; a refused URL or event type says
 // why and stores nothing. On SQLite and PostgreSQL.
 func TestWebhooksCommand(t *testing.T) {
 	t.Parallel()
@@ -60,6 +61,24 @@ func TestWebhooksCommand(t *testing.T) {
 			out, err = keel("rotate", m[1])
 			if err != nil || !strings.Contains(out, "whsec_") || strings.Contains(out, m[2]) {
 				t.Errorf("rotate: %q %v", out, err)
+			}
+			out, err = keel("disable", m[1])
+			if err != nil || !strings.Contains(out, "disabled "+m[1]) {
+				t.Errorf("disable: %q %v", out, err)
+			}
+			if out, err = keel("list"); err != nil || !strings.Contains(out, "disabled (admin)") {
+				t.Errorf("list after disable: %q %v", out, err)
+			}
+			if out, err = keel("enable", m[1]); err != nil || !strings.Contains(out, "enabled "+m[1]) {
+				t.Errorf("enable: %q %v", out, err)
+			}
+			if out, err = keel("list"); err != nil || strings.Contains(out, "disabled") || !strings.Contains(out, "enabled") {
+				t.Errorf("list after enable: %q %v", out, err)
+			}
+			for _, bad := range [][]string{{"enable"}, {"disable", m[1], "x"}, {"enable", "ep_000000000000000000000000"}} {
+				if out, err := keel(bad...); err == nil {
+					t.Errorf("keel webhooks %s: %q, want an error", strings.Join(bad, " "), out)
+				}
 			}
 			if _, err := keel("delete", m[1]); err != nil {
 				t.Fatal(err)

@@ -31,6 +31,19 @@ func Rotate(s Sealer, e *Endpoint, now time.Time, overlap time.Duration) string 
 	return EncodeSecret(key)
 }
 
+// SetEnabled enables e, its run of failures forgotten (a new one starts
+// with its next failure, so a re-enabled endpoint gets WEBHOOKS_DISABLE_AFTER
+// again), or has an admin disable it at now; disabling a disabled endpoint
+// keeps its time and reason.
+func (e *Endpoint) SetEnabled(on bool, now time.Time) {
+	switch {
+	case on:
+		e.DisabledAt, e.DisabledReason, e.FailingSince = time.Time{}, "", time.Time{}
+	case e.Enabled():
+		e.DisabledAt, e.DisabledReason = now, DisabledByAdmin
+	}
+}
+
 // Reseal re-seals e's secrets with reseal (mfa.Keys.Reseal: nil when a
 // secret is sealed under the current key already), for keel secrets
 // reseal; it reports whether anything changed.
