@@ -326,7 +326,7 @@ func (e *Engine) EventHook(ctx context.Context, tx *sql.Tx, ev db.Event) error {
 	if e.webhooks == nil {
 		return nil
 	}
-	typ, ok := webhooks.TypeOf(ev.Type)
+	typ, ok := webhooks.TypeOf(ev)
 	if !ok {
 		return nil
 	}

@@ -556,3 +556,35 @@ func TestWebhookMetrics(t *testing.T) {
 		})
 	}
 }
+
+// TestWebhookNothingForImport: an account an import brings in (user.created
+// with method import) is not sent, whoever records it, while one
+// registered after it is.
+func TestWebhookNothingForImport(t *testing.T) {
+	t.Parallel()
+	for _, engine := range engines {
+		t.Run(engine.name, func(t *testing.T) {
+			t.Parallel()
+			s, _ := hooked(t, engine.open, webhookConfig(true))
+			r := newReceiver(t, func(int) int { return http.StatusNoContent })
+			addEndpoint(t, s, r.URL, "user.created")
+			ctx := context.Background()
+			if _, err := s.CreateUser(ctx, "imported@example.com", "hash", time.Now(), func(tx *sql.Tx, u db.User) error {
+				return s.RecordEventTx(ctx, tx, db.Event{Type: "user.created", CreatedAt: time.Now(), UserID: u.ID, Actor: db.ActorCLI,
+					Data: json.RawMessage(`{"method":"import"}`)})
+			}); err != nil {
+				t.Fatal(err)
+			}
+			u, err := createUser(t, s, "registered@example.com", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 10*time.Second, "the registration's delivery", func() bool { return r.count() >= 1 })
+			time.Sleep(500 * time.Millisecond)
+			_, body := r.request(0)
+			if n := r.count(); n != 1 || !strings.Contains(string(body), `"user_id":`+strconv.FormatInt(u.ID, 10)) {
+				t.Errorf("%d deliveries, the first %s; want the registration's alone", n, body)
+			}
+		})
+	}
+}
