@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // The admin API's reading of accounts (issue 26, docs/admin.md): who is an
@@ -150,8 +152,12 @@ type Admins interface {
 // and hi the least string above every string that starts with lo. Both
 // engines' indexes serve such a range (SQLite's NOCASE unique index,
 // PostgreSQL's lower(email) text_pattern_ops), where LIKE with a parameter
-// would not use them. hi is "" when no string is above (a prefix of 0xff
-// bytes, which no email holds).
+// would not use them. hi is the prefix with its last character (a rune:
+// UTF-8's byte order is the code points' order) made the next one, and is
+// always UTF-8 text, as PostgreSQL's text must be: the last byte made the
+// next one turned "a\x7f" or "¿" into invalid UTF-8, a 500 there. hi is ""
+// when no string is above (a prefix of U+10FFFF), or when the prefix is not
+// UTF-8 text (no email is).
 func EmailPrefixRange(prefix string) (lo, hi string) {
 	b := []byte(prefix)
 	for i, c := range b {
@@ -160,17 +166,23 @@ func EmailPrefixRange(prefix string) (lo, hi string) {
 		}
 	}
 	lo = string(b)
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] == 0xff {
-			continue
-		}
-		next := b[i] + 1
-		if next == 'A' {
+	if !utf8.ValidString(lo) {
+		return lo, ""
+	}
+	rs := []rune(lo)
+	for i := len(rs) - 1; i >= 0; i-- {
+		next := rs[i] + 1
+		switch {
+		case next == 'A':
 			// Upper-case letters are never in the range (NOCASE compares
 			// them as lower case; lower() removed them): past them.
 			next = 'Z' + 1
+		case next == 0xD800:
+			next = 0xE000 // past the surrogates, which are no characters
+		case next > unicode.MaxRune:
+			continue
 		}
-		return lo, string(append(b[:i:i], next))
+		return lo, string(append(rs[:i:i], next))
 	}
 	return lo, ""
 }

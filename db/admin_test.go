@@ -3,6 +3,7 @@ package db
 import (
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // TestEmailPrefixRange: the range holds exactly the lower-cased strings
@@ -15,12 +16,25 @@ func TestEmailPrefixRange(t *testing.T) {
 		{"ADA", "ada", "adb"},
 		{"a@", "a@", "a["},
 		{"az", "az", "a{"},
-		{"a\xff", "a\xff", "b"},
-		{"\xff\xff", "\xff\xff", ""},
 		{"é", "é", "\xc3\xaa"},
+		// The next character, not the next byte: always UTF-8 text.
+		{"a\x7f", "a\x7f", "a\u0080"},
+		{"¿", "¿", "À"},
+		{"\u07ff", "\u07ff", "\u0800"},
+		{"\ud7ff", "\ud7ff", "\ue000"},
+		{"\uffff", "\uffff", "\U00010000"},
+		{"a\U0010ffff", "a\U0010ffff", "b"},
+		{"\U0010ffff", "\U0010ffff", ""},
+		// Not UTF-8: no email starts with it.
+		{"a\xff", "a\xff", ""},
+		{"\xff\xff", "\xff\xff", ""},
 	} {
-		if lo, hi := EmailPrefixRange(c.prefix); lo != c.lo || hi != c.hi {
+		lo, hi := EmailPrefixRange(c.prefix)
+		if lo != c.lo || hi != c.hi {
 			t.Errorf("EmailPrefixRange(%q) = %q, %q; want %q, %q", c.prefix, lo, hi, c.lo, c.hi)
+		}
+		if !utf8.ValidString(hi) {
+			t.Errorf("EmailPrefixRange(%q)'s hi %q is not UTF-8", c.prefix, hi)
 		}
 	}
 }

@@ -114,7 +114,7 @@ func (d *DB) ListUsers(ctx context.Context, f db.UserFilter) (db.UserPage, error
 			if id == 0 {
 				return db.UserPage{}, nil // no email starts with 0xff bytes
 			}
-			lo, hi = "\x00", "\x00" // the id alone
+			lo, hi = "", "" // the id alone: an empty range (never a NUL, which PostgreSQL's text refuses)
 		}
 		sparse := f.PrefixCap
 		if sparse <= 0 {
