@@ -28,6 +28,12 @@ const (
 	maxHandleLen     = 64  // WebAuthn's bound on a user handle
 )
 
+// MaxID is the largest id an import keeps: 2^53 - 1, the largest integer
+// a JavaScript client reads exactly, and far enough below int64's end that
+// the accounts after the import have ids to take (an id of 2^63 - 1 left
+// none: every registration after it failed).
+const MaxID = 1<<53 - 1
+
 // Store is what an import needs of the database.
 type Store interface {
 	db.Transfer
@@ -202,6 +208,9 @@ func (o ImportOptions) parse(raw []byte, keepID bool) (db.TransferUser, []string
 		return u, nil, fmt.Errorf("email: %q is not an email address", l.Email)
 	}
 	u.Email = strings.ToLower(l.Email)
+	if l.ID > MaxID {
+		return u, nil, fmt.Errorf("id: at most %d", MaxID)
+	}
 	if keepID && l.ID > 0 {
 		u.ID = l.ID
 	}
