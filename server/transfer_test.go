@@ -262,6 +262,8 @@ func TestImportLines(t *testing.T) {
 		`{"email":"twelve@example.com","email_verified":true,"identities":[{"provider":"google","subject":"1\u00002"}]}`,
 		`{"email":"thirteen@example.com","email_verified":true,"passkey_user_handle":"AQID","passkeys":[{"credential_id":"AQIDBA","public_key":"AQID","name":"\u0000"}]}`,
 		`{"email":"fourteen@example.com","email_verified":true,"passkey_user_handle":"AQIE","passkeys":[{"credential_id":"AQIDBQ","public_key":"AQID","transports":["usb\u0000"]}]}`,
+		`{"email":"fifteen@example.com","password_hash":"pbkdf2_sha256$1000$sa\u0000lt$` + base64.StdEncoding.EncodeToString(make([]byte, 32)) + `"}`,
+		`{"email":"sixteen@example.com","password_hash":"$2a$04$\u0000` + strings.Repeat("a", 52) + `"}`,
 	}, "\n")
 	rep := a.importInto(file)
 	wantFailed := map[int]string{
@@ -280,6 +282,8 @@ func TestImportLines(t *testing.T) {
 		16: "identities[0]: ",
 		17: "passkeys[0]: ",
 		18: "passkeys[0]: ",
+		19: "password_hash: holds a NUL",
+		20: "password_hash: holds a NUL",
 	}
 	got := map[int]string{}
 	for _, f := range rep.Failed {

@@ -262,6 +262,11 @@ func (o ImportOptions) parse(raw []byte, keepID bool) (db.TransferUser, []string
 // Firebase's hash and salt under the project's parameters; within the caps.
 func (o ImportOptions) passwordHash(l Line) (string, error) {
 	hash := l.PasswordHash
+	if !isText(hash) {
+		// A bcrypt hash is read by its prefix, a Django salt as it is:
+		// neither format would refuse a NUL on its own.
+		return "", errors.New("password_hash: holds a NUL")
+	}
 	if l.PasswordSalt != "" {
 		if o.Firebase == nil {
 			return "", errors.New("password_salt: a Firebase scrypt hash needs the project's parameters (--firebase-signer-key, --firebase-salt-separator, --firebase-rounds, --firebase-mem-cost)")
