@@ -377,7 +377,8 @@ type OneTimeTokens interface {
 type Housekeeping interface {
 	// PruneAccounts deletes the sessions, one-time tokens, sign-in flows and
 	// codes, passkey ceremonies and unverified factors that expired before now (they can never
-	// be used again) and returns how many.
+	// be used again) and returns how many. Each session's ending is recorded
+	// (session.ended, why expired) in the transaction that deletes it.
 	PruneAccounts(ctx context.Context, now time.Time) (int64, error)
 
 	// CountUsers returns the number of accounts.

@@ -58,7 +58,7 @@ const (
 	EventSignInSucceeded = "signin.succeeded" // data.method: password|passkey|provider|totp|recovery
 	EventSignInFailed    = "signin.failed"    // data.method, data.reason
 
-	EventSessionEnded         = "session.ended" // data.why: logout|reset|reuse|ban|admin|password
+	EventSessionEnded         = "session.ended" // data.why: logout|reset|reuse|ban|admin|password|expired
 	EventSessionRefreshReused = "session.refresh_reused"
 
 	EventPasswordChanged = "password.changed"

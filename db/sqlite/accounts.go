@@ -12,6 +12,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -402,15 +403,50 @@ func resetPassword(ctx context.Context, q *gen.Queries, hash, passwordHash strin
 	return db.SessionsEnded{UserID: row.UserID}, err
 }
 
+// expiredSessionsBatch is how many expired sessions one transaction of
+// PruneAccounts deletes, with their events: a mass expiry (a shortened
+// REFRESH_TTL) never holds SQLite's one writer, or many PostgreSQL rows,
+// for long.
+const expiredSessionsBatch = 500
+
 // PruneAccounts implements db.Store; unverified second factors and passkey
-// ceremonies past their expiry go too.
+// ceremonies past their expiry go too. Each expired session's ending is
+// recorded (session.ended, why expired, actor system) in the transaction
+// that deletes it, so a webhook receiver hears of it, up to the job's
+// interval after the expiry.
 func (d *DB) PruneAccounts(ctx context.Context, now time.Time) (int64, error) {
 	var n int64
-	err := d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
-		s, err := q.DeleteExpiredSessions(ctx, db.Millis(now))
+	for {
+		var ended int
+		err := d.inTx(ctx, func(tx *sql.Tx, q *gen.Queries) error {
+			rows, err := q.DeleteExpiredSessions(ctx, gen.DeleteExpiredSessionsParams{Now: db.Millis(now), Batch: expiredSessionsBatch})
+			if err != nil {
+				return err
+			}
+			ended = len(rows)
+			for _, r := range rows {
+				data, err := json.Marshal(map[string]string{
+					"why": "expired", "session": r.ID, "expired_at": r.RefreshExpiresAt.UTC().Format("2006-01-02T15:04:05.000Z07:00"),
+				})
+				if err != nil {
+					return err
+				}
+				if _, err := d.recordEvent(ctx, tx, q, db.Event{Type: db.EventSessionEnded, CreatedAt: now, UserID: r.UserID,
+					Actor: db.ActorSystem, Data: data}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		n += int64(ended)
 		if err != nil {
-			return err
+			return n, err
 		}
+		if ended < expiredSessionsBatch {
+			break
+		}
+	}
+	err := d.inTx(ctx, func(_ *sql.Tx, q *gen.Queries) error {
 		t, err := q.DeleteExpiredTokens(ctx, db.Millis(now))
 		if err != nil {
 			return err
@@ -428,7 +464,7 @@ func (d *DB) PruneAccounts(ctx context.Context, now time.Time) (int64, error) {
 			return err
 		}
 		p, err := q.DeleteExpiredPasskeyCeremonies(ctx, db.Millis(now))
-		n = s + t + f + c + e + p
+		n += t + f + c + e + p
 		return err
 	})
 	return n, err

@@ -518,6 +518,7 @@ func (e WebhookSessionEndedType) Valid() bool {
 const (
 	WebhookSessionEndedDataWhyAdmin    WebhookSessionEndedDataWhy = "admin"
 	WebhookSessionEndedDataWhyBan      WebhookSessionEndedDataWhy = "ban"
+	WebhookSessionEndedDataWhyExpired  WebhookSessionEndedDataWhy = "expired"
 	WebhookSessionEndedDataWhyLogout   WebhookSessionEndedDataWhy = "logout"
 	WebhookSessionEndedDataWhyPassword WebhookSessionEndedDataWhy = "password"
 	WebhookSessionEndedDataWhyReset    WebhookSessionEndedDataWhy = "reset"
@@ -530,6 +531,8 @@ func (e WebhookSessionEndedDataWhy) Valid() bool {
 	case WebhookSessionEndedDataWhyAdmin:
 		return true
 	case WebhookSessionEndedDataWhyBan:
+		return true
+	case WebhookSessionEndedDataWhyExpired:
 		return true
 	case WebhookSessionEndedDataWhyLogout:
 		return true
@@ -2245,7 +2248,7 @@ type WebhookSessionCreatedData struct {
 	UserID int64 `json:"user_id"`
 }
 
-// WebhookSessionEnded A session ended: `why` is logout, reset, reuse, ban, admin or password. Expiry sends nothing.
+// WebhookSessionEnded A session ended: `why` is logout, reset, reuse, ban, admin, password or expired (sent by the prune-accounts job, up to its interval of 10 minutes after the refresh token expired).
 type WebhookSessionEnded struct {
 	Data WebhookSessionEndedData `json:"data"`
 
@@ -2268,6 +2271,9 @@ type WebhookSessionEndedData struct {
 	// Except The one session that did not end: the one that changed the password (why password).
 	Except *string `json:"except,omitempty"`
 
+	// ExpiredAt When its refresh token expired (why expired): the event comes up to 10 minutes later.
+	ExpiredAt *time.Time `json:"expired_at,omitempty"`
+
 	// Sequence The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
 	Sequence int64 `json:"sequence"`
 
@@ -2277,11 +2283,11 @@ type WebhookSessionEndedData struct {
 	// UserID The account it is about.
 	UserID int64 `json:"user_id"`
 
-	// Why Why it ended: logout (the user ended it, or all of theirs), reset (a password reset ended them all), reuse (a spent refresh token was presented again), ban (an admin banned the account), admin (an admin ended them), password (a password change ended all but the session that made it).
+	// Why Why it ended: logout (the user ended it, or all of theirs), reset (a password reset ended them all), reuse (a spent refresh token was presented again), ban (an admin banned the account), admin (an admin ended them), password (a password change ended all but the session that made it), expired (its refresh token expired; actor system).
 	Why *WebhookSessionEndedDataWhy `json:"why,omitempty"`
 }
 
-// WebhookSessionEndedDataWhy Why it ended: logout (the user ended it, or all of theirs), reset (a password reset ended them all), reuse (a spent refresh token was presented again), ban (an admin banned the account), admin (an admin ended them), password (a password change ended all but the session that made it).
+// WebhookSessionEndedDataWhy Why it ended: logout (the user ended it, or all of theirs), reset (a password reset ended them all), reuse (a spent refresh token was presented again), ban (an admin banned the account), admin (an admin ended them), password (a password change ended all but the session that made it), expired (its refresh token expired; actor system).
 type WebhookSessionEndedDataWhy string
 
 // WebhookType A webhook type (docs/webhooks.md lists each with an example).

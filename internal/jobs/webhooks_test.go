@@ -588,3 +588,61 @@ func TestWebhookNothingForImport(t *testing.T) {
 		})
 	}
 }
+
+// TestWebhookSessionExpired: prune-accounts records the ending of each
+// expired session (session.ended, why expired, actor system, with the
+// session and when it expired) in the transaction that deletes it, so an
+// endpoint of session.ended hears of it within the job's interval; a live
+// session sends nothing.
+func TestWebhookSessionExpired(t *testing.T) {
+	t.Parallel()
+	for _, engine := range engines {
+		t.Run(engine.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			now := time.Now()
+			tdb := engine.open(t)
+			s := tdb.store.(hookedStore)
+			u, err := createUser(t, s, "a@example.com", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			expiredAt := now.Add(-time.Hour).UTC().Truncate(time.Millisecond)
+			for id, expires := range map[string]time.Time{"expired": expiredAt, "live": now.Add(time.Hour)} {
+				if err := s.CreateSession(ctx, db.Session{ID: id, UserID: u.ID, CreatedAt: now, LastUsedAt: now,
+					Generation: 1, RefreshHash: "h-" + id, RotatedAt: now, RefreshExpiresAt: expires}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := newReceiver(t, func(int) int { return http.StatusNoContent })
+			addEndpoint(t, s, r.URL, "session.ended")
+			cfg := webhookConfig(true)
+			cfg.PruneEvery = 300 * time.Millisecond
+			e, _ := startEngine(t, s, cfg)
+			s.SetEventHook(e.EventHook)
+
+			waitFor(t, 15*time.Second, "the expiry's delivery", func() bool { return r.count() >= 1 })
+			time.Sleep(700 * time.Millisecond) // another run or two of the job
+			_, body := r.request(0)
+			var p struct {
+				Type string
+				Data map[string]any
+			}
+			if err := json.Unmarshal(body, &p); err != nil || p.Type != "session.ended" || p.Data["why"] != "expired" ||
+				p.Data["session"] != "expired" || p.Data["actor"] != "system" || p.Data["user_id"] != float64(u.ID) ||
+				p.Data["expired_at"] != expiredAt.Format("2006-01-02T15:04:05.000Z07:00") {
+				t.Errorf("the delivery %s (%v): want session.ended why expired of the expired session", body, err)
+			}
+			if n := r.count(); n != 1 {
+				t.Errorf("%d deliveries, want the expired session's alone", n)
+			}
+			ended, err := s.ListEvents(ctx, db.EventFilter{Type: "session.ended", Limit: 10})
+			if err != nil || len(ended) != 1 {
+				t.Errorf("session.ended recorded %d times (%v), want once", len(ended), err)
+			}
+			if _, err := s.GetSession(ctx, "live"); err != nil {
+				t.Errorf("the live session: %v", err)
+			}
+		})
+	}
+}

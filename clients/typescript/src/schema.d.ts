@@ -2402,7 +2402,7 @@ export interface components {
             /** @description The sign-in provider, for method provider. */
             provider?: string;
         };
-        /** @description A session ended: `why` is logout, reset, reuse, ban, admin or password. Expiry sends nothing. */
+        /** @description A session ended: `why` is logout, reset, reuse, ban, admin, password or expired (sent by the prune-accounts job, up to its interval of 10 minutes after the refresh token expired). */
         WebhookSessionEnded: {
             /**
              * @description discriminator enum property added by openapi-typescript
@@ -2430,16 +2430,21 @@ export interface components {
             /** @description Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system. */
             actor: string;
             /**
-             * @description Why it ended: logout (the user ended it, or all of theirs), reset (a password reset ended them all), reuse (a spent refresh token was presented again), ban (an admin banned the account), admin (an admin ended them), password (a password change ended all but the session that made it).
+             * @description Why it ended: logout (the user ended it, or all of theirs), reset (a password reset ended them all), reuse (a spent refresh token was presented again), ban (an admin banned the account), admin (an admin ended them), password (a password change ended all but the session that made it), expired (its refresh token expired; actor system).
              * @enum {string}
              */
-            why?: "logout" | "reset" | "reuse" | "ban" | "admin" | "password";
+            why?: "logout" | "reset" | "reuse" | "ban" | "admin" | "password" | "expired";
             /** @description The session's id; absent when all ended (all: true). */
             session?: string;
             /** @description Every session of the account ended (but `except`, when present). */
             all?: boolean;
             /** @description The one session that did not end: the one that changed the password (why password). */
             except?: string;
+            /**
+             * Format: date-time
+             * @description When its refresh token expired (why expired): the event comes up to 10 minutes later.
+             */
+            expired_at?: string;
         };
         /** @description The account's password changed: `method` is change (by its owner, signed in) or reset (with an emailed link). */
         WebhookPasswordChanged: {

@@ -72,10 +72,15 @@ DELETE FROM one_time_tokens WHERE user_id = sqlc.arg(user_id) AND purpose = sqlc
 -- name: MarkEmailVerified :execrows
 UPDATE users SET email_verified = TRUE WHERE id = sqlc.arg(id) AND email = sqlc.arg(email);
 
--- name: DeleteExpiredSessions :execrows
--- Sessions whose refresh token has expired (at now, as the server counts it:
--- not before its expiry) can never be used again.
-DELETE FROM sessions WHERE refresh_expires_at <= sqlc.arg(now);
+-- name: DeleteExpiredSessions :many
+-- A batch of the sessions whose refresh token has expired (at now, as the
+-- server counts it: not before its expiry): they can never be used again.
+-- Each is returned for its event (session.ended, why expired).
+DELETE FROM sessions WHERE id IN (
+    SELECT old.id FROM sessions AS old WHERE old.refresh_expires_at <= sqlc.arg(now)
+    LIMIT CAST(sqlc.arg(batch) AS BIGINT)
+)
+RETURNING id, user_id, refresh_expires_at;
 
 -- name: DeleteExpiredTokens :execrows
 DELETE FROM one_time_tokens WHERE expires_at <= sqlc.arg(now);

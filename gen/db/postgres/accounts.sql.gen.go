@@ -84,18 +84,49 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) er
 	return err
 }
 
-const deleteExpiredSessions = `-- name: DeleteExpiredSessions :execrows
-DELETE FROM sessions WHERE refresh_expires_at <= $1
+const deleteExpiredSessions = `-- name: DeleteExpiredSessions :many
+DELETE FROM sessions WHERE id IN (
+    SELECT old.id FROM sessions AS old WHERE old.refresh_expires_at <= $1
+    LIMIT CAST($2 AS BIGINT)
+)
+RETURNING id, user_id, refresh_expires_at
 `
 
-// Sessions whose refresh token has expired (at now, as the server counts it:
-// not before its expiry) can never be used again.
-func (q *Queries) DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error) {
-	result, err := q.exec(ctx, q.deleteExpiredSessionsStmt, deleteExpiredSessions, now)
+type DeleteExpiredSessionsParams struct {
+	Now   time.Time
+	Batch int64
+}
+
+type DeleteExpiredSessionsRow struct {
+	ID               string
+	UserID           int64
+	RefreshExpiresAt time.Time
+}
+
+// A batch of the sessions whose refresh token has expired (at now, as the
+// server counts it: not before its expiry): they can never be used again.
+// Each is returned for its event (session.ended, why expired).
+func (q *Queries) DeleteExpiredSessions(ctx context.Context, arg DeleteExpiredSessionsParams) ([]DeleteExpiredSessionsRow, error) {
+	rows, err := q.query(ctx, q.deleteExpiredSessionsStmt, deleteExpiredSessions, arg.Now, arg.Batch)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return result.RowsAffected()
+	defer rows.Close()
+	var items []DeleteExpiredSessionsRow
+	for rows.Next() {
+		var i DeleteExpiredSessionsRow
+		if err := rows.Scan(&i.ID, &i.UserID, &i.RefreshExpiresAt); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const deleteExpiredTokens = `-- name: DeleteExpiredTokens :execrows
