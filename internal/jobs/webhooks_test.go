@@ -141,6 +141,22 @@ func checkSigned(t *testing.T, req *http.Request, body []byte, keys ...[]byte) {
 	}
 }
 
+// attempted waits for the one delivery of endpoint epID to have an
+// attempt recorded, and returns it.
+func attempted(t *testing.T, s webhooks.Store, epID string) webhooks.Delivery {
+	t.Helper()
+	var d webhooks.Delivery
+	waitFor(t, 10*time.Second, "an attempt recorded", func() bool {
+		ds, err := s.WebhookDeliveries(context.Background(), epID, "", 0, 10)
+		if err != nil || len(ds) != 1 || ds[0].Attempts < 1 {
+			return false
+		}
+		d = ds[0]
+		return true
+	})
+	return d
+}
+
 // TestWebhookRetriedUntilDelivered: a receiver answering 500 twice and then
 // 200 gets the event three times under one webhook-id, each signed, and the
 // delivery is recorded delivered after 3 attempts.
@@ -235,19 +251,15 @@ func TestWebhookRefusesLoopback(t *testing.T) {
 				if _, err := createUser(t, s, "a@example.com", nil); err != nil {
 					t.Fatal(err)
 				}
-				waitFor(t, 10*time.Second, "an attempt", func() bool {
-					ds, err := s.WebhookDeliveries(context.Background(), ep.ID, "", 0, 10)
-					return err == nil && len(ds) == 1 && ds[0].Attempts >= 1
-				})
-				ds, _ := s.WebhookDeliveries(context.Background(), ep.ID, "", 0, 10)
+				d := attempted(t, s, ep.ID)
 				if allow {
-					if ds[0].State != webhooks.StateDelivered || r.count() != 1 {
-						t.Errorf("allowed: delivery %s (%q), %d requests; want it delivered once", ds[0].State, ds[0].LastError, r.count())
+					if d.State != webhooks.StateDelivered || r.count() != 1 {
+						t.Errorf("allowed: delivery %s (%q), %d requests; want it delivered once", d.State, d.LastError, r.count())
 					}
 					return
 				}
-				if !strings.Contains(ds[0].LastError, "not public") || ds[0].State == webhooks.StateDelivered {
-					t.Errorf("delivery %s (%q): want the address refused", ds[0].State, ds[0].LastError)
+				if !strings.Contains(d.LastError, "not public") || d.State == webhooks.StateDelivered {
+					t.Errorf("delivery %s (%q): want the address refused", d.State, d.LastError)
 				}
 				if n := r.count(); n != 0 {
 					t.Errorf("the loopback receiver got %d requests", n)
@@ -274,13 +286,9 @@ func TestWebhookRedirectNotFollowed(t *testing.T) {
 			if _, err := createUser(t, s, "a@example.com", nil); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 10*time.Second, "an attempt", func() bool {
-				ds, err := s.WebhookDeliveries(context.Background(), ep.ID, "", 0, 10)
-				return err == nil && len(ds) == 1 && ds[0].Attempts >= 1
-			})
-			ds, _ := s.WebhookDeliveries(context.Background(), ep.ID, "", 0, 10)
-			if ds[0].LastStatus != http.StatusTemporaryRedirect || ds[0].State == webhooks.StateDelivered {
-				t.Errorf("delivery %s, status %d (%q): want a failed attempt with 307", ds[0].State, ds[0].LastStatus, ds[0].LastError)
+			d := attempted(t, s, ep.ID)
+			if d.LastStatus != http.StatusTemporaryRedirect || d.State == webhooks.StateDelivered {
+				t.Errorf("delivery %s, status %d (%q): want a failed attempt with 307", d.State, d.LastStatus, d.LastError)
 			}
 			if n := target.count(); n != 0 {
 				t.Errorf("the redirect was followed: its target got %d requests", n)
@@ -482,15 +490,7 @@ func TestWebhookTimeoutRecorded(t *testing.T) {
 			if _, err := createUser(t, s, "a@example.com", nil); err != nil {
 				t.Fatal(err)
 			}
-			var d webhooks.Delivery
-			waitFor(t, 10*time.Second, "the timed-out attempt recorded", func() bool {
-				ds, err := s.WebhookDeliveries(context.Background(), ep.ID, "", 0, 10)
-				if err != nil || len(ds) != 1 || ds[0].Attempts < 1 {
-					return false
-				}
-				d = ds[0]
-				return true
-			})
+			d := attempted(t, s, ep.ID)
 			if !strings.Contains(d.LastError, "did not answer in time") || d.State != webhooks.StatePending || d.LastStatus != 0 {
 				t.Errorf("delivery %s after %d attempts, status %d, error %q: want a timed-out attempt, still pending (retried)",
 					d.State, d.Attempts, d.LastStatus, d.LastError)
