@@ -264,6 +264,10 @@ func TestImportLines(t *testing.T) {
 		`{"email":"fourteen@example.com","email_verified":true,"passkey_user_handle":"AQIE","passkeys":[{"credential_id":"AQIDBQ","public_key":"AQID","transports":["usb\u0000"]}]}`,
 		`{"email":"fifteen@example.com","password_hash":"pbkdf2_sha256$1000$sa\u0000lt$` + base64.StdEncoding.EncodeToString(make([]byte, 32)) + `"}`,
 		`{"email":"sixteen@example.com","password_hash":"$2a$04$\u0000` + strings.Repeat("a", 52) + `"}`,
+		// Times JSON cannot carry (years 10000 and -1 in UTC) made GET
+		// /profile and GET /admin/users 500s.
+		`{"email":"seventeen@example.com","created_at":"9999-12-31T23:59:59-23:59"}`,
+		`{"email":"eighteen@example.com","email_verified":true,"passkey_user_handle":"AQIF","passkeys":[{"credential_id":"AQIDBg","public_key":"AQID","last_used_at":"0000-01-01T00:00:00+00:01"}]}`,
 	}, "\n")
 	rep := a.importInto(file)
 	wantFailed := map[int]string{
@@ -284,6 +288,8 @@ func TestImportLines(t *testing.T) {
 		18: "passkeys[0]: ",
 		19: "password_hash: holds a NUL",
 		20: "password_hash: holds a NUL",
+		21: "created_at: must be between 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z",
+		22: "passkeys[0].last_used_at: must be between",
 	}
 	got := map[int]string{}
 	for _, f := range rep.Failed {

@@ -201,6 +201,9 @@ func (o ImportOptions) parse(raw []byte, keepID bool) (db.TransferUser, []string
 	if dec.More() {
 		return db.TransferUser{}, nil, errors.New("more than one JSON value on the line")
 	}
+	if err := l.checkTimes(); err != nil {
+		return db.TransferUser{}, nil, err
+	}
 	now := db.Millis(o.Now())
 	u := db.TransferUser{EmailVerified: l.EmailVerified, CreatedAt: timeOr(l.CreatedAt, now),
 		AppMetadata: "{}", UserMetadata: "{}"}
@@ -400,6 +403,39 @@ func isText(ss ...string) bool {
 		}
 	}
 	return true
+}
+
+// checkTimes refuses a line with a time outside the years 0000 to 9999 in
+// UTC (validate.TimeInRange), which JSON cannot carry: RFC 3339's offset
+// takes 9999-12-31T23:59:59-23:59 into year 10000, and an account created
+// then made GET /profile, and every GET /admin/users page it was on, a 500.
+func (l Line) checkTimes() error {
+	check := func(field string, t *time.Time) error {
+		if t == nil {
+			return nil
+		}
+		if err := validate.TimeInRange(*t); err != nil {
+			return fmt.Errorf("%s: %v", field, err)
+		}
+		return nil
+	}
+	errs := []error{check("created_at", l.CreatedAt)}
+	for i, id := range l.Identities {
+		errs = append(errs, check(fmt.Sprintf("identities[%d].created_at", i), id.CreatedAt))
+	}
+	for i, p := range l.Passkeys {
+		errs = append(errs, check(fmt.Sprintf("passkeys[%d].created_at", i), p.CreatedAt),
+			check(fmt.Sprintf("passkeys[%d].last_used_at", i), p.LastUsedAt))
+	}
+	for i, f := range l.TOTP {
+		errs = append(errs, check(fmt.Sprintf("totp[%d].created_at", i), f.CreatedAt))
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // timeOr is *t to the millisecond, or def when t is nil.

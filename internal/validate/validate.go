@@ -43,7 +43,7 @@ func New(auth Authenticate) *Validator {
 		// kin-openapi would otherwise put the offending value, indented, in
 		// every schema error: a password in an error text, and quadratic
 		// work for a deeply nested body.
-		SchemaValidationOptions: []openapi3.SchemaValidationOption{openapi3.DisableSchemaErrorDetails(), emailFormat, nameFormat},
+		SchemaValidationOptions: []openapi3.SchemaValidationOption{openapi3.DisableSchemaErrorDetails(), emailFormat, nameFormat, dateTimeFormat},
 	}
 	v.opts.WithCustomSchemaErrorFunc(func(e *openapi3.SchemaError) string { return e.Reason })
 	return v
