@@ -268,6 +268,10 @@ func TestImportLines(t *testing.T) {
 		// /profile and GET /admin/users 500s.
 		`{"email":"seventeen@example.com","created_at":"9999-12-31T23:59:59-23:59"}`,
 		`{"email":"eighteen@example.com","email_verified":true,"passkey_user_handle":"AQIF","passkeys":[{"credential_id":"AQIDBg","public_key":"AQID","last_used_at":"0000-01-01T00:00:00+00:01"}]}`,
+		// A passkey's name as the API takes one (display-name, 64
+		// characters): it is shown to the user and to admins.
+		`{"email":"nineteen@example.com","email_verified":true,"passkey_user_handle":"AQIH","passkeys":[{"credential_id":"AQIDBw","public_key":"AQID","name":"\u202egnp.exe"}]}`,
+		`{"email":"twenty@example.com","email_verified":true,"passkey_user_handle":"AQII","passkeys":[{"credential_id":"AQIDCA","public_key":"AQID","name":"` + strings.Repeat("é", 65) + `"}]}`,
 	}, "\n")
 	rep := a.importInto(file)
 	wantFailed := map[int]string{
@@ -290,6 +294,8 @@ func TestImportLines(t *testing.T) {
 		20: "password_hash: holds a NUL",
 		21: "created_at: must be between 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z",
 		22: "passkeys[0].last_used_at: must be between",
+		23: "passkeys[0]: name is at most 64 characters",
+		24: "passkeys[0]: name is at most 64 characters",
 	}
 	got := map[int]string{}
 	for _, f := range rep.Failed {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/internal/mfa"
@@ -26,6 +27,7 @@ const (
 	MaxMetadataBytes = 16 << 10
 	maxIDLen         = 255 // external_id, passkey and factor ids, provider and subject
 	maxHandleLen     = 64  // WebAuthn's bound on a user handle
+	maxPasskeyName   = 64  // the API's PasskeyName
 )
 
 // MaxID is the largest id an import keeps: 2^53 - 1, the largest integer
@@ -336,6 +338,11 @@ func passkeys(list []Passkey, now time.Time) ([]db.Passkey, error) {
 			return nil, fmt.Errorf("passkeys[%d]: sign_count is a 32-bit counter", i)
 		case !isText(append([]string{p.ID, p.Name, p.AttestationType}, p.Transports...)...):
 			return nil, fmt.Errorf("passkeys[%d]: id, name, attestation_type and transports hold no NUL", i)
+		case utf8.RuneCountInString(p.Name) > maxPasskeyName || validate.DisplayName(p.Name) != nil:
+			// The API's PasskeyName (display-name, 64 characters): the name is
+			// shown to its user and to admins as any passkey's, and a
+			// U+202E in it would reorder what they read.
+			return nil, fmt.Errorf("passkeys[%d]: name is at most %d characters, without control or bidirectional formatting characters", i, maxPasskeyName)
 		}
 		id := p.ID
 		if id == "" {
