@@ -15,6 +15,7 @@ import (
 	"math"
 	mrand "math/rand/v2"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os"
 	"os/exec"
@@ -388,15 +389,22 @@ func TestProcessGracefulShutdown(t *testing.T) {
 	}
 	const logins = 4
 	results := make(chan result, logins)
+	var sent sync.WaitGroup
+	sent.Add(logins)
 	for range logins {
 		go func() {
 			// A connection of its own, so each login is a separate in-flight request.
 			c := checkedClient(t, 30*time.Second, &http.Transport{DisableKeepAlives: true})
-			code, _, err := post(ctx, c, p.url("/login"), creds("ada@example.com", "password123"))
+			// Written in full before SIGTERM: a request still being
+			// connected or written when the server stops is not in flight,
+			// and on a loaded machine 50 ms did not always cover it.
+			wrote := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { sent.Done() }})
+			code, _, err := post(wrote, c, p.url("/login"), creds("ada@example.com", "password123"))
 			results <- result{code, err, time.Now()}
 		}()
 	}
-	time.Sleep(50 * time.Millisecond) // the logins are sent and hashing (each takes about 250 ms)
+	sent.Wait()
+	time.Sleep(50 * time.Millisecond) // the logins are read and hashing (each takes about 250 ms)
 	sigterm := time.Now()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
