@@ -8,7 +8,6 @@ import (
 	"database/sql"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -26,9 +25,14 @@ import (
 	"github.com/keelhq/keel/internal/jobs"
 	"github.com/keelhq/keel/internal/mail"
 	"github.com/keelhq/keel/internal/pgtest"
+	"github.com/keelhq/keel/internal/testutil"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := pgtest.Main(m)
+	testutil.RemoveTemplates()
+	os.Exit(code)
+}
 
 // testDB is a real, fresh database: the store the engine runs on and a raw
 // connection through which a test breaks things behind keel's back.
@@ -51,13 +55,23 @@ var engines = []struct {
 	open func(t testing.TB) testDB
 }{
 	{"sqlite", func(t testing.TB) testDB {
-		path := filepath.Join(t.TempDir(), "keel.db")
+		// A copy of a database migrated once per run: migrating is most
+		// of what a fresh one costs under -race.
+		path := testutil.MigratedCopy(t, "sqlite", func(path string) error {
+			d, err := sqlite.Open(context.Background(), path)
+			if err != nil {
+				return err
+			}
+			return d.Close()
+		})
 		store, err := sqlite.Open(context.Background(), path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { store.Close() })
-		return testDB{store: store, raw: rawDB(t, "sqlite", path)}
+		// The raw connection waits for the engine's writes as keel's own
+		// do (busy_timeout), rather than failing with SQLITE_BUSY.
+		return testDB{store: store, raw: rawDB(t, "sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")}
 	}},
 	{"postgres", func(t testing.TB) testDB {
 		url := pgtest.NewDatabase(t)
