@@ -2461,7 +2461,7 @@ type AdminUserID = int64
 // ConsentClientID Example: kc_q3J7b0hY8kT2nW5xZ1cV9A
 type ConsentClientID = string
 
-// EventCursor Example: ZQAAAAAAAAAq
+// EventCursor defines model for EventCursor.
 type EventCursor = string
 
 // EventLimit Example: 50
