@@ -3570,7 +3570,9 @@ type ClientInterface interface {
 	// working. `email_verified` alone sets the flag. `app_metadata` replaces the whole object
 	// (at most 16 KiB as compact JSON; `roles`, when present, an array of at most 50 strings of 1
 	// to 64 bytes). Recorded as `user.updated` naming the fields that changed (never their
-	// values).
+	// values). Destructive (`x-keel-admin: destructive`): a person needs a proof newer than
+	// `REAUTH_MAX_AGE` (`POST /reauthenticate`), since a new address marked verified, followed by
+	// a password reset mailed there, is a way into the account.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3585,7 +3587,9 @@ type ClientInterface interface {
 	// working. `email_verified` alone sets the flag. `app_metadata` replaces the whole object
 	// (at most 16 KiB as compact JSON; `roles`, when present, an array of at most 50 strings of 1
 	// to 64 bytes). Recorded as `user.updated` naming the fields that changed (never their
-	// values).
+	// values). Destructive (`x-keel-admin: destructive`): a person needs a proof newer than
+	// `REAUTH_MAX_AGE` (`POST /reauthenticate`), since a new address marked verified, followed by
+	// a password reset mailed there, is a way into the account.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -4893,7 +4897,9 @@ func (c *Client) AdminGetUser(ctx context.Context, id AdminUserID, reqEditors ..
 // working. `email_verified` alone sets the flag. `app_metadata` replaces the whole object
 // (at most 16 KiB as compact JSON; `roles`, when present, an array of at most 50 strings of 1
 // to 64 bytes). Recorded as `user.updated` naming the fields that changed (never their
-// values).
+// values). Destructive (`x-keel-admin: destructive`): a person needs a proof newer than
+// `REAUTH_MAX_AGE` (`POST /reauthenticate`), since a new address marked verified, followed by
+// a password reset mailed there, is a way into the account.
 //
 // Takes any type of body and a specified content type.
 //
@@ -4918,7 +4924,9 @@ func (c *Client) AdminUpdateUserWithBody(ctx context.Context, id AdminUserID, co
 // working. `email_verified` alone sets the flag. `app_metadata` replaces the whole object
 // (at most 16 KiB as compact JSON; `roles`, when present, an array of at most 50 strings of 1
 // to 64 bytes). Recorded as `user.updated` naming the fields that changed (never their
-// values).
+// values). Destructive (`x-keel-admin: destructive`): a person needs a proof newer than
+// `REAUTH_MAX_AGE` (`POST /reauthenticate`), since a new address marked verified, followed by
+// a password reset mailed there, is a way into the account.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -10006,7 +10014,9 @@ type ClientWithResponsesInterface interface {
 	// working. `email_verified` alone sets the flag. `app_metadata` replaces the whole object
 	// (at most 16 KiB as compact JSON; `roles`, when present, an array of at most 50 strings of 1
 	// to 64 bytes). Recorded as `user.updated` naming the fields that changed (never their
-	// values).
+	// values). Destructive (`x-keel-admin: destructive`): a person needs a proof newer than
+	// `REAUTH_MAX_AGE` (`POST /reauthenticate`), since a new address marked verified, followed by
+	// a password reset mailed there, is a way into the account.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10021,7 +10031,9 @@ type ClientWithResponsesInterface interface {
 	// working. `email_verified` alone sets the flag. `app_metadata` replaces the whole object
 	// (at most 16 KiB as compact JSON; `roles`, when present, an array of at most 50 strings of 1
 	// to 64 bytes). Recorded as `user.updated` naming the fields that changed (never their
-	// values).
+	// values). Destructive (`x-keel-admin: destructive`): a person needs a proof newer than
+	// `REAUTH_MAX_AGE` (`POST /reauthenticate`), since a new address marked verified, followed by
+	// a password reset mailed there, is a way into the account.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11819,7 +11831,7 @@ type AdminUpdateUserResponse struct {
 	// ApplicationProblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationProblemJSON401 *Unauthorized
 	// ApplicationProblemJSON403 the response for an HTTP 403 `application/problem+json` response
-	ApplicationProblemJSON403 *AdminRequired
+	ApplicationProblemJSON403 *AdminDestructiveRefused
 	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationProblemJSON404 *NoSuchUser
 	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
@@ -11850,7 +11862,7 @@ func (r AdminUpdateUserResponse) GetApplicationProblemJSON401() *Unauthorized {
 }
 
 // GetApplicationProblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
-func (r AdminUpdateUserResponse) GetApplicationProblemJSON403() *AdminRequired {
+func (r AdminUpdateUserResponse) GetApplicationProblemJSON403() *AdminDestructiveRefused {
 	return r.ApplicationProblemJSON403
 }
 
@@ -17456,7 +17468,9 @@ func (c *ClientWithResponses) AdminGetUserWithResponse(ctx context.Context, id A
 // working. `email_verified` alone sets the flag. `app_metadata` replaces the whole object
 // (at most 16 KiB as compact JSON; `roles`, when present, an array of at most 50 strings of 1
 // to 64 bytes). Recorded as `user.updated` naming the fields that changed (never their
-// values).
+// values). Destructive (`x-keel-admin: destructive`): a person needs a proof newer than
+// `REAUTH_MAX_AGE` (`POST /reauthenticate`), since a new address marked verified, followed by
+// a password reset mailed there, is a way into the account.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17477,7 +17491,9 @@ func (c *ClientWithResponses) AdminUpdateUserWithBodyWithResponse(ctx context.Co
 // working. `email_verified` alone sets the flag. `app_metadata` replaces the whole object
 // (at most 16 KiB as compact JSON; `roles`, when present, an array of at most 50 strings of 1
 // to 64 bytes). Recorded as `user.updated` naming the fields that changed (never their
-// values).
+// values). Destructive (`x-keel-admin: destructive`): a person needs a proof newer than
+// `REAUTH_MAX_AGE` (`POST /reauthenticate`), since a new address marked verified, followed by
+// a password reset mailed there, is a way into the account.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -19754,7 +19770,7 @@ func ParseAdminUpdateUserResponse(rsp *http.Response) (*AdminUpdateUserResponse,
 		response.ApplicationProblemJSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest AdminRequired
+		var dest AdminDestructiveRefused
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

@@ -1897,7 +1897,9 @@ export interface paths {
          *     working. `email_verified` alone sets the flag. `app_metadata` replaces the whole object
          *     (at most 16 KiB as compact JSON; `roles`, when present, an array of at most 50 strings of 1
          *     to 64 bytes). Recorded as `user.updated` naming the fields that changed (never their
-         *     values).
+         *     values). Destructive (`x-keel-admin: destructive`): a person needs a proof newer than
+         *     `REAUTH_MAX_AGE` (`POST /reauthenticate`), since a new address marked verified, followed by
+         *     a password reset mailed there, is a way into the account.
          */
         patch: operations["adminUpdateUser"];
         trace?: never;
@@ -7969,7 +7971,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["AdminRequired"];
+            403: components["responses"]["AdminDestructiveRefused"];
             404: components["responses"]["NoSuchUser"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
