@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -105,6 +106,16 @@ func NewClient(timeout time.Duration, allowPrivate bool) *http.Client {
 	}
 }
 
+// validPort: none (the scheme's), or a TCP port; url.Parse takes any
+// digits, and a delivery to port 70000 could only fail.
+func validPort(p string) bool {
+	if p == "" {
+		return true
+	}
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535
+}
+
 // ErrURL is an endpoint URL refused at registration.
 var ErrURL = errors.New("webhooks: bad endpoint URL")
 
@@ -133,6 +144,8 @@ func CheckURL(raw string, allowPrivate bool) (*url.URL, error) {
 		return nil, fmt.Errorf("%w: credentials in the URL", ErrURL)
 	case u.Fragment != "" || strings.Contains(raw, "#"):
 		return nil, fmt.Errorf("%w: a fragment", ErrURL)
+	case !validPort(u.Port()):
+		return nil, fmt.Errorf("%w: the port must be 1 to 65535", ErrURL)
 	}
 	if allowPrivate {
 		return u, nil

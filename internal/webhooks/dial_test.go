@@ -87,6 +87,10 @@ func TestCheckURL(t *testing.T) {
 		{"https://user:pw@app.example/", false, false},
 		{"https://app.example/#frag", false, false},
 		{"mailto:a@example.com", false, false},
+		{"https://app.example:65535/hooks", true, true},
+		{"https://app.example:65536/hooks", false, false},
+		{"https://app.example:0/hooks", false, false},
+		{"https://app.example:99999999999999999999/hooks", false, false},
 	}
 	for _, tt := range tests {
 		if _, err := CheckURL(tt.url, false); (err == nil) != tt.ok {
