@@ -59,6 +59,9 @@ type Transfer interface {
 	// its error in its result and the others go on; any other error stores
 	// nothing of the batch.
 	ImportUsers(ctx context.Context, us []TransferUser, e Event) ([]ImportResult, error)
+	// IDsNeverGiven reports that no account was ever stored (none there,
+	// none deleted): only then may an import keep the ids its lines give.
+	IDsNeverGiven(ctx context.Context) (bool, error)
 }
 
 // ImportResult is what ImportUsers did with one account.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -34,5 +35,24 @@ func TestImportIDBound(t *testing.T) {
 	u := a.mustRegister("after@example.com", "password123")
 	if u.ID <= 9007199254740991 {
 		t.Errorf("a registration after the import got id %d, want one past the imported ones", u.ID)
+	}
+}
+
+// TestImportKeepsNoDeletedID: an import keeps its lines' ids only into a
+// keel that never stored an account. Into one whose accounts were all
+// deleted, keeping them gave a new person a deleted account's id, and with
+// it that account's sub at every relying party and its events in GET
+// /profile/activity: the accounts come in with new ids instead.
+func TestImportKeepsNoDeletedID(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	gone := a.mustRegister("gone@example.com", "password123")
+	a.status(a.do("DELETE", "/profile", jsonBody("password", "password123"), bearer(a.mustLogin("gone@example.com", "password123"))...), 204, "delete")
+	line := `{"email":"new@example.com","id":` + strconv.FormatInt(gone.ID, 10) + `}`
+	if rep := a.importInto(line); rep.KeptIDs || rep.Created != 1 || len(rep.Failed) != 0 {
+		t.Fatalf("report %+v: want the account created without its line's id", rep)
+	}
+	if id := a.userID("new@example.com"); id == gone.ID {
+		t.Errorf("the imported account got id %d, the deleted account's", id)
 	}
 }

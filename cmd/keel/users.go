@@ -193,9 +193,9 @@ func importUsers(ctx context.Context, cfg config, args []string, stdout io.Write
 	for _, e := range rep.Notes {
 		fmt.Fprintf(stdout, "note %v\n", e)
 	}
-	ids := "new ids (keel had accounts)"
+	ids := "new ids (keel has or had accounts)"
 	if rep.KeptIDs {
-		ids = "their ids kept (keel had no account)"
+		ids = "their ids kept (keel never had an account)"
 	}
 	fmt.Fprintf(stdout, "imported %d accounts with %s; %d already there by external_id; %d lines refused\n",
 		rep.Created, ids, rep.Existing, len(rep.Failed))

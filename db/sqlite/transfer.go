@@ -97,6 +97,9 @@ func (d *DB) ImportUsers(ctx context.Context, us []db.TransferUser, e db.Event) 
 	return out, nil
 }
 
+// IDsNeverGiven implements db.Transfer.
+func (d *DB) IDsNeverGiven(ctx context.Context) (bool, error) { return d.read.IDsNeverGiven(ctx) }
+
 // importUser stores u (ImportUsers' account) with q, in tx.
 func (d *DB) importUser(ctx context.Context, tx *sql.Tx, q *gen.Queries, u db.TransferUser, e db.Event) (id int64, created bool, err error) {
 	external := sql.NullString{String: u.ExternalID, Valid: u.ExternalID != ""}

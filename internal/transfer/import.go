@@ -39,7 +39,6 @@ const MaxID = 1<<53 - 1
 // Store is what an import needs of the database.
 type Store interface {
 	db.Transfer
-	CountUsers(ctx context.Context) (int64, error)
 }
 
 // ImportOptions are an import's keys, flags and clock.
@@ -59,8 +58,9 @@ type ImportOptions struct {
 
 // Report says what an import did, line by line where it matters.
 type Report struct {
-	// KeptIDs: keel had no account when the import began, so accounts
-	// kept the ids their lines gave.
+	// KeptIDs: keel had never stored an account when the import began
+	// (none there, none ever deleted), so accounts kept the ids their
+	// lines gave: an id once an account's is never given to another.
 	KeptIDs bool
 	// Created counts the accounts stored; Existing the lines whose
 	// external_id was already an account's, which changed nothing.
@@ -93,11 +93,11 @@ const importBatch = 500
 // (the database, a line over MaxLineBytes); the batches before it are in.
 func Import(ctx context.Context, store Store, r io.Reader, opts ImportOptions) (Report, error) {
 	var rep Report
-	n, err := store.CountUsers(ctx)
+	never, err := store.IDsNeverGiven(ctx)
 	if err != nil {
 		return rep, err
 	}
-	rep.KeptIDs = n == 0
+	rep.KeptIDs = never
 	type pending struct {
 		line  int
 		notes []string

@@ -20,6 +20,13 @@ WHERE user_id BETWEEN sqlc.arg(first) AND sqlc.arg(last) ORDER BY user_id, creat
 SELECT id, user_id, kind, secret, last_step, created_at FROM mfa_factors
 WHERE user_id BETWEEN sqlc.arg(first) AND sqlc.arg(last) AND verified ORDER BY user_id, created_at, id;
 
+-- name: IDsNeverGiven :one
+-- No account was ever stored: none there, and the identity sequence never
+-- handed out an id (a deleted account's is never given again), so an
+-- import may keep its lines' ids without giving any a deleted account's.
+SELECT (NOT EXISTS (SELECT 1 FROM users)
+        AND pg_sequence_last_value(pg_get_serial_sequence('users', 'id')::regclass) IS NULL)::boolean AS never;
+
 -- name: GetUserByExternalID :one
 SELECT id FROM users WHERE external_id = sqlc.arg(external_id);
 

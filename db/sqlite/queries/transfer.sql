@@ -20,6 +20,12 @@ WHERE user_id BETWEEN sqlc.arg(first) AND sqlc.arg(last) ORDER BY user_id, creat
 SELECT id, user_id, kind, secret, last_step, created_at FROM mfa_factors
 WHERE user_id BETWEEN sqlc.arg(first) AND sqlc.arg(last) AND verified ORDER BY user_id, created_at, id;
 
+-- name: IDsNeverGiven :one
+-- No account was ever stored: none there, and no id ever deleted
+-- (users_id_floor, migration 00026), so an import may keep its lines' ids
+-- without giving any a deleted account's (its sub, its events).
+SELECT CAST(NOT EXISTS (SELECT 1 FROM users) AND (SELECT floor FROM users_id_floor) = 0 AS BOOLEAN) AS never;
+
 -- name: GetUserByExternalID :one
 SELECT id FROM users WHERE external_id = sqlc.arg(external_id);
 

@@ -372,6 +372,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.hasPasskeyStmt, err = db.PrepareContext(ctx, hasPasskey); err != nil {
 		return nil, fmt.Errorf("error preparing query HasPasskey: %w", err)
 	}
+	if q.iDsNeverGivenStmt, err = db.PrepareContext(ctx, iDsNeverGiven); err != nil {
+		return nil, fmt.Errorf("error preparing query IDsNeverGiven: %w", err)
+	}
 	if q.identityOwnedStmt, err = db.PrepareContext(ctx, identityOwned); err != nil {
 		return nil, fmt.Errorf("error preparing query IdentityOwned: %w", err)
 	}
@@ -1194,6 +1197,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing hasPasskeyStmt: %w", cerr)
 		}
 	}
+	if q.iDsNeverGivenStmt != nil {
+		if cerr := q.iDsNeverGivenStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing iDsNeverGivenStmt: %w", cerr)
+		}
+	}
 	if q.identityOwnedStmt != nil {
 		if cerr := q.identityOwnedStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing identityOwnedStmt: %w", cerr)
@@ -1744,6 +1752,7 @@ type Queries struct {
 	getWebhookEndpointStmt             *sql.Stmt
 	getWebhookEventStmt                *sql.Stmt
 	hasPasskeyStmt                     *sql.Stmt
+	iDsNeverGivenStmt                  *sql.Stmt
 	identityOwnedStmt                  *sql.Stmt
 	importFactorStmt                   *sql.Stmt
 	importPasskeyStmt                  *sql.Stmt
@@ -1945,6 +1954,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		getWebhookEndpointStmt:             q.getWebhookEndpointStmt,
 		getWebhookEventStmt:                q.getWebhookEventStmt,
 		hasPasskeyStmt:                     q.hasPasskeyStmt,
+		iDsNeverGivenStmt:                  q.iDsNeverGivenStmt,
 		identityOwnedStmt:                  q.identityOwnedStmt,
 		importFactorStmt:                   q.importFactorStmt,
 		importPasskeyStmt:                  q.importPasskeyStmt,

@@ -229,6 +229,21 @@ func (q *Queries) GetUserByExternalID(ctx context.Context, externalID sql.NullSt
 	return id, err
 }
 
+const iDsNeverGiven = `-- name: IDsNeverGiven :one
+SELECT (NOT EXISTS (SELECT 1 FROM users)
+        AND pg_sequence_last_value(pg_get_serial_sequence('users', 'id')::regclass) IS NULL)::boolean AS never
+`
+
+// No account was ever stored: none there, and the identity sequence never
+// handed out an id (a deleted account's is never given again), so an
+// import may keep its lines' ids without giving any a deleted account's.
+func (q *Queries) IDsNeverGiven(ctx context.Context) (bool, error) {
+	row := q.queryRow(ctx, q.iDsNeverGivenStmt, iDsNeverGiven)
+	var never bool
+	err := row.Scan(&never)
+	return never, err
+}
+
 const importFactor = `-- name: ImportFactor :exec
 INSERT INTO mfa_factors (id, user_id, kind, secret, verified, last_step, created_at, expires_at)
 VALUES ($1, $2, $3, $4, TRUE, $5,

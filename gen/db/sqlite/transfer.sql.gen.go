@@ -229,6 +229,20 @@ func (q *Queries) GetUserByExternalID(ctx context.Context, externalID sql.NullSt
 	return id, err
 }
 
+const iDsNeverGiven = `-- name: IDsNeverGiven :one
+SELECT CAST(NOT EXISTS (SELECT 1 FROM users) AND (SELECT floor FROM users_id_floor) = 0 AS BOOLEAN) AS never
+`
+
+// No account was ever stored: none there, and no id ever deleted
+// (users_id_floor, migration 00026), so an import may keep its lines' ids
+// without giving any a deleted account's (its sub, its events).
+func (q *Queries) IDsNeverGiven(ctx context.Context) (bool, error) {
+	row := q.queryRow(ctx, q.iDsNeverGivenStmt, iDsNeverGiven)
+	var never bool
+	err := row.Scan(&never)
+	return never, err
+}
+
 const importFactor = `-- name: ImportFactor :exec
 INSERT INTO mfa_factors (id, user_id, kind, secret, verified, last_step, created_at, expires_at)
 VALUES (?1, ?2, ?3, ?4, TRUE, ?5,
