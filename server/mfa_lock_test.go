@@ -37,7 +37,7 @@ func (a *testAPI) logged(level, msg string, userID int64) bool {
 // holds subject, and returns its text.
 func (a *testAPI) waitMail(to, subject string) string {
 	a.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second) // as waitEmail's
 	for time.Now().Before(deadline) {
 		for _, line := range strings.Split(a.logs.String(), "\n") {
 			var rec struct{ Msg, To, Subject, Text string }

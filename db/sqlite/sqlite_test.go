@@ -208,3 +208,29 @@ func TestStoreDevice(t *testing.T) {
 	t.Parallel()
 	storetest.RunDevice(t, func(t *testing.T) storetest.DeviceStore { return open(t) })
 }
+
+// TestOnlyWrites: the reader skips preparing exactly the statements that
+// only write; a SELECT (or a WITH, which may read) is prepared whatever its
+// layout, since one left unprepared would be parsed again on every call.
+func TestOnlyWrites(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		query string
+		want  bool
+	}{
+		{"-- name: GetUser :one\nSELECT id FROM users WHERE id = ?", false},
+		{"-- name: CreateUser :one\nINSERT INTO users (email) VALUES (?) RETURNING id", true},
+		{"-- name: Touch :exec\n-- a second comment line\nUPDATE\n  sessions SET seen = ?", true},
+		{"-- name: Drop :execrows\ndelete from sessions where id = ?", true},
+		{"REPLACE INTO kv (k, v) VALUES (?, ?)", true},
+		{"WITH x AS (SELECT 1) SELECT * FROM x", false},
+		{"SELECT(1)", false},
+		{"  \n\tSELECT 1", false},
+		{"-- only a comment", false},
+		{"", false},
+	} {
+		if got := onlyWrites(tt.query); got != tt.want {
+			t.Errorf("onlyWrites(%q) = %v, want %v", tt.query, got, tt.want)
+		}
+	}
+}
