@@ -274,3 +274,29 @@ func TestAdminMachine(t *testing.T) {
 	}
 	wantProblem(t, a.do("GET", "/admin/users/"+ada, "", bearer(admin)...), 401, "", "the token of a deleted client")
 }
+
+// TestParameterNotItsType: a path or query value that does not parse as its
+// type is 400 naming the parameter and what it must be, never the body
+// (there is none): "the request body is not valid JSON" was the answer.
+func TestParameterNotItsType(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t)
+	root, _ := a.adminAccount("root@example.com")
+	for _, tt := range []struct{ path, field, reason string }{
+		{"/admin/users/abc", "id", "must be a whole number"},
+		{"/admin/users?limit=abc", "limit", "must be a whole number"},
+		{"/admin/audit?user=1.5", "user", "must be a whole number"},
+		{"/profile/activity?limit=9999999999999999999999", "limit", "must be a whole number"},
+	} {
+		rec := a.do("GET", tt.path, "", bearer(root.Token)...)
+		wantProblem(t, rec, 400, "", "GET "+tt.path)
+		p := problemOf(t, rec)
+		if p.Errors == nil || len(*p.Errors) != 1 || (*p.Errors)[0].Field != tt.field || (*p.Errors)[0].Reason != tt.reason {
+			t.Errorf("GET %s: %s, want the field %q: %q", tt.path, rec.Body, tt.field, tt.reason)
+		}
+	}
+	rec := a.do("DELETE", "/admin/users/6/mfa?passkeys=maybe", "", bearer(root.Token)...)
+	if p := problemOf(t, rec); rec.Code != 400 || p.Errors == nil || (*p.Errors)[0].Field != "passkeys" || (*p.Errors)[0].Reason != "must be true or false" {
+		t.Errorf("DELETE ...?passkeys=maybe: %d %s", rec.Code, rec.Body)
+	}
+}

@@ -210,6 +210,9 @@ func requestError(re *openapi3filter.RequestError) *Error {
 	switch {
 	case re.RequestBody != nil && errors.Is(re.Err, openapi3filter.ErrInvalidRequired):
 		return &Error{Status: http.StatusBadRequest, Detail: "a JSON request body is required"}
+	case errors.As(re.Err, &pe) && re.Parameter != nil:
+		// A path or query value that does not parse as its type (id=abc).
+		return &Error{Status: http.StatusBadRequest, Field: re.Parameter.Name, Detail: parameterParseDetail(re.Parameter)}
 	case errors.As(re.Err, &pe):
 		return &Error{Status: http.StatusBadRequest, Detail: "the request body is not valid JSON"}
 	case errors.As(re.Err, &se):
@@ -222,6 +225,22 @@ func requestError(re *openapi3filter.RequestError) *Error {
 		return &Error{Status: http.StatusBadRequest, Field: re.Parameter.Name, Detail: re.Reason}
 	}
 	return &Error{Status: http.StatusBadRequest, Detail: "the request is invalid"}
+}
+
+// parameterParseDetail says what a parameter's value must be when it does
+// not parse as the spec's type for it.
+func parameterParseDetail(p *openapi3.Parameter) string {
+	if p.Schema != nil && p.Schema.Value != nil {
+		switch {
+		case p.Schema.Value.Type.Is(openapi3.TypeInteger):
+			return "must be a whole number"
+		case p.Schema.Value.Type.Is(openapi3.TypeNumber):
+			return "must be a number"
+		case p.Schema.Value.Type.Is(openapi3.TypeBoolean):
+			return "must be true or false"
+		}
+	}
+	return "is not a valid value"
 }
 
 // problem is e as RFC 9457 problem+json.
