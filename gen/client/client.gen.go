@@ -2262,7 +2262,7 @@ type WebhookSessionEndedType string
 
 // WebhookSessionEndedData defines model for WebhookSessionEndedData.
 type WebhookSessionEndedData struct {
-	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system.
+	// Actor Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system; anonymous with why reuse (a spent refresh token presented again: by its owner or by a thief, nobody can tell).
 	Actor string `json:"actor"`
 
 	// All Every session of the account ended (but `except`, when present).

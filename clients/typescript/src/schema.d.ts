@@ -2429,7 +2429,7 @@ export interface components {
              * @description The event's id in keel's events table: a later event of the same user has a greater one, so a receiver can order what arrives out of order (not consecutive: compare, do not count).
              */
             sequence: number;
-            /** @description Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system. */
+            /** @description Who did it: user:<id>, admin:<id>, client:<client_id>, cli or system; anonymous with why reuse (a spent refresh token presented again: by its owner or by a thief, nobody can tell). */
             actor: string;
             /**
              * @description Why it ended: logout (the user ended it, or all of theirs), reset (a password reset ended them all), reuse (a spent refresh token was presented again), ban (an admin banned the account), admin (an admin ended them), password (a password change ended all but the session that made it), expired (its refresh token expired; actor system).
