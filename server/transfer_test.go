@@ -280,6 +280,13 @@ func TestImportLines(t *testing.T) {
 		// characters): it is shown to the user and to admins.
 		`{"email":"nineteen@example.com","email_verified":true,"passkey_user_handle":"AQIH","passkeys":[{"credential_id":"AQIDBw","public_key":"AQID","name":"\u202egnp.exe"}]}`,
 		`{"email":"twenty@example.com","email_verified":true,"passkey_user_handle":"AQII","passkeys":[{"credential_id":"AQIDCA","public_key":"AQID","name":"` + strings.Repeat("é", 65) + `"}]}`,
+		// A key twice: the last would win, hiding the first (as a body's).
+		`{"email":"twentyone@example.com","password_hash":"` + vs[0].Hash + `","password_hash":""}`,
+		`{"email":"twentytwo@example.com","id":-5}`,
+		// A line over 1 MiB is refused like any bad line: it stopped the
+		// import, and the lines after it never went in.
+		`{"email":"twentythree@example.com","user_metadata":{"a":"` + strings.Repeat("a", transfer.MaxLineBytes) + `"}}`,
+		`{"email":"after-long@example.com","email_verified":true,"password_hash":"` + vs[0].Hash + `","external_id":"e-after"}`,
 	}, "\n")
 	rep := a.importInto(file)
 	wantFailed := map[int]string{
@@ -304,6 +311,9 @@ func TestImportLines(t *testing.T) {
 		22: "passkeys[0].last_used_at: must be between",
 		23: "passkeys[0]: name is at most 64 characters",
 		24: "passkeys[0]: name is at most 64 characters",
+		25: "the line repeats a key in one object",
+		26: "id: a whole number from 1 to",
+		27: "over 1048576 bytes",
 	}
 	got := map[int]string{}
 	for _, f := range rep.Failed {
@@ -317,9 +327,10 @@ func TestImportLines(t *testing.T) {
 	if len(got) != len(wantFailed) {
 		t.Errorf("refused lines %v, want %d of them", got, len(wantFailed))
 	}
-	if rep.KeptIDs || rep.Created != 2 || rep.Existing != 0 {
-		t.Errorf("report %+v: want 2 created, no ids kept", rep)
+	if rep.KeptIDs || rep.Created != 3 || rep.Existing != 0 {
+		t.Errorf("report %+v: want 3 created, no ids kept", rep)
 	}
+	a.mustLogin("after-long@example.com", vs[0].Password)
 	// The lines that went in: one has its metadata and a new id; three is
 	// unverified.
 	one := a.mustLogin("one@example.com", vs[0].Password)
@@ -333,8 +344,8 @@ func TestImportLines(t *testing.T) {
 	if err := a.db.raw.QueryRow(`SELECT count(*) FROM events WHERE type = 'user.created' AND actor = 'cli' AND data LIKE '%"import"%'`).Scan(&events); err != nil {
 		t.Fatal(err)
 	}
-	if events != 2 {
-		t.Errorf("%d user.created events of the import, want 2 (one a created account)", events)
+	if events != 3 {
+		t.Errorf("%d user.created events of the import, want 3 (one a created account)", events)
 	}
 	var meta string
 	if err := a.db.raw.QueryRow(`SELECT app_metadata FROM users WHERE email = 'one@example.com'`).Scan(&meta); err != nil || meta != `{"plan":"pro"}` {
@@ -344,15 +355,15 @@ func TestImportLines(t *testing.T) {
 	// The same file again: the accounts with an external_id are there, and
 	// nothing changes; the bad lines are refused again.
 	again := a.importInto(file)
-	if again.Created != 0 || again.Existing != 2 || len(again.Failed) != len(wantFailed) {
-		t.Errorf("second import: %+v, want 2 existing and nothing created", again)
+	if again.Created != 0 || again.Existing != 3 || len(again.Failed) != len(wantFailed) {
+		t.Errorf("second import: %+v, want 3 existing and nothing created", again)
 	}
-	if err := a.db.raw.QueryRow(`SELECT count(*) FROM events WHERE type = 'user.created' AND actor = 'cli'`).Scan(&events); err != nil || events != 2 {
-		t.Errorf("%d import events after the second import (%v), want still 2", events, err)
+	if err := a.db.raw.QueryRow(`SELECT count(*) FROM events WHERE type = 'user.created' AND actor = 'cli'`).Scan(&events); err != nil || events != 3 {
+		t.Errorf("%d import events after the second import (%v), want still 3", events, err)
 	}
 	n, err := a.store.CountUsers(context.Background())
-	if err != nil || n != 3 {
-		t.Errorf("%d accounts (%v), want 3", n, err)
+	if err != nil || n != 4 {
+		t.Errorf("%d accounts (%v), want 4", n, err)
 	}
 }
 

@@ -131,38 +131,67 @@ func Import(ctx context.Context, store Store, r io.Reader, opts ImportOptions) (
 		batch, lines = batch[:0], lines[:0]
 		return nil
 	}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), MaxLineBytes)
-	lineNo := 0
-	for sc.Scan() {
-		lineNo++
-		raw := bytes.TrimSpace(sc.Bytes())
-		if len(raw) == 0 {
-			continue
+	br := bufio.NewReaderSize(r, 64<<10)
+	var buf []byte
+	for lineNo := 1; ; lineNo++ {
+		line, tooLong, rerr := readLine(br, buf[:0], MaxLineBytes)
+		buf = line
+		if rerr != nil && rerr != io.EOF {
+			if ferr := flush(); ferr != nil {
+				return rep.sorted(), ferr
+			}
+			return rep.sorted(), fmt.Errorf("line %d: %w", lineNo, rerr)
 		}
-		u, notes, err := opts.parse(raw, rep.KeptIDs)
-		if err != nil {
-			rep.Failed = append(rep.Failed, LineError{lineNo, err})
-			continue
-		}
-		batch, lines = append(batch, u), append(lines, pending{lineNo, notes})
-		if len(batch) == importBatch {
-			if err := flush(); err != nil {
-				return rep.sorted(), err
+		raw := bytes.TrimSpace(line)
+		switch {
+		case tooLong:
+			// Refused like any bad line: the lines after it still go in.
+			rep.Failed = append(rep.Failed, LineError{lineNo, fmt.Errorf("over %d bytes", MaxLineBytes)})
+		case len(raw) > 0:
+			u, notes, err := opts.parse(raw, rep.KeptIDs)
+			if err != nil {
+				rep.Failed = append(rep.Failed, LineError{lineNo, err})
+				break
+			}
+			batch, lines = append(batch, u), append(lines, pending{lineNo, notes})
+			if len(batch) == importBatch {
+				if err := flush(); err != nil {
+					return rep.sorted(), err
+				}
 			}
 		}
-	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			err = fmt.Errorf("line %d is over %d bytes: the import stopped there", lineNo+1, MaxLineBytes)
+		if rerr == io.EOF {
+			break
 		}
-		if ferr := flush(); ferr != nil {
-			return rep.sorted(), ferr
-		}
-		return rep.sorted(), err
 	}
 	err = flush()
 	return rep.sorted(), err
+}
+
+// readLine reads one line from br (without its newline) into buf. A line
+// over max bytes is read to its end and dropped (tooLong), so one line
+// cannot stop the import or hold more than max bytes of memory. The error
+// is io.EOF at the end of the input, with the last line if it had no
+// newline.
+func readLine(br *bufio.Reader, buf []byte, max int) (line []byte, tooLong bool, err error) {
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if !tooLong {
+			if len(buf)+len(chunk) > max+1 { // +1: the newline
+				tooLong, buf = true, buf[:0]
+			} else {
+				buf = append(buf, chunk...)
+			}
+		}
+		switch err {
+		case bufio.ErrBufferFull:
+			continue
+		case nil:
+			return bytes.TrimSuffix(buf, []byte("\n")), tooLong, nil
+		default:
+			return buf, tooLong, err
+		}
+	}
 }
 
 // sorted is rep with its failures and notes in line order (a batch's
@@ -194,6 +223,12 @@ func storeReason(err error) string {
 // parse checks one line and turns it into the account to store, with the
 // notes of what it leaves out.
 func (o ImportOptions) parse(raw []byte, keepID bool) (db.TransferUser, []string, error) {
+	// What the API refuses in a body, a line may not hold either: a key
+	// twice (the last would win, hiding the first), invalid UTF-8 or a
+	// lone surrogate (read as U+FFFD without a word), nesting past 32.
+	if err := validate.CheckJSON(raw); err != nil {
+		return db.TransferUser{}, nil, fmt.Errorf("not a JSON account object: %s", strings.Replace(err.Error(), "the request body", "the line", 1))
+	}
 	var l Line
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
@@ -213,8 +248,8 @@ func (o ImportOptions) parse(raw []byte, keepID bool) (db.TransferUser, []string
 		return u, nil, fmt.Errorf("email: %q is not an email address", l.Email)
 	}
 	u.Email = strings.ToLower(l.Email)
-	if l.ID > MaxID {
-		return u, nil, fmt.Errorf("id: at most %d", MaxID)
+	if l.ID > MaxID || l.ID < 0 {
+		return u, nil, fmt.Errorf("id: a whole number from 1 to %d", MaxID)
 	}
 	if keepID && l.ID > 0 {
 		u.ID = l.ID

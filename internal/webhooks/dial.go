@@ -19,6 +19,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 )
 
 // ErrRefusedAddress is an address the SSRF rule refuses.
@@ -28,8 +29,10 @@ var ErrRefusedAddress = errors.New("webhooks: the address is not public (loopbac
 // (RFC 1918), CGNAT (RFC 6598), loopback, link-local, the IETF protocol
 // block, the documentation and benchmarking nets, multicast and the
 // reserved block; IPv6 unspecified, loopback, unique-local, link-local,
-// multicast, documentation, and the translation forms of IPv4 (NAT64,
-// 6to4, Teredo) whose embedded address could be any of the above.
+// multicast, documentation (2001:db8::/32, 3fff::/20), the IETF protocol
+// block 2001::/23 (Teredo, benchmarking among it), SRv6 segment ids
+// (5f00::/16), and the translation forms of IPv4 (NAT64, 6to4, Teredo,
+// SIIT's ::ffff:0:0:0/96) whose embedded address could be any of the above.
 var refused = func() []netip.Prefix {
 	var ps []netip.Prefix
 	for _, s := range []string{
@@ -37,7 +40,8 @@ var refused = func() []netip.Prefix {
 		"172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15",
 		"198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
 		"::/128", "::1/128", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8", "2001:db8::/32",
-		"64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "2001::/32", "100::/64",
+		"64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "2001::/23", "100::/64",
+		"::ffff:0:0:0/96", "3fff::/20", "5f00::/16",
 	} {
 		ps = append(ps, netip.MustParsePrefix(s))
 	}
@@ -60,6 +64,50 @@ func Public(addr netip.Addr) bool {
 	}
 	for _, p := range refused {
 		if p.Contains(addr) {
+			return false
+		}
+	}
+	return true
+}
+
+// asciiHost reports whether host is ASCII: HTTP clients map other forms
+// (fullwidth digits and dots among them) to another host name before they
+// resolve it, so the name checked would not be the name dialled.
+func asciiHost(host string) bool {
+	for i := 0; i < len(host); i++ {
+		if host[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// numericName reports whether host, not an IP address as netip reads one,
+// ends in a label of digits or 0x: no domain's top label is numeric, so it
+// is an IPv4 address in a form other than a.b.c.d (127.1, 2130706433,
+// 0x7f.1, 0177.0.0.1, 127.0.0.1.) that browsers read as an address and Go
+// cannot resolve: such an endpoint could never be delivered to.
+func numericName(host string) bool {
+	if _, err := netip.ParseAddr(host); err == nil {
+		return false
+	}
+	last := strings.TrimSuffix(host, ".")
+	if i := strings.LastIndexByte(last, '.'); i >= 0 {
+		last = last[i+1:]
+	}
+	if h, ok := strings.CutPrefix(strings.ToLower(last), "0x"); ok {
+		for _, c := range h {
+			if !strings.ContainsRune("0123456789abcdef", c) {
+				return false
+			}
+		}
+		return true
+	}
+	if last == "" {
+		return false
+	}
+	for _, c := range last {
+		if c < '0' || c > '9' {
 			return false
 		}
 	}
@@ -129,6 +177,9 @@ func CheckURL(raw string, allowPrivate bool) (*url.URL, error) {
 	if len(raw) > 2048 {
 		return nil, fmt.Errorf("%w: longer than 2048 bytes", ErrURL)
 	}
+	if !utf8.ValidString(raw) {
+		return nil, fmt.Errorf("%w: not valid UTF-8", ErrURL)
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: not a URL", ErrURL)
@@ -146,6 +197,10 @@ func CheckURL(raw string, allowPrivate bool) (*url.URL, error) {
 		return nil, fmt.Errorf("%w: a fragment", ErrURL)
 	case !validPort(u.Port()):
 		return nil, fmt.Errorf("%w: the port must be 1 to 65535", ErrURL)
+	case !asciiHost(u.Hostname()):
+		return nil, fmt.Errorf("%w: write an internationalized host name in its ASCII form (xn--…)", ErrURL)
+	case numericName(u.Hostname()):
+		return nil, fmt.Errorf("%w: an IPv4 address must be written as four decimal numbers (a.b.c.d)", ErrURL)
 	}
 	if allowPrivate {
 		return u, nil

@@ -91,6 +91,30 @@ func TestCheckURL(t *testing.T) {
 		{"https://app.example:65536/hooks", false, false},
 		{"https://app.example:0/hooks", false, false},
 		{"https://app.example:99999999999999999999/hooks", false, false},
+		// Other spellings of 127.0.0.1: Go resolves none of them (browsers
+		// and curl read them as addresses), nor the fullwidth one to
+		// itself; refused at registration, whatever WEBHOOKS_ALLOW_PRIVATE.
+		{"https://127.1/", false, false},
+		{"https://2130706433/", false, false},
+		{"https://0x7f.1/", false, false},
+		{"https://0x7f000001/", false, false},
+		{"https://0177.0.0.1/", false, false},
+		{"https://127.000.000.001/", false, false},
+		{"https://0/", false, false},
+		{"https://127.0.0.1./", false, false},
+		{"https://\uff11\uff12\uff17\u3002\uff10\u3002\uff10\u3002\uff11/", false, false},
+		{"https://b\u00fccher.example/", false, false},
+		{"https://app.example/\xff", false, false},
+		// Names that look numeric but are not addresses stay names.
+		{"https://0x.example/", true, true},
+		{"https://1.example/", true, true},
+		{"https://cafe.babe/", true, true},
+		// Special-use IPv6 nets: SIIT's IPv4-translated form of
+		// 127.0.0.1, documentation (RFC 9637), benchmarking, SRv6.
+		{"https://[::ffff:0:7f00:1]/", false, true},
+		{"https://[3fff::1]/", false, true},
+		{"https://[2001:2::1]/", false, true},
+		{"https://[5f00::1]/", false, true},
 	}
 	for _, tt := range tests {
 		if _, err := CheckURL(tt.url, false); (err == nil) != tt.ok {
