@@ -62,6 +62,7 @@ type UserChanges interface {
 	// ResetFactors removes the account id's TOTP factors and recovery codes,
 	// and its passkeys (with their ceremonies) when passkeys is true, and
 	// ends every session of it as EndUserSessions does: ErrNoUser. after
-	// gets what went.
+	// gets what went. With nothing to remove it changes nothing (no session
+	// ends, after is not called) and returns zeros.
 	ResetFactors(ctx context.Context, id int64, passkeys bool, after func(*sql.Tx, FactorsReset) error) (FactorsReset, error)
 }

@@ -10,6 +10,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 
 	"github.com/keelhq/keel/db"
 	gen "github.com/keelhq/keel/gen/db/postgres"
@@ -135,10 +136,21 @@ func (d *DB) ResetFactors(ctx context.Context, id int64, passkeys bool, after fu
 				return none, err
 			}
 		}
+		if r == (db.FactorsReset{}) {
+			// Nothing to reset: undo the sessions' ending too, so that no
+			// one is signed out, told or recorded for a change that is none.
+			return none, errNothingReset
+		}
 		if after != nil {
 			err = after(tx, r)
 		}
 		return db.SessionsEnded{UserID: id}, err
 	})
+	if errors.Is(err, errNothingReset) {
+		return db.FactorsReset{}, nil
+	}
 	return r, err
 }
+
+// errNothingReset rolls back a ResetFactors that found nothing to remove.
+var errNothingReset = errors.New("nothing to reset")
