@@ -82,10 +82,12 @@ type RoleChange struct {
 	UserID int64
 	Email  string
 	Role   string
-	// KeepAdmin refuses a change that leaves no admin (ErrLastAdmin): the
-	// API's rule, so no admin locks everyone out; the keel command, run by
-	// whoever holds the database, may.
+	// KeepAdmin refuses a change that leaves no admin who is not banned
+	// at Now (ErrLastAdmin): the API's rule, so no admin locks everyone
+	// out (a banned admin cannot sign in to undo it); the keel command,
+	// run by whoever holds the database, may.
 	KeepAdmin bool
+	Now       time.Time
 }
 
 // UserFilter is a page of ListUsers: the users after the id After (0: from

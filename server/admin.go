@@ -115,7 +115,7 @@ func (s *Server) AdminGetUser(ctx context.Context, req oapi.AdminGetUserRequestO
 // admin; the change and its event commit together.
 func (s *Server) AdminSetRole(ctx context.Context, req oapi.AdminSetRoleRequestObject) (oapi.AdminSetRoleResponseObject, error) {
 	role := string(req.Body.Role)
-	_, _, err := s.store.SetRole(ctx, db.RoleChange{UserID: req.ID, Role: role, KeepAdmin: true},
+	_, _, err := s.store.SetRole(ctx, db.RoleChange{UserID: req.ID, Role: role, KeepAdmin: true, Now: s.now()},
 		func(tx *sql.Tx, u db.UserRecord, from string) error {
 			return s.store.RecordEventTx(ctx, tx, s.event(ctx, db.EventRoleChanged, u.ID, map[string]string{"role": role, "from": from}))
 		})

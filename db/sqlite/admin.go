@@ -11,6 +11,7 @@ import (
 	"errors"
 	"math"
 	"strconv"
+	"time"
 
 	"github.com/keelhq/keel/db"
 	gen "github.com/keelhq/keel/gen/db/sqlite"
@@ -78,7 +79,7 @@ func (d *DB) SetRole(ctx context.Context, c db.RoleChange, after func(*sql.Tx, d
 		if from == c.Role {
 			return nil
 		}
-		if c.KeepAdmin && from == db.RoleAdmin && len(admins) <= 1 {
+		if c.KeepAdmin && from == db.RoleAdmin && !otherAdmin(admins, u.ID, c.Now) {
 			return db.ErrLastAdmin
 		}
 		n, err := q.SetUserRole(ctx, gen.SetUserRoleParams{Role: c.Role, ID: u.ID})
@@ -92,6 +93,17 @@ func (d *DB) SetRole(ctx context.Context, c db.RoleChange, after func(*sql.Tx, d
 		return after(tx, u, from)
 	})
 	return u, from, err
+}
+
+// otherAdmin reports whether an admin other than id is not banned at now:
+// one who can still sign in and use the admin API.
+func otherAdmin(admins []gen.LockAdminsRow, id int64, now time.Time) bool {
+	for _, a := range admins {
+		if a.ID != id && !(db.Ban{At: timeOrZero(a.BannedAt), Until: timeOrZero(a.BannedUntil)}).Active(now) {
+			return true
+		}
+	}
+	return false
 }
 
 // ListUsers implements db.Admins with the query whose index serves f

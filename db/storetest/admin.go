@@ -91,6 +91,20 @@ func lastAdmin(t *testing.T, s db.Store) {
 	if roleOf(t, s, bob.ID) != db.RoleUser {
 		t.Error("without KeepAdmin, the last admin may go")
 	}
+
+	// A banned admin keeps nobody out: they cannot sign in to undo it.
+	// Ada is the one admin not banned while bob's ban holds, and may go
+	// once it has run out.
+	now := time.Now()
+	mustSetRole(t, s, db.RoleChange{UserID: ada.ID, Role: db.RoleAdmin})
+	mustSetRole(t, s, db.RoleChange{UserID: bob.ID, Role: db.RoleAdmin})
+	if err := s.BanUser(t.Context(), bob.ID, db.Ban{At: now, Until: now.Add(time.Hour), Reason: "x"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.SetRole(t.Context(), db.RoleChange{UserID: ada.ID, Role: db.RoleUser, KeepAdmin: true, Now: now}, nil); !errors.Is(err, db.ErrLastAdmin) {
+		t.Errorf("demoting the last admin not banned, another admin banned: %v, want ErrLastAdmin", err)
+	}
+	mustSetRole(t, s, db.RoleChange{UserID: ada.ID, Role: db.RoleUser, KeepAdmin: true, Now: now.Add(2 * time.Hour)})
 }
 
 func concurrentDemotions(t *testing.T, s db.Store) {

@@ -17,10 +17,10 @@ SELECT id, email, created_at, email_verified, role, app_metadata, user_metadata,
 FROM users WHERE email = sqlc.arg(email) COLLATE NOCASE;
 
 -- name: LockAdmins :many
--- The admins, locked for a role change's transaction on PostgreSQL (FOR
+-- The admins with their bans, locked for a role change's transaction on PostgreSQL (FOR
 -- UPDATE: of two admins demoting each other at once, the second waits and
 -- counts again); SQLite's writer transaction holds the database already.
-SELECT id FROM users WHERE role = 'admin';
+SELECT id, banned_at, banned_until FROM users WHERE role = 'admin';
 
 -- name: SetUserRole :execrows
 UPDATE users SET role = sqlc.arg(role) WHERE id = sqlc.arg(id);

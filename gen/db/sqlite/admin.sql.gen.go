@@ -410,25 +410,31 @@ func (q *Queries) ListUsers(ctx context.Context, arg ListUsersParams) ([]ListUse
 }
 
 const lockAdmins = `-- name: LockAdmins :many
-SELECT id FROM users WHERE role = 'admin'
+SELECT id, banned_at, banned_until FROM users WHERE role = 'admin'
 `
 
-// The admins, locked for a role change's transaction on PostgreSQL (FOR
+type LockAdminsRow struct {
+	ID          int64
+	BannedAt    sql.NullTime
+	BannedUntil sql.NullTime
+}
+
+// The admins with their bans, locked for a role change's transaction on PostgreSQL (FOR
 // UPDATE: of two admins demoting each other at once, the second waits and
 // counts again); SQLite's writer transaction holds the database already.
-func (q *Queries) LockAdmins(ctx context.Context) ([]int64, error) {
+func (q *Queries) LockAdmins(ctx context.Context) ([]LockAdminsRow, error) {
 	rows, err := q.query(ctx, q.lockAdminsStmt, lockAdmins)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []int64
+	var items []LockAdminsRow
 	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
+		var i LockAdminsRow
+		if err := rows.Scan(&i.ID, &i.BannedAt, &i.BannedUntil); err != nil {
 			return nil, err
 		}
-		items = append(items, id)
+		items = append(items, i)
 	}
 	if err := rows.Close(); err != nil {
 		return nil, err
