@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/keelhq/keel/db"
 	"github.com/keelhq/keel/gen/oapi"
 	"github.com/keelhq/keel/internal/webhooks"
 )
@@ -50,7 +51,7 @@ func (s *Server) AdminCreateWebhook(ctx context.Context, req oapi.AdminCreateWeb
 	if err != nil {
 		return nil, badWebhook(err)
 	}
-	ep, secret := webhooks.NewEndpoint(s.mfa, req.Body.URL, events, s.now())
+	ep, secret := webhooks.NewEndpoint(s.mfa, req.Body.URL, events, db.Millis(s.now()))
 	if err := s.webhookStore().CreateWebhookEndpoint(ctx, ep); err != nil {
 		return nil, err
 	}
@@ -81,7 +82,7 @@ func (s *Server) AdminUpdateWebhook(ctx context.Context, req oapi.AdminUpdateWeb
 			return nil, badWebhook(err)
 		}
 	}
-	now := s.now()
+	now := db.Millis(s.now()) // as stored: a later read shows the same time
 	e, err := s.webhookStore().UpdateWebhookEndpoint(ctx, req.ID, func(e *webhooks.Endpoint) error {
 		if b.URL != nil {
 			e.URL = *b.URL
@@ -113,7 +114,7 @@ func (s *Server) AdminDeleteWebhook(ctx context.Context, req oapi.AdminDeleteWeb
 func (s *Server) AdminRotateWebhookSecret(ctx context.Context, req oapi.AdminRotateWebhookSecretRequestObject) (oapi.AdminRotateWebhookSecretResponseObject, error) {
 	var secret string
 	e, err := s.webhookStore().UpdateWebhookEndpoint(ctx, req.ID, func(e *webhooks.Endpoint) error {
-		secret = webhooks.Rotate(s.mfa, e, s.now(), s.cfg.WebhooksRotationOverlap)
+		secret = webhooks.Rotate(s.mfa, e, db.Millis(s.now()), s.cfg.WebhooksRotationOverlap)
 		return nil
 	})
 	if err != nil {

@@ -126,7 +126,11 @@ func TestAdminWebhooks(t *testing.T) {
 	if strings.Contains(list.Body.String(), "whsec_") || !strings.Contains(list.Body.String(), ep.ID) {
 		t.Errorf("list: %s", list.Body)
 	}
-	a.status(a.do("GET", "/admin/webhooks/"+ep.ID, "", admin...), 200, "get")
+	// The answer's times are the stored ones (milliseconds), as a read
+	// shows them later.
+	if got := decode[oapi.WebhookEndpoint](t, a.status(a.do("GET", "/admin/webhooks/"+ep.ID, "", admin...), 200, "get")); !got.CreatedAt.Equal(ep.CreatedAt) {
+		t.Errorf("created_at %v in the answer to POST, %v in a read", ep.CreatedAt, got.CreatedAt)
+	}
 	a.status(a.do("GET", "/admin/webhooks/ep_000000000000000000000000", "", admin...), 404, "get a missing one")
 
 	// A user's change reaches it, signed.
@@ -292,6 +296,9 @@ func TestWebhookSessionEndedWhy(t *testing.T) {
 	a.status(a.do("POST", "/password/reset", jsonBody("token", reset, "new_password", "password789")), 204, "reset")
 	ada := "/admin/users/" + strconv.FormatInt(adaID, 10)
 	a.status(a.do("POST", ada+"/logout", "", admin...), 204, "an admin's logout")
+	// A factor begun, for the reset to remove (a reset of nothing ends no
+	// session).
+	a.status(a.do("POST", "/mfa/totp", "", bearer(a.mustLogin("ada@example.com", "password789"))...), 201, "enrol")
 	a.status(a.do("DELETE", ada+"/mfa", "", admin...), 200, "an admin's reset of the second factor")
 	a.mustLogin("ada@example.com", "password789") // a session for the ban to end
 	a.status(a.do("POST", ada+"/ban", `{"reason": "spam"}`, admin...), 200, "ban")

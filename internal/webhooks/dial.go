@@ -208,10 +208,10 @@ func CheckURL(raw string, allowPrivate bool) (*url.URL, error) {
 	host := u.Hostname()
 	if addr, err := netip.ParseAddr(host); err == nil {
 		if !Public(addr) {
-			return nil, fmt.Errorf("%w: %v", ErrURL, ErrRefusedAddress)
+			return nil, fmt.Errorf("%w: %s", ErrURL, strings.TrimPrefix(ErrRefusedAddress.Error(), "webhooks: "))
 		}
 	} else if h := strings.ToLower(strings.TrimSuffix(host, ".")); h == "localhost" || strings.HasSuffix(h, ".localhost") {
-		return nil, fmt.Errorf("%w: %v", ErrURL, ErrRefusedAddress)
+		return nil, fmt.Errorf("%w: %s", ErrURL, strings.TrimPrefix(ErrRefusedAddress.Error(), "webhooks: "))
 	}
 	return u, nil
 }
