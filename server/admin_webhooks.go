@@ -171,8 +171,13 @@ func (s *Server) AdminResendWebhookDelivery(ctx context.Context, req oapi.AdminR
 }
 
 func webhookErr(err error) error {
-	if errors.Is(err, webhooks.ErrNotFound) {
+	switch {
+	case errors.Is(err, webhooks.ErrNotFound):
 		return errNoSuchWebhook
+	case errors.Is(err, webhooks.ErrPending):
+		return &Error{Status: http.StatusConflict, Detail: "the delivery is queued already: it is sent as soon as its endpoint answers"}
+	case errors.Is(err, webhooks.ErrDisabled):
+		return &Error{Status: http.StatusConflict, Detail: "the endpoint is disabled: enable it first (PATCH /admin/webhooks/{id} with enabled true)"}
 	}
 	return err
 }

@@ -394,10 +394,39 @@ func TestAdminWebhookFailedResent(t *testing.T) {
 	}
 	failedID := requests()[0].header.Get(webhooks.HeaderID)
 
-	broken.Store(false)
-	a.status(a.do("PATCH", "/admin/webhooks/"+ep.ID, `{"enabled": true}`, admin...), 200, "enable")
 	d := strconv.FormatInt(failed[0].ID, 10)
-	a.status(a.do("POST", "/admin/webhooks/"+ep.ID+"/deliveries/"+d+"/resend", "", admin...), 202, "resend")
+	resend := "/admin/webhooks/" + ep.ID + "/deliveries/" + d + "/resend"
+	// To a disabled endpoint nothing would be sent: refused, unchanged.
+	wantProblem(t, a.do("POST", resend, "", admin...), 409, "", "a resend to a disabled endpoint")
+	if f := deliveries("failed"); len(f) != 1 || f[0].Resends != 0 {
+		t.Errorf("after a refused resend: %+v", f)
+	}
+
+	// A resend while the first is pending is refused: twenty at once
+	// queue one (each used to queue a job, and the receiver got the event
+	// once per resend).
+	a.status(a.do("PATCH", "/admin/webhooks/"+ep.ID, `{"enabled": true}`, admin...), 200, "enable")
+	codes := make(chan int, 20)
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() { codes <- a.do("POST", resend, "", admin...).Code })
+	}
+	wg.Wait()
+	close(codes)
+	queued := 0
+	for c := range codes {
+		switch c {
+		case 202:
+			queued++
+		case 409:
+		default:
+			t.Errorf("a resend at once: %d", c)
+		}
+	}
+	if queued != 1 {
+		t.Errorf("%d of 20 resends at once queued, want 1", queued)
+	}
+	broken.Store(false)
 	var delivered []oapi.WebhookDelivery
 	waitUntil(t, 10*time.Second, "the resend delivered", func() bool { delivered = deliveries("delivered"); return len(delivered) == 1 })
 	if delivered[0].ID != failed[0].ID || delivered[0].Resends != 1 || len(deliveries("failed")) != 0 {

@@ -207,9 +207,25 @@ func (d *DB) FailWebhookDelivery(ctx context.Context, id int64, why string) erro
 func (d *DB) ResendWebhookDelivery(ctx context.Context, endpointID string, id int64, after func(*sql.Tx, webhooks.Delivery) error) (webhooks.Delivery, error) {
 	var dl webhooks.Delivery
 	err := d.inTx(ctx, func(tx *sql.Tx, q *gen.Queries) error {
-		row, err := q.ResendWebhookDelivery(ctx, gen.ResendWebhookDeliveryParams{ID: id, EndpointID: endpointID})
+		ep, err := q.GetWebhookEndpoint(ctx, endpointID)
 		if err != nil {
 			return translate(err, webhooks.ErrNotFound)
+		}
+		cur, err := q.GetWebhookDelivery(ctx, id)
+		switch {
+		case err != nil:
+			return translate(err, webhooks.ErrNotFound)
+		case cur.EndpointID != endpointID:
+			return webhooks.ErrNotFound
+		case ep.DisabledAt.Valid:
+			return webhooks.ErrDisabled
+		case cur.State == webhooks.StatePending:
+			return webhooks.ErrPending
+		}
+		row, err := q.ResendWebhookDelivery(ctx, gen.ResendWebhookDeliveryParams{ID: id, EndpointID: endpointID})
+		if err != nil {
+			// There, and not pending when read: a resend at once set it so.
+			return translate(err, webhooks.ErrPending)
 		}
 		dl = toDelivery(row)
 		if after == nil {

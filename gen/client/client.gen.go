@@ -2508,6 +2508,9 @@ type ClientRegistrationRefusedApplicationProblemPlusJSON = Problem
 // Conflict An RFC 9457 problem detail.
 type Conflict = Problem
 
+// DeliveryNotResendable An RFC 9457 problem detail.
+type DeliveryNotResendable = Problem
+
 // EmailUnverifiedOrAccountBanned An RFC 9457 problem detail.
 type EmailUnverifiedOrAccountBanned = Problem
 
@@ -3771,8 +3774,9 @@ type ClientInterface interface {
 	// AdminResendWebhookDelivery Send a delivery again
 	//
 	// Queues the delivery again, retried as a new one: the same `webhook-id` and body (a receiver
-	// that has it already can drop it by its id), a new `webhook-timestamp` and signature. To an
-	// endpoint that is disabled nothing is sent: enable it first.
+	// that has it already can drop it by its id), a new `webhook-timestamp` and signature. A
+	// delivery still pending (queued, or between retries) is not queued twice (409), nor one to
+	// an endpoint that is disabled (409: enable it first).
 	//
 	// Corresponds with POST /admin/webhooks/{id}/deliveries/{delivery_id}/resend (the `AdminResendWebhookDelivery` operationId).
 	AdminResendWebhookDelivery(ctx context.Context, id WebhookID, deliveryID int64, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -5268,8 +5272,9 @@ func (c *Client) AdminListWebhookDeliveries(ctx context.Context, id WebhookID, p
 // AdminResendWebhookDelivery Send a delivery again
 //
 // Queues the delivery again, retried as a new one: the same `webhook-id` and body (a receiver
-// that has it already can drop it by its id), a new `webhook-timestamp` and signature. To an
-// endpoint that is disabled nothing is sent: enable it first.
+// that has it already can drop it by its id), a new `webhook-timestamp` and signature. A
+// delivery still pending (queued, or between retries) is not queued twice (409), nor one to
+// an endpoint that is disabled (409: enable it first).
 //
 // Corresponds with POST /admin/webhooks/{id}/deliveries/{delivery_id}/resend (the `AdminResendWebhookDelivery` operationId).
 func (c *Client) AdminResendWebhookDelivery(ctx context.Context, id WebhookID, deliveryID int64, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -10229,8 +10234,9 @@ type ClientWithResponsesInterface interface {
 	// AdminResendWebhookDeliveryWithResponse Send a delivery again
 	//
 	// Queues the delivery again, retried as a new one: the same `webhook-id` and body (a receiver
-	// that has it already can drop it by its id), a new `webhook-timestamp` and signature. To an
-	// endpoint that is disabled nothing is sent: enable it first.
+	// that has it already can drop it by its id), a new `webhook-timestamp` and signature. A
+	// delivery still pending (queued, or between retries) is not queued twice (409), nor one to
+	// an endpoint that is disabled (409: enable it first).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -12886,6 +12892,8 @@ type AdminResendWebhookDeliveryResponse struct {
 	ApplicationProblemJSON403 *AdminRequired
 	// ApplicationProblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationProblemJSON404 *NoSuchWebhook
+	// ApplicationProblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationProblemJSON409 *DeliveryNotResendable
 	// ApplicationProblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationProblemJSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -12915,6 +12923,11 @@ func (r AdminResendWebhookDeliveryResponse) GetApplicationProblemJSON403() *Admi
 // GetApplicationProblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r AdminResendWebhookDeliveryResponse) GetApplicationProblemJSON404() *NoSuchWebhook {
 	return r.ApplicationProblemJSON404
+}
+
+// GetApplicationProblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r AdminResendWebhookDeliveryResponse) GetApplicationProblemJSON409() *DeliveryNotResendable {
+	return r.ApplicationProblemJSON409
 }
 
 // GetApplicationProblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -17785,8 +17798,9 @@ func (c *ClientWithResponses) AdminListWebhookDeliveriesWithResponse(ctx context
 // AdminResendWebhookDeliveryWithResponse Send a delivery again
 //
 // Queues the delivery again, retried as a new one: the same `webhook-id` and body (a receiver
-// that has it already can drop it by its id), a new `webhook-timestamp` and signature. To an
-// endpoint that is disabled nothing is sent: enable it first.
+// that has it already can drop it by its id), a new `webhook-timestamp` and signature. A
+// delivery still pending (queued, or between retries) is not queued twice (409), nor one to
+// an endpoint that is disabled (409: enable it first).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -20732,6 +20746,13 @@ func ParseAdminResendWebhookDeliveryResponse(rsp *http.Response) (*AdminResendWe
 			return nil, err
 		}
 		response.ApplicationProblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest DeliveryNotResendable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON409 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError

@@ -92,6 +92,13 @@ type Attempt struct {
 // ErrNotFound is an endpoint or delivery that is not there.
 var ErrNotFound = errors.New("webhooks: no such endpoint or delivery")
 
+// ErrPending is a resend of a delivery still queued: one more would send
+// the event again for each resend (an admin's clicks, or a script's loop).
+var ErrPending = errors.New("webhooks: the delivery is queued already")
+
+// ErrDisabled is a resend to a disabled endpoint, which sends nothing.
+var ErrDisabled = errors.New("webhooks: the endpoint is disabled")
+
 // Store keeps the endpoints and their deliveries; db/sqlite and
 // db/postgres implement it.
 type Store interface {
@@ -132,7 +139,8 @@ type Store interface {
 	FailWebhookDelivery(ctx context.Context, id int64, why string) error
 	// ResendWebhookDelivery sets the endpoint's delivery id pending again,
 	// counts the resend, and calls after with it in the same transaction;
-	// ErrNotFound when the endpoint has no such delivery.
+	// ErrNotFound when the endpoint has no such delivery, ErrPending when
+	// the delivery is pending, ErrDisabled when the endpoint is disabled.
 	ResendWebhookDelivery(ctx context.Context, endpointID string, id int64, after func(tx *sql.Tx, d Delivery) error) (Delivery, error)
 	// AdminEmails returns the addresses of the admin accounts.
 	AdminEmails(ctx context.Context) ([]string, error)

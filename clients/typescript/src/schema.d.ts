@@ -2159,8 +2159,9 @@ export interface paths {
         /**
          * Send a delivery again
          * @description Queues the delivery again, retried as a new one: the same `webhook-id` and body (a receiver
-         *     that has it already can drop it by its id), a new `webhook-timestamp` and signature. To an
-         *     endpoint that is disabled nothing is sent: enable it first.
+         *     that has it already can drop it by its id), a new `webhook-timestamp` and signature. A
+         *     delivery still pending (queued, or between retries) is not queued twice (409), nor one to
+         *     an endpoint that is disabled (409: enable it first).
          */
         post: operations["adminResendWebhookDelivery"];
         delete?: never;
@@ -4948,7 +4949,25 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The change would leave keel without an admin person. */
+        /** @description The delivery is queued already (one resend at a time, so clicks or a loop do not send the event again for each), or its endpoint is disabled (enable it first). */
+        DeliveryNotResendable: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "about:blank",
+                 *       "title": "Conflict",
+                 *       "status": 409,
+                 *       "detail": "the delivery is queued already: it is sent as soon as its endpoint answers",
+                 *       "instance": "4f2a9c1e0b7d3a65-42"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The change would leave keel without an admin who is not banned. */
         LastAdmin: {
             headers: {
                 [name: string]: unknown;
@@ -8487,6 +8506,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["AdminRequired"];
             404: components["responses"]["NoSuchWebhook"];
+            409: components["responses"]["DeliveryNotResendable"];
             500: components["responses"]["InternalError"];
         };
     };

@@ -80,8 +80,9 @@ UPDATE webhook_endpoints SET disabled_at = sqlc.arg(at), disabled_reason = 'fail
 WHERE id = sqlc.arg(id) AND disabled_at IS NULL AND failing_since <= sqlc.arg(before);
 
 -- name: ResendWebhookDelivery :one
+-- Not while pending: of two resends at once, the second finds none.
 UPDATE webhook_deliveries SET state = 'pending', resends = resends + 1
-WHERE id = sqlc.arg(id) AND endpoint_id = sqlc.arg(endpoint_id)
+WHERE id = sqlc.arg(id) AND endpoint_id = sqlc.arg(endpoint_id) AND state <> 'pending'
 RETURNING *;
 
 -- name: ListAdminEmails :many

@@ -380,7 +380,7 @@ func (q *Queries) RecordWebhookAttempt(ctx context.Context, arg RecordWebhookAtt
 
 const resendWebhookDelivery = `-- name: ResendWebhookDelivery :one
 UPDATE webhook_deliveries SET state = 'pending', resends = resends + 1
-WHERE id = ?1 AND endpoint_id = ?2
+WHERE id = ?1 AND endpoint_id = ?2 AND state <> 'pending'
 RETURNING id, endpoint_id, event_id, type, body, event_at, state, attempts, resends, last_status, last_error, last_attempt_at, delivered_at
 `
 
@@ -389,6 +389,7 @@ type ResendWebhookDeliveryParams struct {
 	EndpointID string
 }
 
+// Not while pending: of two resends at once, the second finds none.
 func (q *Queries) ResendWebhookDelivery(ctx context.Context, arg ResendWebhookDeliveryParams) (WebhookDelivery, error) {
 	row := q.queryRow(ctx, q.resendWebhookDeliveryStmt, resendWebhookDelivery, arg.ID, arg.EndpointID)
 	var i WebhookDelivery
