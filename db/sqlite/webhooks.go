@@ -217,12 +217,10 @@ func (d *DB) ResendWebhookDelivery(ctx context.Context, endpointID string, id in
 			return webhooks.ErrNotFound
 		case ep.DisabledAt.Valid:
 			return webhooks.ErrDisabled
-		case cur.State == webhooks.StatePending:
-			return webhooks.ErrPending
 		}
+		// The update skips a pending delivery (of resends at once, one wins).
 		row, err := q.ResendWebhookDelivery(ctx, gen.ResendWebhookDeliveryParams{ID: id, EndpointID: endpointID})
 		if err != nil {
-			// There, and not pending when read: a resend at once set it so.
 			return translate(err, webhooks.ErrPending)
 		}
 		dl = toDelivery(row)
